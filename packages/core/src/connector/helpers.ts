@@ -1,0 +1,108 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ConnectorError } from '../errors/index.ts';
+import { isJsonObject, type JsonObject, type JsonValue } from '../json.ts';
+import type { EventDraft, InboundRequest, NormalizeResult } from './types.ts';
+
+/**
+ * Compares a presented secret with the expected one in constant time (for equal lengths; a length
+ * mismatch returns false after comparing digests, so the timing says nothing about the content).
+ *
+ * @example
+ * ```ts
+ * if (!timingSafeEqualString(req.headers.authorization, config.authorization)) throw ConnectorError.auth('wrong Authorization');
+ * ```
+ */
+export function timingSafeEqualString(presented: string | undefined | null, expected: string): boolean {
+  if (typeof presented !== 'string') return false;
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b) && presented.length === expected.length;
+}
+
+/**
+ * Reads the request body as JSON, or throws `ConnectorError.badRequest` saying why. Checks the
+ * content type only when the vendor sent one that is plainly not JSON.
+ *
+ * @example
+ * ```ts
+ * const body = parseJsonBody(req); // JsonValue
+ * ```
+ */
+export function parseJsonBody(request: InboundRequest): JsonValue {
+  const type = request.headers['content-type'];
+  if (type !== undefined && type !== '' && !/json|text\/plain/i.test(type)) {
+    throw ConnectorError.badRequest(`expected a JSON body, got content-type ${JSON.stringify(type.slice(0, 100))}`);
+  }
+  if (request.rawBody.length === 0) throw ConnectorError.badRequest('the request body is empty');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(request.rawBody);
+  } catch {
+    throw ConnectorError.badRequest('the request body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch (error) {
+    throw ConnectorError.badRequest(`the request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Like {@link parseJsonBody}, but the body must be a JSON object. */
+export function parseJsonObjectBody(request: InboundRequest): JsonObject {
+  const body = parseJsonBody(request);
+  if (!isJsonObject(body)) throw ConnectorError.badRequest('the request body must be a JSON object');
+  return body;
+}
+
+/**
+ * A dedupe key derived from content, for vendors whose notifications carry no id (Docplanner): the
+ * same parts always give the same key. Parts are joined unambiguously, then hashed.
+ *
+ * @example
+ * ```ts
+ * dedupeKeyOf('slot-booked', booking.id, body.created_at); // 'sha256:...'
+ * ```
+ */
+export function dedupeKeyOf(...parts: ReadonlyArray<string | number | boolean | null | undefined>): string {
+  const canonical = JSON.stringify(parts.map((p) => (p === undefined ? null : p)));
+  return `sha256:${createHash('sha256').update(canonical).digest('hex').slice(0, 40)}`;
+}
+
+/**
+ * Builds a {@link NormalizeResult} with events.
+ *
+ * @example
+ * ```ts
+ * return emit({ type: 'appointment.created', subject: `appointment/${id}`, time, data });
+ * ```
+ */
+export function emit(...events: EventDraft[]): NormalizeResult {
+  return { events };
+}
+
+/**
+ * Builds a {@link NormalizeResult} for a notification that maps to no normalized event: the hub
+ * stores it as `ignored` with this reason.
+ *
+ * @example
+ * ```ts
+ * return ignore(`Quable ${n.type} has no normalized counterpart`);
+ * ```
+ */
+export function ignore(reason: string): NormalizeResult {
+  return { events: [], ignored: reason };
+}
+
+/**
+ * Lower-cases header names and keeps the first value of repeated headers, the shape
+ * {@link InboundRequest.headers} has.
+ */
+export function normalizeHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    out[name.toLowerCase()] = Array.isArray(value) ? value[0] : value;
+  }
+  return out;
+}

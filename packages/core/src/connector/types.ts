@@ -1,0 +1,333 @@
+/**
+ * The connector contract: everything a vendor connector provides to the hub, and everything the hub
+ * hands to it. A connector is data plus pure-ish functions; the hub owns all I/O except the vendor
+ * API calls a connector makes through {@link VendorHttp}.
+ *
+ * Life of a pushed notification:
+ * 1. the hub matches `POST /hooks/{instance}/{route}` to one of {@link PushSpec.routes};
+ * 2. {@link PushSpec.authenticate} accepts or throws `ConnectorError.auth`;
+ * 3. {@link PushSpec.parse} splits the body into {@link VendorNotification}s (with dedupe keys);
+ * 4. the hub stores them durably and answers the vendor (gates wait for a decision first);
+ * 5. later, in a job, {@link ConnectorDefinition.normalize} turns each into zero or more
+ *    {@link EventDraft}s, which the hub completes into CloudEvents and delivers.
+ */
+import type { JsonObject, JsonValue } from '../json.ts';
+import type { EventEnvelope } from '../model.ts';
+
+/** A JSON Schema (draft 2020-12) object. Fields with `"x-secret": true` are secrets: redacted everywhere. */
+export type JsonSchema = { [key: string]: JsonValue };
+
+/** Logs through the hub's logger. Never pass secrets; the hub redacts known secret fields anyway. */
+export interface Logger {
+  debug(obj: Record<string, unknown>, msg?: string): void;
+  info(obj: Record<string, unknown>, msg?: string): void;
+  warn(obj: Record<string, unknown>, msg?: string): void;
+  error(obj: Record<string, unknown>, msg?: string): void;
+}
+
+/** An inbound HTTP request as a connector sees it. Header names are lowercase. */
+export interface InboundRequest {
+  /** The name of the matched {@link PushRoute}. */
+  route: string;
+  /** Path parameters of the matched route, e.g. `{ key: '...' }` for a route `:key`. */
+  params: Readonly<Record<string, string>>;
+  /** Query string parameters (first value of each). */
+  query: Readonly<Record<string, string>>;
+  method: string;
+  headers: Readonly<Record<string, string | undefined>>;
+  /** The body exactly as received. Use `parseJsonBody()` to read JSON with the standard errors. */
+  rawBody: Buffer;
+  /** The client address after the server's trusted-proxy rules. */
+  sourceIp: string;
+  receivedAt: Date;
+}
+
+/** One route a connector answers under `/hooks/{instance}`. */
+export interface PushRoute {
+  /** A stable name, e.g. `default`, `cancellation`. Passed back in {@link InboundRequest.route}. */
+  name: string;
+  /**
+   * The path below `/hooks/{instance}`: `''` for the instance URL itself, `'cancellation'`, or with
+   * parameters in fastify syntax, e.g. `':key'` (Clockwise.MD puts its key in the path).
+   */
+  path: string;
+}
+
+/**
+ * One thing the vendor told us, before normalization. Stored as received, deduplicated on
+ * (instance, `dedupeKey`).
+ */
+export interface VendorNotification {
+  /** The vendor's own event type, e.g. `slot-booked`, `soap_note.created`, `booking.cancelled`. */
+  type: string;
+  /**
+   * Identifies this notification across redeliveries: the same vendor delivery must always give the
+   * same key, two different deliveries different keys. Use the vendor's event id when it has one;
+   * otherwise derive it from content (type, entity ids, vendor timestamp) with `dedupeKeyOf()`.
+   */
+  dedupeKey: string;
+  /**
+   * Notifications with the same ordering key are normalized one at a time, in arrival order (e.g. the
+   * booking or purchase id), so state comparisons see each other's results.
+   */
+  orderingKey?: string;
+  /** When it happened at the vendor, RFC 3339 with the vendor's offset, when the vendor says. */
+  occurredAt?: string;
+  /** The notification's JSON as the vendor sent it (one element of a batch, or the whole body). */
+  payload: JsonValue;
+  /** A synchronous approval request: the vendor waits for the hub's answer (see {@link GateSpec}). */
+  gate?: boolean;
+  /** Facts from the request that normalization needs (e.g. which route was called). */
+  meta?: JsonObject;
+}
+
+/** The HTTP answer the hub gives the vendor. */
+export interface InboundResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: JsonValue;
+}
+
+/** How a connector is pushed to. */
+export interface PushSpec<Config> {
+  routes: readonly PushRoute[];
+  /**
+   * Accept the request or throw `ConnectorError.auth(...)`. Compare secrets with
+   * `timingSafeEqualString()` (constant time). Runs before the body is parsed or stored.
+   */
+  authenticate(request: InboundRequest, config: Config): void;
+  /**
+   * Split the request into notifications. Throw `ConnectorError.badRequest(...)` for a body that
+   * cannot be understood: the vendor gets a 400 and nothing is stored. Return an empty array for a
+   * request that is valid but carries nothing (e.g. a vendor's connectivity check).
+   */
+  parse(request: InboundRequest, config: Config): VendorNotification[];
+  /** The answer after the notifications are stored. Default: 200 `{"status":"accepted"}`. */
+  acknowledge?(notifications: readonly VendorNotification[], config: Config): InboundResponse;
+}
+
+/** A vendor API response as seen through {@link VendorHttp}. */
+export interface VendorResponse {
+  status: number;
+  headers: Readonly<Record<string, string>>;
+  /** Parsed JSON when the response was JSON, else the text. */
+  body: JsonValue | string;
+}
+
+/** Options for one vendor API call. */
+export interface VendorRequest {
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  headers?: Record<string, string>;
+  /** JSON body (sent as application/json) or a form (sent as application/x-www-form-urlencoded). */
+  json?: JsonValue;
+  form?: Record<string, string>;
+  /** Default 10 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * The HTTP client the hub lends connectors for vendor API calls. It resolves for every HTTP status
+ * (the connector decides what a 404 means) and throws `ConnectorError.transient` on network errors
+ * and timeouts.
+ *
+ * @example
+ * ```ts
+ * const res = await ctx.http.request({ url: `${base}/appointments/${id}`, headers: { Authtoken: config.apiKey } });
+ * if (res.status >= 500 || res.status === 429) throw ConnectorError.transient(`Clockwise API ${res.status}`);
+ * ```
+ */
+export interface VendorHttp {
+  request(request: VendorRequest): Promise<VendorResponse>;
+}
+
+/** The kinds of entity the hub keeps ids for. */
+export type EntityKind = 'appointment' | 'slot' | 'schedule' | 'document' | 'asset' | 'process' | 'approval_request';
+
+/**
+ * Maps vendor ids to the hub's stable ids, per connector instance. A Docplanner move gives the
+ * booking a new vendor id: `link()` the new id to the existing hub id so the appointment keeps one
+ * identity.
+ */
+export interface AliasStore {
+  /** The hub id for this vendor id, created on first sight. */
+  hubId(entity: EntityKind, vendorId: string): Promise<string>;
+  /** The hub id for this vendor id, if it was seen before. */
+  find(entity: EntityKind, vendorId: string): Promise<string | undefined>;
+  /** Make `vendorId` another name of `hubId`. Idempotent. */
+  link(entity: EntityKind, vendorId: string, hubId: string): Promise<void>;
+  /** Every vendor id known for a hub id, oldest first. */
+  vendorIds(entity: EntityKind, hubId: string): Promise<string[]>;
+}
+
+/**
+ * Remembers the last known state of vendor entities, per connector instance, for vendors whose
+ * notifications do not say what changed (BookingBug sends the whole purchase; Clockwise.MD's
+ * `remove` means no-show or cancellation depending on whether the patient had checked in).
+ */
+export interface StateStore {
+  get<T extends JsonValue>(key: string): Promise<T | undefined>;
+  set(key: string, value: JsonValue): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+/** What the hub passes to {@link ConnectorDefinition.normalize}. */
+export interface NormalizeContext<Config> {
+  /** The connector instance id from the config file (the events' `source`). */
+  instanceId: string;
+  /** The instance config, secrets resolved. */
+  config: Config;
+  http: VendorHttp;
+  aliases: AliasStore;
+  state: StateStore;
+  logger: Logger;
+  /** 1 on the first try of this notification's normalization. */
+  attempt: number;
+  /**
+   * True on the last try the hub will make. A connector that enriches from a vendor API should then
+   * emit what it has (marked `enrichment: 'failed'`) instead of throwing a transient error again.
+   */
+  finalAttempt: boolean;
+  /** When the hub received the notification. */
+  receivedAt: Date;
+}
+
+/**
+ * One normalized event, as a connector produces it. The hub completes it into a CloudEvent
+ * ({@link EventEnvelope}): it assigns `id` (stable across retries), `source`, `specversion`,
+ * `datacontenttype` and the `connector` / `instance` / `vendortype` extensions, then validates it.
+ */
+export interface EventDraft {
+  /** A normalized type, e.g. `appointment.created`. */
+  type: string;
+  /** `<entity>/<hub id>`, e.g. `appointment/3f0c...`: the ordering key for delivery. */
+  subject: string;
+  /** When it happened at the vendor (RFC 3339, offset kept). */
+  time: string;
+  data: JsonObject;
+  /** The vendor's type; defaults to the notification's `type`. */
+  vendorType?: string;
+}
+
+/**
+ * What normalization produced: events, or a reason the notification maps to nothing (stored as
+ * `ignored`, never dropped silently).
+ */
+export type NormalizeResult = { events: EventDraft[]; ignored?: undefined } | { events: []; ignored: string };
+
+/** What the hub passes to {@link PullSpec.fetch}. */
+export interface PullContext<Config> {
+  instanceId: string;
+  config: Config;
+  http: VendorHttp;
+  /** Per-instance storage for tokens and the like (e.g. an OAuth2 access token and its expiry). */
+  state: StateStore;
+  logger: Logger;
+}
+
+/** One batch from a vendor's pull queue. */
+export interface PullBatch {
+  notifications: VendorNotification[];
+  /** Where to continue next time (stored by the hub after the batch is durable). */
+  cursor?: string | null;
+  /** True when the vendor has more right now: the hub calls `fetch` again at once. */
+  more: boolean;
+}
+
+/**
+ * How a connector pulls from a vendor queue. The hub calls `fetch`, stores the batch durably, and
+ * only then calls again: a vendor that forgets a pulled notification never loses one.
+ */
+export interface PullSpec<Config> {
+  /** Used when the instance config sets no interval. */
+  defaultIntervalMs: number;
+  fetch(ctx: PullContext<Config>, cursor: string | null): Promise<PullBatch>;
+}
+
+/** The hub's decision on an approval request. */
+export interface GateDecision {
+  outcome: 'approve' | 'refuse';
+  /** approved, refused, deadline, no_approvers, or an approver's reason text. */
+  reason: string;
+  /** A vendor-specific refusal code an approver asked for (Docplanner `error_code`). */
+  vendorErrorCode?: number;
+}
+
+/** How a connector answers synchronous approval requests (gate notifications). */
+export interface GateSpec<Config> {
+  /** Turn the hub's decision into the vendor's expected HTTP answer. */
+  respond(decision: GateDecision, config: Config): InboundResponse;
+  /**
+   * A key that a gate notification and the booking notification that follows it share (e.g. doctor,
+   * address, start time and patient), so the hub can tell whether an approved request became a
+   * booking. Return undefined for notifications that cannot be matched.
+   */
+  matchKey(notification: VendorNotification): string | undefined;
+}
+
+/** A vendor push request made from a normalized event (for simulators and round-trip tests). */
+export interface EncodedNotification {
+  /** The {@link PushRoute} name to call. */
+  route: string;
+  params?: Record<string, string>;
+  /** Headers other than authentication (the simulator adds those). */
+  headers?: Record<string, string>;
+  body: JsonValue;
+}
+
+/**
+ * A connector. Make one with `defineConnector()`.
+ *
+ * @example
+ * ```ts
+ * export default defineConnector({
+ *   name: 'acme',
+ *   version: '1.0.0',
+ *   displayName: 'Acme Booking',
+ *   configSchema: { type: 'object', required: ['apiKey'], properties: { apiKey: { type: 'string', 'x-secret': true } } },
+ *   push: {
+ *     routes: [{ name: 'default', path: '' }],
+ *     authenticate(req, config) {
+ *       if (!timingSafeEqualString(req.headers['x-api-key'], config.apiKey)) throw ConnectorError.auth('bad API key');
+ *     },
+ *     parse(req) {
+ *       const body = parseJsonBody(req);
+ *       return [{ type: body.event, dedupeKey: body.id, payload: body }];
+ *     },
+ *   },
+ *   async normalize(n, ctx) {
+ *     if (n.type !== 'booking.created') return ignore(`no mapping for ${n.type}`);
+ *     const id = await ctx.aliases.hubId('appointment', n.payload.booking.id);
+ *     return emit({ type: 'appointment.created', subject: `appointment/${id}`, time: n.occurredAt, data: {...} });
+ *   },
+ *   encode(event) { return { route: 'default', body: {...} }; },
+ * });
+ * ```
+ */
+export interface ConnectorDefinition<Config = Record<string, unknown>> {
+  /** Lowercase, `a-z0-9-`: the value of `connector:` in the config file. */
+  name: string;
+  version: string;
+  displayName: string;
+  /** JSON Schema of an instance's connector-specific settings (`settings:` in the config file). */
+  configSchema: JsonSchema;
+  /** Vendor event types this connector knows, each with the normalized types it can produce. */
+  eventMap: readonly EventMapping[];
+  push?: PushSpec<Config>;
+  pull?: PullSpec<Config>;
+  normalize(notification: VendorNotification, ctx: NormalizeContext<Config>): Promise<NormalizeResult>;
+  gate?: GateSpec<Config>;
+  /** Normalized event → the vendor request that would have produced it (simulators, round trips). */
+  encode(event: EventEnvelope, config: Config): EncodedNotification;
+}
+
+/** A row of a connector's mapping table (also rendered into its docs). */
+export interface EventMapping {
+  vendorType: string;
+  /** Normalized types it can become; empty when it is stored as ignored. */
+  normalizedTypes: readonly string[];
+  note?: string;
+}
+
+/** A connector as the hub holds it: the definition, checked and frozen. */
+export type Connector<Config = Record<string, unknown>> = Readonly<ConnectorDefinition<Config>>;

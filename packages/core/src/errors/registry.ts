@@ -1,0 +1,35 @@
+/**
+ * Every error Switchyard raises has a stable code listed here, with the HTTP status it maps to when
+ * it reaches an API answer. This is the one registry: areas own a section each, `docs/errors.md`
+ * documents every code (a test fails when one is missing), and the server turns any
+ * {@link SwitchyardError} into an RFC 9457 problem+json answer using this table.
+ *
+ * @example
+ * ```ts
+ * import { errorCodes } from '@switchyard/core';
+ * errorCodes.SY_CONNECTOR_AUTH.status; // 401
+ * ```
+ */
+export interface ErrorCodeSpec {
+  /** The package area that raises it. */
+  area: 'connector' | 'event' | 'pipeline' | 'config' | 'http' | 'gate' | 'storage' | 'delivery';
+  /** HTTP status used when the error becomes an API answer. */
+  status: number;
+  /** Short, human title (the problem+json `title`). */
+  title: string;
+}
+
+export const errorCodes = {
+  // connector: raised by connectors; the class decides whether the pipeline retries.
+  SY_CONNECTOR_AUTH: { area: 'connector', status: 401, title: 'Inbound authentication failed' },
+  SY_CONNECTOR_BAD_REQUEST: { area: 'connector', status: 400, title: 'The vendor request could not be understood' },
+  SY_CONNECTOR_TRANSIENT: { area: 'connector', status: 503, title: 'A temporary failure; the work will be retried' },
+  SY_CONNECTOR_PERMANENT: { area: 'connector', status: 422, title: 'The notification cannot be processed' },
+  SY_CONNECTOR_DEFINITION: { area: 'connector', status: 500, title: 'The connector definition is invalid' },
+
+  // event: the normalized model.
+  SY_EVENT_INVALID: { area: 'event', status: 422, title: 'The normalized event does not match its schema' },
+  SY_EVENT_UNKNOWN_TYPE: { area: 'event', status: 422, title: 'Unknown normalized event type' },
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+export type ErrorCode = keyof typeof errorCodes;

@@ -1,0 +1,47 @@
+/* Generated from schemas/envelope.schema.json by pnpm generate. Do not edit. */
+
+/**
+ * A normalized event: a CloudEvents 1.0 structured-mode JSON object with Switchyard's extension attributes. `data` is validated against the schema of the event's `type`.
+ */
+export interface EventEnvelope {
+  specversion: "1.0";
+  /**
+   * The hub's event id: stable across retries and replays, and sent as the `webhook-id` header. Deduplicate on it.
+   */
+  id: string;
+  /**
+   * The normalized event type, e.g. appointment.created.
+   */
+  type: string;
+  /**
+   * The connector instance the event came from (its id from the config file).
+   */
+  source: string;
+  /**
+   * The entity the event is about, as `<entity>/<hub id>`. Deliveries to one subscription are ordered per subject.
+   */
+  subject: string;
+  /**
+   * When it happened at the vendor (RFC 3339, the vendor's offset kept).
+   */
+  time: string;
+  datacontenttype: "application/json";
+  dataschema?: string;
+  data: {};
+  /**
+   * Extension: the connector's name, e.g. docplanner.
+   */
+  connector: string;
+  /**
+   * Extension: the connector instance id (same as source).
+   */
+  instance: string;
+  /**
+   * Extension: the vendor's own name for what happened, e.g. booking-moved.
+   */
+  vendortype: string;
+  /**
+   * Extension: the hub's position of this event in its feed (increasing; a string of digits).
+   */
+  sequence?: string;
+}
