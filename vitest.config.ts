@@ -12,5 +12,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     maxWorkers: 2,
+    reporters: ['default', './scripts/vitest-summary-reporter.ts'],
   },
 });

@@ -30,6 +30,22 @@ export const errorCodes = {
   // event: the normalized model.
   SY_EVENT_INVALID: { area: 'event', status: 422, title: 'The normalized event does not match its schema' },
   SY_EVENT_UNKNOWN_TYPE: { area: 'event', status: 422, title: 'Unknown normalized event type' },
+
+  // delivery: signing, destination checks, retry schedules and sealed secrets (packages/server/src/delivery).
+  SY_DELIVERY_SECRET_INVALID: { area: 'delivery', status: 422, title: 'The webhook signing secret is not valid' },
+  SY_DELIVERY_SECRET_TAMPERED: {
+    area: 'delivery',
+    status: 500,
+    title: 'A stored secret could not be decrypted (tampered or wrong key)',
+  },
+  SY_DELIVERY_KEY_INVALID: { area: 'delivery', status: 500, title: 'The secret encryption key is not valid' },
+  SY_DELIVERY_SCHEDULE_INVALID: { area: 'delivery', status: 422, title: 'The retry schedule is not valid' },
+  SY_DELIVERY_DURATION_INVALID: { area: 'delivery', status: 422, title: 'The duration is not valid' },
+  SY_DELIVERY_DESTINATION_REFUSED: {
+    area: 'delivery',
+    status: 422,
+    title: 'The subscriber URL points to a refused destination',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export type ErrorCode = keyof typeof errorCodes;

