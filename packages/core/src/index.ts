@@ -4,5 +4,7 @@
  */
 export * from './connector/index.ts';
 export * from './errors/index.ts';
+export * from './event-types.ts';
 export * from './json.ts';
 export * from './model.ts';
+export * from './validate.ts';

@@ -69,7 +69,9 @@ export const configSchema: JsonSchema = {
 };
 
 /** The settings with defaults applied (the hub may or may not have applied them already). */
-export function resolveConfig(config: Config): Required<Omit<Config, 'apiKey'>> & { apiKey: string | undefined } {
+export function resolveConfig(
+  config: Config,
+): Required<Omit<Config, 'apiKey'>> & { apiKey: string | undefined } {
   return {
     auth: { mode: config.auth?.mode ?? 'either', key: config.auth?.key ?? '' },
     apiBaseUrl: (config.apiBaseUrl ?? DEFAULT_API_BASE_URL).replace(/\/+$/, ''),

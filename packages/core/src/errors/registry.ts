@@ -22,17 +22,63 @@ export interface ErrorCodeSpec {
 export const errorCodes = {
   // connector: raised by connectors; the class decides whether the pipeline retries.
   SY_CONNECTOR_AUTH: { area: 'connector', status: 401, title: 'Inbound authentication failed' },
-  SY_CONNECTOR_BAD_REQUEST: { area: 'connector', status: 400, title: 'The vendor request could not be understood' },
-  SY_CONNECTOR_TRANSIENT: { area: 'connector', status: 503, title: 'A temporary failure; the work will be retried' },
+  SY_CONNECTOR_BAD_REQUEST: {
+    area: 'connector',
+    status: 400,
+    title: 'The vendor request could not be understood',
+  },
+  SY_CONNECTOR_TRANSIENT: {
+    area: 'connector',
+    status: 503,
+    title: 'A temporary failure; the work will be retried',
+  },
   SY_CONNECTOR_PERMANENT: { area: 'connector', status: 422, title: 'The notification cannot be processed' },
   SY_CONNECTOR_DEFINITION: { area: 'connector', status: 500, title: 'The connector definition is invalid' },
 
   // event: the normalized model.
   SY_EVENT_INVALID: { area: 'event', status: 422, title: 'The normalized event does not match its schema' },
   SY_EVENT_UNKNOWN_TYPE: { area: 'event', status: 422, title: 'Unknown normalized event type' },
+  SY_EVENT_SCHEMA_UNKNOWN: { area: 'event', status: 500, title: 'No core schema has this $id' },
+
+  // storage (packages/testing/src/postgres): the embedded Postgres and the test database harness.
+  SY_STORAGE_EMBEDDED_POSTGRES: {
+    area: 'storage',
+    status: 500,
+    title: 'The embedded Postgres could not start',
+  },
+  SY_STORAGE_TEST_DATABASE: { area: 'storage', status: 500, title: 'No Postgres is available for tests' },
+  SY_STORAGE_UNAVAILABLE: { area: 'storage', status: 503, title: 'The database is unreachable' },
+
+  // pipeline (packages/server/src/pipeline): ingest, normalize, fan-out, delivery, replay, feed.
+  SY_PIPELINE_NOT_FOUND: { area: 'pipeline', status: 404, title: 'No such resource' },
+  SY_PIPELINE_INVALID_INPUT: { area: 'pipeline', status: 422, title: 'The request is not valid' },
+  SY_PIPELINE_CONFLICT: {
+    area: 'pipeline',
+    status: 409,
+    title: 'The resource is not in a state that allows this',
+  },
+  SY_PIPELINE_UNKNOWN_CONNECTOR: {
+    area: 'pipeline',
+    status: 500,
+    title: 'The instance names a connector the hub lacks',
+  },
+  SY_PIPELINE_PAYLOAD_TOO_LARGE: { area: 'pipeline', status: 413, title: 'The inbound body is too large' },
+  SY_PIPELINE_ROUTE_NOT_FOUND: {
+    area: 'pipeline',
+    status: 404,
+    title: 'The connector has no such push route',
+  },
+
+  // config (packages/server/src/config, src/cli): the config file and the command line.
+  SY_CONFIG_INVALID: { area: 'config', status: 422, title: 'The configuration file has problems' },
+  SY_CONFIG_USAGE: { area: 'config', status: 400, title: 'The command line is not valid' },
 
   // delivery: signing, destination checks, retry schedules and sealed secrets (packages/server/src/delivery).
-  SY_DELIVERY_SECRET_INVALID: { area: 'delivery', status: 422, title: 'The webhook signing secret is not valid' },
+  SY_DELIVERY_SECRET_INVALID: {
+    area: 'delivery',
+    status: 422,
+    title: 'The webhook signing secret is not valid',
+  },
   SY_DELIVERY_SECRET_TAMPERED: {
     area: 'delivery',
     status: 500,

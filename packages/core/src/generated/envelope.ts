@@ -1,4 +1,4 @@
-/* Generated from schemas/envelope.schema.json by pnpm generate. Do not edit. */
+/* Generated from packages/core/schemas/envelope.schema.json by pnpm generate. Do not edit. */
 
 /**
  * A normalized event: a CloudEvents 1.0 structured-mode JSON object with Switchyard's extension attributes. `data` is validated against the schema of the event's `type`.
@@ -26,8 +26,16 @@ export interface EventEnvelope {
    */
   time: string;
   datacontenttype: "application/json";
+  /**
+   * The `$id` of the JSON Schema `data` conforms to (the schema of the event's type).
+   */
   dataschema?: string;
-  data: {};
+  /**
+   * The normalized entity snapshot; its schema depends on `type` (see the event catalog).
+   */
+  data: {
+    [k: string]: unknown;
+  };
   /**
    * Extension: the connector's name, e.g. docplanner.
    */

@@ -66,7 +66,12 @@ describe('signPayload', () => {
   it('is verified by the standardwebhooks library, for each secret during a rotation', () => {
     const oldSecret = generateSecret();
     const newSecret = generateSecret();
-    const headers = signPayload({ id: 'msg_1', timestamp: new Date(), body, secrets: [newSecret, oldSecret] });
+    const headers = signPayload({
+      id: 'msg_1',
+      timestamp: new Date(),
+      body,
+      secrets: [newSecret, oldSecret],
+    });
     expect(headers['webhook-signature'].split(' ')).toHaveLength(2);
     expect(new Webhook(newSecret).verify(body, { ...headers })).toEqual(JSON.parse(body));
     expect(new Webhook(oldSecret).verify(body, { ...headers })).toEqual(JSON.parse(body));
@@ -83,17 +88,25 @@ describe('signPayload', () => {
 
   it('sends one signature per distinct secret', () => {
     const s = generateSecret();
-    expect(signPayload({ id: 'x', timestamp: 1, body, secrets: [s, s] })['webhook-signature'].split(' ')).toHaveLength(1);
+    expect(
+      signPayload({ id: 'x', timestamp: 1, body, secrets: [s, s] })['webhook-signature'].split(' '),
+    ).toHaveLength(1);
   });
 
   it('refuses no secrets, a bad secret, an empty id and a bad timestamp', () => {
     expect(() => signPayload({ id: 'x', timestamp: 1, body, secrets: [] })).toThrow(/at least one/);
-    expect(() => signPayload({ id: 'x', timestamp: 1, body, secrets: [generateSecret(), 'nope'] })).toThrow(/whsec_/);
-    expect(() => signPayload({ id: '', timestamp: 1, body, secrets: [generateSecret()] })).toThrow(RangeError);
-    expect(() => signPayload({ id: 'x', timestamp: 1.5, body, secrets: [generateSecret()] })).toThrow(RangeError);
-    expect(() => signPayload({ id: 'x', timestamp: new Date(Number.NaN), body, secrets: [generateSecret()] })).toThrow(
+    expect(() => signPayload({ id: 'x', timestamp: 1, body, secrets: [generateSecret(), 'nope'] })).toThrow(
+      /whsec_/,
+    );
+    expect(() => signPayload({ id: '', timestamp: 1, body, secrets: [generateSecret()] })).toThrow(
       RangeError,
     );
+    expect(() => signPayload({ id: 'x', timestamp: 1.5, body, secrets: [generateSecret()] })).toThrow(
+      RangeError,
+    );
+    expect(() =>
+      signPayload({ id: 'x', timestamp: new Date(Number.NaN), body, secrets: [generateSecret()] }),
+    ).toThrow(RangeError);
   });
 });
 
@@ -105,7 +118,9 @@ describe('verifySignature', () => {
 
   it('accepts any matching secret and says which', () => {
     expect(verifySignature({ headers, body, secrets: [secret], now })).toEqual({ ok: true, secretIndex: 0 });
-    expect(verifySignature({ headers, body: Buffer.from(body), secrets: [generateSecret(), other], now })).toEqual({
+    expect(
+      verifySignature({ headers, body: Buffer.from(body), secrets: [generateSecret(), other], now }),
+    ).toEqual({
       ok: true,
       secretIndex: 1,
     });
@@ -114,7 +129,11 @@ describe('verifySignature', () => {
   it('accepts signatures made by the standardwebhooks library, headers in any case', () => {
     const sig = new Webhook(secret).sign('msg_4', now, body);
     const result = verifySignature({
-      headers: { 'Webhook-Id': 'msg_4', 'WEBHOOK-TIMESTAMP': String(now.getTime() / 1000), 'webhook-signature': sig },
+      headers: {
+        'Webhook-Id': 'msg_4',
+        'WEBHOOK-TIMESTAMP': String(now.getTime() / 1000),
+        'webhook-signature': sig,
+      },
       body,
       secrets: [secret],
       now,
@@ -127,9 +146,9 @@ describe('verifySignature', () => {
       ok: false,
       reason: 'no_match',
     });
-    expect(verifySignature({ headers: { ...headers, 'webhook-id': 'msg_x' }, body, secrets: [secret], now }).ok).toBe(
-      false,
-    );
+    expect(
+      verifySignature({ headers: { ...headers, 'webhook-id': 'msg_x' }, body, secrets: [secret], now }).ok,
+    ).toBe(false);
     expect(verifySignature({ headers, body, secrets: [generateSecret()], now })).toEqual({
       ok: false,
       reason: 'no_match',
@@ -138,16 +157,23 @@ describe('verifySignature', () => {
       ok: false,
       reason: 'missing_headers',
     });
-    expect(verifySignature({ headers: { ...headers, 'webhook-timestamp': 'soon' }, body, secrets: [secret], now })).toEqual(
-      { ok: false, reason: 'bad_timestamp' },
-    );
-    expect(verifySignature({ headers, body, secrets: [secret], now: new Date(now.getTime() + 301_000) })).toEqual({
+    expect(
+      verifySignature({ headers: { ...headers, 'webhook-timestamp': 'soon' }, body, secrets: [secret], now }),
+    ).toEqual({ ok: false, reason: 'bad_timestamp' });
+    expect(
+      verifySignature({ headers, body, secrets: [secret], now: new Date(now.getTime() + 301_000) }),
+    ).toEqual({
       ok: false,
       reason: 'timestamp_out_of_tolerance',
     });
     expect(
-      verifySignature({ headers, body, secrets: [secret], now: new Date(now.getTime() + 301_000), toleranceSeconds: 600 })
-        .ok,
+      verifySignature({
+        headers,
+        body,
+        secrets: [secret],
+        now: new Date(now.getTime() + 301_000),
+        toleranceSeconds: 600,
+      }).ok,
     ).toBe(true);
   });
 

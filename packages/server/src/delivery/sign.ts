@@ -17,11 +17,11 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const DEFAULT_TOLERANCE_SECONDS = 5 * 60;
 
 /** The three Standard Webhooks headers, lowercase as sent. */
-export interface SignatureHeaders {
+export type SignatureHeaders = {
   'webhook-id': string;
   'webhook-timestamp': string;
   'webhook-signature': string;
-}
+};
 
 /**
  * A new signing secret: `whsec_` + base64 of 32 random bytes (44 characters after the prefix).
@@ -124,7 +124,8 @@ export function signPayload(input: {
   secrets: readonly string[];
 }): SignatureHeaders {
   const { id, body, secrets } = input;
-  if (typeof id !== 'string' || id.length === 0) throw new RangeError('webhook id must be a non-empty string');
+  if (typeof id !== 'string' || id.length === 0)
+    throw new RangeError('webhook id must be a non-empty string');
   if (!Array.isArray(secrets) || secrets.length === 0) {
     throw new DeliveryError('SY_DELIVERY_SECRET_INVALID', 'at least one signing secret is required');
   }

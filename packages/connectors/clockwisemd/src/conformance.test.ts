@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import type { VendorRequest, VendorResponse } from '@switchyard/core';
+import { type ConformanceOptions, checkConformance, conformanceChecks, conformanceCheckTitles } from '@switchyard/testing';
+import { describe, expect, it } from 'vitest';
+import type { Config } from './config.ts';
+import { clockwisemdConnector } from './index.ts';
+
+const KEY = 'cw-hook-key-0123456789abcdef';
+const API_KEY = 'cw-api-key-abcdef0123456789';
+
+/** The REST API as the fixtures need it: the recorded appointments, Authtoken checked. */
+function vendorApi(req: VendorRequest): VendorResponse {
+  if (req.headers?.Authtoken !== API_KEY) return { status: 401, headers: {}, body: { error: 'unauthorized' } };
+  const id = /\/appointments\/(\d+)$/.exec(req.url)?.[1];
+  try {
+    const body = JSON.parse(readFileSync(new URL(`./__api__/appointment-${id}.json`, import.meta.url), 'utf8'));
+    return { status: 200, headers: { 'content-type': 'application/json' }, body };
+  } catch {
+    return { status: 404, headers: {}, body: { error: 'not found' } };
+  }
+}
+
+const options: ConformanceOptions<Config> = {
+  connector: clockwisemdConnector,
+  config: { auth: { mode: 'either', key: KEY }, apiKey: API_KEY, apiBaseUrl: 'https://api.clockwisemd.test/v1' },
+  fixturesDir: new URL('../fixtures/', import.meta.url),
+  credentials: {
+    good: { headers: { authtoken: KEY } },
+    wrong: [{ headers: { authtoken: 'cw-hook-key-wrong-0123456789' } }, { params: { key: `${KEY}0` } }],
+    missing: {},
+  },
+  vendorApi,
+  fixtures: [
+    { file: 'create.json', expect: ['appointment.created'] },
+    { file: 'reschedule.json', expect: ['appointment.rescheduled'] },
+    { file: 'demographics-update.json', expect: ['appointment.updated'] },
+    { file: 'checkin.json', expect: ['appointment.arrived'] },
+    { file: 'ready.json', expect: ['appointment.checked_in'] },
+    { file: 'callback.json', expect: ['appointment.in_progress'] },
+    { file: 'discharge.json', expect: ['appointment.completed'] },
+    { file: 'undo-discharge.json', expect: ['appointment.status_reverted'] },
+    { file: 'undo-callback.json', expect: ['appointment.status_reverted'] },
+    { file: 'undo-ready.json', expect: ['appointment.status_reverted'] },
+    { file: 'undo-checkin.json', expect: ['appointment.status_reverted'] },
+    { file: 'legacy-action-create.json', expect: ['appointment.created'] },
+    { file: 'legacy-action-checkin.json', expect: ['appointment.arrived'] },
+    {
+      file: 'legacy-action-remove-after-checkin.json',
+      expect: ['appointment.cancelled'],
+      description: 'remove after check-in is a cancellation',
+    },
+    { file: 'legacy-action-undo-remove.json', expect: ['appointment.restored'] },
+    {
+      file: 'remove-before-checkin.json',
+      expect: ['appointment.no_show'],
+      description: 'remove of an appointment never checked in is a no-show',
+    },
+    { file: 'unknown-event-type.json', expect: 'ignored' },
+  ],
+};
+
+/**
+ * Not `describeConformance`: Clockwise.MD sends neither an event id nor a timestamp, and a workflow
+ * step can genuinely repeat (checkin, undo_checkin, checkin), so the dedupe key includes the receive
+ * second (see parse.ts and docs/connectors/clockwisemd.md). The suite's dedupe-stable check re-parses
+ * a month later and expects the same key, which this connector deliberately does not give; every
+ * other check must pass, and stability within the receive second is asserted here instead.
+ */
+describe(`conformance: ${clockwisemdConnector.name}`, () => {
+  const running = checkConformance(options);
+  for (const check of conformanceChecks) {
+    it(conformanceCheckTitles[check], async () => {
+      const report = await running;
+      const findings = report.results.filter((r) => r.check === check && !r.ok);
+      if (check === 'dedupe-stable') {
+        // Every fixture is re-parsed at another time: each must differ only because of that.
+        for (const f of findings) expect(f.message).toMatch(/^keys changed: sha256:\w+ → sha256:\w+$/);
+        return;
+      }
+      expect(
+        findings.map((r) => (r.fixture ? `${r.fixture}: ${r.message}` : r.message)),
+        `conformance check "${check}" failed`,
+      ).toEqual([]);
+    });
+  }
+
+  it('dedupe keys are stable across re-parsing the same request within its receive second', () => {
+    const push = clockwisemdConnector.push!;
+    const body = Buffer.from(readFileSync(new URL('../fixtures/checkin.json', import.meta.url)));
+    const at = (iso: string) => ({
+      route: 'default',
+      params: {},
+      query: {},
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authtoken: KEY },
+      rawBody: body,
+      sourceIp: '203.0.113.7',
+      receivedAt: new Date(iso),
+    });
+    const a = push.parse(at('2026-01-15T10:00:00.010Z'), options.config)[0]?.dedupeKey;
+    const b = push.parse({ ...at('2026-01-15T10:00:00.990Z'), sourceIp: '10.0.0.1' }, options.config)[0]?.dedupeKey;
+    expect(a).toBeDefined();
+    expect(a).toBe(b);
+  });
+});

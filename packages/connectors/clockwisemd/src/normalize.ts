@@ -1,0 +1,440 @@
+import {
+  ConnectorError,
+  type EventMapping,
+  emit,
+  ignore,
+  isConnectorError,
+  isJsonObject,
+  type JsonObject,
+  type NormalizeContext,
+  type NormalizeResult,
+  type VendorNotification,
+} from '@switchyard/core';
+import { type Config, resolveConfig } from './config.ts';
+import { appointmentIdOf } from './parse.ts';
+import type { ClockwiseAppointment } from './vendor.ts';
+
+export const CONNECTOR_NAME = 'clockwisemd';
+
+/** The Appointment entity's `workflowStep` values Clockwise.MD's clinic workflow uses. */
+export type WorkflowStep = 'scheduled' | 'arrived' | 'ready' | 'in_progress' | 'completed' | 'removed';
+type Status = 'booked' | 'arrived' | 'checked-in' | 'fulfilled' | 'cancelled' | 'noshow';
+export type Enrichment = 'none' | 'enriched' | 'failed';
+
+/** Vendor type → normalized types (also rendered into docs/connectors/clockwisemd.md). */
+export const eventMap: readonly EventMapping[] = [
+  {
+    vendorType: 'create',
+    normalizedTypes: ['appointment.created'],
+    note: 'status booked, workflowStep scheduled',
+  },
+  {
+    vendorType: 'reschedule',
+    normalizedTypes: ['appointment.rescheduled'],
+    note: 'new times from the REST API; previous start/end from the stored state',
+  },
+  { vendorType: 'demographics_update', normalizedTypes: ['appointment.updated'], note: 'changes: [patient]' },
+  {
+    vendorType: 'checkin',
+    normalizedTypes: ['appointment.arrived'],
+    note: 'status arrived, workflowStep arrived',
+  },
+  {
+    vendorType: 'ready',
+    normalizedTypes: ['appointment.checked_in'],
+    note: 'status checked-in, workflowStep ready',
+  },
+  {
+    vendorType: 'callback',
+    normalizedTypes: ['appointment.in_progress'],
+    note: 'status checked-in, workflowStep in_progress',
+  },
+  {
+    vendorType: 'discharge',
+    normalizedTypes: ['appointment.completed'],
+    note: 'status fulfilled, workflowStep completed',
+  },
+  {
+    vendorType: 'remove',
+    normalizedTypes: ['appointment.no_show', 'appointment.cancelled'],
+    note: 'no_show (noshow) when the patient had not checked in, else cancelled; workflowStep removed',
+  },
+  {
+    vendorType: 'undo_remove',
+    normalizedTypes: ['appointment.restored'],
+    note: 'back to the state before remove',
+  },
+  {
+    vendorType: 'undo_checkin',
+    normalizedTypes: ['appointment.status_reverted'],
+    note: 'back to booked / scheduled',
+  },
+  {
+    vendorType: 'undo_ready',
+    normalizedTypes: ['appointment.status_reverted'],
+    note: 'back to arrived / arrived',
+  },
+  {
+    vendorType: 'undo_callback',
+    normalizedTypes: ['appointment.status_reverted'],
+    note: 'back to checked-in / ready',
+  },
+  {
+    vendorType: 'undo_discharge',
+    normalizedTypes: ['appointment.status_reverted'],
+    note: 'back to checked-in / in_progress',
+  },
+];
+
+interface Transition {
+  type: string;
+  status: Status;
+  step: WorkflowStep;
+}
+
+/** The workflow steps whose target does not depend on what happened before. */
+const FIXED: Record<string, Transition> = {
+  create: { type: 'appointment.created', status: 'booked', step: 'scheduled' },
+  checkin: { type: 'appointment.arrived', status: 'arrived', step: 'arrived' },
+  ready: { type: 'appointment.checked_in', status: 'checked-in', step: 'ready' },
+  callback: { type: 'appointment.in_progress', status: 'checked-in', step: 'in_progress' },
+  discharge: { type: 'appointment.completed', status: 'fulfilled', step: 'completed' },
+  undo_checkin: { type: 'appointment.status_reverted', status: 'booked', step: 'scheduled' },
+  undo_ready: { type: 'appointment.status_reverted', status: 'arrived', step: 'arrived' },
+  undo_callback: { type: 'appointment.status_reverted', status: 'checked-in', step: 'ready' },
+  undo_discharge: { type: 'appointment.status_reverted', status: 'checked-in', step: 'in_progress' },
+};
+
+/** Steps at which the patient has checked in: a `remove` then is a cancellation, not a no-show. */
+const CHECKED_IN_STEPS: ReadonlySet<string> = new Set(['arrived', 'ready', 'in_progress', 'completed']);
+
+/** What the hub remembers about one Clockwise.MD appointment between notifications. */
+export interface StoredAppointment {
+  status: Status;
+  step: WorkflowStep;
+  /** The last vendor type applied, to recognise a redelivery of the same webhook. */
+  lastType: string;
+  /** Where `remove` found the appointment, for `undo_remove`. */
+  beforeRemove?: { status: Status; step: WorkflowStep };
+  /** Normalized details last read from the REST API (start, end, patient, ...). */
+  details?: JsonObject;
+}
+
+export function stateKey(appointmentId: string): string {
+  return `appointment:${appointmentId}`;
+}
+
+/**
+ * Turns a Clockwise.MD webhook into one appointment event, using the appointment's stored state to
+ * decide what `remove` and `undo_*` mean and to fill in the snapshot when the REST API cannot be read.
+ *
+ * @example
+ * ```ts
+ * const result = await normalize(notification, ctx); // { events: [{ type: 'appointment.arrived', ... }] }
+ * ```
+ */
+export async function normalize(
+  n: VendorNotification,
+  ctx: NormalizeContext<Config>,
+): Promise<NormalizeResult> {
+  const payload = isJsonObject(n.payload) ? n.payload : {};
+  const appointmentId = appointmentIdOf(payload.appointment_id);
+  if (appointmentId === undefined)
+    throw ConnectorError.permanent('the stored notification has no appointment_id');
+  const known = n.type in FIXED || n.type === 'remove' || n.type === 'undo_remove' || n.type === 'reschedule';
+  if (!known && n.type !== 'demographics_update') {
+    return ignore(`Clockwise.MD event type ${JSON.stringify(n.type)} has no normalized counterpart`);
+  }
+
+  const stored = (await ctx.state.get<JsonObject>(stateKey(appointmentId))) as StoredAppointment | undefined;
+  const repeat = redeliveryReason(n.type, stored);
+  if (repeat !== undefined) return ignore(repeat);
+
+  // Read the vendor API before touching any state: a transient failure retries the whole job.
+  const { record, enrichment } = await fetchAppointment(appointmentId, ctx);
+  const fresh = record === undefined ? undefined : detailsOf(record);
+  const before = stored?.details ?? {};
+  const details: JsonObject = { ...before, ...(fresh ?? {}) };
+
+  let transition: Transition;
+  let beforeRemove = stored?.beforeRemove;
+  let previous: JsonObject | undefined;
+  let changes: string[] | undefined;
+  const current: Transition = {
+    type: '',
+    status: stored?.status ?? 'booked',
+    step: stored?.step ?? 'scheduled',
+  };
+  switch (n.type) {
+    case 'remove': {
+      const checkedIn = CHECKED_IN_STEPS.has(current.step);
+      transition = checkedIn
+        ? { type: 'appointment.cancelled', status: 'cancelled', step: 'removed' }
+        : { type: 'appointment.no_show', status: 'noshow', step: 'removed' };
+      beforeRemove = { status: current.status, step: current.step };
+      break;
+    }
+    case 'undo_remove': {
+      const back = stored?.beforeRemove ?? { status: 'booked', step: 'scheduled' };
+      transition = { type: 'appointment.restored', ...back };
+      beforeRemove = undefined;
+      changes = ['status', 'workflowStep'];
+      break;
+    }
+    case 'reschedule': {
+      transition = { ...current, type: 'appointment.rescheduled' };
+      previous = pick(before, ['start', 'end']);
+      changes = ['start', 'end'];
+      break;
+    }
+    case 'demographics_update': {
+      transition = { ...current, type: 'appointment.updated' };
+      changes = ['patient'];
+      break;
+    }
+    default: {
+      transition = FIXED[n.type]!;
+      if (transition.type === 'appointment.status_reverted') changes = ['status', 'workflowStep'];
+    }
+  }
+
+  const hubId = await ctx.aliases.hubId('appointment', appointmentId);
+  const data: JsonObject = {
+    id: hubId,
+    vendorIds: [{ system: CONNECTOR_NAME, instance: ctx.instanceId, value: appointmentId, current: true }],
+    status: transition.status,
+    workflowStep: transition.step,
+    ...details,
+    enrichment,
+    vendor:
+      record === undefined ? { webhook: payload } : { webhook: payload, appointment: record as JsonObject },
+  };
+  // Always present on a reschedule (the event schema requires it), empty when the old time was never read.
+  if (previous !== undefined) data.previous = previous;
+  if (changes !== undefined) data.changes = changes;
+
+  const next: StoredAppointment = {
+    status: transition.status,
+    step: transition.step,
+    lastType: n.type,
+    details,
+  };
+  if (beforeRemove !== undefined) next.beforeRemove = beforeRemove;
+  await ctx.state.set(stateKey(appointmentId), next as unknown as JsonObject);
+
+  return emit({
+    type: transition.type,
+    subject: `appointment/${hubId}`,
+    time: n.occurredAt ?? ctx.receivedAt.toISOString(),
+    data,
+  });
+}
+
+/**
+ * Clockwise.MD's webhook has no id, so a vendor redelivery a few seconds later gets a new dedupe key.
+ * A workflow step applied twice in a row with nothing in between is such a redelivery: a genuine
+ * repeat (checkin, undo_checkin, checkin) always has the undo between.
+ */
+function redeliveryReason(type: string, stored: StoredAppointment | undefined): string | undefined {
+  if (stored === undefined) return undefined;
+  if (type === 'create') return 'the appointment is already known: a repeated create';
+  if (type === 'reschedule' || type === 'demographics_update') return undefined;
+  if (stored.lastType === type) return `a repeated ${type}: the appointment is already ${stored.step}`;
+  return undefined;
+}
+
+async function fetchAppointment(
+  appointmentId: string,
+  ctx: NormalizeContext<Config>,
+): Promise<{ record: ClockwiseAppointment | undefined; enrichment: Enrichment }> {
+  const config = resolveConfig(ctx.config);
+  if (!config.enrich || config.apiKey === undefined || config.apiKey === '') {
+    return { record: undefined, enrichment: 'none' };
+  }
+  const giveUpOrRetry = (message: string, retryAfterMs?: number, cause?: unknown) => {
+    if (ctx.finalAttempt) {
+      ctx.logger.warn({ appointmentId, attempt: ctx.attempt }, `${message}; emitting without enrichment`);
+      return { record: undefined, enrichment: 'failed' as const };
+    }
+    throw ConnectorError.transient(message, { retryAfterMs, cause, details: { appointmentId } });
+  };
+  let res: Awaited<ReturnType<typeof ctx.http.request>>;
+  try {
+    res = await ctx.http.request({
+      url: `${config.apiBaseUrl}/appointments/${encodeURIComponent(appointmentId)}`,
+      headers: { Authtoken: config.apiKey, Accept: 'application/json' },
+    });
+  } catch (error) {
+    if (isConnectorError(error) && error.kind !== 'transient') throw error;
+    return giveUpOrRetry(
+      `the Clockwise.MD API could not be reached: ${(error as Error).message}`,
+      undefined,
+      error,
+    );
+  }
+  if (res.status === 401 || res.status === 403) {
+    throw ConnectorError.permanent(
+      `the Clockwise.MD API refused the API key (HTTP ${res.status}): check apiKey`,
+    );
+  }
+  if (res.status === 404) {
+    ctx.logger.warn(
+      { appointmentId },
+      'Clockwise.MD API has no such appointment; emitting without enrichment',
+    );
+    return { record: undefined, enrichment: 'failed' };
+  }
+  if (res.status === 429 || res.status === 408 || res.status >= 500) {
+    return giveUpOrRetry(
+      `the Clockwise.MD API answered ${res.status}`,
+      retryAfterMs(res.headers['retry-after']),
+    );
+  }
+  if (res.status < 200 || res.status >= 300) {
+    throw ConnectorError.permanent(
+      `the Clockwise.MD API answered ${res.status} for appointment ${appointmentId}`,
+    );
+  }
+  const record = unwrap(res.body);
+  if (record === undefined)
+    return giveUpOrRetry('the Clockwise.MD API answered without an appointment object');
+  return { record, enrichment: 'enriched' };
+}
+
+function retryAfterMs(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** The record itself, or inside an `appointment` wrapper (the response envelope is unverified). */
+function unwrap(body: unknown): ClockwiseAppointment | undefined {
+  if (!isJsonObject(body)) return undefined;
+  if (isJsonObject(body.appointment) && body.id === undefined)
+    return body.appointment as ClockwiseAppointment;
+  return body as ClockwiseAppointment;
+}
+
+function str(value: unknown): string | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'string' && value.trim() !== '' && value !== 'null') return value.trim();
+  return undefined;
+}
+
+/** The normalized fields the REST record gives (only those present). */
+export function detailsOf(record: ClockwiseAppointment): JsonObject {
+  const out: JsonObject = {};
+  const timeZone = str(record.time_zone);
+  if (timeZone !== undefined && isTimeZone(timeZone)) out.timeZone = timeZone;
+  const start = toRfc3339(
+    record.apt_time ?? record.start_time ?? record.appointment_time,
+    out.timeZone as string,
+  );
+  const end = toRfc3339(record.end_time, out.timeZone as string);
+  if (start !== undefined) out.start = start;
+  if (end !== undefined) out.end = end;
+  if (start !== undefined && end !== undefined) {
+    const minutes = (Date.parse(end) - Date.parse(start)) / 60000;
+    if (minutes >= 0) out.durationMinutes = minutes;
+  }
+  const patient: JsonObject = {};
+  const given = str(record.first_name);
+  const family = str(record.last_name);
+  const patientId = str(record.patient_id);
+  if (patientId !== undefined) patient.id = patientId;
+  if (given !== undefined) patient.given = given;
+  if (family !== undefined) patient.family = family;
+  if (given !== undefined || family !== undefined) patient.name = [given, family].filter(Boolean).join(' ');
+  const phone = str(record.phone ?? record.phone_number ?? record.mobile_phone);
+  if (phone !== undefined) patient.phone = phone;
+  const email = str(record.email);
+  if (email !== undefined) patient.email = email;
+  const birthDate = toDate(record.dob ?? record.date_of_birth ?? record.birth_date);
+  if (birthDate !== undefined) patient.birthDate = birthDate;
+  if (Object.keys(patient).length > 0) out.patient = patient;
+  const hospitalId = str(record.hospital_id);
+  if (hospitalId !== undefined) {
+    const name = str(record.hospital_name);
+    out.location = name === undefined ? { id: hospitalId } : { id: hospitalId, name };
+  }
+  const providerId = str(record.provider_id);
+  if (providerId !== undefined) {
+    const name = str(record.provider_name);
+    out.practitioner = name === undefined ? { id: providerId } : { id: providerId, name };
+  }
+  const reasonId = str(record.reason_id);
+  if (reasonId !== undefined) {
+    const name = str(record.reason_description);
+    out.service = name === undefined ? { id: reasonId } : { id: reasonId, name };
+  }
+  return out;
+}
+
+function pick(source: JsonObject, keys: readonly string[]): JsonObject {
+  const out: JsonObject = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
+}
+
+/** `YYYY-MM-DD` from an ISO date, an ISO date-time or a US `MM/DD/YYYY`; undefined otherwise. */
+export function toDate(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const iso = /^(\d{4})-(\d{2})-(\d{2})/.exec(value.trim());
+  if (iso) return `${iso[1]}-${iso[2]}-${iso[3]}`;
+  const us = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(value.trim());
+  if (us) return `${us[3]}-${us[1]!.padStart(2, '0')}-${us[2]!.padStart(2, '0')}`;
+  return undefined;
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/**
+ * RFC 3339 with the vendor's offset kept. A time without an offset is read as wall time in
+ * `timeZone` when the record names one, else as UTC (documented in docs/connectors/clockwisemd.md).
+ *
+ * @example
+ * ```ts
+ * toRfc3339('2026-03-10 11:30:00', 'Europe/Paris'); // '2026-03-10T11:30:00+01:00'
+ * ```
+ */
+export function toRfc3339(value: unknown, timeZone?: string): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = DATE_TIME.exec(value.trim());
+  if (!m) return undefined;
+  const local = `${m[1]}T${m[2]}${m[3] ?? ':00'}`;
+  let offset = m[4];
+  if (offset === undefined) offset = timeZone === undefined ? 'Z' : offsetAt(local, timeZone);
+  else if (offset.toUpperCase() === 'Z') offset = 'Z';
+  else if (!offset.includes(':')) offset = `${offset.slice(0, 3)}:${offset.slice(3)}`;
+  const result = `${local}${offset}`;
+  return Number.isNaN(Date.parse(result)) ? undefined : result;
+}
+
+/** The UTC offset (`+01:00`) `timeZone` has at the wall-clock time `local`. */
+function offsetAt(local: string, timeZone: string): string {
+  const wall = Date.parse(`${local}Z`);
+  const zoneOffset = (instant: number): number => {
+    const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })
+      .formatToParts(new Date(instant))
+      .find((p) => p.type === 'timeZoneName')?.value;
+    const m = /GMT([+-])(\d{2}):(\d{2})/.exec(name ?? '');
+    return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
+  };
+  let minutes = zoneOffset(wall);
+  minutes = zoneOffset(wall - minutes * 60000);
+  if (minutes === 0) return 'Z';
+  const sign = minutes < 0 ? '-' : '+';
+  const abs = Math.abs(minutes);
+  return `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}

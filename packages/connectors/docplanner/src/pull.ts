@@ -1,0 +1,233 @@
+import {
+  ConnectorError,
+  dedupeKeyOf,
+  isJsonObject,
+  type JsonValue,
+  type PullBatch,
+  type PullContext,
+  type PullSpec,
+  type VendorNotification,
+  type VendorRequest,
+  type VendorResponse,
+} from '@switchyard/core';
+import { type Config, DEFAULT_PULL_LAG_WARNING_HOURS, DEFAULT_PULL_LIMIT } from './config.ts';
+import { toVendorNotification } from './parse.ts';
+
+/** Where the access token lives in the instance's state store. */
+export const TOKEN_STATE_KEY = 'docplanner:oauth-token';
+
+/** Docplanner deletes notifications that were not pulled within this long. */
+export const EXPIRY_MS = 72 * 3_600_000;
+
+/** Renew a token this long before Docplanner says it expires, so a request never races the expiry. */
+const EXPIRY_MARGIN_MS = 30_000;
+
+interface StoredToken {
+  accessToken: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+/**
+ * A pulled batch. `oldestOccurredAt` is the vendor time of the oldest notification in it: with the
+ * hub's clock it says how close the queue is to Docplanner's 72-hour expiry.
+ */
+export interface DocplannerPullBatch extends PullBatch {
+  oldestOccurredAt?: string;
+}
+
+/**
+ * `https://www.{domain}` unless `apiBaseUrl` overrides it.
+ *
+ * @example
+ * ```ts
+ * apiBase({ domain: 'znanylekarz.pl' }); // 'https://www.znanylekarz.pl'
+ * ```
+ */
+export function apiBase(config: Config): string {
+  if (config.apiBaseUrl) return config.apiBaseUrl.replace(/\/+$/, '');
+  if (config.domain) return `https://www.${config.domain}`;
+  throw ConnectorError.permanent('Docplanner API calls need settings.domain (e.g. znanylekarz.pl) or settings.apiBaseUrl');
+}
+
+/** Retry-After (seconds or an HTTP date) in ms, when the vendor sent one. */
+export function retryAfterMs(headers: Readonly<Record<string, string>>, now = Date.now()): number | undefined {
+  const value = headers['retry-after'] ?? headers['Retry-After'];
+  if (value === undefined || value.trim() === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function transientFor(what: string, res: VendorResponse): ConnectorError | undefined {
+  if (res.status >= 500 || res.status === 429 || res.status === 408) {
+    const after = retryAfterMs(res.headers);
+    return ConnectorError.transient(`Docplanner ${what} answered ${res.status}`, {
+      details: { status: res.status },
+      ...(after === undefined ? {} : { retryAfterMs: after }),
+    });
+  }
+  return undefined;
+}
+
+async function requestToken(ctx: PullContext<Config>): Promise<StoredToken> {
+  const { clientId, clientSecret } = ctx.config;
+  if (!clientId || !clientSecret) {
+    throw ConnectorError.permanent('Docplanner pull needs settings.clientId and settings.clientSecret');
+  }
+  const basic = Buffer.from(`${clientId}:${clientSecret}`).toString('base64');
+  const res = await ctx.http.request({
+    method: 'POST',
+    url: `${apiBase(ctx.config)}/oauth/v2/token`,
+    headers: { authorization: `Basic ${basic}`, accept: 'application/json' },
+    form: { grant_type: 'client_credentials', scope: 'integration' },
+  });
+  const transient = transientFor('token endpoint', res);
+  if (transient) throw transient;
+  const body = res.body;
+  if (res.status < 200 || res.status >= 300 || !isJsonObject(body) || typeof body.access_token !== 'string') {
+    // 400/401 here means the client credentials are wrong: retrying will not help until they are fixed.
+    throw ConnectorError.permanent(`Docplanner refused the client credentials (token endpoint answered ${res.status})`, {
+      details: { status: res.status },
+    });
+  }
+  const expiresIn = typeof body.expires_in === 'number' ? body.expires_in : 3600;
+  const token = { accessToken: body.access_token, expiresAt: Date.now() + expiresIn * 1000 };
+  await ctx.state.set(TOKEN_STATE_KEY, token as unknown as JsonValue);
+  return token;
+}
+
+async function currentToken(ctx: PullContext<Config>): Promise<StoredToken> {
+  const stored = await ctx.state.get<JsonValue>(TOKEN_STATE_KEY);
+  if (
+    isJsonObject(stored) &&
+    typeof stored.accessToken === 'string' &&
+    typeof stored.expiresAt === 'number' &&
+    stored.expiresAt - EXPIRY_MARGIN_MS > Date.now()
+  ) {
+    return { accessToken: stored.accessToken, expiresAt: stored.expiresAt };
+  }
+  return requestToken(ctx);
+}
+
+/**
+ * Calls the integration API with a bearer token: fetched with client credentials, kept in the
+ * instance state until it expires, renewed once when the API answers 401 (a revoked token).
+ *
+ * @example
+ * ```ts
+ * const res = await docplannerApi(ctx, { url: `${apiBase(ctx.config)}/api/v3/integration/notifications` });
+ * ```
+ */
+export async function docplannerApi(
+  ctx: PullContext<Config>,
+  request: Omit<VendorRequest, 'headers'> & { headers?: Record<string, string> },
+): Promise<VendorResponse> {
+  let token = await currentToken(ctx);
+  const send = (t: StoredToken) =>
+    ctx.http.request({
+      ...request,
+      headers: { accept: 'application/json', ...request.headers, authorization: `Bearer ${t.accessToken}` },
+    });
+  let res = await send(token);
+  if (res.status === 401) {
+    await ctx.state.delete(TOKEN_STATE_KEY);
+    token = await requestToken(ctx);
+    res = await send(token);
+    if (res.status === 401) {
+      throw ConnectorError.permanent('Docplanner API answered 401 with a fresh token: check the client credentials');
+    }
+  }
+  return res;
+}
+
+/** 404 is Docplanner's "queue empty" answer; a 404 that does not say so is a wrong URL. */
+function isEmptyQueue(res: VendorResponse): boolean {
+  if (res.status !== 404) return false;
+  const body = res.body;
+  if (isJsonObject(body)) {
+    const message = typeof body.message === 'string' ? body.message : '';
+    return /no notifications/i.test(message) || Array.isArray(body.errors) || Array.isArray(body.notifications);
+  }
+  return typeof body === 'string' && /no notifications/i.test(body);
+}
+
+function batchOf(ctx: PullContext<Config>, notifications: VendorNotification[], more: boolean): DocplannerPullBatch {
+  const batch: DocplannerPullBatch = { notifications, cursor: null, more };
+  let oldest: string | undefined;
+  let oldestMs = Number.POSITIVE_INFINITY;
+  for (const n of notifications) {
+    const ms = n.occurredAt ? Date.parse(n.occurredAt) : Number.NaN;
+    if (ms < oldestMs) {
+      oldestMs = ms;
+      oldest = n.occurredAt;
+    }
+  }
+  if (oldest !== undefined) {
+    batch.oldestOccurredAt = oldest;
+    const lagMs = Date.now() - oldestMs;
+    const warnAfterMs = (ctx.config.pullLagWarningHours ?? DEFAULT_PULL_LAG_WARNING_HOURS) * 3_600_000;
+    if (lagMs > warnAfterMs) {
+      ctx.logger.warn(
+        { instance: ctx.instanceId, oldestOccurredAt: oldest, lagHours: Math.round(lagMs / 360_000) / 10, expiryHours: 72 },
+        'Docplanner pull is lagging: unpulled notifications expire after 72 hours',
+      );
+    }
+  }
+  return batch;
+}
+
+function pulled(value: JsonValue): VendorNotification {
+  try {
+    return toVendorNotification(value, 'pull');
+  } catch (error) {
+    // Already gone from Docplanner's queue: store it as it came (normalization will mark it failed,
+    // visibly) rather than throw and lose the rest of the batch.
+    const name = isJsonObject(value) && typeof value.name === 'string' && value.name !== '' ? value.name : 'unreadable';
+    return {
+      type: name,
+      dedupeKey: dedupeKeyOf('unreadable', JSON.stringify(value)),
+      payload: value,
+      meta: { source: 'pull', unreadable: (error as Error).message },
+    };
+  }
+}
+
+/**
+ * Takes the next notification(s) off Docplanner's queue. `single` mode asks for one at a time (the
+ * documented way) and returns it with `more: true`, so the hub stores each before asking again: a
+ * pulled notification is gone from Docplanner.
+ *
+ * @example
+ * ```ts
+ * const batch = await fetchNotifications(ctx); // { notifications: [n], more: true, cursor: null }
+ * ```
+ */
+export async function fetchNotifications(ctx: PullContext<Config>): Promise<DocplannerPullBatch> {
+  const base = `${apiBase(ctx.config)}/api/v3/integration/notifications`;
+  const multiple = ctx.config.pullMode === 'multiple';
+  const limit = Math.min(100, Math.max(1, Math.trunc(ctx.config.pullLimit ?? DEFAULT_PULL_LIMIT)));
+  const res = await docplannerApi(ctx, { method: 'GET', url: multiple ? `${base}/multiple?limit=${limit}` : base });
+  if (isEmptyQueue(res)) return batchOf(ctx, [], false);
+  const transient = transientFor('notifications endpoint', res);
+  if (transient) throw transient;
+  if (res.status !== 200) {
+    throw ConnectorError.permanent(`Docplanner notifications endpoint answered ${res.status}`, {
+      details: { status: res.status },
+    });
+  }
+  if (!multiple) return batchOf(ctx, [pulled(res.body as JsonValue)], true);
+  const body = res.body;
+  if (!isJsonObject(body) || !Array.isArray(body.notifications)) {
+    throw ConnectorError.permanent('Docplanner /notifications/multiple answered without a notifications array');
+  }
+  const notifications = body.notifications.map(pulled);
+  const remaining = typeof body.remaining === 'number' ? body.remaining : notifications.length > 0 ? 1 : 0;
+  return batchOf(ctx, notifications, remaining > 0);
+}
+
+/** The pull side of the connector. Docplanner keeps no cursor: taking a notification removes it. */
+export const pull: PullSpec<Config> = {
+  defaultIntervalMs: 30_000,
+  fetch: (ctx) => fetchNotifications(ctx),
+};

@@ -1,0 +1,37 @@
+import { ConnectorError, type InboundRequest, timingSafeEqualString } from '@switchyard/core';
+import { type Config, resolveConfig } from './config.ts';
+
+/**
+ * Accepts an Instinctive Notes webhook whose shared secret matches, in the configured header and/or
+ * the URL path (`:secret` route), as the instance's `auth.mode` says. Constant-time comparisons.
+ *
+ * @example
+ * ```ts
+ * authenticate(request, { auth: { mode: 'header', secret: 's'.repeat(24) } }); // throws ConnectorError.auth when wrong
+ * ```
+ */
+export function authenticate(request: InboundRequest, config: Config): void {
+  const { auth } = resolveConfig(config);
+  if (auth.secret === '')
+    throw ConnectorError.auth('the Instinctive Notes instance has no auth.secret configured');
+  const pathSecret = request.params.secret;
+  const headerSecret = request.headers[auth.headerName];
+  // Both are always compared so the answer time does not say which one was wrong.
+  const pathOk = timingSafeEqualString(pathSecret, auth.secret);
+  const headerOk = timingSafeEqualString(headerSecret, auth.secret);
+  const ok = auth.mode === 'path' ? pathOk : auth.mode === 'header' ? headerOk : pathOk || headerOk;
+  if (ok) return;
+  const where =
+    auth.mode === 'path'
+      ? 'URL path'
+      : auth.mode === 'header'
+        ? `${auth.headerName} header`
+        : `URL path or ${auth.headerName} header`;
+  const presented =
+    auth.mode === 'path' ? pathSecret : auth.mode === 'header' ? headerSecret : (pathSecret ?? headerSecret);
+  throw ConnectorError.auth(
+    presented === undefined
+      ? `the Instinctive Notes secret is missing (${where})`
+      : `the Instinctive Notes secret does not match (${where})`,
+  );
+}

@@ -1,0 +1,23 @@
+import { ConnectorError, type InboundRequest, timingSafeEqualString } from '@switchyard/core';
+import type { Config } from './config.ts';
+
+/**
+ * Accepts a Quable notification whose `Authorization` header is exactly the value configured for the
+ * webhook (constant-time comparison). Quable signs nothing: this static header is all there is.
+ *
+ * @example
+ * ```ts
+ * authenticate(request, { authorization: 'Bearer 0123456789abcdef' }); // throws ConnectorError.auth when wrong
+ * ```
+ */
+export function authenticate(request: InboundRequest, config: Config): void {
+  const expected = config.authorization ?? '';
+  if (expected === '') throw ConnectorError.auth('the Quable instance has no authorization configured');
+  const presented = request.headers.authorization;
+  if (timingSafeEqualString(presented, expected)) return;
+  throw ConnectorError.auth(
+    presented === undefined
+      ? 'the Quable Authorization header is missing'
+      : 'the Quable Authorization header does not match',
+  );
+}

@@ -1,0 +1,576 @@
+/**
+ * Generates, from the JSON Schemas in `packages/core/schemas` (the source of truth):
+ * - `src/generated/entities.ts`: the shared definitions and entity types,
+ * - `src/generated/envelope.ts`: the CloudEvents envelope type,
+ * - `src/generated/events.ts`: one data type per normalized event, `NormalizedEventType`,
+ *   `EventDataMap` and the `EVENT_TYPES` table,
+ * - `src/generated/schemas.ts`: the schemas as JSON module imports plus their ids, for the validators,
+ * - `docs/events.md`: the event catalog.
+ *
+ * Types come from json-schema-to-typescript, one compile per named schema: a `$ref` to another named
+ * schema becomes a reference to its type instead of a copy, so each type is declared exactly once.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { compile, type JSONSchema } from 'json-schema-to-typescript';
+import { type GeneratedFile, type Generator, repoRoot } from './codegen.ts';
+
+type Schema = { [key: string]: unknown };
+
+const CORE = 'packages/core';
+const GENERATED = `${CORE}/src/generated`;
+
+/**
+ * Catalog order (lifecycle order, as in the design's mapping table). Every file in
+ * `schemas/events` must be listed here and every entry must have a file.
+ */
+export const EVENT_ORDER = [
+  'appointment.booking_requested',
+  'appointment.reschedule_requested',
+  'appointment.created',
+  'appointment.confirmed',
+  'appointment.rescheduled',
+  'appointment.updated',
+  'appointment.cancelled',
+  'appointment.restored',
+  'appointment.arrived',
+  'appointment.checked_in',
+  'appointment.in_progress',
+  'appointment.completed',
+  'appointment.no_show',
+  'appointment.status_reverted',
+  'slot.blocked',
+  'slot.block_moved',
+  'slot.unblocked',
+  'slot.changed',
+  'schedule.updated',
+  'schedule.activated',
+  'schedule.deactivated',
+  'document.created',
+  'document.updated',
+  'document.deleted',
+  'asset.created',
+  'asset.updated',
+  'asset.deleted',
+  'process.completed',
+  'hub.test',
+] as const;
+
+/** A schema file with where it lives. */
+export interface SchemaFile {
+  /** Repository-relative path. */
+  path: string;
+  id: string;
+  schema: Schema;
+}
+
+/** An event schema file, with its type (from the file name). */
+export interface EventSchemaFile extends SchemaFile {
+  type: string;
+}
+
+/** Everything under `packages/core/schemas`, read from disk. */
+export interface CoreSchemaSet {
+  common: SchemaFile;
+  envelope: SchemaFile;
+  /** Sorted by file name. */
+  entities: SchemaFile[];
+  /** In {@link EVENT_ORDER}. */
+  events: EventSchemaFile[];
+}
+
+async function readSchema(root: string, path: string): Promise<SchemaFile> {
+  const schema = JSON.parse(await readFile(join(root, path), 'utf8')) as Schema;
+  if (typeof schema.$id !== 'string') throw new Error(`${path} has no $id`);
+  return { path, id: schema.$id, schema };
+}
+
+/**
+ * Reads every core schema from disk and checks the event files against {@link EVENT_ORDER}.
+ *
+ * @example
+ * ```ts
+ * const set = await loadCoreSchemas();
+ * set.events.map((e) => e.type); // ['appointment.booking_requested', ...]
+ * ```
+ */
+export async function loadCoreSchemas(root: string = repoRoot): Promise<CoreSchemaSet> {
+  const list = async (dir: string) =>
+    (await readdir(join(root, dir))).filter((f) => f.endsWith('.schema.json')).sort();
+  const common = await readSchema(root, `${CORE}/schemas/common.schema.json`);
+  const envelope = await readSchema(root, `${CORE}/schemas/envelope.schema.json`);
+  const entities = await Promise.all(
+    (await list(`${CORE}/schemas/entities`)).map((f) => readSchema(root, `${CORE}/schemas/entities/${f}`)),
+  );
+  const eventFiles = await list(`${CORE}/schemas/events`);
+  const types = eventFiles.map((f) => f.slice(0, -'.schema.json'.length));
+  const order: readonly string[] = EVENT_ORDER;
+  const unlisted = types.filter((t) => !order.includes(t));
+  const missing = order.filter((t) => !types.includes(t));
+  if (unlisted.length > 0 || missing.length > 0) {
+    throw new Error(
+      `schemas/events and EVENT_ORDER in ${CORE}/scripts/core-generator.ts disagree: ` +
+        `not listed: [${unlisted.join(', ')}], no file: [${missing.join(', ')}]`,
+    );
+  }
+  const events: EventSchemaFile[] = [];
+  for (const type of EVENT_ORDER) {
+    const file = await readSchema(root, `${CORE}/schemas/events/${type}.schema.json`);
+    const expectedId = `https://switchyard.dev/schemas/events/${type}.json`;
+    if (file.id !== expectedId) throw new Error(`${file.path}: $id must be ${expectedId}`);
+    events.push({ ...file, type });
+  }
+  return { common, envelope, entities, events };
+}
+
+/** `appointment.no_show` → `AppointmentNoShow`. */
+function pascalCase(text: string): string {
+  return text
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join('');
+}
+
+/** The entity name an event is about (`x-entity`), e.g. `appointment`, `approval_request`, `hub`. */
+function entityOf(event: SchemaFile): string {
+  const entity = event.schema['x-entity'];
+  if (typeof entity !== 'string') throw new Error(`${event.path} has no x-entity`);
+  return entity;
+}
+
+function vendorEventsOf(event: SchemaFile): string[] {
+  const list = event.schema['x-vendor-events'];
+  if (!Array.isArray(list) || !list.every((v) => typeof v === 'string')) {
+    throw new Error(`${event.path}: x-vendor-events must be an array of strings`);
+  }
+  return list as string[];
+}
+
+function stringField(file: SchemaFile, key: 'title' | 'description'): string {
+  const value = file.schema[key];
+  if (typeof value !== 'string' || value === '') throw new Error(`${file.path} has no ${key}`);
+  return value;
+}
+
+function firstExample(file: SchemaFile): Schema {
+  const examples = file.schema.examples;
+  if (!Array.isArray(examples) || examples.length === 0) throw new Error(`${file.path} has no examples`);
+  return examples[0] as Schema;
+}
+
+/** Resolves `$ref`s across the core schemas by absolute URI and JSON pointer. */
+class Resolver {
+  readonly #byId = new Map<string, Schema>();
+  /** Absolute URI (with fragment) → the TypeScript type name declared for it. */
+  readonly names = new Map<string, string>();
+
+  constructor(set: CoreSchemaSet) {
+    for (const file of [set.common, set.envelope, ...set.entities, ...set.events])
+      this.#byId.set(file.id, file.schema);
+    const defs = (set.common.schema.$defs ?? {}) as Record<string, Schema>;
+    for (const [key, def] of Object.entries(defs)) {
+      if (typeof def.title === 'string') this.names.set(`${set.common.id}#/$defs/${key}`, def.title);
+    }
+    for (const entity of set.entities) this.names.set(entity.id, stringField(entity, 'title'));
+  }
+
+  absolute(ref: string, base: string): string {
+    const url = new URL(ref, base);
+    return url.hash === '' || url.hash === '#' ? url.href.replace(/#$/, '') : url.href;
+  }
+
+  lookup(uri: string): { schema: Schema; base: string } {
+    const [id, fragment = ''] = uri.split('#');
+    const root = this.#byId.get(id!);
+    if (!root) throw new Error(`unresolvable $ref ${uri}`);
+    let node: unknown = root;
+    for (const token of fragment.split('/').filter(Boolean)) {
+      const key = decodeURIComponent(token).replaceAll('~1', '/').replaceAll('~0', '~');
+      node = (node as Record<string, unknown> | undefined)?.[key];
+    }
+    if (typeof node !== 'object' || node === null) throw new Error(`unresolvable $ref ${uri}`);
+    return { schema: node as Schema, base: id! };
+  }
+}
+
+const DROPPED_KEYS = new Set(['$schema', '$id', '$defs', '$comment', 'examples', 'title']);
+
+/**
+ * Turns a schema into what json-schema-to-typescript should see: `$ref`s to named schemas become
+ * `tsType` references (collected in `used`), other `$ref`s are inlined, annotations it does not need
+ * are dropped.
+ */
+function toTsSchema(node: unknown, base: string, resolver: Resolver, used: Set<string>): unknown {
+  if (Array.isArray(node)) return node.map((item) => toTsSchema(item, base, resolver, used));
+  if (typeof node !== 'object' || node === null) return node;
+  const schema = node as Schema;
+  if (typeof schema.$ref === 'string') {
+    const uri = resolver.absolute(schema.$ref, base);
+    const name = resolver.names.get(uri);
+    const rest = toTsSchema({ ...schema, $ref: undefined }, base, resolver, used) as Schema;
+    if (name) {
+      used.add(name);
+      return { ...rest, tsType: name };
+    }
+    const target = resolver.lookup(uri);
+    const inlined = toTsSchema(target.schema, target.base, resolver, used) as Schema;
+    // A description next to the $ref describes this use better than the target's own.
+    return { ...inlined, ...rest };
+  }
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (value === undefined || DROPPED_KEYS.has(key) || key.startsWith('x-')) continue;
+    if (key === 'properties' && typeof value === 'object' && value !== null) {
+      out.properties = Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [k, toTsSchema(v, base, resolver, used)]),
+      );
+    } else {
+      out[key] = toTsSchema(value, base, resolver, used);
+    }
+  }
+  return out;
+}
+
+const COMPILE_OPTIONS = {
+  bannerComment: '',
+  // Closed unless a schema says otherwise, which also keeps allOf refinements free of index signatures.
+  additionalProperties: false,
+  declareExternallyReferenced: false,
+  format: true,
+  unknownAny: true,
+  strictIndexSignatures: false,
+} as const;
+
+async function compileNamed(name: string, schema: Schema, description?: string): Promise<string> {
+  const root = { ...schema, title: name, ...(description === undefined ? {} : { description }) };
+  const out = await compile(root as JSONSchema, name, COMPILE_OPTIONS);
+  return out.trim();
+}
+
+function banner(sources: string): string {
+  return `/* Generated from ${sources} by pnpm generate. Do not edit. */`;
+}
+
+async function entitiesFile(set: CoreSchemaSet, resolver: Resolver): Promise<GeneratedFile> {
+  const parts: string[] = [];
+  const defs = (set.common.schema.$defs ?? {}) as Record<string, Schema>;
+  for (const [key, def] of Object.entries(defs)) {
+    const name = resolver.names.get(`${set.common.id}#/$defs/${key}`);
+    if (!name) continue;
+    parts.push(await compileNamed(name, toTsSchema(def, set.common.id, resolver, new Set()) as Schema));
+  }
+  for (const entity of set.entities) {
+    const name = resolver.names.get(entity.id)!;
+    parts.push(await compileNamed(name, toTsSchema(entity.schema, entity.id, resolver, new Set()) as Schema));
+  }
+  return {
+    path: `${GENERATED}/entities.ts`,
+    content: `${banner(`${CORE}/schemas/common.schema.json and entities/*.schema.json`)}\n\n${parts.join('\n\n')}\n`,
+  };
+}
+
+async function envelopeFile(set: CoreSchemaSet, resolver: Resolver): Promise<GeneratedFile> {
+  const schema = toTsSchema(set.envelope.schema, set.envelope.id, resolver, new Set()) as Schema;
+  const body = await compileNamed(stringField(set.envelope, 'title'), schema);
+  return { path: `${GENERATED}/envelope.ts`, content: `${banner(set.envelope.path)}\n\n${body}\n` };
+}
+
+/**
+ * Makes `required` names of an allOf refinement typed: json-schema-to-typescript ignores a required
+ * name without a property schema, so point it at the referenced entity's own property type.
+ */
+function refineRequired(event: EventSchemaFile, resolver: Resolver): Schema {
+  const schema = structuredClone(event.schema);
+  const allOf = schema.allOf as Schema[] | undefined;
+  if (!allOf) return schema;
+  const refBranch = allOf.find((b) => typeof b.$ref === 'string');
+  const entityName = refBranch
+    ? resolver.names.get(resolver.absolute(refBranch.$ref as string, event.id))
+    : undefined;
+  for (const branch of allOf) {
+    if (branch === refBranch || !Array.isArray(branch.required)) continue;
+    if (!entityName)
+      throw new Error(`${event.path}: an allOf refinement needs a $ref to an entity beside it`);
+    const properties = { ...((branch.properties ?? {}) as Schema) };
+    for (const name of branch.required as string[]) {
+      if (!(name in properties))
+        properties[name] = { tsType: `NonNullable<${entityName}[${JSON.stringify(name)}]>` };
+    }
+    branch.properties = properties;
+  }
+  return schema;
+}
+
+/** `appointment.no_show` → `AppointmentNoShowData`. */
+function dataTypeName(type: string): string {
+  return `${pascalCase(type)}Data`;
+}
+
+function renderEventTypes(set: CoreSchemaSet): string {
+  const entities = [...new Set(set.events.map(entityOf))];
+  const lines: string[] = [];
+  lines.push('/** Every normalized event type. */');
+  lines.push(
+    `export type NormalizedEventType =\n${set.events.map((e) => `  | ${JSON.stringify(e.type)}`).join('\n')};`,
+  );
+  lines.push('');
+  lines.push('/** What an event is about (the `<entity>` part of its `subject`). */');
+  lines.push(`export type EventEntity = ${entities.map((e) => JSON.stringify(e)).join(' | ')};`);
+  lines.push('');
+  lines.push('/** The `data` type of each normalized event type. */');
+  lines.push('export interface EventDataMap {');
+  for (const e of set.events) lines.push(`  ${JSON.stringify(e.type)}: ${dataTypeName(e.type)};`);
+  lines.push('}');
+  lines.push('');
+  lines.push('/** One row of {@link EVENT_TYPES}. */');
+  lines.push('export interface EventTypeInfo {');
+  lines.push('  readonly type: NormalizedEventType;');
+  lines.push('  readonly entity: EventEntity;');
+  lines.push('  /** A short human title. */');
+  lines.push('  readonly title: string;');
+  lines.push('  /** What the event means for a subscriber. */');
+  lines.push('  readonly description: string;');
+  lines.push('  /** The vendor events that produce it, e.g. "Docplanner booking-moved". */');
+  lines.push('  readonly vendorEvents: readonly string[];');
+  lines.push("  /** The `$id` of the schema of the event's `data`. */");
+  lines.push('  readonly schemaId: string;');
+  lines.push('}');
+  lines.push('');
+  lines.push('/** Every normalized event type with what it means, in catalog order. */');
+  lines.push('export const EVENT_TYPES = [');
+  for (const e of set.events) {
+    lines.push('  {');
+    lines.push(`    type: ${JSON.stringify(e.type)},`);
+    lines.push(`    entity: ${JSON.stringify(entityOf(e))},`);
+    lines.push(`    title: ${JSON.stringify(stringField(e, 'title'))},`);
+    lines.push(`    description:\n      ${JSON.stringify(stringField(e, 'description'))},`);
+    const vendor = vendorEventsOf(e);
+    lines.push(
+      `    vendorEvents: [${vendor.length === 0 ? '' : `\n${vendor.map((v) => `      ${JSON.stringify(v)},`).join('\n')}\n    `}],`,
+    );
+    lines.push(`    schemaId: ${JSON.stringify(e.id)},`);
+    lines.push('  },');
+  }
+  lines.push('] as const satisfies readonly EventTypeInfo[];');
+  return lines.join('\n');
+}
+
+async function eventsFile(set: CoreSchemaSet, resolver: Resolver): Promise<GeneratedFile> {
+  const used = new Set<string>();
+  const parts: string[] = [];
+  for (const event of set.events) {
+    const schema = toTsSchema(refineRequired(event, resolver), event.id, resolver, used) as Schema;
+    parts.push(await compileNamed(dataTypeName(event.type), schema, stringField(event, 'description')));
+  }
+  const imports = [...used].sort();
+  const header = [
+    banner(`${CORE}/schemas/events/*.schema.json`),
+    '',
+    imports.length > 0 ? `import type { ${imports.join(', ')} } from "./entities.ts";\n` : '',
+  ].join('\n');
+  return {
+    path: `${GENERATED}/events.ts`,
+    content: `${header}\n${parts.join('\n\n')}\n\n${renderEventTypes(set)}\n`,
+  };
+}
+
+function schemasFile(set: CoreSchemaSet): GeneratedFile {
+  const fromGenerated = (path: string) => `../../${path.slice(`${CORE}/`.length)}`;
+  const imports: string[] = [];
+  const names: string[] = [];
+  const add = (file: SchemaFile, name: string) => {
+    imports.push(`import ${name} from ${JSON.stringify(fromGenerated(file.path))} with { type: "json" };`);
+    names.push(name);
+  };
+  add(set.common, 'commonSchema');
+  add(set.envelope, 'envelopeSchema');
+  const entityKey = (file: SchemaFile) =>
+    file.path.split('/').pop()!.replace('.schema.json', '').replaceAll('-', '_');
+  for (const entity of set.entities)
+    add(entity, `${pascalCase(entityKey(entity)).replace(/^./, (c) => c.toLowerCase())}EntitySchema`);
+  for (const event of set.events)
+    add(event, `${pascalCase(event.type).replace(/^./, (c) => c.toLowerCase())}EventSchema`);
+  const lines = [
+    banner(`${CORE}/schemas`),
+    '',
+    'import type { NormalizedEventType } from "./events.ts";',
+    ...imports,
+    '',
+    '/** Every core schema (draft 2020-12), each with its `$id`: common, envelope, entities, events. */',
+    `export const CORE_SCHEMAS: readonly { readonly $id: string }[] = [\n${names.map((n) => `  ${n},`).join('\n')}\n];`,
+    '',
+    '/** The `$id` of the envelope schema. */',
+    `export const ENVELOPE_SCHEMA_ID = ${JSON.stringify(set.envelope.id)};`,
+    '',
+    '/** The `$id` of the shared definitions. */',
+    `export const COMMON_SCHEMA_ID = ${JSON.stringify(set.common.id)};`,
+    '',
+    '/** The `$id` of each entity schema. */',
+    `export const ENTITY_SCHEMA_IDS = {\n${set.entities.map((e) => `  ${entityKey(e)}: ${JSON.stringify(e.id)},`).join('\n')}\n} as const;`,
+    '',
+    "/** The `$id` of each event type's data schema. */",
+    `export const EVENT_SCHEMA_IDS: { readonly [T in NormalizedEventType]: string } = {\n${set.events
+      .map((e) => `  ${JSON.stringify(e.type)}: ${JSON.stringify(e.id)},`)
+      .join('\n')}\n};`,
+    '',
+  ];
+  return { path: `${GENERATED}/schemas.ts`, content: lines.join('\n') };
+}
+
+function inlineCode(value: unknown): string {
+  return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
+}
+
+/** Renders what an event's data schema requires beyond its entity, as Markdown bullet text. */
+function describeData(event: EventSchemaFile, resolver: Resolver): string[] {
+  const lines: string[] = [];
+  const entityLink = (ref: string) => {
+    const uri = resolver.absolute(ref, event.id);
+    const name = resolver.names.get(uri) ?? uri;
+    const file = uri.replace('https://switchyard.dev/schemas/', '').replace(/\.json$/, '.schema.json');
+    return `[${name}](../${CORE}/schemas/${file})`;
+  };
+  const rules = (branch: Schema) => {
+    const required = (branch.required ?? []) as string[];
+    const properties = (branch.properties ?? {}) as Record<string, Schema>;
+    for (const [name, prop] of Object.entries(properties)) {
+      if ('const' in prop) lines.push(`- \`${name}\` is ${inlineCode(prop.const)}`);
+      else if (required.includes(name)) lines.push(`- \`${name}\` is present`);
+    }
+    for (const name of required) if (!(name in properties)) lines.push(`- \`${name}\` is present`);
+  };
+  const schema = event.schema;
+  if (typeof schema.$ref === 'string') {
+    lines.push(`Data: the ${entityLink(schema.$ref)} entity.`);
+  } else if (Array.isArray(schema.allOf)) {
+    const branches = schema.allOf as Schema[];
+    const ref = branches.find((b) => typeof b.$ref === 'string');
+    lines.push(`Data: the ${ref ? entityLink(ref.$ref as string) : 'object'} entity, where:`);
+    lines.push('');
+    for (const branch of branches) if (branch !== ref) rules(branch);
+  } else {
+    lines.push('Data: an object with');
+    lines.push('');
+    const required = (schema.required ?? []) as string[];
+    for (const [name, prop] of Object.entries((schema.properties ?? {}) as Record<string, Schema>)) {
+      const type = typeof prop.type === 'string' ? prop.type : 'value';
+      const note = typeof prop.description === 'string' ? `: ${prop.description}` : '';
+      lines.push(`- \`${name}\` (${type}${required.includes(name) ? ', required' : ''})${note}`);
+    }
+  }
+  return lines;
+}
+
+function escapeCell(text: string): string {
+  return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+}
+
+/** A GitHub-style heading anchor: `appointment.no_show` → `appointmentno_show`. */
+function anchor(heading: string): string {
+  return heading
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, '')
+    .replaceAll(' ', '-');
+}
+
+function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
+  const out: string[] = [];
+  out.push(`<!-- ${banner(`${CORE}/schemas`).slice(3, -3)} -->`);
+  out.push('');
+  out.push('# Event catalog');
+  out.push('');
+  out.push(
+    'Every event Switchyard delivers is a [CloudEvents 1.0](https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md) ' +
+      'structured-mode JSON object. The JSON Schemas in `packages/core/schemas` are the source of truth; ' +
+      'this page is generated from them (`pnpm generate`).',
+  );
+  out.push('');
+  out.push('## Envelope');
+  out.push('');
+  out.push(stringField(set.envelope, 'description'));
+  out.push('');
+  out.push('| Attribute | Required | Meaning |');
+  out.push('|---|---|---|');
+  const envRequired = (set.envelope.schema.required ?? []) as string[];
+  for (const [name, prop] of Object.entries(
+    (set.envelope.schema.properties ?? {}) as Record<string, Schema>,
+  )) {
+    const meaning =
+      typeof prop.description === 'string'
+        ? prop.description
+        : 'const' in prop
+          ? `Always ${inlineCode(prop.const)}.`
+          : '';
+    out.push(`| \`${name}\` | ${envRequired.includes(name) ? 'yes' : 'no'} | ${escapeCell(meaning)} |`);
+  }
+  out.push('');
+  out.push(
+    'Deliveries to one subscription are ordered per `subject`. The same event may arrive more than once ' +
+      '(retries, replays): deduplicate on `id`, which is also the `webhook-id` header.',
+  );
+  out.push('');
+  out.push('## Types');
+  out.push('');
+  out.push('| Type | Meaning | Entity | Vendor events |');
+  out.push('|---|---|---|---|');
+  for (const e of set.events) {
+    const vendor = vendorEventsOf(e);
+    out.push(
+      `| [\`${e.type}\`](#${anchor(e.type)}) | ${escapeCell(stringField(e, 'title'))} | ${entityOf(e)} | ${
+        vendor.length === 0 ? '(the hub itself)' : escapeCell(vendor.join(', '))
+      } |`,
+    );
+  }
+  for (const e of set.events) {
+    out.push('');
+    out.push(`## ${e.type}`);
+    out.push('');
+    out.push(`**${stringField(e, 'title')}.** ${stringField(e, 'description')}`);
+    out.push('');
+    const vendor = vendorEventsOf(e);
+    out.push(
+      `Produced by: ${vendor.length === 0 ? 'the hub itself (no vendor event).' : vendor.map((v) => escapeCell(v)).join(', ')}`,
+    );
+    out.push('');
+    out.push(...describeData(e, resolver));
+    out.push('');
+    out.push(`Schema: \`${e.id}\` ([${e.path.split('/').pop()}](../${e.path}))`);
+    out.push('');
+    out.push('Example:');
+    out.push('');
+    out.push('```json');
+    out.push(JSON.stringify(firstExample(e), null, 2));
+    out.push('```');
+  }
+  out.push('');
+  return { path: 'docs/events.md', content: out.join('\n') };
+}
+
+/**
+ * Everything core generates, in memory.
+ *
+ * @example
+ * ```ts
+ * const files = await generateCoreFiles();
+ * files.map((f) => f.path); // ['packages/core/src/generated/entities.ts', ..., 'docs/events.md']
+ * ```
+ */
+export async function generateCoreFiles(root: string = repoRoot): Promise<GeneratedFile[]> {
+  const set = await loadCoreSchemas(root);
+  const resolver = new Resolver(set);
+  return [
+    await entitiesFile(set, resolver),
+    await envelopeFile(set, resolver),
+    await eventsFile(set, resolver),
+    schemasFile(set),
+    eventsDoc(set, resolver),
+  ];
+}
+
+/** The core package's generation step (registered in `scripts/generators.ts`). */
+export const coreGenerator: Generator = {
+  name: '@switchyard/core',
+  ownedDirs: [GENERATED],
+  outputs: () => generateCoreFiles(),
+};

@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { isConnectorError } from '../errors/index.ts';
+import {
+  dedupeKeyOf,
+  emit,
+  ignore,
+  normalizeHeaders,
+  parseJsonBody,
+  parseJsonObjectBody,
+  timingSafeEqualString,
+} from './helpers.ts';
+import type { InboundRequest } from './types.ts';
+
+function request(body: string | Buffer, contentType?: string): InboundRequest {
+  return {
+    route: 'default',
+    params: {},
+    query: {},
+    method: 'POST',
+    headers: contentType === undefined ? {} : { 'content-type': contentType },
+    rawBody: typeof body === 'string' ? Buffer.from(body) : body,
+    sourceIp: '127.0.0.1',
+    receivedAt: new Date('2026-03-10T10:00:00Z'),
+  };
+}
+
+function badRequestMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (isConnectorError(error) && error.kind === 'bad_request') return error.message;
+    throw error;
+  }
+  throw new Error('expected a bad_request ConnectorError');
+}
+
+describe('timingSafeEqualString', () => {
+  it('is true only for the same string', () => {
+    expect(timingSafeEqualString('s3cret', 's3cret')).toBe(true);
+    expect(timingSafeEqualString('s3cret', 's3creT')).toBe(false);
+    expect(timingSafeEqualString('s3cre', 's3cret')).toBe(false);
+    expect(timingSafeEqualString('', 's3cret')).toBe(false);
+    expect(timingSafeEqualString(undefined, 's3cret')).toBe(false);
+    expect(timingSafeEqualString(null, '')).toBe(false);
+    expect(timingSafeEqualString('', '')).toBe(true);
+    expect(timingSafeEqualString('zażółć', 'zażółć')).toBe(true);
+  });
+});
+
+describe('parseJsonBody', () => {
+  it('parses JSON with or without a JSON content type', () => {
+    expect(parseJsonBody(request('{"name":"slot-booked"}', 'application/json; charset=utf-8'))).toEqual({
+      name: 'slot-booked',
+    });
+    expect(parseJsonBody(request('[1,2]'))).toEqual([1, 2]);
+    expect(parseJsonBody(request('{"a":1}', 'text/plain'))).toEqual({ a: 1 });
+    expect(parseJsonBody(request('{"a":1}', 'application/vnd.acme+json'))).toEqual({ a: 1 });
+  });
+
+  it('refuses what is not JSON with a bad_request error saying why', () => {
+    expect(
+      badRequestMessage(() => parseJsonBody(request('a=1', 'application/x-www-form-urlencoded'))),
+    ).toMatch(/content-type/);
+    expect(badRequestMessage(() => parseJsonBody(request('')))).toMatch(/empty/);
+    expect(badRequestMessage(() => parseJsonBody(request(Buffer.from([0x7b, 0xff, 0x7d]))))).toMatch(/UTF-8/);
+    expect(badRequestMessage(() => parseJsonBody(request('{"a":1,}')))).toMatch(/not valid JSON/);
+  });
+
+  it('requires an object when asked', () => {
+    expect(parseJsonObjectBody(request('{"a":1}'))).toEqual({ a: 1 });
+    expect(badRequestMessage(() => parseJsonObjectBody(request('[1]')))).toMatch(/JSON object/);
+    expect(badRequestMessage(() => parseJsonObjectBody(request('null')))).toMatch(/JSON object/);
+  });
+});
+
+describe('dedupeKeyOf', () => {
+  it('is stable for the same parts and different for different parts', () => {
+    const key = dedupeKeyOf('slot-booked', '2087456123', '2026-03-08T18:04:11+01:00');
+    expect(key).toMatch(/^sha256:[0-9a-f]{40}$/);
+    expect(dedupeKeyOf('slot-booked', '2087456123', '2026-03-08T18:04:11+01:00')).toBe(key);
+    expect(dedupeKeyOf('slot-booked', '2087456123', '2026-03-08T18:04:12+01:00')).not.toBe(key);
+  });
+
+  it('joins parts unambiguously', () => {
+    expect(dedupeKeyOf('a', 'bc')).not.toBe(dedupeKeyOf('ab', 'c'));
+    expect(dedupeKeyOf('a,b')).not.toBe(dedupeKeyOf('a', 'b'));
+    expect(dedupeKeyOf(1)).not.toBe(dedupeKeyOf('1'));
+    expect(dedupeKeyOf(undefined)).toBe(dedupeKeyOf(null));
+    expect(dedupeKeyOf()).not.toBe(dedupeKeyOf(null));
+  });
+});
+
+describe('result builders and headers', () => {
+  it('builds normalize results', () => {
+    const draft = {
+      type: 'appointment.created',
+      subject: 'appointment/1',
+      time: '2026-03-10T10:00:00Z',
+      data: {},
+    };
+    expect(emit(draft, draft)).toEqual({ events: [draft, draft] });
+    expect(ignore('no mapping')).toEqual({ events: [], ignored: 'no mapping' });
+  });
+
+  it('lower-cases header names and keeps the first of repeated values', () => {
+    expect(
+      normalizeHeaders({ 'Content-Type': 'application/json', 'X-Key': ['a', 'b'], Empty: undefined }),
+    ).toEqual({
+      'content-type': 'application/json',
+      'x-key': 'a',
+      empty: undefined,
+    });
+  });
+});

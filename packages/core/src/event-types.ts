@@ -1,0 +1,29 @@
+import { EVENT_TYPES, type EventTypeInfo, type NormalizedEventType } from './generated/events.ts';
+
+const byType: ReadonlyMap<string, EventTypeInfo> = new Map(EVENT_TYPES.map((info) => [info.type, info]));
+
+/**
+ * What an event type means, which entity it carries and which vendor events produce it; undefined
+ * for a type the core schemas do not define.
+ *
+ * @example
+ * ```ts
+ * eventTypeInfo('appointment.rescheduled')?.vendorEvents; // ['Docplanner booking-moved', ...]
+ * ```
+ */
+export function eventTypeInfo(type: string): EventTypeInfo | undefined {
+  return byType.get(type);
+}
+
+/**
+ * The event types that carry a given entity, in catalog order (e.g. for subscription filters such as
+ * `appointment.*`).
+ *
+ * @example
+ * ```ts
+ * eventTypesOf('slot'); // ['slot.blocked', 'slot.block_moved', 'slot.unblocked', 'slot.changed']
+ * ```
+ */
+export function eventTypesOf(entity: EventTypeInfo['entity']): NormalizedEventType[] {
+  return EVENT_TYPES.filter((info) => info.entity === entity).map((info) => info.type);
+}

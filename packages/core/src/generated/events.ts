@@ -1,0 +1,611 @@
+/* Generated from packages/core/schemas/events/*.schema.json by pnpm generate. Do not edit. */
+
+import type { Appointment, ApprovalRequest, Asset, Document, Process, Schedule, Slot } from "./entities.ts";
+
+/**
+ * A vendor asks, before it books, whether the proposed appointment may be booked. Nothing is booked yet: subscribers with the approver role answer approve or refuse while the vendor waits, other subscribers are informed. When the vendor goes ahead, an `appointment.created` follows.
+ */
+export type AppointmentBookingRequestedData = ApprovalRequest & {
+  kind?: "booking";
+};
+
+/**
+ * A vendor asks, before it moves an appointment, whether the move may happen. `current` is the appointment as it is, `proposed` as it would be. Approvers answer while the vendor waits; when the vendor goes ahead, an `appointment.rescheduled` follows.
+ */
+export type AppointmentRescheduleRequestedData = ApprovalRequest & {
+  kind?: "reschedule";
+  current: NonNullable<ApprovalRequest["current"]>;
+};
+
+/**
+ * A new appointment exists at the vendor (booked online, by staff, or by an integration: see `bookedBy`). `data` is the appointment as booked.
+ */
+export type AppointmentCreatedData = Appointment;
+
+/**
+ * The patient or the clinic confirmed an existing appointment. Time and place are unchanged.
+ */
+export type AppointmentConfirmedData = Appointment;
+
+/**
+ * The appointment moved to another time (and possibly another place or practitioner). It keeps its hub id even when the vendor gave it a new id (the old one stays in `vendorIds` with `current: false`); `previous` says where and when it was. It is not a cancellation: do not cancel anything on your side.
+ */
+export type AppointmentRescheduledData = Appointment & {
+  previous: NonNullable<Appointment["previous"]>;
+};
+
+/**
+ * Something other than time, place or status changed (payment status, patient details, service, comment). `changes` names the normalized fields that changed, e.g. `payment.status` or `patient`.
+ */
+export type AppointmentUpdatedData = Appointment & {
+  changes: NonNullable<Appointment["changes"]>;
+};
+
+/**
+ * The appointment will not take place. `cancelledBy` says who cancelled (`integration` when your own system did it through the vendor API, so you can skip the echo).
+ */
+export type AppointmentCancelledData = Appointment & {
+  status?: "cancelled";
+};
+
+/**
+ * A removal was undone: the appointment is back in the queue or calendar with the status it has now.
+ */
+export type AppointmentRestoredData = Appointment;
+
+/**
+ * The patient is at the clinic (checked in at the desk, or marked present by the practitioner). Status is `arrived`.
+ */
+export type AppointmentArrivedData = Appointment & {
+  status?: "arrived";
+};
+
+/**
+ * Registration is done and the visit can begin (Clockwise.MD "ready"). Status is `checked-in` (FHIR: pre-encounter administrative work complete).
+ */
+export type AppointmentCheckedInData = Appointment & {
+  status?: "checked-in";
+};
+
+/**
+ * The patient was called into the exam room. `workflowStep` is `in_progress`; FHIR has no status for this, so `status` stays as it was.
+ */
+export type AppointmentInProgressData = Appointment & {
+  workflowStep: "in_progress";
+};
+
+/**
+ * The patient was discharged: the visit took place. Status is `fulfilled`.
+ */
+export type AppointmentCompletedData = Appointment & {
+  status?: "fulfilled";
+};
+
+/**
+ * The patient did not come (marked absent, or taken off the queue before checking in). Status is `noshow`.
+ */
+export type AppointmentNoShowData = Appointment & {
+  status?: "noshow";
+};
+
+/**
+ * A workflow step was undone (check-in, ready, callback or discharge). `status` and `workflowStep` hold the state the appointment is back in; `vendortype` names the step that was undone.
+ */
+export type AppointmentStatusRevertedData = Appointment;
+
+/**
+ * The practitioner blocked a span of the calendar (a break): nothing can be booked between `start` and `end`. Status is `busy-unavailable`.
+ */
+export type SlotBlockedData = Slot & {
+  status?: "busy-unavailable";
+  start: NonNullable<Slot["start"]>;
+  end: NonNullable<Slot["end"]>;
+};
+
+/**
+ * A calendar block now spans `start` to `end`. `previous` has the old span when the hub knew it (Docplanner sends only the new times).
+ */
+export type SlotBlockMovedData = Slot & {
+  start: NonNullable<Slot["start"]>;
+  end: NonNullable<Slot["end"]>;
+};
+
+/**
+ * A calendar block was removed: the span is bookable again. `data` is the block as it was.
+ */
+export type SlotUnblockedData = Slot;
+
+/**
+ * Availability changed for a practitioner at a place without the vendor saying how. When `reloadRequired` is true, re-read the availability from the vendor.
+ */
+export type SlotChangedData = Slot;
+
+/**
+ * What a practitioner offers at a place changed: a service added, changed or removed, or the kind of place changed. `change` says which; `service` is the service concerned.
+ */
+export type ScheduleUpdatedData = Schedule & {
+  change: NonNullable<Schedule["change"]>;
+};
+
+/**
+ * A practitioner was assigned to a place: their calendar there can take bookings. `active` is true.
+ */
+export type ScheduleActivatedData = Schedule & {
+  active: true;
+};
+
+/**
+ * A practitioner was unassigned from a place: their calendar there takes no more bookings. `active` is false.
+ */
+export type ScheduleDeactivatedData = Schedule & {
+  active: false;
+};
+
+/**
+ * A new document: a clinical note about a patient's visit (`domain: clinical`, shaped after FHIR DocumentReference) or a product record in a catalogue (`domain: catalog`).
+ */
+export type DocumentCreatedData = Document;
+
+/**
+ * A document changed. `data` is the document after the change; for catalogue records `locales` and `changedItems` say what changed when the vendor tells.
+ */
+export type DocumentUpdatedData = Document;
+
+/**
+ * A document was deleted at the vendor. `data` identifies it; it can no longer be read there.
+ */
+export type DocumentDeletedData = Document;
+
+/**
+ * A media file (image, PDF, video) was added to a catalogue.
+ */
+export type AssetCreatedData = Asset;
+
+/**
+ * A media file or its metadata changed; `locales` and `changedItems` say what, when the vendor tells.
+ */
+export type AssetUpdatedData = Asset;
+
+/**
+ * A media file was removed from the catalogue.
+ */
+export type AssetDeletedData = Asset;
+
+/**
+ * A vendor-side batch job (import, export, bulk edit) finished. Re-read what it touched from the vendor if you mirror it.
+ */
+export type ProcessCompletedData = Process;
+
+/**
+ * Sent by the hub itself when an operator asks to send a test event to a subscription, to check the endpoint, its signature verification and its answer. It describes nothing that happened at a vendor: acknowledge it and do nothing else.
+ */
+export interface HubTestData {
+  /**
+   * A human-readable note saying who asked for the test.
+   */
+  message: string;
+}
+
+/** Every normalized event type. */
+export type NormalizedEventType =
+  | "appointment.booking_requested"
+  | "appointment.reschedule_requested"
+  | "appointment.created"
+  | "appointment.confirmed"
+  | "appointment.rescheduled"
+  | "appointment.updated"
+  | "appointment.cancelled"
+  | "appointment.restored"
+  | "appointment.arrived"
+  | "appointment.checked_in"
+  | "appointment.in_progress"
+  | "appointment.completed"
+  | "appointment.no_show"
+  | "appointment.status_reverted"
+  | "slot.blocked"
+  | "slot.block_moved"
+  | "slot.unblocked"
+  | "slot.changed"
+  | "schedule.updated"
+  | "schedule.activated"
+  | "schedule.deactivated"
+  | "document.created"
+  | "document.updated"
+  | "document.deleted"
+  | "asset.created"
+  | "asset.updated"
+  | "asset.deleted"
+  | "process.completed"
+  | "hub.test";
+
+/** What an event is about (the `<entity>` part of its `subject`). */
+export type EventEntity = "approval_request" | "appointment" | "slot" | "schedule" | "document" | "asset" | "process" | "hub";
+
+/** The `data` type of each normalized event type. */
+export interface EventDataMap {
+  "appointment.booking_requested": AppointmentBookingRequestedData;
+  "appointment.reschedule_requested": AppointmentRescheduleRequestedData;
+  "appointment.created": AppointmentCreatedData;
+  "appointment.confirmed": AppointmentConfirmedData;
+  "appointment.rescheduled": AppointmentRescheduledData;
+  "appointment.updated": AppointmentUpdatedData;
+  "appointment.cancelled": AppointmentCancelledData;
+  "appointment.restored": AppointmentRestoredData;
+  "appointment.arrived": AppointmentArrivedData;
+  "appointment.checked_in": AppointmentCheckedInData;
+  "appointment.in_progress": AppointmentInProgressData;
+  "appointment.completed": AppointmentCompletedData;
+  "appointment.no_show": AppointmentNoShowData;
+  "appointment.status_reverted": AppointmentStatusRevertedData;
+  "slot.blocked": SlotBlockedData;
+  "slot.block_moved": SlotBlockMovedData;
+  "slot.unblocked": SlotUnblockedData;
+  "slot.changed": SlotChangedData;
+  "schedule.updated": ScheduleUpdatedData;
+  "schedule.activated": ScheduleActivatedData;
+  "schedule.deactivated": ScheduleDeactivatedData;
+  "document.created": DocumentCreatedData;
+  "document.updated": DocumentUpdatedData;
+  "document.deleted": DocumentDeletedData;
+  "asset.created": AssetCreatedData;
+  "asset.updated": AssetUpdatedData;
+  "asset.deleted": AssetDeletedData;
+  "process.completed": ProcessCompletedData;
+  "hub.test": HubTestData;
+}
+
+/** One row of {@link EVENT_TYPES}. */
+export interface EventTypeInfo {
+  readonly type: NormalizedEventType;
+  readonly entity: EventEntity;
+  /** A short human title. */
+  readonly title: string;
+  /** What the event means for a subscriber. */
+  readonly description: string;
+  /** The vendor events that produce it, e.g. "Docplanner booking-moved". */
+  readonly vendorEvents: readonly string[];
+  /** The `$id` of the schema of the event's `data`. */
+  readonly schemaId: string;
+}
+
+/** Every normalized event type with what it means, in catalog order. */
+export const EVENT_TYPES = [
+  {
+    type: "appointment.booking_requested",
+    entity: "approval_request",
+    title: "Booking requested (approval gate)",
+    description:
+      "A vendor asks, before it books, whether the proposed appointment may be booked. Nothing is booked yet: subscribers with the approver role answer approve or refuse while the vendor waits, other subscribers are informed. When the vendor goes ahead, an `appointment.created` follows.",
+    vendorEvents: [
+      "Docplanner slot-booking",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.booking_requested.json",
+  },
+  {
+    type: "appointment.reschedule_requested",
+    entity: "approval_request",
+    title: "Reschedule requested (approval gate)",
+    description:
+      "A vendor asks, before it moves an appointment, whether the move may happen. `current` is the appointment as it is, `proposed` as it would be. Approvers answer while the vendor waits; when the vendor goes ahead, an `appointment.rescheduled` follows.",
+    vendorEvents: [
+      "Docplanner booking-moving",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.reschedule_requested.json",
+  },
+  {
+    type: "appointment.created",
+    entity: "appointment",
+    title: "Appointment created",
+    description:
+      "A new appointment exists at the vendor (booked online, by staff, or by an integration: see `bookedBy`). `data` is the appointment as booked.",
+    vendorEvents: [
+      "Docplanner slot-booked",
+      "Docplanner slot-overbooked",
+      "Clockwise.MD create",
+      "BookingBug booking created",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.created.json",
+  },
+  {
+    type: "appointment.confirmed",
+    entity: "appointment",
+    title: "Appointment confirmed",
+    description:
+      "The patient or the clinic confirmed an existing appointment. Time and place are unchanged.",
+    vendorEvents: [
+      "Docplanner booking-confirmed",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.confirmed.json",
+  },
+  {
+    type: "appointment.rescheduled",
+    entity: "appointment",
+    title: "Appointment rescheduled",
+    description:
+      "The appointment moved to another time (and possibly another place or practitioner). It keeps its hub id even when the vendor gave it a new id (the old one stays in `vendorIds` with `current: false`); `previous` says where and when it was. It is not a cancellation: do not cancel anything on your side.",
+    vendorEvents: [
+      "Docplanner booking-moved",
+      "Clockwise.MD reschedule",
+      "BookingBug amendment with a new time",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.rescheduled.json",
+  },
+  {
+    type: "appointment.updated",
+    entity: "appointment",
+    title: "Appointment updated",
+    description:
+      "Something other than time, place or status changed (payment status, patient details, service, comment). `changes` names the normalized fields that changed, e.g. `payment.status` or `patient`.",
+    vendorEvents: [
+      "Docplanner booking-payment-status-changed",
+      "Clockwise.MD demographics_update",
+      "BookingBug other amendment",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.updated.json",
+  },
+  {
+    type: "appointment.cancelled",
+    entity: "appointment",
+    title: "Appointment cancelled",
+    description:
+      "The appointment will not take place. `cancelledBy` says who cancelled (`integration` when your own system did it through the vendor API, so you can skip the echo).",
+    vendorEvents: [
+      "Docplanner booking-canceled",
+      "BookingBug cancellation",
+      "Clockwise.MD remove (after check-in)",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.cancelled.json",
+  },
+  {
+    type: "appointment.restored",
+    entity: "appointment",
+    title: "Appointment restored",
+    description:
+      "A removal was undone: the appointment is back in the queue or calendar with the status it has now.",
+    vendorEvents: [
+      "Clockwise.MD undo_remove",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.restored.json",
+  },
+  {
+    type: "appointment.arrived",
+    entity: "appointment",
+    title: "Patient arrived",
+    description:
+      "The patient is at the clinic (checked in at the desk, or marked present by the practitioner). Status is `arrived`.",
+    vendorEvents: [
+      "Docplanner presence-marked (PRESENT)",
+      "Clockwise.MD checkin",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.arrived.json",
+  },
+  {
+    type: "appointment.checked_in",
+    entity: "appointment",
+    title: "Patient checked in",
+    description:
+      "Registration is done and the visit can begin (Clockwise.MD \"ready\"). Status is `checked-in` (FHIR: pre-encounter administrative work complete).",
+    vendorEvents: [
+      "Clockwise.MD ready",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.checked_in.json",
+  },
+  {
+    type: "appointment.in_progress",
+    entity: "appointment",
+    title: "Visit in progress",
+    description:
+      "The patient was called into the exam room. `workflowStep` is `in_progress`; FHIR has no status for this, so `status` stays as it was.",
+    vendorEvents: [
+      "Clockwise.MD callback",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.in_progress.json",
+  },
+  {
+    type: "appointment.completed",
+    entity: "appointment",
+    title: "Visit completed",
+    description:
+      "The patient was discharged: the visit took place. Status is `fulfilled`.",
+    vendorEvents: [
+      "Clockwise.MD discharge",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.completed.json",
+  },
+  {
+    type: "appointment.no_show",
+    entity: "appointment",
+    title: "Patient did not come",
+    description:
+      "The patient did not come (marked absent, or taken off the queue before checking in). Status is `noshow`.",
+    vendorEvents: [
+      "Docplanner presence-marked (ABSENT)",
+      "Clockwise.MD remove (before check-in)",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.no_show.json",
+  },
+  {
+    type: "appointment.status_reverted",
+    entity: "appointment",
+    title: "Status change undone",
+    description:
+      "A workflow step was undone (check-in, ready, callback or discharge). `status` and `workflowStep` hold the state the appointment is back in; `vendortype` names the step that was undone.",
+    vendorEvents: [
+      "Clockwise.MD undo_checkin",
+      "Clockwise.MD undo_ready",
+      "Clockwise.MD undo_callback",
+      "Clockwise.MD undo_discharge",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/appointment.status_reverted.json",
+  },
+  {
+    type: "slot.blocked",
+    entity: "slot",
+    title: "Calendar blocked",
+    description:
+      "The practitioner blocked a span of the calendar (a break): nothing can be booked between `start` and `end`. Status is `busy-unavailable`.",
+    vendorEvents: [
+      "Docplanner break-created",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/slot.blocked.json",
+  },
+  {
+    type: "slot.block_moved",
+    entity: "slot",
+    title: "Calendar block moved",
+    description:
+      "A calendar block now spans `start` to `end`. `previous` has the old span when the hub knew it (Docplanner sends only the new times).",
+    vendorEvents: [
+      "Docplanner break-moved",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/slot.block_moved.json",
+  },
+  {
+    type: "slot.unblocked",
+    entity: "slot",
+    title: "Calendar block removed",
+    description:
+      "A calendar block was removed: the span is bookable again. `data` is the block as it was.",
+    vendorEvents: [
+      "Docplanner break-removed",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/slot.unblocked.json",
+  },
+  {
+    type: "slot.changed",
+    entity: "slot",
+    title: "Availability changed",
+    description:
+      "Availability changed for a practitioner at a place without the vendor saying how. When `reloadRequired` is true, re-read the availability from the vendor.",
+    vendorEvents: [
+      "Docplanner slot-changed",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/slot.changed.json",
+  },
+  {
+    type: "schedule.updated",
+    entity: "schedule",
+    title: "Schedule updated",
+    description:
+      "What a practitioner offers at a place changed: a service added, changed or removed, or the kind of place changed. `change` says which; `service` is the service concerned.",
+    vendorEvents: [
+      "Docplanner address-service-created",
+      "Docplanner address-service-changed",
+      "Docplanner address-service-deleted",
+      "Docplanner address-commercial-type-changed",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/schedule.updated.json",
+  },
+  {
+    type: "schedule.activated",
+    entity: "schedule",
+    title: "Schedule activated",
+    description:
+      "A practitioner was assigned to a place: their calendar there can take bookings. `active` is true.",
+    vendorEvents: [
+      "Docplanner address-assigned",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/schedule.activated.json",
+  },
+  {
+    type: "schedule.deactivated",
+    entity: "schedule",
+    title: "Schedule deactivated",
+    description:
+      "A practitioner was unassigned from a place: their calendar there takes no more bookings. `active` is false.",
+    vendorEvents: [
+      "Docplanner address-unassigned",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/schedule.deactivated.json",
+  },
+  {
+    type: "document.created",
+    entity: "document",
+    title: "Document created",
+    description:
+      "A new document: a clinical note about a patient's visit (`domain: clinical`, shaped after FHIR DocumentReference) or a product record in a catalogue (`domain: catalog`).",
+    vendorEvents: [
+      "Instinctive Notes soap_note.created",
+      "Quable document.create",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/document.created.json",
+  },
+  {
+    type: "document.updated",
+    entity: "document",
+    title: "Document updated",
+    description:
+      "A document changed. `data` is the document after the change; for catalogue records `locales` and `changedItems` say what changed when the vendor tells.",
+    vendorEvents: [
+      "Instinctive Notes soap_note.updated",
+      "Quable document.update",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/document.updated.json",
+  },
+  {
+    type: "document.deleted",
+    entity: "document",
+    title: "Document deleted",
+    description:
+      "A document was deleted at the vendor. `data` identifies it; it can no longer be read there.",
+    vendorEvents: [
+      "Quable document.delete",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/document.deleted.json",
+  },
+  {
+    type: "asset.created",
+    entity: "asset",
+    title: "Asset created",
+    description:
+      "A media file (image, PDF, video) was added to a catalogue.",
+    vendorEvents: [
+      "Quable media.create",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/asset.created.json",
+  },
+  {
+    type: "asset.updated",
+    entity: "asset",
+    title: "Asset updated",
+    description:
+      "A media file or its metadata changed; `locales` and `changedItems` say what, when the vendor tells.",
+    vendorEvents: [
+      "Quable media.update",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/asset.updated.json",
+  },
+  {
+    type: "asset.deleted",
+    entity: "asset",
+    title: "Asset deleted",
+    description:
+      "A media file was removed from the catalogue.",
+    vendorEvents: [
+      "Quable media.delete",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/asset.deleted.json",
+  },
+  {
+    type: "process.completed",
+    entity: "process",
+    title: "Batch process completed",
+    description:
+      "A vendor-side batch job (import, export, bulk edit) finished. Re-read what it touched from the vendor if you mirror it.",
+    vendorEvents: [
+      "Quable import.finish",
+      "Quable export.finish",
+      "Quable bulk_edit.finish",
+    ],
+    schemaId: "https://switchyard.dev/schemas/events/process.completed.json",
+  },
+  {
+    type: "hub.test",
+    entity: "hub",
+    title: "Test event",
+    description:
+      "Sent by the hub itself when an operator asks to send a test event to a subscription, to check the endpoint, its signature verification and its answer. It describes nothing that happened at a vendor: acknowledge it and do nothing else.",
+    vendorEvents: [],
+    schemaId: "https://switchyard.dev/schemas/events/hub.test.json",
+  },
+] as const satisfies readonly EventTypeInfo[];

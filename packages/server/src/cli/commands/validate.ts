@@ -1,0 +1,52 @@
+import { resolve } from 'node:path';
+import { formatProblem, loadConfig } from '../../config/load.ts';
+import type { ResolvedConfig } from '../../config/types.ts';
+import { type Command, configOption, configPath } from '../command.ts';
+
+function summary(file: string, config: ResolvedConfig): string {
+  const instances = config.instances.map((i) => `${i.id} (${i.connector.name}, ${i.mode})`);
+  const subscriptions = config.subscriptions.map((s) => `${s.id} (${s.kind})`);
+  // Never the database URL: it may hold a password.
+  const database =
+    config.database.kind === 'embedded'
+      ? `embedded Postgres in ${config.database.dataDir}`
+      : config.database.from === 'env'
+        ? 'Postgres from DATABASE_URL'
+        : 'Postgres from database.url';
+  return [
+    `${file} is valid.`,
+    `  instances: ${instances.length === 0 ? 'none' : instances.join(', ')}`,
+    `  subscriptions: ${subscriptions.length === 0 ? 'none' : subscriptions.join(', ')}`,
+    `  database: ${database}`,
+    `  server: ${config.server.host}:${config.server.port}`,
+    '',
+  ].join('\n');
+}
+
+/** `switchyard validate`: report every problem of a config file, located; exit 1 when there is one. */
+export const validateCommand: Command = {
+  name: 'validate',
+  summary: 'check a config file and report every problem with its line',
+  usage: '[--config FILE]',
+  details: [
+    'Options:',
+    '  -c, --config FILE   the config file (default: $SWITCHYARD_CONFIG, else ./switchyard.yaml)',
+    '',
+    'Secret references are resolved (so a missing environment variable is reported) but their values',
+    'are never printed. Exit code: 0 when the file is valid, 1 when it has problems.',
+  ].join('\n'),
+  options: { ...configOption },
+  async run(args, io) {
+    const file = configPath(args, io);
+    const { shippedConnectors } = await import('../../connectors.ts');
+    const result = await loadConfig(resolve(io.cwd, file), { env: io.env, connectors: shippedConnectors });
+    if (!result.ok) {
+      for (const problem of result.problems) io.stdout.write(`${formatProblem({ ...problem, file })}\n`);
+      const count = result.problems.length === 1 ? '1 problem' : `${result.problems.length} problems`;
+      io.stderr.write(`${file}: ${count}\n`);
+      return 1;
+    }
+    io.stdout.write(summary(file, result.config));
+    return 0;
+  },
+};

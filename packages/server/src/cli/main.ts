@@ -1,0 +1,64 @@
+/**
+ * The `switchyard` command line: finds the command in the table, parses its options with
+ * `node:util` parseArgs, runs it. A user mistake (bad option, bad config) prints its message, never
+ * a stack trace; anything else is a bug and prints the stack.
+ */
+import { parseArgs } from 'node:util';
+import { isSwitchyardError } from '@switchyard/core';
+import { suggest } from '../config/load.ts';
+import { type CliIO, type Command, UsageError } from './command.ts';
+import { commands as defaultCommands } from './commands/index.ts';
+
+function isParseArgsError(error: unknown): error is Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+/**
+ * Runs one command line and returns the exit code: 0 success, 1 the command found problems,
+ * 2 a usage or user error, 70 an internal error.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await main(process.argv.slice(2));
+ * ```
+ */
+export async function main(
+  argv: readonly string[],
+  io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() },
+  commands: readonly Command[] = defaultCommands,
+): Promise<number> {
+  const [name, ...rest] = argv;
+  const wantsHelp = name === undefined || name === '--help' || name === '-h';
+  const command = commands.find((c) => c.name === (wantsHelp ? 'help' : name));
+  try {
+    if (!command) {
+      const hint = suggest(name ?? '', commands.map((c) => c.name));
+      throw new UsageError(
+        `unknown command "${name}"${hint ? `; did you mean "${hint}"?` : ''} (run "switchyard help" for the list)`,
+      );
+    }
+    if (!wantsHelp && (rest.includes('--help') || rest.includes('-h'))) {
+      const help = commands.find((c) => c.name === 'help');
+      if (help) return await help.run({ values: {}, positionals: [command.name] }, io);
+    }
+    const parsed = parseArgs({
+      args: wantsHelp ? [] : [...rest],
+      options: command.options,
+      allowPositionals: command.allowPositionals ?? false,
+      strict: true,
+    });
+    return await command.run({ values: parsed.values, positionals: parsed.positionals }, io);
+  } catch (error) {
+    if (isParseArgsError(error)) {
+      io.stderr.write(`switchyard ${command?.name ?? ''}: ${error.message} (run "switchyard help ${command?.name ?? ''}")\n`);
+      return 2;
+    }
+    if (isSwitchyardError(error)) {
+      io.stderr.write(`switchyard: ${error.message}\n`);
+      return 2;
+    }
+    io.stderr.write(`switchyard: internal error (a bug; please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,225 @@
+/* Generated from the config schema (packages/server/src/config/schema.ts) by pnpm generate. Do not edit. */
+
+/**
+ * switchyard.yaml: the configuration of a Switchyard hub.
+ */
+export interface SwitchyardConfigFile {
+  /**
+   * The schema this file follows (for editors).
+   */
+  $schema?: string;
+  /**
+   * The file format version.
+   */
+  version: 1;
+  /**
+   * The HTTP server.
+   */
+  server?: {
+    /**
+     * Listen address.
+     */
+    host?: string;
+    /**
+     * Listen port.
+     */
+    port?: number;
+    /**
+     * The URL vendors and subscribers reach the hub at (shown in hook URLs).
+     */
+    publicUrl?: string;
+    /**
+     * Bearer token for the admin API (at least 16 characters). Without it the admin API is closed.
+     */
+    adminToken?: string;
+    /**
+     * Largest request body accepted, e.g. `512kb`, `1mb`.
+     */
+    bodyLimit?: string;
+    /**
+     * Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed.
+     */
+    trustedProxies?: string[];
+  };
+  /**
+   * Postgres. `url`, or `embedded` for a Postgres the hub runs itself. The DATABASE_URL environment variable is used when the file gives no url.
+   */
+  database?: {
+    /**
+     * postgres://user:password@host:5432/db (may hold a password: a secret field).
+     */
+    url?: string;
+    /**
+     * Run an embedded Postgres (development, demos, single-machine installs).
+     */
+    embedded?: {
+      /**
+       * Where its data lives, relative to the config file.
+       */
+      dataDir?: string;
+    };
+  };
+  /**
+   * The key that encrypts secrets stored in the database (subscription signing secrets created through the API): a random string of at least 16 characters. Changing it makes stored secrets unreadable.
+   */
+  secretKey?: string;
+  /**
+   * Connector instances.
+   *
+   * Items: A connector instance: one vendor account or tenant connected to the hub.
+   */
+  instances?: {
+    /**
+     * Stable id of the instance: the events' `source`, and the path of its hooks (`/hooks/{id}`). Lowercase letters, digits, `-`, `_`.
+     */
+    id: string;
+    /**
+     * The connector (vendor) this instance uses.
+     */
+    connector: "bookingbug" | "clockwisemd" | "docplanner" | "instinctive-notes" | "quable";
+    /**
+     * Default: push when the connector can be pushed to, else pull. push: the vendor calls `/hooks/{id}`; pull: the hub polls the vendor; both: push, with pull as a reconciliation backstop.
+     */
+    mode?: "push" | "pull" | "both";
+    /**
+     * The connector's own settings (credentials, vendor URLs): see the connector's documentation.
+     */
+    settings?: {};
+    /**
+     * Polling, for mode pull or both.
+     */
+    pull?: {
+      /**
+       * How often to poll; default: the connector's own interval.
+       */
+      interval?: string;
+    };
+    /**
+     * Synchronous approval requests (e.g. Docplanner slot-booking): how long to wait and what to answer when no approver decided.
+     */
+    gate?: {
+      /**
+       * How long approvers get before the default answer is given.
+       */
+      deadline?: string;
+      /**
+       * The answer when the deadline passes (or no approver is subscribed).
+       */
+      default?: "approve" | "refuse";
+    };
+  }[];
+  /**
+   * Subscribers.
+   *
+   * Items: A subscriber: a webhook endpoint the hub calls, or a pull feed the subscriber reads.
+   */
+  subscriptions?: {
+    /**
+     * Stable id of the subscription.
+     */
+    id: string;
+    /**
+     * webhook: the hub POSTs each event to `url`; pull: the subscriber reads `/v1/subscriptions/{id}/events`.
+     */
+    kind: "webhook" | "pull";
+    /**
+     * The endpoint (webhook only).
+     */
+    url?: string;
+    /**
+     * Event types to deliver: exact (`appointment.created`), a family (`appointment.*`) or `*`.
+     *
+     * @minItems 1
+     */
+    events?: [string, ...string[]];
+    /**
+     * Instance ids whose events to deliver; default: every instance.
+     */
+    sources?: string[];
+    /**
+     * Signing secrets. Two during a rotation: the hub signs with both, so the subscriber can switch at its own pace. Default: one is generated and kept in the database.
+     *
+     * @minItems 1
+     * @maxItems 2
+     *
+     * Items: A Standard Webhooks signing secret, `whsec_` + base64.
+     */
+    secrets?: [string] | [string, string];
+    /**
+     * The body format: a structured-mode CloudEvent, or plain JSON of the same object.
+     */
+    contentType?: "application/cloudevents+json" | "application/json";
+    retry?: {
+      /**
+       * The wait before each attempt (the first is usually `0s`); ±20% jitter is added.
+       *
+       * @minItems 1
+       * @maxItems 100
+       *
+       * Items: Wait before this attempt.
+       */
+      schedule?: [string, ...string[]];
+    };
+    /**
+     * Request timeout for one delivery attempt.
+     */
+    timeout?: string;
+    rateLimit?: {
+      /**
+       * Deliveries per second at most.
+       */
+      perSecond: number;
+    };
+    /**
+     * hold: a dead delivery holds back later events of the same subject until replayed or skipped; release: later events go on.
+     */
+    ordering?: "hold" | "release";
+    /**
+     * Makes this webhook an approver of synchronous approval requests.
+     */
+    approver?: {
+      /**
+       * Approval request types to decide.
+       *
+       * @minItems 1
+       */
+      events?: [string, ...string[]];
+      /**
+       * Instance ids whose requests to decide; default: every instance.
+       */
+      sources?: string[];
+    };
+    /**
+     * Allow a url resolving to private, loopback or link-local addresses (refused by default against SSRF).
+     */
+    allowPrivateAddresses?: boolean;
+    /**
+     * Disable the endpoint after this many dead deliveries in a row.
+     */
+    disableAfterConsecutiveDead?: number;
+  }[];
+  /**
+   * How long rows are kept before the cleanup job deletes them.
+   */
+  retention?: {
+    /**
+     * Raw vendor messages.
+     */
+    inboundMessages?: string;
+    /**
+     * Normalized events (the pull feed and replays reach back this far).
+     */
+    events?: string;
+    /**
+     * Delivery attempts, including dead ones.
+     */
+    deliveries?: string;
+  };
+  logging?: {
+    level?: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+    /**
+     * Human-readable logs; default: when stdout is a terminal.
+     */
+    pretty?: boolean;
+  };
+}

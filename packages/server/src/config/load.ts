@@ -1,0 +1,597 @@
+/**
+ * Loads `switchyard.yaml`: parses it keeping positions, resolves secret references, validates it
+ * against the assembled schema and the rules a schema cannot say (unique ids, known instances,
+ * connector capabilities), and reports every problem as `file:line:column path: message`.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { type Connector, createAjv, isJsonObject, type JsonObject, type JsonSchema } from '@switchyard/core';
+import { LineCounter, parseDocument } from 'yaml';
+import { validateSchedule } from '../delivery/retry-schedule.ts';
+import { parseSecret } from '../delivery/sign.ts';
+import { type PathSegment, displayPath, pointerToSegments, positionOf } from './positions.ts';
+import { buildConfigSchema, DEFAULT_RETRY_SCHEDULE } from './schema.ts';
+import { hasReference, resolveReferences } from './secrets.ts';
+import type {
+  ConfigProblem,
+  LoadResult,
+  ResolvedConfig,
+  ResolvedDatabase,
+  ResolvedInstance,
+  ResolvedSubscription,
+} from './types.ts';
+import { configDurationMs, configSizeBytes, durationMessage } from './units.ts';
+
+/** What the loader needs besides the file. */
+export interface LoadOptions {
+  /** Environment for `${env:...}` and `DATABASE_URL`; default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** The connectors instances may name (normally `shippedConnectors`). */
+  connectors: readonly Connector[];
+}
+
+/**
+ * Reads and checks a config file. Never throws for a problem in the file: every problem comes back,
+ * located, and no problem message contains a resolved secret.
+ *
+ * @example
+ * ```ts
+ * const result = await loadConfig('switchyard.yaml', { connectors: shippedConnectors });
+ * if (!result.ok) for (const p of result.problems) console.error(formatProblem(p));
+ * else startHub(result.config, createLogger({ secrets: result.secrets }));
+ * ```
+ */
+export async function loadConfig(path: string, options: LoadOptions): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (code ?? 'unreadable');
+    return {
+      ok: false,
+      problems: [{ file: path, line: 1, column: 1, path: '', message: `cannot read the config file (${why})` }],
+      secrets: [],
+    };
+  }
+  return parseConfig(text, { ...options, file: path });
+}
+
+/**
+ * Checks config text as if it were the file `file` (relative `${file:...}` paths and the embedded
+ * data directory resolve against that file's directory).
+ *
+ * @example
+ * ```ts
+ * const result = parseConfig('version: 1\n', { file: 'inline.yaml', connectors: [] });
+ * ```
+ */
+export function parseConfig(text: string, options: LoadOptions & { file: string }): LoadResult {
+  const { file, connectors } = options;
+  const env = options.env ?? process.env;
+  const absolute = isAbsolute(file) ? file : resolve(file);
+  const baseDir = dirname(absolute);
+  const byName = new Map(connectors.map((c) => [c.name, c]));
+
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const problems: ConfigProblem[] = [];
+  const seen = new Set<string>();
+  const report = (segments: readonly PathSegment[], message: string, opts?: { preferKey?: boolean; at?: readonly PathSegment[] }) => {
+    const pos = positionOf(doc, lineCounter, opts?.at ?? segments, opts);
+    const problem = { file, line: pos.line, column: pos.column, path: displayPath(segments), message };
+    const key = `${problem.line}:${problem.column}:${problem.path}:${message}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    problems.push(problem);
+  };
+  const fail = (): LoadResult => ({ ok: false, problems: sortProblems(problems), secrets: [] });
+
+  if (doc.errors.length > 0) {
+    for (const error of doc.errors) {
+      const pos = lineCounter.linePos(error.pos[0]);
+      problems.push({ file, line: pos.line, column: pos.col, path: '', message: yamlMessage(error.message) });
+    }
+    return fail();
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    report([], `cannot read the YAML: ${yamlMessage((error as Error).message)}`);
+    return fail();
+  }
+  if (!isJsonObject(raw)) {
+    report([], 'the file must be a YAML mapping, starting with "version: 1"');
+    return fail();
+  }
+
+  // Secrets first: the schema checks the resolved values (a `whsec_` pattern cannot match `${env:X}`).
+  const data = structuredClone(raw) as JsonObject;
+  const secrets = new Set<string>();
+  const unresolved: string[] = [];
+  walkStrings(data, [], (value, segments, replace) => {
+    // Settings of an unknown connector cannot be checked: the unknown name is the problem to report.
+    if (segments[0] === 'instances' && segments[2] === 'settings' && !connectorOf(data, segments[1], byName)) return;
+    if (isSecretPath(segments, data, byName)) {
+      const result = resolveReferences(value, { env, baseDir });
+      if (!result.ok) {
+        report(segments, result.errors.join('; '));
+        unresolved.push(pointerOf(segments));
+        return;
+      }
+      for (const s of result.secrets) secrets.add(s);
+      secrets.add(result.value);
+      replace(result.value);
+    } else if (hasReference(value)) {
+      report(
+        segments,
+        'secret references (${env:...}, ${file:...}) are only allowed in secret fields: server.adminToken, secretKey, database.url, subscriptions[].secrets and connector settings marked x-secret',
+      );
+      unresolved.push(pointerOf(segments));
+    }
+  });
+  const suppressed = (segments: readonly PathSegment[]) => {
+    const pointer = pointerOf(segments);
+    return unresolved.some((u) => pointer === u || pointer.startsWith(`${u}/`));
+  };
+
+  const validate = validatorFor(connectors);
+  if (!validate(data)) {
+    for (const error of validate.errors ?? []) {
+      const segments = pointerToSegments(error.instancePath);
+      if (suppressed(segments) || error.keyword === 'if') continue;
+      // Unknown connector names get their own message below, with the known names.
+      if (error.keyword === 'enum' && isInstanceConnector(segments)) continue;
+      reportAjvError(error, segments, report);
+    }
+  }
+
+  checkRules(data, byName, report, suppressed);
+  if (problems.length > 0) return fail();
+
+  const secretList = [...secrets].filter((s) => s !== '');
+  const config = resolveConfig(data, { absolute, baseDir, env, byName, secrets: secretList });
+  return { ok: true, config, problems: [], secrets: secretList };
+}
+
+/**
+ * One problem as one line: `file:line:column path: message`.
+ *
+ * @example
+ * ```ts
+ * formatProblem(p); // 'switchyard.yaml:12:16 instances[2].connector: unknown connector "docplaner"; ...'
+ * ```
+ */
+export function formatProblem(problem: ConfigProblem): string {
+  const where = `${problem.file}:${problem.line}:${problem.column}`;
+  return problem.path === '' ? `${where} ${problem.message}` : `${where} ${problem.path}: ${problem.message}`;
+}
+
+type Report = (
+  segments: readonly PathSegment[],
+  message: string,
+  opts?: { preferKey?: boolean; at?: readonly PathSegment[] },
+) => void;
+
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems.sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path));
+}
+
+function yamlMessage(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function pointerOf(segments: readonly PathSegment[]): string {
+  return segments.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+}
+
+function isInstanceConnector(segments: readonly PathSegment[]): boolean {
+  return segments.length === 3 && segments[0] === 'instances' && segments[2] === 'connector';
+}
+
+type ValidateFunction = ReturnType<ReturnType<typeof createAjv>['compile']>;
+type ErrorObject = NonNullable<ValidateFunction['errors']>[number];
+
+const validators = new Map<string, ValidateFunction>();
+
+function validatorFor(connectors: readonly Connector[]): ValidateFunction {
+  const key = connectors.map((c) => `${c.name}@${c.version}`).join(',');
+  let validate = validators.get(key);
+  if (!validate) {
+    // strict: false because connector schemas may carry annotations of their own (x-secret and the like).
+    const ajv = createAjv({ allErrors: true, verbose: true, strict: false, useDefaults: true });
+    validate = ajv.compile(buildConfigSchema(connectors));
+    validators.set(key, validate);
+  }
+  return validate;
+}
+
+function walkStrings(
+  value: unknown,
+  segments: PathSegment[],
+  visit: (value: string, segments: PathSegment[], replace: (next: string) => void) => void,
+): void {
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => {
+      if (typeof item === 'string') visit(item, [...segments, i], (next) => (value[i] = next));
+      else walkStrings(item, [...segments, i], visit);
+    });
+  } else if (isJsonObject(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      if (typeof item === 'string') visit(item, [...segments, key], (next) => (value[key] = next));
+      else walkStrings(item, [...segments, key], visit);
+    }
+  }
+}
+
+/** Fields that hold secrets: the hub's own, and connector settings marked `x-secret`. */
+function isSecretPath(segments: readonly PathSegment[], data: JsonObject, byName: Map<string, Connector>): boolean {
+  const [a, b, c, d] = segments;
+  if (segments.length === 2 && a === 'server' && b === 'adminToken') return true;
+  if (segments.length === 1 && a === 'secretKey') return true;
+  if (segments.length === 2 && a === 'database' && b === 'url') return true;
+  if (segments.length === 4 && a === 'subscriptions' && typeof b === 'number' && c === 'secrets' && typeof d === 'number')
+    return true;
+  if (a === 'instances' && c === 'settings' && segments.length > 3) {
+    const connector = connectorOf(data, b, byName);
+    return connector ? schemaMarksSecret(connector.configSchema, segments.slice(3)) : false;
+  }
+  return false;
+}
+
+function connectorOf(data: JsonObject, index: PathSegment | undefined, byName: Map<string, Connector>): Connector | undefined {
+  const instance = Array.isArray(data.instances) && typeof index === 'number' ? data.instances[index] : undefined;
+  const name = isJsonObject(instance) ? instance.connector : undefined;
+  return typeof name === 'string' ? byName.get(name) : undefined;
+}
+
+/** Whether the schema marks the value at `path` with `x-secret` (following local refs and combinators). */
+export function schemaMarksSecret(root: JsonSchema, path: readonly PathSegment[]): boolean {
+  const lookup = (ref: string): unknown => {
+    let node: unknown = root;
+    for (const part of pointerToSegments(ref.slice(1))) {
+      node = isJsonObject(node) || Array.isArray(node) ? (node as Record<string, unknown>)[String(part)] : undefined;
+    }
+    return node;
+  };
+  const visit = (schema: unknown, i: number, depth: number): boolean => {
+    if (!isJsonObject(schema) || depth > 32) return false;
+    if (typeof schema.$ref === 'string' && schema.$ref.startsWith('#/') && visit(lookup(schema.$ref), i, depth + 1))
+      return true;
+    for (const key of ['allOf', 'anyOf', 'oneOf'] as const) {
+      const list = schema[key];
+      if (Array.isArray(list) && list.some((sub) => visit(sub, i, depth + 1))) return true;
+    }
+    if (visit(schema.then, i, depth + 1) || visit(schema.else, i, depth + 1)) return true;
+    if (i === path.length) return schema['x-secret'] === true;
+    const segment = path[i]!;
+    if (typeof segment === 'number') {
+      const prefix = schema.prefixItems;
+      if (Array.isArray(prefix) && segment < prefix.length) return visit(prefix[segment], i + 1, depth + 1);
+      return visit(schema.items, i + 1, depth + 1);
+    }
+    const properties = schema.properties;
+    if (isJsonObject(properties) && segment in properties) return visit(properties[segment], i + 1, depth + 1);
+    const patterns = schema.patternProperties;
+    if (isJsonObject(patterns)) {
+      for (const [pattern, sub] of Object.entries(patterns)) {
+        if (new RegExp(pattern, 'u').test(segment) && visit(sub, i + 1, depth + 1)) return true;
+      }
+    }
+    return visit(schema.additionalProperties, i + 1, depth + 1);
+  };
+  return visit(root, 0, 0);
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+  object: 'a mapping (key: value)',
+  array: 'a list',
+  null: 'empty',
+};
+
+function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Report): void {
+  const parent = isJsonObject(error.parentSchema) ? error.parentSchema : undefined;
+  const custom = typeof parent?.['x-message'] === 'string' ? parent['x-message'] : undefined;
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required': {
+      const missing = String(params.missingProperty);
+      report([...segments, missing], custom ?? 'is required', { at: segments });
+      return;
+    }
+    case 'additionalProperties': {
+      const extra = String(params.additionalProperty);
+      const known = isJsonObject(parent?.properties) ? Object.keys(parent.properties) : [];
+      const hint = suggest(extra, known);
+      report([...segments, extra], `unknown field "${extra}"${hint ? `; did you mean "${hint}"?` : ''}`, {
+        preferKey: true,
+      });
+      return;
+    }
+  }
+  if (custom) return report(segments, custom);
+  const secret = parent?.['x-secret'] === true;
+  switch (error.keyword) {
+    case 'type': {
+      const types = String(params.type).split(',');
+      report(segments, `must be ${types.map((t) => TYPE_NAMES[t] ?? t).join(' or ')}`);
+      return;
+    }
+    case 'enum': {
+      const allowed = (params.allowedValues as unknown[]).map((v) => JSON.stringify(v));
+      const hint = !secret && typeof error.data === 'string' ? suggest(error.data, allowed.map((v) => JSON.parse(v))) : undefined;
+      report(segments, `must be one of ${allowed.join(', ')}${hint ? `; did you mean "${hint}"?` : ''}`);
+      return;
+    }
+    case 'const':
+      report(segments, `must be ${JSON.stringify(params.allowedValue)}`);
+      return;
+    case 'pattern':
+      report(segments, parent?.['x-duration'] === true ? durationMessage(error.data) : `must match the pattern ${String(params.pattern)}`);
+      return;
+    case 'format':
+      report(segments, `must be a valid ${String(params.format)}`);
+      return;
+    case 'false schema':
+      report(segments, 'is not allowed here');
+      return;
+    default:
+      // ajv's own messages describe the rule, never the value.
+      report(segments, error.message ?? 'is invalid');
+  }
+}
+
+/**
+ * The closest candidate by edit distance, when close enough to be a likely typo.
+ *
+ * @example
+ * ```ts
+ * suggest('docplaner', ['docplanner', 'quable']); // 'docplanner'
+ * ```
+ */
+export function suggest(input: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of candidates) {
+    const distance = levenshtein(input.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(input.length / 3)) ? best : undefined;
+}
+
+function levenshtein(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/** The rules a JSON Schema cannot express. Each guards its own types: the schema reports those. */
+function checkRules(
+  data: JsonObject,
+  byName: Map<string, Connector>,
+  report: Report,
+  suppressed: (segments: readonly PathSegment[]) => boolean,
+): void {
+  const known = [...byName.keys()].sort();
+  const instances = list(data.instances);
+  const subscriptions = list(data.subscriptions);
+
+  instances.forEach((instance, i) => {
+    if (!isJsonObject(instance)) return;
+    const name = instance.connector;
+    if (typeof name !== 'string') return;
+    const connector = byName.get(name);
+    if (!connector) {
+      const hint = suggest(name, known);
+      report(
+        ['instances', i, 'connector'],
+        `unknown connector "${name}"; known: ${known.join(', ') || '(none)'}${hint ? `; did you mean "${hint}"?` : ''}`,
+      );
+      return;
+    }
+    const mode = typeof instance.mode === 'string' ? instance.mode : connector.push ? 'push' : 'pull';
+    if ((mode === 'pull' || mode === 'both') && !connector.pull) {
+      report(['instances', i, 'mode'], `connector "${name}" has no pull (the vendor offers no queue to poll); use mode: push`);
+    }
+    if ((mode === 'push' || mode === 'both') && !connector.push) {
+      report(
+        ['instances', i, 'mode'],
+        `connector "${name}" cannot be pushed to${instance.mode === undefined ? ' (push is the default)' : ''}; use mode: pull`,
+      );
+    }
+    if (instance.pull !== undefined && mode === 'push') {
+      report(['instances', i, 'pull'], 'pull settings need mode: pull or both', { preferKey: true });
+    }
+    if (instance.gate !== undefined && !connector.gate) {
+      report(['instances', i, 'gate'], `connector "${name}" has no approval requests; remove gate`, { preferKey: true });
+    }
+  });
+
+  const ids = (items: unknown[], section: string) => {
+    const first = new Map<string, number>();
+    items.forEach((item, i) => {
+      if (!isJsonObject(item) || typeof item.id !== 'string') return;
+      const earlier = first.get(item.id);
+      if (earlier === undefined) first.set(item.id, i);
+      else report([section, i, 'id'], `duplicate id "${item.id}": already used by ${section}[${earlier}]`);
+    });
+    return first;
+  };
+  const instanceIds = ids(instances, 'instances');
+  ids(subscriptions, 'subscriptions');
+
+  const checkSources = (value: unknown, segments: PathSegment[]) => {
+    list(value).forEach((source, j) => {
+      if (typeof source !== 'string' || instanceIds.has(source)) return;
+      const hint = suggest(source, [...instanceIds.keys()]);
+      report(
+        [...segments, j],
+        `unknown instance "${source}"; instances: ${[...instanceIds.keys()].join(', ') || '(none)'}${hint ? `; did you mean "${hint}"?` : ''}`,
+      );
+    });
+  };
+  subscriptions.forEach((subscription, i) => {
+    if (!isJsonObject(subscription)) return;
+    checkSources(subscription.sources, ['subscriptions', i, 'sources']);
+    if (isJsonObject(subscription.approver)) {
+      checkSources(subscription.approver.sources, ['subscriptions', i, 'approver', 'sources']);
+    }
+    const schedule = isJsonObject(subscription.retry) ? subscription.retry.schedule : undefined;
+    if (Array.isArray(schedule) && schedule.every((d) => typeof d === 'string' && configDurationMs(d) !== undefined)) {
+      try {
+        validateSchedule(schedule);
+      } catch (error) {
+        const index = (error as { details?: { index?: unknown } }).details?.index;
+        const segments: PathSegment[] = ['subscriptions', i, 'retry', 'schedule'];
+        report(typeof index === 'number' ? [...segments, index] : segments, (error as Error).message);
+      }
+    }
+    list(subscription.secrets).forEach((secret, j) => {
+      const segments = ['subscriptions', i, 'secrets', j];
+      if (typeof secret !== 'string' || suppressed(segments)) return;
+      try {
+        parseSecret(secret);
+      } catch (error) {
+        // parseSecret's messages describe the expected form, never the secret itself.
+        report(segments, (error as Error).message);
+      }
+    });
+  });
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function obj(value: unknown): JsonObject {
+  return isJsonObject(value) ? value : {};
+}
+
+function ms(value: unknown, fallback: string): number {
+  return configDurationMs(str(value) ?? fallback) ?? configDurationMs(fallback)!;
+}
+
+/** The validated file data → the typed config the hub runs with. */
+function resolveConfig(
+  data: JsonObject,
+  ctx: {
+    absolute: string;
+    baseDir: string;
+    env: Readonly<Record<string, string | undefined>>;
+    byName: Map<string, Connector>;
+    secrets: string[];
+  },
+): ResolvedConfig {
+  const server = obj(data.server);
+  const database = obj(data.database);
+  const retention = obj(data.retention);
+  const logging = obj(data.logging);
+
+  let resolvedDatabase: ResolvedDatabase;
+  const envUrl = ctx.env.DATABASE_URL;
+  if (typeof database.url === 'string') {
+    resolvedDatabase = { kind: 'url', url: database.url, from: 'file' };
+  } else if (envUrl !== undefined && envUrl !== '') {
+    resolvedDatabase = { kind: 'url', url: envUrl, from: 'env' };
+    ctx.secrets.push(envUrl);
+  } else {
+    const dataDir = str(obj(database.embedded).dataDir) ?? './.switchyard/postgres';
+    resolvedDatabase = { kind: 'embedded', dataDir: resolve(ctx.baseDir, dataDir) };
+  }
+
+  const instances: ResolvedInstance[] = list(data.instances).map((item) => {
+    const instance = obj(item);
+    const connector = ctx.byName.get(String(instance.connector))!;
+    const mode = (str(instance.mode) ?? (connector.push ? 'push' : 'pull')) as ResolvedInstance['mode'];
+    const resolved: ResolvedInstance = {
+      id: String(instance.id),
+      connector,
+      mode,
+      settings: obj(instance.settings),
+    };
+    if (mode !== 'push' && connector.pull) {
+      const interval = str(obj(instance.pull).interval);
+      resolved.pull = {
+        intervalMs: interval !== undefined ? configDurationMs(interval)! : connector.pull.defaultIntervalMs,
+      };
+    }
+    if (connector.gate) {
+      const gate = obj(instance.gate);
+      resolved.gate = { deadlineMs: ms(gate.deadline, '2s'), default: gate.default === 'refuse' ? 'refuse' : 'approve' };
+    }
+    return resolved;
+  });
+
+  const subscriptions: ResolvedSubscription[] = list(data.subscriptions).map((item) => {
+    const s = obj(item);
+    const schedule = list(obj(s.retry).schedule).map(String);
+    const resolved: ResolvedSubscription = {
+      id: String(s.id),
+      kind: s.kind === 'pull' ? 'pull' : 'webhook',
+      events: list(s.events).map(String),
+      contentType: s.contentType === 'application/json' ? 'application/json' : 'application/cloudevents+json',
+      retryScheduleMs: (schedule.length > 0 ? schedule : DEFAULT_RETRY_SCHEDULE).map((d) => configDurationMs(d)!),
+      timeoutMs: ms(s.timeout, '15s'),
+      ordering: s.ordering === 'release' ? 'release' : 'hold',
+      allowPrivateAddresses: s.allowPrivateAddresses === true,
+      disableAfterConsecutiveDead: typeof s.disableAfterConsecutiveDead === 'number' ? s.disableAfterConsecutiveDead : 5,
+    };
+    if (resolved.events.length === 0) resolved.events = ['*'];
+    if (typeof s.url === 'string') resolved.url = s.url;
+    if (Array.isArray(s.sources)) resolved.sources = s.sources.map(String);
+    if (Array.isArray(s.secrets)) resolved.secrets = s.secrets.map(String);
+    if (isJsonObject(s.rateLimit)) resolved.rateLimit = { perSecond: Number(s.rateLimit.perSecond) };
+    if (isJsonObject(s.approver)) {
+      const approver = s.approver;
+      resolved.approver = {
+        events: Array.isArray(approver.events)
+          ? approver.events.map(String)
+          : ['appointment.booking_requested', 'appointment.reschedule_requested'],
+      };
+      if (Array.isArray(approver.sources)) resolved.approver.sources = approver.sources.map(String);
+    }
+    return resolved;
+  });
+
+  const config: ResolvedConfig = {
+    file: ctx.absolute,
+    server: {
+      host: str(server.host) ?? '127.0.0.1',
+      port: typeof server.port === 'number' ? server.port : 8080,
+      bodyLimitBytes: configSizeBytes(str(server.bodyLimit) ?? '1mb')!,
+      trustedProxies: list(server.trustedProxies).map(String),
+    },
+    database: resolvedDatabase,
+    instances,
+    subscriptions,
+    retention: {
+      inboundMessagesMs: ms(retention.inboundMessages, '30d'),
+      eventsMs: ms(retention.events, '90d'),
+      deliveriesMs: ms(retention.deliveries, '30d'),
+    },
+    logging: { level: (str(logging.level) ?? 'info') as ResolvedConfig['logging']['level'] },
+  };
+  if (typeof server.publicUrl === 'string') config.server.publicUrl = server.publicUrl;
+  if (typeof server.adminToken === 'string') config.server.adminToken = server.adminToken;
+  if (typeof data.secretKey === 'string') config.secretKey = data.secretKey;
+  if (typeof logging.pretty === 'boolean') config.logging.pretty = logging.pretty;
+  return config;
+}

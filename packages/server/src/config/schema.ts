@@ -1,0 +1,382 @@
+/**
+ * The JSON Schema of `switchyard.yaml`, assembled from the hub's own part and every registered
+ * connector's `configSchema`. Connector settings are attached with `if`/`then` on the connector name,
+ * so an editor that knows the schema completes `settings:` for the connector an instance names.
+ *
+ * Keywords beyond JSON Schema (editors ignore them; the loader reads them):
+ * - `x-secret: true`: the value is a secret. Secret references (`${env:NAME}`, `${file:PATH}`) are
+ *   allowed only here, and the value is redacted everywhere.
+ * - `x-duration: true`: a duration such as `30s`, `5m`, `2h`, `30d`.
+ * - `x-message`: the message to show instead of ajv's when this schema fails.
+ */
+import type { Connector, JsonSchema, JsonValue } from '@switchyard/core';
+
+/** The `$id` of the assembled schema (also what `# yaml-language-server: $schema=` can point at). */
+export const CONFIG_SCHEMA_ID = 'https://switchyard.dev/schemas/switchyard.yaml.json';
+
+/** Units a duration accepts: milliseconds, seconds, minutes, hours, days. */
+export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$';
+const SIZE_PATTERN = '^[0-9]+(b|kb|mb|gb)$';
+const ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
+/** `*`, `appointment.*`, `appointment.created`. */
+const EVENT_FILTER_PATTERN = '^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*(\\.\\*)?)$';
+const ID_MESSAGE = 'must be an id: 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit';
+const EVENT_FILTER_MESSAGE = 'must be an event type ("appointment.created"), a family ("appointment.*") or "*"';
+
+/** The default retry schedule (DESIGN: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
+export const DEFAULT_RETRY_SCHEDULE: readonly string[] = ['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h'];
+
+function duration(description: string, defaultValue?: string): JsonSchema {
+  const schema: JsonSchema = {
+    type: 'string',
+    pattern: DURATION_PATTERN,
+    'x-duration': true,
+    description,
+    examples: ['30s'],
+  };
+  if (defaultValue !== undefined) schema.default = defaultValue;
+  return schema;
+}
+
+function secret(description: string): JsonSchema {
+  return { type: 'string', minLength: 1, 'x-secret': true, description };
+}
+
+function defOf(connectorName: string): string {
+  return `connector-${connectorName}`;
+}
+
+/** A copy of a connector's settings schema that can live under `$defs` of the assembled schema. */
+function embed(connector: Connector): JsonSchema {
+  const { $schema: _ignored, ...rest } = connector.configSchema;
+  // An own $id keeps the connector's internal `#/$defs/...` references pointing at its own schema.
+  return {
+    ...rest,
+    $id: typeof rest.$id === 'string' ? rest.$id : `https://switchyard.dev/schemas/connectors/${connector.name}.json`,
+    description:
+      typeof rest.description === 'string' ? rest.description : `Settings of a ${connector.displayName} instance.`,
+  };
+}
+
+/**
+ * Builds the configuration file's JSON Schema for a set of connectors.
+ *
+ * @example
+ * ```ts
+ * const schema = buildConfigSchema(shippedConnectors);
+ * writeFileSync('config-schema.json', JSON.stringify(schema, null, 2));
+ * ```
+ */
+export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema {
+  const sorted = [...connectors].sort((a, b) => a.name.localeCompare(b.name));
+  const defs: Record<string, JsonValue> = {};
+  const settingsRules: JsonValue[] = [];
+  for (const connector of sorted) {
+    defs[defOf(connector.name)] = embed(connector);
+    const required = connector.configSchema.required;
+    const then: JsonSchema = { properties: { settings: { $ref: `#/$defs/${defOf(connector.name)}` } } };
+    if (Array.isArray(required) && required.length > 0) {
+      then.required = ['settings'];
+      then['x-message'] = `a ${connector.name} instance needs settings (required: ${required.join(', ')})`;
+    }
+    settingsRules.push({
+      if: { properties: { connector: { const: connector.name } }, required: ['connector'] },
+      then,
+    });
+  }
+
+  const instance: JsonSchema = {
+    type: 'object',
+    description: 'A connector instance: one vendor account or tenant connected to the hub.',
+    required: ['id', 'connector'],
+    additionalProperties: false,
+    properties: {
+      id: {
+        type: 'string',
+        pattern: ID_PATTERN,
+        'x-message': ID_MESSAGE,
+        description:
+          'Stable id of the instance: the events\' `source`, and the path of its hooks (`/hooks/{id}`). Lowercase letters, digits, `-`, `_`.',
+      },
+      connector: {
+        type: 'string',
+        enum: sorted.map((c) => c.name),
+        description: 'The connector (vendor) this instance uses.',
+      },
+      mode: {
+        type: 'string',
+        enum: ['push', 'pull', 'both'],
+        description:
+          'Default: push when the connector can be pushed to, else pull. push: the vendor calls `/hooks/{id}`; pull: the hub polls the vendor; both: push, with pull as a reconciliation backstop.',
+      },
+      settings: {
+        type: 'object',
+        description: "The connector's own settings (credentials, vendor URLs): see the connector's documentation.",
+      },
+      pull: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Polling, for mode pull or both.',
+        properties: { interval: duration("How often to poll; default: the connector's own interval.") },
+      },
+      gate: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Synchronous approval requests (e.g. Docplanner slot-booking): how long to wait and what to answer when no approver decided.',
+        properties: {
+          deadline: duration('How long approvers get before the default answer is given.', '2s'),
+          default: {
+            type: 'string',
+            enum: ['approve', 'refuse'],
+            default: 'approve',
+            description: 'The answer when the deadline passes (or no approver is subscribed).',
+          },
+        },
+      },
+    },
+    allOf: settingsRules,
+  };
+
+  const subscription: JsonSchema = {
+    type: 'object',
+    description: 'A subscriber: a webhook endpoint the hub calls, or a pull feed the subscriber reads.',
+    required: ['id', 'kind'],
+    additionalProperties: false,
+    properties: {
+      id: { type: 'string', pattern: ID_PATTERN, 'x-message': ID_MESSAGE, description: 'Stable id of the subscription.' },
+      kind: {
+        type: 'string',
+        enum: ['webhook', 'pull'],
+        description: 'webhook: the hub POSTs each event to `url`; pull: the subscriber reads `/v1/subscriptions/{id}/events`.',
+      },
+      url: {
+        type: 'string',
+        format: 'uri',
+        pattern: '^https?://',
+        'x-message': 'must be an http:// or https:// URL',
+        description: 'The endpoint (webhook only).',
+      },
+      events: {
+        type: 'array',
+        minItems: 1,
+        items: { type: 'string', pattern: EVENT_FILTER_PATTERN, 'x-message': EVENT_FILTER_MESSAGE },
+        default: ['*'],
+        description: 'Event types to deliver: exact (`appointment.created`), a family (`appointment.*`) or `*`.',
+      },
+      sources: {
+        type: 'array',
+        items: { type: 'string', pattern: ID_PATTERN, 'x-message': ID_MESSAGE },
+        description: 'Instance ids whose events to deliver; default: every instance.',
+      },
+      secrets: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 2,
+        items: secret('A Standard Webhooks signing secret, `whsec_` + base64.'),
+        description:
+          'Signing secrets. Two during a rotation: the hub signs with both, so the subscriber can switch at its own pace. Default: one is generated and kept in the database.',
+      },
+      contentType: {
+        type: 'string',
+        enum: ['application/cloudevents+json', 'application/json'],
+        default: 'application/cloudevents+json',
+        description: 'The body format: a structured-mode CloudEvent, or plain JSON of the same object.',
+      },
+      retry: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'When failed deliveries are tried again.',
+        properties: {
+          schedule: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 100,
+            items: duration('Wait before this attempt.'),
+            default: [...DEFAULT_RETRY_SCHEDULE],
+            description: 'The wait before each attempt (the first is usually `0s`); ±20% jitter is added.',
+          },
+        },
+      },
+      timeout: duration('Request timeout for one delivery attempt.', '15s'),
+      rateLimit: {
+        type: 'object',
+        description: 'Spreads deliveries to this subscriber over time.',
+        additionalProperties: false,
+        required: ['perSecond'],
+        properties: {
+          perSecond: { type: 'number', exclusiveMinimum: 0, description: 'Deliveries per second at most.' },
+        },
+      },
+      ordering: {
+        type: 'string',
+        enum: ['hold', 'release'],
+        default: 'hold',
+        description:
+          'hold: a dead delivery holds back later events of the same subject until replayed or skipped; release: later events go on.',
+      },
+      approver: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Makes this webhook an approver of synchronous approval requests.',
+        properties: {
+          events: {
+            type: 'array',
+            minItems: 1,
+            items: { type: 'string', pattern: EVENT_FILTER_PATTERN, 'x-message': EVENT_FILTER_MESSAGE },
+            default: ['appointment.booking_requested', 'appointment.reschedule_requested'],
+            description: 'Approval request types to decide.',
+          },
+          sources: {
+            type: 'array',
+            items: { type: 'string', pattern: ID_PATTERN, 'x-message': ID_MESSAGE },
+            description: 'Instance ids whose requests to decide; default: every instance.',
+          },
+        },
+      },
+      allowPrivateAddresses: {
+        type: 'boolean',
+        default: false,
+        description: 'Allow a url resolving to private, loopback or link-local addresses (refused by default against SSRF).',
+      },
+      disableAfterConsecutiveDead: {
+        type: 'integer',
+        minimum: 1,
+        default: 5,
+        description: 'Disable the endpoint after this many dead deliveries in a row.',
+      },
+    },
+    allOf: [
+      {
+        if: { properties: { kind: { const: 'webhook' } }, required: ['kind'] },
+        then: { required: ['url'], 'x-message': 'a webhook subscription needs a url' },
+      },
+      {
+        if: { properties: { kind: { const: 'pull' } }, required: ['kind'] },
+        then: {
+          properties: {
+            url: {
+              not: {},
+              'x-message': 'a pull subscription has no url: its subscriber reads /v1/subscriptions/{id}/events',
+            },
+            approver: {
+              not: {},
+              'x-message': 'only a webhook subscription can be an approver (approvals are synchronous calls)',
+            },
+          },
+        },
+      },
+    ],
+  };
+
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: CONFIG_SCHEMA_ID,
+    title: 'SwitchyardConfig',
+    description: 'switchyard.yaml: the configuration of a Switchyard hub.',
+    type: 'object',
+    required: ['version'],
+    additionalProperties: false,
+    properties: {
+      $schema: { type: 'string', description: 'The schema this file follows (for editors).' },
+      version: { const: 1, description: 'The file format version.' },
+      server: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'The HTTP server.',
+        properties: {
+          host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Listen address.' },
+          port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: 'Listen port.' },
+          publicUrl: {
+            type: 'string',
+            format: 'uri',
+            pattern: '^https?://',
+            'x-message': 'must be an http:// or https:// URL',
+            description: 'The URL vendors and subscribers reach the hub at (shown in hook URLs).',
+          },
+          adminToken: {
+            ...secret('Bearer token for the admin API (at least 16 characters). Without it the admin API is closed.'),
+            minLength: 16,
+          },
+          bodyLimit: {
+            type: 'string',
+            pattern: SIZE_PATTERN,
+            'x-message': 'must be a size such as "512kb" or "1mb"',
+            default: '1mb',
+            description: 'Largest request body accepted, e.g. `512kb`, `1mb`.',
+          },
+          trustedProxies: {
+            type: 'array',
+            items: { type: 'string', minLength: 1 },
+            default: [],
+            description: 'Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed.',
+          },
+        },
+      },
+      database: {
+        type: 'object',
+        additionalProperties: false,
+        description:
+          'Postgres. `url`, or `embedded` for a Postgres the hub runs itself. The DATABASE_URL environment variable is used when the file gives no url.',
+        properties: {
+          url: {
+            type: 'string',
+            pattern: '^postgres(ql)?://',
+            'x-message': 'must be a postgres:// URL',
+            'x-secret': true,
+            description: 'postgres://user:password@host:5432/db (may hold a password: a secret field).',
+          },
+          embedded: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Run an embedded Postgres (development, demos, single-machine installs).',
+            properties: {
+              dataDir: {
+                type: 'string',
+                minLength: 1,
+                default: './.switchyard/postgres',
+                description: 'Where its data lives, relative to the config file.',
+              },
+            },
+          },
+        },
+        allOf: [{ not: { required: ['url', 'embedded'] }, 'x-message': 'give either url or embedded, not both' }],
+      },
+      secretKey: {
+        ...secret(
+          'The key that encrypts secrets stored in the database (subscription signing secrets created through the API): a random string of at least 16 characters. Changing it makes stored secrets unreadable.',
+        ),
+        minLength: 16,
+      },
+      instances: { type: 'array', items: instance, default: [], description: 'Connector instances.' },
+      subscriptions: { type: 'array', items: subscription, default: [], description: 'Subscribers.' },
+      retention: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'How long rows are kept before the cleanup job deletes them.',
+        properties: {
+          inboundMessages: duration('Raw vendor messages.', '30d'),
+          events: duration('Normalized events (the pull feed and replays reach back this far).', '90d'),
+          deliveries: duration('Delivery attempts, including dead ones.', '30d'),
+        },
+      },
+      logging: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Logs go to stdout, one JSON object a line unless pretty.',
+        properties: {
+          level: {
+            type: 'string',
+            enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+            default: 'info',
+            description: 'The least severe level written.',
+          },
+          pretty: {
+            type: 'boolean',
+            description: 'Human-readable logs; default: when stdout is a terminal.',
+          },
+        },
+      },
+    },
+    $defs: defs,
+  };
+}

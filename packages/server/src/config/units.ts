@@ -1,0 +1,41 @@
+/** Durations (`30s`, `5m`, `1h30m`, `30d`) and sizes (`1mb`) as written in the config file. */
+import { parseDuration } from '../delivery/retry-schedule.ts';
+
+// The same grammar as the delivery primitives' parseDuration, minus the spaces and bare numbers it
+// tolerates from API input: the file has one spelling.
+const DURATION = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+$/;
+const SIZE = /^([0-9]+)(b|kb|mb|gb)$/i;
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/**
+ * Milliseconds of a config duration, or undefined when it is not one.
+ *
+ * @example
+ * ```ts
+ * configDurationMs('5m'); // 300000
+ * configDurationMs('5 minutes'); // undefined
+ * ```
+ */
+export function configDurationMs(text: string): number | undefined {
+  if (!DURATION.test(text)) return undefined;
+  return parseDuration(text);
+}
+
+/**
+ * Bytes of a config size, or undefined when it is not one.
+ *
+ * @example
+ * ```ts
+ * configSizeBytes('1mb'); // 1048576
+ * ```
+ */
+export function configSizeBytes(text: string): number | undefined {
+  const match = SIZE.exec(text);
+  if (!match) return undefined;
+  return Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!;
+}
+
+/** The duration problem message (durations are never secret, so the value is shown). */
+export function durationMessage(text: unknown): string {
+  return `invalid duration ${JSON.stringify(text)}: write a number and a unit (ms, s, m, h, d), e.g. "30s", "5m" or "1h30m"`;
+}

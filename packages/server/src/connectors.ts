@@ -1,0 +1,36 @@
+/**
+ * The connectors this build of Switchyard ships. The config schema, `switchyard validate` and the
+ * hub all read this one list, so adding a connector here is what makes `connector: <name>` valid.
+ */
+import bookingbug from '@switchyard/connector-bookingbug';
+import clockwisemd from '@switchyard/connector-clockwisemd';
+import docplanner from '@switchyard/connector-docplanner';
+import instinctiveNotes from '@switchyard/connector-instinctive-notes';
+import quable from '@switchyard/connector-quable';
+import type { Connector } from '@switchyard/core';
+
+/**
+ * Every shipped connector, sorted by name.
+ *
+ * @example
+ * ```ts
+ * const result = await loadConfig('switchyard.yaml', { connectors: shippedConnectors });
+ * ```
+ */
+export const shippedConnectors: readonly Connector[] = Object.freeze(
+  ([bookingbug, clockwisemd, docplanner, instinctiveNotes, quable] as Connector[]).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  ),
+);
+
+/**
+ * A shipped connector by its config name.
+ *
+ * @example
+ * ```ts
+ * findConnector('docplanner')?.displayName; // 'Docplanner'
+ * ```
+ */
+export function findConnector(name: string): Connector | undefined {
+  return shippedConnectors.find((c) => c.name === name);
+}

@@ -1,0 +1,307 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeDeliveryAgents, parseRetryAfter, postWebhook } from './http-post.ts';
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  socketId: number;
+}
+
+async function startServer(handler: Handler, tls?: { key: Buffer; cert: Buffer }) {
+  const seen: Seen[] = [];
+  let sockets = 0;
+  const socketIds = new WeakMap<object, number>();
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(parts).toString('utf8');
+      seen.push({
+        method: req.method!,
+        url: req.url!,
+        headers: req.headers,
+        body,
+        socketId: socketIds.get(req.socket)!,
+      });
+      handler(req, res, body);
+    });
+  };
+  const server = tls ? https.createServer(tls, listener) : http.createServer(listener);
+  server.on(tls ? 'secureConnection' : 'connection', (socket) => {
+    sockets += 1;
+    socketIds.set(socket, sockets);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    seen,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const servers: Array<{ close: () => Promise<void> }> = [];
+async function serve(handler: Handler, tls?: { key: Buffer; cert: Buffer }) {
+  const server = await startServer(handler, tls);
+  servers.push(server);
+  return server;
+}
+
+afterEach(async () => {
+  closeDeliveryAgents();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+const body = JSON.stringify({ id: 'evt_1', type: 'appointment.created' });
+const base = { body, timeoutMs: 5_000, allowLoopback: true };
+
+describe('postWebhook', () => {
+  it('POSTs the body and headers and reports a 2xx with its snippet', async () => {
+    const server = await serve((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('thanks'),
+    );
+    const result = await postWebhook({
+      ...base,
+      url: `${server.url}/hook?x=1`,
+      headers: { 'webhook-id': 'evt_1' },
+    });
+    expect(result).toMatchObject({ ok: true, status: 200, responseSnippet: 'thanks' });
+    expect(result.errorKind).toBeUndefined();
+    expect(result.latencyMs).toBeGreaterThanOrEqual(0);
+    expect(server.seen).toHaveLength(1);
+    const [req] = server.seen;
+    expect(req).toMatchObject({ method: 'POST', url: '/hook?x=1', body });
+    expect(req!.headers).toMatchObject({
+      'webhook-id': 'evt_1',
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+    });
+  });
+
+  it('reports non-2xx answers as http failures with status, snippet and Retry-After', async () => {
+    const server = await serve((_req, res) => res.writeHead(503, { 'retry-after': '120' }).end('busy'));
+    const result = await postWebhook({ ...base, url: server.url, headers: {} });
+    expect(result).toMatchObject({
+      ok: false,
+      status: 503,
+      errorKind: 'http',
+      error: 'HTTP 503',
+      responseSnippet: 'busy',
+      retryAfterMs: 120_000,
+    });
+  });
+
+  it('never follows redirects', async () => {
+    const server = await serve((req, res) => {
+      if (req.url === '/start') res.writeHead(307, { location: '/elsewhere' }).end();
+      else res.writeHead(200).end('followed');
+    });
+    const result = await postWebhook({ ...base, url: `${server.url}/start`, headers: {} });
+    expect(result).toMatchObject({ ok: false, status: 307, errorKind: 'http' });
+    expect(result.error).toMatch(/redirect/);
+    expect(server.seen.map((s) => s.url)).toEqual(['/start']);
+  });
+
+  it('reads at most maxResponseBytes of a large answer', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const block = 'x'.repeat(64 * 1024);
+      for (let i = 0; i < 64; i += 1) res.write(block);
+      res.end();
+    });
+    const result = await postWebhook({ ...base, url: server.url, headers: {}, maxResponseBytes: 100 });
+    expect(result).toMatchObject({ ok: true, status: 200 });
+    expect(result.responseSnippet).toBe('x'.repeat(100));
+  });
+
+  it('times out when the subscriber never answers', async () => {
+    const server = await serve(() => {
+      // never answers
+    });
+    const result = await postWebhook({ ...base, url: server.url, headers: {}, timeoutMs: 200 });
+    expect(result).toMatchObject({ ok: false, errorKind: 'timeout' });
+    expect(result.status).toBeUndefined();
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('keeps the status when the deadline hits while the body is still streaming', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200);
+      res.write('partial');
+      // never ends
+    });
+    const result = await postWebhook({ ...base, url: server.url, headers: {}, timeoutMs: 300 });
+    expect(result).toMatchObject({ ok: true, status: 200, responseSnippet: 'partial' });
+  });
+
+  it('reports a refused connection as a network failure without throwing', async () => {
+    const server = await serve(() => {});
+    const url = server.url;
+    await server.close();
+    servers.length = 0;
+    const result = await postWebhook({ ...base, url, headers: {} });
+    expect(result).toMatchObject({ ok: false, errorKind: 'network' });
+    expect(result.error).toMatch(/ECONNREFUSED/);
+  });
+
+  it('refuses loopback unless allowed, without sending anything', async () => {
+    const server = await serve((_req, res) => res.end());
+    const result = await postWebhook({ url: server.url, headers: {}, body, timeoutMs: 5_000 });
+    expect(result).toMatchObject({ ok: false, errorKind: 'ssrf' });
+    expect(result.error).toMatch(/loopback/);
+    expect(server.seen).toHaveLength(0);
+    const bad = await postWebhook({ ...base, url: 'ftp://127.0.0.1/', headers: {} });
+    expect(bad).toMatchObject({ ok: false, errorKind: 'ssrf' });
+  });
+
+  it('checks the addresses a name resolves to with the given lookup', async () => {
+    const server = await serve((_req, res) => res.end('ok'));
+    const evil = await postWebhook({
+      url: `http://public.example:${server.port}/`,
+      headers: {},
+      body,
+      timeoutMs: 5_000,
+      lookup: async () => ['127.0.0.1'],
+    });
+    expect(evil).toMatchObject({ ok: false, errorKind: 'ssrf' });
+    const missing = await postWebhook({
+      ...base,
+      url: `http://nowhere.invalid:${server.port}/`,
+      headers: {},
+      lookup: async () => [],
+    });
+    expect(missing).toMatchObject({ ok: false, errorKind: 'network' });
+    expect(server.seen).toHaveLength(0);
+  });
+
+  it('connects to the pinned address, never resolving the name again, and keeps the Host header', async () => {
+    const server = await serve((_req, res) => res.end('pinned'));
+    const result = await postWebhook({
+      ...base,
+      url: `http://hooks.test:${server.port}/in`,
+      headers: {},
+      pinnedAddresses: ['127.0.0.1'],
+    });
+    expect(result).toMatchObject({ ok: true, status: 200, responseSnippet: 'pinned' });
+    expect(server.seen[0]!.headers.host).toBe(`hooks.test:${server.port}`);
+  });
+
+  it('refuses an IP literal URL that is not among the pinned addresses', async () => {
+    const server = await serve((_req, res) => res.end());
+    const result = await postWebhook({
+      ...base,
+      url: server.url,
+      headers: {},
+      pinnedAddresses: ['93.184.215.14'],
+    });
+    expect(result).toMatchObject({ ok: false, errorKind: 'ssrf' });
+    expect(server.seen).toHaveLength(0);
+  });
+
+  it('reuses a keep-alive connection for the same origin', async () => {
+    const server = await serve((_req, res) => res.end('ok'));
+    for (let i = 0; i < 3; i += 1) {
+      expect((await postWebhook({ ...base, url: server.url, headers: {} })).ok).toBe(true);
+    }
+    expect(new Set(server.seen.map((s) => s.socketId)).size).toBe(1);
+  });
+
+  it('resends once on a fresh connection when a reused connection was closed by the server', async () => {
+    let calls = 0;
+    const server = await serve((req, res) => {
+      calls += 1;
+      if (calls === 2) {
+        req.socket.destroy();
+        return;
+      }
+      res.end('ok');
+    });
+    expect((await postWebhook({ ...base, url: server.url, headers: {} })).ok).toBe(true);
+    const second = await postWebhook({ ...base, url: server.url, headers: {} });
+    expect(second).toMatchObject({ ok: true, status: 200 });
+    expect(calls).toBe(3);
+  });
+});
+
+let tlsDir: string | undefined;
+let tls: { key: Buffer; cert: Buffer } | undefined;
+beforeAll(() => {
+  try {
+    tlsDir = mkdtempSync(join(tmpdir(), 'sy-delivery-tls-'));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=hooks.test',
+        '-addext',
+        'subjectAltName=DNS:hooks.test',
+        '-keyout',
+        join(tlsDir, 'key.pem'),
+        '-out',
+        join(tlsDir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    tls = { key: readFileSync(join(tlsDir, 'key.pem')), cert: readFileSync(join(tlsDir, 'cert.pem')) };
+  } catch {
+    tls = undefined;
+  }
+});
+afterAll(() => {
+  if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
+});
+
+describe('postWebhook over https', () => {
+  it('verifies the certificate against the URL host while connecting to the pinned address', async () => {
+    if (!tls) throw new Error('openssl is needed to make a test certificate');
+    const server = await serve((_req, res) => res.end('secure'), tls);
+    const url = `https://hooks.test:${server.port}/`;
+    const result = await postWebhook({
+      ...base,
+      url,
+      headers: {},
+      pinnedAddresses: ['127.0.0.1'],
+      ca: tls.cert,
+    });
+    expect(result).toMatchObject({ ok: true, status: 200, responseSnippet: 'secure' });
+    const untrusted = await postWebhook({ ...base, url, headers: {}, pinnedAddresses: ['127.0.0.1'] });
+    expect(untrusted).toMatchObject({ ok: false, errorKind: 'network' });
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads seconds and HTTP dates, refuses nonsense', () => {
+    const now = Date.parse('Wed, 21 Oct 2015 07:27:00 GMT');
+    expect(parseRetryAfter('120', now)).toBe(120_000);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', now)).toBe(60_000);
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter('-5', now)).toBeUndefined();
+    expect(parseRetryAfter('1.5', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});

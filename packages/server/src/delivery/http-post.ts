@@ -1,0 +1,375 @@
+/**
+ * The one HTTP POST a delivery makes. Built on node:http/https (not global fetch) so the socket
+ * connects to the address the SSRF check approved: the agent's `lookup` is pinned to it.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { isIPv6, type LookupFunction } from 'node:net';
+import { checkDestination, type HostLookup } from './ssrf.ts';
+
+/** Options of {@link postWebhook}. */
+export interface PostWebhookOptions {
+  url: string;
+  /** Sent as given; `content-type` defaults to `application/json`, `content-length` is always set. */
+  headers: Readonly<Record<string, string>>;
+  body: string;
+  /**
+   * The whole budget for this attempt: DNS check, connect, TLS, request and the status line and
+   * headers of the answer. Reading the answer's body stops at the same deadline (the status already
+   * decides the outcome then).
+   */
+  timeoutMs: number;
+  /** At most this much of the answer's body is read (the rest is discarded). Default 4096. */
+  maxResponseBytes?: number;
+  /**
+   * Addresses already approved by `checkDestination` for this URL's host: the connection goes to
+   * one of them and DNS is not consulted again (no rebinding window). When absent, the URL is
+   * checked here with `allowPrivate` / `allowLoopback` / `lookup`.
+   */
+  pinnedAddresses?: readonly string[];
+  allowPrivate?: boolean;
+  allowLoopback?: boolean;
+  /** DNS resolution for the check when `pinnedAddresses` is absent (tests). */
+  lookup?: HostLookup;
+  /** Extra trusted CA certificates (PEM) for https subscribers behind a private CA. */
+  ca?: string | Buffer;
+}
+
+/** What happened to one attempt. Network problems are reported here, never thrown. */
+export interface PostWebhookResult {
+  /** True for a 2xx answer, false otherwise (3xx included: redirects are never followed). */
+  ok: boolean;
+  /** The HTTP status, when an answer arrived. */
+  status?: number;
+  /** From the start of the call to the outcome, in milliseconds. */
+  latencyMs: number;
+  /** The first `maxResponseBytes` of the answer's body, decoded as UTF-8 (lossy). */
+  responseSnippet?: string;
+  /** From a `Retry-After` answer header (seconds or HTTP date), in ms from now, never negative. */
+  retryAfterMs?: number;
+  /** Why it failed, safe to store and show (no URL, no headers). */
+  error?: string;
+  /**
+   * `timeout`: no answer in time; `network`: DNS, connect, TLS or reset; `ssrf`: the destination is
+   * refused or the URL is invalid (retrying will not help); `http`: a non-2xx answer.
+   */
+  errorKind?: 'timeout' | 'network' | 'ssrf' | 'http';
+}
+
+const USER_AGENT = 'Switchyard-Webhooks/0.1';
+const DEFAULT_MAX_RESPONSE_BYTES = 4096;
+
+// Shared keep-alive agents: reusing connections per origin is most of the throughput of a busy
+// subscriber. Bounded so one slow subscriber cannot hold every socket. One agent per protocol and
+// policy, so a socket opened under a looser policy is never reused under a stricter one.
+const AGENT_OPTIONS = {
+  keepAlive: true,
+  maxSockets: 32,
+  maxTotalSockets: 512,
+  maxFreeSockets: 8,
+  scheduling: 'lifo' as const,
+  // Idle sockets close before common server keep-alive timeouts (Node's own default is 5 s).
+  timeout: 4_000,
+};
+const agents = new Map<string, http.Agent>();
+
+function agentFor(protocol: 'http:' | 'https:', policyKey: string): http.Agent {
+  const key = `${protocol}${policyKey}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = protocol === 'https:' ? new https.Agent(AGENT_OPTIONS) : new http.Agent(AGENT_OPTIONS);
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+/**
+ * Closes every pooled delivery connection (shutdown, tests). Later calls make new agents.
+ *
+ * @example
+ * ```ts
+ * process.on('SIGTERM', () => { closeDeliveryAgents(); });
+ * ```
+ */
+export function closeDeliveryAgents(): void {
+  for (const agent of agents.values()) agent.destroy();
+  agents.clear();
+}
+
+/**
+ * Parses a `Retry-After` header: delay-seconds (`120`) or an HTTP date. Returns milliseconds from
+ * `now` (a past date gives 0), or undefined when absent or unreadable.
+ *
+ * @example
+ * ```ts
+ * parseRetryAfter('120');                             // 120000
+ * parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', Date.parse('Wed, 21 Oct 2015 07:27:00 GMT')); // 60000
+ * parseRetryAfter('soon');                            // undefined
+ * ```
+ */
+export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) {
+    const seconds = Number(text);
+    return Number.isSafeInteger(seconds * 1000) ? seconds * 1000 : undefined;
+  }
+  // Only date-looking text: Date.parse accepts bare numbers like "1.5" as years.
+  if (!/[a-z]/i.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function pinnedLookup(addresses: readonly string[]): LookupFunction {
+  const entries = addresses.map((address) => ({ address, family: isIPv6(address) ? 6 : 4 }));
+  return (_hostname, options, callback) => {
+    const family = typeof options === 'number' ? options : options.family;
+    const wanted = family === 4 || family === 6 || family === 'IPv4' || family === 'IPv6';
+    const want = family === 6 || family === 'IPv6' ? 6 : 4;
+    const list = wanted ? entries.filter((entry) => entry.family === want) : entries;
+    const first = list[0];
+    if (!first) {
+      const error = Object.assign(new Error('no checked address of the requested family'), {
+        code: 'ENOTFOUND',
+      });
+      callback(error, '', 0);
+      return;
+    }
+    if (typeof options === 'object' && options.all) callback(null, list);
+    else callback(null, first.address, first.family);
+  };
+}
+
+function describeNetworkError(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+/**
+ * POSTs one webhook and reports what happened. Never follows redirects (a 3xx is a failure), never
+ * reads more than `maxResponseBytes` of the answer, and never throws for network problems: every
+ * outcome is a {@link PostWebhookResult}. A request that fails on a reused keep-alive connection
+ * before any answer (the server closed it meanwhile) is sent once more on a fresh connection; that is
+ * safe because deliveries are at-least-once and the subscriber dedupes on `webhook-id`.
+ *
+ * @example
+ * ```ts
+ * const check = await checkDestination(sub.url, { allowLoopback });
+ * if (!check.ok) return markFailed(check.reason);
+ * const result = await postWebhook({
+ *   url: sub.url,
+ *   headers: { 'content-type': 'application/json', ...signPayload({ id: event.id, timestamp: new Date(), body, secrets }) },
+ *   body,
+ *   timeoutMs: 15_000,
+ *   pinnedAddresses: check.addresses,
+ *   allowLoopback,
+ * });
+ * if (!result.ok) scheduleRetry(result.retryAfterMs); // result.status, result.errorKind, result.latencyMs
+ * ```
+ */
+export async function postWebhook(options: PostWebhookOptions): Promise<PostWebhookResult> {
+  const started = performance.now();
+  const deadline = Date.now() + options.timeoutMs;
+  const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
+
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    return { ok: false, latencyMs: elapsed(), errorKind: 'ssrf', error: 'not an absolute URL' };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return {
+      ok: false,
+      latencyMs: elapsed(),
+      errorKind: 'ssrf',
+      error: `scheme ${url.protocol} is not allowed`,
+    };
+  }
+
+  let addresses = options.pinnedAddresses;
+  if (!addresses || addresses.length === 0) {
+    const check = await withDeadline(
+      checkDestination(options.url, {
+        allowPrivate: options.allowPrivate,
+        allowLoopback: options.allowLoopback,
+        lookup: options.lookup,
+      }),
+      deadline,
+    );
+    if (check === 'timeout') {
+      return {
+        ok: false,
+        latencyMs: elapsed(),
+        errorKind: 'timeout',
+        error: 'DNS lookup did not finish in time',
+      };
+    }
+    if (!check.ok) {
+      return {
+        ok: false,
+        latencyMs: elapsed(),
+        errorKind: check.kind === 'dns' ? 'network' : 'ssrf',
+        error: check.reason,
+      };
+    }
+    addresses = check.addresses;
+  } else {
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    // An IP literal bypasses `lookup`, so it must itself be one of the approved addresses.
+    if (/^[\d.]+$|:/.test(host) && !addresses.includes(host)) {
+      return {
+        ok: false,
+        latencyMs: elapsed(),
+        errorKind: 'ssrf',
+        error: `${host} is not a checked address`,
+      };
+    }
+  }
+
+  const policyKey = `|p${options.allowPrivate ? 1 : 0}l${options.allowLoopback ? 1 : 0}`;
+  const body = Buffer.from(options.body, 'utf8');
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
+  for (const [name, value] of Object.entries(options.headers)) headers[name.toLowerCase()] = value;
+  headers['content-length'] = String(body.length);
+
+  const attempt = (agent: http.Agent | false) =>
+    sendOnce({
+      url,
+      headers,
+      body,
+      agent,
+      lookup: pinnedLookup(addresses),
+      deadline,
+      maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      ca: options.ca,
+    });
+
+  let outcome = await attempt(agentFor(url.protocol, policyKey));
+  if (outcome.kind === 'stale_socket') outcome = await attempt(false);
+  const latencyMs = elapsed();
+
+  if (outcome.kind === 'timeout') {
+    return { ok: false, latencyMs, errorKind: 'timeout', error: `no answer within ${options.timeoutMs} ms` };
+  }
+  if (outcome.kind === 'error' || outcome.kind === 'stale_socket') {
+    return { ok: false, latencyMs, errorKind: 'network', error: describeNetworkError(outcome.error) };
+  }
+  const { status, snippet, retryAfter } = outcome;
+  const result: PostWebhookResult = { ok: status >= 200 && status < 300, status, latencyMs };
+  if (snippet !== '') result.responseSnippet = snippet;
+  const retryAfterMs = parseRetryAfter(retryAfter);
+  if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+  if (!result.ok) {
+    result.errorKind = 'http';
+    result.error =
+      status >= 300 && status < 400 ? `HTTP ${status}: redirects are not followed` : `HTTP ${status}`;
+  }
+  return result;
+}
+
+type SendOutcome =
+  | { kind: 'answer'; status: number; snippet: string; retryAfter: string | undefined }
+  | { kind: 'timeout' }
+  | { kind: 'error'; error: unknown }
+  | { kind: 'stale_socket'; error: unknown };
+
+function sendOnce(input: {
+  url: URL;
+  headers: Record<string, string>;
+  body: Buffer;
+  agent: http.Agent | false;
+  lookup: LookupFunction;
+  deadline: number;
+  maxResponseBytes: number;
+  ca: string | Buffer | undefined;
+}): Promise<SendOutcome> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let answer: { status: number; retryAfter: string | undefined } | undefined;
+    const chunks: Buffer[] = [];
+    let received = 0;
+
+    const finish = (outcome: SendOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(outcome);
+    };
+    const finishAnswer = () => {
+      if (!answer) return;
+      const snippet = new TextDecoder('utf-8', { fatal: false })
+        .decode(Buffer.concat(chunks))
+        .slice(0, input.maxResponseBytes);
+      finish({ kind: 'answer', status: answer.status, snippet, retryAfter: answer.retryAfter });
+    };
+
+    const transport = input.url.protocol === 'https:' ? https : http;
+    const request = transport.request(input.url, {
+      method: 'POST',
+      headers: input.headers,
+      agent: input.agent,
+      lookup: input.lookup,
+      ...(input.ca === undefined ? {} : { ca: input.ca }),
+    });
+
+    const timer = setTimeout(
+      () => {
+        // Once the status is known the attempt's outcome is decided; only the snippet is cut short.
+        if (answer) finishAnswer();
+        else finish({ kind: 'timeout' });
+        request.destroy();
+      },
+      Math.max(0, input.deadline - Date.now()),
+    );
+
+    request.on('response', (response) => {
+      answer = {
+        status: response.statusCode ?? 0,
+        retryAfter:
+          typeof response.headers['retry-after'] === 'string' ? response.headers['retry-after'] : undefined,
+      };
+      if (input.maxResponseBytes <= 0) {
+        response.destroy();
+        finishAnswer();
+        return;
+      }
+      response.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        const room = input.maxResponseBytes - received;
+        chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+        received += Math.min(chunk.length, room);
+        if (received >= input.maxResponseBytes) {
+          // Enough for the snippet: drop the rest (and the connection) instead of reading it.
+          response.destroy();
+          finishAnswer();
+        }
+      });
+      response.on('end', finishAnswer);
+      response.on('close', finishAnswer);
+      response.on('error', finishAnswer);
+    });
+
+    request.on('error', (error) => {
+      if (answer) return finishAnswer();
+      const code = (error as { code?: unknown }).code;
+      const stale = request.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
+      finish(stale ? { kind: 'stale_socket', error } : { kind: 'error', error });
+    });
+
+    request.end(input.body);
+  });
+}
+
+async function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

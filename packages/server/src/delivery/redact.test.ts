@@ -1,0 +1,181 @@
+import type { JsonSchema } from '@switchyard/core';
+import { describe, expect, it } from 'vitest';
+import {
+  collectSecretValues,
+  isSecretHeaderName,
+  REDACTED,
+  redactConfig,
+  redactHeaders,
+  scrubSecrets,
+} from './redact.ts';
+
+describe('redactHeaders', () => {
+  it('redacts known and look-alike secret headers, case-insensitively, keeping names', () => {
+    const headers = {
+      Authorization: 'Bearer abc',
+      cookie: 'sid=1',
+      'X-API-Key': 'k',
+      Authtoken: 't',
+      'x-clockwise-token': 't2',
+      'x-client-secret': 's',
+      'webhook-signature': 'v1,abc',
+      'x-password': 'p',
+      'content-type': 'application/json',
+      'user-agent': 'curl',
+      'x-absent-token': undefined,
+    };
+    expect(redactHeaders(headers)).toEqual({
+      Authorization: REDACTED,
+      cookie: REDACTED,
+      'X-API-Key': REDACTED,
+      Authtoken: REDACTED,
+      'x-clockwise-token': REDACTED,
+      'x-client-secret': REDACTED,
+      'webhook-signature': REDACTED,
+      'x-password': REDACTED,
+      'content-type': 'application/json',
+      'user-agent': 'curl',
+      'x-absent-token': undefined,
+    });
+    expect(headers.Authorization).toBe('Bearer abc');
+  });
+
+  it('redacts extra names and array values', () => {
+    expect(
+      redactHeaders(
+        { 'X-Docplanner-Auth': 'x', 'set-cookie': ['a=1', 'b=2'] },
+        { extraSecretHeaderNames: ['x-docplanner-auth'] },
+      ),
+    ).toEqual({ 'X-Docplanner-Auth': REDACTED, 'set-cookie': REDACTED });
+    expect(isSecretHeaderName('X-Docplanner-Auth')).toBe(false);
+    expect(isSecretHeaderName('Accept')).toBe(false);
+  });
+});
+
+const schema: JsonSchema = {
+  type: 'object',
+  $defs: {
+    credentials: {
+      type: 'object',
+      properties: { clientId: { type: 'string' }, clientSecret: { type: 'string', 'x-secret': true } },
+    },
+  },
+  properties: {
+    name: { type: 'string' },
+    apiKey: { type: 'string', 'x-secret': true },
+    oauth: { $ref: '#/$defs/credentials' },
+    locations: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { id: { type: 'string' }, pin: { type: 'integer', 'x-secret': true } },
+      },
+    },
+    tokens: { type: 'array', items: { type: 'string', 'x-secret': true } },
+    whole: { type: 'object', 'x-secret': true },
+    byTenant: {
+      type: 'object',
+      additionalProperties: { type: 'object', properties: { key: { 'x-secret': true } } },
+    },
+    tuple: { type: 'array', prefixItems: [{ type: 'string' }, { type: 'string', 'x-secret': true }] },
+    auth: {
+      oneOf: [
+        {
+          type: 'object',
+          properties: { mode: { const: 'basic' }, password: { type: 'string', 'x-secret': true } },
+        },
+        {
+          type: 'object',
+          properties: { mode: { const: 'bearer' }, token: { type: 'string', 'x-secret': true } },
+        },
+      ],
+    },
+    optionalSecret: { type: ['string', 'null'], 'x-secret': true },
+  },
+  patternProperties: { '^hook_': { type: 'string', 'x-secret': true } },
+};
+
+const config = {
+  name: 'clinic',
+  apiKey: 'api-key-123',
+  oauth: { clientId: 'client-1', clientSecret: 'client-secret-1' },
+  locations: [
+    { id: 'a', pin: 1234 },
+    { id: 'b', pin: 5678 },
+  ],
+  tokens: ['tok-1', 'tok-2'],
+  whole: { user: 'u', pass: 'whole-pass' },
+  byTenant: { north: { key: 'north-key' }, south: { key: 'south-key', other: 'visible' } },
+  tuple: ['first', 'tuple-secret'],
+  auth: { mode: 'basic', password: 'basic-pass' },
+  optionalSecret: null,
+  hook_main: 'hook-secret',
+  unknown: 'stays',
+};
+
+describe('redactConfig', () => {
+  it('replaces every x-secret value, at any depth, without touching the input', () => {
+    const copy = structuredClone(config);
+    expect(redactConfig(config, schema)).toEqual({
+      name: 'clinic',
+      apiKey: REDACTED,
+      oauth: { clientId: 'client-1', clientSecret: REDACTED },
+      locations: [
+        { id: 'a', pin: REDACTED },
+        { id: 'b', pin: REDACTED },
+      ],
+      tokens: [REDACTED, REDACTED],
+      whole: REDACTED,
+      byTenant: { north: { key: REDACTED }, south: { key: REDACTED, other: 'visible' } },
+      tuple: ['first', REDACTED],
+      auth: { mode: 'basic', password: REDACTED },
+      optionalSecret: null,
+      hook_main: REDACTED,
+      unknown: 'stays',
+    });
+    expect(config).toEqual(copy);
+  });
+
+  it('leaves values alone when nothing is secret or the schema is boolean', () => {
+    expect(redactConfig({ a: 1 }, { type: 'object' })).toEqual({ a: 1 });
+    expect(redactConfig({ a: 1 }, true)).toEqual({ a: 1 });
+    expect(redactConfig('plain', { type: 'string' })).toBe('plain');
+    expect(redactConfig('top', { type: 'string', 'x-secret': true })).toBe(REDACTED);
+  });
+});
+
+describe('collectSecretValues / scrubSecrets', () => {
+  it('collects every secret string, nested ones included, longest first', () => {
+    const values = collectSecretValues(config, schema);
+    expect(new Set(values)).toEqual(
+      new Set([
+        'api-key-123',
+        'client-secret-1',
+        '1234',
+        '5678',
+        'tok-1',
+        'tok-2',
+        'u',
+        'whole-pass',
+        'north-key',
+        'south-key',
+        'tuple-secret',
+        'basic-pass',
+        'hook-secret',
+      ]),
+    );
+    expect(values[0]).toBe('client-secret-1');
+    expect(values).not.toContain('clinic');
+    expect(values).not.toContain('client-1');
+  });
+
+  it('scrubs secrets out of text, skipping very short ones', () => {
+    const secrets = collectSecretValues(config, schema);
+    expect(scrubSecrets('401 for api-key-123 (user u, pin 1234)', secrets)).toBe(
+      `401 for ${REDACTED} (user u, pin ${REDACTED})`,
+    );
+    expect(scrubSecrets('abcdefgh abcd', ['abcd', 'abcdefgh'])).toBe(`${REDACTED} ${REDACTED}`);
+    expect(scrubSecrets('abc', ['abc'])).toBe('abc');
+    expect(scrubSecrets('abc', ['abc'], 1)).toBe(REDACTED);
+  });
+});

@@ -1,0 +1,245 @@
+/**
+ * Keeping secrets out of logs, errors and API answers: header redaction by name, config redaction
+ * driven by the JSON Schema's `"x-secret": true` marks, and the list of secret values for scrubbing
+ * free text (log lines, vendor error bodies) that might echo one.
+ */
+import type { JsonSchema } from '@switchyard/core';
+
+/** What every redacted value is replaced with. */
+export const REDACTED = '[redacted]';
+
+const SECRET_HEADER_NAMES = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'authtoken',
+]);
+const SECRET_HEADER_PARTS = [
+  'token',
+  'secret',
+  'key',
+  'signature',
+  'password',
+  'passwd',
+  'session',
+  'credential',
+];
+
+/**
+ * True when a header with this name may carry a secret (see {@link redactHeaders}).
+ *
+ * @example
+ * ```ts
+ * isSecretHeaderName('X-Clockwise-Token'); // true
+ * isSecretHeaderName('content-type');      // false
+ * ```
+ */
+export function isSecretHeaderName(name: string, extraSecretHeaderNames: readonly string[] = []): boolean {
+  const lower = name.toLowerCase();
+  if (SECRET_HEADER_NAMES.has(lower)) return true;
+  if (extraSecretHeaderNames.some((extra) => extra.toLowerCase() === lower)) return true;
+  return SECRET_HEADER_PARTS.some((part) => lower.includes(part));
+}
+
+/**
+ * A copy of `headers` safe to log: values of `authorization`, `proxy-authorization`, `cookie`,
+ * `set-cookie`, `x-api-key`, `authtoken`, of any header whose name contains `token`, `secret`, `key`,
+ * `signature`, `password`, `passwd`, `session` or `credential` (case-insensitive), and of the
+ * `extraSecretHeaderNames` become `"[redacted]"`. Names keep their case; undefined values stay
+ * undefined (absent stays visibly absent).
+ *
+ * @example
+ * ```ts
+ * redactHeaders({ Authorization: 'Bearer abc', 'content-type': 'application/json' });
+ * // { Authorization: '[redacted]', 'content-type': 'application/json' }
+ * redactHeaders(req.headers, { extraSecretHeaderNames: ['x-docplanner-auth'] });
+ * ```
+ */
+export function redactHeaders<T extends string | readonly string[] | number | undefined>(
+  headers: Readonly<Record<string, T>>,
+  options: { extraSecretHeaderNames?: readonly string[] } = {},
+): Record<string, T | typeof REDACTED> {
+  const result: Record<string, T | typeof REDACTED> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    result[name] =
+      value !== undefined && isSecretHeaderName(name, options.extraSecretHeaderNames) ? REDACTED : value;
+  }
+  return result;
+}
+
+type Schema = JsonSchema | boolean;
+type Visit = (value: unknown) => unknown;
+
+const MAX_DEPTH = 64;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function resolveRef(ref: string, root: Schema): Schema | undefined {
+  if (!ref.startsWith('#')) return undefined; // remote refs are not followed
+  let node: unknown = root;
+  for (const raw of ref.slice(1).split('/').slice(1)) {
+    const segment = decodeURIComponent(raw).replaceAll('~1', '/').replaceAll('~0', '~');
+    if (!isObject(node) && !Array.isArray(node)) return undefined;
+    node = (node as Record<string, unknown>)[segment];
+  }
+  return typeof node === 'boolean' || isObject(node) ? (node as Schema) : undefined;
+}
+
+/**
+ * Walks `value` along `schema`, replacing every value under an `"x-secret": true` schema by what
+ * `onSecret` returns. Follows properties, patternProperties, additionalProperties, items and
+ * prefixItems (and the draft-7 array form of items), allOf/anyOf/oneOf, if/then/else and local
+ * `$ref`s (`#/$defs/...`). Combinator branches are all applied, so a field secret in any branch is
+ * treated as secret. Never mutates `value`.
+ */
+function walk(
+  value: unknown,
+  schema: Schema | undefined,
+  root: Schema,
+  onSecret: Visit,
+  depth: number,
+): unknown {
+  if (value === undefined || schema === undefined || typeof schema === 'boolean' || depth > MAX_DEPTH)
+    return value;
+  if (typeof schema.$ref === 'string') {
+    value = walk(value, resolveRef(schema.$ref, root), root, onSecret, depth + 1);
+  }
+  if (schema['x-secret'] === true) return value === null ? value : onSecret(value);
+
+  const next = depth + 1;
+  for (const keyword of ['allOf', 'anyOf', 'oneOf'] as const) {
+    const branches = schema[keyword];
+    if (Array.isArray(branches)) {
+      for (const branch of branches) value = walk(value, branch as Schema, root, onSecret, next);
+    }
+  }
+  for (const keyword of ['if', 'then', 'else'] as const) {
+    const branch = schema[keyword];
+    if (branch !== undefined) value = walk(value, branch as Schema, root, onSecret, next);
+  }
+
+  if (isObject(value)) {
+    const properties = isObject(schema.properties) ? (schema.properties as Record<string, Schema>) : {};
+    const patterns = isObject(schema.patternProperties)
+      ? Object.entries(schema.patternProperties as Record<string, Schema>).map(
+          ([pattern, sub]) => [safeRegExp(pattern), sub] as const,
+        )
+      : [];
+    const additional = schema.additionalProperties as Schema | undefined;
+    const result: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(value)) {
+      let out = child;
+      let matched = false;
+      if (Object.hasOwn(properties, key)) {
+        out = walk(out, properties[key], root, onSecret, next);
+        matched = true;
+      }
+      for (const [regexp, sub] of patterns) {
+        if (regexp?.test(key)) {
+          out = walk(out, sub, root, onSecret, next);
+          matched = true;
+        }
+      }
+      if (!matched) out = walk(out, additional, root, onSecret, next);
+      result[key] = out;
+    }
+    return result;
+  }
+
+  if (Array.isArray(value)) {
+    const prefix = Array.isArray(schema.prefixItems)
+      ? (schema.prefixItems as Schema[])
+      : Array.isArray(schema.items)
+        ? (schema.items as Schema[])
+        : [];
+    const rest = Array.isArray(schema.items)
+      ? (schema.additionalItems as Schema | undefined)
+      : (schema.items as Schema | undefined);
+    return value.map((item, index) =>
+      walk(item, index < prefix.length ? prefix[index] : rest, root, onSecret, next),
+    );
+  }
+  return value;
+}
+
+function safeRegExp(pattern: string): RegExp | undefined {
+  try {
+    return new RegExp(pattern, 'u');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A copy of `value` with every field the schema marks `"x-secret": true` replaced by
+ * `"[redacted]"` (a secret object or array is replaced whole; null stays null so "not set" remains
+ * visible). Use before logging a config or returning it from the admin API.
+ *
+ * @example
+ * ```ts
+ * const schema = { type: 'object', properties: { apiKey: { type: 'string', 'x-secret': true }, region: { type: 'string' } } };
+ * redactConfig({ apiKey: 'k-123', region: 'eu' }, schema); // { apiKey: '[redacted]', region: 'eu' }
+ * ```
+ */
+export function redactConfig<T>(value: T, schema: JsonSchema | boolean): T {
+  return walk(value, schema, schema, () => REDACTED, 0) as T;
+}
+
+/**
+ * Every string found under an `"x-secret": true` field (nested strings of secret objects and arrays
+ * too, numbers as their text), deduplicated, empty strings left out, longest first so a scrubber
+ * replaces `abc123` before its part `abc`. Feed it to {@link scrubSecrets} or the logger's redactor.
+ *
+ * @example
+ * ```ts
+ * collectSecretValues({ apiKey: 'k-123', oauth: { clientSecret: 'cs-9' } }, connector.configSchema);
+ * // ['k-123', 'cs-9'] (whichever are marked x-secret)
+ * ```
+ */
+export function collectSecretValues(value: unknown, schema: JsonSchema | boolean): string[] {
+  const found = new Set<string>();
+  const collect = (secret: unknown): void => {
+    if (typeof secret === 'string') {
+      if (secret !== '') found.add(secret);
+    } else if (typeof secret === 'number' || typeof secret === 'bigint') {
+      found.add(String(secret));
+    } else if (Array.isArray(secret)) {
+      secret.forEach(collect);
+    } else if (isObject(secret)) {
+      Object.values(secret).forEach(collect);
+    }
+  };
+  walk(
+    value,
+    schema,
+    schema,
+    (secret) => {
+      collect(secret);
+      return secret;
+    },
+    0,
+  );
+  return [...found].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Replaces every occurrence of each secret in `text` by `"[redacted]"`. Pass the output of
+ * {@link collectSecretValues}. Secrets shorter than `minLength` (default 4) are skipped: scrubbing
+ * every "1" out of a log line would hide more than it protects.
+ *
+ * @example
+ * ```ts
+ * scrubSecrets('vendor said: bad key k-123', ['k-123']); // 'vendor said: bad key [redacted]'
+ * ```
+ */
+export function scrubSecrets(text: string, secrets: readonly string[], minLength = 4): string {
+  let result = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (secret.length >= minLength) result = result.replaceAll(secret, REDACTED);
+  }
+  return result;
+}

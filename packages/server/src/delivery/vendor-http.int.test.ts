@@ -1,0 +1,171 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isConnectorError, type Logger } from '@switchyard/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVendorHttp } from './vendor-http.ts';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+const seen: Seen[] = [];
+let server: http.Server;
+let base: string;
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      seen.push({
+        method: req.method!,
+        url: req.url!,
+        headers: req.headers,
+        body: Buffer.concat(parts).toString(),
+      });
+      const path = new URL(req.url!, 'http://x').pathname;
+      if (path === '/json')
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end('{"a":[1,2]}');
+      else if (path === '/problem')
+        res.writeHead(503, { 'content-type': 'application/problem+json' }).end('{"title":"down"}');
+      else if (path === '/broken-json')
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{nope');
+      else if (path === '/text')
+        res.writeHead(404, { 'content-type': 'text/plain', 'x-thing': 'y' }).end('not here');
+      else if (path === '/empty') res.writeHead(204).end();
+      else if (path === '/slow') setTimeout(() => res.end('late'), 2_000);
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"echo":true}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+function recordingLogger() {
+  const lines: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = [];
+  const at =
+    (level: string) =>
+    (obj: Record<string, unknown>, msg?: string): void => {
+      lines.push({ level, obj, msg });
+    };
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return { logger, lines };
+}
+
+describe('createVendorHttp', () => {
+  it('GETs and parses JSON answers, reporting headers lowercase', async () => {
+    const res = await createVendorHttp().request({ url: `${base}/json`, headers: { Authtoken: 'abc' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ a: [1, 2] });
+    expect(res.headers['content-type']).toMatch(/application\/json/);
+    const req = seen.at(-1)!;
+    expect(req.method).toBe('GET');
+    expect(req.headers.authtoken).toBe('abc');
+    expect(req.headers.accept).toBe('application/json');
+  });
+
+  it('sends JSON bodies as POST by default', async () => {
+    await createVendorHttp().request({ url: `${base}/echo`, json: { hello: 'świat' } });
+    const req = seen.at(-1)!;
+    expect(req).toMatchObject({ method: 'POST', body: '{"hello":"świat"}' });
+    expect(req.headers['content-type']).toBe('application/json');
+  });
+
+  it('sends forms urlencoded, with any method', async () => {
+    await createVendorHttp().request({ method: 'PUT', url: `${base}/echo`, form: { a: '1 2', b: 'x&y' } });
+    const req = seen.at(-1)!;
+    expect(req).toMatchObject({ method: 'PUT', body: 'a=1+2&b=x%26y' });
+    expect(req.headers['content-type']).toBe('application/x-www-form-urlencoded');
+  });
+
+  it('resolves for every status, parsing +json and returning other bodies as text', async () => {
+    const client = createVendorHttp();
+    expect(await client.request({ url: `${base}/problem` })).toMatchObject({
+      status: 503,
+      body: { title: 'down' },
+    });
+    expect(await client.request({ url: `${base}/text` })).toMatchObject({
+      status: 404,
+      body: 'not here',
+      headers: { 'x-thing': 'y' },
+    });
+    expect(await client.request({ url: `${base}/broken-json` })).toMatchObject({
+      status: 200,
+      body: '{nope',
+    });
+    expect(await client.request({ url: `${base}/empty` })).toMatchObject({ status: 204, body: '' });
+  });
+
+  it('throws a transient ConnectorError on timeout, without query secrets or headers in message or logs', async () => {
+    const { logger, lines } = recordingLogger();
+    const client = createVendorHttp({ logger, defaultTimeoutMs: 100 });
+    let caught: unknown;
+    try {
+      await client.request({
+        url: `${base}/slow?api_key=SECRET123`,
+        headers: { authorization: 'Bearer TOKEN456' },
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect(isConnectorError(caught)).toBe(true);
+    expect(caught).toMatchObject({ kind: 'transient', code: 'SY_CONNECTOR_TRANSIENT' });
+    expect((caught as Error).message).toBe(`vendor API GET ${base}/slow timed out after 100 ms`);
+    const everything = JSON.stringify([
+      (caught as Error).message,
+      (caught as { details?: unknown }).details,
+      lines,
+    ]);
+    expect(everything).not.toContain('SECRET123');
+    expect(everything).not.toContain('TOKEN456');
+    expect(lines.some((line) => line.level === 'warn')).toBe(true);
+  });
+
+  it('throws a transient ConnectorError when the connection is refused', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/x?token=SECRET`;
+    await new Promise((resolve) => closed.close(resolve));
+    const promise = createVendorHttp().request({ url });
+    await expect(promise).rejects.toMatchObject({ kind: 'transient' });
+    await expect(promise).rejects.toThrow(/failed \(ECONNREFUSED\)/);
+    await expect(promise).rejects.not.toThrow(/SECRET/);
+  });
+
+  it('logs each call at debug without headers or query', async () => {
+    const { logger, lines } = recordingLogger();
+    await createVendorHttp({ logger }).request({
+      url: `${base}/json?key=QSECRET`,
+      headers: { 'x-api-key': 'HSECRET' },
+    });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 'debug',
+      obj: { method: 'GET', url: `${base}/json`, status: 200 },
+    });
+    expect(JSON.stringify(lines)).not.toMatch(/QSECRET|HSECRET/);
+  });
+
+  it('uses the given fetch and refuses json and form together', async () => {
+    const calls: string[] = [];
+    const fetchImpl = (async (input: string | URL | Request) => {
+      calls.push(String(input));
+      return new Response('{"ok":1}', { status: 201, headers: { 'content-type': 'application/json' } });
+    }) as typeof fetch;
+    const client = createVendorHttp({ fetchImpl });
+    expect(await client.request({ url: 'https://api.example.com/v1' })).toMatchObject({
+      status: 201,
+      body: { ok: 1 },
+    });
+    expect(calls).toEqual(['https://api.example.com/v1']);
+    await expect(client.request({ url: 'https://x', json: {}, form: {} })).rejects.toThrow(TypeError);
+  });
+});

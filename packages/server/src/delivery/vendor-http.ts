@@ -1,0 +1,128 @@
+/**
+ * The {@link VendorHttp} the hub lends connectors for vendor API calls. It resolves for every HTTP
+ * status (the connector decides what a 404 means) and throws `ConnectorError.transient` for network
+ * errors and timeouts. Messages and logs name the method and `origin + path` only: query strings
+ * (where vendors put API keys) and headers never appear.
+ */
+import {
+  ConnectorError,
+  type JsonValue,
+  type Logger,
+  type VendorHttp,
+  type VendorRequest,
+  type VendorResponse,
+} from '@switchyard/core';
+
+/** Options of {@link createVendorHttp}. */
+export interface VendorHttpOptions {
+  /** Debug line per call (method, origin + path, status, duration), warn line per failure. */
+  logger?: Logger;
+  /** For requests that set no `timeoutMs`. Default 10 000. */
+  defaultTimeoutMs?: number;
+  /** Default the global `fetch`. */
+  fetchImpl?: typeof fetch;
+}
+
+/** `https://api.vendor.com/v1/things` from any URL: no credentials, query or fragment. */
+function safeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current && depth < 4; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function isJsonContentType(type: string | null): boolean {
+  return type !== null && /^application\/(?:[\w.+-]+\+)?json\b|^text\/json\b/i.test(type.trim());
+}
+
+/**
+ * Makes the vendor HTTP client. The method defaults to GET, or POST when a `json` or `form` body is
+ * given. `json` is sent as `application/json`, `form` as `application/x-www-form-urlencoded`
+ * (a caller's own `content-type` wins); `accept: application/json` is added unless set. JSON
+ * answers (`application/json`, `*+json`) are parsed; anything else, or JSON that does not parse,
+ * comes back as text.
+ *
+ * @example
+ * ```ts
+ * const http = createVendorHttp({ logger, defaultTimeoutMs: 10_000 });
+ * const res = await http.request({ url: `${base}/token`, form: { grant_type: 'client_credentials' } });
+ * if (res.status === 401) throw ConnectorError.permanent('credentials refused');
+ * ```
+ */
+export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
+  const fetchImpl = options.fetchImpl ?? fetch;
+  const defaultTimeoutMs = options.defaultTimeoutMs ?? 10_000;
+  const logger = options.logger;
+
+  return {
+    async request(request: VendorRequest): Promise<VendorResponse> {
+      if (request.json !== undefined && request.form !== undefined) {
+        throw new TypeError('a vendor request takes json or form, not both');
+      }
+      const method =
+        request.method ?? (request.json !== undefined || request.form !== undefined ? 'POST' : 'GET');
+      const where = safeUrl(request.url);
+      const timeoutMs = request.timeoutMs ?? defaultTimeoutMs;
+      const headers = new Headers(request.headers ?? {});
+      if (!headers.has('accept')) headers.set('accept', 'application/json');
+      let body: string | undefined;
+      if (request.json !== undefined) {
+        body = JSON.stringify(request.json);
+        if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+      } else if (request.form !== undefined) {
+        body = new URLSearchParams(request.form).toString();
+        if (!headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded');
+      }
+
+      const started = performance.now();
+      const signal = AbortSignal.timeout(timeoutMs);
+      try {
+        const response = await fetchImpl(request.url, { method, headers, body, signal, redirect: 'follow' });
+        const text = await response.text();
+        let parsed: JsonValue | string = text;
+        if (text !== '' && isJsonContentType(response.headers.get('content-type'))) {
+          try {
+            parsed = JSON.parse(text) as JsonValue;
+          } catch {
+            parsed = text;
+          }
+        }
+        const responseHeaders: Record<string, string> = {};
+        response.headers.forEach((value, name) => {
+          responseHeaders[name] = value;
+        });
+        logger?.debug(
+          {
+            method,
+            url: where,
+            status: response.status,
+            durationMs: Math.round(performance.now() - started),
+          },
+          'vendor API call',
+        );
+        return { status: response.status, headers: responseHeaders, body: parsed };
+      } catch (error) {
+        const durationMs = Math.round(performance.now() - started);
+        const timedOut = signal.aborted || (error as { name?: unknown }).name === 'TimeoutError';
+        const code = errorCode(error);
+        const message = timedOut
+          ? `vendor API ${method} ${where} timed out after ${timeoutMs} ms`
+          : `vendor API ${method} ${where} failed${code ? ` (${code})` : ''}`;
+        logger?.warn({ method, url: where, durationMs, timedOut, code }, 'vendor API call failed');
+        // The cause is left out on purpose: fetch errors can carry the full request URL.
+        throw ConnectorError.transient(message, { details: { method, url: where, timedOut, code } });
+      }
+    },
+  };
+}

@@ -1,0 +1,22 @@
+/**
+ * @switchyard/server: the hub. `createHub()` gives the whole pipeline (storage, ingest,
+ * normalization, fan-out, delivery, replay, pull feed, vendor polling, retention) as a TypeScript
+ * API; the HTTP app and the CLI are thin layers over it.
+ *
+ * @example
+ * ```ts
+ * import { createHub } from '@switchyard/server';
+ * const hub = await createHub({ databaseUrl, connectors, secretKey });
+ * await hub.start();
+ * ```
+ */
+export type * from './pipeline/api-types.ts';
+export type { AttemptResult } from './pipeline/deliver.ts';
+export { typeMatches } from './pipeline/fanout.ts';
+export { createHub, type Hub } from './pipeline/hub.ts';
+export { eventIdFor } from './pipeline/ids.ts';
+export type { GateResponder, IngestResult, Problem } from './pipeline/ingest.ts';
+export type { PipelineOptions, RetentionOptions } from './pipeline/runtime.ts';
+export type { PurgeResult } from './pipeline/retention.ts';
+export { migrate, migrations } from './storage/migrations.ts';
+export { openDatabase } from './storage/db.ts';

@@ -1,0 +1,123 @@
+/**
+ * The hub's logger: pino, with two layers against leaking secrets. Known secret-bearing fields are
+ * redacted by path, and every line is scrubbed of the secret values the config resolved (so a
+ * secret that ends up in an error message or a vendor response is still not written).
+ */
+import { type DestinationStream, type Logger, type LevelWithSilent, pino } from 'pino';
+import { prettyFactory } from 'pino-pretty';
+
+export type { Logger };
+
+/** The text that replaces a redacted field or a scrubbed secret value. */
+export const REDACTED = '[redacted]';
+
+/**
+ * Field paths whose values are always redacted, whatever they hold. pino's wildcards match one
+ * level, so the common nestings are listed.
+ */
+export const REDACT_PATHS: readonly string[] = (() => {
+  const keys = [
+    'authorization',
+    'Authorization',
+    'cookie',
+    'password',
+    'secret',
+    'secrets',
+    'sharedSecret',
+    'clientSecret',
+    'signingSecret',
+    'webhookSecret',
+    'apiKey',
+    'token',
+    'accessToken',
+    'refreshToken',
+    'adminToken',
+    'secretKey',
+    '["x-api-key"]',
+    'authtoken',
+  ];
+  const paths: string[] = [];
+  for (const key of keys) {
+    const dotted = key.startsWith('[') ? key : `.${key}`;
+    paths.push(key.startsWith('[') ? `*${key}` : key, `*${dotted}`, `*.*${dotted}`);
+  }
+  paths.push('req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'headers.authorization');
+  return paths;
+})();
+
+/** Values shorter than this are not scrubbed: replacing every "ab" would make logs unreadable. */
+export const MIN_SCRUB_LENGTH = 4;
+
+/**
+ * Replaces every occurrence of a secret value (as written, and as JSON-escaped) with {@link REDACTED}.
+ *
+ * @example
+ * ```ts
+ * const scrub = secretScrubber(['s3cr3t-token']);
+ * scrub('Authorization failed for s3cr3t-token'); // 'Authorization failed for [redacted]'
+ * ```
+ */
+export function secretScrubber(secrets: readonly string[]): (text: string) => string {
+  const forms = new Set<string>();
+  for (const secret of secrets) {
+    if (typeof secret !== 'string' || secret.length < MIN_SCRUB_LENGTH) continue;
+    forms.add(secret);
+    forms.add(JSON.stringify(secret).slice(1, -1));
+  }
+  if (forms.size === 0) return (text) => text;
+  // Longest first, so a secret containing another is replaced whole.
+  const alternatives = [...forms].sort((a, b) => b.length - a.length).map(escapeRegExp);
+  const pattern = new RegExp(alternatives.join('|'), 'g');
+  return (text) => text.replace(pattern, REDACTED);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Where log lines go: anything with a `write(string)`. */
+export interface LogSink {
+  write(line: string): unknown;
+}
+
+export interface LoggerOptions {
+  level?: LevelWithSilent;
+  /** Human-readable lines; default: when the sink is a terminal. */
+  pretty?: boolean;
+  /** Secret values to scrub from every line (the `secrets` from `loadConfig`). */
+  secrets?: readonly string[];
+  /** Default `process.stdout`. */
+  destination?: LogSink;
+}
+
+/**
+ * A pino logger that redacts secret fields and scrubs secret values.
+ *
+ * @example
+ * ```ts
+ * const { config, secrets } = loaded;
+ * const logger = createLogger({ level: config.logging.level, pretty: config.logging.pretty, secrets });
+ * logger.info({ instance: 'docplanner-main' }, 'instance ready');
+ * ```
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const sink: LogSink = options.destination ?? process.stdout;
+  const pretty = options.pretty ?? (sink === process.stdout && process.stdout.isTTY === true);
+  const scrub = secretScrubber(options.secrets ?? []);
+  const prettify = pretty
+    ? prettyFactory({ colorize: sink === process.stdout && process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l' })
+    : undefined;
+  const stream: DestinationStream = {
+    write(line: string) {
+      sink.write(scrub(prettify ? prettify(line) : line));
+    },
+  };
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: 'switchyard' },
+      redact: { paths: [...REDACT_PATHS], censor: REDACTED },
+    },
+    stream,
+  );
+}

@@ -1,0 +1,198 @@
+import { type PostWebhookResult, postWebhook } from '../delivery/http-post.ts';
+import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
+import { signPayload } from '../delivery/sign.ts';
+import * as q from '../storage/queries.ts';
+import type { Runtime } from './runtime.ts';
+import type { TickResult } from './wake.ts';
+
+/** The body a subscriber receives: the stored envelope plus its feed position. */
+export function deliveryBody(event: q.EventRow): string {
+  return JSON.stringify({ ...event.envelope, sequence: event.sequence });
+}
+
+/** Signing secrets in force now, newest first (old and new both sign during a rotation overlap). */
+export function activeSecrets(rt: Runtime, sub: q.SubscriptionRow, now = Date.now()): string[] {
+  return [...sub.secrets]
+    .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now)
+    .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))
+    .map((s) => rt.cipher.open(s.sealed, `subscription:${sub.id}`));
+}
+
+/**
+ * One signed POST of `body` to the subscription's URL, with its timeout and destination policy.
+ * Shared by the deliver worker and `sendTestEvent`.
+ */
+export async function postSigned(
+  rt: Runtime,
+  sub: q.SubscriptionRow,
+  eventId: string,
+  body: string,
+): Promise<PostWebhookResult> {
+  const secrets = activeSecrets(rt, sub);
+  const signature =
+    secrets.length > 0
+      ? signPayload({ id: eventId, timestamp: new Date(), body, secrets })
+      : { 'webhook-id': eventId, 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) };
+  return postWebhook({
+    url: sub.url ?? '',
+    headers: { ...signature, 'content-type': sub.content_type },
+    body,
+    timeoutMs: sub.timeout_ms,
+    maxResponseBytes: rt.options.maxResponseSnippetBytes,
+    allowPrivate: sub.allow_private_addresses,
+    allowLoopback: sub.allow_private_addresses,
+  });
+}
+
+/** The retry schedule of a subscription: ms to wait before each attempt (its length = max attempts). */
+export function scheduleOf(rt: Runtime, sub: q.SubscriptionRow): number[] {
+  return sub.retry_schedule_ms && sub.retry_schedule_ms.length > 0 ? sub.retry_schedule_ms : rt.options.retryScheduleMs;
+}
+
+/**
+ * The deliver worker: claims due deliveries (head of line per subscription and subject), POSTs
+ * them, records every attempt and moves each delivery on (retry, success, dead, disable).
+ */
+export class Deliverer {
+  private readonly rt: Runtime;
+  private active = 0;
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(rt: Runtime) {
+    this.rt = rt;
+  }
+
+  async tick(): Promise<TickResult> {
+    const free = this.rt.options.deliveryConcurrency - this.active;
+    if (free <= 0) return { busy: false };
+    const rows = await q.claimDeliveries(this.rt.db, this.rt.options.deliveryLeaseMarginMs, free);
+    for (const row of rows) {
+      this.active++;
+      const p = this.process(row)
+        .catch((error) => this.rt.logger.error({ err: error, delivery: row.id }, 'delivery crashed'))
+        .finally(() => {
+          this.active--;
+          this.running.delete(p);
+          this.rt.wakeDeliver();
+        });
+      this.running.add(p);
+    }
+    if (rows.length > 0) return { busy: rows.length === free };
+    return { busy: false, nextDueAt: await q.nextDeliveryDue(this.rt.db) };
+  }
+
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.running]);
+  }
+
+  private async process(d: q.DeliveryRow): Promise<void> {
+    const { rt } = this;
+    const token = d.lock_token!;
+    const logger = rt.logger.child({ delivery: d.id, subscription: d.subscription_id, event: d.event_id });
+    const sub = await q.getSubscription(rt.db, d.subscription_id);
+    const event = await q.getEvent(rt.db, d.event_id);
+    if (!sub || sub.disabled_at !== null) {
+      // Disabled between claim and now: not an attempt; it waits for the subscription to return.
+      await q.finishDelivery(rt.db, d.id, token, {
+        status: 'pending',
+        statusCode: d.last_status_code,
+        error: d.last_error,
+        attempts: d.attempts - 1,
+      });
+      return;
+    }
+    const startedAt = new Date();
+    let result: PostWebhookResult;
+    if (!event) {
+      result = { ok: false, latencyMs: 0, error: 'the event no longer exists (retention)', errorKind: 'ssrf' };
+    } else {
+      result = await postSigned(rt, sub, event.id, deliveryBody(event));
+    }
+
+    const schedule = scheduleOf(rt, sub);
+    let outcome: 'succeeded' | 'retry' | 'dead' | 'gone';
+    if (result.ok) outcome = 'succeeded';
+    else if (result.status === 410) outcome = 'gone';
+    else if (d.attempts < schedule.length && event) outcome = 'retry';
+    else outcome = 'dead';
+
+    let delay = 0;
+    if (outcome === 'retry') {
+      const next = nextAttemptDelay({
+        schedule,
+        attempt: d.attempts,
+        retryAfterMs: result.retryAfterMs,
+        jitter: rt.options.retryJitter,
+        ...(rt.options.maxRetryAfterMs !== undefined ? { maxRetryAfterMs: rt.options.maxRetryAfterMs } : {}),
+      });
+      if (next === null) outcome = 'dead';
+      else delay = next;
+    }
+    const error = result.ok ? null : (result.error ?? `HTTP ${result.status}`);
+    const statusCode = result.status ?? null;
+    let disabledNow = false;
+
+    await rt.db.transaction().execute(async (trx) => {
+      await q.insertAttempt(trx, {
+        deliveryId: d.id,
+        attempt: d.attempts,
+        startedAt,
+        latencyMs: Math.round(result.latencyMs),
+        statusCode,
+        responseSnippet: result.responseSnippet ?? null,
+        error,
+        outcome,
+      });
+      const status = outcome === 'succeeded' ? 'succeeded' : outcome === 'dead' ? 'dead' : 'pending';
+      const moved = await q.finishDelivery(trx, d.id, token, {
+        status,
+        nextAttemptInMs: delay,
+        statusCode,
+        error,
+      });
+      if (!moved) return;
+      if (outcome === 'succeeded') {
+        await q.resetConsecutiveDead(trx, sub.id);
+        await q.notify(trx, q.CHANNEL_DELIVER);
+      } else if (outcome === 'gone') {
+        await q.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
+        disabledNow = true;
+      } else if (outcome === 'dead') {
+        const count = await q.bumpConsecutiveDead(trx, sub.id);
+        if (sub.ordering === 'hold') await q.holdSubject(trx, sub.id, d.subject, d.event_sequence);
+        else await q.notify(trx, q.CHANNEL_DELIVER);
+        if (count >= rt.options.disableAfterConsecutiveDead) {
+          await q.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
+          disabledNow = true;
+        }
+      }
+    });
+    const level = outcome === 'succeeded' || outcome === 'retry' ? 'debug' : 'warn';
+    logger[level](
+      { attempt: d.attempts, outcome, status: statusCode, latencyMs: result.latencyMs, error, nextInMs: delay },
+      'delivery attempt',
+    );
+    if (disabledNow) logger.warn({ subscription: sub.id }, 'subscription disabled');
+    if (outcome === 'succeeded' || outcome === 'dead') rt.wakeDeliver();
+  }
+}
+
+/** What {@link Deliverer} and `sendTestEvent` report about one attempt. */
+export interface AttemptResult {
+  ok: boolean;
+  statusCode?: number;
+  latencyMs: number;
+  responseSnippet?: string;
+  error?: string;
+}
+
+export function attemptResult(r: PostWebhookResult): AttemptResult {
+  return {
+    ok: r.ok,
+    latencyMs: r.latencyMs,
+    ...(r.status !== undefined ? { statusCode: r.status } : {}),
+    ...(r.responseSnippet !== undefined ? { responseSnippet: r.responseSnippet } : {}),
+    ...(r.error !== undefined ? { error: r.error } : {}),
+  };
+}
+

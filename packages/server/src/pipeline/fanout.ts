@@ -1,0 +1,31 @@
+/**
+ * True when an event type matches one subscription pattern: the exact type, `entity.*`, or `*`.
+ *
+ * @example
+ * ```ts
+ * typeMatches('appointment.*', 'appointment.created'); // true
+ * typeMatches('slot.*', 'appointment.created');        // false
+ * ```
+ */
+export function typeMatches(pattern: string, type: string): boolean {
+  if (pattern === '*' || pattern === type) return true;
+  if (pattern.endsWith('.*')) return type.startsWith(pattern.slice(0, -1));
+  return false;
+}
+
+/**
+ * The fan-out filter (kept identical to the SQL one in storage/queries.ts `matches`): any type
+ * pattern matches, and the source is listed (or no source list is set).
+ */
+export function matchesSubscription(
+  sub: { event_types: readonly string[]; sources: readonly string[] | null },
+  type: string,
+  source: string,
+): boolean {
+  return sub.event_types.some((p) => typeMatches(p, type)) && (sub.sources === null || sub.sources.includes(source));
+}
+
+/** Checks filter patterns; returns what is wrong with each bad one. */
+export function invalidTypePatterns(patterns: readonly string[]): string[] {
+  return patterns.filter((p) => !(p === '*' || /^[a-z_]+\.\*$/.test(p) || /^[a-z_]+\.[a-z_]+$/.test(p)));
+}

@@ -1,0 +1,276 @@
+import {
+  type InboundRequest,
+  type InboundResponse,
+  isConnectorError,
+  type JsonValue,
+  type VendorNotification,
+} from '@switchyard/core';
+import type { Kysely } from 'kysely';
+import { redactHeaders } from '../delivery/redact.ts';
+import * as q from '../storage/queries.ts';
+import { newId } from './ids.ts';
+import type { Runtime } from './runtime.ts';
+
+/** An RFC 9457 problem, ready for the HTTP layer to send as `application/problem+json`. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+}
+
+/**
+ * What the hub answers a vendor push. The HTTP layer sends `status` with either `body`/`headers`
+ * (the connector's acknowledgement) or `problem`.
+ */
+export type IngestResult =
+  | {
+      ok: true;
+      status: number;
+      headers?: Record<string, string>;
+      body?: JsonValue;
+      /** Ids of the inbound messages stored by this request (new ones only). */
+      stored: string[];
+      /** Notifications already stored earlier (acknowledged, not processed twice). */
+      duplicates: number;
+      /**
+       * Present when the request carried gate notifications (synchronous approvals). Gates are
+       * stored and normalized like any notification for now; `gateResponder` (createHub option)
+       * is where the gate machinery plugs in to decide the answer.
+       */
+      gate?: { messageIds: string[] };
+    }
+  | { ok: false; status: number; problem: Problem };
+
+/** Hook for the gate machinery: may replace the acknowledgement of a request carrying gates. */
+export type GateResponder = (gate: {
+  instanceId: string;
+  connector: string;
+  notifications: readonly VendorNotification[];
+  messageIds: string[];
+  config: Record<string, unknown>;
+}) => Promise<InboundResponse | undefined>;
+
+export function problem(status: number, code: string, title: string, detail: string): IngestResult {
+  return { ok: false, status, problem: { type: `https://switchyard.dev/errors/${code}`, title, status, detail, code } };
+}
+
+/** Headers as stored: anything that may carry a credential is redacted. */
+export function storedHeaders(headers: InboundRequest['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(redactHeaders(headers))) if (value !== undefined) out[name] = value;
+  return out;
+}
+
+interface Pending {
+  items: q.NewInbound[];
+  resolve(result: { inserted: Set<string> }): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit for inbound messages: concurrent requests are written together, one INSERT and one
+ * COMMIT for many, with at most `maxConcurrent` transactions open. Under light load a request
+ * is written at once (nothing waits for a timer); under heavy load the batches grow by
+ * themselves. Inserting into `inbound_messages` is also the enqueueing of normalization (the table
+ * is the queue), so a request costs a share of one INSERT instead of an INSERT plus a job.
+ */
+export class InboundWriter {
+  private readonly db: Kysely<unknown>;
+  private readonly onCommit: () => void;
+  private readonly maxConcurrent: number;
+  private readonly maxBatch: number;
+  private queue: Pending[] = [];
+  private active = 0;
+
+  constructor(db: Kysely<unknown>, onCommit: () => void, options: { maxConcurrent?: number; maxBatch?: number } = {}) {
+    this.db = db;
+    this.onCommit = onCommit;
+    this.maxConcurrent = options.maxConcurrent ?? 4;
+    this.maxBatch = options.maxBatch ?? 500;
+  }
+
+  /** Resolves once the items are durable; `inserted` holds the ids that were new (not duplicates). */
+  write(items: q.NewInbound[]): Promise<{ inserted: Set<string> }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ items, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.active < this.maxConcurrent && this.queue.length > 0) {
+      const batch: Pending[] = [];
+      let size = 0;
+      while (this.queue.length > 0 && (batch.length === 0 || size + this.queue[0]!.items.length <= this.maxBatch)) {
+        const next = this.queue.shift()!;
+        batch.push(next);
+        size += next.items.length;
+      }
+      this.active++;
+      void this.flush(batch).finally(() => {
+        this.active--;
+        this.pump();
+      });
+    }
+  }
+
+  private async flush(batch: Pending[]): Promise<void> {
+    try {
+      const inserted = await this.commit(batch.flatMap((p) => p.items));
+      for (const p of batch) p.resolve({ inserted });
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // One bad request (say, a payload Postgres refuses) must not fail its neighbours: retry alone.
+      for (const p of batch) {
+        try {
+          p.resolve({ inserted: await this.commit(p.items) });
+        } catch (single) {
+          p.reject(single);
+        }
+      }
+    }
+  }
+
+  private async commit(items: q.NewInbound[]): Promise<Set<string>> {
+    const inserted = await this.db.transaction().execute(async (trx) => {
+      const rows = await q.insertInbound(trx, items);
+      if (rows.length > 0) {
+        await q.touchInstanceMessage(trx, [...new Set(rows.map((r) => r.instance_id))]);
+        await q.notify(trx, q.CHANNEL_NORMALIZE);
+      }
+      return new Set(rows.map((r) => r.id));
+    });
+    if (inserted.size > 0) this.onCommit();
+    return inserted;
+  }
+}
+
+function isDatabaseDown(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P03' || code === '53300')) {
+    return true;
+  }
+  const message = String((error as { message?: unknown })?.message ?? '');
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|pool.*(ended|destroyed)|Cannot use a pool after calling end/i.test(
+    message,
+  );
+}
+
+/**
+ * The push path: authenticate, parse, store durably (deduplicated), answer. Nothing is
+ * acknowledged before it is committed; a database outage answers 503 so the vendor retries.
+ */
+export async function ingest(
+  rt: Runtime,
+  writer: InboundWriter,
+  gateResponder: GateResponder | undefined,
+  instanceId: string,
+  request: InboundRequest,
+): Promise<IngestResult> {
+  let instance: Awaited<ReturnType<Runtime['loadInstance']>>;
+  try {
+    instance = await rt.loadInstance(instanceId);
+  } catch (error) {
+    if (isDatabaseDown(error)) {
+      return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
+    }
+    throw error;
+  }
+  if (!instance || instance.row.mode === 'pull') {
+    return problem(404, 'SY_PIPELINE_NOT_FOUND', 'No such resource', `no push instance ${JSON.stringify(instanceId)}`);
+  }
+  const { connector, config } = instance;
+  const push = connector.push;
+  if (!push) {
+    return problem(404, 'SY_PIPELINE_NOT_FOUND', 'No such resource', `connector ${connector.name} takes no pushes`);
+  }
+  if (!push.routes.some((r) => r.name === request.route)) {
+    return problem(
+      404,
+      'SY_PIPELINE_ROUTE_NOT_FOUND',
+      'The connector has no such push route',
+      `no route ${JSON.stringify(request.route)}`,
+    );
+  }
+  if (request.rawBody.length > rt.options.maxBodyBytes) {
+    return problem(
+      413,
+      'SY_PIPELINE_PAYLOAD_TOO_LARGE',
+      'The inbound body is too large',
+      `the body has ${request.rawBody.length} bytes; the limit is ${rt.options.maxBodyBytes}`,
+    );
+  }
+  let notifications: VendorNotification[];
+  try {
+    push.authenticate(request, config);
+    notifications = push.parse(request, config);
+  } catch (error) {
+    if (isConnectorError(error) && error.kind === 'auth') {
+      rt.logger.info({ instance: instanceId, reason: error.message }, 'inbound request refused: authentication');
+      return problem(401, error.code, 'Inbound authentication failed', 'authentication failed');
+    }
+    if (isConnectorError(error) && error.kind === 'bad_request') {
+      return problem(400, error.code, 'The vendor request could not be understood', error.message);
+    }
+    throw error;
+  }
+
+  const headers = storedHeaders(request.headers);
+  const items: q.NewInbound[] = notifications.map((n) => ({
+    id: newId(),
+    instanceId,
+    route: request.route,
+    dedupeKey: n.dedupeKey,
+    vendorType: n.type,
+    orderingKey: n.orderingKey ?? null,
+    occurredAt: n.occurredAt ?? null,
+    gate: n.gate === true,
+    payload: n.payload,
+    meta: n.meta ?? null,
+    rawBody: request.rawBody,
+    headers,
+    sourceIp: request.sourceIp,
+    origin: 'push',
+    receivedAt: request.receivedAt,
+  }));
+  let inserted: Set<string>;
+  try {
+    inserted = items.length === 0 ? new Set() : (await writer.write(items)).inserted;
+  } catch (error) {
+    if (isDatabaseDown(error)) {
+      rt.logger.warn({ instance: instanceId, err: error }, 'inbound request not stored: database unreachable');
+      return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
+    }
+    throw error;
+  }
+  const stored = items.filter((i) => inserted.has(i.id)).map((i) => i.id);
+  const gateIds = items.filter((i) => i.gate && inserted.has(i.id)).map((i) => i.id);
+  let answer: InboundResponse = push.acknowledge?.(notifications, config) ?? {
+    status: 200,
+    body: { status: 'accepted' },
+  };
+  if (notifications.some((n) => n.gate) && gateResponder) {
+    answer =
+      (await gateResponder({
+        instanceId,
+        connector: connector.name,
+        notifications: notifications.filter((n) => n.gate),
+        messageIds: gateIds,
+        config,
+      })) ?? answer;
+  }
+  return {
+    ok: true,
+    status: answer.status,
+    ...(answer.headers ? { headers: answer.headers } : {}),
+    ...(answer.body !== undefined ? { body: answer.body } : {}),
+    stored,
+    duplicates: items.length - stored.length,
+    ...(notifications.some((n) => n.gate) ? { gate: { messageIds: gateIds } } : {}),
+  };
+}

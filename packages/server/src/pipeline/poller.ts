@@ -1,0 +1,108 @@
+import { isConnectorError, type VendorHttp } from '@switchyard/core';
+import * as q from '../storage/queries.ts';
+import { newId } from './ids.ts';
+import { connectorLogger, type Runtime } from './runtime.ts';
+import { stateStore } from './stores.ts';
+import type { TickResult } from './wake.ts';
+
+// A vendor that keeps saying "more" must not hold a worker forever; the next tick continues.
+const MAX_BATCHES_PER_TURN = 50;
+const LEASE_MS = 5 * 60_000;
+
+/**
+ * The vendor pull poller. Each instance in `pull`/`both` mode whose connector can pull is a row
+ * with a due time; one process at a time leases it (SKIP LOCKED), fetches, stores each batch with
+ * its cursor in ONE transaction before fetching again, and schedules the next turn.
+ */
+export class Poller {
+  private readonly rt: Runtime;
+  private readonly http: VendorHttp;
+
+  constructor(rt: Runtime, http: VendorHttp) {
+    this.rt = rt;
+    this.http = http;
+  }
+
+  async tick(): Promise<TickResult> {
+    const due = await q.claimDuePulls(this.rt.db, LEASE_MS, 4);
+    await Promise.all(due.map((row) => this.pullInstance(row)));
+    if (due.length > 0) return { busy: true };
+    return { busy: false, nextDueAt: await q.nextPullDue(this.rt.db) };
+  }
+
+  /** One turn for one instance. Exposed for tests and for a manual "pull now". */
+  async pullInstance(row: q.InstanceRow): Promise<{ stored: number; duplicates: number; error?: string }> {
+    const { rt } = this;
+    const logger = rt.logger.child({ instance: row.id, job: 'pull' });
+    const instance = await rt.loadInstance(row.id, true).catch(() => undefined);
+    const pull = instance?.connector.pull;
+    if (!instance || !pull) {
+      await q.finishPull(rt.db, row.id, 3_600_000, instance ? null : 'the instance cannot be loaded');
+      return { stored: 0, duplicates: 0 };
+    }
+    const interval = instance.row.pull_interval_ms ?? pull.defaultIntervalMs;
+    let cursor = instance.row.pull_cursor;
+    let stored = 0;
+    let duplicates = 0;
+    try {
+      for (let turn = 0; turn < MAX_BATCHES_PER_TURN; turn++) {
+        const batch = await pull.fetch(
+          {
+            instanceId: row.id,
+            config: instance.config,
+            http: this.http,
+            state: stateStore(rt.db, row.id),
+            logger: connectorLogger(logger),
+          },
+          cursor,
+        );
+        const now = new Date();
+        const items: q.NewInbound[] = batch.notifications.map((n) => ({
+          id: newId(),
+          instanceId: row.id,
+          route: 'pull',
+          dedupeKey: n.dedupeKey,
+          vendorType: n.type,
+          orderingKey: n.orderingKey ?? null,
+          occurredAt: n.occurredAt ?? null,
+          gate: n.gate === true,
+          payload: n.payload,
+          meta: n.meta ?? null,
+          rawBody: null,
+          headers: null,
+          sourceIp: null,
+          origin: 'pull',
+          receivedAt: now,
+        }));
+        const times = batch.notifications
+          .map((n) => (n.occurredAt ? Date.parse(n.occurredAt) : Number.NaN))
+          .filter((t) => !Number.isNaN(t));
+        const lag = times.length > 0 ? Math.max(0, now.getTime() - Math.min(...times)) : null;
+        const inserted = await rt.db.transaction().execute(async (trx) => {
+          const rows = await q.insertInbound(trx, items);
+          if (rows.length > 0) {
+            await q.touchInstanceMessage(trx, [row.id]);
+            await q.notify(trx, q.CHANNEL_NORMALIZE);
+          }
+          await q.savePullCursor(trx, row.id, batch.cursor, lag);
+          return rows.length;
+        });
+        if (inserted > 0) rt.wakeNormalize();
+        stored += inserted;
+        duplicates += items.length - inserted;
+        if (batch.cursor !== undefined) cursor = batch.cursor;
+        if (!batch.more) break;
+      }
+      await q.finishPull(rt.db, row.id, interval, null);
+      return { stored, duplicates };
+    } catch (error) {
+      const message = (error as Error)?.message ?? String(error);
+      const failures = instance.row.pull_consecutive_failures + 1;
+      let next = Math.min(interval * 2 ** Math.min(failures, 10), Math.max(interval, 300_000));
+      if (isConnectorError(error) && error.retryAfterMs !== undefined) next = Math.max(next, error.retryAfterMs);
+      logger.warn({ reason: message, failures, nextInMs: next }, 'vendor pull failed');
+      await q.finishPull(rt.db, row.id, next, `pull failed: ${message}`);
+      return { stored, duplicates, error: message };
+    }
+  }
+}

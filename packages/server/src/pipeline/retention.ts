@@ -1,0 +1,37 @@
+import type { Kysely } from 'kysely';
+import * as q from '../storage/queries.ts';
+import type { ResolvedOptions } from './runtime.ts';
+
+/** How many rows one purge removed, per table. */
+export interface PurgeResult {
+  deliveries: number;
+  events: number;
+  inbound: number;
+}
+
+async function loop(step: () => Promise<number>, batch: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    // Short statements, each its own transaction: a big purge never holds long locks.
+    const n = await step();
+    total += n;
+    if (n < batch) return total;
+  }
+}
+
+/**
+ * Deletes what is older than the retention periods, in batches: finished deliveries (attempts go
+ * with them), then events no delivery still owes, then finished inbound messages.
+ *
+ * @example
+ * ```ts
+ * await purge(db, options.retention, new Date()); // { deliveries: 120, events: 80, inbound: 75 }
+ * ```
+ */
+export async function purge(db: Kysely<unknown>, r: ResolvedOptions['retention'], now = new Date()): Promise<PurgeResult> {
+  const before = (ms: number) => new Date(now.getTime() - ms);
+  const deliveries = await loop(() => q.purgeDeliveries(db, before(r.deliveriesMs), r.batchSize), r.batchSize);
+  const events = await loop(() => q.purgeEvents(db, before(r.eventsMs), r.batchSize), r.batchSize);
+  const inbound = await loop(() => q.purgeInbound(db, before(r.inboundMs), r.batchSize), r.batchSize);
+  return { deliveries, events, inbound };
+}

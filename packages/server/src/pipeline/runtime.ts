@@ -1,0 +1,168 @@
+import type { Connector, JsonObject, Logger } from '@switchyard/core';
+import { SwitchyardError } from '@switchyard/core';
+import type { Kysely } from 'kysely';
+import type pino from 'pino';
+import { DEFAULT_RETRY_SCHEDULE_MS } from '../delivery/retry-schedule.ts';
+import * as q from '../storage/queries.ts';
+
+/** Retention periods, in milliseconds. */
+export interface RetentionOptions {
+  /** Inbound messages (finished ones). Default 30 days. */
+  inboundMs?: number;
+  /** Events (kept while a delivery still owes them). Default 30 days. */
+  eventsMs?: number;
+  /** Finished deliveries with their attempts. Default 30 days. */
+  deliveriesMs?: number;
+  /** Rows deleted per statement. Default 1000. */
+  batchSize?: number;
+  /** pg-boss cron expression for the purge job, or false to not schedule it. Default hourly. */
+  cron?: string | false;
+}
+
+/** Tuning knobs of the pipeline; every one has a production default. */
+export interface PipelineOptions {
+  /** Run the normalize, deliver and pull workers in this process. Default true. */
+  workers?: boolean;
+  /** Start pg-boss (schema `switchyard_queue`) for scheduled maintenance. Default true. */
+  queue?: boolean;
+  /** Polling backstop when no notification arrives, ms. Default 1000. */
+  pollIntervalMs?: number;
+  /** Deliveries in flight per process. Default 16. */
+  deliveryConcurrency?: number;
+  /** Normalizations in flight per process. Default 4. */
+  normalizeConcurrency?: number;
+  /** Default retry schedule for subscriptions that set none, ms before each attempt. */
+  retryScheduleMs?: number[];
+  /** Jitter applied to each retry delay, as a fraction (0.2 = ±20%). Default 0.2. */
+  retryJitter?: number;
+  /** Longest wait a subscriber's Retry-After may ask for, ms. Default: the schedule's longest delay. */
+  maxRetryAfterMs?: number | undefined;
+  /** Consecutive dead deliveries that disable a subscription. Default 5. */
+  disableAfterConsecutiveDead?: number;
+  /** Normalization retries for transient connector errors: ms before each retry. */
+  normalizeRetryMs?: number[];
+  /** Extra lease beyond a subscription's timeout before another process may retake a delivery. Default 30 s. */
+  deliveryLeaseMarginMs?: number;
+  /** Lease of a normalization before another process may retake it. Default 5 min. */
+  normalizeLeaseMs?: number;
+  /** Largest accepted inbound body, bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** How long to cache instance settings in memory for ingest, ms. Default 5000. */
+  instanceCacheMs?: number;
+  /** Largest stored subscriber response snippet, bytes. Default 2048. */
+  maxResponseSnippetBytes?: number;
+  retention?: RetentionOptions;
+}
+
+export type ResolvedOptions = Required<Omit<PipelineOptions, 'retention' | 'maxRetryAfterMs'>> & {
+  retention: Required<RetentionOptions>;
+  maxRetryAfterMs: number | undefined;
+};
+
+const DAY = 24 * 3600 * 1000;
+
+export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
+  return {
+    workers: o.workers ?? true,
+    queue: o.queue ?? true,
+    pollIntervalMs: o.pollIntervalMs ?? 1000,
+    deliveryConcurrency: o.deliveryConcurrency ?? 16,
+    normalizeConcurrency: o.normalizeConcurrency ?? 4,
+    retryScheduleMs: o.retryScheduleMs ?? [...DEFAULT_RETRY_SCHEDULE_MS],
+    retryJitter: o.retryJitter ?? 0.2,
+    maxRetryAfterMs: o.maxRetryAfterMs,
+    disableAfterConsecutiveDead: o.disableAfterConsecutiveDead ?? 5,
+    normalizeRetryMs: o.normalizeRetryMs ?? [1000, 5000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000],
+    deliveryLeaseMarginMs: o.deliveryLeaseMarginMs ?? 30_000,
+    normalizeLeaseMs: o.normalizeLeaseMs ?? 300_000,
+    maxBodyBytes: o.maxBodyBytes ?? 1024 * 1024,
+    instanceCacheMs: o.instanceCacheMs ?? 5000,
+    maxResponseSnippetBytes: o.maxResponseSnippetBytes ?? 2048,
+    retention: {
+      inboundMs: o.retention?.inboundMs ?? 30 * DAY,
+      eventsMs: o.retention?.eventsMs ?? 30 * DAY,
+      deliveriesMs: o.retention?.deliveriesMs ?? 30 * DAY,
+      batchSize: o.retention?.batchSize ?? 1000,
+      cron: o.retention?.cron ?? '17 * * * *',
+    },
+  };
+}
+
+/** Encrypts and decrypts secrets at rest (settings, signing secrets). */
+export interface SecretCipher {
+  /** `context` (e.g. `subscription:<id>`) is bound to the ciphertext: it only opens on that row. */
+  seal(plaintext: string, context: string): string;
+  open(sealed: string, context: string): string;
+}
+
+/** An instance as the pipeline uses it: row, connector and decrypted settings. */
+export interface LoadedInstance {
+  row: q.InstanceRow;
+  connector: Connector;
+  config: JsonObject;
+}
+
+/** Shared state of one hub: handed to every pipeline module. */
+export interface Runtime {
+  db: Kysely<unknown>;
+  databaseUrl: string;
+  logger: pino.Logger;
+  connectors: ReadonlyMap<string, Connector>;
+  cipher: SecretCipher;
+  options: ResolvedOptions;
+  wakeNormalize(): void;
+  wakeDeliver(): void;
+  wakePull(): void;
+  loadInstance(id: string, fresh?: boolean): Promise<LoadedInstance | undefined>;
+  forgetInstance(id: string): void;
+}
+
+/** Makes the per-process instance loader with its short cache (ingest reads it per request). */
+export function instanceLoader(
+  db: Kysely<unknown>,
+  connectors: ReadonlyMap<string, Connector>,
+  cipher: SecretCipher,
+  cacheMs: number,
+): Pick<Runtime, 'loadInstance' | 'forgetInstance'> {
+  const cache = new Map<string, { at: number; value: LoadedInstance | undefined }>();
+  return {
+    async loadInstance(id, fresh = false) {
+      const hit = cache.get(id);
+      if (!fresh && hit && Date.now() - hit.at < cacheMs) return hit.value;
+      const row = await q.getInstance(db, id);
+      let value: LoadedInstance | undefined;
+      if (row) {
+        const connector = connectors.get(row.connector);
+        if (!connector) {
+          throw new SwitchyardError(
+            'SY_PIPELINE_UNKNOWN_CONNECTOR',
+            `instance ${JSON.stringify(id)} uses connector ${JSON.stringify(row.connector)}, which this hub does not have`,
+            { details: { instance: id, connector: row.connector } },
+          );
+        }
+        value = { row, connector, config: JSON.parse(cipher.open(row.settings_sealed, `instance:${id}`)) as JsonObject };
+      }
+      cache.set(id, { at: Date.now(), value });
+      return value;
+    },
+    forgetInstance(id) {
+      cache.delete(id);
+    },
+  };
+}
+
+/** Adapts a pino logger to the connector {@link Logger} shape. */
+export function connectorLogger(logger: pino.Logger): Logger {
+  return {
+    debug: (obj, msg) => logger.debug(obj, msg),
+    info: (obj, msg) => logger.info(obj, msg),
+    warn: (obj, msg) => logger.warn(obj, msg),
+    error: (obj, msg) => logger.error(obj, msg),
+  };
+}
+
+/** `delay` ± `jitter` (a fraction), never negative. */
+export function jittered(delayMs: number, jitter: number): number {
+  if (delayMs <= 0) return 0;
+  return Math.max(0, Math.round(delayMs * (1 + (Math.random() * 2 - 1) * jitter)));
+}

@@ -1,0 +1,190 @@
+/**
+ * Test-only helpers for the pipeline's integration tests: a small scriptable connector and a hub
+ * factory with fast schedules. Not exported from the package.
+ */
+import {
+  ConnectorError,
+  defineConnector,
+  emit,
+  ignore,
+  type InboundRequest,
+  isJsonObject,
+  type JsonObject,
+  parseJsonBody,
+  timingSafeEqualString,
+} from '@switchyard/core';
+import pino from 'pino';
+import type { HubConfig } from './api-types.ts';
+import { createHub, type Hub } from './hub.ts';
+import type { PipelineOptions } from './runtime.ts';
+
+export const SECRET_KEY = 'test-secret-key-0123456789';
+export const API_KEY = 'acme-api-key';
+
+/** Knobs the tests flip to change the connector's behaviour between runs (e.g. "fix a bug"). */
+export const behaviour = {
+  /** Types of notification that fail permanently. */
+  broken: new Set<string>(),
+  /** Remaining transient failures per dedupe key. */
+  flaky: new Map<string, number>(),
+  /** Retry-After the transient error asks for. */
+  retryAfterMs: undefined as number | undefined,
+  /** Attempts seen per dedupe key, with finalAttempt. */
+  seen: [] as { key: string; attempt: number; finalAttempt: boolean }[],
+  /** Pull queue served by `fetch`. */
+  pullQueue: [] as JsonObject[],
+  pullBatchSize: 2,
+  pullFailures: 0,
+};
+
+export function resetBehaviour(): void {
+  behaviour.broken.clear();
+  behaviour.flaky.clear();
+  behaviour.retryAfterMs = undefined;
+  behaviour.seen.length = 0;
+  behaviour.pullQueue.length = 0;
+  behaviour.pullBatchSize = 2;
+  behaviour.pullFailures = 0;
+}
+
+interface AcmeConfig {
+  apiKey: string;
+}
+
+function toNotification(item: JsonObject) {
+  return {
+    type: String(item.type),
+    dedupeKey: String(item.id),
+    ...(typeof item.booking === 'string' ? { orderingKey: item.booking } : {}),
+    ...(typeof item.at === 'string' ? { occurredAt: item.at } : {}),
+    payload: item,
+    ...(item.gate === true ? { gate: true } : {}),
+  };
+}
+
+/**
+ * The test connector. Body: `{ id, type, booking, at }` or `{ items: [...] }`. Types:
+ * `created|rescheduled|cancelled` → `appointment.<type>`; `noop` → ignored; `invalid` → an event
+ * with a bad time; anything in `behaviour.broken` → permanent error; keys in `behaviour.flaky` →
+ * transient errors first.
+ */
+export const acme = defineConnector<AcmeConfig>({
+  name: 'acme',
+  version: '1.0.0',
+  displayName: 'Acme (test)',
+  configSchema: {
+    type: 'object',
+    required: ['apiKey'],
+    properties: { apiKey: { type: 'string', 'x-secret': true }, region: { type: 'string' } },
+  },
+  eventMap: [],
+  push: {
+    routes: [{ name: 'default', path: '' }],
+    authenticate(req, config) {
+      if (!timingSafeEqualString(req.headers['x-api-key'], config.apiKey)) throw ConnectorError.auth('bad key');
+    },
+    parse(req) {
+      const body = parseJsonBody(req);
+      if (!isJsonObject(body)) throw ConnectorError.badRequest('expected an object');
+      if (Array.isArray(body.items)) return body.items.filter(isJsonObject).map(toNotification);
+      if (typeof body.id !== 'string' || typeof body.type !== 'string') throw ConnectorError.badRequest('id and type');
+      return [toNotification(body)];
+    },
+  },
+  pull: {
+    defaultIntervalMs: 60_000,
+    async fetch(_ctx, cursor) {
+      if (behaviour.pullFailures > 0) {
+        behaviour.pullFailures--;
+        throw ConnectorError.transient('vendor queue down');
+      }
+      const batch = behaviour.pullQueue.splice(0, behaviour.pullBatchSize);
+      return {
+        notifications: batch.map(toNotification),
+        cursor: batch.length > 0 ? String(batch[batch.length - 1]!.id) : cursor,
+        more: behaviour.pullQueue.length > 0,
+      };
+    },
+  },
+  async normalize(n, ctx) {
+    behaviour.seen.push({ key: n.dedupeKey, attempt: ctx.attempt, finalAttempt: ctx.finalAttempt });
+    const left = behaviour.flaky.get(n.dedupeKey) ?? 0;
+    if (left > 0) {
+      behaviour.flaky.set(n.dedupeKey, left - 1);
+      throw ConnectorError.transient('vendor API down', { retryAfterMs: behaviour.retryAfterMs });
+    }
+    if (behaviour.broken.has(n.type)) throw ConnectorError.permanent(`cannot handle ${n.type}`);
+    const p = n.payload as JsonObject;
+    if (n.type === 'noop') return ignore('acme noop has no normalized counterpart');
+    const id = await ctx.aliases.hubId('appointment', String(p.booking ?? p.id));
+    const time = n.type === 'invalid' ? 'yesterday' : (n.occurredAt ?? '2025-01-01T10:00:00+01:00');
+    const type = n.type === 'invalid' ? 'created' : n.type;
+    return emit({
+      type: `appointment.${type}`,
+      subject: `appointment/${id}`,
+      time,
+      data: { id, vendorId: String(p.booking ?? p.id), seq: (p.seq ?? 0) as number },
+    });
+  },
+  encode() {
+    return { route: 'default', body: {} };
+  },
+});
+
+/** Fast schedules so tests take milliseconds, not hours. */
+export const FAST: PipelineOptions = {
+  queue: false,
+  pollIntervalMs: 200,
+  retryScheduleMs: [0, 50, 100],
+  retryJitter: 0,
+  normalizeRetryMs: [30, 30],
+  deliveryLeaseMarginMs: 1000,
+  instanceCacheMs: 0,
+};
+
+export const silent = pino({ level: 'silent' });
+
+export async function makeHub(databaseUrl: string, extra: Partial<HubConfig> & { options?: PipelineOptions } = {}) {
+  return createHub({
+    databaseUrl,
+    connectors: [acme],
+    secretKey: SECRET_KEY,
+    logger: silent,
+    ...extra,
+    options: { ...FAST, ...extra.options },
+  });
+}
+
+/** A push request for the acme connector. */
+export function push(body: unknown, apiKey = API_KEY): InboundRequest {
+  return {
+    route: 'default',
+    params: {},
+    query: {},
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+    rawBody: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)),
+    sourceIp: '127.0.0.1',
+    receivedAt: new Date(),
+  };
+}
+
+/** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > until) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function setupInstance(hub: Hub, id = 'acme-1', mode: 'push' | 'pull' | 'both' = 'push') {
+  return hub.instances.upsert({ id, connector: 'acme', mode, settings: { apiKey: API_KEY, region: 'eu' } });
+}

@@ -1,0 +1,881 @@
+/**
+ * Every SQL statement of the pipeline, one named function each (the pg-boss style: the SQL is
+ * reviewable in one place, and each statement's index is next to it in migrations.ts).
+ * Functions take an {@link Executor} so callers decide the transaction.
+ */
+import type { JsonValue } from '@switchyard/core';
+import { sql } from 'kysely';
+import type { Executor } from './db.ts';
+
+// ---------------------------------------------------------------------------------------------
+// rows
+// ---------------------------------------------------------------------------------------------
+
+export interface InstanceRow {
+  id: string;
+  connector: string;
+  mode: 'push' | 'pull' | 'both';
+  settings_sealed: string;
+  pull_interval_ms: number | null;
+  gate: JsonValue | null;
+  managed_by: 'file' | 'api';
+  created_at: Date;
+  updated_at: Date;
+  last_message_at: Date | null;
+  last_error: string | null;
+  last_error_at: Date | null;
+  pull_cursor: string | null;
+  pull_next_at: Date | null;
+  pull_last_success_at: Date | null;
+  pull_consecutive_failures: number;
+  pull_lag_ms: string | null;
+}
+
+export interface InboundRow {
+  seq: string;
+  id: string;
+  instance_id: string;
+  route: string;
+  dedupe_key: string;
+  vendor_type: string;
+  ordering_key: string | null;
+  occurred_at: string | null;
+  gate: boolean;
+  payload: JsonValue;
+  meta: JsonValue | null;
+  raw_body: Buffer | null;
+  headers: Record<string, string> | null;
+  source_ip: string | null;
+  origin: 'push' | 'pull';
+  status: 'received' | 'normalized' | 'ignored' | 'failed';
+  reason: string | null;
+  error: JsonValue | null;
+  attempts: number;
+  next_attempt_at: Date;
+  lock_token: string | null;
+  event_count: number;
+  received_at: Date;
+  processed_at: Date | null;
+}
+
+export interface EventRow {
+  sequence: string;
+  id: string;
+  type: string;
+  source: string;
+  subject: string;
+  time: Date;
+  envelope: Record<string, JsonValue>;
+  inbound_message_id: string | null;
+  created_at: Date;
+}
+
+/** A signing secret as stored: sealed by secret-box, never returned. */
+export interface StoredSecret {
+  sealed: string;
+  hint: string;
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+export interface SubscriptionRow {
+  id: string;
+  kind: 'webhook' | 'pull';
+  url: string | null;
+  event_types: string[];
+  sources: string[] | null;
+  secrets: StoredSecret[];
+  content_type: 'application/cloudevents+json' | 'application/json';
+  timeout_ms: number;
+  retry_schedule_ms: number[] | null;
+  rate_limit: JsonValue | null;
+  ordering: 'hold' | 'release';
+  approver: boolean;
+  approver_filters: JsonValue | null;
+  allow_private_addresses: boolean;
+  consecutive_dead: number;
+  disabled_at: Date | null;
+  disabled_reason: string | null;
+  disabled_at_sequence: string | null;
+  managed_by: 'file' | 'api';
+  created_at: Date;
+  updated_at: Date;
+}
+
+export type DeliveryStatus = 'pending' | 'in_flight' | 'succeeded' | 'dead' | 'skipped' | 'held';
+
+export interface DeliveryRow {
+  seq: string;
+  id: string;
+  subscription_id: string;
+  event_id: string;
+  event_sequence: string;
+  subject: string;
+  reason: 'fanout' | 'replay';
+  replay_of: string | null;
+  superseded_by: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: Date;
+  locked_until: Date | null;
+  lock_token: string | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+export interface AttemptRow {
+  id: string;
+  delivery_id: string;
+  attempt: number;
+  started_at: Date;
+  latency_ms: number | null;
+  status_code: number | null;
+  response_snippet: string | null;
+  error: string | null;
+  outcome: string;
+}
+
+async function rows<T>(q: { execute(db: Executor): Promise<{ rows: T[] }> }, db: Executor): Promise<T[]> {
+  return (await q.execute(db)).rows;
+}
+
+async function first<T>(q: { execute(db: Executor): Promise<{ rows: T[] }> }, db: Executor): Promise<T | undefined> {
+  return (await q.execute(db)).rows[0];
+}
+
+const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
+
+// ---------------------------------------------------------------------------------------------
+// notifications (wake-ups across processes)
+// ---------------------------------------------------------------------------------------------
+
+export const CHANNEL_NORMALIZE = 'switchyard_normalize';
+export const CHANNEL_DELIVER = 'switchyard_deliver';
+export const CHANNEL_PULL = 'switchyard_pull';
+
+export async function notify(db: Executor, channel: string): Promise<void> {
+  // NOTIFY inside a transaction is sent at commit, and identical payloads are folded into one.
+  await sql`select pg_notify(${channel}, '')`.execute(db);
+}
+
+// ---------------------------------------------------------------------------------------------
+// connector instances
+// ---------------------------------------------------------------------------------------------
+
+export async function upsertInstance(
+  db: Executor,
+  i: {
+    id: string;
+    connector: string;
+    mode: string;
+    settingsSealed: string;
+    pullIntervalMs: number | null;
+    gate: JsonValue | null;
+    managedBy: string;
+  },
+): Promise<InstanceRow> {
+  const row = await first<InstanceRow>(
+    sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed, pull_interval_ms, gate, managed_by, pull_next_at)
+      values (${i.id}, ${i.connector}, ${i.mode}, ${i.settingsSealed}, ${i.pullIntervalMs}, ${json(i.gate)}, ${i.managedBy},
+              case when ${i.mode} <> 'push' then now() end)
+      on conflict (id) do update set connector = excluded.connector, mode = excluded.mode,
+        settings_sealed = excluded.settings_sealed, pull_interval_ms = excluded.pull_interval_ms, gate = excluded.gate,
+        managed_by = excluded.managed_by, updated_at = now(),
+        pull_next_at = case when excluded.mode = 'push' then null
+                            else coalesce(switchyard.connector_instances.pull_next_at, now()) end
+      returning *`,
+    db,
+  );
+  return row!;
+}
+
+export async function getInstance(db: Executor, id: string): Promise<InstanceRow | undefined> {
+  return first<InstanceRow>(sql`select * from switchyard.connector_instances where id = ${id}`, db);
+}
+
+export async function listInstances(db: Executor): Promise<InstanceRow[]> {
+  return rows<InstanceRow>(sql`select * from switchyard.connector_instances order by id`, db);
+}
+
+export async function deleteInstance(db: Executor, id: string): Promise<boolean> {
+  const r = await sql`delete from switchyard.connector_instances where id = ${id}`.execute(db);
+  return Number(r.numAffectedRows ?? 0) > 0;
+}
+
+export async function touchInstanceMessage(db: Executor, ids: readonly string[]): Promise<void> {
+  await sql`update switchyard.connector_instances set last_message_at = now() where id = any(${ids as string[]})`.execute(
+    db,
+  );
+}
+
+export async function recordInstanceError(db: Executor, id: string, error: string): Promise<void> {
+  await sql`update switchyard.connector_instances set last_error = ${error}, last_error_at = now() where id = ${id}`.execute(
+    db,
+  );
+}
+
+/** Claims instances whose pull is due, leasing them so one process pulls an instance at a time. */
+export async function claimDuePulls(db: Executor, leaseMs: number, limit: number): Promise<InstanceRow[]> {
+  return rows<InstanceRow>(
+    sql`update switchyard.connector_instances i set pull_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
+      from (select id from switchyard.connector_instances
+            where mode <> 'push' and pull_next_at <= now() and (pull_locked_until is null or pull_locked_until < now())
+            order by pull_next_at limit ${limit} for update skip locked) due
+      where i.id = due.id returning i.*`,
+    db,
+  );
+}
+
+export async function nextPullDue(db: Executor): Promise<Date | undefined> {
+  const r = await first<{ at: Date | null }>(
+    sql`select min(greatest(pull_next_at, coalesce(pull_locked_until, pull_next_at))) as at
+        from switchyard.connector_instances where mode <> 'push'`,
+    db,
+  );
+  return r?.at ?? undefined;
+}
+
+export async function savePullCursor(
+  db: Executor,
+  id: string,
+  cursor: string | null | undefined,
+  lagMs: number | null,
+): Promise<void> {
+  await sql`update switchyard.connector_instances set
+      pull_cursor = case when ${cursor === undefined} then pull_cursor else ${cursor ?? null} end,
+      pull_lag_ms = coalesce(${lagMs}, pull_lag_ms),
+      pull_last_success_at = now(), pull_consecutive_failures = 0
+    where id = ${id}`.execute(db);
+}
+
+export async function finishPull(db: Executor, id: string, nextInMs: number, error: string | null): Promise<void> {
+  await sql`update switchyard.connector_instances set
+      pull_next_at = now() + make_interval(secs => ${nextInMs / 1000}), pull_locked_until = null,
+      pull_consecutive_failures = case when ${error}::text is null then 0 else pull_consecutive_failures + 1 end,
+      last_error = coalesce(${error}, last_error),
+      last_error_at = case when ${error}::text is null then last_error_at else now() end
+    where id = ${id}`.execute(db);
+}
+
+// ---------------------------------------------------------------------------------------------
+// inbound messages (also the normalize queue)
+// ---------------------------------------------------------------------------------------------
+
+export interface NewInbound {
+  id: string;
+  instanceId: string;
+  route: string;
+  dedupeKey: string;
+  vendorType: string;
+  orderingKey: string | null;
+  occurredAt: string | null;
+  gate: boolean;
+  payload: JsonValue;
+  meta: JsonValue | null;
+  rawBody: Buffer | null;
+  headers: Record<string, string> | null;
+  sourceIp: string | null;
+  origin: 'push' | 'pull';
+  receivedAt: Date;
+}
+
+/**
+ * Stores notifications; a (instance, dedupe key) already stored is left alone. Returns the rows
+ * actually inserted, so the caller can tell new notifications from duplicates.
+ */
+export async function insertInbound(
+  db: Executor,
+  items: readonly NewInbound[],
+): Promise<{ id: string; instance_id: string; dedupe_key: string }[]> {
+  if (items.length === 0) return [];
+  // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
+  return rows(
+    sql`insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
+          occurred_at, gate, payload, meta, raw_body, headers, source_ip, origin, received_at)
+        select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
+          ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
+          ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
+          ${items.map((i) => i.occurredAt)}::text[], ${items.map((i) => i.gate)}::boolean[],
+          ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
+          ${items.map((i) => i.rawBody)}::bytea[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
+          ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
+          ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[])
+        on conflict (instance_id, dedupe_key) do nothing
+        returning id, instance_id, dedupe_key`,
+    db,
+  );
+}
+
+/**
+ * Claims due messages to normalize. A message whose ordering key has an earlier unfinished
+ * message waits for it, so one entity's notifications are normalized in arrival order.
+ */
+export async function claimInbound(db: Executor, leaseMs: number, limit: number): Promise<InboundRow[]> {
+  return rows<InboundRow>(
+    sql`update switchyard.inbound_messages m set locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
+          lock_token = gen_random_uuid(), attempts = m.attempts + 1
+        from (select c.id from switchyard.inbound_messages c
+              where c.status = 'received' and c.next_attempt_at <= now()
+                and (c.locked_until is null or c.locked_until < now())
+                and (c.ordering_key is null or not exists (
+                  select 1 from switchyard.inbound_messages p
+                  where p.status = 'received' and p.instance_id = c.instance_id
+                    and p.ordering_key = c.ordering_key and p.seq < c.seq))
+              order by c.seq limit ${limit} for update skip locked) due
+        where m.id = due.id returning m.*`,
+    db,
+  );
+}
+
+export async function nextInboundDue(db: Executor): Promise<Date | undefined> {
+  const r = await first<{ at: Date | null }>(
+    sql`select min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at))) as at
+        from switchyard.inbound_messages where status = 'received'`,
+    db,
+  );
+  return r?.at ?? undefined;
+}
+
+/** Finishes a claimed message; false when the lease was lost (another worker took over). */
+export async function finishInbound(
+  db: Executor,
+  id: string,
+  lockToken: string,
+  status: 'normalized' | 'ignored' | 'failed',
+  reason: string | null,
+  error: JsonValue | null,
+  eventCount: number,
+): Promise<boolean> {
+  const r = await sql`update switchyard.inbound_messages set status = ${status}, reason = ${reason},
+      error = ${json(error)}, event_count = ${eventCount}, processed_at = now(), locked_until = null, lock_token = null
+    where id = ${id} and lock_token = ${lockToken} and status = 'received'`.execute(db);
+  return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+export async function retryInbound(
+  db: Executor,
+  id: string,
+  lockToken: string,
+  delayMs: number,
+  error: JsonValue,
+): Promise<void> {
+  await sql`update switchyard.inbound_messages set next_attempt_at = now() + make_interval(secs => ${delayMs / 1000}),
+      error = ${json(error)}, locked_until = null, lock_token = null
+    where id = ${id} and lock_token = ${lockToken}`.execute(db);
+}
+
+/** Puts a failed (or ignored) message back in the normalize queue with a fresh attempt count. */
+export async function requeueInbound(db: Executor, id: string): Promise<InboundRow | undefined> {
+  return first<InboundRow>(
+    sql`update switchyard.inbound_messages set status = 'received', attempts = 0, next_attempt_at = now(),
+          locked_until = null, lock_token = null, reason = null, processed_at = null
+        where id = ${id} and status in ('failed', 'ignored') returning *`,
+    db,
+  );
+}
+
+export async function countInbound(db: Executor, instanceId: string): Promise<{ received: number; failed: number }> {
+  const r = await first<{ received: number; failed: number }>(
+    sql`select count(*) filter (where status = 'received')::int as received,
+               count(*) filter (where status = 'failed')::int as failed
+        from switchyard.inbound_messages where instance_id = ${instanceId}`,
+    db,
+  );
+  return r ?? { received: 0, failed: 0 };
+}
+
+export async function getInbound(db: Executor, id: string): Promise<InboundRow | undefined> {
+  return first<InboundRow>(sql`select * from switchyard.inbound_messages where id = ${id}`, db);
+}
+
+export async function listInbound(
+  db: Executor,
+  f: { status?: string; instanceId?: string; beforeSeq?: string; limit: number },
+): Promise<InboundRow[]> {
+  return rows<InboundRow>(
+    sql`select * from switchyard.inbound_messages
+        where (${f.status ?? null}::text is null or status = ${f.status ?? null})
+          and (${f.instanceId ?? null}::text is null or instance_id = ${f.instanceId ?? null})
+          and (${f.beforeSeq ?? null}::bigint is null or seq < ${f.beforeSeq ?? null}::bigint)
+        order by seq desc limit ${f.limit}`,
+    db,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// aliases and entity state (the normalize context's stores)
+// ---------------------------------------------------------------------------------------------
+
+export async function findAlias(
+  db: Executor,
+  instanceId: string,
+  entity: string,
+  vendorId: string,
+): Promise<string | undefined> {
+  const r = await first<{ hub_id: string }>(
+    sql`select hub_id from switchyard.aliases where instance_id = ${instanceId} and entity = ${entity} and vendor_id = ${vendorId}`,
+    db,
+  );
+  return r?.hub_id;
+}
+
+/** Creates the alias unless it exists; returns the hub id that won (also under a race). */
+export async function ensureAlias(
+  db: Executor,
+  instanceId: string,
+  entity: string,
+  vendorId: string,
+  hubId: string,
+): Promise<string> {
+  await sql`insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
+      values (${instanceId}, ${entity}, ${vendorId}, ${hubId}) on conflict do nothing`.execute(db);
+  return (await findAlias(db, instanceId, entity, vendorId))!;
+}
+
+export async function listVendorIds(db: Executor, instanceId: string, entity: string, hubId: string): Promise<string[]> {
+  const r = await rows<{ vendor_id: string }>(
+    sql`select vendor_id from switchyard.aliases where instance_id = ${instanceId} and entity = ${entity} and hub_id = ${hubId}
+        order by created_at, vendor_id`,
+    db,
+  );
+  return r.map((x) => x.vendor_id);
+}
+
+export async function getState(db: Executor, instanceId: string, key: string): Promise<JsonValue | undefined> {
+  const r = await first<{ value: JsonValue }>(
+    sql`select value from switchyard.entity_state where instance_id = ${instanceId} and key = ${key}`,
+    db,
+  );
+  return r?.value;
+}
+
+export async function setState(db: Executor, instanceId: string, key: string, value: JsonValue): Promise<void> {
+  await sql`insert into switchyard.entity_state (instance_id, key, value) values (${instanceId}, ${key}, ${json(value)})
+      on conflict (instance_id, key) do update set value = excluded.value, updated_at = now()`.execute(db);
+}
+
+export async function deleteState(db: Executor, instanceId: string, key: string): Promise<void> {
+  await sql`delete from switchyard.entity_state where instance_id = ${instanceId} and key = ${key}`.execute(db);
+}
+
+// ---------------------------------------------------------------------------------------------
+// events
+// ---------------------------------------------------------------------------------------------
+
+export interface NewEvent {
+  id: string;
+  type: string;
+  source: string;
+  subject: string;
+  time: string;
+  envelope: Record<string, JsonValue>;
+  inboundMessageId: string | null;
+}
+
+/** Stores events in order; ids already stored (a re-run) are skipped. Returns the stored rows. */
+export async function insertEvents(db: Executor, events: readonly NewEvent[]): Promise<EventRow[]> {
+  const out: EventRow[] = [];
+  // One at a time keeps `sequence` in the connector's order (a multi-row insert does not promise it).
+  for (const e of events) {
+    const row = await first<EventRow>(
+      sql`insert into switchyard.events (id, type, source, subject, time, envelope, inbound_message_id)
+          values (${e.id}, ${e.type}, ${e.source}, ${e.subject}, ${e.time}::timestamptz, ${json(e.envelope)}, ${e.inboundMessageId})
+          on conflict (id) do nothing returning *`,
+      db,
+    );
+    if (row) out.push(row);
+  }
+  return out;
+}
+
+export async function getEvent(db: Executor, id: string): Promise<EventRow | undefined> {
+  return first<EventRow>(sql`select * from switchyard.events where id = ${id}`, db);
+}
+
+export async function listEventsOfInbound(db: Executor, inboundId: string): Promise<EventRow[]> {
+  return rows<EventRow>(
+    sql`select * from switchyard.events where inbound_message_id = ${inboundId} order by sequence`,
+    db,
+  );
+}
+
+/** SQL for "this event's type/source passes these filters" (patterns: exact, `entity.*`, `*`). */
+function matches(types: readonly string[] | null, sources: readonly string[] | null) {
+  return sql`(${types as string[] | null}::text[] is null or '*' = any(${types as string[] | null}::text[])
+      or e.type = any(${types as string[] | null}::text[])
+      or split_part(e.type, '.', 1) || '.*' = any(${types as string[] | null}::text[]))
+    and (${sources as string[] | null}::text[] is null or e.source = any(${sources as string[] | null}::text[]))`;
+}
+
+export async function listEvents(
+  db: Executor,
+  f: {
+    types?: string[];
+    source?: string;
+    subject?: string;
+    since?: Date;
+    until?: Date;
+    afterSequence?: string;
+    beforeSequence?: string;
+    limit: number;
+    ascending: boolean;
+  },
+): Promise<EventRow[]> {
+  const order = f.ascending ? sql`asc` : sql`desc`;
+  return rows<EventRow>(
+    sql`select * from switchyard.events e
+        where ${matches(f.types ?? null, f.source ? [f.source] : null)}
+          and (${f.subject ?? null}::text is null or e.subject = ${f.subject ?? null})
+          and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
+          and (${f.until ?? null}::timestamptz is null or e.created_at < ${f.until ?? null})
+          and (${f.afterSequence ?? null}::bigint is null or e.sequence > ${f.afterSequence ?? null}::bigint)
+          and (${f.beforeSequence ?? null}::bigint is null or e.sequence < ${f.beforeSequence ?? null}::bigint)
+        order by e.sequence ${order} limit ${f.limit}`,
+    db,
+  );
+}
+
+export async function maxEventSequence(db: Executor): Promise<string> {
+  const r = await first<{ s: string | null }>(sql`select max(sequence)::text as s from switchyard.events`, db);
+  return r?.s ?? '0';
+}
+
+// ---------------------------------------------------------------------------------------------
+// subscriptions
+// ---------------------------------------------------------------------------------------------
+
+export interface SubscriptionValues {
+  kind: 'webhook' | 'pull';
+  url: string | null;
+  eventTypes: string[];
+  sources: string[] | null;
+  secrets: StoredSecret[];
+  contentType: string;
+  timeoutMs: number;
+  retryScheduleMs: number[] | null;
+  rateLimit: JsonValue | null;
+  ordering: 'hold' | 'release';
+  approver: boolean;
+  approverFilters: JsonValue | null;
+  allowPrivateAddresses: boolean;
+  managedBy: 'file' | 'api';
+}
+
+export async function insertSubscription(db: Executor, id: string, v: SubscriptionValues): Promise<SubscriptionRow> {
+  const row = await first<SubscriptionRow>(
+    sql`insert into switchyard.subscriptions (id, kind, url, event_types, sources, secrets, content_type, timeout_ms,
+          retry_schedule_ms, rate_limit, ordering, approver, approver_filters, allow_private_addresses, managed_by)
+        values (${id}, ${v.kind}, ${v.url}, ${v.eventTypes}::text[], ${v.sources}::text[], ${json(v.secrets)}, ${v.contentType},
+          ${v.timeoutMs}, ${v.retryScheduleMs}::integer[], ${json(v.rateLimit)}, ${v.ordering}, ${v.approver},
+          ${json(v.approverFilters)}, ${v.allowPrivateAddresses}, ${v.managedBy})
+        returning *`,
+    db,
+  );
+  return row!;
+}
+
+export async function updateSubscription(db: Executor, id: string, v: SubscriptionValues): Promise<SubscriptionRow | undefined> {
+  return first<SubscriptionRow>(
+    sql`update switchyard.subscriptions set kind = ${v.kind}, url = ${v.url}, event_types = ${v.eventTypes}::text[],
+          sources = ${v.sources}::text[], secrets = ${json(v.secrets)}, content_type = ${v.contentType}, timeout_ms = ${v.timeoutMs},
+          retry_schedule_ms = ${v.retryScheduleMs}::integer[], rate_limit = ${json(v.rateLimit)}, ordering = ${v.ordering},
+          approver = ${v.approver}, approver_filters = ${json(v.approverFilters)},
+          allow_private_addresses = ${v.allowPrivateAddresses}, managed_by = ${v.managedBy}, updated_at = now()
+        where id = ${id} returning *`,
+    db,
+  );
+}
+
+export async function getSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
+  return first<SubscriptionRow>(sql`select * from switchyard.subscriptions where id = ${id}`, db);
+}
+
+export async function listSubscriptions(db: Executor): Promise<SubscriptionRow[]> {
+  return rows<SubscriptionRow>(sql`select * from switchyard.subscriptions order by created_at, id`, db);
+}
+
+export async function listActiveWebhookSubscriptions(db: Executor): Promise<SubscriptionRow[]> {
+  return rows<SubscriptionRow>(
+    sql`select * from switchyard.subscriptions where kind = 'webhook' and disabled_at is null`,
+    db,
+  );
+}
+
+export async function deleteSubscription(db: Executor, id: string): Promise<boolean> {
+  const r = await sql`delete from switchyard.subscriptions where id = ${id}`.execute(db);
+  return Number(r.numAffectedRows ?? 0) > 0;
+}
+
+export async function disableSubscription(db: Executor, id: string, reason: string): Promise<SubscriptionRow | undefined> {
+  return first<SubscriptionRow>(
+    sql`update switchyard.subscriptions set disabled_at = coalesce(disabled_at, now()),
+          disabled_reason = case when disabled_at is null then ${reason} else disabled_reason end,
+          disabled_at_sequence = case when disabled_at is null
+            then (select coalesce(max(sequence), 0) from switchyard.events) else disabled_at_sequence end,
+          updated_at = now()
+        where id = ${id} returning *`,
+    db,
+  );
+}
+
+export async function enableSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
+  return first<SubscriptionRow>(
+    sql`update switchyard.subscriptions set disabled_at = null, disabled_reason = null, disabled_at_sequence = null,
+          consecutive_dead = 0, updated_at = now()
+        where id = ${id} returning *`,
+    db,
+  );
+}
+
+export async function setSubscriptionSecrets(db: Executor, id: string, secrets: StoredSecret[]): Promise<void> {
+  await sql`update switchyard.subscriptions set secrets = ${json(secrets)}, updated_at = now() where id = ${id}`.execute(db);
+}
+
+export async function resetConsecutiveDead(db: Executor, id: string): Promise<void> {
+  await sql`update switchyard.subscriptions set consecutive_dead = 0 where id = ${id} and consecutive_dead <> 0`.execute(db);
+}
+
+export async function bumpConsecutiveDead(db: Executor, id: string): Promise<number> {
+  const r = await first<{ consecutive_dead: number }>(
+    sql`update switchyard.subscriptions set consecutive_dead = consecutive_dead + 1 where id = ${id} returning consecutive_dead`,
+    db,
+  );
+  return r?.consecutive_dead ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// deliveries (also the deliver queue)
+// ---------------------------------------------------------------------------------------------
+
+export async function insertFanoutDeliveries(
+  db: Executor,
+  items: readonly { id: string; subscriptionId: string; eventId: string; eventSequence: string; subject: string }[],
+): Promise<number> {
+  if (items.length === 0) return 0;
+  const r = await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject)
+      select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.subscriptionId)}::text[],
+        ${items.map((i) => i.eventId)}::uuid[], ${items.map((i) => i.eventSequence)}::bigint[], ${items.map((i) => i.subject)}::text[])
+      on conflict (subscription_id, event_id) where reason = 'fanout' do nothing`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/**
+ * Claims due deliveries. A delivery waits while an earlier delivery (by event sequence) of the
+ * same subscription and subject is unfinished, or dead under the `hold` policy: that is the
+ * per-subject ordering. A lease (`locked_until`) longer than the request timeout lets another
+ * process take over after a crash without ever running two attempts at once.
+ */
+export async function claimDeliveries(db: Executor, leaseMarginMs: number, limit: number): Promise<DeliveryRow[]> {
+  return rows<DeliveryRow>(
+    sql`update switchyard.deliveries d set status = 'in_flight', lock_token = gen_random_uuid(), attempts = d.attempts + 1,
+          locked_until = now() + make_interval(secs => (due.timeout_ms + ${leaseMarginMs}) / 1000.0), updated_at = now()
+        from (select c.id, s.timeout_ms from switchyard.deliveries c
+              join switchyard.subscriptions s on s.id = c.subscription_id
+              where ((c.status = 'pending' and c.next_attempt_at <= now())
+                     or (c.status = 'in_flight' and c.locked_until < now()))
+                and s.disabled_at is null and s.kind = 'webhook'
+                and not exists (
+                  select 1 from switchyard.deliveries p
+                  where p.subscription_id = c.subscription_id and p.subject = c.subject
+                    and (p.event_sequence, p.seq) < (c.event_sequence, c.seq)
+                    and (p.status in ('pending', 'in_flight', 'held')
+                         or (p.status = 'dead' and p.superseded_by is null and s.ordering = 'hold')))
+              order by c.next_attempt_at limit ${limit} for update of c skip locked) due
+        where d.id = due.id returning d.*`,
+    db,
+  );
+}
+
+export async function nextDeliveryDue(db: Executor): Promise<Date | undefined> {
+  const r = await first<{ at: Date | null }>(
+    sql`select min(case when status = 'pending' then next_attempt_at else locked_until end) as at
+        from switchyard.deliveries where status in ('pending', 'in_flight')`,
+    db,
+  );
+  return r?.at ?? undefined;
+}
+
+export async function insertAttempt(
+  db: Executor,
+  a: {
+    deliveryId: string;
+    attempt: number;
+    startedAt: Date;
+    latencyMs: number | null;
+    statusCode: number | null;
+    responseSnippet: string | null;
+    error: string | null;
+    outcome: string;
+  },
+): Promise<void> {
+  await sql`insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome)
+      values (${a.deliveryId}, ${a.attempt}, ${a.startedAt}, ${a.latencyMs}, ${a.statusCode}, ${a.responseSnippet}, ${a.error}, ${a.outcome})`.execute(
+    db,
+  );
+}
+
+/** Moves a claimed delivery on; false when the lease was lost. */
+export async function finishDelivery(
+  db: Executor,
+  id: string,
+  lockToken: string,
+  v: {
+    status: DeliveryStatus;
+    nextAttemptInMs?: number;
+    statusCode: number | null;
+    error: string | null;
+    attempts?: number;
+  },
+): Promise<boolean> {
+  const terminal = v.status === 'succeeded' || v.status === 'dead' || v.status === 'skipped';
+  const r = await sql`update switchyard.deliveries set status = ${v.status},
+      next_attempt_at = now() + make_interval(secs => ${(v.nextAttemptInMs ?? 0) / 1000}),
+      attempts = coalesce(${v.attempts ?? null}::integer, attempts),
+      last_status_code = ${v.statusCode}, last_error = ${v.error}, locked_until = null, lock_token = null,
+      updated_at = now(), completed_at = case when ${terminal} then now() else null end
+    where id = ${id} and lock_token = ${lockToken} and status = 'in_flight'`.execute(db);
+  return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+/** Marks later waiting deliveries of a subject `held` behind a dead one (visibility for `hold`). */
+export async function holdSubject(db: Executor, subscriptionId: string, subject: string, afterSequence: string): Promise<void> {
+  await sql`update switchyard.deliveries set status = 'held', updated_at = now()
+      where subscription_id = ${subscriptionId} and subject = ${subject} and status = 'pending'
+        and event_sequence >= ${afterSequence}::bigint`.execute(db);
+}
+
+/** Lets held deliveries of a subject go again (after the dead one was replayed or skipped). */
+export async function releaseSubject(db: Executor, subscriptionId: string, subject: string): Promise<void> {
+  await sql`update switchyard.deliveries set status = 'pending', next_attempt_at = now(), updated_at = now()
+      where subscription_id = ${subscriptionId} and subject = ${subject} and status = 'held'`.execute(db);
+}
+
+export async function getDelivery(db: Executor, id: string): Promise<DeliveryRow | undefined> {
+  return first<DeliveryRow>(sql`select * from switchyard.deliveries where id = ${id}`, db);
+}
+
+export async function listDeliveries(
+  db: Executor,
+  f: { subscriptionId?: string; eventId?: string; status?: string; beforeSeq?: string; limit: number },
+): Promise<DeliveryRow[]> {
+  return rows<DeliveryRow>(
+    sql`select * from switchyard.deliveries
+        where (${f.subscriptionId ?? null}::text is null or subscription_id = ${f.subscriptionId ?? null})
+          and (${f.eventId ?? null}::uuid is null or event_id = ${f.eventId ?? null}::uuid)
+          and (${f.status ?? null}::text is null or status = ${f.status ?? null})
+          and (${f.beforeSeq ?? null}::bigint is null or seq < ${f.beforeSeq ?? null}::bigint)
+        order by seq desc limit ${f.limit}`,
+    db,
+  );
+}
+
+export async function listAttempts(db: Executor, deliveryIds: readonly string[]): Promise<AttemptRow[]> {
+  if (deliveryIds.length === 0) return [];
+  return rows<AttemptRow>(
+    sql`select * from switchyard.delivery_attempts where delivery_id = any(${deliveryIds as string[]}::uuid[]) order by id`,
+    db,
+  );
+}
+
+/** A new delivery of the same event (same event id, so the subscriber can deduplicate). */
+export async function insertReplay(db: Executor, newId: string, of: DeliveryRow): Promise<DeliveryRow> {
+  const row = await first<DeliveryRow>(
+    sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, replay_of)
+        values (${newId}, ${of.subscription_id}, ${of.event_id}, ${of.event_sequence}::bigint, ${of.subject}, 'replay', ${of.id})
+        returning *`,
+    db,
+  );
+  await sql`update switchyard.deliveries set superseded_by = ${newId}, updated_at = now() where id = ${of.id}`.execute(db);
+  return row!;
+}
+
+export async function listDeadUnsuperseded(db: Executor, subscriptionId: string): Promise<DeliveryRow[]> {
+  return rows<DeliveryRow>(
+    sql`select * from switchyard.deliveries where subscription_id = ${subscriptionId} and status = 'dead'
+          and superseded_by is null order by event_sequence, seq`,
+    db,
+  );
+}
+
+/** Replays every event matching the subscription since a time (or after a sequence) as new deliveries. */
+export async function insertReplaysSince(
+  db: Executor,
+  sub: SubscriptionRow,
+  f: { since?: Date; afterSequence?: string },
+): Promise<number> {
+  const r = await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason)
+      select gen_random_uuid(), ${sub.id}, e.id, e.sequence, e.subject, 'replay' from switchyard.events e
+      where ${matches(sub.event_types, sub.sources)}
+        and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
+        and (${f.afterSequence ?? null}::bigint is null or e.sequence > ${f.afterSequence ?? null}::bigint)
+      order by e.sequence`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+export async function skipDelivery(db: Executor, id: string): Promise<DeliveryRow | undefined> {
+  return first<DeliveryRow>(
+    sql`update switchyard.deliveries set status = 'skipped', updated_at = now(), completed_at = now(),
+          locked_until = null, lock_token = null
+        where id = ${id} and status in ('pending', 'held', 'dead') returning *`,
+    db,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// pull feed
+// ---------------------------------------------------------------------------------------------
+
+export async function pollFeed(db: Executor, sub: SubscriptionRow, afterSequence: string, limit: number): Promise<EventRow[]> {
+  return rows<EventRow>(
+    sql`select * from switchyard.events e where e.sequence > ${afterSequence}::bigint and ${matches(sub.event_types, sub.sources)}
+        order by e.sequence limit ${limit}`,
+    db,
+  );
+}
+
+export async function getFeedCursor(db: Executor, subscriptionId: string): Promise<string | undefined> {
+  const r = await first<{ cursor: string }>(
+    sql`select cursor from switchyard.feed_cursors where subscription_id = ${subscriptionId}`,
+    db,
+  );
+  return r?.cursor;
+}
+
+export async function setFeedCursor(db: Executor, subscriptionId: string, cursor: string): Promise<void> {
+  // Never moves back: an old, delayed ack must not re-deliver what a newer ack covered.
+  await sql`insert into switchyard.feed_cursors (subscription_id, cursor) values (${subscriptionId}, ${cursor}::bigint)
+      on conflict (subscription_id) do update set cursor = greatest(switchyard.feed_cursors.cursor, excluded.cursor),
+        acked_at = now()`.execute(db);
+}
+
+// ---------------------------------------------------------------------------------------------
+// retention
+// ---------------------------------------------------------------------------------------------
+
+export async function purgeDeliveries(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  const r = await sql`delete from switchyard.deliveries where id in (
+      select id from switchyard.deliveries where completed_at < ${olderThan}
+        and status in ('succeeded', 'skipped', 'dead') limit ${batch})`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+export async function purgeEvents(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  // An event still owed to a subscriber stays, whatever its age.
+  const r = await sql`delete from switchyard.events where sequence in (
+      select e.sequence from switchyard.events e where e.created_at < ${olderThan}
+        and not exists (select 1 from switchyard.deliveries d where d.event_id = e.id
+                        and d.status in ('pending', 'in_flight', 'held'))
+      limit ${batch})`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+export async function purgeInbound(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  const r = await sql`delete from switchyard.inbound_messages where id in (
+      select id from switchyard.inbound_messages where received_at < ${olderThan} and status <> 'received' limit ${batch})`.execute(
+    db,
+  );
+  return Number(r.numAffectedRows ?? 0);
+}

@@ -1,0 +1,684 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type Connector,
+  type EventEnvelope,
+  type InboundRequest,
+  isConnectorError,
+  type JsonValue,
+  type ValidationResult,
+  type VendorNotification,
+  validateEvent,
+} from '@switchyard/core';
+import {
+  inboundRequest,
+  type MemoryNormalizeContext,
+  type MemoryStateStore,
+  memoryNormalizeContext,
+  type VendorApi,
+} from '../connector-context.ts';
+import { completeEvent } from './complete-event.ts';
+
+/** Where a credential goes on an {@link InboundRequest}. */
+export interface CredentialParts {
+  headers?: Record<string, string>;
+  params?: Record<string, string>;
+  query?: Record<string, string>;
+}
+
+/** One vendor payload file and what it must normalize to. */
+export interface ConformanceFixture {
+  /** File name relative to `fixturesDir`, e.g. `slot-booked.json`. */
+  file: string;
+  /** Push route name; default `default` (or the connector's first route). */
+  route?: string;
+  params?: Record<string, string>;
+  /** Non-auth headers; `content-type: application/json` is added unless given. */
+  headers?: Record<string, string>;
+  /**
+   * Normalized types in order (all notifications of the file together); `'ignored'`: every
+   * notification normalizes to an ignored result; `'test'`: a connectivity check that parses to no
+   * notification at all.
+   */
+  expect: string[] | 'ignored' | 'test';
+  description?: string;
+}
+
+/** What {@link checkConformance} checks a connector against. */
+export interface ConformanceOptions<C> {
+  connector: Connector<C>;
+  /** A valid instance config with test secrets. */
+  config: C;
+  /** Folder of vendor payload JSON files; every `.json` file in it (recursively) must be listed in `fixtures`. */
+  fixturesDir: URL | string;
+  credentials: {
+    good: CredentialParts;
+    /** Each must fail with ConnectorError kind `auth`. */
+    wrong: CredentialParts[];
+    /** Must fail with kind `auth`. */
+    missing: CredentialParts;
+  };
+  /** Processed in order with one shared memory context (stateful vendors). */
+  fixtures: ConformanceFixture[];
+  vendorApi?: VendorApi;
+  /** Extra connector-specific malformed bodies. */
+  malformedBodies?: Array<string | Buffer>;
+  /** Instance id used in the context and events; default `conformance`. */
+  instanceId?: string;
+}
+
+/** The check groups, in report order. */
+export const conformanceChecks = [
+  'fixtures',
+  'auth',
+  'auth-near-miss',
+  'malformed',
+  'normalize',
+  'event-valid',
+  'event-map',
+  'dedupe-stable',
+  'dedupe-distinct',
+  'round-trip',
+  'gate',
+] as const;
+export type ConformanceCheck = (typeof conformanceChecks)[number];
+
+/** What each check group verifies (the `it` titles of `describeConformance`). */
+export const conformanceCheckTitles: Record<ConformanceCheck, string> = {
+  fixtures: 'every fixture file is listed and parses as JSON',
+  auth: 'good credentials pass; wrong and missing ones fail with kind auth',
+  'auth-near-miss': 'credentials sharing a long prefix or differing only in length are refused',
+  malformed: 'malformed bodies give bad_request or no notification, never another exception',
+  normalize: 'fixtures normalize to the expected types (or are ignored)',
+  'event-valid': 'every normalized event, completed by the hub, validates against the core schemas',
+  'event-map': 'produced types are declared in the eventMap row of their vendor type',
+  'dedupe-stable': 'dedupe keys are stable across re-parsing the same request',
+  'dedupe-distinct': 'dedupe keys differ across different notifications',
+  'round-trip': 'encode → parse → normalize gives back the same type and subject',
+  gate: 'gate notifications get a 2xx answer on approve and a non-2xx on refuse',
+};
+
+/** One finding. */
+export interface ConformanceResult {
+  check: ConformanceCheck;
+  fixture?: string;
+  ok: boolean;
+  message: string;
+}
+
+/** All findings; `ok` when none failed. */
+export interface ConformanceReport {
+  ok: boolean;
+  results: ConformanceResult[];
+  failures: ConformanceResult[];
+}
+
+interface LoadedFixture {
+  fixture: ConformanceFixture;
+  raw: Buffer;
+  json: JsonValue;
+}
+
+interface ProducedEvent {
+  fixture: string;
+  event: EventEnvelope;
+  /** The state store as it was before the fixture was normalized (round trips replay from there). */
+  stateBefore: MemoryStateStore;
+}
+
+/**
+ * Runs the connector conformance checks and returns every finding; it never throws for a connector
+ * fault. Fixtures are processed in order with one shared in-memory context; round trips run on a
+ * fork of it (the aliases as they are, the state as it was before the fixture), so they neither see
+ * later fixtures' state nor disturb the sequence.
+ *
+ * @example
+ * ```ts
+ * const report = await checkConformance({ connector, config, fixturesDir: new URL('../fixtures/', import.meta.url), credentials, fixtures });
+ * if (!report.ok) console.log(report.failures);
+ * ```
+ */
+export async function checkConformance<C>(options: ConformanceOptions<C>): Promise<ConformanceReport> {
+  const results: ConformanceResult[] = [];
+  const add = (check: ConformanceCheck, ok: boolean, message: string, fixture?: string) => {
+    results.push(fixture === undefined ? { check, ok, message } : { check, fixture, ok, message });
+  };
+  const { connector, config } = options;
+  const push = connector.push;
+  if (!push) {
+    add(
+      'fixtures',
+      false,
+      `connector ${connector.name} has no push spec: the conformance suite drives push routes`,
+    );
+    return report(results);
+  }
+  const instanceId = options.instanceId ?? 'conformance';
+  const defaultRoute =
+    push.routes.find((r) => r.name === 'default')?.name ?? push.routes[0]?.name ?? 'default';
+  const good = options.credentials.good;
+  const build = (
+    parts: { route?: string; params?: Record<string, string>; headers?: Record<string, string> },
+    body: Buffer,
+    creds: CredentialParts,
+    receivedAt = new Date('2026-01-15T10:00:00Z'),
+  ): InboundRequest =>
+    inboundRequest({
+      route: parts.route ?? defaultRoute,
+      params: { ...parts.params, ...creds.params },
+      query: { ...creds.query },
+      headers: { 'content-type': 'application/json', ...parts.headers, ...creds.headers },
+      body: Buffer.from(body),
+      receivedAt,
+    });
+
+  // fixtures: listed, present, JSON.
+  const loaded = await loadFixtures(options, add);
+
+  // auth: per distinct route, with the first fixture of that route as the template.
+  const templates = new Map<string, LoadedFixture | undefined>();
+  for (const item of loaded)
+    templates.set(
+      item.fixture.route ?? defaultRoute,
+      templates.get(item.fixture.route ?? defaultRoute) ?? item,
+    );
+  if (templates.size === 0) templates.set(defaultRoute, undefined);
+  for (const [route, template] of templates) {
+    const parts = { route, params: template?.fixture.params, headers: template?.fixture.headers };
+    const body = template?.raw ?? Buffer.from('{}');
+    const label = template?.fixture.file;
+    const attempt = (creds: CredentialParts) =>
+      authOutcome(() => push.authenticate(build(parts, body, creds), config));
+    const goodOutcome = attempt(good);
+    add(
+      'auth',
+      goodOutcome === 'passed',
+      `route ${route}: good credentials ${describeOutcome(goodOutcome)}`,
+      label,
+    );
+    if (options.credentials.wrong.length === 0) {
+      add('auth', false, 'credentials.wrong is empty: list at least one wrong credential', label);
+    }
+    options.credentials.wrong.forEach((wrong, i) => {
+      const outcome = attempt(wrong);
+      add(
+        'auth',
+        outcome === 'auth',
+        `route ${route}: wrong credential #${i + 1} ${describeOutcome(outcome)}`,
+        label,
+      );
+    });
+    const missing = attempt(options.credentials.missing);
+    add('auth', missing === 'auth', `route ${route}: missing credentials ${describeOutcome(missing)}`, label);
+
+    const variants = nearMisses(good);
+    if (variants.length === 0) add('auth-near-miss', true, 'no credential values to vary', label);
+    for (const variant of variants) {
+      const outcome = attempt(variant.creds);
+      add(
+        'auth-near-miss',
+        outcome === 'auth',
+        `route ${route}: ${variant.what} ${describeOutcome(outcome)}`,
+        label,
+      );
+    }
+
+    // malformed: parse alone (authentication does not read the body).
+    for (const { what, body: bad, lenient } of malformedBodies(
+      template?.json,
+      options.malformedBodies ?? [],
+    )) {
+      let message: string;
+      let ok: boolean;
+      try {
+        const notifications = push.parse(build(parts, bad, good), config);
+        ok = notifications.length === 0 || lenient;
+        message = `${what}: parse returned ${notifications.length} notification(s)`;
+      } catch (error) {
+        ok = isConnectorError(error) && error.kind === 'bad_request';
+        message = `${what}: parse threw ${describeError(error)}`;
+      }
+      add('malformed', ok, `route ${route}: ${message}`, label);
+    }
+  }
+
+  // normalize, event-valid, event-map: fixtures in order with one shared context.
+  const ctx = memoryNormalizeContext({ instanceId, config, vendorApi: options.vendorApi });
+  const produced: ProducedEvent[] = [];
+  const keysByFixture = new Map<string, string[]>();
+  for (const item of loaded) {
+    const { fixture } = item;
+    const name = fixture.file;
+    let notifications: VendorNotification[];
+    try {
+      notifications = push.parse(build(fixture, item.raw, good), config);
+    } catch (error) {
+      add('normalize', false, `parse threw ${describeError(error)}`, name);
+      continue;
+    }
+    const shapeProblems = notifications.flatMap((n, i) => notificationProblems(n, i));
+    if (shapeProblems.length > 0) {
+      add('normalize', false, shapeProblems.join('; '), name);
+      continue;
+    }
+    keysByFixture.set(
+      name,
+      notifications.map((n) => n.dedupeKey),
+    );
+    if (fixture.expect === 'test') {
+      add(
+        'normalize',
+        notifications.length === 0,
+        notifications.length === 0
+          ? 'a connectivity check: no notification'
+          : `expected no notification (test request), parse returned ${notifications.map((n) => n.type).join(', ')}`,
+        name,
+      );
+      continue;
+    }
+    if (notifications.length === 0) {
+      add(
+        'normalize',
+        false,
+        `parse returned no notification; expected ${JSON.stringify(fixture.expect)}`,
+        name,
+      );
+      continue;
+    }
+    const stateBefore = ctx.state.clone();
+    const types: string[] = [];
+    const ignoredReasons: Array<string | undefined> = [];
+    let failed = false;
+    for (const notification of notifications) {
+      let result: Awaited<ReturnType<typeof connector.normalize>>;
+      try {
+        result = await connector.normalize(notification, ctx);
+      } catch (error) {
+        add('normalize', false, `normalize(${notification.type}) threw ${describeError(error)}`, name);
+        failed = true;
+        break;
+      }
+      ignoredReasons.push(result.ignored);
+      const row = connector.eventMap.find((r) => r.vendorType === notification.type);
+      result.events.forEach((draft, index) => {
+        types.push(draft.type);
+        const event = completeEvent(draft, { instanceId, connector, notification, index });
+        produced.push({ fixture: name, event, stateBefore });
+        let verdict: ValidationResult;
+        try {
+          verdict = validateEvent(event);
+        } catch (error) {
+          verdict = {
+            valid: false,
+            errors: [{ path: '', message: `validateEvent threw ${describeError(error)}` }],
+          };
+        }
+        add(
+          'event-valid',
+          verdict.valid,
+          verdict.valid
+            ? `${event.type} ${event.subject} is valid`
+            : `${event.type} is invalid: ${verdict.errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`,
+          name,
+        );
+        const declared = row?.normalizedTypes.includes(draft.type) ?? false;
+        add(
+          'event-map',
+          declared,
+          declared
+            ? `${notification.type} → ${draft.type} is declared`
+            : row
+              ? `eventMap row ${notification.type} does not list ${draft.type} (lists ${row.normalizedTypes.join(', ') || 'nothing'})`
+              : `eventMap has no row for vendor type ${notification.type}, which produced ${draft.type}`,
+          name,
+        );
+      });
+    }
+    if (failed) continue;
+    if (fixture.expect === 'ignored') {
+      const allIgnored =
+        types.length === 0 && ignoredReasons.every((reason) => typeof reason === 'string' && reason !== '');
+      add(
+        'normalize',
+        allIgnored,
+        allIgnored
+          ? `ignored: ${ignoredReasons.join('; ')}`
+          : `expected an ignored result (with a reason), got ${types.length > 0 ? `events ${types.join(', ')}` : 'no events and no reason'}`,
+        name,
+      );
+    } else {
+      const same = JSON.stringify(types) === JSON.stringify(fixture.expect);
+      add(
+        'normalize',
+        same,
+        same
+          ? `→ ${types.join(', ') || '(no events)'}`
+          : `expected [${fixture.expect.join(', ')}], got [${types.join(', ')}]${ignoredReasons.some(Boolean) ? ` (ignored: ${ignoredReasons.filter(Boolean).join('; ')})` : ''}`,
+        name,
+      );
+    }
+  }
+
+  // dedupe-stable: the same request parsed again, later, from another address, gives the same keys.
+  for (const item of loaded) {
+    const first = keysByFixture.get(item.fixture.file);
+    if (!first || first.length === 0) continue;
+    try {
+      const again = push
+        .parse(
+          {
+            ...build(item.fixture, item.raw, good, new Date('2026-02-20T23:59:59Z')),
+            sourceIp: '203.0.113.7',
+          },
+          config,
+        )
+        .map((n) => n.dedupeKey);
+      const same = JSON.stringify(again) === JSON.stringify(first);
+      add(
+        'dedupe-stable',
+        same,
+        same ? `${first.length} key(s) stable` : `keys changed: ${first.join(', ')} → ${again.join(', ')}`,
+        item.fixture.file,
+      );
+    } catch (error) {
+      add('dedupe-stable', false, `parsing again threw ${describeError(error)}`, item.fixture.file);
+    }
+  }
+
+  // dedupe-distinct: no key shared by two notifications.
+  const owners = new Map<string, string[]>();
+  for (const [file, keys] of keysByFixture) {
+    for (const key of keys) owners.set(key, [...(owners.get(key) ?? []), file]);
+  }
+  for (const [key, files] of owners) {
+    if (files.length > 1)
+      add('dedupe-distinct', false, `dedupe key ${key} is shared by ${files.join(', ')}`, files[0]);
+  }
+  if (owners.size > 0 && [...owners.values()].every((files) => files.length === 1)) {
+    add('dedupe-distinct', true, `${owners.size} distinct keys`);
+  }
+
+  // round-trip: encode each event, push it back, normalize on a fork of the context.
+  for (const { fixture, event, stateBefore } of produced) {
+    const label = `${event.type} ${event.subject}`;
+    try {
+      const encoded = connector.encode(event, config);
+      const request = build(
+        { route: encoded.route, params: encoded.params, headers: encoded.headers },
+        Buffer.from(JSON.stringify(encoded.body)),
+        good,
+      );
+      push.authenticate(request, config);
+      const notifications = push.parse(request, config);
+      const fork: MemoryNormalizeContext<C> = memoryNormalizeContext({
+        instanceId,
+        config,
+        vendorApi: options.vendorApi,
+        aliases: ctx.aliases.clone(),
+        state: stateBefore.clone(),
+      });
+      const back: Array<{ type: string; subject: string }> = [];
+      for (const notification of notifications) {
+        const result = await connector.normalize(notification, fork);
+        back.push(...result.events.map((e) => ({ type: e.type, subject: e.subject })));
+      }
+      const found = back.some((e) => e.type === event.type && e.subject === event.subject);
+      add(
+        'round-trip',
+        found,
+        found
+          ? `${label} round-trips`
+          : `${label} came back as [${back.map((e) => `${e.type} ${e.subject}`).join(', ')}]`,
+        fixture,
+      );
+    } catch (error) {
+      add('round-trip', false, `${label}: ${describeError(error)}`, fixture);
+    }
+  }
+
+  // gate: answers for approve and refuse.
+  for (const item of loaded) {
+    let notifications: VendorNotification[];
+    try {
+      notifications = push.parse(build(item.fixture, item.raw, good), config).filter((n) => n.gate);
+    } catch {
+      continue; // reported under normalize
+    }
+    for (const notification of notifications) {
+      if (!connector.gate) {
+        add(
+          'gate',
+          false,
+          `${notification.type} is a gate but the connector has no gate spec`,
+          item.fixture.file,
+        );
+        continue;
+      }
+      try {
+        const approve = connector.gate.respond({ outcome: 'approve', reason: 'approved' }, config);
+        const refuse = connector.gate.respond({ outcome: 'refuse', reason: 'refused' }, config);
+        connector.gate.matchKey(notification);
+        const ok = isSuccess(approve.status) && !isSuccess(refuse.status);
+        add(
+          'gate',
+          ok,
+          `${notification.type}: approve → ${approve.status}, refuse → ${refuse.status}`,
+          item.fixture.file,
+        );
+      } catch (error) {
+        add('gate', false, `${notification.type}: ${describeError(error)}`, item.fixture.file);
+      }
+    }
+  }
+
+  return report(results);
+}
+
+function report(results: ConformanceResult[]): ConformanceReport {
+  const failures = results.filter((r) => !r.ok);
+  return { ok: failures.length === 0, results, failures };
+}
+
+async function loadFixtures<C>(
+  options: ConformanceOptions<C>,
+  add: (check: ConformanceCheck, ok: boolean, message: string, fixture?: string) => void,
+): Promise<LoadedFixture[]> {
+  const dir =
+    typeof options.fixturesDir === 'string' ? options.fixturesDir : fileURLToPath(options.fixturesDir);
+  let files: string[];
+  try {
+    files = await listJsonFiles(dir, dir);
+  } catch (error) {
+    add('fixtures', false, `cannot read fixturesDir ${dir}: ${(error as Error).message}`);
+    return [];
+  }
+  const listed = new Set(options.fixtures.map((f) => f.file));
+  if (options.fixtures.length === 0) add('fixtures', false, 'no fixtures listed');
+  for (const file of files) {
+    if (!listed.has(file))
+      add('fixtures', false, `orphan fixture: ${file} is in the folder but not listed`, file);
+  }
+  const seen = new Set<string>();
+  const loaded: LoadedFixture[] = [];
+  for (const fixture of options.fixtures) {
+    if (seen.has(fixture.file)) {
+      add('fixtures', false, `${fixture.file} is listed twice`, fixture.file);
+      continue;
+    }
+    seen.add(fixture.file);
+    let raw: Buffer;
+    try {
+      raw = await readFile(join(dir, fixture.file));
+    } catch {
+      add('fixtures', false, `${fixture.file} is listed but not in ${dir}`, fixture.file);
+      continue;
+    }
+    try {
+      const json = JSON.parse(raw.toString('utf8')) as JsonValue;
+      add('fixtures', true, 'listed and parses', fixture.file);
+      loaded.push({ fixture, raw, json });
+    } catch (error) {
+      add('fixtures', false, `${fixture.file} is not valid JSON: ${(error as Error).message}`, fixture.file);
+    }
+  }
+  return loaded;
+}
+
+async function listJsonFiles(root: string, dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await listJsonFiles(root, path)));
+    else if (entry.name.endsWith('.json')) out.push(relative(root, path).split(sep).join('/'));
+  }
+  return out.sort();
+}
+
+type AuthOutcome = 'passed' | 'auth' | string;
+
+function authOutcome(run: () => void): AuthOutcome {
+  try {
+    run();
+    return 'passed';
+  } catch (error) {
+    if (isConnectorError(error) && error.kind === 'auth') return 'auth';
+    return describeError(error);
+  }
+}
+
+function describeOutcome(outcome: AuthOutcome): string {
+  if (outcome === 'passed') return 'were accepted';
+  if (outcome === 'auth') return 'were refused (auth)';
+  return `threw ${outcome}`;
+}
+
+function describeError(error: unknown): string {
+  if (isConnectorError(error)) return `ConnectorError(${error.kind}): ${error.message}`;
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return `a non-Error value: ${String(error)}`;
+}
+
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+function notificationProblems(n: VendorNotification, i: number): string[] {
+  const problems: string[] = [];
+  if (typeof n.type !== 'string' || n.type === '') problems.push(`notification #${i} has no type`);
+  if (typeof n.dedupeKey !== 'string' || n.dedupeKey === '')
+    problems.push(`notification #${i} has no dedupeKey`);
+  try {
+    JSON.stringify(n.payload);
+  } catch {
+    problems.push(`notification #${i} payload is not serializable`);
+  }
+  return problems;
+}
+
+/** Credentials that must be refused: one character changed at the end, one more, one fewer. */
+function nearMisses(good: CredentialParts): Array<{ what: string; creds: CredentialParts }> {
+  const out: Array<{ what: string; creds: CredentialParts }> = [];
+  for (const place of ['headers', 'params', 'query'] as const) {
+    for (const [name, value] of Object.entries(good[place] ?? {})) {
+      const replace = (next: string) => ({ ...good, [place]: { ...good[place], [name]: next } });
+      const basic = /^(basic\s+)(.+)$/i.exec(value);
+      const decoded = basic ? Buffer.from(basic[2]!, 'base64').toString('utf8') : undefined;
+      if (basic && decoded?.includes(':')) {
+        // Base64 tolerates changed padding bits and trailing characters: vary the decoded password.
+        const [user, ...rest] = decoded.split(':');
+        const password = rest.join(':');
+        const encode = (pw: string) => `${basic[1]}${Buffer.from(`${user}:${pw}`).toString('base64')}`;
+        for (const [what, pw] of variantsOf(password)) {
+          out.push({ what: `${place}.${name} (Basic password ${what})`, creds: replace(encode(pw)) });
+        }
+        continue;
+      }
+      for (const [what, next] of variantsOf(value))
+        out.push({ what: `${place}.${name} ${what}`, creds: replace(next) });
+    }
+  }
+  return out;
+}
+
+function variantsOf(value: string): Array<[string, string]> {
+  const variants: Array<[string, string]> = [];
+  if (value.length > 0)
+    variants.push(['with its last character changed', value.slice(0, -1) + swapChar(value.at(-1)!)]);
+  variants.push(['with one character appended', `${value}${swapChar(value.at(-1) ?? 'a')}`]);
+  if (value.length > 1) variants.push(['with its last character removed', value.slice(0, -1)]);
+  return variants;
+}
+
+function swapChar(c: string): string {
+  if (/[0-8]/.test(c)) return String(Number(c) + 1);
+  if (c === '9') return '0';
+  if (/[a-yA-Y]/.test(c)) return String.fromCharCode(c.charCodeAt(0) + 1);
+  if (c === 'z') return 'a';
+  if (c === 'Z') return 'A';
+  return c === 'x' ? 'y' : 'x';
+}
+
+/** The built-in malformed bodies (plus the connector's own). `lenient`: any non-crash outcome is fine. */
+function malformedBodies(
+  template: JsonValue | undefined,
+  extra: Array<string | Buffer>,
+): Array<{ what: string; body: Buffer; lenient: boolean }> {
+  const depth = 5_000;
+  const templateText = template === undefined ? '{"event":"x","data":{"id":"1"}}' : JSON.stringify(template);
+  const bodies: Array<{ what: string; body: Buffer; lenient: boolean }> = [
+    { what: 'empty body', body: Buffer.alloc(0), lenient: false },
+    {
+      what: 'truncated JSON',
+      body: Buffer.from(templateText.slice(0, Math.max(1, Math.floor(templateText.length / 2)))),
+      lenient: false,
+    },
+    { what: 'non-JSON text', body: Buffer.from('this is not JSON at all'), lenient: false },
+    {
+      what: 'binary garbage',
+      body: Buffer.from([0xff, 0xfe, 0x00, 0x81, 0x7b, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0x00, 0x9f]),
+      lenient: false,
+    },
+    { what: 'JSON array', body: Buffer.from('[{"id":"1"},{"id":"2"}]'), lenient: false },
+    { what: 'empty JSON array', body: Buffer.from('[]'), lenient: false },
+    { what: 'JSON string', body: Buffer.from('"slot-booked"'), lenient: false },
+    { what: 'JSON number', body: Buffer.from('42'), lenient: false },
+    { what: 'JSON null', body: Buffer.from('null'), lenient: false },
+    { what: 'JSON true', body: Buffer.from('true'), lenient: false },
+    { what: 'empty object', body: Buffer.from('{}'), lenient: false },
+    {
+      what: `object nested ${depth} deep`,
+      body: Buffer.from(`${'{"data":'.repeat(depth)}1${'}'.repeat(depth)}`),
+      lenient: false,
+    },
+    {
+      what: `array nested ${depth} deep`,
+      body: Buffer.from(`${'['.repeat(depth)}${']'.repeat(depth)}`),
+      lenient: false,
+    },
+  ];
+  if (template !== undefined) {
+    // Same shape as a real payload, every value null: a parser may accept it, but must not crash.
+    bodies.push({
+      what: 'fixture with every value null',
+      body: Buffer.from(JSON.stringify(nulled(template))),
+      lenient: true,
+    });
+  }
+  extra.forEach((body, i) => {
+    bodies.push({
+      what: `connector malformed body #${i + 1}`,
+      body: Buffer.isBuffer(body) ? body : Buffer.from(body),
+      lenient: false,
+    });
+  });
+  return bodies;
+}
+
+function nulled(value: JsonValue): JsonValue {
+  if (Array.isArray(value)) return value.map(nulled);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, nulled(v)]));
+  }
+  return null;
+}

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type ConformanceOptions,
+  type ConformanceReport,
+  checkConformance,
+  conformanceChecks,
+  conformanceCheckTitles,
+} from './check.ts';
+
+/**
+ * Registers the conformance suite as vitest tests: one `describe` per connector, one `it` per check
+ * group, each failing with the list of findings of its group. Call it at the top level of a
+ * connector's `src/conformance.test.ts`.
+ *
+ * @example
+ * ```ts
+ * import { describeConformance } from '@switchyard/testing';
+ * import { quable } from './index.ts';
+ *
+ * describeConformance({
+ *   connector: quable,
+ *   config: { authorization: 'test-secret' },
+ *   fixturesDir: new URL('../fixtures/', import.meta.url),
+ *   credentials: {
+ *     good: { headers: { authorization: 'test-secret' } },
+ *     wrong: [{ headers: { authorization: 'nope' } }],
+ *     missing: {},
+ *   },
+ *   fixtures: [{ file: 'document-create.json', expect: ['document.created'] }],
+ * });
+ * ```
+ */
+export function describeConformance<C>(options: ConformanceOptions<C>): void {
+  let running: Promise<ConformanceReport> | undefined;
+  const run = () => {
+    running ??= checkConformance(options);
+    return running;
+  };
+  describe(`conformance: ${options.connector.name}`, () => {
+    for (const check of conformanceChecks) {
+      it(conformanceCheckTitles[check], async () => {
+        const report = await run();
+        const failures = report.results
+          .filter((r) => r.check === check && !r.ok)
+          .map((r) => (r.fixture ? `${r.fixture}: ${r.message}` : r.message));
+        expect(failures, `conformance check "${check}" failed`).toEqual([]);
+      });
+    }
+  });
+}

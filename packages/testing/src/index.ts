@@ -1,0 +1,50 @@
+/**
+ * @switchyard/testing: what Switchyard's tests are built from.
+ *
+ * - Postgres harness: `useTestDatabase()` gives each vitest file a fresh database on the run's
+ *   server (`DATABASE_URL`, else testcontainers when Docker answers, else embedded PostgreSQL 18);
+ *   `createTestDatabase()` / `startTestPostgres()` do the same outside vitest;
+ *   `startEmbeddedPostgres()` also backs the server's embedded database mode.
+ * - `startRecordingSubscriber()`: a scripted webhook subscriber that verifies Standard Webhooks signatures.
+ * - `memoryNormalizeContext()` / `inboundRequest()`: connector unit-test helpers.
+ * - `describeConformance()` / `checkConformance()`: the conformance suite every connector runs.
+ * - Vendor simulators: `@switchyard/testing/simulators/<vendor>`.
+ *
+ * @example
+ * ```ts
+ * import { useTestDatabase, startRecordingSubscriber } from '@switchyard/testing';
+ *
+ * const db = useTestDatabase();
+ * it('delivers', async () => {
+ *   const subscriber = await startRecordingSubscriber({ secrets: 'whsec_...' });
+ *   // start the hub against db.url(), subscribe subscriber.url, push ...
+ *   await subscriber.waitFor(1);
+ *   await subscriber.close();
+ * });
+ * ```
+ */
+
+export * from './conformance/index.ts';
+export {
+  capturingLogger,
+  type InboundRequestOptions,
+  inboundRequest,
+  type LogEntry,
+  MemoryAliasStore,
+  type MemoryNormalizeContext,
+  type MemoryNormalizeContextOptions,
+  MemoryStateStore,
+  memoryNormalizeContext,
+  type VendorApi,
+} from './connector-context.ts';
+export * from './postgres/index.ts';
+export {
+  type RecordedRequest,
+  type RecordingSubscriber,
+  type RecordingSubscriberOptions,
+  type RequestHandler,
+  type ResponseStep,
+  type ScriptStep,
+  type SignatureCheck,
+  startRecordingSubscriber,
+} from './recording-subscriber.ts';

@@ -1,0 +1,244 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { EventEnvelope } from '@switchyard/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DocplannerSimulator } from './docplanner.ts';
+
+const fixture = (name: string) =>
+  JSON.parse(
+    readFileSync(new URL(`../../../connectors/docplanner/fixtures/${name}`, import.meta.url), 'utf8'),
+  ) as Record<string, never>;
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A tiny hook receiver answering from a script of statuses (the last one repeats). */
+async function receiver(answers: Array<{ status: number; body?: string; type?: string }>) {
+  const received: Received[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      const answer = answers[Math.min(received.length - 1, answers.length - 1)]!;
+      res.writeHead(answer.status, { 'content-type': answer.type ?? 'application/json' });
+      res.end(answer.body ?? '{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/dp`;
+  return { url, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function api(sim: DocplannerSimulator, path: string, init: RequestInit = {}, token?: string) {
+  const headers = new Headers(init.headers);
+  if (token) headers.set('authorization', `Bearer ${token}`);
+  const res = await fetch(`${sim.url}${path}`, { ...init, headers });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
+}
+
+async function token(sim: DocplannerSimulator, id = 'sim-client', secret = 'sim-secret') {
+  return api(sim, '/oauth/v2/token', {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: 'grant_type=client_credentials&scope=integration',
+  });
+}
+
+describe('DocplannerSimulator push', () => {
+  it('sends the notification with the API-key header and records the answer', async () => {
+    const hook = await receiver([{ status: 200 }]);
+    cleanups.push(hook.close);
+    const sim = new DocplannerSimulator({ hookUrl: hook.url, apiKey: 'k3y-k3y-k3y', apiKeyHeader: 'x-dp-key' });
+    const record = await sim.push(fixture('slot-booked.json'));
+    expect(record.delivered).toBe(true);
+    expect(record.attempts.map((a) => a.status)).toEqual([200]);
+    expect(hook.received[0]!.headers['x-dp-key']).toBe('k3y-k3y-k3y');
+    expect(JSON.parse(hook.received[0]!.body)).toEqual(fixture('slot-booked.json'));
+  });
+
+  it('retries a failed push twice (scaled 5 and 10 minutes), then buries it', async () => {
+    const hook = await receiver([{ status: 500 }]);
+    cleanups.push(hook.close);
+    const sim = new DocplannerSimulator({ hookUrl: hook.url, timeScale: 0.00001 });
+    const record = await sim.push(fixture('booking-canceled.json'));
+    expect(record.attempts.map((a) => a.status)).toEqual([500, 500, 500]);
+    expect(record.buried).toBe(true);
+    expect(sim.buried).toHaveLength(1);
+  });
+
+  it('stops retrying once the hub accepts', async () => {
+    const hook = await receiver([{ status: 503 }, { status: 202 }]);
+    cleanups.push(hook.close);
+    const sim = new DocplannerSimulator({ hookUrl: hook.url, timeScale: 0.00001 });
+    const record = await sim.push(fixture('break-created.json'));
+    expect(record.attempts.map((a) => a.status)).toEqual([503, 202]);
+    expect(record.delivered).toBe(true);
+    expect(hook.received).toHaveLength(2);
+  });
+
+  it('sends a gate once and records the refusal with its body', async () => {
+    const hook = await receiver([{ status: 409, body: '{"error_code":7}' }]);
+    cleanups.push(hook.close);
+    const sim = new DocplannerSimulator({ hookUrl: hook.url, timeScale: 0.00001 });
+    const record = await sim.push(fixture('slot-booking.json'));
+    expect(record.attempts).toHaveLength(1);
+    expect(record.buried).toBe(false);
+    expect(sim.gateAnswers).toEqual([
+      expect.objectContaining({ status: 409, approved: false, json: { error_code: 7 }, contentType: 'application/json' }),
+    ]);
+  });
+
+  it('encodes a normalized event into a Docplanner push', async () => {
+    const hook = await receiver([{ status: 200 }]);
+    cleanups.push(hook.close);
+    const sim = new DocplannerSimulator({ hookUrl: hook.url });
+    const event: EventEnvelope = {
+      specversion: '1.0',
+      id: 'e1',
+      type: 'slot.blocked',
+      source: 'dp',
+      subject: 'slot/1',
+      time: '2026-03-05T07:30:00+01:00',
+      datacontenttype: 'application/json',
+      data: {
+        id: 'h1',
+        vendorIds: [{ system: 'docplanner', value: '7788123', current: true }],
+        kind: 'block',
+        status: 'busy-unavailable',
+        start: '2026-03-11T12:00:00+01:00',
+        end: '2026-03-11T13:00:00+01:00',
+        practitioner: { id: '98765', given: 'Anna', family: 'Nowak' },
+        location: { id: '445566' },
+        organization: { id: '12345' },
+      },
+      connector: 'docplanner',
+      instance: 'dp',
+      vendortype: 'break-created',
+    };
+    await sim.push(event);
+    const body = JSON.parse(hook.received[0]!.body);
+    expect(body).toMatchObject({
+      name: 'break-created',
+      created_at: '2026-03-05T07:30:00+01:00',
+      data: {
+        break: { id: '7788123', since: '2026-03-11T12:00:00+01:00', till: '2026-03-11T13:00:00+01:00' },
+        doctor: { id: '98765', name: 'Anna', surname: 'Nowak' },
+      },
+    });
+  });
+});
+
+describe('DocplannerSimulator API', () => {
+  async function started(options: ConstructorParameters<typeof DocplannerSimulator>[0] = {}) {
+    const sim = new DocplannerSimulator(options);
+    await sim.start();
+    cleanups.push(() => sim.close());
+    return sim;
+  }
+
+  it('issues tokens only for the right Basic credentials', async () => {
+    const sim = await started();
+    expect((await token(sim, 'sim-client', 'wrong')).status).toBe(401);
+    const ok = await token(sim);
+    expect(ok.status).toBe(200);
+    expect(ok.json).toMatchObject({ token_type: 'bearer', expires_in: 3600 });
+    expect(sim.tokensIssued).toBe(1);
+  });
+
+  it('serves the queue FIFO one by one, then 404 "No notifications found"', async () => {
+    const sim = await started();
+    sim.enqueue(fixture('slot-booked.json'), fixture('booking-confirmed.json'));
+    const t = (await token(sim)).json.access_token as string;
+    expect((await api(sim, '/api/v3/integration/notifications')).status).toBe(401);
+    expect((await api(sim, '/api/v3/integration/notifications', {}, t)).json.name).toBe('slot-booked');
+    expect((await api(sim, '/api/v3/integration/notifications', {}, t)).json.name).toBe('booking-confirmed');
+    const empty = await api(sim, '/api/v3/integration/notifications', {}, t);
+    expect(empty).toMatchObject({ status: 404, json: { errors: [], message: 'No notifications found' } });
+  });
+
+  it('serves /multiple with remaining, and checks the limit', async () => {
+    const sim = await started();
+    sim.enqueue(fixture('break-created.json'), fixture('break-moved.json'), fixture('break-removed.json'));
+    const t = (await token(sim)).json.access_token as string;
+    const first = await api(sim, '/api/v3/integration/notifications/multiple?limit=2', {}, t);
+    expect(first.json.notifications.map((n: { name: string }) => n.name)).toEqual(['break-created', 'break-moved']);
+    expect(first.json.remaining).toBe(1);
+    expect((await api(sim, '/api/v3/integration/notifications/multiple?limit=101', {}, t)).status).toBe(400);
+  });
+
+  it('expires notifications not pulled within 72 hours', async () => {
+    const sim = await started({ tokenTtlSeconds: 400_000 });
+    sim.enqueue(fixture('slot-booked.json'));
+    sim.advanceClock(71 * 3_600_000);
+    sim.enqueue(fixture('booking-confirmed.json'));
+    sim.advanceClock(2 * 3_600_000);
+    expect(sim.queueLength).toBe(1);
+    expect(sim.expired.map((n) => n.name)).toEqual(['slot-booked']);
+  });
+
+  it('answers 401 for expired or revoked tokens', async () => {
+    const sim = await started();
+    const t = (await token(sim)).json.access_token as string;
+    sim.expireTokens();
+    expect((await api(sim, '/api/v3/integration/notifications', {}, t)).status).toBe(401);
+    const t2 = (await token(sim)).json.access_token as string;
+    expect((await api(sim, '/api/v3/integration/notifications', {}, t2)).status).toBe(404);
+    sim.revokeTokens();
+    expect((await api(sim, '/api/v3/integration/notifications', {}, t2)).status).toBe(401);
+  });
+
+  it('re-pushes buried notifications on release, at most once an hour (429 with Retry-After)', async () => {
+    const hook = await receiver([{ status: 500 }, { status: 500 }, { status: 500 }, { status: 200 }]);
+    cleanups.push(hook.close);
+    const sim = await started({ hookUrl: hook.url, timeScale: 0.00001 });
+    await sim.push(fixture('break-created.json'));
+    expect(sim.buried).toHaveLength(1);
+    const t = (await token(sim)).json.access_token as string;
+    const release = await api(sim, '/api/v3/integration/notifications/release', { method: 'POST' }, t);
+    expect(release.status).toBe(202);
+    await sim.idle();
+    expect(sim.buried).toHaveLength(0);
+    expect(hook.received).toHaveLength(4);
+    const again = await api(sim, '/api/v3/integration/notifications/release', { method: 'POST' }, t);
+    expect(again.status).toBe(429);
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(3500);
+    sim.advanceClock(3_600_000);
+    const fresh = (await token(sim)).json.access_token as string; // the first one expired with the hour
+    const later = await api(sim, '/api/v3/integration/notifications/release', { method: 'POST' }, fresh);
+    expect(later.status).toBe(202);
+  });
+
+  it('re-reads a known booking and 404s others', async () => {
+    const sim = await started();
+    sim.enqueue(fixture('slot-booked.json'));
+    const t = (await token(sim)).json.access_token as string;
+    const path = '/api/v3/integration/facilities/12345/doctors/98765/addresses/445566/bookings';
+    const found = await api(sim, `${path}/210045781`, {}, t);
+    expect(found.status).toBe(200);
+    expect(found.json).toMatchObject({ id: '210045781', start_at: '2026-03-10T11:30:00+01:00' });
+    expect((await api(sim, `${path}/999`, {}, t)).status).toBe(404);
+  });
+
+  it('answers failNext with the status and Retry-After', async () => {
+    const sim = await started();
+    const t = (await token(sim)).json.access_token as string;
+    sim.failNext(1, 503, 7);
+    const failed = await api(sim, '/api/v3/integration/notifications', {}, t);
+    expect(failed.status).toBe(503);
+    expect(failed.headers.get('retry-after')).toBe('7');
+    expect((await api(sim, '/api/v3/integration/notifications', {}, t)).status).toBe(404);
+  });
+});

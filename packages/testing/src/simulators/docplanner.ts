@@ -1,0 +1,450 @@
+/**
+ * A fake Docplanner for tests and demos: it pushes notifications to a hub the way Docplanner does
+ * (static API key header, two retries after 5 and 10 minutes, then the notification is "buried"),
+ * and serves what Docplanner's integration API offers around notifications: the OAuth2 token
+ * endpoint, the FIFO pull queue (72-hour expiry), `/notifications/multiple`, `/notifications/release`
+ * (once an hour) and the booking re-read endpoint.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
+import { docplannerConnector } from '../../../connectors/docplanner/src/index.ts';
+import type { Config as DocplannerConfig } from '../../../connectors/docplanner/src/config.ts';
+import type { DpNotification } from '../../../connectors/docplanner/src/vendor.ts';
+
+const GATE_NAMES = new Set(['slot-booking', 'booking-moving']);
+const HOUR_MS = 3_600_000;
+
+/** Options of {@link DocplannerSimulator}. */
+export interface DocplannerSimulatorOptions {
+  /** Where pushes go (the hub's `/hooks/{instance}` URL). Can also be given per push. */
+  hookUrl?: string;
+  /** The static API key sent with every push; omitted when undefined. */
+  apiKey?: string;
+  /** Default `x-api-key`. */
+  apiKeyHeader?: string;
+  /** OAuth2 client credentials the token endpoint accepts. Defaults: `sim-client` / `sim-secret`. */
+  clientId?: string;
+  clientSecret?: string;
+  /** Lifetime of issued tokens, default 3600 s (Docplanner's). */
+  tokenTtlSeconds?: number;
+  /** Delays before the retries of a failed push; default Docplanner's [5 min, 10 min]. */
+  retryDelaysMs?: number[];
+  /** Multiplies every retry delay (e.g. 0.0001 in tests: 5 min → 30 ms). Default 1. */
+  timeScale?: number;
+  /** The simulator's clock (queue expiry, token expiry, release rate limit). Default: real time. */
+  now?: () => Date;
+  /** Per-attempt timeout of a push, default 10 s. */
+  pushTimeoutMs?: number;
+  /** Connector settings used to encode normalized events into pushes. */
+  connectorConfig?: DocplannerConfig;
+}
+
+/** One try at delivering a push. */
+export interface PushAttempt {
+  at: Date;
+  /** null when the request failed without an answer (refused, timed out). */
+  status: number | null;
+  contentType?: string;
+  body: string;
+  error?: string;
+}
+
+/** What happened to one pushed notification. */
+export interface PushRecord {
+  notification: DpNotification;
+  hookUrl: string;
+  gate: boolean;
+  attempts: PushAttempt[];
+  delivered: boolean;
+  /** Failed every try: Docplanner keeps it only for a manual re-trigger (`release`). */
+  buried: boolean;
+}
+
+/** A gate (slot-booking / booking-moving) and the answer the hub gave. */
+export interface GateAnswer {
+  notification: DpNotification;
+  status: number | null;
+  contentType?: string;
+  body: string;
+  /** Parsed JSON body, when it was JSON. */
+  json?: JsonValue;
+  approved: boolean;
+}
+
+/** One request the simulator's API answered. */
+export interface ServedRequest {
+  method: string;
+  path: string;
+  status: number;
+}
+
+interface Queued {
+  notification: DpNotification;
+  enqueuedAt: number;
+}
+
+interface Token {
+  expiresAt: number;
+  revoked: boolean;
+}
+
+/**
+ * A Docplanner stand-in that speaks real HTTP.
+ *
+ * @example
+ * ```ts
+ * const sim = new DocplannerSimulator({ hookUrl: `${hub}/hooks/dp`, apiKey: 'k3y-k3y-k3y', timeScale: 0.0001 });
+ * const record = await sim.push(slotBookedBody);        // POST with the API-key header, retried like Docplanner
+ * const url = await sim.start();                         // pull queue + OAuth + booking API on 127.0.0.1
+ * sim.enqueue(slotBookedBody);                           // now GET {url}/api/v3/integration/notifications returns it
+ * await sim.close();
+ * ```
+ */
+export class DocplannerSimulator {
+  readonly pushes: PushRecord[] = [];
+  readonly gateAnswers: GateAnswer[] = [];
+  /** Every request the API answered, in order. */
+  readonly served: ServedRequest[] = [];
+  /** Notifications dropped from the queue after 72 hours unpulled. */
+  readonly expired: DpNotification[] = [];
+  /** Bookings the re-read endpoint knows, by booking id (filled from every pushed or queued booking). */
+  readonly bookings = new Map<string, { facility: string; doctor: string; address: string; booking: JsonObject }>();
+  /** How many tokens the token endpoint issued. */
+  tokensIssued = 0;
+
+  readonly #options: DocplannerSimulatorOptions;
+  readonly #queue: Queued[] = [];
+  readonly #tokens = new Map<string, Token>();
+  readonly #pending = new Set<Promise<unknown>>();
+  #failures: Array<{ status: number; retryAfterSeconds?: number }> = [];
+  #lastReleaseAt: number | undefined;
+  #clockOffsetMs = 0;
+  #server: Server | undefined;
+  #url: string | undefined;
+
+  constructor(options: DocplannerSimulatorOptions = {}) {
+    this.#options = options;
+  }
+
+  /** The simulator's current time (its clock plus {@link advanceClock}). */
+  now(): number {
+    return (this.#options.now?.() ?? new Date()).getTime() + this.#clockOffsetMs;
+  }
+
+  /** Moves the simulator's clock forward (queue expiry, token expiry, release rate limit). */
+  advanceClock(ms: number): void {
+    this.#clockOffsetMs += ms;
+  }
+
+  /**
+   * A Docplanner notification from a push body, or from a normalized event through the connector's
+   * `encode`.
+   */
+  toNotification(input: DpNotification | EventEnvelope | JsonObject): DpNotification {
+    if (isJsonObject(input as JsonValue) && 'specversion' in input) {
+      const encoded = docplannerConnector.encode(input as EventEnvelope, this.#options.connectorConfig ?? {});
+      return encoded.body as unknown as DpNotification;
+    }
+    return input as DpNotification;
+  }
+
+  /**
+   * Pushes one notification to the hub with the API-key header. A gate is tried once (the patient is
+   * waiting) and its answer recorded in {@link gateAnswers}; anything else is retried after the
+   * configured delays when the answer is not 2xx, then buried.
+   */
+  push(
+    input: DpNotification | EventEnvelope | JsonObject,
+    options: { hookUrl?: string; headers?: Record<string, string> } = {},
+  ): Promise<PushRecord> {
+    const task = this.#push(this.toNotification(input), options);
+    this.#track(task);
+    return task;
+  }
+
+  async #push(
+    notification: DpNotification,
+    options: { hookUrl?: string; headers?: Record<string, string> },
+  ): Promise<PushRecord> {
+    const hookUrl = options.hookUrl ?? this.#options.hookUrl;
+    if (!hookUrl) throw new Error('DocplannerSimulator.push needs a hookUrl (in the options or the constructor)');
+    this.#remember(notification);
+    const gate = GATE_NAMES.has(notification.name);
+    const record: PushRecord = { notification, hookUrl, gate, attempts: [], delivered: false, buried: false };
+    this.pushes.push(record);
+    const delays = gate ? [] : (this.#options.retryDelaysMs ?? [5 * 60_000, 10 * 60_000]);
+    const scale = this.#options.timeScale ?? 1;
+    for (let attempt = 0; attempt <= delays.length; attempt++) {
+      if (attempt > 0) await sleep(delays[attempt - 1]! * scale);
+      const result = await this.#send(hookUrl, notification, options.headers);
+      record.attempts.push(result);
+      if (result.status !== null && result.status >= 200 && result.status < 300) {
+        record.delivered = true;
+        break;
+      }
+    }
+    if (gate) {
+      const last = record.attempts[0]!;
+      const answer: GateAnswer = {
+        notification,
+        status: last.status,
+        body: last.body,
+        approved: record.delivered,
+      };
+      if (last.contentType !== undefined) answer.contentType = last.contentType;
+      try {
+        answer.json = JSON.parse(last.body) as JsonValue;
+      } catch {
+        // not JSON: keep the text only
+      }
+      this.gateAnswers.push(answer);
+    } else if (!record.delivered) {
+      record.buried = true;
+    }
+    return record;
+  }
+
+  async #send(hookUrl: string, notification: DpNotification, extra?: Record<string, string>): Promise<PushAttempt> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...extra };
+    if (this.#options.apiKey !== undefined) headers[this.#options.apiKeyHeader ?? 'x-api-key'] = this.#options.apiKey;
+    const at = new Date(this.now());
+    try {
+      const res = await fetch(hookUrl, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(notification),
+        signal: AbortSignal.timeout(this.#options.pushTimeoutMs ?? 10_000),
+      });
+      const attempt: PushAttempt = { at, status: res.status, body: await res.text() };
+      const type = res.headers.get('content-type');
+      if (type !== null) attempt.contentType = type;
+      return attempt;
+    } catch (error) {
+      return { at, status: null, body: '', error: (error as Error).message };
+    }
+  }
+
+  /** Notifications whose push failed every try. */
+  get buried(): DpNotification[] {
+    return this.pushes.filter((p) => p.buried).map((p) => p.notification);
+  }
+
+  /** Resolves when every push (and release re-push) started so far has finished. */
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  #track(task: Promise<unknown>): void {
+    this.#pending.add(task);
+    task.finally(() => this.#pending.delete(task)).catch(() => {});
+  }
+
+  /** Puts notifications on the pull queue (FIFO), as Docplanner does when it generates them. */
+  enqueue(...inputs: Array<DpNotification | EventEnvelope | JsonObject>): void {
+    for (const input of inputs) {
+      const notification = this.toNotification(input);
+      this.#remember(notification);
+      this.#queue.push({ notification, enqueuedAt: this.now() });
+    }
+  }
+
+  /** Notifications waiting on the pull queue (expired ones dropped). */
+  get queueLength(): number {
+    this.#expire();
+    return this.#queue.length;
+  }
+
+  /** The next `count` API requests (after the token endpoint) answer `status` (default 503). */
+  failNext(count: number, status = 503, retryAfterSeconds?: number): void {
+    for (let i = 0; i < count; i++) {
+      this.#failures.push(retryAfterSeconds === undefined ? { status } : { status, retryAfterSeconds });
+    }
+  }
+
+  /** Makes every issued token expired now (the API answers 401 until a new one is fetched). */
+  expireTokens(): void {
+    for (const token of this.#tokens.values()) token.expiresAt = Math.min(token.expiresAt, this.now() - 1);
+  }
+
+  /** Revokes every issued token. */
+  revokeTokens(): void {
+    for (const token of this.#tokens.values()) token.revoked = true;
+  }
+
+  /** The API base URL once {@link start}ed (use it as the connector's `apiBaseUrl`). */
+  get url(): string {
+    if (!this.#url) throw new Error('DocplannerSimulator is not started');
+    return this.#url;
+  }
+
+  /** Serves the API on 127.0.0.1 (a free port); resolves to the base URL. */
+  async start(): Promise<string> {
+    if (this.#url) return this.#url;
+    const server = createServer((req, res) => {
+      this.#handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) this.#json(req, res, 500, { message: (error as Error).message });
+        else res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.#server = server;
+    this.#url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return this.#url;
+  }
+
+  /** Stops the API server and waits for pushes in flight. */
+  async close(): Promise<void> {
+    await this.idle();
+    const server = this.#server;
+    this.#server = undefined;
+    this.#url = undefined;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  #remember(notification: DpNotification): void {
+    const data = notification.data;
+    if (!isJsonObject(data as unknown as JsonValue)) return;
+    const facility = data.facility?.id;
+    const doctor = data.doctor?.id;
+    const address = data.address?.id;
+    if (!facility || !doctor || !address) return;
+    for (const key of ['visit_booking', 'old_visit_booking', 'new_visit_booking'] as const) {
+      const booking = data[key];
+      if (booking && typeof booking.id === 'string') {
+        this.bookings.set(booking.id, {
+          facility: String(facility),
+          doctor: String(doctor),
+          address: String(address),
+          booking: booking as unknown as JsonObject,
+        });
+      }
+    }
+  }
+
+  #expire(): void {
+    const cutoff = this.now() - 72 * HOUR_MS;
+    while (this.#queue.length > 0 && this.#queue[0]!.enqueuedAt < cutoff) {
+      this.expired.push(this.#queue.shift()!.notification);
+    }
+    for (let i = this.#queue.length - 1; i >= 0; i--) {
+      if (this.#queue[i]!.enqueuedAt < cutoff) this.expired.push(...this.#queue.splice(i, 1).map((q) => q.notification));
+    }
+  }
+
+  #json(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    body: JsonValue,
+    headers: Record<string, string> = {},
+  ): void {
+    this.served.push({ method: req.method ?? 'GET', path: req.url ?? '/', status });
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const path = url.pathname;
+    const body = await readBody(req);
+    if (req.method === 'POST' && path === '/oauth/v2/token') return this.#token(req, res, body);
+
+    const base = '/api/v3/integration';
+    if (!path.startsWith(`${base}/`)) return this.#json(req, res, 404, { message: 'Not Found' });
+    if (!this.#authorized(req)) {
+      return this.#json(req, res, 401, { error: 'invalid_grant', error_description: 'The access token provided is invalid.' });
+    }
+    const failure = this.#failures.shift();
+    if (failure) {
+      const headers: Record<string, string> =
+        failure.retryAfterSeconds === undefined ? {} : { 'retry-after': String(failure.retryAfterSeconds) };
+      return this.#json(req, res, failure.status, { message: 'Service Unavailable' }, headers);
+    }
+    const rest = path.slice(base.length);
+    if (req.method === 'GET' && rest === '/notifications') {
+      this.#expire();
+      const next = this.#queue.shift();
+      if (!next) return this.#json(req, res, 404, { errors: [], message: 'No notifications found' });
+      return this.#json(req, res, 200, next.notification as unknown as JsonObject);
+    }
+    if (req.method === 'GET' && rest === '/notifications/multiple') {
+      this.#expire();
+      const limitText = url.searchParams.get('limit') ?? '10';
+      const limit = Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+        return this.#json(req, res, 400, { errors: [{ field: 'limit', message: 'must be between 1 and 100' }] });
+      }
+      const taken = this.#queue.splice(0, limit).map((q) => q.notification as unknown as JsonObject);
+      return this.#json(req, res, 200, { notifications: taken, remaining: this.#queue.length });
+    }
+    if (req.method === 'POST' && rest === '/notifications/release') {
+      const now = this.now();
+      if (this.#lastReleaseAt !== undefined && now - this.#lastReleaseAt < HOUR_MS) {
+        const wait = Math.ceil((this.#lastReleaseAt + HOUR_MS - now) / 1000);
+        return this.#json(req, res, 429, { message: 'Too Many Requests' }, { 'retry-after': String(wait) });
+      }
+      this.#lastReleaseAt = now;
+      const again = this.pushes.filter((p) => p.buried);
+      for (const record of again) {
+        record.buried = false;
+        this.push(record.notification, { hookUrl: record.hookUrl }).catch(() => {});
+      }
+      return this.#json(req, res, 202, { released: again.length });
+    }
+    const m = /^\/facilities\/([^/]+)\/doctors\/([^/]+)\/addresses\/([^/]+)\/bookings\/([^/]+)$/.exec(rest);
+    if (req.method === 'GET' && m) {
+      const [, facility, doctor, address, id] = m.map((p) => decodeURIComponent(p));
+      const known = this.bookings.get(id!);
+      if (!known || known.facility !== facility || known.doctor !== doctor || known.address !== address) {
+        return this.#json(req, res, 404, { errors: [], message: 'Booking not found' });
+      }
+      return this.#json(req, res, 200, known.booking);
+    }
+    return this.#json(req, res, 404, { message: 'Not Found' });
+  }
+
+  #authorized(req: IncomingMessage): boolean {
+    const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    const token = match ? this.#tokens.get(match[1]!.trim()) : undefined;
+    return token !== undefined && !token.revoked && token.expiresAt > this.now();
+  }
+
+  #token(req: IncomingMessage, res: ServerResponse, body: string): void {
+    const match = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    const [id, ...secret] = match ? Buffer.from(match[1]!, 'base64').toString('utf8').split(':') : [];
+    const form = new URLSearchParams(body);
+    const clientId = this.#options.clientId ?? 'sim-client';
+    const clientSecret = this.#options.clientSecret ?? 'sim-secret';
+    if (id !== clientId || secret.join(':') !== clientSecret) {
+      return this.#json(req, res, 401, { error: 'invalid_client', error_description: 'Client authentication failed' });
+    }
+    if (form.get('grant_type') !== 'client_credentials') {
+      return this.#json(req, res, 400, { error: 'unsupported_grant_type' });
+    }
+    const ttl = this.#options.tokenTtlSeconds ?? 3600;
+    const token = randomBytes(24).toString('hex');
+    this.#tokens.set(token, { expiresAt: this.now() + ttl * 1000, revoked: false });
+    this.tokensIssued++;
+    return this.#json(req, res, 200, {
+      access_token: token,
+      expires_in: ttl,
+      token_type: 'bearer',
+      scope: form.get('scope') ?? 'integration',
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

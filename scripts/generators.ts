@@ -1,0 +1,9 @@
+/**
+ * Every generation step `pnpm generate` runs, in order. A package that generates files exports a
+ * `Generator` (see `packages/core/scripts/codegen.ts`) and adds it here; `pnpm generate:check` then
+ * fails whenever its outputs are stale.
+ */
+import type { Generator } from '../packages/core/scripts/codegen.ts';
+import { coreGenerator } from '../packages/core/scripts/core-generator.ts';
+
+export const generators: Generator[] = [coreGenerator];
