@@ -11,7 +11,10 @@ export const MIN_NODE = [22, 12, 0];
  * @example checkNodeVersion('v20.11.1') // { ok: false, message: 'switchyard needs Node >= 22.12 ...' }
  */
 export function checkNodeVersion(version) {
-  const parts = String(version).replace(/^v/, '').split('.').map((n) => Number.parseInt(n, 10) || 0);
+  const parts = String(version)
+    .replace(/^v/, '')
+    .split('.')
+    .map((n) => Number.parseInt(n, 10) || 0);
   for (let i = 0; i < MIN_NODE.length; i++) {
     const have = parts[i] || 0;
     if (have > MIN_NODE[i]) return { ok: true };
@@ -33,5 +36,5 @@ export function checkNodeVersion(version) {
  * @returns {boolean}
  */
 export function stripsTypes(features) {
-  return Boolean(features && features.typescript);
+  return Boolean(features?.typescript);
 }

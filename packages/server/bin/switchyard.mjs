@@ -14,7 +14,9 @@ if (!verdict.ok) {
 
 if (!stripsTypes(process.features)) {
   if (process.env.SWITCHYARD_REEXEC === '1') {
-    process.stderr.write('switchyard: this Node cannot load TypeScript even with --experimental-strip-types; install Node 24\n');
+    process.stderr.write(
+      'switchyard: this Node cannot load TypeScript even with --experimental-strip-types; install Node 24\n',
+    );
     process.exit(1);
   }
   const child = spawnSync(

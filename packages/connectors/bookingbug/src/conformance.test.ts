@@ -27,7 +27,11 @@ describeConformance({
       description: 'the same purchase again, only payment log / attended / describe differ',
     },
     { file: 'amended-time.json', expect: ['appointment.rescheduled'] },
-    { file: 'amended-other.json', expect: ['appointment.updated'], description: 'another practitioner and room' },
+    {
+      file: 'amended-other.json',
+      expect: ['appointment.updated'],
+      description: 'another practitioner and room',
+    },
     { file: 'cancelled-via-cancellation-url.json', route: 'cancellation', expect: ['appointment.cancelled'] },
     { file: 'two-bookings.json', expect: ['appointment.created', 'appointment.created'] },
     {

@@ -25,9 +25,12 @@ export function encode(event: EventEnvelope, _config: Config): EncodedNotificati
   const bookingId = currentBookingId(data);
   const cancelled = event.type === 'appointment.cancelled';
   if (
-    !['appointment.created', 'appointment.rescheduled', 'appointment.updated', 'appointment.cancelled'].includes(
-      event.type,
-    )
+    ![
+      'appointment.created',
+      'appointment.rescheduled',
+      'appointment.updated',
+      'appointment.cancelled',
+    ].includes(event.type)
   ) {
     throw ConnectorError.permanent(`BookingBug has no push that produces ${event.type}`);
   }
@@ -42,11 +45,17 @@ export function encode(event: EventEnvelope, _config: Config): EncodedNotificati
   else if (booking.is_cancelled !== undefined) booking.is_cancelled = false;
   if (!isJsonObject(vendor.booking)) Object.assign(booking, bookingFields(data));
 
-  const purchase: JsonObject = isJsonObject(vendor.purchase) ? { ...vendor.purchase } : { id: booking.id as number };
+  const purchase: JsonObject = isJsonObject(vendor.purchase)
+    ? { ...vendor.purchase }
+    : { id: booking.id as number };
   const embedded = isJsonObject(purchase._embedded) ? purchase._embedded : {};
   purchase._embedded = { ...embedded, bookings: [booking] };
   if (typeof purchase.triggerName === 'string') {
-    purchase.triggerName = cancelled ? 'cancelled' : event.type === 'appointment.created' ? 'create' : 'modify';
+    purchase.triggerName = cancelled
+      ? 'cancelled'
+      : event.type === 'appointment.created'
+        ? 'create'
+        : 'modify';
     purchase.triggerTime = event.time;
   }
   return { route: cancelled ? 'cancellation' : 'default', body: purchase };
@@ -59,7 +68,8 @@ function currentBookingId(data: JsonObject): string {
       isJsonObject(v) && v.system === CONNECTOR_NAME && typeof v.value === 'string',
   );
   const id = (mine.find((v) => v.current !== false) ?? mine[0])?.value;
-  if (id === undefined) throw ConnectorError.permanent('the event carries no BookingBug booking id in vendorIds');
+  if (id === undefined)
+    throw ConnectorError.permanent('the event carries no BookingBug booking id in vendorIds');
   return id;
 }
 

@@ -11,7 +11,11 @@ const fixture = (name: string): JsonObject =>
   JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;
 
 function setup() {
-  const ctx = memoryNormalizeContext({ config, instanceId: 'bb-test', receivedAt: new Date('2026-01-15T10:00:00Z') });
+  const ctx = memoryNormalizeContext({
+    config,
+    instanceId: 'bb-test',
+    receivedAt: new Date('2026-01-15T10:00:00Z'),
+  });
   const push = async (body: JsonObject, route = 'default'): Promise<NormalizeResult> => {
     const [n] = parse(inboundRequest({ route, body, receivedAt: new Date('2026-01-15T10:00:00Z') }), config);
     return normalize(n!, ctx);
@@ -86,7 +90,9 @@ describe('bookingbug normalize', () => {
     const cancelled = await push(fixture('cancelled-via-cancellation-url.json'), 'cancellation');
     expect(cancelled.events.map((e) => [e.type, e.subject])).toEqual([['appointment.cancelled', hubSubject]]);
     expect(dataOf(cancelled).status).toBe('cancelled');
-    expect((await push(fixture('cancelled-via-cancellation-url.json'), 'cancellation')).ignored).toMatch(/no change/);
+    expect((await push(fixture('cancelled-via-cancellation-url.json'), 'cancellation')).ignored).toMatch(
+      /no change/,
+    );
   });
 
   it('gives one event per booking, treats a replaced booking id at a new time as a move, cancels only flagged bookings', async () => {
@@ -124,7 +130,10 @@ describe('bookingbug normalize', () => {
     const created = await push(fixture('jrni-create.json'));
     expect(created.events[0]).toMatchObject({ type: 'appointment.created', time: '2024-05-02T08:15:43Z' });
     const modified = await push(fixture('jrni-modify.json'));
-    expect(modified.events[0]).toMatchObject({ type: 'appointment.rescheduled', time: '2024-05-03T16:40:05Z' });
+    expect(modified.events[0]).toMatchObject({
+      type: 'appointment.rescheduled',
+      time: '2024-05-03T16:40:05Z',
+    });
     expect(dataOf(modified).start).toBe('2024-05-11T10:00:00+01:00');
     const cancelled = await push(fixture('jrni-cancelled.json'));
     expect(cancelled.events[0]?.type).toBe('appointment.cancelled');

@@ -20,24 +20,39 @@ export const CONNECTOR_NAME = 'bookingbug';
  * purchase came from (`purchase` on the booking URL, `cancellation` on the cancellation URL), or
  * JRNI's `triggerName` when present.
  */
+const ANY = [
+  'appointment.created',
+  'appointment.rescheduled',
+  'appointment.updated',
+  'appointment.cancelled',
+];
+
 export const eventMap: readonly EventMapping[] = [
   {
     vendorType: 'purchase',
-    normalizedTypes: ['appointment.created', 'appointment.rescheduled', 'appointment.updated', 'appointment.cancelled'],
+    normalizedTypes: ANY,
     note: 'legacy booking URL: per booking, compared with the last state (new, moved, changed, is_cancelled); unchanged bookings give nothing',
   },
   {
     vendorType: 'cancellation',
-    normalizedTypes: ['appointment.cancelled'],
-    note: 'legacy cancellation URL: the bookings flagged is_cancelled, or every booking when none is flagged',
+    normalizedTypes: ANY,
+    note: 'legacy cancellation URL: cancelled for the bookings flagged is_cancelled, or every booking when none is flagged; the others are compared as usual',
   },
-  { vendorType: 'create', normalizedTypes: ['appointment.created'], note: 'JRNI triggerName create' },
+  {
+    vendorType: 'create',
+    normalizedTypes: ANY,
+    note: 'JRNI triggerName create: usually created; a known booking is compared with its last state',
+  },
   {
     vendorType: 'modify',
-    normalizedTypes: ['appointment.rescheduled', 'appointment.updated', 'appointment.cancelled'],
-    note: 'JRNI triggerName modify: a new time is a reschedule, other changes an update',
+    normalizedTypes: ANY,
+    note: 'JRNI triggerName modify: a new time is a reschedule, other changes an update; an unknown booking is created',
   },
-  { vendorType: 'cancelled', normalizedTypes: ['appointment.cancelled'], note: 'JRNI triggerName cancelled' },
+  {
+    vendorType: 'cancelled',
+    normalizedTypes: ANY,
+    note: 'JRNI triggerName cancelled: cancelled for the flagged bookings (all when none is flagged)',
+  },
 ];
 
 /** The purchase inside a body: the body itself, or JRNI-style under `purchase` / `data`. */
@@ -111,7 +126,8 @@ function patientOf(purchase: BookingBugPurchase, booking: BookingBugBooking): Js
   const ref = str(client.reference ?? member.comp_ref);
   const given = str(client.first_name ?? member.first_name ?? booking.first_name);
   const family = str(client.last_name ?? member.last_name ?? booking.last_name);
-  const name = str(purchase.client_name ?? member.name) ?? ([given, family].filter(Boolean).join(' ') || undefined);
+  const name =
+    str(purchase.client_name ?? member.name) ?? ([given, family].filter(Boolean).join(' ') || undefined);
   const email = str(client.email ?? member.email ?? booking.email);
   const phone =
     phoneOf(client.mobile, client.mobile_prefix) ??
@@ -132,7 +148,11 @@ function patientOf(purchase: BookingBugPurchase, booking: BookingBugBooking): Js
  * a change is measured on. `attended` is left out: BookingBug sets it to true on fresh bookings
  * (see the vendor sample), so it says nothing about arrival.
  */
-export function bookingSnapshot(purchase: BookingBugPurchase, booking: BookingBugBooking, cancelled: boolean): JsonObject {
+export function bookingSnapshot(
+  purchase: BookingBugPurchase,
+  booking: BookingBugBooking,
+  cancelled: boolean,
+): JsonObject {
   const s: JsonObject = { cancelled };
   const start = toRfc3339(booking.datetime);
   const end = toRfc3339(booking.end_datetime);
@@ -146,7 +166,10 @@ export function bookingSnapshot(purchase: BookingBugPurchase, booking: BookingBu
   const personName = str(booking.person_name);
   const personId = linkId(booking, 'person') ?? str(booking.person_id);
   if (personId !== undefined || personName !== undefined) {
-    s.practitioner = { id: personId ?? `name:${personName}`, ...(personName === undefined ? {} : { name: personName }) };
+    s.practitioner = {
+      id: personId ?? `name:${personName}`,
+      ...(personName === undefined ? {} : { name: personName }),
+    };
   }
   const address = booking.address;
   if (isJsonObject(address) && str(address.id) !== undefined) {
@@ -208,16 +231,22 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
  * const result = await normalize(notification, ctx); // { events: [{ type: 'appointment.created', ... }] }
  * ```
  */
-export async function normalize(n: VendorNotification, ctx: NormalizeContext<Config>): Promise<NormalizeResult> {
+export async function normalize(
+  n: VendorNotification,
+  ctx: NormalizeContext<Config>,
+): Promise<NormalizeResult> {
   const body = isJsonObject(n.payload) ? n.payload : {};
   const purchase = purchaseOf(body);
-  if (purchase === undefined) throw ConnectorError.permanent('the stored BookingBug notification has no purchase id');
+  if (purchase === undefined)
+    throw ConnectorError.permanent('the stored BookingBug notification has no purchase id');
   const purchaseId = String(purchase.id);
   const bookings = bookingsOf(purchase);
   if (bookings.length === 0) return ignore('the purchase has no bookings');
   const cancelRequest = n.type === 'cancellation' || n.type === 'cancelled';
 
-  const stored = (await ctx.state.get<JsonObject>(stateKey(purchaseId))) as unknown as StoredPurchase | undefined;
+  const stored = (await ctx.state.get<JsonObject>(stateKey(purchaseId))) as unknown as
+    | StoredPurchase
+    | undefined;
   const previous: Record<string, JsonObject> = { ...(stored?.bookings ?? {}) };
   const current = bookings.map((b) => ({
     booking: b,
@@ -228,13 +257,16 @@ export async function normalize(n: VendorNotification, ctx: NormalizeContext<Con
   // Whether a moved booking keeps its id is unverified: a booking id that disappeared from the
   // purchase while a new one appeared at another time is taken as the same appointment, moved.
   const currentIds = new Set(current.map((c) => c.id));
-  const vanished = Object.keys(previous).filter((id) => !currentIds.has(id) && previous[id]?.cancelled !== true);
+  const vanished = Object.keys(previous).filter(
+    (id) => !currentIds.has(id) && previous[id]?.cancelled !== true,
+  );
   const movedFrom = new Map<string, string>();
   for (const c of current) {
     if (previous[c.id] !== undefined || c.snap.cancelled === true) continue;
     const match =
-      vanished.find((id) => !same(previous[id]?.start, c.snap.start) && same(previous[id]?.service, c.snap.service)) ??
-      vanished.find((id) => !same(previous[id]?.start, c.snap.start));
+      vanished.find(
+        (id) => !same(previous[id]?.start, c.snap.start) && same(previous[id]?.service, c.snap.service),
+      ) ?? vanished.find((id) => !same(previous[id]?.start, c.snap.start));
     if (match === undefined) continue;
     movedFrom.set(c.id, match);
     vanished.splice(vanished.indexOf(match), 1);
@@ -295,7 +327,9 @@ interface Decision {
 function decide(before: JsonObject | undefined, now: JsonObject): Decision | undefined {
   const cancelled = now.cancelled === true;
   if (cancelled) {
-    return before?.cancelled === true ? undefined : { type: 'appointment.cancelled', status: 'cancelled', changes: [] };
+    return before?.cancelled === true
+      ? undefined
+      : { type: 'appointment.cancelled', status: 'cancelled', changes: [] };
   }
   if (before === undefined) return { type: 'appointment.created', status: 'booked', changes: [] };
   const changes: string[] = [];
@@ -328,10 +362,21 @@ function entityOf(
   booking: BookingBugBooking,
 ): JsonObject {
   const vendorIds: JsonObject[] = [];
-  if (oldId !== undefined) vendorIds.push({ system: CONNECTOR_NAME, instance: instanceId, value: oldId, current: false });
+  if (oldId !== undefined)
+    vendorIds.push({ system: CONNECTOR_NAME, instance: instanceId, value: oldId, current: false });
   vendorIds.push({ system: CONNECTOR_NAME, instance: instanceId, value: bookingId, current: true });
   const data: JsonObject = { id: hubId, vendorIds, status };
-  for (const key of ['start', 'end', 'durationMinutes', 'timeZone', 'patient', 'practitioner', 'location', 'organization', 'service']) {
+  for (const key of [
+    'start',
+    'end',
+    'durationMinutes',
+    'timeZone',
+    'patient',
+    'practitioner',
+    'location',
+    'organization',
+    'service',
+  ]) {
     if (snap[key] !== undefined) data[key] = snap[key]!;
   }
   // The purchase without its other bookings: each event carries its own booking in full.

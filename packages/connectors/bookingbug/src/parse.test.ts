@@ -21,8 +21,16 @@ describe('bookingbug authenticate', () => {
     ['missing', {}, /missing/],
     ['not Basic', { authorization: 'Bearer bb-password-0123456789' }, /not HTTP Basic/],
     ['without a colon', { authorization: `Basic ${Buffer.from('bb-user').toString('base64')}` }, /malformed/],
-    ['a wrong password', { authorization: basicAuthorization('bb-user', 'bb-password-012345678') }, /do not match/],
-    ['a wrong user', { authorization: basicAuthorization('bb-usr', 'bb-password-0123456789') }, /do not match/],
+    [
+      'a wrong password',
+      { authorization: basicAuthorization('bb-user', 'bb-password-012345678') },
+      /do not match/,
+    ],
+    [
+      'a wrong user',
+      { authorization: basicAuthorization('bb-usr', 'bb-password-0123456789') },
+      /do not match/,
+    ],
   ])('refuses %s', (_name, headers, message) => {
     const run = () => authenticate(inboundRequest({ headers, body: {} }), config);
     expect(run).toThrow(message);
@@ -39,7 +47,11 @@ describe('bookingbug parse', () => {
   it('makes one notification per purchase, typed by route or JRNI trigger', () => {
     const created = parse(inboundRequest({ body: fixture('created.json') }), config);
     expect(created).toHaveLength(1);
-    expect(created[0]).toMatchObject({ type: 'purchase', orderingKey: 'purchase:11610441', meta: { route: 'default' } });
+    expect(created[0]).toMatchObject({
+      type: 'purchase',
+      orderingKey: 'purchase:11610441',
+      meta: { route: 'default' },
+    });
     const cancel = parse(inboundRequest({ route: 'cancellation', body: fixture('created.json') }), config);
     expect(cancel[0]?.type).toBe('cancellation');
     const jrni = parse(inboundRequest({ body: fixture('jrni-modify.json') }), config);
@@ -48,19 +60,25 @@ describe('bookingbug parse', () => {
 
   it('dedupes an identical redelivery, even re-serialized with other key order, but not an amendment', () => {
     const key = (body: unknown, route = 'default') =>
-      parse(inboundRequest({ route, body: body as JsonObject, receivedAt: new Date() }), config)[0]?.dedupeKey;
+      parse(inboundRequest({ route, body: body as JsonObject, receivedAt: new Date() }), config)[0]
+        ?.dedupeKey;
     const body = fixture('created.json');
     const reordered = Object.fromEntries(Object.entries(body).reverse()) as JsonObject;
     expect(key(body)).toBe(key(reordered));
     expect(key(fixture('amended-time.json'))).not.toBe(key(body));
     expect(key(fixture('repeat-unchanged.json'))).not.toBe(key(body));
     expect(key(body, 'cancellation')).not.toBe(key(body));
-    expect(key(fixture('jrni-cancelled.json'))).not.toBe(key({ ...fixture('jrni-cancelled.json'), triggerTime: '2024-05-04T09:05:00Z' }));
+    expect(key(fixture('jrni-cancelled.json'))).not.toBe(
+      key({ ...fixture('jrni-cancelled.json'), triggerTime: '2024-05-04T09:05:00Z' }),
+    );
   });
 
   it('reads a purchase wrapped in `purchase` (JRNI variant)', () => {
     const { triggerName, triggerTime, ...purchase } = fixture('jrni-create.json');
-    const [n] = parse(inboundRequest({ body: { triggerName: triggerName!, triggerTime: triggerTime!, purchase } }), config);
+    const [n] = parse(
+      inboundRequest({ body: { triggerName: triggerName!, triggerTime: triggerTime!, purchase } }),
+      config,
+    );
     expect(n).toMatchObject({ type: 'purchase', orderingKey: 'purchase:11620001' });
   });
 

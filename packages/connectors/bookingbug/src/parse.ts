@@ -38,14 +38,18 @@ const TRIGGERS = new Set(['create', 'modify', 'cancelled']);
 export function parse(request: InboundRequest, _config: Config): VendorNotification[] {
   const body = parseJsonObjectBody(request);
   const purchase = purchaseOf(body);
-  if (purchase === undefined) throw ConnectorError.badRequest('the BookingBug push is not a purchase (no id)');
+  if (purchase === undefined)
+    throw ConnectorError.badRequest('the BookingBug push is not a purchase (no id)');
   const bookings = purchase._embedded?.bookings;
   if (bookings !== undefined && !Array.isArray(bookings)) {
     throw ConnectorError.badRequest('the BookingBug purchase has _embedded.bookings that is not an array');
   }
-  const trigger = typeof purchase.triggerName === 'string' ? purchase.triggerName.trim().toLowerCase() : undefined;
+  const trigger =
+    typeof purchase.triggerName === 'string' ? purchase.triggerName.trim().toLowerCase() : undefined;
   if (trigger !== undefined && !TRIGGERS.has(trigger)) {
-    throw ConnectorError.badRequest(`unknown JRNI triggerName ${JSON.stringify(purchase.triggerName).slice(0, 60)}`);
+    throw ConnectorError.badRequest(
+      `unknown JRNI triggerName ${JSON.stringify(purchase.triggerName).slice(0, 60)}`,
+    );
   }
   const cancelRoute = request.route === 'cancellation';
   const type = cancelRoute && trigger !== 'cancelled' ? 'cancellation' : (trigger ?? 'purchase');

@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { VendorRequest, VendorResponse } from '@switchyard/core';
-import { type ConformanceOptions, checkConformance, conformanceChecks, conformanceCheckTitles } from '@switchyard/testing';
+import {
+  type ConformanceOptions,
+  checkConformance,
+  conformanceChecks,
+  conformanceCheckTitles,
+} from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
 import { clockwisemdConnector } from './index.ts';
@@ -10,10 +15,13 @@ const API_KEY = 'cw-api-key-abcdef0123456789';
 
 /** The REST API as the fixtures need it: the recorded appointments, Authtoken checked. */
 function vendorApi(req: VendorRequest): VendorResponse {
-  if (req.headers?.Authtoken !== API_KEY) return { status: 401, headers: {}, body: { error: 'unauthorized' } };
+  if (req.headers?.Authtoken !== API_KEY)
+    return { status: 401, headers: {}, body: { error: 'unauthorized' } };
   const id = /\/appointments\/(\d+)$/.exec(req.url)?.[1];
   try {
-    const body = JSON.parse(readFileSync(new URL(`./__api__/appointment-${id}.json`, import.meta.url), 'utf8'));
+    const body = JSON.parse(
+      readFileSync(new URL(`./__api__/appointment-${id}.json`, import.meta.url), 'utf8'),
+    );
     return { status: 200, headers: { 'content-type': 'application/json' }, body };
   } catch {
     return { status: 404, headers: {}, body: { error: 'not found' } };
@@ -22,7 +30,11 @@ function vendorApi(req: VendorRequest): VendorResponse {
 
 const options: ConformanceOptions<Config> = {
   connector: clockwisemdConnector,
-  config: { auth: { mode: 'either', key: KEY }, apiKey: API_KEY, apiBaseUrl: 'https://api.clockwisemd.test/v1' },
+  config: {
+    auth: { mode: 'either', key: KEY },
+    apiKey: API_KEY,
+    apiBaseUrl: 'https://api.clockwisemd.test/v1',
+  },
   fixturesDir: new URL('../fixtures/', import.meta.url),
   credentials: {
     good: { headers: { authtoken: KEY } },
@@ -98,7 +110,8 @@ describe(`conformance: ${clockwisemdConnector.name}`, () => {
       receivedAt: new Date(iso),
     });
     const a = push.parse(at('2026-01-15T10:00:00.010Z'), options.config)[0]?.dedupeKey;
-    const b = push.parse({ ...at('2026-01-15T10:00:00.990Z'), sourceIp: '10.0.0.1' }, options.config)[0]?.dedupeKey;
+    const b = push.parse({ ...at('2026-01-15T10:00:00.990Z'), sourceIp: '10.0.0.1' }, options.config)[0]
+      ?.dedupeKey;
     expect(a).toBeDefined();
     expect(a).toBe(b);
   });

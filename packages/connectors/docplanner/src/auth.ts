@@ -28,7 +28,8 @@ export function ipAllowlist(entries: readonly string[]): BlockList {
     const entry = raw.trim();
     const [address = '', prefixText] = entry.split('/');
     const family = isIP(address);
-    if (family === 0) throw ConnectorError.permanent(`allowedSourceIps: ${JSON.stringify(raw)} is not an IP or CIDR`);
+    if (family === 0)
+      throw ConnectorError.permanent(`allowedSourceIps: ${JSON.stringify(raw)} is not an IP or CIDR`);
     const type = family === 4 ? 'ipv4' : 'ipv6';
     if (prefixText === undefined) {
       list.addAddress(address, type);
@@ -76,7 +77,8 @@ export function authenticate(request: InboundRequest, config: Config): void {
   if (config.pushAuth) {
     const header = (config.pushAuth.headerName ?? DEFAULT_API_KEY_HEADER).toLowerCase();
     const presented = request.headers[header];
-    if (presented === undefined || presented === '') throw ConnectorError.auth(`the ${header} header is missing`);
+    if (presented === undefined || presented === '')
+      throw ConnectorError.auth(`the ${header} header is missing`);
     if (!timingSafeEqualString(presented, config.pushAuth.apiKey)) {
       throw ConnectorError.auth(`the ${header} header does not match the configured API key`);
     }

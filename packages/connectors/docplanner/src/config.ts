@@ -54,7 +54,8 @@ export const configSchema: JsonSchema = {
       examples: ['znanylekarz.pl'],
     },
     apiBaseUrl: {
-      description: 'Overrides the API base URL derived from domain (for tests and simulators), without a trailing slash.',
+      description:
+        'Overrides the API base URL derived from domain (for tests and simulators), without a trailing slash.',
       type: 'string',
       format: 'uri',
     },
@@ -70,7 +71,8 @@ export const configSchema: JsonSchema = {
       'x-secret': true,
     },
     pushAuth: {
-      description: 'The static API key Docplanner sends in a header with every push (agreed with Docplanner per client).',
+      description:
+        'The static API key Docplanner sends in a header with every push (agreed with Docplanner per client).',
       type: 'object',
       required: ['apiKey'],
       properties: {

@@ -50,7 +50,9 @@ function paymentWord(value: JsonValue | undefined): string | undefined {
 
 /** The current Docplanner id of an entity (the last current one; moves append ids). */
 function currentVendorId(entity: Obj): string | undefined {
-  const ids = (Array.isArray(entity.vendorIds) ? entity.vendorIds : []).map(obj).filter((v) => v !== undefined);
+  const ids = (Array.isArray(entity.vendorIds) ? entity.vendorIds : [])
+    .map(obj)
+    .filter((v) => v !== undefined);
   const mine = ids.filter((v) => v.system === undefined || v.system === SYSTEM);
   const current = mine.filter((v) => v.current !== false);
   return s((current.at(-1) ?? mine.at(-1))?.value);
@@ -132,7 +134,12 @@ function visitOf(a: Obj): Obj {
     patient: patientOf(a.patient),
     comment: s(a.comment) ?? '',
     insurance: insurance
-      ? compact({ id: s(insurance.id), name: s(insurance.name), plan: s(insurance.plan), plan_id: s(insurance.planId) })
+      ? compact({
+          id: s(insurance.id),
+          name: s(insurance.name),
+          plan: s(insurance.plan),
+          plan_id: s(insurance.planId),
+        })
       : null,
     visit_payment: typeof payment?.required === 'boolean' ? payment.required : false,
     videocall_url: s(a.videoCallUrl),
@@ -203,7 +210,13 @@ function appointmentData(event: EventEnvelope, a: Obj): { name: string; data: Ob
       const ids = (Array.isArray(a.vendorIds) ? a.vendorIds : []).map(obj);
       const oldId = s(previous.vendorId) ?? s(ids.find((v) => v?.current === false)?.value);
       const old = bookingOf(
-        { ...a, status: 'cancelled', start: previous.start ?? null, end: previous.end ?? null, cancelledAt: event.time },
+        {
+          ...a,
+          status: 'cancelled',
+          start: previous.start ?? null,
+          end: previous.end ?? null,
+          cancelledAt: event.time,
+        },
         oldId,
       );
       const moved: Obj = { ...placeOf(a), old_visit_booking: old, new_visit_booking: bookingOf(a, id) };
@@ -219,7 +232,10 @@ function appointmentData(event: EventEnvelope, a: Obj): { name: string; data: Ob
 function approvalData(event: EventEnvelope, r: Obj): { name: string; data: Obj } {
   const proposed = obj(r.proposed) ?? {};
   if (event.type === 'appointment.booking_requested') {
-    return { name: 'slot-booking', data: { ...placeOf(proposed), visit_booking_request: requestOf(proposed) } };
+    return {
+      name: 'slot-booking',
+      data: { ...placeOf(proposed), visit_booking_request: requestOf(proposed) },
+    };
   }
   const current = obj(r.current) ?? {};
   const canceling = bookingOf({ ...current, status: 'booked' }, currentVendorId(current));

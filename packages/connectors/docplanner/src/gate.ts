@@ -1,4 +1,10 @@
-import { type GateDecision, type InboundResponse, isJsonObject, type JsonObject, type VendorNotification } from '@switchyard/core';
+import {
+  type GateDecision,
+  type InboundResponse,
+  isJsonObject,
+  type JsonObject,
+  type VendorNotification,
+} from '@switchyard/core';
 import type { Config } from './config.ts';
 import { requestMatchKey } from './parse.ts';
 import type { DpData } from './vendor.ts';

@@ -41,7 +41,11 @@ export const eventMap: readonly EventMapping[] = [
     note: 'Gate: data is an ApprovalRequest (kind booking, proposed appointment with a provisional id).',
   },
   { vendorType: 'slot-booked', normalizedTypes: ['appointment.created'] },
-  { vendorType: 'slot-overbooked', normalizedTypes: ['appointment.created'], note: 'Legacy; same data as slot-booked.' },
+  {
+    vendorType: 'slot-overbooked',
+    normalizedTypes: ['appointment.created'],
+    note: 'Legacy; same data as slot-booked.',
+  },
   { vendorType: 'booking-confirmed', normalizedTypes: ['appointment.confirmed'] },
   {
     vendorType: 'booking-canceled',
@@ -80,9 +84,21 @@ export const eventMap: readonly EventMapping[] = [
     normalizedTypes: ['slot.changed'],
     note: 'Legacy; no slot data: kind availability, reloadRequired true.',
   },
-  { vendorType: 'address-service-created', normalizedTypes: ['schedule.updated'], note: 'change service_added.' },
-  { vendorType: 'address-service-changed', normalizedTypes: ['schedule.updated'], note: 'change service_changed.' },
-  { vendorType: 'address-service-deleted', normalizedTypes: ['schedule.updated'], note: 'change service_removed.' },
+  {
+    vendorType: 'address-service-created',
+    normalizedTypes: ['schedule.updated'],
+    note: 'change service_added.',
+  },
+  {
+    vendorType: 'address-service-changed',
+    normalizedTypes: ['schedule.updated'],
+    note: 'change service_changed.',
+  },
+  {
+    vendorType: 'address-service-deleted',
+    normalizedTypes: ['schedule.updated'],
+    note: 'change service_removed.',
+  },
   {
     vendorType: 'address-commercial-type-changed',
     normalizedTypes: ['schedule.updated'],
@@ -102,7 +118,8 @@ function str(value: unknown): string | undefined {
 
 function num(value: unknown): number | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
+    return Number(value);
   return undefined;
 }
 
@@ -126,7 +143,13 @@ export function actorOf(value: DpActor | undefined | null): JsonObject | undefin
   const word = str(value);
   if (word === undefined) return undefined;
   const kind =
-    word === 'user' ? 'patient' : word === 'doctor' ? 'practitioner' : word === 'integration' ? 'integration' : 'unknown';
+    word === 'user'
+      ? 'patient'
+      : word === 'doctor'
+        ? 'practitioner'
+        : word === 'integration'
+          ? 'integration'
+          : 'unknown';
   return { kind, vendorValue: word };
 }
 
@@ -277,13 +300,20 @@ function vendorIdOf(ctx: Ctx, value: string, current: boolean): JsonObject {
 
 /** Every vendor id the appointment has had (gate aliases left out); only `currentId` is current. */
 async function appointmentVendorIds(ctx: Ctx, hubId: string, currentId: string): Promise<JsonObject[]> {
-  const known = (await ctx.aliases.vendorIds('appointment', hubId)).filter((v) => !v.startsWith(GATE_ALIAS_PREFIX));
+  const known = (await ctx.aliases.vendorIds('appointment', hubId)).filter(
+    (v) => !v.startsWith(GATE_ALIAS_PREFIX),
+  );
   if (!known.includes(currentId)) known.push(currentId);
   return known.map((v) => vendorIdOf(ctx, v, v === currentId));
 }
 
 function requireBooking(n: VendorNotification, booking: DpBooking | undefined, field: string): DpBooking {
-  if (!booking || !isJsonObject(booking) || str(booking.id) === undefined || str(booking.start_at) === undefined) {
+  if (
+    !booking ||
+    !isJsonObject(booking) ||
+    str(booking.id) === undefined ||
+    str(booking.start_at) === undefined
+  ) {
     throw ConnectorError.permanent(`Docplanner ${n.type} without ${field}.id / ${field}.start_at`);
   }
   return booking;
@@ -354,7 +384,16 @@ async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Prom
     (await ctx.aliases.find('appointment', newId)) ??
     (await ctx.aliases.hubId('appointment', oldId));
   await ctx.aliases.link('appointment', oldId, hubId);
-  await ctx.aliases.link('appointment', newId, hubId);
+  const newKnown = await ctx.aliases.find('appointment', newId);
+  if (newKnown === undefined || newKnown === hubId) await ctx.aliases.link('appointment', newId, hubId);
+  else {
+    // The new id was seen before the move (notifications out of order): two hub ids cannot be
+    // merged, so the move is reported on the old booking's identity and the conflict logged.
+    ctx.logger.warn(
+      { oldBookingId: oldId, newBookingId: newId, hubId, otherHubId: newKnown },
+      'Docplanner booking-moved: the new booking id already has another hub id',
+    );
+  }
   const time = occurred(n, env);
   const offset = offsetOf(time);
   const newDoctor = newBooking.doctor ?? data.new_doctor ?? data.doctor;
@@ -387,7 +426,11 @@ async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Prom
   return emit({ type: 'appointment.rescheduled', subject: `appointment/${hubId}`, time, data: appointment });
 }
 
-async function bookingRequested(n: VendorNotification, env: DpNotification, ctx: Ctx): Promise<NormalizeResult> {
+async function bookingRequested(
+  n: VendorNotification,
+  env: DpNotification,
+  ctx: Ctx,
+): Promise<NormalizeResult> {
   const data = env.data;
   const request = data.visit_booking_request;
   if (!request || !isJsonObject(request) || str(request.start_at) === undefined) {
@@ -414,7 +457,11 @@ async function bookingRequested(n: VendorNotification, env: DpNotification, ctx:
   });
 }
 
-async function rescheduleRequested(n: VendorNotification, env: DpNotification, ctx: Ctx): Promise<NormalizeResult> {
+async function rescheduleRequested(
+  n: VendorNotification,
+  env: DpNotification,
+  ctx: Ctx,
+): Promise<NormalizeResult> {
   const data = env.data;
   const current = requireBooking(n, data.canceling_booking, 'canceling_booking');
   const request = data.creating_booking;
@@ -464,7 +511,12 @@ async function rescheduleRequested(n: VendorNotification, env: DpNotification, c
   });
 }
 
-async function breakEvent(n: VendorNotification, env: DpNotification, ctx: Ctx, type: string): Promise<NormalizeResult> {
+async function breakEvent(
+  n: VendorNotification,
+  env: DpNotification,
+  ctx: Ctx,
+  type: string,
+): Promise<NormalizeResult> {
   const data = env.data;
   const brk = data.break;
   const breakId = str(brk?.id);
@@ -599,7 +651,9 @@ export async function normalize(n: VendorNotification, ctx: Ctx): Promise<Normal
         });
       }
       if (presence === 'ABSENT') return bookingEvent(n, env, ctx, 'appointment.no_show', 'noshow');
-      return ignore(`Docplanner presence-marked with presence ${JSON.stringify(env.data.presence)} has no mapping`);
+      return ignore(
+        `Docplanner presence-marked with presence ${JSON.stringify(env.data.presence)} has no mapping`,
+      );
     }
     case 'booking-moved':
       return moved(n, env, ctx);

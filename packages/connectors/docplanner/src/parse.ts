@@ -165,7 +165,8 @@ function orderingKeyOf(name: string, data: DpData): string | undefined {
  * ```
  */
 export function toVendorNotification(value: JsonValue, source: 'push' | 'pull'): VendorNotification {
-  if (!isJsonObject(value)) throw ConnectorError.badRequest('a Docplanner notification must be a JSON object');
+  if (!isJsonObject(value))
+    throw ConnectorError.badRequest('a Docplanner notification must be a JSON object');
   const { name, data, created_at: createdAt } = value;
   if (typeof name !== 'string' || name === '') {
     throw ConnectorError.badRequest('a Docplanner notification needs a string "name"');

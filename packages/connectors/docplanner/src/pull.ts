@@ -47,11 +47,16 @@ export interface DocplannerPullBatch extends PullBatch {
 export function apiBase(config: Config): string {
   if (config.apiBaseUrl) return config.apiBaseUrl.replace(/\/+$/, '');
   if (config.domain) return `https://www.${config.domain}`;
-  throw ConnectorError.permanent('Docplanner API calls need settings.domain (e.g. znanylekarz.pl) or settings.apiBaseUrl');
+  throw ConnectorError.permanent(
+    'Docplanner API calls need settings.domain (e.g. znanylekarz.pl) or settings.apiBaseUrl',
+  );
 }
 
 /** Retry-After (seconds or an HTTP date) in ms, when the vendor sent one. */
-export function retryAfterMs(headers: Readonly<Record<string, string>>, now = Date.now()): number | undefined {
+export function retryAfterMs(
+  headers: Readonly<Record<string, string>>,
+  now = Date.now(),
+): number | undefined {
   const value = headers['retry-after'] ?? headers['Retry-After'];
   if (value === undefined || value.trim() === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
@@ -87,9 +92,12 @@ async function requestToken(ctx: PullContext<Config>): Promise<StoredToken> {
   const body = res.body;
   if (res.status < 200 || res.status >= 300 || !isJsonObject(body) || typeof body.access_token !== 'string') {
     // 400/401 here means the client credentials are wrong: retrying will not help until they are fixed.
-    throw ConnectorError.permanent(`Docplanner refused the client credentials (token endpoint answered ${res.status})`, {
-      details: { status: res.status },
-    });
+    throw ConnectorError.permanent(
+      `Docplanner refused the client credentials (token endpoint answered ${res.status})`,
+      {
+        details: { status: res.status },
+      },
+    );
   }
   const expiresIn = typeof body.expires_in === 'number' ? body.expires_in : 3600;
   const token = { accessToken: body.access_token, expiresAt: Date.now() + expiresIn * 1000 };
@@ -135,7 +143,9 @@ export async function docplannerApi(
     token = await requestToken(ctx);
     res = await send(token);
     if (res.status === 401) {
-      throw ConnectorError.permanent('Docplanner API answered 401 with a fresh token: check the client credentials');
+      throw ConnectorError.permanent(
+        'Docplanner API answered 401 with a fresh token: check the client credentials',
+      );
     }
   }
   return res;
@@ -147,12 +157,18 @@ function isEmptyQueue(res: VendorResponse): boolean {
   const body = res.body;
   if (isJsonObject(body)) {
     const message = typeof body.message === 'string' ? body.message : '';
-    return /no notifications/i.test(message) || Array.isArray(body.errors) || Array.isArray(body.notifications);
+    return (
+      /no notifications/i.test(message) || Array.isArray(body.errors) || Array.isArray(body.notifications)
+    );
   }
   return typeof body === 'string' && /no notifications/i.test(body);
 }
 
-function batchOf(ctx: PullContext<Config>, notifications: VendorNotification[], more: boolean): DocplannerPullBatch {
+function batchOf(
+  ctx: PullContext<Config>,
+  notifications: VendorNotification[],
+  more: boolean,
+): DocplannerPullBatch {
   const batch: DocplannerPullBatch = { notifications, cursor: null, more };
   let oldest: string | undefined;
   let oldestMs = Number.POSITIVE_INFINITY;
@@ -169,7 +185,12 @@ function batchOf(ctx: PullContext<Config>, notifications: VendorNotification[], 
     const warnAfterMs = (ctx.config.pullLagWarningHours ?? DEFAULT_PULL_LAG_WARNING_HOURS) * 3_600_000;
     if (lagMs > warnAfterMs) {
       ctx.logger.warn(
-        { instance: ctx.instanceId, oldestOccurredAt: oldest, lagHours: Math.round(lagMs / 360_000) / 10, expiryHours: 72 },
+        {
+          instance: ctx.instanceId,
+          oldestOccurredAt: oldest,
+          lagHours: Math.round(lagMs / 360_000) / 10,
+          expiryHours: 72,
+        },
         'Docplanner pull is lagging: unpulled notifications expire after 72 hours',
       );
     }
@@ -183,7 +204,8 @@ function pulled(value: JsonValue): VendorNotification {
   } catch (error) {
     // Already gone from Docplanner's queue: store it as it came (normalization will mark it failed,
     // visibly) rather than throw and lose the rest of the batch.
-    const name = isJsonObject(value) && typeof value.name === 'string' && value.name !== '' ? value.name : 'unreadable';
+    const name =
+      isJsonObject(value) && typeof value.name === 'string' && value.name !== '' ? value.name : 'unreadable';
     return {
       type: name,
       dedupeKey: dedupeKeyOf('unreadable', JSON.stringify(value)),
@@ -207,7 +229,10 @@ export async function fetchNotifications(ctx: PullContext<Config>): Promise<Docp
   const base = `${apiBase(ctx.config)}/api/v3/integration/notifications`;
   const multiple = ctx.config.pullMode === 'multiple';
   const limit = Math.min(100, Math.max(1, Math.trunc(ctx.config.pullLimit ?? DEFAULT_PULL_LIMIT)));
-  const res = await docplannerApi(ctx, { method: 'GET', url: multiple ? `${base}/multiple?limit=${limit}` : base });
+  const res = await docplannerApi(ctx, {
+    method: 'GET',
+    url: multiple ? `${base}/multiple?limit=${limit}` : base,
+  });
   if (isEmptyQueue(res)) return batchOf(ctx, [], false);
   const transient = transientFor('notifications endpoint', res);
   if (transient) throw transient;
@@ -219,7 +244,9 @@ export async function fetchNotifications(ctx: PullContext<Config>): Promise<Docp
   if (!multiple) return batchOf(ctx, [pulled(res.body as JsonValue)], true);
   const body = res.body;
   if (!isJsonObject(body) || !Array.isArray(body.notifications)) {
-    throw ConnectorError.permanent('Docplanner /notifications/multiple answered without a notifications array');
+    throw ConnectorError.permanent(
+      'Docplanner /notifications/multiple answered without a notifications array',
+    );
   }
   const notifications = body.notifications.map(pulled);
   const remaining = typeof body.remaining === 'number' ? body.remaining : notifications.length > 0 ? 1 : 0;

@@ -109,7 +109,13 @@ export interface DpBreak {
   till: string;
 }
 
-export type DpPaymentStatus = 'paid' | 'waiting_for_confirmation' | 'not-paid' | 'refunded' | 'charged_back' | string;
+export type DpPaymentStatus =
+  | 'paid'
+  | 'waiting_for_confirmation'
+  | 'not-paid'
+  | 'refunded'
+  | 'charged_back'
+  | string;
 
 export interface DpData {
   facility?: DpFacility;

@@ -73,6 +73,22 @@ export const errorCodes = {
   SY_CONFIG_INVALID: { area: 'config', status: 422, title: 'The configuration file has problems' },
   SY_CONFIG_USAGE: { area: 'config', status: 400, title: 'The command line is not valid' },
 
+  // http (packages/server/src/http): the admin API, inbound hooks, feed, health and metrics.
+  SY_HTTP_NOT_FOUND: { area: 'http', status: 404, title: 'No such route' },
+  SY_HTTP_METHOD_NOT_ALLOWED: { area: 'http', status: 405, title: 'The route does not take this method' },
+  SY_HTTP_UNAUTHORIZED: { area: 'http', status: 401, title: 'Missing or wrong credentials' },
+  SY_HTTP_BODY_TOO_LARGE: { area: 'http', status: 413, title: 'The request body is too large' },
+  SY_HTTP_MALFORMED_BODY: { area: 'http', status: 400, title: 'The request body could not be parsed' },
+  SY_HTTP_VALIDATION: { area: 'http', status: 400, title: 'The request does not match its schema' },
+  SY_HTTP_UNSUPPORTED_MEDIA_TYPE: { area: 'http', status: 415, title: 'The request content type is not supported' },
+  SY_HTTP_FILE_MANAGED: {
+    area: 'http',
+    status: 409,
+    title: 'The resource is managed by the configuration file',
+  },
+  SY_HTTP_NOT_READY: { area: 'http', status: 503, title: 'The hub is not ready' },
+  SY_HTTP_INTERNAL: { area: 'http', status: 500, title: 'Internal error' },
+
   // delivery: signing, destination checks, retry schedules and sealed secrets (packages/server/src/delivery).
   SY_DELIVERY_SECRET_INVALID: {
     area: 'delivery',

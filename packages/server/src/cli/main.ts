@@ -33,7 +33,10 @@ export async function main(
   const command = commands.find((c) => c.name === (wantsHelp ? 'help' : name));
   try {
     if (!command) {
-      const hint = suggest(name ?? '', commands.map((c) => c.name));
+      const hint = suggest(
+        name ?? '',
+        commands.map((c) => c.name),
+      );
       throw new UsageError(
         `unknown command "${name}"${hint ? `; did you mean "${hint}"?` : ''} (run "switchyard help" for the list)`,
       );
@@ -51,14 +54,18 @@ export async function main(
     return await command.run({ values: parsed.values, positionals: parsed.positionals }, io);
   } catch (error) {
     if (isParseArgsError(error)) {
-      io.stderr.write(`switchyard ${command?.name ?? ''}: ${error.message} (run "switchyard help ${command?.name ?? ''}")\n`);
+      io.stderr.write(
+        `switchyard ${command?.name ?? ''}: ${error.message} (run "switchyard help ${command?.name ?? ''}")\n`,
+      );
       return 2;
     }
     if (isSwitchyardError(error)) {
       io.stderr.write(`switchyard: ${error.message}\n`);
       return 2;
     }
-    io.stderr.write(`switchyard: internal error (a bug; please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
+    io.stderr.write(
+      `switchyard: internal error (a bug; please report it):\n${(error as Error)?.stack ?? String(error)}\n`,
+    );
     return 70;
   }
 }

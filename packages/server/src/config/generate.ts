@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: secret references are written ${env:...} on purpose.
 /**
  * Generated files of the config: the published JSON Schema (`packages/server/config-schema.json`),
  * the TypeScript type of the file (`src/config/generated/config.ts`) and the reference tables of
@@ -30,17 +31,29 @@ function forTypes(schema: unknown): unknown {
   if (!isJsonObject(schema)) return schema;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(schema)) {
-    if (key === 'allOf' || key === '$defs' || key === 'if' || key === 'then' || key === 'not' || key.startsWith('x-')) continue;
-    out[key] = key === 'properties' && isJsonObject(value)
-      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, forTypes(v)]))
-      : forTypes(value);
+    if (
+      key === 'allOf' ||
+      key === '$defs' ||
+      key === 'if' ||
+      key === 'then' ||
+      key === 'not' ||
+      key.startsWith('x-')
+    )
+      continue;
+    out[key] =
+      key === 'properties' && isJsonObject(value)
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, forTypes(v)]))
+        : forTypes(value);
   }
   return out;
 }
 
 /** The TypeScript declaration of the file's shape (before defaults and secret resolution). */
 export async function typesFileContent(connectors: readonly Connector[]): Promise<string> {
-  const schema = { ...(forTypes(buildConfigSchema(connectors)) as Record<string, unknown>), title: 'SwitchyardConfigFile' };
+  const schema = {
+    ...(forTypes(buildConfigSchema(connectors)) as Record<string, unknown>),
+    title: 'SwitchyardConfigFile',
+  };
   const body = await compile(schema as JSONSchema, 'SwitchyardConfigFile', {
     bannerComment: '',
     additionalProperties: false,
@@ -80,15 +93,19 @@ function rows(schema: JsonSchema, prefix: string, root: JsonSchema, out: Row[], 
     let prop = raw as JsonSchema;
     if (typeof prop.$ref === 'string' && prop.$ref.startsWith('#/')) {
       let target: unknown = root;
-      for (const part of prop.$ref.slice(2).split('/')) target = isJsonObject(target) ? target[part] : undefined;
+      for (const part of prop.$ref.slice(2).split('/'))
+        target = isJsonObject(target) ? target[part] : undefined;
       if (isJsonObject(target)) prop = { ...(target as JsonSchema), ...prop };
     }
     const path = prefix === '' ? name : `${prefix}.${name}`;
     const notes: string[] = [];
     if (required.includes(name)) notes.push('**required**');
     const items = isJsonObject(prop.items) ? (prop.items as JsonSchema) : undefined;
-    if (prop['x-secret'] === true || items?.['x-secret'] === true) notes.push('**secret** (`${env:…}` / `${file:…}` allowed)');
-    const description = [...notes, typeof prop.description === 'string' ? prop.description : ''].filter(Boolean).join('. ');
+    if (prop['x-secret'] === true || items?.['x-secret'] === true)
+      notes.push('**secret** (`${env:…}` / `${file:…}` allowed)');
+    const description = [...notes, typeof prop.description === 'string' ? prop.description : '']
+      .filter(Boolean)
+      .join('. ');
     out.push({
       path,
       type: typeOf(prop),
@@ -107,7 +124,9 @@ function rows(schema: JsonSchema, prefix: string, root: JsonSchema, out: Row[], 
 function table(list: Row[]): string {
   const lines = ['| Field | Type | Default | Description |', '|---|---|---|---|'];
   for (const row of list) {
-    lines.push(`| \`${row.path}\` | ${cell(row.type)} | ${cell(row.defaultValue)} | ${cell(row.description)} |`);
+    lines.push(
+      `| \`${row.path}\` | ${cell(row.type)} | ${cell(row.defaultValue)} | ${cell(row.description)} |`,
+    );
   }
   return lines.join('\n');
 }

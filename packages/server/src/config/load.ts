@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: secret references are written ${env:...} on purpose.
 /**
  * Loads `switchyard.yaml`: parses it keeping positions, resolves secret references, validates it
  * against the assembled schema and the rules a schema cannot say (unique ids, known instances,
@@ -9,7 +10,7 @@ import { type Connector, createAjv, isJsonObject, type JsonObject, type JsonSche
 import { LineCounter, parseDocument } from 'yaml';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { parseSecret } from '../delivery/sign.ts';
-import { type PathSegment, displayPath, pointerToSegments, positionOf } from './positions.ts';
+import { displayPath, type PathSegment, pointerToSegments, positionOf } from './positions.ts';
 import { buildConfigSchema, DEFAULT_RETRY_SCHEDULE } from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
 import type {
@@ -47,10 +48,13 @@ export async function loadConfig(path: string, options: LoadOptions): Promise<Lo
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (code ?? 'unreadable');
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (code ?? 'unreadable');
     return {
       ok: false,
-      problems: [{ file: path, line: 1, column: 1, path: '', message: `cannot read the config file (${why})` }],
+      problems: [
+        { file: path, line: 1, column: 1, path: '', message: `cannot read the config file (${why})` },
+      ],
       secrets: [],
     };
   }
@@ -77,7 +81,11 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: ConfigProblem[] = [];
   const seen = new Set<string>();
-  const report = (segments: readonly PathSegment[], message: string, opts?: { preferKey?: boolean; at?: readonly PathSegment[] }) => {
+  const report = (
+    segments: readonly PathSegment[],
+    message: string,
+    opts?: { preferKey?: boolean; at?: readonly PathSegment[] },
+  ) => {
     const pos = positionOf(doc, lineCounter, opts?.at ?? segments, opts);
     const problem = { file, line: pos.line, column: pos.column, path: displayPath(segments), message };
     const key = `${problem.line}:${problem.column}:${problem.path}:${message}`;
@@ -112,7 +120,8 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
   const unresolved: string[] = [];
   walkStrings(data, [], (value, segments, replace) => {
     // Settings of an unknown connector cannot be checked: the unknown name is the problem to report.
-    if (segments[0] === 'instances' && segments[2] === 'settings' && !connectorOf(data, segments[1], byName)) return;
+    if (segments[0] === 'instances' && segments[2] === 'settings' && !connectorOf(data, segments[1], byName))
+      return;
     if (isSecretPath(segments, data, byName)) {
       const result = resolveReferences(value, { env, baseDir });
       if (!result.ok) {
@@ -226,12 +235,22 @@ function walkStrings(
 }
 
 /** Fields that hold secrets: the hub's own, and connector settings marked `x-secret`. */
-function isSecretPath(segments: readonly PathSegment[], data: JsonObject, byName: Map<string, Connector>): boolean {
+function isSecretPath(
+  segments: readonly PathSegment[],
+  data: JsonObject,
+  byName: Map<string, Connector>,
+): boolean {
   const [a, b, c, d] = segments;
   if (segments.length === 2 && a === 'server' && b === 'adminToken') return true;
   if (segments.length === 1 && a === 'secretKey') return true;
   if (segments.length === 2 && a === 'database' && b === 'url') return true;
-  if (segments.length === 4 && a === 'subscriptions' && typeof b === 'number' && c === 'secrets' && typeof d === 'number')
+  if (
+    segments.length === 4 &&
+    a === 'subscriptions' &&
+    typeof b === 'number' &&
+    c === 'secrets' &&
+    typeof d === 'number'
+  )
     return true;
   if (a === 'instances' && c === 'settings' && segments.length > 3) {
     const connector = connectorOf(data, b, byName);
@@ -240,8 +259,13 @@ function isSecretPath(segments: readonly PathSegment[], data: JsonObject, byName
   return false;
 }
 
-function connectorOf(data: JsonObject, index: PathSegment | undefined, byName: Map<string, Connector>): Connector | undefined {
-  const instance = Array.isArray(data.instances) && typeof index === 'number' ? data.instances[index] : undefined;
+function connectorOf(
+  data: JsonObject,
+  index: PathSegment | undefined,
+  byName: Map<string, Connector>,
+): Connector | undefined {
+  const instance =
+    Array.isArray(data.instances) && typeof index === 'number' ? data.instances[index] : undefined;
   const name = isJsonObject(instance) ? instance.connector : undefined;
   return typeof name === 'string' ? byName.get(name) : undefined;
 }
@@ -251,13 +275,20 @@ export function schemaMarksSecret(root: JsonSchema, path: readonly PathSegment[]
   const lookup = (ref: string): unknown => {
     let node: unknown = root;
     for (const part of pointerToSegments(ref.slice(1))) {
-      node = isJsonObject(node) || Array.isArray(node) ? (node as Record<string, unknown>)[String(part)] : undefined;
+      node =
+        isJsonObject(node) || Array.isArray(node)
+          ? (node as Record<string, unknown>)[String(part)]
+          : undefined;
     }
     return node;
   };
   const visit = (schema: unknown, i: number, depth: number): boolean => {
     if (!isJsonObject(schema) || depth > 32) return false;
-    if (typeof schema.$ref === 'string' && schema.$ref.startsWith('#/') && visit(lookup(schema.$ref), i, depth + 1))
+    if (
+      typeof schema.$ref === 'string' &&
+      schema.$ref.startsWith('#/') &&
+      visit(lookup(schema.$ref), i, depth + 1)
+    )
       return true;
     for (const key of ['allOf', 'anyOf', 'oneOf'] as const) {
       const list = schema[key];
@@ -272,7 +303,8 @@ export function schemaMarksSecret(root: JsonSchema, path: readonly PathSegment[]
       return visit(schema.items, i + 1, depth + 1);
     }
     const properties = schema.properties;
-    if (isJsonObject(properties) && segment in properties) return visit(properties[segment], i + 1, depth + 1);
+    if (isJsonObject(properties) && segment in properties)
+      return visit(properties[segment], i + 1, depth + 1);
     const patterns = schema.patternProperties;
     if (isJsonObject(patterns)) {
       for (const [pattern, sub] of Object.entries(patterns)) {
@@ -314,7 +346,10 @@ function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Rep
       return;
     }
   }
-  if (custom) return report(segments, custom);
+  if (custom) {
+    report(segments, custom);
+    return;
+  }
   const secret = parent?.['x-secret'] === true;
   switch (error.keyword) {
     case 'type': {
@@ -324,7 +359,13 @@ function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Rep
     }
     case 'enum': {
       const allowed = (params.allowedValues as unknown[]).map((v) => JSON.stringify(v));
-      const hint = !secret && typeof error.data === 'string' ? suggest(error.data, allowed.map((v) => JSON.parse(v))) : undefined;
+      const hint =
+        !secret && typeof error.data === 'string'
+          ? suggest(
+              error.data,
+              allowed.map((v) => JSON.parse(v)),
+            )
+          : undefined;
       report(segments, `must be one of ${allowed.join(', ')}${hint ? `; did you mean "${hint}"?` : ''}`);
       return;
     }
@@ -332,7 +373,12 @@ function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Rep
       report(segments, `must be ${JSON.stringify(params.allowedValue)}`);
       return;
     case 'pattern':
-      report(segments, parent?.['x-duration'] === true ? durationMessage(error.data) : `must match the pattern ${String(params.pattern)}`);
+      report(
+        segments,
+        parent?.['x-duration'] === true
+          ? durationMessage(error.data)
+          : `must match the pattern ${String(params.pattern)}`,
+      );
       return;
     case 'format':
       report(segments, `must be a valid ${String(params.format)}`);
@@ -372,7 +418,11 @@ function levenshtein(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     previous = current;
   }
@@ -409,7 +459,10 @@ function checkRules(
     }
     const mode = typeof instance.mode === 'string' ? instance.mode : connector.push ? 'push' : 'pull';
     if ((mode === 'pull' || mode === 'both') && !connector.pull) {
-      report(['instances', i, 'mode'], `connector "${name}" has no pull (the vendor offers no queue to poll); use mode: push`);
+      report(
+        ['instances', i, 'mode'],
+        `connector "${name}" has no pull (the vendor offers no queue to poll); use mode: push`,
+      );
     }
     if ((mode === 'push' || mode === 'both') && !connector.push) {
       report(
@@ -421,7 +474,9 @@ function checkRules(
       report(['instances', i, 'pull'], 'pull settings need mode: pull or both', { preferKey: true });
     }
     if (instance.gate !== undefined && !connector.gate) {
-      report(['instances', i, 'gate'], `connector "${name}" has no approval requests; remove gate`, { preferKey: true });
+      report(['instances', i, 'gate'], `connector "${name}" has no approval requests; remove gate`, {
+        preferKey: true,
+      });
     }
   });
 
@@ -455,7 +510,10 @@ function checkRules(
       checkSources(subscription.approver.sources, ['subscriptions', i, 'approver', 'sources']);
     }
     const schedule = isJsonObject(subscription.retry) ? subscription.retry.schedule : undefined;
-    if (Array.isArray(schedule) && schedule.every((d) => typeof d === 'string' && configDurationMs(d) !== undefined)) {
+    if (
+      Array.isArray(schedule) &&
+      schedule.every((d) => typeof d === 'string' && configDurationMs(d) !== undefined)
+    ) {
       try {
         validateSchedule(schedule);
       } catch (error) {
@@ -535,7 +593,10 @@ function resolveConfig(
     }
     if (connector.gate) {
       const gate = obj(instance.gate);
-      resolved.gate = { deadlineMs: ms(gate.deadline, '2s'), default: gate.default === 'refuse' ? 'refuse' : 'approve' };
+      resolved.gate = {
+        deadlineMs: ms(gate.deadline, '2s'),
+        default: gate.default === 'refuse' ? 'refuse' : 'approve',
+      };
     }
     return resolved;
   });
@@ -548,11 +609,14 @@ function resolveConfig(
       kind: s.kind === 'pull' ? 'pull' : 'webhook',
       events: list(s.events).map(String),
       contentType: s.contentType === 'application/json' ? 'application/json' : 'application/cloudevents+json',
-      retryScheduleMs: (schedule.length > 0 ? schedule : DEFAULT_RETRY_SCHEDULE).map((d) => configDurationMs(d)!),
+      retryScheduleMs: (schedule.length > 0 ? schedule : DEFAULT_RETRY_SCHEDULE).map(
+        (d) => configDurationMs(d)!,
+      ),
       timeoutMs: ms(s.timeout, '15s'),
       ordering: s.ordering === 'release' ? 'release' : 'hold',
       allowPrivateAddresses: s.allowPrivateAddresses === true,
-      disableAfterConsecutiveDead: typeof s.disableAfterConsecutiveDead === 'number' ? s.disableAfterConsecutiveDead : 5,
+      disableAfterConsecutiveDead:
+        typeof s.disableAfterConsecutiveDead === 'number' ? s.disableAfterConsecutiveDead : 5,
     };
     if (resolved.events.length === 0) resolved.events = ['*'];
     if (typeof s.url === 'string') resolved.url = s.url;

@@ -20,8 +20,10 @@ const SIZE_PATTERN = '^[0-9]+(b|kb|mb|gb)$';
 const ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
 /** `*`, `appointment.*`, `appointment.created`. */
 const EVENT_FILTER_PATTERN = '^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*(\\.\\*)?)$';
-const ID_MESSAGE = 'must be an id: 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit';
-const EVENT_FILTER_MESSAGE = 'must be an event type ("appointment.created"), a family ("appointment.*") or "*"';
+const ID_MESSAGE =
+  'must be an id: 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit';
+const EVENT_FILTER_MESSAGE =
+  'must be an event type ("appointment.created"), a family ("appointment.*") or "*"';
 
 /** The default retry schedule (DESIGN: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
 export const DEFAULT_RETRY_SCHEDULE: readonly string[] = ['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h'];
@@ -52,9 +54,14 @@ function embed(connector: Connector): JsonSchema {
   // An own $id keeps the connector's internal `#/$defs/...` references pointing at its own schema.
   return {
     ...rest,
-    $id: typeof rest.$id === 'string' ? rest.$id : `https://switchyard.dev/schemas/connectors/${connector.name}.json`,
+    $id:
+      typeof rest.$id === 'string'
+        ? rest.$id
+        : `https://switchyard.dev/schemas/connectors/${connector.name}.json`,
     description:
-      typeof rest.description === 'string' ? rest.description : `Settings of a ${connector.displayName} instance.`,
+      typeof rest.description === 'string'
+        ? rest.description
+        : `Settings of a ${connector.displayName} instance.`,
   };
 }
 
@@ -96,7 +103,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         pattern: ID_PATTERN,
         'x-message': ID_MESSAGE,
         description:
-          'Stable id of the instance: the events\' `source`, and the path of its hooks (`/hooks/{id}`). Lowercase letters, digits, `-`, `_`.',
+          "Stable id of the instance: the events' `source`, and the path of its hooks (`/hooks/{id}`). Lowercase letters, digits, `-`, `_`.",
       },
       connector: {
         type: 'string',
@@ -111,7 +118,8 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
       },
       settings: {
         type: 'object',
-        description: "The connector's own settings (credentials, vendor URLs): see the connector's documentation.",
+        description:
+          "The connector's own settings (credentials, vendor URLs): see the connector's documentation.",
       },
       pull: {
         type: 'object',
@@ -122,7 +130,8 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
       gate: {
         type: 'object',
         additionalProperties: false,
-        description: 'Synchronous approval requests (e.g. Docplanner slot-booking): how long to wait and what to answer when no approver decided.',
+        description:
+          'Synchronous approval requests (e.g. Docplanner slot-booking): how long to wait and what to answer when no approver decided.',
         properties: {
           deadline: duration('How long approvers get before the default answer is given.', '2s'),
           default: {
@@ -143,11 +152,17 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
     required: ['id', 'kind'],
     additionalProperties: false,
     properties: {
-      id: { type: 'string', pattern: ID_PATTERN, 'x-message': ID_MESSAGE, description: 'Stable id of the subscription.' },
+      id: {
+        type: 'string',
+        pattern: ID_PATTERN,
+        'x-message': ID_MESSAGE,
+        description: 'Stable id of the subscription.',
+      },
       kind: {
         type: 'string',
         enum: ['webhook', 'pull'],
-        description: 'webhook: the hub POSTs each event to `url`; pull: the subscriber reads `/v1/subscriptions/{id}/events`.',
+        description:
+          'webhook: the hub POSTs each event to `url`; pull: the subscriber reads `/v1/subscriptions/{id}/events`.',
       },
       url: {
         type: 'string',
@@ -161,7 +176,8 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         minItems: 1,
         items: { type: 'string', pattern: EVENT_FILTER_PATTERN, 'x-message': EVENT_FILTER_MESSAGE },
         default: ['*'],
-        description: 'Event types to deliver: exact (`appointment.created`), a family (`appointment.*`) or `*`.',
+        description:
+          'Event types to deliver: exact (`appointment.created`), a family (`appointment.*`) or `*`.',
       },
       sources: {
         type: 'array',
@@ -236,7 +252,8 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
       allowPrivateAddresses: {
         type: 'boolean',
         default: false,
-        description: 'Allow a url resolving to private, loopback or link-local addresses (refused by default against SSRF).',
+        description:
+          'Allow a url resolving to private, loopback or link-local addresses (refused by default against SSRF).',
       },
       disableAfterConsecutiveDead: {
         type: 'integer',
@@ -248,15 +265,18 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
     allOf: [
       {
         if: { properties: { kind: { const: 'webhook' } }, required: ['kind'] },
+        // biome-ignore lint/suspicious/noThenProperty: a JSON Schema keyword, not a thenable.
         then: { required: ['url'], 'x-message': 'a webhook subscription needs a url' },
       },
       {
         if: { properties: { kind: { const: 'pull' } }, required: ['kind'] },
+        // biome-ignore lint/suspicious/noThenProperty: a JSON Schema keyword, not a thenable.
         then: {
           properties: {
             url: {
               not: {},
-              'x-message': 'a pull subscription has no url: its subscriber reads /v1/subscriptions/{id}/events',
+              'x-message':
+                'a pull subscription has no url: its subscriber reads /v1/subscriptions/{id}/events',
             },
             approver: {
               not: {},
@@ -294,7 +314,9 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             description: 'The URL vendors and subscribers reach the hub at (shown in hook URLs).',
           },
           adminToken: {
-            ...secret('Bearer token for the admin API (at least 16 characters). Without it the admin API is closed.'),
+            ...secret(
+              'Bearer token for the admin API (at least 16 characters). Without it the admin API is closed.',
+            ),
             minLength: 16,
           },
           bodyLimit: {
@@ -339,7 +361,9 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             },
           },
         },
-        allOf: [{ not: { required: ['url', 'embedded'] }, 'x-message': 'give either url or embedded, not both' }],
+        allOf: [
+          { not: { required: ['url', 'embedded'] }, 'x-message': 'give either url or embedded, not both' },
+        ],
       },
       secretKey: {
         ...secret(

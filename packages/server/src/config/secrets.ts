@@ -40,7 +40,9 @@ function parseBody(body: string, raw: string): SecretReference | string {
     const dash = rest.indexOf(':-');
     const name = dash < 0 ? rest : rest.slice(0, dash);
     if (!ENV_NAME.test(name)) return `malformed secret reference ${raw}: expected \${env:NAME}`;
-    return dash < 0 ? { kind, target: name, raw } : { kind, target: name, fallback: rest.slice(dash + 2), raw };
+    return dash < 0
+      ? { kind, target: name, raw }
+      : { kind, target: name, fallback: rest.slice(dash + 2), raw };
   }
   if (kind === 'file') {
     if (rest.trim() === '') return `malformed secret reference ${raw}: expected \${file:PATH}`;
@@ -114,7 +116,8 @@ function resolveOne(ref: SecretReference, options: ResolveOptions): string | { e
     content = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? 'unreadable');
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? 'unreadable');
     return { error: `secret reference ${ref.raw}: cannot read ${path} (${why})` };
   }
   // Editors and `echo` add a final newline that is never part of the secret.

@@ -41,7 +41,7 @@ export interface ResolvedSubscription {
 
 export type ResolvedDatabase =
   | { kind: 'url'; url: string; from: 'file' | 'env' }
-  | { kind: 'embedded'; /** Absolute. */ dataDir: string };
+  | { kind: 'embedded' /** Absolute. */; dataDir: string };
 
 export interface ResolvedConfig {
   /** Absolute path of the file it came from. */

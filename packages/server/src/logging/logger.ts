@@ -3,7 +3,7 @@
  * redacted by path, and every line is scrubbed of the secret values the config resolved (so a
  * secret that ends up in an error message or a vendor response is still not written).
  */
-import { type DestinationStream, type Logger, type LevelWithSilent, pino } from 'pino';
+import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
 
 export type { Logger };
@@ -41,7 +41,12 @@ export const REDACT_PATHS: readonly string[] = (() => {
     const dotted = key.startsWith('[') ? key : `.${key}`;
     paths.push(key.startsWith('[') ? `*${key}` : key, `*${dotted}`, `*.*${dotted}`);
   }
-  paths.push('req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'headers.authorization');
+  paths.push(
+    'req.headers.authorization',
+    'req.headers.cookie',
+    'req.headers["x-api-key"]',
+    'headers.authorization',
+  );
   return paths;
 })();
 
@@ -105,7 +110,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const pretty = options.pretty ?? (sink === process.stdout && process.stdout.isTTY === true);
   const scrub = secretScrubber(options.secrets ?? []);
   const prettify = pretty
-    ? prettyFactory({ colorize: sink === process.stdout && process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l' })
+    ? prettyFactory({
+        colorize: sink === process.stdout && process.stdout.isTTY === true,
+        translateTime: 'SYS:HH:MM:ss.l',
+      })
     : undefined;
   const stream: DestinationStream = {
     write(line: string) {

@@ -8,7 +8,8 @@ export interface HubConfig {
   /** Postgres URL. The hub creates schemas `switchyard` and `switchyard_queue` in it. */
   databaseUrl: string;
   /** Every connector the hub can run (instances refer to them by `name`). */
-  connectors: readonly Connector[];
+  // biome-ignore lint/suspicious/noExplicitAny: each connector has its own Config type; the hub hands it the stored settings.
+  connectors: readonly Connector<any>[];
   /** Key material for secrets at rest (≥ 16 characters; derive it from the config file's secret). */
   secretKey: string;
   logger?: pino.Logger;

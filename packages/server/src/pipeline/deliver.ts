@@ -46,7 +46,9 @@ export async function postSigned(
 
 /** The retry schedule of a subscription: ms to wait before each attempt (its length = max attempts). */
 export function scheduleOf(rt: Runtime, sub: q.SubscriptionRow): number[] {
-  return sub.retry_schedule_ms && sub.retry_schedule_ms.length > 0 ? sub.retry_schedule_ms : rt.options.retryScheduleMs;
+  return sub.retry_schedule_ms && sub.retry_schedule_ms.length > 0
+    ? sub.retry_schedule_ms
+    : rt.options.retryScheduleMs;
 }
 
 /**
@@ -104,7 +106,12 @@ export class Deliverer {
     const startedAt = new Date();
     let result: PostWebhookResult;
     if (!event) {
-      result = { ok: false, latencyMs: 0, error: 'the event no longer exists (retention)', errorKind: 'ssrf' };
+      result = {
+        ok: false,
+        latencyMs: 0,
+        error: 'the event no longer exists (retention)',
+        errorKind: 'ssrf',
+      };
     } else {
       result = await postSigned(rt, sub, event.id, deliveryBody(event));
     }
@@ -169,7 +176,14 @@ export class Deliverer {
     });
     const level = outcome === 'succeeded' || outcome === 'retry' ? 'debug' : 'warn';
     logger[level](
-      { attempt: d.attempts, outcome, status: statusCode, latencyMs: result.latencyMs, error, nextInMs: delay },
+      {
+        attempt: d.attempts,
+        outcome,
+        status: statusCode,
+        latencyMs: result.latencyMs,
+        error,
+        nextInMs: delay,
+      },
       'delivery attempt',
     );
     if (disabledNow) logger.warn({ subscription: sub.id }, 'subscription disabled');
@@ -195,4 +209,3 @@ export function attemptResult(r: PostWebhookResult): AttemptResult {
     ...(r.error !== undefined ? { error: r.error } : {}),
   };
 }
-

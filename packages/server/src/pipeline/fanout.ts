@@ -22,7 +22,10 @@ export function matchesSubscription(
   type: string,
   source: string,
 ): boolean {
-  return sub.event_types.some((p) => typeMatches(p, type)) && (sub.sources === null || sub.sources.includes(source));
+  return (
+    sub.event_types.some((p) => typeMatches(p, type)) &&
+    (sub.sources === null || sub.sources.includes(source))
+  );
 }
 
 /** Checks filter patterns; returns what is wrong with each bad one. */

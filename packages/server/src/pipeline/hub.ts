@@ -33,7 +33,7 @@ import type {
 import { type AttemptResult, attemptResult, Deliverer, postSigned } from './deliver.ts';
 import { invalidTypePatterns } from './fanout.ts';
 import { eventIdFor, newId } from './ids.ts';
-import { type IngestResult, InboundWriter, ingest } from './ingest.ts';
+import { InboundWriter, type IngestResult, ingest } from './ingest.ts';
 import { Normalizer } from './normalize.ts';
 import { Poller } from './poller.ts';
 import { type PurgeResult, purge } from './retention.ts';
@@ -43,7 +43,9 @@ import { Listener, WorkerLoop } from './wake.ts';
 const RETENTION_QUEUE = 'switchyard-retention';
 
 function notFound(what: string, id: string): SwitchyardError {
-  return new SwitchyardError('SY_PIPELINE_NOT_FOUND', `no ${what} ${JSON.stringify(id)}`, { details: { [what]: id } });
+  return new SwitchyardError('SY_PIPELINE_NOT_FOUND', `no ${what} ${JSON.stringify(id)}`, {
+    details: { [what]: id },
+  });
 }
 
 function invalid(message: string, details?: Record<string, unknown>): SwitchyardError {
@@ -189,7 +191,8 @@ export async function createHub(config: HubConfig) {
     wakePull: () => pullLoop?.wake(),
     ...instanceLoader(db, connectors, cipher, options.instanceCacheMs),
   };
-  const vendorHttp = config.vendorHttp ?? createVendorHttp({ logger: connectorLogger(logger.child({ job: 'vendor-http' })) });
+  const vendorHttp =
+    config.vendorHttp ?? createVendorHttp({ logger: connectorLogger(logger.child({ job: 'vendor-http' })) });
   const writer = new InboundWriter(db, rt.wakeNormalize);
   const normalizer = new Normalizer(rt, vendorHttp);
   const deliverer = new Deliverer(rt);
@@ -200,7 +203,11 @@ export async function createHub(config: HubConfig) {
 
   function connectorOf(name: string): Connector {
     const c = connectors.get(name);
-    if (!c) throw invalid(`unknown connector ${JSON.stringify(name)}`, { connector: name, known: [...connectors.keys()] });
+    if (!c)
+      throw invalid(`unknown connector ${JSON.stringify(name)}`, {
+        connector: name,
+        known: [...connectors.keys()],
+      });
     return c;
   }
 
@@ -255,7 +262,8 @@ export async function createHub(config: HubConfig) {
       } catch {
         throw invalid('url is not an absolute URL');
       }
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalid('url must be http or https');
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+        throw invalid('url must be http or https');
     }
     const eventTypes = input.eventTypes ?? base?.event_types ?? ['*'];
     const bad = invalidTypePatterns(eventTypes);
@@ -263,8 +271,10 @@ export async function createHub(config: HubConfig) {
       throw invalid(`eventTypes must be exact types, entity.* or *; bad: ${bad.join(', ')}`, { bad });
     }
     const timeoutMs = input.timeoutMs ?? base?.timeout_ms ?? 15_000;
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 300_000) throw invalid('timeoutMs must be 1..300000');
-    let schedule = input.retryScheduleMs === undefined ? (base?.retry_schedule_ms ?? null) : input.retryScheduleMs;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 300_000)
+      throw invalid('timeoutMs must be 1..300000');
+    let schedule =
+      input.retryScheduleMs === undefined ? (base?.retry_schedule_ms ?? null) : input.retryScheduleMs;
     if (schedule !== null) schedule = validateSchedule(schedule);
     const contentType = input.contentType ?? base?.content_type ?? 'application/cloudevents+json';
     if (contentType !== 'application/cloudevents+json' && contentType !== 'application/json') {
@@ -284,7 +294,8 @@ export async function createHub(config: HubConfig) {
       rateLimit: input.rateLimit === undefined ? (base?.rate_limit ?? null) : input.rateLimit,
       ordering,
       approver: input.approver ?? base?.approver ?? false,
-      approverFilters: input.approverFilters === undefined ? (base?.approver_filters ?? null) : input.approverFilters,
+      approverFilters:
+        input.approverFilters === undefined ? (base?.approver_filters ?? null) : input.approverFilters,
       allowPrivateAddresses: input.allowPrivateAddresses ?? base?.allow_private_addresses ?? false,
       managedBy: input.managedBy ?? base?.managed_by ?? 'api',
     };
@@ -303,9 +314,13 @@ export async function createHub(config: HubConfig) {
 
   async function replayRow(row: q.DeliveryRow): Promise<q.DeliveryRow> {
     if (row.status === 'pending' || row.status === 'in_flight' || row.status === 'held') {
-      throw new SwitchyardError('SY_PIPELINE_CONFLICT', `delivery ${row.id} is ${row.status}: it will still be sent`, {
-        details: { delivery: row.id, status: row.status },
-      });
+      throw new SwitchyardError(
+        'SY_PIPELINE_CONFLICT',
+        `delivery ${row.id} is ${row.status}: it will still be sent`,
+        {
+          details: { delivery: row.id, status: row.status },
+        },
+      );
     }
     return db.transaction().execute(async (trx) => {
       const fresh = await q.insertReplay(trx, newId(), row);
@@ -333,9 +348,24 @@ export async function createHub(config: HubConfig) {
       started = true;
       if (options.workers) {
         const child = (job: string) => logger.child({ job });
-        normalizeLoop = new WorkerLoop('normalize', () => normalizer.tick(), options.pollIntervalMs, child('normalize'));
-        deliverLoop = new WorkerLoop('deliver', () => deliverer.tick(), options.pollIntervalMs, child('deliver'));
-        pullLoop = new WorkerLoop('pull', () => poller.tick(), Math.max(options.pollIntervalMs, 1000), child('pull'));
+        normalizeLoop = new WorkerLoop(
+          'normalize',
+          () => normalizer.tick(),
+          options.pollIntervalMs,
+          child('normalize'),
+        );
+        deliverLoop = new WorkerLoop(
+          'deliver',
+          () => deliverer.tick(),
+          options.pollIntervalMs,
+          child('deliver'),
+        );
+        pullLoop = new WorkerLoop(
+          'pull',
+          () => poller.tick(),
+          Math.max(options.pollIntervalMs, 1000),
+          child('pull'),
+        );
         listener = new Listener(
           config.databaseUrl,
           new Map([
@@ -410,12 +440,16 @@ export async function createHub(config: HubConfig) {
        */
       async upsert(input: InstanceInput): Promise<Instance> {
         if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$/.test(input.id ?? '')) {
-          throw invalid('instance id must be 1..100 letters, digits, _ . - (starting with a letter or digit)');
+          throw invalid(
+            'instance id must be 1..100 letters, digits, _ . - (starting with a letter or digit)',
+          );
         }
         const connector = connectorOf(input.connector);
         const mode = input.mode ?? (connector.push ? 'push' : 'pull');
-        if (mode !== 'push' && mode !== 'pull' && mode !== 'both') throw invalid('mode must be push, pull or both');
-        if (mode !== 'pull' && !connector.push) throw invalid(`connector ${connector.name} cannot be pushed to`);
+        if (mode !== 'push' && mode !== 'pull' && mode !== 'both')
+          throw invalid('mode must be push, pull or both');
+        if (mode !== 'pull' && !connector.push)
+          throw invalid(`connector ${connector.name} cannot be pushed to`);
         if (mode !== 'push' && !connector.pull) throw invalid(`connector ${connector.name} cannot pull`);
         const intervalMs = input.pull?.intervalMs ?? null;
         if (intervalMs !== null && (!Number.isInteger(intervalMs) || intervalMs < 100)) {
@@ -511,7 +545,8 @@ export async function createHub(config: HubConfig) {
        */
       async create(input: SubscriptionInput): Promise<{ subscription: Subscription; secret?: string }> {
         const id = input.id ?? newId();
-        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$/.test(id)) throw invalid('subscription id must be 1..100 letters, digits, _ . -');
+        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$/.test(id))
+          throw invalid('subscription id must be 1..100 letters, digits, _ . -');
         let generated: string | undefined;
         let secrets = input.secrets ?? [];
         if ((input.kind ?? 'webhook') === 'webhook' && secrets.length === 0) {
@@ -581,7 +616,10 @@ export async function createHub(config: HubConfig) {
        * const { replayed } = await hub.subscriptions.enable(id, { replayMissed: true });
        * ```
        */
-      async enable(id: string, opts: { replayMissed?: boolean } = {}): Promise<{ subscription: Subscription; replayed: number }> {
+      async enable(
+        id: string,
+        opts: { replayMissed?: boolean } = {},
+      ): Promise<{ subscription: Subscription; replayed: number }> {
         const before = await requireSubscription(id);
         const result = await db.transaction().execute(async (trx) => {
           let replayed = 0;
@@ -592,7 +630,9 @@ export async function createHub(config: HubConfig) {
               replayed++;
             }
             if (before.kind === 'webhook') {
-              replayed += await q.insertReplaysSince(trx, before, { afterSequence: before.disabled_at_sequence ?? '0' });
+              replayed += await q.insertReplaysSince(trx, before, {
+                afterSequence: before.disabled_at_sequence ?? '0',
+              });
             }
           }
           const row = await q.enableSubscription(trx, id);
@@ -623,7 +663,10 @@ export async function createHub(config: HubConfig) {
         const expiry = new Date(now.getTime() + (opts.overlapMs ?? 24 * 3_600_000)).toISOString();
         const kept = row.secrets
           .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now.getTime())
-          .map((s) => ({ ...s, expiresAt: s.expiresAt !== null && s.expiresAt < expiry ? s.expiresAt : expiry }));
+          .map((s) => ({
+            ...s,
+            expiresAt: s.expiresAt !== null && s.expiresAt < expiry ? s.expiresAt : expiry,
+          }));
         const [fresh] = sealSecrets(id, [secret], now);
         await q.setSubscriptionSecrets(db, id, [fresh!, ...kept]);
         return { subscription: toSubscription(await requireSubscription(id)), secret };
@@ -663,7 +706,10 @@ export async function createHub(config: HubConfig) {
           limit,
           ascending: false,
         });
-        return { items: rows.map(toEvent), nextCursor: rows.length === limit ? rows[rows.length - 1]!.sequence : null };
+        return {
+          items: rows.map(toEvent),
+          nextCursor: rows.length === limit ? rows[rows.length - 1]!.sequence : null,
+        };
       },
 
       /**
@@ -693,7 +739,13 @@ export async function createHub(config: HubConfig) {
        * ```
        */
       async list(
-        f: { subscriptionId?: string; eventId?: string; status?: Delivery['status']; cursor?: string; limit?: number } = {},
+        f: {
+          subscriptionId?: string;
+          eventId?: string;
+          status?: Delivery['status'];
+          cursor?: string;
+          limit?: number;
+        } = {},
       ): Promise<Page<Delivery>> {
         const limit = clampLimit(f.limit);
         if (f.cursor !== undefined && !/^\d+$/.test(f.cursor)) throw invalid('cursor is not valid');
@@ -772,8 +824,10 @@ export async function createHub(config: HubConfig) {
        */
       async replaySince(subscriptionId: string, since: Date): Promise<{ replayed: number }> {
         const sub = await requireSubscription(subscriptionId);
-        if (!(since instanceof Date) || Number.isNaN(since.getTime())) throw invalid('since must be a valid date');
-        if (sub.kind !== 'webhook') throw invalid('a pull subscription replays by polling from an earlier cursor');
+        if (!(since instanceof Date) || Number.isNaN(since.getTime()))
+          throw invalid('since must be a valid date');
+        if (sub.kind !== 'webhook')
+          throw invalid('a pull subscription replays by polling from an earlier cursor');
         const replayed = await db.transaction().execute(async (trx) => {
           const n = await q.insertReplaysSince(trx, sub, { since });
           await q.notify(trx, q.CHANNEL_DELIVER);
@@ -805,7 +859,10 @@ export async function createHub(config: HubConfig) {
         if (!row) {
           const existing = await q.getDelivery(db, id);
           if (!existing) throw notFound('delivery', id);
-          throw new SwitchyardError('SY_PIPELINE_CONFLICT', `delivery ${id} is ${existing.status}: it cannot be skipped`);
+          throw new SwitchyardError(
+            'SY_PIPELINE_CONFLICT',
+            `delivery ${id} is ${existing.status}: it cannot be skipped`,
+          );
         }
         rt.wakeDeliver();
         return toDelivery(row);
@@ -833,7 +890,10 @@ export async function createHub(config: HubConfig) {
           limit: limit + 1,
         });
         const page = rows.slice(0, limit);
-        return { items: page.map(toInbound), nextCursor: rows.length > limit ? page[page.length - 1]!.seq : null };
+        return {
+          items: page.map(toInbound),
+          nextCursor: rows.length > limit ? page[page.length - 1]!.seq : null,
+        };
       },
 
       /** One message with its payload, redacted headers, raw body and the events it produced. */
@@ -891,7 +951,8 @@ export async function createHub(config: HubConfig) {
       async poll(subscriptionId: string, opts: { after?: string; limit?: number } = {}) {
         const sub = await requireSubscription(subscriptionId);
         if (sub.kind !== 'pull') throw invalid(`subscription ${subscriptionId} is not a pull subscription`);
-        if (opts.after !== undefined && !/^\d+$/.test(opts.after)) throw invalid('after is not a valid cursor');
+        if (opts.after !== undefined && !/^\d+$/.test(opts.after))
+          throw invalid('after is not a valid cursor');
         const after = opts.after ?? (await q.getFeedCursor(db, subscriptionId)) ?? '0';
         const rows = await q.pollFeed(db, sub, after, clampLimit(opts.limit, 1000, 100));
         return {

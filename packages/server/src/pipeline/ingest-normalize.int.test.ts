@@ -5,7 +5,15 @@ import { openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import type { Hub } from './hub.ts';
 import { eventIdFor } from './ids.ts';
-import { API_KEY, behaviour, eventually, makeHub, push, resetBehaviour, setupInstance } from './test-fixtures.ts';
+import {
+  API_KEY,
+  behaviour,
+  eventually,
+  makeHub,
+  push,
+  resetBehaviour,
+  setupInstance,
+} from './test-fixtures.ts';
 
 const database = useTestDatabase();
 let hub: Hub;
@@ -45,9 +53,9 @@ describe('storage', () => {
   it('stores instance settings encrypted and shows secrets redacted', async () => {
     const view = await hub.instances.get('acme-1');
     expect(view.settings).toEqual({ apiKey: '[redacted]', region: 'eu' });
-    const raw = await sql<{ settings_sealed: string }>`select settings_sealed from switchyard.connector_instances`.execute(
-      hub.internals.db,
-    );
+    const raw = await sql<{
+      settings_sealed: string;
+    }>`select settings_sealed from switchyard.connector_instances`.execute(hub.internals.db);
     expect(raw.rows[0]!.settings_sealed).not.toContain(API_KEY);
   });
 });
@@ -134,11 +142,13 @@ describe('normalize', () => {
     const r = await hub.ingest('acme-1', push({ id: 'flaky-1', type: 'created', booking: 'b-flaky' }));
     const m = await inboundStatus(r.ok ? r.stored[0]! : '', 'normalized');
     expect(m.attempts).toBe(3);
-    expect(behaviour.seen.filter((s) => s.key === 'flaky-1').map((s) => [s.attempt, s.finalAttempt])).toEqual([
-      [1, false],
-      [2, false],
-      [3, true],
-    ]);
+    expect(behaviour.seen.filter((s) => s.key === 'flaky-1').map((s) => [s.attempt, s.finalAttempt])).toEqual(
+      [
+        [1, false],
+        [2, false],
+        [3, true],
+      ],
+    );
   });
 
   it('fails after the last transient retry, and fails permanent errors at once', async () => {

@@ -53,13 +53,18 @@ export type GateResponder = (gate: {
 }) => Promise<InboundResponse | undefined>;
 
 export function problem(status: number, code: string, title: string, detail: string): IngestResult {
-  return { ok: false, status, problem: { type: `https://switchyard.dev/errors/${code}`, title, status, detail, code } };
+  return {
+    ok: false,
+    status,
+    problem: { type: `https://switchyard.dev/errors/${code}`, title, status, detail, code },
+  };
 }
 
 /** Headers as stored: anything that may carry a credential is redacted. */
 export function storedHeaders(headers: InboundRequest['headers']): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(redactHeaders(headers))) if (value !== undefined) out[name] = value;
+  for (const [name, value] of Object.entries(redactHeaders(headers)))
+    if (value !== undefined) out[name] = value;
   return out;
 }
 
@@ -84,7 +89,11 @@ export class InboundWriter {
   private queue: Pending[] = [];
   private active = 0;
 
-  constructor(db: Kysely<unknown>, onCommit: () => void, options: { maxConcurrent?: number; maxBatch?: number } = {}) {
+  constructor(
+    db: Kysely<unknown>,
+    onCommit: () => void,
+    options: { maxConcurrent?: number; maxBatch?: number } = {},
+  ) {
     this.db = db;
     this.onCommit = onCommit;
     this.maxConcurrent = options.maxConcurrent ?? 4;
@@ -103,7 +112,10 @@ export class InboundWriter {
     while (this.active < this.maxConcurrent && this.queue.length > 0) {
       const batch: Pending[] = [];
       let size = 0;
-      while (this.queue.length > 0 && (batch.length === 0 || size + this.queue[0]!.items.length <= this.maxBatch)) {
+      while (
+        this.queue.length > 0 &&
+        (batch.length === 0 || size + this.queue[0]!.items.length <= this.maxBatch)
+      ) {
         const next = this.queue.shift()!;
         batch.push(next);
         size += next.items.length;
@@ -152,7 +164,10 @@ export class InboundWriter {
 
 function isDatabaseDown(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P03' || code === '53300')) {
+  if (
+    typeof code === 'string' &&
+    (code.startsWith('08') || code === '57P01' || code === '57P03' || code === '53300')
+  ) {
     return true;
   }
   const message = String((error as { message?: unknown })?.message ?? '');
@@ -182,12 +197,22 @@ export async function ingest(
     throw error;
   }
   if (!instance || instance.row.mode === 'pull') {
-    return problem(404, 'SY_PIPELINE_NOT_FOUND', 'No such resource', `no push instance ${JSON.stringify(instanceId)}`);
+    return problem(
+      404,
+      'SY_PIPELINE_NOT_FOUND',
+      'No such resource',
+      `no push instance ${JSON.stringify(instanceId)}`,
+    );
   }
   const { connector, config } = instance;
   const push = connector.push;
   if (!push) {
-    return problem(404, 'SY_PIPELINE_NOT_FOUND', 'No such resource', `connector ${connector.name} takes no pushes`);
+    return problem(
+      404,
+      'SY_PIPELINE_NOT_FOUND',
+      'No such resource',
+      `connector ${connector.name} takes no pushes`,
+    );
   }
   if (!push.routes.some((r) => r.name === request.route)) {
     return problem(
@@ -211,7 +236,10 @@ export async function ingest(
     notifications = push.parse(request, config);
   } catch (error) {
     if (isConnectorError(error) && error.kind === 'auth') {
-      rt.logger.info({ instance: instanceId, reason: error.message }, 'inbound request refused: authentication');
+      rt.logger.info(
+        { instance: instanceId, reason: error.message },
+        'inbound request refused: authentication',
+      );
       return problem(401, error.code, 'Inbound authentication failed', 'authentication failed');
     }
     if (isConnectorError(error) && error.kind === 'bad_request') {
@@ -243,7 +271,10 @@ export async function ingest(
     inserted = items.length === 0 ? new Set() : (await writer.write(items)).inserted;
   } catch (error) {
     if (isDatabaseDown(error)) {
-      rt.logger.warn({ instance: instanceId, err: error }, 'inbound request not stored: database unreachable');
+      rt.logger.warn(
+        { instance: instanceId, err: error },
+        'inbound request not stored: database unreachable',
+      );
       return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
     }
     throw error;

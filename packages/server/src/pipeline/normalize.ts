@@ -13,8 +13,8 @@ import { matchesSubscription } from './fanout.ts';
 import { eventIdFor, newId } from './ids.ts';
 import { connectorLogger, jittered, type Runtime } from './runtime.ts';
 import { aliasStore, stateStore } from './stores.ts';
-import type { TickResult } from './wake.ts';
 import { type ValidationIssue, validateEnvelope } from './validate.ts';
+import type { TickResult } from './wake.ts';
 
 /** Rebuilds the notification the connector produced from its stored row. */
 export function notificationOf(row: q.InboundRow): VendorNotification {
@@ -79,16 +79,36 @@ export class Normalizer {
   async process(row: q.InboundRow): Promise<void> {
     const { rt } = this;
     const token = row.lock_token!;
-    const logger = rt.logger.child({ inbound: row.id, instance: row.instance_id, vendorType: row.vendor_type });
+    const logger = rt.logger.child({
+      inbound: row.id,
+      instance: row.instance_id,
+      vendorType: row.vendor_type,
+    });
     let instance: Awaited<ReturnType<Runtime['loadInstance']>>;
     try {
       instance = await rt.loadInstance(row.instance_id);
     } catch (error) {
-      await q.finishInbound(rt.db, row.id, token, 'failed', 'the instance cannot be loaded', errorJson(error), 0);
+      await q.finishInbound(
+        rt.db,
+        row.id,
+        token,
+        'failed',
+        'the instance cannot be loaded',
+        errorJson(error),
+        0,
+      );
       return;
     }
     if (!instance) {
-      await q.finishInbound(rt.db, row.id, token, 'failed', 'the connector instance no longer exists', null, 0);
+      await q.finishInbound(
+        rt.db,
+        row.id,
+        token,
+        'failed',
+        'the connector instance no longer exists',
+        null,
+        0,
+      );
       return;
     }
     const { connector, config } = instance;
@@ -112,13 +132,28 @@ export class Normalizer {
           jittered(rt.options.normalizeRetryMs[row.attempts - 1] ?? 0, rt.options.retryJitter),
           error.retryAfterMs ?? 0,
         );
-        logger.warn({ attempt: row.attempts, delayMs: delay, reason: error.message }, 'normalization will be retried');
+        logger.warn(
+          { attempt: row.attempts, delayMs: delay, reason: error.message },
+          'normalization will be retried',
+        );
         await q.retryInbound(rt.db, row.id, token, delay, errorJson(error));
         return;
       }
       logger.warn({ reason: (error as Error)?.message }, 'normalization failed');
-      await q.finishInbound(rt.db, row.id, token, 'failed', (error as Error)?.message ?? 'failed', errorJson(error), 0);
-      await q.recordInstanceError(rt.db, row.instance_id, `normalization failed: ${(error as Error)?.message}`);
+      await q.finishInbound(
+        rt.db,
+        row.id,
+        token,
+        'failed',
+        (error as Error)?.message ?? 'failed',
+        errorJson(error),
+        0,
+      );
+      await q.recordInstanceError(
+        rt.db,
+        row.instance_id,
+        `normalization failed: ${(error as Error)?.message}`,
+      );
       return;
     }
 
@@ -165,30 +200,33 @@ export class Normalizer {
       return;
     }
 
-    const stored = await rt.db.transaction().execute(async (trx) => {
-      const events = await q.insertEvents(
-        trx,
-        envelopes.map((e) => ({
-          id: e.id,
-          type: e.type,
-          source: e.source,
-          subject: e.subject,
-          time: e.time,
-          envelope: e as unknown as Record<string, JsonValue>,
-          inboundMessageId: row.id,
-        })),
-      );
-      const fanned = await fanOut(trx, events);
-      if (!(await q.finishInbound(trx, row.id, token, 'normalized', null, null, envelopes.length))) {
-        // Another worker took the message over after our lease ran out: its result counts.
-        throw new LeaseLost();
-      }
-      if (fanned > 0) await q.notify(trx, q.CHANNEL_DELIVER);
-      return fanned;
-    }).catch((error) => {
-      if (error instanceof LeaseLost) return -1;
-      throw error;
-    });
+    const stored = await rt.db
+      .transaction()
+      .execute(async (trx) => {
+        const events = await q.insertEvents(
+          trx,
+          envelopes.map((e) => ({
+            id: e.id,
+            type: e.type,
+            source: e.source,
+            subject: e.subject,
+            time: e.time,
+            envelope: e as unknown as Record<string, JsonValue>,
+            inboundMessageId: row.id,
+          })),
+        );
+        const fanned = await fanOut(trx, events);
+        if (!(await q.finishInbound(trx, row.id, token, 'normalized', null, null, envelopes.length))) {
+          // Another worker took the message over after our lease ran out: its result counts.
+          throw new LeaseLost();
+        }
+        if (fanned > 0) await q.notify(trx, q.CHANNEL_DELIVER);
+        return fanned;
+      })
+      .catch((error) => {
+        if (error instanceof LeaseLost) return -1;
+        throw error;
+      });
     if (stored > 0) rt.wakeDeliver();
   }
 }
@@ -215,5 +253,10 @@ export async function fanOut(db: Kysely<unknown>, events: readonly q.EventRow[])
       });
     }
   }
-  return q.insertFanoutDeliveries(db, items);
+  const inserted = await q.insertFanoutDeliveries(db, items);
+  await q.holdBehindDead(
+    db,
+    items.map((i) => i.id),
+  );
+  return inserted;
 }

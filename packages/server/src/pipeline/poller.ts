@@ -99,7 +99,8 @@ export class Poller {
       const message = (error as Error)?.message ?? String(error);
       const failures = instance.row.pull_consecutive_failures + 1;
       let next = Math.min(interval * 2 ** Math.min(failures, 10), Math.max(interval, 300_000));
-      if (isConnectorError(error) && error.retryAfterMs !== undefined) next = Math.max(next, error.retryAfterMs);
+      if (isConnectorError(error) && error.retryAfterMs !== undefined)
+        next = Math.max(next, error.retryAfterMs);
       logger.warn({ reason: message, failures, nextInMs: next }, 'vendor pull failed');
       await q.finishPull(rt.db, row.id, next, `pull failed: ${message}`);
       return { stored, duplicates, error: message };

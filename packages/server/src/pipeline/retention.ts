@@ -28,9 +28,16 @@ async function loop(step: () => Promise<number>, batch: number): Promise<number>
  * await purge(db, options.retention, new Date()); // { deliveries: 120, events: 80, inbound: 75 }
  * ```
  */
-export async function purge(db: Kysely<unknown>, r: ResolvedOptions['retention'], now = new Date()): Promise<PurgeResult> {
+export async function purge(
+  db: Kysely<unknown>,
+  r: ResolvedOptions['retention'],
+  now = new Date(),
+): Promise<PurgeResult> {
   const before = (ms: number) => new Date(now.getTime() - ms);
-  const deliveries = await loop(() => q.purgeDeliveries(db, before(r.deliveriesMs), r.batchSize), r.batchSize);
+  const deliveries = await loop(
+    () => q.purgeDeliveries(db, before(r.deliveriesMs), r.batchSize),
+    r.batchSize,
+  );
   const events = await loop(() => q.purgeEvents(db, before(r.eventsMs), r.batchSize), r.batchSize);
   const inbound = await loop(() => q.purgeInbound(db, before(r.inboundMs), r.batchSize), r.batchSize);
   return { deliveries, events, inbound };

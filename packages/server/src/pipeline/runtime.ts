@@ -140,7 +140,11 @@ export function instanceLoader(
             { details: { instance: id, connector: row.connector } },
           );
         }
-        value = { row, connector, config: JSON.parse(cipher.open(row.settings_sealed, `instance:${id}`)) as JsonObject };
+        value = {
+          row,
+          connector,
+          config: JSON.parse(cipher.open(row.settings_sealed, `instance:${id}`)) as JsonObject,
+        };
       }
       cache.set(id, { at: Date.now(), value });
       return value;

@@ -16,7 +16,10 @@ import { newId } from './ids.ts';
 export function aliasStore(db: Kysely<unknown>, instanceId: string): AliasStore {
   return {
     async hubId(entity: EntityKind, vendorId: string) {
-      return (await q.findAlias(db, instanceId, entity, vendorId)) ?? q.ensureAlias(db, instanceId, entity, vendorId, newId());
+      return (
+        (await q.findAlias(db, instanceId, entity, vendorId)) ??
+        q.ensureAlias(db, instanceId, entity, vendorId, newId())
+      );
     },
     find(entity: EntityKind, vendorId: string) {
       return q.findAlias(db, instanceId, entity, vendorId);

@@ -6,8 +6,8 @@ import {
   ConnectorError,
   defineConnector,
   emit,
-  ignore,
   type InboundRequest,
+  ignore,
   isJsonObject,
   type JsonObject,
   parseJsonBody,
@@ -81,13 +81,15 @@ export const acme = defineConnector<AcmeConfig>({
   push: {
     routes: [{ name: 'default', path: '' }],
     authenticate(req, config) {
-      if (!timingSafeEqualString(req.headers['x-api-key'], config.apiKey)) throw ConnectorError.auth('bad key');
+      if (!timingSafeEqualString(req.headers['x-api-key'], config.apiKey))
+        throw ConnectorError.auth('bad key');
     },
     parse(req) {
       const body = parseJsonBody(req);
       if (!isJsonObject(body)) throw ConnectorError.badRequest('expected an object');
       if (Array.isArray(body.items)) return body.items.filter(isJsonObject).map(toNotification);
-      if (typeof body.id !== 'string' || typeof body.type !== 'string') throw ConnectorError.badRequest('id and type');
+      if (typeof body.id !== 'string' || typeof body.type !== 'string')
+        throw ConnectorError.badRequest('id and type');
       return [toNotification(body)];
     },
   },
@@ -119,12 +121,14 @@ export const acme = defineConnector<AcmeConfig>({
     const id = await ctx.aliases.hubId('appointment', String(p.booking ?? p.id));
     const time = n.type === 'invalid' ? 'yesterday' : (n.occurredAt ?? '2025-01-01T10:00:00+01:00');
     const type = n.type === 'invalid' ? 'created' : n.type;
-    return emit({
-      type: `appointment.${type}`,
-      subject: `appointment/${id}`,
-      time,
-      data: { id, vendorId: String(p.booking ?? p.id), seq: (p.seq ?? 0) as number },
-    });
+    const data: JsonObject = {
+      id,
+      vendorIds: [{ system: 'acme', instance: ctx.instanceId, value: String(p.booking ?? p.id) }],
+      status: type === 'cancelled' ? 'cancelled' : 'booked',
+      comment: String(p.id),
+    };
+    if (type === 'rescheduled') data.previous = { start: '2025-01-01T09:00:00+01:00' };
+    return emit({ type: `appointment.${type}`, subject: `appointment/${id}`, time, data });
   },
   encode() {
     return { route: 'default', body: {} };
@@ -144,7 +148,10 @@ export const FAST: PipelineOptions = {
 
 export const silent = pino({ level: 'silent' });
 
-export async function makeHub(databaseUrl: string, extra: Partial<HubConfig> & { options?: PipelineOptions } = {}) {
+export async function makeHub(
+  databaseUrl: string,
+  extra: Partial<HubConfig> & { options?: PipelineOptions } = {},
+) {
   return createHub({
     databaseUrl,
     connectors: [acme],
@@ -170,7 +177,10 @@ export function push(body: unknown, apiKey = API_KEY): InboundRequest {
 }
 
 /** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -180,7 +190,8 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
     } catch (error) {
       last = error;
     }
-    if (Date.now() > until) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > until)
+      throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -21,7 +21,8 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})
 function envelopeRules(event: unknown): ValidationResult {
   const e = event as Record<string, unknown>;
   const errors: ValidationIssue[] = [];
-  if (typeof e.type !== 'string' || !TYPE.test(e.type)) errors.push({ path: '/type', message: `must match ${TYPE}` });
+  if (typeof e.type !== 'string' || !TYPE.test(e.type))
+    errors.push({ path: '/type', message: `must match ${TYPE}` });
   if (typeof e.subject !== 'string' || !SUBJECT.test(e.subject)) {
     errors.push({ path: '/subject', message: `must match ${SUBJECT}` });
   }

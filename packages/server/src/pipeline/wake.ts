@@ -66,7 +66,8 @@ export class WorkerLoop {
       if (!this.running) break;
       if (result.busy || this.wakeRequested) continue;
       let waitMs = this.pollMs;
-      if (result.nextDueAt) waitMs = Math.max(0, Math.min(waitMs, result.nextDueAt.getTime() - Date.now() + 2));
+      if (result.nextDueAt)
+        waitMs = Math.max(0, Math.min(waitMs, result.nextDueAt.getTime() - Date.now() + 2));
       await new Promise<void>((resolve) => {
         this.sleeper = resolve;
         this.timer = setTimeout(resolve, waitMs);
@@ -111,7 +112,8 @@ export class Listener {
     client.on('end', () => this.reconnectLater(client));
     try {
       await client.connect();
-      for (const channel of this.handlers.keys()) await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+      for (const channel of this.handlers.keys())
+        await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
       this.client = client;
       // Work committed while we were not listening: one wake-up covers it.
       for (const handler of this.handlers.values()) handler();

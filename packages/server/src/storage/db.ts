@@ -24,7 +24,11 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
  * ```
  */
 export function openDatabase(databaseUrl: string, options: { max?: number } = {}): Database {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: options.max ?? 10, connectionTimeoutMillis: 5000 });
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: 5000,
+  });
   // An idle client losing its connection (Postgres restart) must not crash the process.
   pool.on('error', () => {});
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });

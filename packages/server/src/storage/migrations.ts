@@ -205,14 +205,18 @@ export async function migrate(db: Kysely<unknown>): Promise<number[]> {
     await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`.execute(trx);
     await sql`create schema if not exists switchyard`.execute(trx);
     await sql`create table if not exists switchyard.migrations (
-      version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(trx);
+      version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(
+      trx,
+    );
     const done = await sql<{ version: number }>`select version from switchyard.migrations`.execute(trx);
     const have = new Set(done.rows.map((r) => r.version));
     const applied: number[] = [];
     for (const m of migrations) {
       if (have.has(m.version)) continue;
       await sql.raw(m.sql).execute(trx);
-      await sql`insert into switchyard.migrations (version, name) values (${m.version}, ${m.name})`.execute(trx);
+      await sql`insert into switchyard.migrations (version, name) values (${m.version}, ${m.name})`.execute(
+        trx,
+      );
       applied.push(m.version);
     }
     return applied;

@@ -142,7 +142,10 @@ async function rows<T>(q: { execute(db: Executor): Promise<{ rows: T[] }> }, db:
   return (await q.execute(db)).rows;
 }
 
-async function first<T>(q: { execute(db: Executor): Promise<{ rows: T[] }> }, db: Executor): Promise<T | undefined> {
+async function first<T>(
+  q: { execute(db: Executor): Promise<{ rows: T[] }> },
+  db: Executor,
+): Promise<T | undefined> {
   return (await q.execute(db)).rows[0];
 }
 
@@ -251,7 +254,12 @@ export async function savePullCursor(
     where id = ${id}`.execute(db);
 }
 
-export async function finishPull(db: Executor, id: string, nextInMs: number, error: string | null): Promise<void> {
+export async function finishPull(
+  db: Executor,
+  id: string,
+  nextInMs: number,
+  error: string | null,
+): Promise<void> {
   await sql`update switchyard.connector_instances set
       pull_next_at = now() + make_interval(secs => ${nextInMs / 1000}), pull_locked_until = null,
       pull_consecutive_failures = case when ${error}::text is null then 0 else pull_consecutive_failures + 1 end,
@@ -377,7 +385,10 @@ export async function requeueInbound(db: Executor, id: string): Promise<InboundR
   );
 }
 
-export async function countInbound(db: Executor, instanceId: string): Promise<{ received: number; failed: number }> {
+export async function countInbound(
+  db: Executor,
+  instanceId: string,
+): Promise<{ received: number; failed: number }> {
   const r = await first<{ received: number; failed: number }>(
     sql`select count(*) filter (where status = 'received')::int as received,
                count(*) filter (where status = 'failed')::int as failed
@@ -435,7 +446,12 @@ export async function ensureAlias(
   return (await findAlias(db, instanceId, entity, vendorId))!;
 }
 
-export async function listVendorIds(db: Executor, instanceId: string, entity: string, hubId: string): Promise<string[]> {
+export async function listVendorIds(
+  db: Executor,
+  instanceId: string,
+  entity: string,
+  hubId: string,
+): Promise<string[]> {
   const r = await rows<{ vendor_id: string }>(
     sql`select vendor_id from switchyard.aliases where instance_id = ${instanceId} and entity = ${entity} and hub_id = ${hubId}
         order by created_at, vendor_id`,
@@ -444,7 +460,11 @@ export async function listVendorIds(db: Executor, instanceId: string, entity: st
   return r.map((x) => x.vendor_id);
 }
 
-export async function getState(db: Executor, instanceId: string, key: string): Promise<JsonValue | undefined> {
+export async function getState(
+  db: Executor,
+  instanceId: string,
+  key: string,
+): Promise<JsonValue | undefined> {
   const r = await first<{ value: JsonValue }>(
     sql`select value from switchyard.entity_state where instance_id = ${instanceId} and key = ${key}`,
     db,
@@ -452,13 +472,20 @@ export async function getState(db: Executor, instanceId: string, key: string): P
   return r?.value;
 }
 
-export async function setState(db: Executor, instanceId: string, key: string, value: JsonValue): Promise<void> {
+export async function setState(
+  db: Executor,
+  instanceId: string,
+  key: string,
+  value: JsonValue,
+): Promise<void> {
   await sql`insert into switchyard.entity_state (instance_id, key, value) values (${instanceId}, ${key}, ${json(value)})
       on conflict (instance_id, key) do update set value = excluded.value, updated_at = now()`.execute(db);
 }
 
 export async function deleteState(db: Executor, instanceId: string, key: string): Promise<void> {
-  await sql`delete from switchyard.entity_state where instance_id = ${instanceId} and key = ${key}`.execute(db);
+  await sql`delete from switchyard.entity_state where instance_id = ${instanceId} and key = ${key}`.execute(
+    db,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -539,7 +566,10 @@ export async function listEvents(
 }
 
 export async function maxEventSequence(db: Executor): Promise<string> {
-  const r = await first<{ s: string | null }>(sql`select max(sequence)::text as s from switchyard.events`, db);
+  const r = await first<{ s: string | null }>(
+    sql`select max(sequence)::text as s from switchyard.events`,
+    db,
+  );
   return r?.s ?? '0';
 }
 
@@ -564,7 +594,11 @@ export interface SubscriptionValues {
   managedBy: 'file' | 'api';
 }
 
-export async function insertSubscription(db: Executor, id: string, v: SubscriptionValues): Promise<SubscriptionRow> {
+export async function insertSubscription(
+  db: Executor,
+  id: string,
+  v: SubscriptionValues,
+): Promise<SubscriptionRow> {
   const row = await first<SubscriptionRow>(
     sql`insert into switchyard.subscriptions (id, kind, url, event_types, sources, secrets, content_type, timeout_ms,
           retry_schedule_ms, rate_limit, ordering, approver, approver_filters, allow_private_addresses, managed_by)
@@ -577,7 +611,11 @@ export async function insertSubscription(db: Executor, id: string, v: Subscripti
   return row!;
 }
 
-export async function updateSubscription(db: Executor, id: string, v: SubscriptionValues): Promise<SubscriptionRow | undefined> {
+export async function updateSubscription(
+  db: Executor,
+  id: string,
+  v: SubscriptionValues,
+): Promise<SubscriptionRow | undefined> {
   return first<SubscriptionRow>(
     sql`update switchyard.subscriptions set kind = ${v.kind}, url = ${v.url}, event_types = ${v.eventTypes}::text[],
           sources = ${v.sources}::text[], secrets = ${json(v.secrets)}, content_type = ${v.contentType}, timeout_ms = ${v.timeoutMs},
@@ -609,7 +647,11 @@ export async function deleteSubscription(db: Executor, id: string): Promise<bool
   return Number(r.numAffectedRows ?? 0) > 0;
 }
 
-export async function disableSubscription(db: Executor, id: string, reason: string): Promise<SubscriptionRow | undefined> {
+export async function disableSubscription(
+  db: Executor,
+  id: string,
+  reason: string,
+): Promise<SubscriptionRow | undefined> {
   return first<SubscriptionRow>(
     sql`update switchyard.subscriptions set disabled_at = coalesce(disabled_at, now()),
           disabled_reason = case when disabled_at is null then ${reason} else disabled_reason end,
@@ -630,12 +672,20 @@ export async function enableSubscription(db: Executor, id: string): Promise<Subs
   );
 }
 
-export async function setSubscriptionSecrets(db: Executor, id: string, secrets: StoredSecret[]): Promise<void> {
-  await sql`update switchyard.subscriptions set secrets = ${json(secrets)}, updated_at = now() where id = ${id}`.execute(db);
+export async function setSubscriptionSecrets(
+  db: Executor,
+  id: string,
+  secrets: StoredSecret[],
+): Promise<void> {
+  await sql`update switchyard.subscriptions set secrets = ${json(secrets)}, updated_at = now() where id = ${id}`.execute(
+    db,
+  );
 }
 
 export async function resetConsecutiveDead(db: Executor, id: string): Promise<void> {
-  await sql`update switchyard.subscriptions set consecutive_dead = 0 where id = ${id} and consecutive_dead <> 0`.execute(db);
+  await sql`update switchyard.subscriptions set consecutive_dead = 0 where id = ${id} and consecutive_dead <> 0`.execute(
+    db,
+  );
 }
 
 export async function bumpConsecutiveDead(db: Executor, id: string): Promise<number> {
@@ -652,10 +702,17 @@ export async function bumpConsecutiveDead(db: Executor, id: string): Promise<num
 
 export async function insertFanoutDeliveries(
   db: Executor,
-  items: readonly { id: string; subscriptionId: string; eventId: string; eventSequence: string; subject: string }[],
+  items: readonly {
+    id: string;
+    subscriptionId: string;
+    eventId: string;
+    eventSequence: string;
+    subject: string;
+  }[],
 ): Promise<number> {
   if (items.length === 0) return 0;
-  const r = await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject)
+  const r =
+    await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject)
       select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.subscriptionId)}::text[],
         ${items.map((i) => i.eventId)}::uuid[], ${items.map((i) => i.eventSequence)}::bigint[], ${items.map((i) => i.subject)}::text[])
       on conflict (subscription_id, event_id) where reason = 'fanout' do nothing`.execute(db);
@@ -668,7 +725,11 @@ export async function insertFanoutDeliveries(
  * per-subject ordering. A lease (`locked_until`) longer than the request timeout lets another
  * process take over after a crash without ever running two attempts at once.
  */
-export async function claimDeliveries(db: Executor, leaseMarginMs: number, limit: number): Promise<DeliveryRow[]> {
+export async function claimDeliveries(
+  db: Executor,
+  leaseMarginMs: number,
+  limit: number,
+): Promise<DeliveryRow[]> {
   return rows<DeliveryRow>(
     sql`update switchyard.deliveries d set status = 'in_flight', lock_token = gen_random_uuid(), attempts = d.attempts + 1,
           locked_until = now() + make_interval(secs => (due.timeout_ms + ${leaseMarginMs}) / 1000.0), updated_at = now()
@@ -741,10 +802,28 @@ export async function finishDelivery(
 }
 
 /** Marks later waiting deliveries of a subject `held` behind a dead one (visibility for `hold`). */
-export async function holdSubject(db: Executor, subscriptionId: string, subject: string, afterSequence: string): Promise<void> {
+export async function holdSubject(
+  db: Executor,
+  subscriptionId: string,
+  subject: string,
+  afterSequence: string,
+): Promise<void> {
   await sql`update switchyard.deliveries set status = 'held', updated_at = now()
       where subscription_id = ${subscriptionId} and subject = ${subject} and status = 'pending'
         and event_sequence >= ${afterSequence}::bigint`.execute(db);
+}
+
+/** New deliveries that land behind a dead one of a `hold` subscription show as `held` at once. */
+export async function holdBehindDead(db: Executor, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`update switchyard.deliveries d set status = 'held'
+      from switchyard.subscriptions s
+      where d.id = any(${ids as string[]}::uuid[]) and d.status = 'pending' and s.id = d.subscription_id
+        and s.ordering = 'hold' and exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence)`.execute(
+    db,
+  );
 }
 
 /** Lets held deliveries of a subject go again (after the dead one was replayed or skipped). */
@@ -788,7 +867,9 @@ export async function insertReplay(db: Executor, newId: string, of: DeliveryRow)
         returning *`,
     db,
   );
-  await sql`update switchyard.deliveries set superseded_by = ${newId}, updated_at = now() where id = ${of.id}`.execute(db);
+  await sql`update switchyard.deliveries set superseded_by = ${newId}, updated_at = now() where id = ${of.id}`.execute(
+    db,
+  );
   return row!;
 }
 
@@ -806,7 +887,8 @@ export async function insertReplaysSince(
   sub: SubscriptionRow,
   f: { since?: Date; afterSequence?: string },
 ): Promise<number> {
-  const r = await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason)
+  const r =
+    await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason)
       select gen_random_uuid(), ${sub.id}, e.id, e.sequence, e.subject, 'replay' from switchyard.events e
       where ${matches(sub.event_types, sub.sources)}
         and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
@@ -828,7 +910,12 @@ export async function skipDelivery(db: Executor, id: string): Promise<DeliveryRo
 // pull feed
 // ---------------------------------------------------------------------------------------------
 
-export async function pollFeed(db: Executor, sub: SubscriptionRow, afterSequence: string, limit: number): Promise<EventRow[]> {
+export async function pollFeed(
+  db: Executor,
+  sub: SubscriptionRow,
+  afterSequence: string,
+  limit: number,
+): Promise<EventRow[]> {
   return rows<EventRow>(
     sql`select * from switchyard.events e where e.sequence > ${afterSequence}::bigint and ${matches(sub.event_types, sub.sources)}
         order by e.sequence limit ${limit}`,

@@ -61,7 +61,11 @@ describe('DocplannerSimulator push', () => {
   it('sends the notification with the API-key header and records the answer', async () => {
     const hook = await receiver([{ status: 200 }]);
     cleanups.push(hook.close);
-    const sim = new DocplannerSimulator({ hookUrl: hook.url, apiKey: 'k3y-k3y-k3y', apiKeyHeader: 'x-dp-key' });
+    const sim = new DocplannerSimulator({
+      hookUrl: hook.url,
+      apiKey: 'k3y-k3y-k3y',
+      apiKeyHeader: 'x-dp-key',
+    });
     const record = await sim.push(fixture('slot-booked.json'));
     expect(record.delivered).toBe(true);
     expect(record.attempts.map((a) => a.status)).toEqual([200]);
@@ -97,7 +101,12 @@ describe('DocplannerSimulator push', () => {
     expect(record.attempts).toHaveLength(1);
     expect(record.buried).toBe(false);
     expect(sim.gateAnswers).toEqual([
-      expect.objectContaining({ status: 409, approved: false, json: { error_code: 7 }, contentType: 'application/json' }),
+      expect.objectContaining({
+        status: 409,
+        approved: false,
+        json: { error_code: 7 },
+        contentType: 'application/json',
+      }),
     ]);
   });
 
@@ -174,7 +183,10 @@ describe('DocplannerSimulator API', () => {
     sim.enqueue(fixture('break-created.json'), fixture('break-moved.json'), fixture('break-removed.json'));
     const t = (await token(sim)).json.access_token as string;
     const first = await api(sim, '/api/v3/integration/notifications/multiple?limit=2', {}, t);
-    expect(first.json.notifications.map((n: { name: string }) => n.name)).toEqual(['break-created', 'break-moved']);
+    expect(first.json.notifications.map((n: { name: string }) => n.name)).toEqual([
+      'break-created',
+      'break-moved',
+    ]);
     expect(first.json.remaining).toBe(1);
     expect((await api(sim, '/api/v3/integration/notifications/multiple?limit=101', {}, t)).status).toBe(400);
   });

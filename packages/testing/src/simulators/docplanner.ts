@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
-import { docplannerConnector } from '../../../connectors/docplanner/src/index.ts';
 import type { Config as DocplannerConfig } from '../../../connectors/docplanner/src/config.ts';
+import { docplannerConnector } from '../../../connectors/docplanner/src/index.ts';
 import type { DpNotification } from '../../../connectors/docplanner/src/vendor.ts';
 
 const GATE_NAMES = new Set(['slot-booking', 'booking-moving']);
@@ -110,7 +110,10 @@ export class DocplannerSimulator {
   /** Notifications dropped from the queue after 72 hours unpulled. */
   readonly expired: DpNotification[] = [];
   /** Bookings the re-read endpoint knows, by booking id (filled from every pushed or queued booking). */
-  readonly bookings = new Map<string, { facility: string; doctor: string; address: string; booking: JsonObject }>();
+  readonly bookings = new Map<
+    string,
+    { facility: string; doctor: string; address: string; booking: JsonObject }
+  >();
   /** How many tokens the token endpoint issued. */
   tokensIssued = 0;
 
@@ -169,7 +172,8 @@ export class DocplannerSimulator {
     options: { hookUrl?: string; headers?: Record<string, string> },
   ): Promise<PushRecord> {
     const hookUrl = options.hookUrl ?? this.#options.hookUrl;
-    if (!hookUrl) throw new Error('DocplannerSimulator.push needs a hookUrl (in the options or the constructor)');
+    if (!hookUrl)
+      throw new Error('DocplannerSimulator.push needs a hookUrl (in the options or the constructor)');
     this.#remember(notification);
     const gate = GATE_NAMES.has(notification.name);
     const record: PushRecord = { notification, hookUrl, gate, attempts: [], delivered: false, buried: false };
@@ -206,9 +210,14 @@ export class DocplannerSimulator {
     return record;
   }
 
-  async #send(hookUrl: string, notification: DpNotification, extra?: Record<string, string>): Promise<PushAttempt> {
+  async #send(
+    hookUrl: string,
+    notification: DpNotification,
+    extra?: Record<string, string>,
+  ): Promise<PushAttempt> {
     const headers: Record<string, string> = { 'content-type': 'application/json', ...extra };
-    if (this.#options.apiKey !== undefined) headers[this.#options.apiKeyHeader ?? 'x-api-key'] = this.#options.apiKey;
+    if (this.#options.apiKey !== undefined)
+      headers[this.#options.apiKeyHeader ?? 'x-api-key'] = this.#options.apiKey;
     const at = new Date(this.now());
     try {
       const res = await fetch(hookUrl, {
@@ -332,7 +341,8 @@ export class DocplannerSimulator {
       this.expired.push(this.#queue.shift()!.notification);
     }
     for (let i = this.#queue.length - 1; i >= 0; i--) {
-      if (this.#queue[i]!.enqueuedAt < cutoff) this.expired.push(...this.#queue.splice(i, 1).map((q) => q.notification));
+      if (this.#queue[i]!.enqueuedAt < cutoff)
+        this.expired.push(...this.#queue.splice(i, 1).map((q) => q.notification));
     }
   }
 
@@ -357,7 +367,10 @@ export class DocplannerSimulator {
     const base = '/api/v3/integration';
     if (!path.startsWith(`${base}/`)) return this.#json(req, res, 404, { message: 'Not Found' });
     if (!this.#authorized(req)) {
-      return this.#json(req, res, 401, { error: 'invalid_grant', error_description: 'The access token provided is invalid.' });
+      return this.#json(req, res, 401, {
+        error: 'invalid_grant',
+        error_description: 'The access token provided is invalid.',
+      });
     }
     const failure = this.#failures.shift();
     if (failure) {
@@ -377,7 +390,9 @@ export class DocplannerSimulator {
       const limitText = url.searchParams.get('limit') ?? '10';
       const limit = Number(limitText);
       if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-        return this.#json(req, res, 400, { errors: [{ field: 'limit', message: 'must be between 1 and 100' }] });
+        return this.#json(req, res, 400, {
+          errors: [{ field: 'limit', message: 'must be between 1 and 100' }],
+        });
       }
       const taken = this.#queue.splice(0, limit).map((q) => q.notification as unknown as JsonObject);
       return this.#json(req, res, 200, { notifications: taken, remaining: this.#queue.length });
@@ -421,21 +436,27 @@ export class DocplannerSimulator {
     const clientId = this.#options.clientId ?? 'sim-client';
     const clientSecret = this.#options.clientSecret ?? 'sim-secret';
     if (id !== clientId || secret.join(':') !== clientSecret) {
-      return this.#json(req, res, 401, { error: 'invalid_client', error_description: 'Client authentication failed' });
+      this.#json(req, res, 401, {
+        error: 'invalid_client',
+        error_description: 'Client authentication failed',
+      });
+      return;
     }
     if (form.get('grant_type') !== 'client_credentials') {
-      return this.#json(req, res, 400, { error: 'unsupported_grant_type' });
+      this.#json(req, res, 400, { error: 'unsupported_grant_type' });
+      return;
     }
     const ttl = this.#options.tokenTtlSeconds ?? 3600;
     const token = randomBytes(24).toString('hex');
     this.#tokens.set(token, { expiresAt: this.now() + ttl * 1000, revoked: false });
     this.tokensIssued++;
-    return this.#json(req, res, 200, {
+    this.#json(req, res, 200, {
       access_token: token,
       expires_in: ttl,
       token_type: 'bearer',
       scope: form.get('scope') ?? 'integration',
     });
+    return;
   }
 }
 

@@ -149,6 +149,9 @@ export interface SwitchyardConfigFile {
      * The body format: a structured-mode CloudEvent, or plain JSON of the same object.
      */
     contentType?: "application/cloudevents+json" | "application/json";
+    /**
+     * When failed deliveries are tried again.
+     */
     retry?: {
       /**
        * The wait before each attempt (the first is usually `0s`); ±20% jitter is added.
@@ -164,6 +167,9 @@ export interface SwitchyardConfigFile {
      * Request timeout for one delivery attempt.
      */
     timeout?: string;
+    /**
+     * Spreads deliveries to this subscriber over time.
+     */
     rateLimit?: {
       /**
        * Deliveries per second at most.
@@ -215,7 +221,13 @@ export interface SwitchyardConfigFile {
      */
     deliveries?: string;
   };
+  /**
+   * Logs go to stdout, one JSON object a line unless pretty.
+   */
   logging?: {
+    /**
+     * The least severe level written.
+     */
     level?: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
     /**
      * Human-readable logs; default: when stdout is a terminal.

@@ -1,0 +1,139 @@
+/**
+ * Child-process entry that runs one Switchyard hub for a benchmark scenario: the pipeline
+ * (`createHub`) with the Docplanner connector and an HTTP front end, so the parent measures the
+ * hub from outside and reads its peak resident memory on its own.
+ *
+ * The HTTP front end is the server's `buildApp()` when it is available; otherwise a minimal
+ * node:http adapter that does what the hooks route does (body → `hub.ingest()` → answer).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import docplanner from '../../packages/connectors/docplanner/src/index.ts';
+import { CHANNEL_DELIVER } from '../../packages/server/src/storage/queries.ts';
+import { createHub, type Hub, type PipelineOptions } from '../../packages/server/src/index.ts';
+import { serveChild } from './child.ts';
+import { pino } from './deps.ts';
+import { INSTANCE_ID, instanceSettings, SECRET_KEY } from './docplanner.ts';
+
+const databaseUrl = process.env.BENCH_DATABASE_URL!;
+let hub: Hub | undefined;
+let server: { close(): Promise<void> } | undefined;
+
+/** Short retries so a hiccup does not stall a run for the production schedule's minutes. */
+const BENCH_OPTIONS: PipelineOptions = {
+  queue: false,
+  retryScheduleMs: [0, 100, 1000],
+};
+
+function shim(h: Hub): http.Server {
+  return http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const [, hooks, instance, route] = (req.url ?? '').split('?')[0]!.split('/');
+      if (hooks !== 'hooks' || !instance || req.method !== 'POST') {
+        res.writeHead(404).end();
+        return;
+      }
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+      h.ingest(instance, {
+        route: route ?? 'default',
+        params: {},
+        query: {},
+        method: 'POST',
+        headers,
+        rawBody: Buffer.concat(chunks),
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        receivedAt: new Date(),
+      }).then(
+        (r) => {
+          const body = r.ok ? JSON.stringify(r.body ?? {}) : JSON.stringify(r.problem);
+          res.writeHead(r.status, { 'content-type': 'application/json', ...(r.ok ? r.headers : {}) }).end(body);
+        },
+        () => res.writeHead(500).end(),
+      );
+    });
+  });
+}
+
+type BuildApp = (hub: Hub, options?: Record<string, unknown>) => Promise<unknown> | unknown;
+
+/** Finds the server's buildApp if the HTTP layer exists in this checkout. */
+async function findBuildApp(): Promise<BuildApp | undefined> {
+  for (const path of ['../../packages/server/src/http/app.ts', '../../packages/server/src/http/index.ts']) {
+    try {
+      const mod = (await import(path)) as { buildApp?: BuildApp };
+      if (typeof mod.buildApp === 'function') return mod.buildApp;
+    } catch {
+      // not there (yet): try the next place, then fall back to the adapter
+    }
+  }
+  return undefined;
+}
+
+interface FastifyLike {
+  listen(o: { port: number; host: string }): Promise<string>;
+  close(): Promise<void>;
+  server: http.Server;
+}
+
+async function startHttp(h: Hub, useApp: boolean): Promise<{ port: number; front: string }> {
+  const buildApp = useApp ? await findBuildApp() : undefined;
+  if (buildApp) {
+    const app = (await buildApp(h, { logger: false })) as FastifyLike;
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    server = { close: () => app.close() };
+    return { port: (app.server.address() as AddressInfo).port, front: 'buildApp() (fastify)' };
+  }
+  const s = shim(h);
+  s.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  server = { close: () => new Promise<void>((resolve) => s.close(() => resolve())) };
+  return { port: (s.address() as AddressInfo).port, front: 'node:http adapter → hub.ingest()' };
+}
+
+serveChild(
+  {
+    /** Creates and starts the hub, its instance and HTTP front end. */
+    async start(opts: { workers?: boolean; useApp?: boolean; options?: PipelineOptions } = {}) {
+      hub = await createHub({
+        databaseUrl,
+        connectors: [docplanner],
+        secretKey: SECRET_KEY,
+        logger: pino({ level: 'error' }),
+        options: { ...BENCH_OPTIONS, workers: opts.workers ?? true, ...opts.options },
+      });
+      await hub.start();
+      await hub.instances.upsert({ id: INSTANCE_ID, connector: 'docplanner', mode: 'push', settings: instanceSettings });
+      return startHttp(hub, opts.useApp ?? true);
+    },
+    /** Creates `count` webhook subscriptions to `url` (loopback allowed); returns their ids. */
+    async subscribe(url: string, count: number) {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const { subscription } = await hub!.subscriptions.create({
+          url,
+          eventTypes: ['appointment.*'],
+          allowPrivateAddresses: true,
+          retryScheduleMs: [0, 100, 1000],
+          timeoutMs: 10_000,
+        });
+        ids.push(subscription.id);
+      }
+      return ids;
+    },
+    /** Replays every event since `sinceIso` to a subscription. */
+    async replaySince(subscriptionId: string, sinceIso: string) {
+      return hub!.deliveries.replaySince(subscriptionId, new Date(sinceIso));
+    },
+    /** The notification channel the deliver workers listen on (for rows queued by SQL). */
+    deliverChannel() {
+      return CHANNEL_DELIVER;
+    },
+  },
+  async () => {
+    await server?.close();
+    await hub?.stop({ graceful: true });
+  },
+);

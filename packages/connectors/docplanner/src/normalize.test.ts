@@ -1,0 +1,378 @@
+import { readFileSync } from 'node:fs';
+import { type EventDraft, type JsonObject, type VendorNotification, validateEvent } from '@switchyard/core';
+import { describe, expect, it } from 'vitest';
+import { completeEvent } from '../../../testing/src/conformance/complete-event.ts';
+import { inboundRequest, memoryNormalizeContext } from '../../../testing/src/connector-context.ts';
+import type { Config } from './config.ts';
+import { normalize } from './normalize.ts';
+import { parse } from './parse.ts';
+
+const config: Config = { pushAuth: { apiKey: 'dp-push-key-7f3a9c2e41' } };
+
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;
+
+function notificationOf(body: JsonObject): VendorNotification {
+  return parse(inboundRequest({ body }), config)[0]!;
+}
+
+/** Normalizes fixtures in order on one context; returns the single event of each, validated. */
+async function run(
+  ctx: ReturnType<typeof memoryNormalizeContext<Config>>,
+  ...files: Array<string | JsonObject>
+) {
+  const out: EventDraft[] = [];
+  for (const file of files) {
+    const n = notificationOf(typeof file === 'string' ? fixture(file) : file);
+    const result = await normalize(n, ctx);
+    expect(result.events, typeof file === 'string' ? file : n.type).toHaveLength(1);
+    const draft = result.events[0]!;
+    const verdict = validateEvent(
+      completeEvent(draft, {
+        instanceId: ctx.instanceId,
+        connector: 'docplanner',
+        notification: n,
+        index: 0,
+      }),
+    );
+    expect(verdict, `${draft.type} valid`).toEqual({ valid: true });
+    out.push(draft);
+  }
+  return out;
+}
+
+const newCtx = () => memoryNormalizeContext({ instanceId: 'dp-main', config });
+
+describe('bookings', () => {
+  it('slot-booked → appointment.created with the full snapshot', async () => {
+    const [e] = await run(newCtx(), 'slot-booked.json');
+    expect(e!.type).toBe('appointment.created');
+    expect(e!.time).toBe('2026-03-02T09:14:07+01:00');
+    expect(e!.subject).toBe(`appointment/${e!.data.id}`);
+    expect(e!.data).toMatchObject({
+      vendorIds: [{ system: 'docplanner', instance: 'dp-main', value: '210045781', current: true }],
+      status: 'booked',
+      start: '2026-03-10T11:30:00+01:00',
+      end: '2026-03-10T11:50:00+01:00',
+      durationMinutes: 20,
+      patient: {
+        name: 'Jan Kowalski',
+        given: 'Jan',
+        family: 'Kowalski',
+        phone: '+48600100200',
+        birthDate: '1985-04-12',
+        gender: 'male',
+        nationalId: '85041212345',
+        isReturning: false,
+      },
+      practitioner: { id: '98765', name: 'Anna Nowak' },
+      location: {
+        id: '445566',
+        name: 'Gabinet Mokotów',
+        address: { line: ['ul. Puławska 12'], postalCode: '02-512', city: 'Warszawa' },
+        kind: 'commercial',
+      },
+      organization: { id: '12345', name: 'Centrum Medyczne Zdrowie' },
+      service: { id: '556677', price: { amount: 150, unit: 'major', isFrom: false }, visible: true },
+      insurance: { id: '31', name: 'Medicover', plan: 'Standard', planId: '311' },
+      payment: { required: false },
+      comment: 'Kontrola ciśnienia',
+      bookedBy: { kind: 'patient', vendorValue: 'user' },
+    });
+    expect((e!.data.vendor as JsonObject).visit_booking).toMatchObject({ signature: 'f3a9c15781' });
+  });
+
+  it('carries who booked: doctor → practitioner, integration → integration', async () => {
+    const [doctor, integration] = await run(
+      newCtx(),
+      'slot-booked-by-doctor.json',
+      'slot-booked-by-integration.json',
+    );
+    expect(doctor!.data.bookedBy).toEqual({ kind: 'practitioner', vendorValue: 'doctor' });
+    expect(integration!.data.bookedBy).toEqual({ kind: 'integration', vendorValue: 'integration' });
+  });
+
+  it('keeps the video call URL', async () => {
+    const [e] = await run(newCtx(), 'slot-booked-videocall.json');
+    expect(e!.data.videoCallUrl).toBe('https://video.znanylekarz.pl/room/8f2c1d7a-5b1e');
+  });
+
+  it('slot-overbooked is a booking like slot-booked', async () => {
+    const [e] = await run(newCtx(), 'slot-overbooked.json');
+    expect(e!.type).toBe('appointment.created');
+    expect(e!.data.bookedBy).toEqual({ kind: 'practitioner', vendorValue: 'doctor' });
+  });
+
+  it('booking-confirmed → appointment.confirmed on the same hub id', async () => {
+    const [booked, confirmed] = await run(newCtx(), 'slot-booked.json', 'booking-confirmed.json');
+    expect(confirmed!.type).toBe('appointment.confirmed');
+    expect(confirmed!.subject).toBe(booked!.subject);
+  });
+
+  it('booking-canceled → appointment.cancelled with who cancelled', async () => {
+    const [, cancelled] = await run(
+      newCtx(),
+      'slot-booked-by-integration.json',
+      'booking-canceled-by-integration.json',
+    );
+    expect(cancelled!.type).toBe('appointment.cancelled');
+    expect(cancelled!.data).toMatchObject({
+      status: 'cancelled',
+      cancelledAt: '2026-03-07T09:00:00+01:00',
+      cancelledBy: { kind: 'integration', vendorValue: 'integration' },
+    });
+  });
+
+  it('booking-payment-status-changed → appointment.updated with the payment change', async () => {
+    const [booked, updated] = await run(
+      newCtx(),
+      'slot-booked-paid.json',
+      'booking-payment-status-changed.json',
+    );
+    expect(booked!.data.payment).toEqual({ required: true });
+    expect(updated!.type).toBe('appointment.updated');
+    expect(updated!.subject).toBe(booked!.subject);
+    expect(updated!.data.payment).toEqual({
+      required: true,
+      status: 'refunded',
+      previousStatus: 'paid',
+      changedAt: '2026-03-06T08:30:00+01:00',
+    });
+    expect(updated!.data.changes).toEqual(['payment.status']);
+  });
+
+  it('maps not-paid and unknown payment words', async () => {
+    const body = fixture('booking-payment-status-changed.json');
+    (body.data as JsonObject).visit_payment_status = {
+      status_from: 'not-paid',
+      status_to: 'mystery',
+      changed_at: null,
+    };
+    const [e] = await run(newCtx(), body);
+    expect(e!.data.payment).toMatchObject({ status: 'unknown', previousStatus: 'not_paid' });
+  });
+
+  it('presence-marked PRESENT → arrived, ABSENT → no_show, anything else ignored', async () => {
+    const [arrived, noShow] = await run(
+      newCtx(),
+      'presence-marked-present.json',
+      'presence-marked-absent.json',
+    );
+    expect(arrived!.type).toBe('appointment.arrived');
+    expect(arrived!.data).toMatchObject({ status: 'arrived', workflowStep: 'arrived' });
+    expect(noShow!.type).toBe('appointment.no_show');
+    expect(noShow!.data.status).toBe('noshow');
+    const odd = fixture('presence-marked-present.json');
+    (odd.data as JsonObject).presence = 'LATE';
+    const result = await normalize(notificationOf(odd), newCtx());
+    expect(result.ignored).toMatch(/LATE/);
+  });
+});
+
+describe('moves', () => {
+  it('booking-moved keeps one hub id across the new booking id and is not a cancellation', async () => {
+    const ctx = newCtx();
+    const [booked, moved, cancelled] = await run(
+      ctx,
+      'slot-booked.json',
+      'booking-moved.json',
+      'booking-canceled.json',
+    );
+    expect(moved!.type).toBe('appointment.rescheduled');
+    expect(moved!.subject).toBe(booked!.subject);
+    expect(moved!.data).toMatchObject({
+      status: 'booked',
+      start: '2026-03-12T15:00:00+01:00',
+      end: '2026-03-12T15:20:00+01:00',
+      previous: {
+        start: '2026-03-10T11:30:00+01:00',
+        end: '2026-03-10T11:50:00+01:00',
+        vendorId: '210045781',
+      },
+      changes: ['start', 'end'],
+    });
+    expect(moved!.data.cancelledBy).toBeUndefined();
+    expect(moved!.data.vendorIds).toEqual([
+      { system: 'docplanner', instance: 'dp-main', value: '210045781', current: false },
+      { system: 'docplanner', instance: 'dp-main', value: '210046990', current: true },
+    ]);
+    // The later cancellation names only the new booking id and still lands on the same appointment.
+    expect(cancelled!.subject).toBe(booked!.subject);
+    expect(await ctx.aliases.find('appointment', '210046990')).toBe(booked!.data.id);
+  });
+
+  it('gives old and new id one hub id even when the old booking was never seen', async () => {
+    const ctx = newCtx();
+    const [moved] = await run(ctx, 'booking-moved.json');
+    const hubId = moved!.data.id as string;
+    expect(await ctx.aliases.find('appointment', '210045781')).toBe(hubId);
+    expect(await ctx.aliases.find('appointment', '210046990')).toBe(hubId);
+  });
+
+  it('reports a move on the old identity when the new id arrived first (out of order), with a warning', async () => {
+    const ctx = newCtx();
+    const [booked, cancelledFirst, moved] = await run(
+      ctx,
+      'slot-booked.json',
+      'booking-canceled.json',
+      'booking-moved.json',
+    );
+    expect(cancelledFirst!.subject).not.toBe(booked!.subject);
+    expect(moved!.subject).toBe(booked!.subject);
+    expect(ctx.logger.entries.filter((e) => e.level === 'warn')).toHaveLength(1);
+  });
+
+  it('reports the old place and practitioner when the move changes address', async () => {
+    const [booked, moved] = await run(
+      newCtx(),
+      'slot-booked-by-doctor.json',
+      'booking-moved-address-change.json',
+    );
+    expect(moved!.subject).toBe(booked!.subject);
+    expect(moved!.data).toMatchObject({
+      practitioner: { id: '98770', name: 'Piotr Wiśniewski' },
+      location: { id: '445570', name: 'Przychodnia Wola' },
+      previous: {
+        start: '2026-03-16T08:00:00+01:00',
+        location: { id: '445566' },
+        practitioner: { id: '98765' },
+        vendorId: '210047200',
+      },
+      changes: ['start', 'end', 'location', 'practitioner'],
+    });
+  });
+});
+
+describe('gates', () => {
+  it('slot-booking → booking_requested with a proposed appointment, adopted by the slot-booked that follows', async () => {
+    const ctx = newCtx();
+    const [requested, booked] = await run(ctx, 'slot-booking.json', 'slot-booked.json');
+    expect(requested!.type).toBe('appointment.booking_requested');
+    expect(requested!.subject).toBe(`approval_request/${requested!.data.id}`);
+    const proposed = requested!.data.proposed as JsonObject;
+    expect(requested!.data.kind).toBe('booking');
+    expect(proposed).toMatchObject({
+      status: 'proposed',
+      vendorIds: [],
+      start: '2026-03-10T11:30:00+01:00',
+      patient: { phone: '+48600100200' },
+      bookedBy: { kind: 'patient', vendorValue: 'user' },
+    });
+    expect(booked!.data.id).toBe(proposed.id);
+    expect(booked!.data.vendorIds).toEqual([
+      { system: 'docplanner', instance: 'dp-main', value: '210045781', current: true },
+    ]);
+  });
+
+  it('does not hand a used provisional id to a later booking of the same slot', async () => {
+    const ctx = newCtx();
+    const [, first] = await run(ctx, 'slot-booking.json', 'slot-booked.json');
+    const again = fixture('slot-booked.json');
+    (again.data as { visit_booking: JsonObject }).visit_booking.id = '210099999';
+    const [second] = await run(ctx, again);
+    expect(second!.data.id).not.toBe(first!.data.id);
+  });
+
+  it('booking-moving → reschedule_requested with current and proposed on the appointment hub id', async () => {
+    const [booked, requested] = await run(newCtx(), 'slot-booked.json', 'booking-moving.json');
+    expect(requested!.type).toBe('appointment.reschedule_requested');
+    expect(requested!.data).toMatchObject({
+      kind: 'reschedule',
+      current: { id: booked!.data.id, status: 'booked', start: '2026-03-10T11:30:00+01:00' },
+      proposed: { id: booked!.data.id, status: 'proposed', start: '2026-03-12T15:00:00+01:00' },
+    });
+  });
+
+  it('reads booking-moving leniently: canceling_by spelling, patient missing from creating_booking', async () => {
+    const [requested] = await run(newCtx(), 'booking-moving-canceling-by-no-patient.json');
+    expect(requested!.data).toMatchObject({
+      current: { vendorIds: [{ value: '210047400', current: true }] },
+      proposed: {
+        status: 'proposed',
+        start: '2026-03-20T17:00:00+01:00',
+        patient: { name: 'Tomasz Wójcik' },
+      },
+    });
+  });
+});
+
+describe('breaks, availability, schedules', () => {
+  it('break-created / moved / removed → slot.blocked / block_moved (previous from last seen) / unblocked', async () => {
+    const ctx = newCtx();
+    const [created, moved, removed] = await run(
+      ctx,
+      'break-created.json',
+      'break-moved.json',
+      'break-removed.json',
+    );
+    expect(created!.data).toMatchObject({
+      kind: 'block',
+      status: 'busy-unavailable',
+      start: '2026-03-11T12:00:00+01:00',
+    });
+    expect(moved!.type).toBe('slot.block_moved');
+    expect(moved!.subject).toBe(created!.subject);
+    expect(moved!.data).toMatchObject({
+      start: '2026-03-11T13:00:00+01:00',
+      previous: { start: '2026-03-11T12:00:00+01:00', end: '2026-03-11T13:00:00+01:00' },
+    });
+    expect(removed!.type).toBe('slot.unblocked');
+    expect(removed!.subject).toBe(created!.subject);
+    expect(await ctx.state.get('break:7788123')).toBeUndefined();
+  });
+
+  it('break-moved of an unseen break has no previous', async () => {
+    const [moved] = await run(newCtx(), 'break-moved.json');
+    expect(moved!.data.previous).toBeUndefined();
+  });
+
+  it('legacy slot-changed → slot.changed asking for a reload', async () => {
+    const [e] = await run(newCtx(), 'slot-changed.json');
+    expect(e!.data).toMatchObject({
+      kind: 'availability',
+      reloadRequired: true,
+      vendorIds: [{ value: '98765:445566' }],
+      practitioner: { id: '98765' },
+    });
+  });
+
+  it('address-* → schedule events on one schedule per doctor and address', async () => {
+    const ctx = newCtx();
+    const events = await run(
+      ctx,
+      'address-service-created.json',
+      'address-service-changed.json',
+      'address-service-deleted.json',
+      'address-commercial-type-changed.json',
+    );
+    expect(events.map((e) => [e.type, e.data.change])).toEqual([
+      ['schedule.updated', 'service_added'],
+      ['schedule.updated', 'service_changed'],
+      ['schedule.updated', 'service_removed'],
+      ['schedule.updated', 'location_kind_changed'],
+    ]);
+    expect(new Set(events.map((e) => e.subject)).size).toBe(1);
+    expect(events[1]!.data.service).toMatchObject({ id: '556700', price: { amount: 280, isFrom: true } });
+    expect(events[2]!.data.service).toMatchObject({ removed: true });
+    expect(events[3]!.data.location).toMatchObject({ kind: 'non-commercial' });
+    const [assigned, unassigned] = await run(ctx, 'address-assigned.json', 'address-unassigned.json');
+    expect(assigned!.type).toBe('schedule.activated');
+    expect(assigned!.data.active).toBe(true);
+    expect(unassigned!.type).toBe('schedule.deactivated');
+    expect(unassigned!.data.active).toBe(false);
+  });
+
+  it('an unknown name is ignored with a reason', async () => {
+    const result = await normalize(notificationOf(fixture('unknown-name.json')), newCtx());
+    expect(result).toEqual({ events: [], ignored: expect.stringContaining('calendar-synchronized') });
+  });
+
+  it('fails permanently when a booking notification lacks its booking', async () => {
+    const body = {
+      name: 'slot-booked',
+      data: { facility: { id: '1' } },
+      created_at: '2026-03-02T09:14:07+01:00',
+    };
+    await expect(normalize(notificationOf(body), newCtx())).rejects.toMatchObject({ kind: 'permanent' });
+  });
+});

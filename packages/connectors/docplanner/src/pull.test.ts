@@ -1,0 +1,235 @@
+import { readFileSync } from 'node:fs';
+import {
+  ConnectorError,
+  type JsonObject,
+  type JsonValue,
+  type PullContext,
+  type VendorHttp,
+  type VendorRequest,
+  type VendorResponse,
+} from '@switchyard/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { memoryNormalizeContext } from '../../../testing/src/connector-context.ts';
+import { DocplannerSimulator } from '../../../testing/src/simulators/docplanner.ts';
+import type { Config } from './config.ts';
+import { apiBase, fetchNotifications, retryAfterMs, TOKEN_STATE_KEY } from './pull.ts';
+
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;
+const multiple = JSON.parse(
+  readFileSync(new URL('../fixtures-pull/notifications-multiple.json', import.meta.url), 'utf8'),
+) as { notifications: JsonObject[]; remaining: number };
+
+/** A real-HTTP VendorHttp, as the hub lends one: resolves for every status, transient on network errors. */
+const fetchHttp: VendorHttp = {
+  async request(request: VendorRequest): Promise<VendorResponse> {
+    const headers: Record<string, string> = { ...request.headers };
+    let body: string | undefined;
+    if (request.form) {
+      body = new URLSearchParams(request.form).toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else if (request.json !== undefined) {
+      body = JSON.stringify(request.json);
+      headers['content-type'] = 'application/json';
+    }
+    let res: Response;
+    try {
+      res = await fetch(request.url, { method: request.method ?? 'GET', headers, body });
+    } catch (error) {
+      throw ConnectorError.transient(`network error: ${(error as Error).message}`, { cause: error });
+    }
+    const text = await res.text();
+    let parsed: JsonValue | string = text;
+    if (/json/.test(res.headers.get('content-type') ?? '')) parsed = JSON.parse(text) as JsonValue;
+    return { status: res.status, headers: Object.fromEntries(res.headers), body: parsed };
+  },
+};
+
+const sims: DocplannerSimulator[] = [];
+afterEach(async () => {
+  while (sims.length > 0) await sims.pop()!.close();
+});
+
+async function setup(
+  settings: Partial<Config> = {},
+  simOptions: ConstructorParameters<typeof DocplannerSimulator>[0] = {},
+) {
+  const sim = new DocplannerSimulator({ clientId: 'dp-client', clientSecret: 'dp-secret', ...simOptions });
+  sims.push(sim);
+  const url = await sim.start();
+  const config: Config = { apiBaseUrl: url, clientId: 'dp-client', clientSecret: 'dp-secret', ...settings };
+  const ctx = { ...memoryNormalizeContext({ instanceId: 'dp-main', config }), http: fetchHttp };
+  return { sim, ctx: ctx as typeof ctx & PullContext<Config> };
+}
+
+describe('pull, single mode', () => {
+  it('drains one notification per fetch until the 404 "No notifications found"', async () => {
+    const { sim, ctx } = await setup();
+    sim.enqueue(fixture('slot-booked.json'), fixture('booking-moved.json'), fixture('break-created.json'));
+    const seen: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const batch = await fetchNotifications(ctx);
+      seen.push(...batch.notifications.map((n) => n.type));
+      expect(batch.notifications.length).toBeLessThanOrEqual(1);
+      if (!batch.more) {
+        expect(batch.notifications).toEqual([]);
+        break;
+      }
+    }
+    expect(seen).toEqual(['slot-booked', 'booking-moved', 'break-created']);
+    expect(sim.queueLength).toBe(0);
+    expect(sim.tokensIssued).toBe(1);
+    expect(
+      sim.served.filter((r) => r.path === '/api/v3/integration/notifications').map((r) => r.status),
+    ).toEqual([200, 200, 200, 404]);
+  });
+
+  it('parses pulled notifications like pushed ones, but never as gates', async () => {
+    const { sim, ctx } = await setup();
+    sim.enqueue(fixture('slot-booking.json'));
+    const [n] = (await fetchNotifications(ctx)).notifications;
+    expect(n).toMatchObject({
+      type: 'slot-booking',
+      occurredAt: '2026-03-02T09:14:05+01:00',
+      meta: { source: 'pull' },
+    });
+    expect(n!.gate).toBeUndefined();
+    expect(n!.dedupeKey).toMatch(/^sha256:/);
+  });
+
+  it('renews a revoked token on 401 and retries once', async () => {
+    const { sim, ctx } = await setup();
+    sim.enqueue(fixture('slot-booked.json'), fixture('booking-confirmed.json'));
+    await fetchNotifications(ctx);
+    sim.revokeTokens();
+    const batch = await fetchNotifications(ctx);
+    expect(batch.notifications.map((n) => n.type)).toEqual(['booking-confirmed']);
+    expect(sim.tokensIssued).toBe(2);
+    expect(sim.served.filter((r) => r.status === 401)).toHaveLength(1);
+  });
+
+  it('renews a token that expired by its own clock without a 401', async () => {
+    const { sim, ctx } = await setup();
+    await fetchNotifications(ctx);
+    await ctx.state.set(TOKEN_STATE_KEY, { accessToken: 'stale', expiresAt: Date.now() - 1 });
+    await fetchNotifications(ctx);
+    expect(sim.tokensIssued).toBe(2);
+    expect(sim.served.filter((r) => r.status === 401)).toHaveLength(0);
+  });
+
+  it('throws transient with Retry-After on 503 and 429', async () => {
+    const { sim, ctx } = await setup();
+    sim.failNext(1, 503, 12);
+    await expect(fetchNotifications(ctx)).rejects.toMatchObject({ kind: 'transient', retryAfterMs: 12_000 });
+    sim.failNext(1, 429);
+    await expect(fetchNotifications(ctx)).rejects.toMatchObject({
+      kind: 'transient',
+      retryAfterMs: undefined,
+    });
+    expect((await fetchNotifications(ctx)).more).toBe(false);
+  });
+
+  it('throws transient when Docplanner cannot be reached', async () => {
+    const { sim, ctx } = await setup();
+    await sim.close();
+    await expect(fetchNotifications(ctx)).rejects.toMatchObject({ kind: 'transient' });
+  });
+
+  it('fails permanently on wrong client credentials', async () => {
+    const { ctx } = await setup({ clientSecret: 'not-the-secret' });
+    await expect(fetchNotifications(ctx)).rejects.toMatchObject({ kind: 'permanent' });
+  });
+});
+
+describe('pull, multiple mode', () => {
+  it('takes up to pullLimit per fetch and says more while some remain', async () => {
+    const { sim, ctx } = await setup({ pullMode: 'multiple', pullLimit: 2 });
+    sim.enqueue(...multiple.notifications);
+    const first = await fetchNotifications(ctx);
+    expect(first.notifications.map((n) => n.type)).toEqual(['slot-booked', 'booking-canceled']);
+    expect(first.more).toBe(true);
+    const second = await fetchNotifications(ctx);
+    expect(second.notifications.map((n) => n.type)).toEqual(['break-created']);
+    expect(second.more).toBe(false);
+    expect(sim.served.at(-1)!.path).toBe('/api/v3/integration/notifications/multiple?limit=2');
+  });
+
+  it('reads the recorded /multiple response and keeps an unreadable item instead of losing the batch', async () => {
+    const broken = {
+      ...multiple,
+      notifications: [...multiple.notifications, { name: 'slot-booked', data: {}, created_at: 'never' }],
+    };
+    const ctx = {
+      ...memoryNormalizeContext<Config>({
+        config: { apiBaseUrl: 'https://dp.test', clientId: 'c', clientSecret: 's', pullMode: 'multiple' },
+        vendorApi: (req) =>
+          req.url.endsWith('/oauth/v2/token')
+            ? { status: 200, headers: {}, body: { access_token: 't', expires_in: 3600 } }
+            : { status: 200, headers: {}, body: broken as unknown as JsonObject },
+      }),
+    };
+    const batch = await fetchNotifications(ctx);
+    expect(batch.notifications.map((n) => n.type)).toEqual([
+      'slot-booked',
+      'booking-canceled',
+      'break-created',
+      'slot-booked',
+    ]);
+    expect(batch.notifications[3]!.meta).toMatchObject({
+      source: 'pull',
+      unreadable: expect.stringContaining('created_at'),
+    });
+    expect(batch.more).toBe(false);
+    expect(batch.oldestOccurredAt).toBe('2026-03-08T08:00:01+01:00');
+  });
+});
+
+describe('expiry watch', () => {
+  it('warns when the oldest pulled notification nears the 72-hour expiry', async () => {
+    const { sim, ctx } = await setup({ pullLagWarningHours: 24 });
+    const old = {
+      ...fixture('slot-booked.json'),
+      created_at: new Date(Date.now() - 30 * 3_600_000).toISOString(),
+    };
+    sim.enqueue(old);
+    const batch = await fetchNotifications(ctx);
+    expect(batch.oldestOccurredAt).toBe(old.created_at);
+    expect(ctx.logger.entries.filter((e) => e.level === 'warn')).toHaveLength(1);
+  });
+
+  it('stays quiet for fresh notifications', async () => {
+    const { sim, ctx } = await setup();
+    sim.enqueue({ ...fixture('slot-booked.json'), created_at: new Date().toISOString() });
+    await fetchNotifications(ctx);
+    expect(ctx.logger.entries.filter((e) => e.level === 'warn')).toHaveLength(0);
+  });
+});
+
+describe('helpers', () => {
+  it('derives the API base from the domain unless overridden', () => {
+    expect(apiBase({ domain: 'znanylekarz.pl' })).toBe('https://www.znanylekarz.pl');
+    expect(apiBase({ domain: 'znanylekarz.pl', apiBaseUrl: 'http://127.0.0.1:9/' })).toBe(
+      'http://127.0.0.1:9',
+    );
+    expect(() => apiBase({})).toThrow(/domain/);
+  });
+
+  it('reads Retry-After in seconds or as an HTTP date', () => {
+    expect(retryAfterMs({ 'retry-after': '30' })).toBe(30_000);
+    expect(
+      retryAfterMs({ 'retry-after': 'Wed, 21 Oct 2026 07:28:10 GMT' }, Date.parse('2026-10-21T07:28:00Z')),
+    ).toBe(10_000);
+    expect(retryAfterMs({})).toBeUndefined();
+  });
+
+  it('treats a 404 that is not the empty-queue answer as a wrong URL', async () => {
+    const ctx = memoryNormalizeContext<Config>({
+      config: { apiBaseUrl: 'https://dp.test', clientId: 'c', clientSecret: 's' },
+      vendorApi: (req) =>
+        req.url.endsWith('/oauth/v2/token')
+          ? { status: 200, headers: {}, body: { access_token: 't', expires_in: 3600 } }
+          : { status: 404, headers: {}, body: '<html>Not Found</html>' },
+    });
+    await expect(fetchNotifications(ctx)).rejects.toMatchObject({ kind: 'permanent' });
+  });
+});

@@ -1,0 +1,214 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: secret references are written ${env:...} on purpose.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { checkNodeVersion, stripsTypes } from '../../bin/node-guard.mjs';
+import type { CliIO, Command } from './command.ts';
+import { main } from './main.ts';
+
+const bin = fileURLToPath(new URL('../../bin/switchyard.mjs', import.meta.url));
+const example = fileURLToPath(new URL('../../../../examples/switchyard.yaml', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const { DATABASE_URL: _ignored, ...inherited } = process.env;
+  const child = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    env: { ...inherited, ...env },
+    cwd: dir,
+  });
+  return { code: child.status, stdout: child.stdout, stderr: child.stderr, all: child.stdout + child.stderr };
+}
+
+function memoryIO(env: Record<string, string> = {}): CliIO & { out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  return {
+    stdout: { write: (t: string) => (out += t) },
+    stderr: { write: (t: string) => (err += t) },
+    env,
+    cwd: dir,
+    out: () => out,
+    err: () => err,
+  };
+}
+
+describe('switchyard validate (child process)', () => {
+  it('exits 0 with a summary on the example', () => {
+    const result = run(['validate', '--config', example]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('is valid.');
+    expect(result.stdout).toMatch(/instances: docplanner-main \(docplanner, both\)/);
+  });
+
+  it('prints file:line:column problems and exits 1', () => {
+    writeFileSync(
+      join(dir, 'broken.yaml'),
+      [
+        'version: 1',
+        'instances:',
+        '  - id: main',
+        '    connector: docplaner',
+        'subscriptions:',
+        '  - id: crm',
+        '    kind: webhook',
+        '',
+      ].join('\n'),
+    );
+    const result = run(['validate', '--config', 'broken.yaml']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      'broken.yaml:4:16 instances[0].connector: unknown connector "docplaner"; known: bookingbug, clockwisemd, docplanner, instinctive-notes, quable; did you mean "docplanner"?',
+    );
+    expect(result.stdout).toContain(
+      'broken.yaml:6:5 subscriptions[0].url: a webhook subscription needs a url',
+    );
+    expect(result.stderr).toBe('broken.yaml: 2 problems\n');
+    expect(result.all).not.toMatch(/\n\s+at /);
+  });
+
+  it('never prints a secret value, with or without problems', () => {
+    const secrets = {
+      HUB_ADMIN: 'Admin-Token-Value-0001',
+      DP_KEY: 'short',
+      SIGNING: 'Not-A-Webhook-Secret-Value-0002',
+      DB_PASS: 'Database-Password-0003',
+    };
+    writeFileSync(
+      join(dir, 'secrets.yaml'),
+      [
+        'version: 1',
+        'server:',
+        '  adminToken: ${env:HUB_ADMIN}',
+        'database:',
+        '  url: postgres://hub:${env:DB_PASS}@db/hub',
+        'secretKey: Literal-Secret-Key-Value-0004',
+        'instances:',
+        '  - id: dp',
+        '    connector: docplanner',
+        '    settings:',
+        '      pushAuth:',
+        '        apiKey: ${env:DP_KEY}',
+        '        extra: Literal-Extra-0005',
+        'subscriptions:',
+        '  - id: s',
+        '    kind: pull',
+        '    secrets: ["${env:SIGNING}"]',
+        '',
+      ].join('\n'),
+    );
+    const failing = run(['validate', '--config', 'secrets.yaml'], secrets);
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toMatch(/secrets\.yaml:12:17 instances\[0\]\.settings\.pushAuth\.apiKey: /);
+    expect(failing.stdout).toMatch(/secrets\.yaml:17:15 subscriptions\[0\]\.secrets\[0\]: /);
+    for (const value of [
+      ...Object.values(secrets).filter((v) => v !== 'short'),
+      'Literal-Secret-Key-Value-0004',
+    ]) {
+      expect(failing.all).not.toContain(value);
+    }
+    const passing = run(['validate', '--config', example], {
+      SWITCHYARD_ADMIN_TOKEN: 'Admin-Token-Value-0006',
+      DATABASE_URL: 'postgres://u:Db-Pass-0007@h/db',
+    });
+    expect(passing.code).toBe(0);
+    expect(passing.all).not.toContain('Admin-Token-Value-0006');
+    expect(passing.all).not.toContain('Db-Pass-0007');
+    expect(passing.stdout).toContain('database: Postgres from DATABASE_URL');
+  });
+
+  it('names an unreadable config file without a stack trace', () => {
+    const result = run(['validate', '--config', 'missing.yaml']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('missing.yaml:1:1 cannot read the config file (no such file)\n');
+  });
+
+  it('answers usage mistakes with one line and exit 2', () => {
+    const unknown = run(['valdate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe(
+      'switchyard: unknown command "valdate"; did you mean "validate"? (run "switchyard help" for the list)\n',
+    );
+    const badOption = run(['validate', '--conf', 'x.yaml']);
+    expect(badOption.code).toBe(2);
+    expect(badOption.stderr).toMatch(/^switchyard validate: Unknown option '--conf'/);
+    expect(badOption.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe('switchyard help and schema (in process)', () => {
+  it('lists the commands of the table', async () => {
+    const io = memoryIO();
+    expect(await main(['help'], io)).toBe(0);
+    expect(io.out()).toMatch(/^Usage: switchyard <command>/);
+    expect(io.out()).toMatch(/\n {2}validate {2}check a config file/);
+    const none = memoryIO();
+    expect(await main([], none)).toBe(0);
+    expect(none.out()).toBe(io.out());
+  });
+
+  it('shows one command’s options, also for --help', async () => {
+    const io = memoryIO();
+    expect(await main(['validate', '--help'], io)).toBe(0);
+    expect(io.out()).toMatch(/^switchyard validate \[--config FILE\]/);
+    expect(io.out()).toContain('--config FILE');
+  });
+
+  it('prints the config schema', async () => {
+    const io = memoryIO();
+    expect(await main(['schema'], io)).toBe(0);
+    expect(JSON.parse(io.out()).title).toBe('SwitchyardConfig');
+  });
+
+  it('runs commands added to the table, and reports internal errors with their stack', async () => {
+    const io = memoryIO();
+    const table: Command[] = [
+      {
+        name: 'boom',
+        summary: 'fails',
+        usage: '',
+        options: {},
+        run: async () => {
+          throw new TypeError('bug');
+        },
+      },
+      {
+        name: 'ok',
+        summary: 'works',
+        usage: '--n N',
+        options: { n: { type: 'string' } },
+        run: async (a) => Number(a.values.n),
+      },
+    ];
+    expect(await main(['ok', '--n', '3'], io, table)).toBe(3);
+    expect(await main(['boom'], io, table)).toBe(70);
+    expect(io.err()).toMatch(/internal error[\s\S]*TypeError: bug\n\s+at /);
+  });
+});
+
+describe('the Node version guard', () => {
+  it('refuses Node older than 22.12 with one clear line', () => {
+    expect(checkNodeVersion('v20.11.1')).toEqual({
+      ok: false,
+      message:
+        'switchyard needs Node >= 22.12 (found v20.11.1); run ./sy switchyard … (it fetches a suitable Node) or install Node 24',
+    });
+    expect(checkNodeVersion('v22.11.9').ok).toBe(false);
+    expect(checkNodeVersion('v18.0.0').ok).toBe(false);
+  });
+
+  it('accepts 22.12 and later', () => {
+    for (const version of ['v22.12.0', 'v22.18.1', 'v23.0.0', 'v24.21.0'])
+      expect(checkNodeVersion(version).ok).toBe(true);
+  });
+
+  it('tells whether TypeScript loads without a flag', () => {
+    expect(stripsTypes({ typescript: 'strip' })).toBe(true);
+    expect(stripsTypes({ typescript: false })).toBe(false);
+    expect(stripsTypes({})).toBe(false);
+  });
+});

@@ -1,0 +1,34 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { shippedConnectors } from '../connectors.ts';
+import { formatProblem, loadConfig } from './load.ts';
+
+const example = fileURLToPath(new URL('../../../../examples/switchyard.yaml', import.meta.url));
+
+describe('examples/switchyard.yaml', () => {
+  it('validates with no environment at all (demo defaults)', async () => {
+    const result = await loadConfig(example, { env: {}, connectors: shippedConnectors });
+    expect(result.problems.map(formatProblem)).toEqual([]);
+    expect(result.ok).toBe(true);
+  });
+
+  it('configures one instance of every shipped connector, a webhook and a pull subscription', async () => {
+    const result = await loadConfig(example, { env: {}, connectors: shippedConnectors });
+    if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
+    expect(result.config.instances.map((i) => i.connector.name).sort()).toEqual(
+      shippedConnectors.map((c) => c.name).sort(),
+    );
+    expect(result.config.subscriptions.map((s) => s.kind).sort()).toEqual(['pull', 'webhook']);
+  });
+
+  it('takes real secrets from the environment when they are set', async () => {
+    const result = await loadConfig(example, {
+      env: { QUABLE_AUTHORIZATION: 'Bearer real-quable-token-xyz' },
+      connectors: shippedConnectors,
+    });
+    if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
+    const quable = result.config.instances.find((i) => i.connector.name === 'quable');
+    expect(quable?.settings.authorization).toBe('Bearer real-quable-token-xyz');
+    expect(result.secrets).toContain('Bearer real-quable-token-xyz');
+  });
+});

@@ -1,0 +1,464 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: secret references are written ${env:...} on purpose.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatProblem, loadConfig } from './load.ts';
+import { testConnectors } from './test-connectors.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'switchyard-config-'));
+let counter = 0;
+
+function write(text: string): string {
+  const file = join(dir, `config-${++counter}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+async function load(text: string, env: Record<string, string> = {}) {
+  const file = write(text);
+  const result = await loadConfig(file, { env, connectors: testConnectors });
+  return { file, result, lines: result.problems.map(formatProblem) };
+}
+
+/** Loads the text and expects exactly one problem, at `line`, for `path`, matching `message`. */
+async function expectProblem(
+  text: string,
+  line: number,
+  path: string,
+  message: RegExp,
+  env: Record<string, string> = {},
+) {
+  const { file, result, lines } = await load(text, env);
+  expect(result.ok, `expected a problem, got none`).toBe(false);
+  expect(lines).toHaveLength(1);
+  const problem = result.problems[0]!;
+  expect(problem.path).toBe(path);
+  expect(problem.line).toBe(line);
+  expect(problem.message).toMatch(message);
+  const where = `${file}:${line}:${problem.column}`;
+  expect(lines[0]).toBe(path === '' ? `${where} ${problem.message}` : `${where} ${path}: ${problem.message}`);
+  return problem;
+}
+
+const ACME = `
+  - id: acme-main
+    connector: acme
+    settings:
+      apiKey: k-123456
+      baseUrl: https://acme.example`;
+
+describe('loadConfig: every kind of problem gives its path and line', () => {
+  it('YAML syntax errors', async () => {
+    const { result, lines } = await load('version: 1\nserver:\n  port: [8080\n');
+    expect(result.ok).toBe(false);
+    expect(result.problems[0]!.line).toBeGreaterThanOrEqual(3);
+    expect(lines[0]).toMatch(/config-\d+\.yaml:\d+:\d+ /);
+  });
+
+  it('duplicate keys', async () => {
+    const { result } = await load('version: 1\nserver:\n  port: 1\n  port: 2\n');
+    expect(result.problems[0]).toMatchObject({ line: 4 });
+    expect(result.problems[0]!.message).toMatch(/unique/);
+  });
+
+  it('a file that is not a mapping', async () => {
+    await expectProblem('- just\n- a list\n', 1, '', /YAML mapping/);
+  });
+
+  it('a missing required field', async () => {
+    await expectProblem('server:\n  port: 8080\n', 1, 'version', /is required/);
+  });
+
+  it('a wrong version', async () => {
+    await expectProblem('version: 2\n', 1, 'version', /must be 1/);
+  });
+
+  it('a wrong type', async () => {
+    await expectProblem('version: 1\nserver:\n  port: "80"\n', 3, 'server.port', /must be an integer/);
+  });
+
+  it('an unknown field, with a suggestion, located at its key', async () => {
+    const p = await expectProblem(
+      'version: 1\nserver:\n  hots: 0.0.0.0\n',
+      3,
+      'server.hots',
+      /unknown field "hots"; did you mean "host"\?/,
+    );
+    expect(p.column).toBe(3);
+  });
+
+  it('an unknown connector, with the known ones and a suggestion', async () => {
+    const p = await expectProblem(
+      `version: 1\ninstances:\n  - id: a\n    connector: acmee\n`,
+      4,
+      'instances[0].connector',
+      /^unknown connector "acmee"; known: acme, pully, pushy; did you mean "acme"\?$/,
+    );
+    expect(p.column).toBe(16);
+  });
+
+  it('connector settings checked against that connector’s schema', async () => {
+    await expectProblem(
+      `version: 1\ninstances:\n  - id: a\n    connector: acme\n    settings:\n      apiKey: k\n      baseUrl: https://x.example\n      region: mars\n`,
+      8,
+      'instances[0].settings.region',
+      /must be one of "eu", "us"/,
+    );
+  });
+
+  it('connector settings that are missing', async () => {
+    await expectProblem(
+      `version: 1\ninstances:\n  - id: a\n    connector: acme\n`,
+      3,
+      'instances[0].settings',
+      /acme instance needs settings/,
+    );
+  });
+
+  it('a nested settings field that is missing', async () => {
+    await expectProblem(
+      `version: 1\ninstances:\n  - id: a\n    connector: acme\n    settings:\n      apiKey: k\n`,
+      6,
+      'instances[0].settings.baseUrl',
+      /is required/,
+    );
+  });
+
+  it('an unset environment variable, naming the reference', async () => {
+    await expectProblem(
+      'version: 1\nserver:\n  adminToken: ${env:HUB_ADMIN_TOKEN}\n',
+      3,
+      'server.adminToken',
+      /\$\{env:HUB_ADMIN_TOKEN\}: environment variable HUB_ADMIN_TOKEN is not set/,
+    );
+  });
+
+  it('a missing secret file, resolved relative to the config file', async () => {
+    await expectProblem(
+      'version: 1\nsecretKey: ${file:secrets/none.txt}\n',
+      2,
+      'secretKey',
+      new RegExp(
+        `cannot read ${join(dir, 'secrets/none.txt').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(no such file\\)`,
+      ),
+    );
+  });
+
+  it('a malformed reference', async () => {
+    await expectProblem(
+      'version: 1\nsecretKey: ${vault:x}\n',
+      2,
+      'secretKey',
+      /malformed secret reference \$\{vault:x\}/,
+    );
+  });
+
+  it('a reference outside a secret field', async () => {
+    await expectProblem(
+      'version: 1\nserver:\n  host: ${env:HOST}\n',
+      3,
+      'server.host',
+      /only allowed in secret fields/,
+      { HOST: '0.0.0.0' },
+    );
+  });
+
+  it('duplicate instance ids', async () => {
+    await expectProblem(
+      `version: 1\ninstances:\n  - id: a\n    connector: pushy\n  - id: a\n    connector: pully\n`,
+      5,
+      'instances[1].id',
+      /duplicate id "a": already used by instances\[0\]/,
+    );
+  });
+
+  it('duplicate subscription ids', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n  - id: s\n    kind: pull\n`,
+      5,
+      'subscriptions[1].id',
+      /duplicate id "s"/,
+    );
+  });
+
+  it('subscription sources naming unknown instances', async () => {
+    await expectProblem(
+      `version: 1\ninstances:${ACME}\nsubscriptions:\n  - id: s\n    kind: pull\n    sources: [acme-main, acme-mian2]\n`,
+      11,
+      'subscriptions[0].sources[1]',
+      /unknown instance "acme-mian2"; instances: acme-main; did you mean "acme-main"\?/,
+    );
+  });
+
+  it('approver sources naming unknown instances', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example/hook\n    approver:\n      sources:\n        - nowhere\n`,
+      8,
+      'subscriptions[0].approver.sources[0]',
+      /unknown instance "nowhere"/,
+    );
+  });
+
+  it('bad durations', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    timeout: 15 seconds\n`,
+      5,
+      'subscriptions[0].timeout',
+      /invalid duration "15 seconds"/,
+    );
+  });
+
+  it('a bad duration inside a retry schedule', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    retry:\n      schedule: [0s, 5x]\n`,
+      7,
+      'subscriptions[0].retry.schedule[1]',
+      /invalid duration "5x"/,
+    );
+  });
+
+  it('a retry delay beyond the limit', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    retry:\n      schedule:\n        - 0s\n        - 30d\n`,
+      9,
+      'subscriptions[0].retry.schedule[1]',
+      /retry schedule entry 1/,
+    );
+  });
+
+  it('mode pull with a connector that has no pull', async () => {
+    await expectProblem(
+      `version: 1\ninstances:\n  - id: p\n    connector: pushy\n    mode: pull\n`,
+      5,
+      'instances[0].mode',
+      /connector "pushy" has no pull.*use mode: push/,
+    );
+  });
+
+  it('mode push with a connector that cannot be pushed to', async () => {
+    await expectProblem(
+      `version: 1\ninstances:\n  - id: p\n    connector: pully\n    mode: both\n`,
+      5,
+      'instances[0].mode',
+      /connector "pully" cannot be pushed to; use mode: pull/,
+    );
+  });
+
+  it('pull settings with mode push', async () => {
+    await expectProblem(
+      `version: 1\ninstances:\n  - id: p\n    connector: pushy\n    pull:\n      interval: 10s\n`,
+      5,
+      'instances[0].pull',
+      /need mode: pull or both/,
+    );
+  });
+
+  it('gate settings on a connector without approval requests', async () => {
+    await expectProblem(
+      `version: 1\ninstances:\n  - id: p\n    connector: pushy\n    gate:\n      deadline: 1s\n`,
+      5,
+      'instances[0].gate',
+      /has no approval requests/,
+    );
+  });
+
+  it('a webhook without url', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n`,
+      3,
+      'subscriptions[0].url',
+      /webhook subscription needs a url/,
+    );
+  });
+
+  it('a pull subscription with a url', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    url: https://x.example\n`,
+      5,
+      'subscriptions[0].url',
+      /pull subscription has no url/,
+    );
+  });
+
+  it('an approver that is a pull subscription', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    approver: {}\n`,
+      5,
+      'subscriptions[0].approver',
+      /only a webhook subscription can be an approver/,
+    );
+  });
+
+  it('an invalid signing secret, without echoing it', async () => {
+    const p = await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    secrets:\n      - \${env:SIGNING}\n`,
+      6,
+      'subscriptions[0].secrets[0]',
+      /must start with "whsec_"/,
+      { SIGNING: 'plain-Secret-Value-42' },
+    );
+    expect(JSON.stringify(p)).not.toContain('plain-Secret-Value-42');
+  });
+
+  it('a bad event filter', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    events: ["Appointment created"]\n`,
+      5,
+      'subscriptions[0].events[0]',
+      /must be an event type/,
+    );
+  });
+
+  it('a bad id', async () => {
+    await expectProblem(
+      `version: 1\ninstances:\n  - id: Main Clinic\n    connector: pushy\n`,
+      3,
+      'instances[0].id',
+      /must be an id/,
+    );
+  });
+
+  it('both database.url and database.embedded', async () => {
+    await expectProblem(
+      'version: 1\ndatabase:\n  url: postgres://localhost/db\n  embedded: {}\n',
+      3,
+      'database',
+      /either url or embedded, not both/,
+    );
+  });
+
+  it('a file that does not exist', async () => {
+    const result = await loadConfig(join(dir, 'absent.yaml'), { env: {}, connectors: testConnectors });
+    expect(result.problems.map(formatProblem)).toEqual([
+      `${join(dir, 'absent.yaml')}:1:1 cannot read the config file (no such file)`,
+    ]);
+  });
+
+  it('reports every problem at once, in file order', async () => {
+    const { lines } = await load(
+      `version: 1\nserver:\n  port: x\ninstances:\n  - id: a\n    connector: nope\nsubscriptions:\n  - id: s\n    kind: webhook\n`,
+    );
+    expect(lines.map((l) => l.split(' ')[0]!.split(':').slice(-2)[0])).toEqual(['3', '6', '8']);
+  });
+});
+
+describe('loadConfig: a valid file', () => {
+  it('resolves references, applies defaults and lists the secret values', async () => {
+    writeFileSync(join(dir, 'oauth-secret.txt'), 'file-secret-value\n');
+    const { result } = await load(
+      [
+        'version: 1',
+        'server:',
+        '  adminToken: ${env:ADMIN}',
+        'database:',
+        '  url: postgres://hub:${env:PGPASS}@db:5432/hub',
+        'secretKey: ${env:KEY:-demo-key-0123456789abcdef}',
+        'instances:',
+        '  - id: acme-main',
+        '    connector: acme',
+        '    mode: both',
+        '    settings:',
+        '      apiKey: literal-api-key',
+        '      baseUrl: https://acme.example',
+        '      oauth:',
+        '        clientId: c',
+        '        clientSecret: ${file:oauth-secret.txt}',
+        '  - id: pully-main',
+        '    connector: pully',
+        'subscriptions:',
+        '  - id: crm',
+        '    kind: webhook',
+        '    url: https://crm.example/hook',
+        '    events: ["appointment.*"]',
+        '    secrets: ["${env:SIGN}"]',
+        '    retry: { schedule: [0s, 1m30s] }',
+        '  - id: feed',
+        '    kind: pull',
+      ].join('\n'),
+      {
+        ADMIN: 'admin-token-0123456789',
+        PGPASS: 'pg-password',
+        SIGN: 'whsec_c3dpdGNoeWFyZC1kZW1vLXNpZ25pbmcta2V5LTAwMDE=',
+      },
+    );
+    expect(result.problems).toEqual([]);
+    if (!result.ok) throw new Error('unreachable');
+    const { config, secrets } = result;
+    expect(config.server).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      bodyLimitBytes: 1024 * 1024,
+      adminToken: 'admin-token-0123456789',
+    });
+    expect(config.database).toEqual({
+      kind: 'url',
+      url: 'postgres://hub:pg-password@db:5432/hub',
+      from: 'file',
+    });
+    expect(config.secretKey).toBe('demo-key-0123456789abcdef');
+    const [acme, pully] = config.instances;
+    expect(acme).toMatchObject({
+      id: 'acme-main',
+      mode: 'both',
+      pull: { intervalMs: 60_000 },
+      gate: { deadlineMs: 2000, default: 'approve' },
+    });
+    expect(acme!.settings).toMatchObject({ region: 'eu', oauth: { clientSecret: 'file-secret-value' } });
+    expect(acme!.connector.name).toBe('acme');
+    expect(pully).toMatchObject({ mode: 'pull', pull: { intervalMs: 30_000 } });
+    expect(config.subscriptions[0]).toMatchObject({
+      kind: 'webhook',
+      events: ['appointment.*'],
+      retryScheduleMs: [0, 90_000],
+      timeoutMs: 15_000,
+      contentType: 'application/cloudevents+json',
+      ordering: 'hold',
+      disableAfterConsecutiveDead: 5,
+    });
+    expect(config.subscriptions[1]).toMatchObject({
+      kind: 'pull',
+      events: ['*'],
+      retryScheduleMs: [0, 5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
+    });
+    expect(config.retention).toEqual({
+      inboundMessagesMs: 30 * 86_400_000,
+      eventsMs: 90 * 86_400_000,
+      deliveriesMs: 30 * 86_400_000,
+    });
+    for (const value of [
+      'admin-token-0123456789',
+      'pg-password',
+      'literal-api-key',
+      'file-secret-value',
+      'demo-key-0123456789abcdef',
+    ]) {
+      expect(secrets).toContain(value);
+    }
+  });
+
+  it('uses DATABASE_URL when the file gives no url, else an embedded Postgres beside the file', async () => {
+    const withEnv = await load('version: 1\ndatabase:\n  embedded: {}\n', {
+      DATABASE_URL: 'postgres://env-host/db',
+    });
+    expect(withEnv.result.config?.database).toEqual({
+      kind: 'url',
+      url: 'postgres://env-host/db',
+      from: 'env',
+    });
+    expect(withEnv.result.secrets).toContain('postgres://env-host/db');
+    const embedded = await load('version: 1\n');
+    expect(embedded.result.config?.database).toEqual({
+      kind: 'embedded',
+      dataDir: join(dir, '.switchyard/postgres'),
+    });
+  });
+
+  it('ignores references in the settings of an unknown connector (the name is the problem)', async () => {
+    const { lines } = await load(
+      'version: 1\ninstances:\n  - id: a\n    connector: nope\n    settings:\n      key: ${env:X}\n',
+    );
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/unknown connector "nope"/);
+  });
+});

@@ -1,0 +1,275 @@
+/**
+ * Every SQL statement of the gate machinery, one named function each. The tables are created by the
+ * `gates` migration in storage/migrations.ts. Functions take an {@link Executor} so callers decide
+ * the transaction.
+ */
+import type { JsonValue } from '@switchyard/core';
+import { sql } from 'kysely';
+import type { Executor } from '../storage/db.ts';
+import type { SubscriptionRow } from '../storage/queries.ts';
+
+/** Channel a decision is announced on; the payload is the gate request id. */
+export const CHANNEL_GATE_DECIDED = 'switchyard_gate_decided';
+
+export type GateOutcome = 'approve' | 'refuse';
+/** Why the vendor got the answer it got. */
+export type GateReason = 'approved' | 'refused' | 'deadline' | 'no_approvers' | 'unavailable' | 'error';
+/** What one approver's call came to. */
+export type AnswerOutcome = 'approve' | 'refuse' | 'unavailable';
+
+export interface GateRequestRow {
+  seq: string;
+  id: string;
+  instance_id: string;
+  connector: string;
+  inbound_message_id: string | null;
+  dedupe_key: string;
+  vendor_type: string;
+  type: string | null;
+  event_id: string | null;
+  envelope: JsonValue | null;
+  match_key: string | null;
+  status: 'pending' | 'deciding' | 'decided';
+  deadline_ms: number;
+  default_outcome: GateOutcome;
+  deadline_at: Date;
+  received_at: Date;
+  claimed_by: string | null;
+  claimed_at: Date | null;
+  approvers: number;
+  decision: GateOutcome | null;
+  decision_reason: GateReason | null;
+  decided_by: string | null;
+  refusal_reason: string | null;
+  vendor_error_code: number | null;
+  error: string | null;
+  response_status: number | null;
+  decided_at: Date | null;
+  decision_ms: number | null;
+  matched_at: Date | null;
+  matched_inbound_id: string | null;
+  matched_vendor_type: string | null;
+  matched_event_id: string | null;
+  matched_subject: string | null;
+}
+
+export interface GateAnswerRow {
+  id: string;
+  gate_request_id: string;
+  subscription_id: string;
+  started_at: Date;
+  latency_ms: number | null;
+  status_code: number | null;
+  outcome: AnswerOutcome;
+  reason: string | null;
+  vendor_error_code: number | null;
+  response_snippet: string | null;
+  error: string | null;
+  after_decision: boolean;
+}
+
+export interface NewGateRequest {
+  id: string;
+  instanceId: string;
+  connector: string;
+  inboundMessageId: string | null;
+  dedupeKey: string;
+  vendorType: string;
+  type: string | null;
+  eventId: string | null;
+  envelope: JsonValue | null;
+  matchKey: string | null;
+  deadlineMs: number;
+  defaultOutcome: GateOutcome;
+  deadlineAt: Date;
+  receivedAt: Date;
+  /** Set when the inserting process decides it itself (no job): the row starts `deciding`. */
+  claimedBy: string | null;
+}
+
+export interface NewGateAnswer {
+  subscriptionId: string;
+  startedAt: Date;
+  latencyMs: number | null;
+  statusCode: number | null;
+  outcome: AnswerOutcome;
+  reason: string | null;
+  vendorErrorCode: number | null;
+  responseSnippet: string | null;
+  error: string | null;
+  afterDecision: boolean;
+}
+
+export interface GateDecisionValues {
+  decision: GateOutcome;
+  reason: GateReason;
+  decidedBy: string | null;
+  refusalReason: string | null;
+  vendorErrorCode: number | null;
+  error: string | null;
+  responseStatus: number | null;
+  decisionMs: number;
+  approvers: number;
+}
+
+const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
+
+/** Inserts a gate request; undefined when (instance, dedupe key) is already recorded (a vendor retry). */
+export async function insertGateRequest(db: Executor, r: NewGateRequest): Promise<GateRequestRow | undefined> {
+  const result = await sql<GateRequestRow>`
+    insert into switchyard.gate_requests (id, instance_id, connector, inbound_message_id, dedupe_key, vendor_type, type,
+      event_id, envelope, match_key, status, deadline_ms, default_outcome, deadline_at, received_at, claimed_by, claimed_at)
+    values (${r.id}, ${r.instanceId}, ${r.connector}, ${r.inboundMessageId}, ${r.dedupeKey}, ${r.vendorType}, ${r.type},
+      ${r.eventId}, ${r.envelope === null ? null : json(r.envelope)}, ${r.matchKey},
+      ${r.claimedBy === null ? 'pending' : 'deciding'}, ${r.deadlineMs}, ${r.defaultOutcome}, ${r.deadlineAt},
+      ${r.receivedAt}, ${r.claimedBy}, ${r.claimedBy === null ? null : sql`now()`})
+    on conflict do nothing
+    returning *`.execute(db);
+  return result.rows[0];
+}
+
+export async function getGateRequest(db: Executor, id: string): Promise<GateRequestRow | undefined> {
+  const r = await sql<GateRequestRow>`select * from switchyard.gate_requests where id = ${id}`.execute(db);
+  return r.rows[0];
+}
+
+export async function findGateRequest(
+  db: Executor,
+  instanceId: string,
+  dedupeKey: string,
+): Promise<GateRequestRow | undefined> {
+  const r = await sql<GateRequestRow>`
+    select * from switchyard.gate_requests where instance_id = ${instanceId} and dedupe_key = ${dedupeKey}`.execute(db);
+  return r.rows[0];
+}
+
+/** The inbound message ids of notifications, by dedupe key (for gates whose ids ingest did not pass). */
+export async function inboundIdsByDedupeKey(
+  db: Executor,
+  instanceId: string,
+  dedupeKeys: readonly string[],
+): Promise<Map<string, string>> {
+  const r = await sql<{ id: string; dedupe_key: string }>`
+    select id, dedupe_key from switchyard.inbound_messages
+    where instance_id = ${instanceId} and dedupe_key = any(${dedupeKeys as string[]}::text[])`.execute(db);
+  return new Map(r.rows.map((row) => [row.dedupe_key, row.id]));
+}
+
+/**
+ * Takes a pending request for this worker. Undefined when another worker has it, it is decided,
+ * or its deadline passed (nobody waits for the answer any more).
+ */
+export async function claimGateRequest(db: Executor, id: string, worker: string): Promise<GateRequestRow | undefined> {
+  const r = await sql<GateRequestRow>`
+    update switchyard.gate_requests set status = 'deciding', claimed_by = ${worker}, claimed_at = now()
+    where id = ${id} and status = 'pending' and deadline_at > now()
+    returning *`.execute(db);
+  return r.rows[0];
+}
+
+/**
+ * Records the decision unless one is recorded already (the first writer wins: the worker's verdict
+ * or the waiting request's deadline). Returns the row as decided, by this call or earlier.
+ */
+export async function decideGateRequest(
+  db: Executor,
+  id: string,
+  d: GateDecisionValues,
+): Promise<{ row: GateRequestRow; won: boolean } | undefined> {
+  const r = await sql<GateRequestRow>`
+    update switchyard.gate_requests set status = 'decided', decision = ${d.decision}, decision_reason = ${d.reason},
+      decided_by = ${d.decidedBy}, refusal_reason = ${d.refusalReason}, vendor_error_code = ${d.vendorErrorCode},
+      error = ${d.error}, response_status = ${d.responseStatus}, decided_at = now(), decision_ms = ${d.decisionMs},
+      approvers = ${d.approvers}
+    where id = ${id} and decision is null
+    returning *`.execute(db);
+  if (r.rows[0]) return { row: r.rows[0], won: true };
+  const existing = await getGateRequest(db, id);
+  return existing ? { row: existing, won: false } : undefined;
+}
+
+export async function insertGateAnswers(db: Executor, gateRequestId: string, answers: readonly NewGateAnswer[]): Promise<void> {
+  if (answers.length === 0) return;
+  await sql`
+    insert into switchyard.gate_answers (gate_request_id, subscription_id, started_at, latency_ms, status_code, outcome,
+      reason, vendor_error_code, response_snippet, error, after_decision)
+    select ${gateRequestId}, * from unnest(
+      ${answers.map((a) => a.subscriptionId)}::text[], ${answers.map((a) => a.startedAt.toISOString())}::timestamptz[],
+      ${answers.map((a) => a.latencyMs)}::real[], ${answers.map((a) => a.statusCode)}::integer[],
+      ${answers.map((a) => a.outcome)}::text[], ${answers.map((a) => a.reason)}::text[],
+      ${answers.map((a) => a.vendorErrorCode)}::integer[], ${answers.map((a) => a.responseSnippet)}::text[],
+      ${answers.map((a) => a.error)}::text[], ${answers.map((a) => a.afterDecision)}::boolean[])`.execute(db);
+}
+
+export async function listGateAnswers(db: Executor, ids: readonly string[]): Promise<GateAnswerRow[]> {
+  if (ids.length === 0) return [];
+  const r = await sql<GateAnswerRow>`
+    select * from switchyard.gate_answers where gate_request_id = any(${ids as string[]}::text[]) order by id`.execute(db);
+  return r.rows;
+}
+
+/** Announces a decision to waiting requests in every process (sent at commit). */
+export async function notifyDecided(db: Executor, id: string): Promise<void> {
+  await sql`select pg_notify(${CHANNEL_GATE_DECIDED}, ${id})`.execute(db);
+}
+
+/** Approver subscriptions that may be asked (active webhooks with the approver role). */
+export async function listApprovers(db: Executor): Promise<SubscriptionRow[]> {
+  const r = await sql<SubscriptionRow>`
+    select * from switchyard.subscriptions
+    where approver and kind = 'webhook' and disabled_at is null and url is not null
+    order by id`.execute(db);
+  return r.rows;
+}
+
+/**
+ * Links the booking that followed a gate request to it: the newest unmatched request of the
+ * instance with the same match key, received within `windowMs` before the booking. Returns the
+ * linked request id.
+ */
+export async function matchBooking(
+  db: Executor,
+  m: {
+    instanceId: string;
+    matchKey: string;
+    inboundId: string;
+    vendorType: string;
+    eventId: string | null;
+    subject: string | null;
+    windowMs: number;
+  },
+): Promise<string | undefined> {
+  const r = await sql<{ id: string }>`
+    update switchyard.gate_requests set matched_at = now(), matched_inbound_id = ${m.inboundId},
+      matched_vendor_type = ${m.vendorType}, matched_event_id = ${m.eventId}, matched_subject = ${m.subject}
+    where id = (
+      select id from switchyard.gate_requests
+      where instance_id = ${m.instanceId} and match_key = ${m.matchKey} and matched_at is null
+        and received_at > now() - make_interval(secs => ${m.windowMs / 1000})
+      order by (decision = 'approve') desc nulls last, seq desc
+      limit 1
+      for update skip locked)
+    returning id`.execute(db);
+  return r.rows[0]?.id;
+}
+
+export interface GateListFilter {
+  instanceId?: string;
+  decision?: GateOutcome;
+  reason?: GateReason;
+  /** Only requests with a seq below this (the page cursor). */
+  beforeSeq?: string;
+  limit: number;
+}
+
+export async function listGateRequests(db: Executor, f: GateListFilter): Promise<GateRequestRow[]> {
+  const conditions = [sql`true`];
+  if (f.instanceId !== undefined) conditions.push(sql`instance_id = ${f.instanceId}`);
+  if (f.decision !== undefined) conditions.push(sql`decision = ${f.decision}`);
+  if (f.reason !== undefined) conditions.push(sql`decision_reason = ${f.reason}`);
+  if (f.beforeSeq !== undefined) conditions.push(sql`seq < ${f.beforeSeq}`);
+  const r = await sql<GateRequestRow>`
+    select * from switchyard.gate_requests where ${sql.join(conditions, sql` and `)}
+    order by seq desc limit ${f.limit}`.execute(db);
+  return r.rows;
+}

@@ -1,0 +1,181 @@
+import { type ErrorCode, errorCodes, isSwitchyardError, SwitchyardError } from '@switchyard/core';
+
+/** The codes of the HTTP area (`SY_HTTP_*`). */
+export type HttpErrorCode = Extract<ErrorCode, `SY_HTTP_${string}`>;
+
+/** One schema violation in a `SY_HTTP_VALIDATION` problem. */
+export interface ValidationIssue {
+  /** Which part of the request: `body`, `querystring`, `params` or `headers`. */
+  in: string;
+  /** JSON Pointer to the offending value inside that part (`''` for the part itself). */
+  pointer: string;
+  message: string;
+}
+
+/**
+ * An RFC 9457 problem document as every Switchyard HTTP error answer carries it
+ * (`Content-Type: application/problem+json`).
+ */
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  /** The request path that produced the problem. */
+  instance: string;
+  code: string;
+  errors?: ValidationIssue[];
+  /** Structured context from the error (never secrets); only on 4xx answers. */
+  details?: Record<string, unknown>;
+}
+
+/** Base of the `type` URIs: one per code, documented in docs/errors.md. */
+export const PROBLEM_TYPE_BASE = 'https://switchyard.dev/problems/';
+
+/**
+ * An error raised by the HTTP layer itself (authentication, routing, validation).
+ *
+ * @example
+ * ```ts
+ * throw new HttpError('SY_HTTP_UNAUTHORIZED', 'missing bearer token');
+ * ```
+ */
+export class HttpError extends SwitchyardError {
+  /** Extra headers for the answer, e.g. `WWW-Authenticate` or `Allow`. */
+  readonly headers: Record<string, string>;
+  readonly issues: ValidationIssue[] | undefined;
+
+  constructor(
+    code: HttpErrorCode,
+    message: string,
+    options?: { headers?: Record<string, string>; issues?: ValidationIssue[]; details?: Record<string, unknown> },
+  ) {
+    super(code, message, options?.details ? { details: options.details } : undefined);
+    this.headers = options?.headers ?? {};
+    this.issues = options?.issues;
+  }
+}
+
+/**
+ * Builds a problem document for a registered code.
+ *
+ * @example
+ * ```ts
+ * problemOf('SY_HTTP_NOT_FOUND', 'no route GET /x', '/x'); // { type: 'https://switchyard.dev/problems/SY_HTTP_NOT_FOUND', status: 404, ... }
+ * ```
+ */
+export function problemOf(
+  code: string,
+  detail: string,
+  instance: string,
+  extra: { status?: number; errors?: ValidationIssue[]; details?: Record<string, unknown> } = {},
+): ProblemDocument {
+  const spec = (errorCodes as Record<string, { status: number; title: string } | undefined>)[code];
+  const status = extra.status ?? spec?.status ?? 500;
+  return {
+    type: `${PROBLEM_TYPE_BASE}${code}`,
+    title: spec?.title ?? 'Error',
+    status,
+    detail,
+    instance,
+    code,
+    ...(extra.errors ? { errors: extra.errors } : {}),
+    ...(extra.details && status < 500 ? { details: extra.details } : {}),
+  };
+}
+
+/** True for errors that mean Postgres cannot be reached (the caller should answer 503). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P03' || code === '53300')) {
+    return true;
+  }
+  if (code === '3D000') return true; // the database does not exist (dropped)
+  const message = String((error as { message?: unknown } | null)?.message ?? '');
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|pool.*(ended|destroyed)|Cannot use a pool after calling end|driver has already been destroyed/i.test(
+    message,
+  );
+}
+
+interface FastifyLikeError {
+  code?: string;
+  statusCode?: number;
+  message?: string;
+  validation?: { instancePath?: string; message?: string; params?: Record<string, unknown> }[];
+  validationContext?: string;
+}
+
+const FASTIFY_CODES: Record<string, HttpErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'SY_HTTP_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'SY_HTTP_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'SY_HTTP_MALFORMED_BODY',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'SY_HTTP_MALFORMED_BODY',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'SY_HTTP_MALFORMED_BODY',
+  FST_ERR_CTP_EMPTY_TYPE: 'SY_HTTP_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_TYPE: 'SY_HTTP_UNSUPPORTED_MEDIA_TYPE',
+};
+
+function issuePointer(v: { instancePath?: string; params?: Record<string, unknown> }): string {
+  const base = v.instancePath ?? '';
+  const missing = v.params?.missingProperty ?? v.params?.additionalProperty;
+  return typeof missing === 'string' ? `${base}/${missing.replace(/~/g, '~0').replace(/\//g, '~1')}` : base;
+}
+
+/**
+ * Turns anything thrown while answering a request into a problem document and the headers to send.
+ * Unexpected errors become a bare 500 (`internal: true`): the caller logs them, the client learns
+ * nothing about internals.
+ */
+export function problemFromError(
+  error: unknown,
+  instance: string,
+): { problem: ProblemDocument; headers: Record<string, string>; internal: boolean } {
+  const e = (error ?? {}) as FastifyLikeError;
+  if (Array.isArray(e.validation)) {
+    const where = e.validationContext ?? 'body';
+    const issues = e.validation.map((v) => ({ in: where, pointer: issuePointer(v), message: v.message ?? 'is not valid' }));
+    const summary = issues.map((i) => `${i.in}${i.pointer} ${i.message}`).join('; ');
+    return { problem: problemOf('SY_HTTP_VALIDATION', summary, instance, { errors: issues }), headers: {}, internal: false };
+  }
+  if (error instanceof HttpError) {
+    return {
+      problem: problemOf(error.code, error.message, instance, {
+        ...(error.issues ? { errors: error.issues } : {}),
+        ...(error.details ? { details: error.details } : {}),
+      }),
+      headers: error.headers,
+      internal: false,
+    };
+  }
+  if (isSwitchyardError(error)) {
+    const internal = error.status >= 500 && error.code !== 'SY_STORAGE_UNAVAILABLE';
+    return {
+      problem: problemOf(error.code, internal ? 'an unexpected error occurred' : error.message, instance, {
+        ...(error.details ? { details: error.details } : {}),
+      }),
+      headers: {},
+      internal,
+    };
+  }
+  if (typeof e.code === 'string' && e.code in FASTIFY_CODES) {
+    return { problem: problemOf(FASTIFY_CODES[e.code]!, e.message ?? '', instance), headers: {}, internal: false };
+  }
+  if (isDatabaseUnavailable(error)) {
+    return {
+      problem: problemOf('SY_STORAGE_UNAVAILABLE', 'the database is unreachable; try again later', instance),
+      headers: { 'retry-after': '5' },
+      internal: false,
+    };
+  }
+  const status = e.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code: HttpErrorCode =
+      status === 404 ? 'SY_HTTP_NOT_FOUND' : status === 413 ? 'SY_HTTP_BODY_TOO_LARGE' : status === 415 ? 'SY_HTTP_UNSUPPORTED_MEDIA_TYPE' : 'SY_HTTP_MALFORMED_BODY';
+    return { problem: problemOf(code, e.message ?? '', instance, { status }), headers: {}, internal: false };
+  }
+  return {
+    problem: problemOf('SY_HTTP_INTERNAL', 'an unexpected error occurred; the server log has the details', instance),
+    headers: {},
+    internal: true,
+  };
+}

@@ -1,0 +1,38 @@
+import { timingSafeEqualString } from '@switchyard/core';
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { HttpError } from '../errors.ts';
+
+const CHALLENGE = { 'www-authenticate': 'Bearer realm="switchyard"' };
+
+/** The token of an `Authorization: Bearer <token>` header, if there is one. */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+/** The 401 every refused credential gets (the same whatever was wrong, so nothing is revealed). */
+export function unauthorized(detail = 'a valid bearer token is required'): HttpError {
+  return new HttpError('SY_HTTP_UNAUTHORIZED', detail, { headers: CHALLENGE });
+}
+
+/**
+ * An `onRequest` hook that admits admin routes only with `Authorization: Bearer <adminToken>`
+ * (compared in constant time). Routes whose `config.auth` is `subscription` or `none` are left to
+ * their own check. Without an admin token the admin API is closed: every admin call answers 401.
+ * Running at `onRequest` means a refused caller never gets its body parsed or validated.
+ *
+ * @example
+ * ```ts
+ * v1.addHook('onRequest', adminAuth(process.env.SY_ADMIN_TOKEN));
+ * ```
+ */
+export function adminAuth(adminToken: string | undefined): onRequestAsyncHookHandler {
+  return async (request) => {
+    const auth = request.routeOptions.config.auth ?? 'admin';
+    if (auth !== 'admin') return;
+    if (!adminToken) throw unauthorized('the admin API is closed: no admin token is configured');
+    if (!timingSafeEqualString(bearerToken(request), adminToken)) throw unauthorized();
+  };
+}

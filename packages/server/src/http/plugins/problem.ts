@@ -1,0 +1,51 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError, type ProblemDocument, problemFromError } from '../errors.ts';
+import type { RouteTable } from '../route-table.ts';
+
+/** The request path without its query string (problem `instance`). */
+export function pathOf(request: FastifyRequest): string {
+  const q = request.url.indexOf('?');
+  return q === -1 ? request.url : request.url.slice(0, q);
+}
+
+/** Sends a problem document as `application/problem+json`. */
+export function sendProblem(reply: FastifyReply, problem: ProblemDocument, headers: Record<string, string> = {}) {
+  return reply
+    .code(problem.status)
+    .headers(headers)
+    .type('application/problem+json; charset=utf-8')
+    .send(JSON.stringify(problem));
+}
+
+/**
+ * Makes every error answer an RFC 9457 problem: unknown routes (404), known paths with another
+ * method (405 + `Allow`), fastify's body errors (413, 415, 400), schema validation (400 with
+ * `errors[]`), `SwitchyardError`s (their registry status) and anything unexpected (a bare 500,
+ * logged with the request id). Registered on the root instance so it covers every plugin.
+ *
+ * @example
+ * ```ts
+ * installProblemHandling(app, routes);
+ * ```
+ */
+export function installProblemHandling(app: FastifyInstance, routes: RouteTable): void {
+  app.setErrorHandler((error, request, reply) => {
+    const { problem, headers, internal } = problemFromError(error, pathOf(request));
+    if (internal) request.log.error({ err: error }, 'unexpected error answering a request');
+    else if (problem.status >= 500) request.log.warn({ code: problem.code }, problem.detail);
+    return sendProblem(reply, problem, headers);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = pathOf(request);
+    const allowed = routes.methodsFor(path);
+    const error =
+      allowed.length > 0 && !allowed.includes(request.method)
+        ? new HttpError('SY_HTTP_METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}`, {
+            headers: { allow: allowed.join(', ') },
+          })
+        : new HttpError('SY_HTTP_NOT_FOUND', `no route ${request.method} ${path}`);
+    const { problem, headers } = problemFromError(error, path);
+    return sendProblem(reply, problem, headers);
+  });
+}

@@ -1,0 +1,286 @@
+/**
+ * JSON Schemas of the admin API's bodies. Routes declare them so requests are validated and answers
+ * serialized through them: a property not listed here (a sealed secret, an internal column) can
+ * never reach a client. The OpenAPI document is generated from the same objects.
+ */
+
+type Schema = Record<string, unknown>;
+
+const str = { type: 'string' } as const;
+const nullableStr = { type: ['string', 'null'] } as const;
+const dateTime = { type: 'string', format: 'date-time' } as const;
+const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
+const int = { type: 'integer' } as const;
+const nullableInt = { type: ['integer', 'null'] } as const;
+/** Any JSON value. */
+const anyJson = {} as const;
+
+function object(properties: Record<string, Schema>, required: string[] = Object.keys(properties)): Schema {
+  return { type: 'object', additionalProperties: false, properties, required };
+}
+
+/** `{ items: [...], nextCursor }` for cursor-paginated lists. */
+export function pageOf(item: Schema): Schema {
+  return object({ items: { type: 'array', items: item }, nextCursor: { ...nullableStr, description: 'Pass as `cursor` for the next page; null when there is no more.' } });
+}
+
+/** `{ items: [...] }` for short lists without pagination. */
+export function listOf(item: Schema): Schema {
+  return object({ items: { type: 'array', items: item } });
+}
+
+export const idParams = object({ id: { type: 'string', minLength: 1, maxLength: 200 } });
+
+export const problem: Schema = {
+  type: 'object',
+  description: 'RFC 9457 problem details.',
+  required: ['type', 'title', 'status', 'detail', 'instance', 'code'],
+  properties: {
+    type: { type: 'string', format: 'uri' },
+    title: str,
+    status: int,
+    detail: str,
+    instance: str,
+    code: { type: 'string', description: 'A code from docs/errors.md.' },
+    errors: {
+      type: 'array',
+      items: object({ in: str, pointer: str, message: str }),
+    },
+    details: { type: 'object', additionalProperties: true },
+  },
+};
+
+export const secretInfo = object({ secretHint: str, createdAt: dateTime, expiresAt: nullableDateTime });
+
+const contentType = { type: 'string', enum: ['application/cloudevents+json', 'application/json'] } as const;
+const eventTypes = { type: 'array', items: { type: 'string', minLength: 1, maxLength: 200 }, maxItems: 100 } as const;
+const sources = { type: ['array', 'null'], items: { type: 'string', minLength: 1, maxLength: 100 }, maxItems: 100 } as const;
+const retrySchedule = { type: ['array', 'null'], items: { type: 'integer', minimum: 0 }, maxItems: 50 } as const;
+const jsonObjectOrNull = { type: ['object', 'null'], additionalProperties: true } as const;
+
+export const subscription = object({
+  id: str,
+  kind: { type: 'string', enum: ['webhook', 'pull'] },
+  url: nullableStr,
+  eventTypes: { type: 'array', items: str },
+  sources: { type: ['array', 'null'], items: str },
+  secrets: { type: 'array', items: secretInfo, description: 'Hints of the signing secrets; never the secrets.' },
+  contentType,
+  timeoutMs: int,
+  retryScheduleMs: { type: ['array', 'null'], items: int },
+  rateLimit: anyJson,
+  ordering: { type: 'string', enum: ['hold', 'release'] },
+  approver: { type: 'boolean' },
+  approverFilters: anyJson,
+  allowPrivateAddresses: { type: 'boolean' },
+  consecutiveDead: int,
+  disabledAt: nullableDateTime,
+  disabledReason: nullableStr,
+  managedBy: { type: 'string', enum: ['file', 'api'] },
+  createdAt: dateTime,
+  updatedAt: dateTime,
+});
+
+const subscriptionFields: Record<string, Schema> = {
+  kind: { type: 'string', enum: ['webhook', 'pull'] },
+  url: { type: 'string', format: 'uri', maxLength: 2000 },
+  eventTypes,
+  sources,
+  secrets: {
+    type: 'array',
+    items: { type: 'string', pattern: '^whsec_' },
+    minItems: 1,
+    maxItems: 5,
+    description: 'Signing secrets (`whsec_…`), newest first. Omit to have one generated and returned once.',
+  },
+  contentType,
+  timeoutMs: { type: 'integer', minimum: 100, maximum: 120_000 },
+  retryScheduleMs: retrySchedule,
+  rateLimit: jsonObjectOrNull,
+  ordering: { type: 'string', enum: ['hold', 'release'] },
+  approver: { type: 'boolean' },
+  approverFilters: jsonObjectOrNull,
+  allowPrivateAddresses: { type: 'boolean' },
+};
+
+export const subscriptionCreate: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { id: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$' }, ...subscriptionFields },
+};
+
+export const subscriptionPatch: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: subscriptionFields,
+};
+
+/** A subscription with the secret generated for it, shown this once. */
+export const subscriptionWithSecret: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['subscription'],
+  properties: {
+    subscription,
+    secret: { type: 'string', description: 'The generated signing secret (also the feed credential). Shown once.' },
+  },
+};
+
+export const instance = object(
+  {
+    id: str,
+    connector: str,
+    mode: { type: 'string', enum: ['push', 'pull', 'both'] },
+    settings: { type: 'object', additionalProperties: true, description: 'Secret fields show as "[redacted]".' },
+    pull: { ...object({ intervalMs: nullableInt }) },
+    gate: anyJson,
+    managedBy: { type: 'string', enum: ['file', 'api'] },
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  },
+  ['id', 'connector', 'mode', 'settings', 'managedBy', 'createdAt', 'updatedAt'],
+);
+
+const instanceFields: Record<string, Schema> = {
+  connector: { type: 'string', minLength: 1, maxLength: 100 },
+  mode: { type: 'string', enum: ['push', 'pull', 'both'] },
+  settings: {
+    type: 'object',
+    additionalProperties: true,
+    description: 'Connector settings. A secret field sent back as "[redacted]" keeps its stored value.',
+  },
+  pull: object({ intervalMs: { type: 'integer', minimum: 100 } }, []),
+  gate: { type: 'object', additionalProperties: true },
+};
+
+export const instanceCreate: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'connector', 'settings'],
+  properties: { id: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$' }, ...instanceFields },
+};
+
+export const instanceReplace: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['connector', 'settings'],
+  properties: instanceFields,
+};
+
+export const instanceHealth = object({
+  id: str,
+  lastMessageAt: nullableDateTime,
+  lastError: nullableStr,
+  lastErrorAt: nullableDateTime,
+  pull: {
+    anyOf: [
+      { type: 'null' },
+      object({
+        cursor: nullableStr,
+        nextAt: nullableDateTime,
+        lastSuccessAt: nullableDateTime,
+        consecutiveFailures: int,
+        lagMs: { type: ['number', 'null'] },
+      }),
+    ],
+  },
+  inbound: object({ received: int, failed: int }),
+});
+
+/** A CloudEvent with its feed position; extension attributes pass through. */
+export const event: Schema = {
+  type: 'object',
+  additionalProperties: true,
+  required: ['specversion', 'id', 'type', 'source', 'subject', 'time', 'data', 'sequence'],
+  properties: {
+    specversion: str,
+    id: str,
+    type: str,
+    source: str,
+    subject: str,
+    time: str,
+    datacontenttype: str,
+    data: { type: 'object', additionalProperties: true },
+    sequence: { type: 'string', description: 'Position in the event log (a feed cursor).' },
+  },
+};
+
+export const attempt = object({
+  attempt: int,
+  startedAt: dateTime,
+  latencyMs: { type: ['number', 'null'] },
+  statusCode: nullableInt,
+  responseSnippet: nullableStr,
+  error: nullableStr,
+  outcome: str,
+});
+
+const deliveryStatus = { type: 'string', enum: ['pending', 'in_flight', 'succeeded', 'dead', 'skipped', 'held'] } as const;
+
+const deliveryFields: Record<string, Schema> = {
+  id: str,
+  subscriptionId: str,
+  eventId: str,
+  eventSequence: str,
+  subject: str,
+  status: deliveryStatus,
+  reason: { type: 'string', enum: ['fanout', 'replay'] },
+  replayOf: nullableStr,
+  supersededBy: nullableStr,
+  attempts: int,
+  nextAttemptAt: dateTime,
+  lastStatusCode: nullableInt,
+  lastError: nullableStr,
+  createdAt: dateTime,
+  completedAt: nullableDateTime,
+};
+
+export const delivery = object(deliveryFields);
+export const deliveryWithAttempts = object({ ...deliveryFields, attemptLog: { type: 'array', items: attempt } });
+export { deliveryStatus };
+
+const inboundStatus = { type: 'string', enum: ['received', 'normalized', 'ignored', 'failed'] } as const;
+export { inboundStatus };
+
+const inboundFields: Record<string, Schema> = {
+  id: str,
+  instanceId: str,
+  route: str,
+  dedupeKey: str,
+  vendorType: str,
+  orderingKey: nullableStr,
+  occurredAt: nullableStr,
+  gate: { type: 'boolean' },
+  origin: { type: 'string', enum: ['push', 'pull'] },
+  status: inboundStatus,
+  reason: nullableStr,
+  error: anyJson,
+  attempts: int,
+  eventCount: int,
+  receivedAt: dateTime,
+  processedAt: nullableDateTime,
+};
+
+export const inboundMessage = object(inboundFields);
+export const inboundMessageDetail = object({
+  ...inboundFields,
+  payload: anyJson,
+  rawBody: { ...nullableStr, description: 'The body as received (UTF-8), for pushes.' },
+  headers: { type: ['object', 'null'], additionalProperties: { type: 'string' }, description: 'Credentials redacted.' },
+  events: { type: 'array', items: event },
+});
+
+export const attemptResult = object(
+  {
+    ok: { type: 'boolean' },
+    statusCode: int,
+    latencyMs: { type: 'number' },
+    responseSnippet: str,
+    error: str,
+  },
+  ['ok', 'latencyMs'],
+);
+
+export const cursorParam = { type: 'string', pattern: '^[0-9]+$', maxLength: 20 } as const;
+export const limitParam = { type: 'integer', minimum: 1, maximum: 1000 } as const;

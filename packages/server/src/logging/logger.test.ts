@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger, REDACTED, secretScrubber } from './logger.ts';
+
+function capture(options: Parameters<typeof createLogger>[0] = {}) {
+  const lines: string[] = [];
+  const logger = createLogger({ ...options, destination: { write: (line: string) => lines.push(line) } });
+  return { logger, text: () => lines.join('') };
+}
+
+describe('createLogger', () => {
+  it('redacts known secret fields whatever they hold', () => {
+    const { logger, text } = capture();
+    logger.info(
+      {
+        req: { headers: { authorization: 'Bearer abc', 'x-api-key': 'key-1', accept: 'json' } },
+        settings: { apiKey: 'api-1', password: 'pw-1', clientSecret: 'cs-1', nested: { token: 'tok-1' } },
+        adminToken: 'admin-1',
+        secretKey: 'sk-1',
+      },
+      'request',
+    );
+    const out = text();
+    for (const value of ['Bearer abc', 'key-1', 'api-1', 'pw-1', 'cs-1', 'tok-1', 'admin-1', 'sk-1'])
+      expect(out).not.toContain(value);
+    expect(out).toContain('"accept":"json"');
+    expect(out.match(/\[redacted\]/g)?.length).toBe(8);
+  });
+
+  it('scrubs known secret values from any part of any line, JSON-escaped too', () => {
+    const secret = 'p@ss"word\\with-quotes';
+    const { logger, text } = capture({ secrets: ['vendor-secret-value', secret] });
+    logger.error(
+      { err: new Error('vendor said: bad key vendor-secret-value'), echo: secret },
+      'failed with vendor-secret-value',
+    );
+    const out = text();
+    expect(out).not.toContain('vendor-secret-value');
+    expect(out).not.toContain(JSON.stringify(secret).slice(1, -1));
+    expect(out).toContain(`failed with ${REDACTED}`);
+    expect(out).toContain(`"echo":"${REDACTED}"`);
+  });
+
+  it('scrubs pretty output too', () => {
+    const { logger, text } = capture({ pretty: true, secrets: ['vendor-secret-value'] });
+    logger.warn({ detail: 'vendor-secret-value' }, 'hello vendor-secret-value');
+    expect(text()).toMatch(/WARN.*hello \[redacted\]/);
+    expect(text()).not.toContain('vendor-secret-value');
+    expect(text()).not.toMatch(/^\{/);
+  });
+
+  it('respects the level', () => {
+    const { logger, text } = capture({ level: 'warn' });
+    logger.info('quiet');
+    logger.warn('loud');
+    expect(text()).not.toContain('quiet');
+    expect(text()).toContain('loud');
+  });
+});
+
+describe('secretScrubber', () => {
+  it('replaces the longest secret first and leaves very short values alone', () => {
+    const scrub = secretScrubber(['abc', 'token', 'token-extended']);
+    expect(scrub('token-extended token abc')).toBe('[redacted] [redacted] abc');
+  });
+});

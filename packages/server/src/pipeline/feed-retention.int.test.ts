@@ -1,0 +1,157 @@
+import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Hub } from './hub.ts';
+import { behaviour, eventually, makeHub, push, resetBehaviour, setupInstance } from './test-fixtures.ts';
+
+const database = useTestDatabase();
+let hub: Hub;
+
+beforeAll(async () => {
+  hub = await makeHub(database.url(), {
+    options: {
+      retention: { eventsMs: 60_000, inboundMs: 60_000, deliveriesMs: 60_000, batchSize: 2, cron: false },
+    },
+  });
+  await hub.start();
+  await setupInstance(hub);
+});
+afterAll(async () => {
+  await hub?.stop();
+});
+beforeEach(() => resetBehaviour());
+
+async function send(id: string, type = 'created') {
+  const r = await hub.ingest('acme-1', push({ id, type, booking: id }));
+  if (!r.ok) throw new Error('ingest failed');
+  return eventually(async () => {
+    const m = await hub.inbound.get(r.stored[0]!);
+    return m.status === 'normalized' ? m.events[0]! : undefined;
+  });
+}
+
+describe('pull feed', () => {
+  it('returns matching events in order from a cursor and remembers acknowledgements', async () => {
+    const { subscription } = await hub.subscriptions.create({
+      kind: 'pull',
+      eventTypes: ['appointment.cancelled'],
+    });
+    expect(subscription.secrets).toEqual([]);
+    const a = await send('feed-1', 'cancelled');
+    await send('feed-2', 'created');
+    const b = await send('feed-3', 'cancelled');
+    const first = await hub.feed.poll(subscription.id, { limit: 1 });
+    expect(first.events.map((e) => e.id)).toEqual([a.id]);
+    const second = await hub.feed.poll(subscription.id, { after: first.nextCursor, limit: 10 });
+    expect(second.events.map((e) => e.id)).toEqual([b.id]);
+    // Without `after` the feed starts at the acknowledged position.
+    expect((await hub.feed.poll(subscription.id)).events.map((e) => e.id)).toEqual([a.id, b.id]);
+    await hub.feed.ack(subscription.id, first.nextCursor);
+    expect((await hub.feed.poll(subscription.id)).events.map((e) => e.id)).toEqual([b.id]);
+    await hub.feed.ack(subscription.id, second.nextCursor);
+    await hub.feed.ack(subscription.id, first.nextCursor); // an old ack never moves back
+    const empty = await hub.feed.poll(subscription.id);
+    expect(empty).toEqual({ events: [], nextCursor: second.nextCursor });
+  });
+});
+
+describe('vendor pull poller', () => {
+  it('stores each batch with its cursor, deduplicates, and records health', async () => {
+    await hub.instances.upsert({
+      id: 'acme-pull',
+      connector: 'acme',
+      mode: 'both',
+      settings: { apiKey: 'k' },
+      pull: { intervalMs: 3_600_000 },
+    });
+    // The poller's own first turn (queue still empty); after it the next is an hour away.
+    await eventually(async () => (await hub.instances.health('acme-pull')).pull?.lastSuccessAt ?? undefined);
+    behaviour.pullQueue.push(
+      { id: 'p-1', type: 'created', booking: 'pb-1', at: new Date(Date.now() - 5000).toISOString() },
+      { id: 'p-2', type: 'noop' },
+      { id: 'p-3', type: 'created', booking: 'pb-3' },
+    );
+    const result = await hub.instances.pullNow('acme-pull');
+    expect(result).toEqual({ stored: 3, duplicates: 0 });
+    const health = await hub.instances.health('acme-pull');
+    expect(health.pull).toMatchObject({ cursor: 'p-3', consecutiveFailures: 0 });
+    expect(health.pull!.lagMs).toBeGreaterThanOrEqual(5000);
+    behaviour.pullQueue.push({ id: 'p-3', type: 'created', booking: 'pb-3' });
+    expect(await hub.instances.pullNow('acme-pull')).toEqual({ stored: 0, duplicates: 1 });
+    await eventually(
+      async () =>
+        (await hub.inbound.list({ instanceId: 'acme-pull', status: 'normalized' })).items.length === 2,
+    );
+    behaviour.pullFailures = 1;
+    const failed = await hub.instances.pullNow('acme-pull');
+    expect(failed.error).toMatch(/vendor queue down/);
+    const after = await hub.instances.health('acme-pull');
+    expect(after.pull!.consecutiveFailures).toBe(1);
+    expect(after.lastError).toMatch(/vendor queue down/);
+    expect(after.pull!.cursor).toBe('p-3');
+  });
+
+  it('polls due instances on its own', async () => {
+    behaviour.pullQueue.push({ id: 'auto-1', type: 'noop' });
+    await hub.instances.upsert({
+      id: 'acme-auto',
+      connector: 'acme',
+      mode: 'pull',
+      settings: { apiKey: 'k' },
+      pull: { intervalMs: 100 },
+    });
+    await eventually(async () => (await hub.inbound.list({ instanceId: 'acme-auto' })).items.length === 1);
+  });
+});
+
+describe('retention', () => {
+  it('purges old finished rows in batches and keeps what is still owed', async () => {
+    const old = await send('ret-1');
+    await send('ret-2');
+    const { subscription } = await hub.subscriptions.create({ kind: 'pull' });
+    // Age everything stored so far; keep one event "owed" by a pending delivery.
+    const { db } = hub.internals;
+    await sql`update switchyard.events set created_at = now() - interval '1 day'`.execute(db);
+    await sql`update switchyard.inbound_messages set received_at = now() - interval '1 day'`.execute(db);
+    expect(subscription.kind).toBe('pull');
+    const webhook = await hub.subscriptions.create({
+      url: 'http://127.0.0.1:9/never',
+      allowPrivateAddresses: true,
+    });
+    await hub.subscriptions.disable(webhook.subscription.id);
+    await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject)
+      values (gen_random_uuid(), ${webhook.subscription.id}, ${old.id}, ${old.sequence}::bigint, ${old.subject})`.execute(
+      db,
+    );
+    const fresh = await send('ret-3');
+    const result = await hub.retention.purge();
+    expect(result.events).toBeGreaterThanOrEqual(2);
+    expect(result.inbound).toBeGreaterThanOrEqual(2);
+    await expect(hub.events.get(old.id)).resolves.toBeDefined();
+    await expect(hub.events.get(fresh.id)).resolves.toBeDefined();
+    const left = await sql<{
+      n: number;
+    }>`select count(*)::int as n from switchyard.events where created_at < now() - interval '1 hour'`.execute(
+      db,
+    );
+    expect(left.rows[0]!.n).toBe(1);
+  });
+});
+
+describe('scheduled maintenance', () => {
+  it('schedules the retention purge in pg-boss (schema switchyard_queue)', async () => {
+    const withQueue = await makeHub(database.url(), {
+      options: { queue: true, retention: { cron: '*/5 * * * *' } },
+    });
+    try {
+      await withQueue.start();
+      const rows = await sql<{
+        name: string;
+        cron: string;
+      }>`select name, cron from switchyard_queue.schedule`.execute(withQueue.internals.db);
+      expect(rows.rows).toEqual([{ name: 'switchyard-retention', cron: '*/5 * * * *' }]);
+    } finally {
+      await withQueue.stop();
+    }
+  });
+});

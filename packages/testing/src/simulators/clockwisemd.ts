@@ -1,0 +1,249 @@
+/**
+ * A fake Clockwise.MD for tests and demos: it pushes thin appointment webhooks
+ * (`{ appointment_id, event_type }`, or the legacy `action`) with the shared key in the URL path
+ * and/or the `Authtoken` header, and serves the REST API's `GET /v1/appointments/{id}` (Authtoken
+ * checked) from appointments you set, failing on demand (503s, slow answers) to exercise enrichment
+ * retries. Clockwise.MD does not document whether it retries a failed webhook: by default it does
+ * not, and `retryDelaysMs` makes it.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type EventEnvelope, isJsonObject, type JsonObject } from '@switchyard/core';
+import type { Config as ClockwiseConfig } from '../../../connectors/clockwisemd/src/config.ts';
+import { clockwisemdConnector } from '../../../connectors/clockwisemd/src/index.ts';
+
+/** Where the shared key goes on a push. */
+export type ClockwiseKeyPlacement = 'header' | 'path' | 'both' | 'none';
+
+/** Options of {@link ClockwiseSimulator}. */
+export interface ClockwiseSimulatorOptions {
+  /** The hub's `/hooks/{instance}` URL (without the key). Can also be given per push. */
+  hookUrl?: string;
+  /** The shared webhook key. */
+  key?: string;
+  /** Default `header` (Authtoken); `path` appends `/{key}` to the hook URL. */
+  keyPlacement?: ClockwiseKeyPlacement;
+  /** Send the type as `action` (older integrations) instead of `event_type`. */
+  legacyAction?: boolean;
+  /** The REST API key the simulated API accepts in `Authtoken`. Default `sim-api-key`. */
+  apiKey?: string;
+  /** Delays before retries of a failed push. Clockwise.MD's habit is undocumented: default none. */
+  retryDelaysMs?: number[];
+  /** Multiplies every retry delay (e.g. 0.001 in tests). Default 1. */
+  timeScale?: number;
+  /** Per-attempt timeout of a push, default 10 s. */
+  pushTimeoutMs?: number;
+  /** Connector settings used to encode normalized events into pushes. */
+  connectorConfig?: ClockwiseConfig;
+}
+
+/** One try at delivering a push. */
+export interface ClockwisePushAttempt {
+  at: Date;
+  /** null when the request failed without an answer (refused, timed out). */
+  status: number | null;
+  body: string;
+  error?: string;
+}
+
+/** What happened to one webhook. */
+export interface ClockwisePushRecord {
+  body: JsonObject;
+  url: string;
+  headers: Record<string, string>;
+  attempts: ClockwisePushAttempt[];
+  delivered: boolean;
+}
+
+/** One request the simulated REST API answered. */
+export interface ClockwiseServedRequest {
+  method: string;
+  path: string;
+  status: number;
+  authtoken?: string;
+}
+
+/** How the REST API misbehaves for the next requests. */
+export interface ClockwiseApiFailure {
+  /** Answer with this status (default 503); `0` answers normally but late (with `delayMs`). */
+  status?: number;
+  /** Wait this long before answering (a slow API; combine with the hub's timeout). */
+  delayMs?: number;
+  /** Sent as Retry-After (seconds) with error statuses. */
+  retryAfterSeconds?: number;
+}
+
+/**
+ * A Clockwise.MD stand-in that speaks real HTTP.
+ *
+ * @example
+ * ```ts
+ * const cw = new ClockwiseSimulator({ hookUrl: `${hub}/hooks/clinic-a`, key: 'k'.repeat(24), keyPlacement: 'path' });
+ * await cw.start();                       // REST API at cw.apiBaseUrl
+ * cw.setAppointment({ id: 12345, first_name: 'Maria', extra_fields: [] });
+ * cw.failApi(2);                          // the next two API calls answer 503
+ * await cw.push({ appointment_id: 12345, event_type: 'create' });
+ * await cw.close();
+ * ```
+ */
+export class ClockwiseSimulator {
+  readonly pushes: ClockwisePushRecord[] = [];
+  readonly served: ClockwiseServedRequest[] = [];
+  readonly #options: ClockwiseSimulatorOptions;
+  readonly #appointments = new Map<string, JsonObject>();
+  readonly #failures: ClockwiseApiFailure[] = [];
+  #server: Server | undefined;
+  #url: string | undefined;
+
+  constructor(options: ClockwiseSimulatorOptions = {}) {
+    this.#options = options;
+  }
+
+  /** The simulator's base URL once started. */
+  get url(): string {
+    if (this.#url === undefined) throw new Error('ClockwiseSimulator is not started: call start()');
+    return this.#url;
+  }
+
+  /** What to configure as the connector's `apiBaseUrl`. */
+  get apiBaseUrl(): string {
+    return `${this.url}/v1`;
+  }
+
+  /** Adds or replaces the record `GET /appointments/{id}` returns. */
+  setAppointment(record: JsonObject & { id: number | string }): void {
+    this.#appointments.set(String(record.id), structuredClone(record));
+  }
+
+  /** Removes a record (the API then answers 404). */
+  deleteAppointment(id: number | string): void {
+    this.#appointments.delete(String(id));
+  }
+
+  /** The next `times` API requests fail as described (default: 503). */
+  failApi(times: number, failure: ClockwiseApiFailure = {}): void {
+    for (let i = 0; i < times; i++) this.#failures.push(failure);
+  }
+
+  /** Serves the REST API on 127.0.0.1 (a random port). */
+  async start(): Promise<void> {
+    if (this.#server) return;
+    const server = createServer((req, res) => {
+      this.#handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: (error as Error).message }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.#server = server;
+    this.#url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * POSTs a webhook: a raw body (`{ appointment_id, event_type }` or legacy `action`), or a normalized
+   * event turned into one by the connector's `encode`. Retries per `retryDelaysMs`.
+   */
+  async push(
+    input: JsonObject | EventEnvelope,
+    options: { hookUrl?: string; keyPlacement?: ClockwiseKeyPlacement; legacyAction?: boolean } = {},
+  ): Promise<ClockwisePushRecord> {
+    let body: JsonObject = isEvent(input) ? this.#encode(input) : structuredClone(input);
+    if ((options.legacyAction ?? this.#options.legacyAction) && typeof body.event_type === 'string') {
+      const { event_type, ...rest } = body;
+      body = { ...rest, action: event_type };
+    }
+    const base = options.hookUrl ?? this.#options.hookUrl;
+    if (base === undefined) throw new Error('ClockwiseSimulator.push: no hookUrl');
+    const placement = options.keyPlacement ?? this.#options.keyPlacement ?? 'header';
+    const key = this.#options.key;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    let url = base;
+    if (key !== undefined && (placement === 'path' || placement === 'both')) {
+      url = `${base.replace(/\/+$/, '')}/${encodeURIComponent(key)}`;
+    }
+    if (key !== undefined && (placement === 'header' || placement === 'both')) headers.authtoken = key;
+    const record: ClockwisePushRecord = { body, url, headers, attempts: [], delivered: false };
+    this.pushes.push(record);
+    const delays = this.#options.retryDelaysMs ?? [];
+    const scale = this.#options.timeScale ?? 1;
+    for (let attempt = 0; attempt <= delays.length; attempt++) {
+      if (attempt > 0) await sleep(delays[attempt - 1]! * scale);
+      const result = await send(url, headers, body, this.#options.pushTimeoutMs ?? 10_000);
+      record.attempts.push(result);
+      if (result.status !== null && result.status >= 200 && result.status < 300) {
+        record.delivered = true;
+        break;
+      }
+    }
+    return record;
+  }
+
+  #encode(event: EventEnvelope): JsonObject {
+    const config = this.#options.connectorConfig ?? {
+      auth: { mode: 'either', key: this.#options.key ?? '' },
+    };
+    const encoded = clockwisemdConnector.encode(event, config);
+    if (!isJsonObject(encoded.body)) throw new Error('the Clockwise.MD encoder returned a non-object body');
+    return encoded.body;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const authtoken = typeof req.headers.authtoken === 'string' ? req.headers.authtoken : undefined;
+    const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      this.served.push({ method: req.method ?? 'GET', path, status, ...(authtoken ? { authtoken } : {}) });
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    const match = /^\/v1\/appointments\/([^/]+)$/.exec(path);
+    if (req.method !== 'GET' || !match) return answer(404, { error: 'Not Found' });
+    if (authtoken !== (this.#options.apiKey ?? 'sim-api-key'))
+      return answer(401, { error: 'Invalid Authtoken' });
+    const failure = this.#failures.shift();
+    if (failure?.delayMs) await sleep(failure.delayMs);
+    if (failure && failure.status !== 0) {
+      const retryAfter: Record<string, string> =
+        failure.retryAfterSeconds === undefined ? {} : { 'retry-after': String(failure.retryAfterSeconds) };
+      return answer(failure.status ?? 503, { error: 'Service Unavailable' }, retryAfter);
+    }
+    const record = this.#appointments.get(decodeURIComponent(match[1]!));
+    if (!record) return answer(404, { error: 'Appointment not found' });
+    return answer(200, record);
+  }
+}
+
+function isEvent(input: JsonObject | EventEnvelope): input is EventEnvelope {
+  return (input as EventEnvelope).specversion === '1.0' && typeof (input as EventEnvelope).type === 'string';
+}
+
+async function send(
+  url: string,
+  headers: Record<string, string>,
+  body: JsonObject,
+  timeoutMs: number,
+): Promise<ClockwisePushAttempt> {
+  const at = new Date();
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { at, status: res.status, body: await res.text() };
+  } catch (error) {
+    return { at, status: null, body: '', error: (error as Error).message };
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
