@@ -57,7 +57,7 @@ function shim(h: Hub): http.Server {
   });
 }
 
-type BuildApp = (hub: Hub, options?: Record<string, unknown>) => Promise<unknown> | unknown;
+type BuildApp = (options: { hub: Hub; adminToken: string | undefined }) => Promise<unknown>;
 
 /** Finds the server's buildApp if the HTTP layer exists in this checkout. */
 async function findBuildApp(): Promise<BuildApp | undefined> {
@@ -81,7 +81,7 @@ interface FastifyLike {
 async function startHttp(h: Hub, useApp: boolean): Promise<{ port: number; front: string }> {
   const buildApp = useApp ? await findBuildApp() : undefined;
   if (buildApp) {
-    const app = (await buildApp(h, { logger: false })) as FastifyLike;
+    const app = (await buildApp({ hub: h, adminToken: undefined })) as FastifyLike;
     await app.listen({ port: 0, host: '127.0.0.1' });
     server = { close: () => app.close() };
     return { port: (app.server.address() as AddressInfo).port, front: 'buildApp() (fastify)' };

@@ -8,6 +8,7 @@ import {
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
+import { memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
 import { normalize, toDate, toRfc3339 } from './normalize.ts';
@@ -19,58 +20,17 @@ const api = (id: number): JsonObject =>
 
 const config: Config = { auth: { mode: 'either', key: 'k'.repeat(24) }, apiKey: 'api-key-123', enrich: true };
 
-/** A minimal in-memory NormalizeContext: shared state and aliases across calls, a scripted vendor API. */
 function context(
   vendorApi: (req: VendorRequest) => VendorResponse | Promise<VendorResponse>,
-  overrides: Partial<NormalizeContext<Config>> = {},
+  overrides: { config?: Config } = {},
 ) {
-  const state = new Map<string, JsonValue>();
-  const aliases = new Map<string, string>();
-  const requests: VendorRequest[] = [];
-  let next = 0;
-  const ctx: NormalizeContext<Config> = {
+  const ctx = memoryNormalizeContext({
     instanceId: 'cw-test',
-    config,
-    http: {
-      async request(req) {
-        requests.push(req);
-        return vendorApi(req);
-      },
-    },
-    aliases: {
-      async hubId(entity, vendorId) {
-        const key = `${entity}:${vendorId}`;
-        if (!aliases.has(key)) aliases.set(key, `hub-${++next}`);
-        return aliases.get(key)!;
-      },
-      async find(entity, vendorId) {
-        return aliases.get(`${entity}:${vendorId}`);
-      },
-      async link(entity, vendorId, hubId) {
-        aliases.set(`${entity}:${vendorId}`, hubId);
-      },
-      async vendorIds() {
-        return [];
-      },
-    },
-    state: {
-      async get<T extends JsonValue>(key: string) {
-        return structuredClone(state.get(key)) as T | undefined;
-      },
-      async set(key, value) {
-        state.set(key, structuredClone(value));
-      },
-      async delete(key) {
-        state.delete(key);
-      },
-    },
-    logger: { debug() {}, info() {}, warn() {}, error() {} },
-    attempt: 1,
-    finalAttempt: false,
+    config: overrides.config ?? config,
+    vendorApi,
     receivedAt: new Date('2026-03-10T16:30:00Z'),
-    ...overrides,
-  };
-  return { ctx, requests, state };
+  });
+  return { ctx, requests: ctx.vendorRequests, state: ctx.state.values };
 }
 
 const ok = (body: JsonValue): VendorResponse => ({ status: 200, headers: {}, body });

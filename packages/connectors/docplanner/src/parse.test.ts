@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConnectorError, isConnectorError } from '@switchyard/core';
+import { ConnectorError, isConnectorError, type JsonObject } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
 import { inboundRequest } from '../../../testing/src/connector-context.ts';
 import { authenticate, sourceIpAllowed } from './auth.ts';
@@ -7,7 +7,7 @@ import type { Config } from './config.ts';
 import { parse, toRfc3339 } from './parse.ts';
 
 const fixture = (name: string) =>
-  JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as Record<string, unknown>;
+  JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;
 
 const KEY = 'dp-push-key-7f3a9c2e41';
 const config: Config = { pushAuth: { headerName: 'X-Docplanner-Key', apiKey: KEY } };

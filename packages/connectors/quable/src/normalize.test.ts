@@ -191,4 +191,12 @@ describe('eventMap', () => {
     expect(rows['value.delete']).toEqual([]);
     expect(eventMap).toHaveLength(21);
   });
+
+  it('is documented: every vendor type appears in docs/connectors/quable.md', () => {
+    const doc = readFileSync(new URL('../../../../docs/connectors/quable.md', import.meta.url), 'utf8');
+    for (const row of eventMap) {
+      expect(doc, row.vendorType).toContain(`\`${row.vendorType}\``);
+      for (const type of row.normalizedTypes) expect(doc, type).toContain(`\`${type}\``);
+    }
+  });
 });

@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import type { Executor } from '../storage/db.ts';
 import type { SubscriptionRow } from '../storage/queries.ts';
 
-/** Channel a decision is announced on; the payload is the gate request id. */
+/** Channel a decision is announced on (payload: the request id and the decision, as JSON). */
 export const CHANNEL_GATE_DECIDED = 'switchyard_gate_decided';
 
 export type GateOutcome = 'approve' | 'refuse';
@@ -208,9 +208,12 @@ export async function listGateAnswers(db: Executor, ids: readonly string[]): Pro
   return r.rows;
 }
 
-/** Announces a decision to waiting requests in every process (sent at commit). */
-export async function notifyDecided(db: Executor, id: string): Promise<void> {
-  await sql`select pg_notify(${CHANNEL_GATE_DECIDED}, ${id})`.execute(db);
+/**
+ * Announces a decision to waiting requests in every process (sent at commit). The payload is
+ * `{"id": ..., "v": verdict}` so the waiter needs no query.
+ */
+export async function notifyDecided(db: Executor, payload: string): Promise<void> {
+  await sql`select pg_notify(${CHANNEL_GATE_DECIDED}, ${payload})`.execute(db);
 }
 
 /** Approver subscriptions that may be asked (active webhooks with the approver role). */

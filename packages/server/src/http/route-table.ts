@@ -8,6 +8,13 @@ declare module 'fastify' {
     /** Who may call the route; default `admin` under `/v1`, `none` elsewhere. */
     auth?: RouteAuth;
   }
+  interface FastifySchema {
+    /** OpenAPI operation summary. */
+    summary?: string;
+    description?: string;
+    /** OpenAPI tags. */
+    tags?: string[];
+  }
 }
 
 /** One registered route, as the OpenAPI builder, the 405 check and the tests see it. */

@@ -80,6 +80,7 @@ export class Deliverer {
       this.running.add(p);
     }
     if (rows.length > 0) return { busy: rows.length === free };
+    await q.holdBlocked(this.rt.db);
     return { busy: false, nextDueAt: await q.nextDeliveryDue(this.rt.db) };
   }
 

@@ -11,9 +11,8 @@ export interface Database {
   close(): Promise<void>;
 }
 
-// bigint columns (sequences, lags) come back as strings by default; keep them strings so a
-// sequence beyond 2^53 never loses precision, and convert where a number is safe.
-pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
+// bigint columns (sequences, lags) come back as strings (pg's default): a sequence beyond 2^53
+// never loses precision; convert where a number is safe.
 
 /**
  * Opens a pool and a Kysely instance on it.

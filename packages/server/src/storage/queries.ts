@@ -341,7 +341,8 @@ export async function claimInbound(db: Executor, leaseMs: number, limit: number)
 export async function nextInboundDue(db: Executor): Promise<Date | undefined> {
   const r = await first<{ at: Date | null }>(
     sql`select min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at))) as at
-        from switchyard.inbound_messages where status = 'received'`,
+        from switchyard.inbound_messages
+        where status = 'received' and greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)) > now()`,
     db,
   );
   return r?.at ?? undefined;
@@ -752,8 +753,11 @@ export async function claimDeliveries(
 
 export async function nextDeliveryDue(db: Executor): Promise<Date | undefined> {
   const r = await first<{ at: Date | null }>(
+    // Only future times: a due delivery that was not claimable waits behind its subject's head, and
+    // the head finishing wakes the loop; counting it here would spin the loop.
     sql`select min(case when status = 'pending' then next_attempt_at else locked_until end) as at
-        from switchyard.deliveries where status in ('pending', 'in_flight')`,
+        from switchyard.deliveries
+        where (status = 'pending' and next_attempt_at > now()) or (status = 'in_flight' and locked_until > now())`,
     db,
   );
   return r?.at ?? undefined;
@@ -820,6 +824,21 @@ export async function holdBehindDead(db: Executor, ids: readonly string[]): Prom
       from switchyard.subscriptions s
       where d.id = any(${ids as string[]}::uuid[]) and d.status = 'pending' and s.id = d.subscription_id
         and s.ordering = 'hold' and exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence)`.execute(
+    db,
+  );
+}
+
+/**
+ * Marks due pending deliveries that wait behind a dead one (`hold`) as `held`. Covers the race
+ * where a fan-out and the death of its predecessor commit at the same time (each missing the other).
+ */
+export async function holdBlocked(db: Executor): Promise<void> {
+  await sql`update switchyard.deliveries d set status = 'held', updated_at = now()
+      from switchyard.subscriptions s
+      where d.status = 'pending' and d.next_attempt_at <= now() and s.id = d.subscription_id and s.ordering = 'hold'
+        and exists (
           select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
             and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence)`.execute(
     db,

@@ -66,6 +66,13 @@ export interface ConformanceOptions<C> {
   malformedBodies?: Array<string | Buffer>;
   /** Instance id used in the context and events; default `conformance`. */
   instanceId?: string;
+  /**
+   * Set when the vendor's notifications carry neither an id nor a timestamp, so the only way to tell
+   * a genuine repeat (Clockwise.MD `checkin`, `undo_checkin`, `checkin`) from a redelivery is when it
+   * arrived: the dedupe-stable check then re-parses at the same receive time (still from another
+   * address). Document the trade-off in the connector's docs.
+   */
+  dedupeKeysUseReceiveTime?: boolean;
 }
 
 /** The check groups, in report order. */
@@ -361,6 +368,7 @@ export async function checkConformance<C>(options: ConformanceOptions<C>): Promi
   }
 
   // dedupe-stable: the same request parsed again, later, from another address, gives the same keys.
+  const reparsedAt = options.dedupeKeysUseReceiveTime ? undefined : new Date('2026-02-20T23:59:59Z');
   for (const item of loaded) {
     const first = keysByFixture.get(item.fixture.file);
     if (!first || first.length === 0) continue;
@@ -368,7 +376,7 @@ export async function checkConformance<C>(options: ConformanceOptions<C>): Promi
       const again = push
         .parse(
           {
-            ...build(item.fixture, item.raw, good, new Date('2026-02-20T23:59:59Z')),
+            ...build(item.fixture, item.raw, good, reparsedAt),
             sourceIp: '203.0.113.7',
           },
           config,

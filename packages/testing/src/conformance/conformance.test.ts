@@ -127,6 +127,21 @@ describe('checkConformance', () => {
     expect(await failedChecks(options)).toEqual(['dedupe-stable']);
   });
 
+  it('accepts receive-time dedupe keys only when the connector declares them', async () => {
+    const options = {
+      ...withPush({
+        parse(request, config) {
+          return acmeDefinition.push!.parse(request, config).map((n) => ({
+            ...n,
+            dedupeKey: `${n.dedupeKey}@${request.receivedAt.toISOString()}`,
+          }));
+        },
+      }),
+      dedupeKeysUseReceiveTime: true,
+    };
+    expect(await failedChecks(options)).toEqual([]);
+  });
+
   it('fails when dedupe keys collide', async () => {
     const options = withPush({
       parse(request, config) {

@@ -1,0 +1,105 @@
+/**
+ * End to end: sustained events/s from vendor push to subscriber 2xx with 1 and with 10
+ * subscriptions, beside raw pg-boss moving the same number of jobs (one per delivery) through
+ * send → work with a no-op handler.
+ */
+import { cannon, hookUrl } from './lib/load.ts';
+import { type BenchOptions, type BenchResult, mib, row, waitUntil } from './lib/result.ts';
+import { HUB_ENTRY, PGBOSS_ENTRY, withChild } from './lib/scenario.ts';
+import { startFastSubscriber } from './lib/subscriber.ts';
+
+interface HubRun {
+  eventsPerSecond: number;
+  deliveriesPerSecond: number;
+  ingestSeconds: number;
+  seconds: number;
+  rss: number;
+}
+
+async function hubRun(options: BenchOptions, events: number, subscriptions: number): Promise<HubRun> {
+  const subscriber = await startFastSubscriber();
+  try {
+    return await withChild(options.adminUrl, HUB_ENTRY, async (child) => {
+      const { port } = await child.call<{ port: number }>('start', {});
+      await child.call('subscribe', subscriber.url, subscriptions);
+      // Warm-up: JIT, pools, plans and table statistics before the clock starts.
+      const warm = Math.min(500, events);
+      await cannon({ url: hookUrl(port), amount: warm, tag: 1 });
+      await waitUntil(() => subscriber.count >= warm * subscriptions, 'warm-up deliveries', 120_000);
+      const before = subscriber.count;
+      const started = performance.now();
+      const pushed = await cannon({ url: hookUrl(port), amount: events, tag: 2 });
+      if (pushed.non2xx > 0 || pushed.errors > 0) throw new Error(`e2e push had ${pushed.non2xx} non-2xx, ${pushed.errors} errors`);
+      await waitUntil(() => subscriber.count >= before + events * subscriptions, 'e2e deliveries', 600_000);
+      const seconds = (subscriber.lastAt - started) / 1000;
+      return {
+        eventsPerSecond: events / seconds,
+        deliveriesPerSecond: (events * subscriptions) / seconds,
+        ingestSeconds: pushed.seconds,
+        seconds,
+        rss: await child.peakRss(),
+      };
+    });
+  } finally {
+    await subscriber.close();
+  }
+}
+
+async function bossRun(options: BenchOptions, jobs: number): Promise<{ jobsPerSecond: number; rss: number }> {
+  return withChild(options.adminUrl, PGBOSS_ENTRY, async (child) => {
+    await child.call('start');
+    await child.call('throughput', Math.min(500, jobs), 50);
+    const r = await child.call<{ jobsPerSecond: number }>('throughput', jobs, 50);
+    return { jobsPerSecond: r.jobsPerSecond, rss: await child.peakRss() };
+  });
+}
+
+export async function run(options: BenchOptions): Promise<BenchResult> {
+  const one = options.quick ? 1000 : 20_000;
+  const ten = options.quick ? 200 : 3000;
+
+  options.log(`e2e: hub, 1 subscription, ${one} events`);
+  const hub1 = await hubRun(options, one, 1);
+  options.log(`e2e: pg-boss, ${one} jobs`);
+  const boss1 = await bossRun(options, one);
+  options.log(`e2e: hub, 10 subscriptions, ${ten} events`);
+  const hub10 = await hubRun(options, ten, 10);
+  options.log(`e2e: pg-boss, ${ten * 10} jobs`);
+  const boss10 = await bossRun(options, ten * 10);
+
+  const label = (n: number) => `pg-boss send→work, no-op, ${n.toLocaleString('en')} jobs`;
+  return {
+    name: 'End to end',
+    rows: [
+      row('E2E events/s, 1 subscription', hub1.eventsPerSecond, boss1.jobsPerSecond, {
+        unit: 'events/s',
+        baselineLabel: `${label(one)} (jobs/s)`,
+        higherIsBetter: true,
+        target: { kind: 'min', value: 2000, label: '≥ 2,000 events/s' },
+      }),
+      row('E2E deliveries/s, 10 subscriptions', hub10.deliveriesPerSecond, boss10.jobsPerSecond, {
+        unit: 'deliveries/s',
+        baselineLabel: `${label(ten * 10)} (jobs/s)`,
+        higherIsBetter: true,
+      }),
+      row('E2E events/s, 10 subscriptions', hub10.eventsPerSecond, boss10.jobsPerSecond / 10, {
+        unit: 'events/s',
+        baselineLabel: `${label(ten * 10)} (jobs/s ÷ 10)`,
+        higherIsBetter: true,
+      }),
+      row('Peak RSS, e2e 1 subscription', mib(hub1.rss), mib(boss1.rss), {
+        unit: 'MiB',
+        baselineLabel: 'pg-boss process',
+      }),
+      row('Peak RSS, e2e 10 subscriptions', mib(hub10.rss), mib(boss10.rss), {
+        unit: 'MiB',
+        baselineLabel: 'pg-boss process',
+      }),
+    ],
+    notes: [
+      `Hub: ${one.toLocaleString('en')} (1 subscription) and ${ten.toLocaleString('en')} (10 subscriptions) unique slot-booked pushes from autocannon (50 connections) after a 500-push warm-up; the clock runs from the first push to the last subscriber 2xx. Pushing took ${hub1.ingestSeconds.toFixed(1)} s and ${hub10.ingestSeconds.toFixed(1)} s of the ${hub1.seconds.toFixed(1)} s and ${hub10.seconds.toFixed(1)} s.`,
+      'Subscriber: a node:http server answering 200 at once, in the load-generator process. Hub retry schedule [0, 100 ms, 1 s]; LISTEN/NOTIFY wake-ups, 1 s polling backstop; deliveryConcurrency 16, normalizeConcurrency 4 (defaults).',
+      'pg-boss: same process sends (50 in flight) and works (batchSize 50, burstWhenBatchFull, useListenNotify, queue notify: true); one job per delivery.',
+    ],
+  };
+}

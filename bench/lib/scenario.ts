@@ -1,0 +1,32 @@
+/** Helpers the scenarios share: a fresh database per participant, started children. */
+import { createTestDatabase, type TestDatabase } from '../../packages/testing/src/index.ts';
+import { type Child, startChild } from './child.ts';
+
+export const HUB_ENTRY = new URL('./hub-process.ts', import.meta.url);
+export const BASELINE_ENTRY = new URL('./baseline-server.ts', import.meta.url);
+export const PGBOSS_ENTRY = new URL('./pgboss-process.ts', import.meta.url);
+
+/**
+ * Runs `body` with a fresh database and a child process on it, then stops the child and drops
+ * the database whatever happens.
+ *
+ * @example
+ * ```ts
+ * const rps = await withChild(adminUrl, HUB_ENTRY, async (hub) => { ... });
+ * ```
+ */
+export async function withChild<T>(
+  adminUrl: string,
+  entry: URL,
+  body: (child: Child, db: TestDatabase) => Promise<T>,
+): Promise<T> {
+  const db = await createTestDatabase({ adminUrl, prefix: 'sy_bench_' });
+  let child: Child | undefined;
+  try {
+    child = await startChild(entry, { BENCH_DATABASE_URL: db.url });
+    return await body(child, db);
+  } finally {
+    await child?.stop().catch(() => {});
+    await db.drop().catch(() => {});
+  }
+}

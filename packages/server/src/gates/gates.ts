@@ -1,0 +1,898 @@
+/**
+ * Approval gates: a vendor asks synchronously whether a booking (or a move) may happen, and the hub
+ * answers by asking its approver subscriptions. See docs/gates.md for the protocol and the design.
+ *
+ * Where the time goes: ingest stores the gate notification (as it stores everything), then calls
+ * the `gateResponder` hook. The responder normalizes the notification into its approval request,
+ * inserts a `gate_requests` row and either decides it in this process at once (the row is inserted
+ * already claimed, so no other worker can take it and no job is needed) or, when this process does
+ * not decide gates (an HTTP-only process) or is full, sends a pg-boss `switchyard-gate` job that
+ * any worker process picks up at once (queue NOTIFY). The waiting vendor request is woken by the
+ * local decision directly, or by a NOTIFY carrying the decision from another process; a timer at
+ * the deadline has the last word, so the vendor is answered in time even if no worker runs.
+ */
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import {
+  type Connector,
+  type EventEnvelope,
+  type GateDecision,
+  type InboundResponse,
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  SwitchyardError,
+  type VendorNotification,
+} from '@switchyard/core';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
+import { PgBoss } from 'pg-boss';
+import type pino from 'pino';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { type PostWebhookResult, postWebhook } from '../delivery/http-post.ts';
+import { signPayload } from '../delivery/sign.ts';
+import { createVendorHttp } from '../delivery/vendor-http.ts';
+import type { Page } from '../pipeline/api-types.ts';
+import { activeSecrets } from '../pipeline/deliver.ts';
+import type { Hub } from '../pipeline/hub.ts';
+import { eventIdFor, newId } from '../pipeline/ids.ts';
+import type { GateResponder } from '../pipeline/ingest.ts';
+import { connectorLogger, type Runtime } from '../pipeline/runtime.ts';
+import { aliasStore, stateStore } from '../pipeline/stores.ts';
+import type { SubscriptionRow } from '../storage/queries.ts';
+import {
+  type ApproverAnswer,
+  approverMatches,
+  decide,
+  fallback,
+  type GatePolicy,
+  readAnswer,
+  recordMargin,
+  resolvePolicy,
+  type Verdict,
+} from './protocol.ts';
+import * as q from './queries.ts';
+
+/** The pg-boss queue of gate jobs (schema `switchyard_queue`, shared with the hub's own queues). */
+export const GATE_QUEUE = 'switchyard-gate';
+/** How long after an answered gate request a booking may still be matched to it. */
+export const DEFAULT_MATCH_WINDOW_MS = 24 * 3600 * 1000;
+
+/** Options of {@link createGates}. */
+export interface GatesOptions {
+  /** Decide gate requests in this process (call approvers, work gate jobs). Default true. */
+  worker?: boolean;
+  /** Gate requests decided at once in this process; beyond it, they go to the queue. Default 64. */
+  concurrency?: number;
+  /** How long after a gate request the booking that follows may be matched to it. Default 24 h. */
+  matchWindowMs?: number;
+  /** Where the gate metrics are registered. Default: a registry of their own (`gates.metrics`). */
+  registry?: Registry;
+  /** Default: the hub's logger. */
+  logger?: pino.Logger;
+}
+
+/** Called by the pipeline after a notification's events are stored (see `HubConfig.afterNormalize`). */
+export type AfterNormalize = (normalized: {
+  instanceId: string;
+  connector: string;
+  inboundId: string;
+  notification: VendorNotification;
+  events: readonly { id: string; type: string; subject: string }[];
+}) => Promise<void>;
+
+/** One approver's answer as the API shows it. */
+export interface GateAnswer {
+  subscriptionId: string;
+  startedAt: Date;
+  latencyMs: number | null;
+  statusCode: number | null;
+  outcome: q.AnswerOutcome;
+  reason: string | null;
+  vendorErrorCode: number | null;
+  responseSnippet: string | null;
+  error: string | null;
+  /** True when it came after the decision (a slower approver after a refusal, or after the deadline). */
+  afterDecision: boolean;
+}
+
+/**
+ * Whether the booking that an approval request asked for happened. `booked`: the following booking
+ * (Docplanner `slot-booked` / `booking-moved`) was matched; `not_booked`: approved, but nothing
+ * matched within the match window; `waiting`: approved, window still open; `not_expected`: refused
+ * (a match on a refused request shows `booked`: the vendor went ahead anyway).
+ */
+export interface GateBooking {
+  status: 'booked' | 'not_booked' | 'waiting' | 'not_expected';
+  matchedAt: Date | null;
+  inboundMessageId: string | null;
+  vendorType: string | null;
+  eventId: string | null;
+  subject: string | null;
+}
+
+/** A gate request as the admin API shows it. */
+export interface GateRequest {
+  id: string;
+  instanceId: string;
+  connector: string;
+  vendorType: string;
+  type: string | null;
+  eventId: string | null;
+  inboundMessageId: string | null;
+  receivedAt: Date;
+  deadlineAt: Date;
+  deadlineMs: number;
+  default: q.GateOutcome;
+  status: 'pending' | 'deciding' | 'decided';
+  decision: q.GateOutcome | null;
+  reason: q.GateReason | null;
+  /** The approver that refused. */
+  decidedBy: string | null;
+  refusalReason: string | null;
+  vendorErrorCode: number | null;
+  /** The HTTP status the vendor was answered. */
+  responseStatus: number | null;
+  decidedAt: Date | null;
+  /** From the request reaching the gate machinery to the decision, ms. */
+  decisionMs: number | null;
+  approvers: number;
+  error: string | null;
+  booking: GateBooking;
+}
+
+export type GateRequestDetail = GateRequest & {
+  /** The signed CloudEvent approvers were sent (without its `data.deadline`). */
+  request: JsonValue | null;
+  answers: GateAnswer[];
+};
+
+interface Attached {
+  db: Kysely<unknown>;
+  rt: Runtime;
+  logger: pino.Logger;
+  boss: PgBoss;
+  listener: DecisionListener;
+  http: ReturnType<typeof createVendorHttp>;
+}
+
+type Waiter = (verdict: Verdict) => void;
+
+const REASONS: readonly q.GateReason[] = ['approved', 'refused', 'deadline', 'no_approvers', 'unavailable', 'error'];
+
+function invalid(message: string): SwitchyardError {
+  return new SwitchyardError('SY_PIPELINE_INVALID_INPUT', message);
+}
+
+function toDecision(v: Verdict): GateDecision {
+  return {
+    outcome: v.outcome,
+    reason: v.reason === 'refused' && v.refusalReason ? v.refusalReason : v.reason,
+    ...(v.vendorErrorCode !== null ? { vendorErrorCode: v.vendorErrorCode } : {}),
+  };
+}
+
+function verdictOf(row: q.GateRequestRow): Verdict | undefined {
+  if (row.decision === null || row.decision_reason === null) return undefined;
+  return {
+    outcome: row.decision,
+    reason: row.decision_reason,
+    decidedBy: row.decided_by,
+    refusalReason: row.refusal_reason,
+    vendorErrorCode: row.vendor_error_code,
+  };
+}
+
+/** The waiting request's own deadline: the vendor must have its answer by then. */
+function sleepUntil(at: number): { promise: Promise<void>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, at - Date.now()));
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/**
+ * One LISTEN connection for decisions made in other processes. The payload carries the decision,
+ * so waking a waiting request costs no query. Reconnects on its own; while it is down, waiting
+ * requests still end at their deadline.
+ */
+class DecisionListener {
+  private readonly url: string;
+  private readonly onDecision: (id: string, verdict: Verdict) => void;
+  private readonly logger: pino.Logger;
+  private client: pg.Client | undefined;
+  private stopped = false;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(url: string, onDecision: (id: string, verdict: Verdict) => void, logger: pino.Logger) {
+    this.url = url;
+    this.onDecision = onDecision;
+    this.logger = logger;
+  }
+
+  async start(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('notification', (msg) => {
+      if (!msg.payload) return;
+      try {
+        const p = JSON.parse(msg.payload) as { id: string; v: Verdict };
+        this.onDecision(p.id, p.v);
+      } catch {
+        // Not ours (someone NOTIFYing the channel by hand): nothing waits for it.
+      }
+    });
+    const lost = () => this.reconnectLater(client);
+    client.on('error', (error) => {
+      this.logger.warn({ err: error }, 'gate LISTEN connection lost; waiting requests rely on their deadline');
+      lost();
+    });
+    client.on('end', lost);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${client.escapeIdentifier(q.CHANNEL_GATE_DECIDED)}`);
+      this.client = client;
+    } catch (error) {
+      this.logger.warn({ err: error }, 'gate LISTEN connection failed; retrying');
+      lost();
+    }
+  }
+
+  private reconnectLater(client: pg.Client): void {
+    if (this.stopped || this.retry) return;
+    if (this.client === client) this.client = undefined;
+    client.end().catch(() => {});
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      void this.start();
+    }, 1000);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => {});
+  }
+}
+
+function toAnswer(a: q.GateAnswerRow): GateAnswer {
+  return {
+    subscriptionId: a.subscription_id,
+    startedAt: a.started_at,
+    latencyMs: a.latency_ms,
+    statusCode: a.status_code,
+    outcome: a.outcome,
+    reason: a.reason,
+    vendorErrorCode: a.vendor_error_code,
+    responseSnippet: a.response_snippet,
+    error: a.error,
+    afterDecision: a.after_decision,
+  };
+}
+
+/**
+ * Creates the gate machinery. Wire its `hooks` into `createHub`, then `start(hub)` it.
+ *
+ * @example
+ * ```ts
+ * const gates = createGates({ registry: metricsRegistry });
+ * const hub = await createHub({ databaseUrl, connectors, secretKey, ...gates.hooks });
+ * await hub.start();
+ * await gates.start(hub);
+ * // POST /hooks/dp-main with a slot-booking now waits for the approvers' decision
+ * const { items } = await gates.list({ instanceId: 'dp-main', limit: 20 });
+ * await gates.stop();
+ * await hub.stop();
+ * ```
+ */
+export function createGates(options: GatesOptions = {}) {
+  const isWorker = options.worker ?? true;
+  const concurrency = options.concurrency ?? 64;
+  const matchWindowMs = options.matchWindowMs ?? DEFAULT_MATCH_WINDOW_MS;
+  const registry = options.registry ?? new Registry();
+  const workerId = `${hostname()}/${process.pid}/${newId().slice(0, 8)}`;
+  const waiters = new Map<string, Set<Waiter>>();
+  const running = new Set<Promise<unknown>>();
+  let active = 0;
+  let state: Attached | undefined;
+  let starting: Promise<void> | undefined;
+
+  const metrics = {
+    decisions: new Counter({
+      name: 'switchyard_gate_decisions_total',
+      help: 'Gate requests answered, by instance, decision and reason.',
+      labelNames: ['instance', 'decision', 'reason'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'switchyard_gate_duration_seconds',
+      help: 'Time the vendor waited for a gate answer, from the request reaching the gate machinery.',
+      labelNames: ['instance'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+      registers: [registry],
+    }),
+    approver: new Histogram({
+      name: 'switchyard_gate_approver_seconds',
+      help: "An approver's answer time, by subscription and outcome.",
+      labelNames: ['subscription', 'outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+      registers: [registry],
+    }),
+    overhead: new Histogram({
+      name: 'switchyard_gate_overhead_seconds',
+      help: 'Time the hub added to a decision made by approvers: decision time minus the deciding answer time.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: [registry],
+    }),
+    matched: new Counter({
+      name: 'switchyard_gate_bookings_matched_total',
+      help: 'Bookings matched to the gate request that preceded them.',
+      labelNames: ['instance'],
+      registers: [registry],
+    }),
+  };
+
+  function track<T>(p: Promise<T>): Promise<T> {
+    running.add(p);
+    void p.finally(() => running.delete(p)).catch(() => {});
+    return p;
+  }
+
+  function wakeWaiters(id: string, verdict: Verdict): void {
+    const set = waiters.get(id);
+    if (!set) return;
+    waiters.delete(id);
+    for (const w of set) w(verdict);
+  }
+
+  /** Resolves with the decision of `id` when it is stored (here or in another process). */
+  function waitFor(id: string): { promise: Promise<Verdict>; cancel(): void } {
+    let waiter: Waiter | undefined;
+    const promise = new Promise<Verdict>((resolve) => {
+      waiter = resolve;
+      let set = waiters.get(id);
+      if (!set) waiters.set(id, (set = new Set()));
+      set.add(resolve);
+    });
+    return {
+      promise,
+      cancel() {
+        const set = waiters.get(id);
+        if (!set || !waiter) return;
+        set.delete(waiter);
+        if (set.size === 0) waiters.delete(id);
+      },
+    };
+  }
+
+  async function callApprover(
+    s: Attached,
+    sub: SubscriptionRow,
+    eventId: string,
+    body: string,
+    cutoffAt: number,
+  ): Promise<{ sub: SubscriptionRow; startedAt: Date; result: PostWebhookResult; answer: ApproverAnswer }> {
+    const startedAt = new Date();
+    // A little past the cutoff: the decision timer fires first and is the one that says "deadline".
+    const timeoutMs = Math.min(sub.timeout_ms, cutoffAt - Date.now() + 50);
+    let result: PostWebhookResult;
+    if (timeoutMs <= 0) {
+      result = { ok: false, latencyMs: 0, error: 'no time left before the deadline', errorKind: 'timeout' };
+    } else {
+      let headers: Record<string, string>;
+      try {
+        const secrets = activeSecrets(s.rt, sub);
+        headers =
+          secrets.length > 0
+            ? { ...signPayload({ id: eventId, timestamp: startedAt, body, secrets }) }
+            : { 'webhook-id': eventId, 'webhook-timestamp': String(Math.floor(startedAt.getTime() / 1000)) };
+      } catch (error) {
+        result = { ok: false, latencyMs: 0, error: `signing failed: ${(error as Error).message}`, errorKind: 'ssrf' };
+        return { sub, startedAt, result, answer: readAnswer(result) };
+      }
+      result = await postWebhook({
+        url: sub.url ?? '',
+        headers: { ...headers, 'content-type': sub.content_type },
+        body,
+        timeoutMs,
+        maxResponseBytes: s.rt.options.maxResponseSnippetBytes,
+        allowPrivate: sub.allow_private_addresses,
+        allowLoopback: sub.allow_private_addresses,
+      });
+    }
+    const answer = readAnswer(result);
+    metrics.approver.observe({ subscription: sub.id, outcome: answer.outcome }, result.latencyMs / 1000);
+    return { sub, startedAt, result, answer };
+  }
+
+  function answerRow(
+    c: Awaited<ReturnType<typeof callApprover>>,
+    afterDecision: boolean,
+  ): q.NewGateAnswer {
+    return {
+      subscriptionId: c.sub.id,
+      startedAt: c.startedAt,
+      latencyMs: Math.round(c.result.latencyMs * 10) / 10,
+      statusCode: c.result.status ?? null,
+      outcome: c.answer.outcome,
+      reason: c.answer.reason,
+      vendorErrorCode: c.answer.vendorErrorCode,
+      responseSnippet: c.result.responseSnippet ?? null,
+      error: c.result.ok ? null : (c.result.error ?? null),
+      afterDecision,
+    };
+  }
+
+  /**
+   * Asks the approvers of a claimed request, records the decision (first writer wins) and
+   * announces it. Returns the recorded decision.
+   */
+  async function decideRequest(s: Attached, row: q.GateRequestRow, startedAt = performance.now()): Promise<Verdict> {
+    active++;
+    try {
+      const policy: GatePolicy = { deadlineMs: row.deadline_ms, defaultOutcome: row.default_outcome };
+      const cutoffAt = row.deadline_at.getTime() - recordMargin(row.deadline_ms);
+      const answers: (ApproverAnswer & { subscriptionId: string })[] = [];
+      const calls: Awaited<ReturnType<typeof callApprover>>[] = [];
+      let verdict: Verdict | undefined;
+      let approverCount = 0;
+      let error: string | null = null;
+      let deciding: Awaited<ReturnType<typeof callApprover>> | undefined;
+      let pending: Promise<unknown> = Promise.resolve();
+
+      if (row.envelope === null || row.type === null || row.event_id === null) {
+        verdict = fallback('error', policy);
+        error = row.error ?? 'the gate notification could not be turned into an approval request';
+      } else {
+        const approvers = (await q.listApprovers(s.db)).filter((sub) => approverMatches(sub, row.type!, row.instance_id));
+        approverCount = approvers.length;
+        if (approvers.length === 0) {
+          verdict = fallback('no_approvers', policy);
+        } else {
+          const envelope = row.envelope as JsonObject;
+          const data = isJsonObject(envelope.data) ? envelope.data : {};
+          const body = JSON.stringify({ ...envelope, data: { ...data, deadline: new Date(cutoffAt).toISOString() } });
+          const timer = sleepUntil(cutoffAt);
+          verdict = await new Promise<Verdict>((resolve) => {
+            void timer.promise.then(() => resolve(fallback('deadline', policy)));
+            pending = Promise.allSettled(
+              approvers.map((sub) =>
+                callApprover(s, sub, row.event_id!, body, cutoffAt).then((c) => {
+                  calls.push(c);
+                  answers.push({ ...c.answer, subscriptionId: sub.id });
+                  const v = decide(answers, approvers.length, policy);
+                  if (v && !deciding) {
+                    deciding = c;
+                    resolve(v);
+                  }
+                }),
+              ),
+            );
+          });
+          timer.cancel();
+        }
+      }
+
+      const decisionMs = performance.now() - startedAt;
+      const known = calls.length;
+      const instance = await s.rt.loadInstance(row.instance_id).catch(() => undefined);
+      const connector = instance?.connector;
+      const responseStatus =
+        connector?.gate && instance ? connector.gate.respond(toDecision(verdict), instance.config).status : null;
+      let recorded = verdict;
+      try {
+        recorded = await s.db.transaction().execute(async (trx) => {
+          const r = await q.decideGateRequest(trx, row.id, {
+            decision: verdict.outcome,
+            reason: verdict.reason,
+            decidedBy: verdict.decidedBy,
+            refusalReason: verdict.refusalReason,
+            vendorErrorCode: verdict.vendorErrorCode,
+            error,
+            responseStatus,
+            decisionMs: Math.round(decisionMs * 10) / 10,
+            approvers: approverCount,
+          });
+          await q.insertGateAnswers(
+            trx,
+            row.id,
+            calls.slice(0, known).map((c) => answerRow(c, false)),
+          );
+          const final = (r && verdictOf(r.row)) ?? verdict;
+          if (r?.won) await q.notifyDecided(trx, JSON.stringify({ id: row.id, v: final }));
+          return final;
+        });
+      } catch (e) {
+        s.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
+      }
+      if (deciding && recorded === verdict) {
+        metrics.overhead.observe(Math.max(0, decisionMs - deciding.result.latencyMs) / 1000);
+      }
+      // Slower approvers (after a refusal or the deadline) are still recorded when they answer.
+      void track(
+        pending.then(async () => {
+          const late = calls.slice(known);
+          if (late.length > 0) await q.insertGateAnswers(s.db, row.id, late.map((c) => answerRow(c, true)));
+        }),
+      ).catch((e) => s.logger.warn({ err: e, gate: row.id }, 'late approver answers not recorded'));
+      return recorded;
+    } finally {
+      active--;
+    }
+  }
+
+  async function approvalRequest(
+    s: Attached,
+    connector: Connector,
+    instanceId: string,
+    config: Record<string, unknown>,
+    n: VendorNotification,
+    messageId: string | null,
+  ): Promise<{ id: string; envelope: EventEnvelope | null; error: string | null }> {
+    if (messageId === null) return { id: newId(), envelope: null, error: 'the gate notification was not stored' };
+    try {
+      const result = await connector.normalize(n, {
+        instanceId,
+        config,
+        http: s.http,
+        aliases: aliasStore(s.db, instanceId),
+        state: stateStore(s.db, instanceId),
+        logger: connectorLogger(s.logger.child({ instance: instanceId, vendorType: n.type })),
+        attempt: 1,
+        // One synchronous try: nobody retries while the vendor waits.
+        finalAttempt: true,
+        receivedAt: new Date(),
+      } as Parameters<Connector['normalize']>[1]);
+      const draft = result.events[0];
+      if (!draft) return { id: newId(), envelope: null, error: result.ignored ?? 'the connector made no approval request' };
+      const data = draft.data as JsonObject;
+      const envelope = {
+        specversion: '1.0',
+        // The id the normalize worker gives the same event: approvers and feed readers see one id.
+        id: eventIdFor(messageId, 0),
+        type: draft.type,
+        source: instanceId,
+        subject: draft.subject,
+        time: draft.time,
+        datacontenttype: 'application/json',
+        data,
+        connector: connector.name,
+        instance: instanceId,
+        vendortype: draft.vendorType ?? n.type,
+      } as EventEnvelope;
+      return { id: typeof data.id === 'string' ? data.id : newId(), envelope, error: null };
+    } catch (error) {
+      return { id: newId(), envelope: null, error: (error as Error).message };
+    }
+  }
+
+  /** Decides one gate notification; resolves with the decision the vendor gets. */
+  async function gateOne(
+    s: Attached,
+    connector: Connector,
+    instanceId: string,
+    config: Record<string, unknown>,
+    policy: GatePolicy,
+    n: VendorNotification,
+    messageId: string | null,
+    t0: number,
+    answerBy: number,
+  ): Promise<Verdict> {
+    const hard = sleepUntil(answerBy);
+    let wait: { promise: Promise<Verdict>; cancel(): void } | undefined;
+    let id: string | undefined;
+    const work = (async (): Promise<Verdict> => {
+      const request = await approvalRequest(s, connector, instanceId, config, n, messageId);
+      id = request.id;
+      const local = isWorker && active < concurrency;
+      const row = await q.insertGateRequest(s.db, {
+        id: request.id,
+        instanceId,
+        connector: connector.name,
+        inboundMessageId: messageId,
+        dedupeKey: n.dedupeKey,
+        vendorType: n.type,
+        type: request.envelope?.type ?? null,
+        eventId: request.envelope?.id ?? null,
+        envelope: (request.envelope as unknown as JsonValue) ?? null,
+        matchKey: connector.gate?.matchKey(n) ?? null,
+        deadlineMs: policy.deadlineMs,
+        defaultOutcome: policy.defaultOutcome,
+        deadlineAt: new Date(answerBy),
+        receivedAt: new Date(Date.now() - (performance.now() - t0)),
+        claimedBy: local ? workerId : null,
+      });
+      if (!row) {
+        // The vendor asked again (same notification): answer what was decided, or wait for it.
+        const existing = await q.findGateRequest(s.db, instanceId, n.dedupeKey);
+        if (!existing) return fallback('error', policy);
+        id = existing.id;
+        const decided = verdictOf(existing);
+        if (decided) return decided;
+        wait = waitFor(existing.id);
+        return wait.promise;
+      }
+      if (request.error !== null) {
+        row.error = request.error;
+        s.logger.warn({ gate: row.id, instance: instanceId, reason: request.error }, 'gate request not understood');
+      }
+      if (local) return decideRequest(s, row, t0);
+      wait = waitFor(row.id);
+      await s.boss.send(GATE_QUEUE, { id: row.id }, { retryLimit: 0, expireInSeconds: 60 });
+      return wait.promise;
+    })();
+    try {
+      const winner = await Promise.race([work.then((v) => ({ v, late: false })), hard.promise.then(() => ({ v: undefined, late: true }))]);
+      if (!winner.late && winner.v) return winner.v;
+      const v = fallback('deadline', policy);
+      // Nothing decided in time: the default goes out now; recording it must not delay the answer.
+      if (id !== undefined) {
+        const gateId = id;
+        const responseStatus = connector.gate?.respond(toDecision(v), config as never).status ?? null;
+        void track(
+          q.decideGateRequest(s.db, gateId, {
+            decision: v.outcome,
+            reason: v.reason,
+            decidedBy: null,
+            refusalReason: null,
+            vendorErrorCode: null,
+            error: null,
+            responseStatus,
+            decisionMs: Math.round((performance.now() - t0) * 10) / 10,
+            approvers: 0,
+          }),
+        ).catch((e) => s.logger.warn({ err: e, gate: gateId }, 'gate deadline not recorded'));
+      }
+      work.catch((e) => s.logger.warn({ err: e, instance: instanceId }, 'gate request failed after its deadline'));
+      return v;
+    } catch (error) {
+      s.logger.error({ err: error, instance: instanceId }, 'gate request failed; answering the default');
+      return fallback('error', policy);
+    } finally {
+      hard.cancel();
+      wait?.cancel();
+    }
+  }
+
+  const gateResponder: GateResponder = async (gate) => {
+    const t0 = performance.now();
+    const s = state;
+    const connector = s?.rt.connectors.get(gate.connector);
+    if (!s || !connector?.gate) {
+      (s?.logger ?? options.logger)?.warn({ instance: gate.instanceId }, 'gate request before the gates started; answering the default');
+      if (!connector?.gate) return undefined;
+    }
+    const gateSpec = connector.gate;
+    let policy: GatePolicy;
+    try {
+      policy = resolvePolicy((await s!.rt.loadInstance(gate.instanceId))?.row.gate);
+    } catch {
+      policy = resolvePolicy(null);
+    }
+    if (!s) return gateSpec.respond(toDecision(fallback('error', policy)), gate.config as never);
+    const answerBy = Date.now() + policy.deadlineMs;
+    // ingest passes ids only for notifications it stored now; a vendor retry's are looked up.
+    let ids: (string | null)[];
+    if (gate.messageIds.length === gate.notifications.length) ids = gate.messageIds;
+    else {
+      const found = await q
+        .inboundIdsByDedupeKey(
+          s.db,
+          gate.instanceId,
+          gate.notifications.map((n) => n.dedupeKey),
+        )
+        .catch(() => new Map<string, string>());
+      ids = gate.notifications.map((n) => found.get(n.dedupeKey) ?? null);
+    }
+    const verdicts = await Promise.all(
+      gate.notifications.map((n, i) =>
+        gateOne(s, connector, gate.instanceId, gate.config, policy, n, ids[i] ?? null, t0, answerBy),
+      ),
+    );
+    const verdict = verdicts.find((v) => v.outcome === 'refuse') ?? verdicts[0] ?? fallback('error', policy);
+    metrics.decisions.inc({ instance: gate.instanceId, decision: verdict.outcome, reason: verdict.reason });
+    metrics.duration.observe({ instance: gate.instanceId }, (performance.now() - t0) / 1000);
+    return gateSpec.respond(toDecision(verdict), gate.config as never) satisfies InboundResponse;
+  };
+
+  const afterNormalize: AfterNormalize = async (normalized) => {
+    const s = state;
+    if (!s || normalized.notification.gate) return;
+    const connector = s.rt.connectors.get(normalized.connector);
+    const key = connector?.gate?.matchKey(normalized.notification);
+    if (!key) return;
+    const event = normalized.events[0];
+    const matched = await q.matchBooking(s.db, {
+      instanceId: normalized.instanceId,
+      matchKey: key,
+      inboundId: normalized.inboundId,
+      vendorType: normalized.notification.type,
+      eventId: event?.id ?? null,
+      subject: event?.subject ?? null,
+      windowMs: matchWindowMs,
+    });
+    if (matched) {
+      metrics.matched.inc({ instance: normalized.instanceId });
+      s.logger.debug({ gate: matched, inbound: normalized.inboundId }, 'booking matched to its gate request');
+    }
+  };
+
+  function toView(r: q.GateRequestRow, now = Date.now()): GateRequest {
+    let status: GateBooking['status'];
+    if (r.matched_at !== null) status = 'booked';
+    else if (r.decision !== 'approve') status = r.decision === null ? 'waiting' : 'not_expected';
+    else status = now - r.received_at.getTime() > matchWindowMs ? 'not_booked' : 'waiting';
+    return {
+      id: r.id,
+      instanceId: r.instance_id,
+      connector: r.connector,
+      vendorType: r.vendor_type,
+      type: r.type,
+      eventId: r.event_id,
+      inboundMessageId: r.inbound_message_id,
+      receivedAt: r.received_at,
+      deadlineAt: r.deadline_at,
+      deadlineMs: r.deadline_ms,
+      default: r.default_outcome,
+      status: r.status,
+      decision: r.decision,
+      reason: r.decision_reason,
+      decidedBy: r.decided_by,
+      refusalReason: r.refusal_reason,
+      vendorErrorCode: r.vendor_error_code,
+      responseStatus: r.response_status,
+      decidedAt: r.decided_at,
+      decisionMs: r.decision_ms,
+      approvers: r.approvers,
+      error: r.error,
+      booking: {
+        status,
+        matchedAt: r.matched_at,
+        inboundMessageId: r.matched_inbound_id,
+        vendorType: r.matched_vendor_type,
+        eventId: r.matched_event_id,
+        subject: r.matched_subject,
+      },
+    };
+  }
+
+  function attached(): Attached {
+    if (!state) throw new SwitchyardError('SY_PIPELINE_CONFLICT', 'the gates are not started');
+    return state;
+  }
+
+  async function startWith(hub: Hub): Promise<void> {
+    const rt = hub.internals.runtime;
+    const logger = (options.logger ?? rt.logger).child({ component: 'gates' });
+    const boss = new PgBoss({
+      connectionString: rt.databaseUrl,
+      schema: 'switchyard_queue',
+      max: 2,
+      useListenNotify: isWorker,
+    });
+    boss.on('error', (error) => logger.warn({ err: error }, 'pg-boss error (gates)'));
+    await boss.start();
+    await boss.createQueue(GATE_QUEUE, { notify: true, retryLimit: 0, expireInSeconds: 60 });
+    const listener = new DecisionListener(rt.databaseUrl, wakeWaiters, logger);
+    await listener.start();
+    const s: Attached = {
+      db: rt.db,
+      rt,
+      logger,
+      boss,
+      listener,
+      http: createVendorHttp({ logger: connectorLogger(logger) }),
+    };
+    if (isWorker) {
+      await boss.work<{ id: string }>(
+        GATE_QUEUE,
+        { batchSize: 16, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, burstWhenBatchFull: true },
+        async (jobs) => {
+          // A job only hands the request over: the decision runs on (tracked) while the worker
+          // fetches the next ones, so one slow approver never delays other requests.
+          for (const job of jobs) {
+            const row = await q.claimGateRequest(s.db, job.data.id, workerId);
+            if (!row) continue;
+            void track(decideRequest(s, row)).catch((e) => logger.error({ err: e, gate: row.id }, 'gate job failed'));
+          }
+        },
+      );
+    }
+    state = s;
+  }
+
+  return {
+    /** Pass these to `createHub` (`{ ...config, ...gates.hooks }`). */
+    hooks: { gateResponder, afterNormalize },
+    /** The Prometheus registry holding the gate metrics. */
+    metrics: registry,
+    /** This process's worker id (recorded as `claimed_by`). */
+    workerId,
+
+    /**
+     * Attaches to a created hub: opens the decision listener and, in a worker process, works gate
+     * jobs. Until it resolves, gate requests get the instance's default answer.
+     */
+    start(hub: Hub): Promise<void> {
+      starting ??= startWith(hub);
+      return starting;
+    },
+
+    /** Stops working jobs, waits for decisions in progress, closes connections. */
+    async stop(): Promise<void> {
+      const s = state;
+      state = undefined;
+      if (!s) return;
+      await s.boss.stop({ graceful: true, timeout: 5000 }).catch(() => {});
+      await Promise.allSettled([...running]);
+      await s.listener.stop();
+      starting = undefined;
+    },
+
+    /**
+     * Lists gate requests, newest first.
+     *
+     * @example
+     * ```ts
+     * const { items, nextCursor } = await gates.list({ instanceId: 'dp-main', decision: 'refuse', limit: 20 });
+     * ```
+     */
+    async list(
+      f: { instanceId?: string; decision?: string; reason?: string; cursor?: string; limit?: number } = {},
+    ): Promise<Page<GateRequest>> {
+      const s = attached();
+      const limit = f.limit ?? 50;
+      if (!Number.isInteger(limit) || limit < 1) throw invalid('limit must be a positive integer');
+      if (f.decision !== undefined && f.decision !== 'approve' && f.decision !== 'refuse') {
+        throw invalid('decision must be approve or refuse');
+      }
+      if (f.reason !== undefined && !REASONS.includes(f.reason as q.GateReason)) {
+        throw invalid(`reason must be one of ${REASONS.join(', ')}`);
+      }
+      if (f.cursor !== undefined && !/^\d+$/.test(f.cursor)) throw invalid('cursor is not valid');
+      const rows = await q.listGateRequests(s.db, {
+        ...(f.instanceId ? { instanceId: f.instanceId } : {}),
+        ...(f.decision ? { decision: f.decision as q.GateOutcome } : {}),
+        ...(f.reason ? { reason: f.reason as q.GateReason } : {}),
+        ...(f.cursor ? { beforeSeq: f.cursor } : {}),
+        limit: Math.min(limit, 500) + 1,
+      });
+      const page = rows.slice(0, Math.min(limit, 500));
+      return {
+        items: page.map((r) => toView(r)),
+        nextCursor: rows.length > page.length ? page[page.length - 1]!.seq : null,
+      };
+    },
+
+    /**
+     * One gate request with the approval request sent and every approver's answer.
+     *
+     * @example
+     * ```ts
+     * const g = await gates.get(id); // { decision: 'refuse', reason: 'refused', decidedBy: 'crm', answers: [...] }
+     * ```
+     */
+    async get(id: string): Promise<GateRequestDetail> {
+      const s = attached();
+      const row = await q.getGateRequest(s.db, id);
+      if (!row) {
+        throw new SwitchyardError('SY_PIPELINE_NOT_FOUND', `no gate request ${JSON.stringify(id)}`, {
+          details: { gate: id },
+        });
+      }
+      const answers = await q.listGateAnswers(s.db, [id]);
+      return { ...toView(row), request: row.envelope, answers: answers.map(toAnswer) };
+    },
+
+    /** Waits for decisions and late answers still being recorded (tests, shutdown). */
+    async drain(): Promise<void> {
+      await Promise.allSettled([...running]);
+    },
+  };
+}
+
+/** The gate machinery of one process (what {@link createGates} returns). */
+export type Gates = ReturnType<typeof createGates>;

@@ -1,0 +1,98 @@
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type pino from 'pino';
+import type { Hub } from '../pipeline/hub.ts';
+import type { RouteDeps } from './deps.ts';
+import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
+import { adminAuth } from './plugins/admin-auth.ts';
+import { installProblemHandling } from './plugins/problem.ts';
+import { RouteTable } from './route-table.ts';
+import { deliveryRoutes } from './routes/deliveries.ts';
+import { eventRoutes } from './routes/events.ts';
+import { feedRoutes } from './routes/feed.ts';
+import { healthRoutes } from './routes/health.ts';
+import { hookRoutes } from './routes/hooks.ts';
+import { inboundRoutes } from './routes/inbound.ts';
+import { instanceRoutes } from './routes/instances.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { openApiRoutes } from './routes/openapi.ts';
+import { subscriptionRoutes } from './routes/subscriptions.ts';
+
+/** Options of {@link buildApp}. */
+export interface BuildAppOptions {
+  hub: Hub;
+  /** Bearer token of the admin API. Absent: the admin API is closed (every admin call answers 401). */
+  adminToken: string | undefined;
+  /** Largest request body, bytes (pushes and admin calls). Default 1 MiB. */
+  bodyLimit?: number;
+  /**
+   * Proxies whose `X-Forwarded-For` is believed (addresses or CIDRs, as for fastify's `trustProxy`);
+   * the connector sees the client address behind them as `sourceIp`. Empty: the socket address.
+   */
+  trustedProxies?: readonly string[];
+  /** The hub's pino logger (requests are logged through it). Absent: no request logging. */
+  logger?: pino.Logger;
+  /** Share metrics with the rest of the process (e.g. the gate machinery). Default: a fresh set. */
+  metrics?: HttpMetrics;
+  /** The public base URL, announced in the OpenAPI document's `servers`. */
+  publicUrl?: string;
+}
+
+/** The app with the pieces tests and the CLI need at hand. */
+export type SwitchyardApp = FastifyInstance & { switchyard: { routes: RouteTable; metrics: HttpMetrics } };
+
+/**
+ * Builds the Switchyard HTTP app (fastify 5) over a hub: inbound hooks, the admin API under `/v1`
+ * (bearer token), the subscriber pull feed, health, metrics and the OpenAPI document. It does not
+ * listen: call `app.listen()`; it does not start or stop the hub either.
+ *
+ * @example
+ * ```ts
+ * const hub = await createHub({ databaseUrl, connectors, secretKey });
+ * await hub.start();
+ * const app = await buildApp({ hub, adminToken: process.env.SY_ADMIN_TOKEN, bodyLimit: 1 << 20, trustedProxies: [], logger });
+ * await app.listen({ port: 8080, host: '0.0.0.0' });
+ * ```
+ */
+export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp> {
+  const routes = new RouteTable();
+  const metrics = options.metrics ?? createMetrics();
+  bindHubMetrics(metrics, options.hub);
+  const trusted = options.trustedProxies ?? [];
+  // A pino logger instance changes fastify's logger generic; the routes only need the base type.
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    ...(trusted.length > 0 ? { trustProxy: [...trusted] } : {}),
+    // Unknown properties are errors, not silently dropped; query strings still coerce to numbers.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+  app.addHook('onRoute', (route) => routes.add(route));
+  installProblemHandling(app, routes);
+
+  const deps: RouteDeps = { hub: options.hub, metrics };
+  const plugin = (name: string, fn: (app: FastifyInstance, deps: RouteDeps) => Promise<void>) => {
+    const p: FastifyPluginAsync<RouteDeps> = (instance, opts) => fn(instance, opts);
+    Object.defineProperty(p, 'name', { value: name });
+    return p;
+  };
+
+  await app.register(plugin('switchyard-hooks', hookRoutes), deps);
+  await app.register(plugin('switchyard-health', healthRoutes), deps);
+  await app.register(plugin('switchyard-metrics', metricsRoutes), deps);
+  await app.register(async (v1) => {
+    v1.addHook('onRequest', adminAuth(options.adminToken));
+    await v1.register(plugin('switchyard-instances', instanceRoutes), deps);
+    await v1.register(plugin('switchyard-subscriptions', subscriptionRoutes), deps);
+    await v1.register(plugin('switchyard-feed', feedRoutes), deps);
+    await v1.register(plugin('switchyard-events', eventRoutes), deps);
+    await v1.register(plugin('switchyard-deliveries', deliveryRoutes), deps);
+    await v1.register(plugin('switchyard-inbound', inboundRoutes), deps);
+    await v1.register(
+      (instance, opts: RouteDeps & { routes: RouteTable; publicUrl?: string }) => openApiRoutes(instance, opts),
+      { ...deps, routes, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) },
+    );
+  });
+  await app.ready();
+  return Object.assign(app, { switchyard: { routes, metrics } });
+}

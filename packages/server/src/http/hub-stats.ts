@@ -1,0 +1,60 @@
+/**
+ * Read-only statistics the HTTP layer needs that the hub API does not offer (yet): counts for the
+ * metrics and a readiness probe. Plain SQL over the hub's own connection pool.
+ */
+import { sql } from 'kysely';
+import type { Executor } from '../storage/db.ts';
+
+/** Deliveries by status. */
+export async function deliveryCounts(db: Executor): Promise<Record<string, number>> {
+  const r = await sql<{ status: string; n: string }>`
+    select status, count(*) as n from switchyard.deliveries group by status`.execute(db);
+  const out: Record<string, number> = { pending: 0, in_flight: 0, succeeded: 0, dead: 0, skipped: 0, held: 0 };
+  for (const row of r.rows) out[row.status] = Number(row.n);
+  return out;
+}
+
+/** Inbound messages waiting for normalization; deliveries waiting to be sent (due or retrying). */
+export async function queueDepths(db: Executor): Promise<{ normalize: number; deliver: number }> {
+  const r = await sql<{ normalize: string; deliver: string }>`
+    select
+      (select count(*) from switchyard.inbound_messages where status = 'received') as normalize,
+      (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(db);
+  return { normalize: Number(r.rows[0]?.normalize ?? 0), deliver: Number(r.rows[0]?.deliver ?? 0) };
+}
+
+/** The last measured pull lag of every pulling instance that has one. */
+export async function pullLags(db: Executor): Promise<{ instance: string; lagMs: number }[]> {
+  const r = await sql<{ id: string; pull_lag_ms: string }>`
+    select id, pull_lag_ms from switchyard.connector_instances
+    where mode <> 'push' and pull_lag_ms is not null order by id`.execute(db);
+  return r.rows.map((row) => ({ instance: row.id, lagMs: Number(row.pull_lag_ms) }));
+}
+
+/** The newest attempt id ('0' when there is none). */
+export async function maxAttemptId(db: Executor): Promise<string> {
+  const r = await sql<{ id: string | null }>`select max(id) as id from switchyard.delivery_attempts`.execute(db);
+  return r.rows[0]?.id ?? '0';
+}
+
+/** Attempts after `after` (at most `limit`), and the id to continue from. */
+export async function countAttemptsSince(
+  db: Executor,
+  after: string,
+  limit = 10_000,
+): Promise<{ attempts: { outcome: string; latencyMs: number }[]; last: string }> {
+  const r = await sql<{ id: string; outcome: string; latency_ms: number | null }>`
+    select id, outcome, latency_ms from switchyard.delivery_attempts
+    where id > ${after}::bigint order by id limit ${limit}`.execute(db);
+  const attempts = r.rows
+    .filter((row) => row.latency_ms !== null)
+    .map((row) => ({ outcome: row.outcome, latencyMs: Number(row.latency_ms) }));
+  return { attempts, last: r.rows.length > 0 ? r.rows[r.rows.length - 1]!.id : after };
+}
+
+/** Throws unless the database answers and holds the hub's schema (queues included: they are tables). */
+export async function probeDatabase(db: Executor): Promise<void> {
+  await sql`select 1 from switchyard.migrations limit 1`.execute(db);
+  await sql`select 1 from switchyard.inbound_messages where false`.execute(db);
+  await sql`select 1 from switchyard.deliveries where false`.execute(db);
+}

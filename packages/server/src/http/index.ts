@@ -1,0 +1,14 @@
+/**
+ * The Switchyard HTTP layer: `buildApp()` over a hub, its metrics and its error type.
+ *
+ * @example
+ * ```ts
+ * import { buildApp } from './http/index.ts';
+ * const app = await buildApp({ hub, adminToken, bodyLimit: 1 << 20, trustedProxies: [], logger });
+ * await app.listen({ port: 8080, host: '0.0.0.0' });
+ * ```
+ */
+export { type BuildAppOptions, buildApp, type SwitchyardApp } from './app.ts';
+export { HttpError, type HttpErrorCode, type ProblemDocument, type ValidationIssue } from './errors.ts';
+export { createMetrics, type HttpMetrics } from './metrics-registry.ts';
+export { buildOpenApi } from './routes/openapi.ts';

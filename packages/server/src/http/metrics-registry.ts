@@ -1,0 +1,128 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Hub } from '../pipeline/hub.ts';
+import { countAttemptsSince, deliveryCounts, maxAttemptId, pullLags, queueDepths } from './hub-stats.ts';
+
+/**
+ * The hub's Prometheus metrics, on their own registry (nothing global, so several apps in one
+ * process, as in tests, never collide).
+ */
+export interface HttpMetrics {
+  registry: Registry;
+  /** Inbound pushes by instance and outcome (`accepted`, `duplicate`, `empty`, `unauthorized`, ...). */
+  ingestRequests: Counter<'instance' | 'outcome'>;
+  /** Time from request to answer of inbound pushes, seconds. */
+  ingestDuration: Histogram<'instance' | 'outcome'>;
+  /** Gate decisions; the gate machinery increments it (`outcome`: approve/refuse, `reason`). */
+  gateDecisions: Counter<'instance' | 'outcome' | 'reason'>;
+  /** Delivery attempt latency by outcome, seconds (read from the attempt log at scrape time). */
+  attemptLatency: Histogram<'outcome'>;
+}
+
+/** Instances that do not exist must not create label values (an attacker could invent millions). */
+export const UNKNOWN_INSTANCE_LABEL = '_unknown';
+
+/**
+ * Creates the metrics. Pass the result to `buildApp({ metrics })` to share it with other parts of
+ * the process (e.g. the gate machinery incrementing `gateDecisions`).
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics();
+ * metrics.gateDecisions.inc({ instance: 'dp-main', outcome: 'approve', reason: 'approved' });
+ * ```
+ */
+export function createMetrics(): HttpMetrics {
+  const registry = new Registry();
+  return {
+    registry,
+    ingestRequests: new Counter({
+      name: 'switchyard_ingest_requests_total',
+      help: 'Inbound vendor pushes answered, by instance and outcome.',
+      labelNames: ['instance', 'outcome'],
+      registers: [registry],
+    }),
+    ingestDuration: new Histogram({
+      name: 'switchyard_ingest_duration_seconds',
+      help: 'Time to answer an inbound vendor push (after the durable write), by instance and outcome.',
+      labelNames: ['instance', 'outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    gateDecisions: new Counter({
+      name: 'switchyard_gate_decisions_total',
+      help: 'Synchronous approval (gate) decisions, by instance, outcome and reason.',
+      labelNames: ['instance', 'outcome', 'reason'],
+      registers: [registry],
+    }),
+    attemptLatency: new Histogram({
+      name: 'switchyard_delivery_attempt_duration_seconds',
+      help: 'Latency of delivery attempts to subscribers (recorded since this process started), by outcome.',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+  };
+}
+
+const bound = new WeakMap<Registry, Hub>();
+
+/**
+ * Adds the gauges whose values live in the database (deliveries by status, queue depths, pull lag
+ * per instance) and feeds the attempt-latency histogram from the attempt log; all are read when
+ * Prometheus scrapes. Once per registry.
+ */
+export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
+  if (bound.has(metrics.registry)) return;
+  bound.set(metrics.registry, hub);
+  const { registry } = metrics;
+  const db = hub.internals.db;
+
+  new Gauge({
+    name: 'switchyard_deliveries',
+    help: 'Deliveries currently stored, by status (pending, in_flight, succeeded, dead, skipped, held).',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [status, count] of Object.entries(await deliveryCounts(db))) this.set({ status }, count);
+    },
+  });
+
+  new Gauge({
+    name: 'switchyard_queue_depth',
+    help: 'Work waiting: inbound messages to normalize, deliveries due or retrying.',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      const depths = await queueDepths(db);
+      this.set({ queue: 'normalize' }, depths.normalize);
+      this.set({ queue: 'deliver' }, depths.deliver);
+    },
+  });
+
+  new Gauge({
+    name: 'switchyard_pull_lag_seconds',
+    help: 'Age of the oldest notification of the last pulled batch when it arrived, per pull instance.',
+    labelNames: ['instance'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { instance, lagMs } of await pullLags(db)) this.set({ instance }, lagMs / 1000);
+    },
+  });
+
+  // The attempt log is append-only with a serial id: observe each new attempt once per process.
+  let after: string | undefined;
+  new Gauge({
+    name: 'switchyard_delivery_attempts_observed',
+    help: 'Delivery attempts fed into switchyard_delivery_attempt_duration_seconds by this process.',
+    registers: [registry],
+    async collect() {
+      if (after === undefined) after = await maxAttemptId(db);
+      const { attempts, last } = await countAttemptsSince(db, after);
+      for (const a of attempts) metrics.attemptLatency.observe({ outcome: a.outcome }, a.latencyMs / 1000);
+      after = last;
+      this.inc(attempts.length);
+    },
+  });
+}

@@ -1,0 +1,192 @@
+import type { InboundRequest, PushRoute } from '@switchyard/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Hub } from '../../pipeline/hub.ts';
+import type { IngestResult } from '../../pipeline/ingest.ts';
+import type { RouteDeps } from '../deps.ts';
+import { isDatabaseUnavailable, problemOf } from '../errors.ts';
+import { UNKNOWN_INSTANCE_LABEL } from '../metrics-registry.ts';
+import { pathOf, sendProblem } from '../plugins/problem.ts';
+
+/** A matched push route: its name and path parameters. */
+export interface RouteMatch {
+  name: string;
+  params: Record<string, string>;
+}
+
+/**
+ * Matches the path below `/hooks/{instance}` (no leading slash, `''` for the instance URL) against a
+ * connector's push routes, fastify-style: literal segments and `:param` segments.
+ *
+ * @example
+ * ```ts
+ * matchPushRoute([{ name: 'default', path: ':key' }], 'abc'); // { name: 'default', params: { key: 'abc' } }
+ * ```
+ */
+export function matchPushRoute(routes: readonly PushRoute[], rest: string): RouteMatch | undefined {
+  const given = rest.replace(/^\/+|\/+$/g, '');
+  const segments = given === '' ? [] : given.split('/');
+  for (const route of routes) {
+    const pattern = route.path === '' ? [] : route.path.replace(/^\/+|\/+$/g, '').split('/');
+    if (pattern.length !== segments.length) continue;
+    const params: Record<string, string> = {};
+    let ok = true;
+    for (let i = 0; i < pattern.length && ok; i++) {
+      const p = pattern[i]!;
+      const s = segments[i]!;
+      if (p.startsWith(':')) {
+        try {
+          params[p.slice(1)] = decodeURIComponent(s);
+        } catch {
+          ok = false;
+        }
+      } else ok = p === s;
+    }
+    if (ok) return { name: route.name, params };
+  }
+  return undefined;
+}
+
+/** Lowercase names; repeated headers joined with `, `. */
+function inboundHeaders(request: FastifyRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined) continue;
+    out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return out;
+}
+
+function firstValues(query: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof query !== 'object' || query === null) return out;
+  for (const [k, v] of Object.entries(query as Record<string, unknown>)) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = String(first);
+  }
+  return out;
+}
+
+/** The metrics outcome of an ingest answer. */
+export function outcomeOf(result: IngestResult): string {
+  if (result.ok) return result.stored.length > 0 ? 'accepted' : result.duplicates > 0 ? 'duplicate' : 'empty';
+  return outcomeOfStatus(result.status);
+}
+
+function outcomeOfStatus(status: number): string {
+  switch (status) {
+    case 400:
+      return 'bad_request';
+    case 401:
+      return 'unauthorized';
+    case 404:
+      return 'not_found';
+    case 413:
+      return 'too_large';
+    case 503:
+      return 'unavailable';
+    default:
+      return status < 400 ? 'accepted' : 'error';
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the hooks handler for the metrics (instance known to exist, outcome). */
+    ingestLabels?: { instance: string; outcome: string };
+  }
+}
+
+async function handle(hub: Hub, request: FastifyRequest<{ Params: { instance: string; '*'?: string } }>, reply: FastifyReply) {
+  const receivedAt = new Date();
+  const instanceId = request.params.instance;
+  const path = pathOf(request);
+  let loaded: Awaited<ReturnType<Hub['internals']['runtime']['loadInstance']>>;
+  try {
+    loaded = await hub.internals.runtime.loadInstance(instanceId);
+  } catch (error) {
+    if (!isDatabaseUnavailable(error)) throw error;
+    request.ingestLabels = { instance: UNKNOWN_INSTANCE_LABEL, outcome: 'unavailable' };
+    return sendProblem(reply, problemOf('SY_STORAGE_UNAVAILABLE', 'the database is unreachable; try again later', path), {
+      'retry-after': '5',
+    });
+  }
+  const routes = loaded && loaded.row.mode !== 'pull' ? loaded.connector.push?.routes : undefined;
+  if (!routes) {
+    request.ingestLabels = { instance: UNKNOWN_INSTANCE_LABEL, outcome: 'not_found' };
+    return sendProblem(reply, problemOf('SY_PIPELINE_NOT_FOUND', `no push instance ${JSON.stringify(instanceId)}`, path));
+  }
+  const match = matchPushRoute(routes, request.params['*'] ?? '');
+  if (!match) {
+    request.ingestLabels = { instance: instanceId, outcome: 'not_found' };
+    return sendProblem(reply, problemOf('SY_PIPELINE_ROUTE_NOT_FOUND', `no push route for ${path}`, path));
+  }
+  const inbound: InboundRequest = {
+    route: match.name,
+    params: match.params,
+    query: firstValues(request.query),
+    method: request.method,
+    headers: inboundHeaders(request),
+    rawBody: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
+    sourceIp: request.ip,
+    receivedAt,
+  };
+  const result = await hub.ingest(instanceId, inbound);
+  request.ingestLabels = { instance: instanceId, outcome: outcomeOf(result) };
+  if (!result.ok) {
+    // The hub's problem carries the code and detail; the envelope (type URI, instance) is ours.
+    return sendProblem(
+      reply,
+      problemOf(result.problem.code, result.problem.detail, path, { status: result.status }),
+      result.status === 503 ? { 'retry-after': '5' } : {},
+    );
+  }
+  reply.code(result.status);
+  if (result.headers) reply.headers(result.headers);
+  if (result.body === undefined) return reply.send();
+  return reply.type('application/json; charset=utf-8').send(JSON.stringify(result.body));
+}
+
+/**
+ * Vendor pushes: `POST /hooks/{instance}` and `POST /hooks/{instance}/*` (the connector's own
+ * routes, matched here). Bodies of every content type are kept as raw bytes for the connector to
+ * authenticate and parse; the answer goes out only after the durable write.
+ */
+export async function hookRoutes(app: FastifyInstance, { hub, metrics }: RouteDeps): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = request.ingestLabels ?? {
+      instance: UNKNOWN_INSTANCE_LABEL,
+      outcome: outcomeOfStatus(reply.statusCode),
+    };
+    metrics.ingestRequests.inc(labels);
+    metrics.ingestDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  const schema = {
+    tags: ['hooks'],
+    summary: 'Vendor push for a connector instance (the connector authenticates and parses the raw body)',
+    params: {
+      type: 'object',
+      required: ['instance'],
+      properties: { instance: { type: 'string', minLength: 1, maxLength: 100 } },
+    },
+  };
+  app.post('/hooks/:instance', { schema }, (request, reply) => handle(hub, request as never, reply));
+  app.post(
+    '/hooks/:instance/*',
+    {
+      schema: {
+        ...schema,
+        summary: 'Vendor push to one of the connector’s own routes (e.g. /hooks/{instance}/cancellation)',
+        params: {
+          type: 'object',
+          required: ['instance', '*'],
+          properties: { instance: { type: 'string', minLength: 1, maxLength: 100 }, '*': { type: 'string' } },
+        },
+      },
+    },
+    (request, reply) => handle(hub, request as never, reply),
+  );
+}

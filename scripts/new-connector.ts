@@ -1,0 +1,59 @@
+/**
+ * `pnpm new-connector <name> [--display-name "Acme Booking"] [--root DIR]`: scaffolds
+ * `packages/connectors/<name>/` (the standard file set, a working minimal connector, a fixture,
+ * passing unit and conformance tests) and `docs/connectors/<name>.md`. `--root` writes into another
+ * workspace-shaped folder (used by the tests).
+ */
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConnectorNameError, generateConnector, nextSteps } from './new-connector/generate.ts';
+
+const usage = 'usage: pnpm new-connector <name> [--display-name "Acme Booking"] [--root DIR]';
+
+async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseCli>;
+  try {
+    parsed = parseCli(argv);
+  } catch (error) {
+    console.error(`new-connector: ${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (parsed.positionals.length > 1) {
+    console.error(`new-connector: one name at a time (got ${parsed.positionals.join(', ')})\n${usage}`);
+    return 2;
+  }
+  const root = parsed.values.root ?? fileURLToPath(new URL('..', import.meta.url));
+  try {
+    const result = await generateConnector({
+      name: parsed.positionals[0] ?? '',
+      root,
+      displayName: parsed.values['display-name'],
+    });
+    console.log(nextSteps(result));
+    return 0;
+  } catch (error) {
+    if (error instanceof ConnectorNameError) {
+      console.error(`new-connector: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+function parseCli(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'display-name': { type: 'string' },
+      root: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+process.exitCode = await main(process.argv.slice(2));
