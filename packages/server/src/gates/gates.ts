@@ -37,6 +37,7 @@ import { activeSecrets } from '../pipeline/deliver.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { eventIdFor, newId } from '../pipeline/ids.ts';
 import type { GateResponder } from '../pipeline/ingest.ts';
+import type { AfterNormalize } from '../pipeline/normalize.ts';
 import { connectorLogger, type Runtime } from '../pipeline/runtime.ts';
 import { aliasStore, stateStore } from '../pipeline/stores.ts';
 import type { SubscriptionRow } from '../storage/queries.ts';
@@ -71,15 +72,6 @@ export interface GatesOptions {
   /** Default: the hub's logger. */
   logger?: pino.Logger;
 }
-
-/** Called by the pipeline after a notification's events are stored (see `HubConfig.afterNormalize`). */
-export type AfterNormalize = (normalized: {
-  instanceId: string;
-  connector: string;
-  inboundId: string;
-  notification: VendorNotification;
-  events: readonly { id: string; type: string; subject: string }[];
-}) => Promise<void>;
 
 /** One approver's answer as the API shows it. */
 export interface GateAnswer {
@@ -642,7 +634,7 @@ export function createGates(options: GatesOptions = {}) {
             error: null,
             responseStatus,
             decisionMs: Math.round((performance.now() - t0) * 10) / 10,
-            approvers: 0,
+            approvers: null,
           }),
         ).catch((e) => s.logger.warn({ err: e, gate: gateId }, 'gate deadline not recorded'));
       }
@@ -660,19 +652,20 @@ export function createGates(options: GatesOptions = {}) {
   const gateResponder: GateResponder = async (gate) => {
     const t0 = performance.now();
     const s = state;
-    const connector = s?.rt.connectors.get(gate.connector);
-    if (!s || !connector?.gate) {
-      (s?.logger ?? options.logger)?.warn({ instance: gate.instanceId }, 'gate request before the gates started; answering the default');
-      if (!connector?.gate) return undefined;
+    if (!s) {
+      // Only between createHub and gates.start: ingest's own acknowledgement goes out.
+      options.logger?.warn({ instance: gate.instanceId }, 'gate request before the gates started');
+      return undefined;
     }
-    const gateSpec = connector.gate;
+    const connector = s.rt.connectors.get(gate.connector);
+    const gateSpec = connector?.gate;
+    if (!connector || !gateSpec) return undefined;
     let policy: GatePolicy;
     try {
-      policy = resolvePolicy((await s!.rt.loadInstance(gate.instanceId))?.row.gate);
+      policy = resolvePolicy((await s.rt.loadInstance(gate.instanceId))?.row.gate);
     } catch {
       policy = resolvePolicy(null);
     }
-    if (!s) return gateSpec.respond(toDecision(fallback('error', policy)), gate.config as never);
     const answerBy = Date.now() + policy.deadlineMs;
     // ingest passes ids only for notifications it stored now; a vendor retry's are looked up.
     let ids: (string | null)[];

@@ -109,7 +109,8 @@ export interface GateDecisionValues {
   error: string | null;
   responseStatus: number | null;
   decisionMs: number;
-  approvers: number;
+  /** null keeps what is recorded (the deadline writer does not know who was asked). */
+  approvers: number | null;
 }
 
 const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
@@ -180,7 +181,7 @@ export async function decideGateRequest(
     update switchyard.gate_requests set status = 'decided', decision = ${d.decision}, decision_reason = ${d.reason},
       decided_by = ${d.decidedBy}, refusal_reason = ${d.refusalReason}, vendor_error_code = ${d.vendorErrorCode},
       error = ${d.error}, response_status = ${d.responseStatus}, decided_at = now(), decision_ms = ${d.decisionMs},
-      approvers = ${d.approvers}
+      approvers = coalesce(${d.approvers}::integer, approvers)
     where id = ${id} and decision is null
     returning *`.execute(db);
   if (r.rows[0]) return { row: r.rows[0], won: true };

@@ -2,6 +2,7 @@
 import type { Connector, EventEnvelope, JsonObject, JsonValue, VendorHttp } from '@switchyard/core';
 import type pino from 'pino';
 import type { GateResponder } from './ingest.ts';
+import type { AfterNormalize } from './normalize.ts';
 import type { PipelineOptions } from './runtime.ts';
 
 export interface HubConfig {
@@ -15,6 +16,8 @@ export interface HubConfig {
   logger?: pino.Logger;
   /** Where the gate machinery plugs in (synchronous approvals); optional. */
   gateResponder?: GateResponder;
+  /** Called after a notification's events are stored (the gate machinery matches bookings to requests). */
+  afterNormalize?: AfterNormalize;
   /** The HTTP client lent to connectors; default `createVendorHttp()` (tests inject fakes). */
   vendorHttp?: VendorHttp;
   /** Connection pool size. Default 10. */

@@ -194,7 +194,8 @@ export async function createHub(config: HubConfig) {
   const vendorHttp =
     config.vendorHttp ?? createVendorHttp({ logger: connectorLogger(logger.child({ job: 'vendor-http' })) });
   const writer = new InboundWriter(db, rt.wakeNormalize);
-  const normalizer = new Normalizer(rt, vendorHttp);
+  // afterNormalize: the gate machinery's hook for matching bookings to gate requests (gates/).
+  const normalizer = new Normalizer(rt, vendorHttp, config.afterNormalize);
   const deliverer = new Deliverer(rt);
   const poller = new Poller(rt, vendorHttp);
   let listener: Listener | undefined;

@@ -43,12 +43,14 @@ function errorJson(error: unknown): JsonObject {
 export class Normalizer {
   private readonly rt: Runtime;
   private readonly http: VendorHttp;
+  private readonly afterNormalize: AfterNormalize | undefined;
   private active = 0;
   private readonly running = new Set<Promise<void>>();
 
-  constructor(rt: Runtime, http: VendorHttp) {
+  constructor(rt: Runtime, http: VendorHttp, afterNormalize?: AfterNormalize) {
     this.rt = rt;
     this.http = http;
+    this.afterNormalize = afterNormalize;
   }
 
   /** One pass: claim what fits in the free concurrency, start it, report whether more may wait. */
@@ -228,8 +230,30 @@ export class Normalizer {
         throw error;
       });
     if (stored > 0) rt.wakeDeliver();
+    if (stored >= 0 && this.afterNormalize) {
+      // After the commit and best effort: a hook failure never fails or repeats the normalization.
+      await this.afterNormalize({
+        instanceId: row.instance_id,
+        connector: connector.name,
+        inboundId: row.id,
+        notification: notificationOf(row),
+        events: envelopes.map((e) => ({ id: e.id, type: e.type, subject: e.subject })),
+      }).catch((error) => logger.warn({ err: error }, 'afterNormalize hook failed'));
+    }
   }
 }
+
+/**
+ * Hook called after a notification's events are stored (HubConfig.afterNormalize); the gate
+ * machinery uses it to match a booking to the approval request that preceded it.
+ */
+export type AfterNormalize = (normalized: {
+  instanceId: string;
+  connector: string;
+  inboundId: string;
+  notification: VendorNotification;
+  events: readonly { id: string; type: string; subject: string }[];
+}) => Promise<void>;
 
 class LeaseLost extends Error {}
 

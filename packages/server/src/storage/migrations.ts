@@ -188,6 +188,69 @@ create table switchyard.feed_cursors (
 );
 `,
   },
+  {
+    // Approval gates (packages/server/src/gates, docs/gates.md); SQL in gates/queries.ts.
+    version: 2,
+    name: 'gates',
+    sql: `
+create table switchyard.gate_requests (
+  seq bigserial not null unique,
+  id text primary key,
+  instance_id text not null,
+  connector text not null,
+  inbound_message_id uuid,
+  dedupe_key text not null,
+  vendor_type text not null,
+  type text,
+  event_id uuid,
+  envelope jsonb,
+  match_key text,
+  status text not null default 'pending' check (status in ('pending', 'deciding', 'decided')),
+  deadline_ms integer not null,
+  default_outcome text not null check (default_outcome in ('approve', 'refuse')),
+  deadline_at timestamptz not null,
+  received_at timestamptz not null default now(),
+  claimed_by text,
+  claimed_at timestamptz,
+  approvers integer not null default 0,
+  decision text check (decision in ('approve', 'refuse')),
+  decision_reason text
+    check (decision_reason in ('approved', 'refused', 'deadline', 'no_approvers', 'unavailable', 'error')),
+  decided_by text,
+  refusal_reason text,
+  vendor_error_code integer,
+  error text,
+  response_status integer,
+  decided_at timestamptz,
+  decision_ms real,
+  matched_at timestamptz,
+  matched_inbound_id uuid,
+  matched_vendor_type text,
+  matched_event_id uuid,
+  matched_subject text,
+  unique (instance_id, dedupe_key)
+);
+-- the booking that follows a request is looked up by its match key among unmatched requests
+create index gate_requests_match_idx on switchyard.gate_requests (instance_id, match_key, seq) where matched_at is null;
+create index gate_requests_received_idx on switchyard.gate_requests (received_at);
+
+create table switchyard.gate_answers (
+  id bigserial primary key,
+  gate_request_id text not null references switchyard.gate_requests (id) on delete cascade,
+  subscription_id text not null,
+  started_at timestamptz not null,
+  latency_ms real,
+  status_code integer,
+  outcome text not null check (outcome in ('approve', 'refuse', 'unavailable')),
+  reason text,
+  vendor_error_code integer,
+  response_snippet text,
+  error text,
+  after_decision boolean not null default false
+);
+create index gate_answers_request_idx on switchyard.gate_answers (gate_request_id, id);
+`,
+  },
 ];
 
 /**

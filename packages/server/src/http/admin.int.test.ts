@@ -1,0 +1,383 @@
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Hub } from '../pipeline/hub.ts';
+import { ADMIN_TOKEN, broken, call, eventually, listen, makeHub, VENDOR_API_KEY } from './test-support.ts';
+
+const database = useTestDatabase();
+let hub: Hub;
+let server: Awaited<ReturnType<typeof listen>>;
+let subscriber: RecordingSubscriber;
+let base: string;
+/** Every answer body of the admin API, to search for leaked secrets at the end. */
+const answers: string[] = [];
+/** Secrets the API legitimately returned once (create, rotate): must not appear anywhere else. */
+const knownSecrets: string[] = [];
+
+async function admin(method: string, path: string, body?: unknown) {
+  const r = await call(base, method, path, body === undefined ? {} : { body });
+  answers.push(r.text);
+  return r;
+}
+
+async function pushEvent(id: string, type = 'created', booking = id) {
+  const r = await call(base, 'POST', '/hooks/shop', {
+    body: { id, type, booking },
+    token: null,
+    headers: { 'x-api-key': VENDOR_API_KEY },
+  });
+  expect(r.status).toBe(202);
+}
+
+beforeAll(async () => {
+  hub = await makeHub(database.url());
+  await hub.start();
+  subscriber = await startRecordingSubscriber();
+  server = await listen(hub);
+  base = server.base;
+});
+afterAll(async () => {
+  await server?.close();
+  await subscriber?.close();
+  await hub?.stop();
+});
+
+describe('admin authentication', () => {
+  const open = (url: string) => url === '/v1/openapi.json' || /\/v1\/subscriptions\/:id\/(events|ack)$/.test(url);
+
+  it('refuses every /v1 route without the token or with a wrong one', async () => {
+    const routes = server.app.switchyard.routes.routes.filter((r) => r.url.startsWith('/v1/') && !open(r.url));
+    expect(routes.length).toBeGreaterThanOrEqual(28);
+    for (const route of routes) {
+      const path = route.url.replace(/:[a-zA-Z]+/g, 'some-id');
+      const body = ['POST', 'PUT', 'PATCH'].includes(route.method) ? { anything: 1 } : undefined;
+      for (const token of [null, 'wrong-token', `${ADMIN_TOKEN}x`]) {
+        const r = await call(base, route.method, path, { token, ...(body ? { body } : {}) });
+        expect(r.status, `${route.method} ${route.url} with ${token}`).toBe(401);
+        expect(r.headers.get('content-type')).toContain('application/problem+json');
+        expect(r.json).toMatchObject({ code: 'SY_HTTP_UNAUTHORIZED', status: 401 });
+        expect(r.headers.get('www-authenticate')).toContain('Bearer');
+      }
+    }
+    expect(routes.every((r) => r.auth === 'admin')).toBe(true);
+  });
+
+  it('closes the admin API when no token is configured', async () => {
+    const closed = await listen(hub, { adminToken: undefined });
+    try {
+      const r = await call(closed.base, 'GET', '/v1/subscriptions', { token: ADMIN_TOKEN });
+      expect(r.status).toBe(401);
+      expect(r.json.detail).toContain('closed');
+    } finally {
+      await closed.close();
+    }
+  });
+});
+
+describe('problems', () => {
+  it('answers schema violations with 400 and errors[]', async () => {
+    const r = await admin('POST', '/v1/subscriptions', { url: 'not a url', kind: 'carrier-pigeon', extra: true });
+    expect(r.status).toBe(400);
+    expect(r.json.code).toBe('SY_HTTP_VALIDATION');
+    expect(r.json.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ in: 'body', pointer: '/extra' }),
+        expect.objectContaining({ in: 'body', pointer: '/kind' }),
+      ]),
+    );
+    const q = await admin('GET', '/v1/events?limit=0');
+    expect(q.status).toBe(400);
+    expect(q.json.errors[0]).toMatchObject({ in: 'querystring', pointer: '/limit' });
+  });
+
+  it('answers 415 for a non-JSON admin body and 400 for malformed JSON', async () => {
+    const xml = await call(base, 'POST', '/v1/subscriptions', { raw: '<a/>', headers: { 'content-type': 'application/xml' } });
+    expect(xml.status).toBe(415);
+    expect(xml.json.code).toBe('SY_HTTP_UNSUPPORTED_MEDIA_TYPE');
+    const bad = await call(base, 'POST', '/v1/subscriptions', { raw: '{"url":', headers: { 'content-type': 'application/json' } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.code).toBe('SY_HTTP_MALFORMED_BODY');
+  });
+
+  it('maps hub errors to their registry status', async () => {
+    const missing = await admin('GET', '/v1/subscriptions/nope');
+    expect(missing.status).toBe(404);
+    expect(missing.json).toMatchObject({ code: 'SY_PIPELINE_NOT_FOUND', instance: '/v1/subscriptions/nope' });
+    const invalid = await admin('POST', '/v1/subscriptions', { kind: 'webhook' });
+    expect(invalid.status).toBe(422);
+    expect(invalid.json.code).toBe('SY_PIPELINE_INVALID_INPUT');
+    expect(JSON.stringify(invalid.json)).not.toContain('stack');
+  });
+});
+
+describe('instances', () => {
+  it('creates, reads, replaces (keeping redacted secrets) and deletes API-managed instances', async () => {
+    const created = await admin('POST', '/v1/instances', {
+      id: 'shop',
+      connector: 'hooktest',
+      settings: { apiKey: VENDOR_API_KEY, region: 'eu' },
+    });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ id: 'shop', mode: 'push', managedBy: 'api', settings: { apiKey: '[redacted]' } });
+    expect((await admin('POST', '/v1/instances', { id: 'shop', connector: 'hooktest', settings: {} })).status).toBe(409);
+
+    const got = await admin('GET', '/v1/instances/shop');
+    const replaced = await admin('PUT', '/v1/instances/shop', {
+      connector: 'hooktest',
+      settings: { ...got.json.settings, region: 'us' },
+    });
+    expect(replaced.status).toBe(200);
+    expect(replaced.json.settings).toEqual({ apiKey: '[redacted]', region: 'us' });
+    await pushEvent('inst-1'); // the stored key still authenticates: "[redacted]" kept it
+
+    expect((await admin('GET', '/v1/instances')).json.items.map((i: { id: string }) => i.id)).toContain('shop');
+    const health = await admin('GET', '/v1/instances/shop/health');
+    expect(health.json).toMatchObject({ id: 'shop', pull: null, inbound: { failed: 0 } });
+
+    await admin('PUT', '/v1/instances/temp', { connector: 'hooktest', settings: { apiKey: 'temporary-key-123' } });
+    expect((await admin('DELETE', '/v1/instances/temp')).status).toBe(204);
+    expect((await admin('GET', '/v1/instances/temp')).status).toBe(404);
+  });
+
+  it('refuses to change or delete a file-managed instance', async () => {
+    await hub.instances.upsert({ id: 'from-file', connector: 'hooktest', settings: { apiKey: 'file-key-abcdef' }, managedBy: 'file' });
+    const put = await admin('PUT', '/v1/instances/from-file', { connector: 'hooktest', settings: { apiKey: 'x' } });
+    expect(put.status).toBe(409);
+    expect(put.json.code).toBe('SY_HTTP_FILE_MANAGED');
+    expect((await admin('DELETE', '/v1/instances/from-file')).status).toBe(409);
+  });
+});
+
+describe('subscriptions', () => {
+  it('creates (secret shown once), lists, updates, disables, enables, rotates, tests and deletes', async () => {
+    const created = await admin('POST', '/v1/subscriptions', {
+      id: 'crm',
+      url: `${subscriber.url}crm`,
+      eventTypes: ['appointment.*'],
+      allowPrivateAddresses: true,
+    });
+    expect(created.status).toBe(201);
+    const secret = created.json.secret as string;
+    expect(secret).toMatch(/^whsec_/);
+    knownSecrets.push(secret);
+    expect(created.json.subscription.secrets[0].secretHint).not.toBe(secret);
+
+    const got = await admin('GET', '/v1/subscriptions/crm');
+    expect(got.json).toMatchObject({ id: 'crm', kind: 'webhook', eventTypes: ['appointment.*'], managedBy: 'api' });
+    expect(got.json.secret).toBeUndefined();
+    expect((await admin('GET', '/v1/subscriptions')).json.items.map((s: { id: string }) => s.id)).toContain('crm');
+
+    const patched = await admin('PATCH', '/v1/subscriptions/crm', { timeoutMs: 5000 });
+    expect(patched.json.timeoutMs).toBe(5000);
+
+    const disabled = await call(base, 'POST', '/v1/subscriptions/crm/disable');
+    expect(disabled.status).toBe(200);
+    expect(disabled.json.disabledAt).not.toBeNull();
+    const enabled = await admin('POST', '/v1/subscriptions/crm/enable', { replayMissed: true });
+    expect(enabled.json).toMatchObject({ subscription: { disabledAt: null }, replayed: 0 });
+
+    const rotated = await admin('POST', '/v1/subscriptions/crm/rotate-secret', { overlapMs: 60_000 });
+    expect(rotated.status).toBe(200);
+    knownSecrets.push(rotated.json.secret);
+    expect(rotated.json.subscription.secrets).toHaveLength(2);
+
+    const test = await admin('POST', '/v1/subscriptions/crm/test', { type: 'hub.test' });
+    expect(test.status).toBe(200);
+    expect(test.json).toMatchObject({ ok: true, statusCode: 200 });
+    const received = await subscriber.waitFor((r) => r.path === '/crm' && r.type === 'hub.test');
+    expect(received.headers['webhook-signature']?.split(' ')).toHaveLength(2);
+
+    await admin('POST', '/v1/subscriptions', { id: 'short-lived', url: `${subscriber.url}x`, allowPrivateAddresses: true });
+    expect((await admin('DELETE', '/v1/subscriptions/short-lived')).status).toBe(204);
+    expect((await admin('GET', '/v1/subscriptions/short-lived')).status).toBe(404);
+  });
+});
+
+describe('events, deliveries and replay', () => {
+  it('pages through events with a cursor and filters', async () => {
+    for (const id of ['pg-1', 'pg-2', 'pg-3', 'pg-4', 'pg-5']) await pushEvent(id);
+    await eventually(async () => (await hub.events.list({ limit: 100 })).items.length >= 6 || undefined);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof admin>> = await admin('GET', `/v1/events?limit=2&type=appointment.*${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      expect(page.json.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.json.items.map((e: { id: string }) => e.id));
+      cursor = page.json.nextCursor;
+    } while (cursor);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.length).toBe((await hub.events.list({ limit: 100 })).items.length);
+    const none = await admin('GET', '/v1/events?source=elsewhere');
+    expect(none.json.items).toEqual([]);
+    const future = await admin('GET', `/v1/events?since=${encodeURIComponent(new Date(Date.now() + 3_600_000).toISOString())}`);
+    expect(future.json.items).toEqual([]);
+
+    const one = await admin('GET', `/v1/events/${seen[0]}`);
+    expect(one.json.event).toMatchObject({ id: seen[0], source: 'shop', instance: 'shop' });
+    expect(Array.isArray(one.json.deliveries)).toBe(true);
+  });
+
+  it('shows a dead delivery with its attempts and replays it', async () => {
+    await admin('POST', '/v1/subscriptions', {
+      id: 'flaky',
+      url: `${subscriber.url}flaky`,
+      allowPrivateAddresses: true,
+      retryScheduleMs: [0, 20],
+    });
+    subscriber.setHandler((r) => (r.path === '/flaky' ? 500 : undefined));
+    await pushEvent('dead-1');
+    const dead = await eventually(async () => {
+      const r = await admin('GET', '/v1/deliveries?subscriptionId=flaky&status=dead');
+      return r.json.items[0];
+    });
+    const detail = await admin('GET', `/v1/deliveries/${dead.id}`);
+    expect(detail.json.attemptLog.map((a: { statusCode: number }) => a.statusCode)).toEqual([500, 500]);
+
+    subscriber.setHandler(undefined);
+    const replay = await admin('POST', `/v1/deliveries/${dead.id}/replay`);
+    expect(replay.status).toBe(202);
+    expect(replay.json).toMatchObject({ reason: 'replay', replayOf: dead.id, eventId: dead.eventId });
+    await eventually(async () => (await admin('GET', `/v1/deliveries/${replay.json.id}`)).json.status === 'succeeded');
+
+    subscriber.setHandler((r) => (r.path === '/flaky' ? 500 : undefined));
+    await pushEvent('dead-2');
+    await eventually(async () => (await admin('GET', '/v1/deliveries?subscriptionId=flaky&status=dead')).json.items.length >= 2);
+    subscriber.setHandler(undefined);
+    const all = await admin('POST', '/v1/subscriptions/flaky/replay-dead');
+    expect(all.json.replayed).toBe(1);
+    const since = await admin('POST', '/v1/subscriptions/flaky/replay-since', { since: new Date(Date.now() - 60_000).toISOString() });
+    expect(since.json.replayed).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('inbound messages', () => {
+  it('lists failed messages and re-normalizes one after the connector is fixed', async () => {
+    broken.add('exploded');
+    await pushEvent('boom-1', 'exploded');
+    const failed = await eventually(async () => (await admin('GET', '/v1/inbound?status=failed&instanceId=shop')).json.items[0]);
+    expect(failed).toMatchObject({ vendorType: 'exploded', status: 'failed' });
+    const detail = await admin('GET', `/v1/inbound/${failed.id}`);
+    expect(detail.json.headers['x-api-key']).toBe('[redacted]');
+    expect(detail.json.payload).toMatchObject({ id: 'boom-1' });
+
+    broken.delete('exploded');
+    const again = await admin('POST', `/v1/inbound/${failed.id}/renormalize`);
+    expect(again.status).toBe(202);
+    await eventually(async () => (await admin('GET', `/v1/inbound/${failed.id}`)).json.status === 'normalized');
+    expect((await admin('POST', `/v1/inbound/${failed.id}/renormalize`)).status).toBe(409);
+  });
+});
+
+describe('subscriber pull feed', () => {
+  it('reads and acknowledges with the subscription’s own secret, never the admin token', async () => {
+    const created = await admin('POST', '/v1/subscriptions', { id: 'puller', kind: 'pull', eventTypes: ['appointment.*'] });
+    expect(created.status).toBe(201);
+    const secret = created.json.secret as string;
+    knownSecrets.push(secret);
+    await pushEvent('feed-1');
+    await pushEvent('feed-2');
+
+    const asAdmin = await call(base, 'GET', '/v1/subscriptions/puller/events');
+    expect(asAdmin.status).toBe(401);
+    const wrong = await call(base, 'GET', '/v1/subscriptions/puller/events', { token: `${secret}x` });
+    expect(wrong.status).toBe(401);
+    const unknown = await call(base, 'GET', '/v1/subscriptions/nobody/events', { token: secret });
+    expect(unknown.status).toBe(401);
+
+    const page = await eventually(async () => {
+      const r = await call(base, 'GET', '/v1/subscriptions/puller/events?limit=1', { token: secret });
+      return r.json.events?.length === 1 ? r : undefined;
+    });
+    answers.push(page.text);
+    const ack = await call(base, 'POST', '/v1/subscriptions/puller/ack', { token: secret, body: { cursor: page.json.nextCursor } });
+    expect(ack.json).toEqual({ cursor: page.json.nextCursor });
+    const next = await eventually(async () => {
+      const r = await call(base, 'GET', '/v1/subscriptions/puller/events', { token: secret });
+      return r.json.events.some((e: { data: { vendorIds: { value: string }[] } }) => e.data.vendorIds[0]!.value === 'feed-2')
+        ? r
+        : undefined;
+    });
+    expect(next.json.events[0].sequence > page.json.events[0].sequence).toBe(true);
+  });
+});
+
+describe('metrics and OpenAPI', () => {
+  it('exposes every metric family', async () => {
+    const r = await call(base, 'GET', '/metrics', { token: null });
+    expect(r.headers.get('content-type')).toContain('text/plain');
+    for (const name of [
+      'switchyard_ingest_requests_total',
+      'switchyard_ingest_duration_seconds',
+      'switchyard_deliveries{status="dead"}',
+      'switchyard_deliveries{status="succeeded"}',
+      'switchyard_queue_depth{queue="normalize"}',
+      'switchyard_queue_depth{queue="deliver"}',
+      'switchyard_pull_lag_seconds',
+      'switchyard_gate_decisions_total',
+      'switchyard_delivery_attempt_duration_seconds',
+    ]) {
+      expect(r.text).toContain(name);
+    }
+    // attempts made since the previous scrape are observed at this one
+    await pushEvent('metrics-1');
+    await subscriber.waitFor((req) => req.path === '/crm' && req.json !== undefined && JSON.stringify(req.json).includes('metrics-1'));
+    const later = await eventually(async () => {
+      const t = (await call(base, 'GET', '/metrics', { token: null })).text;
+      return /switchyard_delivery_attempt_duration_seconds_count\{outcome="succeeded"\} [1-9]/.test(t) ? t : undefined;
+    });
+    expect(later).toContain('switchyard_delivery_attempts_observed');
+  });
+
+  it('publishes a valid OpenAPI 3.1 document covering every route', async () => {
+    const r = await call(base, 'GET', '/v1/openapi.json', { token: null });
+    expect(r.status).toBe(200);
+    const result = await new Validator().validate(r.json);
+    expect(result.errors).toBeUndefined();
+    expect(result.valid).toBe(true);
+    expect(r.json.openapi).toBe('3.1.0');
+    const ops = Object.values(r.json.paths as Record<string, Record<string, unknown>>).flatMap((p) => Object.keys(p));
+    const routes = server.app.switchyard.routes.routes.filter((x) => x.url !== '/v1/openapi.json');
+    expect(ops.length).toBe(routes.length);
+    const get = r.json.paths['/v1/subscriptions/{id}'].get;
+    expect(get.security).toEqual([{ adminToken: [] }]);
+    expect(get.parameters[0]).toMatchObject({ name: 'id', in: 'path', required: true });
+    expect(r.json.paths['/v1/subscriptions/{id}/events'].get.security).toEqual([{ subscriptionSecret: [] }]);
+    expect(r.json.paths['/v1/events'].get.parameters.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(['type', 'source', 'subject', 'since', 'until', 'cursor', 'limit']),
+    );
+  });
+});
+
+describe('secrets', () => {
+  it('never shows the admin token, vendor keys or signing secrets in any answer', async () => {
+    for (const path of [
+      '/v1/instances',
+      '/v1/instances/shop',
+      '/v1/instances/shop/health',
+      '/v1/subscriptions',
+      '/v1/subscriptions/crm',
+      '/v1/subscriptions/puller',
+      '/v1/events?limit=500',
+      '/v1/deliveries?limit=500',
+      '/v1/inbound?limit=500',
+    ]) {
+      const r = await admin('GET', path);
+      expect(r.status, path).toBe(200);
+    }
+    for (const m of (await admin('GET', '/v1/inbound?limit=500')).json.items) await admin('GET', `/v1/inbound/${m.id}`);
+    for (const d of (await admin('GET', '/v1/deliveries?limit=500')).json.items) await admin('GET', `/v1/deliveries/${d.id}`);
+    for (const e of (await admin('GET', '/v1/events?limit=500')).json.items) await admin('GET', `/v1/events/${e.id}`);
+    answers.push((await call(base, 'GET', '/metrics', { token: null })).text);
+    answers.push((await call(base, 'GET', '/v1/openapi.json', { token: null })).text);
+
+    // The create/rotate answers carried each secret once, by design: leave exactly those out.
+    const leaks = answers.filter((text) => !knownSecrets.some((s) => text.includes(`"secret":"${s}"`)));
+    expect(leaks.length).toBeGreaterThan(40);
+    expect(knownSecrets.length).toBe(4);
+    for (const secret of [ADMIN_TOKEN, VENDOR_API_KEY, 'file-key-abcdef', ...knownSecrets]) {
+      const found = leaks.find((text) => text.includes(secret));
+      expect(found, `a secret leaked into an answer`).toBeUndefined();
+    }
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * Test-only helpers for the HTTP integration tests: a small connector with two push routes and a
+ * keyed route, a hub with fast schedules, and an app listening on loopback. Not exported.
+ */
+import {
+  ConnectorError,
+  defineConnector,
+  emit,
+  ignore,
+  isJsonObject,
+  type JsonObject,
+  parseJsonBody,
+  timingSafeEqualString,
+} from '@switchyard/core';
+import pino from 'pino';
+import { createHub, type Hub } from '../pipeline/hub.ts';
+import { buildApp, type SwitchyardApp } from './app.ts';
+
+export const SECRET_KEY = 'http-test-secret-key-0123456789';
+export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+export const VENDOR_API_KEY = 'vendor-api-key-s3cr3t-4f7a9c';
+
+/** Types the connector refuses permanently; tests clear it to "fix the connector". */
+export const broken = new Set<string>();
+
+interface HookConfig {
+  apiKey: string;
+  region?: string;
+}
+
+/**
+ * Body `{ id, type, booking }`. Routes: `''` (default), `cancellation` (forces type `cancelled`),
+ * `k/:key` (the key in the path replaces the header). `noop` is ignored; types in `broken` fail.
+ */
+export const hookConnector = defineConnector<HookConfig>({
+  name: 'hooktest',
+  version: '1.0.0',
+  displayName: 'Hook test',
+  configSchema: {
+    type: 'object',
+    required: ['apiKey'],
+    properties: { apiKey: { type: 'string', 'x-secret': true }, region: { type: 'string' } },
+  },
+  eventMap: [],
+  push: {
+    routes: [
+      { name: 'default', path: '' },
+      { name: 'cancellation', path: 'cancellation' },
+      { name: 'keyed', path: 'k/:key' },
+    ],
+    authenticate(req, config) {
+      const presented = req.route === 'keyed' ? req.params.key : req.headers['x-api-key'];
+      if (!timingSafeEqualString(presented, config.apiKey)) throw ConnectorError.auth('bad key');
+    },
+    parse(req) {
+      const body = parseJsonBody(req);
+      if (!isJsonObject(body) || typeof body.id !== 'string' || typeof body.type !== 'string') {
+        throw ConnectorError.badRequest('expected { id, type }');
+      }
+      const type = req.route === 'cancellation' ? 'cancelled' : body.type;
+      return [
+        {
+          type,
+          dedupeKey: `${req.route}:${body.id}`,
+          orderingKey: String(body.booking ?? body.id),
+          payload: body,
+          meta: { route: req.route, query: req.query.tag ?? null },
+        },
+      ];
+    },
+    acknowledge: (notifications) => ({ status: 202, body: { received: notifications.length } }),
+  },
+  async normalize(n, ctx) {
+    if (broken.has(n.type)) throw ConnectorError.permanent(`cannot handle ${n.type}`);
+    if (n.type === 'noop') return ignore('noop maps to nothing');
+    const p = n.payload as JsonObject;
+    const vendorId = String(p.booking ?? p.id);
+    const id = await ctx.aliases.hubId('appointment', vendorId);
+    return emit({
+      type: `appointment.${n.type}`,
+      subject: `appointment/${id}`,
+      time: '2026-01-05T10:00:00+01:00',
+      data: {
+        id,
+        vendorIds: [{ system: 'hooktest', instance: ctx.instanceId, value: vendorId }],
+        status: n.type === 'cancelled' ? 'cancelled' : 'booked',
+      },
+    });
+  },
+  encode() {
+    return { route: 'default', body: {} };
+  },
+});
+
+export const silent = pino({ level: 'silent' });
+
+export async function makeHub(databaseUrl: string): Promise<Hub> {
+  return createHub({
+    databaseUrl,
+    connectors: [hookConnector as never],
+    secretKey: SECRET_KEY,
+    logger: silent,
+    options: {
+      queue: false,
+      pollIntervalMs: 100,
+      retryScheduleMs: [0, 20],
+      retryJitter: 0,
+      normalizeRetryMs: [20],
+      deliveryLeaseMarginMs: 1000,
+      instanceCacheMs: 0,
+    },
+  });
+}
+
+/** An app on 127.0.0.1 with a random port, and a fetch bound to it. */
+export async function listen(
+  hub: Hub,
+  extra: { bodyLimit?: number; adminToken?: string | undefined } = {},
+): Promise<{ app: SwitchyardApp; base: string; close(): Promise<void> }> {
+  const app = await buildApp({
+    hub,
+    adminToken: 'adminToken' in extra ? extra.adminToken : ADMIN_TOKEN,
+    bodyLimit: extra.bodyLimit ?? 64 * 1024,
+    trustedProxies: [],
+    logger: silent,
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { app, base: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+/** fetch with the admin token by default; `token: null` sends none. */
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; token?: string | null; headers?: Record<string, string>; raw?: string | Buffer } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = { ...options.headers };
+  const token = options.token === undefined ? ADMIN_TOKEN : options.token;
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  let body: string | Buffer | undefined = options.raw;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > until) throw new Error(`condition not met in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

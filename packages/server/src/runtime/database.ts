@@ -1,0 +1,171 @@
+/**
+ * Where a hub process finds its Postgres: the configured URL, or an embedded Postgres it runs itself
+ * (data under the config's `database.embedded.dataDir`, by default `./.switchyard/postgres` beside
+ * the config file), and the key that seals secrets at rest.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type pino from 'pino';
+import { ConfigError } from '../config/errors.ts';
+import type { ResolvedConfig } from '../config/types.ts';
+
+/** A database the process can use, and how to let go of it. */
+export interface HubDatabase {
+  /** Connection URL. Holds a password: never print it. */
+  url: string;
+  kind: 'url' | 'embedded';
+  /** The embedded cluster's data directory. */
+  dataDir?: string;
+  /** True when this process started the embedded Postgres (and so must stop it). */
+  owned: boolean;
+  /** Stops the embedded Postgres when this process started it. Idempotent. */
+  release(): Promise<void>;
+}
+
+/** Beside the data directory: how other `switchyard` commands reach a running embedded Postgres. */
+const STATE_FILE = 'embedded-postgres.json';
+/** Beside the data directory: the generated `secretKey` of an embedded installation. */
+export const SECRET_KEY_FILE = 'secret-key';
+
+/** The `.switchyard` directory of an embedded installation: the parent of the data directory. */
+export function stateDir(dataDir: string): string {
+  return dirname(dataDir);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function runningEmbedded(dataDir: string): Promise<{ url: string; pid: number } | undefined> {
+  try {
+    const state = JSON.parse(await readFile(join(stateDir(dataDir), STATE_FILE), 'utf8')) as {
+      url?: unknown;
+      pid?: unknown;
+      dataDir?: unknown;
+    };
+    if (typeof state.url !== 'string' || typeof state.pid !== 'number' || state.dataDir !== dataDir)
+      return undefined;
+    return alive(state.pid) ? { url: state.url, pid: state.pid } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Opens the configured database. With `database.kind: 'url'` nothing starts. Embedded: when
+ * another `switchyard` process already runs the cluster of this data directory, its server is
+ * reused (so `switchyard events list` works next to a running `switchyard start`); otherwise an
+ * embedded PostgreSQL is started here, and `publish` makes it reachable for other commands.
+ *
+ * @example
+ * ```ts
+ * const database = await openHubDatabase(config, { logger, publish: true });
+ * const hub = await createHub({ databaseUrl: database.url, ... });
+ * // ...
+ * await hub.stop();
+ * await database.release();
+ * ```
+ */
+export async function openHubDatabase(
+  config: ResolvedConfig,
+  options: { logger: pino.Logger; publish?: boolean },
+): Promise<HubDatabase> {
+  const { logger } = options;
+  if (config.database.kind === 'url') {
+    return { url: config.database.url, kind: 'url', owned: false, release: async () => {} };
+  }
+  const dataDir = config.database.dataDir;
+  const running = await runningEmbedded(dataDir);
+  if (running) {
+    logger.info(
+      { dataDir, pid: running.pid },
+      'using the embedded Postgres of the switchyard process already running on this data directory',
+    );
+    return { url: running.url, kind: 'embedded', dataDir, owned: false, release: async () => {} };
+  }
+  logger.info(
+    { dataDir },
+    `embedded Postgres: no database.url in ${config.file} and no DATABASE_URL, so the hub runs its own PostgreSQL with its data in ${dataDir}. For several processes or production, set DATABASE_URL (or database.url) to a Postgres 15+ database.`,
+  );
+  // Imported here: only embedded mode needs the embedded-postgres binaries.
+  const { startEmbeddedPostgres } = await import('@switchyard/testing/postgres');
+  const pg = await startEmbeddedPostgres({
+    dataDir,
+    persistent: true,
+    onLog: (line) => logger.debug({ postgres: line }, 'embedded postgres'),
+  });
+  logger.info({ dataDir, port: pg.port }, 'embedded Postgres is running');
+  const statePath = join(stateDir(dataDir), STATE_FILE);
+  if (options.publish) {
+    await writeFile(statePath, JSON.stringify({ url: pg.url, pid: process.pid, dataDir }), { mode: 0o600 });
+  }
+  let released: Promise<void> | undefined;
+  return {
+    url: pg.url,
+    kind: 'embedded',
+    dataDir,
+    owned: true,
+    release() {
+      released ??= (async () => {
+        if (options.publish) await rm(statePath, { force: true });
+        await pg.stop();
+        logger.info({ dataDir }, 'embedded Postgres stopped');
+      })();
+      return released;
+    },
+  };
+}
+
+/**
+ * The key sealing secrets at rest. From the config when given. Embedded installations without one
+ * get a generated key kept in `.switchyard/secret-key` (mode 0600) next to the data, so a restart
+ * reads back what it sealed. With a real Postgres a missing `secretKey` is a configuration error:
+ * a key that lives on one machine's disk would make the database unreadable to the other processes.
+ *
+ * @example
+ * ```ts
+ * const secretKey = await resolveSecretKey(config); // throws ConfigError when it must be configured
+ * ```
+ */
+export async function resolveSecretKey(config: ResolvedConfig, logger?: pino.Logger): Promise<string> {
+  if (config.secretKey) return config.secretKey;
+  if (config.database.kind !== 'embedded') {
+    throw new ConfigError([
+      {
+        file: config.file,
+        line: 1,
+        column: 1,
+        path: 'secretKey',
+        message:
+          'is required with a real Postgres (database.url or DATABASE_URL): it encrypts the secrets the hub stores, and every process of the deployment needs the same one. Give a random string of 16+ characters, e.g. secretKey: ${env:SWITCHYARD_SECRET_KEY}',
+      },
+    ]);
+  }
+  const dir = stateDir(config.database.dataDir);
+  const path = join(dir, SECRET_KEY_FILE);
+  try {
+    const stored = (await readFile(path, 'utf8')).trim();
+    if (stored.length >= 16) return stored;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  await mkdir(dir, { recursive: true });
+  const key = randomBytes(32).toString('base64url');
+  // wx: two processes racing here must not overwrite each other's key.
+  try {
+    await writeFile(path, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return (await readFile(path, 'utf8')).trim();
+    throw error;
+  }
+  await chmod(path, 0o600);
+  logger?.info({ file: path }, 'no secretKey in the config: generated one for this embedded installation');
+  return key;
+}
