@@ -73,7 +73,7 @@ export function validateConnectorName(name: string | undefined, root: string): s
       .replace(/^[^a-z]+|-+$/g, '');
     throw new ConnectorNameError(
       `connector name ${JSON.stringify(name)} is not valid: use lowercase letters, digits and single dashes, starting with a letter${
-        suggestion !== '' && NAME.test(suggestion) ? ` (e.g. ${JSON.stringify(suggestion)})` : ''
+        suggestion.length >= 2 && NAME.test(suggestion) ? ` (e.g. ${JSON.stringify(suggestion)})` : ''
       }`,
     );
   }
@@ -145,7 +145,10 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
   const packageDir = join(options.root, 'packages', 'connectors', name);
   const outputs: Array<{ path: string; content: string }> = [];
   for (const template of await listTemplates(TEMPLATES_DIR)) {
-    const within = relative(TEMPLATES_DIR, template).split(sep).join('/').replace(/\.tmpl$/, '');
+    const within = relative(TEMPLATES_DIR, template)
+      .split(sep)
+      .join('/')
+      .replace(/\.tmpl$/, '');
     const target = within.startsWith('connector/')
       ? join(packageDir, within.slice('connector/'.length))
       : within === 'docs/connector.md'

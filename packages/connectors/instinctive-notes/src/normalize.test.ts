@@ -196,7 +196,10 @@ describe('eventMap', () => {
   });
 
   it('is documented: every vendor type appears in docs/connectors/instinctive-notes.md', () => {
-    const doc = readFileSync(new URL('../../../../docs/connectors/instinctive-notes.md', import.meta.url), 'utf8');
+    const doc = readFileSync(
+      new URL('../../../../docs/connectors/instinctive-notes.md', import.meta.url),
+      'utf8',
+    );
     for (const row of eventMap) {
       expect(doc, row.vendorType).toContain(`\`${row.vendorType}\``);
       for (const type of row.normalizedTypes) expect(doc, type).toContain(`\`${type}\``);

@@ -80,7 +80,11 @@ export const errorCodes = {
   SY_HTTP_BODY_TOO_LARGE: { area: 'http', status: 413, title: 'The request body is too large' },
   SY_HTTP_MALFORMED_BODY: { area: 'http', status: 400, title: 'The request body could not be parsed' },
   SY_HTTP_VALIDATION: { area: 'http', status: 400, title: 'The request does not match its schema' },
-  SY_HTTP_UNSUPPORTED_MEDIA_TYPE: { area: 'http', status: 415, title: 'The request content type is not supported' },
+  SY_HTTP_UNSUPPORTED_MEDIA_TYPE: {
+    area: 'http',
+    status: 415,
+    title: 'The request content type is not supported',
+  },
   SY_HTTP_FILE_MANAGED: {
     area: 'http',
     status: 409,
@@ -88,6 +92,11 @@ export const errorCodes = {
   },
   SY_HTTP_NOT_READY: { area: 'http', status: 503, title: 'The hub is not ready' },
   SY_HTTP_INTERNAL: { area: 'http', status: 500, title: 'Internal error' },
+  SY_HTTP_TOO_MANY_AUTH_FAILURES: {
+    area: 'http',
+    status: 429,
+    title: 'Too many failed authentications from this address',
+  },
 
   // delivery: signing, destination checks, retry schedules and sealed secrets (packages/server/src/delivery).
   SY_DELIVERY_SECRET_INVALID: {

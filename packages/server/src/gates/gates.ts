@@ -53,6 +53,7 @@ import {
   type Verdict,
 } from './protocol.ts';
 import * as q from './queries.ts';
+import { type GateListQuery, type GateRequest, type GateRequestDetail, getGate, listGates } from './views.ts';
 
 /** The pg-boss queue of gate jobs (schema `switchyard_queue`, shared with the hub's own queues). */
 export const GATE_QUEUE = 'switchyard-gate';
@@ -69,75 +70,14 @@ export interface GatesOptions {
   matchWindowMs?: number;
   /** Where the gate metrics are registered. Default: a registry of their own (`gates.metrics`). */
   registry?: Registry;
+  /**
+   * A decisions counter to increment instead of creating `switchyard_gate_decisions_total` (the
+   * HTTP layer's `metrics.gateDecisions`, labels instance / outcome / reason).
+   */
+  decisionCounter?: Counter<'instance' | 'outcome' | 'reason'>;
   /** Default: the hub's logger. */
   logger?: pino.Logger;
 }
-
-/** One approver's answer as the API shows it. */
-export interface GateAnswer {
-  subscriptionId: string;
-  startedAt: Date;
-  latencyMs: number | null;
-  statusCode: number | null;
-  outcome: q.AnswerOutcome;
-  reason: string | null;
-  vendorErrorCode: number | null;
-  responseSnippet: string | null;
-  error: string | null;
-  /** True when it came after the decision (a slower approver after a refusal, or after the deadline). */
-  afterDecision: boolean;
-}
-
-/**
- * Whether the booking that an approval request asked for happened. `booked`: the following booking
- * (Docplanner `slot-booked` / `booking-moved`) was matched; `not_booked`: approved, but nothing
- * matched within the match window; `waiting`: approved, window still open; `not_expected`: refused
- * (a match on a refused request shows `booked`: the vendor went ahead anyway).
- */
-export interface GateBooking {
-  status: 'booked' | 'not_booked' | 'waiting' | 'not_expected';
-  matchedAt: Date | null;
-  inboundMessageId: string | null;
-  vendorType: string | null;
-  eventId: string | null;
-  subject: string | null;
-}
-
-/** A gate request as the admin API shows it. */
-export interface GateRequest {
-  id: string;
-  instanceId: string;
-  connector: string;
-  vendorType: string;
-  type: string | null;
-  eventId: string | null;
-  inboundMessageId: string | null;
-  receivedAt: Date;
-  deadlineAt: Date;
-  deadlineMs: number;
-  default: q.GateOutcome;
-  status: 'pending' | 'deciding' | 'decided';
-  decision: q.GateOutcome | null;
-  reason: q.GateReason | null;
-  /** The approver that refused. */
-  decidedBy: string | null;
-  refusalReason: string | null;
-  vendorErrorCode: number | null;
-  /** The HTTP status the vendor was answered. */
-  responseStatus: number | null;
-  decidedAt: Date | null;
-  /** From the request reaching the gate machinery to the decision, ms. */
-  decisionMs: number | null;
-  approvers: number;
-  error: string | null;
-  booking: GateBooking;
-}
-
-export type GateRequestDetail = GateRequest & {
-  /** The signed CloudEvent approvers were sent (without its `data.deadline`). */
-  request: JsonValue | null;
-  answers: GateAnswer[];
-};
 
 interface Attached {
   db: Kysely<unknown>;
@@ -149,12 +89,6 @@ interface Attached {
 }
 
 type Waiter = (verdict: Verdict) => void;
-
-const REASONS: readonly q.GateReason[] = ['approved', 'refused', 'deadline', 'no_approvers', 'unavailable', 'error'];
-
-function invalid(message: string): SwitchyardError {
-  return new SwitchyardError('SY_PIPELINE_INVALID_INPUT', message);
-}
 
 function toDecision(v: Verdict): GateDecision {
   return {
@@ -217,7 +151,10 @@ class DecisionListener {
     });
     const lost = () => this.reconnectLater(client);
     client.on('error', (error) => {
-      this.logger.warn({ err: error }, 'gate LISTEN connection lost; waiting requests rely on their deadline');
+      this.logger.warn(
+        { err: error },
+        'gate LISTEN connection lost; waiting requests rely on their deadline',
+      );
       lost();
     });
     client.on('end', lost);
@@ -250,21 +187,6 @@ class DecisionListener {
   }
 }
 
-function toAnswer(a: q.GateAnswerRow): GateAnswer {
-  return {
-    subscriptionId: a.subscription_id,
-    startedAt: a.started_at,
-    latencyMs: a.latency_ms,
-    statusCode: a.status_code,
-    outcome: a.outcome,
-    reason: a.reason,
-    vendorErrorCode: a.vendor_error_code,
-    responseSnippet: a.response_snippet,
-    error: a.error,
-    afterDecision: a.after_decision,
-  };
-}
-
 /**
  * Creates the gate machinery. Wire its `hooks` into `createHub`, then `start(hub)` it.
  *
@@ -293,12 +215,14 @@ export function createGates(options: GatesOptions = {}) {
   let starting: Promise<void> | undefined;
 
   const metrics = {
-    decisions: new Counter({
-      name: 'switchyard_gate_decisions_total',
-      help: 'Gate requests answered, by instance, decision and reason.',
-      labelNames: ['instance', 'decision', 'reason'],
-      registers: [registry],
-    }),
+    decisions:
+      options.decisionCounter ??
+      new Counter({
+        name: 'switchyard_gate_decisions_total',
+        help: 'Gate requests answered, by instance, outcome and reason.',
+        labelNames: ['instance', 'outcome', 'reason'],
+        registers: [registry],
+      }),
     duration: new Histogram({
       name: 'switchyard_gate_duration_seconds',
       help: 'Time the vendor waited for a gate answer, from the request reaching the gate machinery.',
@@ -345,8 +269,8 @@ export function createGates(options: GatesOptions = {}) {
     let waiter: Waiter | undefined;
     const promise = new Promise<Verdict>((resolve) => {
       waiter = resolve;
-      let set = waiters.get(id);
-      if (!set) waiters.set(id, (set = new Set()));
+      const set = waiters.get(id) ?? new Set<Waiter>();
+      waiters.set(id, set);
       set.add(resolve);
     });
     return {
@@ -382,7 +306,12 @@ export function createGates(options: GatesOptions = {}) {
             ? { ...signPayload({ id: eventId, timestamp: startedAt, body, secrets }) }
             : { 'webhook-id': eventId, 'webhook-timestamp': String(Math.floor(startedAt.getTime() / 1000)) };
       } catch (error) {
-        result = { ok: false, latencyMs: 0, error: `signing failed: ${(error as Error).message}`, errorKind: 'ssrf' };
+        result = {
+          ok: false,
+          latencyMs: 0,
+          error: `signing failed: ${(error as Error).message}`,
+          errorKind: 'ssrf',
+        };
         return { sub, startedAt, result, answer: readAnswer(result) };
       }
       result = await postWebhook({
@@ -400,10 +329,7 @@ export function createGates(options: GatesOptions = {}) {
     return { sub, startedAt, result, answer };
   }
 
-  function answerRow(
-    c: Awaited<ReturnType<typeof callApprover>>,
-    afterDecision: boolean,
-  ): q.NewGateAnswer {
+  function answerRow(c: Awaited<ReturnType<typeof callApprover>>, afterDecision: boolean): q.NewGateAnswer {
     return {
       subscriptionId: c.sub.id,
       startedAt: c.startedAt,
@@ -422,7 +348,11 @@ export function createGates(options: GatesOptions = {}) {
    * Asks the approvers of a claimed request, records the decision (first writer wins) and
    * announces it. Returns the recorded decision.
    */
-  async function decideRequest(s: Attached, row: q.GateRequestRow, startedAt = performance.now()): Promise<Verdict> {
+  async function decideRequest(
+    s: Attached,
+    row: q.GateRequestRow,
+    startedAt = performance.now(),
+  ): Promise<Verdict> {
     active++;
     try {
       const policy: GatePolicy = { deadlineMs: row.deadline_ms, defaultOutcome: row.default_outcome };
@@ -439,14 +369,19 @@ export function createGates(options: GatesOptions = {}) {
         verdict = fallback('error', policy);
         error = row.error ?? 'the gate notification could not be turned into an approval request';
       } else {
-        const approvers = (await q.listApprovers(s.db)).filter((sub) => approverMatches(sub, row.type!, row.instance_id));
+        const approvers = (await q.listApprovers(s.db)).filter((sub) =>
+          approverMatches(sub, row.type!, row.instance_id),
+        );
         approverCount = approvers.length;
         if (approvers.length === 0) {
           verdict = fallback('no_approvers', policy);
         } else {
           const envelope = row.envelope as JsonObject;
           const data = isJsonObject(envelope.data) ? envelope.data : {};
-          const body = JSON.stringify({ ...envelope, data: { ...data, deadline: new Date(cutoffAt).toISOString() } });
+          const body = JSON.stringify({
+            ...envelope,
+            data: { ...data, deadline: new Date(cutoffAt).toISOString() },
+          });
           const timer = sleepUntil(cutoffAt);
           verdict = await new Promise<Verdict>((resolve) => {
             void timer.promise.then(() => resolve(fallback('deadline', policy)));
@@ -473,7 +408,9 @@ export function createGates(options: GatesOptions = {}) {
       const instance = await s.rt.loadInstance(row.instance_id).catch(() => undefined);
       const connector = instance?.connector;
       const responseStatus =
-        connector?.gate && instance ? connector.gate.respond(toDecision(verdict), instance.config).status : null;
+        connector?.gate && instance
+          ? connector.gate.respond(toDecision(verdict), instance.config).status
+          : null;
       let recorded = verdict;
       try {
         recorded = await s.db.transaction().execute(async (trx) => {
@@ -507,7 +444,12 @@ export function createGates(options: GatesOptions = {}) {
       void track(
         pending.then(async () => {
           const late = calls.slice(known);
-          if (late.length > 0) await q.insertGateAnswers(s.db, row.id, late.map((c) => answerRow(c, true)));
+          if (late.length > 0)
+            await q.insertGateAnswers(
+              s.db,
+              row.id,
+              late.map((c) => answerRow(c, true)),
+            );
         }),
       ).catch((e) => s.logger.warn({ err: e, gate: row.id }, 'late approver answers not recorded'));
       return recorded;
@@ -524,7 +466,8 @@ export function createGates(options: GatesOptions = {}) {
     n: VendorNotification,
     messageId: string | null,
   ): Promise<{ id: string; envelope: EventEnvelope | null; error: string | null }> {
-    if (messageId === null) return { id: newId(), envelope: null, error: 'the gate notification was not stored' };
+    if (messageId === null)
+      return { id: newId(), envelope: null, error: 'the gate notification was not stored' };
     try {
       const result = await connector.normalize(n, {
         instanceId,
@@ -539,7 +482,12 @@ export function createGates(options: GatesOptions = {}) {
         receivedAt: new Date(),
       } as Parameters<Connector['normalize']>[1]);
       const draft = result.events[0];
-      if (!draft) return { id: newId(), envelope: null, error: result.ignored ?? 'the connector made no approval request' };
+      if (!draft)
+        return {
+          id: newId(),
+          envelope: null,
+          error: result.ignored ?? 'the connector made no approval request',
+        };
       const data = draft.data as JsonObject;
       const envelope = {
         specversion: '1.0',
@@ -609,7 +557,10 @@ export function createGates(options: GatesOptions = {}) {
       }
       if (request.error !== null) {
         row.error = request.error;
-        s.logger.warn({ gate: row.id, instance: instanceId, reason: request.error }, 'gate request not understood');
+        s.logger.warn(
+          { gate: row.id, instance: instanceId, reason: request.error },
+          'gate request not understood',
+        );
       }
       if (local) return decideRequest(s, row, t0);
       wait = waitFor(row.id);
@@ -617,7 +568,10 @@ export function createGates(options: GatesOptions = {}) {
       return wait.promise;
     })();
     try {
-      const winner = await Promise.race([work.then((v) => ({ v, late: false })), hard.promise.then(() => ({ v: undefined, late: true }))]);
+      const winner = await Promise.race([
+        work.then((v) => ({ v, late: false })),
+        hard.promise.then(() => ({ v: undefined, late: true })),
+      ]);
       if (!winner.late && winner.v) return winner.v;
       const v = fallback('deadline', policy);
       // Nothing decided in time: the default goes out now; recording it must not delay the answer.
@@ -638,7 +592,9 @@ export function createGates(options: GatesOptions = {}) {
           }),
         ).catch((e) => s.logger.warn({ err: e, gate: gateId }, 'gate deadline not recorded'));
       }
-      work.catch((e) => s.logger.warn({ err: e, instance: instanceId }, 'gate request failed after its deadline'));
+      work.catch((e) =>
+        s.logger.warn({ err: e, instance: instanceId }, 'gate request failed after its deadline'),
+      );
       return v;
     } catch (error) {
       s.logger.error({ err: error, instance: instanceId }, 'gate request failed; answering the default');
@@ -686,7 +642,7 @@ export function createGates(options: GatesOptions = {}) {
       ),
     );
     const verdict = verdicts.find((v) => v.outcome === 'refuse') ?? verdicts[0] ?? fallback('error', policy);
-    metrics.decisions.inc({ instance: gate.instanceId, decision: verdict.outcome, reason: verdict.reason });
+    metrics.decisions.inc({ instance: gate.instanceId, outcome: verdict.outcome, reason: verdict.reason });
     metrics.duration.observe({ instance: gate.instanceId }, (performance.now() - t0) / 1000);
     return gateSpec.respond(toDecision(verdict), gate.config as never) satisfies InboundResponse;
   };
@@ -712,45 +668,6 @@ export function createGates(options: GatesOptions = {}) {
       s.logger.debug({ gate: matched, inbound: normalized.inboundId }, 'booking matched to its gate request');
     }
   };
-
-  function toView(r: q.GateRequestRow, now = Date.now()): GateRequest {
-    let status: GateBooking['status'];
-    if (r.matched_at !== null) status = 'booked';
-    else if (r.decision !== 'approve') status = r.decision === null ? 'waiting' : 'not_expected';
-    else status = now - r.received_at.getTime() > matchWindowMs ? 'not_booked' : 'waiting';
-    return {
-      id: r.id,
-      instanceId: r.instance_id,
-      connector: r.connector,
-      vendorType: r.vendor_type,
-      type: r.type,
-      eventId: r.event_id,
-      inboundMessageId: r.inbound_message_id,
-      receivedAt: r.received_at,
-      deadlineAt: r.deadline_at,
-      deadlineMs: r.deadline_ms,
-      default: r.default_outcome,
-      status: r.status,
-      decision: r.decision,
-      reason: r.decision_reason,
-      decidedBy: r.decided_by,
-      refusalReason: r.refusal_reason,
-      vendorErrorCode: r.vendor_error_code,
-      responseStatus: r.response_status,
-      decidedAt: r.decided_at,
-      decisionMs: r.decision_ms,
-      approvers: r.approvers,
-      error: r.error,
-      booking: {
-        status,
-        matchedAt: r.matched_at,
-        inboundMessageId: r.matched_inbound_id,
-        vendorType: r.matched_vendor_type,
-        eventId: r.matched_event_id,
-        subject: r.matched_subject,
-      },
-    };
-  }
 
   function attached(): Attached {
     if (!state) throw new SwitchyardError('SY_PIPELINE_CONFLICT', 'the gates are not started');
@@ -782,14 +699,21 @@ export function createGates(options: GatesOptions = {}) {
     if (isWorker) {
       await boss.work<{ id: string }>(
         GATE_QUEUE,
-        { batchSize: 16, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1, burstWhenBatchFull: true },
+        {
+          batchSize: 16,
+          pollingIntervalSeconds: 0.5,
+          notifyPollingIntervalSeconds: 1,
+          burstWhenBatchFull: true,
+        },
         async (jobs) => {
           // A job only hands the request over: the decision runs on (tracked) while the worker
           // fetches the next ones, so one slow approver never delays other requests.
           for (const job of jobs) {
             const row = await q.claimGateRequest(s.db, job.data.id, workerId);
             if (!row) continue;
-            void track(decideRequest(s, row)).catch((e) => logger.error({ err: e, gate: row.id }, 'gate job failed'));
+            void track(decideRequest(s, row)).catch((e) =>
+              logger.error({ err: e, gate: row.id }, 'gate job failed'),
+            );
           }
         },
       );
@@ -833,31 +757,8 @@ export function createGates(options: GatesOptions = {}) {
      * const { items, nextCursor } = await gates.list({ instanceId: 'dp-main', decision: 'refuse', limit: 20 });
      * ```
      */
-    async list(
-      f: { instanceId?: string; decision?: string; reason?: string; cursor?: string; limit?: number } = {},
-    ): Promise<Page<GateRequest>> {
-      const s = attached();
-      const limit = f.limit ?? 50;
-      if (!Number.isInteger(limit) || limit < 1) throw invalid('limit must be a positive integer');
-      if (f.decision !== undefined && f.decision !== 'approve' && f.decision !== 'refuse') {
-        throw invalid('decision must be approve or refuse');
-      }
-      if (f.reason !== undefined && !REASONS.includes(f.reason as q.GateReason)) {
-        throw invalid(`reason must be one of ${REASONS.join(', ')}`);
-      }
-      if (f.cursor !== undefined && !/^\d+$/.test(f.cursor)) throw invalid('cursor is not valid');
-      const rows = await q.listGateRequests(s.db, {
-        ...(f.instanceId ? { instanceId: f.instanceId } : {}),
-        ...(f.decision ? { decision: f.decision as q.GateOutcome } : {}),
-        ...(f.reason ? { reason: f.reason as q.GateReason } : {}),
-        ...(f.cursor ? { beforeSeq: f.cursor } : {}),
-        limit: Math.min(limit, 500) + 1,
-      });
-      const page = rows.slice(0, Math.min(limit, 500));
-      return {
-        items: page.map((r) => toView(r)),
-        nextCursor: rows.length > page.length ? page[page.length - 1]!.seq : null,
-      };
+    async list(f: GateListQuery = {}): Promise<Page<GateRequest>> {
+      return listGates(attached().db, f, matchWindowMs);
     },
 
     /**
@@ -869,15 +770,7 @@ export function createGates(options: GatesOptions = {}) {
      * ```
      */
     async get(id: string): Promise<GateRequestDetail> {
-      const s = attached();
-      const row = await q.getGateRequest(s.db, id);
-      if (!row) {
-        throw new SwitchyardError('SY_PIPELINE_NOT_FOUND', `no gate request ${JSON.stringify(id)}`, {
-          details: { gate: id },
-        });
-      }
-      const answers = await q.listGateAnswers(s.db, [id]);
-      return { ...toView(row), request: row.envelope, answers: answers.map(toAnswer) };
+      return getGate(attached().db, id, matchWindowMs);
     },
 
     /** Waits for decisions and late answers still being recorded (tests, shutdown). */

@@ -43,7 +43,12 @@ export function resolvePolicy(gate: JsonValue | null | undefined): GatePolicy {
   if (!isJsonObject(gate)) return { ...DEFAULT_POLICY };
   const raw = durationMs(gate.deadlineMs) ?? durationMs(gate.deadline) ?? DEFAULT_POLICY.deadlineMs;
   const deadlineMs = Math.round(Math.min(MAX_DEADLINE_MS, Math.max(MIN_DEADLINE_MS, raw)));
-  const defaultOutcome = gate.default === 'refuse' ? 'refuse' : gate.default === 'approve' ? 'approve' : DEFAULT_POLICY.defaultOutcome;
+  const defaultOutcome =
+    gate.default === 'refuse'
+      ? 'refuse'
+      : gate.default === 'approve'
+        ? 'approve'
+        : DEFAULT_POLICY.defaultOutcome;
   return { deadlineMs, defaultOutcome };
 }
 
@@ -58,7 +63,11 @@ export function resolvePolicy(gate: JsonValue | null | undefined): GatePolicy {
  * approverMatches({ approver_filters: { sources: ['dp-main'] } }, 'appointment.booking_requested', 'dp-main'); // true
  * ```
  */
-export function approverMatches(sub: { approver_filters: JsonValue | null }, type: string, source: string): boolean {
+export function approverMatches(
+  sub: { approver_filters: JsonValue | null },
+  type: string,
+  source: string,
+): boolean {
   const f = isJsonObject(sub.approver_filters) ? sub.approver_filters : {};
   const types = Array.isArray(f.events) ? f.events : Array.isArray(f.eventTypes) ? f.eventTypes : undefined;
   if (types && !types.some((p) => typeof p === 'string' && typeMatches(p, type))) return false;
@@ -78,7 +87,9 @@ function parseBody(snippet: string | undefined): Record<string, unknown> | undef
   if (!snippet) return undefined;
   try {
     const value = JSON.parse(snippet) as unknown;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -97,7 +108,8 @@ function parseBody(snippet: string | undefined): Record<string, unknown> | undef
  * ```
  */
 export function readAnswer(result: PostWebhookResult): ApproverAnswer {
-  if (result.status === undefined) return { outcome: 'unavailable', reason: result.error ?? 'no answer', vendorErrorCode: null };
+  if (result.status === undefined)
+    return { outcome: 'unavailable', reason: result.error ?? 'no answer', vendorErrorCode: null };
   const status = result.status;
   const body = parseBody(result.responseSnippet);
   const reason = typeof body?.reason === 'string' && body.reason !== '' ? body.reason.slice(0, 500) : null;
@@ -107,7 +119,8 @@ export function readAnswer(result: PostWebhookResult): ApproverAnswer {
     if (body?.decision === 'refuse') return { outcome: 'refuse', reason, vendorErrorCode };
     return { outcome: 'approve', reason: null, vendorErrorCode: null };
   }
-  if (status >= 400 && status < 500) return { outcome: 'refuse', reason: reason ?? `HTTP ${status}`, vendorErrorCode };
+  if (status >= 400 && status < 500)
+    return { outcome: 'refuse', reason: reason ?? `HTTP ${status}`, vendorErrorCode };
   return { outcome: 'unavailable', reason: `HTTP ${status}`, vendorErrorCode: null };
 }
 
@@ -149,14 +162,26 @@ export function decide(
   }
   if (answers.length < approvers) return undefined;
   if (answers.every((a) => a.outcome === 'approve')) {
-    return { outcome: 'approve', reason: 'approved', decidedBy: null, refusalReason: null, vendorErrorCode: null };
+    return {
+      outcome: 'approve',
+      reason: 'approved',
+      decidedBy: null,
+      refusalReason: null,
+      vendorErrorCode: null,
+    };
   }
   return fallback('unavailable', policy);
 }
 
 /** The configured default, for a reason that is not an approver's word. */
 export function fallback(reason: GateReason, policy: GatePolicy): Verdict {
-  return { outcome: policy.defaultOutcome, reason, decidedBy: null, refusalReason: null, vendorErrorCode: null };
+  return {
+    outcome: policy.defaultOutcome,
+    reason,
+    decidedBy: null,
+    refusalReason: null,
+    vendorErrorCode: null,
+  };
 }
 
 /**

@@ -116,7 +116,10 @@ export interface GateDecisionValues {
 const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
 
 /** Inserts a gate request; undefined when (instance, dedupe key) is already recorded (a vendor retry). */
-export async function insertGateRequest(db: Executor, r: NewGateRequest): Promise<GateRequestRow | undefined> {
+export async function insertGateRequest(
+  db: Executor,
+  r: NewGateRequest,
+): Promise<GateRequestRow | undefined> {
   const result = await sql<GateRequestRow>`
     insert into switchyard.gate_requests (id, instance_id, connector, inbound_message_id, dedupe_key, vendor_type, type,
       event_id, envelope, match_key, status, deadline_ms, default_outcome, deadline_at, received_at, claimed_by, claimed_at)
@@ -140,7 +143,9 @@ export async function findGateRequest(
   dedupeKey: string,
 ): Promise<GateRequestRow | undefined> {
   const r = await sql<GateRequestRow>`
-    select * from switchyard.gate_requests where instance_id = ${instanceId} and dedupe_key = ${dedupeKey}`.execute(db);
+    select * from switchyard.gate_requests where instance_id = ${instanceId} and dedupe_key = ${dedupeKey}`.execute(
+    db,
+  );
   return r.rows[0];
 }
 
@@ -160,7 +165,11 @@ export async function inboundIdsByDedupeKey(
  * Takes a pending request for this worker. Undefined when another worker has it, it is decided,
  * or its deadline passed (nobody waits for the answer any more).
  */
-export async function claimGateRequest(db: Executor, id: string, worker: string): Promise<GateRequestRow | undefined> {
+export async function claimGateRequest(
+  db: Executor,
+  id: string,
+  worker: string,
+): Promise<GateRequestRow | undefined> {
   const r = await sql<GateRequestRow>`
     update switchyard.gate_requests set status = 'deciding', claimed_by = ${worker}, claimed_at = now()
     where id = ${id} and status = 'pending' and deadline_at > now()
@@ -189,7 +198,11 @@ export async function decideGateRequest(
   return existing ? { row: existing, won: false } : undefined;
 }
 
-export async function insertGateAnswers(db: Executor, gateRequestId: string, answers: readonly NewGateAnswer[]): Promise<void> {
+export async function insertGateAnswers(
+  db: Executor,
+  gateRequestId: string,
+  answers: readonly NewGateAnswer[],
+): Promise<void> {
   if (answers.length === 0) return;
   await sql`
     insert into switchyard.gate_answers (gate_request_id, subscription_id, started_at, latency_ms, status_code, outcome,
@@ -205,7 +218,9 @@ export async function insertGateAnswers(db: Executor, gateRequestId: string, ans
 export async function listGateAnswers(db: Executor, ids: readonly string[]): Promise<GateAnswerRow[]> {
   if (ids.length === 0) return [];
   const r = await sql<GateAnswerRow>`
-    select * from switchyard.gate_answers where gate_request_id = any(${ids as string[]}::text[]) order by id`.execute(db);
+    select * from switchyard.gate_answers where gate_request_id = any(${ids as string[]}::text[]) order by id`.execute(
+    db,
+  );
   return r.rows;
 }
 

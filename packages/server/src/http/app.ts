@@ -82,6 +82,10 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   await app.register(plugin('switchyard-metrics', metricsRoutes), deps);
   await app.register(async (v1) => {
     v1.addHook('onRequest', adminAuth(options.adminToken));
+    // Action routes take an optional body (`POST .../disable`): no body validates as `{}`.
+    v1.addHook('preValidation', async (request) => {
+      if (request.body === undefined && request.routeOptions.schema?.body) request.body = {};
+    });
     await v1.register(plugin('switchyard-instances', instanceRoutes), deps);
     await v1.register(plugin('switchyard-subscriptions', subscriptionRoutes), deps);
     await v1.register(plugin('switchyard-feed', feedRoutes), deps);
@@ -89,7 +93,8 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     await v1.register(plugin('switchyard-deliveries', deliveryRoutes), deps);
     await v1.register(plugin('switchyard-inbound', inboundRoutes), deps);
     await v1.register(
-      (instance, opts: RouteDeps & { routes: RouteTable; publicUrl?: string }) => openApiRoutes(instance, opts),
+      (instance, opts: RouteDeps & { routes: RouteTable; publicUrl?: string }) =>
+        openApiRoutes(instance, opts),
       { ...deps, routes, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) },
     );
   });

@@ -48,7 +48,11 @@ export class HttpError extends SwitchyardError {
   constructor(
     code: HttpErrorCode,
     message: string,
-    options?: { headers?: Record<string, string>; issues?: ValidationIssue[]; details?: Record<string, unknown> },
+    options?: {
+      headers?: Record<string, string>;
+      issues?: ValidationIssue[];
+      details?: Record<string, unknown>;
+    },
   ) {
     super(code, message, options?.details ? { details: options.details } : undefined);
     this.headers = options?.headers ?? {};
@@ -87,7 +91,10 @@ export function problemOf(
 /** True for errors that mean Postgres cannot be reached (the caller should answer 503). */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P03' || code === '53300')) {
+  if (
+    typeof code === 'string' &&
+    (code.startsWith('08') || code === '57P01' || code === '57P03' || code === '53300')
+  ) {
     return true;
   }
   if (code === '3D000') return true; // the database does not exist (dropped)
@@ -133,9 +140,17 @@ export function problemFromError(
   const e = (error ?? {}) as FastifyLikeError;
   if (Array.isArray(e.validation)) {
     const where = e.validationContext ?? 'body';
-    const issues = e.validation.map((v) => ({ in: where, pointer: issuePointer(v), message: v.message ?? 'is not valid' }));
+    const issues = e.validation.map((v) => ({
+      in: where,
+      pointer: issuePointer(v),
+      message: v.message ?? 'is not valid',
+    }));
     const summary = issues.map((i) => `${i.in}${i.pointer} ${i.message}`).join('; ');
-    return { problem: problemOf('SY_HTTP_VALIDATION', summary, instance, { errors: issues }), headers: {}, internal: false };
+    return {
+      problem: problemOf('SY_HTTP_VALIDATION', summary, instance, { errors: issues }),
+      headers: {},
+      internal: false,
+    };
   }
   if (error instanceof HttpError) {
     return {
@@ -158,7 +173,11 @@ export function problemFromError(
     };
   }
   if (typeof e.code === 'string' && e.code in FASTIFY_CODES) {
-    return { problem: problemOf(FASTIFY_CODES[e.code]!, e.message ?? '', instance), headers: {}, internal: false };
+    return {
+      problem: problemOf(FASTIFY_CODES[e.code]!, e.message ?? '', instance),
+      headers: {},
+      internal: false,
+    };
   }
   if (isDatabaseUnavailable(error)) {
     return {
@@ -170,11 +189,21 @@ export function problemFromError(
   const status = e.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const code: HttpErrorCode =
-      status === 404 ? 'SY_HTTP_NOT_FOUND' : status === 413 ? 'SY_HTTP_BODY_TOO_LARGE' : status === 415 ? 'SY_HTTP_UNSUPPORTED_MEDIA_TYPE' : 'SY_HTTP_MALFORMED_BODY';
+      status === 404
+        ? 'SY_HTTP_NOT_FOUND'
+        : status === 413
+          ? 'SY_HTTP_BODY_TOO_LARGE'
+          : status === 415
+            ? 'SY_HTTP_UNSUPPORTED_MEDIA_TYPE'
+            : 'SY_HTTP_MALFORMED_BODY';
     return { problem: problemOf(code, e.message ?? '', instance, { status }), headers: {}, internal: false };
   }
   return {
-    problem: problemOf('SY_HTTP_INTERNAL', 'an unexpected error occurred; the server log has the details', instance),
+    problem: problemOf(
+      'SY_HTTP_INTERNAL',
+      'an unexpected error occurred; the server log has the details',
+      instance,
+    ),
     headers: {},
     internal: true,
   };

@@ -16,7 +16,12 @@ const vendor = (body: unknown, key = VENDOR_API_KEY) =>
 beforeAll(async () => {
   hub = await makeHub(database.url());
   await hub.start();
-  await hub.instances.upsert({ id: 'shop', connector: 'hooktest', mode: 'push', settings: { apiKey: VENDOR_API_KEY } });
+  await hub.instances.upsert({
+    id: 'shop',
+    connector: 'hooktest',
+    mode: 'push',
+    settings: { apiKey: VENDOR_API_KEY },
+  });
   subscriber = await startRecordingSubscriber();
   await hub.subscriptions.create({ id: 'sink', url: `${subscriber.url}sink`, allowPrivateAddresses: true });
   server = await listen(hub, { bodyLimit: 4096 });
@@ -44,7 +49,12 @@ describe('matchPushRoute', () => {
 
 describe('POST /hooks/:instance', () => {
   it('stores, answers with the connector acknowledgement and delivers', async () => {
-    const r = await call(base, 'POST', '/hooks/shop?tag=x&tag=y', vendor({ id: 'p1', type: 'created', booking: 'b1' }));
+    const r = await call(
+      base,
+      'POST',
+      '/hooks/shop?tag=x&tag=y',
+      vendor({ id: 'p1', type: 'created', booking: 'b1' }),
+    );
     expect(r.status).toBe(202);
     expect(r.json).toEqual({ received: 1 });
     const [delivered] = await subscriber.waitFor(1);
@@ -57,16 +67,26 @@ describe('POST /hooks/:instance', () => {
   });
 
   it('routes the connector’s extra paths with their parameters', async () => {
-    const cancel = await call(base, 'POST', '/hooks/shop/cancellation', vendor({ id: 'p2', type: 'created', booking: 'b1' }));
+    const cancel = await call(
+      base,
+      'POST',
+      '/hooks/shop/cancellation',
+      vendor({ id: 'p2', type: 'created', booking: 'b1' }),
+    );
     expect(cancel.status).toBe(202);
     const keyed = await call(base, 'POST', `/hooks/shop/k/${VENDOR_API_KEY}`, {
       body: { id: 'p3', type: 'created' },
       token: null,
     });
     expect(keyed.status).toBe(202);
-    const wrongKey = await call(base, 'POST', '/hooks/shop/k/nope', { body: { id: 'p4', type: 'created' }, token: null });
+    const wrongKey = await call(base, 'POST', '/hooks/shop/k/nope', {
+      body: { id: 'p4', type: 'created' },
+      token: null,
+    });
     expect(wrongKey.status).toBe(401);
-    const routes = (await hub.inbound.list({ instanceId: 'shop' })).items.map((m) => `${m.route}:${m.vendorType}`);
+    const routes = (await hub.inbound.list({ instanceId: 'shop' })).items.map(
+      (m) => `${m.route}:${m.vendorType}`,
+    );
     expect(routes).toEqual(expect.arrayContaining(['cancellation:cancelled', 'keyed:created']));
   });
 
@@ -88,7 +108,12 @@ describe('POST /hooks/:instance', () => {
 
   it('answers a duplicate like the original without storing it twice', async () => {
     const before = (await hub.inbound.list({ instanceId: 'shop' })).items.length;
-    const again = await call(base, 'POST', '/hooks/shop', vendor({ id: 'p1', type: 'created', booking: 'b1' }));
+    const again = await call(
+      base,
+      'POST',
+      '/hooks/shop',
+      vendor({ id: 'p1', type: 'created', booking: 'b1' }),
+    );
     expect(again.status).toBe(202);
     expect((await hub.inbound.list({ instanceId: 'shop' })).items.length).toBe(before);
   });
@@ -114,7 +139,12 @@ describe('POST /hooks/:instance', () => {
   });
 
   it('answers a body over the limit with a 413 problem', async () => {
-    const r = await call(base, 'POST', '/hooks/shop', vendor({ id: 'big', type: 'created', pad: 'x'.repeat(5000) }));
+    const r = await call(
+      base,
+      'POST',
+      '/hooks/shop',
+      vendor({ id: 'big', type: 'created', pad: 'x'.repeat(5000) }),
+    );
     expect(r.status).toBe(413);
     expect(r.json).toMatchObject({ code: 'SY_HTTP_BODY_TOO_LARGE', status: 413, title: expect.any(String) });
   });
@@ -142,15 +172,24 @@ describe('POST /hooks/:instance', () => {
     const r = await call(base, 'GET', '/metrics', { token: null });
     expect(r.status).toBe(200);
     expect(r.text).toMatch(/switchyard_ingest_requests_total\{instance="shop",outcome="accepted"\} [1-9]/);
-    expect(r.text).toMatch(/switchyard_ingest_requests_total\{instance="shop",outcome="unauthorized"\} [1-9]/);
-    expect(r.text).toMatch(/switchyard_ingest_requests_total\{instance="_unknown",outcome="not_found"\} [1-9]/);
+    expect(r.text).toMatch(
+      /switchyard_ingest_requests_total\{instance="shop",outcome="unauthorized"\} [1-9]/,
+    );
+    expect(r.text).toMatch(
+      /switchyard_ingest_requests_total\{instance="_unknown",outcome="not_found"\} [1-9]/,
+    );
     expect(r.text).toMatch(/switchyard_ingest_requests_total\{instance="shop",outcome="duplicate"\} [1-9]/);
     expect(r.text).toContain('switchyard_ingest_duration_seconds_bucket');
   });
 
   it('answers 503, never 2xx, when the database is gone', async () => {
     const other = await makeHub(database.url());
-    await other.instances.upsert({ id: 'gone', connector: 'hooktest', mode: 'push', settings: { apiKey: VENDOR_API_KEY } });
+    await other.instances.upsert({
+      id: 'gone',
+      connector: 'hooktest',
+      mode: 'push',
+      settings: { apiKey: VENDOR_API_KEY },
+    });
     const app = await listen(other);
     try {
       await other.stop();
@@ -166,6 +205,8 @@ describe('POST /hooks/:instance', () => {
     const healthy = await call(base, 'GET', '/readyz', { token: null });
     expect(healthy.status).toBe(200);
     expect((await call(base, 'GET', '/healthz', { token: null })).json).toEqual({ status: 'ok' });
-    await eventually(async () => (await hub.inbound.list({ instanceId: 'gone' })).items.length === 0 || undefined);
+    await eventually(
+      async () => (await hub.inbound.list({ instanceId: 'gone' })).items.length === 0 || undefined,
+    );
   });
 });

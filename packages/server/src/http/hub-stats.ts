@@ -9,7 +9,14 @@ import type { Executor } from '../storage/db.ts';
 export async function deliveryCounts(db: Executor): Promise<Record<string, number>> {
   const r = await sql<{ status: string; n: string }>`
     select status, count(*) as n from switchyard.deliveries group by status`.execute(db);
-  const out: Record<string, number> = { pending: 0, in_flight: 0, succeeded: 0, dead: 0, skipped: 0, held: 0 };
+  const out: Record<string, number> = {
+    pending: 0,
+    in_flight: 0,
+    succeeded: 0,
+    dead: 0,
+    skipped: 0,
+    held: 0,
+  };
   for (const row of r.rows) out[row.status] = Number(row.n);
   return out;
 }
@@ -19,7 +26,9 @@ export async function queueDepths(db: Executor): Promise<{ normalize: number; de
   const r = await sql<{ normalize: string; deliver: string }>`
     select
       (select count(*) from switchyard.inbound_messages where status = 'received') as normalize,
-      (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(db);
+      (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(
+    db,
+  );
   return { normalize: Number(r.rows[0]?.normalize ?? 0), deliver: Number(r.rows[0]?.deliver ?? 0) };
 }
 
@@ -33,7 +42,9 @@ export async function pullLags(db: Executor): Promise<{ instance: string; lagMs:
 
 /** The newest attempt id ('0' when there is none). */
 export async function maxAttemptId(db: Executor): Promise<string> {
-  const r = await sql<{ id: string | null }>`select max(id) as id from switchyard.delivery_attempts`.execute(db);
+  const r = await sql<{ id: string | null }>`select max(id) as id from switchyard.delivery_attempts`.execute(
+    db,
+  );
   return r.rows[0]?.id ?? '0';
 }
 

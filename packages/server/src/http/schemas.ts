@@ -21,7 +21,13 @@ function object(properties: Record<string, Schema>, required: string[] = Object.
 
 /** `{ items: [...], nextCursor }` for cursor-paginated lists. */
 export function pageOf(item: Schema): Schema {
-  return object({ items: { type: 'array', items: item }, nextCursor: { ...nullableStr, description: 'Pass as `cursor` for the next page; null when there is no more.' } });
+  return object({
+    items: { type: 'array', items: item },
+    nextCursor: {
+      ...nullableStr,
+      description: 'Pass as `cursor` for the next page; null when there is no more.',
+    },
+  });
 }
 
 /** `{ items: [...] }` for short lists without pagination. */
@@ -53,9 +59,21 @@ export const problem: Schema = {
 export const secretInfo = object({ secretHint: str, createdAt: dateTime, expiresAt: nullableDateTime });
 
 const contentType = { type: 'string', enum: ['application/cloudevents+json', 'application/json'] } as const;
-const eventTypes = { type: 'array', items: { type: 'string', minLength: 1, maxLength: 200 }, maxItems: 100 } as const;
-const sources = { type: ['array', 'null'], items: { type: 'string', minLength: 1, maxLength: 100 }, maxItems: 100 } as const;
-const retrySchedule = { type: ['array', 'null'], items: { type: 'integer', minimum: 0 }, maxItems: 50 } as const;
+const eventTypes = {
+  type: 'array',
+  items: { type: 'string', minLength: 1, maxLength: 200 },
+  maxItems: 100,
+} as const;
+const sources = {
+  type: ['array', 'null'],
+  items: { type: 'string', minLength: 1, maxLength: 100 },
+  maxItems: 100,
+} as const;
+const retrySchedule = {
+  type: ['array', 'null'],
+  items: { type: 'integer', minimum: 0 },
+  maxItems: 50,
+} as const;
 const jsonObjectOrNull = { type: ['object', 'null'], additionalProperties: true } as const;
 
 export const subscription = object({
@@ -64,7 +82,11 @@ export const subscription = object({
   url: nullableStr,
   eventTypes: { type: 'array', items: str },
   sources: { type: ['array', 'null'], items: str },
-  secrets: { type: 'array', items: secretInfo, description: 'Hints of the signing secrets; never the secrets.' },
+  secrets: {
+    type: 'array',
+    items: secretInfo,
+    description: 'Hints of the signing secrets; never the secrets.',
+  },
   contentType,
   timeoutMs: int,
   retryScheduleMs: { type: ['array', 'null'], items: int },
@@ -123,7 +145,10 @@ export const subscriptionWithSecret: Schema = {
   required: ['subscription'],
   properties: {
     subscription,
-    secret: { type: 'string', description: 'The generated signing secret (also the feed credential). Shown once.' },
+    secret: {
+      type: 'string',
+      description: 'The generated signing secret (also the feed credential). Shown once.',
+    },
   },
 };
 
@@ -132,7 +157,11 @@ export const instance = object(
     id: str,
     connector: str,
     mode: { type: 'string', enum: ['push', 'pull', 'both'] },
-    settings: { type: 'object', additionalProperties: true, description: 'Secret fields show as "[redacted]".' },
+    settings: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'Secret fields show as "[redacted]".',
+    },
     pull: { ...object({ intervalMs: nullableInt }) },
     gate: anyJson,
     managedBy: { type: 'string', enum: ['file', 'api'] },
@@ -216,7 +245,10 @@ export const attempt = object({
   outcome: str,
 });
 
-const deliveryStatus = { type: 'string', enum: ['pending', 'in_flight', 'succeeded', 'dead', 'skipped', 'held'] } as const;
+const deliveryStatus = {
+  type: 'string',
+  enum: ['pending', 'in_flight', 'succeeded', 'dead', 'skipped', 'held'],
+} as const;
 
 const deliveryFields: Record<string, Schema> = {
   id: str,
@@ -237,10 +269,14 @@ const deliveryFields: Record<string, Schema> = {
 };
 
 export const delivery = object(deliveryFields);
-export const deliveryWithAttempts = object({ ...deliveryFields, attemptLog: { type: 'array', items: attempt } });
+export const deliveryWithAttempts = object({
+  ...deliveryFields,
+  attemptLog: { type: 'array', items: attempt },
+});
 export { deliveryStatus };
 
 const inboundStatus = { type: 'string', enum: ['received', 'normalized', 'ignored', 'failed'] } as const;
+
 export { inboundStatus };
 
 const inboundFields: Record<string, Schema> = {
@@ -267,7 +303,11 @@ export const inboundMessageDetail = object({
   ...inboundFields,
   payload: anyJson,
   rawBody: { ...nullableStr, description: 'The body as received (UTF-8), for pushes.' },
-  headers: { type: ['object', 'null'], additionalProperties: { type: 'string' }, description: 'Credentials redacted.' },
+  headers: {
+    type: ['object', 'null'],
+    additionalProperties: { type: 'string' },
+    description: 'Credentials redacted.',
+  },
   events: { type: 'array', items: event },
 });
 

@@ -134,6 +134,7 @@ export interface Answer {
   status: number;
   headers: Headers;
   text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers field by field.
   json: any;
 }
 
@@ -142,7 +143,12 @@ export async function call(
   base: string,
   method: string,
   path: string,
-  options: { body?: unknown; token?: string | null; headers?: Record<string, string>; raw?: string | Buffer } = {},
+  options: {
+    body?: unknown;
+    token?: string | null;
+    headers?: Record<string, string>;
+    raw?: string | Buffer;
+  } = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = { ...options.headers };
   const token = options.token === undefined ? ADMIN_TOKEN : options.token;
@@ -164,7 +170,10 @@ export async function call(
 }
 
 /** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

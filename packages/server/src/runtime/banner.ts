@@ -106,7 +106,8 @@ export function banner(
       `  OpenAPI:   ${base}/v1/openapi.json`,
     );
     const feeds = config.subscriptions.filter((s) => s.kind === 'pull');
-    for (const feed of feeds) lines.push(`  pull feed ${feed.id}: ${base}/v1/subscriptions/${feed.id}/events`);
+    for (const feed of feeds)
+      lines.push(`  pull feed ${feed.id}: ${base}/v1/subscriptions/${feed.id}/events`);
   }
   lines.push(`  health: ${base}/healthz  ${base}/readyz`, `  metrics: ${base}/metrics`);
   if (opts.role !== 'worker') {

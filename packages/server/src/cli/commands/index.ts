@@ -4,9 +4,22 @@
  * dispatcher read the list; nothing else changes.
  */
 import type { Command } from '../command.ts';
+import { eventsCommand } from './events.ts';
 import { helpCommand } from './help.ts';
+import { migrateCommand } from './migrate.ts';
+import { replayCommand } from './replay.ts';
 import { schemaCommand } from './schema.ts';
+import { startCommand } from './start.ts';
+import { subscriptionsCommand } from './subscriptions.ts';
 import { validateCommand } from './validate.ts';
 
-export const commands: Command[] = [validateCommand, schemaCommand];
+export const commands: Command[] = [
+  startCommand,
+  validateCommand,
+  migrateCommand,
+  replayCommand,
+  eventsCommand,
+  subscriptionsCommand,
+  schemaCommand,
+];
 commands.push(helpCommand(() => commands));

@@ -9,7 +9,11 @@ export function pathOf(request: FastifyRequest): string {
 }
 
 /** Sends a problem document as `application/problem+json`. */
-export function sendProblem(reply: FastifyReply, problem: ProblemDocument, headers: Record<string, string> = {}) {
+export function sendProblem(
+  reply: FastifyReply,
+  problem: ProblemDocument,
+  headers: Record<string, string> = {},
+) {
   return reply
     .code(problem.status)
     .headers(headers)

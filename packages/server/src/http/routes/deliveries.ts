@@ -9,7 +9,13 @@ type IdParams = { Params: { id: string } };
 /** Deliveries and their attempts: list, get, replay one, skip one. */
 export async function deliveryRoutes(app: FastifyInstance, { hub }: RouteDeps): Promise<void> {
   app.get<{
-    Querystring: { subscriptionId?: string; eventId?: string; status?: Delivery['status']; cursor?: string; limit?: number };
+    Querystring: {
+      subscriptionId?: string;
+      eventId?: string;
+      status?: Delivery['status'];
+      cursor?: string;
+      limit?: number;
+    };
   }>(
     '/v1/deliveries',
     {

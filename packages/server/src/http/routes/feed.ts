@@ -4,8 +4,8 @@ import { activeSecrets } from '../../pipeline/deliver.ts';
 import type { Hub } from '../../pipeline/hub.ts';
 import { getSubscription } from '../../storage/queries.ts';
 import type { RouteDeps } from '../deps.ts';
-import * as s from '../schemas.ts';
 import { bearerToken, unauthorized } from '../plugins/admin-auth.ts';
+import * as s from '../schemas.ts';
 
 const tags = ['feed'];
 
@@ -15,7 +15,10 @@ const tags = ['feed'];
  * Every secret is compared in constant time, and an unknown subscription gets the same 401 as a
  * wrong secret, so the answer says nothing about which ids exist.
  */
-export async function checkFeedCredential(hub: Hub, request: FastifyRequest<{ Params: { id: string } }>): Promise<void> {
+export async function checkFeedCredential(
+  hub: Hub,
+  request: FastifyRequest<{ Params: { id: string } }>,
+): Promise<void> {
   const presented = bearerToken(request);
   if (!presented) throw unauthorized('the feed needs Authorization: Bearer <subscription secret>');
   const row = await getSubscription(hub.internals.db, request.params.id);
@@ -40,7 +43,8 @@ export async function feedRoutes(app: FastifyInstance, { hub }: RouteDeps): Prom
       onRequest,
       schema: {
         tags,
-        summary: 'Read a pull subscription’s events in order after a cursor (default: the acknowledged position)',
+        summary:
+          'Read a pull subscription’s events in order after a cursor (default: the acknowledged position)',
         params: s.idParams,
         querystring: {
           type: 'object',
@@ -54,7 +58,10 @@ export async function feedRoutes(app: FastifyInstance, { hub }: RouteDeps): Prom
             required: ['events', 'nextCursor'],
             properties: {
               events: { type: 'array', items: s.event },
-              nextCursor: { type: 'string', description: 'Acknowledge it, or pass it as `after` to read on.' },
+              nextCursor: {
+                type: 'string',
+                description: 'Acknowledge it, or pass it as `after` to read on.',
+              },
             },
           },
         },
@@ -79,7 +86,12 @@ export async function feedRoutes(app: FastifyInstance, { hub }: RouteDeps): Prom
           properties: { cursor: s.cursorParam },
         },
         response: {
-          200: { type: 'object', additionalProperties: false, required: ['cursor'], properties: { cursor: { type: 'string' } } },
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['cursor'],
+            properties: { cursor: { type: 'string' } },
+          },
         },
       },
     },

@@ -35,12 +35,17 @@ export async function healthRoutes(app: FastifyInstance, { hub }: RouteDeps): Pr
         await Promise.race([
           probeDatabase(hub.internals.db),
           new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no answer in ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+            timer = setTimeout(
+              () => reject(new Error(`no answer in ${READY_TIMEOUT_MS} ms`)),
+              READY_TIMEOUT_MS,
+            );
           }),
         ]);
       } catch (error) {
         request.log.warn({ err: error }, 'readiness probe failed');
-        throw new HttpError('SY_HTTP_NOT_READY', 'the database does not answer', { headers: { 'retry-after': '5' } });
+        throw new HttpError('SY_HTTP_NOT_READY', 'the database does not answer', {
+          headers: { 'retry-after': '5' },
+        });
       } finally {
         clearTimeout(timer);
       }

@@ -96,7 +96,11 @@ declare module 'fastify' {
   }
 }
 
-async function handle(hub: Hub, request: FastifyRequest<{ Params: { instance: string; '*'?: string } }>, reply: FastifyReply) {
+async function handle(
+  hub: Hub,
+  request: FastifyRequest<{ Params: { instance: string; '*'?: string } }>,
+  reply: FastifyReply,
+) {
   const receivedAt = new Date();
   const instanceId = request.params.instance;
   const path = pathOf(request);
@@ -106,14 +110,21 @@ async function handle(hub: Hub, request: FastifyRequest<{ Params: { instance: st
   } catch (error) {
     if (!isDatabaseUnavailable(error)) throw error;
     request.ingestLabels = { instance: UNKNOWN_INSTANCE_LABEL, outcome: 'unavailable' };
-    return sendProblem(reply, problemOf('SY_STORAGE_UNAVAILABLE', 'the database is unreachable; try again later', path), {
-      'retry-after': '5',
-    });
+    return sendProblem(
+      reply,
+      problemOf('SY_STORAGE_UNAVAILABLE', 'the database is unreachable; try again later', path),
+      {
+        'retry-after': '5',
+      },
+    );
   }
   const routes = loaded && loaded.row.mode !== 'pull' ? loaded.connector.push?.routes : undefined;
   if (!routes) {
     request.ingestLabels = { instance: UNKNOWN_INSTANCE_LABEL, outcome: 'not_found' };
-    return sendProblem(reply, problemOf('SY_PIPELINE_NOT_FOUND', `no push instance ${JSON.stringify(instanceId)}`, path));
+    return sendProblem(
+      reply,
+      problemOf('SY_PIPELINE_NOT_FOUND', `no push instance ${JSON.stringify(instanceId)}`, path),
+    );
   }
   const match = matchPushRoute(routes, request.params['*'] ?? '');
   if (!match) {

@@ -7,7 +7,9 @@ const tags = ['inbound'];
 
 /** Stored vendor notifications: list (failed, by status, by instance), get, re-normalize. */
 export async function inboundRoutes(app: FastifyInstance, { hub }: RouteDeps): Promise<void> {
-  app.get<{ Querystring: { status?: InboundMessage['status']; instanceId?: string; cursor?: string; limit?: number } }>(
+  app.get<{
+    Querystring: { status?: InboundMessage['status']; instanceId?: string; cursor?: string; limit?: number };
+  }>(
     '/v1/inbound',
     {
       schema: {

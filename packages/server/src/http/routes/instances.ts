@@ -38,9 +38,13 @@ async function existing(hub: Hub, id: string) {
 }
 
 function refuseFileManaged(id: string): HttpError {
-  return new HttpError('SY_HTTP_FILE_MANAGED', `instance ${JSON.stringify(id)} is declared in the configuration file`, {
-    details: { instance: id },
-  });
+  return new HttpError(
+    'SY_HTTP_FILE_MANAGED',
+    `instance ${JSON.stringify(id)} is declared in the configuration file`,
+    {
+      details: { instance: id },
+    },
+  );
 }
 
 type Body = Omit<InstanceInput, 'id' | 'managedBy'> & { id?: string };
@@ -79,7 +83,10 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
     },
     async (request, reply) => {
       if (await existing(hub, request.body.id)) {
-        throw new SwitchyardError('SY_PIPELINE_CONFLICT', `instance ${JSON.stringify(request.body.id)} exists`);
+        throw new SwitchyardError(
+          'SY_PIPELINE_CONFLICT',
+          `instance ${JSON.stringify(request.body.id)} exists`,
+        );
       }
       reply.code(201);
       return save(hub, request.body.id, request.body);
@@ -88,7 +95,14 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
 
   app.get<{ Params: { id: string } }>(
     '/v1/instances/:id',
-    { schema: { tags, summary: 'Get a connector instance (secrets redacted)', params: s.idParams, response: { 200: s.instance } } },
+    {
+      schema: {
+        tags,
+        summary: 'Get a connector instance (secrets redacted)',
+        params: s.idParams,
+        response: { 200: s.instance },
+      },
+    },
     async (request) => hub.instances.get(request.params.id),
   );
 
@@ -112,7 +126,14 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
 
   app.delete<{ Params: { id: string } }>(
     '/v1/instances/:id',
-    { schema: { tags, summary: 'Delete an API-managed connector instance', params: s.idParams, response: { 204: { type: 'null' } } } },
+    {
+      schema: {
+        tags,
+        summary: 'Delete an API-managed connector instance',
+        params: s.idParams,
+        response: { 204: { type: 'null' } },
+      },
+    },
     async (request, reply) => {
       const before = await hub.instances.get(request.params.id);
       if (before.managedBy === 'file') throw refuseFileManaged(request.params.id);
@@ -123,7 +144,14 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
 
   app.get<{ Params: { id: string } }>(
     '/v1/instances/:id/health',
-    { schema: { tags, summary: 'Health of a connector instance', params: s.idParams, response: { 200: s.instanceHealth } } },
+    {
+      schema: {
+        tags,
+        summary: 'Health of a connector instance',
+        params: s.idParams,
+        response: { 200: s.instanceHealth },
+      },
+    },
     async (request) => hub.instances.health(request.params.id),
   );
 
@@ -139,7 +167,11 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
             type: 'object',
             additionalProperties: false,
             required: ['stored', 'duplicates'],
-            properties: { stored: { type: 'integer' }, duplicates: { type: 'integer' }, error: { type: 'string' } },
+            properties: {
+              stored: { type: 'integer' },
+              duplicates: { type: 'integer' },
+              error: { type: 'string' },
+            },
           },
         },
       },

@@ -56,11 +56,14 @@ function operation(route: RouteEntry): Json {
   const responses: Json = {};
   for (const [status, body] of Object.entries(schema.response ?? {})) {
     if (body.type === 'null') responses[status] = { description: 'No content' };
-    else if (body.type === 'string') responses[status] = { description: 'OK', content: { 'text/plain': { schema: body } } };
+    else if (body.type === 'string')
+      responses[status] = { description: 'OK', content: { 'text/plain': { schema: body } } };
     else responses[status] = { description: 'OK', content: { 'application/json': { schema: body } } };
   }
   if (route.url.startsWith('/hooks/')) {
-    responses['200'] = { description: 'The connector’s acknowledgement, sent after the notifications are stored.' };
+    responses['200'] = {
+      description: 'The connector’s acknowledgement, sent after the notifications are stored.',
+    };
   }
   if (route.auth !== 'none') responses['401'] = problemResponse('Missing or wrong bearer token');
   responses.default = problemResponse('An RFC 9457 problem (docs/errors.md lists the codes)');
@@ -72,7 +75,12 @@ function operation(route: RouteEntry): Json {
     ...(schema.tags ? { tags: schema.tags } : {}),
     parameters: [...parameters('path', schema.params), ...parameters('query', schema.querystring)],
     responses,
-    security: route.auth === 'admin' ? [{ adminToken: [] }] : route.auth === 'subscription' ? [{ subscriptionSecret: [] }] : [],
+    security:
+      route.auth === 'admin'
+        ? [{ adminToken: [] }]
+        : route.auth === 'subscription'
+          ? [{ subscriptionSecret: [] }]
+          : [],
   };
   if (schema.body) {
     op.requestBody = {
@@ -102,7 +110,8 @@ export function buildOpenApi(routes: RouteTable, options: { publicUrl?: string |
   for (const route of routes.routes) {
     if (route.url === '/v1/openapi.json') continue;
     const path = openApiPath(route.url);
-    const item = (paths[path] ??= {});
+    const item = paths[path] ?? {};
+    paths[path] = item;
     item[route.method.toLowerCase()] = operation(route);
   }
   return {
@@ -124,7 +133,8 @@ export function buildOpenApi(routes: RouteTable, options: { publicUrl?: string |
         subscriptionSecret: {
           type: 'http',
           scheme: 'bearer',
-          description: 'One of the subscription’s signing secrets (whsec_…) in force; for the pull feed only.',
+          description:
+            'One of the subscription’s signing secrets (whsec_…) in force; for the pull feed only.',
         },
       },
     },
@@ -132,7 +142,10 @@ export function buildOpenApi(routes: RouteTable, options: { publicUrl?: string |
 }
 
 /** `GET /v1/openapi.json`: public, so clients can generate code before they hold a token. */
-export async function openApiRoutes(app: FastifyInstance, deps: RouteDeps & { routes: RouteTable; publicUrl?: string }) {
+export async function openApiRoutes(
+  app: FastifyInstance,
+  deps: RouteDeps & { routes: RouteTable; publicUrl?: string },
+) {
   let cached: string | undefined;
   app.get(
     '/v1/openapi.json',

@@ -9,9 +9,13 @@ const tags = ['subscriptions'];
 type IdParams = { Params: { id: string } };
 
 function refuseFileManaged(id: string): HttpError {
-  return new HttpError('SY_HTTP_FILE_MANAGED', `subscription ${JSON.stringify(id)} is declared in the configuration file`, {
-    details: { subscription: id },
-  });
+  return new HttpError(
+    'SY_HTTP_FILE_MANAGED',
+    `subscription ${JSON.stringify(id)} is declared in the configuration file`,
+    {
+      details: { subscription: id },
+    },
+  );
 }
 
 const replayed = {
@@ -45,7 +49,10 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       }
       const result = await hub.subscriptions.create(input);
       reply.code(201);
-      return { subscription: result.subscription, ...((result.secret ?? generated) ? { secret: result.secret ?? generated } : {}) };
+      return {
+        subscription: result.subscription,
+        ...((result.secret ?? generated) ? { secret: result.secret ?? generated } : {}),
+      };
     },
   );
 
@@ -57,7 +64,9 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
 
   app.get<IdParams>(
     '/v1/subscriptions/:id',
-    { schema: { tags, summary: 'Get a subscription', params: s.idParams, response: { 200: s.subscription } } },
+    {
+      schema: { tags, summary: 'Get a subscription', params: s.idParams, response: { 200: s.subscription } },
+    },
     async (request) => hub.subscriptions.get(request.params.id),
   );
 
@@ -81,7 +90,14 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
 
   app.delete<IdParams>(
     '/v1/subscriptions/:id',
-    { schema: { tags, summary: 'Delete a subscription and its deliveries', params: s.idParams, response: { 204: { type: 'null' } } } },
+    {
+      schema: {
+        tags,
+        summary: 'Delete a subscription and its deliveries',
+        params: s.idParams,
+        response: { 204: { type: 'null' } },
+      },
+    },
     async (request, reply) => {
       const before = await hub.subscriptions.get(request.params.id);
       if (before.managedBy === 'file') throw refuseFileManaged(request.params.id);
@@ -97,7 +113,11 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
         tags,
         summary: 'Stop deliveries to a subscription',
         params: s.idParams,
-        body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 500 } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { reason: { type: 'string', maxLength: 500 } },
+        },
         response: { 200: s.subscription },
       },
     },
@@ -111,7 +131,11 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
         tags,
         summary: 'Re-enable a subscription, optionally sending what it missed',
         params: s.idParams,
-        body: { type: 'object', additionalProperties: false, properties: { replayMissed: { type: 'boolean' } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { replayMissed: { type: 'boolean' } },
+        },
         response: {
           200: {
             type: 'object',
@@ -122,7 +146,8 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
         },
       },
     },
-    async (request) => hub.subscriptions.enable(request.params.id, { replayMissed: request.body?.replayMissed === true }),
+    async (request) =>
+      hub.subscriptions.enable(request.params.id, { replayMissed: request.body?.replayMissed === true }),
   );
 
   app.post<IdParams & { Body: { overlapMs?: number } | undefined }>(
@@ -130,7 +155,8 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
     {
       schema: {
         tags,
-        summary: 'Add a new signing secret; the old ones keep signing for overlapMs (returns the new secret once)',
+        summary:
+          'Add a new signing secret; the old ones keep signing for overlapMs (returns the new secret once)',
         params: s.idParams,
         body: {
           type: 'object',

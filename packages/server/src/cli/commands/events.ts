@@ -1,0 +1,127 @@
+import type { HubEvent } from '../../pipeline/api-types.ts';
+import type { Hub } from '../../pipeline/hub.ts';
+import { withHub } from '../../runtime/cli.ts';
+import { type CliIO, type Command, configOption, UsageError } from '../command.ts';
+
+/** One event as one line: time, type, source, subject, id (or the whole event as JSON). */
+export function formatEvent(event: HubEvent, json: boolean): string {
+  if (json) return JSON.stringify(event);
+  return [event.time, event.type, event.source, event.subject, event.id].join('  ');
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/** Events after `afterSequence`, oldest first (the API pages newest first). */
+async function newerThan(
+  hub: Hub,
+  filter: { type?: string; source?: string },
+  afterSequence: bigint,
+): Promise<HubEvent[]> {
+  const found: HubEvent[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await hub.events.list({ ...filter, limit: 500, ...(cursor ? { cursor } : {}) });
+    for (const event of page.items) {
+      if (BigInt(event.sequence) <= afterSequence) return found.reverse();
+      found.push(event);
+    }
+    if (!page.nextCursor) return found.reverse();
+    cursor = page.nextCursor;
+  }
+}
+
+async function tail(
+  hub: Hub,
+  io: CliIO,
+  filter: { type?: string; source?: string },
+  json: boolean,
+  signal: AbortSignal,
+  pollMs: number,
+): Promise<void> {
+  const latest = await hub.events.list({ ...filter, limit: 10 });
+  for (const event of [...latest.items].reverse()) io.stdout.write(`${formatEvent(event, json)}\n`);
+  let last = latest.items[0] ? BigInt(latest.items[0].sequence) : 0n;
+  while (!signal.aborted) {
+    await sleep(pollMs, signal);
+    if (signal.aborted) break;
+    for (const event of await newerThan(hub, filter, last)) {
+      io.stdout.write(`${formatEvent(event, json)}\n`);
+      last = BigInt(event.sequence);
+    }
+  }
+}
+
+/** `switchyard events list|tail`: the stored normalized events, newest first, or followed. */
+export const eventsCommand: Command = {
+  name: 'events',
+  summary: 'list stored events (newest first), or tail them as they arrive',
+  usage: 'list|tail [--config FILE] [--type T] [--source S] [--limit N] [--json]',
+  details: [
+    'Subcommands:',
+    '  list                the latest events, newest first (time, type, source, subject, id)',
+    '  tail                the last 10, then every new one as it is stored, until Ctrl-C',
+    'Options:',
+    '  -c, --config FILE   the config file',
+    '  --type T            an event type, or a family (appointment.*)',
+    '  --source S          an instance id',
+    '  --limit N           list: how many (default 50, at most 500)',
+    '  --json              one JSON event a line',
+  ].join('\n'),
+  options: {
+    ...configOption,
+    type: { type: 'string' },
+    source: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  allowPositionals: true,
+  async run(args, io) {
+    const [sub, ...extra] = args.positionals;
+    if ((sub !== 'list' && sub !== 'tail') || extra.length > 0)
+      throw new UsageError('usage: switchyard events list|tail [--type T] [--source S]');
+    const filter: { type?: string; source?: string } = {};
+    if (typeof args.values.type === 'string') filter.type = args.values.type;
+    if (typeof args.values.source === 'string') filter.source = args.values.source;
+    const json = args.values.json === true;
+    let limit = 50;
+    if (args.values.limit !== undefined) {
+      limit = Number(args.values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+        throw new UsageError('--limit must be an integer 1..500');
+    }
+    return withHub(args, io, async ({ hub }) => {
+      if (sub === 'list') {
+        const page = await hub.events.list({ ...filter, limit });
+        for (const event of page.items) io.stdout.write(`${formatEvent(event, json)}\n`);
+        if (page.items.length === 0 && !json) io.stderr.write('no events\n');
+        return 0;
+      }
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      const real = io.stdout === process.stdout;
+      if (real) {
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      }
+      try {
+        await tail(hub, io, filter, json, controller.signal, 1000);
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+      return 0;
+    });
+  },
+};

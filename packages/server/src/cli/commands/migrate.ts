@@ -1,0 +1,43 @@
+import { createLogger } from '../../logging/logger.ts';
+import { loadForCommand } from '../../runtime/cli.ts';
+import { openHubDatabase } from '../../runtime/database.ts';
+import { openDatabase } from '../../storage/db.ts';
+import { migrate, migrations } from '../../storage/migrations.ts';
+import { type Command, configOption } from '../command.ts';
+
+/** `switchyard migrate`: brings the database schema up to date and exits (a deploy step). */
+export const migrateCommand: Command = {
+  name: 'migrate',
+  summary: 'apply the database migrations and exit (start also does it)',
+  usage: '[--config FILE]',
+  details: [
+    'Options:',
+    '  -c, --config FILE   the config file (its database.url, DATABASE_URL, or the embedded Postgres)',
+    '',
+    'Migrations run under an advisory lock: safe while other processes start or run.',
+  ].join('\n'),
+  options: { ...configOption },
+  async run(args, io) {
+    const loaded = await loadForCommand(args, io);
+    if (typeof loaded === 'number') return loaded;
+    const logger = createLogger({ level: 'warn', secrets: loaded.secrets, destination: io.stderr });
+    const database = await openHubDatabase(loaded.config, { logger });
+    try {
+      const { db, close } = openDatabase(database.url, { max: 1 });
+      try {
+        const applied = await migrate(db);
+        const latest = Math.max(...migrations.map((m) => m.version));
+        io.stdout.write(
+          applied.length > 0
+            ? `applied migrations ${applied.join(', ')}; the schema is at version ${latest}\n`
+            : `the schema is up to date (version ${latest})\n`,
+        );
+        return 0;
+      } finally {
+        await close();
+      }
+    } finally {
+      await database.release();
+    }
+  },
+};

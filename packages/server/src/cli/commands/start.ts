@@ -1,0 +1,91 @@
+import { ConfigError } from '../../config/errors.ts';
+import { createLogger, secretScrubber } from '../../logging/logger.ts';
+import { loadForCommand, reportProblems } from '../../runtime/cli.ts';
+import { type HubRole, ROLES, startHubProcess } from '../../runtime/process.ts';
+import { type Command, configOption, UsageError } from '../command.ts';
+
+/** How long a stopped process may linger on stray handles before it is ended. */
+const EXIT_GRACE_MS = 3000;
+
+/**
+ * `switchyard start`: runs the hub until SIGTERM or SIGINT, then stops gracefully (exit 0).
+ * Exit 1 when the config has problems or the hub cannot start.
+ */
+export const startCommand: Command = {
+  name: 'start',
+  summary: 'run the hub: HTTP (vendor hooks, admin API, pull feed) and the workers',
+  usage: '[--config FILE] [--role all|http|worker] [--port PORT]',
+  details: [
+    'Options:',
+    '  -c, --config FILE   the config file (default: $SWITCHYARD_CONFIG, else ./switchyard.yaml, else',
+    '                      examples/switchyard.yaml of a source checkout)',
+    '  --role ROLE         all (default): HTTP and workers; http: hooks, admin API and pull feed only;',
+    '                      worker: normalize, deliver, pull and cleanup only (serves /healthz, /readyz',
+    '                      and /metrics)',
+    '  --port PORT         listen on this port instead of server.port (several processes on one machine)',
+    '',
+    'Without database.url or DATABASE_URL the hub runs an embedded Postgres, data in',
+    'database.embedded.dataDir (default ./.switchyard/postgres next to the config file).',
+    'SIGTERM or SIGINT stops it gracefully: no new requests, in-flight requests and jobs finish.',
+  ].join('\n'),
+  options: { ...configOption, role: { type: 'string' }, port: { type: 'string' } },
+  async run(args, io) {
+    const role = (args.values.role ?? 'all') as HubRole;
+    if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+    let port: number | undefined;
+    if (args.values.port !== undefined) {
+      port = Number(args.values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError('--port must be an integer 0..65535');
+    }
+    const loaded = await loadForCommand(args, io);
+    if (typeof loaded === 'number') return loaded;
+    const { config, secrets, shown } = loaded;
+    const logger = createLogger({
+      level: config.logging.level,
+      ...(config.logging.pretty !== undefined ? { pretty: config.logging.pretty } : {}),
+      secrets,
+      destination: io.stdout,
+    });
+
+    const real = io.stdout === process.stdout;
+    const controller = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (controller.signal.aborted) {
+        // A second signal: the operator does not want to wait.
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      logger.info({ signal }, 'signal received');
+      controller.abort();
+    };
+    if (real) {
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    }
+    try {
+      const running = await startHubProcess(config, {
+        role,
+        io,
+        logger,
+        secrets,
+        signal: controller.signal,
+        ...(port !== undefined ? { port } : {}),
+      });
+      await running.closed;
+      return 0;
+    } catch (error) {
+      if (error instanceof ConfigError) return reportProblems(io, shown, error.problems);
+      logger.fatal({ err: error }, 'switchyard could not start');
+      io.stderr.write(secretScrubber(secrets)(`switchyard: could not start: ${(error as Error).message}\n`));
+      return 1;
+    } finally {
+      if (real) {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        // Everything is closed; a stray handle (a library timer) must not keep the process up.
+        setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_GRACE_MS).unref();
+      }
+    }
+  },
+};

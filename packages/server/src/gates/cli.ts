@@ -1,0 +1,149 @@
+/**
+ * `switchyard gates`: lists gate (approval) requests with their decisions, or shows one with every
+ * approver's answer. Reads the database directly (no running hub needed).
+ */
+import { resolve } from 'node:path';
+import { type Command, configOption, configPath, UsageError } from '../cli/command.ts';
+import { openDatabase } from '../storage/db.ts';
+import { DEFAULT_MATCH_WINDOW_MS } from './gates.ts';
+import { type GateRequest, type GateRequestDetail, getGate, listGates } from './views.ts';
+
+async function databaseUrl(
+  values: Record<string, unknown>,
+  io: Parameters<Command['run']>[1],
+): Promise<string> {
+  if (typeof values['database-url'] === 'string' && values['database-url'] !== '')
+    return values['database-url'];
+  if (io.env.DATABASE_URL) return io.env.DATABASE_URL;
+  const file = configPath({ values: values as never, positionals: [] }, io);
+  const { loadConfig, formatProblem } = await import('../config/load.ts');
+  const { shippedConnectors } = await import('../connectors.ts');
+  const result = await loadConfig(resolve(io.cwd, file), { env: io.env, connectors: shippedConnectors });
+  if (!result.ok) {
+    throw new UsageError(
+      `${file} is not valid: ${result.problems.map((p) => formatProblem({ ...p, file })).join('; ')}`,
+    );
+  }
+  if (result.config.database.kind !== 'url') {
+    throw new UsageError(
+      'the config uses an embedded database: pass --database-url or use GET /v1/gates of the running hub',
+    );
+  }
+  return result.config.database.url;
+}
+
+function ms(value: number | null): string {
+  return value === null ? '-' : `${Math.round(value)} ms`;
+}
+
+/** One line per request: when, id, instance, vendor type, decision (reason, by), time, booking. */
+export function formatGateLine(g: GateRequest): string {
+  const decision =
+    g.decision === null
+      ? g.status
+      : `${g.decision} (${g.reason}${g.decidedBy ? ` by ${g.decidedBy}` : ''}${g.vendorErrorCode !== null ? `, code ${g.vendorErrorCode}` : ''})`;
+  return [
+    g.receivedAt.toISOString(),
+    g.id,
+    g.instanceId,
+    g.vendorType,
+    decision,
+    ms(g.decisionMs),
+    `booking: ${g.booking.status}`,
+  ].join('  ');
+}
+
+/** The detail view: the line, then each approver's answer. */
+export function formatGateDetail(g: GateRequestDetail): string {
+  const lines = [formatGateLine(g)];
+  if (g.refusalReason) lines.push(`  refusal reason: ${g.refusalReason}`);
+  if (g.error) lines.push(`  error: ${g.error}`);
+  if (g.responseStatus !== null) lines.push(`  vendor answered: HTTP ${g.responseStatus}`);
+  lines.push(`  approvers asked: ${g.approvers}`);
+  for (const a of g.answers) {
+    const status = a.statusCode === null ? (a.error ?? 'no answer') : `HTTP ${a.statusCode}`;
+    lines.push(
+      `  - ${a.subscriptionId}: ${a.outcome} (${status}, ${ms(a.latencyMs)})${a.reason ? ` ${a.reason}` : ''}${a.afterDecision ? ' [after the decision]' : ''}`,
+    );
+  }
+  if (g.booking.status === 'booked')
+    lines.push(`  booked: ${g.booking.vendorType} → ${g.booking.subject ?? g.booking.eventId}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * `switchyard gates [list] [--instance ID] [--decision approve|refuse] [--reason R] [--limit N] [--json]`
+ * and `switchyard gates show ID [--json]`.
+ *
+ * @example
+ * ```ts
+ * await main(['gates', 'list', '--decision', 'refuse', '--database-url', url]);
+ * ```
+ */
+export const gatesCommand: Command = {
+  name: 'gates',
+  summary: 'list approval (gate) requests with their decisions, or show one with every answer',
+  usage: '[list | show ID] [--instance ID] [--decision approve|refuse] [--reason R] [--limit N] [--json]',
+  details: [
+    'Options:',
+    '  --instance ID        only this connector instance',
+    '  --decision D         approve or refuse',
+    '  --reason R           approved, refused, deadline, no_approvers, unavailable or error',
+    '  --limit N            at most N requests (default 20, at most 500)',
+    '  --json               print JSON instead of text',
+    '  --database-url URL   the database (default: $DATABASE_URL, else the config file)',
+    '  -c, --config FILE    the config file to read the database from',
+  ].join('\n'),
+  options: {
+    ...configOption,
+    'database-url': { type: 'string' },
+    instance: { type: 'string' },
+    decision: { type: 'string' },
+    reason: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  allowPositionals: true,
+  async run(args, io) {
+    const [action = 'list', id, ...extra] = args.positionals;
+    if (extra.length > 0 || (action !== 'list' && action !== 'show')) {
+      throw new UsageError('usage: switchyard gates [list | show ID] [options]');
+    }
+    if (action === 'show' && !id) throw new UsageError('gates show needs a gate request id');
+    const v = args.values;
+    const limit = v.limit === undefined ? 20 : Number(v.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
+    const database = openDatabase(await databaseUrl(v, io), { max: 2 });
+    try {
+      if (action === 'show') {
+        const gate = await getGate(database.db, id!, DEFAULT_MATCH_WINDOW_MS);
+        io.stdout.write(v.json ? `${JSON.stringify(gate, null, 2)}\n` : formatGateDetail(gate));
+        return 0;
+      }
+      const page = await listGates(
+        database.db,
+        {
+          ...(typeof v.instance === 'string' ? { instanceId: v.instance } : {}),
+          ...(typeof v.decision === 'string' ? { decision: v.decision } : {}),
+          ...(typeof v.reason === 'string' ? { reason: v.reason } : {}),
+          limit,
+        },
+        DEFAULT_MATCH_WINDOW_MS,
+      );
+      if (v.json) io.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+      else if (page.items.length === 0) io.stdout.write('no gate requests\n');
+      else io.stdout.write(`${page.items.map(formatGateLine).join('\n')}\n`);
+      return 0;
+    } catch (error) {
+      // A read command never migrates: a database the hub has not run on yet just says so.
+      if ((error as { code?: unknown }).code === '42P01') {
+        throw new UsageError(
+          'this database has no gate tables yet: start the hub (or run its migrations) first',
+        );
+      }
+      throw error;
+    } finally {
+      await database.close();
+    }
+  },
+};

@@ -1,0 +1,125 @@
+/**
+ * What the operational commands (`start`, `migrate`, `replay`, `events`, `subscriptions`) share:
+ * finding and loading the config file, and a hub on its database for a command that talks to the
+ * database directly (no HTTP, no workers).
+ */
+import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pino from 'pino';
+import type { CliIO, ParsedArgs } from '../cli/command.ts';
+import { ConfigError } from '../config/errors.ts';
+import { formatProblem, loadConfig } from '../config/load.ts';
+import type { ConfigProblem, ResolvedConfig } from '../config/types.ts';
+import { shippedConnectors } from '../connectors.ts';
+import { createLogger } from '../logging/logger.ts';
+import { createHub, type Hub } from '../pipeline/hub.ts';
+import { openHubDatabase, resolveSecretKey } from './database.ts';
+
+/** The example config of a source checkout: what `./sy start` runs when no config is given. */
+export const EXAMPLE_CONFIG = fileURLToPath(new URL('../../../../examples/switchyard.yaml', import.meta.url));
+
+/**
+ * The config file a command uses: `--config`, else `$SWITCHYARD_CONFIG`, else `./switchyard.yaml`,
+ * else (in a source checkout) `examples/switchyard.yaml`, so `./sy start` runs on a fresh clone.
+ *
+ * @example
+ * ```ts
+ * const { path, shown, example } = findConfigFile(args, io);
+ * ```
+ */
+export function findConfigFile(
+  args: ParsedArgs,
+  io: CliIO,
+): { path: string; shown: string; example: boolean } {
+  const given = args.values.config;
+  const named = typeof given === 'string' && given !== '' ? given : io.env.SWITCHYARD_CONFIG;
+  if (named) return { path: resolve(io.cwd, named), shown: named, example: false };
+  const local = resolve(io.cwd, 'switchyard.yaml');
+  if (existsSync(local) || !existsSync(EXAMPLE_CONFIG))
+    return { path: local, shown: 'switchyard.yaml', example: false };
+  const shown = relative(io.cwd, EXAMPLE_CONFIG);
+  return { path: EXAMPLE_CONFIG, shown: shown.startsWith('..') ? EXAMPLE_CONFIG : shown, example: true };
+}
+
+/** Prints located problems (never a secret) and the count; the exit code is 1. */
+export function reportProblems(io: CliIO, shown: string, problems: readonly ConfigProblem[]): number {
+  for (const problem of problems) io.stderr.write(`${formatProblem({ ...problem, file: shown })}\n`);
+  const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+  io.stderr.write(`${shown}: ${count}; not started\n`);
+  return 1;
+}
+
+/** A loaded config, or the exit code after its problems were printed. */
+export async function loadForCommand(
+  args: ParsedArgs,
+  io: CliIO,
+): Promise<{ config: ResolvedConfig; secrets: string[]; shown: string; example: boolean } | number> {
+  const file = findConfigFile(args, io);
+  if (file.example)
+    io.stderr.write(`no --config and no ./switchyard.yaml: using the example ${file.shown}\n`);
+  const result = await loadConfig(file.path, { env: io.env, connectors: shippedConnectors });
+  if (!result.ok) return reportProblems(io, file.shown, result.problems);
+  return { config: result.config, secrets: result.secrets, shown: file.shown, example: file.example };
+}
+
+/** What a command run by {@link withHub} gets. */
+export interface CommandHub {
+  hub: Hub;
+  config: ResolvedConfig;
+  logger: pino.Logger;
+}
+
+/**
+ * Loads the config, opens its database (reusing a running embedded Postgres when there is one),
+ * and runs `fn` with a hub that runs no workers; closes everything after.
+ *
+ * @example
+ * ```ts
+ * return withHub(args, io, async ({ hub }) => {
+ *   io.stdout.write(`${(await hub.events.list()).items.length}\n`);
+ *   return 0;
+ * });
+ * ```
+ */
+export async function withHub(
+  args: ParsedArgs,
+  io: CliIO,
+  fn: (ctx: CommandHub) => Promise<number>,
+): Promise<number> {
+  const loaded = await loadForCommand(args, io);
+  if (typeof loaded === 'number') return loaded;
+  const { config, secrets, shown } = loaded;
+  // Commands print their results on stdout; the hub's own log lines go to stderr, warnings and up.
+  const logger = createLogger({
+    level: config.logging.level === 'silent' ? 'silent' : 'warn',
+    pretty: (io.stderr as { isTTY?: boolean }).isTTY === true,
+    secrets,
+    destination: io.stderr,
+  });
+  let secretKey: string;
+  try {
+    secretKey = await resolveSecretKey(config);
+  } catch (error) {
+    if (error instanceof ConfigError) return reportProblems(io, shown, error.problems);
+    throw error;
+  }
+  const database = await openHubDatabase(config, { logger });
+  try {
+    const hub = await createHub({
+      databaseUrl: database.url,
+      connectors: shippedConnectors,
+      secretKey,
+      logger,
+      poolSize: 2,
+      options: { workers: false, queue: false },
+    });
+    try {
+      return await fn({ hub, config, logger });
+    } finally {
+      await hub.stop({ graceful: true });
+    }
+  } finally {
+    await database.release();
+  }
+}

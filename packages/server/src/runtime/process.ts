@@ -1,0 +1,233 @@
+/**
+ * One hub process, composed: database (configured or embedded), migrations, the hub with the file's
+ * instances and subscriptions applied, the HTTP app and/or the workers depending on the role, and a
+ * graceful stop (stop accepting, finish in-flight requests and jobs, close everything).
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type pino from 'pino';
+import type { CliIO } from '../cli/command.ts';
+import type { ResolvedConfig } from '../config/types.ts';
+import { shippedConnectors } from '../connectors.ts';
+import { buildApp } from '../http/index.ts';
+import { bindHubMetrics, createMetrics, type HttpMetrics } from '../http/metrics-registry.ts';
+import { healthRoutes } from '../http/routes/health.ts';
+import { metricsRoutes } from '../http/routes/metrics.ts';
+import { secretScrubber } from '../logging/logger.ts';
+import { createHub, type Hub } from '../pipeline/hub.ts';
+import type { GateResponder } from '../pipeline/ingest.ts';
+import type { PipelineOptions } from '../pipeline/runtime.ts';
+import { openDatabase } from '../storage/db.ts';
+import { migrate } from '../storage/migrations.ts';
+import { type ApplyResult, applyFileConfig } from './apply.ts';
+import { banner, baseUrl } from './banner.ts';
+import { type HubDatabase, openHubDatabase, resolveSecretKey } from './database.ts';
+
+/** What a process does: everything, only HTTP (hooks, admin API, feed), or only the workers. */
+export type HubRole = 'all' | 'http' | 'worker';
+
+export const ROLES: readonly HubRole[] = ['all', 'http', 'worker'];
+
+/** Options of {@link startHubProcess}. */
+export interface StartHubProcessOptions {
+  role?: HubRole;
+  /** Where the banner goes (stderr) and the working directory shown paths are relative to. */
+  io: CliIO;
+  /** Aborting it stops the process gracefully (the CLI wires SIGTERM and SIGINT to it). */
+  signal?: AbortSignal;
+  logger: pino.Logger;
+  /** Resolved secret values, scrubbed from the banner as from the logs. */
+  secrets?: readonly string[];
+  /** Overrides `server.port` (several processes on one machine). */
+  port?: number;
+  /** Pipeline tuning on top of what the config sets (tests). */
+  pipeline?: PipelineOptions;
+}
+
+/** A running hub process. */
+export interface HubProcess {
+  hub: Hub;
+  role: HubRole;
+  /** The HTTP server (the full app, or health and metrics only for a worker). */
+  app: FastifyInstance;
+  /** Where clients reach it, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  database: HubDatabase;
+  applied: ApplyResult;
+  /** Stops gracefully; idempotent. Resolves once everything is closed. */
+  stop(): Promise<void>;
+  /** Resolves once the process has stopped (by `stop()` or the signal). */
+  readonly closed: Promise<void>;
+}
+
+/**
+ * Where the gate machinery plugs in. The gates module (`src/gates/`) provides the responder and its
+ * admin routes; until it is wired here, gate notifications get the hub's default answer.
+ */
+async function gateSupport(
+  _hub: () => Hub | undefined,
+  _metrics: HttpMetrics,
+  _logger: pino.Logger,
+): Promise<{ responder?: GateResponder; register?: (app: FastifyInstance) => Promise<void> }> {
+  // GATES REGISTRATION POINT: return { responder: gates.gateResponder, register: (app) => app.register(gatesHttp, ...) }.
+  return {};
+}
+
+function pipelineOptions(
+  config: ResolvedConfig,
+  role: HubRole,
+  extra: PipelineOptions = {},
+): PipelineOptions {
+  return {
+    maxBodyBytes: config.server.bodyLimitBytes,
+    ...extra,
+    workers: role !== 'http',
+    // pg-boss only runs scheduled maintenance (retention): a worker's job.
+    queue: extra.queue ?? role !== 'http',
+    retention: {
+      inboundMs: config.retention.inboundMessagesMs,
+      eventsMs: config.retention.eventsMs,
+      deliveriesMs: config.retention.deliveriesMs,
+      ...extra.retention,
+    },
+  };
+}
+
+/** A worker answers health checks and metrics only: it takes no vendor traffic. */
+async function workerApp(hub: Hub, metrics: HttpMetrics, logger: pino.Logger): Promise<FastifyInstance> {
+  bindHubMetrics(metrics, hub);
+  const app = Fastify({ loggerInstance: logger, return503OnClosing: true }) as unknown as FastifyInstance;
+  await app.register(async (instance) => healthRoutes(instance, { hub, metrics }));
+  await app.register(async (instance) => metricsRoutes(instance, { hub, metrics }));
+  await app.ready();
+  return app;
+}
+
+/**
+ * Starts a hub process from a loaded config.
+ *
+ * @example
+ * ```ts
+ * const loaded = await loadConfig('switchyard.yaml', { connectors: shippedConnectors });
+ * if (!loaded.ok) throw new ConfigError(loaded.problems);
+ * const logger = createLogger({ secrets: loaded.secrets });
+ * const controller = new AbortController();
+ * process.once('SIGTERM', () => controller.abort());
+ * const running = await startHubProcess(loaded.config, { role: 'all', io, logger, signal: controller.signal });
+ * await running.closed;
+ * ```
+ */
+export async function startHubProcess(
+  config: ResolvedConfig,
+  options: StartHubProcessOptions,
+): Promise<HubProcess> {
+  const role = options.role ?? 'all';
+  const { logger, io } = options;
+  // Before touching any database: a missing key with a real Postgres is a config error.
+  const secretKey = await resolveSecretKey(config, logger);
+  const database = await openHubDatabase(config, { logger, publish: true });
+  let hub: Hub | undefined;
+  let app: FastifyInstance | undefined;
+  let applied: ApplyResult;
+  try {
+    const migrations = openDatabase(database.url, { max: 1 });
+    try {
+      const versions = await migrate(migrations.db);
+      logger.info(
+        { applied: versions },
+        versions.length > 0
+          ? `applied migrations ${versions.join(', ')}`
+          : 'the database schema is up to date',
+      );
+    } finally {
+      await migrations.close();
+    }
+
+    const metrics = createMetrics();
+    const gates = await gateSupport(() => hub, metrics, logger);
+    hub = await createHub({
+      databaseUrl: database.url,
+      connectors: shippedConnectors,
+      secretKey,
+      logger,
+      ...(gates.responder ? { gateResponder: gates.responder } : {}),
+      options: pipelineOptions(config, role, options.pipeline),
+    });
+    applied = await applyFileConfig(hub, config, logger);
+    logger.info({ ...applied }, 'applied the config file (instances and subscriptions managed by the file)');
+    await hub.start();
+
+    if (role === 'worker') {
+      app = await workerApp(hub, metrics, logger);
+    } else {
+      app = await buildApp({
+        hub,
+        adminToken: config.server.adminToken,
+        bodyLimit: config.server.bodyLimitBytes,
+        trustedProxies: config.server.trustedProxies,
+        logger,
+        metrics,
+        ...(config.server.publicUrl ? { publicUrl: config.server.publicUrl } : {}),
+      });
+      await gates.register?.(app);
+    }
+    await app.listen({ host: config.server.host, port: options.port ?? config.server.port });
+  } catch (error) {
+    await app?.close().catch(() => {});
+    await hub?.stop({ graceful: false }).catch(() => {});
+    await database.release().catch(() => {});
+    throw error;
+  }
+
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? config.server.port);
+  const scrub = secretScrubber(options.secrets ?? []);
+  io.stderr.write(
+    scrub(
+      banner(config, {
+        role,
+        port,
+        cwd: io.cwd,
+        ...(database.kind === 'embedded' && database.dataDir ? { embeddedDataDir: database.dataDir } : {}),
+      }),
+    ),
+  );
+  const url = baseUrl(config, port);
+  logger.info({ role, url }, 'switchyard is ready');
+
+  const runningHub = hub;
+  const runningApp = app;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => {
+    resolveClosed = resolve;
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info('stopping: no new requests; finishing the requests and jobs in progress');
+      try {
+        await runningApp.close();
+        await runningHub.stop({ graceful: true });
+      } finally {
+        await database.release();
+        logger.info('stopped');
+        resolveClosed();
+      }
+    })();
+    return stopping;
+  };
+  if (options.signal) {
+    if (options.signal.aborted) void stop();
+    else options.signal.addEventListener('abort', () => void stop(), { once: true });
+  }
+
+  return {
+    hub: runningHub,
+    role,
+    app: runningApp,
+    url,
+    database,
+    applied,
+    stop,
+    closed,
+  };
+}

@@ -1,0 +1,111 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AuthFailureLimiter, installAuthRateLimit } from './auth-rate-limit.ts';
+
+let clock = 1_000_000;
+const now = () => clock;
+
+describe('AuthFailureLimiter', () => {
+  it('limits an address at maxFailures within the window and frees it as failures age out', () => {
+    clock = 1_000_000;
+    const limiter = new AuthFailureLimiter({ maxFailures: 3, windowMs: 10_000, now });
+    limiter.recordFailure('a');
+    clock += 4000;
+    limiter.recordFailure('a');
+    expect(limiter.check('a')).toEqual({ limited: false });
+    limiter.recordFailure('a');
+    // The oldest failure (t=0) leaves the window at t=10 s: 6 s from now.
+    expect(limiter.check('a')).toEqual({ limited: true, retryAfterSeconds: 6 });
+    expect(limiter.check('b')).toEqual({ limited: false });
+    clock += 6000;
+    expect(limiter.check('a')).toEqual({ limited: false });
+    clock += 10_000;
+    expect(limiter.check('a')).toEqual({ limited: false });
+    expect(limiter.size).toBe(0);
+  });
+
+  it('keeps memory bounded: at most maxAddresses addresses, least recently failed dropped first', () => {
+    clock = 1_000_000;
+    const limiter = new AuthFailureLimiter({ maxFailures: 2, windowMs: 60_000, maxAddresses: 3, now });
+    for (const ip of ['a', 'b', 'c']) limiter.recordFailure(ip);
+    limiter.recordFailure('a'); // a is now the most recent and limited
+    limiter.recordFailure('d'); // evicts b, the least recently failed
+    expect(limiter.size).toBe(3);
+    expect(limiter.check('a').limited).toBe(true);
+    limiter.recordFailure('b');
+    expect(limiter.check('b').limited).toBe(false); // its first failure was forgotten
+    for (let i = 0; i < 10_000; i++) limiter.recordFailure(`10.0.${i >> 8}.${i & 255}`);
+    expect(limiter.size).toBe(3);
+  });
+
+  it('refuses nonsense options', () => {
+    expect(() => new AuthFailureLimiter({ maxFailures: 0 })).toThrow(RangeError);
+    expect(() => new AuthFailureLimiter({ windowMs: 0 })).toThrow(RangeError);
+    expect(() => new AuthFailureLimiter({ maxAddresses: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('installAuthRateLimit', () => {
+  let app: FastifyInstance;
+  afterEach(async () => {
+    await app?.close();
+  });
+
+  async function build() {
+    clock = 1_000_000;
+    app = Fastify();
+    const limiter = installAuthRateLimit(app, { maxFailures: 3, windowMs: 60_000, now });
+    const guard = (key: string) => async (request: { headers: Record<string, unknown> }, reply: any) => {
+      if (request.headers['x-key'] !== key) return reply.code(401).send({ code: 'SY_HTTP_UNAUTHORIZED' });
+      return reply.code(202).send({ ok: true });
+    };
+    app.post('/hooks/:instance', guard('good'));
+    app.get('/v1/subscriptions', guard('admin'));
+    app.get('/healthz', async () => ({ ok: true }));
+    await app.ready();
+    return limiter;
+  }
+
+  const hit = (url: string, ip: string, key?: string) =>
+    app.inject({
+      method: url.startsWith('/hooks') ? 'POST' : 'GET',
+      url,
+      remoteAddress: ip,
+      headers: { 'content-type': 'application/json', ...(key ? { 'x-key': key } : {}) },
+      ...(url.startsWith('/hooks') ? { payload: '{}' } : {}),
+    });
+
+  it('answers 429 problem+json with Retry-After after repeated failures, before any credential check', async () => {
+    await build();
+    for (let i = 0; i < 3; i++) expect((await hit('/hooks/shop', '198.51.100.7', 'bad')).statusCode).toBe(401);
+    // Even the right key is refused now: the limited address gets no more answers to learn from.
+    const limited = await hit('/hooks/shop', '198.51.100.7', 'good');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['content-type']).toContain('application/problem+json');
+    expect(limited.headers['retry-after']).toBe('60');
+    expect(limited.json()).toMatchObject({ status: 429, code: 'SY_HTTP_TOO_MANY_AUTH_FAILURES', instance: '/hooks/shop' });
+    // Admin API failures from that address are limited too; failures on one path count for all.
+    expect((await hit('/v1/subscriptions', '198.51.100.7', 'admin')).statusCode).toBe(429);
+    // Other addresses and unprotected paths are not affected.
+    expect((await hit('/hooks/shop', '198.51.100.8', 'good')).statusCode).toBe(202);
+    expect((await hit('/healthz', '198.51.100.7')).statusCode).toBe(200);
+    clock += 60_001;
+    expect((await hit('/hooks/shop', '198.51.100.7', 'good')).statusCode).toBe(202);
+  });
+
+  it('never counts successes, and counts admin failures like inbound ones', async () => {
+    const limiter = await build();
+    for (let i = 0; i < 50; i++) expect((await hit('/hooks/shop', '203.0.113.1', 'good')).statusCode).toBe(202);
+    expect(limiter.size).toBe(0);
+    for (let i = 0; i < 2; i++) await hit('/v1/subscriptions', '203.0.113.1', 'wrong');
+    await hit('/hooks/shop', '203.0.113.1');
+    expect((await hit('/hooks/shop', '203.0.113.1', 'good')).statusCode).toBe(429);
+  });
+
+  it('does not count failures on unprotected paths', async () => {
+    const limiter = await build();
+    for (let i = 0; i < 10; i++) await app.inject({ method: 'GET', url: '/nowhere', remoteAddress: '192.0.2.1' });
+    expect(limiter.size).toBe(0);
+    expect((await hit('/hooks/shop', '192.0.2.1', 'good')).statusCode).toBe(202);
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * Brute-force brake for credentials: after too many refused authentications from one client
+ * address, that address gets `429` on the authenticated paths until its failures age out of the
+ * window. Inbound vendor keys and the admin token are compared in constant time, so timing tells an
+ * attacker nothing; this bounds how many guesses they get at all.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { problemOf } from '../http/errors.ts';
+import { pathOf, sendProblem } from '../http/plugins/problem.ts';
+
+/** Options of {@link AuthFailureLimiter} and {@link installAuthRateLimit}. */
+export interface AuthRateLimitOptions {
+  /** Refused authentications allowed per address within `windowMs`; the next request is refused. Default 20. */
+  maxFailures?: number;
+  /** Sliding window, ms. Default 60 000. */
+  windowMs?: number;
+  /** Addresses remembered at once (least recently failed ones are forgotten first). Default 10 000. */
+  maxAddresses?: number;
+  /** Clock, ms (tests). Default `Date.now`. */
+  now?: () => number;
+}
+
+/** The verdict on one address. */
+export type LimitVerdict = { limited: false } | { limited: true; retryAfterSeconds: number };
+
+/**
+ * Counts refused authentications per client address in a sliding window (a log of failure times,
+ * at most `maxFailures` per address) and says when an address is over the limit. Memory is bounded:
+ * at most `maxAddresses` addresses × `maxFailures` timestamps; the address that failed least
+ * recently is dropped first, so a flood of spoofed-looking addresses cannot grow the map.
+ *
+ * @example
+ * ```ts
+ * const limiter = new AuthFailureLimiter({ maxFailures: 20, windowMs: 60_000 });
+ * limiter.recordFailure('203.0.113.9');
+ * limiter.check('203.0.113.9'); // { limited: false } until the 20th failure within a minute
+ * ```
+ */
+export class AuthFailureLimiter {
+  readonly maxFailures: number;
+  readonly windowMs: number;
+  readonly maxAddresses: number;
+  readonly #now: () => number;
+  // Map iteration order is insertion order: re-inserting on each failure makes it an LRU.
+  readonly #failures = new Map<string, number[]>();
+
+  constructor(options: AuthRateLimitOptions = {}) {
+    this.maxFailures = options.maxFailures ?? 20;
+    this.windowMs = options.windowMs ?? 60_000;
+    this.maxAddresses = options.maxAddresses ?? 10_000;
+    this.#now = options.now ?? Date.now;
+    if (!Number.isInteger(this.maxFailures) || this.maxFailures < 1) throw new RangeError('maxFailures must be ≥ 1');
+    if (!(this.windowMs > 0)) throw new RangeError('windowMs must be > 0');
+    if (!Number.isInteger(this.maxAddresses) || this.maxAddresses < 1) throw new RangeError('maxAddresses must be ≥ 1');
+  }
+
+  /** Addresses currently remembered. */
+  get size(): number {
+    return this.#failures.size;
+  }
+
+  #recent(address: string, now: number): number[] {
+    const times = this.#failures.get(address);
+    if (!times) return [];
+    const cutoff = now - this.windowMs;
+    let drop = 0;
+    while (drop < times.length && times[drop]! <= cutoff) drop++;
+    if (drop > 0) times.splice(0, drop);
+    if (times.length === 0) this.#failures.delete(address);
+    return times;
+  }
+
+  /** Whether `address` is over the limit now, and for how long. */
+  check(address: string): LimitVerdict {
+    const now = this.#now();
+    const times = this.#recent(address, now);
+    if (times.length < this.maxFailures) return { limited: false };
+    // Allowed again once the oldest failure in the log leaves the window.
+    const retryAfterSeconds = Math.max(1, Math.ceil((times[0]! + this.windowMs - now) / 1000));
+    return { limited: true, retryAfterSeconds };
+  }
+
+  /** Records one refused authentication from `address`. */
+  recordFailure(address: string): void {
+    const now = this.#now();
+    const times = this.#recent(address, now);
+    times.push(now);
+    // Only the newest maxFailures matter for the verdict: older ones cannot change it.
+    if (times.length > this.maxFailures) times.splice(0, times.length - this.maxFailures);
+    this.#failures.delete(address);
+    this.#failures.set(address, times);
+    while (this.#failures.size > this.maxAddresses) {
+      const oldest = this.#failures.keys().next().value as string;
+      this.#failures.delete(oldest);
+    }
+  }
+}
+
+/** Options of {@link installAuthRateLimit}. */
+export interface InstallAuthRateLimitOptions extends AuthRateLimitOptions {
+  /** Which request paths are protected and counted. Default: `/hooks/…` and `/v1/…`. */
+  protects?: (path: string) => boolean;
+  /** Answer statuses that count as a refused authentication. Default 401 and 403. */
+  failureStatuses?: readonly number[];
+}
+
+const defaultProtects = (path: string) => path.startsWith('/hooks/') || path.startsWith('/v1/');
+
+/**
+ * Adds the limiter to a fastify app: an `onRequest` hook answers `429 SY_HTTP_TOO_MANY_AUTH_FAILURES`
+ * (problem+json, `Retry-After`) to a limited address before any credential is looked at, and an
+ * `onResponse` hook records every 401/403 the protected paths answered. The address is `request.ip`,
+ * so it honours the app's `trustProxy` (the client behind a trusted proxy, never a spoofable header
+ * otherwise). Successful requests are never counted. Call it on the root instance **before** the
+ * routes are registered, so its hooks run first for every route.
+ *
+ * @example
+ * ```ts
+ * const app = Fastify();
+ * installAuthRateLimit(app, { maxFailures: 20, windowMs: 60_000 });
+ * await app.register(hookRoutes, deps);
+ * ```
+ */
+export function installAuthRateLimit(
+  app: FastifyInstance,
+  options: InstallAuthRateLimitOptions = {},
+): AuthFailureLimiter {
+  const limiter = new AuthFailureLimiter(options);
+  const protects = options.protects ?? defaultProtects;
+  const failureStatuses = new Set(options.failureStatuses ?? [401, 403]);
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const path = pathOf(request);
+    if (!protects(path)) return;
+    const verdict = limiter.check(request.ip);
+    if (!verdict.limited) return;
+    const problem = problemOf(
+      'SY_HTTP_TOO_MANY_AUTH_FAILURES',
+      `too many failed authentications from this address; retry in ${verdict.retryAfterSeconds} s`,
+      path,
+    );
+    return sendProblem(reply, problem, { 'retry-after': String(verdict.retryAfterSeconds) });
+  });
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (failureStatuses.has(reply.statusCode) && protects(pathOf(request))) limiter.recordFailure(request.ip);
+  });
+  return limiter;
+}

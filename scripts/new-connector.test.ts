@@ -1,0 +1,228 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Connector, JsonObject } from '../packages/core/src/index.ts';
+import { checkConformance, inboundRequest, memoryNormalizeContext } from '../packages/testing/src/index.ts';
+import {
+  ConnectorNameError,
+  camelCase,
+  generateConnector,
+  nextSteps,
+  titleCase,
+  validateConnectorName,
+} from './new-connector/generate.ts';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const script = fileURLToPath(new URL('./new-connector.ts', import.meta.url));
+
+/** The standard connector file set (see docs on writing a connector). */
+const expectedFiles = (name: string) =>
+  [
+    `docs/connectors/${name}.md`,
+    `packages/connectors/${name}/fixtures/booking-created.json`,
+    `packages/connectors/${name}/package.json`,
+    ...[
+      'auth.test.ts',
+      'auth.ts',
+      'config.ts',
+      'conformance.test.ts',
+      'encode.test.ts',
+      'encode.ts',
+      'index.ts',
+      'normalize.test.ts',
+      'normalize.ts',
+      'parse.test.ts',
+      'parse.ts',
+      'vendor.ts',
+    ].map((file) => `packages/connectors/${name}/src/${file}`),
+  ].sort();
+
+let root: string;
+beforeEach(() => {
+  // A workspace-shaped folder: generated code finds @switchyard/* the way `pnpm install` links them.
+  root = mkdtempSync(join(tmpdir(), 'switchyard-new-connector-'));
+  mkdirSync(join(root, 'packages', 'connectors'), { recursive: true });
+  mkdirSync(join(root, 'docs', 'connectors'), { recursive: true });
+});
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+function linkWorkspacePackages(packageDir: string): void {
+  mkdirSync(join(packageDir, 'node_modules', '@switchyard'), { recursive: true });
+  for (const pkg of ['core', 'testing']) {
+    symlinkSync(join(repo, 'packages', pkg), join(packageDir, 'node_modules', '@switchyard', pkg), 'dir');
+  }
+}
+
+describe('generateConnector', () => {
+  it('writes the standard file set with every placeholder filled', async () => {
+    const result = await generateConnector({ name: 'acme-booking', root });
+    expect(result).toMatchObject({
+      name: 'acme-booking',
+      camelName: 'acmeBooking',
+      displayName: 'Acme Booking',
+    });
+    expect(result.files).toEqual(expectedFiles('acme-booking'));
+    for (const file of result.files) {
+      const text = readFileSync(join(root, file), 'utf8');
+      expect(text, file).not.toMatch(/\{\{\w+\}\}/);
+    }
+    const pkg = JSON.parse(readFileSync(join(result.packageDir, 'package.json'), 'utf8'));
+    expect(pkg).toMatchObject({
+      name: '@switchyard/connector-acme-booking',
+      type: 'module',
+      exports: { '.': './src/index.ts' },
+      dependencies: { '@switchyard/core': 'workspace:*' },
+      devDependencies: { '@switchyard/testing': 'workspace:*' },
+    });
+    expect(readFileSync(join(result.packageDir, 'src/index.ts'), 'utf8')).toContain(
+      'export const acmeBookingConnector = defineConnector<Config>({',
+    );
+    expect(readFileSync(join(root, 'docs/connectors/acme-booking.md'), 'utf8')).toMatch(/^# Acme Booking\n/);
+  });
+
+  it('generates a connector that passes the conformance suite and normalizes its fixture', async () => {
+    const result = await generateConnector({ name: 'acme-booking', root, displayName: 'Acme Booking Pro' });
+    linkWorkspacePackages(result.packageDir);
+    const module = (await import(pathToFileURL(join(result.packageDir, 'src/index.ts')).href)) as {
+      default: Connector<{ apiKey: string; headerName?: string }>;
+      acmeBookingConnector: Connector<{ apiKey: string }>;
+    };
+    const connector = module.default;
+    expect(module.acmeBookingConnector).toBe(connector);
+    expect(connector).toMatchObject({
+      name: 'acme-booking',
+      displayName: 'Acme Booking Pro',
+      version: '0.1.0',
+    });
+
+    const apiKey = 'test-api-key-0123456789abcdef';
+    const report = await checkConformance({
+      connector,
+      config: { apiKey },
+      fixturesDir: join(result.packageDir, 'fixtures'),
+      credentials: {
+        good: { headers: { 'x-api-key': apiKey } },
+        wrong: [{ headers: { 'x-api-key': 'test-api-key-wrong-0000000000' } }],
+        missing: {},
+      },
+      fixtures: [{ file: 'booking-created.json', expect: ['appointment.created'] }],
+    });
+    expect(report.failures).toEqual([]);
+    expect(report.results.filter((r) => r.check === 'round-trip' && r.ok)).toHaveLength(1);
+
+    const body = JSON.parse(
+      readFileSync(join(result.packageDir, 'fixtures/booking-created.json'), 'utf8'),
+    ) as JsonObject;
+    const request = inboundRequest({ headers: { 'x-api-key': apiKey }, body });
+    connector.push!.authenticate(request, { apiKey });
+    const [notification] = connector.push!.parse(request, { apiKey });
+    const normalized = await connector.normalize(
+      notification!,
+      memoryNormalizeContext({ config: { apiKey } }),
+    );
+    expect(normalized.events[0]).toMatchObject({ type: 'appointment.created', data: { status: 'booked' } });
+  });
+
+  it('generates code Biome accepts as it is', async () => {
+    const result = await generateConnector({ name: 'a-long-connector-name-to-test-line-width', root });
+    const biome = join(repo, 'node_modules', '.bin', 'biome');
+    const run = spawnSync(
+      biome,
+      ['check', '--config-path', join(repo, 'biome.json'), '--vcs-enabled=false', result.packageDir],
+      { encoding: 'utf8' },
+    );
+    expect(run.stdout + run.stderr).toContain('Checked 13 files');
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    // The check can fail: the same run on a deliberately mis-formatted file does.
+    writeFileSync(join(result.packageDir, 'src/extra.ts'), 'export const x = "double quotes"\n');
+    const bad = spawnSync(
+      biome,
+      ['check', '--config-path', join(repo, 'biome.json'), '--vcs-enabled=false', result.packageDir],
+      { encoding: 'utf8' },
+    );
+    expect(bad.status).not.toBe(0);
+  });
+
+  it('never overwrites: a second run with the same name fails and leaves the files as they were', async () => {
+    const first = await generateConnector({ name: 'acme', root });
+    const index = join(first.packageDir, 'src/index.ts');
+    writeFileSync(index, '// edited by hand\n');
+    await expect(generateConnector({ name: 'acme', root })).rejects.toThrow(/already exists/);
+    expect(readFileSync(index, 'utf8')).toBe('// edited by hand\n');
+  });
+
+  it('refuses a name whose docs page exists', async () => {
+    writeFileSync(join(root, 'docs/connectors/acme.md'), '# Acme\n');
+    await expect(generateConnector({ name: 'acme', root })).rejects.toThrow(
+      /docs\/connectors\/acme.md already exists/,
+    );
+  });
+
+  it('refuses display names that would break the generated code', async () => {
+    await expect(generateConnector({ name: 'acme', root, displayName: "O'Brien */" })).rejects.toThrow(
+      ConnectorNameError,
+    );
+  });
+});
+
+describe('validateConnectorName', () => {
+  it.each([
+    ['', /give the connector a name/],
+    ['Acme', /not valid.*\(e\.g\. "acme"\)/],
+    ['AcmeBooking', /\(e\.g\. "acme-booking"\)/],
+    ['acme_booking', /\(e\.g\. "acme-booking"\)/],
+    ['acme--booking', /not valid/],
+    ['-acme', /not valid/],
+    ['acme-', /not valid/],
+    ['9acme', /not valid/],
+    ['a', /2 to 40 characters/],
+    ['a'.repeat(41), /2 to 40 characters/],
+  ])('refuses %j', (name, message) => {
+    expect(() => validateConnectorName(name, root)).toThrow(message);
+  });
+
+  it('accepts lowercase names with digits and single dashes, and refuses the shipped ones', () => {
+    expect(validateConnectorName('acme-booking-2', root)).toBe('acme-booking-2');
+    expect(() => validateConnectorName('quable', repo)).toThrow(
+      /already exists \(packages\/connectors\/quable\)/,
+    );
+  });
+
+  it('derives code and display names', () => {
+    expect(camelCase('acme-booking-2')).toBe('acmeBooking2');
+    expect(titleCase('acme-booking')).toBe('Acme Booking');
+  });
+});
+
+describe('the new-connector script', () => {
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', cwd: repo });
+
+  it('prints the files and next steps, reminding to run pnpm install', () => {
+    const result = run('acme-booking', '--root', root);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('packages/connectors/acme-booking/src/index.ts');
+    expect(result.stdout).toContain('pnpm install');
+    expect(result.stdout).toContain('pnpm-workspace.yaml already covers packages/connectors/*');
+  });
+
+  it('exits 1 with a clear message on a bad name, and 2 on bad usage', () => {
+    const bad = run('Acme', '--root', root);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('connector name "Acme" is not valid');
+    expect(run('a', 'b', '--root', root).status).toBe(2);
+    expect(run('--nope').status).toBe(2);
+  });
+
+  it('lists the next steps for what it generated', async () => {
+    const result = await generateConnector({ name: 'acme', root });
+    const text = nextSteps(result);
+    expect(text).toContain(`Created the Acme connector (${result.files.length} files)`);
+    expect(text).toContain('Fill the TODOs in docs/connectors/acme.md');
+  });
+});
