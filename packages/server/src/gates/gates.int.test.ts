@@ -10,6 +10,7 @@ import { createHub, type Hub } from '../pipeline/hub.ts';
 import { gatesCommand } from './cli.ts';
 import { createGates, type Gates } from './gates.ts';
 import { gateRoutes } from './http.ts';
+import { getGateRequest } from './queries.ts';
 import type { GateRequestDetail } from './views.ts';
 
 const database = useTestDatabase();
@@ -232,6 +233,7 @@ describe('deciding', () => {
     await instance('dp-load', { deadlineMs: 2000, default: 'refuse' });
     const bodies = Array.from({ length: 50 }, () => slotBooking());
     const results = await Promise.all(bodies.map((b) => push('dp-load', b)));
+    const dbg = await gates.list({ instanceId: "dp-load", limit: 100 }); console.log(JSON.stringify(dbg.items.filter((g) => g.decision !== "approve").map((g) => [g.reason, g.error, g.decisionMs, g.status])));
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(a.requests).toHaveLength(50);
     const page = await gates.list({ instanceId: 'dp-load', limit: 100 });
@@ -297,10 +299,7 @@ describe('across processes', () => {
       expect(a.requests).toHaveLength(1);
       const row = await latestGate('dp');
       expect(row).toMatchObject({ decision: 'refuse', reason: 'refused', vendorErrorCode: 11 });
-      const claimed = await hub.internals.db
-        .selectNoFrom((eb) => eb.val(row.id).as('id'))
-        .execute()
-        .then(async () => (await import('./queries.ts')).getGateRequest(hub.internals.db, row.id));
+      const claimed = await getGateRequest(hub.internals.db, row.id);
       expect(claimed?.claimed_by).toBe(gates.workerId);
     } finally {
       await front.gates.stop();

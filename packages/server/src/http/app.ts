@@ -35,6 +35,11 @@ export interface BuildAppOptions {
   metrics?: HttpMetrics;
   /** The public base URL, announced in the OpenAPI document's `servers`. */
   publicUrl?: string;
+  /**
+   * More plugins (the dashboard, the gate routes), registered on the root before the app is ready:
+   * fastify refuses plugins once it has booted. `/v1/...` routes must bring their own `adminAuth`.
+   */
+  plugins?: readonly FastifyPluginAsync[];
 }
 
 /** The app with the pieces tests and the CLI need at hand. */
@@ -98,6 +103,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
       { ...deps, routes, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) },
     );
   });
+  for (const extra of options.plugins ?? []) await app.register(extra);
   await app.ready();
   return Object.assign(app, { switchyard: { routes, metrics } });
 }

@@ -44,6 +44,14 @@ export async function postSigned(
   });
 }
 
+/** The subscription's delivery rate limit in requests per second, when it has one. */
+export function ratePerSecond(sub: q.SubscriptionRow): number | undefined {
+  const limit = sub.rate_limit;
+  if (limit === null || typeof limit !== 'object' || Array.isArray(limit)) return undefined;
+  const perSecond = Number(limit.perSecond);
+  return Number.isFinite(perSecond) && perSecond > 0 ? perSecond : undefined;
+}
+
 /** The retry schedule of a subscription: ms to wait before each attempt (its length = max attempts). */
 export function scheduleOf(rt: Runtime, sub: q.SubscriptionRow): number[] {
   return sub.retry_schedule_ms && sub.retry_schedule_ms.length > 0
@@ -103,6 +111,21 @@ export class Deliverer {
         attempts: d.attempts - 1,
       });
       return;
+    }
+    const perSecond = ratePerSecond(sub);
+    if (perSecond !== undefined) {
+      const waitMs = await q.takeRateToken(rt.db, sub.id, perSecond);
+      if (waitMs > 0) {
+        // Over the subscription's rate: back in line without counting an attempt.
+        await q.finishDelivery(rt.db, d.id, token, {
+          status: 'pending',
+          nextAttemptInMs: waitMs,
+          statusCode: d.last_status_code,
+          error: d.last_error,
+          attempts: d.attempts - 1,
+        });
+        return;
+      }
     }
     const startedAt = new Date();
     let result: PostWebhookResult;

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config references are shown as written on purpose.
 /**
  * Where a hub process finds its Postgres: the configured URL, or an embedded Postgres it runs itself
  * (data under the config's `database.embedded.dataDir`, by default `./.switchyard/postgres` beside

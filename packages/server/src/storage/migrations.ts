@@ -251,6 +251,27 @@ create table switchyard.gate_answers (
 create index gate_answers_request_idx on switchyard.gate_answers (gate_request_id, id);
 `,
   },
+  {
+    version: 3,
+    name: 'subscription rate limit',
+    // A token bucket per subscription kept in its row, so the limit holds across hub processes.
+    sql: `
+alter table switchyard.subscriptions
+  add column rate_tokens double precision,
+  add column rate_refilled_at timestamptz;
+`,
+  },
+  {
+    version: 4,
+    name: 'dashboard indexes',
+    // The dashboard's searches (src/ui/queries.ts, docs/dashboard.md): events by vendor id (through
+    // the alias table) and by source instance; deliveries by outcome across subscriptions.
+    sql: `
+create index if not exists aliases_vendor_idx on switchyard.aliases (vendor_id);
+create index if not exists events_source_idx on switchyard.events (source, sequence);
+create index if not exists deliveries_status_seq_idx on switchyard.deliveries (status, seq desc);
+`,
+  },
 ];
 
 /**

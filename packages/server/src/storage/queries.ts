@@ -751,6 +751,33 @@ export async function claimDeliveries(
   );
 }
 
+/**
+ * Takes one token from a subscription's rate-limit bucket (refilled at `perSecond`, holding at most
+ * one second's worth, at least one). Returns 0 when granted, else the ms until a token is there.
+ * The bucket lives in the subscription row, so every hub process shares it.
+ */
+export async function takeRateToken(
+  db: Executor,
+  subscriptionId: string,
+  perSecond: number,
+): Promise<number> {
+  const r = await first<{ granted: boolean; tokens: number }>(
+    sql`with cur as (
+          select id, least(greatest(1, ${perSecond}::float8),
+            coalesce(rate_tokens, greatest(1, ${perSecond}::float8))
+            + greatest(0, extract(epoch from clock_timestamp() - coalesce(rate_refilled_at, clock_timestamp())))
+              * ${perSecond}::float8) as t
+          from switchyard.subscriptions where id = ${subscriptionId} for update)
+        update switchyard.subscriptions s
+          set rate_tokens = case when cur.t >= 1 then cur.t - 1 else cur.t end, rate_refilled_at = clock_timestamp()
+        from cur where s.id = cur.id
+        returning cur.t >= 1 as granted, cur.t as tokens`,
+    db,
+  );
+  if (!r || r.granted) return 0;
+  return Math.max(1, Math.ceil(((1 - r.tokens) / perSecond) * 1000));
+}
+
 export async function nextDeliveryDue(db: Executor): Promise<Date | undefined> {
   const r = await first<{ at: Date | null }>(
     // Only future times: a due delivery that was not claimable waits behind its subject's head, and

@@ -1,6 +1,5 @@
 import type { HubEvent } from '../../pipeline/api-types.ts';
 import type { Hub } from '../../pipeline/hub.ts';
-import { withHub } from '../../runtime/cli.ts';
 import { type CliIO, type Command, configOption, UsageError } from '../command.ts';
 
 /** One event as one line: time, type, source, subject, id (or the whole event as JSON). */
@@ -101,6 +100,7 @@ export const eventsCommand: Command = {
       if (!Number.isInteger(limit) || limit < 1 || limit > 500)
         throw new UsageError('--limit must be an integer 1..500');
     }
+    const { withHub } = await import('../../runtime/cli.ts');
     return withHub(args, io, async ({ hub }) => {
       if (sub === 'list') {
         const page = await hub.events.list({ ...filter, limit });

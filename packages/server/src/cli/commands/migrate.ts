@@ -1,8 +1,3 @@
-import { createLogger } from '../../logging/logger.ts';
-import { loadForCommand } from '../../runtime/cli.ts';
-import { openHubDatabase } from '../../runtime/database.ts';
-import { openDatabase } from '../../storage/db.ts';
-import { migrate, migrations } from '../../storage/migrations.ts';
 import { type Command, configOption } from '../command.ts';
 
 /** `switchyard migrate`: brings the database schema up to date and exits (a deploy step). */
@@ -18,6 +13,11 @@ export const migrateCommand: Command = {
   ].join('\n'),
   options: { ...configOption },
   async run(args, io) {
+    const { createLogger } = await import('../../logging/logger.ts');
+    const { loadForCommand } = await import('../../runtime/cli.ts');
+    const { openHubDatabase } = await import('../../runtime/database.ts');
+    const { openDatabase } = await import('../../storage/db.ts');
+    const { migrate, migrations } = await import('../../storage/migrations.ts');
     const loaded = await loadForCommand(args, io);
     if (typeof loaded === 'number') return loaded;
     const logger = createLogger({ level: 'warn', secrets: loaded.secrets, destination: io.stderr });

@@ -1,7 +1,6 @@
 import { sql } from 'kysely';
 import { configDurationMs } from '../../config/units.ts';
 import type { Hub } from '../../pipeline/hub.ts';
-import { withHub } from '../../runtime/cli.ts';
 import { type ProgressStream, progressBar } from '../../runtime/progress.ts';
 import { type CliIO, type Command, configOption, UsageError } from '../command.ts';
 
@@ -100,6 +99,7 @@ export const replayCommand: Command = {
     if (delivery === undefined && typeof subscription !== 'string')
       throw new UsageError('--dead and --since need --subscription ID');
     const sinceDate = typeof since === 'string' ? parseSince(since) : undefined;
+    const { withHub } = await import('../../runtime/cli.ts');
     return withHub(args, io, async ({ hub }) => {
       if (typeof delivery === 'string') {
         const fresh = await hub.deliveries.replay(delivery);

@@ -1,7 +1,4 @@
-import { ConfigError } from '../../config/errors.ts';
-import { createLogger, secretScrubber } from '../../logging/logger.ts';
-import { loadForCommand, reportProblems } from '../../runtime/cli.ts';
-import { type HubRole, ROLES, startHubProcess } from '../../runtime/process.ts';
+import type { HubRole } from '../../runtime/process.ts';
 import { type Command, configOption, UsageError } from '../command.ts';
 
 /** How long a stopped process may linger on stray handles before it is ended. */
@@ -30,6 +27,11 @@ export const startCommand: Command = {
   ].join('\n'),
   options: { ...configOption, role: { type: 'string' }, port: { type: 'string' } },
   async run(args, io) {
+    // Loaded on use: `switchyard validate` should not pay for the HTTP stack and the pipeline.
+    const { ConfigError } = await import('../../config/errors.ts');
+    const { createLogger, secretScrubber } = await import('../../logging/logger.ts');
+    const { loadForCommand, reportProblems } = await import('../../runtime/cli.ts');
+    const { ROLES, startHubProcess } = await import('../../runtime/process.ts');
     const role = (args.values.role ?? 'all') as HubRole;
     if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
     let port: number | undefined;

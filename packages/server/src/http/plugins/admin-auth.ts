@@ -1,5 +1,6 @@
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { checkUiSession } from '../../ui/session.ts';
 import { HttpError } from '../errors.ts';
 
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="switchyard"' };
@@ -19,7 +20,8 @@ export function unauthorized(detail = 'a valid bearer token is required'): HttpE
 
 /**
  * An `onRequest` hook that admits admin routes only with `Authorization: Bearer <adminToken>`
- * (compared in constant time). Routes whose `config.auth` is `subscription` or `none` are left to
+ * (compared in constant time), or the dashboard's session cookie (plus `x-switchyard-ui: 1` on
+ * changes). Routes whose `config.auth` is `subscription` or `none` are left to
  * their own check. Without an admin token the admin API is closed: every admin call answers 401.
  * Running at `onRequest` means a refused caller never gets its body parsed or validated.
  *
@@ -33,6 +35,11 @@ export function adminAuth(adminToken: string | undefined): onRequestAsyncHookHan
     const auth = request.routeOptions.config.auth ?? 'admin';
     if (auth !== 'admin') return;
     if (!adminToken) throw unauthorized('the admin API is closed: no admin token is configured');
-    if (!timingSafeEqualString(bearerToken(request), adminToken)) throw unauthorized();
+    if (timingSafeEqualString(bearerToken(request), adminToken)) return;
+    // The dashboard's session cookie stands in for the token (src/ui/session.ts).
+    const session = checkUiSession(request, adminToken);
+    if (session === 'admitted') return;
+    if (session === 'needs-header') throw unauthorized('a dashboard session needs the x-switchyard-ui: 1 header on changes');
+    throw unauthorized();
   };
 }

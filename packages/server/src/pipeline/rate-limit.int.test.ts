@@ -1,0 +1,63 @@
+import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSecret } from '../delivery/sign.ts';
+import * as q from '../storage/queries.ts';
+import type { Hub } from './hub.ts';
+import { eventually, makeHub, push, setupInstance } from './test-fixtures.ts';
+
+const database = useTestDatabase();
+let hub: Hub;
+let subscriber: RecordingSubscriber;
+
+beforeAll(async () => {
+  hub = await makeHub(database.url());
+  await hub.start();
+  await setupInstance(hub);
+});
+afterAll(async () => {
+  await hub?.stop();
+  await subscriber?.close();
+});
+
+describe('subscription rate limit', () => {
+  it('grants a burst of one second of tokens, then says how long to wait', async () => {
+    const { subscription } = await hub.subscriptions.create({
+      kind: 'pull',
+      rateLimit: { perSecond: 2 },
+    });
+    const db = hub.internals.db;
+    expect(await q.takeRateToken(db, subscription.id, 2)).toBe(0);
+    expect(await q.takeRateToken(db, subscription.id, 2)).toBe(0);
+    const wait = await q.takeRateToken(db, subscription.id, 2);
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(500);
+  });
+
+  it('spreads deliveries to the subscription rate without counting postponements as attempts', async () => {
+    const secret = generateSecret();
+    subscriber = await startRecordingSubscriber({ secrets: secret });
+    const perSecond = 4;
+    const { subscription } = await hub.subscriptions.create({
+      url: `${subscriber.url}limited`,
+      secrets: [secret],
+      allowPrivateAddresses: true,
+      rateLimit: { perSecond },
+    });
+    const count = 12;
+    for (let i = 0; i < count; i++) {
+      const r = await hub.ingest('acme-1', push({ id: `rl-${i}`, type: 'created', booking: `rl-b-${i}` }));
+      expect(r.ok).toBe(true);
+    }
+    const requests = await subscriber.waitFor(count, 20_000);
+    expect(new Set(requests.map((r) => r.webhookId)).size).toBe(count);
+    // The bucket holds one second's worth: the rest cannot arrive faster than the rate allows.
+    const times = requests.map((r) => r.receivedAt.getTime()).sort((a, b) => a - b);
+    const spanMs = times[times.length - 1]! - times[0]!;
+    expect(spanMs).toBeGreaterThanOrEqual(((count - perSecond) / perSecond) * 1000 * 0.9);
+    const page = await eventually(async () => {
+      const p = await hub.deliveries.list({ subscriptionId: subscription.id, status: 'succeeded' });
+      return p.items.length === count ? p : undefined;
+    });
+    expect(page.items.every((d) => d.attempts === 1)).toBe(true);
+  });
+});
