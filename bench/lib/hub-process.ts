@@ -12,7 +12,7 @@ import docplanner from '../../packages/connectors/docplanner/src/index.ts';
 import { CHANNEL_DELIVER } from '../../packages/server/src/storage/queries.ts';
 import { createHub, type Hub, type PipelineOptions } from '../../packages/server/src/index.ts';
 import { serveChild } from './child.ts';
-import { pino } from './deps.ts';
+import { pg, pino } from './deps.ts';
 import { INSTANCE_ID, instanceSettings, SECRET_KEY } from './docplanner.ts';
 
 const databaseUrl = process.env.BENCH_DATABASE_URL!;
@@ -93,8 +93,27 @@ async function startHttp(h: Hub, useApp: boolean): Promise<{ port: number; front
   return { port: (s.address() as AddressInfo).port, front: 'node:http adapter → hub.ingest()' };
 }
 
+/**
+ * With BENCH_COUNT_QUERIES=1, counts every statement the hub sends (by its first words), to show
+ * where the round trips per event go. Off by default: measured runs do not pay for it.
+ */
+const queryCounts = new Map<string, number>();
+if (process.env.BENCH_COUNT_QUERIES === '1') {
+  const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
+    const first = args[0] as string | { text?: string };
+    const text = (typeof first === 'string' ? first : (first?.text ?? '')).replace(/\s+/g, ' ').trim().slice(0, 90);
+    queryCounts.set(text, (queryCounts.get(text) ?? 0) + 1);
+    return original.apply(this, args);
+  } as typeof pg.Client.prototype.query;
+}
+
 serveChild(
   {
+    /** Statement counts since start (BENCH_COUNT_QUERIES=1), most frequent first. */
+    queryCounts() {
+      return [...queryCounts].sort((a, b) => b[1] - a[1]);
+    },
     /** Creates and starts the hub, its instance and HTTP front end. */
     async start(opts: { workers?: boolean; useApp?: boolean; options?: PipelineOptions } = {}) {
       hub = await createHub({

@@ -219,7 +219,19 @@ export function stateKey(purchaseId: string): string {
   return `purchase:${purchaseId}`;
 }
 
-const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+// Key order is not data: the hub's state store is Postgres jsonb, which hands objects back with
+// their keys reordered, so a plain JSON.stringify comparison saw every stored snapshot as changed.
+const canonical = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(canonical)
+    : value !== null && typeof value === 'object'
+      ? Object.fromEntries(
+          Object.keys(value)
+            .sort()
+            .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+        )
+      : value;
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 
 /**
  * One event per booking of the pushed purchase, decided by comparing each booking with its stored

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { docplannerConnector } from '@switchyard/connector-docplanner';
 import type { JsonObject } from '@switchyard/core';
-import { inboundRequest, type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import {
+  inboundRequest,
+  type RecordingSubscriber,
+  startRecordingSubscriber,
+  useTestDatabase,
+} from '@switchyard/testing';
 import Fastify from 'fastify';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +22,8 @@ const database = useTestDatabase();
 const SECRET_KEY = 'gates-test-secret-key-0123456789';
 const API_KEY = 'dp-push-key';
 const fixtures = new URL('../../../connectors/docplanner/fixtures/', import.meta.url);
-const fixture = (name: string) => JSON.parse(readFileSync(new URL(`${name}.json`, fixtures), 'utf8')) as JsonObject;
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(new URL(`${name}.json`, fixtures), 'utf8')) as JsonObject;
 
 let hub: Hub;
 let gates: Gates;
@@ -31,7 +37,12 @@ async function makeHub(opts: { worker?: boolean } = {}): Promise<{ hub: Hub; gat
     connectors: [docplannerConnector],
     secretKey: SECRET_KEY,
     logger: pino({ level: 'silent' }),
-    options: { pollIntervalMs: 200, instanceCacheMs: 0, retention: { cron: false }, workers: opts.worker ?? true },
+    options: {
+      pollIntervalMs: 200,
+      instanceCacheMs: 0,
+      retention: { cron: false },
+      workers: opts.worker ?? true,
+    },
     ...g.hooks,
   });
   await h.start();
@@ -73,7 +84,7 @@ function slotBooking(n = ++counter): JsonObject {
   const data = body.data as JsonObject;
   const request = data.visit_booking_request as JsonObject;
   const minute = String(n % 60).padStart(2, '0');
-  const hour = String(8 + Math.floor(n / 60) % 10).padStart(2, '0');
+  const hour = String(8 + (Math.floor(n / 60) % 10)).padStart(2, '0');
   request.start_at = `2026-04-01T${hour}:${minute}:00+02:00`;
   request.end_at = `2026-04-01T${hour}:${minute}:30+02:00`;
   (request.patient as JsonObject).phone = `+48600${String(100000 + n)}`;
@@ -148,7 +159,13 @@ describe('deciding', () => {
     expect((event.data as JsonObject).kind).toBe('booking');
     expect(typeof (event.data as JsonObject).deadline).toBe('string');
     const gate = await latestGate('dp');
-    expect(gate).toMatchObject({ decision: 'approve', reason: 'approved', approvers: 1, responseStatus: 200, status: 'decided' });
+    expect(gate).toMatchObject({
+      decision: 'approve',
+      reason: 'approved',
+      approvers: 1,
+      responseStatus: 200,
+      status: 'decided',
+    });
     expect(gate.eventId).toBe(req!.webhookId);
     expect(gate.id).toBe((event.data as JsonObject).id);
     expect(gate.answers).toMatchObject([{ subscriptionId: 'crm', outcome: 'approve', statusCode: 200 }]);
@@ -156,7 +173,9 @@ describe('deciding', () => {
   });
 
   it('refuses with the vendor error code the approver asks for', async () => {
-    await approver('crm', { defaultResponse: { status: 409, body: { reason: 'slot taken in our calendar', vendorErrorCode: 7 } } });
+    await approver('crm', {
+      defaultResponse: { status: 409, body: { reason: 'slot taken in our calendar', vendorErrorCode: 7 } },
+    });
     const r = await push('dp', slotBooking());
     expect(r.status).toBe(409);
     expect(r.ok && r.body).toEqual({ error_code: 7 });
@@ -172,11 +191,17 @@ describe('deciding', () => {
   });
 
   it('refuses without an error code (a 2xx saying refuse)', async () => {
-    await approver('crm', { defaultResponse: { status: 200, body: { decision: 'refuse', reason: 'patient blocked' } } });
+    await approver('crm', {
+      defaultResponse: { status: 200, body: { decision: 'refuse', reason: 'patient blocked' } },
+    });
     const r = await push('dp', slotBooking());
     expect(r.status).toBe(409);
     expect(r.ok && (r.body as JsonObject).error_code).toBeUndefined();
-    expect(await latestGate('dp')).toMatchObject({ decision: 'refuse', decidedBy: 'crm', vendorErrorCode: null });
+    expect(await latestGate('dp')).toMatchObject({
+      decision: 'refuse',
+      decidedBy: 'crm',
+      vendorErrorCode: null,
+    });
   });
 
   it('one of two approvers refuses: the refusal decides at once, the slower answer is still recorded', async () => {
@@ -198,13 +223,23 @@ describe('deciding', () => {
     const down = await startRecordingSubscriber();
     const url = down.url;
     await down.close();
-    await hub.subscriptions.create({ id: 'down', url, approver: true, eventTypes: ['schedule.updated'], allowPrivateAddresses: true });
+    await hub.subscriptions.create({
+      id: 'down',
+      url,
+      approver: true,
+      eventTypes: ['schedule.updated'],
+      allowPrivateAddresses: true,
+    });
     expect((await push('dp', slotBooking())).status).toBe(200);
     expect(await latestGate('dp')).toMatchObject({ decision: 'approve', reason: 'unavailable' });
     expect((await push('dp-refuse', slotBooking())).status).toBe(409);
     const gate = await latestGate('dp-refuse');
     expect(gate).toMatchObject({ decision: 'refuse', reason: 'unavailable' });
-    expect(gate.answers[0]).toMatchObject({ subscriptionId: 'down', outcome: 'unavailable', statusCode: null });
+    expect(gate.answers[0]).toMatchObject({
+      subscriptionId: 'down',
+      outcome: 'unavailable',
+      statusCode: null,
+    });
   });
 
   it('an approver too slow for the deadline gives the default', async () => {
@@ -214,14 +249,20 @@ describe('deciding', () => {
     await gates.drain();
     const gate = await latestGate('dp-fast');
     expect(gate).toMatchObject({ decision: 'refuse', reason: 'deadline', approvers: 1 });
-    expect(gate.answers).toMatchObject([{ subscriptionId: 'slow', outcome: 'unavailable', afterDecision: true }]);
+    expect(gate.answers).toMatchObject([
+      { subscriptionId: 'slow', outcome: 'unavailable', afterDecision: true },
+    ]);
   });
 
   it('no approver gives the default; approver filters decide who is asked', async () => {
     const other = await approver('other-instance', {}, { sources: ['elsewhere'] });
     const moves = await approver('moves-only', {}, { events: ['appointment.reschedule_requested'] });
     expect((await push('dp-refuse', slotBooking())).status).toBe(409);
-    expect(await latestGate('dp-refuse')).toMatchObject({ decision: 'refuse', reason: 'no_approvers', approvers: 0 });
+    expect(await latestGate('dp-refuse')).toMatchObject({
+      decision: 'refuse',
+      reason: 'no_approvers',
+      approvers: 0,
+    });
     expect((await push('dp', slotBooking())).status).toBe(200);
     expect(await latestGate('dp')).toMatchObject({ decision: 'approve', reason: 'no_approvers' });
     expect(other.requests).toHaveLength(0);
@@ -233,7 +274,14 @@ describe('deciding', () => {
     await instance('dp-load', { deadlineMs: 2000, default: 'refuse' });
     const bodies = Array.from({ length: 50 }, () => slotBooking());
     const results = await Promise.all(bodies.map((b) => push('dp-load', b)));
-    const dbg = await gates.list({ instanceId: "dp-load", limit: 100 }); console.log(JSON.stringify(dbg.items.filter((g) => g.decision !== "approve").map((g) => [g.reason, g.error, g.decisionMs, g.status])));
+    const dbg = await gates.list({ instanceId: 'dp-load', limit: 100 });
+    console.log(
+      JSON.stringify(
+        dbg.items
+          .filter((g) => g.decision !== 'approve')
+          .map((g) => [g.reason, g.error, g.decisionMs, g.status]),
+      ),
+    );
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(a.requests).toHaveLength(50);
     const page = await gates.list({ instanceId: 'dp-load', limit: 100 });
@@ -266,7 +314,10 @@ describe('matching the booking that follows', () => {
       const g = await gates.get(gateId);
       return g.booking.status === 'booked' ? g : undefined;
     });
-    expect(gate.booking).toMatchObject({ vendorType: 'slot-booked', subject: expect.stringMatching(/^appointment\//) });
+    expect(gate.booking).toMatchObject({
+      vendorType: 'slot-booked',
+      subject: expect.stringMatching(/^appointment\//),
+    });
     const event = await hub.events.get(gate.booking.eventId!);
     expect(event.event.type).toBe('appointment.created');
     expect((await gates.get(unbooked.id)).booking.status).toBe('waiting');
@@ -315,14 +366,19 @@ describe('admin API and CLI', () => {
     const app = Fastify();
     await app.register(async (scope) => gateRoutes(scope, { gates }));
     try {
-      const list = await app.inject({ method: 'GET', url: '/v1/gates?instanceId=dp-refuse&decision=refuse&limit=1' });
+      const list = await app.inject({
+        method: 'GET',
+        url: '/v1/gates?instanceId=dp-refuse&decision=refuse&limit=1',
+      });
       expect(list.statusCode).toBe(200);
       const page = list.json() as { items: { id: string; decidedBy: string }[]; nextCursor: string | null };
       expect(page.items).toHaveLength(1);
       expect(page.items[0]!.decidedBy).toBe('crm');
       const one = await app.inject({ method: 'GET', url: `/v1/gates/${page.items[0]!.id}` });
       expect(one.statusCode).toBe(200);
-      expect(one.json()).toMatchObject({ answers: [{ subscriptionId: 'crm', outcome: 'refuse', reason: 'nope' }] });
+      expect(one.json()).toMatchObject({
+        answers: [{ subscriptionId: 'crm', outcome: 'refuse', reason: 'nope' }],
+      });
       expect((one.json() as { request: JsonObject }).request.type).toBe('appointment.booking_requested');
       const bad = await app.inject({ method: 'GET', url: '/v1/gates?decision=maybe' });
       expect(bad.statusCode).toBe(400);
@@ -337,9 +393,17 @@ describe('admin API and CLI', () => {
     await approver('crm', { defaultResponse: { status: 409, body: { vendorErrorCode: 5 } } });
     await push('dp-refuse', slotBooking());
     const out: string[] = [];
-    const io = { stdout: { write: (t: string) => out.push(t) }, stderr: { write: () => {} }, env: {}, cwd: process.cwd() };
+    const io = {
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: () => {} },
+      env: {},
+      cwd: process.cwd(),
+    };
     const code = await gatesCommand.run(
-      { values: { 'database-url': database.url(), instance: 'dp-refuse', limit: '1' }, positionals: ['list'] },
+      {
+        values: { 'database-url': database.url(), instance: 'dp-refuse', limit: '1' },
+        positionals: ['list'],
+      },
       io,
     );
     expect(code).toBe(0);
@@ -352,7 +416,9 @@ describe('admin API and CLI', () => {
 
   it('counts decisions in its metrics', async () => {
     const text = await gates.metrics.metrics();
-    expect(text).toMatch(/switchyard_gate_decisions_total\{instance="dp",outcome="approve",reason="approved"\} \d+/);
+    expect(text).toMatch(
+      /switchyard_gate_decisions_total\{instance="dp",outcome="approve",reason="approved"\} \d+/,
+    );
     expect(text).toContain('switchyard_gate_overhead_seconds_count');
   });
 });

@@ -352,6 +352,7 @@ export function createGates(options: GatesOptions = {}) {
     s: Attached,
     row: q.GateRequestRow,
     startedAt = performance.now(),
+    approverRows?: Promise<SubscriptionRow[]>,
   ): Promise<Verdict> {
     active++;
     try {
@@ -369,7 +370,7 @@ export function createGates(options: GatesOptions = {}) {
         verdict = fallback('error', policy);
         error = row.error ?? 'the gate notification could not be turned into an approval request';
       } else {
-        const approvers = (await q.listApprovers(s.db)).filter((sub) =>
+        const approvers = (await (approverRows ?? q.listApprovers(s.db))).filter((sub) =>
           approverMatches(sub, row.type!, row.instance_id),
         );
         approverCount = approvers.length;
@@ -413,8 +414,10 @@ export function createGates(options: GatesOptions = {}) {
           : null;
       let recorded = verdict;
       try {
-        recorded = await s.db.transaction().execute(async (trx) => {
-          const r = await q.decideGateRequest(trx, row.id, {
+        const r = await q.recordDecision(
+          s.db,
+          row.id,
+          {
             decision: verdict.outcome,
             reason: verdict.reason,
             decidedBy: verdict.decidedBy,
@@ -424,16 +427,11 @@ export function createGates(options: GatesOptions = {}) {
             responseStatus,
             decisionMs: Math.round(decisionMs * 10) / 10,
             approvers: approverCount,
-          });
-          await q.insertGateAnswers(
-            trx,
-            row.id,
-            calls.slice(0, known).map((c) => answerRow(c, false)),
-          );
-          const final = (r && verdictOf(r.row)) ?? verdict;
-          if (r?.won) await q.notifyDecided(trx, JSON.stringify({ id: row.id, v: final }));
-          return final;
-        });
+          },
+          calls.slice(0, known).map((c) => answerRow(c, false)),
+          (v) => JSON.stringify({ id: row.id, v }),
+        );
+        recorded = (r && verdictOf(r.row)) ?? verdict;
       } catch (e) {
         s.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
       }
@@ -524,6 +522,9 @@ export function createGates(options: GatesOptions = {}) {
     const hard = sleepUntil(answerBy);
     let wait: { promise: Promise<Verdict>; cancel(): void } | undefined;
     let id: string | undefined;
+    // Read while the connector normalizes: the approver list does not depend on the request.
+    const approversEarly = isWorker ? q.listApprovers(s.db) : undefined;
+    approversEarly?.catch(() => {});
     const work = (async (): Promise<Verdict> => {
       const request = await approvalRequest(s, connector, instanceId, config, n, messageId);
       id = request.id;
@@ -562,7 +563,7 @@ export function createGates(options: GatesOptions = {}) {
           'gate request not understood',
         );
       }
-      if (local) return decideRequest(s, row, t0);
+      if (local) return decideRequest(s, row, t0, approversEarly);
       wait = waitFor(row.id);
       await s.boss.send(GATE_QUEUE, { id: row.id }, { retryLimit: 0, expireInSeconds: 60 });
       return wait.promise;

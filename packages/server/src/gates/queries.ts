@@ -198,6 +198,60 @@ export async function decideGateRequest(
   return existing ? { row: existing, won: false } : undefined;
 }
 
+/**
+ * The worker's write, in ONE statement (one round trip on the hot path): the decision (first
+ * writer wins), the answers known so far, and, when this call decided, the NOTIFY that wakes
+ * waiting requests in other processes. Returns the row as decided, by this call or earlier.
+ */
+export async function recordDecision(
+  db: Executor,
+  id: string,
+  d: GateDecisionValues,
+  answers: readonly NewGateAnswer[],
+  payload: (v: {
+    outcome: GateOutcome;
+    reason: GateReason;
+    decidedBy: string | null;
+    refusalReason: string | null;
+    vendorErrorCode: number | null;
+  }) => string,
+): Promise<{ row: GateRequestRow; won: boolean } | undefined> {
+  const message = payload({
+    outcome: d.decision,
+    reason: d.reason,
+    decidedBy: d.decidedBy,
+    refusalReason: d.refusalReason,
+    vendorErrorCode: d.vendorErrorCode,
+  });
+  const r = await sql<GateRequestRow & { won: boolean }>`
+    with decided as (
+      update switchyard.gate_requests set status = 'decided', decision = ${d.decision}, decision_reason = ${d.reason},
+        decided_by = ${d.decidedBy}, refusal_reason = ${d.refusalReason}, vendor_error_code = ${d.vendorErrorCode},
+        error = ${d.error}, response_status = ${d.responseStatus}, decided_at = now(), decision_ms = ${d.decisionMs},
+        approvers = coalesce(${d.approvers}::integer, approvers)
+      where id = ${id} and decision is null
+      returning *
+    ), answers as (
+      insert into switchyard.gate_answers (gate_request_id, subscription_id, started_at, latency_ms, status_code, outcome,
+        reason, vendor_error_code, response_snippet, error, after_decision)
+      select ${id}, * from unnest(
+        ${answers.map((a) => a.subscriptionId)}::text[], ${answers.map((a) => a.startedAt.toISOString())}::timestamptz[],
+        ${answers.map((a) => a.latencyMs)}::real[], ${answers.map((a) => a.statusCode)}::integer[],
+        ${answers.map((a) => a.outcome)}::text[], ${answers.map((a) => a.reason)}::text[],
+        ${answers.map((a) => a.vendorErrorCode)}::integer[], ${answers.map((a) => a.responseSnippet)}::text[],
+        ${answers.map((a) => a.error)}::text[], ${answers.map((a) => a.afterDecision)}::boolean[])
+      returning 1
+    ), announced as (
+      select pg_notify(${CHANNEL_GATE_DECIDED}, ${message}) from decided
+    )
+    select decided.*, true as won, (select count(*) from answers) as n, (select count(*) from announced) as m from decided`.execute(
+    db,
+  );
+  if (r.rows[0]) return { row: r.rows[0], won: true };
+  const existing = await getGateRequest(db, id);
+  return existing ? { row: existing, won: false } : undefined;
+}
+
 export async function insertGateAnswers(
   db: Executor,
   gateRequestId: string,

@@ -38,6 +38,7 @@ import { Normalizer } from './normalize.ts';
 import { Poller } from './poller.ts';
 import { type PurgeResult, purge } from './retention.ts';
 import { connectorLogger, instanceLoader, type Runtime, resolveOptions } from './runtime.ts';
+import { checkedSettings } from './settings.ts';
 import { Listener, WorkerLoop } from './wake.ts';
 
 const RETENTION_QUEUE = 'switchyard-retention';
@@ -460,7 +461,10 @@ export async function createHub(config: HubConfig) {
           id: input.id,
           connector: connector.name,
           mode,
-          settingsSealed: cipher.seal(JSON.stringify(input.settings ?? {}), `instance:${input.id}`),
+          settingsSealed: cipher.seal(
+            JSON.stringify(checkedSettings(connector, input.settings ?? {})),
+            `instance:${input.id}`,
+          ),
           pullIntervalMs: intervalMs,
           gate: (input.gate ?? null) as JsonValue,
           managedBy: input.managedBy ?? 'api',

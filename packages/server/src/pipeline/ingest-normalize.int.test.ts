@@ -2,7 +2,7 @@ import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../storage/db.ts';
-import { migrate } from '../storage/migrations.ts';
+import { migrate, migrations } from '../storage/migrations.ts';
 import type { Hub } from './hub.ts';
 import { eventIdFor } from './ids.ts';
 import {
@@ -43,7 +43,7 @@ describe('storage', () => {
       const [x, y] = await Promise.all([migrate(a.db), migrate(b.db)]);
       expect([...x, ...y]).toEqual([]); // the hub already migrated
       const rows = await sql<{ version: number }>`select version from switchyard.migrations`.execute(a.db);
-      expect(rows.rows.map((r) => r.version)).toEqual([1]);
+      expect(rows.rows.map((r) => r.version)).toEqual(migrations.map((m) => m.version));
     } finally {
       await a.close();
       await b.close();

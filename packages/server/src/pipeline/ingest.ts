@@ -56,7 +56,7 @@ export function problem(status: number, code: string, title: string, detail: str
   return {
     ok: false,
     status,
-    problem: { type: `https://switchyard.dev/errors/${code}`, title, status, detail, code },
+    problem: { type: `https://switchyard.dev/problems/${code}`, title, status, detail, code },
   };
 }
 

@@ -75,8 +75,8 @@ export function sampleCurl(config: ResolvedConfig, base: string, cwd: string): s
   const pushAuth = instance.settings.pushAuth as { headerName?: string } | undefined;
   if (pushAuth) {
     const header = pushAuth.headerName ?? 'x-api-key';
-    const value = shellReference(config, index, ['settings', 'pushAuth', 'apiKey']) ?? '<pushAuth.apiKey>';
-    parts.push(`-H "${header}: ${value}"`);
+    const reference = shellReference(config, index, ['settings', 'pushAuth', 'apiKey']);
+    parts.push(`-H "${header}: ${reference ?? '<pushAuth.apiKey>'}"`);
   }
   const shown = relative(cwd, fixture);
   parts.push(`--data @${shown.startsWith('..') ? fixture : shown}`);
@@ -112,7 +112,11 @@ export function banner(
   lines.push(`  health: ${base}/healthz  ${base}/readyz`, `  metrics: ${base}/metrics`);
   if (opts.role !== 'worker') {
     const curl = sampleCurl(config, base, opts.cwd);
-    if (curl) lines.push('  send a sample notification:', `    ${curl}`);
+    if (curl) {
+      lines.push('  send a sample notification:', `    ${curl}`);
+      if (/: \$[A-Za-z_]/.test(curl))
+        lines.push('    (with that variable set to the push key the config reads; it is never printed)');
+    }
   }
   return `${lines.join('\n')}\n`;
 }

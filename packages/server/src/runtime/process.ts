@@ -122,9 +122,16 @@ export async function startHubProcess(
 ): Promise<HubProcess> {
   const role = options.role ?? 'all';
   const { logger, io } = options;
-  // Before touching any database: a missing key with a real Postgres is a config error.
-  const secretKey = await resolveSecretKey(config, logger);
+  // With a URL this connects to nothing yet, so a missing secretKey is reported before any database
+  // work; embedded, the notice about the embedded Postgres comes first in the log.
   const database = await openHubDatabase(config, { logger, publish: true });
+  let secretKey: string;
+  try {
+    secretKey = await resolveSecretKey(config, logger);
+  } catch (error) {
+    await database.release();
+    throw error;
+  }
   let hub: Hub | undefined;
   let app: FastifyInstance | undefined;
   let applied: ApplyResult;

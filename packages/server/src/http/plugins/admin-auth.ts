@@ -39,7 +39,8 @@ export function adminAuth(adminToken: string | undefined): onRequestAsyncHookHan
     // The dashboard's session cookie stands in for the token (src/ui/session.ts).
     const session = checkUiSession(request, adminToken);
     if (session === 'admitted') return;
-    if (session === 'needs-header') throw unauthorized('a dashboard session needs the x-switchyard-ui: 1 header on changes');
+    if (session === 'needs-header')
+      throw unauthorized('a dashboard session needs the x-switchyard-ui: 1 header on changes');
     throw unauthorized();
   };
 }

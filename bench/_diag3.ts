@@ -1,0 +1,17 @@
+import { startChild } from './lib/child.ts';
+import { createTestDatabase } from '../packages/testing/src/index.ts';
+import { cannon, hookUrl } from './lib/load.ts';
+import { startFastSubscriber } from './lib/subscriber.ts';
+import { waitUntil } from './lib/result.ts';
+const db = await createTestDatabase({ prefix: 'sy_bench_' });
+const child = await startChild(new URL('./lib/hub-process.ts', import.meta.url), { BENCH_DATABASE_URL: db.url, BENCH_COUNT_QUERIES: '1' });
+const { port } = await child.call<{ port: number }>('start', {});
+const sub = await startFastSubscriber();
+await child.call('subscribe', sub.url, 1);
+await cannon({ url: hookUrl(port), amount: 1000, tag: 5 });
+await waitUntil(() => sub.count >= 1000, 'x', 120000);
+const counts = await child.call<[string, number][]>('queryCounts');
+let total = 0; for (const [, n] of counts) total += n;
+console.log('total per event', (total/1000).toFixed(2));
+for (const [t, n] of counts.slice(0, 30)) console.log((n/1000).toFixed(2), t);
+await child.stop(); await sub.close(); await db.drop();

@@ -1,0 +1,128 @@
+/**
+ * Instinctive Notes end to end: the simulator POSTs every documented SOAP-note webhook (the
+ * connector's fixtures) over real HTTP, with the shared secret in a header on one instance and as
+ * the last path segment on another; the hub delivers clinical documents as signed CloudEvents.
+ */
+import instinctiveNotes from '@switchyard/connector-instinctive-notes';
+import type { JsonObject, JsonValue } from '@switchyard/core';
+import { useTestDatabase } from '@switchyard/testing';
+import { InstinctiveNotesSimulator } from '@switchyard/testing/simulators/instinctive-notes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture } from './fixtures.ts';
+import { bodies, type E2e, expectDelivered, startE2e } from './harness.ts';
+
+const SECRET = 'in-e2e-secret-0123456789abcdef';
+
+const FIXTURES: Array<{ file: string; expect: string[] | 'ignored' }> = [
+  { file: 'soap-note-created.json', expect: ['document.created'] },
+  { file: 'soap-note-updated.json', expect: ['document.updated'] },
+  { file: 'soap-note-draft.json', expect: ['document.created'] },
+  { file: 'soap-note-without-exercises.json', expect: ['document.created'] },
+  { file: 'send-test-soap-note-created.json', expect: ['document.created'] },
+  { file: 'invoice-created-unknown.json', expect: 'ignored' },
+];
+
+type Body = Record<string, JsonValue> & { type: string; subject: string; data: JsonObject };
+
+const database = useTestDatabase();
+let e2e: E2e;
+
+beforeAll(async () => {
+  e2e = await startE2e({ databaseUrl: database.url(), connectors: [instinctiveNotes] });
+  await e2e.hub.instances.upsert({
+    id: 'in-header',
+    connector: 'instinctive-notes',
+    mode: 'push',
+    settings: { auth: { mode: 'header', secret: SECRET } },
+  });
+  await e2e.hub.instances.upsert({
+    id: 'in-path',
+    connector: 'instinctive-notes',
+    mode: 'push',
+    settings: { auth: { mode: 'path', secret: SECRET } },
+  });
+});
+
+afterAll(async () => {
+  await e2e?.close();
+});
+
+/** Pushes every fixture through `sim` to `instanceId` and checks each delivery; returns the bodies by file. */
+async function runAll(instanceId: string, sim: InstinctiveNotesSimulator): Promise<Map<string, Body>> {
+  const delivered = new Map<string, Body>();
+  const before = e2e.subscriber.requests.length;
+  for (const f of FIXTURES) {
+    const settled = await e2e.settle(instanceId, () => sim.push(fixture('instinctive-notes', f.file)));
+    expect(sim.pushes[sim.pushes.length - 1]!.delivered, f.file).toBe(true);
+    expect(settled.messages, f.file).toHaveLength(1);
+    const message = settled.messages[0]!;
+    if (f.expect === 'ignored') {
+      expect(message.status, f.file).toBe('ignored');
+      expect(message.reason).toBeTruthy();
+      expect(settled.events).toEqual([]);
+      continue;
+    }
+    expect(message.status, `${f.file}: ${message.reason ?? ''}`).toBe('normalized');
+    expect(settled.deliveries.map((d) => d.type), f.file).toEqual(f.expect);
+    settled.deliveries.forEach((d, i) => {
+      expectDelivered(d, settled.events[i]!, { instanceId, connector: 'instinctive-notes' });
+    });
+    delivered.set(f.file, bodies(settled)[0] as Body);
+  }
+  const expected = FIXTURES.flatMap((f) => (f.expect === 'ignored' ? [] : f.expect));
+  const accepted = e2e.subscriber.requests.slice(before).filter((r) => r.response && r.response.status < 300);
+  expect(accepted.map((r) => r.type)).toEqual(expected);
+  return delivered;
+}
+
+describe('instinctive-notes end to end', () => {
+  let byHeader: Map<string, Body>;
+
+  it('delivers every documented webhook (secret in a header) as signed, valid clinical documents', async () => {
+    const sim = new InstinctiveNotesSimulator({ hookUrl: e2e.hookUrl('in-header'), secret: SECRET, secretIn: 'header' });
+    byHeader = await runAll('in-header', sim);
+    const created = byHeader.get('soap-note-created.json')!;
+    const updated = byHeader.get('soap-note-updated.json')!;
+    expect(updated.subject).toBe(created.subject);
+    expect(created.subject).toMatch(/^document\//);
+    expect(created.data.domain).toBe('clinical');
+    expect(byHeader.get('soap-note-draft.json')!.subject).not.toBe(created.subject);
+    // "Send test" re-sends note 12 in a new envelope: the same document, another event.
+    const resent = byHeader.get('send-test-soap-note-created.json')!;
+    expect(resent.subject).toBe(byHeader.get('soap-note-without-exercises.json')!.subject);
+    expect(resent.id).not.toBe(byHeader.get('soap-note-without-exercises.json')!.id);
+  });
+
+  it('delivers every documented webhook with the secret as the last path segment', async () => {
+    const sim = new InstinctiveNotesSimulator({ hookUrl: e2e.hookUrl('in-path'), secret: SECRET, secretIn: 'path' });
+    const byPath = await runAll('in-path', sim);
+    // Each instance keeps its own ids.
+    expect(byPath.get('soap-note-created.json')!.subject).not.toBe(byHeader.get('soap-note-created.json')!.subject);
+    const { items } = await e2e.hub.inbound.list({ instanceId: 'in-path', limit: 100 });
+    expect(items.every((m) => m.route === 'secret')).toBe(true);
+  });
+
+  it("delivers the vendor's \"Send test\" of the last saved note", async () => {
+    const sim = new InstinctiveNotesSimulator({ hookUrl: e2e.hookUrl('in-header'), secret: SECRET });
+    sim.save('soap_note.created', fixture('instinctive-notes', 'soap-note-draft.json').data!.object as never);
+    const settled = await e2e.settle('in-header', () => sim.sendTest('soap_note.created'));
+    expect(settled.deliveries.map((d) => d.type)).toEqual(['document.created']);
+    expectDelivered(settled.deliveries[0]!, settled.events[0]!, { instanceId: 'in-header', connector: 'instinctive-notes' });
+    expect(bodies(settled)[0]!.subject).toBe(byHeader.get('soap-note-draft.json')!.subject);
+  });
+
+  it('refuses a webhook with the wrong secret: the vendor retries, then marks the event failed; nothing stored', async () => {
+    const before = (await e2e.hub.inbound.list({ instanceId: 'in-header', limit: 500 })).items.length;
+    const sim = new InstinctiveNotesSimulator({
+      hookUrl: e2e.hookUrl('in-header'),
+      secret: 'in-e2e-wrong-secret-000000000',
+      firstRetryDelayMs: 10,
+      retryWindowMs: 100,
+    });
+    const record = await sim.push(fixture('instinctive-notes', 'soap-note-created.json'));
+    expect(record.attempts.length).toBeGreaterThan(1);
+    expect(record.attempts.every((a) => a.status === 401)).toBe(true);
+    expect(record.failed).toBe(true);
+    expect((await e2e.hub.inbound.list({ instanceId: 'in-header', limit: 500 })).items).toHaveLength(before);
+  });
+});

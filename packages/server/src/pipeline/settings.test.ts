@@ -1,0 +1,51 @@
+import { defineConnector, emit, isSwitchyardError } from '@switchyard/core';
+import { describe, expect, it } from 'vitest';
+import { checkedSettings } from './settings.ts';
+
+const connector = defineConnector<{ apiKey: string; region: string }>({
+  name: 'settings-check',
+  version: '1.0.0',
+  displayName: 'Settings check',
+  configSchema: {
+    type: 'object',
+    required: ['apiKey'],
+    additionalProperties: false,
+    properties: {
+      apiKey: { type: 'string', minLength: 8, 'x-secret': true },
+      region: { enum: ['eu', 'us'], default: 'eu' },
+    },
+  },
+  eventMap: [],
+  push: {
+    routes: [{ name: 'default', path: '' }],
+    authenticate() {},
+    parse: () => [],
+  },
+  normalize: async () => emit(),
+  encode: () => ({ route: 'default', body: {} }),
+});
+
+describe('checkedSettings', () => {
+  it('fills in defaults and leaves the input untouched', () => {
+    const input = { apiKey: 'a-long-key' };
+    expect(checkedSettings(connector, input)).toEqual({ apiKey: 'a-long-key', region: 'eu' });
+    expect(input).toEqual({ apiKey: 'a-long-key' });
+  });
+
+  it('reports every problem with its path, never the value', () => {
+    let error: unknown;
+    try {
+      checkedSettings(connector, { apiKey: 'short', region: 'mars', extra: true });
+    } catch (e) {
+      error = e;
+    }
+    expect(isSwitchyardError(error) && error.code).toBe('SY_PIPELINE_INVALID_INPUT');
+    const details = (error as { details: { errors: { path: string }[] } }).details;
+    expect(details.errors.map((e) => e.path).sort()).toEqual([
+      '/settings',
+      '/settings/apiKey',
+      '/settings/region',
+    ]);
+    expect(String((error as Error).message)).not.toContain('short');
+  });
+});

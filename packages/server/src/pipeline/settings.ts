@@ -1,0 +1,41 @@
+import { type Connector, createAjv, type JsonObject, SwitchyardError } from '@switchyard/core';
+
+type Validator = ReturnType<ReturnType<typeof createAjv>['compile']>;
+
+const validators = new WeakMap<Connector, Validator>();
+
+/**
+ * Checks an instance's settings against its connector's config schema and returns a copy with the
+ * schema's defaults filled in. The config loader does the same for file-managed instances (with
+ * line numbers); this guards instances made through the API, so a bad setting is refused when it is
+ * written rather than found when the first notification arrives.
+ *
+ * @example
+ * ```ts
+ * const settings = checkedSettings(docplanner, { pushAuth: { apiKey: 'k' } }); // throws SY_PIPELINE_INVALID_INPUT
+ * ```
+ */
+export function checkedSettings(connector: Connector, settings: JsonObject): JsonObject {
+  let validate = validators.get(connector);
+  if (!validate) {
+    // Connector schemas carry their own annotation keywords (x-duration, …): not strict.
+    validate = createAjv({ allErrors: true, strict: false, useDefaults: true }).compile(
+      connector.configSchema,
+    );
+    validators.set(connector, validate);
+  }
+  const copy = structuredClone(settings);
+  if (validate(copy)) return copy;
+  // Messages name the failing path and rule, never the value (it may be a secret).
+  const errors = (validate.errors ?? []).map((e) => ({
+    path: `/settings${e.instancePath}`,
+    message: e.message ?? 'is invalid',
+  }));
+  throw new SwitchyardError(
+    'SY_PIPELINE_INVALID_INPUT',
+    `settings do not match the ${connector.name} connector's schema: ${errors
+      .map((e) => `${e.path || '/settings'} ${e.message}`)
+      .join('; ')}`,
+    { details: { errors } },
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * A hub process for the reliability tests: `createHub` + `buildApp` from a JSON config on argv,
+ * started with `fork()` so the test can talk to it over IPC and kill it with SIGKILL. It logs
+ * with pino to stdout at the configured level (the secret scan reads it).
+ *
+ * IPC: sends `{ type: 'ready', port, pid }` once listening; answers `{ type: 'stats' }` with
+ * `{ type: 'stats', webhookIds }` (the `webhook-id` of every delivery POST this process started);
+ * `{ type: 'stop' }` stops gracefully and exits 0.
+ *
+ * Test-only; not exported from the package.
+ */
+import diagnostics from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
+import type { Connector } from '@switchyard/core';
+import pino from 'pino';
+import { shippedConnectors } from '../connectors.ts';
+import { buildApp } from '../http/index.ts';
+import { createHub } from '../pipeline/hub.ts';
+import type { PipelineOptions } from '../pipeline/runtime.ts';
+import { relConnector } from './test-connector.ts';
+
+/** What the parent passes (as JSON in argv[2]). */
+export interface HubProcessConfig {
+  databaseUrl: string;
+  secretKey: string;
+  adminToken?: string;
+  logLevel?: string;
+  bodyLimit?: number;
+  options?: PipelineOptions;
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as HubProcessConfig;
+const webhookIds: string[] = [];
+diagnostics.subscribe('http.client.request.start', (message) => {
+  const id = (message as { request: ClientRequest }).request.getHeader('webhook-id');
+  if (typeof id === 'string') webhookIds.push(id);
+});
+
+const logger = pino({ name: 'switchyard', level: config.logLevel ?? 'info' });
+const hub = await createHub({
+  databaseUrl: config.databaseUrl,
+  connectors: [relConnector as Connector, ...shippedConnectors],
+  secretKey: config.secretKey,
+  logger,
+  options: { queue: false, ...config.options },
+});
+await hub.start();
+const app = await buildApp({
+  hub,
+  adminToken: config.adminToken,
+  bodyLimit: config.bodyLimit ?? 256 * 1024,
+  trustedProxies: [],
+  logger,
+});
+await app.listen({ port: 0, host: '127.0.0.1' });
+const address = app.server.address();
+const port = typeof address === 'object' && address ? address.port : 0;
+
+process.on('message', (message: { type?: string }) => {
+  if (message.type === 'stats') process.send?.({ type: 'stats', webhookIds });
+  if (message.type === 'stop') {
+    void (async () => {
+      await app.close();
+      await hub.stop({ graceful: true });
+      process.exit(0);
+    })();
+  }
+});
+process.send?.({ type: 'ready', port, pid: process.pid });

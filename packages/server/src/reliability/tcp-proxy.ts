@@ -1,0 +1,86 @@
+/**
+ * A TCP proxy on loopback that a test can cut and restore: the outage of one dependency (Postgres,
+ * a subscriber) for one test, without touching the real server other tests share.
+ */
+import net from 'node:net';
+
+/** A running proxy; see {@link startTcpProxy}. */
+export interface TcpProxy {
+  /** The proxy's port on 127.0.0.1. */
+  readonly port: number;
+  /** Connections accepted and forwarded so far. */
+  readonly accepted: number;
+  /** Whether it is cut now. */
+  readonly isCut: boolean;
+  /** Destroys every open connection and resets new ones until {@link restore}. */
+  cut(): void;
+  /** Forwards new connections again. */
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a proxy from 127.0.0.1:<random> to `target`. While cut, every accepted connection is reset
+ * at once, which the client sees as ECONNRESET / "Connection terminated": what a dead server or a
+ * broken network looks like.
+ *
+ * @example
+ * ```ts
+ * const proxy = await startTcpProxy({ host: '127.0.0.1', port: 5432 });
+ * const url = `postgres://postgres@127.0.0.1:${proxy.port}/db`;
+ * proxy.cut(); // … the outage …
+ * proxy.restore();
+ * ```
+ */
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const open = new Set<net.Socket>();
+  let cut = false;
+  let accepted = 0;
+  const server = net.createServer((client) => {
+    if (cut) {
+      client.resetAndDestroy();
+      return;
+    }
+    accepted++;
+    const upstream = net.connect(target.port, target.host);
+    open.add(client);
+    open.add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+    client.on('close', drop);
+    upstream.on('close', drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    get accepted() {
+      return accepted;
+    },
+    get isCut() {
+      return cut;
+    },
+    cut() {
+      cut = true;
+      for (const socket of open) socket.resetAndDestroy();
+      open.clear();
+    },
+    restore() {
+      cut = false;
+    },
+    close() {
+      cut = true;
+      for (const socket of open) socket.destroy();
+      open.clear();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,253 @@
+/**
+ * Admin routes the dashboard needs that the admin API does not offer: overview aggregates, event
+ * search by vendor id, the inbound message of an event, and replay progress. They live under
+ * `/v1/dashboard/...`, behind the same admin auth (bearer token or dashboard session).
+ */
+import { SwitchyardError } from '@switchyard/core';
+import type { FastifyInstance } from 'fastify';
+import { adminAuth } from '../http/plugins/admin-auth.ts';
+import * as s from '../http/schemas.ts';
+import type { Hub } from '../pipeline/hub.ts';
+import * as q from './queries.ts';
+
+type Schema = Record<string, unknown>;
+const tags = ['dashboard'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const counts: Schema = { type: 'object', additionalProperties: { type: 'integer' } };
+const nstr = { type: ['string', 'null'] };
+const nint = { type: ['integer', 'null'] };
+const ntime = { type: ['string', 'null'], format: 'date-time' };
+const time = { type: 'string', format: 'date-time' };
+
+function object(properties: Record<string, unknown>): Schema {
+  return { type: 'object', additionalProperties: false, required: Object.keys(properties), properties };
+}
+
+const overview = object({
+  generatedAt: time,
+  eventsPerMinute: { type: 'array', items: object({ minute: time, count: { type: 'integer' } }) },
+  deliveries: object({ byStatus: counts, completedLastHour: counts }),
+  backlog: object({ normalize: { type: 'integer' }, deliver: { type: 'integer' } }),
+  dead: {
+    type: 'array',
+    items: object({
+      id: { type: 'string' },
+      subscriptionId: { type: 'string' },
+      eventId: { type: 'string' },
+      subject: { type: 'string' },
+      attempts: { type: 'integer' },
+      lastStatusCode: nint,
+      lastError: nstr,
+      completedAt: ntime,
+    }),
+  },
+  disabledSubscriptions: {
+    type: 'array',
+    items: object({ id: { type: 'string' }, url: nstr, disabledAt: time, disabledReason: nstr }),
+  },
+  instances: {
+    type: 'array',
+    items: object({
+      id: { type: 'string' },
+      connector: { type: 'string' },
+      mode: { type: 'string' },
+      lastMessageAt: ntime,
+      lastError: nstr,
+      lastErrorAt: ntime,
+      pullLagMs: nint,
+      pullConsecutiveFailures: { type: 'integer' },
+      pullLastSuccessAt: ntime,
+      failedInbound: { type: 'integer' },
+    }),
+  },
+  gates: {
+    type: 'array',
+    items: object({
+      id: { type: 'string' },
+      instanceId: { type: 'string' },
+      vendorType: { type: 'string' },
+      status: { type: 'string' },
+      decision: nstr,
+      reason: nstr,
+      decidedBy: nstr,
+      receivedAt: time,
+      decisionMs: { type: ['number', 'null'] },
+    }),
+  },
+});
+
+interface SearchQuery {
+  vendorId: string;
+  instanceId?: string;
+  type?: string;
+  source?: string;
+  since?: string;
+  until?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+/**
+ * Registers the dashboard's extra admin routes in their own scope with the admin-auth hook.
+ *
+ * @example
+ * ```ts
+ * await app.register(async (scope) => dashboardApiRoutes(scope, { hub, adminToken }));
+ * // GET /v1/dashboard/overview → { eventsPerMinute, deliveries, dead, instances, gates, ... }
+ * ```
+ */
+export async function dashboardApiRoutes(
+  app: FastifyInstance,
+  { hub, adminToken }: { hub: Hub; adminToken: string | undefined },
+): Promise<void> {
+  const db = hub.internals.db;
+  app.addHook('onRequest', adminAuth(adminToken));
+
+  app.get<{ Querystring: { minutes?: number } }>(
+    '/v1/dashboard/overview',
+    {
+      schema: {
+        tags,
+        summary: 'What the hub is doing: event rate, delivery outcomes, dead letters, instances, gates',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { minutes: { type: 'integer', minimum: 1, maximum: 1440, default: 60 } },
+        },
+        response: { 200: overview },
+      },
+    },
+    async (request) => {
+      const minutes = request.query.minutes ?? 60;
+      const [perMinute, byStatus, completed, backlog, dead, disabled, instances, gates] = await Promise.all([
+        q.eventsPerMinute(db, minutes),
+        q.deliveriesByStatus(db),
+        q.deliveriesCompletedSince(db, new Date(Date.now() - 3_600_000)),
+        q.backlog(db),
+        q.recentDead(db, 10),
+        q.disabledSubscriptions(db),
+        q.instancesOverview(db),
+        q.recentGateDecisions(db, 10),
+      ]);
+      return {
+        generatedAt: new Date(),
+        eventsPerMinute: perMinute,
+        deliveries: { byStatus, completedLastHour: completed },
+        backlog,
+        dead,
+        disabledSubscriptions: disabled,
+        instances,
+        gates,
+      };
+    },
+  );
+
+  app.get<{ Querystring: SearchQuery }>(
+    '/v1/dashboard/events',
+    {
+      schema: {
+        tags,
+        summary: 'Events about the entity that has (or had) a vendor id, newest first',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['vendorId'],
+          properties: {
+            vendorId: { type: 'string', minLength: 1, maxLength: 300 },
+            instanceId: { type: 'string', maxLength: 100, description: 'Only ids known at this instance.' },
+            type: { type: 'string', maxLength: 200 },
+            source: { type: 'string', maxLength: 100 },
+            since: { type: 'string', format: 'date-time' },
+            until: { type: 'string', format: 'date-time' },
+            cursor: s.cursorParam,
+            limit: { type: 'integer', minimum: 1, maximum: 500 },
+          },
+        },
+        response: {
+          200: object({
+            items: { type: 'array', items: s.event },
+            nextCursor: nstr,
+            subjects: { type: 'array', items: { type: 'string' } },
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const f = request.query;
+      const limit = f.limit ?? 50;
+      const subjects = await q.subjectsOfVendorId(db, f.vendorId, f.instanceId);
+      const rows = await q.eventsOfSubjects(db, {
+        subjects,
+        limit,
+        ...(f.type ? { type: f.type } : {}),
+        ...(f.source ? { source: f.source } : {}),
+        ...(f.since ? { since: new Date(f.since) } : {}),
+        ...(f.until ? { until: new Date(f.until) } : {}),
+        ...(f.cursor ? { beforeSequence: f.cursor } : {}),
+      });
+      return {
+        items: rows.map((r) => ({ ...r.envelope, sequence: r.sequence })),
+        nextCursor: rows.length === limit ? rows[rows.length - 1]!.sequence : null,
+        subjects,
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/dashboard/events/:id/inbound',
+    {
+      schema: {
+        tags,
+        summary: 'The id of the inbound vendor message an event was normalized from',
+        params: s.idParams,
+        response: { 200: object({ eventId: { type: 'string' }, inboundMessageId: nstr }) },
+      },
+    },
+    async (request) => {
+      const id = request.params.id;
+      const inbound = UUID.test(id) ? await q.inboundMessageOfEvent(db, id) : undefined;
+      if (inbound === undefined) {
+        throw new SwitchyardError('SY_PIPELINE_NOT_FOUND', `no event ${JSON.stringify(id)}`, { details: { event: id } });
+      }
+      return { eventId: id, inboundMessageId: inbound };
+    },
+  );
+
+  app.get(
+    '/v1/dashboard/deliveries/position',
+    {
+      schema: {
+        tags,
+        summary: 'The newest delivery position (take it before a replay to follow its progress)',
+        response: { 200: object({ position: { type: 'string', pattern: '^[0-9]+$' } }) },
+      },
+    },
+    async () => ({ position: await q.lastDeliverySeq(db) }),
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { after: string } }>(
+    '/v1/dashboard/subscriptions/:id/replay-progress',
+    {
+      schema: {
+        tags,
+        summary: 'Replay deliveries of a subscription created after a position, by status',
+        params: s.idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['after'],
+          properties: { after: s.cursorParam },
+        },
+        response: { 200: object({ byStatus: counts, total: { type: 'integer' }, done: { type: 'integer' } }) },
+      },
+    },
+    async (request) => {
+      await hub.subscriptions.get(request.params.id);
+      const byStatus = await q.replayProgress(db, request.params.id, request.query.after);
+      const total = Object.values(byStatus).reduce((a, b) => a + b, 0);
+      const done = (byStatus.succeeded ?? 0) + (byStatus.dead ?? 0) + (byStatus.skipped ?? 0);
+      return { byStatus, total, done };
+    },
+  );
+}

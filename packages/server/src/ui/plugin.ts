@@ -1,0 +1,156 @@
+/**
+ * The operator dashboard: static ES modules (Preact + htm, no build step) served under `/ui`, a
+ * sign-in route that trades the admin token for a session cookie, and the extra admin routes the
+ * page needs. Everything is served by the hub itself: no request leaves the machine.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import { timingSafeEqualString } from '@switchyard/core';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { unauthorized } from '../http/plugins/admin-auth.ts';
+import type { Hub } from '../pipeline/hub.ts';
+import { dashboardApiRoutes } from './api-extras.ts';
+import { closeUiSession, openUiSession, sessionCookie, UI_HEADER } from './session.ts';
+
+/** Options of {@link registerUi} and {@link uiPlugin}. */
+export interface UiOptions {
+  hub: Hub;
+  /** The admin token the sign-in form must be given. Absent: nobody can sign in. */
+  adminToken: string | undefined;
+  /** How long a sign-in lasts, ms. Default 12 hours. */
+  sessionTtlMs?: number;
+}
+
+const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
+
+// The browser resolves `preact`, `preact/hooks` and `htm` through the page's import map.
+const VENDOR: Record<string, string> = {
+  'preact.mjs': 'preact',
+  'hooks.mjs': 'preact/hooks',
+  'htm.mjs': 'htm',
+};
+
+function loadVendor(): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const [name, specifier] of Object.entries(VENDOR)) {
+    files.set(name, readFileSync(fileURLToPath(import.meta.resolve(specifier)), 'utf8'));
+  }
+  return files;
+}
+
+/** The page's Content-Security-Policy: only this origin, plus the one inline import map by hash. */
+function contentSecurityPolicy(indexHtml: string): string {
+  const match = /<script type="importmap">([\s\S]*?)<\/script>/.exec(indexHtml);
+  const hash = match ? `'sha256-${createHash('sha256').update(match[1]!).digest('base64')}'` : '';
+  return [
+    "default-src 'self'",
+    `script-src 'self' ${hash}`.trim(),
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "font-src 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+  ].join('; ');
+}
+
+function isHttps(request: FastifyRequest): boolean {
+  return request.protocol === 'https';
+}
+
+/**
+ * The dashboard as a fastify plugin: `/ui/` (the page and its modules), `/ui/session` (sign in,
+ * check, sign out) and `/v1/dashboard/...` (admin routes behind the admin token or the session).
+ * Hand it to `buildApp({ plugins: [...] })`: fastify takes no plugin once the app is ready.
+ *
+ * @example
+ * ```ts
+ * const app = await buildApp({ hub, adminToken, plugins: [uiPlugin({ hub, adminToken })] });
+ * await app.listen({ port: 8080 }); // open http://localhost:8080/ui/
+ * ```
+ */
+export function uiPlugin(options: UiOptions): FastifyPluginAsync {
+  const plugin: FastifyPluginAsync = async (app) => registerUi(app, options);
+  Object.defineProperty(plugin, 'name', { value: 'switchyard-ui' });
+  return plugin;
+}
+
+/**
+ * Registers the dashboard's routes on `app` (call it inside a plugin, before the app is ready).
+ *
+ * @example
+ * ```ts
+ * await app.register(async (scope) => registerUi(scope, { hub, adminToken }));
+ * ```
+ */
+export async function registerUi(app: FastifyInstance, options: UiOptions): Promise<void> {
+  const indexHtml = readFileSync(`${STATIC_DIR}index.html`, 'utf8');
+  const csp = contentSecurityPolicy(indexHtml);
+  const vendor = loadVendor();
+
+  await app.register(async (api) => dashboardApiRoutes(api, { hub: options.hub, adminToken: options.adminToken }));
+
+  await app.register(async (ui) => {
+    ui.addHook('onSend', async (_request, reply, payload) => {
+      reply.header('content-security-policy', csp);
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('referrer-policy', 'no-referrer');
+      reply.header('x-frame-options', 'DENY');
+      return payload;
+    });
+
+    ui.get('/ui', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/ui/'));
+    ui.get('/ui/', { schema: { hide: true } }, async (_request, reply) =>
+      reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(indexHtml),
+    );
+    ui.get<{ Params: { file: string } }>('/ui/vendor/:file', { schema: { hide: true } }, async (request, reply) => {
+      const body = vendor.get(request.params.file);
+      if (body === undefined) return reply.callNotFound();
+      return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(body);
+    });
+
+    ui.post<{ Body: { token?: unknown } }>(
+      '/ui/session',
+      {
+        schema: {
+          hide: true,
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['token'],
+            properties: { token: { type: 'string', minLength: 1, maxLength: 1000 } },
+          },
+        },
+      },
+      async (request, reply) => {
+        // Like every cookie-authenticated change: a cross-site form cannot set this header.
+        if (request.headers[UI_HEADER] !== '1') throw unauthorized('sign in from the dashboard page');
+        const token = typeof request.body.token === 'string' ? request.body.token : '';
+        if (!options.adminToken) throw unauthorized('the admin API is closed: no admin token is configured');
+        if (!timingSafeEqualString(token, options.adminToken)) throw unauthorized('that is not the admin token');
+        const session = openUiSession(options.adminToken, options.sessionTtlMs);
+        reply.header('set-cookie', sessionCookie(session.id, session.maxAgeSeconds, isHttps(request)));
+        reply.header('cache-control', 'no-store');
+        return reply.code(204).send();
+      },
+    );
+
+    ui.delete('/ui/session', { schema: { hide: true } }, async (request, reply) => {
+      closeUiSession(request);
+      reply.header('set-cookie', sessionCookie('', 0, isHttps(request)));
+      return reply.code(204).send();
+    });
+
+    await ui.register(fastifyStatic, {
+      root: STATIC_DIR,
+      prefix: '/ui/',
+      index: false,
+      wildcard: true,
+      cacheControl: false,
+      setHeaders: (res) => res.setHeader('cache-control', 'no-cache'),
+    });
+  });
+}

@@ -1,0 +1,152 @@
+// The dashboard shell: sign-in, navigation and the hash router.
+import { render } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, api, ErrorBox, html, onSignedOut, parseHash } from './lib.js';
+import { DeliveriesView, DeliveryView } from './views/deliveries.js';
+import { EventsView, EventView } from './views/events.js';
+import { GatesView, GateView } from './views/gates.js';
+import { InboundView, InstancesView, InstanceView } from './views/instances.js';
+import { OverviewView } from './views/overview.js';
+import { SubscriptionsView, SubscriptionView } from './views/subscriptions.js';
+
+const SECTIONS = [
+  ['', 'Overview', 'o'],
+  ['events', 'Events', 'e'],
+  ['deliveries', 'Deliveries', 'd'],
+  ['subscriptions', 'Subscriptions', 's'],
+  ['instances', 'Connectors', 'c'],
+  ['gates', 'Gates', 'g'],
+];
+
+function SignIn({ onSignedIn }) {
+  const [error, setError] = useState();
+  const [busy, setBusy] = useState(false);
+  const input = useRef(null);
+  useEffect(() => input.current?.focus(), []);
+  async function submit(e) {
+    e.preventDefault();
+    const token = input.current.value;
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api('POST', '/ui/session', { token });
+      // The token is not kept: from here on the HttpOnly session cookie speaks for the browser.
+      input.current.value = '';
+      onSignedIn();
+    } catch (err) {
+      setError(err instanceof ApiError && err.status === 401 ? new Error('That token was refused.') : err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return html`<main class="signin">
+    <form onSubmit=${submit} aria-labelledby="signin-title">
+      <h1 id="signin-title">Switchyard</h1>
+      <p class="muted">Sign in with the hub's admin token.</p>
+      <label for="token">Admin token</label>
+      <input id="token" name="token" type="password" autocomplete="current-password" required ref=${input} />
+      <button type="submit" class="primary" disabled=${busy}>Sign in</button>
+      <${ErrorBox} error=${error} />
+    </form>
+  </main>`;
+}
+
+function route(path, params) {
+  const [section, id] = path;
+  switch (section) {
+    case undefined:
+      return html`<${OverviewView} />`;
+    case 'events':
+      return id ? html`<${EventView} id=${id} />` : html`<${EventsView} params=${params} />`;
+    case 'deliveries':
+      return id ? html`<${DeliveryView} id=${id} />` : html`<${DeliveriesView} params=${params} />`;
+    case 'subscriptions':
+      return id ? html`<${SubscriptionView} id=${id} />` : html`<${SubscriptionsView} />`;
+    case 'instances':
+      return id ? html`<${InstanceView} id=${id} />` : html`<${InstancesView} />`;
+    case 'inbound':
+      return html`<${InboundView} id=${id} />`;
+    case 'gates':
+      return id ? html`<${GateView} id=${id} />` : html`<${GatesView} params=${params} />`;
+    default:
+      return html`<p>No such page. <a href="#/">Back to the overview</a>.</p>`;
+  }
+}
+
+function Shell({ onSignOut }) {
+  const [hash, setHash] = useState(location.hash);
+  const main = useRef(null);
+  useEffect(() => {
+    const on = () => {
+      setHash(location.hash);
+      // Move focus to the new page so keyboard and screen-reader users land on it.
+      requestAnimationFrame(() => main.current?.focus({ preventScroll: true }));
+    };
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  useEffect(() => {
+    // "g" then a letter jumps to a section; "/" focuses the page's first search field.
+    let pendingG = false;
+    const onKey = (e) => {
+      const t = e.target;
+      if (e.ctrlKey || e.metaKey || e.altKey || t.closest?.('input, textarea, select, dialog')) return;
+      if (e.key === '/') {
+        const field = document.querySelector('main [data-search]');
+        if (field) {
+          e.preventDefault();
+          field.focus();
+        }
+        return;
+      }
+      if (pendingG) {
+        pendingG = false;
+        const hit = SECTIONS.find((s) => s[2] === e.key);
+        if (hit) location.hash = `#/${hit[0]}`;
+        return;
+      }
+      if (e.key === 'g') pendingG = true;
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, []);
+  const { path, params } = parseHash(hash);
+  const current = path[0] === 'inbound' ? 'instances' : (path[0] ?? '');
+  return html`<div class="shell">
+    <a class="skip" href="#main" onClick=${(e) => {
+      e.preventDefault();
+      main.current?.focus();
+    }}>Skip to content</a>
+    <header class="top">
+      <span class="brand">Switchyard</span>
+      <nav aria-label="Sections">
+        ${SECTIONS.map(
+          ([p, label, key]) =>
+            html`<a href=${`#/${p}`} aria-current=${current === p ? 'page' : undefined} title=${`g ${key}`}>${label}</a>`,
+        )}
+      </nav>
+      <button type="button" class="link" onClick=${onSignOut}>Sign out</button>
+    </header>
+    <main id="main" tabindex="-1" ref=${main}>${route(path, params)}</main>
+  </div>`;
+}
+
+function App() {
+  // undefined: checking; the session cookie is HttpOnly, so ask the server whether it admits us.
+  const [signedIn, setSignedIn] = useState(undefined);
+  useEffect(() => {
+    api('GET', '/v1/dashboard/deliveries/position')
+      .then(() => setSignedIn(true))
+      .catch(() => setSignedIn(false));
+    return onSignedOut(() => setSignedIn(false));
+  }, []);
+  async function signOut() {
+    await api('DELETE', '/ui/session').catch(() => {});
+    setSignedIn(false);
+  }
+  if (signedIn === undefined) return html`<p class="boot">Loading…</p>`;
+  if (!signedIn) return html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;
+  return html`<${Shell} onSignOut=${signOut} />`;
+}
+
+render(html`<${App} />`, document.getElementById('root'));

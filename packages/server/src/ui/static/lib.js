@@ -1,0 +1,236 @@
+// Shared pieces of the dashboard: the admin API client, hash routing and small components.
+import { h } from 'preact';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import htm from 'htm';
+
+export const html = htm.bind(h);
+
+/** An admin API answer that was not 2xx; `problem` is the RFC 9457 document when there is one. */
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+const signedOutListeners = new Set();
+/** Called when any call answers 401: the session ended or was never there. */
+export function onSignedOut(fn) {
+  signedOutListeners.add(fn);
+  return () => signedOutListeners.delete(fn);
+}
+
+/**
+ * Calls the admin API with the session cookie. The `x-switchyard-ui` header is what the server
+ * requires on cookie-authenticated changes (a cross-site form cannot send it).
+ */
+export async function api(method, path, body) {
+  const headers = { 'x-switchyard-ui': '1', accept: 'application/json' };
+  const init = { method, headers, credentials: 'same-origin' };
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  const text = await res.text();
+  let json;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    if (res.status === 401 && !path.startsWith('/ui/session')) for (const fn of signedOutListeners) fn();
+    throw new ApiError(res.status, json);
+  }
+  return json;
+}
+
+/** `?a=1&b=` from an object, leaving out empty values. */
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+/** The current hash route: `#/events/abc?type=x` → { path: ['events', 'abc'], params: { type: 'x' } }. */
+export function parseHash(hash) {
+  const raw = hash.replace(/^#\/?/, '');
+  const [p, q = ''] = raw.split('?');
+  const path = p.split('/').filter(Boolean).map(decodeURIComponent);
+  return { path, params: Object.fromEntries(new URLSearchParams(q)) };
+}
+
+export function link(path, params = {}) {
+  return `#/${path}${query(params)}`;
+}
+
+export function navigate(path, params = {}) {
+  location.hash = link(path, params);
+}
+
+/** Loads `load()` now and whenever `deps` change; `reload()` loads again. Optional live polling. */
+export function useLoad(load, deps, { everyMs } = {}) {
+  const [state, setState] = useState({ loading: true, data: undefined, error: undefined });
+  const seq = useRef(0);
+  const run = useCallback(async () => {
+    const mine = ++seq.current;
+    try {
+      const data = await load();
+      if (mine === seq.current) setState({ loading: false, data, error: undefined });
+    } catch (error) {
+      if (mine === seq.current) setState((s) => ({ loading: false, data: s.data, error }));
+    }
+  }, deps);
+  useEffect(() => {
+    setState((s) => ({ ...s, loading: true }));
+    run();
+    if (!everyMs) return undefined;
+    const timer = setInterval(() => {
+      if (document.visibilityState === 'visible') run();
+    }, everyMs);
+    return () => clearInterval(timer);
+  }, [run, everyMs]);
+  return { ...state, reload: run };
+}
+
+export function fmtTime(value) {
+  if (!value) return '—';
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return d.toLocaleString(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+}
+
+export function fmtMs(ms) {
+  if (ms === null || ms === undefined) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+export function Time({ value }) {
+  return value ? html`<time datetime=${value} title=${value}>${fmtTime(value)}</time>` : html`<span>—</span>`;
+}
+
+const TONES = {
+  succeeded: 'ok',
+  normalized: 'ok',
+  approve: 'ok',
+  approved: 'ok',
+  enabled: 'ok',
+  dead: 'bad',
+  failed: 'bad',
+  refuse: 'bad',
+  refused: 'bad',
+  disabled: 'bad',
+  error: 'bad',
+  pending: 'wait',
+  in_flight: 'wait',
+  held: 'warn',
+  received: 'wait',
+  deciding: 'wait',
+  skipped: 'mute',
+  ignored: 'mute',
+};
+
+export function Badge({ value, tone }) {
+  return html`<span class=${`badge ${tone || TONES[value] || 'mute'}`}>${value ?? '—'}</span>`;
+}
+
+export function Json({ value, label }) {
+  return html`<pre class="json" tabindex="0" aria-label=${label || 'JSON'}>${JSON.stringify(value, null, 2)}</pre>`;
+}
+
+export function ErrorBox({ error }) {
+  if (!error) return null;
+  return html`<div class="error" role="alert">${error.message || String(error)}</div>`;
+}
+
+export function Loading({ state }) {
+  if (state.error) return html`<${ErrorBox} error=${state.error} />`;
+  if (state.loading && state.data === undefined) return html`<p class="muted" aria-live="polite">Loading…</p>`;
+  return null;
+}
+
+/**
+ * Cursor pagination: the API gives `nextCursor`; the pager keeps the cursors of the pages before
+ * this one so "Newer" works without offsets.
+ */
+export function usePager(resetKey) {
+  const [stack, setStack] = useState([undefined]);
+  useEffect(() => setStack([undefined]), [resetKey]);
+  const cursor = stack[stack.length - 1];
+  return {
+    cursor,
+    page: stack.length,
+    older: (next) => setStack((s) => [...s, next]),
+    newer: () => setStack((s) => (s.length > 1 ? s.slice(0, -1) : s)),
+    first: () => setStack([undefined]),
+  };
+}
+
+export function Pager({ pager, nextCursor }) {
+  return html`<nav class="pager" aria-label="Pages">
+    <button type="button" onClick=${pager.first} disabled=${pager.page === 1}>Newest</button>
+    <button type="button" onClick=${pager.newer} disabled=${pager.page === 1}>← Newer</button>
+    <span class="muted">page ${pager.page}</span>
+    <button type="button" onClick=${() => pager.older(nextCursor)} disabled=${!nextCursor}>Older →</button>
+  </nav>`;
+}
+
+/** A confirmation dialog (native <dialog>: focus is trapped and Escape cancels). */
+export function Confirm({ open, title, children, confirmLabel = 'Confirm', onConfirm, onCancel, busy }) {
+  const ref = useRef(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (open && !d.open) d.showModal();
+    if (!open && d.open) d.close();
+  }, [open]);
+  return html`<dialog ref=${ref} class="confirm" aria-labelledby="confirm-title" onCancel=${(e) => {
+    e.preventDefault();
+    onCancel();
+  }}>
+    <h2 id="confirm-title">${title}</h2>
+    <div>${children}</div>
+    <div class="actions">
+      <button type="button" onClick=${onCancel}>Cancel</button>
+      <button type="button" class="primary" onClick=${onConfirm} disabled=${busy}>${confirmLabel}</button>
+    </div>
+  </dialog>`;
+}
+
+/** Runs an action, keeping its busy flag, message and error for display. */
+export function useAction() {
+  const [state, setState] = useState({ busy: false, error: undefined, message: undefined });
+  const run = useCallback(async (fn, message) => {
+    setState({ busy: true, error: undefined, message: undefined });
+    try {
+      const result = await fn();
+      setState({ busy: false, error: undefined, message: typeof message === 'function' ? message(result) : message });
+      return result;
+    } catch (error) {
+      setState({ busy: false, error, message: undefined });
+      return undefined;
+    }
+  }, []);
+  return { ...state, run, clear: () => setState({ busy: false, error: undefined, message: undefined }) };
+}
+
+export function ActionStatus({ action }) {
+  return html`<div aria-live="polite">
+    ${action.busy ? html`<p class="muted">Working…</p>` : null}
+    ${action.message ? html`<p class="notice">${action.message}</p>` : null}
+    <${ErrorBox} error=${action.error} />
+  </div>`;
+}

@@ -1,0 +1,198 @@
+// Subscriptions: list, create, edit filters, disable/enable, rotate the secret, send a test event.
+import { useState } from 'preact/hooks';
+import { ActionStatus, api, Badge, Confirm, fmtMs, html, Loading, link, navigate, Time, useAction, useLoad } from '../lib.js';
+
+const list = (v) =>
+  String(v ?? '')
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** A secret shown once, with a copy button; it is gone when the page changes. */
+function OnceSecret({ secret }) {
+  const [copied, setCopied] = useState(false);
+  return html`<div class="secret" role="status">
+    <p><strong>New signing secret — shown once.</strong> Give it to the subscriber now; the hub keeps only a sealed copy.</p>
+    <code data-secret>${secret}</code>
+    <button type="button" onClick=${async () => {
+      await navigator.clipboard?.writeText(secret).catch(() => {});
+      setCopied(true);
+    }}>${copied ? 'Copied' : 'Copy'}</button>
+  </div>`;
+}
+
+function CreateForm({ onCreated }) {
+  const action = useAction();
+  const [secret, setSecret] = useState();
+  async function submit(e) {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    const body = {
+      kind: f.get('kind'),
+      eventTypes: list(f.get('eventTypes')).length ? list(f.get('eventTypes')) : ['*'],
+      ...(list(f.get('sources')).length ? { sources: list(f.get('sources')) } : {}),
+      ...(f.get('kind') === 'webhook' ? { url: String(f.get('url')).trim() } : {}),
+      ...(f.get('id') ? { id: String(f.get('id')).trim() } : {}),
+      ...(f.get('allowPrivate') ? { allowPrivateAddresses: true } : {}),
+    };
+    const r = await action.run(() => api('POST', '/v1/subscriptions', body), (r) => `Created ${r.subscription.id}.`);
+    if (r) {
+      setSecret(r.secret);
+      e.currentTarget?.reset?.();
+      onCreated();
+    }
+  }
+  return html`<details class="card">
+    <summary>New subscription</summary>
+    <form class="filters" onSubmit=${submit} aria-label="New subscription">
+      <label>Id (optional)<input name="id" /></label>
+      <label>Kind<select name="kind"><option value="webhook">webhook</option><option value="pull">pull</option></select></label>
+      <label class="wide">URL<input name="url" type="url" placeholder="https://crm.example/hooks" /></label>
+      <label>Event types<input name="eventTypes" placeholder="appointment.*, slot.blocked" /></label>
+      <label>Sources<input name="sources" placeholder="all instances" /></label>
+      <label class="inline"><input type="checkbox" name="allowPrivate" /> Allow private addresses</label>
+      <div class="actions"><button type="submit" class="primary" disabled=${action.busy}>Create</button></div>
+    </form>
+    <${ActionStatus} action=${action} />
+    ${secret ? html`<${OnceSecret} secret=${secret} />` : null}
+  </details>`;
+}
+
+export function SubscriptionsView() {
+  const state = useLoad(() => api('GET', '/v1/subscriptions'), []);
+  return html`<section>
+    <div class="head"><h1>Subscriptions</h1></div>
+    <${CreateForm} onCreated=${state.reload} />
+    <${Loading} state=${state} />
+    ${
+      state.data &&
+      html`<table class="results" aria-label="Subscriptions">
+        <thead><tr><th>Id</th><th>State</th><th>Kind</th><th>Destination</th><th>Event types</th><th>Sources</th><th>Consecutive dead</th><th>Managed by</th></tr></thead>
+        <tbody>${state.data.items.map(
+          (s) => html`<tr>
+            <td><a href=${link(`subscriptions/${s.id}`)}>${s.id}</a></td>
+            <td><${Badge} value=${s.disabledAt ? 'disabled' : 'enabled'} /></td>
+            <td>${s.kind}</td><td class="clip">${s.url ?? 'pull feed'}</td>
+            <td>${s.eventTypes.join(', ')}</td><td>${s.sources?.join(', ') ?? 'all'}</td>
+            <td>${s.consecutiveDead}</td><td>${s.managedBy}</td></tr>`,
+        )}</tbody>
+      </table>`
+    }
+  </section>`;
+}
+
+function TestEvent({ sub }) {
+  const action = useAction();
+  const [answer, setAnswer] = useState();
+  async function submit(e) {
+    e.preventDefault();
+    const type = String(new FormData(e.currentTarget).get('type') || 'switchyard.test');
+    setAnswer(undefined);
+    const r = await action.run(() => api('POST', `/v1/subscriptions/${encodeURIComponent(sub.id)}/test`, { type }));
+    if (r) setAnswer(r);
+  }
+  return html`<article class="card">
+    <h2>Send a test event</h2>
+    <form class="filters" onSubmit=${submit} aria-label="Send a test event">
+      <label>Type<input name="type" list="event-types" defaultValue="switchyard.test" /></label>
+      <datalist id="event-types">${['switchyard.test', 'appointment.created', 'appointment.cancelled', 'appointment.rescheduled'].map((t) => html`<option value=${t} />`)}</datalist>
+      <div class="actions"><button type="submit" disabled=${action.busy || sub.kind !== 'webhook'}>Send test event</button></div>
+    </form>
+    ${sub.kind !== 'webhook' ? html`<p class="muted">Only webhook subscriptions can be sent a test event.</p>` : null}
+    <${ActionStatus} action=${action} />
+    ${
+      answer &&
+      html`<dl class="answer" data-test-answer>
+        <div><dt>Result</dt><dd><${Badge} value=${answer.ok ? 'succeeded' : 'failed'} /></dd></div>
+        <div><dt>Status</dt><dd>${answer.statusCode ?? '—'}</dd></div>
+        <div><dt>Latency</dt><dd>${fmtMs(answer.latencyMs)}</dd></div>
+        <div class="wide"><dt>Subscriber answered</dt><dd><code class="snippet">${answer.responseSnippet ?? answer.error ?? '(empty)'}</code></dd></div>
+      </dl>`
+    }
+  </article>`;
+}
+
+function EditFilters({ sub, onSaved }) {
+  const action = useAction();
+  async function submit(e) {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    const eventTypes = list(f.get('eventTypes'));
+    const sources = list(f.get('sources'));
+    const body = { eventTypes: eventTypes.length ? eventTypes : ['*'], sources: sources.length ? sources : null };
+    const r = await action.run(() => api('PATCH', `/v1/subscriptions/${encodeURIComponent(sub.id)}`, body), 'Filters saved.');
+    if (r) onSaved();
+  }
+  const fileManaged = sub.managedBy === 'file';
+  return html`<article class="card">
+    <h2>Filters</h2>
+    <form class="filters" onSubmit=${submit} aria-label="Edit filters">
+      <label class="wide">Event types<input name="eventTypes" defaultValue=${sub.eventTypes.join(', ')} disabled=${fileManaged} /></label>
+      <label class="wide">Sources<input name="sources" defaultValue=${sub.sources?.join(', ') ?? ''} placeholder="all instances" disabled=${fileManaged} /></label>
+      <div class="actions"><button type="submit" disabled=${action.busy || fileManaged}>Save filters</button></div>
+    </form>
+    ${fileManaged ? html`<p class="muted">Declared in the configuration file: change it there.</p>` : null}
+    <${ActionStatus} action=${action} />
+  </article>`;
+}
+
+export function SubscriptionView({ id }) {
+  const state = useLoad(() => api('GET', `/v1/subscriptions/${encodeURIComponent(id)}`), [id]);
+  const action = useAction();
+  const [secret, setSecret] = useState();
+  const [ask, setAsk] = useState(undefined);
+  const base = `/v1/subscriptions/${encodeURIComponent(id)}`;
+  const s = state.data;
+  async function act() {
+    const what = ask;
+    setAsk(undefined);
+    if (what === 'rotate') {
+      const r = await action.run(() => api('POST', `${base}/rotate-secret`, {}), 'Secret rotated: the old one keeps signing during the overlap.');
+      if (r) setSecret(r.secret);
+    } else if (what === 'disable') {
+      await action.run(() => api('POST', `${base}/disable`, { reason: 'disabled from the dashboard' }), 'Disabled.');
+    } else if (what === 'enable') {
+      await action.run(() => api('POST', `${base}/enable`, { replayMissed: false }), 'Enabled.');
+    }
+    state.reload();
+  }
+  const asks = {
+    rotate: ['Rotate the signing secret?', 'A new secret is made and shown once. The current ones keep signing for a day.'],
+    disable: ['Disable this subscription?', 'Nothing is delivered to it until it is enabled again.'],
+    enable: ['Enable this subscription?', 'Deliveries start again with new events.'],
+  };
+  return html`<section>
+    <div class="head"><h1>Subscription</h1><code>${id}</code></div>
+    <${Loading} state=${state} />
+    ${
+      s &&
+      html`<p><${Badge} value=${s.disabledAt ? 'disabled' : 'enabled'} /> ${s.kind} · ${s.url ?? 'pull feed'} · content type ${s.contentType} · timeout ${fmtMs(s.timeoutMs)}
+        ${s.disabledAt ? html` · disabled <${Time} value=${s.disabledAt} /> (${s.disabledReason ?? 'no reason'})` : ''}</p>
+      <div class="toolbar">
+        ${s.disabledAt ? html`<button type="button" onClick=${() => setAsk('enable')}>Enable</button>` : html`<button type="button" onClick=${() => setAsk('disable')}>Disable</button>`}
+        <button type="button" onClick=${() => setAsk('rotate')}>Rotate secret</button>
+        <a class="button" href=${link('deliveries', { subscriptionId: s.id })}>Deliveries</a>
+        <a class="button" href=${link('deliveries', { subscriptionId: s.id, status: 'dead' })}>Dead letters</a>
+        ${s.managedBy === 'api' ? html`<button type="button" class="danger" onClick=${() => setAsk('delete')}>Delete</button>` : null}
+      </div>
+      <${ActionStatus} action=${action} />
+      ${secret ? html`<${OnceSecret} secret=${secret} />` : null}
+      <div class="grid two">
+        <${EditFilters} sub=${s} onSaved=${state.reload} key=${s.updatedAt} />
+        <${TestEvent} sub=${s} />
+        <article class="card"><h2>Signing secrets</h2>
+          <ul class="plain">${s.secrets.map((x) => html`<li><code>${x.secretHint}</code> · made <${Time} value=${x.createdAt} />${x.expiresAt ? html` · expires <${Time} value=${x.expiresAt} />` : ''}</li>`)}</ul>
+        </article>
+      </div>
+      <${Confirm} open=${ask !== undefined && ask !== 'delete'} title=${asks[ask]?.[0] ?? ''} onConfirm=${act} onCancel=${() => setAsk(undefined)}>${asks[ask]?.[1] ?? ''}</${Confirm}>
+      <${Confirm} open=${ask === 'delete'} title="Delete this subscription?" confirmLabel="Delete" onConfirm=${async () => {
+        setAsk(undefined);
+        const ok = await action.run(async () => {
+          await api('DELETE', base);
+          return true;
+        }, 'Deleted.');
+        if (ok) navigate('subscriptions');
+      }} onCancel=${() => setAsk(undefined)}>Its deliveries and their history are deleted too.</${Confirm}>`
+    }
+  </section>`;
+}
