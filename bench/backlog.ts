@@ -43,7 +43,9 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();
       try {
-        await client.query('update switchyard.subscriptions set disabled_at = now() where id = $1', [subscriptionId]);
+        await client.query('update switchyard.subscriptions set disabled_at = now() where id = $1', [
+          subscriptionId,
+        ]);
         await client.query(QUEUE_SQL, [n, subscriptionId]);
         await client.query('analyze switchyard.events');
         await client.query('analyze switchyard.deliveries');
@@ -51,13 +53,16 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         options.log(`backlog: hub, draining ${n} deliveries`);
         const started = performance.now();
         await client.query('begin');
-        await client.query('update switchyard.subscriptions set disabled_at = null where id = $1', [subscriptionId]);
+        await client.query('update switchyard.subscriptions set disabled_at = null where id = $1', [
+          subscriptionId,
+        ]);
         await client.query('select pg_notify($1, $2)', [channel, '']);
         await client.query('commit');
         await waitUntil(() => subscriber.count >= before + n, 'backlog drain', 900_000, 20);
         const drainSeconds = (subscriber.lastAt - started) / 1000;
         const pending = Number(
-          (await client.query(`select count(*) as n from switchyard.deliveries where status <> 'succeeded'`)).rows[0].n,
+          (await client.query(`select count(*) as n from switchyard.deliveries where status <> 'succeeded'`))
+            .rows[0].n,
         );
 
         options.log(`backlog: hub, replaying ${n + 1} events`);
@@ -67,7 +72,14 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         const replayInsertSeconds = (performance.now() - replayStarted) / 1000;
         await waitUntil(() => subscriber.count >= beforeReplay + replayed, 'replay', 900_000, 20);
         const replaySeconds = (subscriber.lastAt - replayStarted) / 1000;
-        return { drainSeconds, pending, replayed, replaySeconds, replayInsertSeconds, rss: await child.peakRss() };
+        return {
+          drainSeconds,
+          pending,
+          replayed,
+          replaySeconds,
+          replayInsertSeconds,
+          rss: await child.peakRss(),
+        };
       } finally {
         await client.end();
       }
@@ -98,7 +110,10 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
           unit: 's',
           baselineLabel: label,
         }),
-        row('Peak RSS, backlog run', mib(hub.rss), mib(boss.rss), { unit: 'MiB', baselineLabel: 'pg-boss process' }),
+        row('Peak RSS, backlog run', mib(hub.rss), mib(boss.rss), {
+          unit: 'MiB',
+          baselineLabel: 'pg-boss process',
+        }),
       ],
       notes: [
         `The backlog is queued by SQL (events cloned from a real normalized slot-booked event, one pending delivery each, distinct subjects) with the subscription disabled, then ANALYZEd; the clock starts when the subscription is re-enabled with a NOTIFY and stops at the last subscriber 2xx. ${hub.pending} deliveries were not 'succeeded' afterwards.`,

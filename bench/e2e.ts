@@ -29,7 +29,8 @@ async function hubRun(options: BenchOptions, events: number, subscriptions: numb
       const before = subscriber.count;
       const started = performance.now();
       const pushed = await cannon({ url: hookUrl(port), amount: events, tag: 2 });
-      if (pushed.non2xx > 0 || pushed.errors > 0) throw new Error(`e2e push had ${pushed.non2xx} non-2xx, ${pushed.errors} errors`);
+      if (pushed.non2xx > 0 || pushed.errors > 0)
+        throw new Error(`e2e push had ${pushed.non2xx} non-2xx, ${pushed.errors} errors`);
       await waitUntil(() => subscriber.count >= before + events * subscriptions, 'e2e deliveries', 600_000);
       const seconds = (subscriber.lastAt - started) / 1000;
       return {

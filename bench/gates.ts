@@ -80,13 +80,27 @@ export async function run(options: Partial<BenchOptions> = {}): Promise<BenchRes
   });
   const approver = await startApprover();
   const gates = createGates();
+  // The responder's own time (normalize, record, ask, decide), apart from ingest storing the push.
+  const responderMs: number[] = [];
+  const responder = gates.hooks.gateResponder;
+  const hooks = {
+    ...gates.hooks,
+    gateResponder: async (g: Parameters<typeof responder>[0]) => {
+      const started = performance.now();
+      try {
+        return await responder(g);
+      } finally {
+        responderMs.push(performance.now() - started - APPROVER_DELAY_MS);
+      }
+    },
+  };
   const hub = await createHub({
     databaseUrl: database.url,
     connectors: [docplannerConnector],
     secretKey: 'bench-secret-key-0123456789abcdef',
     logger: pino({ level: 'silent' }),
     options: { retention: { cron: false } },
-    ...gates.hooks,
+    ...hooks,
   });
   try {
     await hub.start();
@@ -151,10 +165,12 @@ export async function run(options: Partial<BenchOptions> = {}): Promise<BenchRes
     log(`gates: ${samples} sequential gate requests, interleaved with direct calls`);
     const directMs: number[] = [];
     const gateMs: number[] = [];
+    responderMs.length = 0;
     for (let i = 0; i < samples; i++) {
       directMs.push(await direct());
       gateMs.push(await gate());
     }
+    const decideMs = [...responderMs];
     const concurrent = 10;
     log(`gates: ${samples} gate requests, ${concurrent} at a time`);
     const gateConcurrentMs: number[] = [];
@@ -176,6 +192,18 @@ export async function run(options: Partial<BenchOptions> = {}): Promise<BenchRes
           target,
         }),
         row(
+          'Gate machinery alone p50 (one at a time)',
+          percentile(decideMs, 0.5),
+          percentile(directMs, 0.5),
+          base,
+        ),
+        row(
+          'Gate machinery alone p99 (one at a time)',
+          percentile(decideMs, 0.99),
+          percentile(directMs, 0.99),
+          base,
+        ),
+        row(
           `Gate overhead p50 (${concurrent} concurrent)`,
           percentile(gateConcurrentMs, 0.5),
           percentile(directMs, 0.5),
@@ -194,6 +222,7 @@ export async function run(options: Partial<BenchOptions> = {}): Promise<BenchRes
       notes: [
         `Approver on loopback answering after ${APPROVER_DELAY_MS} ms; overhead = the vendor's wait − ${APPROVER_DELAY_MS} ms, storing the notification included.`,
         `${samples} samples each; hub, gates and approver in one process (the decision is made locally, no job).`,
+        '"Gate machinery alone" is the gate responder (normalize, record, ask approvers, record the decision) without ingest storing the push.',
       ],
     };
   } finally {

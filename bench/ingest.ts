@@ -2,10 +2,11 @@
  * Ingest: Docplanner pushes from autocannon (50 connections) against the hub's hook route,
  * beside a bare fastify route doing one INSERT per request into the same Postgres.
  */
-import { mib, row, type BenchOptions, type BenchResult, sleep } from './lib/result.ts';
-import { cannon, hookUrl } from './lib/load.ts';
-import { BASELINE_ENTRY, HUB_ENTRY, withChild } from './lib/scenario.ts';
+
 import { pg } from './lib/deps.ts';
+import { cannon, hookUrl } from './lib/load.ts';
+import { type BenchOptions, type BenchResult, mib, row, sleep } from './lib/result.ts';
+import { BASELINE_ENTRY, HUB_ENTRY, withChild } from './lib/scenario.ts';
 
 interface Run {
   rps: number;
@@ -34,7 +35,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   const measure = async (url: string): Promise<Omit<Run, 'rss'>> => {
     await cannon({ url, durationS: warmS });
     const r = await cannon({ url, durationS });
-    if (r.non2xx > 0 || r.errors > 0) throw new Error(`ingest run had ${r.non2xx} non-2xx and ${r.errors} errors`);
+    if (r.non2xx > 0 || r.errors > 0)
+      throw new Error(`ingest run had ${r.non2xx} non-2xx and ${r.errors} errors`);
     return { rps: r.requestsPerSecond, p50: r.p50, p99: r.p99, total: r.total };
   };
 

@@ -28,7 +28,9 @@ const outArg = outIndex >= 0 ? args[outIndex + 1] : undefined;
 const filters = args.filter((a, i) => !a.startsWith('--') && (outIndex < 0 || i !== outIndex + 1));
 const unknown = filters.filter((f) => !SCENARIOS.some((s) => s.name === f));
 if (unknown.length > 0) {
-  console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  console.error(
+    `unknown scenario(s): ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+  );
   process.exit(2);
 }
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -57,6 +59,10 @@ async function machine() {
     date: new Date().toISOString(),
     commit,
     os: `${os.type()} ${os.release()}`,
+    loadAtStart: os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / '),
   };
 }
 
@@ -84,8 +90,13 @@ function table(results: BenchResult[]): string {
   ];
   for (const result of results) {
     for (const r of result.rows) {
-      const base = r.baseline === null ? '—' : `${fmt(r.baseline, r.unit)}${r.baselineLabel ? ` (${r.baselineLabel})` : ''}`;
-      lines.push(`| ${result.name} | ${r.metric} | ${fmt(r.value, r.unit)} | ${base} | ${ratio(r)} | ${mark(r)} |`);
+      const base =
+        r.baseline === null
+          ? '—'
+          : `${fmt(r.baseline, r.unit)}${r.baselineLabel ? ` (${r.baselineLabel})` : ''}`;
+      lines.push(
+        `| ${result.name} | ${r.metric} | ${fmt(r.value, r.unit)} | ${base} | ${ratio(r)} | ${mark(r)} |`,
+      );
     }
   }
   return lines.join('\n');
@@ -93,7 +104,14 @@ function table(results: BenchResult[]): string {
 
 function plainTable(results: BenchResult[]): string {
   const rows = results.flatMap((res) =>
-    res.rows.map((r) => [res.name, r.metric, fmt(r.value, r.unit), fmt(r.baseline, r.unit), ratio(r), mark(r)]),
+    res.rows.map((r) => [
+      res.name,
+      r.metric,
+      fmt(r.value, r.unit),
+      fmt(r.baseline, r.unit),
+      ratio(r),
+      mark(r),
+    ]),
   );
   const head = ['scenario', 'metric', 'switchyard', 'baseline', 'ratio', 'target'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -103,7 +121,9 @@ function plainTable(results: BenchResult[]): string {
 
 async function main() {
   const info = await machine();
-  log(`machine: ${info.cores} cores, ${info.memoryGiB} GiB, Node ${info.node}, ${info.postgres.split(',')[0]}`);
+  log(
+    `machine: ${info.cores} cores, ${info.memoryGiB} GiB, Node ${info.node}, ${info.postgres.split(',')[0]}`,
+  );
   const started = performance.now();
   const results: BenchResult[] = [];
   const skipped: string[] = [];
@@ -119,8 +139,14 @@ async function main() {
     try {
       results.push(await mod.run(options));
     } catch (error) {
-      log(`scenario ${s.name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-      results.push({ name: s.name, rows: [], notes: [`FAILED: ${error instanceof Error ? error.message : String(error)}`] });
+      log(
+        `scenario ${s.name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
+      results.push({
+        name: s.name,
+        rows: [],
+        notes: [`FAILED: ${error instanceof Error ? error.message : String(error)}`],
+      });
     }
     log(`scenario ${s.name} took ${((performance.now() - t) / 1000).toFixed(0)} s`);
   }
@@ -153,6 +179,10 @@ async function main() {
     `| Postgres | ${info.postgres} (loopback) |`,
     `| Date | ${info.date} |`,
     `| Commit | ${info.commit} |`,
+    `| Load average (1/5/15 min) | ${info.loadAtStart} at the start, ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')} at the end |`,
     '',
     '## Results',
     '',
@@ -164,7 +194,7 @@ async function main() {
     '',
     ...results.flatMap((r) => (r.notes ?? []).map((n) => `- **${r.name}.** ${n}`)),
     ...(skipped.length > 0 ? [`- Not run: ${skipped.join(', ')}.`] : []),
-    '- Peak RSS is `process.resourceUsage().maxRSS` of the process under test: every hub and every baseline runs in its own child process (bench/lib/hub-process.ts, baseline-server.ts, pgboss-process.ts), started fresh for each run, so each figure is that run\'s peak.',
+    "- Peak RSS is `process.resourceUsage().maxRSS` of the process under test: every hub and every baseline runs in its own child process (bench/lib/hub-process.ts, baseline-server.ts, pgboss-process.ts), started fresh for each run, so each figure is that run's peak.",
     '- Each participant gets a fresh database (`createTestDatabase()` from @switchyard/testing) on the same Postgres server, dropped afterwards. The load generator and the webhook subscriber run in the parent process, on the same two cores as the hub and Postgres.',
     '',
     analysis,

@@ -39,7 +39,11 @@ export interface Child {
  * await hub.stop();
  * ```
  */
-export async function startChild(entry: URL, env: Record<string, string> = {}, execArgv: string[] = []): Promise<Child> {
+export async function startChild(
+  entry: URL,
+  env: Record<string, string> = {},
+  execArgv: string[] = [],
+): Promise<Child> {
   const child = fork(entry, [], {
     env: { ...process.env, ...env },
     execArgv: [...execArgv],
@@ -51,13 +55,16 @@ export async function startChild(entry: URL, env: Record<string, string> = {}, e
   const exit = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
       exited = true;
-      for (const p of pending.values()) p.reject(new Error(`child ${entry.pathname} exited (${code ?? signal})`));
+      for (const p of pending.values())
+        p.reject(new Error(`child ${entry.pathname} exited (${code ?? signal})`));
       pending.clear();
       resolve();
     });
   });
   const ready = new Promise<void>((resolve, reject) => {
-    child.once('message', (m) => ((m as { ready?: boolean }).ready ? resolve() : reject(new Error('bad hello'))));
+    child.once('message', (m) =>
+      (m as { ready?: boolean }).ready ? resolve() : reject(new Error('bad hello')),
+    );
     child.once('exit', () => reject(new Error(`child ${entry.pathname} exited before it was ready`)));
   });
   await ready;

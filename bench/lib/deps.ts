@@ -4,8 +4,8 @@
  * package and must not add dependencies of its own).
  */
 import { createRequire } from 'node:module';
-import type * as FastifyModule from '../../packages/server/node_modules/fastify/fastify.js';
 import type pgType from 'pg';
+import type * as FastifyModule from '../../packages/server/node_modules/fastify/fastify.js';
 import type * as PgBossModule from '../../packages/server/node_modules/pg-boss/dist/index.js';
 
 const serverRequire = createRequire(new URL('../../packages/server/package.json', import.meta.url));

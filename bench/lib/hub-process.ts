@@ -9,8 +9,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import docplanner from '../../packages/connectors/docplanner/src/index.ts';
-import { CHANNEL_DELIVER } from '../../packages/server/src/storage/queries.ts';
 import { createHub, type Hub, type PipelineOptions } from '../../packages/server/src/index.ts';
+import { CHANNEL_DELIVER } from '../../packages/server/src/storage/queries.ts';
 import { serveChild } from './child.ts';
 import { pg, pino } from './deps.ts';
 import { INSTANCE_ID, instanceSettings, SECRET_KEY } from './docplanner.ts';
@@ -49,7 +49,9 @@ function shim(h: Hub): http.Server {
       }).then(
         (r) => {
           const body = r.ok ? JSON.stringify(r.body ?? {}) : JSON.stringify(r.problem);
-          res.writeHead(r.status, { 'content-type': 'application/json', ...(r.ok ? r.headers : {}) }).end(body);
+          res
+            .writeHead(r.status, { 'content-type': 'application/json', ...(r.ok ? r.headers : {}) })
+            .end(body);
         },
         () => res.writeHead(500).end(),
       );
@@ -102,7 +104,10 @@ if (process.env.BENCH_COUNT_QUERIES === '1') {
   const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
     const first = args[0] as string | { text?: string };
-    const text = (typeof first === 'string' ? first : (first?.text ?? '')).replace(/\s+/g, ' ').trim().slice(0, 90);
+    const text = (typeof first === 'string' ? first : (first?.text ?? ''))
+      .replace(/\s+/g, ' ')
+      .trim()
+      .slice(0, 90);
     queryCounts.set(text, (queryCounts.get(text) ?? 0) + 1);
     return original.apply(this, args);
   } as typeof pg.Client.prototype.query;
@@ -124,7 +129,12 @@ serveChild(
         options: { ...BENCH_OPTIONS, workers: opts.workers ?? true, ...opts.options },
       });
       await hub.start();
-      await hub.instances.upsert({ id: INSTANCE_ID, connector: 'docplanner', mode: 'push', settings: instanceSettings });
+      await hub.instances.upsert({
+        id: INSTANCE_ID,
+        connector: 'docplanner',
+        mode: 'push',
+        settings: instanceSettings,
+      });
       return startHttp(hub, opts.useApp ?? true);
     },
     /** Creates `count` webhook subscriptions to `url` (loopback allowed); returns their ids. */

@@ -13,7 +13,12 @@ const databaseUrl = process.env.BENCH_DATABASE_URL!;
 let boss: PgBoss | undefined;
 let queueNo = 0;
 
-const WORK = { batchSize: 50, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 1 };
+const WORK = {
+  batchSize: 50,
+  burstWhenBatchFull: true,
+  pollingIntervalSeconds: 0.5,
+  notifyPollingIntervalSeconds: 1,
+};
 
 async function freshQueue(): Promise<string> {
   const name = `bench-${++queueNo}`;

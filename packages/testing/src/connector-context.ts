@@ -75,7 +75,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   async set(key: string, value: JsonValue): Promise<void> {
-    this.values.set(key, JSON.stringify(value));
+    this.values.set(key, JSON.stringify(jsonbOrder(value)));
   }
 
   async delete(key: string): Promise<void> {
@@ -87,6 +87,23 @@ export class MemoryStateStore implements StateStore {
     for (const [key, value] of this.values) copy.values.set(key, value);
     return copy;
   }
+}
+
+/**
+ * Reorders object keys the way Postgres jsonb stores them (shorter keys first, then bytewise), so a
+ * connector that compares state with `JSON.stringify` fails here as it would against the hub.
+ */
+function jsonbOrder(value: JsonValue): JsonValue {
+  if (Array.isArray(value)) return value.map(jsonbOrder);
+  if (value === null || typeof value !== 'object') return value;
+  const keys = Object.keys(value).sort((a, b) => {
+    const la = Buffer.byteLength(a);
+    const lb = Buffer.byteLength(b);
+    return la !== lb ? la - lb : Buffer.compare(Buffer.from(a), Buffer.from(b));
+  });
+  const out: { [key: string]: JsonValue } = {};
+  for (const key of keys) out[key] = jsonbOrder(value[key] as JsonValue);
+  return out;
 }
 
 function aliasKey(entity: EntityKind, vendorId: string): string {

@@ -231,7 +231,8 @@ const canonical = (value: unknown): unknown =>
             .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
         )
       : value;
-const same = (a: unknown, b: unknown): boolean => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+const same = (a: unknown, b: unknown): boolean =>
+  JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 
 /**
  * One event per booking of the pushed purchase, decided by comparing each booking with its stored

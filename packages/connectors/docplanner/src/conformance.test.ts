@@ -1,4 +1,4 @@
-import { describeConformance } from '../../../testing/src/conformance/index.ts';
+import { describeConformance } from '@switchyard/testing';
 import type { Config } from './config.ts';
 import { docplannerConnector } from './index.ts';
 

@@ -1,8 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { EventEnvelope, JsonObject } from '@switchyard/core';
+import { completeEvent, inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
-import { completeEvent } from '../../../testing/src/conformance/complete-event.ts';
-import { inboundRequest, memoryNormalizeContext } from '../../../testing/src/connector-context.ts';
 import type { Config } from './config.ts';
 import { encode } from './encode.ts';
 import { normalize } from './normalize.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { JsonObject } from '@switchyard/core';
+import { inboundRequest } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
-import { inboundRequest } from '../../../testing/src/connector-context.ts';
 import { matchKey, respond } from './gate.ts';
 import { parse } from './parse.ts';
 

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type EventDraft, type JsonObject, type VendorNotification, validateEvent } from '@switchyard/core';
+import { completeEvent, inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
-import { completeEvent } from '../../../testing/src/conformance/complete-event.ts';
-import { inboundRequest, memoryNormalizeContext } from '../../../testing/src/connector-context.ts';
 import type { Config } from './config.ts';
 import { normalize } from './normalize.ts';
 import { parse } from './parse.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConnectorError, isConnectorError, type JsonObject } from '@switchyard/core';
+import { inboundRequest } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
-import { inboundRequest } from '../../../testing/src/connector-context.ts';
 import { authenticate, sourceIpAllowed } from './auth.ts';
 import type { Config } from './config.ts';
 import { parse, toRfc3339 } from './parse.ts';

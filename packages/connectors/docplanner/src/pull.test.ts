@@ -8,9 +8,9 @@ import {
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
+import { memoryNormalizeContext } from '@switchyard/testing';
+import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import { afterEach, describe, expect, it } from 'vitest';
-import { memoryNormalizeContext } from '../../../testing/src/connector-context.ts';
-import { DocplannerSimulator } from '../../../testing/src/simulators/docplanner.ts';
 import type { Config } from './config.ts';
 import { apiBase, fetchNotifications, retryAfterMs, TOKEN_STATE_KEY } from './pull.ts';
 

@@ -155,8 +155,7 @@ export function writeConfig(
     '        headerName: x-api-key',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a secret reference, resolved by the hub.
     '        apiKey: ${env:E2E_PUSH_KEY}',
-    'subscriptions:',
-    ...opts.subscriptions,
+    ...(opts.subscriptions.length > 0 ? ['subscriptions:', ...opts.subscriptions] : ['subscriptions: []']),
     'logging:',
     '  level: info',
     ...(opts.extra ?? []),

@@ -413,6 +413,7 @@ export function createGates(options: GatesOptions = {}) {
           ? connector.gate.respond(toDecision(verdict), instance.config).status
           : null;
       let recorded = verdict;
+      let won = false;
       try {
         const r = await q.recordDecision(
           s.db,
@@ -432,10 +433,11 @@ export function createGates(options: GatesOptions = {}) {
           (v) => JSON.stringify({ id: row.id, v }),
         );
         recorded = (r && verdictOf(r.row)) ?? verdict;
+        won = r?.won ?? false;
       } catch (e) {
         s.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
       }
-      if (deciding && recorded === verdict) {
+      if (deciding && won) {
         metrics.overhead.observe(Math.max(0, decisionMs - deciding.result.latencyMs) / 1000);
       }
       // Slower approvers (after a refusal or the deadline) are still recorded when they answer.
@@ -563,7 +565,7 @@ export function createGates(options: GatesOptions = {}) {
           'gate request not understood',
         );
       }
-      if (local) return decideRequest(s, row, t0, approversEarly);
+      if (local) return track(decideRequest(s, row, t0, approversEarly));
       wait = waitFor(row.id);
       await s.boss.send(GATE_QUEUE, { id: row.id }, { retryLimit: 0, expireInSeconds: 60 });
       return wait.promise;

@@ -99,7 +99,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   if (code === '3D000') return true; // the database does not exist (dropped)
   const message = String((error as { message?: unknown } | null)?.message ?? '');
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|pool.*(ended|destroyed)|Cannot use a pool after calling end|driver has already been destroyed/i.test(
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|not queryable|pool.*(ended|destroyed)|Cannot use a pool after calling end|driver has already been destroyed/i.test(
     message,
   );
 }

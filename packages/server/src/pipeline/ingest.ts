@@ -162,6 +162,13 @@ export class InboundWriter {
   }
 }
 
+/** Postgres data exceptions (class 22) and program limits (class 54), or a JS stack overflow while serializing. */
+function isUnstorablePayload(error: unknown): boolean {
+  if (error instanceof RangeError) return true;
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('54'));
+}
+
 function isDatabaseDown(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   if (
@@ -171,7 +178,7 @@ function isDatabaseDown(error: unknown): boolean {
     return true;
   }
   const message = String((error as { message?: unknown })?.message ?? '');
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|pool.*(ended|destroyed)|Cannot use a pool after calling end/i.test(
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|not queryable|pool.*(ended|destroyed)|Cannot use a pool after calling end/i.test(
     message,
   );
 }
@@ -245,6 +252,17 @@ export async function ingest(
     if (isConnectorError(error) && error.kind === 'bad_request') {
       return problem(400, error.code, 'The vendor request could not be understood', error.message);
     }
+    if (!isConnectorError(error)) {
+      // A connector bug on hostile input (or a body too deeply nested to walk): a 5xx would make
+      // the vendor retry it forever. Nothing was stored; the log has the error for the fix.
+      rt.logger.warn({ instance: instanceId, err: error }, 'inbound request refused: the connector could not parse it');
+      return problem(
+        400,
+        'SY_CONNECTOR_BAD_REQUEST',
+        'The vendor request could not be understood',
+        'the request body could not be parsed',
+      );
+    }
     throw error;
   }
 
@@ -276,6 +294,17 @@ export async function ingest(
         'inbound request not stored: database unreachable',
       );
       return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
+    }
+    if (isUnstorablePayload(error)) {
+      // Valid JSON that Postgres refuses (\u0000, lone surrogates, NUL in a key) or too deep to
+      // serialize: a client error, not a reason for the vendor to retry.
+      rt.logger.warn({ instance: instanceId, err: error }, 'inbound request refused: the payload cannot be stored');
+      return problem(
+        400,
+        'SY_CONNECTOR_BAD_REQUEST',
+        'The vendor request could not be understood',
+        'the payload cannot be stored (NUL characters, unpaired surrogates or too deeply nested)',
+      );
     }
     throw error;
   }

@@ -4,8 +4,15 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import type { RecordedRequest } from '@switchyard/testing';
+import type { Connector } from '@switchyard/core';
 import pg from 'pg';
+import pino from 'pino';
+import { shippedConnectors } from '../connectors.ts';
+import { buildApp, type SwitchyardApp } from '../http/index.ts';
+import { createHub, type Hub } from '../pipeline/hub.ts';
+import type { PipelineOptions } from '../pipeline/runtime.ts';
 import type { HubProcessConfig } from './hub-process.ts';
+import { relConnector } from './test-connector.ts';
 
 export const SECRET_KEY = 'reliability-secret-key-0123456789';
 export const ADMIN_TOKEN = 'reliability-admin-token-5e1f9a7c3b';
@@ -301,4 +308,54 @@ export function openPool(url: string): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   pool.on('error', () => {});
   return pool;
+}
+
+/** A hub and its HTTP app in this process, on 127.0.0.1. */
+export interface InProcessHub {
+  hub: Hub;
+  app: SwitchyardApp;
+  base: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a hub (test connector and the shipped connectors) with its app in this process, the
+ * `reltest` instance `rel` created with {@link API_KEY}.
+ */
+export async function startInProcessHub(options: {
+  databaseUrl: string;
+  logger?: pino.Logger;
+  adminToken?: string;
+  bodyLimit?: number;
+  pipeline?: PipelineOptions;
+}): Promise<InProcessHub> {
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const hub = await createHub({
+    databaseUrl: options.databaseUrl,
+    connectors: [relConnector as Connector, ...shippedConnectors],
+    secretKey: SECRET_KEY,
+    logger,
+    options: { ...FAST_OPTIONS, queue: false, ...options.pipeline },
+  });
+  await hub.start();
+  await hub.instances.upsert({ id: INSTANCE, connector: 'reltest', settings: { apiKey: API_KEY } });
+  const app = await buildApp({
+    hub,
+    adminToken: options.adminToken,
+    bodyLimit: options.bodyLimit ?? 256 * 1024,
+    trustedProxies: [],
+    logger,
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  return {
+    hub,
+    app,
+    base,
+    async close() {
+      await app.close();
+      await hub.stop({ graceful: false });
+    },
+  };
 }

@@ -69,6 +69,7 @@ export const relConnector = defineConnector<RelConfig>({
         id,
         vendorIds: [{ system: 'reltest', instance: ctx.instanceId, value: vendorId }],
         status: 'booked',
+        ...(n.type === 'updated' ? { changes: ['comment'] } : {}),
       },
     });
   },

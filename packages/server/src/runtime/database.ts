@@ -26,6 +26,8 @@ export interface HubDatabase {
 
 /** Beside the data directory: how other `switchyard` commands reach a running embedded Postgres. */
 const STATE_FILE = 'embedded-postgres.json';
+const HOOKED_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
+
 /** Beside the data directory: the generated `secretKey` of an embedded installation. */
 export const SECRET_KEY_FILE = 'secret-key';
 
@@ -97,11 +99,19 @@ export async function openHubDatabase(
   );
   // Imported here: only embedded mode needs the embedded-postgres binaries.
   const { startEmbeddedPostgres } = await import('@switchyard/testing/postgres');
+  const before = new Map(HOOKED_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
   const pg = await startEmbeddedPostgres({
     dataDir,
     persistent: true,
     onLog: (line) => logger.debug({ postgres: line }, 'embedded postgres'),
   });
+  // embedded-postgres installs signal handlers (async-exit-hook) that stop Postgres and exit at once
+  // with 128+signal, cutting the graceful stop short. The process owns its signals: remove them.
+  for (const signal of HOOKED_SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.off(signal, listener as (...args: unknown[]) => void);
+    }
+  }
   logger.info({ dataDir, port: pg.port }, 'embedded Postgres is running');
   const statePath = join(stateDir(dataDir), STATE_FILE);
   if (options.publish) {

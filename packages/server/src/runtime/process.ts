@@ -3,18 +3,19 @@
  * instances and subscriptions applied, the HTTP app and/or the workers depending on the role, and a
  * graceful stop (stop accepting, finish in-flight requests and jobs, close everything).
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
 import type { CliIO } from '../cli/command.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
+import { createGates, type Gates, gateRoutes } from '../gates/index.ts';
 import { buildApp } from '../http/index.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from '../http/metrics-registry.ts';
+import { adminAuth } from '../http/plugins/admin-auth.ts';
 import { healthRoutes } from '../http/routes/health.ts';
 import { metricsRoutes } from '../http/routes/metrics.ts';
 import { secretScrubber } from '../logging/logger.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
-import type { GateResponder } from '../pipeline/ingest.ts';
 import type { PipelineOptions } from '../pipeline/runtime.ts';
 import { openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
@@ -59,19 +60,6 @@ export interface HubProcess {
   readonly closed: Promise<void>;
 }
 
-/**
- * Where the gate machinery plugs in. The gates module (`src/gates/`) provides the responder and its
- * admin routes; until it is wired here, gate notifications get the hub's default answer.
- */
-async function gateSupport(
-  _hub: () => Hub | undefined,
-  _metrics: HttpMetrics,
-  _logger: pino.Logger,
-): Promise<{ responder?: GateResponder; register?: (app: FastifyInstance) => Promise<void> }> {
-  // GATES REGISTRATION POINT: return { responder: gates.gateResponder, register: (app) => app.register(gatesHttp, ...) }.
-  return {};
-}
-
 function pipelineOptions(
   config: ResolvedConfig,
   role: HubRole,
@@ -89,6 +77,14 @@ function pipelineOptions(
       deliveriesMs: config.retention.deliveriesMs,
       ...extra.retention,
     },
+  };
+}
+
+/** The gate admin routes (`/v1/gates`), behind the admin token like the rest of `/v1`. */
+function gatesAdmin(gates: Gates, adminToken: string | undefined): FastifyPluginAsync {
+  return async (scope) => {
+    scope.addHook('onRequest', adminAuth(adminToken));
+    await gateRoutes(scope, { gates });
   };
 }
 
@@ -133,6 +129,7 @@ export async function startHubProcess(
     throw error;
   }
   let hub: Hub | undefined;
+  let gates: Gates | undefined;
   let app: FastifyInstance | undefined;
   let applied: ApplyResult;
   try {
@@ -150,18 +147,21 @@ export async function startHubProcess(
     }
 
     const metrics = createMetrics();
-    const gates = await gateSupport(() => hub, metrics, logger);
+    // Approval gates are decided where they arrive (docs/operations.md lists them under the http
+    // role): a vendor waits on the answer, so a hop through another process would only add latency.
+    gates = createGates({ worker: true, decisionCounter: metrics.gateDecisions, logger });
     hub = await createHub({
       databaseUrl: database.url,
       connectors: shippedConnectors,
       secretKey,
       logger,
-      ...(gates.responder ? { gateResponder: gates.responder } : {}),
+      ...gates.hooks,
       options: pipelineOptions(config, role, options.pipeline),
     });
     applied = await applyFileConfig(hub, config, logger);
     logger.info({ ...applied }, 'applied the config file (instances and subscriptions managed by the file)');
     await hub.start();
+    await gates.start(hub);
 
     if (role === 'worker') {
       app = await workerApp(hub, metrics, logger);
@@ -174,12 +174,13 @@ export async function startHubProcess(
         logger,
         metrics,
         ...(config.server.publicUrl ? { publicUrl: config.server.publicUrl } : {}),
+        plugins: [gatesAdmin(gates, config.server.adminToken)],
       });
-      await gates.register?.(app);
     }
     await app.listen({ host: config.server.host, port: options.port ?? config.server.port });
   } catch (error) {
     await app?.close().catch(() => {});
+    await gates?.stop().catch(() => {});
     await hub?.stop({ graceful: false }).catch(() => {});
     await database.release().catch(() => {});
     throw error;
@@ -203,6 +204,7 @@ export async function startHubProcess(
 
   const runningHub = hub;
   const runningApp = app;
+  const runningGates = gates!;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve;
@@ -213,6 +215,7 @@ export async function startHubProcess(
       logger.info('stopping: no new requests; finishing the requests and jobs in progress');
       try {
         await runningApp.close();
+        await runningGates.stop();
         await runningHub.stop({ graceful: true });
       } finally {
         await database.release();

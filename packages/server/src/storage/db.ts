@@ -30,6 +30,12 @@ export function openDatabase(databaseUrl: string, options: { max?: number } = {}
   });
   // An idle client losing its connection (Postgres restart) must not crash the process.
   pool.on('error', () => {});
+  // A checked-out client (mid-transaction, between statements) that loses its connection emits
+  // 'error' with no listener attached: without this, a database outage crashes the process. The
+  // next statement on that client fails instead, and the caller answers 503 / retries.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {

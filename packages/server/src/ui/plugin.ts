@@ -99,14 +99,16 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
       reply.header('x-content-type-options', 'nosniff');
       reply.header('referrer-policy', 'no-referrer');
       reply.header('x-frame-options', 'DENY');
+      // Revalidate every time (ETag): an upgraded hub serves its new page at once.
+      if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-cache');
       return payload;
     });
 
-    ui.get('/ui', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/ui/'));
-    ui.get('/ui/', { schema: { hide: true } }, async (_request, reply) =>
+    ui.get('/ui', async (_request, reply) => reply.redirect('/ui/'));
+    ui.get('/ui/', async (_request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(indexHtml),
     );
-    ui.get<{ Params: { file: string } }>('/ui/vendor/:file', { schema: { hide: true } }, async (request, reply) => {
+    ui.get<{ Params: { file: string } }>('/ui/vendor/:file', async (request, reply) => {
       const body = vendor.get(request.params.file);
       if (body === undefined) return reply.callNotFound();
       return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(body);
@@ -116,7 +118,6 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
       '/ui/session',
       {
         schema: {
-          hide: true,
           body: {
             type: 'object',
             additionalProperties: false,
@@ -138,7 +139,7 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
       },
     );
 
-    ui.delete('/ui/session', { schema: { hide: true } }, async (request, reply) => {
+    ui.delete('/ui/session', async (request, reply) => {
       closeUiSession(request);
       reply.header('set-cookie', sessionCookie('', 0, isHttps(request)));
       return reply.code(204).send();
@@ -150,7 +151,6 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
       index: false,
       wildcard: true,
       cacheControl: false,
-      setHeaders: (res) => res.setHeader('cache-control', 'no-cache'),
     });
   });
 }

@@ -3,6 +3,7 @@
  * write `commands/<name>.ts` exporting a {@link Command}, and add it to this list. `help` and the
  * dispatcher read the list; nothing else changes.
  */
+import { gatesCommand } from '../../gates/cli.ts';
 import type { Command } from '../command.ts';
 import { eventsCommand } from './events.ts';
 import { helpCommand } from './help.ts';
@@ -20,6 +21,7 @@ export const commands: Command[] = [
   replayCommand,
   eventsCommand,
   subscriptionsCommand,
+  gatesCommand,
   schemaCommand,
 ];
 commands.push(helpCommand(() => commands));

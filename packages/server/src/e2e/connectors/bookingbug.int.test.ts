@@ -66,7 +66,10 @@ describe('bookingbug end to end', () => {
       expect(sim.pushes[sim.pushes.length - 1]!.delivered, f.file).toBe(true);
       expect(settled.messages.length, f.file).toBeGreaterThanOrEqual(1);
       if (f.expect === 'ignored') {
-        expect(settled.messages.map((m) => m.status), f.file).toEqual(settled.messages.map(() => 'ignored'));
+        expect(
+          settled.messages.map((m) => m.status),
+          f.file,
+        ).toEqual(settled.messages.map(() => 'ignored'));
         expect(settled.messages[0]!.reason).toBeTruthy();
         expect(settled.events).toEqual([]);
         continue;
@@ -75,7 +78,10 @@ describe('bookingbug end to end', () => {
         settled.messages.map((m) => m.status),
         `${f.file}: ${settled.messages.map((m) => m.reason ?? '').join(' ')}`,
       ).not.toContain('failed');
-      expect(settled.deliveries.map((d) => d.type), f.file).toEqual(f.expect);
+      expect(
+        settled.deliveries.map((d) => d.type),
+        f.file,
+      ).toEqual(f.expect);
       settled.deliveries.forEach((d, i) => {
         expectDelivered(d, settled.events[i]!, { instanceId: INSTANCE, connector: 'bookingbug' });
       });

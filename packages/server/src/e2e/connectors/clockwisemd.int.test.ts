@@ -48,7 +48,12 @@ function apiRecord(id: number): JsonObject & { id: number } {
 
 beforeAll(async () => {
   e2e = await startE2e({ databaseUrl: database.url(), connectors: [clockwisemd] });
-  sim = new ClockwiseSimulator({ hookUrl: e2e.hookUrl(INSTANCE), key: KEY, keyPlacement: 'header', apiKey: API_KEY });
+  sim = new ClockwiseSimulator({
+    hookUrl: e2e.hookUrl(INSTANCE),
+    key: KEY,
+    keyPlacement: 'header',
+    apiKey: API_KEY,
+  });
   await sim.start();
   for (const id of [12345, 12346, 12347]) sim.setAppointment(apiRecord(id));
   await e2e.hub.instances.upsert({
@@ -88,7 +93,10 @@ describe('clockwisemd end to end', () => {
         continue;
       }
       expect(message.status, `${f.file}: ${message.reason ?? ''}`).toBe('normalized');
-      expect(settled.deliveries.map((d) => d.type), f.file).toEqual(f.expect);
+      expect(
+        settled.deliveries.map((d) => d.type),
+        f.file,
+      ).toEqual(f.expect);
       settled.deliveries.forEach((d, i) => {
         expectDelivered(d, settled.events[i]!, { instanceId: INSTANCE, connector: 'clockwisemd' });
       });
@@ -107,7 +115,9 @@ describe('clockwisemd end to end', () => {
 
   it('keeps one subject per appointment and carries what the API said', () => {
     const created = delivered.get('create.json')!;
-    const twelve345 = FIXTURES.filter((f) => f.expect !== 'ignored' && !f.file.startsWith('legacy') && !f.file.startsWith('remove'));
+    const twelve345 = FIXTURES.filter(
+      (f) => f.expect !== 'ignored' && !f.file.startsWith('legacy') && !f.file.startsWith('remove'),
+    );
     for (const f of twelve345) expect(delivered.get(f.file)!.subject, f.file).toBe(created.subject);
     expect(created.data).toMatchObject({ start: '2026-03-10T11:30:00-05:00', status: 'booked' });
     expect(created.data.patient).toBeDefined();
@@ -116,7 +126,11 @@ describe('clockwisemd end to end', () => {
     expect(moved.data.previous).toMatchObject({ start: '2026-03-10T11:30:00-05:00' });
     const legacy = delivered.get('legacy-action-create.json')!;
     expect(legacy.subject).not.toBe(created.subject);
-    for (const f of ['legacy-action-checkin.json', 'legacy-action-remove-after-checkin.json', 'legacy-action-undo-remove.json']) {
+    for (const f of [
+      'legacy-action-checkin.json',
+      'legacy-action-remove-after-checkin.json',
+      'legacy-action-undo-remove.json',
+    ]) {
       expect(delivered.get(f)!.subject, f).toBe(legacy.subject);
     }
   });
@@ -125,13 +139,18 @@ describe('clockwisemd end to end', () => {
     sim.setAppointment({ ...apiRecord(12347), id: 12348 });
     sim.failApi(1, { status: 503 });
     const before = sim.served.length;
-    const settled = await e2e.settle(INSTANCE, () => sim.push({ appointment_id: 12348, event_type: 'create' }));
+    const settled = await e2e.settle(INSTANCE, () =>
+      sim.push({ appointment_id: 12348, event_type: 'create' }),
+    );
     const message = settled.messages[0]!;
     expect(message.status).toBe('normalized');
     expect(message.attempts).toBe(2);
     expect(sim.served.slice(before).map((s) => s.status)).toEqual([503, 200]);
     expect(settled.deliveries.map((d) => d.type)).toEqual(['appointment.created']);
-    expectDelivered(settled.deliveries[0]!, settled.events[0]!, { instanceId: INSTANCE, connector: 'clockwisemd' });
+    expectDelivered(settled.deliveries[0]!, settled.events[0]!, {
+      instanceId: INSTANCE,
+      connector: 'clockwisemd',
+    });
     expect((bodies(settled)[0] as Body).data.enrichment).toBe('enriched');
     const copies = e2e.subscriber.requests.filter((r) => r.webhookId === settled.events[0]!.id);
     expect(copies).toHaveLength(1);
@@ -141,18 +160,27 @@ describe('clockwisemd end to end', () => {
     sim.setAppointment({ ...apiRecord(12347), id: 12349 });
     // One failure per try: the first try and both retries.
     sim.failApi(3, { status: 503 });
-    const settled = await e2e.settle(INSTANCE, () => sim.push({ appointment_id: 12349, event_type: 'create' }));
+    const settled = await e2e.settle(INSTANCE, () =>
+      sim.push({ appointment_id: 12349, event_type: 'create' }),
+    );
     const message = settled.messages[0]!;
     expect(message.status).toBe('normalized');
     expect(message.attempts).toBe(3);
     expect(settled.deliveries.map((d) => d.type)).toEqual(['appointment.created']);
-    expectDelivered(settled.deliveries[0]!, settled.events[0]!, { instanceId: INSTANCE, connector: 'clockwisemd' });
+    expectDelivered(settled.deliveries[0]!, settled.events[0]!, {
+      instanceId: INSTANCE,
+      connector: 'clockwisemd',
+    });
     expect((bodies(settled)[0] as Body).data.enrichment).toBe('failed');
   });
 
   it('refuses a webhook with the wrong key: 401, nothing stored', async () => {
     const before = (await e2e.hub.inbound.list({ instanceId: INSTANCE, limit: 500 })).items.length;
-    const wrong = new ClockwiseSimulator({ hookUrl: e2e.hookUrl(INSTANCE), key: 'cw-not-the-key-000000000', keyPlacement: 'path' });
+    const wrong = new ClockwiseSimulator({
+      hookUrl: e2e.hookUrl(INSTANCE),
+      key: 'cw-not-the-key-000000000',
+      keyPlacement: 'path',
+    });
     const record = await wrong.push(fixture('clockwisemd', 'checkin.json'));
     expect(record.attempts.map((a) => a.status)).toEqual([401]);
     expect((await e2e.hub.inbound.list({ instanceId: INSTANCE, limit: 500 })).items).toHaveLength(before);

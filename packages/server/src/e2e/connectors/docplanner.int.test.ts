@@ -119,11 +119,16 @@ describe('docplanner end to end', () => {
         continue;
       }
       expect(message.status, `${f.file}: ${message.reason ?? ''}`).toBe('normalized');
-      expect(settled.deliveries.map((d) => d.type), f.file).toEqual(f.expect);
+      expect(
+        settled.deliveries.map((d) => d.type),
+        f.file,
+      ).toEqual(f.expect);
       settled.deliveries.forEach((d, i) => {
         expectDelivered(d, settled.events[i]!, { instanceId: PUSH, connector: 'docplanner' });
       });
-      expect(bodies(settled).map((b) => b.vendortype)).toEqual(settled.events.map(() => record.notification.name));
+      expect(bodies(settled).map((b) => b.vendortype)).toEqual(
+        settled.events.map(() => record.notification.name),
+      );
       delivered.set(f.file, bodies(settled) as Body[]);
     }
     // Delivered once each, in the order pushed: the subscriber saw exactly the documented sequence.
@@ -156,6 +161,14 @@ describe('docplanner end to end', () => {
     expect(moved.data.previous).toMatchObject({ start: '2026-03-10T11:30:00+01:00' });
     expect(moved.data.start).toBe('2026-03-12T15:00:00+01:00');
     expect(one('booking-canceled.json').data.status).toBe('cancelled');
+    // A moved break's previous times come from the state the hub stored (in Postgres) for it.
+    const blocked = one('break-created.json');
+    expect(one('break-moved.json').subject).toBe(blocked.subject);
+    expect(one('break-removed.json').subject).toBe(blocked.subject);
+    expect(one('break-moved.json').data.previous).toMatchObject({
+      start: '2026-03-11T12:00:00+01:00',
+      end: '2026-03-11T13:00:00+01:00',
+    });
     // A different booking is a different subject.
     expect(one('slot-booked-paid.json').subject).not.toBe(created.subject);
     expect(one('presence-marked-absent.json').subject).toBe(one('slot-booked-paid.json').subject);
@@ -188,9 +201,19 @@ describe('docplanner end to end', () => {
       ['booking-moving', 'refuse', 409],
       ['booking-moving', 'approve', 200],
     ]);
+    // The booking that followed the approved slot-booking was matched to it.
+    const slotGate = items.find((g) => g.vendorType === 'slot-booking')!;
+    expect(slotGate.booking.status).toBe('booked');
+    expect(slotGate.booking.subject).toBe(delivered.get('slot-booked.json')![0]!.subject);
     // Stored like every notification, marked as gates.
-    const gateMessages = (await e2e.hub.inbound.list({ instanceId: PUSH, limit: 100 })).items.filter((m) => m.gate);
-    expect(gateMessages.map((m) => m.vendorType).sort()).toEqual(['booking-moving', 'booking-moving', 'slot-booking']);
+    const gateMessages = (await e2e.hub.inbound.list({ instanceId: PUSH, limit: 100 })).items.filter(
+      (m) => m.gate,
+    );
+    expect(gateMessages.map((m) => m.vendorType).sort()).toEqual([
+      'booking-moving',
+      'booking-moving',
+      'slot-booking',
+    ]);
   });
 
   it('refuses a push with the wrong key: nothing stored, Docplanner buries it after its retries', async () => {
@@ -222,7 +245,12 @@ describe('docplanner end to end', () => {
       id: PULL,
       connector: 'docplanner',
       mode: 'pull',
-      settings: { apiBaseUrl: sim.url, clientId: 'sim-client', clientSecret: 'sim-secret', pullMode: 'single' },
+      settings: {
+        apiBaseUrl: sim.url,
+        clientId: 'sim-client',
+        clientSecret: 'sim-secret',
+        pullMode: 'single',
+      },
       pull: { intervalMs: 60_000 },
     });
     const settled = await e2e.settleNew(PULL, 5);
@@ -272,10 +300,16 @@ describe('docplanner end to end', () => {
     });
     const settled = await e2e.settleNew(PULL_MULTI, 3);
     expect(sim.queueLength).toBe(0);
-    expect(settled.deliveries.map((d) => d.type)).toEqual(['appointment.created', 'appointment.cancelled', 'slot.blocked']);
+    expect(settled.deliveries.map((d) => d.type)).toEqual([
+      'appointment.created',
+      'appointment.cancelled',
+      'slot.blocked',
+    ]);
     settled.deliveries.forEach((d, i) => {
       expectDelivered(d, settled.events[i]!, { instanceId: PULL_MULTI, connector: 'docplanner' });
     });
-    expect(sim.served.some((s) => s.path.startsWith('/api/v3/integration/notifications/multiple?limit=10'))).toBe(true);
+    expect(
+      sim.served.some((s) => s.path.startsWith('/api/v3/integration/notifications/multiple?limit=10')),
+    ).toBe(true);
   });
 });

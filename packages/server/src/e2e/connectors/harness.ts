@@ -6,7 +6,11 @@
  */
 import type { Connector, JsonValue } from '@switchyard/core';
 import { validateEvent } from '@switchyard/core';
-import { type RecordedRequest, type RecordingSubscriber, startRecordingSubscriber } from '@switchyard/testing';
+import {
+  type RecordedRequest,
+  type RecordingSubscriber,
+  startRecordingSubscriber,
+} from '@switchyard/testing';
 import pino from 'pino';
 import { expect } from 'vitest';
 import { createGates, type Gates } from '../../gates/gates.ts';
@@ -112,7 +116,13 @@ export async function startE2e(options: E2eOptions): Promise<E2e> {
   });
   await hub.start();
   if (gates) await gates.start(hub);
-  const app = await buildApp({ hub, adminToken: 'e2e-admin-token', bodyLimit: 1 << 20, trustedProxies: [], logger });
+  const app = await buildApp({
+    hub,
+    adminToken: 'e2e-admin-token',
+    bodyLimit: 1 << 20,
+    trustedProxies: [],
+    logger,
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('the app has no TCP address');
@@ -190,7 +200,8 @@ export async function startE2e(options: E2eOptions): Promise<E2e> {
     baseUrl,
     subscriber,
     subscriptionId: subscription.id,
-    hookUrl: (instanceId, route) => `${baseUrl}/hooks/${encodeURIComponent(instanceId)}${route ? `/${route}` : ''}`,
+    hookUrl: (instanceId, route) =>
+      `${baseUrl}/hooks/${encodeURIComponent(instanceId)}${route ? `/${route}` : ''}`,
     async settle(instanceId, push, timeoutMs = 10_000) {
       await seenOf(instanceId);
       await push();
@@ -245,6 +256,10 @@ export function expectDelivered(
 }
 
 /** The delivered bodies of a settled push. */
-export function bodies(settled: Settled): Array<Record<string, JsonValue> & { type: string; subject: string }> {
-  return settled.deliveries.map((d) => d.json as Record<string, JsonValue> & { type: string; subject: string });
+export function bodies(
+  settled: Settled,
+): Array<Record<string, JsonValue> & { type: string; subject: string }> {
+  return settled.deliveries.map(
+    (d) => d.json as Record<string, JsonValue> & { type: string; subject: string },
+  );
 }

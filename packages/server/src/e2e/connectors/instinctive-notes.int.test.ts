@@ -63,7 +63,10 @@ async function runAll(instanceId: string, sim: InstinctiveNotesSimulator): Promi
       continue;
     }
     expect(message.status, `${f.file}: ${message.reason ?? ''}`).toBe('normalized');
-    expect(settled.deliveries.map((d) => d.type), f.file).toEqual(f.expect);
+    expect(
+      settled.deliveries.map((d) => d.type),
+      f.file,
+    ).toEqual(f.expect);
     settled.deliveries.forEach((d, i) => {
       expectDelivered(d, settled.events[i]!, { instanceId, connector: 'instinctive-notes' });
     });
@@ -79,7 +82,11 @@ describe('instinctive-notes end to end', () => {
   let byHeader: Map<string, Body>;
 
   it('delivers every documented webhook (secret in a header) as signed, valid clinical documents', async () => {
-    const sim = new InstinctiveNotesSimulator({ hookUrl: e2e.hookUrl('in-header'), secret: SECRET, secretIn: 'header' });
+    const sim = new InstinctiveNotesSimulator({
+      hookUrl: e2e.hookUrl('in-header'),
+      secret: SECRET,
+      secretIn: 'header',
+    });
     byHeader = await runAll('in-header', sim);
     const created = byHeader.get('soap-note-created.json')!;
     const updated = byHeader.get('soap-note-updated.json')!;
@@ -94,20 +101,30 @@ describe('instinctive-notes end to end', () => {
   });
 
   it('delivers every documented webhook with the secret as the last path segment', async () => {
-    const sim = new InstinctiveNotesSimulator({ hookUrl: e2e.hookUrl('in-path'), secret: SECRET, secretIn: 'path' });
+    const sim = new InstinctiveNotesSimulator({
+      hookUrl: e2e.hookUrl('in-path'),
+      secret: SECRET,
+      secretIn: 'path',
+    });
     const byPath = await runAll('in-path', sim);
     // Each instance keeps its own ids.
-    expect(byPath.get('soap-note-created.json')!.subject).not.toBe(byHeader.get('soap-note-created.json')!.subject);
+    expect(byPath.get('soap-note-created.json')!.subject).not.toBe(
+      byHeader.get('soap-note-created.json')!.subject,
+    );
     const { items } = await e2e.hub.inbound.list({ instanceId: 'in-path', limit: 100 });
     expect(items.every((m) => m.route === 'secret')).toBe(true);
   });
 
-  it("delivers the vendor's \"Send test\" of the last saved note", async () => {
+  it('delivers the vendor\'s "Send test" of the last saved note', async () => {
     const sim = new InstinctiveNotesSimulator({ hookUrl: e2e.hookUrl('in-header'), secret: SECRET });
-    sim.save('soap_note.created', fixture('instinctive-notes', 'soap-note-draft.json').data!.object as never);
+    const draft = fixture('instinctive-notes', 'soap-note-draft.json').data as JsonObject;
+    sim.save('soap_note.created', draft.object as never);
     const settled = await e2e.settle('in-header', () => sim.sendTest('soap_note.created'));
     expect(settled.deliveries.map((d) => d.type)).toEqual(['document.created']);
-    expectDelivered(settled.deliveries[0]!, settled.events[0]!, { instanceId: 'in-header', connector: 'instinctive-notes' });
+    expectDelivered(settled.deliveries[0]!, settled.events[0]!, {
+      instanceId: 'in-header',
+      connector: 'instinctive-notes',
+    });
     expect(bodies(settled)[0]!.subject).toBe(byHeader.get('soap-note-draft.json')!.subject);
   });
 

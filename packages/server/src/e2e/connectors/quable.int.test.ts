@@ -68,7 +68,10 @@ describe('quable end to end', () => {
         continue;
       }
       expect(message.status, `${f.file}: ${message.reason ?? ''}`).toBe('normalized');
-      expect(settled.deliveries.map((d) => d.type), f.file).toEqual(f.expect);
+      expect(
+        settled.deliveries.map((d) => d.type),
+        f.file,
+      ).toEqual(f.expect);
       settled.deliveries.forEach((d, i) => {
         expectDelivered(d, settled.events[i]!, { instanceId: INSTANCE, connector: 'quable' });
       });
@@ -77,7 +80,8 @@ describe('quable end to end', () => {
     const expected = FIXTURES.flatMap((f) => (f.expect === 'ignored' ? [] : f.expect));
     const accepted = e2e.subscriber.requests.filter((r) => r.response && r.response.status < 300);
     expect(accepted.map((r) => r.type)).toEqual(expected);
-    const ignored = (await e2e.hub.inbound.list({ instanceId: INSTANCE, status: 'ignored', limit: 100 })).items;
+    const ignored = (await e2e.hub.inbound.list({ instanceId: INSTANCE, status: 'ignored', limit: 100 }))
+      .items;
     expect(ignored.map((m) => m.vendorType).sort()).toEqual([
       'classification.update',
       'link.create',
@@ -108,7 +112,10 @@ describe('quable end to end', () => {
     const n = sim.notification('document.update', { code: 'product_red_shirt', type: 'document' });
     const settled = await e2e.settle(INSTANCE, () => sim.push(n));
     expect(settled.deliveries.map((d) => d.type)).toEqual(['document.updated']);
-    expectDelivered(settled.deliveries[0]!, settled.events[0]!, { instanceId: INSTANCE, connector: 'quable' });
+    expectDelivered(settled.deliveries[0]!, settled.events[0]!, {
+      instanceId: INSTANCE,
+      connector: 'quable',
+    });
     expect(bodies(settled)[0]!.subject).toBe(delivered.get('document-create.json')!.subject);
   });
 

@@ -28,7 +28,7 @@ export function Attempts({ attempts }) {
       (a) => html`<tr>
         <td>${a.attempt}</td><td><${Time} value=${a.startedAt} /></td><td><${Badge} value=${a.outcome} /></td>
         <td>${a.statusCode ?? '—'}</td><td>${fmtMs(a.latencyMs)}</td>
-        <td><code class="snippet">${a.error ?? a.responseSnippet ?? ''}</code></td></tr>`,
+        <td><code class="snippet">${a.responseSnippet ?? ''}</code>${a.error ? html` <span class="muted small">${a.error}</span>` : null}</td></tr>`,
     )}</tbody>
   </table>`;
 }

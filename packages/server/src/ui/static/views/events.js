@@ -80,7 +80,7 @@ export function EventsView({ params }) {
     ${
       page &&
       html`${
-        params.vendorId
+        params.vendorId && page.subjects
           ? html`<p class="muted">Vendor id <code>${params.vendorId}</code> is known as ${
               page.subjects.length ? page.subjects.map((s) => html`<code>${s}</code> `) : 'nothing yet'
             }</p>`

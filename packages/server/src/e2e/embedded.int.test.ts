@@ -1,0 +1,61 @@
+/**
+ * The embedded default: no database in the file and no DATABASE_URL. The hub runs its own Postgres
+ * with the data under `.switchyard/` beside the config file, and the data outlives a restart.
+ */
+import { chmodSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from '@switchyard/testing';
+import { expect, it } from 'vitest';
+import {
+  newSigningSecret,
+  pushSlotBooked,
+  runSwitchyard,
+  secretEnv,
+  spawnSwitchyard,
+  tempDir,
+  writeConfig,
+} from './helpers.ts';
+
+it('starts on an embedded Postgres, keeps what it took across a restart', async () => {
+  const dir = tempDir('embedded');
+  // Run as root, Postgres runs as the OS user "postgres", which must traverse the directory.
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  writeConfig(dir, { port, subscriptions: [] });
+  const env = secretEnv(newSigningSecret());
+
+  const first = spawnSwitchyard(['start'], { cwd: dir, env, port });
+  await first.ready(60_000);
+  expect(await pushSlotBooked(first.url, 'dp', 800001)).toBe(200);
+  // Wait for normalization: the event is listed once it exists.
+  const deadline = Date.now() + 20_000;
+  let listed = '';
+  while (Date.now() < deadline && !listed.includes('appointment.created')) {
+    const res = await fetch(`${first.url}/readyz`);
+    expect(res.status).toBe(200);
+    listed = (await runSwitchyard(['events', 'list'], { cwd: dir, env })).stdout;
+  }
+  // While the hub runs, other commands reuse its embedded server.
+  expect(listed).toMatch(/appointment\.created {2}dp {2}appointment\//);
+  expect(await first.stop('SIGTERM')).toBe(0);
+
+  const dataDir = join(dir, '.switchyard', 'postgres');
+  expect(first.stdout()).toContain(`embedded Postgres: no database.url in ${join(dir, 'switchyard.yaml')}`);
+  expect(first.stdout().split('\n')[0]).toContain('embedded Postgres');
+  expect(first.stderr()).toContain(`database: embedded Postgres, data in ${dataDir}`);
+  expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
+  const keyFile = join(dir, '.switchyard', 'secret-key');
+  expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+  expect(existsSync(join(dir, '.switchyard', 'embedded-postgres.json'))).toBe(false);
+
+  // Stopped: `events list` starts the embedded server itself and finds the event from before.
+  const after = await runSwitchyard(['events', 'list'], { cwd: dir, env });
+  expect(after.code).toBe(0);
+  expect(after.stdout.trim().split('\n')).toEqual([listed.trim().split('\n')[0]]);
+
+  // And the hub starts again on the same data.
+  const second = spawnSwitchyard(['start'], { cwd: dir, env, port });
+  await second.ready(60_000);
+  expect(await second.stop('SIGTERM')).toBe(0);
+  expect(second.stdout()).toContain('the database schema is up to date');
+}, 110_000);

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { approverMatches, decide, readAnswer, recordMargin, resolvePolicy } from './protocol.ts';
+
+const policy = { deadlineMs: 2000, defaultOutcome: 'refuse' as const };
+const approve = (id: string) => ({
+  subscriptionId: id,
+  outcome: 'approve' as const,
+  reason: null,
+  vendorErrorCode: null,
+});
+
+describe('resolvePolicy', () => {
+  it('reads both spellings, defaults and clamps', () => {
+    expect(resolvePolicy(null)).toEqual({ deadlineMs: 2000, defaultOutcome: 'approve' });
+    expect(resolvePolicy({ deadlineMs: 1500, default: 'refuse' })).toEqual({
+      deadlineMs: 1500,
+      defaultOutcome: 'refuse',
+    });
+    expect(resolvePolicy({ deadline: '1.5s' }).deadlineMs).toBe(1500);
+    expect(resolvePolicy({ deadline: '300ms' }).deadlineMs).toBe(300);
+    expect(resolvePolicy({ deadline: 10 }).deadlineMs).toBe(50);
+    expect(resolvePolicy({ deadline: 'soon', default: 'maybe' })).toEqual({
+      deadlineMs: 2000,
+      defaultOutcome: 'approve',
+    });
+  });
+});
+
+describe('readAnswer', () => {
+  it('2xx approves unless the body refuses; 4xx refuses with reason and code; 5xx and failures are no answer', () => {
+    expect(readAnswer({ ok: true, status: 204, latencyMs: 1 }).outcome).toBe('approve');
+    expect(readAnswer({ ok: true, status: 200, latencyMs: 1, responseSnippet: 'not json' }).outcome).toBe(
+      'approve',
+    );
+    expect(
+      readAnswer({
+        ok: true,
+        status: 200,
+        latencyMs: 1,
+        responseSnippet: '{"decision":"refuse","reason":"busy","vendorErrorCode":4}',
+      }),
+    ).toEqual({ outcome: 'refuse', reason: 'busy', vendorErrorCode: 4 });
+    expect(readAnswer({ ok: false, status: 403, latencyMs: 1 })).toEqual({
+      outcome: 'refuse',
+      reason: 'HTTP 403',
+      vendorErrorCode: null,
+    });
+    expect(
+      readAnswer({ ok: false, status: 409, latencyMs: 1, responseSnippet: '{"vendorErrorCode":2.5}' })
+        .vendorErrorCode,
+    ).toBeNull();
+    expect(readAnswer({ ok: false, status: 503, latencyMs: 1 }).outcome).toBe('unavailable');
+    expect(readAnswer({ ok: false, status: 302, latencyMs: 1 }).outcome).toBe('unavailable');
+    expect(readAnswer({ ok: false, latencyMs: 1, error: 'timeout', errorKind: 'timeout' })).toMatchObject({
+      outcome: 'unavailable',
+      reason: 'timeout',
+    });
+  });
+});
+
+describe('decide', () => {
+  it('waits for everyone, lets the first refusal decide, and falls back to the default', () => {
+    expect(decide([], 0, policy)).toMatchObject({ outcome: 'refuse', reason: 'no_approvers' });
+    expect(decide([approve('a')], 2, policy)).toBeUndefined();
+    expect(decide([approve('a'), approve('b')], 2, policy)).toMatchObject({
+      outcome: 'approve',
+      reason: 'approved',
+    });
+    expect(
+      decide([{ subscriptionId: 'b', outcome: 'refuse', reason: 'no', vendorErrorCode: 9 }], 3, policy),
+    ).toEqual({
+      outcome: 'refuse',
+      reason: 'refused',
+      decidedBy: 'b',
+      refusalReason: 'no',
+      vendorErrorCode: 9,
+    });
+    expect(
+      decide(
+        [
+          approve('a'),
+          { subscriptionId: 'b', outcome: 'unavailable', reason: 'down', vendorErrorCode: null },
+        ],
+        2,
+        {
+          ...policy,
+          defaultOutcome: 'approve',
+        },
+      ),
+    ).toMatchObject({ outcome: 'approve', reason: 'unavailable' });
+  });
+});
+
+describe('approverMatches and recordMargin', () => {
+  it('filters by approver event types and sources only', () => {
+    const type = 'appointment.booking_requested';
+    expect(approverMatches({ approver_filters: null }, type, 'dp')).toBe(true);
+    expect(approverMatches({ approver_filters: { events: ['appointment.*'] } }, type, 'dp')).toBe(true);
+    expect(
+      approverMatches({ approver_filters: { eventTypes: ['appointment.reschedule_requested'] } }, type, 'dp'),
+    ).toBe(false);
+    expect(approverMatches({ approver_filters: { sources: ['other'] } }, type, 'dp')).toBe(false);
+  });
+  it('keeps 10% of the deadline, between 20 and 150 ms, to record the decision', () => {
+    expect(recordMargin(2000)).toBe(150);
+    expect(recordMargin(300)).toBe(30);
+    expect(recordMargin(50)).toBe(20);
+  });
+});

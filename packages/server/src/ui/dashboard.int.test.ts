@@ -1,0 +1,240 @@
+/**
+ * Drives the real dashboard in headless Chromium (Debian's package; `.ci/run` installs it) against a
+ * real hub and app on loopback, with a recording subscriber. `SWITCHYARD_SCREENSHOTS=1` also writes
+ * the screenshots of docs/dashboard.md.
+ */
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, type SwitchyardApp } from '../http/app.ts';
+import { ADMIN_TOKEN, call, eventually, makeHub, silent, VENDOR_API_KEY } from '../http/test-support.ts';
+import type { Hub } from '../pipeline/hub.ts';
+import { uiPlugin } from './plugin.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = process.env.SWITCHYARD_SCREENSHOTS === '1';
+const SHOT_DIR = fileURLToPath(new URL('../../../../docs/dashboard/', import.meta.url));
+const VENDOR_ID = 'BK-4711';
+
+const database = useTestDatabase();
+let hub: Hub;
+let app: SwitchyardApp;
+let base: string;
+let subscriber: RecordingSubscriber;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let subscriptionId: string;
+/** Every URL the page asked for: none may leave the hub. */
+const requested: string[] = [];
+
+async function push(id: string, type: string, booking: string) {
+  const r = await call(base, 'POST', '/hooks/shop', {
+    body: { id, type, booking },
+    token: null,
+    headers: { 'x-api-key': VENDOR_API_KEY },
+  });
+  expect(r.status).toBe(202);
+}
+
+async function shot(name: string) {
+  if (!SHOTS) return;
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: `${SHOT_DIR}${name}.png`, fullPage: false });
+}
+
+beforeAll(async () => {
+  if (SHOTS) mkdirSync(SHOT_DIR, { recursive: true });
+  hub = await makeHub(database.url());
+  await hub.start();
+  // The first event's two attempts fail (500), so it dies; everything after that is accepted.
+  subscriber = await startRecordingSubscriber({
+    script: [
+      { status: 500, body: 'db down' },
+      { status: 500, body: 'db down' },
+    ],
+    defaultResponse: { status: 200, body: { received: true } },
+  });
+  app = await buildApp({
+    hub,
+    adminToken: ADMIN_TOKEN,
+    trustedProxies: [],
+    logger: silent,
+    plugins: [uiPlugin({ hub, adminToken: ADMIN_TOKEN })],
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+
+  await hub.instances.upsert({ id: 'shop', connector: 'hooktest', settings: { apiKey: VENDOR_API_KEY } });
+  const created = await hub.subscriptions.create({
+    id: 'crm',
+    url: `${subscriber.url}crm`,
+    eventTypes: ['appointment.*'],
+    allowPrivateAddresses: true,
+  });
+  subscriptionId = created.subscription.id;
+  await push('n-1', 'created', VENDOR_ID);
+  await eventually(async () => (await hub.deliveries.list({ status: 'dead' })).items.length === 1);
+  // Even ones normalize and are delivered; odd ones (`updated` without `changes`) fail normalization.
+  for (let i = 2; i <= 6; i++) await push(`n-${i}`, i % 2 ? 'updated' : 'created', `BK-${1000 + i}`);
+  await eventually(async () => (await hub.deliveries.list({ status: 'succeeded' })).items.length === 3);
+  await eventually(async () => (await hub.inbound.list({ status: 'failed' })).items.length === 2);
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  context = await browser.newContext({ viewport: { width: 1366, height: 800 } });
+  page = await context.newPage();
+  page.on('request', (r) => requested.push(r.url()));
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  await subscriber?.close();
+  await hub?.stop();
+});
+
+describe('the dashboard in a browser', () => {
+  it('refuses a wrong token and signs in with the right one into an HttpOnly session', async () => {
+    await page.goto(`${base}/ui/`);
+    await page.getByLabel('Admin token').fill('not-the-token');
+    await shot('sign-in');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('refused');
+    expect(await context.cookies()).toHaveLength(0);
+
+    await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await page.getByLabel('Admin token').press('Enter');
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    const [cookie, ...more] = await context.cookies();
+    expect(more).toHaveLength(0);
+    expect(cookie).toMatchObject({ name: 'sy_ui_session', httpOnly: true, sameSite: 'Strict', path: '/' });
+    expect(cookie!.value).not.toContain(ADMIN_TOKEN);
+    expect(page.url()).not.toContain(ADMIN_TOKEN);
+    // The token is nowhere the page's script can read it.
+    expect(await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie)).not.toContain(
+      ADMIN_TOKEN,
+    );
+
+    // The session admits reads; a change without the UI header (a cross-site form) is refused.
+    const headers = { cookie: `${cookie!.name}=${cookie!.value}` };
+    expect((await call(base, 'GET', '/v1/subscriptions', { token: null, headers })).status).toBe(200);
+    const forged = await call(base, 'POST', `/v1/subscriptions/${subscriptionId}/disable`, { token: null, headers, body: {} });
+    expect(forged.status).toBe(401);
+    expect((await hub.subscriptions.get(subscriptionId)).disabledAt).toBeNull();
+    // A made-up session id is refused too.
+    const fake = { cookie: 'sy_ui_session=made-up' };
+    expect((await call(base, 'GET', '/v1/subscriptions', { token: null, headers: fake })).status).toBe(401);
+  });
+
+  it('shows the overview with live counts', async () => {
+    await page.goto(`${base}/ui/#/`);
+    const deliveriesCard = page.locator('article', { has: page.getByRole('heading', { name: 'Deliveries by outcome' }) });
+    await expect.poll(() => deliveriesCard.textContent()).toMatch(/succeeded\s*3/);
+    await expect.poll(() => page.locator('article', { hasText: 'Dead deliveries' }).textContent()).toContain('crm');
+    await shot('overview');
+  });
+
+  it('finds an event by vendor id, opens it and replays its dead delivery to the subscriber', async () => {
+    await page.goto(`${base}/ui/#/events`);
+    await page.getByRole('search').waitFor();
+    await shot('events');
+    await page.keyboard.press('/');
+    await page.keyboard.type(VENDOR_ID);
+    await page.keyboard.press('Enter');
+    const rows = page.locator('table.results tbody tr');
+    await expect.poll(() => rows.count()).toBe(1);
+    await expect.poll(() => rows.first().textContent()).toContain('appointment.created');
+    await shot('events-search');
+    await rows.first().getByRole('link').click();
+
+    await page.getByRole('heading', { name: 'Normalized event' }).waitFor();
+    const inbound = page.locator('article', { has: page.getByRole('heading', { name: 'Inbound vendor message' }) });
+    await expect.poll(() => inbound.textContent()).toContain(VENDOR_ID);
+    // The vendor's API key header is redacted.
+    expect(await inbound.textContent()).not.toContain(VENDOR_API_KEY);
+    const dead = page.locator('[data-status="dead"]');
+    await expect.poll(() => dead.locator('table.attempts tbody tr').count()).toBe(2);
+    expect(await dead.textContent()).toContain('db down');
+    await shot('event');
+
+    const before = subscriber.requests.length;
+    await dead.getByRole('button', { name: 'Replay' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Replay' }).click();
+    const arrived = await subscriber.waitFor(
+      (r) => r.index >= before && r.subject !== undefined && r.response?.status === 200,
+      15_000,
+    );
+    expect(arrived.path).toBe('/crm');
+    // The new attempt shows up on the page (it polls), with the subscriber's answer.
+    const replayed = page.locator('[data-status="succeeded"]');
+    await replayed.waitFor({ timeout: 15_000 });
+    expect(await replayed.textContent()).toContain('received');
+    expect(await replayed.textContent()).toContain('replay');
+  });
+
+  it('lists dead letters by subscription and outcome', async () => {
+    await page.goto(`${base}/ui/#/deliveries?subscriptionId=${subscriptionId}&status=succeeded`);
+    await expect.poll(() => page.locator('table.results tbody tr').count()).toBe(4);
+    await page.getByRole('button', { name: 'Replay all dead…' }).waitFor();
+    await shot('deliveries');
+  });
+
+  it('rotates the signing secret (shown once) and sends a test event', async () => {
+    await page.goto(`${base}/ui/#/subscriptions`);
+    await page.getByRole('link', { name: subscriptionId }).waitFor();
+    await shot('subscriptions');
+    await page.getByRole('link', { name: subscriptionId }).click();
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    const secret = await page.locator('[data-secret]').textContent();
+    expect(secret).toMatch(/^whsec_/);
+    const sub = await hub.subscriptions.get(subscriptionId);
+    expect(sub.secrets).toHaveLength(2);
+    expect(secret!.replace(/=+$/, '').endsWith(sub.secrets[0]!.secretHint.replace(/^.*…/, ''))).toBe(true);
+
+    const before = subscriber.requests.length;
+    await page.getByLabel('Type', { exact: true }).fill('appointment.cancelled');
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    const answer = page.locator('[data-test-answer]');
+    await answer.waitFor();
+    expect(await answer.textContent()).toContain('200');
+    expect(await answer.textContent()).toContain('received');
+    const test = subscriber.requests.slice(before).find((r) => r.type === 'appointment.cancelled');
+    expect(test?.headers['webhook-signature']?.split(' ')).toHaveLength(2);
+    await shot('subscription');
+  });
+
+  it('shows connector instances and gates, and never asks anything of another host', async () => {
+    await page.goto(`${base}/ui/#/instances`);
+    await page.getByRole('link', { name: 'shop' }).click();
+    await page.getByRole('heading', { name: 'Health' }).waitFor();
+    const failed = page.locator('table.results tbody tr');
+    await expect.poll(() => failed.count()).toBe(2);
+    expect(await failed.first().textContent()).toContain('data/changes: is required');
+    await shot('instance');
+    await failed.first().getByRole('button', { name: 'Re-normalize' }).click();
+    await expect.poll(() => page.locator('.notice').first().textContent()).toContain('Queued');
+    await page.goto(`${base}/ui/#/gates`);
+    await page.getByRole('heading', { name: 'Gates' }).waitFor();
+    await shot('gates');
+    expect(requested.length).toBeGreaterThan(10);
+    expect(requested.filter((u) => !u.startsWith(`${base}/`))).toEqual([]);
+  });
+});
