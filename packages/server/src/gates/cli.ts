@@ -88,7 +88,7 @@ export const gatesCommand: Command = {
     'Options:',
     '  --instance ID        only this connector instance',
     '  --decision D         approve or refuse',
-    '  --reason R           approved, refused, deadline, no_approvers, unavailable or error',
+    '  --reason R           approved, refused, deadline, no_approvers, unavailable, error or abandoned',
     '  --limit N            at most N requests (default 20, at most 500)',
     '  --json               print JSON instead of text',
     '  --database-url URL   the database (default: $DATABASE_URL, else the config file)',

@@ -8,14 +8,16 @@ import {
   useTestDatabase,
 } from '@switchyard/testing';
 import Fastify from 'fastify';
+import { sql } from 'kysely';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import { gatesCommand } from './cli.ts';
-import { createGates, type Gates } from './gates.ts';
+import { createGates, type Gates, type GatesOptions } from './gates.ts';
 import { gateRoutes } from './http.ts';
-import { getGateRequest } from './queries.ts';
+import { getGateRequest, insertGateAnswers, insertGateRequest, type NewGateAnswer } from './queries.ts';
 import type { GateRequestDetail } from './views.ts';
 
 const database = useTestDatabase();
@@ -30,8 +32,10 @@ let gates: Gates;
 const subscribers: RecordingSubscriber[] = [];
 let counter = 0;
 
-async function makeHub(opts: { worker?: boolean } = {}): Promise<{ hub: Hub; gates: Gates }> {
-  const g = createGates({ worker: opts.worker ?? true });
+async function makeHub(
+  opts: { worker?: boolean; gates?: GatesOptions } = {},
+): Promise<{ hub: Hub; gates: Gates }> {
+  const g = createGates({ worker: opts.worker ?? true, ...opts.gates });
   const h = await createHub({
     databaseUrl: database.url(),
     connectors: [docplannerConnector],
@@ -40,7 +44,8 @@ async function makeHub(opts: { worker?: boolean } = {}): Promise<{ hub: Hub; gat
     options: {
       pollIntervalMs: 200,
       instanceCacheMs: 0,
-      retention: { cron: false },
+      // Small batches, so the purge and the sweep below go through several.
+      retention: { cron: false, batchSize: 2 },
       workers: opts.worker ?? true,
     },
     ...g.hooks,
@@ -413,5 +418,158 @@ describe('admin API and CLI', () => {
       /switchyard_gate_decisions_total\{instance="dp",outcome="approve",reason="approved"\} \d+/,
     );
     expect(text).toContain('switchyard_gate_overhead_seconds_count');
+  });
+});
+
+describe('maintenance', () => {
+  const DAY = 24 * 3600 * 1000;
+
+  /** A gate request row as a process leaves it (no HTTP involved). */
+  async function storedRequest(
+    r: {
+      receivedAt?: Date;
+      deadlineAt?: Date;
+      claimedBy?: string | null;
+      defaultOutcome?: 'approve' | 'refuse';
+    } = {},
+  ): Promise<string> {
+    const id = `stored-${++counter}`;
+    const row = await insertGateRequest(hub.internals.db, {
+      id,
+      instanceId: 'dp',
+      connector: 'docplanner',
+      inboundMessageId: null,
+      dedupeKey: id,
+      vendorType: 'slot-booking',
+      type: 'appointment.booking_requested',
+      eventId: null,
+      envelope: null,
+      matchKey: null,
+      deadlineMs: 2000,
+      defaultOutcome: r.defaultOutcome ?? 'approve',
+      deadlineAt: r.deadlineAt ?? new Date(Date.now() + 2000),
+      receivedAt: r.receivedAt ?? new Date(),
+      claimedBy: r.claimedBy === undefined ? 'worker-that-died' : r.claimedBy,
+    });
+    expect(row?.id).toBe(id);
+    return id;
+  }
+
+  const answer = (subscriptionId: string): NewGateAnswer => ({
+    subscriptionId,
+    startedAt: new Date(),
+    latencyMs: 12,
+    statusCode: 200,
+    outcome: 'approve',
+    reason: null,
+    vendorErrorCode: null,
+    responseSnippet: null,
+    error: null,
+    afterDecision: false,
+  });
+
+  async function count(table: 'gate_requests' | 'gate_answers', ids: string[]): Promise<number> {
+    const column = sql.ref(table === 'gate_requests' ? 'id' : 'gate_request_id');
+    const r = await sql<{ n: string }>`
+      select count(*) as n from ${sql.table(`switchyard.${table}`)} where ${column} = any(${ids}::text[])`.execute(
+      hub.internals.db,
+    );
+    return Number(r.rows[0]!.n);
+  }
+
+  it('purges gate requests and their answers older than the events retention, in batches', async () => {
+    // The hub keeps events 30 days (the default) and purges 2 rows per statement.
+    const old = new Date(Date.now() - 31 * DAY);
+    const oldIds: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const id = await storedRequest({ receivedAt: old, deadlineAt: old, claimedBy: null });
+      await insertGateAnswers(hub.internals.db, id, [answer('a'), answer('b'), answer('c')]);
+      oldIds.push(id);
+    }
+    const recent = await storedRequest({ receivedAt: new Date(Date.now() - 29 * DAY), claimedBy: null });
+    await insertGateAnswers(hub.internals.db, recent, [answer('a')]);
+
+    const purged = await gates.purge();
+    expect(purged).toEqual({ requests: 5, answers: 15 });
+    expect(await count('gate_requests', oldIds)).toBe(0);
+    expect(await count('gate_answers', oldIds)).toBe(0);
+    expect(await count('gate_requests', [recent])).toBe(1);
+    expect(await count('gate_answers', [recent])).toBe(1);
+    expect(await gates.purge()).toEqual({ requests: 0, answers: 0 });
+  });
+
+  it('closes requests left deciding (or pending) well past their deadline as abandoned, with the default', async () => {
+    const longAgo = new Date(Date.now() - 5 * 60_000);
+    const dead = await storedRequest({ deadlineAt: longAgo, defaultOutcome: 'refuse' });
+    const dead2 = await storedRequest({ deadlineAt: longAgo });
+    const neverClaimed = await storedRequest({ deadlineAt: longAgo, claimedBy: null });
+    // Within the grace period (60 s by default): its process may still record it.
+    const justLate = await storedRequest({ deadlineAt: new Date(Date.now() - 1000) });
+    const before = await gates.metrics.getSingleMetricAsString('switchyard_gate_abandoned_total');
+
+    expect(await gates.sweep()).toBe(3);
+    expect(await gates.get(dead)).toMatchObject({
+      status: 'decided',
+      decision: 'refuse',
+      reason: 'abandoned',
+      responseStatus: null,
+      error: expect.stringContaining('abandoned'),
+    });
+    expect(await gates.get(dead2)).toMatchObject({ decision: 'approve', reason: 'abandoned' });
+    expect(await gates.get(neverClaimed)).toMatchObject({ decision: 'approve', reason: 'abandoned' });
+    expect(await gates.get(justLate)).toMatchObject({ status: 'deciding', decision: null });
+    expect(await gates.sweep()).toBe(0);
+    const page = await gates.list({ reason: 'abandoned', limit: 10 });
+    expect(page.items.map((g) => g.id).sort()).toEqual([dead, dead2, neverClaimed].sort());
+    const after = await gates.metrics.getSingleMetricAsString('switchyard_gate_abandoned_total');
+    expect(before).not.toContain('outcome="refuse"');
+    expect(after).toMatch(/switchyard_gate_abandoned_total\{instance="dp",outcome="refuse"\} 1/);
+    expect(after).toMatch(/switchyard_gate_abandoned_total\{instance="dp",outcome="approve"\} 2/);
+  });
+
+  it('a worker process sweeps on its own timer', async () => {
+    const other = await makeHub({ gates: { sweepIntervalMs: 50, abandonAfterMs: 100 } });
+    try {
+      const id = await storedRequest({ deadlineAt: new Date(Date.now() - 1000) });
+      const closed = await eventually(async () => {
+        const g = await gates.get(id);
+        return g.reason === 'abandoned' ? g : undefined;
+      });
+      expect(closed).toMatchObject({ status: 'decided', decision: 'approve' });
+    } finally {
+      await other.gates.stop();
+      await other.hub.stop();
+    }
+  });
+
+  it('reads the approver list once while it is cached, and again as soon as an approver changes', async () => {
+    // A long cache, so only the change notification can explain a fresh read.
+    const cached = await makeHub({ gates: { approverCacheMs: 60_000 } });
+    const query = pg.Client.prototype.query;
+    let reads = 0;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | undefined)?.text;
+      if (text?.includes('where approver and kind')) reads++;
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query;
+    try {
+      const first = await approver('crm');
+      for (let i = 0; i < 4; i++) expect((await push('dp', slotBooking(), cached.hub)).status).toBe(200);
+      expect(first.requests).toHaveLength(4);
+      expect(reads).toBe(1);
+      // A new approver refuses: once its creation is heard, requests are refused.
+      await approver('strict', { defaultResponse: { status: 409, body: { vendorErrorCode: 2 } } });
+      const refused = await eventually(async () => {
+        const r = await push('dp', slotBooking(), cached.hub);
+        return r.status === 409 ? r : undefined;
+      });
+      expect(refused.ok && refused.body).toEqual({ error_code: 2 });
+      expect(reads).toBeGreaterThanOrEqual(2);
+    } finally {
+      pg.Client.prototype.query = query;
+      await cached.gates.drain();
+      await cached.gates.stop();
+      await cached.hub.stop();
+    }
   });
 });

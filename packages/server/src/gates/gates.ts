@@ -57,6 +57,8 @@ import { type GateListQuery, type GateRequest, type GateRequestDetail, getGate, 
 
 /** The pg-boss queue of gate jobs (schema `switchyard_queue`, shared with the hub's own queues). */
 export const GATE_QUEUE = 'switchyard-gate';
+/** The pg-boss queue of the scheduled gate retention purge (on the hub's retention cron). */
+export const GATE_RETENTION_QUEUE = 'switchyard-gate-retention';
 /** How long after an answered gate request a booking may still be matched to it. */
 export const DEFAULT_MATCH_WINDOW_MS = 24 * 3600 * 1000;
 
@@ -77,6 +79,25 @@ export interface GatesOptions {
   decisionCounter?: Counter<'instance' | 'outcome' | 'reason'>;
   /** Default: the hub's logger. */
   logger?: pino.Logger;
+  /**
+   * How long this process reuses the approver subscription list it read, ms. A change to an
+   * approver subscription drops it at once (NOTIFY); the time bounds staleness should a
+   * notification be missed. 0 reads the list for every request. Default 1000.
+   */
+  approverCacheMs?: number;
+  /**
+   * How long past its deadline a request may stay undecided before the sweep closes it as
+   * `abandoned` (its deciding process died). Default 60 s.
+   */
+  abandonAfterMs?: number;
+  /** How often a worker process sweeps abandoned requests, ms; 0 never (call `sweep()`). Default 30 s. */
+  sweepIntervalMs?: number;
+}
+
+/** What one {@link Gates.purge} removed. */
+export interface GatePurgeResult {
+  requests: number;
+  answers: number;
 }
 
 interface Attached {
@@ -121,26 +142,43 @@ function sleepUntil(at: number): { promise: Promise<void>; cancel(): void } {
 /**
  * One LISTEN connection for decisions made in other processes. The payload carries the decision,
  * so waking a waiting request costs no query. Reconnects on its own; while it is down, waiting
- * requests still end at their deadline.
+ * requests still end at their deadline. It also hears approver subscription changes, which drop
+ * the cached approver list; `listening` says whether such news can arrive at all.
  */
 class DecisionListener {
   private readonly url: string;
   private readonly onDecision: (id: string, verdict: Verdict) => void;
+  private readonly onApproversChanged: () => void;
   private readonly logger: pino.Logger;
   private client: pg.Client | undefined;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
 
-  constructor(url: string, onDecision: (id: string, verdict: Verdict) => void, logger: pino.Logger) {
+  constructor(
+    url: string,
+    onDecision: (id: string, verdict: Verdict) => void,
+    onApproversChanged: () => void,
+    logger: pino.Logger,
+  ) {
     this.url = url;
     this.onDecision = onDecision;
+    this.onApproversChanged = onApproversChanged;
     this.logger = logger;
+  }
+
+  /** True while changes to approvers are heard (a cached approver list may be trusted). */
+  get listening(): boolean {
+    return this.client !== undefined;
   }
 
   async start(): Promise<void> {
     if (this.stopped) return;
     const client = new pg.Client({ connectionString: this.url });
     client.on('notification', (msg) => {
+      if (msg.channel === q.CHANNEL_GATE_APPROVERS) {
+        this.onApproversChanged();
+        return;
+      }
       if (!msg.payload) return;
       try {
         const p = JSON.parse(msg.payload) as { id: string; v: Verdict };
@@ -160,8 +198,12 @@ class DecisionListener {
     client.on('end', lost);
     try {
       await client.connect();
-      await client.query(`LISTEN ${client.escapeIdentifier(q.CHANNEL_GATE_DECIDED)}`);
+      await client.query(
+        `LISTEN ${client.escapeIdentifier(q.CHANNEL_GATE_DECIDED)}; LISTEN ${client.escapeIdentifier(q.CHANNEL_GATE_APPROVERS)}`,
+      );
       this.client = client;
+      // Changes made while nobody listened were missed.
+      this.onApproversChanged();
     } catch (error) {
       this.logger.warn({ err: error }, 'gate LISTEN connection failed; retrying');
       lost();
@@ -171,6 +213,7 @@ class DecisionListener {
   private reconnectLater(client: pg.Client): void {
     if (this.stopped || this.retry) return;
     if (this.client === client) this.client = undefined;
+    this.onApproversChanged();
     client.end().catch(() => {});
     this.retry = setTimeout(() => {
       this.retry = undefined;
@@ -207,12 +250,19 @@ export function createGates(options: GatesOptions = {}) {
   const concurrency = options.concurrency ?? 64;
   const matchWindowMs = options.matchWindowMs ?? DEFAULT_MATCH_WINDOW_MS;
   const registry = options.registry ?? new Registry();
+  const approverCacheMs = options.approverCacheMs ?? 1000;
+  const abandonAfterMs = options.abandonAfterMs ?? 60_000;
+  const sweepIntervalMs = options.sweepIntervalMs ?? 30_000;
   const workerId = `${hostname()}/${process.pid}/${newId().slice(0, 8)}`;
   const waiters = new Map<string, Set<Waiter>>();
   const running = new Set<Promise<unknown>>();
   let active = 0;
   let state: Attached | undefined;
   let starting: Promise<void> | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<number> | undefined;
+  // One read shared by every request within approverCacheMs (and by concurrent requests).
+  let approverCache: { at: number; rows: Promise<SubscriptionRow[]> } | undefined;
 
   const metrics = {
     decisions:
@@ -249,7 +299,36 @@ export function createGates(options: GatesOptions = {}) {
       labelNames: ['instance'],
       registers: [registry],
     }),
+    abandoned: new Counter({
+      name: 'switchyard_gate_abandoned_total',
+      help: 'Gate requests left undecided by a process that stopped, closed by the sweep with the default.',
+      labelNames: ['instance', 'outcome'],
+      registers: [registry],
+    }),
   };
+
+  function forgetApprovers(): void {
+    approverCache = undefined;
+  }
+
+  /**
+   * The approver subscriptions, from the per-process cache when it can be trusted: only while the
+   * LISTEN connection is up, since that is what hears a subscription change (migration 5's trigger).
+   */
+  function approverList(s: Attached): Promise<SubscriptionRow[]> {
+    const now = performance.now();
+    const cached = approverCache;
+    if (cached && s.listener.listening && now - cached.at < approverCacheMs) return cached.rows;
+    const rows = q.listApprovers(s.db);
+    if (approverCacheMs > 0) {
+      const entry = { at: now, rows };
+      approverCache = entry;
+      rows.catch(() => {
+        if (approverCache === entry) approverCache = undefined;
+      });
+    }
+    return rows;
+  }
 
   function track<T>(p: Promise<T>): Promise<T> {
     running.add(p);
@@ -370,7 +449,7 @@ export function createGates(options: GatesOptions = {}) {
         verdict = fallback('error', policy);
         error = row.error ?? 'the gate notification could not be turned into an approval request';
       } else {
-        const approvers = (await (approverRows ?? q.listApprovers(s.db))).filter((sub) =>
+        const approvers = (await (approverRows ?? approverList(s))).filter((sub) =>
           approverMatches(sub, row.type!, row.instance_id),
         );
         approverCount = approvers.length;
@@ -525,7 +604,7 @@ export function createGates(options: GatesOptions = {}) {
     let wait: { promise: Promise<Verdict>; cancel(): void } | undefined;
     let id: string | undefined;
     // Read while the connector normalizes: the approver list does not depend on the request.
-    const approversEarly = isWorker ? q.listApprovers(s.db) : undefined;
+    const approversEarly = isWorker ? approverList(s) : undefined;
     approversEarly?.catch(() => {});
     const work = (async (): Promise<Verdict> => {
       const request = await approvalRequest(s, connector, instanceId, config, n, messageId);
@@ -672,6 +751,53 @@ export function createGates(options: GatesOptions = {}) {
     }
   };
 
+  async function sweepWith(s: Attached): Promise<number> {
+    const batch = s.rt.options.retention.batchSize;
+    const error = `abandoned: still undecided ${abandonAfterMs} ms after its deadline (the process deciding it stopped)`;
+    let total = 0;
+    for (;;) {
+      const closed = await q.closeAbandoned(s.db, abandonAfterMs, batch, error);
+      for (const g of closed) metrics.abandoned.inc({ instance: g.instance_id, outcome: g.decision });
+      if (closed.length > 0) {
+        s.logger.warn({ gates: closed.map((g) => g.id) }, 'abandoned gate requests closed with the default');
+      }
+      total += closed.length;
+      if (closed.length < batch) return total;
+    }
+  }
+
+  async function purgeWith(s: Attached, now: Date): Promise<GatePurgeResult> {
+    const r = s.rt.options.retention;
+    const before = new Date(now.getTime() - r.eventsMs);
+    // Short statements, each its own transaction: a big purge never holds long locks.
+    const loop = async (step: () => Promise<number>) => {
+      let total = 0;
+      for (;;) {
+        const n = await step();
+        total += n;
+        if (n < r.batchSize) return total;
+      }
+    };
+    const answers = await loop(() => q.purgeGateAnswers(s.db, before, r.batchSize));
+    const requests = await loop(() => q.purgeGateRequests(s.db, before, r.batchSize));
+    return { requests, answers };
+  }
+
+  function scheduleSweep(s: Attached): void {
+    if (!isWorker || sweepIntervalMs <= 0) return;
+    sweepTimer = setInterval(() => {
+      // One sweep at a time per process; other processes skip the rows this one holds.
+      if (sweeping || state !== s) return;
+      sweeping = track(sweepWith(s));
+      sweeping
+        .catch((e) => s.logger.warn({ err: e }, 'gate sweep failed'))
+        .finally(() => {
+          sweeping = undefined;
+        });
+    }, sweepIntervalMs);
+    sweepTimer.unref();
+  }
+
   function attached(): Attached {
     if (!state) throw new SwitchyardError('SY_PIPELINE_CONFLICT', 'the gates are not started');
     return state;
@@ -689,7 +815,7 @@ export function createGates(options: GatesOptions = {}) {
     boss.on('error', (error) => logger.warn({ err: error }, 'pg-boss error (gates)'));
     await boss.start();
     await boss.createQueue(GATE_QUEUE, { notify: true, retryLimit: 0, expireInSeconds: 60 });
-    const listener = new DecisionListener(rt.databaseUrl, wakeWaiters, logger);
+    const listener = new DecisionListener(rt.databaseUrl, wakeWaiters, forgetApprovers, logger);
     await listener.start();
     const s: Attached = {
       db: rt.db,
@@ -720,8 +846,20 @@ export function createGates(options: GatesOptions = {}) {
           }
         },
       );
+      const cron = rt.options.retention.cron;
+      if (cron !== false) {
+        // The hub's own retention job does not know these tables: the same cron, our own queue
+        // (pg-boss hands each tick to one worker process).
+        await boss.createQueue(GATE_RETENTION_QUEUE);
+        await boss.schedule(GATE_RETENTION_QUEUE, cron);
+        await boss.work(GATE_RETENTION_QUEUE, async () => {
+          const purged = await purgeWith(s, new Date());
+          logger.info({ ...purged }, 'gate retention purge');
+        });
+      }
     }
     state = s;
+    scheduleSweep(s);
   }
 
   return {
@@ -745,6 +883,8 @@ export function createGates(options: GatesOptions = {}) {
     async stop(): Promise<void> {
       const s = state;
       state = undefined;
+      clearInterval(sweepTimer);
+      sweepTimer = undefined;
       if (!s) return;
       await s.boss.stop({ graceful: true, timeout: 5000 }).catch(() => {});
       await Promise.allSettled([...running]);
@@ -774,6 +914,34 @@ export function createGates(options: GatesOptions = {}) {
      */
     async get(id: string): Promise<GateRequestDetail> {
       return getGate(attached().db, id, matchWindowMs);
+    },
+
+    /**
+     * Deletes gate requests (with their answers) received longer ago than the events retention
+     * period (`options.retention.eventsMs` of the hub), in batches. A worker process runs it on the
+     * hub's retention cron.
+     *
+     * @example
+     * ```ts
+     * const { requests, answers } = await gates.purge(); // { requests: 120, answers: 130 }
+     * ```
+     */
+    async purge(now = new Date()): Promise<GatePurgeResult> {
+      return purgeWith(attached(), now);
+    },
+
+    /**
+     * Closes requests left undecided `abandonAfterMs` past their deadline (their process died) as
+     * the configured default with reason `abandoned`. Worker processes run it every
+     * `sweepIntervalMs`. Returns how many it closed.
+     *
+     * @example
+     * ```ts
+     * const closed = await gates.sweep(); // 0 on a healthy hub
+     * ```
+     */
+    async sweep(): Promise<number> {
+      return sweepWith(attached());
     },
 
     /** Waits for decisions and late answers still being recorded (tests, shutdown). */

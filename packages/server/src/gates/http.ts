@@ -14,7 +14,7 @@ const nnum = { type: ['number', 'null'] } as const;
 const time = { type: 'string', format: 'date-time' } as const;
 const ntime = { type: ['string', 'null'], format: 'date-time' } as const;
 const outcome = { type: ['string', 'null'], enum: ['approve', 'refuse', null] } as const;
-const reasons = ['approved', 'refused', 'deadline', 'no_approvers', 'unavailable', 'error'];
+const reasons = ['approved', 'refused', 'deadline', 'no_approvers', 'unavailable', 'error', 'abandoned'];
 
 function object(properties: Record<string, unknown>): Schema {
   return { type: 'object', additionalProperties: false, required: Object.keys(properties), properties };

@@ -12,7 +12,15 @@
  * ```
  */
 export { gatesCommand } from './cli.ts';
-export { createGates, DEFAULT_MATCH_WINDOW_MS, GATE_QUEUE, type Gates, type GatesOptions } from './gates.ts';
+export {
+  createGates,
+  DEFAULT_MATCH_WINDOW_MS,
+  GATE_QUEUE,
+  GATE_RETENTION_QUEUE,
+  type GatePurgeResult,
+  type Gates,
+  type GatesOptions,
+} from './gates.ts';
 export { gateRequestDetailSchema, gateRequestSchema, gateRoutes } from './http.ts';
 export {
   type ApproverAnswer,

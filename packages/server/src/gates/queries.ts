@@ -10,10 +10,22 @@ import type { SubscriptionRow } from '../storage/queries.ts';
 
 /** Channel a decision is announced on (payload: the request id and the decision, as JSON). */
 export const CHANNEL_GATE_DECIDED = 'switchyard_gate_decided';
+/**
+ * Channel a trigger on `switchyard.subscriptions` notifies when an approver subscription changes
+ * (storage migration 5): processes drop their cached approver list on it.
+ */
+export const CHANNEL_GATE_APPROVERS = 'switchyard_gate_approvers';
 
 export type GateOutcome = 'approve' | 'refuse';
 /** Why the vendor got the answer it got. */
-export type GateReason = 'approved' | 'refused' | 'deadline' | 'no_approvers' | 'unavailable' | 'error';
+export type GateReason =
+  | 'approved'
+  | 'refused'
+  | 'deadline'
+  | 'no_approvers'
+  | 'unavailable'
+  | 'error'
+  | 'abandoned';
 /** What one approver's call came to. */
 export type AnswerOutcome = 'approve' | 'refuse' | 'unavailable';
 
@@ -293,6 +305,70 @@ export async function listApprovers(db: Executor): Promise<SubscriptionRow[]> {
     where approver and kind = 'webhook' and disabled_at is null and url is not null
     order by id`.execute(db);
   return r.rows;
+}
+
+/** A request closed by {@link closeAbandoned}. */
+export interface AbandonedGate {
+  id: string;
+  instance_id: string;
+  decision: GateOutcome;
+}
+
+/**
+ * Closes requests nobody will decide any more: still open (`pending` or `deciding`) `graceMs`
+ * past their deadline, because the process deciding or waiting for them stopped (or lost the
+ * database) before recording anything. Recorded as the configured default with reason
+ * `abandoned`; `response_status` stays null: nobody knows what the vendor got (the default at the
+ * deadline, or a broken connection). At most `batch` rows; SKIP LOCKED so concurrent sweeps in
+ * several processes never wait on each other.
+ */
+export async function closeAbandoned(
+  db: Executor,
+  graceMs: number,
+  batch: number,
+  error: string,
+): Promise<AbandonedGate[]> {
+  const r = await sql<AbandonedGate>`
+    update switchyard.gate_requests g set status = 'decided', decision = g.default_outcome,
+      decision_reason = 'abandoned', error = ${error}, decided_at = now(),
+      decision_ms = extract(epoch from (now() - g.received_at)) * 1000
+    where g.id in (
+      select id from switchyard.gate_requests
+      where status <> 'decided' and decision is null
+        and deadline_at < now() - make_interval(secs => ${graceMs / 1000})
+      order by deadline_at
+      limit ${batch}
+      for update skip locked)
+      and g.decision is null
+    returning g.id, g.instance_id, g.decision`.execute(db);
+  return r.rows;
+}
+
+/**
+ * Deletes up to `batch` approver answers of gate requests received before `olderThan` (retention).
+ * Answers go first so each statement stays short however many approvers a request had.
+ */
+export async function purgeGateAnswers(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  const r = await sql`
+    delete from switchyard.gate_answers where id in (
+      select a.id from switchyard.gate_answers a
+      join switchyard.gate_requests g on g.id = a.gate_request_id
+      where g.received_at < ${olderThan}
+      limit ${batch}
+      for update of a skip locked)`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/** Deletes up to `batch` gate requests received before `olderThan` (late answers cascade). */
+export async function purgeGateRequests(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  const r = await sql`
+    delete from switchyard.gate_requests where id in (
+      select id from switchyard.gate_requests
+      where received_at < ${olderThan}
+      order by received_at
+      limit ${batch}
+      for update skip locked)`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
 }
 
 /**

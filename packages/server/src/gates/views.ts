@@ -16,6 +16,7 @@ export const GATE_REASONS: readonly q.GateReason[] = [
   'no_approvers',
   'unavailable',
   'error',
+  'abandoned',
 ];
 
 /** One approver's answer as the API shows it. */

@@ -5,6 +5,7 @@ import type { RouteDeps } from './deps.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
 import { adminAuth } from './plugins/admin-auth.ts';
 import { installProblemHandling } from './plugins/problem.ts';
+import { problemFrameworkErrors } from '../security/framework-errors.ts';
 import { RouteTable } from './route-table.ts';
 import { deliveryRoutes } from './routes/deliveries.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -71,6 +72,8 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     // Unknown properties are errors, not silently dropped; query strings still coerce to numbers.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
     return503OnClosing: true,
+    // Bad URL encodings and unparseable HTTP answer problem+json too (packages/server/src/security).
+    ...problemFrameworkErrors(),
   }) as unknown as FastifyInstance;
   app.addHook('onRoute', (route) => routes.add(route));
   installProblemHandling(app, routes);

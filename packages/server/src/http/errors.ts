@@ -186,6 +186,15 @@ export function problemFromError(
       internal: false,
     };
   }
+  if (typeof e.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code)) {
+    // A Postgres data exception from a request value (a NUL in a path id, a malformed cursor):
+    // the client's input, not a server fault.
+    return {
+      problem: problemOf('SY_HTTP_BAD_REQUEST', 'the request carries a value that cannot be used (such as a NUL character)', instance),
+      headers: {},
+      internal: false,
+    };
+  }
   const status = e.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const code: HttpErrorCode =

@@ -5,6 +5,7 @@
  */
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
+import { requestSerializer } from '../security/log-serializers.ts';
 
 export type { Logger };
 
@@ -125,6 +126,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       level: options.level ?? 'info',
       base: { service: 'switchyard' },
       redact: { paths: [...REDACT_PATHS], censor: REDACTED },
+      // Request URLs can carry credentials (path keys, ?token=): fastify logs them through this.
+      serializers: { req: requestSerializer },
     },
     stream,
   );

@@ -59,27 +59,112 @@ export function scheduleOf(rt: Runtime, sub: q.SubscriptionRow): number[] {
     : rt.options.retryScheduleMs;
 }
 
+type BatchedAttempt = Parameters<typeof q.finishDeliveries>[1][number];
+
+interface PendingAttempt {
+  item: BatchedAttempt;
+  resolve(moved: { moved: boolean; successor: boolean }): void;
+  reject(error: unknown): void;
+}
+
+/** Deliveries claimed per query at most, commits running at once, attempts per commit at most. */
+const CLAIM_BATCH = 64;
+const MAX_COMMITS = 2;
+const MAX_COMMIT_BATCH = 256;
+
 /**
- * The deliver worker: claims due deliveries (head of line per subscription and subject), POSTs
- * them, records every attempt and moves each delivery on (retry, success, dead, disable).
+ * Group commit for delivery attempts that succeeded or will be retried (the common outcomes): the
+ * attempts finished while a commit runs are recorded together in the next one, a single statement
+ * (attempt rows and delivery moves, lease tokens checked). Deaths and 410s take the per-delivery
+ * transaction, since they also change the subscription.
+ */
+class AttemptWriter {
+  private readonly db: Runtime['db'];
+  private queue: PendingAttempt[] = [];
+  private active = 0;
+
+  constructor(db: Runtime['db']) {
+    this.db = db;
+  }
+
+  write(item: BatchedAttempt): Promise<{ moved: boolean; successor: boolean }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.active < MAX_COMMITS && this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_COMMIT_BATCH);
+      this.active++;
+      void this.flush(batch).finally(() => {
+        this.active--;
+        this.pump();
+      });
+    }
+  }
+
+  private async flush(batch: PendingAttempt[]): Promise<void> {
+    try {
+      await this.commit(batch);
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // One attempt Postgres refuses (say, a snippet it cannot store) must not fail the others.
+      for (const p of batch) await this.commit([p]).catch((single) => p.reject(single));
+    }
+  }
+
+  private async commit(batch: PendingAttempt[]): Promise<void> {
+    const moved = await q.finishDeliveries(
+      this.db,
+      batch.map((p) => p.item),
+    );
+    const byId = new Map(moved.map((m) => [m.id, m.successor]));
+    // A successor of the same subject may be claimed by another process: wake them once.
+    if (moved.some((m) => m.successor)) await q.notify(this.db, q.CHANNEL_DELIVER);
+    for (const p of batch) {
+      const successor = byId.get(p.item.deliveryId);
+      p.resolve({ moved: successor !== undefined, successor: successor === true });
+    }
+  }
+}
+
+/**
+ * The deliver worker: claims due deliveries (head of line per subscription and subject) with their
+ * subscription and event, POSTs them, records every attempt and moves each delivery on (retry,
+ * success, dead, disable).
  */
 export class Deliverer {
   private readonly rt: Runtime;
+  private readonly attempts: AttemptWriter;
   private active = 0;
   private readonly running = new Set<Promise<void>>();
 
   constructor(rt: Runtime) {
     this.rt = rt;
+    this.attempts = new AttemptWriter(rt.db);
   }
 
+  /**
+   * One pass. While most slots are busy it claims nothing, so that each claim fetches a batch
+   * rather than one delivery per finished attempt.
+   */
   async tick(): Promise<TickResult> {
-    const free = this.rt.options.deliveryConcurrency - this.active;
-    if (free <= 0) return { busy: false };
-    const rows = await q.claimDeliveries(this.rt.db, this.rt.options.deliveryLeaseMarginMs, free);
-    for (const row of rows) {
+    const concurrency = this.rt.options.deliveryConcurrency;
+    const free = concurrency - this.active;
+    if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) return { busy: false };
+    const limit = Math.min(free, CLAIM_BATCH);
+    const claimed = await q.claimDeliveryWork(this.rt.db, this.rt.options.deliveryLeaseMarginMs, limit);
+    for (const work of claimed) {
       this.active++;
-      const p = this.process(row)
-        .catch((error) => this.rt.logger.error({ err: error, delivery: row.id }, 'delivery crashed'))
+      const p = this.process(work)
+        .catch((error) =>
+          this.rt.logger.error({ err: error, delivery: work.delivery.id }, 'delivery crashed'),
+        )
         .finally(() => {
           this.active--;
           this.running.delete(p);
@@ -87,7 +172,7 @@ export class Deliverer {
         });
       this.running.add(p);
     }
-    if (rows.length > 0) return { busy: rows.length === free };
+    if (claimed.length > 0) return { busy: claimed.length === limit && this.active < concurrency };
     await q.holdBlocked(this.rt.db);
     return { busy: false, nextDueAt: await q.nextDeliveryDue(this.rt.db) };
   }
@@ -96,13 +181,11 @@ export class Deliverer {
     await Promise.allSettled([...this.running]);
   }
 
-  private async process(d: q.DeliveryRow): Promise<void> {
+  private async process(work: q.DeliveryWork): Promise<void> {
     const { rt } = this;
+    const { delivery: d, subscription: sub, event } = work;
     const token = d.lock_token!;
-    const logger = rt.logger.child({ delivery: d.id, subscription: d.subscription_id, event: d.event_id });
-    const sub = await q.getSubscription(rt.db, d.subscription_id);
-    const event = await q.getEvent(rt.db, d.event_id);
-    if (!sub || sub.disabled_at !== null) {
+    if (sub.disabled_at !== null) {
       // Disabled between claim and now: not an attempt; it waits for the subscription to return.
       await q.finishDelivery(rt.db, d.id, token, {
         status: 'pending',
@@ -162,55 +245,68 @@ export class Deliverer {
     const error = result.ok ? null : (result.error ?? `HTTP ${result.status}`);
     const statusCode = result.status ?? null;
     let disabledNow = false;
+    const attempt = {
+      deliveryId: d.id,
+      attempt: d.attempts,
+      startedAt,
+      latencyMs: Math.round(result.latencyMs),
+      statusCode,
+      responseSnippet: result.responseSnippet ?? null,
+      error,
+      outcome,
+    };
 
-    await rt.db.transaction().execute(async (trx) => {
-      await q.insertAttempt(trx, {
-        deliveryId: d.id,
-        attempt: d.attempts,
-        startedAt,
-        latencyMs: Math.round(result.latencyMs),
-        statusCode,
-        responseSnippet: result.responseSnippet ?? null,
-        error,
-        outcome,
-      });
-      const status = outcome === 'succeeded' ? 'succeeded' : outcome === 'dead' ? 'dead' : 'pending';
-      const moved = await q.finishDelivery(trx, d.id, token, {
-        status,
+    if (outcome === 'succeeded' || outcome === 'retry') {
+      const { moved } = await this.attempts.write({
+        ...attempt,
+        lockToken: token,
+        status: outcome === 'succeeded' ? 'succeeded' : 'pending',
         nextAttemptInMs: delay,
-        statusCode,
-        error,
       });
-      if (!moved) return;
-      if (outcome === 'succeeded') {
-        await q.resetConsecutiveDead(trx, sub.id);
-        await q.notify(trx, q.CHANNEL_DELIVER);
-      } else if (outcome === 'gone') {
-        await q.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
-        disabledNow = true;
-      } else if (outcome === 'dead') {
-        const count = await q.bumpConsecutiveDead(trx, sub.id);
-        if (sub.ordering === 'hold') await q.holdSubject(trx, sub.id, d.subject, d.event_sequence);
-        else await q.notify(trx, q.CHANNEL_DELIVER);
-        if (count >= rt.options.disableAfterConsecutiveDead) {
-          await q.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
+      // The joined row tells whether there is anything to reset: most successes skip the write.
+      if (moved && outcome === 'succeeded' && sub.consecutive_dead !== 0)
+        await q.resetConsecutiveDead(rt.db, sub.id);
+    } else {
+      await rt.db.transaction().execute(async (trx) => {
+        await q.insertAttempt(trx, attempt);
+        const status = outcome === 'dead' ? 'dead' : 'pending';
+        const moved = await q.finishDelivery(trx, d.id, token, {
+          status,
+          nextAttemptInMs: delay,
+          statusCode,
+          error,
+        });
+        if (!moved) return;
+        if (outcome === 'gone') {
+          await q.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
           disabledNow = true;
+        } else {
+          const count = await q.bumpConsecutiveDead(trx, sub.id);
+          if (sub.ordering === 'hold') await q.holdSubject(trx, sub.id, d.subject, d.event_sequence);
+          else await q.notify(trx, q.CHANNEL_DELIVER);
+          if (count >= rt.options.disableAfterConsecutiveDead) {
+            await q.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
+            disabledNow = true;
+          }
         }
-      }
-    });
+      });
+    }
     const level = outcome === 'succeeded' || outcome === 'retry' ? 'debug' : 'warn';
-    logger[level](
-      {
-        attempt: d.attempts,
-        outcome,
-        status: statusCode,
-        latencyMs: result.latencyMs,
-        error,
-        nextInMs: delay,
-      },
-      'delivery attempt',
-    );
-    if (disabledNow) logger.warn({ subscription: sub.id }, 'subscription disabled');
+    if (rt.logger.isLevelEnabled(level)) {
+      const logger = rt.logger.child({ delivery: d.id, subscription: d.subscription_id, event: d.event_id });
+      logger[level](
+        {
+          attempt: d.attempts,
+          outcome,
+          status: statusCode,
+          latencyMs: result.latencyMs,
+          error,
+          nextInMs: delay,
+        },
+        'delivery attempt',
+      );
+      if (disabledNow) logger.warn({ subscription: sub.id }, 'subscription disabled');
+    }
     if (outcome === 'succeeded' || outcome === 'dead') rt.wakeDeliver();
   }
 }

@@ -194,7 +194,10 @@ export async function createHub(config: HubConfig) {
   };
   const vendorHttp =
     config.vendorHttp ?? createVendorHttp({ logger: connectorLogger(logger.child({ job: 'vendor-http' })) });
-  const writer = new InboundWriter(db, rt.wakeNormalize);
+  // Ingest batches in flight: most of the pool, leaving connections for the workers' claims and commits.
+  const writer = new InboundWriter(db, rt.wakeNormalize, {
+    maxConcurrent: Math.max(2, (config.poolSize ?? 10) - 4),
+  });
   // afterNormalize: the gate machinery's hook for matching bookings to gate requests (gates/).
   const normalizer = new Normalizer(rt, vendorHttp, config.afterNormalize);
   const deliverer = new Deliverer(rt);

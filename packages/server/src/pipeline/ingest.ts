@@ -76,7 +76,7 @@ interface Pending {
 
 /**
  * Group commit for inbound messages: concurrent requests are written together, one INSERT and one
- * COMMIT for many, with at most `maxConcurrent` transactions open. Under light load a request
+ * COMMIT for many, with at most `maxConcurrent` statements open. Under light load a request
  * is written at once (nothing waits for a timer); under heavy load the batches grow by
  * themselves. Inserting into `inbound_messages` is also the enqueueing of normalization (the table
  * is the queue), so a request costs a share of one INSERT instead of an INSERT plus a job.
@@ -149,14 +149,9 @@ export class InboundWriter {
   }
 
   private async commit(items: q.NewInbound[]): Promise<Set<string>> {
-    const inserted = await this.db.transaction().execute(async (trx) => {
-      const rows = await q.insertInbound(trx, items);
-      if (rows.length > 0) {
-        await q.touchInstanceMessage(trx, [...new Set(rows.map((r) => r.instance_id))]);
-        await q.notify(trx, q.CHANNEL_NORMALIZE);
-      }
-      return new Set(rows.map((r) => r.id));
-    });
+    // One autocommit statement: rows, last_message_at and the NOTIFY, no BEGIN/COMMIT round trips.
+    const rows = await q.storeInbound(this.db, items);
+    const inserted = new Set(rows.map((r) => r.id));
     if (inserted.size > 0) this.onCommit();
     return inserted;
   }

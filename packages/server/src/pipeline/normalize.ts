@@ -44,6 +44,7 @@ export class Normalizer {
   private readonly rt: Runtime;
   private readonly http: VendorHttp;
   private readonly afterNormalize: AfterNormalize | undefined;
+  private readonly committer: NormalizedWriter;
   private active = 0;
   private readonly running = new Set<Promise<void>>();
 
@@ -51,13 +52,20 @@ export class Normalizer {
     this.rt = rt;
     this.http = http;
     this.afterNormalize = afterNormalize;
+    this.committer = new NormalizedWriter(rt);
   }
 
-  /** One pass: claim what fits in the free concurrency, start it, report whether more may wait. */
+  /**
+   * One pass: claim a batch that fits in the free concurrency, start it, report whether more may
+   * wait. While most slots are busy it claims nothing: a claim per finished message would cost a
+   * query per message; waiting for a quarter of the slots makes each claim fetch a batch.
+   */
   async tick(): Promise<TickResult> {
-    const free = this.rt.options.normalizeConcurrency - this.active;
-    if (free <= 0) return { busy: false };
-    const rows = await q.claimInbound(this.rt.db, this.rt.options.normalizeLeaseMs, free);
+    const concurrency = this.rt.options.normalizeConcurrency;
+    const free = concurrency - this.active;
+    if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) return { busy: false };
+    const limit = Math.min(free, CLAIM_BATCH);
+    const rows = await q.claimInbound(this.rt.db, this.rt.options.normalizeLeaseMs, limit);
     for (const row of rows) {
       this.active++;
       const p = this.process(row)
@@ -69,7 +77,7 @@ export class Normalizer {
         });
       this.running.add(p);
     }
-    if (rows.length > 0) return { busy: rows.length === free };
+    if (rows.length > 0) return { busy: rows.length === limit && this.active < concurrency };
     return { busy: false, nextDueAt: await q.nextInboundDue(this.rt.db) };
   }
 
@@ -160,7 +168,8 @@ export class Normalizer {
     }
 
     if (result.ignored !== undefined || result.events.length === 0) {
-      await q.finishInbound(rt.db, row.id, token, 'ignored', result.ignored ?? 'no events', null, 0);
+      // Through the batched commit too: with many ignored notifications, a statement each adds up.
+      await this.committer.write({ row, token, events: [], ignored: result.ignored ?? 'no events' });
       return;
     }
 
@@ -202,35 +211,20 @@ export class Normalizer {
       return;
     }
 
-    const stored = await rt.db
-      .transaction()
-      .execute(async (trx) => {
-        const events = await q.insertEvents(
-          trx,
-          envelopes.map((e) => ({
-            id: e.id,
-            type: e.type,
-            source: e.source,
-            subject: e.subject,
-            time: e.time,
-            envelope: e as unknown as Record<string, JsonValue>,
-            inboundMessageId: row.id,
-          })),
-        );
-        const fanned = await fanOut(trx, events);
-        if (!(await q.finishInbound(trx, row.id, token, 'normalized', null, null, envelopes.length))) {
-          // Another worker took the message over after our lease ran out: its result counts.
-          throw new LeaseLost();
-        }
-        if (fanned > 0) await q.notify(trx, q.CHANNEL_DELIVER);
-        return fanned;
-      })
-      .catch((error) => {
-        if (error instanceof LeaseLost) return -1;
-        throw error;
-      });
-    if (stored > 0) rt.wakeDeliver();
-    if (stored >= 0 && this.afterNormalize) {
+    const stored = await this.committer.write({
+      row,
+      token,
+      events: envelopes.map((e) => ({
+        id: e.id,
+        type: e.type,
+        source: e.source,
+        subject: e.subject,
+        time: e.time,
+        envelope: e as unknown as Record<string, JsonValue>,
+        inboundMessageId: row.id,
+      })),
+    });
+    if (stored && this.afterNormalize) {
       // After the commit and best effort: a hook failure never fails or repeats the normalization.
       await this.afterNormalize({
         instanceId: row.instance_id,
@@ -255,7 +249,113 @@ export type AfterNormalize = (normalized: {
   events: readonly { id: string; type: string; subject: string }[];
 }) => Promise<void>;
 
-class LeaseLost extends Error {}
+/** Messages claimed per query at most (a claim costs about the same for 1 row or 64). */
+const CLAIM_BATCH = 64;
+
+interface Normalized {
+  row: q.InboundRow;
+  token: string;
+  events: q.NewEvent[];
+  /** Set when the connector ignored the notification: the reason stored with status `ignored`. */
+  ignored?: string;
+}
+
+interface PendingCommit {
+  item: Normalized;
+  resolve(stored: boolean): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit for normalized messages: the results of every message finished while a commit was
+ * running are stored together in the next one. One transaction per batch finishes the messages
+ * (checking each lease token), stores their events in order, fans out deliveries and sends one
+ * NOTIFY. Nothing waits on a timer: a message finished alone is committed at once; under load
+ * batches grow by themselves. Ordering holds because a message stays `received` (blocking its
+ * successors) until its batch commits.
+ */
+class NormalizedWriter {
+  private readonly rt: Runtime;
+  private queue: PendingCommit[] = [];
+  private active = 0;
+
+  constructor(rt: Runtime) {
+    this.rt = rt;
+  }
+
+  /** Resolves true once stored, false when the lease was lost (another worker's result counts). */
+  write(item: Normalized): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.active < MAX_COMMITS && this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_COMMIT_BATCH);
+      this.active++;
+      void this.flush(batch).finally(() => {
+        this.active--;
+        this.pump();
+      });
+    }
+  }
+
+  private async flush(batch: PendingCommit[]): Promise<void> {
+    try {
+      const stored = await this.commit(batch.map((p) => p.item));
+      for (const p of batch) p.resolve(stored.has(p.item.row.id));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // One message Postgres refuses must not fail its neighbours: retry each alone.
+      for (const p of batch) {
+        try {
+          p.resolve((await this.commit([p.item])).has(p.item.row.id));
+        } catch (single) {
+          p.reject(single);
+        }
+      }
+    }
+  }
+
+  private async commit(items: Normalized[]): Promise<Set<string>> {
+    const { rt } = this;
+    // Arrival order, so events of different messages get sequences in the order they came in.
+    items.sort((a, b) => (BigInt(a.row.seq) < BigInt(b.row.seq) ? -1 : 1));
+    let fanned = 0;
+    const finished = await rt.db.transaction().execute(async (trx) => {
+      // Finishing first locks the rows and checks the leases: only messages still ours store events.
+      const done = await q.finishInboundMany(
+        trx,
+        items.map((i) => ({
+          id: i.row.id,
+          lockToken: i.token,
+          status: i.ignored === undefined ? ('normalized' as const) : ('ignored' as const),
+          reason: i.ignored ?? null,
+          error: null,
+          eventCount: i.events.length,
+        })),
+      );
+      const events = await q.insertEvents(
+        trx,
+        items.filter((i) => done.has(i.row.id)).flatMap((i) => i.events),
+      );
+      fanned = await fanOut(trx, events);
+      if (fanned > 0) await q.notify(trx, q.CHANNEL_DELIVER);
+      return done;
+    });
+    if (fanned > 0) rt.wakeDeliver();
+    return finished;
+  }
+}
+
+/** Commits running at once, and messages per commit at most. */
+const MAX_COMMITS = 2;
+const MAX_COMMIT_BATCH = 256;
 
 /**
  * Creates one delivery per (event, matching active webhook subscription). Idempotent: a re-run
@@ -277,10 +377,6 @@ export async function fanOut(db: Kysely<unknown>, events: readonly q.EventRow[])
       });
     }
   }
-  const inserted = await q.insertFanoutDeliveries(db, items);
-  await q.holdBehindDead(
-    db,
-    items.map((i) => i.id),
-  );
-  return inserted;
+  // Deliveries landing behind a dead one (hold) are created held in the same statement.
+  return q.insertFanoutDeliveries(db, items);
 }

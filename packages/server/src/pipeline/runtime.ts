@@ -27,9 +27,9 @@ export interface PipelineOptions {
   queue?: boolean;
   /** Polling backstop when no notification arrives, ms. Default 1000. */
   pollIntervalMs?: number;
-  /** Deliveries in flight per process. Default 16. */
+  /** Deliveries in flight per process. Default 32. */
   deliveryConcurrency?: number;
-  /** Normalizations in flight per process. Default 4. */
+  /** Normalizations in flight per process. Default 32 (messages of one ordering key still run one at a time). */
   normalizeConcurrency?: number;
   /** Default retry schedule for subscriptions that set none, ms before each attempt. */
   retryScheduleMs?: number[];
@@ -66,8 +66,8 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
     workers: o.workers ?? true,
     queue: o.queue ?? true,
     pollIntervalMs: o.pollIntervalMs ?? 1000,
-    deliveryConcurrency: o.deliveryConcurrency ?? 16,
-    normalizeConcurrency: o.normalizeConcurrency ?? 4,
+    deliveryConcurrency: o.deliveryConcurrency ?? 32,
+    normalizeConcurrency: o.normalizeConcurrency ?? 32,
     retryScheduleMs: o.retryScheduleMs ?? [...DEFAULT_RETRY_SCHEDULE_MS],
     retryJitter: o.retryJitter ?? 0.2,
     maxRetryAfterMs: o.maxRetryAfterMs,

@@ -12,9 +12,9 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
 import type { Connector } from '@switchyard/core';
-import pino from 'pino';
 import { shippedConnectors } from '../connectors.ts';
 import { buildApp } from '../http/index.ts';
+import { createLogger } from '../logging/logger.ts';
 import { createHub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/runtime.ts';
 import { relConnector } from './test-connector.ts';
@@ -36,7 +36,9 @@ diagnostics.subscribe('http.client.request.start', (message) => {
   if (typeof id === 'string') webhookIds.push(id);
 });
 
-const logger = pino({ name: 'switchyard', level: config.logLevel ?? 'info' });
+// The production logger, told no secret values: the scan must find structural leaks, which the
+// value scrubber would otherwise hide.
+const logger = createLogger({ level: (config.logLevel ?? 'info') as never, pretty: false, destination: process.stdout });
 const hub = await createHub({
   databaseUrl: config.databaseUrl,
   connectors: [relConnector as Connector, ...shippedConnectors],

@@ -38,11 +38,17 @@ export function rawRequest(port: number, head: string, body: Buffer = Buffer.all
     socket.on('error', finish);
     const hasLength = /\r\ncontent-length:/i.test(`\r\n${head}`);
     const lines = `${head}\r\nConnection: close${hasLength ? '' : `\r\nContent-Length: ${body.length}`}\r\n\r\n`;
-    socket.write(Buffer.concat([Buffer.from(lines, 'latin1'), body]), () => socket.end());
+    // No half-close: the server closes after its answer (Connection: close).
+    socket.write(Buffer.concat([Buffer.from(lines, 'latin1'), body]));
   });
 }
 
-function parse(raw: Buffer): RawAnswer {
+function parse(all: Buffer): RawAnswer {
+  let raw = all;
+  // Skip interim answers (100 Continue).
+  while (/^HTTP\/1\.[01] 1\d\d /.test(raw.subarray(0, 13).toString('latin1')) && raw.indexOf('\r\n\r\n') !== -1) {
+    raw = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
+  }
   const split = raw.indexOf('\r\n\r\n');
   if (raw.length === 0 || split === -1) return { status: 0, headers: {}, body: raw.toString('utf8') };
   const [statusLine, ...lines] = raw.subarray(0, split).toString('latin1').split('\r\n');

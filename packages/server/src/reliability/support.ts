@@ -3,6 +3,7 @@
  * acknowledged, and the exact accounting of what reached the subscriber. Test-only.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { RecordedRequest } from '@switchyard/testing';
 import type { Connector } from '@switchyard/core';
 import pg from 'pg';
@@ -358,4 +359,95 @@ export async function startInProcessHub(options: {
       await hub.stop({ graceful: false });
     },
   };
+}
+
+/** A shipped connector's instance as the hostile-input and secret tests set it up. */
+export interface RealInstance {
+  id: string;
+  connector: string;
+  settings: Record<string, unknown>;
+  /** Headers that authenticate a push. */
+  goodHeaders: Record<string, string>;
+  /** Its push routes below /hooks/{id} that need no path credential. */
+  routes: string[];
+  vendor: string;
+  /** Every secret value in its settings (and derived credentials) that must never be shown. */
+  secrets: string[];
+}
+
+const DP_KEY = 'dp-push-key-rel-5b7d9f1a3c';
+const DP_CLIENT_SECRET = 'dp-client-secret-rel-2e4g6i8k';
+const CW_KEY = 'cw-hook-key-rel-0a1b2c3d4e5f';
+const CW_API_KEY = 'cw-api-key-rel-9z8y7x6w5v';
+const BB_PASSWORD = 'bb-password-rel-4u3t2s1r0q';
+const IN_SECRET = 'in-secret-rel-6p5o4n3m2l1k';
+const QB_AUTH = 'Bearer qb-token-rel-7j6h5g4f3d';
+
+/**
+ * Instances of every shipped connector with distinctive secrets. Vendor API base URLs point at a
+ * closed loopback port, so enrichment fails fast and nothing leaves the machine.
+ */
+export function realInstances(deadPort: number): RealInstance[] {
+  const basic = `Basic ${Buffer.from(`bb-user:${BB_PASSWORD}`).toString('base64')}`;
+  return [
+    {
+      id: 'dp',
+      connector: 'docplanner',
+      vendor: 'docplanner',
+      settings: {
+        domain: 'znanylekarz.pl',
+        apiBaseUrl: `http://127.0.0.1:${deadPort}/api/v3/integration`,
+        clientId: 'rel-client',
+        clientSecret: DP_CLIENT_SECRET,
+        pushAuth: { apiKey: DP_KEY },
+      },
+      goodHeaders: { 'x-docplanner-key': DP_KEY },
+      routes: [''],
+      secrets: [DP_KEY, DP_CLIENT_SECRET],
+    },
+    {
+      id: 'cw',
+      connector: 'clockwisemd',
+      vendor: 'clockwisemd',
+      settings: { auth: { mode: 'either', key: CW_KEY }, apiKey: CW_API_KEY, apiBaseUrl: `http://127.0.0.1:${deadPort}/v1` },
+      goodHeaders: { authtoken: CW_KEY },
+      routes: [''],
+      secrets: [CW_KEY, CW_API_KEY],
+    },
+    {
+      id: 'bb',
+      connector: 'bookingbug',
+      vendor: 'bookingbug',
+      settings: { basicAuth: { username: 'bb-user', password: BB_PASSWORD } },
+      goodHeaders: { authorization: basic },
+      routes: ['', 'cancellation'],
+      secrets: [BB_PASSWORD, basic.slice('Basic '.length)],
+    },
+    {
+      id: 'in',
+      connector: 'instinctive-notes',
+      vendor: 'instinctive-notes',
+      settings: { auth: { mode: 'header', secret: IN_SECRET } },
+      goodHeaders: { 'x-instinctive-secret': IN_SECRET },
+      routes: [''],
+      secrets: [IN_SECRET],
+    },
+    {
+      id: 'qb',
+      connector: 'quable',
+      vendor: 'quable',
+      settings: { authorization: QB_AUTH },
+      goodHeaders: { authorization: QB_AUTH },
+      routes: [''],
+      secrets: [QB_AUTH.slice('Bearer '.length)],
+    },
+  ];
+}
+
+/** Every fixture body of a vendor (the conformance fixtures), as raw JSON text. */
+export function fixtureBodies(vendor: string): string[] {
+  const dir = new URL(`../../../connectors/${vendor}/fixtures/`, import.meta.url);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => readFileSync(new URL(f, dir), 'utf8'));
 }

@@ -272,6 +272,37 @@ create index if not exists events_source_idx on switchyard.events (source, seque
 create index if not exists deliveries_status_seq_idx on switchyard.deliveries (status, seq desc);
 `,
   },
+  {
+    version: 5,
+    name: 'gates sweep and approver notifications',
+    // gates/queries.ts: `abandoned` closes requests whose deciding process died; the sweep finds
+    // open requests by deadline; a change to an approver subscription NOTIFYs so every process
+    // drops its cached approver list (only approver-relevant columns: the rate-limit bucket and
+    // the dead counter change often and must not wake anyone).
+    sql: `
+alter table switchyard.gate_requests drop constraint if exists gate_requests_decision_reason_check;
+alter table switchyard.gate_requests add constraint gate_requests_decision_reason_check
+  check (decision_reason in ('approved', 'refused', 'deadline', 'no_approvers', 'unavailable', 'error', 'abandoned'));
+create index if not exists gate_requests_open_idx on switchyard.gate_requests (deadline_at) where status <> 'decided';
+create or replace function switchyard.gate_approvers_changed() returns trigger language plpgsql as $$
+begin
+  perform pg_notify('switchyard_gate_approvers', '');
+  return null;
+end $$;
+create trigger subscriptions_gate_approvers_insert after insert on switchyard.subscriptions
+  for each row when (new.approver) execute function switchyard.gate_approvers_changed();
+create trigger subscriptions_gate_approvers_delete after delete on switchyard.subscriptions
+  for each row when (old.approver) execute function switchyard.gate_approvers_changed();
+create trigger subscriptions_gate_approvers_update after update on switchyard.subscriptions
+  for each row when ((old.approver or new.approver) and
+    (old.kind, old.url, old.secrets, old.content_type, old.timeout_ms, old.approver, old.approver_filters,
+     old.allow_private_addresses, old.disabled_at)
+    is distinct from
+    (new.kind, new.url, new.secrets, new.content_type, new.timeout_ms, new.approver, new.approver_filters,
+     new.allow_private_addresses, new.disabled_at))
+  execute function switchyard.gate_approvers_changed();
+`,
+  },
 ];
 
 /**

@@ -318,8 +318,46 @@ export async function insertInbound(
 }
 
 /**
+ * {@link insertInbound}, the instances' `last_message_at` and the normalize wake-up in one
+ * autocommit statement: the group commit of ingest costs one round trip per batch, and the NOTIFY
+ * (sent at commit, only when something new was stored) cannot be separated from the rows.
+ */
+export async function storeInbound(
+  db: Executor,
+  items: readonly NewInbound[],
+): Promise<{ id: string; instance_id: string; dedupe_key: string }[]> {
+  if (items.length === 0) return [];
+  return rows(
+    sql`with ins as (
+          insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
+            occurred_at, gate, payload, meta, raw_body, headers, source_ip, origin, received_at)
+          select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
+            ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
+            ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
+            ${items.map((i) => i.occurredAt)}::text[], ${items.map((i) => i.gate)}::boolean[],
+            ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
+            ${items.map((i) => i.rawBody)}::bytea[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
+            ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
+            ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[])
+          on conflict (instance_id, dedupe_key) do nothing
+          returning id, instance_id, dedupe_key),
+        touched as (
+          update switchyard.connector_instances set last_message_at = now()
+          where id in (select instance_id from ins)),
+        woken as (select pg_notify(${CHANNEL_NORMALIZE}, '') as n from (select 1 from ins limit 1) x)
+        select ins.id, ins.instance_id, ins.dedupe_key, (select count(*) from woken) as woken from ins`,
+    db,
+  );
+}
+
+/**
  * Claims due messages to normalize. A message whose ordering key has an earlier unfinished
  * message waits for it, so one entity's notifications are normalized in arrival order.
+ *
+ * Only queue heads are candidates: `distinct on (instance_id, ordering_key)` over
+ * `inbound_ordering_idx` picks the earliest `received` message of each key in one index pass
+ * (instead of a NOT EXISTS probe per waiting row), and a head that is leased or not yet due blocks
+ * its whole key. Messages without an ordering key are each their own head.
  */
 export async function claimInbound(db: Executor, leaseMs: number, limit: number): Promise<InboundRow[]> {
   return rows<InboundRow>(
@@ -328,10 +366,10 @@ export async function claimInbound(db: Executor, leaseMs: number, limit: number)
         from (select c.id from switchyard.inbound_messages c
               where c.status = 'received' and c.next_attempt_at <= now()
                 and (c.locked_until is null or c.locked_until < now())
-                and (c.ordering_key is null or not exists (
-                  select 1 from switchyard.inbound_messages p
-                  where p.status = 'received' and p.instance_id = c.instance_id
-                    and p.ordering_key = c.ordering_key and p.seq < c.seq))
+                and (c.ordering_key is null or c.id in (
+                  select distinct on (h.instance_id, h.ordering_key) h.id from switchyard.inbound_messages h
+                  where h.status = 'received' and h.ordering_key is not null
+                  order by h.instance_id, h.ordering_key, h.seq))
               order by c.seq limit ${limit} for update skip locked) due
         where m.id = due.id returning m.*`,
     db,
@@ -362,6 +400,37 @@ export async function finishInbound(
       error = ${json(error)}, event_count = ${eventCount}, processed_at = now(), locked_until = null, lock_token = null
     where id = ${id} and lock_token = ${lockToken} and status = 'received'`.execute(db);
   return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+/**
+ * Finishes many claimed messages in one statement (the batched commit of the normalize worker).
+ * Returns the ids actually finished: a message whose lease was lost (another worker took it over)
+ * is left alone and missing from the answer.
+ */
+export async function finishInboundMany(
+  db: Executor,
+  items: readonly {
+    id: string;
+    lockToken: string;
+    status: 'normalized' | 'ignored' | 'failed';
+    reason: string | null;
+    error: JsonValue | null;
+    eventCount: number;
+  }[],
+): Promise<Set<string>> {
+  if (items.length === 0) return new Set();
+  const r = await rows<{ id: string }>(
+    sql`update switchyard.inbound_messages m set status = v.status, reason = v.reason, error = v.error,
+          event_count = v.event_count, processed_at = now(), locked_until = null, lock_token = null
+        from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.lockToken)}::uuid[],
+          ${items.map((i) => i.status)}::text[], ${items.map((i) => i.reason)}::text[],
+          ${items.map((i) => (i.error === null ? null : JSON.stringify(i.error)))}::jsonb[],
+          ${items.map((i) => i.eventCount)}::integer[]) as v(id, lock_token, status, reason, error, event_count)
+        where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'
+        returning m.id`,
+    db,
+  );
+  return new Set(r.map((x) => x.id));
 }
 
 export async function retryInbound(
@@ -442,9 +511,33 @@ export async function ensureAlias(
   vendorId: string,
   hubId: string,
 ): Promise<string> {
-  await sql`insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
-      values (${instanceId}, ${entity}, ${vendorId}, ${hubId}) on conflict do nothing`.execute(db);
-  return (await findAlias(db, instanceId, entity, vendorId))!;
+  return hubIdAlias(db, instanceId, entity, vendorId, hubId);
+}
+
+/**
+ * The hub id of a vendor id, created with `newHubId` on first sight: one round trip. The insert's
+ * RETURNING answers when the row is new, the select when it already existed. Under a race with
+ * another transaction inserting the same alias, neither may see a row (the select reads the snapshot
+ * from before the other commit): then a fresh read finds the winner.
+ */
+export async function hubIdAlias(
+  db: Executor,
+  instanceId: string,
+  entity: string,
+  vendorId: string,
+  newHubId: string,
+): Promise<string> {
+  const r = await first<{ hub_id: string }>(
+    sql`with ins as (
+          insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
+          values (${instanceId}, ${entity}, ${vendorId}, ${newHubId}) on conflict do nothing returning hub_id)
+        select hub_id from ins
+        union all
+        select hub_id from switchyard.aliases where instance_id = ${instanceId} and entity = ${entity} and vendor_id = ${vendorId}
+        limit 1`,
+    db,
+  );
+  return r?.hub_id ?? (await findAlias(db, instanceId, entity, vendorId))!;
 }
 
 export async function listVendorIds(
@@ -503,20 +596,34 @@ export interface NewEvent {
   inboundMessageId: string | null;
 }
 
-/** Stores events in order; ids already stored (a re-run) are skipped. Returns the stored rows. */
+/**
+ * Stores events in order; ids already stored (a re-run) are skipped. Returns the stored rows, in
+ * order. One statement for the whole list: sequence numbers are drawn first, sorted, and handed
+ * out by position, so `sequence` follows the list's order (a plain multi-row insert does not
+ * promise which row draws which value).
+ */
 export async function insertEvents(db: Executor, events: readonly NewEvent[]): Promise<EventRow[]> {
-  const out: EventRow[] = [];
-  // One at a time keeps `sequence` in the connector's order (a multi-row insert does not promise it).
-  for (const e of events) {
-    const row = await first<EventRow>(
-      sql`insert into switchyard.events (id, type, source, subject, time, envelope, inbound_message_id)
-          values (${e.id}, ${e.type}, ${e.source}, ${e.subject}, ${e.time}::timestamptz, ${json(e.envelope)}, ${e.inboundMessageId})
-          on conflict (id) do nothing returning *`,
-      db,
-    );
-    if (row) out.push(row);
-  }
-  return out;
+  if (events.length === 0) return [];
+  const stored = await rows<EventRow>(
+    sql`with input as (
+          select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
+            ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
+            ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e.envelope))}::jsonb[],
+            ${events.map((e) => e.inboundMessageId)}::uuid[])
+            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, ord)),
+        fresh as (
+          select i.*, row_number() over (order by i.ord) as rn from input i
+          where not exists (select 1 from switchyard.events x where x.id = i.id)),
+        drawn as (select nextval(pg_get_serial_sequence('switchyard.events', 'sequence')) as sequence from fresh),
+        numbered as (select sequence, row_number() over (order by sequence) as rn from drawn)
+        insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id)
+        select n.sequence, f.id, f.type, f.source, f.subject, f.time, f.envelope, f.inbound_message_id
+        from fresh f join numbered n on n.rn = f.rn
+        order by n.sequence
+        on conflict (id) do nothing returning *`,
+    db,
+  );
+  return stored.sort((a, b) => (BigInt(a.sequence) < BigInt(b.sequence) ? -1 : 1));
 }
 
 export async function getEvent(db: Executor, id: string): Promise<EventRow | undefined> {
@@ -701,6 +808,10 @@ export async function bumpConsecutiveDead(db: Executor, id: string): Promise<num
 // deliveries (also the deliver queue)
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Creates fan-out deliveries (idempotent per subscription and event). A delivery that lands behind
+ * a dead, unsuperseded one of a `hold` subscription is created `held` at once, in the same statement.
+ */
 export async function insertFanoutDeliveries(
   db: Executor,
   items: readonly {
@@ -713,9 +824,17 @@ export async function insertFanoutDeliveries(
 ): Promise<number> {
   if (items.length === 0) return 0;
   const r =
-    await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject)
-      select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.subscriptionId)}::text[],
+    await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
+      select i.id, i.subscription_id, i.event_id, i.event_sequence, i.subject,
+        case when s.ordering = 'hold' and exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = i.subscription_id and p.subject = i.subject
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < i.event_sequence)
+        then 'held' else 'pending' end
+      from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.subscriptionId)}::text[],
         ${items.map((i) => i.eventId)}::uuid[], ${items.map((i) => i.eventSequence)}::bigint[], ${items.map((i) => i.subject)}::text[])
+        as i(id, subscription_id, event_id, event_sequence, subject)
+      join switchyard.subscriptions s on s.id = i.subscription_id
+      order by i.event_sequence
       on conflict (subscription_id, event_id) where reason = 'fanout' do nothing`.execute(db);
   return Number(r.numAffectedRows ?? 0);
 }
@@ -734,19 +853,116 @@ export async function claimDeliveries(
   return rows<DeliveryRow>(
     sql`update switchyard.deliveries d set status = 'in_flight', lock_token = gen_random_uuid(), attempts = d.attempts + 1,
           locked_until = now() + make_interval(secs => (due.timeout_ms + ${leaseMarginMs}) / 1000.0), updated_at = now()
-        from (select c.id, s.timeout_ms from switchyard.deliveries c
-              join switchyard.subscriptions s on s.id = c.subscription_id
-              where ((c.status = 'pending' and c.next_attempt_at <= now())
-                     or (c.status = 'in_flight' and c.locked_until < now()))
-                and s.disabled_at is null and s.kind = 'webhook'
-                and not exists (
-                  select 1 from switchyard.deliveries p
-                  where p.subscription_id = c.subscription_id and p.subject = c.subject
-                    and (p.event_sequence, p.seq) < (c.event_sequence, c.seq)
-                    and (p.status in ('pending', 'in_flight', 'held')
-                         or (p.status = 'dead' and p.superseded_by is null and s.ordering = 'hold')))
-              order by c.next_attempt_at limit ${limit} for update of c skip locked) due
+        from (${claimableDeliveries(limit)}) due
         where d.id = due.id returning d.*`,
+    db,
+  );
+}
+
+/** The deliveries a claim may take (head of line per subscription and subject), locked. */
+function claimableDeliveries(limit: number) {
+  return sql`select c.id, s.timeout_ms from switchyard.deliveries c
+      join switchyard.subscriptions s on s.id = c.subscription_id
+      where ((c.status = 'pending' and c.next_attempt_at <= now())
+             or (c.status = 'in_flight' and c.locked_until < now()))
+        and s.disabled_at is null and s.kind = 'webhook'
+        and not exists (
+          select 1 from switchyard.deliveries p
+          where p.subscription_id = c.subscription_id and p.subject = c.subject
+            and (p.event_sequence, p.seq) < (c.event_sequence, c.seq)
+            and (p.status in ('pending', 'in_flight', 'held')
+                 or (p.status = 'dead' and p.superseded_by is null and s.ordering = 'hold')))
+      order by c.next_attempt_at limit ${limit} for update of c skip locked`;
+}
+
+/** A claimed delivery with what attempting it needs: its subscription and its event (if still stored). */
+export interface DeliveryWork {
+  delivery: DeliveryRow;
+  subscription: SubscriptionRow;
+  event: EventRow | undefined;
+}
+
+/**
+ * {@link claimDeliveries} that also returns each delivery's subscription and event, so an attempt
+ * needs no further reads (one statement for a batch instead of three per delivery).
+ */
+export async function claimDeliveryWork(
+  db: Executor,
+  leaseMarginMs: number,
+  limit: number,
+): Promise<DeliveryWork[]> {
+  const r = await rows<DeliveryRow & { sub: SubscriptionRow; ev: EventRow | null }>(
+    sql`with claimed as (
+          update switchyard.deliveries d set status = 'in_flight', lock_token = gen_random_uuid(), attempts = d.attempts + 1,
+            locked_until = now() + make_interval(secs => (due.timeout_ms + ${leaseMarginMs}) / 1000.0), updated_at = now()
+          from (${claimableDeliveries(limit)}) due
+          where d.id = due.id returning d.*)
+        select c.*, to_jsonb(s.*) as sub,
+          case when e.id is null then null
+               else jsonb_build_object('sequence', e.sequence::text, 'id', e.id, 'type', e.type, 'source', e.source,
+                      'subject', e.subject, 'envelope', e.envelope, 'inbound_message_id', e.inbound_message_id) end as ev
+        from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
+        left join switchyard.events e on e.id = c.event_id`,
+    db,
+  );
+  return r.map(({ sub, ev, ...delivery }) => ({
+    delivery: delivery as DeliveryRow,
+    subscription: {
+      ...sub,
+      disabled_at: sub.disabled_at === null ? null : new Date(sub.disabled_at),
+      created_at: new Date(sub.created_at),
+      updated_at: new Date(sub.updated_at),
+      disabled_at_sequence: sub.disabled_at_sequence === null ? null : String(sub.disabled_at_sequence),
+    },
+    event: ev === null ? undefined : (ev as EventRow),
+  }));
+}
+
+/**
+ * Records the attempts of many deliveries and moves each on (retry or success) in one statement.
+ * Returns, per delivery moved (lease still held), whether a later delivery of its subject waits:
+ * only then do other processes need a wake-up.
+ */
+export async function finishDeliveries(
+  db: Executor,
+  items: readonly {
+    deliveryId: string;
+    lockToken: string;
+    status: 'pending' | 'succeeded';
+    nextAttemptInMs: number;
+    attempt: number;
+    startedAt: Date;
+    latencyMs: number | null;
+    statusCode: number | null;
+    responseSnippet: string | null;
+    error: string | null;
+    outcome: string;
+  }[],
+): Promise<{ id: string; successor: boolean }[]> {
+  if (items.length === 0) return [];
+  return rows<{ id: string; successor: boolean }>(
+    sql`with v as (
+          select * from unnest(${items.map((i) => i.deliveryId)}::uuid[], ${items.map((i) => i.lockToken)}::uuid[],
+            ${items.map((i) => i.status)}::text[], ${items.map((i) => i.nextAttemptInMs / 1000)}::float8[],
+            ${items.map((i) => i.attempt)}::integer[], ${items.map((i) => i.startedAt.toISOString())}::timestamptz[],
+            ${items.map((i) => i.latencyMs)}::integer[], ${items.map((i) => i.statusCode)}::integer[],
+            ${items.map((i) => i.responseSnippet)}::text[], ${items.map((i) => i.error)}::text[],
+            ${items.map((i) => i.outcome)}::text[])
+            as t(id, lock_token, status, delay_s, attempt, started_at, latency_ms, status_code, snippet, error, outcome)),
+        att as (
+          insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome)
+          select id, attempt, started_at, latency_ms, status_code, snippet, error, outcome from v),
+        moved as (
+          update switchyard.deliveries d set status = v.status,
+            next_attempt_at = now() + make_interval(secs => v.delay_s),
+            last_status_code = v.status_code, last_error = v.error, locked_until = null, lock_token = null,
+            updated_at = now(), completed_at = case when v.status = 'succeeded' then now() else null end
+          from v where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
+          returning d.id, d.subscription_id, d.subject, d.event_sequence, d.seq)
+        select m.id, exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
+            and p.status = 'pending' and (p.event_sequence, p.seq) > (m.event_sequence, m.seq)) as successor
+        from moved m`,
     db,
   );
 }

@@ -208,7 +208,9 @@ export async function dashboardApiRoutes(
       const id = request.params.id;
       const inbound = UUID.test(id) ? await q.inboundMessageOfEvent(db, id) : undefined;
       if (inbound === undefined) {
-        throw new SwitchyardError('SY_PIPELINE_NOT_FOUND', `no event ${JSON.stringify(id)}`, { details: { event: id } });
+        throw new SwitchyardError('SY_PIPELINE_NOT_FOUND', `no event ${JSON.stringify(id)}`, {
+          details: { event: id },
+        });
       }
       return { eventId: id, inboundMessageId: inbound };
     },
@@ -239,7 +241,9 @@ export async function dashboardApiRoutes(
           required: ['after'],
           properties: { after: s.cursorParam },
         },
-        response: { 200: object({ byStatus: counts, total: { type: 'integer' }, done: { type: 'integer' } }) },
+        response: {
+          200: object({ byStatus: counts, total: { type: 'integer' }, done: { type: 'integer' } }),
+        },
       },
     },
     async (request) => {

@@ -91,7 +91,9 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
   const csp = contentSecurityPolicy(indexHtml);
   const vendor = loadVendor();
 
-  await app.register(async (api) => dashboardApiRoutes(api, { hub: options.hub, adminToken: options.adminToken }));
+  await app.register(async (api) =>
+    dashboardApiRoutes(api, { hub: options.hub, adminToken: options.adminToken }),
+  );
 
   await app.register(async (ui) => {
     ui.addHook('onSend', async (_request, reply, payload) => {
@@ -131,7 +133,8 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
         if (request.headers[UI_HEADER] !== '1') throw unauthorized('sign in from the dashboard page');
         const token = typeof request.body.token === 'string' ? request.body.token : '';
         if (!options.adminToken) throw unauthorized('the admin API is closed: no admin token is configured');
-        if (!timingSafeEqualString(token, options.adminToken)) throw unauthorized('that is not the admin token');
+        if (!timingSafeEqualString(token, options.adminToken))
+          throw unauthorized('that is not the admin token');
         const session = openUiSession(options.adminToken, options.sessionTtlMs);
         reply.header('set-cookie', sessionCookie(session.id, session.maxAgeSeconds, isHttps(request)));
         reply.header('cache-control', 'no-store');

@@ -26,11 +26,15 @@ export async function eventsPerMinute(
   return r.rows.map((row) => ({ minute: row.minute, count: Number(row.n) }));
 }
 
-/** Deliveries by status, all time (an index-only scan of deliveries_status_seq_idx). */
+/**
+ * Open deliveries by status (deliveries_status_seq_idx). Finished ones are counted per hour by
+ * {@link deliveriesCompletedSince}: counting every succeeded delivery ever is a full scan.
+ */
 export async function deliveriesByStatus(db: Executor): Promise<Record<string, number>> {
   const r = await sql<{ status: string; n: string }>`
-    select status, count(*) as n from switchyard.deliveries group by status`.execute(db);
-  const out: Record<string, number> = { pending: 0, in_flight: 0, held: 0, succeeded: 0, dead: 0, skipped: 0 };
+    select status, count(*) as n from switchyard.deliveries
+    where status in ('pending', 'in_flight', 'held', 'dead') group by status`.execute(db);
+  const out: Record<string, number> = { pending: 0, in_flight: 0, held: 0, dead: 0 };
   for (const row of r.rows) out[row.status] = Number(row.n);
   return out;
 }
@@ -111,7 +115,9 @@ export async function instancesOverview(db: Executor): Promise<InstanceOverviewR
 export async function backlog(db: Executor): Promise<{ normalize: number; deliver: number }> {
   const r = await sql<{ normalize: string; deliver: string }>`
     select (select count(*) from switchyard.inbound_messages where status = 'received') as normalize,
-           (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(db);
+           (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(
+    db,
+  );
   return { normalize: Number(r.rows[0]?.normalize ?? 0), deliver: Number(r.rows[0]?.deliver ?? 0) };
 }
 
@@ -129,7 +135,9 @@ export interface GateDecisionRow {
 
 /** The newest gate requests (gate_requests_received_idx); empty where the gate tables do not exist. */
 export async function recentGateDecisions(db: Executor, limit: number): Promise<GateDecisionRow[]> {
-  const exists = await sql<{ t: string | null }>`select to_regclass('switchyard.gate_requests')::text as t`.execute(db);
+  const exists = await sql<{
+    t: string | null;
+  }>`select to_regclass('switchyard.gate_requests')::text as t`.execute(db);
   if (!exists.rows[0]?.t) return [];
   const r = await sql<GateDecisionRow>`
     select id, instance_id as "instanceId", vendor_type as "vendorType", status, decision,
@@ -143,7 +151,11 @@ export async function recentGateDecisions(db: Executor, limit: number): Promise<
  * The subjects (`<entity>/<hub id>`) of every entity that has or had `vendorId` at a vendor,
  * optionally at one instance only (aliases_vendor_idx).
  */
-export async function subjectsOfVendorId(db: Executor, vendorId: string, instanceId?: string): Promise<string[]> {
+export async function subjectsOfVendorId(
+  db: Executor,
+  vendorId: string,
+  instanceId?: string,
+): Promise<string[]> {
   const r = await sql<{ subject: string }>`
     select distinct entity || '/' || hub_id as subject from switchyard.aliases
     where vendor_id = ${vendorId} and (${instanceId ?? null}::text is null or instance_id = ${instanceId ?? null})
@@ -189,7 +201,10 @@ export async function eventsOfSubjects(
 }
 
 /** The inbound message an event was normalized from (undefined: no such event; null: none recorded). */
-export async function inboundMessageOfEvent(db: Executor, eventId: string): Promise<string | null | undefined> {
+export async function inboundMessageOfEvent(
+  db: Executor,
+  eventId: string,
+): Promise<string | null | undefined> {
   const r = await sql<{ inbound_message_id: string | null }>`
     select inbound_message_id from switchyard.events where id = ${eventId}::uuid`.execute(db);
   return r.rows.length === 0 ? undefined : r.rows[0]!.inbound_message_id;
@@ -197,7 +212,9 @@ export async function inboundMessageOfEvent(db: Executor, eventId: string): Prom
 
 /** The newest delivery position: replay progress counts the rows after it. */
 export async function lastDeliverySeq(db: Executor): Promise<string> {
-  const r = await sql<{ s: string | null }>`select max(seq)::text as s from switchyard.deliveries`.execute(db);
+  const r = await sql<{ s: string | null }>`select max(seq)::text as s from switchyard.deliveries`.execute(
+    db,
+  );
   return r.rows[0]?.s ?? '0';
 }
 
@@ -211,7 +228,14 @@ export async function replayProgress(
     select status, count(*) as n from switchyard.deliveries
     where seq > ${afterSeq}::bigint and subscription_id = ${subscriptionId} and reason = 'replay'
     group by status`.execute(db);
-  const out: Record<string, number> = { pending: 0, in_flight: 0, held: 0, succeeded: 0, dead: 0, skipped: 0 };
+  const out: Record<string, number> = {
+    pending: 0,
+    in_flight: 0,
+    held: 0,
+    succeeded: 0,
+    dead: 0,
+    skipped: 0,
+  };
   for (const row of r.rows) out[row.status] = Number(row.n);
   return out;
 }

@@ -59,7 +59,10 @@ export function cookieValue(request: FastifyRequest, name: string): string | und
  * reply.header('set-cookie', sessionCookie(id, maxAgeSeconds, request.protocol === 'https'));
  * ```
  */
-export function openUiSession(adminToken: string, ttlMs = DEFAULT_TTL_MS): { id: string; maxAgeSeconds: number } {
+export function openUiSession(
+  adminToken: string,
+  ttlMs = DEFAULT_TTL_MS,
+): { id: string; maxAgeSeconds: number } {
   const now = Date.now();
   sweep(now);
   const id = randomBytes(32).toString('base64url');

@@ -7,6 +7,7 @@ import { gatesCommand } from '../../gates/cli.ts';
 import type { Command } from '../command.ts';
 import { eventsCommand } from './events.ts';
 import { helpCommand } from './help.ts';
+import { listenCommand } from './listen.ts';
 import { migrateCommand } from './migrate.ts';
 import { replayCommand } from './replay.ts';
 import { schemaCommand } from './schema.ts';
@@ -22,6 +23,7 @@ export const commands: Command[] = [
   eventsCommand,
   subscriptionsCommand,
   gatesCommand,
+  listenCommand,
   schemaCommand,
 ];
 commands.push(helpCommand(() => commands));

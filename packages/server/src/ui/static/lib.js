@@ -1,7 +1,8 @@
 // Shared pieces of the dashboard: the admin API client, hash routing and small components.
+
+import htm from 'htm';
 import { h } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import htm from 'htm';
 
 export const html = htm.bind(h);
 
@@ -50,7 +51,8 @@ export async function api(method, path, body) {
 /** `?a=1&b=` from an object, leaving out empty values. */
 export function query(params) {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
   const s = q.toString();
   return s ? `?${s}` : '';
 }
@@ -158,7 +160,8 @@ export function ErrorBox({ error }) {
 
 export function Loading({ state }) {
   if (state.error) return html`<${ErrorBox} error=${state.error} />`;
-  if (state.loading && state.data === undefined) return html`<p class="muted" aria-live="polite">Loading…</p>`;
+  if (state.loading && state.data === undefined)
+    return html`<p class="muted" aria-live="polite">Loading…</p>`;
   return null;
 }
 
@@ -217,7 +220,11 @@ export function useAction() {
     setState({ busy: true, error: undefined, message: undefined });
     try {
       const result = await fn();
-      setState({ busy: false, error: undefined, message: typeof message === 'function' ? message(result) : message });
+      setState({
+        busy: false,
+        error: undefined,
+        message: typeof message === 'function' ? message(result) : message,
+      });
       return result;
     } catch (error) {
       setState({ busy: false, error, message: undefined });

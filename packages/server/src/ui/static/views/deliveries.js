@@ -64,7 +64,9 @@ export function DeliveryCard({ delivery: d, onChange }) {
 }
 
 export function DeliveryView({ id }) {
-  const state = useLoad(() => api('GET', `/v1/deliveries/${encodeURIComponent(id)}`), [id], { everyMs: 3000 });
+  const state = useLoad(() => api('GET', `/v1/deliveries/${encodeURIComponent(id)}`), [id], {
+    everyMs: 3000,
+  });
   const d = state.data;
   return html`<section>
     <div class="head"><h1>Delivery</h1><code>${id}</code></div>
@@ -80,7 +82,11 @@ export function DeliveryView({ id }) {
 /** Follows the replay deliveries created after `after` until all are finished. */
 function ReplayProgress({ subscriptionId, after, expected }) {
   const state = useLoad(
-    () => api('GET', `/v1/dashboard/subscriptions/${encodeURIComponent(subscriptionId)}/replay-progress?after=${after}`),
+    () =>
+      api(
+        'GET',
+        `/v1/dashboard/subscriptions/${encodeURIComponent(subscriptionId)}/replay-progress?after=${after}`,
+      ),
     [subscriptionId, after],
     { everyMs: 1500 },
   );
@@ -102,15 +108,18 @@ function BulkReplay({ subscriptionId, onDone }) {
   async function go() {
     const kind = ask;
     setAsk(undefined);
-    const result = await action.run(async () => {
-      const { position } = await api('GET', '/v1/dashboard/deliveries/position');
-      const path = `/v1/subscriptions/${encodeURIComponent(subscriptionId)}`;
-      const r =
-        kind === 'dead'
-          ? await api('POST', `${path}/replay-dead`)
-          : await api('POST', `${path}/replay-since`, { since: new Date(since).toISOString() });
-      return { ...r, position };
-    }, (r) => `${r.replayed} deliveries queued for replay.`);
+    const result = await action.run(
+      async () => {
+        const { position } = await api('GET', '/v1/dashboard/deliveries/position');
+        const path = `/v1/subscriptions/${encodeURIComponent(subscriptionId)}`;
+        const r =
+          kind === 'dead'
+            ? await api('POST', `${path}/replay-dead`)
+            : await api('POST', `${path}/replay-since`, { since: new Date(since).toISOString() });
+        return { ...r, position };
+      },
+      (r) => `${r.replayed} deliveries queued for replay.`,
+    );
     if (result) {
       setProgress({ after: result.position, expected: result.replayed });
       onDone?.();

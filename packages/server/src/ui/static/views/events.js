@@ -1,18 +1,6 @@
 // Events: search (type, source, subject, vendor id, time range) and one event with everything about it.
 import { useState } from 'preact/hooks';
-import {
-  api,
-  Json,
-  html,
-  Loading,
-  link,
-  navigate,
-  Pager,
-  query,
-  Time,
-  useLoad,
-  usePager,
-} from '../lib.js';
+import { api, html, Json, Loading, link, navigate, Pager, query, Time, useLoad, usePager } from '../lib.js';
 import { DeliveryCard } from './deliveries.js';
 
 /** `datetime-local` value (local time, no zone) → ISO instant; and back. */
@@ -106,7 +94,10 @@ export function EventsView({ params }) {
 
 function InboundSummary({ eventId }) {
   const state = useLoad(async () => {
-    const { inboundMessageId } = await api('GET', `/v1/dashboard/events/${encodeURIComponent(eventId)}/inbound`);
+    const { inboundMessageId } = await api(
+      'GET',
+      `/v1/dashboard/events/${encodeURIComponent(eventId)}/inbound`,
+    );
     return inboundMessageId ? api('GET', `/v1/inbound/${inboundMessageId}`) : null;
   }, [eventId]);
   const m = state.data;
@@ -126,7 +117,9 @@ function InboundSummary({ eventId }) {
 
 export function EventView({ id }) {
   const [tick, setTick] = useState(0);
-  const state = useLoad(() => api('GET', `/v1/events/${encodeURIComponent(id)}`), [id, tick], { everyMs: 4000 });
+  const state = useLoad(() => api('GET', `/v1/events/${encodeURIComponent(id)}`), [id, tick], {
+    everyMs: 4000,
+  });
   const d = state.data;
   return html`<section>
     <div class="head"><h1>Event</h1><code>${id}</code></div>

@@ -1,15 +1,38 @@
 // Gates: each approval request with every approver's answer and the decision.
-import { ApiError, api, Badge, fmtMs, html, Json, Loading, link, navigate, Pager, query, Time, useLoad, usePager } from '../lib.js';
+import {
+  ApiError,
+  api,
+  Badge,
+  fmtMs,
+  html,
+  Json,
+  Loading,
+  link,
+  navigate,
+  Pager,
+  query,
+  Time,
+  useLoad,
+  usePager,
+} from '../lib.js';
 
 function notEnabled(state) {
-  return state.error instanceof ApiError && state.error.status === 404 && state.error.problem?.code === 'SY_HTTP_NOT_FOUND';
+  return (
+    state.error instanceof ApiError &&
+    state.error.status === 404 &&
+    state.error.problem?.code === 'SY_HTTP_NOT_FOUND'
+  );
 }
 
 export function GatesView({ params }) {
   const key = JSON.stringify(params);
   const pager = usePager(key);
   const state = useLoad(
-    () => api('GET', `/v1/gates${query({ decision: params.decision, instanceId: params.instanceId, cursor: pager.cursor, limit: 50 })}`),
+    () =>
+      api(
+        'GET',
+        `/v1/gates${query({ decision: params.decision, instanceId: params.instanceId, cursor: pager.cursor, limit: 50 })}`,
+      ),
     [key, pager.cursor],
     { everyMs: 10_000 },
   );
@@ -65,7 +88,9 @@ export function GateView({ id }) {
       <table class="results" aria-label="Approver answers">
         <thead><tr><th>Approver</th><th>Answer</th><th>Why</th><th>HTTP</th><th>Latency</th><th>Response / error</th><th>After decision</th></tr></thead>
         <tbody>${g.answers.map(
-          (a) => html`<tr><td><a href=${link(`subscriptions/${a.subscriptionId}`)}>${a.subscriptionId}</a></td><td><${Badge} value=${a.outcome} /></td>
+          (
+            a,
+          ) => html`<tr><td><a href=${link(`subscriptions/${a.subscriptionId}`)}>${a.subscriptionId}</a></td><td><${Badge} value=${a.outcome} /></td>
             <td>${a.reason ?? '—'}</td><td>${a.statusCode ?? '—'}</td><td>${fmtMs(a.latencyMs)}</td>
             <td><code class="snippet">${a.error ?? a.responseSnippet ?? ''}</code></td><td>${a.afterDecision ? 'yes' : 'no'}</td></tr>`,
         )}</tbody>

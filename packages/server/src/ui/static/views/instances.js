@@ -46,7 +46,10 @@ function Renormalize({ message, onDone }) {
   if (!can) return null;
   return html`<span>
     <button type="button" disabled=${action.busy} onClick=${async () => {
-      const r = await action.run(() => api('POST', `/v1/inbound/${message.id}/renormalize`), 'Queued for normalization again.');
+      const r = await action.run(
+        () => api('POST', `/v1/inbound/${message.id}/renormalize`),
+        'Queued for normalization again.',
+      );
       if (r) onDone?.();
     }}>Re-normalize</button>
     <${ActionStatus} action=${action} />
@@ -56,7 +59,9 @@ function Renormalize({ message, onDone }) {
 const STATUSES = ['failed', 'ignored', 'received', 'normalized'];
 
 export function InstanceView({ id }) {
-  const health = useLoad(() => api('GET', `/v1/instances/${encodeURIComponent(id)}/health`), [id], { everyMs: 10_000 });
+  const health = useLoad(() => api('GET', `/v1/instances/${encodeURIComponent(id)}/health`), [id], {
+    everyMs: 10_000,
+  });
   const inst = useLoad(() => api('GET', `/v1/instances/${encodeURIComponent(id)}`), [id]);
   const [status, setStatus] = useState('failed');
   const pager = usePager(`${id}/${status}`);
@@ -90,7 +95,10 @@ export function InstanceView({ id }) {
             html`<button type="button" disabled=${pullNow.busy} onClick=${() =>
               pullNow.run(
                 () => api('POST', `/v1/instances/${encodeURIComponent(id)}/pull`),
-                (r) => (r.error ? `Pull failed: ${r.error}` : `Pulled: ${r.stored} stored, ${r.duplicates} duplicates.`),
+                (r) =>
+                  r.error
+                    ? `Pull failed: ${r.error}`
+                    : `Pulled: ${r.stored} stored, ${r.duplicates} duplicates.`,
               )}>Pull now</button><${ActionStatus} action=${pullNow} />`
           }
         </article>

@@ -49,7 +49,7 @@ export function OverviewView() {
         </article>
         <article class="card">
           <h2>Deliveries by outcome</h2>
-          <${Counts} counts=${o.deliveries.byStatus} caption="All deliveries by status" />
+          <${Counts} counts=${o.deliveries.byStatus} caption="Open and dead deliveries by status" />
           <h3>Finished in the last hour</h3>
           <${Counts} counts=${o.deliveries.completedLastHour} caption="Deliveries finished in the last hour" />
         </article>
@@ -59,7 +59,9 @@ export function OverviewView() {
             o.disabledSubscriptions.length === 0
               ? html`<p class="muted">None.</p>`
               : html`<ul class="plain">${o.disabledSubscriptions.map(
-                  (s) => html`<li><a href=${link(`subscriptions/${s.id}`)}>${s.id}</a> <${Badge} value="disabled" />
+                  (
+                    s,
+                  ) => html`<li><a href=${link(`subscriptions/${s.id}`)}>${s.id}</a> <${Badge} value="disabled" />
                     <div class="muted small">${s.disabledReason || 'no reason given'} · <${Time} value=${s.disabledAt} /></div></li>`,
                 )}</ul>`
           }
@@ -101,7 +103,9 @@ export function OverviewView() {
               ? html`<p class="muted">No approval requests yet.</p>`
               : html`<table><thead><tr><th>Request</th><th>Instance</th><th>Vendor type</th><th>Decision</th><th>Why</th><th>Took</th><th>Received</th></tr></thead>
                 <tbody>${o.gates.map(
-                  (g) => html`<tr><td><a href=${link(`gates/${g.id}`)}>${g.id.slice(0, 12)}</a></td><td>${g.instanceId}</td><td>${g.vendorType}</td>
+                  (
+                    g,
+                  ) => html`<tr><td><a href=${link(`gates/${g.id}`)}>${g.id.slice(0, 12)}</a></td><td>${g.instanceId}</td><td>${g.vendorType}</td>
                     <td><${Badge} value=${g.decision ?? g.status} /></td><td>${g.reason ?? '—'}</td><td>${fmtMs(g.decisionMs)}</td>
                     <td><${Time} value=${g.receivedAt} /></td></tr>`,
                 )}</tbody></table>`

@@ -1,6 +1,19 @@
 // Subscriptions: list, create, edit filters, disable/enable, rotate the secret, send a test event.
 import { useState } from 'preact/hooks';
-import { ActionStatus, api, Badge, Confirm, fmtMs, html, Loading, link, navigate, Time, useAction, useLoad } from '../lib.js';
+import {
+  ActionStatus,
+  api,
+  Badge,
+  Confirm,
+  fmtMs,
+  html,
+  Loading,
+  link,
+  navigate,
+  Time,
+  useAction,
+  useLoad,
+} from '../lib.js';
 
 const list = (v) =>
   String(v ?? '')
@@ -35,7 +48,10 @@ function CreateForm({ onCreated }) {
       ...(f.get('id') ? { id: String(f.get('id')).trim() } : {}),
       ...(f.get('allowPrivate') ? { allowPrivateAddresses: true } : {}),
     };
-    const r = await action.run(() => api('POST', '/v1/subscriptions', body), (r) => `Created ${r.subscription.id}.`);
+    const r = await action.run(
+      () => api('POST', '/v1/subscriptions', body),
+      (r) => `Created ${r.subscription.id}.`,
+    );
     if (r) {
       setSecret(r.secret);
       e.currentTarget?.reset?.();
@@ -88,7 +104,9 @@ function TestEvent({ sub }) {
     e.preventDefault();
     const type = String(new FormData(e.currentTarget).get('type') || 'switchyard.test');
     setAnswer(undefined);
-    const r = await action.run(() => api('POST', `/v1/subscriptions/${encodeURIComponent(sub.id)}/test`, { type }));
+    const r = await action.run(() =>
+      api('POST', `/v1/subscriptions/${encodeURIComponent(sub.id)}/test`, { type }),
+    );
     if (r) setAnswer(r);
   }
   return html`<article class="card">
@@ -119,8 +137,14 @@ function EditFilters({ sub, onSaved }) {
     const f = new FormData(e.currentTarget);
     const eventTypes = list(f.get('eventTypes'));
     const sources = list(f.get('sources'));
-    const body = { eventTypes: eventTypes.length ? eventTypes : ['*'], sources: sources.length ? sources : null };
-    const r = await action.run(() => api('PATCH', `/v1/subscriptions/${encodeURIComponent(sub.id)}`, body), 'Filters saved.');
+    const body = {
+      eventTypes: eventTypes.length ? eventTypes : ['*'],
+      sources: sources.length ? sources : null,
+    };
+    const r = await action.run(
+      () => api('PATCH', `/v1/subscriptions/${encodeURIComponent(sub.id)}`, body),
+      'Filters saved.',
+    );
     if (r) onSaved();
   }
   const fileManaged = sub.managedBy === 'file';
@@ -147,17 +171,26 @@ export function SubscriptionView({ id }) {
     const what = ask;
     setAsk(undefined);
     if (what === 'rotate') {
-      const r = await action.run(() => api('POST', `${base}/rotate-secret`, {}), 'Secret rotated: the old one keeps signing during the overlap.');
+      const r = await action.run(
+        () => api('POST', `${base}/rotate-secret`, {}),
+        'Secret rotated: the old one keeps signing during the overlap.',
+      );
       if (r) setSecret(r.secret);
     } else if (what === 'disable') {
-      await action.run(() => api('POST', `${base}/disable`, { reason: 'disabled from the dashboard' }), 'Disabled.');
+      await action.run(
+        () => api('POST', `${base}/disable`, { reason: 'disabled from the dashboard' }),
+        'Disabled.',
+      );
     } else if (what === 'enable') {
       await action.run(() => api('POST', `${base}/enable`, { replayMissed: false }), 'Enabled.');
     }
     state.reload();
   }
   const asks = {
-    rotate: ['Rotate the signing secret?', 'A new secret is made and shown once. The current ones keep signing for a day.'],
+    rotate: [
+      'Rotate the signing secret?',
+      'A new secret is made and shown once. The current ones keep signing for a day.',
+    ],
     disable: ['Disable this subscription?', 'Nothing is delivered to it until it is enabled again.'],
     enable: ['Enable this subscription?', 'Deliveries start again with new events.'],
   };

@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '@switchyard/testing/postgres';
+import { afterEach, describe, expect, it } from 'vitest';
+import { generateSecret, signPayload } from '../../delivery/sign.ts';
+import { describeDelivery } from './listen.ts';
+
+const bin = fileURLToPath(new URL('../../../bin/switchyard.mjs', import.meta.url));
+const children: ReturnType<typeof spawn>[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGTERM');
+});
+
+function signed(secret: string, body: string) {
+  return signPayload({ id: 'evt-1', timestamp: new Date(), body, secrets: [secret] });
+}
+
+describe('switchyard listen', () => {
+  it('describes a delivery with its verified signature, and a forged one as invalid', () => {
+    const secret = generateSecret();
+    const body = JSON.stringify({ type: 'appointment.created', subject: 'appointment/a1' });
+    const line = describeDelivery(signed(secret, body), Buffer.from(body), [secret]);
+    expect(line).toContain('appointment.created  appointment/a1  webhook-id evt-1  signature ok');
+    const forged = describeDelivery(signed(generateSecret(), body), Buffer.from(body), [secret]);
+    expect(forged).toContain('signature INVALID');
+    expect(forged).not.toContain(secret);
+  });
+
+  it("serves the subscription's URL from the config file and prints each delivery", async () => {
+    const secret = generateSecret();
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'sy-listen-'));
+    const config = join(dir, 'switchyard.yaml');
+    writeFileSync(
+      config,
+      [
+        'version: 1',
+        'database:',
+        '  url: postgres://unused@127.0.0.1:1/unused',
+        'secretKey: listen-test-secret-key-0123456789',
+        'subscriptions:',
+        '  - id: crm',
+        '    kind: webhook',
+        `    url: http://127.0.0.1:${port}/in`,
+        `    secrets: ["${secret}"]`,
+        '    allowPrivateAddresses: true',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, [bin, 'listen', '--config', config, '--subscription', 'crm'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr?.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    await waitUntil(
+      () => stderr.includes('listening for crm'),
+      () => stderr,
+    );
+    const body = JSON.stringify({ type: 'appointment.created', subject: 'appointment/a1' });
+    const res = await fetch(`http://127.0.0.1:${port}/in`, {
+      method: 'POST',
+      headers: { ...signed(secret, body), 'content-type': 'application/cloudevents+json' },
+      body,
+    });
+    expect(res.status).toBe(200);
+    await waitUntil(
+      () => stdout.includes('signature ok'),
+      () => stdout + stderr,
+    );
+    expect(stdout).toContain('appointment.created');
+    expect(stdout + stderr).not.toContain(secret);
+  });
+});
+
+async function waitUntil(ok: () => boolean, show: () => string, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out; output so far:\n${show()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

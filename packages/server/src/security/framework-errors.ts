@@ -1,0 +1,52 @@
+/**
+ * Problem answers for the errors fastify raises before any route or error handler runs: a URL
+ * with broken percent-encoding (`/hooks/%`) and a request the HTTP parser refuses (bad header
+ * characters, oversized headers). Fastify's defaults answer those with its own JSON shape;
+ * every Switchyard error answer is `application/problem+json`.
+ */
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { problemOf } from '../http/errors.ts';
+import { pathOf, sendProblem } from '../http/plugins/problem.ts';
+
+/**
+ * The `frameworkErrors` and `clientErrorHandler` options for `Fastify()`.
+ *
+ * @example
+ * ```ts
+ * const app = Fastify({ ...problemFrameworkErrors(), bodyLimit });
+ * ```
+ */
+export function problemFrameworkErrors(): Pick<FastifyServerOptions, 'frameworkErrors' | 'clientErrorHandler'> {
+  return {
+    frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+      // The URL is what could not be decoded: never echo it raw into the detail.
+      const problem = problemOf('SY_HTTP_BAD_REQUEST', `the request URL could not be decoded (${error.code})`, safePath(request));
+      void sendProblem(reply, problem);
+    },
+    clientErrorHandler(error: Error & { code?: string }, socket: Socket) {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const problem = problemOf('SY_HTTP_BAD_REQUEST', `the HTTP request is malformed (${error.code ?? 'parse error'})`, '', {
+        status,
+      });
+      const body = JSON.stringify(problem);
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+            `Content-Type: application/problem+json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy();
+    },
+  };
+}
+
+function safePath(request: FastifyRequest): string {
+  try {
+    return encodeURI(decodeURI(pathOf(request)));
+  } catch {
+    return '';
+  }
+}

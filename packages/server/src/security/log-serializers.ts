@@ -1,0 +1,52 @@
+/**
+ * What a request looks like in the log. Fastify's default `req` serializer writes the URL as
+ * received, and some vendors put the credential in it (`/hooks/{instance}/{key}`, `?token=`): for
+ * instances created through the admin API the value scrubber does not know that key, so the path
+ * itself must not be logged.
+ */
+
+/**
+ * The URL with every path segment after `/hooks/{instance}` and every query value replaced by
+ * `[redacted]`.
+ *
+ * @example
+ * ```ts
+ * redactUrl('/hooks/cw-main/3f9a0c?token=abc&x=1'); // '/hooks/cw-main/[redacted]?token=[redacted]&x=[redacted]'
+ * ```
+ */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const query = q === -1 ? '' : url.slice(q + 1);
+  const hook = /^(\/hooks\/[^/]+)\/./.exec(path);
+  const safePath = hook ? `${hook[1]}/[redacted]` : path;
+  if (!query) return safePath;
+  const names = query.split('&').map((pair) => `${pair.split('=')[0]}=[redacted]`);
+  return `${safePath}?${names.join('&')}`;
+}
+
+interface RequestLike {
+  method?: string;
+  url?: string;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number } | null;
+}
+
+/**
+ * pino `serializers.req` for fastify request logs: method, redacted URL, host and client address.
+ *
+ * @example
+ * ```ts
+ * pino({ serializers: { req: requestSerializer } });
+ * ```
+ */
+export function requestSerializer(req: RequestLike): Record<string, unknown> {
+  return {
+    method: req.method,
+    url: typeof req.url === 'string' ? redactUrl(req.url) : req.url,
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
