@@ -103,10 +103,23 @@ describe('switchyard start', () => {
     expect(listed.status).toBe(200);
     expect(JSON.stringify(await listed.json())).toContain('"managedBy":"file"');
 
+    // The dashboard is served by the same process, and its sign-in takes the admin token.
+    const page = await fetch(`${hub.url}/ui/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<html');
+    const signIn = await fetch(`${hub.url}/ui/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-switchyard-ui': '1' },
+      body: JSON.stringify({ token: ADMIN_TOKEN }),
+    });
+    expect(signIn.status).toBe(204);
+    expect(signIn.headers.get('set-cookie')).toMatch(/HttpOnly/i);
+
     expect(await hub.stop('SIGTERM')).toBe(0);
     const output = hub.stdout() + hub.stderr();
     expect(hub.stderr()).toContain(`vendor hooks:\n    dp: ${hub.url}/hooks/dp`);
     expect(hub.stderr()).toContain(`metrics: ${hub.url}/metrics`);
+    expect(hub.stderr()).toContain(`dashboard: ${hub.url}/ui/`);
     expect(hub.stderr()).toContain(`curl -X POST ${hub.url}/hooks/dp`);
     expect(hub.stderr()).toContain('"x-api-key: $E2E_PUSH_KEY"');
     expect(hub.stdout()).toContain('"msg":"stopped"');

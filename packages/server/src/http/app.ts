@@ -1,11 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
 import type { Hub } from '../pipeline/hub.ts';
+import { problemFrameworkErrors } from '../security/framework-errors.ts';
 import type { RouteDeps } from './deps.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
 import { adminAuth } from './plugins/admin-auth.ts';
 import { installProblemHandling } from './plugins/problem.ts';
-import { problemFrameworkErrors } from '../security/framework-errors.ts';
 import { RouteTable } from './route-table.ts';
 import { deliveryRoutes } from './routes/deliveries.ts';
 import { eventRoutes } from './routes/events.ts';

@@ -190,7 +190,11 @@ export function problemFromError(
     // A Postgres data exception from a request value (a NUL in a path id, a malformed cursor):
     // the client's input, not a server fault.
     return {
-      problem: problemOf('SY_HTTP_BAD_REQUEST', 'the request carries a value that cannot be used (such as a NUL character)', instance),
+      problem: problemOf(
+        'SY_HTTP_BAD_REQUEST',
+        'the request carries a value that cannot be used (such as a NUL character)',
+        instance,
+      ),
       headers: {},
       internal: false,
     };

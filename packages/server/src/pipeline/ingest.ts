@@ -250,7 +250,10 @@ export async function ingest(
     if (!isConnectorError(error)) {
       // A connector bug on hostile input (or a body too deeply nested to walk): a 5xx would make
       // the vendor retry it forever. Nothing was stored; the log has the error for the fix.
-      rt.logger.warn({ instance: instanceId, err: error }, 'inbound request refused: the connector could not parse it');
+      rt.logger.warn(
+        { instance: instanceId, err: error },
+        'inbound request refused: the connector could not parse it',
+      );
       return problem(
         400,
         'SY_CONNECTOR_BAD_REQUEST',
@@ -293,7 +296,10 @@ export async function ingest(
     if (isUnstorablePayload(error)) {
       // Valid JSON that Postgres refuses (\u0000, lone surrogates, NUL in a key) or too deep to
       // serialize: a client error, not a reason for the vendor to retry.
-      rt.logger.warn({ instance: instanceId, err: error }, 'inbound request refused: the payload cannot be stored');
+      rt.logger.warn(
+        { instance: instanceId, err: error },
+        'inbound request refused: the payload cannot be stored',
+      );
       return problem(
         400,
         'SY_CONNECTOR_BAD_REQUEST',

@@ -34,7 +34,10 @@ const children: HubChild[] = [];
 
 beforeAll(async () => {
   // Answers take a moment, so deliveries are in flight when the process dies.
-  subscriber = await startRecordingSubscriber({ secrets: secret, defaultResponse: { status: 200, delayMs: 25 } });
+  subscriber = await startRecordingSubscriber({
+    secrets: secret,
+    defaultResponse: { status: 200, delayMs: 25 },
+  });
   const setup = await createHub({
     databaseUrl: database.url(),
     connectors: [relConnector],
@@ -62,12 +65,19 @@ afterAll(async () => {
 });
 
 const spawn = async () => {
-  const c = await spawnHub({ databaseUrl: database.url(), secretKey: SECRET_KEY, logLevel: 'warn', options: FAST_OPTIONS });
+  const c = await spawnHub({
+    databaseUrl: database.url(),
+    secretKey: SECRET_KEY,
+    logLevel: 'warn',
+    options: FAST_OPTIONS,
+  });
   children.push(c);
   return c;
 };
 
-it('loses nothing acknowledged when a hub process is killed with SIGKILL under load', { timeout: 90_000 }, async () => {
+it('loses nothing acknowledged when a hub process is killed with SIGKILL under load', {
+  timeout: 90_000,
+}, async () => {
   const ledger = newLedger();
   let current = await spawn();
   let killed = false;
@@ -97,19 +107,34 @@ it('loses nothing acknowledged when a hub process is killed with SIGKILL under l
   current = await spawn();
   await pushLoad({ base: () => current.base, ledger, prefix: 'b', max: 100, concurrency: 8, subjects: 12 });
 
-  const stored = await eventually('every stored message normalized', async () => {
-    const m = await storedMessages(pool);
-    return [...m.values()].every((x) => x.status === 'normalized') ? m : undefined;
-  }, 30_000);
+  const stored = await eventually(
+    'every stored message normalized',
+    async () => {
+      const m = await storedMessages(pool);
+      return [...m.values()].every((x) => x.status === 'normalized') ? m : undefined;
+    },
+    30_000,
+  );
   const expectedIds = new Set([...stored.values()].flatMap((m) => m.eventIds));
-  await eventually('every event delivered', () => {
-    const got = received(subscriber.requests);
-    return [...expectedIds].every((id) => got.ids.has(id));
-  }, 40_000);
+  await eventually(
+    'every event delivered',
+    () => {
+      const got = received(subscriber.requests);
+      return [...expectedIds].every((id) => got.ids.has(id));
+    },
+    40_000,
+  );
 
   const got = received(subscriber.requests);
   const result = account(ledger, stored, got);
-  console.info('crash accounting', { ackedBeforeKill, ...result, lost: result.lost.length, undelivered: result.undelivered.length, unexpected: result.unexpected.length, refused: ledger.refused.length });
+  console.info('crash accounting', {
+    ackedBeforeKill,
+    ...result,
+    lost: result.lost.length,
+    undelivered: result.undelivered.length,
+    unexpected: result.unexpected.length,
+    refused: ledger.refused.length,
+  });
 
   expect(ackedBeforeKill).toBeGreaterThanOrEqual(120);
   expect(result.acknowledged).toBe(ackedBeforeKill + 100);

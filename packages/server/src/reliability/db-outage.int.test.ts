@@ -59,7 +59,12 @@ beforeAll(async () => {
     allowPrivateAddresses: true,
     retryScheduleMs: [0, 200, 500, 1000, 1000, 1000, 1000, 1000],
   });
-  app = await buildApp({ hub, adminToken: undefined, trustedProxies: [], logger: pino({ level: 'error' }, { write: (line: string) => errorLog.push(line) }) });
+  app = await buildApp({
+    hub,
+    adminToken: undefined,
+    trustedProxies: [],
+    logger: pino({ level: 'error' }, { write: (line: string) => errorLog.push(line) }),
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -75,7 +80,9 @@ afterAll(async () => {
   await pool?.end();
 });
 
-it('answers 503 while Postgres is cut, stores every 2xx, and recovers without a restart', { timeout: 90_000 }, async () => {
+it('answers 503 while Postgres is cut, stores every 2xx, and recovers without a restart', {
+  timeout: 90_000,
+}, async () => {
   const ledger = newLedger();
   const during: (number | string)[] = [];
   let phase: 'before' | 'cut' | 'after' = 'before';
@@ -110,19 +117,35 @@ it('answers 503 while Postgres is cut, stores every 2xx, and recovers without a 
 
   // Recovery without a restart: pushes are stored again and everything acknowledged is delivered.
   expect(ackedAfterRestore).toBeGreaterThanOrEqual(80);
-  const stored = await eventually('every stored message normalized', async () => {
-    const m = await storedMessages(pool);
-    return [...m.values()].every((x) => x.status === 'normalized') ? m : undefined;
-  }, 30_000);
+  const stored = await eventually(
+    'every stored message normalized',
+    async () => {
+      const m = await storedMessages(pool);
+      return [...m.values()].every((x) => x.status === 'normalized') ? m : undefined;
+    },
+    30_000,
+  );
   const expectedIds = new Set([...stored.values()].flatMap((m) => m.eventIds));
-  await eventually('every event delivered', () => {
-    const got = received(subscriber.requests);
-    return [...expectedIds].every((id) => got.ids.has(id));
-  }, 40_000);
+  await eventually(
+    'every event delivered',
+    () => {
+      const got = received(subscriber.requests);
+      return [...expectedIds].every((id) => got.ids.has(id));
+    },
+    40_000,
+  );
   const got = received(subscriber.requests);
   const result = account(ledger, stored, got);
   const statuses = Object.fromEntries(ledger.statuses);
-  console.info('db outage accounting', { statuses, duringCut: during.length, ...result, refusedButStored: ledger.refused.filter((r) => stored.has(r.id)).length, lost: result.lost.length, undelivered: result.undelivered.length, unexpected: result.unexpected.length });
+  console.info('db outage accounting', {
+    statuses,
+    duringCut: during.length,
+    ...result,
+    refusedButStored: ledger.refused.filter((r) => stored.has(r.id)).length,
+    lost: result.lost.length,
+    undelivered: result.undelivered.length,
+    unexpected: result.unexpected.length,
+  });
 
   // While cut: 503 (SY_STORAGE_UNAVAILABLE), never a 5xx of another kind, never a network error.
   expect(during.filter((o) => o === 503).length).toBeGreaterThanOrEqual(40);

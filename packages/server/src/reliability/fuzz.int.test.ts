@@ -43,7 +43,8 @@ beforeAll(async () => {
   });
   port = Number(new URL(h.base).port);
   real = realInstances(9);
-  for (const r of real) await h.hub.instances.upsert({ id: r.id, connector: r.connector, settings: r.settings as never });
+  for (const r of real)
+    await h.hub.instances.upsert({ id: r.id, connector: r.connector, settings: r.settings as never });
   pool = openPool(database.url());
 });
 
@@ -74,7 +75,8 @@ function expectProblem(a: RawAnswer, what: string) {
 
 // ---- generators -------------------------------------------------------------------------
 
-const deep = (n: number, open: string, close: string, inner = '1') => `${open.repeat(n)}${inner}${close.repeat(n)}`;
+const deep = (n: number, open: string, close: string, inner = '1') =>
+  `${open.repeat(n)}${inner}${close.repeat(n)}`;
 
 /** Bodies: valid and broken JSON, binary, odd encodings, deep nesting, over the size limit. */
 const hostileBody: fc.Arbitrary<Buffer> = fc.oneof(
@@ -82,20 +84,22 @@ const hostileBody: fc.Arbitrary<Buffer> = fc.oneof(
   fc.json().map((s) => Buffer.from(s.slice(0, Math.max(0, s.length - 1 - (s.length >> 1))))),
   fc.string({ unit: 'binary', maxLength: 300 }).map((s) => Buffer.from(s)),
   fc.uint8Array({ maxLength: 2000 }).map((u) => Buffer.from(u)),
-  fc.constantFrom(
-    deep(20_000, '[', ']'),
-    deep(10_000, '{"a":', '}'),
-    '{"id":"x\\u0000","subject":"s"}',
-    '{"id":"x","subject":"\\ud800"}',
-    '{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}',
-    '',
-    'null',
-    '[]',
-    '{"id":',
-    '\ufeff{"id":"bom","subject":"s"}',
-    'id=1&subject=2',
-    '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
-  ).map((s) => Buffer.from(s)),
+  fc
+    .constantFrom(
+      deep(20_000, '[', ']'),
+      deep(10_000, '{"a":', '}'),
+      '{"id":"x\\u0000","subject":"s"}',
+      '{"id":"x","subject":"\\ud800"}',
+      '{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}',
+      '',
+      'null',
+      '[]',
+      '{"id":',
+      '\ufeff{"id":"bom","subject":"s"}',
+      'id=1&subject=2',
+      '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+    )
+    .map((s) => Buffer.from(s)),
   fc.json().map((s) => Buffer.from(`\ufeff${s}`, 'utf16le')),
   fc.constant(Buffer.alloc(80 * 1024, 'a')), // over the 64 KiB body limit
 );
@@ -184,13 +188,18 @@ function request(method: string, path: string, headers: (string | undefined)[], 
 // ---- properties -------------------------------------------------------------------------
 
 describe('inbound hooks', () => {
-  it('answers every unauthenticated or malformed push with a 4xx problem and stores nothing', { timeout: 120_000 }, async () => {
+  it('answers every unauthenticated or malformed push with a 4xx problem and stores nothing', {
+    timeout: 120_000,
+  }, async () => {
     const before = await count('inbound_messages');
     const instances = ['rel', ...real.map((r) => r.id)];
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(fc.constantFrom(...instances), segment),
-        fc.oneof(fc.constantFrom('', '/', '/k/wrong-key', '/cancellation', '/k/..%2f..%2fv1'), segment.map((s) => `/${s}`)),
+        fc.oneof(
+          fc.constantFrom('', '/', '/k/wrong-key', '/cancellation', '/k/..%2f..%2fv1'),
+          segment.map((s) => `/${s}`),
+        ),
         fc.constantFrom('POST', 'POST', 'POST', 'PUT', 'GET', 'DELETE', 'PATCH', 'OPTIONS'),
         contentType,
         hostileBody,
@@ -208,22 +217,30 @@ describe('inbound hooks', () => {
     expect(await count('inbound_messages')).toBe(before);
   });
 
-  it('answers hostile bodies with valid credentials with 2xx (stored) or a 4xx problem, never a 5xx', { timeout: 120_000 }, async () => {
+  it('answers hostile bodies with valid credentials with 2xx (stored) or a 4xx problem, never a 5xx', {
+    timeout: 120_000,
+  }, async () => {
     const acked = new Set<string>();
     const before = await count('inbound_messages');
     const fixtures = Object.fromEntries(real.map((r) => [r.id, fixtureBodies(r.vendor)]));
     // Fixture bodies with one field replaced by anything, or cut short; plus the hostile set.
     const mutated = (id: string) =>
-      fc.tuple(fc.constantFrom(...fixtures[id]!), fc.anything(), fc.nat(), fc.boolean()).map(([text, value, n, cut]) => {
-        if (cut) return Buffer.from(text.slice(0, n % text.length));
-        const doc = JSON.parse(text) as Record<string, unknown>;
-        const keys = Object.keys(doc);
-        if (keys.length > 0) doc[keys[n % keys.length]!] = value;
-        return Buffer.from(JSON.stringify(doc) ?? 'null');
-      });
+      fc
+        .tuple(fc.constantFrom(...fixtures[id]!), fc.anything(), fc.nat(), fc.boolean())
+        .map(([text, value, n, cut]) => {
+          if (cut) return Buffer.from(text.slice(0, n % text.length));
+          const doc = JSON.parse(text) as Record<string, unknown>;
+          const keys = Object.keys(doc);
+          if (keys.length > 0) doc[keys[n % keys.length]!] = value;
+          return Buffer.from(JSON.stringify(doc) ?? 'null');
+        });
     const relBody = fc.oneof(
       fc
-        .record({ id: fc.string({ minLength: 1, maxLength: 30 }), subject: fc.string({ maxLength: 30 }), extra: fc.anything() })
+        .record({
+          id: fc.string({ minLength: 1, maxLength: 30 }),
+          subject: fc.string({ maxLength: 30 }),
+          extra: fc.anything(),
+        })
         .map((b) => Buffer.from(JSON.stringify(b))),
       hostileBody,
     );
@@ -238,10 +255,17 @@ describe('inbound hooks', () => {
     await fc.assert(
       fc.asyncProperty(target, contentType, async (t, type) => {
         const path = `/hooks/${t.id}${t.route ? `/${t.route}` : ''}`;
-        const a = await request('POST', path, Object.entries(t.headers).map(([k, v]) => `${k}: ${v}`), t.body, type ?? 'application/json');
+        const a = await request(
+          'POST',
+          path,
+          Object.entries(t.headers).map(([k, v]) => `${k}: ${v}`),
+          t.body,
+          type ?? 'application/json',
+        );
         record('hooks-authenticated', a);
         if (a.status >= 200 && a.status < 300) {
-          if (t.id === 'rel') acked.add((JSON.parse(t.body.toString('utf8').replace(/^\ufeff/, '')) as { id: string }).id);
+          if (t.id === 'rel')
+            acked.add((JSON.parse(t.body.toString('utf8').replace(/^\ufeff/, '')) as { id: string }).id);
           return;
         }
         expectProblem(a, `POST ${path} ${t.body.subarray(0, 80).toString('utf8')}`);
@@ -258,16 +282,21 @@ describe('inbound hooks', () => {
 });
 
 describe('admin API', () => {
-  const adminRoutes = () => h.app.switchyard.routes.routes.filter((r) => r.url.startsWith('/v1/') && r.auth === 'admin');
+  const adminRoutes = () =>
+    h.app.switchyard.routes.routes.filter((r) => r.url.startsWith('/v1/') && r.auth === 'admin');
   const fill = (url: string, values: string[]) => {
     let i = 0;
     return url.replace(/:[A-Za-z]+/g, () => values[i++ % values.length] ?? 'x');
   };
 
-  it('refuses every admin route with a missing or wrong token, whatever else the request carries', { timeout: 120_000 }, async () => {
+  it('refuses every admin route with a missing or wrong token, whatever else the request carries', {
+    timeout: 120_000,
+  }, async () => {
     const routes = adminRoutes();
     expect(routes.length).toBeGreaterThanOrEqual(20);
-    const before = await Promise.all(['subscriptions', 'connector_instances', 'deliveries', 'inbound_messages'].map(count));
+    const before = await Promise.all(
+      ['subscriptions', 'connector_instances', 'deliveries', 'inbound_messages'].map(count),
+    );
     const wrongToken = fc.oneof(
       fc.constantFrom(
         undefined,
@@ -288,7 +317,12 @@ describe('admin API', () => {
       fc.asyncProperty(
         fc.constantFrom(...routes),
         fc.array(segment, { minLength: 1, maxLength: 2 }),
-        fc.option(fc.string({ maxLength: 40 }).map((q) => `?${encodeURIComponent(q)}=${encodeURIComponent(q)}&limit=-1`), { nil: '' }),
+        fc.option(
+          fc
+            .string({ maxLength: 40 })
+            .map((q) => `?${encodeURIComponent(q)}=${encodeURIComponent(q)}&limit=-1`),
+          { nil: '' },
+        ),
         wrongToken,
         contentType,
         hostileBody,
@@ -306,18 +340,26 @@ describe('admin API', () => {
       ),
       { numRuns: RUNS * 2 },
     );
-    const after = await Promise.all(['subscriptions', 'connector_instances', 'deliveries', 'inbound_messages'].map(count));
+    const after = await Promise.all(
+      ['subscriptions', 'connector_instances', 'deliveries', 'inbound_messages'].map(count),
+    );
     expect(after).toEqual(before);
   });
 
-  it('answers hostile authenticated admin calls with a 2xx or a 4xx problem, never a 5xx', { timeout: 120_000 }, async () => {
+  it('answers hostile authenticated admin calls with a 2xx or a 4xx problem, never a 5xx', {
+    timeout: 120_000,
+  }, async () => {
     const routes = adminRoutes().filter((r) => !(r.method === 'DELETE' && r.url.startsWith('/v1/instances')));
     const jsonBody = fc.oneof(
       fc.json().map((s) => Buffer.from(s)),
       fc
         .record(
           {
-            url: fc.oneof(fc.webUrl(), fc.string(), fc.constantFrom('http://169.254.169.254/latest', 'file:///etc/passwd', 'http://[::1]:22/')),
+            url: fc.oneof(
+              fc.webUrl(),
+              fc.string(),
+              fc.constantFrom('http://169.254.169.254/latest', 'file:///etc/passwd', 'http://[::1]:22/'),
+            ),
             kind: fc.constantFrom('webhook', 'pull', 'carrier-pigeon'),
             eventTypes: fc.array(fc.string({ maxLength: 20 }), { maxLength: 3 }),
             secrets: fc.array(fc.string(), { maxLength: 2 }),
@@ -337,9 +379,21 @@ describe('admin API', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...routes),
-        fc.array(fc.oneof(segment, fc.constantFrom('rel', 'dp', 'nope', '00000000-0000-0000-0000-000000000000')), { minLength: 1, maxLength: 2 }),
+        fc.array(
+          fc.oneof(segment, fc.constantFrom('rel', 'dp', 'nope', '00000000-0000-0000-0000-000000000000')),
+          { minLength: 1, maxLength: 2 },
+        ),
         fc.option(
-          fc.constantFrom('?limit=0', '?limit=100000', '?cursor=%00', '?cursor=eyJ4IjoxfQ', '?status=__proto__', '?since=not-a-date', '?after=-1', '?limit=1e309'),
+          fc.constantFrom(
+            '?limit=0',
+            '?limit=100000',
+            '?cursor=%00',
+            '?cursor=eyJ4IjoxfQ',
+            '?status=__proto__',
+            '?since=not-a-date',
+            '?after=-1',
+            '?limit=1e309',
+          ),
           { nil: '' },
         ),
         contentType,
@@ -371,6 +425,10 @@ describe('after the fuzz', () => {
     const unexpected = log.filter((l) => /"level":(50|60)/.test(l));
     expect(unexpected.map((l) => l.slice(0, 400))).toEqual([]);
     const parseBugs = log.filter((l) => l.includes('the connector could not parse it'));
-    console.info('connector parse failures on hostile input (answered 400):', parseBugs.length, parseBugs.slice(0, 3).map((l) => JSON.parse(l).err?.message));
+    console.info(
+      'connector parse failures on hostile input (answered 400):',
+      parseBugs.length,
+      parseBugs.slice(0, 3).map((l) => JSON.parse(l).err?.message),
+    );
   });
 });

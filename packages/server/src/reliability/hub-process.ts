@@ -38,10 +38,14 @@ diagnostics.subscribe('http.client.request.start', (message) => {
 
 // The production logger, told no secret values: the scan must find structural leaks, which the
 // value scrubber would otherwise hide.
-const logger = createLogger({ level: (config.logLevel ?? 'info') as never, pretty: false, destination: process.stdout });
+const logger = createLogger({
+  level: (config.logLevel ?? 'info') as never,
+  pretty: false,
+  destination: process.stdout,
+});
 const hub = await createHub({
   databaseUrl: config.databaseUrl,
-  connectors: [relConnector as Connector, ...shippedConnectors],
+  connectors: [relConnector as unknown as Connector, ...shippedConnectors],
   secretKey: config.secretKey,
   logger,
   options: { queue: false, ...config.options },

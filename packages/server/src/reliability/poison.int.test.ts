@@ -26,7 +26,11 @@ let h: InProcessHub;
 beforeAll(async () => {
   subscriber = await startRecordingSubscriber({ secrets: secret });
   h = await startInProcessHub({ databaseUrl: database.url(), adminToken: ADMIN_TOKEN });
-  await h.hub.subscriptions.create({ url: `${subscriber.url}poison`, secrets: [secret], allowPrivateAddresses: true });
+  await h.hub.subscriptions.create({
+    url: `${subscriber.url}poison`,
+    secrets: [secret],
+    allowPrivateAddresses: true,
+  });
 });
 
 afterAll(async () => {
@@ -36,17 +40,27 @@ afterAll(async () => {
 });
 
 const admin = async (method: string, path: string) => {
-  const res = await fetch(`${h.base}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const res = await fetch(`${h.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: test reads arbitrary fields of admin answers.
   return { status: res.status, json: (await res.json()) as any };
 };
 
-it('fails the poison message with its reason, delivers the rest, and re-normalizes it after a fix', { timeout: 60_000 }, async () => {
+it('fails the poison message with its reason, delivers the rest, and re-normalizes it after a fix', {
+  timeout: 60_000,
+}, async () => {
   connectorBugs.poisonThrows = true;
   const ledger = newLedger();
   // The poison one first, on subject p-s0: the others of p-s0 are behind it in ordering.
   await pushOne(h.base, ledger, { id: 'p-poison', subject: 'p-s0', poison: true });
   for (let n = 0; n < 24; n++) {
-    await pushOne(h.base, ledger, { id: `p-${n}`, subject: `p-s${n % 4}`, type: n < 4 ? 'created' : 'updated' });
+    await pushOne(h.base, ledger, {
+      id: `p-${n}`,
+      subject: `p-s${n % 4}`,
+      type: n < 4 ? 'created' : 'updated',
+    });
   }
   expect(ledger.acked).toHaveLength(25);
 

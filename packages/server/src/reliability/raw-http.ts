@@ -20,7 +20,12 @@ export interface RawAnswer {
  * const a = await rawRequest(port, 'POST /hooks/../v1/subscriptions HTTP/1.1\r\nHost: x', Buffer.from('{}'));
  * ```
  */
-export function rawRequest(port: number, head: string, body: Buffer = Buffer.alloc(0), timeoutMs = 15_000): Promise<RawAnswer> {
+export function rawRequest(
+  port: number,
+  head: string,
+  body: Buffer = Buffer.alloc(0),
+  timeoutMs = 15_000,
+): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -46,7 +51,10 @@ export function rawRequest(port: number, head: string, body: Buffer = Buffer.all
 function parse(all: Buffer): RawAnswer {
   let raw = all;
   // Skip interim answers (100 Continue).
-  while (/^HTTP\/1\.[01] 1\d\d /.test(raw.subarray(0, 13).toString('latin1')) && raw.indexOf('\r\n\r\n') !== -1) {
+  while (
+    /^HTTP\/1\.[01] 1\d\d /.test(raw.subarray(0, 13).toString('latin1')) &&
+    raw.indexOf('\r\n\r\n') !== -1
+  ) {
     raw = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
   }
   const split = raw.indexOf('\r\n\r\n');

@@ -40,23 +40,37 @@ async function call(path: string, init: RequestInit = {}) {
   return { status: res.status, text };
 }
 const admin = (path: string, init: RequestInit = {}) =>
-  call(path, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers as Record<string, string>) } });
+  call(path, {
+    ...init,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers as Record<string, string>) },
+  });
 
 beforeAll(async () => {
   okSubscriber = await startRecordingSubscriber({ secrets: good });
   // A subscriber that fails loudly: its answers end up in attempt snippets and logs.
-  badSubscriber = await startRecordingSubscriber({ defaultResponse: { status: 500, body: { error: 'boom' } } });
+  badSubscriber = await startRecordingSubscriber({
+    defaultResponse: { status: 500, body: { error: 'boom' } },
+  });
   real = realInstances(9);
   const setup = await createHub({
     databaseUrl: database.url(),
-    connectors: [(await import('./test-connector.ts')).relConnector, ...(await import('../connectors.ts')).shippedConnectors],
+    connectors: [
+      (await import('./test-connector.ts')).relConnector,
+      ...(await import('../connectors.ts')).shippedConnectors,
+    ],
     secretKey: SECRET_KEY,
     logger: pino({ level: 'silent' }),
     options: { workers: false, queue: false },
   });
   await setup.instances.upsert({ id: INSTANCE, connector: 'reltest', settings: { apiKey: API_KEY } });
-  for (const r of real) await setup.instances.upsert({ id: r.id, connector: r.connector, settings: r.settings as never });
-  await setup.subscriptions.create({ id: 'ok', url: `${okSubscriber.url}ok`, secrets: [good], allowPrivateAddresses: true });
+  for (const r of real)
+    await setup.instances.upsert({ id: r.id, connector: r.connector, settings: r.settings as never });
+  await setup.subscriptions.create({
+    id: 'ok',
+    url: `${okSubscriber.url}ok`,
+    secrets: [good],
+    allowPrivateAddresses: true,
+  });
   await setup.subscriptions.create({
     id: 'failing',
     url: `${badSubscriber.url}bad`,
@@ -81,12 +95,22 @@ afterAll(async () => {
   await badSubscriber?.close();
 });
 
-it('shows no secret in logs, errors, API answers or metrics during a full run', { timeout: 90_000 }, async () => {
+it('shows no secret in logs, errors, API answers or metrics during a full run', {
+  timeout: 90_000,
+}, async () => {
   // Pushes: every fixture of every connector with good credentials, and wrong ones.
   for (const r of real) {
     for (const body of fixtureBodies(r.vendor)) {
-      await call(`/hooks/${r.id}`, { method: 'POST', headers: { 'content-type': 'application/json', ...r.goodHeaders }, body });
-      await call(`/hooks/${r.id}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer nope' }, body });
+      await call(`/hooks/${r.id}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...r.goodHeaders },
+        body,
+      });
+      await call(`/hooks/${r.id}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer nope' },
+        body,
+      });
     }
   }
   for (let n = 0; n < 5; n++) {
@@ -96,23 +120,39 @@ it('shows no secret in logs, errors, API answers or metrics during a full run', 
       body: JSON.stringify({ id: `s-${n}`, subject: `s-${n % 2}` }),
     });
   }
-  await call(`/hooks/${INSTANCE}/k/${API_KEY}`, { method: 'POST', body: JSON.stringify({ id: 'keyed', subject: 's' }) });
+  await call(`/hooks/${INSTANCE}/k/${API_KEY}`, {
+    method: 'POST',
+    body: JSON.stringify({ id: 'keyed', subject: 's' }),
+  });
   await admin('/v1/subscriptions', { headers: { authorization: 'Bearer wrong-token' } });
   // Deliveries succeed on one subscription and die on the other.
   let progress = '';
-  await eventually('deliveries done', async () => {
-    const dead = JSON.parse((await admin('/v1/deliveries?status=dead&subscriptionId=failing')).text) as { items: unknown[] };
-    progress = `ok ${okSubscriber.requests.length}, dead ${dead.items.length}`;
-    return okSubscriber.requests.length >= 6 && dead.items.length >= 5; // 5 dead disable it
-  }, 40_000).catch((error: Error) => {
+  await eventually(
+    'deliveries done',
+    async () => {
+      const dead = JSON.parse((await admin('/v1/deliveries?status=dead&subscriptionId=failing')).text) as {
+        items: unknown[];
+      };
+      progress = `ok ${okSubscriber.requests.length}, dead ${dead.items.length}`;
+      return okSubscriber.requests.length >= 6 && dead.items.length >= 5; // 5 dead disable it
+    },
+    40_000,
+  ).catch((error: Error) => {
     throw new Error(`${error.message} (${progress})\n${child.output().slice(-3000)}`);
   });
   await admin('/v1/subscriptions/ok/test', { method: 'POST' });
-  await admin('/v1/subscriptions/failing/rotate-secret', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  await admin('/v1/subscriptions/failing/rotate-secret', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
 
   // Every GET route of the admin API (from the OpenAPI document), with real ids.
-  const openapi = JSON.parse((await admin('/v1/openapi.json')).text) as { paths: Record<string, Record<string, unknown>> };
-  const list = async (path: string) => (JSON.parse((await admin(path)).text) as { items: { id: string }[] }).items;
+  const openapi = JSON.parse((await admin('/v1/openapi.json')).text) as {
+    paths: Record<string, Record<string, unknown>>;
+  };
+  const list = async (path: string) =>
+    (JSON.parse((await admin(path)).text) as { items: { id: string }[] }).items;
   const ids: Record<string, string[]> = {
     instances: real.map((r) => r.id).concat(INSTANCE),
     subscriptions: ['ok', 'failing'],
@@ -153,10 +193,18 @@ it('shows no secret in logs, errors, API answers or metrics during a full run', 
     for (const secret of secrets) {
       const at = text.indexOf(secret);
       // Name the place (a little context, the secret itself masked) so a failure says what leaked where.
-      if (at !== -1) found.push(`${where}: …${text.slice(Math.max(0, at - 120), at)}[${secret.slice(0, 4)}…]`);
+      if (at !== -1)
+        found.push(`${where}: …${text.slice(Math.max(0, at - 120), at)}[${secret.slice(0, 4)}…]`);
     }
   }
-  console.info('secret scan', { logBytes: output.length, logLines: output.split('\n').length, answers: answers.length, adminGets: gets, secrets: secrets.length, found });
+  console.info('secret scan', {
+    logBytes: output.length,
+    logLines: output.split('\n').length,
+    answers: answers.length,
+    adminGets: gets,
+    secrets: secrets.length,
+    found,
+  });
   // The scan saw real traffic: debug logs of requests and failed deliveries.
   expect(output).toContain('"level":20');
   expect(output.split('\n').length).toBeGreaterThan(100);

@@ -56,7 +56,9 @@ async function eventIdsOf(prefix: string): Promise<string[]> {
   return r.rows.map((row) => row.id);
 }
 
-it('rides out a short outage with recorded retries and delivers every event in per-subject order', { timeout: 60_000 }, async () => {
+it('rides out a short outage with recorded retries and delivers every event in per-subject order', {
+  timeout: 60_000,
+}, async () => {
   const { subscription } = await h.hub.subscriptions.create({
     url: viaProxy('short'),
     secrets: [secret],
@@ -67,7 +69,11 @@ it('rides out a short outage with recorded retries and delivers every event in p
   const ledger = newLedger();
   // 6 subjects × 8 events, pushed while the subscriber is unreachable.
   for (let n = 0; n < 48; n++) {
-    await pushOne(h.base, ledger, { id: `short-${n}`, subject: `short-s${n % 6}`, type: n < 6 ? 'created' : 'updated' });
+    await pushOne(h.base, ledger, {
+      id: `short-${n}`,
+      subject: `short-s${n % 6}`,
+      type: n < 6 ? 'created' : 'updated',
+    });
   }
   expect(ledger.acked).toHaveLength(48);
   // Each subject's first event is retried (and each failure recorded) while the rest wait behind it.
@@ -92,10 +98,14 @@ it('rides out a short outage with recorded retries and delivers every event in p
     const ids = await eventIdsOf('short');
     return ids.length === 48 ? ids : undefined;
   });
-  await eventually('every event delivered after the outage', () => {
-    const got = received(on('short'));
-    return expected.every((id) => got.ids.has(id));
-  }, 30_000);
+  await eventually(
+    'every event delivered after the outage',
+    () => {
+      const got = received(on('short'));
+      return expected.every((id) => got.ids.has(id));
+    },
+    30_000,
+  );
   const got = received(on('short'));
   expect(got.ids.size).toBe(48);
   expect(got.outOfOrder).toEqual([]);
@@ -115,11 +125,18 @@ it('rides out a short outage with recorded retries and delivers every event in p
     expect(log.at(-1)!.outcome).toBe('succeeded');
     expect(log.slice(0, -1).every((a) => a.outcome !== 'succeeded' && a.error !== null)).toBe(true);
   }
-  console.info('subscriber outage (short)', { events: 48, retriedDeliveries: retried.length, attempts: retried.reduce((n, d) => n + d.attemptLog.length, 0), duplicates: got.duplicates });
+  console.info('subscriber outage (short)', {
+    events: 48,
+    retriedDeliveries: retried.length,
+    attempts: retried.reduce((n, d) => n + d.attemptLog.length, 0),
+    duplicates: got.duplicates,
+  });
   await h.hub.subscriptions.remove(subscription.id);
 });
 
-it('disables an endpoint that stays down and, re-enabled with replayMissed, delivers all it missed', { timeout: 60_000 }, async () => {
+it('disables an endpoint that stays down and, re-enabled with replayMissed, delivers all it missed', {
+  timeout: 60_000,
+}, async () => {
   const { subscription } = await h.hub.subscriptions.create({
     url: viaProxy('long'),
     secrets: [secret],
@@ -165,13 +182,22 @@ it('disables an endpoint that stays down and, re-enabled with replayMissed, deli
   const body = (await res.json()) as { replayed: number };
   // Every dead delivery and every event stored while disabled.
   expect(body.replayed).toBeGreaterThanOrEqual(5);
-  await eventually('everything missed delivered after re-enabling', () => {
-    const got = received(on('long'));
-    return expected.every((id) => got.ids.has(id));
-  }, 20_000);
+  await eventually(
+    'everything missed delivered after re-enabling',
+    () => {
+      const got = received(on('long'));
+      return expected.every((id) => got.ids.has(id));
+    },
+    20_000,
+  );
   const got = received(on('long'));
   expect(got.ids.size).toBe(10);
   expect(got.conflicting).toEqual([]);
-  console.info('subscriber outage (long)', { events: 10, replayed: body.replayed, delivered: got.ids.size, duplicates: got.duplicates });
+  console.info('subscriber outage (long)', {
+    events: 10,
+    replayed: body.replayed,
+    delivered: got.ids.size,
+    duplicates: got.duplicates,
+  });
   await h.hub.subscriptions.remove(witness.id);
 });

@@ -4,8 +4,8 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { RecordedRequest } from '@switchyard/testing';
 import type { Connector } from '@switchyard/core';
+import type { RecordedRequest } from '@switchyard/testing';
 import pg from 'pg';
 import pino from 'pino';
 import { shippedConnectors } from '../connectors.ts';
@@ -21,14 +21,14 @@ export const API_KEY = 'reliability-vendor-key-8d2c4e6f0a';
 export const INSTANCE = 'rel';
 
 /** Pipeline options that make leases and retries short enough for a test. */
-export const FAST_OPTIONS = {
+export const FAST_OPTIONS: PipelineOptions = {
   pollIntervalMs: 200,
   retryJitter: 0,
   deliveryLeaseMarginMs: 1000,
   normalizeLeaseMs: 2000,
   normalizeRetryMs: [100, 200],
   instanceCacheMs: 0,
-} as const;
+};
 
 /** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs` with `what`. */
 export async function eventually<T>(
@@ -207,8 +207,16 @@ export interface StoredMessage {
   eventIds: string[];
 }
 
-export async function storedMessages(pool: pg.Pool, instance = INSTANCE): Promise<Map<string, StoredMessage>> {
-  const r = await pool.query<{ dedupe_key: string; status: string; reason: string | null; event_ids: string[] }>(
+export async function storedMessages(
+  pool: pg.Pool,
+  instance = INSTANCE,
+): Promise<Map<string, StoredMessage>> {
+  const r = await pool.query<{
+    dedupe_key: string;
+    status: string;
+    reason: string | null;
+    event_ids: string[];
+  }>(
     `select m.dedupe_key, m.status, m.reason,
             coalesce(array_agg(e.id::text order by e.sequence) filter (where e.id is not null), '{}') as event_ids
        from switchyard.inbound_messages m left join switchyard.events e on e.inbound_message_id = m.id
@@ -266,7 +274,13 @@ export function received(requests: readonly RecordedRequest[]): Received {
       lastSequence.set(event.subject, seq);
     }
   }
-  return { ids: new Set(bodies.keys()), duplicates, conflicting: [...conflicting], outOfOrder: [...outOfOrder], unsigned };
+  return {
+    ids: new Set(bodies.keys()),
+    duplicates,
+    conflicting: [...conflicting],
+    outOfOrder: [...outOfOrder],
+    unsigned,
+  };
 }
 
 /** The exact accounting of one run (what docs/reliability.md reports). */
@@ -333,7 +347,7 @@ export async function startInProcessHub(options: {
   const logger = options.logger ?? pino({ level: 'silent' });
   const hub = await createHub({
     databaseUrl: options.databaseUrl,
-    connectors: [relConnector as Connector, ...shippedConnectors],
+    connectors: [relConnector as unknown as Connector, ...shippedConnectors],
     secretKey: SECRET_KEY,
     logger,
     options: { ...FAST_OPTIONS, queue: false, ...options.pipeline },
@@ -399,7 +413,7 @@ export function realInstances(deadPort: number): RealInstance[] {
         apiBaseUrl: `http://127.0.0.1:${deadPort}/api/v3/integration`,
         clientId: 'rel-client',
         clientSecret: DP_CLIENT_SECRET,
-        pushAuth: { apiKey: DP_KEY },
+        pushAuth: { headerName: 'X-Docplanner-Key', apiKey: DP_KEY },
       },
       goodHeaders: { 'x-docplanner-key': DP_KEY },
       routes: [''],
@@ -409,7 +423,11 @@ export function realInstances(deadPort: number): RealInstance[] {
       id: 'cw',
       connector: 'clockwisemd',
       vendor: 'clockwisemd',
-      settings: { auth: { mode: 'either', key: CW_KEY }, apiKey: CW_API_KEY, apiBaseUrl: `http://127.0.0.1:${deadPort}/v1` },
+      settings: {
+        auth: { mode: 'either', key: CW_KEY },
+        apiKey: CW_API_KEY,
+        apiBaseUrl: `http://127.0.0.1:${deadPort}/v1`,
+      },
       goodHeaders: { authtoken: CW_KEY },
       routes: [''],
       secrets: [CW_KEY, CW_API_KEY],

@@ -56,12 +56,21 @@ beforeAll(async () => {
     options: { workers: false, queue: false },
   });
   await setup.instances.upsert({ id: INSTANCE, connector: 'reltest', settings: { apiKey: API_KEY } });
-  await setup.subscriptions.create({ url: `${subscriber.url}two`, secrets: [secret], allowPrivateAddresses: true });
+  await setup.subscriptions.create({
+    url: `${subscriber.url}two`,
+    secrets: [secret],
+    allowPrivateAddresses: true,
+  });
   await setup.stop();
   pool = openPool(database.url());
   hubs = await Promise.all(
     [0, 1].map(() =>
-      spawnHub({ databaseUrl: database.url(), secretKey: SECRET_KEY, logLevel: 'warn', options: FAST_OPTIONS }),
+      spawnHub({
+        databaseUrl: database.url(),
+        secretKey: SECRET_KEY,
+        logLevel: 'warn',
+        options: FAST_OPTIONS,
+      }),
     ),
   );
 });
@@ -72,16 +81,29 @@ afterAll(async () => {
   await pool?.end();
 });
 
-it('never attempts one delivery twice at once and shares the work between processes', { timeout: 90_000 }, async () => {
+it('never attempts one delivery twice at once and shares the work between processes', {
+  timeout: 90_000,
+}, async () => {
   const ledger = newLedger();
   let turn = 0;
-  await pushLoad({ base: () => hubs[turn++ % 2]!.base, ledger, prefix: 't', max: 300, concurrency: 8, subjects: 20 });
+  await pushLoad({
+    base: () => hubs[turn++ % 2]!.base,
+    ledger,
+    prefix: 't',
+    max: 300,
+    concurrency: 8,
+    subjects: 20,
+  });
   expect(ledger.acked).toHaveLength(300);
 
-  const stored = await eventually('every stored message normalized', async () => {
-    const m = await storedMessages(pool);
-    return m.size === 300 && [...m.values()].every((x) => x.status === 'normalized') ? m : undefined;
-  }, 30_000);
+  const stored = await eventually(
+    'every stored message normalized',
+    async () => {
+      const m = await storedMessages(pool);
+      return m.size === 300 && [...m.values()].every((x) => x.status === 'normalized') ? m : undefined;
+    },
+    30_000,
+  );
   await eventually('every event delivered', () => received(subscriber.requests).ids.size === 300, 40_000);
   const got = received(subscriber.requests);
   const result = account(ledger, stored, got);
@@ -91,7 +113,15 @@ it('never attempts one delivery twice at once and shares the work between proces
   const sentB = new Set(b!.webhookIds);
   const both = [...sentA].filter((id) => sentB.has(id));
   const attempts = await pool.query<{ n: string }>('select count(*) as n from switchyard.delivery_attempts');
-  console.info('two processes', { events: 300, deliveredByA: sentA.size, deliveredByB: sentB.size, sentByBoth: both.length, attempts: Number(attempts.rows[0]!.n), maxInFlightPerId, duplicates: got.duplicates });
+  console.info('two processes', {
+    events: 300,
+    deliveredByA: sentA.size,
+    deliveredByB: sentB.size,
+    sentByBoth: both.length,
+    attempts: Number(attempts.rows[0]!.n),
+    maxInFlightPerId,
+    duplicates: got.duplicates,
+  });
 
   expect(result.lost).toEqual([]);
   expect(result.undelivered).toEqual([]);

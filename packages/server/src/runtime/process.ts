@@ -19,6 +19,7 @@ import { createHub, type Hub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/runtime.ts';
 import { openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
+import { uiPlugin } from '../ui/index.ts';
 import { type ApplyResult, applyFileConfig } from './apply.ts';
 import { banner, baseUrl } from './banner.ts';
 import { type HubDatabase, openHubDatabase, resolveSecretKey } from './database.ts';
@@ -174,7 +175,10 @@ export async function startHubProcess(
         logger,
         metrics,
         ...(config.server.publicUrl ? { publicUrl: config.server.publicUrl } : {}),
-        plugins: [gatesAdmin(gates, config.server.adminToken)],
+        plugins: [
+          gatesAdmin(gates, config.server.adminToken),
+          uiPlugin({ hub, adminToken: config.server.adminToken }),
+        ],
       });
     }
     await app.listen({ host: config.server.host, port: options.port ?? config.server.port });

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuthFailureLimiter, installAuthRateLimit } from './auth-rate-limit.ts';
 
@@ -55,10 +55,11 @@ describe('installAuthRateLimit', () => {
     clock = 1_000_000;
     app = Fastify();
     const limiter = installAuthRateLimit(app, { maxFailures: 3, windowMs: 60_000, now });
-    const guard = (key: string) => async (request: { headers: Record<string, unknown> }, reply: any) => {
-      if (request.headers['x-key'] !== key) return reply.code(401).send({ code: 'SY_HTTP_UNAUTHORIZED' });
-      return reply.code(202).send({ ok: true });
-    };
+    const guard =
+      (key: string) => async (request: { headers: Record<string, unknown> }, reply: FastifyReply) => {
+        if (request.headers['x-key'] !== key) return reply.code(401).send({ code: 'SY_HTTP_UNAUTHORIZED' });
+        return reply.code(202).send({ ok: true });
+      };
     app.post('/hooks/:instance', guard('good'));
     app.get('/v1/subscriptions', guard('admin'));
     app.get('/healthz', async () => ({ ok: true }));
@@ -77,13 +78,18 @@ describe('installAuthRateLimit', () => {
 
   it('answers 429 problem+json with Retry-After after repeated failures, before any credential check', async () => {
     await build();
-    for (let i = 0; i < 3; i++) expect((await hit('/hooks/shop', '198.51.100.7', 'bad')).statusCode).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await hit('/hooks/shop', '198.51.100.7', 'bad')).statusCode).toBe(401);
     // Even the right key is refused now: the limited address gets no more answers to learn from.
     const limited = await hit('/hooks/shop', '198.51.100.7', 'good');
     expect(limited.statusCode).toBe(429);
     expect(limited.headers['content-type']).toContain('application/problem+json');
     expect(limited.headers['retry-after']).toBe('60');
-    expect(limited.json()).toMatchObject({ status: 429, code: 'SY_HTTP_TOO_MANY_AUTH_FAILURES', instance: '/hooks/shop' });
+    expect(limited.json()).toMatchObject({
+      status: 429,
+      code: 'SY_HTTP_TOO_MANY_AUTH_FAILURES',
+      instance: '/hooks/shop',
+    });
     // Admin API failures from that address are limited too; failures on one path count for all.
     expect((await hit('/v1/subscriptions', '198.51.100.7', 'admin')).statusCode).toBe(429);
     // Other addresses and unprotected paths are not affected.
@@ -95,7 +101,8 @@ describe('installAuthRateLimit', () => {
 
   it('never counts successes, and counts admin failures like inbound ones', async () => {
     const limiter = await build();
-    for (let i = 0; i < 50; i++) expect((await hit('/hooks/shop', '203.0.113.1', 'good')).statusCode).toBe(202);
+    for (let i = 0; i < 50; i++)
+      expect((await hit('/hooks/shop', '203.0.113.1', 'good')).statusCode).toBe(202);
     expect(limiter.size).toBe(0);
     for (let i = 0; i < 2; i++) await hit('/v1/subscriptions', '203.0.113.1', 'wrong');
     await hit('/hooks/shop', '203.0.113.1');
@@ -104,7 +111,8 @@ describe('installAuthRateLimit', () => {
 
   it('does not count failures on unprotected paths', async () => {
     const limiter = await build();
-    for (let i = 0; i < 10; i++) await app.inject({ method: 'GET', url: '/nowhere', remoteAddress: '192.0.2.1' });
+    for (let i = 0; i < 10; i++)
+      await app.inject({ method: 'GET', url: '/nowhere', remoteAddress: '192.0.2.1' });
     expect(limiter.size).toBe(0);
     expect((await hit('/hooks/shop', '192.0.2.1', 'good')).statusCode).toBe(202);
   });

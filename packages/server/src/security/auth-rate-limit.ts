@@ -49,9 +49,11 @@ export class AuthFailureLimiter {
     this.windowMs = options.windowMs ?? 60_000;
     this.maxAddresses = options.maxAddresses ?? 10_000;
     this.#now = options.now ?? Date.now;
-    if (!Number.isInteger(this.maxFailures) || this.maxFailures < 1) throw new RangeError('maxFailures must be ≥ 1');
+    if (!Number.isInteger(this.maxFailures) || this.maxFailures < 1)
+      throw new RangeError('maxFailures must be ≥ 1');
     if (!(this.windowMs > 0)) throw new RangeError('windowMs must be > 0');
-    if (!Number.isInteger(this.maxAddresses) || this.maxAddresses < 1) throw new RangeError('maxAddresses must be ≥ 1');
+    if (!Number.isInteger(this.maxAddresses) || this.maxAddresses < 1)
+      throw new RangeError('maxAddresses must be ≥ 1');
   }
 
   /** Addresses currently remembered. */

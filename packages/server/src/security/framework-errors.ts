@@ -18,19 +18,32 @@ import { pathOf, sendProblem } from '../http/plugins/problem.ts';
  * const app = Fastify({ ...problemFrameworkErrors(), bodyLimit });
  * ```
  */
-export function problemFrameworkErrors(): Pick<FastifyServerOptions, 'frameworkErrors' | 'clientErrorHandler'> {
+export function problemFrameworkErrors(): Pick<
+  FastifyServerOptions,
+  'frameworkErrors' | 'clientErrorHandler'
+> {
   return {
     frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
       // The URL is what could not be decoded: never echo it raw into the detail.
-      const problem = problemOf('SY_HTTP_BAD_REQUEST', `the request URL could not be decoded (${error.code})`, safePath(request));
+      const problem = problemOf(
+        'SY_HTTP_BAD_REQUEST',
+        `the request URL could not be decoded (${error.code})`,
+        safePath(request),
+      );
       void sendProblem(reply, problem);
     },
     clientErrorHandler(error: Error & { code?: string }, socket: Socket) {
       if (error.code === 'ECONNRESET' || socket.destroyed) return;
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const problem = problemOf('SY_HTTP_BAD_REQUEST', `the HTTP request is malformed (${error.code ?? 'parse error'})`, '', {
-        status,
-      });
+      const status =
+        error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const problem = problemOf(
+        'SY_HTTP_BAD_REQUEST',
+        `the HTTP request is malformed (${error.code ?? 'parse error'})`,
+        '',
+        {
+          status,
+        },
+      );
       const body = JSON.stringify(problem);
       if (socket.writable) {
         socket.write(

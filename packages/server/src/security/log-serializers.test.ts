@@ -13,8 +13,25 @@ describe('redactUrl', () => {
   });
 
   it('serializes a request without its secrets', () => {
-    const out = requestSerializer({ method: 'POST', url: '/hooks/in/s3cr3t', host: 'h', ip: '127.0.0.1', socket: { remotePort: 5 } });
-    expect(out).toEqual({ method: 'POST', url: '/hooks/in/[redacted]', host: 'h', remoteAddress: '127.0.0.1', remotePort: 5 });
+    const out = requestSerializer({
+      raw: {},
+      method: 'POST',
+      url: '/hooks/in/s3cr3t',
+      host: 'h',
+      ip: '127.0.0.1',
+      socket: { remotePort: 5 },
+    });
+    expect(out).toEqual({
+      method: 'POST',
+      url: '/hooks/in/[redacted]',
+      host: 'h',
+      remoteAddress: '127.0.0.1',
+      remotePort: 5,
+    });
     expect(JSON.stringify(out)).not.toContain('s3cr3t');
+    expect(requestSerializer({ url: '/hooks/in/s3cr3t', headers: { accept: 'json' } } as never)).toEqual({
+      url: '/hooks/in/[redacted]',
+      headers: { accept: 'json' },
+    });
   });
 });

@@ -41,7 +41,13 @@ interface RequestLike {
  * pino({ serializers: { req: requestSerializer } });
  * ```
  */
-export function requestSerializer(req: RequestLike): Record<string, unknown> {
+export function requestSerializer(req: RequestLike & { raw?: unknown }): Record<string, unknown> {
+  // A plain object someone logged as `req` (not a fastify request): keep it, only the URL changes.
+  if (typeof req !== 'object' || req === null || req.raw === undefined) {
+    return typeof req?.url === 'string'
+      ? { ...req, url: redactUrl(req.url) }
+      : (req as Record<string, unknown>);
+  }
   return {
     method: req.method,
     url: typeof req.url === 'string' ? redactUrl(req.url) : req.url,

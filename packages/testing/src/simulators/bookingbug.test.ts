@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { EventEnvelope, JsonObject } from '@switchyard/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bookingbugConnector } from '../../../connectors/bookingbug/src/index.ts';
 import { inboundRequest } from '../connector-context.ts';
 import { BookingBugSimulator } from './bookingbug.ts';
+import { startHookReceiver } from './shared/receiver.ts';
 
 const fixture = (name: string) =>
   JSON.parse(
@@ -14,33 +13,10 @@ const fixture = (name: string) =>
 const USER = 'switchyard-bb';
 const PASSWORD = 'bb-push-password-0123456789';
 
-interface Received {
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A tiny hook receiver answering from a script of statuses (the last one repeats). */
+/** A hook receiver answering from a script of statuses (the last one repeats). */
 async function receiver(statuses: number[]) {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        url: req.url ?? '',
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-      });
-      res.writeHead(statuses[Math.min(received.length - 1, statuses.length - 1)]!, {
-        'content-type': 'application/json',
-      });
-      res.end('{"status":"accepted"}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/bb`;
-  return { base, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  const hook = await startHookReceiver({ path: '/hooks/bb', answers: statuses, whenDone: 'repeat' });
+  return { ...hook, base: hook.url };
 }
 
 const cleanups: Array<() => Promise<void>> = [];

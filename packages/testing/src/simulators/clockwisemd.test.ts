@@ -1,41 +1,15 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { EventEnvelope, JsonValue, VendorRequest, VendorResponse } from '@switchyard/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clockwisemdConnector } from '../../../connectors/clockwisemd/src/index.ts';
 import { inboundRequest, memoryNormalizeContext } from '../connector-context.ts';
 import { ClockwiseSimulator } from './clockwisemd.ts';
+import { startHookReceiver } from './shared/receiver.ts';
 
 const KEY = 'cw-hook-key-0123456789abcdef';
 
-interface Received {
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A tiny hook receiver answering from a script of statuses (the last one repeats). */
-async function receiver(statuses: number[]) {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        url: req.url ?? '',
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-      });
-      res.writeHead(statuses[Math.min(received.length - 1, statuses.length - 1)]!, {
-        'content-type': 'application/json',
-      });
-      res.end('{"status":"accepted"}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/cw`;
-  return { url, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
+/** A hook receiver answering from a script of statuses (the last one repeats). */
+const receiver = (statuses: number[]) =>
+  startHookReceiver({ path: '/hooks/cw', answers: statuses, whenDone: 'repeat' });
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

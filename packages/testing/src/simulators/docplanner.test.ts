@@ -1,37 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { EventEnvelope } from '@switchyard/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DocplannerSimulator } from './docplanner.ts';
+import { startHookReceiver } from './shared/receiver.ts';
 
 const fixture = (name: string) =>
   JSON.parse(
     readFileSync(new URL(`../../../connectors/docplanner/fixtures/${name}`, import.meta.url), 'utf8'),
   ) as Record<string, never>;
 
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A tiny hook receiver answering from a script of statuses (the last one repeats). */
-async function receiver(answers: Array<{ status: number; body?: string; type?: string }>) {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      const answer = answers[Math.min(received.length - 1, answers.length - 1)]!;
-      res.writeHead(answer.status, { 'content-type': answer.type ?? 'application/json' });
-      res.end(answer.body ?? '{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/dp`;
-  return { url, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
+/** A hook receiver answering from a script (the last answer repeats). */
+const receiver = (answers: Array<{ status: number; body?: string; type?: string }>) =>
+  startHookReceiver({ path: '/hooks/dp', answers, whenDone: 'repeat', body: '{}' });
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

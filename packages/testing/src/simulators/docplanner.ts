@@ -6,12 +6,13 @@
  * (once an hour) and the booking re-read endpoint.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
 import type { Config as DocplannerConfig } from '../../../connectors/docplanner/src/config.ts';
 import { docplannerConnector } from '../../../connectors/docplanner/src/index.ts';
 import type { DpNotification } from '../../../connectors/docplanner/src/vendor.ts';
+import { isSuccess, PendingTasks, postJson, toAttempt, withRetries } from './shared/push.ts';
+import { closeServer, listenLocal, readBody } from './shared/server.ts';
 
 const GATE_NAMES = new Set(['slot-booking', 'booking-moving']);
 const HOUR_MS = 3_600_000;
@@ -120,7 +121,7 @@ export class DocplannerSimulator {
   readonly #options: DocplannerSimulatorOptions;
   readonly #queue: Queued[] = [];
   readonly #tokens = new Map<string, Token>();
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #pending = new PendingTasks();
   #failures: Array<{ status: number; retryAfterSeconds?: number }> = [];
   #lastReleaseAt: number | undefined;
   #clockOffsetMs = 0;
@@ -178,17 +179,17 @@ export class DocplannerSimulator {
     const gate = GATE_NAMES.has(notification.name);
     const record: PushRecord = { notification, hookUrl, gate, attempts: [], delivered: false, buried: false };
     this.pushes.push(record);
-    const delays = gate ? [] : (this.#options.retryDelaysMs ?? [5 * 60_000, 10 * 60_000]);
-    const scale = this.#options.timeScale ?? 1;
-    for (let attempt = 0; attempt <= delays.length; attempt++) {
-      if (attempt > 0) await sleep(delays[attempt - 1]! * scale);
-      const result = await this.#send(hookUrl, notification, options.headers);
-      record.attempts.push(result);
-      if (result.status !== null && result.status >= 200 && result.status < 300) {
-        record.delivered = true;
-        break;
-      }
-    }
+    // A gate is asked once: the patient is waiting, there is nothing to retry.
+    const habit = {
+      delaysMs: gate ? [] : (this.#options.retryDelaysMs ?? [5 * 60_000, 10 * 60_000]),
+      timeScale: this.#options.timeScale ?? 1,
+    };
+    record.delivered = await withRetries(
+      habit,
+      record.attempts,
+      () => this.#send(hookUrl, notification, options.headers),
+      (a) => isSuccess(a.status),
+    );
     if (gate) {
       const last = record.attempts[0]!;
       const answer: GateAnswer = {
@@ -219,20 +220,10 @@ export class DocplannerSimulator {
     if (this.#options.apiKey !== undefined)
       headers[this.#options.apiKeyHeader ?? 'x-api-key'] = this.#options.apiKey;
     const at = new Date(this.now());
-    try {
-      const res = await fetch(hookUrl, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(notification),
-        signal: AbortSignal.timeout(this.#options.pushTimeoutMs ?? 10_000),
-      });
-      const attempt: PushAttempt = { at, status: res.status, body: await res.text() };
-      const type = res.headers.get('content-type');
-      if (type !== null) attempt.contentType = type;
-      return attempt;
-    } catch (error) {
-      return { at, status: null, body: '', error: (error as Error).message };
-    }
+    const result = await postJson(hookUrl, headers, notification, this.#options.pushTimeoutMs ?? 10_000);
+    const attempt: PushAttempt = toAttempt(at, result);
+    if (result.contentType !== undefined) attempt.contentType = result.contentType;
+    return attempt;
   }
 
   /** Notifications whose push failed every try. */
@@ -242,12 +233,11 @@ export class DocplannerSimulator {
 
   /** Resolves when every push (and release re-push) started so far has finished. */
   async idle(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await this.#pending.idle();
   }
 
   #track(task: Promise<unknown>): void {
-    this.#pending.add(task);
-    task.finally(() => this.#pending.delete(task)).catch(() => {});
+    this.#pending.track(task);
   }
 
   /** Puts notifications on the pull queue (FIFO), as Docplanner does when it generates them. */
@@ -291,15 +281,15 @@ export class DocplannerSimulator {
   /** Serves the API on 127.0.0.1 (a free port); resolves to the base URL. */
   async start(): Promise<string> {
     if (this.#url) return this.#url;
-    const server = createServer((req, res) => {
-      this.#handle(req, res).catch((error: unknown) => {
-        if (!res.headersSent) this.#json(req, res, 500, { message: (error as Error).message });
+    const { server, url } = await listenLocal(
+      (req, res) => this.#handle(req, res),
+      (error, req, res) => {
+        if (!res.headersSent) this.#json(req, res, 500, { message: error.message });
         else res.end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      },
+    );
     this.#server = server;
-    this.#url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.#url = url;
     return this.#url;
   }
 
@@ -309,10 +299,7 @@ export class DocplannerSimulator {
     const server = this.#server;
     this.#server = undefined;
     this.#url = undefined;
-    if (server) {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
+    if (server) await closeServer(server);
   }
 
   #remember(notification: DpNotification): void {
@@ -458,14 +445,4 @@ export class DocplannerSimulator {
     });
     return;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,48 +1,15 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { EventEnvelope, InboundRequest, JsonObject } from '@switchyard/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { instinctiveNotesConnector } from '../../../connectors/instinctive-notes/src/index.ts';
 import { inboundRequest, memoryNormalizeContext } from '../connector-context.ts';
 import { InstinctiveNotesSimulator, retryDelaysMs } from './instinctive-notes.ts';
+import { type HookReceiver, type ReceivedPush, startHookReceiver } from './shared/receiver.ts';
 
 const SECRET = 'in-sim-secret/0123456789abcdef';
 
-interface Received {
-  path: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** A tiny hub stand-in: records requests and answers the scripted statuses (then 200). */
-async function startReceiver(): Promise<{
-  url: string;
-  received: Received[];
-  answers: number[];
-  server: Server;
-}> {
-  const received: Received[] = [];
-  const answers: number[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        path: req.url ?? '',
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-      });
-      res.writeHead(answers.shift() ?? 200, { 'content-type': 'application/json' });
-      res.end('{"status":"accepted"}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received, answers, server };
-}
-
 /** What the hub would hand the connector for a received request on `/hooks/notes[/:secret]`. */
-function asInbound(r: Received): InboundRequest {
-  const [, , , segment] = r.path.split('/');
+function asInbound(r: ReceivedPush): InboundRequest {
+  const [, , , segment] = r.url.split('/');
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(r.headers)) if (typeof value === 'string') headers[name] = value;
   return inboundRequest({
@@ -64,13 +31,12 @@ const note = {
   recommendations: 'Rest',
 };
 
-let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let receiver: HookReceiver;
 beforeEach(async () => {
-  receiver = await startReceiver();
+  receiver = await startHookReceiver();
 });
 afterEach(async () => {
-  receiver.server.closeAllConnections();
-  await new Promise<void>((resolve) => receiver.server.close(() => resolve()));
+  await receiver.close();
 });
 
 describe('InstinctiveNotesSimulator', () => {
@@ -80,7 +46,7 @@ describe('InstinctiveNotesSimulator', () => {
     expect(record).toMatchObject({ delivered: true, failed: false, test: false });
     expect(record.attempts.map((a) => a.status)).toEqual([200]);
     const [request] = receiver.received;
-    expect(request?.path).toBe('/hooks/notes');
+    expect(request?.url).toBe('/hooks/notes');
     expect(request?.headers['x-instinctive-secret']).toBe(SECRET);
     const config = { auth: { mode: 'header' as const, secret: SECRET } };
     const inbound = asInbound(request!);
@@ -98,7 +64,7 @@ describe('InstinctiveNotesSimulator', () => {
     });
     const record = await sim.push(sim.event('soap_note.updated', note));
     const [request] = receiver.received;
-    expect(request?.path).toBe(`/hooks/notes/${encodeURIComponent(SECRET)}`);
+    expect(request?.url).toBe(`/hooks/notes/${encodeURIComponent(SECRET)}`);
     expect(request?.headers['x-instinctive-secret']).toBeUndefined();
     expect(record.attempts[0]?.url).toBe(`${receiver.url}/hooks/notes/***`);
     const config = { auth: { mode: 'path' as const, secret: SECRET } };

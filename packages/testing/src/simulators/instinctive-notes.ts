@@ -9,6 +9,7 @@ import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } fro
 import type { Config as InstinctiveConfig } from '../../../connectors/instinctive-notes/src/config.ts';
 import { instinctiveNotesConnector } from '../../../connectors/instinctive-notes/src/index.ts';
 import type { SoapNote, WebhookEvent } from '../../../connectors/instinctive-notes/src/vendor.ts';
+import { isSuccess, PendingTasks, postJson, toAttempt, withRetries } from './shared/push.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -113,7 +114,7 @@ export class InstinctiveNotesSimulator {
   endpointStatus: 'active' | 'disabled' = 'active';
 
   readonly #options: InstinctiveNotesSimulatorOptions;
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #pending = new PendingTasks();
   #failedInARow = 0;
 
   constructor(options: InstinctiveNotesSimulatorOptions = {}) {
@@ -192,7 +193,7 @@ export class InstinctiveNotesSimulator {
 
   /** Resolves when every push started so far has finished. */
   async idle(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await this.#pending.idle();
   }
 
   async #deliver(
@@ -216,17 +217,17 @@ export class InstinctiveNotesSimulator {
       record.skipped = true;
       return record;
     }
-    const delays = test ? [] : retryDelaysMs(this.#options);
-    const scale = this.#options.timeScale ?? 1;
-    for (let attempt = 0; attempt <= delays.length; attempt++) {
-      if (attempt > 0) await sleep(delays[attempt - 1]! * scale);
-      const result = await this.#send(hookUrl, event, options.headers);
-      record.attempts.push(result);
-      if (result.status !== null && result.status >= 200 && result.status < 300) {
-        record.delivered = true;
-        break;
-      }
-    }
+    // "Send test" is tried once; a real event backs off for up to the retry window.
+    const habit = {
+      delaysMs: test ? [] : retryDelaysMs(this.#options),
+      timeScale: this.#options.timeScale ?? 1,
+    };
+    record.delivered = await withRetries(
+      habit,
+      record.attempts,
+      () => this.#send(hookUrl, event, options.headers),
+      (a) => isSuccess(a.status),
+    );
     if (test) return record;
     if (record.delivered) {
       this.#failedInARow = 0;
@@ -266,24 +267,12 @@ export class InstinctiveNotesSimulator {
       else headers[this.#options.headerName ?? 'x-instinctive-secret'] = secret;
     }
     const at = this.now();
-    const shownUrl = redactUrl(url, this.#options);
-    try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(event),
-        signal: AbortSignal.timeout(this.#options.pushTimeoutMs ?? 10_000),
-      });
-      return { at, url: shownUrl, status: res.status, body: await res.text() };
-    } catch (error) {
-      return { at, url: shownUrl, status: null, body: '', error: (error as Error).message };
-    }
+    const result = await postJson(url, headers, event, this.#options.pushTimeoutMs ?? 10_000);
+    return { ...toAttempt(at, result), url: redactUrl(url, this.#options) };
   }
 
   #track<T>(task: Promise<T>): Promise<T> {
-    this.#pending.add(task);
-    task.finally(() => this.#pending.delete(task)).catch(() => {});
-    return task;
+    return this.#pending.track(task);
   }
 }
 
@@ -292,8 +281,4 @@ function redactUrl(url: string, options: InstinctiveNotesSimulatorOptions): stri
   const secret = options.secret;
   if (secret === undefined || secret === '') return url;
   return url.split(encodeURIComponent(secret)).join('***');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

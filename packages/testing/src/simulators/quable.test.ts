@@ -1,54 +1,19 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { EventEnvelope, JsonObject } from '@switchyard/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { quableConnector } from '../../../connectors/quable/src/index.ts';
 import { inboundRequest, memoryNormalizeContext } from '../connector-context.ts';
 import { QuableSimulator } from './quable.ts';
+import { type HookReceiver, startHookReceiver } from './shared/receiver.ts';
 
 const AUTHORIZATION = 'Bearer qb-sim-0123456789abcdef';
 const config = { authorization: AUTHORIZATION };
 
-interface Received {
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** A tiny hub stand-in: records requests, answers the scripted statuses (optionally late), then 200. */
-async function startReceiver() {
-  const received: Received[] = [];
-  const answers: Array<{ status: number; delayMs?: number }> = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      const answer = answers.shift() ?? { status: 200 };
-      const reply = () => {
-        if (res.destroyed) return;
-        res.writeHead(answer.status, { 'content-type': 'application/json' });
-        res.end('{"status":"accepted"}');
-      };
-      if (answer.delayMs === undefined) reply();
-      else setTimeout(reply, answer.delayMs);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/catalog`,
-    received,
-    answers,
-    server,
-  };
-}
-
-let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let receiver: HookReceiver;
 beforeEach(async () => {
-  receiver = await startReceiver();
+  receiver = await startHookReceiver({ path: '/hooks/catalog' });
 });
 afterEach(async () => {
-  receiver.server.closeAllConnections();
-  await new Promise<void>((resolve) => receiver.server.close(() => resolve()));
+  await receiver.close();
 });
 
 function simulator(options: ConstructorParameters<typeof QuableSimulator>[0] = {}) {

@@ -10,6 +10,7 @@ import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } fro
 import type { Config as QuableConfig } from '../../../connectors/quable/src/config.ts';
 import { quableConnector } from '../../../connectors/quable/src/index.ts';
 import type { QuableNotification, QuableResource } from '../../../connectors/quable/src/vendor.ts';
+import { isSuccess, PendingTasks, postJson, withRetries } from './shared/push.ts';
 
 /** Options of {@link QuableSimulator}. */
 export interface QuableSimulatorOptions {
@@ -80,7 +81,7 @@ export class QuableSimulator {
   consecutiveFailures = 0;
 
   readonly #options: QuableSimulatorOptions;
-  readonly #pending = new Set<Promise<unknown>>();
+  readonly #pending = new PendingTasks();
 
   constructor(options: QuableSimulatorOptions = {}) {
     this.#options = options;
@@ -147,10 +148,7 @@ export class QuableSimulator {
     input: QuableNotification | EventEnvelope | JsonObject,
     options: { hookUrl?: string; headers?: Record<string, string> } = {},
   ): Promise<QuablePushRecord> {
-    const task = this.#deliver(this.toNotification(input), options);
-    this.#pending.add(task);
-    task.finally(() => this.#pending.delete(task)).catch(() => {});
-    return task;
+    return this.#pending.track(this.#deliver(this.toNotification(input), options));
   }
 
   /** Re-enables a disabled webhook (Quable needs a person to do it). */
@@ -161,7 +159,7 @@ export class QuableSimulator {
 
   /** Resolves when every push started so far has finished. */
   async idle(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await this.#pending.idle();
   }
 
   async #deliver(
@@ -182,26 +180,35 @@ export class QuableSimulator {
       record.skipped = true;
       return record;
     }
-    const retries = this.#options.maxRetries ?? 2;
-    const interval = (this.#options.retryIntervalMs ?? 5 * 60_000) * (this.#options.timeScale ?? 1);
-    for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await sleep(interval);
-      // Another notification's failures may have disabled the webhook while this one waited.
-      if (this.#isDisabled()) break;
-      const result = await this.#send(hookUrl, notification, options.headers);
-      record.attempts.push(result);
-      if (result.outcome === 'ok') {
-        record.delivered = true;
+    const habit = {
+      delaysMs: Array<number>(this.#options.maxRetries ?? 2).fill(
+        this.#options.retryIntervalMs ?? 5 * 60_000,
+      ),
+      timeScale: this.#options.timeScale ?? 1,
+    };
+    const delivered = await withRetries(
+      habit,
+      record.attempts,
+      () => this.#send(hookUrl, notification, options.headers),
+      (a) => {
+        if (a.outcome !== 'ok') return false;
+        // Counted as the answer arrives: other notifications in flight see it at once.
         this.consecutiveFailures = 0;
-        return record;
-      }
-      this.consecutiveFailures++;
-      if (this.consecutiveFailures >= (this.#options.disableAfterConsecutiveFailures ?? 3)) {
-        this.webhookStatus = 'disabled';
-        break;
-      }
-    }
-    record.failed = true;
+        return true;
+      },
+      {
+        // Another notification's failures may have disabled the webhook while this one waited.
+        before: () => this.#isDisabled(),
+        afterFailure: () => {
+          this.consecutiveFailures++;
+          if (this.consecutiveFailures < (this.#options.disableAfterConsecutiveFailures ?? 3)) return false;
+          this.webhookStatus = 'disabled';
+          return true;
+        },
+      },
+    );
+    if (delivered) record.delivered = true;
+    else record.failed = true;
     return record;
   }
 
@@ -218,32 +225,12 @@ export class QuableSimulator {
     if (this.#options.authorization !== undefined) headers.authorization = this.#options.authorization;
     const at = this.now();
     const slowAfterMs = this.#options.slowAfterMs ?? 5000;
-    const controller = new AbortController();
-    let slow = false;
-    const timer = setTimeout(() => {
-      slow = true;
-      controller.abort();
-    }, slowAfterMs);
-    try {
-      const res = await fetch(hookUrl, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(notification),
-        signal: controller.signal,
-      });
-      const body = await res.text();
-      const ok = res.status >= 200 && res.status < 300;
-      return { at, outcome: ok ? 'ok' : 'bad_status', status: res.status, body };
-    } catch (error) {
-      if (slow)
-        return { at, outcome: 'slow', status: null, body: '', error: `no answer within ${slowAfterMs} ms` };
-      return { at, outcome: 'error', status: null, body: '', error: (error as Error).message };
-    } finally {
-      clearTimeout(timer);
-    }
+    // Quable counts an answer slower than slowAfterMs as a failure: that is the timeout.
+    const r = await postJson(hookUrl, headers, notification, slowAfterMs);
+    if (r.status !== null)
+      return { at, outcome: isSuccess(r.status) ? 'ok' : 'bad_status', status: r.status, body: r.body };
+    if (r.timedOut)
+      return { at, outcome: 'slow', status: null, body: '', error: `no answer within ${slowAfterMs} ms` };
+    return { at, outcome: 'error', status: null, body: '', error: r.error ?? 'no answer' };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
