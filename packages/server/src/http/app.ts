@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
 import type { Hub } from '../pipeline/hub.ts';
+import { type InstallAuthRateLimitOptions, installAuthRateLimit } from '../security/auth-rate-limit.ts';
 import { problemFrameworkErrors } from '../security/framework-errors.ts';
 import type { RouteDeps } from './deps.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
@@ -41,6 +42,12 @@ export interface BuildAppOptions {
    * fastify refuses plugins once it has booted. `/v1/...` routes must bring their own `adminAuth`.
    */
   plugins?: readonly FastifyPluginAsync[];
+  /**
+   * Refused authentications allowed per client address before it gets 429 for a while, on
+   * `/hooks/...` and `/v1/...` (default: 20 a minute). `false` turns it off (test harnesses that
+   * send hundreds of refused requests from one address).
+   */
+  authRateLimit?: InstallAuthRateLimitOptions | false;
 }
 
 /** The app with the pieces tests and the CLI need at hand. */
@@ -77,6 +84,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   }) as unknown as FastifyInstance;
   app.addHook('onRoute', (route) => routes.add(route));
   installProblemHandling(app, routes);
+  if (options.authRateLimit !== false) installAuthRateLimit(app, options.authRateLimit);
 
   const deps: RouteDeps = { hub: options.hub, metrics };
   const plugin = (name: string, fn: (app: FastifyInstance, deps: RouteDeps) => Promise<void>) => {

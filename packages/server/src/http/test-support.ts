@@ -14,7 +14,7 @@ import {
 } from '@switchyard/core';
 import pino from 'pino';
 import { createHub, type Hub } from '../pipeline/hub.ts';
-import { buildApp, type SwitchyardApp } from './app.ts';
+import { type BuildAppOptions, buildApp, type SwitchyardApp } from './app.ts';
 
 export const SECRET_KEY = 'http-test-secret-key-0123456789';
 export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
@@ -115,7 +115,11 @@ export async function makeHub(databaseUrl: string): Promise<Hub> {
 /** An app on 127.0.0.1 with a random port, and a fetch bound to it. */
 export async function listen(
   hub: Hub,
-  extra: { bodyLimit?: number; adminToken?: string | undefined } = {},
+  extra: {
+    bodyLimit?: number;
+    adminToken?: string | undefined;
+    authRateLimit?: BuildAppOptions['authRateLimit'];
+  } = {},
 ): Promise<{ app: SwitchyardApp; base: string; close(): Promise<void> }> {
   const app = await buildApp({
     hub,
@@ -123,6 +127,8 @@ export async function listen(
     bodyLimit: extra.bodyLimit ?? 64 * 1024,
     trustedProxies: [],
     logger: silent,
+    // The admin tests send many refused requests from one address on purpose.
+    authRateLimit: extra.authRateLimit ?? false,
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();

@@ -115,12 +115,8 @@ export class BookingBugSimulator {
     }
     const record: BookingBugPushRecord = { kind, url, body, attempts: [], delivered: false };
     this.pushes.push(record);
-    // The vendor's retry habit is undocumented: none unless the test asks for one.
-    record.delivered = await pushJson(
-      { url, headers, payload: body, timeoutMs: this.#options.pushTimeoutMs ?? 10_000 },
-      { delaysMs: this.#options.retryDelaysMs ?? [], timeScale: this.#options.timeScale ?? 1 },
-      record.attempts,
-    );
+    // The vendor's retry habit is undocumented: none unless the options ask for one.
+    record.delivered = await pushJson(url, headers, body, this.#options, record.attempts);
     return record;
   }
 

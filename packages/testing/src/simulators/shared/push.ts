@@ -120,25 +120,37 @@ export async function withRetries<A>(
   return false;
 }
 
+/** The push options simulators share: the retry delays (the habit, as data), their scale, the timeout. */
+export interface PushOptions {
+  /** Delays before retries of a failed push, ms. Default: none (one try). */
+  retryDelaysMs?: number[];
+  /** Multiplies every retry delay (e.g. 0.001 in tests). Default 1. */
+  timeScale?: number;
+  /** Per-attempt timeout of a push, ms. Default 10 s. */
+  pushTimeoutMs?: number;
+}
+
 /**
- * The plain vendor push: POSTs `payload` to `url` with the habit's retries, each attempt recorded as
- * an {@link Attempt} in `attempts`. Resolves true when delivered (a 2xx).
+ * The plain vendor push: POSTs `payload` as JSON to `url`, retried per `options`, each attempt
+ * recorded as an {@link Attempt} in `attempts`. Resolves true when delivered (a 2xx).
  *
  * @example
  * ```ts
- * record.delivered = await pushJson({ url, headers, payload: body, timeoutMs: 10_000 }, { delaysMs: [] }, record.attempts);
+ * record.delivered = await pushJson(url, headers, body, { retryDelaysMs: [1000], timeScale: 0.01 }, record.attempts);
  * ```
  */
 export function pushJson(
-  target: { url: string; headers: Record<string, string>; payload: unknown; timeoutMs: number },
-  habit: RetryHabit,
+  url: string,
+  headers: Record<string, string>,
+  payload: unknown,
+  options: PushOptions,
   attempts: Attempt[],
 ): Promise<boolean> {
+  const timeoutMs = options.pushTimeoutMs ?? 10_000;
   return withRetries(
-    habit,
+    { delaysMs: options.retryDelaysMs ?? [], timeScale: options.timeScale ?? 1 },
     attempts,
-    async () =>
-      toAttempt(new Date(), await postJson(target.url, target.headers, target.payload, target.timeoutMs)),
+    async () => toAttempt(new Date(), await postJson(url, headers, payload, timeoutMs)),
     (a) => isSuccess(a.status),
   );
 }
