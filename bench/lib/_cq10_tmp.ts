@@ -4,11 +4,12 @@
  * statements of each kind the hub sent per event. It is how the round-trip breakdown in
  * docs/benchmarks.md was obtained.
  */
-import { createTestDatabase } from '/work/main/packages/testing/src/index.ts';
+
 import { startChild } from '/work/main/bench/lib/child.ts';
 import { cannon, hookUrl } from '/work/main/bench/lib/load.ts';
 import { waitUntil } from '/work/main/bench/lib/result.ts';
 import { startFastSubscriber } from '/work/main/bench/lib/subscriber.ts';
+import { createTestDatabase } from '/work/main/packages/testing/src/index.ts';
 
 const events = Number(process.argv[2] ?? 1000);
 const db = await createTestDatabase({ adminUrl: process.env.DATABASE_URL, prefix: 'sy_bench_' });

@@ -15,10 +15,14 @@ const NAME = /^[a-z][a-z0-9-]{1,39}$/;
 export function defineConnector<Config>(definition: ConnectorDefinition<Config>): Connector<Config> {
   const problems: string[] = [];
   if (!NAME.test(definition.name)) {
-    problems.push(`name ${JSON.stringify(definition.name)} must match ${NAME} (lowercase letters, digits, dashes)`);
+    problems.push(
+      `name ${JSON.stringify(definition.name)} must match ${NAME} (lowercase letters, digits, dashes)`,
+    );
   }
-  if (typeof definition.version !== 'string' || definition.version === '') problems.push('version is required');
-  if (definition.configSchema?.type !== 'object') problems.push('configSchema must be a JSON Schema with type "object"');
+  if (typeof definition.version !== 'string' || definition.version === '')
+    problems.push('version is required');
+  if (definition.configSchema?.type !== 'object')
+    problems.push('configSchema must be a JSON Schema with type "object"');
   if (!definition.push && !definition.pull) problems.push('a connector needs push, pull, or both');
   if (definition.push) {
     const names = new Set<string>();
@@ -27,7 +31,8 @@ export function defineConnector<Config>(definition: ConnectorDefinition<Config>)
     for (const route of definition.push.routes) {
       if (names.has(route.name)) problems.push(`push route name ${JSON.stringify(route.name)} is used twice`);
       if (paths.has(route.path)) problems.push(`push route path ${JSON.stringify(route.path)} is used twice`);
-      if (route.path.startsWith('/')) problems.push(`push route path ${JSON.stringify(route.path)} must not start with "/"`);
+      if (route.path.startsWith('/'))
+        problems.push(`push route path ${JSON.stringify(route.path)} must not start with "/"`);
       names.add(route.name);
       paths.add(route.path);
     }

@@ -31,7 +31,9 @@ export function timingSafeEqualString(presented: string | undefined | null, expe
 export function parseJsonBody(request: InboundRequest): JsonValue {
   const type = request.headers['content-type'];
   if (type !== undefined && type !== '' && !/json|text\/plain/i.test(type)) {
-    throw ConnectorError.badRequest(`expected a JSON body, got content-type ${JSON.stringify(type.slice(0, 100))}`);
+    throw ConnectorError.badRequest(
+      `expected a JSON body, got content-type ${JSON.stringify(type.slice(0, 100))}`,
+    );
   }
   if (request.rawBody.length === 0) throw ConnectorError.badRequest('the request body is empty');
   let text: string;

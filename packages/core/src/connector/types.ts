@@ -142,7 +142,14 @@ export interface VendorHttp {
 }
 
 /** The kinds of entity the hub keeps ids for. */
-export type EntityKind = 'appointment' | 'slot' | 'schedule' | 'document' | 'asset' | 'process' | 'approval_request';
+export type EntityKind =
+  | 'appointment'
+  | 'slot'
+  | 'schedule'
+  | 'document'
+  | 'asset'
+  | 'process'
+  | 'approval_request';
 
 /**
  * Maps vendor ids to the hub's stable ids, per connector instance. A Docplanner move gives the

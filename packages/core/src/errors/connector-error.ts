@@ -55,7 +55,10 @@ export class ConnectorError extends SwitchyardError {
     return new ConnectorError('transient', message, options);
   }
 
-  static permanent(message: string, options?: { details?: Record<string, unknown>; cause?: unknown }): ConnectorError {
+  static permanent(
+    message: string,
+    options?: { details?: Record<string, unknown>; cause?: unknown },
+  ): ConnectorError {
     return new ConnectorError('permanent', message, options);
   }
 }

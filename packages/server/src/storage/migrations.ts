@@ -303,6 +303,53 @@ create trigger subscriptions_gate_approvers_update after update on switchyard.su
   execute function switchyard.gate_approvers_changed();
 `,
   },
+  {
+    version: 6,
+    name: 'delivery claim by queue order',
+    // claimDeliveries (queries.ts) calls this. A single SQL statement cannot say "walk the due
+    // deliveries in order and stop after N heads": the planner sorts the whole backlog (or, before
+    // the table has statistics, probes it quadratically). A plpgsql cursor loop is planned for a
+    // fast start over deliveries_due_idx and stops at the limit, so a claim costs O(limit + rows
+    // blocked ahead), not O(backlog). Head of line as before: no earlier unfinished delivery of
+    // the same subscription and subject, nor (hold) an unsuperseded dead one.
+    sql: `
+create or replace function switchyard.claimable_deliveries(p_limit integer)
+returns table (id uuid, timeout_ms integer) language plpgsql volatile as $fn$
+declare
+  r record;
+  n integer := 0;
+begin
+  -- A cursor loop: planned for a fast start (walks deliveries_due_idx in order) and stops as soon
+  -- as p_limit heads are locked, however long the queue behind them.
+  for r in
+    select c.id, c.subscription_id, c.subject, c.event_sequence, c.seq, s.timeout_ms, s.ordering
+    from switchyard.deliveries c join switchyard.subscriptions s on s.id = c.subscription_id
+    where c.status in ('pending', 'in_flight')
+      and ((c.status = 'pending' and c.next_attempt_at <= now()) or (c.status = 'in_flight' and c.locked_until < now()))
+      and s.disabled_at is null and s.kind = 'webhook'
+    order by c.next_attempt_at
+  loop
+    continue when exists (
+      select 1 from switchyard.deliveries p
+      where p.subscription_id = r.subscription_id and p.subject = r.subject
+        and p.status in ('pending', 'in_flight', 'held', 'dead')
+        and (p.event_sequence, p.seq) < (r.event_sequence, r.seq)
+        and (p.status <> 'dead' or (p.superseded_by is null and r.ordering = 'hold')));
+    perform 1 from switchyard.deliveries d
+      where d.id = r.id
+        and ((d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'in_flight' and d.locked_until < now()))
+      for update skip locked;
+    continue when not found;
+    id := r.id;
+    timeout_ms := r.timeout_ms;
+    return next;
+    n := n + 1;
+    exit when n >= p_limit;
+  end loop;
+end
+$fn$;
+`,
+  },
 ];
 
 /**

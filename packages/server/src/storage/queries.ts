@@ -859,20 +859,13 @@ export async function claimDeliveries(
   );
 }
 
-/** The deliveries a claim may take (head of line per subscription and subject), locked. */
+/**
+ * The deliveries a claim may take (head of line per subscription and subject), locked: the
+ * `switchyard.claimable_deliveries` function of migration 6 walks the due ones in order and stops
+ * at the limit.
+ */
 function claimableDeliveries(limit: number) {
-  return sql`select c.id, s.timeout_ms from switchyard.deliveries c
-      join switchyard.subscriptions s on s.id = c.subscription_id
-      where ((c.status = 'pending' and c.next_attempt_at <= now())
-             or (c.status = 'in_flight' and c.locked_until < now()))
-        and s.disabled_at is null and s.kind = 'webhook'
-        and not exists (
-          select 1 from switchyard.deliveries p
-          where p.subscription_id = c.subscription_id and p.subject = c.subject
-            and (p.event_sequence, p.seq) < (c.event_sequence, c.seq)
-            and (p.status in ('pending', 'in_flight', 'held')
-                 or (p.status = 'dead' and p.superseded_by is null and s.ordering = 'hold')))
-      order by c.next_attempt_at limit ${limit} for update of c skip locked`;
+  return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
 }
 
 /** A claimed delivery with what attempting it needs: its subscription and its event (if still stored). */
