@@ -173,6 +173,14 @@ describe('switchyard start', () => {
         { cwd: dir, env: env() },
       );
       expect(none.stdout).toBe('');
+
+      // gates reads the config file's database like every other command.
+      const gates = await runSwitchyard(['gates', 'list', '--config', 'switchyard.yaml'], {
+        cwd: dir,
+        env: env(),
+      });
+      expect(gates.code).toBe(0);
+      expect(gates.stdout).toBe('no gate requests\n');
       expect(none.stderr).toContain('no events');
 
       subscriber.setHandler(undefined);

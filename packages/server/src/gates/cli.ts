@@ -2,34 +2,33 @@
  * `switchyard gates`: lists gate (approval) requests with their decisions, or shows one with every
  * approver's answer. Reads the database directly (no running hub needed).
  */
-import { resolve } from 'node:path';
-import { type Command, configOption, configPath, UsageError } from '../cli/command.ts';
+import type { Kysely } from 'kysely';
+import { type Command, configOption, UsageError } from '../cli/command.ts';
 import { openDatabase } from '../storage/db.ts';
 import { DEFAULT_MATCH_WINDOW_MS } from './gates.ts';
 import { type GateRequest, type GateRequestDetail, getGate, listGates } from './views.ts';
 
-async function databaseUrl(
-  values: Record<string, unknown>,
+/**
+ * Runs `fn` on the gate tables' database: `--database-url` when given, else the config file's
+ * database the way every other command finds it (a real Postgres, or the embedded one, reusing a
+ * running hub's embedded server).
+ */
+async function withGateDatabase(
+  args: Parameters<Command['run']>[0],
   io: Parameters<Command['run']>[1],
-): Promise<string> {
-  if (typeof values['database-url'] === 'string' && values['database-url'] !== '')
-    return values['database-url'];
-  if (io.env.DATABASE_URL) return io.env.DATABASE_URL;
-  const file = configPath({ values: values as never, positionals: [] }, io);
-  const { loadConfig, formatProblem } = await import('../config/load.ts');
-  const { shippedConnectors } = await import('../connectors.ts');
-  const result = await loadConfig(resolve(io.cwd, file), { env: io.env, connectors: shippedConnectors });
-  if (!result.ok) {
-    throw new UsageError(
-      `${file} is not valid: ${result.problems.map((p) => formatProblem({ ...p, file })).join('; ')}`,
-    );
+  fn: (db: Kysely<unknown>) => Promise<number>,
+): Promise<number> {
+  const url = args.values['database-url'];
+  if (typeof url === 'string' && url !== '') {
+    const database = openDatabase(url, { max: 2 });
+    try {
+      return await fn(database.db);
+    } finally {
+      await database.close();
+    }
   }
-  if (result.config.database.kind !== 'url') {
-    throw new UsageError(
-      'the config uses an embedded database: pass --database-url or use GET /v1/gates of the running hub',
-    );
-  }
-  return result.config.database.url;
+  const { withHub } = await import('../runtime/cli.ts');
+  return withHub(args, io, ({ hub }) => fn(hub.internals.db));
 }
 
 function ms(value: number | null): string {
@@ -91,7 +90,7 @@ export const gatesCommand: Command = {
     '  --reason R           approved, refused, deadline, no_approvers, unavailable, error or abandoned',
     '  --limit N            at most N requests (default 20, at most 500)',
     '  --json               print JSON instead of text',
-    '  --database-url URL   the database (default: $DATABASE_URL, else the config file)',
+    "  --database-url URL   the database (default: the config file's, like every command)",
     '  -c, --config FILE    the config file to read the database from',
   ].join('\n'),
   options: {
@@ -113,37 +112,36 @@ export const gatesCommand: Command = {
     const v = args.values;
     const limit = v.limit === undefined ? 20 : Number(v.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
-    const database = openDatabase(await databaseUrl(v, io), { max: 2 });
-    try {
-      if (action === 'show') {
-        const gate = await getGate(database.db, id!, DEFAULT_MATCH_WINDOW_MS);
-        io.stdout.write(v.json ? `${JSON.stringify(gate, null, 2)}\n` : formatGateDetail(gate));
-        return 0;
-      }
-      const page = await listGates(
-        database.db,
-        {
-          ...(typeof v.instance === 'string' ? { instanceId: v.instance } : {}),
-          ...(typeof v.decision === 'string' ? { decision: v.decision } : {}),
-          ...(typeof v.reason === 'string' ? { reason: v.reason } : {}),
-          limit,
-        },
-        DEFAULT_MATCH_WINDOW_MS,
-      );
-      if (v.json) io.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
-      else if (page.items.length === 0) io.stdout.write('no gate requests\n');
-      else io.stdout.write(`${page.items.map(formatGateLine).join('\n')}\n`);
-      return 0;
-    } catch (error) {
-      // A read command never migrates: a database the hub has not run on yet just says so.
-      if ((error as { code?: unknown }).code === '42P01') {
-        throw new UsageError(
-          'this database has no gate tables yet: start the hub (or run its migrations) first',
+    return withGateDatabase(args, io, async (db) => {
+      try {
+        if (action === 'show') {
+          const gate = await getGate(db, id!, DEFAULT_MATCH_WINDOW_MS);
+          io.stdout.write(v.json ? `${JSON.stringify(gate, null, 2)}\n` : formatGateDetail(gate));
+          return 0;
+        }
+        const page = await listGates(
+          db,
+          {
+            ...(typeof v.instance === 'string' ? { instanceId: v.instance } : {}),
+            ...(typeof v.decision === 'string' ? { decision: v.decision } : {}),
+            ...(typeof v.reason === 'string' ? { reason: v.reason } : {}),
+            limit,
+          },
+          DEFAULT_MATCH_WINDOW_MS,
         );
+        if (v.json) io.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+        else if (page.items.length === 0) io.stdout.write('no gate requests\n');
+        else io.stdout.write(`${page.items.map(formatGateLine).join('\n')}\n`);
+        return 0;
+      } catch (error) {
+        // A read command never migrates: a database the hub has not run on yet just says so.
+        if ((error as { code?: unknown }).code === '42P01') {
+          throw new UsageError(
+            'this database has no gate tables yet: start the hub (or run its migrations) first',
+          );
+        }
+        throw error;
       }
-      throw error;
-    } finally {
-      await database.close();
-    }
+    });
   },
 };
