@@ -23,7 +23,10 @@ export async function withChild<T>(
   const db = await createTestDatabase({ adminUrl, prefix: 'sy_bench_' });
   let child: Child | undefined;
   try {
-    child = await startChild(entry, { BENCH_DATABASE_URL: db.url });
+    // BENCH_CPU_PROF=dir profiles the hub child (V8 .cpuprofile written to dir when it exits).
+    const prof = process.env.BENCH_CPU_PROF;
+    const execArgv = prof && entry.href === HUB_ENTRY.href ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+    child = await startChild(entry, { BENCH_DATABASE_URL: db.url }, execArgv);
     return await body(child, db);
   } finally {
     await child?.stop().catch(() => {});

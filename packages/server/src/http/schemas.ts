@@ -95,6 +95,7 @@ export const subscription = object({
   approver: { type: 'boolean' },
   approverFilters: anyJson,
   allowPrivateAddresses: { type: 'boolean' },
+  disableAfterConsecutiveDead: { type: ['integer', 'null'] },
   consecutiveDead: int,
   disabledAt: nullableDateTime,
   disabledReason: nullableStr,
@@ -123,6 +124,7 @@ const subscriptionFields: Record<string, Schema> = {
   approver: { type: 'boolean' },
   approverFilters: jsonObjectOrNull,
   allowPrivateAddresses: { type: 'boolean' },
+  disableAfterConsecutiveDead: { type: ['integer', 'null'], minimum: 1, maximum: 1000 },
 };
 
 export const subscriptionCreate: Schema = {

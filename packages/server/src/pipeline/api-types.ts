@@ -103,6 +103,8 @@ export interface SubscriptionInput {
   approverFilters?: JsonObject | null;
   /** Allow private, loopback and link-local destinations (tests, internal networks). */
   allowPrivateAddresses?: boolean;
+  /** Consecutive dead deliveries that disable the subscription. Default (null): the hub's option. */
+  disableAfterConsecutiveDead?: number | null;
   managedBy?: 'file' | 'api';
 }
 
@@ -121,6 +123,7 @@ export interface Subscription {
   approver: boolean;
   approverFilters: JsonValue | null;
   allowPrivateAddresses: boolean;
+  disableAfterConsecutiveDead: number | null;
   consecutiveDead: number;
   disabledAt: Date | null;
   disabledReason: string | null;

@@ -284,7 +284,7 @@ export class Deliverer {
           const count = await q.bumpConsecutiveDead(trx, sub.id);
           if (sub.ordering === 'hold') await q.holdSubject(trx, sub.id, d.subject, d.event_sequence);
           else await q.notify(trx, q.CHANNEL_DELIVER);
-          if (count >= rt.options.disableAfterConsecutiveDead) {
+          if (count >= (sub.disable_after_consecutive_dead ?? rt.options.disableAfterConsecutiveDead)) {
             await q.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
             disabledNow = true;
           }

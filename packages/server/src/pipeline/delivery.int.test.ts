@@ -182,6 +182,24 @@ describe('delivery', () => {
     expect((await hub.subscriptions.get(sub.id)).consecutiveDead).toBe(0);
   });
 
+  it("uses the subscription's own dead limit over the hub's default", async () => {
+    const secret = generateSecret();
+    subscriber = await startRecordingSubscriber({ secrets: secret, defaultResponse: 500 });
+    const sub = await subscribe(secret, {
+      ordering: 'release',
+      retryScheduleMs: [0],
+      disableAfterConsecutiveDead: 1,
+    });
+    expect(sub.disableAfterConsecutiveDead).toBe(1);
+    const e1 = await send();
+    await deliveryOf(sub.id, e1.id, 'dead');
+    const disabled = await eventually(async () => {
+      const s = await hub.subscriptions.get(sub.id);
+      return s.disabledAt ? s : undefined;
+    });
+    expect(disabled.disabledReason).toMatch(/1 consecutive/);
+  });
+
   it('replays every dead delivery of a subscription and every event since a time', async () => {
     const secret = generateSecret();
     subscriber = await startRecordingSubscriber({ secrets: secret, defaultResponse: 500 });

@@ -111,6 +111,7 @@ function toSubscription(r: q.SubscriptionRow): Subscription {
     approver: r.approver,
     approverFilters: r.approver_filters,
     allowPrivateAddresses: r.allow_private_addresses,
+    disableAfterConsecutiveDead: r.disable_after_consecutive_dead,
     consecutiveDead: r.consecutive_dead,
     disabledAt: r.disabled_at,
     disabledReason: r.disabled_reason,
@@ -285,6 +286,12 @@ export async function createHub(config: HubConfig) {
     if (contentType !== 'application/cloudevents+json' && contentType !== 'application/json') {
       throw invalid('contentType must be application/cloudevents+json or application/json');
     }
+    const deadLimit =
+      input.disableAfterConsecutiveDead === undefined
+        ? (base?.disable_after_consecutive_dead ?? null)
+        : input.disableAfterConsecutiveDead;
+    if (deadLimit !== null && (!Number.isInteger(deadLimit) || deadLimit < 1))
+      throw invalid('disableAfterConsecutiveDead must be a positive integer');
     const ordering = input.ordering ?? base?.ordering ?? 'hold';
     if (ordering !== 'hold' && ordering !== 'release') throw invalid('ordering must be hold or release');
     return {
@@ -302,6 +309,7 @@ export async function createHub(config: HubConfig) {
       approverFilters:
         input.approverFilters === undefined ? (base?.approver_filters ?? null) : input.approverFilters,
       allowPrivateAddresses: input.allowPrivateAddresses ?? base?.allow_private_addresses ?? false,
+      disableAfterConsecutiveDead: deadLimit,
       managedBy: input.managedBy ?? base?.managed_by ?? 'api',
     };
   }

@@ -48,6 +48,7 @@ export function subscriptionInput(s: ResolvedSubscription): SubscriptionInput {
       ? { events: s.approver.events, ...(s.approver.sources ? { sources: s.approver.sources } : {}) }
       : null,
     allowPrivateAddresses: s.allowPrivateAddresses,
+    disableAfterConsecutiveDead: s.disableAfterConsecutiveDead,
     managedBy: 'file',
   };
   if (s.url !== undefined) input.url = s.url;

@@ -350,6 +350,12 @@ end
 $fn$;
 `,
   },
+  {
+    version: 7,
+    name: 'per-subscription dead limit',
+    // Consecutive dead deliveries that disable this subscription; null: the hub's default.
+    sql: `alter table switchyard.subscriptions add column disable_after_consecutive_dead integer;`,
+  },
 ];
 
 /**

@@ -93,6 +93,7 @@ export interface SubscriptionRow {
   approver: boolean;
   approver_filters: JsonValue | null;
   allow_private_addresses: boolean;
+  disable_after_consecutive_dead: number | null;
   consecutive_dead: number;
   disabled_at: Date | null;
   disabled_reason: string | null;
@@ -699,6 +700,7 @@ export interface SubscriptionValues {
   approver: boolean;
   approverFilters: JsonValue | null;
   allowPrivateAddresses: boolean;
+  disableAfterConsecutiveDead: number | null;
   managedBy: 'file' | 'api';
 }
 
@@ -709,10 +711,11 @@ export async function insertSubscription(
 ): Promise<SubscriptionRow> {
   const row = await first<SubscriptionRow>(
     sql`insert into switchyard.subscriptions (id, kind, url, event_types, sources, secrets, content_type, timeout_ms,
-          retry_schedule_ms, rate_limit, ordering, approver, approver_filters, allow_private_addresses, managed_by)
+          retry_schedule_ms, rate_limit, ordering, approver, approver_filters, allow_private_addresses,
+          disable_after_consecutive_dead, managed_by)
         values (${id}, ${v.kind}, ${v.url}, ${v.eventTypes}::text[], ${v.sources}::text[], ${json(v.secrets)}, ${v.contentType},
           ${v.timeoutMs}, ${v.retryScheduleMs}::integer[], ${json(v.rateLimit)}, ${v.ordering}, ${v.approver},
-          ${json(v.approverFilters)}, ${v.allowPrivateAddresses}, ${v.managedBy})
+          ${json(v.approverFilters)}, ${v.allowPrivateAddresses}, ${v.disableAfterConsecutiveDead}, ${v.managedBy})
         returning *`,
     db,
   );
@@ -729,7 +732,8 @@ export async function updateSubscription(
           sources = ${v.sources}::text[], secrets = ${json(v.secrets)}, content_type = ${v.contentType}, timeout_ms = ${v.timeoutMs},
           retry_schedule_ms = ${v.retryScheduleMs}::integer[], rate_limit = ${json(v.rateLimit)}, ordering = ${v.ordering},
           approver = ${v.approver}, approver_filters = ${json(v.approverFilters)},
-          allow_private_addresses = ${v.allowPrivateAddresses}, managed_by = ${v.managedBy}, updated_at = now()
+          allow_private_addresses = ${v.allowPrivateAddresses},
+          disable_after_consecutive_dead = ${v.disableAfterConsecutiveDead}, managed_by = ${v.managedBy}, updated_at = now()
         where id = ${id} returning *`,
     db,
   );
