@@ -26,6 +26,12 @@ try {
   const total = counts.reduce((sum, [, n]) => sum + n, 0);
   console.log(`statements per event: ${(total / events).toFixed(2)}`);
   for (const [text, n] of counts.slice(0, 30)) console.log(`${(n / events).toFixed(2)}  ${text}`);
+  const send = await child.call<[string, number][]>('querySendMs');
+  console.log('\nms spent sending (socket write included), most first:');
+  for (const [text, ms] of send.slice(0, 12)) console.log(`${ms.toFixed(0).padStart(6)} ms  ${text}`);
+  const trip = await child.call<[string, number][]>('queryRoundTripMs');
+  console.log('\nms from send to answer (summed over concurrent statements), most first:');
+  for (const [text, ms] of trip.slice(0, 12)) console.log(`${ms.toFixed(0).padStart(6)} ms  ${text}`);
 } finally {
   await child.stop();
   await subscriber.close();

@@ -100,6 +100,8 @@ async function startHttp(h: Hub, useApp: boolean): Promise<{ port: number; front
  * where the round trips per event go. Off by default: measured runs do not pay for it.
  */
 const queryCounts = new Map<string, number>();
+const querySendMs = new Map<string, number>();
+const queryRoundTripMs = new Map<string, number>();
 if (process.env.BENCH_COUNT_QUERIES === '1') {
   const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
@@ -109,7 +111,17 @@ if (process.env.BENCH_COUNT_QUERIES === '1') {
       .trim()
       .slice(0, 90);
     queryCounts.set(text, (queryCounts.get(text) ?? 0) + 1);
-    return original.apply(this, args);
+    // The synchronous part of query() includes sending the statement (the socket write) when
+    // the client is idle: shows which statements cost the most to send.
+    const t0 = performance.now();
+    const result = original.apply(this, args);
+    querySendMs.set(text, (querySendMs.get(text) ?? 0) + performance.now() - t0);
+    if (result instanceof Promise)
+      void result.then(
+        () => queryRoundTripMs.set(text, (queryRoundTripMs.get(text) ?? 0) + performance.now() - t0),
+        () => {},
+      );
+    return result;
   } as typeof pg.Client.prototype.query;
 }
 
@@ -119,6 +131,14 @@ serveChild(
     queryCounts() {
       return [...queryCounts].sort((a, b) => b[1] - a[1]);
     },
+    /** Milliseconds spent sending each statement (BENCH_COUNT_QUERIES=1), most expensive first. */
+    querySendMs() {
+      return [...querySendMs].sort((a, b) => b[1] - a[1]);
+    },
+    /** Milliseconds from sending each statement to its answer, summed (BENCH_COUNT_QUERIES=1). */
+    queryRoundTripMs() {
+      return [...queryRoundTripMs].sort((a, b) => b[1] - a[1]);
+    },
     /** Creates and starts the hub, its instance and HTTP front end. */
     async start(opts: { workers?: boolean; useApp?: boolean; options?: PipelineOptions } = {}) {
       hub = await createHub({
@@ -126,7 +146,13 @@ serveChild(
         connectors: [docplanner],
         secretKey: SECRET_KEY,
         logger: pino({ level: 'error' }),
-        options: { ...BENCH_OPTIONS, workers: opts.workers ?? true, ...opts.options },
+        // BENCH_HUB_OPTIONS='{"normalizeConcurrency":64}' tries other pipeline options.
+        options: {
+          ...BENCH_OPTIONS,
+          workers: opts.workers ?? true,
+          ...(JSON.parse(process.env.BENCH_HUB_OPTIONS ?? '{}') as PipelineOptions),
+          ...opts.options,
+        },
       });
       await hub.start();
       await hub.instances.upsert({

@@ -66,7 +66,9 @@ const AGENT_OPTIONS = {
   keepAlive: true,
   maxSockets: 32,
   maxTotalSockets: 512,
-  maxFreeSockets: 8,
+  // As many idle as busy: with 8, every burst of the deliver worker (32 attempts at once by
+  // default) closed 24 sockets on release and reconnected them on the next burst.
+  maxFreeSockets: 32,
   scheduling: 'lifo' as const,
   // Idle sockets close before common server keep-alive timeouts (Node's own default is 5 s).
   timeout: 4_000,

@@ -10,12 +10,36 @@ export function deliveryBody(event: q.EventRow): string {
   return JSON.stringify({ ...event.envelope, sequence: event.sequence });
 }
 
+/**
+ * Opened secrets per runtime, by context and sealed value. Opening (AES-GCM with a fresh key
+ * object) on every attempt was a visible share of the deliver worker's CPU; a sealed value
+ * authenticates under one key and context only, so its plaintext never changes.
+ */
+const openedSecrets = new WeakMap<Runtime, Map<string, string>>();
+const OPENED_SECRETS_MAX = 10_000;
+
+function openCached(rt: Runtime, sealed: string, context: string): string {
+  let cache = openedSecrets.get(rt);
+  if (!cache) {
+    cache = new Map();
+    openedSecrets.set(rt, cache);
+  }
+  const k = `${context}\u0000${sealed}`;
+  let plain = cache.get(k);
+  if (plain === undefined) {
+    plain = rt.cipher.open(sealed, context);
+    if (cache.size >= OPENED_SECRETS_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(k, plain);
+  }
+  return plain;
+}
+
 /** Signing secrets in force now, newest first (old and new both sign during a rotation overlap). */
 export function activeSecrets(rt: Runtime, sub: q.SubscriptionRow, now = Date.now()): string[] {
   return [...sub.secrets]
     .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now)
     .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))
-    .map((s) => rt.cipher.open(s.sealed, `subscription:${sub.id}`));
+    .map((s) => openCached(rt, s.sealed, `subscription:${sub.id}`));
 }
 
 /**

@@ -541,6 +541,87 @@ export async function hubIdAlias(
   return r?.hub_id ?? (await findAlias(db, instanceId, entity, vendorId))!;
 }
 
+/** One alias key: the connector instance, entity kind and vendor id. */
+export interface AliasKey {
+  instanceId: string;
+  entity: string;
+  vendorId: string;
+}
+
+/** An alias row as the batched lookups return it. */
+export interface AliasRow {
+  instance_id: string;
+  entity: string;
+  vendor_id: string;
+  hub_id: string;
+}
+
+const aliasKeyArrays = (keys: readonly AliasKey[]) => [
+  keys.map((k) => k.instanceId),
+  keys.map((k) => k.entity),
+  keys.map((k) => k.vendorId),
+];
+
+/**
+ * {@link findAlias} for many keys in one round trip (the alias store batches concurrent lookups of
+ * all normalize workers): the rows that exist, in no particular order.
+ */
+export async function findAliases(db: Executor, keys: readonly AliasKey[]): Promise<AliasRow[]> {
+  const [instances, entities, vendorIds] = aliasKeyArrays(keys);
+  return rows<AliasRow>(
+    sql`select a.instance_id, a.entity, a.vendor_id, a.hub_id
+        from unnest(${instances}::text[], ${entities}::text[], ${vendorIds}::text[]) as k(instance_id, entity, vendor_id)
+        join switchyard.aliases a using (instance_id, entity, vendor_id)`,
+    db,
+  );
+}
+
+/**
+ * {@link hubIdAlias} for many distinct keys in one statement: inserts the missing aliases with
+ * their proposed hub ids and returns the row of every key, new or existing. A key another
+ * transaction inserted meanwhile may be missing from the answer (snapshot): read it again with
+ * {@link findAliases}.
+ */
+export async function hubIdAliases(
+  db: Executor,
+  keys: readonly (AliasKey & { newHubId: string })[],
+): Promise<AliasRow[]> {
+  const [instances, entities, vendorIds] = aliasKeyArrays(keys);
+  return rows<AliasRow>(
+    sql`with k as (
+          select * from unnest(${instances}::text[], ${entities}::text[], ${vendorIds}::text[], ${keys.map((k) => k.newHubId)}::text[])
+            with ordinality as k(instance_id, entity, vendor_id, hub_id, n)),
+        ins as (
+          insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
+          select instance_id, entity, vendor_id, hub_id from k order by n
+          on conflict do nothing
+          returning instance_id, entity, vendor_id, hub_id)
+        select instance_id, entity, vendor_id, hub_id from ins
+        union all
+        select a.instance_id, a.entity, a.vendor_id, a.hub_id
+        from k join switchyard.aliases a using (instance_id, entity, vendor_id)`,
+    db,
+  );
+}
+
+/**
+ * {@link listVendorIds} for many hub ids in one round trip, each hub id's vendor ids in the same
+ * order (`created_at`, `vendor_id`).
+ */
+export async function listVendorIdsMany(
+  db: Executor,
+  keys: readonly { instanceId: string; entity: string; hubId: string }[],
+): Promise<AliasRow[]> {
+  return rows<AliasRow>(
+    sql`select a.instance_id, a.entity, a.vendor_id, a.hub_id
+        from (select distinct * from unnest(${keys.map((k) => k.instanceId)}::text[], ${keys.map((k) => k.entity)}::text[], ${keys.map((k) => k.hubId)}::text[])
+              as k(instance_id, entity, hub_id)) k
+        join switchyard.aliases a using (instance_id, entity, hub_id)
+        order by a.instance_id, a.entity, a.hub_id, a.created_at, a.vendor_id`,
+    db,
+  );
+}
+
 export async function listVendorIds(
   db: Executor,
   instanceId: string,
