@@ -1,0 +1,37 @@
+import type { Connector } from '@switchyard/core';
+import * as q from '../../storage/queries.ts';
+import type { DeliveryWithAttempts } from '../api-types.ts';
+import type { Poller } from '../poller.ts';
+import type { Runtime, SecretCipher } from '../runtime.ts';
+import { notFound, toAttempt, toDelivery } from '../views.ts';
+
+/** What the admin API sections (`instancesApi`, `subscriptionsApi`, ...) close over: one hub's state. */
+export interface HubContext {
+  db: Runtime['db'];
+  rt: Runtime;
+  cipher: SecretCipher;
+  connectors: ReadonlyMap<string, Connector>;
+  poller: Poller;
+}
+
+/** The subscription row, or SY_PIPELINE_NOT_FOUND. */
+export async function requireSubscription(db: Runtime['db'], id: string): Promise<q.SubscriptionRow> {
+  const row = await q.getSubscription(db, id);
+  if (!row) throw notFound('subscription', id);
+  return row;
+}
+
+/** Deliveries with their attempt logs, loaded in one query. */
+export async function withAttempts(
+  db: Runtime['db'],
+  rows: q.DeliveryRow[],
+): Promise<DeliveryWithAttempts[]> {
+  const attempts = await q.listAttempts(
+    db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => ({
+    ...toDelivery(r),
+    attemptLog: attempts.filter((a) => a.delivery_id === r.id).map(toAttempt),
+  }));
+}

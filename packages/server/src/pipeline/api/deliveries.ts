@@ -1,0 +1,169 @@
+import { SwitchyardError } from '@switchyard/core';
+import * as q from '../../storage/queries.ts';
+import type { Delivery, DeliveryWithAttempts, Page } from '../api-types.ts';
+import { newId } from '../ids.ts';
+import { clampLimit, invalid, notFound, toDelivery, UUID } from '../views.ts';
+import { type HubContext, requireSubscription, withAttempts } from './context.ts';
+
+/** The `hub.deliveries` section: delivery history, replays and skips. */
+export function deliveriesApi(ctx: HubContext) {
+  const { db, rt } = ctx;
+
+  async function replayRow(row: q.DeliveryRow): Promise<q.DeliveryRow> {
+    if (row.status === 'pending' || row.status === 'in_flight' || row.status === 'held') {
+      throw new SwitchyardError(
+        'SY_PIPELINE_CONFLICT',
+        `delivery ${row.id} is ${row.status}: it will still be sent`,
+        {
+          details: { delivery: row.id, status: row.status },
+        },
+      );
+    }
+    return db.transaction().execute(async (trx) => {
+      const fresh = await q.insertReplay(trx, newId(), row);
+      if (row.status === 'dead') await q.releaseSubject(trx, row.subscription_id, row.subject);
+      await q.notify(trx, q.CHANNEL_DELIVER);
+      return fresh;
+    });
+  }
+
+  return {
+    /**
+     * Lists deliveries, newest first.
+     *
+     * @example
+     * ```ts
+     * const dead = await hub.deliveries.list({ subscriptionId: id, status: 'dead' });
+     * ```
+     */
+    async list(
+      f: {
+        subscriptionId?: string;
+        eventId?: string;
+        status?: Delivery['status'];
+        cursor?: string;
+        limit?: number;
+      } = {},
+    ): Promise<Page<Delivery>> {
+      const limit = clampLimit(f.limit);
+      if (f.cursor !== undefined && !/^\d+$/.test(f.cursor)) throw invalid('cursor is not valid');
+      if (f.eventId !== undefined && !UUID.test(f.eventId)) return { items: [], nextCursor: null };
+      const rows = await q.listDeliveries(db, {
+        ...(f.subscriptionId ? { subscriptionId: f.subscriptionId } : {}),
+        ...(f.eventId ? { eventId: f.eventId } : {}),
+        ...(f.status ? { status: f.status } : {}),
+        ...(f.cursor ? { beforeSeq: f.cursor } : {}),
+        limit: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      return {
+        items: page.map(toDelivery),
+        nextCursor: rows.length > limit ? page[page.length - 1]!.seq : null,
+      };
+    },
+
+    /** One delivery with every attempt (status, latency, response snippet). @example `const d = await hub.deliveries.get(id);` */
+    async get(id: string): Promise<DeliveryWithAttempts> {
+      if (!UUID.test(id)) throw notFound('delivery', id);
+      const row = await q.getDelivery(db, id);
+      if (!row) throw notFound('delivery', id);
+      return (await withAttempts(db, [row]))[0]!;
+    },
+
+    /**
+     * Sends a finished delivery again as a new delivery of the SAME event (same `webhook-id`).
+     * Replaying a dead delivery also lets the deliveries held behind it go.
+     *
+     * @example
+     * ```ts
+     * const again = await hub.deliveries.replay(deadId);
+     * ```
+     */
+    async replay(id: string): Promise<Delivery> {
+      if (!UUID.test(id)) throw notFound('delivery', id);
+      const row = await q.getDelivery(db, id);
+      if (!row) throw notFound('delivery', id);
+      const fresh = await replayRow(row);
+      rt.wakeDeliver();
+      return toDelivery(fresh);
+    },
+
+    /**
+     * Replays every dead (not yet replayed) delivery of a subscription, oldest event first.
+     *
+     * @example
+     * ```ts
+     * const { replayed } = await hub.deliveries.replayDead(subscriptionId);
+     * ```
+     */
+    async replayDead(subscriptionId: string): Promise<{ replayed: number }> {
+      await requireSubscription(db, subscriptionId);
+      const replayed = await db.transaction().execute(async (trx) => {
+        const dead = await q.listDeadUnsuperseded(trx, subscriptionId);
+        for (const row of dead) {
+          await q.insertReplay(trx, newId(), row);
+          await q.releaseSubject(trx, subscriptionId, row.subject);
+        }
+        await q.notify(trx, q.CHANNEL_DELIVER);
+        return dead.length;
+      });
+      rt.wakeDeliver();
+      return { replayed };
+    },
+
+    /**
+     * Sends again every event matching the subscription that was stored since `since`, as new
+     * deliveries with the same event ids.
+     *
+     * @example
+     * ```ts
+     * await hub.deliveries.replaySince(subscriptionId, new Date(Date.now() - 3_600_000));
+     * ```
+     */
+    async replaySince(subscriptionId: string, since: Date): Promise<{ replayed: number }> {
+      const sub = await requireSubscription(db, subscriptionId);
+      if (!(since instanceof Date) || Number.isNaN(since.getTime()))
+        throw invalid('since must be a valid date');
+      if (sub.kind !== 'webhook')
+        throw invalid('a pull subscription replays by polling from an earlier cursor');
+      const replayed = await db.transaction().execute(async (trx) => {
+        const n = await q.insertReplaysSince(trx, sub, { since });
+        await q.notify(trx, q.CHANNEL_DELIVER);
+        return n;
+      });
+      rt.wakeDeliver();
+      return { replayed };
+    },
+
+    /**
+     * Gives up on a pending, held or dead delivery: it will not be sent, and later deliveries of
+     * its subject stop waiting for it.
+     *
+     * @example
+     * ```ts
+     * await hub.deliveries.skip(deadId);
+     * ```
+     */
+    async skip(id: string): Promise<Delivery> {
+      if (!UUID.test(id)) throw notFound('delivery', id);
+      const row = await db.transaction().execute(async (trx) => {
+        const skipped = await q.skipDelivery(trx, id);
+        if (skipped) {
+          await q.releaseSubject(trx, skipped.subscription_id, skipped.subject);
+          await q.notify(trx, q.CHANNEL_DELIVER);
+        }
+        return skipped;
+      });
+      if (!row) {
+        const existing = await q.getDelivery(db, id);
+        if (!existing) throw notFound('delivery', id);
+        throw new SwitchyardError(
+          'SY_PIPELINE_CONFLICT',
+          `delivery ${id} is ${existing.status}: it cannot be skipped`,
+        );
+      }
+      rt.wakeDeliver();
+      return toDelivery(row);
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import { SwitchyardError } from '@switchyard/core';
+import * as q from '../../storage/queries.ts';
+import type { InboundMessage, InboundMessageDetail, Page } from '../api-types.ts';
+import { clampLimit, invalid, notFound, toEvent, toInbound, UUID } from '../views.ts';
+import type { HubContext } from './context.ts';
+
+/** The `hub.inbound` section: stored vendor messages and re-normalization. */
+export function inboundApi(ctx: HubContext) {
+  const { db, rt } = ctx;
+
+  return {
+    /**
+     * Lists stored inbound messages, newest first.
+     *
+     * @example
+     * ```ts
+     * const failed = await hub.inbound.list({ status: 'failed', instanceId: 'dp-main' });
+     * ```
+     */
+    async list(
+      f: { status?: InboundMessage['status']; instanceId?: string; cursor?: string; limit?: number } = {},
+    ): Promise<Page<InboundMessage>> {
+      const limit = clampLimit(f.limit);
+      if (f.cursor !== undefined && !/^\d+$/.test(f.cursor)) throw invalid('cursor is not valid');
+      const rows = await q.listInbound(db, {
+        ...(f.status ? { status: f.status } : {}),
+        ...(f.instanceId ? { instanceId: f.instanceId } : {}),
+        ...(f.cursor ? { beforeSeq: f.cursor } : {}),
+        limit: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      return {
+        items: page.map(toInbound),
+        nextCursor: rows.length > limit ? page[page.length - 1]!.seq : null,
+      };
+    },
+
+    /** One message with its payload, redacted headers, raw body and the events it produced. */
+    async get(id: string): Promise<InboundMessageDetail> {
+      if (!UUID.test(id)) throw notFound('inbound message', id);
+      const row = await q.getInbound(db, id);
+      if (!row) throw notFound('inbound message', id);
+      const events = await q.listEventsOfInbound(db, id);
+      return {
+        ...toInbound(row),
+        payload: row.payload,
+        rawBody: row.raw_body ? row.raw_body.toString('utf8') : null,
+        headers: row.headers,
+        events: events.map(toEvent),
+      };
+    },
+
+    /**
+     * Runs normalization again for a failed or ignored message (after a connector fix). Event ids
+     * stay the same, so nothing already delivered is duplicated.
+     *
+     * @example
+     * ```ts
+     * await hub.inbound.renormalize(messageId);
+     * ```
+     */
+    async renormalize(id: string): Promise<InboundMessage> {
+      if (!UUID.test(id)) throw notFound('inbound message', id);
+      const row = await db.transaction().execute(async (trx) => {
+        const r = await q.requeueInbound(trx, id);
+        if (r) await q.notify(trx, q.CHANNEL_NORMALIZE);
+        return r;
+      });
+      if (!row) {
+        const existing = await q.getInbound(db, id);
+        if (!existing) throw notFound('inbound message', id);
+        throw new SwitchyardError('SY_PIPELINE_CONFLICT', `inbound message ${id} is ${existing.status}`);
+      }
+      rt.wakeNormalize();
+      return toInbound(row);
+    },
+  };
+}

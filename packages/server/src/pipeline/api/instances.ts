@@ -1,0 +1,144 @@
+import type { Connector, JsonObject, JsonValue } from '@switchyard/core';
+import { redactConfig } from '../../delivery/redact.ts';
+import * as q from '../../storage/queries.ts';
+import type { Instance, InstanceHealth, InstanceInput } from '../api-types.ts';
+import { checkedSettings } from '../settings.ts';
+import { invalid, notFound } from '../views.ts';
+import type { HubContext } from './context.ts';
+
+/** The `hub.instances` section: connector instances and their pull turns. */
+export function instancesApi(ctx: HubContext) {
+  const { db, rt, cipher, connectors, poller } = ctx;
+
+  function connectorOf(name: string): Connector {
+    const c = connectors.get(name);
+    if (!c)
+      throw invalid(`unknown connector ${JSON.stringify(name)}`, {
+        connector: name,
+        known: [...connectors.keys()],
+      });
+    return c;
+  }
+
+  function instanceView(row: q.InstanceRow): Instance {
+    const connector = connectors.get(row.connector);
+    const settings = JSON.parse(cipher.open(row.settings_sealed, `instance:${row.id}`)) as JsonObject;
+    return {
+      id: row.id,
+      connector: row.connector,
+      mode: row.mode,
+      // Without the connector we cannot tell secrets apart: show nothing rather than too much.
+      settings: connector ? redactConfig(settings, connector.configSchema) : {},
+      ...(row.mode !== 'push' ? { pull: { intervalMs: row.pull_interval_ms } } : {}),
+      ...(row.gate !== null ? { gate: row.gate } : {}),
+      managedBy: row.managed_by,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  return {
+    /**
+     * Creates or replaces a connector instance. Settings are stored encrypted.
+     *
+     * @example
+     * ```ts
+     * await hub.instances.upsert({ id: 'bb-main', connector: 'bookingbug', mode: 'push', settings: { username: 'u', password: 'p' } });
+     * ```
+     */
+    async upsert(input: InstanceInput): Promise<Instance> {
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$/.test(input.id ?? '')) {
+        throw invalid('instance id must be 1..100 letters, digits, _ . - (starting with a letter or digit)');
+      }
+      const connector = connectorOf(input.connector);
+      const mode = input.mode ?? (connector.push ? 'push' : 'pull');
+      if (mode !== 'push' && mode !== 'pull' && mode !== 'both')
+        throw invalid('mode must be push, pull or both');
+      if (mode !== 'pull' && !connector.push)
+        throw invalid(`connector ${connector.name} cannot be pushed to`);
+      if (mode !== 'push' && !connector.pull) throw invalid(`connector ${connector.name} cannot pull`);
+      const intervalMs = input.pull?.intervalMs ?? null;
+      if (intervalMs !== null && (!Number.isInteger(intervalMs) || intervalMs < 100)) {
+        throw invalid('pull.intervalMs must be an integer ≥ 100');
+      }
+      const row = await q.upsertInstance(db, {
+        id: input.id,
+        connector: connector.name,
+        mode,
+        settingsSealed: cipher.seal(
+          JSON.stringify(checkedSettings(connector, input.settings ?? {})),
+          `instance:${input.id}`,
+        ),
+        pullIntervalMs: intervalMs,
+        gate: (input.gate ?? null) as JsonValue,
+        managedBy: input.managedBy ?? 'api',
+      });
+      rt.forgetInstance(input.id);
+      if (mode !== 'push') rt.wakePull();
+      return instanceView(row);
+    },
+
+    /** @example `const i = await hub.instances.get('dp-main');` */
+    async get(id: string): Promise<Instance> {
+      const row = await q.getInstance(db, id);
+      if (!row) throw notFound('instance', id);
+      return instanceView(row);
+    },
+
+    /** @example `const all = await hub.instances.list();` */
+    async list(): Promise<Instance[]> {
+      return (await q.listInstances(db)).map(instanceView);
+    },
+
+    /** Removes an instance (its stored messages and events stay until retention). @example `await hub.instances.remove('dp-old');` */
+    async remove(id: string): Promise<void> {
+      if (!(await q.deleteInstance(db, id))) throw notFound('instance', id);
+      rt.forgetInstance(id);
+    },
+
+    /**
+     * Health of an instance: last message, last error, pull position/lag, inbound backlog.
+     *
+     * @example
+     * ```ts
+     * const h = await hub.instances.health('dp-main'); // { lastMessageAt, pull: { lagMs, ... }, inbound: { received: 0, failed: 2 } }
+     * ```
+     */
+    async health(id: string): Promise<InstanceHealth> {
+      const row = await q.getInstance(db, id);
+      if (!row) throw notFound('instance', id);
+      const counts = await q.countInbound(db, id);
+      return {
+        id,
+        lastMessageAt: row.last_message_at,
+        lastError: row.last_error,
+        lastErrorAt: row.last_error_at,
+        pull:
+          row.mode === 'push'
+            ? null
+            : {
+                cursor: row.pull_cursor,
+                nextAt: row.pull_next_at,
+                lastSuccessAt: row.pull_last_success_at,
+                consecutiveFailures: row.pull_consecutive_failures,
+                lagMs: row.pull_lag_ms === null ? null : Number(row.pull_lag_ms),
+              },
+        inbound: counts,
+      };
+    },
+
+    /**
+     * Runs one pull turn for an instance now (what the poller does on its schedule).
+     *
+     * @example
+     * ```ts
+     * const { stored } = await hub.instances.pullNow('dp-main');
+     * ```
+     */
+    async pullNow(id: string): Promise<{ stored: number; duplicates: number; error?: string }> {
+      const row = await q.getInstance(db, id);
+      if (!row) throw notFound('instance', id);
+      return poller.pullInstance(row);
+    },
+  };
+}
