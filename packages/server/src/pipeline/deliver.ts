@@ -2,6 +2,7 @@ import { type PostWebhookResult, postWebhook } from '../delivery/http-post.ts';
 import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
 import { signPayload } from '../delivery/sign.ts';
 import * as q from '../storage/queries.ts';
+import { GroupCommit } from './group-commit.ts';
 import type { Runtime } from './runtime.ts';
 import type { TickResult } from './wake.ts';
 
@@ -85,12 +86,6 @@ export function scheduleOf(rt: Runtime, sub: q.SubscriptionRow): number[] {
 
 type BatchedAttempt = Parameters<typeof q.finishDeliveries>[1][number];
 
-interface PendingAttempt {
-  item: BatchedAttempt;
-  resolve(moved: { moved: boolean; successor: boolean }): void;
-  reject(error: unknown): void;
-}
-
 /** Deliveries claimed per query at most, commits running at once, attempts per commit at most. */
 const CLAIM_BATCH = 64;
 const MAX_COMMITS = 2;
@@ -104,56 +99,30 @@ const MAX_COMMIT_BATCH = 256;
  */
 class AttemptWriter {
   private readonly db: Runtime['db'];
-  private queue: PendingAttempt[] = [];
-  private active = 0;
+  private readonly group: GroupCommit<BatchedAttempt, { moved: boolean; successor: boolean }>;
 
   constructor(db: Runtime['db']) {
     this.db = db;
-  }
-
-  write(item: BatchedAttempt): Promise<{ moved: boolean; successor: boolean }> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      this.pump();
+    this.group = new GroupCommit({
+      maxInFlight: MAX_COMMITS,
+      maxBatch: MAX_COMMIT_BATCH,
+      commit: (items) => this.commit(items),
     });
   }
 
-  private pump(): void {
-    while (this.active < MAX_COMMITS && this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_COMMIT_BATCH);
-      this.active++;
-      void this.flush(batch).finally(() => {
-        this.active--;
-        this.pump();
-      });
-    }
+  write(item: BatchedAttempt): Promise<{ moved: boolean; successor: boolean }> {
+    return this.group.write(item);
   }
 
-  private async flush(batch: PendingAttempt[]): Promise<void> {
-    try {
-      await this.commit(batch);
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
-      }
-      // One attempt Postgres refuses (say, a snippet it cannot store) must not fail the others.
-      for (const p of batch) await this.commit([p]).catch((single) => p.reject(single));
-    }
-  }
-
-  private async commit(batch: PendingAttempt[]): Promise<void> {
-    const moved = await q.finishDeliveries(
-      this.db,
-      batch.map((p) => p.item),
-    );
+  private async commit(items: BatchedAttempt[]): Promise<{ moved: boolean; successor: boolean }[]> {
+    const moved = await q.finishDeliveries(this.db, items);
     const byId = new Map(moved.map((m) => [m.id, m.successor]));
     // A successor of the same subject may be claimed by another process: wake them once.
     if (moved.some((m) => m.successor)) await q.notify(this.db, q.CHANNEL_DELIVER);
-    for (const p of batch) {
-      const successor = byId.get(p.item.deliveryId);
-      p.resolve({ moved: successor !== undefined, successor: successor === true });
-    }
+    return items.map((item) => {
+      const successor = byId.get(item.deliveryId);
+      return { moved: successor !== undefined, successor: successor === true };
+    });
   }
 }
 

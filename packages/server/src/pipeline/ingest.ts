@@ -8,6 +8,7 @@ import {
 import type { Kysely } from 'kysely';
 import { redactHeaders } from '../delivery/redact.ts';
 import * as q from '../storage/queries.ts';
+import { GroupCommit } from './group-commit.ts';
 import { newId } from './ids.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -68,12 +69,6 @@ export function storedHeaders(headers: InboundRequest['headers']): Record<string
   return out;
 }
 
-interface Pending {
-  items: q.NewInbound[];
-  resolve(result: { inserted: Set<string> }): void;
-  reject(error: unknown): void;
-}
-
 /**
  * Group commit for inbound messages: concurrent requests are written together, one INSERT and one
  * COMMIT for many, with at most `maxConcurrent` statements open. Under light load a request
@@ -84,10 +79,7 @@ interface Pending {
 export class InboundWriter {
   private readonly db: Kysely<unknown>;
   private readonly onCommit: () => void;
-  private readonly maxConcurrent: number;
-  private readonly maxBatch: number;
-  private queue: Pending[] = [];
-  private active = 0;
+  private readonly group: GroupCommit<q.NewInbound[], { inserted: Set<string> }>;
 
   constructor(
     db: Kysely<unknown>,
@@ -96,56 +88,21 @@ export class InboundWriter {
   ) {
     this.db = db;
     this.onCommit = onCommit;
-    this.maxConcurrent = options.maxConcurrent ?? 4;
-    this.maxBatch = options.maxBatch ?? 500;
+    this.group = new GroupCommit({
+      maxInFlight: options.maxConcurrent ?? 4,
+      // A batch is capped in rows, not requests: a request may carry many notifications.
+      maxBatch: options.maxBatch ?? 500,
+      weight: (items) => items.length,
+      commit: async (requests) => {
+        const inserted = await this.commit(requests.flat());
+        return requests.map(() => ({ inserted }));
+      },
+    });
   }
 
   /** Resolves once the items are durable; `inserted` holds the ids that were new (not duplicates). */
   write(items: q.NewInbound[]): Promise<{ inserted: Set<string> }> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ items, resolve, reject });
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    while (this.active < this.maxConcurrent && this.queue.length > 0) {
-      const batch: Pending[] = [];
-      let size = 0;
-      while (
-        this.queue.length > 0 &&
-        (batch.length === 0 || size + this.queue[0]!.items.length <= this.maxBatch)
-      ) {
-        const next = this.queue.shift()!;
-        batch.push(next);
-        size += next.items.length;
-      }
-      this.active++;
-      void this.flush(batch).finally(() => {
-        this.active--;
-        this.pump();
-      });
-    }
-  }
-
-  private async flush(batch: Pending[]): Promise<void> {
-    try {
-      const inserted = await this.commit(batch.flatMap((p) => p.items));
-      for (const p of batch) p.resolve({ inserted });
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
-      }
-      // One bad request (say, a payload Postgres refuses) must not fail its neighbours: retry alone.
-      for (const p of batch) {
-        try {
-          p.resolve({ inserted: await this.commit(p.items) });
-        } catch (single) {
-          p.reject(single);
-        }
-      }
-    }
+    return this.group.write(items);
   }
 
   private async commit(items: q.NewInbound[]): Promise<Set<string>> {

@@ -10,6 +10,7 @@ import {
 import type { Kysely } from 'kysely';
 import * as q from '../storage/queries.ts';
 import { matchesSubscription } from './fanout.ts';
+import { GroupCommit } from './group-commit.ts';
 import { eventIdFor, newId } from './ids.ts';
 import { connectorLogger, jittered, type Runtime } from './runtime.ts';
 import { aliasStore, stateStore } from './stores.ts';
@@ -260,12 +261,6 @@ interface Normalized {
   ignored?: string;
 }
 
-interface PendingCommit {
-  item: Normalized;
-  resolve(stored: boolean): void;
-  reject(error: unknown): void;
-}
-
 /**
  * Group commit for normalized messages: the results of every message finished while a commit was
  * running are stored together in the next one. One transaction per batch finishes the messages
@@ -276,62 +271,36 @@ interface PendingCommit {
  */
 class NormalizedWriter {
   private readonly rt: Runtime;
-  private queue: PendingCommit[] = [];
-  private active = 0;
+  private readonly group: GroupCommit<Normalized, boolean>;
 
   constructor(rt: Runtime) {
     this.rt = rt;
+    this.group = new GroupCommit({
+      maxInFlight: MAX_COMMITS,
+      maxBatch: MAX_COMMIT_BATCH,
+      commit: async (items) => {
+        const stored = await this.commit(items);
+        return items.map((i) => stored.has(i.row.id));
+      },
+    });
   }
 
   /** Resolves true once stored, false when the lease was lost (another worker's result counts). */
   write(item: Normalized): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    while (this.active < MAX_COMMITS && this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_COMMIT_BATCH);
-      this.active++;
-      void this.flush(batch).finally(() => {
-        this.active--;
-        this.pump();
-      });
-    }
-  }
-
-  private async flush(batch: PendingCommit[]): Promise<void> {
-    try {
-      const stored = await this.commit(batch.map((p) => p.item));
-      for (const p of batch) p.resolve(stored.has(p.item.row.id));
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
-      }
-      // One message Postgres refuses must not fail its neighbours: retry each alone.
-      for (const p of batch) {
-        try {
-          p.resolve((await this.commit([p.item])).has(p.item.row.id));
-        } catch (single) {
-          p.reject(single);
-        }
-      }
-    }
+    return this.group.write(item);
   }
 
   private async commit(items: Normalized[]): Promise<Set<string>> {
     const { rt } = this;
-    // Arrival order, so events of different messages get sequences in the order they came in.
-    items.sort((a, b) => (BigInt(a.row.seq) < BigInt(b.row.seq) ? -1 : 1));
+    // Arrival order, so events of different messages get sequences in the order they came in. A
+    // sorted copy: the caller maps results back onto `items` in its own order.
+    const ordered = [...items].sort((a, b) => (BigInt(a.row.seq) < BigInt(b.row.seq) ? -1 : 1));
     let fanned = 0;
     const finished = await rt.db.transaction().execute(async (trx) => {
       // Finishing first locks the rows and checks the leases: only messages still ours store events.
       const done = await q.finishInboundMany(
         trx,
-        items.map((i) => ({
+        ordered.map((i) => ({
           id: i.row.id,
           lockToken: i.token,
           status: i.ignored === undefined ? ('normalized' as const) : ('ignored' as const),
@@ -342,7 +311,7 @@ class NormalizedWriter {
       );
       const events = await q.insertEvents(
         trx,
-        items.filter((i) => done.has(i.row.id)).flatMap((i) => i.events),
+        ordered.filter((i) => done.has(i.row.id)).flatMap((i) => i.events),
       );
       fanned = await fanOut(trx, events);
       if (fanned > 0) await q.notify(trx, q.CHANNEL_DELIVER);
