@@ -99,7 +99,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     ],
     notes: [
       `Hub: ${one.toLocaleString('en')} (1 subscription) and ${ten.toLocaleString('en')} (10 subscriptions) unique slot-booked pushes from autocannon (50 connections) after a 500-push warm-up; the clock runs from the first push to the last subscriber 2xx. Pushing took ${hub1.ingestSeconds.toFixed(1)} s and ${hub10.ingestSeconds.toFixed(1)} s of the ${hub1.seconds.toFixed(1)} s and ${hub10.seconds.toFixed(1)} s.`,
-      'Subscriber: a node:http server answering 200 at once, in the load-generator process. Hub retry schedule [0, 100 ms, 1 s]; LISTEN/NOTIFY wake-ups, 1 s polling backstop; deliveryConcurrency 16, normalizeConcurrency 4 (defaults).',
+      'Subscriber: a node:http server answering 200 at once, in the load-generator process. Hub retry schedule [0, 100 ms, 1 s]; LISTEN/NOTIFY wake-ups, 1 s polling backstop; deliveryConcurrency 32, normalizeConcurrency 32 (defaults).',
       'pg-boss: same process sends (50 in flight) and works (batchSize 50, burstWhenBatchFull, useListenNotify, queue notify: true); one job per delivery.',
     ],
   };

@@ -13,21 +13,6 @@ export function typeMatches(pattern: string, type: string): boolean {
   return false;
 }
 
-/**
- * The fan-out filter (kept identical to the SQL one in storage/queries.ts `matches`): any type
- * pattern matches, and the source is listed (or no source list is set).
- */
-export function matchesSubscription(
-  sub: { event_types: readonly string[]; sources: readonly string[] | null },
-  type: string,
-  source: string,
-): boolean {
-  return (
-    sub.event_types.some((p) => typeMatches(p, type)) &&
-    (sub.sources === null || sub.sources.includes(source))
-  );
-}
-
 /** Checks filter patterns; returns what is wrong with each bad one. */
 export function invalidTypePatterns(patterns: readonly string[]): string[] {
   return patterns.filter((p) => !(p === '*' || /^[a-z_]+\.\*$/.test(p) || /^[a-z_]+\.[a-z_]+$/.test(p)));

@@ -69,6 +69,9 @@ export function storedHeaders(headers: InboundRequest['headers']): Record<string
   return out;
 }
 
+/** How often one process moves an instance's `last_message_at` at most. */
+const TOUCH_INTERVAL_MS = 1000;
+
 /**
  * Group commit for inbound messages: concurrent requests are written together, one INSERT and one
  * COMMIT for many, with at most `maxConcurrent` statements open. Under light load a request
@@ -80,6 +83,8 @@ export class InboundWriter {
   private readonly db: Kysely<unknown>;
   private readonly onCommit: () => void;
   private readonly group: GroupCommit<q.NewInbound[], { inserted: Set<string> }>;
+  /** When this process last moved each instance's `last_message_at`. */
+  private readonly touchedAt = new Map<string, number>();
 
   constructor(
     db: Kysely<unknown>,
@@ -106,8 +111,17 @@ export class InboundWriter {
   }
 
   private async commit(items: q.NewInbound[]): Promise<Set<string>> {
+    // `last_message_at` moves at most once a second per instance (see storeInbound).
+    const now = Date.now();
+    const touch = [...new Set(items.map((i) => i.instanceId))].filter(
+      (id) => now - (this.touchedAt.get(id) ?? 0) >= TOUCH_INTERVAL_MS,
+    );
+    for (const id of touch) this.touchedAt.set(id, now);
     // One autocommit statement: rows, last_message_at and the NOTIFY, no BEGIN/COMMIT round trips.
-    const rows = await q.storeInbound(this.db, items);
+    const rows = await q.storeInbound(this.db, items, touch).catch((error: unknown) => {
+      for (const id of touch) this.touchedAt.delete(id);
+      throw error;
+    });
     const inserted = new Set(rows.map((r) => r.id));
     if (inserted.size > 0) this.onCommit();
     return inserted;
