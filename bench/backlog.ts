@@ -28,7 +28,8 @@ insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence
 select gen_random_uuid(), $2, id, sequence, subject from ins`;
 
 export async function run(options: BenchOptions): Promise<BenchResult> {
-  const n = options.quick ? 5000 : 100_000;
+  // BENCH_BACKLOG_N overrides the size (diagnostics: how the drain rate changes with the backlog).
+  const n = Number(process.env.BENCH_BACKLOG_N) || (options.quick ? 5000 : 100_000);
   const subscriber = await startFastSubscriber();
   try {
     options.log(`backlog: hub, queueing ${n} deliveries`);
