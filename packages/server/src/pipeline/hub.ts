@@ -21,6 +21,7 @@ import { Normalizer } from './normalize.ts';
 import { Poller } from './poller.ts';
 import { type PurgeResult, purge } from './retention.ts';
 import { connectorLogger, instanceLoader, type Runtime, resolveOptions } from './runtime.ts';
+import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
 import { invalid } from './views.ts';
 import { Listener, WorkerLoop } from './wake.ts';
 
@@ -63,6 +64,7 @@ export async function createHub(config: HubConfig) {
   let normalizeLoop: WorkerLoop | undefined;
   let deliverLoop: WorkerLoop | undefined;
   let pullLoop: WorkerLoop | undefined;
+  let statisticsLoop: WorkerLoop | undefined;
   const rt: Runtime = {
     db,
     databaseUrl: config.databaseUrl,
@@ -127,6 +129,12 @@ export async function createHub(config: HubConfig) {
           Math.max(options.pollIntervalMs, 1000),
           child('pull'),
         );
+        statisticsLoop = new WorkerLoop(
+          'statistics',
+          () => keepStatistics(rt),
+          STATISTICS_INTERVAL_MS,
+          child('statistics'),
+        );
         listener = new Listener(
           config.databaseUrl,
           new Map([
@@ -140,6 +148,7 @@ export async function createHub(config: HubConfig) {
         normalizeLoop.start();
         deliverLoop.start();
         pullLoop.start();
+        statisticsLoop.start();
       }
       if (options.queue) {
         boss = new PgBoss({ connectionString: config.databaseUrl, schema: 'switchyard_queue', max: 2 });
@@ -168,7 +177,12 @@ export async function createHub(config: HubConfig) {
      */
     async stop(opts: { graceful?: boolean } = {}): Promise<void> {
       const graceful = opts.graceful ?? true;
-      await Promise.all([normalizeLoop?.stop(), deliverLoop?.stop(), pullLoop?.stop()]);
+      await Promise.all([
+        normalizeLoop?.stop(),
+        deliverLoop?.stop(),
+        pullLoop?.stop(),
+        statisticsLoop?.stop(),
+      ]);
       await listener?.stop();
       if (graceful) await Promise.all([normalizer.drain(), deliverer.drain()]);
       await boss?.stop({ graceful, timeout: graceful ? 30_000 : 1000 }).catch(() => {});

@@ -36,6 +36,11 @@ export function openDatabase(databaseUrl: string, options: { max?: number } = {}
   // next statement on that client fails instead, and the caller answers 503 / retries.
   pool.on('connect', (client) => {
     client.on('error', () => {});
+    // Queued before any statement of the pool's user. Prepared statements (below) keep their parse,
+    // but every execution is planned for the tables as they are now: a generic plan made while a
+    // queue table was small (statistics lag behind a burst) joined a claim's 32 rows by hashing
+    // every delivery and event, and stayed until the next ANALYZE.
+    client.query('set plan_cache_mode = force_custom_plan').catch(() => {});
   });
   const db = new Kysely<unknown>({
     dialect: new PostgresDialect({
@@ -64,11 +69,12 @@ const MAX_PREPARED = 512;
 const statementNames = new Map<string, string>();
 
 /**
- * The server-side name of a statement text, so each pool connection parses and plans it once
+ * The server-side name of a statement text, so each pool connection parses and analyzes it once
  * instead of on every call. The pipeline's statements are few and fixed (lists travel as array
- * parameters), and planning their CTEs was ~30% of the database time per event (1.6 ms of each
- * normalize commit; see docs/benchmarks.md). Statements without parameters, and texts beyond
- * `MAX_PREPARED` (say, ad-hoc filter combinations), stay unnamed.
+ * parameters). Planning still happens per execution (`plan_cache_mode = force_custom_plan`, set in
+ * `openDatabase`): cached generic plans were cheaper to run but went stale while queue tables
+ * grew. Statements without parameters, and texts beyond `MAX_PREPARED` (say, ad-hoc filter
+ * combinations), stay unnamed.
  */
 function statementName(text: string): string | undefined {
   const known = statementNames.get(text);

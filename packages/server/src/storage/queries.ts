@@ -360,23 +360,16 @@ export async function storeInbound(
  * Claims due messages to normalize. A message whose ordering key has an earlier unfinished
  * message waits for it, so one entity's notifications are normalized in arrival order.
  *
- * Only queue heads are candidates: `distinct on (instance_id, ordering_key)` over
- * `inbound_ordering_idx` picks the earliest `received` message of each key in one index pass
- * (instead of a NOT EXISTS probe per waiting row), and a head that is leased or not yet due blocks
- * its whole key. Messages without an ordering key are each their own head.
+ * Heads are found by `switchyard.claimable_inbound` (migration 10): a walk of the queue in arrival
+ * order that probes each candidate's ordering key once and stops at the limit, so a claim costs
+ * O(limit + messages passed over), not O(waiting messages). A head that is leased or not yet due
+ * blocks its whole key; messages without an ordering key are each their own head.
  */
 export async function claimInbound(db: Executor, leaseMs: number, limit: number): Promise<InboundRow[]> {
   return rows<InboundRow>(
     sql`update switchyard.inbound_messages m set locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
           lock_token = gen_random_uuid(), attempts = m.attempts + 1
-        from (select c.id from switchyard.inbound_messages c
-              where c.status = 'received' and c.next_attempt_at <= now()
-                and (c.locked_until is null or c.locked_until < now())
-                and (c.ordering_key is null or c.id in (
-                  select distinct on (h.instance_id, h.ordering_key) h.id from switchyard.inbound_messages h
-                  where h.status = 'received' and h.ordering_key is not null
-                  order by h.instance_id, h.ordering_key, h.seq))
-              order by c.seq limit ${limit} for update skip locked) due
+        from switchyard.claimable_inbound(${limit}::integer) as due(id)
         where m.id = due.id returning m.*`,
     db,
   );
@@ -1294,4 +1287,38 @@ export async function purgeInbound(db: Executor, olderThan: Date, batch: number)
     db,
   );
   return Number(r.numAffectedRows ?? 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// planner statistics
+// ---------------------------------------------------------------------------------------------
+
+/** The hub's tables whose size swings with traffic, so whose statistics go stale fastest. */
+export const BUSY_TABLES = [
+  'inbound_messages',
+  'events',
+  'deliveries',
+  'delivery_attempts',
+  'aliases',
+  'entity_state',
+] as const;
+
+/**
+ * The busy tables changed by at least a fifth (and 500 rows) since their last ANALYZE. Autovacuum
+ * gets there too, but only after its one-minute nap and a tenth of the table; a burst into fresh
+ * tables is planned on the statistics of the empty ones until then.
+ */
+export async function tablesNeedingAnalyze(db: Executor): Promise<string[]> {
+  const r = await rows<{ relname: string }>(
+    sql`select relname from pg_stat_user_tables
+        where schemaname = 'switchyard' and relname = any(${[...BUSY_TABLES]}::text[])
+          and n_mod_since_analyze >= greatest(500, 0.2 * n_live_tup)`,
+    db,
+  );
+  return r.map((x) => x.relname);
+}
+
+export async function analyzeTable(db: Executor, table: (typeof BUSY_TABLES)[number]): Promise<void> {
+  if (!BUSY_TABLES.includes(table)) throw new Error(`not a busy table: ${table}`);
+  await sql`analyze ${sql.table(`switchyard.${table}`)}`.execute(db);
 }

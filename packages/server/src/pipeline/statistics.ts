@@ -1,0 +1,26 @@
+import * as q from '../storage/queries.ts';
+import type { Runtime } from './runtime.ts';
+import type { TickResult } from './wake.ts';
+
+/** How often a worker process checks whether the busy tables need fresh statistics. */
+export const STATISTICS_INTERVAL_MS = 5000;
+
+/**
+ * One pass of the statistics keeper: ANALYZE each busy table that changed by a fifth since its
+ * last ANALYZE. Why: the hub's queue tables start empty and fill in bursts, and every statement is
+ * planned with their statistics; planned as if tiny, lookups of a few rows became scans of whole
+ * tables (every alias of an instance per booking, every delivery per claim) until autovacuum's
+ * next ANALYZE, a minute or more later. Several processes may analyze the same table; that is
+ * harmless.
+ *
+ * @example
+ * ```ts
+ * const loop = new WorkerLoop('statistics', () => keepStatistics(rt), STATISTICS_INTERVAL_MS, logger);
+ * ```
+ */
+export async function keepStatistics(rt: Runtime): Promise<TickResult> {
+  for (const table of await q.tablesNeedingAnalyze(rt.db)) {
+    await q.analyzeTable(rt.db, table as (typeof q.BUSY_TABLES)[number]);
+  }
+  return { busy: false, nextDueAt: new Date(Date.now() + STATISTICS_INTERVAL_MS) };
+}
