@@ -1,8 +1,9 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { SwitchyardError } from '@switchyard/core';
 
@@ -87,6 +88,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       error,
     ),
   );
+
+  if (osUser) {
+    await reachableByOthers(dirname(fileURLToPath(import.meta.url))).catch((error: unknown) =>
+      fail(
+        `the OS user "${OS_USER}" cannot reach the Postgres binaries in this checkout, and the traverse bit could not be added to its parent directories (${(error as Error).message})`,
+        error,
+      ),
+    );
+  }
 
   const initialised = await isInitialised(dataDir);
   let password: string;
@@ -228,4 +238,18 @@ export async function freePort(): Promise<number> {
       probe.close(() => resolvePort(port));
     });
   });
+}
+
+/**
+ * When root, Postgres runs as the unprivileged OS user, which must reach the binaries inside this
+ * checkout's node_modules. A checkout under a private directory (`mktemp -d` makes 0700 ones) hides
+ * them, and initdb fails with EACCES: add the traverse bit (o+x: enter, not list) to each parent
+ * that lacks it.
+ */
+async function reachableByOthers(from: string): Promise<void> {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0) await chmod(dir, (mode & 0o7777) | 0o001);
+    if (dirname(dir) === dir) return;
+  }
 }
