@@ -112,8 +112,12 @@ it('rides out a short outage with recorded retries and delivers every event in p
   expect(got.conflicting).toEqual([]);
   expect(got.unsigned).toBe(0);
 
-  // The retries are visible: every head shows its failed attempts, then the success.
-  const deliveries = await h.hub.deliveries.list({ subscriptionId: subscription.id, limit: 100 });
+  // The retries are visible: every head shows its failed attempts, then the success. The subscriber
+  // may have the last event a moment before the hub has recorded its attempt.
+  const deliveries = await eventually('every delivery recorded as succeeded', async () => {
+    const list = await h.hub.deliveries.list({ subscriptionId: subscription.id, limit: 100 });
+    return list.items.every((d) => d.status === 'succeeded') ? list : undefined;
+  });
   const retried = [];
   for (const d of deliveries.items) {
     expect(d.status).toBe('succeeded');
