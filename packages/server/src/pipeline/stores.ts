@@ -1,6 +1,7 @@
 import type { AliasStore, EntityKind, JsonValue, StateStore } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import * as q from '../storage/queries.ts';
+import { GroupCommit } from './group-commit.ts';
 import { newId } from './ids.ts';
 
 /**
@@ -26,64 +27,33 @@ function remember(cache: Map<string, string>, key: string, hubId: string): void 
   cache.set(key, hubId);
 }
 
-interface Waiter<V> {
-  resolve(value: V): void;
-  reject(error: unknown): void;
-}
-
 /**
- * Group lookup, like ingest's group commit: a call alone is sent at once; calls made while
- * `MAX_IN_FLIGHT` statements of the same kind run are answered together by the next one. Every
- * normalize worker asks its alias questions one after another, so without this each booking cost
- * ~4 sequential round trips, and per-statement overhead (socket writes, protocol parsing) was the
- * hub's largest CPU cost. Answers are the same as one statement per call: each call still reads
- * after it was made.
+ * Group lookup: a {@link GroupCommit} of read (or insert-or-read) calls. A call alone is sent at
+ * once; calls made while `MAX_IN_FLIGHT` statements of the same kind run are answered together by
+ * the next one, one row per distinct key. Every normalize worker asks its alias questions one after
+ * another, so without this each booking cost ~4 sequential round trips, and per-statement overhead
+ * (socket writes, protocol parsing) was the hub's largest CPU cost. Answers are the same as one
+ * statement per call: each call still reads after it was made.
  */
 class Batcher<A, V> {
-  #pending = new Map<string, { arg: A; waiters: Waiter<V>[] }>();
-  #inFlight = 0;
-  readonly #run: (args: A[]) => Promise<Map<string, V>>;
-  readonly #keyOf: (arg: A) => string;
-  readonly #missing: V;
+  readonly #group: GroupCommit<A, V>;
 
   constructor(keyOf: (arg: A) => string, run: (args: A[]) => Promise<Map<string, V>>, missing: V) {
-    this.#keyOf = keyOf;
-    this.#run = run;
-    this.#missing = missing;
-  }
-
-  load(arg: A): Promise<V> {
-    return new Promise<V>((resolve, reject) => {
-      const k = this.#keyOf(arg);
-      const entry = this.#pending.get(k);
-      if (entry) entry.waiters.push({ resolve, reject });
-      else this.#pending.set(k, { arg, waiters: [{ resolve, reject }] });
-      this.#pump();
+    this.#group = new GroupCommit<A, V>({
+      maxInFlight: MAX_IN_FLIGHT,
+      maxBatch: MAX_BATCH,
+      commit: async (args) => {
+        const answers = await run([...new Map(args.map((a) => [keyOf(a), a])).values()]);
+        return args.map((a) => {
+          const k = keyOf(a);
+          return answers.has(k) ? answers.get(k)! : missing;
+        });
+      },
     });
   }
 
-  #pump(): void {
-    while (this.#inFlight < MAX_IN_FLIGHT && this.#pending.size > 0) {
-      const batch = [...this.#pending].slice(0, MAX_BATCH);
-      for (const [k] of batch) this.#pending.delete(k);
-      this.#inFlight++;
-      this.#run(batch.map(([, e]) => e.arg))
-        .then(
-          (answers) => {
-            for (const [k, e] of batch) {
-              const v = answers.has(k) ? answers.get(k)! : this.#missing;
-              for (const w of e.waiters) w.resolve(v);
-            }
-          },
-          (error: unknown) => {
-            for (const [, e] of batch) for (const w of e.waiters) w.reject(error);
-          },
-        )
-        .finally(() => {
-          this.#inFlight--;
-          this.#pump();
-        });
-    }
+  load(arg: A): Promise<V> {
+    return this.#group.write(arg);
   }
 }
 

@@ -1302,14 +1302,15 @@ export const BUSY_TABLES = [
   'aliases',
   'entity_state',
 ] as const;
+export type BusyTable = (typeof BUSY_TABLES)[number];
 
 /**
  * The busy tables changed by at least a fifth (and 500 rows) since their last ANALYZE. Autovacuum
  * gets there too, but only after its one-minute nap and a tenth of the table; a burst into fresh
  * tables is planned on the statistics of the empty ones until then.
  */
-export async function tablesNeedingAnalyze(db: Executor): Promise<string[]> {
-  const r = await rows<{ relname: string }>(
+export async function tablesNeedingAnalyze(db: Executor): Promise<BusyTable[]> {
+  const r = await rows<{ relname: BusyTable }>(
     sql`select relname from pg_stat_user_tables
         where schemaname = 'switchyard' and relname = any(${[...BUSY_TABLES]}::text[])
           and n_mod_since_analyze >= greatest(500, 0.2 * n_live_tup)`,
@@ -1318,7 +1319,7 @@ export async function tablesNeedingAnalyze(db: Executor): Promise<string[]> {
   return r.map((x) => x.relname);
 }
 
-export async function analyzeTable(db: Executor, table: (typeof BUSY_TABLES)[number]): Promise<void> {
+export async function analyzeTable(db: Executor, table: BusyTable): Promise<void> {
   if (!BUSY_TABLES.includes(table)) throw new Error(`not a busy table: ${table}`);
   await sql`analyze ${sql.table(`switchyard.${table}`)}`.execute(db);
 }
