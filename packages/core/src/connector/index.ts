@@ -8,4 +8,18 @@ export {
   parseJsonObjectBody,
   timingSafeEqualString,
 } from './helpers.ts';
+export {
+  type BodySignatureScheme,
+  DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
+  type DigestEncoding,
+  hmacSha256,
+  parseTimestampedSignatureHeader,
+  type SignatureVerdict,
+  signBody,
+  signTimestamped,
+  type TimestampedSignatureHeader,
+  type TimestampedSigning,
+  verifyBodySignature,
+  verifyTimestampedSignature,
+} from './signature.ts';
 export type * from './types.ts';
