@@ -45,20 +45,95 @@ export interface ConformanceFixture {
   description?: string;
 }
 
-/** What {@link checkConformance} checks a connector against. */
-export interface ConformanceOptions<C> {
+/**
+ * The receive time of every request the kit builds, unless `receivedAt` is given: signatures made by
+ * `sign` and the tolerance window of the replay-window check are measured from it. A fixed time keeps
+ * dedupe keys and signatures reproducible from run to run.
+ */
+export const DEFAULT_CONFORMANCE_RECEIVED_AT = new Date('2026-01-15T10:00:00Z');
+
+/**
+ * How much later the dedupe-stable check parses each request again (36 days 13:59:59, so with the
+ * default receive time at 2026-02-20T23:59:59Z: another month, another day, another hour).
+ */
+export const CONFORMANCE_REPARSE_DELAY_MS = ((36 * 24 + 13) * 3600 + 59 * 60 + 59) * 1000;
+
+/**
+ * The credential cases the kit sends. Without `sign` each case is the {@link CredentialParts} put on
+ * the request as they are; with `sign` a case is whatever your `sign` hook signs with (typically
+ * `{ secret }`), and `missing` is always sent as it is (no signature at all).
+ */
+export interface ConformanceCredentials<K> {
+  /** Must be accepted. */
+  good: K;
+  /**
+   * Each must fail with ConnectorError kind `auth`. Give a record to name the cases in reports
+   * (`{ 'rotated-out secret': { secret: '…' } }`); list items are named by their values.
+   */
+  wrong: K[] | Record<string, K>;
+  /** Sent unsigned, as is; must fail with kind `auth`. */
+  missing: CredentialParts;
+}
+
+/** What {@link ConformanceOptions.sign} is told about the request it signs. */
+export interface SigningContext {
+  /**
+   * The credential case: `good`, a wrong case's name, or a near-miss such as
+   * `credential.secret with its last character changed`.
+   */
+  case: string;
+  /**
+   * When the vendor signs: the request's `receivedAt`, except in the replay-window check, which
+   * signs earlier than it receives.
+   */
+  signedAt: Date;
+}
+
+/**
+ * Signs one request the kit is about to send, as the vendor would: gets the request without
+ * credentials (route, params, headers, the exact `rawBody`, `receivedAt`) and the credential case,
+ * and returns the parts to add (usually the signature header).
+ *
+ * @example
+ * ```ts
+ * sign: (request, credential, { signedAt }) => ({
+ *   headers: { 'x-acme-signature': signTimestamped(credential.secret, request.rawBody, { timestamp: signedAt }) },
+ * }),
+ * ```
+ */
+export type SignRequest<K> = (
+  request: InboundRequest,
+  credential: K,
+  context: SigningContext,
+) => CredentialParts;
+
+/**
+ * What {@link checkConformance} checks a connector against. `K` is the credential case type:
+ * {@link CredentialParts} (the default) for vendors that send a static credential, or what your
+ * `sign` hook takes for vendors that sign each request.
+ */
+export interface ConformanceOptions<C, K = CredentialParts> {
   connector: Connector<C>;
   /** A valid instance config with test secrets. */
   config: C;
   /** Folder of vendor payload JSON files; every `.json` file in it (recursively) must be listed in `fixtures`. */
   fixturesDir: URL | string;
-  credentials: {
-    good: CredentialParts;
-    /** Each must fail with ConnectorError kind `auth`. */
-    wrong: CredentialParts[];
-    /** Must fail with kind `auth`. */
-    missing: CredentialParts;
-  };
+  credentials: ConformanceCredentials<K>;
+  /**
+   * For vendors that sign each request (an HMAC over the body, a timestamp): called for every request
+   * the kit sends with a credential (auth, near-miss, replay-window, malformed, normalize, round-trip),
+   * so each carries a real signature over its own body. Without it, credential cases must be
+   * {@link CredentialParts}.
+   */
+  sign?: SignRequest<K>;
+  /**
+   * For vendors whose signatures carry a timestamp: the tolerance the connector is configured with.
+   * The replay-window check then signs a request `toleranceSeconds - 1` s before it is received (must
+   * pass) and `toleranceSeconds + 1` s before (a replay: must be refused). Needs `sign`.
+   */
+  replayWindow?: { toleranceSeconds: number };
+  /** The receive time of every request; default {@link DEFAULT_CONFORMANCE_RECEIVED_AT}. */
+  receivedAt?: Date;
   /** Processed in order with one shared memory context (stateful vendors). */
   fixtures: ConformanceFixture[];
   vendorApi?: VendorApi;
@@ -80,6 +155,7 @@ export const conformanceChecks = [
   'fixtures',
   'auth',
   'auth-near-miss',
+  'replay-window',
   'malformed',
   'normalize',
   'event-valid',
@@ -95,7 +171,10 @@ export type ConformanceCheck = (typeof conformanceChecks)[number];
 export const conformanceCheckTitles: Record<ConformanceCheck, string> = {
   fixtures: 'every fixture file is listed and parses as JSON',
   auth: 'good credentials pass; wrong and missing ones fail with kind auth',
-  'auth-near-miss': 'credentials sharing a long prefix or differing only in length are refused',
+  'auth-near-miss':
+    'credentials (or signatures, or signed bodies) differing by one character, or only in length, are refused',
+  'replay-window':
+    'a request signed just inside the tolerance window passes; one signed just outside is refused',
   malformed: 'malformed bodies give bad_request or no notification, never another exception',
   normalize: 'fixtures normalize to the expected types (or are ignored)',
   'event-valid': 'every normalized event, completed by the hub, validates against the core schemas',
@@ -146,12 +225,14 @@ interface ProducedEvent {
  * if (!report.ok) console.log(report.failures);
  * ```
  */
-export async function checkConformance<C>(options: ConformanceOptions<C>): Promise<ConformanceReport> {
+export async function checkConformance<C, K = CredentialParts>(
+  options: ConformanceOptions<C, K>,
+): Promise<ConformanceReport> {
   const results: ConformanceResult[] = [];
   const add = (check: ConformanceCheck, ok: boolean, message: string, fixture?: string) => {
     results.push(fixture === undefined ? { check, ok, message } : { check, fixture, ok, message });
   };
-  const { connector, config } = options;
+  const { connector, config, sign } = options;
   const push = connector.push;
   if (!push) {
     add(
@@ -164,21 +245,38 @@ export async function checkConformance<C>(options: ConformanceOptions<C>): Promi
   const instanceId = options.instanceId ?? 'conformance';
   const defaultRoute =
     push.routes.find((r) => r.name === 'default')?.name ?? push.routes[0]?.name ?? 'default';
-  const good = options.credentials.good;
-  const build = (
-    parts: { route?: string; params?: Record<string, string>; headers?: Record<string, string> },
-    body: Buffer,
-    creds: CredentialParts,
-    receivedAt = new Date('2026-01-15T10:00:00Z'),
-  ): InboundRequest =>
+  const receivedAt = options.receivedAt ?? DEFAULT_CONFORMANCE_RECEIVED_AT;
+  const good: Sent<K> = { case: 'good', credential: options.credentials.good };
+  const unsigned = (parts: RequestParts, body: Buffer, at: Date, creds: CredentialParts = {}) =>
     inboundRequest({
       route: parts.route ?? defaultRoute,
       params: { ...parts.params, ...creds.params },
       query: { ...creds.query },
       headers: { 'content-type': 'application/json', ...parts.headers, ...creds.headers },
       body: Buffer.from(body),
-      receivedAt,
+      receivedAt: at,
     });
+  /** The request as the vendor sends it with one credential case: signed by `sign` when given. */
+  const build = (
+    parts: RequestParts,
+    body: Buffer,
+    sent: Sent<K>,
+    at = receivedAt,
+    signedAt = at,
+  ): InboundRequest => {
+    if ('parts' in sent) return unsigned(parts, body, at, sent.parts);
+    if (!sign) return unsigned(parts, body, at, asCredentialParts(sent.credential, sent.case));
+    let creds: CredentialParts;
+    try {
+      creds = sign(unsigned(parts, body, at), sent.credential, { case: sent.case, signedAt });
+    } catch (error) {
+      throw new Error(`sign() threw for credential case ${sent.case}: ${describeError(error)}`);
+    }
+    return unsigned(parts, body, at, creds);
+  };
+  const wrongCases: Array<Sent<K>> = Array.isArray(options.credentials.wrong)
+    ? options.credentials.wrong.map((credential) => ({ case: describeCase(credential), credential }))
+    : Object.entries(options.credentials.wrong).map(([name, credential]) => ({ case: name, credential }));
 
   // fixtures: listed, present, JSON.
   const loaded = await loadFixtures(options, add);
@@ -195,8 +293,8 @@ export async function checkConformance<C>(options: ConformanceOptions<C>): Promi
     const parts = { route, params: template?.fixture.params, headers: template?.fixture.headers };
     const body = template?.raw ?? Buffer.from('{}');
     const label = template?.fixture.file;
-    const attempt = (creds: CredentialParts) =>
-      authOutcome(() => push.authenticate(build(parts, body, creds), config));
+    const attempt = (sent: Sent<K>, requestBody = body, signedAt = receivedAt) =>
+      authOutcome(() => push.authenticate(build(parts, requestBody, sent, receivedAt, signedAt), config));
     const goodOutcome = attempt(good);
     add(
       'auth',
@@ -204,31 +302,91 @@ export async function checkConformance<C>(options: ConformanceOptions<C>): Promi
       `route ${route}: good credentials ${describeOutcome(goodOutcome)}`,
       label,
     );
-    if (options.credentials.wrong.length === 0) {
+    if (wrongCases.length === 0) {
       add('auth', false, 'credentials.wrong is empty: list at least one wrong credential', label);
     }
-    options.credentials.wrong.forEach((wrong, i) => {
+    for (const wrong of wrongCases) {
       const outcome = attempt(wrong);
       add(
         'auth',
         outcome === 'auth',
-        `route ${route}: wrong credential #${i + 1} ${describeOutcome(outcome)}`,
+        `route ${route}: wrong credential ${wrong.case} ${describeOutcome(outcome)}`,
         label,
       );
-    });
-    const missing = attempt(options.credentials.missing);
+    }
+    const missing = attempt({ case: 'missing', parts: options.credentials.missing });
     add('auth', missing === 'auth', `route ${route}: missing credentials ${describeOutcome(missing)}`, label);
 
-    const variants = nearMisses(good);
+    // auth-near-miss: without sign, the good credential varied; with sign, the credential varied
+    // before signing, the signature varied after signing, and the body changed after signing.
+    const variants: Array<{ sent: Sent<K>; body?: Buffer }> = [];
+    if (!sign) {
+      for (const variant of nearMisses(asCredentialPartsOrEmpty(good.credential))) {
+        variants.push({ sent: { case: `good credential ${variant.what}`, parts: variant.creds } });
+      }
+    } else {
+      for (const [what, credential] of credentialVariants(good.credential)) {
+        variants.push({ sent: { case: `credential${what}`, credential } });
+      }
+      let signed: CredentialParts | undefined;
+      try {
+        signed = sign(unsigned(parts, body, receivedAt), good.credential, {
+          case: 'good',
+          signedAt: receivedAt,
+        });
+      } catch {
+        signed = undefined; // reported under auth (good credentials threw)
+      }
+      for (const variant of nearMisses(signed ?? {})) {
+        variants.push({ sent: { case: `signature ${variant.what}`, parts: variant.creds } });
+      }
+      if (signed) {
+        variants.push({
+          sent: {
+            case: 'a good signature over a body changed after signing (one trailing space)',
+            parts: signed,
+          },
+          body: Buffer.concat([body, Buffer.from(' ')]),
+        });
+      }
+    }
     if (variants.length === 0) add('auth-near-miss', true, 'no credential values to vary', label);
     for (const variant of variants) {
-      const outcome = attempt(variant.creds);
+      const outcome = attempt(variant.sent, variant.body);
       add(
         'auth-near-miss',
         outcome === 'auth',
-        `route ${route}: ${variant.what} ${describeOutcome(outcome)}`,
+        `route ${route}: ${variant.sent.case} ${describeOutcome(outcome)}`,
         label,
       );
+    }
+
+    // replay-window: signed just inside, then just outside the declared tolerance.
+    if (options.replayWindow) {
+      const tolerance = options.replayWindow.toleranceSeconds;
+      if (!sign) {
+        add(
+          'replay-window',
+          false,
+          'replayWindow needs sign(request, credential, context) to sign at a given time',
+          label,
+        );
+      } else {
+        const inside = attempt(good, body, new Date(receivedAt.getTime() - (tolerance - 1) * 1000));
+        add(
+          'replay-window',
+          inside === 'passed',
+          `route ${route}: good credentials signed ${tolerance - 1} s before receipt (inside the ${tolerance} s window) ${describeOutcome(inside)}`,
+          label,
+        );
+        const replay = attempt(good, body, new Date(receivedAt.getTime() - (tolerance + 1) * 1000));
+        add(
+          'replay-window',
+          replay === 'auth',
+          `route ${route}: good credentials signed ${tolerance + 1} s before receipt (a replay outside the ${tolerance} s window) ${describeOutcome(replay)}`,
+          label,
+        );
+      }
     }
 
     // malformed: parse alone (authentication does not read the body).
@@ -368,7 +526,9 @@ export async function checkConformance<C>(options: ConformanceOptions<C>): Promi
   }
 
   // dedupe-stable: the same request parsed again, later, from another address, gives the same keys.
-  const reparsedAt = options.dedupeKeysUseReceiveTime ? undefined : new Date('2026-02-20T23:59:59Z');
+  const reparsedAt = options.dedupeKeysUseReceiveTime
+    ? receivedAt
+    : new Date(receivedAt.getTime() + CONFORMANCE_REPARSE_DELAY_MS);
   for (const item of loaded) {
     const first = keysByFixture.get(item.fixture.file);
     if (!first || first.length === 0) continue;
@@ -488,8 +648,8 @@ function report(results: ConformanceResult[]): ConformanceReport {
   return { ok: failures.length === 0, results, failures };
 }
 
-async function loadFixtures<C>(
-  options: ConformanceOptions<C>,
+async function loadFixtures<C, K>(
+  options: ConformanceOptions<C, K>,
   add: (check: ConformanceCheck, ok: boolean, message: string, fixture?: string) => void,
 ): Promise<LoadedFixture[]> {
   const dir =
@@ -541,6 +701,68 @@ async function listJsonFiles(root: string, dir: string): Promise<string[]> {
     else if (entry.name.endsWith('.json')) out.push(relative(root, path).split(sep).join('/'));
   }
   return out.sort();
+}
+
+type RequestParts = { route?: string; params?: Record<string, string>; headers?: Record<string, string> };
+
+/** One credential case as sent: a case for `sign` (or plain parts without sign), or fixed parts. */
+type Sent<K> = { case: string; credential: K } | { case: string; parts: CredentialParts };
+
+const PART_KEYS = new Set(['headers', 'params', 'query']);
+
+function isCredentialParts(value: unknown): value is CredentialParts {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.entries(value).every(
+      ([key, v]) => PART_KEYS.has(key) && (v === undefined || (typeof v === 'object' && v !== null)),
+    )
+  );
+}
+
+function asCredentialParts(value: unknown, name: string): CredentialParts {
+  if (isCredentialParts(value)) return value;
+  throw new Error(
+    `credential case ${name} is not request parts ({ headers?, params?, query? }): declare sign(request, credential, context) to turn it into a signature`,
+  );
+}
+
+function asCredentialPartsOrEmpty(value: unknown): CredentialParts {
+  return isCredentialParts(value) ? value : {};
+}
+
+/** A wrong case listed without a name is named by its values (test values, never real secrets). */
+function describeCase(credential: unknown): string {
+  const values: string[] = [];
+  if (isCredentialParts(credential)) {
+    for (const place of ['headers', 'params', 'query'] as const) {
+      for (const [name, value] of Object.entries(credential[place] ?? {})) {
+        values.push(`${place}.${name}=${JSON.stringify(shorten(value))}`);
+      }
+    }
+    return values.length === 0 ? '(no credentials)' : values.join(', ');
+  }
+  return shorten(JSON.stringify(credential) ?? String(credential), 60);
+}
+
+function shorten(value: string, max = 32): string {
+  return value.length > max ? `${value.slice(0, max - 1)}…` : value;
+}
+
+/** The string fields of a signing credential (e.g. `{ secret }`), each varied by one character. */
+function credentialVariants<K>(credential: K): Array<[string, K]> {
+  if (typeof credential === 'string') {
+    return variantsOf(credential).map(([what, next]) => [` ${what}`, next as K]);
+  }
+  if (typeof credential !== 'object' || credential === null || Array.isArray(credential)) return [];
+  const out: Array<[string, K]> = [];
+  for (const [key, value] of Object.entries(credential)) {
+    if (typeof value !== 'string' || value === '') continue;
+    for (const [what, next] of variantsOf(value))
+      out.push([`.${key} ${what}`, { ...credential, [key]: next }]);
+  }
+  return out;
 }
 
 type AuthOutcome = 'passed' | 'auth' | string;

@@ -7,11 +7,19 @@ import {
   defineConnector,
   isJsonObject,
   type JsonObject,
+  signTimestamped,
   validateEvent,
+  verifyTimestampedSignature,
 } from '@switchyard/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ACME_API_KEY, type AcmeConfig, acme, acmeDefinition } from './__fixtures__/acme-connector.ts';
-import { type ConformanceCheck, type ConformanceOptions, checkConformance } from './check.ts';
+import {
+  CONFORMANCE_REPARSE_DELAY_MS,
+  type ConformanceCheck,
+  type ConformanceOptions,
+  checkConformance,
+  DEFAULT_CONFORMANCE_RECEIVED_AT,
+} from './check.ts';
 import { completeEvent } from './complete-event.ts';
 import { describeConformance } from './describe.ts';
 
@@ -161,7 +169,9 @@ describe('checkConformance', () => {
       },
     });
     const messages = await failuresOf(options, 'auth');
-    expect(messages).toEqual([expect.stringContaining('wrong credential #1 were accepted')]);
+    expect(messages).toEqual([
+      expect.stringContaining('wrong credential headers.x-api-key="nope" were accepted'),
+    ]);
   });
 
   it('fails when missing credentials are accepted', async () => {
@@ -367,6 +377,169 @@ describe('checkConformance', () => {
         'booking-noted.json: booking.noted: approve → 200, refuse → 204',
       ]);
     });
+  });
+});
+
+// A vendor that signs: `x-acme-signature: t=<unix s>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, 5 minutes.
+interface SignedConfig {
+  secrets: string[];
+}
+const SIGNING_SECRET = 'whsec_acme_0123456789abcdef';
+const TOLERANCE = 300;
+const signedPush = (verify = verifyTimestampedSignature) => ({
+  ...acmeDefinition.push!,
+  authenticate(
+    request: Parameters<NonNullable<ConnectorDefinition<AcmeConfig>['push']>['authenticate']>[0],
+    config: SignedConfig,
+  ) {
+    const verdict = verify({
+      header: request.headers['x-acme-signature'],
+      body: request.rawBody,
+      secrets: config.secrets,
+      receivedAt: request.receivedAt,
+      toleranceSeconds: TOLERANCE,
+    });
+    if (!verdict.ok) throw ConnectorError.auth(verdict.message);
+  },
+});
+const signedConnector = (push = signedPush()) =>
+  defineConnector<SignedConfig>({
+    ...(acmeDefinition as unknown as ConnectorDefinition<SignedConfig>),
+    configSchema: { type: 'object', properties: { secrets: { type: 'array', 'x-secret': true } } },
+    push: push as unknown as NonNullable<ConnectorDefinition<SignedConfig>['push']>,
+  });
+const signedOptions: ConformanceOptions<SignedConfig, { secret: string }> = {
+  ...(baseOptions as unknown as ConformanceOptions<SignedConfig, { secret: string }>),
+  connector: signedConnector(),
+  config: { secrets: [SIGNING_SECRET] },
+  credentials: {
+    good: { secret: SIGNING_SECRET },
+    wrong: { 'another secret': { secret: 'whsec_other_0123456789abcdef' } },
+    missing: {},
+  },
+  sign: (request, credential, { signedAt }) => ({
+    headers: {
+      'x-acme-signature': signTimestamped(credential.secret, request.rawBody, { timestamp: signedAt }),
+    },
+  }),
+  replayWindow: { toleranceSeconds: TOLERANCE },
+};
+
+// A correct verifier passes every group when the kit signs each request.
+describeConformance(signedOptions);
+
+describe('checkConformance with sign (vendors that sign each request)', () => {
+  it('signs every request over its own body: auth, near-miss, replay-window and round-trip all exercise real signatures', async () => {
+    const signed: Array<{ case: string; body: string; signedAt: string; receivedAt: string }> = [];
+    const report = await checkConformance({
+      ...signedOptions,
+      sign: (request, credential, context) => {
+        signed.push({
+          case: context.case,
+          body: request.rawBody.toString(),
+          signedAt: context.signedAt.toISOString(),
+          receivedAt: request.receivedAt.toISOString(),
+        });
+        return signedOptions.sign!(request, credential, context);
+      },
+    });
+    expect(report.failures).toEqual([]);
+    const passed = (check: ConformanceCheck) =>
+      report.results.filter((r) => r.check === check && r.ok).length;
+    expect(passed('round-trip')).toBe(2);
+    expect(passed('replay-window')).toBe(2);
+    expect(report.results.filter((r) => r.check === 'auth-near-miss').map((r) => r.message)).toEqual([
+      'route default: credential.secret with its last character changed were refused (auth)',
+      'route default: credential.secret with one character appended were refused (auth)',
+      'route default: credential.secret with its last character removed were refused (auth)',
+      'route default: signature headers.x-acme-signature with its last character changed were refused (auth)',
+      'route default: signature headers.x-acme-signature with one character appended were refused (auth)',
+      'route default: signature headers.x-acme-signature with its last character removed were refused (auth)',
+      'route default: a good signature over a body changed after signing (one trailing space) were refused (auth)',
+    ]);
+    expect(new Set(signed.map((s) => s.case))).toEqual(
+      new Set([
+        'good',
+        'another secret',
+        'credential.secret with its last character changed',
+        'credential.secret with one character appended',
+        'credential.secret with its last character removed',
+      ]),
+    );
+    // Round trips sign the encoded body, not the fixture's.
+    expect(signed.some((s) => s.case === 'good' && s.body.includes('"id":"rt-'))).toBe(true);
+    // Only the replay-window check signs at another time than the receive time (the default one).
+    expect(signed.filter((s) => s.signedAt !== s.receivedAt)).toHaveLength(2);
+    expect(signed.some((s) => s.receivedAt === DEFAULT_CONFORMANCE_RECEIVED_AT.toISOString())).toBe(true);
+  });
+
+  it('fails a verifier that ignores the body, and names the near-miss case', async () => {
+    const lax = signedConnector(
+      signedPush((options) =>
+        verifyTimestampedSignature({
+          ...options,
+          body: Buffer.from(options.body).toString().replace(/ $/, ''),
+        }),
+      ),
+    );
+    expect(await failuresOf({ ...signedOptions, connector: lax } as never, 'auth-near-miss')).toEqual([
+      'ping.json: route default: a good signature over a body changed after signing (one trailing space) were accepted',
+    ]);
+  });
+
+  it('fails a verifier whose window is wider than declared (replays accepted), naming the check', async () => {
+    const wide = signedConnector(
+      signedPush((options) => verifyTimestampedSignature({ ...options, toleranceSeconds: 3600 })),
+    );
+    const report = await checkConformance({ ...signedOptions, connector: wide });
+    expect([...new Set(report.failures.map((f) => f.check))]).toEqual(['replay-window']);
+    expect(report.failures[0]!.message).toContain(
+      'signed 301 s before receipt (a replay outside the 300 s window) were accepted',
+    );
+  });
+
+  it('names a wrong credential case that is accepted', async () => {
+    const report = await checkConformance({
+      ...signedOptions,
+      config: { secrets: [SIGNING_SECRET, 'whsec_other_0123456789abcdef'] },
+    });
+    expect(report.failures.map((f) => f.message)).toEqual([
+      'route default: wrong credential another secret were accepted',
+    ]);
+  });
+
+  it('signs at a configurable receive time', async () => {
+    const at = new Date('2031-07-01T00:00:00Z');
+    const seen: Date[] = [];
+    const report = await checkConformance({
+      ...signedOptions,
+      receivedAt: at,
+      sign: (request, credential, context) => {
+        seen.push(request.receivedAt);
+        return signedOptions.sign!(request, credential, context);
+      },
+    });
+    expect(report.failures).toEqual([]);
+    // Every request is received then, except the dedupe-stable re-parse, a fixed delay later.
+    expect(new Set(seen.map((d) => d.getTime()))).toEqual(
+      new Set([at.getTime(), at.getTime() + CONFORMANCE_REPARSE_DELAY_MS]),
+    );
+  });
+
+  it('says what to do when credentials are not request parts and no sign is given', async () => {
+    const { sign: _sign, replayWindow: _window, ...unsigned } = signedOptions;
+    const report = await checkConformance(unsigned);
+    expect(report.failures.find((f) => f.check === 'auth')?.message).toContain(
+      'credential case good is not request parts ({ headers?, params?, query? }): declare sign(request, credential, context)',
+    );
+  });
+
+  it('needs sign for a replay window', async () => {
+    const messages = await failuresOf(
+      { ...baseOptions, replayWindow: { toleranceSeconds: 300 } },
+      'replay-window',
+    );
+    expect(messages).toEqual([expect.stringContaining('replayWindow needs sign')]);
   });
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type ConformanceOptions,
   type ConformanceReport,
+  type CredentialParts,
   checkConformance,
   conformanceChecks,
   conformanceCheckTitles,
@@ -30,7 +31,7 @@ import {
  * });
  * ```
  */
-export function describeConformance<C>(options: ConformanceOptions<C>): void {
+export function describeConformance<C, K = CredentialParts>(options: ConformanceOptions<C, K>): void {
   let running: Promise<ConformanceReport> | undefined;
   const run = () => {
     running ??= checkConformance(options);

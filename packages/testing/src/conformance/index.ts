@@ -1,5 +1,7 @@
 export {
+  CONFORMANCE_REPARSE_DELAY_MS,
   type ConformanceCheck,
+  type ConformanceCredentials,
   type ConformanceFixture,
   type ConformanceOptions,
   type ConformanceReport,
@@ -8,6 +10,9 @@ export {
   checkConformance,
   conformanceChecks,
   conformanceCheckTitles,
+  DEFAULT_CONFORMANCE_RECEIVED_AT,
+  type SigningContext,
+  type SignRequest,
 } from './check.ts';
 export { type CompleteEventContext, completeEvent } from './complete-event.ts';
 export { describeConformance } from './describe.ts';
