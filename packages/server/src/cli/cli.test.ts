@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { checkNodeVersion, stripsTypes } from '../../bin/node-guard.mjs';
+import { shippedConnectors } from '../connectors.ts';
 import type { CliIO, Command } from './command.ts';
 import { main } from './main.ts';
 
@@ -62,7 +63,8 @@ describe('switchyard validate (child process)', () => {
     const result = run(['validate', '--config', 'broken.yaml']);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(
-      'broken.yaml:4:16 instances[0].connector: unknown connector "docplaner"; known: bookingbug, clockwisemd, docplanner, instinctive-notes, quable; did you mean "docplanner"?',
+      // The known list is the registry's (packages/server/src/connectors.ts), never a copy of it.
+      `broken.yaml:4:16 instances[0].connector: unknown connector "docplaner"; known: ${shippedConnectors.map((c) => c.name).join(', ')}; did you mean "docplanner"?`,
     );
     expect(result.stdout).toContain(
       'broken.yaml:6:5 subscriptions[0].url: a webhook subscription needs a url',
