@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Connector, JsonObject } from '../packages/core/src/index.ts';
 import { checkConformance, inboundRequest, memoryNormalizeContext } from '../packages/testing/src/index.ts';
 import {
+  AUTH_SHAPES,
   ConnectorNameError,
   camelCase,
   generateConnector,
@@ -38,6 +39,9 @@ const expectedFiles = (name: string) =>
       'parse.ts',
       'vendor.ts',
     ].map((file) => `packages/connectors/${name}/src/${file}`),
+    `packages/server/src/e2e/connectors/${name}.int.test.ts`,
+    `packages/testing/src/simulators/${name}.test.ts`,
+    `packages/testing/src/simulators/${name}.ts`,
   ].sort();
 
 let root: string;
@@ -156,6 +160,35 @@ describe('generateConnector', () => {
     expect(readFileSync(index, 'utf8')).toBe('// edited by hand\n');
   });
 
+  it('writes each auth shape with its own config, auth, tests and docs, and the same file set', async () => {
+    const texts: Record<string, string> = {};
+    for (const auth of AUTH_SHAPES) {
+      const result = await generateConnector({ name: `acme-${auth}`, root, auth });
+      expect(result.auth).toBe(auth);
+      expect(result.files).toEqual(expectedFiles(`acme-${auth}`));
+      texts[auth] = readFileSync(join(result.packageDir, 'src/auth.ts'), 'utf8');
+      const docs = readFileSync(join(root, `docs/connectors/acme-${auth}.md`), 'utf8');
+      expect(docs).toContain(`./sy new-connector acme-${auth} --auth ${auth}`);
+    }
+    expect(texts['header-key']).toContain('timingSafeEqualString(presented, expected)');
+    expect(texts.basic).toContain('Basic');
+    expect(texts.hmac).toContain('verifyTimestampedSignature');
+    const conformance = readFileSync(
+      join(root, 'packages/connectors/acme-hmac/src/conformance.test.ts'),
+      'utf8',
+    );
+    expect(conformance).toContain('sign: (request, credential, { signedAt })');
+    expect(conformance).toContain('replayWindow');
+  });
+
+  it('refuses a name whose simulator or end-to-end test exists', async () => {
+    mkdirSync(join(root, 'packages/testing/src/simulators'), { recursive: true });
+    writeFileSync(join(root, 'packages/testing/src/simulators/acme.ts'), '// taken\n');
+    await expect(generateConnector({ name: 'acme', root })).rejects.toThrow(
+      /packages\/testing\/src\/simulators\/acme.ts already exists/,
+    );
+  });
+
   it('refuses a name whose docs page exists', async () => {
     writeFileSync(join(root, 'docs/connectors/acme.md'), '# Acme\n');
     await expect(generateConnector({ name: 'acme', root })).rejects.toThrow(
@@ -203,11 +236,12 @@ describe('the new-connector script', () => {
   const run = (...args: string[]) =>
     spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', cwd: repo });
 
-  it('prints the files and next steps, reminding to run pnpm install', () => {
+  it('prints the files and next steps, reminding to run ./sy install', () => {
     const result = run('acme-booking', '--root', root);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toContain('packages/connectors/acme-booking/src/index.ts');
-    expect(result.stdout).toContain('pnpm install');
+    expect(result.stdout).toContain('./sy install');
+    expect(result.stdout).not.toMatch(/\bpnpm (install|vitest|generate)/);
     expect(result.stdout).toContain('pnpm-workspace.yaml already covers packages/connectors/*');
   });
 
@@ -217,12 +251,15 @@ describe('the new-connector script', () => {
     expect(bad.stderr).toContain('connector name "Acme" is not valid');
     expect(run('a', 'b', '--root', root).status).toBe(2);
     expect(run('--nope').status).toBe(2);
+    const auth = run('acme', '--auth', 'oauth', '--root', root);
+    expect(auth.status).toBe(2);
+    expect(auth.stderr).toContain('--auth must be one of header-key, basic, hmac (got "oauth")');
   });
 
   it('lists the next steps for what it generated', async () => {
     const result = await generateConnector({ name: 'acme', root });
     const text = nextSteps(result);
-    expect(text).toContain(`Created the Acme connector (${result.files.length} files)`);
+    expect(text).toContain(`Created the Acme connector, auth header-key (${result.files.length} files)`);
     expect(text).toContain('Fill the TODOs in docs/connectors/acme.md');
   });
 });

@@ -1,14 +1,22 @@
 /**
- * `pnpm new-connector <name> [--display-name "Acme Booking"] [--root DIR]`: scaffolds
- * `packages/connectors/<name>/` (the standard file set, a working minimal connector, a fixture,
- * passing unit and conformance tests) and `docs/connectors/<name>.md`. `--root` writes into another
- * workspace-shaped folder (used by the tests).
+ * `./sy new-connector <name> [--auth header-key|basic|hmac] [--display-name "Acme Booking"] [--root DIR]`:
+ * scaffolds `packages/connectors/<name>/` (the standard file set, a working minimal connector with the
+ * vendor's auth shape, a fixture, passing unit and conformance tests), its simulator and end-to-end
+ * test, and `docs/connectors/<name>.md`. `--root` writes into another workspace-shaped folder (used
+ * by the tests).
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConnectorNameError, generateConnector, nextSteps } from './new-connector/generate.ts';
+import {
+  AUTH_SHAPES,
+  type AuthShape,
+  ConnectorNameError,
+  DEFAULT_AUTH,
+  generateConnector,
+  nextSteps,
+} from './new-connector/generate.ts';
 
-const usage = 'usage: pnpm new-connector <name> [--display-name "Acme Booking"] [--root DIR]';
+const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH})] [--display-name "Acme Booking"] [--root DIR]`;
 
 async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseCli>;
@@ -26,12 +34,20 @@ async function main(argv: string[]): Promise<number> {
     console.error(`new-connector: one name at a time (got ${parsed.positionals.join(', ')})\n${usage}`);
     return 2;
   }
+  const auth = parsed.values.auth ?? DEFAULT_AUTH;
+  if (!(AUTH_SHAPES as readonly string[]).includes(auth)) {
+    console.error(
+      `new-connector: --auth must be one of ${AUTH_SHAPES.join(', ')} (got ${JSON.stringify(auth)})\n${usage}`,
+    );
+    return 2;
+  }
   const root = parsed.values.root ?? fileURLToPath(new URL('..', import.meta.url));
   try {
     const result = await generateConnector({
       name: parsed.positionals[0] ?? '',
       root,
       displayName: parsed.values['display-name'],
+      auth: auth as AuthShape,
     });
     console.log(nextSteps(result));
     return 0;
@@ -50,6 +66,7 @@ function parseCli(argv: string[]) {
     allowPositionals: true,
     options: {
       'display-name': { type: 'string' },
+      auth: { type: 'string' },
       root: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },

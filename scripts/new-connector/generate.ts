@@ -1,16 +1,29 @@
 /**
- * Scaffolds a connector package from the templates beside this file: the standard file set, a
- * working minimal connector (static header auth, `booking.created` → `appointment.created`, encode),
- * one fixture, unit and conformance tests, and a docs skeleton. The output passes typecheck, Biome
- * and its tests as generated.
+ * Scaffolds a connector from the templates beside this file: the standard file set of the guide
+ * (docs/writing-a-connector.md §2): a working minimal connector (`booking.created` →
+ * `appointment.created`, encode) with the auth shape the vendor uses (a static API key header, HTTP
+ * Basic, or an HMAC signature over the body), one fixture, unit and conformance tests, the vendor
+ * simulator and its test, the end-to-end test, and a docs skeleton. The output passes typecheck,
+ * Biome and its tests as generated.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Where the templates live: `connector/**` → `packages/connectors/<name>/**`, `docs/connector.md` → `docs/connectors/<name>.md`. */
+/**
+ * Where the templates live: `connector/**` → `packages/connectors/<name>/**`, `docs/connector.md` →
+ * `docs/connectors/<name>.md`, `simulator/simulator{,.test}.ts` → `packages/testing/src/simulators/<name>{,.test}.ts`,
+ * `e2e/connector.int.test.ts` → `packages/server/src/e2e/connectors/<name>.int.test.ts`. A template
+ * named `<file>.<auth>.tmpl` is used only for that auth shape.
+ */
 export const TEMPLATES_DIR = fileURLToPath(new URL('./templates/', import.meta.url));
+
+/** The auth shapes vendors use, as `--auth` takes them. */
+export const AUTH_SHAPES = ['header-key', 'basic', 'hmac'] as const;
+export type AuthShape = (typeof AUTH_SHAPES)[number];
+/** What `--auth` defaults to. */
+export const DEFAULT_AUTH: AuthShape = 'header-key';
 
 /** The same rule `defineConnector()` applies, minus leading, trailing and doubled dashes. */
 const NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
@@ -34,13 +47,17 @@ export interface GenerateOptions {
   root: string;
   /** Human name; default from the name (`acme-booking` → `Acme Booking`). */
   displayName?: string;
+  /** How the vendor authenticates its pushes; default {@link DEFAULT_AUTH}. */
+  auth?: AuthShape;
 }
 
 /** What {@link generateConnector} wrote. */
 export interface GeneratedConnector {
   name: string;
   camelName: string;
+  pascalName: string;
   displayName: string;
+  auth: AuthShape;
   /** The package folder. */
   packageDir: string;
   /** Every file written, relative to the root, with `/` separators, sorted. */
@@ -57,7 +74,7 @@ export interface GeneratedConnector {
  */
 export function validateConnectorName(name: string | undefined, root: string): string {
   if (name === undefined || name.trim() === '') {
-    throw new ConnectorNameError('give the connector a name, e.g. `pnpm new-connector acme-booking`');
+    throw new ConnectorNameError('give the connector a name, e.g. `./sy new-connector acme-booking`');
   }
   if (name.length > MAX_NAME_LENGTH || name.length < 2) {
     throw new ConnectorNameError(
@@ -83,18 +100,91 @@ export function validateConnectorName(name: string | undefined, root: string): s
       `a connector named ${JSON.stringify(name)} already exists (${relative(root, packageDir)}): choose another name`,
     );
   }
-  const doc = join(root, 'docs', 'connectors', `${name}.md`);
-  if (existsSync(doc)) {
-    throw new ConnectorNameError(
-      `${relative(root, doc)} already exists: choose another name, or remove the stale page first`,
-    );
+  for (const file of outsideFiles(root, name)) {
+    if (existsSync(file)) {
+      throw new ConnectorNameError(
+        `${relative(root, file).split(sep).join('/')} already exists: choose another name, or remove the stale file first`,
+      );
+    }
   }
   return name;
+}
+
+/** The generated files outside the package folder. */
+function outsideFiles(root: string, name: string): string[] {
+  return [
+    join(root, 'docs', 'connectors', `${name}.md`),
+    join(root, 'packages', 'testing', 'src', 'simulators', `${name}.ts`),
+    join(root, 'packages', 'testing', 'src', 'simulators', `${name}.test.ts`),
+    join(root, 'packages', 'server', 'src', 'e2e', 'connectors', `${name}.int.test.ts`),
+  ];
 }
 
 /** `acme-booking` → `acmeBooking`. */
 export function camelCase(name: string): string {
   return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** `acme-booking` → `AcmeBooking`. */
+export function pascalCase(name: string): string {
+  const camel = camelCase(name);
+  return camel.charAt(0).toUpperCase() + camel.slice(1);
+}
+
+/** `acme-booking` → `ACME_BOOKING` (environment variable names in examples). */
+function envName(name: string): string {
+  return name.toUpperCase().replace(/-/g, '_');
+}
+
+/** The template values that depend on the auth shape. */
+function authValues(auth: AuthShape, name: string): Record<string, string> {
+  const env = envName(name);
+  switch (auth) {
+    case 'header-key':
+      return {
+        authSummary: 'authenticated by a static API key header',
+        testConfig: "{ apiKey: 'test-api-key-0123456789abcdef' }",
+        wrongTestConfig: "{ apiKey: 'test-api-key-wrong-0000000000' }",
+        exampleSettings: `{ apiKey: '\${env:${env}_API_KEY}' }`,
+        docsAuthSetup:
+          'TODO: how the API key header is configured on the vendor side (header name and value).',
+        docsSettingsYaml: `      headerName: x-api-key\n      apiKey: \${env:${env}_API_KEY}`,
+        docsSettingsTable: [
+          '| `headerName` | `x-api-key` | The request header that carries the API key (case-insensitive). |',
+          '| `apiKey` | (required, secret) | The shared API key the vendor sends with every push (at least 16 characters). |',
+        ].join('\n'),
+      };
+    case 'basic':
+      return {
+        authSummary: 'authenticated by HTTP Basic user name and password',
+        testConfig: "{ username: 'vendor', password: 'test-password-0123456789' }",
+        wrongTestConfig: "{ username: 'vendor', password: 'test-password-wrong-000000' }",
+        exampleSettings: `{ username: vendor, password: '\${env:${env}_PASSWORD}' }`,
+        docsAuthSetup:
+          'TODO: where the user name and password the vendor sends (HTTP Basic) are entered on the vendor side.',
+        docsSettingsYaml: `      username: vendor\n      password: \${env:${env}_PASSWORD}`,
+        docsSettingsTable: [
+          '| `username` | (required) | The user name the vendor sends in HTTP Basic authentication. |',
+          '| `password` | (required, secret) | The password the vendor sends in HTTP Basic authentication (at least 16 characters). |',
+        ].join('\n'),
+      };
+    case 'hmac':
+      return {
+        authSummary: 'signed with HMAC-SHA256 over the timestamp and the body, `t=…,v1=…`',
+        testConfig: "{ signingSecret: 'test-signing-secret-0123456789abcdef' }",
+        wrongTestConfig: "{ signingSecret: 'test-signing-secret-wrong-00000000' }",
+        exampleSettings: `{ signingSecret: '\${env:${env}_SIGNING_SECRET}' }`,
+        docsAuthSetup:
+          'TODO: where the vendor shows the signing secret, and how it rotates. During a rotation put the new secret in `signingSecret` and the old one in `previousSigningSecret`; remove the old one once the vendor signs with the new one only.',
+        docsSettingsYaml: `      signingSecret: \${env:${env}_SIGNING_SECRET}`,
+        docsSettingsTable: [
+          '| `signingSecret` | (required, secret) | The secret the vendor signs every push with (HMAC-SHA256; at least 16 characters). |',
+          '| `previousSigningSecret` | none (secret) | During a secret rotation: the secret being replaced, still accepted until removed. |',
+          '| `signatureHeader` | `x-signature` | The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. |',
+          '| `toleranceSeconds` | `300` | How far the signature timestamp may be from the receive time, either way; older signatures are refused as replays. |',
+        ].join('\n'),
+      };
+  }
 }
 
 /** `acme-booking` → `Acme Booking`. */
@@ -141,21 +231,41 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
       `display name ${JSON.stringify(displayName)} must be 1 to 60 letters, digits, spaces or . & + ( ) - (it goes into code and comments)`,
     );
   }
-  const values = { name, camelName: camelCase(name), displayName };
+  const auth = options.auth ?? DEFAULT_AUTH;
+  if (!AUTH_SHAPES.includes(auth)) {
+    throw new ConnectorNameError(`--auth ${JSON.stringify(auth)} is not one of ${AUTH_SHAPES.join(', ')}`);
+  }
+  const values = { name, camelName: camelCase(name), pascalName: pascalCase(name), displayName, auth };
   const packageDir = join(options.root, 'packages', 'connectors', name);
+  const [docsPage, simulator, simulatorTest, e2eTest] = outsideFiles(options.root, name) as [
+    string,
+    string,
+    string,
+    string,
+  ];
+  const destinations: Record<string, string> = {
+    'docs/connector.md': docsPage,
+    'simulator/simulator.ts': simulator,
+    'simulator/simulator.test.ts': simulatorTest,
+    'e2e/connector.int.test.ts': e2eTest,
+  };
+  const renderValues = { ...values, ...authValues(auth, name) };
   const outputs: Array<{ path: string; content: string }> = [];
   for (const template of await listTemplates(TEMPLATES_DIR)) {
-    const within = relative(TEMPLATES_DIR, template)
+    let within = relative(TEMPLATES_DIR, template)
       .split(sep)
       .join('/')
       .replace(/\.tmpl$/, '');
+    const variant = AUTH_SHAPES.find((shape) => within.endsWith(`.${shape}`));
+    if (variant !== undefined) {
+      if (variant !== auth) continue;
+      within = within.slice(0, -(variant.length + 1));
+    }
     const target = within.startsWith('connector/')
       ? join(packageDir, within.slice('connector/'.length))
-      : within === 'docs/connector.md'
-        ? join(options.root, 'docs', 'connectors', `${name}.md`)
-        : undefined;
+      : destinations[within];
     if (target === undefined) throw new Error(`template ${within} has no destination`);
-    outputs.push({ path: target, content: render(await readFile(template, 'utf8'), values, within) });
+    outputs.push({ path: target, content: render(await readFile(template, 'utf8'), renderValues, within) });
   }
   // Render everything before writing anything, so a template bug leaves no half-made package.
   for (const output of outputs) {
@@ -164,6 +274,7 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
   }
   return {
     ...values,
+    auth,
     packageDir,
     files: outputs.map((o) => relative(options.root, o.path).split(sep).join('/')).sort(),
   };
@@ -172,16 +283,21 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
 /** The next steps printed after generation. */
 export function nextSteps(result: GeneratedConnector): string {
   const dir = `packages/connectors/${result.name}`;
+  const tests = [
+    dir,
+    `packages/testing/src/simulators/${result.name}.test.ts`,
+    `packages/server/src/e2e/connectors/${result.name}.int.test.ts`,
+  ].join(' ');
   return [
-    `Created the ${result.displayName} connector (${result.files.length} files):`,
+    `Created the ${result.displayName} connector, auth ${result.auth} (${result.files.length} files):`,
     ...result.files.map((file) => `  ${file}`),
     '',
     'Next steps:',
-    `  1. pnpm install            # links @switchyard/connector-${result.name} (pnpm-workspace.yaml already covers packages/connectors/*)`,
-    `  2. pnpm vitest run ${dir}   # the generated tests pass as they are`,
-    `  3. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (list each in src/conformance.test.ts)`,
+    `  1. ./sy install            # links @switchyard/connector-${result.name} (pnpm-workspace.yaml already covers packages/connectors/*)`,
+    `  2. ./sy vitest run ${tests}   # the generated tests pass as they are (the end-to-end test needs DATABASE_URL or Docker)`,
+    `  3. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (list each in src/conformance.test.ts and the end-to-end test)`,
     `  4. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
-    `  5. Fill the TODOs in docs/connectors/${result.name}.md`,
-    `  6. Register ${result.camelName}Connector with the hub where the shipped connectors are listed, then pnpm generate`,
+    `  5. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in the simulator`,
+    '  6. Register it: docs/writing-a-connector.md §14 (one list in packages/server/src/connectors.ts, then ./sy generate)',
   ].join('\n');
 }
