@@ -1,0 +1,243 @@
+/**
+ * The generator's promise, end to end: in a copy of this workspace, `./sy new-connector` writes a
+ * connector of each auth shape (`header-key`, `basic`, `hmac`); each is registered by the step
+ * docs/writing-a-connector.md §14 documents (the server's dependency, the one list in
+ * `packages/server/src/connectors.ts`, `./sy generate`); then, untouched, the generated files pass
+ * typecheck and Biome, their unit, conformance, simulator and end-to-end tests pass, and so do the
+ * tests that once hard-coded the connector list (config example, CLI, generated-files freshness).
+ *
+ * The copy is the working tree's files (tracked and new) with `node_modules` linked the way
+ * `pnpm install` links them, so nothing is downloaded and the real checkout is never written.
+ * One typecheck, one Biome run and one vitest run cover all three connectors.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AuthShape, camelCase } from './new-connector/generate.ts';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const CONNECTORS: ReadonlyArray<{ name: string; auth: AuthShape }> = [
+  { name: 'acme-key', auth: 'header-key' },
+  { name: 'acme-basic', auth: 'basic' },
+  { name: 'acme-signed', auth: 'hmac' },
+];
+const MINUTES = 60_000;
+
+let mirror: string;
+
+/** Runs a command in the copy; the child gets this environment minus vitest's own markers. */
+function run(command: string, args: string[]) {
+  const env: Record<string, string | undefined> = { NO_COLOR: '1' };
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('VITEST') && !['TEST', 'NODE_ENV', 'FORCE_COLOR'].includes(key)) env[key] = value;
+  }
+  const child = spawnSync(command, args, { cwd: mirror, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return { status: child.status, output: `${child.stdout ?? ''}${child.stderr ?? ''}${child.error ?? ''}` };
+}
+
+/** The working tree's files (tracked and new, not ignored) and the node_modules links of each package. */
+function copyWorkspace(target: string): void {
+  const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+    cwd: repo,
+    encoding: 'utf8',
+  });
+  if (listed.status !== 0) throw new Error(`git ls-files failed: ${listed.stderr}`);
+  for (const file of listed.stdout.split('\0')) {
+    // Only regular files: a deleted file, or the toolchain folder (.tools), is not part of the workspace.
+    if (
+      file === '' ||
+      file.split('/')[0] === '.tools' ||
+      !lstatSync(join(repo, file), { throwIfNoEntry: false })?.isFile()
+    ) {
+      continue;
+    }
+    mkdirSync(dirname(join(target, file)), { recursive: true });
+    copyFileSync(join(repo, file), join(target, file));
+  }
+  symlinkSync(join(repo, 'node_modules'), join(target, 'node_modules'), 'dir');
+  // Package node_modules hold relative links (../../../node_modules/.pnpm/…, ../../core): copied
+  // verbatim they resolve inside the copy, so the copy's connectors.ts is the one the server reads.
+  const packageDirs = [
+    ...readdirSync(join(repo, 'packages')).map((p) => join('packages', p)),
+    ...readdirSync(join(repo, 'packages', 'connectors')).map((p) => join('packages', 'connectors', p)),
+  ];
+  for (const dir of packageDirs) {
+    const modules = join(repo, dir, 'node_modules');
+    if (existsSync(modules)) {
+      cpSync(modules, join(target, dir, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+    }
+  }
+}
+
+/** What `./sy install` does for a new workspace package: link its workspace dependencies. */
+function linkPackage(name: string): void {
+  const modules = join(mirror, 'packages', 'connectors', name, 'node_modules', '@switchyard');
+  mkdirSync(modules, { recursive: true });
+  for (const pkg of ['core', 'testing']) symlinkSync(`../../../../${pkg}`, join(modules, pkg), 'dir');
+}
+
+/**
+ * The documented registration step (docs/writing-a-connector.md §14), done as a person would: the
+ * server's dependency (and the link `./sy install` then makes), the import and the entry in the one
+ * list of packages/server/src/connectors.ts. `./sy generate` runs once after all three.
+ */
+function register(name: string): void {
+  const pkgPath = join(mirror, 'packages', 'server', 'package.json');
+  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { dependencies: Record<string, string> };
+  pkg.dependencies[`@switchyard/connector-${name}`] = 'workspace:*';
+  pkg.dependencies = Object.fromEntries(
+    Object.entries(pkg.dependencies).sort(([a], [b]) => a.localeCompare(b)),
+  );
+  writeFileSync(pkgPath, `${JSON.stringify(pkg, null, 2)}\n`);
+  symlinkSync(
+    `../../../connectors/${name}`,
+    join(mirror, 'packages', 'server', 'node_modules', '@switchyard', `connector-${name}`),
+    'dir',
+  );
+  const listPath = join(mirror, 'packages', 'server', 'src', 'connectors.ts');
+  const before = readFileSync(listPath, 'utf8');
+  const camel = camelCase(name);
+  const after = before
+    .replace(
+      "import type { Connector } from '@switchyard/core';",
+      `import ${camel} from '@switchyard/connector-${name}';\nimport type { Connector } from '@switchyard/core';`,
+    )
+    .replace('([', `([${camel}, `);
+  if (after.split('\n').length !== before.split('\n').length + 1 || !after.includes(`([${camel}, `)) {
+    throw new Error('packages/server/src/connectors.ts no longer has the shape §14 of the guide describes');
+  }
+  writeFileSync(listPath, after);
+}
+
+const generatedFiles = (name: string) => [
+  `packages/connectors/${name}/src`,
+  `packages/testing/src/simulators/${name}.ts`,
+  `packages/testing/src/simulators/${name}.test.ts`,
+  `packages/server/src/e2e/connectors/${name}.int.test.ts`,
+];
+
+beforeAll(() => {
+  mirror = mkdtempSync(join(tmpdir(), 'switchyard-kit-'));
+  copyWorkspace(mirror);
+  for (const { name, auth } of CONNECTORS) {
+    const generated = run(process.execPath, ['scripts/new-connector.ts', name, '--auth', auth]);
+    if (generated.status !== 0) throw new Error(`new-connector ${name} --auth ${auth}:\n${generated.output}`);
+    linkPackage(name);
+    register(name);
+  }
+  const generate = run(process.execPath, ['scripts/generate.ts']);
+  if (generate.status !== 0) throw new Error(`generate after registering:\n${generate.output}`);
+}, 5 * MINUTES);
+
+afterAll(() => {
+  if (mirror) rmSync(mirror, { recursive: true, force: true });
+});
+
+describe('generated connectors (header-key, basic, hmac), registered by the documented step', () => {
+  it(
+    'typecheck as generated, with the registry that lists them',
+    () => {
+      writeFileSync(
+        join(mirror, 'tsconfig.kit.json'),
+        JSON.stringify({
+          extends: './tsconfig.base.json',
+          include: [
+            ...CONNECTORS.flatMap(({ name }) => generatedFiles(name)),
+            'packages/server/src/connectors.ts',
+            'packages/server/src/config/example.test.ts',
+            'packages/server/src/cli/cli.test.ts',
+          ],
+        }),
+      );
+      const tsc = run(process.execPath, [
+        join(repo, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        'tsconfig.kit.json',
+      ]);
+      expect(tsc.output).toBe('');
+      expect(tsc.status).toBe(0);
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'pass Biome as generated',
+    () => {
+      const files = CONNECTORS.flatMap(({ name }) => generatedFiles(name));
+      const biome = run(join(repo, 'node_modules', '.bin', 'biome'), [
+        'check',
+        '--vcs-enabled=false',
+        ...files,
+      ]);
+      expect(biome.status, biome.output).toBe(0);
+      // 12 source files per package, the simulator, its test and the end-to-end test.
+      expect(biome.output).toContain(`Checked ${CONNECTORS.length * 15} files`);
+    },
+    2 * MINUTES,
+  );
+
+  it(
+    'pass their own tests, and the tests that derive from the registry stay green',
+    () => {
+      const tests = [
+        ...CONNECTORS.flatMap(({ name }) => [
+          `packages/connectors/${name}`,
+          `packages/testing/src/simulators/${name}.test.ts`,
+          `packages/server/src/e2e/connectors/${name}.int.test.ts`,
+        ]),
+        'packages/server/src/config/example.test.ts',
+        'packages/server/src/cli/cli.test.ts',
+        'packages/server/src/config/generate.test.ts',
+      ];
+      const vitest = run(join(repo, 'node_modules', '.bin', 'vitest'), ['run', '--reporter=dot', ...tests]);
+      expect(vitest.status, vitest.output.slice(-8000)).toBe(0);
+      // Every generated test file ran (7 per connector) besides the three registry-derived ones.
+      expect(vitest.output).toMatch(new RegExp(`Test Files\\s+${CONNECTORS.length * 7 + 3} passed`));
+    },
+    10 * MINUTES,
+  );
+
+  it(
+    'are accepted in switchyard.yaml once registered',
+    () => {
+      writeFileSync(
+        join(mirror, 'kit.yaml'),
+        [
+          'version: 1',
+          'instances:',
+          '  - id: signed-main',
+          '    connector: acme-signed',
+          '    settings: { signingSecret: test-signing-secret-0123456789abcdef }',
+          '  - id: basic-main',
+          '    connector: acme-basic',
+          '    settings: { username: vendor, password: test-password-0123456789 }',
+          '',
+        ].join('\n'),
+      );
+      const validate = run(process.execPath, [
+        'packages/server/bin/switchyard.mjs',
+        'validate',
+        '--config',
+        'kit.yaml',
+      ]);
+      expect(validate.status, validate.output).toBe(0);
+      expect(validate.output).toMatch(/signed-main \(acme-signed, push\)/);
+    },
+    10 * MINUTES,
+  );
+});
