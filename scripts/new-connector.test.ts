@@ -167,6 +167,9 @@ describe('generateConnector', () => {
       expect(result.auth).toBe(auth);
       expect(result.files).toEqual(expectedFiles(`acme-${auth}`));
       texts[auth] = readFileSync(join(result.packageDir, 'src/auth.ts'), 'utf8');
+      // The example settings name this connector's own variables (nothing left from another name).
+      const env = `\${env:ACME_${auth.toUpperCase().replace(/-/g, '_')}_`;
+      expect(readFileSync(join(result.packageDir, 'src/index.ts'), 'utf8')).toContain(env);
       const docs = readFileSync(join(root, `docs/connectors/acme-${auth}.md`), 'utf8');
       expect(docs).toContain(`./sy new-connector acme-${auth} --auth ${auth}`);
     }
