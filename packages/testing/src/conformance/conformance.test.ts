@@ -5,10 +5,13 @@ import {
   type ConnectorDefinition,
   ConnectorError,
   defineConnector,
+  type InboundRequest,
   isJsonObject,
   type JsonObject,
+  signBody,
   signTimestamped,
   validateEvent,
+  verifyBodySignature,
   verifyTimestampedSignature,
 } from '@switchyard/core';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -388,10 +391,7 @@ const SIGNING_SECRET = 'whsec_acme_0123456789abcdef';
 const TOLERANCE = 300;
 const signedPush = (verify = verifyTimestampedSignature) => ({
   ...acmeDefinition.push!,
-  authenticate(
-    request: Parameters<NonNullable<ConnectorDefinition<AcmeConfig>['push']>['authenticate']>[0],
-    config: SignedConfig,
-  ) {
+  authenticate(request: InboundRequest, config: SignedConfig) {
     const verdict = verify({
       header: request.headers['x-acme-signature'],
       body: request.rawBody,
@@ -532,6 +532,34 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
     expect(report.failures.find((f) => f.check === 'auth')?.message).toContain(
       'credential case good is not request parts ({ headers?, params?, query? }): declare sign(request, credential, context)',
     );
+  });
+
+  it('drives a vendor that signs the body alone (GitHub style), with no replay window', async () => {
+    const connector = signedConnector({
+      ...acmeDefinition.push!,
+      authenticate(request: InboundRequest, config: SignedConfig) {
+        const verdict = verifyBodySignature({
+          header: request.headers['x-hub-signature-256'],
+          body: request.rawBody,
+          secrets: config.secrets,
+          prefix: 'sha256=',
+        });
+        if (!verdict.ok) throw ConnectorError.auth(verdict.message);
+      },
+    } as never);
+    const { replayWindow: _none, ...rest } = signedOptions;
+    const report = await checkConformance({
+      ...rest,
+      connector,
+      sign: (request, credential) => ({
+        headers: {
+          'x-hub-signature-256': signBody(credential.secret, request.rawBody, { prefix: 'sha256=' }),
+        },
+      }),
+    });
+    expect(report.failures).toEqual([]);
+    expect(report.results.filter((r) => r.check === 'round-trip' && r.ok)).toHaveLength(2);
+    expect(report.results.filter((r) => r.check === 'replay-window')).toEqual([]);
   });
 
   it('needs sign for a replay window', async () => {
