@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import { HttpError, type ProblemDocument, problemFromError } from '../errors.ts';
 import type { RouteTable } from '../route-table.ts';
 
@@ -36,6 +37,8 @@ export function installProblemHandling(app: FastifyInstance, routes: RouteTable)
   app.setErrorHandler((error, request, reply) => {
     const { problem, headers, internal } = problemFromError(error, pathOf(request));
     if (internal) request.log.error({ err: error }, 'unexpected error answering a request');
+    else if (problem.code === 'SY_STORAGE_UNAVAILABLE')
+      reportDatabaseUnavailable(request.log, error, 'requests are answered 503');
     else if (problem.status >= 500) request.log.warn({ code: problem.code }, problem.detail);
     return sendProblem(reply, problem, headers);
   });
