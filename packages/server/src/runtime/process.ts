@@ -68,6 +68,8 @@ function pipelineOptions(
 ): PipelineOptions {
   return {
     maxBodyBytes: config.server.bodyLimitBytes,
+    normalizeLeaseMs: config.workers.normalizeLeaseMs,
+    deliveryLeaseMarginMs: config.workers.deliveryLeaseMarginMs,
     ...extra,
     workers: role !== 'http',
     // pg-boss only runs scheduled maintenance (retention): a worker's job.
