@@ -104,9 +104,11 @@ export class LeaseKeeper {
   }
 
   private schedule(delayMs: number): void {
-    // A sooner pass replaces a later one; a pass in progress reschedules when it ends.
+    // A sooner pass replaces a later one.
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
+      // One pass at a time: the pass in progress schedules the next when it ends.
+      if (this.running) return;
       this.running = this.pass().finally(() => {
         this.running = undefined;
       });
