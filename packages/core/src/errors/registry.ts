@@ -91,6 +91,7 @@ export const errorCodes = {
     title: 'The resource is managed by the configuration file',
   },
   SY_HTTP_NOT_READY: { area: 'http', status: 503, title: 'The hub is not ready' },
+  SY_HTTP_SHUTTING_DOWN: { area: 'http', status: 503, title: 'The hub is shutting down' },
   SY_HTTP_INTERNAL: { area: 'http', status: 500, title: 'Internal error' },
   SY_HTTP_BAD_REQUEST: { area: 'http', status: 400, title: 'The HTTP request is malformed' },
   SY_HTTP_TOO_MANY_AUTH_FAILURES: {

@@ -454,6 +454,17 @@ describe('loadConfig: a valid file', () => {
     });
   });
 
+  it("reads the workers' lease lengths, defaulting to the schema's (30s and 15s)", async () => {
+    const defaults = await load('version: 1\n');
+    expect(defaults.result.config?.workers).toEqual({
+      normalizeLeaseMs: 30_000,
+      deliveryLeaseMarginMs: 15_000,
+    });
+    const set = await load('version: 1\nworkers:\n  normalizeLease: 10s\n  deliveryLeaseMargin: 2m\n');
+    expect(set.result.config?.workers).toEqual({ normalizeLeaseMs: 10_000, deliveryLeaseMarginMs: 120_000 });
+    await expectProblem('version: 1\nworkers:\n  normalizeLease: 10\n', 3, 'workers.normalizeLease', /./);
+  });
+
   it('ignores references in the settings of an unknown connector (the name is the problem)', async () => {
     const { lines } = await load(
       'version: 1\ninstances:\n  - id: a\n    connector: nope\n    settings:\n      key: ${env:X}\n',

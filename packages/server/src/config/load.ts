@@ -11,7 +11,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { parseSecret } from '../delivery/sign.ts';
 import { displayPath, type PathSegment, pointerToSegments, positionOf } from './positions.ts';
-import { buildConfigSchema, DEFAULT_RETRY_SCHEDULE } from './schema.ts';
+import { buildConfigSchema, DEFAULT_RETRY_SCHEDULE, DEFAULT_WORKER_LEASES } from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
 import type {
   ConfigProblem,
@@ -562,6 +562,7 @@ function resolveConfig(
   const database = obj(data.database);
   const retention = obj(data.retention);
   const logging = obj(data.logging);
+  const workers = obj(data.workers);
 
   let resolvedDatabase: ResolvedDatabase;
   const envUrl = ctx.env.DATABASE_URL;
@@ -650,6 +651,10 @@ function resolveConfig(
       inboundMessagesMs: ms(retention.inboundMessages, '30d'),
       eventsMs: ms(retention.events, '90d'),
       deliveriesMs: ms(retention.deliveries, '30d'),
+    },
+    workers: {
+      normalizeLeaseMs: ms(workers.normalizeLease, DEFAULT_WORKER_LEASES.normalizeLease),
+      deliveryLeaseMarginMs: ms(workers.deliveryLeaseMargin, DEFAULT_WORKER_LEASES.deliveryLeaseMargin),
     },
     logging: { level: (str(logging.level) ?? 'info') as ResolvedConfig['logging']['level'] },
   };

@@ -28,6 +28,13 @@ const EVENT_FILTER_MESSAGE =
 /** The default retry schedule (DESIGN: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
 export const DEFAULT_RETRY_SCHEDULE: readonly string[] = ['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h'];
 
+/**
+ * Defaults of the `workers` leases (the pipeline's own defaults read them too: one default each).
+ * Short, because a lease only outlives a process that died or lost its database: a live one renews
+ * it every third of its length while the work runs.
+ */
+export const DEFAULT_WORKER_LEASES = { normalizeLease: '30s', deliveryLeaseMargin: '15s' } as const;
+
 function duration(description: string, defaultValue?: string): JsonSchema {
   const schema: JsonSchema = {
     type: 'string',
@@ -381,6 +388,22 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           inboundMessages: duration('Raw vendor messages.', '30d'),
           events: duration('Normalized events (the pull feed and replays reach back this far).', '90d'),
           deliveries: duration('Delivery attempts, including dead ones.', '30d'),
+        },
+      },
+      workers: {
+        type: 'object',
+        additionalProperties: false,
+        description:
+          'The normalize and deliver workers. Each claimed message or delivery is leased to the process working on it; the process renews its leases every third of their length while the work runs, so a lease runs out only when that process died or lost its database, and then another process takes the work over.',
+        properties: {
+          normalizeLease: duration(
+            'How long a message being normalized stays with its process without a renewal: after a crash, another process takes it (and every later message of the same entity, which waits for it) over after this long. Longer than a few seconds (two renewals may fail before it runs out).',
+            DEFAULT_WORKER_LEASES.normalizeLease,
+          ),
+          deliveryLeaseMargin: duration(
+            "Added to a subscription's `timeout` to make the lease of a delivery attempt, so an attempt still waiting for its subscriber is never sent again by another process; after a crash, the attempt is retried after timeout + this.",
+            DEFAULT_WORKER_LEASES.deliveryLeaseMargin,
+          ),
         },
       },
       logging: {

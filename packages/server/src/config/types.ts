@@ -59,6 +59,8 @@ export interface ResolvedConfig {
   instances: ResolvedInstance[];
   subscriptions: ResolvedSubscription[];
   retention: { inboundMessagesMs: number; eventsMs: number; deliveriesMs: number };
+  /** Lease lengths of the normalize and deliver workers, ms. */
+  workers: { normalizeLeaseMs: number; deliveryLeaseMarginMs: number };
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; pretty?: boolean };
 }
 

@@ -78,7 +78,8 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     ...(trusted.length > 0 ? { trustProxy: [...trusted] } : {}),
     // Unknown properties are errors, not silently dropped; query strings still coerce to numbers.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
-    return503OnClosing: true,
+    // Requests arriving while closing get a problem answer with Retry-After (installProblemHandling).
+    return503OnClosing: false,
     // Bad URL encodings and unparseable HTTP answer problem+json too (packages/server/src/security).
     ...problemFrameworkErrors(),
   }) as unknown as FastifyInstance;

@@ -1,4 +1,5 @@
 import { type ErrorCode, errorCodes, isSwitchyardError, SwitchyardError } from '@switchyard/core';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../storage/unavailable.ts';
 
 /** The codes of the HTTP area (`SY_HTTP_*`). */
 export type HttpErrorCode = Extract<ErrorCode, `SY_HTTP_${string}`>;
@@ -88,20 +89,24 @@ export function problemOf(
   };
 }
 
-/** True for errors that mean Postgres cannot be reached (the caller should answer 503). */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (
-    typeof code === 'string' &&
-    (code.startsWith('08') || code === '57P01' || code === '57P03' || code === '53300')
-  ) {
-    return true;
-  }
-  if (code === '3D000') return true; // the database does not exist (dropped)
-  const message = String((error as { message?: unknown } | null)?.message ?? '');
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|not queryable|pool.*(ended|destroyed)|Cannot use a pool after calling end|driver has already been destroyed/i.test(
-    message,
-  );
+/**
+ * The answer to a request that met an unavailable database (anything `isDatabaseUnavailable`
+ * says yes to): 503 `SY_STORAGE_UNAVAILABLE` with `Retry-After`, so vendors and clients retry.
+ *
+ * @example
+ * ```ts
+ * const { problem, headers } = databaseUnavailableAnswer('/hooks/dp');
+ * return sendProblem(reply, problem, headers);
+ * ```
+ */
+export function databaseUnavailableAnswer(instance: string): {
+  problem: ProblemDocument;
+  headers: Record<string, string>;
+} {
+  return {
+    problem: problemOf('SY_STORAGE_UNAVAILABLE', 'the database is unreachable; try again later', instance),
+    headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+  };
 }
 
 interface FastifyLikeError {
@@ -162,8 +167,11 @@ export function problemFromError(
       internal: false,
     };
   }
+  if (isSwitchyardError(error) && error.code === 'SY_STORAGE_UNAVAILABLE') {
+    return { ...databaseUnavailableAnswer(instance), internal: false };
+  }
   if (isSwitchyardError(error)) {
-    const internal = error.status >= 500 && error.code !== 'SY_STORAGE_UNAVAILABLE';
+    const internal = error.status >= 500;
     return {
       problem: problemOf(error.code, internal ? 'an unexpected error occurred' : error.message, instance, {
         ...(error.details ? { details: error.details } : {}),
@@ -179,13 +187,7 @@ export function problemFromError(
       internal: false,
     };
   }
-  if (isDatabaseUnavailable(error)) {
-    return {
-      problem: problemOf('SY_STORAGE_UNAVAILABLE', 'the database is unreachable; try again later', instance),
-      headers: { 'retry-after': '5' },
-      internal: false,
-    };
-  }
+  if (isDatabaseUnavailable(error)) return { ...databaseUnavailableAnswer(instance), internal: false };
   if (typeof e.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code)) {
     // A Postgres data exception from a request value (a NUL in a path id, a malformed cursor):
     // the client's input, not a server fault.

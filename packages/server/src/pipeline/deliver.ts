@@ -2,7 +2,9 @@ import { type PostWebhookResult, postWebhook } from '../delivery/http-post.ts';
 import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
 import { signPayload } from '../delivery/sign.ts';
 import * as q from '../storage/queries.ts';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
+import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './runtime.ts';
 import type { TickResult } from './wake.ts';
 
@@ -134,12 +136,14 @@ class AttemptWriter {
 export class Deliverer {
   private readonly rt: Runtime;
   private readonly attempts: AttemptWriter;
+  private readonly leases: LeaseKeeper;
   private active = 0;
   private readonly running = new Set<Promise<void>>();
 
-  constructor(rt: Runtime) {
+  constructor(rt: Runtime, leases: LeaseKeeper) {
     this.rt = rt;
     this.attempts = new AttemptWriter(rt.db);
+    this.leases = leases;
   }
 
   /**
@@ -151,12 +155,34 @@ export class Deliverer {
     const free = concurrency - this.active;
     if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) return { busy: false };
     const limit = Math.min(free, CLAIM_BATCH);
-    const claimed = await q.claimDeliveryWork(this.rt.db, this.rt.options.deliveryLeaseMarginMs, limit);
+    const marginMs = this.rt.options.deliveryLeaseMarginMs;
+    const claimed = await q.claimDeliveryWork(this.rt.db, marginMs, limit);
     for (const work of claimed) {
       this.active++;
+      const id = work.delivery.id;
+      // The claim leased it for the subscription's timeout plus the margin, so an attempt still
+      // running is never retaken; renewals keep that much ahead while it runs and is recorded.
+      this.leases.hold('deliveries', id, work.delivery.lock_token!, work.subscription.timeout_ms + marginMs);
       const p = this.process(work)
-        .catch((error) =>
-          this.rt.logger.error({ err: error, delivery: work.delivery.id }, 'delivery crashed'),
+        .then(
+          () => this.leases.done('deliveries', id),
+          (error: unknown) => {
+            if (isDatabaseUnavailable(error)) {
+              // The outcome could not be recorded: back to pending once the database is back.
+              this.leases.giveBack('deliveries', id);
+              reportDatabaseUnavailable(
+                this.rt.logger,
+                error,
+                'deliveries cut short are given back when it is back',
+              );
+              return;
+            }
+            this.leases.done('deliveries', id);
+            this.rt.logger.error(
+              { err: error, delivery: id },
+              'delivery crashed; it is tried again when its lease runs out',
+            );
+          },
         )
         .finally(() => {
           this.active--;

@@ -17,6 +17,7 @@ import type { HubConfig } from './api-types.ts';
 import { type AttemptResult, attemptResult, Deliverer, postSigned } from './deliver.ts';
 import { eventIdFor, newId } from './ids.ts';
 import { InboundWriter, type IngestResult, ingest } from './ingest.ts';
+import { LeaseKeeper } from './leases.ts';
 import { Normalizer } from './normalize.ts';
 import { Poller } from './poller.ts';
 import { type PurgeResult, purge } from './retention.ts';
@@ -84,8 +85,15 @@ export async function createHub(config: HubConfig) {
     maxConcurrent: Math.max(2, (config.poolSize ?? 10) - 4),
   });
   // afterNormalize: the gate machinery's hook for matching bookings to gate requests (gates/).
-  const normalizer = new Normalizer(rt, vendorHttp, config.afterNormalize);
-  const deliverer = new Deliverer(rt);
+  const leases = new LeaseKeeper({
+    db,
+    logger: logger.child({ job: 'leases' }),
+    // A third of the shortest lease: a lease survives one failed renewal.
+    renewEveryMs: Math.max(50, Math.min(options.normalizeLeaseMs, options.deliveryLeaseMarginMs) / 3),
+    wake: (queue) => (queue === 'inbound' ? rt.wakeNormalize() : rt.wakeDeliver()),
+  });
+  const normalizer = new Normalizer(rt, vendorHttp, leases, config.afterNormalize);
+  const deliverer = new Deliverer(rt, leases);
   const poller = new Poller(rt, vendorHttp);
   let listener: Listener | undefined;
   let boss: PgBoss | undefined;
@@ -145,6 +153,7 @@ export async function createHub(config: HubConfig) {
           logger,
         );
         await listener.start();
+        leases.start();
         normalizeLoop.start();
         deliverLoop.start();
         pullLoop.start();
@@ -185,6 +194,8 @@ export async function createHub(config: HubConfig) {
       ]);
       await listener?.stop();
       if (graceful) await Promise.all([normalizer.drain(), deliverer.drain()]);
+      // Renewed through the drain; after a hard stop the leases run out, as after a crash.
+      await leases.stop({ release: graceful });
       await boss?.stop({ graceful, timeout: graceful ? 30_000 : 1000 }).catch(() => {});
       await database.close().catch(() => {});
     },
@@ -255,7 +266,7 @@ export async function createHub(config: HubConfig) {
     },
 
     /** Low-level handles for the HTTP layer and tests (health checks, metrics). */
-    internals: { db, pool: database.pool, runtime: rt },
+    internals: { db, pool: database.pool, runtime: rt, leases },
   };
   return hub;
 }

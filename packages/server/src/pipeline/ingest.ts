@@ -8,6 +8,7 @@ import {
 import type { Kysely } from 'kysely';
 import { redactHeaders } from '../delivery/redact.ts';
 import * as q from '../storage/queries.ts';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
 import { newId } from './ids.ts';
 import type { Runtime } from './runtime.ts';
@@ -135,20 +136,6 @@ function isUnstorablePayload(error: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('54'));
 }
 
-function isDatabaseDown(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  if (
-    typeof code === 'string' &&
-    (code.startsWith('08') || code === '57P01' || code === '57P03' || code === '53300')
-  ) {
-    return true;
-  }
-  const message = String((error as { message?: unknown })?.message ?? '');
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|not queryable|pool.*(ended|destroyed)|Cannot use a pool after calling end/i.test(
-    message,
-  );
-}
-
 /**
  * The push path: authenticate, parse, store durably (deduplicated), answer. Nothing is
  * acknowledged before it is committed; a database outage answers 503 so the vendor retries.
@@ -164,7 +151,8 @@ export async function ingest(
   try {
     instance = await rt.loadInstance(instanceId);
   } catch (error) {
-    if (isDatabaseDown(error)) {
+    if (isDatabaseUnavailable(error)) {
+      reportDatabaseUnavailable(rt.logger, error, 'pushes are answered 503');
       return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
     }
     throw error;
@@ -257,11 +245,8 @@ export async function ingest(
   try {
     inserted = items.length === 0 ? new Set() : (await writer.write(items)).inserted;
   } catch (error) {
-    if (isDatabaseDown(error)) {
-      rt.logger.warn(
-        { instance: instanceId, err: error },
-        'inbound request not stored: database unreachable',
-      );
+    if (isDatabaseUnavailable(error)) {
+      reportDatabaseUnavailable(rt.logger, error, 'pushes are not stored and are answered 503');
       return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
     }
     if (isUnstorablePayload(error)) {

@@ -8,8 +8,10 @@ import {
   type VendorNotification,
 } from '@switchyard/core';
 import * as q from '../storage/queries.ts';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
 import { eventIdFor } from './ids.ts';
+import type { LeaseKeeper } from './leases.ts';
 import { connectorLogger, jittered, type Runtime } from './runtime.ts';
 import { aliasStore, stateStore } from './stores.ts';
 import { type ValidationIssue, validateEnvelope } from './validate.ts';
@@ -44,12 +46,14 @@ export class Normalizer {
   private readonly http: VendorHttp;
   private readonly afterNormalize: AfterNormalize | undefined;
   private readonly committer: NormalizedWriter;
+  private readonly leases: LeaseKeeper;
   private active = 0;
   private readonly running = new Set<Promise<void>>();
 
-  constructor(rt: Runtime, http: VendorHttp, afterNormalize?: AfterNormalize) {
+  constructor(rt: Runtime, http: VendorHttp, leases: LeaseKeeper, afterNormalize?: AfterNormalize) {
     this.rt = rt;
     this.http = http;
+    this.leases = leases;
     this.afterNormalize = afterNormalize;
     this.committer = new NormalizedWriter(rt);
   }
@@ -64,11 +68,34 @@ export class Normalizer {
     const free = concurrency - this.active;
     if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) return { busy: false };
     const limit = Math.min(free, CLAIM_BATCH);
-    const rows = await q.claimInbound(this.rt.db, this.rt.options.normalizeLeaseMs, limit);
+    const leaseMs = this.rt.options.normalizeLeaseMs;
+    const rows = await q.claimInbound(this.rt.db, leaseMs, limit);
     for (const row of rows) {
       this.active++;
+      // The lease is short and renewed while the work runs (LeaseKeeper): a process that dies
+      // loses its messages to another within one lease.
+      this.leases.hold('inbound', row.id, row.lock_token!, leaseMs);
       const p = this.process(row)
-        .catch((error) => this.rt.logger.error({ err: error, inbound: row.id }, 'normalization crashed'))
+        .then(
+          () => this.leases.done('inbound', row.id),
+          (error: unknown) => {
+            if (isDatabaseUnavailable(error)) {
+              // Nothing of it was stored: the same process takes it again once the database is back.
+              this.leases.giveBack('inbound', row.id);
+              reportDatabaseUnavailable(
+                this.rt.logger,
+                error,
+                'normalizations cut short are given back when it is back',
+              );
+              return;
+            }
+            this.leases.done('inbound', row.id);
+            this.rt.logger.error(
+              { err: error, inbound: row.id },
+              'normalization crashed; it is tried again when its lease runs out',
+            );
+          },
+        )
         .finally(() => {
           this.active--;
           this.running.delete(p);
@@ -97,6 +124,7 @@ export class Normalizer {
     try {
       instance = await rt.loadInstance(row.instance_id);
     } catch (error) {
+      if (isDatabaseUnavailable(error)) throw error;
       await q.finishInbound(
         rt.db,
         row.id,
@@ -136,6 +164,9 @@ export class Normalizer {
         receivedAt: row.received_at,
       });
     } catch (error) {
+      // The hub's own database failing under the connector (its alias or state store) says nothing
+      // about the notification: not a failure of it, the work is given back (see tick).
+      if (!isConnectorError(error) && isDatabaseUnavailable(error)) throw error;
       if (isConnectorError(error) && error.kind === 'transient' && row.attempts < maxAttempts) {
         const delay = Math.max(
           jittered(rt.options.normalizeRetryMs[row.attempts - 1] ?? 0, rt.options.retryJitter),

@@ -2,6 +2,8 @@ import type { Connector, JsonObject, Logger } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
+import { DEFAULT_WORKER_LEASES } from '../config/schema.ts';
+import { configDurationMs } from '../config/units.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS } from '../delivery/retry-schedule.ts';
 import * as q from '../storage/queries.ts';
 
@@ -41,9 +43,17 @@ export interface PipelineOptions {
   disableAfterConsecutiveDead?: number;
   /** Normalization retries for transient connector errors: ms before each retry. */
   normalizeRetryMs?: number[];
-  /** Extra lease beyond a subscription's timeout before another process may retake a delivery. Default 30 s. */
+  /**
+   * Added to a subscription's timeout to make a delivery attempt's lease; renewed while the attempt
+   * runs, so another process retakes a delivery only from a process that died or lost its database.
+   * Default: `workers.deliveryLeaseMargin` of the config schema (15 s).
+   */
   deliveryLeaseMarginMs?: number;
-  /** Lease of a normalization before another process may retake it. Default 5 min. */
+  /**
+   * Lease of a message being normalized; renewed every third of it while the work runs, so another
+   * process takes a message over only from a process that died or lost its database. Default:
+   * `workers.normalizeLease` of the config schema (30 s).
+   */
   normalizeLeaseMs?: number;
   /** Largest accepted inbound body, bytes. Default 1 MiB. */
   maxBodyBytes?: number;
@@ -73,8 +83,9 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
     maxRetryAfterMs: o.maxRetryAfterMs,
     disableAfterConsecutiveDead: o.disableAfterConsecutiveDead ?? 5,
     normalizeRetryMs: o.normalizeRetryMs ?? [1000, 5000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000],
-    deliveryLeaseMarginMs: o.deliveryLeaseMarginMs ?? 30_000,
-    normalizeLeaseMs: o.normalizeLeaseMs ?? 300_000,
+    deliveryLeaseMarginMs:
+      o.deliveryLeaseMarginMs ?? configDurationMs(DEFAULT_WORKER_LEASES.deliveryLeaseMargin)!,
+    normalizeLeaseMs: o.normalizeLeaseMs ?? configDurationMs(DEFAULT_WORKER_LEASES.normalizeLease)!,
     maxBodyBytes: o.maxBodyBytes ?? 1024 * 1024,
     instanceCacheMs: o.instanceCacheMs ?? 5000,
     maxResponseSnippetBytes: o.maxResponseSnippetBytes ?? 2048,

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type pino from 'pino';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 
 /** What one pass of a worker loop reports. */
 export interface TickResult {
@@ -60,7 +61,10 @@ export class WorkerLoop {
         failures = 0;
       } catch (error) {
         failures++;
-        this.logger.warn({ err: error, loop: this.name }, 'worker pass failed; retrying');
+        // An outage fails every pass of every loop the same way: said once, not a stack per pass.
+        if (isDatabaseUnavailable(error))
+          reportDatabaseUnavailable(this.logger, error, `the ${this.name} loop retries until it is back`);
+        else this.logger.warn({ err: error, loop: this.name }, 'worker pass failed; retrying');
         result = { busy: false, nextDueAt: new Date(Date.now() + Math.min(200 * 2 ** failures, 5000)) };
       }
       if (!this.running) break;

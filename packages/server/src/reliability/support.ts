@@ -145,7 +145,7 @@ export function newLedger(): Ledger {
 export async function pushOne(
   base: string,
   ledger: Ledger,
-  body: { id: string; subject: string; type?: string; poison?: boolean },
+  body: { id: string; subject: string; type?: string; poison?: boolean; slow?: boolean },
   apiKey = API_KEY,
 ): Promise<number | string> {
   let outcome: number | string;

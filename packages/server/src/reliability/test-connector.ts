@@ -5,7 +5,8 @@
  * Body `{ id, subject, type? }`: `id` is the dedupe key, `subject` the vendor booking (ordering key
  * and appointment), `type` `created` (default) or `updated`. A body with `poison: true` makes
  * `normalize` throw a plain `TypeError` (a connector bug, not a classified error) while
- * {@link connectorBugs}`.poisonThrows` is set; clearing it is "shipping the fix".
+ * {@link connectorBugs}`.poisonThrows` is set; clearing it is "shipping the fix". A body with
+ * `slow: true` waits in `normalize` while {@link slowNormalize}`.until` is set.
  */
 import {
   ConnectorError,
@@ -19,6 +20,13 @@ import {
 
 /** Mutable switches the tests flip (in the process that runs `normalize`). */
 export const connectorBugs = { poisonThrows: true };
+
+/**
+ * While `until` is set, `normalize` of a body with `slow: true` waits for it before touching the
+ * hub's stores: a normalization in progress that the test lets go when it chooses (during a
+ * database outage, or after several lease lengths).
+ */
+export const slowNormalize: { until: Promise<void> | undefined } = { until: undefined };
 
 interface RelConfig {
   apiKey: string;
@@ -59,6 +67,7 @@ export const relConnector = defineConnector<RelConfig>({
       // A bug, not a classified ConnectorError: what an unguarded property access looks like.
       throw new TypeError(`Cannot read properties of undefined (reading 'start') in ${String(p.id)}`);
     }
+    if (p.slow === true && slowNormalize.until) await slowNormalize.until;
     const vendorId = String(p.subject);
     const id = await ctx.aliases.hubId('appointment', vendorId);
     return emit({

@@ -12,11 +12,14 @@ import { createGates, type Gates, gateRoutes } from '../gates/index.ts';
 import { buildApp } from '../http/index.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from '../http/metrics-registry.ts';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
+import { installProblemHandling } from '../http/plugins/problem.ts';
+import { RouteTable } from '../http/route-table.ts';
 import { healthRoutes } from '../http/routes/health.ts';
 import { metricsRoutes } from '../http/routes/metrics.ts';
 import { secretScrubber } from '../logging/logger.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/runtime.ts';
+import { problemFrameworkErrors } from '../security/framework-errors.ts';
 import { openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import { uiPlugin } from '../ui/index.ts';
@@ -68,6 +71,8 @@ function pipelineOptions(
 ): PipelineOptions {
   return {
     maxBodyBytes: config.server.bodyLimitBytes,
+    normalizeLeaseMs: config.workers.normalizeLeaseMs,
+    deliveryLeaseMarginMs: config.workers.deliveryLeaseMarginMs,
     ...extra,
     workers: role !== 'http',
     // pg-boss only runs scheduled maintenance (retention): a worker's job.
@@ -92,7 +97,15 @@ function gatesAdmin(gates: Gates, adminToken: string | undefined): FastifyPlugin
 /** A worker answers health checks and metrics only: it takes no vendor traffic. */
 async function workerApp(hub: Hub, metrics: HttpMetrics, logger: pino.Logger): Promise<FastifyInstance> {
   bindHubMetrics(metrics, hub);
-  const app = Fastify({ loggerInstance: logger, return503OnClosing: true }) as unknown as FastifyInstance;
+  // Error answers are problems here too (a database outage on /metrics, a request during shutdown).
+  const app = Fastify({
+    loggerInstance: logger,
+    return503OnClosing: false,
+    ...problemFrameworkErrors(),
+  }) as unknown as FastifyInstance;
+  const routes = new RouteTable();
+  app.addHook('onRoute', (route) => routes.add(route));
+  installProblemHandling(app, routes);
   await app.register(async (instance) => healthRoutes(instance, { hub, metrics }));
   await app.register(async (instance) => metricsRoutes(instance, { hub, metrics }));
   await app.ready();

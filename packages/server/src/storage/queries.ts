@@ -413,6 +413,56 @@ export async function retryInbound(
     where id = ${id} and lock_token = ${lockToken}`.execute(db);
 }
 
+/** A row this process holds a lease on: its id, the lease token of the claim, and the lease length. */
+export interface HeldLease {
+  id: string;
+  lockToken: string;
+  /** How far from now a renewal moves the lease's end (never earlier than it already is). */
+  leaseMs: number;
+}
+
+/**
+ * Extends the leases of messages this process is still normalizing. Only rows whose token still
+ * matches (and still `received`) are touched; returns their ids, so a lease taken over by another
+ * process is noticed.
+ */
+export async function renewInboundLeases(db: Executor, held: readonly HeldLease[]): Promise<Set<string>> {
+  if (held.length === 0) return new Set();
+  const r = await rows<{ id: string }>(
+    sql`update switchyard.inbound_messages m
+          set locked_until = greatest(m.locked_until, now() + make_interval(secs => v.secs))
+        from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[],
+          ${held.map((h) => h.leaseMs / 1000)}::float8[]) as v(id, lock_token, secs)
+        where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'
+        returning m.id`,
+    db,
+  );
+  return new Set(r.map((x) => x.id));
+}
+
+/**
+ * Gives leased messages back to the queue at once (their normalization was cut short by a database
+ * outage, nothing of it stored), where their token still matches, and wakes the normalize workers.
+ * The claim's attempt stays counted, as after a crash. Returns how many were given back.
+ */
+export async function releaseInbound(
+  db: Executor,
+  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+): Promise<number> {
+  if (held.length === 0) return 0;
+  const r = await first<{ n: string }>(
+    sql`with released as (
+          update switchyard.inbound_messages m set locked_until = null, lock_token = null, next_attempt_at = now()
+          from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
+          where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'
+          returning 1),
+        woken as (select pg_notify(${CHANNEL_NORMALIZE}, '') from (select 1 from released limit 1) x)
+        select (select count(*) from released) as n, (select count(*) from woken) as woken`,
+    db,
+  );
+  return Number(r?.n ?? 0);
+}
+
 /** Puts a failed (or ignored) message back in the normalize queue with a fresh attempt count. */
 export async function requeueInbound(db: Executor, id: string): Promise<InboundRow | undefined> {
   return first<InboundRow>(
@@ -976,6 +1026,49 @@ export async function claimDeliveryWork(
     },
     event: ev === null ? undefined : (ev as EventRow),
   }));
+}
+
+/**
+ * Extends the leases of deliveries this process is still attempting (or recording), like
+ * {@link renewInboundLeases}: only `in_flight` rows whose token matches; returns their ids.
+ */
+export async function renewDeliveryLeases(db: Executor, held: readonly HeldLease[]): Promise<Set<string>> {
+  if (held.length === 0) return new Set();
+  const r = await rows<{ id: string }>(
+    sql`update switchyard.deliveries d
+          set locked_until = greatest(d.locked_until, now() + make_interval(secs => v.secs))
+        from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[],
+          ${held.map((h) => h.leaseMs / 1000)}::float8[]) as v(id, lock_token, secs)
+        where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
+        returning d.id`,
+    db,
+  );
+  return new Set(r.map((x) => x.id));
+}
+
+/**
+ * Puts leased deliveries back to `pending`, due now (their outcome could not be recorded because
+ * the database was unavailable), where their token still matches, and wakes the deliver workers.
+ * The attempt stays counted (its POST may have reached the subscriber: the retry carries the same
+ * `webhook-id`). Returns how many were given back.
+ */
+export async function releaseDeliveries(
+  db: Executor,
+  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+): Promise<number> {
+  if (held.length === 0) return 0;
+  const r = await first<{ n: string }>(
+    sql`with released as (
+          update switchyard.deliveries d set status = 'pending', locked_until = null, lock_token = null,
+            next_attempt_at = now(), updated_at = now()
+          from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
+          where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
+          returning 1),
+        woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from released limit 1) x)
+        select (select count(*) from released) as n, (select count(*) from woken) as woken`,
+    db,
+  );
+  return Number(r?.n ?? 0);
 }
 
 /**

@@ -222,6 +222,19 @@ export interface SwitchyardConfigFile {
     deliveries?: string;
   };
   /**
+   * The normalize and deliver workers. Each claimed message or delivery is leased to the process working on it; the process renews its leases every third of their length while the work runs, so a lease runs out only when that process died or lost its database, and then another process takes the work over.
+   */
+  workers?: {
+    /**
+     * How long a message being normalized stays with its process without a renewal: after a crash, another process takes it (and every later message of the same entity, which waits for it) over after this long. Longer than a few seconds (two renewals may fail before it runs out).
+     */
+    normalizeLease?: string;
+    /**
+     * Added to a subscription's `timeout` to make the lease of a delivery attempt, so an attempt still waiting for its subscriber is never sent again by another process; after a crash, the attempt is retried after timeout + this.
+     */
+    deliveryLeaseMargin?: string;
+  };
+  /**
    * Logs go to stdout, one JSON object a line unless pretty.
    */
   logging?: {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError, type ProblemDocument, problemFromError } from '../errors.ts';
+import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
+import { HttpError, type ProblemDocument, problemFromError, problemOf } from '../errors.ts';
 import type { RouteTable } from '../route-table.ts';
 
 /** The request path without its query string (problem `instance`). */
@@ -24,8 +25,10 @@ export function sendProblem(
 /**
  * Makes every error answer an RFC 9457 problem: unknown routes (404), known paths with another
  * method (405 + `Allow`), fastify's body errors (413, 415, 400), schema validation (400 with
- * `errors[]`), `SwitchyardError`s (their registry status) and anything unexpected (a bare 500,
- * logged with the request id). Registered on the root instance so it covers every plugin.
+ * `errors[]`), `SwitchyardError`s (their registry status), anything unexpected (a bare 500,
+ * logged with the request id) and requests arriving while the server closes (503, see
+ * {@link answerWhileClosing}). Registered on the root instance so it covers every plugin; create
+ * the app with `return503OnClosing: false`.
  *
  * @example
  * ```ts
@@ -33,9 +36,12 @@ export function sendProblem(
  * ```
  */
 export function installProblemHandling(app: FastifyInstance, routes: RouteTable): void {
+  answerWhileClosing(app);
   app.setErrorHandler((error, request, reply) => {
     const { problem, headers, internal } = problemFromError(error, pathOf(request));
     if (internal) request.log.error({ err: error }, 'unexpected error answering a request');
+    else if (problem.code === 'SY_STORAGE_UNAVAILABLE')
+      reportDatabaseUnavailable(request.log, error, 'requests are answered 503');
     else if (problem.status >= 500) request.log.warn({ code: problem.code }, problem.detail);
     return sendProblem(reply, problem, headers);
   });
@@ -51,5 +57,35 @@ export function installProblemHandling(app: FastifyInstance, routes: RouteTable)
         : new HttpError('SY_HTTP_NOT_FOUND', `no route ${request.method} ${path}`);
     const { problem, headers } = problemFromError(error, path);
     return sendProblem(reply, problem, headers);
+  });
+}
+
+/** Seconds a client is asked to wait (`Retry-After`) before trying a hub that is shutting down again. */
+const SHUTDOWN_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Answers the requests that still arrive while the server closes (on a busy keep-alive connection,
+ * or pipelined behind a request in progress) with 503 `SY_HTTP_SHUTTING_DOWN` problem+json,
+ * `Retry-After` and `Connection: close`, before any other hook runs. Fastify's own
+ * `return503OnClosing` answers those in its plain JSON without `Retry-After`, so the app turns it
+ * off. Requests already being handled finish normally.
+ */
+function answerWhileClosing(app: FastifyInstance): void {
+  let closing = false;
+  // preClose runs as fastify starts closing, before the server stops accepting.
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (!closing) return;
+    const problem = problemOf(
+      'SY_HTTP_SHUTTING_DOWN',
+      'this hub process is shutting down; try again (another process may answer)',
+      pathOf(request),
+    );
+    return sendProblem(reply, problem, {
+      'retry-after': String(SHUTDOWN_RETRY_AFTER_SECONDS),
+      connection: 'close',
+    });
   });
 }

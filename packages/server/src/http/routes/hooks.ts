@@ -2,8 +2,9 @@ import type { InboundRequest, PushRoute } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Hub } from '../../pipeline/hub.ts';
 import type { IngestResult } from '../../pipeline/ingest.ts';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import type { RouteDeps } from '../deps.ts';
-import { isDatabaseUnavailable, problemOf } from '../errors.ts';
+import { databaseUnavailableAnswer, problemOf } from '../errors.ts';
 import { UNKNOWN_INSTANCE_LABEL } from '../metrics-registry.ts';
 import { pathOf, sendProblem } from '../plugins/problem.ts';
 
@@ -110,13 +111,9 @@ async function handle(
   } catch (error) {
     if (!isDatabaseUnavailable(error)) throw error;
     request.ingestLabels = { instance: UNKNOWN_INSTANCE_LABEL, outcome: 'unavailable' };
-    return sendProblem(
-      reply,
-      problemOf('SY_STORAGE_UNAVAILABLE', 'the database is unreachable; try again later', path),
-      {
-        'retry-after': '5',
-      },
-    );
+    reportDatabaseUnavailable(request.log, error, 'pushes are answered 503');
+    const { problem, headers } = databaseUnavailableAnswer(path);
+    return sendProblem(reply, problem, headers);
   }
   const routes = loaded && loaded.row.mode !== 'pull' ? loaded.connector.push?.routes : undefined;
   if (!routes) {
@@ -144,11 +141,14 @@ async function handle(
   const result = await hub.ingest(instanceId, inbound);
   request.ingestLabels = { instance: instanceId, outcome: outcomeOf(result) };
   if (!result.ok) {
+    if (result.problem.code === 'SY_STORAGE_UNAVAILABLE') {
+      const { problem, headers } = databaseUnavailableAnswer(path);
+      return sendProblem(reply, problem, headers);
+    }
     // The hub's problem carries the code and detail; the envelope (type URI, instance) is ours.
     return sendProblem(
       reply,
       problemOf(result.problem.code, result.problem.detail, path, { status: result.status }),
-      result.status === 503 ? { 'retry-after': '5' } : {},
     );
   }
   reply.code(result.status);

@@ -1,0 +1,100 @@
+/**
+ * A database that refuses connections (`ALTER DATABASE … ALLOW_CONNECTIONS false`, SQLSTATE 55000,
+ * with the hub's open sessions terminated: 57P01) is an outage like a cut network: every route
+ * that needs it answers 503 problem+json with `Retry-After`, the log says so once instead of an
+ * error stack per request, and everything answers 2xx again once connections are allowed.
+ */
+import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  ADMIN_TOKEN,
+  API_KEY,
+  eventually,
+  INSTANCE,
+  type InProcessHub,
+  startInProcessHub,
+} from './support.ts';
+
+const database = useTestDatabase();
+let admin: pg.Client;
+let running: InProcessHub;
+const logLines: { level: number; msg: string; reqId?: string }[] = [];
+
+async function allowConnections(allow: boolean): Promise<void> {
+  const name = admin.escapeIdentifier(database.name());
+  await admin.query(`alter database ${name} allow_connections ${allow}`);
+  if (!allow) {
+    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
+      database.name(),
+    ]);
+  }
+}
+
+beforeAll(async () => {
+  admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+  await admin.connect();
+  running = await startInProcessHub({
+    databaseUrl: database.url(),
+    adminToken: ADMIN_TOKEN,
+    logger: pino({ level: 'debug' }, { write: (line: string) => logLines.push(JSON.parse(line)) }),
+  });
+});
+
+afterAll(async () => {
+  // The database is dropped after this file: it must accept the drop's connection.
+  await allowConnections(true).catch(() => {});
+  await running?.close();
+  await admin?.end();
+});
+
+async function call(path: string, init: RequestInit = {}) {
+  const res = await fetch(`${running.base}${path}`, init);
+  const text = await res.text();
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    retryAfter: res.headers.get('retry-after'),
+    text,
+  };
+}
+
+const push = (id: string) =>
+  call(`/hooks/${INSTANCE}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+    body: JSON.stringify({ id, subject: 'refuse-s1' }),
+  });
+const events = () => call('/v1/events', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+const metrics = () => call('/metrics');
+
+it('answers 503 problem+json with Retry-After while the database refuses connections, then 2xx', {
+  timeout: 60_000,
+}, async () => {
+  expect((await push('before')).status).toBe(202);
+  expect((await events()).status).toBe(200);
+  expect((await metrics()).status).toBe(200);
+
+  await allowConnections(false);
+  const logged = logLines.length;
+  for (let round = 0; round < 3; round++) {
+    for (const answer of [await push(`during-${round}`), await events(), await metrics()]) {
+      expect(answer.status, answer.text).toBe(503);
+      expect(answer.type).toMatch(/^application\/problem\+json/);
+      expect(answer.retryAfter).toMatch(/^[1-9][0-9]*$/);
+      expect(JSON.parse(answer.text)).toMatchObject({ status: 503, code: 'SY_STORAGE_UNAVAILABLE' });
+    }
+  }
+  // Nine refused requests: no error line, and at most one warning about requests (the rest debug).
+  const during = logLines.slice(logged);
+  expect(during.filter((l) => l.level >= 50 && l.reqId !== undefined)).toEqual([]);
+  expect(
+    during.filter((l) => l.level === 40 && /database is unavailable.*answered 503/.test(l.msg)).length,
+  ).toBeLessThanOrEqual(1);
+
+  await allowConnections(true);
+  await eventually('a push stored again', async () => (await push('after')).status === 202);
+  expect((await events()).status).toBe(200);
+  expect((await metrics()).status).toBe(200);
+});

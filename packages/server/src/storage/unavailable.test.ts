@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { isDatabaseUnavailable } from './unavailable.ts';
+
+const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+
+describe('isDatabaseUnavailable', () => {
+  it.each([
+    '55000', // ALTER DATABASE … ALLOW_CONNECTIONS false
+    '57P01',
+    '57P02',
+    '57P03',
+    '53300',
+    '3D000',
+    '08006',
+    '08001',
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'ETIMEDOUT',
+    'EPIPE',
+  ])('says yes to %s', (code) => {
+    expect(isDatabaseUnavailable(withCode(code))).toBe(true);
+  });
+
+  it.each([
+    'timeout exceeded when trying to connect',
+    'Connection terminated unexpectedly',
+    'Client has encountered a connection error and is not queryable',
+    'Cannot use a pool after calling end on the pool',
+    'driver has already been destroyed',
+  ])('says yes to "%s"', (message) => {
+    expect(isDatabaseUnavailable(new Error(message))).toBe(true);
+  });
+
+  it('looks into an AggregateError (a refused connection to a name with several addresses)', () => {
+    expect(isDatabaseUnavailable(new AggregateError([withCode('ECONNREFUSED')], ''))).toBe(true);
+  });
+
+  it('says no to statement errors, bugs and a vendor fetch that failed', () => {
+    expect(isDatabaseUnavailable(withCode('22P02', 'invalid input syntax for type uuid'))).toBe(false);
+    expect(isDatabaseUnavailable(withCode('23505', 'duplicate key'))).toBe(false);
+    expect(isDatabaseUnavailable(new TypeError('Cannot read properties of undefined'))).toBe(false);
+    expect(isDatabaseUnavailable(new TypeError('fetch failed', { cause: withCode('ECONNREFUSED') }))).toBe(
+      false,
+    );
+    expect(isDatabaseUnavailable(undefined)).toBe(false);
+  });
+});

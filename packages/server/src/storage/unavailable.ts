@@ -1,0 +1,100 @@
+/**
+ * The one answer to "is this error the database being unavailable?", used by every caller that
+ * must tell an outage (answer 503, release leases, retry later) from a real fault (a bug, bad
+ * input). Keeping it here, beside the storage code, is what stops two copies from drifting.
+ */
+
+/**
+ * SQLSTATEs that mean the database refuses or dropped the session, not that a statement was wrong:
+ * 55000 the database does not accept connections (`ALTER DATABASE … ALLOW_CONNECTIONS false`),
+ * 57P01/57P02/57P03 terminated by an administrator / crash shutdown / cannot connect now
+ * (starting, stopping, recovering), 53300 too many connections, 3D000 the database does not exist.
+ * Class 08 (connection exceptions) is matched as a class.
+ */
+const UNAVAILABLE_SQLSTATES = new Set(['55000', '57P01', '57P02', '57P03', '53300', '3D000']);
+
+/** Node socket error codes on the way to the database. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * What the driver, the pool and Kysely say when there is no usable connection: a pool connect
+ * timeout, a connection that ended mid-query, a client left unusable by a connection error, a pool
+ * or Kysely instance already closed (a process shutting down), and socket errors that come as
+ * text only.
+ */
+const UNAVAILABLE_MESSAGE =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|timeout exceeded when trying to connect|Connection terminated|not queryable|pool.*(ended|destroyed)|Cannot use a pool after calling end|driver has already been destroyed/i;
+
+/**
+ * True when `error` means Postgres cannot be used right now (refused, unreachable, dropped, full,
+ * shutting down): the caller should answer 503 with `Retry-After` or try again later, never
+ * treat it as a bug or as bad input. Looks into the `errors` of an `AggregateError` (Node reports
+ * a refused connection to a name with several addresses that way, with an empty message). Not
+ * into `cause`: a failed `fetch` to a vendor carries ECONNREFUSED there, and that is no outage
+ * of ours.
+ *
+ * @example
+ * ```ts
+ * try { await q.getInstance(db, id); }
+ * catch (error) { if (isDatabaseUnavailable(error)) return answer503(); throw error; }
+ * ```
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (error === null || typeof error !== 'object' || depth > 4) return false;
+  const { code, message, errors } = error as { code?: unknown; message?: unknown; errors?: unknown };
+  if (typeof code === 'string') {
+    if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || NETWORK_CODES.has(code)) return true;
+  }
+  if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+  return Array.isArray(errors) && errors.some((e) => isDatabaseUnavailable(e, depth + 1));
+}
+
+/** Seconds a client is asked to wait (`Retry-After`) when the database is unavailable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/** At most one warning per this many ms about the database being unavailable; the rest are debug. */
+const WARN_EVERY_MS = 30_000;
+let lastWarnedAt = 0;
+let unreported = 0;
+
+/**
+ * Logs that an operation met an unavailable database: a warning (code and message, no stack) at
+ * most once every 30 s per process, debug lines otherwise. An outage makes every request and
+ * worker pass fail the same way; one line says it, thousands of stacks would bury it.
+ *
+ * @example
+ * ```ts
+ * if (isDatabaseUnavailable(error)) reportDatabaseUnavailable(request.log, error, 'answering 503');
+ * ```
+ */
+export function reportDatabaseUnavailable(
+  logger: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void },
+  error: unknown,
+  what: string,
+): void {
+  const e = (error ?? {}) as { code?: unknown; message?: unknown };
+  const fields = {
+    dbError: { code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? e) },
+  };
+  const now = Date.now();
+  if (now - lastWarnedAt >= WARN_EVERY_MS) {
+    lastWarnedAt = now;
+    logger.warn(
+      { ...fields, similarSinceLastWarning: unreported },
+      `the database is unavailable: ${what} (further occurrences within 30 s are logged at debug)`,
+    );
+    unreported = 0;
+    return;
+  }
+  unreported++;
+  logger.debug(fields, `the database is unavailable: ${what}`);
+}
