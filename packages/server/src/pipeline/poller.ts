@@ -68,7 +68,7 @@ export class Poller {
           gate: n.gate === true,
           payload: n.payload,
           meta: n.meta ?? null,
-          rawBody: null,
+          bodyId: null,
           headers: null,
           sourceIp: null,
           origin: 'pull',
