@@ -6,6 +6,7 @@
  * connection in the pool: the next pushes on the same process succeed.
  */
 import { readFileSync } from 'node:fs';
+import type { JsonObject } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -32,7 +33,7 @@ describe('a Docplanner batch push', () => {
 
   beforeAll(async () => {
     h = await startInProcessHub({ databaseUrl: database.url(), adminToken: ADMIN_TOKEN, bodyLimit: 1 << 20 });
-    await h.hub.instances.upsert({ id: dp.id, connector: dp.connector, settings: dp.settings });
+    await h.hub.instances.upsert({ id: dp.id, connector: dp.connector, settings: dp.settings as JsonObject });
   });
   afterAll(async () => {
     await h?.close();
@@ -125,7 +126,7 @@ describe('a statement that fails in the driver', () => {
       headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
       body: JSON.stringify(body),
     });
-    return { status: res.status, retryable: res.status >= 500, json: await res.json() };
+    return { status: res.status, json: (await res.json()) as { code?: string; detail?: string } };
   };
 
   it('answers a retryable 5xx that says so, and leaves no broken connection in the pool', async () => {
