@@ -335,6 +335,45 @@ describe('matching the booking that follows', () => {
     });
     expect(matched.booking.vendorType).toBe('booking-moved');
   });
+
+  it('links a move without any patient, as in Docplanner’s own examples, by the moved booking id', async () => {
+    await approver('crm');
+    const strip = (body: JsonObject) => {
+      for (const booking of Object.values(body.data as JsonObject)) {
+        if (booking && typeof booking === 'object' && !Array.isArray(booking)) delete booking.patient;
+      }
+      return body;
+    };
+    const moving = strip(fixture('booking-moving'));
+    const moved = strip(fixture('booking-moved'));
+    // Another booking of the same moment: its own move, not this one.
+    (moving.data as JsonObject).canceling_booking = {
+      ...((moving.data as JsonObject).canceling_booking as JsonObject),
+      id: '210045999',
+    };
+    (moved.data as JsonObject).old_visit_booking = {
+      ...((moved.data as JsonObject).old_visit_booking as JsonObject),
+      id: '210045999',
+    };
+    (moved.data as JsonObject).new_visit_booking = {
+      ...((moved.data as JsonObject).new_visit_booking as JsonObject),
+      id: '210047000',
+    };
+    expect(JSON.stringify([moving, moved])).not.toContain('patient');
+    expect((await push('dp', moving)).status).toBe(200);
+    const gate = await latestGate('dp');
+    expect(gate).toMatchObject({ type: 'appointment.reschedule_requested', decision: 'approve' });
+    await push('dp', moved);
+    const matched = await eventually(async () => {
+      const g = await gates.get(gate.id);
+      return g.booking.status === 'booked' ? g : undefined;
+    });
+    expect(matched.booking).toMatchObject({
+      vendorType: 'booking-moved',
+      subject: expect.stringMatching(/^appointment\//),
+    });
+    expect((await hub.events.get(matched.booking.eventId!)).event.type).toBe('appointment.rescheduled');
+  });
 });
 
 describe('across processes', () => {
