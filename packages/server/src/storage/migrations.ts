@@ -538,6 +538,22 @@ end
 $$;
 `,
   },
+  {
+    version: 12,
+    name: 'push reconciliation schedule',
+    // A connector's reconcile call (Docplanner POST /notifications/release) per push instance, on
+    // the same table-as-schedule as vendor pulls: a due time, a lease so one process runs it, and
+    // what the last run did (shown by the instance health API and the dashboard).
+    sql: `
+alter table switchyard.connector_instances
+  add column reconcile_next_at timestamptz,
+  add column reconcile_locked_until timestamptz,
+  add column reconcile_last_run_at timestamptz,
+  add column reconcile_last_success_at timestamptz,
+  add column reconcile_last_result text,
+  add column reconcile_last_error text;
+`,
+  },
 ];
 
 /**

@@ -29,6 +29,11 @@ export interface InstanceRow {
   pull_last_success_at: Date | null;
   pull_consecutive_failures: number;
   pull_lag_ms: string | null;
+  reconcile_next_at: Date | null;
+  reconcile_last_run_at: Date | null;
+  reconcile_last_success_at: Date | null;
+  reconcile_last_result: string | null;
+  reconcile_last_error: string | null;
 }
 
 export interface InboundRow {
@@ -267,6 +272,65 @@ export async function finishPull(
       pull_consecutive_failures = case when ${error}::text is null then 0 else pull_consecutive_failures + 1 end,
       last_error = coalesce(${error}, last_error),
       last_error_at = case when ${error}::text is null then last_error_at else now() end
+    where id = ${id}`.execute(db);
+}
+
+/**
+ * Claims push instances of the given connectors whose reconciliation is due (never run counts as
+ * due), leasing them so one process runs an instance's reconciliation at a time.
+ */
+export async function claimDueReconciles(
+  db: Executor,
+  connectors: readonly string[],
+  leaseMs: number,
+  limit: number,
+): Promise<InstanceRow[]> {
+  if (connectors.length === 0) return [];
+  return rows<InstanceRow>(
+    sql`update switchyard.connector_instances i set reconcile_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
+      from (select id from switchyard.connector_instances
+            where mode = 'push' and connector = any(${connectors as string[]}::text[])
+              and coalesce(reconcile_next_at, '-infinity') <= now()
+              and (reconcile_locked_until is null or reconcile_locked_until < now())
+            order by reconcile_next_at nulls first limit ${limit} for update skip locked) due
+      where i.id = due.id returning i.*`,
+    db,
+  );
+}
+
+export async function nextReconcileDue(
+  db: Executor,
+  connectors: readonly string[],
+): Promise<Date | undefined> {
+  if (connectors.length === 0) return undefined;
+  const r = await first<{ at: Date | null }>(
+    sql`select min(greatest(coalesce(reconcile_next_at, now()), coalesce(reconcile_locked_until, now()))) as at
+        from switchyard.connector_instances where mode = 'push' and connector = any(${connectors as string[]}::text[])`,
+    db,
+  );
+  return r?.at ?? undefined;
+}
+
+/**
+ * Ends a reconciliation turn: releases the lease and sets the next due time. `outcome` undefined:
+ * nothing ran (reconciliation does not apply to the instance now); otherwise the run's summary or
+ * its error.
+ */
+export async function finishReconcile(
+  db: Executor,
+  id: string,
+  nextInMs: number,
+  outcome: { result: string } | { error: string } | undefined,
+): Promise<void> {
+  const ran = outcome !== undefined;
+  const result = outcome && 'result' in outcome ? outcome.result : null;
+  const error = outcome && 'error' in outcome ? outcome.error : null;
+  await sql`update switchyard.connector_instances set
+      reconcile_next_at = now() + make_interval(secs => ${nextInMs / 1000}), reconcile_locked_until = null,
+      reconcile_last_run_at = case when ${ran} then now() else reconcile_last_run_at end,
+      reconcile_last_success_at = case when ${result}::text is not null then now() else reconcile_last_success_at end,
+      reconcile_last_result = case when ${result}::text is not null then ${result} else reconcile_last_result end,
+      reconcile_last_error = case when ${ran} then ${error}::text else reconcile_last_error end
     where id = ${id}`.execute(db);
 }
 
