@@ -33,11 +33,14 @@ export interface Config {
   pullLimit?: number;
   /** Log a warning when the oldest pulled notification is older than this (Docplanner expires them at 72 h). */
   pullLagWarningHours?: number;
+  /** Push mode: minutes between calls of `POST /notifications/release` (60 or more; 0 turns it off). */
+  releaseIntervalMinutes?: number;
 }
 
 export const DEFAULT_API_KEY_HEADER = 'x-api-key';
 export const DEFAULT_PULL_LIMIT = 50;
 export const DEFAULT_PULL_LAG_WARNING_HOURS = 24;
+export const DEFAULT_RELEASE_INTERVAL_MINUTES = 60;
 
 export const configSchema: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -113,6 +116,13 @@ export const configSchema: JsonSchema = {
       exclusiveMinimum: 0,
       maximum: 72,
       default: DEFAULT_PULL_LAG_WARNING_HOURS,
+    },
+    releaseIntervalMinutes: {
+      description:
+        'Push mode: how often the hub asks Docplanner to re-send the notifications whose push failed (POST /notifications/release, allowed once an hour), in minutes; 0 turns it off. Needs clientId and clientSecret.',
+      type: 'integer',
+      anyOf: [{ const: 0 }, { minimum: 60 }],
+      default: DEFAULT_RELEASE_INTERVAL_MINUTES,
     },
   },
   additionalProperties: false,

@@ -6,7 +6,7 @@ import {
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
-import { requestMatchKey } from './parse.ts';
+import { instantOf, requestMatchKey } from './parse.ts';
 import type { DpData } from './vendor.ts';
 
 /**
@@ -39,14 +39,21 @@ export function respond(decision: GateDecision, _config: Config): InboundRespons
 }
 
 /**
- * The key a gate request shares with the booking notification that follows it: doctor, address,
- * start instant (offsets normalized away) and patient (phone digits, else the accent-folded name).
- * `slot-booking` ↔ `slot-booked` / `slot-overbooked`; `booking-moving` (its creating_booking) ↔
- * `booking-moved` (its new_visit_booking).
+ * The key a gate request shares with the booking notification that follows it.
+ *
+ * `slot-booking` ↔ `slot-booked` / `slot-overbooked`: doctor, address, start instant (offsets
+ * normalized away) and patient (phone digits, else the accent-folded name): the request has no
+ * booking id yet.
+ *
+ * `booking-moving` ↔ `booking-moved`: the booking being moved (`canceling_booking.id`, which the
+ * move reports as `old_visit_booking.id`) and the new start instant (`creating_booking.start_at` =
+ * `new_visit_booking.start_at`, so a refused attempt to another time is not linked). No patient:
+ * Docplanner's own examples of both carry none.
  *
  * @example
  * ```ts
  * matchKey(slotBookingNotification) === matchKey(slotBookedNotification); // true for the same visit
+ * matchKey(bookingMovingNotification); // 'docplanner:move:210045781:2026-03-12T14:00:00.000Z'
  * ```
  */
 export function matchKey(notification: VendorNotification): string | undefined {
@@ -60,10 +67,17 @@ export function matchKey(notification: VendorNotification): string | undefined {
     case 'slot-overbooked':
       return requestMatchKey(data, data.visit_booking);
     case 'booking-moving':
-      return requestMatchKey(data, data.creating_booking, data.canceling_booking?.patient);
+      return moveKey(data.canceling_booking?.id, data.creating_booking?.start_at);
     case 'booking-moved':
-      return requestMatchKey(data, data.new_visit_booking, data.old_visit_booking?.patient);
+      return moveKey(data.old_visit_booking?.id, data.new_visit_booking?.start_at);
     default:
       return undefined;
   }
+}
+
+function moveKey(bookingId: unknown, startAt: unknown): string | undefined {
+  const id = typeof bookingId === 'number' ? String(bookingId) : bookingId;
+  const start = instantOf(startAt);
+  if (typeof id !== 'string' || id.trim() === '' || start === undefined) return undefined;
+  return `docplanner:move:${id.trim()}:${start}`;
 }

@@ -16,12 +16,18 @@ import { encode } from './encode.ts';
 import { matchKey, respond } from './gate.ts';
 import { eventMap, normalize } from './normalize.ts';
 import { parse, routes } from './parse.ts';
-import { pull } from './pull.ts';
+import { pull, reconcile } from './pull.ts';
 
 export type { Config } from './config.ts';
 export { configSchema } from './config.ts';
 export { REFUSAL_STATUS } from './gate.ts';
-export { apiBase, type DocplannerPullBatch, docplannerApi, fetchNotifications } from './pull.ts';
+export {
+  apiBase,
+  type DocplannerPullBatch,
+  docplannerApi,
+  fetchNotifications,
+  releaseNotifications,
+} from './pull.ts';
 export type { DpNotification } from './vendor.ts';
 export { DOCPLANNER_NAMES } from './vendor.ts';
 
@@ -33,6 +39,7 @@ export const docplannerConnector = defineConnector<Config>({
   eventMap,
   push: { routes, authenticate, parse },
   pull,
+  reconcile,
   normalize,
   gate: { respond, matchKey },
   encode,

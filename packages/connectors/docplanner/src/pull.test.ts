@@ -12,7 +12,14 @@ import { memoryNormalizeContext } from '@switchyard/testing';
 import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
-import { apiBase, fetchNotifications, retryAfterMs, TOKEN_STATE_KEY } from './pull.ts';
+import {
+  apiBase,
+  fetchNotifications,
+  reconcile,
+  releaseNotifications,
+  retryAfterMs,
+  TOKEN_STATE_KEY,
+} from './pull.ts';
 
 const fixture = (name: string) =>
   JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;
@@ -181,6 +188,30 @@ describe('pull, multiple mode', () => {
     });
     expect(batch.more).toBe(false);
     expect(batch.oldestOccurredAt).toBe('2026-03-08T08:00:01+01:00');
+  });
+});
+
+describe('push reconciliation (release)', () => {
+  it('runs hourly by default, only with API credentials, and not when turned off', () => {
+    const creds = { clientId: 'c', clientSecret: 's' };
+    expect(reconcile.intervalMs(creds)).toBe(3_600_000);
+    expect(reconcile.intervalMs({ ...creds, releaseIntervalMinutes: 120 })).toBe(7_200_000);
+    expect(reconcile.intervalMs({ ...creds, releaseIntervalMinutes: 0 })).toBeUndefined();
+    expect(reconcile.intervalMs({ clientId: 'c' })).toBeUndefined();
+    expect(reconcile.intervalMs({})).toBeUndefined();
+  });
+
+  it('asks Docplanner to re-push buried notifications, at most once an hour (429 is transient)', async () => {
+    const { sim, ctx } = await setup({}, { retryDelaysMs: [1, 1], hookUrl: 'http://127.0.0.1:9/hooks/dp' });
+    const record = await sim.push(fixture('break-created.json'));
+    expect(record.buried).toBe(true);
+    await expect(releaseNotifications(ctx)).resolves.toBe('released 1');
+    await expect(releaseNotifications(ctx)).rejects.toMatchObject({
+      kind: 'transient',
+      retryAfterMs: expect.any(Number),
+    });
+    sim.advanceClock(3_600_000);
+    await expect(reconcile.run(ctx)).resolves.toBe('released 1');
   });
 });
 

@@ -6,11 +6,17 @@ import {
   type PullBatch,
   type PullContext,
   type PullSpec,
+  type ReconcileSpec,
   type VendorNotification,
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
-import { type Config, DEFAULT_PULL_LAG_WARNING_HOURS, DEFAULT_PULL_LIMIT } from './config.ts';
+import {
+  type Config,
+  DEFAULT_PULL_LAG_WARNING_HOURS,
+  DEFAULT_PULL_LIMIT,
+  DEFAULT_RELEASE_INTERVAL_MINUTES,
+} from './config.ts';
 import { toVendorNotification } from './parse.ts';
 
 /** Where the access token lives in the instance's state store. */
@@ -257,4 +263,44 @@ export async function fetchNotifications(ctx: PullContext<Config>): Promise<Docp
 export const pull: PullSpec<Config> = {
   defaultIntervalMs: 30_000,
   fetch: (ctx) => fetchNotifications(ctx),
+};
+
+/**
+ * Asks Docplanner to push again the notifications whose push failed (`POST /notifications/release`,
+ * allowed once an hour: a 429 carries Retry-After and is transient). Returns a summary for the
+ * instance record.
+ *
+ * @example
+ * ```ts
+ * await releaseNotifications(ctx); // 'released 3' (or 'released' when the answer has no count)
+ * ```
+ */
+export async function releaseNotifications(ctx: PullContext<Config>): Promise<string> {
+  const res = await docplannerApi(ctx, {
+    method: 'POST',
+    url: `${apiBase(ctx.config)}/api/v3/integration/notifications/release`,
+  });
+  const transient = transientFor('release endpoint', res);
+  if (transient) throw transient;
+  if (res.status < 200 || res.status >= 300) {
+    throw ConnectorError.permanent(`Docplanner release endpoint answered ${res.status}`, {
+      details: { status: res.status },
+    });
+  }
+  const body = res.body;
+  return isJsonObject(body) && typeof body.released === 'number' ? `released ${body.released}` : 'released';
+}
+
+/**
+ * Push mode's reconciliation: Docplanner's own documents disagree on whether it retries a failed
+ * push at all, so the hub calls release every `releaseIntervalMinutes` (default 60). Off without
+ * API credentials (the call needs a token) or with `releaseIntervalMinutes: 0`.
+ */
+export const reconcile: ReconcileSpec<Config> = {
+  intervalMs(config) {
+    const minutes = config.releaseIntervalMinutes ?? DEFAULT_RELEASE_INTERVAL_MINUTES;
+    if (minutes <= 0 || !config.clientId || !config.clientSecret) return undefined;
+    return minutes * 60_000;
+  },
+  run: (ctx) => releaseNotifications(ctx),
 };

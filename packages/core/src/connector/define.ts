@@ -24,6 +24,7 @@ export function defineConnector<Config>(definition: ConnectorDefinition<Config>)
   if (definition.configSchema?.type !== 'object')
     problems.push('configSchema must be a JSON Schema with type "object"');
   if (!definition.push && !definition.pull) problems.push('a connector needs push, pull, or both');
+  if (definition.reconcile && !definition.push) problems.push('reconcile is for push mode: it needs push');
   if (definition.push) {
     const names = new Set<string>();
     const paths = new Set<string>();

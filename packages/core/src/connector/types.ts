@@ -251,6 +251,38 @@ export interface PullSpec<Config> {
   fetch(ctx: PullContext<Config>, cursor: string | null): Promise<PullBatch>;
 }
 
+/**
+ * Reconciliation for push mode: a vendor call the hub makes on a schedule so that pushes the
+ * vendor failed to deliver are sent again (Docplanner's `POST /notifications/release`). The hub runs
+ * it for instances in `push` mode only (a pulling instance drains the vendor's queue itself), one
+ * process at a time per instance, and shows when it last ran on the instance.
+ *
+ * @example
+ * ```ts
+ * reconcile: {
+ *   intervalMs: (config) => (config.clientId ? 3_600_000 : undefined),
+ *   async run(ctx) {
+ *     const res = await ctx.http.request({ method: 'POST', url: `${ctx.config.apiBase}/release` });
+ *     if (res.status >= 500) throw ConnectorError.transient(`release answered ${res.status}`);
+ *     return 'released';
+ *   },
+ * },
+ * ```
+ */
+export interface ReconcileSpec<Config> {
+  /**
+   * Time between two runs for an instance with this config, in ms; undefined when reconciliation
+   * does not apply to it (say, it has no API credentials, or the setting turns it off).
+   */
+  intervalMs(config: Config): number | undefined;
+  /**
+   * Runs once and returns a short summary for the record (e.g. `released 3`). Throws a
+   * {@link ConnectorError} when it failed: `transient` with `retryAfterMs` is tried again after that
+   * long, anything else at the next interval.
+   */
+  run(ctx: PullContext<Config>): Promise<string>;
+}
+
 /** The hub's decision on an approval request. */
 export interface GateDecision {
   outcome: 'approve' | 'refuse';
@@ -322,6 +354,8 @@ export interface ConnectorDefinition<Config = Record<string, unknown>> {
   eventMap: readonly EventMapping[];
   push?: PushSpec<Config>;
   pull?: PullSpec<Config>;
+  /** Push mode's scheduled catch-up call to the vendor, where the vendor offers one. */
+  reconcile?: ReconcileSpec<Config>;
   normalize(notification: VendorNotification, ctx: NormalizeContext<Config>): Promise<NormalizeResult>;
   gate?: GateSpec<Config>;
   /** Normalized event → the vendor request that would have produced it (simulators, round trips). */

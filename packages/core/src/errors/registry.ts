@@ -63,6 +63,7 @@ export const errorCodes = {
     title: 'The instance names a connector the hub lacks',
   },
   SY_PIPELINE_PAYLOAD_TOO_LARGE: { area: 'pipeline', status: 413, title: 'The inbound body is too large' },
+  SY_PIPELINE_NOT_STORED: { area: 'pipeline', status: 500, title: 'The push could not be stored' },
   SY_PIPELINE_ROUTE_NOT_FOUND: {
     area: 'pipeline',
     status: 404,

@@ -247,16 +247,39 @@ describe('deciding', () => {
     });
   });
 
-  it('an approver too slow for the deadline gives the default', async () => {
-    await approver('slow', { defaultResponse: { status: 200, delayMs: 3000 } });
-    const r = await push('dp-fast', slotBooking());
-    expect(r.status).toBe(409); // dp-fast refuses by default
+  it('an approver too slow for the deadline gives the default; its late answer is recorded as it came', async () => {
+    const slow = await approver('slow', {
+      defaultResponse: { status: 409, delayMs: 2500, body: { reason: 'slot taken', vendorErrorCode: 3 } },
+    });
+    // A deadline the call surely starts within, even on a busy machine; the approver answers later.
+    await instance('dp-late', { deadlineMs: 1000, default: 'approve' });
+    const r = await push('dp-late', slotBooking());
+    expect(r.status).toBe(200); // the default: approve
+    // The vendor had its answer at the deadline, before the approver answered.
+    expect(slow.requests[0]!.response).toBeUndefined();
     await gates.drain();
-    const gate = await latestGate('dp-fast');
-    expect(gate).toMatchObject({ decision: 'refuse', reason: 'deadline', approvers: 1 });
+    const gate = await latestGate('dp-late');
+    // What the vendor got is unchanged by the late refusal.
+    expect(gate).toMatchObject({
+      decision: 'approve',
+      reason: 'deadline',
+      approvers: 1,
+      responseStatus: 200,
+      decidedBy: null,
+    });
     expect(gate.answers).toMatchObject([
-      { subscriptionId: 'slow', outcome: 'unavailable', afterDecision: true },
+      {
+        subscriptionId: 'slow',
+        outcome: 'refuse',
+        reason: 'slot taken',
+        vendorErrorCode: 3,
+        statusCode: 409,
+        afterDecision: true,
+      },
     ]);
+    const late = gate.answers[0]!;
+    expect(late.latencyMs).toBeGreaterThanOrEqual(2500);
+    expect(late.answeredAt!.getTime()).toBeGreaterThan(gate.decidedAt!.getTime());
   });
 
   it('no approver gives the default; approver filters decide who is asked', async () => {
@@ -334,6 +357,45 @@ describe('matching the booking that follows', () => {
       return g.booking.status === 'booked' ? g : undefined;
     });
     expect(matched.booking.vendorType).toBe('booking-moved');
+  });
+
+  it('links a move without any patient, as in Docplanner’s own examples, by the moved booking id', async () => {
+    await approver('crm');
+    const strip = (body: JsonObject) => {
+      for (const booking of Object.values(body.data as JsonObject)) {
+        if (booking && typeof booking === 'object' && !Array.isArray(booking)) delete booking.patient;
+      }
+      return body;
+    };
+    const moving = strip(fixture('booking-moving'));
+    const moved = strip(fixture('booking-moved'));
+    // Another booking of the same moment: its own move, not this one.
+    (moving.data as JsonObject).canceling_booking = {
+      ...((moving.data as JsonObject).canceling_booking as JsonObject),
+      id: '210045999',
+    };
+    (moved.data as JsonObject).old_visit_booking = {
+      ...((moved.data as JsonObject).old_visit_booking as JsonObject),
+      id: '210045999',
+    };
+    (moved.data as JsonObject).new_visit_booking = {
+      ...((moved.data as JsonObject).new_visit_booking as JsonObject),
+      id: '210047000',
+    };
+    expect(JSON.stringify([moving, moved])).not.toContain('patient');
+    expect((await push('dp', moving)).status).toBe(200);
+    const gate = await latestGate('dp');
+    expect(gate).toMatchObject({ type: 'appointment.reschedule_requested', decision: 'approve' });
+    await push('dp', moved);
+    const matched = await eventually(async () => {
+      const g = await gates.get(gate.id);
+      return g.booking.status === 'booked' ? g : undefined;
+    });
+    expect(matched.booking).toMatchObject({
+      vendorType: 'booking-moved',
+      subject: expect.stringMatching(/^appointment\//),
+    });
+    expect((await hub.events.get(matched.booking.eventId!)).event.type).toBe('appointment.rescheduled');
   });
 });
 

@@ -371,10 +371,12 @@ export function createGates(options: GatesOptions = {}) {
     cutoffAt: number,
   ): Promise<{ sub: SubscriptionRow; startedAt: Date; result: PostWebhookResult; answer: ApproverAnswer }> {
     const startedAt = new Date();
-    // A little past the cutoff: the decision timer fires first and is the one that says "deadline".
-    const timeoutMs = Math.min(sub.timeout_ms, cutoffAt - Date.now() + 50);
+    // The call is not cut at the deadline: the decision timer answers the vendor then, and an answer
+    // that comes later (within the subscription's own timeout) is still recorded as what the
+    // approver said, after the decision, without changing the vendor's answer.
+    const timeoutMs = sub.timeout_ms;
     let result: PostWebhookResult;
-    if (timeoutMs <= 0) {
+    if (cutoffAt - Date.now() <= 0) {
       result = { ok: false, latencyMs: 0, error: 'no time left before the deadline', errorKind: 'timeout' };
     } else {
       let headers: Record<string, string>;

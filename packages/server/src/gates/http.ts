@@ -62,6 +62,7 @@ const answer = object({
   subscriptionId: str,
   startedAt: time,
   latencyMs: nnum,
+  answeredAt: ntime,
   statusCode: nint,
   outcome: { type: 'string', enum: ['approve', 'refuse', 'unavailable'] },
   reason: nstr,

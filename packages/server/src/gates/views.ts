@@ -24,6 +24,8 @@ export interface GateAnswer {
   subscriptionId: string;
   startedAt: Date;
   latencyMs: number | null;
+  /** When the approver's HTTP answer came (null without one: a timeout or connection failure). */
+  answeredAt: Date | null;
   statusCode: number | null;
   outcome: q.AnswerOutcome;
   reason: string | null;
@@ -104,6 +106,10 @@ export function toAnswer(a: q.GateAnswerRow): GateAnswer {
     subscriptionId: a.subscription_id,
     startedAt: a.started_at,
     latencyMs: a.latency_ms,
+    answeredAt:
+      a.status_code !== null && a.latency_ms !== null
+        ? new Date(a.started_at.getTime() + Math.round(a.latency_ms))
+        : null,
     statusCode: a.status_code,
     outcome: a.outcome,
     reason: a.reason,

@@ -216,6 +216,20 @@ export const instanceHealth = object({
       }),
     ],
   },
+  reconcile: {
+    description:
+      'Push mode’s scheduled catch-up call to the vendor (Docplanner POST /notifications/release); null when the instance does not push or its connector has none.',
+    anyOf: [
+      { type: 'null' },
+      object({
+        nextAt: nullableDateTime,
+        lastRunAt: nullableDateTime,
+        lastSuccessAt: nullableDateTime,
+        lastResult: nullableStr,
+        lastError: nullableStr,
+      }),
+    ],
+  },
   inbound: object({ received: int, failed: int }),
 });
 

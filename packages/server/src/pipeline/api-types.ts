@@ -65,6 +65,21 @@ export interface InstanceHealth {
     /** How old the oldest notification of the last pulled batch was when it arrived, ms. */
     lagMs: number | null;
   } | null;
+  /**
+   * Push mode's scheduled catch-up call to the vendor (Docplanner `POST /notifications/release`);
+   * null when the instance does not push or its connector has none.
+   */
+  reconcile: {
+    /** When it is due next (null: not scheduled yet, runs at the next poller turn). */
+    nextAt: Date | null;
+    /** When it last ran, successfully or not. */
+    lastRunAt: Date | null;
+    lastSuccessAt: Date | null;
+    /** What the last successful run reported (e.g. `released 3`). */
+    lastResult: string | null;
+    /** Why the last run failed; null when it succeeded. */
+    lastError: string | null;
+  } | null;
   inbound: { received: number; failed: number };
 }
 

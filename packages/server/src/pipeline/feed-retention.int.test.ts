@@ -113,6 +113,7 @@ describe('retention', () => {
     const { db } = hub.internals;
     await sql`update switchyard.events set created_at = now() - interval '1 day'`.execute(db);
     await sql`update switchyard.inbound_messages set received_at = now() - interval '1 day'`.execute(db);
+    await sql`update switchyard.inbound_bodies set received_at = now() - interval '1 day'`.execute(db);
     expect(subscription.kind).toBe('pull');
     const webhook = await hub.subscriptions.create({
       url: 'http://127.0.0.1:9/never',
@@ -127,6 +128,18 @@ describe('retention', () => {
     const result = await hub.retention.purge();
     expect(result.events).toBeGreaterThanOrEqual(2);
     expect(result.inbound).toBeGreaterThanOrEqual(2);
+    // The raw bodies go with their messages; the fresh message keeps its body.
+    expect(result.inboundBodies).toBeGreaterThanOrEqual(2);
+    const bodies = await sql<{ orphans: number; kept: number }>`
+      select (select count(*)::int from switchyard.inbound_bodies b where not exists (
+                select 1 from switchyard.inbound_messages m where m.body_id = b.id)) as orphans,
+             (select count(*)::int from switchyard.inbound_bodies) as kept`.execute(db);
+    expect(bodies.rows[0]!.orphans).toBe(0);
+    expect(bodies.rows[0]!.kept).toBeGreaterThanOrEqual(1);
+    const freshMessage = (await hub.inbound.list({ instanceId: 'acme-1' })).items.find(
+      (m) => m.dedupeKey === 'ret-3',
+    )!;
+    expect((await hub.inbound.get(freshMessage.id)).rawBody).toContain('ret-3');
     await expect(hub.events.get(old.id)).resolves.toBeDefined();
     await expect(hub.events.get(fresh.id)).resolves.toBeDefined();
     const left = await sql<{

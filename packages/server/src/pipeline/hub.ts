@@ -257,7 +257,7 @@ export async function createHub(config: HubConfig) {
        *
        * @example
        * ```ts
-       * const removed = await hub.retention.purge(); // { deliveries, events, inbound }
+       * const removed = await hub.retention.purge(); // { deliveries, events, inbound, inboundBodies }
        * ```
        */
       purge(now = new Date()): Promise<PurgeResult> {

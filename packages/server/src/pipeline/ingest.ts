@@ -73,6 +73,13 @@ export function storedHeaders(headers: InboundRequest['headers']): Record<string
 /** How often one process moves an instance's `last_message_at` at most. */
 const TOUCH_INTERVAL_MS = 1000;
 
+/** One push request as the writer stores it: its notifications and its raw body (stored once). */
+export interface InboundWrite {
+  items: q.NewInbound[];
+  /** Referenced by `items[].bodyId`; stored only if one of the items is new. */
+  body: q.NewBody | null;
+}
+
 /**
  * Group commit for inbound messages: concurrent requests are written together, one INSERT and one
  * COMMIT for many, with at most `maxConcurrent` statements open. Under light load a request
@@ -83,7 +90,7 @@ const TOUCH_INTERVAL_MS = 1000;
 export class InboundWriter {
   private readonly db: Kysely<unknown>;
   private readonly onCommit: () => void;
-  private readonly group: GroupCommit<q.NewInbound[], { inserted: Set<string> }>;
+  private readonly group: GroupCommit<InboundWrite, { inserted: Set<string> }>;
   /** When this process last moved each instance's `last_message_at`. */
   private readonly touchedAt = new Map<string, number>();
 
@@ -98,20 +105,22 @@ export class InboundWriter {
       maxInFlight: options.maxConcurrent ?? 4,
       // A batch is capped in rows, not requests: a request may carry many notifications.
       maxBatch: options.maxBatch ?? 500,
-      weight: (items) => items.length,
+      weight: (request) => request.items.length,
       commit: async (requests) => {
-        const inserted = await this.commit(requests.flat());
+        const inserted = await this.commit(requests);
         return requests.map(() => ({ inserted }));
       },
     });
   }
 
   /** Resolves once the items are durable; `inserted` holds the ids that were new (not duplicates). */
-  write(items: q.NewInbound[]): Promise<{ inserted: Set<string> }> {
-    return this.group.write(items);
+  write(request: InboundWrite): Promise<{ inserted: Set<string> }> {
+    return this.group.write(request);
   }
 
-  private async commit(items: q.NewInbound[]): Promise<Set<string>> {
+  private async commit(requests: InboundWrite[]): Promise<Set<string>> {
+    const items = requests.flatMap((r) => r.items);
+    const bodies = requests.flatMap((r) => (r.body ? [r.body] : []));
     // `last_message_at` moves at most once a second per instance (see storeInbound).
     const now = Date.now();
     const touch = [...new Set(items.map((i) => i.instanceId))].filter(
@@ -119,7 +128,7 @@ export class InboundWriter {
     );
     for (const id of touch) this.touchedAt.set(id, now);
     // One autocommit statement: rows, last_message_at and the NOTIFY, no BEGIN/COMMIT round trips.
-    const rows = await q.storeInbound(this.db, items, touch).catch((error: unknown) => {
+    const rows = await q.storeInbound(this.db, items, bodies, touch).catch((error: unknown) => {
       for (const id of touch) this.touchedAt.delete(id);
       throw error;
     });
@@ -129,11 +138,22 @@ export class InboundWriter {
   }
 }
 
-/** Postgres data exceptions (class 22) and program limits (class 54), or a JS stack overflow while serializing. */
-function isUnstorablePayload(error: unknown): boolean {
-  if (error instanceof RangeError) return true;
+/**
+ * Why the vendor's payload itself cannot be stored, or undefined when the failure is the hub's:
+ * Postgres data exceptions (class 22: NUL characters, unpaired surrogates) and program limits
+ * (class 54: nesting too deep for jsonb), or a stack overflow while serializing a deeply nested
+ * payload. Any other RangeError (say, "Invalid string length" from the driver) is a limit of the
+ * hub, not a fault of the request: the vendor must retry it, not drop it.
+ */
+function unstorableReason(error: unknown): string | undefined {
+  if (error instanceof RangeError) {
+    return /call stack/i.test(error.message) ? 'the payload is too deeply nested to store' : undefined;
+  }
   const code = (error as { code?: unknown })?.code;
-  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('54'));
+  if (typeof code === 'string' && (code.startsWith('22') || code.startsWith('54'))) {
+    return `the payload cannot be stored: ${String((error as { message?: unknown }).message ?? code)}`;
+  }
+  return undefined;
 }
 
 /**
@@ -224,6 +244,8 @@ export async function ingest(
   }
 
   const headers = storedHeaders(request.headers);
+  // One body row per request, however many notifications it carried (see q.storeInbound).
+  const body: q.NewBody = { id: newId(), body: request.rawBody, receivedAt: request.receivedAt };
   const items: q.NewInbound[] = notifications.map((n) => ({
     id: newId(),
     instanceId,
@@ -235,7 +257,7 @@ export async function ingest(
     gate: n.gate === true,
     payload: n.payload,
     meta: n.meta ?? null,
-    rawBody: request.rawBody,
+    bodyId: body.id,
     headers,
     sourceIp: request.sourceIp,
     origin: 'push',
@@ -243,13 +265,14 @@ export async function ingest(
   }));
   let inserted: Set<string>;
   try {
-    inserted = items.length === 0 ? new Set() : (await writer.write(items)).inserted;
+    inserted = items.length === 0 ? new Set() : (await writer.write({ items, body })).inserted;
   } catch (error) {
     if (isDatabaseUnavailable(error)) {
       reportDatabaseUnavailable(rt.logger, error, 'pushes are not stored and are answered 503');
       return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
     }
-    if (isUnstorablePayload(error)) {
+    const unstorable = unstorableReason(error);
+    if (unstorable !== undefined) {
       // Valid JSON that Postgres refuses (\u0000, lone surrogates, NUL in a key) or too deep to
       // serialize: a client error, not a reason for the vendor to retry.
       rt.logger.warn(
@@ -260,10 +283,21 @@ export async function ingest(
         400,
         'SY_CONNECTOR_BAD_REQUEST',
         'The vendor request could not be understood',
-        'the payload cannot be stored (NUL characters, unpaired surrogates or too deeply nested)',
+        unstorable,
       );
     }
-    throw error;
+    // The hub's own failure: nothing was stored, and a 5xx makes the vendor send it again (a 4xx
+    // would make it drop a notification the hub never took).
+    rt.logger.error(
+      { instance: instanceId, err: error, notifications: items.length, bytes: request.rawBody.length },
+      'inbound request not stored: the hub failed to write it',
+    );
+    return problem(
+      500,
+      'SY_PIPELINE_NOT_STORED',
+      'The push could not be stored',
+      'the hub failed to store the request (its log has the cause); nothing was stored, send it again',
+    );
   }
   const stored = items.filter((i) => inserted.has(i.id)).map((i) => i.id);
   const gateIds = items.filter((i) => i.gate && inserted.has(i.id)).map((i) => i.id);

@@ -8,11 +8,17 @@ import type { TickResult } from './wake.ts';
 // A vendor that keeps saying "more" must not hold a worker forever; the next tick continues.
 const MAX_BATCHES_PER_TURN = 50;
 const LEASE_MS = 5 * 60_000;
+/** How soon a push instance whose reconciliation does not apply (now) is looked at again. */
+const RECONCILE_RECHECK_MS = 60 * 60_000;
+/** How soon a reconciliation that failed transiently (without a Retry-After) is tried again. */
+const RECONCILE_RETRY_MS = 5 * 60_000;
 
 /**
  * The vendor pull poller. Each instance in `pull`/`both` mode whose connector can pull is a row
  * with a due time; one process at a time leases it (SKIP LOCKED), fetches, stores each batch with
- * its cursor in ONE transaction before fetching again, and schedules the next turn.
+ * its cursor in ONE transaction before fetching again, and schedules the next turn. Push instances
+ * of connectors that reconcile (Docplanner's release) are scheduled the same way, on their own
+ * columns.
  */
 export class Poller {
   private readonly rt: Runtime;
@@ -24,10 +30,70 @@ export class Poller {
   }
 
   async tick(): Promise<TickResult> {
-    const due = await q.claimDuePulls(this.rt.db, LEASE_MS, 4);
-    await Promise.all(due.map((row) => this.pullInstance(row)));
-    if (due.length > 0) return { busy: true };
-    return { busy: false, nextDueAt: await q.nextPullDue(this.rt.db) };
+    const reconciling = this.reconcilingConnectors();
+    const [due, reconcile] = await Promise.all([
+      q.claimDuePulls(this.rt.db, LEASE_MS, 4),
+      q.claimDueReconciles(this.rt.db, reconciling, LEASE_MS, 4),
+    ]);
+    await Promise.all([
+      ...due.map((row) => this.pullInstance(row)),
+      ...reconcile.map((row) => this.reconcileInstance(row)),
+    ]);
+    if (due.length > 0 || reconcile.length > 0) return { busy: true };
+    const [pullAt, reconcileAt] = await Promise.all([
+      q.nextPullDue(this.rt.db),
+      q.nextReconcileDue(this.rt.db, reconciling),
+    ]);
+    const next = [pullAt, reconcileAt].filter((d): d is Date => d !== undefined);
+    return {
+      busy: false,
+      nextDueAt: next.length === 0 ? undefined : new Date(Math.min(...next.map((d) => d.getTime()))),
+    };
+  }
+
+  /** Names of the connectors that reconcile push mode (Docplanner's release). */
+  private reconcilingConnectors(): string[] {
+    return [...this.rt.connectors.values()].filter((c) => c.push && c.reconcile).map((c) => c.name);
+  }
+
+  /**
+   * One reconciliation of a push instance (the connector's `reconcile.run`, e.g. Docplanner's
+   * `POST /notifications/release`), then the next one is due after the connector's interval. A
+   * vendor's Retry-After (Docplanner allows one release an hour) sets the next try; other transient
+   * failures are tried again after {@link RECONCILE_RETRY_MS}. Exposed for tests and a manual run.
+   */
+  async reconcileInstance(row: q.InstanceRow): Promise<{ ran: boolean; result?: string; error?: string }> {
+    const { rt } = this;
+    const logger = rt.logger.child({ instance: row.id, job: 'reconcile' });
+    const instance = await rt.loadInstance(row.id, true).catch(() => undefined);
+    const spec = instance?.connector.reconcile;
+    const intervalMs = instance && spec ? spec.intervalMs(instance.config) : undefined;
+    if (!instance || !spec || intervalMs === undefined || instance.row.mode !== 'push') {
+      // Not for this instance as configured now: look again later (settings may change).
+      await q.finishReconcile(rt.db, row.id, RECONCILE_RECHECK_MS, undefined);
+      return { ran: false };
+    }
+    try {
+      const result = await spec.run({
+        instanceId: row.id,
+        config: instance.config,
+        http: this.http,
+        state: stateStore(rt.db, row.id),
+        logger: connectorLogger(logger),
+      });
+      await q.finishReconcile(rt.db, row.id, intervalMs, { result });
+      logger.info({ result }, 'push reconciliation done');
+      return { ran: true, result };
+    } catch (error) {
+      const message = (error as Error)?.message ?? String(error);
+      let next = intervalMs;
+      if (isConnectorError(error) && error.kind === 'transient') {
+        next = error.retryAfterMs ?? Math.min(intervalMs, RECONCILE_RETRY_MS);
+      }
+      logger.warn({ reason: message, nextInMs: next }, 'push reconciliation failed');
+      await q.finishReconcile(rt.db, row.id, next, { error: message });
+      return { ran: true, error: message };
+    }
   }
 
   /** One turn for one instance. Exposed for tests and for a manual "pull now". */
@@ -68,7 +134,7 @@ export class Poller {
           gate: n.gate === true,
           payload: n.payload,
           meta: n.meta ?? null,
-          rawBody: null,
+          bodyId: null,
           headers: null,
           sourceIp: null,
           origin: 'pull',

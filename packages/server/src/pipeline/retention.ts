@@ -7,6 +7,8 @@ export interface PurgeResult {
   deliveries: number;
   events: number;
   inbound: number;
+  /** Raw request bodies no inbound message references any more. */
+  inboundBodies: number;
 }
 
 async function loop(step: () => Promise<number>, batch: number): Promise<number> {
@@ -21,11 +23,13 @@ async function loop(step: () => Promise<number>, batch: number): Promise<number>
 
 /**
  * Deletes what is older than the retention periods, in batches: finished deliveries (attempts go
- * with them), then events no delivery still owes, then finished inbound messages.
+ * with them), then events no delivery still owes, then finished inbound messages, then the raw
+ * request bodies none of the remaining messages references (a batch's body stays while any of its
+ * notifications does).
  *
  * @example
  * ```ts
- * await purge(db, options.retention, new Date()); // { deliveries: 120, events: 80, inbound: 75 }
+ * await purge(db, options.retention, new Date()); // { deliveries: 120, events: 80, inbound: 75, inboundBodies: 40 }
  * ```
  */
 export async function purge(
@@ -40,5 +44,9 @@ export async function purge(
   );
   const events = await loop(() => q.purgeEvents(db, before(r.eventsMs), r.batchSize), r.batchSize);
   const inbound = await loop(() => q.purgeInbound(db, before(r.inboundMs), r.batchSize), r.batchSize);
-  return { deliveries, events, inbound };
+  const inboundBodies = await loop(
+    () => q.purgeInboundBodies(db, before(r.inboundMs), r.batchSize),
+    r.batchSize,
+  );
+  return { deliveries, events, inbound, inboundBodies };
 }

@@ -343,6 +343,8 @@ export async function startInProcessHub(options: {
   adminToken?: string;
   bodyLimit?: number;
   pipeline?: PipelineOptions;
+  /** Connections in the hub's pool (default 10). */
+  poolSize?: number;
 }): Promise<InProcessHub> {
   const logger = options.logger ?? pino({ level: 'silent' });
   const hub = await createHub({
@@ -350,6 +352,7 @@ export async function startInProcessHub(options: {
     connectors: [relConnector as unknown as Connector, ...shippedConnectors],
     secretKey: SECRET_KEY,
     logger,
+    ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}),
     options: { ...FAST_OPTIONS, queue: false, ...options.pipeline },
   });
   await hub.start();

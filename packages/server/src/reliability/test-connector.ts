@@ -6,7 +6,9 @@
  * and appointment), `type` `created` (default) or `updated`. A body with `poison: true` makes
  * `normalize` throw a plain `TypeError` (a connector bug, not a classified error) while
  * {@link connectorBugs}`.poisonThrows` is set; clearing it is "shipping the fix". A body with
- * `slow: true` waits in `normalize` while {@link slowNormalize}`.until` is set.
+ * `slow: true` waits in `normalize` while {@link slowNormalize}`.until` is set. A body with
+ * `unencodable: true` makes the Postgres driver fail while it writes the inbound statement (see
+ * {@link unencodable}).
  */
 import {
   ConnectorError,
@@ -17,6 +19,17 @@ import {
   parseJsonBody,
   timingSafeEqualString,
 } from '@switchyard/core';
+
+/**
+ * A value the Postgres driver cannot encode: it throws while the driver writes the statement (after
+ * it sent the Parse), exactly where a batch whose parameters passed the largest JS string once
+ * failed with `RangeError: Invalid string length`.
+ */
+const unencodable = {
+  toPostgres(): never {
+    throw new RangeError('Invalid string length');
+  },
+} as unknown as string;
 
 /** Mutable switches the tests flip (in the process that runs `normalize`). */
 export const connectorBugs = { poisonThrows: true };
@@ -57,6 +70,11 @@ export const relConnector = defineConnector<RelConfig>({
         throw ConnectorError.badRequest('expected { id, subject }');
       }
       const type = body.type === 'updated' ? 'updated' : 'created';
+      if (body.unencodable === true) {
+        return [
+          { type, dedupeKey: body.id, orderingKey: body.subject, occurredAt: unencodable, payload: body },
+        ];
+      }
       return [{ type, dedupeKey: body.id, orderingKey: body.subject, payload: body }];
     },
     acknowledge: (notifications) => ({ status: 202, body: { received: notifications.length } }),

@@ -90,15 +90,38 @@ function statementName(text: string): string | undefined {
  * tracks prepared statements (PgBouncer >= 1.21 with max_prepared_statements).
  */
 function preparing(client: pg.PoolClient): PostgresPoolClient {
+  // Set when a statement failed in a way that leaves this connection's protocol state unknown; the
+  // connection is then closed on release instead of going back to the pool (see isPoisoning).
+  let poisoned = false;
   return {
     query: ((text: unknown, values?: readonly unknown[]) => {
       if (typeof text !== 'string') return client.query(text as pg.Submittable);
       const name = statementName(text);
-      return name === undefined
-        ? client.query(text, values as unknown[])
-        : client.query({ name, text, values: values as unknown[] });
+      const result =
+        name === undefined
+          ? client.query(text, values as unknown[])
+          : client.query({ name, text, values: values as unknown[] });
+      return result.catch((error: unknown) => {
+        if (isPoisoning(error)) poisoned = true;
+        throw error;
+      });
     }) as unknown as PostgresPoolClient['query'],
     processID: (client as unknown as { processID?: number }).processID,
-    release: (destroy?: boolean) => client.release(destroy),
+    release: (destroy?: boolean) => client.release(destroy === true || poisoned ? true : destroy),
   };
+}
+
+/**
+ * Whether a failed statement may have left its connection unusable, so it must not be reused.
+ * An error Postgres sent (a `DatabaseError`) leaves the connection in a known state, the driver
+ * having synced after it, except "prepared statement does not exist" (26000): the driver believes
+ * a statement is prepared that the server does not have. Any error raised in this process while
+ * the driver was writing a statement (say, `RangeError: Invalid string length` while encoding a
+ * huge parameter) is worse: pg 8 had already sent the Parse, then closes the statement on the
+ * server but still records it as prepared on the connection, so every later use of that statement
+ * there failed with "prepared statement sy_… does not exist".
+ */
+function isPoisoning(error: unknown): boolean {
+  if (error instanceof pg.DatabaseError) return error.code === '26000';
+  return true;
 }

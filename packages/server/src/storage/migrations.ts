@@ -508,6 +508,52 @@ end
 $fn$;
 `,
   },
+  {
+    version: 11,
+    name: 'raw request bodies stored once',
+    // A push carrying N notifications stored its whole body in each of the N rows: a 1 MB batch of
+    // 200 Docplanner envelopes became 205 MB, and 300 of them overflowed the client's statement
+    // text. The body now has its own row, referenced by every message of the request; retention
+    // deletes a body once no message references it (inbound_body_idx keeps that check cheap).
+    // Existing rows keep their body under their own id.
+    sql: `
+create table switchyard.inbound_bodies (
+  id uuid primary key,
+  body bytea not null,
+  received_at timestamptz not null default now()
+);
+alter table switchyard.inbound_messages add column body_id uuid;
+insert into switchyard.inbound_bodies (id, body, received_at)
+  select id, raw_body, received_at from switchyard.inbound_messages where raw_body is not null;
+update switchyard.inbound_messages set body_id = id where raw_body is not null;
+alter table switchyard.inbound_messages drop column raw_body;
+create index inbound_body_idx on switchyard.inbound_messages (body_id) where body_id is not null;
+create index inbound_bodies_received_idx on switchyard.inbound_bodies (received_at);
+do $$
+begin
+  if exists (select 1 from pg_settings where name = 'default_toast_compression' and 'lz4' = any(enumvals)) then
+    alter table switchyard.inbound_bodies alter column body set compression lz4;
+  end if;
+end
+$$;
+`,
+  },
+  {
+    version: 12,
+    name: 'push reconciliation schedule',
+    // A connector's reconcile call (Docplanner POST /notifications/release) per push instance, on
+    // the same table-as-schedule as vendor pulls: a due time, a lease so one process runs it, and
+    // what the last run did (shown by the instance health API and the dashboard).
+    sql: `
+alter table switchyard.connector_instances
+  add column reconcile_next_at timestamptz,
+  add column reconcile_locked_until timestamptz,
+  add column reconcile_last_run_at timestamptz,
+  add column reconcile_last_success_at timestamptz,
+  add column reconcile_last_result text,
+  add column reconcile_last_error text;
+`,
+  },
 ];
 
 /**

@@ -29,6 +29,11 @@ export interface InstanceRow {
   pull_last_success_at: Date | null;
   pull_consecutive_failures: number;
   pull_lag_ms: string | null;
+  reconcile_next_at: Date | null;
+  reconcile_last_run_at: Date | null;
+  reconcile_last_success_at: Date | null;
+  reconcile_last_result: string | null;
+  reconcile_last_error: string | null;
 }
 
 export interface InboundRow {
@@ -43,7 +48,8 @@ export interface InboundRow {
   gate: boolean;
   payload: JsonValue;
   meta: JsonValue | null;
-  raw_body: Buffer | null;
+  /** The request body this message came in, in `inbound_bodies` (shared by a batch's messages); null for pulls. */
+  body_id: string | null;
   headers: Record<string, string> | null;
   source_ip: string | null;
   origin: 'push' | 'pull';
@@ -269,6 +275,65 @@ export async function finishPull(
     where id = ${id}`.execute(db);
 }
 
+/**
+ * Claims push instances of the given connectors whose reconciliation is due (never run counts as
+ * due), leasing them so one process runs an instance's reconciliation at a time.
+ */
+export async function claimDueReconciles(
+  db: Executor,
+  connectors: readonly string[],
+  leaseMs: number,
+  limit: number,
+): Promise<InstanceRow[]> {
+  if (connectors.length === 0) return [];
+  return rows<InstanceRow>(
+    sql`update switchyard.connector_instances i set reconcile_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
+      from (select id from switchyard.connector_instances
+            where mode = 'push' and connector = any(${connectors as string[]}::text[])
+              and coalesce(reconcile_next_at, '-infinity') <= now()
+              and (reconcile_locked_until is null or reconcile_locked_until < now())
+            order by reconcile_next_at nulls first limit ${limit} for update skip locked) due
+      where i.id = due.id returning i.*`,
+    db,
+  );
+}
+
+export async function nextReconcileDue(
+  db: Executor,
+  connectors: readonly string[],
+): Promise<Date | undefined> {
+  if (connectors.length === 0) return undefined;
+  const r = await first<{ at: Date | null }>(
+    sql`select min(greatest(coalesce(reconcile_next_at, now()), coalesce(reconcile_locked_until, now()))) as at
+        from switchyard.connector_instances where mode = 'push' and connector = any(${connectors as string[]}::text[])`,
+    db,
+  );
+  return r?.at ?? undefined;
+}
+
+/**
+ * Ends a reconciliation turn: releases the lease and sets the next due time. `outcome` undefined:
+ * nothing ran (reconciliation does not apply to the instance now); otherwise the run's summary or
+ * its error.
+ */
+export async function finishReconcile(
+  db: Executor,
+  id: string,
+  nextInMs: number,
+  outcome: { result: string } | { error: string } | undefined,
+): Promise<void> {
+  const ran = outcome !== undefined;
+  const result = outcome && 'result' in outcome ? outcome.result : null;
+  const error = outcome && 'error' in outcome ? outcome.error : null;
+  await sql`update switchyard.connector_instances set
+      reconcile_next_at = now() + make_interval(secs => ${nextInMs / 1000}), reconcile_locked_until = null,
+      reconcile_last_run_at = case when ${ran} then now() else reconcile_last_run_at end,
+      reconcile_last_success_at = case when ${result}::text is not null then now() else reconcile_last_success_at end,
+      reconcile_last_result = case when ${result}::text is not null then ${result} else reconcile_last_result end,
+      reconcile_last_error = case when ${ran} then ${error}::text else reconcile_last_error end
+    where id = ${id}`.execute(db);
+}
+
 // ---------------------------------------------------------------------------------------------
 // inbound messages (also the normalize queue)
 // ---------------------------------------------------------------------------------------------
@@ -284,10 +349,18 @@ export interface NewInbound {
   gate: boolean;
   payload: JsonValue;
   meta: JsonValue | null;
-  rawBody: Buffer | null;
+  /** The id of the request's body in {@link NewBody}; null for pulled notifications. */
+  bodyId: string | null;
   headers: Record<string, string> | null;
   sourceIp: string | null;
   origin: 'push' | 'pull';
+  receivedAt: Date;
+}
+
+/** A push request's raw body, stored once however many notifications it carried. */
+export interface NewBody {
+  id: string;
+  body: Buffer;
   receivedAt: Date;
 }
 
@@ -303,13 +376,13 @@ export async function insertInbound(
   // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
   return rows(
     sql`insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
-          occurred_at, gate, payload, meta, raw_body, headers, source_ip, origin, received_at)
+          occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at)
         select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
           ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
           ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
           ${items.map((i) => i.occurredAt)}::text[], ${items.map((i) => i.gate)}::boolean[],
           ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
-          ${items.map((i) => i.rawBody)}::bytea[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
+          ${items.map((i) => i.bodyId)}::uuid[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
           ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
           ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[])
         on conflict (instance_id, dedupe_key) do nothing
@@ -319,9 +392,13 @@ export async function insertInbound(
 }
 
 /**
- * {@link insertInbound}, the instances' `last_message_at` and the normalize wake-up in one
- * autocommit statement: the group commit of ingest costs one round trip per batch, and the NOTIFY
- * (sent at commit, only when something new was stored) cannot be separated from the rows.
+ * {@link insertInbound}, the requests' raw bodies, the instances' `last_message_at` and the
+ * normalize wake-up in one autocommit statement: the group commit of ingest costs one round trip per
+ * batch, and the NOTIFY (sent at commit, only when something new was stored) cannot be separated
+ * from the rows.
+ *
+ * Each body travels once (`bodies`), however many of `items` reference it, and is stored only when
+ * at least one of its messages is new: a vendor's retry of a whole request stores nothing.
  *
  * Only the instances in `touch` get `last_message_at` moved: every statement that updates an
  * instance row waits for the previous one's commit on that row lock, so the caller passes each
@@ -330,23 +407,30 @@ export async function insertInbound(
 export async function storeInbound(
   db: Executor,
   items: readonly NewInbound[],
+  bodies: readonly NewBody[],
   touch: readonly string[],
 ): Promise<{ id: string; instance_id: string; dedupe_key: string }[]> {
   if (items.length === 0) return [];
   return rows(
     sql`with ins as (
           insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
-            occurred_at, gate, payload, meta, raw_body, headers, source_ip, origin, received_at)
+            occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at)
           select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
             ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
             ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
             ${items.map((i) => i.occurredAt)}::text[], ${items.map((i) => i.gate)}::boolean[],
             ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
-            ${items.map((i) => i.rawBody)}::bytea[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
+            ${items.map((i) => i.bodyId)}::uuid[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
             ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
             ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[])
           on conflict (instance_id, dedupe_key) do nothing
-          returning id, instance_id, dedupe_key),
+          returning id, instance_id, dedupe_key, body_id),
+        stored_bodies as (
+          insert into switchyard.inbound_bodies (id, body, received_at)
+          select b.id, b.body, b.received_at
+          from unnest(${bodies.map((b) => b.id)}::uuid[], ${bodies.map((b) => b.body)}::bytea[],
+            ${bodies.map((b) => b.receivedAt.toISOString())}::timestamptz[]) as b(id, body, received_at)
+          where b.id in (select body_id from ins)),
         touched as (
           update switchyard.connector_instances set last_message_at = now()
           where id = any(${touch as string[]}::text[]) and id in (select instance_id from ins)),
@@ -488,6 +572,15 @@ export async function countInbound(
 
 export async function getInbound(db: Executor, id: string): Promise<InboundRow | undefined> {
   return first<InboundRow>(sql`select * from switchyard.inbound_messages where id = ${id}`, db);
+}
+
+/** The raw body of a push request (shared by every message it carried). */
+export async function getInboundBody(db: Executor, bodyId: string): Promise<Buffer | undefined> {
+  const r = await first<{ body: Buffer }>(
+    sql`select body from switchyard.inbound_bodies where id = ${bodyId}`,
+    db,
+  );
+  return r?.body;
 }
 
 export async function listInbound(
@@ -1379,6 +1472,19 @@ export async function purgeInbound(db: Executor, olderThan: Date, batch: number)
       select id from switchyard.inbound_messages where received_at < ${olderThan} and status <> 'received' limit ${batch})`.execute(
     db,
   );
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/**
+ * Deletes raw bodies that no inbound message references any more (their messages were purged).
+ * Only bodies older than `olderThan`: a body and its messages are inserted by one statement, but
+ * the age bound keeps the purge off the rows being written right now.
+ */
+export async function purgeInboundBodies(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  const r = await sql`delete from switchyard.inbound_bodies where id in (
+      select b.id from switchyard.inbound_bodies b where b.received_at < ${olderThan}
+        and not exists (select 1 from switchyard.inbound_messages m where m.body_id = b.id)
+      limit ${batch})`.execute(db);
   return Number(r.numAffectedRows ?? 0);
 }
 

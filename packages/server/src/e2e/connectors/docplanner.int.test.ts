@@ -8,14 +8,16 @@ import docplanner from '@switchyard/connector-docplanner';
 import type { JsonObject, JsonValue } from '@switchyard/core';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from './fixtures.ts';
-import { bodies, type E2e, expectDelivered, SIGNING_SECRET, startE2e } from './harness.ts';
+import { bodies, type E2e, eventually, expectDelivered, SIGNING_SECRET, startE2e } from './harness.ts';
 
 const API_KEY = 'dp-e2e-push-key-5b1d';
 const PUSH = 'dp-push';
 const PULL = 'dp-pull';
 const PULL_MULTI = 'dp-pull-multi';
+const PUSH_RELEASE = 'dp-push-release';
 
 /** Every push fixture with what it must produce, in an order where each booking's story holds. */
 const FIXTURES: Array<{ file: string; expect: string[] | 'ignored' }> = [
@@ -311,5 +313,82 @@ describe('docplanner end to end', () => {
     expect(
       sim.served.some((s) => s.path.startsWith('/api/v3/integration/notifications/multiple?limit=10')),
     ).toBe(true);
+  });
+
+  it('push mode: calls release on its schedule, so a push Docplanner buried arrives, and shows when it ran', {
+    timeout: 30_000,
+  }, async () => {
+    const vendor = new DocplannerSimulator({
+      hookUrl: e2e.hookUrl(PUSH_RELEASE),
+      apiKey: API_KEY,
+      apiKeyHeader: 'X-Docplanner-Key',
+      retryDelaysMs: [10, 10],
+    });
+    try {
+      await vendor.start();
+      // Pushed while the hub has no such instance: 404 on every try, and Docplanner buries it.
+      const lost = await vendor.push(fixture('docplanner', 'break-created.json'));
+      expect(lost.attempts.map((a) => a.status)).toEqual([404, 404, 404]);
+      expect(vendor.buried).toHaveLength(1);
+
+      await e2e.hub.instances.upsert({
+        id: PUSH_RELEASE,
+        connector: 'docplanner',
+        mode: 'push',
+        settings: {
+          apiBaseUrl: vendor.url,
+          clientId: 'sim-client',
+          clientSecret: 'sim-secret',
+          pushAuth: { headerName: 'X-Docplanner-Key', apiKey: API_KEY },
+        },
+      });
+      // A new push instance is reconciled at the poller's next turn: release re-pushes the buried one.
+      const arrived = await eventually(async () => {
+        const page = await e2e.hub.inbound.list({ instanceId: PUSH_RELEASE });
+        return page.items.length === 1 && page.items[0]!.status === 'normalized' ? page.items : undefined;
+      }, 'the released push stored and normalized');
+      expect(arrived.map((m) => [m.origin, m.vendorType])).toEqual([['push', 'break-created']]);
+      const releases = () =>
+        vendor.served.filter(
+          (r) => r.method === 'POST' && r.path === '/api/v3/integration/notifications/release',
+        );
+      expect(releases().map((r) => r.status)).toEqual([202]);
+      const first = await e2e.hub.instances.health(PUSH_RELEASE);
+      expect(first.reconcile).toMatchObject({ lastResult: 'released 1', lastError: null });
+      expect(first.reconcile!.lastRunAt).toEqual(first.reconcile!.lastSuccessAt);
+      // Next one an hour later (the default releaseIntervalMinutes: 60).
+      const inMs = first.reconcile!.nextAt!.getTime() - first.reconcile!.lastRunAt!.getTime();
+      expect(inMs).toBeGreaterThan(59 * 60_000);
+      expect(inMs).toBeLessThanOrEqual(60 * 60_000 + 1000);
+
+      // Due again before Docplanner's hour is over: its 429 and Retry-After are recorded and obeyed.
+      await sql`update switchyard.connector_instances set reconcile_next_at = now() where id = ${PUSH_RELEASE}`.execute(
+        e2e.hub.internals.db,
+      );
+      await eventually(async () => releases().length === 2, 'a second release call');
+      const second = await eventually(async () => {
+        const h = await e2e.hub.instances.health(PUSH_RELEASE);
+        return h.reconcile?.lastError ? h : undefined;
+      }, 'the refused release recorded');
+      expect(releases().map((r) => r.status)).toEqual([202, 429]);
+      expect(second.reconcile!.lastError).toMatch(/429/);
+      expect(second.reconcile!.lastSuccessAt).toEqual(first.reconcile!.lastSuccessAt);
+      expect(second.reconcile!.lastResult).toBe('released 1');
+      const retryIn = second.reconcile!.nextAt!.getTime() - second.reconcile!.lastRunAt!.getTime();
+      expect(retryIn).toBeGreaterThan(50 * 60_000);
+
+      // The dashboard and the admin API show it (the health answer is the instance page's data).
+      expect(Object.keys(second.reconcile!).sort()).toEqual([
+        'lastError',
+        'lastResult',
+        'lastRunAt',
+        'lastSuccessAt',
+        'nextAt',
+      ]);
+      // An instance without API credentials is not reconciled (nothing to call release with).
+      expect((await e2e.hub.instances.health(PUSH)).reconcile).toBeNull();
+    } finally {
+      await vendor.close();
+    }
   });
 });

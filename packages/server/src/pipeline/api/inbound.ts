@@ -41,10 +41,11 @@ export function inboundApi(ctx: HubContext) {
       const row = await q.getInbound(db, id);
       if (!row) throw notFound('inbound message', id);
       const events = await q.listEventsOfInbound(db, id);
+      const body = row.body_id === null ? undefined : await q.getInboundBody(db, row.body_id);
       return {
         ...toInbound(row),
         payload: row.payload,
-        rawBody: row.raw_body ? row.raw_body.toString('utf8') : null,
+        rawBody: body ? body.toString('utf8') : null,
         headers: row.headers,
         events: events.map(toEvent),
       };

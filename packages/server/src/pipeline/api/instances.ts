@@ -108,6 +108,12 @@ export function instancesApi(ctx: HubContext) {
       const row = await q.getInstance(db, id);
       if (!row) throw notFound('instance', id);
       const counts = await q.countInbound(db, id);
+      // Reconciliation shows where it applies: a push instance whose connector has one and whose
+      // settings turn it on (Docplanner: API credentials, releaseIntervalMinutes not 0).
+      const reconcile = row.mode === 'push' ? connectors.get(row.connector)?.reconcile : undefined;
+      const loaded = reconcile ? await rt.loadInstance(id).catch(() => undefined) : undefined;
+      const reconciled =
+        reconcile !== undefined && loaded !== undefined && reconcile.intervalMs(loaded.config) !== undefined;
       return {
         id,
         lastMessageAt: row.last_message_at,
@@ -123,6 +129,15 @@ export function instancesApi(ctx: HubContext) {
                 consecutiveFailures: row.pull_consecutive_failures,
                 lagMs: row.pull_lag_ms === null ? null : Number(row.pull_lag_ms),
               },
+        reconcile: reconciled
+          ? {
+              nextAt: row.reconcile_next_at,
+              lastRunAt: row.reconcile_last_run_at,
+              lastSuccessAt: row.reconcile_last_success_at,
+              lastResult: row.reconcile_last_result,
+              lastError: row.reconcile_last_error,
+            }
+          : null,
         inbound: counts,
       };
     },

@@ -89,6 +89,15 @@ export function InstanceView({ id }) {
               <div><dt>Last pull success</dt><dd><${Time} value=${h.pull.lastSuccessAt} /></dd></div>
               <div><dt>Next pull</dt><dd><${Time} value=${h.pull.nextAt} /></dd></div>`
             }
+            ${
+              h.reconcile &&
+              html`<div><dt>Last reconciliation</dt><dd>${
+                h.reconcile.lastRunAt
+                  ? html`<${Time} value=${h.reconcile.lastRunAt} /> · ${h.reconcile.lastError ? `failed: ${h.reconcile.lastError}` : (h.reconcile.lastResult ?? 'done')}`
+                  : 'never'
+              }</dd></div>
+              <div><dt>Next reconciliation</dt><dd>${h.reconcile.nextAt ? html`<${Time} value=${h.reconcile.nextAt} />` : 'at the next poller turn'}</dd></div>`
+            }
           </dl>
           ${
             h.pull &&
