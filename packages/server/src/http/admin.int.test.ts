@@ -291,6 +291,28 @@ describe('events, deliveries and replay', () => {
     await eventually(
       async () => (await admin('GET', `/v1/deliveries/${replay.json.id}`)).json.status === 'succeeded',
     );
+    // Replayed: no longer a dead letter waiting, and a second replay is refused unless forced.
+    const waiting = await admin('GET', '/v1/deliveries?subscriptionId=flaky&status=dead&replayed=false');
+    expect(waiting.json.items).toEqual([]);
+    const replayedDead = await admin('GET', '/v1/deliveries?subscriptionId=flaky&status=dead&replayed=true');
+    expect(replayedDead.json.items).toEqual([
+      expect.objectContaining({ id: dead.id, supersededBy: replay.json.id }),
+    ]);
+    const again = await admin('POST', `/v1/deliveries/${dead.id}/replay`);
+    expect(again.status).toBe(409);
+    expect(again.json).toMatchObject({
+      code: 'SY_PIPELINE_CONFLICT',
+      details: { delivery: dead.id, replayedAs: replay.json.id },
+    });
+    expect(
+      (await admin('GET', `/v1/deliveries?eventId=${dead.eventId}&subscriptionId=flaky`)).json.items,
+    ).toHaveLength(2);
+    const forced = await admin('POST', `/v1/deliveries/${dead.id}/replay`, { force: true });
+    expect(forced.status).toBe(202);
+    expect(forced.json).toMatchObject({ replayOf: dead.id });
+    await eventually(
+      async () => (await admin('GET', `/v1/deliveries/${forced.json.id}`)).json.status === 'succeeded',
+    );
 
     subscriber.setHandler((r) => (r.path === '/flaky' ? 500 : undefined));
     await pushEvent('dead-2');
