@@ -306,6 +306,8 @@ describe('the dashboard in a browser', () => {
     await rotate.waitFor();
     expect(await rotate.isDisabled()).toBe(true);
     expect(await page.locator('#rotate-why').textContent()).toContain('configuration file');
+    // The secret shown once on the previous subscription's page is not carried over to this one.
+    expect(await page.locator('[data-secret]').count()).toBe(0);
     expect(await page.locator('#file-managed').textContent()).toContain('Declared in the configuration file');
     expect(await page.getByRole('button', { name: 'Delete' }).count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Save filters' }).isDisabled()).toBe(true);
