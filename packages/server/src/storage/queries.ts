@@ -1223,10 +1223,14 @@ export async function insertReplay(db: Executor, newId: string, of: DeliveryRow)
   return row!;
 }
 
+/**
+ * The dead deliveries of a subscription not replayed yet, locked (call inside the transaction that
+ * replays them): a replay of one of them at the same moment waits, then finds it replayed.
+ */
 export async function listDeadUnsuperseded(db: Executor, subscriptionId: string): Promise<DeliveryRow[]> {
   return rows<DeliveryRow>(
     sql`select * from switchyard.deliveries where subscription_id = ${subscriptionId} and status = 'dead'
-          and superseded_by is null order by event_sequence, seq`,
+          and superseded_by is null order by event_sequence, seq for update`,
     db,
   );
 }
