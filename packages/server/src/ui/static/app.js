@@ -81,7 +81,13 @@ function Shell({ onSignOut }) {
     const on = () => {
       setHash(location.hash);
       // Move focus to the new page so keyboard and screen-reader users land on it.
-      requestAnimationFrame(() => main.current?.focus({ preventScroll: true }));
+      requestAnimationFrame(() => {
+        main.current?.focus({ preventScroll: true });
+        // On a phone the sections scroll sideways in the top bar: keep the current one in view.
+        document
+          .querySelector('.top nav a[aria-current="page"]')
+          ?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+      });
     };
     addEventListener('hashchange', on);
     return () => removeEventListener('hashchange', on);
