@@ -291,6 +291,28 @@ describe('events, deliveries and replay', () => {
     await eventually(
       async () => (await admin('GET', `/v1/deliveries/${replay.json.id}`)).json.status === 'succeeded',
     );
+    // Replayed: no longer a dead letter waiting, and a second replay is refused unless forced.
+    const waiting = await admin('GET', '/v1/deliveries?subscriptionId=flaky&status=dead&replayed=false');
+    expect(waiting.json.items).toEqual([]);
+    const replayedDead = await admin('GET', '/v1/deliveries?subscriptionId=flaky&status=dead&replayed=true');
+    expect(replayedDead.json.items).toEqual([
+      expect.objectContaining({ id: dead.id, supersededBy: replay.json.id }),
+    ]);
+    const again = await admin('POST', `/v1/deliveries/${dead.id}/replay`);
+    expect(again.status).toBe(409);
+    expect(again.json).toMatchObject({
+      code: 'SY_PIPELINE_CONFLICT',
+      details: { delivery: dead.id, replayedAs: replay.json.id },
+    });
+    expect(
+      (await admin('GET', `/v1/deliveries?eventId=${dead.eventId}&subscriptionId=flaky`)).json.items,
+    ).toHaveLength(2);
+    const forced = await admin('POST', `/v1/deliveries/${dead.id}/replay`, { force: true });
+    expect(forced.status).toBe(202);
+    expect(forced.json).toMatchObject({ replayOf: dead.id });
+    await eventually(
+      async () => (await admin('GET', `/v1/deliveries/${forced.json.id}`)).json.status === 'succeeded',
+    );
 
     subscriber.setHandler((r) => (r.path === '/flaky' ? 500 : undefined));
     await pushEvent('dead-2');
@@ -299,8 +321,19 @@ describe('events, deliveries and replay', () => {
         (await admin('GET', '/v1/deliveries?subscriptionId=flaky&status=dead')).json.items.length >= 2,
     );
     subscriber.setHandler(undefined);
-    const all = await admin('POST', '/v1/subscriptions/flaky/replay-dead');
-    expect(all.json.replayed).toBe(1);
+    const dead2 = (await admin('GET', '/v1/deliveries?subscriptionId=flaky&status=dead&replayed=false')).json
+      .items[0];
+    // Two clicks at once (one on the delivery, one on "replay all dead"): it is replayed once.
+    const [one, all] = await Promise.all([
+      admin('POST', `/v1/deliveries/${dead2.id}/replay`),
+      admin('POST', '/v1/subscriptions/flaky/replay-dead'),
+    ]);
+    expect([one.status, all.status].sort()).toEqual(one.status === 202 ? [200, 202] : [200, 409]);
+    expect((one.status === 202 ? 1 : 0) + all.json.replayed).toBe(1);
+    const ofDead2 = await admin('GET', `/v1/deliveries?eventId=${dead2.eventId}&subscriptionId=flaky`);
+    expect(
+      ofDead2.json.items.filter((d: { replayOf: string | null }) => d.replayOf === dead2.id),
+    ).toHaveLength(1);
     const since = await admin('POST', '/v1/subscriptions/flaky/replay-since', {
       since: new Date(Date.now() - 60_000).toISOString(),
     });

@@ -5,15 +5,21 @@
 import { sql } from 'kysely';
 import type { Executor } from '../storage/db.ts';
 
-/** Deliveries by status. */
+/**
+ * Deliveries by status; a dead delivery that was replayed is `replayed`, so `dead` is the dead
+ * letters still waiting (what an alert on dead deliveries means).
+ */
 export async function deliveryCounts(db: Executor): Promise<Record<string, number>> {
   const r = await sql<{ status: string; n: string }>`
-    select status, count(*) as n from switchyard.deliveries group by status`.execute(db);
+    select case when status = 'dead' and superseded_by is not null then 'replayed' else status end as status,
+           count(*) as n
+    from switchyard.deliveries group by 1`.execute(db);
   const out: Record<string, number> = {
     pending: 0,
     in_flight: 0,
     succeeded: 0,
     dead: 0,
+    replayed: 0,
     skipped: 0,
     held: 0,
   };

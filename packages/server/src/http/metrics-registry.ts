@@ -79,7 +79,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
 
   new Gauge({
     name: 'switchyard_deliveries',
-    help: 'Deliveries currently stored, by status (pending, in_flight, succeeded, dead, skipped, held).',
+    help: 'Deliveries currently stored, by status (pending, in_flight, succeeded, dead, replayed, skipped, held); dead: not replayed.',
     labelNames: ['status'],
     registers: [registry],
     async collect() {

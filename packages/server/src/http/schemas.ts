@@ -56,7 +56,12 @@ export const problem: Schema = {
   },
 };
 
-export const secretInfo = object({ secretHint: str, createdAt: dateTime, expiresAt: nullableDateTime });
+export const secretInfo = object({
+  secretHint: str,
+  createdAt: dateTime,
+  expiresAt: nullableDateTime,
+  fromFile: { type: 'boolean', description: 'Declared in the configuration file: rotate it there' },
+});
 
 const contentType = { type: 'string', enum: ['application/cloudevents+json', 'application/json'] } as const;
 const eventTypes = {
@@ -230,7 +235,7 @@ export const instanceHealth = object({
       }),
     ],
   },
-  inbound: object({ received: int, failed: int }),
+  inbound: object({ received: int, failed: int, lastDay: object({ received: int, failed: int }) }),
 });
 
 /** A CloudEvent with its feed position; extension attributes pass through. */

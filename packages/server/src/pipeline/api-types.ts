@@ -80,7 +80,12 @@ export interface InstanceHealth {
     /** Why the last run failed; null when it succeeded. */
     lastError: string | null;
   } | null;
-  inbound: { received: number; failed: number };
+  /**
+   * `received`: messages waiting to be normalized now; `failed`: messages whose normalization
+   * failed and that wait for a re-normalize (both whatever their age). `lastDay`: messages received
+   * in the last 24 hours, whatever became of them, and how many of those are failed now.
+   */
+  inbound: { received: number; failed: number; lastDay: { received: number; failed: number } };
 }
 
 /** A signing secret as the API shows it (never the secret itself). */
@@ -88,6 +93,8 @@ export interface SecretInfo {
   secretHint: string;
   createdAt: string;
   expiresAt: string | null;
+  /** Declared in the configuration file: rotate it there (the API refuses to). */
+  fromFile: boolean;
 }
 
 export type ContentType = 'application/cloudevents+json' | 'application/json';

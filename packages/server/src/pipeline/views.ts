@@ -63,7 +63,12 @@ export function toSubscription(r: q.SubscriptionRow): Subscription {
     url: r.url,
     eventTypes: r.event_types,
     sources: r.sources,
-    secrets: r.secrets.map((s) => ({ secretHint: s.hint, createdAt: s.createdAt, expiresAt: s.expiresAt })),
+    secrets: r.secrets.map((s) => ({
+      secretHint: s.hint,
+      createdAt: s.createdAt,
+      expiresAt: s.expiresAt,
+      fromFile: s.fromFile === true,
+    })),
     contentType: r.content_type,
     timeoutMs: r.timeout_ms,
     retryScheduleMs: r.retry_schedule_ms,

@@ -82,6 +82,8 @@ export interface StoredSecret {
   hint: string;
   createdAt: string;
   expiresAt: string | null;
+  /** Declared in the configuration file: the file replaces it at every start (absent: false). */
+  fromFile?: boolean;
 }
 
 export interface SubscriptionRow {
@@ -560,14 +562,20 @@ export async function requeueInbound(db: Executor, id: string): Promise<InboundR
 export async function countInbound(
   db: Executor,
   instanceId: string,
-): Promise<{ received: number; failed: number }> {
-  const r = await first<{ received: number; failed: number }>(
+): Promise<{ received: number; failed: number; lastDay: { received: number; failed: number } }> {
+  const r = await first<{ received: number; failed: number; day_received: number; day_failed: number }>(
     sql`select count(*) filter (where status = 'received')::int as received,
-               count(*) filter (where status = 'failed')::int as failed
+               count(*) filter (where status = 'failed')::int as failed,
+               count(*) filter (where received_at >= now() - interval '24 hours')::int as day_received,
+               count(*) filter (where received_at >= now() - interval '24 hours' and status = 'failed')::int as day_failed
         from switchyard.inbound_messages where instance_id = ${instanceId}`,
     db,
   );
-  return r ?? { received: 0, failed: 0 };
+  return {
+    received: r?.received ?? 0,
+    failed: r?.failed ?? 0,
+    lastDay: { received: r?.day_received ?? 0, failed: r?.day_failed ?? 0 },
+  };
 }
 
 export async function getInbound(db: Executor, id: string): Promise<InboundRow | undefined> {
@@ -1346,13 +1354,21 @@ export async function getDelivery(db: Executor, id: string): Promise<DeliveryRow
 
 export async function listDeliveries(
   db: Executor,
-  f: { subscriptionId?: string; eventId?: string; status?: string; beforeSeq?: string; limit: number },
+  f: {
+    subscriptionId?: string;
+    eventId?: string;
+    status?: string;
+    replayed?: boolean;
+    beforeSeq?: string;
+    limit: number;
+  },
 ): Promise<DeliveryRow[]> {
   return rows<DeliveryRow>(
     sql`select * from switchyard.deliveries
         where (${f.subscriptionId ?? null}::text is null or subscription_id = ${f.subscriptionId ?? null})
           and (${f.eventId ?? null}::uuid is null or event_id = ${f.eventId ?? null}::uuid)
           and (${f.status ?? null}::text is null or status = ${f.status ?? null})
+          and (${f.replayed ?? null}::boolean is null or (superseded_by is not null) = ${f.replayed ?? null}::boolean)
           and (${f.beforeSeq ?? null}::bigint is null or seq < ${f.beforeSeq ?? null}::bigint)
         order by seq desc limit ${f.limit}`,
     db,
@@ -1367,7 +1383,19 @@ export async function listAttempts(db: Executor, deliveryIds: readonly string[])
   );
 }
 
-/** A new delivery of the same event (same event id, so the subscriber can deduplicate). */
+/**
+ * Locks a delivery for a replay decision (two replays of one delivery at once: the second waits,
+ * then sees the first one's `superseded_by`).
+ */
+export async function lockDelivery(db: Executor, id: string): Promise<DeliveryRow | undefined> {
+  return first<DeliveryRow>(sql`select * from switchyard.deliveries where id = ${id} for update`, db);
+}
+
+/**
+ * A new delivery of the same event (same event id, so the subscriber can deduplicate). The
+ * delivery replayed points at it (`superseded_by`): that is what makes it "replayed" rather than a
+ * dead letter still waiting.
+ */
 export async function insertReplay(db: Executor, newId: string, of: DeliveryRow): Promise<DeliveryRow> {
   const row = await first<DeliveryRow>(
     sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, replay_of)
@@ -1381,10 +1409,14 @@ export async function insertReplay(db: Executor, newId: string, of: DeliveryRow)
   return row!;
 }
 
+/**
+ * The dead deliveries of a subscription not replayed yet, locked (call inside the transaction that
+ * replays them): a replay of one of them at the same moment waits, then finds it replayed.
+ */
 export async function listDeadUnsuperseded(db: Executor, subscriptionId: string): Promise<DeliveryRow[]> {
   return rows<DeliveryRow>(
     sql`select * from switchyard.deliveries where subscription_id = ${subscriptionId} and status = 'dead'
-          and superseded_by is null order by event_sequence, seq`,
+          and superseded_by is null order by event_sequence, seq for update`,
     db,
   );
 }

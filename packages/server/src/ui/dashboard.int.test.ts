@@ -27,6 +27,10 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 let subscriptionId: string;
+/** The first event's dead delivery. */
+let deadId: string;
+let deadEventId: string;
+const FILE_SUBSCRIPTION = 'erp-from-file';
 /** Every URL the page asked for: none may leave the hub. */
 const requested: string[] = [];
 
@@ -39,10 +43,18 @@ async function push(id: string, type: string, booking: string) {
   expect(r.status).toBe(202);
 }
 
-async function shot(name: string) {
+async function shot(name: string, on: Page = page) {
   if (!SHOTS) return;
-  await page.waitForTimeout(150);
-  await page.screenshot({ path: `${SHOT_DIR}${name}.png`, fullPage: false });
+  await on.waitForTimeout(150);
+  await on.screenshot({ path: `${SHOT_DIR}${name}.png`, fullPage: false });
+}
+
+/** A page wider than the window scrolls sideways: what an operator on a phone must never meet. */
+async function horizontalOverflow(on: Page): Promise<{ scrollWidth: number; innerWidth: number }> {
+  // A string, so the test file needs no DOM types.
+  return on.evaluate(
+    '({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })',
+  );
 }
 
 beforeAll(async () => {
@@ -78,6 +90,18 @@ beforeAll(async () => {
   subscriptionId = created.subscription.id;
   await push('n-1', 'created', VENDOR_ID);
   await eventually(async () => (await hub.deliveries.list({ status: 'dead' })).items.length === 1);
+  const [dead] = (await hub.deliveries.list({ status: 'dead' })).items;
+  deadId = dead!.id;
+  deadEventId = dead!.eventId;
+  // As the config file declares it (with its secret): the dashboard must not offer to rotate it.
+  await hub.subscriptions.create({
+    id: FILE_SUBSCRIPTION,
+    url: `${subscriber.url}erp`,
+    eventTypes: ['slot.*'],
+    secrets: [`whsec_${Buffer.alloc(32, 9).toString('base64')}`],
+    allowPrivateAddresses: true,
+    managedBy: 'file',
+  });
   // Even ones normalize and are delivered; odd ones (`updated` without `changes`) fail normalization.
   for (let i = 2; i <= 6; i++) await push(`n-${i}`, i % 2 ? 'updated' : 'created', `BK-${1000 + i}`);
   await eventually(async () => (await hub.deliveries.list({ status: 'succeeded' })).items.length === 3);
@@ -163,6 +187,8 @@ describe('the dashboard in a browser', () => {
   it('finds an event by vendor id, opens it and replays its dead delivery to the subscriber', async () => {
     await page.goto(`${base}/ui/#/events`);
     await page.getByRole('search').waitFor();
+    // The shell moves focus to <main> on the next frame after a page change; "/" must come after.
+    await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('main');
     await shot('events');
     await page.keyboard.press('/');
     await page.keyboard.type(VENDOR_ID);
@@ -171,10 +197,11 @@ describe('the dashboard in a browser', () => {
     await expect.poll(() => rows.count()).toBe(1);
     await expect.poll(() => rows.first().textContent()).toContain('appointment.created');
     await shot('events-search');
-    await rows.first().getByRole('link').click();
+    // The row's main text is the link, not only the sequence number.
+    await rows.first().getByRole('link', { name: 'appointment.created' }).click();
 
     await page.getByRole('heading', { name: 'Normalized event' }).waitFor();
-    const inbound = page.locator('article', {
+    const inbound = page.locator('details', {
       has: page.getByRole('heading', { name: 'Inbound vendor message' }),
     });
     await expect.poll(() => inbound.textContent()).toContain(VENDOR_ID);
@@ -183,6 +210,13 @@ describe('the dashboard in a browser', () => {
     const dead = page.locator('[data-status="dead"]');
     await expect.poll(() => dead.locator('table.attempts tbody tr').count()).toBe(2);
     expect(await dead.textContent()).toContain('db down');
+    // Words keep their spaces around links ("…{source} by push", not "…{source}by push").
+    const summary = (await page.locator('p.summary').textContent()) ?? '';
+    expect(summary).toMatch(/ from shop · happened /);
+    await expect.poll(() => inbound.locator('p').first().textContent()).toMatch(/ from shop by push · /);
+    // Deliveries come first: the dead one is on screen at 1366×800 without scrolling.
+    const box = await dead.boundingBox();
+    expect(box!.y + 60).toBeLessThan(800);
     await shot('event');
 
     const before = subscriber.requests.length;
@@ -200,6 +234,38 @@ describe('the dashboard in a browser', () => {
     await replayed.waitFor({ timeout: 15_000 });
     expect(await replayed.textContent()).toContain('received');
     expect(await replayed.textContent()).toContain('replay');
+    // The dead delivery is marked replayed and no longer offers a plain Replay: a second click
+    // cannot send the event again; only an explicit "Send again anyway…" (forced) remains.
+    await expect.poll(() => dead.getAttribute('data-replayed')).toBe('yes');
+    expect(await dead.getByRole('button', { name: 'Replay', exact: true }).count()).toBe(0);
+    await dead.getByRole('button', { name: 'Send again anyway…' }).waitFor();
+    expect(await dead.textContent()).toContain('replayed as');
+    const again = await call(base, 'POST', `/v1/deliveries/${deadId}/replay`, {});
+    expect(again.status).toBe(409);
+  });
+
+  it('no longer counts a replayed delivery as dead', async () => {
+    await page.goto(`${base}/ui/#/`);
+    const deliveriesCard = page.locator('article', {
+      has: page.getByRole('heading', { name: 'Deliveries by outcome' }),
+    });
+    const open = deliveriesCard.getByLabel('Open and dead deliveries by status');
+    await expect.poll(() => open.textContent()).toMatch(/dead\s*0/);
+    const lastHour = deliveriesCard.getByLabel('Deliveries finished in the last hour');
+    await expect.poll(() => lastHour.textContent()).toMatch(/dead\s*0.*replayed\s*1/s);
+    expect(await page.locator('article', { hasText: 'Dead deliveries' }).textContent()).toContain(
+      'None waiting',
+    );
+
+    await page.goto(`${base}/ui/#/deliveries?status=dead`);
+    await expect
+      .poll(() => page.locator('table.results tbody').textContent())
+      .toContain('No deliveries match');
+    await page.goto(`${base}/ui/#/deliveries?status=replayed`);
+    const rows = page.locator('table.results tbody tr');
+    await expect.poll(() => rows.first().textContent()).toContain(deadId.slice(0, 8));
+    expect(await rows.count()).toBe(1);
+    expect(await rows.first().getByRole('link', { name: 'replayed' }).count()).toBe(1);
   });
 
   it('lists dead letters by subscription and outcome', async () => {
@@ -234,12 +300,33 @@ describe('the dashboard in a browser', () => {
     await shot('subscription');
   });
 
+  it('refuses to rotate a secret the config file declares, and says where to change it', async () => {
+    await page.goto(`${base}/ui/#/subscriptions/${FILE_SUBSCRIPTION}`);
+    const rotate = page.getByRole('button', { name: 'Rotate secret' });
+    await rotate.waitFor();
+    expect(await rotate.isDisabled()).toBe(true);
+    expect(await page.locator('#rotate-why').textContent()).toContain('configuration file');
+    // The secret shown once on the previous subscription's page is not carried over to this one.
+    expect(await page.locator('[data-secret]').count()).toBe(0);
+    expect(await page.locator('#file-managed').textContent()).toContain('Declared in the configuration file');
+    expect(await page.getByRole('button', { name: 'Delete' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Save filters' }).isDisabled()).toBe(true);
+    // Disable is the hub's (not declared in the file) and stays offered.
+    await page.getByRole('button', { name: 'Disable' }).waitFor();
+    await shot('subscription-file');
+    const refused = await call(base, 'POST', `/v1/subscriptions/${FILE_SUBSCRIPTION}/rotate-secret`, {});
+    expect(refused).toMatchObject({ status: 409, json: { code: 'SY_HTTP_FILE_MANAGED' } });
+  });
+
   it('shows connector instances and gates, and never asks anything of another host', async () => {
     await page.goto(`${base}/ui/#/instances`);
     await page.getByRole('link', { name: 'shop' }).click();
     await page.getByRole('heading', { name: 'Health' }).waitFor();
     const failed = page.locator('table.results tbody tr');
     await expect.poll(() => failed.count()).toBe(2);
+    // The counts say what they count: six messages came in today, two of them failed.
+    expect(await page.locator('[data-count="received-24h"]').textContent()).toBe('6');
+    expect(await page.locator('[data-count="failed-24h"]').textContent()).toBe('2');
     expect(await failed.first().textContent()).toContain('data/changes: is required');
     await shot('instance');
     await failed.first().getByRole('button', { name: 'Re-normalize' }).click();
@@ -250,4 +337,56 @@ describe('the dashboard in a browser', () => {
     expect(requested.length).toBeGreaterThan(10);
     expect(requested.filter((u) => !u.startsWith(`${base}/`))).toEqual([]);
   });
+
+  it('fits a 390 px phone screen on every screen, with a compact top bar', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    const on = await phone.newPage();
+    on.on('request', (r) => requested.push(r.url()));
+    const inbound = (await hub.inbound.list({ status: 'failed' })).items[0]!;
+    try {
+      await on.goto(`${base}/ui/`);
+      await on.getByLabel('Admin token').waitFor();
+      expect(await horizontalOverflow(on)).toMatchObject({ innerWidth: 390 });
+      expect((await horizontalOverflow(on)).scrollWidth).toBeLessThanOrEqual(390);
+      await shot('sign-in-phone', on);
+      await on.getByLabel('Admin token').fill(ADMIN_TOKEN);
+      await on.getByLabel('Admin token').press('Enter');
+      await on.getByRole('heading', { name: 'Overview' }).waitFor();
+
+      const screens: [name: string, hash: string, ready: string][] = [
+        ['overview', '#/', 'text=Connector instances'],
+        ['events', '#/events', 'table.results tbody tr'],
+        ['events-search', `#/events?vendorId=${VENDOR_ID}`, 'table.results tbody tr'],
+        ['event', `#/events/${deadEventId}`, 'table.attempts tbody tr'],
+        ['deliveries', `#/deliveries?subscriptionId=${subscriptionId}`, 'table.results tbody tr'],
+        ['delivery', `#/deliveries/${deadId}`, 'table.attempts tbody tr'],
+        ['subscriptions', '#/subscriptions', 'table.results tbody tr'],
+        ['subscription', `#/subscriptions/${subscriptionId}`, 'text=Signing secrets'],
+        ['instances', '#/instances', 'table.results tbody tr'],
+        ['instance', '#/instances/shop', 'table.results tbody tr'],
+        ['inbound', `#/inbound/${inbound.id}`, 'text=Payload'],
+        ['gates', '#/gates', 'h1:has-text("Gates")'],
+      ];
+      const wide: string[] = [];
+      for (const [name, hash, ready] of screens) {
+        await on.goto(`${base}/ui/${hash}`);
+        await on.locator(ready).first().waitFor();
+        await on.waitForTimeout(100);
+        const { scrollWidth, innerWidth } = await horizontalOverflow(on);
+        if (scrollWidth > innerWidth) wide.push(`${name}: ${scrollWidth} px`);
+        const bar = await on.locator('header.top').boundingBox();
+        expect(bar!.height, `top bar on ${name}`).toBeLessThanOrEqual(90);
+        if (name === 'event' || name === 'delivery') {
+          // The subscriber's answer is on screen, not in a column off to the right.
+          const answer = await on.locator('table.attempts td.response').first().boundingBox();
+          expect(answer!.x + answer!.width).toBeLessThanOrEqual(390);
+          expect(await on.locator('table.attempts td.response').first().isVisible()).toBe(true);
+        }
+        await shot(`${name}-phone`, on);
+      }
+      expect(wide).toEqual([]);
+    } finally {
+      await phone.close();
+    }
+  }, 60_000);
 });

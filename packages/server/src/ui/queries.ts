@@ -27,24 +27,31 @@ export async function eventsPerMinute(
 }
 
 /**
- * Open deliveries by status (deliveries_status_seq_idx). Finished ones are counted per hour by
+ * Open deliveries by status, and the dead letters still waiting (deliveries_status_seq_idx): a
+ * dead delivery that was replayed (`superseded_by` set) is no longer counted as dead, its replay
+ * is counted by its own status. Finished ones are counted per hour by
  * {@link deliveriesCompletedSince}: counting every succeeded delivery ever is a full scan.
  */
 export async function deliveriesByStatus(db: Executor): Promise<Record<string, number>> {
   const r = await sql<{ status: string; n: string }>`
     select status, count(*) as n from switchyard.deliveries
-    where status in ('pending', 'in_flight', 'held', 'dead') group by status`.execute(db);
+    where status in ('pending', 'in_flight', 'held') or (status = 'dead' and superseded_by is null)
+    group by status`.execute(db);
   const out: Record<string, number> = { pending: 0, in_flight: 0, held: 0, dead: 0 };
   for (const row of r.rows) out[row.status] = Number(row.n);
   return out;
 }
 
-/** Deliveries finished since `since`, by final status (deliveries_completed_idx). */
+/**
+ * Deliveries finished since `since`, by final status (deliveries_completed_idx); the dead ones
+ * replayed since are `replayed`, not `dead`.
+ */
 export async function deliveriesCompletedSince(db: Executor, since: Date): Promise<Record<string, number>> {
   const r = await sql<{ status: string; n: string }>`
-    select status, count(*) as n from switchyard.deliveries
-    where completed_at >= ${since} group by status`.execute(db);
-  const out: Record<string, number> = { succeeded: 0, dead: 0, skipped: 0 };
+    select case when status = 'dead' and superseded_by is not null then 'replayed' else status end as status,
+           count(*) as n
+    from switchyard.deliveries where completed_at >= ${since} group by 1`.execute(db);
+  const out: Record<string, number> = { succeeded: 0, dead: 0, replayed: 0, skipped: 0 };
   for (const row of r.rows) out[row.status] = Number(row.n);
   return out;
 }

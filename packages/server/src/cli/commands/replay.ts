@@ -68,10 +68,11 @@ async function watch(
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'send a delivery, the dead deliveries of a subscription, or its events since a time again',
-  usage: '--delivery ID | --subscription ID (--dead | --since TIME) [--config FILE] [--wait]',
+  usage: '--delivery ID [--force] | --subscription ID (--dead | --since TIME) [--config FILE] [--wait]',
   details: [
     'Options:',
-    '  --delivery ID         replay one finished delivery',
+    '  --delivery ID         replay one finished delivery (once: a delivery already replayed is refused)',
+    '  --force               with --delivery: send it again even though it was already replayed',
     '  --subscription ID     with --dead: every dead delivery not yet replayed, oldest first;',
     '                        with --since TIME: every matching event stored since TIME',
     '                        (ISO date-time, or a duration ago such as 2h)',
@@ -88,6 +89,7 @@ export const replayCommand: Command = {
     dead: { type: 'boolean' },
     since: { type: 'string' },
     wait: { type: 'boolean' },
+    force: { type: 'boolean' },
   },
   async run(args, io) {
     const { delivery, subscription, dead, since } = args.values;
@@ -98,11 +100,13 @@ export const replayCommand: Command = {
       );
     if (delivery === undefined && typeof subscription !== 'string')
       throw new UsageError('--dead and --since need --subscription ID');
+    if (args.values.force === true && delivery === undefined)
+      throw new UsageError('--force goes with --delivery ID');
     const sinceDate = typeof since === 'string' ? parseSince(since) : undefined;
     const { withHub } = await import('../../runtime/cli.ts');
     return withHub(args, io, async ({ hub }) => {
       if (typeof delivery === 'string') {
-        const fresh = await hub.deliveries.replay(delivery);
+        const fresh = await hub.deliveries.replay(delivery, { force: args.values.force === true });
         io.stdout.write(`queued delivery ${fresh.id}: a replay of ${delivery} (event ${fresh.eventId})\n`);
         return 0;
       }

@@ -13,6 +13,7 @@ export async function deliveryRoutes(app: FastifyInstance, { hub }: RouteDeps): 
       subscriptionId?: string;
       eventId?: string;
       status?: Delivery['status'];
+      replayed?: boolean;
       cursor?: string;
       limit?: number;
     };
@@ -29,6 +30,11 @@ export async function deliveryRoutes(app: FastifyInstance, { hub }: RouteDeps): 
             subscriptionId: { type: 'string', maxLength: 200 },
             eventId: { type: 'string', maxLength: 100 },
             status: s.deliveryStatus,
+            replayed: {
+              type: 'boolean',
+              description:
+                'true: only deliveries already replayed (supersededBy set); false: only the others (status=dead&replayed=false: the dead letters still waiting)',
+            },
             cursor: s.cursorParam,
             limit: s.limitParam,
           },
@@ -52,19 +58,33 @@ export async function deliveryRoutes(app: FastifyInstance, { hub }: RouteDeps): 
     async (request) => hub.deliveries.get(request.params.id),
   );
 
-  app.post<IdParams>(
+  app.post<IdParams & { Body: { force?: boolean } | undefined }>(
     '/v1/deliveries/:id/replay',
     {
       schema: {
         tags: ['replay'],
-        summary: 'Send a finished delivery again (same event id), as a new delivery',
+        summary:
+          'Send a finished delivery again (same event id), as a new delivery; once per delivery unless force',
         params: s.idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            force: {
+              type: 'boolean',
+              description: 'replay a delivery that was already replayed (sends the event once more)',
+            },
+          },
+        },
         response: { 202: s.delivery },
       },
     },
     async (request, reply) => {
+      const delivery = await hub.deliveries.replay(request.params.id, {
+        force: request.body?.force === true,
+      });
       reply.code(202);
-      return hub.deliveries.replay(request.params.id);
+      return delivery;
     },
   );
 

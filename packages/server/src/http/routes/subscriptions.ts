@@ -8,14 +8,16 @@ import * as s from '../schemas.ts';
 const tags = ['subscriptions'];
 type IdParams = { Params: { id: string } };
 
-function refuseFileManaged(id: string): HttpError {
-  return new HttpError(
-    'SY_HTTP_FILE_MANAGED',
-    `subscription ${JSON.stringify(id)} is declared in the configuration file`,
-    {
-      details: { subscription: id },
-    },
-  );
+/**
+ * The rule for file-managed subscriptions (docs/configuration.md, "Managed by the file"): what the
+ * file declares is changed in the file only, since the next start applies the file again and would
+ * silently undo the change; what it does not declare (enabled or disabled, a generated secret)
+ * is the hub's and survives restarts.
+ */
+function refuseFileManaged(id: string, what = 'is declared in the configuration file'): HttpError {
+  return new HttpError('SY_HTTP_FILE_MANAGED', `subscription ${JSON.stringify(id)} ${what}`, {
+    details: { subscription: id },
+  });
 }
 
 const replayed = {
@@ -173,11 +175,19 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
         },
       },
     },
-    async (request) =>
-      hub.subscriptions.rotateSecret(
+    async (request) => {
+      const before = await hub.subscriptions.get(request.params.id);
+      if (before.managedBy === 'file' && before.secrets.some((x) => x.fromFile)) {
+        throw refuseFileManaged(
+          request.params.id,
+          'has its signing secrets in the configuration file: rotate there (put the new secret first in secrets, keep the old one until the subscriber has switched, then restart)',
+        );
+      }
+      return hub.subscriptions.rotateSecret(
         request.params.id,
         request.body?.overlapMs !== undefined ? { overlapMs: request.body.overlapMs } : {},
-      ),
+      );
+    },
   );
 
   app.post<IdParams & { Body: { type?: string } | undefined }>(

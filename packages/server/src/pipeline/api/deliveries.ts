@@ -9,17 +9,25 @@ import { type HubContext, requireSubscription, withAttempts } from './context.ts
 export function deliveriesApi(ctx: HubContext) {
   const { db, rt } = ctx;
 
-  async function replayRow(row: q.DeliveryRow): Promise<q.DeliveryRow> {
-    if (row.status === 'pending' || row.status === 'in_flight' || row.status === 'held') {
-      throw new SwitchyardError(
-        'SY_PIPELINE_CONFLICT',
-        `delivery ${row.id} is ${row.status}: it will still be sent`,
-        {
-          details: { delivery: row.id, status: row.status },
-        },
-      );
-    }
+  async function replayRow(id: string, force: boolean): Promise<q.DeliveryRow | undefined> {
     return db.transaction().execute(async (trx) => {
+      const row = await q.lockDelivery(trx, id);
+      if (!row) return undefined;
+      if (row.status === 'pending' || row.status === 'in_flight' || row.status === 'held') {
+        throw new SwitchyardError(
+          'SY_PIPELINE_CONFLICT',
+          `delivery ${row.id} is ${row.status}: it will still be sent`,
+          { details: { delivery: row.id, status: row.status } },
+        );
+      }
+      // A second click on Replay must not send the event a second time by accident.
+      if (row.superseded_by !== null && !force) {
+        throw new SwitchyardError(
+          'SY_PIPELINE_CONFLICT',
+          `delivery ${row.id} was already replayed as ${row.superseded_by}: replay that one, or pass force: true to send this one again`,
+          { details: { delivery: row.id, replayedAs: row.superseded_by } },
+        );
+      }
       const fresh = await q.insertReplay(trx, newId(), row);
       if (row.status === 'dead') await q.releaseSubject(trx, row.subscription_id, row.subject);
       await q.notify(trx, q.CHANNEL_DELIVER);
@@ -41,6 +49,8 @@ export function deliveriesApi(ctx: HubContext) {
         subscriptionId?: string;
         eventId?: string;
         status?: Delivery['status'];
+        /** true: only deliveries already replayed (`supersededBy` set); false: only the others. */
+        replayed?: boolean;
         cursor?: string;
         limit?: number;
       } = {},
@@ -52,6 +62,7 @@ export function deliveriesApi(ctx: HubContext) {
         ...(f.subscriptionId ? { subscriptionId: f.subscriptionId } : {}),
         ...(f.eventId ? { eventId: f.eventId } : {}),
         ...(f.status ? { status: f.status } : {}),
+        ...(f.replayed !== undefined ? { replayed: f.replayed } : {}),
         ...(f.cursor ? { beforeSeq: f.cursor } : {}),
         limit: limit + 1,
       });
@@ -72,18 +83,20 @@ export function deliveriesApi(ctx: HubContext) {
 
     /**
      * Sends a finished delivery again as a new delivery of the SAME event (same `webhook-id`).
-     * Replaying a dead delivery also lets the deliveries held behind it go.
+     * Replaying a dead delivery also lets the deliveries held behind it go. A delivery replayed
+     * once is refused (`SY_PIPELINE_CONFLICT`, `details.replayedAs`) unless `force` is set: a
+     * second replay sends the event to the subscriber again.
      *
      * @example
      * ```ts
      * const again = await hub.deliveries.replay(deadId);
+     * const onceMore = await hub.deliveries.replay(deadId, { force: true });
      * ```
      */
-    async replay(id: string): Promise<Delivery> {
+    async replay(id: string, opts: { force?: boolean } = {}): Promise<Delivery> {
       if (!UUID.test(id)) throw notFound('delivery', id);
-      const row = await q.getDelivery(db, id);
-      if (!row) throw notFound('delivery', id);
-      const fresh = await replayRow(row);
+      const fresh = await replayRow(id, opts.force === true);
+      if (!fresh) throw notFound('delivery', id);
       rt.wakeDeliver();
       return toDelivery(fresh);
     },

@@ -15,6 +15,7 @@ function sealSecrets(
   id: string,
   secrets: readonly string[],
   now = new Date(),
+  fromFile = false,
 ): q.StoredSecret[] {
   return secrets.map((secret, i) => {
     if (!isValidSecret(secret)) throw invalid(`secrets[${i}] is not a valid whsec_ signing secret`);
@@ -24,6 +25,7 @@ function sealSecrets(
       // Earlier entries are newer: they sign first.
       createdAt: new Date(now.getTime() - i).toISOString(),
       expiresAt: null,
+      ...(fromFile ? { fromFile: true } : {}),
     };
   });
 }
@@ -113,7 +115,12 @@ export function subscriptionsApi(ctx: HubContext) {
         generated = generateSecret();
         secrets = [generated];
       }
-      const values = subscriptionValues(input, undefined, sealSecrets(cipher, id, secrets));
+      const fromFile = input.managedBy === 'file' && input.secrets !== undefined;
+      const values = subscriptionValues(
+        input,
+        undefined,
+        sealSecrets(cipher, id, secrets, new Date(), fromFile),
+      );
       if (await q.getSubscription(db, id)) {
         throw new SwitchyardError('SY_PIPELINE_CONFLICT', `subscription ${JSON.stringify(id)} exists`);
       }
@@ -123,7 +130,9 @@ export function subscriptionsApi(ctx: HubContext) {
 
     /**
      * Changes a subscription; fields left out stay. `secrets`, when given, replaces the signing
-     * secrets (config-managed subscriptions); use `rotateSecret` for an overlap.
+     * secrets (config-managed subscriptions); use `rotateSecret` for an overlap. With `managedBy:
+     * 'file'` the given secrets are marked as the file's (`fromFile`), which the API refuses to
+     * rotate.
      *
      * @example
      * ```ts
@@ -132,7 +141,13 @@ export function subscriptionsApi(ctx: HubContext) {
      */
     async update(id: string, patch: SubscriptionInput): Promise<Subscription> {
       const base = await requireSubscription(db, id);
-      const secrets = patch.secrets ? sealSecrets(cipher, id, patch.secrets) : base.secrets;
+      const fromFile = patch.managedBy === 'file';
+      // Secrets the file stops declaring are kept, and become the hub's to rotate.
+      const secrets = patch.secrets
+        ? sealSecrets(cipher, id, patch.secrets, new Date(), fromFile)
+        : fromFile
+          ? base.secrets.map(({ fromFile: _, ...s }) => s)
+          : base.secrets;
       const row = await q.updateSubscription(db, id, subscriptionValues(patch, base, secrets));
       if (!row) throw notFound('subscription', id);
       return toSubscription(row);

@@ -51,23 +51,24 @@ function SignIn({ onSignedIn }) {
   </main>`;
 }
 
+/** Detail views are keyed by id: a secret shown once or an action's message stays on its own page. */
 function route(path, params) {
   const [section, id] = path;
   switch (section) {
     case undefined:
       return html`<${OverviewView} />`;
     case 'events':
-      return id ? html`<${EventView} id=${id} />` : html`<${EventsView} params=${params} />`;
+      return id ? html`<${EventView} id=${id} key=${id} />` : html`<${EventsView} params=${params} />`;
     case 'deliveries':
-      return id ? html`<${DeliveryView} id=${id} />` : html`<${DeliveriesView} params=${params} />`;
+      return id ? html`<${DeliveryView} id=${id} key=${id} />` : html`<${DeliveriesView} params=${params} />`;
     case 'subscriptions':
-      return id ? html`<${SubscriptionView} id=${id} />` : html`<${SubscriptionsView} />`;
+      return id ? html`<${SubscriptionView} id=${id} key=${id} />` : html`<${SubscriptionsView} />`;
     case 'instances':
-      return id ? html`<${InstanceView} id=${id} />` : html`<${InstancesView} />`;
+      return id ? html`<${InstanceView} id=${id} key=${id} />` : html`<${InstancesView} />`;
     case 'inbound':
-      return html`<${InboundView} id=${id} />`;
+      return html`<${InboundView} id=${id} key=${id} />`;
     case 'gates':
-      return id ? html`<${GateView} id=${id} />` : html`<${GatesView} params=${params} />`;
+      return id ? html`<${GateView} id=${id} key=${id} />` : html`<${GatesView} params=${params} />`;
     default:
       return html`<p>No such page. <a href="#/">Back to the overview</a>.</p>`;
   }
@@ -80,7 +81,13 @@ function Shell({ onSignOut }) {
     const on = () => {
       setHash(location.hash);
       // Move focus to the new page so keyboard and screen-reader users land on it.
-      requestAnimationFrame(() => main.current?.focus({ preventScroll: true }));
+      requestAnimationFrame(() => {
+        main.current?.focus({ preventScroll: true });
+        // On a phone the sections scroll sideways in the top bar: keep the current one in view.
+        document
+          .querySelector('.top nav a[aria-current="page"]')
+          ?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+      });
     };
     addEventListener('hashchange', on);
     return () => removeEventListener('hashchange', on);

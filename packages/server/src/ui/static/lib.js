@@ -142,6 +142,7 @@ const TONES = {
   received: 'wait',
   deciding: 'wait',
   skipped: 'mute',
+  replayed: 'mute',
   ignored: 'mute',
 };
 

@@ -18,7 +18,18 @@ import {
   usePager,
 } from '../lib.js';
 
-const STATUSES = ['pending', 'in_flight', 'held', 'succeeded', 'dead', 'skipped'];
+const STATUSES = ['pending', 'in_flight', 'held', 'succeeded', 'dead', 'replayed', 'skipped'];
+const STATUS_LABELS = { dead: 'dead (not replayed)', replayed: 'dead, since replayed' };
+
+/**
+ * The outcome filter → the admin API's query: "dead" means the dead letters still waiting; a dead
+ * delivery that was replayed is "replayed" (its replay is listed under its own outcome).
+ */
+function statusQuery(status) {
+  if (status === 'dead') return { status: 'dead', replayed: false };
+  if (status === 'replayed') return { status: 'dead', replayed: true };
+  return { status };
+}
 
 export function Attempts({ attempts }) {
   if (!attempts?.length) return html`<p class="muted">No attempt yet.</p>`;
@@ -26,39 +37,54 @@ export function Attempts({ attempts }) {
     <thead><tr><th>#</th><th>Started</th><th>Outcome</th><th>Status</th><th>Latency</th><th>Response / error</th></tr></thead>
     <tbody>${attempts.map(
       (a) => html`<tr>
-        <td>${a.attempt}</td><td><${Time} value=${a.startedAt} /></td><td><${Badge} value=${a.outcome} /></td>
-        <td>${a.statusCode ?? '—'}</td><td>${fmtMs(a.latencyMs)}</td>
-        <td><code class="snippet">${a.responseSnippet ?? ''}</code>${a.error ? html` <span class="muted small">${a.error}</span>` : null}</td></tr>`,
+        <td data-label="#">${a.attempt}</td><td data-label="Started"><${Time} value=${a.startedAt} /></td><td data-label="Outcome"><${Badge} value=${a.outcome} /></td>
+        <td data-label="Status">${a.statusCode ?? '—'}</td><td data-label="Latency">${fmtMs(a.latencyMs)}</td>
+        <td data-label="Response / error" class="response"><code class="snippet">${a.responseSnippet ?? ''}</code>${a.error ? html` <span class="muted small">${a.error}</span>` : null}</td></tr>`,
     )}</tbody>
   </table>`;
 }
 
-/** One delivery with every attempt, and a replay button when it is finished. */
+/**
+ * One delivery with every attempt, and a Replay button when it is finished. A delivery replayed
+ * once is marked "replayed" with a link to its replay, and offers only "Send again anyway…": the
+ * hub refuses a second replay unless it is forced, so a second click cannot resend by accident.
+ */
 export function DeliveryCard({ delivery: d, onChange }) {
   const action = useAction();
   const [confirm, setConfirm] = useState(false);
   const finished = d.status === 'dead' || d.status === 'succeeded' || d.status === 'skipped';
+  const replayed = d.supersededBy !== null && d.supersededBy !== undefined;
   async function replay() {
     setConfirm(false);
     const fresh = await action.run(
-      () => api('POST', `/v1/deliveries/${d.id}/replay`),
+      () => api('POST', `/v1/deliveries/${d.id}/replay`, replayed ? { force: true } : undefined),
       (r) => `Replay queued as delivery ${r.id.slice(0, 8)}.`,
     );
     if (fresh) onChange?.(fresh);
   }
-  return html`<article class="card delivery" data-delivery=${d.id} data-status=${d.status}>
+  return html`<article class="card delivery" data-delivery=${d.id} data-status=${d.status} data-replayed=${replayed ? 'yes' : 'no'}>
     <div class="head">
       <h3><a href=${link(`deliveries/${d.id}`)}>Delivery ${d.id.slice(0, 8)}</a></h3>
       <${Badge} value=${d.status} />
+      ${replayed ? html`<${Badge} value="replayed" tone="mute" />` : null}
       <span class="muted">to <a href=${link(`subscriptions/${d.subscriptionId}`)}>${d.subscriptionId}</a> · ${d.reason}${
         d.replayOf ? html` of <a href=${link(`deliveries/${d.replayOf}`)}>${d.replayOf.slice(0, 8)}</a>` : ''
-      }${d.supersededBy ? html` · replayed as <a href=${link(`deliveries/${d.supersededBy}`)}>${d.supersededBy.slice(0, 8)}</a>` : ''}</span>
-      ${finished ? html`<button type="button" onClick=${() => setConfirm(true)} disabled=${action.busy}>Replay</button>` : null}
+      }${replayed ? html` · replayed as <a href=${link(`deliveries/${d.supersededBy}`)}>${d.supersededBy.slice(0, 8)}</a>` : ''}</span>
+      ${
+        finished
+          ? html`<button type="button" onClick=${() => setConfirm(true)} disabled=${action.busy}>${replayed ? 'Send again anyway…' : 'Replay'}</button>`
+          : null
+      }
     </div>
     <${Attempts} attempts=${d.attemptLog} />
     <${ActionStatus} action=${action} />
-    <${Confirm} open=${confirm} title="Replay this delivery?" confirmLabel="Replay" onConfirm=${replay} onCancel=${() => setConfirm(false)}>
-      The event is sent again to <strong>${d.subscriptionId}</strong> with the same webhook-id.
+    <${Confirm} open=${confirm} title=${replayed ? 'Send this delivery again?' : 'Replay this delivery?'}
+      confirmLabel=${replayed ? 'Send again' : 'Replay'} onConfirm=${replay} onCancel=${() => setConfirm(false)}>
+      ${
+        replayed
+          ? html`It was already replayed as <strong>${d.supersededBy.slice(0, 8)}</strong>. The event is sent to <strong>${d.subscriptionId}</strong> once more, with the same webhook-id.`
+          : html`The event is sent again to <strong>${d.subscriptionId}</strong> with the same webhook-id.`
+      }
     </${Confirm}>
   </article>`;
 }
@@ -150,7 +176,7 @@ export function DeliveriesView({ params }) {
     () =>
       api(
         'GET',
-        `/v1/deliveries${query({ subscriptionId: params.subscriptionId, status: params.status, cursor: pager.cursor, limit: 50 })}`,
+        `/v1/deliveries${query({ subscriptionId: params.subscriptionId, ...statusQuery(params.status), cursor: pager.cursor, limit: 50 })}`,
       ),
     [key, pager.cursor],
   );
@@ -170,7 +196,7 @@ export function DeliveriesView({ params }) {
         ${(subs.data?.items ?? []).map((s) => html`<option value=${s.id}>${s.id}</option>`)}
       </select></label>
       <label>Outcome<select name="status" onChange=${change} value=${params.status ?? ''}>
-        <option value="">Any</option>${STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}
+        <option value="">Any</option>${STATUSES.map((s) => html`<option value=${s}>${STATUS_LABELS[s] ?? s}</option>`)}
       </select></label>
     </form>
     ${params.subscriptionId ? html`<${BulkReplay} subscriptionId=${params.subscriptionId} onDone=${state.reload} />` : html`<p class="muted">Pick a subscription to replay its dead deliveries or everything since a time.</p>`}
@@ -185,7 +211,7 @@ export function DeliveriesView({ params }) {
             : page.items.map(
                 (d) => html`<tr>
                   <td><a href=${link(`deliveries/${d.id}`)}>${d.id.slice(0, 8)}</a>${d.reason === 'replay' ? html` <span class="muted small">replay</span>` : ''}</td>
-                  <td><${Badge} value=${d.status} /></td>
+                  <td><${Badge} value=${d.status} />${d.supersededBy ? html` <a class="badge mute" href=${link(`deliveries/${d.supersededBy}`)} title="Replayed as this delivery">replayed</a>` : null}</td>
                   <td>${d.subscriptionId}</td>
                   <td class="clip"><a href=${link(`events/${d.eventId}`)}>${d.subject}</a></td>
                   <td>${d.attempts}</td><td class="clip">${d.lastStatusCode ?? d.lastError ?? '—'}</td>

@@ -81,8 +81,8 @@ export function EventsView({ params }) {
             ? html`<tr><td colspan="6" class="muted">No events match.</td></tr>`
             : page.items.map(
                 (e) => html`<tr>
-                  <td><a href=${link(`events/${e.id}`)}>${e.sequence}</a></td>
-                  <td>${e.type}</td><td>${e.source}</td><td class="clip">${e.subject}</td><td>${e.vendortype}</td>
+                  <td><a href=${link(`events/${e.id}`)} tabindex="-1" aria-hidden="true">${e.sequence}</a></td>
+                  <td><a href=${link(`events/${e.id}`)}>${e.type}</a></td><td>${e.source}</td><td class="clip">${e.subject}</td><td>${e.vendortype}</td>
                   <td><${Time} value=${e.time} /></td></tr>`,
               )
         }</tbody>
@@ -101,18 +101,17 @@ function InboundSummary({ eventId }) {
     return inboundMessageId ? api('GET', `/v1/inbound/${inboundMessageId}`) : null;
   }, [eventId]);
   const m = state.data;
-  return html`<article class="card">
-    <h2>Inbound vendor message</h2>
+  return html`<details class="card inbound">
+    <summary><h2>Inbound vendor message</h2></summary>
     <${Loading} state=${state} />
     ${state.data === null ? html`<p class="muted">Not recorded.</p>` : null}
     ${
       m &&
-      html`<p><a href=${link(`inbound/${m.id}`)}>${m.vendorType}</a> from <a href=${link(`instances/${m.instanceId}`)}>${m.instanceId}</a>
-        by ${m.origin} · received <${Time} value=${m.receivedAt} /> · dedupe key <code>${m.dedupeKey}</code></p>
+      html`<p><a href=${link(`inbound/${m.id}`)}>${m.vendorType}</a> from <a href=${link(`instances/${m.instanceId}`)}>${m.instanceId}</a>${' '}by ${m.origin} · received <${Time} value=${m.receivedAt} /> · dedupe key <code>${m.dedupeKey}</code></p>
       ${m.headers ? html`<details><summary>Headers (credentials redacted)</summary><${Json} value=${m.headers} label="Headers" /></details>` : null}
       <${Json} value=${m.payload} label="Vendor payload" />`
     }
-  </article>`;
+  </details>`;
 }
 
 export function EventView({ id }) {
@@ -126,15 +125,14 @@ export function EventView({ id }) {
     <${Loading} state=${state} />
     ${
       d &&
-      html`<p><strong>${d.event.type}</strong> about <a href=${link('events', { subject: d.event.subject })}>${d.event.subject}</a>
-        from <a href=${link('events', { source: d.event.source })}>${d.event.source}</a> · happened <${Time} value=${d.event.time} /></p>
-      <div class="grid two">
-        <article class="card"><h2>Normalized event</h2><${Json} value=${d.event} label="Normalized event" /></article>
-        <${InboundSummary} eventId=${id} />
-      </div>
+      html`<p class="summary"><strong>${d.event.type}</strong> about <a href=${link('events', { subject: d.event.subject })}>${d.event.subject}</a>${' '}from <a href=${link('events', { source: d.event.source })}>${d.event.source}</a> · happened <${Time} value=${d.event.time} /></p>
       <h2>Deliveries (${d.deliveries.length})</h2>
       ${d.deliveries.length === 0 ? html`<p class="muted">No subscription matched this event.</p>` : null}
-      ${d.deliveries.map((del) => html`<${DeliveryCard} delivery=${del} onChange=${() => setTick((t) => t + 1)} />`)}`
+      ${d.deliveries.map((del) => html`<${DeliveryCard} delivery=${del} onChange=${() => setTick((t) => t + 1)} />`)}
+      <div class="grid two">
+        <details class="card"><summary><h2>Normalized event</h2></summary><${Json} value=${d.event} label="Normalized event" /></details>
+        <${InboundSummary} eventId=${id} />
+      </div>`
     }
   </section>`;
 }

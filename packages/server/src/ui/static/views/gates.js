@@ -76,8 +76,7 @@ export function GateView({ id }) {
     <${Loading} state=${state} />
     ${
       g &&
-      html`<p>${g.vendorType} at <a href=${link(`instances/${g.instanceId}`)}>${g.instanceId}</a> · received <${Time} value=${g.receivedAt} />
-        · deadline ${fmtMs(g.deadlineMs)} (default ${g.default})</p>
+      html`<p>${g.vendorType} at <a href=${link(`instances/${g.instanceId}`)}>${g.instanceId}</a> · received <${Time} value=${g.receivedAt} />${' '}· deadline ${fmtMs(g.deadlineMs)} (default ${g.default})</p>
       <article class="card"><h2>Decision</h2>
         <p><${Badge} value=${g.decision ?? g.status} /> ${g.reason ?? ''} ${g.decidedBy ? html`by <a href=${link(`subscriptions/${g.decidedBy}`)}>${g.decidedBy}</a>` : ''}
           ${g.refusalReason ? html` — “${g.refusalReason}”` : ''} · took ${fmtMs(g.decisionMs)} · vendor answered ${g.responseStatus ?? '—'}</p>

@@ -80,7 +80,10 @@ export function InstanceView({ id }) {
         <article class="card"><h2>Health</h2>
           <dl class="answer">
             <div><dt>Last message</dt><dd><${Time} value=${h.lastMessageAt} /></dd></div>
-            <div><dt>Received / failed</dt><dd>${h.inbound.received} / ${h.inbound.failed}</dd></div>
+            <div><dt>Received, last 24 h</dt><dd data-count="received-24h">${h.inbound.lastDay.received}</dd></div>
+            <div><dt>Of those, failed now</dt><dd data-count="failed-24h">${h.inbound.lastDay.failed}</dd></div>
+            <div><dt>Waiting to normalize</dt><dd>${h.inbound.received}</dd></div>
+            <div><dt>Failed, any age</dt><dd>${h.inbound.failed}</dd></div>
             <div class="wide"><dt>Last error</dt><dd>${h.lastError ? html`${h.lastError} (<${Time} value=${h.lastErrorAt} />)` : '—'}</dd></div>
             ${
               h.pull &&
@@ -148,8 +151,7 @@ export function InboundView({ id }) {
     <${Loading} state=${state} />
     ${
       m &&
-      html`<p>${m.vendorType} from <a href=${link(`instances/${m.instanceId}`)}>${m.instanceId}</a> by ${m.origin} · <${Badge} value=${m.status} />
-        · received <${Time} value=${m.receivedAt} /> · ${m.attempts} attempts · <${Renormalize} message=${m} onDone=${state.reload} /></p>
+      html`<p>${m.vendorType} from <a href=${link(`instances/${m.instanceId}`)}>${m.instanceId}</a> by ${m.origin} · <${Badge} value=${m.status} />${' '}· received <${Time} value=${m.receivedAt} /> · ${m.attempts} attempts · <${Renormalize} message=${m} onDone=${state.reload} /></p>
       ${m.reason || m.error ? html`<article class="card"><h2>Why it ${m.status === 'ignored' ? 'was ignored' : 'failed'}</h2><p>${m.reason}</p>${m.error ? html`<${Json} value=${m.error} label="Error" />` : null}</article>` : null}
       <div class="grid two">
         <article class="card"><h2>Payload</h2><${Json} value=${m.payload} label="Payload" /></article>

@@ -148,7 +148,7 @@ function EditFilters({ sub, onSaved }) {
     if (r) onSaved();
   }
   const fileManaged = sub.managedBy === 'file';
-  return html`<article class="card">
+  return html`<article class="card" id="filters">
     <h2>Filters</h2>
     <form class="filters" onSubmit=${submit} aria-label="Edit filters">
       <label class="wide">Event types<input name="eventTypes" defaultValue=${sub.eventTypes.join(', ')} disabled=${fileManaged} /></label>
@@ -167,6 +167,8 @@ export function SubscriptionView({ id }) {
   const [ask, setAsk] = useState(undefined);
   const base = `/v1/subscriptions/${encodeURIComponent(id)}`;
   const s = state.data;
+  // The hub refuses to rotate secrets the file declares: the next start would put the file's back.
+  const secretsFromFile = s?.managedBy === 'file' && s.secrets.some((x) => x.fromFile);
   async function act() {
     const what = ask;
     setAsk(undefined);
@@ -191,7 +193,10 @@ export function SubscriptionView({ id }) {
       'Rotate the signing secret?',
       'A new secret is made and shown once. The current ones keep signing for a day.',
     ],
-    disable: ['Disable this subscription?', 'Nothing is delivered to it until it is enabled again.'],
+    disable: [
+      'Disable this subscription?',
+      'Nothing is delivered to it until it is enabled again. This stays as it is across restarts, also for a subscription declared in the configuration file.',
+    ],
     enable: ['Enable this subscription?', 'Deliveries start again with new events.'],
   };
   return html`<section>
@@ -201,20 +206,37 @@ export function SubscriptionView({ id }) {
       s &&
       html`<p><${Badge} value=${s.disabledAt ? 'disabled' : 'enabled'} /> ${s.kind} · ${s.url ?? 'pull feed'} · content type ${s.contentType} · timeout ${fmtMs(s.timeoutMs)}
         ${s.disabledAt ? html` · disabled <${Time} value=${s.disabledAt} /> (${s.disabledReason ?? 'no reason'})` : ''}</p>
+      ${
+        s.managedBy === 'file'
+          ? html`<p class="notice file-managed" id="file-managed">Declared in the configuration file: its destination, filters${
+              secretsFromFile ? ' and signing secrets' : ''
+            } change there (the next start applies the file again). Disable and enable stay as set here across restarts${
+              secretsFromFile
+                ? '.'
+                : '; the file gives no secret, so the hub keeps the one it made and rotating it here sticks.'
+            }</p>`
+          : null
+      }
       <div class="toolbar">
         ${s.disabledAt ? html`<button type="button" onClick=${() => setAsk('enable')}>Enable</button>` : html`<button type="button" onClick=${() => setAsk('disable')}>Disable</button>`}
-        <button type="button" onClick=${() => setAsk('rotate')}>Rotate secret</button>
+        <button type="button" onClick=${() => setAsk('rotate')} disabled=${secretsFromFile}
+          aria-describedby=${secretsFromFile ? 'rotate-why' : undefined}>Rotate secret</button>
         <a class="button" href=${link('deliveries', { subscriptionId: s.id })}>Deliveries</a>
         <a class="button" href=${link('deliveries', { subscriptionId: s.id, status: 'dead' })}>Dead letters</a>
         ${s.managedBy === 'api' ? html`<button type="button" class="danger" onClick=${() => setAsk('delete')}>Delete</button>` : null}
       </div>
+      ${
+        secretsFromFile
+          ? html`<p class="muted small" id="rotate-why">The signing secrets are in the configuration file: to rotate, put the new secret first in its <code>secrets</code>, keep the old one until the subscriber has switched, and restart.</p>`
+          : null
+      }
       <${ActionStatus} action=${action} />
       ${secret ? html`<${OnceSecret} secret=${secret} />` : null}
       <div class="grid two">
         <${EditFilters} sub=${s} onSaved=${state.reload} key=${s.updatedAt} />
         <${TestEvent} sub=${s} />
         <article class="card"><h2>Signing secrets</h2>
-          <ul class="plain">${s.secrets.map((x) => html`<li><code>${x.secretHint}</code> · made <${Time} value=${x.createdAt} />${x.expiresAt ? html` · expires <${Time} value=${x.expiresAt} />` : ''}</li>`)}</ul>
+          <ul class="plain">${s.secrets.map((x) => html`<li><code>${x.secretHint}</code> · ${x.fromFile ? 'from the configuration file, applied' : 'made'} <${Time} value=${x.createdAt} />${x.expiresAt ? html` · expires <${Time} value=${x.expiresAt} />` : ''}</li>`)}</ul>
         </article>
       </div>
       <${Confirm} open=${ask !== undefined && ask !== 'delete'} title=${asks[ask]?.[0] ?? ''} onConfirm=${act} onCancel=${() => setAsk(undefined)}>${asks[ask]?.[1] ?? ''}</${Confirm}>
