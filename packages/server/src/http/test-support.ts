@@ -119,6 +119,7 @@ export async function listen(
     bodyLimit?: number;
     adminToken?: string | undefined;
     authRateLimit?: BuildAppOptions['authRateLimit'];
+    plugins?: BuildAppOptions['plugins'];
   } = {},
 ): Promise<{ app: SwitchyardApp; base: string; close(): Promise<void> }> {
   const app = await buildApp({
@@ -129,6 +130,7 @@ export async function listen(
     logger: silent,
     // The admin tests send many refused requests from one address on purpose.
     authRateLimit: extra.authRateLimit ?? false,
+    ...(extra.plugins ? { plugins: extra.plugins } : {}),
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
