@@ -52,6 +52,7 @@ export const hookConnector = defineConnector<HookConfig>({
       const presented = req.route === 'keyed' ? req.params.key : req.headers['x-api-key'];
       if (!timingSafeEqualString(presented, config.apiKey)) throw ConnectorError.auth('bad key');
     },
+    credentials: () => ({ headers: ['x-api-key'], params: ['key'] }),
     parse(req) {
       const body = parseJsonBody(req);
       if (!isJsonObject(body) || typeof body.id !== 'string' || typeof body.type !== 'string') {

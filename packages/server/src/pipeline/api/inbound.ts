@@ -1,6 +1,8 @@
 import { SwitchyardError } from '@switchyard/core';
+import { credentialHeaderNames } from '../../delivery/redact.ts';
 import * as q from '../../storage/queries.ts';
 import type { InboundMessage, InboundMessageDetail, Page } from '../api-types.ts';
+import { storedHeaders } from '../ingest.ts';
 import { clampLimit, invalid, notFound, toEvent, toInbound, UUID } from '../views.ts';
 import type { HubContext } from './context.ts';
 
@@ -41,11 +43,14 @@ export function inboundApi(ctx: HubContext) {
       const row = await q.getInbound(db, id);
       if (!row) throw notFound('inbound message', id);
       const events = await q.listEventsOfInbound(db, id);
+      // Redacted when stored; again here with today's declaration, for rows stored before it.
+      const instance = await rt.loadInstance(row.instance_id).catch(() => undefined);
+      const credentialHeaders = instance ? credentialHeaderNames(instance.connector, instance.config) : [];
       return {
         ...toInbound(row),
         payload: row.payload,
         rawBody: row.raw_body ? row.raw_body.toString('utf8') : null,
-        headers: row.headers,
+        headers: row.headers && storedHeaders(row.headers, credentialHeaders),
         events: events.map(toEvent),
       };
     },
