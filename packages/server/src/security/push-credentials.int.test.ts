@@ -238,7 +238,7 @@ describe.each(cases)('$connector credentials', (c) => {
     const until = Date.now() + 30_000;
     for (;;) {
       const page = await hub.inbound.list({ instanceId: c.id });
-      if (page.items.length >= c.pushes.length && page.items.every((m) => m.status !== 'pending')) break;
+      if (page.items.length >= c.pushes.length && page.items.every((m) => m.status !== 'received')) break;
       if (Date.now() > until)
         throw new Error(`inbound messages still pending: ${JSON.stringify(page.items)}`);
       await new Promise((r) => setTimeout(r, 100));
