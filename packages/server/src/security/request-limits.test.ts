@@ -21,7 +21,11 @@ async function start(options: { bodyTimeoutMs: number; unauthenticatedBodyBytes:
   app.post('/open', async (request) => ({ bytes: (request.body as Buffer).length, held: budget.held }));
   app.post(
     '/checked',
-    { onRequest: async (request) => void (request.credentialsChecked = true) },
+    {
+      onRequest: async (request) => {
+        request.credentialsChecked = true;
+      },
+    },
     async (request) => ({ bytes: (request.body as Buffer).length, held: budget.held }),
   );
   await app.listen({ port: 0, host: '127.0.0.1' });
