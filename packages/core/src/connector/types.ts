@@ -53,12 +53,15 @@ export interface InboundRequest {
 export type InboundRequestHead = Omit<InboundRequest, 'rawBody'>;
 
 /**
- * Where a push request carries an instance's credentials, for one instance config. The hub redacts
- * exactly these from everything it stores, serves and logs (`inbound_messages.headers`,
- * `GET /v1/inbound/{id}`, the dashboard, log lines), whatever their names; a name-based guess
- * (`authorization`, names containing `key`, `token`, `secret`…) is only a safety net on top. List
- * every place {@link PushSpec.authenticate} or {@link PushSpec.verifyBody} reads a credential from,
- * including configurable names (a custom header name from the instance config).
+ * Where a push request carries an instance's credentials, for one instance config. The headers
+ * named here are redacted from every header set the hub stores, serves and logs
+ * (`inbound_messages.headers`, `GET /v1/inbound/{id}`, the dashboard), whatever their names; a
+ * name-based guess (`authorization`, names containing `key`, `token`, `secret`…) is only a safety
+ * net on top. Query and path parameters are never stored, and the logged URL shows no value below
+ * `/hooks/{instance}` nor any query value; declare them all the same, so the declaration stays the
+ * one list of where credentials travel. List every place {@link PushSpec.authenticate} or
+ * {@link PushSpec.verifyBody} reads a credential from, including configurable names (a custom
+ * header name from the instance config).
  *
  * @example
  * ```ts
