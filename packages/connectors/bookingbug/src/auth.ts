@@ -1,4 +1,9 @@
-import { ConnectorError, type InboundRequest, timingSafeEqualString } from '@switchyard/core';
+import {
+  ConnectorError,
+  type InboundRequestHead,
+  type PushCredentials,
+  timingSafeEqualString,
+} from '@switchyard/core';
 import type { Config } from './config.ts';
 
 /**
@@ -10,7 +15,7 @@ import type { Config } from './config.ts';
  * authenticate(request, { basicAuth: { username: 'bb', password: 'p'.repeat(20) } }); // throws ConnectorError.auth when wrong
  * ```
  */
-export function authenticate(request: InboundRequest, config: Config): void {
+export function authenticate(request: InboundRequestHead, config: Config): void {
   const header = request.headers.authorization;
   if (header === undefined || header === '') throw ConnectorError.auth('HTTP Basic credentials are missing');
   const m = /^basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
@@ -26,4 +31,17 @@ export function authenticate(request: InboundRequest, config: Config): void {
 /** The `Authorization` header value for these credentials (simulators, tests). */
 export function basicAuthorization(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+}
+
+/**
+ * Where a BookingBug push carries credentials: HTTP Basic in `Authorization`. An auth mode added
+ * later (another header, a query token) adds its names here, from the config.
+ *
+ * @example
+ * ```ts
+ * credentials({ basicAuth: { username: 'bb', password: 'p'.repeat(20) } }); // { headers: ['authorization'] }
+ * ```
+ */
+export function credentials(_config: Config): PushCredentials {
+  return { headers: ['authorization'] };
 }

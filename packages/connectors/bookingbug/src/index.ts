@@ -1,5 +1,5 @@
 import { defineConnector } from '@switchyard/core';
-import { authenticate } from './auth.ts';
+import { authenticate, credentials } from './auth.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { CONNECTOR_NAME, eventMap, normalize } from './normalize.ts';
@@ -28,7 +28,7 @@ export const bookingbugConnector = defineConnector<Config>({
   displayName: 'BookingBug (JRNI)',
   configSchema,
   eventMap,
-  push: { routes, authenticate, parse },
+  push: { routes, authenticate, credentials, parse },
   normalize,
   encode,
 });

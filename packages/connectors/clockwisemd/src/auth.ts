@@ -1,4 +1,9 @@
-import { ConnectorError, type InboundRequest, timingSafeEqualString } from '@switchyard/core';
+import {
+  ConnectorError,
+  type InboundRequestHead,
+  type PushCredentials,
+  timingSafeEqualString,
+} from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
 
 /**
@@ -10,7 +15,7 @@ import { type Config, resolveConfig } from './config.ts';
  * authenticate(request, { auth: { mode: 'header', key: 'k'.repeat(24) } }); // throws ConnectorError.auth when wrong
  * ```
  */
-export function authenticate(request: InboundRequest, config: Config): void {
+export function authenticate(request: InboundRequestHead, config: Config): void {
   const { auth } = resolveConfig(config);
   if (auth.key === '') throw ConnectorError.auth('the Clockwise.MD instance has no auth.key configured');
   const pathKey = request.params.key;
@@ -33,4 +38,17 @@ export function authenticate(request: InboundRequest, config: Config): void {
       ? `the Clockwise.MD key is missing (${where})`
       : `the Clockwise.MD key does not match (${where})`,
   );
+}
+
+/**
+ * Where a Clockwise.MD push carries its key: the `Authtoken` header and the `:key` path segment
+ * (both declared whatever the mode, since a vendor may send the key in either).
+ *
+ * @example
+ * ```ts
+ * credentials({ auth: { mode: 'path', key: 'k'.repeat(24) } }); // { headers: ['authtoken'], params: ['key'] }
+ * ```
+ */
+export function credentials(_config: Config): PushCredentials {
+  return { headers: ['authtoken'], params: ['key'] };
 }

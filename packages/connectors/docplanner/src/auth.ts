@@ -1,5 +1,10 @@
 import { BlockList, isIP } from 'node:net';
-import { ConnectorError, type InboundRequest, timingSafeEqualString } from '@switchyard/core';
+import {
+  ConnectorError,
+  type InboundRequestHead,
+  type PushCredentials,
+  timingSafeEqualString,
+} from '@switchyard/core';
 import { type Config, DEFAULT_API_KEY_HEADER } from './config.ts';
 
 // Configs are long-lived objects: parse each allowlist once.
@@ -64,7 +69,7 @@ export function sourceIpAllowed(ip: string, entries: readonly string[] | undefin
  * authenticate(request, { pushAuth: { apiKey: 'k3y-k3y-k3y' } }); // throws ConnectorError.auth when the header differs
  * ```
  */
-export function authenticate(request: InboundRequest, config: Config): void {
+export function authenticate(request: InboundRequestHead, config: Config): void {
   const ips = config.allowedSourceIps ?? [];
   if (!config.pushAuth && ips.length === 0) {
     throw ConnectorError.auth('push is not configured for this instance: set pushAuth or allowedSourceIps');
@@ -83,4 +88,17 @@ export function authenticate(request: InboundRequest, config: Config): void {
       throw ConnectorError.auth(`the ${header} header does not match the configured API key`);
     }
   }
+}
+
+/**
+ * Where a Docplanner push carries credentials: the API-key header the instance names
+ * (`pushAuth.headerName`, default `x-api-key`). The source-IP allowlist is not a secret.
+ *
+ * @example
+ * ```ts
+ * credentials({ pushAuth: { headerName: 'X-Docplanner-Auth', apiKey: 'k3y' } }); // { headers: ['x-docplanner-auth'] }
+ * ```
+ */
+export function credentials(config: Config): PushCredentials {
+  return { headers: [(config.pushAuth?.headerName ?? DEFAULT_API_KEY_HEADER).toLowerCase()] };
 }

@@ -10,7 +10,7 @@
  * ```
  */
 import { defineConnector } from '@switchyard/core';
-import { authenticate } from './auth.ts';
+import { authenticate, credentials } from './auth.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { matchKey, respond } from './gate.ts';
@@ -37,7 +37,7 @@ export const docplannerConnector = defineConnector<Config>({
   displayName: 'Docplanner (ZnanyLekarz, Doctoralia, MioDottore)',
   configSchema,
   eventMap,
-  push: { routes, authenticate, parse },
+  push: { routes, authenticate, credentials, parse },
   pull,
   reconcile,
   normalize,

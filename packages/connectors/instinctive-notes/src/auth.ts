@@ -1,4 +1,9 @@
-import { ConnectorError, type InboundRequest, timingSafeEqualString } from '@switchyard/core';
+import {
+  ConnectorError,
+  type InboundRequestHead,
+  type PushCredentials,
+  timingSafeEqualString,
+} from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
 
 /**
@@ -10,7 +15,7 @@ import { type Config, resolveConfig } from './config.ts';
  * authenticate(request, { auth: { mode: 'header', secret: 's'.repeat(24) } }); // throws ConnectorError.auth when wrong
  * ```
  */
-export function authenticate(request: InboundRequest, config: Config): void {
+export function authenticate(request: InboundRequestHead, config: Config): void {
   const { auth } = resolveConfig(config);
   if (auth.secret === '')
     throw ConnectorError.auth('the Instinctive Notes instance has no auth.secret configured');
@@ -34,4 +39,18 @@ export function authenticate(request: InboundRequest, config: Config): void {
       ? `the Instinctive Notes secret is missing (${where})`
       : `the Instinctive Notes secret does not match (${where})`,
   );
+}
+
+/**
+ * Where an Instinctive Notes push carries its secret: the header the instance names
+ * (`auth.headerName`, default `x-instinctive-secret`) and the `:secret` path segment (both declared
+ * whatever the mode, since a vendor may send the secret in either).
+ *
+ * @example
+ * ```ts
+ * credentials({ auth: { headerName: 'X-IN-Auth', secret: 's'.repeat(24) } }); // { headers: ['x-in-auth'], params: ['secret'] }
+ * ```
+ */
+export function credentials(config: Config): PushCredentials {
+  return { headers: [resolveConfig(config).auth.headerName], params: ['secret'] };
 }

@@ -1,4 +1,9 @@
-import { ConnectorError, type InboundRequest, timingSafeEqualString } from '@switchyard/core';
+import {
+  ConnectorError,
+  type InboundRequestHead,
+  type PushCredentials,
+  timingSafeEqualString,
+} from '@switchyard/core';
 import type { Config } from './config.ts';
 
 /**
@@ -10,7 +15,7 @@ import type { Config } from './config.ts';
  * authenticate(request, { authorization: 'Bearer 0123456789abcdef' }); // throws ConnectorError.auth when wrong
  * ```
  */
-export function authenticate(request: InboundRequest, config: Config): void {
+export function authenticate(request: InboundRequestHead, config: Config): void {
   const expected = config.authorization ?? '';
   if (expected === '') throw ConnectorError.auth('the Quable instance has no authorization configured');
   const presented = request.headers.authorization;
@@ -20,4 +25,16 @@ export function authenticate(request: InboundRequest, config: Config): void {
       ? 'the Quable Authorization header is missing'
       : 'the Quable Authorization header does not match',
   );
+}
+
+/**
+ * Where a Quable push carries credentials: the static `Authorization` header value.
+ *
+ * @example
+ * ```ts
+ * credentials({ authorization: 'Bearer 0123456789abcdef' }); // { headers: ['authorization'] }
+ * ```
+ */
+export function credentials(_config: Config): PushCredentials {
+  return { headers: ['authorization'] };
 }

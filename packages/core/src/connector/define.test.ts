@@ -14,6 +14,7 @@ function valid(): ConnectorDefinition {
     push: {
       routes: [{ name: 'default', path: '' }],
       authenticate() {},
+      credentials: () => ({ headers: ['x-api-key'] }),
       parse: () => [],
     },
     normalize: async () => ignore('test'),
@@ -85,6 +86,14 @@ describe('defineConnector', () => {
     ]);
     expect(problemsOf({ ...valid(), push: { ...valid().push!, routes: [] } })).toEqual([
       'push.routes must list at least one route',
+    ]);
+  });
+
+  it('rejects a push connector that does not declare where its credentials travel', () => {
+    const push = valid().push!;
+    const { credentials: _, ...withoutCredentials } = push;
+    expect(problemsOf({ ...valid(), push: withoutCredentials as typeof push })).toEqual([
+      expect.stringContaining('push.credentials must be a function'),
     ]);
   });
 

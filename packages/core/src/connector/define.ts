@@ -29,6 +29,12 @@ export function defineConnector<Config>(definition: ConnectorDefinition<Config>)
     const names = new Set<string>();
     const paths = new Set<string>();
     if (definition.push.routes.length === 0) problems.push('push.routes must list at least one route');
+    if (typeof definition.push.credentials !== 'function')
+      problems.push(
+        "push.credentials must be a function naming where an instance's credentials travel (headers, query, params), so the hub can redact them",
+      );
+    if (definition.push.verifyBody !== undefined && typeof definition.push.verifyBody !== 'function')
+      problems.push('push.verifyBody must be a function when given');
     for (const route of definition.push.routes) {
       if (names.has(route.name)) problems.push(`push route name ${JSON.stringify(route.name)} is used twice`);
       if (paths.has(route.path)) problems.push(`push route path ${JSON.stringify(route.path)} is used twice`);

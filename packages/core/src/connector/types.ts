@@ -5,10 +5,14 @@
  *
  * Life of a pushed notification:
  * 1. the hub matches `POST /hooks/{instance}/{route}` to one of {@link PushSpec.routes};
- * 2. {@link PushSpec.authenticate} accepts or throws `ConnectorError.auth`;
- * 3. {@link PushSpec.parse} splits the body into {@link VendorNotification}s (with dedupe keys);
- * 4. the hub stores them durably and answers the vendor (gates wait for a decision first);
- * 5. later, in a job, {@link ConnectorDefinition.normalize} turns each into zero or more
+ * 2. {@link PushSpec.authenticate} accepts or throws `ConnectorError.auth`, before the body is read
+ *    (an unauthenticated client never gets its body held in memory);
+ * 3. the hub reads the body; {@link PushSpec.verifyBody}, when the connector has one, checks what
+ *    needs the body (an HMAC signature over it);
+ * 4. {@link PushSpec.parse} splits the body into {@link VendorNotification}s (with dedupe keys);
+ * 5. the hub stores them durably and answers the vendor (gates wait for a decision first); headers
+ *    are stored, served and logged without the credentials {@link PushSpec.credentials} declares;
+ * 6. later, in a job, {@link ConnectorDefinition.normalize} turns each into zero or more
  *    {@link EventDraft}s, which the hub completes into CloudEvents and delivers.
  */
 import type { JsonObject, JsonValue } from '../json.ts';
@@ -40,6 +44,40 @@ export interface InboundRequest {
   /** The client address after the server's trusted-proxy rules. */
   sourceIp: string;
   receivedAt: Date;
+}
+
+/**
+ * What the hub knows of a push request before reading its body: everything of
+ * {@link InboundRequest} but `rawBody`. {@link PushSpec.authenticate} gets this.
+ */
+export type InboundRequestHead = Omit<InboundRequest, 'rawBody'>;
+
+/**
+ * Where a push request carries an instance's credentials, for one instance config. The headers
+ * named here are redacted from every header set the hub stores, serves and logs
+ * (`inbound_messages.headers`, `GET /v1/inbound/{id}`, the dashboard), whatever their names; a
+ * name-based guess (`authorization`, names containing `key`, `token`, `secret`…) is only a safety
+ * net on top. Query and path parameters are never stored, and the logged URL shows no value below
+ * `/hooks/{instance}` nor any query value; declare them all the same, so the declaration stays the
+ * one list of where credentials travel. List every place {@link PushSpec.authenticate} or
+ * {@link PushSpec.verifyBody} reads a credential from, including configurable names (a custom
+ * header name from the instance config).
+ *
+ * @example
+ * ```ts
+ * // API key in a header named by the config, or in the path (route `':key'`):
+ * credentials: (config) => ({ headers: [config.headerName ?? 'x-api-key'], params: ['key'] }),
+ * // HTTP Basic or a bearer token:
+ * credentials: () => ({ headers: ['authorization'] }),
+ * ```
+ */
+export interface PushCredentials {
+  /** Header names (any case) whose values are credentials: `authorization` for Basic and bearer auth, custom API-key or signature headers. */
+  headers?: readonly string[];
+  /** Query string parameters whose values are credentials, e.g. `['token']`. */
+  query?: readonly string[];
+  /** Path parameters of the {@link PushSpec.routes} whose values are credentials, e.g. `['key']` for a route `':key'`. */
+  params?: readonly string[];
 }
 
 /** One route a connector answers under `/hooks/{instance}`. */
@@ -92,10 +130,35 @@ export interface InboundResponse {
 export interface PushSpec<Config> {
   routes: readonly PushRoute[];
   /**
-   * Accept the request or throw `ConnectorError.auth(...)`. Compare secrets with
-   * `timingSafeEqualString()` (constant time). Runs before the body is parsed or stored.
+   * Accept the request or throw `ConnectorError.auth(...)`, from what is known before the body is
+   * read: headers, path parameters, query, source address. Compare secrets with
+   * `timingSafeEqualString()` (constant time). Runs before the body is read, so a client without
+   * credentials is refused without the hub holding its body. A connector whose vendor proves
+   * itself only with the body (an HMAC signature over it) checks what it can here (the signature
+   * header is present) and the rest in {@link PushSpec.verifyBody}.
    */
-  authenticate(request: InboundRequest, config: Config): void;
+  authenticate(request: InboundRequestHead, config: Config): void;
+  /**
+   * Optional: the credential checks that need the body, e.g. an HMAC signature over `rawBody`.
+   * Throw `ConnectorError.auth(...)` to refuse. Runs after the body is read and before
+   * {@link PushSpec.parse}; until it passes, the body counts against the hub's bound on bytes held
+   * for unauthenticated requests (`server.unauthenticatedBodyBytes`).
+   *
+   * @example
+   * ```ts
+   * verifyBody(req, config) {
+   *   const expected = createHmac('sha256', config.signingSecret).update(req.rawBody).digest('hex');
+   *   if (!timingSafeEqualString(req.headers['x-acme-signature'], expected)) throw ConnectorError.auth('bad signature');
+   * },
+   * ```
+   */
+  verifyBody?(request: InboundRequest, config: Config): void;
+  /**
+   * Where this instance's credentials travel in a request (see {@link PushCredentials}): the hub
+   * redacts them from stored and served headers and from logs. Derive it from the config when the
+   * names are configurable.
+   */
+  credentials(config: Config): PushCredentials;
   /**
    * Split the request into notifications. Throw `ConnectorError.badRequest(...)` for a body that
    * cannot be understood: the vendor gets a 400 and nothing is stored. Return an empty array for a
@@ -329,6 +392,7 @@ export interface EncodedNotification {
  *     authenticate(req, config) {
  *       if (!timingSafeEqualString(req.headers['x-api-key'], config.apiKey)) throw ConnectorError.auth('bad API key');
  *     },
+ *     credentials: () => ({ headers: ['x-api-key'] }),
  *     parse(req) {
  *       const body = parseJsonBody(req);
  *       return [{ type: body.event, dedupeKey: body.id, payload: body }];

@@ -100,6 +100,12 @@ export const errorCodes = {
     status: 429,
     title: 'Too many failed authentications from this address',
   },
+  SY_HTTP_REQUEST_TIMEOUT: { area: 'http', status: 408, title: 'The request did not arrive in time' },
+  SY_HTTP_UNAUTHENTICATED_BODIES_FULL: {
+    area: 'http',
+    status: 503,
+    title: 'Too many request bodies awaiting authentication',
+  },
 
   // delivery: signing, destination checks, retry schedules and sealed secrets (packages/server/src/delivery).
   SY_DELIVERY_SECRET_INVALID: {

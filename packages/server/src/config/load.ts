@@ -11,7 +11,12 @@ import { LineCounter, parseDocument } from 'yaml';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { parseSecret } from '../delivery/sign.ts';
 import { displayPath, type PathSegment, pointerToSegments, positionOf } from './positions.ts';
-import { buildConfigSchema, DEFAULT_RETRY_SCHEDULE, DEFAULT_WORKER_LEASES } from './schema.ts';
+import {
+  buildConfigSchema,
+  DEFAULT_RETRY_SCHEDULE,
+  DEFAULT_WORKER_LEASES,
+  SERVER_LIMIT_DEFAULTS,
+} from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
 import type {
   ConfigProblem,
@@ -643,6 +648,14 @@ function resolveConfig(
       port: typeof server.port === 'number' ? server.port : 8080,
       bodyLimitBytes: configSizeBytes(str(server.bodyLimit) ?? '1mb')!,
       trustedProxies: list(server.trustedProxies).map(String),
+      timeouts: {
+        headersMs: ms(obj(server.timeouts).headers, SERVER_LIMIT_DEFAULTS.headersTimeout),
+        bodyMs: ms(obj(server.timeouts).body, SERVER_LIMIT_DEFAULTS.bodyTimeout),
+        requestMs: ms(obj(server.timeouts).request, SERVER_LIMIT_DEFAULTS.requestTimeout),
+      },
+      unauthenticatedBodyBytes: configSizeBytes(
+        str(server.unauthenticatedBodyBytes) ?? SERVER_LIMIT_DEFAULTS.unauthenticatedBodyBytes,
+      )!,
     },
     database: resolvedDatabase,
     instances,

@@ -25,6 +25,18 @@ const ID_MESSAGE =
 const EVENT_FILTER_MESSAGE =
   'must be an event type ("appointment.created"), a family ("appointment.*") or "*"';
 
+/**
+ * The HTTP server's defaults against slow and unauthenticated clients (`server.timeouts`,
+ * `server.unauthenticatedBodyBytes`): the schema's `default`s, and what `buildApp` uses when it is
+ * called without them.
+ */
+export const SERVER_LIMIT_DEFAULTS = {
+  headersTimeout: '10s',
+  bodyTimeout: '30s',
+  requestTimeout: '60s',
+  unauthenticatedBodyBytes: '16mb',
+} as const;
+
 /** The default retry schedule (DESIGN: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
 export const DEFAULT_RETRY_SCHEDULE: readonly string[] = ['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h'];
 
@@ -338,6 +350,35 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             items: { type: 'string', minLength: 1 },
             default: [],
             description: 'Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed.',
+          },
+          timeouts: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            description:
+              'How long a client may take to send a request; a slower one gets 408 and its connection closed.',
+            properties: {
+              headers: duration(
+                'Time to receive the request line and headers (at most `request`).',
+                SERVER_LIMIT_DEFAULTS.headersTimeout,
+              ),
+              body: duration(
+                'Time to receive the body once the headers are in.',
+                SERVER_LIMIT_DEFAULTS.bodyTimeout,
+              ),
+              request: duration(
+                'Time to receive the whole request, headers and body.',
+                SERVER_LIMIT_DEFAULTS.requestTimeout,
+              ),
+            },
+          },
+          unauthenticatedBodyBytes: {
+            type: 'string',
+            pattern: SIZE_PATTERN,
+            'x-message': 'must be a size such as "512kb" or "16mb"',
+            default: SERVER_LIMIT_DEFAULTS.unauthenticatedBodyBytes,
+            description:
+              'Request body bytes held at once, across all connections, for requests whose credentials are not checked yet (bodies a connector verifies itself, e.g. HMAC signatures; dashboard sign-ins; unknown routes). Past it such requests get 503 with Retry-After.',
           },
         },
       },

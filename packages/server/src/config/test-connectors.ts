@@ -33,6 +33,7 @@ export const acme: Connector = defineConnector({
   push: {
     routes: [{ name: 'default', path: '' }],
     authenticate() {},
+    credentials: () => ({}),
     parse: () => [],
   },
   pull: { defaultIntervalMs: 60_000, fetch: async () => ({ notifications: [], more: false }) },
@@ -55,7 +56,12 @@ export const pushy: Connector = defineConnector({
     properties: { sharedSecret: { type: 'string', 'x-secret': true } },
   },
   eventMap: [],
-  push: { routes: [{ name: 'default', path: '' }], authenticate() {}, parse: () => [] },
+  push: {
+    routes: [{ name: 'default', path: '' }],
+    authenticate() {},
+    credentials: () => ({}),
+    parse: () => [],
+  },
   normalize: async () => emit(),
   encode: () => ({ route: 'default', body: {} }),
 });

@@ -53,6 +53,9 @@ export interface ResolvedConfig {
     adminToken?: string;
     bodyLimitBytes: number;
     trustedProxies: string[];
+    /** `server.timeouts`, in ms. */
+    timeouts: { headersMs: number; bodyMs: number; requestMs: number };
+    unauthenticatedBodyBytes: number;
   };
   database: ResolvedDatabase;
   secretKey?: string;

@@ -3,7 +3,7 @@
  * driven by the JSON Schema's `"x-secret": true` marks, and the list of secret values for scrubbing
  * free text (log lines, vendor error bodies) that might echo one.
  */
-import type { JsonSchema } from '@switchyard/core';
+import type { Connector, JsonSchema } from '@switchyard/core';
 
 /** What every redacted value is replaced with. */
 export const REDACTED = '[redacted]';
@@ -67,6 +67,30 @@ export function redactHeaders<T extends string | readonly string[] | number | un
       value !== undefined && isSecretHeaderName(name, options.extraSecretHeaderNames) ? REDACTED : value;
   }
   return result;
+}
+
+/**
+ * The header names (lowercase) that carry an instance's push credentials, as its connector declares
+ * them for this config (`push.credentials`, e.g. a custom API-key header name). Feed them to
+ * {@link redactHeaders} as `extraSecretHeaderNames`: the declaration decides, the name-based guess
+ * stays as a safety net. A connector whose declaration throws on a broken config gets `[]` (the
+ * guess still applies).
+ *
+ * @example
+ * ```ts
+ * credentialHeaderNames(docplanner, { pushAuth: { headerName: 'X-Docplanner-Auth', apiKey } }); // ['x-docplanner-auth']
+ * ```
+ */
+export function credentialHeaderNames(connector: Connector<never>, config: unknown): string[] {
+  const declare = connector.push?.credentials as
+    | ((config: unknown) => { headers?: readonly string[] })
+    | undefined;
+  if (!declare) return [];
+  try {
+    return (declare(config).headers ?? []).map((name) => name.toLowerCase());
+  } catch {
+    return [];
+  }
 }
 
 type Schema = JsonSchema | boolean;

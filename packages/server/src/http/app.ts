@@ -1,8 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
+import { SERVER_LIMIT_DEFAULTS } from '../config/schema.ts';
+import { configDurationMs, configSizeBytes } from '../config/units.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { type InstallAuthRateLimitOptions, installAuthRateLimit } from '../security/auth-rate-limit.ts';
 import { problemFrameworkErrors } from '../security/framework-errors.ts';
+import { installRequestLimits } from '../security/request-limits.ts';
 import type { RouteDeps } from './deps.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
 import { adminAuth } from './plugins/admin-auth.ts';
@@ -48,6 +51,19 @@ export interface BuildAppOptions {
    * send hundreds of refused requests from one address).
    */
   authRateLimit?: InstallAuthRateLimitOptions | false;
+  /**
+   * How long a client may take to send a request, ms: its headers (`headersMs`, at most
+   * `requestMs`), its body once the headers are in (`bodyMs`), the whole request (`requestMs`). A
+   * slower client gets 408 and its connection closed. Defaults: `server.timeouts` in the config
+   * schema (10 s, 30 s, 60 s).
+   */
+  timeouts?: { headersMs?: number; bodyMs?: number; requestMs?: number };
+  /**
+   * Request body bytes held at once, across connections, for requests whose credentials are not
+   * checked yet (see `security/request-limits.ts`). Default: `server.unauthenticatedBodyBytes` in
+   * the config schema (16 MB).
+   */
+  unauthenticatedBodyBytes?: number;
 }
 
 /** The app with the pieces tests and the CLI need at hand. */
@@ -71,6 +87,12 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   const metrics = options.metrics ?? createMetrics();
   bindHubMetrics(metrics, options.hub);
   const trusted = options.trustedProxies ?? [];
+  const requestMs = options.timeouts?.requestMs ?? configDurationMs(SERVER_LIMIT_DEFAULTS.requestTimeout)!;
+  // Node refuses a headers timeout longer than the request timeout.
+  const headersMs = Math.min(
+    requestMs,
+    options.timeouts?.headersMs ?? configDurationMs(SERVER_LIMIT_DEFAULTS.headersTimeout)!,
+  );
   // A pino logger instance changes fastify's logger generic; the routes only need the base type.
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
@@ -80,12 +102,25 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
     // Requests arriving while closing get a problem answer with Retry-After (installProblemHandling).
     return503OnClosing: false,
+    // Slow clients: Node answers 408 and closes (security/framework-errors.ts words it). It checks
+    // the clocks every connectionsCheckingInterval, so that interval bounds how late they fire.
+    requestTimeout: requestMs,
+    http: {
+      headersTimeout: headersMs,
+      requestTimeout: requestMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersMs / 4))),
+    },
     // Bad URL encodings and unparseable HTTP answer problem+json too (packages/server/src/security).
     ...problemFrameworkErrors(),
   }) as unknown as FastifyInstance;
   app.addHook('onRoute', (route) => routes.add(route));
   installProblemHandling(app, routes);
   if (options.authRateLimit !== false) installAuthRateLimit(app, options.authRateLimit);
+  installRequestLimits(app, {
+    bodyTimeoutMs: options.timeouts?.bodyMs ?? configDurationMs(SERVER_LIMIT_DEFAULTS.bodyTimeout)!,
+    unauthenticatedBodyBytes:
+      options.unauthenticatedBodyBytes ?? configSizeBytes(SERVER_LIMIT_DEFAULTS.unauthenticatedBodyBytes)!,
+  });
 
   const deps: RouteDeps = { hub: options.hub, metrics };
   const plugin = (name: string, fn: (app: FastifyInstance, deps: RouteDeps) => Promise<void>) => {

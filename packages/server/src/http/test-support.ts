@@ -52,6 +52,7 @@ export const hookConnector = defineConnector<HookConfig>({
       const presented = req.route === 'keyed' ? req.params.key : req.headers['x-api-key'];
       if (!timingSafeEqualString(presented, config.apiKey)) throw ConnectorError.auth('bad key');
     },
+    credentials: () => ({ headers: ['x-api-key'], params: ['key'] }),
     parse(req) {
       const body = parseJsonBody(req);
       if (!isJsonObject(body) || typeof body.id !== 'string' || typeof body.type !== 'string') {
@@ -119,6 +120,7 @@ export async function listen(
     bodyLimit?: number;
     adminToken?: string | undefined;
     authRateLimit?: BuildAppOptions['authRateLimit'];
+    plugins?: BuildAppOptions['plugins'];
   } = {},
 ): Promise<{ app: SwitchyardApp; base: string; close(): Promise<void> }> {
   const app = await buildApp({
@@ -129,6 +131,7 @@ export async function listen(
     logger: silent,
     // The admin tests send many refused requests from one address on purpose.
     authRateLimit: extra.authRateLimit ?? false,
+    ...(extra.plugins ? { plugins: extra.plugins } : {}),
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();

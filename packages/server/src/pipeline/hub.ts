@@ -1,4 +1,4 @@
-import type { Connector, InboundRequest } from '@switchyard/core';
+import type { Connector, InboundRequest, InboundRequestHead } from '@switchyard/core';
 import { PgBoss } from 'pg-boss';
 import pino from 'pino';
 import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
@@ -16,7 +16,7 @@ import { subscriptionsApi } from './api/subscriptions.ts';
 import type { HubConfig } from './api-types.ts';
 import { type AttemptResult, attemptResult, Deliverer, postSigned } from './deliver.ts';
 import { eventIdFor, newId } from './ids.ts';
-import { InboundWriter, type IngestResult, ingest } from './ingest.ts';
+import { type Admission, accept, admit, InboundWriter, type IngestResult, ingest } from './ingest.ts';
 import { LeaseKeeper } from './leases.ts';
 import { Normalizer } from './normalize.ts';
 import { Poller } from './poller.ts';
@@ -213,6 +213,34 @@ export async function createHub(config: HubConfig) {
      */
     ingest(instanceId: string, request: InboundRequest): Promise<IngestResult> {
       return ingest(rt, writer, config.gateResponder, instanceId, request);
+    },
+
+    /**
+     * The first half of {@link ingest}, for an HTTP layer that has not read the body yet: checks the
+     * instance, the route and the connector's `push.authenticate` on the head of the request.
+     * Answers a problem (404, 401, 503) to send without reading the body, or an admission for
+     * {@link accept} once the body is in.
+     *
+     * @example
+     * ```ts
+     * const admitted = await hub.admit('dp-main', { route: 'default', params: {}, query: {}, method: 'POST', headers, sourceIp, receivedAt });
+     * if (!admitted.ok) return sendProblem(admitted.problem); // the body is never read
+     * const r = await hub.accept(admitted.admission, { ...head, rawBody: await readBody() });
+     * ```
+     */
+    admit(
+      instanceId: string,
+      head: InboundRequestHead,
+    ): Promise<{ ok: true; admission: Admission } | Extract<IngestResult, { ok: false }>> {
+      return admit(rt, instanceId, head);
+    },
+
+    /**
+     * The second half of {@link ingest}: the body's checks (`push.verifyBody`), parsing, the durable
+     * write and the answer, for a request {@link admit} let in.
+     */
+    accept(admission: Admission, request: InboundRequest): Promise<IngestResult> {
+      return accept(rt, writer, config.gateResponder, admission, request);
     },
 
     instances: instancesApi(ctx),

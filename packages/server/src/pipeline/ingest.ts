@@ -1,12 +1,14 @@
 import {
+  type Connector,
   type InboundRequest,
+  type InboundRequestHead,
   type InboundResponse,
   isConnectorError,
   type JsonValue,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Kysely } from 'kysely';
-import { redactHeaders } from '../delivery/redact.ts';
+import { credentialHeaderNames, redactHeaders } from '../delivery/redact.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -62,10 +64,19 @@ export function problem(status: number, code: string, title: string, detail: str
   };
 }
 
-/** Headers as stored: anything that may carry a credential is redacted. */
-export function storedHeaders(headers: InboundRequest['headers']): Record<string, string> {
+/**
+ * Headers as stored and served: the headers the connector declares as credentials for the instance
+ * (`credentialHeaders`, from {@link credentialHeaderNames}) are redacted, and anything whose name
+ * suggests a credential too (the safety net).
+ */
+export function storedHeaders(
+  headers: InboundRequest['headers'],
+  credentialHeaders: readonly string[] = [],
+): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(redactHeaders(headers)))
+  for (const [name, value] of Object.entries(
+    redactHeaders(headers, { extraSecretHeaderNames: credentialHeaders }),
+  ))
     if (value !== undefined) out[name] = value;
   return out;
 }
@@ -157,28 +168,75 @@ function unstorableReason(error: unknown): string | undefined {
 }
 
 /**
- * The push path: authenticate, parse, store durably (deduplicated), answer. Nothing is
- * acknowledged before it is committed; a database outage answers 503 so the vendor retries.
+ * A push request the hub let in before reading its body: the instance exists and takes pushes, the
+ * route is the connector's, and `push.authenticate` accepted what the head carries. Made by
+ * {@link admit}, consumed by {@link accept}.
  */
-export async function ingest(
+export interface Admission {
+  instanceId: string;
+  /** The matched route's name. */
+  route: string;
+  connector: Connector;
+  config: Record<string, unknown>;
+  /**
+   * True when the connector checks credentials in the body too (`push.verifyBody`): until that
+   * passes, the body's bytes are held for a request that is not authenticated yet.
+   */
+  verifiesBody: boolean;
+}
+
+/** The problem {@link ingest} and {@link admit} answer when a connector refuses the credentials. */
+function refusedAuthentication(rt: Runtime, instanceId: string, error: { code: string; message: string }) {
+  rt.logger.info({ instance: instanceId, reason: error.message }, 'inbound request refused: authentication');
+  return failed(401, error.code, 'Inbound authentication failed', 'authentication failed');
+}
+
+/**
+ * The body is not read when `push.authenticate` runs: a connector that reaches for it anyway (typed
+ * against the full request) gets this error instead of `undefined`, which says where the check goes.
+ */
+function headOf(request: InboundRequestHead): InboundRequestHead {
+  const head = { ...request };
+  delete (head as { rawBody?: unknown }).rawBody;
+  Object.defineProperty(head, 'rawBody', {
+    enumerable: false,
+    get() {
+      throw new TypeError(
+        'push.authenticate runs before the body is read: check what needs the body in push.verifyBody',
+      );
+    },
+  });
+  return head;
+}
+
+/**
+ * The first half of the push path, before the body is read: the instance (404 when it is unknown or
+ * pull-only), the route (404) and the connector's `push.authenticate` on the head of the request
+ * (401). A database outage answers 503.
+ *
+ * @example
+ * ```ts
+ * const admitted = await admit(rt, 'dp-main', { route: 'default', params: {}, query: {}, method: 'POST', headers, sourceIp, receivedAt });
+ * if (!admitted.ok) return admitted; // problem
+ * ```
+ */
+export async function admit(
   rt: Runtime,
-  writer: InboundWriter,
-  gateResponder: GateResponder | undefined,
   instanceId: string,
-  request: InboundRequest,
-): Promise<IngestResult> {
+  head: InboundRequestHead,
+): Promise<{ ok: true; admission: Admission } | Extract<IngestResult, { ok: false }>> {
   let instance: Awaited<ReturnType<Runtime['loadInstance']>>;
   try {
     instance = await rt.loadInstance(instanceId);
   } catch (error) {
     if (isDatabaseUnavailable(error)) {
       reportDatabaseUnavailable(rt.logger, error, 'pushes are answered 503');
-      return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
+      return failed(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
     }
     throw error;
   }
   if (!instance || instance.row.mode === 'pull') {
-    return problem(
+    return failed(
       404,
       'SY_PIPELINE_NOT_FOUND',
       'No such resource',
@@ -188,21 +246,74 @@ export async function ingest(
   const { connector, config } = instance;
   const push = connector.push;
   if (!push) {
-    return problem(
+    return failed(
       404,
       'SY_PIPELINE_NOT_FOUND',
       'No such resource',
       `connector ${connector.name} takes no pushes`,
     );
   }
-  if (!push.routes.some((r) => r.name === request.route)) {
-    return problem(
+  if (!push.routes.some((r) => r.name === head.route)) {
+    return failed(
       404,
       'SY_PIPELINE_ROUTE_NOT_FOUND',
       'The connector has no such push route',
-      `no route ${JSON.stringify(request.route)}`,
+      `no route ${JSON.stringify(head.route)}`,
     );
   }
+  try {
+    push.authenticate(headOf(head), config);
+  } catch (error) {
+    if (isConnectorError(error) && error.kind === 'auth') return refusedAuthentication(rt, instanceId, error);
+    throw error;
+  }
+  return {
+    ok: true,
+    admission: {
+      instanceId,
+      route: head.route,
+      connector: connector as Connector,
+      config,
+      verifiesBody: typeof push.verifyBody === 'function',
+    },
+  };
+}
+
+function failed(status: number, code: string, title: string, detail: string) {
+  return problem(status, code, title, detail) as Extract<IngestResult, { ok: false }>;
+}
+
+/**
+ * The push path: authenticate, parse, store durably (deduplicated), answer. Nothing is
+ * acknowledged before it is committed; a database outage answers 503 so the vendor retries.
+ * It is {@link admit} then {@link accept}; the HTTP layer calls the two itself, with the body read
+ * in between, so an unauthenticated client never gets its body held.
+ */
+export async function ingest(
+  rt: Runtime,
+  writer: InboundWriter,
+  gateResponder: GateResponder | undefined,
+  instanceId: string,
+  request: InboundRequest,
+): Promise<IngestResult> {
+  const admitted = await admit(rt, instanceId, request);
+  if (!admitted.ok) return admitted;
+  return accept(rt, writer, gateResponder, admitted.admission, request);
+}
+
+/**
+ * The second half of the push path, once the body is read: size limit (413), `push.verifyBody`
+ * (401), `push.parse` (400), the durable write (503 when the database is down) and the answer.
+ */
+export async function accept(
+  rt: Runtime,
+  writer: InboundWriter,
+  gateResponder: GateResponder | undefined,
+  admission: Admission,
+  request: InboundRequest,
+): Promise<IngestResult> {
+  const { instanceId, connector, config } = admission;
+  const push = connector.push!;
   if (request.rawBody.length > rt.options.maxBodyBytes) {
     return problem(
       413,
@@ -213,16 +324,10 @@ export async function ingest(
   }
   let notifications: VendorNotification[];
   try {
-    push.authenticate(request, config);
+    push.verifyBody?.(request, config);
     notifications = push.parse(request, config);
   } catch (error) {
-    if (isConnectorError(error) && error.kind === 'auth') {
-      rt.logger.info(
-        { instance: instanceId, reason: error.message },
-        'inbound request refused: authentication',
-      );
-      return problem(401, error.code, 'Inbound authentication failed', 'authentication failed');
-    }
+    if (isConnectorError(error) && error.kind === 'auth') return refusedAuthentication(rt, instanceId, error);
     if (isConnectorError(error) && error.kind === 'bad_request') {
       return problem(400, error.code, 'The vendor request could not be understood', error.message);
     }
@@ -243,7 +348,7 @@ export async function ingest(
     throw error;
   }
 
-  const headers = storedHeaders(request.headers);
+  const headers = storedHeaders(request.headers, credentialHeaderNames(connector, config));
   // One body row per request, however many notifications it carried (see q.storeInbound).
   const body: q.NewBody = { id: newId(), body: request.rawBody, receivedAt: request.receivedAt };
   const items: q.NewInbound[] = notifications.map((n) => ({

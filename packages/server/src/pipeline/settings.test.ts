@@ -19,6 +19,7 @@ const connector = defineConnector<{ apiKey: string; region: string }>({
   push: {
     routes: [{ name: 'default', path: '' }],
     authenticate() {},
+    credentials: () => ({}),
     parse: () => [],
   },
   normalize: async () => emit(),

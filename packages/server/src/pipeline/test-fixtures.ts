@@ -84,6 +84,7 @@ export const acme = defineConnector<AcmeConfig>({
       if (!timingSafeEqualString(req.headers['x-api-key'], config.apiKey))
         throw ConnectorError.auth('bad key');
     },
+    credentials: () => ({ headers: ['x-api-key'] }),
     parse(req) {
       const body = parseJsonBody(req);
       if (!isJsonObject(body)) throw ConnectorError.badRequest('expected an object');

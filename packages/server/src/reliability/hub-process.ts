@@ -13,7 +13,7 @@ import diagnostics from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
 import type { Connector } from '@switchyard/core';
 import { shippedConnectors } from '../connectors.ts';
-import { buildApp } from '../http/index.ts';
+import { type BuildAppOptions, buildApp } from '../http/index.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createHub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/runtime.ts';
@@ -27,6 +27,10 @@ export interface HubProcessConfig {
   logLevel?: string;
   bodyLimit?: number;
   options?: PipelineOptions;
+  /** `buildApp`'s slow-client timeouts (default: the config schema's). */
+  timeouts?: BuildAppOptions['timeouts'];
+  /** `buildApp`'s bound on unauthenticated body bytes (default: the config schema's). */
+  unauthenticatedBodyBytes?: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as HubProcessConfig;
@@ -59,6 +63,8 @@ const app = await buildApp({
   logger,
   // Fuzzing sends hundreds of refused requests from one address on purpose.
   authRateLimit: false,
+  ...(config.timeouts ? { timeouts: config.timeouts } : {}),
+  ...(config.unauthenticatedBodyBytes ? { unauthenticatedBodyBytes: config.unauthenticatedBodyBytes } : {}),
 });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const address = app.server.address();

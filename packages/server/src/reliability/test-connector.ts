@@ -64,6 +64,7 @@ export const relConnector = defineConnector<RelConfig>({
       const presented = req.route === 'keyed' ? req.params.key : req.headers['x-api-key'];
       if (!timingSafeEqualString(presented, config.apiKey)) throw ConnectorError.auth('wrong or missing key');
     },
+    credentials: () => ({ headers: ['x-api-key'], params: ['key'] }),
     parse(req) {
       const body = parseJsonBody(req);
       if (!isJsonObject(body) || typeof body.id !== 'string' || typeof body.subject !== 'string') {

@@ -185,6 +185,8 @@ export async function startHubProcess(
         adminToken: config.server.adminToken,
         bodyLimit: config.server.bodyLimitBytes,
         trustedProxies: config.server.trustedProxies,
+        timeouts: config.server.timeouts,
+        unauthenticatedBodyBytes: config.server.unauthenticatedBodyBytes,
         logger,
         metrics,
         ...(config.server.publicUrl ? { publicUrl: config.server.publicUrl } : {}),

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthFailureLimiter, installAuthRateLimit } from './auth-rate-limit.ts';
+import { AuthFailureLimiter, authTargetOf, installAuthRateLimit } from './auth-rate-limit.ts';
 
 let clock = 1_000_000;
 const now = () => clock;
@@ -61,6 +61,7 @@ describe('installAuthRateLimit', () => {
         return reply.code(202).send({ ok: true });
       };
     app.post('/hooks/:instance', guard('good'));
+    app.post('/hooks/:instance/*', guard('good'));
     app.get('/v1/subscriptions', guard('admin'));
     app.get('/healthz', async () => ({ ok: true }));
     await app.ready();
@@ -90,8 +91,9 @@ describe('installAuthRateLimit', () => {
       code: 'SY_HTTP_TOO_MANY_AUTH_FAILURES',
       instance: '/hooks/shop',
     });
-    // Admin API failures from that address are limited too; failures on one path count for all.
-    expect((await hit('/v1/subscriptions', '198.51.100.7', 'admin')).statusCode).toBe(429);
+    // Failures count per target: another instance and the admin API still answer that address.
+    expect((await hit('/hooks/other', '198.51.100.7', 'good')).statusCode).toBe(202);
+    expect((await hit('/v1/subscriptions', '198.51.100.7', 'admin')).statusCode).toBe(202);
     // Other addresses and unprotected paths are not affected.
     expect((await hit('/hooks/shop', '198.51.100.8', 'good')).statusCode).toBe(202);
     expect((await hit('/healthz', '198.51.100.7')).statusCode).toBe(200);
@@ -99,14 +101,25 @@ describe('installAuthRateLimit', () => {
     expect((await hit('/hooks/shop', '198.51.100.7', 'good')).statusCode).toBe(202);
   });
 
-  it('never counts successes, and counts admin failures like inbound ones', async () => {
+  it('never counts successes, and counts admin failures for the admin API only', async () => {
     const limiter = await build();
     for (let i = 0; i < 50; i++)
       expect((await hit('/hooks/shop', '203.0.113.1', 'good')).statusCode).toBe(202);
     expect(limiter.size).toBe(0);
     for (let i = 0; i < 2; i++) await hit('/v1/subscriptions', '203.0.113.1', 'wrong');
     await hit('/hooks/shop', '203.0.113.1');
-    expect((await hit('/hooks/shop', '203.0.113.1', 'good')).statusCode).toBe(429);
+    expect((await hit('/hooks/shop', '203.0.113.1', 'good')).statusCode).toBe(202);
+    await hit('/v1/subscriptions', '203.0.113.1', 'wrong');
+    expect((await hit('/v1/subscriptions', '203.0.113.1', 'admin')).statusCode).toBe(429);
+  });
+
+  it('names the target of each path', () => {
+    expect(authTargetOf('/hooks/dp-main')).toBe('instance:dp-main');
+    expect(authTargetOf('/hooks/dp-main/cancellation')).toBe('instance:dp-main');
+    expect(authTargetOf('/v1/subscriptions')).toBe('admin');
+    expect(authTargetOf('/ui/session')).toBe('admin');
+    expect(authTargetOf('/ui/')).toBeUndefined();
+    expect(authTargetOf('/healthz')).toBeUndefined();
   });
 
   it('does not count failures on unprotected paths', async () => {

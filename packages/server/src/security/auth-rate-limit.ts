@@ -1,8 +1,11 @@
 /**
  * Brute-force brake for credentials: after too many refused authentications from one client
- * address, that address gets `429` on the authenticated paths until its failures age out of the
- * window. Inbound vendor keys and the admin token are compared in constant time, so timing tells an
- * attacker nothing; this bounds how many guesses they get at all.
+ * address against one target (a connector instance's hooks, or the admin API with the dashboard
+ * sign-in), that address gets `429` from that target until its failures age out of the window.
+ * Counting per (address, target) keeps one misbehaving client — a vendor with a stale key, or every
+ * client behind a proxy not listed in `trustedProxies` — from locking the same address out of the
+ * other instances and the admin API. Inbound vendor keys and the admin token are compared in
+ * constant time, so timing tells an attacker nothing; this bounds how many guesses they get at all.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { problemOf } from '../http/errors.ts';
@@ -10,30 +13,32 @@ import { pathOf, sendProblem } from '../http/plugins/problem.ts';
 
 /** Options of {@link AuthFailureLimiter} and {@link installAuthRateLimit}. */
 export interface AuthRateLimitOptions {
-  /** Refused authentications allowed per address within `windowMs`; the next request is refused. Default 20. */
+  /** Refused authentications allowed per key (address and target) within `windowMs`; the next request is refused. Default 20. */
   maxFailures?: number;
   /** Sliding window, ms. Default 60 000. */
   windowMs?: number;
-  /** Addresses remembered at once (least recently failed ones are forgotten first). Default 10 000. */
+  /** Keys (address and target pairs) remembered at once (least recently failed ones are forgotten first). Default 10 000. */
   maxAddresses?: number;
   /** Clock, ms (tests). Default `Date.now`. */
   now?: () => number;
 }
 
-/** The verdict on one address. */
+/** The verdict on one key. */
 export type LimitVerdict = { limited: false } | { limited: true; retryAfterSeconds: number };
 
 /**
- * Counts refused authentications per client address in a sliding window (a log of failure times,
- * at most `maxFailures` per address) and says when an address is over the limit. Memory is bounded:
- * at most `maxAddresses` addresses × `maxFailures` timestamps; the address that failed least
- * recently is dropped first, so a flood of spoofed-looking addresses cannot grow the map.
+ * Counts refused authentications per key (the installer uses {@link limitKey}: client address and
+ * target) in a sliding window (a log of failure times, at most `maxFailures` per key) and says when
+ * a key is over the limit. Memory is bounded: at most `maxAddresses` keys × `maxFailures`
+ * timestamps; the key that failed least recently is dropped first, so a flood of spoofed-looking
+ * addresses cannot grow the map.
  *
  * @example
  * ```ts
  * const limiter = new AuthFailureLimiter({ maxFailures: 20, windowMs: 60_000 });
- * limiter.recordFailure('203.0.113.9');
- * limiter.check('203.0.113.9'); // { limited: false } until the 20th failure within a minute
+ * const key = limitKey('203.0.113.9', 'instance:dp');
+ * limiter.recordFailure(key);
+ * limiter.check(key); // { limited: false } until the 20th failure within a minute
  * ```
  */
 export class AuthFailureLimiter {
@@ -56,41 +61,41 @@ export class AuthFailureLimiter {
       throw new RangeError('maxAddresses must be ≥ 1');
   }
 
-  /** Addresses currently remembered. */
+  /** Keys currently remembered. */
   get size(): number {
     return this.#failures.size;
   }
 
-  #recent(address: string, now: number): number[] {
-    const times = this.#failures.get(address);
+  #recent(key: string, now: number): number[] {
+    const times = this.#failures.get(key);
     if (!times) return [];
     const cutoff = now - this.windowMs;
     let drop = 0;
     while (drop < times.length && times[drop]! <= cutoff) drop++;
     if (drop > 0) times.splice(0, drop);
-    if (times.length === 0) this.#failures.delete(address);
+    if (times.length === 0) this.#failures.delete(key);
     return times;
   }
 
-  /** Whether `address` is over the limit now, and for how long. */
-  check(address: string): LimitVerdict {
+  /** Whether `key` is over the limit now, and for how long. */
+  check(key: string): LimitVerdict {
     const now = this.#now();
-    const times = this.#recent(address, now);
+    const times = this.#recent(key, now);
     if (times.length < this.maxFailures) return { limited: false };
     // Allowed again once the oldest failure in the log leaves the window.
     const retryAfterSeconds = Math.max(1, Math.ceil((times[0]! + this.windowMs - now) / 1000));
     return { limited: true, retryAfterSeconds };
   }
 
-  /** Records one refused authentication from `address`. */
-  recordFailure(address: string): void {
+  /** Records one refused authentication for `key`. */
+  recordFailure(key: string): void {
     const now = this.#now();
-    const times = this.#recent(address, now);
+    const times = this.#recent(key, now);
     times.push(now);
     // Only the newest maxFailures matter for the verdict: older ones cannot change it.
     if (times.length > this.maxFailures) times.splice(0, times.length - this.maxFailures);
-    this.#failures.delete(address);
-    this.#failures.set(address, times);
+    this.#failures.delete(key);
+    this.#failures.set(key, times);
     while (this.#failures.size > this.maxAddresses) {
       const oldest = this.#failures.keys().next().value as string;
       this.#failures.delete(oldest);
@@ -100,21 +105,49 @@ export class AuthFailureLimiter {
 
 /** Options of {@link installAuthRateLimit}. */
 export interface InstallAuthRateLimitOptions extends AuthRateLimitOptions {
-  /** Which request paths are protected and counted. Default: `/hooks/…` and `/v1/…`. */
-  protects?: (path: string) => boolean;
+  /**
+   * The target a request path authenticates against, whose failures are counted together;
+   * `undefined` for paths that are neither protected nor counted. Default: {@link authTargetOf}.
+   */
+  targetOf?: (path: string) => string | undefined;
   /** Answer statuses that count as a refused authentication. Default 401 and 403. */
   failureStatuses?: readonly number[];
 }
 
-const defaultProtects = (path: string) => path.startsWith('/hooks/') || path.startsWith('/v1/');
+/**
+ * The credential a path is checked against: `instance:<id>` for `/hooks/<id>[/…]` (each connector
+ * instance has its own key), `admin` for the admin API (`/v1/…`) and the dashboard sign-in
+ * (`/ui/session`, which trades the admin token for a session); `undefined` elsewhere.
+ *
+ * @example
+ * ```ts
+ * authTargetOf('/hooks/dp-main/cancellation'); // 'instance:dp-main'
+ * authTargetOf('/ui/session');                 // 'admin'
+ * authTargetOf('/healthz');                    // undefined
+ * ```
+ */
+export function authTargetOf(path: string): string | undefined {
+  if (path.startsWith('/hooks/')) {
+    const instance = path.slice('/hooks/'.length).split('/')[0];
+    return instance ? `instance:${instance}` : undefined;
+  }
+  if (path.startsWith('/v1/') || path === '/ui/session') return 'admin';
+  return undefined;
+}
+
+/** The limiter key of a client address and a target (see {@link authTargetOf}). @example `limitKey('203.0.113.9', 'admin')` */
+export function limitKey(address: string, target: string): string {
+  return `${target} ${address}`;
+}
 
 /**
  * Adds the limiter to a fastify app: an `onRequest` hook answers `429 SY_HTTP_TOO_MANY_AUTH_FAILURES`
- * (problem+json, `Retry-After`) to a limited address before any credential is looked at, and an
- * `onResponse` hook records every 401/403 the protected paths answered. The address is `request.ip`,
- * so it honours the app's `trustProxy` (the client behind a trusted proxy, never a spoofable header
- * otherwise). Successful requests are never counted. Call it on the root instance **before** the
- * routes are registered, so its hooks run first for every route.
+ * (problem+json, `Retry-After`) to an address limited on the request's target before any credential
+ * is looked at, and an `onResponse` hook records every 401/403 the protected paths answered, for
+ * their target only. The address is `request.ip`, so it honours the app's `trustProxy` (the client
+ * behind a trusted proxy, never a spoofable header otherwise). Successful requests are never
+ * counted. Call it on the root instance **before** the routes are registered, so its hooks run first
+ * for every route.
  *
  * @example
  * ```ts
@@ -128,12 +161,13 @@ export function installAuthRateLimit(
   options: InstallAuthRateLimitOptions = {},
 ): AuthFailureLimiter {
   const limiter = new AuthFailureLimiter(options);
-  const protects = options.protects ?? defaultProtects;
+  const targetOf = options.targetOf ?? authTargetOf;
   const failureStatuses = new Set(options.failureStatuses ?? [401, 403]);
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const path = pathOf(request);
-    if (!protects(path)) return;
-    const verdict = limiter.check(request.ip);
+    const target = targetOf(path);
+    if (target === undefined) return;
+    const verdict = limiter.check(limitKey(request.ip, target));
     if (!verdict.limited) return;
     const problem = problemOf(
       'SY_HTTP_TOO_MANY_AUTH_FAILURES',
@@ -143,7 +177,9 @@ export function installAuthRateLimit(
     return sendProblem(reply, problem, { 'retry-after': String(verdict.retryAfterSeconds) });
   });
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (failureStatuses.has(reply.statusCode) && protects(pathOf(request))) limiter.recordFailure(request.ip);
+    if (!failureStatuses.has(reply.statusCode)) return;
+    const target = targetOf(pathOf(request));
+    if (target !== undefined) limiter.recordFailure(limitKey(request.ip, target));
   });
   return limiter;
 }

@@ -36,14 +36,17 @@ export function problemFrameworkErrors(): Pick<
       if (error.code === 'ECONNRESET' || socket.destroyed) return;
       const status =
         error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const problem = problemOf(
-        'SY_HTTP_BAD_REQUEST',
-        `the HTTP request is malformed (${error.code ?? 'parse error'})`,
-        '',
-        {
-          status,
-        },
-      );
+      const problem =
+        status === 408
+          ? problemOf('SY_HTTP_REQUEST_TIMEOUT', 'the request did not arrive in time', '')
+          : problemOf(
+              'SY_HTTP_BAD_REQUEST',
+              `the HTTP request is malformed (${error.code ?? 'parse error'})`,
+              '',
+              {
+                status,
+              },
+            );
       const body = JSON.stringify(problem);
       if (socket.writable) {
         socket.write(

@@ -40,6 +40,27 @@ export interface SwitchyardConfigFile {
      * Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed.
      */
     trustedProxies?: string[];
+    /**
+     * How long a client may take to send a request; a slower one gets 408 and its connection closed.
+     */
+    timeouts?: {
+      /**
+       * Time to receive the request line and headers (at most `request`).
+       */
+      headers?: string;
+      /**
+       * Time to receive the body once the headers are in.
+       */
+      body?: string;
+      /**
+       * Time to receive the whole request, headers and body.
+       */
+      request?: string;
+    };
+    /**
+     * Request body bytes held at once, across all connections, for requests whose credentials are not checked yet (bodies a connector verifies itself, e.g. HMAC signatures; dashboard sign-ins; unknown routes). Past it such requests get 503 with Retry-After.
+     */
+    unauthenticatedBodyBytes?: string;
   };
   /**
    * Postgres. `url`, or `embedded` for a Postgres the hub runs itself. The DATABASE_URL environment variable is used when the file gives no url.

@@ -35,10 +35,16 @@ export function adminAuth(adminToken: string | undefined): onRequestAsyncHookHan
     const auth = request.routeOptions.config.auth ?? 'admin';
     if (auth !== 'admin') return;
     if (!adminToken) throw unauthorized('the admin API is closed: no admin token is configured');
-    if (timingSafeEqualString(bearerToken(request), adminToken)) return;
+    if (timingSafeEqualString(bearerToken(request), adminToken)) {
+      request.credentialsChecked = true;
+      return;
+    }
     // The dashboard's session cookie stands in for the token (src/ui/session.ts).
     const session = checkUiSession(request, adminToken);
-    if (session === 'admitted') return;
+    if (session === 'admitted') {
+      request.credentialsChecked = true;
+      return;
+    }
     if (session === 'needs-header')
       throw unauthorized('a dashboard session needs the x-switchyard-ui: 1 header on changes');
     throw unauthorized();

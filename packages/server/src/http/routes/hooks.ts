@@ -1,10 +1,10 @@
-import type { InboundRequest, PushRoute } from '@switchyard/core';
+import type { InboundRequest, InboundRequestHead, PushRoute } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Hub } from '../../pipeline/hub.ts';
-import type { IngestResult } from '../../pipeline/ingest.ts';
+import type { Admission, IngestResult } from '../../pipeline/ingest.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import type { RouteDeps } from '../deps.ts';
-import { databaseUnavailableAnswer, problemOf } from '../errors.ts';
+import { databaseUnavailableAnswer, type ProblemDocument, problemOf } from '../errors.ts';
 import { UNKNOWN_INSTANCE_LABEL } from '../metrics-registry.ts';
 import { pathOf, sendProblem } from '../plugins/problem.ts';
 
@@ -94,14 +94,27 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the hooks handler for the metrics (instance known to exist, outcome). */
     ingestLabels?: { instance: string; outcome: string };
+    /** A push let in before its body was read (see {@link admitPush}), with the head it was judged on. */
+    push?: { admission: Admission; head: InboundRequestHead };
   }
 }
 
-async function handle(
-  hub: Hub,
-  request: FastifyRequest<{ Params: { instance: string; '*'?: string } }>,
-  reply: FastifyReply,
-) {
+type HookRequest = FastifyRequest<{ Params: { instance: string; '*'?: string } }>;
+
+/** Sends a problem that ends the request before its body is read: the connection is closed. */
+function refuse(reply: FastifyReply, problem: ProblemDocument, headers: Record<string, string> = {}) {
+  return sendProblem(reply, problem, { ...headers, connection: 'close' });
+}
+
+/**
+ * `onRequest` for the hooks: finds the instance and the route, then lets the hub check the push's
+ * credentials from its head (`hub.admit`, the connector's `push.authenticate`), all before the body
+ * is read. A refused push is answered at once and its connection closed, so the hub never holds the
+ * body of a client that has not proven who it is. An admitted push whose connector checks the body
+ * itself (`push.verifyBody`) keeps counting as unauthenticated bytes until it is answered
+ * (security/request-limits.ts).
+ */
+async function admitPush(hub: Hub, request: HookRequest, reply: FastifyReply) {
   const receivedAt = new Date();
   const instanceId = request.params.instance;
   const path = pathOf(request);
@@ -113,12 +126,12 @@ async function handle(
     request.ingestLabels = { instance: UNKNOWN_INSTANCE_LABEL, outcome: 'unavailable' };
     reportDatabaseUnavailable(request.log, error, 'pushes are answered 503');
     const { problem, headers } = databaseUnavailableAnswer(path);
-    return sendProblem(reply, problem, headers);
+    return refuse(reply, problem, headers);
   }
   const routes = loaded && loaded.row.mode !== 'pull' ? loaded.connector.push?.routes : undefined;
   if (!routes) {
     request.ingestLabels = { instance: UNKNOWN_INSTANCE_LABEL, outcome: 'not_found' };
-    return sendProblem(
+    return refuse(
       reply,
       problemOf('SY_PIPELINE_NOT_FOUND', `no push instance ${JSON.stringify(instanceId)}`, path),
     );
@@ -126,20 +139,41 @@ async function handle(
   const match = matchPushRoute(routes, request.params['*'] ?? '');
   if (!match) {
     request.ingestLabels = { instance: instanceId, outcome: 'not_found' };
-    return sendProblem(reply, problemOf('SY_PIPELINE_ROUTE_NOT_FOUND', `no push route for ${path}`, path));
+    return refuse(reply, problemOf('SY_PIPELINE_ROUTE_NOT_FOUND', `no push route for ${path}`, path));
   }
-  const inbound: InboundRequest = {
+  const head: InboundRequestHead = {
     route: match.name,
     params: match.params,
     query: firstValues(request.query),
     method: request.method,
     headers: inboundHeaders(request),
-    rawBody: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
     sourceIp: request.ip,
     receivedAt,
   };
-  const result = await hub.ingest(instanceId, inbound);
-  request.ingestLabels = { instance: instanceId, outcome: outcomeOf(result) };
+  const admitted = await hub.admit(instanceId, head);
+  if (!admitted.ok) {
+    request.ingestLabels = { instance: instanceId, outcome: outcomeOfStatus(admitted.status) };
+    return refuse(
+      reply,
+      problemOf(admitted.problem.code, admitted.problem.detail, path, { status: admitted.status }),
+      admitted.status === 503 ? databaseUnavailableAnswer(path).headers : {},
+    );
+  }
+  request.push = { admission: admitted.admission, head };
+  if (!admitted.admission.verifiesBody) request.credentialsChecked = true;
+}
+
+async function handle(hub: Hub, request: HookRequest, reply: FastifyReply) {
+  const path = pathOf(request);
+  // admitPush answered already (a refused push never gets here, but be explicit about it).
+  if (!request.push) return reply;
+  const { admission, head } = request.push;
+  const inbound: InboundRequest = {
+    ...head,
+    rawBody: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
+  };
+  const result = await hub.accept(admission, inbound);
+  request.ingestLabels = { instance: admission.instanceId, outcome: outcomeOf(result) };
   if (!result.ok) {
     if (result.problem.code === 'SY_STORAGE_UNAVAILABLE') {
       const { problem, headers } = databaseUnavailableAnswer(path);
@@ -159,12 +193,16 @@ async function handle(
 
 /**
  * Vendor pushes: `POST /hooks/{instance}` and `POST /hooks/{instance}/*` (the connector's own
- * routes, matched here). Bodies of every content type are kept as raw bytes for the connector to
- * authenticate and parse; the answer goes out only after the durable write.
+ * routes, matched here). Credentials in the head are checked before the body is read
+ * ({@link admitPush}); bodies of every content type are then kept as raw bytes for the connector to
+ * verify (`push.verifyBody`) and parse; the answer goes out only after the durable write.
  */
 export async function hookRoutes(app: FastifyInstance, { hub, metrics }: RouteDeps): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  // Before the body: credentials in the head are checked here (after the root's rate limiter).
+  app.addHook('onRequest', (request, reply) => admitPush(hub, request as HookRequest, reply));
 
   app.addHook('onResponse', async (request, reply) => {
     const labels = request.ingestLabels ?? {

@@ -1,6 +1,8 @@
 import { SwitchyardError } from '@switchyard/core';
+import { credentialHeaderNames } from '../../delivery/redact.ts';
 import * as q from '../../storage/queries.ts';
 import type { InboundMessage, InboundMessageDetail, Page } from '../api-types.ts';
+import { storedHeaders } from '../ingest.ts';
 import { clampLimit, invalid, notFound, toEvent, toInbound, UUID } from '../views.ts';
 import type { HubContext } from './context.ts';
 
@@ -42,11 +44,14 @@ export function inboundApi(ctx: HubContext) {
       if (!row) throw notFound('inbound message', id);
       const events = await q.listEventsOfInbound(db, id);
       const body = row.body_id === null ? undefined : await q.getInboundBody(db, row.body_id);
+      // Redacted when stored; again here with today's declaration, for rows stored before it.
+      const instance = await rt.loadInstance(row.instance_id).catch(() => undefined);
+      const credentialHeaders = instance ? credentialHeaderNames(instance.connector, instance.config) : [];
       return {
         ...toInbound(row),
         payload: row.payload,
         rawBody: body ? body.toString('utf8') : null,
-        headers: row.headers,
+        headers: row.headers && storedHeaders(row.headers, credentialHeaders),
         events: events.map(toEvent),
       };
     },

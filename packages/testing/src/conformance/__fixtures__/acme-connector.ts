@@ -51,6 +51,7 @@ export const acmeDefinition: ConnectorDefinition<AcmeConfig> = {
         throw ConnectorError.auth('x-api-key does not match');
       }
     },
+    credentials: () => ({ headers: ['x-api-key'] }),
     parse(request) {
       const body = parseJsonObjectBody(request);
       const event = stringField(body, 'event');

@@ -1,0 +1,81 @@
+import net from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { installProblemHandling } from '../http/plugins/problem.ts';
+import { RouteTable } from '../http/route-table.ts';
+import { type ByteBudget, installRequestLimits } from './request-limits.ts';
+
+let app: FastifyInstance;
+let budget: ByteBudget;
+let base: string;
+
+afterEach(async () => {
+  await app?.close();
+});
+
+async function start(options: { bodyTimeoutMs: number; unauthenticatedBodyBytes: number }) {
+  app = Fastify();
+  installProblemHandling(app, new RouteTable());
+  budget = installRequestLimits(app, options);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.post('/open', async (request) => ({ bytes: (request.body as Buffer).length, held: budget.held }));
+  app.post(
+    '/checked',
+    {
+      onRequest: async (request) => {
+        request.credentialsChecked = true;
+      },
+    },
+    async (request) => ({ bytes: (request.body as Buffer).length, held: budget.held }),
+  );
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+}
+
+const post = (path: string, bytes: number) =>
+  fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: 'x'.repeat(bytes),
+  });
+
+describe('installRequestLimits', () => {
+  it('bounds the body bytes held for requests whose credentials are not checked, and gives them back', async () => {
+    await start({ bodyTimeoutMs: 5_000, unauthenticatedBodyBytes: 1000 });
+    const small = await post('/open', 600);
+    expect(await small.json()).toEqual({ bytes: 600, held: 600 });
+    expect(budget.held).toBe(0);
+
+    const big = await post('/open', 1500);
+    expect(big.status).toBe(503);
+    expect(big.headers.get('content-type')).toContain('application/problem+json');
+    expect(big.headers.get('retry-after')).toBe('1');
+    expect(big.headers.get('connection')).toBe('close');
+    expect(((await big.json()) as { code: string }).code).toBe('SY_HTTP_UNAUTHENTICATED_BODIES_FULL');
+    expect(budget.held).toBe(0);
+
+    // A request whose credentials were checked before its body costs nothing.
+    expect(await (await post('/checked', 1500)).json()).toEqual({ bytes: 1500, held: 0 });
+  });
+
+  it('answers 408 and closes the connection when the body does not arrive in time', async () => {
+    await start({ bodyTimeoutMs: 300, unauthenticatedBodyBytes: 1000 });
+    const port = Number(new URL(base).port);
+    const answer = await new Promise<string>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (c: Buffer) => {
+        text += c.toString('latin1');
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(text));
+      socket.write(
+        'POST /checked HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nab',
+      );
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('SY_HTTP_REQUEST_TIMEOUT');
+    expect(answer.toLowerCase()).toContain('connection: close');
+  });
+});

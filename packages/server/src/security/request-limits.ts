@@ -1,0 +1,159 @@
+/**
+ * Limits against clients that hold the hub's memory or connections without proving who they are:
+ * the headers, body and whole-request timeouts of the HTTP server, and one bound on the request body
+ * bytes held at once for requests whose credentials are not checked yet.
+ *
+ * A request's credentials are checked before its body is read wherever they can be (the admin
+ * token at `onRequest`, a connector's `push.authenticate` on the head of a push): such a request
+ * marks itself {@link FastifyRequest.credentialsChecked}, and its body costs nothing here. Every
+ * other body — one a connector verifies itself (`push.verifyBody`, e.g. an HMAC signature), a
+ * dashboard sign-in, a body sent to an unknown route — counts against the bound while it is held.
+ */
+import { Transform } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError } from '../http/errors.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * True once the request's credentials were accepted before its body is read (admin token,
+     * a connector's head check). Its body then does not count as unauthenticated bytes.
+     */
+    credentialsChecked?: boolean;
+  }
+}
+
+/**
+ * A shared allowance of bytes: {@link take} refuses what would exceed the limit, {@link give}
+ * returns bytes. Counts, never holds data.
+ *
+ * @example
+ * ```ts
+ * const budget = new ByteBudget(16 << 20);
+ * if (!budget.take(chunk.length)) refuse();
+ * // ... once the request is answered:
+ * budget.give(chunk.length);
+ * ```
+ */
+export class ByteBudget {
+  readonly limit: number;
+  #held = 0;
+
+  constructor(limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError('the byte budget must be ≥ 1');
+    this.limit = limit;
+  }
+
+  /** Bytes taken and not given back. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Takes `bytes` if they fit under the limit; false (and nothing taken) otherwise. */
+  take(bytes: number): boolean {
+    if (this.#held + bytes > this.limit) return false;
+    this.#held += bytes;
+    return true;
+  }
+
+  /** Gives `bytes` back. */
+  give(bytes: number): void {
+    this.#held = Math.max(0, this.#held - bytes);
+  }
+}
+
+/** Options of {@link installRequestLimits}; the defaults live in the config schema (`server.timeouts`, `server.unauthenticatedBodyBytes`). */
+export interface RequestLimitsOptions {
+  /** Time to receive a request's body once its headers are in, ms. */
+  bodyTimeoutMs: number;
+  /** Body bytes held at once, across connections, for requests whose credentials are not checked yet. */
+  unauthenticatedBodyBytes: number;
+}
+
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return request.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Adds a `preParsing` hook to the app that meters every request body: when the body is not complete
+ * `bodyTimeoutMs` after the headers, the request gets `408 SY_HTTP_REQUEST_TIMEOUT`; while a body of
+ * a request whose credentials are not checked yet would take the bytes held for such requests past
+ * `unauthenticatedBodyBytes`, it gets `503 SY_HTTP_UNAUTHENTICATED_BODIES_FULL` with `Retry-After`.
+ * Both answers close the connection (the rest of the body is never read into memory), and the
+ * bytes are given back when the answer is done. Call it on the root instance: its hook then runs
+ * after every `onRequest` hook, once credentials checked there are known.
+ *
+ * @example
+ * ```ts
+ * const budget = installRequestLimits(app, { bodyTimeoutMs: 30_000, unauthenticatedBodyBytes: 16 << 20 });
+ * budget.held; // bytes of not-yet-authenticated bodies in memory now
+ * ```
+ */
+export function installRequestLimits(app: FastifyInstance, options: RequestLimitsOptions): ByteBudget {
+  const budget = new ByteBudget(options.unauthenticatedBodyBytes);
+  app.addHook('preParsing', async (request: FastifyRequest, reply: FastifyReply, payload) => {
+    if (!hasBody(request)) return payload;
+    let held = 0;
+    let forwarding = false;
+    const meter = new Transform({
+      // Data flows only once the body parser reads: an error before it listens would be lost.
+      read(size) {
+        if (!forwarding) {
+          forwarding = true;
+          payload.on('data', forward);
+        }
+        Transform.prototype._read.call(this, size);
+      },
+      transform(chunk: Buffer, _encoding, callback) {
+        if (request.credentialsChecked !== true) {
+          if (!budget.take(chunk.length)) {
+            callback(
+              new HttpError(
+                'SY_HTTP_UNAUTHENTICATED_BODIES_FULL',
+                'the hub holds as many request bodies awaiting authentication as it allows; retry shortly',
+                { headers: { 'retry-after': '1', connection: 'close' } },
+              ),
+            );
+            return;
+          }
+          held += chunk.length;
+        }
+        callback(null, chunk);
+      },
+    });
+    const timer = setTimeout(() => {
+      meter.destroy(
+        new HttpError(
+          'SY_HTTP_REQUEST_TIMEOUT',
+          `the request body did not arrive within ${options.bodyTimeoutMs} ms`,
+          { headers: { connection: 'close' } },
+        ),
+      );
+    }, options.bodyTimeoutMs);
+    timer.unref();
+    // Forwarded by hand, not piped: a failed meter must leave the socket open for the answer.
+    const forward = (chunk: Buffer) => {
+      if (!meter.write(chunk)) payload.pause();
+    };
+    const stop = () => {
+      clearTimeout(timer);
+      payload.off('data', forward);
+    };
+    meter.on('drain', () => payload.resume());
+    meter.once('end', stop);
+    meter.once('close', stop);
+    // The parser's own listener reports errors; this one only keeps a late one from crashing the process.
+    meter.on('error', () => {});
+    payload.once('end', () => meter.end());
+    payload.once('error', (error) => meter.destroy(error));
+    reply.raw.once('close', () => {
+      stop();
+      budget.give(held);
+      held = 0;
+    });
+    return meter;
+  });
+  return budget;
+}
