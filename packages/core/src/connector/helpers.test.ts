@@ -4,6 +4,7 @@ import {
   dedupeKeyOf,
   emit,
   ignore,
+  inboundRequestHead,
   normalizeHeaders,
   parseJsonBody,
   parseJsonObjectBody,
@@ -110,5 +111,18 @@ describe('result builders and headers', () => {
       'x-key': 'a',
       empty: undefined,
     });
+  });
+});
+
+describe('inboundRequestHead', () => {
+  it('keeps every field of the head and makes the body unreadable, naming verifyBody', () => {
+    const full = request('{"secret":"body"}', 'application/json');
+    const head = inboundRequestHead(full);
+    const { rawBody: _body, ...expected } = full;
+    expect({ ...head }).toEqual(expected);
+    expect('rawBody' in { ...head }).toBe(false);
+    expect(() => (head as InboundRequest).rawBody).toThrow(/check what needs the body in push.verifyBody/);
+    // The full request is left as it was.
+    expect(full.rawBody.toString()).toBe('{"secret":"body"}');
   });
 });

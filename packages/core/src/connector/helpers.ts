@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ConnectorError } from '../errors/index.ts';
 import { isJsonObject, type JsonObject, type JsonValue } from '../json.ts';
-import type { EventDraft, InboundRequest, NormalizeResult } from './types.ts';
+import type { EventDraft, InboundRequest, InboundRequestHead, NormalizeResult } from './types.ts';
 
 /**
  * Compares a presented secret with the expected one in constant time (for equal lengths; a length
@@ -107,4 +107,31 @@ export function normalizeHeaders(
     out[name.toLowerCase()] = Array.isArray(value) ? value[0] : value;
   }
   return out;
+}
+
+/**
+ * The head of a push request as `push.authenticate` gets it: every field but `rawBody`, which throws
+ * when read (a connector typed against the full request would otherwise get `undefined`), saying
+ * that body checks go in `push.verifyBody`. The hub and the conformance kit both hand this over, so
+ * a connector that reaches for the body in `authenticate` fails the kit exactly as it fails the hub.
+ *
+ * @example
+ * ```ts
+ * push.authenticate(inboundRequestHead(request), config);
+ * push.verifyBody?.(request, config);
+ * const notifications = push.parse(request, config);
+ * ```
+ */
+export function inboundRequestHead(request: InboundRequestHead): InboundRequestHead {
+  const head = { ...request };
+  delete (head as { rawBody?: unknown }).rawBody;
+  Object.defineProperty(head, 'rawBody', {
+    enumerable: false,
+    get() {
+      throw new TypeError(
+        'push.authenticate runs before the body is read: check what needs the body in push.verifyBody',
+      );
+    },
+  });
+  return head;
 }

@@ -3,6 +3,7 @@ export {
   dedupeKeyOf,
   emit,
   ignore,
+  inboundRequestHead,
   normalizeHeaders,
   parseJsonBody,
   parseJsonObjectBody,

@@ -1,7 +1,8 @@
 /**
  * Body signatures of the common vendor webhook schemes, as pure functions a connector calls from
- * `push.authenticate(request, config)` over `request.rawBody` (the exact bytes: a signature over
- * re-serialized JSON never matches) and `request.receivedAt` (the clock of the tolerance window).
+ * `push.verifyBody(request, config)` (the hub runs it once the body is read; `push.authenticate`
+ * sees only the head) over `request.rawBody` (the exact bytes: a signature over re-serialized JSON
+ * never matches) and `request.receivedAt` (the clock of the tolerance window).
  *
  * Two shapes cover most vendors:
  * - **timestamped** (Stripe style): header `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,

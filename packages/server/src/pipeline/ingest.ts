@@ -3,6 +3,7 @@ import {
   type InboundRequest,
   type InboundRequestHead,
   type InboundResponse,
+  inboundRequestHead,
   isConnectorError,
   type JsonValue,
   type VendorNotification,
@@ -192,24 +193,6 @@ function refusedAuthentication(rt: Runtime, instanceId: string, error: { code: s
 }
 
 /**
- * The body is not read when `push.authenticate` runs: a connector that reaches for it anyway (typed
- * against the full request) gets this error instead of `undefined`, which says where the check goes.
- */
-function headOf(request: InboundRequestHead): InboundRequestHead {
-  const head = { ...request };
-  delete (head as { rawBody?: unknown }).rawBody;
-  Object.defineProperty(head, 'rawBody', {
-    enumerable: false,
-    get() {
-      throw new TypeError(
-        'push.authenticate runs before the body is read: check what needs the body in push.verifyBody',
-      );
-    },
-  });
-  return head;
-}
-
-/**
  * The first half of the push path, before the body is read: the instance (404 when it is unknown or
  * pull-only), the route (404) and the connector's `push.authenticate` on the head of the request
  * (401). A database outage answers 503.
@@ -262,7 +245,7 @@ export async function admit(
     );
   }
   try {
-    push.authenticate(headOf(head), config);
+    push.authenticate(inboundRequestHead(head), config);
   } catch (error) {
     if (isConnectorError(error) && error.kind === 'auth') return refusedAuthentication(rt, instanceId, error);
     throw error;

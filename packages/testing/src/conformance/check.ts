@@ -5,8 +5,10 @@ import {
   type Connector,
   type EventEnvelope,
   type InboundRequest,
+  inboundRequestHead,
   isConnectorError,
   type JsonValue,
+  type PushCredentials,
   type ValidationResult,
   type VendorNotification,
   validateEvent,
@@ -122,7 +124,9 @@ export interface ConformanceOptions<C, K = CredentialParts> {
   /**
    * For vendors that sign each request (an HMAC over the body, a timestamp): called for every request
    * the kit sends with a credential (auth, near-miss, replay-window, malformed, normalize, round-trip),
-   * so each carries a real signature over its own body. Without it, credential cases must be
+   * so each carries a real signature over its own body. The kit admits a request as the hub does:
+   * `push.authenticate` on the head (reading `rawBody` there throws), then `push.verifyBody` on the
+   * full request, where the signature is checked. Without it, credential cases must be
    * {@link CredentialParts}.
    */
   sign?: SignRequest<K>;
@@ -156,6 +160,7 @@ export const conformanceChecks = [
   'auth',
   'auth-near-miss',
   'replay-window',
+  'credentials',
   'malformed',
   'normalize',
   'event-valid',
@@ -170,11 +175,13 @@ export type ConformanceCheck = (typeof conformanceChecks)[number];
 /** What each check group verifies (the `it` titles of `describeConformance`). */
 export const conformanceCheckTitles: Record<ConformanceCheck, string> = {
   fixtures: 'every fixture file is listed and parses as JSON',
-  auth: 'good credentials pass; wrong and missing ones fail with kind auth',
+  auth: 'good credentials pass authenticate (on the head) and verifyBody; wrong and missing ones fail with kind auth',
   'auth-near-miss':
     'credentials (or signatures, or signed bodies) differing by one character, or only in length, are refused',
   'replay-window':
     'a request signed just inside the tolerance window passes; one signed just outside is refused',
+  credentials:
+    'push.credentials(config) names every header, query and path parameter the good credentials travel in',
   malformed: 'malformed bodies give bad_request or no notification, never another exception',
   normalize: 'fixtures normalize to the expected types (or are ignored)',
   'event-valid': 'every normalized event, completed by the hub, validates against the core schemas',
@@ -247,6 +254,8 @@ export async function checkConformance<C, K = CredentialParts>(
     push.routes.find((r) => r.name === 'default')?.name ?? push.routes[0]?.name ?? 'default';
   const receivedAt = options.receivedAt ?? DEFAULT_CONFORMANCE_RECEIVED_AT;
   const good: Sent<K> = { case: 'good', credential: options.credentials.good };
+  /** Where the good credentials travelled, over every request built with them (checked under `credentials`). */
+  const carried = { headers: new Set<string>(), query: new Set<string>(), params: new Set<string>() };
   const unsigned = (parts: RequestParts, body: Buffer, at: Date, creds: CredentialParts = {}) =>
     inboundRequest({
       route: parts.route ?? defaultRoute,
@@ -265,14 +274,30 @@ export async function checkConformance<C, K = CredentialParts>(
     signedAt = at,
   ): InboundRequest => {
     if ('parts' in sent) return unsigned(parts, body, at, sent.parts);
-    if (!sign) return unsigned(parts, body, at, asCredentialParts(sent.credential, sent.case));
     let creds: CredentialParts;
-    try {
-      creds = sign(unsigned(parts, body, at), sent.credential, { case: sent.case, signedAt });
-    } catch (error) {
-      throw new Error(`sign() threw for credential case ${sent.case}: ${describeError(error)}`);
+    if (!sign) creds = asCredentialParts(sent.credential, sent.case);
+    else {
+      try {
+        creds = sign(unsigned(parts, body, at), sent.credential, { case: sent.case, signedAt });
+      } catch (error) {
+        throw new Error(`sign() threw for credential case ${sent.case}: ${describeError(error)}`);
+      }
+    }
+    if (sent === good) {
+      for (const name of Object.keys(creds.headers ?? {})) carried.headers.add(name.toLowerCase());
+      for (const name of Object.keys(creds.query ?? {})) carried.query.add(name);
+      for (const name of Object.keys(creds.params ?? {})) carried.params.add(name);
     }
     return unsigned(parts, body, at, creds);
+  };
+  /**
+   * What the hub does with a push before parsing it: `authenticate` on the head (the body is not
+   * read yet; reading `rawBody` throws), then `verifyBody`, when the connector has one, on the full
+   * request. Throws what they throw.
+   */
+  const admit = (request: InboundRequest) => {
+    push.authenticate(inboundRequestHead(request), config);
+    push.verifyBody?.(request, config);
   };
   const wrongCases: Array<Sent<K>> = Array.isArray(options.credentials.wrong)
     ? options.credentials.wrong.map((credential) => ({ case: describeCase(credential), credential }))
@@ -294,7 +319,7 @@ export async function checkConformance<C, K = CredentialParts>(
     const body = template?.raw ?? Buffer.from('{}');
     const label = template?.fixture.file;
     const attempt = (sent: Sent<K>, requestBody = body, signedAt = receivedAt) =>
-      authOutcome(() => push.authenticate(build(parts, requestBody, sent, receivedAt, signedAt), config));
+      authOutcome(() => admit(build(parts, requestBody, sent, receivedAt, signedAt)));
     const goodOutcome = attempt(good);
     add(
       'auth',
@@ -389,7 +414,7 @@ export async function checkConformance<C, K = CredentialParts>(
       }
     }
 
-    // malformed: parse alone (authentication does not read the body).
+    // malformed: parse alone (authenticate and verifyBody are exercised by the checks above).
     for (const { what, body: bad, lenient } of malformedBodies(
       template?.json,
       options.malformedBodies ?? [],
@@ -577,7 +602,7 @@ export async function checkConformance<C, K = CredentialParts>(
         Buffer.from(JSON.stringify(encoded.body)),
         good,
       );
-      push.authenticate(request, config);
+      admit(request);
       const notifications = push.parse(request, config);
       const fork: MemoryNormalizeContext<C> = memoryNormalizeContext({
         instanceId,
@@ -638,6 +663,37 @@ export async function checkConformance<C, K = CredentialParts>(
         add('gate', false, `${notification.type}: ${describeError(error)}`, item.fixture.file);
       }
     }
+  }
+
+  // credentials: every place the good credentials travelled is declared, so the hub redacts it.
+  let declared: PushCredentials | undefined;
+  try {
+    declared = push.credentials(config);
+  } catch (error) {
+    add('credentials', false, `push.credentials(config) threw ${describeError(error)}`);
+  }
+  if (declared) {
+    const lists = {
+      headers: new Set((declared.headers ?? []).map((name) => name.toLowerCase())),
+      query: new Set(declared.query ?? []),
+      params: new Set(declared.params ?? []),
+    };
+    const where = { headers: 'header', query: 'query parameter', params: 'path parameter' } as const;
+    let count = 0;
+    for (const place of ['headers', 'query', 'params'] as const) {
+      for (const name of carried[place]) {
+        count += 1;
+        const ok = lists[place].has(name);
+        add(
+          'credentials',
+          ok,
+          ok
+            ? `${where[place]} ${name} is declared`
+            : `the good credentials travel in ${where[place]} ${name}, which push.credentials(config).${place} does not name (declared: ${[...lists[place]].join(', ') || 'none'}): the hub would not redact it`,
+        );
+      }
+    }
+    if (count === 0) add('credentials', true, 'the good credentials carry no header or parameter');
   }
 
   return report(results);

@@ -6,10 +6,12 @@ import {
   ConnectorError,
   defineConnector,
   type InboundRequest,
+  type InboundRequestHead,
   isJsonObject,
   type JsonObject,
   signBody,
   signTimestamped,
+  timingSafeEqualString,
   validateEvent,
   verifyBodySignature,
   verifyTimestampedSignature,
@@ -78,6 +80,7 @@ describe('checkConformance', () => {
       'fixtures',
       'auth',
       'auth-near-miss',
+      'credentials',
       'malformed',
       'normalize',
       'event-valid',
@@ -88,6 +91,41 @@ describe('checkConformance', () => {
     ] as const) {
       expect(groups.has(check), check).toBe(true);
     }
+  });
+
+  it('fails a connector whose declared credentials miss where the good credentials travel', async () => {
+    const options = withPush({ credentials: () => ({ headers: ['authorization'], params: ['x-api-key'] }) });
+    expect(await failedChecks(options)).toEqual(['credentials']);
+    expect(await failuresOf(options, 'credentials')).toEqual([
+      ': the good credentials travel in header x-api-key, which push.credentials(config).headers does not name (declared: authorization): the hub would not redact it',
+    ]);
+    // Header names are compared without case; query and path parameters are checked by name.
+    expect(await failedChecks(withPush({ credentials: () => ({ headers: ['X-API-Key'] }) }))).toEqual([]);
+    const inQuery = {
+      ...withPush({
+        authenticate(request, config) {
+          if (!timingSafeEqualString(request.query.token, config.apiKey))
+            throw ConnectorError.auth('bad token');
+        },
+        credentials: () => ({ query: ['key'] }),
+      }),
+      credentials: {
+        good: { query: { token: ACME_API_KEY } },
+        wrong: [{ query: { token: 'nope' } }],
+        missing: {},
+      },
+    };
+    expect(await failuresOf(inQuery, 'credentials')).toEqual([
+      ': the good credentials travel in query parameter token, which push.credentials(config).query does not name (declared: key): the hub would not redact it',
+    ]);
+    const throwing = withPush({
+      credentials: () => {
+        throw new Error('no config');
+      },
+    });
+    expect(await failuresOf(throwing, 'credentials')).toEqual([
+      ': push.credentials(config) threw Error: no config',
+    ]);
   });
 
   it('fails when parse crashes on a malformed body', async () => {
@@ -389,9 +427,15 @@ interface SignedConfig {
 }
 const SIGNING_SECRET = 'whsec_acme_0123456789abcdef';
 const TOLERANCE = 300;
+// As the hub runs it: authenticate sees the head only (the signature header is there), verifyBody
+// checks the signature over the body.
 const signedPush = (verify = verifyTimestampedSignature) => ({
   ...acmeDefinition.push!,
-  authenticate(request: InboundRequest, config: SignedConfig) {
+  authenticate(request: InboundRequestHead) {
+    if (!request.headers['x-acme-signature']) throw ConnectorError.auth('x-acme-signature is missing');
+  },
+  credentials: () => ({ headers: ['x-acme-signature'] }),
+  verifyBody(request: InboundRequest, config: SignedConfig) {
     const verdict = verify({
       header: request.headers['x-acme-signature'],
       body: request.rawBody,
@@ -537,7 +581,11 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
   it('drives a vendor that signs the body alone (GitHub style), with no replay window', async () => {
     const connector = signedConnector({
       ...acmeDefinition.push!,
-      authenticate(request: InboundRequest, config: SignedConfig) {
+      authenticate(request: InboundRequestHead) {
+        if (!request.headers['x-hub-signature-256']) throw ConnectorError.auth('no signature');
+      },
+      credentials: () => ({ headers: ['x-hub-signature-256'] }),
+      verifyBody(request: InboundRequest, config: SignedConfig) {
         const verdict = verifyBodySignature({
           header: request.headers['x-hub-signature-256'],
           body: request.rawBody,
@@ -560,6 +608,39 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
     expect(report.failures).toEqual([]);
     expect(report.results.filter((r) => r.check === 'round-trip' && r.ok)).toHaveLength(2);
     expect(report.results.filter((r) => r.check === 'replay-window')).toEqual([]);
+  });
+
+  it('admits as the hub does: authenticate gets the head, and a verifier reading the body there fails auth', async () => {
+    const { verifyBody, ...push } = signedPush();
+    const inAuthenticate = signedConnector({
+      ...push,
+      authenticate: (request: InboundRequest, config: SignedConfig) => verifyBody(request, config),
+    } as never);
+    const report = await checkConformance({ ...signedOptions, connector: inAuthenticate });
+    const auth = report.failures.filter((f) => f.check === 'auth');
+    expect(auth.map((f) => f.message)).toContain(
+      'route default: good credentials threw TypeError: push.authenticate runs before the body is read: check what needs the body in push.verifyBody',
+    );
+    expect(report.failures.some((f) => f.check === 'round-trip')).toBe(true);
+  });
+
+  it('checks the signature where the connector verifies it: a connector without verifyBody lets a wrong secret through', async () => {
+    const { verifyBody: _verifyBody, ...headOnly } = signedPush();
+    const report = await checkConformance({
+      ...signedOptions,
+      connector: signedConnector(headOnly as never),
+    });
+    expect(report.failures.map((f) => f.message)).toContain(
+      'route default: wrong credential another secret were accepted',
+    );
+  });
+
+  it('fails a signing connector that does not declare its signature header as a credential', async () => {
+    const undeclared = signedConnector({ ...signedPush(), credentials: () => ({ headers: ['x-acme-id'] }) });
+    const report = await checkConformance({ ...signedOptions, connector: undeclared });
+    expect(report.failures.map((f) => `${f.check}: ${f.message}`)).toEqual([
+      'credentials: the good credentials travel in header x-acme-signature, which push.credentials(config).headers does not name (declared: x-acme-id): the hub would not redact it',
+    ]);
   });
 
   it('needs sign for a replay window', async () => {
