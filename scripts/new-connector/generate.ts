@@ -136,6 +136,12 @@ function envName(name: string): string {
   return name.toUpperCase().replace(/-/g, '_');
 }
 
+/** The push members of a connector whose credentials are all in the request head (no `verifyBody`). */
+const HEAD_ONLY_PUSH = {
+  authImports: 'authenticate, credentials',
+  pushMembers: 'routes, authenticate, credentials, parse',
+};
+
 /** The template values that depend on the auth shape. */
 function authValues(auth: AuthShape, name: string): Record<string, string> {
   const env = envName(name);
@@ -143,6 +149,7 @@ function authValues(auth: AuthShape, name: string): Record<string, string> {
     case 'header-key':
       return {
         authSummary: 'authenticated by a static API key header',
+        ...HEAD_ONLY_PUSH,
         testConfig: "{ apiKey: 'test-api-key-0123456789abcdef' }",
         wrongTestConfig: "{ apiKey: 'test-api-key-wrong-0000000000' }",
         exampleSettings: `{ apiKey: '\${env:${env}_API_KEY}' }`,
@@ -157,6 +164,7 @@ function authValues(auth: AuthShape, name: string): Record<string, string> {
     case 'basic':
       return {
         authSummary: 'authenticated by HTTP Basic user name and password',
+        ...HEAD_ONLY_PUSH,
         testConfig: "{ username: 'vendor', password: 'test-password-0123456789' }",
         wrongTestConfig: "{ username: 'vendor', password: 'test-password-wrong-000000' }",
         exampleSettings: `{ username: vendor, password: '\${env:${env}_PASSWORD}' }`,
@@ -171,6 +179,9 @@ function authValues(auth: AuthShape, name: string): Record<string, string> {
     case 'hmac':
       return {
         authSummary: 'signed with HMAC-SHA256 over the timestamp and the body, `t=…,v1=…`',
+        // The signature is over the body: checked in push.verifyBody, once the hub has read it.
+        authImports: 'authenticate, credentials, verifyBody',
+        pushMembers: 'routes, authenticate, verifyBody, credentials, parse',
         testConfig: "{ signingSecret: 'test-signing-secret-0123456789abcdef' }",
         wrongTestConfig: "{ signingSecret: 'test-signing-secret-wrong-00000000' }",
         exampleSettings: `{ signingSecret: '\${env:${env}_SIGNING_SECRET}' }`,
