@@ -121,6 +121,18 @@ describe('switchyard validate (child process)', () => {
     expect(passing.stdout).toContain('database: Postgres from DATABASE_URL');
   });
 
+  it('without --config, checks the file start would run (the checkout example when there is no ./switchyard.yaml)', () => {
+    const { SWITCHYARD_CONFIG: _unset, ...env } = process.env;
+    const child = spawnSync(process.execPath, [bin, 'validate'], {
+      encoding: 'utf8',
+      env: { ...env, DATABASE_URL: '' },
+      cwd: mkdtempSync(join(tmpdir(), 'switchyard-cli-empty-')),
+    });
+    expect(child.stderr).toBe(`no --config and no ./switchyard.yaml: using the example ${example}\n`);
+    expect(child.stdout.split('\n')[0]).toBe(`${example} is valid.`);
+    expect(child.status).toBe(0);
+  });
+
   it('names an unreadable config file without a stack trace', () => {
     const result = run(['validate', '--config', 'missing.yaml']);
     expect(result.code).toBe(1);

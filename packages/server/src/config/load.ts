@@ -353,6 +353,10 @@ function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Rep
   const secret = parent?.['x-secret'] === true;
   switch (error.keyword) {
     case 'type': {
+      if (parent?.['x-duration'] === true) {
+        report(segments, durationMessage(error.data));
+        return;
+      }
       const types = String(params.type).split(',');
       report(segments, `must be ${types.map((t) => TYPE_NAMES[t] ?? t).join(' or ')}`);
       return;

@@ -322,7 +322,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           bodyLimit: {
             type: 'string',
             pattern: SIZE_PATTERN,
-            'x-message': 'must be a size such as "512kb" or "1mb"',
+            'x-message': 'must be a size: a whole number and a unit (b, kb, mb, gb), e.g. "512kb" or "1mb"',
             default: '1mb',
             description: 'Largest request body accepted, e.g. `512kb`, `1mb`.',
           },
