@@ -11,7 +11,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { parseSecret } from '../delivery/sign.ts';
 import { displayPath, type PathSegment, pointerToSegments, positionOf } from './positions.ts';
-import { buildConfigSchema, DEFAULT_RETRY_SCHEDULE } from './schema.ts';
+import { buildConfigSchema, CONFIG_DEFAULTS } from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
 import type {
   ConfigProblem,
@@ -575,7 +575,7 @@ function resolveConfig(
     resolvedDatabase = { kind: 'url', url: envUrl, from: 'env' };
     ctx.secrets.push(envUrl);
   } else {
-    const dataDir = str(obj(database.embedded).dataDir) ?? './.switchyard/postgres';
+    const dataDir = str(obj(database.embedded).dataDir) ?? CONFIG_DEFAULTS.embeddedDataDir;
     resolvedDatabase = { kind: 'embedded', dataDir: resolve(ctx.baseDir, dataDir) };
   }
 
@@ -598,8 +598,11 @@ function resolveConfig(
     if (connector.gate) {
       const gate = obj(instance.gate);
       resolved.gate = {
-        deadlineMs: ms(gate.deadline, '2s'),
-        default: gate.default === 'refuse' ? 'refuse' : 'approve',
+        deadlineMs: ms(gate.deadline, CONFIG_DEFAULTS.gate.deadline),
+        default:
+          gate.default === 'refuse' || gate.default === 'approve'
+            ? gate.default
+            : CONFIG_DEFAULTS.gate.default,
       };
     }
     return resolved;
@@ -613,14 +616,16 @@ function resolveConfig(
       kind: s.kind === 'pull' ? 'pull' : 'webhook',
       events: list(s.events).map(String),
       contentType: s.contentType === 'application/json' ? 'application/json' : 'application/cloudevents+json',
-      retryScheduleMs: (schedule.length > 0 ? schedule : DEFAULT_RETRY_SCHEDULE).map(
+      retryScheduleMs: (schedule.length > 0 ? schedule : CONFIG_DEFAULTS.subscription.retrySchedule).map(
         (d) => configDurationMs(d)!,
       ),
-      timeoutMs: ms(s.timeout, '15s'),
+      timeoutMs: ms(s.timeout, CONFIG_DEFAULTS.subscription.timeout),
       ordering: s.ordering === 'release' ? 'release' : 'hold',
       allowPrivateAddresses: s.allowPrivateAddresses === true,
       disableAfterConsecutiveDead:
-        typeof s.disableAfterConsecutiveDead === 'number' ? s.disableAfterConsecutiveDead : 5,
+        typeof s.disableAfterConsecutiveDead === 'number'
+          ? s.disableAfterConsecutiveDead
+          : CONFIG_DEFAULTS.subscription.disableAfterConsecutiveDead,
     };
     if (resolved.events.length === 0) resolved.events = ['*'];
     if (typeof s.url === 'string') resolved.url = s.url;
@@ -632,7 +637,7 @@ function resolveConfig(
       resolved.approver = {
         events: Array.isArray(approver.events)
           ? approver.events.map(String)
-          : ['appointment.booking_requested', 'appointment.reschedule_requested'],
+          : [...CONFIG_DEFAULTS.subscription.approverEvents],
       };
       if (Array.isArray(approver.sources)) resolved.approver.sources = approver.sources.map(String);
     }
@@ -642,20 +647,22 @@ function resolveConfig(
   const config: ResolvedConfig = {
     file: ctx.absolute,
     server: {
-      host: str(server.host) ?? '127.0.0.1',
-      port: typeof server.port === 'number' ? server.port : 8080,
-      bodyLimitBytes: configSizeBytes(str(server.bodyLimit) ?? '1mb')!,
+      host: str(server.host) ?? CONFIG_DEFAULTS.server.host,
+      port: typeof server.port === 'number' ? server.port : CONFIG_DEFAULTS.server.port,
+      bodyLimitBytes: configSizeBytes(str(server.bodyLimit) ?? CONFIG_DEFAULTS.server.bodyLimit)!,
       trustedProxies: list(server.trustedProxies).map(String),
     },
     database: resolvedDatabase,
     instances,
     subscriptions,
     retention: {
-      inboundMessagesMs: ms(retention.inboundMessages, '30d'),
-      eventsMs: ms(retention.events, '90d'),
-      deliveriesMs: ms(retention.deliveries, '30d'),
+      inboundMessagesMs: ms(retention.inboundMessages, CONFIG_DEFAULTS.retention.inboundMessages),
+      eventsMs: ms(retention.events, CONFIG_DEFAULTS.retention.events),
+      deliveriesMs: ms(retention.deliveries, CONFIG_DEFAULTS.retention.deliveries),
     },
-    logging: { level: (str(logging.level) ?? 'info') as ResolvedConfig['logging']['level'] },
+    logging: {
+      level: (str(logging.level) ?? CONFIG_DEFAULTS.logging.level) as ResolvedConfig['logging']['level'],
+    },
   };
   if (typeof server.publicUrl === 'string') config.server.publicUrl = server.publicUrl;
   if (typeof server.adminToken === 'string') config.server.adminToken = server.adminToken;

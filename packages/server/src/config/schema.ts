@@ -28,6 +28,30 @@ const EVENT_FILTER_MESSAGE =
 /** The default retry schedule (DESIGN: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
 export const DEFAULT_RETRY_SCHEDULE: readonly string[] = ['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h'];
 
+/**
+ * The defaults of the hub's own settings, each in one place: the schema below publishes them as
+ * `default` (and so the generated tables of docs/configuration.md), the loader applies them, and
+ * the pipeline library (`resolveOptions` in pipeline/runtime.ts) derives its defaults from them.
+ *
+ * @example
+ * ```ts
+ * configDurationMs(CONFIG_DEFAULTS.retention.events); // 7776000000 (90 days)
+ * ```
+ */
+export const CONFIG_DEFAULTS = {
+  server: { host: '127.0.0.1', port: 8080, bodyLimit: '1mb' },
+  embeddedDataDir: './.switchyard/postgres',
+  gate: { deadline: '2s', default: 'approve' },
+  subscription: {
+    retrySchedule: DEFAULT_RETRY_SCHEDULE,
+    timeout: '15s',
+    approverEvents: ['appointment.booking_requested', 'appointment.reschedule_requested'],
+    disableAfterConsecutiveDead: 5,
+  },
+  retention: { inboundMessages: '30d', events: '90d', deliveries: '30d' },
+  logging: { level: 'info' },
+} as const;
+
 function duration(description: string, defaultValue?: string): JsonSchema {
   const schema: JsonSchema = {
     type: 'string',
@@ -133,11 +157,14 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         description:
           'Synchronous approval requests (e.g. Docplanner slot-booking): how long to wait and what to answer when no approver decided.',
         properties: {
-          deadline: duration('How long approvers get before the default answer is given.', '2s'),
+          deadline: duration(
+            'How long approvers get before the default answer is given.',
+            CONFIG_DEFAULTS.gate.deadline,
+          ),
           default: {
             type: 'string',
             enum: ['approve', 'refuse'],
-            default: 'approve',
+            default: CONFIG_DEFAULTS.gate.default,
             description: 'The answer when the deadline passes (or no approver is subscribed).',
           },
         },
@@ -208,12 +235,12 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             minItems: 1,
             maxItems: 100,
             items: duration('Wait before this attempt.'),
-            default: [...DEFAULT_RETRY_SCHEDULE],
+            default: [...CONFIG_DEFAULTS.subscription.retrySchedule],
             description: 'The wait before each attempt (the first is usually `0s`); ±20% jitter is added.',
           },
         },
       },
-      timeout: duration('Request timeout for one delivery attempt.', '15s'),
+      timeout: duration('Request timeout for one delivery attempt.', CONFIG_DEFAULTS.subscription.timeout),
       rateLimit: {
         type: 'object',
         description: 'Spreads deliveries to this subscriber over time.',
@@ -239,7 +266,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             type: 'array',
             minItems: 1,
             items: { type: 'string', pattern: EVENT_FILTER_PATTERN, 'x-message': EVENT_FILTER_MESSAGE },
-            default: ['appointment.booking_requested', 'appointment.reschedule_requested'],
+            default: [...CONFIG_DEFAULTS.subscription.approverEvents],
             description: 'Approval request types to decide.',
           },
           sources: {
@@ -258,7 +285,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
       disableAfterConsecutiveDead: {
         type: 'integer',
         minimum: 1,
-        default: 5,
+        default: CONFIG_DEFAULTS.subscription.disableAfterConsecutiveDead,
         description: 'Disable the endpoint after this many dead deliveries in a row.',
       },
     },
@@ -304,8 +331,19 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         additionalProperties: false,
         description: 'The HTTP server.',
         properties: {
-          host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Listen address.' },
-          port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: 'Listen port.' },
+          host: {
+            type: 'string',
+            minLength: 1,
+            default: CONFIG_DEFAULTS.server.host,
+            description: 'Listen address.',
+          },
+          port: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 65535,
+            default: CONFIG_DEFAULTS.server.port,
+            description: 'Listen port.',
+          },
           publicUrl: {
             type: 'string',
             format: 'uri',
@@ -323,7 +361,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             type: 'string',
             pattern: SIZE_PATTERN,
             'x-message': 'must be a size: a whole number and a unit (b, kb, mb, gb), e.g. "512kb" or "1mb"',
-            default: '1mb',
+            default: CONFIG_DEFAULTS.server.bodyLimit,
             description: 'Largest request body accepted, e.g. `512kb`, `1mb`.',
           },
           trustedProxies: {
@@ -355,7 +393,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
               dataDir: {
                 type: 'string',
                 minLength: 1,
-                default: './.switchyard/postgres',
+                default: CONFIG_DEFAULTS.embeddedDataDir,
                 description: 'Where its data lives, relative to the config file.',
               },
             },
@@ -378,9 +416,15 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         additionalProperties: false,
         description: 'How long rows are kept before the cleanup job deletes them.',
         properties: {
-          inboundMessages: duration('Raw vendor messages.', '30d'),
-          events: duration('Normalized events (the pull feed and replays reach back this far).', '90d'),
-          deliveries: duration('Delivery attempts, including dead ones.', '30d'),
+          inboundMessages: duration('Raw vendor messages.', CONFIG_DEFAULTS.retention.inboundMessages),
+          events: duration(
+            'Normalized events (the pull feed and replays reach back this far).',
+            CONFIG_DEFAULTS.retention.events,
+          ),
+          deliveries: duration(
+            'Delivery attempts, including dead ones.',
+            CONFIG_DEFAULTS.retention.deliveries,
+          ),
         },
       },
       logging: {
@@ -391,7 +435,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           level: {
             type: 'string',
             enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
-            default: 'info',
+            default: CONFIG_DEFAULTS.logging.level,
             description: 'The least severe level written.',
           },
           pretty: {
