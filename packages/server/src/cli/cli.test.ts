@@ -133,6 +133,30 @@ describe('switchyard validate (child process)', () => {
     expect(child.status).toBe(0);
   });
 
+  it("./sy switchyard <command>: node itself in the caller's directory, no pnpm banner or ELIFECYCLE", () => {
+    const sy = fileURLToPath(new URL('../../../../sy', import.meta.url));
+    const caller = mkdtempSync(join(tmpdir(), 'switchyard-cli-sy-'));
+    writeFileSync(join(caller, 'mine.yaml'), 'version: 1\n');
+    writeFileSync(join(caller, 'broken.yaml'), 'version: 2\n');
+    const { DATABASE_URL: _ignored, ...env } = process.env;
+    const valid = spawnSync(sy, ['switchyard', 'validate', '--config', 'mine.yaml'], {
+      encoding: 'utf8',
+      env,
+      cwd: caller,
+    });
+    expect(valid.stdout.split('\n')[0]).toBe('mine.yaml is valid.');
+    expect(valid.stderr).toBe('');
+    expect(valid.status).toBe(0);
+    const broken = spawnSync(sy, ['switchyard', 'validate', '--config', 'broken.yaml'], {
+      encoding: 'utf8',
+      env,
+      cwd: caller,
+    });
+    expect(broken.stdout).toMatch(/^broken\.yaml:1:\d+ version: must be 1\n$/);
+    expect(broken.stderr).toBe('broken.yaml: 1 problem\n');
+    expect(broken.status).toBe(1);
+  });
+
   it('names an unreadable config file without a stack trace', () => {
     const result = run(['validate', '--config', 'missing.yaml']);
     expect(result.code).toBe(1);
