@@ -61,8 +61,8 @@ export const eventMap: readonly EventMapping[] = [
   },
   {
     vendorType: 'undo_remove',
-    normalizedTypes: ['appointment.restored'],
-    note: 'back to the state before remove',
+    normalizedTypes: ['appointment.restored', 'appointment.status_reverted'],
+    note: 'back to the state before remove: restored when the remove was a cancellation, status_reverted when it was a no-show',
   },
   {
     vendorType: 'undo_checkin',
@@ -176,7 +176,12 @@ export async function normalize(
     }
     case 'undo_remove': {
       const back = stored?.beforeRemove ?? { status: 'booked', step: 'scheduled' };
-      transition = { type: 'appointment.restored', ...back };
+      // The catalog's rule (docs/events.md): restored undoes a cancellation only; an undone no-show
+      // is a workflow status undone, like undo_checkin. When the hub never saw the remove, restored.
+      transition = {
+        type: current.status === 'noshow' ? 'appointment.status_reverted' : 'appointment.restored',
+        ...back,
+      };
       beforeRemove = undefined;
       changes = ['status', 'workflowStep'];
       break;
