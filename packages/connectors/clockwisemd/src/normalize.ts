@@ -9,6 +9,7 @@ import {
   type NormalizeContext,
   type NormalizeResult,
   type VendorNotification,
+  withKnownState,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
 import { appointmentIdOf } from './parse.ts';
@@ -154,7 +155,9 @@ export async function normalize(
   const { record, enrichment } = await fetchAppointment(appointmentId, ctx);
   const fresh = record === undefined ? undefined : detailsOf(record);
   const before = stored?.details ?? {};
-  const details: JsonObject = { ...before, ...(fresh ?? {}) };
+  // The event carries the appointment's known state (docs/events.md): what the API said last,
+  // with what it says now on top. `details` is this connector's known state of the appointment.
+  const details = withKnownState(fresh ?? {}, before);
 
   let transition: Transition;
   let beforeRemove = stored?.beforeRemove;

@@ -8,6 +8,7 @@ import {
   type JsonValue,
   type NormalizeContext,
   type NormalizeResult,
+  rememberKnownState,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
@@ -294,6 +295,28 @@ function appointmentOf(input: AppointmentInput): JsonObject {
   });
 }
 
+/**
+ * The Appointment fields a booking object says are now empty: Docplanner sends a whole booking with
+ * explicit `null` / `""` for what it lacks, while a field it leaves out is unknown (kept from the
+ * known state).
+ */
+function clearedBy(booking: object): string[] {
+  const b = booking as Record<string, unknown>;
+  const empty = (key: string) => key in b && (b[key] === null || b[key] === '');
+  const cleared: string[] = [];
+  const fields: Array<[string, string]> = [
+    ['insurance', 'insurance'],
+    ['videocall_url', 'videoCallUrl'],
+    ['comment', 'comment'],
+    ['address_service', 'service'],
+    ['patient', 'patient'],
+    ['canceled_at', 'cancelledAt'],
+    ['canceled_by', 'cancelledBy'],
+  ];
+  for (const [vendorKey, field] of fields) if (empty(vendorKey)) cleared.push(field);
+  return cleared;
+}
+
 function vendorIdOf(ctx: Ctx, value: string, current: boolean): JsonObject {
   return { system: SYSTEM, instance: ctx.instanceId, value, current };
 }
@@ -373,7 +396,14 @@ async function bookingEvent(
     offset: offsetOf(time),
   });
   extra?.(appointment);
-  return emit({ type, subject: `appointment/${hubId}`, time, data: appointment });
+  // The event carries the appointment's known state, not only what this notification repeated
+  // (docs/events.md): e.g. a payment-status change whose booking object lacks patient and service.
+  const subject = `appointment/${hubId}`;
+  const known = await rememberKnownState(ctx.state, subject, appointment, {
+    cleared: clearedBy(booking),
+    nested: ['payment'],
+  });
+  return emit({ type, subject, time, data: known });
 }
 
 async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Promise<NormalizeResult> {
@@ -427,7 +457,12 @@ async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Prom
     vendorId: oldId,
   });
   appointment.changes = changes;
-  return emit({ type: 'appointment.rescheduled', subject: `appointment/${hubId}`, time, data: appointment });
+  const subject = `appointment/${hubId}`;
+  const known = await rememberKnownState(ctx.state, subject, appointment, {
+    cleared: clearedBy(newBooking),
+    nested: ['payment'],
+  });
+  return emit({ type: 'appointment.rescheduled', subject, time, data: known });
 }
 
 async function bookingRequested(

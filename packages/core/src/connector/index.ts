@@ -8,4 +8,12 @@ export {
   parseJsonObjectBody,
   timingSafeEqualString,
 } from './helpers.ts';
+export {
+  EVENT_SCOPED_FIELDS,
+  type KnownStateOptions,
+  knownStateKey,
+  rememberKnownState,
+  STATUS_BOUND_FIELDS,
+  withKnownState,
+} from './known-state.ts';
 export type * from './types.ts';
