@@ -3,7 +3,7 @@ import type { JsonObject, NormalizeResult } from '@switchyard/core';
 import { inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
-import { normalize, toRfc3339 } from './normalize.ts';
+import { eventMap, normalize, toRfc3339 } from './normalize.ts';
 import { parse } from './parse.ts';
 
 const config: Config = { basicAuth: { username: 'bb-user', password: 'bb-password-0123456789' } };
@@ -286,6 +286,14 @@ describe('bookingbug normalize', () => {
     const { push } = setup();
     const body = { ...fixture('created.json'), _embedded: { bookings: [] } };
     expect((await push(body)).ignored).toBe('the purchase has no bookings');
+  });
+
+  it('is documented: every vendor type and normalized type appears in docs/connectors/bookingbug.md', () => {
+    const doc = readFileSync(new URL('../../../../docs/connectors/bookingbug.md', import.meta.url), 'utf8');
+    for (const row of eventMap) {
+      expect(doc, row.vendorType).toContain(`\`${row.vendorType}\``);
+      for (const type of row.normalizedTypes) expect(doc, type).toContain(`\`${type}\``);
+    }
   });
 
   it('normalizes datetimes keeping the offset', () => {
