@@ -176,6 +176,20 @@ describe('bookings', () => {
     expect(full!.data.insurance).toBeUndefined();
   });
 
+  it('fills a reschedule request without patients from the booking as known', async () => {
+    const ctx = newCtx();
+    const [booked] = await run(ctx, 'slot-booked.json');
+    const moving = fixture('booking-moving.json');
+    const data = moving.data as JsonObject;
+    delete (data.canceling_booking as JsonObject).patient;
+    delete (data.creating_booking as JsonObject).patient;
+    const [request] = await run(ctx, moving);
+    const { current, proposed } = request!.data as { current: JsonObject; proposed: JsonObject };
+    expect(current.id).toBe(booked!.data.id);
+    expect(current.patient).toEqual(booked!.data.patient);
+    expect(proposed.patient).toEqual(booked!.data.patient);
+  });
+
   it('maps not-paid and unknown payment words', async () => {
     const body = fixture('booking-payment-status-changed.json');
     (body.data as JsonObject).visit_payment_status = {

@@ -6,10 +6,12 @@ import {
   isJsonObject,
   type JsonObject,
   type JsonValue,
+  knownStateKey,
   type NormalizeContext,
   type NormalizeResult,
   rememberKnownState,
   type VendorNotification,
+  withKnownState,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
 import { offsetOf, requestMatchKey, toRfc3339 } from './parse.ts';
@@ -513,7 +515,10 @@ async function rescheduleRequested(
   const time = occurred(n, env);
   const offset = offsetOf(time);
   const vendorIds = await appointmentVendorIds(ctx, hubId, currentId);
-  const currentAppointment = appointmentOf({
+  // The booking as known (not stored: a request changes nothing until the move happens); the
+  // published examples carry no patient in either booking object.
+  const known = await ctx.state.get<JsonObject>(knownStateKey(`appointment/${hubId}`));
+  const currentRequest = appointmentOf({
     id: hubId,
     vendorIds,
     status: 'booked',
@@ -523,6 +528,7 @@ async function rescheduleRequested(
     doctor: current.doctor ?? data.old_doctor ?? data.doctor,
     address: current.address ?? data.old_address ?? data.address,
   });
+  const currentAppointment = withKnownState(currentRequest, known, { cleared: clearedBy(current) });
   // A move keeps the patient, and published examples leave it out of creating_booking.
   const proposed = appointmentOf({
     id: hubId,
@@ -534,6 +540,9 @@ async function rescheduleRequested(
     doctor: request.doctor ?? data.new_doctor ?? data.doctor,
     address: request.address ?? data.new_address ?? data.address,
   });
+  if (proposed.patient === undefined && currentAppointment.patient !== undefined) {
+    proposed.patient = currentAppointment.patient;
+  }
   delete currentAppointment.vendor;
   delete proposed.vendor;
   return emit({
