@@ -83,7 +83,7 @@ export const eventMap: readonly EventMapping[] = [
   },
 ];
 
-/** The purchase inside a body: the body itself, or JRNI-style under `purchase` / `data`. */
+/** The purchase inside a body: the body itself, or wrapped under `purchase` / `data` (read leniently; no vendor source shows a wrapper). */
 export function purchaseOf(body: JsonObject): BookingBugPurchase | undefined {
   for (const candidate of [body, body.purchase, body.data]) {
     if (isJsonObject(candidate) && (typeof candidate.id === 'number' || typeof candidate.id === 'string')) {
