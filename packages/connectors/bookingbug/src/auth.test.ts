@@ -39,6 +39,9 @@ describe('JRNI Basic token', () => {
     accepts(hook(basicAuthorization('u', 'p-0123456789abcdef')), both);
     accepts(hook('Basic jrni-basic-token-0123456789'), both);
     refuses(hook(basicAuthorization('u', 'jrni-basic-token-0123456789')), /do not match/, both);
+    // Node's base64 decoder skips foreign characters: a mangled header must not decode to the secret.
+    const mangled = basicAuthorization('u', 'p-0123456789abcdef').replace(/=$/, '#');
+    refuses(hook(mangled), /do not match/, both);
   });
 });
 

@@ -47,6 +47,8 @@ export function authenticate(request: InboundRequest, config: Config): void {
 
 /** True when base64 `user:password` matches; both parts are compared whatever the first said. */
 function basicMatches(encoded: string, expected: { username: string; password: string }): boolean {
+  // Base64 only: Node's decoder skips other characters, so a mangled header could decode right.
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded)) return false;
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return false;
