@@ -440,15 +440,42 @@ function describeData(event: EventSchemaFile, resolver: Resolver): string[] {
     }
     for (const name of required) if (!(name in properties)) lines.push(`- \`${name}\` is present`);
   };
+  // What every event of the type carries whatever the vendor sent: the entity's required fields
+  // and those the event schema adds. Everything else is the entity's known state (see the section
+  // "What data carries").
+  const guaranteed = (ref: string, extra: Schema[]) => {
+    const entity = resolver.lookup(resolver.absolute(ref, event.id)).schema;
+    const names = [
+      ...((entity.required ?? []) as string[]),
+      ...extra.flatMap((b) => [
+        ...((b.required ?? []) as string[]),
+        ...Object.entries((b.properties ?? {}) as Record<string, Schema>)
+          .filter(([, p]) => 'const' in p)
+          .map(([name]) => name),
+      ]),
+    ];
+    return `Guaranteed in every event of this type: ${[...new Set(names)].map((n) => `\`${n}\``).join(', ')}. Other fields: see [What \`data\` carries](#what-data-carries).`;
+  };
   const schema = event.schema;
   if (typeof schema.$ref === 'string') {
     lines.push(`Data: the ${entityLink(schema.$ref)} entity.`);
+    lines.push('');
+    lines.push(guaranteed(schema.$ref, []));
   } else if (Array.isArray(schema.allOf)) {
     const branches = schema.allOf as Schema[];
     const ref = branches.find((b) => typeof b.$ref === 'string');
     lines.push(`Data: the ${ref ? entityLink(ref.$ref as string) : 'object'} entity, where:`);
     lines.push('');
     for (const branch of branches) if (branch !== ref) rules(branch);
+    if (ref) {
+      lines.push('');
+      lines.push(
+        guaranteed(
+          ref.$ref as string,
+          branches.filter((b) => b !== ref),
+        ),
+      );
+    }
   } else {
     lines.push('Data: an object with');
     lines.push('');
@@ -508,6 +535,51 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
   out.push(
     'Deliveries to one subscription are ordered per `subject`. The same event may arrive more than once ' +
       '(retries, replays): deduplicate on `id`, which is also the `webhook-id` header.',
+  );
+  out.push('');
+  out.push('## What `data` carries');
+  out.push('');
+  out.push(
+    "An event's `data` is the entity's **known state** after the change the event announces, not only " +
+      'what the one vendor notification said. Vendors often repeat only part of an entity (a Docplanner ' +
+      'payment notification whose booking object has only its ids and times, a BookingBug cancellation ' +
+      'without the client): the connector completes each event from the last state it knows of the ' +
+      'entity. The rules, the same for every connector (`withKnownState` in `@switchyard/core`):',
+  );
+  out.push('');
+  out.push(
+    '- a field the notification carries replaces the known value whole (one level deep for the few ' +
+      "fields whose parts come from different notifications, e.g. an appointment's `payment`);",
+  );
+  out.push(
+    '- a field the notification leaves out keeps its known value; a field the vendor sends as empty ' +
+      '(e.g. Docplanner `insurance: null`) is dropped;',
+  );
+  out.push(
+    '- `changes`, `previous`, `enrichment` and `vendor` describe the one event and are never carried ' +
+      'over; `workflowStep`, `cancelledAt` and `cancelledBy` are carried only while `status` stays the same.',
+  );
+  out.push('');
+  out.push(
+    'Each type below lists the fields it **guarantees**. In appointment events every other field is ' +
+      'present when the vendor ever told it for this appointment (on this connector instance): every ' +
+      "connector that produces them completes them from the known state it keeps in its instance's " +
+      'state store, across vendor id changes (a Docplanner move) and payload shapes (a BookingBug ' +
+      'purchase and a JRNI webhook about the same booking). Slot, ' +
+      'schedule, document, asset and process events carry what the notification says: the vendors that ' +
+      'send them repeat the whole entity they describe each time (a Docplanner break with its doctor and ' +
+      'place, an Instinctive Notes note in full, a Quable record by its code).',
+  );
+  out.push('');
+  out.push('## Undo events');
+  out.push('');
+  out.push(
+    'A vendor may undo a change. `appointment.restored` undoes **a cancellation only** (the appointment ' +
+      'takes place again). Every other undone status, **including a no-show**, is ' +
+      '`appointment.status_reverted`: a no-show is a workflow outcome like arrived or completed, not a ' +
+      'removal. `status` and `workflowStep` then hold the state the appointment is back in and ' +
+      "`changes` names them; `vendortype` keeps the vendor's own name for the undo. A vendor that marks " +
+      'the patient present after a no-show sends a new observation: `appointment.arrived`.',
   );
   out.push('');
   out.push('## Types');

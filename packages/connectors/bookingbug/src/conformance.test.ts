@@ -32,6 +32,16 @@ describeConformance({
       expect: ['appointment.updated'],
       description: 'another practitioner and room',
     },
+    {
+      file: 'jrni-legacy-booking-no-show.json',
+      expect: ['appointment.no_show'],
+      description: 'the same booking told by a JRNI data webhook',
+    },
+    {
+      file: 'jrni-legacy-booking-no-show-undone.json',
+      expect: ['appointment.status_reverted'],
+      description: 'check-in status cleared',
+    },
     { file: 'cancelled-via-cancellation-url.json', route: 'cancellation', expect: ['appointment.cancelled'] },
     { file: 'two-bookings.json', expect: ['appointment.created', 'appointment.created'] },
     {
@@ -44,8 +54,22 @@ describeConformance({
       expect: ['appointment.cancelled'],
       description: 'booking URL, second booking flagged is_cancelled',
     },
-    { file: 'jrni-create.json', expect: ['appointment.created'] },
-    { file: 'jrni-modify.json', expect: ['appointment.rescheduled'] },
-    { file: 'jrni-cancelled.json', expect: ['appointment.cancelled'] },
+    {
+      file: 'jrni-data-create.json',
+      expect: ['appointment.created'],
+      description: "JRNI's data webhook sample",
+    },
+    { file: 'jrni-data-modify-time.json', expect: ['appointment.rescheduled'] },
+    { file: 'jrni-data-checked-in.json', expect: ['appointment.arrived'] },
+    { file: 'jrni-data-being-seen.json', expect: ['appointment.in_progress'] },
+    { file: 'jrni-data-completed.json', expect: ['appointment.completed'] },
+    {
+      file: 'jrni-notification-created.json',
+      expect: ['appointment.created'],
+      description: "JRNI's notification webhook sample",
+    },
+    { file: 'jrni-notification-confirmed.json', expect: ['appointment.confirmed'] },
+    { file: 'jrni-notification-reminder.json', expect: 'ignored', description: 'a reminder changes nothing' },
+    { file: 'jrni-notification-cancelled.json', expect: ['appointment.cancelled'] },
   ],
 });

@@ -53,16 +53,39 @@ describe('bookingbug encode', () => {
     expect((body._embedded as JsonObject).client).toMatchObject({ first_name: 'Test' });
   });
 
-  it('sends cancellations to the cancellation URL with is_cancelled, keeping JRNI trigger fields', async () => {
+  it('sends cancellations to the cancellation URL with is_cancelled', async () => {
     const ctx = memoryNormalizeContext({ config });
-    await eventsOf(fixture('jrni-create.json'), 'default', ctx);
-    const [cancelled] = await eventsOf(fixture('jrni-cancelled.json'), 'default', ctx);
+    await eventsOf(fixture('created.json'), 'default', ctx);
+    const [cancelled] = await eventsOf(fixture('created.json'), 'cancellation', ctx);
     const encoded = encode(cancelled!, config);
     expect(encoded.route).toBe('cancellation');
-    expect(encoded.body).toMatchObject({ triggerName: 'cancelled', triggerTime: cancelled!.time });
     expect(((encoded.body as JsonObject)._embedded as JsonObject).bookings).toEqual([
-      expect.objectContaining({ id: 13500001, is_cancelled: true }),
+      expect.objectContaining({ id: 13477736, is_cancelled: true }),
     ]);
+  });
+
+  it('encodes an event from a JRNI webhook as a JRNI webhook that normalizes back to it', async () => {
+    const ctx = memoryNormalizeContext({ config });
+    for (const file of ['jrni-data-create.json', 'jrni-data-modify-time.json', 'jrni-data-checked-in.json']) {
+      const [event] = await eventsOf(fixture(file), 'default', ctx);
+      const encoded = encode(event!, config);
+      expect(encoded.route, file).toBe('default');
+      const body = encoded.body as JsonObject;
+      expect(body.triggerTime, file).toBe(event!.time);
+      expect(body.appointment, file).toMatchObject({ bookingId: 1294, companyStartTime: event!.data.start });
+    }
+    // A check-in the hub announces encodes to the JRNI push that announces it again.
+    const fresh = memoryNormalizeContext({ config });
+    const created = await eventsOf(fixture('jrni-data-create.json'), 'default', fresh);
+    const arrived = {
+      ...created[0]!,
+      type: 'appointment.arrived',
+      data: { ...created[0]!.data, status: 'arrived', workflowStep: 'arrived' },
+    } as EventEnvelope;
+    const body = encode(arrived, config).body as JsonObject;
+    expect(body).toMatchObject({ triggerName: 'modify', appointment: { checkInStatus: 'Checked in' } });
+    const [again] = await eventsOf(body, 'default', fresh);
+    expect(again).toMatchObject({ type: 'appointment.arrived', subject: created[0]!.subject });
   });
 
   it('puts the event times on the booking, so a reschedule parses back as a move', async () => {
@@ -119,7 +142,7 @@ describe('bookingbug encode', () => {
 
   it('refuses types BookingBug cannot produce and events without a BookingBug id', () => {
     expect(() =>
-      encode(bare('appointment.arrived', { vendorIds: [{ system: 'bookingbug', value: '1' }] }), config),
+      encode(bare('appointment.checked_in', { vendorIds: [{ system: 'bookingbug', value: '1' }] }), config),
     ).toThrow(/no push/);
     expect(() => encode(bare('appointment.created', { vendorIds: [] }), config)).toThrow(
       /no BookingBug booking id/,

@@ -8,11 +8,51 @@ import {
 import type { Config } from './config.ts';
 import { CONNECTOR_NAME } from './normalize.ts';
 
+/** The types a BookingBug / JRNI push can produce. */
+const ENCODABLE = new Set([
+  'appointment.created',
+  'appointment.confirmed',
+  'appointment.rescheduled',
+  'appointment.updated',
+  'appointment.cancelled',
+  'appointment.restored',
+  'appointment.arrived',
+  'appointment.in_progress',
+  'appointment.completed',
+  'appointment.no_show',
+  'appointment.status_reverted',
+]);
+
+/** The check-in status (admin API spelling, JRNI webhook spelling) an appointment state stands for. */
+function checkInOf(data: JsonObject): { api: string; label: string } {
+  if (data.status === 'noshow') return { api: 'no_show', label: 'No show' };
+  switch (data.workflowStep) {
+    case 'arrived':
+      return { api: 'checked_in', label: 'Checked in' };
+    case 'in_progress':
+      return { api: 'being_seen', label: 'Being seen' };
+    case 'completed':
+      return { api: 'completed', label: 'Completed' };
+    default:
+      return { api: '', label: '' };
+  }
+}
+
+/** Event types that change the check-in status: the push must say the new one. */
+const CHECK_IN_TYPES = new Set([
+  'appointment.arrived',
+  'appointment.in_progress',
+  'appointment.completed',
+  'appointment.no_show',
+  'appointment.status_reverted',
+]);
+
 /**
- * The BookingBug push that would produce `event`: the purchase (from the event's `vendor` record
- * when present, else built from the normalized data) with this booking's current times, sent to the
- * cancellation URL for a cancellation and to the booking URL otherwise. A JRNI-shaped event (its
- * vendor type is a trigger name) keeps `triggerName`/`triggerTime`.
+ * The push that would produce `event`. An event whose vendor record is a JRNI webhook becomes a
+ * JRNI webhook (times, check-in status and `triggerName` / `triggerTime` from the event) on the
+ * instance URL. Otherwise it becomes a legacy purchase (from the event's `vendor` record when
+ * present, else built from the normalized data) with this booking's current times, sent to the
+ * cancellation URL for a cancellation and to the booking URL otherwise.
  *
  * @example
  * ```ts
@@ -23,17 +63,11 @@ export function encode(event: EventEnvelope, _config: Config): EncodedNotificati
   const data = (isJsonObject(event.data) ? event.data : {}) as JsonObject;
   const vendor = isJsonObject(data.vendor) ? data.vendor : {};
   const bookingId = currentBookingId(data);
-  const cancelled = event.type === 'appointment.cancelled';
-  if (
-    ![
-      'appointment.created',
-      'appointment.rescheduled',
-      'appointment.updated',
-      'appointment.cancelled',
-    ].includes(event.type)
-  ) {
+  if (!ENCODABLE.has(event.type)) {
     throw ConnectorError.permanent(`BookingBug has no push that produces ${event.type}`);
   }
+  if (isJsonObject(vendor.webhook)) return { route: 'default', body: jrniBody(event, data, vendor.webhook) };
+  const cancelled = event.type === 'appointment.cancelled';
   const booking: JsonObject = {
     ...(isJsonObject(vendor.booking) ? vendor.booking : {}),
     id: /^\d+$/.test(bookingId) ? Number(bookingId) : bookingId,
@@ -42,7 +76,11 @@ export function encode(event: EventEnvelope, _config: Config): EncodedNotificati
   if (typeof data.end === 'string') booking.end_datetime = data.end;
   if (typeof data.durationMinutes === 'number') booking.duration = data.durationMinutes;
   if (cancelled) booking.is_cancelled = true;
-  else if (booking.is_cancelled !== undefined) booking.is_cancelled = false;
+  else if (booking.is_cancelled !== undefined || event.type === 'appointment.restored')
+    booking.is_cancelled = false;
+  if (CHECK_IN_TYPES.has(event.type) || booking.multi_status !== undefined) {
+    booking.multi_status = checkInOf(data).api;
+  }
   if (!isJsonObject(vendor.booking)) Object.assign(booking, bookingFields(data));
 
   const purchase: JsonObject = isJsonObject(vendor.purchase)
@@ -50,15 +88,39 @@ export function encode(event: EventEnvelope, _config: Config): EncodedNotificati
     : { id: booking.id as number };
   const embedded = isJsonObject(purchase._embedded) ? purchase._embedded : {};
   purchase._embedded = { ...embedded, bookings: [booking] };
-  if (typeof purchase.triggerName === 'string') {
-    purchase.triggerName = cancelled
-      ? 'cancelled'
-      : event.type === 'appointment.created'
-        ? 'create'
-        : 'modify';
-    purchase.triggerTime = event.time;
-  }
   return { route: cancelled ? 'cancellation' : 'default', body: purchase };
+}
+
+/** The JRNI webhook for `event`, starting from the one it came from. */
+function jrniBody(event: EventEnvelope, data: JsonObject, webhook: JsonObject): JsonObject {
+  const body: JsonObject = structuredClone(webhook);
+  const appointment: JsonObject = isJsonObject(body.appointment) ? { ...body.appointment } : {};
+  if (typeof data.start === 'string') {
+    appointment.companyStartTime = data.start;
+    appointment.customerStartTime = data.start;
+  }
+  if (typeof data.end === 'string') {
+    appointment.companyEndTime = data.end;
+    appointment.customerEndTime = data.end;
+  }
+  if (typeof data.durationMinutes === 'number') appointment.duration = data.durationMinutes;
+  if (CHECK_IN_TYPES.has(event.type) || 'checkInStatus' in appointment) {
+    appointment.checkInStatus = checkInOf(data).label;
+  }
+  if (event.type === 'appointment.restored' && /cancel/i.test(String(appointment.status ?? ''))) {
+    appointment.status = 'Booking';
+  }
+  body.appointment = appointment;
+  body.triggerName =
+    event.type === 'appointment.created'
+      ? 'create'
+      : event.type === 'appointment.cancelled'
+        ? 'cancelled'
+        : event.type === 'appointment.confirmed'
+          ? 'confirmed'
+          : 'modify';
+  body.triggerTime = event.time;
+  return body;
 }
 
 function currentBookingId(data: JsonObject): string {
@@ -84,6 +146,10 @@ function bookingFields(data: JsonObject): JsonObject {
   }
   const practitioner = isJsonObject(data.practitioner) ? data.practitioner : undefined;
   if (typeof practitioner?.name === 'string') out.person_name = practitioner.name;
+  if (typeof practitioner?.id === 'string' && /^\d+$/.test(practitioner.id)) {
+    // The legacy push names the practitioner's id only in its person link.
+    out._links = { person: { href: `https://{host}.bookingbug.com/api/v1/people/${practitioner.id}` } };
+  }
   const organization = isJsonObject(data.organization) ? data.organization : undefined;
   if (organization !== undefined) out.company_id = Number(organization.id);
   if (typeof data.timeZone === 'string') out.time_zone = data.timeZone;

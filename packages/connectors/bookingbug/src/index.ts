@@ -1,18 +1,20 @@
 import { defineConnector } from '@switchyard/core';
-import { authenticate, credentials } from './auth.ts';
+import { authenticate, credentials, TOKEN_ROUTE, tokenResponse, verifyBody } from './auth.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { CONNECTOR_NAME, eventMap, normalize } from './normalize.ts';
 import { parse, routes } from './parse.ts';
 
-export { basicAuthorization } from './auth.ts';
+export { basicAuthorization, issueAccessToken, TOKEN_ROUTE, verifyAccessToken } from './auth.ts';
 export type { Config } from './config.ts';
 export { configSchema } from './config.ts';
 export { eventMap } from './normalize.ts';
 
 /**
- * The BookingBug (JRNI) connector: whole-purchase pushes to the booking and cancellation URLs with
- * HTTP Basic auth, turned into one appointment event per booking by comparing with the last state.
+ * The BookingBug (JRNI) connector: the legacy whole-purchase pushes to the booking and cancellation
+ * URLs, and JRNI's data and notification webhooks (one appointment snapshot each), turned into one
+ * appointment event per booking by comparing with its known state; HTTP Basic, JRNI's Basic token,
+ * or OAuth2 client credentials against the instance's own token endpoint.
  *
  * @example
  * ```yaml
@@ -28,7 +30,18 @@ export const bookingbugConnector = defineConnector<Config>({
   displayName: 'BookingBug (JRNI)',
   configSchema,
   eventMap,
-  push: { routes, authenticate, credentials, parse },
+  push: {
+    routes,
+    authenticate,
+    verifyBody,
+    credentials,
+    parse,
+    acknowledge(_notifications, config, request) {
+      // The token route stores nothing: its answer is the access token JRNI asked for.
+      if (request.route === TOKEN_ROUTE) return tokenResponse(config, request.receivedAt);
+      return { status: 200, body: { status: 'accepted' } };
+    },
+  },
   normalize,
   encode,
 });

@@ -3,7 +3,7 @@ import type { JsonObject, NormalizeResult } from '@switchyard/core';
 import { inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
-import { normalize, toRfc3339 } from './normalize.ts';
+import { eventMap, normalize, toRfc3339 } from './normalize.ts';
 import { parse } from './parse.ts';
 
 const config: Config = { basicAuth: { username: 'bb-user', password: 'bb-password-0123456789' } };
@@ -125,19 +125,156 @@ describe('bookingbug normalize', () => {
     expect(r.events.map((e) => e.type)).toEqual(['appointment.cancelled', 'appointment.cancelled']);
   });
 
-  it('handles the JRNI trigger shape, using triggerTime as the event time and cancelledAt', async () => {
+  it("follows JRNI's data webhook: created, moved, checked in, being seen, completed", async () => {
     const { push } = setup();
-    const created = await push(fixture('jrni-create.json'));
-    expect(created.events[0]).toMatchObject({ type: 'appointment.created', time: '2024-05-02T08:15:43Z' });
-    const modified = await push(fixture('jrni-modify.json'));
-    expect(modified.events[0]).toMatchObject({
-      type: 'appointment.rescheduled',
-      time: '2024-05-03T16:40:05Z',
+    const created = await push(fixture('jrni-data-create.json'));
+    expect(created.events[0]).toMatchObject({ type: 'appointment.created', time: '2023-02-10T15:12:09Z' });
+    expect(dataOf(created)).toMatchObject({
+      vendorIds: [{ system: 'bookingbug', value: '1294', current: true }],
+      status: 'booked',
+      workflowStep: 'scheduled',
+      start: '2023-02-17T14:00:00-05:00',
+      end: '2023-02-17T15:00:00-05:00',
+      durationMinutes: 60,
+      patient: {
+        name: 'Jrni Test',
+        given: 'Jrni',
+        family: 'Test',
+        phone: '+11234567890',
+        email: 'jrni+test@jrni.com',
+      },
+      practitioner: { id: '15400', name: 'Staff Member Name', email: 'staff@jrni.com' },
+      organization: { id: '37011', name: 'Virtual Location' },
+      location: { id: '37011', name: 'Virtual Location', address: { line: ['United States'] } },
+      service: { id: '48855', name: 'Video Service' },
+      videoCallUrl: 'https://example.jrni.com/app/zoom/join?ref=hLevdp1-Av_7tm4dMjUx',
+      bookedBy: { kind: 'staff', name: 'Admin User', vendorValue: 'Administrator' },
     });
-    expect(dataOf(modified).start).toBe('2024-05-11T10:00:00+01:00');
-    const cancelled = await push(fixture('jrni-cancelled.json'));
-    expect(cancelled.events[0]?.type).toBe('appointment.cancelled');
-    expect(dataOf(cancelled).cancelledAt).toBe('2024-05-04T09:01:17Z');
+    expect((dataOf(created).vendor as JsonObject).webhook).toMatchObject({ triggerName: 'create' });
+    const subject = created.events[0]?.subject;
+    const moved = await push(fixture('jrni-data-modify-time.json'));
+    expect(moved.events[0]).toMatchObject({ type: 'appointment.rescheduled', subject });
+    expect(dataOf(moved)).toMatchObject({
+      start: '2023-02-18T14:00:00-05:00',
+      previous: { start: '2023-02-17T14:00:00-05:00', end: '2023-02-17T15:00:00-05:00' },
+      changes: ['start', 'end'],
+    });
+    const steps = [
+      ['jrni-data-checked-in.json', 'appointment.arrived', 'arrived', 'arrived'],
+      ['jrni-data-being-seen.json', 'appointment.in_progress', 'checked-in', 'in_progress'],
+      ['jrni-data-completed.json', 'appointment.completed', 'fulfilled', 'completed'],
+    ];
+    for (const [file, type, status, workflowStep] of steps) {
+      const r = await push(fixture(file!));
+      expect(
+        r.events.map((e) => [e.type, e.subject]),
+        file,
+      ).toEqual([[type, subject]]);
+      expect(dataOf(r), file).toMatchObject({ status, workflowStep, patient: { name: 'Jrni Test' } });
+    }
+    // Stepping back along the visit is an undo.
+    const back = {
+      ...fixture('jrni-data-completed.json'),
+      triggerTime: '2023-02-18T20:01:00Z',
+    } as JsonObject;
+    (back.appointment as JsonObject).checkInStatus = 'Being seen';
+    const reverted = await push(back);
+    expect(reverted.events[0]?.type).toBe('appointment.status_reverted');
+    expect(dataOf(reverted)).toMatchObject({
+      status: 'checked-in',
+      workflowStep: 'in_progress',
+      changes: ['status', 'workflowStep'],
+    });
+  });
+
+  it("follows JRNI's notification webhook: created, confirmed, a reminder that changes nothing, cancelled", async () => {
+    const { push } = setup();
+    const created = await push(fixture('jrni-notification-created.json'));
+    expect(dataOf(created)).toMatchObject({
+      timeZone: 'America/New_York',
+      start: '2023-05-31T12:00:00-04:00',
+    });
+    const confirmed = await push(fixture('jrni-notification-confirmed.json'));
+    expect(confirmed.events.map((e) => e.type)).toEqual(['appointment.confirmed']);
+    expect((await push(fixture('jrni-notification-reminder.json'))).ignored).toMatch(/reminder/);
+    const cancelled = await push(fixture('jrni-notification-cancelled.json'));
+    expect(cancelled.events[0]).toMatchObject({
+      type: 'appointment.cancelled',
+      subject: created.events[0]?.subject,
+    });
+    expect(dataOf(cancelled)).toMatchObject({ status: 'cancelled', cancelledAt: '2023-05-30T16:20:00Z' });
+  });
+
+  it('keeps one identity per booking across the legacy push and JRNI webhooks, each event filled from the other', async () => {
+    const { push } = setup();
+    const created = await push(fixture('created.json'));
+    await push(fixture('amended-time.json'));
+    await push(fixture('amended-other.json'));
+    const noShow = await push(fixture('jrni-legacy-booking-no-show.json'));
+    expect(noShow.events.map((e) => [e.type, e.subject])).toEqual([
+      ['appointment.no_show', created.events[0]?.subject],
+    ]);
+    expect(dataOf(noShow)).toMatchObject({
+      status: 'noshow',
+      start: '2017-03-14T15:00:00+00:00',
+      // From the legacy purchase: the client's id and reference, the address, the price.
+      patient: { id: '3056937', externalRef: 'QWERTY123', name: 'Test Gladden' },
+      location: { id: '52355', name: 'London Office' },
+      service: { id: '104747', name: 'Microchipping', price: { amount: 1500, unit: 'minor' } },
+      practitioner: { id: '30560', name: 'Sarah' },
+      organization: { id: '50666', name: 'Waqas Ahmad Child' },
+      timeZone: 'Europe/London',
+    });
+    expect(dataOf(noShow).workflowStep).toBeUndefined();
+    const undone = await push(fixture('jrni-legacy-booking-no-show-undone.json'));
+    expect(undone.events[0]?.type).toBe('appointment.status_reverted');
+    expect(dataOf(undone)).toMatchObject({
+      status: 'booked',
+      workflowStep: 'scheduled',
+      changes: ['status', 'workflowStep'],
+      patient: { id: '3056937' },
+    });
+  });
+
+  it('fills a cancellation from the known state: the push without client, person link or address contradicts nothing', async () => {
+    const { push } = setup();
+    const created = await push(fixture('created.json'));
+    const thin = fixture('created.json');
+    const embedded = thin._embedded as JsonObject;
+    delete embedded.client;
+    delete embedded.member;
+    delete thin.client_name;
+    const [booking] = embedded.bookings as JsonObject[];
+    for (const key of ['_links', 'address', 'time_zone', 'company_id', 'first_name', 'last_name', 'email'])
+      delete booking![key];
+    const cancelled = await push(thin, 'cancellation');
+    expect(cancelled.events.map((e) => e.type)).toEqual(['appointment.cancelled']);
+    const { vendor: _v, status, ...known } = dataOf(created);
+    const { vendor: _w, ...after } = dataOf(cancelled);
+    expect(after).toEqual({ ...known, status: 'cancelled' });
+    expect(after.practitioner).toEqual({ id: '30553', name: 'Waqas' });
+    expect(status).toBe('booked');
+  });
+
+  it('maps a legacy multi_status like JRNI check-in statuses, and an uncancelled booking to restored', async () => {
+    const { push } = setup();
+    await push(fixture('created.json'));
+    const arrived = fixture('created.json');
+    ((arrived._embedded as JsonObject).bookings as JsonObject[])[0]!.multi_status = 'checked_in';
+    const r = await push(arrived);
+    expect(r.events.map((e) => e.type)).toEqual(['appointment.arrived']);
+    expect(dataOf(r)).toMatchObject({ status: 'arrived', workflowStep: 'arrived' });
+  });
+
+  it('announces a cancelled booking that comes back as restored (the undo of a cancellation)', async () => {
+    const { push } = setup();
+    await push(fixture('created.json'));
+    await push(fixture('created.json'), 'cancellation');
+    const back = fixture('created.json');
+    ((back._embedded as JsonObject).bookings as JsonObject[])[0]!.is_cancelled = false;
+    const restored = await push(back);
+    expect(restored.events.map((e) => e.type)).toEqual(['appointment.restored']);
+    expect(dataOf(restored)).toMatchObject({ status: 'booked', changes: ['status', 'workflowStep'] });
   });
 
   it('announces an amendment of a booking it never saw as created (the hub started late)', async () => {
@@ -149,6 +286,14 @@ describe('bookingbug normalize', () => {
     const { push } = setup();
     const body = { ...fixture('created.json'), _embedded: { bookings: [] } };
     expect((await push(body)).ignored).toBe('the purchase has no bookings');
+  });
+
+  it('is documented: every vendor type and normalized type appears in docs/connectors/bookingbug.md', () => {
+    const doc = readFileSync(new URL('../../../../docs/connectors/bookingbug.md', import.meta.url), 'utf8');
+    for (const row of eventMap) {
+      expect(doc, row.vendorType).toContain(`\`${row.vendorType}\``);
+      for (const type of row.normalizedTypes) expect(doc, type).toContain(`\`${type}\``);
+    }
   });
 
   it('normalizes datetimes keeping the offset', () => {

@@ -9,22 +9,30 @@ import {
   type NormalizeContext,
   type NormalizeResult,
   type VendorNotification,
+  withKnownState,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
-import type { BookingBugBooking, BookingBugClient, BookingBugPurchase } from './vendor.ts';
+import { jrniCancelled, jrniOf, jrniSnapshot } from './jrni.ts';
+import type { BookingBugBooking, BookingBugClient, BookingBugPurchase, JrniWebhook } from './vendor.ts';
 
 export const CONNECTOR_NAME = 'bookingbug';
 
 /**
  * Notification types: BookingBug's legacy push has no event type, so the type says where the
- * purchase came from (`purchase` on the booking URL, `cancellation` on the cancellation URL), or
- * JRNI's `triggerName` when present.
+ * purchase came from (`purchase` on the booking URL, `cancellation` on the cancellation URL); a JRNI
+ * webhook's type is its trigger (see `jrniTrigger`).
  */
 const ANY = [
   'appointment.created',
   'appointment.rescheduled',
   'appointment.updated',
   'appointment.cancelled',
+  'appointment.restored',
+  'appointment.arrived',
+  'appointment.in_progress',
+  'appointment.completed',
+  'appointment.no_show',
+  'appointment.status_reverted',
 ];
 
 export const eventMap: readonly EventMapping[] = [
@@ -41,21 +49,41 @@ export const eventMap: readonly EventMapping[] = [
   {
     vendorType: 'create',
     normalizedTypes: ANY,
-    note: 'JRNI triggerName create: usually created; a known booking is compared with its last state',
+    note: 'JRNI webhook, triggerName create: usually created; a known booking is compared with its last state',
   },
   {
     vendorType: 'modify',
     normalizedTypes: ANY,
-    note: 'JRNI triggerName modify: a new time is a reschedule, other changes an update; an unknown booking is created',
+    note: 'JRNI webhook, triggerName modify: a new time is a reschedule, a check-in status its workflow event, other changes an update; an unknown booking is created',
   },
   {
     vendorType: 'cancelled',
     normalizedTypes: ANY,
-    note: 'JRNI triggerName cancelled: cancelled for the flagged bookings (all when none is flagged)',
+    note: 'JRNI webhook, triggerName cancelled: cancelled',
+  },
+  {
+    vendorType: 'confirmed',
+    normalizedTypes: [...ANY, 'appointment.confirmed'],
+    note: 'JRNI notification webhook, booking confirmed: confirmed when nothing else changed',
+  },
+  {
+    vendorType: 'reminder',
+    normalizedTypes: ANY,
+    note: 'JRNI notification webhook, session reminder: no change, stored as ignored (a change it shows is announced)',
+  },
+  {
+    vendorType: 'attendees_added',
+    normalizedTypes: ANY,
+    note: 'JRNI notification webhook, additional attendees added: updated with changes vendor.additional_attendees',
+  },
+  {
+    vendorType: 'snapshot',
+    normalizedTypes: ANY,
+    note: 'JRNI webhook without a trigger name we know: decided by comparison with the known state alone',
   },
 ];
 
-/** The purchase inside a body: the body itself, or JRNI-style under `purchase` / `data`. */
+/** The purchase inside a body: the body itself, or wrapped under `purchase` / `data` (read leniently; no vendor source shows a wrapper). */
 export function purchaseOf(body: JsonObject): BookingBugPurchase | undefined {
   for (const candidate of [body, body.purchase, body.data]) {
     if (isJsonObject(candidate) && (typeof candidate.id === 'number' || typeof candidate.id === 'string')) {
@@ -199,7 +227,66 @@ export function bookingSnapshot(
   if (resource !== undefined) s.resource = resource;
   if (typeof booking.quantity === 'number') s.quantity = booking.quantity;
   if (typeof booking.on_waitlist === 'boolean') s.onWaitlist = booking.on_waitlist;
+  const checkIn = checkInOf(booking.current_multi_status ?? booking.multi_status);
+  if (checkIn !== undefined) s.checkIn = checkIn;
   return s;
+}
+
+/**
+ * A check-in status in one spelling: JRNI's webhook says `Checked in`, its admin API and the legacy
+ * booking's `multi_status` say `checked_in`; both become `checked_in`. Empty is `none`.
+ *
+ * @example
+ * ```ts
+ * checkInOf('No show'); // 'no_show'
+ * ```
+ */
+export function checkInOf(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  return (
+    value
+      .trim()
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_')
+      .replace(/^_+|_+$/g, '') || 'none'
+  );
+}
+
+interface CheckInState {
+  /** The event that announces reaching this status. */
+  type?: string;
+  status: 'booked' | 'arrived' | 'checked-in' | 'fulfilled' | 'noshow';
+  step?: string;
+  /** Order along the visit: a lower rank after a higher one is an undo. */
+  rank: number;
+}
+
+/** JRNI's default check-in statuses (configurable at the vendor; others are vendor-only changes). */
+const CHECK_IN: Record<string, CheckInState> = {
+  none: { status: 'booked', step: 'scheduled', rank: 0 },
+  checked_in: { type: 'appointment.arrived', status: 'arrived', step: 'arrived', rank: 1 },
+  being_seen: { type: 'appointment.in_progress', status: 'checked-in', step: 'in_progress', rank: 2 },
+  completed: { type: 'appointment.completed', status: 'fulfilled', step: 'completed', rank: 3 },
+  no_show: { type: 'appointment.no_show', status: 'noshow', rank: -1 },
+};
+
+/**
+ * The workflow event of a check-in status change, or undefined when there is none (no change, or a
+ * custom status). A no-show is a workflow outcome: clearing it, or stepping back along the visit,
+ * is `appointment.status_reverted` (docs/events.md, "Undo events"); a status set after a no-show is
+ * a new observation (the patient came after all).
+ */
+function checkInEvent(before: unknown, now: unknown): string | undefined {
+  if (typeof now !== 'string') return undefined;
+  const from = typeof before === 'string' ? before : 'none';
+  if (from === now) return undefined;
+  const to = CHECK_IN[now];
+  if (to === undefined) return undefined;
+  if (now === 'no_show') return to.type;
+  if (now === 'none') return 'appointment.status_reverted';
+  const was = CHECK_IN[from];
+  if (was === undefined || from === 'no_show' || to.rank > was.rank) return to.type;
+  return 'appointment.status_reverted';
 }
 
 /** Snapshot keys that are not Appointment fields, with the name they get in `changes`. */
@@ -207,16 +294,30 @@ const VENDOR_ONLY: Record<string, string> = {
   resource: 'vendor.resource_name',
   quantity: 'vendor.quantity',
   onWaitlist: 'vendor.on_waitlist',
+  additionalAttendees: 'vendor.additional_attendees',
+  checkIn: 'vendor.check_in_status',
 };
 
-/** What the hub keeps per purchase between deliveries. */
+/** Snapshot keys compared on their own (times, cancellation, check-in), not as plain changes. */
+const OWN_RULES = new Set(['start', 'end', 'cancelled', 'checkIn']);
+
+/**
+ * What the hub keeps per purchase between deliveries: the ids of its bookings (each booking's
+ * snapshot is kept under {@link bookingKey}, where a JRNI webhook about it finds it too). Before
+ * JRNI's webhooks were supported the snapshots were kept here, under `bookings`: still read.
+ */
 interface StoredPurchase {
-  /** booking id → its last snapshot. */
-  bookings: Record<string, JsonObject>;
+  bookingIds?: string[];
+  bookings?: Record<string, JsonObject>;
 }
 
 export function stateKey(purchaseId: string): string {
   return `purchase:${purchaseId}`;
+}
+
+/** The state key of one booking's last snapshot, shared by the legacy push and JRNI's webhooks. */
+export function bookingKey(bookingId: string): string {
+  return `booking:${bookingId}`;
 }
 
 // Key order is not data: the hub's state store is Postgres jsonb, which hands objects back with
@@ -235,9 +336,56 @@ const same = (a: unknown, b: unknown): boolean =>
   JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 
 /**
- * One event per booking of the pushed purchase, decided by comparing each booking with its stored
- * state: new → created, cancelled → cancelled, moved → rescheduled, otherwise changed → updated,
- * unchanged → nothing.
+ * A booking's snapshot from this push, completed from its known one (docs/events.md, "What data
+ * carries"): a block the push leaves out keeps its known value, and the same party described with
+ * fewer details keeps the known details (a JRNI service has no price, a purchase without
+ * `_links.person` names the practitioner only by name). A JRNI company stands for the place; a
+ * place known by a legacy address id is more precise and is kept.
+ */
+export function fillSnapshot(
+  fresh: JsonObject,
+  known: JsonObject | undefined,
+  shape: 'purchase' | 'jrni',
+): JsonObject {
+  if (known === undefined) return fresh;
+  const f: JsonObject = { ...fresh };
+  const p = f.practitioner;
+  const kp = known.practitioner;
+  if (
+    isJsonObject(p) &&
+    isJsonObject(kp) &&
+    typeof p.id === 'string' &&
+    p.id.startsWith('name:') &&
+    p.name === kp.name
+  ) {
+    f.practitioner = kp;
+  }
+  const organizationId = isJsonObject(f.organization) ? f.organization.id : undefined;
+  if (
+    shape === 'jrni' &&
+    isJsonObject(known.location) &&
+    isJsonObject(f.location) &&
+    f.location.id === organizationId &&
+    known.location.id !== organizationId
+  ) {
+    f.location = known.location;
+  }
+  for (const key of ['practitioner', 'service', 'organization', 'location', 'patient']) {
+    const now = f[key];
+    const before = known[key];
+    // A party without an id (a JRNI customer) is the known one described again.
+    if (isJsonObject(now) && isJsonObject(before) && (now.id === undefined || now.id === before.id)) {
+      f[key] = { ...before, ...now };
+    }
+  }
+  return withKnownState(f, known);
+}
+
+/**
+ * One event per booking of the pushed purchase, or for the booking of a JRNI webhook, decided by
+ * comparing each booking (completed from its known state) with its stored state: new → created,
+ * cancelled → cancelled, back from cancelled → restored, moved → rescheduled, a check-in status →
+ * its workflow event, otherwise changed → updated, unchanged → nothing.
  *
  * @example
  * ```ts
@@ -249,45 +397,58 @@ export async function normalize(
   ctx: NormalizeContext<Config>,
 ): Promise<NormalizeResult> {
   const body = isJsonObject(n.payload) ? n.payload : {};
+  const jrni = jrniOf(body);
+  if (jrni !== undefined) return normalizeJrni(n, jrni, ctx);
   const purchase = purchaseOf(body);
   if (purchase === undefined)
     throw ConnectorError.permanent('the stored BookingBug notification has no purchase id');
   const purchaseId = String(purchase.id);
   const bookings = bookingsOf(purchase);
   if (bookings.length === 0) return ignore('the purchase has no bookings');
-  const cancelRequest = n.type === 'cancellation' || n.type === 'cancelled';
+  const cancelRequest = n.type === 'cancellation';
 
   const stored = (await ctx.state.get<JsonObject>(stateKey(purchaseId))) as unknown as
     | StoredPurchase
     | undefined;
-  const previous: Record<string, JsonObject> = { ...(stored?.bookings ?? {}) };
+  const knownIds = [
+    ...new Set([
+      ...(stored?.bookingIds ?? Object.keys(stored?.bookings ?? {})),
+      ...bookings.map((b) => String(b.id)),
+    ]),
+  ];
+  const previous: Record<string, JsonObject> = {};
+  const snapshots = await Promise.all(knownIds.map((id) => ctx.state.get<JsonObject>(bookingKey(id))));
+  knownIds.forEach((id, i) => {
+    const snap = snapshots[i] ?? stored?.bookings?.[id];
+    if (snap !== undefined) previous[id] = snap;
+  });
   const current = bookings.map((b) => ({
     booking: b,
     id: String(b.id),
-    snap: bookingSnapshot(purchase, b, isCancelled(b, bookings, cancelRequest)),
+    fresh: bookingSnapshot(purchase, b, isCancelled(b, bookings, cancelRequest)),
   }));
 
   // Whether a moved booking keeps its id is unverified: a booking id that disappeared from the
   // purchase while a new one appeared at another time is taken as the same appointment, moved.
   const currentIds = new Set(current.map((c) => c.id));
-  const vanished = Object.keys(previous).filter(
-    (id) => !currentIds.has(id) && previous[id]?.cancelled !== true,
-  );
+  const purchaseIds = stored?.bookingIds ?? Object.keys(stored?.bookings ?? {});
+  const vanished = purchaseIds.filter((id) => !currentIds.has(id) && previous[id]?.cancelled !== true);
   const movedFrom = new Map<string, string>();
   for (const c of current) {
-    if (previous[c.id] !== undefined || c.snap.cancelled === true) continue;
+    if (previous[c.id] !== undefined || c.fresh.cancelled === true) continue;
     const match =
       vanished.find(
-        (id) => !same(previous[id]?.start, c.snap.start) && same(previous[id]?.service, c.snap.service),
-      ) ?? vanished.find((id) => !same(previous[id]?.start, c.snap.start));
+        (id) => !same(previous[id]?.start, c.fresh.start) && same(previous[id]?.service, c.fresh.service),
+      ) ?? vanished.find((id) => !same(previous[id]?.start, c.fresh.start));
     if (match === undefined) continue;
     movedFrom.set(c.id, match);
     vanished.splice(vanished.indexOf(match), 1);
   }
 
-  const time = toRfc3339(purchase.triggerTime) ?? n.occurredAt ?? ctx.receivedAt.toISOString();
+  const created = toRfc3339(purchase.created_at);
+  const time = n.occurredAt ?? ctx.receivedAt.toISOString();
   const events: EventDraft[] = [];
-  const nextState: Record<string, JsonObject> = { ...previous };
+  const ids = new Set(purchaseIds);
   for (const c of current) {
     const oldId = movedFrom.get(c.id);
     const before = previous[c.id] ?? (oldId === undefined ? undefined : previous[oldId]);
@@ -295,90 +456,138 @@ export async function normalize(
     if (oldId !== undefined) {
       hubId = await ctx.aliases.hubId('appointment', oldId);
       await ctx.aliases.link('appointment', c.id, hubId);
-      delete nextState[oldId];
+      await ctx.state.delete(bookingKey(oldId));
+      ids.delete(oldId);
     } else {
       hubId = await ctx.aliases.hubId('appointment', c.id);
     }
-    nextState[c.id] = c.snap;
+    ids.add(c.id);
+    const snap = fillSnapshot(c.fresh, before, 'purchase');
+    await ctx.state.set(bookingKey(c.id), snap);
 
-    const decided = decide(before, c.snap);
+    const decided = decide(before, snap, n.type);
     if (decided === undefined) continue;
-    const data = entityOf(c.snap, decided.status, hubId, c.id, oldId, ctx.instanceId, purchase, c.booking);
-    if (decided.type === 'appointment.rescheduled') {
-      data.previous = {
-        ...(before?.start === undefined ? {} : { start: before.start }),
-        ...(before?.end === undefined ? {} : { end: before.end }),
-        ...(oldId === undefined ? {} : { vendorId: oldId }),
-      };
-      if (decided.changes.length > 0) data.changes = decided.changes;
-    }
-    if (decided.type === 'appointment.updated') data.changes = decided.changes;
-    const created = toRfc3339(purchase.created_at);
+    const data = entityOf(snap, decided, hubId, c.id, oldId, ctx.instanceId, before, {
+      purchase: purchaseRecord(purchase),
+      booking: c.booking as unknown as JsonObject,
+    });
     if (created !== undefined) data.bookedAt = created;
-    if (decided.type === 'appointment.cancelled' && purchase.triggerTime !== undefined) {
-      const at = toRfc3339(purchase.triggerTime);
-      if (at !== undefined) data.cancelledAt = at;
-    }
     const eventTime =
-      decided.type === 'appointment.created' && purchase.triggerTime === undefined && stored === undefined
-        ? (created ?? time)
-        : time;
+      decided.type === 'appointment.created' && stored === undefined ? (created ?? time) : time;
     events.push({ type: decided.type, subject: `appointment/${hubId}`, time: eventTime, data });
   }
 
-  await ctx.state.set(stateKey(purchaseId), { bookings: nextState } as unknown as JsonObject);
+  await ctx.state.set(stateKey(purchaseId), { bookingIds: [...ids] });
   if (events.length === 0) return ignore('no change since the last delivery');
   return emit(...events);
 }
 
+/** The purchase without its bookings array: each event carries its own booking in full. */
+function purchaseRecord(purchase: BookingBugPurchase): JsonObject {
+  const { _embedded, ...fields } = purchase;
+  const { bookings: _others, ...embedded } = _embedded ?? {};
+  return { ...fields, _embedded: embedded } as unknown as JsonObject;
+}
+
+/** A JRNI data or notification webhook: one booking, compared with its known state. */
+async function normalizeJrni(
+  n: VendorNotification,
+  webhook: JrniWebhook,
+  ctx: NormalizeContext<Config>,
+): Promise<NormalizeResult> {
+  const bookingId = String(webhook.appointment.bookingId);
+  const before = await ctx.state.get<JsonObject>(bookingKey(bookingId));
+  const fresh = jrniSnapshot(webhook, jrniCancelled(webhook, n.type));
+  const snap = fillSnapshot(fresh, before, 'jrni');
+  await ctx.state.set(bookingKey(bookingId), snap);
+  const decided = decide(before, snap, n.type);
+  if (decided === undefined) {
+    return ignore(
+      n.type === 'reminder'
+        ? 'a JRNI reminder: nothing changed since the last delivery'
+        : 'no change since the last delivery',
+    );
+  }
+  const hubId = await ctx.aliases.hubId('appointment', bookingId);
+  const data = entityOf(snap, decided, hubId, bookingId, undefined, ctx.instanceId, before, {
+    webhook: webhook as unknown as JsonObject,
+  });
+  const time = toRfc3339(webhook.triggerTime) ?? n.occurredAt ?? ctx.receivedAt.toISOString();
+  if (decided.type === 'appointment.cancelled' && webhook.triggerTime !== undefined) {
+    const at = toRfc3339(webhook.triggerTime);
+    if (at !== undefined) data.cancelledAt = at;
+  }
+  return emit({ type: decided.type, subject: `appointment/${hubId}`, time, data });
+}
+
 interface Decision {
   type: string;
-  status: 'booked' | 'cancelled';
   changes: string[];
 }
 
-function decide(before: JsonObject | undefined, now: JsonObject): Decision | undefined {
-  const cancelled = now.cancelled === true;
-  if (cancelled) {
-    return before?.cancelled === true
-      ? undefined
-      : { type: 'appointment.cancelled', status: 'cancelled', changes: [] };
+/** The appointment's status and workflow step in a snapshot. */
+function statusOf(snap: JsonObject): { status: string; step?: string } {
+  if (snap.cancelled === true) return { status: 'cancelled' };
+  const checkIn = typeof snap.checkIn === 'string' ? CHECK_IN[snap.checkIn] : undefined;
+  if (checkIn === undefined) return { status: 'booked' };
+  return checkIn.step === undefined
+    ? { status: checkIn.status }
+    : { status: checkIn.status, step: checkIn.step };
+}
+
+function decide(before: JsonObject | undefined, now: JsonObject, trigger: string): Decision | undefined {
+  if (now.cancelled === true) {
+    return before?.cancelled === true ? undefined : { type: 'appointment.cancelled', changes: [] };
   }
-  if (before === undefined) return { type: 'appointment.created', status: 'booked', changes: [] };
+  if (before === undefined) return { type: 'appointment.created', changes: [] };
   const changes: string[] = [];
   const keys = new Set([...Object.keys(before), ...Object.keys(now)]);
   for (const key of keys) {
-    if (key === 'start' || key === 'end') continue;
-    if (key === 'cancelled') {
-      if (before.cancelled !== now.cancelled) changes.push('status');
-      continue;
-    }
+    if (OWN_RULES.has(key)) continue;
     if (!same(before[key], now[key])) changes.push(VENDOR_ONLY[key] ?? key);
   }
-  changes.sort();
-  if (!same(before.start, now.start) || !same(before.end, now.end)) {
-    const moved = ['start', 'end'].filter((k) => !same(before[k], now[k]));
-    return { type: 'appointment.rescheduled', status: 'booked', changes: [...moved, ...changes] };
+  const checkInType = checkInEvent(before.checkIn, now.checkIn);
+  if (checkInType === undefined && !same(before.checkIn ?? 'none', now.checkIn ?? before.checkIn ?? 'none')) {
+    changes.push(VENDOR_ONLY.checkIn!); // a custom check-in status: no workflow event of its own
   }
-  if (changes.length === 0) return undefined;
-  return { type: 'appointment.updated', status: 'booked', changes };
+  changes.sort();
+  const moved = ['start', 'end'].filter((k) => !same(before[k], now[k]));
+  const statusChanges = ['status', 'workflowStep'];
+  // A cancelled booking back: the undo of a cancellation (docs/events.md, "Undo events").
+  if (before.cancelled === true)
+    return { type: 'appointment.restored', changes: [...statusChanges, ...moved, ...changes] };
+  if (moved.length > 0) {
+    return { type: 'appointment.rescheduled', changes: [...moved, ...changes] };
+  }
+  if (checkInType !== undefined) {
+    return {
+      type: checkInType,
+      changes: checkInType === 'appointment.status_reverted' ? [...statusChanges, ...changes] : changes,
+    };
+  }
+  if (changes.length === 0) {
+    return trigger === 'confirmed' ? { type: 'appointment.confirmed', changes: [] } : undefined;
+  }
+  return { type: 'appointment.updated', changes };
 }
 
 function entityOf(
   snap: JsonObject,
-  status: 'booked' | 'cancelled',
+  decided: Decision,
   hubId: string,
   bookingId: string,
   oldId: string | undefined,
   instanceId: string,
-  purchase: BookingBugPurchase,
-  booking: BookingBugBooking,
+  before: JsonObject | undefined,
+  vendor: JsonObject,
 ): JsonObject {
   const vendorIds: JsonObject[] = [];
   if (oldId !== undefined)
     vendorIds.push({ system: CONNECTOR_NAME, instance: instanceId, value: oldId, current: false });
   vendorIds.push({ system: CONNECTOR_NAME, instance: instanceId, value: bookingId, current: true });
+  const { status, step } = statusOf(snap);
   const data: JsonObject = { id: hubId, vendorIds, status };
+  if (step !== undefined) data.workflowStep = step;
   for (const key of [
     'start',
     'end',
@@ -389,15 +598,19 @@ function entityOf(
     'location',
     'organization',
     'service',
+    'videoCallUrl',
+    'bookedBy',
   ]) {
     if (snap[key] !== undefined) data[key] = snap[key]!;
   }
-  // The purchase without its other bookings: each event carries its own booking in full.
-  const { _embedded, ...purchaseFields } = purchase;
-  const { bookings: _others, ...embedded } = _embedded ?? {};
-  data.vendor = {
-    purchase: { ...purchaseFields, _embedded: embedded } as unknown as JsonObject,
-    booking: booking as unknown as JsonObject,
-  };
+  if (decided.type === 'appointment.rescheduled') {
+    data.previous = {
+      ...(before?.start === undefined ? {} : { start: before.start }),
+      ...(before?.end === undefined ? {} : { end: before.end }),
+      ...(oldId === undefined ? {} : { vendorId: oldId }),
+    };
+  }
+  if (decided.changes.length > 0 || decided.type === 'appointment.updated') data.changes = decided.changes;
+  data.vendor = vendor;
   return data;
 }

@@ -19,8 +19,13 @@ describe('bookingbug authenticate', () => {
   });
   it.each([
     ['missing', {}, /missing/],
-    ['not Basic', { authorization: 'Bearer bb-password-0123456789' }, /not HTTP Basic/],
-    ['without a colon', { authorization: `Basic ${Buffer.from('bb-user').toString('base64')}` }, /malformed/],
+    ['another scheme', { authorization: 'Digest bb-password-0123456789' }, /neither Basic nor Bearer/],
+    ['a Bearer token when OAuth2 is not configured', { authorization: 'Bearer x' }, /not configured/],
+    [
+      'without a colon',
+      { authorization: `Basic ${Buffer.from('bb-user').toString('base64')}` },
+      /do not match/,
+    ],
     [
       'a wrong password',
       { authorization: basicAuthorization('bb-user', 'bb-password-012345678') },
@@ -44,7 +49,7 @@ describe('bookingbug authenticate', () => {
 });
 
 describe('bookingbug parse', () => {
-  it('makes one notification per purchase, typed by route or JRNI trigger', () => {
+  it('makes one notification per purchase, typed by route', () => {
     const created = parse(inboundRequest({ body: fixture('created.json') }), config);
     expect(created).toHaveLength(1);
     expect(created[0]).toMatchObject({
@@ -54,8 +59,40 @@ describe('bookingbug parse', () => {
     });
     const cancel = parse(inboundRequest({ route: 'cancellation', body: fixture('created.json') }), config);
     expect(cancel[0]?.type).toBe('cancellation');
-    const jrni = parse(inboundRequest({ body: fixture('jrni-modify.json') }), config);
-    expect(jrni[0]).toMatchObject({ type: 'modify', occurredAt: '2024-05-03T16:40:05Z' });
+  });
+
+  it('makes one notification per JRNI webhook, typed by its trigger, ordered per booking', () => {
+    const [n] = parse(inboundRequest({ body: fixture('jrni-data-modify-time.json') }), config);
+    expect(n).toMatchObject({
+      type: 'modify',
+      orderingKey: 'booking:1294',
+      occurredAt: '2023-02-12T09:30:00Z',
+      meta: { route: 'default', shape: 'jrni' },
+    });
+    const typeOf = (triggerName: unknown) =>
+      parse(
+        inboundRequest({ body: { ...fixture('jrni-data-create.json'), triggerName } as JsonObject }),
+        config,
+      )[0]?.type;
+    expect(typeOf('create')).toBe('create');
+    expect(typeOf('Cancelled')).toBe('cancelled');
+    expect(typeOf('booking_confirmed')).toBe('confirmed');
+    expect(typeOf('Session Reminder')).toBe('reminder');
+    expect(typeOf('additional_attendees_added')).toBe('attendees_added');
+    // A customised payload without (or with an unknown) trigger is still stored: the comparison decides.
+    expect(typeOf(undefined)).toBe('snapshot');
+    expect(typeOf('exploded')).toBe('snapshot');
+  });
+
+  it('answers a token request with nothing to store, and refuses another grant type', () => {
+    const token = (body: string, type = 'application/x-www-form-urlencoded') =>
+      parse(
+        inboundRequest({ route: 'oauth-token', headers: { 'content-type': type }, body: Buffer.from(body) }),
+        config,
+      );
+    expect(token('grant_type=client_credentials')).toEqual([]);
+    expect(token('{"grant_type":"client_credentials"}', 'application/json')).toEqual([]);
+    expect(() => token('grant_type=password')).toThrow(expect.objectContaining({ kind: 'bad_request' }));
   });
 
   it('dedupes an identical redelivery, even re-serialized with other key order, but not an amendment', () => {
@@ -68,24 +105,21 @@ describe('bookingbug parse', () => {
     expect(key(fixture('amended-time.json'))).not.toBe(key(body));
     expect(key(fixture('repeat-unchanged.json'))).not.toBe(key(body));
     expect(key(body, 'cancellation')).not.toBe(key(body));
-    expect(key(fixture('jrni-cancelled.json'))).not.toBe(
-      key({ ...fixture('jrni-cancelled.json'), triggerTime: '2024-05-04T09:05:00Z' }),
+    expect(key(fixture('jrni-data-create.json'))).toBe(key(fixture('jrni-data-create.json')));
+    expect(key(fixture('jrni-data-checked-in.json'))).not.toBe(
+      key({ ...fixture('jrni-data-checked-in.json'), triggerTime: '2023-02-18T18:59:00Z' }),
     );
   });
 
-  it('reads a purchase wrapped in `purchase` (JRNI variant)', () => {
-    const { triggerName, triggerTime, ...purchase } = fixture('jrni-create.json');
-    const [n] = parse(
-      inboundRequest({ body: { triggerName: triggerName!, triggerTime: triggerTime!, purchase } }),
-      config,
-    );
-    expect(n).toMatchObject({ type: 'purchase', orderingKey: 'purchase:11620001' });
+  it('reads a purchase wrapped in `purchase`', () => {
+    const [n] = parse(inboundRequest({ body: { purchase: fixture('created.json') } }), config);
+    expect(n).toMatchObject({ type: 'purchase', orderingKey: 'purchase:11610441' });
   });
 
   it.each([
-    ['no purchase id', { _embedded: { bookings: [] } }, /not a purchase/],
+    ['no purchase id', { _embedded: { bookings: [] } }, /neither a BookingBug purchase/],
+    ['a JRNI webhook without bookingId', { appointment: { longId: 'x' } }, /no appointment.bookingId/],
     ['bookings that are not an array', { id: 1, _embedded: { bookings: {} } }, /not an array/],
-    ['an unknown triggerName', { id: 1, triggerName: 'exploded' }, /triggerName/],
     ['a JSON array', [{ id: 1 }], /JSON object/],
   ])('refuses %s as a bad request', (_name, body, message) => {
     const run = () => parse(inboundRequest({ body: body as JsonObject }), config);

@@ -3,75 +3,104 @@ import {
   ConnectorError,
   dedupeKeyOf,
   type InboundRequest,
+  type JsonObject,
   type PushRoute,
   parseJsonObjectBody,
   type VendorNotification,
 } from '@switchyard/core';
+import { TOKEN_ROUTE, tokenRequestFields } from './auth.ts';
 import type { Config } from './config.ts';
+import { jrniOf, jrniTrigger } from './jrni.ts';
 import { bookingSnapshot, bookingsOf, isCancelled, purchaseOf, toRfc3339 } from './normalize.ts';
 
 /**
  * The booking callback URL is the instance URL; the cancellation callback URL is `…/cancellation`.
- * With only the booking URL configured in BookingBug, cancellations arrive there too.
+ * With only the booking URL configured in BookingBug, cancellations arrive there too. JRNI's data
+ * and notification webhooks use the instance URL; with OAuth2, JRNI's `accessTokenUrl` is
+ * `…/oauth/token`.
  */
 export const routes: readonly PushRoute[] = [
   { name: 'default', path: '' },
   { name: 'cancellation', path: 'cancellation' },
+  { name: TOKEN_ROUTE, path: 'oauth/token' },
 ];
 
-const TRIGGERS = new Set(['create', 'modify', 'cancelled']);
-
 /**
- * One notification per pushed purchase (normalize emits one event per booking). BookingBug sends no
- * event id, so the dedupe key is the purchase id, the route, JRNI's trigger name and time when
- * present, and a hash of the bookings' normalized state and of the whole canonical body: an identical
+ * One notification per push: a legacy purchase (normalize emits one event per booking), or a JRNI
+ * appointment snapshot (one booking). Neither carries an event id, so the dedupe key is the purchase
+ * or booking id, the vendor type, JRNI's trigger time, and a hash of the content: an identical
  * redelivery dedupes, an amendment does not, and a re-sent purchase that differs only in fields the
  * hub does not compare (payment log, `attended`) is still stored, then ignored by normalize as "no
- * change" instead of vanishing as a duplicate.
+ * change" instead of vanishing as a duplicate. A token request stores nothing: the route's
+ * acknowledgement is the token.
  *
  * @example
  * ```ts
  * parse(inboundRequest({ route: 'cancellation', body: purchase }), config);
  * // [{ type: 'cancellation', dedupeKey: 'sha256:…', orderingKey: 'purchase:11610441', … }]
+ * parse(inboundRequest({ body: jrniWebhook }), config);
+ * // [{ type: 'modify', dedupeKey: 'sha256:…', orderingKey: 'booking:1294', … }]
  * ```
  */
 export function parse(request: InboundRequest, _config: Config): VendorNotification[] {
+  if (request.route === TOKEN_ROUTE) {
+    const grant = tokenRequestFields(request).grant_type;
+    if (grant !== undefined && grant !== 'client_credentials') {
+      throw ConnectorError.badRequest(
+        `unsupported grant_type ${JSON.stringify(grant.slice(0, 40))}: only client_credentials`,
+      );
+    }
+    return [];
+  }
   const body = parseJsonObjectBody(request);
+  const jrni = jrniOf(body);
+  if (jrni !== undefined) {
+    const trigger = jrniTrigger(jrni.triggerName);
+    const bookingId = String(jrni.appointment.bookingId);
+    const triggerTime = toRfc3339(jrni.triggerTime);
+    return [
+      {
+        type: trigger,
+        dedupeKey: dedupeKeyOf('jrni', bookingId, trigger, triggerTime, hashOf(canonical(body))),
+        orderingKey: `booking:${bookingId}`,
+        occurredAt: triggerTime ?? request.receivedAt.toISOString(),
+        payload: body,
+        meta: { route: request.route, shape: 'jrni' },
+      },
+    ];
+  }
   const purchase = purchaseOf(body);
-  if (purchase === undefined)
-    throw ConnectorError.badRequest('the BookingBug push is not a purchase (no id)');
+  if (purchase === undefined) {
+    throw ConnectorError.badRequest(
+      'the push is neither a BookingBug purchase (no id) nor a JRNI webhook (no appointment.bookingId)',
+    );
+  }
   const bookings = purchase._embedded?.bookings;
   if (bookings !== undefined && !Array.isArray(bookings)) {
     throw ConnectorError.badRequest('the BookingBug purchase has _embedded.bookings that is not an array');
   }
-  const trigger =
-    typeof purchase.triggerName === 'string' ? purchase.triggerName.trim().toLowerCase() : undefined;
-  if (trigger !== undefined && !TRIGGERS.has(trigger)) {
-    throw ConnectorError.badRequest(
-      `unknown JRNI triggerName ${JSON.stringify(purchase.triggerName).slice(0, 60)}`,
-    );
-  }
-  const cancelRoute = request.route === 'cancellation';
-  const type = cancelRoute && trigger !== 'cancelled' ? 'cancellation' : (trigger ?? 'purchase');
-  const cancelRequest = type === 'cancellation' || type === 'cancelled';
+  const type = request.route === 'cancellation' ? 'cancellation' : 'purchase';
   const list = bookingsOf(purchase);
   const state = list
-    .map((b) => [String(b.id), bookingSnapshot(purchase, b, isCancelled(b, list, cancelRequest))] as const)
+    .map(
+      (b) =>
+        [String(b.id), bookingSnapshot(purchase, b, isCancelled(b, list, type === 'cancellation'))] as const,
+    )
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const contentHash = createHash('sha256')
-    .update(JSON.stringify([state, canonical(body)]))
-    .digest('hex');
-  const triggerTime = toRfc3339(purchase.triggerTime);
   return [
     {
       type,
-      dedupeKey: dedupeKeyOf('bookingbug', String(purchase.id), type, triggerTime, contentHash),
+      dedupeKey: dedupeKeyOf('bookingbug', String(purchase.id), type, null, hashOf([state, canonical(body)])),
       orderingKey: `purchase:${purchase.id}`,
-      occurredAt: triggerTime ?? request.receivedAt.toISOString(),
+      occurredAt: request.receivedAt.toISOString(),
       payload: body,
       meta: { route: request.route },
     },
   ];
+}
+
+function hashOf(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
 }
 
 /** JSON with object keys sorted, so a re-serialized but identical body hashes the same. */
@@ -81,7 +110,7 @@ function canonical(value: unknown): unknown {
     return Object.fromEntries(
       Object.keys(value)
         .sort()
-        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+        .map((k) => [k, canonical((value as JsonObject)[k])]),
     );
   }
   return value;

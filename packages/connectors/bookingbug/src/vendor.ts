@@ -1,6 +1,7 @@
 /**
- * BookingBug (JRNI) push payloads: the whole purchase, as in the vendor's sample. Fields the sample
- * does not show (`is_cancelled`, JRNI's `triggerName` / `triggerTime`) are optional.
+ * BookingBug (JRNI) push payloads: the legacy push's whole purchase, as in the vendor's sample
+ * (fields the sample does not show, like `is_cancelled` and `multi_status`, are optional), and JRNI's
+ * newer appointment snapshot ({@link JrniWebhook}).
  */
 
 /** A link in the HAL `_links` map. */
@@ -56,6 +57,9 @@ export interface BookingBugBooking {
   attended?: boolean;
   /** *Unverified* in the legacy push. */
   is_cancelled?: boolean;
+  /** The check-in status as the admin API has it (`checked_in`, …), when the push carries it. */
+  multi_status?: string;
+  current_multi_status?: string;
   price?: number;
   quantity?: number;
   slot_id?: number;
@@ -67,17 +71,13 @@ export interface BookingBugBooking {
   [key: string]: unknown;
 }
 
-/** The push body: a purchase, with JRNI's trigger fields when the newer webhooks send it. */
+/** The legacy push body: a purchase. */
 export interface BookingBugPurchase {
   id: number;
   long_id?: string;
   created_at?: string;
   client_name?: string;
   total_price?: number;
-  /** JRNI: `create | modify | cancelled`. */
-  triggerName?: string;
-  /** JRNI: when the trigger fired. */
-  triggerTime?: string;
   _embedded?: {
     client?: BookingBugClient;
     member?: BookingBugClient;
@@ -85,5 +85,78 @@ export interface BookingBugPurchase {
     [key: string]: unknown;
   };
   _links?: Record<string, BookingBugLink>;
+  [key: string]: unknown;
+}
+
+/**
+ * JRNI's data and notification webhooks (dev.jrni.com "Data Webhook Payload" and "Webhook Field
+ * definitions"; dev.bookingbug.com "Notification Webhooks"): a snapshot of one appointment, not a
+ * purchase. JRNI lets clients customise the payload, so every block and field is optional here
+ * except `appointment.bookingId`.
+ */
+export interface JrniWebhook {
+  appointment: JrniAppointment;
+  queuing?: Record<string, unknown>;
+  /** JRNI: "Appointment location" (a JRNI company is one place). */
+  company?: JrniParty & { address?: string; timezone?: string; phoneNumber?: string };
+  service?: JrniParty & { category?: string; categoryId?: number; method?: string; methodId?: number };
+  staff?: JrniParty & { email?: string; phoneNumber?: string };
+  resource?: JrniParty & { address?: string };
+  customer?: JrniCustomer;
+  additionalAttendeeCustomers?: unknown[];
+  additionalAttendeeStaff?: unknown[];
+  /** `create | modify | cancelled` (data webhooks); notification webhooks fire on more events. */
+  triggerName?: string;
+  /** When the trigger fired (UTC). */
+  triggerTime?: string;
+  [key: string]: unknown;
+}
+
+/** The `appointment` block of a JRNI webhook. */
+export interface JrniAppointment {
+  /** `booking` or `queuer`. */
+  origin?: string;
+  /** The JRNI appointment id: the same number as the legacy push's booking `id`. */
+  bookingId: number | string;
+  /** The purchase reference (customer modify links). */
+  longId?: string;
+  /** Start/end in the customer's time zone (the location's for in-person appointments). */
+  customerStartTime?: string;
+  customerEndTime?: string;
+  /** Start/end in the location's time zone. */
+  companyStartTime?: string;
+  companyEndTime?: string;
+  duration?: number;
+  bookedBy?: string;
+  channel?: string;
+  /** The booking status (e.g. `Booking`). */
+  status?: string;
+  /** The current check-in status: `Checked in`, `Being seen`, `Completed`, `No show` by default. */
+  checkInStatus?: string;
+  checkInStatusList?: unknown[];
+  joinVideoURL?: string;
+  customerModifyURL?: string;
+  adminModifyURL?: string;
+  customBookingFields?: Array<{ ref?: string; value?: unknown }>;
+  [key: string]: unknown;
+}
+
+/** A company, service, staff member or resource block. */
+export interface JrniParty {
+  name?: string;
+  jrniId?: number | string;
+  externalId?: string;
+  [key: string]: unknown;
+}
+
+/** The `customer` block. */
+export interface JrniCustomer {
+  firstName?: string;
+  lastName?: string;
+  email?: string;
+  mobile?: string;
+  homePhone?: string;
+  jrniId?: number | string;
+  externalId?: string;
   [key: string]: unknown;
 }

@@ -55,6 +55,10 @@ describe('clockwisemd encode', () => {
     expect(encode(event('appointment.status_reverted', {}, 'undo_ready'), config).body).toMatchObject({
       event_type: 'undo_ready',
     });
+    // An undone no-show: back to scheduled like undo_checkin, but Clockwise.MD sent undo_remove.
+    expect(
+      encode(event('appointment.status_reverted', { workflowStep: 'scheduled' }, 'undo_remove'), config).body,
+    ).toMatchObject({ event_type: 'undo_remove' });
   });
 
   it('refuses events Clockwise.MD cannot produce, or without a Clockwise id', () => {

@@ -130,6 +130,19 @@ describe('clockwisemd normalize: the workflow', () => {
     expect(restored.data).toMatchObject({ status: 'checked-in', workflowStep: 'ready' });
   });
 
+  it('undoes a no-show with status_reverted, not restored (restored undoes a cancellation only)', async () => {
+    const { ctx } = context(byId);
+    await run(ctx, 'create', 12347);
+    expect((await run(ctx, 'remove', 12347)).event?.type).toBe('appointment.no_show');
+    const undone = await run(ctx, 'undo_remove', 12347);
+    expect(undone.event?.type).toBe('appointment.status_reverted');
+    expect(undone.data).toMatchObject({
+      status: 'booked',
+      workflowStep: 'scheduled',
+      changes: ['status', 'workflowStep'],
+    });
+  });
+
   it('treats remove after an undone check-in as a no-show', async () => {
     const { ctx } = context(byId);
     await run(ctx, 'create');

@@ -9,6 +9,7 @@ import {
   type NormalizeContext,
   type NormalizeResult,
   type VendorNotification,
+  withKnownState,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
 import { appointmentIdOf } from './parse.ts';
@@ -61,8 +62,8 @@ export const eventMap: readonly EventMapping[] = [
   },
   {
     vendorType: 'undo_remove',
-    normalizedTypes: ['appointment.restored'],
-    note: 'back to the state before remove',
+    normalizedTypes: ['appointment.restored', 'appointment.status_reverted'],
+    note: 'back to the state before remove: restored when the remove was a cancellation, status_reverted when it was a no-show',
   },
   {
     vendorType: 'undo_checkin',
@@ -154,7 +155,9 @@ export async function normalize(
   const { record, enrichment } = await fetchAppointment(appointmentId, ctx);
   const fresh = record === undefined ? undefined : detailsOf(record);
   const before = stored?.details ?? {};
-  const details: JsonObject = { ...before, ...(fresh ?? {}) };
+  // The event carries the appointment's known state (docs/events.md): what the API said last,
+  // with what it says now on top. `details` is this connector's known state of the appointment.
+  const details = withKnownState(fresh ?? {}, before);
 
   let transition: Transition;
   let beforeRemove = stored?.beforeRemove;
@@ -176,7 +179,12 @@ export async function normalize(
     }
     case 'undo_remove': {
       const back = stored?.beforeRemove ?? { status: 'booked', step: 'scheduled' };
-      transition = { type: 'appointment.restored', ...back };
+      // The catalog's rule (docs/events.md): restored undoes a cancellation only; an undone no-show
+      // is a workflow status undone, like undo_checkin. When the hub never saw the remove, restored.
+      transition = {
+        type: current.status === 'noshow' ? 'appointment.status_reverted' : 'appointment.restored',
+        ...back,
+      };
       beforeRemove = undefined;
       changes = ['status', 'workflowStep'];
       break;

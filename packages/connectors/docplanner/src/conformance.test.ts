@@ -40,6 +40,11 @@ describeConformance({
     { file: 'booking-moved.json', expect: ['appointment.rescheduled'] },
     { file: 'slot-booked-paid.json', expect: ['appointment.created'] },
     { file: 'booking-payment-status-changed.json', expect: ['appointment.updated'] },
+    {
+      file: 'booking-payment-status-changed-partial.json',
+      expect: ['appointment.updated'],
+      description: 'a booking object with ids and times only',
+    },
     { file: 'slot-booked-by-doctor.json', expect: ['appointment.created'] },
     { file: 'booking-moved-address-change.json', expect: ['appointment.rescheduled'] },
     { file: 'slot-booked-by-integration.json', expect: ['appointment.created'] },

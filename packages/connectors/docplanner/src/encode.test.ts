@@ -8,8 +8,11 @@ import { normalize } from './normalize.ts';
 import { parse } from './parse.ts';
 
 const config: Config = { pushAuth: { apiKey: 'dp-push-key-7f3a9c2e41' } };
+// A partial booking object is left out: encode writes a whole booking (with Docplanner's defaults
+// for what the event lacks), so encoding it is not the identity.
 const files = readdirSync(new URL('../fixtures/', import.meta.url)).filter(
-  (f) => f.endsWith('.json') && f !== 'unknown-name.json',
+  (f) =>
+    f.endsWith('.json') && f !== 'unknown-name.json' && f !== 'booking-payment-status-changed-partial.json',
 );
 const fixture = (name: string) =>
   JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;

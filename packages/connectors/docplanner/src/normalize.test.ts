@@ -140,6 +140,56 @@ describe('bookings', () => {
     expect(updated!.data.changes).toEqual(['payment.status']);
   });
 
+  it('fills an event from the known state: a payment change whose booking carries only ids and times', async () => {
+    const [booked, updated] = await run(
+      newCtx(),
+      'slot-booked-paid.json',
+      'booking-payment-status-changed-partial.json',
+    );
+    expect(updated!.type).toBe('appointment.updated');
+    expect(updated!.subject).toBe(booked!.subject);
+    const { vendor: _bookedVendor, ...known } = booked!.data;
+    const { vendor, changes, payment, ...rest } = updated!.data;
+    expect(rest).toEqual({ ...known, payment: undefined });
+    expect(rest.patient).toMatchObject({ name: 'Ewa Zielińska' });
+    expect(rest.service).toMatchObject({ id: '556677' });
+    expect(payment).toEqual({
+      required: true,
+      status: 'paid',
+      previousStatus: 'waiting_for_confirmation',
+      changedAt: '2026-03-05T12:04:00+01:00',
+    });
+    expect(changes).toEqual(['payment.status']);
+    expect(((vendor as JsonObject).visit_booking as JsonObject).patient).toBeUndefined();
+  });
+
+  it('drops a known field the vendor sends as null, keeps one it leaves out', async () => {
+    const ctx = newCtx();
+    const withInsurance = fixture('slot-booked-paid.json');
+    const booking = (withInsurance.data as JsonObject).visit_booking as JsonObject;
+    booking.insurance = { id: '7', name: 'Medicover', plan: 'Gold', plan_id: '71' };
+    const [booked] = await run(ctx, withInsurance);
+    expect(booked!.data.insurance).toMatchObject({ id: '7' });
+    const [partial] = await run(ctx, 'booking-payment-status-changed-partial.json');
+    expect(partial!.data.insurance).toMatchObject({ id: '7' });
+    const [full] = await run(ctx, 'booking-payment-status-changed.json');
+    expect(full!.data.insurance).toBeUndefined();
+  });
+
+  it('fills a reschedule request without patients from the booking as known', async () => {
+    const ctx = newCtx();
+    const [booked] = await run(ctx, 'slot-booked.json');
+    const moving = fixture('booking-moving.json');
+    const data = moving.data as JsonObject;
+    delete (data.canceling_booking as JsonObject).patient;
+    delete (data.creating_booking as JsonObject).patient;
+    const [request] = await run(ctx, moving);
+    const { current, proposed } = request!.data as { current: JsonObject; proposed: JsonObject };
+    expect(current.id).toBe(booked!.data.id);
+    expect(current.patient).toEqual(booked!.data.patient);
+    expect(proposed.patient).toEqual(booked!.data.patient);
+  });
+
   it('maps not-paid and unknown payment words', async () => {
     const body = fixture('booking-payment-status-changed.json');
     (body.data as JsonObject).visit_payment_status = {

@@ -6,9 +6,12 @@ import {
   isJsonObject,
   type JsonObject,
   type JsonValue,
+  knownStateKey,
   type NormalizeContext,
   type NormalizeResult,
+  rememberKnownState,
   type VendorNotification,
+  withKnownState,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
 import { offsetOf, requestMatchKey, toRfc3339 } from './parse.ts';
@@ -294,6 +297,28 @@ function appointmentOf(input: AppointmentInput): JsonObject {
   });
 }
 
+/**
+ * The Appointment fields a booking object says are now empty: Docplanner sends a whole booking with
+ * explicit `null` / `""` for what it lacks, while a field it leaves out is unknown (kept from the
+ * known state).
+ */
+function clearedBy(booking: object): string[] {
+  const b = booking as Record<string, unknown>;
+  const empty = (key: string) => key in b && (b[key] === null || b[key] === '');
+  const cleared: string[] = [];
+  const fields: Array<[string, string]> = [
+    ['insurance', 'insurance'],
+    ['videocall_url', 'videoCallUrl'],
+    ['comment', 'comment'],
+    ['address_service', 'service'],
+    ['patient', 'patient'],
+    ['canceled_at', 'cancelledAt'],
+    ['canceled_by', 'cancelledBy'],
+  ];
+  for (const [vendorKey, field] of fields) if (empty(vendorKey)) cleared.push(field);
+  return cleared;
+}
+
 function vendorIdOf(ctx: Ctx, value: string, current: boolean): JsonObject {
   return { system: SYSTEM, instance: ctx.instanceId, value, current };
 }
@@ -373,7 +398,14 @@ async function bookingEvent(
     offset: offsetOf(time),
   });
   extra?.(appointment);
-  return emit({ type, subject: `appointment/${hubId}`, time, data: appointment });
+  // The event carries the appointment's known state, not only what this notification repeated
+  // (docs/events.md): e.g. a payment-status change whose booking object lacks patient and service.
+  const subject = `appointment/${hubId}`;
+  const known = await rememberKnownState(ctx.state, subject, appointment, {
+    cleared: clearedBy(booking),
+    nested: ['payment'],
+  });
+  return emit({ type, subject, time, data: known });
 }
 
 async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Promise<NormalizeResult> {
@@ -427,7 +459,12 @@ async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Prom
     vendorId: oldId,
   });
   appointment.changes = changes;
-  return emit({ type: 'appointment.rescheduled', subject: `appointment/${hubId}`, time, data: appointment });
+  const subject = `appointment/${hubId}`;
+  const known = await rememberKnownState(ctx.state, subject, appointment, {
+    cleared: clearedBy(newBooking),
+    nested: ['payment'],
+  });
+  return emit({ type: 'appointment.rescheduled', subject, time, data: known });
 }
 
 async function bookingRequested(
@@ -478,7 +515,10 @@ async function rescheduleRequested(
   const time = occurred(n, env);
   const offset = offsetOf(time);
   const vendorIds = await appointmentVendorIds(ctx, hubId, currentId);
-  const currentAppointment = appointmentOf({
+  // The booking as known (not stored: a request changes nothing until the move happens); the
+  // published examples carry no patient in either booking object.
+  const known = await ctx.state.get<JsonObject>(knownStateKey(`appointment/${hubId}`));
+  const currentRequest = appointmentOf({
     id: hubId,
     vendorIds,
     status: 'booked',
@@ -488,6 +528,7 @@ async function rescheduleRequested(
     doctor: current.doctor ?? data.old_doctor ?? data.doctor,
     address: current.address ?? data.old_address ?? data.address,
   });
+  const currentAppointment = withKnownState(currentRequest, known, { cleared: clearedBy(current) });
   // A move keeps the patient, and published examples leave it out of creating_booking.
   const proposed = appointmentOf({
     id: hubId,
@@ -499,6 +540,9 @@ async function rescheduleRequested(
     doctor: request.doctor ?? data.new_doctor ?? data.doctor,
     address: request.address ?? data.new_address ?? data.address,
   });
+  if (proposed.patient === undefined && currentAppointment.patient !== undefined) {
+    proposed.patient = currentAppointment.patient;
+  }
   delete currentAppointment.vendor;
   delete proposed.vendor;
   return emit({

@@ -10,6 +10,14 @@ export {
   timingSafeEqualString,
 } from './helpers.ts';
 export {
+  EVENT_SCOPED_FIELDS,
+  type KnownStateOptions,
+  knownStateKey,
+  rememberKnownState,
+  STATUS_BOUND_FIELDS,
+  withKnownState,
+} from './known-state.ts';
+export {
   type BodySignatureScheme,
   DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
   type DigestEncoding,

@@ -165,8 +165,16 @@ export interface PushSpec<Config> {
    * request that is valid but carries nothing (e.g. a vendor's connectivity check).
    */
   parse(request: InboundRequest, config: Config): VendorNotification[];
-  /** The answer after the notifications are stored. Default: 200 `{"status":"accepted"}`. */
-  acknowledge?(notifications: readonly VendorNotification[], config: Config): InboundResponse;
+  /**
+   * The answer after the notifications are stored. Default: 200 `{"status":"accepted"}`. `request`
+   * is the authenticated request: a route that serves the vendor something rather than taking
+   * notifications (BookingBug's OAuth2 token endpoint) answers from it.
+   */
+  acknowledge?(
+    notifications: readonly VendorNotification[],
+    config: Config,
+    request: InboundRequest,
+  ): InboundResponse;
 }
 
 /** A vendor API response as seen through {@link VendorHttp}. */

@@ -42,14 +42,14 @@ export type AppointmentUpdatedData = Appointment & {
 };
 
 /**
- * The appointment will not take place. `cancelledBy` says who cancelled (`integration` when your own system did it through the vendor API, so you can skip the echo).
+ * The appointment will not take place. `cancelledBy` says who cancelled (`integration` when your own system did it through the vendor API, so you can skip the echo). When the vendor undoes a cancellation, `appointment.restored` follows.
  */
 export type AppointmentCancelledData = Appointment & {
   status?: "cancelled";
 };
 
 /**
- * A removal was undone: the appointment is back in the queue or calendar with the status it has now.
+ * A cancellation was undone: the appointment, cancelled before, takes place again, with the status it has now. This is the undo of `appointment.cancelled` only; an undone no-show is `appointment.status_reverted`.
  */
 export type AppointmentRestoredData = Appointment;
 
@@ -82,14 +82,14 @@ export type AppointmentCompletedData = Appointment & {
 };
 
 /**
- * The patient did not come (marked absent, or taken off the queue before checking in). Status is `noshow`.
+ * The patient did not come (marked absent, or taken off the queue before checking in). Status is `noshow`. A no-show is a workflow outcome: when the vendor undoes it, `appointment.status_reverted` follows.
  */
 export type AppointmentNoShowData = Appointment & {
   status?: "noshow";
 };
 
 /**
- * A workflow step was undone (check-in, ready, callback or discharge). `status` and `workflowStep` hold the state the appointment is back in; `vendortype` names the step that was undone.
+ * A workflow status was undone: an arrival, check-in, call-in, completion or no-show (the undo of `appointment.arrived`, `appointment.checked_in`, `appointment.in_progress`, `appointment.completed` or `appointment.no_show`). `status` and `workflowStep` hold the state the appointment is back in, `changes` names them; `vendortype` names the vendor's undo. An undone cancellation is `appointment.restored`.
  */
 export type AppointmentStatusRevertedData = Appointment;
 
@@ -314,6 +314,7 @@ export const EVENT_TYPES = [
       "The patient or the clinic confirmed an existing appointment. Time and place are unchanged.",
     vendorEvents: [
       "Docplanner booking-confirmed",
+      "JRNI notification webhook confirmed",
     ],
     schemaId: "https://switchyard.dev/schemas/events/appointment.confirmed.json",
   },
@@ -348,7 +349,7 @@ export const EVENT_TYPES = [
     entity: "appointment",
     title: "Appointment cancelled",
     description:
-      "The appointment will not take place. `cancelledBy` says who cancelled (`integration` when your own system did it through the vendor API, so you can skip the echo).",
+      "The appointment will not take place. `cancelledBy` says who cancelled (`integration` when your own system did it through the vendor API, so you can skip the echo). When the vendor undoes a cancellation, `appointment.restored` follows.",
     vendorEvents: [
       "Docplanner booking-canceled",
       "BookingBug cancellation",
@@ -361,9 +362,9 @@ export const EVENT_TYPES = [
     entity: "appointment",
     title: "Appointment restored",
     description:
-      "A removal was undone: the appointment is back in the queue or calendar with the status it has now.",
+      "A cancellation was undone: the appointment, cancelled before, takes place again, with the status it has now. This is the undo of `appointment.cancelled` only; an undone no-show is `appointment.status_reverted`.",
     vendorEvents: [
-      "Clockwise.MD undo_remove",
+      "Clockwise.MD undo_remove (after a cancellation)",
     ],
     schemaId: "https://switchyard.dev/schemas/events/appointment.restored.json",
   },
@@ -376,6 +377,7 @@ export const EVENT_TYPES = [
     vendorEvents: [
       "Docplanner presence-marked (PRESENT)",
       "Clockwise.MD checkin",
+      "BookingBug check-in status Checked in",
     ],
     schemaId: "https://switchyard.dev/schemas/events/appointment.arrived.json",
   },
@@ -398,6 +400,7 @@ export const EVENT_TYPES = [
       "The patient was called into the exam room. `workflowStep` is `in_progress`; FHIR has no status for this, so `status` stays as it was.",
     vendorEvents: [
       "Clockwise.MD callback",
+      "BookingBug check-in status Being seen",
     ],
     schemaId: "https://switchyard.dev/schemas/events/appointment.in_progress.json",
   },
@@ -409,6 +412,7 @@ export const EVENT_TYPES = [
       "The patient was discharged: the visit took place. Status is `fulfilled`.",
     vendorEvents: [
       "Clockwise.MD discharge",
+      "BookingBug check-in status Completed",
     ],
     schemaId: "https://switchyard.dev/schemas/events/appointment.completed.json",
   },
@@ -417,10 +421,11 @@ export const EVENT_TYPES = [
     entity: "appointment",
     title: "Patient did not come",
     description:
-      "The patient did not come (marked absent, or taken off the queue before checking in). Status is `noshow`.",
+      "The patient did not come (marked absent, or taken off the queue before checking in). Status is `noshow`. A no-show is a workflow outcome: when the vendor undoes it, `appointment.status_reverted` follows.",
     vendorEvents: [
       "Docplanner presence-marked (ABSENT)",
       "Clockwise.MD remove (before check-in)",
+      "BookingBug check-in status No show",
     ],
     schemaId: "https://switchyard.dev/schemas/events/appointment.no_show.json",
   },
@@ -429,12 +434,14 @@ export const EVENT_TYPES = [
     entity: "appointment",
     title: "Status change undone",
     description:
-      "A workflow step was undone (check-in, ready, callback or discharge). `status` and `workflowStep` hold the state the appointment is back in; `vendortype` names the step that was undone.",
+      "A workflow status was undone: an arrival, check-in, call-in, completion or no-show (the undo of `appointment.arrived`, `appointment.checked_in`, `appointment.in_progress`, `appointment.completed` or `appointment.no_show`). `status` and `workflowStep` hold the state the appointment is back in, `changes` names them; `vendortype` names the vendor's undo. An undone cancellation is `appointment.restored`.",
     vendorEvents: [
       "Clockwise.MD undo_checkin",
       "Clockwise.MD undo_ready",
       "Clockwise.MD undo_callback",
       "Clockwise.MD undo_discharge",
+      "Clockwise.MD undo_remove (after a no-show)",
+      "BookingBug check-in status cleared or set back",
     ],
     schemaId: "https://switchyard.dev/schemas/events/appointment.status_reverted.json",
   },

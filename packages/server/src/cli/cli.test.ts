@@ -123,6 +123,42 @@ describe('switchyard validate (child process)', () => {
     expect(passing.stdout).toContain('database: Postgres from DATABASE_URL');
   });
 
+  it('without --config, checks the file start would run (the checkout example when there is no ./switchyard.yaml)', () => {
+    const { SWITCHYARD_CONFIG: _unset, ...env } = process.env;
+    const child = spawnSync(process.execPath, [bin, 'validate'], {
+      encoding: 'utf8',
+      env: { ...env, DATABASE_URL: '' },
+      cwd: mkdtempSync(join(tmpdir(), 'switchyard-cli-empty-')),
+    });
+    expect(child.stderr).toBe(`no --config and no ./switchyard.yaml: using the example ${example}\n`);
+    expect(child.stdout.split('\n')[0]).toBe(`${example} is valid.`);
+    expect(child.status).toBe(0);
+  });
+
+  it("./sy switchyard <command>: node itself in the caller's directory, no pnpm banner or ELIFECYCLE", () => {
+    const sy = fileURLToPath(new URL('../../../../sy', import.meta.url));
+    const caller = mkdtempSync(join(tmpdir(), 'switchyard-cli-sy-'));
+    writeFileSync(join(caller, 'mine.yaml'), 'version: 1\n');
+    writeFileSync(join(caller, 'broken.yaml'), 'version: 2\n');
+    const { DATABASE_URL: _ignored, ...env } = process.env;
+    const valid = spawnSync(sy, ['switchyard', 'validate', '--config', 'mine.yaml'], {
+      encoding: 'utf8',
+      env,
+      cwd: caller,
+    });
+    expect(valid.stdout.split('\n')[0]).toBe('mine.yaml is valid.');
+    expect(valid.stderr).toBe('');
+    expect(valid.status).toBe(0);
+    const broken = spawnSync(sy, ['switchyard', 'validate', '--config', 'broken.yaml'], {
+      encoding: 'utf8',
+      env,
+      cwd: caller,
+    });
+    expect(broken.stdout).toMatch(/^broken\.yaml:1:\d+ version: must be 1\n$/);
+    expect(broken.stderr).toBe('broken.yaml: 1 problem\n');
+    expect(broken.status).toBe(1);
+  });
+
   it('names an unreadable config file without a stack trace', () => {
     const result = run(['validate', '--config', 'missing.yaml']);
     expect(result.code).toBe(1);

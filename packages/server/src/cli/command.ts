@@ -2,6 +2,9 @@
  * The shape of a `switchyard` command. Commands are rows of a table (`commands/index.ts`): adding
  * one is adding a file and a row, with no dispatch code to touch.
  */
+import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
 import { SwitchyardError } from '@switchyard/core';
 
@@ -47,19 +50,32 @@ export class UsageError extends SwitchyardError {
   }
 }
 
+/** The example config of a source checkout: what `./sy start` runs when no config is given. */
+export const EXAMPLE_CONFIG = fileURLToPath(new URL('../../../../examples/switchyard.yaml', import.meta.url));
+
 /**
- * Helper for commands that take a config file: `--config`, else `SWITCHYARD_CONFIG`, else
- * `switchyard.yaml` in the working directory.
+ * The config file a command uses, the same for every command: `--config`, else
+ * `$SWITCHYARD_CONFIG`, else `./switchyard.yaml`, else (in a source checkout)
+ * `examples/switchyard.yaml`, so `./sy start` runs on a fresh clone. Relative paths are the
+ * caller's (`io.cwd`); `shown` is the path as printed in messages.
  *
  * @example
  * ```ts
- * const file = configPath(args, io); // 'switchyard.yaml'
+ * const { path, shown, example } = findConfigFile(args, io);
  * ```
  */
-export function configPath(args: ParsedArgs, io: CliIO): string {
+export function findConfigFile(
+  args: ParsedArgs,
+  io: CliIO,
+): { path: string; shown: string; example: boolean } {
   const given = args.values.config;
-  if (typeof given === 'string' && given !== '') return given;
-  return io.env.SWITCHYARD_CONFIG || 'switchyard.yaml';
+  const named = typeof given === 'string' && given !== '' ? given : io.env.SWITCHYARD_CONFIG;
+  if (named) return { path: resolve(io.cwd, named), shown: named, example: false };
+  const local = resolve(io.cwd, 'switchyard.yaml');
+  if (existsSync(local) || !existsSync(EXAMPLE_CONFIG))
+    return { path: local, shown: 'switchyard.yaml', example: false };
+  const shown = relative(io.cwd, EXAMPLE_CONFIG);
+  return { path: EXAMPLE_CONFIG, shown: shown.startsWith('..') ? EXAMPLE_CONFIG : shown, example: true };
 }
 
 /** The `--config` option, shared by every command that reads the config file. */

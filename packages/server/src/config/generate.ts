@@ -131,6 +131,24 @@ function table(list: Row[]): string {
   return lines.join('\n');
 }
 
+/**
+ * Every hub setting that has a default, by its path as the docs write it (`retention.events`,
+ * `subscriptions[].timeout`), with the default as the schema gives it (`"90d"`, `5`).
+ *
+ * @example
+ * ```ts
+ * settingDefaults(shippedConnectors).get('retention.events'); // '"90d"'
+ * ```
+ */
+export function settingDefaults(connectors: readonly Connector[]): Map<string, string> {
+  const schema = buildConfigSchema(connectors);
+  return new Map(
+    rows(schema, '', schema, [])
+      .filter((row) => row.defaultValue !== '')
+      .map((row) => [row.path, row.defaultValue.slice(1, -1)]),
+  );
+}
+
 /** The generated part of docs/configuration.md (without the markers). */
 export function referenceMarkdown(connectors: readonly Connector[]): string {
   const schema = buildConfigSchema(connectors);

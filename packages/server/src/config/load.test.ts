@@ -209,6 +209,24 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     );
   });
 
+  it('a duration written as a bare number is told the unit it lacks, not "must be a string"', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    timeout: 15\n`,
+      5,
+      'subscriptions[0].timeout',
+      /^must be a duration such as "15s": a number and a unit \(ms, s, m, h, d\)$/,
+    );
+  });
+
+  it('a size written as a bare number names the units', async () => {
+    await expectProblem(
+      `version: 1\nserver:\n  bodyLimit: 1048576\n`,
+      3,
+      'server.bodyLimit',
+      /a unit \(b, kb, mb, gb\), e\.g\. "512kb"/,
+    );
+  });
+
   it('a bad duration inside a retry schedule', async () => {
     await expectProblem(
       `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    retry:\n      schedule: [0s, 5x]\n`,

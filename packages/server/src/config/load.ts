@@ -11,12 +11,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { parseSecret } from '../delivery/sign.ts';
 import { displayPath, type PathSegment, pointerToSegments, positionOf } from './positions.ts';
-import {
-  buildConfigSchema,
-  DEFAULT_RETRY_SCHEDULE,
-  DEFAULT_WORKER_LEASES,
-  SERVER_LIMIT_DEFAULTS,
-} from './schema.ts';
+import { buildConfigSchema, CONFIG_DEFAULTS } from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
 import type {
   ConfigProblem,
@@ -358,6 +353,10 @@ function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Rep
   const secret = parent?.['x-secret'] === true;
   switch (error.keyword) {
     case 'type': {
+      if (parent?.['x-duration'] === true) {
+        report(segments, durationMessage(error.data));
+        return;
+      }
       const types = String(params.type).split(',');
       report(segments, `must be ${types.map((t) => TYPE_NAMES[t] ?? t).join(' or ')}`);
       return;
@@ -577,7 +576,7 @@ function resolveConfig(
     resolvedDatabase = { kind: 'url', url: envUrl, from: 'env' };
     ctx.secrets.push(envUrl);
   } else {
-    const dataDir = str(obj(database.embedded).dataDir) ?? './.switchyard/postgres';
+    const dataDir = str(obj(database.embedded).dataDir) ?? CONFIG_DEFAULTS.embeddedDataDir;
     resolvedDatabase = { kind: 'embedded', dataDir: resolve(ctx.baseDir, dataDir) };
   }
 
@@ -600,8 +599,11 @@ function resolveConfig(
     if (connector.gate) {
       const gate = obj(instance.gate);
       resolved.gate = {
-        deadlineMs: ms(gate.deadline, '2s'),
-        default: gate.default === 'refuse' ? 'refuse' : 'approve',
+        deadlineMs: ms(gate.deadline, CONFIG_DEFAULTS.gate.deadline),
+        default:
+          gate.default === 'refuse' || gate.default === 'approve'
+            ? gate.default
+            : CONFIG_DEFAULTS.gate.default,
       };
     }
     return resolved;
@@ -615,14 +617,16 @@ function resolveConfig(
       kind: s.kind === 'pull' ? 'pull' : 'webhook',
       events: list(s.events).map(String),
       contentType: s.contentType === 'application/json' ? 'application/json' : 'application/cloudevents+json',
-      retryScheduleMs: (schedule.length > 0 ? schedule : DEFAULT_RETRY_SCHEDULE).map(
+      retryScheduleMs: (schedule.length > 0 ? schedule : CONFIG_DEFAULTS.subscription.retrySchedule).map(
         (d) => configDurationMs(d)!,
       ),
-      timeoutMs: ms(s.timeout, '15s'),
+      timeoutMs: ms(s.timeout, CONFIG_DEFAULTS.subscription.timeout),
       ordering: s.ordering === 'release' ? 'release' : 'hold',
       allowPrivateAddresses: s.allowPrivateAddresses === true,
       disableAfterConsecutiveDead:
-        typeof s.disableAfterConsecutiveDead === 'number' ? s.disableAfterConsecutiveDead : 5,
+        typeof s.disableAfterConsecutiveDead === 'number'
+          ? s.disableAfterConsecutiveDead
+          : CONFIG_DEFAULTS.subscription.disableAfterConsecutiveDead,
     };
     if (resolved.events.length === 0) resolved.events = ['*'];
     if (typeof s.url === 'string') resolved.url = s.url;
@@ -634,7 +638,7 @@ function resolveConfig(
       resolved.approver = {
         events: Array.isArray(approver.events)
           ? approver.events.map(String)
-          : ['appointment.booking_requested', 'appointment.reschedule_requested'],
+          : [...CONFIG_DEFAULTS.subscription.approverEvents],
       };
       if (Array.isArray(approver.sources)) resolved.approver.sources = approver.sources.map(String);
     }
@@ -644,32 +648,34 @@ function resolveConfig(
   const config: ResolvedConfig = {
     file: ctx.absolute,
     server: {
-      host: str(server.host) ?? '127.0.0.1',
-      port: typeof server.port === 'number' ? server.port : 8080,
-      bodyLimitBytes: configSizeBytes(str(server.bodyLimit) ?? '1mb')!,
+      host: str(server.host) ?? CONFIG_DEFAULTS.server.host,
+      port: typeof server.port === 'number' ? server.port : CONFIG_DEFAULTS.server.port,
+      bodyLimitBytes: configSizeBytes(str(server.bodyLimit) ?? CONFIG_DEFAULTS.server.bodyLimit)!,
       trustedProxies: list(server.trustedProxies).map(String),
       timeouts: {
-        headersMs: ms(obj(server.timeouts).headers, SERVER_LIMIT_DEFAULTS.headersTimeout),
-        bodyMs: ms(obj(server.timeouts).body, SERVER_LIMIT_DEFAULTS.bodyTimeout),
-        requestMs: ms(obj(server.timeouts).request, SERVER_LIMIT_DEFAULTS.requestTimeout),
+        headersMs: ms(obj(server.timeouts).headers, CONFIG_DEFAULTS.server.timeouts.headers),
+        bodyMs: ms(obj(server.timeouts).body, CONFIG_DEFAULTS.server.timeouts.body),
+        requestMs: ms(obj(server.timeouts).request, CONFIG_DEFAULTS.server.timeouts.request),
       },
       unauthenticatedBodyBytes: configSizeBytes(
-        str(server.unauthenticatedBodyBytes) ?? SERVER_LIMIT_DEFAULTS.unauthenticatedBodyBytes,
+        str(server.unauthenticatedBodyBytes) ?? CONFIG_DEFAULTS.server.unauthenticatedBodyBytes,
       )!,
     },
     database: resolvedDatabase,
     instances,
     subscriptions,
     retention: {
-      inboundMessagesMs: ms(retention.inboundMessages, '30d'),
-      eventsMs: ms(retention.events, '90d'),
-      deliveriesMs: ms(retention.deliveries, '30d'),
+      inboundMessagesMs: ms(retention.inboundMessages, CONFIG_DEFAULTS.retention.inboundMessages),
+      eventsMs: ms(retention.events, CONFIG_DEFAULTS.retention.events),
+      deliveriesMs: ms(retention.deliveries, CONFIG_DEFAULTS.retention.deliveries),
+    },
+    logging: {
+      level: (str(logging.level) ?? CONFIG_DEFAULTS.logging.level) as ResolvedConfig['logging']['level'],
     },
     workers: {
-      normalizeLeaseMs: ms(workers.normalizeLease, DEFAULT_WORKER_LEASES.normalizeLease),
-      deliveryLeaseMarginMs: ms(workers.deliveryLeaseMargin, DEFAULT_WORKER_LEASES.deliveryLeaseMargin),
+      normalizeLeaseMs: ms(workers.normalizeLease, CONFIG_DEFAULTS.workers.normalizeLease),
+      deliveryLeaseMarginMs: ms(workers.deliveryLeaseMargin, CONFIG_DEFAULTS.workers.deliveryLeaseMargin),
     },
-    logging: { level: (str(logging.level) ?? 'info') as ResolvedConfig['logging']['level'] },
   };
   if (typeof server.publicUrl === 'string') config.server.publicUrl = server.publicUrl;
   if (typeof server.adminToken === 'string') config.server.adminToken = server.adminToken;

@@ -25,27 +25,42 @@ const ID_MESSAGE =
 const EVENT_FILTER_MESSAGE =
   'must be an event type ("appointment.created"), a family ("appointment.*") or "*"';
 
-/**
- * The HTTP server's defaults against slow and unauthenticated clients (`server.timeouts`,
- * `server.unauthenticatedBodyBytes`): the schema's `default`s, and what `buildApp` uses when it is
- * called without them.
- */
-export const SERVER_LIMIT_DEFAULTS = {
-  headersTimeout: '10s',
-  bodyTimeout: '30s',
-  requestTimeout: '60s',
-  unauthenticatedBodyBytes: '16mb',
-} as const;
-
 /** The default retry schedule (DESIGN: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
 export const DEFAULT_RETRY_SCHEDULE: readonly string[] = ['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h'];
 
 /**
- * Defaults of the `workers` leases (the pipeline's own defaults read them too: one default each).
- * Short, because a lease only outlives a process that died or lost its database: a live one renews
- * it every third of its length while the work runs.
+ * The defaults of the hub's own settings, each in one place: the schema below publishes them as
+ * `default` (and so the generated tables of docs/configuration.md), the loader applies them, and
+ * the pipeline library (`resolveOptions` in pipeline/runtime.ts) derives its defaults from them.
+ *
+ * @example
+ * ```ts
+ * configDurationMs(CONFIG_DEFAULTS.retention.events); // 7776000000 (90 days)
+ * ```
  */
-export const DEFAULT_WORKER_LEASES = { normalizeLease: '30s', deliveryLeaseMargin: '15s' } as const;
+export const CONFIG_DEFAULTS = {
+  server: {
+    host: '127.0.0.1',
+    port: 8080,
+    bodyLimit: '1mb',
+    // Against slow and unauthenticated clients (also what buildApp uses when called without them).
+    timeouts: { headers: '10s', body: '30s', request: '60s' },
+    unauthenticatedBodyBytes: '16mb',
+  },
+  embeddedDataDir: './.switchyard/postgres',
+  gate: { deadline: '2s', default: 'approve' },
+  subscription: {
+    retrySchedule: DEFAULT_RETRY_SCHEDULE,
+    timeout: '15s',
+    approverEvents: ['appointment.booking_requested', 'appointment.reschedule_requested'],
+    disableAfterConsecutiveDead: 5,
+  },
+  retention: { inboundMessages: '30d', events: '90d', deliveries: '30d' },
+  logging: { level: 'info' },
+  // Short, because a lease only outlives a process that died or lost its database: a live one
+  // renews it every third of its length while the work runs.
+  workers: { normalizeLease: '30s', deliveryLeaseMargin: '15s' },
+} as const;
 
 function duration(description: string, defaultValue?: string): JsonSchema {
   const schema: JsonSchema = {
@@ -152,11 +167,14 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         description:
           'Synchronous approval requests (e.g. Docplanner slot-booking): how long to wait and what to answer when no approver decided.',
         properties: {
-          deadline: duration('How long approvers get before the default answer is given.', '2s'),
+          deadline: duration(
+            'How long approvers get before the default answer is given.',
+            CONFIG_DEFAULTS.gate.deadline,
+          ),
           default: {
             type: 'string',
             enum: ['approve', 'refuse'],
-            default: 'approve',
+            default: CONFIG_DEFAULTS.gate.default,
             description: 'The answer when the deadline passes (or no approver is subscribed).',
           },
         },
@@ -227,12 +245,12 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             minItems: 1,
             maxItems: 100,
             items: duration('Wait before this attempt.'),
-            default: [...DEFAULT_RETRY_SCHEDULE],
+            default: [...CONFIG_DEFAULTS.subscription.retrySchedule],
             description: 'The wait before each attempt (the first is usually `0s`); ±20% jitter is added.',
           },
         },
       },
-      timeout: duration('Request timeout for one delivery attempt.', '15s'),
+      timeout: duration('Request timeout for one delivery attempt.', CONFIG_DEFAULTS.subscription.timeout),
       rateLimit: {
         type: 'object',
         description: 'Spreads deliveries to this subscriber over time.',
@@ -258,7 +276,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             type: 'array',
             minItems: 1,
             items: { type: 'string', pattern: EVENT_FILTER_PATTERN, 'x-message': EVENT_FILTER_MESSAGE },
-            default: ['appointment.booking_requested', 'appointment.reschedule_requested'],
+            default: [...CONFIG_DEFAULTS.subscription.approverEvents],
             description: 'Approval request types to decide.',
           },
           sources: {
@@ -277,7 +295,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
       disableAfterConsecutiveDead: {
         type: 'integer',
         minimum: 1,
-        default: 5,
+        default: CONFIG_DEFAULTS.subscription.disableAfterConsecutiveDead,
         description: 'Disable the endpoint after this many dead deliveries in a row.',
       },
     },
@@ -323,8 +341,19 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         additionalProperties: false,
         description: 'The HTTP server.',
         properties: {
-          host: { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Listen address.' },
-          port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: 'Listen port.' },
+          host: {
+            type: 'string',
+            minLength: 1,
+            default: CONFIG_DEFAULTS.server.host,
+            description: 'Listen address.',
+          },
+          port: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 65535,
+            default: CONFIG_DEFAULTS.server.port,
+            description: 'Listen port.',
+          },
           publicUrl: {
             type: 'string',
             format: 'uri',
@@ -341,8 +370,8 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           bodyLimit: {
             type: 'string',
             pattern: SIZE_PATTERN,
-            'x-message': 'must be a size such as "512kb" or "1mb"',
-            default: '1mb',
+            'x-message': 'must be a size: a whole number and a unit (b, kb, mb, gb), e.g. "512kb" or "1mb"',
+            default: CONFIG_DEFAULTS.server.bodyLimit,
             description: 'Largest request body accepted, e.g. `512kb`, `1mb`.',
           },
           trustedProxies: {
@@ -360,15 +389,15 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             properties: {
               headers: duration(
                 'Time to receive the request line and headers (at most `request`).',
-                SERVER_LIMIT_DEFAULTS.headersTimeout,
+                CONFIG_DEFAULTS.server.timeouts.headers,
               ),
               body: duration(
                 'Time to receive the body once the headers are in.',
-                SERVER_LIMIT_DEFAULTS.bodyTimeout,
+                CONFIG_DEFAULTS.server.timeouts.body,
               ),
               request: duration(
                 'Time to receive the whole request, headers and body.',
-                SERVER_LIMIT_DEFAULTS.requestTimeout,
+                CONFIG_DEFAULTS.server.timeouts.request,
               ),
             },
           },
@@ -376,7 +405,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             type: 'string',
             pattern: SIZE_PATTERN,
             'x-message': 'must be a size such as "512kb" or "16mb"',
-            default: SERVER_LIMIT_DEFAULTS.unauthenticatedBodyBytes,
+            default: CONFIG_DEFAULTS.server.unauthenticatedBodyBytes,
             description:
               'Request body bytes held at once, across all connections, for requests whose credentials are not checked yet (bodies a connector verifies itself, e.g. HMAC signatures; dashboard sign-ins; unknown routes). Past it such requests get 503 with Retry-After.',
           },
@@ -403,7 +432,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
               dataDir: {
                 type: 'string',
                 minLength: 1,
-                default: './.switchyard/postgres',
+                default: CONFIG_DEFAULTS.embeddedDataDir,
                 description: 'Where its data lives, relative to the config file.',
               },
             },
@@ -426,9 +455,15 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         additionalProperties: false,
         description: 'How long rows are kept before the cleanup job deletes them.',
         properties: {
-          inboundMessages: duration('Raw vendor messages.', '30d'),
-          events: duration('Normalized events (the pull feed and replays reach back this far).', '90d'),
-          deliveries: duration('Delivery attempts, including dead ones.', '30d'),
+          inboundMessages: duration('Raw vendor messages.', CONFIG_DEFAULTS.retention.inboundMessages),
+          events: duration(
+            'Normalized events (the pull feed and replays reach back this far).',
+            CONFIG_DEFAULTS.retention.events,
+          ),
+          deliveries: duration(
+            'Delivery attempts, including dead ones.',
+            CONFIG_DEFAULTS.retention.deliveries,
+          ),
         },
       },
       workers: {
@@ -439,11 +474,11 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         properties: {
           normalizeLease: duration(
             'How long a message being normalized stays with its process without a renewal: after a crash, another process takes it (and every later message of the same entity, which waits for it) over after this long. Longer than a few seconds (two renewals may fail before it runs out).',
-            DEFAULT_WORKER_LEASES.normalizeLease,
+            CONFIG_DEFAULTS.workers.normalizeLease,
           ),
           deliveryLeaseMargin: duration(
             "Added to a subscription's `timeout` to make the lease of a delivery attempt, so an attempt still waiting for its subscriber is never sent again by another process; after a crash, the attempt is retried after timeout + this.",
-            DEFAULT_WORKER_LEASES.deliveryLeaseMargin,
+            CONFIG_DEFAULTS.workers.deliveryLeaseMargin,
           ),
         },
       },
@@ -455,7 +490,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           level: {
             type: 'string',
             enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
-            default: 'info',
+            default: CONFIG_DEFAULTS.logging.level,
             description: 'The least severe level written.',
           },
           pretty: {

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hasReference, resolveReferences } from './secrets.ts';
+import { fileDefault, hasReference, resolveReferences } from './secrets.ts';
 
 const baseDir = mkdtempSync(join(tmpdir(), 'switchyard-secrets-'));
 
@@ -75,5 +75,14 @@ describe('secret references', () => {
       const result = resolveReferences(text, { env: {}, baseDir });
       expect(result.ok, text).toBe(false);
     }
+  });
+
+  it('fileDefault: only the default the file writes, and only while its variable is unset', () => {
+    expect(fileDefault('${env:KEY:-demo-key}', {})).toBe('demo-key');
+    expect(fileDefault('${env:KEY:-demo-key}', { KEY: '' })).toBe('demo-key');
+    expect(fileDefault('${env:KEY:-demo-key}', { KEY: 'from-the-environment' })).toBeUndefined();
+    expect(fileDefault('${env:KEY}', {})).toBeUndefined();
+    expect(fileDefault('${file:key.txt}', {})).toBeUndefined();
+    expect(fileDefault('pre-${env:KEY:-demo}', {})).toBeUndefined();
   });
 });

@@ -66,6 +66,28 @@ export function hasReference(text: string): boolean {
 }
 
 /**
+ * What a config value resolves to when that value is written in the file itself: the default of a
+ * `${env:NAME:-default}` whose variable is unset or empty. Anyone reading the file knows it (the
+ * example's demo values), so it may be printed, e.g. in a sample command that must work as shown.
+ * Undefined for anything else: a variable's or a file's content is a secret and is never printed.
+ *
+ * @example
+ * ```ts
+ * fileDefault('${env:PUSH_KEY:-demo-key}', {}); // 'demo-key'
+ * fileDefault('${env:PUSH_KEY:-demo-key}', { PUSH_KEY: 'real' }); // undefined
+ * fileDefault('${env:PUSH_KEY}', {}); // undefined
+ * ```
+ */
+export function fileDefault(text: string, env: ResolveOptions['env']): string | undefined {
+  const whole = /^\$\{([^}]*)\}$/.exec(text);
+  if (!whole) return undefined;
+  const ref = parseBody(whole[1]!, text);
+  if (typeof ref === 'string' || ref.kind !== 'env' || !ref.fallback) return undefined;
+  const value = env[ref.target];
+  return value === undefined || value === '' ? ref.fallback : undefined;
+}
+
+/**
  * Replaces every reference in `text` with its value. A file's content loses its trailing newline.
  *
  * @example

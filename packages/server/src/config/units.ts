@@ -35,7 +35,19 @@ export function configSizeBytes(text: string): number | undefined {
   return Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!;
 }
 
-/** The duration problem message (durations are never secret, so the value is shown). */
-export function durationMessage(text: unknown): string {
-  return `invalid duration ${JSON.stringify(text)}: write a number and a unit (ms, s, m, h, d), e.g. "30s", "5m" or "1h30m"`;
+/**
+ * The duration problem message (durations are never secret, so the value is shown). A bare number
+ * (`timeout: 15`) gets the unit it lacks suggested.
+ *
+ * @example
+ * ```ts
+ * durationMessage(15); // 'must be a duration such as "15s": a number and a unit (ms, s, m, h, d)'
+ * ```
+ */
+export function durationMessage(value: unknown): string {
+  if (typeof value === 'number')
+    return `must be a duration such as "${value}s": a number and a unit (ms, s, m, h, d)`;
+  if (typeof value !== 'string')
+    return 'must be a duration such as "30s", "5m" or "1h30m": a number and a unit (ms, s, m, h, d)';
+  return `invalid duration ${JSON.stringify(value)}: write a number and a unit (ms, s, m, h, d), e.g. "30s", "5m" or "1h30m"`;
 }

@@ -125,6 +125,19 @@ describe('checkDestination', () => {
     expect((await checkDestination('http://0.0.0.0/', all)).ok).toBe(false);
   });
 
+  it('a refusal names the setting the operator writes (allowPrivateAddresses), and none for metadata', async () => {
+    for (const url of ['http://127.0.0.1:1/', 'http://10.0.0.1/', 'http://[fe80::1]/']) {
+      const result = await checkDestination(url);
+      expect(result.ok).toBe(false);
+      if (!result.ok) {
+        expect(result.reason).toMatch(/; a subscription with allowPrivateAddresses: true may use it$/);
+        expect(result.reason).not.toMatch(/allowLoopback|allowPrivate\b/);
+      }
+    }
+    const metadata = await checkDestination('http://169.254.169.254/');
+    expect(metadata.ok || metadata.reason).not.toContain('allowPrivateAddresses');
+  });
+
   it('resolves localhost with the real resolver and refuses it by default', async () => {
     const result = await checkDestination('http://localhost:9/');
     expect(result).toMatchObject({ ok: false, kind: 'refused' });

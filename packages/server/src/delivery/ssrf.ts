@@ -241,12 +241,11 @@ export async function checkDestination(
     if (!allowed(kind, policy)) {
       const label = kind.replace('_', '-');
       const via = address === host ? '' : ` (${host} resolves to ${address})`;
+      // Named as the operator writes it: the subscription setting behind allowPrivate/allowLoopback.
       const hint =
-        kind === 'loopback'
-          ? '; allowLoopback permits it'
-          : allowed(kind, { allowPrivate: true })
-            ? '; allowPrivate permits it'
-            : '';
+        kind === 'loopback' || allowed(kind, { allowPrivate: true })
+          ? '; a subscription with allowPrivateAddresses: true may use it'
+          : '';
       return {
         ok: false,
         kind: 'refused',

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 
 export const BIN = fileURLToPath(new URL('../../bin/switchyard.mjs', import.meta.url));
+/** The checkout's `./sy`, as a newcomer runs it. */
+export const SY = fileURLToPath(new URL('../../../../sy', import.meta.url));
 const SLOT_BOOKED = fileURLToPath(
   new URL('../../../connectors/docplanner/fixtures/slot-booked.json', import.meta.url),
 );
@@ -50,11 +52,22 @@ afterAll(() => {
 /** Runs `switchyard <args>` as a child process. */
 export function spawnSwitchyard(
   args: string[],
-  opts: { cwd: string; env?: Record<string, string | undefined>; port?: number },
+  opts: {
+    cwd: string;
+    env?: Record<string, string | undefined>;
+    port?: number;
+    /** Run through `./sy` (`./sy start …`, else `./sy switchyard …`) instead of the bin directly. */
+    viaSy?: boolean;
+    /** Its own process group, as a terminal runs a foreground command: `-pid` signals the group. */
+    detached?: boolean;
+  },
 ): HubChild {
   const env: Record<string, string | undefined> = { ...process.env, ...opts.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env, stdio: 'pipe' });
+  const [command, argv] = opts.viaSy
+    ? [SY, args[0] === 'start' ? args : ['switchyard', ...args]]
+    : [process.execPath, [BIN, ...args]];
+  const child = spawn(command, argv, { cwd: opts.cwd, env, stdio: 'pipe', detached: opts.detached ?? false });
   running.add(child);
   let out = '';
   let err = '';

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
-import { SERVER_LIMIT_DEFAULTS } from '../config/schema.ts';
+import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes } from '../config/units.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { type InstallAuthRateLimitOptions, installAuthRateLimit } from '../security/auth-rate-limit.ts';
@@ -87,11 +87,11 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   const metrics = options.metrics ?? createMetrics();
   bindHubMetrics(metrics, options.hub);
   const trusted = options.trustedProxies ?? [];
-  const requestMs = options.timeouts?.requestMs ?? configDurationMs(SERVER_LIMIT_DEFAULTS.requestTimeout)!;
+  const requestMs = options.timeouts?.requestMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.request)!;
   // Node refuses a headers timeout longer than the request timeout.
   const headersMs = Math.min(
     requestMs,
-    options.timeouts?.headersMs ?? configDurationMs(SERVER_LIMIT_DEFAULTS.headersTimeout)!,
+    options.timeouts?.headersMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.headers)!,
   );
   // A pino logger instance changes fastify's logger generic; the routes only need the base type.
   const app = Fastify({
@@ -117,9 +117,9 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   installProblemHandling(app, routes);
   if (options.authRateLimit !== false) installAuthRateLimit(app, options.authRateLimit);
   installRequestLimits(app, {
-    bodyTimeoutMs: options.timeouts?.bodyMs ?? configDurationMs(SERVER_LIMIT_DEFAULTS.bodyTimeout)!,
+    bodyTimeoutMs: options.timeouts?.bodyMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.body)!,
     unauthenticatedBodyBytes:
-      options.unauthenticatedBodyBytes ?? configSizeBytes(SERVER_LIMIT_DEFAULTS.unauthenticatedBodyBytes)!,
+      options.unauthenticatedBodyBytes ?? configSizeBytes(CONFIG_DEFAULTS.server.unauthenticatedBodyBytes)!,
   });
 
   const deps: RouteDeps = { hub: options.hub, metrics };

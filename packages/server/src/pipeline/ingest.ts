@@ -389,7 +389,7 @@ export async function accept(
   }
   const stored = items.filter((i) => inserted.has(i.id)).map((i) => i.id);
   const gateIds = items.filter((i) => i.gate && inserted.has(i.id)).map((i) => i.id);
-  let answer: InboundResponse = push.acknowledge?.(notifications, config) ?? {
+  let answer: InboundResponse = push.acknowledge?.(notifications, config, request) ?? {
     status: 200,
     body: { status: 'accepted' },
   };

@@ -2,18 +2,18 @@ import type { Connector, JsonObject, Logger } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
-import { DEFAULT_WORKER_LEASES } from '../config/schema.ts';
-import { configDurationMs } from '../config/units.ts';
+import { CONFIG_DEFAULTS } from '../config/schema.ts';
+import { configDurationMs, configSizeBytes } from '../config/units.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS } from '../delivery/retry-schedule.ts';
 import * as q from '../storage/queries.ts';
 
-/** Retention periods, in milliseconds. */
+/** Retention periods, in milliseconds. Defaults: the config file's (`retention.*`, CONFIG_DEFAULTS). */
 export interface RetentionOptions {
-  /** Inbound messages (finished ones). Default 30 days. */
+  /** Inbound messages (finished ones). Default: `retention.inboundMessages` (30 days). */
   inboundMs?: number;
-  /** Events (kept while a delivery still owes them). Default 30 days. */
+  /** Events (kept while a delivery still owes them). Default: `retention.events` (90 days). */
   eventsMs?: number;
-  /** Finished deliveries with their attempts. Default 30 days. */
+  /** Finished deliveries with their attempts. Default: `retention.deliveries` (30 days). */
   deliveriesMs?: number;
   /** Rows deleted per statement. Default 1000. */
   batchSize?: number;
@@ -39,7 +39,7 @@ export interface PipelineOptions {
   retryJitter?: number;
   /** Longest wait a subscriber's Retry-After may ask for, ms. Default: the schedule's longest delay. */
   maxRetryAfterMs?: number | undefined;
-  /** Consecutive dead deliveries that disable a subscription. Default 5. */
+  /** Consecutive dead deliveries that disable a subscription. Default: the config's, 5. */
   disableAfterConsecutiveDead?: number;
   /** Normalization retries for transient connector errors: ms before each retry. */
   normalizeRetryMs?: number[];
@@ -55,7 +55,7 @@ export interface PipelineOptions {
    * `workers.normalizeLease` of the config schema (30 s).
    */
   normalizeLeaseMs?: number;
-  /** Largest accepted inbound body, bytes. Default 1 MiB. */
+  /** Largest accepted inbound body, bytes. Default: the config's `server.bodyLimit`, 1 MiB. */
   maxBodyBytes?: number;
   /** How long to cache instance settings in memory for ingest, ms. Default 5000. */
   instanceCacheMs?: number;
@@ -69,8 +69,6 @@ export type ResolvedOptions = Required<Omit<PipelineOptions, 'retention' | 'maxR
   maxRetryAfterMs: number | undefined;
 };
 
-const DAY = 24 * 3600 * 1000;
-
 export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
   return {
     workers: o.workers ?? true,
@@ -81,18 +79,19 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
     retryScheduleMs: o.retryScheduleMs ?? [...DEFAULT_RETRY_SCHEDULE_MS],
     retryJitter: o.retryJitter ?? 0.2,
     maxRetryAfterMs: o.maxRetryAfterMs,
-    disableAfterConsecutiveDead: o.disableAfterConsecutiveDead ?? 5,
+    disableAfterConsecutiveDead:
+      o.disableAfterConsecutiveDead ?? CONFIG_DEFAULTS.subscription.disableAfterConsecutiveDead,
     normalizeRetryMs: o.normalizeRetryMs ?? [1000, 5000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000],
     deliveryLeaseMarginMs:
-      o.deliveryLeaseMarginMs ?? configDurationMs(DEFAULT_WORKER_LEASES.deliveryLeaseMargin)!,
-    normalizeLeaseMs: o.normalizeLeaseMs ?? configDurationMs(DEFAULT_WORKER_LEASES.normalizeLease)!,
-    maxBodyBytes: o.maxBodyBytes ?? 1024 * 1024,
+      o.deliveryLeaseMarginMs ?? configDurationMs(CONFIG_DEFAULTS.workers.deliveryLeaseMargin)!,
+    normalizeLeaseMs: o.normalizeLeaseMs ?? configDurationMs(CONFIG_DEFAULTS.workers.normalizeLease)!,
+    maxBodyBytes: o.maxBodyBytes ?? configSizeBytes(CONFIG_DEFAULTS.server.bodyLimit)!,
     instanceCacheMs: o.instanceCacheMs ?? 5000,
     maxResponseSnippetBytes: o.maxResponseSnippetBytes ?? 2048,
     retention: {
-      inboundMs: o.retention?.inboundMs ?? 30 * DAY,
-      eventsMs: o.retention?.eventsMs ?? 30 * DAY,
-      deliveriesMs: o.retention?.deliveriesMs ?? 30 * DAY,
+      inboundMs: o.retention?.inboundMs ?? configDurationMs(CONFIG_DEFAULTS.retention.inboundMessages)!,
+      eventsMs: o.retention?.eventsMs ?? configDurationMs(CONFIG_DEFAULTS.retention.events)!,
+      deliveriesMs: o.retention?.deliveriesMs ?? configDurationMs(CONFIG_DEFAULTS.retention.deliveries)!,
       batchSize: o.retention?.batchSize ?? 1000,
       cron: o.retention?.cron ?? '17 * * * *',
     },

@@ -1,13 +1,16 @@
 /**
  * What a started hub tells its operator: the URLs to call (hooks per instance, admin API, pull
  * feeds, health, metrics) and a curl line that sends a sample notification. Never a secret: where
- * a credential is needed the line names the environment variable the config reads it from.
+ * a credential is needed the line names the environment variable the config reads it from, or shows
+ * the demo default the config file itself writes.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { fileDefault } from '../config/secrets.ts';
 import type { ResolvedConfig, ResolvedInstance } from '../config/types.ts';
+import { secretScrubber } from '../logging/logger.ts';
 
 /** The hub's base URL as clients reach it: `server.publicUrl`, else the listen address. */
 export function baseUrl(config: ResolvedConfig, port = config.server.port): string {
@@ -31,17 +34,21 @@ export function hookUrls(base: string, instance: ResolvedInstance): string[] {
   });
 }
 
-/** How the config file spells a field: an `${env:NAME…}` reference becomes `$NAME` for a shell. */
-function shellReference(config: ResolvedConfig, index: number, field: string[]): string | undefined {
+/** A field of an instance as the config file writes it (before references are resolved). */
+function writtenField(config: ResolvedConfig, index: number, field: string[]): string | undefined {
   try {
     const raw = parse(readFileSync(config.file, 'utf8')) as { instances?: unknown[] };
     let node: unknown = raw.instances?.[index];
     for (const key of field) node = (node as Record<string, unknown> | undefined)?.[key];
-    const match = typeof node === 'string' ? /^\$\{env:([A-Za-z_][A-Za-z0-9_]*)(:-.*)?\}$/.exec(node) : null;
-    return match ? `$${match[1]}` : undefined;
+    return typeof node === 'string' ? node : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** `'text'` for a POSIX shell. */
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 /** A fixture of the connector's package, when the package ships them (a source checkout does). */
@@ -55,38 +62,86 @@ function fixturePath(connectorName: string, file: string): string | undefined {
   }
 }
 
-/**
- * A curl command that pushes a sample Docplanner `slot-booked` notification to the first Docplanner
- * push instance, or undefined when there is none.
- *
- * @example
- * ```ts
- * sampleCurl(config, 'http://127.0.0.1:8080', process.cwd());
- * // curl -X POST http://127.0.0.1:8080/hooks/docplanner-main -H 'content-type: application/json' -H "x-api-key: $DOCPLANNER_PUSH_KEY" --data @packages/connectors/docplanner/fixtures/slot-booked.json
- * ```
- */
-export function sampleCurl(config: ResolvedConfig, base: string, cwd: string): string | undefined {
+/** A sample push, and the demo value it shows in clear (the scrubber must leave that one alone). */
+interface SampleRequest {
+  line: string;
+  /** The key as a `$NAME` the operator's shell must hold, when the file reads it from there. */
+  variable?: string;
+  /** The key shown in clear: the file's own `${env:NAME:-default}` default, NAME being unset. */
+  shownDefault?: string;
+}
+
+function sampleRequest(
+  config: ResolvedConfig,
+  base: string,
+  cwd: string,
+  env: Readonly<Record<string, string | undefined>>,
+): SampleRequest | undefined {
   const index = config.instances.findIndex((i) => i.connector.name === 'docplanner' && i.mode !== 'pull');
   const instance = config.instances[index];
   if (!instance) return undefined;
   const fixture = fixturePath('docplanner', 'slot-booked.json');
   if (!fixture) return undefined;
   const parts = [`curl -X POST ${base}/hooks/${instance.id}`, "-H 'content-type: application/json'"];
+  const sample: SampleRequest = { line: '' };
   const pushAuth = instance.settings.pushAuth as { headerName?: string } | undefined;
   if (pushAuth) {
     const header = pushAuth.headerName ?? 'x-api-key';
-    const reference = shellReference(config, index, ['settings', 'pushAuth', 'apiKey']);
-    parts.push(`-H "${header}: ${reference ?? '<pushAuth.apiKey>'}"`);
+    const written = writtenField(config, index, ['settings', 'pushAuth', 'apiKey']);
+    // Never a real secret: in clear only a default written in the file (a demo value, unset variable);
+    // a key from the environment is shown as the variable, anything else as a placeholder.
+    const shownDefault = written === undefined ? undefined : fileDefault(written, env);
+    const variable = written && /^\$\{env:([A-Za-z_][A-Za-z0-9_]*)(:-.*)?\}$/.exec(written)?.[1];
+    if (shownDefault !== undefined) {
+      sample.shownDefault = shownDefault;
+      parts.push(`-H ${shellQuote(`${header}: ${shownDefault}`)}`);
+    } else if (variable) {
+      sample.variable = variable;
+      parts.push(`-H "${header}: $${variable}"`);
+    } else {
+      parts.push(`-H '${header}: <pushAuth.apiKey>'`);
+    }
   }
   const shown = relative(cwd, fixture);
   parts.push(`--data @${shown.startsWith('..') ? fixture : shown}`);
-  return parts.join(' ');
+  sample.line = parts.join(' ');
+  return sample;
+}
+
+/**
+ * A curl command that pushes a sample Docplanner `slot-booked` notification to the first Docplanner
+ * push instance, or undefined when there is none. It works as printed on a fresh machine: when the
+ * push key is the file's `${env:NAME:-default}` default (NAME unset: the example's demo key), that
+ * default is shown; a key read from the environment is shown as `$NAME`, never its value.
+ *
+ * @example
+ * ```ts
+ * sampleCurl(config, 'http://127.0.0.1:8080', process.cwd(), {});
+ * // curl -X POST http://127.0.0.1:8080/hooks/docplanner-main -H 'content-type: application/json' -H 'x-api-key: demo-docplanner-push-key' --data @packages/connectors/docplanner/fixtures/slot-booked.json
+ * ```
+ */
+export function sampleCurl(
+  config: ResolvedConfig,
+  base: string,
+  cwd: string,
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  return sampleRequest(config, base, cwd, env)?.line;
 }
 
 /** The lines printed once the hub is up. */
 export function banner(
   config: ResolvedConfig,
-  opts: { role: 'all' | 'http' | 'worker'; port: number; cwd: string; embeddedDataDir?: string },
+  opts: {
+    role: 'all' | 'http' | 'worker';
+    port: number;
+    cwd: string;
+    /** The environment the config was resolved with. */
+    env: Readonly<Record<string, string | undefined>>;
+    /** Resolved secret values: scrubbed from the banner as from the logs. */
+    secrets: readonly string[];
+    embeddedDataDir?: string;
+  },
 ): string {
   const base = baseUrl(config, opts.port);
   const lines: string[] = [];
@@ -111,13 +166,17 @@ export function banner(
       lines.push(`  pull feed ${feed.id}: ${base}/v1/subscriptions/${feed.id}/events`);
   }
   lines.push(`  health: ${base}/healthz  ${base}/readyz`, `  metrics: ${base}/metrics`);
-  if (opts.role !== 'worker') {
-    const curl = sampleCurl(config, base, opts.cwd);
-    if (curl) {
-      lines.push('  send a sample notification:', `    ${curl}`);
-      if (/: \$[A-Za-z_]/.test(curl))
-        lines.push('    (with that variable set to the push key the config reads; it is never printed)');
-    }
+  const sample = opts.role !== 'worker' ? sampleRequest(config, base, opts.cwd, opts.env) : undefined;
+  if (sample) {
+    lines.push('  send a sample notification:', `    ${sample.line}`);
+    if (sample.variable)
+      lines.push(`    (with ${sample.variable} set to the push key the config reads; it is never printed)`);
+    if (sample.shownDefault !== undefined)
+      lines.push(
+        '    (the demo push key written in the config file; set the variable it names for a real one)',
+      );
   }
-  return `${lines.join('\n')}\n`;
+  // The demo key is in the file for anyone to read; every other secret stays scrubbed.
+  const scrub = secretScrubber(opts.secrets.filter((secret) => secret !== sample?.shownDefault));
+  return scrub(`${lines.join('\n')}\n`);
 }

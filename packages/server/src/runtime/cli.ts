@@ -3,11 +3,8 @@
  * finding and loading the config file, and a hub on its database for a command that talks to the
  * database directly (no HTTP, no workers).
  */
-import { existsSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type pino from 'pino';
-import type { CliIO, ParsedArgs } from '../cli/command.ts';
+import { type CliIO, findConfigFile, type ParsedArgs } from '../cli/command.ts';
 import { ConfigError } from '../config/errors.ts';
 import { formatProblem, loadConfig } from '../config/load.ts';
 import type { ConfigProblem, ResolvedConfig } from '../config/types.ts';
@@ -15,32 +12,6 @@ import { shippedConnectors } from '../connectors.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import { openHubDatabase, resolveSecretKey } from './database.ts';
-
-/** The example config of a source checkout: what `./sy start` runs when no config is given. */
-export const EXAMPLE_CONFIG = fileURLToPath(new URL('../../../../examples/switchyard.yaml', import.meta.url));
-
-/**
- * The config file a command uses: `--config`, else `$SWITCHYARD_CONFIG`, else `./switchyard.yaml`,
- * else (in a source checkout) `examples/switchyard.yaml`, so `./sy start` runs on a fresh clone.
- *
- * @example
- * ```ts
- * const { path, shown, example } = findConfigFile(args, io);
- * ```
- */
-export function findConfigFile(
-  args: ParsedArgs,
-  io: CliIO,
-): { path: string; shown: string; example: boolean } {
-  const given = args.values.config;
-  const named = typeof given === 'string' && given !== '' ? given : io.env.SWITCHYARD_CONFIG;
-  if (named) return { path: resolve(io.cwd, named), shown: named, example: false };
-  const local = resolve(io.cwd, 'switchyard.yaml');
-  if (existsSync(local) || !existsSync(EXAMPLE_CONFIG))
-    return { path: local, shown: 'switchyard.yaml', example: false };
-  const shown = relative(io.cwd, EXAMPLE_CONFIG);
-  return { path: EXAMPLE_CONFIG, shown: shown.startsWith('..') ? EXAMPLE_CONFIG : shown, example: true };
-}
 
 /** Prints located problems (never a secret) and the count; the exit code is 1. */
 export function reportProblems(io: CliIO, shown: string, problems: readonly ConfigProblem[]): number {

@@ -8,9 +8,11 @@
  * await running.closed;
  * ```
  */
+
+export { findConfigFile } from '../cli/command.ts';
 export { type ApplyResult, applyFileConfig, instanceInput, subscriptionInput } from './apply.ts';
 export { banner, baseUrl, hookUrls, sampleCurl } from './banner.ts';
-export { findConfigFile, loadForCommand, withHub } from './cli.ts';
+export { loadForCommand, withHub } from './cli.ts';
 export { type HubDatabase, openHubDatabase, resolveSecretKey } from './database.ts';
 export {
   type HubProcess,

@@ -16,7 +16,6 @@ import { installProblemHandling } from '../http/plugins/problem.ts';
 import { RouteTable } from '../http/route-table.ts';
 import { healthRoutes } from '../http/routes/health.ts';
 import { metricsRoutes } from '../http/routes/metrics.ts';
-import { secretScrubber } from '../logging/logger.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/runtime.ts';
 import { problemFrameworkErrors } from '../security/framework-errors.ts';
@@ -207,16 +206,15 @@ export async function startHubProcess(
 
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? config.server.port);
-  const scrub = secretScrubber(options.secrets ?? []);
   io.stderr.write(
-    scrub(
-      banner(config, {
-        role,
-        port,
-        cwd: io.cwd,
-        ...(database.kind === 'embedded' && database.dataDir ? { embeddedDataDir: database.dataDir } : {}),
-      }),
-    ),
+    banner(config, {
+      role,
+      port,
+      cwd: io.cwd,
+      env: io.env,
+      secrets: options.secrets ?? [],
+      ...(database.kind === 'embedded' && database.dataDir ? { embeddedDataDir: database.dataDir } : {}),
+    }),
   );
   const url = baseUrl(config, port);
   logger.info({ role, url }, 'switchyard is ready');

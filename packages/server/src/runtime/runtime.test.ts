@@ -1,8 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { EXAMPLE_CONFIG } from '../cli/command.ts';
 import { parseSince } from '../cli/commands/replay.ts';
+import { loadConfig } from '../config/load.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
-import { baseUrl, hookUrls } from './banner.ts';
+import { banner, baseUrl, hookUrls } from './banner.ts';
 import { progressBar } from './progress.ts';
 
 function sink(isTTY: boolean) {
@@ -48,6 +51,33 @@ describe('banner URLs', () => {
   it('lists one hook URL per push route, path parameters as placeholders', () => {
     const urls = hookUrls('http://h', { id: 'cw', connector: clockwise, mode: 'push', settings: {} });
     expect(urls).toEqual(['http://h/hooks/cw', 'http://h/hooks/cw/{key}']);
+  });
+});
+
+describe('banner sample curl', () => {
+  const checkout = fileURLToPath(new URL('../../../../', import.meta.url));
+  async function exampleBanner(env: Record<string, string>) {
+    const loaded = await loadConfig(EXAMPLE_CONFIG, { env, connectors: shippedConnectors });
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    return banner(loaded.config, { role: 'all', port: 8080, cwd: checkout, env, secrets: loaded.secrets });
+  }
+
+  it('on a fresh machine shows the demo key the example file defaults to, so the command works as printed', async () => {
+    const text = await exampleBanner({});
+    expect(text).toContain(
+      "curl -X POST http://127.0.0.1:8080/hooks/docplanner-main -H 'content-type: application/json' -H 'x-api-key: demo-docplanner-push-key' --data @packages/connectors/docplanner/fixtures/slot-booked.json",
+    );
+    // Every other resolved secret stays scrubbed, demo or not.
+    expect(text).not.toContain('demo-admin-token-change-me');
+    expect(text).not.toContain('$DOCPLANNER_PUSH_KEY');
+  });
+
+  it('never prints a key that comes from the environment: it names the variable', async () => {
+    const text = await exampleBanner({ DOCPLANNER_PUSH_KEY: 'real-push-key-0f9e8d7c6b' });
+    expect(text).toContain('-H "x-api-key: $DOCPLANNER_PUSH_KEY"');
+    expect(text).toContain('(with DOCPLANNER_PUSH_KEY set to the push key the config reads');
+    expect(text).not.toContain('real-push-key-0f9e8d7c6b');
+    expect(text).not.toContain('demo-docplanner-push-key');
   });
 });
 

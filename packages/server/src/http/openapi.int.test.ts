@@ -1,0 +1,71 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the config file uses ${env:...} references on purpose.
+/**
+ * The OpenAPI document as a started hub serves it (every plugin `switchyard start` registers: the
+ * gates' admin routes, the dashboard) passes a third-party validator, the first step of a client
+ * generator, and leaves the dashboard out.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileErrors, validate } from '@readme/openapi-parser';
+import { useTestDatabase } from '@switchyard/testing';
+import { expect, it } from 'vitest';
+import { loadConfig } from '../config/load.ts';
+import { shippedConnectors } from '../connectors.ts';
+import { startHubProcess } from '../runtime/process.ts';
+import type { SwitchyardApp } from './app.ts';
+import { silent } from './test-support.ts';
+
+const db = useTestDatabase();
+
+it('GET /v1/openapi.json of a started hub is valid for @readme/openapi-parser, without the dashboard', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-openapi-'));
+  const file = join(dir, 'switchyard.yaml');
+  writeFileSync(
+    file,
+    [
+      'version: 1',
+      'server:',
+      '  host: 127.0.0.1',
+      '  adminToken: ${env:ADMIN_TOKEN}',
+      'database:',
+      '  url: ${env:DB_URL}',
+      'secretKey: ${env:SECRET_KEY}',
+      '',
+    ].join('\n'),
+  );
+  const env = {
+    ADMIN_TOKEN: 'openapi-admin-token-1234',
+    DB_URL: db.url(),
+    SECRET_KEY: 'openapi-secret-key-0123456789',
+  };
+  const loaded = await loadConfig(file, { env, connectors: shippedConnectors });
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  const sink = { write: () => true };
+  const hub = await startHubProcess(loaded.config, {
+    io: { stdout: sink, stderr: sink, env, cwd: dir },
+    logger: silent,
+    port: 0,
+  });
+  try {
+    const address = hub.app.server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const response = await fetch(`http://127.0.0.1:${port}/v1/openapi.json`);
+    expect(response.status).toBe(200);
+    const document = (await response.json()) as {
+      paths: Record<string, Record<string, { operationId: string }>>;
+    };
+
+    const result = await validate(structuredClone(document) as unknown as Parameters<typeof validate>[0]);
+    expect(result.valid, result.valid ? '' : compileErrors(result)).toBe(true);
+
+    // The dashboard is served by this hub, but its pages are not part of the API.
+    const served = (hub.app as SwitchyardApp).switchyard.routes.routes.map((r) => r.url);
+    expect(served).toContain('/ui/');
+    expect(Object.keys(document.paths).filter((path) => path.startsWith('/ui'))).toEqual([]);
+    // The gates' admin routes are part of it.
+    expect(Object.keys(document.paths).some((path) => path.startsWith('/v1/gates'))).toBe(true);
+  } finally {
+    await hub.stop();
+  }
+}, 60_000);
