@@ -71,7 +71,7 @@ describe('command schemas', () => {
       configSchema: { type: 'object' },
       eventMap: [],
       push: { routes: [{ name: 'default', path: '' }], authenticate() {}, parse: () => [] },
-      normalize: async () => ({ events: [], ignored: 'x' }) as const,
+      normalize: async () => ({ events: [] as [], ignored: 'x' }),
       encode: () => ({ route: 'default', body: {} }),
     };
     expect(() =>
