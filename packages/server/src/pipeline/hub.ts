@@ -23,6 +23,8 @@ import { type PurgeResult, purge } from './retention.ts';
 import { connectorLogger, instanceLoader, type Runtime, resolveOptions } from './runtime.ts';
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
 import { invalid } from './views.ts';
+import { storeHubEvents } from './emit.ts';
+import { aliasStore, stateStore } from './stores.ts';
 import { Listener, WorkerLoop } from './wake.ts';
 
 const RETENTION_QUEUE = 'switchyard-retention';
@@ -84,7 +86,7 @@ export async function createHub(config: HubConfig) {
     maxConcurrent: Math.max(2, (config.poolSize ?? 10) - 4),
   });
   // afterNormalize: the gate machinery's hook for matching bookings to gate requests (gates/).
-  const normalizer = new Normalizer(rt, vendorHttp, config.afterNormalize);
+  const normalizer = new Normalizer(rt, vendorHttp, config.afterNormalize, config.markEchoes);
   const deliverer = new Deliverer(rt);
   const poller = new Poller(rt, vendorHttp);
   let listener: Listener | undefined;
@@ -252,6 +254,29 @@ export async function createHub(config: HubConfig) {
       purge(now = new Date()): Promise<PurgeResult> {
         return purge(db, options.retention, now);
       },
+    },
+
+    /**
+     * What subsystems built beside the pipeline use (the commands subsystem's host, see
+     * commands/host.ts): each member a documented capability, not the pipeline's internals.
+     */
+    services: {
+      /** The hub's database (kysely over the shared pool). */
+      db,
+      /** The Postgres URL (for a subsystem's own pg-boss instance or LISTEN connection). */
+      databaseUrl: config.databaseUrl,
+      /** The hub's logger. */
+      logger,
+      /** The vendor HTTP client lent to connectors. */
+      vendorHttp,
+      /** The vendor-id alias store of an instance (the same the connectors' normalize gets). */
+      aliases: (instanceId: string) => aliasStore(db, instanceId),
+      /** The state store of an instance (the same the connectors' normalize and pull get). */
+      state: (instanceId: string) => stateStore(db, instanceId),
+      /** A connector instance with its connector and resolved config, or undefined. */
+      loadInstance: (instanceId: string) => rt.loadInstance(instanceId),
+      /** Stores hub-made events and fans them out, in the given transaction (pipeline/emit.ts). */
+      storeEvents: storeHubEvents,
     },
 
     /** Low-level handles for the HTTP layer and tests (health checks, metrics). */

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { COMMANDS_MIGRATION_SQL } from '../commands/schema.ts';
 
 /** The Postgres schema holding Switchyard's own tables (pg-boss lives in `switchyard_queue`). */
 export const SCHEMA = 'switchyard';
@@ -507,6 +508,12 @@ begin
 end
 $fn$;
 `,
+  },
+  {
+    // Commands (packages/server/src/commands, docs/commands.md); SQL in commands/store.ts.
+    version: 11,
+    name: 'commands',
+    sql: COMMANDS_MIGRATION_SQL,
   },
 ];
 

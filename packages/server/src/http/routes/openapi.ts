@@ -80,7 +80,9 @@ function operation(route: RouteEntry): Json {
         ? [{ adminToken: [] }]
         : route.auth === 'subscription'
           ? [{ subscriptionSecret: [] }]
-          : [],
+          : route.auth === 'command'
+            ? [{ adminToken: [] }, { commandCredential: [] }]
+            : [],
   };
   if (schema.body) {
     op.requestBody = {
@@ -135,6 +137,12 @@ export function buildOpenApi(routes: RouteTable, options: { publicUrl?: string |
           scheme: 'bearer',
           description:
             'One of the subscription’s signing secrets (whsec_…) in force; for the pull feed only.',
+        },
+        commandCredential: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'A subscription’s command credential (sycmd_…, POST /v1/subscriptions/{id}/command-credentials); for /v1/commands only.',
         },
       },
     },
