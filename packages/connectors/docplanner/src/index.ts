@@ -11,6 +11,7 @@
  */
 import { defineConnector } from '@switchyard/core';
 import { authenticate } from './auth.ts';
+import { commands } from './commands.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { matchKey, respond } from './gate.ts';
@@ -35,6 +36,7 @@ export const docplannerConnector = defineConnector<Config>({
   pull,
   normalize,
   gate: { respond, matchKey },
+  commands,
   encode,
 });
 
