@@ -33,9 +33,9 @@ import {
   type JsonObject,
   type JsonValue,
   SwitchyardError,
-  validateCommandData,
   type VendorHttp,
   type VendorRequest,
+  validateCommandData,
 } from '@switchyard/core';
 import { CompiledQuery, type Kysely } from 'kysely';
 import { PgBoss } from 'pg-boss';
@@ -246,7 +246,8 @@ function recordingHttp(http: VendorHttp, calls: q.NewCommandCall[]): VendorHttp 
     async request(request: VendorRequest) {
       const startedAt = new Date();
       const started = performance.now();
-      const method = request.method ?? (request.json !== undefined || request.form !== undefined ? 'POST' : 'GET');
+      const method =
+        request.method ?? (request.json !== undefined || request.form !== undefined ? 'POST' : 'GET');
       let url = '(invalid URL)';
       try {
         const u = new URL(request.url);
@@ -343,7 +344,12 @@ export function createCommands(options: CommandsOptions = {}) {
     await s.boss.send(
       COMMAND_QUEUE,
       { id },
-      { db: bossDb(db), ...(delayed ? { startAfter } : {}), retryLimit: 0, expireInSeconds: Math.ceil(leaseMs / 1000) },
+      {
+        db: bossDb(db),
+        ...(delayed ? { startAfter } : {}),
+        retryLimit: 0,
+        expireInSeconds: Math.ceil(leaseMs / 1000),
+      },
     );
   }
 
@@ -424,7 +430,8 @@ export function createCommands(options: CommandsOptions = {}) {
           // A handler should answer, not throw; a ConnectorError still says what kind of failure it is.
           const message = (error as Error)?.message ?? String(error);
           result =
-            isConnectorError(error) && (error.kind === 'permanent' || error.kind === 'bad_request' || error.kind === 'auth')
+            isConnectorError(error) &&
+            (error.kind === 'permanent' || error.kind === 'bad_request' || error.kind === 'auth')
               ? { outcome: 'permanent', message }
               : {
                   outcome: 'transient',
@@ -444,7 +451,10 @@ export function createCommands(options: CommandsOptions = {}) {
       // Loading the instance or the aliases failed (the database): try again later.
       result = { outcome: 'transient', message: (error as Error)?.message ?? String(error) };
     }
-    metrics?.vendor.observe({ connector: row.connector, type: row.type }, (performance.now() - started) / 1000);
+    metrics?.vendor.observe(
+      { connector: row.connector, type: row.type },
+      (performance.now() - started) / 1000,
+    );
 
     const maxAttempts = retryScheduleMs.length + 1;
     const vendorError = (r: CommandResult): JsonObject =>
@@ -479,7 +489,10 @@ export function createCommands(options: CommandsOptions = {}) {
           ...vendorError(result),
         });
         if (again) await sendJob(s, trx, row.id, again.next_attempt_at);
-        logger.warn({ attempt: row.attempts, delayMs: delay, reason: result.message }, 'command will be retried');
+        logger.warn(
+          { attempt: row.attempts, delayMs: delay, reason: result.message },
+          'command will be retried',
+        );
         return undefined;
       } else {
         done = await q.finishCommand(trx, row.id, row.attempts, {
@@ -656,7 +669,12 @@ export function createCommands(options: CommandsOptions = {}) {
       const db = s.host.db;
       const sentBy = senderLabel(sender);
       const requestHash = sha256(
-        canonical({ type: input.type, subject: input.subject, instance: input.instance, data: input.data ?? {} }),
+        canonical({
+          type: input.type,
+          subject: input.subject,
+          instance: input.instance,
+          data: input.data ?? {},
+        }),
       );
       const replay = (row: q.CommandRow) => {
         if (row.request_hash !== requestHash) {
@@ -676,19 +694,27 @@ export function createCommands(options: CommandsOptions = {}) {
 
       const type = input.type;
       if (!isCommandType(type)) {
-        throw refuse('SY_COMMAND_UNKNOWN_TYPE', `${JSON.stringify(type)} is not a command type (see docs/commands.md)`, {
-          type,
-        });
+        throw refuse(
+          'SY_COMMAND_UNKNOWN_TYPE',
+          `${JSON.stringify(type)} is not a command type (see docs/commands.md)`,
+          {
+            type,
+          },
+        );
       }
       const info = commandTypeInfo(type)!;
       const data = input.data ?? {};
       const shapeIssues: { path: string; message: string }[] = [];
       if (info.target === 'subject') {
-        if (typeof input.subject !== 'string') shapeIssues.push({ path: '/subject', message: `is required for ${type}` });
-        if (input.instance !== undefined) shapeIssues.push({ path: '/instance', message: `is not taken by ${type} (it names its subject)` });
+        if (typeof input.subject !== 'string')
+          shapeIssues.push({ path: '/subject', message: `is required for ${type}` });
+        if (input.instance !== undefined)
+          shapeIssues.push({ path: '/instance', message: `is not taken by ${type} (it names its subject)` });
       } else {
-        if (typeof input.instance !== 'string') shapeIssues.push({ path: '/instance', message: `is required for ${type}` });
-        if (input.subject !== undefined) shapeIssues.push({ path: '/subject', message: `is not taken by ${type} (it creates its entity)` });
+        if (typeof input.instance !== 'string')
+          shapeIssues.push({ path: '/instance', message: `is required for ${type}` });
+        if (input.subject !== undefined)
+          shapeIssues.push({ path: '/subject', message: `is not taken by ${type} (it creates its entity)` });
       }
       const checked = validateCommandData(type, data);
       const issues = [...shapeIssues, ...(checked.valid ? [] : checked.errors)];
@@ -706,10 +732,15 @@ export function createCommands(options: CommandsOptions = {}) {
       if (info.target === 'subject') {
         subject = input.subject!;
         const unknown = () =>
-          refuse('SY_COMMAND_UNKNOWN_TARGET', `no ${info.entity} ${JSON.stringify(subject)} the sender may act on`, {
-            subject,
-          });
-        if (!subject.startsWith(`${info.entity}/`) || subject.length <= info.entity.length + 1) throw unknown();
+          refuse(
+            'SY_COMMAND_UNKNOWN_TARGET',
+            `no ${info.entity} ${JSON.stringify(subject)} the sender may act on`,
+            {
+              subject,
+            },
+          );
+        if (!subject.startsWith(`${info.entity}/`) || subject.length <= info.entity.length + 1)
+          throw unknown();
         const latest = await q.latestEventOf(db, subject);
         if (!latest || !mayActOn(sender, latest.source)) throw unknown();
         instanceId = latest.source;
@@ -719,9 +750,13 @@ export function createCommands(options: CommandsOptions = {}) {
       }
       const instance = await s.host.loadInstance(instanceId);
       if (!instance || !mayActOn(sender, instanceId)) {
-        throw refuse('SY_COMMAND_UNKNOWN_TARGET', `no connector instance ${JSON.stringify(instanceId)} the sender may act on`, {
-          instance: instanceId,
-        });
+        throw refuse(
+          'SY_COMMAND_UNKNOWN_TARGET',
+          `no connector instance ${JSON.stringify(instanceId)} the sender may act on`,
+          {
+            instance: instanceId,
+          },
+        );
       }
       if (!instance.connector.commands?.[type]) {
         throw refuse(
@@ -740,7 +775,10 @@ export function createCommands(options: CommandsOptions = {}) {
           });
         }
         if (current?.status === 'cancelled' && NOT_WHEN_CANCELLED.has(type)) {
-          throw refuse('SY_COMMAND_TARGET_STATE', `${subject} is already cancelled`, { subject, status: 'cancelled' });
+          throw refuse('SY_COMMAND_TARGET_STATE', `${subject} is already cancelled`, {
+            subject,
+            status: 'cancelled',
+          });
         }
       }
 
@@ -784,7 +822,10 @@ export function createCommands(options: CommandsOptions = {}) {
         limit: limit + 1,
       });
       const items = rows.slice(0, limit);
-      return { items: items.map(view), nextCursor: rows.length > limit ? items[items.length - 1]!.seq : null };
+      return {
+        items: items.map(view),
+        nextCursor: rows.length > limit ? items[items.length - 1]!.seq : null,
+      };
     },
 
     /**
@@ -798,7 +839,8 @@ export function createCommands(options: CommandsOptions = {}) {
     async get(sender: CommandSender, id: string): Promise<CommandDetail> {
       const db = attached().host.db;
       const row = await q.getCommand(db, id);
-      if (!row || (sender.kind === 'subscription' && row.sent_by !== senderLabel(sender))) throw notFound('command', id);
+      if (!row || (sender.kind === 'subscription' && row.sent_by !== senderLabel(sender)))
+        throw notFound('command', id);
       const calls = await q.listCalls(db, id);
       return {
         ...view(row),
@@ -834,9 +876,13 @@ export function createCommands(options: CommandsOptions = {}) {
         return again;
       });
       if (!row) {
-        throw new SwitchyardError('SY_PIPELINE_CONFLICT', `command ${id} is ${existing.status}: only a failed command can be retried`, {
-          details: { status: existing.status },
-        });
+        throw new SwitchyardError(
+          'SY_PIPELINE_CONFLICT',
+          `command ${id} is ${existing.status}: only a failed command can be retried`,
+          {
+            details: { status: existing.status },
+          },
+        );
       }
       return view(row);
     },
@@ -850,7 +896,9 @@ export function createCommands(options: CommandsOptions = {}) {
      * const { token } = await commands.createCredential('crm'); // 'sycmd_…'
      * ```
      */
-    async createCredential(subscriptionId: string): Promise<{ id: string; subscriptionId: string; token: string; hint: string }> {
+    async createCredential(
+      subscriptionId: string,
+    ): Promise<{ id: string; subscriptionId: string; token: string; hint: string }> {
       const db = attached().host.db;
       if (!(await q.subscriptionExists(db, subscriptionId))) throw notFound('subscription', subscriptionId);
       const token = `sycmd_${randomBytes(24).toString('base64url')}`;
@@ -864,7 +912,12 @@ export function createCommands(options: CommandsOptions = {}) {
     async authenticate(token: string): Promise<CommandSender | undefined> {
       const row = await q.findCredential(attached().host.db, sha256(token));
       if (!row) return undefined;
-      return { kind: 'subscription', subscriptionId: row.subscription_id, credentialId: row.id, sources: row.sources };
+      return {
+        kind: 'subscription',
+        subscriptionId: row.subscription_id,
+        credentialId: row.id,
+        sources: row.sources,
+      };
     },
 
     /** Re-sends the jobs of stranded commands now (workers do it every `sweepIntervalMs`). */
@@ -877,7 +930,6 @@ export function createCommands(options: CommandsOptions = {}) {
       await Promise.allSettled([...running]);
     },
   };
-
 }
 
 /** The commands subsystem of one process (what {@link createCommands} returns). */

@@ -8,7 +8,7 @@
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { adminAuth, bearerToken, unauthorized } from '../http/plugins/admin-auth.ts';
-import type { CommandInput, CommandListQuery, Commands, CommandSender } from './commands.ts';
+import type { CommandInput, CommandListQuery, CommandSender, Commands } from './commands.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -28,7 +28,10 @@ const commandProperties = {
   id: str,
   type: str,
   status: { type: 'string', enum: statuses },
-  subject: { ...nstr, description: 'The entity acted on (`appointment/<hub id>`); for a booking, set once booked.' },
+  subject: {
+    ...nstr,
+    description: 'The entity acted on (`appointment/<hub id>`); for a booking, set once booked.',
+  },
   instance: str,
   connector: str,
   data: { type: 'object', additionalProperties: true },
@@ -112,7 +115,8 @@ export async function commandRoutes(
               type: 'string',
               minLength: 1,
               maxLength: 200,
-              description: 'The same key from the same sender returns the first command; with another body: 409.',
+              description:
+                'The same key from the same sender returns the first command; with another body: 409.',
             },
           },
         },
@@ -122,7 +126,11 @@ export async function commandRoutes(
           required: ['type'],
           properties: {
             type: { type: 'string', maxLength: 100, examples: ['appointment.cancel'] },
-            subject: { type: 'string', maxLength: 300, examples: ['appointment/6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b'] },
+            subject: {
+              type: 'string',
+              maxLength: 300,
+              examples: ['appointment/6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b'],
+            },
             instance: { type: 'string', maxLength: 100 },
             data: { type: 'object', additionalProperties: true },
           },
@@ -163,7 +171,10 @@ export async function commandRoutes(
         response: {
           200: object({
             items: { type: 'array', items: commandSchema },
-            nextCursor: { ...nstr, description: 'Pass as `cursor` for the next page; null when there is no more.' },
+            nextCursor: {
+              ...nstr,
+              description: 'Pass as `cursor` for the next page; null when there is no more.',
+            },
           }),
         },
       },
@@ -198,7 +209,8 @@ export async function commandRoutes(
         response: { 202: commandSchema },
       },
     },
-    async (request, reply) => reply.code(202).send(await commands.retry(senderOf(request), request.params.id)),
+    async (request, reply) =>
+      reply.code(202).send(await commands.retry(senderOf(request), request.params.id)),
   );
 
   app.post<{ Params: { id: string } }>(
@@ -213,7 +225,10 @@ export async function commandRoutes(
           201: object({
             id: str,
             subscriptionId: str,
-            token: { ...str, description: 'Send as `Authorization: Bearer <token>` to /v1/commands. Shown only now.' },
+            token: {
+              ...str,
+              description: 'Send as `Authorization: Bearer <token>` to /v1/commands. Shown only now.',
+            },
             hint: str,
           }),
         },

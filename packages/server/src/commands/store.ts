@@ -106,7 +106,11 @@ export async function insertCommand(
  * an expired lease: its process died) and first in line for its entity (no earlier `pending` or
  * `running` command with the same ordering key). Counts the attempt and sets the lease.
  */
-export async function claimCommand(db: Executor, id: string, leaseMs: number): Promise<CommandRow | undefined> {
+export async function claimCommand(
+  db: Executor,
+  id: string,
+  leaseMs: number,
+): Promise<CommandRow | undefined> {
   return first<CommandRow>(
     sql`update switchyard.commands c set status = 'running', attempts = c.attempts + 1,
           locked_until = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
@@ -215,7 +219,11 @@ export async function requeueCommand(db: Executor, id: string): Promise<CommandR
 }
 
 /** The command a sender made with an idempotency key, if any. */
-export async function getCommandByKey(db: Executor, sentBy: string, key: string): Promise<CommandRow | undefined> {
+export async function getCommandByKey(
+  db: Executor,
+  sentBy: string,
+  key: string,
+): Promise<CommandRow | undefined> {
   return first<CommandRow>(
     sql`select * from switchyard.commands where sent_by = ${sentBy} and idempotency_key = ${key}`,
     db,

@@ -22,8 +22,8 @@ export interface DocplannerWrite {
 export interface DocplannerWriteHost {
   readonly bookings: Map<string, { facility: string; doctor: string; address: string; booking: JsonObject }>;
   now(): number;
-  /** Pushes a notification to the configured hook URL (a no-op without one). */
-  echo(notification: DpNotification): void;
+  /** Pushes a notification to `hookUrl`, else to the simulator's configured hook URL (a no-op without one). */
+  echo(notification: DpNotification, hookUrl: string | undefined): void;
 }
 
 type Reply = (status: number, body: JsonObject | null) => void;
@@ -53,6 +53,8 @@ export class DocplannerWriteApi {
   echoes = true;
   /** How long after its answer the echo is pushed, ms (Docplanner notifies asynchronously). Default 100. */
   echoDelayMs = 100;
+  /** Where echoes go; default: the simulator's `hookUrl`. */
+  hookUrl: string | undefined;
   /** Keep echoes until {@link releaseEchoes} (tests that need the echo after something else). */
   holdEchoes = false;
   readonly #held: DpNotification[] = [];
@@ -82,7 +84,11 @@ export class DocplannerWriteApi {
   async handle(method: string, rest: string, rawBody: string, reply: Reply): Promise<boolean> {
     const place = /^\/facilities\/([^/]+)\/doctors\/([^/]+)\/addresses\/([^/]+)(\/.*)$/.exec(rest);
     if (!place) return false;
-    const [facility, doctor, address] = place.slice(1, 4).map((p) => decodeURIComponent(p!)) as [string, string, string];
+    const [facility, doctor, address] = place.slice(1, 4).map((p) => decodeURIComponent(p!)) as [
+      string,
+      string,
+      string,
+    ];
     const tail = place[4]!;
     let body: JsonObject | undefined;
     try {
@@ -96,7 +102,8 @@ export class DocplannerWriteApi {
     };
     const slot = /^\/slots\/([^/]+)\/book$/.exec(tail);
     const booking = /^\/bookings\/([^/]+)(\/move|\/presence\/patient)?$/.exec(tail);
-    if (!(method === 'POST' && slot) && !(booking && (method === 'DELETE' || method === 'POST'))) return false;
+    if (!(method === 'POST' && slot) && !(booking && (method === 'DELETE' || method === 'POST')))
+      return false;
     if (this.delayMs > 0) await sleep(this.delayMs);
     const where = { facility, doctor, address };
     if (slot) {
@@ -121,7 +128,11 @@ export class DocplannerWriteApi {
     return true;
   }
 
-  #notification(name: string, where: { facility: string; doctor: string; address: string }, data: JsonObject): DpNotification {
+  #notification(
+    name: string,
+    where: { facility: string; doctor: string; address: string },
+    data: JsonObject,
+  ): DpNotification {
     return {
       name,
       data: {
@@ -137,20 +148,32 @@ export class DocplannerWriteApi {
   #echo(n: DpNotification): void {
     if (!this.echoes) return;
     if (this.holdEchoes) this.#held.push(n);
-    else setTimeout(() => this.#host.echo(n), this.echoDelayMs).unref();
+    else setTimeout(() => this.#host.echo(n, this.hookUrl), this.echoDelayMs).unref();
   }
 
   /** Pushes the held echoes now, in order; returns how many. */
   releaseEchoes(): number {
     const held = this.#held.splice(0);
-    for (const n of held) this.#host.echo(n);
+    for (const n of held) this.#host.echo(n, this.hookUrl);
     return held.length;
   }
 
-  #book(where: { facility: string; doctor: string; address: string }, start: string, body: JsonObject, answer: Reply): void {
+  #book(
+    where: { facility: string; doctor: string; address: string },
+    start: string,
+    body: JsonObject,
+    answer: Reply,
+  ): void {
     const startMs = Date.parse(start);
-    if (Number.isNaN(startMs) || typeof body.address_service_id !== 'string' || typeof body.patient !== 'object') {
-      answer(400, { errors: [{ field: 'start/address_service_id/patient', message: 'invalid' }], message: 'Bad Request' });
+    if (
+      Number.isNaN(startMs) ||
+      typeof body.address_service_id !== 'string' ||
+      typeof body.patient !== 'object'
+    ) {
+      answer(400, {
+        errors: [{ field: 'start/address_service_id/patient', message: 'invalid' }],
+        message: 'Bad Request',
+      });
       return;
     }
     const key = `${where.doctor}|${where.address}|${startMs}`;
@@ -179,14 +202,28 @@ export class DocplannerWriteApi {
     this.#echo(this.#notification('slot-booked', where, { visit_booking: booking }));
   }
 
-  #cancel(known: { facility: string; doctor: string; address: string; booking: JsonObject }, id: string, answer: Reply): void {
-    known.booking = { ...known.booking, status: 'canceled', canceled_by: 'integration', canceled_at: isoOffset(this.#host.now()) };
+  #cancel(
+    known: { facility: string; doctor: string; address: string; booking: JsonObject },
+    id: string,
+    answer: Reply,
+  ): void {
+    known.booking = {
+      ...known.booking,
+      status: 'canceled',
+      canceled_by: 'integration',
+      canceled_at: isoOffset(this.#host.now()),
+    };
     this.#host.bookings.set(id, known);
     answer(204, null);
     this.#echo(this.#notification('booking-canceled', known, { visit_booking: known.booking }));
   }
 
-  #move(known: { facility: string; doctor: string; address: string; booking: JsonObject }, id: string, body: JsonObject, answer: Reply): void {
+  #move(
+    known: { facility: string; doctor: string; address: string; booking: JsonObject },
+    id: string,
+    body: JsonObject,
+    answer: Reply,
+  ): void {
     const start = typeof body.start === 'string' ? body.start : '';
     const startMs = Date.parse(start);
     if (Number.isNaN(startMs) || typeof body.address_service_id !== 'string') {
@@ -199,7 +236,12 @@ export class DocplannerWriteApi {
       return;
     }
     const duration = typeof body.duration === 'number' ? body.duration : Number(known.booking.duration ?? 30);
-    const old = { ...known.booking, status: 'canceled', canceled_by: 'integration', canceled_at: isoOffset(this.#host.now()) };
+    const old = {
+      ...known.booking,
+      status: 'canceled',
+      canceled_by: 'integration',
+      canceled_at: isoOffset(this.#host.now()),
+    };
     const moved: JsonObject = {
       ...known.booking,
       id: String(nextBookingId++),
@@ -215,7 +257,9 @@ export class DocplannerWriteApi {
     const place = { facility: known.facility, doctor: known.doctor, address };
     this.#host.bookings.set(String(moved.id), { ...place, booking: moved });
     answer(200, moved);
-    this.#echo(this.#notification('booking-moved', place, { old_visit_booking: old, new_visit_booking: moved }));
+    this.#echo(
+      this.#notification('booking-moved', place, { old_visit_booking: old, new_visit_booking: moved }),
+    );
   }
 
   #presence(
@@ -227,7 +271,9 @@ export class DocplannerWriteApi {
     if (method === 'POST') {
       this.presence.set(id, 'PRESENT');
       answer(204, null);
-      this.#echo(this.#notification('presence-marked', known, { visit_booking: known.booking, presence: 'PRESENT' }));
+      this.#echo(
+        this.#notification('presence-marked', known, { visit_booking: known.booking, presence: 'PRESENT' }),
+      );
     } else {
       this.presence.delete(id);
       answer(204, null);

@@ -122,8 +122,9 @@ export class DocplannerSimulator {
   readonly writes: DocplannerWriteApi = new DocplannerWriteApi({
     bookings: this.bookings,
     now: () => this.now(),
-    echo: (n) => {
-      if (this.#options.hookUrl) this.push(n).catch(() => {});
+    echo: (n, hookUrl) => {
+      const url = hookUrl ?? this.#options.hookUrl;
+      if (url) this.push(n, { hookUrl: url }).catch(() => {});
     },
   });
 
