@@ -34,7 +34,8 @@ const fetchHttp: VendorHttp = {
     }
     const text = await res.text();
     let parsed: JsonValue | string = text;
-    if (/json/.test(res.headers.get('content-type') ?? '') && text !== '') parsed = JSON.parse(text) as JsonValue;
+    if (/json/.test(res.headers.get('content-type') ?? '') && text !== '')
+      parsed = JSON.parse(text) as JsonValue;
     return { status: res.status, headers: Object.fromEntries(res.headers), body: parsed };
   },
 };
@@ -83,13 +84,21 @@ async function setup() {
 }
 
 function cmd<T extends CommandRequest['type']>(type: T, data: object): CommandRequest<T> {
-  return { id: `cmd-${Math.random()}`, type, subject: 'appointment/hub-1', data } as unknown as CommandRequest<T>;
+  return {
+    id: `cmd-${Math.random()}`,
+    type,
+    subject: 'appointment/hub-1',
+    data,
+  } as unknown as CommandRequest<T>;
 }
 
 describe('Docplanner commands against the simulator', () => {
   it('cancel: DELETE the booking with the reason, with a token; a repeated cancel is done (already canceled)', async () => {
     const { sim, ctx } = await setup();
-    const first = await commands['appointment.cancel']!(cmd('appointment.cancel', { reason: 'patient called' }), ctx());
+    const first = await commands['appointment.cancel']!(
+      cmd('appointment.cancel', { reason: 'patient called' }),
+      ctx(),
+    );
     expect(first).toMatchObject({ outcome: 'done' });
     expect(sim.writes.log).toEqual([
       {
@@ -117,7 +126,10 @@ describe('Docplanner commands against the simulator', () => {
       outcome: 'transient',
       retryAfterMs: 7000,
     });
-    const missing = await commands['appointment.cancel']!(cmd('appointment.cancel', {}), ctx({ vendorIds: ['999'] }));
+    const missing = await commands['appointment.cancel']!(
+      cmd('appointment.cancel', {}),
+      ctx({ vendorIds: ['999'] }),
+    );
     expect(missing).toMatchObject({
       outcome: 'permanent',
       vendor: { status: 404, body: { message: 'Booking not found' } },
@@ -127,18 +139,21 @@ describe('Docplanner commands against the simulator', () => {
   it('refreshes a revoked token on 401 and goes on', async () => {
     const { sim, ctx } = await setup();
     const c = ctx();
-    expect(await commands['appointment.mark_arrived']!(cmd('appointment.mark_arrived', {}), c)).toMatchObject({
-      outcome: 'done',
-    });
+    expect(await commands['appointment.mark_arrived']!(cmd('appointment.mark_arrived', {}), c)).toMatchObject(
+      {
+        outcome: 'done',
+      },
+    );
     sim.revokeTokens();
-    expect(await commands['appointment.clear_presence']!(cmd('appointment.clear_presence', {}), c)).toMatchObject({
+    expect(
+      await commands['appointment.clear_presence']!(cmd('appointment.clear_presence', {}), c),
+    ).toMatchObject({
       outcome: 'done',
     });
     expect(sim.tokensIssued).toBe(2);
-    expect(sim.writes.log.map((w) => `${w.method} ${w.path.split('/').slice(-3).join('/')} ${w.status}`)).toEqual([
-      'POST 2087456123/presence/patient 204',
-      'DELETE 2087456123/presence/patient 204',
-    ]);
+    expect(
+      sim.writes.log.map((w) => `${w.method} ${w.path.split('/').slice(-3).join('/')} ${w.status}`),
+    ).toEqual(['POST 2087456123/presence/patient 204', 'DELETE 2087456123/presence/patient 204']);
   });
 
   it('reschedule: POST move with start and service; the new booking id is returned for aliasing', async () => {
@@ -190,7 +205,11 @@ describe('Docplanner commands against the simulator', () => {
     );
     expect(taken).toMatchObject({ outcome: 'permanent', vendor: { status: 422 } });
     const nowhere = await commands['appointment.book']!(
-      { id: 'b3', type: 'appointment.book', data: { ...data, organization: undefined } } as CommandRequest<'appointment.book'>,
+      {
+        id: 'b3',
+        type: 'appointment.book',
+        data: { ...data, organization: undefined },
+      } as CommandRequest<'appointment.book'>,
       ctx({ vendorIds: [] }),
     );
     expect(nowhere.outcome).toBe('permanent');
@@ -214,19 +233,22 @@ describe('Docplanner commands against the simulator', () => {
     } as CommandRequest<'appointment.book'>;
     // The first try times out after sending: the simulator answers too late.
     sim.writes.delayMs = 300;
+    let late: Promise<unknown> | undefined;
     const slowHttp: VendorHttp = {
       async request(r) {
         if (r.url.includes('/book')) {
-          void fetchHttp.request(r).catch(() => {});
+          late = fetchHttp.request(r).catch(() => {});
           throw ConnectorError.transient('timed out');
         }
         return fetchHttp.request(r);
       },
     };
-    await expect(commands['appointment.book']!(request, { ...c, http: slowHttp })).rejects.toThrow('timed out');
+    await expect(commands['appointment.book']!(request, { ...c, http: slowHttp })).rejects.toThrow(
+      'timed out',
+    );
     const retried = await commands['appointment.book']!(request, { ...c, attempt: 2 });
     expect(retried.outcome).toBe('permanent');
-    await new Promise((r) => setTimeout(r, 400));
+    await late;
     expect(sim.writes.log.filter((w) => w.path.endsWith('/book'))).toHaveLength(1);
   });
 });

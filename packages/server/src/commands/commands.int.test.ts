@@ -6,6 +6,10 @@
  * with `data.causedBy`; idempotency; refusals; order on one subject under a transient failure;
  * per-subscription credentials; a process killed mid-command, finished by the next one.
  */
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import pg from 'pg';
@@ -15,6 +19,7 @@ import type { CliIO } from '../cli/command.ts';
 import { parseConfig } from '../config/load.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import { commandsCommand } from './cli.ts';
 import type { CommandsOptions } from './commands.ts';
 
 const db = useTestDatabase();
@@ -33,8 +38,10 @@ const io: CliIO = {
   cwd: process.cwd(),
 } as unknown as CliIO;
 
-async function startHub(commands: Omit<CommandsOptions, 'worker'> = {}): Promise<HubProcess> {
-  const text = [
+const ENV = () => ({ T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: PUSH_KEY, T_SIGNING: SIGNING });
+
+function configText(): string {
+  return [
     'version: 1',
     'server:',
     '  host: 127.0.0.1',
@@ -75,10 +82,13 @@ async function startHub(commands: Omit<CommandsOptions, 'worker'> = {}): Promise
     '    retry: { schedule: ["0s", "1s"] }',
     '',
   ].join('\n');
-  const loaded = parseConfig(text, {
+}
+
+async function startHub(commands: Omit<CommandsOptions, 'worker'> = {}): Promise<HubProcess> {
+  const loaded = parseConfig(configText(), {
     file: 'commands-e2e.yaml',
     connectors: shippedConnectors,
-    env: { T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: PUSH_KEY, T_SIGNING: SIGNING },
+    env: ENV(),
   });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   return startHubProcess(loaded.config, {
@@ -448,5 +458,52 @@ describe('commands through a started hub', () => {
     expect(
       sim.writes.log.filter((w) => w.path.endsWith(`/bookings/${bookingId}/presence/patient`)).length,
     ).toBe(2);
+  }, 60_000);
+
+  it('switchyard commands list|show|send work on the same database', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sy-commands-cli-'));
+    const file = join(dir, 'switchyard.yaml');
+    writeFileSync(file, configText());
+    const out: string[] = [];
+    const cliIo: CliIO = {
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: () => true },
+      env: ENV(),
+      cwd: dir,
+    };
+    const { subject } = await bookedAppointment();
+    out.length = 0;
+    expect(
+      await commandsCommand.run(
+        {
+          values: { config: file, type: 'appointment.mark_arrived', subject, 'idempotency-key': 'cli-1' },
+          positionals: ['send'],
+        },
+        cliIo,
+      ),
+    ).toBe(0);
+    const id = /queued {2}\S+ {2}([0-9a-f-]{36})/.exec(out.join(''))?.[1];
+    expect(id).toBeDefined();
+    await eventually(
+      async () => (await api('GET', `/v1/commands/${id}`)).json.status === 'succeeded',
+      'done',
+    );
+    out.length = 0;
+    expect(await commandsCommand.run({ values: { config: file }, positionals: ['show', id!] }, cliIo)).toBe(
+      0,
+    );
+    expect(out.join('')).toMatch(/appointment\.mark_arrived {2}succeeded \(1 attempt\)/);
+    expect(out.join('')).toMatch(/attempt 1 {2}POST \S+\/presence\/patient {2}204/);
+    out.length = 0;
+    expect(
+      await commandsCommand.run({ values: { config: file, limit: '1' }, positionals: ['list'] }, cliIo),
+    ).toBe(0);
+    expect(out.join('')).toContain(id!);
+    await expect(
+      commandsCommand.run(
+        { values: { config: file, type: 'appointment.teleport', subject }, positionals: ['send'] },
+        cliIo,
+      ),
+    ).rejects.toMatchObject({ code: 'SY_COMMAND_UNKNOWN_TYPE' });
   }, 60_000);
 });
