@@ -139,7 +139,8 @@ export interface CommandListQuery {
 /** Which event types echo which command (what the vendor later pushes about the change). */
 const ECHOES: Readonly<Record<CommandType, readonly string[]>> = {
   'appointment.book': ['appointment.created'],
-  'appointment.cancel': ['appointment.cancelled'],
+  // Clockwise.MD notifies a `remove` before check-in as a no-show.
+  'appointment.cancel': ['appointment.cancelled', 'appointment.no_show'],
   'appointment.reschedule': ['appointment.rescheduled'],
   'appointment.mark_arrived': ['appointment.arrived'],
   'appointment.mark_no_show': ['appointment.no_show'],
