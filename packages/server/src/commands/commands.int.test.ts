@@ -460,6 +460,24 @@ describe('commands through a started hub', () => {
     ).toBe(2);
   }, 60_000);
 
+  it('the OpenAPI document describes the command routes, their credential and the Idempotency-Key', async () => {
+    const doc = (await api('GET', '/v1/openapi.json')).json;
+    const post = doc.paths['/v1/commands'].post;
+    expect(post.parameters).toContainEqual(
+      expect.objectContaining({ name: 'idempotency-key', in: 'header', required: false }),
+    );
+    expect(post.security).toEqual([{ adminToken: [] }, { commandCredential: [] }]);
+    expect(Object.keys(post.responses)).toEqual(expect.arrayContaining(['200', '202', '401']));
+    expect(doc.paths['/v1/commands/{id}'].get.responses['200']).toBeDefined();
+    expect(doc.paths['/v1/subscriptions/{id}/command-credentials'].post.security).toEqual([
+      { adminToken: [] },
+    ]);
+    expect(doc.components.securitySchemes.commandCredential).toMatchObject({
+      type: 'http',
+      scheme: 'bearer',
+    });
+  });
+
   it('switchyard commands list|show|send work on the same database', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sy-commands-cli-'));
     const file = join(dir, 'switchyard.yaml');

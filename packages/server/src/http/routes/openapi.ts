@@ -23,7 +23,7 @@ function operationId(method: string, url: string): string {
   return [method.toLowerCase(), ...words.map((w) => w[0]!.toUpperCase() + w.slice(1))].join('');
 }
 
-function parameters(location: 'path' | 'query', schema: unknown): Json[] {
+function parameters(location: 'path' | 'query' | 'header', schema: unknown): Json[] {
   const obj = schema as { properties?: Record<string, Json>; required?: string[] } | undefined;
   if (!obj?.properties) return [];
   return Object.entries(obj.properties).map(([name, prop]) => {
@@ -73,7 +73,11 @@ function operation(route: RouteEntry): Json {
     ...(schema.summary ? { summary: schema.summary } : {}),
     ...(schema.description ? { description: schema.description } : {}),
     ...(schema.tags ? { tags: schema.tags } : {}),
-    parameters: [...parameters('path', schema.params), ...parameters('query', schema.querystring)],
+    parameters: [
+      ...parameters('path', schema.params),
+      ...parameters('query', schema.querystring),
+      ...parameters('header', schema.headers),
+    ],
     responses,
     security:
       route.auth === 'admin'
