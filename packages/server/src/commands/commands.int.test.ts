@@ -101,6 +101,7 @@ async function startHub(commands: Omit<CommandsOptions, 'worker'> = {}): Promise
       retryJitter: 0,
       sweepIntervalMs: 200,
       leaseMs: 2000,
+      retentionCron: false,
       ...commands,
     },
   });
@@ -476,6 +477,16 @@ describe('commands through a started hub', () => {
       type: 'http',
       scheme: 'bearer',
     });
+  });
+
+  it('purges finished commands past their retention, keeping unfinished ones', async () => {
+    const before = (await api('GET', '/v1/commands?limit=500')).json.items as { status: string }[];
+    const finished = before.filter((c) => c.status === 'succeeded' || c.status === 'failed').length;
+    expect(finished).toBeGreaterThan(0);
+    expect(await hub.commands.purge(new Date())).toBe(0);
+    expect(await hub.commands.purge(new Date(Date.now() + 31 * 24 * 3_600_000))).toBe(finished);
+    const after = (await api('GET', '/v1/commands?limit=500')).json.items as { status: string }[];
+    expect(after.every((c) => c.status === 'pending' || c.status === 'running')).toBe(true);
   });
 
   it('switchyard commands list|show|send work on the same database', async () => {

@@ -50,6 +50,8 @@ import * as q from './store.ts';
 
 /** The pg-boss queue of command jobs (schema `switchyard_queue`). */
 export const COMMAND_QUEUE = 'switchyard-command';
+/** The pg-boss queue of the scheduled purge of finished commands. */
+export const COMMAND_RETENTION_QUEUE = 'switchyard-command-retention';
 
 /** Default delays before the retries of a transiently failing command, ms (6 retries, ~43 min in all). */
 export const DEFAULT_COMMAND_RETRY_MS: readonly number[] = [1000, 5000, 30_000, 120_000, 600_000, 1_800_000];
@@ -72,6 +74,10 @@ export interface CommandsOptions {
   sweepIntervalMs?: number;
   /** How long after a command succeeded the vendor's push of the change is marked as its echo, ms. Default 10 min. */
   echoWindowMs?: number;
+  /** Finished commands (with their vendor calls) are deleted this long after they finished, ms. Default 30 days. */
+  retentionMs?: number;
+  /** pg-boss cron of the purge, or false to not schedule it (call `purge()`). Default hourly, at minute 23. */
+  retentionCron?: string | false;
 }
 
 /** Who sent a command: the admin token, or a subscription's command credential. */
@@ -313,6 +319,8 @@ export function createCommands(options: CommandsOptions = {}) {
   const leaseMs = options.leaseMs ?? 120_000;
   const sweepIntervalMs = options.sweepIntervalMs ?? 5000;
   const echoWindowMs = options.echoWindowMs ?? 600_000;
+  const retentionMs = options.retentionMs ?? 30 * 24 * 3_600_000;
+  const retentionCron = options.retentionCron ?? '23 * * * *';
   const workerId = `${hostname()}/${process.pid}/${newId().slice(0, 8)}`;
   const running = new Set<Promise<unknown>>();
   let state: Attached | undefined;
@@ -529,6 +537,15 @@ export function createCommands(options: CommandsOptions = {}) {
     return `${text.slice(0, 2000)}…`;
   }
 
+  async function purge(s: Attached, now: Date): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await q.purgeCommands(s.host.db, new Date(now.getTime() - retentionMs), 1000);
+      total += n;
+      if (n < 1000) return total;
+    }
+  }
+
   async function sweep(s: Attached): Promise<number> {
     const ids = await q.strandedCommands(s.host.db, 2000, 100);
     for (const id of ids) await sendJob(s, s.host.db, id);
@@ -616,6 +633,13 @@ export function createCommands(options: CommandsOptions = {}) {
           );
         },
       );
+      if (retentionCron !== false) {
+        await boss.createQueue(COMMAND_RETENTION_QUEUE);
+        await boss.schedule(COMMAND_RETENTION_QUEUE, retentionCron);
+        await boss.work(COMMAND_RETENTION_QUEUE, async () => {
+          logger.info({ commands: await purge(s, new Date()) }, 'command retention purge');
+        });
+      }
       if (sweepIntervalMs > 0) {
         sweepTimer = setInterval(() => {
           void sweep(s).catch((error) => logger.warn({ err: error }, 'command sweep failed'));
@@ -919,6 +943,19 @@ export function createCommands(options: CommandsOptions = {}) {
         credentialId: row.id,
         sources: row.sources,
       };
+    },
+
+    /**
+     * Deletes finished commands older than `retentionMs` now (worker processes run it on
+     * `retentionCron`); returns how many.
+     *
+     * @example
+     * ```ts
+     * const removed = await commands.purge(); // 0 on a young hub
+     * ```
+     */
+    async purge(now = new Date()): Promise<number> {
+      return purge(attached(), now);
     },
 
     /** Re-sends the jobs of stranded commands now (workers do it every `sweepIntervalMs`). */

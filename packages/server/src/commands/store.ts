@@ -346,3 +346,13 @@ export async function deleteCredential(db: Executor, id: string): Promise<boolea
 export async function subscriptionExists(db: Executor, id: string): Promise<boolean> {
   return (await first(sql`select 1 from switchyard.subscriptions where id = ${id}`, db)) !== undefined;
 }
+
+/** Deletes finished commands (with their calls) completed before `olderThan`, at most `batch`. */
+export async function purgeCommands(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  const r = await sql`
+    delete from switchyard.commands where id in (
+      select id from switchyard.commands
+      where status in ('succeeded', 'failed') and completed_at < ${olderThan.toISOString()}::timestamptz
+      limit ${batch})`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
