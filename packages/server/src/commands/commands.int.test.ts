@@ -371,7 +371,10 @@ describe('commands through a started hub', () => {
     expect((failed.json as { data: unknown }).data).toMatchObject({
       error: { kind: 'permanent', vendor: { status: 422, body: { message: 'Slot is not available' } } },
     });
-    // Another slot: a booking gives a new appointment whose hub id the outcome names.
+    // Another slot: a booking gives a new appointment whose hub id the outcome names. The echo is
+    // pushed the moment the vendor answers, so it can arrive before the hub has recorded the answer:
+    // it must still be marked.
+    sim.writes.echoDelayMs = 0;
     const ok = await api('POST', '/v1/commands', {
       type: 'appointment.book',
       instance: 'dp',
@@ -389,6 +392,7 @@ describe('commands through a started hub', () => {
     expect((created.json as { data: { causedBy?: unknown } }).data.causedBy).toEqual({
       commandId: ok.json.id,
     });
+    sim.writes.echoDelayMs = 100;
     const retried = await api('POST', `/v1/commands/${sent.json.id}/retry`);
     expect(retried.status).toBe(202);
     expect((await api('POST', `/v1/commands/${ok.json.id}/retry`)).status).toBe(409);

@@ -166,6 +166,9 @@ const NOT_WHEN_CANCELLED = new Set<string>([
 
 const SNIPPET_CHARS = 500;
 
+/** How long an echo's normalization waits for a command still running at the vendor, ms. */
+const ECHO_WAIT_MS = 3000;
+
 function iso(d: Date | null): string | null {
   return d === null ? null : new Date(d).toISOString();
 }
@@ -335,11 +338,21 @@ export function createCommands(options: CommandsOptions = {}) {
   // Echo marking is on the normalize path: ask the database only when a command may have succeeded
   // within the window (here: known at once; in another process: checked at most every 2 s).
   let lastLocalSuccessAt = 0;
-  let echoCheck: { at: number; latest: number } | undefined;
+  let localRunning = 0;
+  let echoCheck: { at: number; latest: number; running: boolean } | undefined;
 
   function attached(): Attached {
     if (!state) throw new SwitchyardError('SY_PIPELINE_CONFLICT', 'the commands subsystem is not started');
     return state;
+  }
+
+  async function counted<T>(p: Promise<T>): Promise<T> {
+    localRunning++;
+    try {
+      return await p;
+    } finally {
+      localRunning--;
+    }
   }
 
   function track<T>(p: Promise<T>): Promise<T> {
@@ -552,26 +565,46 @@ export function createCommands(options: CommandsOptions = {}) {
     return ids.length;
   }
 
+  /**
+   * Whether any command succeeded within the echo window or is running: known at once for this
+   * process's own commands, read from the database at most every 2 s for other processes' (so the
+   * normalize path costs no query while the hub sends no commands).
+   */
   async function mayHaveEchoes(s: Attached): Promise<boolean> {
     const now = Date.now();
-    if (now - lastLocalSuccessAt < echoWindowMs) return true;
+    if (now - lastLocalSuccessAt < echoWindowMs || localRunning > 0) return true;
     if (!echoCheck || now - echoCheck.at > 2000) {
-      const latest = await q.latestSuccessSince(s.host.db, new Date(now - echoWindowMs));
-      echoCheck = { at: now, latest: latest ? new Date(latest).getTime() : 0 };
+      const activity = await q.echoActivity(s.host.db, new Date(now - echoWindowMs));
+      echoCheck = {
+        at: now,
+        latest: activity.latest ? new Date(activity.latest).getTime() : 0,
+        running: activity.running,
+      };
     }
-    return now - echoCheck.latest < echoWindowMs;
+    return echoCheck.running || now - echoCheck.latest < echoWindowMs;
   }
 
-  /** The `markEchoes` hook: sets `data.causedBy` on drafts that are the vendor's echo of a command. */
+  /**
+   * The `markEchoes` hook: sets `data.causedBy` on drafts that are the vendor's echo of a command.
+   * A vendor may notify a change before the hub has recorded the vendor's answer to the call that
+   * made it (the answer is still on its way): while such a command is running, wait for it (at most
+   * `ECHO_WAIT_MS`, this message's normalization only) before matching.
+   */
   async function markEchoes(instanceId: string, drafts: EventDraft[]): Promise<void> {
     const s = state;
     if (!s) return;
     const candidates = drafts.filter((d) => d.subject.startsWith('appointment/'));
-    if (candidates.length === 0 || !(await mayHaveEchoes(s))) return;
+    if (candidates.length === 0) return;
+    const subjects = [...new Set(candidates.map((d) => d.subject))];
+    if (!(await mayHaveEchoes(s))) return;
+    const until = Date.now() + ECHO_WAIT_MS;
+    while (Date.now() < until && (await q.echoPending(s.host.db, instanceId, subjects))) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
     const rows = await q.recentSuccesses(
       s.host.db,
       instanceId,
-      [...new Set(candidates.map((d) => d.subject))],
+      subjects,
       new Date(Date.now() - echoWindowMs),
     );
     for (const draft of candidates) {
@@ -626,7 +659,7 @@ export function createCommands(options: CommandsOptions = {}) {
           // Different entities in parallel; one entity's commands are kept in order by the claim.
           await Promise.all(
             jobs.map((job) =>
-              track(runCommand(s, job.data.id)).catch((error) =>
+              track(counted(runCommand(s, job.data.id))).catch((error) =>
                 logger.error({ err: error, command: job.data.id }, 'command job failed'),
               ),
             ),

@@ -293,14 +293,37 @@ export async function recentSuccesses(
   return r.rows;
 }
 
-/** The time of the latest successful command, if any succeeded since `since`. */
-export async function latestSuccessSince(db: Executor, since: Date): Promise<Date | undefined> {
-  const r = await first<{ at: Date | null }>(
-    sql`select max(completed_at) as at from switchyard.commands
-        where status = 'succeeded' and completed_at >= ${since.toISOString()}::timestamptz`,
+/**
+ * Whether a command that may be echoed by these entities' events is still running at the vendor: one
+ * on these subjects, or a booking on the instance (its appointment is not known until it finishes).
+ */
+export async function echoPending(
+  db: Executor,
+  instanceId: string,
+  subjects: readonly string[],
+): Promise<boolean> {
+  const r = await first<{ one: number }>(
+    sql`select 1 as one from switchyard.commands
+        where status = 'running' and instance_id = ${instanceId}
+          and (subject = any(${[...subjects]}::text[]) or (subject is null and type = 'appointment.book'))
+        limit 1`,
     db,
   );
-  return r?.at ?? undefined;
+  return r !== undefined;
+}
+
+/** The latest success since `since` (if any), and whether any command is running now. */
+export async function echoActivity(
+  db: Executor,
+  since: Date,
+): Promise<{ latest: Date | undefined; running: boolean }> {
+  const r = await first<{ at: Date | null; running: boolean }>(
+    sql`select (select max(completed_at) from switchyard.commands
+                where status = 'succeeded' and completed_at >= ${since.toISOString()}::timestamptz) as at,
+               exists (select 1 from switchyard.commands where status = 'running') as running`,
+    db,
+  );
+  return { latest: r?.at ?? undefined, running: r?.running ?? false };
 }
 
 /** A command credential with the subscription it acts for. */
