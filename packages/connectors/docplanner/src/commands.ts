@@ -56,7 +56,13 @@ function placePath(config: Config, p: Place): string {
 }
 
 function api(ctx: Ctx): PullContext<Config> {
-  return { instanceId: ctx.instanceId, config: ctx.config, http: ctx.http, state: ctx.state, logger: ctx.logger };
+  return {
+    instanceId: ctx.instanceId,
+    config: ctx.config,
+    http: ctx.http,
+    state: ctx.state,
+    logger: ctx.logger,
+  };
 }
 
 /** 5xx, 408 and 429 are worth another try (Retry-After honoured); other 4xx are Docplanner's refusal. */
@@ -105,7 +111,11 @@ const attemptKey = (command: CommandRequest) => `docplanner:command:${command.id
  * Before repeating a call Docplanner cannot deduplicate: refuse when an earlier try went out and no
  * answer came back (it may have taken effect), else note that this one is going out.
  */
-async function guardUnanswered(command: CommandRequest, ctx: Ctx, what: string): Promise<CommandResult | undefined> {
+async function guardUnanswered(
+  command: CommandRequest,
+  ctx: Ctx,
+  what: string,
+): Promise<CommandResult | undefined> {
   const earlier = await ctx.state.get<JsonValue>(attemptKey(command));
   if (ctx.attempt > 1 && earlier === 'sent') {
     return {
@@ -165,7 +175,11 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if (!ok(res)) return failure('book', res);
   const id = isJsonObject(res.body) ? res.body.id : undefined;
   if (typeof id !== 'string' && typeof id !== 'number') {
-    return { outcome: 'permanent', message: 'Docplanner booked but answered without a booking id', vendor: { status: res.status, body: res.body } };
+    return {
+      outcome: 'permanent',
+      message: 'Docplanner booked but answered without a booking id',
+      vendor: { status: res.status, body: res.body },
+    };
   }
   return { outcome: 'done', vendorIds: [String(id)], vendor: { status: res.status, body: res.body } };
 }
@@ -190,13 +204,19 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
   return result;
 }
 
-async function reschedule(command: CommandRequest<'appointment.reschedule'>, ctx: Ctx): Promise<CommandResult> {
+async function reschedule(
+  command: CommandRequest<'appointment.reschedule'>,
+  ctx: Ctx,
+): Promise<CommandResult> {
   const t = target(ctx);
   if ('outcome' in t) return t;
   const d = command.data;
   const service = d.service?.id ?? idOf(ctx.current?.service);
   if (!service) {
-    return { outcome: 'permanent', message: 'Docplanner needs the address service of the move (data.service.id)' };
+    return {
+      outcome: 'permanent',
+      message: 'Docplanner needs the address service of the move (data.service.id)',
+    };
   }
   const guard = await guardUnanswered(command, ctx, 'move');
   if (guard) return guard;
@@ -212,7 +232,11 @@ async function reschedule(command: CommandRequest<'appointment.reschedule'>, ctx
   if (!ok(res)) return failure('move', res);
   const id = isJsonObject(res.body) ? res.body.id : undefined;
   if (typeof id !== 'string' && typeof id !== 'number') {
-    return { outcome: 'permanent', message: 'Docplanner moved the booking but answered without its new id', vendor: { status: res.status, body: res.body } };
+    return {
+      outcome: 'permanent',
+      message: 'Docplanner moved the booking but answered without its new id',
+      vendor: { status: res.status, body: res.body },
+    };
   }
   return { outcome: 'done', vendorIds: [String(id)], vendor: { status: res.status, body: res.body } };
 }

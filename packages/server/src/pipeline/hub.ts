@@ -15,6 +15,7 @@ import { instancesApi } from './api/instances.ts';
 import { subscriptionsApi } from './api/subscriptions.ts';
 import type { HubConfig } from './api-types.ts';
 import { type AttemptResult, attemptResult, Deliverer, postSigned } from './deliver.ts';
+import { storeHubEvents } from './emit.ts';
 import { eventIdFor, newId } from './ids.ts';
 import { InboundWriter, type IngestResult, ingest } from './ingest.ts';
 import { Normalizer } from './normalize.ts';
@@ -22,9 +23,8 @@ import { Poller } from './poller.ts';
 import { type PurgeResult, purge } from './retention.ts';
 import { connectorLogger, instanceLoader, type Runtime, resolveOptions } from './runtime.ts';
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
-import { invalid } from './views.ts';
-import { storeHubEvents } from './emit.ts';
 import { aliasStore, stateStore } from './stores.ts';
+import { invalid } from './views.ts';
 import { Listener, WorkerLoop } from './wake.ts';
 
 const RETENTION_QUEUE = 'switchyard-retention';

@@ -6,9 +6,9 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
 import type { CliIO } from '../cli/command.ts';
+import { type Commands, type CommandsOptions, commandRoutes, createCommands } from '../commands/index.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
-import { type Commands, type CommandsOptions, commandRoutes, createCommands } from '../commands/index.ts';
 import { createGates, type Gates, gateRoutes } from '../gates/index.ts';
 import { buildApp } from '../http/index.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from '../http/metrics-registry.ts';
