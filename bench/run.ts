@@ -3,7 +3,7 @@
  * machine, prints a table and (for a full, unfiltered run, or with --out) writes
  * docs/benchmarks.md. Every figure sits beside a baseline measured in the same run.
  *
- * Scenarios: ingest, e2e, latency, gates (when bench/gates.ts exists), backlog.
+ * Scenarios: ingest, e2e, latency, gates (when bench/gates.ts exists), commands, backlog.
  * `--quick` shrinks every count: a smoke test of the harness, not figures to quote.
  */
 import { execFileSync } from 'node:child_process';
@@ -18,6 +18,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'e2e', file: './e2e.ts' },
   { name: 'latency', file: './latency.ts' },
   { name: 'gates', file: './gates.ts' },
+  { name: 'commands', file: './commands.ts' },
   { name: 'backlog', file: './backlog.ts' },
 ];
 

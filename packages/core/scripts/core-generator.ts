@@ -53,7 +53,23 @@ export const EVENT_ORDER = [
   'asset.updated',
   'asset.deleted',
   'process.completed',
+  'command.succeeded',
+  'command.failed',
   'hub.test',
+] as const;
+
+/**
+ * Catalog order of the command types (`schemas/commands`): every file there must be listed here and
+ * every entry must have a file.
+ */
+export const COMMAND_ORDER = [
+  'appointment.book',
+  'appointment.cancel',
+  'appointment.reschedule',
+  'appointment.mark_arrived',
+  'appointment.mark_no_show',
+  'appointment.clear_presence',
+  'appointment.update',
 ] as const;
 
 /** A schema file with where it lives. */
@@ -69,6 +85,11 @@ export interface EventSchemaFile extends SchemaFile {
   type: string;
 }
 
+/** A command schema file, with its type (from the file name). */
+export interface CommandSchemaFile extends SchemaFile {
+  type: string;
+}
+
 /** Everything under `packages/core/schemas`, read from disk. */
 export interface CoreSchemaSet {
   common: SchemaFile;
@@ -77,6 +98,8 @@ export interface CoreSchemaSet {
   entities: SchemaFile[];
   /** In {@link EVENT_ORDER}. */
   events: EventSchemaFile[];
+  /** In {@link COMMAND_ORDER}. */
+  commands: CommandSchemaFile[];
 }
 
 async function readSchema(root: string, path: string): Promise<SchemaFile> {
@@ -120,7 +143,26 @@ export async function loadCoreSchemas(root: string = repoRoot): Promise<CoreSche
     if (file.id !== expectedId) throw new Error(`${file.path}: $id must be ${expectedId}`);
     events.push({ ...file, type });
   }
-  return { common, envelope, entities, events };
+  const commandTypes = (await list(`${CORE}/schemas/commands`)).map((f) =>
+    f.slice(0, -'.schema.json'.length),
+  );
+  const commandOrder: readonly string[] = COMMAND_ORDER;
+  const unlistedCommands = commandTypes.filter((t) => !commandOrder.includes(t));
+  const missingCommands = commandOrder.filter((t) => !commandTypes.includes(t));
+  if (unlistedCommands.length > 0 || missingCommands.length > 0) {
+    throw new Error(
+      `schemas/commands and COMMAND_ORDER in ${CORE}/scripts/core-generator.ts disagree: ` +
+        `not listed: [${unlistedCommands.join(', ')}], no file: [${missingCommands.join(', ')}]`,
+    );
+  }
+  const commands: CommandSchemaFile[] = [];
+  for (const type of COMMAND_ORDER) {
+    const file = await readSchema(root, `${CORE}/schemas/commands/${type}.schema.json`);
+    const expectedId = `https://switchyard.dev/schemas/commands/${type}.json`;
+    if (file.id !== expectedId) throw new Error(`${file.path}: $id must be ${expectedId}`);
+    commands.push({ ...file, type });
+  }
+  return { common, envelope, entities, events, commands };
 }
 
 /** `appointment.no_show` → `AppointmentNoShow`. */
@@ -166,7 +208,7 @@ class Resolver {
   readonly names = new Map<string, string>();
 
   constructor(set: CoreSchemaSet) {
-    for (const file of [set.common, set.envelope, ...set.entities, ...set.events])
+    for (const file of [set.common, set.envelope, ...set.entities, ...set.events, ...set.commands])
       this.#byId.set(file.id, file.schema);
     const defs = (set.common.schema.$defs ?? {}) as Record<string, Schema>;
     for (const [key, def] of Object.entries(defs)) {
@@ -391,13 +433,16 @@ function schemasFile(set: CoreSchemaSet): GeneratedFile {
     add(entity, `${pascalCase(entityKey(entity)).replace(/^./, (c) => c.toLowerCase())}EntitySchema`);
   for (const event of set.events)
     add(event, `${pascalCase(event.type).replace(/^./, (c) => c.toLowerCase())}EventSchema`);
+  for (const command of set.commands)
+    add(command, `${pascalCase(command.type).replace(/^./, (c) => c.toLowerCase())}CommandSchema`);
   const lines = [
     banner(`${CORE}/schemas`),
     '',
+    'import type { CommandType } from "./commands.ts";',
     'import type { NormalizedEventType } from "./events.ts";',
     ...imports,
     '',
-    '/** Every core schema (draft 2020-12), each with its `$id`: common, envelope, entities, events. */',
+    '/** Every core schema (draft 2020-12), each with its `$id`: common, envelope, entities, events, commands. */',
     `export const CORE_SCHEMAS: readonly { readonly $id: string }[] = [\n${names.map((n) => `  ${n},`).join('\n')}\n];`,
     '',
     '/** The `$id` of the envelope schema. */',
@@ -412,6 +457,11 @@ function schemasFile(set: CoreSchemaSet): GeneratedFile {
     "/** The `$id` of each event type's data schema. */",
     `export const EVENT_SCHEMA_IDS: { readonly [T in NormalizedEventType]: string } = {\n${set.events
       .map((e) => `  ${JSON.stringify(e.type)}: ${JSON.stringify(e.id)},`)
+      .join('\n')}\n};`,
+    '',
+    "/** The `$id` of each command type's data schema. */",
+    `export const COMMAND_SCHEMA_IDS: { readonly [T in CommandType]: string } = {\n${set.commands
+      .map((c) => `  ${JSON.stringify(c.type)}: ${JSON.stringify(c.id)},`)
       .join('\n')}\n};`,
     '',
   ];
@@ -582,6 +632,15 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
       'the patient present after a no-show sends a new observation: `appointment.arrived`.',
   );
   out.push('');
+  out.push('## Echoes of commands');
+  out.push('');
+  out.push(
+    "When an appointment event is the vendor's echo of a change a hub command made " +
+      '([commands.md](commands.md)), its data carries `causedBy: { "commandId": "<command id>" }`: ' +
+      'the system that sent the command can skip it. The outcome of a command itself arrives as ' +
+      '`command.succeeded` or `command.failed` (subject `command/<command id>`).',
+  );
+  out.push('');
   out.push('## Types');
   out.push('');
   out.push('| Type | Meaning | Entity | Vendor events |');
@@ -619,6 +678,152 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
   return { path: 'docs/events.md', content: out.join('\n') };
 }
 
+/** `appointment.cancel` → `AppointmentCancelCommandData`. */
+function commandDataTypeName(type: string): string {
+  return `${pascalCase(type)}CommandData`;
+}
+
+/** Whether a command names its target by `subject` (an existing entity) or by `instance` (it creates one). */
+function targetOf(command: CommandSchemaFile): 'subject' | 'instance' {
+  const target = command.schema['x-target'];
+  if (target !== 'subject' && target !== 'instance')
+    throw new Error(`${command.path}: x-target must be "subject" or "instance"`);
+  return target;
+}
+
+function renderCommandTypes(set: CoreSchemaSet): string {
+  const lines: string[] = [];
+  lines.push('/** Every command type. */');
+  lines.push(
+    `export type CommandType =\n${set.commands.map((c) => `  | ${JSON.stringify(c.type)}`).join('\n')};`,
+  );
+  lines.push('');
+  lines.push('/** The `data` type of each command type. */');
+  lines.push('export interface CommandDataMap {');
+  for (const c of set.commands) lines.push(`  ${JSON.stringify(c.type)}: ${commandDataTypeName(c.type)};`);
+  lines.push('}');
+  lines.push('');
+  lines.push('/** One row of {@link COMMAND_TYPES}. */');
+  lines.push('export interface CommandTypeInfo {');
+  lines.push('  readonly type: CommandType;');
+  lines.push('  /** What the command acts on (the `<entity>` of its subject). */');
+  lines.push('  readonly entity: string;');
+  lines.push(
+    '  /** `subject`: acts on an existing entity named by `subject`; `instance`: creates one at the named connector instance. */',
+  );
+  lines.push("  readonly target: 'subject' | 'instance';");
+  lines.push('  /** A short human title. */');
+  lines.push('  readonly title: string;');
+  lines.push('  /** What the command does. */');
+  lines.push('  readonly description: string;');
+  lines.push("  /** The `$id` of the schema of the command's `data`. */");
+  lines.push('  readonly schemaId: string;');
+  lines.push('}');
+  lines.push('');
+  lines.push('/** Every command type with what it does, in catalog order. */');
+  lines.push('export const COMMAND_TYPES = [');
+  for (const c of set.commands) {
+    lines.push('  {');
+    lines.push(`    type: ${JSON.stringify(c.type)},`);
+    lines.push(`    entity: ${JSON.stringify(entityOf(c))},`);
+    lines.push(`    target: ${JSON.stringify(targetOf(c))},`);
+    lines.push(`    title: ${JSON.stringify(stringField(c, 'title'))},`);
+    lines.push(`    description:\n      ${JSON.stringify(stringField(c, 'description'))},`);
+    lines.push(`    schemaId: ${JSON.stringify(c.id)},`);
+    lines.push('  },');
+  }
+  lines.push('] as const satisfies readonly CommandTypeInfo[];');
+  return lines.join('\n');
+}
+
+async function commandsFile(set: CoreSchemaSet, resolver: Resolver): Promise<GeneratedFile> {
+  const used = new Set<string>();
+  const parts: string[] = [];
+  for (const command of set.commands) {
+    const schema = toTsSchema(structuredClone(command.schema), command.id, resolver, used) as Schema;
+    parts.push(
+      await compileNamed(commandDataTypeName(command.type), schema, stringField(command, 'description')),
+    );
+  }
+  const imports = [...used].sort();
+  const header = [
+    banner(`${CORE}/schemas/commands/*.schema.json`),
+    '',
+    imports.length > 0 ? `import type { ${imports.join(', ')} } from "./entities.ts";\n` : '',
+  ].join('\n');
+  return {
+    path: `${GENERATED}/commands.ts`,
+    content: `${header}\n${parts.join('\n\n')}\n\n${renderCommandTypes(set)}\n`,
+  };
+}
+
+/** Renders a command's data fields as Markdown bullets. */
+function describeCommandData(command: CommandSchemaFile, resolver: Resolver): string[] {
+  const lines: string[] = [];
+  const required = (command.schema.required ?? []) as string[];
+  const properties = Object.entries((command.schema.properties ?? {}) as Record<string, Schema>);
+  if (properties.length === 0) return ['Data: an empty object `{}`.'];
+  lines.push('Data: an object with');
+  lines.push('');
+  for (const [name, prop] of properties) {
+    let type = typeof prop.type === 'string' ? prop.type : 'value';
+    if (typeof prop.$ref === 'string')
+      type = resolver.names.get(resolver.absolute(prop.$ref, command.id)) ?? type;
+    const note = typeof prop.description === 'string' ? `: ${prop.description}` : '';
+    lines.push(`- \`${name}\` (${type}${required.includes(name) ? ', required' : ''})${note}`);
+  }
+  if (command.schema.minProperties === 1) {
+    lines.push('');
+    lines.push('At least one field must be given.');
+  }
+  return lines;
+}
+
+function commandsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
+  const out: string[] = [];
+  out.push(`<!-- ${banner(`${CORE}/schemas`).slice(3, -3)} -->`);
+  out.push('');
+  out.push('# Command catalog');
+  out.push('');
+  out.push(
+    'A downstream system acts on vendors through the hub with commands: `POST /v1/commands` with a ' +
+      '`type`, a `subject` (an entity the hub knows, e.g. `appointment/<hub id>`) or, for a command that ' +
+      'creates something, an `instance`, and `data`. The hub resolves the vendor ids, calls the vendor ' +
+      'through the connector, and announces the outcome as a `command.succeeded` or `command.failed` ' +
+      "event (see [events.md](events.md)); the vendor's own notification of the change later carries " +
+      '`data.causedBy.commandId`. How commands run, who may send them and what each connector supports: ' +
+      '[api.md](api.md#commands) and the [connector pages](connectors/). The JSON Schemas in ' +
+      '`packages/core/schemas/commands` are the source of truth; this page is generated from them ' +
+      '(`pnpm generate`).',
+  );
+  out.push('');
+  out.push('| Type | What it does | Target |');
+  out.push('|---|---|---|');
+  for (const c of set.commands) {
+    const target =
+      targetOf(c) === 'subject' ? '`subject`: `appointment/<hub id>`' : '`instance`: a connector instance id';
+    out.push(`| [\`${c.type}\`](#${anchor(c.type)}) | ${escapeCell(stringField(c, 'title'))} | ${target} |`);
+  }
+  for (const c of set.commands) {
+    out.push('');
+    out.push(`## ${c.type}`);
+    out.push('');
+    out.push(`**${stringField(c, 'title')}.** ${stringField(c, 'description')}`);
+    out.push('');
+    out.push(...describeCommandData(c, resolver));
+    out.push('');
+    out.push(`Schema: \`${c.id}\` ([${c.path.split('/').pop()}](../${c.path}))`);
+    out.push('');
+    out.push('Example (the body of `POST /v1/commands`):');
+    out.push('');
+    out.push('```json');
+    out.push(JSON.stringify(firstExample(c), null, 2));
+    out.push('```');
+  }
+  out.push('');
+  return { path: 'docs/commands.md', content: out.join('\n') };
+}
+
 /**
  * Everything core generates, in memory.
  *
@@ -635,8 +840,10 @@ export async function generateCoreFiles(root: string = repoRoot): Promise<Genera
     await entitiesFile(set, resolver),
     await envelopeFile(set, resolver),
     await eventsFile(set, resolver),
+    await commandsFile(set, resolver),
     schemasFile(set),
     eventsDoc(set, resolver),
+    commandsDoc(set, resolver),
   ];
 }
 

@@ -1,3 +1,4 @@
+import { COMMAND_TYPES, type CommandType, type CommandTypeInfo } from './generated/commands.ts';
 import { EVENT_TYPES, type EventTypeInfo, type NormalizedEventType } from './generated/events.ts';
 
 const byType: ReadonlyMap<string, EventTypeInfo> = new Map(EVENT_TYPES.map((info) => [info.type, info]));
@@ -27,3 +28,23 @@ export function eventTypeInfo(type: string): EventTypeInfo | undefined {
 export function eventTypesOf(entity: EventTypeInfo['entity']): NormalizedEventType[] {
   return EVENT_TYPES.filter((info) => info.entity === entity).map((info) => info.type);
 }
+
+const commandsByType: ReadonlyMap<string, CommandTypeInfo> = new Map(
+  COMMAND_TYPES.map((info) => [info.type, info]),
+);
+
+/**
+ * What a command type does and how it names its target; undefined for a type the core schemas do
+ * not define.
+ *
+ * @example
+ * ```ts
+ * commandTypeInfo('appointment.book')?.target; // 'instance'
+ * ```
+ */
+export function commandTypeInfo(type: string): CommandTypeInfo | undefined {
+  return commandsByType.get(type);
+}
+
+/** Every command type, in catalog order. */
+export const commandTypes: readonly CommandType[] = COMMAND_TYPES.map((info) => info.type);

@@ -6,6 +6,8 @@
 import type { EventEnvelope } from './generated/envelope.ts';
 import type { EventDataMap, NormalizedEventType } from './generated/events.ts';
 
+export type * from './generated/commands.ts';
+export { COMMAND_TYPES } from './generated/commands.ts';
 export type {
   Actor,
   Address,

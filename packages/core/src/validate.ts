@@ -5,8 +5,10 @@
 import { Ajv2020, type ErrorObject, type Options, type ValidateFunction } from 'ajv/dist/2020.js';
 import * as ajvFormats from 'ajv-formats';
 import { SwitchyardError } from './errors/index.ts';
+import type { CommandType } from './generated/commands.ts';
 import type { NormalizedEventType } from './generated/events.ts';
 import {
+  COMMAND_SCHEMA_IDS,
   COMMON_SCHEMA_ID,
   CORE_SCHEMAS,
   ENTITY_SCHEMA_IDS,
@@ -37,9 +39,10 @@ export type ValidationResult = { valid: true } | { valid: false; errors: Validat
  * them; they never affect validation.
  * - `x-secret`: a config field holding a secret (redacted in logs, errors and API answers).
  * - `x-vendor-events`: the vendor events that produce an event type (documentation).
- * - `x-entity`: what an event type is about (the `<entity>` of its subject).
+ * - `x-entity`: what an event or command type is about (the `<entity>` of its subject).
+ * - `x-target`: whether a command names an existing entity (`subject`) or an instance (`instance`).
  */
-export const ANNOTATION_KEYWORDS = ['x-secret', 'x-vendor-events', 'x-entity'] as const;
+export const ANNOTATION_KEYWORDS = ['x-secret', 'x-vendor-events', 'x-entity', 'x-target'] as const;
 
 /** The `$id` of the envelope schema. */
 export const envelopeSchemaId: string = ENVELOPE_SCHEMA_ID;
@@ -49,6 +52,8 @@ export const commonSchemaId: string = COMMON_SCHEMA_ID;
 export const entitySchemaIds: Readonly<Record<keyof typeof ENTITY_SCHEMA_IDS, string>> = ENTITY_SCHEMA_IDS;
 /** The `$id` of each event type's data schema. */
 export const eventSchemaIds: { readonly [T in NormalizedEventType]: string } = EVENT_SCHEMA_IDS;
+/** The `$id` of each command type's data schema. */
+export const commandSchemaIds: { readonly [T in CommandType]: string } = COMMAND_SCHEMA_IDS;
 
 /**
  * Every core schema (common, envelope, entities, events), as fresh copies the caller may change: the
@@ -245,4 +250,34 @@ export function assertValidEvent(event: unknown): asserts event is EventEnvelope
     `invalid event: ${summary}${more}`,
     { details: { errors: r.errors } },
   );
+}
+
+/**
+ * True when `type` is a command type the core schemas define.
+ *
+ * @example
+ * ```ts
+ * isCommandType('appointment.cancel'); // true
+ * isCommandType('appointment.teleport'); // false
+ * ```
+ */
+export function isCommandType(type: unknown): type is CommandType {
+  return typeof type === 'string' && Object.hasOwn(COMMAND_SCHEMA_IDS, type);
+}
+
+/**
+ * Validates a command's `data` against its type's schema, every problem with a JSON Pointer from
+ * the command's root (`/data/start`). Throws `SY_EVENT_SCHEMA_UNKNOWN` for a type no schema has:
+ * check it with {@link isCommandType} first.
+ *
+ * @example
+ * ```ts
+ * const r = validateCommandData('appointment.reschedule', { start: 'tomorrow' });
+ * // { valid: false, errors: [{ path: '/data/start', message: 'must match format "date-time"' }] }
+ * ```
+ */
+export function validateCommandData(type: CommandType, data: unknown): ValidationResult {
+  const errors: ValidationIssue[] = [];
+  collect(validatorFor(COMMAND_SCHEMA_IDS[type]), data, '/data', errors);
+  return result(errors);
 }

@@ -1,5 +1,6 @@
 import { defineConnector } from '@switchyard/core';
 import { authenticate, credentials } from './auth.ts';
+import { commands } from './commands.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { CONNECTOR_NAME, eventMap, normalize } from './normalize.ts';
@@ -30,6 +31,7 @@ export const clockwisemdConnector = defineConnector<Config>({
   eventMap,
   push: { routes, authenticate, credentials, parse },
   normalize,
+  commands,
   encode,
 });
 

@@ -11,6 +11,7 @@
  */
 import { defineConnector } from '@switchyard/core';
 import { authenticate, credentials } from './auth.ts';
+import { commands } from './commands.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { matchKey, respond } from './gate.ts';
@@ -42,6 +43,7 @@ export const docplannerConnector = defineConnector<Config>({
   reconcile,
   normalize,
   gate: { respond, matchKey },
+  commands,
   encode,
 });
 

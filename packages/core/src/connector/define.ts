@@ -1,4 +1,5 @@
 import { SwitchyardError } from '../errors/index.ts';
+import { isCommandType } from '../validate.ts';
 import type { Connector, ConnectorDefinition } from './types.ts';
 
 const NAME = /^[a-z][a-z0-9-]{1,39}$/;
@@ -48,6 +49,10 @@ export function defineConnector<Config>(definition: ConnectorDefinition<Config>)
   for (const row of definition.eventMap ?? []) {
     if (vendorTypes.has(row.vendorType)) problems.push(`eventMap lists ${row.vendorType} twice`);
     vendorTypes.add(row.vendorType);
+  }
+  for (const type of Object.keys(definition.commands ?? {})) {
+    if (!isCommandType(type))
+      problems.push(`commands names ${JSON.stringify(type)}, which is no command type`);
   }
   if (problems.length > 0) {
     throw new SwitchyardError(

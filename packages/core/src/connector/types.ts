@@ -15,6 +15,7 @@
  * 6. later, in a job, {@link ConnectorDefinition.normalize} turns each into zero or more
  *    {@link EventDraft}s, which the hub completes into CloudEvents and delivers.
  */
+import type { CommandDataMap, CommandType } from '../generated/commands.ts';
 import type { JsonObject, JsonValue } from '../json.ts';
 import type { EventEnvelope } from '../model.ts';
 
@@ -444,3 +445,89 @@ export interface EventMapping {
 
 /** A connector as the hub holds it: the definition, checked and frozen. */
 export type Connector<Config = Record<string, unknown>> = Readonly<ConnectorDefinition<Config>>;
+
+// ---------------------------------------------------------------------------------------------
+// Commands: the "from the model" half. A downstream system sends a normalized command
+// (docs/commands.md); the hub resolves the target's vendor ids and calls the connector's handler
+// for that type, which calls the vendor through VendorHttp and says how it went.
+// ---------------------------------------------------------------------------------------------
+
+/** A command as a handler receives it (validated against its type's schema). */
+export interface CommandRequest<T extends CommandType = CommandType> {
+  /** The hub's command id: log it; the vendor's echo of the change is tied back to it. */
+  id: string;
+  type: T;
+  data: CommandDataMap[T];
+  /** `appointment/<hub id>`; absent for a command that creates its entity (`appointment.book`). */
+  subject?: string;
+}
+
+/** What the hub passes to a {@link CommandHandler}. */
+export interface CommandContext<Config> {
+  /** The connector instance the target belongs to (or the one named by `appointment.book`). */
+  instanceId: string;
+  /** The instance config, secrets resolved. */
+  config: Config;
+  /** Every call made through it is recorded on the command (method, URL without query, status, time). */
+  http: VendorHttp;
+  /** The target's vendor ids at this instance from the alias table, oldest first (the last is the current one); empty for `appointment.book`. */
+  vendorIds: readonly string[];
+  /** The target's last known normalized state (the data of its latest event), when the hub has one. */
+  current?: JsonObject;
+  /** Per-instance storage (e.g. an OAuth2 token shared with pull). */
+  state: StateStore;
+  logger: Logger;
+  /** 1 on the first try; a retry after a crash or a transient failure counts up. */
+  attempt: number;
+}
+
+/** The vendor's answer that decided an outcome, kept on the command and passed on in `command.failed`. */
+export interface VendorAnswer {
+  status: number;
+  body: JsonValue | string;
+}
+
+/**
+ * How a command handler's call went.
+ * - `done`: the vendor did it, or says it was already so (`alreadyDone`: a repeated call after a
+ *   crash). `vendorIds`: new vendor ids of the target (a Docplanner move's new booking id, a new
+ *   booking's id), aliased by the hub to the target's hub id (a new hub id for `appointment.book`).
+ * - `transient`: try again later (5xx, 429, timeout); `retryAfterMs` is honoured when given.
+ * - `permanent`: the vendor refused (4xx); retrying will not help. The vendor's answer is passed through.
+ *
+ * @example
+ * ```ts
+ * if (res.status === 409) return { outcome: 'permanent', message: 'the slot is taken', vendor: { status: 409, body: res.body } };
+ * ```
+ */
+export type CommandResult =
+  | { outcome: 'done'; vendorIds?: string[]; alreadyDone?: boolean; vendor?: VendorAnswer }
+  | { outcome: 'transient'; message: string; retryAfterMs?: number; vendor?: VendorAnswer }
+  | { outcome: 'permanent'; message: string; vendor?: VendorAnswer };
+
+/**
+ * One command type's handler. It must be safe to call again for the same command (the hub runs
+ * commands at least once): treat "already in the requested state" as done, and check before
+ * repeating a call the vendor cannot deduplicate.
+ */
+export type CommandHandler<Config, T extends CommandType = CommandType> = {
+  // Method syntax: parameters compare bivariantly, as for `normalize`, so a connector typed with its
+  // own Config still fits where the hub holds `Connector<Record<string, unknown>>`.
+  handle(command: CommandRequest<T>, ctx: CommandContext<Config>): Promise<CommandResult>;
+}['handle'];
+
+/** The commands a connector supports: one handler per supported type; a missing type is refused at once. */
+export type CommandSpec<Config> = { readonly [T in CommandType]?: CommandHandler<Config, T> };
+
+/** Adds the `commands` part to the contract (kept in this block: see {@link CommandSpec}). */
+export interface ConnectorDefinition<Config = Record<string, unknown>> {
+  /**
+   * The commands the connector can carry out at its vendor (docs/commands.md). Absent: none.
+   *
+   * @example
+   * ```ts
+   * commands: { 'appointment.cancel': async (command, ctx) => { ...; return { outcome: 'done' }; } },
+   * ```
+   */
+  commands?: CommandSpec<Config>;
+}

@@ -12,7 +12,7 @@
  */
 export interface ErrorCodeSpec {
   /** The package area that raises it. */
-  area: 'connector' | 'event' | 'pipeline' | 'config' | 'http' | 'gate' | 'storage' | 'delivery';
+  area: 'connector' | 'event' | 'pipeline' | 'config' | 'http' | 'gate' | 'storage' | 'delivery' | 'command';
   /** HTTP status used when the error becomes an API answer. */
   status: number;
   /** Short, human title (the problem+json `title`). */
@@ -125,6 +125,35 @@ export const errorCodes = {
     area: 'delivery',
     status: 422,
     title: 'The subscriber URL points to a refused destination',
+  },
+
+  // command (packages/server/src/commands): commands refused before anything is queued or sent.
+  SY_COMMAND_UNKNOWN_TYPE: { area: 'command', status: 422, title: 'Unknown command type' },
+  SY_COMMAND_INVALID: { area: 'command', status: 422, title: 'The command does not match its schema' },
+  SY_COMMAND_UNKNOWN_TARGET: {
+    area: 'command',
+    status: 422,
+    title: 'The command names no entity or instance the sender may act on',
+  },
+  SY_COMMAND_UNSUPPORTED: {
+    area: 'command',
+    status: 422,
+    title: "The target's connector does not support this command",
+  },
+  SY_COMMAND_NO_VENDOR_ID: {
+    area: 'command',
+    status: 422,
+    title: 'The entity has no vendor id on its connector instance',
+  },
+  SY_COMMAND_TARGET_STATE: {
+    area: 'command',
+    status: 409,
+    title: 'The entity is in a state that rules the command out',
+  },
+  SY_COMMAND_IDEMPOTENCY_CONFLICT: {
+    area: 'command',
+    status: 409,
+    title: 'The Idempotency-Key was used for a different command',
   },
 } as const satisfies Record<string, ErrorCodeSpec>;
 

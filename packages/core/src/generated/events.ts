@@ -177,6 +177,96 @@ export type AssetDeletedData = Asset;
 export type ProcessCompletedData = Process;
 
 /**
+ * The vendor did what a command asked. Its subject is `command/<command id>`. For `appointment.book`, `target` and `result.appointmentId` name the new appointment. The vendor's own notification of the change may follow as a normal event carrying `data.causedBy.commandId`.
+ */
+export interface CommandSucceededData {
+  /**
+   * The command's id (`POST /v1/commands` answered it).
+   */
+  commandId: string;
+  /**
+   * The command type, e.g. `appointment.cancel`.
+   */
+  commandType: string;
+  /**
+   * The command's subject (`appointment/<hub id>`); for `appointment.book`, the new appointment once booked.
+   */
+  target?: string;
+  /**
+   * The connector instance the command went to.
+   */
+  instance: string;
+  /**
+   * How many times the hub called the vendor for it.
+   */
+  attempts: number;
+  /**
+   * Who sent the command: `admin` or `subscription:<id>`.
+   */
+  sentBy: string;
+  /**
+   * The sender's Idempotency-Key, when it gave one.
+   */
+  idempotencyKey?: string;
+  /**
+   * What the vendor answered that matters: `appointmentId` (the hub id, for a booking), `vendorIds` (new vendor ids aliased to the appointment), `alreadyDone` (the vendor said it was already in the requested state).
+   */
+  result: {
+    appointmentId?: string;
+    vendorIds?: string[];
+    alreadyDone?: boolean;
+  };
+}
+
+/**
+ * The vendor refused a command (a 4xx, passed through in `error.vendor`), or it kept failing temporarily until the hub's retries ran out. Nothing will be retried unless someone calls `POST /v1/commands/{id}/retry`.
+ */
+export interface CommandFailedData {
+  /**
+   * The command's id (`POST /v1/commands` answered it).
+   */
+  commandId: string;
+  /**
+   * The command type, e.g. `appointment.cancel`.
+   */
+  commandType: string;
+  /**
+   * The command's subject (`appointment/<hub id>`); for `appointment.book`, the new appointment once booked.
+   */
+  target?: string;
+  /**
+   * The connector instance the command went to.
+   */
+  instance: string;
+  /**
+   * How many times the hub called the vendor for it.
+   */
+  attempts: number;
+  /**
+   * Who sent the command: `admin` or `subscription:<id>`.
+   */
+  sentBy: string;
+  /**
+   * The sender's Idempotency-Key, when it gave one.
+   */
+  idempotencyKey?: string;
+  error: {
+    /**
+     * `permanent`: the vendor refused; `exhausted`: temporary failures until the retries ran out.
+     */
+    kind: "permanent" | "exhausted";
+    message: string;
+    /**
+     * The vendor's answer: HTTP status and body (truncated).
+     */
+    vendor?: {
+      status?: number;
+      body?: unknown;
+    };
+  };
+}
+
+/**
  * Sent by the hub itself when an operator asks to send a test event to a subscription, to check the endpoint, its signature verification and its answer. It describes nothing that happened at a vendor: acknowledge it and do nothing else.
  */
 export interface HubTestData {
@@ -216,10 +306,12 @@ export type NormalizedEventType =
   | "asset.updated"
   | "asset.deleted"
   | "process.completed"
+  | "command.succeeded"
+  | "command.failed"
   | "hub.test";
 
 /** What an event is about (the `<entity>` part of its `subject`). */
-export type EventEntity = "approval_request" | "appointment" | "slot" | "schedule" | "document" | "asset" | "process" | "hub";
+export type EventEntity = "approval_request" | "appointment" | "slot" | "schedule" | "document" | "asset" | "process" | "command" | "hub";
 
 /** The `data` type of each normalized event type. */
 export interface EventDataMap {
@@ -251,6 +343,8 @@ export interface EventDataMap {
   "asset.updated": AssetUpdatedData;
   "asset.deleted": AssetDeletedData;
   "process.completed": ProcessCompletedData;
+  "command.succeeded": CommandSucceededData;
+  "command.failed": CommandFailedData;
   "hub.test": HubTestData;
 }
 
@@ -605,6 +699,24 @@ export const EVENT_TYPES = [
       "Quable bulk_edit.finish",
     ],
     schemaId: "https://switchyard.dev/schemas/events/process.completed.json",
+  },
+  {
+    type: "command.succeeded",
+    entity: "command",
+    title: "Command succeeded",
+    description:
+      "The vendor did what a command asked. Its subject is `command/<command id>`. For `appointment.book`, `target` and `result.appointmentId` name the new appointment. The vendor's own notification of the change may follow as a normal event carrying `data.causedBy.commandId`.",
+    vendorEvents: [],
+    schemaId: "https://switchyard.dev/schemas/events/command.succeeded.json",
+  },
+  {
+    type: "command.failed",
+    entity: "command",
+    title: "Command failed",
+    description:
+      "The vendor refused a command (a 4xx, passed through in `error.vendor`), or it kept failing temporarily until the hub's retries ran out. Nothing will be retried unless someone calls `POST /v1/commands/{id}/retry`.",
+    vendorEvents: [],
+    schemaId: "https://switchyard.dev/schemas/events/command.failed.json",
   },
   {
     type: "hub.test",

@@ -1,5 +1,6 @@
 /* Generated from packages/core/schemas by pnpm generate. Do not edit. */
 
+import type { CommandType } from "./commands.ts";
 import type { NormalizedEventType } from "./events.ts";
 import commonSchema from "../../schemas/common.schema.json" with { type: "json" };
 import envelopeSchema from "../../schemas/envelope.schema.json" with { type: "json" };
@@ -38,9 +39,18 @@ import assetCreatedEventSchema from "../../schemas/events/asset.created.schema.j
 import assetUpdatedEventSchema from "../../schemas/events/asset.updated.schema.json" with { type: "json" };
 import assetDeletedEventSchema from "../../schemas/events/asset.deleted.schema.json" with { type: "json" };
 import processCompletedEventSchema from "../../schemas/events/process.completed.schema.json" with { type: "json" };
+import commandSucceededEventSchema from "../../schemas/events/command.succeeded.schema.json" with { type: "json" };
+import commandFailedEventSchema from "../../schemas/events/command.failed.schema.json" with { type: "json" };
 import hubTestEventSchema from "../../schemas/events/hub.test.schema.json" with { type: "json" };
+import appointmentBookCommandSchema from "../../schemas/commands/appointment.book.schema.json" with { type: "json" };
+import appointmentCancelCommandSchema from "../../schemas/commands/appointment.cancel.schema.json" with { type: "json" };
+import appointmentRescheduleCommandSchema from "../../schemas/commands/appointment.reschedule.schema.json" with { type: "json" };
+import appointmentMarkArrivedCommandSchema from "../../schemas/commands/appointment.mark_arrived.schema.json" with { type: "json" };
+import appointmentMarkNoShowCommandSchema from "../../schemas/commands/appointment.mark_no_show.schema.json" with { type: "json" };
+import appointmentClearPresenceCommandSchema from "../../schemas/commands/appointment.clear_presence.schema.json" with { type: "json" };
+import appointmentUpdateCommandSchema from "../../schemas/commands/appointment.update.schema.json" with { type: "json" };
 
-/** Every core schema (draft 2020-12), each with its `$id`: common, envelope, entities, events. */
+/** Every core schema (draft 2020-12), each with its `$id`: common, envelope, entities, events, commands. */
 export const CORE_SCHEMAS: readonly { readonly $id: string }[] = [
   commonSchema,
   envelopeSchema,
@@ -79,7 +89,16 @@ export const CORE_SCHEMAS: readonly { readonly $id: string }[] = [
   assetUpdatedEventSchema,
   assetDeletedEventSchema,
   processCompletedEventSchema,
+  commandSucceededEventSchema,
+  commandFailedEventSchema,
   hubTestEventSchema,
+  appointmentBookCommandSchema,
+  appointmentCancelCommandSchema,
+  appointmentRescheduleCommandSchema,
+  appointmentMarkArrivedCommandSchema,
+  appointmentMarkNoShowCommandSchema,
+  appointmentClearPresenceCommandSchema,
+  appointmentUpdateCommandSchema,
 ];
 
 /** The `$id` of the envelope schema. */
@@ -129,5 +148,18 @@ export const EVENT_SCHEMA_IDS: { readonly [T in NormalizedEventType]: string } =
   "asset.updated": "https://switchyard.dev/schemas/events/asset.updated.json",
   "asset.deleted": "https://switchyard.dev/schemas/events/asset.deleted.json",
   "process.completed": "https://switchyard.dev/schemas/events/process.completed.json",
+  "command.succeeded": "https://switchyard.dev/schemas/events/command.succeeded.json",
+  "command.failed": "https://switchyard.dev/schemas/events/command.failed.json",
   "hub.test": "https://switchyard.dev/schemas/events/hub.test.json",
+};
+
+/** The `$id` of each command type's data schema. */
+export const COMMAND_SCHEMA_IDS: { readonly [T in CommandType]: string } = {
+  "appointment.book": "https://switchyard.dev/schemas/commands/appointment.book.json",
+  "appointment.cancel": "https://switchyard.dev/schemas/commands/appointment.cancel.json",
+  "appointment.reschedule": "https://switchyard.dev/schemas/commands/appointment.reschedule.json",
+  "appointment.mark_arrived": "https://switchyard.dev/schemas/commands/appointment.mark_arrived.json",
+  "appointment.mark_no_show": "https://switchyard.dev/schemas/commands/appointment.mark_no_show.json",
+  "appointment.clear_presence": "https://switchyard.dev/schemas/commands/appointment.clear_presence.json",
+  "appointment.update": "https://switchyard.dev/schemas/commands/appointment.update.json",
 };

@@ -1,7 +1,10 @@
 import type { FastifySchema, RouteOptions } from 'fastify';
 
-/** How a route is authenticated (route `config.auth`; `admin` when absent). */
-export type RouteAuth = 'admin' | 'subscription' | 'none';
+/**
+ * How a route is authenticated (route `config.auth`; `admin` when absent). `command`: the admin
+ * token or a subscription's command credential (commands/http.ts).
+ */
+export type RouteAuth = 'admin' | 'subscription' | 'command' | 'none';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -2,7 +2,7 @@
 import type { Connector, EventEnvelope, JsonObject, JsonValue, VendorHttp } from '@switchyard/core';
 import type pino from 'pino';
 import type { GateResponder } from './ingest.ts';
-import type { AfterNormalize } from './normalize.ts';
+import type { AfterNormalize, MarkEchoes } from './normalize.ts';
 import type { PipelineOptions } from './runtime.ts';
 
 export interface HubConfig {
@@ -18,6 +18,8 @@ export interface HubConfig {
   gateResponder?: GateResponder;
   /** Called after a notification's events are stored (the gate machinery matches bookings to requests). */
   afterNormalize?: AfterNormalize;
+  /** Called with a notification's event drafts before they are validated and stored (the commands subsystem marks echoes with `data.causedBy`). */
+  markEchoes?: MarkEchoes;
   /** The HTTP client lent to connectors; default `createVendorHttp()` (tests inject fakes). */
   vendorHttp?: VendorHttp;
   /** Connection pool size. Default 10. */

@@ -15,6 +15,7 @@ import { instancesApi } from './api/instances.ts';
 import { subscriptionsApi } from './api/subscriptions.ts';
 import type { HubConfig } from './api-types.ts';
 import { type AttemptResult, attemptResult, Deliverer, postSigned } from './deliver.ts';
+import { storeHubEvents } from './emit.ts';
 import { eventIdFor, newId } from './ids.ts';
 import { type Admission, accept, admit, InboundWriter, type IngestResult, ingest } from './ingest.ts';
 import { LeaseKeeper } from './leases.ts';
@@ -23,6 +24,7 @@ import { Poller } from './poller.ts';
 import { type PurgeResult, purge } from './retention.ts';
 import { connectorLogger, instanceLoader, type Runtime, resolveOptions } from './runtime.ts';
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
+import { aliasStore, stateStore } from './stores.ts';
 import { invalid } from './views.ts';
 import { Listener, WorkerLoop } from './wake.ts';
 
@@ -92,7 +94,7 @@ export async function createHub(config: HubConfig) {
     renewEveryMs: Math.max(50, Math.min(options.normalizeLeaseMs, options.deliveryLeaseMarginMs) / 3),
     wake: (queue) => (queue === 'inbound' ? rt.wakeNormalize() : rt.wakeDeliver()),
   });
-  const normalizer = new Normalizer(rt, vendorHttp, leases, config.afterNormalize);
+  const normalizer = new Normalizer(rt, vendorHttp, leases, config.afterNormalize, config.markEchoes);
   const deliverer = new Deliverer(rt, leases);
   const poller = new Poller(rt, vendorHttp);
   let listener: Listener | undefined;
@@ -291,6 +293,29 @@ export async function createHub(config: HubConfig) {
       purge(now = new Date()): Promise<PurgeResult> {
         return purge(db, options.retention, now);
       },
+    },
+
+    /**
+     * What subsystems built beside the pipeline use (the commands subsystem's host, see
+     * commands/host.ts): each member a documented capability, not the pipeline's internals.
+     */
+    services: {
+      /** The hub's database (kysely over the shared pool). */
+      db,
+      /** The Postgres URL (for a subsystem's own pg-boss instance or LISTEN connection). */
+      databaseUrl: config.databaseUrl,
+      /** The hub's logger. */
+      logger,
+      /** The vendor HTTP client lent to connectors. */
+      vendorHttp,
+      /** The vendor-id alias store of an instance (the same the connectors' normalize gets). */
+      aliases: (instanceId: string) => aliasStore(db, instanceId),
+      /** The state store of an instance (the same the connectors' normalize and pull get). */
+      state: (instanceId: string) => stateStore(db, instanceId),
+      /** A connector instance with its connector and resolved config, or undefined. */
+      loadInstance: (instanceId: string) => rt.loadInstance(instanceId),
+      /** Stores hub-made events and fans them out, in the given transaction (pipeline/emit.ts). */
+      storeEvents: storeHubEvents,
     },
 
     /** Low-level handles for the HTTP layer and tests (health checks, metrics). */

@@ -1,4 +1,5 @@
 import {
+  type EventDraft,
   type EventEnvelope,
   isConnectorError,
   type JsonObject,
@@ -45,16 +46,24 @@ export class Normalizer {
   private readonly rt: Runtime;
   private readonly http: VendorHttp;
   private readonly afterNormalize: AfterNormalize | undefined;
+  private readonly markEchoes: MarkEchoes | undefined;
   private readonly committer: NormalizedWriter;
   private readonly leases: LeaseKeeper;
   private active = 0;
   private readonly running = new Set<Promise<void>>();
 
-  constructor(rt: Runtime, http: VendorHttp, leases: LeaseKeeper, afterNormalize?: AfterNormalize) {
+  constructor(
+    rt: Runtime,
+    http: VendorHttp,
+    leases: LeaseKeeper,
+    afterNormalize?: AfterNormalize,
+    markEchoes?: MarkEchoes,
+  ) {
     this.rt = rt;
     this.http = http;
     this.leases = leases;
     this.afterNormalize = afterNormalize;
+    this.markEchoes = markEchoes;
     this.committer = new NormalizedWriter(rt);
   }
 
@@ -203,6 +212,12 @@ export class Normalizer {
       return;
     }
 
+    if (this.markEchoes) {
+      // Best effort: an event not marked as an echo is still the right event.
+      await this.markEchoes(row.instance_id, result.events).catch((error) =>
+        logger.warn({ err: error }, 'marking command echoes failed'),
+      );
+    }
     const envelopes: EventEnvelope[] = [];
     const invalid: { index: number; errors: ValidationIssue[] }[] = [];
     result.events.forEach((draft, index) => {
@@ -278,6 +293,12 @@ export type AfterNormalize = (normalized: {
   notification: VendorNotification;
   events: readonly { id: string; type: string; subject: string }[];
 }) => Promise<void>;
+
+/**
+ * Hook called with a notification's event drafts before they are validated and stored
+ * (HubConfig.markEchoes); it may set `data.causedBy` on drafts that echo a hub command.
+ */
+export type MarkEchoes = (instanceId: string, drafts: EventDraft[]) => Promise<void>;
 
 /** Messages claimed per query at most (a claim costs about the same for 1 row or 64). */
 const CLAIM_BATCH = 64;

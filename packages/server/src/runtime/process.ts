@@ -6,6 +6,7 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
 import type { CliIO } from '../cli/command.ts';
+import { type Commands, type CommandsOptions, commandRoutes, createCommands } from '../commands/index.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { createGates, type Gates, gateRoutes } from '../gates/index.ts';
@@ -45,11 +46,15 @@ export interface StartHubProcessOptions {
   port?: number;
   /** Pipeline tuning on top of what the config sets (tests). */
   pipeline?: PipelineOptions;
+  /** Commands subsystem tuning (tests); `worker` follows the role. */
+  commands?: Omit<CommandsOptions, 'worker'>;
 }
 
 /** A running hub process. */
 export interface HubProcess {
   hub: Hub;
+  /** The commands subsystem of this process. */
+  commands: Commands;
   role: HubRole;
   /** The HTTP server (the full app, or health and metrics only for a worker). */
   app: FastifyInstance;
@@ -91,6 +96,11 @@ function gatesAdmin(gates: Gates, adminToken: string | undefined): FastifyPlugin
     scope.addHook('onRequest', adminAuth(adminToken));
     await gateRoutes(scope, { gates });
   };
+}
+
+/** The commands routes (`/v1/commands`): admin token or a subscription's command credential. */
+function commandsApi(commands: Commands, adminToken: string | undefined): FastifyPluginAsync {
+  return async (scope) => commandRoutes(scope, { commands, adminToken });
 }
 
 /** A worker answers health checks and metrics only: it takes no vendor traffic. */
@@ -143,6 +153,7 @@ export async function startHubProcess(
   }
   let hub: Hub | undefined;
   let gates: Gates | undefined;
+  let commands: Commands | undefined;
   let app: FastifyInstance | undefined;
   let applied: ApplyResult;
   try {
@@ -163,18 +174,22 @@ export async function startHubProcess(
     // Approval gates are decided where they arrive (docs/operations.md lists them under the http
     // role): a vendor waits on the answer, so a hop through another process would only add latency.
     gates = createGates({ worker: true, decisionCounter: metrics.gateDecisions, logger });
+    // Commands run where the workers run; an HTTP-only process accepts and queues them.
+    commands = createCommands({ ...options.commands, worker: role !== 'http' });
     hub = await createHub({
       databaseUrl: database.url,
       connectors: shippedConnectors,
       secretKey,
       logger,
       ...gates.hooks,
+      ...commands.hooks,
       options: pipelineOptions(config, role, options.pipeline),
     });
     applied = await applyFileConfig(hub, config, logger);
     logger.info({ ...applied }, 'applied the config file (instances and subscriptions managed by the file)');
     await hub.start();
     await gates.start(hub);
+    await commands.start({ ...hub.services, registry: metrics.registry });
 
     if (role === 'worker') {
       app = await workerApp(hub, metrics, logger);
@@ -191,6 +206,7 @@ export async function startHubProcess(
         ...(config.server.publicUrl ? { publicUrl: config.server.publicUrl } : {}),
         plugins: [
           gatesAdmin(gates, config.server.adminToken),
+          commandsApi(commands, config.server.adminToken),
           uiPlugin({ hub, adminToken: config.server.adminToken }),
         ],
       });
@@ -199,6 +215,7 @@ export async function startHubProcess(
   } catch (error) {
     await app?.close().catch(() => {});
     await gates?.stop().catch(() => {});
+    await commands?.stop({ graceful: false }).catch(() => {});
     await hub?.stop({ graceful: false }).catch(() => {});
     await database.release().catch(() => {});
     throw error;
@@ -222,6 +239,7 @@ export async function startHubProcess(
   const runningHub = hub;
   const runningApp = app;
   const runningGates = gates!;
+  const runningCommands = commands!;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve;
@@ -233,6 +251,7 @@ export async function startHubProcess(
       try {
         await runningApp.close();
         await runningGates.stop();
+        await runningCommands.stop({ graceful: true });
         await runningHub.stop({ graceful: true });
       } finally {
         await database.release();
@@ -249,6 +268,7 @@ export async function startHubProcess(
 
   return {
     hub: runningHub,
+    commands: runningCommands,
     role,
     app: runningApp,
     url,

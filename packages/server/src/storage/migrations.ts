@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { COMMANDS_MIGRATION_SQL } from '../commands/schema.ts';
 
 /** The Postgres schema holding Switchyard's own tables (pg-boss lives in `switchyard_queue`). */
 export const SCHEMA = 'switchyard';
@@ -553,6 +554,12 @@ alter table switchyard.connector_instances
   add column reconcile_last_result text,
   add column reconcile_last_error text;
 `,
+  },
+  {
+    // Commands (packages/server/src/commands, docs/commands.md); SQL in commands/store.ts.
+    version: 13,
+    name: 'commands',
+    sql: COMMANDS_MIGRATION_SQL,
   },
 ];
 

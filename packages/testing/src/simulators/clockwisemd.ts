@@ -10,8 +10,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { type EventEnvelope, isJsonObject, type JsonObject } from '@switchyard/core';
 import type { Config as ClockwiseConfig } from '../../../connectors/clockwisemd/src/config.ts';
 import { clockwisemdConnector } from '../../../connectors/clockwisemd/src/index.ts';
+import { ClockwiseWriteApi } from './clockwisemd-writes.ts';
 import { type Attempt, isCloudEvent, pushJson, sleep } from './shared/push.ts';
-import { closeServer, listenLocal } from './shared/server.ts';
+import { closeServer, listenLocal, readBody } from './shared/server.ts';
 
 /** Where the shared key goes on a push. */
 export type ClockwiseKeyPlacement = 'header' | 'path' | 'both' | 'none';
@@ -86,6 +87,14 @@ export class ClockwiseSimulator {
   readonly served: ClockwiseServedRequest[] = [];
   readonly #options: ClockwiseSimulatorOptions;
   readonly #appointments = new Map<string, JsonObject>();
+  /** The appointment write endpoints (create, remove, update) and their webhook echoes. */
+  readonly writes: ClockwiseWriteApi = new ClockwiseWriteApi({
+    get: (id) => this.#appointments.get(id),
+    set: (record) => this.#appointments.set(String(record.id), record),
+    echo: (body) => {
+      if (this.#options.hookUrl) this.push(body).catch(() => {});
+    },
+  });
   readonly #failures: ClockwiseApiFailure[] = [];
   #server: Server | undefined;
   #url: string | undefined;
@@ -189,7 +198,8 @@ export class ClockwiseSimulator {
       res.end(JSON.stringify(body));
     };
     const match = /^\/v1\/appointments\/([^/]+)$/.exec(path);
-    if (req.method !== 'GET' || !match) return answer(404, { error: 'Not Found' });
+    const write = req.method !== 'GET' && path.startsWith('/v1/appointments/');
+    if (!write && (req.method !== 'GET' || !match)) return answer(404, { error: 'Not Found' });
     if (authtoken !== (this.#options.apiKey ?? 'sim-api-key'))
       return answer(401, { error: 'Invalid Authtoken' });
     const failure = this.#failures.shift();
@@ -199,7 +209,13 @@ export class ClockwiseSimulator {
         failure.retryAfterSeconds === undefined ? {} : { 'retry-after': String(failure.retryAfterSeconds) };
       return answer(failure.status ?? 503, { error: 'Service Unavailable' }, retryAfter);
     }
-    const record = this.#appointments.get(decodeURIComponent(match[1]!));
+    if (write) {
+      const raw = await readBody(req);
+      const contentType = String(req.headers['content-type'] ?? '');
+      if (this.writes.handle(req.method ?? 'POST', path, raw, contentType, answer)) return;
+      return answer(404, { error: 'Not Found' });
+    }
+    const record = this.#appointments.get(decodeURIComponent(match![1]!));
     if (!record) return answer(404, { error: 'Appointment not found' });
     return answer(200, record);
   }

@@ -11,6 +11,7 @@ import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } fro
 import type { Config as DocplannerConfig } from '../../../connectors/docplanner/src/config.ts';
 import { docplannerConnector } from '../../../connectors/docplanner/src/index.ts';
 import type { DpNotification } from '../../../connectors/docplanner/src/vendor.ts';
+import { DocplannerWriteApi } from './docplanner-writes.ts';
 import { isSuccess, PendingTasks, postJson, toAttempt, withRetries } from './shared/push.ts';
 import { closeServer, listenLocal, readBody } from './shared/server.ts';
 
@@ -117,6 +118,15 @@ export class DocplannerSimulator {
   >();
   /** How many tokens the token endpoint issued. */
   tokensIssued = 0;
+  /** The booking write endpoints (book, cancel, move, presence) and their echo pushes. */
+  readonly writes: DocplannerWriteApi = new DocplannerWriteApi({
+    bookings: this.bookings,
+    now: () => this.now(),
+    echo: (n, hookUrl) => {
+      const url = hookUrl ?? this.#options.hookUrl;
+      if (url) this.push(n, { hookUrl: url }).catch(() => {});
+    },
+  });
 
   readonly #options: DocplannerSimulatorOptions;
   readonly #queue: Queued[] = [];
@@ -398,6 +408,13 @@ export class DocplannerSimulator {
       }
       return this.#json(req, res, 202, { released: again.length });
     }
+    const write = await this.writes.handle(req.method ?? 'GET', rest, body, (status, json) => {
+      if (json === null) {
+        this.served.push({ method: req.method ?? 'GET', path: req.url ?? '/', status });
+        res.writeHead(status).end();
+      } else this.#json(req, res, status, json);
+    });
+    if (write) return;
     const m = /^\/facilities\/([^/]+)\/doctors\/([^/]+)\/addresses\/([^/]+)\/bookings\/([^/]+)$/.exec(rest);
     if (req.method === 'GET' && m) {
       const [, facility, doctor, address, id] = m.map((p) => decodeURIComponent(p));

@@ -3,6 +3,7 @@
  * write `commands/<name>.ts` exporting a {@link Command}, and add it to this list. `help` and the
  * dispatcher read the list; nothing else changes.
  */
+import { commandsCommand } from '../../commands/cli.ts';
 import { gatesCommand } from '../../gates/cli.ts';
 import type { Command } from '../command.ts';
 import { eventsCommand } from './events.ts';
@@ -23,6 +24,7 @@ export const commands: Command[] = [
   eventsCommand,
   subscriptionsCommand,
   gatesCommand,
+  commandsCommand,
   listenCommand,
   schemaCommand,
 ];

@@ -32,7 +32,7 @@ function undeclaredPathParameters(path: string, declared: Json[]): Json[] {
     .map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
 }
 
-function parameters(location: 'path' | 'query', schema: unknown): Json[] {
+function parameters(location: 'path' | 'query' | 'header', schema: unknown): Json[] {
   const obj = schema as { properties?: Record<string, Json>; required?: string[] } | undefined;
   if (!obj?.properties) return [];
   return Object.entries(obj.properties).map(([name, prop]) => {
@@ -85,14 +85,20 @@ function operation(route: RouteEntry): Json {
     ...(schema.description ? { description: schema.description } : {}),
     ...(schema.tags ? { tags: schema.tags } : {}),
     // Every {name} of the path is declared (OpenAPI requires it), with or without a params schema.
-    parameters: [...pathParameters, ...parameters('query', schema.querystring)],
+    parameters: [
+      ...pathParameters,
+      ...parameters('query', schema.querystring),
+      ...parameters('header', schema.headers),
+    ],
     responses,
     security:
       route.auth === 'admin'
         ? [{ adminToken: [] }]
         : route.auth === 'subscription'
           ? [{ subscriptionSecret: [] }]
-          : [],
+          : route.auth === 'command'
+            ? [{ adminToken: [] }, { commandCredential: [] }]
+            : [],
   };
   if (schema.body) {
     op.requestBody = {
@@ -163,6 +169,12 @@ export function buildOpenApi(routes: RouteTable, options: { publicUrl?: string |
           scheme: 'bearer',
           description:
             'One of the subscription’s signing secrets (whsec_…) in force; for the pull feed only.',
+        },
+        commandCredential: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'A subscription’s command credential (sycmd_…, POST /v1/subscriptions/{id}/command-credentials); for /v1/commands only.',
         },
       },
     },

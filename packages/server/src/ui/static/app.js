@@ -2,6 +2,7 @@
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, ErrorBox, html, onSignedOut, parseHash } from './lib.js';
+import { CommandsView, CommandView } from './views/commands.js';
 import { DeliveriesView, DeliveryView } from './views/deliveries.js';
 import { EventsView, EventView } from './views/events.js';
 import { GatesView, GateView } from './views/gates.js';
@@ -16,6 +17,7 @@ const SECTIONS = [
   ['subscriptions', 'Subscriptions', 's'],
   ['instances', 'Connectors', 'c'],
   ['gates', 'Gates', 'g'],
+  ['commands', 'Commands', 'm'],
 ];
 
 function SignIn({ onSignedIn }) {
@@ -69,6 +71,8 @@ function route(path, params) {
       return html`<${InboundView} id=${id} key=${id} />`;
     case 'gates':
       return id ? html`<${GateView} id=${id} key=${id} />` : html`<${GatesView} params=${params} />`;
+    case 'commands':
+      return id ? html`<${CommandView} id=${id} key=${id} />` : html`<${CommandsView} params=${params} />`;
     default:
       return html`<p>No such page. <a href="#/">Back to the overview</a>.</p>`;
   }

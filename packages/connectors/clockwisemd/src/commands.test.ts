@@ -1,0 +1,152 @@
+import {
+  type CommandContext,
+  type CommandRequest,
+  ConnectorError,
+  type JsonValue,
+  type VendorHttp,
+  type VendorRequest,
+  type VendorResponse,
+} from '@switchyard/core';
+import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
+import { ClockwiseSimulator } from '@switchyard/testing/simulators/clockwisemd';
+import { afterEach, describe, expect, it } from 'vitest';
+import { commands } from './commands.ts';
+import type { Config } from './config.ts';
+
+/** A real-HTTP VendorHttp, as the hub lends one. */
+const fetchHttp: VendorHttp = {
+  async request(request: VendorRequest): Promise<VendorResponse> {
+    const headers: Record<string, string> = { ...request.headers };
+    let body: string | undefined;
+    if (request.form) {
+      body = new URLSearchParams(request.form).toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else if (request.json !== undefined) {
+      body = JSON.stringify(request.json);
+      headers['content-type'] = 'application/json';
+    }
+    let res: Response;
+    try {
+      res = await fetch(request.url, { method: request.method ?? 'GET', headers, body });
+    } catch (error) {
+      throw ConnectorError.transient(`network error: ${(error as Error).message}`, { cause: error });
+    }
+    const text = await res.text();
+    const parsed: JsonValue | string =
+      /json/.test(res.headers.get('content-type') ?? '') && text !== ''
+        ? (JSON.parse(text) as JsonValue)
+        : text;
+    return { status: res.status, headers: Object.fromEntries(res.headers), body: parsed };
+  },
+};
+
+const sims: ClockwiseSimulator[] = [];
+afterEach(async () => {
+  while (sims.length > 0) await sims.pop()!.close();
+});
+
+async function setup() {
+  const sim = new ClockwiseSimulator({ apiKey: 'cw-api-key' });
+  sims.push(sim);
+  await sim.start();
+  sim.writes.echoes = false;
+  sim.setAppointment({ id: 12345, first_name: 'Maria', extra_fields: [] });
+  const ctx = (over: Partial<CommandContext<Config>> = {}): CommandContext<Config> => ({
+    instanceId: 'cw',
+    config: {
+      auth: { mode: 'either', key: 'k'.repeat(24) },
+      apiBaseUrl: sim.apiBaseUrl,
+      apiKey: 'cw-api-key',
+    },
+    http: fetchHttp,
+    vendorIds: ['12345'],
+    state: new MemoryStateStore(),
+    logger: capturingLogger(),
+    attempt: 1,
+    ...over,
+  });
+  return { sim, ctx };
+}
+
+const cmd = <T extends CommandRequest['type']>(type: T, data: object) =>
+  ({ id: `c-${Math.random()}`, type, subject: 'appointment/h', data }) as unknown as CommandRequest<T>;
+
+describe('Clockwise.MD commands against the simulator', () => {
+  it('cancel: PUT remove with the Authtoken; a second remove is the vendor refusal passed through', async () => {
+    const { sim, ctx } = await setup();
+    expect(await commands['appointment.cancel']!(cmd('appointment.cancel', {}), ctx())).toMatchObject({
+      outcome: 'done',
+    });
+    expect(sim.writes.log[0]).toMatchObject({
+      method: 'PUT',
+      path: '/v1/appointments/12345/remove',
+      status: 200,
+    });
+    expect(sim.served.at(-1)).toMatchObject({ authtoken: 'cw-api-key' });
+    expect(await commands['appointment.cancel']!(cmd('appointment.cancel', {}), ctx())).toMatchObject({
+      outcome: 'permanent',
+      vendor: { status: 422, body: { error: 'Appointment already removed' } },
+    });
+  });
+
+  it('update: PUT custom_fields; a comment is refused before any call; 503 with Retry-After is transient', async () => {
+    const { sim, ctx } = await setup();
+    expect(
+      await commands['appointment.update']!(
+        cmd('appointment.update', { customFields: { '104': 'verified' } }),
+        ctx(),
+      ),
+    ).toMatchObject({ outcome: 'done' });
+    expect(sim.writes.log[0]).toMatchObject({ body: { custom_fields: { '104': 'verified' } }, status: 200 });
+    expect(
+      await commands['appointment.update']!(cmd('appointment.update', { comment: 'x' }), ctx()),
+    ).toMatchObject({
+      outcome: 'permanent',
+    });
+    sim.failApi(1, { status: 503, retryAfterSeconds: 3 });
+    expect(
+      await commands['appointment.update']!(
+        cmd('appointment.update', { customFields: { '104': 'y' } }),
+        ctx(),
+      ),
+    ).toMatchObject({ outcome: 'transient', retryAfterMs: 3000 });
+    expect(sim.writes.log).toHaveLength(1);
+  });
+
+  it('book: POST create with form fields, the new id returned; missing fields are the vendor 422', async () => {
+    const { sim, ctx } = await setup();
+    const r = await commands['appointment.book']!(
+      {
+        id: 'b1',
+        type: 'appointment.book',
+        data: {
+          start: '2026-03-10T11:30:00-05:00',
+          patient: { given: 'Maria', family: 'Lopez', phone: '5551234', isReturning: true },
+          location: { id: '77' },
+          service: { id: '9' },
+        },
+      },
+      ctx({ vendorIds: [] }),
+    );
+    expect(r).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+    expect(sim.writes.log[0]!.body).toEqual({
+      hospital_id: '77',
+      apt_time: '2026-03-10T11:30:00-05:00',
+      type: 'online',
+      first_name: 'Maria',
+      last_name: 'Lopez',
+      phone_number: '5551234',
+      reason_id: '9',
+      is_new_patient: 'false',
+    });
+    const refused = await commands['appointment.book']!(
+      {
+        id: 'b2',
+        type: 'appointment.book',
+        data: { start: '2026-03-10T11:30:00-05:00', patient: {}, location: { id: '77' } },
+      },
+      ctx({ vendorIds: [] }),
+    );
+    expect(refused).toMatchObject({ outcome: 'permanent', vendor: { status: 422 } });
+  });
+});

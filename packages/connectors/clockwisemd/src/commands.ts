@@ -1,0 +1,142 @@
+/**
+ * Clockwise.MD commands, through the REST API (`Authtoken` header, the instance's `apiKey`). The
+ * write calls come from public client code (FACTS.md): their answers are *unverified*, so any 2xx
+ * is done and its body is kept on the command.
+ *
+ * | command | call |
+ * |---|---|
+ * | appointment.book | `POST /appointments/create` (form fields) |
+ * | appointment.cancel | `PUT /appointments/{id}/remove` |
+ * | appointment.update | `PUT /appointments/{id}/update` with `{ custom_fields }` |
+ *
+ * No check-in call is published, so `appointment.mark_arrived` is not offered.
+ */
+import {
+  type CommandContext,
+  type CommandRequest,
+  type CommandResult,
+  type CommandSpec,
+  isJsonObject,
+  type JsonValue,
+  type VendorResponse,
+} from '@switchyard/core';
+import { type Config, resolveConfig } from './config.ts';
+
+type Ctx = CommandContext<Config>;
+
+function retryAfterMs(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
+  return Number(value) * 1000;
+}
+
+function outcome(what: string, res: VendorResponse, extra: { vendorIds?: string[] } = {}): CommandResult {
+  const vendor = { status: res.status, body: res.body };
+  if (res.status >= 200 && res.status < 300) return { outcome: 'done', vendor, ...extra };
+  if (res.status >= 500 || res.status === 429 || res.status === 408) {
+    const after = retryAfterMs(res.headers['retry-after']);
+    return {
+      outcome: 'transient',
+      message: `Clockwise.MD ${what} answered ${res.status}`,
+      vendor,
+      ...(after === undefined ? {} : { retryAfterMs: after }),
+    };
+  }
+  return { outcome: 'permanent', message: `Clockwise.MD ${what} answered ${res.status}`, vendor };
+}
+
+function api(ctx: Ctx): { base: string; headers: Record<string, string> } | CommandResult {
+  const config = resolveConfig(ctx.config);
+  if (!config.apiKey) {
+    return { outcome: 'permanent', message: 'Clockwise.MD commands need settings.apiKey (the REST API key)' };
+  }
+  return { base: config.apiBaseUrl, headers: { Authtoken: config.apiKey, Accept: 'application/json' } };
+}
+
+function current(ctx: Ctx): string | CommandResult {
+  const id = ctx.vendorIds[ctx.vendorIds.length - 1];
+  return id ?? { outcome: 'permanent', message: 'the appointment has no Clockwise.MD id' };
+}
+
+async function cancel(_command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
+  const a = api(ctx);
+  if ('outcome' in a) return a;
+  const id = current(ctx);
+  if (typeof id !== 'string') return id;
+  // `remove` takes the patient off the queue: Clockwise.MD notifies it as a no-show before check-in.
+  const res = await ctx.http.request({
+    method: 'PUT',
+    url: `${a.base}/appointments/${encodeURIComponent(id)}/remove`,
+    headers: a.headers,
+  });
+  return outcome('remove', res);
+}
+
+async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): Promise<CommandResult> {
+  if (command.data.comment !== undefined) {
+    return {
+      outcome: 'permanent',
+      message: 'Clockwise.MD has no writable comment: only customFields can be updated',
+    };
+  }
+  const a = api(ctx);
+  if ('outcome' in a) return a;
+  const id = current(ctx);
+  if (typeof id !== 'string') return id;
+  const res = await ctx.http.request({
+    method: 'PUT',
+    url: `${a.base}/appointments/${encodeURIComponent(id)}/update`,
+    headers: a.headers,
+    json: { custom_fields: (command.data.customFields ?? {}) as JsonValue },
+  });
+  return outcome('update', res);
+}
+
+async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
+  const a = api(ctx);
+  if ('outcome' in a) return a;
+  const d = command.data;
+  const hospital = d.location?.id;
+  if (!hospital)
+    return { outcome: 'permanent', message: 'Clockwise.MD needs location.id (the hospital id) to book' };
+  // The create call has no idempotency key either: never repeat one whose earlier try got no answer.
+  const key = `clockwisemd:command:${command.id}`;
+  if (ctx.attempt > 1 && (await ctx.state.get<JsonValue>(key)) === 'sent') {
+    return {
+      outcome: 'permanent',
+      message: 'an earlier try of this booking got no answer: not repeated, so nothing is booked twice',
+    };
+  }
+  await ctx.state.set(key, 'sent');
+  const form: Record<string, string> = { hospital_id: hospital, apt_time: d.start, type: 'online' };
+  const p = d.patient;
+  const first = p.given ?? p.name;
+  if (first !== undefined) form.first_name = first;
+  if (p.family !== undefined) form.last_name = p.family;
+  if (p.phone !== undefined) form.phone_number = p.phone;
+  if (p.email !== undefined) form.email = p.email;
+  if (p.birthDate !== undefined) form.dob = p.birthDate;
+  if (d.service?.id !== undefined) form.reason_id = d.service.id;
+  form.is_new_patient = String(!(p.isReturning ?? false));
+  const res = await ctx.http.request({
+    method: 'POST',
+    url: `${a.base}/appointments/create`,
+    headers: a.headers,
+    form,
+  });
+  await ctx.state.delete(key);
+  const body = res.body;
+  const raw = isJsonObject(body)
+    ? isJsonObject(body.appointment)
+      ? body.appointment.id
+      : body.id
+    : undefined;
+  const vendorIds = typeof raw === 'string' || typeof raw === 'number' ? [String(raw)] : [];
+  return outcome('create', res, vendorIds.length > 0 ? { vendorIds } : {});
+}
+
+/** The Clockwise.MD command handlers. */
+export const commands: CommandSpec<Config> = {
+  'appointment.book': book,
+  'appointment.cancel': cancel,
+  'appointment.update': update,
+};

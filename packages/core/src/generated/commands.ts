@@ -1,0 +1,236 @@
+/* Generated from packages/core/schemas/commands/*.schema.json by pnpm generate. Do not edit. */
+
+import type { Actor, Location, Patient, Reference } from "./entities.ts";
+
+/**
+ * Books a slot for a patient at the vendor. Names the connector instance (`instance`) instead of a subject: the appointment does not exist yet. The outcome (`command.succeeded`) carries the new appointment's hub id; the vendor's own notification of the booking later arrives as `appointment.created` for the same hub id, with `data.causedBy`.
+ */
+export interface AppointmentBookCommandData {
+  /**
+   * When the visit starts (the slot's start), with its offset.
+   */
+  start: string;
+  /**
+   * Length of the visit, when the vendor lets the caller choose.
+   */
+  durationMinutes?: number;
+  /**
+   * Who the visit is for. The vendor decides which fields it needs (Docplanner: name, phone, email).
+   */
+  patient: Patient;
+  /**
+   * The practitioner, by the vendor's id (Docplanner doctor id).
+   */
+  practitioner?: Reference;
+  /**
+   * The place, by the vendor's id (Docplanner address id, Clockwise.MD hospital id).
+   */
+  location?: Location;
+  /**
+   * The organization, by the vendor's id (Docplanner facility id).
+   */
+  organization?: Reference;
+  /**
+   * The service booked, by the vendor's id (Docplanner address service id, Clockwise.MD reason id).
+   */
+  service?: Reference;
+  /**
+   * A note for the clinic.
+   */
+  comment?: string;
+  /**
+   * Vendor-specific fields the normalized command does not name, passed to the connector as they are (each connector's page lists the ones it reads).
+   */
+  vendor?: {
+    [k: string]: unknown;
+  };
+}
+
+/**
+ * Cancels the appointment at the vendor. Refused at once when the hub already knows the appointment as cancelled; a vendor answer saying it is already cancelled counts as success (a retried cancel after a crash).
+ */
+export interface AppointmentCancelCommandData {
+  /**
+   * Why, in words the vendor may show to staff or the patient.
+   */
+  reason?: string;
+  /**
+   * Who asks for the change, as the vendor should record it (when the vendor records one).
+   */
+  actor?: Actor;
+}
+
+/**
+ * Moves the appointment to another start (and optionally another service or place). The appointment keeps its hub id even when the vendor gives the moved booking a new id (Docplanner): the new vendor id becomes another alias of the same appointment.
+ */
+export interface AppointmentRescheduleCommandData {
+  /**
+   * The new start, with its offset.
+   */
+  start: string;
+  /**
+   * The new length, when the vendor lets the caller choose.
+   */
+  durationMinutes?: number;
+  /**
+   * The service at the new time, by the vendor's id; default: the appointment's current service.
+   */
+  service?: Reference;
+  /**
+   * Another place, by the vendor's id; default: the current place.
+   */
+  location?: Location;
+  /**
+   * Why, in words the vendor may show to staff or the patient.
+   */
+  reason?: string;
+}
+
+/**
+ * Records at the vendor that the patient came (Docplanner presence PRESENT, Clockwise.MD check-in where allowed).
+ */
+export interface AppointmentMarkArrivedCommandData {
+  /**
+   * A note for the audit trail; not sent to vendors that have no field for it.
+   */
+  note?: string;
+}
+
+/**
+ * Records at the vendor that the patient did not come (Docplanner presence ABSENT).
+ */
+export interface AppointmentMarkNoShowCommandData {
+  /**
+   * A note for the audit trail; not sent to vendors that have no field for it.
+   */
+  note?: string;
+}
+
+/**
+ * Removes a recorded arrival or no-show at the vendor (Docplanner DELETE presence).
+ */
+export interface AppointmentClearPresenceCommandData {
+  /**
+   * A note for the audit trail; not sent to vendors that have no field for it.
+   */
+  note?: string;
+}
+
+/**
+ * Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields). Each connector's page lists what it writes; a field it cannot write makes the command fail permanently, naming the field.
+ */
+export interface AppointmentUpdateCommandData {
+  /**
+   * A new note for the clinic, where the vendor has one.
+   */
+  comment?: string;
+  /**
+   * Vendor custom fields by the vendor's field id (Clockwise.MD `custom_fields`).
+   */
+  customFields?: {
+    [k: string]: string | number | boolean | null;
+  };
+}
+
+/** Every command type. */
+export type CommandType =
+  | "appointment.book"
+  | "appointment.cancel"
+  | "appointment.reschedule"
+  | "appointment.mark_arrived"
+  | "appointment.mark_no_show"
+  | "appointment.clear_presence"
+  | "appointment.update";
+
+/** The `data` type of each command type. */
+export interface CommandDataMap {
+  "appointment.book": AppointmentBookCommandData;
+  "appointment.cancel": AppointmentCancelCommandData;
+  "appointment.reschedule": AppointmentRescheduleCommandData;
+  "appointment.mark_arrived": AppointmentMarkArrivedCommandData;
+  "appointment.mark_no_show": AppointmentMarkNoShowCommandData;
+  "appointment.clear_presence": AppointmentClearPresenceCommandData;
+  "appointment.update": AppointmentUpdateCommandData;
+}
+
+/** One row of {@link COMMAND_TYPES}. */
+export interface CommandTypeInfo {
+  readonly type: CommandType;
+  /** What the command acts on (the `<entity>` of its subject). */
+  readonly entity: string;
+  /** `subject`: acts on an existing entity named by `subject`; `instance`: creates one at the named connector instance. */
+  readonly target: 'subject' | 'instance';
+  /** A short human title. */
+  readonly title: string;
+  /** What the command does. */
+  readonly description: string;
+  /** The `$id` of the schema of the command's `data`. */
+  readonly schemaId: string;
+}
+
+/** Every command type with what it does, in catalog order. */
+export const COMMAND_TYPES = [
+  {
+    type: "appointment.book",
+    entity: "appointment",
+    target: "instance",
+    title: "Book an appointment",
+    description:
+      "Books a slot for a patient at the vendor. Names the connector instance (`instance`) instead of a subject: the appointment does not exist yet. The outcome (`command.succeeded`) carries the new appointment's hub id; the vendor's own notification of the booking later arrives as `appointment.created` for the same hub id, with `data.causedBy`.",
+    schemaId: "https://switchyard.dev/schemas/commands/appointment.book.json",
+  },
+  {
+    type: "appointment.cancel",
+    entity: "appointment",
+    target: "subject",
+    title: "Cancel an appointment",
+    description:
+      "Cancels the appointment at the vendor. Refused at once when the hub already knows the appointment as cancelled; a vendor answer saying it is already cancelled counts as success (a retried cancel after a crash).",
+    schemaId: "https://switchyard.dev/schemas/commands/appointment.cancel.json",
+  },
+  {
+    type: "appointment.reschedule",
+    entity: "appointment",
+    target: "subject",
+    title: "Reschedule an appointment",
+    description:
+      "Moves the appointment to another start (and optionally another service or place). The appointment keeps its hub id even when the vendor gives the moved booking a new id (Docplanner): the new vendor id becomes another alias of the same appointment.",
+    schemaId: "https://switchyard.dev/schemas/commands/appointment.reschedule.json",
+  },
+  {
+    type: "appointment.mark_arrived",
+    entity: "appointment",
+    target: "subject",
+    title: "Mark the patient arrived",
+    description:
+      "Records at the vendor that the patient came (Docplanner presence PRESENT, Clockwise.MD check-in where allowed).",
+    schemaId: "https://switchyard.dev/schemas/commands/appointment.mark_arrived.json",
+  },
+  {
+    type: "appointment.mark_no_show",
+    entity: "appointment",
+    target: "subject",
+    title: "Mark a no-show",
+    description:
+      "Records at the vendor that the patient did not come (Docplanner presence ABSENT).",
+    schemaId: "https://switchyard.dev/schemas/commands/appointment.mark_no_show.json",
+  },
+  {
+    type: "appointment.clear_presence",
+    entity: "appointment",
+    target: "subject",
+    title: "Clear presence",
+    description:
+      "Removes a recorded arrival or no-show at the vendor (Docplanner DELETE presence).",
+    schemaId: "https://switchyard.dev/schemas/commands/appointment.clear_presence.json",
+  },
+  {
+    type: "appointment.update",
+    entity: "appointment",
+    target: "subject",
+    title: "Update appointment fields",
+    description:
+      "Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields). Each connector's page lists what it writes; a field it cannot write makes the command fail permanently, naming the field.",
+    schemaId: "https://switchyard.dev/schemas/commands/appointment.update.json",
+  },
+] as const satisfies readonly CommandTypeInfo[];

@@ -1,0 +1,542 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} references on purpose.
+/**
+ * Commands end to end through started hub processes (the real wiring of `switchyard start`): a
+ * command → the Docplanner simulator's write API → `command.succeeded` delivered signed (verified
+ * with the standardwebhooks library by the recording subscriber) → the vendor's echo push normalized
+ * with `data.causedBy`; idempotency; refusals; order on one subject under a transient failure;
+ * per-subscription credentials; a process killed mid-command, finished by the next one.
+ */
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliIO } from '../cli/command.ts';
+import { parseConfig } from '../config/load.ts';
+import { shippedConnectors } from '../connectors.ts';
+import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import { commandsCommand } from './cli.ts';
+import type { CommandsOptions } from './commands.ts';
+
+const db = useTestDatabase();
+const ADMIN = 'commands-admin-token-0123456789';
+const PUSH_KEY = 'dp-commands-push-key-9f8e7d';
+const SIGNING = `whsec_${Buffer.from('commands-e2e-signing-secret-32b!').toString('base64')}`;
+const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
+
+let sim: DocplannerSimulator;
+let subscriber: RecordingSubscriber;
+let hub: HubProcess;
+
+const io: CliIO = {
+  stdout: { write: () => true },
+  stderr: { write: () => true },
+  cwd: process.cwd(),
+} as unknown as CliIO;
+
+const ENV = () => ({ T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: PUSH_KEY, T_SIGNING: SIGNING });
+
+function configText(): string {
+  return [
+    'version: 1',
+    'server:',
+    '  host: 127.0.0.1',
+    '  port: 0',
+    '  adminToken: ${env:T_ADMIN}',
+    'database:',
+    '  url: ${env:T_DB}',
+    'secretKey: t-commands-secret-key-0123456789',
+    'instances:',
+    '  - id: dp',
+    '    connector: docplanner',
+    '    mode: push',
+    '    settings:',
+    `      apiBaseUrl: ${sim.url}`,
+    '      clientId: sim-client',
+    '      clientSecret: sim-secret',
+    '      pushAuth:',
+    '        headerName: x-api-key',
+    '        apiKey: ${env:T_PUSH}',
+    '  - id: dp-other',
+    '    connector: docplanner',
+    '    mode: push',
+    '    settings:',
+    `      apiBaseUrl: ${sim.url}`,
+    '      clientId: sim-client',
+    '      clientSecret: sim-secret',
+    '      pushAuth:',
+    '        headerName: x-api-key',
+    '        apiKey: ${env:T_PUSH}',
+    'subscriptions:',
+    '  - id: crm',
+    '    kind: webhook',
+    `    url: ${subscriber.url}`,
+    '    events: ["appointment.*", "command.*"]',
+    '    sources: [dp]',
+    '    secrets: ["${env:T_SIGNING}"]',
+    '    allowPrivateAddresses: true',
+    '    retry: { schedule: ["0s", "1s"] }',
+    '',
+  ].join('\n');
+}
+
+async function startHub(commands: Omit<CommandsOptions, 'worker'> = {}): Promise<HubProcess> {
+  const loaded = parseConfig(configText(), {
+    file: 'commands-e2e.yaml',
+    connectors: shippedConnectors,
+    env: ENV(),
+  });
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  return startHubProcess(loaded.config, {
+    io,
+    logger: pino({ level: 'silent' }),
+    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
+    // A short lease: the crash test's restarted process takes the dead one's command over soon.
+    commands: {
+      retryScheduleMs: [100, 100, 100],
+      retryJitter: 0,
+      sweepIntervalMs: 200,
+      leaseMs: 2000,
+      retentionCron: false,
+      ...commands,
+    },
+  });
+}
+
+async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
+): Promise<{ status: number; json: any; headers: Headers }> {
+  const res = await fetch(`${hub.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ADMIN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? undefined : JSON.parse(text), headers: res.headers };
+}
+
+async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  what: string,
+  ms = 15_000,
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await check().catch(() => undefined);
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error(`${what}: not reached in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+let nextBooking = 5_000_000;
+
+/** Pushes a slot-booked for a fresh booking and returns the appointment's subject once delivered. */
+async function bookedAppointment(): Promise<{ subject: string; bookingId: string }> {
+  const bookingId = String(nextBooking++);
+  const booking = {
+    id: bookingId,
+    status: 'booked',
+    start_at: '2026-03-10T11:30:00+01:00',
+    end_at: '2026-03-10T12:00:00+01:00',
+    duration: 30,
+    booked_by: 'user',
+    canceled_by: '',
+    booked_at: '2026-03-08T18:04:11+01:00',
+    address_service: { id: '4455661', name: 'Konsultacja' },
+    patient: { name: 'Anna', surname: 'Kowalska', phone: '+48500100200' },
+  };
+  await sim.push(
+    {
+      name: 'slot-booked',
+      data: {
+        facility: { id: PLACE.facility },
+        doctor: { id: PLACE.doctor },
+        address: { id: PLACE.address },
+        visit_booking: booking,
+      },
+      created_at: '2026-03-08T18:04:11+01:00',
+    },
+    { hookUrl: `${hub.url}/hooks/dp` },
+  );
+  const delivered = await subscriber.waitFor(
+    (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${bookingId}"`),
+  );
+  return { subject: delivered.subject!, bookingId };
+}
+
+beforeAll(async () => {
+  subscriber = await startRecordingSubscriber({ secrets: SIGNING });
+  sim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
+  await sim.start();
+  hub = await startHub();
+  sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+}, 60_000);
+
+afterAll(async () => {
+  await hub?.stop();
+  await sim?.close();
+  await subscriber?.close();
+});
+
+describe('commands through a started hub', () => {
+  it('cancel: vendor call, command.succeeded signed, then the echo carries causedBy; the same key again is one call', async () => {
+    const { subject, bookingId } = await bookedAppointment();
+    const sent = await api(
+      'POST',
+      '/v1/commands',
+      {
+        type: 'appointment.cancel',
+        subject,
+        data: { reason: 'patient called', actor: { kind: 'practitioner' } },
+      },
+      { 'idempotency-key': 'crm-7781-cancel' },
+    );
+    expect(sent.status).toBe(202);
+    expect(sent.json).toMatchObject({
+      type: 'appointment.cancel',
+      status: 'pending',
+      subject,
+      sentBy: 'admin',
+    });
+    const id = sent.json.id as string;
+
+    const outcome = await subscriber.waitFor(
+      (r) => r.type === 'command.succeeded' && r.subject === `command/${id}`,
+    );
+    expect(outcome.signature.valid).toBe(true);
+    expect((outcome.json as { data: unknown }).data).toMatchObject({
+      commandId: id,
+      commandType: 'appointment.cancel',
+      target: subject,
+      instance: 'dp',
+      attempts: 1,
+      sentBy: 'admin',
+      idempotencyKey: 'crm-7781-cancel',
+    });
+    const deletes = () =>
+      sim.writes.log.filter((w) => w.method === 'DELETE' && w.path.endsWith(`/bookings/${bookingId}`));
+    expect(deletes()).toHaveLength(1);
+    expect(deletes()[0]!.body).toEqual({ reason: 'patient called' });
+
+    // The simulator pushes Docplanner's booking-canceled (canceled_by: integration): the echo.
+    const echo = await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === subject);
+    expect(echo.signature.valid).toBe(true);
+    expect((echo.json as { data: { causedBy?: unknown } }).data.causedBy).toEqual({ commandId: id });
+
+    const detail = await api('GET', `/v1/commands/${id}`);
+    expect(detail.json).toMatchObject({ status: 'succeeded', attempts: 1, result: { vendorIds: [] } });
+    // Every vendor call, the OAuth2 token request included.
+    expect(
+      detail.json.calls.map(
+        (c: { method: string; url: string; statusCode: number }) =>
+          `${c.method} ${new URL(c.url).pathname.split('/').slice(-2).join('/')} ${c.statusCode}`,
+      ),
+    ).toEqual(['POST v2/token 200', `DELETE bookings/${bookingId} 204`]);
+
+    // The same key and body: the first command, no second vendor call. Another body: 409.
+    const again = await api(
+      'POST',
+      '/v1/commands',
+      {
+        type: 'appointment.cancel',
+        subject,
+        data: { reason: 'patient called', actor: { kind: 'practitioner' } },
+      },
+      { 'idempotency-key': 'crm-7781-cancel' },
+    );
+    expect(again.status).toBe(200);
+    expect(again.json.id).toBe(id);
+    const conflict = await api(
+      'POST',
+      '/v1/commands',
+      { type: 'appointment.cancel', subject, data: { reason: 'other' } },
+      { 'idempotency-key': 'crm-7781-cancel' },
+    );
+    expect(conflict.status).toBe(409);
+    expect(conflict.json).toMatchObject({
+      code: 'SY_COMMAND_IDEMPOTENCY_CONFLICT',
+      details: { commandId: id },
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(deletes()).toHaveLength(1);
+
+    // Now cancelled: a further command is refused at once.
+    const late = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    expect(late.status).toBe(409);
+    expect(late.json.code).toBe('SY_COMMAND_TARGET_STATE');
+  });
+
+  it('refuses at once, nothing queued: unknown type, schema, unknown subject, unsupported, no vendor id', async () => {
+    const { subject } = await bookedAppointment();
+    const before = (await api('GET', '/v1/commands?limit=500')).json.items.length;
+    const cases: [unknown, number, string][] = [
+      [{ type: 'appointment.teleport', subject, data: {} }, 422, 'SY_COMMAND_UNKNOWN_TYPE'],
+      [{ type: 'appointment.reschedule', subject, data: { start: 'tomorrow' } }, 422, 'SY_COMMAND_INVALID'],
+      [{ type: 'appointment.cancel', instance: 'dp', data: {} }, 422, 'SY_COMMAND_INVALID'],
+      [
+        { type: 'appointment.cancel', subject: 'appointment/nope', data: {} },
+        422,
+        'SY_COMMAND_UNKNOWN_TARGET',
+      ],
+      [{ type: 'appointment.mark_no_show', subject, data: {} }, 422, 'SY_COMMAND_UNSUPPORTED'],
+      [{ type: 'appointment.update', subject, data: { comment: 'x' } }, 422, 'SY_COMMAND_UNSUPPORTED'],
+      [
+        {
+          type: 'appointment.book',
+          instance: 'nowhere',
+          data: { start: '2026-03-10T11:30:00+01:00', patient: {} },
+        },
+        422,
+        'SY_COMMAND_UNKNOWN_TARGET',
+      ],
+    ];
+    for (const [body, status, code] of cases) {
+      const r = await api('POST', '/v1/commands', body);
+      expect(r.status, JSON.stringify(body)).toBe(status);
+      expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(r.json.code, JSON.stringify(body)).toBe(code);
+    }
+    const invalid = await api('POST', '/v1/commands', {
+      type: 'appointment.reschedule',
+      subject,
+      data: { start: 'x' },
+    });
+    expect(invalid.json.details.errors).toEqual([
+      { path: '/data/start', message: 'must match format "date-time"' },
+    ]);
+    expect((await api('GET', '/v1/commands?limit=500')).json.items.length).toBe(before);
+  });
+
+  it('keeps order on one subject under a transient failure: the cancel waits for the retried reschedule', async () => {
+    const { subject, bookingId } = await bookedAppointment();
+    sim.writes.log.length = 0;
+    sim.failNext(1, 503);
+    const move = await api('POST', '/v1/commands', {
+      type: 'appointment.reschedule',
+      subject,
+      data: { start: '2026-03-11T09:00:00+01:00' },
+    });
+    const cancel = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
+    expect([move.status, cancel.status]).toEqual([202, 202]);
+    const done = await eventually(async () => {
+      const c = (await api('GET', `/v1/commands/${cancel.json.id}`)).json;
+      return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+    }, 'the cancel finished');
+    const moved = (await api('GET', `/v1/commands/${move.json.id}`)).json;
+    expect(moved).toMatchObject({ status: 'succeeded', attempts: 2 });
+    expect(moved.calls.map((c: { statusCode: number }) => c.statusCode)).toEqual([503, 200]);
+    expect(done.status).toBe('succeeded');
+    // The vendor saw the move (after its failed try) before the cancel, and the cancel went to the
+    // moved booking's new id: the same appointment, aliased.
+    const newId = moved.result.vendorIds[0] as string;
+    expect(
+      sim.writes.log.map((w) => `${w.method} ${w.path.split('/').slice(8).join('/')} ${w.status}`),
+    ).toEqual([`POST ${bookingId}/move 200`, `DELETE ${newId} 204`]);
+    const echo = await subscriber.waitFor(
+      (r) => r.type === 'appointment.rescheduled' && r.subject === subject,
+    );
+    expect((echo.json as { data: { causedBy?: unknown } }).data.causedBy).toEqual({
+      commandId: move.json.id,
+    });
+  });
+
+  it('a permanent vendor refusal becomes command.failed with the vendor answer; retry runs it again', async () => {
+    sim.writes.takeSlot(PLACE.doctor, PLACE.address, '2026-04-01T10:00:00+02:00');
+    const data = {
+      start: '2026-04-01T10:00:00+02:00',
+      patient: { name: 'Jan', phone: '+48500100201', email: 'jan@example.com' },
+      practitioner: { id: PLACE.doctor },
+      location: { id: PLACE.address },
+      organization: { id: PLACE.facility },
+      service: { id: '4455661' },
+    };
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.book', instance: 'dp', data });
+    expect(sent.status).toBe(202);
+    const failed = await subscriber.waitFor(
+      (r) => r.type === 'command.failed' && r.subject === `command/${sent.json.id}`,
+    );
+    expect((failed.json as { data: unknown }).data).toMatchObject({
+      error: { kind: 'permanent', vendor: { status: 422, body: { message: 'Slot is not available' } } },
+    });
+    // Another slot: a booking gives a new appointment whose hub id the outcome names. The echo is
+    // pushed the moment the vendor answers, so it can arrive before the hub has recorded the answer:
+    // it must still be marked.
+    sim.writes.echoDelayMs = 0;
+    const ok = await api('POST', '/v1/commands', {
+      type: 'appointment.book',
+      instance: 'dp',
+      data: { ...data, start: '2026-04-01T11:00:00+02:00' },
+    });
+    const succeeded = await subscriber.waitFor(
+      (r) => r.type === 'command.succeeded' && r.subject === `command/${ok.json.id}`,
+    );
+    const appointmentId = (succeeded.json as { data: { result: { appointmentId: string } } }).data.result
+      .appointmentId;
+    expect(appointmentId).toBeTruthy();
+    const created = await subscriber.waitFor(
+      (r) => r.type === 'appointment.created' && r.subject === `appointment/${appointmentId}`,
+    );
+    expect((created.json as { data: { causedBy?: unknown } }).data.causedBy).toEqual({
+      commandId: ok.json.id,
+    });
+    sim.writes.echoDelayMs = 100;
+    const retried = await api('POST', `/v1/commands/${sent.json.id}/retry`);
+    expect(retried.status).toBe(202);
+    expect((await api('POST', `/v1/commands/${ok.json.id}/retry`)).status).toBe(409);
+  });
+
+  it('a subscription credential acts only on its instances and sees only its commands', async () => {
+    const cred = await api('POST', '/v1/subscriptions/crm/command-credentials');
+    expect(cred.status).toBe(201);
+    const token = cred.json.token as string;
+    const as = { authorization: `Bearer ${token}` };
+    const { subject } = await bookedAppointment();
+    const mine = await api(
+      'POST',
+      '/v1/commands',
+      { type: 'appointment.mark_arrived', subject, data: {} },
+      as,
+    );
+    expect(mine.status).toBe(202);
+    expect(mine.json.sentBy).toBe('subscription:crm');
+    // crm covers dp only: dp-other is refused like an unknown target.
+    const foreign = await api(
+      'POST',
+      '/v1/commands',
+      {
+        type: 'appointment.book',
+        instance: 'dp-other',
+        data: { start: '2026-03-10T11:30:00+01:00', patient: { name: 'x' } },
+      },
+      as,
+    );
+    expect(foreign.status).toBe(422);
+    expect(foreign.json.code).toBe('SY_COMMAND_UNKNOWN_TARGET');
+    const listed = await api('GET', '/v1/commands', undefined, as);
+    expect(listed.json.items.map((c: { sentBy: string }) => c.sentBy)).toEqual(['subscription:crm']);
+    expect(
+      (await api('GET', '/v1/commands', undefined, { authorization: 'Bearer sycmd_wrong' })).status,
+    ).toBe(401);
+    expect((await api('POST', '/v1/subscriptions/crm/command-credentials', undefined, as)).status).toBe(401);
+  });
+
+  it('a hub stopped mid-command (its lease held) finishes the command after a restart', async () => {
+    const { subject, bookingId } = await bookedAppointment();
+    sim.writes.delayMs = 1000;
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    await eventually(
+      async () => (await api('GET', `/v1/commands/${sent.json.id}`)).json.status === 'running',
+      'the command is running',
+    );
+    // Crash: the process goes away without finishing (its vendor call is still in flight).
+    // Its database goes at once, so the call in flight can record nothing: the row stays `running`
+    // under its lease, as after a kill.
+    await hub.commands.stop({ graceful: false });
+    await hub.hub.stop({ graceful: false });
+    await hub.stop();
+    const client = new pg.Client({ connectionString: db.url() });
+    await client.connect();
+    const left = await client.query('select status from switchyard.commands where id = $1', [sent.json.id]);
+    await client.end();
+    expect(left.rows).toEqual([{ status: 'running' }]);
+    sim.writes.delayMs = 0;
+    hub = await startHub();
+    sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+    const done = await eventually(async () => {
+      const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
+      return c.status === 'succeeded' ? c : undefined;
+    }, 'the command finished after the restart');
+    expect(done.attempts).toBe(2);
+    expect(
+      sim.writes.log.filter((w) => w.path.endsWith(`/bookings/${bookingId}/presence/patient`)).length,
+    ).toBe(2);
+  }, 60_000);
+
+  it('the OpenAPI document describes the command routes, their credential and the Idempotency-Key', async () => {
+    const doc = (await api('GET', '/v1/openapi.json')).json;
+    const post = doc.paths['/v1/commands'].post;
+    expect(post.parameters).toContainEqual(
+      expect.objectContaining({ name: 'idempotency-key', in: 'header', required: false }),
+    );
+    expect(post.security).toEqual([{ adminToken: [] }, { commandCredential: [] }]);
+    expect(Object.keys(post.responses)).toEqual(expect.arrayContaining(['200', '202', '401']));
+    expect(doc.paths['/v1/commands/{id}'].get.responses['200']).toBeDefined();
+    expect(doc.paths['/v1/subscriptions/{id}/command-credentials'].post.security).toEqual([
+      { adminToken: [] },
+    ]);
+    expect(doc.components.securitySchemes.commandCredential).toMatchObject({
+      type: 'http',
+      scheme: 'bearer',
+    });
+  });
+
+  it('purges finished commands past their retention, keeping unfinished ones', async () => {
+    const before = (await api('GET', '/v1/commands?limit=500')).json.items as { status: string }[];
+    const finished = before.filter((c) => c.status === 'succeeded' || c.status === 'failed').length;
+    expect(finished).toBeGreaterThan(0);
+    expect(await hub.commands.purge(new Date())).toBe(0);
+    expect(await hub.commands.purge(new Date(Date.now() + 31 * 24 * 3_600_000))).toBe(finished);
+    const after = (await api('GET', '/v1/commands?limit=500')).json.items as { status: string }[];
+    expect(after.every((c) => c.status === 'pending' || c.status === 'running')).toBe(true);
+  });
+
+  it('switchyard commands list|show|send work on the same database', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sy-commands-cli-'));
+    const file = join(dir, 'switchyard.yaml');
+    writeFileSync(file, configText());
+    const out: string[] = [];
+    const cliIo: CliIO = {
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: () => true },
+      env: ENV(),
+      cwd: dir,
+    };
+    const { subject } = await bookedAppointment();
+    out.length = 0;
+    expect(
+      await commandsCommand.run(
+        {
+          values: { config: file, type: 'appointment.mark_arrived', subject, 'idempotency-key': 'cli-1' },
+          positionals: ['send'],
+        },
+        cliIo,
+      ),
+    ).toBe(0);
+    const id = /queued {2}\S+ {2}([0-9a-f-]{36})/.exec(out.join(''))?.[1];
+    expect(id).toBeDefined();
+    await eventually(
+      async () => (await api('GET', `/v1/commands/${id}`)).json.status === 'succeeded',
+      'done',
+    );
+    out.length = 0;
+    expect(await commandsCommand.run({ values: { config: file }, positionals: ['show', id!] }, cliIo)).toBe(
+      0,
+    );
+    expect(out.join('')).toMatch(/appointment\.mark_arrived {2}succeeded \(1 attempt\)/);
+    expect(out.join('')).toMatch(/attempt 1 {2}POST \S+\/presence\/patient {2}204/);
+    out.length = 0;
+    expect(
+      await commandsCommand.run({ values: { config: file, limit: '1' }, positionals: ['list'] }, cliIo),
+    ).toBe(0);
+    expect(out.join('')).toContain(id!);
+    await expect(
+      commandsCommand.run(
+        { values: { config: file, type: 'appointment.teleport', subject }, positionals: ['send'] },
+        cliIo,
+      ),
+    ).rejects.toMatchObject({ code: 'SY_COMMAND_UNKNOWN_TYPE' });
+  }, 60_000);
+});

@@ -1,0 +1,1007 @@
+/**
+ * Commands: a downstream system asks the hub to act on a vendor (cancel, move, book an
+ * appointment...) in the normalized vocabulary. See docs/commands.md and docs/api.md#commands.
+ *
+ * How a command runs:
+ * - `accept` checks everything that can be checked at once (type, schema, target, the connector's
+ *   support, a vendor id, the known state) and refuses with a registered code; otherwise it inserts
+ *   the command row and a pg-boss job in one transaction (the 202 follows the commit).
+ * - The job only says "look at command X". The row is the truth: a worker claims it when it is due
+ *   and first in line for its entity (per-subject order: a command waits while an earlier one of the
+ *   same subject is pending or running, also across a transient failure's retry wait), runs the
+ *   connector's handler with a recording VendorHttp, and in one transaction records the calls, the
+ *   outcome, the outcome event (`command.succeeded` / `command.failed`, fanned out like any event)
+ *   and the job of the next command in line.
+ * - A crash leaves the row `running` with a lease; the sweep re-sends its job when the lease ends,
+ *   so the command runs again (at least once: handlers treat "already so" as done).
+ * - The vendor's later push of the change is marked `data.causedBy` by `markEchoes` (matched by
+ *   instance, entity, vendor id, event type and a time window).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  type CommandContext,
+  type CommandRequest,
+  type CommandResult,
+  type CommandType,
+  commandTypeInfo,
+  type EventDraft,
+  type EventEnvelope,
+  isCommandType,
+  isConnectorError,
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  SwitchyardError,
+  type VendorHttp,
+  type VendorRequest,
+  validateCommandData,
+} from '@switchyard/core';
+import { CompiledQuery, type Kysely } from 'kysely';
+import { PgBoss } from 'pg-boss';
+import type pino from 'pino';
+import { Counter, Histogram } from 'prom-client';
+import type { Page } from '../pipeline/api-types.ts';
+import { eventIdFor, newId } from '../pipeline/ids.ts';
+import { connectorLogger, jittered } from '../pipeline/runtime.ts';
+import { clampLimit, notFound } from '../pipeline/views.ts';
+import type { CommandsHost } from './host.ts';
+import * as q from './store.ts';
+
+/** The pg-boss queue of command jobs (schema `switchyard_queue`). */
+export const COMMAND_QUEUE = 'switchyard-command';
+/** The pg-boss queue of the scheduled purge of finished commands. */
+export const COMMAND_RETENTION_QUEUE = 'switchyard-command-retention';
+
+/** Default delays before the retries of a transiently failing command, ms (6 retries, ~43 min in all). */
+export const DEFAULT_COMMAND_RETRY_MS: readonly number[] = [1000, 5000, 30_000, 120_000, 600_000, 1_800_000];
+
+/** Options of {@link createCommands}; every one has a default (docs/configuration.md#commands). */
+export interface CommandsOptions {
+  /** Run command jobs in this process. Default true. */
+  worker?: boolean;
+  /** Commands running at once in this process. Default 8. */
+  concurrency?: number;
+  /** Delays before each retry after a transient failure, ms. Default {@link DEFAULT_COMMAND_RETRY_MS}. */
+  retryScheduleMs?: readonly number[];
+  /** Jitter on each retry delay, as a fraction. Default 0.2. */
+  retryJitter?: number;
+  /** Longest wait a vendor's Retry-After may ask for, ms. Default 1 h. */
+  maxRetryAfterMs?: number;
+  /** How long a running command is held before another process may take it over (its process died), ms. Default 120 s. */
+  leaseMs?: number;
+  /** How often a worker re-sends the jobs of stranded commands, ms; 0 never. Default 5 s. */
+  sweepIntervalMs?: number;
+  /** How long after a command succeeded the vendor's push of the change is marked as its echo, ms. Default 10 min. */
+  echoWindowMs?: number;
+  /** Finished commands (with their vendor calls) are deleted this long after they finished, ms. Default 30 days. */
+  retentionMs?: number;
+  /** pg-boss cron of the purge, or false to not schedule it (call `purge()`). Default hourly, at minute 23. */
+  retentionCron?: string | false;
+}
+
+/** Who sent a command: the admin token, or a subscription's command credential. */
+export type CommandSender =
+  | { kind: 'admin' }
+  | { kind: 'subscription'; subscriptionId: string; credentialId: string; sources: string[] | null };
+
+/** The body of `POST /v1/commands`. */
+export interface CommandInput {
+  type: string;
+  /** `appointment/<hub id>`, for a command on an existing entity. */
+  subject?: string;
+  /** A connector instance id, for a command that creates its entity (`appointment.book`). */
+  instance?: string;
+  data?: JsonValue;
+}
+
+/** One vendor call as the API shows it. */
+export interface CommandCall {
+  attempt: number;
+  startedAt: string;
+  method: string;
+  url: string;
+  statusCode: number | null;
+  latencyMs: number | null;
+  error: string | null;
+  responseSnippet: string | null;
+}
+
+/** A command as the API shows it. */
+export interface CommandView {
+  id: string;
+  type: string;
+  status: q.CommandStatus;
+  subject: string | null;
+  instance: string;
+  connector: string;
+  data: JsonObject;
+  sentBy: string;
+  idempotencyKey: string | null;
+  attempts: number;
+  nextAttemptAt: string | null;
+  result: JsonObject | null;
+  error: JsonObject | null;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+/** A command with every vendor call made for it. */
+export interface CommandDetail extends CommandView {
+  calls: CommandCall[];
+}
+
+/** Filters of {@link Commands.list}. */
+export interface CommandListQuery {
+  status?: q.CommandStatus;
+  type?: string;
+  instanceId?: string;
+  subject?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+/** Which event types echo which command (what the vendor later pushes about the change). */
+const ECHOES: Readonly<Record<CommandType, readonly string[]>> = {
+  'appointment.book': ['appointment.created'],
+  // Clockwise.MD notifies a `remove` before check-in as a no-show.
+  'appointment.cancel': ['appointment.cancelled', 'appointment.no_show'],
+  'appointment.reschedule': ['appointment.rescheduled'],
+  'appointment.mark_arrived': ['appointment.arrived'],
+  'appointment.mark_no_show': ['appointment.no_show'],
+  'appointment.clear_presence': ['appointment.status_reverted', 'appointment.updated'],
+  'appointment.update': ['appointment.updated'],
+};
+
+/** Command types that make no sense on a cancelled appointment. */
+const NOT_WHEN_CANCELLED = new Set<string>([
+  'appointment.cancel',
+  'appointment.reschedule',
+  'appointment.mark_arrived',
+  'appointment.mark_no_show',
+  'appointment.clear_presence',
+  'appointment.update',
+]);
+
+const SNIPPET_CHARS = 500;
+
+/** How long an echo's normalization waits for a command still running at the vendor, ms. */
+const ECHO_WAIT_MS = 3000;
+
+function iso(d: Date | null): string | null {
+  return d === null ? null : new Date(d).toISOString();
+}
+
+/** JSON with object keys sorted: the same body always hashes the same. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function senderLabel(sender: CommandSender): string {
+  return sender.kind === 'admin' ? 'admin' : `subscription:${sender.subscriptionId}`;
+}
+
+function mayActOn(sender: CommandSender, instanceId: string): boolean {
+  return sender.kind === 'admin' || sender.sources === null || sender.sources.includes(instanceId);
+}
+
+function refuse(
+  code:
+    | 'SY_COMMAND_UNKNOWN_TYPE'
+    | 'SY_COMMAND_INVALID'
+    | 'SY_COMMAND_UNKNOWN_TARGET'
+    | 'SY_COMMAND_UNSUPPORTED'
+    | 'SY_COMMAND_NO_VENDOR_ID'
+    | 'SY_COMMAND_TARGET_STATE'
+    | 'SY_COMMAND_IDEMPOTENCY_CONFLICT',
+  message: string,
+  details?: Record<string, unknown>,
+): SwitchyardError {
+  return new SwitchyardError(code, message, details ? { details } : undefined);
+}
+
+function view(row: q.CommandRow): CommandView {
+  return {
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    subject: row.subject,
+    instance: row.instance_id,
+    connector: row.connector,
+    data: row.data,
+    sentBy: row.sent_by,
+    idempotencyKey: row.idempotency_key,
+    attempts: row.attempts,
+    nextAttemptAt: row.status === 'pending' ? iso(row.next_attempt_at) : null,
+    result: row.result,
+    error: row.error,
+    createdAt: iso(row.created_at)!,
+    updatedAt: iso(row.updated_at)!,
+    completedAt: iso(row.completed_at),
+  };
+}
+
+/** The vendor id an event says is current (`vendorIds[].current`, else the last listed). */
+function currentVendorId(data: JsonObject): string | undefined {
+  const ids = Array.isArray(data.vendorIds) ? data.vendorIds.filter(isJsonObject) : [];
+  const current = ids.find((v) => v.current === true) ?? ids[ids.length - 1];
+  return typeof current?.value === 'string' ? current.value : undefined;
+}
+
+/** pg-boss's `{ db }` option over a kysely transaction: the job commits with the command row. */
+function bossDb(trx: Kysely<unknown>) {
+  return {
+    executeSql: async (text: string, values?: unknown[]) => {
+      const r = await trx.executeQuery(CompiledQuery.raw(text, values ?? []));
+      return { rows: r.rows as unknown[] };
+    },
+  };
+}
+
+/** Wraps VendorHttp so every call is recorded (origin and path only: query strings may hold keys). */
+function recordingHttp(http: VendorHttp, calls: q.NewCommandCall[]): VendorHttp {
+  return {
+    async request(request: VendorRequest) {
+      const startedAt = new Date();
+      const started = performance.now();
+      const method =
+        request.method ?? (request.json !== undefined || request.form !== undefined ? 'POST' : 'GET');
+      let url = '(invalid URL)';
+      try {
+        const u = new URL(request.url);
+        url = `${u.origin}${u.pathname}`;
+      } catch {
+        // keep the placeholder
+      }
+      try {
+        const res = await http.request(request);
+        const body = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
+        calls.push({
+          startedAt,
+          method,
+          url,
+          statusCode: res.status,
+          latencyMs: Math.round((performance.now() - started) * 10) / 10,
+          error: null,
+          responseSnippet: body.slice(0, SNIPPET_CHARS),
+        });
+        return res;
+      } catch (error) {
+        calls.push({
+          startedAt,
+          method,
+          url,
+          statusCode: null,
+          latencyMs: Math.round((performance.now() - started) * 10) / 10,
+          error: (error as Error).message ?? String(error),
+          responseSnippet: null,
+        });
+        throw error;
+      }
+    },
+  };
+}
+
+interface Attached {
+  host: CommandsHost;
+  logger: pino.Logger;
+  boss: PgBoss;
+}
+
+/**
+ * Creates the commands subsystem. Wire `hooks` into `createHub`, then `start(host)` it.
+ *
+ * @example
+ * ```ts
+ * const commands = createCommands();
+ * const hub = await createHub({ databaseUrl, connectors, secretKey, ...commands.hooks });
+ * await hub.start();
+ * await commands.start({ ...hub.services, registry });
+ * const accepted = await commands.accept({ kind: 'admin' }, { type: 'appointment.cancel', subject: 'appointment/6f1c…', data: { reason: 'patient called' } }, 'crm-7781-cancel');
+ * // accepted.command.status === 'pending'; later GET /v1/commands/{id} shows the vendor calls
+ * ```
+ */
+export function createCommands(options: CommandsOptions = {}) {
+  const isWorker = options.worker ?? true;
+  const concurrency = options.concurrency ?? 8;
+  const retryScheduleMs = options.retryScheduleMs ?? DEFAULT_COMMAND_RETRY_MS;
+  const retryJitter = options.retryJitter ?? 0.2;
+  const maxRetryAfterMs = options.maxRetryAfterMs ?? 3_600_000;
+  const leaseMs = options.leaseMs ?? 120_000;
+  const sweepIntervalMs = options.sweepIntervalMs ?? 5000;
+  const echoWindowMs = options.echoWindowMs ?? 600_000;
+  const retentionMs = options.retentionMs ?? 30 * 24 * 3_600_000;
+  const retentionCron = options.retentionCron ?? '23 * * * *';
+  const workerId = `${hostname()}/${process.pid}/${newId().slice(0, 8)}`;
+  const running = new Set<Promise<unknown>>();
+  let state: Attached | undefined;
+  let starting: Promise<void> | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let metrics:
+    | {
+        outcomes: Counter<'type' | 'outcome'>;
+        vendor: Histogram<'connector' | 'type'>;
+      }
+    | undefined;
+  // Echo marking is on the normalize path: ask the database only when a command may have succeeded
+  // within the window (here: known at once; in another process: checked at most every 2 s).
+  let lastLocalSuccessAt = 0;
+  let localRunning = 0;
+  let echoCheck: { at: number; latest: number; running: boolean } | undefined;
+
+  function attached(): Attached {
+    if (!state) throw new SwitchyardError('SY_PIPELINE_CONFLICT', 'the commands subsystem is not started');
+    return state;
+  }
+
+  async function counted<T>(p: Promise<T>): Promise<T> {
+    localRunning++;
+    try {
+      return await p;
+    } finally {
+      localRunning--;
+    }
+  }
+
+  function track<T>(p: Promise<T>): Promise<T> {
+    running.add(p);
+    void p.finally(() => running.delete(p)).catch(() => {});
+    return p;
+  }
+
+  async function sendJob(s: Attached, db: Kysely<unknown>, id: string, startAfter?: Date): Promise<void> {
+    const delayed = startAfter && startAfter.getTime() > Date.now() + 50;
+    await s.boss.send(
+      COMMAND_QUEUE,
+      { id },
+      {
+        db: bossDb(db),
+        ...(delayed ? { startAfter } : {}),
+        retryLimit: 0,
+        expireInSeconds: Math.ceil(leaseMs / 1000),
+      },
+    );
+  }
+
+  function outcomeEvent(row: q.CommandRow): EventEnvelope {
+    const data: JsonObject = {
+      commandId: row.id,
+      commandType: row.type,
+      instance: row.instance_id,
+      attempts: row.attempts,
+      sentBy: row.sent_by,
+    };
+    if (row.subject !== null) data.target = row.subject;
+    if (row.idempotency_key !== null) data.idempotencyKey = row.idempotency_key;
+    if (row.status === 'succeeded') data.result = row.result ?? {};
+    else data.error = row.error ?? { kind: 'permanent', message: 'failed' };
+    return {
+      specversion: '1.0',
+      // One outcome per run to completion: a retried failed command announces its new outcome under a new id.
+      id: eventIdFor(row.id, row.outcomes - 1),
+      type: row.status === 'succeeded' ? 'command.succeeded' : 'command.failed',
+      source: row.instance_id,
+      subject: `command/${row.id}`,
+      time: new Date(row.completed_at ?? Date.now()).toISOString(),
+      datacontenttype: 'application/json',
+      data,
+      connector: row.connector,
+      instance: row.instance_id,
+      vendortype: 'command',
+    } as EventEnvelope;
+  }
+
+  /** Runs one command if it is due and first in line; every outcome is stored before it returns. */
+  async function runCommand(s: Attached, id: string): Promise<void> {
+    const { host } = s;
+    const row = await q.claimCommand(host.db, id, leaseMs);
+    if (!row) return;
+    const logger = s.logger.child({ command: row.id, type: row.type, instance: row.instance_id });
+    const calls: q.NewCommandCall[] = [];
+    const started = performance.now();
+    let result: CommandResult;
+    let hubId: string | undefined = row.subject?.slice(row.subject.indexOf('/') + 1);
+    let targetVendorIds: string[] = [];
+    try {
+      const instance = await host.loadInstance(row.instance_id);
+      // Indexed by a runtime type: the handler's own CommandRequest<T> is the request built below.
+      const handler = instance?.connector.commands?.[row.type as CommandType] as
+        | ((command: CommandRequest, ctx: CommandContext<Record<string, unknown>>) => Promise<CommandResult>)
+        | undefined;
+      if (!instance || !handler) {
+        result = {
+          outcome: 'permanent',
+          message: instance
+            ? `connector ${instance.connector.name} no longer supports ${row.type}`
+            : `connector instance ${row.instance_id} no longer exists`,
+        };
+      } else {
+        const aliases = host.aliases(row.instance_id);
+        targetVendorIds = hubId !== undefined ? await aliases.vendorIds('appointment', hubId) : [];
+        const latest = row.subject ? await q.latestEventOf(host.db, row.subject) : undefined;
+        const request = {
+          id: row.id,
+          type: row.type as CommandType,
+          data: row.data,
+          ...(row.subject ? { subject: row.subject } : {}),
+        } as CommandRequest;
+        try {
+          result = await handler(request, {
+            instanceId: row.instance_id,
+            config: instance.config,
+            http: recordingHttp(host.vendorHttp, calls),
+            vendorIds: targetVendorIds,
+            ...(latest && isJsonObject(latest.data) ? { current: latest.data } : {}),
+            state: host.state(row.instance_id),
+            logger: connectorLogger(logger),
+            attempt: row.attempts,
+          });
+        } catch (error) {
+          // A handler should answer, not throw; a ConnectorError still says what kind of failure it is.
+          const message = (error as Error)?.message ?? String(error);
+          result =
+            isConnectorError(error) &&
+            (error.kind === 'permanent' || error.kind === 'bad_request' || error.kind === 'auth')
+              ? { outcome: 'permanent', message }
+              : {
+                  outcome: 'transient',
+                  message,
+                  ...(isConnectorError(error) && error.retryAfterMs !== undefined
+                    ? { retryAfterMs: error.retryAfterMs }
+                    : {}),
+                };
+        }
+        if (result.outcome === 'done' && result.vendorIds && result.vendorIds.length > 0) {
+          // New vendor ids name the same appointment (a move's new booking id) or a new one (a booking).
+          if (hubId === undefined) hubId = await aliases.hubId('appointment', result.vendorIds[0]!);
+          for (const vendorId of result.vendorIds) await aliases.link('appointment', vendorId, hubId);
+        }
+      }
+    } catch (error) {
+      // Loading the instance or the aliases failed (the database): try again later.
+      result = { outcome: 'transient', message: (error as Error)?.message ?? String(error) };
+    }
+    metrics?.vendor.observe(
+      { connector: row.connector, type: row.type },
+      (performance.now() - started) / 1000,
+    );
+
+    const maxAttempts = retryScheduleMs.length + 1;
+    const vendorError = (r: CommandResult): JsonObject =>
+      r.vendor ? { vendor: { status: r.vendor.status, body: truncate(r.vendor.body) } } : {};
+    const finished = await host.db.transaction().execute(async (trx) => {
+      await q.insertCalls(trx, row.id, row.attempts, calls);
+      let done: q.CommandRow | undefined;
+      if (result.outcome === 'done') {
+        const subject = hubId !== undefined ? `appointment/${hubId}` : row.subject;
+        const current = targetVendorIds[targetVendorIds.length - 1];
+        const resultJson: JsonObject = { vendorIds: result.vendorIds ?? [] };
+        if (row.subject === null && subject !== null) resultJson.appointmentId = hubId!;
+        if (result.alreadyDone) resultJson.alreadyDone = true;
+        done = await q.finishCommand(trx, row.id, row.attempts, {
+          status: 'succeeded',
+          subject,
+          vendorIds: [...(current ? [current] : []), ...(result.vendorIds ?? [])],
+          result: resultJson,
+          error: null,
+        });
+      } else if (result.outcome === 'transient' && row.attempts < maxAttempts) {
+        const delay = Math.min(
+          Math.max(
+            jittered(retryScheduleMs[row.attempts - 1] ?? 0, retryJitter),
+            Math.min(result.retryAfterMs ?? 0, maxRetryAfterMs),
+          ),
+          Math.max(maxRetryAfterMs, ...retryScheduleMs),
+        );
+        const again = await q.retryCommandLater(trx, row.id, row.attempts, delay, {
+          kind: 'transient',
+          message: result.message,
+          ...vendorError(result),
+        });
+        if (again) await sendJob(s, trx, row.id, again.next_attempt_at);
+        logger.warn(
+          { attempt: row.attempts, delayMs: delay, reason: result.message },
+          'command will be retried',
+        );
+        return undefined;
+      } else {
+        done = await q.finishCommand(trx, row.id, row.attempts, {
+          status: 'failed',
+          subject: row.subject,
+          vendorIds: [],
+          result: null,
+          error: {
+            kind: result.outcome === 'permanent' ? 'permanent' : 'exhausted',
+            message: result.message,
+            ...vendorError(result),
+          },
+        });
+      }
+      if (!done) return undefined; // the lease was lost: another process owns the command now
+      await host.storeEvents(trx, [outcomeEvent(done)]);
+      if (done.ordering_key !== null) {
+        const next = await q.nextInLine(trx, done.ordering_key);
+        if (next) await sendJob(s, trx, next.id, next.next_attempt_at);
+      }
+      return done;
+    });
+    if (finished) {
+      metrics?.outcomes.inc({ type: row.type, outcome: finished.status });
+      if (finished.status === 'succeeded') lastLocalSuccessAt = Date.now();
+      logger.info({ status: finished.status, attempts: finished.attempts }, `command ${finished.status}`);
+    }
+  }
+
+  function truncate(body: JsonValue | string): JsonValue {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    if (text.length <= 2000) return body as JsonValue;
+    return `${text.slice(0, 2000)}…`;
+  }
+
+  async function purge(s: Attached, now: Date): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await q.purgeCommands(s.host.db, new Date(now.getTime() - retentionMs), 1000);
+      total += n;
+      if (n < 1000) return total;
+    }
+  }
+
+  async function sweep(s: Attached): Promise<number> {
+    const ids = await q.strandedCommands(s.host.db, 2000, 100);
+    for (const id of ids) await sendJob(s, s.host.db, id);
+    return ids.length;
+  }
+
+  /**
+   * Whether any command succeeded within the echo window or is running: known at once for this
+   * process's own commands, read from the database at most every 2 s for other processes' (so the
+   * normalize path costs no query while the hub sends no commands).
+   */
+  async function mayHaveEchoes(s: Attached): Promise<boolean> {
+    const now = Date.now();
+    if (now - lastLocalSuccessAt < echoWindowMs || localRunning > 0) return true;
+    if (!echoCheck || now - echoCheck.at > 2000) {
+      const activity = await q.echoActivity(s.host.db, new Date(now - echoWindowMs));
+      echoCheck = {
+        at: now,
+        latest: activity.latest ? new Date(activity.latest).getTime() : 0,
+        running: activity.running,
+      };
+    }
+    return echoCheck.running || now - echoCheck.latest < echoWindowMs;
+  }
+
+  /**
+   * The `markEchoes` hook: sets `data.causedBy` on drafts that are the vendor's echo of a command.
+   * A vendor may notify a change before the hub has recorded the vendor's answer to the call that
+   * made it (the answer is still on its way): while such a command is running, wait for it (at most
+   * `ECHO_WAIT_MS`, this message's normalization only) before matching.
+   */
+  async function markEchoes(instanceId: string, drafts: EventDraft[]): Promise<void> {
+    const s = state;
+    if (!s) return;
+    const candidates = drafts.filter((d) => d.subject.startsWith('appointment/'));
+    if (candidates.length === 0) return;
+    const subjects = [...new Set(candidates.map((d) => d.subject))];
+    if (!(await mayHaveEchoes(s))) return;
+    const until = Date.now() + ECHO_WAIT_MS;
+    while (Date.now() < until && (await q.echoPending(s.host.db, instanceId, subjects))) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const rows = await q.recentSuccesses(
+      s.host.db,
+      instanceId,
+      subjects,
+      new Date(Date.now() - echoWindowMs),
+    );
+    for (const draft of candidates) {
+      const vendorId = currentVendorId(draft.data);
+      const match = rows.find(
+        (r) =>
+          r.subject === draft.subject &&
+          (ECHOES[r.type as CommandType] ?? []).includes(draft.type) &&
+          (vendorId === undefined || r.vendor_ids.length === 0 || r.vendor_ids.includes(vendorId)),
+      );
+      if (match) draft.data.causedBy = { commandId: match.id };
+    }
+  }
+
+  async function startWith(host: CommandsHost): Promise<void> {
+    const logger = host.logger.child({ component: 'commands' });
+    metrics ??= {
+      outcomes: new Counter({
+        name: 'switchyard_commands_total',
+        help: 'Commands finished, by type and outcome (succeeded, failed).',
+        labelNames: ['type', 'outcome'],
+        registers: [host.registry],
+      }),
+      vendor: new Histogram({
+        name: 'switchyard_command_vendor_seconds',
+        help: "Time a command's handler took (its vendor calls), by connector and type, seconds.",
+        labelNames: ['connector', 'type'],
+        buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        registers: [host.registry],
+      }),
+    };
+    const boss = new PgBoss({
+      connectionString: host.databaseUrl,
+      schema: 'switchyard_queue',
+      max: 2,
+      useListenNotify: isWorker,
+    });
+    boss.on('error', (error) => logger.warn({ err: error }, 'pg-boss error (commands)'));
+    await boss.start();
+    await boss.createQueue(COMMAND_QUEUE, { notify: true, retryLimit: 0 });
+    const s: Attached = { host, logger, boss };
+    if (isWorker) {
+      await boss.work<{ id: string }>(
+        COMMAND_QUEUE,
+        {
+          batchSize: concurrency,
+          pollingIntervalSeconds: 0.5,
+          notifyPollingIntervalSeconds: 1,
+          burstWhenBatchFull: true,
+        },
+        async (jobs) => {
+          // Different entities in parallel; one entity's commands are kept in order by the claim.
+          await Promise.all(
+            jobs.map((job) =>
+              track(counted(runCommand(s, job.data.id))).catch((error) =>
+                logger.error({ err: error, command: job.data.id }, 'command job failed'),
+              ),
+            ),
+          );
+        },
+      );
+      if (retentionCron !== false) {
+        await boss.createQueue(COMMAND_RETENTION_QUEUE);
+        await boss.schedule(COMMAND_RETENTION_QUEUE, retentionCron);
+        await boss.work(COMMAND_RETENTION_QUEUE, async () => {
+          logger.info({ commands: await purge(s, new Date()) }, 'command retention purge');
+        });
+      }
+      if (sweepIntervalMs > 0) {
+        sweepTimer = setInterval(() => {
+          void sweep(s).catch((error) => logger.warn({ err: error }, 'command sweep failed'));
+        }, sweepIntervalMs);
+        sweepTimer.unref();
+      }
+    }
+    state = s;
+  }
+
+  return {
+    /** Pass these to `createHub` (`{ ...config, ...commands.hooks }`). */
+    hooks: { markEchoes },
+    /** This process's worker id. */
+    workerId,
+
+    /** Attaches to the host: starts pg-boss and, in a worker process, works command jobs. */
+    start(host: CommandsHost): Promise<void> {
+      starting ??= startWith(host);
+      return starting;
+    },
+
+    /** Stops working jobs and waits for the commands in progress. */
+    async stop(opts: { graceful?: boolean } = {}): Promise<void> {
+      const s = state;
+      state = undefined;
+      clearInterval(sweepTimer);
+      sweepTimer = undefined;
+      starting = undefined;
+      if (!s) return;
+      const graceful = opts.graceful ?? true;
+      await s.boss.stop({ graceful, timeout: graceful ? 15_000 : 500 }).catch(() => {});
+      if (graceful) await Promise.allSettled([...running]);
+    },
+
+    /**
+     * Checks a command and queues it, or refuses it with a registered code (nothing queued). With an
+     * idempotency key, a sender's repeated command returns the first (`replayed: true`); the same key
+     * with another body is `SY_COMMAND_IDEMPOTENCY_CONFLICT`.
+     *
+     * @example
+     * ```ts
+     * const { command, replayed } = await commands.accept({ kind: 'admin' }, { type: 'appointment.cancel', subject, data: {} }, 'key-1');
+     * ```
+     */
+    async accept(
+      sender: CommandSender,
+      input: CommandInput,
+      idempotencyKey?: string,
+    ): Promise<{ command: CommandView; replayed: boolean }> {
+      const s = attached();
+      const db = s.host.db;
+      const sentBy = senderLabel(sender);
+      const requestHash = sha256(
+        canonical({
+          type: input.type,
+          subject: input.subject,
+          instance: input.instance,
+          data: input.data ?? {},
+        }),
+      );
+      const replay = (row: q.CommandRow) => {
+        if (row.request_hash !== requestHash) {
+          throw refuse(
+            'SY_COMMAND_IDEMPOTENCY_CONFLICT',
+            `Idempotency-Key ${JSON.stringify(idempotencyKey)} was used for another command`,
+            { commandId: row.id },
+          );
+        }
+        return { command: view(row), replayed: true };
+      };
+      if (idempotencyKey !== undefined) {
+        // Before any check: the first command may have changed what the checks see (a cancel done).
+        const existing = await q.getCommandByKey(db, sentBy, idempotencyKey);
+        if (existing) return replay(existing);
+      }
+
+      const type = input.type;
+      if (!isCommandType(type)) {
+        throw refuse(
+          'SY_COMMAND_UNKNOWN_TYPE',
+          `${JSON.stringify(type)} is not a command type (see docs/commands.md)`,
+          {
+            type,
+          },
+        );
+      }
+      const info = commandTypeInfo(type)!;
+      const data = input.data ?? {};
+      const shapeIssues: { path: string; message: string }[] = [];
+      if (info.target === 'subject') {
+        if (typeof input.subject !== 'string')
+          shapeIssues.push({ path: '/subject', message: `is required for ${type}` });
+        if (input.instance !== undefined)
+          shapeIssues.push({ path: '/instance', message: `is not taken by ${type} (it names its subject)` });
+      } else {
+        if (typeof input.instance !== 'string')
+          shapeIssues.push({ path: '/instance', message: `is required for ${type}` });
+        if (input.subject !== undefined)
+          shapeIssues.push({ path: '/subject', message: `is not taken by ${type} (it creates its entity)` });
+      }
+      const checked = validateCommandData(type, data);
+      const issues = [...shapeIssues, ...(checked.valid ? [] : checked.errors)];
+      if (issues.length > 0) {
+        throw refuse(
+          'SY_COMMAND_INVALID',
+          `invalid ${type} command: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`,
+          { errors: issues },
+        );
+      }
+
+      let instanceId: string;
+      let subject: string | null = null;
+      let current: JsonObject | undefined;
+      if (info.target === 'subject') {
+        subject = input.subject!;
+        const unknown = () =>
+          refuse(
+            'SY_COMMAND_UNKNOWN_TARGET',
+            `no ${info.entity} ${JSON.stringify(subject)} the sender may act on`,
+            {
+              subject,
+            },
+          );
+        if (!subject.startsWith(`${info.entity}/`) || subject.length <= info.entity.length + 1)
+          throw unknown();
+        const latest = await q.latestEventOf(db, subject);
+        if (!latest || !mayActOn(sender, latest.source)) throw unknown();
+        instanceId = latest.source;
+        current = isJsonObject(latest.data) ? latest.data : undefined;
+      } else {
+        instanceId = input.instance!;
+      }
+      const instance = await s.host.loadInstance(instanceId);
+      if (!instance || !mayActOn(sender, instanceId)) {
+        throw refuse(
+          'SY_COMMAND_UNKNOWN_TARGET',
+          `no connector instance ${JSON.stringify(instanceId)} the sender may act on`,
+          {
+            instance: instanceId,
+          },
+        );
+      }
+      if (!instance.connector.commands?.[type]) {
+        throw refuse(
+          'SY_COMMAND_UNSUPPORTED',
+          `connector ${instance.connector.name} (instance ${instanceId}) does not support ${type}`,
+          { connector: instance.connector.name, type },
+        );
+      }
+      if (subject !== null) {
+        const hubId = subject.slice(subject.indexOf('/') + 1);
+        const vendorIds = await s.host.aliases(instanceId).vendorIds('appointment', hubId);
+        if (vendorIds.length === 0) {
+          throw refuse('SY_COMMAND_NO_VENDOR_ID', `${subject} has no vendor id on instance ${instanceId}`, {
+            subject,
+            instance: instanceId,
+          });
+        }
+        if (current?.status === 'cancelled' && NOT_WHEN_CANCELLED.has(type)) {
+          throw refuse('SY_COMMAND_TARGET_STATE', `${subject} is already cancelled`, {
+            subject,
+            status: 'cancelled',
+          });
+        }
+      }
+
+      const id = newId();
+      const out = await db.transaction().execute(async (trx) => {
+        const { row, inserted } = await q.insertCommand(trx, {
+          id,
+          type,
+          instanceId,
+          connector: instance.connector.name,
+          subject,
+          data: data as JsonObject,
+          sentBy,
+          idempotencyKey: idempotencyKey ?? null,
+          requestHash,
+        });
+        if (inserted) await sendJob(s, trx, row.id);
+        return { row, inserted };
+      });
+      if (!out.inserted) return replay(out.row); // the same key raced in from another request
+      return { command: view(out.row), replayed: false };
+    },
+
+    /**
+     * Lists commands, newest first; a subscription's credential sees its own only.
+     *
+     * @example
+     * ```ts
+     * const { items, nextCursor } = await commands.list({ kind: 'admin' }, { status: 'failed', limit: 20 });
+     * ```
+     */
+    async list(sender: CommandSender, f: CommandListQuery = {}): Promise<Page<CommandView>> {
+      const limit = clampLimit(f.limit);
+      const rows = await q.listCommands(attached().host.db, {
+        ...(f.status ? { status: f.status } : {}),
+        ...(f.type ? { type: f.type } : {}),
+        ...(f.instanceId ? { instanceId: f.instanceId } : {}),
+        ...(f.subject ? { subject: f.subject } : {}),
+        ...(sender.kind === 'subscription' ? { sentBy: senderLabel(sender) } : {}),
+        ...(f.cursor ? { before: f.cursor } : {}),
+        limit: limit + 1,
+      });
+      const items = rows.slice(0, limit);
+      return {
+        items: items.map(view),
+        nextCursor: rows.length > limit ? items[items.length - 1]!.seq : null,
+      };
+    },
+
+    /**
+     * One command with every vendor call made for it (each attempt's calls, in order).
+     *
+     * @example
+     * ```ts
+     * const c = await commands.get({ kind: 'admin' }, id); // { status: 'succeeded', calls: [{ method: 'DELETE', statusCode: 204, ... }] }
+     * ```
+     */
+    async get(sender: CommandSender, id: string): Promise<CommandDetail> {
+      const db = attached().host.db;
+      const row = await q.getCommand(db, id);
+      if (!row || (sender.kind === 'subscription' && row.sent_by !== senderLabel(sender)))
+        throw notFound('command', id);
+      const calls = await q.listCalls(db, id);
+      return {
+        ...view(row),
+        calls: calls.map((c) => ({
+          attempt: c.attempt,
+          startedAt: iso(c.started_at)!,
+          method: c.method,
+          url: c.url,
+          statusCode: c.status_code,
+          latencyMs: c.latency_ms,
+          error: c.error,
+          responseSnippet: c.response_snippet,
+        })),
+      };
+    },
+
+    /**
+     * Runs a failed command again (its attempts go on counting); 409 unless it is failed.
+     *
+     * @example
+     * ```ts
+     * await commands.retry({ kind: 'admin' }, id); // { status: 'pending', ... }
+     * ```
+     */
+    async retry(sender: CommandSender, id: string): Promise<CommandView> {
+      const s = attached();
+      const existing = await q.getCommand(s.host.db, id);
+      if (!existing || (sender.kind === 'subscription' && existing.sent_by !== senderLabel(sender)))
+        throw notFound('command', id);
+      const row = await s.host.db.transaction().execute(async (trx) => {
+        const again = await q.requeueCommand(trx, id);
+        if (again) await sendJob(s, trx, id);
+        return again;
+      });
+      if (!row) {
+        throw new SwitchyardError(
+          'SY_PIPELINE_CONFLICT',
+          `command ${id} is ${existing.status}: only a failed command can be retried`,
+          {
+            details: { status: existing.status },
+          },
+        );
+      }
+      return view(row);
+    },
+
+    /**
+     * Creates a command credential for a subscription: the token is returned once, only its hash is
+     * kept. It may send commands on the instances the subscription covers (`sources`; all when none).
+     *
+     * @example
+     * ```ts
+     * const { token } = await commands.createCredential('crm'); // 'sycmd_…'
+     * ```
+     */
+    async createCredential(
+      subscriptionId: string,
+    ): Promise<{ id: string; subscriptionId: string; token: string; hint: string }> {
+      const db = attached().host.db;
+      if (!(await q.subscriptionExists(db, subscriptionId))) throw notFound('subscription', subscriptionId);
+      const token = `sycmd_${randomBytes(24).toString('base64url')}`;
+      const id = `cred_${newId().slice(0, 8)}`;
+      const hint = `${token.slice(0, 10)}…`;
+      await q.insertCredential(db, { id, subscriptionId, tokenHash: sha256(token), hint });
+      return { id, subscriptionId, token, hint };
+    },
+
+    /** The sender a command credential stands for, or undefined for an unknown token. */
+    async authenticate(token: string): Promise<CommandSender | undefined> {
+      const row = await q.findCredential(attached().host.db, sha256(token));
+      if (!row) return undefined;
+      return {
+        kind: 'subscription',
+        subscriptionId: row.subscription_id,
+        credentialId: row.id,
+        sources: row.sources,
+      };
+    },
+
+    /**
+     * Deletes finished commands older than `retentionMs` now (worker processes run it on
+     * `retentionCron`); returns how many.
+     *
+     * @example
+     * ```ts
+     * const removed = await commands.purge(); // 0 on a young hub
+     * ```
+     */
+    async purge(now = new Date()): Promise<number> {
+      return purge(attached(), now);
+    },
+
+    /** Re-sends the jobs of stranded commands now (workers do it every `sweepIntervalMs`). */
+    async sweep(): Promise<number> {
+      return sweep(attached());
+    },
+
+    /** Waits for the commands being run in this process (tests, shutdown). */
+    async drain(): Promise<void> {
+      await Promise.allSettled([...running]);
+    },
+  };
+}
+
+/** The commands subsystem of one process (what {@link createCommands} returns). */
+export type Commands = ReturnType<typeof createCommands>;

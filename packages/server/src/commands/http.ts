@@ -1,0 +1,239 @@
+/**
+ * The commands API: `POST /v1/commands`, `GET /v1/commands`, `GET /v1/commands/{id}`,
+ * `POST /v1/commands/{id}/retry`, and `POST /v1/subscriptions/{id}/command-credentials`. A thin
+ * face over the subsystem (commands.ts). Registered at the root with its own authentication: the
+ * admin token (or the dashboard session) as for the rest of `/v1`, or, on the command routes, a
+ * subscription's command credential, which acts for that subscription only.
+ */
+import { timingSafeEqualString } from '@switchyard/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { adminAuth, bearerToken, unauthorized } from '../http/plugins/admin-auth.ts';
+import type { CommandInput, CommandListQuery, CommandSender, Commands } from './commands.ts';
+
+type Schema = Record<string, unknown>;
+
+const str = { type: 'string' } as const;
+const nstr = { type: ['string', 'null'] } as const;
+const nint = { type: ['integer', 'null'] } as const;
+const nnum = { type: ['number', 'null'] } as const;
+const time = { type: 'string', format: 'date-time' } as const;
+const ntime = { type: ['string', 'null'], format: 'date-time' } as const;
+const statuses = ['pending', 'running', 'succeeded', 'failed'];
+
+function object(properties: Record<string, unknown>): Schema {
+  return { type: 'object', additionalProperties: false, required: Object.keys(properties), properties };
+}
+
+const commandProperties = {
+  id: str,
+  type: str,
+  status: { type: 'string', enum: statuses },
+  subject: {
+    ...nstr,
+    description: 'The entity acted on (`appointment/<hub id>`); for a booking, set once booked.',
+  },
+  instance: str,
+  connector: str,
+  data: { type: 'object', additionalProperties: true },
+  sentBy: { ...str, description: '`admin` or `subscription:<id>`.' },
+  idempotencyKey: nstr,
+  attempts: { type: 'integer' },
+  nextAttemptAt: ntime,
+  result: { type: ['object', 'null'], additionalProperties: true },
+  error: { type: ['object', 'null'], additionalProperties: true },
+  createdAt: time,
+  updatedAt: time,
+  completedAt: ntime,
+};
+
+/** A command as the API shows it (OpenAPI schema). */
+export const commandSchema = object(commandProperties);
+
+const call = object({
+  attempt: { type: 'integer' },
+  startedAt: time,
+  method: str,
+  url: { ...str, description: 'Origin and path only (no query string).' },
+  statusCode: nint,
+  latencyMs: nnum,
+  error: nstr,
+  responseSnippet: nstr,
+});
+
+/** A command with every vendor call (OpenAPI schema). */
+export const commandDetailSchema = object({ ...commandProperties, calls: { type: 'array', items: call } });
+
+const senders = new WeakMap<FastifyRequest, CommandSender>();
+
+function senderOf(request: FastifyRequest): CommandSender {
+  return senders.get(request) ?? { kind: 'admin' };
+}
+
+/**
+ * Registers the commands routes.
+ *
+ * @example
+ * ```ts
+ * await app.register(async (scope) => commandRoutes(scope, { commands, adminToken }));
+ * // POST /v1/commands  Idempotency-Key: crm-1  { "type": "appointment.cancel", "subject": "appointment/…" } → 202
+ * ```
+ */
+export async function commandRoutes(
+  app: FastifyInstance,
+  { commands, adminToken }: { commands: Commands; adminToken: string | undefined },
+): Promise<void> {
+  const admin = adminAuth(adminToken);
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config.auth !== 'command') return admin.call(app, request, reply);
+    const token = bearerToken(request);
+    if (adminToken && timingSafeEqualString(token, adminToken)) return;
+    if (token?.startsWith('sycmd_')) {
+      const sender = await commands.authenticate(token);
+      if (!sender) throw unauthorized();
+      senders.set(request, sender);
+      return;
+    }
+    // The dashboard's session, or a refusal.
+    return admin.call(app, request, reply);
+  });
+  const tags = ['commands'];
+  const commandAuth = { auth: 'command' } as const;
+
+  app.post<{ Body: CommandInput; Headers: { 'idempotency-key'?: string } }>(
+    '/v1/commands',
+    {
+      config: commandAuth,
+      schema: {
+        tags,
+        summary: 'Send a command to a vendor through the hub (202: queued; the outcome arrives as an event)',
+        description:
+          'Authenticate with the admin token or a subscription command credential (`sycmd_…`). Refused at once, nothing queued: unknown type, invalid data, unknown or foreign target, unsupported by the connector, no vendor id, appointment already cancelled. See docs/commands.md.',
+        headers: {
+          type: 'object',
+          properties: {
+            'idempotency-key': {
+              type: 'string',
+              minLength: 1,
+              maxLength: 200,
+              description:
+                'The same key from the same sender returns the first command; with another body: 409.',
+            },
+          },
+        },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['type'],
+          properties: {
+            type: { type: 'string', maxLength: 100, examples: ['appointment.cancel'] },
+            subject: {
+              type: 'string',
+              maxLength: 300,
+              examples: ['appointment/6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b'],
+            },
+            instance: { type: 'string', maxLength: 100 },
+            data: { type: 'object', additionalProperties: true },
+          },
+        },
+        response: { 200: commandSchema, 202: commandSchema },
+      },
+    },
+    async (request, reply) => {
+      const { command, replayed } = await commands.accept(
+        senderOf(request),
+        request.body,
+        request.headers['idempotency-key'],
+      );
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(replayed ? 200 : 202).send(command);
+    },
+  );
+
+  app.get<{ Querystring: CommandListQuery }>(
+    '/v1/commands',
+    {
+      config: commandAuth,
+      schema: {
+        tags,
+        summary: 'List commands, newest first (a subscription credential sees its own)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            status: { type: 'string', enum: statuses },
+            type: { type: 'string', maxLength: 100 },
+            instanceId: { type: 'string', maxLength: 100 },
+            subject: { type: 'string', maxLength: 300 },
+            cursor: { type: 'string', pattern: '^[0-9]+$', maxLength: 20 },
+            limit: { type: 'integer', minimum: 1, maximum: 500 },
+          },
+        },
+        response: {
+          200: object({
+            items: { type: 'array', items: commandSchema },
+            nextCursor: {
+              ...nstr,
+              description: 'Pass as `cursor` for the next page; null when there is no more.',
+            },
+          }),
+        },
+      },
+    },
+    async (request) => commands.list(senderOf(request), request.query),
+  );
+
+  const idParams = object({ id: { type: 'string', format: 'uuid' } });
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/commands/:id',
+    {
+      config: commandAuth,
+      schema: {
+        tags,
+        summary: 'Get a command with every vendor call made for it and its outcome',
+        params: idParams,
+        response: { 200: commandDetailSchema },
+      },
+    },
+    async (request) => commands.get(senderOf(request), request.params.id),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/commands/:id/retry',
+    {
+      config: commandAuth,
+      schema: {
+        tags,
+        summary: 'Run a failed command again',
+        params: idParams,
+        response: { 202: commandSchema },
+      },
+    },
+    async (request, reply) =>
+      reply.code(202).send(await commands.retry(senderOf(request), request.params.id)),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/subscriptions/:id/command-credentials',
+    {
+      schema: {
+        tags,
+        summary:
+          "Create a command credential for a subscription (the token is shown once); it may send commands on the subscription's instances",
+        params: object({ id: { type: 'string', minLength: 1, maxLength: 200 } }),
+        response: {
+          201: object({
+            id: str,
+            subscriptionId: str,
+            token: {
+              ...str,
+              description: 'Send as `Authorization: Bearer <token>` to /v1/commands. Shown only now.',
+            },
+            hint: str,
+          }),
+        },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await commands.createCredential(request.params.id)),
+  );
+}

@@ -1,0 +1,27 @@
+/**
+ * Commands: downstream systems act on vendors through the normalized model. See docs/commands.md.
+ *
+ * @example
+ * ```ts
+ * import { commandRoutes, createCommands } from './commands/index.ts';
+ * const commands = createCommands();
+ * const hub = await createHub({ ...config, ...commands.hooks });
+ * await hub.start();
+ * await commands.start({ ...hub.services, registry: metrics.registry });
+ * ```
+ */
+export {
+  COMMAND_QUEUE,
+  type CommandCall,
+  type CommandDetail,
+  type CommandInput,
+  type CommandListQuery,
+  type CommandSender,
+  type Commands,
+  type CommandsOptions,
+  type CommandView,
+  createCommands,
+  DEFAULT_COMMAND_RETRY_MS,
+} from './commands.ts';
+export type { CommandsHost, CommandsInstance } from './host.ts';
+export { commandDetailSchema, commandRoutes, commandSchema } from './http.ts';

@@ -1,0 +1,381 @@
+/**
+ * Every SQL statement of the commands subsystem, one named function each (tables: schema.ts).
+ */
+import type { JsonObject, JsonValue } from '@switchyard/core';
+import { sql } from 'kysely';
+import type { Executor } from '../storage/db.ts';
+
+export type CommandStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+
+/** A `switchyard.commands` row. */
+export interface CommandRow {
+  seq: string;
+  id: string;
+  type: string;
+  instance_id: string;
+  connector: string;
+  subject: string | null;
+  ordering_key: string | null;
+  data: JsonObject;
+  sent_by: string;
+  idempotency_key: string | null;
+  request_hash: string;
+  status: CommandStatus;
+  attempts: number;
+  next_attempt_at: Date;
+  locked_until: Date | null;
+  vendor_ids: string[];
+  result: JsonObject | null;
+  error: JsonObject | null;
+  outcomes: number;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+/** A `switchyard.command_calls` row. */
+export interface CommandCallRow {
+  id: string;
+  command_id: string;
+  attempt: number;
+  started_at: Date;
+  method: string;
+  url: string;
+  status_code: number | null;
+  latency_ms: number | null;
+  error: string | null;
+  response_snippet: string | null;
+}
+
+/** A vendor call to record. */
+export interface NewCommandCall {
+  startedAt: Date;
+  method: string;
+  url: string;
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
+  responseSnippet: string | null;
+}
+
+const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
+
+async function first<T>(q: { execute(db: Executor): Promise<{ rows: T[] }> }, db: Executor) {
+  return (await q.execute(db)).rows[0];
+}
+
+/** What a new command row holds. */
+export interface NewCommand {
+  id: string;
+  type: string;
+  instanceId: string;
+  connector: string;
+  subject: string | null;
+  data: JsonObject;
+  sentBy: string;
+  idempotencyKey: string | null;
+  requestHash: string;
+}
+
+/**
+ * Inserts a command unless the sender already used its idempotency key; returns the row that holds
+ * the key (the new one, or the first command) and whether it is new.
+ */
+export async function insertCommand(
+  db: Executor,
+  c: NewCommand,
+): Promise<{ row: CommandRow; inserted: boolean }> {
+  const inserted = await first<CommandRow>(
+    sql`insert into switchyard.commands (id, type, instance_id, connector, subject, ordering_key, data, sent_by, idempotency_key, request_hash)
+        values (${c.id}, ${c.type}, ${c.instanceId}, ${c.connector}, ${c.subject}, ${c.subject}, ${json(c.data)},
+          ${c.sentBy}, ${c.idempotencyKey}, ${c.requestHash})
+        on conflict (sent_by, idempotency_key) do nothing
+        returning *`,
+    db,
+  );
+  if (inserted) return { row: inserted, inserted: true };
+  const existing = await first<CommandRow>(
+    sql`select * from switchyard.commands where sent_by = ${c.sentBy} and idempotency_key = ${c.idempotencyKey}`,
+    db,
+  );
+  return { row: existing!, inserted: false };
+}
+
+/**
+ * Takes a command to run now: it must be due (`pending` and its time has come, or `running` with
+ * an expired lease: its process died) and first in line for its entity (no earlier `pending` or
+ * `running` command with the same ordering key). Counts the attempt and sets the lease.
+ */
+export async function claimCommand(
+  db: Executor,
+  id: string,
+  leaseMs: number,
+): Promise<CommandRow | undefined> {
+  return first<CommandRow>(
+    sql`update switchyard.commands c set status = 'running', attempts = c.attempts + 1,
+          locked_until = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
+        where c.id = ${id}
+          and ((c.status = 'pending' and c.next_attempt_at <= now()) or (c.status = 'running' and c.locked_until < now()))
+          and (c.ordering_key is null or not exists (
+            select 1 from switchyard.commands p
+            where p.ordering_key = c.ordering_key and p.seq < c.seq and p.status in ('pending', 'running')))
+        returning *`,
+    db,
+  );
+}
+
+/** Records the vendor calls of one attempt. */
+export async function insertCalls(
+  db: Executor,
+  commandId: string,
+  attempt: number,
+  calls: readonly NewCommandCall[],
+): Promise<void> {
+  if (calls.length === 0) return;
+  await sql`insert into switchyard.command_calls (command_id, attempt, started_at, method, url, status_code, latency_ms, error, response_snippet)
+      select ${commandId}, ${attempt}, * from unnest(
+        ${calls.map((c) => c.startedAt.toISOString())}::timestamptz[], ${calls.map((c) => c.method)}::text[],
+        ${calls.map((c) => c.url)}::text[], ${calls.map((c) => c.statusCode)}::integer[],
+        ${calls.map((c) => c.latencyMs)}::real[], ${calls.map((c) => c.error)}::text[],
+        ${calls.map((c) => c.responseSnippet)}::text[])`.execute(db);
+}
+
+/** Ends a command (still held by this attempt: `running`, same attempt count). */
+export async function finishCommand(
+  db: Executor,
+  id: string,
+  attempt: number,
+  f: {
+    status: 'succeeded' | 'failed';
+    subject: string | null;
+    vendorIds: readonly string[];
+    result: JsonValue | null;
+    error: JsonValue | null;
+  },
+): Promise<CommandRow | undefined> {
+  return first<CommandRow>(
+    sql`update switchyard.commands set status = ${f.status}, subject = ${f.subject}, vendor_ids = ${[...f.vendorIds]}::text[],
+          result = ${json(f.result)}, error = ${json(f.error)}, outcomes = outcomes + 1, locked_until = null,
+          completed_at = now(), updated_at = now()
+        where id = ${id} and status = 'running' and attempts = ${attempt}
+        returning *`,
+    db,
+  );
+}
+
+/** Puts a command back in line after a transient failure, due after `delayMs`. */
+export async function retryCommandLater(
+  db: Executor,
+  id: string,
+  attempt: number,
+  delayMs: number,
+  error: JsonValue,
+): Promise<CommandRow | undefined> {
+  return first<CommandRow>(
+    sql`update switchyard.commands set status = 'pending', locked_until = null, error = ${json(error)},
+          next_attempt_at = now() + ${delayMs} * interval '1 millisecond', updated_at = now()
+        where id = ${id} and status = 'running' and attempts = ${attempt}
+        returning *`,
+    db,
+  );
+}
+
+/** The first unfinished command of an entity (the one to run next), if any. */
+export async function nextInLine(
+  db: Executor,
+  orderingKey: string,
+): Promise<{ id: string; next_attempt_at: Date } | undefined> {
+  return first<{ id: string; next_attempt_at: Date }>(
+    sql`select id, next_attempt_at from switchyard.commands
+        where ordering_key = ${orderingKey} and status in ('pending', 'running') order by seq limit 1`,
+    db,
+  );
+}
+
+/**
+ * Commands whose job may be lost: `pending` and due for longer than `graceMs`, or `running` with an
+ * expired lease (the process running it died). The sweep sends each a job again (a duplicate job is
+ * harmless: only one claim succeeds).
+ */
+export async function strandedCommands(db: Executor, graceMs: number, limit: number): Promise<string[]> {
+  const r = await sql<{ id: string }>`
+    select id from switchyard.commands
+    where status in ('pending', 'running')
+      and ((status = 'pending' and next_attempt_at < now() - ${graceMs} * interval '1 millisecond')
+        or (status = 'running' and locked_until < now()))
+    order by next_attempt_at limit ${limit}`.execute(db);
+  return r.rows.map((x) => x.id);
+}
+
+/** Makes a failed command pending again (an operator's retry); the attempt count goes on. */
+export async function requeueCommand(db: Executor, id: string): Promise<CommandRow | undefined> {
+  return first<CommandRow>(
+    sql`update switchyard.commands set status = 'pending', next_attempt_at = now(), completed_at = null,
+          updated_at = now()
+        where id = ${id} and status = 'failed'
+        returning *`,
+    db,
+  );
+}
+
+/** The command a sender made with an idempotency key, if any. */
+export async function getCommandByKey(
+  db: Executor,
+  sentBy: string,
+  key: string,
+): Promise<CommandRow | undefined> {
+  return first<CommandRow>(
+    sql`select * from switchyard.commands where sent_by = ${sentBy} and idempotency_key = ${key}`,
+    db,
+  );
+}
+
+export async function getCommand(db: Executor, id: string): Promise<CommandRow | undefined> {
+  return first<CommandRow>(sql`select * from switchyard.commands where id = ${id}`, db);
+}
+
+/** Filters of {@link listCommands}. */
+export interface CommandFilter {
+  status?: CommandStatus;
+  type?: string;
+  instanceId?: string;
+  subject?: string;
+  sentBy?: string;
+  /** Rows with a smaller `seq` than this (paging, newest first). */
+  before?: string;
+  limit: number;
+}
+
+/** Commands newest first. */
+export async function listCommands(db: Executor, f: CommandFilter): Promise<CommandRow[]> {
+  const r = await sql<CommandRow>`
+    select * from switchyard.commands
+    where (${f.status ?? null}::text is null or status = ${f.status ?? null})
+      and (${f.type ?? null}::text is null or type = ${f.type ?? null})
+      and (${f.instanceId ?? null}::text is null or instance_id = ${f.instanceId ?? null})
+      and (${f.subject ?? null}::text is null or subject = ${f.subject ?? null})
+      and (${f.sentBy ?? null}::text is null or sent_by = ${f.sentBy ?? null})
+      and (${f.before ?? null}::bigint is null or seq < ${f.before ?? null}::bigint)
+    order by seq desc limit ${f.limit}`.execute(db);
+  return r.rows;
+}
+
+export async function listCalls(db: Executor, commandId: string): Promise<CommandCallRow[]> {
+  const r = await sql<CommandCallRow>`
+    select * from switchyard.command_calls where command_id = ${commandId} order by id`.execute(db);
+  return r.rows;
+}
+
+/** The latest event of an entity: which instance it lives on and its last known state. */
+export async function latestEventOf(
+  db: Executor,
+  subject: string,
+): Promise<{ source: string; type: string; data: JsonValue } | undefined> {
+  return first<{ source: string; type: string; data: JsonValue }>(
+    sql`select source, type, envelope->'data' as data from switchyard.events
+        where subject = ${subject} order by sequence desc limit 1`,
+    db,
+  );
+}
+
+/** Commands on these entities that succeeded since `since` (echo candidates), newest first. */
+export async function recentSuccesses(
+  db: Executor,
+  instanceId: string,
+  subjects: readonly string[],
+  since: Date,
+): Promise<Pick<CommandRow, 'id' | 'type' | 'subject' | 'vendor_ids'>[]> {
+  const r = await sql<Pick<CommandRow, 'id' | 'type' | 'subject' | 'vendor_ids'>>`
+    select id, type, subject, vendor_ids from switchyard.commands
+    where status = 'succeeded' and instance_id = ${instanceId} and subject = any(${[...subjects]}::text[])
+      and completed_at >= ${since.toISOString()}::timestamptz
+    order by completed_at desc`.execute(db);
+  return r.rows;
+}
+
+/**
+ * Whether a command that may be echoed by these entities' events is still running at the vendor: one
+ * on these subjects, or a booking on the instance (its appointment is not known until it finishes).
+ */
+export async function echoPending(
+  db: Executor,
+  instanceId: string,
+  subjects: readonly string[],
+): Promise<boolean> {
+  const r = await first<{ one: number }>(
+    sql`select 1 as one from switchyard.commands
+        where status = 'running' and instance_id = ${instanceId}
+          and (subject = any(${[...subjects]}::text[]) or (subject is null and type = 'appointment.book'))
+        limit 1`,
+    db,
+  );
+  return r !== undefined;
+}
+
+/** The latest success since `since` (if any), and whether any command is running now. */
+export async function echoActivity(
+  db: Executor,
+  since: Date,
+): Promise<{ latest: Date | undefined; running: boolean }> {
+  const r = await first<{ at: Date | null; running: boolean }>(
+    sql`select (select max(completed_at) from switchyard.commands
+                where status = 'succeeded' and completed_at >= ${since.toISOString()}::timestamptz) as at,
+               exists (select 1 from switchyard.commands where status = 'running') as running`,
+    db,
+  );
+  return { latest: r?.at ?? undefined, running: r?.running ?? false };
+}
+
+/** A command credential with the subscription it acts for. */
+export interface CredentialRow {
+  id: string;
+  subscription_id: string;
+  hint: string;
+  created_at: Date;
+  /** The subscription's instance filter: null means every instance. */
+  sources: string[] | null;
+}
+
+export async function insertCredential(
+  db: Executor,
+  c: { id: string; subscriptionId: string; tokenHash: string; hint: string },
+): Promise<void> {
+  await sql`insert into switchyard.command_credentials (id, subscription_id, token_hash, hint)
+      values (${c.id}, ${c.subscriptionId}, ${c.tokenHash}, ${c.hint})`.execute(db);
+}
+
+export async function findCredential(db: Executor, tokenHash: string): Promise<CredentialRow | undefined> {
+  return first<CredentialRow>(
+    sql`select c.id, c.subscription_id, c.hint, c.created_at, s.sources
+        from switchyard.command_credentials c join switchyard.subscriptions s on s.id = c.subscription_id
+        where c.token_hash = ${tokenHash}`,
+    db,
+  );
+}
+
+export async function listCredentials(db: Executor, subscriptionId: string): Promise<CredentialRow[]> {
+  const r = await sql<CredentialRow>`
+    select c.id, c.subscription_id, c.hint, c.created_at, s.sources
+    from switchyard.command_credentials c join switchyard.subscriptions s on s.id = c.subscription_id
+    where c.subscription_id = ${subscriptionId} order by c.created_at`.execute(db);
+  return r.rows;
+}
+
+export async function deleteCredential(db: Executor, id: string): Promise<boolean> {
+  const r = await sql`delete from switchyard.command_credentials where id = ${id}`.execute(db);
+  return Number(r.numAffectedRows ?? 0) > 0;
+}
+
+export async function subscriptionExists(db: Executor, id: string): Promise<boolean> {
+  return (await first(sql`select 1 from switchyard.subscriptions where id = ${id}`, db)) !== undefined;
+}
+
+/** Deletes finished commands (with their calls) completed before `olderThan`, at most `batch`. */
+export async function purgeCommands(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  const r = await sql`
+    delete from switchyard.commands where id in (
+      select id from switchyard.commands
+      where status in ('succeeded', 'failed') and completed_at < ${olderThan.toISOString()}::timestamptz
+      limit ${batch})`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}

@@ -1,0 +1,70 @@
+/**
+ * Events the hub makes itself (not normalized from a vendor notification), e.g. the outcome of a
+ * command: stored in `events` and fanned out exactly like normalized events, in the caller's
+ * transaction, so an outcome is announced if and only if the state change that caused it commits.
+ */
+import { type EventEnvelope, SwitchyardError } from '@switchyard/core';
+import { sql } from 'kysely';
+import type { Executor } from '../storage/db.ts';
+import { CHANNEL_DELIVER } from '../storage/queries.ts';
+import { validateEnvelope } from './validate.ts';
+
+/**
+ * Validates, stores and fans out hub-made events in one statement; an event id already stored is
+ * skipped (a repeated call is a no-op). The fan-out matches subscriptions as for normalized events
+ * (`commitNormalized` in storage/queries.ts): type patterns (exact, `entity.*`, `*`), optional
+ * source list, active webhook subscriptions only, `held` behind a dead delivery under `hold`.
+ * Returns how many deliveries were created (the deliver workers are woken by NOTIFY at commit).
+ *
+ * @example
+ * ```ts
+ * await db.transaction().execute(async (trx) => {
+ *   await markDone(trx, id);
+ *   await storeHubEvents(trx, [envelope]);
+ * });
+ * ```
+ */
+export async function storeHubEvents(db: Executor, events: readonly EventEnvelope[]): Promise<number> {
+  if (events.length === 0) return 0;
+  for (const e of events) {
+    const check = validateEnvelope(e);
+    if (!check.valid) {
+      throw new SwitchyardError(
+        'SY_EVENT_INVALID',
+        `hub event ${e.type} is invalid: ${check.errors.map((x) => `${x.path} ${x.message}`).join('; ')}`,
+        { details: { errors: check.errors } },
+      );
+    }
+  }
+  const r = await sql<{ fanned: string }>`
+    with input as (
+      select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
+        ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
+        ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e))}::jsonb[])
+        with ordinality as t(id, type, source, subject, time, envelope, ord)),
+    stored as (
+      insert into switchyard.events (id, type, source, subject, time, envelope)
+      select id, type, source, subject, time, envelope from input
+      where not exists (select 1 from switchyard.events x where x.id = input.id)
+      order by ord
+      on conflict (id) do nothing
+      returning id, type, source, subject, sequence),
+    fanned as (
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
+      select gen_random_uuid(), s.id, e.id, e.sequence, e.subject,
+        case when s.ordering = 'hold' and exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = s.id and p.subject = e.subject
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < e.sequence)
+        then 'held' else 'pending' end
+      from stored e join switchyard.subscriptions s
+        on s.kind = 'webhook' and s.disabled_at is null
+        and ('*' = any(s.event_types) or e.type = any(s.event_types)
+          or split_part(e.type, '.', 1) || '.*' = any(s.event_types))
+        and (s.sources is null or e.source = any(s.sources))
+      order by e.sequence
+      on conflict (subscription_id, event_id) where reason = 'fanout' do nothing
+      returning 1),
+    woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned limit 1) x)
+    select (select count(*) from fanned) as fanned, (select count(*) from woken) as woken`.execute(db);
+  return Number(r.rows[0]?.fanned ?? 0);
+}

@@ -1,0 +1,125 @@
+/**
+ * The write half of the fake Clockwise.MD REST API (the calls public client code makes, FACTS.md):
+ * `POST /appointments/create` (form fields), `PUT /appointments/{id}/remove` and
+ * `PUT /appointments/{id}/update` (`custom_fields`). Their real answers are unverified; the
+ * simulator answers 200 with the appointment, 404 for an unknown one, 422 for a `remove` of an
+ * appointment already removed, and pushes the webhook Clockwise.MD sends after the change
+ * (`create`, `remove`, `demographics_update`) when an echo URL is set. 5xx, 429 and slow answers
+ * come from the simulator's `failNext`.
+ */
+import type { JsonObject } from '@switchyard/core';
+
+/** One write the API answered (for assertions). */
+export interface ClockwiseWrite {
+  method: string;
+  path: string;
+  /** The JSON body, or the form fields of a create. */
+  body: JsonObject | Record<string, string> | undefined;
+  status: number;
+}
+
+/** What the simulator lends its write API. */
+export interface ClockwiseWriteHost {
+  /** Reads a stored appointment record (GET /appointments/{id} serves the same). */
+  get(id: string): JsonObject | undefined;
+  set(record: JsonObject): void;
+  /** Pushes a webhook body to the echo URL. */
+  echo(body: JsonObject): void;
+}
+
+let nextId = 880_000;
+
+/**
+ * Clockwise.MD's appointment write endpoints.
+ *
+ * @example
+ * ```ts
+ * cw.writes.echoes = true; // push `remove` after a remove
+ * cw.writes.log;           // every write answered
+ * ```
+ */
+export class ClockwiseWriteApi {
+  readonly log: ClockwiseWrite[] = [];
+  /** Push the webhook after a change (default true; needs the simulator's hookUrl). */
+  echoes = true;
+  readonly #host: ClockwiseWriteHost;
+
+  constructor(host: ClockwiseWriteHost) {
+    this.#host = host;
+  }
+
+  /** Answers a write route below `/v1`; false when the route is not one. */
+  handle(
+    method: string,
+    path: string,
+    rawBody: string,
+    contentType: string,
+    answer: (status: number, body: unknown) => void,
+  ): boolean {
+    const reply = (status: number, body: unknown, logged: ClockwiseWrite['body']) => {
+      this.log.push({ method, path, body: logged, status });
+      answer(status, body);
+    };
+    if (method === 'POST' && path === '/v1/appointments/create') {
+      const form = Object.fromEntries(
+        /json/.test(contentType)
+          ? Object.entries(JSON.parse(rawBody || '{}') as Record<string, string>)
+          : new URLSearchParams(rawBody),
+      ) as Record<string, string>;
+      if (!form.hospital_id || !form.apt_time || !form.first_name) {
+        reply(422, { error: 'hospital_id, apt_time and first_name are required' }, form);
+        return true;
+      }
+      const record: JsonObject = {
+        id: nextId++,
+        first_name: form.first_name,
+        last_name: form.last_name ?? '',
+        apt_time: form.apt_time,
+        hospital_id: form.hospital_id,
+        extra_fields: [],
+      };
+      this.#host.set(record);
+      reply(200, record, form);
+      this.#echo({ appointment_id: record.id as number, event_type: 'create' });
+      return true;
+    }
+    const m = /^\/v1\/appointments\/([^/]+)\/(remove|update)$/.exec(path);
+    if (method !== 'PUT' || !m) return false;
+    const id = decodeURIComponent(m[1]!);
+    let body: JsonObject | undefined;
+    try {
+      body = rawBody === '' ? undefined : (JSON.parse(rawBody) as JsonObject);
+    } catch {
+      body = undefined;
+    }
+    const record = this.#host.get(id);
+    if (!record) {
+      reply(404, { error: 'Appointment not found' }, body);
+      return true;
+    }
+    if (m[2] === 'remove') {
+      if (record.removed === true) {
+        reply(422, { error: 'Appointment already removed' }, body);
+        return true;
+      }
+      this.#host.set({ ...record, removed: true });
+      reply(200, { ...record, removed: true }, body);
+      this.#echo({ appointment_id: Number(id), event_type: 'remove' });
+      return true;
+    }
+    const fields =
+      body && typeof body.custom_fields === 'object' && body.custom_fields !== null ? body.custom_fields : {};
+    const updated = {
+      ...record,
+      custom_fields: { ...((record.custom_fields as JsonObject) ?? {}), ...(fields as JsonObject) },
+    };
+    this.#host.set(updated);
+    reply(200, updated, body);
+    this.#echo({ appointment_id: Number(id), event_type: 'demographics_update' });
+    return true;
+  }
+
+  #echo(body: JsonObject): void {
+    if (this.echoes) setTimeout(() => this.#host.echo(body), 50).unref();
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * The write half of the fake Docplanner (integration API v3, FACTS.md "Write API"): book a slot,
+ * cancel, move and mark presence, with Docplanner's failure modes (a taken slot: 422; an already
+ * canceled booking: 409; a move to an address outside the facility: 403), an optional delay on
+ * every answer, and the echo Docplanner pushes after a change made through the API
+ * (`booked_by` / `canceled_by: integration`). The 5xx / 429-with-Retry-After modes come from the
+ * simulator's `failNext`, which applies to these routes as to every API route.
+ */
+import type { JsonObject } from '@switchyard/core';
+import type { DpNotification } from '../../../connectors/docplanner/src/vendor.ts';
+import { sleep } from './shared/push.ts';
+
+/** One write the API carried out (for assertions). */
+export interface DocplannerWrite {
+  method: string;
+  path: string;
+  body: JsonObject | undefined;
+  status: number;
+}
+
+/** What the simulator lends its write API. */
+export interface DocplannerWriteHost {
+  readonly bookings: Map<string, { facility: string; doctor: string; address: string; booking: JsonObject }>;
+  now(): number;
+  /** Pushes a notification to `hookUrl`, else to the simulator's configured hook URL (a no-op without one). */
+  echo(notification: DpNotification, hookUrl: string | undefined): void;
+}
+
+type Reply = (status: number, body: JsonObject | null) => void;
+
+let nextBookingId = 3_000_000_000;
+
+function isoOffset(ms: number): string {
+  return new Date(ms).toISOString().replace('.000Z', '+00:00');
+}
+
+/**
+ * Docplanner's booking write endpoints.
+ *
+ * @example
+ * ```ts
+ * sim.writes.delayMs = 200;            // slow answers
+ * sim.writes.takeSlot('182733', '221304', '2026-03-10T11:30:00+01:00');
+ * sim.writes.log;                      // every write answered
+ * ```
+ */
+export class DocplannerWriteApi {
+  /** Every write answered, in order. */
+  readonly log: DocplannerWrite[] = [];
+  /** Delay before every write answer, ms (a slow vendor). */
+  delayMs = 0;
+  /** Push the echo notification after a change (default true). */
+  echoes = true;
+  /** How long after its answer the echo is pushed, ms (Docplanner notifies asynchronously). Default 100. */
+  echoDelayMs = 100;
+  /** Where echoes go; default: the simulator's `hookUrl`. */
+  hookUrl: string | undefined;
+  /** Keep echoes until {@link releaseEchoes} (tests that need the echo after something else). */
+  holdEchoes = false;
+  readonly #held: DpNotification[] = [];
+  /** Called when a write request arrives, before anything else (benchmarks time the hub's calls). */
+  onRequest: ((method: string, path: string) => void) | undefined;
+  /** Patient presence per booking id. */
+  readonly presence = new Map<string, 'PRESENT'>();
+  readonly #host: DocplannerWriteHost;
+  readonly #taken = new Set<string>();
+
+  constructor(host: DocplannerWriteHost) {
+    this.#host = host;
+  }
+
+  /** Marks a slot as taken: booking it answers 422. */
+  takeSlot(doctor: string, address: string, start: string): void {
+    this.#taken.add(`${doctor}|${address}|${Date.parse(start)}`);
+  }
+
+  /** Adds a booked booking the API can act on (as if Docplanner had notified it). */
+  addBooking(place: { facility: string; doctor: string; address: string }, booking: JsonObject): void {
+    this.#host.bookings.set(String(booking.id), { ...place, booking });
+  }
+
+  /**
+   * Answers a write route below `/api/v3/integration` (`rest` is the path after it); false when
+   * the route is not a write route.
+   */
+  async handle(method: string, rest: string, rawBody: string, reply: Reply): Promise<boolean> {
+    const place = /^\/facilities\/([^/]+)\/doctors\/([^/]+)\/addresses\/([^/]+)(\/.*)$/.exec(rest);
+    if (!place) return false;
+    const [facility, doctor, address] = place.slice(1, 4).map((p) => decodeURIComponent(p!)) as [
+      string,
+      string,
+      string,
+    ];
+    const tail = place[4]!;
+    let body: JsonObject | undefined;
+    try {
+      body = rawBody === '' ? undefined : (JSON.parse(rawBody) as JsonObject);
+    } catch {
+      body = undefined;
+    }
+    const answer: Reply = (status, json) => {
+      this.log.push({ method, path: rest, body, status });
+      reply(status, json);
+    };
+    const slot = /^\/slots\/([^/]+)\/book$/.exec(tail);
+    const booking = /^\/bookings\/([^/]+)(\/move|\/presence\/patient)?$/.exec(tail);
+    if (!(method === 'POST' && slot) && !(booking && (method === 'DELETE' || method === 'POST')))
+      return false;
+    this.onRequest?.(method, rest);
+    if (this.delayMs > 0) await sleep(this.delayMs);
+    const where = { facility, doctor, address };
+    if (slot) {
+      this.#book(where, decodeURIComponent(slot[1]!), body ?? {}, answer);
+      return true;
+    }
+    const id = decodeURIComponent(booking![1]!);
+    const known = this.#host.bookings.get(id);
+    if (!known || known.facility !== facility || known.doctor !== doctor || known.address !== address) {
+      answer(404, { errors: [], message: 'Booking not found' });
+      return true;
+    }
+    const action = booking![2];
+    if (known.booking.status === 'canceled') {
+      answer(409, { errors: [], message: 'Booking is already canceled' });
+      return true;
+    }
+    if (action === undefined && method === 'DELETE') this.#cancel(known, id, answer);
+    else if (action === '/move' && method === 'POST') this.#move(known, id, body ?? {}, answer);
+    else if (action === '/presence/patient') this.#presence(known, id, method, answer);
+    else answer(405, { message: 'Method Not Allowed' });
+    return true;
+  }
+
+  #notification(
+    name: string,
+    where: { facility: string; doctor: string; address: string },
+    data: JsonObject,
+  ): DpNotification {
+    return {
+      name,
+      data: {
+        facility: { id: where.facility },
+        doctor: { id: where.doctor },
+        address: { id: where.address },
+        ...data,
+      },
+      created_at: isoOffset(this.#host.now()),
+    } as unknown as DpNotification;
+  }
+
+  #echo(n: DpNotification): void {
+    if (!this.echoes) return;
+    if (this.holdEchoes) this.#held.push(n);
+    else setTimeout(() => this.#host.echo(n, this.hookUrl), this.echoDelayMs).unref();
+  }
+
+  /** Pushes the held echoes now, in order; returns how many. */
+  releaseEchoes(): number {
+    const held = this.#held.splice(0);
+    for (const n of held) this.#host.echo(n, this.hookUrl);
+    return held.length;
+  }
+
+  #book(
+    where: { facility: string; doctor: string; address: string },
+    start: string,
+    body: JsonObject,
+    answer: Reply,
+  ): void {
+    const startMs = Date.parse(start);
+    if (
+      Number.isNaN(startMs) ||
+      typeof body.address_service_id !== 'string' ||
+      typeof body.patient !== 'object'
+    ) {
+      answer(400, {
+        errors: [{ field: 'start/address_service_id/patient', message: 'invalid' }],
+        message: 'Bad Request',
+      });
+      return;
+    }
+    const key = `${where.doctor}|${where.address}|${startMs}`;
+    if (this.#taken.has(key)) {
+      answer(422, { errors: [], message: 'Slot is not available' });
+      return;
+    }
+    this.#taken.add(key);
+    const duration = typeof body.duration === 'number' ? body.duration : 30;
+    const booking: JsonObject = {
+      id: String(nextBookingId++),
+      status: 'booked',
+      start_at: start,
+      end_at: isoOffset(startMs + duration * 60_000),
+      duration,
+      booked_by: 'integration',
+      canceled_by: '',
+      booked_at: isoOffset(this.#host.now()),
+      canceled_at: null,
+      address_service: { id: body.address_service_id },
+      patient: body.patient as JsonObject,
+      comment: typeof body.comment === 'string' ? body.comment : null,
+    };
+    this.#host.bookings.set(String(booking.id), { ...where, booking });
+    answer(201, booking);
+    this.#echo(this.#notification('slot-booked', where, { visit_booking: booking }));
+  }
+
+  #cancel(
+    known: { facility: string; doctor: string; address: string; booking: JsonObject },
+    id: string,
+    answer: Reply,
+  ): void {
+    known.booking = {
+      ...known.booking,
+      status: 'canceled',
+      canceled_by: 'integration',
+      canceled_at: isoOffset(this.#host.now()),
+    };
+    this.#host.bookings.set(id, known);
+    answer(204, null);
+    this.#echo(this.#notification('booking-canceled', known, { visit_booking: known.booking }));
+  }
+
+  #move(
+    known: { facility: string; doctor: string; address: string; booking: JsonObject },
+    id: string,
+    body: JsonObject,
+    answer: Reply,
+  ): void {
+    const start = typeof body.start === 'string' ? body.start : '';
+    const startMs = Date.parse(start);
+    if (Number.isNaN(startMs) || typeof body.address_service_id !== 'string') {
+      answer(400, { errors: [{ field: 'start', message: 'invalid' }], message: 'Bad Request' });
+      return;
+    }
+    const address = typeof body.address_id === 'string' ? body.address_id : known.address;
+    if (this.#taken.has(`${known.doctor}|${address}|${startMs}`)) {
+      answer(422, { errors: [], message: 'Slot is not available' });
+      return;
+    }
+    const duration = typeof body.duration === 'number' ? body.duration : Number(known.booking.duration ?? 30);
+    const old = {
+      ...known.booking,
+      status: 'canceled',
+      canceled_by: 'integration',
+      canceled_at: isoOffset(this.#host.now()),
+    };
+    const moved: JsonObject = {
+      ...known.booking,
+      id: String(nextBookingId++),
+      status: 'booked',
+      start_at: start,
+      end_at: isoOffset(startMs + duration * 60_000),
+      duration,
+      booked_by: 'integration',
+      booked_at: isoOffset(this.#host.now()),
+      address_service: { id: body.address_service_id },
+    };
+    this.#host.bookings.set(id, { ...known, booking: old });
+    const place = { facility: known.facility, doctor: known.doctor, address };
+    this.#host.bookings.set(String(moved.id), { ...place, booking: moved });
+    answer(200, moved);
+    this.#echo(
+      this.#notification('booking-moved', place, { old_visit_booking: old, new_visit_booking: moved }),
+    );
+  }
+
+  #presence(
+    known: { facility: string; doctor: string; address: string; booking: JsonObject },
+    id: string,
+    method: string,
+    answer: Reply,
+  ): void {
+    if (method === 'POST') {
+      this.presence.set(id, 'PRESENT');
+      answer(204, null);
+      this.#echo(
+        this.#notification('presence-marked', known, { visit_booking: known.booking, presence: 'PRESENT' }),
+      );
+    } else {
+      this.presence.delete(id);
+      answer(204, null);
+    }
+  }
+}
