@@ -58,6 +58,8 @@ function configText(): string {
     `      apiBaseUrl: ${sim.url}`,
     '      clientId: sim-client',
     '      clientSecret: sim-secret',
+    // No scheduled notifications/release: the command's own calls (token included) are asserted.
+    '      releaseIntervalMinutes: 0',
     '      pushAuth:',
     '        headerName: x-api-key',
     '        apiKey: ${env:T_PUSH}',
@@ -68,6 +70,8 @@ function configText(): string {
     `      apiBaseUrl: ${sim.url}`,
     '      clientId: sim-client',
     '      clientSecret: sim-secret',
+    // No scheduled notifications/release: the command's own calls (token included) are asserted.
+    '      releaseIntervalMinutes: 0',
     '      pushAuth:',
     '        headerName: x-api-key',
     '        apiKey: ${env:T_PUSH}',

@@ -540,15 +540,15 @@ describe('maintenance', () => {
   }
 
   it('purges gate requests and their answers older than the events retention, in batches', async () => {
-    // The hub keeps events 30 days (the default) and purges 2 rows per statement.
-    const old = new Date(Date.now() - 31 * DAY);
+    // The hub keeps events 90 days (the default, config/schema.ts) and purges 2 rows per statement.
+    const old = new Date(Date.now() - 91 * DAY);
     const oldIds: string[] = [];
     for (let i = 0; i < 5; i++) {
       const id = await storedRequest({ receivedAt: old, deadlineAt: old, claimedBy: null });
       await insertGateAnswers(hub.internals.db, id, [answer('a'), answer('b'), answer('c')]);
       oldIds.push(id);
     }
-    const recent = await storedRequest({ receivedAt: new Date(Date.now() - 29 * DAY), claimedBy: null });
+    const recent = await storedRequest({ receivedAt: new Date(Date.now() - 89 * DAY), claimedBy: null });
     await insertGateAnswers(hub.internals.db, recent, [answer('a')]);
 
     const purged = await gates.purge();
