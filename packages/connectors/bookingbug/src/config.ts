@@ -1,5 +1,8 @@
 import type { JsonSchema } from '@switchyard/core';
 
+/** Whether BookingBug notifies the customer and staff of a cancel the hub makes, unless configured. */
+export const DEFAULT_NOTIFY_ON_CANCEL = true;
+
 /** How long an access token from the instance's token endpoint is accepted, unless configured. */
 export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
 
@@ -21,6 +24,31 @@ export interface Config {
    * (`POST /hooks/{instance}/oauth/token`, its `accessTokenUrl`) and sends it as a Bearer token.
    */
   oauth2?: { clientId: string; clientSecret: string; tokenTtlSeconds?: number };
+  /**
+   * The BookingBug / JRNI admin REST API, for commands (`appointment.cancel`). Without it the
+   * instance only receives, and every command on its appointments is refused at once.
+   */
+  adminApi?: AdminApiConfig;
+}
+
+/** The admin API settings (dev.bookingbug.com, REST API "Authentication" and "Admin Bookings"). */
+export interface AdminApiConfig {
+  /** The account's API host, e.g. `https://uk.bookingbug.com` (the `/api/v1` paths go below it). */
+  baseUrl: string;
+  /** Sent as the `App-Id` header on every call. */
+  appId: string;
+  /** Sent as the `App-Key` header; accounts set up later need only the App-Id. */
+  appKey?: string;
+  /** The administrator who logs in (`POST /api/v1/login`) for an `Auth-Token`. */
+  email: string;
+  password: string;
+  /**
+   * The company to log in against (sent as `id`: the parent/child form of the login), and the
+   * company of a booking whose known state names none.
+   */
+  companyId?: number;
+  /** Sent as `notify` with a cancel: BookingBug then emails the customer and staff. */
+  notifyOnCancel?: boolean;
 }
 
 /** The instance settings as JSON Schema 2020-12 (secrets marked `x-secret`). */
@@ -81,6 +109,57 @@ export const configSchema: JsonSchema = {
           minimum: 60,
           maximum: 86400,
           default: DEFAULT_TOKEN_TTL_SECONDS,
+        },
+      },
+    },
+    adminApi: {
+      description:
+        'The BookingBug / JRNI admin REST API, used by commands (appointment.cancel). Without it every command on this instance is refused at once (SY_COMMAND_UNSUPPORTED).',
+      type: 'object',
+      required: ['baseUrl', 'appId', 'email', 'password'],
+      additionalProperties: false,
+      properties: {
+        baseUrl: {
+          description:
+            "The account's API host, e.g. https://uk.bookingbug.com; calls go to <baseUrl>/api/v1/...",
+          type: 'string',
+          format: 'uri',
+        },
+        appId: {
+          description:
+            'The App-Id (BookingBug: Advanced Settings > API Settings), sent as the App-Id header.',
+          type: 'string',
+          minLength: 1,
+        },
+        appKey: {
+          description:
+            'The App-Key, sent as the App-Key header when set (accounts set up later need only the App-Id).',
+          type: 'string',
+          minLength: 1,
+          'x-secret': true,
+        },
+        email: {
+          description: 'The email of the administrator the hub logs in as (POST /api/v1/login).',
+          type: 'string',
+          minLength: 1,
+        },
+        password: {
+          description: "That administrator's password.",
+          type: 'string',
+          minLength: 1,
+          'x-secret': true,
+        },
+        companyId: {
+          description:
+            'The company to log in against (sent as id in the login: the parent/child form), and the company of a booking whose known state names none.',
+          type: 'integer',
+          minimum: 1,
+        },
+        notifyOnCancel: {
+          description:
+            'Sent as notify with a cancel: BookingBug then notifies the customer and staff as for a cancel made in BookingBug.',
+          type: 'boolean',
+          default: DEFAULT_NOTIFY_ON_CANCEL,
         },
       },
     },

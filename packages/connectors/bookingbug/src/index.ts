@@ -1,12 +1,14 @@
 import { defineConnector } from '@switchyard/core';
 import { authenticate, credentials, TOKEN_ROUTE, tokenResponse, verifyBody } from './auth.ts';
+import { commands, commandsUnavailable } from './commands.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { CONNECTOR_NAME, eventMap, normalize } from './normalize.ts';
 import { parse, routes } from './parse.ts';
 
 export { basicAuthorization, issueAccessToken, TOKEN_ROUTE, verifyAccessToken } from './auth.ts';
-export type { Config } from './config.ts';
+export { ADMIN_TOKEN_STATE_KEY } from './commands.ts';
+export type { AdminApiConfig, Config } from './config.ts';
 export { configSchema } from './config.ts';
 export { eventMap } from './normalize.ts';
 
@@ -14,14 +16,17 @@ export { eventMap } from './normalize.ts';
  * The BookingBug (JRNI) connector: the legacy whole-purchase pushes to the booking and cancellation
  * URLs, and JRNI's data and notification webhooks (one appointment snapshot each), turned into one
  * appointment event per booking by comparing with its known state; HTTP Basic, JRNI's Basic token,
- * or OAuth2 client credentials against the instance's own token endpoint.
+ * or OAuth2 client credentials against the instance's own token endpoint. With `adminApi`, it
+ * cancels bookings through the admin REST API (`appointment.cancel`).
  *
  * @example
  * ```yaml
  * connectors:
  *   - id: bb-main
  *     connector: bookingbug
- *     settings: { basicAuth: { username: switchyard, password: ${env:BB_PUSH_PASSWORD} } }
+ *     settings:
+ *       basicAuth: { username: switchyard, password: ${env:BB_PUSH_PASSWORD} }
+ *       adminApi: { baseUrl: https://uk.bookingbug.com, appId: f6b16c23, email: hub@clinic.example, password: ${env:BB_ADMIN_PASSWORD} }
  * ```
  */
 export const bookingbugConnector = defineConnector<Config>({
@@ -43,6 +48,8 @@ export const bookingbugConnector = defineConnector<Config>({
     },
   },
   normalize,
+  commands,
+  commandsUnavailable,
   encode,
 });
 

@@ -530,4 +530,15 @@ export interface ConnectorDefinition<Config = Record<string, unknown>> {
    * ```
    */
   commands?: CommandSpec<Config>;
+  /**
+   * Why this instance cannot carry out commands (its vendor API settings are missing), or
+   * undefined when it can. Asked when a command is accepted: a reason refuses the command at once
+   * (`SY_COMMAND_UNSUPPORTED`, with the reason), so nothing is queued that could only fail.
+   *
+   * @example
+   * ```ts
+   * commandsUnavailable: (config) => (config.adminApi ? undefined : 'settings.adminApi is not configured'),
+   * ```
+   */
+  commandsUnavailable?(config: Config): string | undefined;
 }

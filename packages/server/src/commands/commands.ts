@@ -823,6 +823,14 @@ export function createCommands(options: CommandsOptions = {}) {
           { connector: instance.connector.name, type },
         );
       }
+      const unavailable = instance.connector.commandsUnavailable?.(instance.config);
+      if (unavailable !== undefined) {
+        throw refuse(
+          'SY_COMMAND_UNSUPPORTED',
+          `connector instance ${instanceId} cannot carry out commands: ${unavailable}`,
+          { connector: instance.connector.name, type, reason: unavailable },
+        );
+      }
       if (subject !== null) {
         const hubId = subject.slice(subject.indexOf('/') + 1);
         const vendorIds = await s.host.aliases(instanceId).vendorIds('appointment', hubId);

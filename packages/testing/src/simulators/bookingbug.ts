@@ -7,12 +7,18 @@
  * client credentials, fetching a Bearer token from the receiver's `accessTokenUrl` (again when it
  * expires, or once when a push is refused with 401). Whether and how the vendor retries a failed
  * push is not documented: by default it does not, and `retryDelaysMs` makes it.
+ *
+ * Started (`start()`), it also serves the admin REST API commands call (`writes`: login and booking
+ * cancel, see bookingbug-writes.ts) and pushes the vendor's notification of each cancel it makes.
  */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { type EventEnvelope, isJsonObject, type JsonObject } from '@switchyard/core';
 import { basicAuthorization } from '../../../connectors/bookingbug/src/auth.ts';
 import type { Config as BookingBugConfig } from '../../../connectors/bookingbug/src/config.ts';
 import { bookingbugConnector } from '../../../connectors/bookingbug/src/index.ts';
+import { type BookingBugAdminOptions, BookingBugWriteApi } from './bookingbug-writes.ts';
 import { type Attempt, isCloudEvent, pushJson } from './shared/push.ts';
+import { closeServer, listenLocal, readBody } from './shared/server.ts';
 
 /** Options of {@link BookingBugSimulator}. */
 export interface BookingBugSimulatorOptions {
@@ -33,6 +39,8 @@ export interface BookingBugSimulatorOptions {
   pushTimeoutMs?: number;
   /** The clock for token expiry. Default: real time. */
   now?: () => Date;
+  /** The admin API's App-Id, App-Key and administrator (see {@link BookingBugWriteApi}). */
+  admin?: BookingBugAdminOptions;
 }
 
 /** JRNI's webhook authentication settings (dev.bookingbug.com "Authentication (data webhooks)"). */
@@ -102,9 +110,64 @@ export class BookingBugSimulator {
   readonly tokenRequests: BookingBugTokenRequest[] = [];
   readonly #options: BookingBugSimulatorOptions;
   #token: { value: string; expiresAt: number } | undefined;
+  #server: Server | undefined;
+  #url: string | undefined;
+  /** The admin API (login, booking cancel) and the notifications that follow a cancel. */
+  readonly writes: BookingBugWriteApi;
 
   constructor(options: BookingBugSimulatorOptions = {}) {
     this.#options = options;
+    this.writes = new BookingBugWriteApi(
+      {
+        now: () => this.#options.now?.() ?? new Date(),
+        echo: (body, kind) => {
+          if (this.#options.bookingUrl !== undefined) this.push(body, { kind }).catch(() => {});
+        },
+      },
+      options.admin,
+    );
+  }
+
+  /** The admin API's base URL once started (the connector's `adminApi.baseUrl`). */
+  get url(): string {
+    if (this.#url === undefined) throw new Error('BookingBugSimulator is not started: call start()');
+    return this.#url;
+  }
+
+  /** Serves the admin API on 127.0.0.1 (a random port). */
+  async start(): Promise<void> {
+    if (this.#server) return;
+    const { server, url } = await listenLocal(
+      (req, res) => this.#handle(req, res),
+      (error, _req, res) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: error.message }));
+      },
+    );
+    this.#server = server;
+    this.#url = url;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = undefined;
+    await closeServer(server);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const headers: Record<string, string | undefined> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      headers[name] = Array.isArray(value) ? value[0] : value;
+    }
+    const raw = await readBody(req);
+    const reply = (status: number, body: JsonObject, extra: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...extra });
+      res.end(JSON.stringify(body));
+    };
+    if (await this.writes.handle(req.method ?? 'GET', path, headers, raw, reply)) return;
+    reply(404, { error: 'Not Found' });
   }
 
   /**
@@ -150,6 +213,8 @@ export class BookingBugSimulator {
         : bookingUrl;
     const record: BookingBugPushRecord = { kind, shape, url, body, attempts: [], delivered: false };
     this.pushes.push(record);
+    // The vendor acts (admin API) on the bookings it notified.
+    this.writes.remember(body);
     // The vendor's retry habit is undocumented: none unless the options ask for one.
     record.delivered = await pushJson(url, await this.#headers(), body, this.#options, record.attempts);
     const last = record.attempts[record.attempts.length - 1];

@@ -1,0 +1,236 @@
+import { readFileSync } from 'node:fs';
+import {
+  type CommandContext,
+  type CommandRequest,
+  ConnectorError,
+  type JsonObject,
+  type JsonValue,
+  type VendorHttp,
+  type VendorRequest,
+  type VendorResponse,
+} from '@switchyard/core';
+import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
+import { BookingBugSimulator } from '@switchyard/testing/simulators/bookingbug';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN_STATE_KEY, commands, commandsUnavailable } from './commands.ts';
+import type { Config } from './config.ts';
+import { bookingbugConnector } from './index.ts';
+
+const fixture = (name: string): JsonObject =>
+  JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;
+
+/** A real-HTTP VendorHttp, as the hub lends one. */
+const fetchHttp: VendorHttp = {
+  async request(request: VendorRequest): Promise<VendorResponse> {
+    const headers: Record<string, string> = { ...request.headers };
+    let body: string | undefined;
+    if (request.json !== undefined) {
+      body = JSON.stringify(request.json);
+      headers['content-type'] = 'application/json';
+    }
+    let res: Response;
+    try {
+      res = await fetch(request.url, { method: request.method ?? 'GET', headers, body });
+    } catch (error) {
+      throw ConnectorError.transient(`network error: ${(error as Error).message}`, { cause: error });
+    }
+    const text = await res.text();
+    const parsed: JsonValue | string =
+      /json/.test(res.headers.get('content-type') ?? '') && text !== ''
+        ? (JSON.parse(text) as JsonValue)
+        : text;
+    return { status: res.status, headers: Object.fromEntries(res.headers), body: parsed };
+  },
+};
+
+const sims: BookingBugSimulator[] = [];
+afterEach(async () => {
+  while (sims.length > 0) await sims.pop()!.close();
+});
+
+/** The legacy sample purchase's booking (company 50666) and a JRNI webhook's (company 37011). */
+const LEGACY = { booking: '13477736', company: '50666' };
+const JRNI = { booking: '1294', company: '37011' };
+
+async function setup() {
+  const sim = new BookingBugSimulator();
+  sims.push(sim);
+  await sim.start();
+  sim.writes.echoes = false;
+  sim.writes.addBooking(fixture('created.json'));
+  sim.writes.remember(fixture('jrni-data-create.json'));
+  const state = new MemoryStateStore();
+  const config: Config = {
+    basicToken: 't'.repeat(20),
+    adminApi: {
+      baseUrl: `${sim.url}/`,
+      appId: 'sim-app-id',
+      appKey: 'sim-app-key',
+      email: 'admin@clinic.example',
+      password: 'sim-admin-password',
+    },
+  };
+  const ctx = (over: Partial<CommandContext<Config>> = {}): CommandContext<Config> => ({
+    instanceId: 'bb',
+    config,
+    http: fetchHttp,
+    vendorIds: [LEGACY.booking],
+    current: { organization: { id: LEGACY.company } },
+    state,
+    logger: capturingLogger(),
+    attempt: 1,
+    ...over,
+  });
+  return { sim, ctx, state, config };
+}
+
+const cancelCmd = (data: object = {}) =>
+  ({
+    id: `c-${Math.random()}`,
+    type: 'appointment.cancel',
+    subject: 'appointment/h',
+    data,
+  }) as unknown as CommandRequest<'appointment.cancel'>;
+
+const cancel = commands['appointment.cancel']!;
+const calls = (sim: BookingBugSimulator) => sim.writes.log.map((c) => `${c.method} ${c.path} ${c.status}`);
+
+describe('BookingBug commands against the simulator', () => {
+  it('cancel: logs in once, then POSTs the cancel with App-Id, App-Key, Auth-Token and { notify, cancel_reason }', async () => {
+    const { sim, ctx, state } = await setup();
+    const result = await cancel(cancelCmd({ reason: 'patient called' }), ctx());
+    expect(result).toMatchObject({ outcome: 'done', vendor: { status: 200 } });
+    expect(calls(sim)).toEqual([
+      'POST /api/v1/login 201',
+      `POST /api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking}/cancel 200`,
+    ]);
+    const [login, call] = sim.writes.log;
+    expect(login!.body).toEqual({ email: 'admin@clinic.example', password: 'sim-admin-password' });
+    expect(call).toMatchObject({
+      appId: 'sim-app-id',
+      appKey: 'sim-app-key',
+      body: { notify: true, cancel_reason: 'patient called' },
+    });
+    expect(call!.authToken).toBe(((await state.get(ADMIN_TOKEN_STATE_KEY)) as JsonObject).authToken);
+    expect(sim.writes.isCancelled(LEGACY.booking)).toBe(true);
+
+    // The token is reused: a second command makes no second login.
+    const other = await cancel(
+      cancelCmd(),
+      ctx({ vendorIds: [JRNI.booking], current: { organization: { id: JRNI.company } } }),
+    );
+    expect(other).toMatchObject({ outcome: 'done' });
+    expect(calls(sim).slice(2)).toEqual([
+      `POST /api/v1/admin/${JRNI.company}/bookings/${JRNI.booking}/cancel 200`,
+    ]);
+    expect(sim.writes.log[2]!.body).toEqual({ notify: true });
+  });
+
+  it('takes the company from adminApi.companyId when the known state names none, and sends it at login; notify follows notifyOnCancel', async () => {
+    const { sim, ctx, config } = await setup();
+    const withCompany: Config = {
+      ...config,
+      adminApi: { ...config.adminApi!, companyId: Number(LEGACY.company), notifyOnCancel: false },
+    };
+    expect(await cancel(cancelCmd(), ctx({ config: withCompany, current: {} }))).toMatchObject({
+      outcome: 'done',
+    });
+    expect(sim.writes.log[0]!.body).toMatchObject({ id: Number(LEGACY.company) });
+    expect(sim.writes.log[1]).toMatchObject({
+      path: `/api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking}/cancel`,
+      body: { notify: false },
+    });
+    // Neither the state nor the config names a company: nothing is sent.
+    sim.writes.log.length = 0;
+    const unknown = await cancel(cancelCmd(), ctx({ current: {} }));
+    expect(unknown).toMatchObject({ outcome: 'permanent', message: expect.stringContaining('companyId') });
+    expect(sim.writes.log).toEqual([]);
+  });
+
+  it('an expired Auth-Token (401): logs in again once and repeats the call', async () => {
+    const { sim, ctx } = await setup();
+    await cancel(
+      cancelCmd(),
+      ctx({ vendorIds: [JRNI.booking], current: { organization: { id: JRNI.company } } }),
+    );
+    sim.writes.log.length = 0;
+    sim.writes.expireTokens();
+    expect(await cancel(cancelCmd(), ctx())).toMatchObject({ outcome: 'done' });
+    expect(calls(sim)).toEqual([
+      `POST /api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking}/cancel 401`,
+      'POST /api/v1/login 201',
+      `POST /api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking}/cancel 200`,
+    ]);
+  });
+
+  it('a cancelled booking: the refusal is followed by a re-read, and is_cancelled counts as done (a repeated call)', async () => {
+    const { sim, ctx } = await setup();
+    expect(await cancel(cancelCmd(), ctx())).toMatchObject({ outcome: 'done' });
+    const again = await cancel(cancelCmd(), ctx({ attempt: 2 }));
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true, vendor: { status: 409 } });
+    expect(calls(sim).slice(2)).toEqual([
+      `POST /api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking}/cancel 409`,
+      `GET /api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking} 200`,
+    ]);
+  });
+
+  it('5xx and 429 are transient, Retry-After honoured', async () => {
+    const { sim, ctx } = await setup();
+    sim.writes.failNext(1, 503);
+    expect(await cancel(cancelCmd(), ctx())).toMatchObject({
+      outcome: 'transient',
+      message: 'BookingBug login answered 503',
+      vendor: { status: 503 },
+    });
+    sim.writes.failNext(1, 429, 7);
+    // The login above failed: this try logs in (429), nothing reached the booking.
+    const limited = await cancel(cancelCmd(), ctx());
+    expect(limited).toMatchObject({ outcome: 'transient', retryAfterMs: 7000 });
+    expect(sim.writes.isCancelled(LEGACY.booking)).toBe(false);
+    // With a token, the cancel itself is throttled.
+    expect(
+      await cancel(
+        cancelCmd(),
+        ctx({ vendorIds: [JRNI.booking], current: { organization: { id: JRNI.company } } }),
+      ),
+    ).toMatchObject({ outcome: 'done' });
+    sim.writes.failNext(1, 429, 3);
+    expect(await cancel(cancelCmd(), ctx())).toMatchObject({
+      outcome: 'transient',
+      message: 'BookingBug cancel answered 429',
+      retryAfterMs: 3000,
+    });
+    expect(await cancel(cancelCmd(), ctx())).toMatchObject({ outcome: 'done' });
+  });
+
+  it('other 4xx are permanent with the vendor answer: an unknown booking, a refused login', async () => {
+    const { sim, ctx, config } = await setup();
+    const missing = await cancel(cancelCmd(), ctx({ vendorIds: ['999'] }));
+    expect(missing).toMatchObject({
+      outcome: 'permanent',
+      message: 'BookingBug cancel answered 404: Booking not found',
+      vendor: { status: 404, body: { error: 'Booking not found' } },
+    });
+    const wrong: Config = { ...config, adminApi: { ...config.adminApi!, password: 'not-it' } };
+    const refused = await cancel(cancelCmd(), ctx({ config: wrong, state: new MemoryStateStore() }));
+    expect(refused).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('refused the admin login (answered 401)'),
+      vendor: { status: 401 },
+    });
+    expect(JSON.stringify(refused)).not.toContain('not-it');
+    expect(sim.writes.isCancelled(LEGACY.booking)).toBe(false);
+  });
+
+  it('is unavailable, and so refused at once by the hub, without adminApi', () => {
+    expect(commandsUnavailable({ basicToken: 't'.repeat(20) })).toMatch(/adminApi/);
+    expect(bookingbugConnector.commandsUnavailable?.({ basicToken: 't'.repeat(20) })).toMatch(/adminApi/);
+    expect(
+      commandsUnavailable({
+        basicToken: 't'.repeat(20),
+        adminApi: { baseUrl: 'https://uk.bookingbug.com', appId: 'a', email: 'e', password: 'p' },
+      }),
+    ).toBeUndefined();
+    expect(Object.keys(bookingbugConnector.commands ?? {})).toEqual(['appointment.cancel']);
+  });
+});

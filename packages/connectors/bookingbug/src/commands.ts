@@ -1,0 +1,213 @@
+/**
+ * BookingBug / JRNI commands, through the admin REST API (dev.bookingbug.com, REST API
+ * "Authentication" and "Admin Bookings"):
+ *
+ * | command | call |
+ * |---|---|
+ * | appointment.cancel | `POST /api/v1/admin/{company_id}/bookings/{id}/cancel` with `{ notify, cancel_reason }` |
+ *
+ * Every call carries `App-Id` (and `App-Key` when configured) and the `Auth-Token` an administrator's
+ * login (`POST /api/v1/login` with `{ email, password }`) returned. The token is kept in the instance
+ * state and renewed once when the API answers 401 (an expired or logged-out token).
+ *
+ * What a repeated cancel answers is not documented: when the cancel is refused, the booking is read
+ * again (`GET /api/v1/admin/{company_id}/bookings/{id}`) and an `is_cancelled` booking counts as done.
+ * No other write call is public enough to build on (docs/connectors/bookingbug.md#commands).
+ */
+import {
+  type CommandContext,
+  type CommandRequest,
+  type CommandResult,
+  type CommandSpec,
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  type VendorRequest,
+  type VendorResponse,
+} from '@switchyard/core';
+import { type AdminApiConfig, type Config, DEFAULT_NOTIFY_ON_CANCEL } from './config.ts';
+
+type Ctx = CommandContext<Config>;
+
+/** Where the admin `Auth-Token` lives in the instance's state store. */
+export const ADMIN_TOKEN_STATE_KEY = 'bookingbug:admin-auth-token';
+
+interface StoredToken {
+  authToken: string;
+  /** Which login it came from: a token of another account or host is not reused. */
+  account: string;
+}
+
+/**
+ * Why an instance cannot carry out commands, or undefined when it can (the contract's
+ * `commandsUnavailable`): without `adminApi` the hub refuses commands at once.
+ *
+ * @example
+ * ```ts
+ * commandsUnavailable({ basicToken: 't'.repeat(16) }); // 'settings.adminApi (the BookingBug admin API) is not configured'
+ * ```
+ */
+export function commandsUnavailable(config: Config): string | undefined {
+  return config.adminApi ? undefined : 'settings.adminApi (the BookingBug admin API) is not configured';
+}
+
+function base(api: AdminApiConfig): string {
+  return api.baseUrl.replace(/\/+$/, '');
+}
+
+function appHeaders(api: AdminApiConfig): Record<string, string> {
+  return {
+    accept: 'application/json',
+    'App-Id': api.appId,
+    ...(api.appKey !== undefined ? { 'App-Key': api.appKey } : {}),
+  };
+}
+
+function account(api: AdminApiConfig): string {
+  return `${base(api)}|${api.email}|${api.companyId ?? ''}`;
+}
+
+/** Retry-After as delta-seconds or an HTTP date, in ms. */
+function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+const ok = (res: VendorResponse) => res.status >= 200 && res.status < 300;
+const retryable = (res: VendorResponse) => res.status >= 500 || res.status === 429 || res.status === 408;
+
+/** 5xx, 408 and 429 are worth another try (Retry-After honoured); other 4xx are BookingBug's refusal. */
+function failure(what: string, res: VendorResponse): CommandResult {
+  const vendor = { status: res.status, body: res.body };
+  if (retryable(res)) {
+    const after = retryAfterMs(res.headers['retry-after']);
+    return {
+      outcome: 'transient',
+      message: `BookingBug ${what} answered ${res.status}`,
+      vendor,
+      ...(after === undefined ? {} : { retryAfterMs: after }),
+    };
+  }
+  const said =
+    isJsonObject(res.body) && typeof res.body.error === 'string'
+      ? `: ${res.body.error}`
+      : typeof res.body === 'string' && res.body !== ''
+        ? `: ${res.body.slice(0, 200)}`
+        : '';
+  return { outcome: 'permanent', message: `BookingBug ${what} answered ${res.status}${said}`, vendor };
+}
+
+/** Logs in as the configured administrator; the token is stored before it is used. */
+async function login(ctx: Ctx, api: AdminApiConfig): Promise<string | CommandResult> {
+  const body: JsonObject = { email: api.email, password: api.password };
+  // The parent/child form of the login names the company logged in against.
+  if (api.companyId !== undefined) body.id = api.companyId;
+  const res = await ctx.http.request({
+    method: 'POST',
+    url: `${base(api)}/api/v1/login`,
+    headers: appHeaders(api),
+    json: body,
+  });
+  if (retryable(res)) return failure('login', res);
+  const token = isJsonObject(res.body) ? res.body.auth_token : undefined;
+  if (!ok(res) || typeof token !== 'string' || token === '') {
+    // The answer of a refused login is passed on; a 2xx without a token has nothing worth keeping.
+    return {
+      outcome: 'permanent',
+      message: `BookingBug refused the admin login (answered ${res.status}): check adminApi.appId, appKey, email and password`,
+      ...(ok(res) ? {} : { vendor: { status: res.status, body: res.body } }),
+    };
+  }
+  const stored: StoredToken = { authToken: token, account: account(api) };
+  await ctx.state.set(ADMIN_TOKEN_STATE_KEY, stored as unknown as JsonValue);
+  return token;
+}
+
+async function cachedToken(ctx: Ctx, api: AdminApiConfig): Promise<string | undefined> {
+  const stored = await ctx.state.get<JsonValue>(ADMIN_TOKEN_STATE_KEY);
+  return isJsonObject(stored) && typeof stored.authToken === 'string' && stored.account === account(api)
+    ? stored.authToken
+    : undefined;
+}
+
+/**
+ * One admin API call with the cached `Auth-Token` (logging in first when there is none), logging in
+ * again and repeating the call once when the API answers 401. Answers the response, or the outcome
+ * of a failed login.
+ */
+async function adminCall(
+  ctx: Ctx,
+  api: AdminApiConfig,
+  request: VendorRequest,
+): Promise<VendorResponse | CommandResult> {
+  let token: string | CommandResult = (await cachedToken(ctx, api)) ?? (await login(ctx, api));
+  if (typeof token !== 'string') return token;
+  const send = (t: string) =>
+    ctx.http.request({ ...request, headers: { ...appHeaders(api), ...request.headers, 'Auth-Token': t } });
+  let res = await send(token);
+  if (res.status === 401) {
+    token = await login(ctx, api);
+    if (typeof token !== 'string') return token;
+    res = await send(token);
+    if (res.status === 401) {
+      return {
+        outcome: 'permanent',
+        message:
+          'BookingBug answered 401 with a fresh Auth-Token: check the administrator’s rights on the company',
+        vendor: { status: res.status, body: res.body },
+      };
+    }
+  }
+  return res;
+}
+
+function isResult(value: VendorResponse | CommandResult): value is CommandResult {
+  return 'outcome' in value;
+}
+
+/** The booking's company: from its known state (what BookingBug / JRNI said), else the configured one. */
+function companyOf(ctx: Ctx, api: AdminApiConfig): string | undefined {
+  const org = ctx.current?.organization;
+  const known =
+    isJsonObject(org) && (typeof org.id === 'string' || typeof org.id === 'number') ? org.id : undefined;
+  const id = known ?? api.companyId;
+  return id === undefined || id === '' ? undefined : String(id);
+}
+
+async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
+  const api = ctx.config.adminApi;
+  if (!api) return { outcome: 'permanent', message: commandsUnavailable(ctx.config)! };
+  const booking = ctx.vendorIds[ctx.vendorIds.length - 1];
+  if (!booking) return { outcome: 'permanent', message: 'the appointment has no BookingBug booking id' };
+  const company = companyOf(ctx, api);
+  if (!company) {
+    return {
+      outcome: 'permanent',
+      message:
+        'the hub does not know this booking’s company (no notification named it): set adminApi.companyId',
+    };
+  }
+  const path = `${base(api)}/api/v1/admin/${encodeURIComponent(company)}/bookings/${encodeURIComponent(booking)}`;
+  const body: JsonObject = { notify: api.notifyOnCancel ?? DEFAULT_NOTIFY_ON_CANCEL };
+  if (command.data.reason !== undefined) body.cancel_reason = command.data.reason;
+  const res = await adminCall(ctx, api, { method: 'POST', url: `${path}/cancel`, json: body });
+  if (isResult(res)) return res;
+  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+  const result = failure('cancel', res);
+  if (result.outcome === 'permanent') {
+    // A repeated cancel (after a crash, or cancelled meanwhile at the vendor): done if it is cancelled.
+    const now = await adminCall(ctx, api, { method: 'GET', url: path });
+    if (!isResult(now) && ok(now) && isJsonObject(now.body) && now.body.is_cancelled === true) {
+      return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
+    }
+  }
+  return result;
+}
+
+/** The BookingBug / JRNI command handlers. */
+export const commands: CommandSpec<Config> = {
+  'appointment.cancel': cancel,
+};

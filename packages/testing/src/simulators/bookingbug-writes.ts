@@ -1,0 +1,279 @@
+/**
+ * The admin half of the fake BookingBug / JRNI REST API (dev.bookingbug.com, REST API
+ * "Authentication" and "Admin Bookings"): `POST /api/v1/login` (an administrator's email and
+ * password, `App-Id` / `App-Key` headers) answering an `auth_token`; `GET` and
+ * `POST …/cancel` of `/api/v1/admin/{company_id}/bookings/{id}` with the `Auth-Token` header.
+ *
+ * Failure modes: 401 `{"error":"401 Unauthorized"}` without a valid token (as documented), also for
+ * a token made stale by {@link BookingBugWriteApi.expireTokens}; 404 for a booking the company does
+ * not have; a cancel of a cancelled booking answers 409 (the vendor's real answer is not documented:
+ * the connector does not rely on it, it re-reads the booking); 5xx and 429 with Retry-After on demand
+ * (`failNext`); slow answers (`delayMs`). After a cancel the simulator pushes what the vendor would:
+ * a JRNI webhook with `triggerName: cancelled` for a booking it last told by JRNI webhook, else the
+ * purchase with the booking `is_cancelled` to the cancellation URL.
+ *
+ * The bookings it knows are those the simulator pushed (a vendor acts on bookings it notified), or
+ * added with {@link BookingBugWriteApi.addBooking}.
+ */
+import { randomBytes } from 'node:crypto';
+import { isJsonObject, type JsonObject } from '@switchyard/core';
+
+/** One admin API request answered (for assertions). */
+export interface BookingBugApiCall {
+  method: string;
+  path: string;
+  body: JsonObject | undefined;
+  status: number;
+  appId: string | undefined;
+  appKey: string | undefined;
+  authToken: string | undefined;
+}
+
+/** What the vendor knows of one booking, and how it last told about it. */
+interface KnownBooking {
+  company: string;
+  cancelled: boolean;
+  /** The last push that told about it: the echo is built from it. */
+  told: { shape: 'purchase'; purchase: JsonObject } | { shape: 'jrni'; webhook: JsonObject };
+}
+
+/** What the simulator lends its admin API. */
+export interface BookingBugWriteHost {
+  now(): Date;
+  /** Pushes an echo (a purchase to the cancellation URL, or a JRNI webhook) the way the simulator pushes. */
+  echo(body: JsonObject, kind: 'cancelled'): void;
+}
+
+type Reply = (status: number, body: JsonObject, headers?: Record<string, string>) => void;
+
+/** Options of {@link BookingBugWriteApi}. */
+export interface BookingBugAdminOptions {
+  /** The App-Id every call must carry. Default `sim-app-id`. */
+  appId?: string;
+  /** The App-Key every call must carry, when set (accounts set up later need none). Default `sim-app-key`; null: none. */
+  appKey?: string | null;
+  /** The administrator who may log in. Default `admin@clinic.example` / `sim-admin-password`. */
+  email?: string;
+  password?: string;
+}
+
+/**
+ * BookingBug's admin login and booking cancel.
+ *
+ * @example
+ * ```ts
+ * bb.writes.failNext(1, 429, 7);  // the next API call: 429 with Retry-After: 7
+ * bb.writes.expireTokens();       // every issued Auth-Token is now refused (401)
+ * bb.writes.log;                  // every admin API call answered
+ * ```
+ */
+export class BookingBugWriteApi {
+  /** Every admin API call answered, in order. */
+  readonly log: BookingBugApiCall[] = [];
+  /** Delay before every answer, ms (a slow vendor). */
+  delayMs = 0;
+  /** Push the echo after a cancel (default true). */
+  echoes = true;
+  /** How long after its answer the echo is pushed, ms. Default 50. */
+  echoDelayMs = 50;
+  /** Called when an API request arrives, before anything else (benchmarks time the hub's calls). */
+  onRequest: ((method: string, path: string) => void) | undefined;
+  readonly #host: BookingBugWriteHost;
+  readonly #options: Required<Omit<BookingBugAdminOptions, 'appKey'>> & { appKey: string | null };
+  readonly #bookings = new Map<string, KnownBooking>();
+  readonly #tokens = new Set<string>();
+  readonly #failures: Array<{ status: number; retryAfterSeconds?: number }> = [];
+
+  constructor(host: BookingBugWriteHost, options: BookingBugAdminOptions = {}) {
+    this.#host = host;
+    this.#options = {
+      appId: options.appId ?? 'sim-app-id',
+      appKey: options.appKey === undefined ? 'sim-app-key' : options.appKey,
+      email: options.email ?? 'admin@clinic.example',
+      password: options.password ?? 'sim-admin-password',
+    };
+  }
+
+  /** The next `count` API calls (login included) answer `status`, with Retry-After when given. */
+  failNext(count: number, status = 503, retryAfterSeconds?: number): void {
+    for (let i = 0; i < count; i++)
+      this.#failures.push(retryAfterSeconds === undefined ? { status } : { status, retryAfterSeconds });
+  }
+
+  /** Every Auth-Token issued so far is refused from now on (expired, or logged out elsewhere). */
+  expireTokens(): void {
+    this.#tokens.clear();
+  }
+
+  /** Whether the vendor holds the booking as cancelled (undefined: unknown booking). */
+  isCancelled(bookingId: string | number): boolean | undefined {
+    return this.#bookings.get(String(bookingId))?.cancelled;
+  }
+
+  /**
+   * Remembers the bookings of a push the simulator made (a purchase's `_embedded.bookings[]`, a
+   * JRNI webhook's `appointment`): the vendor can then act on them.
+   */
+  remember(body: JsonObject): void {
+    const appointment = body.appointment;
+    if (isJsonObject(appointment) && appointment.bookingId !== undefined) {
+      const company = isJsonObject(body.company) ? body.company.jrniId : undefined;
+      const trigger = typeof body.triggerName === 'string' ? body.triggerName.toLowerCase() : '';
+      this.#bookings.set(String(appointment.bookingId), {
+        company: String(company ?? ''),
+        cancelled: trigger.includes('cancel'),
+        told: { shape: 'jrni', webhook: structuredClone(body) },
+      });
+      return;
+    }
+    const embedded = isJsonObject(body._embedded) ? body._embedded : {};
+    const bookings = Array.isArray(embedded.bookings) ? embedded.bookings.filter(isJsonObject) : [];
+    for (const b of bookings) {
+      this.#bookings.set(String(b.id), {
+        company: String(b.company_id ?? ''),
+        cancelled: b.is_cancelled === true,
+        told: { shape: 'purchase', purchase: structuredClone(body) },
+      });
+    }
+  }
+
+  /** Adds a booking as a legacy purchase of one booking (tests that push nothing first). */
+  addBooking(purchase: JsonObject): void {
+    this.remember(purchase);
+  }
+
+  /** Answers an admin API route (`path` starts with `/api/v1/`); false when it is not one. */
+  async handle(
+    method: string,
+    path: string,
+    headers: Record<string, string | undefined>,
+    rawBody: string,
+    reply: Reply,
+  ): Promise<boolean> {
+    const isLogin = method === 'POST' && path === '/api/v1/login';
+    const booking = /^\/api\/v1\/admin\/([^/]+)\/bookings\/([^/]+)(\/cancel)?$/.exec(path);
+    if (!isLogin && !booking) return false;
+    let body: JsonObject | undefined;
+    try {
+      const parsed: unknown = rawBody === '' ? undefined : JSON.parse(rawBody);
+      body = isJsonObject(parsed as JsonObject) ? (parsed as JsonObject) : undefined;
+    } catch {
+      body = undefined;
+    }
+    const call = {
+      method,
+      path,
+      body,
+      appId: headers['app-id'],
+      appKey: headers['app-key'],
+      authToken: headers['auth-token'],
+    };
+    const answer: Reply = (status, json, extra) => {
+      this.log.push({ ...call, status });
+      reply(status, json, extra);
+    };
+    this.onRequest?.(method, path);
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (
+      call.appId !== this.#options.appId ||
+      (this.#options.appKey !== null && call.appKey !== this.#options.appKey)
+    ) {
+      answer(401, { error: 'Invalid App-Id or App-Key' });
+      return true;
+    }
+    const failure = this.#failures.shift();
+    if (failure) {
+      answer(
+        failure.status,
+        { error: failure.status === 429 ? 'Too Many Requests' : 'Service Unavailable' },
+        failure.retryAfterSeconds === undefined ? {} : { 'retry-after': String(failure.retryAfterSeconds) },
+      );
+      return true;
+    }
+    if (isLogin) {
+      if (body?.email !== this.#options.email || body?.password !== this.#options.password) {
+        answer(401, { error: 'Invalid email or password' });
+        return true;
+      }
+      const token = randomBytes(16).toString('base64url');
+      this.#tokens.add(token);
+      const company = typeof body.id === 'number' ? body.id : 37000;
+      answer(201, {
+        email: this.#options.email,
+        auth_token: token,
+        company_id: company,
+        path: '/api/v1',
+        _embedded: { members: [], administrators: [] },
+      });
+      return true;
+    }
+    if (call.authToken === undefined || !this.#tokens.has(call.authToken)) {
+      answer(401, { error: '401 Unauthorized' });
+      return true;
+    }
+    const [company, id] = [decodeURIComponent(booking![1]!), decodeURIComponent(booking![2]!)];
+    const known = this.#bookings.get(id);
+    if (!known || known.company !== company) {
+      answer(404, { error: 'Booking not found' });
+      return true;
+    }
+    const cancelling = booking![3] !== undefined;
+    if (cancelling && method !== 'POST') {
+      answer(405, { error: 'Method Not Allowed' });
+      return true;
+    }
+    if (!cancelling && method !== 'GET') {
+      answer(405, { error: 'Method Not Allowed' });
+      return true;
+    }
+    if (!cancelling) {
+      answer(200, this.#adminBooking(id, known));
+      return true;
+    }
+    if (known.cancelled) {
+      answer(409, { error: 'Booking is already cancelled' });
+      return true;
+    }
+    known.cancelled = true;
+    answer(200, this.#adminBooking(id, known));
+    this.#echo(id, known);
+    return true;
+  }
+
+  /** The admin booking JSON (a subset of the documented fields). */
+  #adminBooking(id: string, known: KnownBooking): JsonObject {
+    return {
+      id: Number(id),
+      company_id: Number(known.company),
+      is_cancelled: known.cancelled,
+      multi_status: {},
+      booking_updated: this.#host.now().toISOString(),
+    };
+  }
+
+  #echo(id: string, known: KnownBooking): void {
+    if (!this.echoes) return;
+    const at = this.#host
+      .now()
+      .toISOString()
+      .replace(/\.\d{3}Z$/, 'Z');
+    let body: JsonObject;
+    if (known.told.shape === 'jrni') {
+      const webhook = structuredClone(known.told.webhook);
+      webhook.triggerName = 'cancelled';
+      webhook.triggerTime = at;
+      if (isJsonObject(webhook.appointment)) webhook.appointment.status = 'cancelled';
+      known.told = { shape: 'jrni', webhook };
+      body = webhook;
+    } else {
+      const purchase = structuredClone(known.told.purchase);
+      const embedded = isJsonObject(purchase._embedded) ? purchase._embedded : {};
+      for (const b of Array.isArray(embedded.bookings) ? embedded.bookings.filter(isJsonObject) : []) {
+        if (String(b.id) === id) b.is_cancelled = true;
+      }
+      known.told = { shape: 'purchase', purchase };
+      body = purchase;
+    }
+    setTimeout(() => this.#host.echo(body, 'cancelled'), this.echoDelayMs).unref();
+  }
+}
