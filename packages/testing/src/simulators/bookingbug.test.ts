@@ -189,3 +189,100 @@ describe('BookingBugSimulator', () => {
     });
   });
 });
+
+describe('BookingBugSimulator admin API (commands)', () => {
+  async function started(hookBase: string) {
+    const sim = new BookingBugSimulator({
+      bookingUrl: hookBase,
+      cancellationUrl: `${hookBase}/cancellation`,
+      username: USER,
+      password: PASSWORD,
+    });
+    await sim.start();
+    cleanups.push(() => sim.close());
+    sim.writes.echoDelayMs = 0;
+    const call = async (method: string, path: string, body?: unknown, token?: string) => {
+      const res = await fetch(`${sim.url}${path}`, {
+        method,
+        headers: {
+          'content-type': 'application/json',
+          'App-Id': 'sim-app-id',
+          'App-Key': 'sim-app-key',
+          ...(token ? { 'Auth-Token': token } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, headers: res.headers, json: (await res.json()) as JsonObject };
+    };
+    const login = async () =>
+      (await call('POST', '/api/v1/login', { email: 'admin@clinic.example', password: 'sim-admin-password' }))
+        .json.auth_token as string;
+    return { sim, call, login };
+  }
+
+  it('cancels a booking it pushed, then pushes the JRNI cancelled webhook; a second cancel is refused', async () => {
+    const hook = await receiver([200]);
+    cleanups.push(hook.close);
+    const { sim, call, login } = await started(hook.base);
+    await sim.push(fixture('jrni-data-create.json'));
+    const token = await login();
+    expect(token).toBeTruthy();
+    const path = '/api/v1/admin/37011/bookings/1294';
+    expect((await call('POST', `${path}/cancel`, { notify: true }, token)).json).toMatchObject({
+      id: 1294,
+      is_cancelled: true,
+    });
+    await expect.poll(() => hook.received.length, { timeout: 5000 }).toBe(2);
+    const echo = JSON.parse(hook.received[1]!.body) as JsonObject;
+    expect(echo).toMatchObject({ triggerName: 'cancelled', appointment: { bookingId: 1294 } });
+    expect(sim.pushes[1]).toMatchObject({ shape: 'jrni', kind: 'cancelled', delivered: true });
+    expect((await call('POST', `${path}/cancel`, {}, token)).status).toBe(409);
+    expect((await call('GET', path, undefined, token)).json).toMatchObject({ is_cancelled: true });
+    // Wrong company, unknown booking: 404.
+    expect((await call('POST', '/api/v1/admin/1/bookings/1294/cancel', {}, token)).status).toBe(404);
+  });
+
+  it('pushes a legacy purchase with the booking cancelled to the cancellation URL', async () => {
+    const hook = await receiver([200]);
+    cleanups.push(hook.close);
+    const { sim, call, login } = await started(hook.base);
+    await sim.push(fixture('created.json'));
+    const token = await login();
+    expect((await call('POST', '/api/v1/admin/50666/bookings/13477736/cancel', {}, token)).status).toBe(200);
+    await expect.poll(() => hook.received.length, { timeout: 5000 }).toBe(2);
+    expect(sim.pushes[1]).toMatchObject({
+      shape: 'purchase',
+      kind: 'cancelled',
+      url: `${hook.base}/cancellation`,
+    });
+    const echo = JSON.parse(hook.received[1]!.body) as { _embedded: { bookings: JsonObject[] } };
+    expect(echo._embedded.bookings[0]).toMatchObject({ id: 13477736, is_cancelled: true });
+  });
+
+  it('refuses without App-Id, without or with an expired Auth-Token, a wrong password; fails on demand', async () => {
+    const hook = await receiver([200]);
+    cleanups.push(hook.close);
+    const { sim, call, login } = await started(hook.base);
+    sim.writes.echoes = false;
+    await sim.push(fixture('created.json'));
+    const path = '/api/v1/admin/50666/bookings/13477736/cancel';
+    const noApp = await fetch(`${sim.url}/api/v1/login`, { method: 'POST', body: '{}' });
+    expect(noApp.status).toBe(401);
+    expect(
+      (await call('POST', '/api/v1/login', { email: 'admin@clinic.example', password: 'x' })).status,
+    ).toBe(401);
+    expect((await call('POST', path, {})).json).toEqual({ error: '401 Unauthorized' });
+    const token = await login();
+    sim.writes.expireTokens();
+    expect((await call('POST', path, {}, token)).status).toBe(401);
+    const fresh = await login();
+    sim.writes.failNext(1, 429, 7);
+    const limited = await call('POST', path, {}, fresh);
+    expect([limited.status, limited.headers.get('retry-after')]).toEqual([429, '7']);
+    sim.writes.failNext(1);
+    expect((await call('POST', path, {}, fresh)).status).toBe(503);
+    expect(sim.writes.isCancelled('13477736')).toBe(false);
+    expect((await call('POST', path, {}, fresh)).status).toBe(200);
+    expect(sim.writes.log.map((c) => c.status)).toEqual([401, 401, 401, 201, 401, 201, 429, 503, 200]);
+  });
+});
