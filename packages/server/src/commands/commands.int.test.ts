@@ -11,6 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { BookingBugSimulator } from '@switchyard/testing/simulators/bookingbug';
 import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import pg from 'pg';
 import pino from 'pino';
@@ -18,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../cli/command.ts';
 import { parseConfig } from '../config/load.ts';
 import { shippedConnectors } from '../connectors.ts';
+import { fixture } from '../e2e/connectors/fixtures.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
 import { commandsCommand } from './cli.ts';
 import type { CommandsOptions } from './commands.ts';
@@ -29,6 +31,8 @@ const SIGNING = `whsec_${Buffer.from('commands-e2e-signing-secret-32b!').toStrin
 const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 
 let sim: DocplannerSimulator;
+let bbSim: BookingBugSimulator;
+const BB_TOKEN = 'jrni-commands-basic-token-0123';
 let subscriber: RecordingSubscriber;
 let hub: HubProcess;
 
@@ -75,12 +79,37 @@ function configText(): string {
     '      pushAuth:',
     '        headerName: x-api-key',
     '        apiKey: ${env:T_PUSH}',
+    // BookingBug / JRNI: one instance with the admin API (commands), one that only receives.
+    '  - id: bb',
+    '    connector: bookingbug',
+    '    mode: push',
+    '    settings:',
+    `      basicToken: ${BB_TOKEN}`,
+    '      adminApi:',
+    `        baseUrl: ${bbSim.url}`,
+    '        appId: sim-app-id',
+    '        appKey: sim-app-key',
+    '        email: admin@clinic.example',
+    '        password: sim-admin-password',
+    '  - id: bb-listen',
+    '    connector: bookingbug',
+    '    mode: push',
+    '    settings:',
+    `      basicToken: ${BB_TOKEN}`,
     'subscriptions:',
     '  - id: crm',
     '    kind: webhook',
     `    url: ${subscriber.url}`,
     '    events: ["appointment.*", "command.*"]',
     '    sources: [dp]',
+    '    secrets: ["${env:T_SIGNING}"]',
+    '    allowPrivateAddresses: true',
+    '    retry: { schedule: ["0s", "1s"] }',
+    '  - id: crm-bb',
+    '    kind: webhook',
+    `    url: ${subscriber.url}`,
+    '    events: ["appointment.*", "command.*"]',
+    '    sources: [bb, bb-listen]',
     '    secrets: ["${env:T_SIGNING}"]',
     '    allowPrivateAddresses: true',
     '    retry: { schedule: ["0s", "1s"] }',
@@ -185,6 +214,8 @@ beforeAll(async () => {
   subscriber = await startRecordingSubscriber({ secrets: SIGNING });
   sim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
   await sim.start();
+  bbSim = new BookingBugSimulator({ auth: { kind: 'basic-token', token: BB_TOKEN } });
+  await bbSim.start();
   hub = await startHub();
   sim.writes.hookUrl = `${hub.url}/hooks/dp`;
 }, 60_000);
@@ -192,6 +223,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await hub?.stop();
   await sim?.close();
+  await bbSim?.close();
   await subscriber?.close();
 });
 
@@ -543,4 +575,78 @@ describe('commands through a started hub', () => {
       ),
     ).rejects.toMatchObject({ code: 'SY_COMMAND_UNKNOWN_TYPE' });
   }, 60_000);
+});
+
+describe('BookingBug / JRNI commands through a started hub', () => {
+  it('cancel: admin login and cancel at the vendor, command.succeeded signed, the JRNI echo carries causedBy', async () => {
+    const hook = `${hub.url}/hooks/bb`;
+    bbSim.writes.hookUrl = hook;
+    await bbSim.push(fixture('bookingbug', 'jrni-data-create.json'), { bookingUrl: hook });
+    const created = await subscriber.waitFor(
+      (r) =>
+        r.type === 'appointment.created' &&
+        r.json !== undefined &&
+        (r.json as { source?: string }).source === 'bb',
+    );
+    const subject = created.subject!;
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.cancel',
+      subject,
+      data: { reason: 'patient called' },
+    });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+    const outcome = await subscriber.waitFor(
+      (r) => r.type === 'command.succeeded' && r.subject === `command/${id}`,
+    );
+    expect(outcome.signature.valid).toBe(true);
+    expect((outcome.json as { data: unknown }).data).toMatchObject({
+      commandId: id,
+      commandType: 'appointment.cancel',
+      target: subject,
+      instance: 'bb',
+    });
+    // The booking's company (37011) comes from what JRNI said about it.
+    expect(bbSim.writes.log.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual([
+      'POST /api/v1/login 201',
+      'POST /api/v1/admin/37011/bookings/1294/cancel 200',
+    ]);
+    expect(bbSim.writes.log[1]!.body).toEqual({ notify: true, cancel_reason: 'patient called' });
+
+    // The simulator pushes JRNI's cancelled webhook: normalized as the command's echo.
+    const echo = await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === subject);
+    expect(echo.signature.valid).toBe(true);
+    expect((echo.json as { data: { causedBy?: unknown } }).data.causedBy).toEqual({ commandId: id });
+
+    const detail = await api('GET', `/v1/commands/${id}`);
+    expect(detail.json).toMatchObject({ status: 'succeeded', attempts: 1 });
+    expect(
+      detail.json.calls.map((c: { method: string; statusCode: number }) => `${c.method} ${c.statusCode}`),
+    ).toEqual(['POST 201', 'POST 200']);
+  });
+
+  it('refuses at once, nothing queued, a command on an instance without adminApi', async () => {
+    const hook = `${hub.url}/hooks/bb-listen`;
+    await bbSim.push(fixture('bookingbug', 'jrni-notification-created.json'), { bookingUrl: hook });
+    const created = await subscriber.waitFor(
+      (r) =>
+        r.type === 'appointment.created' &&
+        (r.json as { source?: string } | undefined)?.source === 'bb-listen',
+    );
+    const before = (await api('GET', '/v1/commands?limit=500')).json.items.length;
+    const calls = bbSim.writes.log.length;
+    const refused = await api('POST', '/v1/commands', {
+      type: 'appointment.cancel',
+      subject: created.subject,
+      data: {},
+    });
+    expect(refused.status).toBe(422);
+    expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(refused.json).toMatchObject({
+      code: 'SY_COMMAND_UNSUPPORTED',
+      details: { connector: 'bookingbug', reason: expect.stringContaining('adminApi') },
+    });
+    expect((await api('GET', '/v1/commands?limit=500')).json.items.length).toBe(before);
+    expect(bbSim.writes.log.length).toBe(calls);
+  });
 });

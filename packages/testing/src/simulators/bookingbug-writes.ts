@@ -40,8 +40,11 @@ interface KnownBooking {
 /** What the simulator lends its admin API. */
 export interface BookingBugWriteHost {
   now(): Date;
-  /** Pushes an echo (a purchase to the cancellation URL, or a JRNI webhook) the way the simulator pushes. */
-  echo(body: JsonObject, kind: 'cancelled'): void;
+  /**
+   * Pushes an echo (a purchase to the cancellation URL, or a JRNI webhook) the way the simulator
+   * pushes; to `hookUrl` when given instead of the booking URL.
+   */
+  echo(body: JsonObject, kind: 'cancelled', hookUrl: string | undefined): void;
 }
 
 type Reply = (status: number, body: JsonObject, headers?: Record<string, string>) => void;
@@ -76,6 +79,8 @@ export class BookingBugWriteApi {
   echoes = true;
   /** How long after its answer the echo is pushed, ms. Default 50. */
   echoDelayMs = 50;
+  /** Where echoes go; default: the simulator's booking (and cancellation) URL. */
+  hookUrl: string | undefined;
   /** Called when an API request arrives, before anything else (benchmarks time the hub's calls). */
   onRequest: ((method: string, path: string) => void) | undefined;
   readonly #host: BookingBugWriteHost;
@@ -274,6 +279,6 @@ export class BookingBugWriteApi {
       known.told = { shape: 'purchase', purchase };
       body = purchase;
     }
-    setTimeout(() => this.#host.echo(body, 'cancelled'), this.echoDelayMs).unref();
+    setTimeout(() => this.#host.echo(body, 'cancelled', this.hookUrl), this.echoDelayMs).unref();
   }
 }

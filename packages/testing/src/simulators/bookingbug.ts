@@ -120,8 +120,9 @@ export class BookingBugSimulator {
     this.writes = new BookingBugWriteApi(
       {
         now: () => this.#options.now?.() ?? new Date(),
-        echo: (body, kind) => {
-          if (this.#options.bookingUrl !== undefined) this.push(body, { kind }).catch(() => {});
+        echo: (body, kind, hookUrl) => {
+          if (hookUrl !== undefined) this.push(body, { kind, bookingUrl: hookUrl }).catch(() => {});
+          else if (this.#options.bookingUrl !== undefined) this.push(body, { kind }).catch(() => {});
         },
       },
       options.admin,
