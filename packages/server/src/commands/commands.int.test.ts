@@ -623,6 +623,10 @@ describe('BookingBug / JRNI commands through a started hub', () => {
     expect(
       detail.json.calls.map((c: { method: string; statusCode: number }) => `${c.method} ${c.statusCode}`),
     ).toEqual(['POST 201', 'POST 200']);
+    // The Auth-Token the login answered is a credential: not in the recorded answer snippets.
+    const token = bbSim.writes.log[1]!.authToken!;
+    expect(JSON.stringify(detail.json)).not.toContain(token);
+    expect(detail.json.calls[0].responseSnippet).toContain('"auth_token":"[redacted]"');
   });
 
   it('refuses at once, nothing queued, a command on an instance without adminApi', async () => {

@@ -41,6 +41,7 @@ import { CompiledQuery, type Kysely } from 'kysely';
 import { PgBoss } from 'pg-boss';
 import type pino from 'pino';
 import { Counter, Histogram } from 'prom-client';
+import { redactSecretFields } from '../delivery/redact.ts';
 import type { Page } from '../pipeline/api-types.ts';
 import { eventIdFor, newId } from '../pipeline/ids.ts';
 import { connectorLogger, jittered } from '../pipeline/runtime.ts';
@@ -267,7 +268,8 @@ function recordingHttp(http: VendorHttp, calls: q.NewCommandCall[]): VendorHttp 
       }
       try {
         const res = await http.request(request);
-        const body = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
+        // A login's answer carries a token: kept on the command, so its secret fields are redacted.
+        const body = typeof res.body === 'string' ? res.body : JSON.stringify(redactSecretFields(res.body));
         calls.push({
           startedAt,
           method,

@@ -6,6 +6,7 @@ import {
   REDACTED,
   redactConfig,
   redactHeaders,
+  redactSecretFields,
   scrubSecrets,
 } from './redact.ts';
 
@@ -112,6 +113,25 @@ const config = {
   hook_main: 'hook-secret',
   unknown: 'stays',
 };
+
+describe('redactSecretFields', () => {
+  it('redacts token, secret and password members at any depth, keeping the rest and the input', () => {
+    const login = {
+      email: 'admin@clinic.example',
+      auth_token: 'W98lv10xrwTjWmiRu60nUg',
+      company_id: 37000,
+      _embedded: { administrators: [{ name: 'A', access_token: 'x', refresh_token: null }] },
+    };
+    expect(redactSecretFields(login)).toEqual({
+      email: 'admin@clinic.example',
+      auth_token: '[redacted]',
+      company_id: 37000,
+      _embedded: { administrators: [{ name: 'A', access_token: '[redacted]', refresh_token: null }] },
+    });
+    expect(login.auth_token).toBe('W98lv10xrwTjWmiRu60nUg');
+    expect(redactSecretFields('text')).toBe('text');
+  });
+});
 
 describe('redactConfig', () => {
   it('replaces every x-secret value, at any depth, without touching the input', () => {

@@ -70,6 +70,28 @@ export function redactHeaders<T extends string | readonly string[] | number | un
 }
 
 /**
+ * A copy of a parsed JSON body safe to keep: the value of every object member whose name
+ * {@link isSecretHeaderName} flags (`auth_token`, `access_token`, `client_secret`, `password`, …),
+ * at any depth, becomes `"[redacted]"`. Used on vendor answers kept as snippets (a login's token).
+ *
+ * @example
+ * ```ts
+ * redactSecretFields({ auth_token: 'abc', company_id: 37000 }); // { auth_token: '[redacted]', company_id: 37000 }
+ * ```
+ */
+export function redactSecretFields<T>(value: T, depth = 0): T {
+  if (depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((v) => redactSecretFields(v, depth + 1)) as T;
+  if (!isObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [name, v] of Object.entries(value)) {
+    out[name] =
+      v !== null && v !== undefined && isSecretHeaderName(name) ? REDACTED : redactSecretFields(v, depth + 1);
+  }
+  return out as T;
+}
+
+/**
  * The header names (lowercase) that carry an instance's push credentials, as its connector declares
  * them for this config (`push.credentials`, e.g. a custom API-key header name). Feed them to
  * {@link redactHeaders} as `extraSecretHeaderNames`: the declaration decides, the name-based guess
