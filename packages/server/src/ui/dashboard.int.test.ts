@@ -502,6 +502,11 @@ describe('the dashboard in a browser', () => {
     await expect.poll(() => outcome.getAttribute('data-status')).toBe('succeeded');
     await expect.poll(() => calls.filter({ hasText: '/presence/patient' }).count()).toBe(1);
     expect(await page.getByRole('button', { name: 'Retry' }).count()).toBe(0);
+    // Another appointment's page lists none of them (the list is by subject).
+    await page.goto(`${base}/ui/#/events/${deadEventId}`);
+    await expect
+      .poll(() => page.locator('[data-commands-of]').textContent())
+      .toContain('No command was sent about it');
     expect(requested.filter((u) => !u.startsWith(`${base}/`))).toEqual([]);
   }, 60_000);
 
