@@ -13,6 +13,7 @@ import {
   timingSafeEqualString,
 } from '@switchyard/core';
 import pino from 'pino';
+import type { HubConfig } from '../pipeline/api-types.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import { type BuildAppOptions, buildApp, type SwitchyardApp } from './app.ts';
 
@@ -95,10 +96,18 @@ export const hookConnector = defineConnector<HookConfig>({
 
 export const silent = pino({ level: 'silent' });
 
-export async function makeHub(databaseUrl: string): Promise<Hub> {
+/**
+ * A hub with the test connector and fast schedules; `more` adds connectors beside it and the
+ * commands subsystem's hooks (the dashboard test sends commands to a vendor simulator).
+ */
+export async function makeHub(
+  databaseUrl: string,
+  more: Pick<HubConfig, 'markEchoes'> & { connectors?: HubConfig['connectors'] } = {},
+): Promise<Hub> {
   return createHub({
     databaseUrl,
-    connectors: [hookConnector as never],
+    connectors: [hookConnector as never, ...(more.connectors ?? [])],
+    ...(more.markEchoes ? { markEchoes: more.markEchoes } : {}),
     secretKey: SECRET_KEY,
     logger: silent,
     options: {

@@ -1,14 +1,18 @@
 /**
  * Drives the real dashboard in headless Chromium (Debian's package; `.ci/run` installs it) against a
- * real hub and app on loopback, with a recording subscriber. `SWITCHYARD_SCREENSHOTS=1` also writes
- * the screenshots of docs/dashboard.md.
+ * real hub and app on loopback, with a recording subscriber, and commands sent through the real API to
+ * the Docplanner simulator. `SWITCHYARD_SCREENSHOTS=1` also writes the screenshots of docs/dashboard.md.
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Commands, commandRoutes, createCommands } from '../commands/index.ts';
+import { findConnector } from '../connectors.ts';
 import { buildApp, type SwitchyardApp } from '../http/app.ts';
+import { createMetrics } from '../http/metrics-registry.ts';
 import { ADMIN_TOKEN, call, eventually, makeHub, silent, VENDOR_API_KEY } from '../http/test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { uiPlugin } from './plugin.ts';
@@ -31,6 +35,15 @@ let subscriptionId: string;
 let deadId: string;
 let deadEventId: string;
 const FILE_SUBSCRIPTION = 'erp-from-file';
+const DP_PUSH_KEY = 'dp-dashboard-push-key-7c1e';
+/** Where the Docplanner appointment that commands act on is booked. */
+const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
+/** A slot the simulator says is taken: moving there fails permanently (422). */
+const TAKEN = '2026-03-12T09:00:00+01:00';
+let sim: DocplannerSimulator;
+let commands: Commands;
+/** Seeded by the commands test, opened again at phone width. */
+const seeded = { subject: '', eventId: '', okId: '', failedId: '' };
 /** Every URL the page asked for: none may leave the hub. */
 const requested: string[] = [];
 
@@ -59,8 +72,13 @@ async function horizontalOverflow(on: Page): Promise<{ scrollWidth: number; inne
 
 beforeAll(async () => {
   if (SHOTS) mkdirSync(SHOT_DIR, { recursive: true });
-  hub = await makeHub(database.url());
+  commands = createCommands({ retryScheduleMs: [100], retryJitter: 0, retentionCron: false });
+  hub = await makeHub(database.url(), { connectors: [findConnector('docplanner')!], ...commands.hooks });
   await hub.start();
+  const metrics = createMetrics();
+  await commands.start({ ...hub.services, registry: metrics.registry });
+  sim = new DocplannerSimulator({ apiKey: DP_PUSH_KEY, timeScale: 0.0001 });
+  await sim.start();
   // The first event's two attempts fail (500), so it dies; everything after that is accepted.
   subscriber = await startRecordingSubscriber({
     script: [
@@ -74,7 +92,11 @@ beforeAll(async () => {
     adminToken: ADMIN_TOKEN,
     trustedProxies: [],
     logger: silent,
-    plugins: [uiPlugin({ hub, adminToken: ADMIN_TOKEN })],
+    metrics,
+    plugins: [
+      async (scope) => commandRoutes(scope, { commands, adminToken: ADMIN_TOKEN }),
+      uiPlugin({ hub, adminToken: ADMIN_TOKEN }),
+    ],
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
@@ -128,6 +150,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await app?.close();
+  await commands?.stop({ graceful: false });
+  await sim?.close();
   await subscriber?.close();
   await hub?.stop();
 });
@@ -338,6 +362,154 @@ describe('the dashboard in a browser', () => {
     expect(requested.filter((u) => !u.startsWith(`${base}/`))).toEqual([]);
   });
 
+  it('lists commands, shows a failed one with its vendor calls, retries it, and lists them on the appointment', async () => {
+    // A Docplanner appointment, pushed by the simulator like the real vendor would.
+    await hub.instances.upsert({
+      id: 'dp',
+      connector: 'docplanner',
+      mode: 'push',
+      settings: {
+        apiBaseUrl: sim.url,
+        clientId: 'sim-client',
+        clientSecret: 'sim-secret',
+        releaseIntervalMinutes: 0,
+        pushAuth: { headerName: 'x-api-key', apiKey: DP_PUSH_KEY },
+      },
+    });
+    sim.writes.hookUrl = `${base}/hooks/dp`;
+    await sim.push(
+      {
+        name: 'slot-booked',
+        data: {
+          facility: { id: PLACE.facility },
+          doctor: { id: PLACE.doctor },
+          address: { id: PLACE.address },
+          visit_booking: {
+            id: '5100200',
+            status: 'booked',
+            start_at: '2026-03-10T11:30:00+01:00',
+            end_at: '2026-03-10T12:00:00+01:00',
+            duration: 30,
+            booked_by: 'user',
+            canceled_by: '',
+            booked_at: '2026-03-08T18:04:11+01:00',
+            address_service: { id: '4455661', name: 'Konsultacja' },
+            patient: { name: 'Anna', surname: 'Kowalska', phone: '+48500100200' },
+          },
+        },
+        created_at: '2026-03-08T18:04:11+01:00',
+      },
+      { hookUrl: `${base}/hooks/dp` },
+    );
+    const created = await eventually(
+      async () => (await hub.events.list({ source: 'dp', type: 'appointment.created' })).items[0],
+    );
+    seeded.subject = created.subject;
+    seeded.eventId = created.id;
+
+    // Through the real API: one command the vendor accepts, then one it refuses for good (the slot
+    // is taken: 422). The second waits for the first (same subject).
+    sim.writes.takeSlot(PLACE.doctor, PLACE.address, TAKEN);
+    const ok = await call(base, 'POST', '/v1/commands', {
+      body: { type: 'appointment.mark_arrived', subject: seeded.subject, data: {} },
+    });
+    const bad = await call(base, 'POST', '/v1/commands', {
+      body: { type: 'appointment.reschedule', subject: seeded.subject, data: { start: TAKEN } },
+      headers: { 'idempotency-key': 'crm-move-41' },
+    });
+    expect([ok.status, bad.status]).toEqual([202, 202]);
+    seeded.okId = (ok.json as { id: string }).id;
+    seeded.failedId = (bad.json as { id: string }).id;
+    const finished = async (id: string) => {
+      const c = (await call(base, 'GET', `/v1/commands/${id}`)).json as { status: string; attempts: number };
+      return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+    };
+    expect(await eventually(() => finished(seeded.okId))).toMatchObject({ status: 'succeeded' });
+    expect(await eventually(() => finished(seeded.failedId))).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+    });
+
+    // `g m` goes to Commands, as the top bar's title says.
+    await page.goto(`${base}/ui/#/`);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('main');
+    await page.keyboard.press('g');
+    await page.keyboard.press('m');
+    await page.getByRole('heading', { name: 'Commands' }).waitFor();
+    expect(page.url()).toMatch(/#\/commands$/);
+    const rows = page.locator('table.results tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.first().textContent()).toContain('appointment.reschedule');
+    await shot('commands');
+
+    // "/" jumps to the subject field; Enter filters. Then the status select narrows to the failed one.
+    await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('main');
+    await page.keyboard.press('/');
+    await page.keyboard.type(seeded.subject);
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.url()).toContain(`subject=${encodeURIComponent(seeded.subject)}`);
+    await page.getByLabel('Status').selectOption('failed');
+    await expect.poll(() => page.url()).toContain('status=failed');
+    await expect.poll(() => rows.count()).toBe(1);
+    await rows.first().getByRole('link', { name: 'appointment.reschedule' }).click();
+
+    // The failed command: its vendor call, the vendor's answer and the error; words spaced.
+    await page.getByRole('heading', { name: 'Vendor calls' }).waitFor();
+    const outcome = page.locator('article[data-status]');
+    expect(await outcome.getAttribute('data-status')).toBe('failed');
+    expect(await outcome.textContent()).toContain('Slot is not available');
+    expect(await outcome.textContent()).toContain('permanent');
+    const summary = (await page.locator('p.summary').textContent()) ?? '';
+    expect(summary).toContain(`appointment.reschedule on ${seeded.subject} at dp · sent by admin`);
+    expect(summary).toMatch(/\(key crm-move-41\) · accepted /);
+    const calls = page.locator('table.attempts tbody tr');
+    const move = calls.filter({ hasText: '/move' });
+    await expect.poll(() => move.count()).toBe(1);
+    expect(await move.textContent()).toContain('422');
+    expect(await move.textContent()).toContain('Slot is not available');
+    await shot('command');
+
+    // Retry runs it again from the start: the vendor refuses again, now after two attempts.
+    const moves = () => sim.writes.log.filter((w) => w.path.endsWith('/move')).length;
+    expect(moves()).toBe(1);
+    await page.getByRole('button', { name: 'Retry' }).click();
+    await expect.poll(() => page.locator('.notice').first().textContent()).toContain('Queued again');
+    await expect.poll(() => move.count(), { timeout: 15_000 }).toBe(2);
+    await expect.poll(() => outcome.getAttribute('data-status')).toBe('failed');
+    await expect.poll(() => outcome.textContent()).toContain('after 2 attempts');
+    expect(moves()).toBe(2);
+    expect(await finished(seeded.failedId)).toMatchObject({ status: 'failed', attempts: 2 });
+
+    // The subject leads to the appointment's events, with its commands beside them.
+    await page.locator('p.summary').getByRole('link', { name: seeded.subject }).click();
+    await page.getByRole('heading', { name: 'Events' }).waitFor();
+    const listed = page.locator(`[data-commands-of="${seeded.subject}"] tbody tr`);
+    await expect.poll(() => listed.count()).toBe(2);
+    await page
+      .locator('table[aria-label="Events"]')
+      .getByRole('link', { name: 'appointment.created' })
+      .click();
+
+    // The appointment's event page lists its commands, each linking to the command.
+    await page.getByRole('heading', { name: 'Normalized event' }).waitFor();
+    await expect.poll(() => listed.count()).toBe(2);
+    expect(await listed.nth(0).textContent()).toMatch(/appointment\.reschedule\s*failed\s*2/);
+    expect(await listed.nth(1).textContent()).toMatch(/appointment\.mark_arrived\s*succeeded\s*1/);
+    await shot('event-commands');
+    await listed.nth(1).getByRole('link', { name: 'appointment.mark_arrived' }).click();
+    await expect.poll(() => page.url()).toContain(`#/commands/${seeded.okId}`);
+    await expect.poll(() => outcome.getAttribute('data-status')).toBe('succeeded');
+    await expect.poll(() => calls.filter({ hasText: '/presence/patient' }).count()).toBe(1);
+    expect(await page.getByRole('button', { name: 'Retry' }).count()).toBe(0);
+    // Another appointment's page lists none of them (the list is by subject).
+    await page.goto(`${base}/ui/#/events/${deadEventId}`);
+    await expect
+      .poll(() => page.locator('[data-commands-of]').textContent())
+      .toContain('No command was sent about it');
+    expect(requested.filter((u) => !u.startsWith(`${base}/`))).toEqual([]);
+  }, 60_000);
+
   it('fits a 390 px phone screen on every screen, with a compact top bar', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
     const on = await phone.newPage();
@@ -366,6 +538,9 @@ describe('the dashboard in a browser', () => {
         ['instance', '#/instances/shop', 'table.results tbody tr'],
         ['inbound', `#/inbound/${inbound.id}`, 'text=Payload'],
         ['gates', '#/gates', 'h1:has-text("Gates")'],
+        ['commands', '#/commands', 'table.results tbody tr'],
+        ['command', `#/commands/${seeded.failedId}`, 'table.attempts tbody tr'],
+        ['event-commands', `#/events/${seeded.eventId}`, '[data-commands-of] tbody tr'],
       ];
       const wide: string[] = [];
       for (const [name, hash, ready] of screens) {
@@ -376,7 +551,7 @@ describe('the dashboard in a browser', () => {
         if (scrollWidth > innerWidth) wide.push(`${name}: ${scrollWidth} px`);
         const bar = await on.locator('header.top').boundingBox();
         expect(bar!.height, `top bar on ${name}`).toBeLessThanOrEqual(90);
-        if (name === 'event' || name === 'delivery') {
+        if (name === 'event' || name === 'delivery' || name === 'command') {
           // The subscriber's answer is on screen, not in a column off to the right.
           const answer = await on.locator('table.attempts td.response').first().boundingBox();
           expect(answer!.x + answer!.width).toBeLessThanOrEqual(390);

@@ -1,7 +1,20 @@
 // Events: search (type, source, subject, vendor id, time range) and one event with everything about it.
 import { useState } from 'preact/hooks';
 import { api, html, Json, Loading, link, navigate, Pager, query, Time, useLoad, usePager } from '../lib.js';
+import { SubjectCommands } from './commands.js';
 import { DeliveryCard } from './deliveries.js';
+
+/** Subjects commands are sent about (a command's own outcome events have subject `command/<id>`). */
+function commandable(subject) {
+  return typeof subject === 'string' && subject.startsWith('appointment/');
+}
+
+/** An event's subject: a command's outcome links to its command, anything else to its events. */
+function SubjectOf({ subject }) {
+  if (typeof subject === 'string' && subject.startsWith('command/'))
+    return html`<a href=${link(`commands/${subject.slice('command/'.length)}`)}>${subject}</a>`;
+  return html`<a href=${link('events', { subject })}>${subject}</a>`;
+}
 
 /** `datetime-local` value (local time, no zone) → ISO instant; and back. */
 export function localToIso(v) {
@@ -74,6 +87,7 @@ export function EventsView({ params }) {
             }</p>`
           : null
       }
+      ${params.subject && !params.vendorId && commandable(params.subject) ? html`<${SubjectCommands} subject=${params.subject} />` : null}
       <table class="results" aria-label="Events">
         <thead><tr><th>#</th><th>Type</th><th>Source</th><th>Subject</th><th>Vendor type</th><th>Happened</th></tr></thead>
         <tbody>${
@@ -125,10 +139,11 @@ export function EventView({ id }) {
     <${Loading} state=${state} />
     ${
       d &&
-      html`<p class="summary"><strong>${d.event.type}</strong> about <a href=${link('events', { subject: d.event.subject })}>${d.event.subject}</a>${' '}from <a href=${link('events', { source: d.event.source })}>${d.event.source}</a> · happened <${Time} value=${d.event.time} /></p>
+      html`<p class="summary"><strong>${d.event.type}</strong> about <${SubjectOf} subject=${d.event.subject} />${' '}from <a href=${link('events', { source: d.event.source })}>${d.event.source}</a> · happened <${Time} value=${d.event.time} /></p>
       <h2>Deliveries (${d.deliveries.length})</h2>
       ${d.deliveries.length === 0 ? html`<p class="muted">No subscription matched this event.</p>` : null}
       ${d.deliveries.map((del) => html`<${DeliveryCard} delivery=${del} onChange=${() => setTick((t) => t + 1)} />`)}
+      ${commandable(d.event.subject) ? html`<${SubjectCommands} subject=${d.event.subject} />` : null}
       <div class="grid two">
         <details class="card"><summary><h2>Normalized event</h2></summary><${Json} value=${d.event} label="Normalized event" /></details>
         <${InboundSummary} eventId=${id} />
