@@ -157,7 +157,7 @@ describe('switchyard validate (child process)', () => {
     expect(broken.stdout).toMatch(/^broken\.yaml:1:\d+ version: must be 1\n$/);
     expect(broken.stderr).toBe('broken.yaml: 1 problem\n');
     expect(broken.status).toBe(1);
-  });
+  }, 90_000);
 
   it('names an unreadable config file without a stack trace', () => {
     const result = run(['validate', '--config', 'missing.yaml']);

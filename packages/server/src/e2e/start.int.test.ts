@@ -211,5 +211,5 @@ describe('switchyard start', () => {
     } finally {
       expect(await hub.stop('SIGTERM')).toBe(0);
     }
-  }, 60_000);
+  }, 120_000);
 });

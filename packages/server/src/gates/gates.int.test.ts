@@ -255,8 +255,9 @@ describe('deciding', () => {
     await instance('dp-late', { deadlineMs: 1000, default: 'approve' });
     const r = await push('dp-late', slotBooking());
     expect(r.status).toBe(200); // the default: approve
-    // The vendor had its answer at the deadline, before the approver answered.
-    expect(slow.requests[0]!.response).toBeUndefined();
+    // The vendor had its answer at the deadline, before the approver answered (on a loaded machine
+    // the approver may not even have received the request yet).
+    expect(slow.requests[0]?.response).toBeUndefined();
     await gates.drain();
     const gate = await latestGate('dp-late');
     // What the vendor got is unchanged by the late refusal.
