@@ -8,8 +8,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
 import os from 'node:os';
+import { isAbsolute } from 'node:path';
 import { pg } from './lib/deps.ts';
 import { type BenchOptions, type BenchResult, type BenchRow, passes } from './lib/result.ts';
 
