@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { isAbsolute } from 'node:path';
 import { pg } from './lib/deps.ts';
 import { type BenchOptions, type BenchResult, type BenchRow, passes } from './lib/result.ts';
 
@@ -201,7 +202,8 @@ async function main() {
     analysis,
     '',
   ].join('\n');
-  writeFileSync(new URL(`../${out}`, import.meta.url), doc);
+  // A relative --out is from the repository root (docs/benchmarks.md), an absolute one as given.
+  writeFileSync(isAbsolute(out) ? out : new URL(`../${out}`, import.meta.url), doc);
   log(`wrote ${out}`);
 }
 

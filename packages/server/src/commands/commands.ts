@@ -41,6 +41,8 @@ import { CompiledQuery, type Kysely } from 'kysely';
 import { PgBoss } from 'pg-boss';
 import type pino from 'pino';
 import { Counter, Histogram } from 'prom-client';
+import { CONFIG_DEFAULTS } from '../config/schema.ts';
+import { configDurationMs } from '../config/units.ts';
 import { redactSecretFields } from '../delivery/redact.ts';
 import type { Page } from '../pipeline/api-types.ts';
 import { eventIdFor, newId } from '../pipeline/ids.ts';
@@ -54,28 +56,32 @@ export const COMMAND_QUEUE = 'switchyard-command';
 /** The pg-boss queue of the scheduled purge of finished commands. */
 export const COMMAND_RETENTION_QUEUE = 'switchyard-command-retention';
 
-/** Default delays before the retries of a transiently failing command, ms (6 retries, ~43 min in all). */
-export const DEFAULT_COMMAND_RETRY_MS: readonly number[] = [1000, 5000, 30_000, 120_000, 600_000, 1_800_000];
+function defaultMs(duration: string): number {
+  return configDurationMs(duration)!;
+}
 
-/** Options of {@link createCommands}; every one has a default (docs/configuration.md#commands). */
+/**
+ * Options of {@link createCommands}. The defaults of the tunable ones are the config file's
+ * (`commands.*` in CONFIG_DEFAULTS, docs/configuration.md), the one place they are set.
+ */
 export interface CommandsOptions {
   /** Run command jobs in this process. Default true. */
   worker?: boolean;
-  /** Commands running at once in this process. Default 8. */
+  /** Commands running at once in this process. Default `commands.concurrency`. */
   concurrency?: number;
-  /** Delays before each retry after a transient failure, ms. Default {@link DEFAULT_COMMAND_RETRY_MS}. */
+  /** Delays before each retry after a transient failure, ms. Default `commands.retrySchedule`. */
   retryScheduleMs?: readonly number[];
-  /** Jitter on each retry delay, as a fraction. Default 0.2. */
+  /** Jitter on each retry delay, as a fraction. Default 0.2 (as for deliveries). */
   retryJitter?: number;
-  /** Longest wait a vendor's Retry-After may ask for, ms. Default 1 h. */
+  /** Longest wait a vendor's Retry-After may ask for, ms. Default `commands.maxRetryAfter`. */
   maxRetryAfterMs?: number;
-  /** How long a running command is held before another process may take it over (its process died), ms. Default 120 s. */
+  /** How long a running command is held before another process may take it over (its process died), ms. Default `commands.lease`. */
   leaseMs?: number;
-  /** How often a worker re-sends the jobs of stranded commands, ms; 0 never. Default 5 s. */
+  /** How often a worker re-sends the jobs of stranded commands, ms; 0 never. Default `commands.sweepInterval`. */
   sweepIntervalMs?: number;
-  /** How long after a command succeeded the vendor's push of the change is marked as its echo, ms. Default 10 min. */
+  /** How long after a command succeeded the vendor's push of the change is marked as its echo, ms. Default `commands.echoWindow`. */
   echoWindowMs?: number;
-  /** Finished commands (with their vendor calls) are deleted this long after they finished, ms. Default 30 days. */
+  /** Finished commands (with their vendor calls) are deleted this long after they finished, ms. Default `commands.retention`. */
   retentionMs?: number;
   /** pg-boss cron of the purge, or false to not schedule it (call `purge()`). Default hourly, at minute 23. */
   retentionCron?: string | false;
@@ -303,6 +309,32 @@ interface Attached {
 }
 
 /**
+ * {@link CommandsOptions} with every default applied: the tunable ones from the config file's
+ * defaults (`CONFIG_DEFAULTS.commands`), so the library and `switchyard.yaml` never disagree.
+ *
+ * @example
+ * ```ts
+ * resolveCommandsOptions().leaseMs; // 120000
+ * resolveCommandsOptions({ leaseMs: 2000 }).leaseMs; // 2000
+ * ```
+ */
+export function resolveCommandsOptions(options: CommandsOptions = {}): Required<CommandsOptions> {
+  const defaults = CONFIG_DEFAULTS.commands;
+  return {
+    worker: options.worker ?? true,
+    concurrency: options.concurrency ?? defaults.concurrency,
+    retryScheduleMs: options.retryScheduleMs ?? defaults.retrySchedule.map(defaultMs),
+    retryJitter: options.retryJitter ?? 0.2,
+    maxRetryAfterMs: options.maxRetryAfterMs ?? defaultMs(defaults.maxRetryAfter),
+    leaseMs: options.leaseMs ?? defaultMs(defaults.lease),
+    sweepIntervalMs: options.sweepIntervalMs ?? defaultMs(defaults.sweepInterval),
+    echoWindowMs: options.echoWindowMs ?? defaultMs(defaults.echoWindow),
+    retentionMs: options.retentionMs ?? defaultMs(defaults.retention),
+    retentionCron: options.retentionCron ?? '23 * * * *',
+  };
+}
+
+/**
  * Creates the commands subsystem. Wire `hooks` into `createHub`, then `start(host)` it.
  *
  * @example
@@ -317,15 +349,17 @@ interface Attached {
  */
 export function createCommands(options: CommandsOptions = {}) {
   const isWorker = options.worker ?? true;
-  const concurrency = options.concurrency ?? 8;
-  const retryScheduleMs = options.retryScheduleMs ?? DEFAULT_COMMAND_RETRY_MS;
-  const retryJitter = options.retryJitter ?? 0.2;
-  const maxRetryAfterMs = options.maxRetryAfterMs ?? 3_600_000;
-  const leaseMs = options.leaseMs ?? 120_000;
-  const sweepIntervalMs = options.sweepIntervalMs ?? 5000;
-  const echoWindowMs = options.echoWindowMs ?? 600_000;
-  const retentionMs = options.retentionMs ?? 30 * 24 * 3_600_000;
-  const retentionCron = options.retentionCron ?? '23 * * * *';
+  const {
+    concurrency,
+    retryScheduleMs,
+    retryJitter,
+    maxRetryAfterMs,
+    leaseMs,
+    sweepIntervalMs,
+    echoWindowMs,
+    retentionMs,
+    retentionCron,
+  } = resolveCommandsOptions(options);
   const workerId = `${hostname()}/${process.pid}/${newId().slice(0, 8)}`;
   const running = new Set<Promise<unknown>>();
   let state: Attached | undefined;
@@ -372,7 +406,7 @@ export function createCommands(options: CommandsOptions = {}) {
         db: bossDb(db),
         ...(delayed ? { startAfter } : {}),
         retryLimit: 0,
-        expireInSeconds: Math.ceil(leaseMs / 1000),
+        expireInSeconds: Math.max(1, Math.ceil(leaseMs / 1000)),
       },
     );
   }

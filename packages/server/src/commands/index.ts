@@ -21,7 +21,7 @@ export {
   type CommandsOptions,
   type CommandView,
   createCommands,
-  DEFAULT_COMMAND_RETRY_MS,
+  resolveCommandsOptions,
 } from './commands.ts';
 export type { CommandsHost, CommandsInstance } from './host.ts';
 export { commandDetailSchema, commandRoutes, commandSchema } from './http.ts';

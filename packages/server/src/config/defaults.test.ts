@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { resolveCommandsOptions } from '../commands/commands.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS } from '../delivery/retry-schedule.ts';
 import { resolveOptions } from '../pipeline/runtime.ts';
@@ -34,6 +35,16 @@ describe('defaults', () => {
     expect(library.disableAfterConsecutiveDead).toBe(subscription.disableAfterConsecutiveDead);
     expect(library.retryScheduleMs).toEqual(subscription.retryScheduleMs);
     expect([...DEFAULT_RETRY_SCHEDULE_MS]).toEqual(subscription.retryScheduleMs);
+    const commands = resolveCommandsOptions();
+    expect({
+      retryScheduleMs: [...commands.retryScheduleMs],
+      maxRetryAfterMs: commands.maxRetryAfterMs,
+      leaseMs: commands.leaseMs,
+      sweepIntervalMs: commands.sweepIntervalMs,
+      concurrency: commands.concurrency,
+      echoWindowMs: commands.echoWindowMs,
+      retentionMs: commands.retentionMs,
+    }).toEqual(config.commands);
   });
 
   it('every default a document names (a Default column, or "`setting`, default X") is the schema default', () => {

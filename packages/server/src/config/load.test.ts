@@ -483,6 +483,39 @@ describe('loadConfig: a valid file', () => {
     await expectProblem('version: 1\nworkers:\n  normalizeLease: 10\n', 3, 'workers.normalizeLease', /./);
   });
 
+  it("reads the commands settings, defaulting to the schema's", async () => {
+    const defaults = await load('version: 1\n');
+    expect(defaults.result.config?.commands).toEqual({
+      retryScheduleMs: [1000, 5000, 30_000, 120_000, 600_000, 1_800_000],
+      maxRetryAfterMs: 3_600_000,
+      leaseMs: 120_000,
+      sweepIntervalMs: 5000,
+      concurrency: 8,
+      echoWindowMs: 600_000,
+      retentionMs: 30 * 86_400_000,
+    });
+    const set = await load(
+      'version: 1\ncommands:\n  retrySchedule: [2s, 1m]\n  maxRetryAfter: 5m\n  lease: 30s\n  sweepInterval: 1s\n  concurrency: 2\n  echoWindow: 1m\n  retention: 7d\n',
+    );
+    expect(set.result.config?.commands).toEqual({
+      retryScheduleMs: [2000, 60_000],
+      maxRetryAfterMs: 300_000,
+      leaseMs: 30_000,
+      sweepIntervalMs: 1000,
+      concurrency: 2,
+      echoWindowMs: 60_000,
+      retentionMs: 7 * 86_400_000,
+    });
+    await expectProblem('version: 1\ncommands:\n  lease: 120\n', 3, 'commands.lease', /./);
+    await expectProblem(
+      'version: 1\ncommands:\n  retrySchedule: [1s, soon]\n',
+      3,
+      'commands.retrySchedule[1]',
+      /./,
+    );
+    await expectProblem('version: 1\ncommands:\n  concurrency: 0\n', 3, 'commands.concurrency', /./);
+  });
+
   it('ignores references in the settings of an unknown connector (the name is the problem)', async () => {
     const { lines } = await load(
       'version: 1\ninstances:\n  - id: a\n    connector: nope\n    settings:\n      key: ${env:X}\n',

@@ -567,6 +567,8 @@ function resolveConfig(
   const retention = obj(data.retention);
   const logging = obj(data.logging);
   const workers = obj(data.workers);
+  const commands = obj(data.commands);
+  const commandRetries = list(commands.retrySchedule).map(String);
 
   let resolvedDatabase: ResolvedDatabase;
   const envUrl = ctx.env.DATABASE_URL;
@@ -675,6 +677,21 @@ function resolveConfig(
     workers: {
       normalizeLeaseMs: ms(workers.normalizeLease, CONFIG_DEFAULTS.workers.normalizeLease),
       deliveryLeaseMarginMs: ms(workers.deliveryLeaseMargin, CONFIG_DEFAULTS.workers.deliveryLeaseMargin),
+    },
+    commands: {
+      retryScheduleMs: (commandRetries.length > 0
+        ? commandRetries
+        : CONFIG_DEFAULTS.commands.retrySchedule
+      ).map((d) => configDurationMs(d)!),
+      maxRetryAfterMs: ms(commands.maxRetryAfter, CONFIG_DEFAULTS.commands.maxRetryAfter),
+      leaseMs: ms(commands.lease, CONFIG_DEFAULTS.commands.lease),
+      sweepIntervalMs: ms(commands.sweepInterval, CONFIG_DEFAULTS.commands.sweepInterval),
+      concurrency:
+        typeof commands.concurrency === 'number'
+          ? commands.concurrency
+          : CONFIG_DEFAULTS.commands.concurrency,
+      echoWindowMs: ms(commands.echoWindow, CONFIG_DEFAULTS.commands.echoWindow),
+      retentionMs: ms(commands.retention, CONFIG_DEFAULTS.commands.retention),
     },
   };
   if (typeof server.publicUrl === 'string') config.server.publicUrl = server.publicUrl;

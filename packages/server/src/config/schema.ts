@@ -60,6 +60,17 @@ export const CONFIG_DEFAULTS = {
   // Short, because a lease only outlives a process that died or lost its database: a live one
   // renews it every third of its length while the work runs.
   workers: { normalizeLease: '30s', deliveryLeaseMargin: '15s' },
+  commands: {
+    // Shorter than the subscription schedule: a downstream system waits for the outcome.
+    retrySchedule: ['1s', '5s', '30s', '2m', '10m', '30m'],
+    maxRetryAfter: '1h',
+    // Not renewed while the handler runs: longer than any vendor call may take.
+    lease: '120s',
+    sweepInterval: '5s',
+    concurrency: 8,
+    echoWindow: '10m',
+    retention: '30d',
+  },
 } as const;
 
 function duration(description: string, defaultValue?: string): JsonSchema {
@@ -479,6 +490,51 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           deliveryLeaseMargin: duration(
             "Added to a subscription's `timeout` to make the lease of a delivery attempt, so an attempt still waiting for its subscriber is never sent again by another process; after a crash, the attempt is retried after timeout + this.",
             CONFIG_DEFAULTS.workers.deliveryLeaseMargin,
+          ),
+        },
+      },
+      commands: {
+        type: 'object',
+        additionalProperties: false,
+        description:
+          'Commands (`/v1/commands`): how worker processes run them, retry them and match their echoes.',
+        properties: {
+          retrySchedule: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 100,
+            items: duration('Wait before this retry.'),
+            default: [...CONFIG_DEFAULTS.commands.retrySchedule],
+            description:
+              'The wait before each retry after a transient vendor failure (5xx, timeout, 429); ±20% jitter is added. After the last, the command fails (`exhausted`).',
+          },
+          maxRetryAfter: duration(
+            "The longest wait a vendor's `Retry-After` may ask for; a longer one is cut to this.",
+            CONFIG_DEFAULTS.commands.maxRetryAfter,
+          ),
+          lease: duration(
+            'How long a running command stays with its process: after a crash, another process (or the restarted one) runs it again after this long (at least once). Not renewed while it runs, so longer than any vendor call may take.',
+            CONFIG_DEFAULTS.commands.lease,
+          ),
+          sweepInterval: duration(
+            'How often a worker process looks for commands whose lease ran out or whose job was lost, and queues them again.',
+            CONFIG_DEFAULTS.commands.sweepInterval,
+          ),
+          concurrency: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 1000,
+            default: CONFIG_DEFAULTS.commands.concurrency,
+            description:
+              'Commands running at once in one worker process (commands on the same appointment always run one after another).',
+          },
+          echoWindow: duration(
+            "How long after a command succeeded the vendor's push of the change is marked as its echo (`data.causedBy`).",
+            CONFIG_DEFAULTS.commands.echoWindow,
+          ),
+          retention: duration(
+            'Finished commands (with their vendor calls) are deleted this long after they finished (hourly purge).',
+            CONFIG_DEFAULTS.commands.retention,
           ),
         },
       },

@@ -64,6 +64,16 @@ export interface ResolvedConfig {
   retention: { inboundMessagesMs: number; eventsMs: number; deliveriesMs: number };
   /** Lease lengths of the normalize and deliver workers, ms. */
   workers: { normalizeLeaseMs: number; deliveryLeaseMarginMs: number };
+  /** The commands subsystem (`commands.*`), durations in ms. */
+  commands: {
+    retryScheduleMs: number[];
+    maxRetryAfterMs: number;
+    leaseMs: number;
+    sweepIntervalMs: number;
+    concurrency: number;
+    echoWindowMs: number;
+    retentionMs: number;
+  };
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; pretty?: boolean };
 }
 

@@ -46,7 +46,7 @@ export interface StartHubProcessOptions {
   port?: number;
   /** Pipeline tuning on top of what the config sets (tests). */
   pipeline?: PipelineOptions;
-  /** Commands subsystem tuning (tests); `worker` follows the role. */
+  /** Commands subsystem tuning on top of what the config sets (tests); `worker` follows the role. */
   commands?: Omit<CommandsOptions, 'worker'>;
 }
 
@@ -175,7 +175,11 @@ export async function startHubProcess(
     // role): a vendor waits on the answer, so a hop through another process would only add latency.
     gates = createGates({ worker: true, decisionCounter: metrics.gateDecisions, logger });
     // Commands run where the workers run; an HTTP-only process accepts and queues them.
-    commands = createCommands({ ...options.commands, worker: role !== 'http' });
+    commands = createCommands({
+      ...config.commands,
+      ...options.commands,
+      worker: role !== 'http',
+    });
     hub = await createHub({
       databaseUrl: database.url,
       connectors: shippedConnectors,

@@ -256,6 +256,44 @@ export interface SwitchyardConfigFile {
     deliveryLeaseMargin?: string;
   };
   /**
+   * Commands (`/v1/commands`): how worker processes run them, retry them and match their echoes.
+   */
+  commands?: {
+    /**
+     * The wait before each retry after a transient vendor failure (5xx, timeout, 429); ±20% jitter is added. After the last, the command fails (`exhausted`).
+     *
+     * @minItems 1
+     * @maxItems 100
+     *
+     * Items: Wait before this retry.
+     */
+    retrySchedule?: [string, ...string[]];
+    /**
+     * The longest wait a vendor's `Retry-After` may ask for; a longer one is cut to this.
+     */
+    maxRetryAfter?: string;
+    /**
+     * How long a running command stays with its process: after a crash, another process (or the restarted one) runs it again after this long (at least once). Not renewed while it runs, so longer than any vendor call may take.
+     */
+    lease?: string;
+    /**
+     * How often a worker process looks for commands whose lease ran out or whose job was lost, and queues them again.
+     */
+    sweepInterval?: string;
+    /**
+     * Commands running at once in one worker process (commands on the same appointment always run one after another).
+     */
+    concurrency?: number;
+    /**
+     * How long after a command succeeded the vendor's push of the change is marked as its echo (`data.causedBy`).
+     */
+    echoWindow?: string;
+    /**
+     * Finished commands (with their vendor calls) are deleted this long after they finished (hourly purge).
+     */
+    retention?: string;
+  };
+  /**
    * Logs go to stdout, one JSON object a line unless pretty.
    */
   logging?: {

@@ -1,0 +1,235 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config files use ${env:...} references on purpose.
+/**
+ * A hub process killed (`SIGKILL`, its own OS process: `switchyard start`) while a command's vendor
+ * call is in flight; a new process on the same database finishes the command, as docs/commands.md
+ * documents: at least once. The Docplanner simulator answers slowly and carries the first DELETE
+ * out after the kill (the vendor did it, the hub never heard), so the restarted hub's repeated
+ * DELETE gets Docplanner's 409 "already canceled", which the handler counts as success.
+ *
+ * The lease is a setting (`commands.lease`, here 2s): the restarted process takes the command over
+ * once the dead one's lease runs out, found by the sweep (`commands.sweepInterval`).
+ */
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  freePort,
+  type RecordingSubscriber,
+  startRecordingSubscriber,
+  useTestDatabase,
+} from '@switchyard/testing';
+import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type HubChild, spawnSwitchyard, tempDir } from '../e2e/helpers.ts';
+
+const db = useTestDatabase();
+const ADMIN = 'command-crash-admin-token-0123456789';
+const PUSH_KEY = 'dp-command-crash-push-key-4c1d';
+const SIGNING = `whsec_${Buffer.from('command-crash-signing-secret-32b').toString('base64')}`;
+const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
+const BOOKING = '5100001';
+
+let sim: DocplannerSimulator;
+let subscriber: RecordingSubscriber;
+
+beforeAll(async () => {
+  subscriber = await startRecordingSubscriber({ secrets: SIGNING });
+  sim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
+  await sim.start();
+});
+
+afterAll(async () => {
+  await sim?.close();
+  await subscriber?.close();
+});
+
+function writeConfigFile(dir: string): void {
+  const lines = [
+    'version: 1',
+    'server:',
+    '  host: 127.0.0.1',
+    '  adminToken: ${env:T_ADMIN}',
+    'database:',
+    '  url: ${env:T_DB}',
+    'secretKey: t-command-crash-secret-key-0123',
+    'instances:',
+    '  - id: dp',
+    '    connector: docplanner',
+    '    mode: push',
+    '    settings:',
+    `      apiBaseUrl: ${sim.url}`,
+    '      clientId: sim-client',
+    '      clientSecret: sim-secret',
+    '      releaseIntervalMinutes: 0',
+    '      pushAuth:',
+    '        headerName: x-api-key',
+    '        apiKey: ${env:T_PUSH}',
+    'subscriptions:',
+    '  - id: crm',
+    '    kind: webhook',
+    `    url: ${subscriber.url}`,
+    '    events: ["appointment.*", "command.*"]',
+    '    secrets: ["${env:T_SIGNING}"]',
+    '    allowPrivateAddresses: true',
+    '    retry: { schedule: ["0s", "1s"] }',
+    // A short lease: the restarted process takes the dead one's command over within seconds.
+    'commands:',
+    '  lease: 2s',
+    '  sweepInterval: 200ms',
+    'logging:',
+    '  level: warn',
+    '',
+  ];
+  writeFileSync(join(dir, 'switchyard.yaml'), lines.join('\n'));
+}
+
+async function startHub(dir: string): Promise<HubChild> {
+  const port = await freePort();
+  const hub = spawnSwitchyard(['start', '--config', 'switchyard.yaml', '--port', String(port)], {
+    cwd: dir,
+    port,
+    env: {
+      T_ADMIN: ADMIN,
+      T_DB: db.url(),
+      T_PUSH: PUSH_KEY,
+      T_SIGNING: SIGNING,
+      DATABASE_URL: undefined,
+      SWITCHYARD_CONFIG: undefined,
+    },
+  });
+  await hub.ready();
+  return hub;
+}
+
+async function api(
+  hub: HubChild,
+  method: string,
+  path: string,
+  body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
+): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${hub.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ADMIN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
+}
+
+async function commandStatus(id: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: db.url() });
+  await client.connect();
+  try {
+    const r = await client.query<{ status: string }>('select status from switchyard.commands where id = $1', [
+      id,
+    ]);
+    return r.rows[0]?.status;
+  } finally {
+    await client.end();
+  }
+}
+
+it('a hub killed while its command is at the vendor: the next process finishes it, command.succeeded once', async () => {
+  const dir = tempDir('command-crash');
+  writeConfigFile(dir);
+  const first = await startHub(dir);
+  let second: HubChild | undefined;
+  try {
+    // The appointment, known to the hub from Docplanner's own push.
+    await sim.push(
+      {
+        name: 'slot-booked',
+        data: {
+          facility: { id: PLACE.facility },
+          doctor: { id: PLACE.doctor },
+          address: { id: PLACE.address },
+          visit_booking: {
+            id: BOOKING,
+            status: 'booked',
+            start_at: '2026-03-10T11:30:00+01:00',
+            end_at: '2026-03-10T12:00:00+01:00',
+            duration: 30,
+            booked_by: 'user',
+            canceled_by: '',
+            booked_at: '2026-03-08T18:04:11+01:00',
+            address_service: { id: '4455661', name: 'Konsultacja' },
+            patient: { name: 'Anna', surname: 'Kowalska', phone: '+48500100200' },
+          },
+        },
+        created_at: '2026-03-08T18:04:11+01:00',
+      },
+      { hookUrl: `${first.url}/hooks/dp` },
+    );
+    const created = await subscriber.waitFor(
+      (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${BOOKING}"`),
+      20_000,
+    );
+    const subject = created.subject!;
+
+    // A slow vendor: the DELETE is carried out 1.5 s after it arrives, when its caller is dead.
+    sim.writes.echoes = false;
+    sim.writes.delayMs = 1500;
+    const arrived = new Promise<void>((resolve) => {
+      sim.writes.onRequest = (method, path) => {
+        if (method === 'DELETE' && path.endsWith(`/bookings/${BOOKING}`)) resolve();
+      };
+    });
+    const sent = await api(first, 'POST', '/v1/commands', {
+      type: 'appointment.cancel',
+      subject,
+      data: { reason: 'patient called' },
+    });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+
+    await arrived;
+    expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+    // The dead process holds the command under its lease; nothing was recorded of the call.
+    expect(await commandStatus(id)).toBe('running');
+    sim.writes.delayMs = 0;
+
+    second = await startHub(dir);
+    const outcome = await subscriber.waitFor(
+      (r) => r.type === 'command.succeeded' && r.subject === `command/${id}`,
+      30_000,
+    );
+    expect(outcome.signature.valid).toBe(true);
+    expect((outcome.json as { data: unknown }).data).toMatchObject({
+      commandId: id,
+      commandType: 'appointment.cancel',
+      target: subject,
+      attempts: 2,
+      result: { alreadyDone: true },
+    });
+
+    // The vendor got the DELETE twice (at least once): it cancelled on the first, and its 409
+    // "already canceled" to the second was taken as done.
+    const deletes = sim.writes.log.filter(
+      (w) => w.method === 'DELETE' && w.path.endsWith(`/bookings/${BOOKING}`),
+    );
+    expect(deletes.map((w) => w.status)).toEqual([204, 409]);
+    const detail = await api(second, 'GET', `/v1/commands/${id}`);
+    expect(detail.json).toMatchObject({ status: 'succeeded', attempts: 2, result: { alreadyDone: true } });
+    expect(
+      detail.json.calls
+        .filter((c: { method: string }) => c.method === 'DELETE')
+        .map((c: { attempt: number; statusCode: number }) => `${c.attempt} ${c.statusCode}`),
+    ).toEqual(['2 409']);
+
+    // Delivered once: give a second delivery (another run, a duplicate job) time to show up.
+    await new Promise((r) => setTimeout(r, 2500));
+    const outcomes = subscriber.requests.filter(
+      (r) => r.type?.startsWith('command.') && r.subject === `command/${id}`,
+    );
+    expect(outcomes.map((r) => r.type)).toEqual(['command.succeeded']);
+    expect(await commandStatus(id)).toBe('succeeded');
+  } finally {
+    await first.stop('SIGKILL');
+    if (second) expect(await second.stop('SIGTERM')).toBe(0);
+  }
+}, 90_000);
