@@ -387,6 +387,63 @@ describe('commands through a started hub', () => {
     });
   });
 
+  it('a slow vendor call holds back no command on another subject: B is called and succeeds while A is held', async () => {
+    const a = await bookedAppointment();
+    const b = await bookedAppointment();
+    sim.writes.log.length = 0;
+    const arrived: string[] = [];
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    // A's vendor call stays open until the test releases it; every other call is answered at once.
+    sim.writes.onRequest = (_method, path) => {
+      const booking = /\/bookings\/([^/]+)\//.exec(path)?.[1];
+      arrived.push(booking === a.bookingId ? 'A' : booking === b.bookingId ? 'B' : path);
+      return booking === a.bookingId ? held : undefined;
+    };
+    try {
+      const sentA = await api('POST', '/v1/commands', {
+        type: 'appointment.mark_arrived',
+        subject: a.subject,
+        data: {},
+      });
+      expect(sentA.status).toBe(202);
+      await eventually(async () => arrived.includes('A'), "A's vendor call arrived");
+      const sentB = await api('POST', '/v1/commands', {
+        type: 'appointment.mark_arrived',
+        subject: b.subject,
+        data: {},
+      });
+      expect(sentB.status).toBe(202);
+      // Before the fix the worker waited for its whole batch (A) before fetching B's job.
+      const doneB = await eventually(async () => {
+        const c = (await api('GET', `/v1/commands/${sentB.json.id}`)).json;
+        return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+      }, 'B finished while A is held');
+      expect(doneB.status).toBe('succeeded');
+      // A is still at its first vendor call: none of its calls has ended (before the fix B ran only
+      // after A's call had timed out and been recorded as a transient failure).
+      expect((await api('GET', `/v1/commands/${sentA.json.id}`)).json).toMatchObject({
+        status: 'running',
+        calls: [],
+      });
+      expect(arrived[0]).toBe('A');
+      expect(arrived).toContain('B');
+      // Only B has been answered so far.
+      expect(sim.writes.log.map((w) => w.path.split('/')[8])).toEqual([b.bookingId]);
+      release();
+      const doneA = await eventually(async () => {
+        const c = (await api('GET', `/v1/commands/${sentA.json.id}`)).json;
+        return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+      }, 'A finished after its release');
+      expect(doneA.status).toBe('succeeded');
+    } finally {
+      release();
+      sim.writes.onRequest = undefined;
+    }
+  });
+
   it('a permanent vendor refusal becomes command.failed with the vendor answer; retry runs it again', async () => {
     sim.writes.takeSlot(PLACE.doctor, PLACE.address, '2026-04-01T10:00:00+02:00');
     const data = {

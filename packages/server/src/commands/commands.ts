@@ -176,6 +176,30 @@ const SNIPPET_CHARS = 500;
 /** How long an echo's normalization waits for a command still running at the vendor, ms. */
 const ECHO_WAIT_MS = 3000;
 
+/**
+ * A count of slots: `take` waits while all are taken, `free` gives one back (to the oldest waiter).
+ * Bounds the commands running at once in a worker process.
+ */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.#free = size;
+  }
+  take(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+  free(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
 function iso(d: Date | null): string | null {
   return d === null ? null : new Date(d).toISOString();
 }
@@ -306,6 +330,8 @@ interface Attached {
   host: CommandsHost;
   logger: pino.Logger;
   boss: PgBoss;
+  /** Set by `stop`: a job that gets its slot after this starts nothing (the sweep re-sends it). */
+  stopping?: boolean;
 }
 
 /**
@@ -683,6 +709,17 @@ export function createCommands(options: CommandsOptions = {}) {
     await boss.createQueue(COMMAND_QUEUE, { notify: true, retryLimit: 0 });
     const s: Attached = { host, logger, boss };
     if (isWorker) {
+      // One pg-boss worker fetches and this process keeps `concurrency` slots. Its handler returns
+      // once each job of the batch has a slot and its command has started, not when the commands
+      // end, so a slow vendor call holds its slot only: the next job is fetched as soon as a slot
+      // is free, and commands on other subjects run beside the slow one. Waiting for the whole
+      // batch (as before) made one slow call hold back every command accepted after it.
+      // Not `localConcurrency: concurrency`: that is `concurrency` fetch loops, each polling and
+      // each woken by every NOTIFY, i.e. `concurrency` fetch queries per new job; here it is one.
+      // The job is only "look at command X" and the row is the truth, so ending the job before
+      // the command ends loses nothing: a command that dies unclaimed stays `pending` and one that
+      // dies running keeps its lease; the sweep re-sends the job of either.
+      const slots = new Slots(concurrency);
       await boss.work<{ id: string }>(
         COMMAND_QUEUE,
         {
@@ -693,13 +730,16 @@ export function createCommands(options: CommandsOptions = {}) {
         },
         async (jobs) => {
           // Different entities in parallel; one entity's commands are kept in order by the claim.
-          await Promise.all(
-            jobs.map((job) =>
-              track(counted(runCommand(s, job.data.id))).catch((error) =>
-                logger.error({ err: error, command: job.data.id }, 'command job failed'),
-              ),
-            ),
-          );
+          for (const job of jobs) {
+            await slots.take();
+            if (s.stopping) {
+              slots.free();
+              return;
+            }
+            void track(counted(runCommand(s, job.data.id)))
+              .catch((error) => logger.error({ err: error, command: job.data.id }, 'command job failed'))
+              .finally(() => slots.free());
+          }
         },
       );
       if (retentionCron !== false) {
@@ -739,6 +779,7 @@ export function createCommands(options: CommandsOptions = {}) {
       sweepTimer = undefined;
       starting = undefined;
       if (!s) return;
+      s.stopping = true;
       const graceful = opts.graceful ?? true;
       await s.boss.stop({ graceful, timeout: graceful ? 15_000 : 500 }).catch(() => {});
       if (graceful) await Promise.allSettled([...running]);

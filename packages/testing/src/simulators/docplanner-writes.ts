@@ -58,8 +58,11 @@ export class DocplannerWriteApi {
   /** Keep echoes until {@link releaseEchoes} (tests that need the echo after something else). */
   holdEchoes = false;
   readonly #held: DpNotification[] = [];
-  /** Called when a write request arrives, before anything else (benchmarks time the hub's calls). */
-  onRequest: ((method: string, path: string) => void) | undefined;
+  /**
+   * Called when a write request arrives, before anything else (benchmarks time the hub's calls). A
+   * returned promise holds the answer until it settles (a test keeps one vendor call open).
+   */
+  onRequest: ((method: string, path: string) => void | Promise<void>) | undefined;
   /** Patient presence per booking id. */
   readonly presence = new Map<string, 'PRESENT'>();
   readonly #host: DocplannerWriteHost;
@@ -106,7 +109,7 @@ export class DocplannerWriteApi {
     const booking = /^\/bookings\/([^/]+)(\/move|\/presence\/patient)?$/.exec(tail);
     if (!(method === 'POST' && slot) && !(booking && (method === 'DELETE' || method === 'POST')))
       return false;
-    this.onRequest?.(method, rest);
+    await this.onRequest?.(method, rest);
     if (this.delayMs > 0) await sleep(this.delayMs);
     const where = { facility, doctor, address };
     if (slot) {
