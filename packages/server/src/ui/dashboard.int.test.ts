@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, call, eventually, makeHub, silent, VENDOR_API_KEY } from '../http/app.test-support.ts';
 import { buildApp, type SwitchyardApp } from '../http/app.ts';
-import { ADMIN_TOKEN, call, eventually, makeHub, silent, VENDOR_API_KEY } from '../http/test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { uiPlugin } from './plugin.ts';
 
