@@ -7,4 +7,5 @@ export * from './errors/index.ts';
 export * from './event-types.ts';
 export * from './json.ts';
 export * from './model.ts';
+export * from './time.ts';
 export * from './validate.ts';

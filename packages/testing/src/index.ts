@@ -4,7 +4,7 @@
  * - Postgres harness: `useTestDatabase()` gives each vitest file a fresh database on the run's
  *   server (`DATABASE_URL`, else testcontainers when Docker answers, else embedded PostgreSQL 18);
  *   `createTestDatabase()` / `startTestPostgres()` do the same outside vitest;
- *   `startEmbeddedPostgres()` also backs the server's embedded database mode.
+ *   `startEmbeddedPostgres()` is re-exported from `@switchyard/embedded-postgres`.
  * - `startRecordingSubscriber()`: a scripted webhook subscriber that verifies Standard Webhooks signatures.
  * - `memoryNormalizeContext()` / `inboundRequest()`: connector unit-test helpers.
  * - `describeConformance()` / `checkConformance()`: the conformance suite every connector runs.

@@ -5,8 +5,8 @@
  * share one state, one comparison and one hub identity per booking (`appointment.bookingId` is the
  * legacy booking `id`).
  */
-import { isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
-import { checkInOf, toRfc3339 } from './normalize.ts';
+import { isJsonObject, type JsonObject, type JsonValue, toRfc3339 } from '@switchyard/core';
+import { checkInOf } from './normalize.ts';
 import type { JrniWebhook } from './vendor.ts';
 
 /** The JRNI webhook in a body, when the body is one (an `appointment` block with a `bookingId`). */

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import type { JsonObject, NormalizeResult } from '@switchyard/core';
+import { type JsonObject, type NormalizeResult, toRfc3339 } from '@switchyard/core';
 import { inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
-import { eventMap, normalize, toRfc3339 } from './normalize.ts';
+import { eventMap, normalize } from './normalize.ts';
 import { parse } from './parse.ts';
 
 const config: Config = { basicAuth: { username: 'bb-user', password: 'bb-password-0123456789' } };

@@ -8,6 +8,7 @@ import {
   type JsonObject,
   type NormalizeContext,
   type NormalizeResult,
+  toRfc3339,
   type VendorNotification,
   withKnownState,
 } from '@switchyard/core';
@@ -117,19 +118,6 @@ function str(value: unknown): string | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   if (typeof value === 'string' && value.trim() !== '' && value.trim() !== 'null') return value.trim();
   return undefined;
-}
-
-/** `2017-03-10T11:30:00+00:00` kept as is; a missing offset is read as UTC; a space separator becomes T. */
-export function toRfc3339(value: unknown): string | undefined {
-  const text = str(value);
-  if (text === undefined) return undefined;
-  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
-  if (!m) return undefined;
-  let offset = m[4] ?? 'Z';
-  if (offset.toUpperCase() === 'Z') offset = 'Z';
-  else if (!offset.includes(':')) offset = `${offset.slice(0, 3)}:${offset.slice(3)}`;
-  const result = `${m[1]}T${m[2]}${m[3] ?? ':00'}${offset}`;
-  return Number.isNaN(Date.parse(result)) ? undefined : result;
 }
 
 function phoneOf(number: unknown, prefix: unknown): string | undefined {

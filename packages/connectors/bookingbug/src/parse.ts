@@ -6,12 +6,13 @@ import {
   type JsonObject,
   type PushRoute,
   parseJsonObjectBody,
+  toRfc3339,
   type VendorNotification,
 } from '@switchyard/core';
 import { TOKEN_ROUTE, tokenRequestFields } from './auth.ts';
 import type { Config } from './config.ts';
 import { jrniOf, jrniTrigger } from './jrni.ts';
-import { bookingSnapshot, bookingsOf, isCancelled, purchaseOf, toRfc3339 } from './normalize.ts';
+import { bookingSnapshot, bookingsOf, isCancelled, purchaseOf } from './normalize.ts';
 
 /**
  * The booking callback URL is the instance URL; the cancellation callback URL is `…/cancellation`.

@@ -11,7 +11,7 @@ import {
 import { memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
-import { normalize, toDate, toRfc3339 } from './normalize.ts';
+import { normalize, toDate, toRfc3339InZone } from './normalize.ts';
 
 const api = (id: number): JsonObject =>
   JSON.parse(
@@ -270,11 +270,11 @@ describe('clockwisemd normalize: enrichment failures', () => {
 
 describe('clockwisemd time helpers', () => {
   it('keeps offsets, fills seconds, converts offset-less times', () => {
-    expect(toRfc3339('2026-03-10T11:30-05:00')).toBe('2026-03-10T11:30:00-05:00');
-    expect(toRfc3339('2026-03-10 11:30:00 +0100')).toBe('2026-03-10T11:30:00+01:00');
-    expect(toRfc3339('2026-03-10 11:30:00')).toBe('2026-03-10T11:30:00Z');
-    expect(toRfc3339('2026-07-10 11:30:00', 'Europe/Paris')).toBe('2026-07-10T11:30:00+02:00');
-    expect(toRfc3339('tomorrow')).toBeUndefined();
+    expect(toRfc3339InZone('2026-03-10T11:30-05:00')).toBe('2026-03-10T11:30:00-05:00');
+    expect(toRfc3339InZone('2026-03-10 11:30:00 +0100')).toBe('2026-03-10T11:30:00+01:00');
+    expect(toRfc3339InZone('2026-03-10 11:30:00')).toBe('2026-03-10T11:30:00Z');
+    expect(toRfc3339InZone('2026-07-10 11:30:00', 'Europe/Paris')).toBe('2026-07-10T11:30:00+02:00');
+    expect(toRfc3339InZone('tomorrow')).toBeUndefined();
     expect(toDate('07/02/1984')).toBe('1984-07-02');
     expect(toDate('1984-07-02T00:00:00Z')).toBe('1984-07-02');
   });

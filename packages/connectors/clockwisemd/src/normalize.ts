@@ -8,6 +8,7 @@ import {
   type JsonObject,
   type NormalizeContext,
   type NormalizeResult,
+  toRfc3339,
   type VendorNotification,
   withKnownState,
 } from '@switchyard/core';
@@ -336,11 +337,11 @@ export function detailsOf(record: ClockwiseAppointment): JsonObject {
   const out: JsonObject = {};
   const timeZone = str(record.time_zone);
   if (timeZone !== undefined && isTimeZone(timeZone)) out.timeZone = timeZone;
-  const start = toRfc3339(
+  const start = toRfc3339InZone(
     record.apt_time ?? record.start_time ?? record.appointment_time,
     out.timeZone as string,
   );
-  const end = toRfc3339(record.end_time, out.timeZone as string);
+  const end = toRfc3339InZone(record.end_time, out.timeZone as string);
   if (start !== undefined) out.start = start;
   if (end !== undefined) out.end = end;
   if (start !== undefined && end !== undefined) {
@@ -405,28 +406,18 @@ function isTimeZone(zone: string): boolean {
   }
 }
 
-const DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
-
 /**
- * RFC 3339 with the vendor's offset kept. A time without an offset is read as wall time in
- * `timeZone` when the record names one, else as UTC (documented in docs/connectors/clockwisemd.md).
+ * RFC 3339 with the vendor's offset kept ({@link toRfc3339} of core). A time without an offset is
+ * read as wall time in `timeZone` when the record names one, else as UTC (documented in
+ * docs/connectors/clockwisemd.md).
  *
  * @example
  * ```ts
- * toRfc3339('2026-03-10 11:30:00', 'Europe/Paris'); // '2026-03-10T11:30:00+01:00'
+ * toRfc3339InZone('2026-03-10 11:30:00', 'Europe/Paris'); // '2026-03-10T11:30:00+01:00'
  * ```
  */
-export function toRfc3339(value: unknown, timeZone?: string): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const m = DATE_TIME.exec(value.trim());
-  if (!m) return undefined;
-  const local = `${m[1]}T${m[2]}${m[3] ?? ':00'}`;
-  let offset = m[4];
-  if (offset === undefined) offset = timeZone === undefined ? 'Z' : offsetAt(local, timeZone);
-  else if (offset.toUpperCase() === 'Z') offset = 'Z';
-  else if (!offset.includes(':')) offset = `${offset.slice(0, 3)}:${offset.slice(3)}`;
-  const result = `${local}${offset}`;
-  return Number.isNaN(Date.parse(result)) ? undefined : result;
+export function toRfc3339InZone(value: unknown, timeZone?: string): string | undefined {
+  return toRfc3339(value, timeZone === undefined ? undefined : (local) => offsetAt(local, timeZone));
 }
 
 /** The UTC offset (`+01:00`) `timeZone` has at the wall-clock time `local`. */

@@ -10,11 +10,12 @@ import {
   type NormalizeContext,
   type NormalizeResult,
   rememberKnownState,
+  toRfc3339,
   type VendorNotification,
   withKnownState,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
-import { offsetOf, requestMatchKey, toRfc3339 } from './parse.ts';
+import { offsetOf, requestMatchKey } from './parse.ts';
 import type {
   DpActor,
   DpAddress,

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { ConnectorError, isConnectorError, type JsonObject } from '@switchyard/core';
+import { ConnectorError, isConnectorError, type JsonObject, toRfc3339 } from '@switchyard/core';
 import { inboundRequest } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import { authenticate, sourceIpAllowed } from './auth.ts';
 import type { Config } from './config.ts';
-import { parse, toRfc3339 } from './parse.ts';
+import { parse } from './parse.ts';
 
 const fixture = (name: string) =>
   JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;

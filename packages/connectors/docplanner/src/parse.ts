@@ -7,6 +7,7 @@ import {
   type JsonValue,
   type PushRoute,
   parseJsonBody,
+  toRfc3339,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
@@ -14,34 +15,6 @@ import { type DpBookingRequest, type DpData, type DpPatient, GATE_NAMES } from '
 
 /** Docplanner pushes every notification, gates included, to the one URL agreed per client. */
 export const routes: readonly PushRoute[] = [{ name: 'default', path: '' }];
-
-const DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
-
-/**
- * Normalizes a Docplanner date-time to RFC 3339, keeping its offset (`+0200` → `+02:00`, a space
- * separator → `T`). A value without an offset gets `fallbackOffset` (callers pass the notification's
- * `created_at` offset: the facility's local time), else `Z`. Returns undefined for anything else.
- *
- * @example
- * ```ts
- * toRfc3339('2026-03-10 11:30:00', '+01:00'); // '2026-03-10T11:30:00+01:00'
- * ```
- */
-export function toRfc3339(value: unknown, fallbackOffset?: string): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const m = DATE_TIME.exec(value.trim());
-  if (!m) return undefined;
-  const [, date, hm, seconds, rawOffset] = m;
-  let offset: string;
-  if (rawOffset === undefined) offset = fallbackOffset ?? 'Z';
-  else if (/^z$/i.test(rawOffset)) offset = 'Z';
-  else {
-    const digits = rawOffset.replace(':', '');
-    offset = `${digits.slice(0, 3)}:${digits.length > 3 ? digits.slice(3, 5) : '00'}`;
-  }
-  const text = `${date}T${hm}${seconds ?? ':00'}${offset}`;
-  return Number.isNaN(Date.parse(text)) ? undefined : text;
-}
 
 /** The offset part of an RFC 3339 value (`+01:00`, `Z`), to lend to offset-less vendor times. */
 export function offsetOf(rfc3339: string | undefined): string | undefined {

@@ -9,7 +9,7 @@ export type { AuthMode, Config, TestHandling } from './config.ts';
 export { configSchema, resolveConfig } from './config.ts';
 export { encode } from './encode.ts';
 export { eventMap, normalize } from './normalize.ts';
-export { parse, routes, toRfc3339 } from './parse.ts';
+export { parse, routes } from './parse.ts';
 export type { SoapNote, WebhookEvent } from './vendor.ts';
 
 /**

@@ -6,10 +6,11 @@ import {
   type JsonObject,
   type NormalizeContext,
   type NormalizeResult,
+  toRfc3339,
   type VendorNotification,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
-import { isSoapNoteType, millisOf, toRfc3339 } from './parse.ts';
+import { isSoapNoteType, millisOf } from './parse.ts';
 import type { SoapNoteEventType } from './vendor.ts';
 
 export const CONNECTOR_NAME = 'instinctive-notes';

@@ -6,6 +6,7 @@ import {
   type JsonObject,
   type PushRoute,
   parseJsonObjectBody,
+  toRfc3339,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
@@ -85,32 +86,6 @@ export function parse(request: InboundRequest, _config: Config): VendorNotificat
   if (noteId !== undefined) notification.orderingKey = noteId;
   if (occurredAt !== undefined) notification.occurredAt = occurredAt;
   return [notification];
-}
-
-/**
- * Vendor timestamps → RFC 3339. Instinctive Notes sends ISO 8601 in UTC (`2018-03-26T14:20:00Z`),
- * kept as is. A time without an offset (`2018-03-26 14:20:00`) is taken as UTC, the zone of every
- * timestamp in the vendor's sample; anything unreadable gives undefined (the raw value stays in
- * `vendor`).
- *
- * @example
- * ```ts
- * toRfc3339('2018-03-26 14:20:00'); // '2018-03-26T14:20:00Z'
- * toRfc3339('2018-03-26T14:20:00+01:00'); // '2018-03-26T14:20:00+01:00'
- * ```
- */
-export function toRfc3339(value: string | undefined | null): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const match = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|z|[+-]\d{2}:?\d{2})?$/.exec(
-    value.trim(),
-  );
-  if (!match) return undefined;
-  const [, date, clock, zone] = match;
-  const time = clock!.length === 5 ? `${clock}:00` : clock!;
-  let offset = zone === undefined || zone === 'z' ? 'Z' : zone;
-  if (/^[+-]\d{4}$/.test(offset)) offset = `${offset.slice(0, 3)}:${offset.slice(3)}`;
-  const text = `${date}T${time}${offset}`;
-  return Number.isNaN(Date.parse(text)) ? undefined : text;
 }
 
 /** Milliseconds since the epoch of an RFC 3339 time, or undefined. */

@@ -9,7 +9,7 @@ export type { Config } from './config.ts';
 export { configSchema } from './config.ts';
 export { encode } from './encode.ts';
 export { eventMap, IGNORED_FAMILIES, normalize, PROCESS_KINDS } from './normalize.ts';
-export { parse, routes, toRfc3339 } from './parse.ts';
+export { parse, routes } from './parse.ts';
 export type { QuableNotification, QuableProcess, QuableResource } from './vendor.ts';
 
 /**

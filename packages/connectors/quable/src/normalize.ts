@@ -9,10 +9,10 @@ import {
   type JsonValue,
   type NormalizeContext,
   type NormalizeResult,
+  toRfc3339,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
-import { toRfc3339 } from './parse.ts';
 
 export const CONNECTOR_NAME = 'quable';
 

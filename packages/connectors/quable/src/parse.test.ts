@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import type { ConnectorError, JsonObject } from '@switchyard/core';
+import { type ConnectorError, type JsonObject, toRfc3339 } from '@switchyard/core';
 import { inboundRequest } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
-import { parse, routes, toRfc3339 } from './parse.ts';
+import { parse, routes } from './parse.ts';
 
 const config: Config = { authorization: 'Bearer qb-test-0123456789abcdef' };
 const fixture = (name: string) =>

@@ -5,6 +5,7 @@ import {
   isJsonObject,
   type PushRoute,
   parseJsonObjectBody,
+  toRfc3339,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
@@ -50,29 +51,4 @@ export function parse(request: InboundRequest, _config: Config): VendorNotificat
   if (orderingKey !== undefined) notification.orderingKey = orderingKey;
   if (occurredAt !== undefined) notification.occurredAt = occurredAt;
   return [notification];
-}
-
-/**
- * Vendor timestamps → RFC 3339. Quable sends ISO 8601 with an offset (`2020-06-18T11:48:17+00:00`),
- * kept as is. A time without an offset (`2020-06-18 11:48:17`) is taken as UTC, the offset of every
- * timestamp Quable documents; anything unreadable gives undefined (the raw value stays in `vendor`).
- *
- * @example
- * ```ts
- * toRfc3339('2020-06-18 11:48:17'); // '2020-06-18T11:48:17Z'
- * toRfc3339('2020-06-18T11:48:17+0200'); // '2020-06-18T11:48:17+02:00'
- * ```
- */
-export function toRfc3339(value: string | undefined | null): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const match = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|z|[+-]\d{2}:?\d{2})?$/.exec(
-    value.trim(),
-  );
-  if (!match) return undefined;
-  const [, date, clock, zone] = match;
-  const time = clock!.length === 5 ? `${clock}:00` : clock!;
-  let offset = zone === undefined || zone === 'z' ? 'Z' : zone;
-  if (/^[+-]\d{4}$/.test(offset)) offset = `${offset.slice(0, 3)}:${offset.slice(3)}`;
-  const result = `${date}T${time}${offset}`;
-  return Number.isNaN(Date.parse(result)) ? undefined : result;
 }

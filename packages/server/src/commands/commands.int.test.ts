@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../cli/command.ts';
 import { parseConfig } from '../config/load.ts';
 import { shippedConnectors } from '../connectors.ts';
-import { fixture } from '../e2e/connectors/fixtures.ts';
+import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
 import { commandsCommand } from './cli.ts';
 import type { CommandsOptions } from './commands.ts';

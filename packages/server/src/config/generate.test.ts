@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { acme } from './connectors.test-support.ts';
 import {
   configGenerator,
   DOCS_END,
@@ -8,7 +9,6 @@ import {
   referenceMarkdown,
   replaceBetweenMarkers,
 } from './generate.ts';
-import { acme } from './test-connectors.ts';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 

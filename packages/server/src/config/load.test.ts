@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testConnectors } from './connectors.test-support.ts';
 import { formatProblem, loadConfig } from './load.ts';
-import { testConnectors } from './test-connectors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-config-'));
 let counter = 0;

@@ -1,7 +1,7 @@
 import { createAjv } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
+import { acme, pushy } from './connectors.test-support.ts';
 import { buildConfigSchema } from './schema.ts';
-import { acme, pushy } from './test-connectors.ts';
 
 describe('buildConfigSchema', () => {
   it('attaches each connector’s settings schema with if/then on its name', () => {

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
-import { Webhook } from '../../../testing/node_modules/standardwebhooks/dist/index.js';
 import { isDeliveryError } from './errors.ts';
 import { generateSecret, isValidSecret, parseSecret, signPayload, verifySignature } from './sign.ts';
 

@@ -14,7 +14,7 @@ import {
   spawnSwitchyard,
   tempDir,
   writeConfig,
-} from './helpers.ts';
+} from './helpers.test-support.ts';
 
 it('starts on an embedded Postgres, keeps what it took across a restart', async () => {
   const dir = tempDir('embedded');

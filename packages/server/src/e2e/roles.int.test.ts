@@ -10,7 +10,7 @@ import {
   tempDir,
   webhookSubscription,
   writeConfig,
-} from './helpers.ts';
+} from './helpers.test-support.ts';
 
 const db = useTestDatabase();
 const signingSecret = newSigningSecret();

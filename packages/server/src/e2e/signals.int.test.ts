@@ -15,7 +15,7 @@ import {
   spawnSwitchyard,
   tempDir,
   writeConfig,
-} from './helpers.ts';
+} from './helpers.test-support.ts';
 
 const dir = tempDir('signals');
 // Run as root, Postgres runs as the OS user "postgres", which must traverse the directory.

@@ -2,7 +2,15 @@ import { compileErrors, validate } from '@readme/openapi-parser';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../pipeline/hub.ts';
-import { ADMIN_TOKEN, broken, call, eventually, listen, makeHub, VENDOR_API_KEY } from './test-support.ts';
+import {
+  ADMIN_TOKEN,
+  broken,
+  call,
+  eventually,
+  listen,
+  makeHub,
+  VENDOR_API_KEY,
+} from './app.test-support.ts';
 
 const database = useTestDatabase();
 let hub: Hub;

@@ -2,7 +2,7 @@ import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../pipeline/hub.ts';
 import { uiPlugin } from '../ui/plugin.ts';
-import { ADMIN_TOKEN, call, listen, makeHub, VENDOR_API_KEY } from './test-support.ts';
+import { ADMIN_TOKEN, call, listen, makeHub, VENDOR_API_KEY } from './app.test-support.ts';
 
 const database = useTestDatabase();
 let hub: Hub;

@@ -6,8 +6,8 @@
 import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Hub } from '../pipeline/hub.ts';
+import { ADMIN_TOKEN, makeHub, silent } from './app.test-support.ts';
 import { buildApp } from './app.ts';
-import { ADMIN_TOKEN, makeHub, silent } from './test-support.ts';
 
 const database = useTestDatabase();
 let hub: Hub;

@@ -1,8 +1,8 @@
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../pipeline/hub.ts';
+import { call, eventually, listen, makeHub, VENDOR_API_KEY } from './app.test-support.ts';
 import { matchPushRoute } from './routes/hooks.ts';
-import { call, eventually, listen, makeHub, VENDOR_API_KEY } from './test-support.ts';
 
 const database = useTestDatabase();
 let hub: Hub;

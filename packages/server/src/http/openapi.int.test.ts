@@ -13,8 +13,8 @@ import { expect, it } from 'vitest';
 import { loadConfig } from '../config/load.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { startHubProcess } from '../runtime/process.ts';
+import { silent } from './app.test-support.ts';
 import type { SwitchyardApp } from './app.ts';
-import { silent } from './test-support.ts';
 
 const db = useTestDatabase();
 

@@ -3,8 +3,8 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
 import type { SubscriptionInput } from './api-types.ts';
+import { eventually, makeHub, push, resetBehaviour, setupInstance } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
-import { eventually, makeHub, push, resetBehaviour, setupInstance } from './test-fixtures.ts';
 
 const database = useTestDatabase();
 let hub: Hub;

@@ -3,11 +3,10 @@
  * command: stored in `events` and fanned out exactly like normalized events, in the caller's
  * transaction, so an outcome is announced if and only if the state change that caused it commits.
  */
-import { type EventEnvelope, SwitchyardError } from '@switchyard/core';
+import { type EventEnvelope, SwitchyardError, validateEvent } from '@switchyard/core';
 import { sql } from 'kysely';
 import type { Executor } from '../storage/db.ts';
-import { CHANNEL_DELIVER } from '../storage/queries.ts';
-import { validateEnvelope } from './validate.ts';
+import { CHANNEL_DELIVER, typeMatchesAny } from '../storage/queries.ts';
 
 /**
  * Validates, stores and fans out hub-made events in one statement; an event id already stored is
@@ -27,7 +26,7 @@ import { validateEnvelope } from './validate.ts';
 export async function storeHubEvents(db: Executor, events: readonly EventEnvelope[]): Promise<number> {
   if (events.length === 0) return 0;
   for (const e of events) {
-    const check = validateEnvelope(e);
+    const check = validateEvent(e);
     if (!check.valid) {
       throw new SwitchyardError(
         'SY_EVENT_INVALID',
@@ -58,8 +57,7 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
         then 'held' else 'pending' end
       from stored e join switchyard.subscriptions s
         on s.kind = 'webhook' and s.disabled_at is null
-        and ('*' = any(s.event_types) or e.type = any(s.event_types)
-          or split_part(e.type, '.', 1) || '.*' = any(s.event_types))
+        and ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}
         and (s.sources is null or e.source = any(s.sources))
       order by e.sequence
       on conflict (subscription_id, event_id) where reason = 'fanout' do nothing

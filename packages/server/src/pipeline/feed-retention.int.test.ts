@@ -1,8 +1,15 @@
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  behaviour,
+  eventually,
+  makeHub,
+  push,
+  resetBehaviour,
+  setupInstance,
+} from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
-import { behaviour, eventually, makeHub, push, resetBehaviour, setupInstance } from './test-fixtures.ts';
 
 const database = useTestDatabase();
 let hub: Hub;

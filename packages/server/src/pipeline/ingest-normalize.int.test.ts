@@ -3,8 +3,6 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../storage/db.ts';
 import { migrate, migrations } from '../storage/migrations.ts';
-import type { Hub } from './hub.ts';
-import { eventIdFor } from './ids.ts';
 import {
   API_KEY,
   behaviour,
@@ -13,7 +11,9 @@ import {
   push,
   resetBehaviour,
   setupInstance,
-} from './test-fixtures.ts';
+} from './fixtures.test-support.ts';
+import type { Hub } from './hub.ts';
+import { eventIdFor } from './ids.ts';
 
 const database = useTestDatabase();
 let hub: Hub;

@@ -5,8 +5,10 @@ import {
   type JsonObject,
   type JsonValue,
   type NormalizeResult,
+  type ValidationIssue,
   type VendorHttp,
   type VendorNotification,
+  validateEvent,
 } from '@switchyard/core';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
@@ -15,7 +17,6 @@ import { eventIdFor } from './ids.ts';
 import type { LeaseKeeper } from './leases.ts';
 import { connectorLogger, jittered, type Runtime } from './runtime.ts';
 import { aliasStore, stateStore } from './stores.ts';
-import { type ValidationIssue, validateEnvelope } from './validate.ts';
 import type { TickResult } from './wake.ts';
 
 /** Rebuilds the notification the connector produced from its stored row. */
@@ -234,7 +235,7 @@ export class Normalizer {
         instance: row.instance_id,
         vendortype: draft.vendorType ?? row.vendor_type,
       } as EventEnvelope;
-      const check = validateEnvelope(envelope);
+      const check = validateEvent(envelope);
       if (!check.valid) invalid.push({ index, errors: check.errors });
       envelopes.push(envelope);
     });

@@ -7,8 +7,8 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
 import type { HubEvent, SubscriptionInput } from './api-types.ts';
+import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
-import { eventually, makeHub, push, setupInstance } from './test-fixtures.ts';
 
 const database = useTestDatabase();
 let hub: Hub;

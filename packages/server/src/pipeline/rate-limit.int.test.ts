@@ -2,8 +2,8 @@ import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } f
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
 import * as q from '../storage/queries.ts';
+import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
-import { eventually, makeHub, push, setupInstance } from './test-fixtures.ts';
 
 const database = useTestDatabase();
 let hub: Hub;

@@ -17,7 +17,7 @@ import {
   openPool,
   realInstances,
   startInProcessHub,
-} from './support.ts';
+} from './support.test-support.ts';
 
 const database = useTestDatabase();
 

@@ -21,7 +21,7 @@ import {
 import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type HubChild, spawnSwitchyard, tempDir } from '../e2e/helpers.ts';
+import { type HubChild, spawnSwitchyard, tempDir } from '../e2e/helpers.test-support.ts';
 
 const db = useTestDatabase();
 const ADMIN = 'command-crash-admin-token-0123456789';

@@ -21,7 +21,7 @@ vi.mock('@switchyard/core', async (importOriginal) => {
 });
 
 const { shippedConnectors } = await import('../connectors.ts');
-const { realInstances } = await import('./support.ts');
+const { realInstances } = await import('./support.test-support.ts');
 const { adminAuth } = await import('../http/plugins/admin-auth.ts');
 
 beforeEach(() => {

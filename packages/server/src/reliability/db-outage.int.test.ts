@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
 import { buildApp, type SwitchyardApp } from '../http/index.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
+import { relConnector } from './connector.test-support.ts';
 import {
   API_KEY,
   account,
@@ -22,9 +23,8 @@ import {
   received,
   SECRET_KEY,
   storedMessages,
-} from './support.ts';
-import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
-import { relConnector } from './test-connector.ts';
+} from './support.test-support.ts';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.test-support.ts';
 
 const database = useTestDatabase();
 const secret = generateSecret();

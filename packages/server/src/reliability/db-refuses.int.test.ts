@@ -15,7 +15,7 @@ import {
   INSTANCE,
   type InProcessHub,
   startInProcessHub,
-} from './support.ts';
+} from './support.test-support.ts';
 
 const database = useTestDatabase();
 let admin: pg.Client;

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import type pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RawAnswer, rawRequest } from './raw-http.ts';
+import { type RawAnswer, rawRequest } from './raw-http.test-support.ts';
 import {
   ADMIN_TOKEN,
   API_KEY,
@@ -19,7 +19,7 @@ import {
   type RealInstance,
   realInstances,
   startInProcessHub,
-} from './support.ts';
+} from './support.test-support.ts';
 
 const RUNS = 150;
 const database = useTestDatabase();

@@ -14,9 +14,9 @@ import { generateSecret } from '../delivery/sign.ts';
 import { resolveOptions } from '../pipeline/runtime.ts';
 import { openDatabase } from '../storage/db.ts';
 import * as q from '../storage/queries.ts';
-import { eventually, newLedger, openPool, pushOne, startInProcessHub } from './support.ts';
-import { startTcpProxy } from './tcp-proxy.ts';
-import { slowNormalize } from './test-connector.ts';
+import { slowNormalize } from './connector.test-support.ts';
+import { eventually, newLedger, openPool, pushOne, startInProcessHub } from './support.test-support.ts';
+import { startTcpProxy } from './tcp-proxy.test-support.ts';
 
 const database = useTestDatabase();
 let pool: pg.Pool;

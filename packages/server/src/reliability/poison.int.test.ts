@@ -7,6 +7,7 @@ import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } f
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
 import { eventIdFor } from '../pipeline/ids.ts';
+import { connectorBugs } from './connector.test-support.ts';
 import {
   ADMIN_TOKEN,
   eventually,
@@ -15,8 +16,7 @@ import {
   pushOne,
   received,
   startInProcessHub,
-} from './support.ts';
-import { connectorBugs } from './test-connector.ts';
+} from './support.test-support.ts';
 
 const database = useTestDatabase();
 const secret = generateSecret();

@@ -21,7 +21,7 @@ import {
   realInstances,
   SECRET_KEY,
   spawnHub,
-} from './support.ts';
+} from './support.test-support.ts';
 
 const database = useTestDatabase();
 const good = generateSecret();
@@ -55,7 +55,7 @@ beforeAll(async () => {
   const setup = await createHub({
     databaseUrl: database.url(),
     connectors: [
-      (await import('./test-connector.ts')).relConnector,
+      (await import('./connector.test-support.ts')).relConnector,
       ...(await import('../connectors.ts')).shippedConnectors,
     ],
     secretKey: SECRET_KEY,

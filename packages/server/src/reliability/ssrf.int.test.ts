@@ -7,7 +7,13 @@
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
-import { eventually, type InProcessHub, newLedger, pushOne, startInProcessHub } from './support.ts';
+import {
+  eventually,
+  type InProcessHub,
+  newLedger,
+  pushOne,
+  startInProcessHub,
+} from './support.test-support.ts';
 
 const database = useTestDatabase();
 const secret = generateSecret();

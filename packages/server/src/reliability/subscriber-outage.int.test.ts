@@ -16,8 +16,8 @@ import {
   pushOne,
   received,
   startInProcessHub,
-} from './support.ts';
-import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
+} from './support.test-support.ts';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.test-support.ts';
 
 const database = useTestDatabase();
 const secret = generateSecret();

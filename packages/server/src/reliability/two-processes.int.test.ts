@@ -9,6 +9,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
 import { createHub } from '../pipeline/hub.ts';
+import { relConnector } from './connector.test-support.ts';
 import {
   API_KEY,
   account,
@@ -23,8 +24,7 @@ import {
   SECRET_KEY,
   spawnHub,
   storedMessages,
-} from './support.ts';
-import { relConnector } from './test-connector.ts';
+} from './support.test-support.ts';
 
 const database = useTestDatabase();
 const secret = generateSecret();

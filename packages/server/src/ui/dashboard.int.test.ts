@@ -11,9 +11,9 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Commands, commandRoutes, createCommands } from '../commands/index.ts';
 import { findConnector } from '../connectors.ts';
+import { ADMIN_TOKEN, call, eventually, makeHub, silent, VENDOR_API_KEY } from '../http/app.test-support.ts';
 import { buildApp, type SwitchyardApp } from '../http/app.ts';
 import { createMetrics } from '../http/metrics-registry.ts';
-import { ADMIN_TOKEN, call, eventually, makeHub, silent, VENDOR_API_KEY } from '../http/test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { uiPlugin } from './plugin.ts';
 

@@ -6,6 +6,7 @@
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
 import type { Executor } from '../storage/db.ts';
+import { typeMatchesAny } from '../storage/queries.ts';
 
 /** Events stored per minute over the last `minutes` minutes (events_created_idx). Missing minutes are 0. */
 export async function eventsPerMinute(
@@ -197,8 +198,7 @@ export async function eventsOfSubjects(
   const r = await sql<SearchedEvent>`
     select sequence::text as sequence, envelope from switchyard.events e
     where e.subject = any(${f.subjects as string[]}::text[])
-      and (${type}::text is null or ${type} = '*' or e.type = ${type}
-           or (right(${type}::text, 2) = '.*' and split_part(e.type, '.', 1) || '.*' = ${type}))
+      and (${type}::text is null or ${typeMatchesAny(sql.ref('e.type'), sql`array[${type}::text]`)})
       and (${f.source ?? null}::text is null or e.source = ${f.source ?? null})
       and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
       and (${f.until ?? null}::timestamptz is null or e.created_at < ${f.until ?? null})

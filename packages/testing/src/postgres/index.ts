@@ -1,7 +1,16 @@
 /**
- * The Postgres harness. `embedded.ts`, `databases.ts`, `docker.ts` and `test-postgres.ts` do not
- * import vitest, so non-test code (the server's embedded mode, benchmarks) can use them.
+ * The Postgres harness. `databases.ts`, `docker.ts` and `test-postgres.ts` do not import vitest, so
+ * non-test code (benchmarks, scripts) can use them. The embedded Postgres launcher is the production
+ * package `@switchyard/embedded-postgres` (the server's embedded mode runs it); it is re-exported here
+ * for the tests' convenience.
  */
+
+export {
+  type EmbeddedPostgres,
+  type EmbeddedPostgresOptions,
+  freePort,
+  startEmbeddedPostgres,
+} from '@switchyard/embedded-postgres';
 export {
   type CreateTestDatabaseOptions,
   checkConnection,
@@ -17,12 +26,6 @@ export {
   POSTGRES_TEST_IMAGE,
   startPostgresContainer,
 } from './docker.ts';
-export {
-  type EmbeddedPostgres,
-  type EmbeddedPostgresOptions,
-  freePort,
-  startEmbeddedPostgres,
-} from './embedded.ts';
 export {
   FAST_TEST_SETTINGS,
   startTestPostgres,

@@ -1,9 +1,9 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startEmbeddedPostgres } from '@switchyard/embedded-postgres';
 import { checkConnection } from './databases.ts';
 import { dockerAvailable, startPostgresContainer } from './docker.ts';
-import { startEmbeddedPostgres } from './embedded.ts';
 
 /** Where the test Postgres came from. */
 export type TestPostgresKind = 'database_url' | 'testcontainers' | 'embedded';

@@ -1,6 +1,6 @@
+import { clockwisemdConnector } from '@switchyard/connector-clockwisemd/testing';
 import type { EventEnvelope, JsonValue, VendorRequest, VendorResponse } from '@switchyard/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { clockwisemdConnector } from '../../../connectors/clockwisemd/src/index.ts';
 import { inboundRequest, memoryNormalizeContext } from '../connector-context.ts';
 import { ClockwiseSimulator } from './clockwisemd.ts';
 import { startHookReceiver } from './shared/receiver.ts';

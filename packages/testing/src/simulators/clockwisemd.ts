@@ -7,9 +7,11 @@
  * not, and `retryDelaysMs` makes it.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import {
+  type Config as ClockwiseConfig,
+  clockwisemdConnector,
+} from '@switchyard/connector-clockwisemd/testing';
 import { type EventEnvelope, isJsonObject, type JsonObject } from '@switchyard/core';
-import type { Config as ClockwiseConfig } from '../../../connectors/clockwisemd/src/config.ts';
-import { clockwisemdConnector } from '../../../connectors/clockwisemd/src/index.ts';
 import { ClockwiseWriteApi } from './clockwisemd-writes.ts';
 import { type Attempt, isCloudEvent, pushJson, sleep } from './shared/push.ts';
 import { closeServer, listenLocal, readBody } from './shared/server.ts';

@@ -6,8 +6,9 @@
  * (`booked_by` / `canceled_by: integration`). The 5xx / 429-with-Retry-After modes come from the
  * simulator's `failNext`, which applies to these routes as to every API route.
  */
+
+import type { DpNotification } from '@switchyard/connector-docplanner/testing';
 import type { JsonObject } from '@switchyard/core';
-import type { DpNotification } from '../../../connectors/docplanner/src/vendor.ts';
 import { sleep } from './shared/push.ts';
 
 /** One write the API carried out (for assertions). */

@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { fixtureUrl } from '@switchyard/connector-docplanner/testing';
 import type { EventEnvelope } from '@switchyard/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DocplannerSimulator } from './docplanner.ts';
 import { startHookReceiver } from './shared/receiver.ts';
 
-const fixture = (name: string) =>
-  JSON.parse(
-    readFileSync(new URL(`../../../connectors/docplanner/fixtures/${name}`, import.meta.url), 'utf8'),
-  ) as Record<string, never>;
+const fixture = (name: string) => JSON.parse(readFileSync(fixtureUrl(name), 'utf8')) as Record<string, never>;
 
 /** A hook receiver answering from a script (the last answer repeats). */
 const receiver = (answers: Array<{ status: number; body?: string; type?: string }>) =>

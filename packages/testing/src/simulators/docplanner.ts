@@ -7,10 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import {
+  type Config as DocplannerConfig,
+  type DpNotification,
+  docplannerConnector,
+} from '@switchyard/connector-docplanner/testing';
 import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
-import type { Config as DocplannerConfig } from '../../../connectors/docplanner/src/config.ts';
-import { docplannerConnector } from '../../../connectors/docplanner/src/index.ts';
-import type { DpNotification } from '../../../connectors/docplanner/src/vendor.ts';
 import { DocplannerWriteApi } from './docplanner-writes.ts';
 import { isSuccess, PendingTasks, postJson, toAttempt, withRetries } from './shared/push.ts';
 import { closeServer, listenLocal, readBody } from './shared/server.ts';

@@ -1,6 +1,6 @@
+import { instinctiveNotesConnector } from '@switchyard/connector-instinctive-notes/testing';
 import type { EventEnvelope, InboundRequest, JsonObject } from '@switchyard/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { instinctiveNotesConnector } from '../../../connectors/instinctive-notes/src/index.ts';
 import { inboundRequest, memoryNormalizeContext } from '../connector-context.ts';
 import { InstinctiveNotesSimulator, retryDelaysMs } from './instinctive-notes.ts';
 import { type HookReceiver, type ReceivedPush, startHookReceiver } from './shared/receiver.ts';

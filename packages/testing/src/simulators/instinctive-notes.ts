@@ -5,10 +5,14 @@
  * disabled), and offers the vendor's "Send test" (re-send the last saved note of a type, with a new
  * envelope time and no test flag).
  */
+
+import {
+  type Config as InstinctiveConfig,
+  instinctiveNotesConnector,
+  type SoapNote,
+  type WebhookEvent,
+} from '@switchyard/connector-instinctive-notes/testing';
 import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
-import type { Config as InstinctiveConfig } from '../../../connectors/instinctive-notes/src/config.ts';
-import { instinctiveNotesConnector } from '../../../connectors/instinctive-notes/src/index.ts';
-import type { SoapNote, WebhookEvent } from '../../../connectors/instinctive-notes/src/vendor.ts';
 import { isSuccess, PendingTasks, postJson, toAttempt, withRetries } from './shared/push.ts';
 
 const HOUR_MS = 3_600_000;

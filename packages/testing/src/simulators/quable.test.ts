@@ -1,6 +1,6 @@
+import { quableConnector } from '@switchyard/connector-quable/testing';
 import type { EventEnvelope, JsonObject } from '@switchyard/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { quableConnector } from '../../../connectors/quable/src/index.ts';
 import { inboundRequest, memoryNormalizeContext } from '../connector-context.ts';
 import { QuableSimulator } from './quable.ts';
 import { type HookReceiver, startHookReceiver } from './shared/receiver.ts';

@@ -6,10 +6,13 @@
  * (notifications raised meanwhile are not sent).
  */
 import { randomUUID } from 'node:crypto';
+import {
+  type Config as QuableConfig,
+  type QuableNotification,
+  type QuableResource,
+  quableConnector,
+} from '@switchyard/connector-quable/testing';
 import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
-import type { Config as QuableConfig } from '../../../connectors/quable/src/config.ts';
-import { quableConnector } from '../../../connectors/quable/src/index.ts';
-import type { QuableNotification, QuableResource } from '../../../connectors/quable/src/vendor.ts';
 import { isSuccess, PendingTasks, postJson, withRetries } from './shared/push.ts';
 
 /** Options of {@link QuableSimulator}. */

@@ -10,8 +10,8 @@ import type { JsonObject, JsonValue } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { type BookingBugPushKind, BookingBugSimulator } from '@switchyard/testing/simulators/bookingbug';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from './fixtures.ts';
-import { bodies, type E2e, expectDelivered, startE2e } from './harness.ts';
+import { fixture } from './fixtures.test-support.ts';
+import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';
 
 const USERNAME = 'switchyard-bb-e2e';
 const PASSWORD = 'bb-e2e-password-0123456789';

@@ -8,8 +8,8 @@ import type { JsonObject, JsonValue } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { ClockwiseSimulator } from '@switchyard/testing/simulators/clockwisemd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from './fixtures.ts';
-import { bodies, type E2e, expectDelivered, startE2e } from './harness.ts';
+import { fixture } from './fixtures.test-support.ts';
+import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';
 
 const KEY = 'cw-e2e-hook-key-0123456789';
 const API_KEY = 'cw-e2e-api-key-abcdef';

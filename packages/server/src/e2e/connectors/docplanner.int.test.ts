@@ -10,8 +10,15 @@ import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } f
 import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from './fixtures.ts';
-import { bodies, type E2e, eventually, expectDelivered, SIGNING_SECRET, startE2e } from './harness.ts';
+import { fixture } from './fixtures.test-support.ts';
+import {
+  bodies,
+  type E2e,
+  eventually,
+  expectDelivered,
+  SIGNING_SECRET,
+  startE2e,
+} from './harness.test-support.ts';
 
 const API_KEY = 'dp-e2e-push-key-5b1d';
 const PUSH = 'dp-push';

@@ -8,8 +8,8 @@ import type { JsonObject, JsonValue } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { InstinctiveNotesSimulator } from '@switchyard/testing/simulators/instinctive-notes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from './fixtures.ts';
-import { bodies, type E2e, expectDelivered, startE2e } from './harness.ts';
+import { fixture } from './fixtures.test-support.ts';
+import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';
 
 const SECRET = 'in-e2e-secret-0123456789abcdef';
 

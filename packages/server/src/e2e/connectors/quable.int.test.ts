@@ -8,8 +8,8 @@ import type { JsonObject, JsonValue } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { QuableSimulator } from '@switchyard/testing/simulators/quable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture } from './fixtures.ts';
-import { bodies, type E2e, expectDelivered, startE2e } from './harness.ts';
+import { fixture } from './fixtures.test-support.ts';
+import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';
 
 const AUTHORIZATION = 'Bearer qb-e2e-0123456789abcdef';
 const INSTANCE = 'quable-main';

@@ -3,7 +3,7 @@
  * bulk SQL into a fresh database, then prints the plans of the dashboard's list and search queries.
  * Not a test (no timings are asserted). Run:
  *
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node packages/server/src/ui/perf-seed.ts
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node packages/server/src/ui/perf-seed.test-support.ts
  */
 import { sql } from 'kysely';
 import pg from 'pg';

@@ -17,7 +17,7 @@ import { type BuildAppOptions, buildApp } from '../http/index.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createHub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/runtime.ts';
-import { relConnector } from './test-connector.ts';
+import { relConnector } from './connector.test-support.ts';
 
 /** What the parent passes (as JSON in argv[2]). */
 export interface HubProcessConfig {

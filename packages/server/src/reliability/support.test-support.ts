@@ -12,8 +12,8 @@ import { shippedConnectors } from '../connectors.ts';
 import { buildApp, type SwitchyardApp } from '../http/index.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/runtime.ts';
-import type { HubProcessConfig } from './hub-process.ts';
-import { relConnector } from './test-connector.ts';
+import { relConnector } from './connector.test-support.ts';
+import type { HubProcessConfig } from './hub-process.test-support.ts';
 
 export const SECRET_KEY = 'reliability-secret-key-0123456789';
 export const ADMIN_TOKEN = 'reliability-admin-token-5e1f9a7c3b';
@@ -60,10 +60,10 @@ export interface HubChild {
   stop(): Promise<void>;
 }
 
-const ENTRY = new URL('./hub-process.ts', import.meta.url).pathname;
+const ENTRY = new URL('./hub-process.test-support.ts', import.meta.url).pathname;
 
 /**
- * Forks `hub-process.ts` and waits for it to listen.
+ * Forks `hub-process.test-support.ts` and waits for it to listen.
  *
  * @example
  * ```ts

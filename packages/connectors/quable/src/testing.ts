@@ -1,0 +1,29 @@
+/**
+ * `@switchyard/connector-quable/testing`: what the vendor simulator and tests outside this package may use (the
+ * connector, its config and vendor types, `encode`, the fixture files). Other packages import it by
+ * this name, never by a relative path into `src/`. Not imported by production code.
+ *
+ * @example
+ * ```ts
+ * import { quableConnector, fixtureUrl } from '@switchyard/connector-quable/testing';
+ *
+ * const body = readFileSync(fixtureUrl('bulk-edit-finish.json'), 'utf8');
+ * ```
+ */
+export type { Config } from './config.ts';
+export { encode } from './encode.ts';
+export { quableConnector } from './index.ts';
+export type { QuableNotification, QuableResource } from './vendor.ts';
+
+/**
+ * The URL of a file of this connector's fixture folders: `fixtures/` (real vendor payloads, their
+ * sources cited in the folder's README) unless `dir` names another.
+ *
+ * @example
+ * ```ts
+ * const url = fixtureUrl('bulk-edit-finish.json');
+ * ```
+ */
+export function fixtureUrl(name: string, dir = 'fixtures'): URL {
+  return new URL(`../${dir}/${name}`, import.meta.url);
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { toRfc3339 } from './time.ts';
+
+// The connectors' own tests keep their vendors' cases; these pin the shared reading.
+describe('toRfc3339', () => {
+  it('keeps RFC 3339 values, offsets and fractions as they are', () => {
+    expect(toRfc3339('2026-03-10T11:30:00+01:00')).toBe('2026-03-10T11:30:00+01:00');
+    expect(toRfc3339('2026-03-10T11:30:00.250Z')).toBe('2026-03-10T11:30:00.250Z');
+    expect(toRfc3339('2026-03-10T11:30:00z')).toBe('2026-03-10T11:30:00Z');
+  });
+
+  it('completes seconds, the T and the colon of the offset', () => {
+    expect(toRfc3339(' 2026-03-10 11:30 ')).toBe('2026-03-10T11:30:00Z');
+    expect(toRfc3339('2026-03-10T11:30:00+0530')).toBe('2026-03-10T11:30:00+05:30');
+    expect(toRfc3339('2026-03-10T11:30-05')).toBe('2026-03-10T11:30:00-05:00');
+    expect(toRfc3339('2026-03-10 11:30:00 +0100')).toBe('2026-03-10T11:30:00+01:00');
+  });
+
+  it('gives a value without an offset the offset asked for, else UTC', () => {
+    expect(toRfc3339('2026-03-10 11:30:00')).toBe('2026-03-10T11:30:00Z');
+    expect(toRfc3339('2026-03-10 11:30:00', '+02:00')).toBe('2026-03-10T11:30:00+02:00');
+    expect(
+      toRfc3339('2026-03-10 11:30:00', (local) => (local === '2026-03-10T11:30:00' ? '-04:00' : 'x')),
+    ).toBe('2026-03-10T11:30:00-04:00');
+    // An offset in the value wins over the one asked for.
+    expect(toRfc3339('2026-03-10T11:30:00Z', '+02:00')).toBe('2026-03-10T11:30:00Z');
+  });
+
+  it('gives undefined for anything that is not a date-time', () => {
+    for (const value of [
+      'tomorrow',
+      '10/03/2026',
+      '2026-13-45T99:00:00Z',
+      'null',
+      '',
+      null,
+      undefined,
+      1700000000,
+    ]) {
+      expect(toRfc3339(value), String(value)).toBeUndefined();
+    }
+  });
+});

@@ -1,0 +1,316 @@
+/**
+ * The import rules of docs/architecture.md ("The map"), enforced: every source file of the workspace
+ * packages is read, its imports resolved, and each rule checked. The first describe block checks the
+ * repository; the second feeds the same checks made-up files with a forbidden import, so each rule is
+ * shown to fail when broken.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** One source file: its path relative to the repository root, and the specifiers it imports. */
+interface SourceFile {
+  path: string;
+  imports: string[];
+}
+
+/**
+ * What each package's production code may import of ours. Test code (see {@link isTestCode}) may
+ * import these, `@switchyard/testing` and the connectors' `./testing` entries. Keep in step with the
+ * map in docs/architecture.md.
+ */
+const MAY_IMPORT: Record<string, readonly string[]> = {
+  core: [],
+  'embedded-postgres': ['@switchyard/core'],
+  connector: ['@switchyard/core'],
+  server: [
+    '@switchyard/core',
+    '@switchyard/embedded-postgres',
+    '@switchyard/connector-bookingbug',
+    '@switchyard/connector-clockwisemd',
+    '@switchyard/connector-docplanner',
+    '@switchyard/connector-instinctive-notes',
+    '@switchyard/connector-quable',
+  ],
+  testing: ['*'],
+};
+
+/**
+ * Today's import cycles between top-level folders of packages/server/src, as the folder edges that
+ * lie on a cycle (`from → to`). They are to be removed by the redesign of issue 12 (gates and
+ * commands built on a declared hub host, HTTP and CLI as thin faces); delete an entry when its edge
+ * no longer closes a cycle (the test says so). A new edge on a cycle fails the test: no new cycle
+ * can appear.
+ */
+const KNOWN_SERVER_CYCLE_EDGES: readonly string[] = [
+  'cli → commands',
+  'cli → gates',
+  'cli → logging',
+  'cli → pipeline',
+  'cli → runtime',
+  'cli → storage',
+  'commands → cli',
+  'commands → http',
+  'commands → pipeline',
+  'commands → runtime',
+  'commands → storage',
+  'config → delivery',
+  'delivery → config',
+  'gates → cli',
+  'gates → pipeline',
+  'gates → runtime',
+  'gates → storage',
+  'http → pipeline',
+  'http → security',
+  'http → storage',
+  'http → ui',
+  'logging → security',
+  'pipeline → storage',
+  'runtime → cli',
+  'runtime → commands',
+  'runtime → gates',
+  'runtime → http',
+  'runtime → logging',
+  'runtime → pipeline',
+  'runtime → security',
+  'runtime → storage',
+  'runtime → ui',
+  'security → http',
+  'storage → commands',
+  'ui → http',
+  'ui → pipeline',
+  'ui → storage',
+];
+
+/**
+ * Relative imports that cross a package boundary, to be replaced by a package import. The BookingBug
+ * simulator was being changed on another branch when the other simulators moved to
+ * `@switchyard/connector-<vendor>/testing`; it follows (`@switchyard/connector-bookingbug/testing`
+ * exports the same names), and then this list is empty.
+ */
+const KNOWN_CROSSINGS: readonly string[] = [
+  'packages/testing/src/simulators/bookingbug.test.ts → ../../../connectors/bookingbug/src/auth.ts',
+  'packages/testing/src/simulators/bookingbug.test.ts → ../../../connectors/bookingbug/src/index.ts',
+  'packages/testing/src/simulators/bookingbug.ts → ../../../connectors/bookingbug/src/auth.ts',
+  'packages/testing/src/simulators/bookingbug.ts → ../../../connectors/bookingbug/src/config.ts',
+  'packages/testing/src/simulators/bookingbug.ts → ../../../connectors/bookingbug/src/index.ts',
+];
+
+/** Test code: test files, test support, the testing package, the connectors' `./testing` entries. */
+function isTestCode(path: string): boolean {
+  return (
+    /\.test\.ts$|\.test-support\.ts$/.test(path) ||
+    path.startsWith('packages/testing/') ||
+    /^packages\/connectors\/[^/]+\/src\/testing\.ts$/.test(path)
+  );
+}
+
+/** The package a repository path belongs to (`packages/connectors/quable`), or undefined. */
+function packageRoot(path: string): string | undefined {
+  return /^packages\/(?:connectors\/[^/]+|[^/]+)/.exec(path)?.[0];
+}
+
+/** The key of {@link MAY_IMPORT} for a package root. */
+function packageKind(root: string): string {
+  return root.startsWith('packages/connectors/') ? 'connector' : root.slice('packages/'.length);
+}
+
+/** The package name of a bare specifier (`@switchyard/testing/postgres` → `@switchyard/testing`). */
+function packageName(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+/** Resolves a relative specifier of `from` to a repository path. */
+function resolveRelative(from: string, specifier: string): string {
+  return relative(ROOT, resolve(ROOT, dirname(from), specifier));
+}
+
+/** Violations of the package rules, one line each (`file: what`). */
+function packageViolations(files: readonly SourceFile[]): string[] {
+  const found: string[] = [];
+  for (const file of files) {
+    const root = packageRoot(file.path);
+    if (!root) continue;
+    const kind = packageKind(root);
+    const test = isTestCode(file.path);
+    for (const specifier of file.imports) {
+      if (specifier.startsWith('.')) {
+        const target = resolveRelative(file.path, specifier);
+        if (packageRoot(target) !== root && !KNOWN_CROSSINGS.includes(`${file.path} → ${specifier}`)) {
+          found.push(
+            `${file.path}: relative import '${specifier}' leaves ${root} (import the package by name)`,
+          );
+        } else if (!test && isTestCode(target)) {
+          found.push(`${file.path}: production code imports test code '${specifier}'`);
+        }
+        continue;
+      }
+      const name = packageName(specifier);
+      if (!test && (name === 'vitest' || name === '@switchyard/testing' || /\/testing$/.test(specifier))) {
+        found.push(`${file.path}: production code imports the test tool '${specifier}'`);
+        continue;
+      }
+      if (!name.startsWith('@switchyard/')) continue;
+      if (kind === 'connector' && name === '@switchyard/server') {
+        found.push(`${file.path}: a connector imports the server`);
+        continue;
+      }
+      if (kind === 'core') {
+        found.push(`${file.path}: core imports '${specifier}' (core imports nothing of ours)`);
+        continue;
+      }
+      const allowed = MAY_IMPORT[kind] ?? [];
+      const testExtra = test && (name === '@switchyard/testing' || /\/testing$/.test(specifier));
+      if (!allowed.includes('*') && !allowed.includes(name) && !testExtra) {
+        found.push(`${file.path}: ${root} may not import '${specifier}' (see MAY_IMPORT)`);
+      }
+    }
+  }
+  return found;
+}
+
+/** The folder edges (`from → to`) of packages/server/src production code, with the files behind each. */
+function serverFolderEdges(files: readonly SourceFile[]): Map<string, string[]> {
+  const prefix = 'packages/server/src/';
+  const folder = (path: string) => {
+    const rest = path.slice(prefix.length);
+    return rest.includes('/') ? rest.slice(0, rest.indexOf('/')) : undefined;
+  };
+  const edges = new Map<string, string[]>();
+  for (const file of files) {
+    if (!file.path.startsWith(prefix) || isTestCode(file.path)) continue;
+    const from = folder(file.path);
+    if (!from) continue;
+    for (const specifier of file.imports) {
+      if (!specifier.startsWith('.')) continue;
+      const target = resolveRelative(file.path, specifier);
+      if (!target.startsWith(prefix)) continue;
+      const to = folder(target);
+      if (!to || to === from) continue;
+      const key = `${from} → ${to}`;
+      edges.set(key, [...(edges.get(key) ?? []), file.path]);
+    }
+  }
+  return edges;
+}
+
+/** The edges that lie on a cycle: `a → b` where `a` is reachable again from `b`. */
+function cycleEdges(edges: Iterable<string>): string[] {
+  const next = new Map<string, Set<string>>();
+  const pairs = [...edges].map((edge) => edge.split(' → ') as [string, string]);
+  for (const [from, to] of pairs) next.set(from, (next.get(from) ?? new Set()).add(to));
+  const reaches = (start: string, goal: string) => {
+    const seen = new Set<string>();
+    const stack = [start];
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      if (node === goal) return true;
+      if (seen.has(node)) continue;
+      seen.add(node);
+      stack.push(...(next.get(node) ?? []));
+    }
+    return false;
+  };
+  return pairs.filter(([from, to]) => reaches(to, from)).map(([from, to]) => `${from} → ${to}`);
+}
+
+/** Every `.ts`/`.mjs` file under packages/, with its imports (static, dynamic, re-exports, type-only). */
+function readSources(): SourceFile[] {
+  const files: SourceFile[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules' && entry.name !== 'static') walk(path);
+      } else if (/\.(ts|mts|mjs)$/.test(entry.name)) {
+        const info = ts.preProcessFile(readFileSync(join(ROOT, path), 'utf8'), true, true);
+        files.push({ path, imports: info.importedFiles.map((f) => f.fileName) });
+      }
+    }
+  };
+  walk('packages');
+  return files;
+}
+
+describe('import rules (docs/architecture.md, "The map")', () => {
+  const files = readSources();
+
+  it('reads the workspace', () => {
+    expect(files.length).toBeGreaterThan(200);
+    expect(files.some((f) => f.path === 'packages/server/src/runtime/database.ts')).toBe(true);
+  });
+
+  it('holds for every package', () => {
+    expect(packageViolations(files)).toEqual([]);
+  });
+
+  it('adds no cycle between top-level server folders', () => {
+    const edges = serverFolderEdges(files);
+    const cyclic = cycleEdges(edges.keys());
+    const unknown = cyclic.filter((edge) => !KNOWN_SERVER_CYCLE_EDGES.includes(edge));
+    expect(
+      unknown.map((edge) => `${edge} (${[...new Set(edges.get(edge))].join(', ')})`),
+      'a new import closes a cycle between server folders',
+    ).toEqual([]);
+    const stale = KNOWN_SERVER_CYCLE_EDGES.filter((edge) => !cyclic.includes(edge));
+    expect(stale, 'no longer on a cycle: remove from KNOWN_SERVER_CYCLE_EDGES').toEqual([]);
+  });
+
+  it('lists no relative crossing that is gone', () => {
+    const present = new Set(files.flatMap((f) => f.imports.map((s) => `${f.path} → ${s}`)));
+    expect(KNOWN_CROSSINGS.filter((entry) => !present.has(entry))).toEqual([]);
+  });
+});
+
+describe('the import rules fail when broken', () => {
+  const violations = (path: string, specifier: string) => packageViolations([{ path, imports: [specifier] }]);
+
+  it('production code importing a test tool', () => {
+    expect(
+      violations('packages/server/src/runtime/database.ts', '@switchyard/testing/postgres'),
+    ).toHaveLength(1);
+    expect(violations('packages/core/src/index.ts', 'vitest')).toHaveLength(1);
+    expect(violations('packages/connectors/quable/src/parse.ts', 'vitest')).toHaveLength(1);
+    expect(violations('packages/server/src/index.ts', '@switchyard/connector-quable/testing')).toHaveLength(
+      1,
+    );
+    expect(violations('packages/server/src/pipeline/hub.ts', './fixtures.test-support.ts')).toHaveLength(1);
+    // ...which test code may.
+    expect(violations('packages/server/src/pipeline/hub.test.ts', '@switchyard/testing')).toEqual([]);
+    expect(violations('packages/server/src/pipeline/hub.test.ts', './fixtures.test-support.ts')).toEqual([]);
+  });
+
+  it('a connector importing the server, core importing anything of ours', () => {
+    expect(violations('packages/connectors/quable/src/parse.ts', '@switchyard/server')).toHaveLength(1);
+    expect(violations('packages/connectors/quable/src/parse.test.ts', '@switchyard/server')).toHaveLength(1);
+    expect(violations('packages/core/src/index.ts', '@switchyard/embedded-postgres')).toHaveLength(1);
+    expect(violations('packages/connectors/quable/src/parse.ts', '@switchyard/core')).toEqual([]);
+  });
+
+  it('a relative import across a package boundary', () => {
+    expect(
+      violations('packages/testing/src/simulators/quable.ts', '../../../connectors/quable/src/vendor.ts'),
+    ).toHaveLength(1);
+    expect(violations('packages/testing/src/simulators/quable.ts', './shared/server.ts')).toEqual([]);
+  });
+
+  it('a new cycle between server folders', () => {
+    const edges = serverFolderEdges([
+      { path: 'packages/server/src/http/app.ts', imports: ['../pipeline/hub.ts'] },
+      { path: 'packages/server/src/pipeline/hub.ts', imports: ['../storage/db.ts'] },
+      { path: 'packages/server/src/storage/db.ts', imports: ['../http/errors.ts'] },
+      { path: 'packages/server/src/storage/db.test.ts', imports: ['../delivery/x.ts'] },
+      { path: 'packages/server/src/delivery/x.ts', imports: ['../storage/db.ts'] },
+    ]);
+    expect(cycleEdges(edges.keys()).sort()).toEqual([
+      'http → pipeline',
+      'pipeline → storage',
+      'storage → http',
+    ]);
+  });
+});
