@@ -6,6 +6,7 @@
  * queries and executes of the wire protocol), apart from anything else the server runs for that
  * database (autovacuum). Wake-ups come by LISTEN/NOTIFY; polling is only a long backstop.
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { freePort, useTestDatabase } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
@@ -85,6 +86,16 @@ async function countingProxy(target: URL) {
   };
 }
 
+/** CPU seconds (user + system) a process used so far, from /proc (reported, never asserted). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 describe('an idle hub', () => {
   it('sends at most one statement a second with nothing to do', { timeout: 90_000 }, async () => {
     const proxy = await countingProxy(new URL(db.url()));
@@ -104,11 +115,13 @@ describe('an idle hub', () => {
       await hub.ready();
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       const before = { ...proxy.counts };
+      const cpuBefore = cpuSeconds(hub.child.pid);
       await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
       const statements = proxy.counts.statements - before.statements;
       const connections = proxy.counts.connections - before.connections;
+      const cpu = (100 * (cpuSeconds(hub.child.pid) - cpuBefore)) / (WINDOW_MS / 1000);
       console.info(
-        `idle hub: ${statements} statements, ${connections} new connections in ${WINDOW_MS / 1000} s`,
+        `idle hub: ${statements} statements, ${connections} new connections, ${cpu.toFixed(2)} % CPU (hub process) in ${WINDOW_MS / 1000} s`,
       );
       expect(statements).toBeLessThanOrEqual(WINDOW_MS / 1000);
     } finally {
