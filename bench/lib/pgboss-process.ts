@@ -111,6 +111,91 @@ serveChild(
       await boss!.offWork(queue);
       return { seconds };
     },
+
+    /**
+     * Ordered drain: n jobs over `keys` singleton keys (job i has key i % keys), inserted in
+     * chunks of 1,000 (one statement each) on a fresh queue of `policy`, ANALYZEd, then worked off
+     * by a worker POSTing each job to `url`. Counts jobs a key ran after a later job of that key
+     * (pg-boss breaks created_on ties of one insert by random uuid).
+     */
+    async orderedDrain(n: number, keys: number, url: string, policy: 'standard' | 'key_strict_fifo') {
+      const name = `bench-${++queueNo}`;
+      await boss!.createQueue(name, { notify: true, policy });
+      for (let i = 0; i < n; i += 1000) {
+        await boss!.insert(
+          name,
+          Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({
+            data: { i: i + k },
+            singletonKey: `key-${(i + k) % keys}`,
+          })),
+        );
+      }
+      await boss!.getDb().executeSql('analyze pgboss.job');
+      const last = new Map<string, number>();
+      let done = 0;
+      let outOfOrder = 0;
+      const started = performance.now();
+      await boss!.work<{ i: number }>(name, { ...WORK, localConcurrency: 1 }, async (jobs) => {
+        for (const job of jobs) {
+          const key = `key-${job.data.i % keys}`;
+          if ((last.get(key) ?? -1) > job.data.i) outOfOrder++;
+          last.set(key, job.data.i);
+        }
+        await Promise.all(
+          jobs.map(async (job) => {
+            const res = await fetch(url, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify(job.data),
+            });
+            await res.arrayBuffer();
+            if (!res.ok) throw new Error(`subscriber answered ${res.status}`);
+          }),
+        );
+        done += jobs.length;
+      });
+      await waitUntil(() => done >= n, `pg-boss ${policy} ordered drain`, 600_000, 10);
+      const seconds = (performance.now() - started) / 1000;
+      await boss!.offWork(name);
+      return { seconds, outOfOrder };
+    },
+
+    /**
+     * One fetch of `batch` from a queue of `policy` holding `backlog` jobs over `keys` keys
+     * (ANALYZEd), repeated `times`: the milliseconds of each fetch (jobs completed between fetches).
+     */
+    async orderedFetch(
+      backlog: number,
+      keys: number,
+      batch: number,
+      times: number,
+      policy: 'standard' | 'key_strict_fifo',
+    ) {
+      const name = `bench-${++queueNo}`;
+      await boss!.createQueue(name, { policy });
+      for (let i = 0; i < backlog; i += 5000) {
+        await boss!.insert(
+          name,
+          Array.from({ length: Math.min(5000, backlog - i) }, (_, k) => ({
+            data: { i: i + k },
+            singletonKey: `key-${(i + k) % keys}`,
+          })),
+        );
+      }
+      await boss!.getDb().executeSql('analyze pgboss.job');
+      const ms: number[] = [];
+      for (let t = 0; t < times; t++) {
+        const started = performance.now();
+        const jobs = await boss!.fetch(name, { batchSize: batch });
+        ms.push(performance.now() - started);
+        if (jobs.length !== batch) throw new Error(`fetch returned ${jobs.length} of ${batch}`);
+        await boss!.complete(
+          name,
+          jobs.map((j) => j.id),
+        );
+      }
+      return { ms };
+    },
   },
   async () => {
     await boss?.stop({ graceful: false, timeout: 2000 }).catch(() => {});

@@ -45,6 +45,7 @@ import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs } from '../config/units.ts';
 import { redactSecretFields } from '../delivery/redact.ts';
 import type { Page } from '../pipeline/api-types.ts';
+import { BOSS_TIMERS, NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../pipeline/boss.ts';
 import { eventIdFor, newId } from '../pipeline/ids.ts';
 import { connectorLogger, jittered } from '../pipeline/runtime.ts';
 import { clampLimit, notFound } from '../pipeline/views.ts';
@@ -703,6 +704,7 @@ export function createCommands(options: CommandsOptions = {}) {
       schema: 'switchyard_queue',
       max: 2,
       useListenNotify: isWorker,
+      ...BOSS_TIMERS,
     });
     boss.on('error', (error) => logger.warn({ err: error }, 'pg-boss error (commands)'));
     await boss.start();
@@ -725,7 +727,7 @@ export function createCommands(options: CommandsOptions = {}) {
         {
           batchSize: concurrency,
           pollingIntervalSeconds: 0.5,
-          notifyPollingIntervalSeconds: 1,
+          notifyPollingIntervalSeconds: NOTIFY_BACKSTOP_SECONDS,
           burstWhenBatchFull: true,
         },
         async (jobs) => {
@@ -745,9 +747,13 @@ export function createCommands(options: CommandsOptions = {}) {
       if (retentionCron !== false) {
         await boss.createQueue(COMMAND_RETENTION_QUEUE);
         await boss.schedule(COMMAND_RETENTION_QUEUE, retentionCron);
-        await boss.work(COMMAND_RETENTION_QUEUE, async () => {
-          logger.info({ commands: await purge(s, new Date()) }, 'command retention purge');
-        });
+        await boss.work(
+          COMMAND_RETENTION_QUEUE,
+          { pollingIntervalSeconds: SCHEDULED_POLL_SECONDS },
+          async () => {
+            logger.info({ commands: await purge(s, new Date()) }, 'command retention purge');
+          },
+        );
       }
       if (sweepIntervalMs > 0) {
         sweepTimer = setInterval(() => {

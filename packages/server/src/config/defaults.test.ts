@@ -31,6 +31,7 @@ describe('defaults', () => {
       deliveriesMs: config.retention.deliveriesMs,
     });
     expect(library.maxBodyBytes).toBe(config.server.bodyLimitBytes);
+    expect(library.pollIntervalMs).toBe(config.workers.pollBackstopMs);
     const subscription = config.subscriptions[0]!;
     expect(library.disableAfterConsecutiveDead).toBe(subscription.disableAfterConsecutiveDead);
     expect(library.retryScheduleMs).toEqual(subscription.retryScheduleMs);

@@ -472,14 +472,21 @@ describe('loadConfig: a valid file', () => {
     });
   });
 
-  it("reads the workers' lease lengths, defaulting to the schema's (30s and 15s)", async () => {
+  it("reads the workers' settings, defaulting to the schema's (30s, 15s, 30s)", async () => {
     const defaults = await load('version: 1\n');
     expect(defaults.result.config?.workers).toEqual({
       normalizeLeaseMs: 30_000,
       deliveryLeaseMarginMs: 15_000,
+      pollBackstopMs: 30_000,
     });
-    const set = await load('version: 1\nworkers:\n  normalizeLease: 10s\n  deliveryLeaseMargin: 2m\n');
-    expect(set.result.config?.workers).toEqual({ normalizeLeaseMs: 10_000, deliveryLeaseMarginMs: 120_000 });
+    const set = await load(
+      'version: 1\nworkers:\n  normalizeLease: 10s\n  deliveryLeaseMargin: 2m\n  pollBackstop: 5s\n',
+    );
+    expect(set.result.config?.workers).toEqual({
+      normalizeLeaseMs: 10_000,
+      deliveryLeaseMarginMs: 120_000,
+      pollBackstopMs: 5000,
+    });
     await expectProblem('version: 1\nworkers:\n  normalizeLease: 10\n', 3, 'workers.normalizeLease', /./);
   });
 
@@ -489,7 +496,7 @@ describe('loadConfig: a valid file', () => {
       retryScheduleMs: [1000, 5000, 30_000, 120_000, 600_000, 1_800_000],
       maxRetryAfterMs: 3_600_000,
       leaseMs: 120_000,
-      sweepIntervalMs: 5000,
+      sweepIntervalMs: 30_000,
       concurrency: 8,
       echoWindowMs: 600_000,
       retentionMs: 30 * 86_400_000,

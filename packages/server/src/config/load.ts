@@ -677,6 +677,7 @@ function resolveConfig(
     workers: {
       normalizeLeaseMs: ms(workers.normalizeLease, CONFIG_DEFAULTS.workers.normalizeLease),
       deliveryLeaseMarginMs: ms(workers.deliveryLeaseMargin, CONFIG_DEFAULTS.workers.deliveryLeaseMargin),
+      pollBackstopMs: ms(workers.pollBackstop, CONFIG_DEFAULTS.workers.pollBackstop),
     },
     commands: {
       retryScheduleMs: (commandRetries.length > 0

@@ -59,14 +59,17 @@ export const CONFIG_DEFAULTS = {
   logging: { level: 'info' },
   // Short, because a lease only outlives a process that died or lost its database: a live one
   // renews it every third of its length while the work runs.
-  workers: { normalizeLease: '30s', deliveryLeaseMargin: '15s' },
+  // pollBackstop: work arrives by LISTEN/NOTIFY (and the listener wakes every loop when it
+  // reconnects); due retries and expiring leases are timed by the loops themselves. The backstop
+  // only covers a notification lost on a connection that looks alive.
+  workers: { normalizeLease: '30s', deliveryLeaseMargin: '15s', pollBackstop: '30s' },
   commands: {
     // Shorter than the subscription schedule: a downstream system waits for the outcome.
     retrySchedule: ['1s', '5s', '30s', '2m', '10m', '30m'],
     maxRetryAfter: '1h',
     // Not renewed while the handler runs: longer than any vendor call may take.
     lease: '120s',
-    sweepInterval: '5s',
+    sweepInterval: '30s',
     concurrency: 8,
     echoWindow: '10m',
     retention: '30d',
@@ -490,6 +493,10 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           deliveryLeaseMargin: duration(
             "Added to a subscription's `timeout` to make the lease of a delivery attempt, so an attempt still waiting for its subscriber is never sent again by another process; after a crash, the attempt is retried after timeout + this.",
             CONFIG_DEFAULTS.workers.deliveryLeaseMargin,
+          ),
+          pollBackstop: duration(
+            'How long an idle worker waits before looking for work without having been woken. New work wakes workers at once by LISTEN/NOTIFY, retries and expiring leases are timed exactly; this only bounds how late work is found when a notification was lost.',
+            CONFIG_DEFAULTS.workers.pollBackstop,
           ),
         },
       },

@@ -33,6 +33,7 @@ import { type PostWebhookResult, postWebhook } from '../delivery/http-post.ts';
 import { signPayload } from '../delivery/sign.ts';
 import { createVendorHttp } from '../delivery/vendor-http.ts';
 import type { Page } from '../pipeline/api-types.ts';
+import { BOSS_TIMERS, NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../pipeline/boss.ts';
 import { activeSecrets } from '../pipeline/deliver.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { eventIdFor, newId } from '../pipeline/ids.ts';
@@ -813,6 +814,7 @@ export function createGates(options: GatesOptions = {}) {
       schema: 'switchyard_queue',
       max: 2,
       useListenNotify: isWorker,
+      ...BOSS_TIMERS,
     });
     boss.on('error', (error) => logger.warn({ err: error }, 'pg-boss error (gates)'));
     await boss.start();
@@ -833,7 +835,7 @@ export function createGates(options: GatesOptions = {}) {
         {
           batchSize: 16,
           pollingIntervalSeconds: 0.5,
-          notifyPollingIntervalSeconds: 1,
+          notifyPollingIntervalSeconds: NOTIFY_BACKSTOP_SECONDS,
           burstWhenBatchFull: true,
         },
         async (jobs) => {
@@ -854,10 +856,14 @@ export function createGates(options: GatesOptions = {}) {
         // (pg-boss hands each tick to one worker process).
         await boss.createQueue(GATE_RETENTION_QUEUE);
         await boss.schedule(GATE_RETENTION_QUEUE, cron);
-        await boss.work(GATE_RETENTION_QUEUE, async () => {
-          const purged = await purgeWith(s, new Date());
-          logger.info({ ...purged }, 'gate retention purge');
-        });
+        await boss.work(
+          GATE_RETENTION_QUEUE,
+          { pollingIntervalSeconds: SCHEDULED_POLL_SECONDS },
+          async () => {
+            const purged = await purgeWith(s, new Date());
+            logger.info({ ...purged }, 'gate retention purge');
+          },
+        );
       }
     }
     state = s;

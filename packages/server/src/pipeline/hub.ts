@@ -14,6 +14,7 @@ import { inboundApi } from './api/inbound.ts';
 import { instancesApi } from './api/instances.ts';
 import { subscriptionsApi } from './api/subscriptions.ts';
 import type { HubConfig } from './api-types.ts';
+import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from './boss.ts';
 import { type AttemptResult, attemptResult, Deliverer, postSigned } from './deliver.ts';
 import { storeHubEvents } from './emit.ts';
 import { eventIdFor, newId } from './ids.ts';
@@ -26,7 +27,7 @@ import { connectorLogger, instanceLoader, type Runtime, resolveOptions } from '.
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
 import { aliasStore, stateStore } from './stores.ts';
 import { invalid } from './views.ts';
-import { Listener, WorkerLoop } from './wake.ts';
+import { Listener, type TickResult, WorkerLoop } from './wake.ts';
 
 const RETENTION_QUEUE = 'switchyard-retention';
 
@@ -68,6 +69,14 @@ export async function createHub(config: HubConfig) {
   let deliverLoop: WorkerLoop | undefined;
   let pullLoop: WorkerLoop | undefined;
   let statisticsLoop: WorkerLoop | undefined;
+  // Whether there was work since the statistics keeper's last pass: an idle hub's tables do not
+  // change, so it asks nothing of the database (idle costs nothing measurable).
+  let worked = true;
+  const busy = (tick: () => Promise<TickResult>) => async () => {
+    const result = await tick();
+    if (result.busy) worked = true;
+    return result;
+  };
   const rt: Runtime = {
     db,
     databaseUrl: config.databaseUrl,
@@ -75,8 +84,14 @@ export async function createHub(config: HubConfig) {
     connectors,
     cipher,
     options,
-    wakeNormalize: () => normalizeLoop?.wake(),
-    wakeDeliver: () => deliverLoop?.wake(),
+    wakeNormalize: () => {
+      worked = true;
+      normalizeLoop?.wake();
+    },
+    wakeDeliver: () => {
+      worked = true;
+      deliverLoop?.wake();
+    },
     wakePull: () => pullLoop?.wake(),
     ...instanceLoader(db, connectors, cipher, options.instanceCacheMs),
   };
@@ -123,13 +138,13 @@ export async function createHub(config: HubConfig) {
         const child = (job: string) => logger.child({ job });
         normalizeLoop = new WorkerLoop(
           'normalize',
-          () => normalizer.tick(),
+          busy(() => normalizer.tick()),
           options.pollIntervalMs,
           child('normalize'),
         );
         deliverLoop = new WorkerLoop(
           'deliver',
-          () => deliverer.tick(),
+          busy(() => deliverer.tick()),
           options.pollIntervalMs,
           child('deliver'),
         );
@@ -141,7 +156,11 @@ export async function createHub(config: HubConfig) {
         );
         statisticsLoop = new WorkerLoop(
           'statistics',
-          () => keepStatistics(rt),
+          async () => {
+            if (!worked) return { busy: false, nextDueAt: new Date(Date.now() + STATISTICS_INTERVAL_MS) };
+            worked = false;
+            return keepStatistics(rt);
+          },
           STATISTICS_INTERVAL_MS,
           child('statistics'),
         );
@@ -162,13 +181,18 @@ export async function createHub(config: HubConfig) {
         statisticsLoop.start();
       }
       if (options.queue) {
-        boss = new PgBoss({ connectionString: config.databaseUrl, schema: 'switchyard_queue', max: 2 });
+        boss = new PgBoss({
+          connectionString: config.databaseUrl,
+          schema: 'switchyard_queue',
+          max: 2,
+          ...BOSS_TIMERS,
+        });
         boss.on('error', (error) => logger.warn({ err: error }, 'pg-boss error'));
         await boss.start();
         if (options.workers && options.retention.cron !== false) {
           await boss.createQueue(RETENTION_QUEUE);
           await boss.schedule(RETENTION_QUEUE, options.retention.cron);
-          await boss.work(RETENTION_QUEUE, async () => {
+          await boss.work(RETENTION_QUEUE, { pollingIntervalSeconds: SCHEDULED_POLL_SECONDS }, async () => {
             const result = await purge(db, options.retention);
             logger.info({ ...result }, 'retention purge');
           });

@@ -27,7 +27,7 @@ export interface PipelineOptions {
   workers?: boolean;
   /** Start pg-boss (schema `switchyard_queue`) for scheduled maintenance. Default true. */
   queue?: boolean;
-  /** Polling backstop when no notification arrives, ms. Default 1000. */
+  /** Polling backstop when no notification arrives, ms. Default: `workers.pollBackstop` of the config schema (30 s). */
   pollIntervalMs?: number;
   /** Deliveries in flight per process. Default 32. */
   deliveryConcurrency?: number;
@@ -73,7 +73,7 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
   return {
     workers: o.workers ?? true,
     queue: o.queue ?? true,
-    pollIntervalMs: o.pollIntervalMs ?? 1000,
+    pollIntervalMs: o.pollIntervalMs ?? configDurationMs(CONFIG_DEFAULTS.workers.pollBackstop)!,
     deliveryConcurrency: o.deliveryConcurrency ?? 32,
     normalizeConcurrency: o.normalizeConcurrency ?? 32,
     retryScheduleMs: o.retryScheduleMs ?? [...DEFAULT_RETRY_SCHEDULE_MS],

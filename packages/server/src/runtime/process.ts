@@ -77,6 +77,7 @@ function pipelineOptions(
     maxBodyBytes: config.server.bodyLimitBytes,
     normalizeLeaseMs: config.workers.normalizeLeaseMs,
     deliveryLeaseMarginMs: config.workers.deliveryLeaseMarginMs,
+    pollIntervalMs: config.workers.pollBackstopMs,
     ...extra,
     workers: role !== 'http',
     // pg-boss only runs scheduled maintenance (retention): a worker's job.

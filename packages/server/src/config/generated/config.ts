@@ -254,6 +254,10 @@ export interface SwitchyardConfigFile {
      * Added to a subscription's `timeout` to make the lease of a delivery attempt, so an attempt still waiting for its subscriber is never sent again by another process; after a crash, the attempt is retried after timeout + this.
      */
     deliveryLeaseMargin?: string;
+    /**
+     * How long an idle worker waits before looking for work without having been woken. New work wakes workers at once by LISTEN/NOTIFY, retries and expiring leases are timed exactly; this only bounds how late work is found when a notification was lost.
+     */
+    pollBackstop?: string;
   };
   /**
    * Commands (`/v1/commands`): how worker processes run them, retry them and match their echoes.

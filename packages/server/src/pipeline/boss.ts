@@ -1,0 +1,39 @@
+/**
+ * The timers every pg-boss instance of the hub runs with (the pipeline's retention schedule, the
+ * gates' hand-off and the commands' jobs each start one, all on the schema `switchyard_queue`).
+ *
+ * Why: pg-boss's defaults poll. Each instance checks the cron queue and job dependencies every 5 s,
+ * the schedules every 30 s, queue statistics, maintenance and its cache every 60 s, and a `work()` without NOTIFY polls
+ * its queue every 2 s; with three instances an idle hub ran ~4 statements a second for pg-boss
+ * alone. Nothing here needs that: jobs that matter are sent to `notify` queues (gate hand-off,
+ * commands) and wake their workers by NOTIFY, the retention schedule ticks daily and may start a
+ * minute late, and expired or stranded jobs are found by the commands and gates sweeps. So every
+ * timer is a long backstop (docs/architecture.md, "Idle costs nothing measurable").
+ *
+ * @example
+ * ```ts
+ * const boss = new PgBoss({ connectionString, schema: 'switchyard_queue', max: 2, ...BOSS_TIMERS });
+ * ```
+ */
+export const BOSS_TIMERS = {
+  /** The longest pg-boss allows for both cron timers (schedules are checked at most this late). */
+  cronMonitorIntervalSeconds: 45,
+  cronWorkerIntervalSeconds: 45,
+  superviseIntervalSeconds: 300,
+  monitorIntervalSeconds: 300,
+  queueCacheIntervalSeconds: 300,
+  bamIntervalSeconds: 300,
+  /** Job dependencies (flows), which the hub does not use; pg-boss checks them every 5 s by default. */
+  flowIntervalSeconds: 300,
+  /** The LISTEN connection's keep-alive query (TCP keep-alive runs beside it). */
+  notifyHeartbeatIntervalMs: 60_000,
+} as const;
+
+/**
+ * The polling backstop of a `work()` on a queue whose jobs arrive by NOTIFY (`notify: true` and
+ * `useListenNotify`): it only matters when a notification was lost.
+ */
+export const NOTIFY_BACKSTOP_SECONDS = 30;
+
+/** How often a worker of a queue without NOTIFY (the retention schedules) looks for a job. */
+export const SCHEDULED_POLL_SECONDS = 60;
