@@ -17,7 +17,7 @@ import {
   tempDir,
   webhookSubscription,
   writeConfig,
-} from './helpers.ts';
+} from './helpers.test-support.ts';
 
 const db = useTestDatabase();
 const dir = tempDir('idle');
