@@ -86,20 +86,6 @@ const KNOWN_SERVER_CYCLE_EDGES: readonly string[] = [
   'ui → storage',
 ];
 
-/**
- * Relative imports that cross a package boundary, to be replaced by a package import. The BookingBug
- * simulator was being changed on another branch when the other simulators moved to
- * `@switchyard/connector-<vendor>/testing`; it follows (`@switchyard/connector-bookingbug/testing`
- * exports the same names), and then this list is empty.
- */
-const KNOWN_CROSSINGS: readonly string[] = [
-  'packages/testing/src/simulators/bookingbug.test.ts → ../../../connectors/bookingbug/src/auth.ts',
-  'packages/testing/src/simulators/bookingbug.test.ts → ../../../connectors/bookingbug/src/index.ts',
-  'packages/testing/src/simulators/bookingbug.ts → ../../../connectors/bookingbug/src/auth.ts',
-  'packages/testing/src/simulators/bookingbug.ts → ../../../connectors/bookingbug/src/config.ts',
-  'packages/testing/src/simulators/bookingbug.ts → ../../../connectors/bookingbug/src/index.ts',
-];
-
 /** Test code: test files, test support, the testing package, the connectors' `./testing` entries. */
 function isTestCode(path: string): boolean {
   return (
@@ -141,7 +127,7 @@ function packageViolations(files: readonly SourceFile[]): string[] {
     for (const specifier of file.imports) {
       if (specifier.startsWith('.')) {
         const target = resolveRelative(file.path, specifier);
-        if (packageRoot(target) !== root && !KNOWN_CROSSINGS.includes(`${file.path} → ${specifier}`)) {
+        if (packageRoot(target) !== root) {
           found.push(
             `${file.path}: relative import '${specifier}' leaves ${root} (import the package by name)`,
           );
@@ -259,11 +245,6 @@ describe('import rules (docs/architecture.md, "The map")', () => {
     ).toEqual([]);
     const stale = KNOWN_SERVER_CYCLE_EDGES.filter((edge) => !cyclic.includes(edge));
     expect(stale, 'no longer on a cycle: remove from KNOWN_SERVER_CYCLE_EDGES').toEqual([]);
-  });
-
-  it('lists no relative crossing that is gone', () => {
-    const present = new Set(files.flatMap((f) => f.imports.map((s) => `${f.path} → ${s}`)));
-    expect(KNOWN_CROSSINGS.filter((entry) => !present.has(entry))).toEqual([]);
   });
 });
 
