@@ -57,7 +57,11 @@ async function main(argv: string[]): Promise<number> {
       // Links the new package (and the dependents' new links) from the local store: nothing to download,
       // the package's own dependencies are workspace packages. pnpm's output goes to stderr.
       console.error(`new-connector: pnpm install --offline (links @switchyard/connector-${result.name})`);
-      const install = spawnSync('pnpm', ['install', '--offline'], { cwd: root, stdio: ['ignore', 2, 2] });
+      // --no-frozen-lockfile: the lockfile gains the new package (CI=true would otherwise freeze it).
+      const install = spawnSync('pnpm', ['install', '--offline', '--no-frozen-lockfile'], {
+        cwd: root,
+        stdio: ['ignore', 2, 2],
+      });
       if (install.status !== 0) {
         console.error(
           `new-connector: the files are written, but \`pnpm install --offline\` failed (${install.error?.message ?? `exit ${install.status}`}): run \`./sy install\` to link the package`,
