@@ -100,9 +100,9 @@ const generatedFiles = (name: string) => [
 beforeAll(() => {
   mirror = mkdtempSync(join(tmpdir(), 'switchyard-kit-'));
   copyWorkspace(mirror);
-  // The copy's own install, from the local store, as a checkout has it before the guide starts.
-  const install = run('pnpm', ['install', '--offline', '--frozen-lockfile']);
-  if (install.status !== 0) throw new Error(`pnpm install --offline in the copy:\n${install.output}`);
+  // The copy's own install (from the local store) as `./sy` makes it: a checkout before the guide starts.
+  const install = run('bash', ['-c', 'source scripts/toolchain.sh && sy_install "$PWD"']);
+  if (install.status !== 0) throw new Error(`sy_install in the copy:\n${install.output}`);
   for (const { name, auth } of CONNECTORS) {
     // As the guide runs it: the generator links the package itself (pnpm install --offline).
     const generated = run(process.execPath, ['scripts/new-connector.ts', name, '--auth', auth]);

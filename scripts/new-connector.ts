@@ -9,6 +9,8 @@
  * (both used by the tests).
  */
 import { spawnSync } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -68,6 +70,9 @@ async function main(argv: string[]): Promise<number> {
         );
         return 1;
       }
+      // What sy_install (scripts/toolchain.sh) records after an install: without it the next `./sy`
+      // would install again, because the lockfile changed.
+      copyFileSync(join(root, 'pnpm-lock.yaml'), join(root, 'node_modules', '.sy-lock-stamp'));
     }
     console.log(nextSteps(result));
     return 0;
