@@ -1,27 +1,25 @@
 /**
  * The generator's promise, end to end: in a copy of this workspace, `./sy new-connector` writes a
- * connector of each auth shape (`header-key`, `basic`, `hmac`); each is registered by the step
- * docs/writing-a-connector.md §14 documents (the server's dependency, the one list in
+ * connector of each auth shape (`header-key`, `basic`, `hmac`), adds it to the dependencies of the
+ * testing and server packages and links it (`pnpm install --offline`); each is registered by the
+ * step docs/writing-a-connector.md §14 documents (the one list in
  * `packages/server/src/connectors.ts`, `./sy generate`); then, untouched, the generated files pass
  * typecheck and Biome, their unit, conformance, simulator and end-to-end tests pass, and so do the
- * tests that once hard-coded the connector list (config example, CLI, generated-files freshness).
+ * tests that once hard-coded the connector list (config example, CLI, generated-files freshness)
+ * and the import rules (scripts/architecture.test.ts).
  *
- * The copy is the working tree's files (tracked and new) with `node_modules` linked the way
- * `pnpm install` links them, so nothing is downloaded and the real checkout is never written.
- * One typecheck, one Biome run and one vitest run cover all three connectors.
+ * The copy is the working tree's files (tracked and new), installed by `pnpm install --offline`
+ * from the local store into its own `node_modules`, so nothing is downloaded and the real checkout
+ * is never written. One typecheck, one Biome run and one vitest run cover all three connectors.
  */
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
-  cpSync,
-  existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +48,7 @@ function run(command: string, args: string[]) {
   return { status: child.status, output: `${child.stdout ?? ''}${child.stderr ?? ''}${child.error ?? ''}` };
 }
 
-/** The working tree's files (tracked and new, not ignored) and the node_modules links of each package. */
+/** The working tree's files (tracked and new, not ignored), without node_modules. */
 function copyWorkspace(target: string): void {
   const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
     cwd: repo,
@@ -69,46 +67,14 @@ function copyWorkspace(target: string): void {
     mkdirSync(dirname(join(target, file)), { recursive: true });
     copyFileSync(join(repo, file), join(target, file));
   }
-  symlinkSync(join(repo, 'node_modules'), join(target, 'node_modules'), 'dir');
-  // Package node_modules hold relative links (../../../node_modules/.pnpm/…, ../../core): copied
-  // verbatim they resolve inside the copy, so the copy's connectors.ts is the one the server reads.
-  const packageDirs = [
-    ...readdirSync(join(repo, 'packages')).map((p) => join('packages', p)),
-    ...readdirSync(join(repo, 'packages', 'connectors')).map((p) => join('packages', 'connectors', p)),
-  ];
-  for (const dir of packageDirs) {
-    const modules = join(repo, dir, 'node_modules');
-    if (existsSync(modules)) {
-      cpSync(modules, join(target, dir, 'node_modules'), { recursive: true, verbatimSymlinks: true });
-    }
-  }
-}
-
-/** What `./sy install` does for a new workspace package: link its workspace dependencies. */
-function linkPackage(name: string): void {
-  const modules = join(mirror, 'packages', 'connectors', name, 'node_modules', '@switchyard');
-  mkdirSync(modules, { recursive: true });
-  for (const pkg of ['core', 'testing']) symlinkSync(`../../../../${pkg}`, join(modules, pkg), 'dir');
 }
 
 /**
  * The documented registration step (docs/writing-a-connector.md §14), done as a person would: the
- * server's dependency (and the link `./sy install` then makes), the import and the entry in the one
- * list of packages/server/src/connectors.ts. `./sy generate` runs once after all three.
+ * import and the entry in the one list of packages/server/src/connectors.ts (the generator already
+ * made the connector a dependency of the server). `./sy generate` runs once after all three.
  */
 function register(name: string): void {
-  const pkgPath = join(mirror, 'packages', 'server', 'package.json');
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { dependencies: Record<string, string> };
-  pkg.dependencies[`@switchyard/connector-${name}`] = 'workspace:*';
-  pkg.dependencies = Object.fromEntries(
-    Object.entries(pkg.dependencies).sort(([a], [b]) => a.localeCompare(b)),
-  );
-  writeFileSync(pkgPath, `${JSON.stringify(pkg, null, 2)}\n`);
-  symlinkSync(
-    `../../../connectors/${name}`,
-    join(mirror, 'packages', 'server', 'node_modules', '@switchyard', `connector-${name}`),
-    'dir',
-  );
   const listPath = join(mirror, 'packages', 'server', 'src', 'connectors.ts');
   const before = readFileSync(listPath, 'utf8');
   const camel = camelCase(name);
@@ -134,10 +100,13 @@ const generatedFiles = (name: string) => [
 beforeAll(() => {
   mirror = mkdtempSync(join(tmpdir(), 'switchyard-kit-'));
   copyWorkspace(mirror);
+  // The copy's own install (from the local store) as `./sy` makes it: a checkout before the guide starts.
+  const install = run('bash', ['-c', 'source scripts/toolchain.sh && sy_install "$PWD"']);
+  if (install.status !== 0) throw new Error(`sy_install in the copy:\n${install.output}`);
   for (const { name, auth } of CONNECTORS) {
+    // As the guide runs it: the generator links the package itself (pnpm install --offline).
     const generated = run(process.execPath, ['scripts/new-connector.ts', name, '--auth', auth]);
     if (generated.status !== 0) throw new Error(`new-connector ${name} --auth ${auth}:\n${generated.output}`);
-    linkPackage(name);
     register(name);
   }
   const generate = run(process.execPath, ['scripts/generate.ts']);
@@ -185,14 +154,14 @@ describe('generated connectors (header-key, basic, hmac), registered by the docu
         ...files,
       ]);
       expect(biome.status, biome.output).toBe(0);
-      // 12 source files per package, the simulator, its test and the end-to-end test.
-      expect(biome.output).toContain(`Checked ${CONNECTORS.length * 15} files`);
+      // 13 source files per package, the simulator, its test and the end-to-end test.
+      expect(biome.output).toContain(`Checked ${CONNECTORS.length * 16} files`);
     },
     2 * MINUTES,
   );
 
   it(
-    'pass their own tests, and the tests that derive from the registry stay green',
+    'pass their own tests, and the tests that derive from the registry and the import rules stay green',
     () => {
       const tests = [
         ...CONNECTORS.flatMap(({ name }) => [
@@ -203,11 +172,13 @@ describe('generated connectors (header-key, basic, hmac), registered by the docu
         'packages/server/src/config/example.test.ts',
         'packages/server/src/cli/cli.test.ts',
         'packages/server/src/config/generate.test.ts',
+        'scripts/architecture.test.ts',
       ];
       const vitest = run(join(repo, 'node_modules', '.bin', 'vitest'), ['run', '--reporter=dot', ...tests]);
       expect(vitest.status, vitest.output.slice(-8000)).toBe(0);
-      // Every generated test file ran (7 per connector) besides the three registry-derived ones.
-      expect(vitest.output).toMatch(new RegExp(`Test Files\\s+${CONNECTORS.length * 7 + 3} passed`));
+      // Every generated test file ran (7 per connector) besides the three registry-derived ones and
+      // the import rules, which read the registered connectors' imports too.
+      expect(vitest.output).toMatch(new RegExp(`Test Files\\s+${CONNECTORS.length * 7 + 4} passed`));
     },
     10 * MINUTES,
   );

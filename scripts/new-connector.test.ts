@@ -37,6 +37,7 @@ const expectedFiles = (name: string) =>
       'normalize.ts',
       'parse.test.ts',
       'parse.ts',
+      'testing.ts',
       'vendor.ts',
     ].map((file) => `packages/connectors/${name}/src/${file}`),
     `packages/server/src/e2e/connectors/${name}.int.test.ts`,
@@ -79,7 +80,7 @@ describe('generateConnector', () => {
     expect(pkg).toMatchObject({
       name: '@switchyard/connector-acme-booking',
       type: 'module',
-      exports: { '.': './src/index.ts' },
+      exports: { '.': './src/index.ts', './testing': './src/testing.ts' },
       dependencies: { '@switchyard/core': 'workspace:*' },
       devDependencies: { '@switchyard/testing': 'workspace:*' },
     });
@@ -140,7 +141,7 @@ describe('generateConnector', () => {
       ['check', '--config-path', join(repo, 'biome.json'), '--vcs-enabled=false', result.packageDir],
       { encoding: 'utf8' },
     );
-    expect(run.stdout + run.stderr).toContain('Checked 13 files');
+    expect(run.stdout + run.stderr).toContain('Checked 14 files');
     expect(run.status, run.stdout + run.stderr).toBe(0);
     // The check can fail: the same run on a deliberately mis-formatted file does.
     writeFileSync(join(result.packageDir, 'src/extra.ts'), 'export const x = "double quotes"\n');
@@ -150,6 +151,36 @@ describe('generateConnector', () => {
       { encoding: 'utf8' },
     );
     expect(bad.status).not.toBe(0);
+  });
+
+  it('adds the connector to the dependencies of the testing and server packages, sorted', async () => {
+    for (const dir of ['testing', 'server']) {
+      mkdirSync(join(root, 'packages', dir), { recursive: true });
+      writeFileSync(
+        join(root, 'packages', dir, 'package.json'),
+        `${JSON.stringify({ name: `@switchyard/${dir}`, dependencies: { '@switchyard/core': 'workspace:*', pg: '^8' } }, null, 2)}\n`,
+      );
+    }
+    const result = await generateConnector({ name: 'acme', root });
+    expect(result.dependents).toEqual(['packages/testing/package.json', 'packages/server/package.json']);
+    for (const dir of ['testing', 'server']) {
+      const pkg = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8'));
+      expect(Object.entries(pkg.dependencies)).toEqual([
+        ['@switchyard/connector-acme', 'workspace:*'],
+        ['@switchyard/core', 'workspace:*'],
+        ['pg', '^8'],
+      ]);
+    }
+    expect(nextSteps(result)).toContain(
+      'Added @switchyard/connector-acme to the dependencies of packages/testing/package.json and packages/server/package.json.',
+    );
+    // The simulator and the end-to-end test import the connector by package name, never by path.
+    for (const file of result.files.filter((f) => !f.startsWith('packages/connectors/'))) {
+      expect(readFileSync(join(root, file), 'utf8'), file).not.toContain('/connectors/acme/src/');
+    }
+    expect(readFileSync(join(root, 'packages/testing/src/simulators/acme.ts'), 'utf8')).toContain(
+      "from '@switchyard/connector-acme/testing';",
+    );
   });
 
   it('never overwrites: a second run with the same name fails and leaves the files as they were', async () => {
@@ -239,13 +270,13 @@ describe('the new-connector script', () => {
   const run = (...args: string[]) =>
     spawnSync(process.execPath, [script, ...args], { encoding: 'utf8', cwd: repo });
 
-  it('prints the files and next steps, reminding to run ./sy install', () => {
+  it('prints the files and next steps (no install where no workspace package depends on it)', () => {
     const result = run('acme-booking', '--root', root);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toContain('packages/connectors/acme-booking/src/index.ts');
-    expect(result.stdout).toContain('./sy install');
     expect(result.stdout).not.toMatch(/\bpnpm (install|vitest|generate)/);
-    expect(result.stdout).toContain('pnpm-workspace.yaml already covers packages/connectors/*');
+    expect(result.stderr).not.toContain('pnpm install');
+    expect(result.stdout).toContain('./sy vitest run packages/connectors/acme-booking');
   });
 
   it('exits 1 with a clear message on a bad name, and 2 on bad usage', () => {

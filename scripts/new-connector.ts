@@ -1,10 +1,16 @@
 /**
- * `./sy new-connector <name> [--auth header-key|basic|hmac] [--display-name "Acme Booking"] [--root DIR]`:
+ * `./sy new-connector <name> [--auth header-key|basic|hmac] [--display-name "Acme Booking"] [--root DIR] [--no-install]`:
  * scaffolds `packages/connectors/<name>/` (the standard file set, a working minimal connector with the
  * vendor's auth shape, a fixture, passing unit and conformance tests), its simulator and end-to-end
- * test, and `docs/connectors/<name>.md`. `--root` writes into another workspace-shaped folder (used
- * by the tests).
+ * test, and `docs/connectors/<name>.md`; adds the connector to the dependencies of
+ * `packages/testing` and `packages/server` (the simulator and the end-to-end test import it by
+ * package name) and runs `pnpm install --offline` to link it, so its tests run at once. `--root`
+ * writes into another workspace-shaped folder and `--no-install` leaves the linking to the caller
+ * (both used by the tests).
  */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -16,7 +22,7 @@ import {
   nextSteps,
 } from './new-connector/generate.ts';
 
-const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH})] [--display-name "Acme Booking"] [--root DIR]`;
+const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH})] [--display-name "Acme Booking"] [--root DIR] [--no-install]`;
 
 async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseCli>;
@@ -49,6 +55,25 @@ async function main(argv: string[]): Promise<number> {
       displayName: parsed.values['display-name'],
       auth: auth as AuthShape,
     });
+    if (!parsed.values['no-install'] && result.dependents.length > 0) {
+      // Links the new package (and the dependents' new links) from the local store: nothing to download,
+      // the package's own dependencies are workspace packages. pnpm's output goes to stderr.
+      console.error(`new-connector: pnpm install --offline (links @switchyard/connector-${result.name})`);
+      // --no-frozen-lockfile: the lockfile gains the new package (CI=true would otherwise freeze it).
+      const install = spawnSync('pnpm', ['install', '--offline', '--no-frozen-lockfile'], {
+        cwd: root,
+        stdio: ['ignore', 2, 2],
+      });
+      if (install.status !== 0) {
+        console.error(
+          `new-connector: the files are written, but \`pnpm install --offline\` failed (${install.error?.message ?? `exit ${install.status}`}): run \`./sy install\` to link the package`,
+        );
+        return 1;
+      }
+      // What sy_install (scripts/toolchain.sh) records after an install: without it the next `./sy`
+      // would install again, because the lockfile changed.
+      copyFileSync(join(root, 'pnpm-lock.yaml'), join(root, 'node_modules', '.sy-lock-stamp'));
+    }
     console.log(nextSteps(result));
     return 0;
   } catch (error) {
@@ -68,6 +93,7 @@ function parseCli(argv: string[]) {
       'display-name': { type: 'string' },
       auth: { type: 'string' },
       root: { type: 'string' },
+      'no-install': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

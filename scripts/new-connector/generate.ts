@@ -6,7 +6,7 @@
  * simulator and its test, the end-to-end test, and a docs skeleton. The output passes typecheck,
  * Biome and its tests as generated.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,64 @@ export interface GeneratedConnector {
   packageDir: string;
   /** Every file written, relative to the root, with `/` separators, sorted. */
   files: string[];
+  /**
+   * The workspace manifests that now depend on the connector (`packages/testing/package.json` for
+   * the simulator, `packages/server/package.json` for the end-to-end test and, once registered, the
+   * server's list), relative to the root; those missing under the root are skipped.
+   */
+  dependents: string[];
+}
+
+/** Biome's `lineWidth` (biome.json), so generated imports come out formatted. */
+const LINE_WIDTH = 110;
+
+/**
+ * A named import as Biome formats it: one line when it fits (a single name always stays on it),
+ * else one name a line.
+ *
+ * @example
+ * ```ts
+ * importStatement(['type Config', 'encode'], '@switchyard/connector-acme/testing');
+ * // "import { type Config, encode } from '@switchyard/connector-acme/testing';"
+ * ```
+ */
+export function importStatement(names: readonly string[], from: string): string {
+  const line = `import { ${names.join(', ')} } from '${from}';`;
+  if (line.length <= LINE_WIDTH || names.length === 1) return line;
+  return `import {\n${names.map((n) => `  ${n},\n`).join('')}} from '${from}';`;
+}
+
+/** The template values that import the connector and its simulator by package name. */
+function importValues(name: string): Record<string, string> {
+  const testingEntry = `@switchyard/connector-${name}/testing`;
+  const connector = `${camelCase(name)}Connector as connector`;
+  return {
+    simulatorImport: importStatement(
+      ['type Config', 'credentialHeaders', 'encode', 'type VendorEvent'],
+      testingEntry,
+    ),
+    simulatorTestImport: importStatement(['type Config', connector, 'fixtureUrl'], testingEntry),
+    endToEndConnectorImport: importStatement(['type Config', connector], testingEntry),
+    endToEndSimulatorImport: importStatement(
+      [`${pascalCase(name)}Simulator as Simulator`],
+      `@switchyard/testing/simulators/${name}`,
+    ),
+  };
+}
+
+/**
+ * The manifests that get the connector as a dependency: the simulator (in @switchyard/testing) and
+ * the end-to-end test (in the server) import it by package name, and registering it in the server's
+ * list (docs/writing-a-connector.md §14) then needs no second manifest edit.
+ */
+const DEPENDENTS = ['packages/testing/package.json', 'packages/server/package.json'] as const;
+
+/** Adds `@switchyard/connector-<name>: workspace:*` to a manifest's dependencies, kept sorted. */
+function addWorkspaceDependency(manifest: string, name: string): void {
+  const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { dependencies?: Record<string, string> };
+  const dependencies = { ...pkg.dependencies, [`@switchyard/connector-${name}`]: 'workspace:*' };
+  pkg.dependencies = Object.fromEntries(Object.entries(dependencies).sort(([a], [b]) => a.localeCompare(b)));
+  writeFileSync(manifest, `${JSON.stringify(pkg, null, 2)}\n`);
 }
 
 /**
@@ -260,7 +318,7 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
     'simulator/simulator.test.ts': simulatorTest,
     'e2e/connector.int.test.ts': e2eTest,
   };
-  const renderValues = { ...values, ...authValues(auth, name) };
+  const renderValues = { ...values, ...authValues(auth, name), ...importValues(name) };
   const outputs: Array<{ path: string; content: string }> = [];
   for (const template of await listTemplates(TEMPLATES_DIR)) {
     let within = relative(TEMPLATES_DIR, template)
@@ -283,11 +341,14 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
     await mkdir(dirname(output.path), { recursive: true });
     await writeFile(output.path, output.content, { flag: 'wx' });
   }
+  const dependents = DEPENDENTS.filter((manifest) => existsSync(join(options.root, manifest)));
+  for (const manifest of dependents) addWorkspaceDependency(join(options.root, manifest), name);
   return {
     ...values,
     auth,
     packageDir,
     files: outputs.map((o) => relative(options.root, o.path).split(sep).join('/')).sort(),
+    dependents: [...dependents],
   };
 }
 
@@ -303,12 +364,17 @@ export function nextSteps(result: GeneratedConnector): string {
     `Created the ${result.displayName} connector, auth ${result.auth} (${result.files.length} files):`,
     ...result.files.map((file) => `  ${file}`),
     '',
+    ...(result.dependents.length > 0
+      ? [
+          `Added @switchyard/connector-${result.name} to the dependencies of ${result.dependents.join(' and ')}.`,
+          '',
+        ]
+      : []),
     'Next steps:',
-    `  1. ./sy install            # links @switchyard/connector-${result.name} (pnpm-workspace.yaml already covers packages/connectors/*)`,
-    `  2. ./sy vitest run ${tests}   # the generated tests pass as they are (the end-to-end test needs DATABASE_URL or Docker)`,
-    `  3. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (list each in src/conformance.test.ts and the end-to-end test)`,
-    `  4. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
-    `  5. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in the simulator`,
-    '  6. Register it: docs/writing-a-connector.md §14 (one list in packages/server/src/connectors.ts, then ./sy generate)',
+    `  1. ./sy vitest run ${tests}   # the generated tests pass as they are (the end-to-end test needs DATABASE_URL or Docker)`,
+    `  2. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (list each in src/conformance.test.ts and the end-to-end test)`,
+    `  3. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
+    `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in the simulator`,
+    '  5. Register it: docs/writing-a-connector.md §14 (one list in packages/server/src/connectors.ts, then ./sy generate)',
   ].join('\n');
 }

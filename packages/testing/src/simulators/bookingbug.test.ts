@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
+import {
+  basicAuthorization,
+  bookingbugConnector,
+  fixtureUrl,
+} from '@switchyard/connector-bookingbug/testing';
 import type { EventEnvelope, JsonObject } from '@switchyard/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { basicAuthorization } from '../../../connectors/bookingbug/src/auth.ts';
-import { bookingbugConnector } from '../../../connectors/bookingbug/src/index.ts';
 import { inboundRequest } from '../connector-context.ts';
 import { BookingBugSimulator } from './bookingbug.ts';
 import { startHookReceiver } from './shared/receiver.ts';
 
-const fixture = (name: string) =>
-  JSON.parse(
-    readFileSync(new URL(`../../../connectors/bookingbug/fixtures/${name}`, import.meta.url), 'utf8'),
-  ) as JsonObject;
+const fixture = (name: string) => JSON.parse(readFileSync(fixtureUrl(name), 'utf8')) as JsonObject;
 const USER = 'switchyard-bb';
 const PASSWORD = 'bb-push-password-0123456789';
 

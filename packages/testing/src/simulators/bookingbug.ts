@@ -12,10 +12,12 @@
  * cancel, see bookingbug-writes.ts) and pushes the vendor's notification of each cancel it makes.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import {
+  type Config as BookingBugConfig,
+  basicAuthorization,
+  bookingbugConnector,
+} from '@switchyard/connector-bookingbug/testing';
 import { type EventEnvelope, isJsonObject, type JsonObject } from '@switchyard/core';
-import { basicAuthorization } from '../../../connectors/bookingbug/src/auth.ts';
-import type { Config as BookingBugConfig } from '../../../connectors/bookingbug/src/config.ts';
-import { bookingbugConnector } from '../../../connectors/bookingbug/src/index.ts';
 import { type BookingBugAdminOptions, BookingBugWriteApi } from './bookingbug-writes.ts';
 import { type Attempt, isCloudEvent, pushJson } from './shared/push.ts';
 import { closeServer, listenLocal, readBody } from './shared/server.ts';
