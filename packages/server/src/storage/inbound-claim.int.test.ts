@@ -42,7 +42,9 @@ async function probeClaim(limit: number): Promise<{ claimed: string[]; rowsRead:
   const read = async (trx: Executor) => {
     const stats = await sql<{ read: string }>`
       select coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) as read
-      from pg_stat_xact_user_tables where schemaname = 'switchyard' and relname = 'inbound_messages'`.execute(trx);
+      from pg_stat_xact_user_tables where schemaname = 'switchyard' and relname = 'inbound_messages'`.execute(
+      trx,
+    );
     return Number(stats.rows[0]?.read ?? 0);
   };
   await store.db
