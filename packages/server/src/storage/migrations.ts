@@ -693,6 +693,18 @@ end
 $fn$;
 `,
   },
+  {
+    version: 15,
+    name: 'next normalize due time by index',
+    // nextInboundDue (queries.ts) runs whenever a normalize pass claims nothing: with one busy key
+    // that is after every message (its head is leased), and its min() read every received message
+    // (O(waiting messages): ~2 ms with 10,000 queued). Indexed on the same expression, it reads the
+    // first entry after now().
+    sql: `
+create index inbound_due_idx on switchyard.inbound_messages
+  ((greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)))) where status = 'received';
+`,
+  },
 ];
 
 /**
