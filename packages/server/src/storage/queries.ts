@@ -446,10 +446,11 @@ export async function storeInbound(
  * Claims due messages to normalize. A message whose ordering key has an earlier unfinished
  * message waits for it, so one entity's notifications are normalized in arrival order.
  *
- * Heads are found by `switchyard.claimable_inbound` (migration 10): a walk of the queue in arrival
- * order that probes each candidate's ordering key once and stops at the limit, so a claim costs
- * O(limit + messages passed over), not O(waiting messages). A head that is leased or not yet due
- * blocks its whole key; messages without an ordering key are each their own head.
+ * Heads are found by `switchyard.claimable_inbound` (migration 14): a walk of at most 256 messages
+ * in arrival order, then only the first message of each ordering key and the messages without one,
+ * so a claim costs O(limit + 256 + keys waiting), however deep one key's backlog. A head that is
+ * leased or not yet due blocks its whole key; messages without an ordering key are each their own
+ * head.
  */
 export async function claimInbound(db: Executor, leaseMs: number, limit: number): Promise<InboundRow[]> {
   return rows<InboundRow>(

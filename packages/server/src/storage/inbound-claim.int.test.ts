@@ -1,0 +1,113 @@
+/**
+ * The normalize claim reads a bounded part of the queue, whatever one ordering key's backlog.
+ *
+ * Before migration 14, `claimable_inbound` walked every received message in arrival order until it
+ * had found its limit of heads: behind the leased head of one busy key (a Docplanner facility
+ * catching up) it read the whole backlog on every claim, so each message cost O(messages waiting).
+ * These tests count the rows the claim reads (Postgres' per-transaction table statistics), not time.
+ */
+import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Database, type Executor, openDatabase } from './db.ts';
+import { migrate } from './migrations.ts';
+import * as q from './queries.ts';
+
+const database = useTestDatabase();
+let store: Database;
+
+beforeAll(async () => {
+  store = openDatabase(database.url(), { max: 2 });
+  await migrate(store.db);
+});
+afterAll(async () => {
+  await store?.close();
+});
+
+/** Queues `count` received messages of `key` (null: no ordering key) after everything queued so far. */
+async function enqueue(prefix: string, key: string | null, count: number): Promise<void> {
+  await sql`insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key, payload)
+    select gen_random_uuid(), 'one-key', 'push', ${prefix} || '-' || i, 'notification', ${key}::text, '{}'::jsonb
+    from generate_series(1, ${count}::integer) as i`.execute(store.db);
+}
+
+/**
+ * Runs `work` in a transaction that is rolled back; returns its result and the rows of
+ * inbound_messages it read (heap tuples fetched by index scans and sequential scans: the
+ * transaction's own statistics, before and after).
+ */
+async function probe<T>(work: (trx: Executor) => Promise<T>): Promise<{ result: T; rowsRead: number }> {
+  let out: { result: T; rowsRead: number } | undefined;
+  const read = async (trx: Executor) => {
+    const stats = await sql<{ read: string }>`
+      select coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) as read
+      from pg_stat_xact_user_tables where schemaname = 'switchyard' and relname = 'inbound_messages'`.execute(
+      trx,
+    );
+    return Number(stats.rows[0]?.read ?? 0);
+  };
+  await store.db
+    .transaction()
+    .execute(async (trx) => {
+      const before = await read(trx);
+      const result = await work(trx);
+      out = { result, rowsRead: (await read(trx)) - before };
+      throw new Rollback();
+    })
+    .catch((e: unknown) => {
+      if (!(e instanceof Rollback)) throw e;
+    });
+  if (out === undefined) throw new Error('the probe did not run');
+  return out;
+}
+
+/** A claim under {@link probe}: what it claimed (dedupe keys) and the rows it read. */
+async function probeClaim(limit: number): Promise<{ claimed: string[]; rowsRead: number }> {
+  const { result, rowsRead } = await probe((trx) => q.claimInbound(trx, 30_000, limit));
+  return { claimed: result.map((r) => r.dedupe_key), rowsRead };
+}
+
+class Rollback extends Error {}
+
+it('a claim behind the leased head of one busy key reads as many rows with 10,000 queued as with 1,000', {
+  timeout: 60_000,
+}, async () => {
+  await enqueue('busy', 'facility-1', 1_000);
+  // The head is being normalized: it blocks its key, and the next claim finds nothing to do.
+  const head = await q.claimInbound(store.db, 60_000, 16);
+  expect(head.map((r) => r.dedupe_key)).toEqual(['busy-1']);
+
+  const small = await probeClaim(16);
+  expect(small.claimed).toEqual([]);
+
+  await enqueue('busy-more', 'facility-1', 9_000);
+  const large = await probeClaim(16);
+  expect(large.claimed).toEqual([]);
+
+  // Migration 10 read every waiting message and probed its key's head for each: ~2,000 rows with
+  // 1,000 queued, ~20,000 with 10,000. The bounded walk reads at most 256, then one head per key.
+  expect(large.rowsRead).toBeLessThan(1_000);
+  expect(large.rowsRead).toBeLessThanOrEqual(small.rowsRead + 50);
+
+  // The next due time, asked whenever a pass claims nothing, is read from inbound_due_idx (migration
+  // 15): before, a min() over all 10,000 waiting messages.
+  expect((await probe((trx) => q.nextInboundDue(trx))).rowsRead).toBeLessThan(10);
+
+  // Messages of other keys and without a key, queued behind the backlog, are claimed in parallel
+  // with it; the busy key still waits for its head.
+  await enqueue('other', 'facility-2', 3);
+  await enqueue('loose', null, 2);
+  // A key whose head waits for its retry stays blocked, past the walk as within it.
+  await enqueue('later', 'facility-3', 2);
+  await sql`update switchyard.inbound_messages set next_attempt_at = now() + interval '1 hour'
+    where dedupe_key = 'later-1'`.execute(store.db);
+  const behind = await q.claimInbound(store.db, 60_000, 16);
+  expect(behind.map((r) => r.dedupe_key).sort()).toEqual(['loose-1', 'loose-2', 'other-1']);
+
+  // Once the head is finished, the key's next message (and only it) is claimable.
+  const busy = head[0];
+  if (busy?.lock_token == null) throw new Error('the claimed head has no lease');
+  expect(await q.finishInbound(store.db, busy.id, busy.lock_token, 'normalized', null, null, 1)).toBe(true);
+  const next = await q.claimInbound(store.db, 60_000, 16);
+  expect(next.map((r) => r.dedupe_key)).toEqual(['busy-2']);
+});
