@@ -6,7 +6,7 @@
 import { type EventEnvelope, SwitchyardError, validateEvent } from '@switchyard/core';
 import { sql } from 'kysely';
 import type { Executor } from '../storage/db.ts';
-import { CHANNEL_DELIVER, typeMatchesAny } from '../storage/queries.ts';
+import { fanOutStoredEvents } from '../storage/queries.ts';
 
 /**
  * Validates, stores and fans out hub-made events in one statement; an event id already stored is
@@ -48,21 +48,7 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
       order by ord
       on conflict (id) do nothing
       returning id, type, source, subject, sequence),
-    fanned as (
-      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
-      select gen_random_uuid(), s.id, e.id, e.sequence, e.subject,
-        case when s.ordering = 'hold' and exists (
-          select 1 from switchyard.deliveries p where p.subscription_id = s.id and p.subject = e.subject
-            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < e.sequence)
-        then 'held' else 'pending' end
-      from stored e join switchyard.subscriptions s
-        on s.kind = 'webhook' and s.disabled_at is null
-        and ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}
-        and (s.sources is null or e.source = any(s.sources))
-      order by e.sequence
-      on conflict (subscription_id, event_id) where reason = 'fanout' do nothing
-      returning 1),
-    woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned limit 1) x)
+    ${fanOutStoredEvents()}
     select (select count(*) from fanned) as fanned, (select count(*) from woken) as woken`.execute(db);
   return Number(r.rows[0]?.fanned ?? 0);
 }

@@ -1053,21 +1053,7 @@ export async function commitNormalized(
           order by n.sequence
           on conflict (id) do nothing
           returning id, type, source, subject, sequence),
-        fanned as (
-          insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
-          select gen_random_uuid(), s.id, e.id, e.sequence, e.subject,
-            case when s.ordering = 'hold' and exists (
-              select 1 from switchyard.deliveries p where p.subscription_id = s.id and p.subject = e.subject
-                and p.status = 'dead' and p.superseded_by is null and p.event_sequence < e.sequence)
-            then 'held' else 'pending' end
-          from stored e join switchyard.subscriptions s
-            on s.kind = 'webhook' and s.disabled_at is null
-            and ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}
-            and (s.sources is null or e.source = any(s.sources))
-          order by e.sequence
-          on conflict (subscription_id, event_id) where reason = 'fanout' do nothing
-          returning 1),
-        woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned limit 1) x)
+        ${fanOutStoredEvents()}
         select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
           (select count(*) from woken) as woken`,
     db,
@@ -1571,4 +1557,35 @@ export async function tablesNeedingAnalyze(db: Executor): Promise<BusyTable[]> {
 export async function analyzeTable(db: Executor, table: BusyTable): Promise<void> {
   if (!BUSY_TABLES.includes(table)) throw new Error(`not a busy table: ${table}`);
   await sql`analyze ${sql.table(`switchyard.${table}`)}`.execute(db);
+}
+
+/**
+ * The fan-out of freshly stored events, as CTEs to follow a `stored` CTE that returns
+ * `(id, type, source, subject, sequence)`: one delivery per matching webhook subscription (`held`
+ * behind a dead, unreplayed delivery of the same subject when the subscription holds), then one
+ * NOTIFY to the deliver workers when anything was fanned. Defines `fanned` and `woken`; one
+ * definition for the normalize commit and for hub-made events (pipeline/emit.ts).
+ *
+ * @example
+ * ```ts
+ * sql`with stored as (insert ... returning id, type, source, subject, sequence), ${fanOutStoredEvents()}
+ *     select (select count(*) from fanned) as fanned`;
+ * ```
+ */
+export function fanOutStoredEvents(): RawBuilder<unknown> {
+  return sql`fanned as (
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
+      select gen_random_uuid(), s.id, e.id, e.sequence, e.subject,
+        case when s.ordering = 'hold' and exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = s.id and p.subject = e.subject
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < e.sequence)
+        then 'held' else 'pending' end
+      from stored e join switchyard.subscriptions s
+        on s.kind = 'webhook' and s.disabled_at is null
+        and ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}
+        and (s.sources is null or e.source = any(s.sources))
+      order by e.sequence
+      on conflict (subscription_id, event_id) where reason = 'fanout' do nothing
+      returning 1),
+    woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned limit 1) x)`;
 }
