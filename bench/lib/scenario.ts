@@ -1,6 +1,7 @@
 /** Helpers the scenarios share: a fresh database per participant, started children. */
 import { createTestDatabase, type TestDatabase } from '../../packages/testing/src/index.ts';
 import { type Child, startChild } from './child.ts';
+import { type CliHub, type CliHubOptions, startCliHub } from './cli-hub.ts';
 
 export const HUB_ENTRY = new URL('./hub-process.ts', import.meta.url);
 export const BASELINE_ENTRY = new URL('./baseline-server.ts', import.meta.url);
@@ -30,6 +31,31 @@ export async function withChild<T>(
     return await body(child, db);
   } finally {
     await child?.stop().catch(() => {});
+    await db.drop().catch(() => {});
+  }
+}
+
+/**
+ * Runs `body` with a fresh database and `switchyard start` on it (bench/lib/cli-hub.ts: the hub as
+ * users run it), then stops the hub and drops the database whatever happens.
+ *
+ * @example
+ * ```ts
+ * const r = await withCliHub(adminUrl, { subscribers: [sub.url] }, async (hub, db) => { ... });
+ * ```
+ */
+export async function withCliHub<T>(
+  adminUrl: string,
+  options: Omit<CliHubOptions, 'databaseUrl'>,
+  body: (hub: CliHub, db: TestDatabase) => Promise<T>,
+): Promise<T> {
+  const db = await createTestDatabase({ adminUrl, prefix: 'sy_bench_' });
+  let hub: CliHub | undefined;
+  try {
+    hub = await startCliHub({ ...options, databaseUrl: db.url });
+    return await body(hub, db);
+  } finally {
+    await hub?.stop().catch(() => {});
     await db.drop().catch(() => {});
   }
 }

@@ -1,0 +1,190 @@
+/**
+ * CPU time read from /proc: a process's user + system time (`/proc/<pid>/stat` fields 14 and 15,
+ * in clock ticks), for the hub process(es) and the Postgres backends serving one database.
+ *
+ * Backends come and go (pools open and close connections), so the meter samples
+ * `pg_stat_activity` for the database every {@link SAMPLE_MS} ms and reads each backend's /proc
+ * entry at once: a backend first seen after the start counts from zero (its whole life is in the
+ * window), one that exits counts up to its last sample (at most one interval of its CPU is lost).
+ * Each backend's CPU between two samples is charged to the stage of the statement
+ * `pg_stat_activity.query` shows at the later sample (the running one, or the last one it ran when
+ * idle): a sampling profile by statement, exact in total, approximate per stage. The server-wide
+ * processes (checkpointer, background writer, WAL writer, autovacuum launcher) serve every database
+ * on the server; they are measured from their own pids and reported apart.
+ */
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { pg } from './deps.ts';
+
+/** How often backends are sampled. */
+export const SAMPLE_MS = 50;
+
+let tickMs: number | undefined;
+/** Milliseconds per clock tick (`getconf CLK_TCK`, 100 on Linux). */
+function msPerTick(): number {
+  if (tickMs === undefined) {
+    try {
+      tickMs = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    } catch {
+      tickMs = 10;
+    }
+  }
+  return tickMs;
+}
+
+/**
+ * CPU milliseconds (user + system) `pid` has used so far; undefined once it is gone.
+ *
+ * @example
+ * ```ts
+ * const before = cpuMs(process.pid)!;
+ * ```
+ */
+export function cpuMs(pid: number): number | undefined {
+  try {
+    // The command name (field 2) may hold spaces: fields are counted after its closing paren.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * msPerTick();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a statement's Postgres CPU is charged. */
+export type Stage = 'ingest' | 'normalize' | 'deliver' | 'pg-boss' | 'other';
+
+/**
+ * The pipeline stage a statement belongs to, by the tables it touches (the hub's statements name
+ * them: `storage/queries.ts`). The normalize commit also inserts deliveries (fan-out), so it is
+ * recognised by its events insert before deliveries are looked for.
+ */
+export function stageOf(query: string): Stage {
+  const q = query.toLowerCase();
+  if (/insert into switchyard\.inbound_(messages|bodies)/.test(q)) return 'ingest';
+  if (
+    /claimable_inbound|insert into switchyard\.events|switchyard\.aliases|switchyard\.entity_state|update switchyard\.inbound_messages/.test(
+      q,
+    )
+  )
+    return 'normalize';
+  if (/switchyard\.(deliveries|delivery_attempts)|claimable_deliveries/.test(q)) return 'deliver';
+  if (/pgboss\./.test(q)) return 'pg-boss';
+  return 'other';
+}
+
+/** What a {@link CpuMeter} measured over its window. */
+export interface CpuReading {
+  seconds: number;
+  /** CPU ms of the measured processes (the hub, or the floor server). */
+  processMs: number;
+  /** CPU ms of the database's backends (every connection to it, whoever opened it). */
+  backendsMs: number;
+  /** Backends' CPU ms by the stage of the statement they were running. */
+  byStage: Record<Stage, number>;
+  /** Distinct backends seen. */
+  backends: number;
+  /** Server-wide Postgres processes (shared by every database on the server), CPU ms. */
+  serverMs: number;
+}
+
+/**
+ * Measures the CPU of `pids()` and of the Postgres backends of `datname` from start() to stop().
+ *
+ * @example
+ * ```ts
+ * const meter = new CpuMeter(adminUrl, db.name, () => hub.pids());
+ * await meter.start();
+ * // … load …
+ * const r = await meter.stop(); // r.processMs + r.backendsMs
+ * ```
+ */
+export class CpuMeter {
+  private client: InstanceType<typeof pg.Client>;
+  private timer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private first = true;
+  private sampling: Promise<void> = Promise.resolve();
+  private readonly processStart = new Map<number, number>();
+  private readonly processLast = new Map<number, number>();
+  /** Per backend: CPU ms at its previous sample. */
+  private readonly backendLast = new Map<number, number>();
+  private readonly byStage: Record<Stage, number> = { ingest: 0, normalize: 0, deliver: 0, 'pg-boss': 0, other: 0 };
+  private backendsMs = 0;
+  private readonly serverStart = new Map<number, number>();
+
+  constructor(
+    adminUrl: string,
+    private readonly datname: string,
+    private readonly pids: () => number[],
+  ) {
+    this.client = new pg.Client({ connectionString: adminUrl });
+  }
+
+  async start(): Promise<void> {
+    await this.client.connect();
+    const server = await this.client.query<{ pid: number }>(
+      `select pid from pg_stat_activity
+       where backend_type in ('checkpointer', 'background writer', 'walwriter', 'autovacuum launcher')`,
+    );
+    for (const { pid } of server.rows) {
+      const ms = cpuMs(pid);
+      if (ms !== undefined) this.serverStart.set(pid, ms);
+    }
+    this.startedAt = performance.now();
+    this.sampleProcesses();
+    await this.sampleBackends();
+    this.first = false;
+    this.timer = setInterval(() => {
+      this.sampling = this.sampling.then(() => this.sampleBackends()).catch(() => {});
+      this.sampleProcesses();
+    }, SAMPLE_MS);
+  }
+
+  private sampleProcesses(): void {
+    for (const pid of this.pids()) {
+      const ms = cpuMs(pid);
+      if (ms === undefined) continue;
+      if (!this.processStart.has(pid)) this.processStart.set(pid, this.first ? ms : 0);
+      this.processLast.set(pid, ms);
+    }
+  }
+
+  private async sampleBackends(): Promise<void> {
+    const r = await this.client.query<{ pid: number; query: string }>(
+      'select pid, query from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+      [this.datname],
+    );
+    for (const { pid, query } of r.rows) {
+      const ms = cpuMs(pid);
+      if (ms === undefined) continue;
+      // A backend first seen after the start was opened during the window: count its whole life.
+      const previous = this.backendLast.get(pid) ?? (this.first ? ms : 0);
+      const delta = ms - previous;
+      this.backendLast.set(pid, ms);
+      if (delta <= 0) continue;
+      this.backendsMs += delta;
+      this.byStage[stageOf(query ?? '')] += delta;
+    }
+  }
+
+  async stop(): Promise<CpuReading> {
+    clearInterval(this.timer);
+    await this.sampling;
+    this.sampleProcesses();
+    await this.sampleBackends();
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    let processMs = 0;
+    for (const [pid, start] of this.processStart) processMs += (this.processLast.get(pid) ?? start) - start;
+    let serverMs = 0;
+    for (const [pid, start] of this.serverStart) serverMs += (cpuMs(pid) ?? start) - start;
+    await this.client.end();
+    return {
+      seconds,
+      processMs,
+      backendsMs: this.backendsMs,
+      byStage: { ...this.byStage },
+      backends: this.backendLast.size,
+      serverMs,
+    };
+  }
+}
