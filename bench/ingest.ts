@@ -47,7 +47,13 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     const r = await cannon({ url, durationS });
     if (r.non2xx > 0 || r.errors > 0)
       throw new Error(`ingest run had ${r.non2xx} non-2xx and ${r.errors} errors`);
-    return { rps: r.requestsPerSecond, p50: r.p50, p99: r.p99, total: r.total, requests: warm.total + r.total };
+    return {
+      rps: r.requestsPerSecond,
+      p50: r.p50,
+      p99: r.p99,
+      total: r.total,
+      requests: warm.total + r.total,
+    };
   };
 
   options.log('ingest: floor (bare fastify + one INSERT)');
@@ -104,7 +110,9 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       unit: 'req/s',
       baselineLabel: label,
       higherIsBetter: true,
-      ...(target ? { target: { kind: 'min' as const, value: target.value, onRatio: true, label: target.label } } : {}),
+      ...(target
+        ? { target: { kind: 'min' as const, value: target.value, onRatio: true, label: target.label } }
+        : {}),
     });
   const latency = (metric: string, r: Run) => [
     row(`${metric} p50`, r.p50, base.p50, { unit: 'ms', baselineLabel: label }),
@@ -113,10 +121,14 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   return {
     name: 'Ingest',
     rows: [
-      rps('Ingest req/s, as started (switchyard start: all roles, 1 subscription, default logging)', asStarted, {
-        value: 0.5,
-        label: '≥ 0.5× floor',
-      }),
+      rps(
+        'Ingest req/s, as started (switchyard start: all roles, 1 subscription, default logging)',
+        asStarted,
+        {
+          value: 0.5,
+          label: '≥ 0.5× floor',
+        },
+      ),
       ...latency('Ingest ack, as started,', asStarted),
       rps('Ingest req/s, HTTP-only role (switchyard start --role http)', httpOnly, {
         value: 0.8,

@@ -1,28 +1,37 @@
 /**
- * Latency: push-to-subscriber p50/p99 at a steady 200 events/s, beside pg-boss send → handler
- * start at the same rate with LISTEN/NOTIFY wake-ups.
+ * Latency and cost at a steady 200 events/s (open loop), the hub as users run it
+ * (`switchyard start`, bench/lib/cli-hub.ts, one subscription): push → subscriber p50/p99, and the
+ * CPU per delivered event read from /proc (bench/lib/proc-cpu.ts) for the hub process and the
+ * Postgres backends of its database, with Postgres' share split by pipeline stage and the stage
+ * timings from the hub's rows. Beside it, in the same run: the floor (bare fastify + one INSERT)
+ * at the same rate, its CPU per durable acknowledgement measured the same way, and pg-boss send →
+ * handler start at the same rate with LISTEN/NOTIFY wake-ups.
  */
 import { cannon, closeAgent, hookUrl, paced } from './lib/load.ts';
+import { CpuMeter, type CpuReading, type Stage } from './lib/proc-cpu.ts';
 import { type BenchOptions, type BenchResult, mib, percentile, row, waitUntil } from './lib/result.ts';
-import { HUB_ENTRY, PGBOSS_ENTRY, withChild } from './lib/scenario.ts';
+import { BASELINE_ENTRY, PGBOSS_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
+import { type StageTimings, stageTimings } from './lib/stages.ts';
 import { startFastSubscriber } from './lib/subscriber.ts';
 
 const RATE = 200;
+const STAGES: Stage[] = ['ingest', 'normalize', 'deliver', 'pg-boss', 'other'];
 
 export async function run(options: BenchOptions): Promise<BenchResult> {
   const durationMs = options.quick ? 5000 : 20_000;
   const total = (RATE * durationMs) / 1000;
 
-  options.log(`latency: hub at ${RATE}/s for ${durationMs / 1000} s`);
+  options.log(`latency: switchyard start at ${RATE}/s for ${durationMs / 1000} s`);
   const subscriber = await startFastSubscriber({ track: true });
-  const hub = await withChild(options.adminUrl, HUB_ENTRY, async (child) => {
-    const { port } = await child.call<{ port: number }>('start', {});
-    await child.call('subscribe', subscriber.url, 1);
+  const hub = await withCliHub(options.adminUrl, { subscribers: [subscriber.url] }, async (h, db) => {
+    const port = h.port;
     await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
     const warmPaced = RATE * 2;
     await paced({ port, rate: RATE, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
     await waitUntil(() => subscriber.count >= 500 + warmPaced, 'latency warm-up', 60_000);
     const sent = new Map<number, number>();
+    const meter = new CpuMeter(options.adminUrl, db.name, h.pids);
+    await meter.start();
     const { failures } = await paced({
       port,
       rate: RATE,
@@ -39,18 +48,45 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       600_000,
       20,
     );
+    const cpu = await meter.stop();
     const latencies = [...sent].map(([seq, at]) => subscriber.arrivals.get(seq)! - at);
+    let stages: StageTimings | undefined;
+    try {
+      stages = await stageTimings(db.url, 'bench:2______');
+    } catch (error) {
+      options.log(`latency: stage timings not read: ${(error as Error).message}`);
+    }
     return {
       p50: percentile(latencies, 0.5),
       p99: percentile(latencies, 0.99),
       max: percentile(latencies, 1),
       failures,
-      rss: await child.peakRss(),
+      cpu,
+      stages,
+      rss: h.peakRss(),
     };
-  }).finally(async () => {
-    closeAgent();
-    await subscriber.close();
+  }).finally(() => subscriber.close());
+
+  options.log(`latency: floor (bare fastify + one INSERT) at ${RATE}/s`);
+  const floor = await withChild(options.adminUrl, BASELINE_ENTRY, async (child, db) => {
+    const { port } = await child.call<{ port: number }>('start');
+    await paced({ port, rate: RATE, total: RATE, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
+    const pid = child.process.pid!;
+    const meter = new CpuMeter(options.adminUrl, db.name, () => [pid]);
+    await meter.start();
+    const { failures } = await paced({
+      port,
+      rate: RATE,
+      total,
+      firstSeq: 2_000_000,
+      tag: 3,
+      onSend: () => {},
+    });
+    const cpu = await meter.stop();
+    if (failures > 0) throw new Error(`floor: ${failures} failed pushes`);
+    return { cpu };
   });
+  closeAgent();
 
   options.log(`latency: pg-boss at ${RATE}/s`);
   const boss = await withChild(options.adminUrl, PGBOSS_ENTRY, async (child) => {
@@ -60,9 +96,15 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     return { ...r, rss: await child.peakRss() };
   });
 
+  const per = (ms: number) => ms / total;
+  const c: CpuReading = hub.cpu;
+  const f: CpuReading = floor.cpu;
+  const floorLabel = `floor: bare fastify + 1 INSERT at ${RATE}/s, per durable ack`;
   const label = `pg-boss send→handler start at ${RATE}/s (LISTEN/NOTIFY)`;
+  const ms = (v: number) => `${v.toFixed(2)} ms`;
+  const t = hub.stages;
   return {
-    name: 'Latency',
+    name: 'Latency and CPU at 200/s',
     rows: [
       row(`Push→subscriber p50 at ${RATE}/s`, hub.p50, boss.p50, {
         unit: 'ms',
@@ -74,14 +116,66 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         baselineLabel: label,
         target: { kind: 'max', value: 50, label: '< 50 ms' },
       }),
+      row(
+        'CPU per delivered event, hub + Postgres backends',
+        per(c.processMs + c.backendsMs),
+        per(f.processMs + f.backendsMs),
+        {
+          unit: 'ms',
+          baselineLabel: floorLabel,
+          target: { kind: 'max', value: 1.5, label: '≤ 1.5 ms' },
+        },
+      ),
+      row('CPU per delivered event, hub process', per(c.processMs), per(f.processMs), {
+        unit: 'ms',
+        baselineLabel: 'floor server process',
+      }),
+      row(
+        'CPU per delivered event, Postgres backends of its database',
+        per(c.backendsMs),
+        per(f.backendsMs),
+        {
+          unit: 'ms',
+          baselineLabel: "floor's backends",
+        },
+      ),
+      ...STAGES.map((s) =>
+        row(
+          `  Postgres backends, ${s} statements`,
+          per(c.byStage[s]),
+          s === 'ingest' ? per(f.backendsMs) : null,
+          {
+            unit: 'ms',
+            ...(s === 'ingest' ? { baselineLabel: "floor's INSERT" } : {}),
+          },
+        ),
+      ),
+      row(
+        'CPU per event, server-wide Postgres processes (not in the total)',
+        per(c.serverMs),
+        per(f.serverMs),
+        {
+          unit: 'ms',
+          baselineLabel: 'same, floor run',
+        },
+      ),
       row('Peak RSS, latency run', mib(hub.rss), mib(boss.rss), {
         unit: 'MiB',
         baselineLabel: 'pg-boss process',
       }),
     ],
     notes: [
-      `${total.toLocaleString('en')} pushes at a steady ${RATE}/s (open loop), after a warm-up of 500 closed-loop and ${RATE * 2} paced pushes; latency = subscriber receipt − the moment the push request was written (both clocks in the load-generator process). Max ${hub.max.toFixed(1)} ms; ${hub.failures} failed pushes.`,
-      'The hub path includes the HTTP push and its durable acknowledgement, normalization, fan-out and the signed delivery POST; the baseline only a queue hop (send → handler start).',
+      `${total.toLocaleString('en')} pushes at a steady ${RATE}/s (open loop) to \`switchyard start\` (all roles, one subscription, default logging to a file), after a warm-up of 500 closed-loop and ${RATE * 2} paced pushes; latency = subscriber receipt − the moment the push request was written (both clocks in the load-generator process). Max ${hub.max.toFixed(1)} ms; ${hub.failures} failed pushes.`,
+      'The hub path includes the HTTP push and its durable acknowledgement, normalization, fan-out and the signed delivery POST; the pg-boss baseline only a queue hop (send → handler start).',
+      `CPU from /proc/<pid>/stat (utime + stime) over the measured pushes until the last delivery (${c.seconds.toFixed(1)} s): the hub process(es) and every backend of the hub's database (pg_stat_activity sampled every 50 ms, ${c.backends} backends seen; one that exits loses at most its last 50 ms), divided by the ${total.toLocaleString('en')} delivered events. Hub ${ms(per(c.processMs))} + Postgres ${ms(per(c.backendsMs))} per event; the floor at the same rate ${ms(per(f.processMs))} + ${ms(per(f.backendsMs))} per acknowledged push (${f.backends} backends). Not in the total: the load generator and subscriber (the bench process), and the server-wide Postgres processes (checkpointer, background writer, WAL writer; autovacuum is off on this server), measured from their own pids and shown apart: they serve every database on the server, so other work on the machine lands there too.`,
+      `Per stage (Postgres): each backend's CPU between two samples is charged to the statement pg_stat_activity shows for it (running, or the last one when idle), classified by the tables it touches (bench/lib/proc-cpu.ts \`stageOf\`): ${STAGES.map((s) => `${s} ${ms(per(c.byStage[s]))}`).join(', ')}. "other" is transaction control, LISTEN, statistics and the like. The hub's own CPU is one process for every stage and is not split.`,
+      `Postgres CPU by statement, most first (ms per event): ${c.byStatement
+        .slice(0, 8)
+        .map(([text, v]) => `\`${text.replaceAll('`', "'")}\` ${ms(per(v))}`)
+        .join('; ')}.`,
+      t
+        ? `Stage timings from the hub's rows (${t.events} events): received → normalized p50 ${ms(t.normalize[0])} / p99 ${ms(t.normalize[1])}; delivery stored → attempt started ${ms(t.toAttempt[0])} / ${ms(t.toAttempt[1])}; attempt (signed POST and its record) ${ms(t.attempt[0])} / ${ms(t.attempt[1])}.`
+        : "Stage timings from the hub's rows: not read (see the run's log).",
     ],
   };
 }

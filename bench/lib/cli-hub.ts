@@ -167,7 +167,8 @@ export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
   try {
     await waitUntil(
       async () => {
-        if (exited) throw new Error(`switchyard start exited:\n${readFileSync(logFile, 'utf8').slice(-4000)}`);
+        if (exited)
+          throw new Error(`switchyard start exited:\n${readFileSync(logFile, 'utf8').slice(-4000)}`);
         try {
           const res = await fetch(`http://127.0.0.1:${port}/readyz`);
           await res.arrayBuffer();
@@ -189,7 +190,8 @@ export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
     pids,
     peakRss,
     logLines: () => (statSync(logFile, { throwIfNoEntry: false }) ? countLines(logFile) : 0),
-    requestLogLines: () => (statSync(logFile, { throwIfNoEntry: false }) ? countLines(logFile, '"reqId"') : 0),
+    requestLogLines: () =>
+      statSync(logFile, { throwIfNoEntry: false }) ? countLines(logFile, '"reqId"') : 0,
     stop,
   };
 }

@@ -12,8 +12,9 @@
  * processes (checkpointer, background writer, WAL writer, autovacuum launcher) serve every database
  * on the server; they are measured from their own pids and reported apart.
  */
-import { readFileSync } from 'node:fs';
+
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { pg } from './deps.ts';
 
 /** How often backends are sampled. */
@@ -81,6 +82,8 @@ export interface CpuReading {
   backendsMs: number;
   /** Backends' CPU ms by the stage of the statement they were running. */
   byStage: Record<Stage, number>;
+  /** Backends' CPU ms by statement (its first 80 characters, whitespace collapsed), most first. */
+  byStatement: [string, number][];
   /** Distinct backends seen. */
   backends: number;
   /** Server-wide Postgres processes (shared by every database on the server), CPU ms. */
@@ -108,16 +111,24 @@ export class CpuMeter {
   private readonly processLast = new Map<number, number>();
   /** Per backend: CPU ms at its previous sample. */
   private readonly backendLast = new Map<number, number>();
-  private readonly byStage: Record<Stage, number> = { ingest: 0, normalize: 0, deliver: 0, 'pg-boss': 0, other: 0 };
+  private readonly byStage: Record<Stage, number> = {
+    ingest: 0,
+    normalize: 0,
+    deliver: 0,
+    'pg-boss': 0,
+    other: 0,
+  };
+  private readonly byStatement = new Map<string, number>();
   private backendsMs = 0;
   private readonly serverStart = new Map<number, number>();
 
-  constructor(
-    adminUrl: string,
-    private readonly datname: string,
-    private readonly pids: () => number[],
-  ) {
+  private readonly datname: string;
+  private readonly pids: () => number[];
+
+  constructor(adminUrl: string, datname: string, pids: () => number[]) {
     this.client = new pg.Client({ connectionString: adminUrl });
+    this.datname = datname;
+    this.pids = pids;
   }
 
   async start(): Promise<void> {
@@ -164,6 +175,8 @@ export class CpuMeter {
       if (delta <= 0) continue;
       this.backendsMs += delta;
       this.byStage[stageOf(query ?? '')] += delta;
+      const text = (query ?? '').replace(/\s+/g, ' ').trim().slice(0, 80);
+      this.byStatement.set(text, (this.byStatement.get(text) ?? 0) + delta);
     }
   }
 
@@ -183,6 +196,7 @@ export class CpuMeter {
       processMs,
       backendsMs: this.backendsMs,
       byStage: { ...this.byStage },
+      byStatement: [...this.byStatement].sort((a, b) => b[1] - a[1]),
       backends: this.backendLast.size,
       serverMs,
     };
