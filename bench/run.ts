@@ -82,10 +82,21 @@ function ratio(r: BenchRow): string {
   return r.ratio === null ? '—' : `${r.ratio >= 10 ? r.ratio.toFixed(0) : r.ratio.toFixed(2)}×`;
 }
 
+/**
+ * Met or missed, and by how much: the factor the figure must improve by to meet the target
+ * (missed), or the factor it could worsen by and still meet it (met).
+ */
 function mark(r: BenchRow): string {
   const p = passes(r);
   if (p === undefined) return '';
-  return `${p ? '✅ pass' : '❌ FAIL'} (${r.target!.label})`;
+  const t = r.target!;
+  const subject = t.onRatio ? r.ratio : r.value;
+  let by = '';
+  if (subject !== null && Number.isFinite(subject) && subject > 0 && t.value > 0) {
+    const factor = t.kind === 'min' ? subject / t.value : t.value / subject;
+    by = p ? `, ${(factor).toFixed(2)}× to spare` : ` by ${(1 / factor).toFixed(2)}×`;
+  }
+  return `${p ? '✅ met' : '❌ missed'}${by} (${t.label})`;
 }
 
 function table(results: BenchResult[]): string {
@@ -131,6 +142,7 @@ async function main() {
   );
   const started = performance.now();
   const results: BenchResult[] = [];
+  const durations: string[] = [];
   const skipped: string[] = [];
   for (const s of SCENARIOS) {
     if (filters.length > 0 && !filters.includes(s.name)) continue;
@@ -153,7 +165,9 @@ async function main() {
         notes: [`FAILED: ${error instanceof Error ? error.message : String(error)}`],
       });
     }
-    log(`scenario ${s.name} took ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    const took = ((performance.now() - t) / 1000).toFixed(0);
+    durations.push(`${s.name} ${took} s`);
+    log(`scenario ${s.name} took ${took} s`);
   }
   const seconds = (performance.now() - started) / 1000;
   console.log(`\n${plainTable(results)}\n`);
@@ -195,11 +209,17 @@ async function main() {
     '',
     `Targets: ${targets.filter((r) => passes(r)).length} of ${targets.length} met.`,
     '',
+    ...targets.map(
+      (r) =>
+        `- ${r.metric}: ${fmt(r.value, r.unit)}${r.target!.onRatio ? ` (${ratio(r)} the baseline)` : ''}, ${mark(r)}.`,
+    ),
+    '',
     '## Method',
     '',
     ...results.flatMap((r) => (r.notes ?? []).map((n) => `- **${r.name}.** ${n}`)),
     ...(skipped.length > 0 ? [`- Not run: ${skipped.join(', ')}.`] : []),
-    "- Peak RSS is `process.resourceUsage().maxRSS` of the process under test: every hub and every baseline runs in its own child process (bench/lib/hub-process.ts, baseline-server.ts, pgboss-process.ts), started fresh for each run, so each figure is that run's peak.",
+    `- Time per scenario in this run: ${durations.join(', ')}.`,
+    "- Peak RSS is the peak resident set of the process under test, started fresh for each run so each figure is that run's peak: VmHWM from /proc for `switchyard start` (bench/lib/cli-hub.ts), `process.resourceUsage().maxRSS` for the bench's own children (the reduced hub bench/lib/hub-process.ts, baseline-server.ts, pgboss-process.ts).",
     '- Each participant gets a fresh database (`createTestDatabase()` from @switchyard/testing) on the same Postgres server, dropped afterwards. The load generator and the webhook subscriber run in the parent process, on the same two cores as the hub and Postgres.',
     '',
     analysis,
