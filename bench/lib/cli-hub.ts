@@ -136,9 +136,13 @@ export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
     SWITCHYARD_CONFIG: undefined,
   };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  // BENCH_CPU_PROF=dir profiles the hub (a V8 .cpuprofile written to dir when it exits; split it
+  // by component with `node bench/lib/profile-split.ts <file>`).
+  const prof = process.env.BENCH_CPU_PROF;
+  const profile = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
   const child: ChildProcess = spawn(
     process.execPath,
-    [BIN, 'start', '--config', 'switchyard.yaml', '--role', o.role ?? 'all'],
+    [...profile, BIN, 'start', '--config', 'switchyard.yaml', '--role', o.role ?? 'all'],
     { cwd: dir, env, stdio: ['ignore', fd, fd] },
   );
   closeSync(fd);
