@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 // files run in parallel without seeing each other's rows.
 export default defineConfig({
   test: {
-    include: ['packages/**/*.test.ts', 'scripts/**/*.test.ts'],
+    include: ['packages/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/.tools/**'],
     globalSetup: ['packages/testing/src/postgres/global-setup.ts'],
     testTimeout: 30_000,

@@ -1,0 +1,80 @@
+/**
+ * The bench's /proc CPU meter against a real Postgres: it finds the backends of one database, reads
+ * their CPU, and charges it to the stage of the statements they ran.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../../packages/testing/src/index.ts';
+import { pg } from './deps.ts';
+import { CpuMeter, cpuMs, stageOf } from './proc-cpu.ts';
+
+const db = useTestDatabase();
+
+describe('stageOf', () => {
+  it('charges the hub statements to the stage that sends them', () => {
+    // Statement shapes from packages/server/src/storage/queries.ts.
+    const queries = readFileSync(
+      new URL('../../packages/server/src/storage/queries.ts', import.meta.url),
+      'utf8',
+    );
+    expect(queries).toContain('insert into switchyard.inbound_messages');
+    expect(queries).toContain('switchyard.claimable_inbound(');
+    expect(queries).toContain('switchyard.claimable_deliveries(');
+    expect(stageOf('insert into switchyard.inbound_messages (id, instance_id) values ($1, $2)')).toBe(
+      'ingest',
+    );
+    expect(stageOf('with v as (select 1) insert into switchyard.inbound_bodies (id, body) select 1')).toBe(
+      'ingest',
+    );
+    expect(
+      stageOf(
+        'update switchyard.inbound_messages m set locked_until = now() from switchyard.claimable_inbound($1::integer)',
+      ),
+    ).toBe('normalize');
+    // The normalize commit also fans out into deliveries: still normalize.
+    expect(
+      stageOf(
+        'with f as (update switchyard.inbound_messages m set status = v.status), e as (insert into switchyard.events (sequence) select 1) insert into switchyard.deliveries (id) select 1',
+      ),
+    ).toBe('normalize');
+    expect(stageOf('select id, timeout_ms from switchyard.claimable_deliveries($1::integer)')).toBe(
+      'deliver',
+    );
+    expect(stageOf('insert into switchyard.delivery_attempts (delivery_id) values ($1)')).toBe('deliver');
+    expect(stageOf('SELECT * FROM pgboss.job WHERE name = $1')).toBe('pg-boss');
+    expect(stageOf('COMMIT')).toBe('other');
+    expect(stageOf('LISTEN switchyard_deliver')).toBe('other');
+  });
+});
+
+describe('CpuMeter', () => {
+  it('reads this process and the backends of one database from /proc', { timeout: 60_000 }, async () => {
+    expect(cpuMs(process.pid)).toBeGreaterThanOrEqual(0);
+    expect(cpuMs(2 ** 22 + 7)).toBeUndefined();
+    const name = new URL(db.url()).pathname.slice(1);
+    const admin = new URL(db.url());
+    admin.pathname = '/postgres';
+    const meter = new CpuMeter(admin.toString(), name, () => [process.pid]);
+    await meter.start();
+    // A backend opened inside the window, busy in a statement the meter will see.
+    const client = new pg.Client({ connectionString: db.url() });
+    await client.connect();
+    try {
+      await client.query('create table switchyard_bench_probe (n int)');
+      for (let i = 0; i < 5; i++) {
+        await client.query(
+          'insert into switchyard_bench_probe select g from generate_series(1, 50000) g where md5(g::text) > $1',
+          [''],
+        );
+      }
+      const reading = await meter.stop();
+      expect(reading.backends).toBeGreaterThanOrEqual(1);
+      expect(reading.backendsMs).toBeGreaterThan(0);
+      expect(reading.byStatement[0]![0]).toContain('switchyard_bench_probe');
+      expect(Object.values(reading.byStage).reduce((a, b) => a + b, 0)).toBeCloseTo(reading.backendsMs, 6);
+      expect(reading.processMs).toBeGreaterThanOrEqual(0);
+    } finally {
+      await client.end();
+    }
+  });
+});
