@@ -24,7 +24,7 @@ interface Profile {
 const COMPONENTS: [string, RegExp][] = [
   [
     'logging (pino)',
-    /node_modules\/(\.pnpm\/)?(pino|pino-std-serializers|sonic-boom|thread-stream|fast-redact)/,
+    /node_modules\/(\.pnpm\/)?(pino|@pinojs|pino-std-serializers|sonic-boom|thread-stream|fast-redact)/,
   ],
   ['pg-boss', /node_modules\/(\.pnpm\/)?pg-boss/],
   ['pg driver', /node_modules\/(\.pnpm\/)?(pg|pg-protocol|pg-pool|pg-types|postgres-\w+|kysely)[@/]/],
@@ -46,6 +46,8 @@ function componentOf(url: string): string | undefined {
 }
 
 const totals = new Map<string, number>();
+/** Self time by function, for the top list. */
+const selfTime = new Map<string, number>();
 let all = 0;
 for (const file of process.argv.slice(2)) {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
@@ -75,6 +77,9 @@ for (const file of process.argv.slice(2)) {
     const us = p.timeDeltas[i] ?? 0;
     const name = classify(id);
     totals.set(name, (totals.get(name) ?? 0) + us);
+    const frame = byId.get(id)!.callFrame;
+    const where = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\/(\.pnpm\/)?/, '').replace(/^.*\/packages\//, '')}`;
+    selfTime.set(where, (selfTime.get(where) ?? 0) + us);
     if (name !== 'idle') all += us;
   });
 }
@@ -84,4 +89,9 @@ for (const [name, us] of [...totals].sort((a, b) => b[1] - a[1])) {
   console.log(
     `${((100 * us) / all).toFixed(1).padStart(5)} %  ${(us / 1e3).toFixed(0).padStart(7)} ms  ${name}`,
   );
+}
+console.log('\nfunctions with the most self time:');
+for (const [where, us] of [...selfTime].sort((a, b) => b[1] - a[1]).slice(0, 16)) {
+  if (where.startsWith('(idle)')) continue;
+  console.log(`${((100 * us) / all).toFixed(1).padStart(5)} %  ${where.slice(0, 110)}`);
 }
