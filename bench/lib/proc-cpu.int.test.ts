@@ -37,6 +37,7 @@ describe('stageOf', () => {
         'with f as (update switchyard.inbound_messages m set status = v.status), e as (insert into switchyard.events (sequence) select 1) insert into switchyard.deliveries (id) select 1',
       ),
     ).toBe('normalize');
+    expect(stageOf('update switchyard.gate_requests set matched_at = now() where id = $1')).toBe('normalize');
     expect(stageOf('select id, timeout_ms from switchyard.claimable_deliveries($1::integer)')).toBe(
       'deliver',
     );

@@ -57,13 +57,14 @@ export type Stage = 'ingest' | 'normalize' | 'deliver' | 'pg-boss' | 'other';
 /**
  * The pipeline stage a statement belongs to, by the tables it touches (the hub's statements name
  * them: `storage/queries.ts`). The normalize commit also inserts deliveries (fan-out), so it is
- * recognised by its events insert before deliveries are looked for.
+ * recognised by its events insert before deliveries are looked for; a booking's match with an
+ * earlier gate request (`gate_requests`) runs after normalizing it (gates' `afterNormalize`).
  */
 export function stageOf(query: string): Stage {
   const q = query.toLowerCase();
   if (/insert into switchyard\.inbound_(messages|bodies)/.test(q)) return 'ingest';
   if (
-    /claimable_inbound|insert into switchyard\.events|switchyard\.aliases|switchyard\.entity_state|update switchyard\.inbound_messages/.test(
+    /claimable_inbound|insert into switchyard\.events|switchyard\.aliases|switchyard\.entity_state|switchyard\.gate_requests|update switchyard\.inbound_messages/.test(
       q,
     )
   )
