@@ -59,8 +59,10 @@ async function watch(
 export async function run(options: BenchOptions): Promise<BenchResult> {
   const windowMs = options.quick ? 15_000 : 60_000;
   const floorWindowMs = options.quick ? 10_000 : 20_000;
-  // Start-up work (migrations, the first pass of every loop, pg-boss's maintenance) is over by then.
-  const settleMs = options.quick ? 5_000 : 15_000;
+  // Start-up work (migrations, the first pass of every loop, pg-boss's maintenance) is over by then,
+  // and reported: an idle backend reports its counts up to 10 s late (PGSTAT_IDLE_INTERVAL), so a
+  // shorter settle would count start-up's statements in the window.
+  const settleMs = options.quick ? 12_000 : 15_000;
 
   options.log(`idle: switchyard start, nothing to do, ${windowMs / 1000} s`);
   const subscriber = await startFastSubscriber();
@@ -87,7 +89,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         {
           unit: '/s',
           baselineLabel: label,
-          target: { kind: 'max', value: 1, label: '≤ 1 statement/s' },
+          // The issue counts statements; a transaction is one or more, so this is a lower bound.
+          target: { kind: 'max', value: 1, label: '≤ 1/s' },
         },
       ),
       row('Idle CPU, hub process + its backends', cpu(hub), cpu(floor), {
@@ -101,7 +104,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       }),
     ],
     notes: [
-      `\`switchyard start\` (every role, one Docplanner push instance, one webhook subscription, default settings and logging), nothing pushed; measured for ${hub.seconds.toFixed(0)} s after ${settleMs / 1000} s of settling. Transactions are \`xact_commit + xact_rollback\` of the hub's database in \`pg_stat_database\` (each statement outside a transaction is one; backends report them with up to a few seconds' delay, the same at both ends of the window): ${hub.transactions}, and ${hub.sessions} new connections. CPU from /proc (utime + stime) of the hub process and its database's backends, as % of one core: hub ${hub.processPercent.toFixed(2)} % + Postgres ${hub.backendsPercent.toFixed(2)} %.`,
+      `\`switchyard start\` (every role, one Docplanner push instance, one webhook subscription, default settings and logging), nothing pushed; measured for ${hub.seconds.toFixed(0)} s after ${settleMs / 1000} s of settling. Transactions are \`xact_commit + xact_rollback\` of the hub's database in \`pg_stat_database\` (each statement outside a transaction is one; an idle backend reports them up to 10 s late, hence the settling time): ${hub.transactions}, and ${hub.sessions} new connections (a backend opened in the window counts its start-up CPU). CPU from /proc (utime + stime) of the hub process and its database's backends, as % of one core: hub ${hub.processPercent.toFixed(2)} % + Postgres ${hub.backendsPercent.toFixed(2)} %.`,
       `The floor: the bare fastify + pg Pool server, started and left idle, ${floor.seconds.toFixed(0)} s: ${floor.transactions} transactions, ${(floor.processPercent + floor.backendsPercent).toFixed(2)} % CPU. packages/server/src/e2e/idle.int.test.ts counts the hub's statements exactly (wire-protocol messages through a proxy) and asserts ≤ 1/s.`,
     ],
   };
