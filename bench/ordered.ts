@@ -1,14 +1,15 @@
 /**
  * Ordered: why normalize and delivery are not pg-boss jobs. The same ordered drain (n jobs over
  * k ordering keys, each POSTed to a fast subscriber, one key's jobs in order) three ways in one
- * run: the hub's own delivery claim (per-subject order), a pg-boss 12 `key_strict_fifo` queue,
+ * run: the hub's own delivery claim (per-subject order; `switchyard start`, bench/lib/cli-hub.ts), a pg-boss 12 `key_strict_fifo` queue,
  * and a standard pg-boss queue (no order at all) as the floor. Then one `fetch` of 50 from a
  * pg-boss queue holding a large backlog, `key_strict_fifo` beside standard.
  */
+import { CHANNEL_DELIVER } from '../packages/server/src/storage/queries.ts';
 import { pg } from './lib/deps.ts';
 import { cannon, hookUrl } from './lib/load.ts';
 import { type BenchOptions, type BenchResult, percentile, row, waitUntil } from './lib/result.ts';
-import { HUB_ENTRY, PGBOSS_ENTRY, withChild } from './lib/scenario.ts';
+import { PGBOSS_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
 import { startFastSubscriber } from './lib/subscriber.ts';
 
 /**
@@ -36,15 +37,15 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   const subscriber = await startFastSubscriber();
   try {
     options.log(`ordered: hub, draining ${n} deliveries over ${keys} subjects`);
-    const hub = await withChild(options.adminUrl, HUB_ENTRY, async (child, db) => {
-      const { port } = await child.call<{ port: number }>('start', {});
-      const [subscriptionId] = await child.call<string[]>('subscribe', subscriber.url, 1);
-      const channel = await child.call<string>('deliverChannel');
-      await cannon({ url: hookUrl(port), amount: 1, connections: 1, tag: 1 });
+    const hub = await withCliHub(options.adminUrl, { subscribers: [subscriber.url] }, async (h, db) => {
+      const channel = CHANNEL_DELIVER;
+      await cannon({ url: hookUrl(h.port), amount: 1, connections: 1, tag: 1 });
       await waitUntil(() => subscriber.count >= 1, 'template delivery', 30_000);
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();
       try {
+        const subscriptionId = (await client.query<{ id: string }>('select id from switchyard.subscriptions'))
+          .rows[0]!.id;
         await client.query('update switchyard.subscriptions set disabled_at = now() where id = $1', [
           subscriptionId,
         ]);
@@ -141,7 +142,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         ),
       ],
       notes: [
-        `Each drain queues ${n.toLocaleString('en')} items over ${keys} ordering keys before the clock starts (hub: pending deliveries by SQL for a disabled subscription, re-enabled with a NOTIFY; pg-boss: insert() in chunks of 1,000, ANALYZEd) and stops at the last subscriber 2xx; every item is POSTed to the same fast subscriber. pg-boss workers: batchSize 50, burstWhenBatchFull, notify queue, polling 0.5 s.`,
+        `Each drain queues ${n.toLocaleString('en')} items over ${keys} ordering keys before the clock starts (hub: \`switchyard start\` with one subscription, pending deliveries queued by SQL while the subscription is disabled, re-enabled with a NOTIFY; pg-boss: insert() in chunks of 1,000, ANALYZEd) and stops at the last subscriber 2xx; every item is POSTed to the same fast subscriber. pg-boss workers: batchSize 50, burstWhenBatchFull, notify queue, polling 0.5 s.`,
         `Jobs a key ran after a later job of the same key: pg-boss key_strict_fifo ${boss.fifo.outOfOrder}, standard ${boss.standard.outOfOrder} (jobs of one insert() share created_on; key_strict_fifo breaks the tie by random uuid).`,
         `One fetch of 50: ${backlog.toLocaleString('en')} jobs over ${(keys * 10).toLocaleString('en')} keys, ANALYZEd, ${fetches} fetches each completed before the next: key_strict_fifo ${boss.fetchFifo.ms.map((m) => m.toFixed(0)).join(' / ')} ms, standard ${boss.fetchStandard.ms.map((m) => m.toFixed(0)).join(' / ')} ms.`,
       ],
