@@ -75,7 +75,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   if (bound.has(metrics.registry)) return;
   bound.set(metrics.registry, hub);
   const { registry } = metrics;
-  const db = hub.internals.db;
+  const db = hub.host.db;
 
   new Gauge({
     name: 'switchyard_deliveries',

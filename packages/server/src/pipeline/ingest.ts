@@ -10,6 +10,7 @@ import {
 } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import { credentialHeaderNames, redactHeaders } from '../delivery/redact.ts';
+import type { GateResponder } from '../host/hooks.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -47,15 +48,6 @@ export type IngestResult =
       gate?: { messageIds: string[] };
     }
   | { ok: false; status: number; problem: Problem };
-
-/** Hook for the gate machinery: may replace the acknowledgement of a request carrying gates. */
-export type GateResponder = (gate: {
-  instanceId: string;
-  connector: string;
-  notifications: readonly VendorNotification[];
-  messageIds: string[];
-  config: Record<string, unknown>;
-}) => Promise<InboundResponse | undefined>;
 
 export function problem(status: number, code: string, title: string, detail: string): IngestResult {
   return {

@@ -1,10 +1,9 @@
-import type { Connector, JsonObject, Logger } from '@switchyard/core';
+import type { Connector, JsonObject } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
-import { configDurationMs, configSizeBytes } from '../config/units.ts';
-import { DEFAULT_RETRY_SCHEDULE_MS } from '../delivery/retry-schedule.ts';
+import { configDurationMs, configSizeBytes, DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
 import * as q from '../storage/queries.ts';
 
 /** Retention periods, in milliseconds. Defaults: the config file's (`retention.*`, CONFIG_DEFAULTS). */
@@ -162,16 +161,6 @@ export function instanceLoader(
     forgetInstance(id) {
       cache.delete(id);
     },
-  };
-}
-
-/** Adapts a pino logger to the connector {@link Logger} shape. */
-export function connectorLogger(logger: pino.Logger): Logger {
-  return {
-    debug: (obj, msg) => logger.debug(obj, msg),
-    info: (obj, msg) => logger.info(obj, msg),
-    warn: (obj, msg) => logger.warn(obj, msg),
-    error: (obj, msg) => logger.error(obj, msg),
   };
 }
 

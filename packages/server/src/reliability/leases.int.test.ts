@@ -211,7 +211,7 @@ it('after a database blip the same live process gives back and redoes its cut-sh
   await eventually(
     'both cut short and waiting to be given back',
     () => {
-      const c = running.hub.internals.leases.counts();
+      const c = running.hub.leaseCounts();
       return c.inbound.toRelease === 1 && c.deliveries.toRelease === 1;
     },
     30_000,

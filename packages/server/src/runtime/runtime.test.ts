@@ -2,11 +2,11 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { EXAMPLE_CONFIG } from '../cli/command.ts';
 import { parseSince } from '../cli/commands/replay.ts';
+import { progressBar } from '../cli/progress.ts';
 import { loadConfig } from '../config/load.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { banner, baseUrl, hookUrls } from './banner.ts';
-import { progressBar } from './progress.ts';
 
 function sink(isTTY: boolean) {
   let text = '';

@@ -115,7 +115,7 @@ export async function startE2e(options: E2eOptions): Promise<E2e> {
     },
   });
   await hub.start();
-  if (gates) await gates.start(hub);
+  if (gates) await gates.start(hub.host);
   const app = await buildApp({
     hub,
     adminToken: 'e2e-admin-token',
