@@ -20,6 +20,6 @@ export { createHub, type Hub } from './pipeline/hub.ts';
 export { eventIdFor } from './pipeline/ids.ts';
 export type { IngestResult, Problem } from './pipeline/ingest.ts';
 export type { PurgeResult } from './pipeline/retention.ts';
-export type { PipelineOptions, RetentionOptions } from './pipeline/runtime.ts';
+export type { PipelineOptions, RetentionOptions } from './pipeline/shared.ts';
 export { openDatabase } from './storage/db.ts';
 export { migrate, migrations } from './storage/migrations.ts';

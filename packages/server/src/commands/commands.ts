@@ -49,7 +49,7 @@ import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import type { Page } from '../pipeline/api-types.ts';
 import { eventIdFor, newId } from '../pipeline/ids.ts';
-import { jittered } from '../pipeline/runtime.ts';
+import { jittered } from '../pipeline/shared.ts';
 import { clampLimit, notFound } from '../pipeline/views.ts';
 import * as q from './store.ts';
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { resolveCommandsOptions } from '../commands/commands.ts';
 import { shippedConnectors } from '../connectors.ts';
-import { resolveOptions } from '../pipeline/runtime.ts';
+import { resolveOptions } from '../pipeline/shared.ts';
 import { DOCS_END, DOCS_START, settingDefaults } from './generate.ts';
 import { loadConfig } from './load.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS } from './units.ts';

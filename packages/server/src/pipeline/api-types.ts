@@ -3,7 +3,7 @@ import type { Connector, EventEnvelope, JsonObject, JsonValue, VendorHttp } from
 import type pino from 'pino';
 import type { Registry } from 'prom-client';
 import type { AfterNormalize, GateResponder, MarkEchoes } from '../host/hooks.ts';
-import type { PipelineOptions } from './runtime.ts';
+import type { PipelineOptions } from './shared.ts';
 
 export interface HubConfig {
   /** Postgres URL. The hub creates schemas `switchyard` and `switchyard_queue` in it. */

@@ -5,7 +5,7 @@ import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { LeaseKeeper } from './leases.ts';
-import type { Runtime } from './runtime.ts';
+import type { Runtime } from './shared.ts';
 import type { TickResult } from './worker-loop.ts';
 
 /** The body a subscriber receives: the stored envelope plus its feed position. */

@@ -27,7 +27,7 @@ import { LeaseKeeper } from './leases.ts';
 import { Normalizer } from './normalize.ts';
 import { Poller } from './poller.ts';
 import { type PurgeResult, purge } from './retention.ts';
-import { instanceLoader, type Runtime, resolveOptions } from './runtime.ts';
+import { instanceLoader, type Runtime, resolveOptions } from './shared.ts';
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
 import { aliasStore, stateStore } from './stores.ts';
 import { invalid } from './views.ts';

@@ -15,7 +15,7 @@ import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
 import { newId } from './ids.ts';
-import type { Runtime } from './runtime.ts';
+import type { Runtime } from './shared.ts';
 
 /** An RFC 9457 problem, ready for the HTTP layer to send as `application/problem+json`. */
 export interface Problem {

@@ -16,7 +16,7 @@ import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/una
 import { GroupCommit } from './group-commit.ts';
 import { eventIdFor } from './ids.ts';
 import type { LeaseKeeper } from './leases.ts';
-import { jittered, type Runtime } from './runtime.ts';
+import { jittered, type Runtime } from './shared.ts';
 import { aliasStore, stateStore } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
 

@@ -2,7 +2,7 @@ import { isConnectorError, type VendorHttp } from '@switchyard/core';
 import { connectorLogger } from '../logging/logger.ts';
 import * as q from '../storage/queries.ts';
 import { newId } from './ids.ts';
-import type { Runtime } from './runtime.ts';
+import type { Runtime } from './shared.ts';
 import { stateStore } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
 

@@ -1,5 +1,5 @@
 import * as q from '../storage/queries.ts';
-import type { Runtime } from './runtime.ts';
+import type { Runtime } from './shared.ts';
 import type { TickResult } from './worker-loop.ts';
 
 /** How often a worker process checks whether the busy tables need fresh statistics. */

@@ -11,7 +11,7 @@ import type pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
-import { resolveOptions } from '../pipeline/runtime.ts';
+import { resolveOptions } from '../pipeline/shared.ts';
 import { openDatabase } from '../storage/db.ts';
 import * as q from '../storage/queries.ts';
 import { slowNormalize } from './connector.test-support.ts';

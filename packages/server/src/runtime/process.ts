@@ -18,7 +18,7 @@ import { healthRoutes } from '../http/routes/health.ts';
 import { metricsRoutes } from '../http/routes/metrics.ts';
 import { problemFrameworkErrors } from '../http/security/framework-errors.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
-import type { PipelineOptions } from '../pipeline/runtime.ts';
+import type { PipelineOptions } from '../pipeline/shared.ts';
 import { openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import { uiPlugin } from '../ui/index.ts';

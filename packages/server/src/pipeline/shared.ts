@@ -1,3 +1,9 @@
+/**
+ * What every pipeline module shares: the resolved options (every default from the config schema's
+ * `CONFIG_DEFAULTS`), the `Runtime` handle of one hub (database, connectors, cipher, wake-ups,
+ * instance loader) and small helpers. Not to be confused with `runtime/`, which runs a whole hub
+ * process.
+ */
 import type { Connector, JsonObject } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import type { Kysely } from 'kysely';
