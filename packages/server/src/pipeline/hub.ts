@@ -157,8 +157,10 @@ export async function createHub(config: HubConfig) {
     options,
 
     /**
-     * Runs the workers (unless `options.workers` is false): LISTEN/NOTIFY wake-ups, normalize,
-     * deliver and pull loops, and the pg-boss retention schedule.
+     * Starts the host's LISTEN connection and pg-boss instance (unless `options.queue` is false), and
+     * runs the workers (unless `options.workers` is false): the normalize, deliver and pull loops
+     * woken by LISTEN/NOTIFY, and the pg-boss retention schedule. Start subsystems on `hub.host`
+     * after this.
      *
      * @example
      * ```ts
@@ -223,7 +225,8 @@ export async function createHub(config: HubConfig) {
     },
 
     /**
-     * Stops the workers and closes the database. `graceful` (default true) lets attempts in
+     * Stops the workers, the LISTEN connection and the pg-boss instance, and closes the database.
+     * Stop the subsystems on `hub.host` first (they take their workers off the shared instance). `graceful` (default true) lets attempts in
      * progress finish and record; `graceful: false` drops them (their leases expire and another
      * process retries them, as after a crash).
      *
