@@ -13,7 +13,7 @@ import { createCommands } from '../packages/server/src/commands/commands.ts';
 import { createHub } from '../packages/server/src/pipeline/hub.ts';
 import { createTestDatabase } from '../packages/testing/src/postgres/databases.ts';
 import { DocplannerSimulator } from '../packages/testing/src/simulators/docplanner.ts';
-import { pino, Registry } from './lib/deps.ts';
+import { pino } from './lib/deps.ts';
 import { type BenchOptions, type BenchResult, percentile, row } from './lib/result.ts';
 
 const API_KEY = 'bench-commands-push-key';
@@ -42,7 +42,7 @@ export async function run(options: Partial<BenchOptions> = {}): Promise<BenchRes
   });
   try {
     await hub.start();
-    await commands.start({ ...hub.services, registry: new Registry() });
+    await commands.start(hub.host);
     await hub.instances.upsert({
       id: 'dp-bench',
       connector: 'docplanner',

@@ -104,7 +104,7 @@ export async function run(options: Partial<BenchOptions> = {}): Promise<BenchRes
   });
   try {
     await hub.start();
-    await gates.start(hub);
+    await gates.start(hub.host);
     await hub.instances.upsert({
       id: 'dp-bench',
       connector: 'docplanner',

@@ -10,13 +10,16 @@
  * await hub.start();
  * ```
  */
+
+export type { AfterNormalize, GateResponder, MarkEchoes } from './host/hooks.ts';
+export type { HostInstance, HostRetention, HubHost } from './host/host.ts';
 export type * from './pipeline/api-types.ts';
 export type { AttemptResult } from './pipeline/deliver.ts';
 export { typeMatches } from './pipeline/fanout.ts';
 export { createHub, type Hub } from './pipeline/hub.ts';
 export { eventIdFor } from './pipeline/ids.ts';
-export type { GateResponder, IngestResult, Problem } from './pipeline/ingest.ts';
+export type { IngestResult, Problem } from './pipeline/ingest.ts';
 export type { PurgeResult } from './pipeline/retention.ts';
-export type { PipelineOptions, RetentionOptions } from './pipeline/runtime.ts';
+export type { PipelineOptions, RetentionOptions } from './pipeline/shared.ts';
 export { openDatabase } from './storage/db.ts';
 export { migrate, migrations } from './storage/migrations.ts';

@@ -7,13 +7,11 @@ import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
 import { SwitchyardError } from '@switchyard/core';
+import type { ProcessIO } from '../runtime/process.ts';
 
 /** Where a command writes and what it may read: injected so commands run in tests without a process. */
-export interface CliIO {
+export interface CliIO extends ProcessIO {
   stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-  env: Readonly<Record<string, string | undefined>>;
-  cwd: string;
 }
 
 /** What a command receives from `node:util` parseArgs. */

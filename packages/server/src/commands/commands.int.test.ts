@@ -16,11 +16,11 @@ import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../cli/command.ts';
+import { commandsCommand } from '../cli/commands/commands.ts';
 import { parseConfig } from '../config/load.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
-import { commandsCommand } from './cli.ts';
 import type { CommandsOptions } from './commands.ts';
 
 const db = useTestDatabase();

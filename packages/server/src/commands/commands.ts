@@ -38,18 +38,19 @@ import {
   validateCommandData,
 } from '@switchyard/core';
 import { CompiledQuery, type Kysely } from 'kysely';
-import { PgBoss } from 'pg-boss';
+import type { PgBoss } from 'pg-boss';
 import type pino from 'pino';
 import { Counter, Histogram } from 'prom-client';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs } from '../config/units.ts';
 import { redactSecretFields } from '../delivery/redact.ts';
+import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
+import type { HubHost } from '../host/host.ts';
+import { connectorLogger } from '../logging/logger.ts';
 import type { Page } from '../pipeline/api-types.ts';
-import { BOSS_TIMERS, NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../pipeline/boss.ts';
 import { eventIdFor, newId } from '../pipeline/ids.ts';
-import { connectorLogger, jittered } from '../pipeline/runtime.ts';
+import { jittered } from '../pipeline/shared.ts';
 import { clampLimit, notFound } from '../pipeline/views.ts';
-import type { CommandsHost } from './host.ts';
 import * as q from './store.ts';
 
 /** The pg-boss queue of command jobs (schema `switchyard_queue`). */
@@ -328,8 +329,9 @@ function recordingHttp(http: VendorHttp, calls: q.NewCommandCall[]): VendorHttp 
 }
 
 interface Attached {
-  host: CommandsHost;
+  host: HubHost;
   logger: pino.Logger;
+  /** The host's pg-boss instance (the commands never start or stop it). */
   boss: PgBoss;
   /** Set by `stop`: a job that gets its slot after this starts nothing (the sweep re-sends it). */
   stopping?: boolean;
@@ -369,7 +371,7 @@ export function resolveCommandsOptions(options: CommandsOptions = {}): Required<
  * const commands = createCommands();
  * const hub = await createHub({ databaseUrl, connectors, secretKey, ...commands.hooks });
  * await hub.start();
- * await commands.start({ ...hub.services, registry });
+ * await commands.start(hub.host);
  * const accepted = await commands.accept({ kind: 'admin' }, { type: 'appointment.cancel', subject: 'appointment/6f1c…', data: { reason: 'patient called' } }, 'crm-7781-cancel');
  * // accepted.command.status === 'pending'; later GET /v1/commands/{id} shows the vendor calls
  * ```
@@ -682,32 +684,27 @@ export function createCommands(options: CommandsOptions = {}) {
     }
   }
 
-  async function startWith(host: CommandsHost): Promise<void> {
+  async function startWith(host: HubHost): Promise<void> {
     const logger = host.logger.child({ component: 'commands' });
     metrics ??= {
       outcomes: new Counter({
         name: 'switchyard_commands_total',
         help: 'Commands finished, by type and outcome (succeeded, failed).',
         labelNames: ['type', 'outcome'],
-        registers: [host.registry],
+        registers: [host.metrics],
       }),
       vendor: new Histogram({
         name: 'switchyard_command_vendor_seconds',
         help: "Time a command's handler took (its vendor calls), by connector and type, seconds.",
         labelNames: ['connector', 'type'],
         buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-        registers: [host.registry],
+        registers: [host.metrics],
       }),
     };
-    const boss = new PgBoss({
-      connectionString: host.databaseUrl,
-      schema: 'switchyard_queue',
-      max: 2,
-      useListenNotify: isWorker,
-      ...BOSS_TIMERS,
-    });
-    boss.on('error', (error) => logger.warn({ err: error }, 'pg-boss error (commands)'));
-    await boss.start();
+    // Accepting a command sends its job in the same transaction, so every role needs the queue.
+    const boss = host.queue;
+    if (!boss)
+      throw new SwitchyardError('SY_PIPELINE_CONFLICT', "the commands need the hub's queue (pg-boss)");
     await boss.createQueue(COMMAND_QUEUE, { notify: true, retryLimit: 0 });
     const s: Attached = { host, logger, boss };
     if (isWorker) {
@@ -771,8 +768,8 @@ export function createCommands(options: CommandsOptions = {}) {
     /** This process's worker id. */
     workerId,
 
-    /** Attaches to the host: starts pg-boss and, in a worker process, works command jobs. */
-    start(host: CommandsHost): Promise<void> {
+    /** Attaches to the host: creates its queues and, in a worker process, works command jobs. */
+    start(host: HubHost): Promise<void> {
       starting ??= startWith(host);
       return starting;
     },
@@ -787,7 +784,9 @@ export function createCommands(options: CommandsOptions = {}) {
       if (!s) return;
       s.stopping = true;
       const graceful = opts.graceful ?? true;
-      await s.boss.stop({ graceful, timeout: graceful ? 15_000 : 500 }).catch(() => {});
+      // The host's pg-boss instance outlives us: only our workers stop (the hub stops the instance).
+      const off = (queue: string) => s.boss.offWork(queue, { wait: graceful }).catch(() => {});
+      await Promise.all([off(COMMAND_QUEUE), off(COMMAND_RETENTION_QUEUE)]);
       if (graceful) await Promise.allSettled([...running]);
     },
 

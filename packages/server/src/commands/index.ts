@@ -7,7 +7,7 @@
  * const commands = createCommands();
  * const hub = await createHub({ ...config, ...commands.hooks });
  * await hub.start();
- * await commands.start({ ...hub.services, registry: metrics.registry });
+ * await commands.start(hub.host);
  * ```
  */
 export {
@@ -23,5 +23,4 @@ export {
   createCommands,
   resolveCommandsOptions,
 } from './commands.ts';
-export type { CommandsHost, CommandsInstance } from './host.ts';
 export { commandDetailSchema, commandRoutes, commandSchema } from './http.ts';

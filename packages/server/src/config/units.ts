@@ -1,5 +1,6 @@
 /** Durations (`30s`, `5m`, `1h30m`, `30d`) and sizes (`1mb`) as written in the config file. */
 import { parseDuration } from '../delivery/retry-schedule.ts';
+import { DEFAULT_RETRY_SCHEDULE } from './schema.ts';
 
 // The same grammar as the delivery primitives' parseDuration, minus the spaces and bare numbers it
 // tolerates from API input: the file has one spelling.
@@ -20,6 +21,20 @@ export function configDurationMs(text: string): number | undefined {
   if (!DURATION.test(text)) return undefined;
   return parseDuration(text);
 }
+
+/**
+ * The default schedule: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later. That is
+ * 8 attempts (1 initial + 7 retries) spread over about 27 h 35 min before jitter.
+ *
+ * @example
+ * ```ts
+ * DEFAULT_RETRY_SCHEDULE_MS.length; // 8 attempts in total
+ * ```
+ */
+export const DEFAULT_RETRY_SCHEDULE_MS: readonly number[] = Object.freeze(
+  // The config's default schedule, in milliseconds: one default, written once (schema.ts).
+  DEFAULT_RETRY_SCHEDULE.map((delay) => parseDuration(delay)),
+);
 
 /**
  * Bytes of a config size, or undefined when it is not one.

@@ -9,5 +9,6 @@ export * from './redact.ts';
 export * from './retry-schedule.ts';
 export * from './secret-box.ts';
 export * from './sign.ts';
+export * from './signed-post.ts';
 export * from './ssrf.ts';
 export * from './vendor-http.ts';

@@ -12,12 +12,12 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { gatesCommand } from '../cli/commands/gates.ts';
 import { generateSecret } from '../delivery/sign.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
-import { gatesCommand } from './cli.ts';
 import { createGates, type Gates, type GatesOptions } from './gates.ts';
 import { gateRoutes } from './http.ts';
-import { getGateRequest, insertGateAnswers, insertGateRequest, type NewGateAnswer } from './queries.ts';
+import { getGateRequest, insertGateAnswers, insertGateRequest, type NewGateAnswer } from './store.ts';
 import type { GateRequestDetail } from './views.ts';
 
 const database = useTestDatabase();
@@ -51,7 +51,7 @@ async function makeHub(
     ...g.hooks,
   });
   await h.start();
-  await g.start(h);
+  await g.start(h.host);
   return { hub: h, gates: g };
 }
 
@@ -411,7 +411,7 @@ describe('across processes', () => {
       expect(a.requests).toHaveLength(1);
       const row = await latestGate('dp');
       expect(row).toMatchObject({ decision: 'refuse', reason: 'refused', vendorErrorCode: 11 });
-      const claimed = await getGateRequest(hub.internals.db, row.id);
+      const claimed = await getGateRequest(hub.host.db, row.id);
       expect(claimed?.claimed_by).toBe(gates.workerId);
     } finally {
       await front.gates.stop();
@@ -476,7 +476,7 @@ describe('admin API and CLI', () => {
   });
 
   it('counts decisions in its metrics', async () => {
-    const text = await gates.metrics.metrics();
+    const text = await hub.host.metrics.metrics();
     expect(text).toMatch(
       /switchyard_gate_decisions_total\{instance="dp",outcome="approve",reason="approved"\} \d+/,
     );
@@ -497,7 +497,7 @@ describe('maintenance', () => {
     } = {},
   ): Promise<string> {
     const id = `stored-${++counter}`;
-    const row = await insertGateRequest(hub.internals.db, {
+    const row = await insertGateRequest(hub.host.db, {
       id,
       instanceId: 'dp',
       connector: 'docplanner',
@@ -535,7 +535,7 @@ describe('maintenance', () => {
     const column = sql.ref(table === 'gate_requests' ? 'id' : 'gate_request_id');
     const r = await sql<{ n: string }>`
       select count(*) as n from ${sql.table(`switchyard.${table}`)} where ${column} = any(${ids}::text[])`.execute(
-      hub.internals.db,
+      hub.host.db,
     );
     return Number(r.rows[0]!.n);
   }
@@ -546,11 +546,11 @@ describe('maintenance', () => {
     const oldIds: string[] = [];
     for (let i = 0; i < 5; i++) {
       const id = await storedRequest({ receivedAt: old, deadlineAt: old, claimedBy: null });
-      await insertGateAnswers(hub.internals.db, id, [answer('a'), answer('b'), answer('c')]);
+      await insertGateAnswers(hub.host.db, id, [answer('a'), answer('b'), answer('c')]);
       oldIds.push(id);
     }
     const recent = await storedRequest({ receivedAt: new Date(Date.now() - 89 * DAY), claimedBy: null });
-    await insertGateAnswers(hub.internals.db, recent, [answer('a')]);
+    await insertGateAnswers(hub.host.db, recent, [answer('a')]);
 
     const purged = await gates.purge();
     expect(purged).toEqual({ requests: 5, answers: 15 });
@@ -568,7 +568,7 @@ describe('maintenance', () => {
     const neverClaimed = await storedRequest({ deadlineAt: longAgo, claimedBy: null });
     // Within the grace period (60 s by default): its process may still record it.
     const justLate = await storedRequest({ deadlineAt: new Date(Date.now() - 1000) });
-    const before = await gates.metrics.getSingleMetricAsString('switchyard_gate_abandoned_total');
+    const before = await hub.host.metrics.getSingleMetricAsString('switchyard_gate_abandoned_total');
 
     expect(await gates.sweep()).toBe(3);
     expect(await gates.get(dead)).toMatchObject({
@@ -584,7 +584,7 @@ describe('maintenance', () => {
     expect(await gates.sweep()).toBe(0);
     const page = await gates.list({ reason: 'abandoned', limit: 10 });
     expect(page.items.map((g) => g.id).sort()).toEqual([dead, dead2, neverClaimed].sort());
-    const after = await gates.metrics.getSingleMetricAsString('switchyard_gate_abandoned_total');
+    const after = await hub.host.metrics.getSingleMetricAsString('switchyard_gate_abandoned_total');
     expect(before).not.toContain('outcome="refuse"');
     expect(after).toMatch(/switchyard_gate_abandoned_total\{instance="dp",outcome="refuse"\} 1/);
     expect(after).toMatch(/switchyard_gate_abandoned_total\{instance="dp",outcome="approve"\} 2/);

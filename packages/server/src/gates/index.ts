@@ -4,14 +4,13 @@
  *
  * @example
  * ```ts
- * import { createGates, gateRoutes, gatesCommand } from './gates/index.ts';
+ * import { createGates, gateRoutes } from './gates/index.ts';
  * const gates = createGates();
  * const hub = await createHub({ ...config, ...gates.hooks });
  * await hub.start();
- * await gates.start(hub);
+ * await gates.start(hub.host);
  * ```
  */
-export { gatesCommand } from './cli.ts';
 export {
   createGates,
   DEFAULT_MATCH_WINDOW_MS,

@@ -5,7 +5,7 @@
 import { isJsonObject, type JsonValue } from '@switchyard/core';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
 import { typeMatches } from '../pipeline/fanout.ts';
-import type { AnswerOutcome, GateOutcome, GateReason } from './queries.ts';
+import type { AnswerOutcome, GateOutcome, GateReason } from './store.ts';
 
 /** The gate policy of one instance, resolved. */
 export interface GatePolicy {

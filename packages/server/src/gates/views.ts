@@ -7,7 +7,7 @@ import type { JsonValue } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import type { Page } from '../pipeline/api-types.ts';
 import type { Executor } from '../storage/db.ts';
-import * as q from './queries.ts';
+import * as q from './store.ts';
 
 export const GATE_REASONS: readonly q.GateReason[] = [
   'approved',

@@ -102,16 +102,20 @@ export const silent = pino({ level: 'silent' });
  */
 export async function makeHub(
   databaseUrl: string,
-  more: Pick<HubConfig, 'markEchoes'> & { connectors?: HubConfig['connectors'] } = {},
+  more: Pick<HubConfig, 'markEchoes' | 'metrics'> & {
+    connectors?: HubConfig['connectors'];
+    queue?: boolean;
+  } = {},
 ): Promise<Hub> {
   return createHub({
     databaseUrl,
     connectors: [hookConnector as never, ...(more.connectors ?? [])],
     ...(more.markEchoes ? { markEchoes: more.markEchoes } : {}),
+    ...(more.metrics ? { metrics: more.metrics } : {}),
     secretKey: SECRET_KEY,
     logger: silent,
     options: {
-      queue: false,
+      queue: more.queue ?? false,
       pollIntervalMs: 100,
       retryScheduleMs: [0, 20],
       retryJitter: 0,

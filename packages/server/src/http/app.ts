@@ -3,9 +3,6 @@ import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes } from '../config/units.ts';
 import type { Hub } from '../pipeline/hub.ts';
-import { type InstallAuthRateLimitOptions, installAuthRateLimit } from '../security/auth-rate-limit.ts';
-import { problemFrameworkErrors } from '../security/framework-errors.ts';
-import { installRequestLimits } from '../security/request-limits.ts';
 import type { RouteDeps } from './deps.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
 import { adminAuth } from './plugins/admin-auth.ts';
@@ -21,6 +18,9 @@ import { instanceRoutes } from './routes/instances.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { subscriptionRoutes } from './routes/subscriptions.ts';
+import { type InstallAuthRateLimitOptions, installAuthRateLimit } from './security/auth-rate-limit.ts';
+import { problemFrameworkErrors } from './security/framework-errors.ts';
+import { installRequestLimits } from './security/request-limits.ts';
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {

@@ -12,7 +12,11 @@ export interface HttpMetrics {
   ingestRequests: Counter<'instance' | 'outcome'>;
   /** Time from request to answer of inbound pushes, seconds. */
   ingestDuration: Histogram<'instance' | 'outcome'>;
-  /** Gate decisions; the gate machinery increments it (`outcome`: approve/refuse, `reason`). */
+  /**
+   * Gate decisions (`outcome`: approve/refuse, `reason`). Registered here so `/metrics` lists the
+   * family before any decision; the gates, given this registry as the host's (`createHub({ metrics })`),
+   * increment this counter rather than registering the name again (gates/metrics.ts).
+   */
   gateDecisions: Counter<'instance' | 'outcome' | 'reason'>;
   /** Delivery attempt latency by outcome, seconds (read from the attempt log at scrape time). */
   attemptLatency: Histogram<'outcome'>;
@@ -22,8 +26,8 @@ export interface HttpMetrics {
 export const UNKNOWN_INSTANCE_LABEL = '_unknown';
 
 /**
- * Creates the metrics. Pass the result to `buildApp({ metrics })` to share it with other parts of
- * the process (e.g. the gate machinery incrementing `gateDecisions`).
+ * Creates the metrics. Pass the result to `buildApp({ metrics })`, and its `registry` to
+ * `createHub({ metrics })` so the subsystems register theirs beside (one `/metrics` per process).
  *
  * @example
  * ```ts
@@ -75,7 +79,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   if (bound.has(metrics.registry)) return;
   bound.set(metrics.registry, hub);
   const { registry } = metrics;
-  const db = hub.internals.db;
+  const db = hub.host.db;
 
   new Gauge({
     name: 'switchyard_deliveries',

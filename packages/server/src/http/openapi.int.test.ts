@@ -43,7 +43,7 @@ it('GET /v1/openapi.json of a started hub is valid for @readme/openapi-parser, w
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   const sink = { write: () => true };
   const hub = await startHubProcess(loaded.config, {
-    io: { stdout: sink, stderr: sink, env, cwd: dir },
+    io: { stderr: sink, env, cwd: dir },
     logger: silent,
     port: 0,
   });

@@ -3,9 +3,10 @@
  * redacted by path, and every line is scrubbed of the secret values the config resolved (so a
  * secret that ends up in an error message or a vendor response is still not written).
  */
+import type { Logger as ConnectorLogger } from '@switchyard/core';
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
-import { requestSerializer } from '../security/log-serializers.ts';
+import { requestSerializer } from './log-serializers.ts';
 
 export type { Logger };
 
@@ -131,4 +132,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     stream,
   );
+}
+
+/** Adapts a pino logger to the connector's logger shape (`Logger` of @switchyard/core). */
+export function connectorLogger(logger: Logger): ConnectorLogger {
+  return {
+    debug: (obj, msg) => logger.debug(obj, msg),
+    info: (obj, msg) => logger.info(obj, msg),
+    warn: (obj, msg) => logger.warn(obj, msg),
+    error: (obj, msg) => logger.error(obj, msg),
+  };
 }

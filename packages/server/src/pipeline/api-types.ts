@@ -1,9 +1,9 @@
 /** The public shapes of the hub API (what `createHub()` returns and takes). */
 import type { Connector, EventEnvelope, JsonObject, JsonValue, VendorHttp } from '@switchyard/core';
 import type pino from 'pino';
-import type { GateResponder } from './ingest.ts';
-import type { AfterNormalize, MarkEchoes } from './normalize.ts';
-import type { PipelineOptions } from './runtime.ts';
+import type { Registry } from 'prom-client';
+import type { AfterNormalize, GateResponder, MarkEchoes } from '../host/hooks.ts';
+import type { PipelineOptions } from './shared.ts';
 
 export interface HubConfig {
   /** Postgres URL. The hub creates schemas `switchyard` and `switchyard_queue` in it. */
@@ -24,6 +24,8 @@ export interface HubConfig {
   vendorHttp?: VendorHttp;
   /** Connection pool size. Default 10. */
   poolSize?: number;
+  /** Where the hub's subsystems register their metrics (`hub.host.metrics`); default a registry of its own. */
+  metrics?: Registry;
   options?: PipelineOptions;
 }
 

@@ -1,12 +1,12 @@
-import { type PostWebhookResult, postWebhook } from '../delivery/http-post.ts';
+import type { PostWebhookResult } from '../delivery/http-post.ts';
 import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
-import { signPayload } from '../delivery/sign.ts';
+import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { LeaseKeeper } from './leases.ts';
-import type { Runtime } from './runtime.ts';
-import type { TickResult } from './wake.ts';
+import type { Runtime } from './shared.ts';
+import type { TickResult } from './worker-loop.ts';
 
 /** The body a subscriber receives: the stored envelope plus its feed position. */
 export function deliveryBody(event: q.EventRow): string {
@@ -46,29 +46,28 @@ export function activeSecrets(rt: Runtime, sub: q.SubscriptionRow, now = Date.no
 }
 
 /**
- * One signed POST of `body` to the subscription's URL, with its timeout and destination policy.
- * Shared by the deliver worker and `sendTestEvent`.
+ * One signed POST of `body` to the subscription's URL (delivery/signed-post.ts), with its secrets
+ * in force, timeout and destination policy. Shared by the deliver worker, `sendTestEvent` and the
+ * host's `postSigned` (the gates' approver calls).
  */
-export async function postSigned(
+export function postSigned(
   rt: Runtime,
   sub: q.SubscriptionRow,
   eventId: string,
   body: string,
 ): Promise<PostWebhookResult> {
-  const secrets = activeSecrets(rt, sub);
-  const signature =
-    secrets.length > 0
-      ? signPayload({ id: eventId, timestamp: new Date(), body, secrets })
-      : { 'webhook-id': eventId, 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) };
-  return postWebhook({
-    url: sub.url ?? '',
-    headers: { ...signature, 'content-type': sub.content_type },
+  return postSignedTo(
+    {
+      url: sub.url ?? '',
+      contentType: sub.content_type,
+      timeoutMs: sub.timeout_ms,
+      allowPrivateAddresses: sub.allow_private_addresses,
+      secrets: activeSecrets(rt, sub),
+    },
+    eventId,
     body,
-    timeoutMs: sub.timeout_ms,
-    maxResponseBytes: rt.options.maxResponseSnippetBytes,
-    allowPrivate: sub.allow_private_addresses,
-    allowLoopback: sub.allow_private_addresses,
-  });
+    rt.options.maxResponseSnippetBytes,
+  );
 }
 
 /** The subscription's delivery rate limit in requests per second, when it has one. */

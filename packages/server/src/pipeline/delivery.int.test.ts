@@ -101,7 +101,7 @@ describe('delivery', () => {
     expect(request!.headers['webhook-signature']!.split(' ')).toHaveLength(2);
     const raw = await sql<{
       secrets: unknown;
-    }>`select secrets from switchyard.subscriptions where id = ${sub.id}`.execute(hub.internals.db);
+    }>`select secrets from switchyard.subscriptions where id = ${sub.id}`.execute(hub.host.db);
     expect(JSON.stringify(raw.rows[0]!.secrets)).not.toContain(fresh.slice(6));
   });
 

@@ -117,7 +117,7 @@ describe('retention', () => {
     await send('ret-2');
     const { subscription } = await hub.subscriptions.create({ kind: 'pull' });
     // Age everything stored so far; keep one event "owed" by a pending delivery.
-    const { db } = hub.internals;
+    const { db } = hub.host;
     await sql`update switchyard.events set created_at = now() - interval '1 day'`.execute(db);
     await sql`update switchyard.inbound_messages set received_at = now() - interval '1 day'`.execute(db);
     await sql`update switchyard.inbound_bodies set received_at = now() - interval '1 day'`.execute(db);
@@ -168,7 +168,7 @@ describe('scheduled maintenance', () => {
       const rows = await sql<{
         name: string;
         cron: string;
-      }>`select name, cron from switchyard_queue.schedule`.execute(withQueue.internals.db);
+      }>`select name, cron from switchyard_queue.schedule`.execute(withQueue.host.db);
       expect(rows.rows).toEqual([{ name: 'switchyard-retention', cron: '*/5 * * * *' }]);
     } finally {
       await withQueue.stop();

@@ -16,7 +16,7 @@ import {
 import pino from 'pino';
 import type { HubConfig } from './api-types.ts';
 import { createHub, type Hub } from './hub.ts';
-import type { PipelineOptions } from './runtime.ts';
+import type { PipelineOptions } from './shared.ts';
 
 export const SECRET_KEY = 'test-secret-key-0123456789';
 export const API_KEY = 'acme-api-key';

@@ -1,8 +1,13 @@
 import type { Connector, InboundRequest, InboundRequestHead } from '@switchyard/core';
 import { PgBoss } from 'pg-boss';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
 import { createVendorHttp } from '../delivery/vendor-http.ts';
+import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
+import type { HubHost } from '../host/host.ts';
+import { HubListener } from '../host/listener.ts';
+import { connectorLogger } from '../logging/logger.ts';
 import { openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import * as q from '../storage/queries.ts';
@@ -14,8 +19,7 @@ import { inboundApi } from './api/inbound.ts';
 import { instancesApi } from './api/instances.ts';
 import { subscriptionsApi } from './api/subscriptions.ts';
 import type { HubConfig } from './api-types.ts';
-import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from './boss.ts';
-import { type AttemptResult, attemptResult, Deliverer, postSigned } from './deliver.ts';
+import { type AttemptResult, activeSecrets, attemptResult, Deliverer, postSigned } from './deliver.ts';
 import { storeHubEvents } from './emit.ts';
 import { eventIdFor, newId } from './ids.ts';
 import { type Admission, accept, admit, InboundWriter, type IngestResult, ingest } from './ingest.ts';
@@ -23,11 +27,11 @@ import { LeaseKeeper } from './leases.ts';
 import { Normalizer } from './normalize.ts';
 import { Poller } from './poller.ts';
 import { type PurgeResult, purge } from './retention.ts';
-import { connectorLogger, instanceLoader, type Runtime, resolveOptions } from './runtime.ts';
+import { instanceLoader, type Runtime, resolveOptions } from './shared.ts';
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
 import { aliasStore, stateStore } from './stores.ts';
 import { invalid } from './views.ts';
-import { Listener, type TickResult, WorkerLoop } from './wake.ts';
+import { type TickResult, WorkerLoop } from './worker-loop.ts';
 
 const RETENTION_QUEUE = 'switchyard-retention';
 
@@ -112,19 +116,51 @@ export async function createHub(config: HubConfig) {
   const normalizer = new Normalizer(rt, vendorHttp, leases, config.afterNormalize, config.markEchoes);
   const deliverer = new Deliverer(rt, leases);
   const poller = new Poller(rt, vendorHttp);
-  let listener: Listener | undefined;
-  let boss: PgBoss | undefined;
+  // One LISTEN connection and one pg-boss instance per process, shared with the subsystems through
+  // `host` (host/host.ts says why). pg-boss connects in start(), not here.
+  const listener = new HubListener(config.databaseUrl, logger);
+  const boss = options.queue
+    ? new PgBoss({
+        connectionString: config.databaseUrl,
+        schema: 'switchyard_queue',
+        max: 2,
+        // Jobs of `notify` queues (gate hand-off, commands) wake the process working them at once.
+        useListenNotify: true,
+        ...BOSS_TIMERS,
+      })
+    : undefined;
+  boss?.on('error', (error) => logger.warn({ err: error }, 'pg-boss error'));
   let started = false;
 
   const ctx: HubContext = { db, rt, cipher, connectors, poller };
+
+  const host: HubHost = {
+    db,
+    logger,
+    listener,
+    queue: boss,
+    postSigned: (sub, eventId, body) => postSigned(rt, sub, eventId, body),
+    signingSecrets: (sub) => activeSecrets(rt, sub),
+    vendorHttp,
+    metrics: config.metrics ?? new Registry(),
+    connectors,
+    loadInstance: (instanceId, fresh) => rt.loadInstance(instanceId, fresh),
+    aliases: (instanceId) => aliasStore(db, instanceId),
+    state: (instanceId) => stateStore(db, instanceId),
+    storeEvents: storeHubEvents,
+    retention: options.retention,
+    maxResponseSnippetBytes: options.maxResponseSnippetBytes,
+  };
 
   const hub = {
     /** The resolved pipeline options (defaults filled in). */
     options,
 
     /**
-     * Runs the workers (unless `options.workers` is false): LISTEN/NOTIFY wake-ups, normalize,
-     * deliver and pull loops, and the pg-boss retention schedule.
+     * Starts the host's LISTEN connection and pg-boss instance (unless `options.queue` is false), and
+     * runs the workers (unless `options.workers` is false): the normalize, deliver and pull loops
+     * woken by LISTEN/NOTIFY, and the pg-boss retention schedule. Start subsystems on `hub.host`
+     * after this.
      *
      * @example
      * ```ts
@@ -164,30 +200,18 @@ export async function createHub(config: HubConfig) {
           STATISTICS_INTERVAL_MS,
           child('statistics'),
         );
-        listener = new Listener(
-          config.databaseUrl,
-          new Map([
-            [q.CHANNEL_NORMALIZE, rt.wakeNormalize],
-            [q.CHANNEL_DELIVER, rt.wakeDeliver],
-            [q.CHANNEL_PULL, rt.wakePull],
-          ]),
-          logger,
-        );
-        await listener.start();
+        await listener.listen(q.CHANNEL_NORMALIZE, rt.wakeNormalize);
+        await listener.listen(q.CHANNEL_DELIVER, rt.wakeDeliver);
+        await listener.listen(q.CHANNEL_PULL, rt.wakePull);
         leases.start();
         normalizeLoop.start();
         deliverLoop.start();
         pullLoop.start();
         statisticsLoop.start();
       }
-      if (options.queue) {
-        boss = new PgBoss({
-          connectionString: config.databaseUrl,
-          schema: 'switchyard_queue',
-          max: 2,
-          ...BOSS_TIMERS,
-        });
-        boss.on('error', (error) => logger.warn({ err: error }, 'pg-boss error'));
+      // Every process listens (a gate's waiting request is woken by a decision made elsewhere).
+      await listener.start();
+      if (boss) {
         await boss.start();
         if (options.workers && options.retention.cron !== false) {
           await boss.createQueue(RETENTION_QUEUE);
@@ -201,7 +225,8 @@ export async function createHub(config: HubConfig) {
     },
 
     /**
-     * Stops the workers and closes the database. `graceful` (default true) lets attempts in
+     * Stops the workers, the LISTEN connection and the pg-boss instance, and closes the database.
+     * Stop the subsystems on `hub.host` first (they take their workers off the shared instance). `graceful` (default true) lets attempts in
      * progress finish and record; `graceful: false` drops them (their leases expire and another
      * process retries them, as after a crash).
      *
@@ -218,7 +243,7 @@ export async function createHub(config: HubConfig) {
         pullLoop?.stop(),
         statisticsLoop?.stop(),
       ]);
-      await listener?.stop();
+      await listener.stop();
       if (graceful) await Promise.all([normalizer.drain(), deliverer.drain()]);
       // Renewed through the drain; after a hard stop the leases run out, as after a crash.
       await leases.stop({ release: graceful });
@@ -305,6 +330,19 @@ export async function createHub(config: HubConfig) {
       return attemptResult(await postSigned(rt, sub, id, body));
     },
 
+    /**
+     * The leases this process renews, and those it waits to give back after losing the database,
+     * per queue (what the lease keeper reports to operators' checks and tests).
+     *
+     * @example
+     * ```ts
+     * const { inbound, deliveries } = hub.leaseCounts(); // { inbound: { held: 2, toRelease: 0 }, ... }
+     * ```
+     */
+    leaseCounts() {
+      return leases.counts();
+    },
+
     retention: {
       /**
        * Purges what is older than the retention periods now (the scheduled job does the same).
@@ -320,30 +358,11 @@ export async function createHub(config: HubConfig) {
     },
 
     /**
-     * What subsystems built beside the pipeline use (the commands subsystem's host, see
-     * commands/host.ts): each member a documented capability, not the pipeline's internals.
+     * What subsystems beside the pipeline (gates, commands) are built on: the declared host
+     * (host/host.ts). The HTTP layer, the dashboard and the CLI use it too, for what the admin
+     * operations above do not cover (health probes, metrics gauges, the feed credential).
      */
-    services: {
-      /** The hub's database (kysely over the shared pool). */
-      db,
-      /** The Postgres URL (for a subsystem's own pg-boss instance or LISTEN connection). */
-      databaseUrl: config.databaseUrl,
-      /** The hub's logger. */
-      logger,
-      /** The vendor HTTP client lent to connectors. */
-      vendorHttp,
-      /** The vendor-id alias store of an instance (the same the connectors' normalize gets). */
-      aliases: (instanceId: string) => aliasStore(db, instanceId),
-      /** The state store of an instance (the same the connectors' normalize and pull get). */
-      state: (instanceId: string) => stateStore(db, instanceId),
-      /** A connector instance with its connector and resolved config, or undefined. */
-      loadInstance: (instanceId: string) => rt.loadInstance(instanceId),
-      /** Stores hub-made events and fans them out, in the given transaction (pipeline/emit.ts). */
-      storeEvents: storeHubEvents,
-    },
-
-    /** Low-level handles for the HTTP layer and tests (health checks, metrics). */
-    internals: { db, pool: database.pool, runtime: rt, leases },
+    host,
   };
   return hub;
 }

@@ -55,7 +55,7 @@ describe('storage', () => {
     expect(view.settings).toEqual({ apiKey: '[redacted]', region: 'eu' });
     const raw = await sql<{
       settings_sealed: string;
-    }>`select settings_sealed from switchyard.connector_instances`.execute(hub.internals.db);
+    }>`select settings_sealed from switchyard.connector_instances`.execute(hub.host.db);
     expect(raw.rows[0]!.settings_sealed).not.toContain(API_KEY);
   });
 });
@@ -107,7 +107,7 @@ describe('ingest', () => {
     const down = await makeHub(database.url());
     await setupInstance(down, 'acme-down');
     // Warm the instance cache is off (instanceCacheMs 0), so the lookup itself hits the dead pool.
-    await down.internals.pool.end();
+    await down.host.db.destroy();
     const r = await down.ingest('acme-down', push({ id: 'down-1', type: 'created' }));
     expect(r.status).toBe(503);
     await down.stop({ graceful: false });

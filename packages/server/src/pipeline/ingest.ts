@@ -10,11 +10,12 @@ import {
 } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import { credentialHeaderNames, redactHeaders } from '../delivery/redact.ts';
+import type { GateResponder } from '../host/hooks.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
 import { newId } from './ids.ts';
-import type { Runtime } from './runtime.ts';
+import type { Runtime } from './shared.ts';
 
 /** An RFC 9457 problem, ready for the HTTP layer to send as `application/problem+json`. */
 export interface Problem {
@@ -47,15 +48,6 @@ export type IngestResult =
       gate?: { messageIds: string[] };
     }
   | { ok: false; status: number; problem: Problem };
-
-/** Hook for the gate machinery: may replace the acknowledgement of a request carrying gates. */
-export type GateResponder = (gate: {
-  instanceId: string;
-  connector: string;
-  notifications: readonly VendorNotification[];
-  messageIds: string[];
-  config: Record<string, unknown>;
-}) => Promise<InboundResponse | undefined>;
 
 export function problem(status: number, code: string, title: string, detail: string): IngestResult {
   return {

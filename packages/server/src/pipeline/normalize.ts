@@ -1,5 +1,4 @@
 import {
-  type EventDraft,
   type EventEnvelope,
   isConnectorError,
   type JsonObject,
@@ -10,14 +9,16 @@ import {
   type VendorNotification,
   validateEvent,
 } from '@switchyard/core';
+import type { AfterNormalize, MarkEchoes } from '../host/hooks.ts';
+import { connectorLogger } from '../logging/logger.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
 import { eventIdFor } from './ids.ts';
 import type { LeaseKeeper } from './leases.ts';
-import { connectorLogger, jittered, type Runtime } from './runtime.ts';
+import { jittered, type Runtime } from './shared.ts';
 import { aliasStore, stateStore } from './stores.ts';
-import type { TickResult } from './wake.ts';
+import type { TickResult } from './worker-loop.ts';
 
 /** Rebuilds the notification the connector produced from its stored row. */
 export function notificationOf(row: q.InboundRow): VendorNotification {
@@ -282,24 +283,6 @@ export class Normalizer {
     }
   }
 }
-
-/**
- * Hook called after a notification's events are stored (HubConfig.afterNormalize); the gate
- * machinery uses it to match a booking to the approval request that preceded it.
- */
-export type AfterNormalize = (normalized: {
-  instanceId: string;
-  connector: string;
-  inboundId: string;
-  notification: VendorNotification;
-  events: readonly { id: string; type: string; subject: string }[];
-}) => Promise<void>;
-
-/**
- * Hook called with a notification's event drafts before they are validated and stored
- * (HubConfig.markEchoes); it may set `data.causedBy` on drafts that echo a hub command.
- */
-export type MarkEchoes = (instanceId: string, drafts: EventDraft[]) => Promise<void>;
 
 /** Messages claimed per query at most (a claim costs about the same for 1 row or 64). */
 const CLAIM_BATCH = 64;

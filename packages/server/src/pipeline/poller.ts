@@ -1,9 +1,10 @@
 import { isConnectorError, type VendorHttp } from '@switchyard/core';
+import { connectorLogger } from '../logging/logger.ts';
 import * as q from '../storage/queries.ts';
 import { newId } from './ids.ts';
-import { connectorLogger, type Runtime } from './runtime.ts';
+import type { Runtime } from './shared.ts';
 import { stateStore } from './stores.ts';
-import type { TickResult } from './wake.ts';
+import type { TickResult } from './worker-loop.ts';
 
 // A vendor that keeps saying "more" must not hold a worker forever; the next tick continues.
 const MAX_BATCHES_PER_TURN = 50;

@@ -25,7 +25,7 @@ describe('subscription rate limit', () => {
       kind: 'pull',
       rateLimit: { perSecond: 2 },
     });
-    const db = hub.internals.db;
+    const db = hub.host.db;
     expect(await q.takeRateToken(db, subscription.id, 2)).toBe(0);
     expect(await q.takeRateToken(db, subscription.id, 2)).toBe(0);
     const wait = await q.takeRateToken(db, subscription.id, 2);

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import * as q from '../storage/queries.ts';
-import type { ResolvedOptions } from './runtime.ts';
+import type { ResolvedOptions } from './shared.ts';
 
 /** How many rows one purge removed, per table. */
 export interface PurgeResult {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import * as q from '../storage/queries.ts';
-import type { Runtime } from './runtime.ts';
+import type { Runtime } from './shared.ts';
 import { keepStatistics } from './statistics.ts';
 
 const pgdb = useTestDatabase();

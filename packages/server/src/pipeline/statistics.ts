@@ -1,6 +1,6 @@
 import * as q from '../storage/queries.ts';
-import type { Runtime } from './runtime.ts';
-import type { TickResult } from './wake.ts';
+import type { Runtime } from './shared.ts';
+import type { TickResult } from './worker-loop.ts';
 
 /** How often a worker process checks whether the busy tables need fresh statistics. */
 export const STATISTICS_INTERVAL_MS = 5000;

@@ -16,7 +16,7 @@ import { shippedConnectors } from '../connectors.ts';
 import { type BuildAppOptions, buildApp } from '../http/index.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createHub } from '../pipeline/hub.ts';
-import type { PipelineOptions } from '../pipeline/runtime.ts';
+import type { PipelineOptions } from '../pipeline/shared.ts';
 import { relConnector } from './connector.test-support.ts';
 
 /** What the parent passes (as JSON in argv[2]). */

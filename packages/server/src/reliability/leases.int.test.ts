@@ -11,7 +11,7 @@ import type pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
-import { resolveOptions } from '../pipeline/runtime.ts';
+import { resolveOptions } from '../pipeline/shared.ts';
 import { openDatabase } from '../storage/db.ts';
 import * as q from '../storage/queries.ts';
 import { slowNormalize } from './connector.test-support.ts';
@@ -211,7 +211,7 @@ it('after a database blip the same live process gives back and redoes its cut-sh
   await eventually(
     'both cut short and waiting to be given back',
     () => {
-      const c = running.hub.internals.leases.counts();
+      const c = running.hub.leaseCounts();
       return c.inbound.toRelease === 1 && c.deliveries.toRelease === 1;
     },
     30_000,

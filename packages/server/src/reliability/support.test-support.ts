@@ -11,7 +11,7 @@ import pino from 'pino';
 import { shippedConnectors } from '../connectors.ts';
 import { buildApp, type SwitchyardApp } from '../http/index.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
-import type { PipelineOptions } from '../pipeline/runtime.ts';
+import type { PipelineOptions } from '../pipeline/shared.ts';
 import { relConnector } from './connector.test-support.ts';
 import type { HubProcessConfig } from './hub-process.test-support.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The hub as a process: what `switchyard start` runs, and what the other operational commands share.
+ * The hub as a process: what `switchyard start` runs (the CLI's shared helpers are in cli/hub.ts).
  *
  * @example
  * ```ts
@@ -9,10 +9,8 @@
  * ```
  */
 
-export { findConfigFile } from '../cli/command.ts';
 export { type ApplyResult, applyFileConfig, instanceInput, subscriptionInput } from './apply.ts';
 export { banner, baseUrl, hookUrls, sampleCurl } from './banner.ts';
-export { loadForCommand, withHub } from './cli.ts';
 export { type HubDatabase, openHubDatabase, resolveSecretKey } from './database.ts';
 export {
   type HubProcess,
@@ -21,4 +19,3 @@ export {
   type StartHubProcessOptions,
   startHubProcess,
 } from './process.ts';
-export { type Progress, progressBar } from './progress.ts';

@@ -5,7 +5,6 @@
  */
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
-import type { CliIO } from '../cli/command.ts';
 import { type Commands, type CommandsOptions, commandRoutes, createCommands } from '../commands/index.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
@@ -17,9 +16,9 @@ import { installProblemHandling } from '../http/plugins/problem.ts';
 import { RouteTable } from '../http/route-table.ts';
 import { healthRoutes } from '../http/routes/health.ts';
 import { metricsRoutes } from '../http/routes/metrics.ts';
+import { problemFrameworkErrors } from '../http/security/framework-errors.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
-import type { PipelineOptions } from '../pipeline/runtime.ts';
-import { problemFrameworkErrors } from '../security/framework-errors.ts';
+import type { PipelineOptions } from '../pipeline/shared.ts';
 import { openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import { uiPlugin } from '../ui/index.ts';
@@ -32,11 +31,21 @@ export type HubRole = 'all' | 'http' | 'worker';
 
 export const ROLES: readonly HubRole[] = ['all', 'http', 'worker'];
 
+/**
+ * Where a process writes its banner and what it may read (the CLI's `CliIO` is one): injected so a
+ * process runs in tests without touching the real stderr or environment.
+ */
+export interface ProcessIO {
+  stderr: { write(text: string): unknown };
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+}
+
 /** Options of {@link startHubProcess}. */
 export interface StartHubProcessOptions {
   role?: HubRole;
   /** Where the banner goes (stderr) and the working directory shown paths are relative to. */
-  io: CliIO;
+  io: ProcessIO;
   /** Aborting it stops the process gracefully (the CLI wires SIGTERM and SIGINT to it). */
   signal?: AbortSignal;
   logger: pino.Logger;
@@ -80,8 +89,9 @@ function pipelineOptions(
     pollIntervalMs: config.workers.pollBackstopMs,
     ...extra,
     workers: role !== 'http',
-    // pg-boss only runs scheduled maintenance (retention): a worker's job.
-    queue: extra.queue ?? role !== 'http',
+    // One pg-boss instance in every role (host/host.ts): an HTTP-only process enqueues gate
+    // hand-offs and commands; only worker roles work the hub's own queues (retention).
+    queue: extra.queue ?? true,
     retention: {
       inboundMs: config.retention.inboundMessagesMs,
       eventsMs: config.retention.eventsMs,
@@ -174,7 +184,7 @@ export async function startHubProcess(
     const metrics = createMetrics();
     // Approval gates are decided where they arrive (docs/operations.md lists them under the http
     // role): a vendor waits on the answer, so a hop through another process would only add latency.
-    gates = createGates({ worker: true, decisionCounter: metrics.gateDecisions, logger });
+    gates = createGates({ worker: true, logger });
     // Commands run where the workers run; an HTTP-only process accepts and queues them.
     commands = createCommands({
       ...config.commands,
@@ -186,6 +196,7 @@ export async function startHubProcess(
       connectors: shippedConnectors,
       secretKey,
       logger,
+      metrics: metrics.registry,
       ...gates.hooks,
       ...commands.hooks,
       options: pipelineOptions(config, role, options.pipeline),
@@ -193,8 +204,8 @@ export async function startHubProcess(
     applied = await applyFileConfig(hub, config, logger);
     logger.info({ ...applied }, 'applied the config file (instances and subscriptions managed by the file)');
     await hub.start();
-    await gates.start(hub);
-    await commands.start({ ...hub.services, registry: metrics.registry });
+    await gates.start(hub.host);
+    await commands.start(hub.host);
 
     if (role === 'worker') {
       app = await workerApp(hub, metrics, logger);

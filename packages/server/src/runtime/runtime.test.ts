@@ -1,39 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { EXAMPLE_CONFIG } from '../cli/command.ts';
-import { parseSince } from '../cli/commands/replay.ts';
 import { loadConfig } from '../config/load.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { banner, baseUrl, hookUrls } from './banner.ts';
-import { progressBar } from './progress.ts';
-
-function sink(isTTY: boolean) {
-  let text = '';
-  return { stream: { isTTY, columns: 100, write: (t: string) => (text += t) }, text: () => text };
-}
-
-describe('progressBar', () => {
-  it('draws in place on a TTY and ends the line', () => {
-    const out = sink(true);
-    const bar = progressBar(out.stream, 4, 'replay', 0);
-    bar.update(1);
-    bar.update(4, '0 dead');
-    bar.finish();
-    expect(out.text()).toContain('replay [');
-    expect(out.text()).toContain(' 25% 1/4');
-    expect(out.text()).toContain('100% 4/4 0 dead');
-    expect(out.text().endsWith('\n')).toBe(true);
-  });
-
-  it('writes nothing when not on a terminal', () => {
-    const out = sink(false);
-    const bar = progressBar(out.stream, 4, 'replay', 0);
-    bar.update(2);
-    bar.finish();
-    expect(out.text()).toBe('');
-  });
-});
 
 describe('banner URLs', () => {
   const config = {
@@ -78,14 +49,5 @@ describe('banner sample curl', () => {
     expect(text).toContain('(with DOCPLANNER_PUSH_KEY set to the push key the config reads');
     expect(text).not.toContain('real-push-key-0f9e8d7c6b');
     expect(text).not.toContain('demo-docplanner-push-key');
-  });
-});
-
-describe('replay --since', () => {
-  it('takes a duration ago or an ISO date, and refuses anything else', () => {
-    const now = new Date('2026-03-01T12:00:00Z');
-    expect(parseSince('2h', now).toISOString()).toBe('2026-03-01T10:00:00.000Z');
-    expect(parseSince('2026-02-28T08:00:00Z', now).toISOString()).toBe('2026-02-28T08:00:00.000Z');
-    expect(() => parseSince('yesterday', now)).toThrow(/--since must be/);
   });
 });

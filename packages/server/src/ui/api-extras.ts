@@ -101,7 +101,7 @@ export async function dashboardApiRoutes(
   app: FastifyInstance,
   { hub, adminToken }: { hub: Hub; adminToken: string | undefined },
 ): Promise<void> {
-  const db = hub.internals.db;
+  const db = hub.host.db;
   app.addHook('onRequest', adminAuth(adminToken));
 
   app.get<{ Querystring: { minutes?: number } }>(

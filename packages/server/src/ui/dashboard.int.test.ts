@@ -73,10 +73,15 @@ async function horizontalOverflow(on: Page): Promise<{ scrollWidth: number; inne
 beforeAll(async () => {
   if (SHOTS) mkdirSync(SHOT_DIR, { recursive: true });
   commands = createCommands({ retryScheduleMs: [100], retryJitter: 0, retentionCron: false });
-  hub = await makeHub(database.url(), { connectors: [findConnector('docplanner')!], ...commands.hooks });
-  await hub.start();
   const metrics = createMetrics();
-  await commands.start({ ...hub.services, registry: metrics.registry });
+  hub = await makeHub(database.url(), {
+    connectors: [findConnector('docplanner')!],
+    ...commands.hooks,
+    metrics: metrics.registry,
+    queue: true,
+  });
+  await hub.start();
+  await commands.start(hub.host);
   sim = new DocplannerSimulator({ apiKey: DP_PUSH_KEY, timeScale: 0.0001 });
   await sim.start();
   // The first event's two attempts fail (500), so it dies; everything after that is accepted.

@@ -10,9 +10,9 @@ import fastifyStatic from '@fastify/static';
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { unauthorized } from '../http/plugins/admin-auth.ts';
+import { closeUiSession, openUiSession, sessionCookie, UI_HEADER } from '../http/plugins/session.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { dashboardApiRoutes } from './api-extras.ts';
-import { closeUiSession, openUiSession, sessionCookie, UI_HEADER } from './session.ts';
 
 /** Options of {@link registerUi} and {@link uiPlugin}. */
 export interface UiOptions {

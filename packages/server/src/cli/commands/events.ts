@@ -100,7 +100,7 @@ export const eventsCommand: Command = {
       if (!Number.isInteger(limit) || limit < 1 || limit > 500)
         throw new UsageError('--limit must be an integer 1..500');
     }
-    const { withHub } = await import('../../runtime/cli.ts');
+    const { withHub } = await import('../hub.ts');
     return withHub(args, io, async ({ hub }) => {
       if (sub === 'list') {
         const page = await hub.events.list({ ...filter, limit });

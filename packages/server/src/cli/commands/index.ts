@@ -3,10 +3,10 @@
  * write `commands/<name>.ts` exporting a {@link Command}, and add it to this list. `help` and the
  * dispatcher read the list; nothing else changes.
  */
-import { commandsCommand } from '../../commands/cli.ts';
-import { gatesCommand } from '../../gates/cli.ts';
 import type { Command } from '../command.ts';
+import { commandsCommand } from './commands.ts';
 import { eventsCommand } from './events.ts';
+import { gatesCommand } from './gates.ts';
 import { helpCommand } from './help.ts';
 import { listenCommand } from './listen.ts';
 import { migrateCommand } from './migrate.ts';

@@ -46,7 +46,7 @@ export const listenCommand: Command = {
     refuse: { type: 'boolean' },
   },
   async run(args, io) {
-    const { loadForCommand } = await import('../../runtime/cli.ts');
+    const { loadForCommand } = await import('../hub.ts');
     const loaded = await loadForCommand(args, io);
     if (typeof loaded === 'number') return loaded;
     const wanted = args.values.subscription;

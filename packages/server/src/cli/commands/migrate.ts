@@ -14,7 +14,7 @@ export const migrateCommand: Command = {
   options: { ...configOption },
   async run(args, io) {
     const { createLogger } = await import('../../logging/logger.ts');
-    const { loadForCommand } = await import('../../runtime/cli.ts');
+    const { loadForCommand } = await import('../hub.ts');
     const { openHubDatabase } = await import('../../runtime/database.ts');
     const { openDatabase } = await import('../../storage/db.ts');
     const { migrate, migrations } = await import('../../storage/migrations.ts');

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { configDurationMs } from '../../config/units.ts';
 import type { Hub } from '../../pipeline/hub.ts';
-import { type ProgressStream, progressBar } from '../../runtime/progress.ts';
 import { type CliIO, type Command, configOption, UsageError } from '../command.ts';
+import { type ProgressStream, progressBar } from '../progress.ts';
 
 /** `2026-03-01T10:00:00Z`, `2026-03-01`, or a duration meaning "that long ago" (`2h`, `30m`). */
 export function parseSince(text: string, now = new Date()): Date {
@@ -22,7 +22,7 @@ async function replayStatus(hub: Hub, subscriptionId: string, since: Date) {
   const result = await sql<{ status: string; n: number }>`
     select status, count(*)::int as n from switchyard.deliveries
     where subscription_id = ${subscriptionId} and reason = 'replay' and created_at >= ${since}
-    group by status`.execute(hub.internals.db);
+    group by status`.execute(hub.host.db);
   const counts = Object.fromEntries(result.rows.map((r) => [r.status, r.n])) as Record<string, number>;
   const finished = FINISHED.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
   return { finished, succeeded: counts.succeeded ?? 0, dead: counts.dead ?? 0 };
@@ -103,7 +103,7 @@ export const replayCommand: Command = {
     if (args.values.force === true && delivery === undefined)
       throw new UsageError('--force goes with --delivery ID');
     const sinceDate = typeof since === 'string' ? parseSince(since) : undefined;
-    const { withHub } = await import('../../runtime/cli.ts');
+    const { withHub } = await import('../hub.ts');
     return withHub(args, io, async ({ hub }) => {
       if (typeof delivery === 'string') {
         const fresh = await hub.deliveries.replay(delivery, { force: args.values.force === true });
@@ -111,7 +111,7 @@ export const replayCommand: Command = {
         return 0;
       }
       const id = subscription as string;
-      const started = (await sql<{ now: Date }>`select now() as now`.execute(hub.internals.db)).rows[0]!.now;
+      const started = (await sql<{ now: Date }>`select now() as now`.execute(hub.host.db)).rows[0]!.now;
       const { replayed } = sinceDate
         ? await hub.deliveries.replaySince(id, sinceDate)
         : await hub.deliveries.replayDead(id);

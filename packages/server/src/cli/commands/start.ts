@@ -30,7 +30,7 @@ export const startCommand: Command = {
     // Loaded on use: `switchyard validate` should not pay for the HTTP stack and the pipeline.
     const { ConfigError } = await import('../../config/errors.ts');
     const { createLogger, secretScrubber } = await import('../../logging/logger.ts');
-    const { loadForCommand, reportProblems } = await import('../../runtime/cli.ts');
+    const { loadForCommand, reportProblems } = await import('../hub.ts');
     const { ROLES, startHubProcess } = await import('../../runtime/process.ts');
     const role = (args.values.role ?? 'all') as HubRole;
     if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);

@@ -45,7 +45,7 @@ export const subscriptionsCommand: Command = {
       throw new UsageError('usage: switchyard subscriptions list | switchyard subscriptions test --id ID');
     const id = args.values.id;
     if (sub === 'test' && typeof id !== 'string') throw new UsageError('subscriptions test needs --id ID');
-    const { withHub } = await import('../../runtime/cli.ts');
+    const { withHub } = await import('../hub.ts');
     return withHub(args, io, async ({ hub }) => {
       if (sub === 'list') {
         const all = await hub.subscriptions.list();

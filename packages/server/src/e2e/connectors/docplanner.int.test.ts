@@ -370,7 +370,7 @@ describe('docplanner end to end', () => {
 
       // Due again before Docplanner's hour is over: its 429 and Retry-After are recorded and obeyed.
       await sql`update switchyard.connector_instances set reconcile_next_at = now() where id = ${PUSH_RELEASE}`.execute(
-        e2e.hub.internals.db,
+        e2e.hub.host.db,
       );
       await eventually(async () => releases().length === 2, 'a second release call');
       const second = await eventually(async () => {

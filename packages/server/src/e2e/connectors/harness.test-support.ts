@@ -105,7 +105,8 @@ export async function startE2e(options: E2eOptions): Promise<E2e> {
     logger,
     ...(gates ? gates.hooks : {}),
     options: {
-      queue: false,
+      // The gates hand requests over through the hub's pg-boss instance; nothing else here needs it.
+      queue: gates !== undefined,
       pollIntervalMs: 200,
       retryScheduleMs: [0, 50, 100],
       retryJitter: 0,
@@ -115,7 +116,7 @@ export async function startE2e(options: E2eOptions): Promise<E2e> {
     },
   });
   await hub.start();
-  if (gates) await gates.start(hub);
+  if (gates) await gates.start(hub.host);
   const app = await buildApp({
     hub,
     adminToken: 'e2e-admin-token',

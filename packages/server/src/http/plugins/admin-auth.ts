@@ -1,7 +1,7 @@
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import { checkUiSession } from '../../ui/session.ts';
 import { HttpError } from '../errors.ts';
+import { checkUiSession } from './session.ts';
 
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="switchyard"' };
 
@@ -39,7 +39,7 @@ export function adminAuth(adminToken: string | undefined): onRequestAsyncHookHan
       request.credentialsChecked = true;
       return;
     }
-    // The dashboard's session cookie stands in for the token (src/ui/session.ts).
+    // The dashboard's session cookie stands in for the token (http/plugins/session.ts).
     const session = checkUiSession(request, adminToken);
     if (session === 'admitted') {
       request.credentialsChecked = true;

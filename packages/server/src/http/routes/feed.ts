@@ -1,6 +1,5 @@
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { activeSecrets } from '../../pipeline/deliver.ts';
 import type { Hub } from '../../pipeline/hub.ts';
 import { getSubscription } from '../../storage/queries.ts';
 import type { RouteDeps } from '../deps.ts';
@@ -21,8 +20,8 @@ export async function checkFeedCredential(
 ): Promise<void> {
   const presented = bearerToken(request);
   if (!presented) throw unauthorized('the feed needs Authorization: Bearer <subscription secret>');
-  const row = await getSubscription(hub.internals.db, request.params.id);
-  const secrets = row ? activeSecrets(hub.internals.runtime, row) : [];
+  const row = await getSubscription(hub.host.db, request.params.id);
+  const secrets = row ? hub.host.signingSecrets(row) : [];
   let match = false;
   for (const secret of secrets) if (timingSafeEqualString(presented, secret)) match = true;
   if (!match) throw unauthorized('the feed needs Authorization: Bearer <subscription secret>');

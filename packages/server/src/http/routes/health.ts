@@ -33,7 +33,7 @@ export async function healthRoutes(app: FastifyInstance, { hub }: RouteDeps): Pr
       let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([
-          probeDatabase(hub.internals.db),
+          probeDatabase(hub.host.db),
           new Promise((_, reject) => {
             timer = setTimeout(
               () => reject(new Error(`no answer in ${READY_TIMEOUT_MS} ms`)),

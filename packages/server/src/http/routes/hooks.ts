@@ -118,9 +118,9 @@ async function admitPush(hub: Hub, request: HookRequest, reply: FastifyReply) {
   const receivedAt = new Date();
   const instanceId = request.params.instance;
   const path = pathOf(request);
-  let loaded: Awaited<ReturnType<Hub['internals']['runtime']['loadInstance']>>;
+  let loaded: Awaited<ReturnType<Hub['host']['loadInstance']>>;
   try {
-    loaded = await hub.internals.runtime.loadInstance(instanceId);
+    loaded = await hub.host.loadInstance(instanceId);
   } catch (error) {
     if (!isDatabaseUnavailable(error)) throw error;
     request.ingestLabels = { instance: UNKNOWN_INSTANCE_LABEL, outcome: 'unavailable' };

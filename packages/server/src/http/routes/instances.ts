@@ -50,7 +50,7 @@ function refuseFileManaged(id: string): HttpError {
 type Body = Omit<InstanceInput, 'id' | 'managedBy'> & { id?: string };
 
 async function save(hub: Hub, id: string, body: Body) {
-  const stored = await hub.internals.runtime.loadInstance(id, true).catch(() => undefined);
+  const stored = await hub.host.loadInstance(id, true).catch(() => undefined);
   const settings = keepRedacted(body.settings, stored?.config) as JsonObject;
   return hub.instances.upsert({
     id,

@@ -2,7 +2,7 @@ import type { Connector } from '@switchyard/core';
 import * as q from '../../storage/queries.ts';
 import type { DeliveryWithAttempts } from '../api-types.ts';
 import type { Poller } from '../poller.ts';
-import type { Runtime, SecretCipher } from '../runtime.ts';
+import type { Runtime, SecretCipher } from '../shared.ts';
 import { notFound, toAttempt, toDelivery } from '../views.ts';
 
 /** What the admin API sections (`instancesApi`, `subscriptionsApi`, ...) close over: one hub's state. */

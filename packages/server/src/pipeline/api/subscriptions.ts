@@ -6,7 +6,7 @@ import * as q from '../../storage/queries.ts';
 import type { Subscription, SubscriptionInput } from '../api-types.ts';
 import { invalidTypePatterns } from '../fanout.ts';
 import { newId } from '../ids.ts';
-import type { SecretCipher } from '../runtime.ts';
+import type { SecretCipher } from '../shared.ts';
 import { invalid, notFound, toSubscription } from '../views.ts';
 import { type HubContext, requireSubscription } from './context.ts';
 

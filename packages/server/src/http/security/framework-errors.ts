@@ -7,8 +7,8 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
-import { problemOf } from '../http/errors.ts';
-import { pathOf, sendProblem } from '../http/plugins/problem.ts';
+import { problemOf } from '../errors.ts';
+import { pathOf, sendProblem } from '../plugins/problem.ts';
 
 /**
  * The `frameworkErrors` and `clientErrorHandler` options for `Fastify()`.

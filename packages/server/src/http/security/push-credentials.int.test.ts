@@ -11,12 +11,12 @@
 import { readFileSync } from 'node:fs';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { shippedConnectors } from '../connectors.ts';
-import { generateSecret } from '../delivery/sign.ts';
-import { buildApp, type SwitchyardApp } from '../http/app.ts';
-import { createLogger } from '../logging/logger.ts';
-import { createHub, type Hub } from '../pipeline/hub.ts';
-import { uiPlugin } from '../ui/plugin.ts';
+import { shippedConnectors } from '../../connectors.ts';
+import { generateSecret } from '../../delivery/sign.ts';
+import { createLogger } from '../../logging/logger.ts';
+import { createHub, type Hub } from '../../pipeline/hub.ts';
+import { uiPlugin } from '../../ui/plugin.ts';
+import { buildApp, type SwitchyardApp } from '../app.ts';
 
 const database = useTestDatabase();
 const ADMIN_TOKEN = 'push-credentials-admin-token-7d1e';
@@ -165,7 +165,10 @@ afterAll(async () => {
 });
 
 function fixture(connector: string, file: string): string {
-  return readFileSync(new URL(`../../../connectors/${connector}/fixtures/${file}`, import.meta.url), 'utf8');
+  return readFileSync(
+    new URL(`../../../../connectors/${connector}/fixtures/${file}`, import.meta.url),
+    'utf8',
+  );
 }
 
 /** Every answer text (status, headers, body) of the calls made for one case. */

@@ -1,11 +1,12 @@
 /**
- * The timers every pg-boss instance of the hub runs with (the pipeline's retention schedule, the
- * gates' hand-off and the commands' jobs each start one, all on the schema `switchyard_queue`).
+ * The timers of the hub's pg-boss instance (one per process, `hub.host.queue`, schema
+ * `switchyard_queue`: the pipeline's retention schedule, the gates' hand-off and the commands' jobs
+ * share it), and the polling backstops of the subsystems' `work()` calls on it.
  *
  * Why: pg-boss's defaults poll. Each instance checks the cron queue and job dependencies every 5 s,
  * the schedules every 30 s, queue statistics, maintenance and its cache every 60 s, and a `work()` without NOTIFY polls
- * its queue every 2 s; with three instances an idle hub ran ~4 statements a second for pg-boss
- * alone. Nothing here needs that: jobs that matter are sent to `notify` queues (gate hand-off,
+ * its queue every 2 s; with three instances (before they were one) an idle hub ran ~4 statements a
+ * second for pg-boss alone. Nothing here needs that: jobs that matter are sent to `notify` queues (gate hand-off,
  * commands) and wake their workers by NOTIFY, the retention schedule ticks daily and may start a
  * minute late, and expired or stranded jobs are found by the commands and gates sweeps. So every
  * timer is a long backstop (docs/architecture.md, "Idle costs nothing measurable").

@@ -1,5 +1,5 @@
 /**
- * Every SQL statement of the gate machinery, one named function each. The tables are created by the
+ * The gates' store: every SQL statement of the gate machinery, one named function each. The tables are created by the
  * `gates` migration in storage/migrations.ts. Functions take an {@link Executor} so callers decide
  * the transaction.
  */

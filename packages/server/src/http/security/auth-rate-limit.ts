@@ -8,8 +8,8 @@
  * constant time, so timing tells an attacker nothing; this bounds how many guesses they get at all.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { problemOf } from '../http/errors.ts';
-import { pathOf, sendProblem } from '../http/plugins/problem.ts';
+import { problemOf } from '../errors.ts';
+import { pathOf, sendProblem } from '../plugins/problem.ts';
 
 /** Options of {@link AuthFailureLimiter} and {@link installAuthRateLimit}. */
 export interface AuthRateLimitOptions {

@@ -1,4 +1,3 @@
-import pg from 'pg';
 import type pino from 'pino';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 
@@ -79,69 +78,5 @@ export class WorkerLoop {
       clearTimeout(this.timer);
       this.sleeper = undefined;
     }
-  }
-}
-
-/**
- * One LISTEN connection per process: every commit that creates work NOTIFYs a channel, and the
- * matching loops wake at once, in this process or any other on the same database. Reconnects on
- * its own; while it is down the loops still poll.
- */
-export class Listener {
-  private readonly url: string;
-  private readonly handlers: Map<string, () => void>;
-  private readonly logger: pino.Logger;
-  private client: pg.Client | undefined;
-  private stopped = false;
-  private retry: NodeJS.Timeout | undefined;
-
-  constructor(url: string, handlers: Map<string, () => void>, logger: pino.Logger) {
-    this.url = url;
-    this.handlers = handlers;
-    this.logger = logger;
-  }
-
-  async start(): Promise<void> {
-    await this.connect();
-  }
-
-  private async connect(): Promise<void> {
-    if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.url });
-    client.on('notification', (msg) => this.handlers.get(msg.channel)?.());
-    client.on('error', (error) => {
-      this.logger.warn({ err: error }, 'LISTEN connection lost; polling until it is back');
-      this.reconnectLater(client);
-    });
-    client.on('end', () => this.reconnectLater(client));
-    try {
-      await client.connect();
-      for (const channel of this.handlers.keys())
-        await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
-      this.client = client;
-      // Work committed while we were not listening: one wake-up covers it.
-      for (const handler of this.handlers.values()) handler();
-    } catch (error) {
-      this.logger.warn({ err: error }, 'LISTEN connection failed; polling until it is back');
-      this.reconnectLater(client);
-    }
-  }
-
-  private reconnectLater(client: pg.Client): void {
-    if (this.stopped || this.retry) return;
-    if (this.client === client) this.client = undefined;
-    client.end().catch(() => {});
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      void this.connect();
-    }, 1000);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retry);
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => {});
   }
 }

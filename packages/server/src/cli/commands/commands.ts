@@ -4,10 +4,9 @@
  * command, which a running hub's workers carry out.
  */
 import type { JsonValue } from '@switchyard/core';
-import { Registry } from 'prom-client';
-import { type Command, configOption, UsageError } from '../cli/command.ts';
-import type { CommandDetail, CommandView } from './commands.ts';
-import { createCommands } from './commands.ts';
+import type { CommandDetail, CommandView } from '../../commands/commands.ts';
+import { createCommands } from '../../commands/commands.ts';
+import { type Command, configOption, UsageError } from '../command.ts';
 
 /** One line per command: created, id, type, status (attempts), target, sender. */
 export function formatCommandLine(c: CommandView): string {
@@ -102,44 +101,51 @@ export const commandsCommand: Command = {
     const status = str('status');
     if (status !== undefined && !['pending', 'running', 'succeeded', 'failed'].includes(status))
       throw new UsageError('--status must be pending, running, succeeded or failed');
-    const { withHub } = await import('../runtime/cli.ts');
-    return withHub(args, io, async ({ hub }) => {
-      const commands = createCommands({ worker: false });
-      await commands.start({ ...hub.services, registry: new Registry() });
-      const admin = { kind: 'admin' } as const;
-      try {
-        if (sub === 'list') {
-          const page = await commands.list(admin, {
-            limit,
-            ...(str('type') ? { type: str('type')! } : {}),
-            ...(status ? { status: status as CommandView['status'] } : {}),
-          });
-          for (const c of page.items) io.stdout.write(`${json ? JSON.stringify(c) : formatCommandLine(c)}\n`);
-          if (page.items.length === 0 && !json) io.stderr.write('no commands\n');
+    const { withHub } = await import('../hub.ts');
+    // `send` enqueues the command's job in the transaction that stores it: the hub needs its queue.
+    return withHub(
+      args,
+      io,
+      async ({ hub }) => {
+        const commands = createCommands({ worker: false });
+        await commands.start(hub.host);
+        const admin = { kind: 'admin' } as const;
+        try {
+          if (sub === 'list') {
+            const page = await commands.list(admin, {
+              limit,
+              ...(str('type') ? { type: str('type')! } : {}),
+              ...(status ? { status: status as CommandView['status'] } : {}),
+            });
+            for (const c of page.items)
+              io.stdout.write(`${json ? JSON.stringify(c) : formatCommandLine(c)}\n`);
+            if (page.items.length === 0 && !json) io.stderr.write('no commands\n');
+            return 0;
+          }
+          if (sub === 'show') {
+            const c = await commands.get(admin, rest[0]!);
+            io.stdout.write(`${json ? JSON.stringify(c) : formatCommandDetail(c)}\n`);
+            return 0;
+          }
+          const { command, replayed } = await commands.accept(
+            admin,
+            {
+              type: str('type')!,
+              ...(str('subject') ? { subject: str('subject')! } : {}),
+              ...(str('instance') ? { instance: str('instance')! } : {}),
+              data,
+            },
+            str('idempotency-key'),
+          );
+          io.stdout.write(
+            `${json ? JSON.stringify(command) : `${replayed ? 'already sent' : 'queued'}  ${formatCommandLine(command)}`}\n`,
+          );
           return 0;
+        } finally {
+          await commands.stop();
         }
-        if (sub === 'show') {
-          const c = await commands.get(admin, rest[0]!);
-          io.stdout.write(`${json ? JSON.stringify(c) : formatCommandDetail(c)}\n`);
-          return 0;
-        }
-        const { command, replayed } = await commands.accept(
-          admin,
-          {
-            type: str('type')!,
-            ...(str('subject') ? { subject: str('subject')! } : {}),
-            ...(str('instance') ? { instance: str('instance')! } : {}),
-            data,
-          },
-          str('idempotency-key'),
-        );
-        io.stdout.write(
-          `${json ? JSON.stringify(command) : `${replayed ? 'already sent' : 'queued'}  ${formatCommandLine(command)}`}\n`,
-        );
-        return 0;
-      } finally {
-        await commands.stop();
-      }
-    });
+      },
+      { queue: true },
+    );
   },
 };

@@ -4,14 +4,14 @@
  * database directly (no HTTP, no workers).
  */
 import type pino from 'pino';
-import { type CliIO, findConfigFile, type ParsedArgs } from '../cli/command.ts';
 import { ConfigError } from '../config/errors.ts';
 import { formatProblem, loadConfig } from '../config/load.ts';
 import type { ConfigProblem, ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
-import { openHubDatabase, resolveSecretKey } from './database.ts';
+import { openHubDatabase, resolveSecretKey } from '../runtime/database.ts';
+import { type CliIO, findConfigFile, type ParsedArgs } from './command.ts';
 
 /** Prints located problems (never a secret) and the count; the exit code is 1. */
 export function reportProblems(io: CliIO, shown: string, problems: readonly ConfigProblem[]): number {
@@ -43,7 +43,8 @@ export interface CommandHub {
 
 /**
  * Loads the config, opens its database (reusing a running embedded Postgres when there is one),
- * and runs `fn` with a hub that runs no workers; closes everything after.
+ * and runs `fn` with a hub that runs no workers; closes everything after. `queue: true` starts the
+ * hub's pg-boss instance, for a command that enqueues (`commands send`).
  *
  * @example
  * ```ts
@@ -57,6 +58,7 @@ export async function withHub(
   args: ParsedArgs,
   io: CliIO,
   fn: (ctx: CommandHub) => Promise<number>,
+  opts: { queue?: boolean } = {},
 ): Promise<number> {
   const loaded = await loadForCommand(args, io);
   if (typeof loaded === 'number') return loaded;
@@ -83,9 +85,11 @@ export async function withHub(
       secretKey,
       logger,
       poolSize: 2,
-      options: { workers: false, queue: false },
+      options: { workers: false, queue: opts.queue ?? false },
     });
     try {
+      // With a queue, start it (and the LISTEN connection): no workers run either way.
+      if (opts.queue) await hub.start();
       return await fn({ hub, config, logger });
     } finally {
       await hub.stop({ graceful: true });

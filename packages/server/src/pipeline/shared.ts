@@ -1,10 +1,15 @@
-import type { Connector, JsonObject, Logger } from '@switchyard/core';
+/**
+ * What every pipeline module shares: the resolved options (every default from the config schema's
+ * `CONFIG_DEFAULTS`), the `Runtime` handle of one hub (database, connectors, cipher, wake-ups,
+ * instance loader) and small helpers. Not to be confused with `runtime/`, which runs a whole hub
+ * process.
+ */
+import type { Connector, JsonObject } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
-import { configDurationMs, configSizeBytes } from '../config/units.ts';
-import { DEFAULT_RETRY_SCHEDULE_MS } from '../delivery/retry-schedule.ts';
+import { configDurationMs, configSizeBytes, DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
 import * as q from '../storage/queries.ts';
 
 /** Retention periods, in milliseconds. Defaults: the config file's (`retention.*`, CONFIG_DEFAULTS). */
@@ -162,16 +167,6 @@ export function instanceLoader(
     forgetInstance(id) {
       cache.delete(id);
     },
-  };
-}
-
-/** Adapts a pino logger to the connector {@link Logger} shape. */
-export function connectorLogger(logger: pino.Logger): Logger {
-  return {
-    debug: (obj, msg) => logger.debug(obj, msg),
-    info: (obj, msg) => logger.info(obj, msg),
-    warn: (obj, msg) => logger.warn(obj, msg),
-    error: (obj, msg) => logger.error(obj, msg),
   };
 }
 

@@ -3,10 +3,10 @@
  * approver's answer. Reads the database directly (no running hub needed).
  */
 import type { Kysely } from 'kysely';
-import { type Command, configOption, UsageError } from '../cli/command.ts';
-import { openDatabase } from '../storage/db.ts';
-import { DEFAULT_MATCH_WINDOW_MS } from './gates.ts';
-import { type GateRequest, type GateRequestDetail, getGate, listGates } from './views.ts';
+import { DEFAULT_MATCH_WINDOW_MS } from '../../gates/gates.ts';
+import { type GateRequest, type GateRequestDetail, getGate, listGates } from '../../gates/views.ts';
+import { openDatabase } from '../../storage/db.ts';
+import { type Command, configOption, UsageError } from '../command.ts';
 
 /**
  * Runs `fn` on the gate tables' database: `--database-url` when given, else the config file's
@@ -27,8 +27,8 @@ async function withGateDatabase(
       await database.close();
     }
   }
-  const { withHub } = await import('../runtime/cli.ts');
-  return withHub(args, io, ({ hub }) => fn(hub.internals.db));
+  const { withHub } = await import('../hub.ts');
+  return withHub(args, io, ({ hub }) => fn(hub.host.db));
 }
 
 function ms(value: number | null): string {

@@ -11,7 +11,7 @@
  */
 import { Transform } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError } from '../http/errors.ts';
+import { HttpError } from '../errors.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

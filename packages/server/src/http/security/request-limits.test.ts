@@ -1,8 +1,8 @@
 import net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { installProblemHandling } from '../http/plugins/problem.ts';
-import { RouteTable } from '../http/route-table.ts';
+import { installProblemHandling } from '../plugins/problem.ts';
+import { RouteTable } from '../route-table.ts';
 import { type ByteBudget, installRequestLimits } from './request-limits.ts';
 
 let app: FastifyInstance;

@@ -1,0 +1,264 @@
+/**
+ * Deciding one gate request: the approval request made from the vendor's notification (the
+ * connector's normalize, one synchronous try), the approvers asked in parallel, the first decisive
+ * answer (or the deadline) recorded, first writer wins, and announced on the decided channel.
+ */
+import { performance } from 'node:perf_hooks';
+import {
+  type Connector,
+  type EventEnvelope,
+  type GateDecision,
+  isJsonObject,
+  type JsonObject,
+  type VendorNotification,
+} from '@switchyard/core';
+import type pino from 'pino';
+import type { HubHost } from '../host/host.ts';
+import { connectorLogger } from '../logging/logger.ts';
+import { eventIdFor, newId } from '../pipeline/ids.ts';
+import type { SubscriptionRow } from '../storage/queries.ts';
+import { type ApproverCall, type Approvers, answerRow } from './approvers.ts';
+import type { GateMetrics } from './metrics.ts';
+import {
+  type ApproverAnswer,
+  approverMatches,
+  decide,
+  fallback,
+  type GatePolicy,
+  recordMargin,
+  type Verdict,
+} from './protocol.ts';
+import * as q from './store.ts';
+import { sleepUntil } from './waiters.ts';
+
+/** The decision as the connector's `gate.respond` takes it. */
+export function toDecision(v: Verdict): GateDecision {
+  return {
+    outcome: v.outcome,
+    reason: v.reason === 'refused' && v.refusalReason ? v.refusalReason : v.reason,
+    ...(v.vendorErrorCode !== null ? { vendorErrorCode: v.vendorErrorCode } : {}),
+  };
+}
+
+/** The decision stored on a row, or undefined while it is undecided. */
+export function verdictOf(row: q.GateRequestRow): Verdict | undefined {
+  if (row.decision === null || row.decision_reason === null) return undefined;
+  return {
+    outcome: row.decision,
+    reason: row.decision_reason,
+    decidedBy: row.decided_by,
+    refusalReason: row.refusal_reason,
+    vendorErrorCode: row.vendor_error_code,
+  };
+}
+
+/** What {@link approvalRequest} made of a notification: the row id, the CloudEvent, or why none. */
+export interface ApprovalRequest {
+  id: string;
+  envelope: EventEnvelope | null;
+  error: string | null;
+}
+
+/**
+ * The approval request of a gate notification: the connector's normalize, one synchronous try
+ * (nobody retries while the vendor waits), made into the CloudEvent approvers receive. Its id is the
+ * one the normalize worker gives the same event, so approvers and feed readers see one id.
+ */
+export async function approvalRequest(
+  host: HubHost,
+  logger: pino.Logger,
+  connector: Connector,
+  instanceId: string,
+  config: Record<string, unknown>,
+  n: VendorNotification,
+  messageId: string | null,
+): Promise<ApprovalRequest> {
+  if (messageId === null)
+    return { id: newId(), envelope: null, error: 'the gate notification was not stored' };
+  try {
+    const result = await connector.normalize(n, {
+      instanceId,
+      config,
+      http: host.vendorHttp,
+      aliases: host.aliases(instanceId),
+      state: host.state(instanceId),
+      logger: connectorLogger(logger.child({ instance: instanceId, vendorType: n.type })),
+      attempt: 1,
+      finalAttempt: true,
+      receivedAt: new Date(),
+    } as Parameters<Connector['normalize']>[1]);
+    const draft = result.events[0];
+    if (!draft)
+      return {
+        id: newId(),
+        envelope: null,
+        error: result.ignored ?? 'the connector made no approval request',
+      };
+    const data = draft.data as JsonObject;
+    const envelope = {
+      specversion: '1.0',
+      id: eventIdFor(messageId, 0),
+      type: draft.type,
+      source: instanceId,
+      subject: draft.subject,
+      time: draft.time,
+      datacontenttype: 'application/json',
+      data,
+      connector: connector.name,
+      instance: instanceId,
+      vendortype: draft.vendorType ?? n.type,
+    } as EventEnvelope;
+    return { id: typeof data.id === 'string' ? data.id : newId(), envelope, error: null };
+  } catch (error) {
+    return { id: newId(), envelope: null, error: (error as Error).message };
+  }
+}
+
+/**
+ * Decides claimed gate requests: asks the approvers, records the decision and announces it.
+ * `active` counts decisions in progress (the responder hands requests to the queue beyond its
+ * concurrency).
+ *
+ * @example
+ * ```ts
+ * const decider = new Decider(hub.host, logger, metrics, approvers, track);
+ * const verdict = await decider.decide(claimedRow); // { outcome: 'refuse', reason: 'refused', decidedBy: 'crm', ... }
+ * ```
+ */
+export class Decider {
+  /** Decisions in progress in this process. */
+  active = 0;
+  private readonly host: HubHost;
+  private readonly logger: pino.Logger;
+  private readonly metrics: GateMetrics;
+  private readonly approvers: Approvers;
+  private readonly track: <T>(p: Promise<T>) => Promise<T>;
+
+  /** `track` keeps work that outlives the decision (late answers) for `drain()` and shutdown. */
+  constructor(
+    host: HubHost,
+    logger: pino.Logger,
+    metrics: GateMetrics,
+    approvers: Approvers,
+    track: <T>(p: Promise<T>) => Promise<T>,
+  ) {
+    this.host = host;
+    this.logger = logger;
+    this.metrics = metrics;
+    this.approvers = approvers;
+    this.track = track;
+  }
+
+  /**
+   * Asks the approvers of a claimed request, records the decision (first writer wins) and
+   * announces it. Returns the recorded decision. `approverRows` is the list when it was read ahead.
+   */
+  async decide(
+    row: q.GateRequestRow,
+    startedAt = performance.now(),
+    approverRows?: Promise<SubscriptionRow[]>,
+  ): Promise<Verdict> {
+    this.active++;
+    try {
+      const policy: GatePolicy = { deadlineMs: row.deadline_ms, defaultOutcome: row.default_outcome };
+      const cutoffAt = row.deadline_at.getTime() - recordMargin(row.deadline_ms);
+      const answers: (ApproverAnswer & { subscriptionId: string })[] = [];
+      const calls: ApproverCall[] = [];
+      let verdict: Verdict | undefined;
+      let approverCount = 0;
+      let error: string | null = null;
+      let deciding: ApproverCall | undefined;
+      let pending: Promise<unknown> = Promise.resolve();
+
+      if (row.envelope === null || row.type === null || row.event_id === null) {
+        verdict = fallback('error', policy);
+        error = row.error ?? 'the gate notification could not be turned into an approval request';
+      } else {
+        const approvers = (await (approverRows ?? this.approvers.list())).filter((sub) =>
+          approverMatches(sub, row.type!, row.instance_id),
+        );
+        approverCount = approvers.length;
+        if (approvers.length === 0) {
+          verdict = fallback('no_approvers', policy);
+        } else {
+          const envelope = row.envelope as JsonObject;
+          const data = isJsonObject(envelope.data) ? envelope.data : {};
+          const body = JSON.stringify({
+            ...envelope,
+            data: { ...data, deadline: new Date(cutoffAt).toISOString() },
+          });
+          const timer = sleepUntil(cutoffAt);
+          verdict = await new Promise<Verdict>((resolve) => {
+            void timer.promise.then(() => resolve(fallback('deadline', policy)));
+            pending = Promise.allSettled(
+              approvers.map((sub) =>
+                this.approvers.call(sub, row.event_id!, body, cutoffAt).then((c) => {
+                  calls.push(c);
+                  answers.push({ ...c.answer, subscriptionId: sub.id });
+                  const v = decide(answers, approvers.length, policy);
+                  if (v && !deciding) {
+                    deciding = c;
+                    resolve(v);
+                  }
+                }),
+              ),
+            );
+          });
+          timer.cancel();
+        }
+      }
+
+      const decisionMs = performance.now() - startedAt;
+      const known = calls.length;
+      const instance = await this.host.loadInstance(row.instance_id).catch(() => undefined);
+      const connector = instance?.connector;
+      const responseStatus =
+        connector?.gate && instance
+          ? connector.gate.respond(toDecision(verdict), instance.config).status
+          : null;
+      let recorded = verdict;
+      let won = false;
+      try {
+        const r = await q.recordDecision(
+          this.host.db,
+          row.id,
+          {
+            decision: verdict.outcome,
+            reason: verdict.reason,
+            decidedBy: verdict.decidedBy,
+            refusalReason: verdict.refusalReason,
+            vendorErrorCode: verdict.vendorErrorCode,
+            error,
+            responseStatus,
+            decisionMs: Math.round(decisionMs * 10) / 10,
+            approvers: approverCount,
+          },
+          calls.slice(0, known).map((c) => answerRow(c, false)),
+          (v) => JSON.stringify({ id: row.id, v }),
+        );
+        recorded = (r && verdictOf(r.row)) ?? verdict;
+        won = r?.won ?? false;
+      } catch (e) {
+        this.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
+      }
+      if (deciding && won) {
+        this.metrics.overhead.observe(Math.max(0, decisionMs - deciding.result.latencyMs) / 1000);
+      }
+      // Slower approvers (after a refusal or the deadline) are still recorded when they answer.
+      void this.track(
+        pending.then(async () => {
+          const late = calls.slice(known);
+          if (late.length > 0)
+            await q.insertGateAnswers(
+              this.host.db,
+              row.id,
+              late.map((c) => answerRow(c, true)),
+            );
+        }),
+      ).catch((e) => this.logger.warn({ err: e, gate: row.id }, 'late approver answers not recorded'));
+      return recorded;
+    } finally {
+      this.active--;
+    }
+  }
+}

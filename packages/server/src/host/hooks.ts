@@ -1,0 +1,32 @@
+/**
+ * Where subsystems plug into the pipeline: hooks given to `createHub` (`{ ...gates.hooks,
+ * ...commands.hooks }`). The pipeline calls them; it never imports a subsystem.
+ */
+import type { EventDraft, InboundResponse, VendorNotification } from '@switchyard/core';
+
+/** Hook for the gate machinery: may replace the acknowledgement of a request carrying gates. */
+export type GateResponder = (gate: {
+  instanceId: string;
+  connector: string;
+  notifications: readonly VendorNotification[];
+  messageIds: string[];
+  config: Record<string, unknown>;
+}) => Promise<InboundResponse | undefined>;
+
+/**
+ * Hook called after a notification's events are stored (HubConfig.afterNormalize); the gate
+ * machinery uses it to match a booking to the approval request that preceded it.
+ */
+export type AfterNormalize = (normalized: {
+  instanceId: string;
+  connector: string;
+  inboundId: string;
+  notification: VendorNotification;
+  events: readonly { id: string; type: string; subject: string }[];
+}) => Promise<void>;
+
+/**
+ * Hook called with a notification's event drafts before they are validated and stored
+ * (HubConfig.markEchoes); it may set `data.causedBy` on drafts that echo a hub command.
+ */
+export type MarkEchoes = (instanceId: string, drafts: EventDraft[]) => Promise<void>;

@@ -1,0 +1,110 @@
+/**
+ * The hub host: what a subsystem beside the pipeline (approval gates, commands, and the next ones)
+ * gets from the process it runs in. A subsystem is built on this interface only, never on the
+ * pipeline's internals: `createHub` assembles it (`hub.host`), and a test may assemble it from
+ * anything that fits. One of each shared resource per process: one database pool, one LISTEN
+ * connection, one pg-boss instance, one signed POST, one vendor HTTP client, one metrics registry.
+ *
+ * Why one pg-boss instance per process, started in every role: an HTTP-only process must still
+ * enqueue (a command's job commits with its row; a gate request is handed to a worker), and a worker
+ * must work queues. Each instance costs two pooled connections, a LISTEN connection and its timers,
+ * so the gates and commands no longer start their own: the hub starts the one instance in
+ * `hub.start()` and each subsystem only calls `work()` on it where it should work jobs.
+ */
+import type {
+  AliasStore,
+  Connector,
+  EventEnvelope,
+  JsonObject,
+  StateStore,
+  VendorHttp,
+} from '@switchyard/core';
+import type { Kysely } from 'kysely';
+import type { PgBoss } from 'pg-boss';
+import type pino from 'pino';
+import type { Registry } from 'prom-client';
+import type { PostWebhookResult } from '../delivery/http-post.ts';
+import type { InstanceRow, SubscriptionRow } from '../storage/queries.ts';
+import type { HubListener } from './listener.ts';
+
+/** A connector instance as subsystems see it: its row, its connector and its config, secrets opened. */
+export interface HostInstance {
+  /** The stored row (its `gate` policy, mode, pull state). */
+  row: InstanceRow;
+  connector: Connector;
+  /** The instance config, secrets resolved. */
+  config: JsonObject;
+}
+
+/** The retention settings of the hub, which subsystems apply to their own tables. */
+export interface HostRetention {
+  /** How long events (and what is kept beside them, such as gate requests) are kept, ms. */
+  eventsMs: number;
+  /** Rows deleted per statement. */
+  batchSize: number;
+  /** pg-boss cron of the purge jobs, or false when no purge is scheduled. */
+  cron: string | false;
+}
+
+/**
+ * The host of a subsystem.
+ *
+ * @example
+ * ```ts
+ * const hub = await createHub({ databaseUrl, connectors, secretKey, ...gates.hooks, ...commands.hooks });
+ * await hub.start(); // starts the one LISTEN connection and the one pg-boss instance
+ * await gates.start(hub.host);
+ * await commands.start(hub.host);
+ * ```
+ */
+export interface HubHost {
+  /** The hub's database (kysely over the shared pool): subsystem tables live in the `switchyard` schema. */
+  db: Kysely<unknown>;
+  /** The process logger; a subsystem logs as a child (`component: gates`). */
+  logger: pino.Logger;
+  /**
+   * The process's one LISTEN connection: `listen(channel, handler)` hears a channel's NOTIFYs, in
+   * this process or any other on the database. Started by `hub.start()`.
+   */
+  listener: HubListener;
+  /**
+   * The process's one pg-boss instance (schema `switchyard_queue`), started by `hub.start()` in every
+   * role (both `http` and `worker`); undefined in a hub made without a queue (`options.queue: false`,
+   * a CLI command). A subsystem creates its queues, sends jobs (in a transaction through the per-call
+   * `db` option) and calls `work()` only where it should work them; it never stops the instance
+   * (it calls `offWork` on its queues instead): the hub does, after the subsystems stopped.
+   */
+  queue: PgBoss | undefined;
+  /**
+   * The one signed POST (Standard Webhooks signature with the subscription's secrets in force, its
+   * timeout and destination policy): what a delivery attempt, a test event and an approver call send.
+   * Throws when a secret cannot be opened.
+   */
+  postSigned(subscription: SubscriptionRow, eventId: string, body: string): Promise<PostWebhookResult>;
+  /** The subscription's signing secrets in force now, opened, newest first (the feed's credentials). */
+  signingSecrets(subscription: SubscriptionRow): string[];
+  /** Vendor HTTP, the client lent to connectors (commands wrap it to record each call). */
+  vendorHttp: VendorHttp;
+  /** Where the process's metrics are registered (its `/metrics` registry). */
+  metrics: Registry;
+  /** The connectors this hub has, by name. */
+  connectors: ReadonlyMap<string, Connector>;
+  /**
+   * A connector instance with its row, connector and resolved config; undefined when it does not
+   * exist. Cached for a few seconds per process; `fresh` reads the database.
+   */
+  loadInstance(instanceId: string, fresh?: boolean): Promise<HostInstance | undefined>;
+  /** The vendor-id alias store of an instance (the same the connectors' normalize gets). */
+  aliases(instanceId: string): AliasStore;
+  /** The state store of an instance (an OAuth2 token shared with the connector's pull, say). */
+  state(instanceId: string): StateStore;
+  /**
+   * Stores hub-made events and fans them out to matching subscriptions, in the transaction given as
+   * `db` (an outcome event commits with the state that caused it). Returns deliveries created.
+   */
+  storeEvents(db: Kysely<unknown>, events: readonly EventEnvelope[]): Promise<number>;
+  /** The retention settings, for a subsystem's own purge (on the same cron). */
+  retention: HostRetention;
+  /** Largest stored answer snippet of an outbound POST, bytes (`options.maxResponseSnippetBytes`). */
+  maxResponseSnippetBytes: number;
+}

@@ -1,0 +1,132 @@
+import pg from 'pg';
+import type pino from 'pino';
+
+/** Hears a channel's NOTIFYs; `payload` is undefined after a (re)connect (see {@link HubListener.listen}). */
+export type NotificationHandler = (payload: string | undefined) => void;
+
+/**
+ * The one LISTEN connection of a process. Every commit that creates work, or decides something a
+ * waiting request needs, NOTIFYs a channel; the handlers of that channel run at once, in this
+ * process or any other on the same database. Reconnects on its own; while it is down, nothing is
+ * heard (the pipeline's loops poll, a gate's waiting request ends at its deadline).
+ *
+ * @example
+ * ```ts
+ * const listener = new HubListener(databaseUrl, logger);
+ * await listener.start();
+ * const stop = await listener.listen('switchyard_deliver', () => deliverLoop.wake());
+ * stop(); // this handler hears nothing more
+ * await listener.stop();
+ * ```
+ */
+export class HubListener {
+  private readonly url: string;
+  private readonly logger: pino.Logger;
+  private readonly handlers = new Map<string, Set<NotificationHandler>>();
+  private client: pg.Client | undefined;
+  private started = false;
+  private stopped = false;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(url: string, logger: pino.Logger) {
+    this.url = url;
+    this.logger = logger;
+  }
+
+  /**
+   * True while the connection is up: a NOTIFY sent now will be heard. A cache kept fresh by
+   * notifications (the gates' approver list) may be trusted only then.
+   */
+  get listening(): boolean {
+    return this.client !== undefined;
+  }
+
+  /**
+   * Runs `handler` with each NOTIFY's payload on `channel`, and with `undefined` each time the
+   * connection is (re)established, since notifications sent while nobody listened were missed (one
+   * wake-up covers them). Resolves once the channel is listened to (at once when the connection is
+   * down: it listens on reconnect), with a function that removes the handler.
+   */
+  async listen(channel: string, handler: NotificationHandler): Promise<() => void> {
+    let set = this.handlers.get(channel);
+    const fresh = !set;
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+    }
+    set.add(handler);
+    const client = this.client;
+    if (fresh && client) {
+      await client.query(`LISTEN ${client.escapeIdentifier(channel)}`).catch((error: unknown) => {
+        this.logger.warn({ err: error, channel }, 'LISTEN failed; reconnecting');
+        this.reconnectLater(client);
+      });
+    }
+    return () => {
+      set.delete(handler);
+    };
+  }
+
+  /** Opens the connection (idempotent); a failure is retried in the background, never thrown. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.connect();
+  }
+
+  private notify(channel: string, payload: string | undefined): void {
+    for (const handler of this.handlers.get(channel) ?? []) {
+      try {
+        handler(payload);
+      } catch (error) {
+        this.logger.warn({ err: error, channel }, 'notification handler failed');
+      }
+    }
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('notification', (msg) => this.notify(msg.channel, msg.payload));
+    client.on('error', (error) => {
+      this.logger.warn({ err: error }, 'LISTEN connection lost; polling until it is back');
+      this.reconnectLater(client);
+    });
+    client.on('end', () => this.reconnectLater(client));
+    try {
+      await client.connect();
+      const channels = [...this.handlers.keys()];
+      if (channels.length > 0)
+        await client.query(channels.map((c) => `LISTEN ${client.escapeIdentifier(c)}`).join('; '));
+      this.client = client;
+      // A channel added while we connected is listened to now.
+      for (const channel of this.handlers.keys())
+        if (!channels.includes(channel)) await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+      // Work committed while we were not listening: one wake-up covers it.
+      for (const channel of this.handlers.keys()) this.notify(channel, undefined);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'LISTEN connection failed; polling until it is back');
+      this.reconnectLater(client);
+    }
+  }
+
+  private reconnectLater(client: pg.Client): void {
+    if (this.client === client) this.client = undefined;
+    if (this.stopped || this.retry) return;
+    client.end().catch(() => {});
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      void this.connect();
+    }, 1000);
+  }
+
+  /** Closes the connection; no handler runs after it resolves. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    const client = this.client;
+    this.client = undefined;
+    this.handlers.clear();
+    await client?.end().catch(() => {});
+  }
+}
