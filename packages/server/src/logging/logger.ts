@@ -6,6 +6,7 @@
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
 import { requestSerializer } from '../security/log-serializers.ts';
+import { logTraceFields } from '../telemetry/tracing.ts';
 
 export type { Logger };
 
@@ -128,6 +129,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       redact: { paths: [...REDACT_PATHS], censor: REDACTED },
       // Request URLs can carry credentials (path keys, ?token=): fastify logs them through this.
       serializers: { req: requestSerializer },
+      // A line written inside a span carries its trace_id and span_id (nothing while tracing is off).
+      mixin: logTraceFields,
     },
     stream,
   );
