@@ -188,16 +188,14 @@ export function injectTraceContext(headers: Record<string, string>): void {
   propagation.inject(context.active(), headers);
 }
 
-const NO_FIELDS = Object.freeze({});
-
 /**
  * `trace_id` and `span_id` of the active span, for log lines (the pino mixin); an empty object when
- * tracing is off or no span is active.
+ * tracing is off or no span is active. A fresh object each call: pino merges the line's fields into it.
  */
 export function logTraceFields(): { trace_id?: string; span_id?: string } {
-  if (!enabled) return NO_FIELDS;
+  if (!enabled) return {};
   const span = trace.getSpan(context.active());
-  if (!span) return NO_FIELDS;
+  if (!span) return {};
   const { traceId, spanId } = span.spanContext();
   return { trace_id: traceId, span_id: spanId };
 }
