@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config files use ${env:...} references on purpose.
 /**
  * OpenTelemetry across processes: an `http` process and a `worker` process on one database export
  * to an OTLP/HTTP receiver written here; one Docplanner push reaches two subscribers, one failing
@@ -11,11 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { freePort, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  type ReceivedSpan,
-  startOtlpReceiver,
-  waterfall,
-} from '../telemetry/otlp-receiver.test-support.ts';
+import { type ReceivedSpan, startOtlpReceiver, waterfall } from '../telemetry/otlp-receiver.test-support.ts';
 import {
   newSigningSecret,
   PUSH_KEY,
@@ -178,7 +175,9 @@ it('one push is one trace from the hook request to every subscriber answer, acro
     expect(retry.attributes['switchyard.retry_in_ms']).toBeGreaterThan(0);
     expect(retry.statusCode).toBe(0);
     const crmPost = childrenOf(
-      deliveries.find((d) => d.attributes['switchyard.subscription'] === 'crm' && d.attributes['switchyard.attempt'] === 2)!,
+      deliveries.find(
+        (d) => d.attributes['switchyard.subscription'] === 'crm' && d.attributes['switchyard.attempt'] === 2,
+      )!,
       'POST',
     )[0]!;
     expect(crmOk.headers.traceparent).toBe(`00-${traceId}-${crmPost.spanId}-01`);
@@ -189,9 +188,66 @@ it('one push is one trace from the hook request to every subscriber answer, acro
     );
     expect(other).toHaveLength(1);
 
-    if (process.env.SWITCHYARD_WATERFALL_OUT) writeFileSync(process.env.SWITCHYARD_WATERFALL_OUT, `${waterfall(trace)}\n`);
+    if (process.env.SWITCHYARD_WATERFALL_OUT)
+      writeFileSync(process.env.SWITCHYARD_WATERFALL_OUT, `${waterfall(trace)}\n`);
   } finally {
     if (codes.length === 0) codes = await Promise.all([http.stop('SIGTERM'), worker.stop('SIGTERM')]);
   }
   expect(codes).toEqual([0, 0]);
 }, 120_000);
+
+async function droppedSpans(url: string, reason: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`switchyard_trace_spans_dropped_total{reason="${reason}"}`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+it('a collector that answers 500, or is not there, changes nothing for the pipeline; lost spans are counted', async () => {
+  const failing = await startOtlpReceiver({ status: 500 });
+  const subscriber = await startRecordingSubscriber({ secrets: signingSecret });
+  const closedPort = await freePort();
+  try {
+    for (const [n, endpoint] of [
+      [720000, failing.url],
+      [730000, `http://127.0.0.1:${closedPort}/v1/traces`],
+    ] as const) {
+      const dir = tempDir('otel-down');
+      const port = await freePort();
+      writeConfig(dir, {
+        port,
+        database: '${env:SY_E2E_DATABASE_URL}',
+        subscriptions: webhookSubscription('crm', `${subscriber.url}crm`),
+        extra: ['telemetry:', '  traces:', `    endpoint: ${endpoint}`, '    sampleRatio: 1'],
+      });
+      const hub = spawnSwitchyard(['start', '--config', 'switchyard.yaml'], {
+        cwd: dir,
+        env: secretEnv(signingSecret, db.url()),
+        port,
+      });
+      try {
+        await hub.ready();
+        const ids = Array.from({ length: 20 }, (_, i) => n + i);
+        const statuses = await Promise.all(ids.map((id) => push(hub.url, id)));
+        expect(statuses).toEqual(ids.map(() => 200));
+        for (const id of ids) await subscriber.waitFor((r) => r.text.includes(`"${id}"`), 30_000);
+        if (endpoint === failing.url) {
+          // The collector refused every batch: the spans are counted as lost, nothing else happened.
+          const deadline = Date.now() + 30_000;
+          while ((await droppedSpans(hub.url, 'export_failed')) === 0 && Date.now() < deadline)
+            await new Promise((r) => setTimeout(r, 200));
+          expect(await droppedSpans(hub.url, 'export_failed')).toBeGreaterThan(0);
+          expect(failing.requests).toBeGreaterThan(0);
+          expect(failing.spans).toHaveLength(0);
+        }
+      } finally {
+        // The final flush fails too, within the export timeout; the process still stops cleanly.
+        expect(await hub.stop('SIGTERM')).toBe(0);
+      }
+    }
+  } finally {
+    await failing.close();
+    await subscriber.close();
+  }
+}, 180_000);

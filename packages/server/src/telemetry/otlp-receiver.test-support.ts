@@ -32,7 +32,9 @@ interface OtlpValue {
   boolValue?: boolean;
 }
 
-function flatten(list: { key: string; value: OtlpValue }[] | undefined): Record<string, string | number | boolean> {
+function flatten(
+  list: { key: string; value: OtlpValue }[] | undefined,
+): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
   for (const { key, value } of list ?? []) {
     if (value.stringValue !== undefined) out[key] = value.stringValue;
@@ -164,14 +166,16 @@ export function waterfall(spans: readonly ReceivedSpan[]): string {
     byParent.set(parent, [...(byParent.get(parent) ?? []), s]);
   }
   for (const list of byParent.values()) list.sort((a, b) => (a.startNs < b.startNs ? -1 : 1));
-  const t0 = spans.reduce((min, s) => (s.startNs < min ? s.startNs : min), spans[0]?.startNs ?? 0n);
-  const end = spans.reduce((max, s) => (s.endNs > max ? s.endNs : max), t0);
+  // bigint nanoseconds: Math.min/max take numbers only.
+  let t0 = spans[0]?.startNs ?? 0n;
+  let end = t0;
+  for (const s of spans) {
+    if (s.startNs < t0) t0 = s.startNs;
+    if (s.endNs > end) end = s.endNs;
+  }
   const total = Number(end - t0) || 1;
   const WIDTH = 40;
-  const rows: string[] = [
-    '| stage | process | start (ms) | duration (ms) | |',
-    '|---|---|--:|--:|---|',
-  ];
+  const rows: string[] = ['| stage | process | start (ms) | duration (ms) | |', '|---|---|--:|--:|---|'];
   const detail = (s: ReceivedSpan): string => {
     const a = s.attributes;
     const parts: string[] = [];
