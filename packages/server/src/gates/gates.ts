@@ -42,6 +42,7 @@ import type { AfterNormalize } from '../pipeline/normalize.ts';
 import { connectorLogger, type Runtime } from '../pipeline/runtime.ts';
 import { aliasStore, stateStore } from '../pipeline/stores.ts';
 import type { SubscriptionRow } from '../storage/queries.ts';
+import { currentTraceparent, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import {
   type ApproverAnswer,
   approverMatches,
@@ -396,15 +397,22 @@ export function createGates(options: GatesOptions = {}) {
         };
         return { sub, startedAt, result, answer: readAnswer(result) };
       }
-      result = await postWebhook({
-        url: sub.url ?? '',
-        headers: { ...headers, 'content-type': sub.content_type },
-        body,
-        timeoutMs,
-        maxResponseBytes: s.rt.options.maxResponseSnippetBytes,
-        allowPrivate: sub.allow_private_addresses,
-        allowLoopback: sub.allow_private_addresses,
-      });
+      const signed = headers;
+      // Each approver call is a span (its POST child carries the traceparent to the approver).
+      result = await withSpan(
+        'switchyard.gate.approver',
+        { attributes: { 'switchyard.subscription': sub.id, 'switchyard.gate': eventId } },
+        () =>
+          postWebhook({
+            url: sub.url ?? '',
+            headers: { ...signed, 'content-type': sub.content_type },
+            body,
+            timeoutMs,
+            maxResponseBytes: s.rt.options.maxResponseSnippetBytes,
+            allowPrivate: sub.allow_private_addresses,
+            allowLoopback: sub.allow_private_addresses,
+          }),
+      );
     }
     const answer = readAnswer(result);
     metrics.approver.observe({ subscription: sub.id, outcome: answer.outcome }, result.latencyMs / 1000);
@@ -434,6 +442,25 @@ export function createGates(options: GatesOptions = {}) {
     s: Attached,
     row: q.GateRequestRow,
     startedAt = performance.now(),
+    approverRows?: Promise<SubscriptionRow[]>,
+    traceparent?: string | null,
+  ): Promise<Verdict> {
+    // The decision: approver calls and the recorded verdict (a handed-over request continues the
+    // trace of the vendor's request through the job's traceparent).
+    return withSpan(
+      'switchyard.gate.decide',
+      {
+        attributes: { 'switchyard.gate': row.id, 'switchyard.instance': row.instance_id },
+        ...(traceparent !== undefined ? { parent: traceparent } : {}),
+      },
+      () => decideRequestTraced(s, row, startedAt, approverRows),
+    );
+  }
+
+  async function decideRequestTraced(
+    s: Attached,
+    row: q.GateRequestRow,
+    startedAt: number,
     approverRows?: Promise<SubscriptionRow[]>,
   ): Promise<Verdict> {
     active++;
@@ -516,6 +543,11 @@ export function createGates(options: GatesOptions = {}) {
         );
         recorded = (r && verdictOf(r.row)) ?? verdict;
         won = r?.won ?? false;
+        setSpanAttributes({
+          'switchyard.gate.decision': recorded.outcome,
+          'switchyard.gate.reason': recorded.reason,
+          'switchyard.gate.approvers': approverCount,
+        });
       } catch (e) {
         s.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
       }
@@ -649,7 +681,11 @@ export function createGates(options: GatesOptions = {}) {
       }
       if (local) return track(decideRequest(s, row, t0, approversEarly));
       wait = waitFor(row.id);
-      await s.boss.send(GATE_QUEUE, { id: row.id }, { retryLimit: 0, expireInSeconds: 60 });
+      await s.boss.send(
+        GATE_QUEUE,
+        { id: row.id, traceparent: currentTraceparent() ?? null },
+        { retryLimit: 0, expireInSeconds: 60 },
+      );
       return wait.promise;
     })();
     try {
@@ -830,7 +866,7 @@ export function createGates(options: GatesOptions = {}) {
       http: createVendorHttp({ logger: connectorLogger(logger) }),
     };
     if (isWorker) {
-      await boss.work<{ id: string }>(
+      await boss.work<{ id: string; traceparent?: string | null }>(
         GATE_QUEUE,
         {
           batchSize: 16,
@@ -844,7 +880,7 @@ export function createGates(options: GatesOptions = {}) {
           for (const job of jobs) {
             const row = await q.claimGateRequest(s.db, job.data.id, workerId);
             if (!row) continue;
-            void track(decideRequest(s, row)).catch((e) =>
+            void track(decideRequest(s, row, undefined, undefined, job.data.traceparent ?? null)).catch((e) =>
               logger.error({ err: e, gate: row.id }, 'gate job failed'),
             );
           }
