@@ -9,7 +9,7 @@
  * docs/observability.md shows.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { freePort, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type ReceivedSpan, startOtlpReceiver, waterfall } from '../telemetry/otlp-receiver.test-support.ts';
@@ -251,3 +251,69 @@ it('a collector that answers 500, or is not there, changes nothing for the pipel
     await subscriber.close();
   }
 }, 180_000);
+
+it('a gate: the vendor waiting, the decision and each approver call are spans of the vendor request trace', async () => {
+  const approver = await startRecordingSubscriber({
+    secrets: signingSecret,
+    defaultResponse: { status: 200, body: { decision: 'approve' } },
+  });
+  const dir = tempDir('otel-gate');
+  const port = await freePort();
+  writeConfig(dir, {
+    port,
+    database: '${env:SY_E2E_DATABASE_URL}',
+    subscriptions: [
+      '  - id: approver',
+      '    kind: webhook',
+      `    url: ${approver.url}approve`,
+      '    events: ["schedule.updated"]',
+      '    secrets: ["${env:E2E_SIGNING_SECRET}"]',
+      '    allowPrivateAddresses: true',
+      '    approver: {}',
+    ],
+    extra: ['telemetry:', '  traces:', `    endpoint: ${otlp.url}`],
+  });
+  const hub = spawnSwitchyard(['start', '--config', 'switchyard.yaml'], {
+    cwd: dir,
+    env: secretEnv(signingSecret, db.url()),
+    port,
+  });
+  try {
+    await hub.ready();
+    // A real Docplanner slot-booking (connectors/docplanner/fixtures, from the vendor's documentation).
+    const body = readFileSync(
+      new URL('../../../connectors/docplanner/fixtures/slot-booking.json', import.meta.url),
+      'utf8',
+    );
+    const res = await fetch(`${hub.url}/hooks/dp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': PUSH_KEY },
+      body,
+    });
+    await res.arrayBuffer();
+    expect(res.status).toBe(200);
+    const asked = await approver.waitFor((r) => r.path === '/approve', 20_000);
+    const traceId = asked.headers.traceparent?.split('-')[1];
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    await hub.stop('SIGTERM');
+
+    const trace = otlp.spans.filter((s) => s.traceId === traceId);
+    const named = (name: string) => trace.filter((s) => s.name === name);
+    const [hook] = named('POST /hooks/:instance');
+    const [wait] = named('switchyard.gate.wait');
+    const [decide] = named('switchyard.gate.decide');
+    const [call] = named('switchyard.gate.approver');
+    expect(hook?.parentSpanId).toBe('');
+    expect(wait?.parentSpanId).toBe(hook?.spanId);
+    expect(decide?.parentSpanId).toBe(wait?.spanId);
+    expect(decide?.attributes['switchyard.gate.decision']).toBe('approve');
+    expect(call?.parentSpanId).toBe(decide?.spanId);
+    expect(call?.attributes['switchyard.subscription']).toBe('approver');
+    const post = trace.find((s) => s.name === 'POST' && s.parentSpanId === call?.spanId);
+    expect(post?.kind).toBe(CLIENT);
+    expect(asked.headers.traceparent).toBe(`00-${traceId}-${post?.spanId}-01`);
+  } finally {
+    expect(await hub.stop('SIGTERM')).toBe(0);
+    await approver.close();
+  }
+}, 120_000);
