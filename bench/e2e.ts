@@ -8,7 +8,7 @@ import { type BenchOptions, type BenchResult, mib, row, waitUntil } from './lib/
 import { HUB_ENTRY, PGBOSS_ENTRY, withChild } from './lib/scenario.ts';
 import { startFastSubscriber } from './lib/subscriber.ts';
 
-interface HubRun {
+export interface HubRun {
   eventsPerSecond: number;
   deliveriesPerSecond: number;
   ingestSeconds: number;
@@ -16,11 +16,17 @@ interface HubRun {
   rss: number;
 }
 
-async function hubRun(options: BenchOptions, events: number, subscriptions: number): Promise<HubRun> {
+/** One hub process pushed `events` unique notifications; `start` goes to its `start` call (bench/otel.ts). */
+export async function hubRun(
+  options: BenchOptions,
+  events: number,
+  subscriptions: number,
+  start: object = {},
+): Promise<HubRun> {
   const subscriber = await startFastSubscriber();
   try {
     return await withChild(options.adminUrl, HUB_ENTRY, async (child) => {
-      const { port } = await child.call<{ port: number }>('start', {});
+      const { port } = await child.call<{ port: number }>('start', start);
       await child.call('subscribe', subscriber.url, subscriptions);
       // Warm-up: JIT, pools, plans and table statistics before the clock starts.
       const warm = Math.min(500, events);

@@ -7,16 +7,18 @@ import { type BenchOptions, type BenchResult, mib, percentile, row, waitUntil } 
 import { HUB_ENTRY, PGBOSS_ENTRY, withChild } from './lib/scenario.ts';
 import { startFastSubscriber } from './lib/subscriber.ts';
 
-const RATE = 200;
+/** Pushes per second of the latency runs. */
+export const RATE = 200;
 
-export async function run(options: BenchOptions): Promise<BenchResult> {
-  const durationMs = options.quick ? 5000 : 20_000;
+/**
+ * Push→subscriber latency of one hub process at a steady {@link RATE}/s for `durationMs`; `start`
+ * goes to its `start` call (bench/otel.ts runs it with tracing on and off).
+ */
+export async function hubLatency(options: BenchOptions, durationMs: number, start: object = {}) {
   const total = (RATE * durationMs) / 1000;
-
-  options.log(`latency: hub at ${RATE}/s for ${durationMs / 1000} s`);
   const subscriber = await startFastSubscriber({ track: true });
-  const hub = await withChild(options.adminUrl, HUB_ENTRY, async (child) => {
-    const { port } = await child.call<{ port: number }>('start', {});
+  return withChild(options.adminUrl, HUB_ENTRY, async (child) => {
+    const { port } = await child.call<{ port: number }>('start', start);
     await child.call('subscribe', subscriber.url, 1);
     await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
     const warmPaced = RATE * 2;
@@ -51,6 +53,14 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     closeAgent();
     await subscriber.close();
   });
+}
+
+export async function run(options: BenchOptions): Promise<BenchResult> {
+  const durationMs = options.quick ? 5000 : 20_000;
+  const total = (RATE * durationMs) / 1000;
+
+  options.log(`latency: hub at ${RATE}/s for ${durationMs / 1000} s`);
+  const hub = await hubLatency(options, durationMs);
 
   options.log(`latency: pg-boss at ${RATE}/s`);
   const boss = await withChild(options.adminUrl, PGBOSS_ENTRY, async (child) => {

@@ -95,6 +95,8 @@ export interface OtlpReceiver {
   spans: ReceivedSpan[];
   /** Export requests received (answered with `status`). */
   requests: number;
+  /** Body bytes received. */
+  bytes: number;
   /** What later requests are answered (default 200). */
   status: number;
   /** Resolves with the spans once `predicate` holds, or rejects after `timeoutMs`. */
@@ -118,13 +120,25 @@ async function readBody(request: IncomingMessage): Promise<Buffer> {
  * await otlp.waitFor((spans) => spans.some((s) => s.name === 'switchyard.deliver'), 20_000);
  * ```
  */
-export async function startOtlpReceiver(options: { status?: number } = {}): Promise<OtlpReceiver> {
-  const receiver = { spans: [] as ReceivedSpan[], requests: 0, status: options.status ?? 200 };
+export async function startOtlpReceiver(
+  options: {
+    status?: number;
+    /** Count requests and bytes only, keeping no spans (benchmarks: a collector's cost, not a test's). */
+    discard?: boolean;
+  } = {},
+): Promise<OtlpReceiver> {
+  const receiver = { spans: [] as ReceivedSpan[], requests: 0, bytes: 0, status: options.status ?? 200 };
   const server = createServer((request, response) => {
     void readBody(request).then((body) => {
       receiver.requests++;
+      receiver.bytes += body.length;
       const ok = receiver.status >= 200 && receiver.status < 300;
-      if (ok && request.url === '/v1/traces' && (request.headers['content-type'] ?? '').includes('json')) {
+      if (
+        ok &&
+        !options.discard &&
+        request.url === '/v1/traces' &&
+        (request.headers['content-type'] ?? '').includes('json')
+      ) {
         receiver.spans.push(...decodeOtlpJson(JSON.parse(body.toString('utf8'))));
       }
       response.writeHead(receiver.status, { 'content-type': 'application/json' });
