@@ -178,7 +178,8 @@ export async function startHubProcess(
     const metrics = createMetrics();
     // Before the hub starts working, so its first spans are recorded; off unless configured.
     telemetry = await startTelemetry(config.telemetry.traces, {
-      env: io.env,
+      // Callers that embed the process (tests) may give no environment: the process's own then.
+      env: io.env ?? process.env,
       registry: metrics.registry,
       role,
       defaultSampleRatio: CONFIG_DEFAULTS.telemetry.traces.sampleRatio,
