@@ -384,7 +384,7 @@ export async function insertInbound(
   // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
   return rows(
     sql`insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
-          occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at)
+          occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent)
         select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
           ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
           ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
@@ -392,7 +392,7 @@ export async function insertInbound(
           ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
           ${items.map((i) => i.bodyId)}::uuid[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
           ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
-          ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[])
+          ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[], ${items.map((i) => i.traceparent ?? null)}::text[])
         on conflict (instance_id, dedupe_key) do nothing
         returning id, instance_id, dedupe_key`,
     db,
