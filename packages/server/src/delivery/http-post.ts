@@ -5,7 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIPv6, type LookupFunction } from 'node:net';
-import { withClientSpan } from '../telemetry/tracing.ts';
+import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
 import { checkDestination, type HostLookup } from './ssrf.ts';
 
 /** Options of {@link postWebhook}. */
@@ -172,13 +172,14 @@ function describeNetworkError(error: unknown): string {
  * ```
  */
 export function postWebhook(options: PostWebhookOptions): Promise<PostWebhookResult> {
+  if (!tracingEnabled()) return postWebhookOnce(options);
   let url: URL | undefined;
   try {
     url = new URL(options.url);
   } catch {
     url = undefined;
   }
-  // A CLIENT span whose traceparent goes out with the request (tracing off: a plain call).
+  // A CLIENT span whose traceparent goes out with the request.
   const headers = { ...options.headers };
   return withClientSpan(
     'POST',

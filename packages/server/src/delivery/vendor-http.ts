@@ -12,7 +12,7 @@ import {
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
-import { withClientSpan } from '../telemetry/tracing.ts';
+import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
 
 /** Options of {@link createVendorHttp}. */
 export interface VendorHttpOptions {
@@ -86,7 +86,8 @@ export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
         if (!headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded');
       }
 
-      // A CLIENT span around the call, its traceparent sent to the vendor (tracing off: a plain call).
+      if (!tracingEnabled()) return send();
+      // A CLIENT span around the call, its traceparent sent to the vendor.
       const traced: Record<string, string> = {};
       let parsedUrl: URL | undefined;
       try {
