@@ -84,7 +84,7 @@ it('one push is one trace from the hook request to every subscriber answer, acro
   );
   let codes: (number | string)[] = [];
   try {
-    await Promise.all([http.ready(), worker.ready()]);
+    await Promise.all([http.ready(90_000), worker.ready(90_000)]);
 
     // The vendor (or its proxy) sends a traceparent: the hub's spans continue that trace.
     const traceId = randomBytes(16).toString('hex');
@@ -227,7 +227,7 @@ it('a collector that answers 500, or is not there, changes nothing for the pipel
         port,
       });
       try {
-        await hub.ready();
+        await hub.ready(90_000);
         const ids = Array.from({ length: 20 }, (_, i) => n + i);
         const statuses = await Promise.all(ids.map((id) => push(hub.url, id)));
         expect(statuses).toEqual(ids.map(() => 200));
@@ -279,7 +279,7 @@ it('a gate: the vendor waiting, the decision and each approver call are spans of
     port,
   });
   try {
-    await hub.ready();
+    await hub.ready(90_000);
     // A real Docplanner slot-booking (connectors/docplanner/fixtures, from the vendor's documentation).
     const body = readFileSync(
       new URL('../../../connectors/docplanner/fixtures/slot-booking.json', import.meta.url),
