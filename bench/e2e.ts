@@ -8,7 +8,7 @@ import { type BenchOptions, type BenchResult, mib, row, waitUntil } from './lib/
 import { PGBOSS_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
 import { startFastSubscriber } from './lib/subscriber.ts';
 
-interface HubRun {
+export interface HubRun {
   eventsPerSecond: number;
   deliveriesPerSecond: number;
   ingestSeconds: number;
@@ -16,11 +16,17 @@ interface HubRun {
   rss: number;
 }
 
-async function hubRun(options: BenchOptions, events: number, subscriptions: number): Promise<HubRun> {
+/** One hub process pushed `events` unique notifications; `start` goes to its `start` call (bench/otel.ts). */
+export async function hubRun(
+  options: BenchOptions,
+  events: number,
+  subscriptions: number,
+  start: { traces?: string } = {},
+): Promise<HubRun> {
   const subscriber = await startFastSubscriber();
   try {
     const subscribers = Array.from({ length: subscriptions }, () => subscriber.url);
-    return await withCliHub(options.adminUrl, { subscribers }, async (hub) => {
+    return await withCliHub(options.adminUrl, { subscribers, traces: start.traces }, async (hub) => {
       const port = hub.port;
       // Warm-up: JIT, pools, plans and table statistics before the clock starts.
       const warm = Math.min(500, events);

@@ -14,58 +14,72 @@ import { BASELINE_ENTRY, PGBOSS_ENTRY, withChild, withCliHub } from './lib/scena
 import { type StageTimings, stageTimings } from './lib/stages.ts';
 import { startFastSubscriber } from './lib/subscriber.ts';
 
-const RATE = 200;
+/** Pushes per second of the latency runs. */
+export const RATE = 200;
 const STAGES: Stage[] = ['ingest', 'normalize', 'deliver', 'pg-boss', 'other'];
+
+/**
+ * Push→subscriber latency and CPU of `switchyard start` at a steady {@link RATE}/s for
+ * `durationMs`; `traces` turns tracing on towards that OTLP endpoint (bench/otel.ts).
+ */
+export async function hubLatency(options: BenchOptions, durationMs: number, start: { traces?: string } = {}) {
+  const total = (RATE * durationMs) / 1000;
+  const subscriber = await startFastSubscriber({ track: true });
+  return withCliHub(
+    options.adminUrl,
+    { subscribers: [subscriber.url], traces: start.traces },
+    async (h, db) => {
+      const port = h.port;
+      await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
+      const warmPaced = RATE * 2;
+      await paced({ port, rate: RATE, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
+      await waitUntil(() => subscriber.count >= 500 + warmPaced, 'latency warm-up', 60_000);
+      const sent = new Map<number, number>();
+      const meter = new CpuMeter(options.adminUrl, db.name, h.pids);
+      await meter.start();
+      const { failures } = await paced({
+        port,
+        rate: RATE,
+        total,
+        // Above the warm-up's numbers (autocannon counts from 0, the paced warm-up from 1,000,000).
+        firstSeq: 2_000_000,
+        tag: 3,
+        onSend: (seq, at) => sent.set(seq, at),
+      });
+      await waitUntil(
+        () => [...sent.keys()].every((s) => subscriber.arrivals.has(s)),
+        'latency deliveries',
+        // A hub that cannot keep up at this rate still finishes; its p99 then says so.
+        600_000,
+        20,
+      );
+      const cpu = await meter.stop();
+      const latencies = [...sent].map(([seq, at]) => subscriber.arrivals.get(seq)! - at);
+      let stages: StageTimings | undefined;
+      try {
+        stages = await stageTimings(db.url, 'bench:2______');
+      } catch (error) {
+        options.log(`latency: stage timings not read: ${(error as Error).message}`);
+      }
+      return {
+        p50: percentile(latencies, 0.5),
+        p99: percentile(latencies, 0.99),
+        max: percentile(latencies, 1),
+        failures,
+        cpu,
+        stages,
+        rss: h.peakRss(),
+      };
+    },
+  ).finally(() => subscriber.close());
+}
 
 export async function run(options: BenchOptions): Promise<BenchResult> {
   const durationMs = options.quick ? 5000 : 20_000;
   const total = (RATE * durationMs) / 1000;
 
   options.log(`latency: switchyard start at ${RATE}/s for ${durationMs / 1000} s`);
-  const subscriber = await startFastSubscriber({ track: true });
-  const hub = await withCliHub(options.adminUrl, { subscribers: [subscriber.url] }, async (h, db) => {
-    const port = h.port;
-    await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
-    const warmPaced = RATE * 2;
-    await paced({ port, rate: RATE, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
-    await waitUntil(() => subscriber.count >= 500 + warmPaced, 'latency warm-up', 60_000);
-    const sent = new Map<number, number>();
-    const meter = new CpuMeter(options.adminUrl, db.name, h.pids);
-    await meter.start();
-    const { failures } = await paced({
-      port,
-      rate: RATE,
-      total,
-      // Above the warm-up's numbers (autocannon counts from 0, the paced warm-up from 1,000,000).
-      firstSeq: 2_000_000,
-      tag: 3,
-      onSend: (seq, at) => sent.set(seq, at),
-    });
-    await waitUntil(
-      () => [...sent.keys()].every((s) => subscriber.arrivals.has(s)),
-      'latency deliveries',
-      // A hub that cannot keep up at this rate still finishes; its p99 then says so.
-      600_000,
-      20,
-    );
-    const cpu = await meter.stop();
-    const latencies = [...sent].map(([seq, at]) => subscriber.arrivals.get(seq)! - at);
-    let stages: StageTimings | undefined;
-    try {
-      stages = await stageTimings(db.url, 'bench:2______');
-    } catch (error) {
-      options.log(`latency: stage timings not read: ${(error as Error).message}`);
-    }
-    return {
-      p50: percentile(latencies, 0.5),
-      p99: percentile(latencies, 0.99),
-      max: percentile(latencies, 1),
-      failures,
-      cpu,
-      stages,
-      rss: h.peakRss(),
-    };
-  }).finally(() => subscriber.close());
+  const hub = await hubLatency(options, durationMs);
 
   options.log(`latency: floor (bare fastify + one INSERT) at ${RATE}/s`);
   const floor = await withChild(options.adminUrl, BASELINE_ENTRY, async (child, db) => {

@@ -24,6 +24,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'ordered', file: './ordered.ts' },
   { name: 'onekey', file: './onekey.ts' },
   { name: 'idle', file: './idle.ts' },
+  { name: 'otel', file: './otel.ts' },
 ];
 
 const args = process.argv.slice(2);

@@ -40,18 +40,19 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
  * table, or an import it does not list, fails the test: a new edge is a decision to write down.
  */
 const SERVER_FOLDER_MAY_IMPORT: Record<string, readonly string[]> = {
+  telemetry: [],
   storage: [],
-  delivery: [],
-  logging: [],
-  config: ['delivery'],
+  delivery: ['telemetry'],
+  logging: ['telemetry'],
+  config: ['delivery', 'telemetry'],
   host: ['delivery', 'storage'],
-  pipeline: ['config', 'delivery', 'host', 'logging', 'storage'],
-  gates: ['delivery', 'host', 'logging', 'pipeline', 'storage'],
-  commands: ['config', 'delivery', 'host', 'http', 'logging', 'pipeline', 'storage'],
-  http: ['config', 'delivery', 'pipeline', 'storage'],
+  pipeline: ['config', 'delivery', 'host', 'logging', 'storage', 'telemetry'],
+  gates: ['delivery', 'host', 'logging', 'pipeline', 'storage', 'telemetry'],
+  commands: ['config', 'delivery', 'host', 'http', 'logging', 'pipeline', 'storage', 'telemetry'],
+  http: ['config', 'delivery', 'pipeline', 'storage', 'telemetry'],
   ui: ['http', 'pipeline', 'storage'],
   cli: ['commands', 'config', 'delivery', 'gates', 'logging', 'pipeline', 'runtime', 'storage'],
-  runtime: ['commands', 'config', 'gates', 'http', 'logging', 'pipeline', 'storage', 'ui'],
+  runtime: ['commands', 'config', 'gates', 'http', 'logging', 'pipeline', 'storage', 'telemetry', 'ui'],
 };
 
 /**

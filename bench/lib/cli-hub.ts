@@ -26,6 +26,8 @@ export interface CliHubOptions {
   role?: 'all' | 'http' | 'worker';
   /** Webhook subscription URLs (one subscription each; the same URL may repeat). */
   subscribers: string[];
+  /** An OTLP/HTTP traces endpoint: tracing on at sample ratio 1.0 (bench/otel.ts); off when absent. */
+  traces?: string;
 }
 
 /** A running `switchyard start` child. */
@@ -43,7 +45,7 @@ export interface CliHub {
   stop(): Promise<void>;
 }
 
-function yaml(port: number, subscribers: string[]): string {
+function yaml(port: number, subscribers: string[], traces?: string): string {
   return [
     'version: 1',
     'server:',
@@ -72,6 +74,7 @@ function yaml(port: number, subscribers: string[]): string {
       // The subscriber is on loopback: the SSRF guard would refuse it otherwise.
       '    allowPrivateAddresses: true',
     ]),
+    ...(traces ? ['telemetry:', '  traces:', `    endpoint: ${traces}`, '    sampleRatio: 1'] : []),
     // No `logging:` block: the default level, as a user who does not set one gets.
     '',
   ].join('\n');
@@ -121,7 +124,7 @@ function countLines(file: string, match?: string): number {
 export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'));
   const port = await freePort();
-  writeFileSync(join(dir, 'switchyard.yaml'), yaml(port, o.subscribers));
+  writeFileSync(join(dir, 'switchyard.yaml'), yaml(port, o.subscribers, o.traces));
   const logFile = join(dir, 'hub.log');
   const fd = openSync(logFile, 'a');
   const env: Record<string, string | undefined> = {

@@ -11,12 +11,15 @@ import type { AddressInfo } from 'node:net';
 import docplanner from '../../packages/connectors/docplanner/src/index.ts';
 import { createHub, type Hub, type PipelineOptions } from '../../packages/server/src/index.ts';
 import { CHANNEL_DELIVER } from '../../packages/server/src/storage/queries.ts';
+import { startTelemetry, type Telemetry } from '../../packages/server/src/telemetry/index.ts';
 import { serveChild } from './child.ts';
-import { pg, pino } from './deps.ts';
+import { pg, pino, Registry } from './deps.ts';
 import { INSTANCE_ID, instanceSettings, SECRET_KEY } from './docplanner.ts';
 
 const databaseUrl = process.env.BENCH_DATABASE_URL!;
 let hub: Hub | undefined;
+let telemetry: Telemetry | undefined;
+let telemetryRegistry: Parameters<typeof startTelemetry>[1]['registry'] | undefined;
 let server: { close(): Promise<void> } | undefined;
 
 /** Short retries so a hiccup does not stall a run for the production schedule's minutes. */
@@ -140,7 +143,28 @@ serveChild(
       return [...queryRoundTripMs].sort((a, b) => b[1] - a[1]);
     },
     /** Creates and starts the hub, its instance and HTTP front end. */
-    async start(opts: { workers?: boolean; useApp?: boolean; options?: PipelineOptions } = {}) {
+    async start(
+      opts: {
+        workers?: boolean;
+        useApp?: boolean;
+        options?: PipelineOptions;
+        /** OTLP/HTTP traces URL: tracing on at sample ratio 1 (bench/otel.ts); absent: off. */
+        traces?: string;
+      } = {},
+    ) {
+      if (opts.traces !== undefined) {
+        telemetryRegistry = new Registry() as NonNullable<typeof telemetryRegistry>;
+        telemetry = await startTelemetry(
+          {
+            endpoint: opts.traces,
+            sampleRatio: 1,
+            queueSize: 2048,
+            batchDelayMs: 1000,
+            exportTimeoutMs: 10_000,
+          },
+          { env: {}, registry: telemetryRegistry, role: 'all', defaultSampleRatio: 1 },
+        );
+      }
       hub = await createHub({
         databaseUrl,
         connectors: [docplanner],
@@ -182,6 +206,16 @@ serveChild(
     async replaySince(subscriptionId: string, sinceIso: string) {
       return hub!.deliveries.replaySince(subscriptionId, new Date(sinceIso));
     },
+    /** Span counters of a traced run: exported and dropped (by reason). */
+    async traceCounts() {
+      await telemetry?.flush();
+      const metrics = (await telemetryRegistry?.getMetricsAsJSON()) ?? [];
+      const out: Record<string, number> = {};
+      for (const m of metrics)
+        for (const v of m.values)
+          out[`${m.name}${v.labels.reason ? `{${v.labels.reason}}` : ''}`] = Number(v.value);
+      return out;
+    },
     /** The notification channel the deliver workers listen on (for rows queued by SQL). */
     deliverChannel() {
       return CHANNEL_DELIVER;
@@ -190,5 +224,6 @@ serveChild(
   async () => {
     await server?.close();
     await hub?.stop({ graceful: true });
+    await telemetry?.shutdown();
   },
 );

@@ -21,6 +21,7 @@ import { parseConfig } from '../config/load.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import { startOtlpReceiver } from '../telemetry/otlp-receiver.test-support.ts';
 import type { CommandsOptions } from './commands.ts';
 
 const db = useTestDatabase();
@@ -34,6 +35,8 @@ let bbSim: BookingBugSimulator;
 const BB_TOKEN = 'jrni-commands-basic-token-0123';
 let subscriber: RecordingSubscriber;
 let hub: HubProcess;
+// Tracing is on for these tests (every span exported here): the commands work the same with it.
+let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>;
 
 const io: CliIO = {
   stdout: { write: () => true },
@@ -112,6 +115,9 @@ function configText(): string {
     '    secrets: ["${env:T_SIGNING}"]',
     '    allowPrivateAddresses: true',
     '    retry: { schedule: ["0s", "1s"] }',
+    'telemetry:',
+    '  traces:',
+    `    endpoint: ${otlp.url}`,
     '',
   ].join('\n');
 }
@@ -210,6 +216,7 @@ async function bookedAppointment(): Promise<{ subject: string; bookingId: string
 
 beforeAll(async () => {
   subscriber = await startRecordingSubscriber({ secrets: SIGNING });
+  otlp = await startOtlpReceiver();
   sim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
   await sim.start();
   bbSim = new BookingBugSimulator({ auth: { kind: 'basic-token', token: BB_TOKEN } });
@@ -223,6 +230,7 @@ afterAll(async () => {
   await sim?.close();
   await bbSim?.close();
   await subscriber?.close();
+  await otlp?.close();
 });
 
 describe('commands through a started hub', () => {
@@ -611,6 +619,41 @@ describe('commands through a started hub', () => {
       ),
     ).rejects.toMatchObject({ code: 'SY_COMMAND_UNKNOWN_TYPE' });
   }, 60_000);
+  it('traced: the API request, the command run continuing its trace, and the vendor calls under the run', async () => {
+    const { subject } = await bookedAppointment();
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.cancel',
+      subject,
+      data: { reason: 'traced', actor: { kind: 'practitioner' } },
+    });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+    await subscriber.waitFor((r) => r.type === 'command.succeeded' && r.subject === `command/${id}`);
+    const spans = await otlp.waitFor(
+      (all) =>
+        all.some((s) => s.name === 'switchyard.command' && s.attributes['messaging.message.id'] === id),
+      20_000,
+    );
+    const run = spans.find(
+      (s) => s.name === 'switchyard.command' && s.attributes['messaging.message.id'] === id,
+    )!;
+    expect(run.attributes).toMatchObject({
+      'switchyard.command.type': 'appointment.cancel',
+      'switchyard.instance': 'dp',
+      'switchyard.command.outcome': 'done',
+    });
+    // Its parent is the API request's SERVER span (the job carried the request's traceparent).
+    const request = spans.find((s) => s.spanId === run.parentSpanId);
+    expect(request?.name).toBe('POST /v1/commands');
+    expect(request?.traceId).toBe(run.traceId);
+    // The vendor calls (token, cancel) are CLIENT spans under the run.
+    const calls = await otlp.waitFor(
+      (all) => all.filter((s) => s.parentSpanId === run.spanId && s.kind === 3).length > 0,
+      20_000,
+    );
+    const vendor = calls.filter((s) => s.parentSpanId === run.spanId && s.kind === 3);
+    expect(vendor.every((s) => String(s.attributes['url.full']).startsWith(sim.url))).toBe(true);
+  });
 });
 
 describe('BookingBug / JRNI commands through a started hub', () => {

@@ -51,6 +51,7 @@ import type { Page } from '../pipeline/api-types.ts';
 import { eventIdFor, newId } from '../pipeline/ids.ts';
 import { jittered } from '../pipeline/shared.ts';
 import { clampLimit, notFound } from '../pipeline/views.ts';
+import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import * as q from './store.ts';
 
 /** The pg-boss queue of command jobs (schema `switchyard_queue`). */
@@ -426,11 +427,22 @@ export function createCommands(options: CommandsOptions = {}) {
     return p;
   }
 
-  async function sendJob(s: Attached, db: Kysely<unknown>, id: string, startAfter?: Date): Promise<void> {
+  /**
+   * Queues "look at command X". The job carries the W3C traceparent of the request that sent (or
+   * retried) the command, so its run continues that trace; a job for the next command of a subject
+   * or from the sweep carries none (the run starts a trace of its own).
+   */
+  async function sendJob(
+    s: Attached,
+    db: Kysely<unknown>,
+    id: string,
+    startAfter?: Date,
+    traceparent: string | null = null,
+  ): Promise<void> {
     const delayed = startAfter && startAfter.getTime() > Date.now() + 50;
     await s.boss.send(
       COMMAND_QUEUE,
-      { id },
+      { id, traceparent },
       {
         db: bossDb(db),
         ...(delayed ? { startAfter } : {}),
@@ -474,6 +486,11 @@ export function createCommands(options: CommandsOptions = {}) {
     const row = await q.claimCommand(host.db, id, leaseMs);
     if (!row) return;
     const logger = s.logger.child({ command: row.id, type: row.type, instance: row.instance_id });
+    setSpanAttributes({
+      'switchyard.command.type': row.type,
+      'switchyard.instance': row.instance_id,
+      'switchyard.attempt': row.attempts,
+    });
     const calls: q.NewCommandCall[] = [];
     const started = performance.now();
     let result: CommandResult;
@@ -528,6 +545,7 @@ export function createCommands(options: CommandsOptions = {}) {
                     : {}),
                 };
         }
+        setSpanAttributes({ 'switchyard.command.outcome': result.outcome });
         if (result.outcome === 'done' && result.vendorIds && result.vendorIds.length > 0) {
           // New vendor ids name the same appointment (a move's new booking id) or a new one (a booking).
           if (hubId === undefined) hubId = await aliases.hubId('appointment', result.vendorIds[0]!);
@@ -575,7 +593,7 @@ export function createCommands(options: CommandsOptions = {}) {
           message: result.message,
           ...vendorError(result),
         });
-        if (again) await sendJob(s, trx, row.id, again.next_attempt_at);
+        if (again) await sendJob(s, trx, row.id, again.next_attempt_at, currentTraceparent() ?? null);
         logger.warn(
           { attempt: row.attempts, delayMs: delay, reason: result.message },
           'command will be retried',
@@ -719,7 +737,7 @@ export function createCommands(options: CommandsOptions = {}) {
       // the command ends loses nothing: a command that dies unclaimed stays `pending` and one that
       // dies running keeps its lease; the sweep re-sends the job of either.
       const slots = new Slots(concurrency);
-      await boss.work<{ id: string }>(
+      await boss.work<{ id: string; traceparent?: string | null }>(
         COMMAND_QUEUE,
         {
           batchSize: concurrency,
@@ -735,7 +753,22 @@ export function createCommands(options: CommandsOptions = {}) {
               slots.free();
               return;
             }
-            void track(counted(runCommand(s, job.data.id)))
+            const run = () =>
+              withSpan(
+                'switchyard.command',
+                {
+                  kind: SpanKind.CONSUMER,
+                  parent: job.data.traceparent ?? null,
+                  attributes: {
+                    'messaging.system': 'switchyard',
+                    'messaging.operation.type': 'process',
+                    'messaging.destination.name': 'commands',
+                    'messaging.message.id': job.data.id,
+                  },
+                },
+                () => runCommand(s, job.data.id),
+              );
+            void track(counted(run()))
               .catch((error) => logger.error({ err: error, command: job.data.id }, 'command job failed'))
               .finally(() => slots.free());
           }
@@ -943,7 +976,7 @@ export function createCommands(options: CommandsOptions = {}) {
           idempotencyKey: idempotencyKey ?? null,
           requestHash,
         });
-        if (inserted) await sendJob(s, trx, row.id);
+        if (inserted) await sendJob(s, trx, row.id, undefined, currentTraceparent() ?? null);
         return { row, inserted };
       });
       if (!out.inserted) return replay(out.row); // the same key raced in from another request
@@ -1020,7 +1053,7 @@ export function createCommands(options: CommandsOptions = {}) {
         throw notFound('command', id);
       const row = await s.host.db.transaction().execute(async (trx) => {
         const again = await q.requeueCommand(trx, id);
-        if (again) await sendJob(s, trx, id);
+        if (again) await sendJob(s, trx, id, undefined, currentTraceparent() ?? null);
         return again;
       });
       if (!row) {

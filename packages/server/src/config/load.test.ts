@@ -531,3 +531,52 @@ describe('loadConfig: a valid file', () => {
     expect(lines[0]).toMatch(/unknown connector "nope"/);
   });
 });
+
+describe('loadConfig: telemetry', () => {
+  it('is off by default; what the file leaves out stays unset, so the OTEL_* environment can fill it', async () => {
+    const { result } = await load('version: 1\n');
+    expect(result.ok && result.config.telemetry).toEqual({
+      traces: { queueSize: 2048, batchDelayMs: 1000, exportTimeoutMs: 10_000 },
+    });
+  });
+
+  it('reads the endpoint, the sample ratio and secret headers (references resolved, values secret)', async () => {
+    const { result } = await load(
+      [
+        'version: 1',
+        'telemetry:',
+        '  traces:',
+        '    endpoint: https://otel.example.com/v1/traces',
+        '    sampleRatio: 0.25',
+        '    headers:',
+        '      x-honeycomb-team: ${env:HONEYCOMB_KEY}',
+        '',
+      ].join('\n'),
+      { HONEYCOMB_KEY: 'hc-key-0123456789' },
+    );
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.telemetry.traces).toMatchObject({
+      endpoint: 'https://otel.example.com/v1/traces',
+      sampleRatio: 0.25,
+      headers: { 'x-honeycomb-team': 'hc-key-0123456789' },
+    });
+    expect(result.secrets).toContain('hc-key-0123456789');
+  });
+
+  it('refuses a ratio above 1 and a reference in the endpoint', async () => {
+    await expectProblem(
+      'version: 1\ntelemetry:\n  traces:\n    sampleRatio: 2\n',
+      4,
+      'telemetry.traces.sampleRatio',
+      /1/,
+    );
+    await expectProblem(
+      'version: 1\ntelemetry:\n  traces:\n    endpoint: ${env:OTEL_URL}\n',
+      4,
+      'telemetry.traces.endpoint',
+      /only allowed in secret fields/,
+      { OTEL_URL: 'http://x' },
+    );
+  });
+});

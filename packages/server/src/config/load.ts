@@ -135,7 +135,7 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
     } else if (hasReference(value)) {
       report(
         segments,
-        'secret references (${env:...}, ${file:...}) are only allowed in secret fields: server.adminToken, secretKey, database.url, subscriptions[].secrets and connector settings marked x-secret',
+        'secret references (${env:...}, ${file:...}) are only allowed in secret fields: server.adminToken, secretKey, database.url, subscriptions[].secrets, telemetry.traces.headers and connector settings marked x-secret',
       );
       unresolved.push(pointerOf(segments));
     }
@@ -244,6 +244,7 @@ function isSecretPath(
   if (segments.length === 2 && a === 'server' && b === 'adminToken') return true;
   if (segments.length === 1 && a === 'secretKey') return true;
   if (segments.length === 2 && a === 'database' && b === 'url') return true;
+  if (segments.length === 4 && a === 'telemetry' && b === 'traces' && c === 'headers') return true;
   if (
     segments.length === 4 &&
     a === 'subscriptions' &&
@@ -569,6 +570,7 @@ function resolveConfig(
   const workers = obj(data.workers);
   const commands = obj(data.commands);
   const commandRetries = list(commands.retrySchedule).map(String);
+  const traces = obj(obj(data.telemetry).traces);
 
   let resolvedDatabase: ResolvedDatabase;
   const envUrl = ctx.env.DATABASE_URL;
@@ -694,7 +696,24 @@ function resolveConfig(
       echoWindowMs: ms(commands.echoWindow, CONFIG_DEFAULTS.commands.echoWindow),
       retentionMs: ms(commands.retention, CONFIG_DEFAULTS.commands.retention),
     },
+    telemetry: {
+      traces: {
+        queueSize:
+          typeof traces.queueSize === 'number'
+            ? traces.queueSize
+            : CONFIG_DEFAULTS.telemetry.traces.queueSize,
+        batchDelayMs: ms(undefined, CONFIG_DEFAULTS.telemetry.traces.batchDelay),
+        exportTimeoutMs: ms(undefined, CONFIG_DEFAULTS.telemetry.traces.exportTimeout),
+      },
+    },
   };
+  // Left unset when the file does not say: the OTEL_* environment variables then apply.
+  if (typeof traces.endpoint === 'string') config.telemetry.traces.endpoint = traces.endpoint;
+  if (isJsonObject(traces.headers))
+    config.telemetry.traces.headers = Object.fromEntries(
+      Object.entries(traces.headers).map(([name, value]) => [name, String(value)]),
+    );
+  if (typeof traces.sampleRatio === 'number') config.telemetry.traces.sampleRatio = traces.sampleRatio;
   if (typeof server.publicUrl === 'string') config.server.publicUrl = server.publicUrl;
   if (typeof server.adminToken === 'string') config.server.adminToken = server.adminToken;
   if (typeof data.secretKey === 'string') config.secretKey = data.secretKey;

@@ -74,6 +74,10 @@ export const CONFIG_DEFAULTS = {
     echoWindow: '10m',
     retention: '30d',
   },
+  // Tracing is off unless an endpoint is configured (here or by OTEL_EXPORTER_OTLP_*). sampleRatio
+  // applies when neither the file nor OTEL_TRACES_SAMPLER sets one; exportTimeout when
+  // OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT is not set (it also bounds the final flush at shutdown).
+  telemetry: { traces: { sampleRatio: 1, queueSize: 2048, batchDelay: '1s', exportTimeout: '10s' } },
 } as const;
 
 function duration(description: string, defaultValue?: string): JsonSchema {
@@ -543,6 +547,49 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             'Finished commands (with their vendor calls) are deleted this long after they finished (hourly purge).',
             CONFIG_DEFAULTS.commands.retention,
           ),
+        },
+      },
+      telemetry: {
+        type: 'object',
+        additionalProperties: false,
+        description:
+          'OpenTelemetry export (docs/observability.md). Off unless an endpoint is set here or in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT; a value set here wins over the environment.',
+        properties: {
+          traces: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Traces, sent as OTLP/HTTP (JSON) to a collector.',
+            properties: {
+              endpoint: {
+                type: 'string',
+                format: 'uri',
+                pattern: '^https?://',
+                'x-message': 'must be an http:// or https:// URL',
+                description:
+                  'The OTLP/HTTP traces URL, path included (e.g. `http://otel-collector:4318/v1/traces`). Default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`; with neither, tracing is off.',
+              },
+              headers: {
+                type: 'object',
+                additionalProperties: secret('A header value (an API key: a secret reference).'),
+                description:
+                  'Headers sent with every export (e.g. `x-honeycomb-team`, its value a secret reference to the API key); merged over OTEL_EXPORTER_OTLP_HEADERS (these win).',
+              },
+              sampleRatio: {
+                type: 'number',
+                minimum: 0,
+                maximum: 1,
+                description: `Share of new traces recorded (a request carrying a sampled \`traceparent\` follows its caller). Default: OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, else ${CONFIG_DEFAULTS.telemetry.traces.sampleRatio}.`,
+              },
+              queueSize: {
+                type: 'integer',
+                minimum: 1,
+                maximum: 1000000,
+                default: CONFIG_DEFAULTS.telemetry.traces.queueSize,
+                description:
+                  'Finished spans waiting for export at most. When the collector is slow or down, spans past it are dropped and counted in switchyard_trace_spans_dropped_total; the pipeline never waits.',
+              },
+            },
+          },
         },
       },
       logging: {

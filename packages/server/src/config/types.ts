@@ -4,6 +4,7 @@
  * (generated from the schema, in `generated/config.ts`).
  */
 import type { Connector } from '@switchyard/core';
+import type { TracesFileSettings } from '../telemetry/settings.ts';
 
 export type InstanceMode = 'push' | 'pull' | 'both';
 
@@ -75,6 +76,8 @@ export interface ResolvedConfig {
     retentionMs: number;
   };
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; pretty?: boolean };
+  /** `telemetry.*`: what the file says; the OTEL_* environment fills the rest at start (telemetry/settings.ts). */
+  telemetry: { traces: TracesFileSettings };
 }
 
 /** One thing wrong with the file, located. Never contains a secret value. */

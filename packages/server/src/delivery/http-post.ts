@@ -5,6 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIPv6, type LookupFunction } from 'node:net';
+import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
 import { checkDestination, type HostLookup } from './ssrf.ts';
 
 /** Options of {@link postWebhook}. */
@@ -170,7 +171,29 @@ function describeNetworkError(error: unknown): string {
  * if (!result.ok) scheduleRetry(result.retryAfterMs); // result.status, result.errorKind, result.latencyMs
  * ```
  */
-export async function postWebhook(options: PostWebhookOptions): Promise<PostWebhookResult> {
+export function postWebhook(options: PostWebhookOptions): Promise<PostWebhookResult> {
+  if (!tracingEnabled()) return postWebhookOnce(options);
+  let url: URL | undefined;
+  try {
+    url = new URL(options.url);
+  } catch {
+    url = undefined;
+  }
+  // A CLIENT span whose traceparent goes out with the request.
+  const headers = { ...options.headers };
+  return withClientSpan(
+    'POST',
+    url,
+    headers,
+    () => postWebhookOnce({ ...options, headers }),
+    (r) => ({
+      ...(r.status !== undefined ? { status: r.status } : {}),
+      ...(r.errorKind ? { errorType: r.errorKind } : {}),
+    }),
+  );
+}
+
+async function postWebhookOnce(options: PostWebhookOptions): Promise<PostWebhookResult> {
   const started = performance.now();
   const deadline = Date.now() + options.timeoutMs;
   const elapsed = () => Math.round((performance.now() - started) * 100) / 100;

@@ -12,6 +12,7 @@ import {
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
+import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
 
 /** Options of {@link createVendorHttp}. */
 export interface VendorHttpOptions {
@@ -85,43 +86,71 @@ export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
         if (!headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded');
       }
 
-      const started = performance.now();
-      const signal = AbortSignal.timeout(timeoutMs);
+      if (!tracingEnabled()) return send();
+      // A CLIENT span around the call, its traceparent sent to the vendor.
+      const traced: Record<string, string> = {};
+      let parsedUrl: URL | undefined;
       try {
-        const response = await fetchImpl(request.url, { method, headers, body, signal, redirect: 'follow' });
-        const text = await response.text();
-        let parsed: JsonValue | string = text;
-        if (text !== '' && isJsonContentType(response.headers.get('content-type'))) {
-          try {
-            parsed = JSON.parse(text) as JsonValue;
-          } catch {
-            parsed = text;
-          }
-        }
-        const responseHeaders: Record<string, string> = {};
-        response.headers.forEach((value, name) => {
-          responseHeaders[name] = value;
-        });
-        logger?.debug(
-          {
+        parsedUrl = new URL(request.url);
+      } catch {
+        parsedUrl = undefined;
+      }
+      return withClientSpan(
+        method,
+        parsedUrl,
+        traced,
+        () => {
+          for (const [name, value] of Object.entries(traced)) headers.set(name, value);
+          return send();
+        },
+        (r) => ({ status: r.status }),
+      );
+
+      async function send(): Promise<VendorResponse> {
+        const started = performance.now();
+        const signal = AbortSignal.timeout(timeoutMs);
+        try {
+          const response = await fetchImpl(request.url, {
             method,
-            url: where,
-            status: response.status,
-            durationMs: Math.round(performance.now() - started),
-          },
-          'vendor API call',
-        );
-        return { status: response.status, headers: responseHeaders, body: parsed };
-      } catch (error) {
-        const durationMs = Math.round(performance.now() - started);
-        const timedOut = signal.aborted || (error as { name?: unknown }).name === 'TimeoutError';
-        const code = errorCode(error);
-        const message = timedOut
-          ? `vendor API ${method} ${where} timed out after ${timeoutMs} ms`
-          : `vendor API ${method} ${where} failed${code ? ` (${code})` : ''}`;
-        logger?.warn({ method, url: where, durationMs, timedOut, code }, 'vendor API call failed');
-        // The cause is left out on purpose: fetch errors can carry the full request URL.
-        throw ConnectorError.transient(message, { details: { method, url: where, timedOut, code } });
+            headers,
+            body,
+            signal,
+            redirect: 'follow',
+          });
+          const text = await response.text();
+          let parsed: JsonValue | string = text;
+          if (text !== '' && isJsonContentType(response.headers.get('content-type'))) {
+            try {
+              parsed = JSON.parse(text) as JsonValue;
+            } catch {
+              parsed = text;
+            }
+          }
+          const responseHeaders: Record<string, string> = {};
+          response.headers.forEach((value, name) => {
+            responseHeaders[name] = value;
+          });
+          logger?.debug(
+            {
+              method,
+              url: where,
+              status: response.status,
+              durationMs: Math.round(performance.now() - started),
+            },
+            'vendor API call',
+          );
+          return { status: response.status, headers: responseHeaders, body: parsed };
+        } catch (error) {
+          const durationMs = Math.round(performance.now() - started);
+          const timedOut = signal.aborted || (error as { name?: unknown }).name === 'TimeoutError';
+          const code = errorCode(error);
+          const message = timedOut
+            ? `vendor API ${method} ${where} timed out after ${timeoutMs} ms`
+            : `vendor API ${method} ${where} failed${code ? ` (${code})` : ''}`;
+          logger?.warn({ method, url: where, durationMs, timedOut, code }, 'vendor API call failed');
+          // The cause is left out on purpose: fetch errors can carry the full request URL.
+          throw ConnectorError.transient(message, { details: { method, url: where, timedOut, code } });
+        }
       }
     },
   };

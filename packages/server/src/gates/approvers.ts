@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
 import type { HubHost } from '../host/host.ts';
 import type { SubscriptionRow } from '../storage/queries.ts';
+import { withSpan } from '../telemetry/tracing.ts';
 import type { GateMetrics } from './metrics.ts';
 import { type ApproverAnswer, readAnswer } from './protocol.ts';
 import * as q from './store.ts';
@@ -80,7 +81,12 @@ export class Approvers {
       result = { ok: false, latencyMs: 0, error: 'no time left before the deadline', errorKind: 'timeout' };
     } else {
       try {
-        result = await this.host.postSigned(sub, eventId, body);
+        // Each approver call is a span (its POST child carries the traceparent to the approver).
+        result = await withSpan(
+          'switchyard.gate.approver',
+          { attributes: { 'switchyard.subscription': sub.id, 'switchyard.gate': eventId } },
+          () => this.host.postSigned(sub, eventId, body),
+        );
       } catch (error) {
         // A secret that cannot be opened: nothing was sent.
         result = {

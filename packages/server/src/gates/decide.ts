@@ -17,6 +17,7 @@ import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { eventIdFor, newId } from '../pipeline/ids.ts';
 import type { SubscriptionRow } from '../storage/queries.ts';
+import { setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { type ApproverCall, type Approvers, answerRow } from './approvers.ts';
 import type { GateMetrics } from './metrics.ts';
 import {
@@ -157,6 +158,24 @@ export class Decider {
     row: q.GateRequestRow,
     startedAt = performance.now(),
     approverRows?: Promise<SubscriptionRow[]>,
+    traceparent?: string | null,
+  ): Promise<Verdict> {
+    // The decision: approver calls and the recorded verdict (a handed-over request continues the
+    // trace of the vendor's request through the job's traceparent).
+    return withSpan(
+      'switchyard.gate.decide',
+      {
+        attributes: { 'switchyard.gate': row.id, 'switchyard.instance': row.instance_id },
+        ...(traceparent !== undefined ? { parent: traceparent } : {}),
+      },
+      () => this.decideTraced(row, startedAt, approverRows),
+    );
+  }
+
+  private async decideTraced(
+    row: q.GateRequestRow,
+    startedAt: number,
+    approverRows?: Promise<SubscriptionRow[]>,
   ): Promise<Verdict> {
     this.active++;
     try {
@@ -238,6 +257,11 @@ export class Decider {
         );
         recorded = (r && verdictOf(r.row)) ?? verdict;
         won = r?.won ?? false;
+        setSpanAttributes({
+          'switchyard.gate.decision': recorded.outcome,
+          'switchyard.gate.reason': recorded.reason,
+          'switchyard.gate.approvers': approverCount,
+        });
       } catch (e) {
         this.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
       }

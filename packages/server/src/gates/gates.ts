@@ -26,6 +26,7 @@ import type { AfterNormalize, GateResponder } from '../host/hooks.ts';
 import type { HubHost } from '../host/host.ts';
 import type { Page } from '../pipeline/api-types.ts';
 import { newId } from '../pipeline/ids.ts';
+import { currentTraceparent } from '../telemetry/tracing.ts';
 import { Approvers } from './approvers.ts';
 import { approvalRequest, Decider, toDecision, verdictOf } from './decide.ts';
 import { type GateMetrics, gateMetrics } from './metrics.ts';
@@ -177,7 +178,11 @@ export function createGates(options: GatesOptions = {}) {
       }
       if (local) return track(s.decider.decide(row, t0, approversEarly));
       wait = waiters.waitFor(row.id);
-      await queueOf(s).send(GATE_QUEUE, { id: row.id }, { retryLimit: 0, expireInSeconds: 60 });
+      await queueOf(s).send(
+        GATE_QUEUE,
+        { id: row.id, traceparent: currentTraceparent() ?? null },
+        { retryLimit: 0, expireInSeconds: 60 },
+      );
       return wait.promise;
     })();
     try {
@@ -363,7 +368,7 @@ export function createGates(options: GatesOptions = {}) {
       await host.listener.listen(q.CHANNEL_GATE_APPROVERS, () => approvers.forget()),
     );
     if (isWorker) {
-      await boss.work<{ id: string }>(
+      await boss.work<{ id: string; traceparent?: string | null }>(
         GATE_QUEUE,
         {
           batchSize: 16,
@@ -377,7 +382,7 @@ export function createGates(options: GatesOptions = {}) {
           for (const job of jobs) {
             const row = await q.claimGateRequest(host.db, job.data.id, workerId);
             if (!row) continue;
-            void track(s.decider.decide(row)).catch((e) =>
+            void track(s.decider.decide(row, undefined, undefined, job.data.traceparent ?? null)).catch((e) =>
               logger.error({ err: e, gate: row.id }, 'gate job failed'),
             );
           }

@@ -3,6 +3,7 @@ import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes } from '../config/units.ts';
 import type { Hub } from '../pipeline/hub.ts';
+import { traceRequests } from '../telemetry/fastify.ts';
 import type { RouteDeps } from './deps.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
 import { adminAuth } from './plugins/admin-auth.ts';
@@ -114,6 +115,8 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     ...problemFrameworkErrors(),
   }) as unknown as FastifyInstance;
   app.addHook('onRoute', (route) => routes.add(route));
+  // First of the request hooks: everything a request does runs inside its span (when tracing is on).
+  traceRequests(app);
   installProblemHandling(app, routes);
   if (options.authRateLimit !== false) installAuthRateLimit(app, options.authRateLimit);
   installRequestLimits(app, {

@@ -6,6 +6,7 @@
 import type { Logger as ConnectorLogger } from '@switchyard/core';
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
+import { logTraceFields } from '../telemetry/tracing.ts';
 import { requestSerializer } from './log-serializers.ts';
 
 export type { Logger };
@@ -129,6 +130,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       redact: { paths: [...REDACT_PATHS], censor: REDACTED },
       // Request URLs can carry credentials (path keys, ?token=): fastify logs them through this.
       serializers: { req: requestSerializer },
+      // A line written inside a span carries its trace_id and span_id (nothing while tracing is off).
+      mixin: logTraceFields,
     },
     stream,
   );

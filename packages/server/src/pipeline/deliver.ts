@@ -3,6 +3,7 @@ import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
 import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
+import { SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './shared.ts';
@@ -162,7 +163,24 @@ export class Deliverer {
       // The claim leased it for the subscription's timeout plus the margin, so an attempt still
       // running is never retaken; renewals keep that much ahead while it runs and is recorded.
       this.leases.hold('deliveries', id, work.delivery.lock_token!, work.subscription.timeout_ms + marginMs);
-      const p = this.process(work)
+      // One span per attempt, continuing the trace of the normalization that created the event.
+      const p = withSpan(
+        'switchyard.deliver',
+        {
+          kind: SpanKind.CONSUMER,
+          parent: work.event?.traceparent ?? null,
+          attributes: {
+            'messaging.system': 'switchyard',
+            'messaging.operation.type': 'process',
+            'messaging.destination.name': 'deliver',
+            'messaging.message.id': work.delivery.event_id,
+            'switchyard.delivery': id,
+            'switchyard.subscription': work.subscription.id,
+            'switchyard.attempt': work.delivery.attempts,
+          },
+        },
+        () => this.process(work),
+      )
         .then(
           () => this.leases.done('deliveries', id),
           (error: unknown) => {
@@ -262,6 +280,11 @@ export class Deliverer {
     }
     const error = result.ok ? null : (result.error ?? `HTTP ${result.status}`);
     const statusCode = result.status ?? null;
+    setSpanAttributes({
+      'switchyard.delivery.outcome': outcome,
+      ...(statusCode !== null ? { 'http.response.status_code': statusCode } : {}),
+      ...(outcome === 'retry' ? { 'switchyard.retry_in_ms': delay } : {}),
+    });
     let disabledNow = false;
     const attempt = {
       deliveryId: d.id,

@@ -13,6 +13,7 @@ import { credentialHeaderNames, redactHeaders } from '../delivery/redact.ts';
 import type { GateResponder } from '../host/hooks.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
+import { currentTraceparent, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { GroupCommit } from './group-commit.ts';
 import { newId } from './ids.ts';
 import type { Runtime } from './shared.ts';
@@ -323,6 +324,14 @@ export async function accept(
     throw error;
   }
 
+  // The hook request's span continues in the worker that normalizes these messages.
+  const traceparent = currentTraceparent() ?? null;
+  setSpanAttributes({
+    'switchyard.connector': connector.name,
+    'switchyard.instance': instanceId,
+    'switchyard.route': request.route,
+    'switchyard.notifications': notifications.length,
+  });
   const headers = storedHeaders(request.headers, credentialHeaderNames(connector, config));
   // One body row per request, however many notifications it carried (see q.storeInbound).
   const body: q.NewBody = { id: newId(), body: request.rawBody, receivedAt: request.receivedAt };
@@ -342,10 +351,20 @@ export async function accept(
     sourceIp: request.sourceIp,
     origin: 'push',
     receivedAt: request.receivedAt,
+    traceparent,
   }));
   let inserted: Set<string>;
   try {
-    inserted = items.length === 0 ? new Set() : (await writer.write({ items, body })).inserted;
+    inserted =
+      items.length === 0
+        ? new Set()
+        : (
+            await withSpan(
+              'switchyard.store',
+              { attributes: { 'switchyard.instance': instanceId, 'switchyard.notifications': items.length } },
+              () => writer.write({ items, body }),
+            )
+          ).inserted;
   } catch (error) {
     if (isDatabaseUnavailable(error)) {
       reportDatabaseUnavailable(rt.logger, error, 'pushes are not stored and are answered 503');
@@ -380,20 +399,27 @@ export async function accept(
     );
   }
   const stored = items.filter((i) => inserted.has(i.id)).map((i) => i.id);
+  setSpanAttributes({
+    'switchyard.stored': stored.length,
+    'switchyard.dedupe_hit': stored.length < items.length,
+  });
   const gateIds = items.filter((i) => i.gate && inserted.has(i.id)).map((i) => i.id);
   let answer: InboundResponse = push.acknowledge?.(notifications, config, request) ?? {
     status: 200,
     body: { status: 'accepted' },
   };
   if (notifications.some((n) => n.gate) && gateResponder) {
+    // The vendor's waiting request: from the stored gate notification to the decision it gets.
     answer =
-      (await gateResponder({
-        instanceId,
-        connector: connector.name,
-        notifications: notifications.filter((n) => n.gate),
-        messageIds: gateIds,
-        config,
-      })) ?? answer;
+      (await withSpan('switchyard.gate.wait', { attributes: { 'switchyard.instance': instanceId } }, () =>
+        gateResponder({
+          instanceId,
+          connector: connector.name,
+          notifications: notifications.filter((n) => n.gate),
+          messageIds: gateIds,
+          config,
+        }),
+      )) ?? answer;
   }
   return {
     ok: true,

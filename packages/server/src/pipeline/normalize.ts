@@ -13,6 +13,7 @@ import type { AfterNormalize, MarkEchoes } from '../host/hooks.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
+import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { GroupCommit } from './group-commit.ts';
 import { eventIdFor } from './ids.ts';
 import type { LeaseKeeper } from './leases.ts';
@@ -86,7 +87,24 @@ export class Normalizer {
       // The lease is short and renewed while the work runs (LeaseKeeper): a process that dies
       // loses its messages to another within one lease.
       this.leases.hold('inbound', row.id, row.lock_token!, leaseMs);
-      const p = this.process(row)
+      // The trace of the request that stored the message goes on here (a child of its span).
+      const p = withSpan(
+        'switchyard.normalize',
+        {
+          kind: SpanKind.CONSUMER,
+          parent: row.traceparent,
+          attributes: {
+            'messaging.system': 'switchyard',
+            'messaging.operation.type': 'process',
+            'messaging.destination.name': 'normalize',
+            'messaging.message.id': row.id,
+            'switchyard.instance': row.instance_id,
+            'switchyard.vendor_type': row.vendor_type,
+            'switchyard.attempt': row.attempts,
+          },
+        },
+        () => this.process(row),
+      )
         .then(
           () => this.leases.done('inbound', row.id),
           (error: unknown) => {
@@ -258,19 +276,25 @@ export class Normalizer {
       return;
     }
 
-    const stored = await this.committer.write({
-      row,
-      token,
-      events: envelopes.map((e) => ({
-        id: e.id,
-        type: e.type,
-        source: e.source,
-        subject: e.subject,
-        time: e.time,
-        envelope: e as unknown as Record<string, JsonValue>,
-        inboundMessageId: row.id,
-      })),
-    });
+    setSpanAttributes({ 'switchyard.connector': connector.name, 'switchyard.events': envelopes.length });
+    // Storing the events and fanning them out to deliveries: one statement, shared by a batch of
+    // messages. The deliveries continue the trace from this span (events.traceparent).
+    const stored = await withSpan('switchyard.fanout', {}, () =>
+      this.committer.write({
+        row,
+        token,
+        events: envelopes.map((e) => ({
+          id: e.id,
+          type: e.type,
+          source: e.source,
+          subject: e.subject,
+          time: e.time,
+          envelope: e as unknown as Record<string, JsonValue>,
+          inboundMessageId: row.id,
+          traceparent: currentTraceparent() ?? null,
+        })),
+      }),
+    );
     if (stored && this.afterNormalize) {
       // After the commit and best effort: a hook failure never fails or repeats the normalization.
       await this.afterNormalize({

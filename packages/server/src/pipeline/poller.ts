@@ -1,6 +1,7 @@
 import { isConnectorError, type VendorHttp } from '@switchyard/core';
 import { connectorLogger } from '../logging/logger.ts';
 import * as q from '../storage/queries.ts';
+import { currentTraceparent, withSpan } from '../telemetry/tracing.ts';
 import { newId } from './ids.ts';
 import type { Runtime } from './shared.ts';
 import { stateStore } from './stores.ts';
@@ -99,6 +100,15 @@ export class Poller {
 
   /** One turn for one instance. Exposed for tests and for a manual "pull now". */
   async pullInstance(row: q.InstanceRow): Promise<{ stored: number; duplicates: number; error?: string }> {
+    // A poll has no inbound request: each turn is the root of a trace its notifications continue.
+    return withSpan('switchyard.pull', { parent: null, attributes: { 'switchyard.instance': row.id } }, () =>
+      this.pullTurn(row),
+    );
+  }
+
+  private async pullTurn(
+    row: q.InstanceRow,
+  ): Promise<{ stored: number; duplicates: number; error?: string }> {
     const { rt } = this;
     const logger = rt.logger.child({ instance: row.id, job: 'pull' });
     const instance = await rt.loadInstance(row.id, true).catch(() => undefined);
@@ -140,6 +150,7 @@ export class Poller {
           sourceIp: null,
           origin: 'pull',
           receivedAt: now,
+          traceparent: currentTraceparent() ?? null,
         }));
         const times = batch.notifications
           .map((n) => (n.occurredAt ? Date.parse(n.occurredAt) : Number.NaN))

@@ -6,6 +6,7 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
 import { type Commands, type CommandsOptions, commandRoutes, createCommands } from '../commands/index.ts';
+import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { createGates, type Gates, gateRoutes } from '../gates/index.ts';
@@ -21,6 +22,7 @@ import { createHub, type Hub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/shared.ts';
 import { openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
+import { startTelemetry, type Telemetry, traceRequests } from '../telemetry/index.ts';
 import { uiPlugin } from '../ui/index.ts';
 import { type ApplyResult, applyFileConfig } from './apply.ts';
 import { banner, baseUrl } from './banner.ts';
@@ -125,6 +127,7 @@ async function workerApp(hub: Hub, metrics: HttpMetrics, logger: pino.Logger): P
   }) as unknown as FastifyInstance;
   const routes = new RouteTable();
   app.addHook('onRoute', (route) => routes.add(route));
+  traceRequests(app);
   installProblemHandling(app, routes);
   await app.register(async (instance) => healthRoutes(instance, { hub, metrics }));
   await app.register(async (instance) => metricsRoutes(instance, { hub, metrics }));
@@ -166,6 +169,7 @@ export async function startHubProcess(
   let gates: Gates | undefined;
   let commands: Commands | undefined;
   let app: FastifyInstance | undefined;
+  let telemetry: Telemetry | undefined;
   let applied: ApplyResult;
   try {
     const migrations = openDatabase(database.url, { max: 1 });
@@ -182,6 +186,15 @@ export async function startHubProcess(
     }
 
     const metrics = createMetrics();
+    // Before the hub starts working, so its first spans are recorded; off unless configured.
+    telemetry = await startTelemetry(config.telemetry.traces, {
+      // Callers that embed the process (tests) may give no environment: the process's own then.
+      env: io.env ?? process.env,
+      registry: metrics.registry,
+      role,
+      defaultSampleRatio: CONFIG_DEFAULTS.telemetry.traces.sampleRatio,
+    });
+    if (telemetry.tracing) logger.info('tracing: exporting spans over OTLP/HTTP (docs/observability.md)');
     // Approval gates are decided where they arrive (docs/operations.md lists them under the http
     // role): a vendor waits on the answer, so a hop through another process would only add latency.
     gates = createGates({ worker: true, logger });
@@ -233,6 +246,7 @@ export async function startHubProcess(
     await gates?.stop().catch(() => {});
     await commands?.stop({ graceful: false }).catch(() => {});
     await hub?.stop({ graceful: false }).catch(() => {});
+    await telemetry?.shutdown().catch(() => {});
     await database.release().catch(() => {});
     throw error;
   }
@@ -256,6 +270,7 @@ export async function startHubProcess(
   const runningApp = app;
   const runningGates = gates!;
   const runningCommands = commands!;
+  const runningTelemetry = telemetry!;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve;
@@ -270,6 +285,9 @@ export async function startHubProcess(
         await runningCommands.stop({ graceful: true });
         await runningHub.stop({ graceful: true });
       } finally {
+        // The last spans are flushed, bounded by the export timeout (a collector that is down
+        // delays the stop by at most that long).
+        await runningTelemetry.shutdown().catch(() => {});
         await database.release();
         logger.info('stopped');
         resolveClosed();

@@ -767,6 +767,17 @@ create index inbound_due_idx on switchyard.inbound_messages
   ((greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)))) where status = 'received';
 `,
   },
+  {
+    version: 18,
+    name: 'trace context stored with the queued rows',
+    // The W3C traceparent of the span that wrote the row, so the process that picks the row up
+    // continues the same trace (docs/observability.md). Null when tracing was off. Nullable columns
+    // without a default: adding them rewrites nothing.
+    sql: `
+alter table switchyard.inbound_messages add column traceparent text;
+alter table switchyard.events add column traceparent text;
+`,
+  },
 ];
 
 /**

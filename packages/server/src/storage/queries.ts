@@ -62,6 +62,8 @@ export interface InboundRow {
   event_count: number;
   received_at: Date;
   processed_at: Date | null;
+  /** W3C traceparent of the request that stored it (migration 18); null when tracing was off. */
+  traceparent: string | null;
 }
 
 export interface EventRow {
@@ -74,6 +76,8 @@ export interface EventRow {
   envelope: Record<string, JsonValue>;
   inbound_message_id: string | null;
   created_at: Date;
+  /** W3C traceparent of the span that stored it (migration 18), continued by its deliveries. */
+  traceparent?: string | null;
 }
 
 /** A signing secret as stored: sealed by secret-box, never returned. */
@@ -357,6 +361,8 @@ export interface NewInbound {
   sourceIp: string | null;
   origin: 'push' | 'pull';
   receivedAt: Date;
+  /** W3C traceparent to continue when the message is normalized (absent: tracing off). */
+  traceparent?: string | null;
 }
 
 /** A push request's raw body, stored once however many notifications it carried. */
@@ -378,7 +384,7 @@ export async function insertInbound(
   // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
   return rows(
     sql`insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
-          occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at)
+          occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent)
         select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
           ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
           ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
@@ -386,7 +392,7 @@ export async function insertInbound(
           ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
           ${items.map((i) => i.bodyId)}::uuid[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
           ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
-          ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[])
+          ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[], ${items.map((i) => i.traceparent ?? null)}::text[])
         on conflict (instance_id, dedupe_key) do nothing
         returning id, instance_id, dedupe_key`,
     db,
@@ -416,7 +422,7 @@ export async function storeInbound(
   return rows(
     sql`with ins as (
           insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
-            occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at)
+            occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent)
           select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
             ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
             ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
@@ -424,7 +430,7 @@ export async function storeInbound(
             ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
             ${items.map((i) => i.bodyId)}::uuid[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
             ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
-            ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[])
+            ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[], ${items.map((i) => i.traceparent ?? null)}::text[])
           on conflict (instance_id, dedupe_key) do nothing
           returning id, instance_id, dedupe_key, body_id),
         stored_bodies as (
@@ -795,6 +801,8 @@ export interface NewEvent {
   time: string;
   envelope: Record<string, JsonValue>;
   inboundMessageId: string | null;
+  /** W3C traceparent its deliveries continue (absent: tracing off). */
+  traceparent?: string | null;
 }
 
 export async function getEvent(db: Executor, id: string): Promise<EventRow | undefined> {
@@ -1038,8 +1046,8 @@ export async function commitNormalized(
           select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
             ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
             ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e.envelope))}::jsonb[],
-            ${events.map((e) => e.inboundMessageId)}::uuid[])
-            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, ord)),
+            ${events.map((e) => e.inboundMessageId)}::uuid[], ${events.map((e) => e.traceparent ?? null)}::text[])
+            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, ord)),
         fresh as (
           select i.*, row_number() over (order by i.ord) as rn from input i
           where i.inbound_message_id in (select id from done)
@@ -1047,8 +1055,8 @@ export async function commitNormalized(
         drawn as (select nextval(pg_get_serial_sequence('switchyard.events', 'sequence')) as sequence from fresh),
         numbered as (select sequence, row_number() over (order by sequence) as rn from drawn),
         stored as (
-          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id)
-          select n.sequence, f.id, f.type, f.source, f.subject, f.time, f.envelope, f.inbound_message_id
+          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id, traceparent)
+          select n.sequence, f.id, f.type, f.source, f.subject, f.time, f.envelope, f.inbound_message_id, f.traceparent
           from fresh f join numbered n on n.rn = f.rn
           order by n.sequence
           on conflict (id) do nothing
@@ -1115,7 +1123,8 @@ export async function claimDeliveryWork(
         select c.*, to_jsonb(s.*) as sub,
           case when e.id is null then null
                else jsonb_build_object('sequence', e.sequence::text, 'id', e.id, 'type', e.type, 'source', e.source,
-                      'subject', e.subject, 'envelope', e.envelope, 'inbound_message_id', e.inbound_message_id) end as ev
+                      'subject', e.subject, 'envelope', e.envelope, 'inbound_message_id', e.inbound_message_id,
+                      'traceparent', e.traceparent) end as ev
         from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
         left join switchyard.events e on e.id = c.event_id`,
     db,

@@ -298,6 +298,37 @@ export interface SwitchyardConfigFile {
     retention?: string;
   };
   /**
+   * OpenTelemetry export (docs/observability.md). Off unless an endpoint is set here or in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT; a value set here wins over the environment.
+   */
+  telemetry?: {
+    /**
+     * Traces, sent as OTLP/HTTP (JSON) to a collector.
+     */
+    traces?: {
+      /**
+       * The OTLP/HTTP traces URL, path included (e.g. `http://otel-collector:4318/v1/traces`). Default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`; with neither, tracing is off.
+       */
+      endpoint?: string;
+      /**
+       * Headers sent with every export (e.g. `x-honeycomb-team`, its value a secret reference to the API key); merged over OTEL_EXPORTER_OTLP_HEADERS (these win).
+       */
+      headers?: {
+        /**
+         * A header value (an API key: a secret reference).
+         */
+        [k: string]: string;
+      };
+      /**
+       * Share of new traces recorded (a request carrying a sampled `traceparent` follows its caller). Default: OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, else 1.
+       */
+      sampleRatio?: number;
+      /**
+       * Finished spans waiting for export at most. When the collector is slow or down, spans past it are dropped and counted in switchyard_trace_spans_dropped_total; the pipeline never waits.
+       */
+      queueSize?: number;
+    };
+  };
+  /**
    * Logs go to stdout, one JSON object a line unless pretty.
    */
   logging?: {

@@ -1,0 +1,56 @@
+/**
+ * Tracing's cost: end-to-end throughput and push→subscriber latency with OpenTelemetry tracing on
+ * (sample ratio 1.0, every span exported over OTLP/HTTP to a receiver on loopback) beside the same
+ * runs with tracing off, in the same run. Issue 17's targets: ≥ 0.9× the throughput and a p99 at
+ * most 1.1× with tracing on.
+ */
+import { startOtlpReceiver } from '../packages/server/src/telemetry/otlp-receiver.test-support.ts';
+import { hubRun } from './e2e.ts';
+import { hubLatency, RATE } from './latency.ts';
+import { type BenchOptions, type BenchResult, row } from './lib/result.ts';
+
+export async function run(options: BenchOptions): Promise<BenchResult> {
+  const events = options.quick ? 1000 : 20_000;
+  const durationMs = options.quick ? 5000 : 20_000;
+  // The receiver keeps no spans: it stands for a collector that takes them, not for a test.
+  const receiver = await startOtlpReceiver({ discard: true });
+  try {
+    const traced = { traces: receiver.url };
+    // Alternating off/on, so a machine getting busier during the run does not favour one side.
+    options.log(`otel: e2e, tracing off, ${events} events`);
+    const offRun = await hubRun(options, events, 1);
+    options.log(`otel: e2e, tracing on, ${events} events`);
+    const onRun = await hubRun(options, events, 1, traced);
+    options.log(`otel: latency at ${RATE}/s, tracing off`);
+    const offLatency = await hubLatency(options, durationMs);
+    options.log(`otel: latency at ${RATE}/s, tracing on`);
+    const onLatency = await hubLatency(options, durationMs, traced);
+    const baseline = 'same run, tracing off';
+    return {
+      name: 'OpenTelemetry tracing',
+      rows: [
+        row('E2E events/s, tracing on (1 subscription)', onRun.eventsPerSecond, offRun.eventsPerSecond, {
+          unit: 'events/s',
+          baselineLabel: baseline,
+          higherIsBetter: true,
+          target: { kind: 'min', value: 0.9, onRatio: true, label: '≥ 0.9× tracing off' },
+        }),
+        row(`Push→subscriber p50 at ${RATE}/s, tracing on`, onLatency.p50, offLatency.p50, {
+          unit: 'ms',
+          baselineLabel: baseline,
+        }),
+        row(`Push→subscriber p99 at ${RATE}/s, tracing on`, onLatency.p99, offLatency.p99, {
+          unit: 'ms',
+          baselineLabel: baseline,
+          target: { kind: 'max', value: 1.1, onRatio: true, label: '≤ 1.1× tracing off' },
+        }),
+      ],
+      notes: [
+        `Tracing on: the hub process starts the OpenTelemetry SDK (telemetry/sdk.ts) with sample ratio 1.0, exporting OTLP/HTTP JSON every second (batch ≤ 512, queue 2,048) to a node:http receiver in the load-generator process that reads and discards the bodies (${receiver.requests.toLocaleString('en')} export requests, ${(receiver.bytes / 1024 / 1024).toFixed(1)} MiB in this run). Tracing off: the SDK is not loaded.`,
+        `Throughput: ${events.toLocaleString('en')} unique slot-booked pushes as in the e2e scenario; latency: ${RATE}/s for ${durationMs / 1000} s as in the latency scenario (p50 off ${offLatency.p50.toFixed(1)} ms / on ${onLatency.p50.toFixed(1)} ms). Runs alternate off, on, off, on.`,
+      ],
+    };
+  } finally {
+    await receiver.close();
+  }
+}

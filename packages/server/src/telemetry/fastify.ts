@@ -1,0 +1,66 @@
+/**
+ * The SERVER span of each HTTP request (OpenTelemetry HTTP server conventions), for every route of
+ * an app: vendor pushes, the admin and commands API, the feed. A well-formed inbound `traceparent`
+ * is continued; a missing or malformed one starts a new trace (the W3C propagator ignores what it
+ * cannot parse), never an error.
+ *
+ * Why hooks and not an auto-instrumentation package: the span needs the hub's own route template
+ * and outcome, and the request's work must run inside the span's context. The context is entered
+ * in `onRequest` (credential checks of pushes run there) and again in `preHandler`, because body
+ * parsing resumes from socket events that do not carry the request's async context.
+ */
+import type { Context } from '@opentelemetry/api';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { failSpan, runInContext, type Span, SpanKind, startSpan, tracingEnabled } from './tracing.ts';
+
+const SPAN = Symbol('switchyard.span');
+
+type Traced = FastifyRequest & { [SPAN]?: { span: Span; context: Context } };
+
+/**
+ * Adds the request span hooks to `app` (call before routes are registered; a no-op when tracing is
+ * off, checked per request so the same app works either way).
+ *
+ * @example
+ * ```ts
+ * const app = Fastify();
+ * traceRequests(app);
+ * ```
+ */
+export function traceRequests(app: FastifyInstance): void {
+  app.addHook('onRequest', (request: Traced, _reply, done) => {
+    if (!tracingEnabled()) return done();
+    const route = request.routeOptions.url;
+    const started = startSpan(route ? `${request.method} ${route}` : request.method, {
+      kind: SpanKind.SERVER,
+      parentHeaders: request.headers,
+      attributes: {
+        'http.request.method': request.method,
+        'url.path': request.url.split('?')[0]!,
+        ...(route ? { 'http.route': route } : {}),
+        'client.address': request.ip,
+      },
+    });
+    if (!started) return done();
+    request[SPAN] = started;
+    runInContext(started.context, done);
+  });
+  app.addHook('preHandler', (request: Traced, _reply, done) => {
+    runInContext(request[SPAN]?.context, done);
+  });
+  app.addHook('onResponse', (request: Traced, reply: FastifyReply, done) => {
+    const started = request[SPAN];
+    if (started) {
+      const { span } = started;
+      span.setAttribute('http.response.status_code', reply.statusCode);
+      const labels = (request as { ingestLabels?: { instance: string; outcome: string } }).ingestLabels;
+      if (labels) {
+        span.setAttribute('switchyard.instance', labels.instance);
+        span.setAttribute('switchyard.ingest.outcome', labels.outcome);
+      }
+      if (reply.statusCode >= 500) failSpan(span, `HTTP ${reply.statusCode}`, String(reply.statusCode));
+      span.end();
+    }
+    done();
+  });
+}

@@ -1,0 +1,62 @@
+/**
+ * Telemetry of a hub process: OpenTelemetry traces (off by default). The interface:
+ *
+ * - {@link startTelemetry}: turns tracing on for the process when the settings say so (loading the
+ *   SDK then, and only then), returning a handle to flush and stop it;
+ * - `tracing.ts`: what the hub's code calls around its stages (`withSpan`, `currentTraceparent`,
+ *   `setSpanAttributes`, `withClientSpan`, `logTraceFields`), all no-ops while tracing is off;
+ * - `fastify.ts`: the SERVER span of every HTTP request, continuing an inbound `traceparent`.
+ *
+ * Span names and attributes are listed in docs/observability.md.
+ */
+import type { Registry } from 'prom-client';
+import { resolveTracing, type TracesFileSettings } from './settings.ts';
+
+export { traceRequests } from './fastify.ts';
+export { resolveTracing, type TracesFileSettings, type TracingSettings } from './settings.ts';
+export * from './tracing.ts';
+
+/** A process's telemetry, on or off. */
+export interface Telemetry {
+  /** Whether spans are recorded and exported. */
+  readonly tracing: boolean;
+  /** Exports what is queued (bounded by the export timeout). */
+  flush(): Promise<void>;
+  /** Flushes (bounded) and stops. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+const OFF: Telemetry = { tracing: false, flush: async () => {}, shutdown: async () => {} };
+
+/**
+ * Starts tracing when `telemetry.traces` or the OTLP environment variables name an endpoint
+ * (see `settings.ts` for which wins); otherwise returns a handle that does nothing, and the SDK is
+ * never loaded.
+ *
+ * @example
+ * ```ts
+ * const telemetry = await startTelemetry(config.telemetry.traces, { env: process.env, registry, role: 'all', defaultSampleRatio: 1 });
+ * logger.info({ tracing: telemetry.tracing }, 'telemetry');
+ * await telemetry.shutdown();
+ * ```
+ */
+export async function startTelemetry(
+  traces: TracesFileSettings,
+  options: {
+    env: Readonly<Record<string, string | undefined>>;
+    registry: Registry;
+    role: string;
+    defaultSampleRatio: number;
+    version?: string;
+  },
+): Promise<Telemetry> {
+  const settings = resolveTracing(traces, options.env, options.defaultSampleRatio);
+  if (!settings) return OFF;
+  const { startTracing } = await import('./sdk.ts');
+  const handle = await startTracing(settings, {
+    registry: options.registry,
+    role: options.role,
+    ...(options.version ? { version: options.version } : {}),
+  });
+  return { tracing: true, flush: () => handle.flush(), shutdown: () => handle.shutdown() };
+}

@@ -1,0 +1,169 @@
+/**
+ * Tracing in one process, against real loopback HTTP: off costs nothing and changes nothing; on,
+ * outbound calls carry the span's traceparent and log lines its ids; a collector that never answers
+ * fills the bounded queue and the rest is dropped and counted.
+ */
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postWebhook } from '../delivery/http-post.ts';
+import { createVendorHttp } from '../delivery/vendor-http.ts';
+import { createLogger } from '../logging/logger.ts';
+import { startTelemetry } from './index.ts';
+import { startTracing } from './sdk.ts';
+import type { TracingSettings } from './settings.ts';
+import { currentTraceparent, injectTraceContext, SpanKind, tracingEnabled, withSpan } from './tracing.ts';
+
+const settings: TracingSettings = {
+  sampler: { ratio: 1, parentBased: true, from: 'default' },
+  queueSize: 2048,
+  batchDelayMs: 60_000,
+  exportTimeoutMs: 1000,
+  shutdownTimeoutMs: 1000,
+  serviceName: 'switchyard-test',
+};
+
+let seen: IncomingHttpHeaders[] = [];
+const server = createServer((req, res) => {
+  seen.push(req.headers);
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"ok":true}');
+  });
+});
+let base = '';
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+async function metricValue(registry: Registry, name: string, reason?: string): Promise<number> {
+  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const value = (metric?.values ?? []).find((v) => reason === undefined || v.labels.reason === reason);
+  return Number(value?.value ?? 0);
+}
+
+describe('tracing off (no endpoint)', () => {
+  it('starts nothing, and every helper calls straight through', async () => {
+    const telemetry = await startTelemetry(
+      { queueSize: 10, batchDelayMs: 1000, exportTimeoutMs: 1000 },
+      { env: {}, registry: new Registry(), role: 'all', defaultSampleRatio: 1 },
+    );
+    expect(telemetry.tracing).toBe(false);
+    expect(tracingEnabled()).toBe(false);
+    expect(withSpan('x', {}, (span) => span)).toBeUndefined();
+    expect(currentTraceparent()).toBeUndefined();
+    const headers: Record<string, string> = {};
+    injectTraceContext(headers);
+    expect(headers).toEqual({});
+    seen = [];
+    await createVendorHttp().request({ url: `${base}/v` });
+    expect(seen[0]?.traceparent).toBeUndefined();
+    await telemetry.shutdown();
+  });
+});
+
+describe('tracing on', () => {
+  it('sends the active trace to vendors and subscribers, and puts its ids on log lines', async () => {
+    const finished: ReadableSpan[] = [];
+    const exporter: SpanExporter = {
+      export(spans, done) {
+        finished.push(...spans);
+        done({ code: 0 });
+      },
+      shutdown: async () => {},
+    };
+    const registry = new Registry();
+    const tracing = await startTracing(settings, { registry, role: 'all', exporter });
+    try {
+      const lines: string[] = [];
+      const logger = createLogger({ destination: { write: (l) => lines.push(l) } });
+      seen = [];
+      const outer = await withSpan('outer', {}, async (span) => {
+        logger.info('inside');
+        await createVendorHttp().request({ url: `${base}/appointments/1?apiKey=secret` });
+        await postWebhook({
+          url: `${base}/hook`,
+          headers: {},
+          body: '{}',
+          timeoutMs: 5000,
+          allowPrivate: true,
+          allowLoopback: true,
+        });
+        return span!.spanContext();
+      });
+      logger.info('outside');
+      await tracing.flush();
+
+      expect(JSON.parse(lines[0]!)).toMatchObject({ trace_id: outer.traceId, span_id: outer.spanId });
+      expect(JSON.parse(lines[1]!).trace_id).toBeUndefined();
+
+      const clients = finished.filter((s) => s.kind === SpanKind.CLIENT);
+      expect(clients.map((s) => s.name)).toEqual(['GET', 'POST']);
+      for (const [i, client] of clients.entries()) {
+        expect(client.parentSpanContext?.spanId).toBe(outer.spanId);
+        expect(seen[i]?.traceparent).toBe(`00-${outer.traceId}-${client.spanContext().spanId}-01`);
+        expect(client.attributes['http.response.status_code']).toBe(200);
+      }
+      // The query (where vendors put keys) never reaches the span.
+      expect(clients[0]!.attributes['url.full']).toBe(`${base}/appointments/1`);
+      expect(await metricValue(registry, 'switchyard_trace_spans_exported_total')).toBe(finished.length);
+    } finally {
+      await tracing.shutdown();
+    }
+    expect(tracingEnabled()).toBe(false);
+  });
+
+  it('continues a well-formed inbound traceparent and starts a new trace for a malformed one', async () => {
+    const discard: SpanExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+    const tracing = await startTracing(settings, {
+      registry: new Registry(),
+      role: 'all',
+      exporter: discard,
+    });
+    try {
+      const parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      const continued = withSpan(
+        'in',
+        { kind: SpanKind.SERVER, parentHeaders: { traceparent: parent } },
+        (s) => s!.spanContext(),
+      );
+      expect(continued.traceId).toBe('0af7651916cd43dd8448eb211c80319c');
+      const fresh = withSpan('in', { parentHeaders: { traceparent: '00-zz-not-valid' } }, (s) =>
+        s!.spanContext(),
+      );
+      expect(fresh.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(fresh.traceId).not.toBe(continued.traceId);
+      // A stored traceparent resumes the same way (the database hand-off).
+      const stored = withSpan('store', {}, () => currentTraceparent());
+      const resumed = withSpan('worker', { parent: stored }, (s) => s!.spanContext());
+      expect(stored).toMatch(new RegExp(`^00-${resumed.traceId}-`));
+    } finally {
+      await tracing.shutdown();
+    }
+  });
+
+  it('a collector that never answers: the queue stays bounded, the rest is dropped and counted, stop is bounded', async () => {
+    const hanging: SpanExporter = { export() {}, shutdown: async () => {} };
+    const registry = new Registry();
+    const tracing = await startTracing(
+      { ...settings, queueSize: 5, shutdownTimeoutMs: 200 },
+      { registry, role: 'all', exporter: hanging },
+    );
+    try {
+      // 5 go to the (hanging) export, 5 wait in the queue, 10 are dropped; ending a span never waits.
+      for (let i = 0; i < 20; i++) withSpan(`s${i}`, {}, () => {});
+      expect(await metricValue(registry, 'switchyard_trace_spans_dropped_total', 'queue_full')).toBe(10);
+      expect(await metricValue(registry, 'switchyard_trace_spans_exported_total')).toBe(0);
+    } finally {
+      await tracing.shutdown();
+    }
+  });
+});

@@ -1,0 +1,238 @@
+/**
+ * Turns tracing on for this process with the official OpenTelemetry JS SDK: a tracer provider
+ * (parent-based ratio sampler), the W3C trace-context propagator, an AsyncLocalStorage context
+ * manager, and the OTLP/HTTP (JSON) exporter behind a bounded batch processor. Loaded with a dynamic
+ * `import()` by `telemetry/index.ts` only when tracing is configured, so a hub with tracing off never
+ * loads the SDK.
+ *
+ * A collector that is down, slow or answering 500 never holds up the hub: spans are handed to an
+ * in-memory queue of `queueSize` spans (ending a span is a push onto it), exports run in the
+ * background with a timeout, and what cannot be queued or exported is dropped and counted in
+ * `switchyard_trace_spans_dropped_total`.
+ */
+import { type Context, context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type ReadableSpan,
+  type Sampler,
+  type Span,
+  type SpanExporter,
+  type SpanProcessor,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { Counter, type Registry } from 'prom-client';
+import type { TracingSettings } from './settings.ts';
+import { setTracingEnabled } from './tracing.ts';
+
+/** Tracing running in this process. */
+export interface TracingHandle {
+  /** Exports what is queued; resolves when done or after the export timeout. */
+  flush(): Promise<void>;
+  /** Flushes (bounded by the export timeout) and turns tracing off again. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/** What {@link startTracing} needs besides the settings. */
+export interface StartTracingOptions {
+  /** The process's Prometheus registry (its `/metrics`): the span counters are added to it. */
+  registry: Registry;
+  /** The hub process's role, a resource attribute (`switchyard.role`). */
+  role: string;
+  /** The hub's version, `service.version`. */
+  version?: string;
+  /** Replaces the OTLP exporter (tests of the queue bound only). */
+  exporter?: SpanExporter;
+}
+
+/**
+ * Counts what the batch processor loses. It sits in front of the SDK's BatchSpanProcessor and
+ * enforces the same queue bound itself (spans handed on and not yet taken by an export), because
+ * the SDK reports its own drops only through an experimental OpenTelemetry-metrics hook; the
+ * exporter wrapper below sees each batch leave the queue and how its export ended.
+ */
+class CountingProcessor implements SpanProcessor {
+  private queued = 0;
+  private readonly inner: BatchSpanProcessor;
+  private readonly queueSize: number;
+  private readonly dropped: Counter<'reason'>;
+
+  constructor(inner: BatchSpanProcessor, queueSize: number, dropped: Counter<'reason'>) {
+    this.inner = inner;
+    this.queueSize = queueSize;
+    this.dropped = dropped;
+  }
+
+  /** Called by the exporter wrapper as a batch leaves the queue. */
+  taken(count: number): void {
+    this.queued = Math.max(0, this.queued - count);
+  }
+
+  onStart(span: Span, parentContext: Context): void {
+    this.inner.onStart(span, parentContext);
+  }
+
+  onEnd(span: ReadableSpan): void {
+    // Unsampled spans never reach the queue (the batch processor skips them too).
+    if ((span.spanContext().traceFlags & 1) === 0) return;
+    if (this.queued >= this.queueSize) {
+      this.dropped.inc({ reason: 'queue_full' });
+      return;
+    }
+    this.queued++;
+    this.inner.onEnd(span);
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+}
+
+function countingExporter(
+  exporter: SpanExporter,
+  onTaken: (count: number) => void,
+  exported: Counter,
+  dropped: Counter<'reason'>,
+): SpanExporter {
+  return {
+    export(spans, resultCallback) {
+      onTaken(spans.length);
+      exporter.export(spans, (result) => {
+        if (result.code === ExportResultCode.SUCCESS) exported.inc(spans.length);
+        else dropped.inc({ reason: 'export_failed' }, spans.length);
+        resultCallback(result);
+      });
+    },
+    shutdown: () => exporter.shutdown(),
+    ...(exporter.forceFlush ? { forceFlush: () => exporter.forceFlush!() } : {}),
+  };
+}
+
+function samplerOf(settings: TracingSettings): Sampler {
+  const root = new TraceIdRatioBasedSampler(settings.sampler.ratio);
+  return settings.sampler.parentBased ? new ParentBasedSampler({ root }) : root;
+}
+
+/** The counters on a registry, made once per registry (a process restarted in tests reuses it). */
+const countersOf = new WeakMap<Registry, { exported: Counter; dropped: Counter<'reason'> }>();
+
+function counters(registry: Registry): { exported: Counter; dropped: Counter<'reason'> } {
+  let c = countersOf.get(registry);
+  if (!c) {
+    c = {
+      exported: new Counter({
+        name: 'switchyard_trace_spans_exported_total',
+        help: 'Spans the OTLP exporter delivered to the collector.',
+        registers: [registry],
+      }),
+      dropped: new Counter({
+        name: 'switchyard_trace_spans_dropped_total',
+        help: 'Spans lost: queue_full (the export queue was full, e.g. the collector is slow or down), export_failed (the collector refused them or could not be reached within the export timeout).',
+        labelNames: ['reason'],
+        registers: [registry],
+      }),
+    };
+    countersOf.set(registry, c);
+  }
+  return c;
+}
+
+let running: TracingHandle | undefined;
+
+/**
+ * Registers the SDK globally and turns the hub's spans on. One per process; a second call while
+ * one runs is refused.
+ *
+ * @example
+ * ```ts
+ * const tracing = await startTracing(settings, { registry: metrics.registry, role: 'worker' });
+ * // ... on stop:
+ * await tracing.shutdown();
+ * ```
+ */
+export async function startTracing(
+  settings: TracingSettings,
+  options: StartTracingOptions,
+): Promise<TracingHandle> {
+  if (running) throw new Error('tracing is already running in this process');
+  const { exported, dropped } = counters(options.registry);
+  const otlp =
+    options.exporter ??
+    new OTLPTraceExporter({
+      ...(settings.url !== undefined ? { url: settings.url } : {}),
+      ...(settings.headers !== undefined ? { headers: settings.headers } : {}),
+      ...(settings.exportTimeoutMs !== undefined ? { timeoutMillis: settings.exportTimeoutMs } : {}),
+      // One export in flight: a slow collector makes the queue fill (and drop), not sockets pile up.
+      concurrencyLimit: 1,
+    });
+  let counting: CountingProcessor | undefined;
+  const exporter = countingExporter(otlp, (n) => counting?.taken(n), exported, dropped);
+  const batch = new BatchSpanProcessor({
+    exporter,
+    maxQueueSize: settings.queueSize,
+    maxExportBatchSize: Math.min(512, settings.queueSize),
+    scheduledDelayMillis: settings.batchDelayMs,
+    exportTimeoutMillis: settings.shutdownTimeoutMs,
+  });
+  counting = new CountingProcessor(batch, settings.queueSize, dropped);
+  const provider = new TracerProvider({
+    sampler: samplerOf(settings),
+    resource: resourceFromAttributes({
+      [ATTR_SERVICE_NAME]: settings.serviceName,
+      ...(options.version ? { [ATTR_SERVICE_VERSION]: options.version } : {}),
+      'service.instance.id': crypto.randomUUID(),
+      'switchyard.role': options.role,
+    }),
+    spanProcessors: [counting],
+  });
+  const contextManager = new AsyncLocalStorageContextManager();
+  contextManager.enable();
+  context.setGlobalContextManager(contextManager);
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
+  setTracingEnabled(true);
+
+  const bounded = (work: Promise<void>): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, settings.shutdownTimeoutMs);
+      timer.unref();
+      work.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      );
+    });
+
+  let stopping: Promise<void> | undefined;
+  const handle: TracingHandle = {
+    flush: () => bounded(provider.forceFlush()),
+    shutdown() {
+      stopping ??= (async () => {
+        setTracingEnabled(false);
+        await bounded(provider.shutdown());
+        trace.disable();
+        propagation.disable();
+        context.disable();
+        running = undefined;
+      })();
+      return stopping;
+    },
+  };
+  running = handle;
+  return handle;
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { resolveTracing, samplerFromEnv, type TracesFileSettings } from './settings.ts';
+
+const base: TracesFileSettings = { queueSize: 2048, batchDelayMs: 1000, exportTimeoutMs: 10_000 };
+
+describe('resolveTracing', () => {
+  it('is off without an endpoint in the file or the environment', () => {
+    expect(resolveTracing(base, {}, 1)).toBeUndefined();
+    expect(resolveTracing(base, { OTEL_TRACES_SAMPLER: 'always_on' }, 1)).toBeUndefined();
+  });
+
+  it('is on with the file endpoint, the env endpoint, or the per-signal env endpoint', () => {
+    expect(resolveTracing({ ...base, endpoint: 'http://c:4318/v1/traces' }, {}, 1)?.url).toBe(
+      'http://c:4318/v1/traces',
+    );
+    // The exporter reads the environment itself: no url is passed, so it appends /v1/traces.
+    const fromEnv = resolveTracing(base, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }, 1);
+    expect(fromEnv).toBeDefined();
+    expect(fromEnv?.url).toBeUndefined();
+    expect(
+      resolveTracing(base, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c/v1/traces' }, 1),
+    ).toBeDefined();
+  });
+
+  it('OTEL_SDK_DISABLED=true turns it off whatever the file says', () => {
+    expect(
+      resolveTracing({ ...base, endpoint: 'http://c:4318/v1/traces' }, { OTEL_SDK_DISABLED: 'true' }, 1),
+    ).toBeUndefined();
+  });
+
+  it('the file sample ratio wins over OTEL_TRACES_SAMPLER, which wins over the default', () => {
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
+      OTEL_TRACES_SAMPLER: 'traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+    };
+    expect(resolveTracing({ ...base, sampleRatio: 0.5 }, env, 1)?.sampler).toEqual({
+      ratio: 0.5,
+      parentBased: true,
+      from: 'file',
+    });
+    expect(resolveTracing(base, env, 1)?.sampler).toEqual({ ratio: 0.25, parentBased: false, from: 'env' });
+    expect(resolveTracing(base, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' }, 1)?.sampler).toEqual({
+      ratio: 1,
+      parentBased: true,
+      from: 'default',
+    });
+  });
+
+  it('passes the file headers on (the exporter merges them over OTEL_EXPORTER_OTLP_HEADERS)', () => {
+    const s = resolveTracing({ ...base, endpoint: 'http://c/v1/traces', headers: { 'x-key': 'k' } }, {}, 1);
+    expect(s?.headers).toEqual({ 'x-key': 'k' });
+  });
+
+  it('leaves the export timeout to OTEL_EXPORTER_OTLP_TIMEOUT when it is set', () => {
+    const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' };
+    expect(resolveTracing(base, on, 1)?.exportTimeoutMs).toBe(10_000);
+    expect(
+      resolveTracing(base, { ...on, OTEL_EXPORTER_OTLP_TIMEOUT: '500' }, 1)?.exportTimeoutMs,
+    ).toBeUndefined();
+  });
+});
+
+describe('samplerFromEnv', () => {
+  it('reads the ratio family and ignores samplers it cannot honour', () => {
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'parentbased_always_off' })).toEqual({
+      ratio: 0,
+      parentBased: true,
+      from: 'env',
+    });
+    expect(
+      samplerFromEnv({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '7' })
+        ?.ratio,
+    ).toBe(1);
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'jaeger_remote' })).toBeUndefined();
+    expect(samplerFromEnv({})).toBeUndefined();
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * What tracing runs with, from `telemetry.traces` of switchyard.yaml and the standard OpenTelemetry
+ * environment variables. The rule is the one `database.url` / `DATABASE_URL` follows: **a value the
+ * file sets wins; the environment fills in what the file leaves out; then the built-in default.**
+ * Tracing is on when an endpoint is known (the file's, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
+ * `OTEL_EXPORTER_OTLP_ENDPOINT`) and `OTEL_SDK_DISABLED` is not `true`; otherwise off.
+ */
+
+/** `telemetry.traces` of the file, resolved (secrets in `headers` already read). */
+export interface TracesFileSettings {
+  /** The OTLP/HTTP traces URL, e.g. `http://collector:4318/v1/traces`. */
+  endpoint?: string;
+  /** Headers sent with every export (API keys: secret references in the file). */
+  headers?: Record<string, string>;
+  /** Share of new traces recorded, 0..1. */
+  sampleRatio?: number;
+  /** Finished spans waiting for export at most; past it spans are dropped (and counted). */
+  queueSize: number;
+  /** Longest wait before a batch of finished spans is exported, ms. */
+  batchDelayMs: number;
+  /** Longest time one export may take (retries included), ms; also the bound on the final flush. */
+  exportTimeoutMs: number;
+}
+
+/** How the tracer provider samples: the ratio of new traces, and whether a parent's decision is followed. */
+export interface SamplerSettings {
+  ratio: number;
+  parentBased: boolean;
+  /** Where the setting came from (shown in the start-up log line). */
+  from: 'file' | 'env' | 'default';
+}
+
+/** Tracing settings ready for `startTracing`. */
+export interface TracingSettings {
+  /**
+   * The traces URL when the file gives it; undefined lets the exporter read the OTLP environment
+   * variables itself (per-signal first, then `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`).
+   */
+  url?: string;
+  /** The file's headers; the exporter merges them over `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS`. */
+  headers?: Record<string, string>;
+  sampler: SamplerSettings;
+  queueSize: number;
+  batchDelayMs: number;
+  /** Undefined when `OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT` is set: the exporter reads it. */
+  exportTimeoutMs?: number;
+  /** The bound on the final flush at shutdown, ms. */
+  shutdownTimeoutMs: number;
+  /** `OTEL_SERVICE_NAME`, else `switchyard`. */
+  serviceName: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function set(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` ask for, when they ask for one this
+ * hub can honour (the ratio family); undefined otherwise.
+ */
+export function samplerFromEnv(env: Env): SamplerSettings | undefined {
+  const name = set(env, 'OTEL_TRACES_SAMPLER')?.toLowerCase();
+  if (name === undefined) return undefined;
+  const arg = Number(set(env, 'OTEL_TRACES_SAMPLER_ARG') ?? '1');
+  const ratio = Number.isFinite(arg) ? Math.min(1, Math.max(0, arg)) : 1;
+  switch (name) {
+    case 'always_on':
+      return { ratio: 1, parentBased: false, from: 'env' };
+    case 'always_off':
+      return { ratio: 0, parentBased: false, from: 'env' };
+    case 'traceidratio':
+      return { ratio, parentBased: false, from: 'env' };
+    case 'parentbased_always_on':
+      return { ratio: 1, parentBased: true, from: 'env' };
+    case 'parentbased_always_off':
+      return { ratio: 0, parentBased: true, from: 'env' };
+    case 'parentbased_traceidratio':
+      return { ratio, parentBased: true, from: 'env' };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The tracing settings, or undefined when tracing is off.
+ *
+ * @example
+ * ```ts
+ * resolveTracing({ queueSize: 2048, batchDelayMs: 1000, exportTimeoutMs: 10000 }, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318' }, 1);
+ * // { sampler: { ratio: 1, parentBased: true, from: 'default' }, ... } (the exporter adds /v1/traces)
+ * ```
+ */
+export function resolveTracing(
+  file: TracesFileSettings,
+  env: Env,
+  defaultSampleRatio: number,
+): TracingSettings | undefined {
+  if (set(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return undefined;
+  const envEndpoint =
+    set(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? set(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (file.endpoint === undefined && envEndpoint === undefined) return undefined;
+  const sampler: SamplerSettings =
+    file.sampleRatio !== undefined
+      ? { ratio: file.sampleRatio, parentBased: true, from: 'file' }
+      : (samplerFromEnv(env) ?? { ratio: defaultSampleRatio, parentBased: true, from: 'default' });
+  const envTimeout = set(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT') ?? set(env, 'OTEL_EXPORTER_OTLP_TIMEOUT');
+  return {
+    ...(file.endpoint !== undefined ? { url: file.endpoint } : {}),
+    ...(file.headers !== undefined && Object.keys(file.headers).length > 0 ? { headers: file.headers } : {}),
+    sampler,
+    queueSize: file.queueSize,
+    batchDelayMs: file.batchDelayMs,
+    ...(envTimeout === undefined ? { exportTimeoutMs: file.exportTimeoutMs } : {}),
+    shutdownTimeoutMs: file.exportTimeoutMs,
+    serviceName: set(env, 'OTEL_SERVICE_NAME') ?? 'switchyard',
+  };
+}

@@ -1,0 +1,241 @@
+/**
+ * The tracing interface the hub's code uses: a handful of functions over `@opentelemetry/api`, so the
+ * pipeline, delivery, gates and commands never touch the SDK. While tracing is off (the default:
+ * {@link startTracing} in `telemetry/sdk.ts` never ran) every function is a branch on one module
+ * flag and calls straight through: no span objects, no context switches, no SDK loaded.
+ *
+ * Tracing is per process, like the OpenTelemetry API it sits on (one global tracer provider,
+ * propagator and context manager); `telemetry/sdk.ts` turns it on and off.
+ *
+ * The trace context crosses the database hand-off as a W3C `traceparent` string stored with the
+ * row (`inbound_messages.traceparent`, `events.traceparent`): {@link currentTraceparent} when the
+ * row is written, {@link withSpan}'s `parent` when a worker picks it up.
+ */
+import {
+  type Attributes,
+  type AttributeValue,
+  type Context,
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+
+export type { Attributes, AttributeValue, Span };
+export { SpanKind };
+
+/** The instrumentation scope name of every span the hub makes. */
+export const TRACER_NAME = '@switchyard/server';
+
+let enabled = false;
+let tracer: Tracer | undefined;
+
+/** Called by `telemetry/sdk.ts` when it registers (or removes) the global tracer provider. */
+export function setTracingEnabled(on: boolean): void {
+  enabled = on;
+  tracer = on ? trace.getTracer(TRACER_NAME) : undefined;
+}
+
+/** Whether this process records traces. */
+export function tracingEnabled(): boolean {
+  return enabled;
+}
+
+/** What a span is made with. */
+export interface SpanOptions {
+  kind?: SpanKind;
+  attributes?: Attributes;
+  /**
+   * A stored W3C `traceparent` to continue (a row written by another process): the span becomes
+   * its child. A missing or malformed value starts a new trace.
+   */
+  parent?: string | null;
+  /** Carrier headers to continue (an inbound request's headers), same rules as `parent`. */
+  parentHeaders?: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** One carrier object reused for extraction: the W3C propagator only reads `traceparent`/`tracestate`. */
+function parentContext(options: SpanOptions): Context {
+  if (options.parentHeaders !== undefined) return propagation.extract(ROOT_CONTEXT, options.parentHeaders);
+  if (options.parent !== undefined) {
+    return options.parent ? propagation.extract(ROOT_CONTEXT, { traceparent: options.parent }) : ROOT_CONTEXT;
+  }
+  return context.active();
+}
+
+/**
+ * Runs `fn` inside a new active span, ended when `fn` settles; a throw or rejection marks the span
+ * as an error (and is rethrown). Off: calls `fn` with no span.
+ *
+ * @example
+ * ```ts
+ * const rows = await withSpan('switchyard.store', { attributes: { 'switchyard.instance': id } }, () =>
+ *   writer.write(batch),
+ * );
+ * ```
+ */
+export function withSpan<T>(name: string, options: SpanOptions, fn: (span: Span | undefined) => T): T {
+  if (!enabled) return fn(undefined);
+  const started = startSpan(name, options)!;
+  const { span } = started;
+  let result: T;
+  try {
+    result = context.with(started.context, fn, undefined, span);
+  } catch (error) {
+    failSpan(span, error);
+    span.end();
+    throw error;
+  }
+  if (result instanceof Promise) {
+    return result.then(
+      (value) => {
+        span.end();
+        return value;
+      },
+      (error: unknown) => {
+        failSpan(span, error);
+        span.end();
+        throw error;
+      },
+    ) as T;
+  }
+  span.end();
+  return result;
+}
+
+/**
+ * Starts a span that the caller ends (for spans that outlive one call, like an HTTP request
+ * between fastify hooks), with the context to run its work in. Off: undefined.
+ *
+ * @example
+ * ```ts
+ * const started = startSpan('POST /hooks/{instance}', { kind: SpanKind.SERVER, parentHeaders: req.headers });
+ * started && context.with(started.context, next);
+ * started?.span.end();
+ * ```
+ */
+export function startSpan(name: string, options: SpanOptions): { span: Span; context: Context } | undefined {
+  if (!enabled) return undefined;
+  const parent = parentContext(options);
+  const span = tracer!.startSpan(
+    name,
+    {
+      kind: options.kind ?? SpanKind.INTERNAL,
+      ...(options.attributes ? { attributes: options.attributes } : {}),
+    },
+    parent,
+  );
+  return { span, context: trace.setSpan(parent, span) };
+}
+
+/** Runs `fn` with `ctx` active (a context from {@link startSpan}); undefined runs it as is. */
+export function runInContext<T>(ctx: Context | undefined, fn: () => T): T {
+  return ctx === undefined ? fn() : context.with(ctx, fn);
+}
+
+/** Records an error on a span: status ERROR with a short message, `error.type` set. */
+export function failSpan(span: Span, error: unknown, type?: string): void {
+  const message = error instanceof Error ? error.message : String(error);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: message.slice(0, 200) });
+  span.setAttribute('error.type', type ?? (error instanceof Error ? error.name : 'error'));
+}
+
+/**
+ * Sets attributes on the active span (a stage adding what it learned, e.g. the attempt's outcome).
+ * Off, or outside a span: nothing.
+ *
+ * @example
+ * ```ts
+ * setSpanAttributes({ 'switchyard.delivery.outcome': 'retry', 'http.response.status_code': 500 });
+ * ```
+ */
+export function setSpanAttributes(attributes: Attributes): void {
+  if (!enabled) return;
+  trace.getSpan(context.active())?.setAttributes(attributes);
+}
+
+/**
+ * The active span's context as a W3C `traceparent` header value, to store with a row another
+ * process picks up (or to send). Undefined when tracing is off or no span is active.
+ *
+ * @example
+ * ```ts
+ * const item = { ...row, traceparent: currentTraceparent() ?? null };
+ * ```
+ */
+export function currentTraceparent(): string | undefined {
+  if (!enabled) return undefined;
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier.traceparent;
+}
+
+/**
+ * Adds `traceparent` (and `tracestate` when there is one) of the active span to outbound headers.
+ * Off: the headers unchanged.
+ *
+ * @example
+ * ```ts
+ * injectTraceContext(headers); // headers.traceparent = '00-<trace id>-<span id>-01'
+ * ```
+ */
+export function injectTraceContext(headers: Record<string, string>): void {
+  if (!enabled) return;
+  propagation.inject(context.active(), headers);
+}
+
+/**
+ * `trace_id` and `span_id` of the active span, for log lines (the pino mixin); an empty object when
+ * tracing is off or no span is active. A fresh object each call: pino merges the line's fields into it.
+ */
+export function logTraceFields(): { trace_id?: string; span_id?: string } {
+  if (!enabled) return {};
+  const span = trace.getSpan(context.active());
+  if (!span) return {};
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
+}
+
+/**
+ * Runs an outbound HTTP call inside a CLIENT span following OpenTelemetry's HTTP client
+ * conventions, with the span's `traceparent` added to `headers`. `statusOf` reads the answer's
+ * status (undefined when none arrived); a status ≥ 400 or a throw marks the span as an error.
+ * Off: calls `fn` with the headers unchanged.
+ *
+ * @example
+ * ```ts
+ * const result = await withClientSpan('POST', url, headers, () => send(headers), (r) => r.status);
+ * ```
+ */
+export function withClientSpan<T>(
+  method: string,
+  url: URL | undefined,
+  headers: Record<string, string>,
+  fn: () => Promise<T>,
+  statusOf: (result: T) => { status?: number; errorType?: string },
+  attributes: Attributes = {},
+): Promise<T> {
+  if (!enabled) return fn();
+  const attrs: Attributes = { 'http.request.method': method, ...attributes };
+  if (url) {
+    // Origin and path only: query strings are where vendors put API keys.
+    attrs['url.full'] = `${url.origin}${url.pathname}`;
+    attrs['server.address'] = url.hostname;
+    attrs['server.port'] = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  }
+  return withSpan(method, { kind: SpanKind.CLIENT, attributes: attrs }, async (span) => {
+    injectTraceContext(headers);
+    const result = await fn();
+    const { status, errorType } = statusOf(result);
+    if (status !== undefined) span?.setAttribute('http.response.status_code', status);
+    if (status === undefined || status >= 400) {
+      span?.setStatus({ code: SpanStatusCode.ERROR });
+      span?.setAttribute('error.type', errorType ?? String(status ?? 'error'));
+    }
+    return result;
+  });
+}
