@@ -308,6 +308,24 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     );
   });
 
+  it('an unknown delivery format, naming the known ones', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    format: fhir-r5\n`,
+      6,
+      'subscriptions[0].format',
+      /cloudevents.*fhir-r4.*fhir-r4-notification/,
+    );
+  });
+
+  it('a FHIR format on a pull subscription', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    format: fhir-r4\n`,
+      5,
+      'subscriptions[0].format',
+      /a pull feed serves CloudEvents/,
+    );
+  });
+
   it('an invalid signing secret, without echoing it', async () => {
     const p = await expectProblem(
       `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    secrets:\n      - \${env:SIGNING}\n`,

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Connector, createAjv, isJsonObject, type JsonObject, type JsonSchema } from '@switchyard/core';
 import { LineCounter, parseDocument } from 'yaml';
+import { isSubscriptionFormat } from '../delivery/formats.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { parseSecret } from '../delivery/sign.ts';
 import { displayPath, type PathSegment, pointerToSegments, positionOf } from './positions.ts';
@@ -619,6 +620,7 @@ function resolveConfig(
       kind: s.kind === 'pull' ? 'pull' : 'webhook',
       events: list(s.events).map(String),
       contentType: s.contentType === 'application/json' ? 'application/json' : 'application/cloudevents+json',
+      format: isSubscriptionFormat(s.format) ? s.format : CONFIG_DEFAULTS.subscription.format,
       retryScheduleMs: (schedule.length > 0 ? schedule : CONFIG_DEFAULTS.subscription.retrySchedule).map(
         (d) => configDurationMs(d)!,
       ),

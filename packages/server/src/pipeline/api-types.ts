@@ -1,6 +1,7 @@
 /** The public shapes of the hub API (what `createHub()` returns and takes). */
 import type { Connector, EventEnvelope, JsonObject, JsonValue, VendorHttp } from '@switchyard/core';
 import type pino from 'pino';
+import type { SubscriptionFormat } from '../delivery/formats.ts';
 import type { GateResponder } from './ingest.ts';
 import type { AfterNormalize, MarkEchoes } from './normalize.ts';
 import type { PipelineOptions } from './runtime.ts';
@@ -117,6 +118,11 @@ export interface SubscriptionInput {
    */
   secrets?: string[];
   contentType?: ContentType;
+  /**
+   * The delivery body: `cloudevents` (default), `fhir-r4` (the entity's FHIR R4 resource) or
+   * `fhir-r4-notification` (a Subscriptions Backport notification Bundle). Webhooks only.
+   */
+  format?: SubscriptionFormat;
   timeoutMs?: number;
   /** Ms to wait before each attempt (its length = attempts). Default: the hub's schedule. */
   retryScheduleMs?: number[] | null;
@@ -140,6 +146,7 @@ export interface Subscription {
   sources: string[] | null;
   secrets: SecretInfo[];
   contentType: ContentType;
+  format: SubscriptionFormat;
   timeoutMs: number;
   retryScheduleMs: number[] | null;
   rateLimit: JsonValue | null;

@@ -705,6 +705,16 @@ create index inbound_due_idx on switchyard.inbound_messages
   ((greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)))) where status = 'received';
 `,
   },
+  {
+    version: 17,
+    name: 'subscription format',
+    // The body format of a subscription's deliveries (delivery/formats.ts, docs/delivery.md):
+    // CloudEvents, or FHIR R4 (the resource, or a Subscriptions Backport notification Bundle).
+    sql: `
+alter table switchyard.subscriptions add column format text not null default 'cloudevents'
+  check (format in ('cloudevents', 'fhir-r4', 'fhir-r4-notification'));
+`,
+  },
 ];
 
 /**

@@ -5,6 +5,7 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
+import type { SubscriptionFormat } from '../delivery/formats.ts';
 import type { Executor } from './db.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -94,6 +95,7 @@ export interface SubscriptionRow {
   sources: string[] | null;
   secrets: StoredSecret[];
   content_type: 'application/cloudevents+json' | 'application/json';
+  format: SubscriptionFormat;
   timeout_ms: number;
   retry_schedule_ms: number[] | null;
   rate_limit: JsonValue | null;
@@ -881,6 +883,7 @@ export interface SubscriptionValues {
   sources: string[] | null;
   secrets: StoredSecret[];
   contentType: string;
+  format: SubscriptionFormat;
   timeoutMs: number;
   retryScheduleMs: number[] | null;
   rateLimit: JsonValue | null;
@@ -898,10 +901,10 @@ export async function insertSubscription(
   v: SubscriptionValues,
 ): Promise<SubscriptionRow> {
   const row = await first<SubscriptionRow>(
-    sql`insert into switchyard.subscriptions (id, kind, url, event_types, sources, secrets, content_type, timeout_ms,
+    sql`insert into switchyard.subscriptions (id, kind, url, event_types, sources, secrets, content_type, format, timeout_ms,
           retry_schedule_ms, rate_limit, ordering, approver, approver_filters, allow_private_addresses,
           disable_after_consecutive_dead, managed_by)
-        values (${id}, ${v.kind}, ${v.url}, ${v.eventTypes}::text[], ${v.sources}::text[], ${json(v.secrets)}, ${v.contentType},
+        values (${id}, ${v.kind}, ${v.url}, ${v.eventTypes}::text[], ${v.sources}::text[], ${json(v.secrets)}, ${v.contentType}, ${v.format},
           ${v.timeoutMs}, ${v.retryScheduleMs}::integer[], ${json(v.rateLimit)}, ${v.ordering}, ${v.approver},
           ${json(v.approverFilters)}, ${v.allowPrivateAddresses}, ${v.disableAfterConsecutiveDead}, ${v.managedBy})
         returning *`,
@@ -917,7 +920,7 @@ export async function updateSubscription(
 ): Promise<SubscriptionRow | undefined> {
   return first<SubscriptionRow>(
     sql`update switchyard.subscriptions set kind = ${v.kind}, url = ${v.url}, event_types = ${v.eventTypes}::text[],
-          sources = ${v.sources}::text[], secrets = ${json(v.secrets)}, content_type = ${v.contentType}, timeout_ms = ${v.timeoutMs},
+          sources = ${v.sources}::text[], secrets = ${json(v.secrets)}, content_type = ${v.contentType}, format = ${v.format}, timeout_ms = ${v.timeoutMs},
           retry_schedule_ms = ${v.retryScheduleMs}::integer[], rate_limit = ${json(v.rateLimit)}, ordering = ${v.ordering},
           approver = ${v.approver}, approver_filters = ${json(v.approverFilters)},
           allow_private_addresses = ${v.allowPrivateAddresses},
