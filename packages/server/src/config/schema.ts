@@ -20,7 +20,7 @@ export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$';
 const SIZE_PATTERN = '^[0-9]+(b|kb|mb|gb)$';
 const ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
 /** `*`, `appointment.*`, `appointment.created`. */
-const EVENT_FILTER_PATTERN = '^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*(\\.\\*)?)$';
+export const EVENT_FILTER_PATTERN = '^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*(\\.\\*)?)$';
 const ID_MESSAGE =
   'must be an id: 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit';
 const EVENT_FILTER_MESSAGE =

@@ -1,6 +1,8 @@
+import type { EventEnvelope } from '@switchyard/core';
 import { type PostWebhookResult, postWebhook } from '../delivery/http-post.ts';
 import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
 import { signPayload } from '../delivery/sign.ts';
+import { FHIR_CONTENT_TYPE, type FhirDelivery, renderFhirDelivery } from '../fhir/render.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -8,9 +10,32 @@ import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './runtime.ts';
 import type { TickResult } from './wake.ts';
 
-/** The body a subscriber receives: the stored envelope plus its feed position. */
+/** The body a CloudEvents subscriber receives: the stored envelope plus its feed position. */
 export function deliveryBody(event: q.EventRow): string {
   return JSON.stringify({ ...event.envelope, sequence: event.sequence });
+}
+
+/**
+ * What to send for one delivery: the CloudEvent, or for a FHIR subscription the rendering of
+ * fhir/render.ts (built now, from the stored event: see docs/fhir.md, "Delivery formats").
+ */
+function renderDelivery(
+  work: q.DeliveryWork & { event: q.EventRow },
+): { kind: 'body'; body: string; contentType: string } | FhirDelivery {
+  const { delivery: d, subscription: sub, event } = work;
+  if (sub.format === 'cloudevents') {
+    return { kind: 'body', body: deliveryBody(event), contentType: sub.content_type };
+  }
+  const rendered = renderFhirDelivery({
+    format: sub.format,
+    event: event.envelope as unknown as EventEnvelope,
+    subscriptionId: sub.id,
+    deliveryId: d.id,
+    createdAt: new Date(d.created_at),
+    notificationNumber: d.notification_number === null ? null : String(d.notification_number),
+    eventsSinceSubscriptionStart: sub.notification_events,
+  });
+  return rendered.kind === 'body' ? { ...rendered, contentType: FHIR_CONTENT_TYPE } : rendered;
 }
 
 /**
@@ -47,13 +72,15 @@ export function activeSecrets(rt: Runtime, sub: q.SubscriptionRow, now = Date.no
 
 /**
  * One signed POST of `body` to the subscription's URL, with its timeout and destination policy.
- * Shared by the deliver worker and `sendTestEvent`.
+ * Shared by the deliver worker and `sendTestEvent`. `contentType` defaults to the subscription's
+ * (a FHIR delivery sends `application/fhir+json`).
  */
 export async function postSigned(
   rt: Runtime,
   sub: q.SubscriptionRow,
   eventId: string,
   body: string,
+  contentType: string = sub.content_type,
 ): Promise<PostWebhookResult> {
   const secrets = activeSecrets(rt, sub);
   const signature =
@@ -62,7 +89,7 @@ export async function postSigned(
       : { 'webhook-id': eventId, 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) };
   return postWebhook({
     url: sub.url ?? '',
-    headers: { ...signature, 'content-type': sub.content_type },
+    headers: { ...signature, 'content-type': contentType },
     body,
     timeoutMs: sub.timeout_ms,
     maxResponseBytes: rt.options.maxResponseSnippetBytes,
@@ -231,6 +258,7 @@ export class Deliverer {
     }
     const startedAt = new Date();
     let result: PostWebhookResult;
+    let invalid = false;
     if (!event) {
       result = {
         ok: false,
@@ -239,12 +267,31 @@ export class Deliverer {
         errorKind: 'ssrf',
       };
     } else {
-      result = await postSigned(rt, sub, event.id, deliveryBody(event));
+      const rendered = renderDelivery({ ...work, event });
+      if (rendered.kind === 'none') {
+        // Nothing to send (a replay of an event with no FHIR meaning): not an attempt.
+        await q.finishDelivery(rt.db, d.id, token, {
+          status: 'skipped',
+          statusCode: null,
+          error: rendered.reason,
+          attempts: d.attempts - 1,
+        });
+        rt.wakeDeliver();
+        return;
+      }
+      if (rendered.kind === 'invalid') {
+        // Never sent half-formed: dead at once with the validator's message, replayable once fixed.
+        invalid = true;
+        result = { ok: false, latencyMs: 0, error: rendered.error };
+      } else {
+        result = await postSigned(rt, sub, event.id, rendered.body, rendered.contentType);
+      }
     }
 
     const schedule = scheduleOf(rt, sub);
     let outcome: 'succeeded' | 'retry' | 'dead' | 'gone';
-    if (result.ok) outcome = 'succeeded';
+    if (invalid) outcome = 'dead';
+    else if (result.ok) outcome = 'succeeded';
     else if (result.status === 410) outcome = 'gone';
     else if (d.attempts < schedule.length && event) outcome = 'retry';
     else outcome = 'dead';
@@ -300,9 +347,11 @@ export class Deliverer {
           await q.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
           disabledNow = true;
         } else {
-          const count = await q.bumpConsecutiveDead(trx, sub.id);
           if (sub.ordering === 'hold') await q.holdSubject(trx, sub.id, d.subject, d.event_sequence);
           else await q.notify(trx, q.CHANNEL_DELIVER);
+          // A resource the hub could not build validly says nothing about the subscriber's endpoint.
+          if (invalid) return;
+          const count = await q.bumpConsecutiveDead(trx, sub.id);
           if (count >= (sub.disable_after_consecutive_dead ?? rt.options.disableAfterConsecutiveDead)) {
             await q.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
             disabledNow = true;

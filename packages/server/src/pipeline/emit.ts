@@ -5,6 +5,7 @@
  */
 import { type EventEnvelope, SwitchyardError, validateEvent } from '@switchyard/core';
 import { sql } from 'kysely';
+import { hasFhirMeaning } from '../fhir/subscription.ts';
 import type { Executor } from '../storage/db.ts';
 import { fanOutStoredEvents } from '../storage/queries.ts';
 
@@ -12,8 +13,8 @@ import { fanOutStoredEvents } from '../storage/queries.ts';
  * Validates, stores and fans out hub-made events in one statement; an event id already stored is
  * skipped (a repeated call is a no-op). The fan-out matches subscriptions as for normalized events
  * (`commitNormalized` in storage/queries.ts): type patterns (exact, `entity.*`, `*`), optional
- * source list, active webhook subscriptions only, `held` behind a dead delivery under `hold`.
- * Returns how many deliveries were created (the deliver workers are woken by NOTIFY at commit).
+ * source list, active webhook subscriptions only, FHIR subscriptions only for events with a FHIR
+ * meaning, `held` behind a dead delivery under `hold`. Returns how many deliveries were created (the deliver workers are woken by NOTIFY at commit).
  *
  * @example
  * ```ts
@@ -39,15 +40,17 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
     with input as (
       select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
         ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
-        ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e))}::jsonb[])
-        with ordinality as t(id, type, source, subject, time, envelope, ord)),
-    stored as (
+        ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e))}::jsonb[],
+        ${events.map((e) => hasFhirMeaning(e))}::boolean[])
+        with ordinality as t(id, type, source, subject, time, envelope, fhir, ord)),
+    inserted as (
       insert into switchyard.events (id, type, source, subject, time, envelope)
       select id, type, source, subject, time, envelope from input
       where not exists (select 1 from switchyard.events x where x.id = input.id)
       order by ord
       on conflict (id) do nothing
       returning id, type, source, subject, sequence),
+    stored as (select i.*, t.fhir from inserted i join input t on t.id = i.id),
     ${fanOutStoredEvents()}
     select (select count(*) from fanned) as fanned, (select count(*) from woken) as woken`.execute(db);
   return Number(r.rows[0]?.fanned ?? 0);

@@ -713,6 +713,12 @@ create index inbound_due_idx on switchyard.inbound_messages
     sql: `
 alter table switchyard.subscriptions add column format text not null default 'cloudevents'
   check (format in ('cloudevents', 'fhir-r4', 'fhir-r4-notification'));
+-- fhir-r4-notification: the subscription's own event counter (the Backport IG's
+-- events-since-subscription-start), advanced by the fan-out in its statement, and each delivery's
+-- event-number from it (kept by a replay of that delivery). Gapless: numbers are drawn only for
+-- deliveries the same statement inserts.
+alter table switchyard.subscriptions add column notification_events bigint not null default 0;
+alter table switchyard.deliveries add column notification_number bigint;
 `,
   },
 ];

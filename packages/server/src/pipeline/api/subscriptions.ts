@@ -3,6 +3,7 @@ import { isSubscriptionFormat, SUBSCRIPTION_FORMATS } from '../../delivery/forma
 import { validateSchedule } from '../../delivery/retry-schedule.ts';
 import { secretHint } from '../../delivery/secret-box.ts';
 import { generateSecret, isValidSecret } from '../../delivery/sign.ts';
+import { fhirFilterProblem } from '../../fhir/subscription.ts';
 import * as q from '../../storage/queries.ts';
 import type { Subscription, SubscriptionInput } from '../api-types.ts';
 import { invalidTypePatterns } from '../fanout.ts';
@@ -72,6 +73,10 @@ function subscriptionValues(
     // The pull feed serves CloudEvents; a FHIR client reads current state from /fhir/r4 instead
     // (docs/delivery.md, "Formats").
     throw invalid(`format ${format} is for webhook subscriptions; a pull feed serves CloudEvents`);
+  }
+  if (format !== 'cloudevents') {
+    const problem = fhirFilterProblem(eventTypes);
+    if (problem) throw invalid(problem, { format, eventTypes });
   }
   const deadLimit =
     input.disableAfterConsecutiveDead === undefined
