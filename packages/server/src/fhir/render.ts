@@ -80,7 +80,10 @@ export function renderFhirDelivery(input: FhirDeliveryInput): FhirDelivery {
 
   if (input.notificationNumber === null) {
     // Only a delivery made before its subscription became a notification subscription lacks one.
-    return { kind: 'invalid', error: 'the delivery has no event number (made before format was fhir-r4-notification)' };
+    return {
+      kind: 'invalid',
+      error: 'the delivery has no event number (made before format was fhir-r4-notification)',
+    };
   }
   const bundle = notificationBundle({
     subscriptionId: input.subscriptionId,

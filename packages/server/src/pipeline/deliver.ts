@@ -21,7 +21,7 @@ export function deliveryBody(event: q.EventRow): string {
  */
 function renderDelivery(
   work: q.DeliveryWork & { event: q.EventRow },
-): { kind: 'body'; body: string; contentType: string } | FhirDelivery {
+): { kind: 'body'; body: string; contentType: string } | Exclude<FhirDelivery, { kind: 'body' }> {
   const { delivery: d, subscription: sub, event } = work;
   if (sub.format === 'cloudevents') {
     return { kind: 'body', body: deliveryBody(event), contentType: sub.content_type };
