@@ -326,6 +326,19 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     );
   });
 
+  it('a FHIR subscription filter pattern that can only match types with no FHIR meaning', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    format: fhir-r4\n    events: ["appointment.*", "asset.*"]\n`,
+      7,
+      'subscriptions[0].events[1]',
+      /can only match event types with no FHIR meaning, so format fhir-r4 would never deliver it/,
+    );
+    const { result } = await load(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    events: ["asset.*"]\n`,
+    );
+    expect(result.ok).toBe(true);
+  });
+
   it('an invalid signing secret, without echoing it', async () => {
     const p = await expectProblem(
       `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    secrets:\n      - \${env:SIGNING}\n`,

@@ -103,4 +103,38 @@ describe('subscription format through the admin API', () => {
       'cloudevents',
     );
   });
+
+  it('refuses a FHIR subscription whose filter has a pattern that can only match types with no FHIR meaning', async () => {
+    const assets = await call(server.base, 'POST', '/v1/subscriptions', {
+      body: { url: 'https://ehr.example/h', format: 'fhir-r4', eventTypes: ['appointment.*', 'asset.*'] },
+    });
+    expect(assets.status).toBe(422);
+    expect(assets.json.code).toBe('SY_PIPELINE_INVALID_INPUT');
+    expect(assets.json.detail).toMatch(
+      /^eventTypes asset\.\* can only match event types with no FHIR meaning; FHIR types: appointment\.created/,
+    );
+    const commands = await call(server.base, 'POST', '/v1/subscriptions', {
+      body: {
+        url: 'https://ehr.example/h',
+        format: 'fhir-r4-notification',
+        eventTypes: ['command.succeeded'],
+      },
+    });
+    expect(commands.status).toBe(422);
+    // The same filter is fine for CloudEvents, and switching such a subscription to FHIR is refused.
+    const plain = await call(server.base, 'POST', '/v1/subscriptions', {
+      body: { id: 'catalog', url: 'https://pim.example/h', eventTypes: ['asset.*'] },
+    });
+    expect(plain.status).toBe(201);
+    const switched = await call(server.base, 'PATCH', '/v1/subscriptions/catalog', {
+      body: { format: 'fhir-r4' },
+    });
+    expect(switched.status).toBe(422);
+    expect((await call(server.base, 'GET', '/v1/subscriptions/catalog')).json.format).toBe('cloudevents');
+    // document.* can map (clinical notes), so it is accepted.
+    const notes = await call(server.base, 'POST', '/v1/subscriptions', {
+      body: { url: 'https://ehr.example/notes', format: 'fhir-r4', eventTypes: ['document.*'] },
+    });
+    expect(notes.status).toBe(201);
+  });
 });
