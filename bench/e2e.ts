@@ -8,7 +8,7 @@ import { type BenchOptions, type BenchResult, mib, row, waitUntil } from './lib/
 import { HUB_ENTRY, PGBOSS_ENTRY, withChild } from './lib/scenario.ts';
 import { startFastSubscriber } from './lib/subscriber.ts';
 
-interface HubRun {
+export interface HubRun {
   eventsPerSecond: number;
   deliveriesPerSecond: number;
   ingestSeconds: number;
@@ -16,12 +16,21 @@ interface HubRun {
   rss: number;
 }
 
-async function hubRun(options: BenchOptions, events: number, subscriptions: number): Promise<HubRun> {
+/**
+ * One hub in a child process, `subscriptions` webhook subscriptions of one body `format` to a fast
+ * subscriber; events/s from the first push to the last 2xx after a warm-up. Also used by bench/fhir.ts.
+ */
+export async function hubRun(
+  options: BenchOptions,
+  events: number,
+  subscriptions: number,
+  format = 'cloudevents',
+): Promise<HubRun> {
   const subscriber = await startFastSubscriber();
   try {
     return await withChild(options.adminUrl, HUB_ENTRY, async (child) => {
       const { port } = await child.call<{ port: number }>('start', {});
-      await child.call('subscribe', subscriber.url, subscriptions);
+      await child.call('subscribe', subscriber.url, subscriptions, format);
       // Warm-up: JIT, pools, plans and table statistics before the clock starts.
       const warm = Math.min(500, events);
       await cannon({ url: hookUrl(port), amount: warm, tag: 1 });

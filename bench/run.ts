@@ -3,7 +3,7 @@
  * machine, prints a table and (for a full, unfiltered run, or with --out) writes
  * docs/benchmarks.md. Every figure sits beside a baseline measured in the same run.
  *
- * Scenarios: ingest, e2e, latency, gates (when bench/gates.ts exists), commands, backlog, ordered, onekey.
+ * Scenarios: ingest, e2e, latency, gates (when bench/gates.ts exists), commands, backlog, ordered, onekey, fhir.
  * `--quick` shrinks every count: a smoke test of the harness, not figures to quote.
  */
 import { execFileSync } from 'node:child_process';
@@ -23,6 +23,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'backlog', file: './backlog.ts' },
   { name: 'ordered', file: './ordered.ts' },
   { name: 'onekey', file: './onekey.ts' },
+  { name: 'fhir', file: './fhir.ts' },
 ];
 
 const args = process.argv.slice(2);
