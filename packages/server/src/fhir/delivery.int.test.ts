@@ -327,6 +327,52 @@ describe('FHIR deliveries of every connector’s fixtures', () => {
   });
 });
 
+describe('replays of FHIR deliveries', () => {
+  it('keep a notification’s event number; replay-since sends only events with a FHIR meaning', async () => {
+    const eventNumber = (bundle: Bundle) =>
+      (
+        bundle.entry?.[0]?.resource as {
+          parameter?: Array<{ name: string; part?: Array<{ name: string; valueString?: string }> }>;
+        }
+      ).parameter
+        ?.find((p) => p.name === 'notification-event')
+        ?.part?.find((p) => p.name === 'event-number')?.valueString;
+    const first = fhirEvents[0]!;
+    const original = ehr.requests.find((r) => r.path === '/ehr-notify' && r.webhookId === first.id)!;
+    const [delivery] = (await e2e.hub.deliveries.list({ subscriptionId: 'ehr-notify', eventId: first.id }))
+      .items;
+    const before = ehr.requests.length;
+    await e2e.hub.deliveries.replay(delivery!.id);
+    const again = await ehr.waitFor(
+      (r) => r.index >= before && r.path === '/ehr-notify' && r.webhookId === first.id,
+      20_000,
+    );
+    expect(eventNumber(again.json as Bundle)).toBe(eventNumber(original.json as Bundle));
+
+    // Every event since the start, again: the FHIR subscription gets the FHIR events only (not the
+    // Quable catalog documents, whose type can map), each with its first event number.
+    const { replayed } = await e2e.hub.deliveries.replaySince('ehr-notify', new Date(0));
+    expect(replayed).toBe(fhirEvents.length);
+    const replays = await eventually(
+      async () => {
+        const page = await e2e.hub.deliveries.list({ subscriptionId: 'ehr-notify', limit: 500 });
+        const mine = page.items.filter((d) => d.reason === 'replay');
+        return mine.length === fhirEvents.length + 1 && mine.every((d) => d.status === 'succeeded')
+          ? mine
+          : undefined;
+      },
+      'the replays delivered',
+      60_000,
+    );
+    expect(new Set(replays.map((d) => d.eventId))).toEqual(new Set(fhirEvents.map((e) => e.id)));
+    for (const event of fhirEvents) {
+      const sent = ehr.requests.filter((r) => r.path === '/ehr-notify' && r.webhookId === event.id);
+      expect(new Set(sent.map((r) => eventNumber(r.json as Bundle))).size, event.type).toBe(1);
+    }
+    expect(receiver.missing('Subscription/ehr-notify')).toEqual([]);
+  }, 90_000);
+});
+
 describe('a resource that fails validation at delivery time', () => {
   it('makes the FHIR delivery dead with the validator’s message; nothing is sent, the subscription stays enabled', async () => {
     await e2e.hub.instances.upsert({

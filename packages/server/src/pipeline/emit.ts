@@ -43,14 +43,13 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
         ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e))}::jsonb[],
         ${events.map((e) => hasFhirMeaning(e))}::boolean[])
         with ordinality as t(id, type, source, subject, time, envelope, fhir, ord)),
-    inserted as (
-      insert into switchyard.events (id, type, source, subject, time, envelope)
-      select id, type, source, subject, time, envelope from input
+    stored as (
+      insert into switchyard.events (id, type, source, subject, time, envelope, fhir)
+      select id, type, source, subject, time, envelope, fhir from input
       where not exists (select 1 from switchyard.events x where x.id = input.id)
       order by ord
       on conflict (id) do nothing
-      returning id, type, source, subject, sequence),
-    stored as (select i.*, t.fhir from inserted i join input t on t.id = i.id),
+      returning id, type, source, subject, sequence, fhir),
     ${fanOutStoredEvents()}
     select (select count(*) from fanned) as fanned, (select count(*) from woken) as woken`.execute(db);
   return Number(r.rows[0]?.fanned ?? 0);

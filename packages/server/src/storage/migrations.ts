@@ -719,6 +719,10 @@ alter table switchyard.subscriptions add column format text not null default 'cl
 -- deliveries the same statement inserts.
 alter table switchyard.subscriptions add column notification_events bigint not null default 0;
 alter table switchyard.deliveries add column notification_number bigint;
+-- Whether the event has a FHIR meaning (fhir/subscription.ts hasFhirMeaning), computed when it is
+-- stored: the fan-out and "replay since" send FHIR subscriptions only such events. Null for events
+-- stored before (replays then go by type).
+alter table switchyard.events add column fhir boolean;
 `,
   },
 ];

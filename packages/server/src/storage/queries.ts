@@ -76,6 +76,8 @@ export interface EventRow {
   time: Date;
   envelope: Record<string, JsonValue>;
   inbound_message_id: string | null;
+  /** The event has a FHIR meaning (null: stored before this was recorded). */
+  fhir: boolean | null;
   created_at: Date;
 }
 
@@ -1057,14 +1059,13 @@ export async function commitNormalized(
             and not exists (select 1 from switchyard.events x where x.id = i.id)),
         drawn as (select nextval(pg_get_serial_sequence('switchyard.events', 'sequence')) as sequence from fresh),
         numbered as (select sequence, row_number() over (order by sequence) as rn from drawn),
-        inserted as (
-          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id)
-          select n.sequence, f.id, f.type, f.source, f.subject, f.time, f.envelope, f.inbound_message_id
+        stored as (
+          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id, fhir)
+          select n.sequence, f.id, f.type, f.source, f.subject, f.time, f.envelope, f.inbound_message_id, f.fhir
           from fresh f join numbered n on n.rn = f.rn
           order by n.sequence
           on conflict (id) do nothing
-          returning id, type, source, subject, sequence),
-        stored as (select i.*, f.fhir from inserted i join fresh f on f.id = i.id),
+          returning id, type, source, subject, sequence, fhir),
         ${fanOutStoredEvents()}
         select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
           (select count(*) from woken) as woken`,
@@ -1127,7 +1128,8 @@ export async function claimDeliveryWork(
         select c.*, to_jsonb(s.*) as sub,
           case when e.id is null then null
                else jsonb_build_object('sequence', e.sequence::text, 'id', e.id, 'type', e.type, 'source', e.source,
-                      'subject', e.subject, 'envelope', e.envelope, 'inbound_message_id', e.inbound_message_id) end as ev
+                      'subject', e.subject, 'envelope', e.envelope, 'inbound_message_id', e.inbound_message_id,
+                      'fhir', e.fhir) end as ev
         from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
         left join switchyard.events e on e.id = c.event_id`,
     db,
@@ -1442,8 +1444,9 @@ export async function listDeadUnsuperseded(db: Executor, subscriptionId: string)
 
 /**
  * Replays every event matching the subscription since a time (or after a sequence) as new
- * deliveries. A FHIR subscription gets only event types that map to FHIR (a catalog document of such
- * a type is skipped at delivery). A `fhir-r4-notification` replay keeps the event number of the
+ * deliveries. A FHIR subscription gets only events with a FHIR meaning (`events.fhir`; an event
+ * stored before that column existed goes by its type, and is skipped at delivery if it turns out to
+ * be a catalog document). A `fhir-r4-notification` replay keeps the event number of the
  * event's original delivery; an event the subscription never had draws a new one from its counter.
  */
 export async function insertReplaysSince(
@@ -1458,7 +1461,8 @@ export async function insertReplaysSince(
            where d.subscription_id = ${sub.id} and d.event_id = e.id and d.reason = 'fanout') as known
         from switchyard.events e
         where ${matches(sub.event_types, sub.sources)}
-          and (${sub.format} = 'cloudevents' or e.type = any(${[...FHIR_EVENT_TYPES]}::text[]))
+          and (${sub.format} = 'cloudevents'
+            or coalesce(e.fhir, e.type = any(${[...FHIR_EVENT_TYPES]}::text[])))
           and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
           and (${f.afterSequence ?? null}::bigint is null or e.sequence > ${f.afterSequence ?? null}::bigint)),
       fresh as (
@@ -1596,8 +1600,8 @@ export async function analyzeTable(db: Executor, table: BusyTable): Promise<void
 
 /**
  * The fan-out of freshly stored events, as CTEs to follow a `stored` CTE that returns
- * `(id, type, source, subject, sequence, fhir)` (`fhir`: the event has a FHIR meaning,
- * `hasFhirMeaning` of fhir/subscription.ts): one delivery per matching webhook subscription (`held`
+ * `(id, type, source, subject, sequence, fhir)` (`events.fhir`: the event has a FHIR meaning,
+ * `hasFhirMeaning` of fhir/subscription.ts, computed when it is stored): one delivery per matching webhook subscription (`held`
  * behind a dead, unreplayed delivery of the same subject when the subscription holds), then one
  * NOTIFY to the deliver workers when anything was fanned. Defines `fanned` and `woken`; one
  * definition for the normalize commit and for hub-made events (pipeline/emit.ts).
