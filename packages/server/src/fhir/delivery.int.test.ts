@@ -6,7 +6,7 @@
  * validators (@medplum/core with all R4 definitions, and the official fhir.schema.json), and each
  * notification is read by a Subscriptions Backport receiver written from the guide's examples.
  */
-import type { Bundle, Resource } from '@medplum/fhirtypes';
+import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
 import bookingbug from '@switchyard/connector-bookingbug';
 import clockwisemd from '@switchyard/connector-clockwisemd';
 import docplanner from '@switchyard/connector-docplanner';
@@ -329,14 +329,11 @@ describe('FHIR deliveries of every connector’s fixtures', () => {
 
 describe('replays of FHIR deliveries', () => {
   it('keep a notification’s event number; replay-since sends only events with a FHIR meaning', async () => {
-    const eventNumber = (bundle: Bundle) =>
-      (
-        bundle.entry?.[0]?.resource as {
-          parameter?: Array<{ name: string; part?: Array<{ name: string; valueString?: string }> }>;
-        }
-      ).parameter
-        ?.find((p) => p.name === 'notification-event')
-        ?.part?.find((p) => p.name === 'event-number')?.valueString;
+    const eventNumber = (bundle: Bundle) => {
+      const status = bundle.entry?.[0]?.resource as Parameters | undefined;
+      const event = status?.parameter?.find((p) => p.name === 'notification-event');
+      return event?.part?.find((p) => p.name === 'event-number')?.valueString;
+    };
     const first = fhirEvents[0]!;
     const original = ehr.requests.find((r) => r.path === '/ehr-notify' && r.webhookId === first.id)!;
     const [delivery] = (await e2e.hub.deliveries.list({ subscriptionId: 'ehr-notify', eventId: first.id }))
