@@ -273,6 +273,65 @@ describe('GET /fhir/r4', () => {
   });
 });
 
+describe('read tokens', () => {
+  async function createToken(subscriptionId: string) {
+    const res = await fetch(`${e2e.baseUrl}/v1/subscriptions/${subscriptionId}/fhir-read-token`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    return { status: res.status, body: (await res.json()) as { token: string; hint: string } };
+  }
+
+  it('are created through the subscriptions API, shown once and stored hashed', async () => {
+    await e2e.hub.subscriptions.create({
+      id: 'ehr-other',
+      url: 'http://127.0.0.1:9/none',
+      eventTypes: ['appointment.*'],
+      sources: ['other-dp'],
+      allowPrivateAddresses: true,
+    });
+    const created = await createToken('ehr-other');
+    expect(created.status).toBe(201);
+    expect(created.body.token).toMatch(/^syfhir_/);
+    const stored = await sql<{ token_hash: string }>`select token_hash from switchyard.fhir_read_tokens
+      where subscription_id = 'ehr-other'`.execute(e2e.hub.services.db);
+    expect(stored.rows[0]?.token_hash).not.toContain(created.body.token);
+    expect(JSON.stringify(stored.rows)).not.toContain(created.body.token.slice(7));
+    expect((await createToken('no-such-subscription')).status).toBe(404);
+  });
+
+  it("see only the instances and types their subscription covers; another instance's entity is 404", async () => {
+    const { body } = await createToken('ehr-other');
+    const own = '00000000-0000-4000-a000-000000000001';
+    const read = await get(`/fhir/r4/Appointment/${own}`, body.token);
+    expect(read.status).toBe(200);
+    // The docplanner-main appointment exists, but not for this token: the same 404 as an unknown id.
+    const foreign = await get(`/fhir/r4/Appointment/${APPT}`, body.token);
+    expectOutcome(foreign, 404, 'not-found');
+    expect(JSON.stringify(foreign.body)).not.toContain('docplanner-main');
+    const search = await get('/fhir/r4/Appointment?patient-identifier=p-77&_count=100', body.token);
+    expect(((search.body as Bundle).entry ?? []).map((e) => e.resource!.id)).not.toContain(APPT);
+    expect((search.body as Bundle).entry).toHaveLength(5);
+    // Its filter has no document type: clinical notes are not its to read.
+    const notes = await get('/fhir/r4/DocumentReference?patient-identifier=50', body.token);
+    expect((notes.body as Bundle).entry ?? []).toEqual([]);
+  });
+
+  it('stop working when rotated or revoked', async () => {
+    const first = (await createToken('ehr-other')).body.token;
+    const second = (await createToken('ehr-other')).body.token;
+    const own = '00000000-0000-4000-a000-000000000001';
+    expectOutcome(await get(`/fhir/r4/Appointment/${own}`, first), 401, 'login');
+    expect((await get(`/fhir/r4/Appointment/${own}`, second)).status).toBe(200);
+    const res = await fetch(`${e2e.baseUrl}/v1/subscriptions/ehr-other/fhir-read-token`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    expect(res.status).toBe(204);
+    expectOutcome(await get(`/fhir/r4/Appointment/${own}`, second), 401, 'login');
+  });
+});
+
 describe('errors are OperationOutcomes', () => {
   it('401 without a token or with a wrong one', async () => {
     expectOutcome(await get(`/fhir/r4/Appointment/${APPT}`, null), 401, 'login');

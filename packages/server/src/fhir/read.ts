@@ -8,14 +8,7 @@ import type { Bundle, BundleEntry, CapabilityStatement, OperationOutcome } from 
 import { SwitchyardError } from '@switchyard/core';
 import type { FhirEntity, FhirReadHost, ReadTokenOwner } from './host.ts';
 import { FHIR_MAPPINGS, type FhirResource, toFhir } from './map.ts';
-import {
-  cursorAfter,
-  PAGE_SIZE,
-  parseSearch,
-  type QueryPairs,
-  type ReadableType,
-  SEARCH_PARAMETERS,
-} from './search.ts';
+import { cursorAfter, parseSearch, type QueryPairs, type ReadableType, SEARCH_PARAMETERS } from './search.ts';
 
 /** Who reads: the admin (everything) or a subscription's read token (what its filters cover). */
 export type FhirReader = { kind: 'admin' } | ({ kind: 'token' } & ReadTokenOwner);

@@ -98,7 +98,7 @@ export async function fhirRoutes(
 ): Promise<void> {
   // Every error answer below /fhir/r4 is an OperationOutcome: the app's problem documents (from
   // its hooks: rate limits, body limits, shutdown) are rewritten here, in one place.
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', async (_request, reply, payload) => {
     const type = String(reply.getHeader('content-type') ?? '');
     if (!type.startsWith('application/problem+json') || typeof payload !== 'string') return payload;
     const problem = JSON.parse(payload) as { status: number; code: string; detail?: string; title?: string };
