@@ -1,10 +1,10 @@
 import type { Appointment, DocumentReference, Schedule, Slot } from '@medplum/fhirtypes';
 import { EVENT_TYPES, type EventEnvelope, getSchemas, validateEvent } from '@switchyard/core';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { connectorFixtureEvents, pushConnectorNames } from './fixture-events.test-support.ts';
 import { EVENT_TYPE_TAG_SYSTEM, FHIR_EVENT_TYPES, FHIR_MAPPINGS, identifierSystem, toFhir } from './map.ts';
 import { validateFhir } from './validate.ts';
-import { thirdPartyErrors } from './validators.test-support.ts';
+import { thirdPartyErrors, warmValidators } from './validators.test-support.ts';
 
 /** Every example event of the core schemas, by type. */
 const examples: EventEnvelope[] = getSchemas()
@@ -16,6 +16,11 @@ function exampleOf(type: string): EventEnvelope {
   if (!found) throw new Error(`no example of ${type}`);
   return structuredClone(found);
 }
+
+beforeAll(() => {
+  warmValidators();
+  validateFhir({ resourceType: 'Patient' });
+}, 180_000);
 
 describe('toFhir on every example event of the core schemas', () => {
   it.each(examples.map((e) => [e.type, e] as const))('%s', (type, event) => {

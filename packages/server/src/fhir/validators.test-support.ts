@@ -65,3 +65,12 @@ export function thirdPartyErrors(resource: Resource): string[] {
     ...jsonSchemaErrors(resource).map((e) => `fhir.schema.json ${e}`),
   ];
 }
+
+/**
+ * Loads both validators now (seconds on a busy machine): call it in a `beforeAll` with a long
+ * timeout, so no test pays for it within its own timeout.
+ */
+export function warmValidators(): void {
+  medplumErrors({ resourceType: 'Patient' });
+  jsonSchemaErrors({ resourceType: 'Patient' });
+}

@@ -2,10 +2,12 @@
  * Events the hub makes itself (not normalized from a vendor notification), e.g. the outcome of a
  * command: stored in `events` and fanned out exactly like normalized events, in the caller's
  * transaction, so an outcome is announced if and only if the state change that caused it commits.
+ * An event about an entity moves that entity's current state too (storage/current.ts).
  */
 import { type EventEnvelope, SwitchyardError, validateEvent } from '@switchyard/core';
 import { sql } from 'kysely';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
+import { projectStoredEvents } from '../storage/current.ts';
 import type { Executor } from '../storage/db.ts';
 import { fanOutStoredEvents } from '../storage/queries.ts';
 
@@ -49,7 +51,8 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
       where not exists (select 1 from switchyard.events x where x.id = input.id)
       order by ord
       on conflict (id) do nothing
-      returning id, type, source, subject, sequence, fhir),
+      returning id, type, source, subject, sequence, time, envelope, fhir),
+    ${projectStoredEvents()},
     ${fanOutStoredEvents()}
     select (select count(*) from fanned) as fanned, (select count(*) from woken) as woken`.execute(db);
   return Number(r.rows[0]?.fanned ?? 0);

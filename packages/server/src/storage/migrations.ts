@@ -706,6 +706,49 @@ create index inbound_due_idx on switchyard.inbound_messages
 `,
   },
   {
+    version: 16,
+    name: 'current entities projection and FHIR read tokens',
+    // current_entities: the latest known state of each entity, upserted in the statement that stores
+    // its events (storage/current.ts). Looked up by subject (the primary key), searched by kind with
+    // the patient's ids (GIN over data.patient), the start and the last event time. Filled from the
+    // events still kept, so an existing hub starts with what it knows.
+    // fhir_read_tokens: one read token per subscription for /fhir/r4 (SHA-256 only; docs/fhir.md).
+    sql: `
+create table switchyard.current_entities (
+  subject text primary key,
+  kind text not null,
+  hub_id text not null,
+  instance_id text not null,
+  event_id uuid not null,
+  event_type text not null,
+  event_time timestamptz not null,
+  event_sequence bigint not null,
+  starts_at timestamptz,
+  envelope jsonb not null,
+  updated_at timestamptz not null default now()
+);
+create index current_entities_start_idx on switchyard.current_entities (kind, starts_at);
+create index current_entities_time_idx on switchyard.current_entities (kind, event_time);
+create index current_entities_patient_idx on switchyard.current_entities
+  using gin ((envelope -> 'data' -> 'patient') jsonb_path_ops);
+
+insert into switchyard.current_entities (subject, kind, hub_id, instance_id, event_id, event_type,
+  event_time, event_sequence, starts_at, envelope)
+select distinct on (subject) subject, split_part(subject, '/', 1), substr(subject, strpos(subject, '/') + 1),
+  source, id, type, time, sequence, (envelope -> 'data' ->> 'start')::timestamptz, envelope
+from switchyard.events
+where split_part(subject, '/', 1) in ('appointment', 'slot', 'schedule', 'document', 'asset', 'process')
+order by subject, time desc, sequence desc;
+
+create table switchyard.fhir_read_tokens (
+  subscription_id text primary key references switchyard.subscriptions (id) on delete cascade,
+  token_hash text not null unique,
+  hint text not null,
+  created_at timestamptz not null default now()
+);
+`,
+  },
+  {
     version: 17,
     name: 'subscription format',
     // The body format of a subscription's deliveries (delivery/formats.ts, docs/delivery.md):

@@ -8,6 +8,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { SubscriptionFormat } from '../delivery/formats.ts';
 import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
+import { projectStoredEvents } from './current.ts';
 import type { Executor } from './db.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -1022,6 +1023,7 @@ export interface NormalizedMessage {
  * - Events keep the order of `events` (arrival order of their messages): sequence numbers are
  *   drawn first, sorted, and handed out by position, since a multi-row insert does not promise
  *   which row draws which value. An event id already stored (a re-run) is skipped.
+ * - Each entity's current state (storage/current.ts) moves to its latest event, in the same statement.
  * - Fan-out is idempotent per (subscription, event); a delivery landing behind a dead,
  *   unsuperseded one of a `hold` subscription is created `held`.
  * - A subscription matches when one of its type patterns matches as `typeMatches` in
@@ -1065,7 +1067,8 @@ export async function commitNormalized(
           from fresh f join numbered n on n.rn = f.rn
           order by n.sequence
           on conflict (id) do nothing
-          returning id, type, source, subject, sequence, fhir),
+          returning id, type, source, subject, sequence, time, envelope, fhir),
+        ${projectStoredEvents()},
         ${fanOutStoredEvents()}
         select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
           (select count(*) from woken) as woken`,
