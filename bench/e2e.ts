@@ -16,17 +16,21 @@ export interface HubRun {
   rss: number;
 }
 
-/** One hub process pushed `events` unique notifications; `start` goes to its `start` call (bench/otel.ts). */
+/**
+ * One `switchyard start` hub, `subscriptions` webhook subscriptions of one body `format` to a fast
+ * subscriber, tracing on when `start.traces` names an OTLP endpoint; events/s from the first push to
+ * the last 2xx after a warm-up. Also used by bench/fhir.ts and bench/otel.ts.
+ */
 export async function hubRun(
   options: BenchOptions,
   events: number,
   subscriptions: number,
-  start: { traces?: string } = {},
+  start: { traces?: string; format?: string } = {},
 ): Promise<HubRun> {
   const subscriber = await startFastSubscriber();
   try {
     const subscribers = Array.from({ length: subscriptions }, () => subscriber.url);
-    return await withCliHub(options.adminUrl, { subscribers, traces: start.traces }, async (hub) => {
+    return await withCliHub(options.adminUrl, { subscribers, ...start }, async (hub) => {
       const port = hub.port;
       // Warm-up: JIT, pools, plans and table statistics before the clock starts.
       const warm = Math.min(500, events);

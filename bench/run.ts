@@ -25,6 +25,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'onekey', file: './onekey.ts' },
   { name: 'idle', file: './idle.ts' },
   { name: 'otel', file: './otel.ts' },
+  { name: 'fhir', file: './fhir.ts' },
 ];
 
 const args = process.argv.slice(2);

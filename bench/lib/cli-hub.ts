@@ -28,6 +28,8 @@ export interface CliHubOptions {
   subscribers: string[];
   /** An OTLP/HTTP traces endpoint: tracing on at sample ratio 1.0 (bench/otel.ts); off when absent. */
   traces?: string;
+  /** The subscriptions' body format (`cloudevents` when absent; bench/fhir.ts). */
+  format?: string;
 }
 
 /** A running `switchyard start` child. */
@@ -45,7 +47,7 @@ export interface CliHub {
   stop(): Promise<void>;
 }
 
-function yaml(port: number, subscribers: string[], traces?: string): string {
+function yaml(port: number, subscribers: string[], traces?: string, format?: string): string {
   return [
     'version: 1',
     'server:',
@@ -69,6 +71,7 @@ function yaml(port: number, subscribers: string[], traces?: string): string {
       '    kind: webhook',
       `    url: ${url}`,
       '    events: ["appointment.*"]',
+      ...(format ? [`    format: ${format}`] : []),
       '    secrets:',
       '      - ${env:SY_BENCH_SIGNING_SECRET}',
       // The subscriber is on loopback: the SSRF guard would refuse it otherwise.
@@ -124,7 +127,7 @@ function countLines(file: string, match?: string): number {
 export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'));
   const port = await freePort();
-  writeFileSync(join(dir, 'switchyard.yaml'), yaml(port, o.subscribers, o.traces));
+  writeFileSync(join(dir, 'switchyard.yaml'), yaml(port, o.subscribers, o.traces, o.format));
   const logFile = join(dir, 'hub.log');
   const fd = openSync(logFile, 'a');
   const env: Record<string, string | undefined> = {

@@ -9,6 +9,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import docplanner from '../../packages/connectors/docplanner/src/index.ts';
+import type { SubscriptionFormat } from '../../packages/server/src/delivery/formats.ts';
 import { createHub, type Hub, type PipelineOptions } from '../../packages/server/src/index.ts';
 import { CHANNEL_DELIVER } from '../../packages/server/src/storage/queries.ts';
 import { startTelemetry, type Telemetry } from '../../packages/server/src/telemetry/index.ts';
@@ -187,12 +188,16 @@ serveChild(
       });
       return startHttp(hub, opts.useApp ?? true);
     },
-    /** Creates `count` webhook subscriptions to `url` (loopback allowed); returns their ids. */
-    async subscribe(url: string, count: number) {
+    /**
+     * Creates `count` webhook subscriptions to `url` (loopback allowed) with the body `format`
+     * (default cloudevents); returns their ids.
+     */
+    async subscribe(url: string, count: number, format: SubscriptionFormat = 'cloudevents') {
       const ids: string[] = [];
       for (let i = 0; i < count; i++) {
         const { subscription } = await hub!.subscriptions.create({
           url,
+          format,
           eventTypes: ['appointment.*'],
           allowPrivateAddresses: true,
           retryScheduleMs: [0, 100, 1000],

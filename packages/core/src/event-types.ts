@@ -29,6 +29,23 @@ export function eventTypesOf(entity: EventTypeInfo['entity']): NormalizedEventTy
   return EVENT_TYPES.filter((info) => info.entity === entity).map((info) => info.type);
 }
 
+/**
+ * True when an event type matches one subscription filter pattern: the exact type, a family
+ * (`entity.*`, matched on the type's prefix) or `*`. The one in-memory form of the rule; the hub's
+ * SQL form is `typeMatchesAny` (server storage/queries.ts).
+ *
+ * @example
+ * ```ts
+ * eventTypeMatches('appointment.*', 'appointment.created'); // true
+ * eventTypeMatches('slot.*', 'appointment.created');        // false
+ * ```
+ */
+export function eventTypeMatches(pattern: string, type: string): boolean {
+  if (pattern === '*' || pattern === type) return true;
+  if (pattern.endsWith('.*')) return type.startsWith(pattern.slice(0, -1));
+  return false;
+}
+
 const commandsByType: ReadonlyMap<string, CommandTypeInfo> = new Map(
   COMMAND_TYPES.map((info) => [info.type, info]),
 );

@@ -12,7 +12,17 @@
  */
 export interface ErrorCodeSpec {
   /** The package area that raises it. */
-  area: 'connector' | 'event' | 'pipeline' | 'config' | 'http' | 'gate' | 'storage' | 'delivery' | 'command';
+  area:
+    | 'connector'
+    | 'event'
+    | 'pipeline'
+    | 'config'
+    | 'http'
+    | 'gate'
+    | 'storage'
+    | 'delivery'
+    | 'command'
+    | 'fhir';
   /** HTTP status used when the error becomes an API answer. */
   status: number;
   /** Short, human title (the problem+json `title`). */
@@ -126,6 +136,19 @@ export const errorCodes = {
     status: 422,
     title: 'The subscriber URL points to a refused destination',
   },
+
+  // fhir (packages/server/src/fhir): the read-only FHIR R4 endpoint, answered as OperationOutcome.
+  SY_FHIR_NOT_SUPPORTED: {
+    area: 'fhir',
+    status: 400,
+    title: 'The FHIR endpoint does not support this search parameter, modifier or prefix',
+  },
+  SY_FHIR_INVALID_SEARCH: {
+    area: 'fhir',
+    status: 400,
+    title: 'A FHIR search parameter has a value it cannot read',
+  },
+  SY_FHIR_NOT_FOUND: { area: 'fhir', status: 404, title: 'No such FHIR resource' },
 
   // command (packages/server/src/commands): commands refused before anything is queued or sent.
   SY_COMMAND_UNKNOWN_TYPE: { area: 'command', status: 422, title: 'Unknown command type' },

@@ -14,14 +14,16 @@ describe('examples/switchyard.yaml', () => {
 
   // A demo, not a catalog: registering a connector (docs/writing-a-connector.md §14) does not
   // require an instance here, so the test asks only that every instance is a registered one.
-  it('configures instances of shipped connectors only, each once, a webhook and a pull subscription', async () => {
+  it('configures instances of shipped connectors only, each once, webhook and pull subscriptions, one of them FHIR', async () => {
     const result = await loadConfig(example, { env: {}, connectors: shippedConnectors });
     if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
     const names = result.config.instances.map((i) => i.connector.name);
     expect(names.length).toBeGreaterThan(0);
     expect(new Set(names).size).toBe(names.length);
     for (const name of names) expect(shippedConnectors.map((c) => c.name)).toContain(name);
-    expect(result.config.subscriptions.map((s) => s.kind).sort()).toEqual(['pull', 'webhook']);
+    expect([...new Set(result.config.subscriptions.map((s) => s.kind))].sort()).toEqual(['pull', 'webhook']);
+    // The README's FHIR walkthrough uses it.
+    expect(result.config.subscriptions.find((s) => s.id === 'ehr')?.format).toBe('fhir-r4-notification');
   });
 
   it('takes real secrets from the environment when they are set', async () => {

@@ -308,6 +308,37 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     );
   });
 
+  it('an unknown delivery format, naming the known ones', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    format: fhir-r5\n`,
+      6,
+      'subscriptions[0].format',
+      /cloudevents.*fhir-r4.*fhir-r4-notification/,
+    );
+  });
+
+  it('a FHIR format on a pull subscription', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    format: fhir-r4\n`,
+      5,
+      'subscriptions[0].format',
+      /a pull feed serves CloudEvents/,
+    );
+  });
+
+  it('a FHIR subscription filter pattern that can only match types with no FHIR meaning', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    format: fhir-r4\n    events: ["appointment.*", "asset.*"]\n`,
+      7,
+      'subscriptions[0].events[1]',
+      /can only match event types with no FHIR meaning, so format fhir-r4 would never deliver it/,
+    );
+    const { result } = await load(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    events: ["asset.*"]\n`,
+    );
+    expect(result.ok).toBe(true);
+  });
+
   it('an invalid signing secret, without echoing it', async () => {
     const p = await expectProblem(
       `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    secrets:\n      - \${env:SIGNING}\n`,

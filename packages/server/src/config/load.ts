@@ -8,10 +8,13 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Connector, createAjv, isJsonObject, type JsonObject, type JsonSchema } from '@switchyard/core';
 import { LineCounter, parseDocument } from 'yaml';
+import { isSubscriptionFormat } from '../delivery/formats.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { parseSecret } from '../delivery/sign.ts';
+import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
+import { nonFhirPatterns } from '../fhir/subscription.ts';
 import { displayPath, type PathSegment, pointerToSegments, positionOf } from './positions.ts';
-import { buildConfigSchema, CONFIG_DEFAULTS } from './schema.ts';
+import { buildConfigSchema, CONFIG_DEFAULTS, EVENT_FILTER_PATTERN } from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
 import type {
   ConfigProblem,
@@ -527,6 +530,21 @@ function checkRules(
         report(typeof index === 'number' ? [...segments, index] : segments, (error as Error).message);
       }
     }
+    if (isSubscriptionFormat(subscription.format) && subscription.format !== 'cloudevents') {
+      const events = list(subscription.events);
+      // Malformed patterns are the schema's to report.
+      const wellFormed = new RegExp(EVENT_FILTER_PATTERN);
+      const useless = new Set(
+        nonFhirPatterns(events.filter((e): e is string => typeof e === 'string' && wellFormed.test(e))),
+      );
+      events.forEach((pattern, j) => {
+        if (typeof pattern !== 'string' || !useless.has(pattern)) return;
+        report(
+          ['subscriptions', i, 'events', j],
+          `can only match event types with no FHIR meaning, so format ${subscription.format} would never deliver it; FHIR types: ${FHIR_EVENT_TYPES.join(', ')}`,
+        );
+      });
+    }
     list(subscription.secrets).forEach((secret, j) => {
       const segments = ['subscriptions', i, 'secrets', j];
       if (typeof secret !== 'string' || suppressed(segments)) return;
@@ -621,6 +639,7 @@ function resolveConfig(
       kind: s.kind === 'pull' ? 'pull' : 'webhook',
       events: list(s.events).map(String),
       contentType: s.contentType === 'application/json' ? 'application/json' : 'application/cloudevents+json',
+      format: isSubscriptionFormat(s.format) ? s.format : CONFIG_DEFAULTS.subscription.format,
       retryScheduleMs: (schedule.length > 0 ? schedule : CONFIG_DEFAULTS.subscription.retrySchedule).map(
         (d) => configDurationMs(d)!,
       ),

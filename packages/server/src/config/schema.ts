@@ -10,6 +10,7 @@
  * - `x-message`: the message to show instead of ajv's when this schema fails.
  */
 import type { Connector, JsonSchema, JsonValue } from '@switchyard/core';
+import { SUBSCRIPTION_FORMATS } from '../delivery/formats.ts';
 
 /** The `$id` of the assembled schema (also what `# yaml-language-server: $schema=` can point at). */
 export const CONFIG_SCHEMA_ID = 'https://switchyard.dev/schemas/switchyard.yaml.json';
@@ -19,7 +20,7 @@ export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$';
 const SIZE_PATTERN = '^[0-9]+(b|kb|mb|gb)$';
 const ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
 /** `*`, `appointment.*`, `appointment.created`. */
-const EVENT_FILTER_PATTERN = '^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*(\\.\\*)?)$';
+export const EVENT_FILTER_PATTERN = '^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*(\\.\\*)?)$';
 const ID_MESSAGE =
   'must be an id: 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit';
 const EVENT_FILTER_MESSAGE =
@@ -52,6 +53,7 @@ export const CONFIG_DEFAULTS = {
   subscription: {
     retrySchedule: DEFAULT_RETRY_SCHEDULE,
     timeout: '15s',
+    format: 'cloudevents',
     approverEvents: ['appointment.booking_requested', 'appointment.reschedule_requested'],
     disableAfterConsecutiveDead: 5,
   },
@@ -253,6 +255,13 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         default: 'application/cloudevents+json',
         description: 'The body format: a structured-mode CloudEvent, or plain JSON of the same object.',
       },
+      format: {
+        type: 'string',
+        enum: [...SUBSCRIPTION_FORMATS],
+        default: CONFIG_DEFAULTS.subscription.format,
+        description:
+          "What each delivery carries: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource of the event's entity, `application/fhir+json`) or `fhir-r4-notification` (a FHIR Subscriptions Backport notification Bundle). Webhooks only; see docs/fhir.md.",
+      },
       retry: {
         type: 'object',
         additionalProperties: false,
@@ -336,6 +345,11 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             approver: {
               not: {},
               'x-message': 'only a webhook subscription can be an approver (approvals are synchronous calls)',
+            },
+            format: {
+              const: 'cloudevents',
+              'x-message':
+                'a pull feed serves CloudEvents; FHIR formats are for webhooks (FHIR clients read /fhir/r4)',
             },
           },
         },

@@ -4,6 +4,7 @@
  * (generated from the schema, in `generated/config.ts`).
  */
 import type { Connector } from '@switchyard/core';
+import type { SubscriptionFormat } from '../delivery/formats.ts';
 import type { TracesFileSettings } from '../telemetry/settings.ts';
 
 export type InstanceMode = 'push' | 'pull' | 'both';
@@ -31,6 +32,8 @@ export interface ResolvedSubscription {
   /** Signing secrets from the file (resolved); undefined: the hub generates and stores one. */
   secrets?: string[];
   contentType: 'application/cloudevents+json' | 'application/json';
+  /** The delivery body format (webhooks only). */
+  format: SubscriptionFormat;
   retryScheduleMs: number[];
   timeoutMs: number;
   rateLimit?: { perSecond: number };

@@ -445,7 +445,7 @@ describe('metrics and OpenAPI', () => {
     expect(later).toContain('switchyard_delivery_attempts_observed');
   });
 
-  it('publishes a valid OpenAPI 3.1 document covering every API route, and not the dashboard', async () => {
+  it('publishes a valid OpenAPI 3.1 document covering every API route, and not the dashboard or FHIR', async () => {
     const r = await call(base, 'GET', '/v1/openapi.json', { token: null });
     expect(r.status).toBe(200);
     // A third-party validator, as a client generator's first step: unique operationIds, every path
@@ -457,9 +457,14 @@ describe('metrics and OpenAPI', () => {
       Object.keys(p),
     );
     const routes = server.app.switchyard.routes.routes.filter(
-      (x) => x.url !== '/v1/openapi.json' && !x.url.startsWith('/ui'),
+      (x) => x.url !== '/v1/openapi.json' && !x.url.startsWith('/ui') && !x.url.startsWith('/fhir/'),
     );
     expect(Object.keys(r.json.paths).filter((p) => p.startsWith('/ui'))).toEqual([]);
+    // The FHIR endpoint's contract is its CapabilityStatement (docs/api.md#fhir-r4), its read-token route is API.
+    expect(Object.keys(r.json.paths).filter((p) => p.startsWith('/fhir/'))).toEqual([]);
+    expect(r.json.paths['/v1/subscriptions/{id}/fhir-read-token'].post.security).toEqual([
+      { adminToken: [] },
+    ]);
     expect(ops.length).toBe(routes.length);
     const get = r.json.paths['/v1/subscriptions/{id}'].get;
     expect(get.security).toEqual([{ adminToken: [] }]);

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes } from '../config/units.ts';
+import { createFhirReader } from '../fhir/read.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { traceRequests } from '../telemetry/fastify.ts';
 import type { RouteDeps } from './deps.ts';
@@ -12,6 +13,7 @@ import { RouteTable } from './route-table.ts';
 import { deliveryRoutes } from './routes/deliveries.ts';
 import { eventRoutes } from './routes/events.ts';
 import { feedRoutes } from './routes/feed.ts';
+import { FHIR_PREFIX, fhirHost, fhirRoutes, fhirTokenRoutes } from './routes/fhir.ts';
 import { healthRoutes } from './routes/health.ts';
 import { hookRoutes } from './routes/hooks.ts';
 import { inboundRoutes } from './routes/inbound.ts';
@@ -72,7 +74,8 @@ export type SwitchyardApp = FastifyInstance & { switchyard: { routes: RouteTable
 
 /**
  * Builds the Switchyard HTTP app (fastify 5) over a hub: inbound hooks, the admin API under `/v1`
- * (bearer token), the subscriber pull feed, health, metrics and the OpenAPI document. It does not
+ * (bearer token), the subscriber pull feed, health, metrics, the OpenAPI document and the read-only
+ * FHIR R4 endpoint under `/fhir/r4`. It does not
  * listen: call `app.listen()`; it does not start or stop the hub either.
  *
  * @example
@@ -135,6 +138,11 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   await app.register(plugin('switchyard-hooks', hookRoutes), deps);
   await app.register(plugin('switchyard-health', healthRoutes), deps);
   await app.register(plugin('switchyard-metrics', metricsRoutes), deps);
+  const reader = createFhirReader(fhirHost(options.hub));
+  await app.register(
+    (scope) => fhirRoutes(scope, { reader, adminToken: options.adminToken, publicUrl: options.publicUrl }),
+    { prefix: FHIR_PREFIX },
+  );
   await app.register(async (v1) => {
     v1.addHook('onRequest', adminAuth(options.adminToken));
     // Action routes take an optional body (`POST .../disable`): no body validates as `{}`.
@@ -147,6 +155,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     await v1.register(plugin('switchyard-events', eventRoutes), deps);
     await v1.register(plugin('switchyard-deliveries', deliveryRoutes), deps);
     await v1.register(plugin('switchyard-inbound', inboundRoutes), deps);
+    await v1.register((scope) => fhirTokenRoutes(scope, { ...deps, reader }));
     await v1.register(
       (instance, opts: RouteDeps & { routes: RouteTable; publicUrl?: string }) =>
         openApiRoutes(instance, opts),

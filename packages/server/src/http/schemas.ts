@@ -4,6 +4,8 @@
  * never reach a client. The OpenAPI document is generated from the same objects.
  */
 
+import { SUBSCRIPTION_FORMATS } from '../delivery/formats.ts';
+
 type Schema = Record<string, unknown>;
 
 const str = { type: 'string' } as const;
@@ -64,6 +66,12 @@ export const secretInfo = object({
 });
 
 const contentType = { type: 'string', enum: ['application/cloudevents+json', 'application/json'] } as const;
+const format = {
+  type: 'string',
+  enum: [...SUBSCRIPTION_FORMATS],
+  description:
+    'The delivery body: cloudevents (default), fhir-r4 (the FHIR R4 resource) or fhir-r4-notification (a Subscriptions Backport notification Bundle). Webhooks only.',
+} as const;
 const eventTypes = {
   type: 'array',
   items: { type: 'string', minLength: 1, maxLength: 200 },
@@ -93,6 +101,7 @@ export const subscription = object({
     description: 'Hints of the signing secrets; never the secrets.',
   },
   contentType,
+  format,
   timeoutMs: int,
   retryScheduleMs: { type: ['array', 'null'], items: int },
   rateLimit: anyJson,
@@ -122,6 +131,7 @@ const subscriptionFields: Record<string, Schema> = {
     description: 'Signing secrets (`whsec_…`), newest first. Omit to have one generated and returned once.',
   },
   contentType,
+  format,
   timeoutMs: { type: 'integer', minimum: 100, maximum: 120_000 },
   retryScheduleMs: retrySchedule,
   rateLimit: jsonObjectOrNull,

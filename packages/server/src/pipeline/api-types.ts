@@ -2,6 +2,7 @@
 import type { Connector, EventEnvelope, JsonObject, JsonValue, VendorHttp } from '@switchyard/core';
 import type pino from 'pino';
 import type { Registry } from 'prom-client';
+import type { SubscriptionFormat } from '../delivery/formats.ts';
 import type { AfterNormalize, GateResponder, MarkEchoes } from '../host/hooks.ts';
 import type { PipelineOptions } from './shared.ts';
 
@@ -119,6 +120,11 @@ export interface SubscriptionInput {
    */
   secrets?: string[];
   contentType?: ContentType;
+  /**
+   * The delivery body: `cloudevents` (default), `fhir-r4` (the entity's FHIR R4 resource) or
+   * `fhir-r4-notification` (a Subscriptions Backport notification Bundle). Webhooks only.
+   */
+  format?: SubscriptionFormat;
   timeoutMs?: number;
   /** Ms to wait before each attempt (its length = attempts). Default: the hub's schedule. */
   retryScheduleMs?: number[] | null;
@@ -142,6 +148,7 @@ export interface Subscription {
   sources: string[] | null;
   secrets: SecretInfo[];
   contentType: ContentType;
+  format: SubscriptionFormat;
   timeoutMs: number;
   retryScheduleMs: number[] | null;
   rateLimit: JsonValue | null;

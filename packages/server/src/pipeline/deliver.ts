@@ -1,6 +1,8 @@
+import type { EventEnvelope } from '@switchyard/core';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
 import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
 import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
+import { FHIR_CONTENT_TYPE, type FhirDelivery, renderFhirDelivery } from '../fhir/render.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
@@ -9,9 +11,32 @@ import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './shared.ts';
 import type { TickResult } from './worker-loop.ts';
 
-/** The body a subscriber receives: the stored envelope plus its feed position. */
+/** The body a CloudEvents subscriber receives: the stored envelope plus its feed position. */
 export function deliveryBody(event: q.EventRow): string {
   return JSON.stringify({ ...event.envelope, sequence: event.sequence });
+}
+
+/**
+ * What to send for one delivery: the CloudEvent, or for a FHIR subscription the rendering of
+ * fhir/render.ts (built now, from the stored event: see docs/fhir.md, "Delivery formats").
+ */
+function renderDelivery(
+  work: q.DeliveryWork & { event: q.EventRow },
+): { kind: 'body'; body: string; contentType: string } | Exclude<FhirDelivery, { kind: 'body' }> {
+  const { delivery: d, subscription: sub, event } = work;
+  if (sub.format === 'cloudevents') {
+    return { kind: 'body', body: deliveryBody(event), contentType: sub.content_type };
+  }
+  const rendered = renderFhirDelivery({
+    format: sub.format,
+    event: event.envelope as unknown as EventEnvelope,
+    subscriptionId: sub.id,
+    deliveryId: d.id,
+    createdAt: new Date(d.created_at),
+    notificationNumber: d.notification_number === null ? null : String(d.notification_number),
+    eventsSinceSubscriptionStart: sub.notification_events,
+  });
+  return rendered.kind === 'body' ? { ...rendered, contentType: FHIR_CONTENT_TYPE } : rendered;
 }
 
 /**
@@ -49,18 +74,20 @@ export function activeSecrets(rt: Runtime, sub: q.SubscriptionRow, now = Date.no
 /**
  * One signed POST of `body` to the subscription's URL (delivery/signed-post.ts), with its secrets
  * in force, timeout and destination policy. Shared by the deliver worker, `sendTestEvent` and the
- * host's `postSigned` (the gates' approver calls).
+ * host's `postSigned` (the gates' approver calls). `contentType` defaults to the subscription's (a
+ * FHIR delivery sends `application/fhir+json`).
  */
 export function postSigned(
   rt: Runtime,
   sub: q.SubscriptionRow,
   eventId: string,
   body: string,
+  contentType: string = sub.content_type,
 ): Promise<PostWebhookResult> {
   return postSignedTo(
     {
       url: sub.url ?? '',
-      contentType: sub.content_type,
+      contentType,
       timeoutMs: sub.timeout_ms,
       allowPrivateAddresses: sub.allow_private_addresses,
       secrets: activeSecrets(rt, sub),
@@ -248,6 +275,7 @@ export class Deliverer {
     }
     const startedAt = new Date();
     let result: PostWebhookResult;
+    let invalid = false;
     if (!event) {
       result = {
         ok: false,
@@ -256,12 +284,31 @@ export class Deliverer {
         errorKind: 'ssrf',
       };
     } else {
-      result = await postSigned(rt, sub, event.id, deliveryBody(event));
+      const rendered = renderDelivery({ ...work, event });
+      if (rendered.kind === 'none') {
+        // Nothing to send (a replay of an event with no FHIR meaning): not an attempt.
+        await q.finishDelivery(rt.db, d.id, token, {
+          status: 'skipped',
+          statusCode: null,
+          error: rendered.reason,
+          attempts: d.attempts - 1,
+        });
+        rt.wakeDeliver();
+        return;
+      }
+      if (rendered.kind === 'invalid') {
+        // Never sent half-formed: dead at once with the validator's message, replayable once fixed.
+        invalid = true;
+        result = { ok: false, latencyMs: 0, error: rendered.error };
+      } else {
+        result = await postSigned(rt, sub, event.id, rendered.body, rendered.contentType);
+      }
     }
 
     const schedule = scheduleOf(rt, sub);
     let outcome: 'succeeded' | 'retry' | 'dead' | 'gone';
-    if (result.ok) outcome = 'succeeded';
+    if (invalid) outcome = 'dead';
+    else if (result.ok) outcome = 'succeeded';
     else if (result.status === 410) outcome = 'gone';
     else if (d.attempts < schedule.length && event) outcome = 'retry';
     else outcome = 'dead';
@@ -322,9 +369,11 @@ export class Deliverer {
           await q.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
           disabledNow = true;
         } else {
-          const count = await q.bumpConsecutiveDead(trx, sub.id);
           if (sub.ordering === 'hold') await q.holdSubject(trx, sub.id, d.subject, d.event_sequence);
           else await q.notify(trx, q.CHANNEL_DELIVER);
+          // A resource the hub could not build validly says nothing about the subscriber's endpoint.
+          if (invalid) return;
+          const count = await q.bumpConsecutiveDead(trx, sub.id);
           if (count >= (sub.disable_after_consecutive_dead ?? rt.options.disableAfterConsecutiveDead)) {
             await q.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
             disabledNow = true;

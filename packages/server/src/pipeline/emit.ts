@@ -2,9 +2,12 @@
  * Events the hub makes itself (not normalized from a vendor notification), e.g. the outcome of a
  * command: stored in `events` and fanned out exactly like normalized events, in the caller's
  * transaction, so an outcome is announced if and only if the state change that caused it commits.
+ * An event about an entity moves that entity's current state too (storage/current.ts).
  */
 import { type EventEnvelope, SwitchyardError, validateEvent } from '@switchyard/core';
 import { sql } from 'kysely';
+import { hasFhirMeaning } from '../fhir/subscription.ts';
+import { projectStoredEvents } from '../storage/current.ts';
 import type { Executor } from '../storage/db.ts';
 import { fanOutStoredEvents } from '../storage/queries.ts';
 
@@ -12,8 +15,8 @@ import { fanOutStoredEvents } from '../storage/queries.ts';
  * Validates, stores and fans out hub-made events in one statement; an event id already stored is
  * skipped (a repeated call is a no-op). The fan-out matches subscriptions as for normalized events
  * (`commitNormalized` in storage/queries.ts): type patterns (exact, `entity.*`, `*`), optional
- * source list, active webhook subscriptions only, `held` behind a dead delivery under `hold`.
- * Returns how many deliveries were created (the deliver workers are woken by NOTIFY at commit).
+ * source list, active webhook subscriptions only, FHIR subscriptions only for events with a FHIR
+ * meaning, `held` behind a dead delivery under `hold`. Returns how many deliveries were created (the deliver workers are woken by NOTIFY at commit).
  *
  * @example
  * ```ts
@@ -39,15 +42,17 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
     with input as (
       select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
         ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
-        ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e))}::jsonb[])
-        with ordinality as t(id, type, source, subject, time, envelope, ord)),
+        ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e))}::jsonb[],
+        ${events.map((e) => hasFhirMeaning(e))}::boolean[])
+        with ordinality as t(id, type, source, subject, time, envelope, fhir, ord)),
     stored as (
-      insert into switchyard.events (id, type, source, subject, time, envelope)
-      select id, type, source, subject, time, envelope from input
+      insert into switchyard.events (id, type, source, subject, time, envelope, fhir)
+      select id, type, source, subject, time, envelope, fhir from input
       where not exists (select 1 from switchyard.events x where x.id = input.id)
       order by ord
       on conflict (id) do nothing
-      returning id, type, source, subject, sequence),
+      returning id, type, source, subject, sequence, time, envelope, fhir),
+    ${projectStoredEvents()},
     ${fanOutStoredEvents()}
     select (select count(*) from fanned) as fanned, (select count(*) from woken) as woken`.execute(db);
   return Number(r.rows[0]?.fanned ?? 0);

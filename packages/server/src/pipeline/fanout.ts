@@ -1,5 +1,9 @@
+import { eventTypeMatches } from '@switchyard/core';
+
 /**
- * True when an event type matches one subscription pattern: the exact type, `entity.*`, or `*`.
+ * True when an event type matches one subscription pattern: the exact type, `entity.*`, or `*`
+ * (`eventTypeMatches` of @switchyard/core, where the rule lives so the config loader and the FHIR
+ * subscription rule use it too).
  *
  * @example
  * ```ts
@@ -7,11 +11,7 @@
  * typeMatches('slot.*', 'appointment.created');        // false
  * ```
  */
-export function typeMatches(pattern: string, type: string): boolean {
-  if (pattern === '*' || pattern === type) return true;
-  if (pattern.endsWith('.*')) return type.startsWith(pattern.slice(0, -1));
-  return false;
-}
+export const typeMatches: (pattern: string, type: string) => boolean = eventTypeMatches;
 
 /** Checks filter patterns; returns what is wrong with each bad one. */
 export function invalidTypePatterns(patterns: readonly string[]): string[] {

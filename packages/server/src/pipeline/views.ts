@@ -70,6 +70,7 @@ export function toSubscription(r: q.SubscriptionRow): Subscription {
       fromFile: s.fromFile === true,
     })),
     contentType: r.content_type,
+    format: r.format,
     timeoutMs: r.timeout_ms,
     retryScheduleMs: r.retry_schedule_ms,
     rateLimit: r.rate_limit,

@@ -39,6 +39,7 @@ export function subscriptionInput(s: ResolvedSubscription): SubscriptionInput {
     eventTypes: s.events,
     sources: s.sources ?? null,
     contentType: s.contentType,
+    format: s.format,
     timeoutMs: s.timeoutMs,
     retryScheduleMs: s.retryScheduleMs,
     rateLimit: s.rateLimit ? { perSecond: s.rateLimit.perSecond } : null,

@@ -768,6 +768,69 @@ create index inbound_due_idx on switchyard.inbound_messages
 `,
   },
   {
+    version: 16,
+    name: 'current entities projection and FHIR read tokens',
+    // current_entities: the latest known state of each entity, upserted in the statement that stores
+    // its events (storage/current.ts). Looked up by subject (the primary key), searched by kind with
+    // the patient's ids (GIN over data.patient), the start and the last event time. Filled from the
+    // events still kept, so an existing hub starts with what it knows.
+    // fhir_read_tokens: one read token per subscription for /fhir/r4 (SHA-256 only; docs/fhir.md).
+    sql: `
+create table switchyard.current_entities (
+  subject text primary key,
+  kind text not null,
+  hub_id text not null,
+  instance_id text not null,
+  event_id uuid not null,
+  event_type text not null,
+  event_time timestamptz not null,
+  event_sequence bigint not null,
+  starts_at timestamptz,
+  envelope jsonb not null,
+  updated_at timestamptz not null default now()
+);
+create index current_entities_start_idx on switchyard.current_entities (kind, starts_at);
+create index current_entities_time_idx on switchyard.current_entities (kind, event_time);
+create index current_entities_patient_idx on switchyard.current_entities
+  using gin ((envelope -> 'data' -> 'patient') jsonb_path_ops);
+
+insert into switchyard.current_entities (subject, kind, hub_id, instance_id, event_id, event_type,
+  event_time, event_sequence, starts_at, envelope)
+select distinct on (subject) subject, split_part(subject, '/', 1), substr(subject, strpos(subject, '/') + 1),
+  source, id, type, time, sequence, (envelope -> 'data' ->> 'start')::timestamptz, envelope
+from switchyard.events
+where split_part(subject, '/', 1) in ('appointment', 'slot', 'schedule', 'document', 'asset', 'process')
+order by subject, time desc, sequence desc;
+
+create table switchyard.fhir_read_tokens (
+  subscription_id text primary key references switchyard.subscriptions (id) on delete cascade,
+  token_hash text not null unique,
+  hint text not null,
+  created_at timestamptz not null default now()
+);
+`,
+  },
+  {
+    version: 17,
+    name: 'subscription format',
+    // The body format of a subscription's deliveries (delivery/formats.ts, docs/delivery.md):
+    // CloudEvents, or FHIR R4 (the resource, or a Subscriptions Backport notification Bundle).
+    sql: `
+alter table switchyard.subscriptions add column format text not null default 'cloudevents'
+  check (format in ('cloudevents', 'fhir-r4', 'fhir-r4-notification'));
+-- fhir-r4-notification: the subscription's own event counter (the Backport IG's
+-- events-since-subscription-start), advanced by the fan-out in its statement, and each delivery's
+-- event-number from it (kept by a replay of that delivery). Gapless: numbers are drawn only for
+-- deliveries the same statement inserts.
+alter table switchyard.subscriptions add column notification_events bigint not null default 0;
+alter table switchyard.deliveries add column notification_number bigint;
+-- Whether the event has a FHIR meaning (fhir/subscription.ts hasFhirMeaning), computed when it is
+-- stored: the fan-out and "replay since" send FHIR subscriptions only such events. Null for events
+-- stored before (replays then go by type).
+alter table switchyard.events add column fhir boolean;
+`,
+  },
+  {
     version: 18,
     name: 'trace context stored with the queued rows',
     // The W3C traceparent of the span that wrote the row, so the process that picks the row up

@@ -3,8 +3,12 @@
  * reviewable in one place, and each statement's index is next to it in migrations.ts).
  * Functions take an {@link Executor} so callers decide the transaction.
  */
-import type { JsonValue } from '@switchyard/core';
+import type { EventEnvelope, JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
+import type { SubscriptionFormat } from '../delivery/formats.ts';
+import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
+import { hasFhirMeaning } from '../fhir/subscription.ts';
+import { projectStoredEvents } from './current.ts';
 import type { Executor } from './db.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -75,6 +79,8 @@ export interface EventRow {
   time: Date;
   envelope: Record<string, JsonValue>;
   inbound_message_id: string | null;
+  /** The event has a FHIR meaning (null: stored before this was recorded). */
+  fhir: boolean | null;
   created_at: Date;
   /** W3C traceparent of the span that stored it (migration 18), continued by its deliveries. */
   traceparent?: string | null;
@@ -98,6 +104,9 @@ export interface SubscriptionRow {
   sources: string[] | null;
   secrets: StoredSecret[];
   content_type: 'application/cloudevents+json' | 'application/json';
+  format: SubscriptionFormat;
+  /** fhir-r4-notification: events numbered so far (the Backport's events-since-subscription-start). */
+  notification_events: string;
   timeout_ms: number;
   retry_schedule_ms: number[] | null;
   rate_limit: JsonValue | null;
@@ -134,6 +143,8 @@ export interface DeliveryRow {
   lock_token: string | null;
   last_status_code: number | null;
   last_error: string | null;
+  /** fhir-r4-notification: the event's number in its subscription (the Backport's event-number). */
+  notification_number: string | null;
   created_at: Date;
   updated_at: Date;
   completed_at: Date | null;
@@ -889,6 +900,7 @@ export interface SubscriptionValues {
   sources: string[] | null;
   secrets: StoredSecret[];
   contentType: string;
+  format: SubscriptionFormat;
   timeoutMs: number;
   retryScheduleMs: number[] | null;
   rateLimit: JsonValue | null;
@@ -906,10 +918,10 @@ export async function insertSubscription(
   v: SubscriptionValues,
 ): Promise<SubscriptionRow> {
   const row = await first<SubscriptionRow>(
-    sql`insert into switchyard.subscriptions (id, kind, url, event_types, sources, secrets, content_type, timeout_ms,
+    sql`insert into switchyard.subscriptions (id, kind, url, event_types, sources, secrets, content_type, format, timeout_ms,
           retry_schedule_ms, rate_limit, ordering, approver, approver_filters, allow_private_addresses,
           disable_after_consecutive_dead, managed_by)
-        values (${id}, ${v.kind}, ${v.url}, ${v.eventTypes}::text[], ${v.sources}::text[], ${json(v.secrets)}, ${v.contentType},
+        values (${id}, ${v.kind}, ${v.url}, ${v.eventTypes}::text[], ${v.sources}::text[], ${json(v.secrets)}, ${v.contentType}, ${v.format},
           ${v.timeoutMs}, ${v.retryScheduleMs}::integer[], ${json(v.rateLimit)}, ${v.ordering}, ${v.approver},
           ${json(v.approverFilters)}, ${v.allowPrivateAddresses}, ${v.disableAfterConsecutiveDead}, ${v.managedBy})
         returning *`,
@@ -925,7 +937,7 @@ export async function updateSubscription(
 ): Promise<SubscriptionRow | undefined> {
   return first<SubscriptionRow>(
     sql`update switchyard.subscriptions set kind = ${v.kind}, url = ${v.url}, event_types = ${v.eventTypes}::text[],
-          sources = ${v.sources}::text[], secrets = ${json(v.secrets)}, content_type = ${v.contentType}, timeout_ms = ${v.timeoutMs},
+          sources = ${v.sources}::text[], secrets = ${json(v.secrets)}, content_type = ${v.contentType}, format = ${v.format}, timeout_ms = ${v.timeoutMs},
           retry_schedule_ms = ${v.retryScheduleMs}::integer[], rate_limit = ${json(v.rateLimit)}, ordering = ${v.ordering},
           approver = ${v.approver}, approver_filters = ${json(v.approverFilters)},
           allow_private_addresses = ${v.allowPrivateAddresses},
@@ -1019,10 +1031,12 @@ export interface NormalizedMessage {
  * - Events keep the order of `events` (arrival order of their messages): sequence numbers are
  *   drawn first, sorted, and handed out by position, since a multi-row insert does not promise
  *   which row draws which value. An event id already stored (a re-run) is skipped.
+ * - Each entity's current state (storage/current.ts) moves to its latest event, in the same statement.
  * - Fan-out is idempotent per (subscription, event); a delivery landing behind a dead,
  *   unsuperseded one of a `hold` subscription is created `held`.
  * - A subscription matches when one of its type patterns matches as `typeMatches` in
- *   pipeline/fanout.ts does (exact type, `entity.*`, `*`) and the source is listed (or it lists none).
+ *   pipeline/fanout.ts does (exact type, `entity.*`, `*`) and the source is listed (or it lists none).; a
+ *   FHIR subscription matches only events with a FHIR meaning ({@link fanOutStoredEvents}).
  *
  * Returns the ids of the messages finished (a lost lease leaves a message out) and how many
  * deliveries were created.
@@ -1046,8 +1060,9 @@ export async function commitNormalized(
           select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
             ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
             ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e.envelope))}::jsonb[],
-            ${events.map((e) => e.inboundMessageId)}::uuid[], ${events.map((e) => e.traceparent ?? null)}::text[])
-            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, ord)),
+            ${events.map((e) => e.inboundMessageId)}::uuid[], ${events.map((e) => e.traceparent ?? null)}::text[],
+            ${events.map((e) => hasFhirMeaning(e.envelope as unknown as EventEnvelope))}::boolean[])
+            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir, ord)),
         fresh as (
           select i.*, row_number() over (order by i.ord) as rn from input i
           where i.inbound_message_id in (select id from done)
@@ -1055,12 +1070,13 @@ export async function commitNormalized(
         drawn as (select nextval(pg_get_serial_sequence('switchyard.events', 'sequence')) as sequence from fresh),
         numbered as (select sequence, row_number() over (order by sequence) as rn from drawn),
         stored as (
-          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id, traceparent)
-          select n.sequence, f.id, f.type, f.source, f.subject, f.time, f.envelope, f.inbound_message_id, f.traceparent
+          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir)
+          select n.sequence, f.id, f.type, f.source, f.subject, f.time, f.envelope, f.inbound_message_id, f.traceparent, f.fhir
           from fresh f join numbered n on n.rn = f.rn
           order by n.sequence
           on conflict (id) do nothing
-          returning id, type, source, subject, sequence),
+          returning id, type, source, subject, sequence, time, envelope, fhir),
+        ${projectStoredEvents()},
         ${fanOutStoredEvents()}
         select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
           (select count(*) from woken) as woken`,
@@ -1124,7 +1140,7 @@ export async function claimDeliveryWork(
           case when e.id is null then null
                else jsonb_build_object('sequence', e.sequence::text, 'id', e.id, 'type', e.type, 'source', e.source,
                       'subject', e.subject, 'envelope', e.envelope, 'inbound_message_id', e.inbound_message_id,
-                      'traceparent', e.traceparent) end as ev
+                      'traceparent', e.traceparent, 'fhir', e.fhir) end as ev
         from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
         left join switchyard.events e on e.id = c.event_id`,
     db,
@@ -1137,6 +1153,7 @@ export async function claimDeliveryWork(
       created_at: new Date(sub.created_at),
       updated_at: new Date(sub.updated_at),
       disabled_at_sequence: sub.disabled_at_sequence === null ? null : String(sub.disabled_at_sequence),
+      notification_events: String(sub.notification_events),
     },
     event: ev === null ? undefined : (ev as EventRow),
   }));
@@ -1411,8 +1428,10 @@ export async function lockDelivery(db: Executor, id: string): Promise<DeliveryRo
  */
 export async function insertReplay(db: Executor, newId: string, of: DeliveryRow): Promise<DeliveryRow> {
   const row = await first<DeliveryRow>(
-    sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, replay_of)
-        values (${newId}, ${of.subscription_id}, ${of.event_id}, ${of.event_sequence}::bigint, ${of.subject}, 'replay', ${of.id})
+    sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, replay_of,
+          notification_number)
+        values (${newId}, ${of.subscription_id}, ${of.event_id}, ${of.event_sequence}::bigint, ${of.subject}, 'replay', ${of.id},
+          ${of.notification_number}::bigint)
         returning *`,
     db,
   );
@@ -1434,19 +1453,41 @@ export async function listDeadUnsuperseded(db: Executor, subscriptionId: string)
   );
 }
 
-/** Replays every event matching the subscription since a time (or after a sequence) as new deliveries. */
+/**
+ * Replays every event matching the subscription since a time (or after a sequence) as new
+ * deliveries. A FHIR subscription gets only events with a FHIR meaning (`events.fhir`; an event
+ * stored before that column existed goes by its type, and is skipped at delivery if it turns out to
+ * be a catalog document). A `fhir-r4-notification` replay keeps the event number of the
+ * event's original delivery; an event the subscription never had draws a new one from its counter.
+ */
 export async function insertReplaysSince(
   db: Executor,
   sub: SubscriptionRow,
   f: { since?: Date; afterSequence?: string },
 ): Promise<number> {
-  const r =
-    await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason)
-      select gen_random_uuid(), ${sub.id}, e.id, e.sequence, e.subject, 'replay' from switchyard.events e
-      where ${matches(sub.event_types, sub.sources)}
-        and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
-        and (${f.afterSequence ?? null}::bigint is null or e.sequence > ${f.afterSequence ?? null}::bigint)
-      order by e.sequence`.execute(db);
+  const numbered = sub.format === 'fhir-r4-notification';
+  const r = await sql`with candidates as (
+        select e.id, e.sequence, e.subject,
+          (select d.notification_number from switchyard.deliveries d
+           where d.subscription_id = ${sub.id} and d.event_id = e.id and d.reason = 'fanout') as known
+        from switchyard.events e
+        where ${matches(sub.event_types, sub.sources)}
+          and (${sub.format} = 'cloudevents'
+            or coalesce(e.fhir, e.type = any(${[...FHIR_EVENT_TYPES]}::text[])))
+          and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
+          and (${f.afterSequence ?? null}::bigint is null or e.sequence > ${f.afterSequence ?? null}::bigint)),
+      fresh as (
+        select c.id, row_number() over (order by c.sequence) as n from candidates c
+        where ${numbered} and c.known is null),
+      base as (
+        update switchyard.subscriptions set notification_events = notification_events + (select count(*) from fresh)
+        where id = ${sub.id} and ${numbered}
+        returning notification_events - (select count(*) from fresh) as base)
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, notification_number)
+      select gen_random_uuid(), ${sub.id}, c.id, c.sequence, c.subject, 'replay',
+        case when ${numbered} then coalesce(c.known, (select base from base) + x.n) end
+      from candidates c left join fresh x on x.id = c.id
+      order by c.sequence`.execute(db);
   return Number(r.numAffectedRows ?? 0);
 }
 
@@ -1570,30 +1611,55 @@ export async function analyzeTable(db: Executor, table: BusyTable): Promise<void
 
 /**
  * The fan-out of freshly stored events, as CTEs to follow a `stored` CTE that returns
- * `(id, type, source, subject, sequence)`: one delivery per matching webhook subscription (`held`
+ * `(id, type, source, subject, sequence, fhir)` (`events.fhir`: the event has a FHIR meaning,
+ * `hasFhirMeaning` of fhir/subscription.ts, computed when it is stored): one delivery per matching webhook subscription (`held`
  * behind a dead, unreplayed delivery of the same subject when the subscription holds), then one
  * NOTIFY to the deliver workers when anything was fanned. Defines `fanned` and `woken`; one
  * definition for the normalize commit and for hub-made events (pipeline/emit.ts).
  *
+ * - A FHIR subscription (`format` other than `cloudevents`) matches only events with a FHIR meaning.
+ * - A `fhir-r4-notification` subscription's deliveries are numbered from its own counter
+ *   (`notification_events`), advanced here by the number of its deliveries, so the numbers have no
+ *   gaps and commit or roll back with the deliveries. The counters are locked in id order (two
+ *   commits fanning out to the same subscriptions cannot deadlock); commits to one such
+ *   subscription queue on its row.
+ *
  * @example
  * ```ts
- * sql`with stored as (insert ... returning id, type, source, subject, sequence), ${fanOutStoredEvents()}
+ * sql`with stored as (insert ... returning id, type, source, subject, sequence, fhir), ${fanOutStoredEvents()}
  *     select (select count(*) from fanned) as fanned`;
  * ```
  */
 export function fanOutStoredEvents(): RawBuilder<unknown> {
-  return sql`fanned as (
-      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
-      select gen_random_uuid(), s.id, e.id, e.sequence, e.subject,
-        case when s.ordering = 'hold' and exists (
-          select 1 from switchyard.deliveries p where p.subscription_id = s.id and p.subject = e.subject
-            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < e.sequence)
-        then 'held' else 'pending' end
+  return sql`matched as (
+      select s.id as subscription_id, s.ordering, s.format, e.id as event_id, e.sequence, e.subject,
+        row_number() over (partition by s.id order by e.sequence) as n
       from stored e join switchyard.subscriptions s
         on s.kind = 'webhook' and s.disabled_at is null
         and ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}
         and (s.sources is null or e.source = any(s.sources))
-      order by e.sequence
+        and (s.format = 'cloudevents' or e.fhir)),
+    counted as (
+      select m.subscription_id, count(*) as n from matched m
+      where m.format = 'fhir-r4-notification' group by m.subscription_id),
+    counters as (
+      select s.id from switchyard.subscriptions s where s.id in (select subscription_id from counted)
+      order by s.id for update),
+    notification_base as (
+      update switchyard.subscriptions s set notification_events = s.notification_events + c.n
+      from counted c join counters l on l.id = c.subscription_id
+      where s.id = c.subscription_id
+      returning s.id, s.notification_events - c.n as base),
+    fanned as (
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status, notification_number)
+      select gen_random_uuid(), m.subscription_id, m.event_id, m.sequence, m.subject,
+        case when m.ordering = 'hold' and exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence)
+        then 'held' else 'pending' end,
+        x.base + m.n
+      from matched m left join notification_base x on x.id = m.subscription_id
+      order by m.sequence
       on conflict (subscription_id, event_id) where reason = 'fanout' do nothing
       returning 1),
     woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned limit 1) x)`;

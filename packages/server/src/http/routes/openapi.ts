@@ -115,11 +115,13 @@ function operation(route: RouteEntry): Json {
 }
 
 /**
- * Routes that are not part of the API: the document itself, and the dashboard (`/ui/…`: its pages,
- * modules and sign-in are for a browser, not for a client generated from this document).
+ * Routes that are not part of the API: the document itself, the dashboard (`/ui/…`: its pages,
+ * modules and sign-in are for a browser, not for a client generated from this document), and the
+ * FHIR endpoint (`/fhir/r4/…`: its contract is the FHIR specification and its CapabilityStatement at
+ * `/fhir/r4/metadata`; a FHIR client library, not an OpenAPI generator, talks to it).
  */
 function inDocument(url: string): boolean {
-  return url !== '/v1/openapi.json' && url !== '/ui' && !url.startsWith('/ui/');
+  return url !== '/v1/openapi.json' && url !== '/ui' && !url.startsWith('/ui/') && !url.startsWith('/fhir/');
 }
 
 /**

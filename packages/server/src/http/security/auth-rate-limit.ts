@@ -117,7 +117,8 @@ export interface InstallAuthRateLimitOptions extends AuthRateLimitOptions {
 /**
  * The credential a path is checked against: `instance:<id>` for `/hooks/<id>[/…]` (each connector
  * instance has its own key), `admin` for the admin API (`/v1/…`) and the dashboard sign-in
- * (`/ui/session`, which trades the admin token for a session); `undefined` elsewhere.
+ * (`/ui/session`, which trades the admin token for a session), `fhir` for the FHIR endpoint (admin
+ * or read tokens); `undefined` elsewhere.
  *
  * @example
  * ```ts
@@ -132,6 +133,7 @@ export function authTargetOf(path: string): string | undefined {
     return instance ? `instance:${instance}` : undefined;
   }
   if (path.startsWith('/v1/') || path === '/ui/session') return 'admin';
+  if (path.startsWith('/fhir/')) return 'fhir';
   return undefined;
 }
 

@@ -1,7 +1,9 @@
 import { SwitchyardError } from '@switchyard/core';
+import { isSubscriptionFormat, SUBSCRIPTION_FORMATS } from '../../delivery/formats.ts';
 import { validateSchedule } from '../../delivery/retry-schedule.ts';
 import { secretHint } from '../../delivery/secret-box.ts';
 import { generateSecret, isValidSecret } from '../../delivery/sign.ts';
+import { fhirFilterProblem } from '../../fhir/subscription.ts';
 import * as q from '../../storage/queries.ts';
 import type { Subscription, SubscriptionInput } from '../api-types.ts';
 import { invalidTypePatterns } from '../fanout.ts';
@@ -63,6 +65,19 @@ function subscriptionValues(
   if (contentType !== 'application/cloudevents+json' && contentType !== 'application/json') {
     throw invalid('contentType must be application/cloudevents+json or application/json');
   }
+  const format = input.format ?? base?.format ?? 'cloudevents';
+  if (!isSubscriptionFormat(format)) {
+    throw invalid(`format must be one of ${SUBSCRIPTION_FORMATS.join(', ')}`, { format });
+  }
+  if (format !== 'cloudevents' && kind !== 'webhook') {
+    // The pull feed serves CloudEvents; a FHIR client reads current state from /fhir/r4 instead
+    // (docs/delivery.md, "Formats").
+    throw invalid(`format ${format} is for webhook subscriptions; a pull feed serves CloudEvents`);
+  }
+  if (format !== 'cloudevents') {
+    const problem = fhirFilterProblem(eventTypes);
+    if (problem) throw invalid(problem, { format, eventTypes });
+  }
   const deadLimit =
     input.disableAfterConsecutiveDead === undefined
       ? (base?.disable_after_consecutive_dead ?? null)
@@ -78,6 +93,7 @@ function subscriptionValues(
     sources: input.sources === undefined ? (base?.sources ?? null) : input.sources,
     secrets,
     contentType,
+    format,
     timeoutMs,
     retryScheduleMs: schedule,
     rateLimit: input.rateLimit === undefined ? (base?.rate_limit ?? null) : input.rateLimit,

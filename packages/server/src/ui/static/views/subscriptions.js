@@ -204,7 +204,7 @@ export function SubscriptionView({ id }) {
     <${Loading} state=${state} />
     ${
       s &&
-      html`<p><${Badge} value=${s.disabledAt ? 'disabled' : 'enabled'} /> ${s.kind} · ${s.url ?? 'pull feed'} · content type ${s.contentType} · timeout ${fmtMs(s.timeoutMs)}
+      html`<p><${Badge} value=${s.disabledAt ? 'disabled' : 'enabled'} /> ${s.kind} · ${s.url ?? 'pull feed'} · format ${s.format} · content type ${s.contentType} · timeout ${fmtMs(s.timeoutMs)}
         ${s.disabledAt ? html` · disabled <${Time} value=${s.disabledAt} /> (${s.disabledReason ?? 'no reason'})` : ''}</p>
       ${
         s.managedBy === 'file'

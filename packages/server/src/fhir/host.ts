@@ -1,0 +1,71 @@
+/**
+ * What the FHIR read side needs from the process it runs in. It is built on this interface only
+ * (never on the hub's internals or other server folders, so the pipeline may import the mapping
+ * without an import cycle): `http/routes/fhir.ts` assembles it from the current-state projection
+ * (storage/current.ts), the read-token store and the hub's subscription filter rule; a test may
+ * assemble it from anything that fits.
+ */
+import type { EventEnvelope } from '@switchyard/core';
+import type { PatientMatch, TimeBound } from './search.ts';
+
+/** One entity's current state, as the read side needs it. */
+export interface FhirEntity {
+  /** `<kind>/<hub id>`. */
+  subject: string;
+  /** The connector instance of its latest event. */
+  instanceId: string;
+  /** Its latest event as stored (`data` is the entity's known state). */
+  envelope: EventEnvelope;
+}
+
+/** A search of the current state, as the read side asks it; every given filter must hold. */
+export interface FhirEntityQuery {
+  /** The entity kind, e.g. `appointment`. */
+  kind: string;
+  /** Only these instances; undefined: all. */
+  instances?: readonly string[];
+  /** `data` contains this object (e.g. `{ domain: 'clinical' }`). */
+  data?: Record<string, string>;
+  /** `data.patient` matches one of these (an OR). */
+  patient?: readonly PatientMatch[];
+  /** Bounds on `data.start`. */
+  start?: readonly TimeBound[];
+  /** Bounds on the latest event's time. */
+  updated?: readonly TimeBound[];
+  /** Keyset paging: subjects after this one. */
+  afterSubject?: string;
+  limit: number;
+}
+
+/** The subscription a read token belongs to, with the filters that decide what it may read. */
+export interface ReadTokenOwner {
+  subscriptionId: string;
+  /** The subscription's event type patterns (`*`, `appointment.*`, exact types). */
+  eventTypes: readonly string[];
+  /** The instances it covers; null: all. */
+  sources: readonly string[] | null;
+}
+
+/**
+ * The host of the FHIR read side.
+ *
+ * @example
+ * ```ts
+ * const reader = createFhirReader(host);
+ * const appointment = await reader.read({ kind: 'admin' }, 'Appointment', id);
+ * ```
+ */
+export interface FhirReadHost {
+  /** The current state of one entity by subject, or undefined. */
+  getEntity(subject: string): Promise<FhirEntity | undefined>;
+  /** Entities matching a query, ordered by subject. */
+  searchEntities(query: FhirEntityQuery): Promise<FhirEntity[]>;
+  /** The owner of a read token, by the token's SHA-256 (hex); undefined for an unknown token. */
+  findReadToken(tokenHash: string): Promise<ReadTokenOwner | undefined>;
+  /** Stores a subscription's read token hash, replacing its previous one; false when there is no such subscription. */
+  setReadToken(subscriptionId: string, tokenHash: string, hint: string): Promise<boolean>;
+  /** Deletes a subscription's read token; false when it had none. */
+  deleteReadToken(subscriptionId: string): Promise<boolean>;
+  /** The hub's rule for "this event type passes these subscription patterns" (pipeline/fanout.ts). */
+  typeMatches(type: string, patterns: readonly string[]): boolean;
+}

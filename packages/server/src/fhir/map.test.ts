@@ -1,0 +1,210 @@
+import type { Appointment, DocumentReference, Schedule, Slot } from '@medplum/fhirtypes';
+import { EVENT_TYPES, type EventEnvelope, getSchemas, validateEvent } from '@switchyard/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { connectorFixtureEvents, pushConnectorNames } from './fixture-events.test-support.ts';
+import { EVENT_TYPE_TAG_SYSTEM, FHIR_EVENT_TYPES, FHIR_MAPPINGS, identifierSystem, toFhir } from './map.ts';
+import { validateFhir } from './validate.ts';
+import { thirdPartyErrors, warmValidators } from './validators.test-support.ts';
+
+/** Every example event of the core schemas, by type. */
+const examples: EventEnvelope[] = getSchemas()
+  .filter((s) => s.$id.includes('/schemas/events/'))
+  .flatMap((s) => ((s as { examples?: EventEnvelope[] }).examples ?? []).filter((e) => e.specversion));
+
+function exampleOf(type: string): EventEnvelope {
+  const found = examples.find((e) => e.type === type);
+  if (!found) throw new Error(`no example of ${type}`);
+  return structuredClone(found);
+}
+
+beforeAll(() => {
+  warmValidators();
+  validateFhir({ resourceType: 'Patient' });
+}, 180_000);
+
+describe('toFhir on every example event of the core schemas', () => {
+  it.each(examples.map((e) => [e.type, e] as const))('%s', (type, event) => {
+    expect(validateEvent(event)).toEqual({ valid: true });
+    const result = toFhir(event);
+    const isClinical = (event.data as { domain?: string }).domain !== 'catalog';
+    if (!FHIR_EVENT_TYPES.includes(event.type as never) || !isClinical) {
+      expect(result, `${type} has no FHIR meaning`).toBeUndefined();
+      return;
+    }
+    expect(result, `${type} maps`).toBeDefined();
+    const resource = result!.resource;
+    expect(thirdPartyErrors(resource)).toEqual([]);
+    expect(validateFhir(resource)).toEqual([]);
+    expect(resource.meta).toEqual({
+      versionId: event.id,
+      lastUpdated: event.time,
+      tag: [{ system: EVENT_TYPE_TAG_SYSTEM, code: event.type }],
+    });
+    expect(resource.id).toBe((event.data as { id: string }).id);
+  });
+});
+
+describe.each(pushConnectorNames.map((n) => [n]))('toFhir on the %s fixtures', (connector) => {
+  it('maps every event with a FHIR meaning to a resource both third-party validators accept', async () => {
+    const events = await connectorFixtureEvents(connector);
+    expect(events.length, 'the fixtures normalize').toBeGreaterThan(0);
+    let mapped = 0;
+    for (const { fixture, event } of events) {
+      expect(validateEvent(event), fixture).toEqual({ valid: true });
+      const result = toFhir(event);
+      if (!result) continue;
+      mapped++;
+      expect(thirdPartyErrors(result.resource), `${fixture} → ${event.type}`).toEqual([]);
+      expect(validateFhir(result.resource), `${fixture} → ${event.type}`).toEqual([]);
+    }
+    // Quable is a catalogue: nothing of it is clinical.
+    if (connector === 'quable') expect(mapped).toBe(0);
+    else expect(mapped, 'events with a FHIR meaning').toBeGreaterThan(0);
+  });
+});
+
+describe('the mapping', () => {
+  it('lists only event types of the catalog, each once', () => {
+    const known = new Set(EVENT_TYPES.map((t) => t.type));
+    for (const m of FHIR_MAPPINGS) expect(known.has(m.type), m.type).toBe(true);
+    expect(new Set(FHIR_EVENT_TYPES).size).toBe(FHIR_EVENT_TYPES.length);
+  });
+
+  it('maps an appointment: status, times, participants with per-instance identifiers, service, cancellation', () => {
+    const event = exampleOf('appointment.cancelled');
+    const a = toFhir(event)!.resource as Appointment;
+    expect(a.status).toBe('cancelled');
+    expect(a.start).toBe('2026-03-10T11:30:00+01:00');
+    expect(a.end).toBe('2026-03-10T12:00:00+01:00');
+    expect(a.minutesDuration).toBe(30);
+    expect(a.identifier).toEqual([
+      { use: 'usual', system: 'urn:switchyard:docplanner-main:appointment', value: '2087456123' },
+    ]);
+    expect(a.cancelationReason?.coding?.[0]?.code).toBe('pat');
+    expect(a.serviceType?.[0]?.coding?.[0]).toEqual({
+      system: identifierSystem('docplanner-main', 'service'),
+      code: '4455661',
+      display: 'Konsultacja internistyczna',
+    });
+    const practitioner = a.participant.find((p) => p.actor?.type === 'Practitioner');
+    expect(practitioner?.actor).toEqual({
+      reference: '#practitioner',
+      type: 'Practitioner',
+      identifier: { system: 'urn:switchyard:docplanner-main:practitioner', value: '182733' },
+      display: 'dr Jan Nowak',
+    });
+    expect(a.participant.map((p) => p.actor?.type)).toEqual(['Patient', 'Practitioner', 'Location']);
+    const patient = a.contained?.find((r) => r.resourceType === 'Patient');
+    expect(patient).toMatchObject({
+      name: [{ text: 'Anna Kowalska', family: 'Kowalska', given: ['Anna'] }],
+      birthDate: '1987-05-14',
+      gender: 'female',
+    });
+  });
+
+  it('gives an appointment without an end the end from its duration, in the same offset', () => {
+    const event = exampleOf('appointment.arrived');
+    const data = event.data as Record<string, unknown>;
+    expect(data.end).toBeUndefined();
+    data.durationMinutes = 45;
+    const a = toFhir(event)!.resource as Appointment;
+    expect([a.start, a.end, a.minutesDuration]).toEqual([
+      '2026-03-10T14:15:00-05:00',
+      '2026-03-10T15:00:00-05:00',
+      45,
+    ]);
+    delete data.durationMinutes;
+    const b = toFhir(event)!.resource as Appointment;
+    expect([b.start, b.end, b.minutesDuration]).toEqual([
+      '2026-03-10T14:15:00-05:00',
+      '2026-03-10T14:15:00-05:00',
+      undefined,
+    ]);
+  });
+
+  it('marks start and end unknown (data-absent-reason) when a booked appointment has no time', () => {
+    const event = exampleOf('appointment.no_show');
+    const data = event.data as Record<string, unknown>;
+    delete data.start;
+    delete data.end;
+    const a = toFhir(event)!.resource as Appointment & { _start?: unknown };
+    expect(a.start).toBeUndefined();
+    expect(a._start).toEqual({
+      extension: [
+        { url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' },
+      ],
+    });
+    expect(thirdPartyErrors(a)).toEqual([]);
+    data.status = 'cancelled';
+    expect(toFhir(event)!.resource).not.toHaveProperty('_start');
+  });
+
+  it('maps a clinical note to a DocumentReference with the text as an attachment', () => {
+    const event = exampleOf('document.created');
+    const d = toFhir(event)!.resource as DocumentReference;
+    expect(d.status).toBe('current');
+    expect(d.docStatus).toBe('preliminary');
+    expect(d.subject?.identifier).toEqual({
+      system: 'urn:switchyard:instinctive:patient',
+      value: 'client_2231',
+    });
+    expect(d.author).toEqual([{ type: 'Practitioner', display: 'Dr. Sam Patel' }]);
+    expect(d.context?.period?.start).toBe('2026-03-10T09:30:00-05:00');
+    const text = Buffer.from(d.content[0]!.attachment.data!, 'base64').toString('utf8');
+    expect(text).toContain('Assessment:\nOtitis externa.');
+    const json = JSON.parse(Buffer.from(d.content[1]!.attachment.data!, 'base64').toString('utf8'));
+    expect(json).toEqual((event.data as { content: unknown }).content);
+  });
+
+  it('maps a deleted clinical note to entered-in-error and a catalog document to nothing', () => {
+    const event = exampleOf('document.created');
+    event.type = 'document.deleted';
+    expect((toFhir(event)!.resource as DocumentReference).status).toBe('entered-in-error');
+    (event.data as Record<string, unknown>).domain = 'catalog';
+    expect(toFhir(event)).toBeUndefined();
+  });
+
+  it('maps a calendar block to a Slot with its Schedule contained, and availability without times to a Schedule', () => {
+    const slot = toFhir(exampleOf('slot.blocked'))!.resource as Slot;
+    expect(slot.resourceType).toBe('Slot');
+    expect(slot.status).toBe('busy-unavailable');
+    expect(slot.schedule).toEqual({ reference: '#schedule', type: 'Schedule' });
+    const changed = toFhir(exampleOf('slot.changed'))!.resource as Schedule;
+    expect(changed.resourceType).toBe('Schedule');
+    expect(changed.comment).toContain('re-read');
+  });
+
+  it('marks a deactivated schedule inactive', () => {
+    expect((toFhir(exampleOf('schedule.deactivated'))!.resource as Schedule).active).toBe(false);
+  });
+
+  it('maps nothing for approval requests, assets, processes, commands and hub tests', () => {
+    for (const type of [
+      'appointment.booking_requested',
+      'appointment.reschedule_requested',
+      'asset.created',
+      'process.completed',
+      'command.succeeded',
+      'hub.test',
+    ]) {
+      expect(toFhir(exampleOf(type)), type).toBeUndefined();
+    }
+  });
+});
+
+describe('validateFhir', () => {
+  it('reports what is wrong, with the path', () => {
+    const event = exampleOf('appointment.created');
+    const a = toFhir(event)!.resource as Appointment;
+    const problems = validateFhir({ ...a, start: 'tomorrow', participant: [] });
+    expect(problems.map((p) => p.path)).toEqual(
+      expect.arrayContaining(['Appointment.start', 'Appointment.participant']),
+    );
+  });
+
+  it('refuses a resource type it does not validate', () => {
+    expect(validateFhir({ resourceType: 'Observation', status: 'final', code: { text: 'x' } })).toEqual([
+      { path: 'Observation', message: 'resource type Observation is not validated here' },
+    ]);
+  });
+});

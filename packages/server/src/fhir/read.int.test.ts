@@ -1,0 +1,377 @@
+/**
+ * The FHIR read endpoint against real Postgres and real HTTP: the current-state projection kept in
+ * the events' commit (also out of order), read, search with every supported parameter and paging,
+ * metadata, read tokens (created, rotated, scoped to the subscription's instances and types), and
+ * every error answered as an OperationOutcome.
+ */
+import type {
+  Appointment,
+  Bundle,
+  CapabilityStatement,
+  DocumentReference,
+  OperationOutcome,
+} from '@medplum/fhirtypes';
+import instinctiveNotes from '@switchyard/connector-instinctive-notes';
+import { type EventEnvelope, getSchemas } from '@switchyard/core';
+import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
+import { InstinctiveNotesSimulator } from '@switchyard/testing/simulators/instinctive-notes';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
+import { type E2e, startE2e } from '../e2e/connectors/harness.test-support.ts';
+import { storeHubEvents } from '../pipeline/emit.ts';
+import { getCurrentEntity } from '../storage/current.ts';
+import { SEARCH_PARAMETERS } from './search.ts';
+import {
+  jsonSchemaErrors,
+  medplumErrors,
+  thirdPartyErrors,
+  warmValidators,
+} from './validators.test-support.ts';
+
+const ADMIN = 'e2e-admin-token';
+const SECRET = 'in-fhir-secret-0123456789abcdef';
+
+const database = useTestDatabase();
+let e2e: E2e;
+
+/** Example events of the core schemas, as the hub would store them (hub-made here: same commit path). */
+function example(
+  type: string,
+  patch: (e: EventEnvelope & { data: Record<string, unknown> }) => void = () => {},
+) {
+  const schema = getSchemas().find((s) => s.$id.endsWith(`/events/${type}.json`)) as unknown as {
+    examples: EventEnvelope[];
+  };
+  const event = structuredClone(schema.examples[0]!) as EventEnvelope & { data: Record<string, unknown> };
+  delete (event as { sequence?: string }).sequence;
+  patch(event);
+  return event;
+}
+
+/** GET with the admin token, another token, or none (`null`). */
+async function get(path: string, token: string | null = ADMIN) {
+  const res = await fetch(`${e2e.baseUrl}${path}`, {
+    headers: token !== null ? { authorization: `Bearer ${token}` } : {},
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    body: text ? JSON.parse(text) : undefined,
+  };
+}
+
+function expectOutcome(
+  answer: { status: number; type: string | null; body: OperationOutcome },
+  status: number,
+  code: string,
+) {
+  expect(answer.status).toBe(status);
+  expect(answer.type).toMatch(/^application\/fhir\+json/);
+  expect(answer.body.resourceType).toBe('OperationOutcome');
+  expect(answer.body.issue?.[0]?.code).toBe(code);
+  expect(thirdPartyErrors(answer.body)).toEqual([]);
+}
+
+const APPT = '6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b';
+
+beforeAll(async () => {
+  warmValidators();
+  e2e = await startE2e({ databaseUrl: database.url(), connectors: [instinctiveNotes] });
+  const db = e2e.hub.host.db;
+  // docplanner-main: the appointment of the examples, created then cancelled; other-dp: another
+  // instance's appointment of the same patient id.
+  await storeHubEvents(db, [
+    example('appointment.created', (e) => {
+      e.id = '00000000-0000-4000-8000-000000000001';
+      e.data.patient = { ...(e.data.patient as object), id: 'p-77' };
+    }),
+  ]);
+  await storeHubEvents(db, [
+    example('appointment.cancelled', (e) => {
+      e.id = '00000000-0000-4000-8000-000000000002';
+      e.data.patient = { ...(e.data.patient as object), id: 'p-77' };
+    }),
+  ]);
+  for (let i = 0; i < 5; i++) {
+    await storeHubEvents(db, [
+      example('appointment.created', (e) => {
+        e.id = `00000000-0000-4000-8000-00000000010${i}`;
+        e.source = e.instance = 'other-dp';
+        e.subject = `appointment/00000000-0000-4000-a000-00000000000${i}`;
+        e.data.id = `00000000-0000-4000-a000-00000000000${i}`;
+        e.data.vendorIds = [{ system: 'docplanner', instance: 'other-dp', value: `b${i}` }];
+        e.data.patient = { id: 'p-77', name: 'Other Patient' };
+        e.data.start = `2026-04-0${i + 1}T09:00:00+02:00`;
+        e.data.end = `2026-04-0${i + 1}T09:30:00+02:00`;
+        e.time = `2026-03-0${i + 1}T08:00:00Z`;
+      }),
+    ]);
+  }
+  await e2e.hub.instances.upsert({
+    id: 'notes',
+    connector: 'instinctive-notes',
+    mode: 'push',
+    settings: { auth: { mode: 'header', secret: SECRET } },
+  });
+  const sim = new InstinctiveNotesSimulator({ hookUrl: e2e.hookUrl('notes'), secret: SECRET });
+  await e2e.settle('notes', () => sim.push(fixture('instinctive-notes', 'soap-note-created.json')));
+}, 180_000);
+
+afterAll(async () => {
+  await e2e?.close();
+});
+
+describe('the current-state projection', () => {
+  it('holds the latest event of each entity, in the commit that stored it', async () => {
+    const row = await getCurrentEntity(e2e.hub.host.db, `appointment/${APPT}`);
+    expect(row).toMatchObject({
+      kind: 'appointment',
+      hubId: APPT,
+      instanceId: 'docplanner-main',
+      eventId: '00000000-0000-4000-8000-000000000002',
+      eventType: 'appointment.cancelled',
+    });
+    expect(row?.data.status).toBe('cancelled');
+  });
+
+  it('keeps the newer state when an older event arrives late', async () => {
+    const db = e2e.hub.host.db;
+    await storeHubEvents(db, [
+      example('appointment.confirmed', (e) => {
+        e.id = '00000000-0000-4000-8000-000000000003';
+        e.time = '2026-03-08T20:00:00+01:00'; // before the cancellation's 2026-03-09T19:45:30+01:00
+      }),
+    ]);
+    const row = await getCurrentEntity(db, `appointment/${APPT}`);
+    expect([row?.eventType, row?.data.status]).toEqual(['appointment.cancelled', 'cancelled']);
+    const stored = await sql<{ n: number }>`select count(*)::int as n from switchyard.events
+      where id = '00000000-0000-4000-8000-000000000003'`.execute(db);
+    expect(stored.rows[0]?.n).toBe(1); // the event itself is kept and delivered as usual
+  });
+
+  it('takes the latest of several events of one entity stored in one statement', async () => {
+    const db = e2e.hub.host.db;
+    const subject = 'appointment/00000000-0000-4000-b000-000000000001';
+    const make = (n: number, type: string, time: string) =>
+      example(type, (e) => {
+        e.id = `00000000-0000-4000-8000-00000000020${n}`;
+        e.subject = subject;
+        e.data.id = subject.slice('appointment/'.length);
+        e.time = time;
+      });
+    await storeHubEvents(db, [
+      make(1, 'appointment.cancelled', '2026-03-10T10:00:00Z'),
+      make(2, 'appointment.created', '2026-03-10T09:00:00Z'),
+    ]);
+    expect((await getCurrentEntity(db, subject))?.eventType).toBe('appointment.cancelled');
+  });
+});
+
+describe('GET /fhir/r4', () => {
+  it('reads an Appointment by hub id as application/fhir+json, valid for both validators', async () => {
+    const answer = await get(`/fhir/r4/Appointment/${APPT}`);
+    expect(answer.status).toBe(200);
+    expect(answer.type).toMatch(/^application\/fhir\+json/);
+    const a = answer.body as Appointment;
+    expect([a.id, a.status, a.meta?.versionId]).toEqual([
+      APPT,
+      'cancelled',
+      '00000000-0000-4000-8000-000000000002',
+    ]);
+    expect(thirdPartyErrors(a)).toEqual([]);
+  });
+
+  it('reads the clinical note pushed through the hub as a DocumentReference', async () => {
+    const search = await get('/fhir/r4/DocumentReference?patient-identifier=urn:switchyard:notes:patient|50');
+    const bundle = search.body as Bundle;
+    expect(bundle.entry).toHaveLength(1);
+    const id = bundle.entry![0]!.resource!.id!;
+    const answer = await get(`/fhir/r4/DocumentReference/${id}`);
+    expect(answer.status).toBe(200);
+    const d = answer.body as DocumentReference;
+    expect(d.status).toBe('current');
+    expect(Buffer.from(d.content[0]!.attachment.data!, 'base64').toString()).toContain('Get more sleep');
+    expect(thirdPartyErrors(d)).toEqual([]);
+    expect(thirdPartyErrors(bundle)).toEqual([]);
+  });
+
+  it('searches by patient identifier (with and without system), date prefixes and _lastUpdated', async () => {
+    const ids = async (q: string) => {
+      const answer = await get(`/fhir/r4/Appointment?${q}`);
+      expect(answer.status, q).toBe(200);
+      expect(thirdPartyErrors(answer.body), q).toEqual([]);
+      return ((answer.body as Bundle).entry ?? []).map((e) => e.resource!.id);
+    };
+    const others = [0, 1, 2, 3, 4].map((i) => `00000000-0000-4000-a000-00000000000${i}`);
+    expect(await ids('patient-identifier=urn:switchyard:docplanner-main:patient|p-77')).toEqual([APPT]);
+    expect(await ids('patient-identifier=urn:switchyard:other-dp:patient|p-77&_count=100')).toEqual(others);
+    expect((await ids('patient-identifier=p-77&_count=100')).sort()).toEqual([...others, APPT].sort());
+    expect(await ids('patient-identifier=urn:switchyard:nowhere:patient|p-77')).toEqual([]);
+    expect(await ids('patient-identifier=urn:switchyard:other-dp:patient|p-77&date=2026-04-02')).toEqual([
+      others[1],
+    ]);
+    expect(await ids('patient-identifier=urn:switchyard:other-dp:patient|p-77&date=ge2026-04-04')).toEqual(
+      others.slice(3),
+    );
+    expect(await ids('patient-identifier=urn:switchyard:other-dp:patient|p-77&date=lt2026-04-02')).toEqual([
+      others[0],
+    ]);
+    expect(
+      await ids(
+        'patient-identifier=urn:switchyard:other-dp:patient|p-77&date=gt2026-04-02&date=le2026-04-04',
+      ),
+    ).toEqual([others[2], others[3]]);
+    expect(
+      await ids('patient-identifier=urn:switchyard:other-dp:patient|p-77&_lastUpdated=le2026-03-02'),
+    ).toEqual(others.slice(0, 2));
+  });
+
+  it('pages with _count and a next link until the last page', async () => {
+    const seen: string[] = [];
+    let url: string | undefined = '/fhir/r4/Appointment?patient-identifier=p-77&_count=2';
+    let pages = 0;
+    while (url) {
+      const answer = await get(url);
+      const bundle = answer.body as Bundle;
+      expect(bundle.type).toBe('searchset');
+      expect(thirdPartyErrors(bundle)).toEqual([]);
+      seen.push(...(bundle.entry ?? []).map((e) => e.resource!.id!));
+      const next = bundle.link?.find((l) => l.relation === 'next')?.url;
+      url = next ? next.slice(e2e.baseUrl.length) : undefined;
+      pages++;
+    }
+    expect(pages).toBe(3);
+    expect(seen).toHaveLength(6);
+    expect(new Set(seen).size).toBe(6);
+  });
+
+  it('serves a CapabilityStatement generated from the supported search parameters, without a token', async () => {
+    const answer = await get('/fhir/r4/metadata', null);
+    expect(answer.status).toBe(200);
+    const cs = answer.body as CapabilityStatement;
+    expect(cs.fhirVersion).toBe('4.0.1');
+    expect(medplumErrors(cs)).toEqual([]);
+    // The fhir.schema.json on npm is R4 4.0.0's, whose fhirVersion enum ends at 4.0.0; the hub
+    // speaks 4.0.1 (R4 with its technical correction). Everything else must pass it.
+    expect(jsonSchemaErrors(cs).some((e) => e.startsWith('.fhirVersion'))).toBe(true);
+    expect(jsonSchemaErrors({ ...cs, fhirVersion: '4.0.0' })).toEqual([]);
+    const resources = cs.rest?.[0]?.resource ?? [];
+    expect(resources.map((r) => r.type)).toEqual(['Appointment', 'DocumentReference']);
+    for (const r of resources) {
+      expect(r.searchParam?.map((p) => p.name)).toEqual(
+        SEARCH_PARAMETERS[r.type as keyof typeof SEARCH_PARAMETERS].map((p) => p.name),
+      );
+      // Each listed parameter is accepted by the search (the statement does not lie).
+      for (const p of r.searchParam ?? []) {
+        const value = p.type === 'date' ? 'ge2026-01-01' : 'p-77';
+        expect((await get(`/fhir/r4/${r.type}?${p.name}=${value}`)).status, `${r.type} ${p.name}`).toBe(200);
+      }
+    }
+  });
+});
+
+describe('read tokens', () => {
+  async function createToken(subscriptionId: string) {
+    const res = await fetch(`${e2e.baseUrl}/v1/subscriptions/${subscriptionId}/fhir-read-token`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    return { status: res.status, body: (await res.json()) as { token: string; hint: string } };
+  }
+
+  it('are created through the subscriptions API, shown once and stored hashed', async () => {
+    await e2e.hub.subscriptions.create({
+      id: 'ehr-other',
+      url: 'http://127.0.0.1:9/none',
+      eventTypes: ['appointment.*'],
+      sources: ['other-dp'],
+      allowPrivateAddresses: true,
+    });
+    const created = await createToken('ehr-other');
+    expect(created.status).toBe(201);
+    expect(created.body.token).toMatch(/^syfhir_/);
+    const stored = await sql<{ token_hash: string }>`select token_hash from switchyard.fhir_read_tokens
+      where subscription_id = 'ehr-other'`.execute(e2e.hub.host.db);
+    expect(stored.rows[0]?.token_hash).not.toContain(created.body.token);
+    expect(JSON.stringify(stored.rows)).not.toContain(created.body.token.slice(7));
+    expect((await createToken('no-such-subscription')).status).toBe(404);
+  });
+
+  it("see only the instances and types their subscription covers; another instance's entity is 404", async () => {
+    const { body } = await createToken('ehr-other');
+    const own = '00000000-0000-4000-a000-000000000001';
+    const read = await get(`/fhir/r4/Appointment/${own}`, body.token);
+    expect(read.status).toBe(200);
+    // The docplanner-main appointment exists, but not for this token: the same 404 as an unknown id.
+    const foreign = await get(`/fhir/r4/Appointment/${APPT}`, body.token);
+    expectOutcome(foreign, 404, 'not-found');
+    expect(JSON.stringify(foreign.body)).not.toContain('docplanner-main');
+    const search = await get('/fhir/r4/Appointment?patient-identifier=p-77&_count=100', body.token);
+    expect(((search.body as Bundle).entry ?? []).map((e) => e.resource!.id)).not.toContain(APPT);
+    expect((search.body as Bundle).entry).toHaveLength(5);
+    // Its filter has no document type: clinical notes are not its to read.
+    const notes = await get('/fhir/r4/DocumentReference?patient-identifier=50', body.token);
+    expect((notes.body as Bundle).entry ?? []).toEqual([]);
+  });
+
+  it('stop working when rotated or revoked', async () => {
+    const first = (await createToken('ehr-other')).body.token;
+    const second = (await createToken('ehr-other')).body.token;
+    const own = '00000000-0000-4000-a000-000000000001';
+    expectOutcome(await get(`/fhir/r4/Appointment/${own}`, first), 401, 'login');
+    expect((await get(`/fhir/r4/Appointment/${own}`, second)).status).toBe(200);
+    const res = await fetch(`${e2e.baseUrl}/v1/subscriptions/ehr-other/fhir-read-token`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    expect(res.status).toBe(204);
+    expectOutcome(await get(`/fhir/r4/Appointment/${own}`, second), 401, 'login');
+  });
+});
+
+describe('errors are OperationOutcomes', () => {
+  it('401 without a token or with a wrong one', async () => {
+    expectOutcome(await get(`/fhir/r4/Appointment/${APPT}`, null), 401, 'login');
+    expectOutcome(await get(`/fhir/r4/Appointment/${APPT}`, 'syfhir_wrong'), 401, 'login');
+    expectOutcome(await get('/fhir/r4/Appointment?date=2026', 'not-a-token'), 401, 'login');
+  });
+
+  it('404 for an unknown id, an unknown resource type and an unknown path', async () => {
+    expectOutcome(await get('/fhir/r4/Appointment/00000000-0000-4000-8000-0000000000ff'), 404, 'not-found');
+    expectOutcome(await get('/fhir/r4/Observation/1'), 404, 'not-found');
+    expectOutcome(await get('/fhir/r4/Appointment/1/_history/2'), 404, 'not-found');
+  });
+
+  it('400 not-supported for an unknown search parameter, a modifier, a prefix or a read parameter', async () => {
+    expectOutcome(await get('/fhir/r4/Appointment?status=booked'), 400, 'not-supported');
+    expectOutcome(await get('/fhir/r4/Appointment?date:missing=true'), 400, 'not-supported');
+    expectOutcome(await get('/fhir/r4/Appointment?date=sa2026-01-01'), 400, 'not-supported');
+    expectOutcome(await get('/fhir/r4/DocumentReference?date=2026-01-01'), 400, 'not-supported');
+    expectOutcome(await get(`/fhir/r4/Appointment/${APPT}?_format=xml`), 400, 'not-supported');
+  });
+
+  it('400 invalid for a value it cannot read', async () => {
+    expectOutcome(await get('/fhir/r4/Appointment?date=yesterday'), 400, 'invalid');
+    expectOutcome(await get('/fhir/r4/Appointment?_count=0'), 400, 'invalid');
+    expectOutcome(await get('/fhir/r4/Appointment?_cursor=%25%25'), 400, 'invalid');
+  });
+
+  it('503 transient while the database is unreachable', async () => {
+    // The database refuses connections (SQLSTATE 55000) and the hub's sessions are cut.
+    const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+    await admin.connect();
+    const name = database.name();
+    try {
+      await admin.query(`alter database "${name}" allow_connections false`);
+      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [name]);
+      const answer = await get(`/fhir/r4/Appointment/${APPT}`);
+      expectOutcome(answer, 503, 'transient');
+    } finally {
+      await admin.query(`alter database "${name}" allow_connections true`);
+      await admin.end();
+    }
+  });
+});

@@ -1,0 +1,255 @@
+/**
+ * The read-only FHIR R4 side: read and search over the current-state projection, the
+ * CapabilityStatement, and the per-subscription read tokens. Built on {@link FhirReadHost} only;
+ * `http/routes/fhir.ts` is its HTTP face (docs/fhir.md#the-read-endpoint).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Bundle, BundleEntry, CapabilityStatement, OperationOutcome } from '@medplum/fhirtypes';
+import { SwitchyardError } from '@switchyard/core';
+import type { FhirEntity, FhirReadHost, ReadTokenOwner } from './host.ts';
+import { FHIR_MAPPINGS, type FhirResource, toFhir } from './map.ts';
+import { cursorAfter, parseSearch, type QueryPairs, type ReadableType, SEARCH_PARAMETERS } from './search.ts';
+
+/** Who reads: the admin (everything) or a subscription's read token (what its filters cover). */
+export type FhirReader = { kind: 'admin' } | ({ kind: 'token' } & ReadTokenOwner);
+
+/** The prefix of read tokens, so a token is recognisable in a config or a leak scanner. */
+export const READ_TOKEN_PREFIX = 'syfhir_';
+
+const KIND_OF: Record<ReadableType, string> = { Appointment: 'appointment', DocumentReference: 'document' };
+const READABLE: readonly ReadableType[] = ['Appointment', 'DocumentReference'];
+
+/** The FHIR R4 version the endpoint speaks. */
+export const FHIR_VERSION = '4.0.1';
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function notFound(type: string, id: string): SwitchyardError {
+  return new SwitchyardError('SY_FHIR_NOT_FOUND', `${type}/${id} is not known`);
+}
+
+/** True when `type` is one the endpoint reads. */
+export function isReadableType(type: string): type is ReadableType {
+  return (READABLE as readonly string[]).includes(type);
+}
+
+/**
+ * The event types that can produce a resource type: a token's subscription sees a resource type
+ * when one of them passes its type filter.
+ */
+function eventTypesOf(type: ReadableType): string[] {
+  return FHIR_MAPPINGS.filter((m) => m.resourceType === type).map((m) => m.type);
+}
+
+/** Creates the read side over a host. */
+export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date } = {}) {
+  const startedAt = (options.startedAt ?? new Date()).toISOString();
+
+  /** Whether a reader may see resources of this type at all, and from which instances. */
+  function scope(reader: FhirReader, type: ReadableType): { instances?: readonly string[] } | undefined {
+    if (reader.kind === 'admin') return {};
+    if (!eventTypesOf(type).some((t) => host.typeMatches(t, reader.eventTypes))) return undefined;
+    return reader.sources === null ? {} : { instances: reader.sources };
+  }
+
+  function render(entity: FhirEntity, type: ReadableType): FhirResource | undefined {
+    const resource = toFhir(entity.envelope)?.resource;
+    return resource?.resourceType === type ? resource : undefined;
+  }
+
+  return {
+    /**
+     * The reader a bearer token stands for: a read token's subscription, or undefined for an
+     * unknown token (the admin token is checked by the HTTP layer, in constant time).
+     */
+    async authenticate(token: string): Promise<FhirReader | undefined> {
+      if (!token.startsWith(READ_TOKEN_PREFIX)) return undefined;
+      const owner = await host.findReadToken(sha256(token));
+      return owner ? { kind: 'token', ...owner } : undefined;
+    },
+
+    /**
+     * Creates the subscription's read token, replacing (revoking) the one it had: returned once, only
+     * its SHA-256 is kept.
+     *
+     * @example
+     * ```ts
+     * const { token } = await reader.createReadToken('ehr'); // 'syfhir_…'
+     * ```
+     */
+    async createReadToken(
+      subscriptionId: string,
+    ): Promise<{ subscriptionId: string; token: string; hint: string }> {
+      const token = `${READ_TOKEN_PREFIX}${randomBytes(24).toString('base64url')}`;
+      const hint = `${token.slice(0, 11)}…`;
+      if (!(await host.setReadToken(subscriptionId, sha256(token), hint))) {
+        throw new SwitchyardError('SY_PIPELINE_NOT_FOUND', `subscription ${subscriptionId} not found`);
+      }
+      return { subscriptionId, token, hint };
+    },
+
+    /** Revokes the subscription's read token. */
+    async deleteReadToken(subscriptionId: string): Promise<void> {
+      if (!(await host.deleteReadToken(subscriptionId))) {
+        throw new SwitchyardError(
+          'SY_PIPELINE_NOT_FOUND',
+          `subscription ${subscriptionId} has no FHIR read token`,
+        );
+      }
+    },
+
+    /**
+     * One resource by id (the entity's hub id). Not found, not visible to the reader and without a
+     * FHIR form are the same answer (`SY_FHIR_NOT_FOUND`), so nothing about other instances leaks.
+     */
+    async read(reader: FhirReader, type: ReadableType, id: string): Promise<FhirResource> {
+      const visible = scope(reader, type);
+      if (!visible || !/^[A-Za-z0-9\-.]{1,64}$/.test(id)) throw notFound(type, id);
+      const entity = await host.getEntity(`${KIND_OF[type]}/${id}`);
+      if (!entity || (visible.instances && !visible.instances.includes(entity.instanceId)))
+        throw notFound(type, id);
+      const resource = render(entity, type);
+      if (!resource) throw notFound(type, id);
+      return resource;
+    },
+
+    /**
+     * A search as a `searchset` Bundle: one page of `_count` entries (default 20) and a `next` link
+     * while more match. `baseUrl` is the endpoint's own URL (`https://hub.example/fhir/r4`).
+     */
+    async search(
+      reader: FhirReader,
+      type: ReadableType,
+      query: QueryPairs,
+      baseUrl: string,
+    ): Promise<Bundle> {
+      const parsed = parseSearch(type, query);
+      const visible = scope(reader, type);
+      const self = searchUrl(baseUrl, type, query);
+      if (!visible) return searchset(self, [], undefined);
+      const entities = await host.searchEntities({
+        kind: KIND_OF[type],
+        ...(visible.instances ? { instances: visible.instances } : {}),
+        ...(type === 'DocumentReference' ? { data: { domain: 'clinical' } } : {}),
+        ...(parsed.patient ? { patient: parsed.patient } : {}),
+        ...(parsed.start ? { start: parsed.start } : {}),
+        ...(parsed.updated ? { updated: parsed.updated } : {}),
+        ...(parsed.afterHubId ? { afterSubject: `${KIND_OF[type]}/${parsed.afterHubId}` } : {}),
+        limit: parsed.count + 1,
+      });
+      const page = entities.slice(0, parsed.count);
+      const entries: BundleEntry[] = [];
+      for (const entity of page) {
+        const resource = render(entity, type);
+        if (resource) {
+          entries.push({ fullUrl: `${baseUrl}/${type}/${resource.id}`, resource, search: { mode: 'match' } });
+        }
+      }
+      const last = page[page.length - 1];
+      const next =
+        entities.length > parsed.count && last
+          ? searchUrl(baseUrl, type, [
+              ...query.filter(([k]) => k !== '_cursor'),
+              ['_cursor', cursorAfter(last.subject.slice(last.subject.indexOf('/') + 1))],
+            ])
+          : undefined;
+      return searchset(self, entries, next);
+    },
+
+    /**
+     * The CapabilityStatement, generated from {@link SEARCH_PARAMETERS} and the readable types (the
+     * same tables the search and read use).
+     */
+    capabilityStatement(baseUrl: string): CapabilityStatement {
+      return {
+        resourceType: 'CapabilityStatement',
+        status: 'active',
+        date: startedAt,
+        kind: 'instance',
+        software: { name: 'Switchyard' },
+        implementation: {
+          description: 'Switchyard hub: read-only FHIR R4 view of the current state',
+          url: baseUrl,
+        },
+        fhirVersion: FHIR_VERSION,
+        format: ['application/fhir+json'],
+        rest: [
+          {
+            mode: 'server',
+            security: {
+              description:
+                'Authorization: Bearer <admin token>, or a subscription read token (syfhir_…, POST /v1/subscriptions/{id}/fhir-read-token) that sees the instances and types its subscription filters cover.',
+            },
+            resource: READABLE.map((type) => ({
+              type,
+              interaction: [{ code: 'read' as const }, { code: 'search-type' as const }],
+              searchParam: SEARCH_PARAMETERS[type].map((p) => ({
+                name: p.name,
+                type: p.type,
+                documentation: p.documentation,
+              })),
+            })),
+          },
+        ],
+      };
+    },
+  };
+}
+
+/** The read side of one process (what {@link createFhirReader} returns). */
+export type FhirReadSide = ReturnType<typeof createFhirReader>;
+
+function searchUrl(baseUrl: string, type: string, query: QueryPairs): string {
+  const params = new URLSearchParams(query.map(([k, v]): [string, string] => [k, v]));
+  const q = params.toString();
+  return `${baseUrl}/${type}${q ? `?${q}` : ''}`;
+}
+
+function searchset(self: string, entry: BundleEntry[], next: string | undefined): Bundle {
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    link: [{ relation: 'self', url: self }, ...(next ? [{ relation: 'next', url: next }] : [])],
+    entry,
+  };
+}
+
+/** The issue type of an error answer, by HTTP status and the hub's error code. */
+function issueCode(status: number, code: string): NonNullable<OperationOutcome['issue']>[number]['code'] {
+  if (code === 'SY_FHIR_NOT_SUPPORTED' || status === 405 || status === 415 || status === 406)
+    return 'not-supported';
+  if (status === 401) return 'login';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'not-found';
+  if (status === 408) return 'timeout';
+  if (status === 413) return 'too-costly';
+  if (status === 429) return 'throttled';
+  if (status === 503) return 'transient';
+  if (status >= 500) return 'exception';
+  return 'invalid';
+}
+
+/**
+ * An error answer of the FHIR endpoint as an OperationOutcome: the issue type from the status and
+ * code, the hub's error code as a coding (docs/errors.md), the message as diagnostics.
+ *
+ * @example
+ * ```ts
+ * operationOutcome(400, 'SY_FHIR_NOT_SUPPORTED', 'the search parameter foo is not supported on Appointment');
+ * ```
+ */
+export function operationOutcome(status: number, code: string, message: string): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: [
+      {
+        severity: status >= 500 ? 'fatal' : 'error',
+        code: issueCode(status, code),
+        details: { coding: [{ system: 'https://switchyard.dev/problems', code }], text: message },
+        diagnostics: message,
+      },
+    ],
+  };
+}

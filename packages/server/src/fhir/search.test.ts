@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { cursorAfter, dateRange, parseSearch } from './search.ts';
+
+describe('dateRange', () => {
+  it.each([
+    ['2026', '2026-01-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z'],
+    ['2026-02', '2026-02-01T00:00:00.000Z', '2026-03-01T00:00:00.000Z'],
+    ['2026-03-10', '2026-03-10T00:00:00.000Z', '2026-03-11T00:00:00.000Z'],
+    ['2026-03-10T11:30+01:00', '2026-03-10T10:30:00.000Z', '2026-03-10T10:31:00.000Z'],
+    ['2026-03-10T11:30:15Z', '2026-03-10T11:30:15.000Z', '2026-03-10T11:30:16.000Z'],
+  ])('%s stands for [%s, %s)', (value, lower, upper) => {
+    const r = dateRange(value);
+    expect([r.lower.toISOString(), r.upper.toISOString()]).toEqual([lower, upper]);
+  });
+
+  it('refuses what is not a FHIR date', () => {
+    for (const bad of ['yesterday', '2026-13-01', '10/03/2026', '2026-03-10T11']) {
+      expect(() => dateRange(bad), bad).toThrow(expect.objectContaining({ code: 'SY_FHIR_INVALID_SEARCH' }));
+    }
+  });
+});
+
+describe('parseSearch', () => {
+  it('turns prefixes into bounds on a point in time', () => {
+    const day = (op: string) => parseSearch('Appointment', [['date', `${op}2026-03-10`]]).start;
+    expect(day('')).toEqual([
+      { op: 'ge', at: '2026-03-10T00:00:00.000Z' },
+      { op: 'lt', at: '2026-03-11T00:00:00.000Z' },
+    ]);
+    expect(day('gt')).toEqual([{ op: 'ge', at: '2026-03-11T00:00:00.000Z' }]);
+    expect(day('lt')).toEqual([{ op: 'lt', at: '2026-03-10T00:00:00.000Z' }]);
+    expect(day('ge')).toEqual([{ op: 'ge', at: '2026-03-10T00:00:00.000Z' }]);
+    expect(day('le')).toEqual([{ op: 'lt', at: '2026-03-11T00:00:00.000Z' }]);
+  });
+
+  it('reads patient identifiers with a hub system, without one, and ignores systems the hub does not issue', () => {
+    expect(
+      parseSearch('Appointment', [['patient-identifier', 'urn:switchyard:dp:patient-external-ref|X1']]),
+    ).toEqual({
+      count: 20,
+      patient: [{ instance: 'dp', fields: { externalRef: 'X1' } }],
+    });
+    expect(parseSearch('Appointment', [['patient-identifier', 'http://other|X1,|X2']]).patient).toEqual([]);
+    expect(parseSearch('DocumentReference', [['patient-identifier', '50']]).patient).toEqual([
+      { fields: { id: '50' } },
+      { fields: { externalRef: '50' } },
+      { fields: { nationalId: '50' } },
+      { fields: { insuranceNumber: '50' } },
+    ]);
+  });
+
+  it('pages with _count and a cursor it handed out', () => {
+    expect(
+      parseSearch('Appointment', [
+        ['_count', '5'],
+        ['_cursor', cursorAfter('abc-1')],
+      ]),
+    ).toEqual({
+      count: 5,
+      afterHubId: 'abc-1',
+    });
+  });
+
+  it.each([
+    [[['status', 'booked']], 'SY_FHIR_NOT_SUPPORTED'],
+    [[['date:missing', 'true']], 'SY_FHIR_NOT_SUPPORTED'],
+    [[['date', 'ne2026-01-01']], 'SY_FHIR_NOT_SUPPORTED'],
+    [[['date', '2026-01-01,2026-01-02']], 'SY_FHIR_NOT_SUPPORTED'],
+    [
+      [
+        ['patient-identifier', 'a'],
+        ['patient-identifier', 'b'],
+      ],
+      'SY_FHIR_NOT_SUPPORTED',
+    ],
+    [[['_count', '500']], 'SY_FHIR_INVALID_SEARCH'],
+    [[['patient-identifier', 'urn:switchyard:dp:patient|']], 'SY_FHIR_INVALID_SEARCH'],
+  ] as const)('refuses %j with %s, never ignores it', (query, code) => {
+    expect(() => parseSearch('Appointment', query)).toThrow(expect.objectContaining({ code }));
+  });
+
+  it('has no date parameter on DocumentReference', () => {
+    expect(() => parseSearch('DocumentReference', [['date', '2026']])).toThrow(
+      expect.objectContaining({ code: 'SY_FHIR_NOT_SUPPORTED' }),
+    );
+  });
+});

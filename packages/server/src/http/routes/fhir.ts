@@ -1,0 +1,231 @@
+/**
+ * The read-only FHIR R4 endpoint, `/fhir/r4/...` (docs/fhir.md#the-read-endpoint): `metadata`,
+ * `Appointment/{id}`, `Appointment?…`, `DocumentReference/{id}`, `DocumentReference?…`, answered
+ * `application/fhir+json`, every error an OperationOutcome. And the read-token routes of the admin
+ * API, `POST|DELETE /v1/subscriptions/{id}/fhir-read-token`.
+ *
+ * The FHIR routes are left out of the OpenAPI document (`inDocument` in openapi.ts): their contract
+ * is the FHIR specification and the CapabilityStatement at `/fhir/r4/metadata`, generated from the
+ * same table the search uses; the token routes are admin API and are in it.
+ */
+import { timingSafeEqualString } from '@switchyard/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FhirEntity, FhirReadHost } from '../../fhir/host.ts';
+import { type FhirReader, type FhirReadSide, isReadableType, operationOutcome } from '../../fhir/read.ts';
+import type { QueryPairs } from '../../fhir/search.ts';
+import { typeMatches } from '../../pipeline/fanout.ts';
+import type { Hub } from '../../pipeline/hub.ts';
+import { type CurrentEntity, getCurrentEntity, searchCurrentEntities } from '../../storage/current.ts';
+import { deleteReadToken, findReadToken, setReadToken } from '../../storage/fhir-tokens.ts';
+import type { RouteDeps } from '../deps.ts';
+import { problemFromError } from '../errors.ts';
+import { bearerToken, unauthorized } from '../plugins/admin-auth.ts';
+import { pathOf } from '../plugins/problem.ts';
+import * as s from '../schemas.ts';
+
+/** The media type of every answer of the FHIR endpoint. */
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+/** Where the endpoint lives. */
+export const FHIR_PREFIX = '/fhir/r4';
+
+function entityOf(row: CurrentEntity): FhirEntity {
+  return {
+    subject: row.subject,
+    instanceId: row.instanceId,
+    envelope: row.envelope as unknown as FhirEntity['envelope'],
+  };
+}
+
+/**
+ * The FHIR read side's host over the hub's database: the current-state projection, the read-token
+ * store and the hub's subscription filter rule.
+ *
+ * @example
+ * ```ts
+ * const reader = createFhirReader(fhirHost(hub));
+ * ```
+ */
+export function fhirHost(hub: Hub): FhirReadHost {
+  const db = hub.host.db;
+  return {
+    getEntity: async (subject) => {
+      const row = await getCurrentEntity(db, subject);
+      return row ? entityOf(row) : undefined;
+    },
+    searchEntities: async (query) => (await searchCurrentEntities(db, query)).map(entityOf),
+    findReadToken: (hash) => findReadToken(db, hash),
+    setReadToken: (id, hash, hint) => setReadToken(db, id, hash, hint),
+    deleteReadToken: (id) => deleteReadToken(db, id),
+    typeMatches: (type, patterns) => patterns.some((p) => typeMatches(p, type)),
+  };
+}
+
+const readers = new WeakMap<FastifyRequest, FhirReader>();
+
+/** The query string as (name, value) pairs, repeats kept in order. */
+function queryPairs(request: FastifyRequest): QueryPairs {
+  const q = request.url.indexOf('?');
+  return q === -1 ? [] : [...new URLSearchParams(request.url.slice(q + 1))];
+}
+
+function sendFhir(reply: FastifyReply, status: number, body: unknown, headers: Record<string, string> = {}) {
+  return reply.code(status).headers(headers).type(FHIR_JSON).send(JSON.stringify(body));
+}
+
+/** The endpoint's own URL: the configured public URL, else what the request was sent to. */
+function baseUrlOf(request: FastifyRequest, publicUrl: string | undefined): string {
+  const base = publicUrl ? publicUrl.replace(/\/+$/, '') : `${request.protocol}://${request.host}`;
+  return `${base}${FHIR_PREFIX}`;
+}
+
+/**
+ * Registers `/fhir/r4/...`; register it with `{ prefix: '/fhir/r4' }` so its not-found and error
+ * handlers (OperationOutcome) cover every path below.
+ *
+ * @example
+ * ```ts
+ * await app.register((scope) => fhirRoutes(scope, { ...deps, reader, adminToken }), { prefix: '/fhir/r4' });
+ * ```
+ */
+export async function fhirRoutes(
+  app: FastifyInstance,
+  {
+    reader,
+    adminToken,
+    publicUrl,
+  }: { reader: FhirReadSide; adminToken: string | undefined; publicUrl?: string | undefined },
+): Promise<void> {
+  // Every error answer below /fhir/r4 is an OperationOutcome: the app's problem documents (from
+  // its hooks: rate limits, body limits, shutdown) are rewritten here, in one place.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    const type = String(reply.getHeader('content-type') ?? '');
+    if (!type.startsWith('application/problem+json') || typeof payload !== 'string') return payload;
+    const problem = JSON.parse(payload) as { status: number; code: string; detail?: string; title?: string };
+    reply.type(FHIR_JSON);
+    return JSON.stringify(
+      operationOutcome(problem.status, problem.code, problem.detail ?? problem.title ?? ''),
+    );
+  });
+  app.setErrorHandler((error, request, reply) => {
+    const { problem, headers, internal } = problemFromError(error, pathOf(request));
+    if (internal) request.log.error({ err: error }, 'unexpected error answering a FHIR request');
+    return sendFhir(
+      reply,
+      problem.status,
+      operationOutcome(problem.status, problem.code, problem.detail),
+      headers,
+    );
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendFhir(
+      reply,
+      404,
+      operationOutcome(404, 'SY_HTTP_NOT_FOUND', `no FHIR interaction ${request.method} ${pathOf(request)}`),
+    ),
+  );
+
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.auth === 'none') return;
+    const token = bearerToken(request);
+    if (token && adminToken && timingSafeEqualString(token, adminToken)) {
+      readers.set(request, { kind: 'admin' });
+      request.credentialsChecked = true;
+      return;
+    }
+    const found = token ? await reader.authenticate(token) : undefined;
+    if (!found) throw unauthorized('an admin token or a FHIR read token (syfhir_…) is required');
+    readers.set(request, found);
+    request.credentialsChecked = true;
+  });
+
+  app.get('/metadata', { config: { auth: 'none' } }, async (request, reply) =>
+    sendFhir(reply, 200, reader.capabilityStatement(baseUrlOf(request, publicUrl))),
+  );
+
+  app.get<{ Params: { type: string } }>('/:type', async (request, reply) => {
+    const { type } = request.params;
+    if (!isReadableType(type)) {
+      return sendFhir(
+        reply,
+        404,
+        operationOutcome(404, 'SY_HTTP_NOT_FOUND', `the resource type ${type} is not served here`),
+      );
+    }
+    const bundle = await reader.search(
+      readers.get(request)!,
+      type,
+      queryPairs(request),
+      baseUrlOf(request, publicUrl),
+    );
+    return sendFhir(reply, 200, bundle);
+  });
+
+  app.get<{ Params: { type: string; id: string } }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    if (!isReadableType(type)) {
+      return sendFhir(
+        reply,
+        404,
+        operationOutcome(404, 'SY_HTTP_NOT_FOUND', `the resource type ${type} is not served here`),
+      );
+    }
+    const query = queryPairs(request);
+    if (query.length > 0) {
+      return sendFhir(
+        reply,
+        400,
+        operationOutcome(
+          400,
+          'SY_FHIR_NOT_SUPPORTED',
+          `a read takes no parameters (got ${query.map(([k]) => k).join(', ')})`,
+        ),
+      );
+    }
+    const resource = await reader.read(readers.get(request)!, type, id);
+    return sendFhir(reply, 200, resource);
+  });
+}
+
+/** `POST|DELETE /v1/subscriptions/{id}/fhir-read-token`, under the admin API's authentication. */
+export async function fhirTokenRoutes(
+  app: FastifyInstance,
+  { reader }: RouteDeps & { reader: FhirReadSide },
+) {
+  const tags = ['subscriptions'];
+  app.post<{ Params: { id: string } }>(
+    '/v1/subscriptions/:id/fhir-read-token',
+    {
+      schema: {
+        tags,
+        summary:
+          "Create or rotate the subscription's FHIR read token (shown once; the previous one stops working); it reads /fhir/r4 for the instances and types the subscription covers",
+        params: s.idParams,
+        response: {
+          201: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['subscriptionId', 'token', 'hint'],
+            properties: {
+              subscriptionId: { type: 'string' },
+              token: {
+                type: 'string',
+                description: 'Send as `Authorization: Bearer <token>` to /fhir/r4. Shown only now.',
+              },
+              hint: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await reader.createReadToken(request.params.id)),
+  );
+  app.delete<{ Params: { id: string } }>(
+    '/v1/subscriptions/:id/fhir-read-token',
+    { schema: { tags, summary: "Revoke the subscription's FHIR read token", params: s.idParams } },
+    async (request, reply) => {
+      await reader.deleteReadToken(request.params.id);
+      return reply.code(204).send();
+    },
+  );
+}

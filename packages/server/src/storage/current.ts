@@ -1,0 +1,191 @@
+/**
+ * The current-state projection: one row per entity (appointment, slot, schedule, document, asset,
+ * process) with the snapshot of its latest event, kept in the same statement that stores the events
+ * (`commitNormalized` in queries.ts, `storeHubEvents` in pipeline/emit.ts). Events already carry the
+ * entity's known state (docs/events.md#what-data-carries), so the row is the latest `data` as is.
+ * Readers: the FHIR read endpoint; commands and the dashboard may use the same functions
+ * (docs/fhir.md#the-current-state-projection).
+ */
+import type { JsonObject } from '@switchyard/core';
+import { type RawBuilder, sql } from 'kysely';
+import type { Executor } from './db.ts';
+
+/** The entities whose events carry a state snapshot worth keeping (not approval requests, commands, hub tests). */
+export const PROJECTED_ENTITIES: readonly string[] = Object.freeze([
+  'appointment',
+  'slot',
+  'schedule',
+  'document',
+  'asset',
+  'process',
+]);
+
+/** One entity's current known state. */
+export interface CurrentEntity {
+  /** `<kind>/<hub id>`, the events' `subject`. */
+  subject: string;
+  kind: string;
+  hubId: string;
+  /** The connector instance of the latest event. */
+  instanceId: string;
+  eventId: string;
+  eventType: string;
+  /** The latest event's time (RFC 3339 as the event carries it, the vendor's offset kept). */
+  eventTime: string;
+  /** The latest event's feed sequence (digits). */
+  eventSequence: string;
+  /** The entity snapshot (`data` of the latest event; stored once, inside `envelope`). */
+  data: JsonObject;
+  /** The latest event as stored, so readers can render it like a delivery. */
+  envelope: JsonObject;
+}
+
+interface CurrentRow {
+  subject: string;
+  kind: string;
+  hub_id: string;
+  instance_id: string;
+  event_id: string;
+  event_type: string;
+  event_sequence: string;
+  envelope: JsonObject;
+}
+
+function fromRow(r: CurrentRow): CurrentEntity {
+  return {
+    subject: r.subject,
+    kind: r.kind,
+    hubId: r.hub_id,
+    instanceId: r.instance_id,
+    eventId: r.event_id,
+    eventType: r.event_type,
+    eventTime: String(r.envelope.time),
+    eventSequence: String(r.event_sequence),
+    data: r.envelope.data as JsonObject,
+    envelope: r.envelope,
+  };
+}
+
+/**
+ * The projection of freshly stored events, as a CTE to follow a `stored` CTE that returns
+ * `(id, type, source, subject, sequence, time, envelope)`: one upsert per entity (the latest of the
+ * batch when one statement stores several events of an entity). Out of order safe: a row changes
+ * only for an event later than the one it holds, by event time, then by sequence, so a late
+ * delivery of an older vendor notification never overwrites a newer state. Defines `projected`.
+ *
+ * @example
+ * ```ts
+ * sql`with stored as (insert ... returning id, type, source, subject, sequence, time, envelope),
+ *     ${projectStoredEvents()}, ${fanOutStoredEvents()} select 1`;
+ * ```
+ */
+export function projectStoredEvents(): RawBuilder<unknown> {
+  return sql`projected as (
+      insert into switchyard.current_entities as c (subject, kind, hub_id, instance_id, event_id,
+        event_type, event_time, event_sequence, starts_at, envelope)
+      select distinct on (e.subject) e.subject, split_part(e.subject, '/', 1),
+        substr(e.subject, strpos(e.subject, '/') + 1), e.source, e.id, e.type, e.time, e.sequence,
+        (e.envelope -> 'data' ->> 'start')::timestamptz, e.envelope
+      from stored e
+      where split_part(e.subject, '/', 1) = any(${PROJECTED_ENTITIES as string[]}::text[])
+      order by e.subject, e.time desc, e.sequence desc
+      on conflict (subject) do update set instance_id = excluded.instance_id,
+        event_id = excluded.event_id, event_type = excluded.event_type, event_time = excluded.event_time,
+        event_sequence = excluded.event_sequence, starts_at = excluded.starts_at,
+        envelope = excluded.envelope, updated_at = now()
+      where (excluded.event_time, excluded.event_sequence) > (c.event_time, c.event_sequence)
+      returning 1)`;
+}
+
+/**
+ * The current state of one entity by its subject (`appointment/<hub id>`), or undefined.
+ *
+ * @example
+ * ```ts
+ * const appointment = await getCurrentEntity(db, 'appointment/6f1c2a8e-…');
+ * appointment?.data.status; // 'cancelled'
+ * ```
+ */
+export async function getCurrentEntity(db: Executor, subject: string): Promise<CurrentEntity | undefined> {
+  const r = await sql<CurrentRow>`
+    select subject, kind, hub_id, instance_id, event_id, event_type, event_sequence, envelope
+    from switchyard.current_entities where subject = ${subject}`.execute(db);
+  return r.rows[0] ? fromRow(r.rows[0]) : undefined;
+}
+
+/** A bound on a time: `op` compares the entity's time with `at` (RFC 3339). */
+export interface TimeBound {
+  op: 'lt' | 'le' | 'gt' | 'ge';
+  at: string;
+}
+
+/** What {@link searchCurrentEntities} filters on; every given filter must hold. */
+export interface CurrentEntityQuery {
+  kind: string;
+  /** Only entities of these instances; undefined: every instance. */
+  instances?: readonly string[];
+  /** The entity's `data` contains this object (e.g. `{ domain: 'clinical' }`). */
+  data?: Record<string, string>;
+  /**
+   * The entity's `data.patient` contains one of these `fields` (e.g. `{ id: '50' }`), on the given
+   * instance when one is named; several: any of them (an OR); empty: nothing matches.
+   */
+  patient?: readonly { instance?: string; fields: Record<string, string> }[];
+  /** Bounds on `data.start` (all must hold; an entity without a start never matches). */
+  start?: readonly TimeBound[];
+  /** Bounds on the latest event's time (all must hold). */
+  updated?: readonly TimeBound[];
+  /** Keyset paging: only subjects after this one. */
+  afterSubject?: string;
+  /** At most this many rows (the caller asks one more to know whether a next page exists). */
+  limit: number;
+}
+
+function bound(column: RawBuilder<unknown>, b: TimeBound): RawBuilder<unknown> {
+  const at = sql`${b.at}::timestamptz`;
+  switch (b.op) {
+    case 'lt':
+      return sql`${column} < ${at}`;
+    case 'le':
+      return sql`${column} <= ${at}`;
+    case 'gt':
+      return sql`${column} > ${at}`;
+    case 'ge':
+      return sql`${column} >= ${at}`;
+  }
+}
+
+/**
+ * Entities of one kind matching every given filter, ordered by subject (a stable keyset for
+ * paging).
+ *
+ * @example
+ * ```ts
+ * const page = await searchCurrentEntities(db, {
+ *   kind: 'appointment', patient: [{ fields: { id: '50' } }], start: [{ op: 'ge', at: '2026-03-10T00:00:00Z' }], limit: 21,
+ * });
+ * ```
+ */
+export async function searchCurrentEntities(
+  db: Executor,
+  query: CurrentEntityQuery,
+): Promise<CurrentEntity[]> {
+  const where: RawBuilder<unknown>[] = [sql`kind = ${query.kind}`];
+  if (query.instances) where.push(sql`instance_id = any(${query.instances as string[]}::text[])`);
+  if (query.data) where.push(sql`envelope -> 'data' @> ${JSON.stringify(query.data)}::jsonb`);
+  if (query.patient) {
+    const any = query.patient.map((p) => {
+      const fields = sql`envelope -> 'data' -> 'patient' @> ${JSON.stringify(p.fields)}::jsonb`;
+      return p.instance === undefined ? fields : sql`(instance_id = ${p.instance} and ${fields})`;
+    });
+    where.push(any.length > 0 ? sql`(${sql.join(any, sql` or `)})` : sql`false`);
+  }
+  for (const b of query.start ?? []) where.push(bound(sql.ref('starts_at'), b));
+  for (const b of query.updated ?? []) where.push(bound(sql.ref('event_time'), b));
+  if (query.afterSubject !== undefined) where.push(sql`subject > ${query.afterSubject}`);
+  const r = await sql<CurrentRow>`
+    select subject, kind, hub_id, instance_id, event_id, event_type, event_sequence, envelope
+    from switchyard.current_entities where ${sql.join(where, sql` and `)}
+    order by subject limit ${query.limit}`.execute(db);
+  return r.rows.map(fromRow);
+}
