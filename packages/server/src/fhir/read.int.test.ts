@@ -374,4 +374,12 @@ describe('errors are OperationOutcomes', () => {
       await admin.end();
     }
   });
+
+  it('429 throttled after too many refused tokens from one address (the app-wide limiter, answered as FHIR)', async () => {
+    // Last: it locks this address out of /fhir for a minute.
+    let answer = await get('/fhir/r4/Appointment?date=2026', 'syfhir_guess');
+    for (let i = 0; i < 30 && answer.status === 401; i++)
+      answer = await get('/fhir/r4/Appointment?date=2026', 'syfhir_guess');
+    expectOutcome(answer, 429, 'throttled');
+  });
 });

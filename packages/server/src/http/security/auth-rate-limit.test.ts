@@ -118,6 +118,7 @@ describe('installAuthRateLimit', () => {
     expect(authTargetOf('/hooks/dp-main/cancellation')).toBe('instance:dp-main');
     expect(authTargetOf('/v1/subscriptions')).toBe('admin');
     expect(authTargetOf('/ui/session')).toBe('admin');
+    expect(authTargetOf('/fhir/r4/Appointment/1')).toBe('fhir');
     expect(authTargetOf('/ui/')).toBeUndefined();
     expect(authTargetOf('/healthz')).toBeUndefined();
   });
