@@ -705,6 +705,55 @@ create index inbound_due_idx on switchyard.inbound_messages
   ((greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)))) where status = 'received';
 `,
   },
+  {
+    version: 19,
+    name: 'inbound claim takes a run of each key',
+    // One busy key (a Docplanner facility catching up) was a chain of round trips per message:
+    // claim the head, normalize it, commit, wake, claim the next (~118 messages/s whatever the
+    // queue's depth). Now a claim takes, behind each head claimable_inbound found, up to p_run - 1
+    // of the key's next messages, consecutive in seq order (inbound_ordering_idx, p_run rows per
+    // key), stopping at the first one that is not due, is leased or is locked: one worker
+    // normalizes the run in order and commits it together (pipeline/normalize.ts). The followers
+    // are leased with the head, so no other claim can take them out of order; a message without an
+    // ordering key is a run of one. Row locking by ctid and pinned plan shapes as in migration 9.
+    sql: `
+create or replace function switchyard.claimable_inbound_runs(p_limit integer, p_run integer)
+returns setof uuid language plpgsql volatile rows 64
+set enable_seqscan = off set enable_bitmapscan = off set enable_sort = off set jit = off
+set plan_cache_mode = auto as $fn$
+declare
+  h record;
+  r record;
+begin
+  for h in
+    select m.id, m.instance_id, m.ordering_key, m.seq
+    from switchyard.claimable_inbound(p_limit) as due(id)
+    join switchyard.inbound_messages m on m.id = due.id
+  loop
+    return next h.id;
+    continue when h.ordering_key is null or p_run <= 1;
+    for r in
+      select c.ctid, c.id, c.next_attempt_at, c.locked_until
+      from switchyard.inbound_messages c
+      where c.status = 'received' and c.instance_id = h.instance_id and c.ordering_key = h.ordering_key
+        and c.seq > h.seq
+      order by c.seq
+      limit p_run - 1
+    loop
+      -- Consecutive only: a message the run cannot take ends it (the rest waits behind it).
+      exit when r.next_attempt_at > now() or r.locked_until >= now();
+      perform 1 from switchyard.inbound_messages m
+        where m.ctid = r.ctid and m.status = 'received' and m.next_attempt_at <= now()
+          and (m.locked_until is null or m.locked_until < now())
+        for update skip locked;
+      exit when not found;
+      return next r.id;
+    end loop;
+  end loop;
+end
+$fn$;
+`,
+  },
 ];
 
 /**
