@@ -615,7 +615,8 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             type: 'string',
             enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
             default: CONFIG_DEFAULTS.logging.level,
-            description: 'The least severe level written.',
+            description:
+              'The least severe level written. Each answered HTTP request is one line at `debug` (none at `info`); 5xx answers are logged with their cause.',
           },
           pretty: {
             type: 'boolean',

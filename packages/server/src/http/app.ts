@@ -9,6 +9,7 @@ import type { RouteDeps } from './deps.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
 import { adminAuth } from './plugins/admin-auth.ts';
 import { installProblemHandling } from './plugins/problem.ts';
+import { installRequestLog, requestLogOptions } from './plugins/request-log.ts';
 import { RouteTable } from './route-table.ts';
 import { deliveryRoutes } from './routes/deliveries.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -100,6 +101,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   // A pino logger instance changes fastify's logger generic; the routes only need the base type.
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    ...requestLogOptions(),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     ...(trusted.length > 0 ? { trustProxy: [...trusted] } : {}),
     // Unknown properties are errors, not silently dropped; query strings still coerce to numbers.
@@ -120,6 +122,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   app.addHook('onRoute', (route) => routes.add(route));
   // First of the request hooks: everything a request does runs inside its span (when tracing is on).
   traceRequests(app);
+  installRequestLog(app);
   installProblemHandling(app, routes);
   if (options.authRateLimit !== false) installAuthRateLimit(app, options.authRateLimit);
   installRequestLimits(app, {

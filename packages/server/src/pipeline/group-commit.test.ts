@@ -60,6 +60,23 @@ describe('GroupCommit', () => {
     await expect(result).resolves.toBe(14);
   });
 
+  it('with sameTick, items written together share one commit even with no commit running', async () => {
+    const commits: number[][] = [];
+    const writer = new GroupCommit<number, number>({
+      maxInFlight: 2,
+      maxBatch: 10,
+      sameTick: true,
+      commit: async (items) => {
+        commits.push([...items]);
+        return items.map((i) => i * 2);
+      },
+    });
+    await expect(Promise.all([writer.write(1), writer.write(2)])).resolves.toEqual([2, 4]);
+    // Without sameTick each would have gone alone ([[1], [2]]); a later write is its own commit.
+    await expect(writer.write(3)).resolves.toBe(6);
+    expect(commits).toEqual([[1, 2], [3]]);
+  });
+
   it('batches the items written while the commits are busy, in order', async () => {
     const { writer, commits, held } = harness({ maxInFlight: 1, maxBatch: 100, hold: true });
     const first = writer.write(0);

@@ -10,6 +10,12 @@ export interface GroupCommitOptions<In, Out> {
   /** How much of `maxBatch` an item uses (default 1: `maxBatch` counts items). */
   weight?: (item: In) => number;
   /**
+   * Gather the items written in the same synchronous run of code before committing (one microtask
+   * later), so calls made together (`Promise.all` of two look-ups) share one commit even while no
+   * commit is running. Default false: an item written alone is committed at once.
+   */
+  sameTick?: boolean;
+  /**
    * Stores `items` in one go and returns one result per item, in the same order. Throwing fails
    * the whole batch; each item is then retried alone so only the bad ones reject.
    */
@@ -49,8 +55,10 @@ export class GroupCommit<In, Out> {
   private readonly maxBatch: number;
   private readonly weight: (item: In) => number;
   private readonly commit: (items: In[]) => Promise<Out[]>;
+  private readonly sameTick: boolean;
   private queue: Pending<In, Out>[] = [];
   private active = 0;
+  private pumpQueued = false;
 
   constructor(options: GroupCommitOptions<In, Out>) {
     const { maxInFlight } = options;
@@ -58,13 +66,23 @@ export class GroupCommit<In, Out> {
     this.maxBatch = options.maxBatch;
     this.weight = options.weight ?? (() => 1);
     this.commit = options.commit;
+    this.sameTick = options.sameTick ?? false;
   }
 
   /** Resolves with the item's result once its commit succeeded; rejects with its own error. */
   write(item: In): Promise<Out> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      this.pump();
+      if (!this.sameTick) {
+        this.pump();
+        return;
+      }
+      if (this.pumpQueued) return;
+      this.pumpQueued = true;
+      queueMicrotask(() => {
+        this.pumpQueued = false;
+        this.pump();
+      });
     });
   }
 

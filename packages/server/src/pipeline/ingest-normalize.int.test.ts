@@ -199,4 +199,41 @@ describe('normalize', () => {
       'appointment.cancelled',
     ]);
   });
+
+  it('a retry in the middle of a run of one key holds the rest back, untried, until it succeeds', async () => {
+    // The four messages are claimed as one run (one ordering key, all due) and normalized one after
+    // another; the second fails transiently. The run must stop there: the third and fourth wait
+    // behind it, are given back with no attempt counted, and follow it in order once it succeeds.
+    behaviour.flaky.set('mid-2', 1);
+    const r = await hub.ingest('acme-1', {
+      ...push({
+        items: ['created', 'rescheduled', 'rescheduled', 'cancelled'].map((type, i) => ({
+          id: `mid-${i + 1}`,
+          type,
+          booking: 'b-mid',
+          seq: i + 1,
+        })),
+      }),
+    });
+    const ids = r.ok ? r.stored : [];
+    expect(ids).toHaveLength(4);
+    for (const id of ids) await inboundStatus(id, 'normalized');
+    const seen = behaviour.seen.filter((s) => s.key.startsWith('mid-'));
+    expect(seen.map((s) => `${s.key}#${s.attempt}`)).toEqual([
+      'mid-1#1',
+      'mid-2#1',
+      'mid-2#2',
+      'mid-3#1',
+      'mid-4#1',
+    ]);
+    const attempts = await Promise.all(ids.map(async (id) => (await hub.inbound.get(id)).attempts));
+    expect(attempts).toEqual([1, 2, 1, 1]);
+    const events = await hub.events.list({ subject: (await hub.inbound.get(ids[0]!)).events[0]!.subject });
+    expect(events.items.map((e) => e.type).reverse()).toEqual([
+      'appointment.created',
+      'appointment.rescheduled',
+      'appointment.rescheduled',
+      'appointment.cancelled',
+    ]);
+  });
 });

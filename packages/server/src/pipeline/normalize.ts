@@ -13,7 +13,15 @@ import type { AfterNormalize, MarkEchoes } from '../host/hooks.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
-import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
+import {
+  currentTraceparent,
+  failSpan,
+  runInContext,
+  SpanKind,
+  setSpanAttributes,
+  startSpan,
+  withSpan,
+} from '../telemetry/tracing.ts';
 import { GroupCommit } from './group-commit.ts';
 import { eventIdFor } from './ids.ts';
 import type { LeaseKeeper } from './leases.ts';
@@ -74,6 +82,9 @@ export class Normalizer {
    * One pass: claim a batch that fits in the free concurrency, start it, report whether more may
    * wait. While most slots are busy it claims nothing: a claim per finished message would cost a
    * query per message; waiting for a quarter of the slots makes each claim fetch a batch.
+   *
+   * Each slot takes a run: a queue head and up to `RUN_MAX - 1` consecutive messages of its
+   * ordering key (see {@link runOf}), normalized in order by one worker.
    */
   async tick(): Promise<TickResult> {
     const concurrency = this.rt.options.normalizeConcurrency;
@@ -81,58 +92,20 @@ export class Normalizer {
     if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) return { busy: false };
     const limit = Math.min(free, CLAIM_BATCH);
     const leaseMs = this.rt.options.normalizeLeaseMs;
-    const rows = await q.claimInbound(this.rt.db, leaseMs, limit);
-    for (const row of rows) {
+    const runs = runsOf(await q.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX));
+    for (const run of runs) {
       this.active++;
       // The lease is short and renewed while the work runs (LeaseKeeper): a process that dies
       // loses its messages to another within one lease.
-      this.leases.hold('inbound', row.id, row.lock_token!, leaseMs);
-      // The trace of the request that stored the message goes on here (a child of its span).
-      const p = withSpan(
-        'switchyard.normalize',
-        {
-          kind: SpanKind.CONSUMER,
-          parent: row.traceparent,
-          attributes: {
-            'messaging.system': 'switchyard',
-            'messaging.operation.type': 'process',
-            'messaging.destination.name': 'normalize',
-            'messaging.message.id': row.id,
-            'switchyard.instance': row.instance_id,
-            'switchyard.vendor_type': row.vendor_type,
-            'switchyard.attempt': row.attempts,
-          },
-        },
-        () => this.process(row),
-      )
-        .then(
-          () => this.leases.done('inbound', row.id),
-          (error: unknown) => {
-            if (isDatabaseUnavailable(error)) {
-              // Nothing of it was stored: the same process takes it again once the database is back.
-              this.leases.giveBack('inbound', row.id);
-              reportDatabaseUnavailable(
-                this.rt.logger,
-                error,
-                'normalizations cut short are given back when it is back',
-              );
-              return;
-            }
-            this.leases.done('inbound', row.id);
-            this.rt.logger.error(
-              { err: error, inbound: row.id },
-              'normalization crashed; it is tried again when its lease runs out',
-            );
-          },
-        )
-        .finally(() => {
-          this.active--;
-          this.running.delete(p);
-          this.rt.wakeNormalize();
-        });
+      for (const row of run) this.leases.hold('inbound', row.id, row.lock_token!, leaseMs);
+      const p = this.processRun(run).finally(() => {
+        this.active--;
+        this.running.delete(p);
+        this.rt.wakeNormalize();
+      });
       this.running.add(p);
     }
-    if (rows.length > 0) return { busy: rows.length === limit && this.active < concurrency };
+    if (runs.length > 0) return { busy: runs.length === limit && this.active < concurrency };
     return { busy: false, nextDueAt: await q.nextInboundDue(this.rt.db) };
   }
 
@@ -141,9 +114,145 @@ export class Normalizer {
     await Promise.allSettled([...this.running]);
   }
 
-  async process(row: q.InboundRow): Promise<void> {
+  /**
+   * Normalizes one claimed run (messages of one ordering key, consecutive, in `seq` order) one
+   * after another, and stores the results together: normalized and ignored messages wait in
+   * `pending` and go to the group commit as one item (one statement, events numbered in order),
+   * once the run ends or when the oldest has waited `RUN_FLUSH_MS` (a slow connector must not hold
+   * the first events back). A failure is stored after what precedes it; a retry or a crash ends
+   * the run, and the messages not reached are given back untried ({@link q.unclaimInbound}): they
+   * wait behind the unfinished one, as before. A database outage gives back everything not stored.
+   */
+  private async processRun(run: q.InboundRow[]): Promise<void> {
     const { rt } = this;
-    const token = row.lock_token!;
+    let pending: Pending[] = [];
+    let pendingSince = 0;
+    const flush = async () => {
+      if (pending.length === 0) return;
+      // Storing the events and fanning them out: one span per message, a child of its normalize
+      // span, though the run's messages share one statement; the deliveries continue the trace
+      // from it (events.traceparent).
+      const spans = pending.map((c) =>
+        startSpan('switchyard.fanout', {
+          parent: c.trace ?? null,
+          attributes: { 'switchyard.events': c.item.events.length, 'switchyard.batch': pending.length },
+        }),
+      );
+      for (const [i, c] of pending.entries()) {
+        const started = spans[i];
+        if (!started) continue;
+        const traceparent = runInContext(started.context, () => currentTraceparent() ?? null);
+        for (const e of c.item.events) e.traceparent = traceparent;
+      }
+      let stored: boolean[];
+      try {
+        stored = await this.committer.write(pending.map((c) => c.item));
+      } catch (error) {
+        for (const started of spans) if (started) failSpan(started.span, error);
+        throw error;
+      } finally {
+        for (const started of spans) started?.span.end();
+      }
+      const chunk = pending;
+      pending = [];
+      for (const [i, c] of chunk.entries()) {
+        this.leases.done('inbound', c.item.row.id);
+        if (stored[i] && c.after) await c.after();
+      }
+    };
+    let index = 0;
+    try {
+      for (; index < run.length; index++) {
+        if (pending.length > 0 && Date.now() - pendingSince >= RUN_FLUSH_MS) await flush();
+        const row = run[index]!;
+        // The trace of the request that stored the message goes on here (a child of its span).
+        const outcome = await withSpan(
+          'switchyard.normalize',
+          {
+            kind: SpanKind.CONSUMER,
+            parent: row.traceparent,
+            attributes: {
+              'messaging.system': 'switchyard',
+              'messaging.operation.type': 'process',
+              'messaging.destination.name': 'normalize',
+              'messaging.message.id': row.id,
+              'switchyard.instance': row.instance_id,
+              'switchyard.vendor_type': row.vendor_type,
+              'switchyard.attempt': row.attempts,
+              'switchyard.run_length': run.length,
+            },
+          },
+          async () => {
+            const o = await this.normalizeOne(row);
+            return o.kind === 'store' ? { ...o, trace: currentTraceparent() ?? null } : o;
+          },
+        );
+        if (outcome.kind === 'store') {
+          if (pending.length === 0) pendingSince = Date.now();
+          pending.push(outcome);
+          continue;
+        }
+        // What precedes this message is stored first: its outcome never overtakes theirs.
+        await flush();
+        if (outcome.kind === 'fail') {
+          await q.finishInbound(rt.db, row.id, row.lock_token!, 'failed', outcome.reason, outcome.error, 0);
+          if (outcome.instanceError)
+            await q.recordInstanceError(rt.db, row.instance_id, outcome.instanceError);
+          this.leases.done('inbound', row.id);
+          continue;
+        }
+        await q.retryInbound(rt.db, row.id, row.lock_token!, outcome.delayMs, outcome.error);
+        this.leases.done('inbound', row.id);
+        index++;
+        break;
+      }
+      await flush();
+    } catch (error) {
+      const unstored = [...pending.map((p) => p.item.row), ...run.slice(index)];
+      if (isDatabaseUnavailable(error)) {
+        // Nothing of it was stored: the same process takes it again once the database is back.
+        for (const row of unstored) this.leases.giveBack('inbound', row.id);
+        reportDatabaseUnavailable(
+          rt.logger,
+          error,
+          'normalizations cut short are given back when it is back',
+        );
+        return;
+      }
+      const crashed = run[index];
+      rt.logger.error(
+        { err: error, inbound: crashed?.id ?? pending[0]?.item.row.id },
+        'normalization crashed; it is tried again when its lease runs out',
+      );
+      // The crashed message (or the unstored chunk) keeps its lease until it runs out; the rest of
+      // the run was never tried.
+      for (const row of unstored) this.leases.done('inbound', row.id);
+      await this.giveBackUntried(run.slice(index + 1));
+      return;
+    }
+    await this.giveBackUntried(run.slice(index));
+  }
+
+  /** Hands back messages of a run it did not reach; best effort (their lease runs out otherwise). */
+  private async giveBackUntried(rows: q.InboundRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    for (const row of rows) this.leases.done('inbound', row.id);
+    await q
+      .unclaimInbound(
+        this.rt.db,
+        rows.map((r) => ({ id: r.id, lockToken: r.lock_token! })),
+      )
+      .catch((error: unknown) =>
+        this.rt.logger.warn({ err: error }, 'giving back untried messages failed; their lease runs out'),
+      );
+  }
+
+  /**
+   * Runs the connector on one claimed message and says what to store: nothing is written here
+   * except by the connector's own alias and state stores, so a run can store its results together.
+   */
+  private async normalizeOne(row: q.InboundRow): Promise<Outcome> {
+    const { rt } = this;
     const logger = rt.logger.child({
       inbound: row.id,
       instance: row.instance_id,
@@ -154,29 +263,9 @@ export class Normalizer {
       instance = await rt.loadInstance(row.instance_id);
     } catch (error) {
       if (isDatabaseUnavailable(error)) throw error;
-      await q.finishInbound(
-        rt.db,
-        row.id,
-        token,
-        'failed',
-        'the instance cannot be loaded',
-        errorJson(error),
-        0,
-      );
-      return;
+      return { kind: 'fail', reason: 'the instance cannot be loaded', error: errorJson(error) };
     }
-    if (!instance) {
-      await q.finishInbound(
-        rt.db,
-        row.id,
-        token,
-        'failed',
-        'the connector instance no longer exists',
-        null,
-        0,
-      );
-      return;
-    }
+    if (!instance) return { kind: 'fail', reason: 'the connector instance no longer exists', error: null };
     const { connector, config } = instance;
     const maxAttempts = rt.options.normalizeRetryMs.length + 1;
     let result: NormalizeResult;
@@ -194,42 +283,35 @@ export class Normalizer {
       });
     } catch (error) {
       // The hub's own database failing under the connector (its alias or state store) says nothing
-      // about the notification: not a failure of it, the work is given back (see tick).
+      // about the notification: not a failure of it, the work is given back (see processRun).
       if (!isConnectorError(error) && isDatabaseUnavailable(error)) throw error;
       if (isConnectorError(error) && error.kind === 'transient' && row.attempts < maxAttempts) {
-        const delay = Math.max(
+        const delayMs = Math.max(
           jittered(rt.options.normalizeRetryMs[row.attempts - 1] ?? 0, rt.options.retryJitter),
           error.retryAfterMs ?? 0,
         );
         logger.warn(
-          { attempt: row.attempts, delayMs: delay, reason: error.message },
+          { attempt: row.attempts, delayMs, reason: error.message },
           'normalization will be retried',
         );
-        await q.retryInbound(rt.db, row.id, token, delay, errorJson(error));
-        return;
+        return { kind: 'retry', delayMs, error: errorJson(error) };
       }
-      logger.warn({ reason: (error as Error)?.message }, 'normalization failed');
-      await q.finishInbound(
-        rt.db,
-        row.id,
-        token,
-        'failed',
-        (error as Error)?.message ?? 'failed',
-        errorJson(error),
-        0,
-      );
-      await q.recordInstanceError(
-        rt.db,
-        row.instance_id,
-        `normalization failed: ${(error as Error)?.message}`,
-      );
-      return;
+      const message = (error as Error)?.message;
+      logger.warn({ reason: message }, 'normalization failed');
+      return {
+        kind: 'fail',
+        reason: message ?? 'failed',
+        error: errorJson(error),
+        instanceError: `normalization failed: ${message}`,
+      };
     }
 
     if (result.ignored !== undefined || result.events.length === 0) {
       // Through the batched commit too: with many ignored notifications, a statement each adds up.
-      await this.committer.write({ row, token, events: [], ignored: result.ignored ?? 'no events' });
-      return;
+      return {
+        kind: 'store',
+        item: { row, token: row.lock_token!, events: [], ignored: result.ignored ?? 'no events' },
+      };
     }
 
     if (this.markEchoes) {
@@ -264,25 +346,20 @@ export class Normalizer {
         .join('; ')
         .slice(0, 1000);
       logger.warn({ invalid }, 'normalized output is invalid');
-      await q.finishInbound(
-        rt.db,
-        row.id,
-        token,
-        'failed',
-        `invalid normalized event: ${detail}`,
-        { code: 'SY_EVENT_INVALID', validation: invalid as unknown as JsonValue },
-        0,
-      );
-      return;
+      return {
+        kind: 'fail',
+        reason: `invalid normalized event: ${detail}`,
+        error: { code: 'SY_EVENT_INVALID', validation: invalid as unknown as JsonValue },
+      };
     }
 
     setSpanAttributes({ 'switchyard.connector': connector.name, 'switchyard.events': envelopes.length });
-    // Storing the events and fanning them out to deliveries: one statement, shared by a batch of
-    // messages. The deliveries continue the trace from this span (events.traceparent).
-    const stored = await withSpan('switchyard.fanout', {}, () =>
-      this.committer.write({
+    const { afterNormalize } = this;
+    return {
+      kind: 'store',
+      item: {
         row,
-        token,
+        token: row.lock_token!,
         events: envelopes.map((e) => ({
           id: e.id,
           type: e.type,
@@ -291,25 +368,80 @@ export class Normalizer {
           time: e.time,
           envelope: e as unknown as Record<string, JsonValue>,
           inboundMessageId: row.id,
-          traceparent: currentTraceparent() ?? null,
+          traceparent: null as string | null,
         })),
-      }),
-    );
-    if (stored && this.afterNormalize) {
+      },
       // After the commit and best effort: a hook failure never fails or repeats the normalization.
-      await this.afterNormalize({
-        instanceId: row.instance_id,
-        connector: connector.name,
-        inboundId: row.id,
-        notification: notificationOf(row),
-        events: envelopes.map((e) => ({ id: e.id, type: e.type, subject: e.subject })),
-      }).catch((error) => logger.warn({ err: error }, 'afterNormalize hook failed'));
-    }
+      after: afterNormalize
+        ? () =>
+            afterNormalize({
+              instanceId: row.instance_id,
+              connector: connector.name,
+              inboundId: row.id,
+              notification: notificationOf(row),
+              events: envelopes.map((e) => ({ id: e.id, type: e.type, subject: e.subject })),
+            }).catch((error) => logger.warn({ err: error }, 'afterNormalize hook failed'))
+        : undefined,
+    };
   }
 }
 
-/** Messages claimed per query at most (a claim costs about the same for 1 row or 64). */
+/** A normalized (or ignored) message waiting for its run's commit, and its hook for after it. */
+interface Pending {
+  kind: 'store';
+  item: Normalized;
+  /** The traceparent of the message's normalize span (its fan-out span's parent); tracing on only. */
+  trace?: string | null;
+  after?: (() => Promise<void>) | undefined;
+}
+
+/** What normalizing one message asks to store. */
+type Outcome =
+  | Pending
+  | { kind: 'fail'; reason: string; error: JsonValue | null; instanceError?: string }
+  | { kind: 'retry'; delayMs: number; error: JsonObject };
+
+/**
+ * Groups claimed rows into runs: the rows of one (instance, ordering key) in `seq` order; a row
+ * without an ordering key is a run of its own. A claim holds at most one run per key.
+ */
+export function runsOf(rows: readonly q.InboundRow[]): q.InboundRow[][] {
+  const byKey = new Map<string, q.InboundRow[]>();
+  const runs: q.InboundRow[][] = [];
+  for (const row of rows) {
+    if (row.ordering_key === null) {
+      runs.push([row]);
+      continue;
+    }
+    const key = `${row.instance_id}\u0000${row.ordering_key}`;
+    const run = byKey.get(key);
+    if (run) run.push(row);
+    else {
+      const fresh = [row];
+      byKey.set(key, fresh);
+      runs.push(fresh);
+    }
+  }
+  for (const run of runs) if (run.length > 1) run.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+  return runs;
+}
+
+/** Runs claimed per query at most (a claim costs about the same for 1 row or 64). */
 const CLAIM_BATCH = 64;
+
+/**
+ * Messages of one ordering key per run at most. One busy key used to cost a claim, a commit and a
+ * wake-up per message; a run of 32 shares them between 32 messages (docs/benchmarks.md, "One
+ * ordering key"), while a key's next run still follows within one round trip of the commit.
+ */
+const RUN_MAX = 32;
+
+/**
+ * How long a run's normalized messages wait for the rest of the run before they are committed, ms:
+ * with a fast connector a whole run goes in one statement; a slow one (vendor calls during
+ * normalization) does not hold the run's first events back for the whole run.
+ */
+const RUN_FLUSH_MS = 50;
 
 interface Normalized {
   row: q.InboundRow;
@@ -323,29 +455,35 @@ interface Normalized {
  * Group commit for normalized messages: the results of every message finished while a commit was
  * running are stored together in the next one. One statement per batch (`commitNormalized`)
  * finishes the messages (checking each lease token), stores their events in order, fans out
- * deliveries and sends one NOTIFY: a single round trip, where a transaction cost seven. Nothing waits on a timer: a message finished alone is committed at once; under load
- * batches grow by themselves. Ordering holds because a message stays `received` (blocking its
- * successors) until its batch commits.
+ * deliveries and sends one NOTIFY: a single round trip, where a transaction cost seven. Nothing
+ * waits on a timer: a message finished alone is committed at once; under load batches grow by
+ * themselves. Ordering holds because a message stays `received` (blocking its successors) until
+ * its batch commits, and the messages of one run are written as one item: they are never split
+ * over two commits that could draw event sequences in the wrong order.
  */
 class NormalizedWriter {
   private readonly rt: Runtime;
-  private readonly group: GroupCommit<Normalized, boolean>;
+  private readonly group: GroupCommit<Normalized[], boolean[]>;
 
   constructor(rt: Runtime) {
     this.rt = rt;
     this.group = new GroupCommit({
       maxInFlight: MAX_COMMITS,
       maxBatch: MAX_COMMIT_BATCH,
-      commit: async (items) => {
-        const stored = await this.commit(items);
-        return items.map((i) => stored.has(i.row.id));
+      weight: (run) => run.length,
+      commit: async (runs) => {
+        const stored = await this.commit(runs.flat());
+        return runs.map((run) => run.map((i) => stored.has(i.row.id)));
       },
     });
   }
 
-  /** Resolves true once stored, false when the lease was lost (another worker's result counts). */
-  write(item: Normalized): Promise<boolean> {
-    return this.group.write(item);
+  /**
+   * Stores the messages of one run together; resolves with one flag per message: true once stored,
+   * false when the lease was lost (another worker's result counts).
+   */
+  write(run: Normalized[]): Promise<boolean[]> {
+    return this.group.write(run);
   }
 
   private async commit(items: Normalized[]): Promise<Set<string>> {

@@ -105,6 +105,77 @@ it('a process that died holding leases loses its work to another process within 
   }
 });
 
+it('a process that died in the middle of a run loses the rest of it, in order, to another process', {
+  timeout: 120_000,
+}, async () => {
+  const front = await startInProcessHub({ databaseUrl: database.url(), pipeline: { workers: false } });
+  cleanup.push(() => front.close());
+  const ledger = newLedger();
+  for (let n = 0; n < 15; n++) {
+    await pushOne(front.base, ledger, {
+      id: `run-${String(n).padStart(2, '0')}`,
+      subject: `run-s${n % 3}`,
+      type: n < 3 ? 'created' : 'updated',
+    });
+  }
+  expect(ledger.acked).toHaveLength(15);
+
+  // The process that dies claims a run of each key (all five messages of each), stores the first
+  // message of each run, and dies with the other twelve leased.
+  const leaseMs = 1_500;
+  const dying = openDatabase(database.url(), { max: 1 });
+  const claimed = await q.claimInbound(dying.db, leaseMs, 64, 32);
+  expect(claimed).toHaveLength(15);
+  const heads = claimed.filter((r) => ['run-00', 'run-01', 'run-02'].includes(r.dedupe_key));
+  const { finished } = await q.commitNormalized(
+    dying.db,
+    heads.map((r) => ({
+      id: r.id,
+      lockToken: r.lock_token!,
+      status: 'ignored',
+      reason: 'test',
+      eventCount: 0,
+    })),
+    [],
+  );
+  expect(finished.size).toBe(3);
+  await dying.close();
+
+  const taker = await startInProcessHub({
+    databaseUrl: database.url(),
+    pipeline: { normalizeLeaseMs: leaseMs },
+  });
+  cleanup.push(() => taker.close());
+  const rows = await eventually(
+    'every message of the dead runs normalized by the live process',
+    async () => {
+      const r = await messages('run-');
+      return r.length === 15 && r.slice(3).every((m) => m.status === 'normalized') ? r : undefined;
+    },
+    60_000,
+  );
+  // Nothing lost, nothing done twice: the dead process's stored heads stay as it stored them, each
+  // other message was claimed twice (the dead run, then the taker) and normalized once.
+  expect(rows.slice(0, 3).map((m) => m.status)).toEqual(['ignored', 'ignored', 'ignored']);
+  expect(rows.slice(3).every((m) => m.attempts === 2)).toBe(true);
+  // Still one entity at a time, in arrival order, with the events in the same order.
+  for (let n = 3; n < 15; n++) {
+    const before = rows[n - 3]!;
+    const after = rows[n]!;
+    expect(after.processed_at!.getTime()).toBeGreaterThanOrEqual(before.processed_at!.getTime());
+  }
+  const events = await pool.query<{ dedupe_key: string; subject: string }>(
+    `select m.dedupe_key, e.subject from switchyard.events e
+       join switchyard.inbound_messages m on m.id = e.inbound_message_id
+      where m.dedupe_key like 'run-%' order by e.sequence`,
+  );
+  expect(events.rows).toHaveLength(12);
+  for (const subject of new Set(events.rows.map((e) => e.subject))) {
+    const keys = events.rows.filter((e) => e.subject === subject).map((e) => e.dedupe_key);
+    expect(keys).toEqual([...keys].sort());
+  }
+});
+
 it('a live process renews the lease of a long normalization: never retaken while it runs', {
   timeout: 60_000,
 }, async () => {

@@ -14,6 +14,7 @@ import { buildApp } from '../http/index.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from '../http/metrics-registry.ts';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
 import { installProblemHandling } from '../http/plugins/problem.ts';
+import { installRequestLog, requestLogOptions } from '../http/plugins/request-log.ts';
 import { RouteTable } from '../http/route-table.ts';
 import { healthRoutes } from '../http/routes/health.ts';
 import { metricsRoutes } from '../http/routes/metrics.ts';
@@ -122,12 +123,14 @@ async function workerApp(hub: Hub, metrics: HttpMetrics, logger: pino.Logger): P
   // Error answers are problems here too (a database outage on /metrics, a request during shutdown).
   const app = Fastify({
     loggerInstance: logger,
+    ...requestLogOptions(),
     return503OnClosing: false,
     ...problemFrameworkErrors(),
   }) as unknown as FastifyInstance;
   const routes = new RouteTable();
   app.addHook('onRoute', (route) => routes.add(route));
   traceRequests(app);
+  installRequestLog(app);
   installProblemHandling(app, routes);
   await app.register(async (instance) => healthRoutes(instance, { hub, metrics }));
   await app.register(async (instance) => metricsRoutes(instance, { hub, metrics }));

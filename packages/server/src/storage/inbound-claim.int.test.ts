@@ -111,3 +111,62 @@ it('a claim behind the leased head of one busy key reads as many rows with 10,00
   const next = await q.claimInbound(store.db, 60_000, 16);
   expect(next.map((r) => r.dedupe_key)).toEqual(['busy-2']);
 });
+
+it('a run claim takes consecutive due messages of each key, and nothing of a key while its run is leased', {
+  timeout: 60_000,
+}, async () => {
+  await enqueue('run-a', 'run-key-a', 50);
+  await enqueue('run-b', 'run-key-b', 4);
+  // run-b-3 waits for a retry: the run of key b must stop before it, not skip over it.
+  await sql`update switchyard.inbound_messages set next_attempt_at = now() + interval '1 hour'
+    where dedupe_key = 'run-b-3'`.execute(store.db);
+  await enqueue('run-c', null, 2);
+  const drain = async () => {
+    // What the first test left queued (one-key, other keys) is not this test's business.
+    await sql`update switchyard.inbound_messages set status = 'failed'
+      where status = 'received' and dedupe_key not like 'run-%'`.execute(store.db);
+  };
+  await drain();
+
+  const { result: claimed, rowsRead } = await probe((trx) => q.claimInbound(trx, 60_000, 16, 32));
+  const keys = claimed.map((r) => r.dedupe_key);
+  const ofKey = (prefix: string) =>
+    claimed
+      .filter((r) => r.dedupe_key.startsWith(prefix))
+      .sort((x, y) => Number(BigInt(x.seq) - BigInt(y.seq)))
+      .map((r) => r.dedupe_key);
+  expect(ofKey('run-a-')).toEqual(Array.from({ length: 32 }, (_, i) => `run-a-${i + 1}`));
+  expect(ofKey('run-b-')).toEqual(['run-b-1', 'run-b-2']);
+  expect(ofKey('run-c-').sort()).toEqual(['run-c-1', 'run-c-2']);
+  expect(keys).toHaveLength(36);
+  // One walk for the heads, then at most `run` rows of each key: O(limit × run), not O(backlog).
+  expect(rowsRead).toBeLessThan(400);
+
+  // For real this time: while a run is leased, no other claim takes anything of its key (not the
+  // messages behind the run either), and a message given back untried keeps its attempt count.
+  const first = await q.claimInbound(store.db, 60_000, 16, 32);
+  expect(first).toHaveLength(36);
+  const again = await q.claimInbound(store.db, 60_000, 16, 32);
+  expect(again).toEqual([]);
+
+  const a = first.filter((r) => r.dedupe_key.startsWith('run-a-'));
+  const a1 = a.find((r) => r.dedupe_key === 'run-a-1')!;
+  expect(await q.finishInbound(store.db, a1.id, a1.lock_token!, 'normalized', null, null, 1)).toBe(true);
+  const untried = a.filter((r) => r.dedupe_key !== 'run-a-1');
+  await q.unclaimInbound(
+    store.db,
+    untried.map((r) => ({ id: r.id, lockToken: r.lock_token! })),
+  );
+  const attempts = await sql<{ attempts: number; lock_token: string | null }>`
+    select attempts, lock_token from switchyard.inbound_messages where dedupe_key like 'run-a-%' and status = 'received'`.execute(
+    store.db,
+  );
+  expect(attempts.rows).toHaveLength(49);
+  expect(attempts.rows.every((r) => r.attempts === 0 && r.lock_token === null)).toBe(true);
+
+  // The key's next run starts where the first one was given back.
+  const next = await q.claimInbound(store.db, 60_000, 16, 32);
+  expect(next.sort((x, y) => Number(BigInt(x.seq) - BigInt(y.seq))).map((r) => r.dedupe_key)).toEqual(
+    Array.from({ length: 32 }, (_, i) => `run-a-${i + 2}`),
+  );
+});

@@ -468,15 +468,48 @@ export async function storeInbound(
  * so a claim costs O(limit + 256 + keys waiting), however deep one key's backlog. A head that is
  * leased or not yet due blocks its whole key; messages without an ordering key are each their own
  * head.
+ *
+ * With `run` > 1, each head comes with up to `run - 1` of its key's next messages, consecutive in
+ * arrival order and all due (`switchyard.claimable_inbound_runs`, migration 19), leased together
+ * under the same claim: the caller must normalize them in `seq` order, one after another, and
+ * give back the ones it did not reach ({@link unclaimInbound}). At most `limit` heads, so at most
+ * `limit × run` rows; rows come in no particular order.
+ *
+ * @example
+ * ```ts
+ * const rows = await claimInbound(db, 30_000, 16, 32); // 16 keys, up to 32 messages each
+ * ```
  */
-export async function claimInbound(db: Executor, leaseMs: number, limit: number): Promise<InboundRow[]> {
+export async function claimInbound(
+  db: Executor,
+  leaseMs: number,
+  limit: number,
+  run = 1,
+): Promise<InboundRow[]> {
   return rows<InboundRow>(
     sql`update switchyard.inbound_messages m set locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
           lock_token = gen_random_uuid(), attempts = m.attempts + 1
-        from switchyard.claimable_inbound(${limit}::integer) as due(id)
+        from switchyard.claimable_inbound_runs(${limit}::integer, ${run}::integer) as due(id)
         where m.id = due.id returning m.*`,
     db,
   );
+}
+
+/**
+ * Hands back claimed messages a run did not reach (an earlier message of the run waits for a
+ * retry or crashed): lease cleared and the claim's attempt taken back, since they were never
+ * tried. No NOTIFY: each waits behind the unfinished message that ended its run. Rows whose token
+ * no longer matches are left alone.
+ */
+export async function unclaimInbound(
+  db: Executor,
+  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+): Promise<void> {
+  if (held.length === 0) return;
+  await sql`update switchyard.inbound_messages m
+      set locked_until = null, lock_token = null, attempts = greatest(m.attempts - 1, 0)
+    from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
+    where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'`.execute(db);
 }
 
 export async function nextInboundDue(db: Executor): Promise<Date | undefined> {

@@ -337,7 +337,7 @@ export interface SwitchyardConfigFile {
    */
   logging?: {
     /**
-     * The least severe level written.
+     * The least severe level written. Each answered HTTP request is one line at `debug` (none at `info`); 5xx answers are logged with their cause.
      */
     level?: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
     /**

@@ -1,0 +1,136 @@
+/**
+ * The delivery claim reads a bounded part of the queue, whatever one subject's backlog.
+ *
+ * Before migration 19, `claimable_deliveries` walked every due delivery in (next_attempt_at, seq)
+ * order until it had found its limit: behind the in-flight head of one (subscription, subject) with
+ * a deep queue it read every waiting delivery of that subject and probed its line for each, on every
+ * claim (~20,000 rows with 10,000 queued). These tests count the rows the claim reads (Postgres'
+ * per-transaction table statistics), not time, and check that per-subject order holds.
+ */
+import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Database, type Executor, openDatabase } from './db.ts';
+import { migrate } from './migrations.ts';
+import * as q from './queries.ts';
+
+const database = useTestDatabase();
+let store: Database;
+
+beforeAll(async () => {
+  store = openDatabase(database.url(), { max: 2 });
+  await migrate(store.db);
+  await sql`insert into switchyard.subscriptions (id, kind, url, ordering) values
+    ('sub-hold', 'webhook', 'https://example.test/hook', 'hold')`.execute(store.db);
+});
+afterAll(async () => {
+  await store?.close();
+});
+
+/**
+ * Stores `count` events of `subject` (after everything stored so far) and one pending delivery of
+ * each to sub-hold, due `dueAgo` before now.
+ */
+async function enqueue(prefix: string, subject: string, count: number, dueAgo = '10 seconds'): Promise<void> {
+  await sql`with ev as (
+      insert into switchyard.events (id, type, source, subject, time, envelope)
+      select gen_random_uuid(), 'appointment.updated', 'test', ${subject}, now(), jsonb_build_object('n', ${prefix} || '-' || i)
+      from generate_series(1, ${count}::integer) as i
+      returning id, sequence, subject, envelope->>'n' as n)
+    insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, next_attempt_at, last_error)
+    select gen_random_uuid(), 'sub-hold', ev.id, ev.sequence, ev.subject, now() - ${dueAgo}::interval, ev.n
+    from ev order by ev.sequence`.execute(store.db);
+}
+
+/** Rows of deliveries read by `work`, in a transaction rolled back afterwards (as in inbound-claim.int.test.ts). */
+async function probe<T>(work: (trx: Executor) => Promise<T>): Promise<{ result: T; rowsRead: number }> {
+  let out: { result: T; rowsRead: number } | undefined;
+  const read = async (trx: Executor) => {
+    const stats = await sql<{ read: string }>`
+      select coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) as read
+      from pg_stat_xact_user_tables where schemaname = 'switchyard' and relname = 'deliveries'`.execute(trx);
+    return Number(stats.rows[0]?.read ?? 0);
+  };
+  await store.db
+    .transaction()
+    .execute(async (trx) => {
+      const before = await read(trx);
+      const result = await work(trx);
+      out = { result, rowsRead: (await read(trx)) - before };
+      throw new Rollback();
+    })
+    .catch((e: unknown) => {
+      if (!(e instanceof Rollback)) throw e;
+    });
+  if (out === undefined) throw new Error('the probe did not run');
+  return out;
+}
+
+class Rollback extends Error {}
+
+/** The test names (kept in last_error) of what a claim took. */
+const names = (rows: readonly q.DeliveryRow[]) => rows.map((r) => r.last_error).sort();
+
+it('a claim behind the in-flight head of one deep subject reads as many rows with 10,000 queued as with 1,000', {
+  timeout: 60_000,
+}, async () => {
+  await enqueue('deep', 'subject-deep', 1_000);
+  const head = await q.claimDeliveries(store.db, 15_000, 16);
+  expect(names(head)).toEqual(['deep-1']);
+
+  const small = await probe((trx) => q.claimDeliveries(trx, 15_000, 16));
+  expect(small.result).toEqual([]);
+  await enqueue('deep-more', 'subject-deep', 9_000);
+  const large = await probe((trx) => q.claimDeliveries(trx, 15_000, 16));
+  expect(large.result).toEqual([]);
+  // Migration 9 read every waiting delivery of the subject and probed its line for each: ~20,000
+  // rows with 10,000 queued. Now at most 256 in due order, then one head per line.
+  expect(large.rowsRead).toBeLessThan(1_000);
+  expect(large.rowsRead).toBeLessThanOrEqual(small.rowsRead + 50);
+
+  // Other subjects queued behind the deep one are claimed in parallel with it, one head each.
+  await enqueue('other', 'subject-other', 3);
+  await enqueue('third', 'subject-third', 2);
+  const behind = await q.claimDeliveries(store.db, 15_000, 16);
+  expect(names(behind)).toEqual(['other-1', 'third-1']);
+
+  // Once the head has succeeded, the subject's next delivery (and only it) is claimable.
+  const done = head[0]!;
+  await sql`update switchyard.deliveries set status = 'succeeded', locked_until = null, lock_token = null
+    where id = ${done.id}`.execute(store.db);
+  const next = await q.claimDeliveries(store.db, 15_000, 16);
+  expect(names(next)).toEqual(['deep-2']);
+});
+
+it('past the walk, a line whose head is due later than the rest of the line is still claimed first, and only it', {
+  timeout: 60_000,
+}, async () => {
+  await sql`update switchyard.deliveries set status = 'succeeded' where status <> 'succeeded'`.execute(
+    store.db,
+  );
+  // 300 deliveries of one subject, all due; the first waits for a retry that fell due a second
+  // ago, after all the others (created ten seconds ago): in due order it is the 300th row, past
+  // the 256 the walk reads. Only the line's head may be claimed.
+  await enqueue('late', 'subject-late', 300);
+  await sql`update switchyard.deliveries set next_attempt_at = now() - interval '1 second', attempts = 1
+    where last_error = 'late-1'`.execute(store.db);
+  const claimed = await q.claimDeliveries(store.db, 15_000, 16);
+  expect(names(claimed)).toEqual(['late-1']);
+  expect(await q.claimDeliveries(store.db, 15_000, 16)).toEqual([]);
+
+  // Its lease runs out (the process died): taken over, still alone.
+  await sql`update switchyard.deliveries set locked_until = now() - interval '1 second'
+    where last_error = 'late-1'`.execute(store.db);
+  expect(names(await q.claimDeliveries(store.db, 15_000, 16))).toEqual(['late-1']);
+
+  // Dead and unsuperseded under 'hold', it still holds its line past the walk.
+  await sql`update switchyard.deliveries set status = 'dead', locked_until = null where last_error = 'late-1'`.execute(
+    store.db,
+  );
+  expect(await q.claimDeliveries(store.db, 15_000, 16)).toEqual([]);
+  // Once superseded by a replay (here: marked so), the next delivery of the line is the head.
+  await sql`update switchyard.deliveries set superseded_by = gen_random_uuid() where last_error = 'late-1'`.execute(
+    store.db,
+  );
+  expect(names(await q.claimDeliveries(store.db, 15_000, 16))).toEqual(['late-2']);
+});
