@@ -147,7 +147,15 @@ export async function pushSlotBooked(hubUrl: string, instance: string, bookingId
 /** A config file for a Docplanner push instance `dp` and the given subscriptions (YAML lines). */
 export function writeConfig(
   dir: string,
-  opts: { port: number; database?: string; subscriptions: string[]; name?: string; extra?: string[] },
+  opts: {
+    port: number;
+    database?: string;
+    subscriptions: string[];
+    name?: string;
+    extra?: string[];
+    /** The `logging.level` (default info). */
+    logLevel?: string;
+  },
 ): string {
   const lines = [
     'version: 1',
@@ -170,7 +178,7 @@ export function writeConfig(
     '        apiKey: ${env:E2E_PUSH_KEY}',
     ...(opts.subscriptions.length > 0 ? ['subscriptions:', ...opts.subscriptions] : ['subscriptions: []']),
     'logging:',
-    '  level: info',
+    `  level: ${opts.logLevel ?? 'info'}`,
     ...(opts.extra ?? []),
     '',
   ];

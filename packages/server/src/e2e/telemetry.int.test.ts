@@ -70,7 +70,9 @@ it('one push is one trace from the hook request to every subscriber answer, acro
       ...webhookSubscription('crm', `${crm.url}crm`),
       ...webhookSubscription('erp', `${erp.url}erp`),
     ],
+    // Request log lines are written at debug (one per request): on, to see them carry the trace.
     extra: ['telemetry:', '  traces:', `    endpoint: ${otlp.url}`, '    sampleRatio: 1'],
+    logLevel: 'debug',
   });
   const env = { ...secretEnv(signingSecret, db.url()), OTEL_EXPORTER_OTLP_ENDPOINT: undefined };
   const http = spawnSwitchyard(['start', '--config', 'switchyard.yaml', '--role', 'http'], {
@@ -109,7 +111,7 @@ it('one push is one trace from the hook request to every subscriber answer, acro
       (spans) => spans.filter((s) => isTrace(s) && s.name === 'switchyard.deliver').length >= 3,
       30_000,
     );
-    // The http process's request log line is written inside the request span.
+    // The http process's request log line (debug) is written inside the request span.
     expect(http.stdout()).toContain(`"trace_id":"${traceId}"`);
 
     codes = await Promise.all([http.stop('SIGTERM'), worker.stop('SIGTERM')]);
