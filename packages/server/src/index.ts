@@ -12,7 +12,6 @@
  */
 export type * from './pipeline/api-types.ts';
 export type { AttemptResult } from './pipeline/deliver.ts';
-export { typeMatches } from './pipeline/fanout.ts';
 export { createHub, type Hub } from './pipeline/hub.ts';
 export { eventIdFor } from './pipeline/ids.ts';
 export type { GateResponder, IngestResult, Problem } from './pipeline/ingest.ts';
@@ -20,3 +19,11 @@ export type { PurgeResult } from './pipeline/retention.ts';
 export type { PipelineOptions, RetentionOptions } from './pipeline/runtime.ts';
 export { openDatabase } from './storage/db.ts';
 export { migrate, migrations } from './storage/migrations.ts';
+export type {
+  SubscriptionDefaults,
+  SubscriptionInput,
+  SubscriptionPatch,
+  SubscriptionsHost,
+} from './subscriptions/api.ts';
+export type * from './subscriptions/generated/input.ts';
+export { typeMatches } from './subscriptions/type-patterns.ts';

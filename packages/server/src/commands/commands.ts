@@ -41,14 +41,16 @@ import { CompiledQuery, type Kysely } from 'kysely';
 import { PgBoss } from 'pg-boss';
 import type pino from 'pino';
 import { Counter, Histogram } from 'prom-client';
+import { notFound } from '../admin/errors.ts';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs } from '../config/units.ts';
 import { redactSecretFields } from '../delivery/redact.ts';
 import type { Page } from '../pipeline/api-types.ts';
 import { BOSS_TIMERS, NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../pipeline/boss.ts';
-import { eventIdFor, newId } from '../pipeline/ids.ts';
+import { eventIdFor } from '../pipeline/ids.ts';
 import { connectorLogger, jittered } from '../pipeline/runtime.ts';
-import { clampLimit, notFound } from '../pipeline/views.ts';
+import { clampLimit } from '../pipeline/views.ts';
+import { newId } from '../storage/db.ts';
 import type { CommandsHost } from './host.ts';
 import * as q from './store.ts';
 

@@ -9,10 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { resolveCommandsOptions } from '../commands/commands.ts';
 import { shippedConnectors } from '../connectors.ts';
-import { DEFAULT_RETRY_SCHEDULE_MS } from '../delivery/retry-schedule.ts';
 import { resolveOptions } from '../pipeline/runtime.ts';
 import { DOCS_END, DOCS_START, settingDefaults } from './generate.ts';
 import { loadConfig } from './load.ts';
+import { DEFAULT_RETRY_SCHEDULE_MS } from './units.ts';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 

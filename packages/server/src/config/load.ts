@@ -10,9 +10,11 @@ import { type Connector, createAjv, isJsonObject, type JsonObject, type JsonSche
 import { LineCounter, parseDocument } from 'yaml';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { parseSecret } from '../delivery/sign.ts';
+import { subscriptionInputErrors } from '../subscriptions/input.ts';
 import { displayPath, type PathSegment, pointerToSegments, positionOf } from './positions.ts';
 import { buildConfigSchema, CONFIG_DEFAULTS } from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
+import { fileSegments, isDurationField, resolveSubscription, subscriptionInput } from './subscriptions.ts';
 import type {
   ConfigProblem,
   LoadResult,
@@ -157,6 +159,7 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
   }
 
   checkRules(data, byName, report, suppressed);
+  checkSubscriptionInputs(data, problems, report);
   if (problems.length > 0) return fail();
 
   const secretList = [...secrets].filter((s) => s !== '');
@@ -437,6 +440,27 @@ function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
+/**
+ * Each subscription entry the file's schema found nothing wrong with, converted to the hub's input
+ * and checked by the hub's own check (one rule set for the file, the routes and the library).
+ */
+function checkSubscriptionInputs(data: JsonObject, problems: readonly ConfigProblem[], report: Report): void {
+  list(data.subscriptions).forEach((item, i) => {
+    const at = `subscriptions[${i}]`;
+    if (!isJsonObject(item) || problems.some((p) => p.path === at || p.path.startsWith(`${at}.`))) return;
+    const { managedBy: _, ...input } = subscriptionInput(resolveSubscription(item));
+    for (const error of subscriptionInputErrors('create', input)) {
+      const segments = fileSegments(['subscriptions', i], error.instancePath);
+      const limit = (error.params as { limit?: unknown }).limit;
+      if (isDurationField(error.instancePath) && typeof limit === 'number') {
+        report(segments, `must be ${error.keyword === 'maximum' ? 'at most' : 'at least'} ${limit}ms`);
+      } else {
+        reportAjvError(error, segments, report);
+      }
+    }
+  });
+}
+
 /** The rules a JSON Schema cannot express. Each guards its own types: the schema reports those. */
 function checkRules(
   data: JsonObject,
@@ -611,41 +635,7 @@ function resolveConfig(
     return resolved;
   });
 
-  const subscriptions: ResolvedSubscription[] = list(data.subscriptions).map((item) => {
-    const s = obj(item);
-    const schedule = list(obj(s.retry).schedule).map(String);
-    const resolved: ResolvedSubscription = {
-      id: String(s.id),
-      kind: s.kind === 'pull' ? 'pull' : 'webhook',
-      events: list(s.events).map(String),
-      contentType: s.contentType === 'application/json' ? 'application/json' : 'application/cloudevents+json',
-      retryScheduleMs: (schedule.length > 0 ? schedule : CONFIG_DEFAULTS.subscription.retrySchedule).map(
-        (d) => configDurationMs(d)!,
-      ),
-      timeoutMs: ms(s.timeout, CONFIG_DEFAULTS.subscription.timeout),
-      ordering: s.ordering === 'release' ? 'release' : 'hold',
-      allowPrivateAddresses: s.allowPrivateAddresses === true,
-      disableAfterConsecutiveDead:
-        typeof s.disableAfterConsecutiveDead === 'number'
-          ? s.disableAfterConsecutiveDead
-          : CONFIG_DEFAULTS.subscription.disableAfterConsecutiveDead,
-    };
-    if (resolved.events.length === 0) resolved.events = ['*'];
-    if (typeof s.url === 'string') resolved.url = s.url;
-    if (Array.isArray(s.sources)) resolved.sources = s.sources.map(String);
-    if (Array.isArray(s.secrets)) resolved.secrets = s.secrets.map(String);
-    if (isJsonObject(s.rateLimit)) resolved.rateLimit = { perSecond: Number(s.rateLimit.perSecond) };
-    if (isJsonObject(s.approver)) {
-      const approver = s.approver;
-      resolved.approver = {
-        events: Array.isArray(approver.events)
-          ? approver.events.map(String)
-          : [...CONFIG_DEFAULTS.subscription.approverEvents],
-      };
-      if (Array.isArray(approver.sources)) resolved.approver.sources = approver.sources.map(String);
-    }
-    return resolved;
-  });
+  const subscriptions: ResolvedSubscription[] = list(data.subscriptions).map(resolveSubscription);
 
   const config: ResolvedConfig = {
     file: ctx.absolute,

@@ -30,6 +30,7 @@ export interface ResolvedSubscription {
   /** Signing secrets from the file (resolved); undefined: the hub generates and stores one. */
   secrets?: string[];
   contentType: 'application/cloudevents+json' | 'application/json';
+  format: 'cloudevents' | 'fhir-r4' | 'fhir-r4-notification';
   retryScheduleMs: number[];
   timeoutMs: number;
   rateLimit?: { perSecond: number };

@@ -1,11 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_RETRY_SCHEDULE_MS,
-  nextAttemptDelay,
-  parseDuration,
-  validateSchedule,
-} from './retry-schedule.ts';
+import { DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
+import { nextAttemptDelay, parseDuration, validateSchedule } from './retry-schedule.ts';
 
 const fixed = (value: number) => () => value;
 

@@ -4,7 +4,6 @@
  * is the wait before the first attempt, normally 0). So a schedule of N entries means N attempts in
  * total: the first plus N − 1 retries. After the last one fails the delivery is dead.
  */
-import { DEFAULT_RETRY_SCHEDULE } from '../config/schema.ts';
 import { DeliveryError } from './errors.ts';
 
 /** Upper bounds {@link validateSchedule} enforces, so a typo cannot park a delivery for a year. */
@@ -105,20 +104,6 @@ export function parseDuration(value: string | number): number {
   for (const [, amount, unit] of text.matchAll(PART)) total += Number(amount) * UNIT_MS[unit!]!;
   return Math.round(total);
 }
-
-/**
- * The default schedule: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later. That is
- * 8 attempts (1 initial + 7 retries) spread over about 27 h 35 min before jitter.
- *
- * @example
- * ```ts
- * DEFAULT_RETRY_SCHEDULE_MS.length; // 8 attempts in total
- * ```
- */
-export const DEFAULT_RETRY_SCHEDULE_MS: readonly number[] = Object.freeze(
-  // The config's default schedule, in milliseconds: one default, written once (config/schema.ts).
-  DEFAULT_RETRY_SCHEDULE.map((delay) => parseDuration(delay)),
-);
 
 /**
  * Checks a retry schedule from config and returns it in milliseconds. Entries may be numbers (ms)

@@ -36,11 +36,12 @@ import type { Page } from '../pipeline/api-types.ts';
 import { BOSS_TIMERS, NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../pipeline/boss.ts';
 import { activeSecrets } from '../pipeline/deliver.ts';
 import type { Hub } from '../pipeline/hub.ts';
-import { eventIdFor, newId } from '../pipeline/ids.ts';
+import { eventIdFor } from '../pipeline/ids.ts';
 import type { GateResponder } from '../pipeline/ingest.ts';
 import type { AfterNormalize } from '../pipeline/normalize.ts';
 import { connectorLogger, type Runtime } from '../pipeline/runtime.ts';
 import { aliasStore, stateStore } from '../pipeline/stores.ts';
+import { newId } from '../storage/db.ts';
 import type { SubscriptionRow } from '../storage/queries.ts';
 import {
   type ApproverAnswer,

@@ -3,6 +3,7 @@ import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
 import { signPayload } from '../delivery/sign.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
+import * as subscriptionStore from '../subscriptions/store.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './runtime.ts';
@@ -284,7 +285,7 @@ export class Deliverer {
       });
       // The joined row tells whether there is anything to reset: most successes skip the write.
       if (moved && outcome === 'succeeded' && sub.consecutive_dead !== 0)
-        await q.resetConsecutiveDead(rt.db, sub.id);
+        await subscriptionStore.resetConsecutiveDead(rt.db, sub.id);
     } else {
       await rt.db.transaction().execute(async (trx) => {
         await q.insertAttempt(trx, attempt);
@@ -297,14 +298,14 @@ export class Deliverer {
         });
         if (!moved) return;
         if (outcome === 'gone') {
-          await q.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
+          await subscriptionStore.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
           disabledNow = true;
         } else {
-          const count = await q.bumpConsecutiveDead(trx, sub.id);
+          const count = await subscriptionStore.bumpConsecutiveDead(trx, sub.id);
           if (sub.ordering === 'hold') await q.holdSubject(trx, sub.id, d.subject, d.event_sequence);
           else await q.notify(trx, q.CHANNEL_DELIVER);
           if (count >= (sub.disable_after_consecutive_dead ?? rt.options.disableAfterConsecutiveDead)) {
-            await q.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
+            await subscriptionStore.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
             disabledNow = true;
           }
         }

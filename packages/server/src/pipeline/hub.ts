@@ -1,23 +1,25 @@
 import type { Connector, InboundRequest, InboundRequestHead } from '@switchyard/core';
 import { PgBoss } from 'pg-boss';
 import pino from 'pino';
+import { invalid } from '../admin/errors.ts';
+import { subscriptionDefaults } from '../config/units.ts';
 import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
 import { createVendorHttp } from '../delivery/vendor-http.ts';
-import { openDatabase } from '../storage/db.ts';
+import { newId, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import * as q from '../storage/queries.ts';
-import { type HubContext, requireSubscription } from './api/context.ts';
+import { requireSubscription, subscriptionsApi } from '../subscriptions/api.ts';
+import type { HubContext } from './api/context.ts';
 import { deliveriesApi } from './api/deliveries.ts';
 import { eventsApi } from './api/events.ts';
 import { feedApi } from './api/feed.ts';
 import { inboundApi } from './api/inbound.ts';
 import { instancesApi } from './api/instances.ts';
-import { subscriptionsApi } from './api/subscriptions.ts';
 import type { HubConfig } from './api-types.ts';
 import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from './boss.ts';
 import { type AttemptResult, attemptResult, Deliverer, postSigned } from './deliver.ts';
 import { storeHubEvents } from './emit.ts';
-import { eventIdFor, newId } from './ids.ts';
+import { eventIdFor } from './ids.ts';
 import { type Admission, accept, admit, InboundWriter, type IngestResult, ingest } from './ingest.ts';
 import { LeaseKeeper } from './leases.ts';
 import { Normalizer } from './normalize.ts';
@@ -26,7 +28,6 @@ import { type PurgeResult, purge } from './retention.ts';
 import { connectorLogger, instanceLoader, type Runtime, resolveOptions } from './runtime.ts';
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
 import { aliasStore, stateStore } from './stores.ts';
-import { invalid } from './views.ts';
 import { Listener, type TickResult, WorkerLoop } from './wake.ts';
 
 const RETENTION_QUEUE = 'switchyard-retention';
@@ -270,7 +271,12 @@ export async function createHub(config: HubConfig) {
     },
 
     instances: instancesApi(ctx),
-    subscriptions: subscriptionsApi(ctx),
+    subscriptions: subscriptionsApi({
+      db,
+      cipher,
+      wakeDeliver: () => rt.wakeDeliver(),
+      defaults: subscriptionDefaults(),
+    }),
     events: eventsApi(ctx),
     deliveries: deliveriesApi(ctx),
     inbound: inboundApi(ctx),

@@ -10,10 +10,10 @@ import {
 } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import { credentialHeaderNames, redactHeaders } from '../delivery/redact.ts';
+import { newId } from '../storage/db.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
-import { newId } from './ids.ts';
 import type { Runtime } from './runtime.ts';
 
 /** An RFC 9457 problem, ready for the HTTP layer to send as `application/problem+json`. */

@@ -1,6 +1,6 @@
 import { isConnectorError, type VendorHttp } from '@switchyard/core';
+import { newId } from '../storage/db.ts';
 import * as q from '../storage/queries.ts';
-import { newId } from './ids.ts';
 import { connectorLogger, type Runtime } from './runtime.ts';
 import { stateStore } from './stores.ts';
 import type { TickResult } from './wake.ts';

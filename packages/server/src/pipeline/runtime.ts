@@ -3,8 +3,8 @@ import { SwitchyardError } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
-import { configDurationMs, configSizeBytes } from '../config/units.ts';
-import { DEFAULT_RETRY_SCHEDULE_MS } from '../delivery/retry-schedule.ts';
+import { configDurationMs, configSizeBytes, DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
+import type { SecretCipher } from '../delivery/secret-box.ts';
 import * as q from '../storage/queries.ts';
 
 /** Retention periods, in milliseconds. Defaults: the config file's (`retention.*`, CONFIG_DEFAULTS). */
@@ -96,13 +96,6 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
       cron: o.retention?.cron ?? '17 * * * *',
     },
   };
-}
-
-/** Encrypts and decrypts secrets at rest (settings, signing secrets). */
-export interface SecretCipher {
-  /** `context` (e.g. `subscription:<id>`) is bound to the ciphertext: it only opens on that row. */
-  seal(plaintext: string, context: string): string;
-  open(sealed: string, context: string): string;
 }
 
 /** An instance as the pipeline uses it: row, connector and decrypted settings. */

@@ -1,4 +1,4 @@
-import type { Subscription } from '../../pipeline/api-types.ts';
+import type { Subscription } from '../../subscriptions/generated/input.ts';
 import { type Command, configOption, UsageError } from '../command.ts';
 
 function row(s: Subscription): string[] {
@@ -6,6 +6,7 @@ function row(s: Subscription): string[] {
   return [
     s.id,
     s.kind,
+    s.format,
     s.url ?? `/v1/subscriptions/${s.id}/events`,
     s.eventTypes.join(','),
     s.sources ? s.sources.join(',') : '*',
@@ -30,7 +31,7 @@ export const subscriptionsCommand: Command = {
   usage: 'list|test [--config FILE] [--id ID] [--type T] [--json]',
   details: [
     'Subcommands:',
-    '  list                every subscription: id, kind, url, events, sources, managed by, state, secret hints',
+    '  list                every subscription: id, kind, format, url, events, sources, managed by, state, secret hints',
     '  test --id ID        POST a signed synthetic event to a webhook subscription now (nothing stored)',
     'Options:',
     '  -c, --config FILE   the config file',
@@ -54,7 +55,7 @@ export const subscriptionsCommand: Command = {
         } else if (all.length === 0) {
           io.stderr.write('no subscriptions\n');
         } else {
-          const header = ['ID', 'KIND', 'URL', 'EVENTS', 'SOURCES', 'MANAGED', 'STATE', 'SECRETS'];
+          const header = ['ID', 'KIND', 'FORMAT', 'URL', 'EVENTS', 'SOURCES', 'MANAGED', 'STATE', 'SECRETS'];
           io.stdout.write(`${table(header, all.map(row))}\n`);
         }
         return 0;

@@ -1,9 +1,9 @@
 import type { Connector, JsonObject, JsonValue } from '@switchyard/core';
+import { invalid, notFound } from '../../admin/errors.ts';
 import { redactConfig } from '../../delivery/redact.ts';
 import * as q from '../../storage/queries.ts';
 import type { Instance, InstanceHealth, InstanceInput } from '../api-types.ts';
 import { checkedSettings } from '../settings.ts';
-import { invalid, notFound } from '../views.ts';
 import type { HubContext } from './context.ts';
 
 /** The `hub.instances` section: connector instances and their pull turns. */
