@@ -145,11 +145,8 @@ export class Poller {
           .filter((t) => !Number.isNaN(t));
         const lag = times.length > 0 ? Math.max(0, now.getTime() - Math.min(...times)) : null;
         const inserted = await rt.db.transaction().execute(async (trx) => {
-          const rows = await q.insertInbound(trx, items);
-          if (rows.length > 0) {
-            await q.touchInstanceMessage(trx, [row.id]);
-            await q.notify(trx, q.CHANNEL_NORMALIZE);
-          }
+          // The same statement as a push's (no bodies): rows, last_message_at and the wake-up together.
+          const rows = await q.storeInbound(trx, items, [], [row.id]);
           await q.savePullCursor(trx, row.id, batch.cursor, lag);
           return rows.length;
         });

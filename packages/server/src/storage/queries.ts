@@ -209,12 +209,6 @@ export async function deleteInstance(db: Executor, id: string): Promise<boolean>
   return Number(r.numAffectedRows ?? 0) > 0;
 }
 
-export async function touchInstanceMessage(db: Executor, ids: readonly string[]): Promise<void> {
-  await sql`update switchyard.connector_instances set last_message_at = now() where id = any(${ids as string[]})`.execute(
-    db,
-  );
-}
-
 export async function recordInstanceError(db: Executor, id: string, error: string): Promise<void> {
   await sql`update switchyard.connector_instances set last_error = ${error}, last_error_at = now() where id = ${id}`.execute(
     db,
@@ -359,37 +353,11 @@ export interface NewBody {
 }
 
 /**
- * Stores notifications; a (instance, dedupe key) already stored is left alone. Returns the rows
- * actually inserted, so the caller can tell new notifications from duplicates.
- */
-export async function insertInbound(
-  db: Executor,
-  items: readonly NewInbound[],
-): Promise<{ id: string; instance_id: string; dedupe_key: string }[]> {
-  if (items.length === 0) return [];
-  // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
-  return rows(
-    sql`insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
-          occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at)
-        select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
-          ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
-          ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
-          ${items.map((i) => i.occurredAt)}::text[], ${items.map((i) => i.gate)}::boolean[],
-          ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
-          ${items.map((i) => i.bodyId)}::uuid[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
-          ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
-          ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[])
-        on conflict (instance_id, dedupe_key) do nothing
-        returning id, instance_id, dedupe_key`,
-    db,
-  );
-}
-
-/**
- * {@link insertInbound}, the requests' raw bodies, the instances' `last_message_at` and the
- * normalize wake-up in one autocommit statement: the group commit of ingest costs one round trip per
- * batch, and the NOTIFY (sent at commit, only when something new was stored) cannot be separated
- * from the rows.
+ * Stores notifications (a (instance, dedupe key) already stored is left alone), the requests' raw
+ * bodies, the instances' `last_message_at` and the normalize wake-up in one statement: autocommit
+ * for pushes, so the group commit of ingest costs one round trip per batch; inside a pull's
+ * transaction, with its cursor. The NOTIFY (sent at commit, only when something new was stored)
+ * cannot be separated from the rows.
  *
  * Each body travels once (`bodies`), however many of `items` reference it, and is stored only when
  * at least one of its messages is new: a vendor's retry of a whole request stores nothing.
@@ -405,6 +373,8 @@ export async function storeInbound(
   touch: readonly string[],
 ): Promise<{ id: string; instance_id: string; dedupe_key: string }[]> {
   if (items.length === 0) return [];
+  // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
+  // Returns the rows actually inserted, so the caller can tell new notifications from duplicates.
   return rows(
     sql`with ins as (
           insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
@@ -432,6 +402,20 @@ export async function storeInbound(
         select ins.id, ins.instance_id, ins.dedupe_key, (select count(*) from woken) as woken from ins`,
     db,
   );
+}
+
+/**
+ * The depth of the two queues: inbound messages waiting for normalization, deliveries waiting to be
+ * sent (due or retrying). The metrics (`switchyard_queue_depth`) and the dashboard's backlog read it.
+ */
+export async function queueDepths(db: Executor): Promise<{ normalize: number; deliver: number }> {
+  const r = await sql<{ normalize: string; deliver: string }>`
+    select
+      (select count(*) from switchyard.inbound_messages where status = 'received') as normalize,
+      (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(
+    db,
+  );
+  return { normalize: Number(r.rows[0]?.normalize ?? 0), deliver: Number(r.rows[0]?.deliver ?? 0) };
 }
 
 /**
