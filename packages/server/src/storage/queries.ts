@@ -490,14 +490,24 @@ export interface HeldLease {
  * process is noticed.
  */
 export async function renewInboundLeases(db: Executor, held: readonly HeldLease[]): Promise<Set<string>> {
+  return renewLeases(db, 'inbound_messages', 'received', held);
+}
+
+/** The one lease renewal of both queues: `table`'s rows in `status` whose token still matches. */
+async function renewLeases(
+  db: Executor,
+  table: 'inbound_messages' | 'deliveries',
+  status: 'received' | 'in_flight',
+  held: readonly HeldLease[],
+): Promise<Set<string>> {
   if (held.length === 0) return new Set();
   const r = await rows<{ id: string }>(
-    sql`update switchyard.inbound_messages m
-          set locked_until = greatest(m.locked_until, now() + make_interval(secs => v.secs))
+    sql`update ${sql.table(`switchyard.${table}`)} q
+          set locked_until = greatest(q.locked_until, now() + make_interval(secs => v.secs))
         from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[],
           ${held.map((h) => h.leaseMs / 1000)}::float8[]) as v(id, lock_token, secs)
-        where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'
-        returning m.id`,
+        where q.id = v.id and q.lock_token = v.lock_token and q.status = ${status}
+        returning q.id`,
     db,
   );
   return new Set(r.map((x) => x.id));
@@ -995,17 +1005,7 @@ export async function claimDeliveryWork(
  * {@link renewInboundLeases}: only `in_flight` rows whose token matches; returns their ids.
  */
 export async function renewDeliveryLeases(db: Executor, held: readonly HeldLease[]): Promise<Set<string>> {
-  if (held.length === 0) return new Set();
-  const r = await rows<{ id: string }>(
-    sql`update switchyard.deliveries d
-          set locked_until = greatest(d.locked_until, now() + make_interval(secs => v.secs))
-        from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[],
-          ${held.map((h) => h.leaseMs / 1000)}::float8[]) as v(id, lock_token, secs)
-        where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
-        returning d.id`,
-    db,
-  );
-  return new Set(r.map((x) => x.id));
+  return renewLeases(db, 'deliveries', 'in_flight', held);
 }
 
 /**
