@@ -10,6 +10,9 @@
  * await hub.start();
  * ```
  */
+
+export type * from './instances/generated/input.ts';
+export type { InstanceInput } from './instances/input.ts';
 export type * from './pipeline/api-types.ts';
 export type { AttemptResult } from './pipeline/deliver.ts';
 export { createHub, type Hub } from './pipeline/hub.ts';

@@ -8,13 +8,23 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Connector, createAjv, isJsonObject, type JsonObject, type JsonSchema } from '@switchyard/core';
 import { LineCounter, parseDocument } from 'yaml';
+import type { InputError } from '../admin/input.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { parseSecret } from '../delivery/sign.ts';
+import { instanceInputErrors } from '../instances/input.ts';
 import { subscriptionInputErrors } from '../subscriptions/input.ts';
-import { displayPath, type PathSegment, pointerToSegments, positionOf } from './positions.ts';
+import { INSTANCE_FILE_PATHS, instanceInput, resolveInstance } from './instances.ts';
+import {
+  displayPath,
+  type FilePaths,
+  fileSegments,
+  type PathSegment,
+  pointerToSegments,
+  positionOf,
+} from './positions.ts';
 import { buildConfigSchema, CONFIG_DEFAULTS } from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
-import { fileSegments, isDurationField, resolveSubscription, subscriptionInput } from './subscriptions.ts';
+import { resolveSubscription, SUBSCRIPTION_FILE_PATHS, subscriptionInput } from './subscriptions.ts';
 import type {
   ConfigProblem,
   LoadResult,
@@ -159,7 +169,7 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
   }
 
   checkRules(data, byName, report, suppressed);
-  checkSubscriptionInputs(data, problems, report);
+  checkConvertedInputs(data, byName, problems, report);
   if (problems.length > 0) return fail();
 
   const secretList = [...secrets].filter((s) => s !== '');
@@ -441,23 +451,41 @@ function list(value: unknown): unknown[] {
 }
 
 /**
- * Each subscription entry the file's schema found nothing wrong with, converted to the hub's input
- * and checked by the hub's own check (one rule set for the file, the routes and the library).
+ * Each instance and subscription entry the file's schema found nothing wrong with, converted to the
+ * hub's input and checked by the hub's own check (one rule set for the file, the routes and the
+ * library).
  */
-function checkSubscriptionInputs(data: JsonObject, problems: readonly ConfigProblem[], report: Report): void {
-  list(data.subscriptions).forEach((item, i) => {
-    const at = `subscriptions[${i}]`;
-    if (!isJsonObject(item) || problems.some((p) => p.path === at || p.path.startsWith(`${at}.`))) return;
-    const { managedBy: _, ...input } = subscriptionInput(resolveSubscription(item));
-    for (const error of subscriptionInputErrors('create', input)) {
-      const segments = fileSegments(['subscriptions', i], error.instancePath);
+function checkConvertedInputs(
+  data: JsonObject,
+  byName: ReadonlyMap<string, Connector>,
+  problems: readonly ConfigProblem[],
+  report: Report,
+): void {
+  const check = (section: string, i: number, errors: readonly InputError[], paths: FilePaths) => {
+    for (const error of errors) {
+      const segments = fileSegments([section, i], error.instancePath, paths);
       const limit = (error.params as { limit?: unknown }).limit;
-      if (isDurationField(error.instancePath) && typeof limit === 'number') {
+      if (paths.durations.some((d) => d.test(error.instancePath)) && typeof limit === 'number') {
         report(segments, `must be ${error.keyword === 'maximum' ? 'at most' : 'at least'} ${limit}ms`);
       } else {
         reportAjvError(error, segments, report);
       }
     }
+  };
+  const clean = (section: string, i: number) => {
+    const at = `${section}[${i}]`;
+    return !problems.some((p) => p.path === at || p.path.startsWith(`${at}.`));
+  };
+  list(data.instances).forEach((item, i) => {
+    const connector = isJsonObject(item) ? byName.get(String(item.connector)) : undefined;
+    if (!connector || !clean('instances', i)) return;
+    const { managedBy: _, ...input } = instanceInput(resolveInstance(item, connector));
+    check('instances', i, instanceInputErrors(input), INSTANCE_FILE_PATHS);
+  });
+  list(data.subscriptions).forEach((item, i) => {
+    if (!isJsonObject(item) || !clean('subscriptions', i)) return;
+    const { managedBy: _, ...input } = subscriptionInput(resolveSubscription(item));
+    check('subscriptions', i, subscriptionInputErrors('create', input), SUBSCRIPTION_FILE_PATHS);
   });
 }
 
@@ -606,34 +634,9 @@ function resolveConfig(
     resolvedDatabase = { kind: 'embedded', dataDir: resolve(ctx.baseDir, dataDir) };
   }
 
-  const instances: ResolvedInstance[] = list(data.instances).map((item) => {
-    const instance = obj(item);
-    const connector = ctx.byName.get(String(instance.connector))!;
-    const mode = (str(instance.mode) ?? (connector.push ? 'push' : 'pull')) as ResolvedInstance['mode'];
-    const resolved: ResolvedInstance = {
-      id: String(instance.id),
-      connector,
-      mode,
-      settings: obj(instance.settings),
-    };
-    if (mode !== 'push' && connector.pull) {
-      const interval = str(obj(instance.pull).interval);
-      resolved.pull = {
-        intervalMs: interval !== undefined ? configDurationMs(interval)! : connector.pull.defaultIntervalMs,
-      };
-    }
-    if (connector.gate) {
-      const gate = obj(instance.gate);
-      resolved.gate = {
-        deadlineMs: ms(gate.deadline, CONFIG_DEFAULTS.gate.deadline),
-        default:
-          gate.default === 'refuse' || gate.default === 'approve'
-            ? gate.default
-            : CONFIG_DEFAULTS.gate.default,
-      };
-    }
-    return resolved;
-  });
+  const instances: ResolvedInstance[] = list(data.instances).map((item) =>
+    resolveInstance(item, ctx.byName.get(String(obj(item).connector))!),
+  );
 
   const subscriptions: ResolvedSubscription[] = list(data.subscriptions).map(resolveSubscription);
 

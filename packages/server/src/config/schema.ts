@@ -10,6 +10,7 @@
  * - `x-message`: the message to show instead of ajv's when this schema fails.
  */
 import type { Connector, JsonSchema, JsonValue } from '@switchyard/core';
+import { INSTANCE_FIELDS as I } from '../instances/schema.ts';
 import { SUBSCRIPTION_FIELDS as F } from '../subscriptions/schema.ts';
 
 /** The `$id` of the assembled schema (also what `# yaml-language-server: $schema=` can point at). */
@@ -160,12 +161,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         enum: sorted.map((c) => c.name),
         description: 'The connector (vendor) this instance uses.',
       },
-      mode: {
-        type: 'string',
-        enum: ['push', 'pull', 'both'],
-        description:
-          'Default: push when the connector can be pushed to, else pull. push: the vendor calls `/hooks/{id}`; pull: the hub polls the vendor; both: push, with pull as a reconciliation backstop.',
-      },
+      mode: I.mode,
       settings: {
         type: 'object',
         description:
@@ -175,7 +171,9 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         type: 'object',
         additionalProperties: false,
         description: 'Polling, for mode pull or both.',
-        properties: { interval: duration("How often to poll; default: the connector's own interval.") },
+        properties: {
+          interval: duration("How often to poll (at least 100ms); default: the connector's own interval."),
+        },
       },
       gate: {
         type: 'object',
@@ -187,12 +185,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             'How long approvers get before the default answer is given.',
             CONFIG_DEFAULTS.gate.deadline,
           ),
-          default: {
-            type: 'string',
-            enum: ['approve', 'refuse'],
-            default: CONFIG_DEFAULTS.gate.default,
-            description: 'The answer when the deadline passes (or no approver is subscribed).',
-          },
+          default: { ...I.gate.properties.default, default: CONFIG_DEFAULTS.gate.default },
         },
       },
     },

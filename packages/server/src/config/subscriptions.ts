@@ -8,7 +8,7 @@
  */
 import { isJsonObject, type JsonObject } from '@switchyard/core';
 import type { SubscriptionInput } from '../subscriptions/api.ts';
-import type { PathSegment } from './positions.ts';
+import type { FilePaths } from './positions.ts';
 import { CONFIG_DEFAULTS } from './schema.ts';
 import type { ResolvedSubscription } from './types.ts';
 import { configDurationMs } from './units.ts';
@@ -93,30 +93,12 @@ export function subscriptionInput(s: ResolvedSubscription): SubscriptionInput {
 }
 
 /** Fields of the input the file writes under another name; the rest keep theirs. */
-const FILE_PATHS: Record<string, readonly PathSegment[]> = {
-  eventTypes: ['events'],
-  timeoutMs: ['timeout'],
-  retryScheduleMs: ['retry', 'schedule'],
-  approverFilters: ['approver'],
+export const SUBSCRIPTION_FILE_PATHS: FilePaths = {
+  renamed: {
+    '/eventTypes': ['events'],
+    '/timeoutMs': ['timeout'],
+    '/retryScheduleMs': ['retry', 'schedule'],
+    '/approverFilters': ['approver'],
+  },
+  durations: [/^\/timeoutMs$/, /^\/retryScheduleMs\/[0-9]+$/],
 };
-
-/**
- * Where in the file a field of the input (a JSON pointer of an input error) was written.
- *
- * @example
- * ```ts
- * fileSegments(['subscriptions', 2], '/retryScheduleMs/1'); // ['subscriptions', 2, 'retry', 'schedule', 1]
- * ```
- */
-export function fileSegments(entry: readonly PathSegment[], pointer: string): PathSegment[] {
-  const parts = pointer === '' ? [] : pointer.slice(1).split('/');
-  const [field, ...rest] = parts;
-  if (field === undefined) return [...entry];
-  const mapped = FILE_PATHS[field] ?? [field];
-  return [...entry, ...mapped, ...rest.map((p) => (/^[0-9]+$/.test(p) ? Number(p) : p))];
-}
-
-/** True for the input fields the file writes as durations (their limits are worded as durations). */
-export function isDurationField(pointer: string): boolean {
-  return pointer === '/timeoutMs' || /^\/retryScheduleMs\/[0-9]+$/.test(pointer);
-}

@@ -56,51 +56,6 @@ export const problem: Schema = {
   },
 };
 
-export const instance = object(
-  {
-    id: str,
-    connector: str,
-    mode: { type: 'string', enum: ['push', 'pull', 'both'] },
-    settings: {
-      type: 'object',
-      additionalProperties: true,
-      description: 'Secret fields show as "[redacted]".',
-    },
-    pull: { ...object({ intervalMs: nullableInt }) },
-    gate: anyJson,
-    managedBy: { type: 'string', enum: ['file', 'api'] },
-    createdAt: dateTime,
-    updatedAt: dateTime,
-  },
-  ['id', 'connector', 'mode', 'settings', 'managedBy', 'createdAt', 'updatedAt'],
-);
-
-const instanceFields: Record<string, Schema> = {
-  connector: { type: 'string', minLength: 1, maxLength: 100 },
-  mode: { type: 'string', enum: ['push', 'pull', 'both'] },
-  settings: {
-    type: 'object',
-    additionalProperties: true,
-    description: 'Connector settings. A secret field sent back as "[redacted]" keeps its stored value.',
-  },
-  pull: object({ intervalMs: { type: 'integer', minimum: 100 } }, []),
-  gate: { type: 'object', additionalProperties: true },
-};
-
-export const instanceCreate: Schema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'connector', 'settings'],
-  properties: { id: { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$' }, ...instanceFields },
-};
-
-export const instanceReplace: Schema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['connector', 'settings'],
-  properties: instanceFields,
-};
-
 export const instanceHealth = object({
   id: str,
   lastMessageAt: nullableDateTime,

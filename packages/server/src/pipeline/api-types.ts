@@ -1,5 +1,5 @@
 /** The public shapes of the hub API (what `createHub()` returns and takes). */
-import type { Connector, EventEnvelope, JsonObject, JsonValue, VendorHttp } from '@switchyard/core';
+import type { Connector, EventEnvelope, JsonValue, VendorHttp } from '@switchyard/core';
 import type pino from 'pino';
 import type { GateResponder } from './ingest.ts';
 import type { AfterNormalize, MarkEchoes } from './normalize.ts';
@@ -25,33 +25,6 @@ export interface HubConfig {
   /** Connection pool size. Default 10. */
   poolSize?: number;
   options?: PipelineOptions;
-}
-
-export type InstanceMode = 'push' | 'pull' | 'both';
-
-export interface InstanceInput {
-  id: string;
-  connector: string;
-  mode?: InstanceMode;
-  /** Connector-specific settings (validated by the config loader); stored encrypted. */
-  settings: JsonObject;
-  pull?: { intervalMs?: number };
-  /** Gate policy, stored for the gate machinery. */
-  gate?: JsonObject;
-  managedBy?: 'file' | 'api';
-}
-
-export interface Instance {
-  id: string;
-  connector: string;
-  mode: InstanceMode;
-  /** Settings with every `x-secret` field of the connector's config schema replaced by `[redacted]`. */
-  settings: JsonObject;
-  pull?: { intervalMs: number | null };
-  gate?: JsonValue;
-  managedBy: 'file' | 'api';
-  createdAt: Date;
-  updatedAt: Date;
 }
 
 export interface InstanceHealth {

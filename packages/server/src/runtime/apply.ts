@@ -2,31 +2,17 @@
  * Applies the config file's instances and subscriptions to the database, marked managed by the
  * file: the file is their source of truth at every start. What the admin API created is left alone.
  */
-import { isSwitchyardError, type JsonObject } from '@switchyard/core';
+import { isSwitchyardError } from '@switchyard/core';
 import type pino from 'pino';
+import { instanceInput } from '../config/instances.ts';
 import { subscriptionInput } from '../config/subscriptions.ts';
-import type { ResolvedConfig, ResolvedInstance } from '../config/types.ts';
-import type { InstanceInput } from '../pipeline/api-types.ts';
+import type { ResolvedConfig } from '../config/types.ts';
 import type { Hub } from '../pipeline/hub.ts';
 
 /** What {@link applyFileConfig} changed. */
 export interface ApplyResult {
   instances: { applied: string[]; removed: string[] };
   subscriptions: { created: string[]; updated: string[]; removed: string[] };
-}
-
-/** A resolved config instance as the hub API takes it. */
-export function instanceInput(instance: ResolvedInstance): InstanceInput {
-  const input: InstanceInput = {
-    id: instance.id,
-    connector: instance.connector.name,
-    mode: instance.mode,
-    settings: instance.settings as JsonObject,
-    managedBy: 'file',
-  };
-  if (instance.pull) input.pull = { intervalMs: instance.pull.intervalMs };
-  if (instance.gate) input.gate = { deadlineMs: instance.gate.deadlineMs, default: instance.gate.default };
-  return input;
 }
 
 function isConflict(error: unknown): boolean {

@@ -10,7 +10,7 @@
  */
 
 export { findConfigFile } from '../cli/command.ts';
-export { type ApplyResult, applyFileConfig, instanceInput } from './apply.ts';
+export { type ApplyResult, applyFileConfig } from './apply.ts';
 export { banner, baseUrl, hookUrls, sampleCurl } from './banner.ts';
 export { loadForCommand, withHub } from './cli.ts';
 export { type HubDatabase, openHubDatabase, resolveSecretKey } from './database.ts';

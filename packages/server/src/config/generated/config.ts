@@ -111,7 +111,7 @@ export interface SwitchyardConfigFile {
      */
     pull?: {
       /**
-       * How often to poll; default: the connector's own interval.
+       * How often to poll (at least 100ms); default: the connector's own interval.
        */
       interval?: string;
     };

@@ -1,8 +1,10 @@
 import type { Connector, JsonObject, JsonValue } from '@switchyard/core';
 import { invalid, notFound } from '../../admin/errors.ts';
 import { redactConfig } from '../../delivery/redact.ts';
+import type { Instance } from '../../instances/generated/input.ts';
+import { checkInstanceInput, type InstanceInput } from '../../instances/input.ts';
 import * as q from '../../storage/queries.ts';
-import type { Instance, InstanceHealth, InstanceInput } from '../api-types.ts';
+import type { InstanceHealth } from '../api-types.ts';
 import { checkedSettings } from '../settings.ts';
 import type { HubContext } from './context.ts';
 
@@ -47,31 +49,26 @@ export function instancesApi(ctx: HubContext) {
      * ```
      */
     async upsert(input: InstanceInput): Promise<Instance> {
-      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$/.test(input.id ?? '')) {
-        throw invalid('instance id must be 1..100 letters, digits, _ . - (starting with a letter or digit)');
-      }
+      const { managedBy, ...fields } = input;
+      checkInstanceInput(fields);
+      // What the schema cannot say: the connector exists and can work in that mode.
       const connector = connectorOf(input.connector);
       const mode = input.mode ?? (connector.push ? 'push' : 'pull');
-      if (mode !== 'push' && mode !== 'pull' && mode !== 'both')
-        throw invalid('mode must be push, pull or both');
       if (mode !== 'pull' && !connector.push)
         throw invalid(`connector ${connector.name} cannot be pushed to`);
       if (mode !== 'push' && !connector.pull) throw invalid(`connector ${connector.name} cannot pull`);
       const intervalMs = input.pull?.intervalMs ?? null;
-      if (intervalMs !== null && (!Number.isInteger(intervalMs) || intervalMs < 100)) {
-        throw invalid('pull.intervalMs must be an integer ≥ 100');
-      }
       const row = await q.upsertInstance(db, {
         id: input.id,
         connector: connector.name,
         mode,
         settingsSealed: cipher.seal(
-          JSON.stringify(checkedSettings(connector, input.settings ?? {})),
+          JSON.stringify(checkedSettings(connector, input.settings as JsonObject)),
           `instance:${input.id}`,
         ),
         pullIntervalMs: intervalMs,
         gate: (input.gate ?? null) as JsonValue,
-        managedBy: input.managedBy ?? 'api',
+        managedBy: managedBy ?? 'api',
       });
       rt.forgetInstance(input.id);
       if (mode !== 'push') rt.wakePull();
