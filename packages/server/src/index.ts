@@ -11,6 +11,7 @@
  * ```
  */
 
+export type { InstanceHealth, InstancesHost } from './instances/api.ts';
 export type * from './instances/generated/input.ts';
 export type { InstanceInput } from './instances/input.ts';
 export type * from './pipeline/api-types.ts';

@@ -27,42 +27,6 @@ export interface HubConfig {
   options?: PipelineOptions;
 }
 
-export interface InstanceHealth {
-  id: string;
-  lastMessageAt: Date | null;
-  lastError: string | null;
-  lastErrorAt: Date | null;
-  pull: {
-    cursor: string | null;
-    nextAt: Date | null;
-    lastSuccessAt: Date | null;
-    consecutiveFailures: number;
-    /** How old the oldest notification of the last pulled batch was when it arrived, ms. */
-    lagMs: number | null;
-  } | null;
-  /**
-   * Push mode's scheduled catch-up call to the vendor (Docplanner `POST /notifications/release`);
-   * null when the instance does not push or its connector has none.
-   */
-  reconcile: {
-    /** When it is due next (null: not scheduled yet, runs at the next poller turn). */
-    nextAt: Date | null;
-    /** When it last ran, successfully or not. */
-    lastRunAt: Date | null;
-    lastSuccessAt: Date | null;
-    /** What the last successful run reported (e.g. `released 3`). */
-    lastResult: string | null;
-    /** Why the last run failed; null when it succeeded. */
-    lastError: string | null;
-  } | null;
-  /**
-   * `received`: messages waiting to be normalized now; `failed`: messages whose normalization
-   * failed and that wait for a re-normalize (both whatever their age). `lastDay`: messages received
-   * in the last 24 hours, whatever became of them, and how many of those are failed now.
-   */
-  inbound: { received: number; failed: number; lastDay: { received: number; failed: number } };
-}
-
 /** An event as the API shows it: the envelope with its feed position. */
 export type HubEvent = EventEnvelope & { sequence: string };
 

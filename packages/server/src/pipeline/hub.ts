@@ -5,6 +5,7 @@ import { invalid } from '../admin/errors.ts';
 import { subscriptionDefaults } from '../config/units.ts';
 import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
 import { createVendorHttp } from '../delivery/vendor-http.ts';
+import { instancesApi } from '../instances/api.ts';
 import { newId, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import * as q from '../storage/queries.ts';
@@ -14,7 +15,6 @@ import { deliveriesApi } from './api/deliveries.ts';
 import { eventsApi } from './api/events.ts';
 import { feedApi } from './api/feed.ts';
 import { inboundApi } from './api/inbound.ts';
-import { instancesApi } from './api/instances.ts';
 import type { HubConfig } from './api-types.ts';
 import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from './boss.ts';
 import { type AttemptResult, attemptResult, Deliverer, postSigned } from './deliver.ts';
@@ -270,7 +270,15 @@ export async function createHub(config: HubConfig) {
       return accept(rt, writer, config.gateResponder, admission, request);
     },
 
-    instances: instancesApi(ctx),
+    instances: instancesApi({
+      db,
+      cipher,
+      connectors,
+      forgetInstance: (id) => rt.forgetInstance(id),
+      wakePull: () => rt.wakePull(),
+      loadInstance: (id) => rt.loadInstance(id),
+      pullInstance: (row) => poller.pullInstance(row),
+    }),
     subscriptions: subscriptionsApi({
       db,
       cipher,
