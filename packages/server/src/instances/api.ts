@@ -13,6 +13,7 @@ import * as q from '../storage/queries.ts';
 import type { Instance } from './generated/input.ts';
 import { checkInstanceInput, type InstanceInput } from './input.ts';
 import { checkedSettings } from './settings.ts';
+import * as store from './store.ts';
 
 export interface InstanceHealth {
   id: string;
@@ -125,7 +126,7 @@ export function instancesApi(host: InstancesHost) {
         throw invalid(`connector ${connector.name} cannot be pushed to`);
       if (mode !== 'push' && !connector.pull) throw invalid(`connector ${connector.name} cannot pull`);
       const intervalMs = input.pull?.intervalMs ?? null;
-      const row = await q.upsertInstance(db, {
+      const row = await store.upsertInstance(db, {
         id: input.id,
         connector: connector.name,
         mode,
@@ -144,19 +145,19 @@ export function instancesApi(host: InstancesHost) {
 
     /** @example `const i = await hub.instances.get('dp-main');` */
     async get(id: string): Promise<Instance> {
-      const row = await q.getInstance(db, id);
+      const row = await store.getInstance(db, id);
       if (!row) throw notFound('instance', id);
       return instanceView(row);
     },
 
     /** @example `const all = await hub.instances.list();` */
     async list(): Promise<Instance[]> {
-      return (await q.listInstances(db)).map(instanceView);
+      return (await store.listInstances(db)).map(instanceView);
     },
 
     /** Removes an instance (its stored messages and events stay until retention). @example `await hub.instances.remove('dp-old');` */
     async remove(id: string): Promise<void> {
-      if (!(await q.deleteInstance(db, id))) throw notFound('instance', id);
+      if (!(await store.deleteInstance(db, id))) throw notFound('instance', id);
       host.forgetInstance(id);
     },
 
@@ -169,7 +170,7 @@ export function instancesApi(host: InstancesHost) {
      * ```
      */
     async health(id: string): Promise<InstanceHealth> {
-      const row = await q.getInstance(db, id);
+      const row = await store.getInstance(db, id);
       if (!row) throw notFound('instance', id);
       const counts = await q.countInbound(db, id);
       // Reconciliation shows where it applies: a push instance whose connector has one and whose
@@ -215,7 +216,7 @@ export function instancesApi(host: InstancesHost) {
      * ```
      */
     async pullNow(id: string): Promise<{ stored: number; duplicates: number; error?: string }> {
-      const row = await q.getInstance(db, id);
+      const row = await store.getInstance(db, id);
       if (!row) throw notFound('instance', id);
       return host.pullInstance(row);
     },

@@ -10,6 +10,7 @@ import {
   type VendorNotification,
   validateEvent,
 } from '@switchyard/core';
+import * as instanceStore from '../instances/store.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -199,7 +200,7 @@ export class Normalizer {
         errorJson(error),
         0,
       );
-      await q.recordInstanceError(
+      await instanceStore.recordInstanceError(
         rt.db,
         row.instance_id,
         `normalization failed: ${(error as Error)?.message}`,

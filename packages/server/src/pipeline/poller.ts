@@ -1,4 +1,5 @@
 import { isConnectorError, type VendorHttp } from '@switchyard/core';
+import * as instanceStore from '../instances/store.ts';
 import { newId } from '../storage/db.ts';
 import * as q from '../storage/queries.ts';
 import { connectorLogger, type Runtime } from './runtime.ts';
@@ -32,8 +33,8 @@ export class Poller {
   async tick(): Promise<TickResult> {
     const reconciling = this.reconcilingConnectors();
     const [due, reconcile] = await Promise.all([
-      q.claimDuePulls(this.rt.db, LEASE_MS, 4),
-      q.claimDueReconciles(this.rt.db, reconciling, LEASE_MS, 4),
+      instanceStore.claimDuePulls(this.rt.db, LEASE_MS, 4),
+      instanceStore.claimDueReconciles(this.rt.db, reconciling, LEASE_MS, 4),
     ]);
     await Promise.all([
       ...due.map((row) => this.pullInstance(row)),
@@ -41,8 +42,8 @@ export class Poller {
     ]);
     if (due.length > 0 || reconcile.length > 0) return { busy: true };
     const [pullAt, reconcileAt] = await Promise.all([
-      q.nextPullDue(this.rt.db),
-      q.nextReconcileDue(this.rt.db, reconciling),
+      instanceStore.nextPullDue(this.rt.db),
+      instanceStore.nextReconcileDue(this.rt.db, reconciling),
     ]);
     const next = [pullAt, reconcileAt].filter((d): d is Date => d !== undefined);
     return {
@@ -70,7 +71,7 @@ export class Poller {
     const intervalMs = instance && spec ? spec.intervalMs(instance.config) : undefined;
     if (!instance || !spec || intervalMs === undefined || instance.row.mode !== 'push') {
       // Not for this instance as configured now: look again later (settings may change).
-      await q.finishReconcile(rt.db, row.id, RECONCILE_RECHECK_MS, undefined);
+      await instanceStore.finishReconcile(rt.db, row.id, RECONCILE_RECHECK_MS, undefined);
       return { ran: false };
     }
     try {
@@ -81,7 +82,7 @@ export class Poller {
         state: stateStore(rt.db, row.id),
         logger: connectorLogger(logger),
       });
-      await q.finishReconcile(rt.db, row.id, intervalMs, { result });
+      await instanceStore.finishReconcile(rt.db, row.id, intervalMs, { result });
       logger.info({ result }, 'push reconciliation done');
       return { ran: true, result };
     } catch (error) {
@@ -91,7 +92,7 @@ export class Poller {
         next = error.retryAfterMs ?? Math.min(intervalMs, RECONCILE_RETRY_MS);
       }
       logger.warn({ reason: message, nextInMs: next }, 'push reconciliation failed');
-      await q.finishReconcile(rt.db, row.id, next, { error: message });
+      await instanceStore.finishReconcile(rt.db, row.id, next, { error: message });
       return { ran: true, error: message };
     }
   }
@@ -103,7 +104,12 @@ export class Poller {
     const instance = await rt.loadInstance(row.id, true).catch(() => undefined);
     const pull = instance?.connector.pull;
     if (!instance || !pull) {
-      await q.finishPull(rt.db, row.id, 3_600_000, instance ? null : 'the instance cannot be loaded');
+      await instanceStore.finishPull(
+        rt.db,
+        row.id,
+        3_600_000,
+        instance ? null : 'the instance cannot be loaded',
+      );
       return { stored: 0, duplicates: 0 };
     }
     const interval = instance.row.pull_interval_ms ?? pull.defaultIntervalMs;
@@ -147,7 +153,7 @@ export class Poller {
         const inserted = await rt.db.transaction().execute(async (trx) => {
           // The same statement as a push's (no bodies): rows, last_message_at and the wake-up together.
           const rows = await q.storeInbound(trx, items, [], [row.id]);
-          await q.savePullCursor(trx, row.id, batch.cursor, lag);
+          await instanceStore.savePullCursor(trx, row.id, batch.cursor, lag);
           return rows.length;
         });
         if (inserted > 0) rt.wakeNormalize();
@@ -156,7 +162,7 @@ export class Poller {
         if (batch.cursor !== undefined) cursor = batch.cursor;
         if (!batch.more) break;
       }
-      await q.finishPull(rt.db, row.id, interval, null);
+      await instanceStore.finishPull(rt.db, row.id, interval, null);
       return { stored, duplicates };
     } catch (error) {
       const message = (error as Error)?.message ?? String(error);
@@ -165,7 +171,7 @@ export class Poller {
       if (isConnectorError(error) && error.retryAfterMs !== undefined)
         next = Math.max(next, error.retryAfterMs);
       logger.warn({ reason: message, failures, nextInMs: next }, 'vendor pull failed');
-      await q.finishPull(rt.db, row.id, next, `pull failed: ${message}`);
+      await instanceStore.finishPull(rt.db, row.id, next, `pull failed: ${message}`);
       return { stored, duplicates, error: message };
     }
   }

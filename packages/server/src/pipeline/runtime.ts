@@ -5,7 +5,8 @@ import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes, DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
 import type { SecretCipher } from '../delivery/secret-box.ts';
-import * as q from '../storage/queries.ts';
+import * as instanceStore from '../instances/store.ts';
+import type * as q from '../storage/queries.ts';
 
 /** Retention periods, in milliseconds. Defaults: the config file's (`retention.*`, CONFIG_DEFAULTS). */
 export interface RetentionOptions {
@@ -132,7 +133,7 @@ export function instanceLoader(
     async loadInstance(id, fresh = false) {
       const hit = cache.get(id);
       if (!fresh && hit && Date.now() - hit.at < cacheMs) return hit.value;
-      const row = await q.getInstance(db, id);
+      const row = await instanceStore.getInstance(db, id);
       let value: LoadedInstance | undefined;
       if (row) {
         const connector = connectors.get(row.connector);
