@@ -9,8 +9,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import docplanner from '../../packages/connectors/docplanner/src/index.ts';
-import type { SubscriptionFormat } from '../../packages/server/src/delivery/formats.ts';
 import { createHub, type Hub, type PipelineOptions } from '../../packages/server/src/index.ts';
+import type { SubscriptionFormat } from '../../packages/server/src/storage/queries.ts';
 import { CHANNEL_DELIVER } from '../../packages/server/src/storage/queries.ts';
 import { startTelemetry, type Telemetry } from '../../packages/server/src/telemetry/index.ts';
 import { serveChild } from './child.ts';

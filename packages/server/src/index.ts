@@ -13,9 +13,11 @@
 
 export type { AfterNormalize, GateResponder, MarkEchoes } from './host/hooks.ts';
 export type { HostInstance, HostRetention, HubHost } from './host/host.ts';
+export type { InstanceHealth, InstancesHost } from './instances/api.ts';
+export type * from './instances/generated/input.ts';
+export type { InstanceInput } from './instances/input.ts';
 export type * from './pipeline/api-types.ts';
 export type { AttemptResult } from './pipeline/deliver.ts';
-export { typeMatches } from './pipeline/fanout.ts';
 export { createHub, type Hub } from './pipeline/hub.ts';
 export { eventIdFor } from './pipeline/ids.ts';
 export type { IngestResult, Problem } from './pipeline/ingest.ts';
@@ -23,3 +25,11 @@ export type { PurgeResult } from './pipeline/retention.ts';
 export type { PipelineOptions, RetentionOptions } from './pipeline/shared.ts';
 export { openDatabase } from './storage/db.ts';
 export { migrate, migrations } from './storage/migrations.ts';
+export type {
+  SubscriptionDefaults,
+  SubscriptionInput,
+  SubscriptionPatch,
+  SubscriptionsHost,
+} from './subscriptions/api.ts';
+export type * from './subscriptions/generated/input.ts';
+export { typeMatches } from './subscriptions/type-patterns.ts';

@@ -41,6 +41,7 @@ import { CompiledQuery, type Kysely } from 'kysely';
 import type { PgBoss } from 'pg-boss';
 import type pino from 'pino';
 import { Counter, Histogram } from 'prom-client';
+import { notFound } from '../admin/errors.ts';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs } from '../config/units.ts';
 import { redactSecretFields } from '../delivery/redact.ts';
@@ -48,9 +49,10 @@ import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts
 import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import type { Page } from '../pipeline/api-types.ts';
-import { eventIdFor, newId } from '../pipeline/ids.ts';
+import { eventIdFor } from '../pipeline/ids.ts';
 import { jittered } from '../pipeline/shared.ts';
-import { clampLimit, notFound } from '../pipeline/views.ts';
+import { clampLimit } from '../pipeline/views.ts';
+import { newId } from '../storage/db.ts';
 import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import * as q from './store.ts';
 

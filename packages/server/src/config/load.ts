@@ -8,14 +8,23 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Connector, createAjv, isJsonObject, type JsonObject, type JsonSchema } from '@switchyard/core';
 import { LineCounter, parseDocument } from 'yaml';
-import { isSubscriptionFormat } from '../delivery/formats.ts';
+import type { InputError } from '../admin/input.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { parseSecret } from '../delivery/sign.ts';
-import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
-import { nonFhirPatterns } from '../fhir/subscription.ts';
-import { displayPath, type PathSegment, pointerToSegments, positionOf } from './positions.ts';
-import { buildConfigSchema, CONFIG_DEFAULTS, EVENT_FILTER_PATTERN } from './schema.ts';
+import { instanceInputErrors } from '../instances/input.ts';
+import { subscriptionInputErrors, subscriptionRuleErrors } from '../subscriptions/input.ts';
+import { INSTANCE_FILE_PATHS, instanceInput, resolveInstance } from './instances.ts';
+import {
+  displayPath,
+  type FilePaths,
+  fileSegments,
+  type PathSegment,
+  pointerToSegments,
+  positionOf,
+} from './positions.ts';
+import { buildConfigSchema, CONFIG_DEFAULTS } from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
+import { resolveSubscription, SUBSCRIPTION_FILE_PATHS, subscriptionInput } from './subscriptions.ts';
 import type {
   ConfigProblem,
   LoadResult,
@@ -160,6 +169,7 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
   }
 
   checkRules(data, byName, report, suppressed);
+  checkConvertedInputs(data, byName, problems, report);
   if (problems.length > 0) return fail();
 
   const secretList = [...secrets].filter((s) => s !== '');
@@ -441,6 +451,58 @@ function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
+/**
+ * Each instance and subscription entry the file's schema found nothing wrong with, converted to the
+ * hub's input and checked by the hub's own check (one rule set for the file, the routes and the
+ * library).
+ */
+function checkConvertedInputs(
+  data: JsonObject,
+  byName: ReadonlyMap<string, Connector>,
+  problems: readonly ConfigProblem[],
+  report: Report,
+): void {
+  const check = (section: string, i: number, errors: readonly InputError[], paths: FilePaths) => {
+    for (const error of errors) {
+      const segments = fileSegments([section, i], error.instancePath, paths);
+      const limit = (error.params as { limit?: unknown }).limit;
+      if (paths.durations.some((d) => d.test(error.instancePath)) && typeof limit === 'number') {
+        report(segments, `must be ${error.keyword === 'maximum' ? 'at most' : 'at least'} ${limit}ms`);
+      } else {
+        reportAjvError(error, segments, report);
+      }
+    }
+  };
+  const clean = (section: string, i: number) => {
+    const at = `${section}[${i}]`;
+    return !problems.some((p) => p.path === at || p.path.startsWith(`${at}.`));
+  };
+  list(data.instances).forEach((item, i) => {
+    const connector = isJsonObject(item) ? byName.get(String(item.connector)) : undefined;
+    if (!connector || !clean('instances', i)) return;
+    const { managedBy: _, ...input } = instanceInput(resolveInstance(item, connector));
+    check('instances', i, instanceInputErrors(input), INSTANCE_FILE_PATHS);
+  });
+  list(data.subscriptions).forEach((item, i) => {
+    if (!isJsonObject(item) || !clean('subscriptions', i)) return;
+    const { managedBy: _, ...input } = subscriptionInput(resolveSubscription(item));
+    const errors = subscriptionInputErrors('create', input);
+    // The hub's rules on the whole subscription (FHIR formats), once its fields are each valid.
+    check(
+      'subscriptions',
+      i,
+      errors.length > 0
+        ? errors
+        : subscriptionRuleErrors({
+            kind: input.kind ?? 'webhook',
+            format: input.format ?? 'cloudevents',
+            eventTypes: input.eventTypes ?? [],
+          }),
+      SUBSCRIPTION_FILE_PATHS,
+    );
+  });
+}
+
 /** The rules a JSON Schema cannot express. Each guards its own types: the schema reports those. */
 function checkRules(
   data: JsonObject,
@@ -530,21 +592,6 @@ function checkRules(
         report(typeof index === 'number' ? [...segments, index] : segments, (error as Error).message);
       }
     }
-    if (isSubscriptionFormat(subscription.format) && subscription.format !== 'cloudevents') {
-      const events = list(subscription.events);
-      // Malformed patterns are the schema's to report.
-      const wellFormed = new RegExp(EVENT_FILTER_PATTERN);
-      const useless = new Set(
-        nonFhirPatterns(events.filter((e): e is string => typeof e === 'string' && wellFormed.test(e))),
-      );
-      events.forEach((pattern, j) => {
-        if (typeof pattern !== 'string' || !useless.has(pattern)) return;
-        report(
-          ['subscriptions', i, 'events', j],
-          `can only match event types with no FHIR meaning, so format ${subscription.format} would never deliver it; FHIR types: ${FHIR_EVENT_TYPES.join(', ')}`,
-        );
-      });
-    }
     list(subscription.secrets).forEach((secret, j) => {
       const segments = ['subscriptions', i, 'secrets', j];
       if (typeof secret !== 'string' || suppressed(segments)) return;
@@ -602,71 +649,11 @@ function resolveConfig(
     resolvedDatabase = { kind: 'embedded', dataDir: resolve(ctx.baseDir, dataDir) };
   }
 
-  const instances: ResolvedInstance[] = list(data.instances).map((item) => {
-    const instance = obj(item);
-    const connector = ctx.byName.get(String(instance.connector))!;
-    const mode = (str(instance.mode) ?? (connector.push ? 'push' : 'pull')) as ResolvedInstance['mode'];
-    const resolved: ResolvedInstance = {
-      id: String(instance.id),
-      connector,
-      mode,
-      settings: obj(instance.settings),
-    };
-    if (mode !== 'push' && connector.pull) {
-      const interval = str(obj(instance.pull).interval);
-      resolved.pull = {
-        intervalMs: interval !== undefined ? configDurationMs(interval)! : connector.pull.defaultIntervalMs,
-      };
-    }
-    if (connector.gate) {
-      const gate = obj(instance.gate);
-      resolved.gate = {
-        deadlineMs: ms(gate.deadline, CONFIG_DEFAULTS.gate.deadline),
-        default:
-          gate.default === 'refuse' || gate.default === 'approve'
-            ? gate.default
-            : CONFIG_DEFAULTS.gate.default,
-      };
-    }
-    return resolved;
-  });
+  const instances: ResolvedInstance[] = list(data.instances).map((item) =>
+    resolveInstance(item, ctx.byName.get(String(obj(item).connector))!),
+  );
 
-  const subscriptions: ResolvedSubscription[] = list(data.subscriptions).map((item) => {
-    const s = obj(item);
-    const schedule = list(obj(s.retry).schedule).map(String);
-    const resolved: ResolvedSubscription = {
-      id: String(s.id),
-      kind: s.kind === 'pull' ? 'pull' : 'webhook',
-      events: list(s.events).map(String),
-      contentType: s.contentType === 'application/json' ? 'application/json' : 'application/cloudevents+json',
-      format: isSubscriptionFormat(s.format) ? s.format : CONFIG_DEFAULTS.subscription.format,
-      retryScheduleMs: (schedule.length > 0 ? schedule : CONFIG_DEFAULTS.subscription.retrySchedule).map(
-        (d) => configDurationMs(d)!,
-      ),
-      timeoutMs: ms(s.timeout, CONFIG_DEFAULTS.subscription.timeout),
-      ordering: s.ordering === 'release' ? 'release' : 'hold',
-      allowPrivateAddresses: s.allowPrivateAddresses === true,
-      disableAfterConsecutiveDead:
-        typeof s.disableAfterConsecutiveDead === 'number'
-          ? s.disableAfterConsecutiveDead
-          : CONFIG_DEFAULTS.subscription.disableAfterConsecutiveDead,
-    };
-    if (resolved.events.length === 0) resolved.events = ['*'];
-    if (typeof s.url === 'string') resolved.url = s.url;
-    if (Array.isArray(s.sources)) resolved.sources = s.sources.map(String);
-    if (Array.isArray(s.secrets)) resolved.secrets = s.secrets.map(String);
-    if (isJsonObject(s.rateLimit)) resolved.rateLimit = { perSecond: Number(s.rateLimit.perSecond) };
-    if (isJsonObject(s.approver)) {
-      const approver = s.approver;
-      resolved.approver = {
-        events: Array.isArray(approver.events)
-          ? approver.events.map(String)
-          : [...CONFIG_DEFAULTS.subscription.approverEvents],
-      };
-      if (Array.isArray(approver.sources)) resolved.approver.sources = approver.sources.map(String);
-    }
-    return resolved;
-  });
+  const subscriptions: ResolvedSubscription[] = list(data.subscriptions).map(resolveSubscription);
 
   const config: ResolvedConfig = {
     file: ctx.absolute,

@@ -88,3 +88,38 @@ export function positionOf(
 function isNullScalar(node: unknown): boolean {
   return isScalar(node) && (node as Node & { value: unknown }).value === null;
 }
+
+/**
+ * How a concept's input (the hub's units and names) maps back onto the file that wrote it: fields
+ * the file names otherwise (`timeoutMs` is written `timeout`), and the input pointers the file
+ * writes as durations (so a refused limit reads `must be at least 100ms`).
+ */
+export interface FilePaths {
+  /** By the input's JSON pointer (`/timeoutMs`, `/pull/intervalMs`): where the file has it. */
+  renamed: Record<string, readonly PathSegment[]>;
+  durations: readonly RegExp[];
+}
+
+/**
+ * Where in the file a field of a converted input (the JSON pointer of an input error) was written.
+ *
+ * @example
+ * ```ts
+ * fileSegments(['subscriptions', 2], '/retryScheduleMs/1', SUBSCRIPTION_FILE_PATHS); // ['subscriptions', 2, 'retry', 'schedule', 1]
+ * ```
+ */
+export function fileSegments(
+  entry: readonly PathSegment[],
+  pointer: string,
+  paths: FilePaths,
+): PathSegment[] {
+  const prefix = Object.keys(paths.renamed)
+    .filter((p) => pointer === p || pointer.startsWith(`${p}/`))
+    .sort((a, b) => b.length - a.length)[0];
+  const rest = (prefix === undefined ? pointer : pointer.slice(prefix.length)).split('/').slice(1);
+  return [
+    ...entry,
+    ...(prefix === undefined ? [] : (paths.renamed[prefix] ?? [])),
+    ...rest.map((p) => (/^[0-9]+$/.test(p) ? Number(p) : p)),
+  ];
+}

@@ -10,7 +10,8 @@
  * - `x-message`: the message to show instead of ajv's when this schema fails.
  */
 import type { Connector, JsonSchema, JsonValue } from '@switchyard/core';
-import { SUBSCRIPTION_FORMATS } from '../delivery/formats.ts';
+import { INSTANCE_FIELDS as I } from '../instances/schema.ts';
+import { SUBSCRIPTION_FIELDS as F } from '../subscriptions/schema.ts';
 
 /** The `$id` of the assembled schema (also what `# yaml-language-server: $schema=` can point at). */
 export const CONFIG_SCHEMA_ID = 'https://switchyard.dev/schemas/switchyard.yaml.json';
@@ -19,12 +20,8 @@ export const CONFIG_SCHEMA_ID = 'https://switchyard.dev/schemas/switchyard.yaml.
 export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$';
 const SIZE_PATTERN = '^[0-9]+(b|kb|mb|gb)$';
 const ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
-/** `*`, `appointment.*`, `appointment.created`. */
-export const EVENT_FILTER_PATTERN = '^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*(\\.\\*)?)$';
 const ID_MESSAGE =
   'must be an id: 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit';
-const EVENT_FILTER_MESSAGE =
-  'must be an event type ("appointment.created"), a family ("appointment.*") or "*"';
 
 /** The default retry schedule (DESIGN: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
 export const DEFAULT_RETRY_SCHEDULE: readonly string[] = ['0s', '5s', '5m', '30m', '2h', '5h', '10h', '10h'];
@@ -51,9 +48,13 @@ export const CONFIG_DEFAULTS = {
   embeddedDataDir: './.switchyard/postgres',
   gate: { deadline: '2s', default: 'approve' },
   subscription: {
+    events: ['*'],
+    contentType: 'application/cloudevents+json',
+    format: 'cloudevents',
+    ordering: 'hold',
+    allowPrivateAddresses: false,
     retrySchedule: DEFAULT_RETRY_SCHEDULE,
     timeout: '15s',
-    format: 'cloudevents',
     approverEvents: ['appointment.booking_requested', 'appointment.reschedule_requested'],
     disableAfterConsecutiveDead: 5,
   },
@@ -164,12 +165,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         enum: sorted.map((c) => c.name),
         description: 'The connector (vendor) this instance uses.',
       },
-      mode: {
-        type: 'string',
-        enum: ['push', 'pull', 'both'],
-        description:
-          'Default: push when the connector can be pushed to, else pull. push: the vendor calls `/hooks/{id}`; pull: the hub polls the vendor; both: push, with pull as a reconciliation backstop.',
-      },
+      mode: I.mode,
       settings: {
         type: 'object',
         description:
@@ -179,7 +175,9 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         type: 'object',
         additionalProperties: false,
         description: 'Polling, for mode pull or both.',
-        properties: { interval: duration("How often to poll; default: the connector's own interval.") },
+        properties: {
+          interval: duration("How often to poll (at least 100ms); default: the connector's own interval."),
+        },
       },
       gate: {
         type: 'object',
@@ -191,12 +189,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             'How long approvers get before the default answer is given.',
             CONFIG_DEFAULTS.gate.deadline,
           ),
-          default: {
-            type: 'string',
-            enum: ['approve', 'refuse'],
-            default: CONFIG_DEFAULTS.gate.default,
-            description: 'The answer when the deadline passes (or no approver is subscribed).',
-          },
+          default: { ...I.gate.properties.default, default: CONFIG_DEFAULTS.gate.default },
         },
       },
     },
@@ -215,53 +208,25 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         'x-message': ID_MESSAGE,
         description: 'Stable id of the subscription.',
       },
-      kind: {
-        type: 'string',
-        enum: ['webhook', 'pull'],
-        description:
-          'webhook: the hub POSTs each event to `url`; pull: the subscriber reads `/v1/subscriptions/{id}/events`.',
-      },
-      url: {
-        type: 'string',
-        format: 'uri',
-        pattern: '^https?://',
-        'x-message': 'must be an http:// or https:// URL',
-        description: 'The endpoint (webhook only).',
-      },
+      kind: F.kind,
+      url: F.url,
       events: {
-        type: 'array',
-        minItems: 1,
-        items: { type: 'string', pattern: EVENT_FILTER_PATTERN, 'x-message': EVENT_FILTER_MESSAGE },
-        default: ['*'],
-        description:
-          'Event types to deliver: exact (`appointment.created`), a family (`appointment.*`) or `*`.',
+        ...F.eventTypes,
+        default: [...CONFIG_DEFAULTS.subscription.events],
       },
       sources: {
+        ...F.sources,
         type: 'array',
-        items: { type: 'string', pattern: ID_PATTERN, 'x-message': ID_MESSAGE },
         description: 'Instance ids whose events to deliver; default: every instance.',
       },
       secrets: {
-        type: 'array',
-        minItems: 1,
-        maxItems: 2,
-        items: secret('A Standard Webhooks signing secret, `whsec_` + base64.'),
-        description:
-          'Signing secrets. Two during a rotation: the hub signs with both, so the subscriber can switch at its own pace. Default: one is generated and kept in the database.',
+        ...F.secrets,
+        // Each secret is checked whole by the loader (parseSecret: whsec_ and base64), which also
+        // covers the input schema's whsec_ pattern; the references (${env:...}) resolve first.
+        items: secret(String(F.secrets.items.description)),
       },
-      contentType: {
-        type: 'string',
-        enum: ['application/cloudevents+json', 'application/json'],
-        default: 'application/cloudevents+json',
-        description: 'The body format: a structured-mode CloudEvent, or plain JSON of the same object.',
-      },
-      format: {
-        type: 'string',
-        enum: [...SUBSCRIPTION_FORMATS],
-        default: CONFIG_DEFAULTS.subscription.format,
-        description:
-          "What each delivery carries: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource of the event's entity, `application/fhir+json`) or `fhir-r4-notification` (a FHIR Subscriptions Backport notification Bundle). Webhooks only; see docs/fhir.md.",
-      },
+      contentType: { ...F.contentType, default: CONFIG_DEFAULTS.subscription.contentType },
+      format: { ...F.format, default: CONFIG_DEFAULTS.subscription.format },
       retry: {
         type: 'object',
         additionalProperties: false,
@@ -269,92 +234,45 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         properties: {
           schedule: {
             type: 'array',
-            minItems: 1,
-            maxItems: 100,
+            minItems: F.retryScheduleMs.minItems,
+            maxItems: F.retryScheduleMs.maxItems,
             items: duration('Wait before this attempt.'),
             default: [...CONFIG_DEFAULTS.subscription.retrySchedule],
             description: 'The wait before each attempt (the first is usually `0s`); ±20% jitter is added.',
           },
         },
       },
-      timeout: duration('Request timeout for one delivery attempt.', CONFIG_DEFAULTS.subscription.timeout),
-      rateLimit: {
-        type: 'object',
-        description: 'Spreads deliveries to this subscriber over time.',
-        additionalProperties: false,
-        required: ['perSecond'],
-        properties: {
-          perSecond: { type: 'number', exclusiveMinimum: 0, description: 'Deliveries per second at most.' },
-        },
-      },
-      ordering: {
-        type: 'string',
-        enum: ['hold', 'release'],
-        default: 'hold',
-        description:
-          'hold: a dead delivery holds back later events of the same subject until replayed or skipped; release: later events go on.',
-      },
+      timeout: duration(
+        `Request timeout for one delivery attempt (${F.timeoutMs.minimum / 1000}s to ${F.timeoutMs.maximum / 1000}s).`,
+        CONFIG_DEFAULTS.subscription.timeout,
+      ),
+      rateLimit: { ...F.rateLimit, type: 'object' },
+      ordering: { ...F.ordering, default: CONFIG_DEFAULTS.subscription.ordering },
       approver: {
         type: 'object',
         additionalProperties: false,
         description: 'Makes this webhook an approver of synchronous approval requests.',
         properties: {
           events: {
-            type: 'array',
-            minItems: 1,
-            items: { type: 'string', pattern: EVENT_FILTER_PATTERN, 'x-message': EVENT_FILTER_MESSAGE },
+            ...F.approverFilters.properties.events,
             default: [...CONFIG_DEFAULTS.subscription.approverEvents],
-            description: 'Approval request types to decide.',
           },
-          sources: {
-            type: 'array',
-            items: { type: 'string', pattern: ID_PATTERN, 'x-message': ID_MESSAGE },
-            description: 'Instance ids whose requests to decide; default: every instance.',
-          },
+          sources: F.approverFilters.properties.sources,
         },
       },
       allowPrivateAddresses: {
-        type: 'boolean',
-        default: false,
-        description:
-          'Allow a url resolving to private, loopback or link-local addresses (refused by default against SSRF).',
+        ...F.allowPrivateAddresses,
+        default: CONFIG_DEFAULTS.subscription.allowPrivateAddresses,
       },
       disableAfterConsecutiveDead: {
+        ...F.disableAfterConsecutiveDead,
         type: 'integer',
-        minimum: 1,
         default: CONFIG_DEFAULTS.subscription.disableAfterConsecutiveDead,
         description: 'Disable the endpoint after this many dead deliveries in a row.',
       },
     },
-    allOf: [
-      {
-        if: { properties: { kind: { const: 'webhook' } }, required: ['kind'] },
-        // biome-ignore lint/suspicious/noThenProperty: a JSON Schema keyword, not a thenable.
-        then: { required: ['url'], 'x-message': 'a webhook subscription needs a url' },
-      },
-      {
-        if: { properties: { kind: { const: 'pull' } }, required: ['kind'] },
-        // biome-ignore lint/suspicious/noThenProperty: a JSON Schema keyword, not a thenable.
-        then: {
-          properties: {
-            url: {
-              not: {},
-              'x-message':
-                'a pull subscription has no url: its subscriber reads /v1/subscriptions/{id}/events',
-            },
-            approver: {
-              not: {},
-              'x-message': 'only a webhook subscription can be an approver (approvals are synchronous calls)',
-            },
-            format: {
-              const: 'cloudevents',
-              'x-message':
-                'a pull feed serves CloudEvents; FHIR formats are for webhooks (FHIR clients read /fhir/r4)',
-            },
-          },
-        },
-      },
-    ],
+    // Which fields a webhook or a pull subscription needs or may not have: the one subscription
+    // schema's rules (subscriptions/schema.ts), checked by the loader on the converted entry.
   };
 
   return {

@@ -4,7 +4,7 @@
  * (generated from the schema, in `generated/config.ts`).
  */
 import type { Connector } from '@switchyard/core';
-import type { SubscriptionFormat } from '../delivery/formats.ts';
+import type { Subscription } from '../subscriptions/generated/input.ts';
 import type { TracesFileSettings } from '../telemetry/settings.ts';
 
 export type InstanceMode = 'push' | 'pull' | 'both';
@@ -33,7 +33,7 @@ export interface ResolvedSubscription {
   secrets?: string[];
   contentType: 'application/cloudevents+json' | 'application/json';
   /** The delivery body format (webhooks only). */
-  format: SubscriptionFormat;
+  format: Subscription['format'];
   retryScheduleMs: number[];
   timeoutMs: number;
   rateLimit?: { perSecond: number };

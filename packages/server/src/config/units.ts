@@ -1,6 +1,7 @@
 /** Durations (`30s`, `5m`, `1h30m`, `30d`) and sizes (`1mb`) as written in the config file. */
 import { parseDuration } from '../delivery/retry-schedule.ts';
-import { DEFAULT_RETRY_SCHEDULE } from './schema.ts';
+import type { SubscriptionDefaults } from '../subscriptions/api.ts';
+import { CONFIG_DEFAULTS, DEFAULT_RETRY_SCHEDULE } from './schema.ts';
 
 // The same grammar as the delivery primitives' parseDuration, minus the spaces and bare numbers it
 // tolerates from API input: the file has one spelling.
@@ -21,20 +22,6 @@ export function configDurationMs(text: string): number | undefined {
   if (!DURATION.test(text)) return undefined;
   return parseDuration(text);
 }
-
-/**
- * The default schedule: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later. That is
- * 8 attempts (1 initial + 7 retries) spread over about 27 h 35 min before jitter.
- *
- * @example
- * ```ts
- * DEFAULT_RETRY_SCHEDULE_MS.length; // 8 attempts in total
- * ```
- */
-export const DEFAULT_RETRY_SCHEDULE_MS: readonly number[] = Object.freeze(
-  // The config's default schedule, in milliseconds: one default, written once (schema.ts).
-  DEFAULT_RETRY_SCHEDULE.map((delay) => parseDuration(delay)),
-);
 
 /**
  * Bytes of a config size, or undefined when it is not one.
@@ -65,4 +52,40 @@ export function durationMessage(value: unknown): string {
   if (typeof value !== 'string')
     return 'must be a duration such as "30s", "5m" or "1h30m": a number and a unit (ms, s, m, h, d)';
   return `invalid duration ${JSON.stringify(value)}: write a number and a unit (ms, s, m, h, d), e.g. "30s", "5m" or "1h30m"`;
+}
+
+/**
+ * The default schedule: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later. That is
+ * 8 attempts (1 initial + 7 retries) spread over about 27 h 35 min before jitter.
+ *
+ * @example
+ * ```ts
+ * DEFAULT_RETRY_SCHEDULE_MS.length; // 8 attempts in total
+ * ```
+ */
+export const DEFAULT_RETRY_SCHEDULE_MS: readonly number[] = Object.freeze(
+  // The config's default schedule, in milliseconds: one default, written once (config/schema.ts).
+  // Here, not in delivery/, so delivery needs nothing of the config.
+  DEFAULT_RETRY_SCHEDULE.map((delay) => parseDuration(delay)),
+);
+
+/**
+ * `CONFIG_DEFAULTS.subscription` in the hub's units: what `hub.subscriptions.create` gives the fields
+ * an input leaves out (the config file's loader fills the same ones from the same values).
+ *
+ * @example
+ * ```ts
+ * subscriptionDefaults().timeoutMs; // 15000
+ * ```
+ */
+export function subscriptionDefaults(): SubscriptionDefaults {
+  const d = CONFIG_DEFAULTS.subscription;
+  return {
+    eventTypes: d.events,
+    contentType: d.contentType,
+    format: d.format,
+    timeoutMs: configDurationMs(d.timeout)!,
+    ordering: d.ordering,
+    allowPrivateAddresses: d.allowPrivateAddresses,
+  };
 }

@@ -4,7 +4,6 @@
  * pipeline (`../pipeline`) composes them.
  */
 export * from './errors.ts';
-export * from './formats.ts';
 export * from './http-post.ts';
 export * from './redact.ts';
 export * from './retry-schedule.ts';

@@ -13,6 +13,13 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 /** Shorter configured keys are refused: they would be guessable whatever the KDF. */
+/** Encrypts and decrypts secrets at rest (settings, signing secrets). */
+export interface SecretCipher {
+  /** `context` (e.g. `subscription:<id>`) is bound to the ciphertext: it only opens on that row. */
+  seal(plaintext: string, context: string): string;
+  open(sealed: string, context: string): string;
+}
+
 export const MIN_SECRET_KEY_LENGTH = 16;
 // A fixed salt is deliberate: the key must be re-derivable from the config alone on every process,
 // and the input is an operator-chosen key, not a user password shared across many systems.

@@ -15,7 +15,8 @@ import {
 import type pino from 'pino';
 import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
-import { eventIdFor, newId } from '../pipeline/ids.ts';
+import { eventIdFor } from '../pipeline/ids.ts';
+import { newId } from '../storage/db.ts';
 import type { SubscriptionRow } from '../storage/queries.ts';
 import { setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { type ApproverCall, type Approvers, answerRow } from './approvers.ts';

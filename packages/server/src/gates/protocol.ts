@@ -4,7 +4,7 @@
  */
 import { isJsonObject, type JsonValue } from '@switchyard/core';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
-import { typeMatches } from '../pipeline/fanout.ts';
+import { typeMatches } from '../subscriptions/type-patterns.ts';
 import type { AnswerOutcome, GateOutcome, GateReason } from './store.ts';
 
 /** The gate policy of one instance, resolved. */

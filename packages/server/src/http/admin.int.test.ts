@@ -124,7 +124,11 @@ describe('problems', () => {
     const missing = await admin('GET', '/v1/subscriptions/nope');
     expect(missing.status).toBe(404);
     expect(missing.json).toMatchObject({ code: 'SY_PIPELINE_NOT_FOUND', instance: '/v1/subscriptions/nope' });
-    const invalid = await admin('POST', '/v1/subscriptions', { kind: 'webhook' });
+    // Past the route's schema (a whsec_ secret), refused by the hub: its base64 does not decode.
+    const invalid = await admin('POST', '/v1/subscriptions', {
+      url: 'https://crm.example/hooks',
+      secrets: ['whsec_not base64!'],
+    });
     expect(invalid.status).toBe(422);
     expect(invalid.json.code).toBe('SY_PIPELINE_INVALID_INPUT');
     expect(JSON.stringify(invalid.json)).not.toContain('stack');

@@ -105,7 +105,16 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     ...(trusted.length > 0 ? { trustProxy: [...trusted] } : {}),
     // Unknown properties are errors, not silently dropped; query strings still coerce to numbers.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: 'array',
+        allErrors: true,
+        // The input schemas the routes share with the config file and the hub's check
+        // (subscriptions/schema.ts) carry the file's annotations: known words, not typos.
+        keywords: ['x-message', 'x-secret'],
+      },
+    },
     // Requests arriving while closing get a problem answer with Retry-After (installProblemHandling).
     return503OnClosing: false,
     // Slow clients: Node answers 408 and closes (security/framework-errors.ts words it). It checks

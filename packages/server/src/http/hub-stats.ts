@@ -27,17 +27,6 @@ export async function deliveryCounts(db: Executor): Promise<Record<string, numbe
   return out;
 }
 
-/** Inbound messages waiting for normalization; deliveries waiting to be sent (due or retrying). */
-export async function queueDepths(db: Executor): Promise<{ normalize: number; deliver: number }> {
-  const r = await sql<{ normalize: string; deliver: string }>`
-    select
-      (select count(*) from switchyard.inbound_messages where status = 'received') as normalize,
-      (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(
-    db,
-  );
-  return { normalize: Number(r.rows[0]?.normalize ?? 0), deliver: Number(r.rows[0]?.deliver ?? 0) };
-}
-
 /** The last measured pull lag of every pulling instance that has one. */
 export async function pullLags(db: Executor): Promise<{ instance: string; lagMs: number }[]> {
   const r = await sql<{ id: string; pull_lag_ms: string }>`

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Hub } from '../pipeline/hub.ts';
-import { countAttemptsSince, deliveryCounts, maxAttemptId, pullLags, queueDepths } from './hub-stats.ts';
+import { queueDepths } from '../storage/queries.ts';
+import { countAttemptsSince, deliveryCounts, maxAttemptId, pullLags } from './hub-stats.ts';
 
 /**
  * The hub's Prometheus metrics, on their own registry (nothing global, so several apps in one

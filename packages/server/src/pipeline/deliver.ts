@@ -5,6 +5,7 @@ import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
 import { FHIR_CONTENT_TYPE, type FhirDelivery, renderFhirDelivery } from '../fhir/render.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
+import * as subscriptionStore from '../subscriptions/store.ts';
 import { SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { LeaseKeeper } from './leases.ts';
@@ -353,7 +354,7 @@ export class Deliverer {
       });
       // The joined row tells whether there is anything to reset: most successes skip the write.
       if (moved && outcome === 'succeeded' && sub.consecutive_dead !== 0)
-        await q.resetConsecutiveDead(rt.db, sub.id);
+        await subscriptionStore.resetConsecutiveDead(rt.db, sub.id);
     } else {
       await rt.db.transaction().execute(async (trx) => {
         await q.insertAttempt(trx, attempt);
@@ -366,16 +367,16 @@ export class Deliverer {
         });
         if (!moved) return;
         if (outcome === 'gone') {
-          await q.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
+          await subscriptionStore.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
           disabledNow = true;
         } else {
           if (sub.ordering === 'hold') await q.holdSubject(trx, sub.id, d.subject, d.event_sequence);
           else await q.notify(trx, q.CHANNEL_DELIVER);
           // A resource the hub could not build validly says nothing about the subscriber's endpoint.
           if (invalid) return;
-          const count = await q.bumpConsecutiveDead(trx, sub.id);
+          const count = await subscriptionStore.bumpConsecutiveDead(trx, sub.id);
           if (count >= (sub.disable_after_consecutive_dead ?? rt.options.disableAfterConsecutiveDead)) {
-            await q.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
+            await subscriptionStore.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
             disabledNow = true;
           }
         }

@@ -2,7 +2,7 @@ import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } f
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
-import type { SubscriptionInput } from './api-types.ts';
+import type { SubscriptionInput } from '../subscriptions/api.ts';
 import { eventually, makeHub, push, resetBehaviour, setupInstance } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
 

@@ -2,26 +2,28 @@ import type { Connector, InboundRequest, InboundRequestHead } from '@switchyard/
 import { PgBoss } from 'pg-boss';
 import pino from 'pino';
 import { Registry } from 'prom-client';
+import { invalid } from '../admin/errors.ts';
+import { subscriptionDefaults } from '../config/units.ts';
 import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
 import { createVendorHttp } from '../delivery/vendor-http.ts';
 import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HubHost } from '../host/host.ts';
 import { HubListener } from '../host/listener.ts';
+import { instancesApi } from '../instances/api.ts';
 import { connectorLogger } from '../logging/logger.ts';
-import { openDatabase } from '../storage/db.ts';
+import { newId, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import * as q from '../storage/queries.ts';
-import { type HubContext, requireSubscription } from './api/context.ts';
+import { requireSubscription, subscriptionsApi } from '../subscriptions/api.ts';
+import type { HubContext } from './api/context.ts';
 import { deliveriesApi } from './api/deliveries.ts';
 import { eventsApi } from './api/events.ts';
 import { feedApi } from './api/feed.ts';
 import { inboundApi } from './api/inbound.ts';
-import { instancesApi } from './api/instances.ts';
-import { subscriptionsApi } from './api/subscriptions.ts';
 import type { HubConfig } from './api-types.ts';
 import { type AttemptResult, activeSecrets, attemptResult, Deliverer, postSigned } from './deliver.ts';
 import { storeHubEvents } from './emit.ts';
-import { eventIdFor, newId } from './ids.ts';
+import { eventIdFor } from './ids.ts';
 import { type Admission, accept, admit, InboundWriter, type IngestResult, ingest } from './ingest.ts';
 import { LeaseKeeper } from './leases.ts';
 import { Normalizer } from './normalize.ts';
@@ -30,7 +32,6 @@ import { type PurgeResult, purge } from './retention.ts';
 import { instanceLoader, type Runtime, resolveOptions } from './shared.ts';
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
 import { aliasStore, stateStore } from './stores.ts';
-import { invalid } from './views.ts';
 import { type TickResult, WorkerLoop } from './worker-loop.ts';
 
 const RETENTION_QUEUE = 'switchyard-retention';
@@ -294,8 +295,21 @@ export async function createHub(config: HubConfig) {
       return accept(rt, writer, config.gateResponder, admission, request);
     },
 
-    instances: instancesApi(ctx),
-    subscriptions: subscriptionsApi(ctx),
+    instances: instancesApi({
+      db,
+      cipher,
+      connectors,
+      forgetInstance: (id) => rt.forgetInstance(id),
+      wakePull: () => rt.wakePull(),
+      loadInstance: (id) => rt.loadInstance(id),
+      pullInstance: (row) => poller.pullInstance(row),
+    }),
+    subscriptions: subscriptionsApi({
+      db,
+      cipher,
+      wakeDeliver: () => rt.wakeDeliver(),
+      defaults: subscriptionDefaults(),
+    }),
     events: eventsApi(ctx),
     deliveries: deliveriesApi(ctx),
     inbound: inboundApi(ctx),

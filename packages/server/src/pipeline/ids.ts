@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 // A fixed namespace so event ids depend only on (inbound message, position): re-running the
 // normalization of one message gives the same ids, and storing them again is a no-op.
@@ -19,9 +19,4 @@ export function eventIdFor(inboundMessageId: string, index: number): string {
   hash[8] = (hash[8]! & 0x3f) | 0x80;
   const hex = hash.subarray(0, 16).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** A random UUID (v4) for rows whose id needs no stability. */
-export function newId(): string {
-  return randomUUID();
 }

@@ -11,11 +11,11 @@ import {
 import type { Kysely } from 'kysely';
 import { credentialHeaderNames, redactHeaders } from '../delivery/redact.ts';
 import type { GateResponder } from '../host/hooks.ts';
+import { newId } from '../storage/db.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { GroupCommit } from './group-commit.ts';
-import { newId } from './ids.ts';
 import type { Runtime } from './shared.ts';
 
 /** An RFC 9457 problem, ready for the HTTP layer to send as `application/problem+json`. */

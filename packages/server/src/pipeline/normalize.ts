@@ -10,6 +10,7 @@ import {
   validateEvent,
 } from '@switchyard/core';
 import type { AfterNormalize, MarkEchoes } from '../host/hooks.ts';
+import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
@@ -197,7 +198,7 @@ export class Normalizer {
         if (outcome.kind === 'fail') {
           await q.finishInbound(rt.db, row.id, row.lock_token!, 'failed', outcome.reason, outcome.error, 0);
           if (outcome.instanceError)
-            await q.recordInstanceError(rt.db, row.instance_id, outcome.instanceError);
+            await instanceStore.recordInstanceError(rt.db, row.instance_id, outcome.instanceError);
           this.leases.done('inbound', row.id);
           continue;
         }

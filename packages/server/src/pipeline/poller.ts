@@ -1,8 +1,9 @@
 import { isConnectorError, type VendorHttp } from '@switchyard/core';
+import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
+import { newId } from '../storage/db.ts';
 import * as q from '../storage/queries.ts';
 import { currentTraceparent, withSpan } from '../telemetry/tracing.ts';
-import { newId } from './ids.ts';
 import type { Runtime } from './shared.ts';
 import { stateStore } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
@@ -34,8 +35,8 @@ export class Poller {
   async tick(): Promise<TickResult> {
     const reconciling = this.reconcilingConnectors();
     const [due, reconcile] = await Promise.all([
-      q.claimDuePulls(this.rt.db, LEASE_MS, 4),
-      q.claimDueReconciles(this.rt.db, reconciling, LEASE_MS, 4),
+      instanceStore.claimDuePulls(this.rt.db, LEASE_MS, 4),
+      instanceStore.claimDueReconciles(this.rt.db, reconciling, LEASE_MS, 4),
     ]);
     await Promise.all([
       ...due.map((row) => this.pullInstance(row)),
@@ -43,8 +44,8 @@ export class Poller {
     ]);
     if (due.length > 0 || reconcile.length > 0) return { busy: true };
     const [pullAt, reconcileAt] = await Promise.all([
-      q.nextPullDue(this.rt.db),
-      q.nextReconcileDue(this.rt.db, reconciling),
+      instanceStore.nextPullDue(this.rt.db),
+      instanceStore.nextReconcileDue(this.rt.db, reconciling),
     ]);
     const next = [pullAt, reconcileAt].filter((d): d is Date => d !== undefined);
     return {
@@ -72,7 +73,7 @@ export class Poller {
     const intervalMs = instance && spec ? spec.intervalMs(instance.config) : undefined;
     if (!instance || !spec || intervalMs === undefined || instance.row.mode !== 'push') {
       // Not for this instance as configured now: look again later (settings may change).
-      await q.finishReconcile(rt.db, row.id, RECONCILE_RECHECK_MS, undefined);
+      await instanceStore.finishReconcile(rt.db, row.id, RECONCILE_RECHECK_MS, undefined);
       return { ran: false };
     }
     try {
@@ -83,7 +84,7 @@ export class Poller {
         state: stateStore(rt.db, row.id),
         logger: connectorLogger(logger),
       });
-      await q.finishReconcile(rt.db, row.id, intervalMs, { result });
+      await instanceStore.finishReconcile(rt.db, row.id, intervalMs, { result });
       logger.info({ result }, 'push reconciliation done');
       return { ran: true, result };
     } catch (error) {
@@ -93,7 +94,7 @@ export class Poller {
         next = error.retryAfterMs ?? Math.min(intervalMs, RECONCILE_RETRY_MS);
       }
       logger.warn({ reason: message, nextInMs: next }, 'push reconciliation failed');
-      await q.finishReconcile(rt.db, row.id, next, { error: message });
+      await instanceStore.finishReconcile(rt.db, row.id, next, { error: message });
       return { ran: true, error: message };
     }
   }
@@ -114,7 +115,12 @@ export class Poller {
     const instance = await rt.loadInstance(row.id, true).catch(() => undefined);
     const pull = instance?.connector.pull;
     if (!instance || !pull) {
-      await q.finishPull(rt.db, row.id, 3_600_000, instance ? null : 'the instance cannot be loaded');
+      await instanceStore.finishPull(
+        rt.db,
+        row.id,
+        3_600_000,
+        instance ? null : 'the instance cannot be loaded',
+      );
       return { stored: 0, duplicates: 0 };
     }
     const interval = instance.row.pull_interval_ms ?? pull.defaultIntervalMs;
@@ -157,12 +163,9 @@ export class Poller {
           .filter((t) => !Number.isNaN(t));
         const lag = times.length > 0 ? Math.max(0, now.getTime() - Math.min(...times)) : null;
         const inserted = await rt.db.transaction().execute(async (trx) => {
-          const rows = await q.insertInbound(trx, items);
-          if (rows.length > 0) {
-            await q.touchInstanceMessage(trx, [row.id]);
-            await q.notify(trx, q.CHANNEL_NORMALIZE);
-          }
-          await q.savePullCursor(trx, row.id, batch.cursor, lag);
+          // The same statement as a push's (no bodies): rows, last_message_at and the wake-up together.
+          const rows = await q.storeInbound(trx, items, [], [row.id]);
+          await instanceStore.savePullCursor(trx, row.id, batch.cursor, lag);
           return rows.length;
         });
         if (inserted > 0) rt.wakeNormalize();
@@ -171,7 +174,7 @@ export class Poller {
         if (batch.cursor !== undefined) cursor = batch.cursor;
         if (!batch.more) break;
       }
-      await q.finishPull(rt.db, row.id, interval, null);
+      await instanceStore.finishPull(rt.db, row.id, interval, null);
       return { stored, duplicates };
     } catch (error) {
       const message = (error as Error)?.message ?? String(error);
@@ -180,7 +183,7 @@ export class Poller {
       if (isConnectorError(error) && error.retryAfterMs !== undefined)
         next = Math.max(next, error.retryAfterMs);
       logger.warn({ reason: message, failures, nextInMs: next }, 'vendor pull failed');
-      await q.finishPull(rt.db, row.id, next, `pull failed: ${message}`);
+      await instanceStore.finishPull(rt.db, row.id, next, `pull failed: ${message}`);
       return { stored, duplicates, error: message };
     }
   }

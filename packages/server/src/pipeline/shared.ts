@@ -10,7 +10,9 @@ import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes, DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
-import * as q from '../storage/queries.ts';
+import type { SecretCipher } from '../delivery/secret-box.ts';
+import * as instanceStore from '../instances/store.ts';
+import type * as q from '../storage/queries.ts';
 
 /** Retention periods, in milliseconds. Defaults: the config file's (`retention.*`, CONFIG_DEFAULTS). */
 export interface RetentionOptions {
@@ -103,13 +105,6 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
   };
 }
 
-/** Encrypts and decrypts secrets at rest (settings, signing secrets). */
-export interface SecretCipher {
-  /** `context` (e.g. `subscription:<id>`) is bound to the ciphertext: it only opens on that row. */
-  seal(plaintext: string, context: string): string;
-  open(sealed: string, context: string): string;
-}
-
 /** An instance as the pipeline uses it: row, connector and decrypted settings. */
 export interface LoadedInstance {
   row: q.InstanceRow;
@@ -144,7 +139,7 @@ export function instanceLoader(
     async loadInstance(id, fresh = false) {
       const hit = cache.get(id);
       if (!fresh && hit && Date.now() - hit.at < cacheMs) return hit.value;
-      const row = await q.getInstance(db, id);
+      const row = await instanceStore.getInstance(db, id);
       let value: LoadedInstance | undefined;
       if (row) {
         const connector = connectors.get(row.connector);

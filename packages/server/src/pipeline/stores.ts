@@ -1,8 +1,8 @@
 import type { AliasStore, EntityKind, JsonValue, StateStore } from '@switchyard/core';
 import type { Kysely } from 'kysely';
+import { newId } from '../storage/db.ts';
 import * as q from '../storage/queries.ts';
 import { GroupCommit } from './group-commit.ts';
-import { newId } from './ids.ts';
 
 /**
  * Known aliases per database handle. A vendor id's hub id never changes once stored (aliases are

@@ -1,18 +1,8 @@
-import { SwitchyardError } from '@switchyard/core';
+import { invalid } from '../admin/errors.ts';
 import type * as q from '../storage/queries.ts';
-import type { Attempt, Delivery, HubEvent, InboundMessage, Subscription } from './api-types.ts';
+import type { Attempt, Delivery, HubEvent, InboundMessage } from './api-types.ts';
 
 // Row → API view mappers and the small error helpers shared by the admin API sections (api/).
-
-export function notFound(what: string, id: string): SwitchyardError {
-  return new SwitchyardError('SY_PIPELINE_NOT_FOUND', `no ${what} ${JSON.stringify(id)}`, {
-    details: { [what]: id },
-  });
-}
-
-export function invalid(message: string, details?: Record<string, unknown>): SwitchyardError {
-  return new SwitchyardError('SY_PIPELINE_INVALID_INPUT', message, details ? { details } : undefined);
-}
 
 export function clampLimit(limit: number | undefined, max = 500, def = 50): number {
   if (limit === undefined) return def;
@@ -53,38 +43,6 @@ export function toAttempt(a: q.AttemptRow): Attempt {
     responseSnippet: a.response_snippet,
     error: a.error,
     outcome: a.outcome,
-  };
-}
-
-export function toSubscription(r: q.SubscriptionRow): Subscription {
-  return {
-    id: r.id,
-    kind: r.kind,
-    url: r.url,
-    eventTypes: r.event_types,
-    sources: r.sources,
-    secrets: r.secrets.map((s) => ({
-      secretHint: s.hint,
-      createdAt: s.createdAt,
-      expiresAt: s.expiresAt,
-      fromFile: s.fromFile === true,
-    })),
-    contentType: r.content_type,
-    format: r.format,
-    timeoutMs: r.timeout_ms,
-    retryScheduleMs: r.retry_schedule_ms,
-    rateLimit: r.rate_limit,
-    ordering: r.ordering,
-    approver: r.approver,
-    approverFilters: r.approver_filters,
-    allowPrivateAddresses: r.allow_private_addresses,
-    disableAfterConsecutiveDead: r.disable_after_consecutive_dead,
-    consecutiveDead: r.consecutive_dead,
-    disabledAt: r.disabled_at,
-    disabledReason: r.disabled_reason,
-    managedBy: r.managed_by,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
   };
 }
 

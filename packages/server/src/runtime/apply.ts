@@ -2,59 +2,17 @@
  * Applies the config file's instances and subscriptions to the database, marked managed by the
  * file: the file is their source of truth at every start. What the admin API created is left alone.
  */
-import { isSwitchyardError, type JsonObject } from '@switchyard/core';
+import { isSwitchyardError } from '@switchyard/core';
 import type pino from 'pino';
-import type { ResolvedConfig, ResolvedInstance, ResolvedSubscription } from '../config/types.ts';
-import type { InstanceInput, SubscriptionInput } from '../pipeline/api-types.ts';
+import { instanceInput } from '../config/instances.ts';
+import { subscriptionInput } from '../config/subscriptions.ts';
+import type { ResolvedConfig } from '../config/types.ts';
 import type { Hub } from '../pipeline/hub.ts';
 
 /** What {@link applyFileConfig} changed. */
 export interface ApplyResult {
   instances: { applied: string[]; removed: string[] };
   subscriptions: { created: string[]; updated: string[]; removed: string[] };
-}
-
-/** A resolved config instance as the hub API takes it. */
-export function instanceInput(instance: ResolvedInstance): InstanceInput {
-  const input: InstanceInput = {
-    id: instance.id,
-    connector: instance.connector.name,
-    mode: instance.mode,
-    settings: instance.settings as JsonObject,
-    managedBy: 'file',
-  };
-  if (instance.pull) input.pull = { intervalMs: instance.pull.intervalMs };
-  if (instance.gate) input.gate = { deadlineMs: instance.gate.deadlineMs, default: instance.gate.default };
-  return input;
-}
-
-/**
- * A resolved config subscription as the hub API takes it. `secrets` is left out when the file
- * gives none, so an update keeps the secret the hub generated the first time.
- */
-export function subscriptionInput(s: ResolvedSubscription): SubscriptionInput {
-  const input: SubscriptionInput = {
-    id: s.id,
-    kind: s.kind,
-    eventTypes: s.events,
-    sources: s.sources ?? null,
-    contentType: s.contentType,
-    format: s.format,
-    timeoutMs: s.timeoutMs,
-    retryScheduleMs: s.retryScheduleMs,
-    rateLimit: s.rateLimit ? { perSecond: s.rateLimit.perSecond } : null,
-    ordering: s.ordering,
-    approver: s.approver !== undefined,
-    approverFilters: s.approver
-      ? { events: s.approver.events, ...(s.approver.sources ? { sources: s.approver.sources } : {}) }
-      : null,
-    allowPrivateAddresses: s.allowPrivateAddresses,
-    disableAfterConsecutiveDead: s.disableAfterConsecutiveDead,
-    managedBy: 'file',
-  };
-  if (s.url !== undefined) input.url = s.url;
-  if (s.secrets) input.secrets = s.secrets;
-  return input;
 }
 
 function isConflict(error: unknown): boolean {
@@ -112,6 +70,8 @@ export async function applyFileConfig(
   const existingSubscriptions = new Map((await hub.subscriptions.list()).map((s) => [s.id, s]));
   for (const subscription of config.subscriptions) {
     const input = subscriptionInput(subscription);
+    // The same fields as a change (the id names the row; an update's input has none).
+    const { id: _, ...change } = input;
     const before = existingSubscriptions.get(subscription.id);
     if (before?.managedBy === 'api') {
       logger.warn(
@@ -120,7 +80,7 @@ export async function applyFileConfig(
       );
     }
     if (before) {
-      await hub.subscriptions.update(subscription.id, input);
+      await hub.subscriptions.update(subscription.id, change);
       result.subscriptions.updated.push(subscription.id);
       continue;
     }
@@ -137,7 +97,7 @@ export async function applyFileConfig(
     } catch (error) {
       if (!isConflict(error)) throw error;
       // Another process created it a moment ago.
-      await hub.subscriptions.update(subscription.id, input);
+      await hub.subscriptions.update(subscription.id, change);
       result.subscriptions.updated.push(subscription.id);
     }
   }

@@ -9,7 +9,7 @@
  * ```
  */
 
-export { type ApplyResult, applyFileConfig, instanceInput, subscriptionInput } from './apply.ts';
+export { type ApplyResult, applyFileConfig } from './apply.ts';
 export { banner, baseUrl, hookUrls, sampleCurl } from './banner.ts';
 export { type HubDatabase, openHubDatabase, resolveSecretKey } from './database.ts';
 export {

@@ -1,9 +1,40 @@
-import { createHash } from 'node:crypto';
-import { Kysely, PostgresDialect, type PostgresPoolClient } from 'kysely';
+import { createHash, randomUUID } from 'node:crypto';
+import { Kysely, PostgresDialect, type PostgresPoolClient, sql } from 'kysely';
 import pg from 'pg';
 
 /** Every query function takes one of these: the hub's Kysely instance or a transaction of it. */
 export type Executor = Kysely<unknown>;
+
+/**
+ * A random UUID (v4) for rows whose id needs no stability.
+ *
+ * @example
+ * ```ts
+ * const id = newId(); // '3f2b…'
+ * ```
+ */
+export function newId(): string {
+  return randomUUID();
+}
+
+/** The rows of a query (the store modules' one way to run their SQL). */
+export async function rows<T>(
+  q: { execute(db: Executor): Promise<{ rows: T[] }> },
+  db: Executor,
+): Promise<T[]> {
+  return (await q.execute(db)).rows;
+}
+
+/** The first row of a query, or undefined. */
+export async function first<T>(
+  q: { execute(db: Executor): Promise<{ rows: T[] }> },
+  db: Executor,
+): Promise<T | undefined> {
+  return (await q.execute(db)).rows[0];
+}
+
+/** A value as a `jsonb` parameter. */
+export const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
 
 /** The hub's database handles: one pool shared by the API and the workers. */
 export interface Database {

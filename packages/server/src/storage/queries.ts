@@ -5,11 +5,10 @@
  */
 import type { EventEnvelope, JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
-import type { SubscriptionFormat } from '../delivery/formats.ts';
 import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
 import { projectStoredEvents } from './current.ts';
-import type { Executor } from './db.ts';
+import { type Executor, first, json, rows } from './db.ts';
 
 // ---------------------------------------------------------------------------------------------
 // rows
@@ -96,6 +95,7 @@ export interface StoredSecret {
   fromFile?: boolean;
 }
 
+/** A `subscriptions` row (its SQL: subscriptions/store.ts; kept here because delivery rows join it). */
 export interface SubscriptionRow {
   id: string;
   kind: 'webhook' | 'pull';
@@ -123,6 +123,9 @@ export interface SubscriptionRow {
   created_at: Date;
   updated_at: Date;
 }
+
+/** What a subscriber's bodies are (`subscriptions.format`, migration 17; subscriptions/schema.ts). */
+export type SubscriptionFormat = 'cloudevents' | 'fhir-r4' | 'fhir-r4-notification';
 
 export type DeliveryStatus = 'pending' | 'in_flight' | 'succeeded' | 'dead' | 'skipped' | 'held';
 
@@ -162,19 +165,6 @@ export interface AttemptRow {
   outcome: string;
 }
 
-async function rows<T>(q: { execute(db: Executor): Promise<{ rows: T[] }> }, db: Executor): Promise<T[]> {
-  return (await q.execute(db)).rows;
-}
-
-async function first<T>(
-  q: { execute(db: Executor): Promise<{ rows: T[] }> },
-  db: Executor,
-): Promise<T | undefined> {
-  return (await q.execute(db)).rows[0];
-}
-
-const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
-
 // ---------------------------------------------------------------------------------------------
 // notifications (wake-ups across processes)
 // ---------------------------------------------------------------------------------------------
@@ -186,169 +176,6 @@ export const CHANNEL_PULL = 'switchyard_pull';
 export async function notify(db: Executor, channel: string): Promise<void> {
   // NOTIFY inside a transaction is sent at commit, and identical payloads are folded into one.
   await sql`select pg_notify(${channel}, '')`.execute(db);
-}
-
-// ---------------------------------------------------------------------------------------------
-// connector instances
-// ---------------------------------------------------------------------------------------------
-
-export async function upsertInstance(
-  db: Executor,
-  i: {
-    id: string;
-    connector: string;
-    mode: string;
-    settingsSealed: string;
-    pullIntervalMs: number | null;
-    gate: JsonValue | null;
-    managedBy: string;
-  },
-): Promise<InstanceRow> {
-  const row = await first<InstanceRow>(
-    sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed, pull_interval_ms, gate, managed_by, pull_next_at)
-      values (${i.id}, ${i.connector}, ${i.mode}, ${i.settingsSealed}, ${i.pullIntervalMs}, ${json(i.gate)}, ${i.managedBy},
-              case when ${i.mode} <> 'push' then now() end)
-      on conflict (id) do update set connector = excluded.connector, mode = excluded.mode,
-        settings_sealed = excluded.settings_sealed, pull_interval_ms = excluded.pull_interval_ms, gate = excluded.gate,
-        managed_by = excluded.managed_by, updated_at = now(),
-        pull_next_at = case when excluded.mode = 'push' then null
-                            else coalesce(switchyard.connector_instances.pull_next_at, now()) end
-      returning *`,
-    db,
-  );
-  return row!;
-}
-
-export async function getInstance(db: Executor, id: string): Promise<InstanceRow | undefined> {
-  return first<InstanceRow>(sql`select * from switchyard.connector_instances where id = ${id}`, db);
-}
-
-export async function listInstances(db: Executor): Promise<InstanceRow[]> {
-  return rows<InstanceRow>(sql`select * from switchyard.connector_instances order by id`, db);
-}
-
-export async function deleteInstance(db: Executor, id: string): Promise<boolean> {
-  const r = await sql`delete from switchyard.connector_instances where id = ${id}`.execute(db);
-  return Number(r.numAffectedRows ?? 0) > 0;
-}
-
-export async function touchInstanceMessage(db: Executor, ids: readonly string[]): Promise<void> {
-  await sql`update switchyard.connector_instances set last_message_at = now() where id = any(${ids as string[]})`.execute(
-    db,
-  );
-}
-
-export async function recordInstanceError(db: Executor, id: string, error: string): Promise<void> {
-  await sql`update switchyard.connector_instances set last_error = ${error}, last_error_at = now() where id = ${id}`.execute(
-    db,
-  );
-}
-
-/** Claims instances whose pull is due, leasing them so one process pulls an instance at a time. */
-export async function claimDuePulls(db: Executor, leaseMs: number, limit: number): Promise<InstanceRow[]> {
-  return rows<InstanceRow>(
-    sql`update switchyard.connector_instances i set pull_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
-      from (select id from switchyard.connector_instances
-            where mode <> 'push' and pull_next_at <= now() and (pull_locked_until is null or pull_locked_until < now())
-            order by pull_next_at limit ${limit} for update skip locked) due
-      where i.id = due.id returning i.*`,
-    db,
-  );
-}
-
-export async function nextPullDue(db: Executor): Promise<Date | undefined> {
-  const r = await first<{ at: Date | null }>(
-    sql`select min(greatest(pull_next_at, coalesce(pull_locked_until, pull_next_at))) as at
-        from switchyard.connector_instances where mode <> 'push'`,
-    db,
-  );
-  return r?.at ?? undefined;
-}
-
-export async function savePullCursor(
-  db: Executor,
-  id: string,
-  cursor: string | null | undefined,
-  lagMs: number | null,
-): Promise<void> {
-  await sql`update switchyard.connector_instances set
-      pull_cursor = case when ${cursor === undefined} then pull_cursor else ${cursor ?? null} end,
-      pull_lag_ms = coalesce(${lagMs}, pull_lag_ms),
-      pull_last_success_at = now(), pull_consecutive_failures = 0
-    where id = ${id}`.execute(db);
-}
-
-export async function finishPull(
-  db: Executor,
-  id: string,
-  nextInMs: number,
-  error: string | null,
-): Promise<void> {
-  await sql`update switchyard.connector_instances set
-      pull_next_at = now() + make_interval(secs => ${nextInMs / 1000}), pull_locked_until = null,
-      pull_consecutive_failures = case when ${error}::text is null then 0 else pull_consecutive_failures + 1 end,
-      last_error = coalesce(${error}, last_error),
-      last_error_at = case when ${error}::text is null then last_error_at else now() end
-    where id = ${id}`.execute(db);
-}
-
-/**
- * Claims push instances of the given connectors whose reconciliation is due (never run counts as
- * due), leasing them so one process runs an instance's reconciliation at a time.
- */
-export async function claimDueReconciles(
-  db: Executor,
-  connectors: readonly string[],
-  leaseMs: number,
-  limit: number,
-): Promise<InstanceRow[]> {
-  if (connectors.length === 0) return [];
-  return rows<InstanceRow>(
-    sql`update switchyard.connector_instances i set reconcile_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
-      from (select id from switchyard.connector_instances
-            where mode = 'push' and connector = any(${connectors as string[]}::text[])
-              and coalesce(reconcile_next_at, '-infinity') <= now()
-              and (reconcile_locked_until is null or reconcile_locked_until < now())
-            order by reconcile_next_at nulls first limit ${limit} for update skip locked) due
-      where i.id = due.id returning i.*`,
-    db,
-  );
-}
-
-export async function nextReconcileDue(
-  db: Executor,
-  connectors: readonly string[],
-): Promise<Date | undefined> {
-  if (connectors.length === 0) return undefined;
-  const r = await first<{ at: Date | null }>(
-    sql`select min(greatest(coalesce(reconcile_next_at, now()), coalesce(reconcile_locked_until, now()))) as at
-        from switchyard.connector_instances where mode = 'push' and connector = any(${connectors as string[]}::text[])`,
-    db,
-  );
-  return r?.at ?? undefined;
-}
-
-/**
- * Ends a reconciliation turn: releases the lease and sets the next due time. `outcome` undefined:
- * nothing ran (reconciliation does not apply to the instance now); otherwise the run's summary or
- * its error.
- */
-export async function finishReconcile(
-  db: Executor,
-  id: string,
-  nextInMs: number,
-  outcome: { result: string } | { error: string } | undefined,
-): Promise<void> {
-  const ran = outcome !== undefined;
-  const result = outcome && 'result' in outcome ? outcome.result : null;
-  const error = outcome && 'error' in outcome ? outcome.error : null;
-  await sql`update switchyard.connector_instances set
-      reconcile_next_at = now() + make_interval(secs => ${nextInMs / 1000}), reconcile_locked_until = null,
-      reconcile_last_run_at = case when ${ran} then now() else reconcile_last_run_at end,
-      reconcile_last_success_at = case when ${result}::text is not null then now() else reconcile_last_success_at end,
-      reconcile_last_result = case when ${result}::text is not null then ${result} else reconcile_last_result end,
-      reconcile_last_error = case when ${ran} then ${error}::text else reconcile_last_error end
-    where id = ${id}`.execute(db);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,37 +211,11 @@ export interface NewBody {
 }
 
 /**
- * Stores notifications; a (instance, dedupe key) already stored is left alone. Returns the rows
- * actually inserted, so the caller can tell new notifications from duplicates.
- */
-export async function insertInbound(
-  db: Executor,
-  items: readonly NewInbound[],
-): Promise<{ id: string; instance_id: string; dedupe_key: string }[]> {
-  if (items.length === 0) return [];
-  // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
-  return rows(
-    sql`insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
-          occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent)
-        select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
-          ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
-          ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
-          ${items.map((i) => i.occurredAt)}::text[], ${items.map((i) => i.gate)}::boolean[],
-          ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
-          ${items.map((i) => i.bodyId)}::uuid[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
-          ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
-          ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[], ${items.map((i) => i.traceparent ?? null)}::text[])
-        on conflict (instance_id, dedupe_key) do nothing
-        returning id, instance_id, dedupe_key`,
-    db,
-  );
-}
-
-/**
- * {@link insertInbound}, the requests' raw bodies, the instances' `last_message_at` and the
- * normalize wake-up in one autocommit statement: the group commit of ingest costs one round trip per
- * batch, and the NOTIFY (sent at commit, only when something new was stored) cannot be separated
- * from the rows.
+ * Stores notifications (a (instance, dedupe key) already stored is left alone), the requests' raw
+ * bodies, the instances' `last_message_at` and the normalize wake-up in one statement: autocommit
+ * for pushes, so the group commit of ingest costs one round trip per batch; inside a pull's
+ * transaction, with its cursor. The NOTIFY (sent at commit, only when something new was stored)
+ * cannot be separated from the rows.
  *
  * Each body travels once (`bodies`), however many of `items` reference it, and is stored only when
  * at least one of its messages is new: a vendor's retry of a whole request stores nothing.
@@ -430,6 +231,8 @@ export async function storeInbound(
   touch: readonly string[],
 ): Promise<{ id: string; instance_id: string; dedupe_key: string }[]> {
   if (items.length === 0) return [];
+  // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
+  // Returns the rows actually inserted, so the caller can tell new notifications from duplicates.
   return rows(
     sql`with ins as (
           insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
@@ -457,6 +260,20 @@ export async function storeInbound(
         select ins.id, ins.instance_id, ins.dedupe_key, (select count(*) from woken) as woken from ins`,
     db,
   );
+}
+
+/**
+ * The depth of the two queues: inbound messages waiting for normalization, deliveries waiting to be
+ * sent (due or retrying). The metrics (`switchyard_queue_depth`) and the dashboard's backlog read it.
+ */
+export async function queueDepths(db: Executor): Promise<{ normalize: number; deliver: number }> {
+  const r = await sql<{ normalize: string; deliver: string }>`
+    select
+      (select count(*) from switchyard.inbound_messages where status = 'received') as normalize,
+      (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(
+    db,
+  );
+  return { normalize: Number(r.rows[0]?.normalize ?? 0), deliver: Number(r.rows[0]?.deliver ?? 0) };
 }
 
 /**
@@ -564,14 +381,24 @@ export interface HeldLease {
  * process is noticed.
  */
 export async function renewInboundLeases(db: Executor, held: readonly HeldLease[]): Promise<Set<string>> {
+  return renewLeases(db, 'inbound_messages', 'received', held);
+}
+
+/** The one lease renewal of both queues: `table`'s rows in `status` whose token still matches. */
+async function renewLeases(
+  db: Executor,
+  table: 'inbound_messages' | 'deliveries',
+  status: 'received' | 'in_flight',
+  held: readonly HeldLease[],
+): Promise<Set<string>> {
   if (held.length === 0) return new Set();
   const r = await rows<{ id: string }>(
-    sql`update switchyard.inbound_messages m
-          set locked_until = greatest(m.locked_until, now() + make_interval(secs => v.secs))
+    sql`update ${sql.table(`switchyard.${table}`)} q
+          set locked_until = greatest(q.locked_until, now() + make_interval(secs => v.secs))
         from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[],
           ${held.map((h) => h.leaseMs / 1000)}::float8[]) as v(id, lock_token, secs)
-        where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'
-        returning m.id`,
+        where q.id = v.id and q.lock_token = v.lock_token and q.status = ${status}
+        returning q.id`,
     db,
   );
   return new Set(r.map((x) => x.id));
@@ -923,126 +750,6 @@ export async function maxEventSequence(db: Executor): Promise<string> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// subscriptions
-// ---------------------------------------------------------------------------------------------
-
-export interface SubscriptionValues {
-  kind: 'webhook' | 'pull';
-  url: string | null;
-  eventTypes: string[];
-  sources: string[] | null;
-  secrets: StoredSecret[];
-  contentType: string;
-  format: SubscriptionFormat;
-  timeoutMs: number;
-  retryScheduleMs: number[] | null;
-  rateLimit: JsonValue | null;
-  ordering: 'hold' | 'release';
-  approver: boolean;
-  approverFilters: JsonValue | null;
-  allowPrivateAddresses: boolean;
-  disableAfterConsecutiveDead: number | null;
-  managedBy: 'file' | 'api';
-}
-
-export async function insertSubscription(
-  db: Executor,
-  id: string,
-  v: SubscriptionValues,
-): Promise<SubscriptionRow> {
-  const row = await first<SubscriptionRow>(
-    sql`insert into switchyard.subscriptions (id, kind, url, event_types, sources, secrets, content_type, format, timeout_ms,
-          retry_schedule_ms, rate_limit, ordering, approver, approver_filters, allow_private_addresses,
-          disable_after_consecutive_dead, managed_by)
-        values (${id}, ${v.kind}, ${v.url}, ${v.eventTypes}::text[], ${v.sources}::text[], ${json(v.secrets)}, ${v.contentType}, ${v.format},
-          ${v.timeoutMs}, ${v.retryScheduleMs}::integer[], ${json(v.rateLimit)}, ${v.ordering}, ${v.approver},
-          ${json(v.approverFilters)}, ${v.allowPrivateAddresses}, ${v.disableAfterConsecutiveDead}, ${v.managedBy})
-        returning *`,
-    db,
-  );
-  return row!;
-}
-
-export async function updateSubscription(
-  db: Executor,
-  id: string,
-  v: SubscriptionValues,
-): Promise<SubscriptionRow | undefined> {
-  return first<SubscriptionRow>(
-    sql`update switchyard.subscriptions set kind = ${v.kind}, url = ${v.url}, event_types = ${v.eventTypes}::text[],
-          sources = ${v.sources}::text[], secrets = ${json(v.secrets)}, content_type = ${v.contentType}, format = ${v.format}, timeout_ms = ${v.timeoutMs},
-          retry_schedule_ms = ${v.retryScheduleMs}::integer[], rate_limit = ${json(v.rateLimit)}, ordering = ${v.ordering},
-          approver = ${v.approver}, approver_filters = ${json(v.approverFilters)},
-          allow_private_addresses = ${v.allowPrivateAddresses},
-          disable_after_consecutive_dead = ${v.disableAfterConsecutiveDead}, managed_by = ${v.managedBy}, updated_at = now()
-        where id = ${id} returning *`,
-    db,
-  );
-}
-
-export async function getSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
-  return first<SubscriptionRow>(sql`select * from switchyard.subscriptions where id = ${id}`, db);
-}
-
-export async function listSubscriptions(db: Executor): Promise<SubscriptionRow[]> {
-  return rows<SubscriptionRow>(sql`select * from switchyard.subscriptions order by created_at, id`, db);
-}
-
-export async function deleteSubscription(db: Executor, id: string): Promise<boolean> {
-  const r = await sql`delete from switchyard.subscriptions where id = ${id}`.execute(db);
-  return Number(r.numAffectedRows ?? 0) > 0;
-}
-
-export async function disableSubscription(
-  db: Executor,
-  id: string,
-  reason: string,
-): Promise<SubscriptionRow | undefined> {
-  return first<SubscriptionRow>(
-    sql`update switchyard.subscriptions set disabled_at = coalesce(disabled_at, now()),
-          disabled_reason = case when disabled_at is null then ${reason} else disabled_reason end,
-          disabled_at_sequence = case when disabled_at is null
-            then (select coalesce(max(sequence), 0) from switchyard.events) else disabled_at_sequence end,
-          updated_at = now()
-        where id = ${id} returning *`,
-    db,
-  );
-}
-
-export async function enableSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
-  return first<SubscriptionRow>(
-    sql`update switchyard.subscriptions set disabled_at = null, disabled_reason = null, disabled_at_sequence = null,
-          consecutive_dead = 0, updated_at = now()
-        where id = ${id} returning *`,
-    db,
-  );
-}
-
-export async function setSubscriptionSecrets(
-  db: Executor,
-  id: string,
-  secrets: StoredSecret[],
-): Promise<void> {
-  await sql`update switchyard.subscriptions set secrets = ${json(secrets)}, updated_at = now() where id = ${id}`.execute(
-    db,
-  );
-}
-
-export async function resetConsecutiveDead(db: Executor, id: string): Promise<void> {
-  await sql`update switchyard.subscriptions set consecutive_dead = 0 where id = ${id} and consecutive_dead <> 0`.execute(
-    db,
-  );
-}
-
-export async function bumpConsecutiveDead(db: Executor, id: string): Promise<number> {
-  const r = await first<{ consecutive_dead: number }>(
-    sql`update switchyard.subscriptions set consecutive_dead = consecutive_dead + 1 where id = ${id} returning consecutive_dead`,
-    db,
-  );
-  return r?.consecutive_dead ?? 0;
-}
-
-// ---------------------------------------------------------------------------------------------
 // deliveries (also the deliver queue)
 // ---------------------------------------------------------------------------------------------
 
@@ -1197,17 +904,7 @@ export async function claimDeliveryWork(
  * {@link renewInboundLeases}: only `in_flight` rows whose token matches; returns their ids.
  */
 export async function renewDeliveryLeases(db: Executor, held: readonly HeldLease[]): Promise<Set<string>> {
-  if (held.length === 0) return new Set();
-  const r = await rows<{ id: string }>(
-    sql`update switchyard.deliveries d
-          set locked_until = greatest(d.locked_until, now() + make_interval(secs => v.secs))
-        from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[],
-          ${held.map((h) => h.leaseMs / 1000)}::float8[]) as v(id, lock_token, secs)
-        where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
-        returning d.id`,
-    db,
-  );
-  return new Set(r.map((x) => x.id));
+  return renewLeases(db, 'deliveries', 'in_flight', held);
 }
 
 /**

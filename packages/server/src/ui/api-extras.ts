@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
 import * as s from '../http/schemas.ts';
 import type { Hub } from '../pipeline/hub.ts';
+import { queueDepths } from '../storage/queries.ts';
 import * as q from './queries.ts';
 
 type Schema = Record<string, unknown>;
@@ -124,7 +125,7 @@ export async function dashboardApiRoutes(
         q.eventsPerMinute(db, minutes),
         q.deliveriesByStatus(db),
         q.deliveriesCompletedSince(db, new Date(Date.now() - 3_600_000)),
-        q.backlog(db),
+        queueDepths(db),
         q.recentDead(db, 10),
         q.disabledSubscriptions(db),
         q.instancesOverview(db),

@@ -119,16 +119,6 @@ export async function instancesOverview(db: Executor): Promise<InstanceOverviewR
   }));
 }
 
-/** Messages waiting to be normalized and deliveries waiting to be sent. */
-export async function backlog(db: Executor): Promise<{ normalize: number; deliver: number }> {
-  const r = await sql<{ normalize: string; deliver: string }>`
-    select (select count(*) from switchyard.inbound_messages where status = 'received') as normalize,
-           (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(
-    db,
-  );
-  return { normalize: Number(r.rows[0]?.normalize ?? 0), deliver: Number(r.rows[0]?.deliver ?? 0) };
-}
-
 export interface GateDecisionRow {
   id: string;
   instanceId: string;

@@ -1,4 +1,4 @@
-import type { Subscription } from '../../pipeline/api-types.ts';
+import type { Subscription } from '../../subscriptions/generated/input.ts';
 import { type Command, configOption, UsageError } from '../command.ts';
 
 function row(s: Subscription): string[] {

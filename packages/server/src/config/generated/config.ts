@@ -111,7 +111,7 @@ export interface SwitchyardConfigFile {
      */
     pull?: {
       /**
-       * How often to poll; default: the connector's own interval.
+       * How often to poll (at least 100ms); default: the connector's own interval.
        */
       interval?: string;
     };
@@ -151,27 +151,35 @@ export interface SwitchyardConfigFile {
      * Event types to deliver: exact (`appointment.created`), a family (`appointment.*`) or `*`.
      *
      * @minItems 1
+     * @maxItems 100
      */
     events?: [string, ...string[]];
     /**
      * Instance ids whose events to deliver; default: every instance.
+     *
+     * @maxItems 100
      */
     sources?: string[];
     /**
-     * Signing secrets. Two during a rotation: the hub signs with both, so the subscriber can switch at its own pace. Default: one is generated and kept in the database.
+     * Signing secrets (`whsec_…`), newest first (two during a rotation: the hub signs with each). Absent: the hub generates one (the admin API returns it once).
      *
      * @minItems 1
-     * @maxItems 2
+     * @maxItems 5
      *
      * Items: A Standard Webhooks signing secret, `whsec_` + base64.
      */
-    secrets?: [string] | [string, string];
+    secrets?:
+      | [string]
+      | [string, string]
+      | [string, string, string]
+      | [string, string, string, string]
+      | [string, string, string, string, string];
     /**
      * The body format: a structured-mode CloudEvent, or plain JSON of the same object.
      */
     contentType?: "application/cloudevents+json" | "application/json";
     /**
-     * What each delivery carries: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource of the event's entity, `application/fhir+json`) or `fhir-r4-notification` (a FHIR Subscriptions Backport notification Bundle). Webhooks only; see docs/fhir.md.
+     * What the subscriber gets: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource) or `fhir-r4-notification` (a FHIR R4 subscription notification bundle).
      */
     format?: "cloudevents" | "fhir-r4" | "fhir-r4-notification";
     /**
@@ -189,7 +197,7 @@ export interface SwitchyardConfigFile {
       schedule?: [string, ...string[]];
     };
     /**
-     * Request timeout for one delivery attempt.
+     * Request timeout for one delivery attempt (0.1s to 120s).
      */
     timeout?: string;
     /**
@@ -213,10 +221,13 @@ export interface SwitchyardConfigFile {
        * Approval request types to decide.
        *
        * @minItems 1
+       * @maxItems 100
        */
       events?: [string, ...string[]];
       /**
        * Instance ids whose requests to decide; default: every instance.
+       *
+       * @maxItems 100
        */
       sources?: string[];
     };

@@ -1,7 +1,7 @@
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Hub } from '../../pipeline/hub.ts';
-import { getSubscription } from '../../storage/queries.ts';
+import { getSubscription } from '../../subscriptions/store.ts';
 import type { RouteDeps } from '../deps.ts';
 import { bearerToken, unauthorized } from '../plugins/admin-auth.ts';
 import * as s from '../schemas.ts';

@@ -2,7 +2,8 @@ import type { JsonObject, JsonValue } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
 import { REDACTED } from '../../delivery/redact.ts';
-import type { InstanceInput } from '../../pipeline/api-types.ts';
+import type { InstanceInput } from '../../instances/input.ts';
+import { instanceCreateSchema, instanceReplaceSchema, instanceSchema } from '../../instances/schema.ts';
 import type { Hub } from '../../pipeline/hub.ts';
 import type { RouteDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
@@ -51,7 +52,7 @@ type Body = Omit<InstanceInput, 'id' | 'managedBy'> & { id?: string };
 
 async function save(hub: Hub, id: string, body: Body) {
   const stored = await hub.host.loadInstance(id, true).catch(() => undefined);
-  const settings = keepRedacted(body.settings, stored?.config) as JsonObject;
+  const settings = keepRedacted(body.settings as JsonObject, stored?.config) as JsonObject;
   return hub.instances.upsert({
     id,
     connector: body.connector,
@@ -67,7 +68,7 @@ async function save(hub: Hub, id: string, body: Body) {
 export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): Promise<void> {
   app.get(
     '/v1/instances',
-    { schema: { tags, summary: 'List connector instances', response: { 200: s.listOf(s.instance) } } },
+    { schema: { tags, summary: 'List connector instances', response: { 200: s.listOf(instanceSchema) } } },
     async () => ({ items: await hub.instances.list() }),
   );
 
@@ -77,8 +78,8 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
       schema: {
         tags,
         summary: 'Create an API-managed connector instance',
-        body: s.instanceCreate,
-        response: { 201: s.instance },
+        body: instanceCreateSchema,
+        response: { 201: instanceSchema },
       },
     },
     async (request, reply) => {
@@ -100,7 +101,7 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
         tags,
         summary: 'Get a connector instance (secrets redacted)',
         params: s.idParams,
-        response: { 200: s.instance },
+        response: { 200: instanceSchema },
       },
     },
     async (request) => hub.instances.get(request.params.id),
@@ -113,8 +114,8 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
         tags,
         summary: 'Create or replace an API-managed connector instance',
         params: s.idParams,
-        body: s.instanceReplace,
-        response: { 200: s.instance },
+        body: instanceReplaceSchema,
+        response: { 200: instanceSchema },
       },
     },
     async (request) => {

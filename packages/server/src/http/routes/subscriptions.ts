@@ -1,6 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { generateSecret } from '../../delivery/sign.ts';
-import type { SubscriptionInput } from '../../pipeline/api-types.ts';
+import type { SubscriptionInput, SubscriptionPatch } from '../../subscriptions/api.ts';
+import {
+  subscriptionCreateSchema,
+  subscriptionSchema,
+  subscriptionUpdateSchema,
+} from '../../subscriptions/schema.ts';
 import type { RouteDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import * as s from '../schemas.ts';
@@ -20,6 +25,20 @@ function refuseFileManaged(id: string, what = 'is declared in the configuration 
   });
 }
 
+/** A subscription with the secret generated for it, shown this once. */
+const subscriptionWithSecret = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['subscription'],
+  properties: {
+    subscription: subscriptionSchema,
+    secret: {
+      type: 'string',
+      description: 'The generated signing secret (also the feed credential). Shown once.',
+    },
+  },
+};
+
 const replayed = {
   type: 'object',
   additionalProperties: false,
@@ -38,8 +57,8 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       schema: {
         tags,
         summary: 'Create a subscription (the generated secret is returned once)',
-        body: s.subscriptionCreate,
-        response: { 201: s.subscriptionWithSecret },
+        body: subscriptionCreateSchema,
+        response: { 201: subscriptionWithSecret },
       },
     },
     async (request, reply) => {
@@ -60,27 +79,32 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
 
   app.get(
     '/v1/subscriptions',
-    { schema: { tags, summary: 'List subscriptions', response: { 200: s.listOf(s.subscription) } } },
+    { schema: { tags, summary: 'List subscriptions', response: { 200: s.listOf(subscriptionSchema) } } },
     async () => ({ items: await hub.subscriptions.list() }),
   );
 
   app.get<IdParams>(
     '/v1/subscriptions/:id',
     {
-      schema: { tags, summary: 'Get a subscription', params: s.idParams, response: { 200: s.subscription } },
+      schema: {
+        tags,
+        summary: 'Get a subscription',
+        params: s.idParams,
+        response: { 200: subscriptionSchema },
+      },
     },
     async (request) => hub.subscriptions.get(request.params.id),
   );
 
-  app.patch<IdParams & { Body: SubscriptionInput }>(
+  app.patch<IdParams & { Body: SubscriptionPatch }>(
     '/v1/subscriptions/:id',
     {
       schema: {
         tags,
         summary: 'Change a subscription (fields left out stay)',
         params: s.idParams,
-        body: s.subscriptionPatch,
-        response: { 200: s.subscription },
+        body: subscriptionUpdateSchema,
+        response: { 200: subscriptionSchema },
       },
     },
     async (request) => {
@@ -120,7 +144,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
           additionalProperties: false,
           properties: { reason: { type: 'string', maxLength: 500 } },
         },
-        response: { 200: s.subscription },
+        response: { 200: subscriptionSchema },
       },
     },
     async (request) => hub.subscriptions.disable(request.params.id, request.body?.reason),
@@ -143,7 +167,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
             type: 'object',
             additionalProperties: false,
             required: ['subscription', 'replayed'],
-            properties: { subscription: s.subscription, replayed: { type: 'integer' } },
+            properties: { subscription: subscriptionSchema, replayed: { type: 'integer' } },
           },
         },
       },
@@ -170,7 +194,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
             type: 'object',
             additionalProperties: false,
             required: ['subscription', 'secret'],
-            properties: { subscription: s.subscription, secret: { type: 'string' } },
+            properties: { subscription: subscriptionSchema, secret: { type: 'string' } },
           },
         },
       },

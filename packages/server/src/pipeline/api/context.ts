@@ -1,9 +1,10 @@
 import type { Connector } from '@switchyard/core';
+import type { SecretCipher } from '../../delivery/secret-box.ts';
 import * as q from '../../storage/queries.ts';
 import type { DeliveryWithAttempts } from '../api-types.ts';
 import type { Poller } from '../poller.ts';
-import type { Runtime, SecretCipher } from '../shared.ts';
-import { notFound, toAttempt, toDelivery } from '../views.ts';
+import type { Runtime } from '../shared.ts';
+import { toAttempt, toDelivery } from '../views.ts';
 
 /** What the admin API sections (`instancesApi`, `subscriptionsApi`, ...) close over: one hub's state. */
 export interface HubContext {
@@ -12,13 +13,6 @@ export interface HubContext {
   cipher: SecretCipher;
   connectors: ReadonlyMap<string, Connector>;
   poller: Poller;
-}
-
-/** The subscription row, or SY_PIPELINE_NOT_FOUND. */
-export async function requireSubscription(db: Runtime['db'], id: string): Promise<q.SubscriptionRow> {
-  const row = await q.getSubscription(db, id);
-  if (!row) throw notFound('subscription', id);
-  return row;
 }
 
 /** Deliveries with their attempt logs, loaded in one query. */

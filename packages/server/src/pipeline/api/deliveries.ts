@@ -1,9 +1,11 @@
 import { SwitchyardError } from '@switchyard/core';
+import { invalid, notFound } from '../../admin/errors.ts';
+import { newId } from '../../storage/db.ts';
 import * as q from '../../storage/queries.ts';
+import { requireSubscription } from '../../subscriptions/api.ts';
 import type { Delivery, DeliveryWithAttempts, Page } from '../api-types.ts';
-import { newId } from '../ids.ts';
-import { clampLimit, invalid, notFound, toDelivery, UUID } from '../views.ts';
-import { type HubContext, requireSubscription, withAttempts } from './context.ts';
+import { clampLimit, toDelivery, UUID } from '../views.ts';
+import { type HubContext, withAttempts } from './context.ts';
 
 /** The `hub.deliveries` section: delivery history, replays and skips. */
 export function deliveriesApi(ctx: HubContext) {

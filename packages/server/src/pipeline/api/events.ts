@@ -1,6 +1,7 @@
+import { invalid, notFound } from '../../admin/errors.ts';
 import * as q from '../../storage/queries.ts';
 import type { DeliveryWithAttempts, HubEvent, Page } from '../api-types.ts';
-import { clampLimit, invalid, notFound, toEvent, UUID } from '../views.ts';
+import { clampLimit, toEvent, UUID } from '../views.ts';
 import { type HubContext, withAttempts } from './context.ts';
 
 /** The `hub.events` section: stored events and their deliveries. */

@@ -1,6 +1,8 @@
+import { invalid } from '../../admin/errors.ts';
 import * as q from '../../storage/queries.ts';
-import { clampLimit, invalid, toEvent } from '../views.ts';
-import { type HubContext, requireSubscription } from './context.ts';
+import { requireSubscription } from '../../subscriptions/api.ts';
+import { clampLimit, toEvent } from '../views.ts';
+import type { HubContext } from './context.ts';
 
 /** The `hub.feed` section: reading and acknowledging a pull subscription's events. */
 export function feedApi(ctx: HubContext) {

@@ -1,9 +1,10 @@
 import { SwitchyardError } from '@switchyard/core';
+import { invalid, notFound } from '../../admin/errors.ts';
 import { credentialHeaderNames } from '../../delivery/redact.ts';
 import * as q from '../../storage/queries.ts';
 import type { InboundMessage, InboundMessageDetail, Page } from '../api-types.ts';
 import { storedHeaders } from '../ingest.ts';
-import { clampLimit, invalid, notFound, toEvent, toInbound, UUID } from '../views.ts';
+import { clampLimit, toEvent, toInbound, UUID } from '../views.ts';
 import type { HubContext } from './context.ts';
 
 /** The `hub.inbound` section: stored vendor messages and re-normalization. */

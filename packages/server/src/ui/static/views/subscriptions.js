@@ -42,6 +42,7 @@ function CreateForm({ onCreated }) {
     const f = new FormData(e.currentTarget);
     const body = {
       kind: f.get('kind'),
+      format: f.get('format'),
       eventTypes: list(f.get('eventTypes')).length ? list(f.get('eventTypes')) : ['*'],
       ...(list(f.get('sources')).length ? { sources: list(f.get('sources')) } : {}),
       ...(f.get('kind') === 'webhook' ? { url: String(f.get('url')).trim() } : {}),
@@ -63,6 +64,7 @@ function CreateForm({ onCreated }) {
     <form class="filters" onSubmit=${submit} aria-label="New subscription">
       <label>Id (optional)<input name="id" /></label>
       <label>Kind<select name="kind"><option value="webhook">webhook</option><option value="pull">pull</option></select></label>
+      <label>Format<select name="format"><option value="cloudevents">cloudevents</option><option value="fhir-r4">fhir-r4</option><option value="fhir-r4-notification">fhir-r4-notification</option></select></label>
       <label class="wide">URL<input name="url" type="url" placeholder="https://crm.example/hooks" /></label>
       <label>Event types<input name="eventTypes" placeholder="appointment.*, slot.blocked" /></label>
       <label>Sources<input name="sources" placeholder="all instances" /></label>
@@ -83,12 +85,12 @@ export function SubscriptionsView() {
     ${
       state.data &&
       html`<table class="results" aria-label="Subscriptions">
-        <thead><tr><th>Id</th><th>State</th><th>Kind</th><th>Destination</th><th>Event types</th><th>Sources</th><th>Consecutive dead</th><th>Managed by</th></tr></thead>
+        <thead><tr><th>Id</th><th>State</th><th>Kind</th><th>Format</th><th>Destination</th><th>Event types</th><th>Sources</th><th>Consecutive dead</th><th>Managed by</th></tr></thead>
         <tbody>${state.data.items.map(
           (s) => html`<tr>
             <td><a href=${link(`subscriptions/${s.id}`)}>${s.id}</a></td>
             <td><${Badge} value=${s.disabledAt ? 'disabled' : 'enabled'} /></td>
-            <td>${s.kind}</td><td class="clip">${s.url ?? 'pull feed'}</td>
+            <td>${s.kind}</td><td>${s.format}</td><td class="clip">${s.url ?? 'pull feed'}</td>
             <td>${s.eventTypes.join(', ')}</td><td>${s.sources?.join(', ') ?? 'all'}</td>
             <td>${s.consecutiveDead}</td><td>${s.managedBy}</td></tr>`,
         )}</tbody>

@@ -1,3 +1,7 @@
+/**
+ * Matching an event type against a subscription's type patterns (the syntax: EVENT_TYPE_PATTERN in
+ * ./schema.ts; the SQL form of the same match: `typeMatchesAny` in storage/queries.ts).
+ */
 import { eventTypeMatches } from '@switchyard/core';
 
 /**
@@ -12,8 +16,3 @@ import { eventTypeMatches } from '@switchyard/core';
  * ```
  */
 export const typeMatches: (pattern: string, type: string) => boolean = eventTypeMatches;
-
-/** Checks filter patterns; returns what is wrong with each bad one. */
-export function invalidTypePatterns(patterns: readonly string[]): string[] {
-  return patterns.filter((p) => !(p === '*' || /^[a-z_]+\.\*$/.test(p) || /^[a-z_]+\.[a-z_]+$/.test(p)));
-}

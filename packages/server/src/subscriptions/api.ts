@@ -1,16 +1,113 @@
+/**
+ * The `hub.subscriptions` section: webhook and pull subscriptions, enabling and secret rotation,
+ * built on the declared {@link SubscriptionsHost}. Every input is checked against the one schema
+ * (./schema.ts) before anything else; what a schema cannot say (a webhook's url on the merged
+ * subscription, secrets that parse) is checked here.
+ */
 import { SwitchyardError } from '@switchyard/core';
-import { isSubscriptionFormat, SUBSCRIPTION_FORMATS } from '../../delivery/formats.ts';
-import { validateSchedule } from '../../delivery/retry-schedule.ts';
-import { secretHint } from '../../delivery/secret-box.ts';
-import { generateSecret, isValidSecret } from '../../delivery/sign.ts';
-import { fhirFilterProblem } from '../../fhir/subscription.ts';
-import * as q from '../../storage/queries.ts';
-import type { Subscription, SubscriptionInput } from '../api-types.ts';
-import { invalidTypePatterns } from '../fanout.ts';
-import { newId } from '../ids.ts';
-import type { SecretCipher } from '../shared.ts';
-import { invalid, notFound, toSubscription } from '../views.ts';
-import { type HubContext, requireSubscription } from './context.ts';
+import type { Kysely } from 'kysely';
+import { invalid, notFound } from '../admin/errors.ts';
+import { validateSchedule } from '../delivery/retry-schedule.ts';
+import { type SecretCipher, secretHint } from '../delivery/secret-box.ts';
+import { generateSecret, isValidSecret } from '../delivery/sign.ts';
+import { newId } from '../storage/db.ts';
+import type { StoredSecret, SubscriptionRow } from '../storage/queries.ts';
+import * as q from '../storage/queries.ts';
+import type { Subscription, SubscriptionCreate, SubscriptionUpdate } from './generated/input.ts';
+import { checkSubscriptionInput, checkSubscriptionRules } from './input.ts';
+import * as store from './store.ts';
+
+/** Who changes a subscription: the admin API, or the configuration file (applied at start). */
+export type ManagedBy = 'file' | 'api';
+
+/** An input to `create`: the schema's fields and who manages the subscription (default `api`). */
+export type SubscriptionInput = SubscriptionCreate & { managedBy?: ManagedBy };
+
+/** A change: the schema's update fields and who manages the subscription (unchanged when absent). */
+export type SubscriptionPatch = SubscriptionUpdate & { managedBy?: ManagedBy };
+
+/** What an input leaves out gets these (the hub derives them from `CONFIG_DEFAULTS.subscription`). */
+export interface SubscriptionDefaults {
+  eventTypes: readonly string[];
+  contentType: Subscription['contentType'];
+  format: Subscription['format'];
+  timeoutMs: number;
+  ordering: Subscription['ordering'];
+  allowPrivateAddresses: boolean;
+}
+
+/**
+ * What the subscriptions API needs of the hub, and nothing more.
+ *
+ * @example
+ * ```ts
+ * const api = subscriptionsApi({ db, cipher, wakeDeliver: () => rt.wakeDeliver(), defaults });
+ * ```
+ */
+export interface SubscriptionsHost {
+  /** The hub's database; the API opens its own transactions on it. */
+  db: Kysely<unknown>;
+  /** Seals signing secrets at rest (bound to `subscription:<id>`). */
+  cipher: SecretCipher;
+  /** Wakes this process's deliver loop (re-enabling releases waiting deliveries). */
+  wakeDeliver(): void;
+  /** Values for the fields an input leaves out. */
+  defaults: SubscriptionDefaults;
+}
+
+/**
+ * The subscription row, or SY_PIPELINE_NOT_FOUND.
+ *
+ * @example
+ * ```ts
+ * const row = await requireSubscription(db, 'crm');
+ * ```
+ */
+export async function requireSubscription(db: Kysely<unknown>, id: string): Promise<SubscriptionRow> {
+  const row = await store.getSubscription(db, id);
+  if (!row) throw notFound('subscription', id);
+  return row;
+}
+
+/**
+ * A row as the API shows it (never a sealed secret).
+ *
+ * @example
+ * ```ts
+ * const view = toSubscription(await requireSubscription(db, 'crm'));
+ * ```
+ */
+export function toSubscription(r: SubscriptionRow): Subscription {
+  return {
+    id: r.id,
+    kind: r.kind,
+    url: r.url,
+    eventTypes: r.event_types,
+    sources: r.sources,
+    secrets: r.secrets.map((s) => ({
+      secretHint: s.hint,
+      createdAt: s.createdAt,
+      expiresAt: s.expiresAt,
+      fromFile: s.fromFile === true,
+    })),
+    contentType: r.content_type,
+    format: r.format,
+    timeoutMs: r.timeout_ms,
+    retryScheduleMs: r.retry_schedule_ms,
+    rateLimit: r.rate_limit as Subscription['rateLimit'],
+    ordering: r.ordering,
+    approver: r.approver,
+    approverFilters: r.approver_filters as Subscription['approverFilters'],
+    allowPrivateAddresses: r.allow_private_addresses,
+    disableAfterConsecutiveDead: r.disable_after_consecutive_dead,
+    consecutiveDead: r.consecutive_dead,
+    disabledAt: r.disabled_at,
+    disabledReason: r.disabled_reason,
+    managedBy: r.managed_by,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
 
 function sealSecrets(
   cipher: SecretCipher,
@@ -18,7 +115,7 @@ function sealSecrets(
   secrets: readonly string[],
   now = new Date(),
   fromFile = false,
-): q.StoredSecret[] {
+): StoredSecret[] {
   return secrets.map((secret, i) => {
     if (!isValidSecret(secret)) throw invalid(`secrets[${i}] is not a valid whsec_ signing secret`);
     return {
@@ -32,84 +129,58 @@ function sealSecrets(
   });
 }
 
+/** The merged values to store; the schema already checked each field the input gives. */
 function subscriptionValues(
-  input: SubscriptionInput,
-  base: q.SubscriptionRow | undefined,
-  secrets: q.StoredSecret[],
-): q.SubscriptionValues {
+  input: SubscriptionPatch,
+  base: SubscriptionRow | undefined,
+  defaults: SubscriptionDefaults,
+  secrets: StoredSecret[],
+): store.SubscriptionValues {
   const kind = input.kind ?? base?.kind ?? 'webhook';
   const url = input.url ?? base?.url ?? null;
-  if (kind === 'webhook') {
-    if (!url) throw invalid('a webhook subscription needs a url');
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw invalid('url is not an absolute URL');
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
-      throw invalid('url must be http or https');
-  }
-  const eventTypes = input.eventTypes ?? base?.event_types ?? ['*'];
-  const bad = invalidTypePatterns(eventTypes);
-  if (eventTypes.length === 0 || bad.length > 0) {
-    throw invalid(`eventTypes must be exact types, entity.* or *; bad: ${bad.join(', ')}`, { bad });
-  }
-  const timeoutMs = input.timeoutMs ?? base?.timeout_ms ?? 15_000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 300_000)
-    throw invalid('timeoutMs must be 1..300000');
-  let schedule =
+  // The schema checks this on create; a change can turn a pull subscription into a webhook.
+  if (kind === 'webhook' && !url) throw invalid('a webhook subscription needs a url');
+  const format = input.format ?? base?.format ?? defaults.format;
+  const eventTypes = input.eventTypes ?? base?.event_types ?? [...defaults.eventTypes];
+  // A change may set a FHIR format without repeating the kind or the filter it must fit.
+  checkSubscriptionRules({ kind, format, eventTypes });
+  const schedule =
     input.retryScheduleMs === undefined ? (base?.retry_schedule_ms ?? null) : input.retryScheduleMs;
-  if (schedule !== null) schedule = validateSchedule(schedule);
-  const contentType = input.contentType ?? base?.content_type ?? 'application/cloudevents+json';
-  if (contentType !== 'application/cloudevents+json' && contentType !== 'application/json') {
-    throw invalid('contentType must be application/cloudevents+json or application/json');
-  }
-  const format = input.format ?? base?.format ?? 'cloudevents';
-  if (!isSubscriptionFormat(format)) {
-    throw invalid(`format must be one of ${SUBSCRIPTION_FORMATS.join(', ')}`, { format });
-  }
-  if (format !== 'cloudevents' && kind !== 'webhook') {
-    // The pull feed serves CloudEvents; a FHIR client reads current state from /fhir/r4 instead
-    // (docs/delivery.md, "Formats").
-    throw invalid(`format ${format} is for webhook subscriptions; a pull feed serves CloudEvents`);
-  }
-  if (format !== 'cloudevents') {
-    const problem = fhirFilterProblem(eventTypes);
-    if (problem) throw invalid(problem, { format, eventTypes });
-  }
-  const deadLimit =
-    input.disableAfterConsecutiveDead === undefined
-      ? (base?.disable_after_consecutive_dead ?? null)
-      : input.disableAfterConsecutiveDead;
-  if (deadLimit !== null && (!Number.isInteger(deadLimit) || deadLimit < 1))
-    throw invalid('disableAfterConsecutiveDead must be a positive integer');
-  const ordering = input.ordering ?? base?.ordering ?? 'hold';
-  if (ordering !== 'hold' && ordering !== 'release') throw invalid('ordering must be hold or release');
   return {
     kind,
     url: kind === 'webhook' ? url : null,
     eventTypes,
     sources: input.sources === undefined ? (base?.sources ?? null) : input.sources,
     secrets,
-    contentType,
+    contentType: input.contentType ?? base?.content_type ?? defaults.contentType,
     format,
-    timeoutMs,
-    retryScheduleMs: schedule,
+    timeoutMs: input.timeoutMs ?? base?.timeout_ms ?? defaults.timeoutMs,
+    // validateSchedule words a bad schedule as the delivery code always has (SY_DELIVERY_SCHEDULE_INVALID).
+    retryScheduleMs: schedule === null ? null : validateSchedule(schedule),
     rateLimit: input.rateLimit === undefined ? (base?.rate_limit ?? null) : input.rateLimit,
-    ordering,
+    ordering: input.ordering ?? base?.ordering ?? defaults.ordering,
     approver: input.approver ?? base?.approver ?? false,
     approverFilters:
       input.approverFilters === undefined ? (base?.approver_filters ?? null) : input.approverFilters,
-    allowPrivateAddresses: input.allowPrivateAddresses ?? base?.allow_private_addresses ?? false,
-    disableAfterConsecutiveDead: deadLimit,
+    allowPrivateAddresses:
+      input.allowPrivateAddresses ?? base?.allow_private_addresses ?? defaults.allowPrivateAddresses,
+    disableAfterConsecutiveDead:
+      input.disableAfterConsecutiveDead === undefined
+        ? (base?.disable_after_consecutive_dead ?? null)
+        : input.disableAfterConsecutiveDead,
     managedBy: input.managedBy ?? base?.managed_by ?? 'api',
   };
 }
 
+/** The input without what the schema does not describe (`managedBy` is the caller's, not the input's). */
+function schemaPart<T extends { managedBy?: ManagedBy }>(input: T): Omit<T, 'managedBy'> {
+  const { managedBy: _, ...rest } = input;
+  return rest;
+}
+
 /** The `hub.subscriptions` section: webhook and pull subscriptions, enabling and secret rotation. */
-export function subscriptionsApi(ctx: HubContext) {
-  const { db, rt, cipher } = ctx;
+export function subscriptionsApi(host: SubscriptionsHost) {
+  const { db, cipher, defaults } = host;
 
   return {
     /**
@@ -122,9 +193,8 @@ export function subscriptionsApi(ctx: HubContext) {
      * ```
      */
     async create(input: SubscriptionInput): Promise<{ subscription: Subscription; secret?: string }> {
+      checkSubscriptionInput('create', schemaPart(input));
       const id = input.id ?? newId();
-      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$/.test(id))
-        throw invalid('subscription id must be 1..100 letters, digits, _ . -');
       let generated: string | undefined;
       let secrets = input.secrets ?? [];
       if ((input.kind ?? 'webhook') === 'webhook' && secrets.length === 0) {
@@ -135,12 +205,13 @@ export function subscriptionsApi(ctx: HubContext) {
       const values = subscriptionValues(
         input,
         undefined,
+        defaults,
         sealSecrets(cipher, id, secrets, new Date(), fromFile),
       );
-      if (await q.getSubscription(db, id)) {
+      if (await store.getSubscription(db, id)) {
         throw new SwitchyardError('SY_PIPELINE_CONFLICT', `subscription ${JSON.stringify(id)} exists`);
       }
-      const row = await q.insertSubscription(db, id, values);
+      const row = await store.insertSubscription(db, id, values);
       return { subscription: toSubscription(row), ...(generated ? { secret: generated } : {}) };
     },
 
@@ -155,7 +226,8 @@ export function subscriptionsApi(ctx: HubContext) {
      * await hub.subscriptions.update(id, { eventTypes: ['appointment.*', 'slot.*'], timeoutMs: 5000 });
      * ```
      */
-    async update(id: string, patch: SubscriptionInput): Promise<Subscription> {
+    async update(id: string, patch: SubscriptionPatch): Promise<Subscription> {
+      checkSubscriptionInput('update', schemaPart(patch));
       const base = await requireSubscription(db, id);
       const fromFile = patch.managedBy === 'file';
       // Secrets the file stops declaring are kept, and become the hub's to rotate.
@@ -164,7 +236,7 @@ export function subscriptionsApi(ctx: HubContext) {
         : fromFile
           ? base.secrets.map(({ fromFile: _, ...s }) => s)
           : base.secrets;
-      const row = await q.updateSubscription(db, id, subscriptionValues(patch, base, secrets));
+      const row = await store.updateSubscription(db, id, subscriptionValues(patch, base, defaults, secrets));
       if (!row) throw notFound('subscription', id);
       return toSubscription(row);
     },
@@ -176,12 +248,12 @@ export function subscriptionsApi(ctx: HubContext) {
 
     /** @example `const all = await hub.subscriptions.list();` */
     async list(): Promise<Subscription[]> {
-      return (await q.listSubscriptions(db)).map(toSubscription);
+      return (await store.listSubscriptions(db)).map(toSubscription);
     },
 
     /** Deletes a subscription with its deliveries. @example `await hub.subscriptions.remove(id);` */
     async remove(id: string): Promise<void> {
-      if (!(await q.deleteSubscription(db, id))) throw notFound('subscription', id);
+      if (!(await store.deleteSubscription(db, id))) throw notFound('subscription', id);
     },
 
     /**
@@ -193,7 +265,7 @@ export function subscriptionsApi(ctx: HubContext) {
      * ```
      */
     async disable(id: string, reason = 'disabled by an operator'): Promise<Subscription> {
-      const row = await q.disableSubscription(db, id, reason);
+      const row = await store.disableSubscription(db, id, reason);
       if (!row) throw notFound('subscription', id);
       return toSubscription(row);
     },
@@ -226,11 +298,11 @@ export function subscriptionsApi(ctx: HubContext) {
             });
           }
         }
-        const row = await q.enableSubscription(trx, id);
+        const row = await store.enableSubscription(trx, id);
         await q.notify(trx, q.CHANNEL_DELIVER);
         return { row: row!, replayed };
       });
-      rt.wakeDeliver();
+      host.wakeDeliver();
       return { subscription: toSubscription(result.row), replayed: result.replayed };
     },
 
@@ -259,7 +331,7 @@ export function subscriptionsApi(ctx: HubContext) {
           expiresAt: s.expiresAt !== null && s.expiresAt < expiry ? s.expiresAt : expiry,
         }));
       const [fresh] = sealSecrets(cipher, id, [secret], now);
-      await q.setSubscriptionSecrets(db, id, [fresh!, ...kept]);
+      await store.setSubscriptionSecrets(db, id, [fresh!, ...kept]);
       return { subscription: toSubscription(await requireSubscription(db, id)), secret };
     },
   };

@@ -1,14 +1,84 @@
+/**
+ * The `hub.instances` section: connector instances and their pull turns, built on the declared
+ * {@link InstancesHost}. Every input is checked against the one schema (./schema.ts) first; what a
+ * schema cannot say (the connector exists and can push or pull as asked, the settings match its
+ * schema) is checked here.
+ */
 import type { Connector, JsonObject, JsonValue } from '@switchyard/core';
-import { redactConfig } from '../../delivery/redact.ts';
-import * as q from '../../storage/queries.ts';
-import type { Instance, InstanceHealth, InstanceInput } from '../api-types.ts';
-import { checkedSettings } from '../settings.ts';
-import { invalid, notFound } from '../views.ts';
-import type { HubContext } from './context.ts';
+import type { Kysely } from 'kysely';
+import { invalid, notFound } from '../admin/errors.ts';
+import { redactConfig } from '../delivery/redact.ts';
+import type { SecretCipher } from '../delivery/secret-box.ts';
+import * as q from '../storage/queries.ts';
+import type { Instance } from './generated/input.ts';
+import { checkInstanceInput, type InstanceInput } from './input.ts';
+import { checkedSettings } from './settings.ts';
+import * as store from './store.ts';
+
+export interface InstanceHealth {
+  id: string;
+  lastMessageAt: Date | null;
+  lastError: string | null;
+  lastErrorAt: Date | null;
+  pull: {
+    cursor: string | null;
+    nextAt: Date | null;
+    lastSuccessAt: Date | null;
+    consecutiveFailures: number;
+    /** How old the oldest notification of the last pulled batch was when it arrived, ms. */
+    lagMs: number | null;
+  } | null;
+  /**
+   * Push mode's scheduled catch-up call to the vendor (Docplanner `POST /notifications/release`);
+   * null when the instance does not push or its connector has none.
+   */
+  reconcile: {
+    /** When it is due next (null: not scheduled yet, runs at the next poller turn). */
+    nextAt: Date | null;
+    /** When it last ran, successfully or not. */
+    lastRunAt: Date | null;
+    lastSuccessAt: Date | null;
+    /** What the last successful run reported (e.g. `released 3`). */
+    lastResult: string | null;
+    /** Why the last run failed; null when it succeeded. */
+    lastError: string | null;
+  } | null;
+  /**
+   * `received`: messages waiting to be normalized now; `failed`: messages whose normalization
+   * failed and that wait for a re-normalize (both whatever their age). `lastDay`: messages received
+   * in the last 24 hours, whatever became of them, and how many of those are failed now.
+   */
+  inbound: { received: number; failed: number; lastDay: { received: number; failed: number } };
+}
+
+/**
+ * What the instances API needs of the hub, and nothing more.
+ *
+ * @example
+ * ```ts
+ * const api = instancesApi({ db, cipher, connectors, forgetInstance, wakePull, loadInstance, pullInstance });
+ * ```
+ */
+export interface InstancesHost {
+  /** The hub's database. */
+  db: Kysely<unknown>;
+  /** Seals settings at rest (bound to `instance:<id>`) and opens them for the view. */
+  cipher: SecretCipher;
+  /** The connectors this hub runs, by name. */
+  connectors: ReadonlyMap<string, Connector>;
+  /** Drops this process's cached copy of an instance (its row changed). */
+  forgetInstance(id: string): void;
+  /** Wakes this process's pull loop (an instance that pulls was written). */
+  wakePull(): void;
+  /** The instance's decrypted settings (health asks whether push reconciliation is on). */
+  loadInstance(id: string): Promise<{ config: JsonObject } | undefined>;
+  /** Runs one pull turn for the instance now: what the poller does on its schedule. */
+  pullInstance(row: q.InstanceRow): Promise<{ stored: number; duplicates: number; error?: string }>;
+}
 
 /** The `hub.instances` section: connector instances and their pull turns. */
-export function instancesApi(ctx: HubContext) {
-  const { db, rt, cipher, connectors, poller } = ctx;
+export function instancesApi(host: InstancesHost) {
+  const { db, cipher, connectors } = host;
 
   function connectorOf(name: string): Connector {
     const c = connectors.get(name);
@@ -47,53 +117,48 @@ export function instancesApi(ctx: HubContext) {
      * ```
      */
     async upsert(input: InstanceInput): Promise<Instance> {
-      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$/.test(input.id ?? '')) {
-        throw invalid('instance id must be 1..100 letters, digits, _ . - (starting with a letter or digit)');
-      }
+      const { managedBy, ...fields } = input;
+      checkInstanceInput(fields);
+      // What the schema cannot say: the connector exists and can work in that mode.
       const connector = connectorOf(input.connector);
       const mode = input.mode ?? (connector.push ? 'push' : 'pull');
-      if (mode !== 'push' && mode !== 'pull' && mode !== 'both')
-        throw invalid('mode must be push, pull or both');
       if (mode !== 'pull' && !connector.push)
         throw invalid(`connector ${connector.name} cannot be pushed to`);
       if (mode !== 'push' && !connector.pull) throw invalid(`connector ${connector.name} cannot pull`);
       const intervalMs = input.pull?.intervalMs ?? null;
-      if (intervalMs !== null && (!Number.isInteger(intervalMs) || intervalMs < 100)) {
-        throw invalid('pull.intervalMs must be an integer ≥ 100');
-      }
-      const row = await q.upsertInstance(db, {
+      const row = await store.upsertInstance(db, {
         id: input.id,
         connector: connector.name,
         mode,
         settingsSealed: cipher.seal(
-          JSON.stringify(checkedSettings(connector, input.settings ?? {})),
+          JSON.stringify(checkedSettings(connector, input.settings as JsonObject)),
           `instance:${input.id}`,
         ),
         pullIntervalMs: intervalMs,
         gate: (input.gate ?? null) as JsonValue,
-        managedBy: input.managedBy ?? 'api',
+        managedBy: managedBy ?? 'api',
       });
-      rt.forgetInstance(input.id);
-      if (mode !== 'push') rt.wakePull();
+      host.forgetInstance(input.id);
+      if (mode !== 'push') host.wakePull();
       return instanceView(row);
     },
 
     /** @example `const i = await hub.instances.get('dp-main');` */
     async get(id: string): Promise<Instance> {
-      const row = await q.getInstance(db, id);
+      const row = await store.getInstance(db, id);
       if (!row) throw notFound('instance', id);
       return instanceView(row);
     },
 
     /** @example `const all = await hub.instances.list();` */
     async list(): Promise<Instance[]> {
-      return (await q.listInstances(db)).map(instanceView);
+      return (await store.listInstances(db)).map(instanceView);
     },
 
     /** Removes an instance (its stored messages and events stay until retention). @example `await hub.instances.remove('dp-old');` */
     async remove(id: string): Promise<void> {
-      if (!(await q.deleteInstance(db, id))) throw notFound('instance', id);
-      rt.forgetInstance(id);
+      if (!(await store.deleteInstance(db, id))) throw notFound('instance', id);
+      host.forgetInstance(id);
     },
 
     /**
@@ -105,13 +170,13 @@ export function instancesApi(ctx: HubContext) {
      * ```
      */
     async health(id: string): Promise<InstanceHealth> {
-      const row = await q.getInstance(db, id);
+      const row = await store.getInstance(db, id);
       if (!row) throw notFound('instance', id);
       const counts = await q.countInbound(db, id);
       // Reconciliation shows where it applies: a push instance whose connector has one and whose
       // settings turn it on (Docplanner: API credentials, releaseIntervalMinutes not 0).
       const reconcile = row.mode === 'push' ? connectors.get(row.connector)?.reconcile : undefined;
-      const loaded = reconcile ? await rt.loadInstance(id).catch(() => undefined) : undefined;
+      const loaded = reconcile ? await host.loadInstance(id).catch(() => undefined) : undefined;
       const reconciled =
         reconcile !== undefined && loaded !== undefined && reconcile.intervalMs(loaded.config) !== undefined;
       return {
@@ -151,9 +216,9 @@ export function instancesApi(ctx: HubContext) {
      * ```
      */
     async pullNow(id: string): Promise<{ stored: number; duplicates: number; error?: string }> {
-      const row = await q.getInstance(db, id);
+      const row = await store.getInstance(db, id);
       if (!row) throw notFound('instance', id);
-      return poller.pullInstance(row);
+      return host.pullInstance(row);
     },
   };
 }

@@ -1,0 +1,32 @@
+/**
+ * The errors every admin concept (subscriptions, instances, deliveries, events, inbound) answers
+ * with: one code for "no such row", one for a refused input. Below every concept folder, so each
+ * can use them without importing another.
+ */
+import { SwitchyardError } from '@switchyard/core';
+
+/**
+ * SY_PIPELINE_NOT_FOUND (404) for a missing row.
+ *
+ * @example
+ * ```ts
+ * throw notFound('subscription', id); // no subscription "crm"
+ * ```
+ */
+export function notFound(what: string, id: string): SwitchyardError {
+  return new SwitchyardError('SY_PIPELINE_NOT_FOUND', `no ${what} ${JSON.stringify(id)}`, {
+    details: { [what]: id },
+  });
+}
+
+/**
+ * SY_PIPELINE_INVALID_INPUT (422) for an input the hub refuses.
+ *
+ * @example
+ * ```ts
+ * throw invalid('limit must be a positive integer');
+ * ```
+ */
+export function invalid(message: string, details?: Record<string, unknown>): SwitchyardError {
+  return new SwitchyardError('SY_PIPELINE_INVALID_INPUT', message, details ? { details } : undefined);
+}

@@ -1,0 +1,163 @@
+/**
+ * The SQL of the `connector_instances` table, one named function each (pg-boss's "plans" style):
+ * the admin API's writes and reads, and the poller's pull and reconcile turns. Functions take an
+ * {@link Executor} so callers decide the transaction. The row type is `InstanceRow` in
+ * storage/queries.ts, with the other rows.
+ */
+import type { JsonValue } from '@switchyard/core';
+import { sql } from 'kysely';
+import { type Executor, first, json, rows } from '../storage/db.ts';
+import type { InstanceRow } from '../storage/queries.ts';
+
+export async function upsertInstance(
+  db: Executor,
+  i: {
+    id: string;
+    connector: string;
+    mode: string;
+    settingsSealed: string;
+    pullIntervalMs: number | null;
+    gate: JsonValue | null;
+    managedBy: string;
+  },
+): Promise<InstanceRow> {
+  const row = await first<InstanceRow>(
+    sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed, pull_interval_ms, gate, managed_by, pull_next_at)
+      values (${i.id}, ${i.connector}, ${i.mode}, ${i.settingsSealed}, ${i.pullIntervalMs}, ${json(i.gate)}, ${i.managedBy},
+              case when ${i.mode} <> 'push' then now() end)
+      on conflict (id) do update set connector = excluded.connector, mode = excluded.mode,
+        settings_sealed = excluded.settings_sealed, pull_interval_ms = excluded.pull_interval_ms, gate = excluded.gate,
+        managed_by = excluded.managed_by, updated_at = now(),
+        pull_next_at = case when excluded.mode = 'push' then null
+                            else coalesce(switchyard.connector_instances.pull_next_at, now()) end
+      returning *`,
+    db,
+  );
+  return row!;
+}
+
+export async function getInstance(db: Executor, id: string): Promise<InstanceRow | undefined> {
+  return first<InstanceRow>(sql`select * from switchyard.connector_instances where id = ${id}`, db);
+}
+
+export async function listInstances(db: Executor): Promise<InstanceRow[]> {
+  return rows<InstanceRow>(sql`select * from switchyard.connector_instances order by id`, db);
+}
+
+export async function deleteInstance(db: Executor, id: string): Promise<boolean> {
+  const r = await sql`delete from switchyard.connector_instances where id = ${id}`.execute(db);
+  return Number(r.numAffectedRows ?? 0) > 0;
+}
+
+export async function recordInstanceError(db: Executor, id: string, error: string): Promise<void> {
+  await sql`update switchyard.connector_instances set last_error = ${error}, last_error_at = now() where id = ${id}`.execute(
+    db,
+  );
+}
+
+/** Claims instances whose pull is due, leasing them so one process pulls an instance at a time. */
+export async function claimDuePulls(db: Executor, leaseMs: number, limit: number): Promise<InstanceRow[]> {
+  return rows<InstanceRow>(
+    sql`update switchyard.connector_instances i set pull_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
+      from (select id from switchyard.connector_instances
+            where mode <> 'push' and pull_next_at <= now() and (pull_locked_until is null or pull_locked_until < now())
+            order by pull_next_at limit ${limit} for update skip locked) due
+      where i.id = due.id returning i.*`,
+    db,
+  );
+}
+
+export async function nextPullDue(db: Executor): Promise<Date | undefined> {
+  const r = await first<{ at: Date | null }>(
+    sql`select min(greatest(pull_next_at, coalesce(pull_locked_until, pull_next_at))) as at
+        from switchyard.connector_instances where mode <> 'push'`,
+    db,
+  );
+  return r?.at ?? undefined;
+}
+
+export async function savePullCursor(
+  db: Executor,
+  id: string,
+  cursor: string | null | undefined,
+  lagMs: number | null,
+): Promise<void> {
+  await sql`update switchyard.connector_instances set
+      pull_cursor = case when ${cursor === undefined} then pull_cursor else ${cursor ?? null} end,
+      pull_lag_ms = coalesce(${lagMs}, pull_lag_ms),
+      pull_last_success_at = now(), pull_consecutive_failures = 0
+    where id = ${id}`.execute(db);
+}
+
+export async function finishPull(
+  db: Executor,
+  id: string,
+  nextInMs: number,
+  error: string | null,
+): Promise<void> {
+  await sql`update switchyard.connector_instances set
+      pull_next_at = now() + make_interval(secs => ${nextInMs / 1000}), pull_locked_until = null,
+      pull_consecutive_failures = case when ${error}::text is null then 0 else pull_consecutive_failures + 1 end,
+      last_error = coalesce(${error}, last_error),
+      last_error_at = case when ${error}::text is null then last_error_at else now() end
+    where id = ${id}`.execute(db);
+}
+
+/**
+ * Claims push instances of the given connectors whose reconciliation is due (never run counts as
+ * due), leasing them so one process runs an instance's reconciliation at a time.
+ */
+export async function claimDueReconciles(
+  db: Executor,
+  connectors: readonly string[],
+  leaseMs: number,
+  limit: number,
+): Promise<InstanceRow[]> {
+  if (connectors.length === 0) return [];
+  return rows<InstanceRow>(
+    sql`update switchyard.connector_instances i set reconcile_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
+      from (select id from switchyard.connector_instances
+            where mode = 'push' and connector = any(${connectors as string[]}::text[])
+              and coalesce(reconcile_next_at, '-infinity') <= now()
+              and (reconcile_locked_until is null or reconcile_locked_until < now())
+            order by reconcile_next_at nulls first limit ${limit} for update skip locked) due
+      where i.id = due.id returning i.*`,
+    db,
+  );
+}
+
+export async function nextReconcileDue(
+  db: Executor,
+  connectors: readonly string[],
+): Promise<Date | undefined> {
+  if (connectors.length === 0) return undefined;
+  const r = await first<{ at: Date | null }>(
+    sql`select min(greatest(coalesce(reconcile_next_at, now()), coalesce(reconcile_locked_until, now()))) as at
+        from switchyard.connector_instances where mode = 'push' and connector = any(${connectors as string[]}::text[])`,
+    db,
+  );
+  return r?.at ?? undefined;
+}
+
+/**
+ * Ends a reconciliation turn: releases the lease and sets the next due time. `outcome` undefined:
+ * nothing ran (reconciliation does not apply to the instance now); otherwise the run's summary or
+ * its error.
+ */
+export async function finishReconcile(
+  db: Executor,
+  id: string,
+  nextInMs: number,
+  outcome: { result: string } | { error: string } | undefined,
+): Promise<void> {
+  const ran = outcome !== undefined;
+  const result = outcome && 'result' in outcome ? outcome.result : null;
+  const error = outcome && 'error' in outcome ? outcome.error : null;
+  await sql`update switchyard.connector_instances set
+      reconcile_next_at = now() + make_interval(secs => ${nextInMs / 1000}), reconcile_locked_until = null,
+      reconcile_last_run_at = case when ${ran} then now() else reconcile_last_run_at end,
+      reconcile_last_success_at = case when ${result}::text is not null then now() else reconcile_last_success_at end,
+      reconcile_last_result = case when ${result}::text is not null then ${result} else reconcile_last_result end,
+      reconcile_last_error = case when ${ran} then ${error}::text else reconcile_last_error end
+    where id = ${id}`.execute(db);
+}

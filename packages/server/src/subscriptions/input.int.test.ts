@@ -1,0 +1,162 @@
+/**
+ * One rule set for a subscription's input, whoever sends it: the admin route (fastify, the schema of
+ * ./schema.ts), the config file (converted, then the same check) and the library API
+ * (`hub.subscriptions.create`, ajv with the same schema) refuse the same bad values and accept the
+ * same good ones. Before, the timeout alone was 100 ms–120 s on the route, 1 ms–300 s in the hub and
+ * unbounded in the file.
+ */
+import { isSwitchyardError } from '@switchyard/core';
+import { useTestDatabase } from '@switchyard/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { parseConfig } from '../config/load.ts';
+import { call, hookConnector, listen, makeHub } from '../http/app.test-support.ts';
+import type { Hub } from '../pipeline/hub.ts';
+import type { SubscriptionInput } from './api.ts';
+
+/** One input in the API's form and in the file's (durations, `events`, `approver: {…}`). */
+interface Case {
+  name: string;
+  api: SubscriptionInput;
+  file: Record<string, unknown>;
+}
+
+const url = 'https://crm.example/hooks';
+const webhook = (api: SubscriptionInput, file: Record<string, unknown>) => ({
+  api: { url, ...api },
+  file: { kind: 'webhook', url, ...file },
+});
+
+const bad: Case[] = [
+  { name: 'a timeout under 100 ms', ...webhook({ timeoutMs: 99 }, { timeout: '99ms' }) },
+  { name: 'a timeout over 120 s', ...webhook({ timeoutMs: 120_001 }, { timeout: '120001ms' }) },
+  { name: 'an unknown format', ...webhook({ format: 'fhir-r5' as never }, { format: 'fhir-r5' }) },
+  {
+    name: 'an unknown content type',
+    ...webhook({ contentType: 'text/plain' as never }, { contentType: 'text/plain' }),
+  },
+  { name: 'an unknown ordering', ...webhook({ ordering: 'never' as never }, { ordering: 'never' }) },
+  {
+    name: 'an event type that is no pattern',
+    ...webhook({ eventTypes: ['Appointment created'] }, { events: ['Appointment created'] }),
+  },
+  { name: 'no event type at all', ...webhook({ eventTypes: [] }, { events: [] }) },
+  {
+    name: 'no dead deliveries before disabling',
+    ...webhook({ disableAfterConsecutiveDead: 0 }, { disableAfterConsecutiveDead: 0 }),
+  },
+  { name: 'a zero rate', ...webhook({ rateLimit: { perSecond: 0 } }, { rateLimit: { perSecond: 0 } }) },
+  { name: 'an empty retry schedule', ...webhook({ retryScheduleMs: [] }, { retry: { schedule: [] } }) },
+  { name: 'a webhook without a url', api: { kind: 'webhook' }, file: { kind: 'webhook' } },
+  {
+    name: 'a url that is not http',
+    ...webhook({ url: 'ftp://crm.example/x' }, { url: 'ftp://crm.example/x' }),
+  },
+  { name: 'a pull subscription with a url', api: { kind: 'pull', url }, file: { kind: 'pull', url } },
+  {
+    name: 'a pull subscription that approves',
+    api: { kind: 'pull', approver: true },
+    file: { kind: 'pull', approver: {} },
+  },
+];
+
+const good: Case[] = [
+  { name: 'the shortest timeout', ...webhook({ timeoutMs: 100 }, { timeout: '100ms' }) },
+  { name: 'the longest timeout', ...webhook({ timeoutMs: 120_000 }, { timeout: '2m' }) },
+  { name: 'FHIR R4 resources', ...webhook({ format: 'fhir-r4' }, { format: 'fhir-r4' }) },
+  {
+    name: 'FHIR R4 notifications',
+    ...webhook({ format: 'fhir-r4-notification' }, { format: 'fhir-r4-notification' }),
+  },
+  {
+    name: 'families and exact types',
+    ...webhook(
+      { eventTypes: ['appointment.*', 'slot.blocked', 'command.succeeded'] },
+      { events: ['appointment.*', 'slot.blocked', 'command.succeeded'] },
+    ),
+  },
+  { name: 'a pull feed', api: { kind: 'pull' }, file: { kind: 'pull' } },
+  {
+    name: 'an approver with a schedule and a rate',
+    ...webhook(
+      { approver: true, retryScheduleMs: [0, 5000], rateLimit: { perSecond: 2.5 } },
+      { approver: {}, retry: { schedule: ['0s', '5s'] }, rateLimit: { perSecond: 2.5 } },
+    ),
+  },
+];
+
+const database = useTestDatabase();
+let hub: Hub;
+let server: Awaited<ReturnType<typeof listen>>;
+
+beforeAll(async () => {
+  hub = await makeHub(database.url());
+  server = await listen(hub);
+});
+afterAll(async () => {
+  await server?.close();
+  await hub?.stop();
+});
+
+let n = 0;
+const nextId = () => `case-${++n}`;
+
+/** What each of the three says to one case: refused (true) or accepted (false). */
+async function refusals(c: Case): Promise<{ route: number; file: boolean; hub: boolean }> {
+  const route = await call(server.base, 'POST', '/v1/subscriptions', { body: { id: nextId(), ...c.api } });
+  const loaded = parseConfig(stringify({ version: 1, subscriptions: [{ id: nextId(), ...c.file }] }), {
+    file: 'inline.yaml',
+    connectors: [hookConnector as never],
+  });
+  let refusedByHub = false;
+  try {
+    await hub.subscriptions.create({ id: nextId(), ...c.api });
+  } catch (error) {
+    if (!isSwitchyardError(error) || error.code !== 'SY_PIPELINE_INVALID_INPUT') throw error;
+    refusedByHub = true;
+  }
+  if (!loaded.ok) expect(loaded.problems[0]?.path).toMatch(/^subscriptions\[0\]/);
+  return { route: route.status, file: !loaded.ok, hub: refusedByHub };
+}
+
+describe('a subscription input gets the same answer from the route, the config file and the hub', () => {
+  for (const c of bad) {
+    it(`refuses ${c.name}`, async () => {
+      const r = await refusals(c);
+      expect(r.route).toBe(400);
+      expect(r.file, 'the config loader accepted it').toBe(true);
+      expect(r.hub, 'hub.subscriptions.create accepted it').toBe(true);
+    });
+  }
+  for (const c of good) {
+    it(`accepts ${c.name}`, async () => {
+      expect(await refusals(c)).toEqual({ route: 201, file: false, hub: false });
+    });
+  }
+
+  it('words a refused duration in the file as a duration, at the line it is on', () => {
+    const loaded = parseConfig(
+      'version: 1\nsubscriptions:\n  - id: crm\n    kind: webhook\n    url: https://crm.example/hooks\n    timeout: 5m\n',
+      { file: 'inline.yaml', connectors: [hookConnector as never] },
+    );
+    expect(loaded.problems).toEqual([
+      expect.objectContaining({
+        line: 6,
+        path: 'subscriptions[0].timeout',
+        message: 'must be at most 120000ms',
+      }),
+    ]);
+  });
+
+  it('refuses a change the same way (PATCH and hub.subscriptions.update)', async () => {
+    const { subscription } = await hub.subscriptions.create({ url });
+    const patched = await call(server.base, 'PATCH', `/v1/subscriptions/${subscription.id}`, {
+      body: { timeoutMs: 50 },
+    });
+    expect(patched.status).toBe(400);
+    await expect(hub.subscriptions.update(subscription.id, { timeoutMs: 50 })).rejects.toMatchObject({
+      code: 'SY_PIPELINE_INVALID_INPUT',
+    });
+    expect((await hub.subscriptions.update(subscription.id, { format: 'fhir-r4' })).format).toBe('fhir-r4');
+  });
+});

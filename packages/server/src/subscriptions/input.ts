@@ -1,0 +1,134 @@
+/**
+ * The hub's own check of a subscription input: the schema of ./schema.ts, so the library API
+ * (`hub.subscriptions.create` / `update`), the routes (fastify, same schema) and the config loader
+ * (same function) refuse the same values. The rules a schema cannot say, on the merged subscription
+ * (a change may set `format` on a subscription whose kind or filter it does not repeat), are
+ * {@link subscriptionRuleErrors} / {@link checkSubscriptionRules}, used by the hub and the loader alike.
+ */
+import { invalid } from '../admin/errors.ts';
+import { type InputError, inputCheck } from '../admin/input.ts';
+import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
+import { fhirFilterProblem, nonFhirPatterns } from '../fhir/subscription.ts';
+import type { SubscriptionCreate, SubscriptionUpdate } from './generated/input.ts';
+import { subscriptionCreateSchema, subscriptionUpdateSchema } from './schema.ts';
+
+let checks:
+  | {
+      create: ReturnType<typeof inputCheck<SubscriptionCreate>>;
+      update: ReturnType<typeof inputCheck<SubscriptionUpdate>>;
+    }
+  | undefined;
+
+function checksOf() {
+  checks ??= {
+    create: inputCheck<SubscriptionCreate>(subscriptionCreateSchema, 'subscription'),
+    update: inputCheck<SubscriptionUpdate>(subscriptionUpdateSchema, 'subscription'),
+  };
+  return checks;
+}
+
+/**
+ * What is wrong with a subscription input, as ajv errors; empty when it is valid.
+ *
+ * @example
+ * ```ts
+ * subscriptionInputErrors('create', { url: 'https://crm.example/hooks', timeoutMs: 50 }); // [{ instancePath: '/timeoutMs', keyword: 'minimum', ... }]
+ * ```
+ */
+export function subscriptionInputErrors(
+  kind: 'create' | 'update',
+  input: SubscriptionCreate | SubscriptionUpdate,
+): InputError[] {
+  return checksOf()[kind].errors(input);
+}
+
+/**
+ * Throws SY_PIPELINE_INVALID_INPUT (422) naming every bad field when the input breaks the schema.
+ *
+ * @example
+ * ```ts
+ * checkSubscriptionInput('update', { ordering: 'hold' }); // passes
+ * checkSubscriptionInput('update', { timeoutMs: 0 });     // throws: timeoutMs must be >= 100
+ * ```
+ */
+export function checkSubscriptionInput(
+  kind: 'create' | 'update',
+  input: SubscriptionCreate | SubscriptionUpdate,
+): void {
+  checksOf()[kind].check(input);
+}
+
+/** The fields the merged-subscription rules read. */
+export interface SubscriptionRuleFields {
+  kind: 'webhook' | 'pull';
+  format: 'cloudevents' | 'fhir-r4' | 'fhir-r4-notification';
+  eventTypes: readonly string[];
+}
+
+/**
+ * The rules on a merged subscription a schema cannot express, as input errors (paths in the input's
+ * terms, a message of their own), empty when it is fine: a FHIR format is for a webhook (the pull
+ * feed serves CloudEvents), and each type pattern of a FHIR subscription must be able to match an
+ * event type with a FHIR meaning (`fhirFilterProblem`, fhir/subscription.ts). The config loader
+ * reports these at the file's lines; {@link checkSubscriptionRules} throws them.
+ *
+ * @example
+ * ```ts
+ * subscriptionRuleErrors({ kind: 'webhook', format: 'fhir-r4', eventTypes: ['asset.*'] });
+ * // [{ instancePath: '/eventTypes/0', message: 'can only match event types with no FHIR meaning, ...' }]
+ * ```
+ */
+export function subscriptionRuleErrors(s: SubscriptionRuleFields): InputError[] {
+  if (s.format === 'cloudevents') return [];
+  if (s.kind !== 'webhook') {
+    return [
+      ruleError('/format', `format ${s.format} is for webhook subscriptions; a pull feed serves CloudEvents`),
+    ];
+  }
+  const useless = new Set(nonFhirPatterns(s.eventTypes));
+  const errors: InputError[] = [];
+  s.eventTypes.forEach((pattern, i) => {
+    if (!useless.has(pattern)) return;
+    errors.push(
+      ruleError(
+        `/eventTypes/${i}`,
+        `can only match event types with no FHIR meaning, so format ${s.format} would never deliver it; FHIR types: ${FHIR_EVENT_TYPES.join(', ')}`,
+      ),
+    );
+  });
+  return errors;
+}
+
+/**
+ * Throws SY_PIPELINE_INVALID_INPUT (422) when the merged subscription breaks a rule of
+ * {@link subscriptionRuleErrors}, worded for the whole filter (`fhirFilterProblem`).
+ *
+ * @example
+ * ```ts
+ * checkSubscriptionRules({ kind: 'pull', format: 'fhir-r4', eventTypes: ['*'] }); // throws
+ * ```
+ */
+export function checkSubscriptionRules(s: SubscriptionRuleFields): void {
+  if (s.format === 'cloudevents') return;
+  if (s.kind !== 'webhook') {
+    // The pull feed serves CloudEvents; a FHIR client reads current state from /fhir/r4 instead
+    // (docs/delivery.md, "Formats").
+    throw invalid(`format ${s.format} is for webhook subscriptions; a pull feed serves CloudEvents`, {
+      format: s.format,
+    });
+  }
+  const problem = fhirFilterProblem(s.eventTypes);
+  if (problem) throw invalid(problem, { format: s.format, eventTypes: [...s.eventTypes] });
+}
+
+// An error of a rule of our own, shaped as ajv's so one reporter words both (`x-message`).
+function ruleError(instancePath: string, message: string): InputError {
+  return {
+    instancePath,
+    schemaPath: '#/rules',
+    keyword: 'rule',
+    params: {},
+    message,
+    parentSchema: { 'x-message': message },
+  };
+}

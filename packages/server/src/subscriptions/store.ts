@@ -1,0 +1,127 @@
+/**
+ * The SQL of the `subscriptions` table, one named function each (pg-boss's "plans" style). Functions
+ * take an {@link Executor} so callers decide the transaction. The row type is `SubscriptionRow` in
+ * storage/queries.ts, beside the delivery rows that join it.
+ */
+import type { JsonValue } from '@switchyard/core';
+import { sql } from 'kysely';
+import { type Executor, first, json, rows } from '../storage/db.ts';
+import type { StoredSecret, SubscriptionFormat, SubscriptionRow } from '../storage/queries.ts';
+
+/** What create and update write: every field the input can set. */
+export interface SubscriptionValues {
+  kind: 'webhook' | 'pull';
+  url: string | null;
+  eventTypes: string[];
+  sources: string[] | null;
+  secrets: StoredSecret[];
+  contentType: string;
+  timeoutMs: number;
+  retryScheduleMs: number[] | null;
+  rateLimit: JsonValue | null;
+  ordering: 'hold' | 'release';
+  approver: boolean;
+  approverFilters: JsonValue | null;
+  allowPrivateAddresses: boolean;
+  disableAfterConsecutiveDead: number | null;
+  managedBy: 'file' | 'api';
+  format: SubscriptionFormat;
+}
+
+export async function insertSubscription(
+  db: Executor,
+  id: string,
+  v: SubscriptionValues,
+): Promise<SubscriptionRow> {
+  const row = await first<SubscriptionRow>(
+    sql`insert into switchyard.subscriptions (id, kind, url, event_types, sources, secrets, content_type, timeout_ms,
+          retry_schedule_ms, rate_limit, ordering, approver, approver_filters, allow_private_addresses,
+          disable_after_consecutive_dead, managed_by, format)
+        values (${id}, ${v.kind}, ${v.url}, ${v.eventTypes}::text[], ${v.sources}::text[], ${json(v.secrets)}, ${v.contentType},
+          ${v.timeoutMs}, ${v.retryScheduleMs}::integer[], ${json(v.rateLimit)}, ${v.ordering}, ${v.approver},
+          ${json(v.approverFilters)}, ${v.allowPrivateAddresses}, ${v.disableAfterConsecutiveDead}, ${v.managedBy}, ${v.format})
+        returning *`,
+    db,
+  );
+  return row!;
+}
+
+export async function updateSubscription(
+  db: Executor,
+  id: string,
+  v: SubscriptionValues,
+): Promise<SubscriptionRow | undefined> {
+  return first<SubscriptionRow>(
+    sql`update switchyard.subscriptions set kind = ${v.kind}, url = ${v.url}, event_types = ${v.eventTypes}::text[],
+          sources = ${v.sources}::text[], secrets = ${json(v.secrets)}, content_type = ${v.contentType}, timeout_ms = ${v.timeoutMs},
+          retry_schedule_ms = ${v.retryScheduleMs}::integer[], rate_limit = ${json(v.rateLimit)}, ordering = ${v.ordering},
+          approver = ${v.approver}, approver_filters = ${json(v.approverFilters)},
+          allow_private_addresses = ${v.allowPrivateAddresses},
+          disable_after_consecutive_dead = ${v.disableAfterConsecutiveDead}, managed_by = ${v.managedBy},
+          format = ${v.format}, updated_at = now()
+        where id = ${id} returning *`,
+    db,
+  );
+}
+
+export async function getSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
+  return first<SubscriptionRow>(sql`select * from switchyard.subscriptions where id = ${id}`, db);
+}
+
+export async function listSubscriptions(db: Executor): Promise<SubscriptionRow[]> {
+  return rows<SubscriptionRow>(sql`select * from switchyard.subscriptions order by created_at, id`, db);
+}
+
+export async function deleteSubscription(db: Executor, id: string): Promise<boolean> {
+  const r = await sql`delete from switchyard.subscriptions where id = ${id}`.execute(db);
+  return Number(r.numAffectedRows ?? 0) > 0;
+}
+
+export async function disableSubscription(
+  db: Executor,
+  id: string,
+  reason: string,
+): Promise<SubscriptionRow | undefined> {
+  return first<SubscriptionRow>(
+    sql`update switchyard.subscriptions set disabled_at = coalesce(disabled_at, now()),
+          disabled_reason = case when disabled_at is null then ${reason} else disabled_reason end,
+          disabled_at_sequence = case when disabled_at is null
+            then (select coalesce(max(sequence), 0) from switchyard.events) else disabled_at_sequence end,
+          updated_at = now()
+        where id = ${id} returning *`,
+    db,
+  );
+}
+
+export async function enableSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
+  return first<SubscriptionRow>(
+    sql`update switchyard.subscriptions set disabled_at = null, disabled_reason = null, disabled_at_sequence = null,
+          consecutive_dead = 0, updated_at = now()
+        where id = ${id} returning *`,
+    db,
+  );
+}
+
+export async function setSubscriptionSecrets(
+  db: Executor,
+  id: string,
+  secrets: StoredSecret[],
+): Promise<void> {
+  await sql`update switchyard.subscriptions set secrets = ${json(secrets)}, updated_at = now() where id = ${id}`.execute(
+    db,
+  );
+}
+
+export async function resetConsecutiveDead(db: Executor, id: string): Promise<void> {
+  await sql`update switchyard.subscriptions set consecutive_dead = 0 where id = ${id} and consecutive_dead <> 0`.execute(
+    db,
+  );
+}
+
+export async function bumpConsecutiveDead(db: Executor, id: string): Promise<number> {
+  const r = await first<{ consecutive_dead: number }>(
+    sql`update switchyard.subscriptions set consecutive_dead = consecutive_dead + 1 where id = ${id} returning consecutive_dead`,
+    db,
+  );
+  return r?.consecutive_dead ?? 0;
+}
