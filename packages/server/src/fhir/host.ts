@@ -66,6 +66,6 @@ export interface FhirReadHost {
   setReadToken(subscriptionId: string, tokenHash: string, hint: string): Promise<boolean>;
   /** Deletes a subscription's read token; false when it had none. */
   deleteReadToken(subscriptionId: string): Promise<boolean>;
-  /** The hub's rule for "this event type passes these subscription patterns" (pipeline/fanout.ts). */
+  /** The hub's rule for "this event type passes these subscription patterns" (subscriptions/type-patterns.ts). */
   typeMatches(type: string, patterns: readonly string[]): boolean;
 }

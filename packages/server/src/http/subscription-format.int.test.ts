@@ -73,9 +73,18 @@ describe('subscription format through the admin API', () => {
     const r = await call(server.base, 'POST', '/v1/subscriptions', {
       body: { kind: 'pull', format: 'fhir-r4' },
     });
-    expect(r.status).toBe(422);
-    expect(r.json.code).toBe('SY_PIPELINE_INVALID_INPUT');
-    expect(r.json.detail).toMatch(/format fhir-r4 is for webhook subscriptions/);
+    // The one subscription schema says it (a pull input may not name a FHIR format): the route's 400.
+    expect(r.status).toBe(400);
+    expect(r.json.code).toBe('SY_HTTP_VALIDATION');
+    expect(r.json.errors).toEqual([expect.objectContaining({ in: 'body', pointer: '/format' })]);
+    // A change that does not repeat the kind is refused on the merged subscription (the hub's 422).
+    const feed = await call(server.base, 'POST', '/v1/subscriptions', { body: { id: 'feed', kind: 'pull' } });
+    expect(feed.status).toBe(201);
+    const p = await call(server.base, 'PATCH', '/v1/subscriptions/feed', { body: { format: 'fhir-r4' } });
+    expect(p.status).toBe(422);
+    expect(p.json.code).toBe('SY_PIPELINE_INVALID_INPUT');
+    expect(p.json.detail).toMatch(/format fhir-r4 is for webhook subscriptions/);
+    expect((await call(server.base, 'GET', '/v1/subscriptions/feed')).json.format).toBe('cloudevents');
   });
 
   it('takes format from the configuration file (subscriptions[].format)', async () => {

@@ -813,7 +813,7 @@ create table switchyard.fhir_read_tokens (
   {
     version: 17,
     name: 'subscription format',
-    // The body format of a subscription's deliveries (delivery/formats.ts, docs/delivery.md):
+    // The body format of a subscription's deliveries (subscriptions/schema.ts, docs/delivery.md):
     // CloudEvents, or FHIR R4 (the resource, or a Subscriptions Backport notification Bundle).
     sql: `
 alter table switchyard.subscriptions add column format text not null default 'cloudevents'

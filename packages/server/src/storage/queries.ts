@@ -697,7 +697,7 @@ function matches(types: readonly string[] | null, sources: readonly string[] | n
 /**
  * SQL: true when the event type `type` matches one of the subscription patterns `patterns` (a
  * `text[]`): the exact type, `entity.*`, or `*`. The one SQL form of the rule `typeMatches`
- * (pipeline/fanout.ts) applies in memory; every query that filters events by type patterns uses it.
+ * (subscriptions/type-patterns.ts) applies in memory; every query that filters events by type patterns uses it.
  *
  * @example
  * ```ts
@@ -775,7 +775,7 @@ export interface NormalizedMessage {
  * - Fan-out is idempotent per (subscription, event); a delivery landing behind a dead,
  *   unsuperseded one of a `hold` subscription is created `held`.
  * - A subscription matches when one of its type patterns matches as `typeMatches` in
- *   pipeline/fanout.ts does (exact type, `entity.*`, `*`) and the source is listed (or it lists none).; a
+ *   subscriptions/type-patterns.ts does (exact type, `entity.*`, `*`) and the source is listed (or it lists none).; a
  *   FHIR subscription matches only events with a FHIR meaning ({@link fanOutStoredEvents}).
  *
  * Returns the ids of the messages finished (a lost lease leaves a message out) and how many

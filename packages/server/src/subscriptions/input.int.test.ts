@@ -58,6 +58,11 @@ const bad: Case[] = [
     api: { kind: 'pull', approver: true },
     file: { kind: 'pull', approver: {} },
   },
+  {
+    name: 'a pull subscription with a FHIR format',
+    api: { kind: 'pull', format: 'fhir-r4' },
+    file: { kind: 'pull', format: 'fhir-r4' },
+  },
 ];
 
 const good: Case[] = [
@@ -133,6 +138,15 @@ describe('a subscription input gets the same answer from the route, the config f
       expect(await refusals(c)).toEqual({ route: 201, file: false, hub: false });
     });
   }
+
+  it('refuses a FHIR filter pattern with no FHIR meaning in all three (a rule on the merged subscription)', async () => {
+    const c = webhook(
+      { format: 'fhir-r4', eventTypes: ['appointment.*', 'asset.*'] },
+      { format: 'fhir-r4', events: ['appointment.*', 'asset.*'] },
+    );
+    // The schema cannot say it, so the route hands it to the hub, whose check answers 422.
+    expect(await refusals({ name: 'a FHIR filter', ...c })).toEqual({ route: 422, file: true, hub: true });
+  });
 
   it('words a refused duration in the file as a duration, at the line it is on', () => {
     const loaded = parseConfig(
