@@ -104,7 +104,7 @@ export const SUBSCRIPTION_FIELDS = {
     type: 'string',
     enum: [...SUBSCRIPTION_FORMATS],
     description:
-      'What the subscriber gets: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource) or `fhir-r4-notification` (a FHIR R4 subscription notification bundle).',
+      "What each delivery carries: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource of the event's entity, `application/fhir+json`) or `fhir-r4-notification` (a FHIR Subscriptions Backport notification Bundle). Webhooks only; see docs/fhir.md.",
   },
   timeoutMs: {
     type: 'integer',

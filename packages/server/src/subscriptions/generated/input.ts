@@ -40,7 +40,7 @@ export interface SubscriptionCreate {
    */
   contentType?: "application/cloudevents+json" | "application/json";
   /**
-   * What the subscriber gets: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource) or `fhir-r4-notification` (a FHIR R4 subscription notification bundle).
+   * What each delivery carries: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource of the event's entity, `application/fhir+json`) or `fhir-r4-notification` (a FHIR Subscriptions Backport notification Bundle). Webhooks only; see docs/fhir.md.
    */
   format?: "cloudevents" | "fhir-r4" | "fhir-r4-notification";
   /**
@@ -142,7 +142,7 @@ export interface SubscriptionUpdate {
    */
   contentType?: "application/cloudevents+json" | "application/json";
   /**
-   * What the subscriber gets: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource) or `fhir-r4-notification` (a FHIR R4 subscription notification bundle).
+   * What each delivery carries: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource of the event's entity, `application/fhir+json`) or `fhir-r4-notification` (a FHIR Subscriptions Backport notification Bundle). Webhooks only; see docs/fhir.md.
    */
   format?: "cloudevents" | "fhir-r4" | "fhir-r4-notification";
   /**
@@ -234,7 +234,7 @@ export interface Subscription {
    */
   contentType: "application/cloudevents+json" | "application/json";
   /**
-   * What the subscriber gets: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource) or `fhir-r4-notification` (a FHIR R4 subscription notification bundle).
+   * What each delivery carries: `cloudevents` (the event), `fhir-r4` (the FHIR R4 resource of the event's entity, `application/fhir+json`) or `fhir-r4-notification` (a FHIR Subscriptions Backport notification Bundle). Webhooks only; see docs/fhir.md.
    */
   format: "cloudevents" | "fhir-r4" | "fhir-r4-notification";
   timeoutMs: number;
