@@ -1,14 +1,14 @@
 /**
  * The generator's promise, end to end: in a copy of this workspace, `./sy new-connector` writes a
  * connector of each auth shape (`header-key`, `basic`, `hmac`), adds it to the dependencies of the
- * testing and server packages and links it (`pnpm install --offline`); each is registered by the
+ * testing and server packages and links it (`pnpm install --prefer-offline`); each is registered by the
  * step docs/writing-a-connector.md §14 documents (the one list in
  * `packages/server/src/connectors.ts`, `./sy generate`); then, untouched, the generated files pass
  * typecheck and Biome, their unit, conformance, simulator and end-to-end tests pass, and so do the
  * tests that once hard-coded the connector list (config example, CLI, generated-files freshness)
  * and the import rules (scripts/architecture.test.ts).
  *
- * The copy is the working tree's files (tracked and new), installed by `pnpm install --offline`
+ * The copy is the working tree's files (tracked and new), installed by `pnpm install --prefer-offline`
  * from the local store into its own `node_modules`, so nothing is downloaded and the real checkout
  * is never written. One typecheck, one Biome run and one vitest run cover all three connectors.
  */
@@ -104,7 +104,7 @@ beforeAll(() => {
   const install = run('bash', ['-c', 'source scripts/toolchain.sh && sy_install "$PWD"']);
   if (install.status !== 0) throw new Error(`sy_install in the copy:\n${install.output}`);
   for (const { name, auth } of CONNECTORS) {
-    // As the guide runs it: the generator links the package itself (pnpm install --offline).
+    // As the guide runs it: the generator links the package itself (pnpm install --prefer-offline).
     const generated = run(process.execPath, ['scripts/new-connector.ts', name, '--auth', auth]);
     if (generated.status !== 0) throw new Error(`new-connector ${name} --auth ${auth}:\n${generated.output}`);
     register(name);

@@ -4,7 +4,7 @@
  * vendor's auth shape, a fixture, passing unit and conformance tests), its simulator and end-to-end
  * test, and `docs/connectors/<name>.md`; adds the connector to the dependencies of
  * `packages/testing` and `packages/server` (the simulator and the end-to-end test import it by
- * package name) and runs `pnpm install --offline` to link it, so its tests run at once. `--root`
+ * package name) and runs `pnpm install --prefer-offline` to link it, so its tests run at once. `--root`
  * writes into another workspace-shaped folder and `--no-install` leaves the linking to the caller
  * (both used by the tests).
  */
@@ -56,17 +56,22 @@ async function main(argv: string[]): Promise<number> {
       auth: auth as AuthShape,
     });
     if (!parsed.values['no-install'] && result.dependents.length > 0) {
-      // Links the new package (and the dependents' new links) from the local store: nothing to download,
-      // the package's own dependencies are workspace packages. pnpm's output goes to stderr.
-      console.error(`new-connector: pnpm install --offline (links @switchyard/connector-${result.name})`);
+      // Links the new package (and the dependents' new links) from the local store: the package's own
+      // dependencies are workspace packages. --prefer-offline, not --offline: re-resolving the
+      // lockfile reads each package's metadata, and a store whose metadata cache was pruned or
+      // written by another pnpm would fail offline; missing metadata is fetched, nothing else.
+      // pnpm's output goes to stderr.
+      console.error(
+        `new-connector: pnpm install --prefer-offline (links @switchyard/connector-${result.name})`,
+      );
       // --no-frozen-lockfile: the lockfile gains the new package (CI=true would otherwise freeze it).
-      const install = spawnSync('pnpm', ['install', '--offline', '--no-frozen-lockfile'], {
+      const install = spawnSync('pnpm', ['install', '--prefer-offline', '--no-frozen-lockfile'], {
         cwd: root,
         stdio: ['ignore', 2, 2],
       });
       if (install.status !== 0) {
         console.error(
-          `new-connector: the files are written, but \`pnpm install --offline\` failed (${install.error?.message ?? `exit ${install.status}`}): run \`./sy install\` to link the package`,
+          `new-connector: the files are written, but \`pnpm install --prefer-offline\` failed (${install.error?.message ?? `exit ${install.status}`}): run \`./sy install\` to link the package`,
         );
         return 1;
       }

@@ -18,7 +18,7 @@ describe('stageOf', () => {
       'utf8',
     );
     expect(queries).toContain('insert into switchyard.inbound_messages');
-    expect(queries).toContain('switchyard.claimable_inbound(');
+    expect(queries).toContain('switchyard.claimable_inbound_runs(');
     expect(queries).toContain('switchyard.claimable_deliveries(');
     expect(stageOf('insert into switchyard.inbound_messages (id, instance_id) values ($1, $2)')).toBe(
       'ingest',
@@ -28,7 +28,7 @@ describe('stageOf', () => {
     );
     expect(
       stageOf(
-        'update switchyard.inbound_messages m set locked_until = now() from switchyard.claimable_inbound($1::integer)',
+        'update switchyard.inbound_messages m set locked_until = now() from switchyard.claimable_inbound_runs($1::integer, $2::integer)',
       ),
     ).toBe('normalize');
     // The normalize commit also fans out into deliveries: still normalize.
