@@ -10,6 +10,7 @@ export {
   type FhirResult,
   type IdentifierKind,
   identifierSystem,
+  mapsToFhir,
   toFhir,
 } from './map.ts';
 export {

@@ -147,6 +147,22 @@ export const FHIR_EVENT_TYPES: readonly NormalizedEventType[] = Object.freeze(
 const mappedTypes: ReadonlySet<string> = new Set(FHIR_EVENT_TYPES);
 
 /**
+ * Whether {@link toFhir} gives the event a resource, decided without building it (the type, and for
+ * documents the domain: only clinical notes are DocumentReferences). The fan-out asks this of every
+ * stored event, so it must cost next to nothing.
+ *
+ * @example
+ * ```ts
+ * mapsToFhir(appointmentCreated); // true
+ * mapsToFhir(quableDocumentCreated); // false (catalog domain)
+ * ```
+ */
+export function mapsToFhir(event: Pick<EventEnvelope, 'type' | 'data'>): boolean {
+  if (!mappedTypes.has(event.type)) return false;
+  return !event.type.startsWith('document.') || (event.data as unknown as Document).domain === 'clinical';
+}
+
+/**
  * The FHIR R4 resource for an event's entity in its current known state, or undefined when the event
  * has no FHIR meaning. The event is a stored, schema-valid envelope; `meta` carries its id
  * (`versionId`), time (`lastUpdated`, as an instant) and type (a `meta.tag` in
@@ -161,7 +177,7 @@ const mappedTypes: ReadonlySet<string> = new Set(FHIR_EVENT_TYPES);
  * ```
  */
 export function toFhir(event: EventEnvelope): FhirResult | undefined {
-  if (!mappedTypes.has(event.type)) return undefined;
+  if (!mapsToFhir(event)) return undefined;
   const entity = event.type.slice(0, event.type.indexOf('.'));
   const meta = metaOf(event);
   switch (entity) {
@@ -173,11 +189,10 @@ export function toFhir(event: EventEnvelope): FhirResult | undefined {
       return {
         resource: scheduleResource(event.data as unknown as Schedule, event.instance, meta, event.type),
       };
-    case 'document': {
-      const document = event.data as unknown as Document;
-      if (document.domain !== 'clinical') return undefined;
-      return { resource: documentResource(document, event.instance, meta, event.type) };
-    }
+    case 'document':
+      return {
+        resource: documentResource(event.data as unknown as Document, event.instance, meta, event.type),
+      };
     default:
       return undefined;
   }

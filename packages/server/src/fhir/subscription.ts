@@ -4,7 +4,7 @@
  * with no FHIR meaning is never fanned out to a FHIR subscription).
  */
 import { type EventEnvelope, eventTypeMatches } from '@switchyard/core';
-import { FHIR_EVENT_TYPES, toFhir } from './map.ts';
+import { FHIR_EVENT_TYPES, mapsToFhir } from './map.ts';
 
 /**
  * Why a FHIR subscription's event type filter is refused, or undefined when it is fine. Each
@@ -48,11 +48,8 @@ export function nonFhirPatterns(patterns: readonly string[]): string[] {
  * ```
  */
 export function hasFhirMeaning(event: EventEnvelope): boolean {
-  try {
-    return toFhir(event) !== undefined;
-  } catch {
-    // Fanned out all the same: the delivery then goes dead with the error, visible and replayable,
-    // instead of the event silently never reaching the subscriber.
-    return true;
-  }
+  // The predicate, not the mapping: building (and throwing away) a resource per stored event cost the
+  // hot path a full mapping whether or not any FHIR subscription exists. An event whose mapping
+  // would fail is still counted, so its delivery goes dead with the error, visible and replayable.
+  return mapsToFhir(event);
 }
