@@ -11,14 +11,18 @@
  * ```
  */
 
+export type { Page } from './admin/page.ts';
+export type { Attempt, DeliveriesHost, Delivery, DeliveryWithAttempts } from './deliveries/api.ts';
+export type { EventsHost, HubEvent } from './events/api.ts';
 export type { AfterNormalize, GateResponder, MarkEchoes } from './host/hooks.ts';
 export type { HostInstance, HostRetention, HubHost } from './host/host.ts';
+export type { InboundHost, InboundMessage, InboundMessageDetail } from './inbound/api.ts';
 export type { InstanceHealth, InstancesHost } from './instances/api.ts';
 export type * from './instances/generated/input.ts';
 export type { InstanceInput } from './instances/input.ts';
-export type * from './pipeline/api-types.ts';
 export type { AttemptResult } from './pipeline/deliver.ts';
 export { createHub, type Hub } from './pipeline/hub.ts';
+export type { HubConfig } from './pipeline/hub-config.ts';
 export { eventIdFor } from './pipeline/ids.ts';
 export type { IngestResult, Problem } from './pipeline/ingest.ts';
 export type { PurgeResult } from './pipeline/retention.ts';
@@ -31,5 +35,6 @@ export type {
   SubscriptionPatch,
   SubscriptionsHost,
 } from './subscriptions/api.ts';
+export type { FeedHost } from './subscriptions/feed.ts';
 export type * from './subscriptions/generated/input.ts';
 export { typeMatches } from './subscriptions/type-patterns.ts';

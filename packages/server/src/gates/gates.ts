@@ -21,10 +21,10 @@ import {
   type VendorNotification,
 } from '@switchyard/core';
 import type pino from 'pino';
+import type { Page } from '../admin/page.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { AfterNormalize, GateResponder } from '../host/hooks.ts';
 import type { HubHost } from '../host/host.ts';
-import type { Page } from '../pipeline/api-types.ts';
 import { newId } from '../storage/db.ts';
 import { currentTraceparent } from '../telemetry/tracing.ts';
 import { Approvers } from './approvers.ts';

@@ -5,7 +5,7 @@
 
 import type { JsonValue } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
-import type { Page } from '../pipeline/api-types.ts';
+import type { Page } from '../admin/page.ts';
 import type { Executor } from '../storage/db.ts';
 import * as q from './store.ts';
 

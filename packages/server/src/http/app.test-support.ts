@@ -13,8 +13,8 @@ import {
   timingSafeEqualString,
 } from '@switchyard/core';
 import pino from 'pino';
-import type { HubConfig } from '../pipeline/api-types.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
+import type { HubConfig } from '../pipeline/hub-config.ts';
 import { type BuildAppOptions, buildApp, type SwitchyardApp } from './app.ts';
 
 export const SECRET_KEY = 'http-test-secret-key-0123456789';

@@ -14,8 +14,8 @@ import {
   timingSafeEqualString,
 } from '@switchyard/core';
 import pino from 'pino';
-import type { HubConfig } from './api-types.ts';
 import { createHub, type Hub } from './hub.ts';
+import type { HubConfig } from './hub-config.ts';
 import type { PipelineOptions } from './shared.ts';
 
 export const SECRET_KEY = 'test-secret-key-0123456789';

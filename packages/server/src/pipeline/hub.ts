@@ -4,27 +4,35 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { invalid } from '../admin/errors.ts';
 import { subscriptionDefaults } from '../config/units.ts';
+import { deliveriesApi, deliveriesOfEvent } from '../deliveries/api.ts';
+import { credentialHeaderNames } from '../delivery/redact.ts';
 import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
 import { createVendorHttp } from '../delivery/vendor-http.ts';
+import { eventsApi } from '../events/api.ts';
 import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HubHost } from '../host/host.ts';
 import { HubListener } from '../host/listener.ts';
+import { inboundApi } from '../inbound/api.ts';
 import { instancesApi } from '../instances/api.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { newId, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import { CHANNEL_DELIVER, CHANNEL_NORMALIZE, CHANNEL_PULL } from '../storage/queues.ts';
 import { requireSubscription, subscriptionsApi } from '../subscriptions/api.ts';
-import type { HubContext } from './api/context.ts';
-import { deliveriesApi } from './api/deliveries.ts';
-import { eventsApi } from './api/events.ts';
-import { feedApi } from './api/feed.ts';
-import { inboundApi } from './api/inbound.ts';
-import type { HubConfig } from './api-types.ts';
+import { feedApi } from '../subscriptions/feed.ts';
 import { type AttemptResult, activeSecrets, attemptResult, Deliverer, postSigned } from './deliver.ts';
 import { storeHubEvents } from './emit.ts';
+import type { HubConfig } from './hub-config.ts';
 import { eventIdFor } from './ids.ts';
-import { type Admission, accept, admit, InboundWriter, type IngestResult, ingest } from './ingest.ts';
+import {
+  type Admission,
+  accept,
+  admit,
+  InboundWriter,
+  type IngestResult,
+  ingest,
+  storedHeaders,
+} from './ingest.ts';
 import { LeaseKeeper } from './leases.ts';
 import { Normalizer } from './normalize.ts';
 import { Poller } from './poller.ts';
@@ -132,8 +140,6 @@ export async function createHub(config: HubConfig) {
     : undefined;
   boss?.on('error', (error) => logger.warn({ err: error }, 'pg-boss error'));
   let started = false;
-
-  const ctx: HubContext = { db, rt, cipher, connectors, poller };
 
   const host: HubHost = {
     db,
@@ -310,10 +316,23 @@ export async function createHub(config: HubConfig) {
       wakeDeliver: () => rt.wakeDeliver(),
       defaults: subscriptionDefaults(),
     }),
-    events: eventsApi(ctx),
-    deliveries: deliveriesApi(ctx),
-    inbound: inboundApi(ctx),
-    feed: feedApi(ctx),
+    events: eventsApi({ db, deliveriesOf: (eventId) => deliveriesOfEvent(db, eventId) }),
+    deliveries: deliveriesApi({
+      db,
+      wakeDeliver: () => rt.wakeDeliver(),
+      requireSubscription: (id) => requireSubscription(db, id),
+    }),
+    inbound: inboundApi({
+      db,
+      wakeNormalize: () => rt.wakeNormalize(),
+      async redactHeaders(instanceId, headers) {
+        // Redacted when stored; again here with today's declaration, for rows stored before it.
+        const instance = await rt.loadInstance(instanceId).catch(() => undefined);
+        const credentialHeaders = instance ? credentialHeaderNames(instance.connector, instance.config) : [];
+        return storedHeaders(headers, credentialHeaders);
+      },
+    }),
+    feed: feedApi({ db }),
 
     /**
      * Sends a signed synthetic event to a webhook subscription now and reports the attempt

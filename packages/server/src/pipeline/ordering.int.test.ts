@@ -6,8 +6,8 @@ import {
 } from '@switchyard/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
+import type { HubEvent } from '../events/api.ts';
 import type { SubscriptionInput } from '../subscriptions/api.ts';
-import type { HubEvent } from './api-types.ts';
 import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
 

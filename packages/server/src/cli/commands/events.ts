@@ -1,4 +1,4 @@
-import type { HubEvent } from '../../pipeline/api-types.ts';
+import type { HubEvent } from '../../events/api.ts';
 import type { Hub } from '../../pipeline/hub.ts';
 import { type CliIO, type Command, configOption, UsageError } from '../command.ts';
 

@@ -18,8 +18,8 @@ import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import { InstinctiveNotesSimulator } from '@switchyard/testing/simulators/instinctive-notes';
 import { QuableSimulator } from '@switchyard/testing/simulators/quable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HubEvent } from '../../events/api.ts';
 import { thirdPartyErrors, warmValidators } from '../../fhir/validators.test-support.ts';
-import type { HubEvent } from '../../pipeline/api-types.ts';
 import { fixture } from './fixtures.test-support.ts';
 import { type E2e, type Settled, startE2e } from './harness.test-support.ts';
 

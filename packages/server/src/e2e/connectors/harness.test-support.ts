@@ -13,9 +13,10 @@ import {
 } from '@switchyard/testing';
 import pino from 'pino';
 import { expect } from 'vitest';
+import type { HubEvent } from '../../events/api.ts';
 import { createGates, type Gates } from '../../gates/gates.ts';
 import { buildApp, type SwitchyardApp } from '../../http/index.ts';
-import type { HubEvent, InboundMessageDetail } from '../../pipeline/api-types.ts';
+import type { InboundMessageDetail } from '../../inbound/api.ts';
 import { createHub, type Hub } from '../../pipeline/hub.ts';
 
 /** A fixed signing secret so every test verifies against a secret it knows (32 bytes). */

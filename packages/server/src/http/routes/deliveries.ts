@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Delivery } from '../../pipeline/api-types.ts';
+import type { Delivery } from '../../deliveries/api.ts';
 import type { RouteDeps } from '../deps.ts';
 import * as s from '../schemas.ts';
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { InboundMessage } from '../../pipeline/api-types.ts';
+import type { InboundMessage } from '../../inbound/api.ts';
 import type { RouteDeps } from '../deps.ts';
 import * as s from '../schemas.ts';
 

@@ -1,13 +1,32 @@
-import { invalid } from '../../admin/errors.ts';
-import * as deliveryStore from '../../deliveries/store.ts';
-import * as eventStore from '../../events/store.ts';
-import { requireSubscription } from '../../subscriptions/api.ts';
-import { clampLimit, toEvent } from '../views.ts';
-import type { HubContext } from './context.ts';
+/**
+ * The `hub.feed` section: a pull subscription's events, read and acknowledged, built on the
+ * declared {@link FeedHost}. The feed is the pull kind of subscription's delivery, so it lives with
+ * the subscription concept.
+ */
+import type { Kysely } from 'kysely';
+import { invalid } from '../admin/errors.ts';
+import { clampLimit } from '../admin/page.ts';
+import * as deliveryStore from '../deliveries/store.ts';
+import { toEvent } from '../events/api.ts';
+import * as eventStore from '../events/store.ts';
+import { requireSubscription } from './api.ts';
+
+/**
+ * What the feed API needs of the hub, and nothing more.
+ *
+ * @example
+ * ```ts
+ * const api = feedApi({ db });
+ * ```
+ */
+export interface FeedHost {
+  /** The hub's database. */
+  db: Kysely<unknown>;
+}
 
 /** The `hub.feed` section: reading and acknowledging a pull subscription's events. */
-export function feedApi(ctx: HubContext) {
-  const { db } = ctx;
+export function feedApi(host: FeedHost) {
+  const { db } = host;
 
   return {
     /**

@@ -1,16 +1,132 @@
+/**
+ * The `hub.deliveries` section: delivery history, replays and skips, built on the declared
+ * {@link DeliveriesHost}; and how the API shows a delivery and its attempts.
+ */
 import { SwitchyardError } from '@switchyard/core';
-import { invalid, notFound } from '../../admin/errors.ts';
-import * as deliveryStore from '../../deliveries/store.ts';
-import { newId } from '../../storage/db.ts';
-import { CHANNEL_DELIVER, notify } from '../../storage/queues.ts';
-import { requireSubscription } from '../../subscriptions/api.ts';
-import type { Delivery, DeliveryWithAttempts, Page } from '../api-types.ts';
-import { clampLimit, toDelivery, UUID } from '../views.ts';
-import { type HubContext, withAttempts } from './context.ts';
+import type { Kysely } from 'kysely';
+import { invalid, notFound } from '../admin/errors.ts';
+import { clampLimit, type Page, UUID } from '../admin/page.ts';
+import { newId } from '../storage/db.ts';
+import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
+import * as deliveryStore from './store.ts';
+
+export interface Attempt {
+  attempt: number;
+  startedAt: Date;
+  latencyMs: number | null;
+  statusCode: number | null;
+  responseSnippet: string | null;
+  error: string | null;
+  outcome: string;
+}
+
+export interface Delivery {
+  id: string;
+  subscriptionId: string;
+  eventId: string;
+  eventSequence: string;
+  subject: string;
+  status: 'pending' | 'in_flight' | 'succeeded' | 'dead' | 'skipped' | 'held';
+  reason: 'fanout' | 'replay';
+  replayOf: string | null;
+  supersededBy: string | null;
+  attempts: number;
+  nextAttemptAt: Date;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: Date;
+  completedAt: Date | null;
+}
+
+export type DeliveryWithAttempts = Delivery & { attemptLog: Attempt[] };
+
+/** A delivery row as the API shows it. @example `const view = toDelivery(row);` */
+export function toDelivery(r: deliveryStore.DeliveryRow): Delivery {
+  return {
+    id: r.id,
+    subscriptionId: r.subscription_id,
+    eventId: r.event_id,
+    eventSequence: r.event_sequence,
+    subject: r.subject,
+    status: r.status,
+    reason: r.reason,
+    replayOf: r.replay_of,
+    supersededBy: r.superseded_by,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastStatusCode: r.last_status_code,
+    lastError: r.last_error,
+    createdAt: r.created_at,
+    completedAt: r.completed_at,
+  };
+}
+
+/** An attempt row as the API shows it. @example `const view = toAttempt(row);` */
+export function toAttempt(a: deliveryStore.AttemptRow): Attempt {
+  return {
+    attempt: a.attempt,
+    startedAt: a.started_at,
+    latencyMs: a.latency_ms,
+    statusCode: a.status_code,
+    responseSnippet: a.response_snippet,
+    error: a.error,
+    outcome: a.outcome,
+  };
+}
+
+/** Deliveries with their attempt logs, loaded in one query. */
+async function withAttempts(
+  db: Kysely<unknown>,
+  rows: deliveryStore.DeliveryRow[],
+): Promise<DeliveryWithAttempts[]> {
+  const attempts = await deliveryStore.listAttempts(
+    db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => ({
+    ...toDelivery(r),
+    attemptLog: attempts.filter((a) => a.delivery_id === r.id).map(toAttempt),
+  }));
+}
+
+/**
+ * The deliveries of an event with their attempts, oldest first (at most 500): what `hub.events.get`
+ * shows beside the event.
+ *
+ * @example
+ * ```ts
+ * const deliveries = await deliveriesOfEvent(db, eventId);
+ * ```
+ */
+export async function deliveriesOfEvent(
+  db: Kysely<unknown>,
+  eventId: string,
+): Promise<DeliveryWithAttempts[]> {
+  const deliveries = await deliveryStore.listDeliveries(db, { eventId, limit: 500 });
+  return withAttempts(db, deliveries.reverse());
+}
+
+/**
+ * What the deliveries API needs of the hub, and nothing more.
+ *
+ * @example
+ * ```ts
+ * const api = deliveriesApi({ db, wakeDeliver: () => rt.wakeDeliver(), requireSubscription: (id) => requireSubscription(db, id) });
+ * ```
+ */
+export interface DeliveriesHost {
+  /** The hub's database; the API opens its own transactions on it. */
+  db: Kysely<unknown>;
+  /** Wakes this process's deliver loop (a replay or a skip made deliveries due). */
+  wakeDeliver(): void;
+  /** The subscription row, or SY_PIPELINE_NOT_FOUND (the subscriptions concept's lookup). */
+  requireSubscription(id: string): Promise<SubscriptionRow>;
+}
 
 /** The `hub.deliveries` section: delivery history, replays and skips. */
-export function deliveriesApi(ctx: HubContext) {
-  const { db, rt } = ctx;
+export function deliveriesApi(host: DeliveriesHost) {
+  const { db, requireSubscription } = host;
 
   async function replayRow(id: string, force: boolean): Promise<deliveryStore.DeliveryRow | undefined> {
     return db.transaction().execute(async (trx) => {
@@ -100,7 +216,7 @@ export function deliveriesApi(ctx: HubContext) {
       if (!UUID.test(id)) throw notFound('delivery', id);
       const fresh = await replayRow(id, opts.force === true);
       if (!fresh) throw notFound('delivery', id);
-      rt.wakeDeliver();
+      host.wakeDeliver();
       return toDelivery(fresh);
     },
 
@@ -113,7 +229,7 @@ export function deliveriesApi(ctx: HubContext) {
      * ```
      */
     async replayDead(subscriptionId: string): Promise<{ replayed: number }> {
-      await requireSubscription(db, subscriptionId);
+      await requireSubscription(subscriptionId);
       const replayed = await db.transaction().execute(async (trx) => {
         const dead = await deliveryStore.listDeadUnsuperseded(trx, subscriptionId);
         for (const row of dead) {
@@ -123,7 +239,7 @@ export function deliveriesApi(ctx: HubContext) {
         await notify(trx, CHANNEL_DELIVER);
         return dead.length;
       });
-      rt.wakeDeliver();
+      host.wakeDeliver();
       return { replayed };
     },
 
@@ -137,7 +253,7 @@ export function deliveriesApi(ctx: HubContext) {
      * ```
      */
     async replaySince(subscriptionId: string, since: Date): Promise<{ replayed: number }> {
-      const sub = await requireSubscription(db, subscriptionId);
+      const sub = await requireSubscription(subscriptionId);
       if (!(since instanceof Date) || Number.isNaN(since.getTime()))
         throw invalid('since must be a valid date');
       if (sub.kind !== 'webhook')
@@ -147,7 +263,7 @@ export function deliveriesApi(ctx: HubContext) {
         await notify(trx, CHANNEL_DELIVER);
         return n;
       });
-      rt.wakeDeliver();
+      host.wakeDeliver();
       return { replayed };
     },
 
@@ -178,7 +294,7 @@ export function deliveriesApi(ctx: HubContext) {
           `delivery ${id} is ${existing.status}: it cannot be skipped`,
         );
       }
-      rt.wakeDeliver();
+      host.wakeDeliver();
       return toDelivery(row);
     },
   };

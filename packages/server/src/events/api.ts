@@ -1,13 +1,40 @@
-import { invalid, notFound } from '../../admin/errors.ts';
-import * as deliveryStore from '../../deliveries/store.ts';
-import * as eventStore from '../../events/store.ts';
-import type { DeliveryWithAttempts, HubEvent, Page } from '../api-types.ts';
-import { clampLimit, toEvent, UUID } from '../views.ts';
-import { type HubContext, withAttempts } from './context.ts';
+/**
+ * The `hub.events` section: stored events and their deliveries, built on the declared
+ * {@link EventsHost}. Events sit below deliveries (a delivery carries its event, the deliveries
+ * store reads events), so an event's deliveries come through the host, typed by the caller.
+ */
+import type { EventEnvelope } from '@switchyard/core';
+import type { Kysely } from 'kysely';
+import { invalid, notFound } from '../admin/errors.ts';
+import { clampLimit, type Page, UUID } from '../admin/page.ts';
+import * as eventStore from './store.ts';
+
+/** An event as the API shows it: the envelope with its feed position. */
+export type HubEvent = EventEnvelope & { sequence: string };
+
+/** A stored event as the API shows it. @example `const view = toEvent(row);` */
+export function toEvent(row: eventStore.EventRow): HubEvent {
+  return { ...(row.envelope as unknown as HubEvent), sequence: row.sequence };
+}
+
+/**
+ * What the events API needs of the hub, and nothing more. `D` is how the hub shows a delivery.
+ *
+ * @example
+ * ```ts
+ * const api = eventsApi({ db, deliveriesOf: (eventId) => deliveriesOfEvent(db, eventId) });
+ * ```
+ */
+export interface EventsHost<D> {
+  /** The hub's database. */
+  db: Kysely<unknown>;
+  /** The deliveries of an event with their attempts, oldest first. */
+  deliveriesOf(eventId: string): Promise<D[]>;
+}
 
 /** The `hub.events` section: stored events and their deliveries. */
-export function eventsApi(ctx: HubContext) {
-  const { db } = ctx;
+export function eventsApi<D>(host: EventsHost<D>) {
+  const { db } = host;
 
   return {
     /**
@@ -56,12 +83,11 @@ export function eventsApi(ctx: HubContext) {
      * const { event, deliveries } = await hub.events.get(id);
      * ```
      */
-    async get(id: string): Promise<{ event: HubEvent; deliveries: DeliveryWithAttempts[] }> {
+    async get(id: string): Promise<{ event: HubEvent; deliveries: D[] }> {
       if (!UUID.test(id)) throw notFound('event', id);
       const row = await eventStore.getEvent(db, id);
       if (!row) throw notFound('event', id);
-      const deliveries = await deliveryStore.listDeliveries(db, { eventId: id, limit: 500 });
-      return { event: toEvent(row), deliveries: await withAttempts(db, deliveries.reverse()) };
+      return { event: toEvent(row), deliveries: await host.deliveriesOf(id) };
     },
   };
 }

@@ -1,0 +1,30 @@
+/** What `createHub()` takes (the shapes it returns are the concepts' API views). */
+import type { Connector, VendorHttp } from '@switchyard/core';
+import type pino from 'pino';
+import type { Registry } from 'prom-client';
+import type { AfterNormalize, GateResponder, MarkEchoes } from '../host/hooks.ts';
+import type { PipelineOptions } from './shared.ts';
+
+export interface HubConfig {
+  /** Postgres URL. The hub creates schemas `switchyard` and `switchyard_queue` in it. */
+  databaseUrl: string;
+  /** Every connector the hub can run (instances refer to them by `name`). */
+  // biome-ignore lint/suspicious/noExplicitAny: each connector has its own Config type; the hub hands it the stored settings.
+  connectors: readonly Connector<any>[];
+  /** Key material for secrets at rest (≥ 16 characters; derive it from the config file's secret). */
+  secretKey: string;
+  logger?: pino.Logger;
+  /** Where the gate machinery plugs in (synchronous approvals); optional. */
+  gateResponder?: GateResponder;
+  /** Called after a notification's events are stored (the gate machinery matches bookings to requests). */
+  afterNormalize?: AfterNormalize;
+  /** Called with a notification's event drafts before they are validated and stored (the commands subsystem marks echoes with `data.causedBy`). */
+  markEchoes?: MarkEchoes;
+  /** The HTTP client lent to connectors; default `createVendorHttp()` (tests inject fakes). */
+  vendorHttp?: VendorHttp;
+  /** Connection pool size. Default 10. */
+  poolSize?: number;
+  /** Where the hub's subsystems register their metrics (`hub.host.metrics`); default a registry of its own. */
+  metrics?: Registry;
+  options?: PipelineOptions;
+}
