@@ -3,6 +3,6 @@ export { instanceInput, resolveInstance } from './instances.ts';
 export { formatProblem, type LoadOptions, loadConfig, parseConfig, suggest } from './load.ts';
 export { buildConfigSchema, CONFIG_SCHEMA_ID, DEFAULT_RETRY_SCHEDULE } from './schema.ts';
 export { hasReference, resolveReferences, type SecretReference } from './secrets.ts';
-export { resolveSubscription, subscriptionInput } from './subscriptions.ts';
+export { resolveSubscription } from './subscriptions.ts';
 export type * from './types.ts';
 export { configDurationMs, configSizeBytes } from './units.ts';

@@ -63,16 +63,7 @@ export function resolveInstance(item: unknown, connector: Connector): ResolvedIn
  * ```
  */
 export function instanceInput(instance: ResolvedInstance): InstanceInput {
-  const input: InstanceInput = {
-    id: instance.id,
-    connector: instance.connector.name,
-    mode: instance.mode,
-    settings: instance.settings as JsonObject,
-    managedBy: 'file',
-  };
-  if (instance.pull) input.pull = { intervalMs: instance.pull.intervalMs };
-  if (instance.gate) input.gate = { deadlineMs: instance.gate.deadlineMs, default: instance.gate.default };
-  return input;
+  return { ...instance, connector: instance.connector.name, managedBy: 'file' };
 }
 
 /** The input fields the file writes under other names, as durations. */

@@ -458,7 +458,7 @@ describe('loadConfig: a valid file', () => {
     expect(pully).toMatchObject({ mode: 'pull', pull: { intervalMs: 30_000 } });
     expect(config.subscriptions[0]).toMatchObject({
       kind: 'webhook',
-      events: ['appointment.*'],
+      eventTypes: ['appointment.*'],
       retryScheduleMs: [0, 90_000],
       timeoutMs: 15_000,
       contentType: 'application/cloudevents+json',
@@ -467,7 +467,7 @@ describe('loadConfig: a valid file', () => {
     });
     expect(config.subscriptions[1]).toMatchObject({
       kind: 'pull',
-      events: ['*'],
+      eventTypes: ['*'],
       retryScheduleMs: [0, 5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
     });
     expect(config.retention).toEqual({

@@ -24,7 +24,7 @@ import {
 } from './positions.ts';
 import { buildConfigSchema, CONFIG_DEFAULTS } from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
-import { resolveSubscription, SUBSCRIPTION_FILE_PATHS, subscriptionInput } from './subscriptions.ts';
+import { resolveSubscription, SUBSCRIPTION_FILE_PATHS } from './subscriptions.ts';
 import type {
   ConfigProblem,
   LoadResult,
@@ -485,7 +485,7 @@ function checkConvertedInputs(
   });
   list(data.subscriptions).forEach((item, i) => {
     if (!isJsonObject(item) || !clean('subscriptions', i)) return;
-    const { managedBy: _, ...input } = subscriptionInput(resolveSubscription(item));
+    const { managedBy: _, ...input } = resolveSubscription(item);
     const errors = subscriptionInputErrors('create', input);
     // The hub's rules on the whole subscription (FHIR formats), once its fields are each valid.
     check(

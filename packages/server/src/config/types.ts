@@ -4,44 +4,37 @@
  * (generated from the schema, in `generated/config.ts`).
  */
 import type { Connector } from '@switchyard/core';
-import type { Subscription } from '../subscriptions/generated/input.ts';
+import type { InstanceCreate } from '../instances/generated/input.ts';
+import type { InstanceInput } from '../instances/input.ts';
+import type { SubscriptionInput } from '../subscriptions/api.ts';
+import type { SubscriptionCreate } from '../subscriptions/generated/input.ts';
 import type { TracesFileSettings } from '../telemetry/settings.ts';
 
-export type InstanceMode = 'push' | 'pull' | 'both';
+export type InstanceMode = NonNullable<InstanceCreate['mode']>;
 
-export interface ResolvedInstance {
-  id: string;
+/**
+ * An instance of the file, resolved: the hub's one instance input (instances/schema.ts, its
+ * generated types) with the connector itself in place of its name and the file's defaults applied.
+ * Derived from the input, so a field added to the schema needs no edit here.
+ */
+export type ResolvedInstance = Omit<InstanceInput, 'connector' | 'mode' | 'pull' | 'gate' | 'managedBy'> & {
   connector: Connector;
   mode: InstanceMode;
-  /** The connector's settings, secrets resolved, connector schema defaults applied. */
-  settings: Record<string, unknown>;
   /** Set when mode is pull or both. */
-  pull?: { intervalMs: number };
+  pull?: Required<NonNullable<InstanceCreate['pull']>>;
   /** Set when the connector has approval gates. */
-  gate?: { deadlineMs: number; default: 'approve' | 'refuse' };
-}
+  gate?: Required<NonNullable<InstanceCreate['gate']>>;
+};
 
-export interface ResolvedSubscription {
-  id: string;
-  kind: 'webhook' | 'pull';
-  /** Webhook only. */
-  url?: string;
-  events: string[];
-  /** Instance ids; undefined means every instance. */
-  sources?: string[];
-  /** Signing secrets from the file (resolved); undefined: the hub generates and stores one. */
-  secrets?: string[];
-  contentType: 'application/cloudevents+json' | 'application/json';
-  /** The delivery body format (webhooks only). */
-  format: Subscription['format'];
-  retryScheduleMs: number[];
-  timeoutMs: number;
-  rateLimit?: { perSecond: number };
-  ordering: 'hold' | 'release';
-  approver?: { events: string[]; sources?: string[] };
-  allowPrivateAddresses: boolean;
-  disableAfterConsecutiveDead: number;
-}
+/**
+ * A subscription of the file, resolved: the hub's one subscription input (subscriptions/schema.ts,
+ * its generated types), managed by the file, every field present with the file's defaults applied
+ * except `url` (webhooks only) and `secrets` (absent when the file gives none: the hub generates
+ * one once and an update keeps it). It is what `applyConfig` hands the hub. Derived from the
+ * input: a field added to the schema is a field here, and `resolveSubscription` does not typecheck
+ * until it reads it from the file entry.
+ */
+export type ResolvedSubscription = SubscriptionInput & Required<Omit<SubscriptionCreate, 'url' | 'secrets'>>;
 
 export type ResolvedDatabase =
   | { kind: 'url'; url: string; from: 'file' | 'env' }

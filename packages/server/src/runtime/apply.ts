@@ -5,7 +5,6 @@
 import { isSwitchyardError } from '@switchyard/core';
 import type pino from 'pino';
 import { instanceInput } from '../config/instances.ts';
-import { subscriptionInput } from '../config/subscriptions.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import type { Hub } from '../pipeline/hub.ts';
 
@@ -69,9 +68,8 @@ export async function applyFileConfig(
 
   const existingSubscriptions = new Map((await hub.subscriptions.list()).map((s) => [s.id, s]));
   for (const subscription of config.subscriptions) {
-    const input = subscriptionInput(subscription);
     // The same fields as a change (the id names the row; an update's input has none).
-    const { id: _, ...change } = input;
+    const { id: _, ...change } = subscription;
     const before = existingSubscriptions.get(subscription.id);
     if (before?.managedBy === 'api') {
       logger.warn(
@@ -85,7 +83,7 @@ export async function applyFileConfig(
       continue;
     }
     try {
-      const { secret } = await hub.subscriptions.create(input);
+      const { secret } = await hub.subscriptions.create(subscription);
       result.subscriptions.created.push(subscription.id);
       if (secret !== undefined) {
         // The generated secret is never printed: the operator sets one in the file or rotates it through the API.
