@@ -2,7 +2,7 @@
  * The SQL of the `events` table, one named function each (pg-boss's "plans" style): storing
  * (`commitNormalized`, the normalize commit, which writes the events and finishes their messages in
  * one statement), the fan-out that every statement storing events ends with (`fanOutStoredEvents`,
- * also used by pipeline/emit.ts), reads and listing, the pull feed's page, the sequence, the purge,
+ * also used by emit.ts), reads and listing, the pull feed's page, the sequence, the purge,
  * and the SQL form of the subscription filter (`typeMatchesAny`, `matches`).
  *
  * Why the fan-out is here and not in deliveries/store.ts although it inserts deliveries: it is part
@@ -221,7 +221,7 @@ export async function commitNormalized(
  * `hasFhirMeaning` of fhir/subscription.ts, computed when it is stored): one delivery per matching webhook subscription (`held`
  * behind a dead, unreplayed delivery of the same subject when the subscription holds), then one
  * NOTIFY to the deliver workers when anything was fanned. Defines `fanned` and `woken`; one
- * definition for the normalize commit and for hub-made events (pipeline/emit.ts).
+ * definition for the normalize commit and for hub-made events (emit.ts).
  *
  * - A FHIR subscription (`format` other than `cloudevents`) matches only events with a FHIR meaning.
  * - A `fhir-r4-notification` subscription's deliveries are numbered from its own counter

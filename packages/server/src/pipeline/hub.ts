@@ -9,6 +9,7 @@ import { credentialHeaderNames } from '../delivery/redact.ts';
 import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
 import { createVendorHttp } from '../delivery/vendor-http.ts';
 import { eventsApi } from '../events/api.ts';
+import { storeHubEvents } from '../events/emit.ts';
 import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HubHost } from '../host/host.ts';
 import { HubListener } from '../host/listener.ts';
@@ -21,7 +22,6 @@ import { CHANNEL_DELIVER, CHANNEL_NORMALIZE, CHANNEL_PULL } from '../storage/que
 import { requireSubscription, subscriptionsApi } from '../subscriptions/api.ts';
 import { feedApi } from '../subscriptions/feed.ts';
 import { type AttemptResult, activeSecrets, attemptResult, Deliverer, postSigned } from './deliver.ts';
-import { storeHubEvents } from './emit.ts';
 import type { HubConfig } from './hub-config.ts';
 import { eventIdFor } from './ids.ts';
 import {

@@ -7,9 +7,9 @@
 import { type EventEnvelope, SwitchyardError, validateEvent } from '@switchyard/core';
 import { sql } from 'kysely';
 import { projectStoredEvents } from '../entities/current.ts';
-import { fanOutStoredEvents } from '../events/store.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
 import type { Executor } from '../storage/db.ts';
+import { fanOutStoredEvents } from './store.ts';
 
 /**
  * Validates, stores and fans out hub-made events in one statement; an event id already stored is
