@@ -73,10 +73,12 @@ const SERVER_FOLDER_MAY_IMPORT: Record<string, readonly string[]> = {
   gates: ['admin', 'delivery', 'host', 'logging', 'pipeline', 'storage', 'subscriptions', 'telemetry'],
   commands: ['admin', 'config', 'delivery', 'host', 'http', 'logging', 'pipeline', 'storage', 'telemetry'],
   http: [
+    'admin',
     'config',
     'deliveries',
     'delivery',
     'entities',
+    'events',
     'fhir',
     'inbound',
     'instances',

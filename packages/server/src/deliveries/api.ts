@@ -299,3 +299,6 @@ export function deliveriesApi(host: DeliveriesHost) {
     },
   };
 }
+
+/** The `hub.deliveries` section, as the deliveries' routes take it. */
+export type DeliveriesApi = ReturnType<typeof deliveriesApi>;

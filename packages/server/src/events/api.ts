@@ -91,3 +91,6 @@ export function eventsApi<D>(host: EventsHost<D>) {
     },
   };
 }
+
+/** The `hub.events` section (its deliveries typed `D`), as the events routes take it. */
+export type EventsApi<D> = ReturnType<typeof eventsApi<D>>;

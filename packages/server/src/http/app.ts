@@ -2,8 +2,14 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes } from '../config/units.ts';
+import { deliveryRoutes, deliveryWithAttempts } from '../deliveries/routes.ts';
+import { eventRoutes } from '../events/routes.ts';
 import { createFhirReader } from '../fhir/read.ts';
+import { inboundRoutes } from '../inbound/routes.ts';
+import { instanceRoutes } from '../instances/routes.ts';
 import type { Hub } from '../pipeline/hub.ts';
+import { feedRoutes } from '../subscriptions/feed-routes.ts';
+import { subscriptionRoutes } from '../subscriptions/routes.ts';
 import { traceRequests } from '../telemetry/fastify.ts';
 import type { RouteDeps } from './deps.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
@@ -11,17 +17,11 @@ import { adminAuth } from './plugins/admin-auth.ts';
 import { installProblemHandling } from './plugins/problem.ts';
 import { installRequestLog, requestLogOptions } from './plugins/request-log.ts';
 import { RouteTable } from './route-table.ts';
-import { deliveryRoutes } from './routes/deliveries.ts';
-import { eventRoutes } from './routes/events.ts';
-import { feedRoutes } from './routes/feed.ts';
 import { FHIR_PREFIX, fhirHost, fhirRoutes, fhirTokenRoutes } from './routes/fhir.ts';
 import { healthRoutes } from './routes/health.ts';
 import { hookRoutes } from './routes/hooks.ts';
-import { inboundRoutes } from './routes/inbound.ts';
-import { instanceRoutes } from './routes/instances.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { openApiRoutes } from './routes/openapi.ts';
-import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { type InstallAuthRateLimitOptions, installAuthRateLimit } from './security/auth-rate-limit.ts';
 import { problemFrameworkErrors } from './security/framework-errors.ts';
 import { installRequestLimits } from './security/request-limits.ts';
@@ -161,12 +161,54 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     v1.addHook('preValidation', async (request) => {
       if (request.body === undefined && request.routeOptions.schema?.body) request.body = {};
     });
-    await v1.register(plugin('switchyard-instances', instanceRoutes), deps);
-    await v1.register(plugin('switchyard-subscriptions', subscriptionRoutes), deps);
-    await v1.register(plugin('switchyard-feed', feedRoutes), deps);
-    await v1.register(plugin('switchyard-events', eventRoutes), deps);
-    await v1.register(plugin('switchyard-deliveries', deliveryRoutes), deps);
-    await v1.register(plugin('switchyard-inbound', inboundRoutes), deps);
+    // The concepts' routes live in their folders and take their concept's API, not the hub; the
+    // event detail embeds the deliveries' schema, which the events concept cannot import (it sits
+    // below deliveries), so it is handed over here.
+    await v1.register(
+      plugin('switchyard-instances', (scope, { hub }) =>
+        instanceRoutes(scope, {
+          instances: hub.instances,
+          loadInstance: (id) => hub.host.loadInstance(id, true),
+        }),
+      ),
+      deps,
+    );
+    await v1.register(
+      plugin('switchyard-subscriptions', (scope, { hub }) =>
+        subscriptionRoutes(scope, {
+          subscriptions: hub.subscriptions,
+          deliveries: hub.deliveries,
+          sendTestEvent: (id, type) => hub.sendTestEvent(id, type),
+        }),
+      ),
+      deps,
+    );
+    await v1.register(
+      plugin('switchyard-feed', (scope, { hub }) =>
+        feedRoutes(scope, {
+          feed: hub.feed,
+          db: hub.host.db,
+          signingSecrets: (row) => hub.host.signingSecrets(row),
+        }),
+      ),
+      deps,
+    );
+    await v1.register(
+      plugin('switchyard-events', (scope, { hub }) =>
+        eventRoutes(scope, { events: hub.events, deliveryWithAttempts }),
+      ),
+      deps,
+    );
+    await v1.register(
+      plugin('switchyard-deliveries', (scope, { hub }) =>
+        deliveryRoutes(scope, { deliveries: hub.deliveries }),
+      ),
+      deps,
+    );
+    await v1.register(
+      plugin('switchyard-inbound', (scope, { hub }) => inboundRoutes(scope, { inbound: hub.inbound })),
+      deps,
+    );
     await v1.register((scope) => fhirTokenRoutes(scope, { ...deps, reader }));
     await v1.register(
       (instance, opts: RouteDeps & { routes: RouteTable; publicUrl?: string }) =>

@@ -1,17 +1,9 @@
-import { type ErrorCode, errorCodes, isSwitchyardError, SwitchyardError } from '@switchyard/core';
+import { errorCodes, isSwitchyardError } from '@switchyard/core';
+import { HttpError, type HttpErrorCode, type ValidationIssue } from '../admin/http.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../storage/unavailable.ts';
 
-/** The codes of the HTTP area (`SY_HTTP_*`). */
-export type HttpErrorCode = Extract<ErrorCode, `SY_HTTP_${string}`>;
-
-/** One schema violation in a `SY_HTTP_VALIDATION` problem. */
-export interface ValidationIssue {
-  /** Which part of the request: `body`, `querystring`, `params` or `headers`. */
-  in: string;
-  /** JSON Pointer to the offending value inside that part (`''` for the part itself). */
-  pointer: string;
-  message: string;
-}
+// HttpError is raised by the concepts' routes too, so it lives below them (admin/http.ts).
+export { HttpError, type HttpErrorCode, type ValidationIssue };
 
 /**
  * An RFC 9457 problem document as every Switchyard HTTP error answer carries it
@@ -32,34 +24,6 @@ export interface ProblemDocument {
 
 /** Base of the `type` URIs: one per code, documented in docs/errors.md. */
 export const PROBLEM_TYPE_BASE = 'https://switchyard.dev/problems/';
-
-/**
- * An error raised by the HTTP layer itself (authentication, routing, validation).
- *
- * @example
- * ```ts
- * throw new HttpError('SY_HTTP_UNAUTHORIZED', 'missing bearer token');
- * ```
- */
-export class HttpError extends SwitchyardError {
-  /** Extra headers for the answer, e.g. `WWW-Authenticate` or `Allow`. */
-  readonly headers: Record<string, string>;
-  readonly issues: ValidationIssue[] | undefined;
-
-  constructor(
-    code: HttpErrorCode,
-    message: string,
-    options?: {
-      headers?: Record<string, string>;
-      issues?: ValidationIssue[];
-      details?: Record<string, unknown>;
-    },
-  ) {
-    super(code, message, options?.details ? { details: options.details } : undefined);
-    this.headers = options?.headers ?? {};
-    this.issues = options?.issues;
-  }
-}
 
 /**
  * Builds a problem document for a registered code.

@@ -155,3 +155,6 @@ export function inboundApi(host: InboundHost) {
     },
   };
 }
+
+/** The `hub.inbound` section, as the inbound routes take it. */
+export type InboundApi = ReturnType<typeof inboundApi>;

@@ -222,3 +222,6 @@ export function instancesApi(host: InstancesHost) {
     },
   };
 }
+
+/** The `hub.instances` section, as the instances' routes take it. */
+export type InstancesApi = ReturnType<typeof instancesApi>;

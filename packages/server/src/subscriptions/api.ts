@@ -337,3 +337,6 @@ export function subscriptionsApi(host: SubscriptionsHost) {
     },
   };
 }
+
+/** The `hub.subscriptions` section, as the subscriptions' routes take it. */
+export type SubscriptionsApi = ReturnType<typeof subscriptionsApi>;

@@ -61,3 +61,6 @@ export function feedApi(host: FeedHost) {
     },
   };
 }
+
+/** The `hub.feed` section, as the feed routes take it. */
+export type FeedApi = ReturnType<typeof feedApi>;

@@ -5,6 +5,7 @@
  */
 import { SwitchyardError } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
+import { event } from '../events/routes.ts';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
 import * as s from '../http/schemas.ts';
 import type { Hub } from '../pipeline/hub.ts';
@@ -167,7 +168,7 @@ export async function dashboardApiRoutes(
         },
         response: {
           200: object({
-            items: { type: 'array', items: s.event },
+            items: { type: 'array', items: event },
             nextCursor: nstr,
             subjects: { type: 'array', items: { type: 'string' } },
           }),

@@ -1,22 +1,10 @@
 import { timingSafeEqualString } from '@switchyard/core';
-import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import { HttpError } from '../errors.ts';
+import type { onRequestAsyncHookHandler } from 'fastify';
+import { bearerToken, unauthorized } from '../../admin/http.ts';
 import { checkUiSession } from './session.ts';
 
-const CHALLENGE = { 'www-authenticate': 'Bearer realm="switchyard"' };
-
-/** The token of an `Authorization: Bearer <token>` header, if there is one. */
-export function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return undefined;
-  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
-  return match?.[1];
-}
-
-/** The 401 every refused credential gets (the same whatever was wrong, so nothing is revealed). */
-export function unauthorized(detail = 'a valid bearer token is required'): HttpError {
-  return new HttpError('SY_HTTP_UNAUTHORIZED', detail, { headers: CHALLENGE });
-}
+// The kit every admin route shares lives below the concepts and http/ (admin/http.ts).
+export { bearerToken, unauthorized };
 
 /**
  * An `onRequest` hook that admits admin routes only with `Authorization: Bearer <adminToken>`

@@ -1,13 +1,52 @@
+/**
+ * The connector instances' HTTP face under `/v1/instances` (thin: the `hub.instances` API, plus
+ * the rules of an API call: `[redacted]` keeps a stored secret, a file-managed instance is changed
+ * in the file) and the JSON Schema of an instance's health.
+ */
 import type { JsonObject, JsonValue } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
-import { REDACTED } from '../../delivery/redact.ts';
-import type { InstanceInput } from '../../instances/input.ts';
-import { instanceCreateSchema, instanceReplaceSchema, instanceSchema } from '../../instances/schema.ts';
-import type { Hub } from '../../pipeline/hub.ts';
-import type { RouteDeps } from '../deps.ts';
-import { HttpError } from '../errors.ts';
-import * as s from '../schemas.ts';
+import { HttpError } from '../admin/http.ts';
+import { idParams, int, listOf, nullableDateTime, nullableStr, object, str } from '../admin/schemas.ts';
+import { REDACTED } from '../delivery/redact.ts';
+import type { InstancesApi } from './api.ts';
+import type { InstanceInput } from './input.ts';
+import { instanceCreateSchema, instanceReplaceSchema, instanceSchema } from './schema.ts';
+
+/** An instance's health as the API shows it (the `InstanceHealth` view). */
+export const instanceHealth = object({
+  id: str,
+  lastMessageAt: nullableDateTime,
+  lastError: nullableStr,
+  lastErrorAt: nullableDateTime,
+  pull: {
+    anyOf: [
+      { type: 'null' },
+      object({
+        cursor: nullableStr,
+        nextAt: nullableDateTime,
+        lastSuccessAt: nullableDateTime,
+        consecutiveFailures: int,
+        lagMs: { type: ['number', 'null'] },
+      }),
+    ],
+  },
+  reconcile: {
+    description:
+      'Push mode’s scheduled catch-up call to the vendor (Docplanner POST /notifications/release); null when the instance does not push or its connector has none.',
+    anyOf: [
+      { type: 'null' },
+      object({
+        nextAt: nullableDateTime,
+        lastRunAt: nullableDateTime,
+        lastSuccessAt: nullableDateTime,
+        lastResult: nullableStr,
+        lastError: nullableStr,
+      }),
+    ],
+  },
+  inbound: object({ received: int, failed: int, lastDay: object({ received: int, failed: int }) }),
+});
 
 const tags = ['instances'];
 
@@ -29,9 +68,9 @@ function isObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-async function existing(hub: Hub, id: string) {
+async function existing(instances: InstancesApi, id: string) {
   try {
-    return await hub.instances.get(id);
+    return await instances.get(id);
   } catch (error) {
     if (error instanceof SwitchyardError && error.code === 'SY_PIPELINE_NOT_FOUND') return undefined;
     throw error;
@@ -48,12 +87,22 @@ function refuseFileManaged(id: string): HttpError {
   );
 }
 
+/** What the instances' routes are given: the concept's API, not the hub. */
+export interface InstanceRoutesDeps {
+  instances: InstancesApi;
+  /**
+   * The instance's stored settings, decrypted and read fresh (not this process's cached copy): a
+   * replacement's `[redacted]` placeholders keep them.
+   */
+  loadInstance(id: string): Promise<{ config: JsonObject } | undefined>;
+}
+
 type Body = Omit<InstanceInput, 'id' | 'managedBy'> & { id?: string };
 
-async function save(hub: Hub, id: string, body: Body) {
-  const stored = await hub.host.loadInstance(id, true).catch(() => undefined);
+async function save({ instances, loadInstance }: InstanceRoutesDeps, id: string, body: Body) {
+  const stored = await loadInstance(id).catch(() => undefined);
   const settings = keepRedacted(body.settings as JsonObject, stored?.config) as JsonObject;
-  return hub.instances.upsert({
+  return instances.upsert({
     id,
     connector: body.connector,
     settings,
@@ -64,12 +113,22 @@ async function save(hub: Hub, id: string, body: Body) {
   });
 }
 
-/** Connector instances: list, get, health, create/replace/delete (API-managed ones), pull now. */
-export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): Promise<void> {
+/**
+ * Connector instances: list, get, health, create/replace/delete (API-managed ones), pull now.
+ *
+ * @example
+ * ```ts
+ * await v1.register((scope) =>
+ *   instanceRoutes(scope, { instances: hub.instances, loadInstance: (id) => hub.host.loadInstance(id, true) }),
+ * );
+ * ```
+ */
+export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesDeps): Promise<void> {
+  const { instances } = deps;
   app.get(
     '/v1/instances',
-    { schema: { tags, summary: 'List connector instances', response: { 200: s.listOf(instanceSchema) } } },
-    async () => ({ items: await hub.instances.list() }),
+    { schema: { tags, summary: 'List connector instances', response: { 200: listOf(instanceSchema) } } },
+    async () => ({ items: await instances.list() }),
   );
 
   app.post<{ Body: Body & { id: string } }>(
@@ -83,14 +142,14 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
       },
     },
     async (request, reply) => {
-      if (await existing(hub, request.body.id)) {
+      if (await existing(instances, request.body.id)) {
         throw new SwitchyardError(
           'SY_PIPELINE_CONFLICT',
           `instance ${JSON.stringify(request.body.id)} exists`,
         );
       }
       reply.code(201);
-      return save(hub, request.body.id, request.body);
+      return save(deps, request.body.id, request.body);
     },
   );
 
@@ -100,11 +159,11 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
       schema: {
         tags,
         summary: 'Get a connector instance (secrets redacted)',
-        params: s.idParams,
+        params: idParams,
         response: { 200: instanceSchema },
       },
     },
-    async (request) => hub.instances.get(request.params.id),
+    async (request) => instances.get(request.params.id),
   );
 
   app.put<{ Params: { id: string }; Body: Body }>(
@@ -113,15 +172,15 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
       schema: {
         tags,
         summary: 'Create or replace an API-managed connector instance',
-        params: s.idParams,
+        params: idParams,
         body: instanceReplaceSchema,
         response: { 200: instanceSchema },
       },
     },
     async (request) => {
-      const before = await existing(hub, request.params.id);
+      const before = await existing(instances, request.params.id);
       if (before?.managedBy === 'file') throw refuseFileManaged(request.params.id);
-      return save(hub, request.params.id, request.body);
+      return save(deps, request.params.id, request.body);
     },
   );
 
@@ -131,14 +190,14 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
       schema: {
         tags,
         summary: 'Delete an API-managed connector instance',
-        params: s.idParams,
+        params: idParams,
         response: { 204: { type: 'null' } },
       },
     },
     async (request, reply) => {
-      const before = await hub.instances.get(request.params.id);
+      const before = await instances.get(request.params.id);
       if (before.managedBy === 'file') throw refuseFileManaged(request.params.id);
-      await hub.instances.remove(request.params.id);
+      await instances.remove(request.params.id);
       return reply.code(204).send();
     },
   );
@@ -149,11 +208,11 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
       schema: {
         tags,
         summary: 'Health of a connector instance',
-        params: s.idParams,
-        response: { 200: s.instanceHealth },
+        params: idParams,
+        response: { 200: instanceHealth },
       },
     },
-    async (request) => hub.instances.health(request.params.id),
+    async (request) => instances.health(request.params.id),
   );
 
   app.post<{ Params: { id: string } }>(
@@ -162,7 +221,7 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
       schema: {
         tags,
         summary: 'Run one vendor pull for the instance now',
-        params: s.idParams,
+        params: idParams,
         response: {
           200: {
             type: 'object',
@@ -177,6 +236,6 @@ export async function instanceRoutes(app: FastifyInstance, { hub }: RouteDeps): 
         },
       },
     },
-    async (request) => hub.instances.pullNow(request.params.id),
+    async (request) => instances.pullNow(request.params.id),
   );
 }

@@ -1,14 +1,27 @@
+/**
+ * The subscriptions' HTTP face under `/v1/subscriptions` (thin: the `hub.subscriptions` API, plus
+ * the rules of an API call: a generated secret shown once, a file-managed subscription changed in
+ * the file) and the JSON Schemas of its answers. The pull feed's routes are `feed-routes.ts`.
+ */
 import type { FastifyInstance } from 'fastify';
-import { generateSecret } from '../../delivery/sign.ts';
-import type { SubscriptionInput, SubscriptionPatch } from '../../subscriptions/api.ts';
-import {
-  subscriptionCreateSchema,
-  subscriptionSchema,
-  subscriptionUpdateSchema,
-} from '../../subscriptions/schema.ts';
-import type { RouteDeps } from '../deps.ts';
-import { HttpError } from '../errors.ts';
-import * as s from '../schemas.ts';
+import { HttpError } from '../admin/http.ts';
+import { idParams, int, listOf, object, str } from '../admin/schemas.ts';
+import type { DeliveriesApi } from '../deliveries/api.ts';
+import { generateSecret } from '../delivery/sign.ts';
+import type { SubscriptionInput, SubscriptionPatch, SubscriptionsApi } from './api.ts';
+import { subscriptionCreateSchema, subscriptionSchema, subscriptionUpdateSchema } from './schema.ts';
+
+/** What a test event's attempt reports (`POST /v1/subscriptions/{id}/test`). */
+export const attemptResult = object(
+  {
+    ok: { type: 'boolean' },
+    statusCode: int,
+    latencyMs: { type: 'number' },
+    responseSnippet: str,
+    error: str,
+  },
+  ['ok', 'latencyMs'],
+);
 
 const tags = ['subscriptions'];
 type IdParams = { Params: { id: string } };
@@ -47,10 +60,39 @@ const replayed = {
 };
 
 /**
+ * What the subscriptions' routes are given: the concept's API, the replays of the deliveries' API
+ * (a subscription's replays are the deliveries concept's, which the subscriptions concept sits
+ * above) and the pipeline's test event.
+ */
+export interface SubscriptionRoutesDeps {
+  subscriptions: SubscriptionsApi;
+  deliveries: Pick<DeliveriesApi, 'replayDead' | 'replaySince'>;
+  /**
+   * Sends a signed test event to a webhook subscription now and reports the attempt (`hub.sendTestEvent`;
+   * its answer is serialized through {@link attemptResult}).
+   */
+  sendTestEvent(subscriptionId: string, type: string): Promise<unknown>;
+}
+
+/**
  * Subscriptions: CRUD, disable/enable, secret rotation, test events and replays. A pull
  * subscription created without secrets gets one generated too: it is the credential of its feed.
+ *
+ * @example
+ * ```ts
+ * await v1.register((scope) =>
+ *   subscriptionRoutes(scope, {
+ *     subscriptions: hub.subscriptions,
+ *     deliveries: hub.deliveries,
+ *     sendTestEvent: (id, type) => sendTestEvent(id, type),
+ *   }),
+ * );
+ * ```
  */
-export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDeps): Promise<void> {
+export async function subscriptionRoutes(
+  app: FastifyInstance,
+  { subscriptions, deliveries, sendTestEvent }: SubscriptionRoutesDeps,
+): Promise<void> {
   app.post<{ Body: SubscriptionInput }>(
     '/v1/subscriptions',
     {
@@ -68,7 +110,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
         generated = generateSecret();
         input.secrets = [generated];
       }
-      const result = await hub.subscriptions.create(input);
+      const result = await subscriptions.create(input);
       reply.code(201);
       return {
         subscription: result.subscription,
@@ -79,8 +121,8 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
 
   app.get(
     '/v1/subscriptions',
-    { schema: { tags, summary: 'List subscriptions', response: { 200: s.listOf(subscriptionSchema) } } },
-    async () => ({ items: await hub.subscriptions.list() }),
+    { schema: { tags, summary: 'List subscriptions', response: { 200: listOf(subscriptionSchema) } } },
+    async () => ({ items: await subscriptions.list() }),
   );
 
   app.get<IdParams>(
@@ -89,11 +131,11 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       schema: {
         tags,
         summary: 'Get a subscription',
-        params: s.idParams,
+        params: idParams,
         response: { 200: subscriptionSchema },
       },
     },
-    async (request) => hub.subscriptions.get(request.params.id),
+    async (request) => subscriptions.get(request.params.id),
   );
 
   app.patch<IdParams & { Body: SubscriptionPatch }>(
@@ -102,15 +144,15 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       schema: {
         tags,
         summary: 'Change a subscription (fields left out stay)',
-        params: s.idParams,
+        params: idParams,
         body: subscriptionUpdateSchema,
         response: { 200: subscriptionSchema },
       },
     },
     async (request) => {
-      const before = await hub.subscriptions.get(request.params.id);
+      const before = await subscriptions.get(request.params.id);
       if (before.managedBy === 'file') throw refuseFileManaged(request.params.id);
-      return hub.subscriptions.update(request.params.id, request.body);
+      return subscriptions.update(request.params.id, request.body);
     },
   );
 
@@ -120,14 +162,14 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       schema: {
         tags,
         summary: 'Delete a subscription and its deliveries',
-        params: s.idParams,
+        params: idParams,
         response: { 204: { type: 'null' } },
       },
     },
     async (request, reply) => {
-      const before = await hub.subscriptions.get(request.params.id);
+      const before = await subscriptions.get(request.params.id);
       if (before.managedBy === 'file') throw refuseFileManaged(request.params.id);
-      await hub.subscriptions.remove(request.params.id);
+      await subscriptions.remove(request.params.id);
       return reply.code(204).send();
     },
   );
@@ -138,7 +180,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       schema: {
         tags,
         summary: 'Stop deliveries to a subscription',
-        params: s.idParams,
+        params: idParams,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -147,7 +189,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
         response: { 200: subscriptionSchema },
       },
     },
-    async (request) => hub.subscriptions.disable(request.params.id, request.body?.reason),
+    async (request) => subscriptions.disable(request.params.id, request.body?.reason),
   );
 
   app.post<IdParams & { Body: { replayMissed?: boolean } | undefined }>(
@@ -156,7 +198,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       schema: {
         tags,
         summary: 'Re-enable a subscription, optionally sending what it missed',
-        params: s.idParams,
+        params: idParams,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -173,7 +215,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       },
     },
     async (request) =>
-      hub.subscriptions.enable(request.params.id, { replayMissed: request.body?.replayMissed === true }),
+      subscriptions.enable(request.params.id, { replayMissed: request.body?.replayMissed === true }),
   );
 
   app.post<IdParams & { Body: { overlapMs?: number } | undefined }>(
@@ -183,7 +225,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
         tags,
         summary:
           'Add a new signing secret; the old ones keep signing for overlapMs (returns the new secret once)',
-        params: s.idParams,
+        params: idParams,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -200,14 +242,14 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       },
     },
     async (request) => {
-      const before = await hub.subscriptions.get(request.params.id);
+      const before = await subscriptions.get(request.params.id);
       if (before.managedBy === 'file' && before.secrets.some((x) => x.fromFile)) {
         throw refuseFileManaged(
           request.params.id,
           'has its signing secrets in the configuration file: rotate there (put the new secret first in secrets, keep the old one until the subscriber has switched, then restart)',
         );
       }
-      return hub.subscriptions.rotateSecret(
+      return subscriptions.rotateSecret(
         request.params.id,
         request.body?.overlapMs !== undefined ? { overlapMs: request.body.overlapMs } : {},
       );
@@ -220,16 +262,16 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       schema: {
         tags,
         summary: 'Send a signed test event now and report the subscriber’s answer (nothing is stored)',
-        params: s.idParams,
+        params: idParams,
         body: {
           type: 'object',
           additionalProperties: false,
           properties: { type: { type: 'string', minLength: 1, maxLength: 200, default: 'switchyard.test' } },
         },
-        response: { 200: s.attemptResult },
+        response: { 200: attemptResult },
       },
     },
-    async (request) => hub.sendTestEvent(request.params.id, request.body?.type ?? 'switchyard.test'),
+    async (request) => sendTestEvent(request.params.id, request.body?.type ?? 'switchyard.test'),
   );
 
   app.post<IdParams>(
@@ -238,11 +280,11 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       schema: {
         tags: ['replay'],
         summary: 'Replay every dead delivery of a subscription',
-        params: s.idParams,
+        params: idParams,
         response: { 200: replayed },
       },
     },
-    async (request) => hub.deliveries.replayDead(request.params.id),
+    async (request) => deliveries.replayDead(request.params.id),
   );
 
   app.post<IdParams & { Body: { since: string } }>(
@@ -251,7 +293,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
       schema: {
         tags: ['replay'],
         summary: 'Send again every matching event stored since a time',
-        params: s.idParams,
+        params: idParams,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -261,6 +303,6 @@ export async function subscriptionRoutes(app: FastifyInstance, { hub }: RouteDep
         response: { 200: replayed },
       },
     },
-    async (request) => hub.deliveries.replaySince(request.params.id, new Date(request.body.since)),
+    async (request) => deliveries.replaySince(request.params.id, new Date(request.body.since)),
   );
 }

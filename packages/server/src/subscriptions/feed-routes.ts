@@ -1,12 +1,27 @@
+/**
+ * The pull feed's HTTP face (`GET /v1/subscriptions/{id}/events`, `POST .../ack`): thin over the
+ * `hub.feed` API, with its own credential, the subscription's secret.
+ */
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Hub } from '../../pipeline/hub.ts';
-import { getSubscription } from '../../subscriptions/store.ts';
-import type { RouteDeps } from '../deps.ts';
-import { bearerToken, unauthorized } from '../plugins/admin-auth.ts';
-import * as s from '../schemas.ts';
+import { bearerToken, unauthorized } from '../admin/http.ts';
+import { cursorParam, idParams, limitParam } from '../admin/schemas.ts';
+import { event } from '../events/routes.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
+import type { FeedApi, FeedHost } from './feed.ts';
+import { getSubscription } from './store.ts';
 
 const tags = ['feed'];
+
+/**
+ * What the feed routes are given: the `hub.feed` API, and for the credential the subscription's
+ * row and its secrets in force (the declared host's `db` and `signingSecrets`).
+ */
+export interface FeedRoutesDeps extends FeedHost {
+  feed: FeedApi;
+  /** The subscription's signing secrets in force now, opened (`HubHost.signingSecrets`). */
+  signingSecrets(subscription: SubscriptionRow): string[];
+}
 
 /**
  * The feed credential: `Authorization: Bearer <secret>` where the secret is one of the
@@ -15,13 +30,13 @@ const tags = ['feed'];
  * wrong secret, so the answer says nothing about which ids exist.
  */
 export async function checkFeedCredential(
-  hub: Hub,
+  { db, signingSecrets }: Omit<FeedRoutesDeps, 'feed'>,
   request: FastifyRequest<{ Params: { id: string } }>,
 ): Promise<void> {
   const presented = bearerToken(request);
   if (!presented) throw unauthorized('the feed needs Authorization: Bearer <subscription secret>');
-  const row = await getSubscription(hub.host.db, request.params.id);
-  const secrets = row ? hub.host.signingSecrets(row) : [];
+  const row = await getSubscription(db, request.params.id);
+  const secrets = row ? signingSecrets(row) : [];
   let match = false;
   for (const secret of secrets) if (timingSafeEqualString(presented, secret)) match = true;
   if (!match) throw unauthorized('the feed needs Authorization: Bearer <subscription secret>');
@@ -30,10 +45,18 @@ export async function checkFeedCredential(
 /**
  * The subscriber pull feed, for systems that cannot expose an endpoint: poll events after a cursor,
  * acknowledge a position. Authenticated by the subscription's own secret, never the admin token.
+ *
+ * @example
+ * ```ts
+ * await v1.register((scope) =>
+ *   feedRoutes(scope, { feed: hub.feed, db: hub.host.db, signingSecrets: (row) => hub.host.signingSecrets(row) }),
+ * );
+ * ```
  */
-export async function feedRoutes(app: FastifyInstance, { hub }: RouteDeps): Promise<void> {
+export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Promise<void> {
+  const { feed } = deps;
   const onRequest = async (request: FastifyRequest) =>
-    checkFeedCredential(hub, request as FastifyRequest<{ Params: { id: string } }>);
+    checkFeedCredential(deps, request as FastifyRequest<{ Params: { id: string } }>);
 
   app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: number } }>(
     '/v1/subscriptions/:id/events',
@@ -44,11 +67,11 @@ export async function feedRoutes(app: FastifyInstance, { hub }: RouteDeps): Prom
         tags,
         summary:
           'Read a pull subscription’s events in order after a cursor (default: the acknowledged position)',
-        params: s.idParams,
+        params: idParams,
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { after: s.cursorParam, limit: s.limitParam },
+          properties: { after: cursorParam, limit: limitParam },
         },
         response: {
           200: {
@@ -56,7 +79,7 @@ export async function feedRoutes(app: FastifyInstance, { hub }: RouteDeps): Prom
             additionalProperties: false,
             required: ['events', 'nextCursor'],
             properties: {
-              events: { type: 'array', items: s.event },
+              events: { type: 'array', items: event },
               nextCursor: {
                 type: 'string',
                 description: 'Acknowledge it, or pass it as `after` to read on.',
@@ -66,7 +89,7 @@ export async function feedRoutes(app: FastifyInstance, { hub }: RouteDeps): Prom
         },
       },
     },
-    async (request) => hub.feed.poll(request.params.id, request.query),
+    async (request) => feed.poll(request.params.id, request.query),
   );
 
   app.post<{ Params: { id: string }; Body: { cursor: string } }>(
@@ -77,12 +100,12 @@ export async function feedRoutes(app: FastifyInstance, { hub }: RouteDeps): Prom
       schema: {
         tags,
         summary: 'Acknowledge a feed position (it never moves back)',
-        params: s.idParams,
+        params: idParams,
         body: {
           type: 'object',
           additionalProperties: false,
           required: ['cursor'],
-          properties: { cursor: s.cursorParam },
+          properties: { cursor: cursorParam },
         },
         response: {
           200: {
@@ -94,6 +117,6 @@ export async function feedRoutes(app: FastifyInstance, { hub }: RouteDeps): Prom
         },
       },
     },
-    async (request) => hub.feed.ack(request.params.id, request.body.cursor),
+    async (request) => feed.ack(request.params.id, request.body.cursor),
   );
 }

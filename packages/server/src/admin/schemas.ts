@@ -1,0 +1,70 @@
+/**
+ * The JSON Schema pieces every admin route's answers are built from: the scalar shapes, a sealed
+ * object, the list and page wrappers, the id and cursor parameters. Each concept's `routes.ts`
+ * builds its answers' schemas from them, and routes declare those so requests are validated and
+ * answers serialized through them: a property not listed (a sealed secret, an internal column) can
+ * never reach a client. The OpenAPI document (`http/routes/openapi.ts`) is generated from the same
+ * objects.
+ */
+
+/** A JSON Schema object. */
+export type Schema = Record<string, unknown>;
+
+export const str = { type: 'string' } as const;
+export const nullableStr = { type: ['string', 'null'] } as const;
+export const dateTime = { type: 'string', format: 'date-time' } as const;
+export const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
+export const int = { type: 'integer' } as const;
+export const nullableInt = { type: ['integer', 'null'] } as const;
+/** Any JSON value. */
+export const anyJson = {} as const;
+
+/**
+ * A sealed object: no property beyond `properties`, `required` all of them unless given.
+ *
+ * @example
+ * ```ts
+ * const cursorAnswer = object({ cursor: str }); // { type: 'object', additionalProperties: false, ... }
+ * ```
+ */
+export function object(
+  properties: Record<string, Schema>,
+  required: string[] = Object.keys(properties),
+): Schema {
+  return { type: 'object', additionalProperties: false, properties, required };
+}
+
+/**
+ * `{ items: [...], nextCursor }` for cursor-paginated lists.
+ *
+ * @example
+ * ```ts
+ * response: { 200: pageOf(delivery) }
+ * ```
+ */
+export function pageOf(item: Schema): Schema {
+  return object({
+    items: { type: 'array', items: item },
+    nextCursor: {
+      ...nullableStr,
+      description: 'Pass as `cursor` for the next page; null when there is no more.',
+    },
+  });
+}
+
+/**
+ * `{ items: [...] }` for short lists without pagination.
+ *
+ * @example
+ * ```ts
+ * response: { 200: listOf(subscriptionSchema) }
+ * ```
+ */
+export function listOf(item: Schema): Schema {
+  return object({ items: { type: 'array', items: item } });
+}
+
+export const idParams = object({ id: { type: 'string', minLength: 1, maxLength: 200 } });
+
+export const cursorParam = { type: 'string', pattern: '^[0-9]+$', maxLength: 20 } as const;
+export const limitParam = { type: 'integer', minimum: 1, maximum: 1000 } as const;
