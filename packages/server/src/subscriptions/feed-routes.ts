@@ -29,7 +29,7 @@ export interface FeedRoutesDeps extends FeedHost {
  * Every secret is compared in constant time, and an unknown subscription gets the same 401 as a
  * wrong secret, so the answer says nothing about which ids exist.
  */
-export async function checkFeedCredential(
+async function checkFeedCredential(
   { db, signingSecrets }: Omit<FeedRoutesDeps, 'feed'>,
   request: FastifyRequest<{ Params: { id: string } }>,
 ): Promise<void> {
