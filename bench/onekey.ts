@@ -5,7 +5,7 @@
  * strictly in order, one message at a time: the one-key figure is the rate of that chain.
  */
 
-import { CHANNEL_NORMALIZE } from '../packages/server/src/storage/queries.ts';
+import { CHANNEL_NORMALIZE } from '../packages/server/src/storage/queues.ts';
 import { pg } from './lib/deps.ts';
 import { FACILITIES, INSTANCE_ID, pushBody } from './lib/docplanner.ts';
 import { closeAgent, pushOnce } from './lib/load.ts';

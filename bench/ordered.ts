@@ -5,7 +5,7 @@
  * and a standard pg-boss queue (no order at all) as the floor. Then one `fetch` of 50 from a
  * pg-boss queue holding a large backlog, `key_strict_fifo` beside standard.
  */
-import { CHANNEL_DELIVER } from '../packages/server/src/storage/queries.ts';
+import { CHANNEL_DELIVER } from '../packages/server/src/storage/queues.ts';
 import { pg } from './lib/deps.ts';
 import { cannon, hookUrl } from './lib/load.ts';
 import { type BenchOptions, type BenchResult, percentile, row, waitUntil } from './lib/result.ts';

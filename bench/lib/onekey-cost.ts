@@ -8,7 +8,7 @@
  * it is how the one-key figures in docs/benchmarks.md were compared before and after a change.
  */
 import { readFileSync } from 'node:fs';
-import { CHANNEL_NORMALIZE } from '../../packages/server/src/storage/queries.ts';
+import { CHANNEL_NORMALIZE } from '../../packages/server/src/storage/queues.ts';
 import { createTestDatabase } from '../../packages/testing/src/index.ts';
 import { startChild } from './child.ts';
 import { pg } from './deps.ts';

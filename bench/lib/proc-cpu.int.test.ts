@@ -12,11 +12,12 @@ const db = useTestDatabase();
 
 describe('stageOf', () => {
   it('charges the hub statements to the stage that sends them', () => {
-    // Statement shapes from packages/server/src/storage/queries.ts.
-    const queries = readFileSync(
-      new URL('../../packages/server/src/storage/queries.ts', import.meta.url),
-      'utf8',
-    );
+    // Statement shapes from the inbound and deliveries stores of packages/server/src.
+    const queries = ['inbound', 'deliveries']
+      .map((concept) =>
+        readFileSync(new URL(`../../packages/server/src/${concept}/store.ts`, import.meta.url), 'utf8'),
+      )
+      .join('\n');
     expect(queries).toContain('insert into switchyard.inbound_messages');
     expect(queries).toContain('switchyard.claimable_inbound_runs(');
     expect(queries).toContain('switchyard.claimable_deliveries(');

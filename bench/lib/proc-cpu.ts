@@ -56,7 +56,7 @@ export type Stage = 'ingest' | 'normalize' | 'deliver' | 'pg-boss' | 'other';
 
 /**
  * The pipeline stage a statement belongs to, by the tables it touches (the hub's statements name
- * them: `storage/queries.ts`). The normalize commit also inserts deliveries (fan-out), so it is
+ * them: the `store.ts` of `inbound/`, `events/`, `deliveries/`). The normalize commit also inserts deliveries (fan-out), so it is
  * recognised by its events insert before deliveries are looked for; a booking's match with an
  * earlier gate request (`gate_requests`) runs after normalizing it (gates' `afterNormalize`).
  */

@@ -32,7 +32,7 @@ export function eventTypesOf(entity: EventTypeInfo['entity']): NormalizedEventTy
 /**
  * True when an event type matches one subscription filter pattern: the exact type, a family
  * (`entity.*`, matched on the type's prefix) or `*`. The one in-memory form of the rule; the hub's
- * SQL form is `typeMatchesAny` (server storage/queries.ts).
+ * SQL form is `typeMatchesAny` (server events/store.ts).
  *
  * @example
  * ```ts

@@ -2,7 +2,7 @@
  * What the FHIR read side needs from the process it runs in. It is built on this interface only
  * (never on the hub's internals or other server folders, so the pipeline may import the mapping
  * without an import cycle): `http/routes/fhir.ts` assembles it from the current-state projection
- * (storage/current.ts), the read-token store and the hub's subscription filter rule; a test may
+ * (entities/current.ts), the read-token store and the hub's subscription filter rule; a test may
  * assemble it from anything that fits.
  */
 import type { EventEnvelope } from '@switchyard/core';

@@ -20,8 +20,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { type E2e, startE2e } from '../e2e/connectors/harness.test-support.ts';
+import { getCurrentEntity } from '../entities/current.ts';
 import { storeHubEvents } from '../pipeline/emit.ts';
-import { getCurrentEntity } from '../storage/current.ts';
 import { SEARCH_PARAMETERS } from './search.ts';
 import {
   jsonSchemaErrors,

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
 import type { HubHost } from '../host/host.ts';
-import type { SubscriptionRow } from '../storage/queries.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import { withSpan } from '../telemetry/tracing.ts';
 import type { GateMetrics } from './metrics.ts';
 import { type ApproverAnswer, readAnswer } from './protocol.ts';

@@ -17,7 +17,7 @@ import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { eventIdFor } from '../pipeline/ids.ts';
 import { newId } from '../storage/db.ts';
-import type { SubscriptionRow } from '../storage/queries.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import { setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { type ApproverCall, type Approvers, answerRow } from './approvers.ts';
 import type { GateMetrics } from './metrics.ts';

@@ -6,7 +6,7 @@
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
 import type { Executor } from '../storage/db.ts';
-import type { SubscriptionRow } from '../storage/queries.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
 /** Channel a decision is announced on (payload: the request id and the decision, as JSON). */
 export const CHANNEL_GATE_DECIDED = 'switchyard_gate_decided';

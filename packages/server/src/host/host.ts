@@ -24,7 +24,8 @@ import type { PgBoss } from 'pg-boss';
 import type pino from 'pino';
 import type { Registry } from 'prom-client';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
-import type { InstanceRow, SubscriptionRow } from '../storage/queries.ts';
+import type { InstanceRow } from '../instances/store.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import type { HubListener } from './listener.ts';
 
 /** A connector instance as subsystems see it: its row, its connector and its config, secrets opened. */

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Hub } from '../pipeline/hub.ts';
-import { queueDepths } from '../storage/queries.ts';
+import { queueDepths } from '../storage/queues.ts';
 import { countAttemptsSince, deliveryCounts, maxAttemptId, pullLags } from './hub-stats.ts';
 
 /**

@@ -9,7 +9,7 @@ import type { Kysely } from 'kysely';
 import { invalid, notFound } from '../admin/errors.ts';
 import { redactConfig } from '../delivery/redact.ts';
 import type { SecretCipher } from '../delivery/secret-box.ts';
-import * as q from '../storage/queries.ts';
+import * as inboundStore from '../inbound/store.ts';
 import type { Instance } from './generated/input.ts';
 import { checkInstanceInput, type InstanceInput } from './input.ts';
 import { checkedSettings } from './settings.ts';
@@ -73,7 +73,7 @@ export interface InstancesHost {
   /** The instance's decrypted settings (health asks whether push reconciliation is on). */
   loadInstance(id: string): Promise<{ config: JsonObject } | undefined>;
   /** Runs one pull turn for the instance now: what the poller does on its schedule. */
-  pullInstance(row: q.InstanceRow): Promise<{ stored: number; duplicates: number; error?: string }>;
+  pullInstance(row: store.InstanceRow): Promise<{ stored: number; duplicates: number; error?: string }>;
 }
 
 /** The `hub.instances` section: connector instances and their pull turns. */
@@ -90,7 +90,7 @@ export function instancesApi(host: InstancesHost) {
     return c;
   }
 
-  function instanceView(row: q.InstanceRow): Instance {
+  function instanceView(row: store.InstanceRow): Instance {
     const connector = connectors.get(row.connector);
     const settings = JSON.parse(cipher.open(row.settings_sealed, `instance:${row.id}`)) as JsonObject;
     return {
@@ -172,7 +172,7 @@ export function instancesApi(host: InstancesHost) {
     async health(id: string): Promise<InstanceHealth> {
       const row = await store.getInstance(db, id);
       if (!row) throw notFound('instance', id);
-      const counts = await q.countInbound(db, id);
+      const counts = await inboundStore.countInbound(db, id);
       // Reconciliation shows where it applies: a push instance whose connector has one and whose
       // settings turn it on (Docplanner: API credentials, releaseIntervalMinutes not 0).
       const reconcile = row.mode === 'push' ? connectors.get(row.connector)?.reconcile : undefined;

@@ -1,13 +1,36 @@
 /**
  * The SQL of the `connector_instances` table, one named function each (pg-boss's "plans" style):
  * the admin API's writes and reads, and the poller's pull and reconcile turns. Functions take an
- * {@link Executor} so callers decide the transaction. The row type is `InstanceRow` in
- * storage/queries.ts, with the other rows.
+ * {@link Executor} so callers decide the transaction.
  */
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
 import { type Executor, first, json, rows } from '../storage/db.ts';
-import type { InstanceRow } from '../storage/queries.ts';
+
+export interface InstanceRow {
+  id: string;
+  connector: string;
+  mode: 'push' | 'pull' | 'both';
+  settings_sealed: string;
+  pull_interval_ms: number | null;
+  gate: JsonValue | null;
+  managed_by: 'file' | 'api';
+  created_at: Date;
+  updated_at: Date;
+  last_message_at: Date | null;
+  last_error: string | null;
+  last_error_at: Date | null;
+  pull_cursor: string | null;
+  pull_next_at: Date | null;
+  pull_last_success_at: Date | null;
+  pull_consecutive_failures: number;
+  pull_lag_ms: string | null;
+  reconcile_next_at: Date | null;
+  reconcile_last_run_at: Date | null;
+  reconcile_last_success_at: Date | null;
+  reconcile_last_result: string | null;
+  reconcile_last_error: string | null;
+}
 
 export async function upsertInstance(
   db: Executor,

@@ -1,9 +1,12 @@
 import type { EventEnvelope } from '@switchyard/core';
+import * as deliveryStore from '../deliveries/store.ts';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
 import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
 import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
+import type * as eventStore from '../events/store.ts';
 import { FHIR_CONTENT_TYPE, type FhirDelivery, renderFhirDelivery } from '../fhir/render.ts';
-import * as q from '../storage/queries.ts';
+import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import * as subscriptionStore from '../subscriptions/store.ts';
 import { SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
@@ -13,7 +16,7 @@ import type { Runtime } from './shared.ts';
 import type { TickResult } from './worker-loop.ts';
 
 /** The body a CloudEvents subscriber receives: the stored envelope plus its feed position. */
-export function deliveryBody(event: q.EventRow): string {
+export function deliveryBody(event: eventStore.EventRow): string {
   return JSON.stringify({ ...event.envelope, sequence: event.sequence });
 }
 
@@ -22,7 +25,7 @@ export function deliveryBody(event: q.EventRow): string {
  * fhir/render.ts (built now, from the stored event: see docs/fhir.md, "Delivery formats").
  */
 function renderDelivery(
-  work: q.DeliveryWork & { event: q.EventRow },
+  work: deliveryStore.DeliveryWork & { event: eventStore.EventRow },
 ): { kind: 'body'; body: string; contentType: string } | Exclude<FhirDelivery, { kind: 'body' }> {
   const { delivery: d, subscription: sub, event } = work;
   if (sub.format === 'cloudevents') {
@@ -65,7 +68,7 @@ function openCached(rt: Runtime, sealed: string, context: string): string {
 }
 
 /** Signing secrets in force now, newest first (old and new both sign during a rotation overlap). */
-export function activeSecrets(rt: Runtime, sub: q.SubscriptionRow, now = Date.now()): string[] {
+export function activeSecrets(rt: Runtime, sub: SubscriptionRow, now = Date.now()): string[] {
   return [...sub.secrets]
     .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now)
     .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))
@@ -80,7 +83,7 @@ export function activeSecrets(rt: Runtime, sub: q.SubscriptionRow, now = Date.no
  */
 export function postSigned(
   rt: Runtime,
-  sub: q.SubscriptionRow,
+  sub: SubscriptionRow,
   eventId: string,
   body: string,
   contentType: string = sub.content_type,
@@ -100,7 +103,7 @@ export function postSigned(
 }
 
 /** The subscription's delivery rate limit in requests per second, when it has one. */
-export function ratePerSecond(sub: q.SubscriptionRow): number | undefined {
+export function ratePerSecond(sub: SubscriptionRow): number | undefined {
   const limit = sub.rate_limit;
   if (limit === null || typeof limit !== 'object' || Array.isArray(limit)) return undefined;
   const perSecond = Number(limit.perSecond);
@@ -108,13 +111,13 @@ export function ratePerSecond(sub: q.SubscriptionRow): number | undefined {
 }
 
 /** The retry schedule of a subscription: ms to wait before each attempt (its length = max attempts). */
-export function scheduleOf(rt: Runtime, sub: q.SubscriptionRow): number[] {
+export function scheduleOf(rt: Runtime, sub: SubscriptionRow): number[] {
   return sub.retry_schedule_ms && sub.retry_schedule_ms.length > 0
     ? sub.retry_schedule_ms
     : rt.options.retryScheduleMs;
 }
 
-type BatchedAttempt = Parameters<typeof q.finishDeliveries>[1][number];
+type BatchedAttempt = Parameters<typeof deliveryStore.finishDeliveries>[1][number];
 
 /** Deliveries claimed per query at most, commits running at once, attempts per commit at most. */
 const CLAIM_BATCH = 64;
@@ -145,10 +148,10 @@ class AttemptWriter {
   }
 
   private async commit(items: BatchedAttempt[]): Promise<{ moved: boolean; successor: boolean }[]> {
-    const moved = await q.finishDeliveries(this.db, items);
+    const moved = await deliveryStore.finishDeliveries(this.db, items);
     const byId = new Map(moved.map((m) => [m.id, m.successor]));
     // A successor of the same subject may be claimed by another process: wake them once.
-    if (moved.some((m) => m.successor)) await q.notify(this.db, q.CHANNEL_DELIVER);
+    if (moved.some((m) => m.successor)) await notify(this.db, CHANNEL_DELIVER);
     return items.map((item) => {
       const successor = byId.get(item.deliveryId);
       return { moved: successor !== undefined, successor: successor === true };
@@ -184,7 +187,7 @@ export class Deliverer {
     if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) return { busy: false };
     const limit = Math.min(free, CLAIM_BATCH);
     const marginMs = this.rt.options.deliveryLeaseMarginMs;
-    const claimed = await q.claimDeliveryWork(this.rt.db, marginMs, limit);
+    const claimed = await deliveryStore.claimDeliveryWork(this.rt.db, marginMs, limit);
     for (const work of claimed) {
       this.active++;
       const id = work.delivery.id;
@@ -237,21 +240,21 @@ export class Deliverer {
       this.running.add(p);
     }
     if (claimed.length > 0) return { busy: claimed.length === limit && this.active < concurrency };
-    await q.holdBlocked(this.rt.db);
-    return { busy: false, nextDueAt: await q.nextDeliveryDue(this.rt.db) };
+    await deliveryStore.holdBlocked(this.rt.db);
+    return { busy: false, nextDueAt: await deliveryStore.nextDeliveryDue(this.rt.db) };
   }
 
   async drain(): Promise<void> {
     await Promise.allSettled([...this.running]);
   }
 
-  private async process(work: q.DeliveryWork): Promise<void> {
+  private async process(work: deliveryStore.DeliveryWork): Promise<void> {
     const { rt } = this;
     const { delivery: d, subscription: sub, event } = work;
     const token = d.lock_token!;
     if (sub.disabled_at !== null) {
       // Disabled between claim and now: not an attempt; it waits for the subscription to return.
-      await q.finishDelivery(rt.db, d.id, token, {
+      await deliveryStore.finishDelivery(rt.db, d.id, token, {
         status: 'pending',
         statusCode: d.last_status_code,
         error: d.last_error,
@@ -261,10 +264,10 @@ export class Deliverer {
     }
     const perSecond = ratePerSecond(sub);
     if (perSecond !== undefined) {
-      const waitMs = await q.takeRateToken(rt.db, sub.id, perSecond);
+      const waitMs = await deliveryStore.takeRateToken(rt.db, sub.id, perSecond);
       if (waitMs > 0) {
         // Over the subscription's rate: back in line without counting an attempt.
-        await q.finishDelivery(rt.db, d.id, token, {
+        await deliveryStore.finishDelivery(rt.db, d.id, token, {
           status: 'pending',
           nextAttemptInMs: waitMs,
           statusCode: d.last_status_code,
@@ -288,7 +291,7 @@ export class Deliverer {
       const rendered = renderDelivery({ ...work, event });
       if (rendered.kind === 'none') {
         // Nothing to send (a replay of an event with no FHIR meaning): not an attempt.
-        await q.finishDelivery(rt.db, d.id, token, {
+        await deliveryStore.finishDelivery(rt.db, d.id, token, {
           status: 'skipped',
           statusCode: null,
           error: rendered.reason,
@@ -357,9 +360,9 @@ export class Deliverer {
         await subscriptionStore.resetConsecutiveDead(rt.db, sub.id);
     } else {
       await rt.db.transaction().execute(async (trx) => {
-        await q.insertAttempt(trx, attempt);
+        await deliveryStore.insertAttempt(trx, attempt);
         const status = outcome === 'dead' ? 'dead' : 'pending';
-        const moved = await q.finishDelivery(trx, d.id, token, {
+        const moved = await deliveryStore.finishDelivery(trx, d.id, token, {
           status,
           nextAttemptInMs: delay,
           statusCode,
@@ -370,8 +373,9 @@ export class Deliverer {
           await subscriptionStore.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
           disabledNow = true;
         } else {
-          if (sub.ordering === 'hold') await q.holdSubject(trx, sub.id, d.subject, d.event_sequence);
-          else await q.notify(trx, q.CHANNEL_DELIVER);
+          if (sub.ordering === 'hold')
+            await deliveryStore.holdSubject(trx, sub.id, d.subject, d.event_sequence);
+          else await notify(trx, CHANNEL_DELIVER);
           // A resource the hub could not build validly says nothing about the subscriber's endpoint.
           if (invalid) return;
           const count = await subscriptionStore.bumpConsecutiveDead(trx, sub.id);

@@ -2,19 +2,19 @@
  * Events the hub makes itself (not normalized from a vendor notification), e.g. the outcome of a
  * command: stored in `events` and fanned out exactly like normalized events, in the caller's
  * transaction, so an outcome is announced if and only if the state change that caused it commits.
- * An event about an entity moves that entity's current state too (storage/current.ts).
+ * An event about an entity moves that entity's current state too (entities/current.ts).
  */
 import { type EventEnvelope, SwitchyardError, validateEvent } from '@switchyard/core';
 import { sql } from 'kysely';
+import { projectStoredEvents } from '../entities/current.ts';
+import { fanOutStoredEvents } from '../events/store.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
-import { projectStoredEvents } from '../storage/current.ts';
 import type { Executor } from '../storage/db.ts';
-import { fanOutStoredEvents } from '../storage/queries.ts';
 
 /**
  * Validates, stores and fans out hub-made events in one statement; an event id already stored is
  * skipped (a repeated call is a no-op). The fan-out matches subscriptions as for normalized events
- * (`commitNormalized` in storage/queries.ts): type patterns (exact, `entity.*`, `*`), optional
+ * (`commitNormalized` in events/store.ts): type patterns (exact, `entity.*`, `*`), optional
  * source list, active webhook subscriptions only, FHIR subscriptions only for events with a FHIR
  * meaning, `held` behind a dead delivery under `hold`. Returns how many deliveries were created (the deliver workers are woken by NOTIFY at commit).
  *

@@ -13,7 +13,7 @@ import { instancesApi } from '../instances/api.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { newId, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
-import * as q from '../storage/queries.ts';
+import { CHANNEL_DELIVER, CHANNEL_NORMALIZE, CHANNEL_PULL } from '../storage/queues.ts';
 import { requireSubscription, subscriptionsApi } from '../subscriptions/api.ts';
 import type { HubContext } from './api/context.ts';
 import { deliveriesApi } from './api/deliveries.ts';
@@ -201,9 +201,9 @@ export async function createHub(config: HubConfig) {
           STATISTICS_INTERVAL_MS,
           child('statistics'),
         );
-        await listener.listen(q.CHANNEL_NORMALIZE, rt.wakeNormalize);
-        await listener.listen(q.CHANNEL_DELIVER, rt.wakeDeliver);
-        await listener.listen(q.CHANNEL_PULL, rt.wakePull);
+        await listener.listen(CHANNEL_NORMALIZE, rt.wakeNormalize);
+        await listener.listen(CHANNEL_DELIVER, rt.wakeDeliver);
+        await listener.listen(CHANNEL_PULL, rt.wakePull);
         leases.start();
         normalizeLoop.start();
         deliverLoop.start();

@@ -11,8 +11,8 @@ import {
 import type { Kysely } from 'kysely';
 import { credentialHeaderNames, redactHeaders } from '../delivery/redact.ts';
 import type { GateResponder } from '../host/hooks.ts';
+import * as inboundStore from '../inbound/store.ts';
 import { newId } from '../storage/db.ts';
-import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -80,9 +80,9 @@ const TOUCH_INTERVAL_MS = 1000;
 
 /** One push request as the writer stores it: its notifications and its raw body (stored once). */
 export interface InboundWrite {
-  items: q.NewInbound[];
+  items: inboundStore.NewInbound[];
   /** Referenced by `items[].bodyId`; stored only if one of the items is new. */
-  body: q.NewBody | null;
+  body: inboundStore.NewBody | null;
 }
 
 /**
@@ -133,7 +133,7 @@ export class InboundWriter {
     );
     for (const id of touch) this.touchedAt.set(id, now);
     // One autocommit statement: rows, last_message_at and the NOTIFY, no BEGIN/COMMIT round trips.
-    const rows = await q.storeInbound(this.db, items, bodies, touch).catch((error: unknown) => {
+    const rows = await inboundStore.storeInbound(this.db, items, bodies, touch).catch((error: unknown) => {
       for (const id of touch) this.touchedAt.delete(id);
       throw error;
     });
@@ -333,9 +333,9 @@ export async function accept(
     'switchyard.notifications': notifications.length,
   });
   const headers = storedHeaders(request.headers, credentialHeaderNames(connector, config));
-  // One body row per request, however many notifications it carried (see q.storeInbound).
-  const body: q.NewBody = { id: newId(), body: request.rawBody, receivedAt: request.receivedAt };
-  const items: q.NewInbound[] = notifications.map((n) => ({
+  // One body row per request, however many notifications it carried (see inboundStore.storeInbound).
+  const body: inboundStore.NewBody = { id: newId(), body: request.rawBody, receivedAt: request.receivedAt };
+  const items: inboundStore.NewInbound[] = notifications.map((n) => ({
     id: newId(),
     instanceId,
     route: request.route,

@@ -1,6 +1,8 @@
 import type pino from 'pino';
+import * as deliveryStore from '../deliveries/store.ts';
+import * as inboundStore from '../inbound/store.ts';
 import type { Executor } from '../storage/db.ts';
-import * as q from '../storage/queries.ts';
+import type { HeldLease } from '../storage/queues.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 
 /** The two queues whose rows are leased: inbound messages (normalize) and deliveries. */
@@ -43,11 +45,11 @@ const RELEASE_RETRY_MS = 500;
  */
 export class LeaseKeeper {
   private readonly options: LeaseKeeperOptions;
-  private readonly held: Record<LeasedQueue, Map<string, q.HeldLease>> = {
+  private readonly held: Record<LeasedQueue, Map<string, HeldLease>> = {
     inbound: new Map(),
     deliveries: new Map(),
   };
-  private readonly toRelease: Record<LeasedQueue, Map<string, q.HeldLease>> = {
+  private readonly toRelease: Record<LeasedQueue, Map<string, HeldLease>> = {
     inbound: new Map(),
     deliveries: new Map(),
   };
@@ -138,8 +140,8 @@ export class LeaseKeeper {
       if (waiting.length === 0) continue;
       const released =
         queue === 'inbound'
-          ? await q.releaseInbound(this.options.db, waiting)
-          : await q.releaseDeliveries(this.options.db, waiting);
+          ? await inboundStore.releaseInbound(this.options.db, waiting)
+          : await deliveryStore.releaseDeliveries(this.options.db, waiting);
       for (const lease of waiting) this.forget(this.toRelease[queue], lease);
       this.options.logger.info(
         { queue, released, taken: waiting.length - released },
@@ -155,8 +157,8 @@ export class LeaseKeeper {
       if (held.length === 0) continue;
       const renewed =
         queue === 'inbound'
-          ? await q.renewInboundLeases(this.options.db, held)
-          : await q.renewDeliveryLeases(this.options.db, held);
+          ? await inboundStore.renewInboundLeases(this.options.db, held)
+          : await deliveryStore.renewDeliveryLeases(this.options.db, held);
       // Not renewed: finished meanwhile, or the lease ran out and another process took the row
       // (its result will count, ours is refused by the token check). Nothing left to keep.
       for (const lease of held) if (!renewed.has(lease.id)) this.forget(this.held[queue], lease);
@@ -164,7 +166,7 @@ export class LeaseKeeper {
   }
 
   /** Drops `lease` unless the row was claimed again meanwhile (a newer token under the same id). */
-  private forget(map: Map<string, q.HeldLease>, lease: q.HeldLease): void {
+  private forget(map: Map<string, HeldLease>, lease: HeldLease): void {
     if (map.get(lease.id)?.lockToken === lease.lockToken) map.delete(lease.id);
   }
 }

@@ -9,10 +9,11 @@ import {
   type VendorNotification,
   validateEvent,
 } from '@switchyard/core';
+import * as eventStore from '../events/store.ts';
 import type { AfterNormalize, MarkEchoes } from '../host/hooks.ts';
+import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
-import * as q from '../storage/queries.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import {
   currentTraceparent,
@@ -31,7 +32,7 @@ import { aliasStore, stateStore } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
 
 /** Rebuilds the notification the connector produced from its stored row. */
-export function notificationOf(row: q.InboundRow): VendorNotification {
+export function notificationOf(row: inboundStore.InboundRow): VendorNotification {
   return {
     type: row.vendor_type,
     dedupeKey: row.dedupe_key,
@@ -93,7 +94,7 @@ export class Normalizer {
     if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) return { busy: false };
     const limit = Math.min(free, CLAIM_BATCH);
     const leaseMs = this.rt.options.normalizeLeaseMs;
-    const runs = runsOf(await q.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX));
+    const runs = runsOf(await inboundStore.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX));
     for (const run of runs) {
       this.active++;
       // The lease is short and renewed while the work runs (LeaseKeeper): a process that dies
@@ -107,7 +108,7 @@ export class Normalizer {
       this.running.add(p);
     }
     if (runs.length > 0) return { busy: runs.length === limit && this.active < concurrency };
-    return { busy: false, nextDueAt: await q.nextInboundDue(this.rt.db) };
+    return { busy: false, nextDueAt: await inboundStore.nextInboundDue(this.rt.db) };
   }
 
   /** Waits for the normalizations in progress. */
@@ -121,10 +122,10 @@ export class Normalizer {
    * `pending` and go to the group commit as one item (one statement, events numbered in order),
    * once the run ends or when the oldest has waited `RUN_FLUSH_MS` (a slow connector must not hold
    * the first events back). A failure is stored after what precedes it; a retry or a crash ends
-   * the run, and the messages not reached are given back untried ({@link q.unclaimInbound}): they
+   * the run, and the messages not reached are given back untried ({@link inboundStore.unclaimInbound}): they
    * wait behind the unfinished one, as before. A database outage gives back everything not stored.
    */
-  private async processRun(run: q.InboundRow[]): Promise<void> {
+  private async processRun(run: inboundStore.InboundRow[]): Promise<void> {
     const { rt } = this;
     let pending: Pending[] = [];
     let pendingSince = 0;
@@ -196,13 +197,21 @@ export class Normalizer {
         // What precedes this message is stored first: its outcome never overtakes theirs.
         await flush();
         if (outcome.kind === 'fail') {
-          await q.finishInbound(rt.db, row.id, row.lock_token!, 'failed', outcome.reason, outcome.error, 0);
+          await inboundStore.finishInbound(
+            rt.db,
+            row.id,
+            row.lock_token!,
+            'failed',
+            outcome.reason,
+            outcome.error,
+            0,
+          );
           if (outcome.instanceError)
             await instanceStore.recordInstanceError(rt.db, row.instance_id, outcome.instanceError);
           this.leases.done('inbound', row.id);
           continue;
         }
-        await q.retryInbound(rt.db, row.id, row.lock_token!, outcome.delayMs, outcome.error);
+        await inboundStore.retryInbound(rt.db, row.id, row.lock_token!, outcome.delayMs, outcome.error);
         this.leases.done('inbound', row.id);
         index++;
         break;
@@ -235,10 +244,10 @@ export class Normalizer {
   }
 
   /** Hands back messages of a run it did not reach; best effort (their lease runs out otherwise). */
-  private async giveBackUntried(rows: q.InboundRow[]): Promise<void> {
+  private async giveBackUntried(rows: inboundStore.InboundRow[]): Promise<void> {
     if (rows.length === 0) return;
     for (const row of rows) this.leases.done('inbound', row.id);
-    await q
+    await inboundStore
       .unclaimInbound(
         this.rt.db,
         rows.map((r) => ({ id: r.id, lockToken: r.lock_token! })),
@@ -252,7 +261,7 @@ export class Normalizer {
    * Runs the connector on one claimed message and says what to store: nothing is written here
    * except by the connector's own alias and state stores, so a run can store its results together.
    */
-  private async normalizeOne(row: q.InboundRow): Promise<Outcome> {
+  private async normalizeOne(row: inboundStore.InboundRow): Promise<Outcome> {
     const { rt } = this;
     const logger = rt.logger.child({
       inbound: row.id,
@@ -406,9 +415,9 @@ type Outcome =
  * Groups claimed rows into runs: the rows of one (instance, ordering key) in `seq` order; a row
  * without an ordering key is a run of its own. A claim holds at most one run per key.
  */
-export function runsOf(rows: readonly q.InboundRow[]): q.InboundRow[][] {
-  const byKey = new Map<string, q.InboundRow[]>();
-  const runs: q.InboundRow[][] = [];
+export function runsOf(rows: readonly inboundStore.InboundRow[]): inboundStore.InboundRow[][] {
+  const byKey = new Map<string, inboundStore.InboundRow[]>();
+  const runs: inboundStore.InboundRow[][] = [];
   for (const row of rows) {
     if (row.ordering_key === null) {
       runs.push([row]);
@@ -445,9 +454,9 @@ const RUN_MAX = 32;
 const RUN_FLUSH_MS = 50;
 
 interface Normalized {
-  row: q.InboundRow;
+  row: inboundStore.InboundRow;
   token: string;
-  events: q.NewEvent[];
+  events: eventStore.NewEvent[];
   /** Set when the connector ignored the notification: the reason stored with status `ignored`. */
   ignored?: string;
 }
@@ -491,7 +500,7 @@ class NormalizedWriter {
     // Arrival order, so events of different messages get sequences in the order they came in. A
     // sorted copy: the caller maps results back onto `items` in its own order.
     const ordered = [...items].sort((a, b) => (BigInt(a.row.seq) < BigInt(b.row.seq) ? -1 : 1));
-    const { finished, fanned } = await q.commitNormalized(
+    const { finished, fanned } = await eventStore.commitNormalized(
       this.rt.db,
       ordered.map((i) => ({
         id: i.row.id,

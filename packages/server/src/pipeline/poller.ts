@@ -1,8 +1,8 @@
 import { isConnectorError, type VendorHttp } from '@switchyard/core';
+import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { newId } from '../storage/db.ts';
-import * as q from '../storage/queries.ts';
 import { currentTraceparent, withSpan } from '../telemetry/tracing.ts';
 import type { Runtime } from './shared.ts';
 import { stateStore } from './stores.ts';
@@ -65,7 +65,9 @@ export class Poller {
    * vendor's Retry-After (Docplanner allows one release an hour) sets the next try; other transient
    * failures are tried again after {@link RECONCILE_RETRY_MS}. Exposed for tests and a manual run.
    */
-  async reconcileInstance(row: q.InstanceRow): Promise<{ ran: boolean; result?: string; error?: string }> {
+  async reconcileInstance(
+    row: instanceStore.InstanceRow,
+  ): Promise<{ ran: boolean; result?: string; error?: string }> {
     const { rt } = this;
     const logger = rt.logger.child({ instance: row.id, job: 'reconcile' });
     const instance = await rt.loadInstance(row.id, true).catch(() => undefined);
@@ -100,7 +102,9 @@ export class Poller {
   }
 
   /** One turn for one instance. Exposed for tests and for a manual "pull now". */
-  async pullInstance(row: q.InstanceRow): Promise<{ stored: number; duplicates: number; error?: string }> {
+  async pullInstance(
+    row: instanceStore.InstanceRow,
+  ): Promise<{ stored: number; duplicates: number; error?: string }> {
     // A poll has no inbound request: each turn is the root of a trace its notifications continue.
     return withSpan('switchyard.pull', { parent: null, attributes: { 'switchyard.instance': row.id } }, () =>
       this.pullTurn(row),
@@ -108,7 +112,7 @@ export class Poller {
   }
 
   private async pullTurn(
-    row: q.InstanceRow,
+    row: instanceStore.InstanceRow,
   ): Promise<{ stored: number; duplicates: number; error?: string }> {
     const { rt } = this;
     const logger = rt.logger.child({ instance: row.id, job: 'pull' });
@@ -140,7 +144,7 @@ export class Poller {
           cursor,
         );
         const now = new Date();
-        const items: q.NewInbound[] = batch.notifications.map((n) => ({
+        const items: inboundStore.NewInbound[] = batch.notifications.map((n) => ({
           id: newId(),
           instanceId: row.id,
           route: 'pull',
@@ -164,7 +168,7 @@ export class Poller {
         const lag = times.length > 0 ? Math.max(0, now.getTime() - Math.min(...times)) : null;
         const inserted = await rt.db.transaction().execute(async (trx) => {
           // The same statement as a push's (no bodies): rows, last_message_at and the wake-up together.
-          const rows = await q.storeInbound(trx, items, [], [row.id]);
+          const rows = await inboundStore.storeInbound(trx, items, [], [row.id]);
           await instanceStore.savePullCursor(trx, row.id, batch.cursor, lag);
           return rows.length;
         });

@@ -1,7 +1,7 @@
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as deliveryStore from '../deliveries/store.ts';
 import { generateSecret } from '../delivery/sign.ts';
-import * as q from '../storage/queries.ts';
 import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
 
@@ -26,9 +26,9 @@ describe('subscription rate limit', () => {
       rateLimit: { perSecond: 2 },
     });
     const db = hub.host.db;
-    expect(await q.takeRateToken(db, subscription.id, 2)).toBe(0);
-    expect(await q.takeRateToken(db, subscription.id, 2)).toBe(0);
-    const wait = await q.takeRateToken(db, subscription.id, 2);
+    expect(await deliveryStore.takeRateToken(db, subscription.id, 2)).toBe(0);
+    expect(await deliveryStore.takeRateToken(db, subscription.id, 2)).toBe(0);
+    const wait = await deliveryStore.takeRateToken(db, subscription.id, 2);
     expect(wait).toBeGreaterThan(0);
     expect(wait).toBeLessThanOrEqual(500);
   });

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
-import * as q from '../storage/queries.ts';
+import * as deliveryStore from '../deliveries/store.ts';
+import * as eventStore from '../events/store.ts';
+import * as inboundStore from '../inbound/store.ts';
 import type { ResolvedOptions } from './shared.ts';
 
 /** How many rows one purge removed, per table. */
@@ -39,13 +41,16 @@ export async function purge(
 ): Promise<PurgeResult> {
   const before = (ms: number) => new Date(now.getTime() - ms);
   const deliveries = await loop(
-    () => q.purgeDeliveries(db, before(r.deliveriesMs), r.batchSize),
+    () => deliveryStore.purgeDeliveries(db, before(r.deliveriesMs), r.batchSize),
     r.batchSize,
   );
-  const events = await loop(() => q.purgeEvents(db, before(r.eventsMs), r.batchSize), r.batchSize);
-  const inbound = await loop(() => q.purgeInbound(db, before(r.inboundMs), r.batchSize), r.batchSize);
+  const events = await loop(() => eventStore.purgeEvents(db, before(r.eventsMs), r.batchSize), r.batchSize);
+  const inbound = await loop(
+    () => inboundStore.purgeInbound(db, before(r.inboundMs), r.batchSize),
+    r.batchSize,
+  );
   const inboundBodies = await loop(
-    () => q.purgeInboundBodies(db, before(r.inboundMs), r.batchSize),
+    () => inboundStore.purgeInboundBodies(db, before(r.inboundMs), r.batchSize),
     r.batchSize,
   );
   return { deliveries, events, inbound, inboundBodies };

@@ -12,7 +12,6 @@ import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes, DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
 import type { SecretCipher } from '../delivery/secret-box.ts';
 import * as instanceStore from '../instances/store.ts';
-import type * as q from '../storage/queries.ts';
 
 /** Retention periods, in milliseconds. Defaults: the config file's (`retention.*`, CONFIG_DEFAULTS). */
 export interface RetentionOptions {
@@ -107,7 +106,7 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
 
 /** An instance as the pipeline uses it: row, connector and decrypted settings. */
 export interface LoadedInstance {
-  row: q.InstanceRow;
+  row: instanceStore.InstanceRow;
   connector: Connector;
   config: JsonObject;
 }

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
-import * as q from '../storage/queries.ts';
+import { tablesNeedingAnalyze } from '../storage/statistics.ts';
 import type { Runtime } from './shared.ts';
 import { keepStatistics } from './statistics.ts';
 
@@ -34,7 +34,7 @@ describe('keepStatistics', () => {
     );
     // Activity statistics reach pg_stat_user_tables shortly after the commit.
     const deadline = Date.now() + 10_000;
-    while (!(await q.tablesNeedingAnalyze(database.db)).includes('aliases')) {
+    while (!(await tablesNeedingAnalyze(database.db)).includes('aliases')) {
       if (Date.now() > deadline) throw new Error('aliases never showed as changed');
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -49,6 +49,6 @@ describe('keepStatistics', () => {
     // The planner now knows the table's size (it was -1, never analyzed, or 0 before).
     expect(Number(stats.rows[0]!.reltuples)).toBe(2000);
     await expect.poll(() => analyzeCount('aliases'), { timeout: 10_000 }).toBeGreaterThan(before);
-    expect(await q.tablesNeedingAnalyze(database.db)).not.toContain('aliases');
+    expect(await tablesNeedingAnalyze(database.db)).not.toContain('aliases');
   });
 });

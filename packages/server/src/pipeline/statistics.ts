@@ -1,4 +1,4 @@
-import * as q from '../storage/queries.ts';
+import { analyzeTable, tablesNeedingAnalyze } from '../storage/statistics.ts';
 import type { Runtime } from './shared.ts';
 import type { TickResult } from './worker-loop.ts';
 
@@ -19,8 +19,8 @@ export const STATISTICS_INTERVAL_MS = 5000;
  * ```
  */
 export async function keepStatistics(rt: Runtime): Promise<TickResult> {
-  for (const table of await q.tablesNeedingAnalyze(rt.db)) {
-    await q.analyzeTable(rt.db, table);
+  for (const table of await tablesNeedingAnalyze(rt.db)) {
+    await analyzeTable(rt.db, table);
   }
   return { busy: false, nextDueAt: new Date(Date.now() + STATISTICS_INTERVAL_MS) };
 }

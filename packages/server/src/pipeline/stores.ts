@@ -1,7 +1,7 @@
 import type { AliasStore, EntityKind, JsonValue, StateStore } from '@switchyard/core';
 import type { Kysely } from 'kysely';
+import * as entityStore from '../entities/store.ts';
 import { newId } from '../storage/db.ts';
-import * as q from '../storage/queries.ts';
 import { GroupCommit } from './group-commit.ts';
 
 /**
@@ -65,34 +65,35 @@ const MAX_IN_FLIGHT = 2;
 const MAX_BATCH = 500;
 
 interface AliasBatchers {
-  find: Batcher<q.AliasKey, string | undefined>;
-  hubId: Batcher<q.AliasKey & { newHubId: string }, string | undefined>;
+  find: Batcher<entityStore.AliasKey, string | undefined>;
+  hubId: Batcher<entityStore.AliasKey & { newHubId: string }, string | undefined>;
   vendorIds: Batcher<{ instanceId: string; entity: string; hubId: string }, string[]>;
 }
 
 const batchers = new WeakMap<Kysely<unknown>, AliasBatchers>();
 const aliasKey = (instanceId: string, entity: string, id: string) =>
   `${instanceId}\u0000${entity}\u0000${id}`;
-const rowKey = (r: q.AliasRow) => aliasKey(r.instance_id, r.entity, r.vendor_id);
+const rowKey = (r: entityStore.AliasRow) => aliasKey(r.instance_id, r.entity, r.vendor_id);
 
 function batchersOf(db: Kysely<unknown>): AliasBatchers {
   const known = batchers.get(db);
   if (known) return known;
-  const keyOf = (k: q.AliasKey) => aliasKey(k.instanceId, k.entity, k.vendorId);
-  const find = new Batcher<q.AliasKey, string | undefined>(
+  const keyOf = (k: entityStore.AliasKey) => aliasKey(k.instanceId, k.entity, k.vendorId);
+  const find = new Batcher<entityStore.AliasKey, string | undefined>(
     keyOf,
-    async (keys) => new Map((await q.findAliases(db, keys)).map((r) => [rowKey(r), r.hub_id])),
+    async (keys) => new Map((await entityStore.findAliases(db, keys)).map((r) => [rowKey(r), r.hub_id])),
     undefined,
   );
   const b: AliasBatchers = {
     find,
-    hubId: new Batcher<q.AliasKey & { newHubId: string }, string | undefined>(
+    hubId: new Batcher<entityStore.AliasKey & { newHubId: string }, string | undefined>(
       keyOf,
       async (keys) => {
-        const found = new Map((await q.hubIdAliases(db, keys)).map((r) => [rowKey(r), r.hub_id]));
+        const found = new Map((await entityStore.hubIdAliases(db, keys)).map((r) => [rowKey(r), r.hub_id]));
         // Inserted meanwhile by another transaction (not in this statement's snapshot): read again.
         const raced = keys.filter((k) => !found.has(keyOf(k)));
-        if (raced.length > 0) for (const r of await q.findAliases(db, raced)) found.set(rowKey(r), r.hub_id);
+        if (raced.length > 0)
+          for (const r of await entityStore.findAliases(db, raced)) found.set(rowKey(r), r.hub_id);
         return found;
       },
       undefined,
@@ -101,7 +102,7 @@ function batchersOf(db: Kysely<unknown>): AliasBatchers {
       (k) => aliasKey(k.instanceId, k.entity, k.hubId),
       async (keys) => {
         const out = new Map<string, string[]>();
-        for (const r of await q.listVendorIdsMany(db, keys)) {
+        for (const r of await entityStore.listVendorIdsMany(db, keys)) {
           const k = aliasKey(r.instance_id, r.entity, r.hub_id);
           const list = out.get(k);
           if (list) list.push(r.vendor_id);
@@ -151,7 +152,11 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string): AliasStore 
     },
     async link(entity: EntityKind, vendorId: string, hubId: string) {
       // The alias that won (an existing one is never changed): that is what find() answers next.
-      remember(cache, key(entity, vendorId), await q.ensureAlias(db, instanceId, entity, vendorId, hubId));
+      remember(
+        cache,
+        key(entity, vendorId),
+        await entityStore.ensureAlias(db, instanceId, entity, vendorId, hubId),
+      );
     },
     async vendorIds(entity: EntityKind, hubId: string) {
       // A copy: callers may change the list, and waiters of one batch share the answer.
@@ -172,13 +177,13 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string): AliasStore 
 export function stateStore(db: Kysely<unknown>, instanceId: string): StateStore {
   return {
     async get<T extends JsonValue>(key: string) {
-      return (await q.getState(db, instanceId, key)) as T | undefined;
+      return (await entityStore.getState(db, instanceId, key)) as T | undefined;
     },
     set(key: string, value: JsonValue) {
-      return q.setState(db, instanceId, key, value);
+      return entityStore.setState(db, instanceId, key, value);
     },
     delete(key: string) {
-      return q.deleteState(db, instanceId, key);
+      return entityStore.deleteState(db, instanceId, key);
     },
   };
 }

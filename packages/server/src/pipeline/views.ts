@@ -1,5 +1,7 @@
 import { invalid } from '../admin/errors.ts';
-import type * as q from '../storage/queries.ts';
+import type * as deliveryStore from '../deliveries/store.ts';
+import type * as eventStore from '../events/store.ts';
+import type * as inboundStore from '../inbound/store.ts';
 import type { Attempt, Delivery, HubEvent, InboundMessage } from './api-types.ts';
 
 // Row → API view mappers and the small error helpers shared by the admin API sections (api/).
@@ -10,11 +12,11 @@ export function clampLimit(limit: number | undefined, max = 500, def = 50): numb
   return Math.min(limit, max);
 }
 
-export function toEvent(row: q.EventRow): HubEvent {
+export function toEvent(row: eventStore.EventRow): HubEvent {
   return { ...(row.envelope as unknown as HubEvent), sequence: row.sequence };
 }
 
-export function toDelivery(r: q.DeliveryRow): Delivery {
+export function toDelivery(r: deliveryStore.DeliveryRow): Delivery {
   return {
     id: r.id,
     subscriptionId: r.subscription_id,
@@ -34,7 +36,7 @@ export function toDelivery(r: q.DeliveryRow): Delivery {
   };
 }
 
-export function toAttempt(a: q.AttemptRow): Attempt {
+export function toAttempt(a: deliveryStore.AttemptRow): Attempt {
   return {
     attempt: a.attempt,
     startedAt: a.started_at,
@@ -46,7 +48,7 @@ export function toAttempt(a: q.AttemptRow): Attempt {
   };
 }
 
-export function toInbound(r: q.InboundRow): InboundMessage {
+export function toInbound(r: inboundStore.InboundRow): InboundMessage {
   return {
     id: r.id,
     instanceId: r.instance_id,

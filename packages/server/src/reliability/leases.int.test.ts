@@ -11,9 +11,10 @@ import type pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
+import * as eventStore from '../events/store.ts';
+import * as inboundStore from '../inbound/store.ts';
 import { resolveOptions } from '../pipeline/shared.ts';
 import { openDatabase } from '../storage/db.ts';
-import * as q from '../storage/queries.ts';
 import { slowNormalize } from './connector.test-support.ts';
 import { eventually, newLedger, openPool, pushOne, startInProcessHub } from './support.test-support.ts';
 import { startTcpProxy } from './tcp-proxy.test-support.ts';
@@ -73,7 +74,7 @@ it('a process that died holding leases loses its work to another process within 
   // The process that dies: claims the queue heads with the default lease, then never renews,
   // finishes or releases them (as after kill -9).
   const dying = openDatabase(database.url(), { max: 1 });
-  const claimed = await q.claimInbound(dying.db, resolveOptions().normalizeLeaseMs, 64);
+  const claimed = await inboundStore.claimInbound(dying.db, resolveOptions().normalizeLeaseMs, 64);
   await dying.close();
   expect(claimed.map((r) => r.dedupe_key).sort()).toEqual(['dead-0', 'dead-1', 'dead-2']);
 
@@ -124,10 +125,10 @@ it('a process that died in the middle of a run loses the rest of it, in order, t
   // message of each run, and dies with the other twelve leased.
   const leaseMs = 1_500;
   const dying = openDatabase(database.url(), { max: 1 });
-  const claimed = await q.claimInbound(dying.db, leaseMs, 64, 32);
+  const claimed = await inboundStore.claimInbound(dying.db, leaseMs, 64, 32);
   expect(claimed).toHaveLength(15);
   const heads = claimed.filter((r) => ['run-00', 'run-01', 'run-02'].includes(r.dedupe_key));
-  const { finished } = await q.commitNormalized(
+  const { finished } = await eventStore.commitNormalized(
     dying.db,
     heads.map((r) => ({
       id: r.id,

@@ -306,7 +306,7 @@ create trigger subscriptions_gate_approvers_update after update on switchyard.su
   {
     version: 6,
     name: 'delivery claim by queue order',
-    // claimDeliveries (queries.ts) calls this. A single SQL statement cannot say "walk the due
+    // claimDeliveries (deliveries/store.ts) calls this. A single SQL statement cannot say "walk the due
     // deliveries in order and stop after N heads": the planner sorts the whole backlog (or, before
     // the table has statistics, probes it quadratically). A plpgsql cursor loop is planned for a
     // fast start over deliveries_due_idx and stops at the limit, so a claim costs O(limit + rows
@@ -758,7 +758,7 @@ $fn$;
   {
     version: 15,
     name: 'next normalize due time by index',
-    // nextInboundDue (queries.ts) runs whenever a normalize pass claims nothing: with one busy key
+    // nextInboundDue (inbound/store.ts) runs whenever a normalize pass claims nothing: with one busy key
     // that is after every message (its head is leased), and its min() read every received message
     // (O(waiting messages): ~2 ms with 10,000 queued). Indexed on the same expression, it reads the
     // first entry after now().
@@ -771,7 +771,7 @@ create index inbound_due_idx on switchyard.inbound_messages
     version: 16,
     name: 'current entities projection and FHIR read tokens',
     // current_entities: the latest known state of each entity, upserted in the statement that stores
-    // its events (storage/current.ts). Looked up by subject (the primary key), searched by kind with
+    // its events (entities/current.ts). Looked up by subject (the primary key), searched by kind with
     // the patient's ids (GIN over data.patient), the start and the last event time. Filled from the
     // events still kept, so an existing hub starts with what it knows.
     // fhir_read_tokens: one read token per subscription for /fhir/r4 (SHA-256 only; docs/fhir.md).

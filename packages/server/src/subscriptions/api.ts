@@ -7,12 +7,13 @@
 import { SwitchyardError } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import { invalid, notFound } from '../admin/errors.ts';
+import * as deliveryStore from '../deliveries/store.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { type SecretCipher, secretHint } from '../delivery/secret-box.ts';
 import { generateSecret, isValidSecret } from '../delivery/sign.ts';
 import { newId } from '../storage/db.ts';
-import type { StoredSecret, SubscriptionRow } from '../storage/queries.ts';
-import * as q from '../storage/queries.ts';
+import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
+import type { StoredSecret, SubscriptionRow } from '../storage/subscription-row.ts';
 import type { Subscription, SubscriptionCreate, SubscriptionUpdate } from './generated/input.ts';
 import { checkSubscriptionInput, checkSubscriptionRules } from './input.ts';
 import * as store from './store.ts';
@@ -287,19 +288,19 @@ export function subscriptionsApi(host: SubscriptionsHost) {
       const result = await db.transaction().execute(async (trx) => {
         let replayed = 0;
         if (opts.replayMissed && before.disabled_at !== null) {
-          for (const dead of await q.listDeadUnsuperseded(trx, id)) {
-            await q.insertReplay(trx, newId(), dead);
-            await q.releaseSubject(trx, id, dead.subject);
+          for (const dead of await deliveryStore.listDeadUnsuperseded(trx, id)) {
+            await deliveryStore.insertReplay(trx, newId(), dead);
+            await deliveryStore.releaseSubject(trx, id, dead.subject);
             replayed++;
           }
           if (before.kind === 'webhook') {
-            replayed += await q.insertReplaysSince(trx, before, {
+            replayed += await deliveryStore.insertReplaysSince(trx, before, {
               afterSequence: before.disabled_at_sequence ?? '0',
             });
           }
         }
         const row = await store.enableSubscription(trx, id);
-        await q.notify(trx, q.CHANNEL_DELIVER);
+        await notify(trx, CHANNEL_DELIVER);
         return { row: row!, replayed };
       });
       host.wakeDeliver();

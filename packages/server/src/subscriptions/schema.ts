@@ -21,7 +21,7 @@ export const SUBSCRIPTION_ID_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$';
 /**
  * An event type pattern: exact (`appointment.created`), a family (`appointment.*`) or `*`. The one
  * form of the rule's syntax; `typeMatches` (./type-patterns.ts) and `typeMatchesAny`
- * (storage/queries.ts, its SQL form) match with it.
+ * (events/store.ts, its SQL form) match with it.
  */
 export const EVENT_TYPE_PATTERN = '^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*(\\.\\*)?)$';
 

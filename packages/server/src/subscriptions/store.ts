@@ -1,12 +1,12 @@
 /**
  * The SQL of the `subscriptions` table, one named function each (pg-boss's "plans" style). Functions
  * take an {@link Executor} so callers decide the transaction. The row type is `SubscriptionRow` in
- * storage/queries.ts, beside the delivery rows that join it.
+ * storage/subscription-row.ts (why there: its doc comment).
  */
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
 import { type Executor, first, json, rows } from '../storage/db.ts';
-import type { StoredSecret, SubscriptionFormat, SubscriptionRow } from '../storage/queries.ts';
+import type { StoredSecret, SubscriptionFormat, SubscriptionRow } from '../storage/subscription-row.ts';
 
 /** What create and update write: every field the input can set. */
 export interface SubscriptionValues {

@@ -1,6 +1,6 @@
 /**
  * Matching an event type against a subscription's type patterns (the syntax: EVENT_TYPE_PATTERN in
- * ./schema.ts; the SQL form of the same match: `typeMatchesAny` in storage/queries.ts).
+ * ./schema.ts; the SQL form of the same match: `typeMatchesAny` in events/store.ts).
  */
 import { eventTypeMatches } from '@switchyard/core';
 

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
 import * as s from '../http/schemas.ts';
 import type { Hub } from '../pipeline/hub.ts';
-import { queueDepths } from '../storage/queries.ts';
+import { queueDepths } from '../storage/queues.ts';
 import * as q from './queries.ts';
 
 type Schema = Record<string, unknown>;

@@ -5,8 +5,8 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
+import { typeMatchesAny } from '../events/store.ts';
 import type { Executor } from '../storage/db.ts';
-import { typeMatchesAny } from '../storage/queries.ts';
 
 /** Events stored per minute over the last `minutes` minutes (events_created_idx). Missing minutes are 0. */
 export async function eventsPerMinute(

@@ -10,11 +10,11 @@
  */
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type CurrentEntity, getCurrentEntity, searchCurrentEntities } from '../../entities/current.ts';
 import type { FhirEntity, FhirReadHost } from '../../fhir/host.ts';
 import { type FhirReader, type FhirReadSide, isReadableType, operationOutcome } from '../../fhir/read.ts';
 import type { QueryPairs } from '../../fhir/search.ts';
 import type { Hub } from '../../pipeline/hub.ts';
-import { type CurrentEntity, getCurrentEntity, searchCurrentEntities } from '../../storage/current.ts';
 import { deleteReadToken, findReadToken, setReadToken } from '../../storage/fhir-tokens.ts';
 import { typeMatches } from '../../subscriptions/type-patterns.ts';
 import type { RouteDeps } from '../deps.ts';

@@ -1,6 +1,6 @@
 import type { Connector } from '@switchyard/core';
+import * as deliveryStore from '../../deliveries/store.ts';
 import type { SecretCipher } from '../../delivery/secret-box.ts';
-import * as q from '../../storage/queries.ts';
 import type { DeliveryWithAttempts } from '../api-types.ts';
 import type { Poller } from '../poller.ts';
 import type { Runtime } from '../shared.ts';
@@ -18,9 +18,9 @@ export interface HubContext {
 /** Deliveries with their attempt logs, loaded in one query. */
 export async function withAttempts(
   db: Runtime['db'],
-  rows: q.DeliveryRow[],
+  rows: deliveryStore.DeliveryRow[],
 ): Promise<DeliveryWithAttempts[]> {
-  const attempts = await q.listAttempts(
+  const attempts = await deliveryStore.listAttempts(
     db,
     rows.map((r) => r.id),
   );

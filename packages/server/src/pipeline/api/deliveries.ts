@@ -1,7 +1,8 @@
 import { SwitchyardError } from '@switchyard/core';
 import { invalid, notFound } from '../../admin/errors.ts';
+import * as deliveryStore from '../../deliveries/store.ts';
 import { newId } from '../../storage/db.ts';
-import * as q from '../../storage/queries.ts';
+import { CHANNEL_DELIVER, notify } from '../../storage/queues.ts';
 import { requireSubscription } from '../../subscriptions/api.ts';
 import type { Delivery, DeliveryWithAttempts, Page } from '../api-types.ts';
 import { clampLimit, toDelivery, UUID } from '../views.ts';
@@ -11,9 +12,9 @@ import { type HubContext, withAttempts } from './context.ts';
 export function deliveriesApi(ctx: HubContext) {
   const { db, rt } = ctx;
 
-  async function replayRow(id: string, force: boolean): Promise<q.DeliveryRow | undefined> {
+  async function replayRow(id: string, force: boolean): Promise<deliveryStore.DeliveryRow | undefined> {
     return db.transaction().execute(async (trx) => {
-      const row = await q.lockDelivery(trx, id);
+      const row = await deliveryStore.lockDelivery(trx, id);
       if (!row) return undefined;
       if (row.status === 'pending' || row.status === 'in_flight' || row.status === 'held') {
         throw new SwitchyardError(
@@ -30,9 +31,9 @@ export function deliveriesApi(ctx: HubContext) {
           { details: { delivery: row.id, replayedAs: row.superseded_by } },
         );
       }
-      const fresh = await q.insertReplay(trx, newId(), row);
-      if (row.status === 'dead') await q.releaseSubject(trx, row.subscription_id, row.subject);
-      await q.notify(trx, q.CHANNEL_DELIVER);
+      const fresh = await deliveryStore.insertReplay(trx, newId(), row);
+      if (row.status === 'dead') await deliveryStore.releaseSubject(trx, row.subscription_id, row.subject);
+      await notify(trx, CHANNEL_DELIVER);
       return fresh;
     });
   }
@@ -60,7 +61,7 @@ export function deliveriesApi(ctx: HubContext) {
       const limit = clampLimit(f.limit);
       if (f.cursor !== undefined && !/^\d+$/.test(f.cursor)) throw invalid('cursor is not valid');
       if (f.eventId !== undefined && !UUID.test(f.eventId)) return { items: [], nextCursor: null };
-      const rows = await q.listDeliveries(db, {
+      const rows = await deliveryStore.listDeliveries(db, {
         ...(f.subscriptionId ? { subscriptionId: f.subscriptionId } : {}),
         ...(f.eventId ? { eventId: f.eventId } : {}),
         ...(f.status ? { status: f.status } : {}),
@@ -78,7 +79,7 @@ export function deliveriesApi(ctx: HubContext) {
     /** One delivery with every attempt (status, latency, response snippet). @example `const d = await hub.deliveries.get(id);` */
     async get(id: string): Promise<DeliveryWithAttempts> {
       if (!UUID.test(id)) throw notFound('delivery', id);
-      const row = await q.getDelivery(db, id);
+      const row = await deliveryStore.getDelivery(db, id);
       if (!row) throw notFound('delivery', id);
       return (await withAttempts(db, [row]))[0]!;
     },
@@ -114,12 +115,12 @@ export function deliveriesApi(ctx: HubContext) {
     async replayDead(subscriptionId: string): Promise<{ replayed: number }> {
       await requireSubscription(db, subscriptionId);
       const replayed = await db.transaction().execute(async (trx) => {
-        const dead = await q.listDeadUnsuperseded(trx, subscriptionId);
+        const dead = await deliveryStore.listDeadUnsuperseded(trx, subscriptionId);
         for (const row of dead) {
-          await q.insertReplay(trx, newId(), row);
-          await q.releaseSubject(trx, subscriptionId, row.subject);
+          await deliveryStore.insertReplay(trx, newId(), row);
+          await deliveryStore.releaseSubject(trx, subscriptionId, row.subject);
         }
-        await q.notify(trx, q.CHANNEL_DELIVER);
+        await notify(trx, CHANNEL_DELIVER);
         return dead.length;
       });
       rt.wakeDeliver();
@@ -142,8 +143,8 @@ export function deliveriesApi(ctx: HubContext) {
       if (sub.kind !== 'webhook')
         throw invalid('a pull subscription replays by polling from an earlier cursor');
       const replayed = await db.transaction().execute(async (trx) => {
-        const n = await q.insertReplaysSince(trx, sub, { since });
-        await q.notify(trx, q.CHANNEL_DELIVER);
+        const n = await deliveryStore.insertReplaysSince(trx, sub, { since });
+        await notify(trx, CHANNEL_DELIVER);
         return n;
       });
       rt.wakeDeliver();
@@ -162,15 +163,15 @@ export function deliveriesApi(ctx: HubContext) {
     async skip(id: string): Promise<Delivery> {
       if (!UUID.test(id)) throw notFound('delivery', id);
       const row = await db.transaction().execute(async (trx) => {
-        const skipped = await q.skipDelivery(trx, id);
+        const skipped = await deliveryStore.skipDelivery(trx, id);
         if (skipped) {
-          await q.releaseSubject(trx, skipped.subscription_id, skipped.subject);
-          await q.notify(trx, q.CHANNEL_DELIVER);
+          await deliveryStore.releaseSubject(trx, skipped.subscription_id, skipped.subject);
+          await notify(trx, CHANNEL_DELIVER);
         }
         return skipped;
       });
       if (!row) {
-        const existing = await q.getDelivery(db, id);
+        const existing = await deliveryStore.getDelivery(db, id);
         if (!existing) throw notFound('delivery', id);
         throw new SwitchyardError(
           'SY_PIPELINE_CONFLICT',

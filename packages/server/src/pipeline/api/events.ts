@@ -1,5 +1,6 @@
 import { invalid, notFound } from '../../admin/errors.ts';
-import * as q from '../../storage/queries.ts';
+import * as deliveryStore from '../../deliveries/store.ts';
+import * as eventStore from '../../events/store.ts';
 import type { DeliveryWithAttempts, HubEvent, Page } from '../api-types.ts';
 import { clampLimit, toEvent, UUID } from '../views.ts';
 import { type HubContext, withAttempts } from './context.ts';
@@ -31,7 +32,7 @@ export function eventsApi(ctx: HubContext) {
     ): Promise<Page<HubEvent>> {
       const limit = clampLimit(f.limit);
       if (f.cursor !== undefined && !/^\d+$/.test(f.cursor)) throw invalid('cursor is not valid');
-      const rows = await q.listEvents(db, {
+      const rows = await eventStore.listEvents(db, {
         ...(f.type ? { types: [f.type] } : {}),
         ...(f.source ? { source: f.source } : {}),
         ...(f.subject ? { subject: f.subject } : {}),
@@ -57,9 +58,9 @@ export function eventsApi(ctx: HubContext) {
      */
     async get(id: string): Promise<{ event: HubEvent; deliveries: DeliveryWithAttempts[] }> {
       if (!UUID.test(id)) throw notFound('event', id);
-      const row = await q.getEvent(db, id);
+      const row = await eventStore.getEvent(db, id);
       if (!row) throw notFound('event', id);
-      const deliveries = await q.listDeliveries(db, { eventId: id, limit: 500 });
+      const deliveries = await deliveryStore.listDeliveries(db, { eventId: id, limit: 500 });
       return { event: toEvent(row), deliveries: await withAttempts(db, deliveries.reverse()) };
     },
   };

@@ -1,5 +1,6 @@
 import { invalid } from '../../admin/errors.ts';
-import * as q from '../../storage/queries.ts';
+import * as deliveryStore from '../../deliveries/store.ts';
+import * as eventStore from '../../events/store.ts';
 import { requireSubscription } from '../../subscriptions/api.ts';
 import { clampLimit, toEvent } from '../views.ts';
 import type { HubContext } from './context.ts';
@@ -23,8 +24,8 @@ export function feedApi(ctx: HubContext) {
       const sub = await requireSubscription(db, subscriptionId);
       if (sub.kind !== 'pull') throw invalid(`subscription ${subscriptionId} is not a pull subscription`);
       if (opts.after !== undefined && !/^\d+$/.test(opts.after)) throw invalid('after is not a valid cursor');
-      const after = opts.after ?? (await q.getFeedCursor(db, subscriptionId)) ?? '0';
-      const rows = await q.pollFeed(db, sub, after, clampLimit(opts.limit, 1000, 100));
+      const after = opts.after ?? (await deliveryStore.getFeedCursor(db, subscriptionId)) ?? '0';
+      const rows = await eventStore.pollFeed(db, sub, after, clampLimit(opts.limit, 1000, 100));
       return {
         events: rows.map(toEvent),
         nextCursor: rows.length > 0 ? rows[rows.length - 1]!.sequence : after,
@@ -36,8 +37,8 @@ export function feedApi(ctx: HubContext) {
       const sub = await requireSubscription(db, subscriptionId);
       if (sub.kind !== 'pull') throw invalid(`subscription ${subscriptionId} is not a pull subscription`);
       if (!/^\d+$/.test(cursor)) throw invalid('cursor is not valid');
-      await q.setFeedCursor(db, subscriptionId, cursor);
-      return { cursor: (await q.getFeedCursor(db, subscriptionId))! };
+      await deliveryStore.setFeedCursor(db, subscriptionId, cursor);
+      return { cursor: (await deliveryStore.getFeedCursor(db, subscriptionId))! };
     },
   };
 }

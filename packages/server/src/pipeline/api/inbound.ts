@@ -1,7 +1,9 @@
 import { SwitchyardError } from '@switchyard/core';
 import { invalid, notFound } from '../../admin/errors.ts';
 import { credentialHeaderNames } from '../../delivery/redact.ts';
-import * as q from '../../storage/queries.ts';
+import * as eventStore from '../../events/store.ts';
+import * as inboundStore from '../../inbound/store.ts';
+import { CHANNEL_NORMALIZE, notify } from '../../storage/queues.ts';
 import type { InboundMessage, InboundMessageDetail, Page } from '../api-types.ts';
 import { storedHeaders } from '../ingest.ts';
 import { clampLimit, toEvent, toInbound, UUID } from '../views.ts';
@@ -25,7 +27,7 @@ export function inboundApi(ctx: HubContext) {
     ): Promise<Page<InboundMessage>> {
       const limit = clampLimit(f.limit);
       if (f.cursor !== undefined && !/^\d+$/.test(f.cursor)) throw invalid('cursor is not valid');
-      const rows = await q.listInbound(db, {
+      const rows = await inboundStore.listInbound(db, {
         ...(f.status ? { status: f.status } : {}),
         ...(f.instanceId ? { instanceId: f.instanceId } : {}),
         ...(f.cursor ? { beforeSeq: f.cursor } : {}),
@@ -41,10 +43,10 @@ export function inboundApi(ctx: HubContext) {
     /** One message with its payload, redacted headers, raw body and the events it produced. */
     async get(id: string): Promise<InboundMessageDetail> {
       if (!UUID.test(id)) throw notFound('inbound message', id);
-      const row = await q.getInbound(db, id);
+      const row = await inboundStore.getInbound(db, id);
       if (!row) throw notFound('inbound message', id);
-      const events = await q.listEventsOfInbound(db, id);
-      const body = row.body_id === null ? undefined : await q.getInboundBody(db, row.body_id);
+      const events = await eventStore.listEventsOfInbound(db, id);
+      const body = row.body_id === null ? undefined : await inboundStore.getInboundBody(db, row.body_id);
       // Redacted when stored; again here with today's declaration, for rows stored before it.
       const instance = await rt.loadInstance(row.instance_id).catch(() => undefined);
       const credentialHeaders = instance ? credentialHeaderNames(instance.connector, instance.config) : [];
@@ -69,12 +71,12 @@ export function inboundApi(ctx: HubContext) {
     async renormalize(id: string): Promise<InboundMessage> {
       if (!UUID.test(id)) throw notFound('inbound message', id);
       const row = await db.transaction().execute(async (trx) => {
-        const r = await q.requeueInbound(trx, id);
-        if (r) await q.notify(trx, q.CHANNEL_NORMALIZE);
+        const r = await inboundStore.requeueInbound(trx, id);
+        if (r) await notify(trx, CHANNEL_NORMALIZE);
         return r;
       });
       if (!row) {
-        const existing = await q.getInbound(db, id);
+        const existing = await inboundStore.getInbound(db, id);
         if (!existing) throw notFound('inbound message', id);
         throw new SwitchyardError('SY_PIPELINE_CONFLICT', `inbound message ${id} is ${existing.status}`);
       }

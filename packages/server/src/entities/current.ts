@@ -1,14 +1,14 @@
 /**
  * The current-state projection: one row per entity (appointment, slot, schedule, document, asset,
  * process) with the snapshot of its latest event, kept in the same statement that stores the events
- * (`commitNormalized` in queries.ts, `storeHubEvents` in pipeline/emit.ts). Events already carry the
+ * (`commitNormalized` in events/store.ts, `storeHubEvents` in pipeline/emit.ts). Events already carry the
  * entity's known state (docs/events.md#what-data-carries), so the row is the latest `data` as is.
  * Readers: the FHIR read endpoint; commands and the dashboard may use the same functions
  * (docs/fhir.md#the-current-state-projection).
  */
 import type { JsonObject } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
-import type { Executor } from './db.ts';
+import type { Executor } from '../storage/db.ts';
 
 /** The entities whose events carry a state snapshot worth keeping (not approval requests, commands, hub tests). */
 export const PROJECTED_ENTITIES: readonly string[] = Object.freeze([

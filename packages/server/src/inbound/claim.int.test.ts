@@ -9,9 +9,9 @@
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Database, type Executor, openDatabase } from './db.ts';
-import { migrate } from './migrations.ts';
-import * as q from './queries.ts';
+import { type Database, type Executor, openDatabase } from '../storage/db.ts';
+import { migrate } from '../storage/migrations.ts';
+import * as inboundStore from './store.ts';
 
 const database = useTestDatabase();
 let store: Database;
@@ -63,7 +63,7 @@ async function probe<T>(work: (trx: Executor) => Promise<T>): Promise<{ result: 
 
 /** A claim under {@link probe}: what it claimed (dedupe keys) and the rows it read. */
 async function probeClaim(limit: number): Promise<{ claimed: string[]; rowsRead: number }> {
-  const { result, rowsRead } = await probe((trx) => q.claimInbound(trx, 30_000, limit));
+  const { result, rowsRead } = await probe((trx) => inboundStore.claimInbound(trx, 30_000, limit));
   return { claimed: result.map((r) => r.dedupe_key), rowsRead };
 }
 
@@ -74,7 +74,7 @@ it('a claim behind the leased head of one busy key reads as many rows with 10,00
 }, async () => {
   await enqueue('busy', 'facility-1', 1_000);
   // The head is being normalized: it blocks its key, and the next claim finds nothing to do.
-  const head = await q.claimInbound(store.db, 60_000, 16);
+  const head = await inboundStore.claimInbound(store.db, 60_000, 16);
   expect(head.map((r) => r.dedupe_key)).toEqual(['busy-1']);
 
   const small = await probeClaim(16);
@@ -91,7 +91,7 @@ it('a claim behind the leased head of one busy key reads as many rows with 10,00
 
   // The next due time, asked whenever a pass claims nothing, is read from inbound_due_idx (migration
   // 15): before, a min() over all 10,000 waiting messages.
-  expect((await probe((trx) => q.nextInboundDue(trx))).rowsRead).toBeLessThan(10);
+  expect((await probe((trx) => inboundStore.nextInboundDue(trx))).rowsRead).toBeLessThan(10);
 
   // Messages of other keys and without a key, queued behind the backlog, are claimed in parallel
   // with it; the busy key still waits for its head.
@@ -101,14 +101,16 @@ it('a claim behind the leased head of one busy key reads as many rows with 10,00
   await enqueue('later', 'facility-3', 2);
   await sql`update switchyard.inbound_messages set next_attempt_at = now() + interval '1 hour'
     where dedupe_key = 'later-1'`.execute(store.db);
-  const behind = await q.claimInbound(store.db, 60_000, 16);
+  const behind = await inboundStore.claimInbound(store.db, 60_000, 16);
   expect(behind.map((r) => r.dedupe_key).sort()).toEqual(['loose-1', 'loose-2', 'other-1']);
 
   // Once the head is finished, the key's next message (and only it) is claimable.
   const busy = head[0];
   if (busy?.lock_token == null) throw new Error('the claimed head has no lease');
-  expect(await q.finishInbound(store.db, busy.id, busy.lock_token, 'normalized', null, null, 1)).toBe(true);
-  const next = await q.claimInbound(store.db, 60_000, 16);
+  expect(
+    await inboundStore.finishInbound(store.db, busy.id, busy.lock_token, 'normalized', null, null, 1),
+  ).toBe(true);
+  const next = await inboundStore.claimInbound(store.db, 60_000, 16);
   expect(next.map((r) => r.dedupe_key)).toEqual(['busy-2']);
 });
 
@@ -128,7 +130,7 @@ it('a run claim takes consecutive due messages of each key, and nothing of a key
   };
   await drain();
 
-  const { result: claimed, rowsRead } = await probe((trx) => q.claimInbound(trx, 60_000, 16, 32));
+  const { result: claimed, rowsRead } = await probe((trx) => inboundStore.claimInbound(trx, 60_000, 16, 32));
   const keys = claimed.map((r) => r.dedupe_key);
   const ofKey = (prefix: string) =>
     claimed
@@ -144,16 +146,18 @@ it('a run claim takes consecutive due messages of each key, and nothing of a key
 
   // For real this time: while a run is leased, no other claim takes anything of its key (not the
   // messages behind the run either), and a message given back untried keeps its attempt count.
-  const first = await q.claimInbound(store.db, 60_000, 16, 32);
+  const first = await inboundStore.claimInbound(store.db, 60_000, 16, 32);
   expect(first).toHaveLength(36);
-  const again = await q.claimInbound(store.db, 60_000, 16, 32);
+  const again = await inboundStore.claimInbound(store.db, 60_000, 16, 32);
   expect(again).toEqual([]);
 
   const a = first.filter((r) => r.dedupe_key.startsWith('run-a-'));
   const a1 = a.find((r) => r.dedupe_key === 'run-a-1')!;
-  expect(await q.finishInbound(store.db, a1.id, a1.lock_token!, 'normalized', null, null, 1)).toBe(true);
+  expect(await inboundStore.finishInbound(store.db, a1.id, a1.lock_token!, 'normalized', null, null, 1)).toBe(
+    true,
+  );
   const untried = a.filter((r) => r.dedupe_key !== 'run-a-1');
-  await q.unclaimInbound(
+  await inboundStore.unclaimInbound(
     store.db,
     untried.map((r) => ({ id: r.id, lockToken: r.lock_token! })),
   );
@@ -165,7 +169,7 @@ it('a run claim takes consecutive due messages of each key, and nothing of a key
   expect(attempts.rows.every((r) => r.attempts === 0 && r.lock_token === null)).toBe(true);
 
   // The key's next run starts where the first one was given back.
-  const next = await q.claimInbound(store.db, 60_000, 16, 32);
+  const next = await inboundStore.claimInbound(store.db, 60_000, 16, 32);
   expect(next.sort((x, y) => Number(BigInt(x.seq) - BigInt(y.seq))).map((r) => r.dedupe_key)).toEqual(
     Array.from({ length: 32 }, (_, i) => `run-a-${i + 2}`),
   );

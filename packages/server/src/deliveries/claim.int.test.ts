@@ -10,9 +10,9 @@
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Database, type Executor, openDatabase } from './db.ts';
-import { migrate } from './migrations.ts';
-import * as q from './queries.ts';
+import { type Database, type Executor, openDatabase } from '../storage/db.ts';
+import { migrate } from '../storage/migrations.ts';
+import * as deliveryStore from './store.ts';
 
 const database = useTestDatabase();
 let store: Database;
@@ -69,19 +69,19 @@ async function probe<T>(work: (trx: Executor) => Promise<T>): Promise<{ result: 
 class Rollback extends Error {}
 
 /** The test names (kept in last_error) of what a claim took. */
-const names = (rows: readonly q.DeliveryRow[]) => rows.map((r) => r.last_error).sort();
+const names = (rows: readonly deliveryStore.DeliveryRow[]) => rows.map((r) => r.last_error).sort();
 
 it('a claim behind the in-flight head of one deep subject reads as many rows with 10,000 queued as with 1,000', {
   timeout: 60_000,
 }, async () => {
   await enqueue('deep', 'subject-deep', 1_000);
-  const head = await q.claimDeliveries(store.db, 15_000, 16);
+  const head = await deliveryStore.claimDeliveries(store.db, 15_000, 16);
   expect(names(head)).toEqual(['deep-1']);
 
-  const small = await probe((trx) => q.claimDeliveries(trx, 15_000, 16));
+  const small = await probe((trx) => deliveryStore.claimDeliveries(trx, 15_000, 16));
   expect(small.result).toEqual([]);
   await enqueue('deep-more', 'subject-deep', 9_000);
-  const large = await probe((trx) => q.claimDeliveries(trx, 15_000, 16));
+  const large = await probe((trx) => deliveryStore.claimDeliveries(trx, 15_000, 16));
   expect(large.result).toEqual([]);
   // Migration 9 read every waiting delivery of the subject and probed its line for each: ~20,000
   // rows with 10,000 queued. Now at most 256 in due order, then one head per line.
@@ -91,14 +91,14 @@ it('a claim behind the in-flight head of one deep subject reads as many rows wit
   // Other subjects queued behind the deep one are claimed in parallel with it, one head each.
   await enqueue('other', 'subject-other', 3);
   await enqueue('third', 'subject-third', 2);
-  const behind = await q.claimDeliveries(store.db, 15_000, 16);
+  const behind = await deliveryStore.claimDeliveries(store.db, 15_000, 16);
   expect(names(behind)).toEqual(['other-1', 'third-1']);
 
   // Once the head has succeeded, the subject's next delivery (and only it) is claimable.
   const done = head[0]!;
   await sql`update switchyard.deliveries set status = 'succeeded', locked_until = null, lock_token = null
     where id = ${done.id}`.execute(store.db);
-  const next = await q.claimDeliveries(store.db, 15_000, 16);
+  const next = await deliveryStore.claimDeliveries(store.db, 15_000, 16);
   expect(names(next)).toEqual(['deep-2']);
 });
 
@@ -114,23 +114,23 @@ it('past the walk, a line whose head is due later than the rest of the line is s
   await enqueue('late', 'subject-late', 300);
   await sql`update switchyard.deliveries set next_attempt_at = now() - interval '1 second', attempts = 1
     where last_error = 'late-1'`.execute(store.db);
-  const claimed = await q.claimDeliveries(store.db, 15_000, 16);
+  const claimed = await deliveryStore.claimDeliveries(store.db, 15_000, 16);
   expect(names(claimed)).toEqual(['late-1']);
-  expect(await q.claimDeliveries(store.db, 15_000, 16)).toEqual([]);
+  expect(await deliveryStore.claimDeliveries(store.db, 15_000, 16)).toEqual([]);
 
   // Its lease runs out (the process died): taken over, still alone.
   await sql`update switchyard.deliveries set locked_until = now() - interval '1 second'
     where last_error = 'late-1'`.execute(store.db);
-  expect(names(await q.claimDeliveries(store.db, 15_000, 16))).toEqual(['late-1']);
+  expect(names(await deliveryStore.claimDeliveries(store.db, 15_000, 16))).toEqual(['late-1']);
 
   // Dead and unsuperseded under 'hold', it still holds its line past the walk.
   await sql`update switchyard.deliveries set status = 'dead', locked_until = null where last_error = 'late-1'`.execute(
     store.db,
   );
-  expect(await q.claimDeliveries(store.db, 15_000, 16)).toEqual([]);
+  expect(await deliveryStore.claimDeliveries(store.db, 15_000, 16)).toEqual([]);
   // Once superseded by a replay (here: marked so), the next delivery of the line is the head.
   await sql`update switchyard.deliveries set superseded_by = gen_random_uuid() where last_error = 'late-1'`.execute(
     store.db,
   );
-  expect(names(await q.claimDeliveries(store.db, 15_000, 16))).toEqual(['late-2']);
+  expect(names(await deliveryStore.claimDeliveries(store.db, 15_000, 16))).toEqual(['late-2']);
 });

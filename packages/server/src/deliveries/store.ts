@@ -1,0 +1,478 @@
+/**
+ * The SQL of the delivery side, one named function each (pg-boss's "plans" style): `deliveries`
+ * (also the deliver queue: claim, lease, finish, hold, release, rate tokens of the subscription
+ * row, the admin reads, replays, purge), `delivery_attempts`, and `feed_cursors` (a pull
+ * subscription's acknowledged position). Deliveries are created by the fan-out of
+ * events/store.ts. Functions take an {@link Executor} so callers decide the transaction.
+ */
+import { sql } from 'kysely';
+import { type EventRow, matches } from '../events/store.ts';
+import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
+import { type Executor, first, rows } from '../storage/db.ts';
+import { CHANNEL_DELIVER, type HeldLease, renewLeases } from '../storage/queues.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
+
+export type DeliveryStatus = 'pending' | 'in_flight' | 'succeeded' | 'dead' | 'skipped' | 'held';
+
+export interface DeliveryRow {
+  seq: string;
+  id: string;
+  subscription_id: string;
+  event_id: string;
+  event_sequence: string;
+  subject: string;
+  reason: 'fanout' | 'replay';
+  replay_of: string | null;
+  superseded_by: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: Date;
+  locked_until: Date | null;
+  lock_token: string | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  /** fhir-r4-notification: the event's number in its subscription (the Backport's event-number). */
+  notification_number: string | null;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+export interface AttemptRow {
+  id: string;
+  delivery_id: string;
+  attempt: number;
+  started_at: Date;
+  latency_ms: number | null;
+  status_code: number | null;
+  response_snippet: string | null;
+  error: string | null;
+  outcome: string;
+}
+
+/**
+ * Claims due deliveries. A delivery waits while an earlier delivery (by event sequence) of the
+ * same subscription and subject is unfinished, or dead under the `hold` policy: that is the
+ * per-subject ordering. A lease (`locked_until`) longer than the request timeout lets another
+ * process take over after a crash without ever running two attempts at once.
+ */
+export async function claimDeliveries(
+  db: Executor,
+  leaseMarginMs: number,
+  limit: number,
+): Promise<DeliveryRow[]> {
+  return rows<DeliveryRow>(
+    sql`update switchyard.deliveries d set status = 'in_flight', lock_token = gen_random_uuid(), attempts = d.attempts + 1,
+          locked_until = now() + make_interval(secs => (due.timeout_ms + ${leaseMarginMs}) / 1000.0), updated_at = now()
+        from (${claimableDeliveries(limit)}) due
+        where d.id = due.id returning d.*`,
+    db,
+  );
+}
+
+/**
+ * The deliveries a claim may take (head of line per subscription and subject), locked: the
+ * `switchyard.claimable_deliveries` function of migration 6 walks the due ones in order and stops
+ * at the limit.
+ */
+function claimableDeliveries(limit: number) {
+  return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
+}
+
+/** A claimed delivery with what attempting it needs: its subscription and its event (if still stored). */
+export interface DeliveryWork {
+  delivery: DeliveryRow;
+  subscription: SubscriptionRow;
+  event: EventRow | undefined;
+}
+
+/**
+ * {@link claimDeliveries} that also returns each delivery's subscription and event, so an attempt
+ * needs no further reads (one statement for a batch instead of three per delivery).
+ */
+export async function claimDeliveryWork(
+  db: Executor,
+  leaseMarginMs: number,
+  limit: number,
+): Promise<DeliveryWork[]> {
+  const r = await rows<DeliveryRow & { sub: SubscriptionRow; ev: EventRow | null }>(
+    sql`with claimed as (
+          update switchyard.deliveries d set status = 'in_flight', lock_token = gen_random_uuid(), attempts = d.attempts + 1,
+            locked_until = now() + make_interval(secs => (due.timeout_ms + ${leaseMarginMs}) / 1000.0), updated_at = now()
+          from (${claimableDeliveries(limit)}) due
+          where d.id = due.id returning d.*)
+        select c.*, to_jsonb(s.*) as sub,
+          case when e.id is null then null
+               else jsonb_build_object('sequence', e.sequence::text, 'id', e.id, 'type', e.type, 'source', e.source,
+                      'subject', e.subject, 'envelope', e.envelope, 'inbound_message_id', e.inbound_message_id,
+                      'traceparent', e.traceparent, 'fhir', e.fhir) end as ev
+        from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
+        left join switchyard.events e on e.id = c.event_id`,
+    db,
+  );
+  return r.map(({ sub, ev, ...delivery }) => ({
+    delivery: delivery as DeliveryRow,
+    subscription: {
+      ...sub,
+      disabled_at: sub.disabled_at === null ? null : new Date(sub.disabled_at),
+      created_at: new Date(sub.created_at),
+      updated_at: new Date(sub.updated_at),
+      disabled_at_sequence: sub.disabled_at_sequence === null ? null : String(sub.disabled_at_sequence),
+      notification_events: String(sub.notification_events),
+    },
+    event: ev === null ? undefined : (ev as EventRow),
+  }));
+}
+
+/**
+ * Extends the leases of deliveries this process is still attempting (or recording), like
+ * {@link renewInboundLeases}: only `in_flight` rows whose token matches; returns their ids.
+ */
+export async function renewDeliveryLeases(db: Executor, held: readonly HeldLease[]): Promise<Set<string>> {
+  return renewLeases(db, 'deliveries', 'in_flight', held);
+}
+
+/**
+ * Puts leased deliveries back to `pending`, due now (their outcome could not be recorded because
+ * the database was unavailable), where their token still matches, and wakes the deliver workers.
+ * The attempt stays counted (its POST may have reached the subscriber: the retry carries the same
+ * `webhook-id`). Returns how many were given back.
+ */
+export async function releaseDeliveries(
+  db: Executor,
+  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+): Promise<number> {
+  if (held.length === 0) return 0;
+  const r = await first<{ n: string }>(
+    sql`with released as (
+          update switchyard.deliveries d set status = 'pending', locked_until = null, lock_token = null,
+            next_attempt_at = now(), updated_at = now()
+          from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
+          where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
+          returning 1),
+        woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from released limit 1) x)
+        select (select count(*) from released) as n, (select count(*) from woken) as woken`,
+    db,
+  );
+  return Number(r?.n ?? 0);
+}
+
+/**
+ * Records the attempts of many deliveries and moves each on (retry or success) in one statement.
+ * Returns, per delivery moved (lease still held), whether a later delivery of its subject waits:
+ * only then do other processes need a wake-up.
+ */
+export async function finishDeliveries(
+  db: Executor,
+  items: readonly {
+    deliveryId: string;
+    lockToken: string;
+    status: 'pending' | 'succeeded';
+    nextAttemptInMs: number;
+    attempt: number;
+    startedAt: Date;
+    latencyMs: number | null;
+    statusCode: number | null;
+    responseSnippet: string | null;
+    error: string | null;
+    outcome: string;
+  }[],
+): Promise<{ id: string; successor: boolean }[]> {
+  if (items.length === 0) return [];
+  return rows<{ id: string; successor: boolean }>(
+    sql`with v as (
+          select * from unnest(${items.map((i) => i.deliveryId)}::uuid[], ${items.map((i) => i.lockToken)}::uuid[],
+            ${items.map((i) => i.status)}::text[], ${items.map((i) => i.nextAttemptInMs / 1000)}::float8[],
+            ${items.map((i) => i.attempt)}::integer[], ${items.map((i) => i.startedAt.toISOString())}::timestamptz[],
+            ${items.map((i) => i.latencyMs)}::integer[], ${items.map((i) => i.statusCode)}::integer[],
+            ${items.map((i) => i.responseSnippet)}::text[], ${items.map((i) => i.error)}::text[],
+            ${items.map((i) => i.outcome)}::text[])
+            as t(id, lock_token, status, delay_s, attempt, started_at, latency_ms, status_code, snippet, error, outcome)),
+        att as (
+          insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome)
+          select id, attempt, started_at, latency_ms, status_code, snippet, error, outcome from v),
+        moved as (
+          update switchyard.deliveries d set status = v.status,
+            next_attempt_at = now() + make_interval(secs => v.delay_s),
+            last_status_code = v.status_code, last_error = v.error, locked_until = null, lock_token = null,
+            updated_at = now(), completed_at = case when v.status = 'succeeded' then now() else null end
+          from v where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
+          returning d.id, d.subscription_id, d.subject, d.event_sequence, d.seq)
+        select m.id, exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
+            and p.status = 'pending' and (p.event_sequence, p.seq) > (m.event_sequence, m.seq)) as successor
+        from moved m`,
+    db,
+  );
+}
+
+/**
+ * Takes one token from a subscription's rate-limit bucket (refilled at `perSecond`, holding at most
+ * one second's worth, at least one). Returns 0 when granted, else the ms until a token is there.
+ * The bucket lives in the subscription row, so every hub process shares it.
+ */
+export async function takeRateToken(
+  db: Executor,
+  subscriptionId: string,
+  perSecond: number,
+): Promise<number> {
+  const r = await first<{ granted: boolean; tokens: number }>(
+    sql`with cur as (
+          select id, least(greatest(1, ${perSecond}::float8),
+            coalesce(rate_tokens, greatest(1, ${perSecond}::float8))
+            + greatest(0, extract(epoch from clock_timestamp() - coalesce(rate_refilled_at, clock_timestamp())))
+              * ${perSecond}::float8) as t
+          from switchyard.subscriptions where id = ${subscriptionId} for update)
+        update switchyard.subscriptions s
+          set rate_tokens = case when cur.t >= 1 then cur.t - 1 else cur.t end, rate_refilled_at = clock_timestamp()
+        from cur where s.id = cur.id
+        returning cur.t >= 1 as granted, cur.t as tokens`,
+    db,
+  );
+  if (!r || r.granted) return 0;
+  return Math.max(1, Math.ceil(((1 - r.tokens) / perSecond) * 1000));
+}
+
+export async function nextDeliveryDue(db: Executor): Promise<Date | undefined> {
+  const r = await first<{ at: Date | null }>(
+    // Only future times: a due delivery that was not claimable waits behind its subject's head, and
+    // the head finishing wakes the loop; counting it here would spin the loop.
+    sql`select min(case when status = 'pending' then next_attempt_at else locked_until end) as at
+        from switchyard.deliveries
+        where (status = 'pending' and next_attempt_at > now()) or (status = 'in_flight' and locked_until > now())`,
+    db,
+  );
+  return r?.at ?? undefined;
+}
+
+export async function insertAttempt(
+  db: Executor,
+  a: {
+    deliveryId: string;
+    attempt: number;
+    startedAt: Date;
+    latencyMs: number | null;
+    statusCode: number | null;
+    responseSnippet: string | null;
+    error: string | null;
+    outcome: string;
+  },
+): Promise<void> {
+  await sql`insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome)
+      values (${a.deliveryId}, ${a.attempt}, ${a.startedAt}, ${a.latencyMs}, ${a.statusCode}, ${a.responseSnippet}, ${a.error}, ${a.outcome})`.execute(
+    db,
+  );
+}
+
+/** Moves a claimed delivery on; false when the lease was lost. */
+export async function finishDelivery(
+  db: Executor,
+  id: string,
+  lockToken: string,
+  v: {
+    status: DeliveryStatus;
+    nextAttemptInMs?: number;
+    statusCode: number | null;
+    error: string | null;
+    attempts?: number;
+  },
+): Promise<boolean> {
+  const terminal = v.status === 'succeeded' || v.status === 'dead' || v.status === 'skipped';
+  const r = await sql`update switchyard.deliveries set status = ${v.status},
+      next_attempt_at = now() + make_interval(secs => ${(v.nextAttemptInMs ?? 0) / 1000}),
+      attempts = coalesce(${v.attempts ?? null}::integer, attempts),
+      last_status_code = ${v.statusCode}, last_error = ${v.error}, locked_until = null, lock_token = null,
+      updated_at = now(), completed_at = case when ${terminal} then now() else null end
+    where id = ${id} and lock_token = ${lockToken} and status = 'in_flight'`.execute(db);
+  return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+/** Marks later waiting deliveries of a subject `held` behind a dead one (visibility for `hold`). */
+export async function holdSubject(
+  db: Executor,
+  subscriptionId: string,
+  subject: string,
+  afterSequence: string,
+): Promise<void> {
+  await sql`update switchyard.deliveries set status = 'held', updated_at = now()
+      where subscription_id = ${subscriptionId} and subject = ${subject} and status = 'pending'
+        and event_sequence >= ${afterSequence}::bigint`.execute(db);
+}
+
+/** New deliveries that land behind a dead one of a `hold` subscription show as `held` at once. */
+export async function holdBehindDead(db: Executor, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`update switchyard.deliveries d set status = 'held'
+      from switchyard.subscriptions s
+      where d.id = any(${ids as string[]}::uuid[]) and d.status = 'pending' and s.id = d.subscription_id
+        and s.ordering = 'hold' and exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence)`.execute(
+    db,
+  );
+}
+
+/**
+ * Marks due pending deliveries that wait behind a dead one (`hold`) as `held`. Covers the race
+ * where a fan-out and the death of its predecessor commit at the same time (each missing the other).
+ */
+export async function holdBlocked(db: Executor): Promise<void> {
+  await sql`update switchyard.deliveries d set status = 'held', updated_at = now()
+      from switchyard.subscriptions s
+      where d.status = 'pending' and d.next_attempt_at <= now() and s.id = d.subscription_id and s.ordering = 'hold'
+        and exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence)`.execute(
+    db,
+  );
+}
+
+/** Lets held deliveries of a subject go again (after the dead one was replayed or skipped). */
+export async function releaseSubject(db: Executor, subscriptionId: string, subject: string): Promise<void> {
+  await sql`update switchyard.deliveries set status = 'pending', next_attempt_at = now(), updated_at = now()
+      where subscription_id = ${subscriptionId} and subject = ${subject} and status = 'held'`.execute(db);
+}
+
+export async function getDelivery(db: Executor, id: string): Promise<DeliveryRow | undefined> {
+  return first<DeliveryRow>(sql`select * from switchyard.deliveries where id = ${id}`, db);
+}
+
+export async function listDeliveries(
+  db: Executor,
+  f: {
+    subscriptionId?: string;
+    eventId?: string;
+    status?: string;
+    replayed?: boolean;
+    beforeSeq?: string;
+    limit: number;
+  },
+): Promise<DeliveryRow[]> {
+  return rows<DeliveryRow>(
+    sql`select * from switchyard.deliveries
+        where (${f.subscriptionId ?? null}::text is null or subscription_id = ${f.subscriptionId ?? null})
+          and (${f.eventId ?? null}::uuid is null or event_id = ${f.eventId ?? null}::uuid)
+          and (${f.status ?? null}::text is null or status = ${f.status ?? null})
+          and (${f.replayed ?? null}::boolean is null or (superseded_by is not null) = ${f.replayed ?? null}::boolean)
+          and (${f.beforeSeq ?? null}::bigint is null or seq < ${f.beforeSeq ?? null}::bigint)
+        order by seq desc limit ${f.limit}`,
+    db,
+  );
+}
+
+export async function listAttempts(db: Executor, deliveryIds: readonly string[]): Promise<AttemptRow[]> {
+  if (deliveryIds.length === 0) return [];
+  return rows<AttemptRow>(
+    sql`select * from switchyard.delivery_attempts where delivery_id = any(${deliveryIds as string[]}::uuid[]) order by id`,
+    db,
+  );
+}
+
+/**
+ * Locks a delivery for a replay decision (two replays of one delivery at once: the second waits,
+ * then sees the first one's `superseded_by`).
+ */
+export async function lockDelivery(db: Executor, id: string): Promise<DeliveryRow | undefined> {
+  return first<DeliveryRow>(sql`select * from switchyard.deliveries where id = ${id} for update`, db);
+}
+
+/**
+ * A new delivery of the same event (same event id, so the subscriber can deduplicate). The
+ * delivery replayed points at it (`superseded_by`): that is what makes it "replayed" rather than a
+ * dead letter still waiting.
+ */
+export async function insertReplay(db: Executor, newId: string, of: DeliveryRow): Promise<DeliveryRow> {
+  const row = await first<DeliveryRow>(
+    sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, replay_of,
+          notification_number)
+        values (${newId}, ${of.subscription_id}, ${of.event_id}, ${of.event_sequence}::bigint, ${of.subject}, 'replay', ${of.id},
+          ${of.notification_number}::bigint)
+        returning *`,
+    db,
+  );
+  await sql`update switchyard.deliveries set superseded_by = ${newId}, updated_at = now() where id = ${of.id}`.execute(
+    db,
+  );
+  return row!;
+}
+
+/**
+ * The dead deliveries of a subscription not replayed yet, locked (call inside the transaction that
+ * replays them): a replay of one of them at the same moment waits, then finds it replayed.
+ */
+export async function listDeadUnsuperseded(db: Executor, subscriptionId: string): Promise<DeliveryRow[]> {
+  return rows<DeliveryRow>(
+    sql`select * from switchyard.deliveries where subscription_id = ${subscriptionId} and status = 'dead'
+          and superseded_by is null order by event_sequence, seq for update`,
+    db,
+  );
+}
+
+/**
+ * Replays every event matching the subscription since a time (or after a sequence) as new
+ * deliveries. A FHIR subscription gets only events with a FHIR meaning (`events.fhir`; an event
+ * stored before that column existed goes by its type, and is skipped at delivery if it turns out to
+ * be a catalog document). A `fhir-r4-notification` replay keeps the event number of the
+ * event's original delivery; an event the subscription never had draws a new one from its counter.
+ */
+export async function insertReplaysSince(
+  db: Executor,
+  sub: SubscriptionRow,
+  f: { since?: Date; afterSequence?: string },
+): Promise<number> {
+  const numbered = sub.format === 'fhir-r4-notification';
+  const r = await sql`with candidates as (
+        select e.id, e.sequence, e.subject,
+          (select d.notification_number from switchyard.deliveries d
+           where d.subscription_id = ${sub.id} and d.event_id = e.id and d.reason = 'fanout') as known
+        from switchyard.events e
+        where ${matches(sub.event_types, sub.sources)}
+          and (${sub.format} = 'cloudevents'
+            or coalesce(e.fhir, e.type = any(${[...FHIR_EVENT_TYPES]}::text[])))
+          and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
+          and (${f.afterSequence ?? null}::bigint is null or e.sequence > ${f.afterSequence ?? null}::bigint)),
+      fresh as (
+        select c.id, row_number() over (order by c.sequence) as n from candidates c
+        where ${numbered} and c.known is null),
+      base as (
+        update switchyard.subscriptions set notification_events = notification_events + (select count(*) from fresh)
+        where id = ${sub.id} and ${numbered}
+        returning notification_events - (select count(*) from fresh) as base)
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, notification_number)
+      select gen_random_uuid(), ${sub.id}, c.id, c.sequence, c.subject, 'replay',
+        case when ${numbered} then coalesce(c.known, (select base from base) + x.n) end
+      from candidates c left join fresh x on x.id = c.id
+      order by c.sequence`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+export async function skipDelivery(db: Executor, id: string): Promise<DeliveryRow | undefined> {
+  return first<DeliveryRow>(
+    sql`update switchyard.deliveries set status = 'skipped', updated_at = now(), completed_at = now(),
+          locked_until = null, lock_token = null
+        where id = ${id} and status in ('pending', 'held', 'dead') returning *`,
+    db,
+  );
+}
+
+export async function getFeedCursor(db: Executor, subscriptionId: string): Promise<string | undefined> {
+  const r = await first<{ cursor: string }>(
+    sql`select cursor from switchyard.feed_cursors where subscription_id = ${subscriptionId}`,
+    db,
+  );
+  return r?.cursor;
+}
+
+export async function setFeedCursor(db: Executor, subscriptionId: string, cursor: string): Promise<void> {
+  // Never moves back: an old, delayed ack must not re-deliver what a newer ack covered.
+  await sql`insert into switchyard.feed_cursors (subscription_id, cursor) values (${subscriptionId}, ${cursor}::bigint)
+      on conflict (subscription_id) do update set cursor = greatest(switchyard.feed_cursors.cursor, excluded.cursor),
+        acked_at = now()`.execute(db);
+}
+
+export async function purgeDeliveries(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  const r = await sql`delete from switchyard.deliveries where id in (
+      select id from switchyard.deliveries where completed_at < ${olderThan}
+        and status in ('succeeded', 'skipped', 'dead') limit ${batch})`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}

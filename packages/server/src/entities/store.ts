@@ -1,0 +1,182 @@
+/**
+ * The SQL of what the hub keeps per vendor entity for the connectors, the normalize context's
+ * stores (pipeline/stores.ts): `aliases` (a vendor id to its stable hub id) and `entity_state`
+ * (a connector's known state of an entity). Beside the current-state projection (current.ts), the
+ * hub's own latest snapshot of each entity: one folder for what is known about entities.
+ */
+import type { JsonValue } from '@switchyard/core';
+import { sql } from 'kysely';
+import { type Executor, first, json, rows } from '../storage/db.ts';
+
+export async function findAlias(
+  db: Executor,
+  instanceId: string,
+  entity: string,
+  vendorId: string,
+): Promise<string | undefined> {
+  const r = await first<{ hub_id: string }>(
+    sql`select hub_id from switchyard.aliases where instance_id = ${instanceId} and entity = ${entity} and vendor_id = ${vendorId}`,
+    db,
+  );
+  return r?.hub_id;
+}
+
+/** Creates the alias unless it exists; returns the hub id that won (also under a race). */
+export async function ensureAlias(
+  db: Executor,
+  instanceId: string,
+  entity: string,
+  vendorId: string,
+  hubId: string,
+): Promise<string> {
+  return hubIdAlias(db, instanceId, entity, vendorId, hubId);
+}
+
+/**
+ * The hub id of a vendor id, created with `newHubId` on first sight: one round trip. The insert's
+ * RETURNING answers when the row is new, the select when it already existed. Under a race with
+ * another transaction inserting the same alias, neither may see a row (the select reads the snapshot
+ * from before the other commit): then a fresh read finds the winner.
+ */
+export async function hubIdAlias(
+  db: Executor,
+  instanceId: string,
+  entity: string,
+  vendorId: string,
+  newHubId: string,
+): Promise<string> {
+  const r = await first<{ hub_id: string }>(
+    sql`with ins as (
+          insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
+          values (${instanceId}, ${entity}, ${vendorId}, ${newHubId}) on conflict do nothing returning hub_id)
+        select hub_id from ins
+        union all
+        select hub_id from switchyard.aliases where instance_id = ${instanceId} and entity = ${entity} and vendor_id = ${vendorId}
+        limit 1`,
+    db,
+  );
+  return r?.hub_id ?? (await findAlias(db, instanceId, entity, vendorId))!;
+}
+
+/** One alias key: the connector instance, entity kind and vendor id. */
+export interface AliasKey {
+  instanceId: string;
+  entity: string;
+  vendorId: string;
+}
+
+/** An alias row as the batched lookups return it. */
+export interface AliasRow {
+  instance_id: string;
+  entity: string;
+  vendor_id: string;
+  hub_id: string;
+}
+
+const aliasKeyArrays = (keys: readonly AliasKey[]) => [
+  keys.map((k) => k.instanceId),
+  keys.map((k) => k.entity),
+  keys.map((k) => k.vendorId),
+];
+
+/**
+ * {@link findAlias} for many keys in one round trip (the alias store batches concurrent lookups of
+ * all normalize workers): the rows that exist, in no particular order.
+ */
+export async function findAliases(db: Executor, keys: readonly AliasKey[]): Promise<AliasRow[]> {
+  const [instances, entities, vendorIds] = aliasKeyArrays(keys);
+  return rows<AliasRow>(
+    sql`select a.instance_id, a.entity, a.vendor_id, a.hub_id
+        from unnest(${instances}::text[], ${entities}::text[], ${vendorIds}::text[]) as k(instance_id, entity, vendor_id)
+        join switchyard.aliases a using (instance_id, entity, vendor_id)`,
+    db,
+  );
+}
+
+/**
+ * {@link hubIdAlias} for many distinct keys in one statement: inserts the missing aliases with
+ * their proposed hub ids and returns the row of every key, new or existing. A key another
+ * transaction inserted meanwhile may be missing from the answer (snapshot): read it again with
+ * {@link findAliases}.
+ */
+export async function hubIdAliases(
+  db: Executor,
+  keys: readonly (AliasKey & { newHubId: string })[],
+): Promise<AliasRow[]> {
+  const [instances, entities, vendorIds] = aliasKeyArrays(keys);
+  return rows<AliasRow>(
+    sql`with k as (
+          select * from unnest(${instances}::text[], ${entities}::text[], ${vendorIds}::text[], ${keys.map((k) => k.newHubId)}::text[])
+            with ordinality as k(instance_id, entity, vendor_id, hub_id, n)),
+        ins as (
+          insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
+          select instance_id, entity, vendor_id, hub_id from k order by n
+          on conflict do nothing
+          returning instance_id, entity, vendor_id, hub_id)
+        select instance_id, entity, vendor_id, hub_id from ins
+        union all
+        select a.instance_id, a.entity, a.vendor_id, a.hub_id
+        from k join switchyard.aliases a using (instance_id, entity, vendor_id)`,
+    db,
+  );
+}
+
+/**
+ * {@link listVendorIds} for many hub ids in one round trip, each hub id's vendor ids in the same
+ * order (`created_at`, `vendor_id`).
+ */
+export async function listVendorIdsMany(
+  db: Executor,
+  keys: readonly { instanceId: string; entity: string; hubId: string }[],
+): Promise<AliasRow[]> {
+  return rows<AliasRow>(
+    sql`select a.instance_id, a.entity, a.vendor_id, a.hub_id
+        from (select distinct * from unnest(${keys.map((k) => k.instanceId)}::text[], ${keys.map((k) => k.entity)}::text[], ${keys.map((k) => k.hubId)}::text[])
+              as k(instance_id, entity, hub_id)) k
+        join switchyard.aliases a using (instance_id, entity, hub_id)
+        order by a.instance_id, a.entity, a.hub_id, a.created_at, a.vendor_id`,
+    db,
+  );
+}
+
+export async function listVendorIds(
+  db: Executor,
+  instanceId: string,
+  entity: string,
+  hubId: string,
+): Promise<string[]> {
+  const r = await rows<{ vendor_id: string }>(
+    sql`select vendor_id from switchyard.aliases where instance_id = ${instanceId} and entity = ${entity} and hub_id = ${hubId}
+        order by created_at, vendor_id`,
+    db,
+  );
+  return r.map((x) => x.vendor_id);
+}
+
+export async function getState(
+  db: Executor,
+  instanceId: string,
+  key: string,
+): Promise<JsonValue | undefined> {
+  const r = await first<{ value: JsonValue }>(
+    sql`select value from switchyard.entity_state where instance_id = ${instanceId} and key = ${key}`,
+    db,
+  );
+  return r?.value;
+}
+
+export async function setState(
+  db: Executor,
+  instanceId: string,
+  key: string,
+  value: JsonValue,
+): Promise<void> {
+  await sql`insert into switchyard.entity_state (instance_id, key, value) values (${instanceId}, ${key}, ${json(value)})
+      on conflict (instance_id, key) do update set value = excluded.value, updated_at = now()`.execute(db);
+}
+
+export async function deleteState(db: Executor, instanceId: string, key: string): Promise<void> {
+  await sql`delete from switchyard.entity_state where instance_id = ${instanceId} and key = ${key}`.execute(
+    db,
+  );
+}

@@ -1,0 +1,272 @@
+/**
+ * The SQL of the `events` table, one named function each (pg-boss's "plans" style): storing
+ * (`commitNormalized`, the normalize commit, which writes the events and finishes their messages in
+ * one statement), the fan-out that every statement storing events ends with (`fanOutStoredEvents`,
+ * also used by pipeline/emit.ts), reads and listing, the pull feed's page, the sequence, the purge,
+ * and the SQL form of the subscription filter (`typeMatchesAny`, `matches`).
+ *
+ * Why the fan-out is here and not in deliveries/store.ts although it inserts deliveries: it is part
+ * of storing an event (both statements that store events end with it), and the deliveries store
+ * reads events (a claimed delivery comes with its event, a replay selects events): with the
+ * fan-out there, `events` and `deliveries` would import each other.
+ * Functions take an {@link Executor} so callers decide the transaction.
+ */
+import type { EventEnvelope, JsonValue } from '@switchyard/core';
+import { type RawBuilder, sql } from 'kysely';
+import { projectStoredEvents } from '../entities/current.ts';
+import { hasFhirMeaning } from '../fhir/subscription.ts';
+import { type Executor, first, rows } from '../storage/db.ts';
+import { CHANNEL_DELIVER } from '../storage/queues.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
+
+export interface EventRow {
+  sequence: string;
+  id: string;
+  type: string;
+  source: string;
+  subject: string;
+  time: Date;
+  envelope: Record<string, JsonValue>;
+  inbound_message_id: string | null;
+  /** The event has a FHIR meaning (null: stored before this was recorded). */
+  fhir: boolean | null;
+  created_at: Date;
+  /** W3C traceparent of the span that stored it (migration 18), continued by its deliveries. */
+  traceparent?: string | null;
+}
+
+export interface NewEvent {
+  id: string;
+  type: string;
+  source: string;
+  subject: string;
+  time: string;
+  envelope: Record<string, JsonValue>;
+  inboundMessageId: string | null;
+  /** W3C traceparent its deliveries continue (absent: tracing off). */
+  traceparent?: string | null;
+}
+
+export async function getEvent(db: Executor, id: string): Promise<EventRow | undefined> {
+  return first<EventRow>(sql`select * from switchyard.events where id = ${id}`, db);
+}
+
+export async function listEventsOfInbound(db: Executor, inboundId: string): Promise<EventRow[]> {
+  return rows<EventRow>(
+    sql`select * from switchyard.events where inbound_message_id = ${inboundId} order by sequence`,
+    db,
+  );
+}
+
+/** SQL for "this event's type/source passes these filters" (patterns: exact, `entity.*`, `*`). */
+export function matches(types: readonly string[] | null, sources: readonly string[] | null) {
+  const patterns = sql`${types as string[] | null}::text[]`;
+  return sql`(${patterns} is null or ${typeMatchesAny(sql.ref('e.type'), patterns)})
+    and (${sources as string[] | null}::text[] is null or e.source = any(${sources as string[] | null}::text[]))`;
+}
+
+/**
+ * SQL: true when the event type `type` matches one of the subscription patterns `patterns` (a
+ * `text[]`): the exact type, `entity.*`, or `*`. The one SQL form of the rule `typeMatches`
+ * (subscriptions/type-patterns.ts) applies in memory; every query that filters events by type patterns uses it.
+ *
+ * @example
+ * ```ts
+ * sql`select 1 from switchyard.events e join switchyard.subscriptions s
+ *     on ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}`;
+ * ```
+ */
+export function typeMatchesAny(
+  type: RawBuilder<unknown>,
+  patterns: RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  return sql`('*' = any(${patterns}) or ${type} = any(${patterns})
+      or split_part(${type}, '.', 1) || '.*' = any(${patterns}))`;
+}
+
+export async function listEvents(
+  db: Executor,
+  f: {
+    types?: string[];
+    source?: string;
+    subject?: string;
+    since?: Date;
+    until?: Date;
+    afterSequence?: string;
+    beforeSequence?: string;
+    limit: number;
+    ascending: boolean;
+  },
+): Promise<EventRow[]> {
+  const order = f.ascending ? sql`asc` : sql`desc`;
+  return rows<EventRow>(
+    sql`select * from switchyard.events e
+        where ${matches(f.types ?? null, f.source ? [f.source] : null)}
+          and (${f.subject ?? null}::text is null or e.subject = ${f.subject ?? null})
+          and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
+          and (${f.until ?? null}::timestamptz is null or e.created_at < ${f.until ?? null})
+          and (${f.afterSequence ?? null}::bigint is null or e.sequence > ${f.afterSequence ?? null}::bigint)
+          and (${f.beforeSequence ?? null}::bigint is null or e.sequence < ${f.beforeSequence ?? null}::bigint)
+        order by e.sequence ${order} limit ${f.limit}`,
+    db,
+  );
+}
+
+export async function maxEventSequence(db: Executor): Promise<string> {
+  const r = await first<{ s: string | null }>(
+    sql`select max(sequence)::text as s from switchyard.events`,
+    db,
+  );
+  return r?.s ?? '0';
+}
+
+export async function pollFeed(
+  db: Executor,
+  sub: SubscriptionRow,
+  afterSequence: string,
+  limit: number,
+): Promise<EventRow[]> {
+  return rows<EventRow>(
+    sql`select * from switchyard.events e where e.sequence > ${afterSequence}::bigint and ${matches(sub.event_types, sub.sources)}
+        order by e.sequence limit ${limit}`,
+    db,
+  );
+}
+
+export async function purgeEvents(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  // An event still owed to a subscriber stays, whatever its age.
+  const r = await sql`delete from switchyard.events where sequence in (
+      select e.sequence from switchyard.events e where e.created_at < ${olderThan}
+        and not exists (select 1 from switchyard.deliveries d where d.event_id = e.id
+                        and d.status in ('pending', 'in_flight', 'held'))
+      limit ${batch})`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/** How one claimed inbound message ends, as stored by {@link commitNormalized}. */
+export interface NormalizedMessage {
+  id: string;
+  lockToken: string;
+  status: 'normalized' | 'ignored';
+  reason: string | null;
+  eventCount: number;
+}
+
+/**
+ * Stores the results of normalized messages in one statement (one round trip, no BEGIN/COMMIT):
+ * finishes each message whose lease token still matches, stores the events of those messages
+ * only, fans them out to every active webhook subscription whose filters match, and wakes the
+ * deliver workers when a delivery was created.
+ *
+ * - Events keep the order of `events` (arrival order of their messages): sequence numbers are
+ *   drawn first, sorted, and handed out by position, since a multi-row insert does not promise
+ *   which row draws which value. An event id already stored (a re-run) is skipped.
+ * - Each entity's current state (entities/current.ts) moves to its latest event, in the same statement.
+ * - Fan-out is idempotent per (subscription, event); a delivery landing behind a dead,
+ *   unsuperseded one of a `hold` subscription is created `held`.
+ * - A subscription matches when one of its type patterns matches as `typeMatches` in
+ *   subscriptions/type-patterns.ts does (exact type, `entity.*`, `*`) and the source is listed (or it lists none).; a
+ *   FHIR subscription matches only events with a FHIR meaning ({@link fanOutStoredEvents}).
+ *
+ * Returns the ids of the messages finished (a lost lease leaves a message out) and how many
+ * deliveries were created.
+ */
+export async function commitNormalized(
+  db: Executor,
+  messages: readonly NormalizedMessage[],
+  events: readonly NewEvent[],
+): Promise<{ finished: Set<string>; fanned: number }> {
+  if (messages.length === 0) return { finished: new Set(), fanned: 0 };
+  const r = await first<{ finished: string[] | null; fanned: string }>(
+    sql`with done as (
+          update switchyard.inbound_messages m set status = v.status, reason = v.reason, error = null,
+            event_count = v.event_count, processed_at = now(), locked_until = null, lock_token = null
+          from unnest(${messages.map((m) => m.id)}::uuid[], ${messages.map((m) => m.lockToken)}::uuid[],
+            ${messages.map((m) => m.status)}::text[], ${messages.map((m) => m.reason)}::text[],
+            ${messages.map((m) => m.eventCount)}::integer[]) as v(id, lock_token, status, reason, event_count)
+          where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'
+          returning m.id),
+        input as (
+          select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
+            ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
+            ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e.envelope))}::jsonb[],
+            ${events.map((e) => e.inboundMessageId)}::uuid[], ${events.map((e) => e.traceparent ?? null)}::text[],
+            ${events.map((e) => hasFhirMeaning(e.envelope as unknown as EventEnvelope))}::boolean[])
+            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir, ord)),
+        fresh as (
+          select i.*, row_number() over (order by i.ord) as rn from input i
+          where i.inbound_message_id in (select id from done)
+            and not exists (select 1 from switchyard.events x where x.id = i.id)),
+        drawn as (select nextval(pg_get_serial_sequence('switchyard.events', 'sequence')) as sequence from fresh),
+        numbered as (select sequence, row_number() over (order by sequence) as rn from drawn),
+        stored as (
+          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir)
+          select n.sequence, f.id, f.type, f.source, f.subject, f.time, f.envelope, f.inbound_message_id, f.traceparent, f.fhir
+          from fresh f join numbered n on n.rn = f.rn
+          order by n.sequence
+          on conflict (id) do nothing
+          returning id, type, source, subject, sequence, time, envelope, fhir),
+        ${projectStoredEvents()},
+        ${fanOutStoredEvents()}
+        select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
+          (select count(*) from woken) as woken`,
+    db,
+  );
+  return { finished: new Set(r?.finished ?? []), fanned: Number(r?.fanned ?? 0) };
+}
+
+/**
+ * The fan-out of freshly stored events, as CTEs to follow a `stored` CTE that returns
+ * `(id, type, source, subject, sequence, fhir)` (`events.fhir`: the event has a FHIR meaning,
+ * `hasFhirMeaning` of fhir/subscription.ts, computed when it is stored): one delivery per matching webhook subscription (`held`
+ * behind a dead, unreplayed delivery of the same subject when the subscription holds), then one
+ * NOTIFY to the deliver workers when anything was fanned. Defines `fanned` and `woken`; one
+ * definition for the normalize commit and for hub-made events (pipeline/emit.ts).
+ *
+ * - A FHIR subscription (`format` other than `cloudevents`) matches only events with a FHIR meaning.
+ * - A `fhir-r4-notification` subscription's deliveries are numbered from its own counter
+ *   (`notification_events`), advanced here by the number of its deliveries, so the numbers have no
+ *   gaps and commit or roll back with the deliveries. The counters are locked in id order (two
+ *   commits fanning out to the same subscriptions cannot deadlock); commits to one such
+ *   subscription queue on its row.
+ *
+ * @example
+ * ```ts
+ * sql`with stored as (insert ... returning id, type, source, subject, sequence, fhir), ${fanOutStoredEvents()}
+ *     select (select count(*) from fanned) as fanned`;
+ * ```
+ */
+export function fanOutStoredEvents(): RawBuilder<unknown> {
+  return sql`matched as (
+      select s.id as subscription_id, s.ordering, s.format, e.id as event_id, e.sequence, e.subject,
+        row_number() over (partition by s.id order by e.sequence) as n
+      from stored e join switchyard.subscriptions s
+        on s.kind = 'webhook' and s.disabled_at is null
+        and ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}
+        and (s.sources is null or e.source = any(s.sources))
+        and (s.format = 'cloudevents' or e.fhir)),
+    counted as (
+      select m.subscription_id, count(*) as n from matched m
+      where m.format = 'fhir-r4-notification' group by m.subscription_id),
+    counters as (
+      select s.id from switchyard.subscriptions s where s.id in (select subscription_id from counted)
+      order by s.id for update),
+    notification_base as (
+      update switchyard.subscriptions s set notification_events = s.notification_events + c.n
+      from counted c join counters l on l.id = c.subscription_id
+      where s.id = c.subscription_id
+      returning s.id, s.notification_events - c.n as base),
+    fanned as (
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status, notification_number)
+      select gen_random_uuid(), m.subscription_id, m.event_id, m.sequence, m.subject,
+        case when m.ordering = 'hold' and exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence)
+        then 'held' else 'pending' end,
+        x.base + m.n
+      from matched m left join notification_base x on x.id = m.subscription_id
+      order by m.sequence
+      on conflict (subscription_id, event_id) where reason = 'fanout' do nothing
+      returning 1),
+    woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned limit 1) x)`;
+}

@@ -1,0 +1,321 @@
+/**
+ * The SQL of the inbound side, one named function each (pg-boss's "plans" style): `inbound_messages`
+ * (what vendors sent, also the normalize queue: store, claim, lease, finish, retry, requeue, the
+ * admin reads) and `inbound_bodies` (the raw request bodies), and their purge. Functions take an
+ * {@link Executor} so callers decide the transaction; each statement's index is in
+ * storage/migrations.ts.
+ */
+import type { JsonValue } from '@switchyard/core';
+import { sql } from 'kysely';
+import { type Executor, first, json, rows } from '../storage/db.ts';
+import { CHANNEL_NORMALIZE, type HeldLease, renewLeases } from '../storage/queues.ts';
+
+export interface InboundRow {
+  seq: string;
+  id: string;
+  instance_id: string;
+  route: string;
+  dedupe_key: string;
+  vendor_type: string;
+  ordering_key: string | null;
+  occurred_at: string | null;
+  gate: boolean;
+  payload: JsonValue;
+  meta: JsonValue | null;
+  /** The request body this message came in, in `inbound_bodies` (shared by a batch's messages); null for pulls. */
+  body_id: string | null;
+  headers: Record<string, string> | null;
+  source_ip: string | null;
+  origin: 'push' | 'pull';
+  status: 'received' | 'normalized' | 'ignored' | 'failed';
+  reason: string | null;
+  error: JsonValue | null;
+  attempts: number;
+  next_attempt_at: Date;
+  lock_token: string | null;
+  event_count: number;
+  received_at: Date;
+  processed_at: Date | null;
+  /** W3C traceparent of the request that stored it (migration 18); null when tracing was off. */
+  traceparent: string | null;
+}
+
+export interface NewInbound {
+  id: string;
+  instanceId: string;
+  route: string;
+  dedupeKey: string;
+  vendorType: string;
+  orderingKey: string | null;
+  occurredAt: string | null;
+  gate: boolean;
+  payload: JsonValue;
+  meta: JsonValue | null;
+  /** The id of the request's body in {@link NewBody}; null for pulled notifications. */
+  bodyId: string | null;
+  headers: Record<string, string> | null;
+  sourceIp: string | null;
+  origin: 'push' | 'pull';
+  receivedAt: Date;
+  /** W3C traceparent to continue when the message is normalized (absent: tracing off). */
+  traceparent?: string | null;
+}
+
+/** A push request's raw body, stored once however many notifications it carried. */
+export interface NewBody {
+  id: string;
+  body: Buffer;
+  receivedAt: Date;
+}
+
+/**
+ * Stores notifications (a (instance, dedupe key) already stored is left alone), the requests' raw
+ * bodies, the instances' `last_message_at` and the normalize wake-up in one statement: autocommit
+ * for pushes, so the group commit of ingest costs one round trip per batch; inside a pull's
+ * transaction, with its cursor. The NOTIFY (sent at commit, only when something new was stored)
+ * cannot be separated from the rows.
+ *
+ * Each body travels once (`bodies`), however many of `items` reference it, and is stored only when
+ * at least one of its messages is new: a vendor's retry of a whole request stores nothing.
+ *
+ * Only the instances in `touch` get `last_message_at` moved: every statement that updates an
+ * instance row waits for the previous one's commit on that row lock, so the caller passes each
+ * instance at most once a second (ingest statements went from 5.1 ms to 0.4 ms at 200 pushes/s).
+ */
+export async function storeInbound(
+  db: Executor,
+  items: readonly NewInbound[],
+  bodies: readonly NewBody[],
+  touch: readonly string[],
+): Promise<{ id: string; instance_id: string; dedupe_key: string }[]> {
+  if (items.length === 0) return [];
+  // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
+  // Returns the rows actually inserted, so the caller can tell new notifications from duplicates.
+  return rows(
+    sql`with ins as (
+          insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
+            occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent)
+          select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
+            ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
+            ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
+            ${items.map((i) => i.occurredAt)}::text[], ${items.map((i) => i.gate)}::boolean[],
+            ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
+            ${items.map((i) => i.bodyId)}::uuid[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
+            ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
+            ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[], ${items.map((i) => i.traceparent ?? null)}::text[])
+          on conflict (instance_id, dedupe_key) do nothing
+          returning id, instance_id, dedupe_key, body_id),
+        stored_bodies as (
+          insert into switchyard.inbound_bodies (id, body, received_at)
+          select b.id, b.body, b.received_at
+          from unnest(${bodies.map((b) => b.id)}::uuid[], ${bodies.map((b) => b.body)}::bytea[],
+            ${bodies.map((b) => b.receivedAt.toISOString())}::timestamptz[]) as b(id, body, received_at)
+          where b.id in (select body_id from ins)),
+        touched as (
+          update switchyard.connector_instances set last_message_at = now()
+          where id = any(${touch as string[]}::text[]) and id in (select instance_id from ins)),
+        woken as (select pg_notify(${CHANNEL_NORMALIZE}, '') as n from (select 1 from ins limit 1) x)
+        select ins.id, ins.instance_id, ins.dedupe_key, (select count(*) from woken) as woken from ins`,
+    db,
+  );
+}
+
+/**
+ * Claims due messages to normalize. A message whose ordering key has an earlier unfinished
+ * message waits for it, so one entity's notifications are normalized in arrival order.
+ *
+ * Heads are found by `switchyard.claimable_inbound` (migration 14): a walk of at most 256 messages
+ * in arrival order, then only the first message of each ordering key and the messages without one,
+ * so a claim costs O(limit + 256 + keys waiting), however deep one key's backlog. A head that is
+ * leased or not yet due blocks its whole key; messages without an ordering key are each their own
+ * head.
+ *
+ * With `run` > 1, each head comes with up to `run - 1` of its key's next messages, consecutive in
+ * arrival order and all due (`switchyard.claimable_inbound_runs`, migration 19), leased together
+ * under the same claim: the caller must normalize them in `seq` order, one after another, and
+ * give back the ones it did not reach ({@link unclaimInbound}). At most `limit` heads, so at most
+ * `limit × run` rows; rows come in no particular order.
+ *
+ * @example
+ * ```ts
+ * const rows = await claimInbound(db, 30_000, 16, 32); // 16 keys, up to 32 messages each
+ * ```
+ */
+export async function claimInbound(
+  db: Executor,
+  leaseMs: number,
+  limit: number,
+  run = 1,
+): Promise<InboundRow[]> {
+  return rows<InboundRow>(
+    sql`update switchyard.inbound_messages m set locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
+          lock_token = gen_random_uuid(), attempts = m.attempts + 1
+        from switchyard.claimable_inbound_runs(${limit}::integer, ${run}::integer) as due(id)
+        where m.id = due.id returning m.*`,
+    db,
+  );
+}
+
+/**
+ * Hands back claimed messages a run did not reach (an earlier message of the run waits for a
+ * retry or crashed): lease cleared and the claim's attempt taken back, since they were never
+ * tried. No NOTIFY: each waits behind the unfinished message that ended its run. Rows whose token
+ * no longer matches are left alone.
+ */
+export async function unclaimInbound(
+  db: Executor,
+  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+): Promise<void> {
+  if (held.length === 0) return;
+  await sql`update switchyard.inbound_messages m
+      set locked_until = null, lock_token = null, attempts = greatest(m.attempts - 1, 0)
+    from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
+    where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'`.execute(db);
+}
+
+export async function nextInboundDue(db: Executor): Promise<Date | undefined> {
+  const r = await first<{ at: Date | null }>(
+    sql`select min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at))) as at
+        from switchyard.inbound_messages
+        where status = 'received' and greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)) > now()`,
+    db,
+  );
+  return r?.at ?? undefined;
+}
+
+/** Finishes a claimed message; false when the lease was lost (another worker took over). */
+export async function finishInbound(
+  db: Executor,
+  id: string,
+  lockToken: string,
+  status: 'normalized' | 'ignored' | 'failed',
+  reason: string | null,
+  error: JsonValue | null,
+  eventCount: number,
+): Promise<boolean> {
+  const r = await sql`update switchyard.inbound_messages set status = ${status}, reason = ${reason},
+      error = ${json(error)}, event_count = ${eventCount}, processed_at = now(), locked_until = null, lock_token = null
+    where id = ${id} and lock_token = ${lockToken} and status = 'received'`.execute(db);
+  return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+export async function retryInbound(
+  db: Executor,
+  id: string,
+  lockToken: string,
+  delayMs: number,
+  error: JsonValue,
+): Promise<void> {
+  await sql`update switchyard.inbound_messages set next_attempt_at = now() + make_interval(secs => ${delayMs / 1000}),
+      error = ${json(error)}, locked_until = null, lock_token = null
+    where id = ${id} and lock_token = ${lockToken}`.execute(db);
+}
+
+/**
+ * Extends the leases of messages this process is still normalizing. Only rows whose token still
+ * matches (and still `received`) are touched; returns their ids, so a lease taken over by another
+ * process is noticed.
+ */
+export async function renewInboundLeases(db: Executor, held: readonly HeldLease[]): Promise<Set<string>> {
+  return renewLeases(db, 'inbound_messages', 'received', held);
+}
+
+/**
+ * Gives leased messages back to the queue at once (their normalization was cut short by a database
+ * outage, nothing of it stored), where their token still matches, and wakes the normalize workers.
+ * The claim's attempt stays counted, as after a crash. Returns how many were given back.
+ */
+export async function releaseInbound(
+  db: Executor,
+  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+): Promise<number> {
+  if (held.length === 0) return 0;
+  const r = await first<{ n: string }>(
+    sql`with released as (
+          update switchyard.inbound_messages m set locked_until = null, lock_token = null, next_attempt_at = now()
+          from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
+          where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'
+          returning 1),
+        woken as (select pg_notify(${CHANNEL_NORMALIZE}, '') from (select 1 from released limit 1) x)
+        select (select count(*) from released) as n, (select count(*) from woken) as woken`,
+    db,
+  );
+  return Number(r?.n ?? 0);
+}
+
+/** Puts a failed (or ignored) message back in the normalize queue with a fresh attempt count. */
+export async function requeueInbound(db: Executor, id: string): Promise<InboundRow | undefined> {
+  return first<InboundRow>(
+    sql`update switchyard.inbound_messages set status = 'received', attempts = 0, next_attempt_at = now(),
+          locked_until = null, lock_token = null, reason = null, processed_at = null
+        where id = ${id} and status in ('failed', 'ignored') returning *`,
+    db,
+  );
+}
+
+export async function countInbound(
+  db: Executor,
+  instanceId: string,
+): Promise<{ received: number; failed: number; lastDay: { received: number; failed: number } }> {
+  const r = await first<{ received: number; failed: number; day_received: number; day_failed: number }>(
+    sql`select count(*) filter (where status = 'received')::int as received,
+               count(*) filter (where status = 'failed')::int as failed,
+               count(*) filter (where received_at >= now() - interval '24 hours')::int as day_received,
+               count(*) filter (where received_at >= now() - interval '24 hours' and status = 'failed')::int as day_failed
+        from switchyard.inbound_messages where instance_id = ${instanceId}`,
+    db,
+  );
+  return {
+    received: r?.received ?? 0,
+    failed: r?.failed ?? 0,
+    lastDay: { received: r?.day_received ?? 0, failed: r?.day_failed ?? 0 },
+  };
+}
+
+export async function getInbound(db: Executor, id: string): Promise<InboundRow | undefined> {
+  return first<InboundRow>(sql`select * from switchyard.inbound_messages where id = ${id}`, db);
+}
+
+/** The raw body of a push request (shared by every message it carried). */
+export async function getInboundBody(db: Executor, bodyId: string): Promise<Buffer | undefined> {
+  const r = await first<{ body: Buffer }>(
+    sql`select body from switchyard.inbound_bodies where id = ${bodyId}`,
+    db,
+  );
+  return r?.body;
+}
+
+export async function listInbound(
+  db: Executor,
+  f: { status?: string; instanceId?: string; beforeSeq?: string; limit: number },
+): Promise<InboundRow[]> {
+  return rows<InboundRow>(
+    sql`select * from switchyard.inbound_messages
+        where (${f.status ?? null}::text is null or status = ${f.status ?? null})
+          and (${f.instanceId ?? null}::text is null or instance_id = ${f.instanceId ?? null})
+          and (${f.beforeSeq ?? null}::bigint is null or seq < ${f.beforeSeq ?? null}::bigint)
+        order by seq desc limit ${f.limit}`,
+    db,
+  );
+}
+
+export async function purgeInbound(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  const r = await sql`delete from switchyard.inbound_messages where id in (
+      select id from switchyard.inbound_messages where received_at < ${olderThan} and status <> 'received' limit ${batch})`.execute(
+    db,
+  );
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/**
+ * Deletes raw bodies that no inbound message references any more (their messages were purged).
+ * Only bodies older than `olderThan`: a body and its messages are inserted by one statement, but
+ * the age bound keeps the purge off the rows being written right now.
+ */
+export async function purgeInboundBodies(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  const r = await sql`delete from switchyard.inbound_bodies where id in (
+      select b.id from switchyard.inbound_bodies b where b.received_at < ${olderThan}
+        and not exists (select 1 from switchyard.inbound_messages m where m.body_id = b.id)
+      limit ${batch})`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}

@@ -1,0 +1,58 @@
+/**
+ * What the two queue tables (`inbound_messages`, the normalize queue; `deliveries`, the deliver
+ * queue) share, below both stores (inbound/store.ts, deliveries/store.ts): the wake-up channels and
+ * NOTIFY, the one lease renewal, and the depth of both queues (metrics, dashboard backlog).
+ */
+import { sql } from 'kysely';
+import { type Executor, rows } from './db.ts';
+
+export const CHANNEL_NORMALIZE = 'switchyard_normalize';
+export const CHANNEL_DELIVER = 'switchyard_deliver';
+export const CHANNEL_PULL = 'switchyard_pull';
+
+export async function notify(db: Executor, channel: string): Promise<void> {
+  // NOTIFY inside a transaction is sent at commit, and identical payloads are folded into one.
+  await sql`select pg_notify(${channel}, '')`.execute(db);
+}
+
+/** A row this process holds a lease on: its id, the lease token of the claim, and the lease length. */
+export interface HeldLease {
+  id: string;
+  lockToken: string;
+  /** How far from now a renewal moves the lease's end (never earlier than it already is). */
+  leaseMs: number;
+}
+
+/** The one lease renewal of both queues: `table`'s rows in `status` whose token still matches. */
+export async function renewLeases(
+  db: Executor,
+  table: 'inbound_messages' | 'deliveries',
+  status: 'received' | 'in_flight',
+  held: readonly HeldLease[],
+): Promise<Set<string>> {
+  if (held.length === 0) return new Set();
+  const r = await rows<{ id: string }>(
+    sql`update ${sql.table(`switchyard.${table}`)} q
+          set locked_until = greatest(q.locked_until, now() + make_interval(secs => v.secs))
+        from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[],
+          ${held.map((h) => h.leaseMs / 1000)}::float8[]) as v(id, lock_token, secs)
+        where q.id = v.id and q.lock_token = v.lock_token and q.status = ${status}
+        returning q.id`,
+    db,
+  );
+  return new Set(r.map((x) => x.id));
+}
+
+/**
+ * The depth of the two queues: inbound messages waiting for normalization, deliveries waiting to be
+ * sent (due or retrying). The metrics (`switchyard_queue_depth`) and the dashboard's backlog read it.
+ */
+export async function queueDepths(db: Executor): Promise<{ normalize: number; deliver: number }> {
+  const r = await sql<{ normalize: string; deliver: string }>`
+    select
+      (select count(*) from switchyard.inbound_messages where status = 'received') as normalize,
+      (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(
+    db,
+  );
+  return { normalize: Number(r.rows[0]?.normalize ?? 0), deliver: Number(r.rows[0]?.deliver ?? 0) };
+}
