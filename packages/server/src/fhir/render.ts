@@ -111,10 +111,11 @@ export function renderFhirDelivery(input: FhirDeliveryInput): FhirDelivery {
   if (input.format === 'fhir-r4') return { kind: 'body', body: JSON.stringify(rendered.mapped) };
 
   if (input.notificationNumber === null) {
-    // Only a delivery made before its subscription became a notification subscription lacks one.
+    // The claim numbers every delivery of a notification subscription (deliveries/store.ts); one
+    // without a number is never sent as if it had one.
     return {
       kind: 'invalid',
-      error: 'the delivery has no event number (made before format was fhir-r4-notification)',
+      error: 'the delivery has no event number',
     };
   }
   const bundle = notificationBundle({
