@@ -78,7 +78,10 @@ export async function claimDeliveries(
  * gapless: a number is taken in the same statement that claims the delivery, so it commits or rolls
  * back with the claim, and a claimed delivery keeps its number until it is sent (after a crash, the
  * next claim of it sends it with the same number). A delivery never claimed (held and then skipped)
- * takes no number. The counters are locked in id order (two claims cannot deadlock on them).
+ * takes no number. The counters are locked in id order (two claims cannot deadlock on them), `for
+ * no key update` like the update itself: a stronger `for update` would also wait for, and hold up,
+ * every commit inserting a delivery of the subscription (its foreign key check takes `for key
+ * share` on the subscription row).
  */
 function claimDue(leaseMarginMs: number, limit: number) {
   return sql`due as (${claimableDeliveries(limit)}),
@@ -91,7 +94,7 @@ function claimDue(leaseMarginMs: number, limit: number) {
     counted as (select u.subscription_id, count(*) as n from unnumbered u group by u.subscription_id),
     counters as (
       select s.id from switchyard.subscriptions s where s.id in (select subscription_id from counted)
-      order by s.id for update),
+      order by s.id for no key update),
     advanced as (
       update switchyard.subscriptions s set notification_events = s.notification_events + c.n
       from counted c join counters l on l.id = c.subscription_id
