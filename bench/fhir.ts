@@ -50,7 +50,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     ],
     notes: [
       `${events.toLocaleString('en')} unique Docplanner slot-booked pushes (each an appointment.created with patient, doctor and address) after a 500-push warm-up, into a fresh hub per format with one appointment.* subscription; the clock runs from the first push to the last subscriber 2xx. Took ${cloudevents.seconds.toFixed(1)} s (cloudevents), ${fhir.seconds.toFixed(1)} s (fhir-r4), ${notification.seconds.toFixed(1)} s (fhir-r4-notification).`,
-      'FHIR bodies are built at delivery time: toFhir (docs/fhir.md) and validateFhir (@medplum/core, the R4 definitions the hub indexes) of the resource, once per event (one subscription here, so once per delivery); the notification also takes its event number when the delivery is first claimed (the claim statement advances the subscription\'s counter) and wraps the resource in the Backport Bundle.',
+      "FHIR bodies are built at delivery time: toFhir (docs/fhir.md) and validateFhir (@medplum/core, the R4 definitions the hub indexes) of the resource, once per event (one subscription here, so once per delivery); the notification also takes its event number when the delivery is first claimed (the claim statement advances the subscription's counter) and wraps the resource in the Backport Bundle.",
     ],
   };
 }
