@@ -61,13 +61,51 @@ export async function claimDeliveries(
   leaseMarginMs: number,
   limit: number,
 ): Promise<DeliveryRow[]> {
-  return rows<DeliveryRow>(
-    sql`update switchyard.deliveries d set status = 'in_flight', lock_token = gen_random_uuid(), attempts = d.attempts + 1,
-          locked_until = now() + make_interval(secs => (due.timeout_ms + ${leaseMarginMs}) / 1000.0), updated_at = now()
-        from (${claimableDeliveries(limit)}) due
-        where d.id = due.id returning d.*`,
-    db,
-  );
+  return rows<DeliveryRow>(sql`with ${claimDue(leaseMarginMs, limit)} select * from claimed`, db);
+}
+
+/**
+ * The claim as CTEs (defines `claimed`, the claimed rows, and `advanced`, the notification
+ * counters it moved), one definition for {@link claimDeliveries} and {@link claimDeliveryWork}.
+ *
+ * A `fhir-r4-notification` delivery gets its event number here, at its first claim, from its
+ * subscription's counter (`notification_events`, the Backport's events-since-subscription-start),
+ * which the claim advances by the number of deliveries it numbers, in event-sequence order; a
+ * delivery keeps its number on every later attempt and replay. Numbering at the claim rather than
+ * at the fan-out: the counter row is locked for one claim statement (a batch of deliveries), not
+ * for the whole normalize commit of every batch of events (which serialised the commits fanning out
+ * to one notification subscription), and the numbers follow the order deliveries are sent in. Still
+ * gapless: a number is taken in the same statement that claims the delivery, so it commits or rolls
+ * back with the claim, and a claimed delivery keeps its number until it is sent (after a crash, the
+ * next claim of it sends it with the same number). A delivery never claimed (held and then skipped)
+ * takes no number. The counters are locked in id order (two claims cannot deadlock on them), `for
+ * no key update` like the update itself: a stronger `for update` would also wait for, and hold up,
+ * every commit inserting a delivery of the subscription (its foreign key check takes `for key
+ * share` on the subscription row).
+ */
+function claimDue(leaseMarginMs: number, limit: number) {
+  return sql`due as (${claimableDeliveries(limit)}),
+    unnumbered as (
+      select d.id, d.subscription_id,
+        row_number() over (partition by d.subscription_id order by d.event_sequence, d.seq) as n
+      from due join switchyard.deliveries d on d.id = due.id
+      join switchyard.subscriptions s on s.id = d.subscription_id
+      where s.format = 'fhir-r4-notification' and d.notification_number is null),
+    counted as (select u.subscription_id, count(*) as n from unnumbered u group by u.subscription_id),
+    counters as (
+      select s.id from switchyard.subscriptions s where s.id in (select subscription_id from counted)
+      order by s.id for no key update),
+    advanced as (
+      update switchyard.subscriptions s set notification_events = s.notification_events + c.n
+      from counted c join counters l on l.id = c.subscription_id
+      where s.id = c.subscription_id
+      returning s.id, s.notification_events as events, s.notification_events - c.n as base),
+    claimed as (
+      update switchyard.deliveries d set status = 'in_flight', lock_token = gen_random_uuid(), attempts = d.attempts + 1,
+        locked_until = now() + make_interval(secs => (due.timeout_ms + ${leaseMarginMs}) / 1000.0), updated_at = now(),
+        notification_number = coalesce(d.notification_number, a.base + u.n)
+      from due left join unnumbered u on u.id = due.id left join advanced a on a.id = u.subscription_id
+      where d.id = due.id returning d.*)`;
 }
 
 /**
@@ -96,17 +134,16 @@ export async function claimDeliveryWork(
   limit: number,
 ): Promise<DeliveryWork[]> {
   const r = await rows<DeliveryRow & { sub: SubscriptionRow; ev: EventRow | null }>(
-    sql`with claimed as (
-          update switchyard.deliveries d set status = 'in_flight', lock_token = gen_random_uuid(), attempts = d.attempts + 1,
-            locked_until = now() + make_interval(secs => (due.timeout_ms + ${leaseMarginMs}) / 1000.0), updated_at = now()
-          from (${claimableDeliveries(limit)}) due
-          where d.id = due.id returning d.*)
-        select c.*, to_jsonb(s.*) as sub,
+    // The subscription as the statement's snapshot saw it, with the counter this claim moved.
+    sql`with ${claimDue(leaseMarginMs, limit)}
+        select c.*, to_jsonb(s.*) || case when a.id is null then '{}'::jsonb
+                                          else jsonb_build_object('notification_events', a.events) end as sub,
           case when e.id is null then null
                else jsonb_build_object('sequence', e.sequence::text, 'id', e.id, 'type', e.type, 'source', e.source,
                       'subject', e.subject, 'envelope', e.envelope, 'inbound_message_id', e.inbound_message_id,
                       'traceparent', e.traceparent, 'fhir', e.fhir) end as ev
         from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
+        left join advanced a on a.id = c.subscription_id
         left join switchyard.events e on e.id = c.event_id`,
     db,
   );
@@ -413,7 +450,8 @@ export async function listDeadUnsuperseded(db: Executor, subscriptionId: string)
  * deliveries. A FHIR subscription gets only events with a FHIR meaning (`events.fhir`; an event
  * stored before that column existed goes by its type, and is skipped at delivery if it turns out to
  * be a catalog document). A `fhir-r4-notification` replay keeps the event number of the
- * event's original delivery; an event the subscription never had draws a new one from its counter.
+ * event's original delivery; an event the subscription never had (or whose delivery was never
+ * claimed) is numbered when the replay is claimed ({@link claimDeliveries}).
  */
 export async function insertReplaysSince(
   db: Executor,
@@ -424,24 +462,16 @@ export async function insertReplaysSince(
   const r = await sql`with candidates as (
         select e.id, e.sequence, e.subject,
           (select d.notification_number from switchyard.deliveries d
-           where d.subscription_id = ${sub.id} and d.event_id = e.id and d.reason = 'fanout') as known
+           where ${numbered} and d.subscription_id = ${sub.id} and d.event_id = e.id and d.reason = 'fanout') as known
         from switchyard.events e
         where ${matches(sub.event_types, sub.sources)}
           and (${sub.format} = 'cloudevents'
             or coalesce(e.fhir, e.type = any(${[...FHIR_EVENT_TYPES]}::text[])))
           and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
-          and (${f.afterSequence ?? null}::bigint is null or e.sequence > ${f.afterSequence ?? null}::bigint)),
-      fresh as (
-        select c.id, row_number() over (order by c.sequence) as n from candidates c
-        where ${numbered} and c.known is null),
-      base as (
-        update switchyard.subscriptions set notification_events = notification_events + (select count(*) from fresh)
-        where id = ${sub.id} and ${numbered}
-        returning notification_events - (select count(*) from fresh) as base)
+          and (${f.afterSequence ?? null}::bigint is null or e.sequence > ${f.afterSequence ?? null}::bigint))
       insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, notification_number)
-      select gen_random_uuid(), ${sub.id}, c.id, c.sequence, c.subject, 'replay',
-        case when ${numbered} then coalesce(c.known, (select base from base) + x.n) end
-      from candidates c left join fresh x on x.id = c.id
+      select gen_random_uuid(), ${sub.id}, c.id, c.sequence, c.subject, 'replay', c.known
+      from candidates c
       order by c.sequence`.execute(db);
   return Number(r.numAffectedRows ?? 0);
 }

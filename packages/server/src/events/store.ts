@@ -224,11 +224,8 @@ export async function commitNormalized(
  * definition for the normalize commit and for hub-made events (emit.ts).
  *
  * - A FHIR subscription (`format` other than `cloudevents`) matches only events with a FHIR meaning.
- * - A `fhir-r4-notification` subscription's deliveries are numbered from its own counter
- *   (`notification_events`), advanced here by the number of its deliveries, so the numbers have no
- *   gaps and commit or roll back with the deliveries. The counters are locked in id order (two
- *   commits fanning out to the same subscriptions cannot deadlock); commits to one such
- *   subscription queue on its row.
+ * - A `fhir-r4-notification` delivery is numbered when it is first claimed, not here
+ *   (`claimDeliveries` in deliveries/store.ts says why): the fan-out locks no subscription row.
  *
  * @example
  * ```ts
@@ -238,33 +235,20 @@ export async function commitNormalized(
  */
 export function fanOutStoredEvents(): RawBuilder<unknown> {
   return sql`matched as (
-      select s.id as subscription_id, s.ordering, s.format, e.id as event_id, e.sequence, e.subject,
-        row_number() over (partition by s.id order by e.sequence) as n
+      select s.id as subscription_id, s.ordering, e.id as event_id, e.sequence, e.subject
       from stored e join switchyard.subscriptions s
         on s.kind = 'webhook' and s.disabled_at is null
         and ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}
         and (s.sources is null or e.source = any(s.sources))
         and (s.format = 'cloudevents' or e.fhir)),
-    counted as (
-      select m.subscription_id, count(*) as n from matched m
-      where m.format = 'fhir-r4-notification' group by m.subscription_id),
-    counters as (
-      select s.id from switchyard.subscriptions s where s.id in (select subscription_id from counted)
-      order by s.id for update),
-    notification_base as (
-      update switchyard.subscriptions s set notification_events = s.notification_events + c.n
-      from counted c join counters l on l.id = c.subscription_id
-      where s.id = c.subscription_id
-      returning s.id, s.notification_events - c.n as base),
     fanned as (
-      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status, notification_number)
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
       select gen_random_uuid(), m.subscription_id, m.event_id, m.sequence, m.subject,
         case when m.ordering = 'hold' and exists (
           select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
             and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence)
-        then 'held' else 'pending' end,
-        x.base + m.n
-      from matched m left join notification_base x on x.id = m.subscription_id
+        then 'held' else 'pending' end
+      from matched m
       order by m.sequence
       on conflict (subscription_id, event_id) where reason = 'fanout' do nothing
       returning 1),

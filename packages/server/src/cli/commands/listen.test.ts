@@ -29,6 +29,33 @@ describe('switchyard listen', () => {
     expect(forged).not.toContain(secret);
   });
 
+  it('describes a FHIR delivery by its event type tag and resource, a notification with its event number', () => {
+    const secret = generateSecret();
+    const appointment = {
+      resourceType: 'Appointment',
+      id: 'a1',
+      meta: {
+        tag: [{ system: 'https://switchyard.dev/fhir/CodeSystem/event-type', code: 'appointment.created' }],
+      },
+    };
+    const plain = JSON.stringify(appointment);
+    expect(describeDelivery(signed(secret, plain), Buffer.from(plain), [secret])).toContain(
+      'appointment.created  Appointment/a1  webhook-id evt-1  signature ok',
+    );
+    const status = {
+      resourceType: 'Parameters',
+      parameter: [{ name: 'notification-event', part: [{ name: 'event-number', valueString: '7' }] }],
+    };
+    const notification = JSON.stringify({
+      resourceType: 'Bundle',
+      type: 'history',
+      entry: [{ resource: status }, { resource: appointment }],
+    });
+    expect(describeDelivery(signed(secret, notification), Buffer.from(notification), [secret])).toContain(
+      'appointment.created  Appointment/a1 (event 7)  webhook-id evt-1  signature ok',
+    );
+  });
+
   it('prints the line the README shows, timestamp included', () => {
     const readme = readFileSync(fileURLToPath(new URL('../../../../../README.md', import.meta.url)), 'utf8');
     const shown = /`listen` prints one line per delivery,\s+`([^`]+)`/.exec(readme)?.[1];

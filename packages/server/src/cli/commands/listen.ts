@@ -2,6 +2,41 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { verifySignature } from '../../delivery/sign.ts';
 import { type CliIO, type Command, configOption, UsageError } from '../command.ts';
 
+interface FhirShape {
+  resourceType?: unknown;
+  id?: unknown;
+  type?: unknown;
+  meta?: { tag?: { code?: unknown }[] };
+  entry?: { resource?: FhirShape & { parameter?: FhirParameter[] } }[];
+}
+interface FhirParameter {
+  name?: unknown;
+  valueString?: unknown;
+  part?: FhirParameter[];
+}
+
+/**
+ * The event type and subject of a FHIR delivery (`format: fhir-r4` or `fhir-r4-notification`,
+ * docs/fhir.md): the event type is the resource's `meta.tag`, the subject `ResourceType/id`, and a
+ * Backport notification's event number follows it.
+ */
+function describeFhir(body: FhirShape): [string, string] {
+  let resource = body;
+  let number = '';
+  if (body.resourceType === 'Bundle' && body.type === 'history') {
+    const status = body.entry?.[0]?.resource;
+    const event = status?.parameter?.find((p) => p.name === 'notification-event');
+    const n = event?.part?.find((p) => p.name === 'event-number')?.valueString;
+    if (typeof n === 'string') number = ` (event ${n})`;
+    resource = body.entry?.[1]?.resource ?? body;
+  }
+  const tag = resource.meta?.tag?.[0]?.code;
+  return [
+    typeof tag === 'string' ? tag : '?',
+    `${String(resource.resourceType)}/${String(resource.id ?? '?')}${number}`,
+  ];
+}
+
 /** What `listen` prints for one delivery: one line, never the secret. */
 export function describeDelivery(
   headers: IncomingMessage['headers'],
@@ -12,9 +47,17 @@ export function describeDelivery(
   let type = '?';
   let subject = '?';
   try {
-    const event = JSON.parse(body.toString('utf8')) as { type?: unknown; subject?: unknown };
-    if (typeof event.type === 'string') type = event.type;
-    if (typeof event.subject === 'string') subject = event.subject;
+    const event = JSON.parse(body.toString('utf8')) as {
+      type?: unknown;
+      subject?: unknown;
+      resourceType?: unknown;
+    };
+    if (typeof event.resourceType === 'string') {
+      [type, subject] = describeFhir(event as FhirShape);
+    } else {
+      if (typeof event.type === 'string') type = event.type;
+      if (typeof event.subject === 'string') subject = event.subject;
+    }
   } catch {
     type = '(not JSON)';
   }
