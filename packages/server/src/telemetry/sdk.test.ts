@@ -23,6 +23,7 @@ const settings: TracingSettings = {
   exportTimeoutMs: 1000,
   shutdownTimeoutMs: 1000,
   serviceName: 'switchyard-test',
+  protocol: 'http/protobuf',
 };
 
 let seen: IncomingHttpHeaders[] = [];
