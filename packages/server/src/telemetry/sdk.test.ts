@@ -14,7 +14,14 @@ import { createLogger } from '../logging/logger.ts';
 import { startTelemetry } from './index.ts';
 import { startTracing } from './sdk.ts';
 import type { TracingSettings } from './settings.ts';
-import { currentTraceparent, injectTraceContext, SpanKind, tracingEnabled, withSpan } from './tracing.ts';
+import {
+  currentTraceparent,
+  injectTraceContext,
+  SpanKind,
+  traceparentOf,
+  tracingEnabled,
+  withSpan,
+} from './tracing.ts';
 
 const settings: TracingSettings = {
   sampler: { ratio: 1, parentBased: true, from: 'default' },
@@ -146,6 +153,21 @@ describe('tracing on', () => {
       const stored = withSpan('store', {}, () => currentTraceparent());
       const resumed = withSpan('worker', { parent: stored }, (s) => s!.spanContext());
       expect(stored).toMatch(new RegExp(`^00-${resumed.traceId}-`));
+      // The stored value is what the W3C propagator sends, sampled or not.
+      for (const sampled of ['01', '00']) {
+        const [own, current, sent] = withSpan(
+          'row',
+          { parent: `00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-${sampled}` },
+          (s) => {
+            const headers: Record<string, string> = {};
+            injectTraceContext(headers);
+            return [traceparentOf(s!), currentTraceparent(), headers.traceparent];
+          },
+        );
+        expect(own).toMatch(new RegExp(`^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-${sampled}$`));
+        expect(current).toBe(own);
+        expect(sent).toBe(own);
+      }
     } finally {
       await tracing.shutdown();
     }

@@ -169,9 +169,10 @@ export function setSpanAttributes(attributes: Attributes): void {
  */
 export function currentTraceparent(): string | undefined {
   if (!enabled) return undefined;
-  const carrier: Record<string, string> = {};
-  propagation.inject(context.active(), carrier);
-  return carrier.traceparent;
+  // The value the W3C propagator would inject, formatted directly (no carrier object, no
+  // propagator pass): stored values carry no tracestate anyway.
+  const span = trace.getSpan(context.active());
+  return span && trace.isSpanContextValid(span.spanContext()) ? traceparentOf(span) : undefined;
 }
 
 /**
