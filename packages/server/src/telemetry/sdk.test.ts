@@ -42,6 +42,9 @@ const server = createServer((req, res) => {
     res.end('{"ok":true}');
   });
 });
+// Idle keep-alive sockets live longer than a test's gap (starting tracing loads the exporter under a
+// busy machine's load): the default 5 s timeout could close a socket just as the client reuses it.
+server.keepAliveTimeout = 60_000;
 let base = '';
 beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

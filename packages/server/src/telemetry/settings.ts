@@ -50,8 +50,8 @@ export interface TracingSettings {
   serviceName: string;
   /**
    * The export encoding: `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, `http/protobuf` (OTLP's default)
-   * unless it says `http/json`. Protobuf costs the hub about a third of JSON's CPU per span and a
-   * third of the bytes (docs/observability.md, "What tracing costs").
+   * unless it says `http/json`. Protobuf serializes in ~60 % of JSON's CPU per span and sends ~40 % of
+   * the bytes (docs/observability.md, "What tracing costs").
    */
   protocol: 'http/protobuf' | 'http/json';
 }
