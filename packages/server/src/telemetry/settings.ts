@@ -50,7 +50,7 @@ export interface TracingSettings {
   serviceName: string;
   /**
    * The export encoding: `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, `http/protobuf` (OTLP's default)
-   * unless it says `http/json`. Protobuf serializes in ~60 % of JSON's CPU per span and sends ~40 % of
+   * unless it says `http/json`. Protobuf serializes in 55–65 % of JSON's CPU per span and sends 40 % of
    * the bytes (docs/observability.md, "What tracing costs").
    */
   protocol: 'http/protobuf' | 'http/json';
