@@ -16,12 +16,11 @@ import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import {
-  currentTraceparent,
   failSpan,
-  runInContext,
   SpanKind,
   setSpanAttributes,
   startSpan,
+  traceparentOf,
   withSpan,
 } from '../telemetry/tracing.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -143,7 +142,7 @@ export class Normalizer {
       for (const [i, c] of pending.entries()) {
         const started = spans[i];
         if (!started) continue;
-        const traceparent = runInContext(started.context, () => currentTraceparent() ?? null);
+        const traceparent = traceparentOf(started.span);
         for (const e of c.item.events) e.traceparent = traceparent;
       }
       let stored: boolean[];
@@ -184,9 +183,9 @@ export class Normalizer {
               'switchyard.run_length': run.length,
             },
           },
-          async () => {
+          async (span) => {
             const o = await this.normalizeOne(row);
-            return o.kind === 'store' ? { ...o, trace: currentTraceparent() ?? null } : o;
+            return o.kind === 'store' ? { ...o, trace: span ? traceparentOf(span) : null } : o;
           },
         );
         if (outcome.kind === 'store') {

@@ -4,8 +4,10 @@
  * - {@link startTelemetry}: turns tracing on for the process when the settings say so (loading the
  *   SDK then, and only then), returning a handle to flush and stop it;
  * - `tracing.ts`: what the hub's code calls around its stages (`withSpan`, `currentTraceparent`,
- *   `setSpanAttributes`, `withClientSpan`, `logTraceFields`), all no-ops while tracing is off;
- * - `fastify.ts`: the SERVER span of every HTTP request, continuing an inbound `traceparent`.
+ *   `traceparentOf`, `setSpanAttributes`, `withClientSpan`, `logTraceFields`), all no-ops while
+ *   tracing is off;
+ * - `fastify.ts`: the SERVER span of every HTTP request, continuing an inbound `traceparent` (its
+ *   hooks are added only when tracing is on).
  *
  * Span names and attributes are listed in docs/observability.md.
  */

@@ -1,8 +1,8 @@
 /**
- * A minimal OTLP/HTTP trace receiver for tests: decodes the JSON the official exporter sends
- * (`ExportTraceServiceRequest`, OTLP 1.x JSON encoding: ids as hex strings, times as decimal
- * strings of nanoseconds) into flat spans. It can answer with any status, to play a failing
- * collector.
+ * A minimal OTLP/HTTP trace receiver for tests: decodes what the official exporters send
+ * (`ExportTraceServiceRequest`, as protobuf — the hub's default — or in OTLP 1.x JSON encoding:
+ * ids as hex strings, times as decimal strings of nanoseconds) into flat spans. It can answer
+ * with any status, to play a failing collector.
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -88,6 +88,91 @@ export function decodeOtlpJson(body: unknown): ReceivedSpan[] {
   return spans;
 }
 
+/** A protobuf field as read off the wire: a varint, or the raw bytes of the other wire types. */
+type Field = bigint | Buffer;
+
+/**
+ * The fields of one protobuf message by number, in wire order: varints as bigint, length-delimited
+ * and fixed-width values as their bytes (enough for OTLP's trace messages; groups are not used).
+ */
+function protoFields(buf: Buffer): Map<number, Field[]> {
+  const fields = new Map<number, Field[]>();
+  let pos = 0;
+  const varint = (): bigint => {
+    let value = 0n;
+    let shift = 0n;
+    for (;;) {
+      const byte = buf[pos++]!;
+      value |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) return value;
+      shift += 7n;
+    }
+  };
+  while (pos < buf.length) {
+    const tag = Number(varint());
+    const [field, wire] = [tag >>> 3, tag & 7];
+    let value: Field;
+    if (wire === 0) value = varint();
+    else if (wire === 1 || wire === 5) {
+      const size = wire === 1 ? 8 : 4;
+      value = buf.subarray(pos, pos + size);
+      pos += size;
+    } else if (wire === 2) {
+      const size = Number(varint());
+      value = buf.subarray(pos, pos + size);
+      pos += size;
+    } else throw new Error(`unsupported protobuf wire type ${wire}`);
+    fields.set(field, [...(fields.get(field) ?? []), value]);
+  }
+  return fields;
+}
+
+const bytesOf = (m: Map<number, Field[]>, field: number): Buffer[] => (m.get(field) ?? []) as Buffer[];
+const firstBytes = (m: Map<number, Field[]>, field: number): Buffer | undefined => bytesOf(m, field)[0];
+const firstVarint = (m: Map<number, Field[]>, field: number): bigint =>
+  (m.get(field)?.[0] as bigint | undefined) ?? 0n;
+
+/** `repeated KeyValue` (key 1, AnyValue 2: string 1, bool 2, int 3, double 4) as a flat record. */
+function protoAttributes(list: Buffer[]): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const kv of list.map(protoFields)) {
+    const key = firstBytes(kv, 1)?.toString('utf8') ?? '';
+    const value = protoFields(firstBytes(kv, 2) ?? Buffer.alloc(0));
+    if (value.has(1)) out[key] = firstBytes(value, 1)!.toString('utf8');
+    else if (value.has(2)) out[key] = firstVarint(value, 2) !== 0n;
+    else if (value.has(3)) out[key] = Number(BigInt.asIntN(64, firstVarint(value, 3)));
+    else if (value.has(4)) out[key] = firstBytes(value, 4)!.readDoubleLE(0);
+  }
+  return out;
+}
+
+/** Decodes one protobuf `ExportTraceServiceRequest` body (opentelemetry-proto `trace/v1`). */
+export function decodeOtlpProtobuf(body: Buffer): ReceivedSpan[] {
+  const spans: ReceivedSpan[] = [];
+  for (const rs of bytesOf(protoFields(body), 1).map(protoFields)) {
+    const resourceMessage = firstBytes(rs, 1);
+    const resource = protoAttributes(resourceMessage ? bytesOf(protoFields(resourceMessage), 1) : []);
+    for (const ss of bytesOf(rs, 2).map(protoFields)) {
+      for (const s of bytesOf(ss, 2).map(protoFields)) {
+        const status = firstBytes(s, 15);
+        spans.push({
+          traceId: firstBytes(s, 1)?.toString('hex') ?? '',
+          spanId: firstBytes(s, 2)?.toString('hex') ?? '',
+          parentSpanId: firstBytes(s, 4)?.toString('hex') ?? '',
+          name: firstBytes(s, 5)?.toString('utf8') ?? '',
+          kind: Number(firstVarint(s, 6)),
+          startNs: firstBytes(s, 7)?.readBigUInt64LE(0) ?? 0n,
+          endNs: firstBytes(s, 8)?.readBigUInt64LE(0) ?? 0n,
+          attributes: protoAttributes(bytesOf(s, 9)),
+          statusCode: status ? Number(firstVarint(protoFields(status), 3)) : 0,
+          resource,
+        });
+      }
+    }
+  }
+  return spans;
+}
+
 /** A running receiver. */
 export interface OtlpReceiver {
   /** The traces URL to configure (`…/v1/traces`). */
@@ -133,13 +218,16 @@ export async function startOtlpReceiver(
       receiver.requests++;
       receiver.bytes += body.length;
       const ok = receiver.status >= 200 && receiver.status < 300;
-      if (
-        ok &&
-        !options.discard &&
-        request.url === '/v1/traces' &&
-        (request.headers['content-type'] ?? '').includes('json')
-      ) {
-        receiver.spans.push(...decodeOtlpJson(JSON.parse(body.toString('utf8'))));
+      const type = request.headers['content-type'] ?? '';
+      if (ok && !options.discard && request.url === '/v1/traces') {
+        if (type.includes('json')) receiver.spans.push(...decodeOtlpJson(JSON.parse(body.toString('utf8'))));
+        else if (type.includes('protobuf')) receiver.spans.push(...decodeOtlpProtobuf(body));
+      }
+      if (ok && type.includes('protobuf')) {
+        // An empty ExportTraceServiceResponse: zero bytes in protobuf.
+        response.writeHead(receiver.status, { 'content-type': 'application/x-protobuf' });
+        response.end();
+        return;
       }
       response.writeHead(receiver.status, { 'content-type': 'application/json' });
       response.end(ok ? '{}' : '{"code":13,"message":"receiver told to fail"}');

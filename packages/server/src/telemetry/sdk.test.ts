@@ -14,7 +14,14 @@ import { createLogger } from '../logging/logger.ts';
 import { startTelemetry } from './index.ts';
 import { startTracing } from './sdk.ts';
 import type { TracingSettings } from './settings.ts';
-import { currentTraceparent, injectTraceContext, SpanKind, tracingEnabled, withSpan } from './tracing.ts';
+import {
+  currentTraceparent,
+  injectTraceContext,
+  SpanKind,
+  traceparentOf,
+  tracingEnabled,
+  withSpan,
+} from './tracing.ts';
 
 const settings: TracingSettings = {
   sampler: { ratio: 1, parentBased: true, from: 'default' },
@@ -23,6 +30,7 @@ const settings: TracingSettings = {
   exportTimeoutMs: 1000,
   shutdownTimeoutMs: 1000,
   serviceName: 'switchyard-test',
+  protocol: 'http/protobuf',
 };
 
 let seen: IncomingHttpHeaders[] = [];
@@ -34,6 +42,9 @@ const server = createServer((req, res) => {
     res.end('{"ok":true}');
   });
 });
+// Idle keep-alive sockets live longer than a test's gap (starting tracing loads the exporter under a
+// busy machine's load): the default 5 s timeout could close a socket just as the client reuses it.
+server.keepAliveTimeout = 60_000;
 let base = '';
 beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -145,6 +156,21 @@ describe('tracing on', () => {
       const stored = withSpan('store', {}, () => currentTraceparent());
       const resumed = withSpan('worker', { parent: stored }, (s) => s!.spanContext());
       expect(stored).toMatch(new RegExp(`^00-${resumed.traceId}-`));
+      // The stored value is what the W3C propagator sends, sampled or not.
+      for (const sampled of ['01', '00']) {
+        const [own, current, sent] = withSpan(
+          'row',
+          { parent: `00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-${sampled}` },
+          (s) => {
+            const headers: Record<string, string> = {};
+            injectTraceContext(headers);
+            return [traceparentOf(s!), currentTraceparent(), headers.traceparent];
+          },
+        );
+        expect(own).toMatch(new RegExp(`^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-${sampled}$`));
+        expect(current).toBe(own);
+        expect(sent).toBe(own);
+      }
     } finally {
       await tracing.shutdown();
     }

@@ -1,7 +1,8 @@
 /**
  * Turns tracing on for this process with the official OpenTelemetry JS SDK: a tracer provider
  * (parent-based ratio sampler), the W3C trace-context propagator, an AsyncLocalStorage context
- * manager, and the OTLP/HTTP (JSON) exporter behind a bounded batch processor. Loaded with a dynamic
+ * manager, and the OTLP/HTTP exporter (protobuf, or JSON when `OTEL_EXPORTER_OTLP_PROTOCOL` asks)
+ * behind a bounded batch processor. Loaded with a dynamic
  * `import()` by `telemetry/index.ts` only when tracing is configured, so a hub with tracing off never
  * loads the SDK.
  *
@@ -13,7 +14,6 @@
 import { type Context, context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
@@ -166,6 +166,11 @@ export async function startTracing(
 ): Promise<TracingHandle> {
   if (running) throw new Error('tracing is already running in this process');
   const { exported, dropped } = counters(options.registry);
+  // Only the exporter of the protocol in use is loaded (both take the same options).
+  const { OTLPTraceExporter } =
+    settings.protocol === 'http/json'
+      ? await import('@opentelemetry/exporter-trace-otlp-http')
+      : await import('@opentelemetry/exporter-trace-otlp-proto');
   const otlp =
     options.exporter ??
     new OTLPTraceExporter({

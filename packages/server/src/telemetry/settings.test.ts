@@ -52,6 +52,22 @@ describe('resolveTracing', () => {
     expect(s?.headers).toEqual({ 'x-key': 'k' });
   });
 
+  it('exports protobuf unless OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL asks for http/json', () => {
+    const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' };
+    expect(resolveTracing(base, on, 1)?.protocol).toBe('http/protobuf');
+    expect(resolveTracing(base, { ...on, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, 1)?.protocol).toBe(
+      'http/json',
+    );
+    // The per-signal variable wins; grpc (no exporter shipped) falls back to protobuf.
+    expect(
+      resolveTracing(
+        base,
+        { ...on, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' },
+        1,
+      )?.protocol,
+    ).toBe('http/protobuf');
+  });
+
   it('leaves the export timeout to OTEL_EXPORTER_OTLP_TIMEOUT when it is set', () => {
     const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' };
     expect(resolveTracing(base, on, 1)?.exportTimeoutMs).toBe(10_000);
