@@ -25,6 +25,7 @@ import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts
 import type { AfterNormalize, GateResponder } from '../host/hooks.ts';
 import type { HubHost } from '../host/host.ts';
 import type { Page } from '../pipeline/api-types.ts';
+import { GroupCommit } from '../pipeline/group-commit.ts';
 import { newId } from '../storage/db.ts';
 import { currentTraceparent } from '../telemetry/tracing.ts';
 import { Approvers } from './approvers.ts';
@@ -80,8 +81,47 @@ interface Attached {
   metrics: GateMetrics;
   approvers: Approvers;
   decider: Decider;
+  /** Links bookings to their gate requests, concurrent bookings in one statement ({@link bookingMatcher}). */
+  matcher: GroupCommit<q.BookingMatch, string | undefined>;
   /** Removes the LISTEN handlers of the decided and approvers channels. */
   unlisten: (() => void)[];
+}
+
+/**
+ * Booking matching as a group commit: every normalized booking of a gated connector asks for its
+ * gate request, so the bookings of one normalize commit (and those of other workers meanwhile) go
+ * in one statement instead of one each, which at 200 bookings/s was the costliest statement after
+ * the commit itself (docs/benchmarks.md). Repeats of an (instance, match key) in one batch go in
+ * later statements, in order, so each still takes the newest request left by the ones before it.
+ */
+function bookingMatcher(host: HubHost, windowMs: number): GroupCommit<q.BookingMatch, string | undefined> {
+  return new GroupCommit<q.BookingMatch, string | undefined>({
+    maxInFlight: 1,
+    maxBatch: 256,
+    sameTick: true,
+    commit: async (bookings) => {
+      const linked: (string | undefined)[] = new Array(bookings.length);
+      let left = bookings.map((b, i) => ({ b, i }));
+      while (left.length > 0) {
+        const seen = new Set<string>();
+        const now: typeof left = [];
+        const later: typeof left = [];
+        for (const x of left) {
+          const k = `${x.b.instanceId}\u0000${x.b.matchKey}`;
+          (seen.has(k) ? later : now).push(x);
+          seen.add(k);
+        }
+        const ids = await q.matchBookings(
+          host.db,
+          now.map((x) => x.b),
+          windowMs,
+        );
+        for (const [j, x] of now.entries()) linked[x.i] = ids[j];
+        left = later;
+      }
+      return linked;
+    },
+  });
 }
 
 /**
@@ -272,14 +312,13 @@ export function createGates(options: GatesOptions = {}) {
     const key = connector?.gate?.matchKey(normalized.notification);
     if (!key) return;
     const event = normalized.events[0];
-    const matched = await q.matchBooking(s.host.db, {
+    const matched = await s.matcher.write({
       instanceId: normalized.instanceId,
       matchKey: key,
       inboundId: normalized.inboundId,
       vendorType: normalized.notification.type,
       eventId: event?.id ?? null,
       subject: event?.subject ?? null,
-      windowMs: matchWindowMs,
     });
     if (matched) {
       s.metrics.matched.inc({ instance: normalized.instanceId });
@@ -356,6 +395,7 @@ export function createGates(options: GatesOptions = {}) {
       metrics,
       approvers,
       decider: new Decider(host, logger, metrics, approvers, track),
+      matcher: bookingMatcher(host, matchWindowMs),
       unlisten: [],
     };
     const boss = queueOf(s);
