@@ -33,6 +33,7 @@ import { approvalRequest, Decider, toDecision, verdictOf } from './decide.ts';
 import { type GateMetrics, gateMetrics } from './metrics.ts';
 import { fallback, type GatePolicy, resolvePolicy, type Verdict } from './protocol.ts';
 import * as q from './store.ts';
+import { UnmatchedRequests } from './unmatched.ts';
 import { type GateListQuery, type GateRequest, type GateRequestDetail, getGate, listGates } from './views.ts';
 import { sleepUntil, type Wait, Waiters } from './waiters.ts';
 
@@ -83,6 +84,8 @@ interface Attached {
   decider: Decider;
   /** Links bookings to their gate requests, concurrent bookings in one statement ({@link bookingMatcher}). */
   matcher: GroupCommit<q.BookingMatch, string | undefined>;
+  /** Which instances may have a gate request waiting for its booking (skips matching otherwise). */
+  unmatched: UnmatchedRequests;
   /** Removes the LISTEN handlers of the decided and approvers channels. */
   unlisten: (() => void)[];
 }
@@ -199,6 +202,8 @@ export function createGates(options: GatesOptions = {}) {
         receivedAt: new Date(Date.now() - (performance.now() - t0)),
         claimedBy: local ? workerId : null,
       });
+      // This process's own bookings know at once, without waiting for its NOTIFY to come back.
+      if (row) s.unmatched.heard(instanceId);
       if (!row) {
         // The vendor asked again (same notification): answer what was decided, or wait for it.
         const existing = await q.findGateRequest(s.host.db, instanceId, n.dedupeKey);
@@ -310,7 +315,7 @@ export function createGates(options: GatesOptions = {}) {
     if (!s || normalized.notification.gate) return;
     const connector = s.host.connectors.get(normalized.connector);
     const key = connector?.gate?.matchKey(normalized.notification);
-    if (!key) return;
+    if (!key || !(await s.unmatched.mayExist(normalized.instanceId))) return;
     const event = normalized.events[0];
     const matched = await s.matcher.write({
       instanceId: normalized.instanceId,
@@ -396,6 +401,7 @@ export function createGates(options: GatesOptions = {}) {
       approvers,
       decider: new Decider(host, logger, metrics, approvers, track),
       matcher: bookingMatcher(host, matchWindowMs),
+      unmatched: new UnmatchedRequests(host, matchWindowMs),
       unlisten: [],
     };
     const boss = queueOf(s);
@@ -406,6 +412,7 @@ export function createGates(options: GatesOptions = {}) {
     s.unlisten.push(
       await host.listener.listen(q.CHANNEL_GATE_DECIDED, (payload) => waiters.wakeFromNotification(payload)),
       await host.listener.listen(q.CHANNEL_GATE_APPROVERS, () => approvers.forget()),
+      await host.listener.listen(q.CHANNEL_GATE_REQUESTED, (instanceId) => s.unmatched.heard(instanceId)),
     );
     if (isWorker) {
       await boss.work<{ id: string; traceparent?: string | null }>(

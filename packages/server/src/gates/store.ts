@@ -11,6 +11,11 @@ import type { SubscriptionRow } from '../storage/subscription-row.ts';
 /** Channel a decision is announced on (payload: the request id and the decision, as JSON). */
 export const CHANNEL_GATE_DECIDED = 'switchyard_gate_decided';
 /**
+ * Channel a stored gate request is announced on (payload: its instance id): processes learn that
+ * bookings of that instance may have a request to match ({@link hasUnmatchedRequests}).
+ */
+export const CHANNEL_GATE_REQUESTED = 'switchyard_gate_requested';
+/**
  * Channel a trigger on `switchyard.subscriptions` notifies when an approver subscription changes
  * (storage migration 5): processes drop their cached approver list on it.
  */
@@ -132,15 +137,18 @@ export async function insertGateRequest(
   db: Executor,
   r: NewGateRequest,
 ): Promise<GateRequestRow | undefined> {
+  // The NOTIFY goes out at commit, with the row: see hasUnmatchedRequests.
   const result = await sql<GateRequestRow>`
-    insert into switchyard.gate_requests (id, instance_id, connector, inbound_message_id, dedupe_key, vendor_type, type,
+    with ins as (insert into switchyard.gate_requests (id, instance_id, connector, inbound_message_id, dedupe_key, vendor_type, type,
       event_id, envelope, match_key, status, deadline_ms, default_outcome, deadline_at, received_at, claimed_by, claimed_at)
     values (${r.id}, ${r.instanceId}, ${r.connector}, ${r.inboundMessageId}, ${r.dedupeKey}, ${r.vendorType}, ${r.type},
       ${r.eventId}, ${r.envelope === null ? null : json(r.envelope)}, ${r.matchKey},
       ${r.claimedBy === null ? 'pending' : 'deciding'}, ${r.deadlineMs}, ${r.defaultOutcome}, ${r.deadlineAt},
       ${r.receivedAt}, ${r.claimedBy}, ${r.claimedBy === null ? null : sql`now()`})
     on conflict do nothing
-    returning *`.execute(db);
+    returning *),
+    announced as (select pg_notify(${CHANNEL_GATE_REQUESTED}, ${r.instanceId}) from ins)
+    select ins.* from ins, (select count(*) from announced) a`.execute(db);
   return result.rows[0];
 }
 
@@ -369,6 +377,22 @@ export async function purgeGateRequests(db: Executor, olderThan: Date, batch: nu
       limit ${batch}
       for update skip locked)`.execute(db);
   return Number(r.numAffectedRows ?? 0);
+}
+
+/**
+ * Whether the instance has a gate request not matched to a booking yet, received within `windowMs`:
+ * only then can a booking of it be matched ({@link matchBookings}).
+ */
+export async function hasUnmatchedRequests(
+  db: Executor,
+  instanceId: string,
+  windowMs: number,
+): Promise<boolean> {
+  const r = await sql<{ found: boolean }>`
+    select exists (select 1 from switchyard.gate_requests
+      where instance_id = ${instanceId} and matched_at is null
+        and received_at > now() - make_interval(secs => ${windowMs / 1000})) as found`.execute(db);
+  return r.rows[0]?.found === true;
 }
 
 /** A booking to link to the gate request that preceded it ({@link matchBookings}). */
