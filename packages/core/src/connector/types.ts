@@ -243,6 +243,18 @@ export interface AliasStore {
  * Remembers the last known state of vendor entities, per connector instance, for vendors whose
  * notifications do not say what changed (BookingBug sends the whole purchase; Clockwise.MD's
  * `remove` means no-show or cancellation depending on whether the patient had checked in).
+ *
+ * In `normalize`, writes (`set`, `delete`) are stored together with the notification's events, in
+ * the same statement: a notification that fails or will be retried leaves no state change behind,
+ * so a retry reads the state as it was before its first try. `get` sees the notification's own
+ * writes and those of the notifications of the same ordering key normalized before it. Elsewhere
+ * (pull, commands) writes are stored when the returned promise resolves.
+ *
+ * @example
+ * ```ts
+ * const last = await ctx.state.get<{ bookings: string[] }>('purchase/42');
+ * await ctx.state.set('purchase/42', { bookings: [...(last?.bookings ?? []), 'b7'] });
+ * ```
  */
 export interface StateStore {
   get<T extends JsonValue>(key: string): Promise<T | undefined>;

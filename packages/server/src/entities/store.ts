@@ -5,7 +5,7 @@
  * hub's own latest snapshot of each entity: one folder for what is known about entities.
  */
 import type { JsonValue } from '@switchyard/core';
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { type Executor, first, json, rows } from '../storage/db.ts';
 
 export async function findAlias(
@@ -153,16 +153,66 @@ export async function listVendorIds(
   return r.map((x) => x.vendor_id);
 }
 
-export async function getState(
+/** One state entry of a connector instance ({@link getStates}). */
+export interface StateKey {
+  instanceId: string;
+  key: string;
+}
+
+/**
+ * Reads state entries of connector instances in one round trip (the state store batches the
+ * concurrent reads of all normalize workers): the entries that exist, in no particular order.
+ */
+export async function getStates(
   db: Executor,
-  instanceId: string,
-  key: string,
-): Promise<JsonValue | undefined> {
-  const r = await first<{ value: JsonValue }>(
-    sql`select value from switchyard.entity_state where instance_id = ${instanceId} and key = ${key}`,
+  keys: readonly StateKey[],
+): Promise<{ instance_id: string; key: string; value: JsonValue }[]> {
+  return rows(
+    sql`select s.instance_id, s.key, s.value
+        from unnest(${keys.map((k) => k.instanceId)}::text[], ${keys.map((k) => k.key)}::text[]) as k(instance_id, key)
+        join switchyard.entity_state s using (instance_id, key)`,
     db,
   );
-  return r?.value;
+}
+
+/** A connector's state change made while normalizing a message, stored with its results. */
+export interface NormalizedStateWrite {
+  inboundMessageId: string;
+  instanceId: string;
+  key: string;
+  /** The new value as JSON text; null: the entry is deleted. */
+  value: string | null;
+}
+
+/**
+ * The state changes of normalized messages, as CTEs to follow a `done` CTE returning the `id` of
+ * the messages finished (the normalize commit, events/store.ts): the changes of those messages
+ * only, the last change of a key winning (`writes` in order), upserted in key order (two commits
+ * touching the same entries lock them in the same order) or deleted. Defines `state_input`,
+ * `state_set` and `state_deleted`.
+ *
+ * @example
+ * ```ts
+ * sql`with done as (update switchyard.inbound_messages ... returning m.id), ${storeNormalizedState(writes)}
+ *     select 1`;
+ * ```
+ */
+export function storeNormalizedState(writes: readonly NormalizedStateWrite[]): RawBuilder<unknown> {
+  return sql`state_input as (
+      select distinct on (s.instance_id, s.key) s.instance_id, s.key, s.value
+      from unnest(${writes.map((w) => w.inboundMessageId)}::uuid[], ${writes.map((w) => w.instanceId)}::text[],
+        ${writes.map((w) => w.key)}::text[], ${writes.map((w) => w.value)}::jsonb[])
+        with ordinality as s(inbound_message_id, instance_id, key, value, ord)
+      where s.inbound_message_id in (select id from done)
+      order by s.instance_id, s.key, s.ord desc),
+    state_set as (
+      insert into switchyard.entity_state (instance_id, key, value)
+      select instance_id, key, value from state_input where value is not null
+      order by instance_id, key
+      on conflict (instance_id, key) do update set value = excluded.value, updated_at = now()),
+    state_deleted as (
+      delete from switchyard.entity_state e using state_input s
+      where s.value is null and e.instance_id = s.instance_id and e.key = s.key)`;
 }
 
 export async function setState(

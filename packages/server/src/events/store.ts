@@ -14,6 +14,7 @@
 import type { EventEnvelope, JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
 import { projectStoredEvents } from '../entities/current.ts';
+import { type NormalizedStateWrite, storeNormalizedState } from '../entities/store.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
 import { type Executor, first, rows } from '../storage/db.ts';
 import { CHANNEL_DELIVER } from '../storage/queues.ts';
@@ -154,8 +155,8 @@ export interface NormalizedMessage {
 
 /**
  * Stores the results of normalized messages in one statement (one round trip, no BEGIN/COMMIT):
- * finishes each message whose lease token still matches, stores the events of those messages
- * only, fans them out to every active webhook subscription whose filters match, and wakes the
+ * finishes each message whose lease token still matches, applies the connector state changes of
+ * those messages only (`states`, {@link storeNormalizedState}), stores their events only, fans them out to every active webhook subscription whose filters match, and wakes the
  * deliver workers when a delivery was created.
  *
  * - Events keep the order of `events` (arrival order of their messages): sequence numbers are
@@ -175,6 +176,7 @@ export async function commitNormalized(
   db: Executor,
   messages: readonly NormalizedMessage[],
   events: readonly NewEvent[],
+  states: readonly NormalizedStateWrite[] = [],
 ): Promise<{ finished: Set<string>; fanned: number }> {
   if (messages.length === 0) return { finished: new Set(), fanned: 0 };
   const r = await first<{ finished: string[] | null; fanned: string }>(
@@ -186,6 +188,7 @@ export async function commitNormalized(
             ${messages.map((m) => m.eventCount)}::integer[]) as v(id, lock_token, status, reason, event_count)
           where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'
           returning m.id),
+        ${storeNormalizedState(states)},
         input as (
           select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
             ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],

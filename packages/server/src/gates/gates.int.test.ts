@@ -345,6 +345,58 @@ describe('matching the booking that follows', () => {
     expect((await gates.get(unbooked.id)).booking.status).toBe('waiting');
   });
 
+  it('links two bookings of one slot to two requests of that slot, each request once', async () => {
+    await approver('crm');
+    const n = ++counter;
+    const older = slotBooking(n);
+    const newer = slotBooking(n);
+    // The same slot and patient asked again (another notification): the same match key.
+    newer.created_at = '2026-03-20T11:59:59+01:00';
+    await push('dp', older);
+    const olderId = (await latestGate('dp')).id;
+    await push('dp', newer);
+    const newerId = (await latestGate('dp')).id;
+    expect(newerId).not.toBe(olderId);
+    // Pushed together: normalized in one run, their matches asked in one batch.
+    await Promise.all([
+      push('dp', slotBookedFor(older, '99000011')),
+      push('dp', slotBookedFor(older, '99000012')),
+    ]);
+    const both = await eventually(async () => {
+      const gs = await Promise.all([gates.get(olderId), gates.get(newerId)]);
+      return gs.every((g) => g.booking.status === 'booked') ? gs : undefined;
+    });
+    const inbound = both.map((g) => g.booking.inboundMessageId);
+    expect(new Set(inbound).size).toBe(2);
+  });
+
+  it('matches a booking normalized by another process than the one that stored its gate request', async () => {
+    await instance('dp-two', { deadlineMs: 5000, default: 'approve' });
+    const front = await makeHub({ worker: false });
+    try {
+      await approver('crm');
+      // A booking with no request before it: the normalizing process learns none is waiting.
+      const lone = await push('dp-two', slotBookedFor(slotBooking(), '99000021'), front.hub);
+      const loneId = lone.ok ? lone.stored[0]! : '';
+      await eventually(async () =>
+        (await hub.inbound.get(loneId)).status === 'normalized' ? true : undefined,
+      );
+      // Stored by the front process; the other one hears of it (NOTIFY), not by asking.
+      const request = slotBooking();
+      await push('dp-two', request, front.hub);
+      const gateId = (await latestGate('dp-two')).id;
+      await push('dp-two', slotBookedFor(request, '99000022'), front.hub);
+      const gate = await eventually(async () => {
+        const g = await gates.get(gateId);
+        return g.booking.status === 'booked' ? g : undefined;
+      });
+      expect(gate.booking.vendorType).toBe('slot-booked');
+    } finally {
+      await front.gates.stop();
+      await front.hub.stop();
+    }
+  });
+
   it('links a booking-moving to the booking-moved that follows', async () => {
     await approver('crm');
     const moving = fixture('booking-moving');

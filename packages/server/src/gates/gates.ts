@@ -25,6 +25,7 @@ import type { Page } from '../admin/page.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { AfterNormalize, GateResponder } from '../host/hooks.ts';
 import type { HubHost } from '../host/host.ts';
+import { GroupCommit } from '../pipeline/group-commit.ts';
 import { newId } from '../storage/db.ts';
 import { currentTraceparent } from '../telemetry/tracing.ts';
 import { Approvers } from './approvers.ts';
@@ -32,6 +33,7 @@ import { approvalRequest, Decider, toDecision, verdictOf } from './decide.ts';
 import { type GateMetrics, gateMetrics } from './metrics.ts';
 import { fallback, type GatePolicy, resolvePolicy, type Verdict } from './protocol.ts';
 import * as q from './store.ts';
+import { UnmatchedRequests } from './unmatched.ts';
 import { type GateListQuery, type GateRequest, type GateRequestDetail, getGate, listGates } from './views.ts';
 import { sleepUntil, type Wait, Waiters } from './waiters.ts';
 
@@ -80,8 +82,49 @@ interface Attached {
   metrics: GateMetrics;
   approvers: Approvers;
   decider: Decider;
+  /** Links bookings to their gate requests, concurrent bookings in one statement ({@link bookingMatcher}). */
+  matcher: GroupCommit<q.BookingMatch, string | undefined>;
+  /** Which instances may have a gate request waiting for its booking (skips matching otherwise). */
+  unmatched: UnmatchedRequests;
   /** Removes the LISTEN handlers of the decided and approvers channels. */
   unlisten: (() => void)[];
+}
+
+/**
+ * Booking matching as a group commit: every normalized booking of a gated connector asks for its
+ * gate request, so the bookings of one normalize commit (and those of other workers meanwhile) go
+ * in one statement instead of one each, which at 200 bookings/s was the costliest statement after
+ * the commit itself (docs/benchmarks.md). Repeats of an (instance, match key) in one batch go in
+ * later statements, in order, so each still takes the newest request left by the ones before it.
+ */
+function bookingMatcher(host: HubHost, windowMs: number): GroupCommit<q.BookingMatch, string | undefined> {
+  return new GroupCommit<q.BookingMatch, string | undefined>({
+    maxInFlight: 1,
+    maxBatch: 256,
+    sameTick: true,
+    commit: async (bookings) => {
+      const linked: (string | undefined)[] = new Array(bookings.length);
+      let left = bookings.map((b, i) => ({ b, i }));
+      while (left.length > 0) {
+        const seen = new Set<string>();
+        const now: typeof left = [];
+        const later: typeof left = [];
+        for (const x of left) {
+          const k = `${x.b.instanceId}\u0000${x.b.matchKey}`;
+          (seen.has(k) ? later : now).push(x);
+          seen.add(k);
+        }
+        const ids = await q.matchBookings(
+          host.db,
+          now.map((x) => x.b),
+          windowMs,
+        );
+        for (const [j, x] of now.entries()) linked[x.i] = ids[j];
+        left = later;
+      }
+      return linked;
+    },
+  });
 }
 
 /**
@@ -159,6 +202,8 @@ export function createGates(options: GatesOptions = {}) {
         receivedAt: new Date(Date.now() - (performance.now() - t0)),
         claimedBy: local ? workerId : null,
       });
+      // This process's own bookings know at once, without waiting for its NOTIFY to come back.
+      if (row) s.unmatched.heard(instanceId);
       if (!row) {
         // The vendor asked again (same notification): answer what was decided, or wait for it.
         const existing = await q.findGateRequest(s.host.db, instanceId, n.dedupeKey);
@@ -270,16 +315,15 @@ export function createGates(options: GatesOptions = {}) {
     if (!s || normalized.notification.gate) return;
     const connector = s.host.connectors.get(normalized.connector);
     const key = connector?.gate?.matchKey(normalized.notification);
-    if (!key) return;
+    if (!key || !(await s.unmatched.mayExist(normalized.instanceId))) return;
     const event = normalized.events[0];
-    const matched = await q.matchBooking(s.host.db, {
+    const matched = await s.matcher.write({
       instanceId: normalized.instanceId,
       matchKey: key,
       inboundId: normalized.inboundId,
       vendorType: normalized.notification.type,
       eventId: event?.id ?? null,
       subject: event?.subject ?? null,
-      windowMs: matchWindowMs,
     });
     if (matched) {
       s.metrics.matched.inc({ instance: normalized.instanceId });
@@ -356,6 +400,8 @@ export function createGates(options: GatesOptions = {}) {
       metrics,
       approvers,
       decider: new Decider(host, logger, metrics, approvers, track),
+      matcher: bookingMatcher(host, matchWindowMs),
+      unmatched: new UnmatchedRequests(host, matchWindowMs),
       unlisten: [],
     };
     const boss = queueOf(s);
@@ -366,6 +412,7 @@ export function createGates(options: GatesOptions = {}) {
     s.unlisten.push(
       await host.listener.listen(q.CHANNEL_GATE_DECIDED, (payload) => waiters.wakeFromNotification(payload)),
       await host.listener.listen(q.CHANNEL_GATE_APPROVERS, () => approvers.forget()),
+      await host.listener.listen(q.CHANNEL_GATE_REQUESTED, (instanceId) => s.unmatched.heard(instanceId)),
     );
     if (isWorker) {
       await boss.work<{ id: string; traceparent?: string | null }>(

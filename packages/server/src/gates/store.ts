@@ -11,6 +11,11 @@ import type { SubscriptionRow } from '../storage/subscription-row.ts';
 /** Channel a decision is announced on (payload: the request id and the decision, as JSON). */
 export const CHANNEL_GATE_DECIDED = 'switchyard_gate_decided';
 /**
+ * Channel a stored gate request is announced on (payload: its instance id): processes learn that
+ * bookings of that instance may have a request to match ({@link hasUnmatchedRequests}).
+ */
+export const CHANNEL_GATE_REQUESTED = 'switchyard_gate_requested';
+/**
  * Channel a trigger on `switchyard.subscriptions` notifies when an approver subscription changes
  * (storage migration 5): processes drop their cached approver list on it.
  */
@@ -132,15 +137,18 @@ export async function insertGateRequest(
   db: Executor,
   r: NewGateRequest,
 ): Promise<GateRequestRow | undefined> {
+  // The NOTIFY goes out at commit, with the row: see hasUnmatchedRequests.
   const result = await sql<GateRequestRow>`
-    insert into switchyard.gate_requests (id, instance_id, connector, inbound_message_id, dedupe_key, vendor_type, type,
+    with ins as (insert into switchyard.gate_requests (id, instance_id, connector, inbound_message_id, dedupe_key, vendor_type, type,
       event_id, envelope, match_key, status, deadline_ms, default_outcome, deadline_at, received_at, claimed_by, claimed_at)
     values (${r.id}, ${r.instanceId}, ${r.connector}, ${r.inboundMessageId}, ${r.dedupeKey}, ${r.vendorType}, ${r.type},
       ${r.eventId}, ${r.envelope === null ? null : json(r.envelope)}, ${r.matchKey},
       ${r.claimedBy === null ? 'pending' : 'deciding'}, ${r.deadlineMs}, ${r.defaultOutcome}, ${r.deadlineAt},
       ${r.receivedAt}, ${r.claimedBy}, ${r.claimedBy === null ? null : sql`now()`})
     on conflict do nothing
-    returning *`.execute(db);
+    returning *),
+    announced as (select pg_notify(${CHANNEL_GATE_REQUESTED}, ${r.instanceId}) from ins)
+    select ins.* from ins, (select count(*) from announced) a`.execute(db);
   return result.rows[0];
 }
 
@@ -372,34 +380,71 @@ export async function purgeGateRequests(db: Executor, olderThan: Date, batch: nu
 }
 
 /**
- * Links the booking that followed a gate request to it: the newest unmatched request of the
- * instance with the same match key, received within `windowMs` before the booking. Returns the
- * linked request id.
+ * Whether the instance has a gate request not matched to a booking yet, received within `windowMs`:
+ * only then can a booking of it be matched ({@link matchBookings}).
  */
-export async function matchBooking(
+export async function hasUnmatchedRequests(
   db: Executor,
-  m: {
-    instanceId: string;
-    matchKey: string;
-    inboundId: string;
-    vendorType: string;
-    eventId: string | null;
-    subject: string | null;
-    windowMs: number;
-  },
-): Promise<string | undefined> {
-  const r = await sql<{ id: string }>`
-    update switchyard.gate_requests set matched_at = now(), matched_inbound_id = ${m.inboundId},
-      matched_vendor_type = ${m.vendorType}, matched_event_id = ${m.eventId}, matched_subject = ${m.subject}
-    where id = (
-      select id from switchyard.gate_requests
-      where instance_id = ${m.instanceId} and match_key = ${m.matchKey} and matched_at is null
-        and received_at > now() - make_interval(secs => ${m.windowMs / 1000})
-      order by (decision = 'approve') desc nulls last, seq desc
-      limit 1
-      for update skip locked)
-    returning id`.execute(db);
-  return r.rows[0]?.id;
+  instanceId: string,
+  windowMs: number,
+): Promise<boolean> {
+  const r = await sql<{ found: boolean }>`
+    select exists (select 1 from switchyard.gate_requests
+      where instance_id = ${instanceId} and matched_at is null
+        and received_at > now() - make_interval(secs => ${windowMs / 1000})) as found`.execute(db);
+  return r.rows[0]?.found === true;
+}
+
+/** A booking to link to the gate request that preceded it ({@link matchBookings}). */
+export interface BookingMatch {
+  instanceId: string;
+  matchKey: string;
+  inboundId: string;
+  vendorType: string;
+  eventId: string | null;
+  subject: string | null;
+}
+
+/**
+ * Links bookings to the gate requests that preceded them, in one statement: for each booking, the
+ * newest unmatched request of its instance with the same match key, received within `windowMs`
+ * before now (an approved one first). Returns the linked request id per booking, in order
+ * (undefined: none). The bookings must have distinct (instance, match key) pairs: one statement
+ * cannot give two bookings of one key two different requests in order (the gates send repeats of a
+ * key in a later statement).
+ *
+ * @example
+ * ```ts
+ * const [requestId] = await matchBookings(db, [{ instanceId: 'dp', matchKey: 'k', inboundId, vendorType: 'slot-booked', eventId, subject }], 86_400_000);
+ * ```
+ */
+export async function matchBookings(
+  db: Executor,
+  bookings: readonly BookingMatch[],
+  windowMs: number,
+): Promise<(string | undefined)[]> {
+  if (bookings.length === 0) return [];
+  const r = await sql<{ n: string; id: string }>`
+    with v as (
+      select * from unnest(${bookings.map((b) => b.instanceId)}::text[], ${bookings.map((b) => b.matchKey)}::text[],
+        ${bookings.map((b) => b.inboundId)}::uuid[], ${bookings.map((b) => b.vendorType)}::text[],
+        ${bookings.map((b) => b.eventId)}::uuid[], ${bookings.map((b) => b.subject)}::text[])
+        with ordinality as v(instance_id, match_key, inbound_id, vendor_type, event_id, subject, n)),
+    picked as (
+      select v.n, g.id from v cross join lateral (
+        select r.id from switchyard.gate_requests r
+        where r.instance_id = v.instance_id and r.match_key = v.match_key and r.matched_at is null
+          and r.received_at > now() - make_interval(secs => ${windowMs / 1000})
+        order by (r.decision = 'approve') desc nulls last, r.seq desc
+        limit 1
+        for update skip locked) g)
+    update switchyard.gate_requests r set matched_at = now(), matched_inbound_id = v.inbound_id,
+      matched_vendor_type = v.vendor_type, matched_event_id = v.event_id, matched_subject = v.subject
+    from picked p join v on v.n = p.n
+    where r.id = p.id
+    returning p.n, r.id`.execute(db);
+  const linked = new Map(r.rows.map((x) => [Number(x.n), x.id]));
+  return bookings.map((_, i) => linked.get(i + 1));
 }
 
 export interface GateListFilter {

@@ -65,7 +65,7 @@ function toNotification(item: JsonObject) {
 /**
  * The test connector. Body: `{ id, type, booking, at }` or `{ items: [...] }`. Types:
  * `created|rescheduled|cancelled` → `appointment.<type>`; `noop` → ignored; `invalid` → an event
- * with a bad time; anything in `behaviour.broken` → permanent error; keys in `behaviour.flaky` →
+ * with a bad time; `tally` → `appointment.created` counting the booking's tallies in its state (in `comment`); anything in `behaviour.broken` → permanent error; keys in `behaviour.flaky` →
  * transient errors first.
  */
 export const acme = defineConnector<AcmeConfig>({
@@ -120,13 +120,24 @@ export const acme = defineConnector<AcmeConfig>({
     const p = n.payload as JsonObject;
     if (n.type === 'noop') return ignore('acme noop has no normalized counterpart');
     const id = await ctx.aliases.hubId('appointment', String(p.booking ?? p.id));
+    let tally = '';
+    if (n.type === 'tally') {
+      // Counts the tallies of a booking in the connector state; `failOnce`: a transient error on
+      // the first try, after the state write; `reset`: the entry is deleted after the count.
+      const key = `tally/${String(p.booking)}`;
+      const count = ((await ctx.state.get<number>(key)) ?? 0) + 1;
+      await ctx.state.set(key, count);
+      if (p.failOnce === true && ctx.attempt === 1) throw ConnectorError.transient('after the state write');
+      if (p.reset === true) await ctx.state.delete(key);
+      tally = `:${count}`;
+    }
     const time = n.type === 'invalid' ? 'yesterday' : (n.occurredAt ?? '2025-01-01T10:00:00+01:00');
-    const type = n.type === 'invalid' ? 'created' : n.type;
+    const type = n.type === 'invalid' || n.type === 'tally' ? 'created' : n.type;
     const data: JsonObject = {
       id,
       vendorIds: [{ system: 'acme', instance: ctx.instanceId, value: String(p.booking ?? p.id) }],
       status: type === 'cancelled' ? 'cancelled' : 'booked',
-      comment: String(p.id),
+      comment: `${String(p.id)}${tally}`,
     };
     if (type === 'rescheduled') data.previous = { start: '2025-01-01T09:00:00+01:00' };
     return emit({ type: `appointment.${type}`, subject: `appointment/${id}`, time, data });

@@ -237,3 +237,58 @@ describe('normalize', () => {
     ]);
   });
 });
+
+describe('connector state during normalization', () => {
+  const comments = async (ids: readonly string[]) =>
+    (
+      await sql<{ comment: string }>`
+        select e.envelope -> 'data' ->> 'comment' as comment from switchyard.events e
+        join unnest(${ids as string[]}::uuid[]) with ordinality as m(id, n) on e.inbound_message_id = m.id
+        order by m.n`.execute(hub.host.db)
+    ).rows.map((r) => r.comment);
+  const stored = async (key: string) =>
+    (
+      await sql<{ value: unknown }>`
+        select value from switchyard.entity_state where instance_id = 'acme-1' and key = ${key}`.execute(
+        hub.host.db,
+      )
+    ).rows.map((r) => r.value);
+
+  it('each message of a run reads the writes of the ones before it, stored with their results', async () => {
+    const r = await hub.ingest('acme-1', {
+      ...push({
+        items: [1, 2, 3].map((i) => ({ id: `tally-${i}`, type: 'tally', booking: 'b-tally' })),
+      }),
+    });
+    const ids = r.ok ? r.stored : [];
+    expect(ids).toHaveLength(3);
+    for (const id of ids) await inboundStatus(id, 'normalized');
+    expect(await comments(ids)).toEqual(['tally-1:1', 'tally-2:2', 'tally-3:3']);
+    expect(await stored('tally/b-tally')).toEqual([3]);
+  });
+
+  it('a message that is retried leaves no state change behind; a deletion is stored like a write', async () => {
+    const first = await hub.ingest(
+      'acme-1',
+      push({ id: 'tr-1', type: 'tally', booking: 'b-tr', failOnce: true }),
+    );
+    const [id1] = first.ok ? first.stored : [];
+    await inboundStatus(id1!, 'normalized');
+    // The first try wrote 1 and failed: the retry read nothing and counted 1 again.
+    expect((await hub.inbound.get(id1!)).attempts).toBe(2);
+    expect(await comments([id1!])).toEqual(['tr-1:1']);
+    expect(await stored('tally/b-tr')).toEqual([1]);
+    const second = await hub.ingest(
+      'acme-1',
+      push({ id: 'tr-2', type: 'tally', booking: 'b-tr', reset: true }),
+    );
+    const [id2] = second.ok ? second.stored : [];
+    await inboundStatus(id2!, 'normalized');
+    expect(await comments([id2!])).toEqual(['tr-2:2']);
+    expect(await stored('tally/b-tr')).toEqual([]);
+    const third = await hub.ingest('acme-1', push({ id: 'tr-3', type: 'tally', booking: 'b-tr' }));
+    const [id3] = third.ok ? third.stored : [];
+    await inboundStatus(id3!, 'normalized');
+    expect(await comments([id3!])).toEqual(['tr-3:1']);
+  });
+});

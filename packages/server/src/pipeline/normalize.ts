@@ -27,7 +27,7 @@ import { GroupCommit } from './group-commit.ts';
 import { eventIdFor } from './ids.ts';
 import type { LeaseKeeper } from './leases.ts';
 import { jittered, type Runtime } from './shared.ts';
-import { aliasStore, stateStore } from './stores.ts';
+import { aliasStore, normalizeStateStore, type StateWrites } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
 
 /** Rebuilds the notification the connector produced from its stored row. */
@@ -128,6 +128,9 @@ export class Normalizer {
     const { rt } = this;
     let pending: Pending[] = [];
     let pendingSince = 0;
+    // The state writes of the run's messages normalized so far (stored with each one's results):
+    // the next message of the run reads them, committed or not.
+    const runState: StateWrites = new Map();
     const flush = async () => {
       if (pending.length === 0) return;
       // Storing the events and fanning them out: one span per message, a child of its normalize
@@ -156,10 +159,10 @@ export class Normalizer {
       }
       const chunk = pending;
       pending = [];
-      for (const [i, c] of chunk.entries()) {
-        this.leases.done('inbound', c.item.row.id);
-        if (stored[i] && c.after) await c.after();
-      }
+      for (const c of chunk) this.leases.done('inbound', c.item.row.id);
+      // All at once, in the chunk's order: a hook may batch the calls it gets together (the gates
+      // match a commit's bookings in one statement).
+      await Promise.all(chunk.map((c, i) => (stored[i] && c.after ? c.after() : undefined)));
     };
     let index = 0;
     try {
@@ -184,11 +187,12 @@ export class Normalizer {
             },
           },
           async (span) => {
-            const o = await this.normalizeOne(row);
+            const o = await this.normalizeOne(row, runState);
             return o.kind === 'store' ? { ...o, trace: span ? traceparentOf(span) : null } : o;
           },
         );
         if (outcome.kind === 'store') {
+          for (const [key, value] of outcome.item.state) runState.set(key, value);
           if (pending.length === 0) pendingSince = Date.now();
           pending.push(outcome);
           continue;
@@ -258,9 +262,13 @@ export class Normalizer {
 
   /**
    * Runs the connector on one claimed message and says what to store: nothing is written here
-   * except by the connector's own alias and state stores, so a run can store its results together.
+   * except by the connector's alias store (its state writes are kept for the commit, after those of
+   * `runState`, the run's earlier messages), so a run can store its results together.
    */
-  private async normalizeOne(row: inboundStore.InboundRow): Promise<Outcome> {
+  private async normalizeOne(
+    row: inboundStore.InboundRow,
+    runState: ReadonlyMap<string, string | null>,
+  ): Promise<Outcome> {
     const { rt } = this;
     const logger = rt.logger.child({
       inbound: row.id,
@@ -277,6 +285,7 @@ export class Normalizer {
     if (!instance) return { kind: 'fail', reason: 'the connector instance no longer exists', error: null };
     const { connector, config } = instance;
     const maxAttempts = rt.options.normalizeRetryMs.length + 1;
+    const state: StateWrites = new Map();
     let result: NormalizeResult;
     try {
       result = await connector.normalize(notificationOf(row), {
@@ -284,7 +293,7 @@ export class Normalizer {
         config,
         http: this.http,
         aliases: aliasStore(rt.db, row.instance_id),
-        state: stateStore(rt.db, row.instance_id),
+        state: normalizeStateStore(rt.db, row.instance_id, runState, state),
         logger: connectorLogger(logger),
         attempt: row.attempts,
         finalAttempt: row.attempts >= maxAttempts,
@@ -319,7 +328,7 @@ export class Normalizer {
       // Through the batched commit too: with many ignored notifications, a statement each adds up.
       return {
         kind: 'store',
-        item: { row, token: row.lock_token!, events: [], ignored: result.ignored ?? 'no events' },
+        item: { row, token: row.lock_token!, events: [], state, ignored: result.ignored ?? 'no events' },
       };
     }
 
@@ -369,6 +378,7 @@ export class Normalizer {
       item: {
         row,
         token: row.lock_token!,
+        state,
         events: envelopes.map((e) => ({
           id: e.id,
           type: e.type,
@@ -456,6 +466,8 @@ interface Normalized {
   row: inboundStore.InboundRow;
   token: string;
   events: eventStore.NewEvent[];
+  /** The connector's state writes, stored in the same statement (see {@link normalizeStateStore}). */
+  state: StateWrites;
   /** Set when the connector ignored the notification: the reason stored with status `ignored`. */
   ignored?: string;
 }
@@ -509,6 +521,14 @@ class NormalizedWriter {
         eventCount: i.events.length,
       })),
       ordered.flatMap((i) => i.events),
+      ordered.flatMap((i) =>
+        [...i.state].map(([key, value]) => ({
+          inboundMessageId: i.row.id,
+          instanceId: i.row.instance_id,
+          key,
+          value,
+        })),
+      ),
     );
     if (fanned > 0) this.rt.wakeDeliver();
     return finished;

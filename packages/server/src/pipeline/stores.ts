@@ -166,7 +166,8 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string): AliasStore 
 }
 
 /**
- * The Postgres-backed {@link StateStore} of one connector instance.
+ * The Postgres-backed {@link StateStore} of one connector instance, writing at once (pulls,
+ * commands, subsystems through the host). Normalization uses {@link normalizeStateStore}.
  *
  * @example
  * ```ts
@@ -177,13 +178,77 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string): AliasStore 
 export function stateStore(db: Kysely<unknown>, instanceId: string): StateStore {
   return {
     async get<T extends JsonValue>(key: string) {
-      return (await entityStore.getState(db, instanceId, key)) as T | undefined;
+      return (await stateReaderOf(db).load({ instanceId, key })) as T | undefined;
     },
     set(key: string, value: JsonValue) {
       return entityStore.setState(db, instanceId, key, value);
     },
     delete(key: string) {
       return entityStore.deleteState(db, instanceId, key);
+    },
+  };
+}
+
+/** State reads of all workers sharing a database handle, batched like the alias look-ups. */
+const stateReaders = new WeakMap<Kysely<unknown>, Batcher<entityStore.StateKey, JsonValue | undefined>>();
+const stateKey = (instanceId: string, key: string) => `${instanceId}\u0000${key}`;
+
+function stateReaderOf(db: Kysely<unknown>): Batcher<entityStore.StateKey, JsonValue | undefined> {
+  let reader = stateReaders.get(db);
+  if (!reader) {
+    reader = new Batcher<entityStore.StateKey, JsonValue | undefined>(
+      (k) => stateKey(k.instanceId, k.key),
+      async (keys) =>
+        new Map(
+          (await entityStore.getStates(db, keys)).map((r) => [stateKey(r.instance_id, r.key), r.value]),
+        ),
+      undefined,
+    );
+    stateReaders.set(db, reader);
+  }
+  return reader;
+}
+
+/**
+ * State changes not stored yet, by key: the JSON text of the new value, or null for a deletion.
+ * Kept as text so a caller changing an object after `set` (or after `get`) changes nothing here.
+ */
+export type StateWrites = Map<string, string | null>;
+
+/**
+ * The {@link StateStore} a normalization gets. Writes are not sent: they collect in `writes` and
+ * are stored by the statement that stores the notification's results (`commitNormalized`), so the
+ * state moves with the events it produced, and a notification that fails, is retried or whose
+ * lease is lost leaves no state change behind (a retry reads the state as it was). Reads see the
+ * notification's own writes, then `earlier` (the writes of the notifications of its run normalized
+ * before it, committed or not), then the database (batched with the other workers' reads).
+ * Each notification thus costs no state statement of its own: a read shares a statement, a write
+ * rides on the commit (docs/pipeline.md).
+ *
+ * @example
+ * ```ts
+ * const writes: StateWrites = new Map();
+ * const state = normalizeStateStore(db, 'bookingbug-main', runWrites, writes);
+ * await state.set('purchase/42', { bookings: [] }); // stored with the notification's events
+ * ```
+ */
+export function normalizeStateStore(
+  db: Kysely<unknown>,
+  instanceId: string,
+  earlier: ReadonlyMap<string, string | null>,
+  writes: StateWrites,
+): StateStore {
+  return {
+    async get<T extends JsonValue>(key: string) {
+      const pending = writes.has(key) ? writes.get(key) : earlier.get(key);
+      if (pending !== undefined) return pending === null ? undefined : (JSON.parse(pending) as T);
+      return (await stateReaderOf(db).load({ instanceId, key })) as T | undefined;
+    },
+    async set(key: string, value: JsonValue) {
+      writes.set(key, JSON.stringify(value));
+    },
+    async delete(key: string) {
+      writes.set(key, null);
     },
   };
 }
