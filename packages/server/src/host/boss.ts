@@ -1,3 +1,5 @@
+import { POOL_IDLE_TIMEOUT_MS } from '../storage/db.ts';
+
 /**
  * The timers of the hub's pg-boss instance (one per process, `hub.host.queue`, schema
  * `switchyard_queue`: the pipeline's retention schedule, the gates' hand-off and the commands' jobs
@@ -28,6 +30,20 @@ export const BOSS_TIMERS = {
   flowIntervalSeconds: 300,
   /** The LISTEN connection's keep-alive query (TCP keep-alive runs beside it). */
   notifyHeartbeatIntervalMs: 60_000,
+  /**
+   * No row in pg-boss's instance registry (`getInstances()`, which the hub does not read). The
+   * registry's heartbeat is an upsert every 30 s, and while it is on pg-boss samples the event loop
+   * delay with `monitorEventLoopDelay` at a 20 ms resolution: a timer waking the process 50 times a
+   * second, which was most of an idle hub's CPU (strace: ~50 `epoll_pwait` returns a second, none
+   * with an event).
+   */
+  registerInstance: false,
+  /**
+   * pg-boss's pool (`max: 2`) keeps its connections like the hub's (storage/db.ts says why): its
+   * statements come every 30–60 s, so with pg's default 10 s each one opened a connection.
+   * pg-boss hands its constructor options to `pg.Pool`.
+   */
+  idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
 } as const;
 
 /**

@@ -126,7 +126,12 @@ export interface Runtime {
   forgetInstance(id: string): void;
 }
 
-/** Makes the per-process instance loader with its short cache (ingest reads it per request). */
+/**
+ * Makes the per-process instance loader with its short cache (ingest reads it per request).
+ * Concurrent misses of one instance share one read: when the cache entry runs out under load,
+ * every request in flight used to read the row and decrypt its settings itself (~0.07 statements
+ * per pushed event at 200 pushes/s).
+ */
 export function instanceLoader(
   db: Kysely<unknown>,
   connectors: ReadonlyMap<string, Connector>,
@@ -134,32 +139,45 @@ export function instanceLoader(
   cacheMs: number,
 ): Pick<Runtime, 'loadInstance' | 'forgetInstance'> {
   const cache = new Map<string, { at: number; value: LoadedInstance | undefined }>();
+  /** Reads in progress for the cache; a read started before `forgetInstance` is not shared after it. */
+  const reading = new Map<string, Promise<LoadedInstance | undefined>>();
+  const read = async (id: string): Promise<LoadedInstance | undefined> => {
+    const row = await instanceStore.getInstance(db, id);
+    if (!row) return undefined;
+    const connector = connectors.get(row.connector);
+    if (!connector) {
+      throw new SwitchyardError(
+        'SY_PIPELINE_UNKNOWN_CONNECTOR',
+        `instance ${JSON.stringify(id)} uses connector ${JSON.stringify(row.connector)}, which this hub does not have`,
+        { details: { instance: id, connector: row.connector } },
+      );
+    }
+    return {
+      row,
+      connector,
+      config: JSON.parse(cipher.open(row.settings_sealed, `instance:${id}`)) as JsonObject,
+    };
+  };
   return {
     async loadInstance(id, fresh = false) {
       const hit = cache.get(id);
       if (!fresh && hit && Date.now() - hit.at < cacheMs) return hit.value;
-      const row = await instanceStore.getInstance(db, id);
-      let value: LoadedInstance | undefined;
-      if (row) {
-        const connector = connectors.get(row.connector);
-        if (!connector) {
-          throw new SwitchyardError(
-            'SY_PIPELINE_UNKNOWN_CONNECTOR',
-            `instance ${JSON.stringify(id)} uses connector ${JSON.stringify(row.connector)}, which this hub does not have`,
-            { details: { instance: id, connector: row.connector } },
-          );
-        }
-        value = {
-          row,
-          connector,
-          config: JSON.parse(cipher.open(row.settings_sealed, `instance:${id}`)) as JsonObject,
-        };
+      const shared = fresh ? undefined : reading.get(id);
+      if (shared) return shared;
+      const pending = read(id);
+      if (!fresh) reading.set(id, pending);
+      try {
+        const value = await pending;
+        // A read that `forgetInstance` overtook may hold the old row: it answers its callers only.
+        if (fresh || reading.get(id) === pending) cache.set(id, { at: Date.now(), value });
+        return value;
+      } finally {
+        if (reading.get(id) === pending) reading.delete(id);
       }
-      cache.set(id, { at: Date.now(), value });
-      return value;
     },
     forgetInstance(id) {
       cache.delete(id);
+      reading.delete(id);
     },
   };
 }

@@ -36,6 +36,15 @@ export async function first<T>(
 /** A value as a `jsonb` parameter. */
 export const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
 
+/**
+ * How long a pool keeps an idle connection (pg's default is 10 s). The hub's idle work comes in
+ * ticks 30 s apart (the workers' poll backstop, the commands and gates sweeps, pg-boss's
+ * backstops), so with 10 s every tick found its connections closed and opened new ones, a backend
+ * start-up each in Postgres (4 new connections in the 30 s of e2e/idle.int.test.ts). Connections a
+ * burst opened still close, five minutes after it.
+ */
+export const POOL_IDLE_TIMEOUT_MS = 5 * 60_000;
+
 /** The hub's database handles: one pool shared by the API and the workers. */
 export interface Database {
   pool: pg.Pool;
@@ -59,6 +68,7 @@ export function openDatabase(databaseUrl: string, options: { max?: number } = {}
     connectionString: databaseUrl,
     max: options.max ?? 10,
     connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
   });
   // An idle client losing its connection (Postgres restart) must not crash the process.
   pool.on('error', () => {});

@@ -1,0 +1,72 @@
+import type { Connector } from '@switchyard/core';
+import { useTestDatabase } from '@switchyard/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
+import { type Database, openDatabase } from '../storage/db.ts';
+import { acme, makeHub, SECRET_KEY, setupInstance } from './fixtures.test-support.ts';
+import { instanceLoader } from './shared.ts';
+
+const pgdb = useTestDatabase();
+let database: Database;
+let statements = 0;
+const key = deriveKey(SECRET_KEY);
+const cipher = {
+  seal: (plaintext: string, context?: string) => sealSecret(plaintext, key, context),
+  open: (sealed: string, context?: string) => openSecret(sealed, key, context),
+};
+const connectors = new Map<string, Connector>([[acme.name, acme as unknown as Connector]]);
+
+beforeAll(async () => {
+  const hub = await makeHub(pgdb.url());
+  await setupInstance(hub, 'acme-1');
+  await hub.stop();
+  database = openDatabase(pgdb.url(), { max: 6 });
+  // Kysely checks a client out per statement: counts the statements the loader sends.
+  database.pool.on('acquire', () => {
+    statements++;
+  });
+});
+
+afterAll(async () => {
+  await database?.close();
+});
+
+describe('instanceLoader', () => {
+  it('answers concurrent misses of one instance with one read', async () => {
+    const loader = instanceLoader(database.db, connectors, cipher, 60_000);
+    const before = statements;
+    const loaded = await Promise.all(Array.from({ length: 20 }, () => loader.loadInstance('acme-1')));
+    expect(statements - before).toBe(1);
+    expect(new Set(loaded).size).toBe(1);
+    expect(loaded[0]?.config).toMatchObject({ apiKey: 'acme-api-key' });
+    // Cached now: no statement.
+    await loader.loadInstance('acme-1');
+    expect(statements - before).toBe(1);
+  });
+
+  it('reads again for a fresh load and after forgetInstance, and shares no read across the forget', async () => {
+    const loader = instanceLoader(database.db, connectors, cipher, 60_000);
+    await loader.loadInstance('acme-1');
+    const before = statements;
+    await loader.loadInstance('acme-1', true);
+    expect(statements - before).toBe(1);
+    loader.forgetInstance('acme-1');
+    const first = loader.loadInstance('acme-1');
+    loader.forgetInstance('acme-1');
+    // The read started before the forget is not shared with this one.
+    const second = loader.loadInstance('acme-1');
+    await Promise.all([first, second]);
+    expect(statements - before).toBe(3);
+    // The second read filled the cache.
+    await loader.loadInstance('acme-1');
+    expect(statements - before).toBe(3);
+  });
+
+  it('remembers an unknown instance as unknown for the cache time', async () => {
+    const loader = instanceLoader(database.db, connectors, cipher, 60_000);
+    const before = statements;
+    const answers = await Promise.all([loader.loadInstance('nope'), loader.loadInstance('nope')]);
+    expect(answers).toEqual([undefined, undefined]);
+    expect(statements - before).toBe(1);
+  });
+});
