@@ -70,8 +70,8 @@ const SERVER_FOLDER_MAY_IMPORT: Record<string, readonly string[]> = {
     'subscriptions',
     'telemetry',
   ],
-  gates: ['admin', 'delivery', 'host', 'logging', 'pipeline', 'storage', 'subscriptions', 'telemetry'],
-  commands: ['admin', 'config', 'delivery', 'host', 'http', 'logging', 'pipeline', 'storage', 'telemetry'],
+  gates: ['admin', 'delivery', 'events', 'host', 'logging', 'storage', 'subscriptions', 'telemetry'],
+  commands: ['admin', 'config', 'delivery', 'events', 'host', 'http', 'logging', 'storage', 'telemetry'],
   http: [
     'admin',
     'config',

@@ -14,6 +14,7 @@
 export type { Page } from './admin/page.ts';
 export type { Attempt, DeliveriesHost, Delivery, DeliveryWithAttempts } from './deliveries/api.ts';
 export type { EventsHost, HubEvent } from './events/api.ts';
+export { eventIdFor } from './events/ids.ts';
 export type { AfterNormalize, GateResponder, MarkEchoes } from './host/hooks.ts';
 export type { HostInstance, HostRetention, HubHost } from './host/host.ts';
 export type { InboundHost, InboundMessage, InboundMessageDetail } from './inbound/api.ts';
@@ -23,7 +24,6 @@ export type { InstanceInput } from './instances/input.ts';
 export type { AttemptResult } from './pipeline/deliver.ts';
 export { createHub, type Hub } from './pipeline/hub.ts';
 export type { HubConfig } from './pipeline/hub-config.ts';
-export { eventIdFor } from './pipeline/ids.ts';
 export type { IngestResult, Problem } from './pipeline/ingest.ts';
 export type { PurgeResult } from './pipeline/retention.ts';
 export type { PipelineOptions, RetentionOptions } from './pipeline/shared.ts';

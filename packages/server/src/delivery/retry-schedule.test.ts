@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
-import { nextAttemptDelay, parseDuration, validateSchedule } from './retry-schedule.ts';
+import { jittered, nextAttemptDelay, parseDuration, validateSchedule } from './retry-schedule.ts';
 
 const fixed = (value: number) => () => value;
 
@@ -73,6 +73,27 @@ describe('nextAttemptDelay', () => {
     expect(() => nextAttemptDelay({ schedule, attempt: 1.5 })).toThrow(RangeError);
     expect(() => nextAttemptDelay({ schedule, attempt: 1, jitter: 1 })).toThrow(RangeError);
     expect(() => nextAttemptDelay({ schedule, attempt: 1, jitter: -0.1 })).toThrow(RangeError);
+  });
+});
+
+describe('jittered', () => {
+  it('spreads a delay over [1 − jitter, 1 + jitter), keeps 0 at 0 and never goes negative', () => {
+    expect(jittered(5_000, 0.2, () => 0)).toBe(4_000);
+    expect(jittered(5_000, 0.2, () => 0.5)).toBe(5_000);
+    expect(jittered(5_000, 0.2, () => 0.999_999)).toBe(6_000);
+    expect(jittered(5_000, 0, () => 0.9)).toBe(5_000);
+    expect(jittered(0, 0.5, () => 0)).toBe(0);
+    expect(jittered(-10, 0.5, () => 1)).toBe(0);
+    // Out-of-range draws are clamped, as a custom random might give them.
+    expect(jittered(1_000, 0.5, () => 7)).toBe(1_500);
+  });
+
+  it('is the rule nextAttemptDelay applies', () => {
+    const draws = [0, 0.25, 0.75];
+    for (const d of draws)
+      expect(nextAttemptDelay({ schedule: [0, 10_000], attempt: 1, random: () => d })).toBe(
+        jittered(10_000, 0.2, () => d),
+      );
   });
 });
 

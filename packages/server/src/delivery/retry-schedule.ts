@@ -48,13 +48,28 @@ export function nextAttemptDelay(input: {
   }
   if (!(jitter >= 0 && jitter < 1)) throw new RangeError(`jitter must be in [0, 1), got ${jitter}`);
   if (attempt >= schedule.length) return null;
-  const scheduled = schedule[attempt]!;
-  const draw = Math.min(Math.max((input.random ?? Math.random)(), 0), 1);
-  const jittered = Math.round(scheduled * (1 + jitter * (2 * draw - 1)));
+  const delay = jittered(schedule[attempt]!, jitter, input.random);
   const retryAfter = input.retryAfterMs;
-  if (retryAfter === undefined || !Number.isFinite(retryAfter) || retryAfter <= 0) return jittered;
+  if (retryAfter === undefined || !Number.isFinite(retryAfter) || retryAfter <= 0) return delay;
   const cap = input.maxRetryAfterMs ?? Math.max(...schedule);
-  return Math.max(jittered, Math.round(Math.min(retryAfter, cap)));
+  return Math.max(delay, Math.round(Math.min(retryAfter, cap)));
+}
+
+/**
+ * `delayMs` times a uniform factor in [1 − jitter, 1 + jitter), rounded, never negative; 0 stays 0.
+ * The one jitter rule of every retry in the hub (deliveries, normalization, commands), so retries
+ * after an outage spread out the same way everywhere.
+ *
+ * @example
+ * ```ts
+ * jittered(5_000, 0.2); // 4000..6000
+ * jittered(0, 0.2);     // 0
+ * ```
+ */
+export function jittered(delayMs: number, jitter: number, random: () => number = Math.random): number {
+  if (delayMs <= 0) return 0;
+  const draw = Math.min(Math.max(random(), 0), 1);
+  return Math.max(0, Math.round(delayMs * (1 + jitter * (2 * draw - 1))));
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -13,9 +13,9 @@ import {
   type VendorNotification,
 } from '@switchyard/core';
 import type pino from 'pino';
+import { eventIdFor } from '../events/ids.ts';
 import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
-import { eventIdFor } from '../pipeline/ids.ts';
 import { newId } from '../storage/db.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import { setSpanAttributes, withSpan } from '../telemetry/tracing.ts';

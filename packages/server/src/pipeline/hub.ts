@@ -10,6 +10,7 @@ import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
 import { createVendorHttp } from '../delivery/vendor-http.ts';
 import { eventsApi } from '../events/api.ts';
 import { storeHubEvents } from '../events/emit.ts';
+import { eventIdFor } from '../events/ids.ts';
 import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HubHost } from '../host/host.ts';
 import { HubListener } from '../host/listener.ts';
@@ -23,7 +24,6 @@ import { requireSubscription, subscriptionsApi } from '../subscriptions/api.ts';
 import { feedApi } from '../subscriptions/feed.ts';
 import { type AttemptResult, activeSecrets, attemptResult, Deliverer, postSigned } from './deliver.ts';
 import type { HubConfig } from './hub-config.ts';
-import { eventIdFor } from './ids.ts';
 import {
   type Admission,
   accept,

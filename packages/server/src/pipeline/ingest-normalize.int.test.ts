@@ -1,6 +1,7 @@
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eventIdFor } from '../events/ids.ts';
 import { openDatabase } from '../storage/db.ts';
 import { migrate, migrations } from '../storage/migrations.ts';
 import {
@@ -13,7 +14,6 @@ import {
   setupInstance,
 } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
-import { eventIdFor } from './ids.ts';
 
 const database = useTestDatabase();
 let hub: Hub;

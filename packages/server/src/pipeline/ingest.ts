@@ -13,9 +13,9 @@ import { credentialHeaderNames, redactHeaders } from '../delivery/redact.ts';
 import type { GateResponder } from '../host/hooks.ts';
 import * as inboundStore from '../inbound/store.ts';
 import { newId } from '../storage/db.ts';
+import { GroupCommit } from '../storage/group-commit.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
-import { GroupCommit } from './group-commit.ts';
 import type { Runtime } from './shared.ts';
 
 /** An RFC 9457 problem, ready for the HTTP layer to send as `application/problem+json`. */

@@ -9,11 +9,14 @@ import {
   type VendorNotification,
   validateEvent,
 } from '@switchyard/core';
+import { jittered } from '../delivery/retry-schedule.ts';
+import { eventIdFor } from '../events/ids.ts';
 import * as eventStore from '../events/store.ts';
 import type { AfterNormalize, MarkEchoes } from '../host/hooks.ts';
 import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
+import { GroupCommit } from '../storage/group-commit.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import {
   failSpan,
@@ -23,10 +26,8 @@ import {
   traceparentOf,
   withSpan,
 } from '../telemetry/tracing.ts';
-import { GroupCommit } from './group-commit.ts';
-import { eventIdFor } from './ids.ts';
 import type { LeaseKeeper } from './leases.ts';
-import { jittered, type Runtime } from './shared.ts';
+import type { Runtime } from './shared.ts';
 import { aliasStore, normalizeStateStore, type StateWrites } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
 

@@ -181,9 +181,3 @@ export function instanceLoader(
     },
   };
 }
-
-/** `delay` ± `jitter` (a fraction), never negative. */
-export function jittered(delayMs: number, jitter: number): number {
-  if (delayMs <= 0) return 0;
-  return Math.max(0, Math.round(delayMs * (1 + (Math.random() * 2 - 1) * jitter)));
-}

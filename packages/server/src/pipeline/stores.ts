@@ -2,7 +2,7 @@ import type { AliasStore, EntityKind, JsonValue, StateStore } from '@switchyard/
 import type { Kysely } from 'kysely';
 import * as entityStore from '../entities/store.ts';
 import { newId } from '../storage/db.ts';
-import { GroupCommit } from './group-commit.ts';
+import { GroupCommit } from '../storage/group-commit.ts';
 
 /**
  * Known aliases per database handle. A vendor id's hub id never changes once stored (aliases are

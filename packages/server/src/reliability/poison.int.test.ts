@@ -6,7 +6,7 @@
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
-import { eventIdFor } from '../pipeline/ids.ts';
+import { eventIdFor } from '../events/ids.ts';
 import { connectorBugs } from './connector.test-support.ts';
 import {
   ADMIN_TOKEN,
