@@ -7,16 +7,28 @@
  * Target: ≥ 0.9× the CloudEvents throughput.
  */
 import { hubRun } from './e2e.ts';
+import { pairedRuns, pooledRate } from './lib/paired.ts';
 import { type BenchOptions, type BenchResult, mib, row } from './lib/result.ts';
 
 export async function run(options: BenchOptions): Promise<BenchResult> {
   const events = options.quick ? 1000 : 20_000;
-  options.log(`fhir: cloudevents subscription, ${events} events`);
-  const cloudevents = await hubRun(options, events, 1, { format: 'cloudevents' });
-  options.log(`fhir: fhir-r4 subscription, ${events} events`);
-  const fhir = await hubRun(options, events, 1, { format: 'fhir-r4' });
-  options.log(`fhir: fhir-r4-notification subscription, ${events} events`);
-  const notification = await hubRun(options, events, 1, { format: 'fhir-r4-notification' });
+  const rounds = options.quick ? 1 : 2;
+  options.log(
+    `fhir: cloudevents, fhir-r4 and fhir-r4-notification subscriptions, ${events} events, ${rounds} rounds`,
+  );
+  const runs = await pairedRuns(options, rounds, {
+    cloudevents: () => hubRun(options, events, 1, { format: 'cloudevents' }),
+    'fhir-r4': () => hubRun(options, events, 1, { format: 'fhir-r4' }),
+    'fhir-r4-notification': () => hubRun(options, events, 1, { format: 'fhir-r4-notification' }),
+  });
+  const arm = (r: (typeof runs)['cloudevents']) => ({
+    eventsPerSecond: pooledRate(r),
+    rss: Math.max(...r.map((x) => x.rss)),
+    seconds: r.map((x) => x.seconds.toFixed(1)).join(' / '),
+  });
+  const cloudevents = arm(runs.cloudevents);
+  const fhir = arm(runs['fhir-r4']);
+  const notification = arm(runs['fhir-r4-notification']);
 
   const baselineLabel = 'the same hub, 1 cloudevents subscription';
   return {
@@ -49,7 +61,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       }),
     ],
     notes: [
-      `${events.toLocaleString('en')} unique Docplanner slot-booked pushes (each an appointment.created with patient, doctor and address) after a 500-push warm-up, into a fresh hub per format with one appointment.* subscription; the clock runs from the first push to the last subscriber 2xx. Took ${cloudevents.seconds.toFixed(1)} s (cloudevents), ${fhir.seconds.toFixed(1)} s (fhir-r4), ${notification.seconds.toFixed(1)} s (fhir-r4-notification).`,
+      `${events.toLocaleString('en')} unique Docplanner slot-booked pushes (each an appointment.created with patient, doctor and address) after a 500-push warm-up, into a fresh hub per run with one appointment.* subscription; the clock runs from the first push to the last subscriber 2xx. ${rounds} rounds, the order reversed every other round (bench/lib/paired.ts), a CHECKPOINT before every run; events/s is all the rounds' events over all their seconds. Took ${cloudevents.seconds} s (cloudevents), ${fhir.seconds} s (fhir-r4), ${notification.seconds} s (fhir-r4-notification).`,
       "FHIR bodies are built at delivery time: toFhir (docs/fhir.md) and validateFhir (@medplum/core, the R4 definitions the hub indexes) of the resource, once per event (one subscription here, so once per delivery); the notification also takes its event number when the delivery is first claimed (the claim statement advances the subscription's counter) and wraps the resource in the Backport Bundle.",
     ],
   };

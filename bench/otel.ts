@@ -9,6 +9,7 @@
 import { startOtlpReceiver } from '../packages/server/src/telemetry/otlp-receiver.test-support.ts';
 import { hubRun } from './e2e.ts';
 import { hubLatency, RATE } from './latency.ts';
+import { mean, pairedRuns, pooledRate } from './lib/paired.ts';
 import { type BenchOptions, type BenchResult, row } from './lib/result.ts';
 
 export async function run(options: BenchOptions): Promise<BenchResult> {
@@ -18,18 +19,30 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   const receiver = await startOtlpReceiver({ discard: true });
   try {
     const traced = { traces: receiver.url };
-    // Alternating off/on, so a machine getting busier during the run does not favour one side.
-    options.log(`otel: e2e, tracing off, ${events} events`);
-    const offRun = await hubRun(options, events, 1);
-    options.log(`otel: e2e, tracing on, ${events} events`);
-    const onRun = await hubRun(options, events, 1, traced);
-    options.log(`otel: latency at ${RATE}/s, tracing off`);
-    const offLatency = await hubLatency(options, durationMs);
-    options.log(`otel: latency at ${RATE}/s, tracing on`);
-    const onLatency = await hubLatency(options, durationMs, traced);
+    const rounds = options.quick ? 1 : 2;
+    // Off and on alternate (off, on, on, off), a CHECKPOINT before each run (bench/lib/paired.ts).
+    options.log(`otel: e2e, tracing off and on, ${events} events, ${rounds} rounds`);
+    const throughput = await pairedRuns(options, rounds, {
+      off: () => hubRun(options, events, 1),
+      on: () => hubRun(options, events, 1, traced),
+    });
+    options.log(`otel: latency at ${RATE}/s, tracing off and on, ${rounds} rounds`);
+    const latency = await pairedRuns(options, rounds, {
+      off: () => hubLatency(options, durationMs),
+      on: () => hubLatency(options, durationMs, traced),
+    });
+    const offRun = { eventsPerSecond: pooledRate(throughput.off) };
+    const onRun = { eventsPerSecond: pooledRate(throughput.on) };
+    const lat = (runs: typeof latency.off) => ({
+      p50: mean(runs, (r) => r.p50),
+      p99: mean(runs, (r) => r.p99),
+      processMs: mean(runs, (r) => r.cpu.processMs),
+    });
+    const offLatency = lat(latency.off);
+    const onLatency = lat(latency.on);
     const baseline = 'same run, tracing off';
     const measured = (RATE * durationMs) / 1000;
-    const hubCpu = (l: typeof offLatency) => l.cpu.processMs / measured;
+    const hubCpu = (l: typeof offLatency) => l.processMs / measured;
     return {
       name: 'OpenTelemetry tracing',
       rows: [
@@ -60,7 +73,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       ],
       notes: [
         `Tracing on: the hub process starts the OpenTelemetry SDK (telemetry/sdk.ts) with sample ratio 1.0, exporting OTLP/HTTP protobuf every second (batch ≤ 512, queue 2,048) to a node:http receiver in the load-generator process that reads and discards the bodies (${receiver.requests.toLocaleString('en')} export requests, ${(receiver.bytes / 1024 / 1024).toFixed(1)} MiB in this run). Tracing off: the SDK is not loaded.`,
-        `Throughput: ${events.toLocaleString('en')} unique slot-booked pushes as in the e2e scenario; latency: ${RATE}/s for ${durationMs / 1000} s as in the latency scenario (p50 off ${offLatency.p50.toFixed(1)} ms / on ${onLatency.p50.toFixed(1)} ms). Runs alternate off, on, off, on. Hub CPU from /proc/<pid>/stat over the measured pushes of each latency run: tracing adds ${((hubCpu(onLatency) - hubCpu(offLatency)) * 1000).toFixed(0)} µs per event (${hubCpu(offLatency).toFixed(2)} → ${hubCpu(onLatency).toFixed(2)} ms).`,
+        `Throughput: ${events.toLocaleString('en')} unique slot-booked pushes as in the e2e scenario; latency: ${RATE}/s for ${durationMs / 1000} s as in the latency scenario (p50 off ${offLatency.p50.toFixed(1)} ms / on ${onLatency.p50.toFixed(1)} ms). ${rounds} rounds of each, in the order off, on, on, off, a CHECKPOINT before every run (bench/lib/paired.ts); throughput is all the rounds' events over all their seconds, latency percentiles and CPU the mean of the rounds. Hub CPU from /proc/<pid>/stat over the measured pushes of each latency run: tracing adds ${((hubCpu(onLatency) - hubCpu(offLatency)) * 1000).toFixed(0)} µs per event (${hubCpu(offLatency).toFixed(2)} → ${hubCpu(onLatency).toFixed(2)} ms).`,
       ],
     };
   } finally {
