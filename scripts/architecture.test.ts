@@ -87,7 +87,7 @@ const SERVER_FOLDER_MAY_IMPORT: Record<string, readonly string[]> = {
     'subscriptions',
     'telemetry',
   ],
-  ui: ['events', 'http', 'pipeline', 'storage'],
+  ui: ['admin', 'events', 'http', 'pipeline', 'storage'],
   cli: [
     'commands',
     'config',

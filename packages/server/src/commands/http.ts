@@ -7,7 +7,8 @@
  */
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { adminAuth, bearerToken, unauthorized } from '../http/plugins/admin-auth.ts';
+import { bearerToken, unauthorized } from '../admin/http.ts';
+import { adminAuth } from '../http/plugins/admin-auth.ts';
 import type { CommandInput, CommandListQuery, CommandSender, Commands } from './commands.ts';
 
 type Schema = Record<string, unknown>;

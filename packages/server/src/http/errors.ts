@@ -2,9 +2,6 @@ import { errorCodes, isSwitchyardError } from '@switchyard/core';
 import { HttpError, type HttpErrorCode, type ValidationIssue } from '../admin/http.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../storage/unavailable.ts';
 
-// HttpError is raised by the concepts' routes too, so it lives below them (admin/http.ts).
-export { HttpError, type HttpErrorCode, type ValidationIssue };
-
 /**
  * An RFC 9457 problem document as every Switchyard HTTP error answer carries it
  * (`Content-Type: application/problem+json`).

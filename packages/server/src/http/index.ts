@@ -9,6 +9,7 @@
  * ```
  */
 export { type BuildAppOptions, buildApp, type SwitchyardApp } from './app.ts';
-export { HttpError, type HttpErrorCode, type ProblemDocument, type ValidationIssue } from './errors.ts';
+export { HttpError, type HttpErrorCode, type ValidationIssue } from '../admin/http.ts';
+export type { ProblemDocument } from './errors.ts';
 export { createMetrics, type HttpMetrics } from './metrics-registry.ts';
 export { buildOpenApi } from './routes/openapi.ts';

@@ -1,12 +1,9 @@
 /**
  * JSON Schemas of the HTTP layer's own answers: the problem document every error carries. The
- * pieces every admin route builds its answers from are `admin/schemas.ts` (the two the FHIR token
- * routes and the dashboard use are re-exported here), and each concept's answers are declared beside the concept, in its
+ * pieces every admin route builds its answers from are `admin/schemas.ts`, and each concept's answers are declared beside the concept, in its
  * `routes.ts`. The OpenAPI document is generated from the same objects.
  */
 import { int, object, type Schema, str } from '../admin/schemas.ts';
-
-export { cursorParam, idParams } from '../admin/schemas.ts';
 
 export const problem: Schema = {
   type: 'object',

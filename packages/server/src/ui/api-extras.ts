@@ -7,6 +7,7 @@ import { SwitchyardError } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
 import { event } from '../events/routes.ts';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
+import { cursorParam, idParams } from '../admin/schemas.ts';
 import * as s from '../http/schemas.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { queueDepths } from '../storage/queues.ts';
@@ -162,7 +163,7 @@ export async function dashboardApiRoutes(
             source: { type: 'string', maxLength: 100 },
             since: { type: 'string', format: 'date-time' },
             until: { type: 'string', format: 'date-time' },
-            cursor: s.cursorParam,
+            cursor: cursorParam,
             limit: { type: 'integer', minimum: 1, maximum: 500 },
           },
         },
@@ -202,7 +203,7 @@ export async function dashboardApiRoutes(
       schema: {
         tags,
         summary: 'The id of the inbound vendor message an event was normalized from',
-        params: s.idParams,
+        params: idParams,
         response: { 200: object({ eventId: { type: 'string' }, inboundMessageId: nstr }) },
       },
     },
@@ -236,12 +237,12 @@ export async function dashboardApiRoutes(
       schema: {
         tags,
         summary: 'Replay deliveries of a subscription created after a position, by status',
-        params: s.idParams,
+        params: idParams,
         querystring: {
           type: 'object',
           additionalProperties: false,
           required: ['after'],
-          properties: { after: s.cursorParam },
+          properties: { after: cursorParam },
         },
         response: {
           200: object({ byStatus: counts, total: { type: 'integer' }, done: { type: 'integer' } }),

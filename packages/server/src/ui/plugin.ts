@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { unauthorized } from '../http/plugins/admin-auth.ts';
+import { unauthorized } from '../admin/http.ts';
 import { closeUiSession, openUiSession, sessionCookie, UI_HEADER } from '../http/plugins/session.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { dashboardApiRoutes } from './api-extras.ts';

@@ -3,9 +3,6 @@ import type { onRequestAsyncHookHandler } from 'fastify';
 import { bearerToken, unauthorized } from '../../admin/http.ts';
 import { checkUiSession } from './session.ts';
 
-// The kit every admin route shares lives below the concepts and http/ (admin/http.ts).
-export { bearerToken, unauthorized };
-
 /**
  * An `onRequest` hook that admits admin routes only with `Authorization: Bearer <adminToken>`
  * (compared in constant time), or the dashboard's session cookie (plus `x-switchyard-ui: 1` on

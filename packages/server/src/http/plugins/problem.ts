@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
-import { HttpError, type ProblemDocument, problemFromError, problemOf } from '../errors.ts';
+import { HttpError } from '../../admin/http.ts';
+import { type ProblemDocument, problemFromError, problemOf } from '../errors.ts';
 import type { RouteTable } from '../route-table.ts';
 
 /** The request path without its query string (problem `instance`). */

@@ -19,8 +19,9 @@ import { deleteReadToken, findReadToken, setReadToken } from '../../storage/fhir
 import { typeMatches } from '../../subscriptions/type-patterns.ts';
 import type { RouteDeps } from '../deps.ts';
 import { problemFromError } from '../errors.ts';
-import { bearerToken, unauthorized } from '../plugins/admin-auth.ts';
+import { bearerToken, unauthorized } from '../../admin/http.ts';
 import { pathOf } from '../plugins/problem.ts';
+import { idParams } from '../../admin/schemas.ts';
 import * as s from '../schemas.ts';
 
 /** The media type of every answer of the FHIR endpoint. */
@@ -200,7 +201,7 @@ export async function fhirTokenRoutes(
         tags,
         summary:
           "Create or rotate the subscription's FHIR read token (shown once; the previous one stops working); it reads /fhir/r4 for the instances and types the subscription covers",
-        params: s.idParams,
+        params: idParams,
         response: {
           201: {
             type: 'object',
@@ -222,7 +223,7 @@ export async function fhirTokenRoutes(
   );
   app.delete<{ Params: { id: string } }>(
     '/v1/subscriptions/:id/fhir-read-token',
-    { schema: { tags, summary: "Revoke the subscription's FHIR read token", params: s.idParams } },
+    { schema: { tags, summary: "Revoke the subscription's FHIR read token", params: idParams } },
     async (request, reply) => {
       await reader.deleteReadToken(request.params.id);
       return reply.code(204).send();

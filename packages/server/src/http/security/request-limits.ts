@@ -11,7 +11,7 @@
  */
 import { Transform } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError } from '../errors.ts';
+import { HttpError } from '../../admin/http.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
