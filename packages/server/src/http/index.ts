@@ -8,8 +8,9 @@
  * await app.listen({ port: 8080, host: '0.0.0.0' });
  * ```
  */
-export { type BuildAppOptions, buildApp, type SwitchyardApp } from './app.ts';
+
 export { HttpError, type HttpErrorCode, type ValidationIssue } from '../admin/http.ts';
+export { type BuildAppOptions, buildApp, type SwitchyardApp } from './app.ts';
 export type { ProblemDocument } from './errors.ts';
 export { createMetrics, type HttpMetrics } from './metrics-registry.ts';
 export { buildOpenApi } from './routes/openapi.ts';

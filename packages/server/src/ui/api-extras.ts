@@ -5,10 +5,9 @@
  */
 import { SwitchyardError } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
+import { cursorParam, idParams } from '../admin/schemas.ts';
 import { event } from '../events/routes.ts';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
-import { cursorParam, idParams } from '../admin/schemas.ts';
-import * as s from '../http/schemas.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { queueDepths } from '../storage/queues.ts';
 import * as q from './queries.ts';

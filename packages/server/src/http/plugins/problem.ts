@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import { HttpError } from '../../admin/http.ts';
+import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import { type ProblemDocument, problemFromError, problemOf } from '../errors.ts';
 import type { RouteTable } from '../route-table.ts';
 

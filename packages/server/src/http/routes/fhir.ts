@@ -10,6 +10,8 @@
  */
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken, unauthorized } from '../../admin/http.ts';
+import { idParams } from '../../admin/schemas.ts';
 import { type CurrentEntity, getCurrentEntity, searchCurrentEntities } from '../../entities/current.ts';
 import type { FhirEntity, FhirReadHost } from '../../fhir/host.ts';
 import { type FhirReader, type FhirReadSide, isReadableType, operationOutcome } from '../../fhir/read.ts';
@@ -19,10 +21,7 @@ import { deleteReadToken, findReadToken, setReadToken } from '../../storage/fhir
 import { typeMatches } from '../../subscriptions/type-patterns.ts';
 import type { RouteDeps } from '../deps.ts';
 import { problemFromError } from '../errors.ts';
-import { bearerToken, unauthorized } from '../../admin/http.ts';
 import { pathOf } from '../plugins/problem.ts';
-import { idParams } from '../../admin/schemas.ts';
-import * as s from '../schemas.ts';
 
 /** The media type of every answer of the FHIR endpoint. */
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { RouteDeps } from '../deps.ts';
 import { HttpError } from '../../admin/http.ts';
+import type { RouteDeps } from '../deps.ts';
 import { probeDatabase } from '../hub-stats.ts';
 
 const READY_TIMEOUT_MS = 3000;
