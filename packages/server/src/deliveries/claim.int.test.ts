@@ -134,3 +134,17 @@ it('past the walk, a line whose head is due later than the rest of the line is s
   );
   expect(names(await deliveryStore.claimDeliveries(store.db, 15_000, 16))).toEqual(['late-2']);
 });
+
+it('a claim looks its deliveries up by key, not by reading the table (migration 21)', async () => {
+  // A table of a few thousand finished deliveries (kept until retention) and one due: estimated at
+  // 32 rows, the claim's update was planned as a hash join over a sequential scan of the whole
+  // table, on every claim, while the table was this small.
+  await sql`truncate switchyard.deliveries, switchyard.events cascade`.execute(store.db);
+  await enqueue('done', 'subject-done', 3_000);
+  await sql`update switchyard.deliveries set status = 'succeeded', completed_at = now()`.execute(store.db);
+  await enqueue('due', 'subject-due', 1);
+  await sql`analyze switchyard.deliveries`.execute(store.db);
+  const { result, rowsRead } = await probe((trx) => deliveryStore.claimDeliveryWork(trx, 15_000, 16));
+  expect(result.map((w) => w.delivery.last_error)).toEqual(['due-1']);
+  expect(rowsRead).toBeLessThan(50);
+});

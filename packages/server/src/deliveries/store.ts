@@ -90,7 +90,10 @@ function claimDue(leaseMarginMs: number, limit: number) {
         row_number() over (partition by d.subscription_id order by d.event_sequence, d.seq) as n
       from due join switchyard.deliveries d on d.id = due.id
       join switchyard.subscriptions s on s.id = d.subscription_id
-      where s.format = 'fhir-r4-notification' and d.notification_number is null),
+      where s.format = 'fhir-r4-notification' and d.notification_number is null
+        -- Evaluated once per statement (a one-time filter): without a notification subscription
+        -- the claimed rows are not looked up again.
+        and exists (select from switchyard.subscriptions n where n.format = 'fhir-r4-notification')),
     counted as (select u.subscription_id, count(*) as n from unnumbered u group by u.subscription_id),
     counters as (
       select s.id from switchyard.subscriptions s where s.id in (select subscription_id from counted)

@@ -1011,6 +1011,19 @@ end
 $fn$;
 `,
   },
+  {
+    version: 21,
+    name: 'delivery claim estimated at a few rows',
+    // claimDeliveries (deliveries/store.ts) updates the rows claimable_deliveries returns, joined by
+    // id (and reads their events). Estimated at 32 rows (its ROWS), the joins were planned as hashes
+    // of sequential scans of deliveries and events while those tables were a few thousand rows:
+    // every claim read both whole tables (in `pnpm bench latency`'s run, 0.5 sequential scans of
+    // deliveries per event; 3,000 rows read per claim of one delivery in claim.int.test.ts). A claim
+    // returns a handful of rows, usually one or two; estimated at 4, each is looked up by key.
+    sql: `
+alter function switchyard.claimable_deliveries(integer) rows 4;
+`,
+  },
 ];
 
 /**
