@@ -2,15 +2,20 @@
  * Diagnostic (not a scenario): `node bench/lib/count-queries.ts [events]` pushes `events`
  * Docplanner bookings (default 1000) through a hub with one subscription and prints how many
  * statements of each kind the hub sent per event. It is how the round-trip breakdown in
- * docs/benchmarks.md was obtained.
+ * docs/benchmarks.md was obtained. `--traces` turns tracing on (sample ratio 1, OTLP/HTTP to a
+ * receiver that discards the spans), to compare the statements of a traced hub with an untraced one.
  */
+import { startOtlpReceiver } from '../../packages/server/src/telemetry/otlp-receiver.test-support.ts';
 import { createTestDatabase } from '../../packages/testing/src/index.ts';
 import { startChild } from './child.ts';
 import { cannon, hookUrl } from './load.ts';
 import { waitUntil } from './result.ts';
 import { startFastSubscriber } from './subscriber.ts';
 
-const events = Number(process.argv[2] ?? 1000);
+const args = process.argv.slice(2);
+const traced = args.includes('--traces');
+const events = Number(args.find((a) => a !== '--traces') ?? 1000);
+const receiver = traced ? await startOtlpReceiver({ discard: true }) : undefined;
 const db = await createTestDatabase({ adminUrl: process.env.DATABASE_URL, prefix: 'sy_bench_' });
 const child = await startChild(new URL('./hub-process.ts', import.meta.url), {
   BENCH_DATABASE_URL: db.url,
@@ -18,7 +23,7 @@ const child = await startChild(new URL('./hub-process.ts', import.meta.url), {
 });
 const subscriber = await startFastSubscriber();
 try {
-  const { port } = await child.call<{ port: number }>('start', {});
+  const { port } = await child.call<{ port: number }>('start', receiver ? { traces: receiver.url } : {});
   await child.call('subscribe', subscriber.url, 1);
   await cannon({ url: hookUrl(port), amount: events, tag: 5 });
   await waitUntil(() => subscriber.count >= events, 'deliveries', 600_000);
@@ -35,6 +40,7 @@ try {
 } finally {
   await child.stop();
   await subscriber.close();
+  await receiver?.close();
   await db.drop();
   process.exit(0);
 }

@@ -41,10 +41,11 @@ function msPerTick(): number {
  * const before = cpuMs(process.pid)!;
  * ```
  */
-export function cpuMs(pid: number): number | undefined {
+export function cpuMs(pid: number, thread?: number): number | undefined {
   try {
     // The command name (field 2) may hold spaces: fields are counted after its closing paren.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const path = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
+    const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) * msPerTick();
   } catch {
     return undefined;
@@ -79,6 +80,11 @@ export interface CpuReading {
   seconds: number;
   /** CPU ms of the measured processes (the hub, or the floor server). */
   processMs: number;
+  /**
+   * Of `processMs`, the processes' main threads (the event loop; the rest is V8's garbage
+   * collector helpers, libuv's pool and worker threads).
+   */
+  mainThreadMs: number;
   /** CPU ms of the database's backends (every connection to it, whoever opened it). */
   backendsMs: number;
   /** Backends' CPU ms by the stage of the statement they were running. */
@@ -110,6 +116,8 @@ export class CpuMeter {
   private sampling: Promise<void> = Promise.resolve();
   private readonly processStart = new Map<number, number>();
   private readonly processLast = new Map<number, number>();
+  private readonly mainStart = new Map<number, number>();
+  private readonly mainLast = new Map<number, number>();
   /** Per backend: CPU ms at its previous sample. */
   private readonly backendLast = new Map<number, number>();
   private readonly byStage: Record<Stage, number> = {
@@ -155,9 +163,14 @@ export class CpuMeter {
   private sampleProcesses(): void {
     for (const pid of this.pids()) {
       const ms = cpuMs(pid);
-      if (ms === undefined) continue;
-      if (!this.processStart.has(pid)) this.processStart.set(pid, this.first ? ms : 0);
+      const main = cpuMs(pid, pid);
+      if (ms === undefined || main === undefined) continue;
+      if (!this.processStart.has(pid)) {
+        this.processStart.set(pid, this.first ? ms : 0);
+        this.mainStart.set(pid, this.first ? main : 0);
+      }
       this.processLast.set(pid, ms);
+      this.mainLast.set(pid, main);
     }
   }
 
@@ -189,12 +202,15 @@ export class CpuMeter {
     const seconds = (performance.now() - this.startedAt) / 1000;
     let processMs = 0;
     for (const [pid, start] of this.processStart) processMs += (this.processLast.get(pid) ?? start) - start;
+    let mainThreadMs = 0;
+    for (const [pid, start] of this.mainStart) mainThreadMs += (this.mainLast.get(pid) ?? start) - start;
     let serverMs = 0;
     for (const [pid, start] of this.serverStart) serverMs += (cpuMs(pid) ?? start) - start;
     await this.client.end();
     return {
       seconds,
       processMs,
+      mainThreadMs,
       backendsMs: this.backendsMs,
       byStage: { ...this.byStage },
       byStatement: [...this.byStatement].sort((a, b) => b[1] - a[1]),

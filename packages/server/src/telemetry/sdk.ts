@@ -2,7 +2,7 @@
  * Turns tracing on for this process with the official OpenTelemetry JS SDK: a tracer provider
  * (parent-based ratio sampler), the W3C trace-context propagator, an AsyncLocalStorage context
  * manager, and the OTLP/HTTP exporter (protobuf, or JSON when `OTEL_EXPORTER_OTLP_PROTOCOL` asks)
- * behind a bounded batch processor. Loaded with a dynamic
+ * behind a bounded batch processor, the exporter running in a worker thread (`export-thread.ts`). Loaded with a dynamic
  * `import()` by `telemetry/index.ts` only when tracing is configured, so a hub with tracing off never
  * loads the SDK.
  *
@@ -28,6 +28,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { Counter, type Registry } from 'prom-client';
+import { ThreadExporter } from './export-thread.ts';
 import type { TracingSettings } from './settings.ts';
 import { setTracingEnabled } from './tracing.ts';
 
@@ -166,19 +167,15 @@ export async function startTracing(
 ): Promise<TracingHandle> {
   if (running) throw new Error('tracing is already running in this process');
   const { exported, dropped } = counters(options.registry);
-  // Only the exporter of the protocol in use is loaded (both take the same options).
-  const { OTLPTraceExporter } =
-    settings.protocol === 'http/json'
-      ? await import('@opentelemetry/exporter-trace-otlp-http')
-      : await import('@opentelemetry/exporter-trace-otlp-proto');
+  // The OTLP exporter encodes and sends in a worker thread (export-thread.ts): the hub's event loop
+  // only copies each batch's fields over.
   const otlp =
     options.exporter ??
-    new OTLPTraceExporter({
+    new ThreadExporter({
+      protocol: settings.protocol,
       ...(settings.url !== undefined ? { url: settings.url } : {}),
       ...(settings.headers !== undefined ? { headers: settings.headers } : {}),
       ...(settings.exportTimeoutMs !== undefined ? { timeoutMillis: settings.exportTimeoutMs } : {}),
-      // One export in flight: a slow collector makes the queue fill (and drop), not sockets pile up.
-      concurrencyLimit: 1,
     });
   let counting: CountingProcessor | undefined;
   const exporter = countingExporter(otlp, (n) => counting?.taken(n), exported, dropped);

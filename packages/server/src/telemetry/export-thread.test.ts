@@ -1,0 +1,135 @@
+/**
+ * The exporter in its worker thread sends what the same OTLP exporter sends in this thread: the
+ * same request bodies, byte for byte (protobuf) or value for value (JSON), for spans with every
+ * field the encoders write (kinds, parents local and remote, trace state, attributes of each type,
+ * status with a message, events, links); and a collector that is not there fails the export.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { context, createTraceState, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { type ReadableSpan, type SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ThreadExporter } from './export-thread.ts';
+
+const bodies: Buffer[] = [];
+const collector = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    bodies.push(Buffer.concat(chunks));
+    const json = (req.headers['content-type'] ?? '').includes('json');
+    res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' });
+    res.end(json ? '{}' : undefined);
+  });
+});
+let url = '';
+beforeAll(async () => {
+  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`;
+});
+afterAll(async () => {
+  collector.closeAllConnections();
+  await new Promise((r) => collector.close(r));
+});
+
+/** Spans made by the SDK with every field the OTLP encoders write. */
+function makeSpans(): ReadableSpan[] {
+  const ended: ReadableSpan[] = [];
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'switchyard-test', 'switchyard.role': 'worker' }),
+    spanProcessors: [
+      {
+        onStart() {},
+        onEnd: (span) => void ended.push(span),
+        forceFlush: async () => {},
+        shutdown: async () => {},
+      },
+    ],
+  });
+  const tracer = provider.getTracer('@switchyard/server', '1.2.3');
+  const remote = trace.setSpanContext(context.active(), {
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    spanId: 'b7ad6b7169203331',
+    traceFlags: 1,
+    isRemote: true,
+    traceState: createTraceState('vendor=abc,other=1'),
+  });
+  const server = tracer.startSpan(
+    'POST /hooks/{instance}',
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        'http.request.method': 'POST',
+        'server.port': 8080,
+        ok: true,
+        ratio: 0.5,
+        list: ['a', 'b'],
+      },
+      links: [{ context: trace.getSpanContext(remote)!, attributes: { 'link.reason': 'batch' } }],
+    },
+    remote,
+  );
+  server.addEvent('stored', { 'switchyard.notifications': 2 });
+  const child = tracer.startSpan('POST', { kind: SpanKind.CLIENT }, trace.setSpan(context.active(), server));
+  child.setStatus({ code: SpanStatusCode.ERROR, message: 'HTTP 500' });
+  child.setAttribute('http.response.status_code', 500);
+  child.end();
+  server.end();
+  tracer.startSpan('switchyard.normalize', { kind: SpanKind.CONSUMER }).end();
+  return ended;
+}
+
+function exportWith(exporter: SpanExporter, spans: ReadableSpan[]): Promise<ExportResult> {
+  return new Promise((resolve) => exporter.export(spans, resolve));
+}
+
+describe('the exporter in its worker thread', () => {
+  for (const protocol of ['http/protobuf', 'http/json'] as const) {
+    it(`sends the same ${protocol} request as the exporter in this thread`, async () => {
+      const spans = makeSpans();
+      bodies.length = 0;
+      const here = protocol === 'http/json' ? new JsonExporter({ url }) : new ProtoExporter({ url });
+      const thread = new ThreadExporter({ protocol, url });
+      try {
+        expect((await exportWith(here, spans)).code).toBe(ExportResultCode.SUCCESS);
+        expect((await exportWith(thread, spans)).code).toBe(ExportResultCode.SUCCESS);
+        // A second batch reuses the resource and scope the worker already has.
+        expect((await exportWith(thread, spans)).code).toBe(ExportResultCode.SUCCESS);
+      } finally {
+        await here.shutdown();
+        await thread.shutdown();
+      }
+      expect(bodies).toHaveLength(3);
+      if (protocol === 'http/json') {
+        const [a, b, c] = bodies.map((b) => JSON.parse(b.toString('utf8')));
+        expect(a.resourceSpans[0].scopeSpans[0].spans).toHaveLength(3);
+        expect(b).toEqual(a);
+        expect(c).toEqual(a);
+      } else {
+        expect(bodies[0]!.length).toBeGreaterThan(0);
+        expect(bodies[1]!.equals(bodies[0]!)).toBe(true);
+        expect(bodies[2]!.equals(bodies[0]!)).toBe(true);
+      }
+    });
+  }
+
+  it('fails the export when the collector is not there, and keeps failing after shutdown', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const thread = new ThreadExporter({
+      protocol: 'http/protobuf',
+      url: `http://127.0.0.1:${port}/v1/traces`,
+      timeoutMillis: 2000,
+    });
+    const result = await exportWith(thread, makeSpans());
+    expect(result.code).toBe(ExportResultCode.FAILED);
+    await thread.shutdown();
+    expect((await exportWith(thread, makeSpans())).code).toBe(ExportResultCode.FAILED);
+  });
+});
