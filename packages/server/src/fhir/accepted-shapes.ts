@@ -147,13 +147,13 @@ export function shapeRules(
   // `length`: medplum's emptiness test reads an object's `length` property, whatever its type.
   const literal = new Set<string>(['resourceType', 'length']);
   const prefixes = new Set<string>();
-  /** name → the invariants (key → expression) that mention it. */
-  const readers = new Map<string, Map<string, string>>();
+  /** name → the invariants ([key, expression]) that mention it, wherever they are declared. */
+  const readers = new Map<string, Array<[string, string]>>();
   const partyTypesHold = { identifier: true, telecom: true } as Record<string, boolean>;
   const read = (name: string, key: string, expression: string) => {
-    const m = readers.get(name) ?? new Map<string, string>();
-    readers.set(name, m);
-    m.set(key, expression);
+    const list = readers.get(name) ?? [];
+    readers.set(name, list);
+    list.push([key, expression]);
   };
   for (const bundle of bundles) {
     for (const entry of bundle.entry ?? []) {
@@ -193,8 +193,8 @@ export function shapeRules(
   const exempt = { root: new Set<string>(), meta: new Set<string>(), party: new Set<string>() };
   for (const e of EXEMPTIONS) {
     if (e.where === 'party' && !Object.values(partyTypesHold).every(Boolean)) continue;
-    const mentions = readers.get(e.name) ?? new Map<string, string>();
-    const analysed = [...mentions].every(
+    const mentions = readers.get(e.name) ?? [];
+    const analysed = mentions.every(
       ([key, expression]) => e.invariants.includes(key) && ANALYSED_INVARIANTS[key] === expression,
     );
     if (analysed) exempt[e.where].add(e.name);
