@@ -59,8 +59,8 @@ type Checked =
 /**
  * Checked renderings by event id, newest last. An event is immutable and `toFhir` a pure function
  * of it, so each of its deliveries (one per FHIR subscription, and every retry) would map and
- * validate the same resource again; validating is most of a FHIR delivery's CPU (docs/fhir.md).
- * Bounded (the deliveries of one event are claimed close together, as its fan-out made them at
+ * validate the same resource again; validating is most of a FHIR delivery's CPU when the
+ * resource's shape is new (docs/fhir.md). Bounded (the deliveries of one event are claimed close together, as its fan-out made them at
  * once); a process started after a mapping fix starts empty, so a replay then sends the fixed
  * resource.
  */
