@@ -20,6 +20,12 @@ export function timingSafeEqualString(presented: string | undefined | null, expe
 }
 
 /**
+ * One strict UTF-8 decoder for every body: `decode()` without `stream` keeps no state between
+ * calls, and making a decoder per request was one of the push path's costlier lines.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
  * Reads the request body as JSON, or throws `ConnectorError.badRequest` saying why. Checks the
  * content type only when the vendor sent one that is plainly not JSON.
  *
@@ -38,7 +44,7 @@ export function parseJsonBody(request: InboundRequest): JsonValue {
   if (request.rawBody.length === 0) throw ConnectorError.badRequest('the request body is empty');
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(request.rawBody);
+    text = UTF8.decode(request.rawBody);
   } catch {
     throw ConnectorError.badRequest('the request body is not valid UTF-8');
   }

@@ -77,14 +77,17 @@ function answerWhileClosing(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (request, reply) => {
-    if (!closing) return;
+  // Callback style, not async: a hook that does nothing on almost every request should not cost
+  // each request a promise and its microtasks.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
     const problem = problemOf(
       'SY_HTTP_SHUTTING_DOWN',
       'this hub process is shutting down; try again (another process may answer)',
       pathOf(request),
     );
-    return sendProblem(reply, problem, {
+    // Answered: `done` is not called (nor the reply returned, which fastify would await).
+    sendProblem(reply, problem, {
       'retry-after': String(SHUTDOWN_RETRY_AFTER_SECONDS),
       connection: 'close',
     });

@@ -204,13 +204,14 @@ export async function hookRoutes(app: FastifyInstance, { hub, metrics }: RouteDe
   // Before the body: credentials in the head are checked here (after the root's rate limiter).
   app.addHook('onRequest', (request, reply) => admitPush(hub, request as HookRequest, reply));
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const labels = request.ingestLabels ?? {
       instance: UNKNOWN_INSTANCE_LABEL,
       outcome: outcomeOfStatus(reply.statusCode),
     };
     metrics.ingestRequests.inc(labels);
     metrics.ingestDuration.observe(labels, reply.elapsedTime / 1000);
+    done();
   });
 
   const schema = {

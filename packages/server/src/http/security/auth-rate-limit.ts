@@ -165,23 +165,28 @@ export function installAuthRateLimit(
   const limiter = new AuthFailureLimiter(options);
   const targetOf = options.targetOf ?? authTargetOf;
   const failureStatuses = new Set(options.failureStatuses ?? [401, 403]);
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+  // Callback-style hooks, not async ones: they run on every request, and an async hook costs each
+  // request a promise and its microtasks.
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const path = pathOf(request);
     const target = targetOf(path);
-    if (target === undefined) return;
+    if (target === undefined) return done();
     const verdict = limiter.check(limitKey(request.ip, target));
-    if (!verdict.limited) return;
+    if (!verdict.limited) return done();
     const problem = problemOf(
       'SY_HTTP_TOO_MANY_AUTH_FAILURES',
       `too many failed authentications from this address; retry in ${verdict.retryAfterSeconds} s`,
       path,
     );
-    return sendProblem(reply, problem, { 'retry-after': String(verdict.retryAfterSeconds) });
+    // Answered: `done` is not called (nor the reply returned, which fastify would await).
+    sendProblem(reply, problem, { 'retry-after': String(verdict.retryAfterSeconds) });
   });
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!failureStatuses.has(reply.statusCode)) return;
-    const target = targetOf(pathOf(request));
-    if (target !== undefined) limiter.recordFailure(limitKey(request.ip, target));
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    if (failureStatuses.has(reply.statusCode)) {
+      const target = targetOf(pathOf(request));
+      if (target !== undefined) limiter.recordFailure(limitKey(request.ip, target));
+    }
+    done();
   });
   return limiter;
 }
