@@ -135,7 +135,7 @@ it('past the walk, a line whose head is due later than the rest of the line is s
   expect(names(await deliveryStore.claimDeliveries(store.db, 15_000, 16))).toEqual(['late-2']);
 });
 
-it('a claim looks its deliveries up by key, not by reading the table (migration 21)', async () => {
+it('a claim looks its deliveries up by key, not by reading the table (migration 20)', async () => {
   // A table of a few thousand finished deliveries (kept until retention) and one due: estimated at
   // 32 rows, the claim's update was planned as a hash join over a sequential scan of the whole
   // table, on every claim, while the table was this small.

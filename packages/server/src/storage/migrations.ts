@@ -1012,7 +1012,7 @@ $fn$;
 `,
   },
   {
-    version: 21,
+    version: 20,
     name: 'delivery claim estimated at a few rows',
     // claimDeliveries (deliveries/store.ts) updates the rows claimable_deliveries returns, joined by
     // id (and reads their events). Estimated at 32 rows (its ROWS), the joins were planned as hashes
