@@ -345,6 +345,9 @@ class KeyWriter {
 
 class NotKeyable extends Error {}
 
+/** One key writer (and its caches of string classes) per set of rules. */
+const writers = new WeakMap<ShapeRules, KeyWriter>();
+
 /**
  * The shape key of a resource under `rules` (see the file comment), or undefined for a value JSON
  * cannot carry.
@@ -356,8 +359,11 @@ class NotKeyable extends Error {}
  * ```
  */
 export function shapeKey(resource: object, rules: ShapeRules): string | undefined {
-  const writer = writers.get(rules) ?? new KeyWriter(rules);
-  writers.set(rules, writer);
+  let writer = writers.get(rules);
+  if (writer === undefined) {
+    writer = new KeyWriter(rules);
+    writers.set(rules, writer);
+  }
   try {
     return writer.key(resource);
   } catch (error) {
@@ -365,8 +371,6 @@ export function shapeKey(resource: object, rules: ShapeRules): string | undefine
     throw error;
   }
 }
-
-const writers = new WeakMap<ShapeRules, KeyWriter>();
 
 /**
  * True when medplum still skips dom-3 (a contained resource must be referenced), which reads the
