@@ -335,7 +335,11 @@ describe('admin API', () => {
           // A traversal or odd segment may leave the route (404) or not decode at all (400
           // SY_HTTP_BAD_REQUEST); it must never reach a handler.
           // 429: once the auth-failure limiter is registered, repeated refusals from loopback trip it.
-          expect([401, 404, 405, 413, 400, 429], `${route.method} ${path} → ${a.status}`).toContain(a.status);
+          // 431: two 8,000-byte headers beside two 2,000-byte segments overflow Node's 16 KiB head
+          // limit; the parser refuses the request before any route (seed -1613108216 drew it).
+          expect([401, 404, 405, 413, 400, 429, 431], `${route.method} ${path} → ${a.status}`).toContain(
+            a.status,
+          );
           if (a.status === 400) expect(JSON.parse(a.body).code).toBe('SY_HTTP_BAD_REQUEST');
         },
       ),
