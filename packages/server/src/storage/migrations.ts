@@ -1024,6 +1024,66 @@ $fn$;
 alter function switchyard.claimable_deliveries(integer) rows 4;
 `,
   },
+  {
+    version: 21,
+    name: 'fewer index entries per event',
+    // Every insert, and every update that is not HOT (the claims and finishes change a column in an
+    // index predicate, so none is), adds an entry to each index whose predicate the new row version
+    // matches: ~24 per inbound message and ~23 per delivery (bench/lib/pg-write-cost.ts counts the
+    // WAL). Indexes no statement can use, or that list the few rows the admin API filters for, go or
+    // are narrowed to the rows they serve (docs/pipeline.md, "Write cost per event"):
+    // - inbound_status_idx (status, seq desc): listInbound by status, the dashboard's failed
+    //   messages per instance. 'received' is inbound_queue_idx; 'normalized', the bulk, is the seq
+    //   key read backward; only 'failed' and 'ignored' need an index of their own.
+    // - inbound_list_idx (received_at desc, seq desc): only the retention purge reads received_at,
+    //   and it takes finished messages only.
+    // - events_type_idx: every type filter is the OR of typeMatchesAny, which no index serves
+    //   (docs/dashboard.md, "Known limit").
+    // - deliveries_status_seq_idx (status, seq desc): pending and in-flight deliveries are in
+    //   deliveries_due_seq_idx, succeeded ones are the bulk (the seq key backward); held, dead and
+    //   skipped ones keep an index.
+    //
+    // Two foreign keys become statement-level cascades: deliveries → events and delivery_attempts
+    // → deliveries. A foreign key checks every inserted row (a trigger call, an index probe and a
+    // key-share lock on the referenced row, itself a WAL record): one per delivery fanned out and
+    // one per attempt recorded, for rows the same statement or transaction just wrote or leased.
+    // What they guarded: a delivery's event and an attempt's delivery are deleted only by
+    // retention (and the cascade of a subscription's deletion), which the triggers still follow.
+    // What is given up: a replay inserted while retention deletes its event can keep a delivery
+    // whose event is gone, which the deliver worker already ends ('the event no longer exists').
+    // deliveries → subscriptions keeps its foreign key: a subscription can be deleted at any
+    // moment, and its check is what stops a fan-out racing the deletion from leaving orphans.
+    sql: `
+drop index switchyard.inbound_status_idx;
+create index inbound_settled_idx on switchyard.inbound_messages (status, seq desc) where status in ('failed', 'ignored');
+drop index switchyard.inbound_list_idx;
+create index inbound_finished_idx on switchyard.inbound_messages (received_at) where status <> 'received';
+drop index switchyard.events_type_idx;
+drop index switchyard.deliveries_status_seq_idx;
+create index deliveries_settled_idx on switchyard.deliveries (status, seq desc) where status in ('held', 'dead', 'skipped');
+
+-- Cascades once per statement instead of a foreign key's check per inserted row (see below).
+create function switchyard.events_deleted() returns trigger language plpgsql as $fn$
+begin
+  delete from switchyard.deliveries d using gone g where d.event_id = g.id;
+  return null;
+end
+$fn$;
+create trigger events_delete_deliveries after delete on switchyard.events
+  referencing old table as gone for each statement execute function switchyard.events_deleted();
+alter table switchyard.deliveries drop constraint deliveries_event_id_fkey;
+
+create function switchyard.deliveries_deleted() returns trigger language plpgsql as $fn$
+begin
+  delete from switchyard.delivery_attempts a using gone g where a.delivery_id = g.id;
+  return null;
+end
+$fn$;
+create trigger deliveries_delete_attempts after delete on switchyard.deliveries
+  referencing old table as gone for each statement execute function switchyard.deliveries_deleted();
+alter table switchyard.delivery_attempts drop constraint delivery_attempts_delivery_id_fkey;
+`,
+  },
 ];
 
 /**

@@ -1,0 +1,116 @@
+/**
+ * Migration 21: fewer index entries per event, and statement-level cascades in place of two
+ * foreign keys (docs/pipeline.md, "Write cost per event").
+ *
+ * Every index of the hot tables is paid on each insert and on each non-HOT update, so the list is
+ * pinned here: adding one is a decision to make with `bench/lib/pg-write-cost.ts` beside it. The
+ * cascades the foreign keys did (deleting an event deletes its deliveries, deleting a delivery its
+ * attempts) must still happen, whichever statement deletes.
+ */
+import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Database, openDatabase } from './db.ts';
+import { migrate } from './migrations.ts';
+
+const database = useTestDatabase();
+let store: Database;
+
+beforeAll(async () => {
+  store = openDatabase(database.url(), { max: 2 });
+  await migrate(store.db);
+  await sql`insert into switchyard.subscriptions (id, kind, url) values
+    ('sub-a', 'webhook', 'https://example.test/a'), ('sub-b', 'webhook', 'https://example.test/b')`.execute(
+    store.db,
+  );
+});
+afterAll(async () => {
+  await store?.close();
+});
+
+async function indexes(table: string): Promise<string[]> {
+  const r = await sql<{ name: string }>`select indexname as name from pg_indexes
+    where schemaname = 'switchyard' and tablename = ${table} order by indexname`.execute(store.db);
+  return r.rows.map((x) => x.name);
+}
+
+it('keeps only the indexes a statement of the hot tables reads', async () => {
+  expect(await indexes('inbound_messages')).toEqual([
+    'inbound_body_idx',
+    'inbound_due_idx',
+    'inbound_finished_idx',
+    'inbound_messages_instance_id_dedupe_key_key',
+    'inbound_messages_pkey',
+    'inbound_messages_seq_key',
+    'inbound_ordering_idx',
+    'inbound_queue_idx',
+    'inbound_settled_idx',
+    'inbound_unkeyed_idx',
+  ]);
+  expect(await indexes('events')).toEqual([
+    'events_created_idx',
+    'events_id_key',
+    'events_inbound_idx',
+    'events_pkey',
+    'events_source_idx',
+    'events_subject_idx',
+  ]);
+  expect(await indexes('deliveries')).toEqual([
+    'deliveries_completed_idx',
+    'deliveries_due_seq_idx',
+    'deliveries_event_idx',
+    'deliveries_fanout_uq',
+    'deliveries_line_idx',
+    'deliveries_pkey',
+    'deliveries_seq_key',
+    'deliveries_settled_idx',
+    'deliveries_sub_idx',
+  ]);
+});
+
+/** An event with one delivery to each subscription, each with one attempt; returns the event id. */
+async function eventWithDeliveries(name: string): Promise<string> {
+  const r = await sql<{ id: string }>`with ev as (
+      insert into switchyard.events (id, type, source, subject, time, envelope)
+      values (gen_random_uuid(), 'appointment.created', 'test', ${`appointment/${name}`}, now(), '{}')
+      returning id, sequence, subject),
+    d as (
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
+      select gen_random_uuid(), s.id, ev.id, ev.sequence, ev.subject, 'succeeded'
+      from ev cross join (values ('sub-a'), ('sub-b')) as s(id)
+      returning id),
+    a as (
+      insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, outcome)
+      select d.id, 1, now(), 'success' from d)
+    select id from ev`.execute(store.db);
+  return r.rows[0]!.id;
+}
+
+async function counts(eventId: string): Promise<{ deliveries: number; attempts: number }> {
+  const r = await sql<{ deliveries: number; attempts: number }>`select
+      (select count(*)::int from switchyard.deliveries where event_id = ${eventId}::uuid) as deliveries,
+      (select count(*)::int from switchyard.delivery_attempts a
+       where not exists (select 1 from switchyard.deliveries d where d.id = a.delivery_id)) as attempts`.execute(
+    store.db,
+  );
+  return r.rows[0]!;
+}
+
+it('deleting events deletes their deliveries and those deliveries’ attempts', async () => {
+  const gone = await eventWithDeliveries('gone');
+  const kept = await eventWithDeliveries('kept');
+  expect(await counts(gone)).toEqual({ deliveries: 2, attempts: 0 });
+  await sql`delete from switchyard.events where id = ${gone}::uuid`.execute(store.db);
+  // No delivery of the deleted event, and no attempt without its delivery.
+  expect(await counts(gone)).toEqual({ deliveries: 0, attempts: 0 });
+  expect((await counts(kept)).deliveries).toBe(2);
+});
+
+it('deleting a subscription still cascades to its deliveries and their attempts', async () => {
+  const id = await eventWithDeliveries('sub');
+  await sql`delete from switchyard.subscriptions where id = 'sub-b'`.execute(store.db);
+  expect(await counts(id)).toEqual({ deliveries: 1, attempts: 0 });
+  const left = await sql<{ n: number }>`select count(*)::int as n from switchyard.delivery_attempts a
+      join switchyard.deliveries d on d.id = a.delivery_id where d.event_id = ${id}::uuid`.execute(store.db);
+  expect(left.rows[0]!.n).toBe(1);
+});
