@@ -28,7 +28,7 @@ export async function eventsPerMinute(
 }
 
 /**
- * Open deliveries by status, and the dead letters still waiting (deliveries_status_seq_idx): a
+ * Open deliveries by status, and the dead letters still waiting (deliveries_line_idx, deliveries_settled_idx): a
  * dead delivery that was replayed (`superseded_by` set) is no longer counted as dead, its replay
  * is counted by its own status. Finished ones are counted per hour by
  * {@link deliveriesCompletedSince}: counting every succeeded delivery ever is a full scan.
@@ -68,7 +68,7 @@ export interface DeadDeliveryRow {
   completedAt: Date | null;
 }
 
-/** The newest dead deliveries not yet replayed (deliveries_status_seq_idx). */
+/** The newest dead deliveries not yet replayed (deliveries_settled_idx). */
 export async function recentDead(db: Executor, limit: number): Promise<DeadDeliveryRow[]> {
   const r = await sql<DeadDeliveryRow>`
     select id, subscription_id as "subscriptionId", event_id as "eventId", subject, attempts,
@@ -101,7 +101,7 @@ export interface InstanceOverviewRow {
   failedInbound: number;
 }
 
-/** Every connector instance with its pull state and its count of failed inbound messages (inbound_status_idx). */
+/** Every connector instance with its pull state and its count of failed inbound messages (inbound_settled_idx). */
 export async function instancesOverview(db: Executor): Promise<InstanceOverviewRow[]> {
   const r = await sql<InstanceOverviewRow & { pullLagMs: string | null; failedInbound: string }>`
     select i.id, i.connector, i.mode, i.last_message_at as "lastMessageAt", i.last_error as "lastError",
