@@ -57,6 +57,18 @@ describe('signPayload', () => {
     });
   });
 
+  it('signs alike with a secret seen before (its key is kept) and with a body of non-ASCII text', () => {
+    const secret = generateSecret();
+    const text = JSON.stringify({ name: 'Łukasz Żółć', note: 'zażółć gęślą jaźń' });
+    const expected = createHmac('sha256', Buffer.from(secret.slice(6), 'base64'))
+      .update(`evt_2.1700000000.${text}`)
+      .digest('base64');
+    for (let i = 0; i < 2; i++) {
+      const headers = signPayload({ id: 'evt_2', timestamp: 1_700_000_000, body: text, secrets: [secret] });
+      expect(headers['webhook-signature']).toBe(`v1,${expected}`);
+    }
+  });
+
   it('takes a Date and truncates to seconds', () => {
     const secret = generateSecret();
     const headers = signPayload({ id: 'e', timestamp: new Date(1_700_000_000_999), body, secrets: [secret] });

@@ -5,7 +5,7 @@
  * a `whsec_` secret. Several secrets give several signatures: that is how rotation overlaps (the
  * subscriber accepts any one that matches, so old and new secrets both work during the switch).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DeliveryError } from './errors.ts';
 
 const PREFIX = 'whsec_';
@@ -96,8 +96,28 @@ function toSeconds(timestamp: Date | number): number {
   return seconds;
 }
 
-function hmac(key: Buffer, id: string, seconds: number, body: string): Buffer {
-  return createHmac('sha256', key).update(`${id}.${seconds}.${body}`, 'utf8').digest();
+/**
+ * HMAC keys of the secrets seen, by secret. Handing `createHmac` a raw key makes a fresh key object
+ * from the buffer on every call (with the `whsec_` decoding before it): ~5× the time of the HMAC
+ * over a 1.5 kB body with a key object made once. Secrets are few (one or two per subscription), so
+ * the map is small; it is bounded all the same.
+ */
+const hmacKeys = new Map<string, KeyObject>();
+const HMAC_KEYS_MAX = 1000;
+
+function hmacKey(secret: string): KeyObject {
+  let key = hmacKeys.get(secret);
+  if (key === undefined) {
+    key = createSecretKey(parseSecret(secret));
+    if (hmacKeys.size >= HMAC_KEYS_MAX) hmacKeys.delete(hmacKeys.keys().next().value!);
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
+function hmac(key: KeyObject, id: string, seconds: number, body: string): Buffer {
+  // Two updates: the body is not copied into a new `${id}.${seconds}.${body}` string first.
+  return createHmac('sha256', key).update(`${id}.${seconds}.`, 'utf8').update(body, 'utf8').digest();
 }
 
 /**
@@ -131,7 +151,7 @@ export function signPayload(input: {
   }
   const seconds = toSeconds(input.timestamp);
   const signatures = [...new Set(secrets)].map(
-    (secret) => `v1,${hmac(parseSecret(secret), id, seconds, body).toString('base64')}`,
+    (secret) => `v1,${hmac(hmacKey(secret), id, seconds, body).toString('base64')}`,
   );
   return {
     'webhook-id': id,
@@ -187,7 +207,7 @@ export function verifySignature(input: {
   }
   let matched = -1;
   input.secrets.forEach((secret, index) => {
-    const expected = hmac(parseSecret(secret), id, seconds, body);
+    const expected = hmac(hmacKey(secret), id, seconds, body);
     for (const candidate of presented) {
       // No early exit: the work done does not depend on which secret or entry matched.
       if (timingSafeEqual(candidate, expected) && matched < 0) matched = index;

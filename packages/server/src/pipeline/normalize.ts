@@ -15,6 +15,7 @@ import * as eventStore from '../events/store.ts';
 import type { AfterNormalize, MarkEchoes } from '../host/hooks.ts';
 import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
+import { lazyChild } from '../logging/lazy-child.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
@@ -271,7 +272,8 @@ export class Normalizer {
     runState: ReadonlyMap<string, string | null>,
   ): Promise<Outcome> {
     const { rt } = this;
-    const logger = rt.logger.child({
+    // Made only if a line is written: at the default level most messages write none.
+    const logger = lazyChild(rt.logger, {
       inbound: row.id,
       instance: row.instance_id,
       vendorType: row.vendor_type,

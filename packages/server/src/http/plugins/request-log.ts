@@ -1,5 +1,6 @@
 import { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
+import { lazyChild } from '../../logging/lazy-child.ts';
 
 /**
  * Fastify options for the hub's request log: fastify's own two lines per request ("incoming
@@ -31,78 +32,11 @@ export function requestLogOptions(): {
   };
 }
 
-type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-
 /**
- * A request's logger (`request.log`) that makes its pino child only when a line is written at an
- * enabled level. Fastify makes a child per request for its `reqId` binding, and pino serializes a
- * child's bindings through the redaction paths when it is made: at the default level, where an
- * answered request writes no line, that was a measurable share of a push's CPU for a logger
- * nobody used. Lines that are written are the child's, exactly as before.
+ * Fastify's `childLoggerFactory`: a lazy child (logging/lazy-child.ts), or pino's child when a route
+ * sets a level or serializers. Fastify makes a child per request for its `reqId` binding; at the
+ * default level an answered request writes no line, so the child is usually never needed.
  */
-class LazyRequestLogger {
-  readonly #parent: Logger;
-  readonly #bindings: Bindings;
-  #child: Logger | undefined;
-
-  constructor(parent: Logger, bindings: Bindings) {
-    this.#parent = parent;
-    this.#bindings = bindings;
-  }
-
-  #real(): Logger {
-    this.#child ??= this.#parent.child(this.#bindings);
-    return this.#child;
-  }
-
-  #write(level: Level, args: unknown[]): void {
-    const logger = this.#child ?? this.#parent;
-    if (!logger.isLevelEnabled(level)) return;
-    (this.#real()[level] as (...a: unknown[]) => void)(...args);
-  }
-
-  get level(): string {
-    return (this.#child ?? this.#parent).level;
-  }
-
-  set level(level: string) {
-    this.#real().level = level;
-  }
-
-  isLevelEnabled(level: string): boolean {
-    return (this.#child ?? this.#parent).isLevelEnabled(level);
-  }
-
-  bindings(): Bindings {
-    return this.#real().bindings();
-  }
-
-  child(bindings: Bindings, options?: ChildLoggerOptions): Logger {
-    return this.#real().child(bindings, options);
-  }
-
-  fatal(...args: unknown[]): void {
-    this.#write('fatal', args);
-  }
-  error(...args: unknown[]): void {
-    this.#write('error', args);
-  }
-  warn(...args: unknown[]): void {
-    this.#write('warn', args);
-  }
-  info(...args: unknown[]): void {
-    this.#write('info', args);
-  }
-  debug(...args: unknown[]): void {
-    this.#write('debug', args);
-  }
-  trace(...args: unknown[]): void {
-    this.#write('trace', args);
-  }
-  silent(): void {}
-}
-
-/** Fastify's `childLoggerFactory`: {@link LazyRequestLogger}, or pino's child when a route sets a level or serializers. */
 function lazyRequestLogger(
   logger: FastifyBaseLogger,
   bindings: Bindings,
@@ -112,7 +46,7 @@ function lazyRequestLogger(
   if (Object.keys(options).length > 0 || typeof pinoLogger.isLevelEnabled !== 'function') {
     return logger.child(bindings, options);
   }
-  return new LazyRequestLogger(pinoLogger as Logger, bindings) as unknown as FastifyBaseLogger;
+  return lazyChild(pinoLogger as Logger, bindings) as unknown as FastifyBaseLogger;
 }
 
 /** Logs each answered request once, at `debug`: method and redacted URL (the `req` serializer), status, time. */
