@@ -19,11 +19,16 @@ export const RATE = 200;
 const STAGES: Stage[] = ['ingest', 'normalize', 'deliver', 'pg-boss', 'other'];
 
 /**
- * Push→subscriber latency and CPU of `switchyard start` at a steady {@link RATE}/s for
- * `durationMs`; `traces` turns tracing on towards that OTLP endpoint (bench/otel.ts).
+ * Push→subscriber latency and CPU of `switchyard start` at a steady `rate` (default {@link RATE})
+ * pushes/s for `durationMs`; `traces` turns tracing on towards that OTLP endpoint (bench/otel.ts).
  */
-export async function hubLatency(options: BenchOptions, durationMs: number, start: { traces?: string } = {}) {
-  const total = (RATE * durationMs) / 1000;
+export async function hubLatency(
+  options: BenchOptions,
+  durationMs: number,
+  start: { traces?: string; rate?: number } = {},
+) {
+  const rate = start.rate ?? RATE;
+  const total = (rate * durationMs) / 1000;
   const subscriber = await startFastSubscriber({ track: true });
   return withCliHub(
     options.adminUrl,
@@ -31,15 +36,15 @@ export async function hubLatency(options: BenchOptions, durationMs: number, star
     async (h, db) => {
       const port = h.port;
       await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
-      const warmPaced = RATE * 2;
-      await paced({ port, rate: RATE, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
+      const warmPaced = rate * 2;
+      await paced({ port, rate, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
       await waitUntil(() => subscriber.count >= 500 + warmPaced, 'latency warm-up', 60_000);
       const sent = new Map<number, number>();
       const meter = new CpuMeter(options.adminUrl, db.name, h.pids);
       await meter.start();
       const { failures } = await paced({
         port,
-        rate: RATE,
+        rate,
         total,
         // Above the warm-up's numbers (autocannon counts from 0, the paced warm-up from 1,000,000).
         firstSeq: 2_000_000,

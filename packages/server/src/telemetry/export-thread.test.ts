@@ -2,7 +2,8 @@
  * The exporter in its worker thread sends what the same OTLP exporter sends in this thread: the
  * same request bodies, byte for byte (protobuf) or value for value (JSON), for spans with every
  * field the encoders write (kinds, parents local and remote, trace state, attributes of each type,
- * status with a message, events, links); and a collector that is not there fails the export.
+ * status with a message, events, links), whether they were encoded as they ended or at the export;
+ * and a collector that is not there fails the export.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -96,8 +97,10 @@ describe('the exporter in its worker thread', () => {
       const thread = new ThreadExporter({ protocol, url });
       try {
         expect((await exportWith(here, spans)).code).toBe(ExportResultCode.SUCCESS);
-        expect((await exportWith(thread, spans)).code).toBe(ExportResultCode.SUCCESS);
-        // A second batch reuses the resource and scope the worker already has.
+        // Encoded as they ended (what sdk.ts's batch queue holds), then as they are: the second batch
+        // also reuses the resource and scope the worker already has.
+        const encoded = spans.map((span) => thread.encode(span));
+        expect((await exportWith(thread, encoded)).code).toBe(ExportResultCode.SUCCESS);
         expect((await exportWith(thread, spans)).code).toBe(ExportResultCode.SUCCESS);
       } finally {
         await here.shutdown();

@@ -1,13 +1,22 @@
 /**
- * The OTLP exporter in a worker thread. The batch processor of `sdk.ts` hands each batch of ended
- * spans to {@link ThreadExporter}, which copies the fields the OTLP encoders read into plain arrays
- * and posts them to `export-worker.ts`; there the official OTLP/HTTP exporter rebuilds nothing but
- * what it serializes, encodes (protobuf or JSON) and sends them, and answers with the export's
- * result. The hub's event loop — which also parses every push, normalizes and delivers — keeps only
- * the copy (a few fields per span, cloned by V8's serializer); the encoding (more CPU per span
- * than making the span: docs/observability.md, "What tracing costs") and the HTTP client run on
- * the other thread. Results come back as the export's callback, so the batch processor's queue
- * bound, timeout and the dropped/exported counters work exactly as with an exporter in this thread.
+ * The OTLP exporter in a worker thread. Each span is encoded as it ends ({@link ThreadExporter.encode},
+ * called by the span processor of `sdk.ts`): the fields the OTLP encoders read become one JSON
+ * string, and that string is what waits in the batch processor's queue and what crosses to
+ * `export-worker.ts`, where the official OTLP/HTTP exporter gets the spans back in the shape it
+ * reads, encodes them (protobuf or JSON) and sends them, and answers with the export's result.
+ *
+ * Why encode at the end and not at export: the batch processor holds ended spans until the next
+ * export (up to a second), long enough for V8 to promote each span's object graph (the span, its
+ * attribute object, time arrays, status, links, events: some fifteen objects) out of the hub's
+ * small young generation into the old one, whose collection then visits every one of them. A
+ * string is one object without pointers, so a queue of strings costs the collector next to nothing;
+ * and posting one string to the worker is a copy of its bytes, not a walk of 512 object graphs by
+ * V8's serializer on the hub's event loop. The hub's event loop — which also parses every push,
+ * normalizes and delivers — keeps only the `JSON.stringify` of each span; the OTLP encoding (more
+ * CPU per span than making the span: docs/observability.md, "What tracing costs") and the HTTP
+ * client run on the other thread. Results come back as the export's callback, so the batch
+ * processor's queue bound, timeout and the dropped/exported counters work exactly as with an
+ * exporter in this thread.
  */
 import { Worker } from 'node:worker_threads';
 import type { Attributes, HrTime, Link, SpanKind, SpanStatus } from '@opentelemetry/api';
@@ -23,8 +32,10 @@ export interface ExportWorkerSettings {
 }
 
 /**
- * One span as it crosses to the worker: what the OTLP encoders read, trace state as its header
- * string, the resource and instrumentation scope by number (each is sent once).
+ * One span as it crosses to the worker (as JSON): what the OTLP encoders read, trace state as its
+ * header string, the resource and instrumentation scope by number (each is sent once). JSON carries
+ * the attribute values the hub sets (strings, finite numbers, booleans, arrays of them) exactly;
+ * a byte-array value or a non-finite number would not survive it, and the hub sets none.
  */
 export type SpanRecord = [
   name: string,
@@ -60,7 +71,8 @@ export type ToWorker =
   | {
       type: 'export';
       id: number;
-      spans: SpanRecord[];
+      /** The batch's spans: a JSON array of {@link SpanRecord}s. */
+      spans: string;
       /** Resources and scopes not sent before, by their number. */
       resources: [number, Attributes][];
       scopes: [number, { name: string; version?: string; schemaUrl?: string }][];
@@ -75,6 +87,27 @@ export interface FromWorker {
   error?: string;
 }
 
+/** Every span that reaches the queue is sampled (`sdk.ts` drops the others before it). */
+const SAMPLED = { traceId: '', spanId: '', traceFlags: 1 };
+
+/**
+ * An ended span as the batch processor queues it: its {@link SpanRecord} as JSON. The processor
+ * reads only `spanContext().traceFlags` and `resource` of what it queues.
+ */
+class EncodedSpan {
+  readonly json: string;
+  readonly resource: ReadableSpan['resource'];
+
+  constructor(json: string, resource: ReadableSpan['resource']) {
+    this.json = json;
+    this.resource = resource;
+  }
+
+  spanContext(): typeof SAMPLED {
+    return SAMPLED;
+  }
+}
+
 /**
  * A `SpanExporter` whose work runs in a worker thread (`export-worker.ts`). While an export, flush
  * or shutdown is pending the worker keeps the process alive (a final flush completes); otherwise it
@@ -87,6 +120,9 @@ export class ThreadExporter implements SpanExporter {
   private dead: Error | undefined;
   private readonly resources = new Map<ReadableSpan['resource'], number>();
   private readonly scopes = new Map<ReadableSpan['instrumentationScope'], number>();
+  /** Resources and scopes numbered since the last message to the worker, sent with the next one. */
+  private newResources: [number, Attributes][] = [];
+  private newScopes: [number, { name: string; version?: string; schemaUrl?: string }][] = [];
 
   constructor(settings: ExportWorkerSettings) {
     this.worker = new Worker(new URL('./export-worker.ts', import.meta.url), {
@@ -105,80 +141,101 @@ export class ThreadExporter implements SpanExporter {
     this.worker.on('exit', (code) => fail(new Error(`the OTLP export thread exited (code ${code})`)));
   }
 
+  /**
+   * The stand-in the batch processor queues for an ended, sampled span: the span encoded now, so
+   * that only a string waits for the export. Only this exporter can export it.
+   */
+  encode(span: ReadableSpan): ReadableSpan {
+    return new EncodedSpan(this.json(span), span.resource) as unknown as ReadableSpan;
+  }
+
+  /** Exports spans queued by {@link encode}, or SDK spans as they are (encoded now). */
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     if (this.dead) {
       resultCallback({ code: ExportResultCode.FAILED, error: this.dead });
       return;
     }
-    const resources: [number, Attributes][] = [];
-    const scopes: [number, { name: string; version?: string; schemaUrl?: string }][] = [];
-    const records = spans.map((span): SpanRecord => {
-      let resource = this.resources.get(span.resource);
-      if (resource === undefined) {
-        resource = this.resources.size;
-        this.resources.set(span.resource, resource);
-        resources.push([resource, span.resource.attributes]);
-      }
-      let scope = this.scopes.get(span.instrumentationScope);
-      if (scope === undefined) {
-        scope = this.scopes.size;
-        this.scopes.set(span.instrumentationScope, scope);
-        const { name, version, schemaUrl } = span.instrumentationScope;
-        scopes.push([
-          scope,
-          {
-            name,
-            ...(version !== undefined ? { version } : {}),
-            ...(schemaUrl !== undefined ? { schemaUrl } : {}),
-          },
-        ]);
-      }
-      const ctx = span.spanContext();
-      const parent = span.parentSpanContext;
-      return [
-        span.name,
-        span.kind,
-        ctx.traceId,
-        ctx.spanId,
-        ctx.traceFlags,
-        ctx.traceState?.serialize(),
-        parent
-          ? {
-              traceId: parent.traceId,
-              spanId: parent.spanId,
-              traceFlags: parent.traceFlags,
-              ...(parent.isRemote !== undefined ? { isRemote: parent.isRemote } : {}),
-            }
-          : undefined,
-        span.startTime,
-        span.endTime,
-        span.attributes,
-        span.status,
-        span.droppedAttributesCount,
-        span.events,
-        span.droppedEventsCount,
-        span.links.map((l) => ({
-          ...l,
-          context: {
-            traceId: l.context.traceId,
-            spanId: l.context.spanId,
-            traceFlags: l.context.traceFlags,
-            ...(l.context.traceState ? { traceState: l.context.traceState.serialize() } : {}),
-            ...(l.context.isRemote !== undefined ? { isRemote: l.context.isRemote } : {}),
-          },
-        })),
-        span.droppedLinksCount,
-        resource,
-        scope,
-      ];
-    });
-    this.call({ type: 'export', id: 0, spans: records, resources, scopes }, (answer) =>
+    let json = '[';
+    for (let i = 0; i < spans.length; i++) {
+      const span = spans[i]!;
+      if (i > 0) json += ',';
+      json += span instanceof EncodedSpan ? span.json : this.json(span);
+    }
+    json += ']';
+    const resources = this.newResources;
+    const scopes = this.newScopes;
+    this.newResources = [];
+    this.newScopes = [];
+    this.call({ type: 'export', id: 0, spans: json, resources, scopes }, (answer) =>
       resultCallback(
         answer.code === ExportResultCode.SUCCESS
           ? { code: ExportResultCode.SUCCESS }
           : { code: ExportResultCode.FAILED, error: new Error(answer.error ?? 'export failed') },
       ),
     );
+  }
+
+  /** A span's {@link SpanRecord} as JSON, its resource and scope numbered (and queued to send) if new. */
+  private json(span: ReadableSpan): string {
+    let resource = this.resources.get(span.resource);
+    if (resource === undefined) {
+      resource = this.resources.size;
+      this.resources.set(span.resource, resource);
+      this.newResources.push([resource, span.resource.attributes]);
+    }
+    let scope = this.scopes.get(span.instrumentationScope);
+    if (scope === undefined) {
+      scope = this.scopes.size;
+      this.scopes.set(span.instrumentationScope, scope);
+      const { name, version, schemaUrl } = span.instrumentationScope;
+      this.newScopes.push([
+        scope,
+        {
+          name,
+          ...(version !== undefined ? { version } : {}),
+          ...(schemaUrl !== undefined ? { schemaUrl } : {}),
+        },
+      ]);
+    }
+    const ctx = span.spanContext();
+    const parent = span.parentSpanContext;
+    const record: SpanRecord = [
+      span.name,
+      span.kind,
+      ctx.traceId,
+      ctx.spanId,
+      ctx.traceFlags,
+      ctx.traceState?.serialize(),
+      parent
+        ? {
+            traceId: parent.traceId,
+            spanId: parent.spanId,
+            traceFlags: parent.traceFlags,
+            ...(parent.isRemote !== undefined ? { isRemote: parent.isRemote } : {}),
+          }
+        : undefined,
+      span.startTime,
+      span.endTime,
+      span.attributes,
+      span.status,
+      span.droppedAttributesCount,
+      span.events,
+      span.droppedEventsCount,
+      span.links.map((l) => ({
+        ...l,
+        context: {
+          traceId: l.context.traceId,
+          spanId: l.context.spanId,
+          traceFlags: l.context.traceFlags,
+          ...(l.context.traceState ? { traceState: l.context.traceState.serialize() } : {}),
+          ...(l.context.isRemote !== undefined ? { isRemote: l.context.isRemote } : {}),
+        },
+      })),
+      span.droppedLinksCount,
+      resource,
+      scope,
+    ];
+    return JSON.stringify(record);
   }
 
   forceFlush(): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * The worker thread of `export-thread.ts`: the official OTLP/HTTP exporter (protobuf, or JSON when
- * `OTEL_EXPORTER_OTLP_PROTOCOL` asks), fed with the spans the hub's thread posts. Each span is
+ * `OTEL_EXPORTER_OTLP_PROTOCOL` asks), fed with the spans the hub's thread posts (as JSON). Each span is
  * given back the shape the exporter reads (`ReadableSpan`); the resource and instrumentation scope
  * are rebuilt once, so the encoder groups the spans as it would in the hub's thread.
  */
@@ -72,7 +72,7 @@ port.on('message', (message: ToWorker) => {
       for (const [n, attributes] of message.resources)
         resources.set(n, resourceFromAttributes(attributes as Attributes));
       for (const [n, scope] of message.scopes) scopes.set(n, scope);
-      exporter.export(message.spans.map(spanOf), (result) =>
+      exporter.export((JSON.parse(message.spans) as SpanRecord[]).map(spanOf), (result) =>
         answer({
           id: message.id,
           code: result.code,

@@ -63,11 +63,19 @@ class CountingProcessor implements SpanProcessor {
   private readonly inner: BatchSpanProcessor;
   private readonly queueSize: number;
   private readonly dropped: Counter<'reason'>;
+  private readonly encode: ((span: ReadableSpan) => ReadableSpan) | undefined;
 
-  constructor(inner: BatchSpanProcessor, queueSize: number, dropped: Counter<'reason'>) {
+  /** `encode` turns each ended span into what the queue holds (`ThreadExporter.encode`). */
+  constructor(
+    inner: BatchSpanProcessor,
+    queueSize: number,
+    dropped: Counter<'reason'>,
+    encode?: (span: ReadableSpan) => ReadableSpan,
+  ) {
     this.inner = inner;
     this.queueSize = queueSize;
     this.dropped = dropped;
+    this.encode = encode;
   }
 
   /** Called by the exporter wrapper as a batch leaves the queue. */
@@ -87,7 +95,7 @@ class CountingProcessor implements SpanProcessor {
       return;
     }
     this.queued++;
-    this.inner.onEnd(span);
+    this.inner.onEnd(this.encode ? this.encode(span) : span);
   }
 
   forceFlush(): Promise<void> {
@@ -168,15 +176,16 @@ export async function startTracing(
   if (running) throw new Error('tracing is already running in this process');
   const { exported, dropped } = counters(options.registry);
   // The OTLP exporter encodes and sends in a worker thread (export-thread.ts): the hub's event loop
-  // only copies each batch's fields over.
-  const otlp =
-    options.exporter ??
-    new ThreadExporter({
-      protocol: settings.protocol,
-      ...(settings.url !== undefined ? { url: settings.url } : {}),
-      ...(settings.headers !== undefined ? { headers: settings.headers } : {}),
-      ...(settings.exportTimeoutMs !== undefined ? { timeoutMillis: settings.exportTimeoutMs } : {}),
-    });
+  // only turns each ended span into a JSON string, which is what waits in the queue.
+  const thread = options.exporter
+    ? undefined
+    : new ThreadExporter({
+        protocol: settings.protocol,
+        ...(settings.url !== undefined ? { url: settings.url } : {}),
+        ...(settings.headers !== undefined ? { headers: settings.headers } : {}),
+        ...(settings.exportTimeoutMs !== undefined ? { timeoutMillis: settings.exportTimeoutMs } : {}),
+      });
+  const otlp = options.exporter ?? thread!;
   let counting: CountingProcessor | undefined;
   const exporter = countingExporter(otlp, (n) => counting?.taken(n), exported, dropped);
   const batch = new BatchSpanProcessor({
@@ -186,7 +195,7 @@ export async function startTracing(
     scheduledDelayMillis: settings.batchDelayMs,
     exportTimeoutMillis: settings.shutdownTimeoutMs,
   });
-  counting = new CountingProcessor(batch, settings.queueSize, dropped);
+  counting = new CountingProcessor(batch, settings.queueSize, dropped, thread && ((s) => thread.encode(s)));
   const provider = new TracerProvider({
     sampler: samplerOf(settings),
     resource: resourceFromAttributes({
