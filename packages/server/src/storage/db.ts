@@ -77,11 +77,9 @@ export function openDatabase(databaseUrl: string, options: { max?: number } = {}
   // next statement on that client fails instead, and the caller answers 503 / retries.
   pool.on('connect', (client) => {
     client.on('error', () => {});
-    // Queued before any statement of the pool's user. Prepared statements (below) keep their parse,
-    // but every execution is planned for the tables as they are now: a generic plan made while a
-    // queue table was small (statistics lag behind a burst) joined a claim's 32 rows by hashing
-    // every delivery and event, and stayed until the next ANALYZE.
-    client.query('set plan_cache_mode = force_custom_plan').catch(() => {});
+    // Queued before any statement of the pool's user: see planMode.
+    client.query(SET_PLAN_MODE.custom).catch(() => {});
+    planModes.set(client, 'custom');
   });
   const db = new Kysely<unknown>({
     dialect: new PostgresDialect({
@@ -105,6 +103,22 @@ export function openDatabase(databaseUrl: string, options: { max?: number } = {}
   };
 }
 
+const PLAN_STABLE_MARK = '/* plan-stable */';
+
+/**
+ * Marks a statement as plan-stable: its generic plan is right at any size of the tables it touches,
+ * so it runs a plan cached once per connection instead of being planned on every execution. Put it
+ * first in the statement's text (`sql\`${PLAN_STABLE}with ins as (…\``), and only on a statement
+ * that reads no traffic-sized table by a plan choice: inserts from `unnest()` of parameters
+ * (`ON CONFLICT` on a unique key is resolved by the index at execution, not by the plan), lookups
+ * in tables sized by configuration (instances, subscriptions). Check it with
+ * `set plan_cache_mode = force_generic_plan; explain execute …` at empty and at large tables
+ * (storage/db.int.test.ts does for the ones tagged). A join or an `= any(...)` on a queue table is
+ * not plan-stable: a generic plan made while the table was empty scans all of it (a seq scan under
+ * a hash join, or a whole partial index), and keeps doing so as it grows, until its next ANALYZE.
+ */
+export const PLAN_STABLE = sql.raw(`${PLAN_STABLE_MARK} `);
+
 /** Distinct statement texts this process prepares at most; others are sent unnamed (planned each time). */
 const MAX_PREPARED = 512;
 const statementNames = new Map<string, string>();
@@ -112,9 +126,8 @@ const statementNames = new Map<string, string>();
 /**
  * The server-side name of a statement text, so each pool connection parses and analyzes it once
  * instead of on every call. The pipeline's statements are few and fixed (lists travel as array
- * parameters). Planning still happens per execution (`plan_cache_mode = force_custom_plan`, set in
- * `openDatabase`): cached generic plans were cheaper to run but went stale while queue tables
- * grew. Statements without parameters, and texts beyond `MAX_PREPARED` (say, ad-hoc filter
+ * parameters). Planning still happens per execution, except for plan-stable statements (see
+ * planMode). Statements without parameters, and texts beyond `MAX_PREPARED` (say, ad-hoc filter
  * combinations), stay unnamed.
  */
 function statementName(text: string): string | undefined {
@@ -137,6 +150,15 @@ function preparing(client: pg.PoolClient): PostgresPoolClient {
   return {
     query: ((text: unknown, values?: readonly unknown[]) => {
       if (typeof text !== 'string') return client.query(text as pg.Submittable);
+      const mode = planMode(text, values);
+      if (mode !== undefined && planModes.get(client) !== mode) {
+        // Queued: the driver sends the statement below once this one is answered. A failed SET
+        // (in an aborted transaction) leaves the mode unknown; the statement fails the same way.
+        planModes.set(client, mode);
+        client.query(SET_PLAN_MODE[mode]).catch(() => planModes.delete(client));
+      }
+      // A rollback (to a savepoint too) undoes the SETs made since, so the mode is unknown again.
+      if (ROLLBACK.test(text)) planModes.delete(client);
       const name = statementName(text);
       const result =
         name === undefined
@@ -150,6 +172,31 @@ function preparing(client: pg.PoolClient): PostgresPoolClient {
     processID: (client as unknown as { processID?: number }).processID,
     release: (destroy?: boolean) => client.release(destroy === true || poisoned ? true : destroy),
   };
+}
+
+const SET_PLAN_MODE = {
+  custom: 'set plan_cache_mode = force_custom_plan',
+  generic: 'set plan_cache_mode = force_generic_plan',
+} as const;
+type PlanMode = keyof typeof SET_PLAN_MODE;
+const ROLLBACK = /^\s*(rollback|abort)\b/i;
+/** The `plan_cache_mode` each connection is in; absent when unknown (after a rollback). */
+const planModes = new WeakMap<pg.ClientBase, PlanMode>();
+
+/**
+ * How a statement must be planned; undefined when it does not matter (no parameters: a plan with
+ * nothing to bind is the same either way). Hub connections plan every parameterized statement
+ * for the tables as they are now (`force_custom_plan`): the queue tables start empty and fill in
+ * bursts, statistics lag behind (pipeline/statistics.ts), and a generic plan made while a queue
+ * table was small joined a claim's 32 rows by hashing every delivery and event, and stayed until
+ * the next ANALYZE. Plan-stable statements ({@link PLAN_STABLE}) run their cached generic plan
+ * (`force_generic_plan`) and skip planning, which was a third of the ingest insert's Postgres CPU.
+ * The mode is a session setting, so a connection is switched (one `SET`, one round trip) only when
+ * the statement needs the other mode than its last one.
+ */
+function planMode(text: string, values: readonly unknown[] | undefined): PlanMode | undefined {
+  if (text.startsWith(PLAN_STABLE_MARK)) return 'generic';
+  return values !== undefined && values.length > 0 ? 'custom' : undefined;
 }
 
 /**
