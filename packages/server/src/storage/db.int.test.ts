@@ -10,8 +10,9 @@ const pgdb = useTestDatabase();
 let database: Database;
 
 beforeAll(async () => {
-  // One connection: every statement below, and pg_prepared_statements, see the same session.
-  database = openDatabase(pgdb.url(), { max: 1 });
+  // Four connections: one for plan-stable statements, three others, of which the statements below
+  // (one at a time) always get the same one (pg's pool hands out the connection freed last).
+  database = openDatabase(pgdb.url(), { max: 4 });
   await migrate(database.db);
   await sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed)
     values ('inst-1', 'test', 'push', 'x')`.execute(database.db);
@@ -48,15 +49,20 @@ async function store(n: number): Promise<void> {
   await storeInbound(database.db, b.items, b.bodies, ['inst-1']);
 }
 
-/** How the prepared statement whose text contains `fragment` was planned on this connection so far. */
-async function plans(fragment: string): Promise<{ name: string; generic: number; custom: number }> {
-  const r = await sql<{ name: string; generic_plans: string; custom_plans: string }>`
-    select name, generic_plans, custom_plans from pg_prepared_statements
-    where strpos(statement, ${fragment}) > 0 and statement not like '%pg_prepared_statements%'`.execute(database.db);
-  expect(r.rows).toHaveLength(1);
-  const p = r.rows[0]!;
-  return { name: p.name, generic: Number(p.generic_plans), custom: Number(p.custom_plans) };
+/** How the prepared statement whose text contains `fragment` was planned so far on a session. */
+async function plans(
+  fragment: string,
+  on: 'main' | 'stable' = 'main',
+): Promise<{ name: string; generic: number; custom: number } | undefined> {
+  const text = `select name, generic_plans, custom_plans from pg_prepared_statements
+    where strpos(statement, $1) > 0 and statement not like '%pg_prepared_statements%'`;
+  const pool = on === 'main' ? database.pool : database.planStablePool!;
+  const { rows } = await pool.query<Row>(text, [fragment]);
+  expect(rows.length).toBeLessThan(2);
+  const p = rows[0];
+  return p && { name: p.name, generic: Number(p.generic_plans), custom: Number(p.custom_plans) };
 }
+type Row = { name: string; generic_plans: string; custom_plans: string };
 
 /** Plan nodes of a JSON plan, depth first. */
 function nodes(plan: Record<string, unknown>): Record<string, unknown>[] {
@@ -72,26 +78,15 @@ describe('plan cache modes', () => {
       await store(2);
       await claimInbound(database.db, 30_000, 4, 2);
     }
-    const insert = await plans(INSERT);
-    expect(insert).toMatchObject({ generic: 3, custom: 0 });
-    expect(await plans(CLAIM)).toMatchObject({ generic: 0, custom: 3 });
-  });
+    expect(await plans(INSERT, 'stable')).toMatchObject({ generic: 3, custom: 0 });
+    expect(await plans(INSERT, 'main')).toBeUndefined();
+    expect(await plans(CLAIM, 'main')).toMatchObject({ generic: 0, custom: 3 });
 
-  it('plans the others afresh after a rollback undid the switch back from generic', async () => {
-    const before = await plans(CLAIM);
-    await store(1); // leaves the connection in force_generic_plan
-    await database.db
-      .transaction()
-      .execute(async (trx) => {
-        await claimInbound(trx, 30_000, 4, 2); // switched to force_custom_plan inside the transaction
-        throw new Error('roll back');
-      })
-      .catch(() => {});
-    // The rollback put the session back in force_generic_plan: the next claim must switch again.
-    await claimInbound(database.db, 30_000, 4, 2);
-    const after = await plans(CLAIM);
-    expect(after.generic).toBe(before.generic);
-    expect(after.custom).toBe(before.custom + 2);
+    // Inside a transaction it is planned like any other statement, on the transaction's connection.
+    const b = batch(1);
+    await database.db.transaction().execute((trx) => storeInbound(trx, b.items, b.bodies, []));
+    expect(await plans(INSERT, 'main')).toMatchObject({ generic: 0, custom: 1 });
+    expect(await plans(INSERT, 'stable')).toMatchObject({ generic: 3, custom: 0 });
   });
 
   it('keeps the index for statements whose cached plan was made while the tables were empty', async () => {
@@ -106,29 +101,26 @@ describe('plan cache modes', () => {
       select gen_random_uuid(), 'inst-1', 'r', 'bulk-' || g, 't', '{}', 'normalized', 'k' || (g % 500)
       from generate_series(1, 50000) g`.execute(database.db);
 
-    const claim = await plans(CLAIM);
-    const c = await sql<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>`
-      ${sql.raw(`explain (analyze, buffers, format json) execute ${claim.name}(30, 4, 2)`)}`.execute(database.db);
+    const claim = (await plans(CLAIM, 'main'))!;
+    const c = await sql<ExplainRow>`
+      ${sql.raw(`explain (analyze, format json) execute ${claim.name}(30, 4, 2)`)}`.execute(database.db);
     const claimNodes = nodes(c.rows[0]!['QUERY PLAN'][0].Plan);
     expect(claimNodes.filter((n) => n['Node Type'] === 'Seq Scan')).toEqual([]);
     expect(claimNodes.some((n) => n['Index Name'] === 'inbound_messages_pkey')).toBe(true);
 
-    // The plan-stable insert: its generic plan (cached at the empty table) reads no table at all,
-    // so a large one changes nothing. Its buffers stay those of the rows it writes.
-    const insert = await plans(INSERT);
-    const b = batch(2);
-    await storeInbound(database.db, b.items, b.bodies, ['inst-1']);
-    const after = await plans(INSERT);
-    expect(after.generic).toBe(insert.generic + 1);
-    await sql`set plan_cache_mode = force_generic_plan`.execute(database.db);
-    const e = await sql<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>`
-      ${sql.raw(`explain (format json) execute ${insert.name}(${Array.from({ length: 21 }, () => 'null').join(', ')})`)}`.execute(
-      database.db,
+    // The plan-stable insert: its generic plan, cached at the empty tables and still in use, reads
+    // no table but the instances (sized by configuration), so large queue tables change nothing.
+    const insert = (await plans(INSERT, 'stable'))!;
+    await store(2);
+    expect(await plans(INSERT, 'stable')).toMatchObject({ generic: insert.generic + 1, custom: 0 });
+    const e = await database.planStablePool!.query<ExplainRow>(
+      `explain (format json) execute ${insert.name}(${Array.from({ length: 21 }, () => 'null').join(', ')})`,
     );
-    await sql`set plan_cache_mode = force_custom_plan`.execute(database.db);
     const scans = nodes(e.rows[0]!['QUERY PLAN'][0].Plan).filter(
       (n) => typeof n['Relation Name'] === 'string' && n['Node Type'] !== 'ModifyTable',
     );
     expect(scans.map((n) => n['Relation Name'])).toEqual(['connector_instances']);
   });
 });
+
+type ExplainRow = { 'QUERY PLAN': [{ Plan: Record<string, unknown> }] };
