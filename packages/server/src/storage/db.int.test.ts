@@ -10,9 +10,8 @@ const pgdb = useTestDatabase();
 let database: Database;
 
 beforeAll(async () => {
-  // Four connections: one for plan-stable statements, three others, of which the statements below
-  // (one at a time) always get the same one (pg's pool hands out the connection freed last).
-  database = openDatabase(pgdb.url(), { max: 4 });
+  // One connection of each kind: pg_prepared_statements shows what each session planned.
+  database = openDatabase(pgdb.url(), { max: 1, planStable: 1 });
   await migrate(database.db);
   await sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed)
     values ('inst-1', 'test', 'push', 'x')`.execute(database.db);

@@ -51,7 +51,7 @@ export interface Database {
   pool: pg.Pool;
   /**
    * Connections that run cached generic plans (`force_generic_plan`), for plan-stable statements
-   * run on their own ({@link PLAN_STABLE}); absent below 4 connections.
+   * run on their own ({@link PLAN_STABLE}); absent unless `openDatabase` was asked for them.
    */
   planStablePool?: pg.Pool;
   db: Kysely<unknown>;
@@ -62,19 +62,24 @@ export interface Database {
 // never loses precision; convert where a number is safe.
 
 /**
- * Opens the pools and a Kysely instance on them. `max` connections in all: a quarter of them (none
- * below 4) for plan-stable statements, the rest for everything else (see {@link PLAN_STABLE}).
+ * Opens the pools and a Kysely instance on them: `max` connections for every statement, and
+ * `planStable` more (default none) for plan-stable statements run on their own (see
+ * {@link PLAN_STABLE}): as many as such statements run at once, so that none waits for another.
  *
  * @example
  * ```ts
  * const { db, close } = openDatabase('postgres://postgres@127.0.0.1:5432/switchyard', { max: 10 });
  * ```
  */
-export function openDatabase(databaseUrl: string, options: { max?: number } = {}): Database {
-  const max = options.max ?? 10;
-  const stableMax = Math.floor(max / 4);
-  const pool = openPool(databaseUrl, max - stableMax, 'force_custom_plan');
-  const planStablePool = stableMax > 0 ? openPool(databaseUrl, stableMax, 'force_generic_plan') : undefined;
+export function openDatabase(
+  databaseUrl: string,
+  options: { max?: number; planStable?: number } = {},
+): Database {
+  const pool = openPool(databaseUrl, options.max ?? 10, 'force_custom_plan');
+  const planStablePool =
+    (options.planStable ?? 0) > 0
+      ? openPool(databaseUrl, options.planStable!, 'force_generic_plan')
+      : undefined;
   const db = new Kysely<unknown>({
     dialect: new PostgresDialect({
       pool: {
@@ -148,7 +153,7 @@ const PLAN_STABLE_MARK = '/* plan-stable */';
  * trip each way, as much Postgres CPU as the planning it saved (docs/pipeline.md). So a statement
  * that starts a checkout with this mark (one run alone: not inside a transaction) runs on a
  * connection of `Database.planStablePool`, whose sessions use `force_generic_plan`, when one is
- * free; otherwise, and inside a transaction, it is planned like any other.
+ * free; otherwise (none free, none asked for, or inside a transaction) it is planned like any other.
  */
 export const PLAN_STABLE = sql.raw(`${PLAN_STABLE_MARK} `);
 
