@@ -7,7 +7,7 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
-import { type Executor, first, json, rows } from '../storage/db.ts';
+import { type Executor, first, json, PLAN_STABLE, rows } from '../storage/db.ts';
 import { CHANNEL_NORMALIZE, type HeldLease, renewLeases } from '../storage/queues.ts';
 
 export interface InboundRow {
@@ -91,8 +91,9 @@ export async function storeInbound(
   if (items.length === 0) return [];
   // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
   // Returns the rows actually inserted, so the caller can tell new notifications from duplicates.
+  // Plan-stable: inserts from parameters, and the instances table is sized by configuration.
   return rows(
-    sql`with ins as (
+    sql`${PLAN_STABLE}with ins as (
           insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
             occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent)
           select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],

@@ -22,7 +22,10 @@ export interface HubConfig {
   markEchoes?: MarkEchoes;
   /** The HTTP client lent to connectors; default `createVendorHttp()` (tests inject fakes). */
   vendorHttp?: VendorHttp;
-  /** Connection pool size. Default 10. */
+  /**
+   * Connection pool size. Default 10. Plus `poolSize - 4` (at least 2) connections that run only
+   * the ingest insert, one per ingest batch in flight (storage/db.ts `PLAN_STABLE`).
+   */
   poolSize?: number;
   /** Where the hub's subsystems register their metrics (`hub.host.metrics`); default a registry of its own. */
   metrics?: Registry;

@@ -74,7 +74,13 @@ export async function createHub(config: HubConfig) {
     seal: (plaintext: string, context: string) => sealSecret(plaintext, key, context),
     open: (sealed: string, context: string) => openSecret(sealed, key, context),
   };
-  const database = openDatabase(config.databaseUrl, { max: config.poolSize ?? 10 });
+  // Ingest batches in flight: most of the pool, leaving connections for the workers' claims and
+  // commits. Each runs the plan-stable ingest insert, so each gets a connection of its own for it.
+  const ingestConcurrency = Math.max(2, (config.poolSize ?? 10) - 4);
+  const database = openDatabase(config.databaseUrl, {
+    max: config.poolSize ?? 10,
+    planStable: ingestConcurrency,
+  });
   const { db } = database;
   await migrate(db);
 
@@ -110,10 +116,7 @@ export async function createHub(config: HubConfig) {
   };
   const vendorHttp =
     config.vendorHttp ?? createVendorHttp({ logger: connectorLogger(logger.child({ job: 'vendor-http' })) });
-  // Ingest batches in flight: most of the pool, leaving connections for the workers' claims and commits.
-  const writer = new InboundWriter(db, rt.wakeNormalize, {
-    maxConcurrent: Math.max(2, (config.poolSize ?? 10) - 4),
-  });
+  const writer = new InboundWriter(db, rt.wakeNormalize, { maxConcurrent: ingestConcurrency });
   // afterNormalize: the gate machinery's hook for matching bookings to gate requests (gates/).
   const leases = new LeaseKeeper({
     db,

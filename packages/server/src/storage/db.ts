@@ -47,7 +47,13 @@ export const POOL_IDLE_TIMEOUT_MS = 5 * 60_000;
 
 /** The hub's database handles: one pool shared by the API and the workers. */
 export interface Database {
+  /** Connections that plan every statement afresh (`force_custom_plan`): all but plan-stable statements. */
   pool: pg.Pool;
+  /**
+   * Connections that run cached generic plans (`force_generic_plan`), for plan-stable statements
+   * run on their own ({@link PLAN_STABLE}); absent unless `openDatabase` was asked for them.
+   */
+  planStablePool?: pg.Pool;
   db: Kysely<unknown>;
   close(): Promise<void>;
 }
@@ -56,17 +62,58 @@ export interface Database {
 // never loses precision; convert where a number is safe.
 
 /**
- * Opens a pool and a Kysely instance on it.
+ * Opens the pools and a Kysely instance on them: `max` connections for every statement, and
+ * `planStable` more (default none) for plan-stable statements run on their own (see
+ * {@link PLAN_STABLE}): as many as such statements run at once, so that none waits for another.
  *
  * @example
  * ```ts
  * const { db, close } = openDatabase('postgres://postgres@127.0.0.1:5432/switchyard', { max: 10 });
  * ```
  */
-export function openDatabase(databaseUrl: string, options: { max?: number } = {}): Database {
+export function openDatabase(
+  databaseUrl: string,
+  options: { max?: number; planStable?: number } = {},
+): Database {
+  const pool = openPool(databaseUrl, options.max ?? 10, 'force_custom_plan');
+  const planStablePool =
+    (options.planStable ?? 0) > 0
+      ? openPool(databaseUrl, options.planStable!, 'force_generic_plan')
+      : undefined;
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({
+      pool: {
+        connect: async () => preparing(pool, planStablePool),
+        end: async () => {
+          await Promise.all([pool.end(), planStablePool?.end()]);
+        },
+        options: pool.options,
+        Client: pg.Client,
+      },
+    }),
+  });
+  let closed = false;
+  return {
+    pool,
+    planStablePool,
+    db,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}
+
+/** A pool whose sessions run with `plan_cache_mode` set to `planCacheMode`. */
+function openPool(
+  databaseUrl: string,
+  max: number,
+  planCacheMode: 'force_custom_plan' | 'force_generic_plan',
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
-    max: options.max ?? 10,
+    max,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
   });
@@ -77,33 +124,38 @@ export function openDatabase(databaseUrl: string, options: { max?: number } = {}
   // next statement on that client fails instead, and the caller answers 503 / retries.
   pool.on('connect', (client) => {
     client.on('error', () => {});
-    // Queued before any statement of the pool's user. Prepared statements (below) keep their parse,
-    // but every execution is planned for the tables as they are now: a generic plan made while a
-    // queue table was small (statistics lag behind a burst) joined a claim's 32 rows by hashing
-    // every delivery and event, and stayed until the next ANALYZE.
-    client.query('set plan_cache_mode = force_custom_plan').catch(() => {});
+    // Queued before any statement of the pool's user.
+    client.query(`set plan_cache_mode = ${planCacheMode}`).catch(() => {});
   });
-  const db = new Kysely<unknown>({
-    dialect: new PostgresDialect({
-      pool: {
-        connect: async () => preparing(await pool.connect()),
-        end: () => pool.end(),
-        options: pool.options,
-        Client: pg.Client,
-      },
-    }),
-  });
-  let closed = false;
-  return {
-    pool,
-    db,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await db.destroy();
-    },
-  };
+  return pool;
 }
+
+const PLAN_STABLE_MARK = '/* plan-stable */';
+
+/**
+ * Marks a statement as plan-stable: its generic plan is right at any size of the tables it touches,
+ * so it may run a plan cached once per connection instead of being planned on every execution.
+ * Put it first in the statement's text (`sql\`${PLAN_STABLE}with ins as (…\``), and only on a
+ * statement that reads no traffic-sized table by a plan choice: inserts from `unnest()` of
+ * parameters (`ON CONFLICT` on a unique key is resolved through the index at execution, whatever
+ * the plan), lookups in tables sized by configuration (instances, subscriptions). Check it with
+ * `set plan_cache_mode = force_generic_plan; explain execute …` at empty and at large tables, as
+ * storage/db.int.test.ts does. A join or an `= any(...)` on a queue table is not plan-stable: its
+ * generic plan made while the table was empty scans all of it (a sequential scan under a hash
+ * join, or a walk of a whole partial index), and keeps doing so as the table grows, until the
+ * next ANALYZE.
+ *
+ * Why two kinds of connections: every other statement must be planned for the tables as they are
+ * now (`force_custom_plan`). The queue tables start empty and fill in bursts, statistics lag behind
+ * (pipeline/statistics.ts), and a generic plan made while a queue table was small joined a claim's
+ * 32 rows by hashing every delivery and event, and stayed until the next ANALYZE. The mode is a
+ * session setting, and switching a connection for each plan-stable statement cost a `SET` round
+ * trip each way, as much Postgres CPU as the planning it saved (docs/pipeline.md). So a statement
+ * that starts a checkout with this mark (one run alone: not inside a transaction) runs on a
+ * connection of `Database.planStablePool`, whose sessions use `force_generic_plan`, when one is
+ * free; otherwise (none free, none asked for, or inside a transaction) it is planned like any other.
+ */
+export const PLAN_STABLE = sql.raw(`${PLAN_STABLE_MARK} `);
 
 /** Distinct statement texts this process prepares at most; others are sent unnamed (planned each time). */
 const MAX_PREPARED = 512;
@@ -112,10 +164,9 @@ const statementNames = new Map<string, string>();
 /**
  * The server-side name of a statement text, so each pool connection parses and analyzes it once
  * instead of on every call. The pipeline's statements are few and fixed (lists travel as array
- * parameters). Planning still happens per execution (`plan_cache_mode = force_custom_plan`, set in
- * `openDatabase`): cached generic plans were cheaper to run but went stale while queue tables
- * grew. Statements without parameters, and texts beyond `MAX_PREPARED` (say, ad-hoc filter
- * combinations), stay unnamed.
+ * parameters). Planning still happens per execution, except for plan-stable statements. Statements
+ * without parameters, and texts beyond `MAX_PREPARED` (say, ad-hoc filter combinations), stay
+ * unnamed.
  */
 function statementName(text: string): string | undefined {
   const known = statementNames.get(text);
@@ -126,30 +177,66 @@ function statementName(text: string): string | undefined {
 }
 
 /**
- * A pool client for Kysely whose parameterized statements are prepared (named) per connection.
- * Needs a session-level connection to Postgres: behind a transaction-pooling proxy, use one that
- * tracks prepared statements (PgBouncer >= 1.21 with max_prepared_statements).
+ * A Kysely connection whose parameterized statements are prepared (named) per pool connection.
+ * The pool connection is taken at the first statement, not before: a plan-stable statement that
+ * comes first runs alone on a connection of `stable` when one is free (given back at once; a later
+ * statement of the same checkout takes one of `pool`, which the hub never does: its checkouts are
+ * single statements or transactions, which start with `begin`). Needs a session-level connection
+ * to Postgres: behind a transaction-pooling proxy, use one that tracks prepared statements
+ * (PgBouncer >= 1.21 with max_prepared_statements).
  */
-function preparing(client: pg.PoolClient): PostgresPoolClient {
-  // Set when a statement failed in a way that leaves this connection's protocol state unknown; the
-  // connection is then closed on release instead of going back to the pool (see isPoisoning).
+function preparing(pool: pg.Pool, stable: pg.Pool | undefined): PostgresPoolClient {
+  let held: Promise<pg.PoolClient> | undefined;
+  // Set when a statement failed in a way that leaves the held connection's protocol state unknown;
+  // it is then closed on release instead of going back to the pool (see isPoisoning).
   let poisoned = false;
   return {
-    query: ((text: unknown, values?: readonly unknown[]) => {
-      if (typeof text !== 'string') return client.query(text as pg.Submittable);
-      const name = statementName(text);
-      const result =
-        name === undefined
-          ? client.query(text, values as unknown[])
-          : client.query({ name, text, values: values as unknown[] });
-      return result.catch((error: unknown) => {
+    query: (async (text: string, values?: readonly unknown[]) => {
+      if (
+        held === undefined &&
+        stable !== undefined &&
+        text.startsWith(PLAN_STABLE_MARK) &&
+        hasRoom(stable)
+      ) {
+        const client = await stable.connect();
+        let broken = false;
+        try {
+          return await send(client, text, values);
+        } catch (error) {
+          broken = isPoisoning(error);
+          throw error;
+        } finally {
+          client.release(broken);
+        }
+      }
+      held ??= pool.connect();
+      try {
+        return await send(await held, text, values);
+      } catch (error) {
         if (isPoisoning(error)) poisoned = true;
         throw error;
-      });
+      }
     }) as unknown as PostgresPoolClient['query'],
-    processID: (client as unknown as { processID?: number }).processID,
-    release: (destroy?: boolean) => client.release(destroy === true || poisoned ? true : destroy),
+    release: (destroy?: boolean) => {
+      held?.then(
+        (client) => client.release(destroy === true || poisoned ? true : destroy),
+        () => {},
+      );
+    },
   };
+}
+
+/** Sends a statement, named (prepared) when it has parameters. */
+function send(client: pg.PoolClient, text: string, values: readonly unknown[] | undefined) {
+  const name = statementName(text);
+  return name === undefined
+    ? client.query(text, values as unknown[])
+    : client.query({ name, text, values: values as unknown[] });
+}
+
+/** Whether `pool` has a connection free or room for one (a plan-stable statement never waits for it). */
+function hasRoom(pool: pg.Pool): boolean {
+  return pool.idleCount > 0 || pool.totalCount < (pool.options.max ?? 10);
 }
 
 /**
