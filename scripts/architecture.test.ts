@@ -82,6 +82,7 @@ const SERVER_FOLDER_MAY_IMPORT: Record<string, readonly string[]> = {
     'fhir',
     'inbound',
     'instances',
+    'logging',
     'pipeline',
     'storage',
     'subscriptions',
