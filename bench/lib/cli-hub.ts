@@ -146,8 +146,8 @@ export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
   // by component with `node bench/lib/profile-split.ts <file>`).
   const prof = process.env.BENCH_CPU_PROF;
   const profile = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
-  // The node flags `./sy start` (the README's command) runs the hub with: 2 MB semi-spaces.
-  profile.unshift('--max-semi-space-size=2');
+  // The node flags `./sy start` (the README's command) runs the hub with: 8 MB semi-spaces.
+  profile.unshift('--max-semi-space-size=8');
   const child: ChildProcess = spawn(
     process.execPath,
     [...profile, BIN, 'start', '--config', 'switchyard.yaml', '--role', o.role ?? 'all'],
