@@ -16,6 +16,13 @@ import { freePort } from '../../packages/testing/src/index.ts';
 import { API_KEY, INSTANCE_ID, SECRET_KEY } from './docplanner.ts';
 import { waitUntil } from './result.ts';
 
+/**
+ * The node flags `./sy start` (the README's command) runs the hub with: 8 MB semi-spaces
+ * (docs/operations.md, "Memory"). Every hub the bench starts gets them, so its CPU and RSS rows are
+ * the hub's as users start it.
+ */
+export const HUB_NODE_FLAGS = ['--max-semi-space-size=8'];
+
 const BIN = fileURLToPath(new URL('../../packages/server/bin/switchyard.mjs', import.meta.url));
 
 /** What {@link startCliHub} starts. */
@@ -146,8 +153,7 @@ export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
   // by component with `node bench/lib/profile-split.ts <file>`).
   const prof = process.env.BENCH_CPU_PROF;
   const profile = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
-  // The node flags `./sy start` (the README's command) runs the hub with: 8 MB semi-spaces.
-  profile.unshift('--max-semi-space-size=8');
+  profile.unshift(...HUB_NODE_FLAGS);
   const child: ChildProcess = spawn(
     process.execPath,
     [...profile, BIN, 'start', '--config', 'switchyard.yaml', '--role', o.role ?? 'all'],

@@ -1,7 +1,7 @@
 /** Helpers the scenarios share: a fresh database per participant, started children. */
 import { createTestDatabase, type TestDatabase } from '../../packages/testing/src/index.ts';
 import { type Child, startChild } from './child.ts';
-import { type CliHub, type CliHubOptions, startCliHub } from './cli-hub.ts';
+import { type CliHub, type CliHubOptions, HUB_NODE_FLAGS, startCliHub } from './cli-hub.ts';
 
 export const HUB_ENTRY = new URL('./hub-process.ts', import.meta.url);
 export const BASELINE_ENTRY = new URL('./baseline-server.ts', import.meta.url);
@@ -26,7 +26,11 @@ export async function withChild<T>(
   try {
     // BENCH_CPU_PROF=dir profiles the hub child (V8 .cpuprofile written to dir when it exits).
     const prof = process.env.BENCH_CPU_PROF;
-    const execArgv = prof && entry.href === HUB_ENTRY.href ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+    const isHub = entry.href === HUB_ENTRY.href;
+    const execArgv = [
+      ...(isHub ? HUB_NODE_FLAGS : []),
+      ...(prof && isHub ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
+    ];
     child = await startChild(entry, { BENCH_DATABASE_URL: db.url }, execArgv);
     return await body(child, db);
   } finally {
