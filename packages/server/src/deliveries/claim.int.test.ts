@@ -148,3 +148,36 @@ it('a claim looks its deliveries up by key, not by reading the table (migration 
   expect(result.map((w) => w.delivery.last_error)).toEqual(['due-1']);
   expect(rowsRead).toBeLessThan(50);
 });
+
+it('a pass that claims nothing holds what waits behind a dead delivery and says when the next one is due', async () => {
+  await sql`truncate switchyard.deliveries, switchyard.events cascade`.execute(store.db);
+  // A dead, unsuperseded delivery under 'hold', and one due behind it that the fan-out left
+  // pending (it committed while the first one died): the claim skips it, the idle pass holds it.
+  await enqueue('line', 'subject-line', 2);
+  await sql`update switchyard.deliveries set status = 'dead' where last_error = 'line-1'`.execute(store.db);
+  // A retry of another subject, due in a minute; and a lease of a third that runs out in 30 s.
+  await enqueue('retry', 'subject-retry', 1, '-60 seconds');
+  await enqueue('leased', 'subject-leased', 1);
+  await sql`update switchyard.deliveries set status = 'in_flight', locked_until = now() + interval '30 seconds'
+    where last_error = 'leased-1'`.execute(store.db);
+  expect(await deliveryStore.claimDeliveries(store.db, 15_000, 16)).toEqual([]);
+
+  const next = await deliveryStore.settleIdleDeliveries(store.db);
+  const statusOf = async (name: string) =>
+    (
+      await sql<{
+        status: string;
+      }>`select status from switchyard.deliveries where last_error = ${name}`.execute(store.db)
+    ).rows[0]?.status;
+  expect(await statusOf('line-2')).toBe('held');
+  expect(await statusOf('retry-1')).toBe('pending');
+  // The earliest future time: the lease (30 s), before the retry (60 s).
+  const inMs = next!.getTime() - Date.now();
+  expect(inMs).toBeGreaterThan(20_000);
+  expect(inMs).toBeLessThanOrEqual(30_000);
+
+  // Nothing scheduled: no time.
+  await sql`update switchyard.deliveries set status = 'succeeded', locked_until = null
+    where last_error in ('retry-1', 'leased-1')`.execute(store.db);
+  expect(await deliveryStore.settleIdleDeliveries(store.db)).toBeUndefined();
+});

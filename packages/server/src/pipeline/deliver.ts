@@ -240,8 +240,7 @@ export class Deliverer {
       this.running.add(p);
     }
     if (claimed.length > 0) return { busy: claimed.length === limit && this.active < concurrency };
-    await deliveryStore.holdBlocked(this.rt.db);
-    return { busy: false, nextDueAt: await deliveryStore.nextDeliveryDue(this.rt.db) };
+    return { busy: false, nextDueAt: await deliveryStore.settleIdleDeliveries(this.rt.db) };
   }
 
   async drain(): Promise<void> {
