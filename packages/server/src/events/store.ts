@@ -249,6 +249,9 @@ export function fanOutStoredEvents(): RawBuilder<unknown> {
     fanned as (
       insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
       select gen_random_uuid(), m.subscription_id, m.event_id, m.sequence, m.subject,
+        -- On the normalize commit's cached plan (PLAN_STABLE, storage/db.ts) this walks the dead
+        -- entries of deliveries_settled_idx (as planned at analyzed tables), bounded by the dead deliveries
+        -- retention keeps, while deliveries_line_idx would walk a busy subject's whole backlog.
         case when m.ordering = 'hold' and exists (
           select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
             and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence)

@@ -157,7 +157,7 @@ const PLAN_STABLE_MARK = '/* plan-stable */';
  * once, whenever the connection first runs the statement: often while the queue tables are empty
  * and never analyzed, when every scan and every index looks like a row or two. The plan-stable
  * sessions leave the planner only nested loops over index lookups ({@link PLAN_STABLE_SETTINGS}),
- * so the statement may mark only if, besides tables sized by configuration (instances,
+ * so a statement may be marked only if, besides tables sized by configuration (instances,
  * subscriptions):
  *
  * - every traffic-sized table it reads is joined by a key to parameters (`unnest()` of arrays) or
@@ -166,7 +166,10 @@ const PLAN_STABLE_MARK = '/* plan-stable */';
  *   every partial index `where status = 'received'` (and every index led by `status`) usable by
  *   itself, a walk of one row at empty tables and of the whole queue later. Write such a check
  *   `is not distinct from` (no index serves it, the rows come by their key), or pass the constant
- *   as a parameter (`renewLeases` in storage/queues.ts).
+ *   as a parameter (`renewLeases` in storage/queues.ts). The one walk left on purpose is the
+ *   fan-out's hold check in the normalize commit (events/store.ts `fanOutStoredEvents`): it reads
+ *   the dead entries of `deliveries_settled_idx`, as planned at analyzed tables, bounded by the
+ *   dead deliveries retention keeps.
  *
  * `ON CONFLICT` on a unique key is resolved through the index at execution, whatever the plan.
  * Check a statement with `set plan_cache_mode = force_generic_plan` and the settings above,
