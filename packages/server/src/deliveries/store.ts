@@ -8,7 +8,7 @@
 import { sql } from 'kysely';
 import { type EventRow, matches } from '../events/store.ts';
 import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
-import { type Executor, first, rows } from '../storage/db.ts';
+import { type Executor, first, PLAN_STABLE, rows } from '../storage/db.ts';
 import { CHANNEL_DELIVER, type HeldLease, renewLeases } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
@@ -138,7 +138,7 @@ export async function claimDeliveryWork(
 ): Promise<DeliveryWork[]> {
   const r = await rows<DeliveryRow & { sub: SubscriptionRow; ev: EventRow | null }>(
     // The subscription as the statement's snapshot saw it, with the counter this claim moved.
-    sql`with ${claimDue(leaseMarginMs, limit)}
+    sql`${PLAN_STABLE}with ${claimDue(leaseMarginMs, limit)}
         select c.*, to_jsonb(s.*) || case when a.id is null then '{}'::jsonb
                                           else jsonb_build_object('notification_events', a.events) end as sub,
           case when e.id is null then null
@@ -220,7 +220,7 @@ export async function finishDeliveries(
 ): Promise<{ id: string; successor: boolean }[]> {
   if (items.length === 0) return [];
   return rows<{ id: string; successor: boolean }>(
-    sql`with v as (
+    sql`${PLAN_STABLE}with v as (
           select * from unnest(${items.map((i) => i.deliveryId)}::uuid[], ${items.map((i) => i.lockToken)}::uuid[],
             ${items.map((i) => i.status)}::text[], ${items.map((i) => i.nextAttemptInMs / 1000)}::float8[],
             ${items.map((i) => i.attempt)}::integer[], ${items.map((i) => i.startedAt.toISOString())}::timestamptz[],
@@ -236,7 +236,9 @@ export async function finishDeliveries(
             next_attempt_at = now() + make_interval(secs => v.delay_s),
             last_status_code = v.status_code, last_error = v.error, locked_until = null, lock_token = null,
             updated_at = now(), completed_at = case when v.status = 'succeeded' then now() else null end
-          from v where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
+          -- "is not distinct from", not "=": no index can serve it, so the rows are found by id
+          -- (PLAN_STABLE in storage/db.ts; "=" let the generic plan walk the in-flight deliveries).
+          from v where d.id = v.id and d.lock_token = v.lock_token and d.status is not distinct from 'in_flight'
           returning d.id, d.subscription_id, d.subject, d.event_sequence, d.seq)
         select m.id, exists (
           select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject

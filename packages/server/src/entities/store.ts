@@ -6,7 +6,7 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
-import { type Executor, first, json, rows } from '../storage/db.ts';
+import { type Executor, first, json, PLAN_STABLE, rows } from '../storage/db.ts';
 
 export async function findAlias(
   db: Executor,
@@ -168,7 +168,7 @@ export async function getStates(
   keys: readonly StateKey[],
 ): Promise<{ instance_id: string; key: string; value: JsonValue }[]> {
   return rows(
-    sql`select s.instance_id, s.key, s.value
+    sql`${PLAN_STABLE}select s.instance_id, s.key, s.value
         from unnest(${keys.map((k) => k.instanceId)}::text[], ${keys.map((k) => k.key)}::text[]) as k(instance_id, key)
         join switchyard.entity_state s using (instance_id, key)`,
     db,

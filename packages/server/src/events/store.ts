@@ -16,7 +16,7 @@ import { type RawBuilder, sql } from 'kysely';
 import { projectStoredEvents } from '../entities/current.ts';
 import { type NormalizedStateWrite, storeNormalizedState } from '../entities/store.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
-import { type Executor, first, rows } from '../storage/db.ts';
+import { type Executor, first, PLAN_STABLE, rows } from '../storage/db.ts';
 import { CHANNEL_DELIVER } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
@@ -180,13 +180,15 @@ export async function commitNormalized(
 ): Promise<{ finished: Set<string>; fanned: number }> {
   if (messages.length === 0) return { finished: new Set(), fanned: 0 };
   const r = await first<{ finished: string[] | null; fanned: string }>(
-    sql`with done as (
+    sql`${PLAN_STABLE}with done as (
           update switchyard.inbound_messages m set status = v.status, reason = v.reason, error = null,
             event_count = v.event_count, processed_at = now(), locked_until = null, lock_token = null
           from unnest(${messages.map((m) => m.id)}::uuid[], ${messages.map((m) => m.lockToken)}::uuid[],
             ${messages.map((m) => m.status)}::text[], ${messages.map((m) => m.reason)}::text[],
             ${messages.map((m) => m.eventCount)}::integer[]) as v(id, lock_token, status, reason, event_count)
-          where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'
+          -- "is not distinct from", not "=": no index can serve it, so the rows are found by id
+          -- (PLAN_STABLE in storage/db.ts; "=" let the generic plan walk a whole queue index).
+          where m.id = v.id and m.lock_token = v.lock_token and m.status is not distinct from 'received'
           returning m.id),
         ${storeNormalizedState(states)},
         input as (
@@ -247,6 +249,9 @@ export function fanOutStoredEvents(): RawBuilder<unknown> {
     fanned as (
       insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
       select gen_random_uuid(), m.subscription_id, m.event_id, m.sequence, m.subject,
+        -- On the normalize commit's cached plan (PLAN_STABLE, storage/db.ts) this walks the dead
+        -- entries of deliveries_settled_idx (as planned at analyzed tables), bounded by the dead deliveries
+        -- retention keeps, while deliveries_line_idx would walk a busy subject's whole backlog.
         case when m.ordering = 'hold' and exists (
           select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
             and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence)

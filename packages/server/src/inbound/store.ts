@@ -149,7 +149,7 @@ export async function claimInbound(
   run = 1,
 ): Promise<InboundRow[]> {
   return rows<InboundRow>(
-    sql`update switchyard.inbound_messages m set locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
+    sql`${PLAN_STABLE}update switchyard.inbound_messages m set locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
           lock_token = gen_random_uuid(), attempts = m.attempts + 1
         from switchyard.claimable_inbound_runs(${limit}::integer, ${run}::integer) as due(id)
         where m.id = due.id returning m.*`,

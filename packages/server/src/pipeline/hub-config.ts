@@ -24,7 +24,8 @@ export interface HubConfig {
   vendorHttp?: VendorHttp;
   /**
    * Connection pool size. Default 10. Plus `poolSize - 4` (at least 2) connections that run only
-   * the ingest insert, one per ingest batch in flight (storage/db.ts `PLAN_STABLE`).
+   * plan-stable statements on cached plans (storage/db.ts `PLAN_STABLE`), one per ingest batch in
+   * flight, and 4 more for the workers' plan-stable statements.
    */
   poolSize?: number;
   /** Where the hub's subsystems register their metrics (`hub.host.metrics`); default a registry of its own. */

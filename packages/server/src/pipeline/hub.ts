@@ -42,6 +42,13 @@ import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
 import { aliasStore, stateStore } from './stores.ts';
 import { type TickResult, WorkerLoop } from './worker-loop.ts';
 
+/**
+ * Plan-stable connections beside the ingest batches' own: the workers' marked statements (normalize
+ * claim, state read and commit, delivery claim and attempt record) that run at once, so they seldom
+ * fall back to being planned on the pool.
+ */
+const PLAN_STABLE_WORKER_CONNECTIONS = 4;
+
 const RETENTION_QUEUE = 'switchyard-retention';
 
 /**
@@ -75,11 +82,13 @@ export async function createHub(config: HubConfig) {
     open: (sealed: string, context: string) => openSecret(sealed, key, context),
   };
   // Ingest batches in flight: most of the pool, leaving connections for the workers' claims and
-  // commits. Each runs the plan-stable ingest insert, so each gets a connection of its own for it.
+  // commits. Each runs the plan-stable ingest insert, so each gets a connection of its own for it;
+  // so do the workers' plan-stable statements (normalize claim, state read and commit, delivery
+  // claim and attempt record), of which about four run at once.
   const ingestConcurrency = Math.max(2, (config.poolSize ?? 10) - 4);
   const database = openDatabase(config.databaseUrl, {
     max: config.poolSize ?? 10,
-    planStable: ingestConcurrency,
+    planStable: ingestConcurrency + PLAN_STABLE_WORKER_CONNECTIONS,
   });
   const { db } = database;
   await migrate(db);

@@ -50,8 +50,9 @@ export interface Database {
   /** Connections that plan every statement afresh (`force_custom_plan`): all but plan-stable statements. */
   pool: pg.Pool;
   /**
-   * Connections that run cached generic plans (`force_generic_plan`), for plan-stable statements
-   * run on their own ({@link PLAN_STABLE}); absent unless `openDatabase` was asked for them.
+   * Connections that run cached generic plans (`force_generic_plan`, with only nested loops over
+   * index lookups to choose from: {@link PLAN_STABLE_SETTINGS}), for plan-stable statements run on
+   * their own ({@link PLAN_STABLE}); absent unless `openDatabase` was asked for them.
    */
   planStablePool?: pg.Pool;
   db: Kysely<unknown>;
@@ -75,10 +76,10 @@ export function openDatabase(
   databaseUrl: string,
   options: { max?: number; planStable?: number } = {},
 ): Database {
-  const pool = openPool(databaseUrl, options.max ?? 10, 'force_custom_plan');
+  const pool = openPool(databaseUrl, options.max ?? 10, PLANNED_SETTINGS);
   const planStablePool =
     (options.planStable ?? 0) > 0
-      ? openPool(databaseUrl, options.planStable!, 'force_generic_plan')
+      ? openPool(databaseUrl, options.planStable!, PLAN_STABLE_SETTINGS)
       : undefined;
   const db = new Kysely<unknown>({
     dialect: new PostgresDialect({
@@ -105,12 +106,29 @@ export function openDatabase(
   };
 }
 
-/** A pool whose sessions run with `plan_cache_mode` set to `planCacheMode`. */
-function openPool(
-  databaseUrl: string,
-  max: number,
-  planCacheMode: 'force_custom_plan' | 'force_generic_plan',
-): pg.Pool {
+/** Session settings of the pool's connections: every statement planned for the tables as they are now. */
+const PLANNED_SETTINGS = 'set plan_cache_mode = force_custom_plan';
+
+/**
+ * Session settings of the plan-stable pool's connections. A generic plan is made once, often while
+ * the queue tables are empty and never analyzed, when every index and every scan looks like one
+ * row: left free, the planner hashes a sequential scan of the table against a statement's few
+ * `unnest()` rows, or scans a bitmap of a whole partial index, plans that stay cached as the table
+ * grows. With sequential scans, bitmap scans, hash and merge joins off, what is left for a table
+ * joined to parameters is a nested loop probing an index with each row, the plan that is right at
+ * any size. (Off only adds a huge cost: a table with no usable index is still scanned, so a marked
+ * statement must have one; a configuration-sized table such as `subscriptions` is scanned.) Which
+ * index is still a plan choice: see {@link PLAN_STABLE} for what a marked statement must avoid.
+ * JIT is off because that added cost passes `jit_above_cost`: the delivery claim's plan was then
+ * compiled on every execution, 0.6 s each (the plpgsql claim functions turn it off for the same
+ * reason).
+ */
+const PLAN_STABLE_SETTINGS =
+  'set plan_cache_mode = force_generic_plan; set enable_seqscan = off; set enable_bitmapscan = off; ' +
+  'set enable_hashjoin = off; set enable_mergejoin = off; set jit = off';
+
+/** A pool whose sessions start with `settings` (one round trip, before any statement of the pool's user). */
+function openPool(databaseUrl: string, max: number, settings: string): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max,
@@ -125,7 +143,7 @@ function openPool(
   pool.on('connect', (client) => {
     client.on('error', () => {});
     // Queued before any statement of the pool's user.
-    client.query(`set plan_cache_mode = ${planCacheMode}`).catch(() => {});
+    client.query(settings).catch(() => {});
   });
   return pool;
 }
@@ -135,25 +153,38 @@ const PLAN_STABLE_MARK = '/* plan-stable */';
 /**
  * Marks a statement as plan-stable: its generic plan is right at any size of the tables it touches,
  * so it may run a plan cached once per connection instead of being planned on every execution.
- * Put it first in the statement's text (`sql\`${PLAN_STABLE}with ins as (…\``), and only on a
- * statement that reads no traffic-sized table by a plan choice: inserts from `unnest()` of
- * parameters (`ON CONFLICT` on a unique key is resolved through the index at execution, whatever
- * the plan), lookups in tables sized by configuration (instances, subscriptions). Check it with
- * `set plan_cache_mode = force_generic_plan; explain execute …` at empty and at large tables, as
- * storage/db.int.test.ts does. A join or an `= any(...)` on a queue table is not plan-stable: its
- * generic plan made while the table was empty scans all of it (a sequential scan under a hash
- * join, or a walk of a whole partial index), and keeps doing so as the table grows, until the
- * next ANALYZE.
+ * Put it first in the statement's text (`sql\`${PLAN_STABLE}with ins as (…\``). The plan is made
+ * once, whenever the connection first runs the statement: often while the queue tables are empty
+ * and never analyzed, when every scan and every index looks like a row or two. The plan-stable
+ * sessions leave the planner only nested loops over index lookups ({@link PLAN_STABLE_SETTINGS}),
+ * so a statement may be marked only if, besides tables sized by configuration (instances,
+ * subscriptions):
+ *
+ * - every traffic-sized table it reads is joined by a key to parameters (`unnest()` of arrays) or
+ *   to rows found that way: the probe of that key's index is then the cheapest plan left;
+ * - no condition with a constant lets an index be walked instead: `m.status = 'received'` makes
+ *   every partial index `where status = 'received'` (and every index led by `status`) usable by
+ *   itself, a walk of one row at empty tables and of the whole queue later. Write such a check
+ *   `is not distinct from` (no index serves it, the rows come by their key), or pass the constant
+ *   as a parameter (`renewLeases` in storage/queues.ts). The one walk left on purpose is the
+ *   fan-out's hold check in the normalize commit (events/store.ts `fanOutStoredEvents`): it reads
+ *   the dead entries of `deliveries_settled_idx`, as planned at analyzed tables, bounded by the
+ *   dead deliveries retention keeps.
+ *
+ * `ON CONFLICT` on a unique key is resolved through the index at execution, whatever the plan.
+ * Check a statement with `set plan_cache_mode = force_generic_plan` and the settings above,
+ * `explain execute …` at empty tables, then at large ones without an ANALYZE, and add it to
+ * storage/db.int.test.ts, which holds each marked statement to the scans of its cached plan.
  *
  * Why two kinds of connections: every other statement must be planned for the tables as they are
  * now (`force_custom_plan`). The queue tables start empty and fill in bursts, statistics lag behind
  * (pipeline/statistics.ts), and a generic plan made while a queue table was small joined a claim's
- * 32 rows by hashing every delivery and event, and stayed until the next ANALYZE. The mode is a
- * session setting, and switching a connection for each plan-stable statement cost a `SET` round
+ * 32 rows by hashing every delivery and event, and stayed until the next ANALYZE. The settings are
+ * session settings, and switching a connection for each plan-stable statement cost a `SET` round
  * trip each way, as much Postgres CPU as the planning it saved (docs/pipeline.md). So a statement
  * that starts a checkout with this mark (one run alone: not inside a transaction) runs on a
- * connection of `Database.planStablePool`, whose sessions use `force_generic_plan`, when one is
- * free; otherwise (none free, none asked for, or inside a transaction) it is planned like any other.
+ * connection of `Database.planStablePool` when one is free; otherwise (none free, none asked for,
+ * or inside a transaction) it is planned like any other.
  */
 export const PLAN_STABLE = sql.raw(`${PLAN_STABLE_MARK} `);
 
