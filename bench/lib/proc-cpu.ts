@@ -21,8 +21,15 @@ import { pg } from './deps.ts';
 export const SAMPLE_MS = 50;
 
 let tickMs: number | undefined;
-/** Milliseconds per clock tick (`getconf CLK_TCK`, 100 on Linux). */
-function msPerTick(): number {
+/**
+ * Milliseconds per clock tick (`getconf CLK_TCK`, 100 on Linux), the unit of /proc's CPU times.
+ *
+ * @example
+ * ```ts
+ * const ms = Number(fields[13]) * msPerTick();
+ * ```
+ */
+export function msPerTick(): number {
   if (tickMs === undefined) {
     try {
       tickMs = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
