@@ -12,7 +12,12 @@
  * ```
  */
 import { appendFileSync } from 'node:fs';
-import { constants, monitorEventLoopDelay, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import {
+  constants,
+  monitorEventLoopDelay,
+  type PerformanceEntry,
+  PerformanceObserver,
+} from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 
 /** One second of a probed process. */
