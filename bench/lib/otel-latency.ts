@@ -58,15 +58,6 @@ function hubThreads(): Map<string, number> {
   return out;
 }
 
-/** The machine's CPU so far from /proc/stat: busy and total, ms (every core). */
-function machine(): { busy: number; total: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.reduce((a, b) => a + b, 0);
-  // idle and iowait
-  const idle = fields[3]! + fields[4]!;
-  return { busy: (total - idle) * msPerTick(), total: total * msPerTick() };
-}
-
 const receiver = await startOtlpReceiver({ discard: true });
 const options: BenchOptions = { adminUrl, quick: false, log: () => {} } as BenchOptions;
 const own = monitorEventLoopDelay({ resolution: 5 });
@@ -77,18 +68,12 @@ try {
       await checkpoint(adminUrl);
       for (const file of readdirSync(probeDir)) rmSync(join(probeDir, file));
       // Thread CPU sampled every 200 ms; the figures are the window's, from the samples inside it.
-      const samples: {
-        t: number;
-        threads: Map<string, number>;
-        machine: { busy: number; total: number };
-        self: number;
-      }[] = [];
+      const samples: { t: number; threads: Map<string, number>; self: number }[] = [];
       const sampler = setInterval(() => {
         const u = process.cpuUsage();
         samples.push({
           t: Date.now(),
           threads: hubThreads(),
-          machine: machine(),
           self: (u.user + u.system) / 1000,
         });
       }, 200);
@@ -106,14 +91,11 @@ try {
       const { cpu, stages: t, window } = r;
       const inside = samples.filter((s) => s.t >= window.from && s.t <= window.to);
       const threads = new Map<string, number>();
-      let busy = Number.NaN;
       let self = Number.NaN;
       if (inside.length > 1) {
         const a = inside[0]!;
         const b = inside.at(-1)!;
-        // Of the whole machine (every core): busy share, and this process's (load generator,
-        // subscriber, OTLP receiver) CPU per event.
-        busy = (b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total);
+        // This process's CPU (load generator, subscriber, OTLP receiver) per event.
         self = (b.self - a.self) / ((rate * (b.t - a.t)) / 1000);
         const first = inside[0]!.threads;
         for (const [key, ms] of inside.at(-1)!.threads) {
@@ -141,7 +123,7 @@ try {
         `  CPU per event: hub ${per(cpu.processMs)} (main thread ${per(cpu.mainThreadMs)}) + Postgres backends ${per(cpu.backendsMs)} = ${per(cpu.processMs + cpu.backendsMs)} ms`,
       );
       console.log(
-        `  machine: ${(busy * 100).toFixed(1)} % busy (all cores); load generator + subscriber + receiver ${f(self)} ms per event`,
+        `  machine: ${(cpu.machineBusy * 100).toFixed(1)} % busy (all cores); load generator + subscriber + receiver ${f(self)} ms per event`,
       );
       console.log(
         `  hub threads: ${[...threads]
