@@ -42,6 +42,8 @@ export async function hubLatency(
       const sent = new Map<number, number>();
       const meter = new CpuMeter(options.adminUrl, db.name, h.pids);
       await meter.start();
+      // The measured window (wall clock), for probes read beside it (bench/lib/otel-latency.ts).
+      const from = Date.now();
       const { failures } = await paced({
         port,
         rate,
@@ -59,6 +61,7 @@ export async function hubLatency(
         20,
       );
       const cpu = await meter.stop();
+      const window = { from, to: Date.now() };
       const latencies = [...sent].map(([seq, at]) => subscriber.arrivals.get(seq)! - at);
       let stages: StageTimings | undefined;
       try {
@@ -74,6 +77,7 @@ export async function hubLatency(
         cpu,
         stages,
         rss: h.peakRss(),
+        window,
       };
     },
   ).finally(() => subscriber.close());

@@ -21,8 +21,15 @@ import { pg } from './deps.ts';
 export const SAMPLE_MS = 50;
 
 let tickMs: number | undefined;
-/** Milliseconds per clock tick (`getconf CLK_TCK`, 100 on Linux). */
-function msPerTick(): number {
+/**
+ * Milliseconds per clock tick (`getconf CLK_TCK`, 100 on Linux), the unit of /proc's CPU times.
+ *
+ * @example
+ * ```ts
+ * const ms = Number(fields[13]) * msPerTick();
+ * ```
+ */
+export function msPerTick(): number {
   if (tickMs === undefined) {
     try {
       tickMs = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -50,6 +57,24 @@ export function cpuMs(pid: number, thread?: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The whole machine's CPU so far (every core, every process), ms: busy and total, from the first
+ * line of /proc/stat (idle and iowait are not busy).
+ *
+ * @example
+ * ```ts
+ * const a = machineCpuMs(); // … later …
+ * const b = machineCpuMs();
+ * const busyShare = (b.busy - a.busy) / (b.total - a.total);
+ * ```
+ */
+export function machineCpuMs(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: (total - idle) * msPerTick(), total: total * msPerTick() };
 }
 
 /** Where a statement's Postgres CPU is charged. */
@@ -95,6 +120,11 @@ export interface CpuReading {
   backends: number;
   /** Server-wide Postgres processes (shared by every database on the server), CPU ms. */
   serverMs: number;
+  /**
+   * Share of the whole machine busy over the window (every core, every process: the load
+   * generator and whatever else runs too), 0–1.
+   */
+  machineBusy: number;
 }
 
 /**
@@ -130,6 +160,7 @@ export class CpuMeter {
   private readonly byStatement = new Map<string, number>();
   private backendsMs = 0;
   private readonly serverStart = new Map<number, number>();
+  private machineStart = { busy: 0, total: 0 };
 
   private readonly datname: string;
   private readonly pids: () => number[];
@@ -151,6 +182,7 @@ export class CpuMeter {
       if (ms !== undefined) this.serverStart.set(pid, ms);
     }
     this.startedAt = performance.now();
+    this.machineStart = machineCpuMs();
     this.sampleProcesses();
     await this.sampleBackends();
     this.first = false;
@@ -200,6 +232,9 @@ export class CpuMeter {
     this.sampleProcesses();
     await this.sampleBackends();
     const seconds = (performance.now() - this.startedAt) / 1000;
+    const machine = machineCpuMs();
+    const machineBusy =
+      (machine.busy - this.machineStart.busy) / (machine.total - this.machineStart.total || 1);
     let processMs = 0;
     for (const [pid, start] of this.processStart) processMs += (this.processLast.get(pid) ?? start) - start;
     let mainThreadMs = 0;
@@ -216,6 +251,7 @@ export class CpuMeter {
       byStatement: [...this.byStatement].sort((a, b) => b[1] - a[1]),
       backends: this.backendLast.size,
       serverMs,
+      machineBusy,
     };
   }
 }
