@@ -6,7 +6,7 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
-import { type Executor, first, json, PLAN_STABLE, rows } from '../storage/db.ts';
+import { type Executor, first, json, jsonBatch, PLAN_STABLE, rows } from '../storage/db.ts';
 
 export async function findAlias(
   db: Executor,
@@ -201,7 +201,7 @@ export function storeNormalizedState(writes: readonly NormalizedStateWrite[]): R
   return sql`state_input as (
       select distinct on (s.instance_id, s.key) s.instance_id, s.key, s.value
       from unnest(${writes.map((w) => w.inboundMessageId)}::uuid[], ${writes.map((w) => w.instanceId)}::text[],
-        ${writes.map((w) => w.key)}::text[], ${writes.map((w) => w.value)}::jsonb[])
+        ${writes.map((w) => w.key)}::text[], ${jsonBatch(writes.map((w) => w.value))})
         with ordinality as s(inbound_message_id, instance_id, key, value, ord)
       where s.inbound_message_id in (select id from done)
       order by s.instance_id, s.key, s.ord desc),

@@ -8,7 +8,7 @@ import { type EventEnvelope, SwitchyardError, validateEvent } from '@switchyard/
 import { sql } from 'kysely';
 import { projectStoredEvents } from '../entities/current.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
-import type { Executor } from '../storage/db.ts';
+import { type Executor, jsonBatch } from '../storage/db.ts';
 import { fanOutStoredEvents } from './store.ts';
 
 /**
@@ -42,7 +42,7 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
     with input as (
       select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
         ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
-        ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e))}::jsonb[],
+        ${events.map((e) => e.time)}::timestamptz[], ${jsonBatch(events.map((e) => JSON.stringify(e)))},
         ${events.map((e) => hasFhirMeaning(e))}::boolean[])
         with ordinality as t(id, type, source, subject, time, envelope, fhir, ord)),
     stored as (

@@ -16,7 +16,7 @@ import { type RawBuilder, sql } from 'kysely';
 import { projectStoredEvents } from '../entities/current.ts';
 import { type NormalizedStateWrite, storeNormalizedState } from '../entities/store.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
-import { type Executor, first, PLAN_STABLE, rows } from '../storage/db.ts';
+import { type Executor, first, jsonBatch, PLAN_STABLE, rows } from '../storage/db.ts';
 import { CHANNEL_DELIVER } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
@@ -194,7 +194,7 @@ export async function commitNormalized(
         input as (
           select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
             ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
-            ${events.map((e) => e.time)}::timestamptz[], ${events.map((e) => JSON.stringify(e.envelope))}::jsonb[],
+            ${events.map((e) => e.time)}::timestamptz[], ${jsonBatch(events.map((e) => JSON.stringify(e.envelope)))},
             ${events.map((e) => e.inboundMessageId)}::uuid[], ${events.map((e) => e.traceparent ?? null)}::text[],
             ${events.map((e) => hasFhirMeaning(e.envelope as unknown as EventEnvelope))}::boolean[])
             with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir, ord)),

@@ -7,7 +7,7 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
-import { type Executor, first, json, PLAN_STABLE, rows } from '../storage/db.ts';
+import { type Executor, first, json, jsonBatch, PLAN_STABLE, rows } from '../storage/db.ts';
 import { CHANNEL_NORMALIZE, type HeldLease, renewLeases } from '../storage/queues.ts';
 
 export interface InboundRow {
@@ -89,6 +89,15 @@ export async function storeInbound(
   touch: readonly string[],
 ): Promise<{ id: string; instance_id: string; dedupe_key: string }[]> {
   if (items.length === 0) return [];
+  // The bodies travel as one bytea parameter, their concatenation, sent in binary as it is; each
+  // is cut back out by its position (1-based). In a bytea[] each body was hex text inside an array
+  // literal: twice its bytes, encoded by the hub and decoded by Postgres.
+  const starts: number[] = [];
+  let start = 1;
+  for (const b of bodies) {
+    starts.push(start);
+    start += b.body.length;
+  }
   // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
   // Returns the rows actually inserted, so the caller can tell new notifications from duplicates.
   // Plan-stable: inserts from parameters, and the instances table is sized by configuration.
@@ -100,17 +109,17 @@ export async function storeInbound(
             ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
             ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
             ${items.map((i) => i.occurredAt)}::text[], ${items.map((i) => i.gate)}::boolean[],
-            ${items.map((i) => JSON.stringify(i.payload))}::jsonb[], ${items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))}::jsonb[],
-            ${items.map((i) => i.bodyId)}::uuid[], ${items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))}::jsonb[],
+            ${jsonBatch(items.map((i) => JSON.stringify(i.payload)))}, ${jsonBatch(items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta))))},
+            ${items.map((i) => i.bodyId)}::uuid[], ${jsonBatch(items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers))))},
             ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
             ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[], ${items.map((i) => i.traceparent ?? null)}::text[])
           on conflict (instance_id, dedupe_key) do nothing
           returning id, instance_id, dedupe_key, body_id),
         stored_bodies as (
           insert into switchyard.inbound_bodies (id, body, received_at)
-          select b.id, b.body, b.received_at
-          from unnest(${bodies.map((b) => b.id)}::uuid[], ${bodies.map((b) => b.body)}::bytea[],
-            ${bodies.map((b) => b.receivedAt.toISOString())}::timestamptz[]) as b(id, body, received_at)
+          select b.id, substring(${Buffer.concat(bodies.map((b) => b.body))}::bytea from b.start for b.length), b.received_at
+          from unnest(${bodies.map((b) => b.id)}::uuid[], ${starts}::integer[], ${bodies.map((b) => b.body.length)}::integer[],
+            ${bodies.map((b) => b.receivedAt.toISOString())}::timestamptz[]) as b(id, start, length, received_at)
           where b.id in (select body_id from ins)),
         touched as (
           update switchyard.connector_instances set last_message_at = now()

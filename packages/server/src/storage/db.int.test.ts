@@ -6,7 +6,7 @@ import { claimDeliveryWork, finishDeliveries } from '../deliveries/store.ts';
 import { findAliases, getStates } from '../entities/store.ts';
 import { commitNormalized } from '../events/store.ts';
 import { claimInbound, type NewInbound, storeInbound } from '../inbound/store.ts';
-import { type Database, openDatabase } from './db.ts';
+import { type Database, jsonBatch, openDatabase } from './db.ts';
 import { migrate } from './migrations.ts';
 
 const pgdb = useTestDatabase();
@@ -246,3 +246,32 @@ describe('plan cache modes', () => {
 });
 
 type ExplainRow = { 'QUERY PLAN': [{ Plan: Record<string, unknown> }] };
+
+describe('jsonBatch', () => {
+  it('is the jsonb[] of its texts: same values in the same order, SQL NULL apart from jsonb null', async () => {
+    const texts = [
+      JSON.stringify({ a: 'zażółć "gęślą" \\ jaźń', b: [1, null, { c: '}]' }] }),
+      null,
+      'null',
+      JSON.stringify('a "string", with ] and ['),
+      '[]',
+      '17',
+      JSON.stringify([[], [null]]),
+    ];
+    // Array equality compares element by element, a NULL element equal only to a NULL one.
+    const r = await sql<{ same: boolean; nulls: boolean[]; values: unknown[] }>`
+      select ${jsonBatch(texts)} is not distinct from ${texts}::jsonb[] as same,
+        array(select x is null from unnest(${jsonBatch(texts)}) as x) as nulls,
+        to_jsonb(${jsonBatch(texts)}) as values`.execute(database.db);
+    expect(r.rows[0]).toEqual({
+      same: true,
+      nulls: texts.map((t) => t === null),
+      values: texts.map((t) => (t === null ? null : JSON.parse(t))),
+    });
+  });
+
+  it('is an empty jsonb[] for no texts', async () => {
+    const r = await sql<{ n: number }>`select cardinality(${jsonBatch([])})::int as n`.execute(database.db);
+    expect(r.rows[0]).toEqual({ n: 0 });
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * What `storeInbound` stores is what it was given: every raw body byte for byte (they are the
+ * vendor's signed bytes, checked again on a replay), each at its own place in a batch of several
+ * bodies; the JSON columns with their NULLs (`meta` and `headers` SQL NULL when absent, a payload
+ * of JSON null kept as jsonb null).
+ */
+import { randomUUID } from 'node:crypto';
+import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Database, openDatabase } from '../storage/db.ts';
+import { migrate } from '../storage/migrations.ts';
+import { getInboundBody, type NewBody, type NewInbound, storeInbound } from './store.ts';
+
+const pgdb = useTestDatabase();
+let database: Database;
+
+beforeAll(async () => {
+  database = openDatabase(pgdb.url(), { max: 2, planStable: 1 });
+  await migrate(database.db);
+  await sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed)
+    values ('inst-1', 'test', 'push', 'x')`.execute(database.db);
+});
+
+afterAll(async () => {
+  await database?.close();
+});
+
+function message(bodyId: string | null, over: Partial<NewInbound> = {}): NewInbound {
+  return {
+    id: randomUUID(),
+    instanceId: 'inst-1',
+    route: 'r',
+    dedupeKey: randomUUID(),
+    vendorType: 't',
+    orderingKey: null,
+    occurredAt: null,
+    gate: false,
+    payload: {},
+    meta: null,
+    bodyId,
+    headers: null,
+    sourceIp: null,
+    origin: 'push',
+    receivedAt: new Date(),
+    ...over,
+  };
+}
+
+it('stores each body of a batch byte for byte, whatever its bytes and length', async () => {
+  const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  const bodies: NewBody[] = [
+    every,
+    Buffer.alloc(0),
+    Buffer.from('{"a":"\\"quoted\\" \\\\ back, zażółć"}'),
+    Buffer.from([0xff, 0xfe, 0x00, 0x5c, 0x78, 0x22, 0x7b, 0x7d]), // not UTF-8; `\x"{}` inside
+    Buffer.concat([every, every, every]).subarray(17, 700), // a view into a larger buffer
+  ].map((body) => ({ id: randomUUID(), body, receivedAt: new Date() }));
+  const items = bodies.map((b) => message(b.id));
+  const stored = await storeInbound(database.db, items, bodies, []);
+  expect(stored).toHaveLength(bodies.length);
+  for (const b of bodies) {
+    const back = await getInboundBody(database.db, b.id);
+    expect(back?.equals(b.body), `body of ${b.body.length} bytes`).toBe(true);
+  }
+});
+
+it('stores a body only when one of its messages is new, the others cut out at their places', async () => {
+  const first = message(null);
+  const body: NewBody = { id: randomUUID(), body: Buffer.from('again'), receivedAt: new Date() };
+  await storeInbound(database.db, [{ ...first, bodyId: body.id }], [body], []);
+  // The vendor's retry of the first request beside a new request, in one batch.
+  const retry: NewBody = { id: randomUUID(), body: Buffer.from('again'), receivedAt: new Date() };
+  const other: NewBody = { id: randomUUID(), body: Buffer.from('other'), receivedAt: new Date() };
+  const fresh = message(other.id);
+  const stored = await storeInbound(
+    database.db,
+    [{ ...first, id: randomUUID(), bodyId: retry.id }, fresh],
+    [retry, other],
+    [],
+  );
+  expect(stored.map((s) => s.id)).toEqual([fresh.id]);
+  expect(await getInboundBody(database.db, retry.id)).toBeUndefined();
+  expect((await getInboundBody(database.db, other.id))?.toString()).toBe('other');
+});
+
+it('keeps SQL NULL and jsonb null apart in the JSON columns', async () => {
+  const absent = message(null);
+  const given = message(null, {
+    payload: null,
+    meta: { note: 'zażółć "gęślą" \\ jaźń', list: [1, null] },
+    headers: { 'x-sig': 'v1,"a\\b"' },
+  });
+  await storeInbound(database.db, [absent, given], [], []);
+  const r = await sql<{
+    id: string;
+    payload: string;
+    meta: string | null;
+    headers: string | null;
+  }>`select id, payload::text, meta::text, headers::text from switchyard.inbound_messages
+      where id in (${absent.id}, ${given.id})`.execute(database.db);
+  const byId = new Map(r.rows.map((row) => [row.id, row]));
+  expect(byId.get(absent.id)).toMatchObject({ payload: '{}', meta: null, headers: null });
+  const g = byId.get(given.id)!;
+  expect(g.payload).toBe('null');
+  expect(JSON.parse(g.meta!)).toEqual(given.meta);
+  expect(JSON.parse(g.headers!)).toEqual(given.headers);
+});
