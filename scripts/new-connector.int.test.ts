@@ -44,7 +44,14 @@ function run(command: string, args: string[]) {
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith('VITEST') && !['TEST', 'NODE_ENV', 'FORCE_COLOR'].includes(key)) env[key] = value;
   }
-  const child = spawnSync(command, args, { cwd: mirror, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  // A bound, so that a step waiting on something it cannot reach fails the test instead of the CI job.
+  const child = spawnSync(command, args, {
+    cwd: mirror,
+    env,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 10 * 60_000,
+  });
   return { status: child.status, output: `${child.stdout ?? ''}${child.stderr ?? ''}${child.error ?? ''}` };
 }
 

@@ -290,6 +290,44 @@ describe('the new-connector script', () => {
     expect(auth.stderr).toContain('--auth must be one of header-key, basic, hmac (got "oauth")');
   });
 
+  describe('linking the package', () => {
+    /** A workspace-shaped root (so the install runs) and a `pnpm` on PATH that does what `body` says. */
+    const withFakePnpm = (body: string, ...args: string[]) => {
+      for (const dir of ['packages/testing', 'packages/server']) {
+        mkdirSync(join(root, dir), { recursive: true });
+        writeFileSync(join(root, dir, 'package.json'), JSON.stringify({ name: dir, dependencies: {} }));
+      }
+      const bin = join(root, 'fake-bin');
+      mkdirSync(bin);
+      writeFileSync(join(bin, 'pnpm'), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+      return spawnSync(process.execPath, [script, 'acme', '--root', root, ...args], {
+        encoding: 'utf8',
+        cwd: repo,
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      });
+    };
+
+    it('says so when pnpm install fails, and keeps the files', () => {
+      const result = withFakePnpm('exit 3');
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('`pnpm install --prefer-offline` failed (exit 3): run `./sy install`');
+      expect(readFileSync(join(root, 'packages/connectors/acme/src/index.ts'), 'utf8')).toContain('acme');
+    });
+
+    it('stops an install that outlasts --install-timeout, with a clear message', () => {
+      // exec: the signal reaches the sleeping process itself, which holds no pipe of ours open after.
+      const result = withFakePnpm('exec sleep 60', '--install-timeout', '1');
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('failed (stopped after 1 s: is a registry it needs out of reach?)');
+    });
+
+    it('rejects an --install-timeout that is not a whole number of seconds', () => {
+      const result = run('acme', '--root', root, '--install-timeout', '0.5');
+      expect(result.status).toBe(2);
+      expect(result.stderr).toContain('--install-timeout must be a whole number of seconds ≥ 1 (got "0.5")');
+    });
+  });
+
   it('lists the next steps for what it generated', async () => {
     const result = await generateConnector({ name: 'acme', root });
     const text = nextSteps(result);

@@ -1,12 +1,14 @@
 /**
- * `./sy new-connector <name> [--auth header-key|basic|hmac] [--display-name "Acme Booking"] [--root DIR] [--no-install]`:
+ * `./sy new-connector <name> [--auth header-key|basic|hmac] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS]`:
  * scaffolds `packages/connectors/<name>/` (the standard file set, a working minimal connector with the
  * vendor's auth shape, a fixture, passing unit and conformance tests), its simulator and end-to-end
  * test, and `docs/connectors/<name>.md`; adds the connector to the dependencies of
  * `packages/testing` and `packages/server` (the simulator and the end-to-end test import it by
  * package name) and runs `pnpm install --prefer-offline` to link it, so its tests run at once. `--root`
  * writes into another workspace-shaped folder and `--no-install` leaves the linking to the caller
- * (both used by the tests).
+ * (both used by the tests). The install is given `--install-timeout` seconds (default
+ * {@link DEFAULT_INSTALL_TIMEOUT_S}): a pnpm that waits on a registry it cannot reach is stopped
+ * with a clear message instead of holding the terminal (or a CI job) without end.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
@@ -22,7 +24,13 @@ import {
   nextSteps,
 } from './new-connector/generate.ts';
 
-const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH})] [--display-name "Acme Booking"] [--root DIR] [--no-install]`;
+/**
+ * How long the linking `pnpm install` may take. It reads only the local store, so a healthy run takes
+ * seconds; one that outlasts this is waiting on a network it cannot reach.
+ */
+const DEFAULT_INSTALL_TIMEOUT_S = 300;
+
+const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH})] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS (default ${DEFAULT_INSTALL_TIMEOUT_S})]`;
 
 async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseCli>;
@@ -47,6 +55,14 @@ async function main(argv: string[]): Promise<number> {
     );
     return 2;
   }
+  const timeoutText = parsed.values['install-timeout'] ?? String(DEFAULT_INSTALL_TIMEOUT_S);
+  const installTimeoutS = Number(timeoutText);
+  if (!/^\d+$/.test(timeoutText) || installTimeoutS < 1) {
+    console.error(
+      `new-connector: --install-timeout must be a whole number of seconds ≥ 1 (got ${JSON.stringify(timeoutText)})\n${usage}`,
+    );
+    return 2;
+  }
   const root = parsed.values.root ?? fileURLToPath(new URL('..', import.meta.url));
   try {
     const result = await generateConnector({
@@ -68,10 +84,16 @@ async function main(argv: string[]): Promise<number> {
       const install = spawnSync('pnpm', ['install', '--prefer-offline', '--no-frozen-lockfile'], {
         cwd: root,
         stdio: ['ignore', 2, 2],
+        timeout: installTimeoutS * 1000,
+        killSignal: 'SIGTERM',
       });
       if (install.status !== 0) {
+        const timedOut = (install.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+        const why = timedOut
+          ? `stopped after ${installTimeoutS} s: is a registry it needs out of reach?`
+          : (install.error?.message ?? `exit ${install.status ?? install.signal}`);
         console.error(
-          `new-connector: the files are written, but \`pnpm install --prefer-offline\` failed (${install.error?.message ?? `exit ${install.status}`}): run \`./sy install\` to link the package`,
+          `new-connector: the files are written, but \`pnpm install --prefer-offline\` failed (${why}): run \`./sy install\` to link the package`,
         );
         return 1;
       }
@@ -99,6 +121,7 @@ function parseCli(argv: string[]) {
       auth: { type: 'string' },
       root: { type: 'string' },
       'no-install': { type: 'boolean' },
+      'install-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
