@@ -73,6 +73,8 @@ export async function hubLatency(
         p50: percentile(latencies, 0.5),
         p99: percentile(latencies, 0.99),
         max: percentile(latencies, 1),
+        /** Every measured push's latency (ms), for percentiles pooled over runs (bench/otel.ts). */
+        latencies,
         failures,
         cpu,
         stages,

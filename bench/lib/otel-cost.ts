@@ -1,14 +1,16 @@
 /**
  * Diagnostic (not a scenario): `node bench/lib/otel-cost.ts [events]` measures, in this one process
- * with `process.cpuUsage`, what tracing costs per event of the hub's shape — the `telemetry/tracing.ts`
- * calls of one Docplanner push with one subscription (hook request, store, normalize, fan-out,
- * delivery attempt and its POST: six spans, the hub's attributes, parents crossing as stored
- * `traceparent` strings) — with tracing off, and on with the export discarded; then the CPU and
+ * with `process.threadCpuUsage` (the main thread, which runs every stage in the hub), what tracing
+ * costs per event of the hub's shape — the `telemetry/tracing.ts` calls of one Docplanner push with
+ * one subscription (hook request, store, normalize, fan-out, delivery attempt and its POST: six
+ * spans, the hub's attributes, parents crossing as stored `traceparent` strings) — with tracing
+ * off, on with the export discarded, and on with the hub's export thread; then the CPU and
  * bytes per span of the two OTLP serializers (protobuf, JSON) over 512 such spans. A machine
  * shared with other work blurs a whole hub's CPU per event by far more than these microseconds;
  * this is how docs/observability.md ("What tracing costs") was measured.
  */
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { type StartTracingOptions, startTracing } from '../../packages/server/src/telemetry/sdk.ts';
 import type { TracingSettings } from '../../packages/server/src/telemetry/settings.ts';
 import * as t from '../../packages/server/src/telemetry/tracing.ts';
@@ -122,13 +124,12 @@ async function event(i: number): Promise<void> {
 /** CPU µs per event over `events` events, after a warm-up. */
 async function cpuPerEvent(): Promise<number> {
   for (let i = 0; i < 2000; i++) await event(i);
-  const start = process.cpuUsage();
+  const start = process.threadCpuUsage();
   for (let i = 0; i < events; i++) await event(i);
-  const used = process.cpuUsage(start);
+  const used = process.threadCpuUsage(start);
   return (used.user + used.system) / events;
 }
 
-const off = await cpuPerEvent();
 const kept: ReadableSpan[] = [];
 const discard: SpanExporter = {
   export(spans, done) {
@@ -137,13 +138,55 @@ const discard: SpanExporter = {
   },
   shutdown: async () => {},
 };
-const tracing = await startTracing(settings, { registry: new Registry(), role: 'all', exporter: discard });
-const on = await cpuPerEvent();
-await tracing.shutdown();
-console.log(`tracing off: ${off.toFixed(2)} µs CPU per event (the calls and this harness)`);
-console.log(
-  `tracing on, export discarded: ${on.toFixed(1)} µs CPU per event (${(on - off).toFixed(1)} µs more)`,
+// The hub's own export path sends to a receiver running in another thread of this process (its
+// CPU is not the main thread's).
+const sink = new Worker(
+  `const { parentPort, workerData } = require('node:worker_threads');
+   import(workerData).then(async (m) => parentPort.postMessage((await m.startOtlpReceiver({ discard: true })).url));`,
+  {
+    eval: true,
+    workerData: new URL('../../packages/server/src/telemetry/otlp-receiver.test-support.ts', import.meta.url)
+      .href,
+  },
 );
+const url = await new Promise<string>((resolve) => sink.once('message', resolve));
+
+/**
+ * Main-thread CPU per event: tracing off; on with the export discarded in this thread (the SDK and
+ * `tracing.ts` alone); on as the hub runs it (each span encoded as it ends and posted to the export
+ * thread). Three rounds in rotating order, so that neither warm-up nor drift favours one.
+ */
+const arms = {
+  off: async () => cpuPerEvent(),
+  discarded: async () => {
+    const tracing = await startTracing(settings, {
+      registry: new Registry(),
+      role: 'all',
+      exporter: discard,
+    });
+    const cpu = await cpuPerEvent();
+    await tracing.shutdown();
+    return cpu;
+  },
+  thread: async () => {
+    const tracing = await startTracing({ ...settings, url }, { registry: new Registry(), role: 'all' });
+    const cpu = await cpuPerEvent();
+    await tracing.shutdown();
+    return cpu;
+  },
+};
+const order = ['off', 'discarded', 'thread'] as const;
+for (let round = 0; round < 3; round++) {
+  const cpu: Partial<Record<keyof typeof arms, number>> = {};
+  for (let k = 0; k < order.length; k++) {
+    const arm = order[(k + round) % order.length]!;
+    cpu[arm] = await arms[arm]();
+  }
+  console.log(
+    `round ${round + 1}: main-thread CPU per event, tracing off ${cpu.off!.toFixed(2)} µs (the calls and this harness); on, export discarded ${cpu.discarded!.toFixed(1)} µs (+${(cpu.discarded! - cpu.off!).toFixed(1)}); on, export thread as in the hub ${cpu.thread!.toFixed(1)} µs (+${(cpu.thread! - cpu.off!).toFixed(1)})`,
+  );
+}
+await sink.terminate();
 
 // The serializers the two exporters use, from the package they load them from.
 const serverRequire = createRequire(new URL('../../packages/server/package.json', import.meta.url));

@@ -34,12 +34,13 @@ export function traceRequests(app: FastifyInstance): void {
     // Tracing stopped since (a process shutting down): the request is served unrecorded.
     if (!tracingEnabled()) return done();
     const route = request.routeOptions.url;
+    const query = request.url.indexOf('?');
     const started = startSpan(route ? `${request.method} ${route}` : request.method, {
       kind: SpanKind.SERVER,
       parentHeaders: request.headers,
       attributes: {
         'http.request.method': request.method,
-        'url.path': request.url.split('?')[0]!,
+        'url.path': query < 0 ? request.url : request.url.slice(0, query),
         ...(route ? { 'http.route': route } : {}),
         'client.address': request.ip,
       },
