@@ -29,7 +29,7 @@ import {
 } from '../telemetry/tracing.ts';
 import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './shared.ts';
-import { aliasStore, normalizeStateStore, type StateWrites } from './stores.ts';
+import { aliasStore, type FreshHubIds, normalizeStateStore, type StateWrites } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
 
 /** Rebuilds the notification the connector produced from its stored row. */
@@ -289,14 +289,16 @@ export class Normalizer {
     const { connector, config } = instance;
     const maxAttempts = rt.options.normalizeRetryMs.length + 1;
     const state: StateWrites = new Map();
+    // Hub ids this normalization creates: the state store knows nothing is stored under them.
+    const fresh: FreshHubIds = new Map();
     let result: NormalizeResult;
     try {
       result = await connector.normalize(notificationOf(row), {
         instanceId: row.instance_id,
         config,
         http: this.http,
-        aliases: aliasStore(rt.db, row.instance_id),
-        state: normalizeStateStore(rt.db, row.instance_id, runState, state),
+        aliases: aliasStore(rt.db, row.instance_id, fresh),
+        state: normalizeStateStore(rt.db, row.instance_id, runState, state, fresh),
         logger: connectorLogger(logger),
         attempt: row.attempts,
         finalAttempt: row.attempts >= maxAttempts,

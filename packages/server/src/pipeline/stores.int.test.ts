@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
-import { aliasStore } from './stores.ts';
+import { aliasStore, type FreshHubIds, normalizeStateStore, type StateWrites } from './stores.ts';
 
 const pgdb = useTestDatabase();
 let database: Database;
@@ -93,6 +93,67 @@ describe('aliasStore batching', () => {
       const y = aliasStore(other.db, 'inst-e');
       const [hx, hy] = await Promise.all([x.hubId('appointment', 'race'), y.hubId('appointment', 'race')]);
       expect(hx).toBe(hy);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('hub ids a normalization created', () => {
+  it('answers their vendor ids and known state without a statement', async () => {
+    const fresh: FreshHubIds = new Map();
+    const aliases = aliasStore(database.db, 'inst-f', fresh);
+    const writes: StateWrites = new Map();
+    const state = normalizeStateStore(database.db, 'inst-f', new Map(), writes, fresh);
+    const hubId = await aliases.hubId('appointment', 'b1');
+    expect(fresh.get(hubId)).toEqual({ entity: 'appointment', vendorId: 'b1' });
+    const { value, statements: n } = await counted(() =>
+      Promise.all([
+        aliases.vendorIds('appointment', hubId),
+        aliases.vendorIds('slot', hubId),
+        state.get(`known:appointment/${hubId}`),
+      ]),
+    );
+    expect(n).toBe(0);
+    expect(value).toEqual([['b1'], [], undefined]);
+    // The same answers as the database gives.
+    const plain = aliasStore(database.db, 'inst-f');
+    expect(await plain.vendorIds('appointment', hubId)).toEqual(['b1']);
+    expect(await plain.vendorIds('slot', hubId)).toEqual([]);
+    // Its own writes still win.
+    await state.set(`known:appointment/${hubId}`, { status: 'booked' });
+    expect(await state.get(`known:appointment/${hubId}`)).toEqual({ status: 'booked' });
+    // A key naming no fresh id is read from the database.
+    await sql`insert into switchyard.entity_state (instance_id, key, value)
+              values ('inst-f', 'known:appointment/other', '{"status":"cancelled"}')`.execute(database.db);
+    const other = await counted(() => state.get('known:appointment/other'));
+    expect(other).toEqual({ value: { status: 'cancelled' }, statements: 1 });
+  });
+
+  it('reads vendor ids from the database once a vendor id was linked to a fresh hub id', async () => {
+    const fresh: FreshHubIds = new Map();
+    const aliases = aliasStore(database.db, 'inst-g', fresh);
+    const hubId = await aliases.hubId('appointment', 'gate:1');
+    await aliases.link('appointment', 'b2', hubId);
+    const { value, statements: n } = await counted(() => aliases.vendorIds('appointment', hubId));
+    expect(value).toEqual(['gate:1', 'b2']);
+    expect(n).toBe(1);
+  });
+
+  it('does not count a hub id that existed, or that another store created first, as fresh', async () => {
+    await aliasStore(database.db, 'inst-h').hubId('appointment', 'seen');
+    const fresh: FreshHubIds = new Map();
+    // Another process's alias store (no shared cache): its hubId finds the stored alias.
+    const other = openDatabase(pgdb.url(), { max: 2 });
+    try {
+      const known = await aliasStore(other.db, 'inst-h', fresh).hubId('appointment', 'seen');
+      const x = aliasStore(database.db, 'inst-h', fresh);
+      const y = aliasStore(other.db, 'inst-h', fresh);
+      const [hx, hy] = await Promise.all([x.hubId('appointment', 'race'), y.hubId('appointment', 'race')]);
+      expect(hx).toBe(hy);
+      // One of the two inserts won: that store created the id, the other read it.
+      expect([...fresh.keys()]).toEqual([hx]);
+      expect(fresh.has(known)).toBe(false);
     } finally {
       await other.close();
     }

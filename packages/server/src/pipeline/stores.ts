@@ -118,9 +118,34 @@ function batchersOf(db: Kysely<unknown>): AliasBatchers {
 }
 
 /**
+ * The hub ids one normalization created: its own `hubId` call inserted the alias with the id it
+ * made up (a random UUID), so no one could know the id before that insert. By hub id: the entity
+ * kind and vendor id of that alias, or null once the normalization linked another vendor id to it.
+ *
+ * What the normalization asks next about such an id is answered without a round trip: its
+ * `vendorIds` are the one vendor id (no other alias can name the id unless this normalization
+ * linked one), and a state key naming the id has no stored value (its own writes aside). Another
+ * worker can learn the id only from the alias once it is inserted, so whatever it adds meanwhile
+ * (a link, a committed state) is concurrent with this normalization: the answer is the one it
+ * would get had that write landed a moment after its read, which it may anyway. For a new
+ * Docplanner booking this saves the `vendorIds` and known-state statements, two of its four
+ * sequential look-ups (bench/analysis.md, "Fresh hub ids").
+ *
+ * @example
+ * ```ts
+ * const fresh: FreshHubIds = new Map();
+ * const aliases = aliasStore(db, 'docplanner-main', fresh);
+ * const state = normalizeStateStore(db, 'docplanner-main', runWrites, writes, fresh);
+ * ```
+ */
+export type FreshHubIds = Map<string, { entity: string; vendorId: string } | null>;
+
+/**
  * The Postgres-backed {@link AliasStore} of one connector instance. `hubId` is race-safe: two
  * workers seeing a vendor id first at once agree on one hub id. Concurrent calls of all workers
  * sharing `db` are sent together (one statement per kind of call in flight, see `Batcher`).
+ * `fresh` (normalization only): where the hub ids this store creates are recorded, and what
+ * answers `vendorIds` for them (see {@link FreshHubIds}).
  *
  * @example
  * ```ts
@@ -128,7 +153,7 @@ function batchersOf(db: Kysely<unknown>): AliasBatchers {
  * const id = await aliases.hubId('appointment', '123');
  * ```
  */
-export function aliasStore(db: Kysely<unknown>, instanceId: string): AliasStore {
+export function aliasStore(db: Kysely<unknown>, instanceId: string, fresh?: FreshHubIds): AliasStore {
   const cache = aliasCacheOf(db);
   const b = batchersOf(db);
   const key = (entity: string, vendorId: string) => aliasKey(instanceId, entity, vendorId);
@@ -137,7 +162,10 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string): AliasStore 
       const k = key(entity, vendorId);
       const hit = cache.get(k);
       if (hit !== undefined) return hit;
-      const hubId = (await b.hubId.load({ instanceId, entity, vendorId, newHubId: newId() }))!;
+      const proposed = newId();
+      const hubId = (await b.hubId.load({ instanceId, entity, vendorId, newHubId: proposed }))!;
+      // The proposal won only if this call's insert stored it (a UUID nobody else made up).
+      if (hubId === proposed) fresh?.set(hubId, { entity, vendorId });
       remember(cache, k, hubId);
       return hubId;
     },
@@ -151,6 +179,8 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string): AliasStore 
       return hubId;
     },
     async link(entity: EntityKind, vendorId: string, hubId: string) {
+      // Its vendor ids come from the database from now on (their order is the aliases' creation).
+      if (fresh?.has(hubId)) fresh.set(hubId, null);
       // The alias that won (an existing one is never changed): that is what find() answers next.
       remember(
         cache,
@@ -159,6 +189,8 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string): AliasStore 
       );
     },
     async vendorIds(entity: EntityKind, hubId: string) {
+      const made = fresh?.get(hubId);
+      if (made) return made.entity === entity ? [made.vendorId] : [];
       // A copy: callers may change the list, and waiters of one batch share the answer.
       return [...(await b.vendorIds.load({ instanceId, entity, hubId }))];
     },
@@ -223,12 +255,13 @@ export type StateWrites = Map<string, string | null>;
  * notification's own writes, then `earlier` (the writes of the notifications of its run normalized
  * before it, committed or not), then the database (batched with the other workers' reads).
  * Each notification thus costs no state statement of its own: a read shares a statement, a write
- * rides on the commit (docs/pipeline.md).
+ * rides on the commit (docs/pipeline.md). A key naming a hub id the notification's alias store
+ * created (`fresh`, see {@link FreshHubIds}) has nothing stored: read without a statement.
  *
  * @example
  * ```ts
  * const writes: StateWrites = new Map();
- * const state = normalizeStateStore(db, 'bookingbug-main', runWrites, writes);
+ * const state = normalizeStateStore(db, 'bookingbug-main', runWrites, writes, new Map());
  * await state.set('purchase/42', { bookings: [] }); // stored with the notification's events
  * ```
  */
@@ -237,11 +270,14 @@ export function normalizeStateStore(
   instanceId: string,
   earlier: ReadonlyMap<string, string | null>,
   writes: StateWrites,
+  fresh: ReadonlyMap<string, unknown>,
 ): StateStore {
   return {
     async get<T extends JsonValue>(key: string) {
       const pending = writes.has(key) ? writes.get(key) : earlier.get(key);
       if (pending !== undefined) return pending === null ? undefined : (JSON.parse(pending) as T);
+      // The earlier messages of the run were normalized before the id existed: not in `earlier`.
+      for (const hubId of fresh.keys()) if (key.includes(hubId)) return undefined;
       return (await stateReaderOf(db).load({ instanceId, key })) as T | undefined;
     },
     async set(key: string, value: JsonValue) {
