@@ -146,7 +146,9 @@ it('claims an inbound message with a HOT update, on a page filled by inserts', a
 });
 
 class Rollback extends Error {
-  constructor(readonly counts: { upd: number; hot: number; page: number; pages: number }) {
+  readonly counts: { upd: number; hot: number; page: number; pages: number };
+  constructor(counts: { upd: number; hot: number; page: number; pages: number }) {
     super('rollback');
+    this.counts = counts;
   }
 }
