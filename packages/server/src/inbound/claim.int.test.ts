@@ -61,10 +61,19 @@ async function probe<T>(work: (trx: Executor) => Promise<T>): Promise<{ result: 
   return out;
 }
 
-/** A claim under {@link probe}: what it claimed (dedupe keys) and the rows it read. */
-async function probeClaim(limit: number): Promise<{ claimed: string[]; rowsRead: number }> {
+/** A claim under {@link probe}: what it claimed (dedupe keys), its wake-up time and the rows it read. */
+async function probeClaim(
+  limit: number,
+): Promise<{ claimed: string[]; nextDueAt: Date | undefined; rowsRead: number }> {
   const { result, rowsRead } = await probe((trx) => inboundStore.claimInbound(trx, 30_000, limit));
-  return { claimed: result.map((r) => r.dedupe_key), rowsRead };
+  return { claimed: result.rows.map((r) => r.dedupe_key), nextDueAt: result.nextDueAt, rowsRead };
+}
+
+/** When the lease of the message with this dedupe key runs out. */
+async function leaseEnd(dedupeKey: string): Promise<Date> {
+  const r = await sql<{ at: Date }>`select locked_until as at from switchyard.inbound_messages
+    where dedupe_key = ${dedupeKey}`.execute(store.db);
+  return r.rows[0]!.at;
 }
 
 class Rollback extends Error {}
@@ -74,7 +83,7 @@ it('a claim behind the leased head of one busy key reads as many rows with 10,00
 }, async () => {
   await enqueue('busy', 'facility-1', 1_000);
   // The head is being normalized: it blocks its key, and the next claim finds nothing to do.
-  const head = await inboundStore.claimInbound(store.db, 60_000, 16);
+  const { rows: head } = await inboundStore.claimInbound(store.db, 60_000, 16);
   expect(head.map((r) => r.dedupe_key)).toEqual(['busy-1']);
 
   const small = await probeClaim(16);
@@ -89,9 +98,11 @@ it('a claim behind the leased head of one busy key reads as many rows with 10,00
   expect(large.rowsRead).toBeLessThan(1_000);
   expect(large.rowsRead).toBeLessThanOrEqual(small.rowsRead + 50);
 
-  // The next due time, asked whenever a pass claims nothing, is read from inbound_due_idx (migration
-  // 15): before, a min() over all 10,000 waiting messages.
-  expect((await probe((trx) => inboundStore.nextInboundDue(trx))).rowsRead).toBeLessThan(10);
+  // A claim that takes nothing says when to look again: when the head's lease runs out (a process
+  // holding it that died is then taken over), found among the heads it read, not by a min() over
+  // the 10,000 waiting messages (migration 15 kept an index on the lease's expiry for that, which
+  // no claim could then update HOT: migration 22).
+  expect(large.nextDueAt).toEqual(await leaseEnd('busy-1'));
 
   // Messages of other keys and without a key, queued behind the backlog, are claimed in parallel
   // with it; the busy key still waits for its head.
@@ -102,7 +113,15 @@ it('a claim behind the leased head of one busy key reads as many rows with 10,00
   await sql`update switchyard.inbound_messages set next_attempt_at = now() + interval '1 hour'
     where dedupe_key = 'later-1'`.execute(store.db);
   const behind = await inboundStore.claimInbound(store.db, 60_000, 16);
-  expect(behind.map((r) => r.dedupe_key).sort()).toEqual(['loose-1', 'loose-2', 'other-1']);
+  expect(behind.rows.map((r) => r.dedupe_key).sort()).toEqual(['loose-1', 'loose-2', 'other-1']);
+  // Something claimed: no wake-up time (the loop passes again at once).
+  expect(behind.nextDueAt).toBeUndefined();
+  // Nothing left to claim: the earliest of the heads' times, the busy head's lease (taken first;
+  // the others' leases run out later, later-1's retry an hour away).
+  const idle = await inboundStore.claimInbound(store.db, 60_000, 16);
+  expect(idle.rows).toEqual([]);
+  expect(idle.nextDueAt).toEqual(await leaseEnd('busy-1'));
+  expect((await leaseEnd('other-1')).getTime()).toBeGreaterThan(idle.nextDueAt!.getTime());
 
   // Once the head is finished, the key's next message (and only it) is claimable.
   const busy = head[0];
@@ -111,7 +130,7 @@ it('a claim behind the leased head of one busy key reads as many rows with 10,00
     await inboundStore.finishInbound(store.db, busy.id, busy.lock_token, 'normalized', null, null, 1),
   ).toBe(true);
   const next = await inboundStore.claimInbound(store.db, 60_000, 16);
-  expect(next.map((r) => r.dedupe_key)).toEqual(['busy-2']);
+  expect(next.rows.map((r) => r.dedupe_key)).toEqual(['busy-2']);
 });
 
 it('a run claim takes consecutive due messages of each key, and nothing of a key while its run is leased', {
@@ -130,7 +149,8 @@ it('a run claim takes consecutive due messages of each key, and nothing of a key
   };
   await drain();
 
-  const { result: claimed, rowsRead } = await probe((trx) => inboundStore.claimInbound(trx, 60_000, 16, 32));
+  const { result, rowsRead } = await probe((trx) => inboundStore.claimInbound(trx, 60_000, 16, 32));
+  const claimed = result.rows;
   const keys = claimed.map((r) => r.dedupe_key);
   const ofKey = (prefix: string) =>
     claimed
@@ -146,10 +166,13 @@ it('a run claim takes consecutive due messages of each key, and nothing of a key
 
   // For real this time: while a run is leased, no other claim takes anything of its key (not the
   // messages behind the run either), and a message given back untried keeps its attempt count.
-  const first = await inboundStore.claimInbound(store.db, 60_000, 16, 32);
+  const { rows: first } = await inboundStore.claimInbound(store.db, 60_000, 16, 32);
   expect(first).toHaveLength(36);
   const again = await inboundStore.claimInbound(store.db, 60_000, 16, 32);
-  expect(again).toEqual([]);
+  expect(again.rows).toEqual([]);
+  // Every head is leased by that claim, so it falls due when their (common) lease runs out;
+  // run-b-3's retry an hour away waits behind its key's head and does not count.
+  expect(again.nextDueAt).toEqual(await leaseEnd('run-a-1'));
 
   const a = first.filter((r) => r.dedupe_key.startsWith('run-a-'));
   const a1 = a.find((r) => r.dedupe_key === 'run-a-1')!;
@@ -169,7 +192,7 @@ it('a run claim takes consecutive due messages of each key, and nothing of a key
   expect(attempts.rows.every((r) => r.attempts === 0 && r.lock_token === null)).toBe(true);
 
   // The key's next run starts where the first one was given back.
-  const next = await inboundStore.claimInbound(store.db, 60_000, 16, 32);
+  const { rows: next } = await inboundStore.claimInbound(store.db, 60_000, 16, 32);
   expect(next.sort((x, y) => Number(BigInt(x.seq) - BigInt(y.seq))).map((r) => r.dedupe_key)).toEqual(
     Array.from({ length: 32 }, (_, i) => `run-a-${i + 2}`),
   );

@@ -130,25 +130,40 @@ export async function storeInbound(
   );
 }
 
+/** What a claim took, or when to look again if it took nothing. */
+export interface InboundClaim {
+  /** The claimed messages, leased; in no particular order. */
+  rows: InboundRow[];
+  /**
+   * With nothing claimed: when the first message that could be claimed falls due (its retry, or
+   * the lease of a head another process holds running out), for the loop to sleep until then.
+   * Undefined when something was claimed, or when nothing waits for a time (a key behind a head
+   * being normalized is woken by that head's finish).
+   */
+  nextDueAt: Date | undefined;
+}
+
 /**
  * Claims due messages to normalize. A message whose ordering key has an earlier unfinished
  * message waits for it, so one entity's notifications are normalized in arrival order.
  *
- * Heads are found by `switchyard.claimable_inbound` (migration 14): a walk of at most 256 messages
- * in arrival order, then only the first message of each ordering key and the messages without one,
- * so a claim costs O(limit + 256 + keys waiting), however deep one key's backlog. A head that is
- * leased or not yet due blocks its whole key; messages without an ordering key are each their own
- * head.
+ * Heads are found by `switchyard.claimable_inbound` (migrations 14, 22): a walk of at most 256
+ * messages in arrival order, then only the first message of each ordering key and the messages
+ * without one, so a claim costs O(limit + 256 + keys waiting), however deep one key's backlog. A
+ * head that is leased or not yet due blocks its whole key; messages without an ordering key are
+ * each their own head. A claim that takes nothing returns the earliest time one of the heads it
+ * saw becomes claimable, in the same statement (once a second one, over an index on the lease's
+ * expiry that kept every claim from being a HOT update: migration 22).
  *
  * With `run` > 1, each head comes with up to `run - 1` of its key's next messages, consecutive in
  * arrival order and all due (`switchyard.claimable_inbound_runs`, migration 19), leased together
  * under the same claim: the caller must normalize them in `seq` order, one after another, and
  * give back the ones it did not reach ({@link unclaimInbound}). At most `limit` heads, so at most
- * `limit × run` rows; rows come in no particular order.
+ * `limit × run` rows.
  *
  * @example
  * ```ts
- * const rows = await claimInbound(db, 30_000, 16, 32); // 16 keys, up to 32 messages each
+ * const { rows, nextDueAt } = await claimInbound(db, 30_000, 16, 32); // 16 keys, up to 32 messages each
  * ```
  */
 export async function claimInbound(
@@ -156,14 +171,28 @@ export async function claimInbound(
   leaseMs: number,
   limit: number,
   run = 1,
-): Promise<InboundRow[]> {
-  return rows<InboundRow>(
-    sql`${PLAN_STABLE}update switchyard.inbound_messages m set locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
-          lock_token = gen_random_uuid(), attempts = m.attempts + 1
-        from switchyard.claimable_inbound_runs(${limit}::integer, ${run}::integer) as due(id)
-        where m.id = due.id returning m.*`,
+): Promise<InboundClaim> {
+  const lease = sql`make_interval(secs => ${leaseMs / 1000})`;
+  const found = await rows<InboundRow & { wake_at: Date | null }>(
+    // The functions' rows: the claimed ids, or one row without an id carrying the wake-up time.
+    sql`${PLAN_STABLE}with due as (
+          select d.id, d.wake_at from switchyard.claimable_inbound_runs(${limit}::integer, ${run}::integer, ${lease}) as d),
+        claimed as (
+          update switchyard.inbound_messages m set locked_until = now() + ${lease},
+            lock_token = gen_random_uuid(), attempts = m.attempts + 1
+          from due where m.id = due.id returning m.*)
+        select c.*, null::timestamptz as wake_at from claimed c
+        union all
+        select (null::switchyard.inbound_messages).*, due.wake_at from due where due.id is null`,
     db,
   );
+  const claimed: InboundRow[] = [];
+  let nextDueAt: Date | undefined;
+  for (const { wake_at, ...row } of found) {
+    if (row.id === null) nextDueAt = wake_at ?? undefined;
+    else claimed.push(row);
+  }
+  return { rows: claimed, nextDueAt };
 }
 
 /**
@@ -181,16 +210,6 @@ export async function unclaimInbound(
       set locked_until = null, lock_token = null, attempts = greatest(m.attempts - 1, 0)
     from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
     where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'`.execute(db);
-}
-
-export async function nextInboundDue(db: Executor): Promise<Date | undefined> {
-  const r = await first<{ at: Date | null }>(
-    sql`select min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at))) as at
-        from switchyard.inbound_messages
-        where status = 'received' and greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)) > now()`,
-    db,
-  );
-  return r?.at ?? undefined;
 }
 
 /** Finishes a claimed message; false when the lease was lost (another worker took over). */

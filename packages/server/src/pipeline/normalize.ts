@@ -95,7 +95,8 @@ export class Normalizer {
     if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) return { busy: false };
     const limit = Math.min(free, CLAIM_BATCH);
     const leaseMs = this.rt.options.normalizeLeaseMs;
-    const runs = runsOf(await inboundStore.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX));
+    const claim = await inboundStore.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX);
+    const runs = runsOf(claim.rows);
     for (const run of runs) {
       this.active++;
       // The lease is short and renewed while the work runs (LeaseKeeper): a process that dies
@@ -109,7 +110,7 @@ export class Normalizer {
       this.running.add(p);
     }
     if (runs.length > 0) return { busy: runs.length === limit && this.active < concurrency };
-    return { busy: false, nextDueAt: await inboundStore.nextInboundDue(this.rt.db) };
+    return { busy: false, nextDueAt: claim.nextDueAt };
   }
 
   /** Waits for the normalizations in progress. */

@@ -74,7 +74,7 @@ it('a process that died holding leases loses its work to another process within 
   // The process that dies: claims the queue heads with the default lease, then never renews,
   // finishes or releases them (as after kill -9).
   const dying = openDatabase(database.url(), { max: 1 });
-  const claimed = await inboundStore.claimInbound(dying.db, resolveOptions().normalizeLeaseMs, 64);
+  const { rows: claimed } = await inboundStore.claimInbound(dying.db, resolveOptions().normalizeLeaseMs, 64);
   await dying.close();
   expect(claimed.map((r) => r.dedupe_key).sort()).toEqual(['dead-0', 'dead-1', 'dead-2']);
 
@@ -125,7 +125,7 @@ it('a process that died in the middle of a run loses the rest of it, in order, t
   // message of each run, and dies with the other twelve leased.
   const leaseMs = 1_500;
   const dying = openDatabase(database.url(), { max: 1 });
-  const claimed = await inboundStore.claimInbound(dying.db, leaseMs, 64, 32);
+  const { rows: claimed } = await inboundStore.claimInbound(dying.db, leaseMs, 64, 32);
   expect(claimed).toHaveLength(15);
   const heads = claimed.filter((r) => ['run-00', 'run-01', 'run-02'].includes(r.dedupe_key));
   const { finished } = await eventStore.commitNormalized(

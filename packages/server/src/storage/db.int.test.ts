@@ -85,7 +85,7 @@ function nodes(plan: Record<string, unknown>): Record<string, unknown>[] {
 
 /** Normalizes every claimable message into one event (with a state write), in one commit. */
 async function normalizeAll(): Promise<void> {
-  const claimed = await claimInbound(database.db, 30_000, 4, 2);
+  const { rows: claimed } = await claimInbound(database.db, 30_000, 4, 2);
   await getStates(database.db, [{ instanceId: 'inst-1', key: 'k' }]);
   await commitNormalized(
     database.db,

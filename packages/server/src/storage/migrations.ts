@@ -1084,6 +1084,210 @@ create trigger deliveries_delete_attempts after delete on switchyard.deliveries
 alter table switchyard.delivery_attempts drop constraint delivery_attempts_delivery_id_fkey;
 `,
   },
+  {
+    version: 22,
+    name: 'HOT inbound claim; the claim returns the next due time',
+    // The inbound claim sets locked_until, lock_token and attempts; locked_until was in
+    // inbound_due_idx's expression (migration 15), so no claim was a HOT update: each wrote a new
+    // row version with an entry in every index whose predicate it matched (7) and moved the row to
+    // another page (bench/lib/pg-write-cost.ts). The index served nextInboundDue (inbound/store.ts, now gone),
+    // the wake-up time of a pass that claims nothing. That time is now found by the claim itself:
+    // it already looks at every message that could be claimed (each key's head and the messages
+    // without a key, migration 14), and when it claims nothing it returns the earliest time one of
+    // those becomes claimable (a retry falling due, a lease running out). So no index reads
+    // locked_until, lock_token or attempts, and the claim's update can be HOT where the page has
+    // room: the fillfactor leaves 20 % of each new page free (a ~1.7 kB Docplanner row: three rows
+    // a page instead of four, the fourth's room kept for a claimed version; the page is pruned
+    // when it runs short, so the room comes back once a row's earlier versions are dead).
+    //
+    // The new claim functions take the lease as a third argument (a head found locked by another
+    // claim is due about one lease later) and return (id, wake_at). The two-argument versions stay
+    // for processes of the previous release during a rolling restart (docs/operations.md,
+    // "Upgrades"), to be dropped by a later migration; without inbound_due_idx their
+    // nextInboundDue still works, reading the received messages.
+    // Row locking by ctid and pinned plan shapes as in migration 9.
+    sql: `
+drop index switchyard.inbound_due_idx;
+alter table switchyard.inbound_messages set (fillfactor = 80);
+
+create function switchyard.claimable_inbound(p_limit integer, p_lease interval)
+returns table (id uuid, wake_at timestamptz) language plpgsql volatile rows 32
+set enable_seqscan = off set enable_bitmapscan = off set enable_sort = off set jit = off
+set plan_cache_mode = auto as $fn$
+declare
+  r record;
+  n integer := 0;
+  fetched integer := 0;
+  after_seq bigint := 0;
+  blocked_instance text;
+  blocked_key text;
+  -- The earliest time a head seen here becomes claimable (least() ignores the null start).
+  wake timestamptz;
+begin
+  <<search>>
+  begin
+    -- 1. The queue in arrival order for at most 256 rows, as in migration 14.
+    for r in
+      select c.ctid, c.id, c.seq, c.instance_id, c.ordering_key, c.next_attempt_at, c.locked_until
+      from switchyard.inbound_messages c
+      where c.status = 'received'
+      order by c.seq
+      limit 256
+    loop
+      fetched := fetched + 1;
+      after_seq := r.seq;
+      continue when r.ordering_key is not null and r.ordering_key = blocked_key and r.instance_id = blocked_instance;
+      if r.ordering_key is not null then
+        blocked_instance := r.instance_id;
+        blocked_key := r.ordering_key;
+      end if;
+      if r.next_attempt_at > now() or r.locked_until >= now() then
+        wake := least(wake, greatest(r.next_attempt_at, r.locked_until));
+        continue;
+      end if;
+      continue when r.ordering_key is not null and exists (
+        select 1 from switchyard.inbound_messages h
+        where h.status = 'received' and h.instance_id = r.instance_id and h.ordering_key = r.ordering_key
+          and h.seq < r.seq);
+      perform 1 from switchyard.inbound_messages m
+        where m.ctid = r.ctid and m.status = 'received' and m.next_attempt_at <= now()
+          and (m.locked_until is null or m.locked_until < now())
+        for update skip locked;
+      if not found then
+        -- Another claim is taking it (or it just changed): due again after that claim's lease.
+        wake := least(wake, now() + p_lease);
+        continue;
+      end if;
+      id := r.id;
+      return next;
+      n := n + 1;
+      exit search when n >= p_limit;
+    end loop;
+    exit search when fetched < 256; -- that was the whole queue
+
+    -- 2. Past the walk: the head of each ordering key, oldest first, as in migration 14.
+    for r in
+      with recursive heads as (
+        (select c.instance_id, c.ordering_key, c.seq, c.ctid, c.id, c.next_attempt_at, c.locked_until
+         from switchyard.inbound_messages c
+         where c.status = 'received' and c.ordering_key is not null
+         order by c.instance_id, c.ordering_key, c.seq
+         limit 1)
+        union all
+        select nx.instance_id, nx.ordering_key, nx.seq, nx.ctid, nx.id, nx.next_attempt_at, nx.locked_until
+        from heads h cross join lateral (
+          select c.instance_id, c.ordering_key, c.seq, c.ctid, c.id, c.next_attempt_at, c.locked_until
+          from switchyard.inbound_messages c
+          where c.status = 'received' and c.ordering_key is not null
+            and (c.instance_id, c.ordering_key) > (h.instance_id, h.ordering_key)
+          order by c.instance_id, c.ordering_key, c.seq
+          limit 1) nx
+      )
+      select h.ctid, h.id, h.next_attempt_at, h.locked_until
+      from heads h
+      where h.seq > after_seq
+      order by h.seq
+    loop
+      if r.next_attempt_at > now() or r.locked_until >= now() then
+        wake := least(wake, greatest(r.next_attempt_at, r.locked_until));
+        continue;
+      end if;
+      perform 1 from switchyard.inbound_messages m
+        where m.ctid = r.ctid and m.status = 'received' and m.next_attempt_at <= now()
+          and (m.locked_until is null or m.locked_until < now())
+        for update skip locked;
+      if not found then
+        wake := least(wake, now() + p_lease);
+        continue;
+      end if;
+      id := r.id;
+      return next;
+      n := n + 1;
+      exit search when n >= p_limit;
+    end loop;
+
+    -- 3. Past the walk: messages without an ordering key, in arrival order, as in migration 14.
+    loop
+      fetched := 0;
+      for r in
+        select c.ctid, c.id, c.seq, c.next_attempt_at, c.locked_until
+        from switchyard.inbound_messages c
+        where c.status = 'received' and c.ordering_key is null and c.seq > after_seq
+        order by c.seq
+        limit 256
+      loop
+        fetched := fetched + 1;
+        after_seq := r.seq;
+        if r.next_attempt_at > now() or r.locked_until >= now() then
+          wake := least(wake, greatest(r.next_attempt_at, r.locked_until));
+          continue;
+        end if;
+        perform 1 from switchyard.inbound_messages m
+          where m.ctid = r.ctid and m.status = 'received' and m.next_attempt_at <= now()
+            and (m.locked_until is null or m.locked_until < now())
+          for update skip locked;
+        if not found then
+          wake := least(wake, now() + p_lease);
+          continue;
+        end if;
+        id := r.id;
+        return next;
+        n := n + 1;
+        exit search when n >= p_limit;
+      end loop;
+      exit when fetched < 256;
+    end loop;
+  end;
+  -- Claimed nothing: one row without an id, when the next head falls due (none if no head waits
+  -- for a time: a key blocked behind a head being normalized is woken by that head's finish).
+  if n = 0 and wake is not null then
+    id := null;
+    wake_at := wake;
+    return next;
+  end if;
+end
+$fn$;
+
+create function switchyard.claimable_inbound_runs(p_limit integer, p_run integer, p_lease interval)
+returns table (id uuid, wake_at timestamptz) language plpgsql volatile rows 64
+set enable_seqscan = off set enable_bitmapscan = off set enable_sort = off set jit = off
+set plan_cache_mode = auto as $fn$
+declare
+  h record;
+  r record;
+begin
+  for h in
+    select due.id, due.wake_at, m.instance_id, m.ordering_key, m.seq
+    from switchyard.claimable_inbound(p_limit, p_lease) as due
+    left join switchyard.inbound_messages m on m.id = due.id
+  loop
+    id := h.id;
+    wake_at := h.wake_at;
+    return next;
+    continue when h.id is null or h.ordering_key is null or p_run <= 1;
+    -- The run behind the head, as in migration 19.
+    for r in
+      select c.ctid, c.id, c.next_attempt_at, c.locked_until
+      from switchyard.inbound_messages c
+      where c.status = 'received' and c.instance_id = h.instance_id and c.ordering_key = h.ordering_key
+        and c.seq > h.seq
+      order by c.seq
+      limit p_run - 1
+    loop
+      exit when r.next_attempt_at > now() or r.locked_until >= now();
+      perform 1 from switchyard.inbound_messages m
+        where m.ctid = r.ctid and m.status = 'received' and m.next_attempt_at <= now()
+          and (m.locked_until is null or m.locked_until < now())
+        for update skip locked;
+      exit when not found;
+      id := r.id;
+      return next;
+    end loop;
+  end loop;
+end
+$fn$;
+`,
+  },
 ];
 
 /**

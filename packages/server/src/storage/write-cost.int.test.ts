@@ -1,6 +1,6 @@
 /**
  * Migration 21: fewer index entries per event, and statement-level cascades in place of two
- * foreign keys (docs/pipeline.md, "Write cost per event").
+ * foreign keys; migration 22: a HOT inbound claim (docs/pipeline.md, "Write cost per event").
  *
  * Every index of the hot tables is paid on each insert and on each non-HOT update, so the list is
  * pinned here: adding one is a decision to make with `bench/lib/pg-write-cost.ts` beside it. The
@@ -10,6 +10,7 @@
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import * as inboundStore from '../inbound/store.ts';
 import { type Database, openDatabase } from './db.ts';
 import { migrate } from './migrations.ts';
 
@@ -37,7 +38,6 @@ async function indexes(table: string): Promise<string[]> {
 it('keeps only the indexes a statement of the hot tables reads', async () => {
   expect(await indexes('inbound_messages')).toEqual([
     'inbound_body_idx',
-    'inbound_due_idx',
     'inbound_finished_idx',
     'inbound_messages_instance_id_dedupe_key_key',
     'inbound_messages_pkey',
@@ -114,3 +114,41 @@ it('deleting a subscription still cascades to its deliveries and their attempts'
       join switchyard.deliveries d on d.id = a.delivery_id where d.event_id = ${id}::uuid`.execute(store.db);
   expect(left.rows[0]!.n).toBe(1);
 });
+
+it('claims an inbound message with a HOT update, on a page filled by inserts', async () => {
+  // A HOT update needs no index to read a changed column (the claim sets locked_until, lock_token
+  // and attempts) and room for the new version on the row's page: the fillfactor keeps it on pages
+  // the inserts filled. Rows of ~1.7 kB, as a Docplanner push's: four fit a page without it.
+  const counts = await store.db
+    .transaction()
+    .execute(async (trx) => {
+      await sql`insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, payload)
+        select gen_random_uuid(), 'hot', 'push', 'hot-' || i, 'notification',
+          jsonb_build_object('filler', (select string_agg(md5(i::text || '-' || j), '') from generate_series(1, 48) j))
+        from generate_series(1, 12) as i`.execute(trx);
+      const claim = await inboundStore.claimInbound(trx, 30_000, 1);
+      expect(claim.rows.map((r) => r.dedupe_key)).toEqual(['hot-1']);
+      const r = await sql<{ upd: number; hot: number; page: number; pages: number }>`select
+          (select n_tup_upd::int from pg_stat_xact_user_tables where relid = 'switchyard.inbound_messages'::regclass) as upd,
+          (select n_tup_hot_upd::int from pg_stat_xact_user_tables where relid = 'switchyard.inbound_messages'::regclass) as hot,
+          (select (ctid::text::point)[0]::int from switchyard.inbound_messages where dedupe_key = 'hot-1') as page,
+          (select count(distinct (ctid::text::point)[0])::int from switchyard.inbound_messages where dedupe_key like 'hot-%') as pages`.execute(
+        trx,
+      );
+      throw new Rollback(r.rows[0]!);
+    })
+    .catch((e: unknown) => {
+      if (e instanceof Rollback) return e.counts;
+      throw e;
+    });
+  // The claimed version stayed on the first page, among the other rows inserted there.
+  expect(counts).toEqual({ upd: 1, hot: 1, page: 0, pages: 4 });
+});
+
+class Rollback extends Error {
+  readonly counts: { upd: number; hot: number; page: number; pages: number };
+  constructor(counts: { upd: number; hot: number; page: number; pages: number }) {
+    super('rollback');
+    this.counts = counts;
+  }
+}
