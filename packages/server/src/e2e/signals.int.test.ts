@@ -1,7 +1,8 @@
 /**
  * `./sy start` as a newcomer runs it, on the embedded Postgres: Ctrl-C in the terminal (SIGINT to
  * the whole foreground process group) and a SIGTERM to the PID `./sy start` printed both stop the
- * hub gracefully (exit 0, `stopped`), and the hub, not the signal, stops its Postgres afterwards.
+ * hub gracefully (exit 0, `stopped`), and the hub, not the signal, stops its Postgres afterwards; so
+ * does SIGHUP (the terminal closed), and a Postgres left by a killed hub is stopped by the next start.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
@@ -92,3 +93,25 @@ it('SIGTERM to the PID of ./sy start stops the hub and its Postgres: exit 0', as
   hub.child.kill('SIGTERM');
   expectCleanStop(hub, postgres, await hub.exited);
 }, 150_000);
+
+it('SIGHUP (the terminal closed) stops the hub and its Postgres like SIGTERM: exit 0', async () => {
+  const { hub, postgres } = await startViaSy(false);
+  hub.child.kill('SIGHUP');
+  expectCleanStop(hub, postgres, await hub.exited);
+}, 150_000);
+
+it('the next start stops a Postgres that a killed hub left running, then starts its own', async () => {
+  const { hub, postgres: left } = await startViaSy(false);
+  // SIGKILL (the OOM killer, kill -9): the hub cannot stop its Postgres, which runs on in its own group.
+  hub.child.kill('SIGKILL');
+  await hub.exited;
+  expect(alive(left)).toBe(true);
+  const { hub: next, postgres } = await startViaSy(false);
+  expect(postgres).not.toBe(left);
+  expect(alive(left)).toBe(false);
+  expect(next.stdout()).toContain(
+    '"msg":"embedded Postgres left running by a switchyard process that is gone: stopping it first"',
+  );
+  next.child.kill('SIGTERM');
+  expectCleanStop(next, postgres, await next.exited);
+}, 240_000);

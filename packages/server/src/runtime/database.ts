@@ -61,6 +61,53 @@ async function runningEmbedded(dataDir: string): Promise<{ url: string; pid: num
   }
 }
 
+/** How long a Postgres left by a dead switchyard process gets to shut down before start gives up. */
+const ORPHAN_STOP_MS = 30_000;
+
+/**
+ * Stops the embedded Postgres of a switchyard process that died without stopping it (SIGKILL, the
+ * OOM killer, a crash): the server runs in its own process group, so it outlives its owner, and
+ * its lock file would make every later start fail with "lock file postmaster.pid already exists".
+ * Only a server this data directory's published state names as run by a process that is gone, and
+ * whose lock file names this data directory, is stopped (SIGINT: Postgres's fast shutdown, which
+ * writes a checkpoint and loses nothing committed).
+ */
+async function stopOrphanedPostgres(dataDir: string, logger: pino.Logger): Promise<void> {
+  let owner: number;
+  let postmaster: number;
+  try {
+    const state = JSON.parse(await readFile(join(stateDir(dataDir), STATE_FILE), 'utf8')) as {
+      pid?: unknown;
+      dataDir?: unknown;
+    };
+    const lock = (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n');
+    if (typeof state.pid !== 'number' || state.dataDir !== dataDir || lock[1] !== dataDir) return;
+    owner = state.pid;
+    postmaster = Number(lock[0]);
+  } catch {
+    return; // no published owner or no lock file: nothing was left running
+  }
+  if (alive(owner) || !Number.isInteger(postmaster) || postmaster <= 0 || !alive(postmaster)) return;
+  // A lock file left by a crash may name a pid since reused by another program: where the system
+  // shows command lines, only a postgres server of this data directory is stopped.
+  const command = await readFile(`/proc/${postmaster}/cmdline`, 'utf8').catch(() => undefined);
+  if (command !== undefined && !(command.includes('postgres') && command.includes(dataDir))) return;
+  logger.warn(
+    { dataDir, postgresPid: postmaster, ownerPid: owner },
+    'embedded Postgres left running by a switchyard process that is gone: stopping it first',
+  );
+  process.kill(postmaster, 'SIGINT');
+  const deadline = Date.now() + ORPHAN_STOP_MS;
+  while (alive(postmaster)) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the embedded Postgres in ${dataDir} (pid ${postmaster}), left by a switchyard process that is gone, did not stop within ${ORPHAN_STOP_MS / 1000} s: stop it, then start again`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /**
  * Opens the configured database. With `database.kind: 'url'` nothing starts. Embedded: when
  * another `switchyard` process already runs the cluster of this data directory, its server is
@@ -93,6 +140,7 @@ export async function openHubDatabase(
     );
     return { url: running.url, kind: 'embedded', dataDir, owned: false, release: async () => {} };
   }
+  await stopOrphanedPostgres(dataDir, logger);
   logger.info(
     { dataDir },
     `embedded Postgres: no database.url in ${config.file} and no DATABASE_URL, so the hub runs its own PostgreSQL with its data in ${dataDir}. For several processes or production, set DATABASE_URL (or database.url) to a Postgres 15+ database.`,

@@ -4,8 +4,16 @@ import { type Command, configOption, UsageError } from '../command.ts';
 /** How long a stopped process may linger on stray handles before it is ended. */
 const EXIT_GRACE_MS = 3000;
 
+/** The signals that stop the hub gracefully (a second one exits at once). */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/** Output errors meaning the terminal or the reader is gone; any other is thrown as before. */
+function ignoreLostOutput(error: NodeJS.ErrnoException): void {
+  if (!['EIO', 'EPIPE', 'ERR_STREAM_DESTROYED'].includes(error.code ?? '')) throw error;
+}
+
 /**
- * `switchyard start`: runs the hub until SIGTERM or SIGINT, then stops gracefully (exit 0).
+ * `switchyard start`: runs the hub until SIGTERM, SIGINT or SIGHUP, then stops gracefully (exit 0).
  * Exit 1 when the config has problems or the hub cannot start.
  */
 export const startCommand: Command = {
@@ -61,9 +69,14 @@ export const startCommand: Command = {
       logger.info({ signal }, 'signal received');
       controller.abort();
     };
+    // SIGHUP: the terminal `./sy start` runs in was closed. Left to its default, it killed the hub
+    // at once and left the embedded Postgres (in its own process group) running without an owner.
     if (real) {
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
+      for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+      // After a hangup every write to the terminal fails (EIO; EPIPE for a closed pipe): the log
+      // has nowhere to go, but the hub must still stop and stop its Postgres, not die on the error.
+      process.stdout.on('error', ignoreLostOutput);
+      process.stderr.on('error', ignoreLostOutput);
     }
     try {
       const running = await startHubProcess(config, {
@@ -83,8 +96,8 @@ export const startCommand: Command = {
       return 1;
     } finally {
       if (real) {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
+        for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+        // The error listeners stay: the last log lines may still be written after this.
         // Everything is closed; a stray handle (a library timer) must not keep the process up.
         setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_GRACE_MS).unref();
       }
