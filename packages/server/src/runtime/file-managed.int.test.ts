@@ -129,4 +129,47 @@ describe('objects declared in the config file', () => {
     await restart();
     expect((await admin('GET', '/v1/subscriptions/with-secret')).json.disabledAt).toBeNull();
   }, 60_000);
+
+  it('two processes applying the same file at once both start: one creates, the other updates', async () => {
+    // The race CI met: an http and a worker process started together, both saw no subscription
+    // "crm", both inserted it, and the second start died on the primary key.
+    const other = await makeHub(database.url());
+    await other.start();
+    try {
+      const parsed = parseConfig(
+        [
+          'version: 1',
+          'subscriptions:',
+          '  - id: together',
+          '    kind: webhook',
+          `    url: ${subscriber.url}together`,
+          '    allowPrivateAddresses: true',
+          '',
+        ].join('\n'),
+        { file: '/tmp/switchyard.yaml', connectors: [hookConnector as never], env: {} },
+      );
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+      const together = parsed.config;
+      const [a, b] = await Promise.all([
+        applyFileConfig(hub, together, silent),
+        applyFileConfig(other, together, silent),
+      ]);
+      const created = [...a.subscriptions.created, ...b.subscriptions.created];
+      const updated = [...a.subscriptions.updated, ...b.subscriptions.updated];
+      expect(created).toEqual(['together']);
+      expect(updated).toEqual(['together']);
+
+      // The same race through the API: one create wins, the other is a coded conflict.
+      const input = { id: 'raced', kind: 'webhook' as const, url: `${subscriber.url}raced` };
+      const results = await Promise.allSettled([
+        hub.subscriptions.create(input),
+        other.subscriptions.create(input),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(refused.reason).toMatchObject({ code: 'SY_PIPELINE_CONFLICT' });
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
 });

@@ -209,10 +209,9 @@ export function subscriptionsApi(host: SubscriptionsHost) {
         defaults,
         sealSecrets(cipher, id, secrets, new Date(), fromFile),
       );
-      if (await store.getSubscription(db, id)) {
-        throw new SwitchyardError('SY_PIPELINE_CONFLICT', `subscription ${JSON.stringify(id)} exists`);
-      }
       const row = await store.insertSubscription(db, id, values);
+      if (!row)
+        throw new SwitchyardError('SY_PIPELINE_CONFLICT', `subscription ${JSON.stringify(id)} exists`);
       return { subscription: toSubscription(row), ...(generated ? { secret: generated } : {}) };
     },
 

@@ -28,11 +28,16 @@ export interface SubscriptionValues {
   format: SubscriptionFormat;
 }
 
+/**
+ * Inserts a subscription; `undefined` when one with this id exists. The check is the insert
+ * itself (`on conflict do nothing`), so two processes applying the same config file at once get
+ * one row and one conflict, never a unique-violation error.
+ */
 export async function insertSubscription(
   db: Executor,
   id: string,
   v: SubscriptionValues,
-): Promise<SubscriptionRow> {
+): Promise<SubscriptionRow | undefined> {
   const row = await first<SubscriptionRow>(
     sql`insert into switchyard.subscriptions (id, kind, url, event_types, sources, secrets, content_type, timeout_ms,
           retry_schedule_ms, rate_limit, ordering, approver, approver_filters, allow_private_addresses,
@@ -40,10 +45,11 @@ export async function insertSubscription(
         values (${id}, ${v.kind}, ${v.url}, ${v.eventTypes}::text[], ${v.sources}::text[], ${json(v.secrets)}, ${v.contentType},
           ${v.timeoutMs}, ${v.retryScheduleMs}::integer[], ${json(v.rateLimit)}, ${v.ordering}, ${v.approver},
           ${json(v.approverFilters)}, ${v.allowPrivateAddresses}, ${v.disableAfterConsecutiveDead}, ${v.managedBy}, ${v.format})
+        on conflict (id) do nothing
         returning *`,
     db,
   );
-  return row!;
+  return row;
 }
 
 export async function updateSubscription(
