@@ -30,3 +30,17 @@ export function notFound(what: string, id: string): SwitchyardError {
 export function invalid(message: string, details?: Record<string, unknown>): SwitchyardError {
   return new SwitchyardError('SY_PIPELINE_INVALID_INPUT', message, details ? { details } : undefined);
 }
+
+/**
+ * SY_PIPELINE_CONFLICT (409) for a create whose id is taken (also by a create that won a race).
+ *
+ * @example
+ * ```ts
+ * throw exists('subscription', id); // subscription "crm" exists
+ * ```
+ */
+export function exists(what: string, id: string): SwitchyardError {
+  return new SwitchyardError('SY_PIPELINE_CONFLICT', `${what} ${JSON.stringify(id)} exists`, {
+    details: { [what]: id },
+  });
+}

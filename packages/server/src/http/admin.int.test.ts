@@ -150,8 +150,28 @@ describe('instances', () => {
       settings: { apiKey: '[redacted]' },
     });
     expect(
-      (await admin('POST', '/v1/instances', { id: 'shop', connector: 'hooktest', settings: {} })).status,
+      (
+        await admin('POST', '/v1/instances', {
+          id: 'shop',
+          connector: 'hooktest',
+          settings: { apiKey: VENDOR_API_KEY },
+        })
+      ).status,
     ).toBe(409);
+    // Two creates of one id at once: one is created, the other is told it exists (before, both
+    // answered 201 and the second silently replaced the first).
+    const raced = await Promise.all(
+      ['first', 'second'].map((region) =>
+        admin('POST', '/v1/instances', {
+          id: 'raced',
+          connector: 'hooktest',
+          settings: { apiKey: VENDOR_API_KEY, region },
+        }),
+      ),
+    );
+    expect(raced.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(raced.find((r) => r.status === 409)!.json).toMatchObject({ code: 'SY_PIPELINE_CONFLICT' });
+    expect((await admin('DELETE', '/v1/instances/raced')).status).toBe(204);
 
     const got = await admin('GET', '/v1/instances/shop');
     const replaced = await admin('PUT', '/v1/instances/shop', {

@@ -6,7 +6,7 @@
  */
 import type { Connector, JsonObject, JsonValue } from '@switchyard/core';
 import type { Kysely } from 'kysely';
-import { invalid, notFound } from '../admin/errors.ts';
+import { exists, invalid, notFound } from '../admin/errors.ts';
 import { redactConfig } from '../delivery/redact.ts';
 import type { SecretCipher } from '../delivery/secret-box.ts';
 import * as inboundStore from '../inbound/store.ts';
@@ -107,6 +107,34 @@ export function instancesApi(host: InstancesHost) {
     };
   }
 
+  /** Checks an input against the schema and its connector, then writes it (see `upsertInstance`). */
+  async function write(input: InstanceInput, replace: boolean): Promise<Instance | undefined> {
+    const { managedBy, ...fields } = input;
+    checkInstanceInput(fields);
+    // What the schema cannot say: the connector exists and can work in that mode.
+    const connector = connectorOf(input.connector);
+    const mode = input.mode ?? (connector.push ? 'push' : 'pull');
+    if (mode !== 'pull' && !connector.push) throw invalid(`connector ${connector.name} cannot be pushed to`);
+    if (mode !== 'push' && !connector.pull) throw invalid(`connector ${connector.name} cannot pull`);
+    const intervalMs = input.pull?.intervalMs ?? null;
+    const row = await store.upsertInstance(db, replace, {
+      id: input.id,
+      connector: connector.name,
+      mode,
+      settingsSealed: cipher.seal(
+        JSON.stringify(checkedSettings(connector, input.settings as JsonObject)),
+        `instance:${input.id}`,
+      ),
+      pullIntervalMs: intervalMs,
+      gate: (input.gate ?? null) as JsonValue,
+      managedBy: managedBy ?? 'api',
+    });
+    if (!row) return undefined;
+    host.forgetInstance(input.id);
+    if (mode !== 'push') host.wakePull();
+    return instanceView(row);
+  }
+
   return {
     /**
      * Creates or replaces a connector instance. Settings are stored encrypted.
@@ -117,30 +145,22 @@ export function instancesApi(host: InstancesHost) {
      * ```
      */
     async upsert(input: InstanceInput): Promise<Instance> {
-      const { managedBy, ...fields } = input;
-      checkInstanceInput(fields);
-      // What the schema cannot say: the connector exists and can work in that mode.
-      const connector = connectorOf(input.connector);
-      const mode = input.mode ?? (connector.push ? 'push' : 'pull');
-      if (mode !== 'pull' && !connector.push)
-        throw invalid(`connector ${connector.name} cannot be pushed to`);
-      if (mode !== 'push' && !connector.pull) throw invalid(`connector ${connector.name} cannot pull`);
-      const intervalMs = input.pull?.intervalMs ?? null;
-      const row = await store.upsertInstance(db, {
-        id: input.id,
-        connector: connector.name,
-        mode,
-        settingsSealed: cipher.seal(
-          JSON.stringify(checkedSettings(connector, input.settings as JsonObject)),
-          `instance:${input.id}`,
-        ),
-        pullIntervalMs: intervalMs,
-        gate: (input.gate ?? null) as JsonValue,
-        managedBy: managedBy ?? 'api',
-      });
-      host.forgetInstance(input.id);
-      if (mode !== 'push') host.wakePull();
-      return instanceView(row);
+      return (await write(input, true))!;
+    },
+
+    /**
+     * Creates a connector instance; `SY_PIPELINE_CONFLICT` when one with this id exists (also when
+     * another request created it a moment ago).
+     *
+     * @example
+     * ```ts
+     * await hub.instances.create({ id: 'bb-main', connector: 'bookingbug', settings: { username: 'u', password: 'p' } });
+     * ```
+     */
+    async create(input: InstanceInput): Promise<Instance> {
+      const created = await write(input, false);
+      if (!created) throw exists('instance', input.id);
+      return created;
     },
 
     /** @example `const i = await hub.instances.get('dp-main');` */

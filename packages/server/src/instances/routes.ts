@@ -102,15 +102,18 @@ type Body = Omit<InstanceInput, 'id' | 'managedBy'> & { id?: string };
 async function save({ instances, loadInstance }: InstanceRoutesDeps, id: string, body: Body) {
   const stored = await loadInstance(id).catch(() => undefined);
   const settings = keepRedacted(body.settings as JsonObject, stored?.config) as JsonObject;
-  return instances.upsert({
-    id,
+  return instances.upsert({ ...instanceFields(body), settings, id, managedBy: 'api' });
+}
+
+/** The instance fields of a request body (what it leaves out stays out). */
+function instanceFields(body: Body) {
+  return {
     connector: body.connector,
-    settings,
+    settings: body.settings as JsonObject,
     ...(body.mode ? { mode: body.mode } : {}),
     ...(body.pull ? { pull: body.pull } : {}),
     ...(body.gate ? { gate: body.gate } : {}),
-    managedBy: 'api',
-  });
+  };
 }
 
 /**
@@ -142,14 +145,13 @@ export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesD
       },
     },
     async (request, reply) => {
-      if (await existing(instances, request.body.id)) {
-        throw new SwitchyardError(
-          'SY_PIPELINE_CONFLICT',
-          `instance ${JSON.stringify(request.body.id)} exists`,
-        );
-      }
+      const created = await instances.create({
+        ...instanceFields(request.body),
+        id: request.body.id,
+        managedBy: 'api',
+      });
       reply.code(201);
-      return save(deps, request.body.id, request.body);
+      return created;
     },
   );
 

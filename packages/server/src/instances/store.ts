@@ -32,8 +32,14 @@ export interface InstanceRow {
   reconcile_last_error: string | null;
 }
 
+/**
+ * Inserts an instance, or replaces the one with this id when `replace` is true; `undefined` when
+ * it exists and `replace` is false. The existence check is the insert itself, so two creates of
+ * one id at once give one row and one conflict, not two successes.
+ */
 export async function upsertInstance(
   db: Executor,
+  replace: boolean,
   i: {
     id: string;
     connector: string;
@@ -43,7 +49,7 @@ export async function upsertInstance(
     gate: JsonValue | null;
     managedBy: string;
   },
-): Promise<InstanceRow> {
+): Promise<InstanceRow | undefined> {
   const row = await first<InstanceRow>(
     sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed, pull_interval_ms, gate, managed_by, pull_next_at)
       values (${i.id}, ${i.connector}, ${i.mode}, ${i.settingsSealed}, ${i.pullIntervalMs}, ${json(i.gate)}, ${i.managedBy},
@@ -53,10 +59,11 @@ export async function upsertInstance(
         managed_by = excluded.managed_by, updated_at = now(),
         pull_next_at = case when excluded.mode = 'push' then null
                             else coalesce(switchyard.connector_instances.pull_next_at, now()) end
+        where ${replace}
       returning *`,
     db,
   );
-  return row!;
+  return row;
 }
 
 export async function getInstance(db: Executor, id: string): Promise<InstanceRow | undefined> {

@@ -4,9 +4,8 @@
  * (./schema.ts) before anything else; what a schema cannot say (a webhook's url on the merged
  * subscription, secrets that parse) is checked here.
  */
-import { SwitchyardError } from '@switchyard/core';
 import type { Kysely } from 'kysely';
-import { invalid, notFound } from '../admin/errors.ts';
+import { exists, invalid, notFound } from '../admin/errors.ts';
 import * as deliveryStore from '../deliveries/store.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { type SecretCipher, secretHint } from '../delivery/secret-box.ts';
@@ -210,8 +209,7 @@ export function subscriptionsApi(host: SubscriptionsHost) {
         sealSecrets(cipher, id, secrets, new Date(), fromFile),
       );
       const row = await store.insertSubscription(db, id, values);
-      if (!row)
-        throw new SwitchyardError('SY_PIPELINE_CONFLICT', `subscription ${JSON.stringify(id)} exists`);
+      if (!row) throw exists('subscription', id);
       return { subscription: toSubscription(row), ...(generated ? { secret: generated } : {}) };
     },
 
