@@ -13,8 +13,8 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { type StartTracingOptions, startTracing } from '../../packages/server/src/telemetry/sdk.ts';
 import type { TracingSettings } from '../../packages/server/src/telemetry/settings.ts';
-import * as t from '../../packages/server/src/telemetry/tracing.ts';
 import { Registry } from './deps.ts';
+import { event } from './otel-event.ts';
 
 const events = Number(process.argv[2] ?? 20_000);
 
@@ -30,96 +30,6 @@ const settings: TracingSettings = {
   serviceName: 'switchyard',
   protocol: 'http/protobuf',
 };
-
-/** One event's tracing calls, as the hub makes them (see the call sites in pipeline/ and http/). */
-async function event(i: number): Promise<void> {
-  const hook = t.startSpan('POST /hooks/:instance', {
-    kind: t.SpanKind.SERVER,
-    parentHeaders: { host: '127.0.0.1' },
-    attributes: {
-      'http.request.method': 'POST',
-      'url.path': '/hooks/dp',
-      'http.route': '/hooks/:instance',
-      'client.address': '127.0.0.1',
-    },
-  });
-  const stored = await t.runInContext(hook?.context, async () => {
-    t.logTraceFields();
-    const traceparent = t.currentTraceparent() ?? null;
-    t.setSpanAttributes({
-      'switchyard.connector': 'docplanner',
-      'switchyard.instance': 'dp',
-      'switchyard.route': 'default',
-      'switchyard.notifications': 1,
-    });
-    await t.withSpan(
-      'switchyard.store',
-      { attributes: { 'switchyard.instance': 'dp', 'switchyard.notifications': 1 } },
-      async () => {},
-    );
-    t.setSpanAttributes({ 'switchyard.stored': 1, 'switchyard.dedupe_hit': false });
-    return traceparent;
-  });
-  if (hook) {
-    hook.span.setAttribute('http.response.status_code', 200);
-    hook.span.setAttribute('switchyard.ingest.outcome', 'accepted');
-    hook.span.end();
-  }
-  const normalized = await t.withSpan(
-    'switchyard.normalize',
-    {
-      kind: t.SpanKind.CONSUMER,
-      parent: stored,
-      attributes: {
-        'messaging.system': 'switchyard',
-        'messaging.operation.type': 'process',
-        'messaging.destination.name': 'normalize',
-        'messaging.message.id': `01JINBOUND${i}`,
-        'switchyard.instance': 'dp',
-        'switchyard.vendor_type': 'slot-booked',
-        'switchyard.attempt': 0,
-        'switchyard.run_length': 1,
-      },
-    },
-    async (span) => {
-      t.setSpanAttributes({ 'switchyard.connector': 'docplanner', 'switchyard.events': 1 });
-      return span ? t.traceparentOf(span) : null;
-    },
-  );
-  const fanout = t.startSpan('switchyard.fanout', {
-    parent: normalized,
-    attributes: { 'switchyard.events': 1, 'switchyard.batch': 1 },
-  });
-  const eventTrace = fanout ? t.traceparentOf(fanout.span) : null;
-  fanout?.span.end();
-  await t.withSpan(
-    'switchyard.deliver',
-    {
-      kind: t.SpanKind.CONSUMER,
-      parent: eventTrace,
-      attributes: {
-        'messaging.system': 'switchyard',
-        'messaging.operation.type': 'process',
-        'messaging.destination.name': 'deliver',
-        'messaging.message.id': `01JEVENT${i}`,
-        'switchyard.delivery': `01JDELIVERY${i}`,
-        'switchyard.subscription': 'crm',
-        'switchyard.attempt': 1,
-      },
-    },
-    async () => {
-      const headers: Record<string, string> = {};
-      await t.withClientSpan(
-        'POST',
-        new URL('http://127.0.0.1:4000/crm'),
-        headers,
-        async () => ({ status: 200 }),
-        (r) => r,
-      );
-      t.setSpanAttributes({ 'switchyard.delivery.outcome': 'succeeded', 'http.response.status_code': 200 });
-    },
-  );
-}
 
 /** CPU µs per event over `events` events, after a warm-up. */
 async function cpuPerEvent(): Promise<number> {

@@ -87,6 +87,9 @@ export interface FromWorker {
   error?: string;
 }
 
+/** The links of a span without any (most of the hub's): one array for all of them. */
+const NO_LINKS: SpanRecord[14] = [];
+
 /** Every span that reaches the queue is sampled (`sdk.ts` drops the others before it). */
 const SAMPLED = { traceId: '', spanId: '', traceFlags: 1 };
 
@@ -206,14 +209,16 @@ export class ThreadExporter implements SpanExporter {
       ctx.spanId,
       ctx.traceFlags,
       ctx.traceState?.serialize(),
-      parent
-        ? {
-            traceId: parent.traceId,
-            spanId: parent.spanId,
-            traceFlags: parent.traceFlags,
-            ...(parent.isRemote !== undefined ? { isRemote: parent.isRemote } : {}),
-          }
-        : undefined,
+      parent === undefined
+        ? undefined
+        : parent.isRemote === undefined
+          ? { traceId: parent.traceId, spanId: parent.spanId, traceFlags: parent.traceFlags }
+          : {
+              traceId: parent.traceId,
+              spanId: parent.spanId,
+              traceFlags: parent.traceFlags,
+              isRemote: parent.isRemote,
+            },
       span.startTime,
       span.endTime,
       span.attributes,
@@ -221,16 +226,18 @@ export class ThreadExporter implements SpanExporter {
       span.droppedAttributesCount,
       span.events,
       span.droppedEventsCount,
-      span.links.map((l) => ({
-        ...l,
-        context: {
-          traceId: l.context.traceId,
-          spanId: l.context.spanId,
-          traceFlags: l.context.traceFlags,
-          ...(l.context.traceState ? { traceState: l.context.traceState.serialize() } : {}),
-          ...(l.context.isRemote !== undefined ? { isRemote: l.context.isRemote } : {}),
-        },
-      })),
+      span.links.length === 0
+        ? NO_LINKS
+        : span.links.map((l) => ({
+            ...l,
+            context: {
+              traceId: l.context.traceId,
+              spanId: l.context.spanId,
+              traceFlags: l.context.traceFlags,
+              ...(l.context.traceState ? { traceState: l.context.traceState.serialize() } : {}),
+              ...(l.context.isRemote !== undefined ? { isRemote: l.context.isRemote } : {}),
+            },
+          })),
       span.droppedLinksCount,
       resource,
       scope,

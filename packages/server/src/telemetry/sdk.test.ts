@@ -5,6 +5,8 @@
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { context, createContextKey, trace } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +20,7 @@ import {
   currentTraceparent,
   injectTraceContext,
   SpanKind,
+  startSpan,
   traceparentOf,
   tracingEnabled,
   withSpan,
@@ -171,6 +174,79 @@ describe('tracing on', () => {
         expect(current).toBe(own);
         expect(sent).toBe(own);
       }
+    } finally {
+      await tracing.shutdown();
+    }
+  });
+
+  it('a stored traceparent resumes as the W3C propagator would extract it; anything else starts a new trace', async () => {
+    const discard: SpanExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+    const tracing = await startTracing(settings, {
+      registry: new Registry(),
+      role: 'all',
+      exporter: discard,
+    });
+    try {
+      const parentOf = (parent: string) =>
+        withSpan('worker', { parent }, (s) => (s as unknown as ReadableSpan).parentSpanContext);
+      expect(parentOf('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01')).toEqual({
+        traceId: '0af7651916cd43dd8448eb211c80319c',
+        spanId: 'b7ad6b7169203331',
+        traceFlags: 1,
+        isRemote: true,
+      });
+      // Version 00 with trace flags other than 01/00 is still well-formed (the flags are a byte).
+      expect(parentOf('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03')?.traceFlags).toBe(3);
+      // A later version's extra field is the propagator's to accept.
+      expect(parentOf('01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra')?.spanId).toBe(
+        'b7ad6b7169203331',
+      );
+      for (const malformed of [
+        '00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01', // uppercase
+        '00-00000000000000000000000000000000-b7ad6b7169203331-01', // all-zero trace id
+        '00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01', // all-zero span id
+        'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', // forbidden version
+        '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra', // version 00 has four fields
+        '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0x',
+        'not a traceparent',
+      ]) {
+        expect(parentOf(malformed), malformed).toBeUndefined();
+      }
+    } finally {
+      await tracing.shutdown();
+    }
+  });
+
+  it("a span's context is one entry on its parent's, not a copy, and behaves as the API's", async () => {
+    const discard: SpanExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+    const tracing = await startTracing(settings, {
+      registry: new Registry(),
+      role: 'all',
+      exporter: discard,
+    });
+    try {
+      const outer = startSpan('outer', {
+        parent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      })!;
+      // The API's own contexts copy their parent's Map for every value set.
+      expect(Object.values(outer.context).some((v) => v instanceof Map)).toBe(false);
+      const key = createContextKey('switchyard test key');
+      const withKey = outer.context.setValue(key, 'v');
+      expect(withKey.getValue(key)).toBe('v');
+      expect(outer.context.getValue(key)).toBeUndefined();
+      expect(trace.getSpan(withKey)).toBe(outer.span);
+      const withoutSpan = trace.deleteSpan(withKey);
+      expect(trace.getSpan(withoutSpan)).toBeUndefined();
+      expect(withoutSpan.getValue(key)).toBe('v');
+      expect(trace.getSpan(outer.context)).toBe(outer.span);
+      // Nested spans find their parent through the chain; a suppressed context records nothing.
+      const inner = context.with(outer.context, () => withSpan('inner', {}, (s) => s!));
+      expect((inner as unknown as ReadableSpan).parentSpanContext?.spanId).toBe(
+        outer.span.spanContext().spanId,
+      );
+      const suppressed = context.with(suppressTracing(outer.context), () => withSpan('no', {}, (s) => s!));
+      expect(suppressed.isRecording()).toBe(false);
+      outer.span.end();
     } finally {
       await tracing.shutdown();
     }
