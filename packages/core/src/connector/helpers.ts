@@ -15,8 +15,26 @@ import type { EventDraft, InboundRequest, InboundRequestHead, NormalizeResult } 
 export function timingSafeEqualString(presented: string | undefined | null, expected: string): boolean {
   if (typeof presented !== 'string') return false;
   const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b) && presented.length === expected.length;
+  return timingSafeEqual(a, expectedDigest(expected)) && presented.length === expected.length;
+}
+
+/**
+ * The expected side's digests: a push is checked against the same configured key every time, and
+ * hashing it again was half of the check's cost (two `createHash` per push). The secrets compared
+ * are few (instance keys, the admin token); the map is emptied if it ever holds more than
+ * {@link MAX_EXPECTED_DIGESTS}, so keys rotated away do not pile up.
+ */
+const expectedDigests = new Map<string, Buffer>();
+const MAX_EXPECTED_DIGESTS = 256;
+
+function expectedDigest(expected: string): Buffer {
+  let digest = expectedDigests.get(expected);
+  if (digest === undefined) {
+    if (expectedDigests.size >= MAX_EXPECTED_DIGESTS) expectedDigests.clear();
+    digest = createHash('sha256').update(expected).digest();
+    expectedDigests.set(expected, digest);
+  }
+  return digest;
 }
 
 /**
