@@ -41,6 +41,18 @@ export class MemoryAliasStore implements AliasStore {
     return this.byVendorId.get(aliasKey(entity, vendorId));
   }
 
+  async hubIdUnless(
+    entity: EntityKind,
+    vendorId: string,
+    other: string,
+  ): Promise<{ hubId: string } | { other: string }> {
+    const known = this.byVendorId.get(aliasKey(entity, vendorId));
+    if (known !== undefined) return { hubId: known };
+    const otherId = this.byVendorId.get(aliasKey(entity, other));
+    if (otherId !== undefined) return { other: otherId };
+    return { hubId: await this.hubId(entity, vendorId) };
+  }
+
   async link(entity: EntityKind, vendorId: string, hubId: string): Promise<void> {
     const key = aliasKey(entity, vendorId);
     const existing = this.byVendorId.get(key);

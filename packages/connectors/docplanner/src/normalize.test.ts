@@ -313,6 +313,29 @@ describe('gates', () => {
     ]);
   });
 
+  it('resolves a booking with one alias call (the hub answers it in one statement)', async () => {
+    const ctx = newCtx();
+    const calls: string[] = [];
+    const aliases = ctx.aliases;
+    ctx.aliases = new Proxy(aliases, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          calls.push(String(name));
+          return value.apply(target, args);
+        };
+      },
+    });
+    await run(ctx, 'slot-booked.json');
+    // vendorIds of the id just created is answered without a statement (pipeline/stores.ts,
+    // FreshHubIds); find of the booking and of its gate alias, then hubId, cost two in a row.
+    expect(calls).toEqual(['hubIdUnless', 'vendorIds']);
+    calls.length = 0;
+    await run(ctx, 'booking-confirmed.json');
+    expect(calls).toEqual(['hubIdUnless', 'vendorIds']);
+  });
+
   it('does not hand a used provisional id to a later booking of the same slot', async () => {
     const ctx = newCtx();
     const [, first] = await run(ctx, 'slot-booking.json', 'slot-booked.json');

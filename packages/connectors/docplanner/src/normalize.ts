@@ -353,21 +353,16 @@ function requireBooking(n: VendorNotification, booking: DpBooking | undefined, f
 async function bookingHubId(ctx: Ctx, data: DpData, booking: DpBooking): Promise<string> {
   const bookingId = String(booking.id);
   const key = requestMatchKey(data, booking);
-  // Both lookups at once: one round trip of waiting instead of two in a row (under load the alias
-  // store answers them with one statement).
-  const [known, provisional] = await Promise.all([
-    ctx.aliases.find('appointment', bookingId),
-    key ? ctx.aliases.find('appointment', `${GATE_ALIAS_PREFIX}${key}`) : undefined,
-  ]);
-  if (known) return known;
-  if (key) {
-    if (provisional) {
-      const ids = await ctx.aliases.vendorIds('appointment', provisional);
-      if (ids.every((v) => v.startsWith(GATE_ALIAS_PREFIX))) {
-        await ctx.aliases.link('appointment', bookingId, provisional);
-        return provisional;
-      }
-    }
+  if (!key) return ctx.aliases.hubId('appointment', bookingId);
+  // One round trip for a booking seen before or with no gate request (the usual cases): its hub
+  // id, created unless the request's provisional id exists (that is what find of both and then
+  // hubId, two in a row, answered).
+  const r = await ctx.aliases.hubIdUnless('appointment', bookingId, `${GATE_ALIAS_PREFIX}${key}`);
+  if ('hubId' in r) return r.hubId;
+  const ids = await ctx.aliases.vendorIds('appointment', r.other);
+  if (ids.every((v) => v.startsWith(GATE_ALIAS_PREFIX))) {
+    await ctx.aliases.link('appointment', bookingId, r.other);
+    return r.other;
   }
   return ctx.aliases.hubId('appointment', bookingId);
 }

@@ -233,6 +233,24 @@ export interface AliasStore {
   hubId(entity: EntityKind, vendorId: string): Promise<string>;
   /** The hub id for this vendor id, if it was seen before. */
   find(entity: EntityKind, vendorId: string): Promise<string | undefined>;
+  /**
+   * `hubId(entity, vendorId)`, unless `vendorId` was never seen and `other` (another vendor id of
+   * the same entity kind) was: then nothing is created and `other`'s hub id comes back instead,
+   * for the connector to decide (adopt it with `link`, or call `hubId`). One round trip where
+   * `find` of both and then `hubId` cost two in a row.
+   *
+   * @example
+   * ```ts
+   * const r = await ctx.aliases.hubIdUnless('appointment', bookingId, `gate:${requestKey}`);
+   * if ('hubId' in r) return r.hubId; // known, or created now
+   * // r.other: the gate request's provisional id, never linked to a booking yet?
+   * ```
+   */
+  hubIdUnless(
+    entity: EntityKind,
+    vendorId: string,
+    other: string,
+  ): Promise<{ hubId: string } | { other: string }>;
   /** Make `vendorId` another name of `hubId`. Idempotent. */
   link(entity: EntityKind, vendorId: string, hubId: string): Promise<void>;
   /** Every vendor id known for a hub id, oldest first. */

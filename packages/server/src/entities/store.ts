@@ -93,30 +93,55 @@ export async function findAliases(db: Executor, keys: readonly AliasKey[]): Prom
   );
 }
 
+/** A key of {@link hubIdAliases}: the hub id proposed for it, and the vendor id that blocks it. */
+export interface HubIdKey extends AliasKey {
+  newHubId: string;
+  /**
+   * Another vendor id of the same instance and entity kind: when it has an alias and the key has
+   * none, the key is not created and the row says `other`'s hub id instead (`AliasStore.hubIdUnless`).
+   */
+  unless?: string | undefined;
+}
+
+/** A row of {@link hubIdAliases}: the key's hub id, or (blocked) the hub id of its `unless`. */
+export interface HubIdRow extends Omit<AliasRow, 'hub_id'> {
+  /** The key's hub id; null when it was not created (blocked). */
+  hub_id: string | null;
+  /** The `unless` of the key (blocked rows only). */
+  unless: string | null;
+  /** The key was not created: the hub id of its `unless` vendor id (then `hub_id` is null). */
+  other_hub_id: string | null;
+}
+
 /**
  * {@link hubIdAlias} for many distinct keys in one statement: inserts the missing aliases with
- * their proposed hub ids and returns the row of every key, new or existing. A key another
- * transaction inserted meanwhile may be missing from the answer (snapshot): read it again with
- * {@link findAliases}.
+ * their proposed hub ids, except a key whose `unless` vendor id has an alias (then a row with that
+ * alias' hub id in `other_hub_id`), and returns the row of every key, new or existing. A key
+ * another transaction inserted meanwhile may be missing from the answer (snapshot): read it again
+ * with {@link findAliases}.
  */
-export async function hubIdAliases(
-  db: Executor,
-  keys: readonly (AliasKey & { newHubId: string })[],
-): Promise<AliasRow[]> {
+export async function hubIdAliases(db: Executor, keys: readonly HubIdKey[]): Promise<HubIdRow[]> {
   const [instances, entities, vendorIds] = aliasKeyArrays(keys);
-  return rows<AliasRow>(
+  return rows<HubIdRow>(
     sql`with k as (
-          select * from unnest(${instances}::text[], ${entities}::text[], ${vendorIds}::text[], ${keys.map((k) => k.newHubId)}::text[])
-            with ordinality as k(instance_id, entity, vendor_id, hub_id, n)),
+          select * from unnest(${instances}::text[], ${entities}::text[], ${vendorIds}::text[],
+            ${keys.map((k) => k.newHubId)}::text[], ${keys.map((k) => k.unless ?? null)}::text[])
+            with ordinality as k(instance_id, entity, vendor_id, hub_id, unless, n)),
+        blocked as (
+          select k.n, k.instance_id, k.entity, k.vendor_id, k.unless, a.hub_id as other_hub_id
+          from k join switchyard.aliases a
+            on a.instance_id = k.instance_id and a.entity = k.entity and a.vendor_id = k.unless),
         ins as (
           insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
-          select instance_id, entity, vendor_id, hub_id from k order by n
+          select instance_id, entity, vendor_id, hub_id from k where n not in (select n from blocked) order by n
           on conflict do nothing
           returning instance_id, entity, vendor_id, hub_id)
-        select instance_id, entity, vendor_id, hub_id from ins
+        select instance_id, entity, vendor_id, hub_id, null as unless, null as other_hub_id from ins
         union all
-        select a.instance_id, a.entity, a.vendor_id, a.hub_id
-        from k join switchyard.aliases a using (instance_id, entity, vendor_id)`,
+        select a.instance_id, a.entity, a.vendor_id, a.hub_id, null, null
+        from k join switchyard.aliases a using (instance_id, entity, vendor_id)
+        union all
+        select b.instance_id, b.entity, b.vendor_id, null, b.unless, b.other_hub_id from blocked b`,
     db,
   );
 }

@@ -159,3 +159,47 @@ describe('hub ids a normalization created', () => {
     }
   });
 });
+
+describe('aliasStore.hubIdUnless', () => {
+  it('answers a vendor id with its hub id, created unless the other vendor id exists, in one statement', async () => {
+    const fresh: FreshHubIds = new Map();
+    const aliases = aliasStore(database.db, 'inst-u', fresh);
+    const gate = await aliasStore(database.db, 'inst-u').hubId('appointment', 'gate:k1');
+    const seen = await aliasStore(database.db, 'inst-u').hubId('appointment', 'b-seen');
+    // Another process's store (no shared cache): each answer is the database's.
+    const other = openDatabase(pgdb.url(), { max: 2 });
+    try {
+      const o = aliasStore(other.db, 'inst-u', fresh);
+      const value = await Promise.all([
+        o.hubIdUnless('appointment', 'b-new', 'gate:none'),
+        o.hubIdUnless('appointment', 'b-blocked', 'gate:k1'),
+        o.hubIdUnless('appointment', 'b-seen', 'gate:k1'),
+      ]);
+      const [created, blocked, known] = value;
+      expect(blocked).toEqual({ other: gate });
+      expect(known).toEqual({ hubId: seen });
+      const createdId = (created as { hubId: string }).hubId;
+      expect(fresh.get(createdId)).toEqual({ entity: 'appointment', vendorId: 'b-new' });
+      // The blocked vendor id was not created; the created one was.
+      expect(await aliases.find('appointment', 'b-blocked')).toBeUndefined();
+      expect(await aliases.find('appointment', 'b-new')).toBe(createdId);
+    } finally {
+      await other.close();
+    }
+    // A vendor id seen first: one statement, where find of both and then hubId took two in a row.
+    const first = await counted(() => aliases.hubIdUnless('appointment', 'b-first', 'gate:k2'));
+    expect(first.statements).toBe(1);
+    expect(first.value).toEqual({
+      hubId: await aliasStore(database.db, 'inst-u').find('appointment', 'b-first'),
+    });
+    // Answered from the cache next time; hubId agrees.
+    const again = await counted(() => aliases.hubIdUnless('appointment', 'b-first', 'gate:k2'));
+    expect(again).toEqual({ value: first.value, statements: 0 });
+    // Mixed in one batch with a plain hubId of the same vendor id: one hub id.
+    const [plain, unless] = await Promise.all([
+      aliases.hubId('appointment', 'b-mixed'),
+      aliasStore(database.db, 'inst-u').hubIdUnless('appointment', 'b-mixed', 'gate:k1'),
+    ]);
+    expect(unless).toEqual({ hubId: plain });
+  });
+});

@@ -64,16 +64,23 @@ class Batcher<A, V> {
 const MAX_IN_FLIGHT = 2;
 const MAX_BATCH = 500;
 
+/** What `hubId` and `hubIdUnless` learn of a key: its hub id, or the hub id of its `unless`. */
+type HubIdAnswer = { hubId: string } | { other: string };
+
 interface AliasBatchers {
   find: Batcher<entityStore.AliasKey, string | undefined>;
-  hubId: Batcher<entityStore.AliasKey & { newHubId: string }, string | undefined>;
+  hubId: Batcher<entityStore.HubIdKey, HubIdAnswer | undefined>;
   vendorIds: Batcher<{ instanceId: string; entity: string; hubId: string }, string[]>;
 }
 
 const batchers = new WeakMap<Kysely<unknown>, AliasBatchers>();
 const aliasKey = (instanceId: string, entity: string, id: string) =>
   `${instanceId}\u0000${entity}\u0000${id}`;
-const rowKey = (r: entityStore.AliasRow) => aliasKey(r.instance_id, r.entity, r.vendor_id);
+const rowKey = (r: Pick<entityStore.AliasRow, 'instance_id' | 'entity' | 'vendor_id'>) =>
+  aliasKey(r.instance_id, r.entity, r.vendor_id);
+/** Calls of the insert-or-read batch differ by their `unless` too (two of a batch may differ there). */
+const hubIdKeyOf = (k: entityStore.AliasKey & { unless?: string | null | undefined }) =>
+  `${aliasKey(k.instanceId, k.entity, k.vendorId)}\u0000${k.unless ?? ''}`;
 
 function batchersOf(db: Kysely<unknown>): AliasBatchers {
   const known = batchers.get(db);
@@ -86,15 +93,36 @@ function batchersOf(db: Kysely<unknown>): AliasBatchers {
   );
   const b: AliasBatchers = {
     find,
-    hubId: new Batcher<entityStore.AliasKey & { newHubId: string }, string | undefined>(
-      keyOf,
+    hubId: new Batcher<entityStore.HubIdKey, HubIdAnswer | undefined>(
+      hubIdKeyOf,
       async (keys) => {
-        const found = new Map((await entityStore.hubIdAliases(db, keys)).map((r) => [rowKey(r), r.hub_id]));
+        const known = new Map<string, string>();
+        const blocked = new Map<string, string>();
+        for (const r of await entityStore.hubIdAliases(db, keys)) {
+          if (r.hub_id !== null) known.set(rowKey(r), r.hub_id);
+          else
+            blocked.set(
+              hubIdKeyOf({
+                instanceId: r.instance_id,
+                entity: r.entity,
+                vendorId: r.vendor_id,
+                unless: r.unless,
+              }),
+              r.other_hub_id!,
+            );
+        }
         // Inserted meanwhile by another transaction (not in this statement's snapshot): read again.
-        const raced = keys.filter((k) => !found.has(keyOf(k)));
+        const raced = keys.filter((k) => !known.has(keyOf(k)) && !blocked.has(hubIdKeyOf(k)));
         if (raced.length > 0)
-          for (const r of await entityStore.findAliases(db, raced)) found.set(rowKey(r), r.hub_id);
-        return found;
+          for (const r of await entityStore.findAliases(db, raced)) known.set(rowKey(r), r.hub_id);
+        const answers = new Map<string, HubIdAnswer>();
+        for (const k of keys) {
+          const hubId = known.get(keyOf(k));
+          const other = blocked.get(hubIdKeyOf(k));
+          if (hubId !== undefined) answers.set(hubIdKeyOf(k), { hubId });
+          else if (other !== undefined) answers.set(hubIdKeyOf(k), { other });
+        }
+        return answers;
       },
       undefined,
     ),
@@ -157,17 +185,41 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string, fresh?: Fres
   const cache = aliasCacheOf(db);
   const b = batchersOf(db);
   const key = (entity: string, vendorId: string) => aliasKey(instanceId, entity, vendorId);
+  /** Caches the hub id a `hubId` call got for cache key `k`; records it as fresh if it proposed it. */
+  const known = (k: string, entity: string, vendorId: string, proposed: string, hubId: string) => {
+    // The proposal won only if this call's insert stored it (a UUID nobody else made up).
+    if (hubId === proposed) fresh?.set(hubId, { entity, vendorId });
+    remember(cache, k, hubId);
+    return hubId;
+  };
   return {
     async hubId(entity: EntityKind, vendorId: string) {
       const k = key(entity, vendorId);
       const hit = cache.get(k);
       if (hit !== undefined) return hit;
       const proposed = newId();
-      const hubId = (await b.hubId.load({ instanceId, entity, vendorId, newHubId: proposed }))!;
-      // The proposal won only if this call's insert stored it (a UUID nobody else made up).
-      if (hubId === proposed) fresh?.set(hubId, { entity, vendorId });
-      remember(cache, k, hubId);
-      return hubId;
+      const answer = (await b.hubId.load({ instanceId, entity, vendorId, newHubId: proposed })) as {
+        hubId: string;
+      };
+      return known(k, entity, vendorId, proposed, answer.hubId);
+    },
+    async hubIdUnless(entity: EntityKind, vendorId: string, other: string) {
+      const k = key(entity, vendorId);
+      const hit = cache.get(k);
+      if (hit !== undefined) return { hubId: hit };
+      const proposed = newId();
+      const answer = (await b.hubId.load({
+        instanceId,
+        entity,
+        vendorId,
+        newHubId: proposed,
+        unless: other,
+      }))!;
+      if (!('hubId' in answer)) {
+        remember(cache, key(entity, other), answer.other);
+        return answer;
+      }
+      return { hubId: known(k, entity, vendorId, proposed, answer.hubId) };
     },
     async find(entity: EntityKind, vendorId: string) {
       const k = key(entity, vendorId);
