@@ -78,9 +78,14 @@ const aliasKey = (instanceId: string, entity: string, id: string) =>
   `${instanceId}\u0000${entity}\u0000${id}`;
 const rowKey = (r: Pick<entityStore.AliasRow, 'instance_id' | 'entity' | 'vendor_id'>) =>
   aliasKey(r.instance_id, r.entity, r.vendor_id);
-/** Calls of the insert-or-read batch differ by their `unless` too (two of a batch may differ there). */
+/**
+ * Calls of the insert-or-read batch differ by their `unless` too (two of a batch may differ there);
+ * a call without one is the alias key alone, so an empty `unless` is not mistaken for none.
+ */
 const hubIdKeyOf = (k: entityStore.AliasKey & { unless?: string | null | undefined }) =>
-  `${aliasKey(k.instanceId, k.entity, k.vendorId)}\u0000${k.unless ?? ''}`;
+  k.unless == null
+    ? aliasKey(k.instanceId, k.entity, k.vendorId)
+    : `${aliasKey(k.instanceId, k.entity, k.vendorId)}\u0000${k.unless}`;
 
 function batchersOf(db: Kysely<unknown>): AliasBatchers {
   const known = batchers.get(db);
