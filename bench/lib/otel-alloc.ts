@@ -11,11 +11,10 @@
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
-import { Worker } from 'node:worker_threads';
 import { type StartTracingOptions, startTracing } from '../../packages/server/src/telemetry/sdk.ts';
 import type { TracingSettings } from '../../packages/server/src/telemetry/settings.ts';
 import { Registry } from './deps.ts';
-import { event } from './otel-event.ts';
+import { event, startReceiverThread } from './otel-event.ts';
 
 type SpanExporter = NonNullable<StartTracingOptions['exporter']>;
 
@@ -54,16 +53,8 @@ const discard: SpanExporter = {
   },
   shutdown: async () => {},
 };
-const sink = new Worker(
-  `const { parentPort, workerData } = require('node:worker_threads');
-   import(workerData).then(async (m) => parentPort.postMessage((await m.startOtlpReceiver({ discard: true })).url));`,
-  {
-    eval: true,
-    workerData: new URL('../../packages/server/src/telemetry/otlp-receiver.test-support.ts', import.meta.url)
-      .href,
-  },
-);
-const url = await new Promise<string>((resolve) => sink.once('message', resolve));
+const sink = await startReceiverThread();
+const url = sink.url;
 for (let round = 0; round < 3; round++) {
   const off = await bytesPerEvent();
   let tracing = await startTracing(settings, { registry: new Registry(), role: 'all', exporter: discard });
@@ -76,4 +67,4 @@ for (let round = 0; round < 3; round++) {
     `round ${round + 1}: heap bytes allocated per event: tracing off ${off.toFixed(0)}; on, export discarded ${discarded.toFixed(0)}; on, export thread as in the hub ${thread.toFixed(0)}`,
   );
 }
-await sink.terminate();
+await sink.stop();

@@ -10,11 +10,10 @@
  * this is how docs/observability.md ("What tracing costs") was measured.
  */
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
 import { type StartTracingOptions, startTracing } from '../../packages/server/src/telemetry/sdk.ts';
 import type { TracingSettings } from '../../packages/server/src/telemetry/settings.ts';
 import { Registry } from './deps.ts';
-import { event } from './otel-event.ts';
+import { event, startReceiverThread } from './otel-event.ts';
 
 const events = Number(process.argv[2] ?? 20_000);
 
@@ -50,16 +49,8 @@ const discard: SpanExporter = {
 };
 // The hub's own export path sends to a receiver running in another thread of this process (its
 // CPU is not the main thread's).
-const sink = new Worker(
-  `const { parentPort, workerData } = require('node:worker_threads');
-   import(workerData).then(async (m) => parentPort.postMessage((await m.startOtlpReceiver({ discard: true })).url));`,
-  {
-    eval: true,
-    workerData: new URL('../../packages/server/src/telemetry/otlp-receiver.test-support.ts', import.meta.url)
-      .href,
-  },
-);
-const url = await new Promise<string>((resolve) => sink.once('message', resolve));
+const sink = await startReceiverThread();
+const url = sink.url;
 
 /**
  * Main-thread CPU per event: tracing off; on with the export discarded in this thread (the SDK and
@@ -96,7 +87,7 @@ for (let round = 0; round < 3; round++) {
     `round ${round + 1}: main-thread CPU per event, tracing off ${cpu.off!.toFixed(2)} µs (the calls and this harness); on, export discarded ${cpu.discarded!.toFixed(1)} µs (+${(cpu.discarded! - cpu.off!).toFixed(1)}); on, export thread as in the hub ${cpu.thread!.toFixed(1)} µs (+${(cpu.thread! - cpu.off!).toFixed(1)})`,
   );
 }
-await sink.terminate();
+await sink.stop();
 
 // The serializers the two exporters use, from the package they load them from.
 const serverRequire = createRequire(new URL('../../packages/server/package.json', import.meta.url));

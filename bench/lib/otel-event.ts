@@ -4,6 +4,7 @@
  * attributes, parents crossing as stored `traceparent` strings), for the in-process diagnostics
  * bench/lib/otel-cost.ts (CPU) and bench/lib/otel-alloc.ts (heap bytes).
  */
+import { Worker } from 'node:worker_threads';
 import * as t from '../../packages/server/src/telemetry/tracing.ts';
 
 /** One event's tracing calls, as the hub makes them (see the call sites in pipeline/ and http/). */
@@ -94,4 +95,31 @@ export async function event(i: number): Promise<void> {
       t.setSpanAttributes({ 'switchyard.delivery.outcome': 'succeeded', 'http.response.status_code': 200 });
     },
   );
+}
+
+/**
+ * An OTLP/HTTP receiver that reads and discards what it is sent, in its own thread of this
+ * process, so that its CPU is not the main thread's the probes measure.
+ *
+ * @example
+ * ```ts
+ * const sink = await startReceiverThread();
+ * await startTracing({ ...settings, url: sink.url }, { registry, role: 'all' });
+ * await sink.stop();
+ * ```
+ */
+export async function startReceiverThread(): Promise<{ url: string; stop(): Promise<void> }> {
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     import(workerData).then(async (m) => parentPort.postMessage((await m.startOtlpReceiver({ discard: true })).url));`,
+    {
+      eval: true,
+      workerData: new URL(
+        '../../packages/server/src/telemetry/otlp-receiver.test-support.ts',
+        import.meta.url,
+      ).href,
+    },
+  );
+  const url = await new Promise<string>((resolve) => worker.once('message', resolve));
+  return { url, stop: async () => void (await worker.terminate()) };
 }

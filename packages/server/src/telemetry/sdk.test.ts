@@ -84,6 +84,12 @@ describe('tracing off (no endpoint)', () => {
   });
 });
 
+/** Tracing on, every span exported to nowhere: for tests that look at spans, not at what is sent. */
+function startDiscarding() {
+  const discard: SpanExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+  return startTracing(settings, { registry: new Registry(), role: 'all', exporter: discard });
+}
+
 describe('tracing on', () => {
   it('sends the active trace to vendors and subscribers, and puts its ids on log lines', async () => {
     const finished: ReadableSpan[] = [];
@@ -136,12 +142,7 @@ describe('tracing on', () => {
   });
 
   it('continues a well-formed inbound traceparent and starts a new trace for a malformed one', async () => {
-    const discard: SpanExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
-    const tracing = await startTracing(settings, {
-      registry: new Registry(),
-      role: 'all',
-      exporter: discard,
-    });
+    const tracing = await startDiscarding();
     try {
       const parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
       const continued = withSpan(
@@ -180,12 +181,7 @@ describe('tracing on', () => {
   });
 
   it('a stored traceparent resumes as the W3C propagator would extract it; anything else starts a new trace', async () => {
-    const discard: SpanExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
-    const tracing = await startTracing(settings, {
-      registry: new Registry(),
-      role: 'all',
-      exporter: discard,
-    });
+    const tracing = await startDiscarding();
     try {
       const parentOf = (parent: string) =>
         withSpan('worker', { parent }, (s) => (s as unknown as ReadableSpan).parentSpanContext);
@@ -218,12 +214,7 @@ describe('tracing on', () => {
   });
 
   it("a span's context is one entry on its parent's, not a copy, and behaves as the API's", async () => {
-    const discard: SpanExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
-    const tracing = await startTracing(settings, {
-      registry: new Registry(),
-      role: 'all',
-      exporter: discard,
-    });
+    const tracing = await startDiscarding();
     try {
       const outer = startSpan('outer', {
         parent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
