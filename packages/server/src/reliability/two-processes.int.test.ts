@@ -105,6 +105,18 @@ it('never attempts one delivery twice at once and shares the work between proces
     30_000,
   );
   await eventually('every event delivered', () => received(subscriber.requests).ids.size === 300, 40_000);
+  // A delivery's attempt is recorded (with its success, in one statement) after the subscriber has
+  // answered, so the subscriber can have seen all 300 while the last outcomes are still being written.
+  await eventually(
+    'every delivery recorded as succeeded',
+    async () => {
+      const r = await pool.query<{ n: string }>(
+        `select count(*) as n from switchyard.deliveries where status = 'succeeded'`,
+      );
+      return Number(r.rows[0]!.n) === 300;
+    },
+    20_000,
+  );
   const got = received(subscriber.requests);
   const result = account(ledger, stored, got);
 
