@@ -11,6 +11,7 @@ import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
 import { type Executor, first, PLAN_STABLE, rows } from '../storage/db.ts';
 import { CHANNEL_DELIVER, type HeldLease, renewLeases } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
+import { type DeliveryWork, deliveryWorkOf, eventJson } from './work.ts';
 
 export type DeliveryStatus = 'pending' | 'in_flight' | 'succeeded' | 'dead' | 'skipped' | 'held';
 
@@ -120,13 +121,6 @@ function claimableDeliveries(limit: number) {
   return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
 }
 
-/** A claimed delivery with what attempting it needs: its subscription and its event (if still stored). */
-export interface DeliveryWork {
-  delivery: DeliveryRow;
-  subscription: SubscriptionRow;
-  event: EventRow | undefined;
-}
-
 /**
  * {@link claimDeliveries} that also returns each delivery's subscription and event, so an attempt
  * needs no further reads (one statement for a batch instead of three per delivery).
@@ -141,27 +135,13 @@ export async function claimDeliveryWork(
     sql`${PLAN_STABLE}with ${claimDue(leaseMarginMs, limit)}
         select c.*, to_jsonb(s.*) || case when a.id is null then '{}'::jsonb
                                           else jsonb_build_object('notification_events', a.events) end as sub,
-          case when e.id is null then null
-               else jsonb_build_object('sequence', e.sequence::text, 'id', e.id, 'type', e.type, 'source', e.source,
-                      'subject', e.subject, 'envelope', e.envelope, 'inbound_message_id', e.inbound_message_id,
-                      'traceparent', e.traceparent, 'fhir', e.fhir) end as ev
+          ${eventJson('e')} as ev
         from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
         left join advanced a on a.id = c.subscription_id
         left join switchyard.events e on e.id = c.event_id`,
     db,
   );
-  return r.map(({ sub, ev, ...delivery }) => ({
-    delivery: delivery as DeliveryRow,
-    subscription: {
-      ...sub,
-      disabled_at: sub.disabled_at === null ? null : new Date(sub.disabled_at),
-      created_at: new Date(sub.created_at),
-      updated_at: new Date(sub.updated_at),
-      disabled_at_sequence: sub.disabled_at_sequence === null ? null : String(sub.disabled_at_sequence),
-      notification_events: String(sub.notification_events),
-    },
-    event: ev === null ? undefined : (ev as EventRow),
-  }));
+  return r.map(({ sub, ev, ...delivery }) => deliveryWorkOf(delivery as DeliveryRow, sub, ev));
 }
 
 /**
