@@ -79,7 +79,7 @@ async function commit(subjects: readonly string[], lease: FanOutLease | null = L
   );
   const { rows: claimed } = await claimInbound(database.db, 30_000, subjects.length);
   expect(claimed).toHaveLength(subjects.length);
-  const byId = new Map(items.map((item, i) => [item.id, subjects[i]!]));
+  const byId = new Map<string, string>(items.map((item, i) => [item.id, subjects[i]!]));
   const ordered = [...claimed].sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
   return commitNormalized(
     database.db,
