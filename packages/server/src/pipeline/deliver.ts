@@ -201,16 +201,29 @@ export class Deliverer {
     const concurrency = this.rt.options.deliveryConcurrency;
     const free = concurrency - this.active - this.reserved;
     if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) {
+      if (this.reserved > 0) {
+        // The slots are promised to a commit in progress, which wakes the loop when it ends: not
+        // a backlog (marking one would stop the commits from leasing, and each finish would wake).
+        this.skippedForReserved = true;
+        return { busy: false };
+      }
       this.behind = true;
-      if (this.reserved > 0) this.skippedForReserved = true;
       return { busy: false };
     }
     const limit = Math.min(free, CLAIM_BATCH);
-    const claimed = await deliveryStore.claimDeliveryWork(
-      this.rt.db,
-      this.rt.options.deliveryLeaseMarginMs,
-      limit,
-    );
+    // The claim's slots are promised too while it runs: a commit starting meanwhile is promised
+    // only what is left.
+    this.reserved += limit;
+    let claimed: DeliveryWork[];
+    try {
+      claimed = await deliveryStore.claimDeliveryWork(
+        this.rt.db,
+        this.rt.options.deliveryLeaseMarginMs,
+        limit,
+      );
+    } finally {
+      this.reserved -= limit;
+    }
     this.behind = claimed.length === limit;
     for (const work of claimed) this.start(work);
     if (claimed.length > 0) return { busy: claimed.length === limit && this.active < concurrency };

@@ -524,7 +524,7 @@ class NormalizedWriter {
     const ordered = [...items].sort((a, b) => (BigInt(a.row.seq) < BigInt(b.row.seq) ? -1 : 1));
     const events = ordered.flatMap((i) => i.events);
     // Slots of the deliver worker for the deliveries this commit may lease (the rest are claimed).
-    const slots = events.length > 0 ? (this.deliverer?.reserve(LEASE_MAX) ?? 0) : 0;
+    const slots = this.deliverer?.reserve(Math.min(events.length * LEASES_PER_EVENT, LEASE_MAX)) ?? 0;
     let leased: DeliveryWork[] = [];
     try {
       const r = await eventStore.commitNormalized(
@@ -566,7 +566,12 @@ export interface LeasedDeliveries {
   attempt(works: readonly DeliveryWork[], slots: number): void;
 }
 
-/** Deliveries one commit leases at most (as many as one delivery claim takes). */
+/**
+ * Deliveries one commit leases at most: per event (its subscriptions beyond that are claimed), and
+ * in all (as many as one delivery claim takes). Slots promised to one commit are not free for the
+ * other commit running beside it nor for the claim, so a commit asks for what it may use.
+ */
+const LEASES_PER_EVENT = 4;
 const LEASE_MAX = 64;
 
 /** Commits running at once, and messages per commit at most. */
