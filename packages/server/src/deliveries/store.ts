@@ -6,12 +6,11 @@
  * events/store.ts. Functions take an {@link Executor} so callers decide the transaction.
  */
 import { sql } from 'kysely';
-import { type EventRow, matches } from '../events/store.ts';
+import { type EventRow, eventJson, type LeasedDelivery, matches } from '../events/store.ts';
 import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
 import { type Executor, first, PLAN_STABLE, rows } from '../storage/db.ts';
 import { CHANNEL_DELIVER, type HeldLease, renewLeases } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
-import { type DeliveryWork, deliveryWorkOf, eventJson } from './work.ts';
 
 export type DeliveryStatus = 'pending' | 'in_flight' | 'succeeded' | 'dead' | 'skipped' | 'held';
 
@@ -119,6 +118,72 @@ function claimDue(leaseMarginMs: number, limit: number) {
  */
 function claimableDeliveries(limit: number) {
   return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
+}
+
+/** A claimed (or commit-leased) delivery with what attempting it needs: its subscription and its event (if still stored). */
+export interface DeliveryWork {
+  delivery: DeliveryRow;
+  subscription: SubscriptionRow;
+  event: EventRow | undefined;
+}
+
+/** A subscription row read back from `to_jsonb(s.*)`: its dates and bigints as `SubscriptionRow` has them. */
+function subscriptionOfJson(sub: SubscriptionRow): SubscriptionRow {
+  return {
+    ...sub,
+    disabled_at: sub.disabled_at === null ? null : new Date(sub.disabled_at),
+    created_at: new Date(sub.created_at),
+    updated_at: new Date(sub.updated_at),
+    disabled_at_sequence: sub.disabled_at_sequence === null ? null : String(sub.disabled_at_sequence),
+    notification_events: String(sub.notification_events),
+  };
+}
+
+/** A delivery row read back from `to_jsonb(d.*)`: its dates and bigints as `DeliveryRow` has them. */
+function deliveryOfJson(d: DeliveryRow): DeliveryRow {
+  const date = (v: Date | null) => (v === null ? null : new Date(v));
+  return {
+    ...d,
+    seq: String(d.seq),
+    event_sequence: String(d.event_sequence),
+    notification_number: d.notification_number === null ? null : String(d.notification_number),
+    next_attempt_at: new Date(d.next_attempt_at),
+    locked_until: date(d.locked_until),
+    created_at: new Date(d.created_at),
+    updated_at: new Date(d.updated_at),
+    completed_at: date(d.completed_at),
+  };
+}
+
+/**
+ * Maps a leased row back: `sub` from `to_jsonb(s.*)`, `ev` from {@link eventJson}, the delivery
+ * either as columns or (`json`) from `to_jsonb(d.*)`.
+ */
+export function deliveryWorkOf(
+  delivery: DeliveryRow,
+  sub: SubscriptionRow,
+  ev: EventRow | null,
+  json = false,
+): DeliveryWork {
+  return {
+    delivery: json ? deliveryOfJson(delivery) : delivery,
+    subscription: subscriptionOfJson(sub),
+    event: ev === null ? undefined : ev,
+  };
+}
+
+/**
+ * A delivery the normalize commit leased (`commitNormalized` in events/store.ts) as the deliver
+ * worker takes it: what {@link claimDeliveryWork} returns for a claimed one.
+ *
+ * @example
+ * ```ts
+ * const { leased } = await commitNormalized(db, messages, events, states, { limit: 4, marginMs: 15_000 });
+ * deliverer.attempt(leased.map(leasedDeliveryWork), 4);
+ * ```
+ */
+export function leasedDeliveryWork(leased: LeasedDelivery): DeliveryWork {
+  return deliveryWorkOf(leased.delivery as unknown as DeliveryRow, leased.sub, leased.ev, true);
 }
 
 /**

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claimDeliveryWork, type DeliveryRow } from '../deliveries/store.ts';
+import { claimDeliveryWork, type DeliveryRow, leasedDeliveryWork } from '../deliveries/store.ts';
 import { claimInbound, storeInbound } from '../inbound/store.ts';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
@@ -81,7 +81,7 @@ async function commit(subjects: readonly string[], lease: FanOutLease | null = L
   expect(claimed).toHaveLength(subjects.length);
   const byId = new Map<string, string>(items.map((item, i) => [item.id, subjects[i]!]));
   const ordered = [...claimed].sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
-  return commitNormalized(
+  const r = await commitNormalized(
     database.db,
     ordered.map((m) => ({
       id: m.id,
@@ -107,6 +107,7 @@ async function commit(subjects: readonly string[], lease: FanOutLease | null = L
     [],
     lease ?? undefined,
   );
+  return { ...r, leased: r.leased.map(leasedDeliveryWork) };
 }
 
 async function deliveries(): Promise<DeliveryRow[]> {

@@ -13,8 +13,6 @@
  */
 import type { EventEnvelope, JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
-import type { DeliveryRow } from '../deliveries/store.ts';
-import { type DeliveryWork, deliveryWorkOf, eventJson } from '../deliveries/work.ts';
 import { projectStoredEvents } from '../entities/current.ts';
 import { type NormalizedStateWrite, storeNormalizedState } from '../entities/store.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
@@ -178,12 +176,13 @@ export interface NormalizedMessage {
  *   delivery is created `pending` for the delivery claim.
  *
  * Returns the ids of the messages finished (a lost lease leaves a message out), how many
- * deliveries were created, and those created leased, as `claimDeliveryWork` returns claimed ones.
+ * deliveries were created, and those created leased, as JSON (`leasedDeliveryWork` in
+ * deliveries/store.ts makes them what `claimDeliveryWork` returns for claimed ones).
  *
  * @example
  * ```ts
  * const { finished, leased } = await commitNormalized(db, messages, events, [], { limit: 8, marginMs: 15_000 });
- * for (const work of leased) deliverer.attempt(work); // already in_flight, attempts = 1
+ * deliverer.attempt(leased.map(leasedDeliveryWork), slots); // already in_flight, attempts = 1
  * ```
  */
 export async function commitNormalized(
@@ -192,12 +191,12 @@ export async function commitNormalized(
   events: readonly NewEvent[],
   states: readonly NormalizedStateWrite[] = [],
   lease?: FanOutLease,
-): Promise<{ finished: Set<string>; fanned: number; leased: DeliveryWork[] }> {
+): Promise<{ finished: Set<string>; fanned: number; leased: LeasedDelivery[] }> {
   if (messages.length === 0) return { finished: new Set(), fanned: 0, leased: [] };
   const r = await first<{
     finished: string[] | null;
     fanned: string;
-    leased: { delivery: DeliveryRow; sub: SubscriptionRow; ev: EventRow }[] | null;
+    leased: LeasedDelivery[] | null;
   }>(
     sql`${PLAN_STABLE}with done as (
           update switchyard.inbound_messages m set status = v.status, reason = v.reason, error = null,
@@ -245,8 +244,39 @@ export async function commitNormalized(
   return {
     finished: new Set(r?.finished ?? []),
     fanned: Number(r?.fanned ?? 0),
-    leased: (r?.leased ?? []).map((w) => deliveryWorkOf(w.delivery, w.sub, w.ev, true)),
+    leased: r?.leased ?? [],
   };
+}
+
+/**
+ * A delivery the normalize commit created leased ({@link commitNormalized}), as the statement
+ * returns it: the row as `to_jsonb` gives it (dates and bigints as JSON), its subscription the same
+ * way, its event as {@link eventJson}. `leasedDeliveryWork` (deliveries/store.ts) makes it a
+ * `DeliveryWork` (this folder cannot import the deliveries' row types).
+ */
+export interface LeasedDelivery {
+  delivery: Record<string, unknown>;
+  sub: SubscriptionRow;
+  ev: EventRow;
+}
+
+/**
+ * SQL: the event of the row aliased `alias` as jsonb (null when the left join found none), the
+ * fields the deliver worker reads; one definition for the delivery claim (`claimDeliveryWork` in
+ * deliveries/store.ts) and the normalize commit's leased deliveries. `alias` is a constant of the
+ * calling statement.
+ *
+ * @example
+ * ```ts
+ * sql`select ${eventJson('e')} as ev from switchyard.events e`;
+ * ```
+ */
+export function eventJson(alias: string): RawBuilder<unknown> {
+  const e = sql.raw(alias);
+  return sql`case when ${e}.id is null then null
+    else jsonb_build_object('sequence', ${e}.sequence::text, 'id', ${e}.id, 'type', ${e}.type, 'source', ${e}.source,
+      'subject', ${e}.subject, 'envelope', ${e}.envelope, 'inbound_message_id', ${e}.inbound_message_id,
+      'traceparent', ${e}.traceparent, 'fhir', ${e}.fhir) end`;
 }
 
 /**

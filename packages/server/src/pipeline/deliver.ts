@@ -1,6 +1,5 @@
 import type { EventEnvelope } from '@switchyard/core';
 import * as deliveryStore from '../deliveries/store.ts';
-import type { DeliveryWork } from '../deliveries/work.ts';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
 import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
 import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
@@ -26,7 +25,7 @@ export function deliveryBody(event: eventStore.EventRow): string {
  * fhir/render.ts (built now, from the stored event: see docs/fhir.md, "Delivery formats").
  */
 function renderDelivery(
-  work: DeliveryWork & { event: eventStore.EventRow },
+  work: deliveryStore.DeliveryWork & { event: eventStore.EventRow },
 ): { kind: 'body'; body: string; contentType: string } | Exclude<FhirDelivery, { kind: 'body' }> {
   const { delivery: d, subscription: sub, event } = work;
   if (sub.format === 'cloudevents') {
@@ -214,7 +213,7 @@ export class Deliverer {
     // The claim's slots are promised too while it runs: a commit starting meanwhile is promised
     // only what is left.
     this.reserved += limit;
-    let claimed: DeliveryWork[];
+    let claimed: deliveryStore.DeliveryWork[];
     try {
       claimed = await deliveryStore.claimDeliveryWork(
         this.rt.db,
@@ -262,7 +261,7 @@ export class Deliverer {
    * of them, `works.length` at most that), as a claimed delivery is started: now, so none waits in
    * memory while its lease runs.
    */
-  attempt(works: readonly DeliveryWork[], slots: number): void {
+  attempt(works: readonly deliveryStore.DeliveryWork[], slots: number): void {
     this.reserved -= slots;
     for (const work of works) this.start(work);
     if (this.skippedForReserved) {
@@ -272,7 +271,7 @@ export class Deliverer {
   }
 
   /** Attempts one leased delivery in a slot, its lease renewed until its outcome is recorded. */
-  private start(work: DeliveryWork): void {
+  private start(work: deliveryStore.DeliveryWork): void {
     const marginMs = this.rt.options.deliveryLeaseMarginMs;
     this.active++;
     const id = work.delivery.id;
@@ -341,7 +340,7 @@ export class Deliverer {
    * for it: something may have become claimable or due at a new time (a retry, a death, a
    * delivery put back), false after a success with no successor waiting in its line.
    */
-  private async process(work: DeliveryWork): Promise<boolean> {
+  private async process(work: deliveryStore.DeliveryWork): Promise<boolean> {
     const { rt } = this;
     const { delivery: d, subscription: sub, event } = work;
     const token = d.lock_token!;

@@ -8,6 +8,7 @@ import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } f
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { leasedDeliveryWork } from '../deliveries/store.ts';
 import { generateSecret } from '../delivery/sign.ts';
 import { commitNormalized } from '../events/store.ts';
 import { claimInbound } from '../inbound/store.ts';
@@ -119,7 +120,7 @@ it('a delivery leased by a commit whose process never attempts it is claimed by 
     time: new Date().toISOString(),
     data: {},
   };
-  const { leased } = await commitNormalized(
+  const committed = await commitNormalized(
     store.db,
     [
       {
@@ -144,6 +145,7 @@ it('a delivery leased by a commit whose process never attempts it is claimed by 
     [],
     { limit: 1, marginMs: 300 },
   );
+  const leased = committed.leased.map(leasedDeliveryWork);
   expect(leased.map((w) => [w.subscription.id, w.delivery.attempts])).toEqual([[sub.id, 1]]);
   const id = leased[0]!.delivery.id;
   const leasedAt = Date.now();

@@ -9,7 +9,7 @@ import {
   type VendorNotification,
   validateEvent,
 } from '@switchyard/core';
-import type { DeliveryWork } from '../deliveries/work.ts';
+import { type DeliveryWork, leasedDeliveryWork } from '../deliveries/store.ts';
 import { jittered } from '../delivery/retry-schedule.ts';
 import { eventIdFor } from '../events/ids.ts';
 import * as eventStore from '../events/store.ts';
@@ -547,7 +547,7 @@ class NormalizedWriter {
         ),
         { limit: slots, marginMs: this.rt.options.deliveryLeaseMarginMs },
       );
-      leased = r.leased;
+      leased = r.leased.map(leasedDeliveryWork);
       // Created pending (not leased): the claim takes them.
       if (r.fanned > leased.length) this.rt.wakeDeliver();
       return r.finished;
