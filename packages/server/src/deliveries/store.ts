@@ -6,7 +6,7 @@
  * events/store.ts. Functions take an {@link Executor} so callers decide the transaction.
  */
 import { sql } from 'kysely';
-import { type EventRow, matches } from '../events/store.ts';
+import { type EventRow, eventJson, type LeasedDelivery, matches } from '../events/store.ts';
 import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
 import { type Executor, first, PLAN_STABLE, rows } from '../storage/db.ts';
 import { CHANNEL_DELIVER, type HeldLease, renewLeases } from '../storage/queues.ts';
@@ -120,11 +120,70 @@ function claimableDeliveries(limit: number) {
   return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
 }
 
-/** A claimed delivery with what attempting it needs: its subscription and its event (if still stored). */
+/** A claimed (or commit-leased) delivery with what attempting it needs: its subscription and its event (if still stored). */
 export interface DeliveryWork {
   delivery: DeliveryRow;
   subscription: SubscriptionRow;
   event: EventRow | undefined;
+}
+
+/** A subscription row read back from `to_jsonb(s.*)`: its dates and bigints as `SubscriptionRow` has them. */
+function subscriptionOfJson(sub: SubscriptionRow): SubscriptionRow {
+  return {
+    ...sub,
+    disabled_at: sub.disabled_at === null ? null : new Date(sub.disabled_at),
+    created_at: new Date(sub.created_at),
+    updated_at: new Date(sub.updated_at),
+    disabled_at_sequence: sub.disabled_at_sequence === null ? null : String(sub.disabled_at_sequence),
+    notification_events: String(sub.notification_events),
+  };
+}
+
+/** A delivery row read back from `to_jsonb(d.*)`: its dates and bigints as `DeliveryRow` has them. */
+function deliveryOfJson(d: DeliveryRow): DeliveryRow {
+  const date = (v: Date | null) => (v === null ? null : new Date(v));
+  return {
+    ...d,
+    seq: String(d.seq),
+    event_sequence: String(d.event_sequence),
+    notification_number: d.notification_number === null ? null : String(d.notification_number),
+    next_attempt_at: new Date(d.next_attempt_at),
+    locked_until: date(d.locked_until),
+    created_at: new Date(d.created_at),
+    updated_at: new Date(d.updated_at),
+    completed_at: date(d.completed_at),
+  };
+}
+
+/**
+ * Maps a leased row back: `sub` from `to_jsonb(s.*)`, `ev` from {@link eventJson}, the delivery
+ * either as columns or (`json`) from `to_jsonb(d.*)`.
+ */
+export function deliveryWorkOf(
+  delivery: DeliveryRow,
+  sub: SubscriptionRow,
+  ev: EventRow | null,
+  json = false,
+): DeliveryWork {
+  return {
+    delivery: json ? deliveryOfJson(delivery) : delivery,
+    subscription: subscriptionOfJson(sub),
+    event: ev === null ? undefined : ev,
+  };
+}
+
+/**
+ * A delivery the normalize commit leased (`commitNormalized` in events/store.ts) as the deliver
+ * worker takes it: what {@link claimDeliveryWork} returns for a claimed one.
+ *
+ * @example
+ * ```ts
+ * const { leased } = await commitNormalized(db, messages, events, states, { limit: 4, marginMs: 15_000 });
+ * deliverer.attempt(leased.map(leasedDeliveryWork), 4);
+ * ```
+ */
+export function leasedDeliveryWork(leased: LeasedDelivery): DeliveryWork {
+  return deliveryWorkOf(leased.delivery as unknown as DeliveryRow, leased.sub, leased.ev, true);
 }
 
 /**
@@ -141,27 +200,13 @@ export async function claimDeliveryWork(
     sql`${PLAN_STABLE}with ${claimDue(leaseMarginMs, limit)}
         select c.*, to_jsonb(s.*) || case when a.id is null then '{}'::jsonb
                                           else jsonb_build_object('notification_events', a.events) end as sub,
-          case when e.id is null then null
-               else jsonb_build_object('sequence', e.sequence::text, 'id', e.id, 'type', e.type, 'source', e.source,
-                      'subject', e.subject, 'envelope', e.envelope, 'inbound_message_id', e.inbound_message_id,
-                      'traceparent', e.traceparent, 'fhir', e.fhir) end as ev
+          ${eventJson('e')} as ev
         from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
         left join advanced a on a.id = c.subscription_id
         left join switchyard.events e on e.id = c.event_id`,
     db,
   );
-  return r.map(({ sub, ev, ...delivery }) => ({
-    delivery: delivery as DeliveryRow,
-    subscription: {
-      ...sub,
-      disabled_at: sub.disabled_at === null ? null : new Date(sub.disabled_at),
-      created_at: new Date(sub.created_at),
-      updated_at: new Date(sub.updated_at),
-      disabled_at_sequence: sub.disabled_at_sequence === null ? null : String(sub.disabled_at_sequence),
-      notification_events: String(sub.notification_events),
-    },
-    event: ev === null ? undefined : (ev as EventRow),
-  }));
+  return r.map(({ sub, ev, ...delivery }) => deliveryWorkOf(delivery as DeliveryRow, sub, ev));
 }
 
 /**

@@ -169,17 +169,35 @@ export interface NormalizedMessage {
  *   subscriptions/type-patterns.ts does (exact type, `entity.*`, `*`) and the source is listed (or it lists none).; a
  *   FHIR subscription matches only events with a FHIR meaning ({@link fanOutStoredEvents}).
  *
- * Returns the ids of the messages finished (a lost lease leaves a message out) and how many
- * deliveries were created.
+ * - With `lease`, up to `lease.limit` of the deliveries it creates that the delivery claim would
+ *   take at once are created leased, for the caller to attempt ({@link fanOutStoredEvents} says which):
+ *   at 200 events/s each event is its own batch, and claiming its delivery in a statement of its
+ *   own cost about a fifth of the Postgres time per event. Without it (or with limit 0) every
+ *   delivery is created `pending` for the delivery claim.
+ *
+ * Returns the ids of the messages finished (a lost lease leaves a message out), how many
+ * deliveries were created, and those created leased, as JSON (`leasedDeliveryWork` in
+ * deliveries/store.ts makes them what `claimDeliveryWork` returns for claimed ones).
+ *
+ * @example
+ * ```ts
+ * const { finished, leased } = await commitNormalized(db, messages, events, [], { limit: 8, marginMs: 15_000 });
+ * deliverer.attempt(leased.map(leasedDeliveryWork), slots); // already in_flight, attempts = 1
+ * ```
  */
 export async function commitNormalized(
   db: Executor,
   messages: readonly NormalizedMessage[],
   events: readonly NewEvent[],
   states: readonly NormalizedStateWrite[] = [],
-): Promise<{ finished: Set<string>; fanned: number }> {
-  if (messages.length === 0) return { finished: new Set(), fanned: 0 };
-  const r = await first<{ finished: string[] | null; fanned: string }>(
+  lease?: FanOutLease,
+): Promise<{ finished: Set<string>; fanned: number; leased: LeasedDelivery[] }> {
+  if (messages.length === 0) return { finished: new Set(), fanned: 0, leased: [] };
+  const r = await first<{
+    finished: string[] | null;
+    fanned: string;
+    leased: LeasedDelivery[] | null;
+  }>(
     sql`${PLAN_STABLE}with done as (
           update switchyard.inbound_messages m set status = v.status, reason = v.reason, error = null,
             event_count = v.event_count, processed_at = now(), locked_until = null, lock_token = null
@@ -210,14 +228,65 @@ export async function commitNormalized(
           from fresh f join numbered n on n.rn = f.rn
           order by n.sequence
           on conflict (id) do nothing
-          returning id, type, source, subject, sequence, time, envelope, fhir),
+          returning id, type, source, subject, sequence, time, envelope, fhir, inbound_message_id, traceparent),
         ${projectStoredEvents()},
-        ${fanOutStoredEvents()}
+        ${fanOutStoredEvents(lease ?? { limit: 0, marginMs: 0 })}
         select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
-          (select count(*) from woken) as woken`,
+          (select count(*) from woken) as woken,
+          -- What claimDeliveryWork returns for a claimed delivery: the row, its subscription as this
+          -- statement saw it, its event as stored.
+          (select jsonb_agg(jsonb_build_object('delivery', to_jsonb(d.*), 'sub', to_jsonb(s.*), 'ev', ${eventJson('e')})
+                            order by d.seq)
+           from fanned d join switchyard.subscriptions s on s.id = d.subscription_id join stored e on e.id = d.event_id
+           where d.status = 'in_flight') as leased`,
     db,
   );
-  return { finished: new Set(r?.finished ?? []), fanned: Number(r?.fanned ?? 0) };
+  return {
+    finished: new Set(r?.finished ?? []),
+    fanned: Number(r?.fanned ?? 0),
+    leased: r?.leased ?? [],
+  };
+}
+
+/**
+ * A delivery the normalize commit created leased ({@link commitNormalized}), as the statement
+ * returns it: the row as `to_jsonb` gives it (dates and bigints as JSON), its subscription the same
+ * way, its event as {@link eventJson}. `leasedDeliveryWork` (deliveries/store.ts) makes it a
+ * `DeliveryWork` (this folder cannot import the deliveries' row types).
+ */
+export interface LeasedDelivery {
+  delivery: Record<string, unknown>;
+  sub: SubscriptionRow;
+  ev: EventRow;
+}
+
+/**
+ * SQL: the event of the row aliased `alias` as jsonb (null when the left join found none), the
+ * fields the deliver worker reads; one definition for the delivery claim (`claimDeliveryWork` in
+ * deliveries/store.ts) and the normalize commit's leased deliveries. `alias` is a constant of the
+ * calling statement.
+ *
+ * @example
+ * ```ts
+ * sql`select ${eventJson('e')} as ev from switchyard.events e`;
+ * ```
+ */
+export function eventJson(alias: string): RawBuilder<unknown> {
+  const e = sql.raw(alias);
+  return sql`case when ${e}.id is null then null
+    else jsonb_build_object('sequence', ${e}.sequence::text, 'id', ${e}.id, 'type', ${e}.type, 'source', ${e}.source,
+      'subject', ${e}.subject, 'envelope', ${e}.envelope, 'inbound_message_id', ${e}.inbound_message_id,
+      'traceparent', ${e}.traceparent, 'fhir', ${e}.fhir) end`;
+}
+
+/**
+ * What the normalize commit may lease of what it fans out, for this process's deliver worker
+ * ({@link commitNormalized}): at most `limit` deliveries, leased for the subscription's timeout
+ * plus `marginMs`, as the delivery claim leases them.
+ */
+export interface FanOutLease {
+  limit: number;
+  marginMs: number;
 }
 
 /**
@@ -225,12 +294,25 @@ export async function commitNormalized(
  * `(id, type, source, subject, sequence, fhir)` (`events.fhir`: the event has a FHIR meaning,
  * `hasFhirMeaning` of fhir/subscription.ts, computed when it is stored): one delivery per matching webhook subscription (`held`
  * behind a dead, unreplayed delivery of the same subject when the subscription holds), then one
- * NOTIFY to the deliver workers when anything was fanned. Defines `fanned` and `woken`; one
- * definition for the normalize commit and for hub-made events (emit.ts).
+ * NOTIFY to the deliver workers when anything was fanned that is not leased. Defines `fanned` (the
+ * rows inserted) and `woken`; one definition for the normalize commit and for hub-made events
+ * (emit.ts).
  *
  * - A FHIR subscription (`format` other than `cloudevents`) matches only events with a FHIR meaning.
  * - A `fhir-r4-notification` delivery is numbered when it is first claimed, not here
  *   (`claimDeliveries` in deliveries/store.ts says why): the fan-out locks no subscription row.
+ * - With `lease` (the normalize commit), up to `lease.limit` deliveries that the delivery claim
+ *   would take at once are inserted already leased (`in_flight`, a lock token, attempt 1, its lease
+ *   running out as the claim's would) instead of `pending`, and no NOTIFY is sent for them: the
+ *   statement's caller attempts them. Those are the deliveries due now (all are) whose line is
+ *   free: no earlier delivery of the same subscription and subject pending, in flight, held, or
+ *   dead and unsuperseded under `hold` (the test of `switchyard.claimable_deliveries`, migration 16;
+ *   every earlier row is committed, so it is one with `event_sequence` at most this one's), the
+ *   first of its line in the statement (the rows this statement inserts are not visible to its
+ *   own reads), of a subscription whose format takes no number at the claim (not
+ *   `fhir-r4-notification`) and that has no rate limit (its token is taken by the attempt, which
+ *   gives the delivery back uncounted when refused: not worth a leased row).
+ *   `lease.limit` is a parameter of the statement: its cached plan does not change with it.
  *
  * @example
  * ```ts
@@ -238,27 +320,48 @@ export async function commitNormalized(
  *     select (select count(*) from fanned) as fanned`;
  * ```
  */
-export function fanOutStoredEvents(): RawBuilder<unknown> {
+export function fanOutStoredEvents(lease?: FanOutLease): RawBuilder<unknown> {
+  // Without a lease nothing is probed: hub-made events (emit.ts) fan out as pending.
+  const free = lease
+    ? sql`${lease.limit}::integer > 0 and s.format <> 'fhir-r4-notification'
+        -- No rate limit (an API-made subscription without one stores a JSON null).
+        and (s.rate_limit is null or jsonb_typeof(s.rate_limit) <> 'object')
+        and row_number() over (partition by s.id, e.subject order by e.sequence) = 1
+        and not exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = s.id and p.subject = e.subject
+            and p.status in ('pending', 'in_flight', 'held', 'dead') and p.event_sequence <= e.sequence
+            and (p.status <> 'dead' or (p.superseded_by is null and s.ordering = 'hold')))`
+    : sql`false`;
   return sql`matched as (
-      select s.id as subscription_id, s.ordering, e.id as event_id, e.sequence, e.subject
+      select s.id as subscription_id, s.ordering, s.timeout_ms, e.id as event_id, e.sequence, e.subject, ${free} as free
       from stored e join switchyard.subscriptions s
         on s.kind = 'webhook' and s.disabled_at is null
         and ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}
         and (s.sources is null or e.source = any(s.sources))
         and (s.format = 'cloudevents' or e.fhir)),
+    taken as (
+      select m.subscription_id, m.event_id from matched m where m.free
+      order by m.sequence, m.subscription_id limit ${lease?.limit ?? 0}),
     fanned as (
-      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status)
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status,
+        attempts, lock_token, locked_until)
       select gen_random_uuid(), m.subscription_id, m.event_id, m.sequence, m.subject,
+        case when t.event_id is not null then 'in_flight'
         -- On the normalize commit's cached plan (PLAN_STABLE, storage/db.ts) this walks the dead
         -- entries of deliveries_settled_idx (as planned at analyzed tables), bounded by the dead deliveries
         -- retention keeps, while deliveries_line_idx would walk a busy subject's whole backlog.
-        case when m.ordering = 'hold' and exists (
+        when m.ordering = 'hold' and exists (
           select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
             and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence)
-        then 'held' else 'pending' end
-      from matched m
+        then 'held' else 'pending' end,
+        case when t.event_id is not null then 1 else 0 end,
+        case when t.event_id is not null then gen_random_uuid() end,
+        case when t.event_id is not null
+          then now() + make_interval(secs => (m.timeout_ms + ${lease?.marginMs ?? 0}) / 1000.0) end
+      from matched m left join taken t on t.subscription_id = m.subscription_id and t.event_id = m.event_id
       order by m.sequence
       on conflict (subscription_id, event_id) where reason = 'fanout' do nothing
-      returning 1),
-    woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned limit 1) x)`;
+      returning *),
+    woken as (
+      select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned where status <> 'in_flight' limit 1) x)`;
 }

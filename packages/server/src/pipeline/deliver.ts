@@ -162,7 +162,9 @@ class AttemptWriter {
 /**
  * The deliver worker: claims due deliveries (head of line per subscription and subject) with their
  * subscription and event, POSTs them, records every attempt and moves each delivery on (retry,
- * success, dead, disable).
+ * success, dead, disable). It also attempts the deliveries the normalize commit of this process
+ * leased when it created them ({@link reserve}, {@link attempt}): below capacity most deliveries
+ * never pass through the claim.
  */
 export class Deliverer {
   private readonly rt: Runtime;
@@ -170,6 +172,19 @@ export class Deliverer {
   private readonly leases: LeaseKeeper;
   private active = 0;
   private readonly running = new Set<Promise<void>>();
+  /** Slots promised to normalize commits in progress ({@link reserve}). */
+  private reserved = 0;
+  /** Whether normalize commits may lease deliveries for this worker (its loop runs). */
+  private accepting = false;
+  /**
+   * Due deliveries may wait unclaimed: the last pass could not claim (too few free slots) or
+   * filled its batch. Then a finished attempt wakes the loop, and commits lease nothing (a
+   * backlog goes first, in the claim's order); otherwise a finished attempt leaves the loop
+   * asleep unless it may have unblocked something.
+   */
+  private behind = false;
+  /** A pass found its slots promised to a commit: the commit's end wakes the loop. */
+  private skippedForReserved = false;
 
   constructor(rt: Runtime, leases: LeaseKeeper) {
     this.rt = rt;
@@ -183,71 +198,149 @@ export class Deliverer {
    */
   async tick(): Promise<TickResult> {
     const concurrency = this.rt.options.deliveryConcurrency;
-    const free = concurrency - this.active;
-    if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) return { busy: false };
-    const limit = Math.min(free, CLAIM_BATCH);
-    const marginMs = this.rt.options.deliveryLeaseMarginMs;
-    const claimed = await deliveryStore.claimDeliveryWork(this.rt.db, marginMs, limit);
-    for (const work of claimed) {
-      this.active++;
-      const id = work.delivery.id;
-      // The claim leased it for the subscription's timeout plus the margin, so an attempt still
-      // running is never retaken; renewals keep that much ahead while it runs and is recorded.
-      this.leases.hold('deliveries', id, work.delivery.lock_token!, work.subscription.timeout_ms + marginMs);
-      // One span per attempt, continuing the trace of the normalization that created the event.
-      const p = withSpan(
-        'switchyard.deliver',
-        {
-          kind: SpanKind.CONSUMER,
-          parent: work.event?.traceparent ?? null,
-          attributes: {
-            'messaging.system': 'switchyard',
-            'messaging.operation.type': 'process',
-            'messaging.destination.name': 'deliver',
-            'messaging.message.id': work.delivery.event_id,
-            'switchyard.delivery': id,
-            'switchyard.subscription': work.subscription.id,
-            'switchyard.attempt': work.delivery.attempts,
-          },
-        },
-        () => this.process(work),
-      )
-        .then(
-          () => this.leases.done('deliveries', id),
-          (error: unknown) => {
-            if (isDatabaseUnavailable(error)) {
-              // The outcome could not be recorded: back to pending once the database is back.
-              this.leases.giveBack('deliveries', id);
-              reportDatabaseUnavailable(
-                this.rt.logger,
-                error,
-                'deliveries cut short are given back when it is back',
-              );
-              return;
-            }
-            this.leases.done('deliveries', id);
-            this.rt.logger.error(
-              { err: error, delivery: id },
-              'delivery crashed; it is tried again when its lease runs out',
-            );
-          },
-        )
-        .finally(() => {
-          this.active--;
-          this.running.delete(p);
-          this.rt.wakeDeliver();
-        });
-      this.running.add(p);
+    const free = concurrency - this.active - this.reserved;
+    if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) {
+      if (this.reserved > 0) {
+        // The slots are promised to a commit in progress, which wakes the loop when it ends: not
+        // a backlog (marking one would stop the commits from leasing, and each finish would wake).
+        this.skippedForReserved = true;
+        return { busy: false };
+      }
+      this.behind = true;
+      return { busy: false };
     }
+    const limit = Math.min(free, CLAIM_BATCH);
+    // The claim's slots are promised too while it runs: a commit starting meanwhile is promised
+    // only what is left.
+    this.reserved += limit;
+    let claimed: deliveryStore.DeliveryWork[];
+    try {
+      claimed = await deliveryStore.claimDeliveryWork(
+        this.rt.db,
+        this.rt.options.deliveryLeaseMarginMs,
+        limit,
+      );
+    } finally {
+      this.reserved -= limit;
+    }
+    this.behind = claimed.length === limit;
+    for (const work of claimed) this.start(work);
     if (claimed.length > 0) return { busy: claimed.length === limit && this.active < concurrency };
     return { busy: false, nextDueAt: await deliveryStore.settleIdleDeliveries(this.rt.db) };
+  }
+
+  /** Lets normalize commits lease deliveries for this worker (the hub calls it once its loop runs). */
+  acceptLeased(accepting: boolean): void {
+    this.accepting = accepting;
+  }
+
+  /**
+   * Promises up to `max` free slots to a normalize commit about to run, for the deliveries it
+   * creates leased (`commitNormalized`'s `lease.limit`); 0 when the worker does not run, has a
+   * backlog, or has no free slot. Hand the slots back with {@link attempt} whatever the commit
+   * did (with no work if it failed).
+   *
+   * @example
+   * ```ts
+   * const slots = deliverer.reserve(64);
+   * let leased = [];
+   * try { ({ leased } = await commitNormalized(db, messages, events, states, { limit: slots, marginMs })); }
+   * finally { deliverer.attempt(leased, slots); }
+   * ```
+   */
+  reserve(max: number): number {
+    if (!this.accepting || this.behind) return 0;
+    const free = this.rt.options.deliveryConcurrency - this.active - this.reserved;
+    const n = Math.max(0, Math.min(max, free));
+    this.reserved += n;
+    return n;
+  }
+
+  /**
+   * Starts the deliveries a normalize commit leased in the slots {@link reserve} promised (`slots`
+   * of them, `works.length` at most that), as a claimed delivery is started: now, so none waits in
+   * memory while its lease runs.
+   */
+  attempt(works: readonly deliveryStore.DeliveryWork[], slots: number): void {
+    this.reserved -= slots;
+    for (const work of works) this.start(work);
+    if (this.skippedForReserved) {
+      this.skippedForReserved = false;
+      this.rt.wakeDeliver();
+    }
+  }
+
+  /** Attempts one leased delivery in a slot, its lease renewed until its outcome is recorded. */
+  private start(work: deliveryStore.DeliveryWork): void {
+    const marginMs = this.rt.options.deliveryLeaseMarginMs;
+    this.active++;
+    const id = work.delivery.id;
+    // The claim (or the commit that created it) leased it for the subscription's timeout plus the
+    // margin, so an attempt still running is never retaken; renewals keep that much ahead while
+    // it runs and is recorded.
+    this.leases.hold('deliveries', id, work.delivery.lock_token!, work.subscription.timeout_ms + marginMs);
+    // One span per attempt, continuing the trace of the normalization that created the event.
+    const p = withSpan(
+      'switchyard.deliver',
+      {
+        kind: SpanKind.CONSUMER,
+        parent: work.event?.traceparent ?? null,
+        attributes: {
+          'messaging.system': 'switchyard',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': 'deliver',
+          'messaging.message.id': work.delivery.event_id,
+          'switchyard.delivery': id,
+          'switchyard.subscription': work.subscription.id,
+          'switchyard.attempt': work.delivery.attempts,
+        },
+      },
+      () => this.process(work),
+    )
+      .then(
+        (wake) => {
+          this.leases.done('deliveries', id);
+          return wake;
+        },
+        (error: unknown) => {
+          if (isDatabaseUnavailable(error)) {
+            // The outcome could not be recorded: back to pending once the database is back.
+            this.leases.giveBack('deliveries', id);
+            reportDatabaseUnavailable(
+              this.rt.logger,
+              error,
+              'deliveries cut short are given back when it is back',
+            );
+            return true;
+          }
+          this.leases.done('deliveries', id);
+          this.rt.logger.error(
+            { err: error, delivery: id },
+            'delivery crashed; it is tried again when its lease runs out',
+          );
+          // The next pass learns when its lease runs out.
+          return true;
+        },
+      )
+      .then((wake) => {
+        this.active--;
+        this.running.delete(p);
+        // A freed slot matters only to a worker that is behind.
+        if (wake || this.behind) this.rt.wakeDeliver();
+      });
+    this.running.add(p);
   }
 
   async drain(): Promise<void> {
     await Promise.allSettled([...this.running]);
   }
 
-  private async process(work: deliveryStore.DeliveryWork): Promise<void> {
+  /**
+   * One attempt of a leased delivery and its record. Resolves true when the loop should run a pass
+   * for it: something may have become claimable or due at a new time (a retry, a death, a
+   * delivery put back), false after a success with no successor waiting in its line.
+   */
+  private async process(work: deliveryStore.DeliveryWork): Promise<boolean> {
     const { rt } = this;
     const { delivery: d, subscription: sub, event } = work;
     const token = d.lock_token!;
@@ -259,7 +352,7 @@ export class Deliverer {
         error: d.last_error,
         attempts: d.attempts - 1,
       });
-      return;
+      return true;
     }
     const perSecond = ratePerSecond(sub);
     if (perSecond !== undefined) {
@@ -273,7 +366,7 @@ export class Deliverer {
           error: d.last_error,
           attempts: d.attempts - 1,
         });
-        return;
+        return true;
       }
     }
     const startedAt = new Date();
@@ -296,8 +389,7 @@ export class Deliverer {
           error: rendered.reason,
           attempts: d.attempts - 1,
         });
-        rt.wakeDeliver();
-        return;
+        return true;
       }
       if (rendered.kind === 'invalid') {
         // Never sent half-formed: dead at once with the validator's message, replayable once fixed.
@@ -336,6 +428,7 @@ export class Deliverer {
       ...(outcome === 'retry' ? { 'switchyard.retry_in_ms': delay } : {}),
     });
     let disabledNow = false;
+    let successor = false;
     const attempt = {
       deliveryId: d.id,
       attempt: d.attempts,
@@ -348,14 +441,15 @@ export class Deliverer {
     };
 
     if (outcome === 'succeeded' || outcome === 'retry') {
-      const { moved } = await this.attempts.write({
+      const written = await this.attempts.write({
         ...attempt,
         lockToken: token,
         status: outcome === 'succeeded' ? 'succeeded' : 'pending',
         nextAttemptInMs: delay,
       });
+      successor = written.successor;
       // The joined row tells whether there is anything to reset: most successes skip the write.
-      if (moved && outcome === 'succeeded' && sub.consecutive_dead !== 0)
+      if (written.moved && outcome === 'succeeded' && sub.consecutive_dead !== 0)
         await subscriptionStore.resetConsecutiveDead(rt.db, sub.id);
     } else {
       await rt.db.transaction().execute(async (trx) => {
@@ -401,7 +495,7 @@ export class Deliverer {
       );
       if (disabledNow) logger.warn({ subscription: sub.id }, 'subscription disabled');
     }
-    if (outcome === 'succeeded' || outcome === 'dead') rt.wakeDeliver();
+    return outcome !== 'succeeded' || successor;
   }
 }
 

@@ -134,8 +134,16 @@ export async function createHub(config: HubConfig) {
     renewEveryMs: Math.max(50, Math.min(options.normalizeLeaseMs, options.deliveryLeaseMarginMs) / 3),
     wake: (queue) => (queue === 'inbound' ? rt.wakeNormalize() : rt.wakeDeliver()),
   });
-  const normalizer = new Normalizer(rt, vendorHttp, leases, config.afterNormalize, config.markEchoes);
   const deliverer = new Deliverer(rt, leases);
+  // The normalize commit leases the deliveries this process's deliver worker can start at once.
+  const normalizer = new Normalizer(
+    rt,
+    vendorHttp,
+    leases,
+    config.afterNormalize,
+    config.markEchoes,
+    deliverer,
+  );
   const poller = new Poller(rt, vendorHttp);
   // One LISTEN connection and one pg-boss instance per process, shared with the subsystems through
   // `host` (host/host.ts says why). pg-boss connects in start(), not here.
@@ -225,6 +233,7 @@ export async function createHub(config: HubConfig) {
         leases.start();
         normalizeLoop.start();
         deliverLoop.start();
+        deliverer.acceptLeased(true);
         pullLoop.start();
         statisticsLoop.start();
       }
@@ -256,6 +265,7 @@ export async function createHub(config: HubConfig) {
      */
     async stop(opts: { graceful?: boolean } = {}): Promise<void> {
       const graceful = opts.graceful ?? true;
+      deliverer.acceptLeased(false);
       await Promise.all([
         normalizeLoop?.stop(),
         deliverLoop?.stop(),
@@ -263,7 +273,12 @@ export async function createHub(config: HubConfig) {
         statisticsLoop?.stop(),
       ]);
       await listener.stop();
-      if (graceful) await Promise.all([normalizer.drain(), deliverer.drain()]);
+      // The normalizer first: a commit that ends during its drain hands the deliveries it leased to
+      // the deliverer, whose drain then waits for them too.
+      if (graceful) {
+        await normalizer.drain();
+        await deliverer.drain();
+      }
       // Renewed through the drain; after a hard stop the leases run out, as after a crash.
       await leases.stop({ release: graceful });
       await boss?.stop({ graceful, timeout: graceful ? 30_000 : 1000 }).catch(() => {});

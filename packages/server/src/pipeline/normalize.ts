@@ -9,6 +9,7 @@ import {
   type VendorNotification,
   validateEvent,
 } from '@switchyard/core';
+import { type DeliveryWork, leasedDeliveryWork } from '../deliveries/store.ts';
 import { jittered } from '../delivery/retry-schedule.ts';
 import { eventIdFor } from '../events/ids.ts';
 import * as eventStore from '../events/store.ts';
@@ -66,19 +67,21 @@ export class Normalizer {
   private active = 0;
   private readonly running = new Set<Promise<void>>();
 
+  /** `deliverer`: this process's deliver worker, which attempts what the commits lease for it. */
   constructor(
     rt: Runtime,
     http: VendorHttp,
     leases: LeaseKeeper,
     afterNormalize?: AfterNormalize,
     markEchoes?: MarkEchoes,
+    deliverer?: LeasedDeliveries,
   ) {
     this.rt = rt;
     this.http = http;
     this.leases = leases;
     this.afterNormalize = afterNormalize;
     this.markEchoes = markEchoes;
-    this.committer = new NormalizedWriter(rt);
+    this.committer = new NormalizedWriter(rt, deliverer);
   }
 
   /**
@@ -490,10 +493,12 @@ interface Normalized {
  */
 class NormalizedWriter {
   private readonly rt: Runtime;
+  private readonly deliverer: LeasedDeliveries | undefined;
   private readonly group: GroupCommit<Normalized[], boolean[]>;
 
-  constructor(rt: Runtime) {
+  constructor(rt: Runtime, deliverer: LeasedDeliveries | undefined) {
     this.rt = rt;
+    this.deliverer = deliverer;
     this.group = new GroupCommit({
       maxInFlight: MAX_COMMITS,
       maxBatch: MAX_COMMIT_BATCH,
@@ -517,29 +522,57 @@ class NormalizedWriter {
     // Arrival order, so events of different messages get sequences in the order they came in. A
     // sorted copy: the caller maps results back onto `items` in its own order.
     const ordered = [...items].sort((a, b) => (BigInt(a.row.seq) < BigInt(b.row.seq) ? -1 : 1));
-    const { finished, fanned } = await eventStore.commitNormalized(
-      this.rt.db,
-      ordered.map((i) => ({
-        id: i.row.id,
-        lockToken: i.token,
-        status: i.ignored === undefined ? ('normalized' as const) : ('ignored' as const),
-        reason: i.ignored ?? null,
-        eventCount: i.events.length,
-      })),
-      ordered.flatMap((i) => i.events),
-      ordered.flatMap((i) =>
-        [...i.state].map(([key, value]) => ({
-          inboundMessageId: i.row.id,
-          instanceId: i.row.instance_id,
-          key,
-          value,
+    const events = ordered.flatMap((i) => i.events);
+    // Slots of the deliver worker for the deliveries this commit may lease (the rest are claimed).
+    const slots = this.deliverer?.reserve(Math.min(events.length * LEASES_PER_EVENT, LEASE_MAX)) ?? 0;
+    let leased: DeliveryWork[] = [];
+    try {
+      const r = await eventStore.commitNormalized(
+        this.rt.db,
+        ordered.map((i) => ({
+          id: i.row.id,
+          lockToken: i.token,
+          status: i.ignored === undefined ? ('normalized' as const) : ('ignored' as const),
+          reason: i.ignored ?? null,
+          eventCount: i.events.length,
         })),
-      ),
-    );
-    if (fanned > 0) this.rt.wakeDeliver();
-    return finished;
+        events,
+        ordered.flatMap((i) =>
+          [...i.state].map(([key, value]) => ({
+            inboundMessageId: i.row.id,
+            instanceId: i.row.instance_id,
+            key,
+            value,
+          })),
+        ),
+        { limit: slots, marginMs: this.rt.options.deliveryLeaseMarginMs },
+      );
+      leased = r.leased.map(leasedDeliveryWork);
+      // Created pending (not leased): the claim takes them.
+      if (r.fanned > leased.length) this.rt.wakeDeliver();
+      return r.finished;
+    } finally {
+      if (slots > 0) this.deliverer?.attempt(leased, slots);
+    }
   }
 }
+
+/**
+ * The deliver worker as the normalize commit sees it (`Deliverer` in deliver.ts): free slots
+ * promised before the commit, and the deliveries it leased started in them after.
+ */
+export interface LeasedDeliveries {
+  reserve(max: number): number;
+  attempt(works: readonly DeliveryWork[], slots: number): void;
+}
+
+/**
+ * Deliveries one commit leases at most: per event (its subscriptions beyond that are claimed), and
+ * in all (as many as one delivery claim takes). Slots promised to one commit are not free for the
+ * other commit running beside it nor for the claim, so a commit asks for what it may use.
+ */
+const LEASES_PER_EVENT = 4;
+const LEASE_MAX = 64;
 
 /** Commits running at once, and messages per commit at most. */
 const MAX_COMMITS = 2;

@@ -223,10 +223,11 @@ describe('plan cache modes', () => {
     expect(await stableScans(STATE_READ)).toEqual(['Index Scan entity_state entity_state_pkey']);
     expect(await stableScans(COMMIT)).toEqual([
       'Index Only Scan events events_id_key',
+      'Index Scan deliveries deliveries_line_idx', // the fan-out's lease test, per (subscription, subject)
       'Index Scan deliveries deliveries_settled_idx',
       'Index Scan entity_state entity_state_pkey',
       'Index Scan inbound_messages inbound_messages_pkey',
-      'Seq Scan subscriptions', // sized by configuration
+      'Index Scan subscriptions subscriptions_pkey', // sized by configuration
     ]);
     expect(await stableScans(DELIVERY_CLAIM)).toEqual([
       'Index Scan deliveries deliveries_pkey',

@@ -1,0 +1,243 @@
+/**
+ * The normalize commit leasing what it fans out (`commitNormalized` with `lease`,
+ * `fanOutStoredEvents`): a delivery the delivery claim would take at once is created in flight
+ * for the committing process; everything the claim must judge (ordering, numbering, rate tokens)
+ * is created pending, as before.
+ */
+import { randomUUID } from 'node:crypto';
+import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { claimDeliveryWork, type DeliveryRow, leasedDeliveryWork } from '../deliveries/store.ts';
+import { claimInbound, storeInbound } from '../inbound/store.ts';
+import { type Database, openDatabase } from '../storage/db.ts';
+import { migrate } from '../storage/migrations.ts';
+import { commitNormalized, type FanOutLease } from './store.ts';
+
+const pgdb = useTestDatabase();
+let database: Database;
+const MARGIN_MS = 2000;
+const LEASE: FanOutLease = { limit: 8, marginMs: MARGIN_MS };
+
+beforeAll(async () => {
+  database = openDatabase(pgdb.url(), { max: 2 });
+  await migrate(database.db);
+  await sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed)
+    values ('inst-1', 'test', 'push', 'x')`.execute(database.db);
+});
+afterAll(async () => {
+  await database?.close();
+});
+beforeEach(async () => {
+  await sql`delete from switchyard.deliveries`.execute(database.db);
+  await sql`delete from switchyard.subscriptions`.execute(database.db);
+});
+
+/** A subscription to every event type (columns not given keep their defaults). */
+async function subscription(
+  id: string,
+  extra: {
+    kind?: string;
+    format?: string;
+    disabled?: boolean;
+    rateLimit?: unknown;
+    ordering?: string;
+  } = {},
+): Promise<void> {
+  await sql`insert into switchyard.subscriptions (id, kind, url, format, rate_limit, disabled_at, ordering, timeout_ms)
+    values (${id}, ${extra.kind ?? 'webhook'}, 'http://example.test/hook', ${extra.format ?? 'cloudevents'},
+      ${extra.rateLimit === undefined ? null : JSON.stringify(extra.rateLimit)}::jsonb,
+      ${extra.disabled ? new Date() : null}, ${extra.ordering ?? 'hold'}, 5000)`.execute(database.db);
+}
+
+/** Stores one message per event, claims them and commits their events (`subject`s) in one statement. */
+/** `lease` null: as a caller without a deliver worker (every delivery pending). */
+async function commit(subjects: readonly string[], lease: FanOutLease | null = LEASE) {
+  const bodyId = randomUUID();
+  const items = subjects.map((_, i) => ({
+    id: randomUUID(),
+    instanceId: 'inst-1',
+    route: 'r',
+    dedupeKey: randomUUID(),
+    vendorType: 't',
+    orderingKey: null,
+    occurredAt: null,
+    gate: false,
+    payload: { n: i },
+    meta: null,
+    bodyId,
+    headers: null,
+    sourceIp: null,
+    origin: 'push' as const,
+    receivedAt: new Date(),
+  }));
+  await storeInbound(
+    database.db,
+    items,
+    [{ id: bodyId, body: Buffer.from('{}'), receivedAt: new Date() }],
+    ['inst-1'],
+  );
+  const { rows: claimed } = await claimInbound(database.db, 30_000, subjects.length);
+  expect(claimed).toHaveLength(subjects.length);
+  const byId = new Map<string, string>(items.map((item, i) => [item.id, subjects[i]!]));
+  const ordered = [...claimed].sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+  const r = await commitNormalized(
+    database.db,
+    ordered.map((m) => ({
+      id: m.id,
+      lockToken: m.lock_token!,
+      status: 'normalized',
+      reason: null,
+      eventCount: 1,
+    })),
+    ordered.map((m) => {
+      const id = randomUUID();
+      const subject = byId.get(m.id)!;
+      return {
+        id,
+        type: 'appointment.cancelled',
+        source: 'inst-1',
+        subject,
+        time: new Date().toISOString(),
+        envelope: { id, type: 'appointment.cancelled', subject, data: { z: 1, a: [1.5, 'x'] } },
+        inboundMessageId: m.id,
+        traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`,
+      };
+    }),
+    [],
+    lease ?? undefined,
+  );
+  return { ...r, leased: r.leased.map(leasedDeliveryWork) };
+}
+
+async function deliveries(): Promise<DeliveryRow[]> {
+  const r = await sql<DeliveryRow>`select * from switchyard.deliveries order by seq`.execute(database.db);
+  return r.rows;
+}
+
+describe('the normalize commit leasing its fan-out', () => {
+  it('creates a delivery its line lets go at once in flight (attempt 1, a claim’s lease), with its subscription and event', async () => {
+    await subscription('plain');
+    const before = Date.now();
+    const { leased, fanned } = await commit(['appointment/1']);
+    expect(fanned).toBe(1);
+    expect(leased).toHaveLength(1);
+    const [row] = await deliveries();
+    // Leased by the commit itself: no claim statement has run.
+    expect(row).toMatchObject({ status: 'in_flight', attempts: 1, subscription_id: 'plain' });
+    expect(row!.lock_token).not.toBeNull();
+    const work = leased[0]!;
+    expect(work.delivery).toMatchObject({
+      id: row!.id,
+      status: 'in_flight',
+      attempts: 1,
+      lock_token: row!.lock_token,
+      seq: row!.seq,
+      event_sequence: row!.event_sequence,
+    });
+    expect(work.delivery.created_at).toBeInstanceOf(Date);
+    // The lease of a claim: the subscription's timeout plus the margin.
+    const leaseMs = row!.locked_until!.getTime() - before;
+    expect(leaseMs).toBeGreaterThan(5000 + MARGIN_MS - 1000);
+    expect(leaseMs).toBeLessThan(5000 + MARGIN_MS + 5000);
+    expect(work.delivery.locked_until!.getTime()).toBe(row!.locked_until!.getTime());
+    expect(work.subscription).toMatchObject({ id: 'plain', format: 'cloudevents', timeout_ms: 5000 });
+    expect(work.subscription.created_at).toBeInstanceOf(Date);
+    // The event as stored (jsonb's key order), as the claim returns it.
+    const stored = await sql<{ envelope: unknown; sequence: string; traceparent: string }>`
+      select envelope, sequence::text, traceparent from switchyard.events where id = ${row!.event_id}`.execute(
+      database.db,
+    );
+    expect(work.event).toMatchObject({
+      id: row!.event_id,
+      sequence: stored.rows[0]!.sequence,
+      traceparent: stored.rows[0]!.traceparent,
+    });
+    expect(JSON.stringify(work.event!.envelope)).toBe(JSON.stringify(stored.rows[0]!.envelope));
+    // Nothing is left for the claim.
+    expect(await claimDeliveryWork(database.db, MARGIN_MS, 10)).toEqual([]);
+  });
+
+  it('leases nothing without a lease or with no slot', async () => {
+    await subscription('plain');
+    expect((await commit(['appointment/1'], null)).leased).toEqual([]);
+    expect((await commit(['appointment/2'], { limit: 0, marginMs: MARGIN_MS })).leased).toEqual([]);
+    expect((await deliveries()).map((d) => [d.status, d.attempts, d.lock_token])).toEqual([
+      ['pending', 0, null],
+      ['pending', 0, null],
+    ]);
+  });
+
+  it('leases at most the slots given, in event order', async () => {
+    await subscription('plain');
+    const { leased } = await commit(['appointment/1', 'appointment/2', 'appointment/3'], {
+      limit: 2,
+      marginMs: MARGIN_MS,
+    });
+    expect(leased.map((w) => w.delivery.subject)).toEqual(['appointment/1', 'appointment/2']);
+    expect((await deliveries()).map((d) => d.status)).toEqual(['in_flight', 'in_flight', 'pending']);
+  });
+
+  it('leaves a delivery pending behind an unfinished earlier one of its subject (pending or in flight)', async () => {
+    await subscription('plain');
+    await commit(['appointment/1'], null); // pending
+    expect((await commit(['appointment/1'])).leased).toEqual([]);
+    await commit(['appointment/2']); // in flight
+    expect((await commit(['appointment/2'])).leased).toEqual([]);
+    expect((await deliveries()).map((d) => `${d.subject} ${d.status}`)).toEqual([
+      'appointment/1 pending',
+      'appointment/1 pending',
+      'appointment/2 in_flight',
+      'appointment/2 pending',
+    ]);
+  });
+
+  it('leases only the first delivery of a subject in one commit', async () => {
+    await subscription('plain');
+    const { leased } = await commit(['appointment/1', 'appointment/1', 'appointment/2']);
+    expect(leased.map((w) => w.delivery.subject)).toEqual(['appointment/1', 'appointment/2']);
+    expect((await deliveries()).map((d) => `${d.subject} ${d.status}`)).toEqual([
+      'appointment/1 in_flight',
+      'appointment/1 pending',
+      'appointment/2 in_flight',
+    ]);
+  });
+
+  it('behind a dead delivery: held under `hold`, leased under `release`, leased once the dead one is replayed', async () => {
+    await subscription('hold', { ordering: 'hold' });
+    await subscription('release', { ordering: 'release' });
+    await commit(['appointment/1'], null);
+    await sql`update switchyard.deliveries set status = 'dead'`.execute(database.db);
+    const { leased } = await commit(['appointment/1']);
+    expect(leased.map((w) => w.subscription.id)).toEqual(['release']);
+    expect(
+      (await deliveries()).filter((d) => d.status !== 'dead').map((d) => `${d.subscription_id} ${d.status}`),
+    ).toEqual(['hold held', 'release in_flight']);
+    // Replayed (superseded): it no longer holds its line.
+    await sql`delete from switchyard.deliveries where status <> 'dead'`.execute(database.db);
+    await sql`update switchyard.deliveries set superseded_by = gen_random_uuid()`.execute(database.db);
+    expect((await commit(['appointment/1'])).leased.map((w) => w.subscription.id).sort()).toEqual([
+      'hold',
+      'release',
+    ]);
+  });
+
+  it('leaves to the claim a notification subscription (numbered at the claim) and a rate-limited one; a disabled or pull subscription gets nothing', async () => {
+    await subscription('notify', { format: 'fhir-r4-notification' });
+    await subscription('limited', { rateLimit: { perSecond: 5 } });
+    await subscription('off', { disabled: true });
+    await subscription('feed', { kind: 'pull' });
+    await subscription('plain', { rateLimit: null });
+    const { leased, fanned } = await commit(['appointment/1']);
+    expect(fanned).toBe(3);
+    expect(leased.map((w) => w.subscription.id)).toEqual(['plain']);
+    expect((await deliveries()).map((d) => `${d.subscription_id} ${d.status}`).sort()).toEqual([
+      'limited pending',
+      'notify pending',
+      'plain in_flight',
+    ]);
+    // The claim numbers the notification as before.
+    const claimed = await claimDeliveryWork(database.db, MARGIN_MS, 10);
+    expect(claimed.find((w) => w.subscription.id === 'notify')!.delivery.notification_number).toBe('1');
+  });
+});
