@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import { projectStoredEvents } from '../entities/current.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
 import { type Executor, jsonBatch } from '../storage/db.ts';
-import { fanOutStoredEvents } from './store.ts';
+import { fanOutStoredEvents, lockSubjects } from './store.ts';
 
 /**
  * Validates, stores and fans out hub-made events in one statement; an event id already stored is
@@ -45,10 +45,12 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
         ${events.map((e) => e.time)}::timestamptz[], ${jsonBatch(events.map((e) => JSON.stringify(e)))},
         ${events.map((e) => hasFhirMeaning(e))}::boolean[])
         with ordinality as t(id, type, source, subject, time, envelope, fhir, ord)),
+    ${lockSubjects()},
     stored as (
       insert into switchyard.events (id, type, source, subject, time, envelope, fhir)
       select id, type, source, subject, time, envelope, fhir from input
-      where not exists (select 1 from switchyard.events x where x.id = input.id)
+      where (select n from subjects_locked) is not null
+        and not exists (select 1 from switchyard.events x where x.id = input.id)
       order by ord
       on conflict (id) do nothing
       returning id, type, source, subject, sequence, time, envelope, fhir),

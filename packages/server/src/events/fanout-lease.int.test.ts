@@ -5,13 +5,15 @@
  * is created pending, as before.
  */
 import { randomUUID } from 'node:crypto';
+import { type EventEnvelope, getSchemas } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { claimDeliveryWork, type DeliveryRow, leasedDeliveryWork } from '../deliveries/store.ts';
 import { claimInbound, storeInbound } from '../inbound/store.ts';
-import { type Database, openDatabase } from '../storage/db.ts';
+import { type Database, type Executor, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
+import { storeHubEvents } from './emit.ts';
 import { commitNormalized, type FanOutLease } from './store.ts';
 
 const pgdb = useTestDatabase();
@@ -20,7 +22,7 @@ const MARGIN_MS = 2000;
 const LEASE: FanOutLease = { limit: 8, marginMs: MARGIN_MS };
 
 beforeAll(async () => {
-  database = openDatabase(pgdb.url(), { max: 2 });
+  database = openDatabase(pgdb.url(), { max: 4 });
   await migrate(database.db);
   await sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed)
     values ('inst-1', 'test', 'push', 'x')`.execute(database.db);
@@ -50,9 +52,10 @@ async function subscription(
       ${extra.disabled ? new Date() : null}, ${extra.ordering ?? 'hold'}, 5000)`.execute(database.db);
 }
 
-/** Stores one message per event, claims them and commits their events (`subject`s) in one statement. */
-/** `lease` null: as a caller without a deliver worker (every delivery pending). */
-async function commit(subjects: readonly string[], lease: FanOutLease | null = LEASE) {
+/**
+ * Stores one message per event (`subject`s) and claims them: what {@link commitPrepared} commits.
+ */
+async function prepare(subjects: readonly string[]) {
   const bodyId = randomUUID();
   const items = subjects.map((_, i) => ({
     id: randomUUID(),
@@ -81,16 +84,15 @@ async function commit(subjects: readonly string[], lease: FanOutLease | null = L
   expect(claimed).toHaveLength(subjects.length);
   const byId = new Map<string, string>(items.map((item, i) => [item.id, subjects[i]!]));
   const ordered = [...claimed].sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
-  const r = await commitNormalized(
-    database.db,
-    ordered.map((m) => ({
+  return {
+    messages: ordered.map((m) => ({
       id: m.id,
       lockToken: m.lock_token!,
-      status: 'normalized',
+      status: 'normalized' as const,
       reason: null,
       eventCount: 1,
     })),
-    ordered.map((m) => {
+    events: ordered.map((m) => {
       const id = randomUUID();
       const subject = byId.get(m.id)!;
       return {
@@ -104,10 +106,80 @@ async function commit(subjects: readonly string[], lease: FanOutLease | null = L
         traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`,
       };
     }),
-    [],
-    lease ?? undefined,
-  );
+  };
+}
+
+/** Commits what {@link prepare} claimed, on `db`; `lease` null: as a caller without a deliver worker. */
+async function commitPrepared(
+  db: Executor,
+  { messages, events }: Awaited<ReturnType<typeof prepare>>,
+  lease: FanOutLease | null = LEASE,
+) {
+  const r = await commitNormalized(db, messages, events, [], lease ?? undefined);
   return { ...r, leased: r.leased.map(leasedDeliveryWork) };
+}
+
+/** Stores, claims and commits one event per subject in one statement; `lease` null: every delivery pending. */
+async function commit(subjects: readonly string[], lease: FanOutLease | null = LEASE) {
+  return commitPrepared(database.db, await prepare(subjects), lease);
+}
+
+/** Backends of this database waiting for an advisory lock (the subject lock, `lockSubjects`). */
+async function waitingForSubjectLock(): Promise<number> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+    where datname = current_database() and wait_event_type = 'Lock' and wait_event = 'advisory'`.execute(
+    database.db,
+  );
+  return r.rows[0]!.n;
+}
+
+/** Resolves once `check` holds (checked every 10 ms); fails after 5 s. */
+async function until(check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Runs `commitPrepared` of `first` in a transaction left open until the returned `release` is
+ * called (the first commit of a subject whose second commit races it).
+ */
+async function holdOpen(first: Awaited<ReturnType<typeof prepare>>, lease: FanOutLease | null = LEASE) {
+  let release!: () => void;
+  const open = new Promise<void>((r) => {
+    release = r;
+  });
+  let result: Awaited<ReturnType<typeof commitPrepared>> | undefined;
+  const done = database.db.transaction().execute(async (trx) => {
+    result = await commitPrepared(trx, first, lease);
+    await open;
+  });
+  const commit = async () => {
+    release();
+    await done;
+  };
+  stillOpen.push(commit);
+  await until(() => result !== undefined);
+  return { result: result!, commit };
+}
+
+/** {@link holdOpen}'s transactions, committed after each test (a failed one leaves its own open). */
+const stillOpen: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const commit of stillOpen.splice(0)) await commit();
+});
+
+/** The first example of an event type's schema (packages/core), without its sequence. */
+function example(type: string): EventEnvelope {
+  const schema = getSchemas().find((x) => x.$id.endsWith(`/events/${type}.json`)) as unknown as {
+    examples: EventEnvelope[];
+  };
+  const { sequence: _, ...event } = structuredClone(schema.examples[0]!) as EventEnvelope & {
+    sequence?: string;
+  };
+  return event;
 }
 
 async function deliveries(): Promise<DeliveryRow[]> {
@@ -239,5 +311,62 @@ describe('the normalize commit leasing its fan-out', () => {
     // The claim numbers the notification as before.
     const claimed = await claimDeliveryWork(database.db, MARGIN_MS, 10);
     expect(claimed.find((w) => w.subscription.id === 'notify')!.delivery.notification_number).toBe('1');
+  });
+});
+
+describe('commits of one subject, one after the other', () => {
+  // Two messages of different ordering keys (a BookingBug purchase's cancellation and one of its
+  // bookings' changes) can be normalized at once, their events about one subject.
+  it('a second commit waits for the first one’s commit, then sees its delivery: one in flight per line', async () => {
+    await subscription('plain');
+    const first = await prepare(['appointment/1']);
+    const second = await prepare(['appointment/1']);
+    const held = await holdOpen(first);
+    expect(held.result.leased).toHaveLength(1);
+    const racing = commitPrepared(database.db, second);
+    await until(async () => (await waitingForSubjectLock()) === 1);
+    await held.commit();
+    const after = await racing;
+    expect(after.fanned).toBe(1);
+    expect(after.leased).toEqual([]);
+    const rows = await deliveries();
+    expect(rows.map((d) => d.status)).toEqual(['in_flight', 'pending']);
+    // Numbered in commit order: the line's order is the order its events committed in.
+    expect(BigInt(rows[0]!.event_sequence)).toBeLessThan(BigInt(rows[1]!.event_sequence));
+  });
+
+  it('without a lease too: the claim never finds the later event committed before the earlier one', async () => {
+    await subscription('plain');
+    const first = await prepare(['appointment/1']);
+    const second = await prepare(['appointment/1']);
+    const held = await holdOpen(first, null);
+    const racing = commitPrepared(database.db, second, null);
+    await until(async () => (await waitingForSubjectLock()) === 1);
+    // While the first is uncommitted the second has not drawn its number nor stored anything.
+    expect(await claimDeliveryWork(database.db, MARGIN_MS, 10)).toEqual([]);
+    await held.commit();
+    await racing;
+    const claimed = await claimDeliveryWork(database.db, MARGIN_MS, 10);
+    expect(claimed.map((w) => w.event?.id)).toEqual([first.events[0]!.id]);
+  });
+
+  it('other subjects do not wait; a hub-made event of the subject waits like a normalized one', async () => {
+    await subscription('plain');
+    const held = await holdOpen(await prepare(['appointment/1']));
+    // Another subject commits (and leases) while the first is open.
+    expect((await commit(['appointment/2'])).leased).toHaveLength(1);
+    const id = randomUUID();
+    const hubEvent = storeHubEvents(database.db, [
+      { ...example('appointment.cancelled'), id, subject: 'appointment/1' },
+    ]);
+    await until(async () => (await waitingForSubjectLock()) === 1);
+    await held.commit();
+    expect(await hubEvent).toBe(1);
+    const rows = await deliveries();
+    expect(rows.map((d) => `${d.subject} ${d.status}`).sort()).toEqual([
+      'appointment/1 in_flight',
+      'appointment/1 pending',
+      'appointment/2 in_flight',
+    ]);
   });
 });

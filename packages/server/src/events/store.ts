@@ -216,9 +216,10 @@ export async function commitNormalized(
             ${events.map((e) => e.inboundMessageId)}::uuid[], ${events.map((e) => e.traceparent ?? null)}::text[],
             ${events.map((e) => hasFhirMeaning(e.envelope as unknown as EventEnvelope))}::boolean[])
             with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir, ord)),
+        ${lockSubjects()},
         fresh as (
           select i.*, row_number() over (order by i.ord) as rn from input i
-          where i.inbound_message_id in (select id from done)
+          where (select n from subjects_locked) is not null and i.inbound_message_id in (select id from done)
             and not exists (select 1 from switchyard.events x where x.id = i.id)),
         drawn as (select nextval(pg_get_serial_sequence('switchyard.events', 'sequence')) as sequence from fresh),
         numbered as (select sequence, row_number() over (order by sequence) as rn from drawn),
@@ -279,6 +280,35 @@ export function eventJson(alias: string): RawBuilder<unknown> {
       'traceparent', ${e}.traceparent, 'fhir', ${e}.fhir) end`;
 }
 
+/** The first key of the subject locks (`pg_advisory_xact_lock(int, int)`): "SYSB". */
+const SUBJECT_LOCK = 0x53595342;
+
+/**
+ * A CTE `subjects_locked` (one row, `n`) that takes a transaction-scoped advisory lock on each
+ * distinct subject of the `input` CTE, in the order of the lock keys (so two commits sharing
+ * subjects cannot deadlock on them), waiting for any other transaction holding one. The
+ * statements that store events reference it before drawing sequence numbers, so the events of one
+ * subject commit in the order of their numbers and a commit never reads a subject while another
+ * one's events of it are uncommitted: the delivery claim's line test ("no earlier delivery
+ * waiting") and the fan-out lease (`switchyard.delivery_line_free`, migration 23) rely on both.
+ * Commits of different ordering keys rarely share a subject (BookingBug keys a purchase's
+ * cancellation by the purchase and a booking's change by the booking), so the wait is rare.
+ *
+ * @example
+ * ```ts
+ * sql`with input as (select ... as subject ...), ${lockSubjects()},
+ *     stored as (insert into switchyard.events ... select ... from input
+ *                where (select n from subjects_locked) is not null ...)`;
+ * ```
+ */
+export function lockSubjects(): RawBuilder<unknown> {
+  // The keys sorted in a subquery the aggregate reads in order (a DISTINCT subquery is not
+  // flattened); a hash collision only makes two subjects share a lock.
+  return sql`subjects_locked as (
+      select count(pg_advisory_xact_lock(${SUBJECT_LOCK}::integer, k.key)) as n
+      from (select distinct hashtext(i.subject) as key from input i order by 1) k)`;
+}
+
 /**
  * What the normalize commit may lease of what it fans out, for this process's deliver worker
  * ({@link commitNormalized}): at most `limit` deliveries, leased for the subscription's timeout
@@ -305,9 +335,10 @@ export interface FanOutLease {
  *   would take at once are inserted already leased (`in_flight`, a lock token, attempt 1, its lease
  *   running out as the claim's would) instead of `pending`, and no NOTIFY is sent for them: the
  *   statement's caller attempts them. Those are the deliveries due now (all are) whose line is
- *   free: no earlier delivery of the same subscription and subject pending, in flight, held, or
- *   dead and unsuperseded under `hold` (the test of `switchyard.claimable_deliveries`, migration 16;
- *   every earlier row is committed, so it is one with `event_sequence` at most this one's), the
+ *   free: no delivery of the same subscription and subject pending, in flight, held, or dead and
+ *   unsuperseded under `hold` (the test of `switchyard.claimable_deliveries`, migration 16), read
+ *   by `switchyard.delivery_line_free` (migration 23) past the statement's snapshot, after the
+ *   subject lock ({@link lockSubjects}) that the statement defining `stored` takes; the
  *   first of its line in the statement (the rows this statement inserts are not visible to its
  *   own reads), of a subscription whose format takes no number at the claim (not
  *   `fhir-r4-notification`) and that has no rate limit (its token is taken by the attempt, which
@@ -327,10 +358,8 @@ export function fanOutStoredEvents(lease?: FanOutLease): RawBuilder<unknown> {
         -- No rate limit (an API-made subscription without one stores a JSON null).
         and (s.rate_limit is null or jsonb_typeof(s.rate_limit) <> 'object')
         and row_number() over (partition by s.id, e.subject order by e.sequence) = 1
-        and not exists (
-          select 1 from switchyard.deliveries p where p.subscription_id = s.id and p.subject = e.subject
-            and p.status in ('pending', 'in_flight', 'held', 'dead') and p.event_sequence <= e.sequence
-            and (p.status <> 'dead' or (p.superseded_by is null and s.ordering = 'hold')))`
+        -- Past the statement's snapshot: the subject lock may have waited for a commit it cannot see.
+        and switchyard.delivery_line_free(s.id, e.subject, s.ordering = 'hold')`
     : sql`false`;
   return sql`matched as (
       select s.id as subscription_id, s.ordering, s.timeout_ms, e.id as event_id, e.sequence, e.subject, ${free} as free

@@ -1288,6 +1288,35 @@ end
 $fn$;
 `,
   },
+  {
+    version: 23,
+    name: 'the fan-out lease reads the line after the subject lock',
+    // A normalize commit (and a hub-made event, events/emit.ts) takes a transaction-scoped advisory
+    // lock per subject of its events before it draws their sequence numbers (`lockSubjects` in
+    // events/store.ts), so commits of one subject run one after the other and its sequence numbers
+    // commit in order. A commit that waited for the lock still reads with the snapshot its statement
+    // began with, which cannot see the commit it waited for; the fan-out lease asks whether a line is
+    // free through this function instead: a volatile function's queries take a fresh snapshot, so
+    // it sees every delivery committed before the lock was granted. The test is
+    // claimable_deliveries' (migration 16), for any sequence: after the lock nothing of the line
+    // can commit later with an earlier one. No SET clauses: it runs in the caller's plan-stable
+    // session (storage/db.ts), whose settings its cached plan is made under.
+    sql: `
+create function switchyard.delivery_line_free(p_subscription text, p_subject text, p_hold boolean)
+returns boolean language plpgsql volatile as $fn$
+begin
+  -- A statement through SPI (not a simple expression, which plpgsql may evaluate without one):
+  -- it takes the fresh snapshot.
+  perform 1 from switchyard.deliveries p
+    where p.subscription_id = p_subscription and p.subject = p_subject
+      and p.status in ('pending', 'in_flight', 'held', 'dead')
+      and (p.status <> 'dead' or (p.superseded_by is null and p_hold))
+    limit 1;
+  return not found;
+end
+$fn$;
+`,
+  },
 ];
 
 /**
