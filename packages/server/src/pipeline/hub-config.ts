@@ -23,9 +23,9 @@ export interface HubConfig {
   /** The HTTP client lent to connectors; default `createVendorHttp()` (tests inject fakes). */
   vendorHttp?: VendorHttp;
   /**
-   * Connection pool size. Default 10. Plus `poolSize - 4` (at least 2) connections that run only
-   * plan-stable statements on cached plans (storage/db.ts `PLAN_STABLE`), one per ingest batch in
-   * flight, and 4 more for the workers' plan-stable statements.
+   * Connection pool size. Default 10. Plus 6 connections that run only plan-stable statements on
+   * cached plans (storage/db.ts `PLAN_STABLE`): one per ingest batch in flight (2) and 4 for the
+   * workers' plan-stable statements.
    */
   poolSize?: number;
   /** Where the hub's subsystems register their metrics (`hub.host.metrics`); default a registry of its own. */

@@ -49,6 +49,9 @@ import { type TickResult, WorkerLoop } from './worker-loop.ts';
  */
 const PLAN_STABLE_WORKER_CONNECTIONS = 4;
 
+/** Ingest batches (`InboundWriter` statements) in flight per process; why two: in `createHub`. */
+const INGEST_IN_FLIGHT = 2;
+
 const RETENTION_QUEUE = 'switchyard-retention';
 
 /**
@@ -81,11 +84,15 @@ export async function createHub(config: HubConfig) {
     seal: (plaintext: string, context: string) => sealSecret(plaintext, key, context),
     open: (sealed: string, context: string) => openSecret(sealed, key, context),
   };
-  // Ingest batches in flight: most of the pool, leaving connections for the workers' claims and
-  // commits. Each runs the plan-stable ingest insert, so each gets a connection of its own for it;
-  // so do the workers' plan-stable statements (normalize claim, state read and commit, delivery
-  // claim and attempt record), of which about four run at once.
-  const ingestConcurrency = Math.max(2, (config.poolSize ?? 10) - 4);
+  // Ingest batches in flight: two, one being written while the next one gathers the requests
+  // that arrive meanwhile. More split the same requests into more, smaller statements, each paying
+  // a round trip, a plan execution and a commit: `bench/lib/ingest-cpu.ts floor,http` (2026-12-02,
+  // 2 cores, three rounds each, interleaved) gave the HTTP-only hub 0.82–0.95x the floor with 2,
+  // 0.84–0.90x with 3 and 0.55–0.62x with 6 (the earlier pool size minus 4). Each runs the
+  // plan-stable ingest insert, so each gets a connection of its own for it; so do the workers'
+  // plan-stable statements (normalize claim, state read and commit, delivery claim and attempt
+  // record), of which about four run at once.
+  const ingestConcurrency = INGEST_IN_FLIGHT;
   const database = openDatabase(config.databaseUrl, {
     max: config.poolSize ?? 10,
     planStable: ingestConcurrency + PLAN_STABLE_WORKER_CONNECTIONS,
