@@ -114,8 +114,13 @@ async function commitPrepared(
   db: Executor,
   { messages, events }: Awaited<ReturnType<typeof prepare>>,
   lease: FanOutLease | null = LEASE,
+  stateKey?: string,
 ) {
-  const r = await commitNormalized(db, messages, events, [], lease ?? undefined);
+  // `stateKey`: each message also writes that connector state key (as a connector's `state.set`).
+  const states = stateKey
+    ? messages.map((m) => ({ inboundMessageId: m.id, instanceId: 'inst-1', key: stateKey, value: '1' }))
+    : [];
+  const r = await commitNormalized(db, messages, events, states, lease ?? undefined);
   return { ...r, leased: r.leased.map(leasedDeliveryWork) };
 }
 
@@ -348,6 +353,35 @@ describe('commits of one subject, one after the other', () => {
     await racing;
     const claimed = await claimDeliveryWork(database.db, MARGIN_MS, 10);
     expect(claimed.map((w) => w.event?.id)).toEqual([first.events[0]!.id]);
+  });
+
+  it('takes the subject lock before any row lock: no deadlock with a transaction writing the same state', async () => {
+    await subscription('plain');
+    const first = await prepare(['appointment/1']);
+    const second = await prepare(['appointment/1']);
+    let release!: () => void;
+    const open = new Promise<void>((r) => {
+      release = r;
+    });
+    let firstDone = false;
+    // The first holds the subject, then (while the second waits for it) writes the state key the
+    // second writes too: had the second locked that row before waiting, the two would deadlock.
+    const held = database.db.transaction().execute(async (trx) => {
+      await commitPrepared(trx, first);
+      firstDone = true;
+      await open;
+      await sql`insert into switchyard.entity_state (instance_id, key, value) values ('inst-1', 'shared', '2')
+        on conflict (instance_id, key) do update set value = excluded.value`.execute(trx);
+    });
+    await until(() => firstDone);
+    const racing = commitPrepared(database.db, second, LEASE, 'shared');
+    await until(async () => (await waitingForSubjectLock()) === 1);
+    release();
+    await held;
+    await racing;
+    const state = await sql<{ value: unknown }>`select value from switchyard.entity_state
+      where instance_id = 'inst-1' and key = 'shared'`.execute(database.db);
+    expect(state.rows[0]!.value).toBe(1); // the second commit's write, after the first's
   });
 
   it('other subjects do not wait; a hub-made event of the subject waits like a normalized one', async () => {

@@ -198,7 +198,16 @@ export async function commitNormalized(
     fanned: string;
     leased: LeasedDelivery[] | null;
   }>(
-    sql`${PLAN_STABLE}with done as (
+    sql`${PLAN_STABLE}with input as (
+          select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
+            ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
+            ${events.map((e) => e.time)}::timestamptz[], ${jsonBatch(events.map((e) => JSON.stringify(e.envelope)))},
+            ${events.map((e) => e.inboundMessageId)}::uuid[], ${events.map((e) => e.traceparent ?? null)}::text[],
+            ${events.map((e) => hasFhirMeaning(e.envelope as unknown as EventEnvelope))}::boolean[])
+            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir, ord)),
+        -- Before any row is locked (every write below waits for done): locks in one order.
+        ${lockSubjects()},
+        done as (
           update switchyard.inbound_messages m set status = v.status, reason = v.reason, error = null,
             event_count = v.event_count, processed_at = now(), locked_until = null, lock_token = null
           from unnest(${messages.map((m) => m.id)}::uuid[], ${messages.map((m) => m.lockToken)}::uuid[],
@@ -207,16 +216,9 @@ export async function commitNormalized(
           -- "is not distinct from", not "=": no index can serve it, so the rows are found by id
           -- (PLAN_STABLE in storage/db.ts; "=" let the generic plan walk a whole queue index).
           where m.id = v.id and m.lock_token = v.lock_token and m.status is not distinct from 'received'
+            and (select n from subjects_locked) is not null
           returning m.id),
         ${storeNormalizedState(states)},
-        input as (
-          select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
-            ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
-            ${events.map((e) => e.time)}::timestamptz[], ${jsonBatch(events.map((e) => JSON.stringify(e.envelope)))},
-            ${events.map((e) => e.inboundMessageId)}::uuid[], ${events.map((e) => e.traceparent ?? null)}::text[],
-            ${events.map((e) => hasFhirMeaning(e.envelope as unknown as EventEnvelope))}::boolean[])
-            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir, ord)),
-        ${lockSubjects()},
         fresh as (
           select i.*, row_number() over (order by i.ord) as rn from input i
           where (select n from subjects_locked) is not null and i.inbound_message_id in (select id from done)
@@ -292,7 +294,10 @@ const SUBJECT_LOCK = 0x53595342;
  * one's events of it are uncommitted: the delivery claim's line test ("no earlier delivery
  * waiting") and the fan-out lease (`switchyard.delivery_line_free`, migration 23) rely on both.
  * Commits of different ordering keys rarely share a subject (BookingBug keys a purchase's
- * cancellation by the purchase and a booking's change by the booking), so the wait is rare.
+ * cancellation by the purchase and a booking's change by the booking), so the wait is rare. The
+ * normalize commit's first write (finishing its messages, which every later write waits for)
+ * references it too, so no row lock is taken before the subject locks: two commits cannot hold a
+ * row the other needs while waiting for a subject (test in events/fanout-lease.int.test.ts).
  *
  * @example
  * ```ts

@@ -154,7 +154,7 @@ async function stableScans(fragment: string): Promise<string[]> {
 const INSERT = 'insert into switchyard.inbound_messages';
 const CLAIM = 'claimable_inbound_runs';
 const STATE_READ = 'join switchyard.entity_state s using';
-const COMMIT = 'with done as';
+const COMMIT = 'update switchyard.inbound_messages m set status = v.status';
 const DELIVERY_CLAIM = 'claimable_deliveries';
 const ATTEMPTS = 'insert into switchyard.delivery_attempts';
 const ALIASES = 'join switchyard.aliases a using';
