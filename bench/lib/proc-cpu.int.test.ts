@@ -27,6 +27,11 @@ describe('stageOf', () => {
     expect(stageOf('with v as (select 1) insert into switchyard.inbound_bodies (id, body) select 1')).toBe(
       'ingest',
     );
+    // The ingest statement as pg_stat_activity keeps it: its first kilobyte, before the insert.
+    expect(queries).toContain('with inbound_input as (');
+    expect(
+      stageOf('/* plan-stable */ with inbound_input as ( select * from unnest($1::uuid[], $2::text[]'),
+    ).toBe('ingest');
     expect(
       stageOf(
         'update switchyard.inbound_messages m set locked_until = now() from switchyard.claimable_inbound_runs($1::integer, $2::integer)',

@@ -88,7 +88,9 @@ export type Stage = 'ingest' | 'normalize' | 'deliver' | 'pg-boss' | 'other';
  */
 export function stageOf(query: string): Stage {
   const q = query.toLowerCase();
-  if (/insert into switchyard\.inbound_(messages|bodies)/.test(q)) return 'ingest';
+  // The ingest statement's insert lies past the 1 kB of text pg_stat_activity keeps: its first CTE's
+  // name says it (storeInbound, inbound/store.ts).
+  if (/insert into switchyard\.inbound_(messages|bodies)|with inbound_input as/.test(q)) return 'ingest';
   if (
     /claimable_inbound|insert into switchyard\.events|switchyard\.aliases|switchyard\.entity_state|switchyard\.gate_requests|update switchyard\.inbound_messages/.test(
       q,

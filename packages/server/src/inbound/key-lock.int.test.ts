@@ -151,3 +151,46 @@ it('two statements sharing keys in opposite orders do not deadlock', async () =>
   );
   expect(results.flat()).toHaveLength(60);
 });
+
+it('a lease waits for another statement storing its key, and sees its message once it commits: not leased', async () => {
+  const earlier = message('booking/5');
+  const later = message('booking/5');
+  const held = await holdOpen([earlier]);
+  let stored: Awaited<ReturnType<typeof storeInbound>> | undefined;
+  const racing = storeInbound(database.db, [later], [], [], { ms: 30_000, ids: new Set([later.id]) }).then(
+    (r) => {
+      stored = r;
+    },
+  );
+  await until(async () => stored !== undefined || (await waitingForAdvisoryLock()) === 1);
+  await held.commit();
+  await racing;
+  // Read after the lock, past the statement's snapshot (migration 24): the earlier message waits.
+  expect(stored!.map((s) => [s.id, s.lock_token])).toEqual([[later.id, null]]);
+  expect(await leasedOf('booking/5')).toBe(0);
+});
+
+it('leases what it was asked to when nothing of the key waits, as the claim leases', async () => {
+  const first = message('booking/6');
+  const keyless = message(null);
+  const second = message('booking/6');
+  const stored = await storeInbound(database.db, [first, keyless, second], [], [], {
+    ms: 30_000,
+    ids: new Set([first.id, keyless.id]),
+  });
+  expect(stored.map((s) => [s.id, s.lock_token !== null])).toEqual([
+    [first.id, true],
+    [keyless.id, true],
+    [second.id, false],
+  ]);
+  const r = await sql<{ id: string; attempts: number; lease_s: number }>`
+    select id, attempts, extract(epoch from locked_until - now())::float8 as lease_s
+    from switchyard.inbound_messages where lock_token is not null order by seq`.execute(database.db);
+  expect(r.rows.map((x) => [x.id, x.attempts])).toEqual([
+    [first.id, 1],
+    [keyless.id, 1],
+  ]);
+  for (const x of r.rows) expect(x.lease_s).toBeGreaterThan(25);
+  // The claim takes neither leased message, nor the second of the key behind the first.
+  expect((await claimInbound(database.db, 30_000, 10)).rows).toEqual([]);
+});

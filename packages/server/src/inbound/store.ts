@@ -68,6 +68,27 @@ export interface NewBody {
   receivedAt: Date;
 }
 
+/** What {@link storeInbound} may lease for its caller's normalize worker (lease at store). */
+export interface StoreLease {
+  /** The lease's length, as the claim's (`normalizeLeaseMs`). */
+  ms: number;
+  /**
+   * The messages to lease if nothing of their ordering key is waiting (`received`, leased or not):
+   * at most the first message of each ordering key in the call, never two of one key.
+   */
+  ids: ReadonlySet<string>;
+}
+
+/** A message {@link storeInbound} inserted (a duplicate is not returned). */
+export interface StoredInbound {
+  id: string;
+  instance_id: string;
+  dedupe_key: string;
+  seq: string;
+  /** Set when the message was stored leased (attempt 1, the lease's length from now). */
+  lock_token: string | null;
+}
+
 /**
  * Stores notifications (a (instance, dedupe key) already stored is left alone), the requests' raw
  * bodies, the instances' `last_message_at` and the normalize wake-up in one statement: autocommit
@@ -85,14 +106,27 @@ export interface NewBody {
  * Before its rows draw their `seq`, it locks their ordering keys ({@link lockOrderingKeys}): a
  * second statement storing one of them waits for this one's commit (inside a pull's transaction,
  * until the pull commits), so a key's messages commit in arrival order.
+ *
+ * With `lease`, the messages it names are stored already leased, as {@link claimInbound} would
+ * lease them, when no message of their ordering key is waiting (asked after the key's lock, so a
+ * message another statement stored just before is seen): the caller normalizes them at once,
+ * without a NOTIFY and a claim. The NOTIFY is sent only when something was stored unleased.
+ *
+ * @example
+ * ```ts
+ * const stored = await storeInbound(db, items, bodies, ['dp-main'], { ms: 30_000, ids: new Set([items[0].id]) });
+ * const mine = stored.filter((s) => s.lock_token !== null); // attempt 1, leased for 30 s
+ * ```
  */
 export async function storeInbound(
   db: Executor,
   items: readonly NewInbound[],
   bodies: readonly NewBody[],
   touch: readonly string[],
-): Promise<{ id: string; instance_id: string; dedupe_key: string }[]> {
+  lease?: StoreLease,
+): Promise<StoredInbound[]> {
   if (items.length === 0) return [];
+  const leaseMs = lease?.ms ?? 0;
   // The bodies travel as one bytea parameter, their concatenation, sent in binary as it is; each
   // is cut back out by its position (1-based). In a bytea[] each body was hex text inside an array
   // literal: twice its bytes, encoded by the hub and decoded by Postgres.
@@ -106,7 +140,7 @@ export async function storeInbound(
   // Returns the rows actually inserted, so the caller can tell new notifications from duplicates.
   // Plan-stable: inserts from parameters, and the instances table is sized by configuration.
   return rows(
-    sql`${PLAN_STABLE}with input as (
+    sql`${PLAN_STABLE}with inbound_input as (
           select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
             ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
             ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
@@ -114,16 +148,33 @@ export async function storeInbound(
             ${jsonBatch(items.map((i) => JSON.stringify(i.payload)))}, ${jsonBatch(items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta))))},
             ${items.map((i) => i.bodyId)}::uuid[], ${jsonBatch(items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers))))},
             ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
-            ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[], ${items.map((i) => i.traceparent ?? null)}::text[])
+            ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[], ${items.map((i) => i.traceparent ?? null)}::text[],
+            ${items.map((i) => lease?.ids.has(i.id) === true)}::boolean[])
             as t(id, instance_id, route, dedupe_key, vendor_type, ordering_key, occurred_at, gate, payload, meta,
-              body_id, headers, source_ip, origin, received_at, traceparent)),
+              body_id, headers, source_ip, origin, received_at, traceparent, lease)),
         ${lockOrderingKeys()},
+        -- After the keys' locks (every row waits for keys_locked): whether each message asked to be
+        -- leased may be, read past the statement's snapshot (migration 24). Only the first message
+        -- of a key in a statement asks (the caller's rule), so none of this statement's rows of that
+        -- key exists yet when it is asked.
+        decided as materialized (
+          select i.*, case when i.lease
+              then i.ordering_key is null or not switchyard.inbound_key_waiting(i.instance_id, i.ordering_key)
+              else false end as leased
+          from inbound_input i where (select n from keys_locked) is not null),
         ins as (
           insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
-            occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent)
-          select * from input where (select n from keys_locked) is not null
+            occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent,
+            lock_token, locked_until, attempts)
+          select d.id, d.instance_id, d.route, d.dedupe_key, d.vendor_type, d.ordering_key, d.occurred_at, d.gate,
+            d.payload, d.meta, d.body_id, d.headers, d.source_ip, d.origin, d.received_at, d.traceparent,
+            -- What claimInbound sets on a claimed message.
+            case when d.leased then gen_random_uuid() end,
+            case when d.leased then now() + make_interval(secs => ${leaseMs / 1000}) end,
+            case when d.leased then 1 else 0 end
+          from decided d
           on conflict (instance_id, dedupe_key) do nothing
-          returning id, instance_id, dedupe_key, body_id),
+          returning id, instance_id, dedupe_key, body_id, seq, lock_token),
         stored_bodies as (
           insert into switchyard.inbound_bodies (id, body, received_at)
           select b.id, substring(${Buffer.concat(bodies.map((b) => b.body))}::bytea from b.start for b.length), b.received_at
@@ -133,8 +184,11 @@ export async function storeInbound(
         touched as (
           update switchyard.connector_instances set last_message_at = now()
           where id = any(${touch as string[]}::text[]) and id in (select instance_id from ins)),
-        woken as (select pg_notify(${CHANNEL_NORMALIZE}, '') as n from (select 1 from ins limit 1) x)
-        select ins.id, ins.instance_id, ins.dedupe_key, (select count(*) from woken) as woken from ins`,
+        -- A wake-up only for what a claim must take: a leased message is this process's already.
+        woken as (select pg_notify(${CHANNEL_NORMALIZE}, '') as n
+          from (select 1 from ins where lock_token is null limit 1) x)
+        select ins.id, ins.instance_id, ins.dedupe_key, ins.seq, ins.lock_token, (select count(*) from woken) as woken
+        from ins`,
     db,
   );
 }
@@ -144,7 +198,9 @@ const ORDERING_KEY_LOCK = 0x5359494b;
 
 /**
  * A CTE `keys_locked` (one row, `n`) that takes a transaction-scoped advisory lock on each distinct
- * `(instance, ordering key)` of the `input` CTE, in the order of the lock keys (two statements
+ * `(instance, ordering key)` of the `inbound_input` CTE (its name, not `input`, marks the
+ * statement as ingest within the first kilobyte of its text, all `pg_stat_activity` keeps: the bench's
+ * per-stage CPU reads it), in the order of the lock keys (two statements
  * sharing keys cannot deadlock on them), waiting for any other transaction holding one.
  * {@link storeInbound} references it before its insert draws sequence numbers, so the messages of
  * one ordering key commit in the order of their `seq`: a claim that sees a message of a key sees
@@ -158,7 +214,7 @@ const ORDERING_KEY_LOCK = 0x5359494b;
 function lockOrderingKeys(): RawBuilder<unknown> {
   return sql`keys_locked as (
       select count(pg_advisory_xact_lock(${ORDERING_KEY_LOCK}::integer, k.key)) as n
-      from (select distinct hashtext(i.instance_id || '/' || i.ordering_key) as key from input i
+      from (select distinct hashtext(i.instance_id || '/' || i.ordering_key) as key from inbound_input i
             where i.ordering_key is not null order by 1) k)`;
 }
 

@@ -132,7 +132,6 @@ export async function createHub(config: HubConfig) {
   };
   const vendorHttp =
     config.vendorHttp ?? createVendorHttp({ logger: connectorLogger(logger.child({ job: 'vendor-http' })) });
-  const writer = new InboundWriter(db, rt.wakeNormalize, { maxConcurrent: ingestConcurrency });
   // afterNormalize: the gate machinery's hook for matching bookings to gate requests (gates/).
   const leases = new LeaseKeeper({
     db,
@@ -151,6 +150,11 @@ export async function createHub(config: HubConfig) {
     config.markEchoes,
     deliverer,
   );
+  // Ingest stores a message leased for this process's normalize worker when it can start at once.
+  const writer = new InboundWriter(db, rt.wakeNormalize, {
+    maxConcurrent: ingestConcurrency,
+    leaser: normalizer,
+  });
   const poller = new Poller(rt, vendorHttp);
   // One LISTEN connection and one pg-boss instance per process, shared with the subsystems through
   // `host` (host/host.ts says why). pg-boss connects in start(), not here.
@@ -241,6 +245,7 @@ export async function createHub(config: HubConfig) {
         normalizeLoop.start();
         deliverLoop.start();
         deliverer.acceptLeased(true);
+        normalizer.acceptLeased(true);
         pullLoop.start();
         statisticsLoop.start();
       }
@@ -273,6 +278,7 @@ export async function createHub(config: HubConfig) {
     async stop(opts: { graceful?: boolean } = {}): Promise<void> {
       const graceful = opts.graceful ?? true;
       deliverer.acceptLeased(false);
+      normalizer.acceptLeased(false);
       await Promise.all([
         normalizeLoop?.stop(),
         deliverLoop?.stop(),

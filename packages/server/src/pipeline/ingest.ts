@@ -90,22 +90,30 @@ export interface InboundWrite {
  * COMMIT for many, with at most `maxConcurrent` statements open. Under light load a request
  * is written at once (nothing waits for a timer); under heavy load the batches grow by
  * themselves. Inserting into `inbound_messages` is also the enqueueing of normalization (the table
- * is the queue), so a request costs a share of one INSERT instead of an INSERT plus a job.
+ * is the queue), so a request costs a share of one INSERT instead of an INSERT plus a job; with a
+ * `leaser` (this process's normalize worker) it is also the claim of what the worker can start at
+ * once (lease at store: docs/architecture.md).
  */
 export class InboundWriter {
   private readonly db: Kysely<unknown>;
   private readonly onCommit: () => void;
+  private readonly leaser: InboundLeaser | undefined;
   private readonly group: GroupCommit<InboundWrite, { inserted: Set<string> }>;
   /** When this process last moved each instance's `last_message_at`. */
   private readonly touchedAt = new Map<string, number>();
 
+  /**
+   * `onCommit` runs after a statement that stored something a claim must take (not only leased
+   * messages); `leaser`, this process's normalize worker, gets the messages stored leased for it.
+   */
   constructor(
     db: Kysely<unknown>,
     onCommit: () => void,
-    options: { maxConcurrent?: number; maxBatch?: number } = {},
+    options: { maxConcurrent?: number; maxBatch?: number; leaser?: InboundLeaser } = {},
   ) {
     this.db = db;
     this.onCommit = onCommit;
+    this.leaser = options.leaser;
     this.group = new GroupCommit({
       maxInFlight: options.maxConcurrent ?? 4,
       // A batch is capped in rows, not requests: a request may carry many notifications.
@@ -132,15 +140,114 @@ export class InboundWriter {
       (id) => now - (this.touchedAt.get(id) ?? 0) >= TOUCH_INTERVAL_MS,
     );
     for (const id of touch) this.touchedAt.set(id, now);
-    // One autocommit statement: rows, last_message_at and the NOTIFY, no BEGIN/COMMIT round trips.
-    const rows = await inboundStore.storeInbound(this.db, items, bodies, touch).catch((error: unknown) => {
-      for (const id of touch) this.touchedAt.delete(id);
-      throw error;
-    });
-    const inserted = new Set(rows.map((r) => r.id));
-    if (inserted.size > 0) this.onCommit();
-    return inserted;
+    // Lease at store: the first message of each ordering key (and each without one), gate
+    // notifications aside, as far as the worker has free slots; the statement leases those of them
+    // whose key has nothing waiting.
+    const wanted = this.leaser ? leaseCandidates(items) : [];
+    const reservation = wanted.length > 0 ? this.leaser!.reserve(wanted.length) : undefined;
+    const lease =
+      reservation && reservation.slots > 0
+        ? { ms: this.leaser!.leaseMs, ids: new Set(wanted.slice(0, reservation.slots).map((i) => i.id)) }
+        : undefined;
+    let leased: inboundStore.InboundRow[] = [];
+    try {
+      // One autocommit statement: rows, last_message_at and the NOTIFY, no BEGIN/COMMIT round trips.
+      const rows = await inboundStore
+        .storeInbound(this.db, items, bodies, touch, lease)
+        .catch((error: unknown) => {
+          for (const id of touch) this.touchedAt.delete(id);
+          throw error;
+        });
+      const inserted = new Set(rows.map((r) => r.id));
+      if (rows.some((r) => r.lock_token === null)) this.onCommit();
+      if (lease) leased = leasedRows(items, rows);
+      return inserted;
+    } finally {
+      if (reservation) this.leaser!.take(leased, reservation);
+    }
   }
+}
+
+/**
+ * This process's normalize worker as the ingest statements see it (`Normalizer`): slots promised
+ * before a statement, the messages it stored leased handed over after it.
+ */
+export interface InboundLeaser {
+  /** The lease a message stored leased gets (`normalizeLeaseMs`). */
+  readonly leaseMs: number;
+  /** Promises up to `max` slots (none while the worker does not run or has a backlog). */
+  reserve(max: number): InboundReservation;
+  /** Takes the messages stored leased (at most the promised slots) and the promise back. */
+  take(rows: readonly inboundStore.InboundRow[], reservation: InboundReservation): void;
+}
+
+/** What {@link InboundLeaser.reserve} promised an ingest statement; hand it back to `take`. */
+export interface InboundReservation {
+  /** Slots promised: how many messages the statement may store leased. */
+  slots: number;
+  /** The worker's loop pass count when it was promised (a pass since means a wake-up came). */
+  passes: number;
+}
+
+/** The messages of a statement that may be stored leased: the first of each key, no gate notification. */
+function leaseCandidates(items: readonly inboundStore.NewInbound[]): inboundStore.NewInbound[] {
+  const keys = new Set<string>();
+  const out: inboundStore.NewInbound[] = [];
+  for (const item of items) {
+    if (item.orderingKey !== null) {
+      const key = `${item.instanceId}\u0000${item.orderingKey}`;
+      if (keys.has(key)) continue;
+      keys.add(key);
+    }
+    // A gate notification's message is normalized through the claim: the gate machinery
+    // (gates/) matches bookings to requests it stored, in the claim's order.
+    if (!item.gate) out.push(item);
+  }
+  return out;
+}
+
+/**
+ * The rows of the messages stored leased, as the claim would return them, built from what was
+ * inserted (nothing read back: the payload is the parsed object that was stored).
+ */
+function leasedRows(
+  items: readonly inboundStore.NewInbound[],
+  stored: readonly inboundStore.StoredInbound[],
+): inboundStore.InboundRow[] {
+  const byId = new Map(items.map((i) => [i.id, i]));
+  const out: inboundStore.InboundRow[] = [];
+  for (const s of stored) {
+    const item = byId.get(s.id);
+    if (s.lock_token === null || item === undefined) continue;
+    out.push({
+      seq: s.seq,
+      id: item.id,
+      instance_id: item.instanceId,
+      route: item.route,
+      dedupe_key: item.dedupeKey,
+      vendor_type: item.vendorType,
+      ordering_key: item.orderingKey,
+      occurred_at: item.occurredAt,
+      gate: item.gate,
+      payload: item.payload,
+      meta: item.meta,
+      body_id: item.bodyId,
+      headers: item.headers,
+      source_ip: item.sourceIp,
+      origin: item.origin,
+      status: 'received',
+      reason: null,
+      error: null,
+      attempts: 1,
+      next_attempt_at: item.receivedAt,
+      lock_token: s.lock_token,
+      event_count: 0,
+      received_at: item.receivedAt,
+      processed_at: null,
+      traceparent: item.traceparent ?? null,
+    });
+  }
+  return out;
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   traceparentOf,
   withSpan,
 } from '../telemetry/tracing.ts';
+import type { InboundLeaser, InboundReservation } from './ingest.ts';
 import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './shared.ts';
 import { aliasStore, type FreshHubIds, normalizeStateStore, type StateWrites } from './stores.ts';
@@ -57,7 +58,7 @@ function errorJson(error: unknown): JsonObject {
  * The normalize worker: claims stored inbound messages, runs the connector, validates, stores
  * events and fans out deliveries, all of the storing in one transaction with the status change.
  */
-export class Normalizer {
+export class Normalizer implements InboundLeaser {
   private readonly rt: Runtime;
   private readonly http: VendorHttp;
   private readonly afterNormalize: AfterNormalize | undefined;
@@ -65,7 +66,20 @@ export class Normalizer {
   private readonly committer: NormalizedWriter;
   private readonly leases: LeaseKeeper;
   private active = 0;
-  private readonly running = new Set<Promise<void>>();
+  private readonly running = new Set<Promise<unknown>>();
+  /** Slots promised to ingest statements in progress ({@link reserve}). */
+  private reserved = 0;
+  /** Whether ingest statements may lease messages for this worker (its loop runs). */
+  private accepting = false;
+  /**
+   * Claimable messages may wait: the last pass could not claim (too few free slots) or filled its
+   * batch. Then ingest leases nothing (a backlog goes first, in the claim's order).
+   */
+  private behind = false;
+  /** A pass found its slots promised to an ingest statement: the statement's end wakes the loop. */
+  private skippedForReserved = false;
+  /** Passes of the loop begun so far: a leased run's finish wakes the loop only if one began since its statement. */
+  private passes = 0;
 
   /** `deliverer`: this process's deliver worker, which attempts what the commits lease for it. */
   constructor(
@@ -93,27 +107,106 @@ export class Normalizer {
    * ordering key (see {@link runOf}), normalized in order by one worker.
    */
   async tick(): Promise<TickResult> {
+    this.passes++;
     const concurrency = this.rt.options.normalizeConcurrency;
-    const free = concurrency - this.active;
-    if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) return { busy: false };
+    const free = concurrency - this.active - this.reserved;
+    if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) {
+      // Slots promised to an ingest statement come back when it ends, which wakes the loop: not a
+      // backlog (marking one would stop ingest from leasing).
+      if (this.reserved > 0) this.skippedForReserved = true;
+      else this.behind = true;
+      return { busy: false };
+    }
     const limit = Math.min(free, CLAIM_BATCH);
     const leaseMs = this.rt.options.normalizeLeaseMs;
-    const claim = await inboundStore.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX);
-    const runs = runsOf(claim.rows);
-    for (const run of runs) {
-      this.active++;
-      // The lease is short and renewed while the work runs (LeaseKeeper): a process that dies
-      // loses its messages to another within one lease.
-      for (const row of run) this.leases.hold('inbound', row.id, row.lock_token!, leaseMs);
-      const p = this.processRun(run).finally(() => {
-        this.active--;
-        this.running.delete(p);
-        this.rt.wakeNormalize();
-      });
-      this.running.add(p);
+    // The claim's slots are promised too while it runs.
+    this.reserved += limit;
+    let claim: inboundStore.InboundClaim;
+    try {
+      claim = await inboundStore.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX);
+    } finally {
+      this.reserved -= limit;
     }
+    const runs = runsOf(claim.rows);
+    this.behind = runs.length === limit;
+    // A claimed run's end always wakes the loop: its key's next message may be waiting for it.
+    for (const run of runs) this.start(run, () => true);
     if (runs.length > 0) return { busy: runs.length === limit && this.active < concurrency };
     return { busy: false, nextDueAt: claim.nextDueAt };
+  }
+
+  /**
+   * Normalizes a leased run in a slot, its lease renewed while it runs (LeaseKeeper: a process that
+   * dies loses its messages to another within one lease); at its end, wakes the loop when
+   * `wakeAfter` says so (given whether every message of the run got its final status).
+   */
+  private start(run: inboundStore.InboundRow[], wakeAfter: (settled: boolean) => boolean): void {
+    const leaseMs = this.rt.options.normalizeLeaseMs;
+    this.active++;
+    for (const row of run) this.leases.hold('inbound', row.id, row.lock_token!, leaseMs);
+    let settled = false;
+    const p = this.processRun(run)
+      .then((s) => {
+        settled = s;
+      })
+      .finally(() => {
+        this.active--;
+        this.running.delete(p);
+        if (this.behind || wakeAfter(settled)) this.rt.wakeNormalize();
+      });
+    this.running.add(p);
+  }
+
+  /** The lease of a message stored leased for this worker: the claim's. */
+  get leaseMs(): number {
+    return this.rt.options.normalizeLeaseMs;
+  }
+
+  /** Lets ingest statements lease messages for this worker (the hub calls it once its loop runs). */
+  acceptLeased(accepting: boolean): void {
+    this.accepting = accepting;
+  }
+
+  /**
+   * Promises up to `max` free slots to an ingest statement about to run, for the messages it
+   * stores leased (`storeInbound`'s `lease`); no slot when the worker does not run, has a backlog,
+   * or has no free slot. Hand the reservation back with {@link take} whatever the statement did.
+   *
+   * @example
+   * ```ts
+   * const reservation = normalizer.reserve(8);
+   * let leased = [];
+   * try { leased = await storeLeased(reservation.slots); }
+   * finally { normalizer.take(leased, reservation); }
+   * ```
+   */
+  reserve(max: number): InboundReservation {
+    if (!this.accepting || this.behind) return { slots: 0, passes: this.passes };
+    const free = this.rt.options.normalizeConcurrency - this.active - this.reserved;
+    const slots = Math.max(0, Math.min(max, free));
+    this.reserved += slots;
+    return { slots, passes: this.passes };
+  }
+
+  /**
+   * Normalizes the messages an ingest statement stored leased, each a run of its own, in the slots
+   * {@link reserve} promised (`rows.length` at most `reservation.slots`). At a run's end the loop
+   * is woken only when something may wait for it: the run did not settle (a retry, a crash), or a
+   * pass of the loop began after the reservation (a wake-up came: a message stored behind this one
+   * may be waiting for it to finish). Rows taken while the worker stops are given back.
+   */
+  take(rows: readonly inboundStore.InboundRow[], reservation: InboundReservation): void {
+    this.reserved -= reservation.slots;
+    if (!this.accepting) {
+      void this.giveBackUntried([...rows]);
+      if (rows.length > 0) this.rt.wakeNormalize();
+    } else {
+      for (const row of rows) this.start([row], (settled) => !settled || this.passes !== reservation.passes);
+    }
+    if (this.skippedForReserved) {
+      this.skippedForReserved = false;
+      this.rt.wakeNormalize();
+    }
   }
 
   /** Waits for the normalizations in progress. */
@@ -129,8 +222,9 @@ export class Normalizer {
    * the first events back). A failure is stored after what precedes it; a retry or a crash ends
    * the run, and the messages not reached are given back untried ({@link inboundStore.unclaimInbound}): they
    * wait behind the unfinished one, as before. A database outage gives back everything not stored.
+   * Returns whether every message of the run got its final status.
    */
-  private async processRun(run: inboundStore.InboundRow[]): Promise<void> {
+  private async processRun(run: inboundStore.InboundRow[]): Promise<boolean> {
     const { rt } = this;
     let pending: Pending[] = [];
     let pendingSince = 0;
@@ -171,6 +265,7 @@ export class Normalizer {
       await Promise.all(chunk.map((c, i) => (stored[i] && c.after ? c.after() : undefined)));
     };
     let index = 0;
+    let retried = false;
     try {
       for (; index < run.length; index++) {
         if (pending.length > 0 && Date.now() - pendingSince >= RUN_FLUSH_MS) await flush();
@@ -223,6 +318,7 @@ export class Normalizer {
         await inboundStore.retryInbound(rt.db, row.id, row.lock_token!, outcome.delayMs, outcome.error);
         this.leases.done('inbound', row.id);
         index++;
+        retried = true;
         break;
       }
       await flush();
@@ -236,7 +332,7 @@ export class Normalizer {
           error,
           'normalizations cut short are given back when it is back',
         );
-        return;
+        return false;
       }
       const crashed = run[index];
       rt.logger.error(
@@ -247,9 +343,10 @@ export class Normalizer {
       // the run was never tried.
       for (const row of unstored) this.leases.done('inbound', row.id);
       await this.giveBackUntried(run.slice(index + 1));
-      return;
+      return false;
     }
     await this.giveBackUntried(run.slice(index));
+    return !retried && index >= run.length;
   }
 
   /** Hands back messages of a run it did not reach; best effort (their lease runs out otherwise). */

@@ -241,7 +241,20 @@ describe('plan cache modes', () => {
     expect(await stableScans(INSERT)).toEqual(['Index Scan connector_instances connector_instances_pkey']);
     // The fan-out's lease test runs inside switchyard.delivery_line_free (migration 23), planned in
     // the same session: its query as that session plans it generically, one line by its index.
-    expect(await lineFreeScans()).toEqual(['Index Scan deliveries deliveries_line_idx']);
+    expect(
+      await functionScans('delivery_line_free', [
+        ['p_subscription', 'text', "'sub-1'"],
+        ['p_subject', 'text', "'x'"],
+        ['p_hold', 'boolean', 'true'],
+      ]),
+    ).toEqual(['Index Scan deliveries deliveries_line_idx']);
+    // So does lease at store's key test (switchyard.inbound_key_waiting, migration 24).
+    expect(
+      await functionScans('inbound_key_waiting', [
+        ['p_instance', 'text', "'inst-1'"],
+        ['p_key', 'text', "'k'"],
+      ]),
+    ).toEqual(['Index Only Scan inbound_messages inbound_ordering_idx']);
     for (const statement of [CLAIM, STATE_READ, COMMIT, DELIVERY_CLAIM, ATTEMPTS]) {
       expect(await plans(statement, 'main')).toBeUndefined();
     }
@@ -249,26 +262,22 @@ describe('plan cache modes', () => {
 });
 
 /**
- * The scans of the query inside `switchyard.delivery_line_free`, read from the installed function
- * (its arguments as parameters) and planned generically on the plan-stable session, as
- * {@link stableScans} lists them.
+ * The scans of the query inside the plpgsql function `name` (its `perform`), read from the installed
+ * function, its arguments (`params`: name, type, the value to plan with) as parameters, and planned
+ * generically on the plan-stable session, as {@link stableScans} lists them.
  */
-async function lineFreeScans(): Promise<string[]> {
+async function functionScans(name: string, params: readonly [string, string, string][]): Promise<string[]> {
   const stable = database.planStablePool!;
-  const src = await stable.query<{ prosrc: string }>(
-    `select prosrc from pg_proc where proname = 'delivery_line_free'`,
-  );
-  const query = /perform (1 from [\s\S]*?);/
-    .exec(src.rows[0]!.prosrc)![1]!
-    .replace(/--[^\n]*/g, '')
-    .replaceAll('p_subscription', '$1')
-    .replaceAll('p_subject', '$2')
-    .replaceAll('p_hold', '$3');
+  const src = await stable.query<{ prosrc: string }>('select prosrc from pg_proc where proname = $1', [name]);
+  let query = /perform (1 from [\s\S]*?);/.exec(src.rows[0]!.prosrc)![1]!.replace(/--[^\n]*/g, '');
+  params.forEach(([param], i) => {
+    query = query.replaceAll(param, `$${i + 1}`);
+  });
   const client = await stable.connect();
   try {
-    await client.query(`prepare line_free_probe(text, text, boolean) as select ${query}`);
+    await client.query(`prepare function_probe(${params.map((p) => p[1]).join(', ')}) as select ${query}`);
     const e = await client.query<ExplainRow>(
-      `explain (format json) execute line_free_probe('sub-1', 'x', true)`,
+      `explain (format json) execute function_probe(${params.map((p) => p[2]).join(', ')})`,
     );
     return [
       ...new Set(
@@ -278,7 +287,7 @@ async function lineFreeScans(): Promise<string[]> {
       ),
     ].sort();
   } finally {
-    await client.query('deallocate line_free_probe');
+    await client.query('deallocate function_probe');
     client.release();
   }
 }

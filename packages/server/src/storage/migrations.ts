@@ -1317,6 +1317,29 @@ end
 $fn$;
 `,
   },
+  {
+    version: 24,
+    name: 'the ingest statement leases a message after its key lock',
+    // The ingest statement may store a message already leased for its own process's normalize
+    // worker (lease at store: no NOTIFY, no claim) when nothing of its ordering key is waiting.
+    // It asks after the key's advisory lock (`lockOrderingKeys` in inbound/store.ts), through this
+    // function: a statement that waited for the lock still reads with the snapshot it began with,
+    // which cannot see the message the statement it waited for stored; a volatile function's query
+    // takes a fresh snapshot. Rows the calling statement inserted before the call are visible to
+    // it too: the caller leases only the first message of a key in a statement. Over
+    // inbound_ordering_idx; no SET clauses (it runs in the caller's plan-stable session).
+    sql: `
+create function switchyard.inbound_key_waiting(p_instance text, p_key text)
+returns boolean language plpgsql volatile as $fn$
+begin
+  perform 1 from switchyard.inbound_messages m
+    where m.instance_id = p_instance and m.ordering_key = p_key and m.status = 'received'
+    limit 1;
+  return found;
+end
+$fn$;
+`,
+  },
 ];
 
 /**

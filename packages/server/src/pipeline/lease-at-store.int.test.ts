@@ -1,0 +1,201 @@
+/**
+ * Lease at store: the ingest statement of a process that runs the workers stores a message already
+ * leased for its own normalize worker when nothing of its ordering key is waiting (storeInbound's
+ * `lease`), and the worker normalizes it without a NOTIFY and a claim. Everything else (a message
+ * behind an unfinished one of its key, the rest of a key in one request, gate notifications, what an
+ * HTTP-only process stores) goes through the claim as before; a leased message whose process dies
+ * is claimed by another once its lease runs out.
+ */
+import { randomUUID } from 'node:crypto';
+import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { generateSecret } from '../delivery/sign.ts';
+import { type NewInbound, storeInbound } from '../inbound/store.ts';
+import { type Database, openDatabase } from '../storage/db.ts';
+import {
+  behaviour,
+  eventually,
+  makeHub,
+  push,
+  resetBehaviour,
+  setupInstance,
+} from './fixtures.test-support.ts';
+import type { Hub } from './hub.ts';
+
+const database = useTestDatabase();
+const secret = generateSecret();
+let subscriber: RecordingSubscriber;
+const hubs: Hub[] = [];
+let store: Database;
+
+/** Ids of the inbound messages every normalize claim statement of this process returned. */
+const claimedIds = new Set<string>();
+const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+
+beforeAll(() => {
+  store = openDatabase(database.url(), { max: 2 });
+  pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
+    const result = original.apply(this, args);
+    const first = args[0] as string | { text?: string };
+    const text = typeof first === 'string' ? first : (first?.text ?? '');
+    if (text.includes('claimable_inbound_runs(') && result instanceof Promise)
+      void result.then(
+        (r: { rows?: { id?: string }[] }) => {
+          for (const row of r.rows ?? []) if (row.id) claimedIds.add(row.id);
+        },
+        () => {},
+      );
+    return result;
+  } as typeof pg.Client.prototype.query;
+});
+afterAll(async () => {
+  pg.Client.prototype.query = original as typeof pg.Client.prototype.query;
+  await store?.close();
+});
+beforeEach(async () => {
+  resetBehaviour();
+  subscriber = await startRecordingSubscriber({ secrets: secret });
+});
+afterEach(async () => {
+  for (const hub of hubs.splice(0)) await hub.stop();
+  await subscriber?.close();
+  await sql`delete from switchyard.deliveries`.execute(store.db);
+  await sql`delete from switchyard.subscriptions`.execute(store.db);
+});
+
+async function startHub(options: { workers?: boolean } = {}): Promise<Hub> {
+  const hub = await makeHub(database.url(), { options: { workers: options.workers ?? true } });
+  hubs.push(hub);
+  await hub.start();
+  await setupInstance(hub);
+  return hub;
+}
+
+async function subscribe(hub: Hub) {
+  const { subscription } = await hub.subscriptions.create({
+    url: `${subscriber.url}hook`,
+    secrets: [secret],
+    allowPrivateAddresses: true,
+  });
+  return subscription;
+}
+
+/** The stored message of an Acme notification id, with the sequence of its first event. */
+async function message(dedupeKey: string) {
+  const r = await sql<{ id: string; status: string; attempts: number; sequence: string | null }>`
+    select m.id, m.status, m.attempts, (select min(e.sequence)::text from switchyard.events e
+      where e.inbound_message_id = m.id) as sequence
+    from switchyard.inbound_messages m where m.dedupe_key = ${dedupeKey}`.execute(store.db);
+  return r.rows[0];
+}
+
+async function normalized(dedupeKey: string) {
+  return eventually(async () => {
+    const m = await message(dedupeKey);
+    return m?.status === 'normalized' ? m : undefined;
+  });
+}
+
+it('normalizes a push stored leased with no claim statement, delivering it once', async () => {
+  const hub = await startHub();
+  await subscribe(hub);
+  const r = await hub.ingest('acme-1', push({ id: 'las-1', type: 'created', booking: 'b-las-1' }));
+  expect(r.ok).toBe(true);
+  await subscriber.waitFor(1);
+  const m = await normalized('las-1');
+  expect(m.attempts).toBe(1);
+  expect(claimedIds.has(m.id)).toBe(false);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(subscriber.requests).toHaveLength(1);
+});
+
+it('of two messages of one key in one request, leases the first and claims the second after it, in order', async () => {
+  const hub = await startHub();
+  await subscribe(hub);
+  const r = await hub.ingest(
+    'acme-1',
+    push({
+      items: [
+        { id: 'las-2a', type: 'created', booking: 'b-las-2' },
+        { id: 'las-2b', type: 'rescheduled', booking: 'b-las-2' },
+      ],
+    }),
+  );
+  expect(r.ok).toBe(true);
+  const [a, b] = [await normalized('las-2a'), await normalized('las-2b')];
+  expect(claimedIds.has(a.id)).toBe(false);
+  expect(claimedIds.has(b.id)).toBe(true);
+  expect(BigInt(a.sequence!)).toBeLessThan(BigInt(b.sequence!));
+  const received = await subscriber.waitFor(2);
+  expect(received.map((q) => (q.json as { type: string }).type)).toEqual([
+    'appointment.created',
+    'appointment.rescheduled',
+  ]);
+});
+
+it('stores a message behind an unfinished one of its key unleased, and normalizes it after that one’s retry', async () => {
+  const hub = await startHub();
+  behaviour.flaky.set('las-3a', 1);
+  behaviour.retryAfterMs = 400;
+  await hub.ingest('acme-1', push({ id: 'las-3a', type: 'created', booking: 'b-las-3' }));
+  await eventually(async () => behaviour.seen.some((s) => s.key === 'las-3a') || undefined);
+  await hub.ingest('acme-1', push({ id: 'las-3b', type: 'rescheduled', booking: 'b-las-3' }));
+  const [a, b] = [await normalized('las-3a'), await normalized('las-3b')];
+  expect(behaviour.seen.map((s) => [s.key, s.attempt])).toEqual([
+    ['las-3a', 1],
+    ['las-3a', 2],
+    ['las-3b', 1],
+  ]);
+  // The first was leased at store, then retried through the claim; the second was claimed.
+  expect(a.attempts).toBe(2);
+  expect(b.attempts).toBe(1);
+  expect(claimedIds.has(b.id)).toBe(true);
+  expect(BigInt(a.sequence!)).toBeLessThan(BigInt(b.sequence!));
+});
+
+it('an HTTP-only process leases nothing: its NOTIFY wakes a worker process, which claims it', async () => {
+  const http = await startHub({ workers: false });
+  await startHub();
+  await subscribe(http);
+  await http.ingest('acme-1', push({ id: 'las-4', type: 'created', booking: 'b-las-4' }));
+  const m = await normalized('las-4');
+  expect(claimedIds.has(m.id)).toBe(true);
+  await subscriber.waitFor(1);
+});
+
+it('a message leased at store by a process that never normalizes it is claimed by another once its lease runs out, and normalized once', async () => {
+  const hub = await startHub();
+  await subscribe(hub);
+  const id = randomUUID();
+  const item: NewInbound = {
+    id,
+    instanceId: 'acme-1',
+    route: 'default',
+    dedupeKey: 'las-5',
+    vendorType: 'created',
+    orderingKey: 'b-las-5',
+    occurredAt: null,
+    gate: false,
+    payload: { id: 'las-5', type: 'created', booking: 'b-las-5' },
+    meta: null,
+    bodyId: null,
+    headers: null,
+    sourceIp: null,
+    origin: 'push',
+    receivedAt: new Date(),
+  };
+  // The "process" that dies: its statement leases the message for 600 ms, then nothing.
+  const stored = await storeInbound(store.db, [item], [], [], { ms: 600, ids: new Set([id]) });
+  expect(stored[0]!.lock_token).not.toBeNull();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect((await message('las-5'))?.status).toBe('received');
+  const m = await normalized('las-5');
+  expect(m.attempts).toBe(2);
+  expect(claimedIds.has(id)).toBe(true);
+  await subscriber.waitFor(1);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(subscriber.requests).toHaveLength(1);
+  expect(behaviour.seen.filter((s) => s.key === 'las-5')).toHaveLength(1);
+});
