@@ -73,6 +73,20 @@ export interface AliasRow {
   hub_id: string;
 }
 
+/**
+ * SQL: the alias row `alias` of the key `(k.instance_id, k.entity, <vendorId>)`, written for a plan
+ * cached at empty tables. With the three columns compared by `=`, such a plan probed
+ * `aliases_hub_idx` by its `(instance_id, entity)` prefix and filtered the vendor id, a walk of every
+ * alias of the instance and entity kind once the table fills; with only the vendor id indexable, it
+ * probes `aliases_vendor_idx` (a vendor id is shared by few instances and entity kinds). Checked by
+ * storage/db.int.test.ts. `alias` and `vendorId` are constants of the calling statement.
+ */
+function aliasOf(alias: string, vendorId: string): RawBuilder<unknown> {
+  const a = sql.raw(alias);
+  return sql`${a}.vendor_id = ${sql.raw(vendorId)} and ${a}.instance_id is not distinct from k.instance_id
+    and ${a}.entity is not distinct from k.entity`;
+}
+
 const aliasKeyArrays = (keys: readonly AliasKey[]) => [
   keys.map((k) => k.instanceId),
   keys.map((k) => k.entity),
@@ -82,13 +96,17 @@ const aliasKeyArrays = (keys: readonly AliasKey[]) => [
 /**
  * {@link findAlias} for many keys in one round trip (the alias store batches concurrent lookups of
  * all normalize workers): the rows that exist, in no particular order.
+ *
+ * It and {@link hubIdAliases} are plan-stable (storage/db.ts `PLAN_STABLE`): planned at every
+ * execution, `hubIdAliases` alone cost ~0.6–0.8 ms of Postgres CPU per event at 200/s
+ * (bench/analysis.md, session 13). Each finds an alias by {@link aliasOf}.
  */
 export async function findAliases(db: Executor, keys: readonly AliasKey[]): Promise<AliasRow[]> {
   const [instances, entities, vendorIds] = aliasKeyArrays(keys);
   return rows<AliasRow>(
-    sql`select a.instance_id, a.entity, a.vendor_id, a.hub_id
+    sql`${PLAN_STABLE}select a.instance_id, a.entity, a.vendor_id, a.hub_id
         from unnest(${instances}::text[], ${entities}::text[], ${vendorIds}::text[]) as k(instance_id, entity, vendor_id)
-        join switchyard.aliases a using (instance_id, entity, vendor_id)`,
+        join switchyard.aliases a on ${aliasOf('a', 'k.vendor_id')}`,
     db,
   );
 }
@@ -123,14 +141,13 @@ export interface HubIdRow extends Omit<AliasRow, 'hub_id'> {
 export async function hubIdAliases(db: Executor, keys: readonly HubIdKey[]): Promise<HubIdRow[]> {
   const [instances, entities, vendorIds] = aliasKeyArrays(keys);
   return rows<HubIdRow>(
-    sql`with k as (
+    sql`${PLAN_STABLE}with k as (
           select * from unnest(${instances}::text[], ${entities}::text[], ${vendorIds}::text[],
             ${keys.map((k) => k.newHubId)}::text[], ${keys.map((k) => k.unless ?? null)}::text[])
             with ordinality as k(instance_id, entity, vendor_id, hub_id, unless, n)),
         blocked as (
           select k.n, k.instance_id, k.entity, k.vendor_id, k.unless, a.hub_id as other_hub_id
-          from k join switchyard.aliases a
-            on a.instance_id = k.instance_id and a.entity = k.entity and a.vendor_id = k.unless),
+          from k join switchyard.aliases a on ${aliasOf('a', 'k.unless')}),
         ins as (
           insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
           select instance_id, entity, vendor_id, hub_id from k where n not in (select n from blocked) order by n
@@ -139,7 +156,7 @@ export async function hubIdAliases(db: Executor, keys: readonly HubIdKey[]): Pro
         select instance_id, entity, vendor_id, hub_id, null as unless, null as other_hub_id from ins
         union all
         select a.instance_id, a.entity, a.vendor_id, a.hub_id, null, null
-        from k join switchyard.aliases a using (instance_id, entity, vendor_id)
+        from k join switchyard.aliases a on ${aliasOf('a', 'k.vendor_id')}
         union all
         select b.instance_id, b.entity, b.vendor_id, null, b.unless, b.other_hub_id from blocked b`,
     db,
