@@ -199,8 +199,9 @@ function leaseCandidates(items: readonly inboundStore.NewInbound[]): inboundStor
       if (keys.has(key)) continue;
       keys.add(key);
     }
-    // A gate notification's message is normalized through the claim: the gate machinery
-    // (gates/) matches bookings to requests it stored, in the claim's order.
+    // A gate notification is normalized by the gate responder while the vendor waits (gates/),
+    // right after this statement: its message stays with the claim, as before, rather than be
+    // normalized by the pipeline beside that.
     if (!item.gate) out.push(item);
   }
   return out;
