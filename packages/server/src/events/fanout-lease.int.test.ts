@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { claimDeliveryWork, type DeliveryRow, leasedDeliveryWork } from '../deliveries/store.ts';
 import { claimInbound, storeInbound } from '../inbound/store.ts';
 import { type Database, type Executor, openDatabase } from '../storage/db.ts';
+import { advisoryLockWaiters, until } from '../storage/locks.test-support.ts';
 import { migrate } from '../storage/migrations.ts';
 import { storeHubEvents } from './emit.ts';
 import { commitNormalized, type FanOutLease } from './store.ts';
@@ -130,22 +131,7 @@ async function commit(subjects: readonly string[], lease: FanOutLease | null = L
 }
 
 /** Backends of this database waiting for an advisory lock (the subject lock, `lockSubjects`). */
-async function waitingForSubjectLock(): Promise<number> {
-  const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-    where datname = current_database() and wait_event_type = 'Lock' and wait_event = 'advisory'`.execute(
-    database.db,
-  );
-  return r.rows[0]!.n;
-}
-
-/** Resolves once `check` holds (checked every 10 ms); fails after 5 s. */
-async function until(check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const waitingForSubjectLock = () => advisoryLockWaiters(database.db);
 
 /**
  * Runs `commitPrepared` of `first` in a transaction left open until the returned `release` is

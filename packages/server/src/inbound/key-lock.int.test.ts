@@ -6,12 +6,13 @@
  * while it was being normalized, became the key's unleased head and was claimed too: two messages
  * of one entity normalized at once.
  */
-import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../storage/db.ts';
+import { advisoryLockWaiters, until } from '../storage/locks.test-support.ts';
 import { migrate } from '../storage/migrations.ts';
+import { newInbound } from './fixtures.test-support.ts';
 import { claimInbound, type NewInbound, storeInbound } from './store.ts';
 
 const pgdb = useTestDatabase();
@@ -32,23 +33,7 @@ afterEach(async () => {
 });
 
 function message(orderingKey: string | null): NewInbound {
-  return {
-    id: randomUUID(),
-    instanceId: 'inst-1',
-    route: 'r',
-    dedupeKey: randomUUID(),
-    vendorType: 't',
-    orderingKey,
-    occurredAt: null,
-    gate: false,
-    payload: {},
-    meta: null,
-    bodyId: null,
-    headers: null,
-    sourceIp: null,
-    origin: 'push',
-    receivedAt: new Date(),
-  };
+  return newInbound({ orderingKey });
 }
 
 /** Open transactions of {@link holdOpen}, committed after each test. */
@@ -75,22 +60,7 @@ async function holdOpen(items: NewInbound[]): Promise<{ commit: () => Promise<vo
   return { commit };
 }
 
-/** Resolves once `check` holds (checked every 10 ms); fails after 5 s. */
-async function until(check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-async function waitingForAdvisoryLock(): Promise<number> {
-  const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-    where datname = current_database() and wait_event_type = 'Lock' and wait_event = 'advisory'`.execute(
-    database.db,
-  );
-  return r.rows[0]!.n;
-}
+const waitingForAdvisoryLock = () => advisoryLockWaiters(database.db);
 
 /** How many messages of `key` are leased right now (being normalized). */
 async function leasedOf(key: string): Promise<number> {

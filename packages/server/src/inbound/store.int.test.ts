@@ -10,6 +10,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
+import { newInbound } from './fixtures.test-support.ts';
 import { getInboundBody, type NewBody, type NewInbound, storeInbound } from './store.ts';
 
 const pgdb = useTestDatabase();
@@ -27,24 +28,7 @@ afterAll(async () => {
 });
 
 function message(bodyId: string | null, over: Partial<NewInbound> = {}): NewInbound {
-  return {
-    id: randomUUID(),
-    instanceId: 'inst-1',
-    route: 'r',
-    dedupeKey: randomUUID(),
-    vendorType: 't',
-    orderingKey: null,
-    occurredAt: null,
-    gate: false,
-    payload: {},
-    meta: null,
-    bodyId,
-    headers: null,
-    sourceIp: null,
-    origin: 'push',
-    receivedAt: new Date(),
-    ...over,
-  };
+  return newInbound({ bodyId, ...over });
 }
 
 it('stores each body of a batch byte for byte, whatever its bytes and length', async () => {

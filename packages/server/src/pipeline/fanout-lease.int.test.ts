@@ -6,14 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { leasedDeliveryWork } from '../deliveries/store.ts';
 import { generateSecret } from '../delivery/sign.ts';
 import { commitNormalized } from '../events/store.ts';
 import { claimInbound } from '../inbound/store.ts';
 import { type Database, openDatabase } from '../storage/db.ts';
-import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
+import { eventually, makeHub, push, recordReturnedIds, setupInstance } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
 
 const database = useTestDatabase();
@@ -23,26 +22,13 @@ const hubs: Hub[] = [];
 let store: Database | undefined;
 
 /** Ids of the deliveries every delivery claim statement of this process returned. */
-const claimedIds = new Set<string>();
-const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+let claims: ReturnType<typeof recordReturnedIds>;
 
 beforeAll(() => {
-  pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
-    const result = original.apply(this, args);
-    const first = args[0] as string | { text?: string };
-    const text = typeof first === 'string' ? first : (first?.text ?? '');
-    if (text.includes('claimable_deliveries(') && result instanceof Promise)
-      void result.then(
-        (r: { rows?: { id?: string }[] }) => {
-          for (const row of r.rows ?? []) if (row.id) claimedIds.add(row.id);
-        },
-        () => {},
-      );
-    return result;
-  } as typeof pg.Client.prototype.query;
+  claims = recordReturnedIds('claimable_deliveries(');
 });
 afterAll(() => {
-  pg.Client.prototype.query = original as typeof pg.Client.prototype.query;
+  claims.restore();
 });
 afterEach(async () => {
   for (const hub of hubs.splice(0)) await hub.stop();
@@ -101,7 +87,7 @@ it('attempts a delivery its commit leased in this process, with no delivery clai
     const newest = page.items.find((i) => !seen.has(i.id))!;
     seen.add(newest.id);
     // No claim statement returned it: the commit leased it, and this process attempted it.
-    if (!claimedIds.has(newest.id)) leased = await hub.deliveries.get(newest.id);
+    if (!claims.ids.has(newest.id)) leased = await hub.deliveries.get(newest.id);
   }
   if (leased === undefined) throw new Error('three deliveries in a row went through the claim');
   expect(leased.attempts).toBe(1);
@@ -175,7 +161,7 @@ it('a delivery leased by a commit whose process never attempts it is claimed by 
   // The leased attempt counts, as a claim's does when its process dies before attempting.
   expect(d.attempts).toBe(2);
   expect(d.attemptLog.map((a) => [a.attempt, a.statusCode])).toEqual([[2, 200]]);
-  expect(claimedIds.has(id)).toBe(true);
+  expect(claims.ids.has(id)).toBe(true);
   await new Promise((resolve) => setTimeout(resolve, 300));
   expect(subscriber.requests.map((q) => q.webhookId)).toEqual([eventId]);
 });

@@ -13,6 +13,7 @@ import {
   parseJsonBody,
   timingSafeEqualString,
 } from '@switchyard/core';
+import pg from 'pg';
 import pino from 'pino';
 import { createHub, type Hub } from './hub.ts';
 import type { HubConfig } from './hub-config.ts';
@@ -210,4 +211,40 @@ export async function eventually<T>(
 
 export async function setupInstance(hub: Hub, id = 'acme-1', mode: 'push' | 'pull' | 'both' = 'push') {
   return hub.instances.upsert({ id, connector: 'acme', mode, settings: { apiKey: API_KEY, region: 'eu' } });
+}
+
+/**
+ * Records the `id` of every row returned by the statements whose text contains `fragment`, sent by
+ * any pg client of this process (say, which deliveries a claim statement took), until `restore()`.
+ *
+ * @example
+ * ```ts
+ * const claimed = recordReturnedIds('claimable_deliveries(');
+ * // ... run a hub ...
+ * expect(claimed.ids.has(deliveryId)).toBe(false);
+ * claimed.restore();
+ * ```
+ */
+export function recordReturnedIds(fragment: string): { ids: Set<string>; restore(): void } {
+  const ids = new Set<string>();
+  const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
+    const result = original.apply(this, args);
+    const first = args[0] as string | { text?: string };
+    const text = typeof first === 'string' ? first : (first?.text ?? '');
+    if (text.includes(fragment) && result instanceof Promise)
+      void result.then(
+        (r: { rows?: { id?: string }[] }) => {
+          for (const row of r.rows ?? []) if (row.id) ids.add(row.id);
+        },
+        () => {},
+      );
+    return result;
+  } as typeof pg.Client.prototype.query;
+  return {
+    ids,
+    restore: () => {
+      pg.Client.prototype.query = original as typeof pg.Client.prototype.query;
+    },
+  };
 }

@@ -9,16 +9,17 @@
 import { randomUUID } from 'node:crypto';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
-import { type NewInbound, storeInbound } from '../inbound/store.ts';
+import { newInbound } from '../inbound/fixtures.test-support.ts';
+import { storeInbound } from '../inbound/store.ts';
 import { type Database, openDatabase } from '../storage/db.ts';
 import {
   behaviour,
   eventually,
   makeHub,
   push,
+  recordReturnedIds,
   resetBehaviour,
   setupInstance,
 } from './fixtures.test-support.ts';
@@ -31,27 +32,14 @@ const hubs: Hub[] = [];
 let store: Database;
 
 /** Ids of the inbound messages every normalize claim statement of this process returned. */
-const claimedIds = new Set<string>();
-const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+let claims: ReturnType<typeof recordReturnedIds>;
 
 beforeAll(() => {
   store = openDatabase(database.url(), { max: 2 });
-  pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
-    const result = original.apply(this, args);
-    const first = args[0] as string | { text?: string };
-    const text = typeof first === 'string' ? first : (first?.text ?? '');
-    if (text.includes('claimable_inbound_runs(') && result instanceof Promise)
-      void result.then(
-        (r: { rows?: { id?: string }[] }) => {
-          for (const row of r.rows ?? []) if (row.id) claimedIds.add(row.id);
-        },
-        () => {},
-      );
-    return result;
-  } as typeof pg.Client.prototype.query;
+  claims = recordReturnedIds('claimable_inbound_runs(');
 });
 afterAll(async () => {
-  pg.Client.prototype.query = original as typeof pg.Client.prototype.query;
+  claims.restore();
   await store?.close();
 });
 beforeEach(async () => {
@@ -106,7 +94,7 @@ it('normalizes a push stored leased with no claim statement, delivering it once'
   await subscriber.waitFor(1);
   const m = await normalized('las-1');
   expect(m.attempts).toBe(1);
-  expect(claimedIds.has(m.id)).toBe(false);
+  expect(claims.ids.has(m.id)).toBe(false);
   await new Promise((resolve) => setTimeout(resolve, 300));
   expect(subscriber.requests).toHaveLength(1);
 });
@@ -125,8 +113,8 @@ it('of two messages of one key in one request, leases the first and claims the s
   );
   expect(r.ok).toBe(true);
   const [a, b] = [await normalized('las-2a'), await normalized('las-2b')];
-  expect(claimedIds.has(a.id)).toBe(false);
-  expect(claimedIds.has(b.id)).toBe(true);
+  expect(claims.ids.has(a.id)).toBe(false);
+  expect(claims.ids.has(b.id)).toBe(true);
   expect(BigInt(a.sequence!)).toBeLessThan(BigInt(b.sequence!));
   const received = await subscriber.waitFor(2);
   expect(received.map((q) => (q.json as { type: string }).type)).toEqual([
@@ -151,7 +139,7 @@ it('stores a message behind an unfinished one of its key unleased, and normalize
   // The first was leased at store, then retried through the claim; the second was claimed.
   expect(a.attempts).toBe(2);
   expect(b.attempts).toBe(1);
-  expect(claimedIds.has(b.id)).toBe(true);
+  expect(claims.ids.has(b.id)).toBe(true);
   expect(BigInt(a.sequence!)).toBeLessThan(BigInt(b.sequence!));
 });
 
@@ -161,7 +149,7 @@ it('an HTTP-only process leases nothing: its NOTIFY wakes a worker process, whic
   await subscribe(http);
   await http.ingest('acme-1', push({ id: 'las-4', type: 'created', booking: 'b-las-4' }));
   const m = await normalized('las-4');
-  expect(claimedIds.has(m.id)).toBe(true);
+  expect(claims.ids.has(m.id)).toBe(true);
   await subscriber.waitFor(1);
 });
 
@@ -169,23 +157,15 @@ it('a message leased at store by a process that never normalizes it is claimed b
   const hub = await startHub();
   await subscribe(hub);
   const id = randomUUID();
-  const item: NewInbound = {
+  const item = newInbound({
     id,
     instanceId: 'acme-1',
     route: 'default',
     dedupeKey: 'las-5',
     vendorType: 'created',
     orderingKey: 'b-las-5',
-    occurredAt: null,
-    gate: false,
     payload: { id: 'las-5', type: 'created', booking: 'b-las-5' },
-    meta: null,
-    bodyId: null,
-    headers: null,
-    sourceIp: null,
-    origin: 'push',
-    receivedAt: new Date(),
-  };
+  });
   // The "process" that dies: its statement leases the message for 600 ms, then nothing.
   const stored = await storeInbound(store.db, [item], [], [], { ms: 600, ids: new Set([id]) });
   expect(stored[0]!.lock_token).not.toBeNull();
@@ -193,7 +173,7 @@ it('a message leased at store by a process that never normalizes it is claimed b
   expect((await message('las-5'))?.status).toBe('received');
   const m = await normalized('las-5');
   expect(m.attempts).toBe(2);
-  expect(claimedIds.has(id)).toBe(true);
+  expect(claims.ids.has(id)).toBe(true);
   await subscriber.waitFor(1);
   await new Promise((resolve) => setTimeout(resolve, 300));
   expect(subscriber.requests).toHaveLength(1);

@@ -1,0 +1,29 @@
+/**
+ * What the tests of lock ordering share (inbound/key-lock.int.test.ts, events/fanout-lease.int.test.ts):
+ * waiting for a condition, and counting the sessions that wait for an advisory lock.
+ */
+import { sql } from 'kysely';
+import type { Executor } from './db.ts';
+
+/**
+ * Resolves once `check` holds (checked every 10 ms); fails after 5 s.
+ *
+ * @example
+ * ```ts
+ * await until(async () => (await advisoryLockWaiters(db)) === 1);
+ * ```
+ */
+export async function until(check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Sessions of the current database waiting for an advisory lock (a subject's, an ordering key's). */
+export async function advisoryLockWaiters(db: Executor): Promise<number> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+    where datname = current_database() and wait_event_type = 'Lock' and wait_event = 'advisory'`.execute(db);
+  return r.rows[0]!.n;
+}
