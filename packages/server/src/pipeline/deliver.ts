@@ -13,6 +13,7 @@ import * as subscriptionStore from '../subscriptions/store.ts';
 import { SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './shared.ts';
+import { SlotLedger } from './slots.ts';
 import type { TickResult } from './worker-loop.ts';
 
 /** The body a CloudEvents subscriber receives: the stored envelope plus its feed position. */
@@ -170,26 +171,18 @@ export class Deliverer {
   private readonly rt: Runtime;
   private readonly attempts: AttemptWriter;
   private readonly leases: LeaseKeeper;
-  private active = 0;
   private readonly running = new Set<Promise<void>>();
-  /** Slots promised to normalize commits in progress ({@link reserve}). */
-  private reserved = 0;
-  /** Whether normalize commits may lease deliveries for this worker (its loop runs). */
-  private accepting = false;
-  /**
-   * Due deliveries may wait unclaimed: the last pass could not claim (too few free slots) or
-   * filled its batch. Then a finished attempt wakes the loop, and commits lease nothing (a
-   * backlog goes first, in the claim's order); otherwise a finished attempt leaves the loop
-   * asleep unless it may have unblocked something.
-   */
-  private behind = false;
-  /** A pass found its slots promised to a commit: the commit's end wakes the loop. */
-  private skippedForReserved = false;
+  /** Its slots: claimed deliveries and those normalize commits lease for it. */
+  private readonly slots: SlotLedger;
 
   constructor(rt: Runtime, leases: LeaseKeeper) {
     this.rt = rt;
     this.attempts = new AttemptWriter(rt.db);
     this.leases = leases;
+    this.slots = new SlotLedger(
+      () => rt.options.deliveryConcurrency,
+      () => rt.wakeDeliver(),
+    );
   }
 
   /**
@@ -197,41 +190,22 @@ export class Deliverer {
    * rather than one delivery per finished attempt.
    */
   async tick(): Promise<TickResult> {
-    const concurrency = this.rt.options.deliveryConcurrency;
-    const free = concurrency - this.active - this.reserved;
-    if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) {
-      if (this.reserved > 0) {
-        // The slots are promised to a commit in progress, which wakes the loop when it ends: not
-        // a backlog (marking one would stop the commits from leasing, and each finish would wake).
-        this.skippedForReserved = true;
-        return { busy: false };
-      }
-      this.behind = true;
-      return { busy: false };
-    }
-    const limit = Math.min(free, CLAIM_BATCH);
-    // The claim's slots are promised too while it runs: a commit starting meanwhile is promised
-    // only what is left.
-    this.reserved += limit;
-    let claimed: deliveryStore.DeliveryWork[];
-    try {
-      claimed = await deliveryStore.claimDeliveryWork(
-        this.rt.db,
-        this.rt.options.deliveryLeaseMarginMs,
-        limit,
-      );
-    } finally {
-      this.reserved -= limit;
-    }
-    this.behind = claimed.length === limit;
+    const limit = this.slots.claimable(CLAIM_BATCH);
+    if (limit === 0) return { busy: false };
+    const claimed = await this.slots.claim(
+      limit,
+      () => deliveryStore.claimDeliveryWork(this.rt.db, this.rt.options.deliveryLeaseMarginMs, limit),
+      (works) => works.length,
+    );
     for (const work of claimed) this.start(work);
-    if (claimed.length > 0) return { busy: claimed.length === limit && this.active < concurrency };
+    if (claimed.length > 0)
+      return { busy: claimed.length === limit && this.slots.active < this.rt.options.deliveryConcurrency };
     return { busy: false, nextDueAt: await deliveryStore.settleIdleDeliveries(this.rt.db) };
   }
 
   /** Lets normalize commits lease deliveries for this worker (the hub calls it once its loop runs). */
   acceptLeased(accepting: boolean): void {
-    this.accepting = accepting;
+    this.slots.accept(accepting);
   }
 
   /**
@@ -249,11 +223,7 @@ export class Deliverer {
    * ```
    */
   reserve(max: number): number {
-    if (!this.accepting || this.behind) return 0;
-    const free = this.rt.options.deliveryConcurrency - this.active - this.reserved;
-    const n = Math.max(0, Math.min(max, free));
-    this.reserved += n;
-    return n;
+    return this.slots.reserve(max);
   }
 
   /**
@@ -262,18 +232,14 @@ export class Deliverer {
    * memory while its lease runs.
    */
   attempt(works: readonly deliveryStore.DeliveryWork[], slots: number): void {
-    this.reserved -= slots;
     for (const work of works) this.start(work);
-    if (this.skippedForReserved) {
-      this.skippedForReserved = false;
-      this.rt.wakeDeliver();
-    }
+    this.slots.release(slots);
   }
 
   /** Attempts one leased delivery in a slot, its lease renewed until its outcome is recorded. */
   private start(work: deliveryStore.DeliveryWork): void {
     const marginMs = this.rt.options.deliveryLeaseMarginMs;
-    this.active++;
+    this.slots.active++;
     const id = work.delivery.id;
     // The claim (or the commit that created it) leased it for the subscription's timeout plus the
     // margin, so an attempt still running is never retaken; renewals keep that much ahead while
@@ -323,10 +289,10 @@ export class Deliverer {
         },
       )
       .then((wake) => {
-        this.active--;
+        this.slots.active--;
         this.running.delete(p);
         // A freed slot matters only to a worker that is behind.
-        if (wake || this.behind) this.rt.wakeDeliver();
+        if (wake || this.slots.behind) this.rt.wakeDeliver();
       });
     this.running.add(p);
   }

@@ -31,6 +31,7 @@ import {
 import type { InboundLeaser, InboundReservation } from './ingest.ts';
 import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './shared.ts';
+import { SlotLedger } from './slots.ts';
 import { aliasStore, type FreshHubIds, normalizeStateStore, type StateWrites } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
 
@@ -65,19 +66,9 @@ export class Normalizer implements InboundLeaser {
   private readonly markEchoes: MarkEchoes | undefined;
   private readonly committer: NormalizedWriter;
   private readonly leases: LeaseKeeper;
-  private active = 0;
   private readonly running = new Set<Promise<unknown>>();
-  /** Slots promised to ingest statements in progress ({@link reserve}). */
-  private reserved = 0;
-  /** Whether ingest statements may lease messages for this worker (its loop runs). */
-  private accepting = false;
-  /**
-   * Claimable messages may wait: the last pass could not claim (too few free slots) or filled its
-   * batch. Then ingest leases nothing (a backlog goes first, in the claim's order).
-   */
-  private behind = false;
-  /** A pass found its slots promised to an ingest statement: the statement's end wakes the loop. */
-  private skippedForReserved = false;
+  /** Its slots: claimed runs and the messages ingest statements lease for it. */
+  private readonly slots: SlotLedger;
   /** Passes of the loop begun so far: a leased run's finish wakes the loop only if one began since its statement. */
   private passes = 0;
 
@@ -96,6 +87,10 @@ export class Normalizer implements InboundLeaser {
     this.afterNormalize = afterNormalize;
     this.markEchoes = markEchoes;
     this.committer = new NormalizedWriter(rt, deliverer);
+    this.slots = new SlotLedger(
+      () => rt.options.normalizeConcurrency,
+      () => rt.wakeNormalize(),
+    );
   }
 
   /**
@@ -108,31 +103,23 @@ export class Normalizer implements InboundLeaser {
    */
   async tick(): Promise<TickResult> {
     this.passes++;
-    const concurrency = this.rt.options.normalizeConcurrency;
-    const free = concurrency - this.active - this.reserved;
-    if (free <= 0 || (this.active > 0 && free < Math.ceil(concurrency / 4))) {
-      // Slots promised to an ingest statement come back when it ends, which wakes the loop: not a
-      // backlog (marking one would stop ingest from leasing).
-      if (this.reserved > 0) this.skippedForReserved = true;
-      else this.behind = true;
-      return { busy: false };
-    }
-    const limit = Math.min(free, CLAIM_BATCH);
+    const limit = this.slots.claimable(CLAIM_BATCH);
+    if (limit === 0) return { busy: false };
     const leaseMs = this.rt.options.normalizeLeaseMs;
-    // The claim's slots are promised too while it runs.
-    this.reserved += limit;
-    let claim: inboundStore.InboundClaim;
-    try {
-      claim = await inboundStore.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX);
-    } finally {
-      this.reserved -= limit;
-    }
-    const runs = runsOf(claim.rows);
-    this.behind = runs.length === limit;
+    // Each run takes one slot.
+    const { runs, nextDueAt } = await this.slots.claim(
+      limit,
+      async () => {
+        const claim = await inboundStore.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX);
+        return { runs: runsOf(claim.rows), nextDueAt: claim.nextDueAt };
+      },
+      (claimed) => claimed.runs.length,
+    );
     // A claimed run's end always wakes the loop: its key's next message may be waiting for it.
     for (const run of runs) this.start(run, () => true);
-    if (runs.length > 0) return { busy: runs.length === limit && this.active < concurrency };
-    return { busy: false, nextDueAt: claim.nextDueAt };
+    if (runs.length > 0)
+      return { busy: runs.length === limit && this.slots.active < this.rt.options.normalizeConcurrency };
+    return { busy: false, nextDueAt };
   }
 
   /**
@@ -142,7 +129,7 @@ export class Normalizer implements InboundLeaser {
    */
   private start(run: inboundStore.InboundRow[], wakeAfter: (settled: boolean) => boolean): void {
     const leaseMs = this.rt.options.normalizeLeaseMs;
-    this.active++;
+    this.slots.active++;
     for (const row of run) this.leases.hold('inbound', row.id, row.lock_token!, leaseMs);
     let settled = false;
     const p = this.processRun(run)
@@ -150,9 +137,9 @@ export class Normalizer implements InboundLeaser {
         settled = s;
       })
       .finally(() => {
-        this.active--;
+        this.slots.active--;
         this.running.delete(p);
-        if (this.behind || wakeAfter(settled)) this.rt.wakeNormalize();
+        if (this.slots.behind || wakeAfter(settled)) this.rt.wakeNormalize();
       });
     this.running.add(p);
   }
@@ -164,7 +151,7 @@ export class Normalizer implements InboundLeaser {
 
   /** Lets ingest statements lease messages for this worker (the hub calls it once its loop runs). */
   acceptLeased(accepting: boolean): void {
-    this.accepting = accepting;
+    this.slots.accept(accepting);
   }
 
   /**
@@ -181,11 +168,7 @@ export class Normalizer implements InboundLeaser {
    * ```
    */
   reserve(max: number): InboundReservation {
-    if (!this.accepting || this.behind) return { slots: 0, passes: this.passes };
-    const free = this.rt.options.normalizeConcurrency - this.active - this.reserved;
-    const slots = Math.max(0, Math.min(max, free));
-    this.reserved += slots;
-    return { slots, passes: this.passes };
+    return { slots: this.slots.reserve(max), passes: this.passes };
   }
 
   /**
@@ -196,17 +179,13 @@ export class Normalizer implements InboundLeaser {
    * may be waiting for it to finish). Rows taken while the worker stops are given back.
    */
   take(rows: readonly inboundStore.InboundRow[], reservation: InboundReservation): void {
-    this.reserved -= reservation.slots;
-    if (!this.accepting) {
+    if (!this.slots.accepts) {
       void this.giveBackUntried([...rows]);
       if (rows.length > 0) this.rt.wakeNormalize();
     } else {
       for (const row of rows) this.start([row], (settled) => !settled || this.passes !== reservation.passes);
     }
-    if (this.skippedForReserved) {
-      this.skippedForReserved = false;
-      this.rt.wakeNormalize();
-    }
+    this.slots.release(reservation.slots);
   }
 
   /** Waits for the normalizations in progress. */
