@@ -56,7 +56,10 @@ async function makeHub(
 }
 
 beforeAll(async () => {
-  ({ hub, gates } = await makeHub());
+  // Approvers read at every request: each test replaces the approvers, and the cache is dropped by
+  // a NOTIFY that may arrive after the next push on a loaded machine (the previous test's approver
+  // then answered: a flake in CI). The cache itself is tested with a hub of its own below.
+  ({ hub, gates } = await makeHub({ gates: { approverCacheMs: 0 } }));
   await instance('dp', { deadlineMs: 5000, default: 'approve' });
   await instance('dp-refuse', { deadlineMs: 5000, default: 'refuse' });
   await instance('dp-fast', { deadlineMs: 300, default: 'refuse' });
