@@ -36,6 +36,8 @@ export const behaviour = {
   pullQueue: [] as JsonObject[],
   pullBatchSize: 2,
   pullFailures: 0,
+  /** How long each normalization takes (ms), so that runs overlap. */
+  normalizeDelayMs: 0,
 };
 
 export function resetBehaviour(): void {
@@ -46,6 +48,7 @@ export function resetBehaviour(): void {
   behaviour.pullQueue.length = 0;
   behaviour.pullBatchSize = 2;
   behaviour.pullFailures = 0;
+  behaviour.normalizeDelayMs = 0;
 }
 
 interface AcmeConfig {
@@ -112,6 +115,7 @@ export const acme = defineConnector<AcmeConfig>({
   },
   async normalize(n, ctx) {
     behaviour.seen.push({ key: n.dedupeKey, attempt: ctx.attempt, finalAttempt: ctx.finalAttempt });
+    if (behaviour.normalizeDelayMs > 0) await new Promise((r) => setTimeout(r, behaviour.normalizeDelayMs));
     const left = behaviour.flaky.get(n.dedupeKey) ?? 0;
     if (left > 0) {
       behaviour.flaky.set(n.dedupeKey, left - 1);
@@ -225,16 +229,27 @@ export async function setupInstance(hub: Hub, id = 'acme-1', mode: 'push' | 'pul
  * claimed.restore();
  * ```
  */
-export function recordReturnedIds(fragment: string): { ids: Set<string>; restore(): void } {
+export function recordReturnedIds(fragment: string): {
+  ids: Set<string>;
+  /** Statements sent, whatever they returned. */
+  readonly statements: number;
+  /** Statements that returned no row (so far answered). */
+  readonly empty: number;
+  restore(): void;
+} {
   const ids = new Set<string>();
+  let statements = 0;
+  let empty = 0;
   const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
     const result = original.apply(this, args);
     const first = args[0] as string | { text?: string };
     const text = typeof first === 'string' ? first : (first?.text ?? '');
+    if (text.includes(fragment)) statements++;
     if (text.includes(fragment) && result instanceof Promise)
       void result.then(
         (r: { rows?: { id?: string }[] }) => {
+          if (!r.rows?.some((row) => row.id)) empty++;
           for (const row of r.rows ?? []) if (row.id) ids.add(row.id);
         },
         () => {},
@@ -243,6 +258,12 @@ export function recordReturnedIds(fragment: string): { ids: Set<string>; restore
   } as typeof pg.Client.prototype.query;
   return {
     ids,
+    get statements() {
+      return statements;
+    },
+    get empty() {
+      return empty;
+    },
     restore: () => {
       pg.Client.prototype.query = original as typeof pg.Client.prototype.query;
     },

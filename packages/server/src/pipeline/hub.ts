@@ -120,6 +120,10 @@ export async function createHub(config: HubConfig) {
     cipher,
     options,
     wakeNormalize: () => {
+      normalizer.arrived();
+      rt.wakeNormalizeLoop();
+    },
+    wakeNormalizeLoop: () => {
       worked = true;
       normalizeLoop?.wake();
     },

@@ -185,8 +185,8 @@ export interface InboundLeaser {
 export interface InboundReservation {
   /** Slots promised: how many messages the statement may store leased. */
   slots: number;
-  /** The worker's loop pass count when it was promised (a pass since means a wake-up came). */
-  passes: number;
+  /** The worker's count of announced arrivals when it was promised (one since: something may wait behind). */
+  arrivals: number;
 }
 
 /** The messages of a statement that may be stored leased: the first of each key, no gate notification. */

@@ -69,8 +69,13 @@ export class Normalizer implements InboundLeaser {
   private readonly running = new Set<Promise<unknown>>();
   /** Its slots: claimed runs and the messages ingest statements lease for it. */
   private readonly slots: SlotLedger;
-  /** Passes of the loop begun so far: a leased run's finish wakes the loop only if one began since its statement. */
-  private passes = 0;
+  /**
+   * Wake-ups that announced stored messages so far ({@link arrived}): a leased run's end wakes the
+   * loop only if one came since its statement. Counting the loop's passes instead fed itself: every
+   * end's wake-up began a pass, which made the next leased run's end wake the loop again, an empty
+   * claim each time (0.34 claims per event at 200/s, against 0 for the messages it found).
+   */
+  private arrivals = 0;
 
   /** `deliverer`: this process's deliver worker, which attempts what the commits lease for it. */
   constructor(
@@ -89,8 +94,13 @@ export class Normalizer implements InboundLeaser {
     this.committer = new NormalizedWriter(rt, deliverer);
     this.slots = new SlotLedger(
       () => rt.options.normalizeConcurrency,
-      () => rt.wakeNormalize(),
+      () => rt.wakeNormalizeLoop(),
     );
+  }
+
+  /** Something may have been stored unleased (the hub's `wakeNormalize` calls it). */
+  arrived(): void {
+    this.arrivals++;
   }
 
   /**
@@ -102,7 +112,6 @@ export class Normalizer implements InboundLeaser {
    * ordering key (see {@link runOf}), normalized in order by one worker.
    */
   async tick(): Promise<TickResult> {
-    this.passes++;
     const limit = this.slots.claimable(CLAIM_BATCH);
     if (limit === 0) return { busy: false };
     const leaseMs = this.rt.options.normalizeLeaseMs;
@@ -115,7 +124,8 @@ export class Normalizer implements InboundLeaser {
       },
       (claimed) => claimed.runs.length,
     );
-    // A claimed run's end always wakes the loop: its key's next message may be waiting for it.
+    // A claimed run's end always wakes the loop: its key's next message may be waiting for it (the
+    // claim's run stops early at one it cannot take, which nothing else announces).
     for (const run of runs) this.start(run, () => true);
     if (runs.length > 0)
       return { busy: runs.length === limit && this.slots.active < this.rt.options.normalizeConcurrency };
@@ -139,7 +149,7 @@ export class Normalizer implements InboundLeaser {
       .finally(() => {
         this.slots.active--;
         this.running.delete(p);
-        if (this.slots.behind || wakeAfter(settled)) this.rt.wakeNormalize();
+        if (this.slots.behind || wakeAfter(settled)) this.rt.wakeNormalizeLoop();
       });
     this.running.add(p);
   }
@@ -168,22 +178,23 @@ export class Normalizer implements InboundLeaser {
    * ```
    */
   reserve(max: number): InboundReservation {
-    return { slots: this.slots.reserve(max), passes: this.passes };
+    return { slots: this.slots.reserve(max), arrivals: this.arrivals };
   }
 
   /**
    * Normalizes the messages an ingest statement stored leased, each a run of its own, in the slots
    * {@link reserve} promised (`rows.length` at most `reservation.slots`). At a run's end the loop
    * is woken only when something may wait for it: the run did not settle (a retry, a crash), or a
-   * pass of the loop began after the reservation (a wake-up came: a message stored behind this one
-   * may be waiting for it to finish). Rows taken while the worker stops are given back.
+   * wake-up announced a stored message after the reservation (one stored behind this one may be
+   * waiting for it to finish). Rows taken while the worker stops are given back.
    */
   take(rows: readonly inboundStore.InboundRow[], reservation: InboundReservation): void {
     if (!this.slots.accepts) {
       void this.giveBackUntried([...rows]);
       if (rows.length > 0) this.rt.wakeNormalize();
     } else {
-      for (const row of rows) this.start([row], (settled) => !settled || this.passes !== reservation.passes);
+      for (const row of rows)
+        this.start([row], (settled) => !settled || this.arrivals !== reservation.arrivals);
     }
     this.slots.release(reservation.slots);
   }

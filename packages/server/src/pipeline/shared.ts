@@ -119,7 +119,17 @@ export interface Runtime {
   connectors: ReadonlyMap<string, Connector>;
   cipher: SecretCipher;
   options: ResolvedOptions;
+  /**
+   * Messages may wait to be claimed: a NOTIFY, an ingest statement that stored some unleased, a
+   * pull, a replay, a lost lease. Runs a pass of the normalize loop and tells the worker that
+   * something arrived (a leased run's end wakes the loop only if something did while it ran).
+   */
   wakeNormalize(): void;
+  /**
+   * A pass of the normalize loop for the worker's own reasons (a run ended, promised slots came
+   * back): announces no message, so it cannot set off another leased run's wake-up in turn.
+   */
+  wakeNormalizeLoop(): void;
   wakeDeliver(): void;
   wakePull(): void;
   loadInstance(id: string, fresh?: boolean): Promise<LoadedInstance | undefined>;
