@@ -503,22 +503,25 @@ describe('loadConfig: a valid file', () => {
     });
   });
 
-  it("reads the workers' settings, defaulting to the schema's (30s, 15s, 30s)", async () => {
+  it("reads the workers' settings, defaulting to the schema's (30s, 15s, 30s, ingest first)", async () => {
     const defaults = await load('version: 1\n');
     expect(defaults.result.config?.workers).toEqual({
       normalizeLeaseMs: 30_000,
       deliveryLeaseMarginMs: 15_000,
       pollBackstopMs: 30_000,
+      ingestFirst: true,
     });
     const set = await load(
-      'version: 1\nworkers:\n  normalizeLease: 10s\n  deliveryLeaseMargin: 2m\n  pollBackstop: 5s\n',
+      'version: 1\nworkers:\n  normalizeLease: 10s\n  deliveryLeaseMargin: 2m\n  pollBackstop: 5s\n  ingestFirst: false\n',
     );
     expect(set.result.config?.workers).toEqual({
       normalizeLeaseMs: 10_000,
       deliveryLeaseMarginMs: 120_000,
       pollBackstopMs: 5000,
+      ingestFirst: false,
     });
     await expectProblem('version: 1\nworkers:\n  normalizeLease: 10\n', 3, 'workers.normalizeLease', /./);
+    await expectProblem('version: 1\nworkers:\n  ingestFirst: yes please\n', 3, 'workers.ingestFirst', /./);
   });
 
   it("reads the commands settings, defaulting to the schema's", async () => {

@@ -686,6 +686,8 @@ function resolveConfig(
       normalizeLeaseMs: ms(workers.normalizeLease, CONFIG_DEFAULTS.workers.normalizeLease),
       deliveryLeaseMarginMs: ms(workers.deliveryLeaseMargin, CONFIG_DEFAULTS.workers.deliveryLeaseMargin),
       pollBackstopMs: ms(workers.pollBackstop, CONFIG_DEFAULTS.workers.pollBackstop),
+      ingestFirst:
+        typeof workers.ingestFirst === 'boolean' ? workers.ingestFirst : CONFIG_DEFAULTS.workers.ingestFirst,
     },
     commands: {
       retryScheduleMs: (commandRetries.length > 0

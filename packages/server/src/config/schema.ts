@@ -65,7 +65,7 @@ export const CONFIG_DEFAULTS = {
   // pollBackstop: work arrives by LISTEN/NOTIFY (and the listener wakes every loop when it
   // reconnects); due retries and expiring leases are timed by the loops themselves. The backstop
   // only covers a notification lost on a connection that looks alive.
-  workers: { normalizeLease: '30s', deliveryLeaseMargin: '15s', pollBackstop: '30s' },
+  workers: { normalizeLease: '30s', deliveryLeaseMargin: '15s', pollBackstop: '30s', ingestFirst: true },
   commands: {
     // Shorter than the subscription schedule: a downstream system waits for the outcome.
     retrySchedule: ['1s', '5s', '30s', '2m', '10m', '30m'],
@@ -434,6 +434,12 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             'How long an idle worker waits before looking for work without having been woken. New work wakes workers at once by LISTEN/NOTIFY, retries and expiring leases are timed exactly; this only bounds how late work is found when a notification was lost.',
             CONFIG_DEFAULTS.workers.pollBackstop,
           ),
+          ingestFirst: {
+            type: 'boolean',
+            description:
+              'In a process that takes vendor pushes and also runs the workers: while pushes queue for their durable write (32 waiting at once), the normalize worker runs one message run at a time instead of its full concurrency, so the cores go to acknowledging vendors (some disable a webhook after a few slow answers); what was acknowledged waits in the database and is normalized once the queue is gone (200 ms after). Deliveries are not slowed. Set false to keep normalizing at full concurrency during a burst, at the cost of slower acknowledgements.',
+            default: CONFIG_DEFAULTS.workers.ingestFirst,
+          },
         },
       },
       commands: {

@@ -60,7 +60,12 @@ export interface ResolvedConfig {
   subscriptions: ResolvedSubscription[];
   retention: { inboundMessagesMs: number; eventsMs: number; deliveriesMs: number };
   /** Lease lengths of the normalize and deliver workers, ms. */
-  workers: { normalizeLeaseMs: number; deliveryLeaseMarginMs: number; pollBackstopMs: number };
+  workers: {
+    normalizeLeaseMs: number;
+    deliveryLeaseMarginMs: number;
+    pollBackstopMs: number;
+    ingestFirst: boolean;
+  };
   /** The commands subsystem (`commands.*`), durations in ms. */
   commands: {
     retryScheduleMs: number[];

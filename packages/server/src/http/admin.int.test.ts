@@ -448,6 +448,7 @@ describe('metrics and OpenAPI', () => {
       'switchyard_deliveries{status="succeeded"}',
       'switchyard_queue_depth{queue="normalize"}',
       'switchyard_queue_depth{queue="deliver"}',
+      'switchyard_ingest_first_seconds_total',
       'switchyard_pull_lag_seconds',
       'switchyard_gate_decisions_total',
       'switchyard_delivery_attempt_duration_seconds',

@@ -116,6 +116,19 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     },
   });
 
+  // Counted by the pipeline in memory: the time since the last scrape is added at each one.
+  let gaveWay = 0;
+  new Counter({
+    name: 'switchyard_ingest_first_seconds_total',
+    help: "Seconds this process's normalize worker ran one run at a time because vendor pushes queued for their durable write (workers.ingestFirst).",
+    registers: [registry],
+    collect() {
+      const now = hub.ingestPressure.pressedSeconds;
+      if (now > gaveWay) this.inc(now - gaveWay);
+      gaveWay = now;
+    },
+  });
+
   // The attempt log is append-only with a serial id: observe each new attempt once per process.
   let after: string | undefined;
   new Gauge({

@@ -38,6 +38,9 @@ export const behaviour = {
   pullFailures: 0,
   /** How long each normalization takes (ms), so that runs overlap. */
   normalizeDelayMs: 0,
+  /** Normalizations in progress now, and the most seen at once (tests reset it). */
+  normalizing: 0,
+  maxNormalizing: 0,
 };
 
 export function resetBehaviour(): void {
@@ -49,6 +52,8 @@ export function resetBehaviour(): void {
   behaviour.pullBatchSize = 2;
   behaviour.pullFailures = 0;
   behaviour.normalizeDelayMs = 0;
+  behaviour.normalizing = 0;
+  behaviour.maxNormalizing = 0;
 }
 
 interface AcmeConfig {
@@ -115,7 +120,11 @@ export const acme = defineConnector<AcmeConfig>({
   },
   async normalize(n, ctx) {
     behaviour.seen.push({ key: n.dedupeKey, attempt: ctx.attempt, finalAttempt: ctx.finalAttempt });
-    if (behaviour.normalizeDelayMs > 0) await new Promise((r) => setTimeout(r, behaviour.normalizeDelayMs));
+    if (behaviour.normalizeDelayMs > 0) {
+      behaviour.maxNormalizing = Math.max(behaviour.maxNormalizing, ++behaviour.normalizing);
+      await new Promise((r) => setTimeout(r, behaviour.normalizeDelayMs));
+      behaviour.normalizing--;
+    }
     const left = behaviour.flaky.get(n.dedupeKey) ?? 0;
     if (left > 0) {
       behaviour.flaky.set(n.dedupeKey, left - 1);

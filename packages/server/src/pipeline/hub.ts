@@ -36,6 +36,7 @@ import {
 import { LeaseKeeper } from './leases.ts';
 import { Normalizer } from './normalize.ts';
 import { Poller } from './poller.ts';
+import { INGEST_PRESSURE_WAITING, IngestPressure } from './pressure.ts';
 import { type PurgeResult, purge } from './retention.ts';
 import { instanceLoader, type Runtime, resolveOptions } from './shared.ts';
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
@@ -132,6 +133,9 @@ export async function createHub(config: HubConfig) {
       deliverLoop?.wake();
     },
     wakePull: () => pullLoop?.wake(),
+    ingestPressure: new IngestPressure(
+      options.ingestFirst ? INGEST_PRESSURE_WAITING : Number.POSITIVE_INFINITY,
+    ),
     ...instanceLoader(db, connectors, cipher, options.instanceCacheMs),
   };
   const vendorHttp =
@@ -158,6 +162,7 @@ export async function createHub(config: HubConfig) {
   const writer = new InboundWriter(db, rt.wakeNormalize, {
     maxConcurrent: ingestConcurrency,
     leaser: normalizer,
+    pressure: rt.ingestPressure,
   });
   const poller = new Poller(rt, vendorHttp);
   // One LISTEN connection and one pg-boss instance per process, shared with the subsystems through
@@ -197,6 +202,19 @@ export async function createHub(config: HubConfig) {
   const hub = {
     /** The resolved pipeline options (defaults filled in). */
     options,
+
+    /**
+     * Ingest first (pipeline/pressure.ts): whether this process's pushes queue for their write now,
+     * so its normalize worker gives way, and for how long it has in all.
+     *
+     * @example
+     * ```ts
+     * hub.ingestPressure.pressedSeconds; // 0 until a burst queued
+     * ```
+     */
+    get ingestPressure(): { readonly pressed: boolean; readonly pressedSeconds: number } {
+      return rt.ingestPressure;
+    },
 
     /**
      * Starts the host's LISTEN connection and pg-boss instance (unless `options.queue` is false), and

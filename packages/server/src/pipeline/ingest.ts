@@ -16,6 +16,7 @@ import { newId } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
+import type { IngestPressure } from './pressure.ts';
 import type { Runtime } from './shared.ts';
 
 /** An RFC 9457 problem, ready for the HTTP layer to send as `application/problem+json`. */
@@ -98,22 +99,31 @@ export class InboundWriter {
   private readonly db: Kysely<unknown>;
   private readonly onCommit: () => void;
   private readonly leaser: InboundLeaser | undefined;
+  /** Counts the requests waiting for their write (ingest first, pipeline/pressure.ts). */
+  private readonly pressure: IngestPressure | undefined;
   private readonly group: GroupCommit<InboundWrite, { inserted: Set<string> }>;
   /** When this process last moved each instance's `last_message_at`. */
   private readonly touchedAt = new Map<string, number>();
 
   /**
    * `onCommit` runs after a statement that stored something a claim must take (not only leased
-   * messages); `leaser`, this process's normalize worker, gets the messages stored leased for it.
+   * messages); `leaser`, this process's normalize worker, gets the messages stored leased for it;
+   * `pressure` counts the requests waiting for their write.
    */
   constructor(
     db: Kysely<unknown>,
     onCommit: () => void,
-    options: { maxConcurrent?: number; maxBatch?: number; leaser?: InboundLeaser } = {},
+    options: {
+      maxConcurrent?: number;
+      maxBatch?: number;
+      leaser?: InboundLeaser;
+      pressure?: IngestPressure;
+    } = {},
   ) {
     this.db = db;
     this.onCommit = onCommit;
     this.leaser = options.leaser;
+    this.pressure = options.pressure;
     this.group = new GroupCommit({
       maxInFlight: options.maxConcurrent ?? 4,
       // A batch is capped in rows, not requests: a request may carry many notifications.
@@ -128,7 +138,10 @@ export class InboundWriter {
 
   /** Resolves once the items are durable; `inserted` holds the ids that were new (not duplicates). */
   write(request: InboundWrite): Promise<{ inserted: Set<string> }> {
-    return this.group.write(request);
+    const pressure = this.pressure;
+    if (!pressure) return this.group.write(request);
+    pressure.begin();
+    return this.group.write(request).finally(() => pressure.end());
   }
 
   private async commit(requests: InboundWrite[]): Promise<Set<string>> {

@@ -92,8 +92,9 @@ export class Normalizer implements InboundLeaser {
     this.afterNormalize = afterNormalize;
     this.markEchoes = markEchoes;
     this.committer = new NormalizedWriter(rt, deliverer);
+    // Ingest first (pipeline/pressure.ts): one run at a time while this process's pushes queue.
     this.slots = new SlotLedger(
-      () => rt.options.normalizeConcurrency,
+      () => (rt.ingestPressure.pressed ? 1 : rt.options.normalizeConcurrency),
       () => rt.wakeNormalizeLoop(),
     );
   }

@@ -12,6 +12,7 @@ import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes, DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
 import type { SecretCipher } from '../delivery/secret-box.ts';
 import * as instanceStore from '../instances/store.ts';
+import type { IngestPressure } from './pressure.ts';
 
 /** Retention periods, in milliseconds. Defaults: the config file's (`retention.*`, CONFIG_DEFAULTS). */
 export interface RetentionOptions {
@@ -39,6 +40,12 @@ export interface PipelineOptions {
   deliveryConcurrency?: number;
   /** Normalizations in flight per process. Default 32 (messages of one ordering key still run one at a time). */
   normalizeConcurrency?: number;
+  /**
+   * Ingest first: while vendor pushes queue for their durable write in this process, its normalize
+   * worker runs one run at a time (pipeline/pressure.ts). Default: `workers.ingestFirst` of the
+   * config schema (true).
+   */
+  ingestFirst?: boolean;
   /** Default retry schedule for subscriptions that set none, ms before each attempt. */
   retryScheduleMs?: number[];
   /** Jitter applied to each retry delay, as a fraction (0.2 = ±20%). Default 0.2. */
@@ -82,6 +89,7 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
     pollIntervalMs: o.pollIntervalMs ?? configDurationMs(CONFIG_DEFAULTS.workers.pollBackstop)!,
     deliveryConcurrency: o.deliveryConcurrency ?? 32,
     normalizeConcurrency: o.normalizeConcurrency ?? 32,
+    ingestFirst: o.ingestFirst ?? CONFIG_DEFAULTS.workers.ingestFirst,
     retryScheduleMs: o.retryScheduleMs ?? [...DEFAULT_RETRY_SCHEDULE_MS],
     retryJitter: o.retryJitter ?? 0.2,
     maxRetryAfterMs: o.maxRetryAfterMs,
@@ -132,6 +140,8 @@ export interface Runtime {
   wakeNormalizeLoop(): void;
   wakeDeliver(): void;
   wakePull(): void;
+  /** Whether this process's pushes queue for their durable write (ingest first: the normalize worker gives way). */
+  ingestPressure: IngestPressure;
   loadInstance(id: string, fresh?: boolean): Promise<LoadedInstance | undefined>;
   forgetInstance(id: string): void;
 }

@@ -91,6 +91,7 @@ function pipelineOptions(
     normalizeLeaseMs: config.workers.normalizeLeaseMs,
     deliveryLeaseMarginMs: config.workers.deliveryLeaseMarginMs,
     pollIntervalMs: config.workers.pollBackstopMs,
+    ingestFirst: config.workers.ingestFirst,
     ...extra,
     workers: role !== 'http',
     // One pg-boss instance in every role (host/host.ts): an HTTP-only process enqueues gate

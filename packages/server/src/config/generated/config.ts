@@ -273,6 +273,10 @@ export interface SwitchyardConfigFile {
      * How long an idle worker waits before looking for work without having been woken. New work wakes workers at once by LISTEN/NOTIFY, retries and expiring leases are timed exactly; this only bounds how late work is found when a notification was lost.
      */
     pollBackstop?: string;
+    /**
+     * In a process that takes vendor pushes and also runs the workers: while pushes queue for their durable write (32 waiting at once), the normalize worker runs one message run at a time instead of its full concurrency, so the cores go to acknowledging vendors (some disable a webhook after a few slow answers); what was acknowledged waits in the database and is normalized once the queue is gone (200 ms after). Deliveries are not slowed. Set false to keep normalizing at full concurrency during a burst, at the cost of slower acknowledgements.
+     */
+    ingestFirst?: boolean;
   };
   /**
    * Commands (`/v1/commands`): how worker processes run them, retry them and match their echoes.
