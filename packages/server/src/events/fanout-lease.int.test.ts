@@ -10,6 +10,7 @@ import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { claimDeliveryWork, type DeliveryRow, leasedDeliveryWork } from '../deliveries/store.ts';
+import { newInbound } from '../inbound/fixtures.test-support.ts';
 import { claimInbound, storeInbound } from '../inbound/store.ts';
 import { type Database, type Executor, openDatabase } from '../storage/db.ts';
 import { advisoryLockWaiters, until } from '../storage/locks.test-support.ts';
@@ -58,23 +59,7 @@ async function subscription(
  */
 async function prepare(subjects: readonly string[]) {
   const bodyId = randomUUID();
-  const items = subjects.map((_, i) => ({
-    id: randomUUID(),
-    instanceId: 'inst-1',
-    route: 'r',
-    dedupeKey: randomUUID(),
-    vendorType: 't',
-    orderingKey: null,
-    occurredAt: null,
-    gate: false,
-    payload: { n: i },
-    meta: null,
-    bodyId,
-    headers: null,
-    sourceIp: null,
-    origin: 'push' as const,
-    receivedAt: new Date(),
-  }));
+  const items = subjects.map((_, i) => newInbound({ payload: { n: i }, bodyId }));
   await storeInbound(
     database.db,
     items,

@@ -4,6 +4,7 @@
  * back at its full concurrency. Turned off (`ingestFirst: false`), the worker keeps its concurrency
  * during the burst.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -64,8 +65,6 @@ async function burst(hub: Hub, tag: string, clients = 48, ms = 600): Promise<num
   await watch;
   return n;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function allNormalized(hub: Hub, tag: string, n: number) {
   await eventually(async () => {
