@@ -20,37 +20,63 @@ describe('IngestPressure', () => {
     expect(pressure.pressed).toBe(false);
   });
 
-  it('each push that reaches the threshold again extends the hold', () => {
+  it('stays pressed while that many wait, however long; the hold starts when they no longer do', () => {
     let now = 0;
     const pressure = new IngestPressure(2, 100, () => now);
     pressure.begin();
     pressure.begin();
-    now = 90;
-    pressure.end();
-    pressure.begin(); // two wait again
-    now = 150;
+    // A slow commit: both wait for ten holds.
+    now = 1000;
     expect(pressure.pressed).toBe(true);
-    now = 190;
+    pressure.end(); // one is written at 1000
+    now = 1099;
+    expect(pressure.pressed).toBe(true);
+    now = 1100;
+    expect(pressure.pressed).toBe(false);
+    expect(pressure.pressedSeconds).toBeCloseTo(1.1);
+  });
+
+  it('each time the threshold is reached again, the hold starts over', () => {
+    let now = 0;
+    const pressure = new IngestPressure(2, 100, () => now);
+    pressure.begin();
+    pressure.begin();
+    now = 50;
+    pressure.end(); // below from 50
+    now = 90;
+    pressure.begin(); // two wait again
+    now = 120;
+    pressure.end(); // below from 120
+    now = 219;
+    expect(pressure.pressed).toBe(true);
+    now = 220;
     expect(pressure.pressed).toBe(false);
   });
 
-  it('adds up the time pressed: each mark until the next one, at most the hold', () => {
+  it('adds up the time pressed: while above, and at most the hold after each time below', () => {
     let now = 0;
     const pressure = new IngestPressure(1, 100, () => now);
     expect(pressure.pressedSeconds).toBe(0);
     pressure.begin(); // pressed from 0
     now = 40;
-    pressure.begin(); // again at 40: 0–40 counted
+    pressure.end(); // below at 40: 0–40 above
     now = 500;
     expect(pressure.pressedSeconds).toBeCloseTo(0.14); // 40 + the hold after 40
     pressure.begin(); // a second episode from 500
     now = 550;
     expect(pressure.pressedSeconds).toBeCloseTo(0.19);
+    pressure.end(); // below at 550
+    now = 570;
+    pressure.begin(); // within the hold: 550–570 counted, pressed again
+    now = 600;
+    expect(pressure.pressedSeconds).toBeCloseTo(0.24);
   });
 
   it('with an infinite threshold (ingest first off) is never pressed', () => {
     const pressure = new IngestPressure(Number.POSITIVE_INFINITY);
     for (let i = 0; i < 1000; i++) pressure.begin();
     expect(pressure.pressed).toBe(false);
+    for (let i = 0; i < 1000; i++) pressure.end();
+    expect(pressure.pressedSeconds).toBe(0);
   });
 });

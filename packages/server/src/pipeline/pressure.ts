@@ -42,8 +42,11 @@ export const INGEST_PRESSURE_HOLD_MS = 200;
  */
 export class IngestPressure {
   private waiting = 0;
-  private pressedAt = Number.NEGATIVE_INFINITY;
-  /** Time pressed before `pressedAt` (each mark counts until the next one, at most the hold). */
+  /** The last moment `threshold` pushes waited at once (−∞: never). */
+  private lastAt = Number.NEGATIVE_INFINITY;
+  /** Whether that many still wait (then it is pressed, the hold counts from when they no longer do). */
+  private above = false;
+  /** Time pressed before `lastAt`. */
   private pressedBeforeMs = 0;
   private readonly threshold: number;
   private readonly holdMs: number;
@@ -65,27 +68,39 @@ export class IngestPressure {
 
   /** A push starts waiting for its durable write. */
   begin(): void {
-    this.waiting++;
-    if (this.waiting < this.threshold) return;
-    const now = this.now();
-    if (this.pressedAt > Number.NEGATIVE_INFINITY)
-      this.pressedBeforeMs += Math.min(now - this.pressedAt, this.holdMs);
-    this.pressedAt = now;
+    if (++this.waiting >= this.threshold) this.mark(true);
   }
 
   /** That push was written (or failed). */
   end(): void {
-    this.waiting--;
+    // The moment the queue drops below the threshold is the last one it was there: the hold starts.
+    if (this.waiting-- >= this.threshold && this.waiting < this.threshold) this.mark(false);
   }
 
-  /** Whether `threshold` pushes waited at once within the last `holdMs`. */
+  /**
+   * Whether `threshold` pushes wait now, or did within the last `holdMs`. Now counts however long
+   * they have waited: a slow commit (a checkpoint, a stalled disk) holding that many for longer
+   * than the hold is the queue at its worst, not its end.
+   */
   get pressed(): boolean {
-    return this.now() - this.pressedAt < this.holdMs;
+    return this.above || this.now() - this.lastAt < this.holdMs;
   }
 
   /** How long it has been pressed in all, in seconds (the `switchyard_ingest_first_seconds_total` metric). */
   get pressedSeconds(): number {
-    if (this.pressedAt === Number.NEGATIVE_INFINITY) return 0;
-    return (this.pressedBeforeMs + Math.min(this.now() - this.pressedAt, this.holdMs)) / 1000;
+    if (this.lastAt === Number.NEGATIVE_INFINITY) return 0;
+    return (this.pressedBeforeMs + this.since(this.now())) / 1000;
+  }
+
+  /** Pressed time from `lastAt` to `now`: all of it while above, else at most the hold. */
+  private since(now: number): number {
+    return this.above ? now - this.lastAt : Math.min(now - this.lastAt, this.holdMs);
+  }
+
+  private mark(above: boolean): void {
+    const now = this.now();
+    if (this.lastAt !== Number.NEGATIVE_INFINITY) this.pressedBeforeMs += this.since(now);
+    this.lastAt = now;
+    this.above = above;
   }
 }
