@@ -232,14 +232,16 @@ export class Deliverer {
    * memory while its lease runs.
    */
   attempt(works: readonly deliveryStore.DeliveryWork[], slots: number): void {
+    this.slots.release(slots, works.length);
     for (const work of works) this.start(work);
-    this.slots.release(slots);
   }
 
-  /** Attempts one leased delivery in a slot, its lease renewed until its outcome is recorded. */
+  /**
+   * Attempts one leased delivery in a slot (already counted in use: the claim's, or the
+   * reservation's), its lease renewed until its outcome is recorded.
+   */
   private start(work: deliveryStore.DeliveryWork): void {
     const marginMs = this.rt.options.deliveryLeaseMarginMs;
-    this.slots.active++;
     const id = work.delivery.id;
     // The claim (or the commit that created it) leased it for the subscription's timeout plus the
     // margin, so an attempt still running is never retaken; renewals keep that much ahead while
@@ -289,7 +291,7 @@ export class Deliverer {
         },
       )
       .then((wake) => {
-        this.slots.active--;
+        this.slots.done();
         this.running.delete(p);
         // A freed slot matters only to a worker that is behind.
         if (wake || this.slots.behind) this.rt.wakeDeliver();

@@ -134,13 +134,13 @@ export class Normalizer implements InboundLeaser {
   }
 
   /**
-   * Normalizes a leased run in a slot, its lease renewed while it runs (LeaseKeeper: a process that
+   * Normalizes a leased run in a slot (already counted in use: the claim's, or the reservation's),
+   * its lease renewed while it runs (LeaseKeeper: a process that
    * dies loses its messages to another within one lease); at its end, wakes the loop when
    * `wakeAfter` says so (given whether every message of the run got its final status).
    */
   private start(run: inboundStore.InboundRow[], wakeAfter: (settled: boolean) => boolean): void {
     const leaseMs = this.rt.options.normalizeLeaseMs;
-    this.slots.active++;
     for (const row of run) this.leases.hold('inbound', row.id, row.lock_token!, leaseMs);
     let settled = false;
     const p = this.processRun(run)
@@ -148,7 +148,7 @@ export class Normalizer implements InboundLeaser {
         settled = s;
       })
       .finally(() => {
-        this.slots.active--;
+        this.slots.done();
         this.running.delete(p);
         if (this.slots.behind || wakeAfter(settled)) this.rt.wakeNormalizeLoop();
       });
@@ -191,13 +191,14 @@ export class Normalizer implements InboundLeaser {
    */
   take(rows: readonly inboundStore.InboundRow[], reservation: InboundReservation): void {
     if (!this.slots.accepts) {
+      this.slots.release(reservation.slots);
       void this.giveBackUntried([...rows]);
       if (rows.length > 0) this.rt.wakeNormalize();
     } else {
+      this.slots.release(reservation.slots, rows.length);
       for (const row of rows)
         this.start([row], (settled) => !settled || this.arrivals !== reservation.arrivals);
     }
-    this.slots.release(reservation.slots);
   }
 
   /** Waits for the normalizations in progress. */

@@ -69,4 +69,51 @@ describe('SlotLedger', () => {
     slots.release(0);
     expect(wakes()).toBe(1);
   });
+
+  it('counts the claimed work in use as the claim resolves, before its caller starts it', async () => {
+    const { slots } = ledger(4);
+    slots.accept(true);
+    let reserved = -1;
+    const claiming = slots.claim(
+      3,
+      async () => ['a', 'b'],
+      (r) => r.length,
+    );
+    // A statement promised slots between the claim's end and the worker's next step (a microtask
+    // in between) sees the claimed two in use.
+    void claiming.then(() => {
+      reserved = slots.reserve(4);
+    });
+    await claiming;
+    expect(slots.active).toBe(2);
+    expect(reserved).toBe(2);
+    slots.done();
+    slots.done();
+    expect(slots.active).toBe(0);
+  });
+
+  it('counts the work a reservation hands over in use as it is given back', () => {
+    const { slots } = ledger(4);
+    slots.accept(true);
+    expect(slots.reserve(3)).toBe(3);
+    slots.release(3, 2);
+    expect(slots.active).toBe(2);
+    expect(slots.reserve(4)).toBe(2);
+  });
+
+  it('gives the claim’s slots back when it fails', async () => {
+    const { slots } = ledger(4);
+    slots.accept(true);
+    await expect(
+      slots.claim(
+        4,
+        async () => {
+          throw new Error('down');
+        },
+        () => 0,
+      ),
+    ).rejects.toThrow('down');
+    expect(slots.active).toBe(0);
+    expect(slots.reserve(4)).toBe(4);
+  });
 });

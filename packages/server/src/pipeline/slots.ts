@@ -56,19 +56,31 @@ export class SlotLedger {
 
   /**
    * Runs the worker's claim of at most `limit` with those slots promised to it while it runs (a
-   * statement starting meanwhile is promised only what is left); behind when `taken` of its result
-   * (the slots it fills) is the whole `limit`.
+   * statement starting meanwhile is promised only what is left); the `taken` of its result (the
+   * pieces of work it claimed, one slot each) are in use when it resolves, the rest given back in
+   * the same step: a reservation made between the claim's end and its caller starting the work
+   * would otherwise see them free. Behind when `taken` is the whole `limit`. The caller starts the
+   * work and calls {@link done} as each piece ends.
    */
   async claim<T>(limit: number, run: () => Promise<T>, taken: (result: T) => number): Promise<T> {
     this.reserved += limit;
     let result: T;
     try {
       result = await run();
-    } finally {
+    } catch (error) {
       this.reserved -= limit;
+      throw error;
     }
-    this.behind = taken(result) === limit;
+    const n = taken(result);
+    this.reserved -= limit;
+    this.active += n;
+    this.behind = n === limit;
     return result;
+  }
+
+  /** A piece of work started by {@link claim} or {@link release} ended: its slot is free. */
+  done(): void {
+    this.active--;
   }
 
   /** Lets a previous stage be promised slots (the hub calls it once the worker's loop runs). */
@@ -89,9 +101,14 @@ export class SlotLedger {
     return n;
   }
 
-  /** Takes back `slots` promised by {@link reserve}; wakes a pass that skipped for them. */
-  release(slots: number): void {
+  /**
+   * Takes back `slots` promised by {@link reserve}, `started` of them (at most `slots`) now in use
+   * by the work the statement handed over (end each with {@link done}); wakes a pass that skipped
+   * for them.
+   */
+  release(slots: number, started = 0): void {
     this.reserved -= slots;
+    this.active += started;
     if (this.skippedForReserved) {
       this.skippedForReserved = false;
       this.wake();
