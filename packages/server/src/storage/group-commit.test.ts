@@ -15,6 +15,7 @@ function harness(options: {
   weight?: (item: number) => number;
   bad?: ReadonlySet<number>;
   hold?: boolean;
+  lingerMs?: number;
 }) {
   const commits: number[][] = [];
   const held: Held[] = [];
@@ -24,6 +25,7 @@ function harness(options: {
     maxInFlight: options.maxInFlight,
     maxBatch: options.maxBatch,
     ...(options.weight ? { weight: options.weight } : {}),
+    ...(options.lingerMs ? { lingerMs: options.lingerMs } : {}),
     commit: async (items) => {
       commits.push([...items]);
       inFlight++;
@@ -176,5 +178,43 @@ describe('GroupCommit', () => {
     expect(commits).toEqual([[5]]);
     // The writer keeps working after a failure.
     await expect(writer.write(6)).resolves.toBe(12);
+  });
+
+  describe('lingerMs', () => {
+    it('holds a lone item for the linger, and what is written meanwhile goes with it', async () => {
+      const { writer, commits } = harness({ maxInFlight: 2, maxBatch: 10, lingerMs: 30 });
+      const a = writer.write(1);
+      await new Promise((r) => setTimeout(r, 10));
+      const b = writer.write(2);
+      expect(commits).toEqual([]);
+      await expect(Promise.all([a, b])).resolves.toEqual([2, 4]);
+      expect(commits).toEqual([[1, 2]]);
+    });
+
+    it('commits at once when maxBatch is queued', async () => {
+      const { writer, commits } = harness({ maxInFlight: 2, maxBatch: 3, lingerMs: 60_000 });
+      const results = [writer.write(1), writer.write(2)];
+      expect(commits).toEqual([]);
+      results.push(writer.write(3));
+      expect(commits).toEqual([[1, 2, 3]]);
+      await expect(Promise.all(results)).resolves.toEqual([2, 4, 6]);
+    });
+
+    it('sends what queued during a commit as soon as it ends, without a second linger', async () => {
+      const { writer, commits, held } = harness({ maxInFlight: 1, maxBatch: 10, lingerMs: 20, hold: true });
+      const first = writer.write(1);
+      await new Promise((r) => setTimeout(r, 30));
+      expect(commits).toEqual([[1]]);
+      const second = writer.write(2);
+      // The linger runs out while the only commit is still in flight: the item waits for it.
+      await new Promise((r) => setTimeout(r, 30));
+      expect(commits).toEqual([[1]]);
+      held[0]!.release();
+      await first;
+      await settle();
+      expect(commits).toEqual([[1], [2]]);
+      held[1]!.release();
+      await expect(second).resolves.toBe(4);
+    });
   });
 });

@@ -16,6 +16,13 @@ export interface GroupCommitOptions<In, Out> {
    */
   sameTick?: boolean;
   /**
+   * How long an item waits for others before a commit starts for it, in ms (default 0: at once).
+   * For writes nobody is waiting on: each statement has a fixed cost (its transaction, its plan,
+   * its commit) that a batch shares. The wait ends early once `maxBatch` is queued; items written
+   * while a commit runs go in the next one as soon as it ends, as without a wait.
+   */
+  lingerMs?: number;
+  /**
    * Stores `items` in one go and returns one result per item, in the same order. Throwing fails
    * the whole batch; each item is then retried alone so only the bad ones reject.
    */
@@ -56,7 +63,12 @@ export class GroupCommit<In, Out> {
   private readonly weight: (item: In) => number;
   private readonly commit: (items: In[]) => Promise<Out[]>;
   private readonly sameTick: boolean;
+  private readonly lingerMs: number;
+  /** The timer of a linger in progress. */
+  private lingering: NodeJS.Timeout | undefined;
   private queue: Pending<In, Out>[] = [];
+  /** The weight of `queue`. */
+  private queued = 0;
   private active = 0;
   private pumpQueued = false;
 
@@ -67,12 +79,19 @@ export class GroupCommit<In, Out> {
     this.weight = options.weight ?? (() => 1);
     this.commit = options.commit;
     this.sameTick = options.sameTick ?? false;
+    this.lingerMs = options.lingerMs ?? 0;
   }
 
   /** Resolves with the item's result once its commit succeeded; rejects with its own error. */
   write(item: In): Promise<Out> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
+      this.queued += this.weight(item);
+      if (this.lingerMs > 0) {
+        if (this.queued >= this.maxBatch) this.pump();
+        else this.lingering ??= setTimeout(() => this.pump(), this.lingerMs);
+        return;
+      }
       if (!this.sameTick) {
         this.pump();
         return;
@@ -87,6 +106,8 @@ export class GroupCommit<In, Out> {
   }
 
   private pump(): void {
+    clearTimeout(this.lingering);
+    this.lingering = undefined;
     while (this.active < this.maxInFlight() && this.queue.length > 0) {
       const batch: Pending<In, Out>[] = [];
       let size = 0;
@@ -98,6 +119,7 @@ export class GroupCommit<In, Out> {
         batch.push(next);
         size += this.weight(next.item);
       }
+      this.queued -= size;
       this.active++;
       void this.flush(batch).finally(() => {
         this.active--;
