@@ -124,13 +124,6 @@ type BatchedAttempt = Parameters<typeof deliveryStore.finishDeliveries>[1][numbe
 const CLAIM_BATCH = 64;
 const MAX_COMMITS = 2;
 const MAX_COMMIT_BATCH = 256;
-/**
- * How long a finished attempt waits for others before its record is written (GroupCommit
- * `lingerMs`). The subscriber has its POST already; the record only frees the slot and lets the
- * subject's next delivery go, so a few ms there cost no push → subscriber latency, while at
- * 200 events/s a record written at once was a statement per event.
- */
-export const ATTEMPT_LINGER_MS = 20;
 
 /**
  * Group commit for delivery attempts that succeeded or will be retried (the common outcomes): the
@@ -142,18 +135,24 @@ class AttemptWriter {
   private readonly db: Runtime['db'];
   private readonly group: GroupCommit<BatchedAttempt, { moved: boolean; successor: boolean }>;
 
-  constructor(db: Runtime['db']) {
+  /** `lingerMs`: how long a record waits for others (`attemptLingerMs`), unless {@link flush}ed. */
+  constructor(db: Runtime['db'], lingerMs: number) {
     this.db = db;
     this.group = new GroupCommit({
       maxInFlight: MAX_COMMITS,
       maxBatch: MAX_COMMIT_BATCH,
-      lingerMs: ATTEMPT_LINGER_MS,
+      lingerMs,
       commit: (items) => this.commit(items),
     });
   }
 
   write(item: BatchedAttempt): Promise<{ moved: boolean; successor: boolean }> {
     return this.group.write(item);
+  }
+
+  /** Writes the records waiting for company now. */
+  flush(): void {
+    this.group.commitQueued();
   }
 
   private async commit(items: BatchedAttempt[]): Promise<{ moved: boolean; successor: boolean }[]> {
@@ -185,7 +184,7 @@ export class Deliverer {
 
   constructor(rt: Runtime, leases: LeaseKeeper) {
     this.rt = rt;
-    this.attempts = new AttemptWriter(rt.db);
+    this.attempts = new AttemptWriter(rt.db, rt.options.attemptLingerMs);
     this.leases = leases;
     this.slots = new SlotLedger(
       () => rt.options.deliveryConcurrency,
@@ -199,7 +198,11 @@ export class Deliverer {
    */
   async tick(): Promise<TickResult> {
     const limit = this.slots.claimable(CLAIM_BATCH);
-    if (limit === 0) return { busy: false };
+    if (limit === 0) {
+      // Slots busy, some perhaps with records waiting for company: a worker behind needs them now.
+      if (this.slots.behind) this.attempts.flush();
+      return { busy: false };
+    }
     const claimed = await this.slots.claim(
       limit,
       () => deliveryStore.claimDeliveryWork(this.rt.db, this.rt.options.deliveryLeaseMarginMs, limit),
@@ -308,6 +311,8 @@ export class Deliverer {
   }
 
   async drain(): Promise<void> {
+    // Records waiting for company go now (the worker no longer accepts: later ones go at once).
+    this.attempts.flush();
     await Promise.allSettled([...this.running]);
   }
 
@@ -417,12 +422,16 @@ export class Deliverer {
     };
 
     if (outcome === 'succeeded' || outcome === 'retry') {
-      const written = await this.attempts.write({
+      const writing = this.attempts.write({
         ...attempt,
         lockToken: token,
         status: outcome === 'succeeded' ? 'succeeded' : 'pending',
         nextAttemptInMs: delay,
       });
+      // Behind, the slot is needed; stopping, the drain waits: no waiting for company
+      // (`attemptLingerMs`).
+      if (this.slots.behind || !this.slots.accepts) this.attempts.flush();
+      const written = await writing;
       successor = written.successor;
       // The joined row tells whether there is anything to reset: most successes skip the write.
       if (written.moved && outcome === 'succeeded' && sub.consecutive_dead !== 0)

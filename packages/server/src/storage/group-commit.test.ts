@@ -200,6 +200,15 @@ describe('GroupCommit', () => {
       await expect(Promise.all(results)).resolves.toEqual([2, 4, 6]);
     });
 
+    it('commits what waits at once on commitQueued', async () => {
+      const { writer, commits } = harness({ maxInFlight: 2, maxBatch: 10, lingerMs: 60_000 });
+      const results = [writer.write(1), writer.write(2)];
+      expect(commits).toEqual([]);
+      writer.commitQueued();
+      expect(commits).toEqual([[1, 2]]);
+      await expect(Promise.all(results)).resolves.toEqual([2, 4]);
+    });
+
     it('sends what queued during a commit as soon as it ends, without a second linger', async () => {
       const { writer, commits, held } = harness({ maxInFlight: 1, maxBatch: 10, lingerMs: 20, hold: true });
       const first = writer.write(1);

@@ -18,8 +18,9 @@ export interface GroupCommitOptions<In, Out> {
   /**
    * How long an item waits for others before a commit starts for it, in ms (default 0: at once).
    * For writes nobody is waiting on: each statement has a fixed cost (its transaction, its plan,
-   * its commit) that a batch shares. The wait ends early once `maxBatch` is queued; items written
-   * while a commit runs go in the next one as soon as it ends, as without a wait.
+   * its commit) that a batch shares. The wait ends early once `maxBatch` is queued or at
+   * {@link GroupCommit.commitQueued}; items written while a commit runs go in the next one as soon as it
+   * ends, as without a wait.
    */
   lingerMs?: number;
   /**
@@ -103,6 +104,11 @@ export class GroupCommit<In, Out> {
         this.pump();
       });
     });
+  }
+
+  /** Starts commits now for what is queued, ending a linger (as far as `maxInFlight` allows). */
+  commitQueued(): void {
+    this.pump();
   }
 
   private pump(): void {
