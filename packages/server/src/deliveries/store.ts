@@ -382,7 +382,11 @@ export async function holdBehindDead(db: Executor, ids: readonly string[]): Prom
       where d.id = any(${ids as string[]}::uuid[]) and d.status = 'pending' and s.id = d.subscription_id
         and s.ordering = 'hold' and exists (
           select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
-            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence)`.execute(
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence
+          -- A replay of that dead one in progress (it locks the row, sets superseded_by and lets
+          -- the held ones go) is waited for and the row read again: without the lock this
+          -- statement's snapshot saw it unreplayed and held what the replay had just let go.
+          for share of p)`.execute(
     db,
   );
 }
@@ -411,7 +415,9 @@ export async function settleIdleDeliveries(db: Executor): Promise<Date | undefin
           where d.status = 'pending' and d.next_attempt_at <= now() and s.id = d.subscription_id and s.ordering = 'hold'
             and exists (
               select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
-                and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence)
+                and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence
+              -- As in holdBehindDead: a replay in progress is waited for, the dead row read again.
+              for share of p)
           returning 1)
         -- Only future times: a due delivery that was not claimable waits behind its subject's head,
         -- and the head finishing wakes the loop; counting it here would spin the loop.
