@@ -386,9 +386,7 @@ export async function holdBehindDead(db: Executor, ids: readonly string[]): Prom
           -- A replay of that dead one in progress (it locks the row, sets superseded_by and lets
           -- the held ones go) is waited for and the row read again: without the lock this
           -- statement's snapshot saw it unreplayed and held what the replay had just let go.
-          for share of p)`.execute(
-    db,
-  );
+          for share of p)`.execute(db);
 }
 
 /**
