@@ -11,7 +11,7 @@ import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../storage/db.ts';
-import { until } from '../storage/locks.test-support.ts';
+import { lockWaiters, until } from '../storage/locks.test-support.ts';
 import { migrate } from '../storage/migrations.ts';
 import * as deliveryStore from './store.ts';
 
@@ -63,11 +63,7 @@ it('a pass holding deliveries behind a dead one waits for its replay in progress
   const settle = deliveryStore.settleIdleDeliveries(store.db).then(() => {
     settled = true;
   });
-  await until(async () => {
-    const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock'`.execute(store.db);
-    return settled || r.rows[0]!.n > 0;
-  });
+  await until(async () => settled || (await lockWaiters(store.db)) > 0);
   expect(settled).toBe(false);
   commit();
   await replay;

@@ -135,7 +135,7 @@ class AttemptWriter {
   private readonly db: Runtime['db'];
   private readonly group: GroupCommit<BatchedAttempt, { moved: boolean; successor: boolean }>;
 
-  /** `lingerMs`: how long a record waits for others (`attemptLingerMs`), unless {@link flush}ed. */
+  /** `lingerMs`: how long a record waits for others (`attemptLingerMs`), unless {@link commitQueued}. */
   constructor(db: Runtime['db'], lingerMs: number) {
     this.db = db;
     this.group = new GroupCommit({
@@ -151,7 +151,7 @@ class AttemptWriter {
   }
 
   /** Writes the records waiting for company now. */
-  flush(): void {
+  commitQueued(): void {
     this.group.commitQueued();
   }
 
@@ -200,7 +200,7 @@ export class Deliverer {
     const limit = this.slots.claimable(CLAIM_BATCH);
     if (limit === 0) {
       // Slots busy, some perhaps with records waiting for company: a worker behind needs them now.
-      if (this.slots.behind) this.attempts.flush();
+      if (this.slots.behind) this.attempts.commitQueued();
       return { busy: false };
     }
     const claimed = await this.slots.claim(
@@ -312,7 +312,7 @@ export class Deliverer {
 
   async drain(): Promise<void> {
     // Records waiting for company go now (the worker no longer accepts: later ones go at once).
-    this.attempts.flush();
+    this.attempts.commitQueued();
     await Promise.allSettled([...this.running]);
   }
 
@@ -430,7 +430,7 @@ export class Deliverer {
       });
       // Behind, the slot is needed; stopping, the drain waits: no waiting for company
       // (`attemptLingerMs`).
-      if (this.slots.behind || !this.slots.accepts) this.attempts.flush();
+      if (this.slots.behind || !this.slots.accepts) this.attempts.commitQueued();
       const written = await writing;
       successor = written.successor;
       // The joined row tells whether there is anything to reset: most successes skip the write.

@@ -135,9 +135,9 @@ export class Normalizer implements InboundLeaser {
 
   /**
    * Normalizes a leased run in a slot (already counted in use: the claim's, or the reservation's),
-   * its lease renewed while it runs (LeaseKeeper: a process that
-   * dies loses its messages to another within one lease); at its end, wakes the loop when
-   * `wakeAfter` says so (given whether every message of the run got its final status).
+   * its lease renewed while it runs (LeaseKeeper: a process that dies loses its messages to another
+   * within one lease); at its end, wakes the loop when `wakeAfter` says so (given whether every
+   * message of the run got its final status).
    */
   private start(run: inboundStore.InboundRow[], wakeAfter: (settled: boolean) => boolean): void {
     const leaseMs = this.rt.options.normalizeLeaseMs;

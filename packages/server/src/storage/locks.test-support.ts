@@ -1,6 +1,6 @@
 /**
- * What the tests of lock ordering share (inbound/key-lock.int.test.ts, events/fanout-lease.int.test.ts):
- * waiting for a condition, and counting the sessions that wait for an advisory lock.
+ * What the tests of lock ordering share (inbound/key-lock, events/fanout-lease, deliveries/hold-replay):
+ * waiting for a condition, and counting the sessions that wait for a lock.
  */
 import { sql } from 'kysely';
 import type { Executor } from './db.ts';
@@ -23,7 +23,16 @@ export async function until(check: () => boolean | Promise<boolean>): Promise<vo
 
 /** Sessions of the current database waiting for an advisory lock (a subject's, an ordering key's). */
 export async function advisoryLockWaiters(db: Executor): Promise<number> {
+  return lockWaiters(db, 'advisory');
+}
+
+/**
+ * Sessions of the current database waiting for a lock: of `waitEvent` (`pg_stat_activity`'s, say
+ * `advisory`, `tuple`, `transactionid`), or of any kind.
+ */
+export async function lockWaiters(db: Executor, waitEvent?: string): Promise<number> {
   const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-    where datname = current_database() and wait_event_type = 'Lock' and wait_event = 'advisory'`.execute(db);
+    where datname = current_database() and wait_event_type = 'Lock'
+      and (${waitEvent ?? null}::text is null or wait_event = ${waitEvent ?? null})`.execute(db);
   return r.rows[0]!.n;
 }
