@@ -150,7 +150,10 @@ export async function hubIdAliases(db: Executor, keys: readonly HubIdKey[]): Pro
           from k join switchyard.aliases a on ${aliasOf('a', 'k.unless')}),
         ins as (
           insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
-          select instance_id, entity, vendor_id, hub_id from k where n not in (select n from blocked) order by n
+          select instance_id, entity, vendor_id, hub_id from k where n not in (select n from blocked)
+          -- Key order, as the normalize commit inserts (storeProposedAliases): two statements
+          -- inserting the same new keys wait for each other in one order, never in a cycle.
+          order by instance_id, entity, vendor_id
           on conflict do nothing
           returning instance_id, entity, vendor_id, hub_id)
         select instance_id, entity, vendor_id, hub_id, null as unless, null as other_hub_id from ins
@@ -161,6 +164,65 @@ export async function hubIdAliases(db: Executor, keys: readonly HubIdKey[]): Pro
         select b.instance_id, b.entity, b.vendor_id, null, b.unless, b.other_hub_id from blocked b`,
     db,
   );
+}
+
+/**
+ * A hub id a normalization made up for a vendor id without a statement of its own, stored by the
+ * normalize commit ({@link storeProposedAliases}): its `chunk` (the run of messages it was made
+ * for, numbered within the commit), the key and the proposed hub id, and the vendor id whose alias
+ * refuses it (`AliasStore.hubIdUnless`).
+ */
+export interface ProposedAlias extends AliasKey {
+  chunk: number;
+  hubId: string;
+  unless: string | null;
+}
+
+/**
+ * The aliases a normalize commit's chunks proposed, as CTEs to follow `subjects_locked` and precede
+ * the `done` CTE of the normalize commit (events/store.ts `commitNormalized`), which finishes no
+ * message of a chunk in `alias_refused`. A proposal stands when its alias ends up holding its hub
+ * id: stored by this statement, or already so (a `link` of the same normalization). It is refused
+ * when the statement's snapshot holds its key with another hub id or, for a proposal with an
+ * `unless`, holds that vendor id (what `hubIdUnless` would have answered instead), or when another
+ * transaction stored the key meanwhile (the insert then stores nothing). A chunk with a refusal
+ * inserts nothing it saw refused in its snapshot, and its messages are normalized again with
+ * statements of their own, which read what was there (pipeline/normalize.ts). Inserted in key
+ * order, like {@link hubIdAliases}. Defines `alias_input`, `alias_seen` (each proposal with the
+ * hub ids the snapshot holds for its key, `known`, and for its `unless`, `other`), `alias_added`
+ * and `alias_refused` (`chunk`).
+ *
+ * @example
+ * ```ts
+ * sql`with input as (...), ${lockSubjects()}, ${storeProposedAliases(aliases)},
+ *     done as (update ... where v.chunk not in (select chunk from alias_refused) ...) select 1`;
+ * ```
+ */
+export function storeProposedAliases(aliases: readonly ProposedAlias[]): RawBuilder<unknown> {
+  const [instances, entities, vendorIds] = aliasKeyArrays(aliases);
+  return sql`alias_input as (
+      select * from unnest(${aliases.map((a) => a.chunk)}::integer[], ${instances}::text[], ${entities}::text[],
+        ${vendorIds}::text[], ${aliases.map((a) => a.hubId)}::text[], ${aliases.map((a) => a.unless)}::text[])
+        as k(chunk, instance_id, entity, vendor_id, hub_id, unless)),
+    alias_seen as (
+      select k.chunk, k.instance_id, k.entity, k.vendor_id, k.hub_id,
+        (select a.hub_id from switchyard.aliases a where ${aliasOf('a', 'k.vendor_id')}) as known,
+        (select a.hub_id from switchyard.aliases a where k.unless is not null and ${aliasOf('a', 'k.unless')}) as other
+      from alias_input k),
+    alias_added as (
+      insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
+      select s.instance_id, s.entity, s.vendor_id, s.hub_id from alias_seen s
+      where (select n from subjects_locked) is not null and s.known is null
+        and s.chunk not in (select x.chunk from alias_seen x
+                            where x.known is distinct from x.hub_id and (x.known is not null or x.other is not null))
+      order by s.instance_id, s.entity, s.vendor_id
+      on conflict do nothing
+      returning instance_id, entity, vendor_id, hub_id),
+    alias_refused as (
+      select distinct s.chunk from alias_seen s
+      where s.known is distinct from s.hub_id
+        and not exists (select 1 from alias_added x where x.instance_id = s.instance_id and x.entity = s.entity
+                          and x.vendor_id = s.vendor_id and x.hub_id = s.hub_id))`;
 }
 
 /**

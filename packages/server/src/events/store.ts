@@ -14,7 +14,13 @@
 import type { EventEnvelope, JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
 import { projectStoredEvents } from '../entities/current.ts';
-import { type NormalizedStateWrite, storeNormalizedState } from '../entities/store.ts';
+import {
+  type AliasRow,
+  type NormalizedStateWrite,
+  type ProposedAlias,
+  storeNormalizedState,
+  storeProposedAliases,
+} from '../entities/store.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
 import { type Executor, first, jsonBatch, PLAN_STABLE, rows } from '../storage/db.ts';
 import { CHANNEL_DELIVER } from '../storage/queues.ts';
@@ -151,6 +157,11 @@ export interface NormalizedMessage {
   status: 'normalized' | 'ignored';
   reason: string | null;
   eventCount: number;
+  /**
+   * The chunk of the commit it belongs to (its run's messages in this commit), the number its
+   * proposed aliases carry: a chunk with a refused alias finishes none of its messages. Default 0.
+   */
+  chunk?: number;
 }
 
 /**
@@ -169,6 +180,10 @@ export interface NormalizedMessage {
  *   subscriptions/type-patterns.ts does (exact type, `entity.*`, `*`) and the source is listed (or it lists none).; a
  *   FHIR subscription matches only events with a FHIR meaning ({@link fanOutStoredEvents}).
  *
+ * - `aliases`: the hub ids the messages' normalizations made up for vendor ids they had not seen
+ *   ({@link storeProposedAliases}), stored first; a chunk with a refused one finishes none of its
+ *   messages and is in `refused`, for its messages to be normalized again. `known` holds the hub
+ *   ids the statement's snapshot had for the proposals' keys (refused or not).
  * - With `lease`, up to `lease.limit` of the deliveries it creates that the delivery claim would
  *   take at once are created leased, for the caller to attempt ({@link fanOutStoredEvents} says which):
  *   at 200 events/s each event is its own batch, and claiming its delivery in a statement of its
@@ -191,12 +206,16 @@ export async function commitNormalized(
   events: readonly NewEvent[],
   states: readonly NormalizedStateWrite[] = [],
   lease?: FanOutLease,
-): Promise<{ finished: Set<string>; fanned: number; leased: LeasedDelivery[] }> {
-  if (messages.length === 0) return { finished: new Set(), fanned: 0, leased: [] };
+  aliases: readonly ProposedAlias[] = [],
+): Promise<NormalizeCommit> {
+  if (messages.length === 0)
+    return { finished: new Set(), fanned: 0, leased: [], refused: new Set(), known: [] };
   const r = await first<{
     finished: string[] | null;
     fanned: string;
     leased: LeasedDelivery[] | null;
+    refused: number[] | null;
+    known: AliasRow[] | null;
   }>(
     sql`${PLAN_STABLE}with input as (
           select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
@@ -207,16 +226,18 @@ export async function commitNormalized(
             with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir, ord)),
         -- Before any row is locked (every write below waits for done): locks in one order.
         ${lockSubjects()},
+        ${storeProposedAliases(aliases)},
         done as (
           update switchyard.inbound_messages m set status = v.status, reason = v.reason, error = null,
             event_count = v.event_count, processed_at = now(), locked_until = null, lock_token = null
           from unnest(${messages.map((m) => m.id)}::uuid[], ${messages.map((m) => m.lockToken)}::uuid[],
             ${messages.map((m) => m.status)}::text[], ${messages.map((m) => m.reason)}::text[],
-            ${messages.map((m) => m.eventCount)}::integer[]) as v(id, lock_token, status, reason, event_count)
+            ${messages.map((m) => m.eventCount)}::integer[], ${messages.map((m) => m.chunk ?? 0)}::integer[])
+            as v(id, lock_token, status, reason, event_count, chunk)
           -- "is not distinct from", not "=": no index can serve it, so the rows are found by id
           -- (PLAN_STABLE in storage/db.ts; "=" let the generic plan walk a whole queue index).
           where m.id = v.id and m.lock_token = v.lock_token and m.status is not distinct from 'received'
-            and (select n from subjects_locked) is not null
+            and (select n from subjects_locked) is not null and v.chunk not in (select chunk from alias_refused)
           returning m.id),
         ${storeNormalizedState(states)},
         fresh as (
@@ -235,7 +256,10 @@ export async function commitNormalized(
         ${projectStoredEvents()},
         ${fanOutStoredEvents(lease ?? { limit: 0, marginMs: 0 })}
         select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
-          (select count(*) from woken) as woken,
+          (select count(*) from woken) as woken, (select array_agg(chunk) from alias_refused) as refused,
+          (select jsonb_agg(jsonb_build_object('instance_id', instance_id, 'entity', entity, 'vendor_id', vendor_id,
+                                               'hub_id', known))
+           from alias_seen where known is not null) as known,
           -- What claimDeliveryWork returns for a claimed delivery: the row, its subscription as this
           -- statement saw it, its event as stored.
           (select jsonb_agg(jsonb_build_object('delivery', to_jsonb(d.*), 'sub', to_jsonb(s.*), 'ev', ${eventJson('e')})
@@ -248,7 +272,23 @@ export async function commitNormalized(
     finished: new Set(r?.finished ?? []),
     fanned: Number(r?.fanned ?? 0),
     leased: r?.leased ?? [],
+    refused: new Set(r?.refused ?? []),
+    known: r?.known ?? [],
   };
+}
+
+/** What {@link commitNormalized} did. */
+export interface NormalizeCommit {
+  /** The messages finished (a lost lease or a refused chunk leaves a message out). */
+  finished: Set<string>;
+  /** Deliveries created. */
+  fanned: number;
+  /** Those created leased, for the caller to attempt. */
+  leased: LeasedDelivery[];
+  /** The chunks with a refused alias proposal: none of their messages was finished. */
+  refused: Set<number>;
+  /** The aliases the statement's snapshot held for the proposals' keys. */
+  known: AliasRow[];
 }
 
 /**

@@ -41,6 +41,8 @@ export const behaviour = {
   /** Normalizations in progress now, and the most seen at once (tests reset it). */
   normalizing: 0,
   maxNormalizing: 0,
+  /** Called with the vendor id once its hub id is known, before the normalization returns. */
+  afterHubId: undefined as ((vendorId: string) => Promise<void>) | undefined,
 };
 
 export function resetBehaviour(): void {
@@ -54,6 +56,7 @@ export function resetBehaviour(): void {
   behaviour.normalizeDelayMs = 0;
   behaviour.normalizing = 0;
   behaviour.maxNormalizing = 0;
+  behaviour.afterHubId = undefined;
 }
 
 interface AcmeConfig {
@@ -134,6 +137,7 @@ export const acme = defineConnector<AcmeConfig>({
     const p = n.payload as JsonObject;
     if (n.type === 'noop') return ignore('acme noop has no normalized counterpart');
     const id = await ctx.aliases.hubId('appointment', String(p.booking ?? p.id));
+    await behaviour.afterHubId?.(String(p.booking ?? p.id));
     let tally = '';
     if (n.type === 'tally') {
       // Counts the tallies of a booking in the connector state; `failOnce`: a transient error on

@@ -32,7 +32,16 @@ import type { InboundLeaser, InboundReservation } from './ingest.ts';
 import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './shared.ts';
 import { SlotLedger } from './slots.ts';
-import { aliasStore, type FreshHubIds, normalizeStateStore, type StateWrites } from './stores.ts';
+import {
+  aliasStore,
+  type FreshHubIds,
+  normalizeStateStore,
+  type Proposal,
+  type ProposedAliases,
+  proposalKey,
+  rememberAliases,
+  type StateWrites,
+} from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
 
 /** Rebuilds the notification the connector produced from its stored row. */
@@ -214,6 +223,9 @@ export class Normalizer implements InboundLeaser {
    * the first events back). A failure is stored after what precedes it; a retry or a crash ends
    * the run, and the messages not reached are given back untried ({@link inboundStore.unclaimInbound}): they
    * wait behind the unfinished one, as before. A database outage gives back everything not stored.
+   * The aliases the run's normalizations make up go with their messages' commits
+   * ({@link ProposedAliases}); a commit that refuses one stores nothing of its item, and the run
+   * goes back to that item's first message, normalizing from there with aliases stored at once.
    * Returns whether every message of the run got its final status.
    */
   private async processRun(run: inboundStore.InboundRow[]): Promise<boolean> {
@@ -223,8 +235,20 @@ export class Normalizer implements InboundLeaser {
     // The state writes of the run's messages normalized so far (stored with each one's results):
     // the next message of the run reads them, committed or not.
     const runState: StateWrites = new Map();
-    const flush = async () => {
-      if (pending.length === 0) return;
+    // The aliases the run's normalizations made up, stored by the commits of their messages
+    // (stores.ts ProposedAliases). Null once a commit refused one: the run's messages from there
+    // on store their aliases with statements of their own, as other look-ups do.
+    let proposals: Map<string, Proposal> | null = new Map();
+    // Where the pending chunk began, and the run's state writes before it: what a refused chunk
+    // goes back to.
+    let chunkStart = 0;
+    let stateBefore: StateWrites = new Map();
+    /**
+     * Stores the pending chunk; true when its commit refused an alias it proposed (nothing of it
+     * stored): then the chunk is normalized again from its first message, aliases stored at once.
+     */
+    const flush = async (): Promise<boolean> => {
+      if (pending.length === 0) return false;
       // Storing the events and fanning them out: one span per message, a child of its normalize
       // span, though the run's messages share one statement; the deliveries continue the trace
       // from it (events.traceparent).
@@ -240,7 +264,7 @@ export class Normalizer implements InboundLeaser {
         const traceparent = traceparentOf(started.span);
         for (const e of c.item.events) e.traceparent = traceparent;
       }
-      let stored: boolean[];
+      let stored: CommitOutcome[];
       try {
         stored = await this.committer.write(pending.map((c) => c.item));
       } catch (error) {
@@ -251,69 +275,95 @@ export class Normalizer implements InboundLeaser {
       }
       const chunk = pending;
       pending = [];
+      if (stored.includes('refused')) {
+        // Still leased (the commit finished none of the chunk): normalized again from its start.
+        rt.logger.debug(
+          { inbound: chunk[0]!.item.row.id, messages: chunk.length },
+          'an alias the normalization made up existed: normalizing again',
+        );
+        index = chunkStart;
+        runState.clear();
+        for (const [key, value] of stateBefore) runState.set(key, value);
+        proposals = null;
+        return true;
+      }
       for (const c of chunk) this.leases.done('inbound', c.item.row.id);
       // All at once, in the chunk's order: a hook may batch the calls it gets together (the gates
       // match a commit's bookings in one statement).
-      await Promise.all(chunk.map((c, i) => (stored[i] && c.after ? c.after() : undefined)));
+      await Promise.all(chunk.map((c, i) => (stored[i] === 'stored' && c.after ? c.after() : undefined)));
+      return false;
     };
     let index = 0;
     let retried = false;
     try {
-      for (; index < run.length; index++) {
-        if (pending.length > 0 && Date.now() - pendingSince >= RUN_FLUSH_MS) await flush();
-        const row = run[index]!;
-        // The trace of the request that stored the message goes on here (a child of its span).
-        const outcome = await withSpan(
-          'switchyard.normalize',
-          {
-            kind: SpanKind.CONSUMER,
-            parent: row.traceparent,
-            attributes: {
-              'messaging.system': 'switchyard',
-              'messaging.operation.type': 'process',
-              'messaging.destination.name': 'normalize',
-              'messaging.message.id': row.id,
-              'switchyard.instance': row.instance_id,
-              'switchyard.vendor_type': row.vendor_type,
-              'switchyard.attempt': row.attempts,
-              'switchyard.run_length': run.length,
+      // A chunk the last flush found refused goes back into the loop (its aliases stored at once).
+      for (;;) {
+        while (index < run.length) {
+          if (pending.length > 0 && Date.now() - pendingSince >= RUN_FLUSH_MS && (await flush())) continue;
+          const row = run[index]!;
+          const made: Proposal[] = [];
+          const deferred: ProposedAliases | undefined = proposals ? { run: proposals, made } : undefined;
+          // The trace of the request that stored the message goes on here (a child of its span).
+          const outcome = await withSpan(
+            'switchyard.normalize',
+            {
+              kind: SpanKind.CONSUMER,
+              parent: row.traceparent,
+              attributes: {
+                'messaging.system': 'switchyard',
+                'messaging.operation.type': 'process',
+                'messaging.destination.name': 'normalize',
+                'messaging.message.id': row.id,
+                'switchyard.instance': row.instance_id,
+                'switchyard.vendor_type': row.vendor_type,
+                'switchyard.attempt': row.attempts,
+                'switchyard.run_length': run.length,
+              },
             },
-          },
-          async (span) => {
-            const o = await this.normalizeOne(row, runState);
-            return o.kind === 'store' ? { ...o, trace: span ? traceparentOf(span) : null } : o;
-          },
-        );
-        if (outcome.kind === 'store') {
-          for (const [key, value] of outcome.item.state) runState.set(key, value);
-          if (pending.length === 0) pendingSince = Date.now();
-          pending.push(outcome);
-          continue;
-        }
-        // What precedes this message is stored first: its outcome never overtakes theirs.
-        await flush();
-        if (outcome.kind === 'fail') {
-          await inboundStore.finishInbound(
-            rt.db,
-            row.id,
-            row.lock_token!,
-            'failed',
-            outcome.reason,
-            outcome.error,
-            0,
+            async (span) => {
+              const o = await this.normalizeOne(row, runState, deferred);
+              return o.kind === 'store' ? { ...o, trace: span ? traceparentOf(span) : null } : o;
+            },
           );
-          if (outcome.instanceError)
-            await instanceStore.recordInstanceError(rt.db, row.instance_id, outcome.instanceError);
+          if (outcome.kind === 'store') {
+            if (pending.length === 0) {
+              pendingSince = Date.now();
+              chunkStart = index;
+              stateBefore = new Map(runState);
+            }
+            for (const [key, value] of outcome.item.state) runState.set(key, value);
+            pending.push(outcome);
+            index++;
+            continue;
+          }
+          // Not stored: what it made up names nothing (a later message makes its own).
+          for (const p of made) proposals?.delete(proposalKey(p));
+          // What precedes this message is stored first: its outcome never overtakes theirs.
+          if (await flush()) continue;
+          if (outcome.kind === 'fail') {
+            await inboundStore.finishInbound(
+              rt.db,
+              row.id,
+              row.lock_token!,
+              'failed',
+              outcome.reason,
+              outcome.error,
+              0,
+            );
+            if (outcome.instanceError)
+              await instanceStore.recordInstanceError(rt.db, row.instance_id, outcome.instanceError);
+            this.leases.done('inbound', row.id);
+            index++;
+            continue;
+          }
+          await inboundStore.retryInbound(rt.db, row.id, row.lock_token!, outcome.delayMs, outcome.error);
           this.leases.done('inbound', row.id);
-          continue;
+          index++;
+          retried = true;
+          break;
         }
-        await inboundStore.retryInbound(rt.db, row.id, row.lock_token!, outcome.delayMs, outcome.error);
-        this.leases.done('inbound', row.id);
-        index++;
-        retried = true;
-        break;
+        if (retried || !(await flush())) break;
       }
-      await flush();
     } catch (error) {
       const unstored = [...pending.map((p) => p.item.row), ...run.slice(index)];
       if (isDatabaseUnavailable(error)) {
@@ -363,6 +413,7 @@ export class Normalizer implements InboundLeaser {
   private async normalizeOne(
     row: inboundStore.InboundRow,
     runState: ReadonlyMap<string, string | null>,
+    deferred: ProposedAliases | undefined,
   ): Promise<Outcome> {
     const { rt } = this;
     // Made only if a line is written: at the default level most messages write none.
@@ -390,7 +441,7 @@ export class Normalizer implements InboundLeaser {
         instanceId: row.instance_id,
         config,
         http: this.http,
-        aliases: aliasStore(rt.db, row.instance_id, fresh),
+        aliases: aliasStore(rt.db, row.instance_id, fresh, deferred),
         state: normalizeStateStore(rt.db, row.instance_id, runState, state, fresh),
         logger: connectorLogger(logger),
         attempt: row.attempts,
@@ -426,7 +477,14 @@ export class Normalizer implements InboundLeaser {
       // Through the batched commit too: with many ignored notifications, a statement each adds up.
       return {
         kind: 'store',
-        item: { row, token: row.lock_token!, events: [], state, ignored: result.ignored ?? 'no events' },
+        item: {
+          row,
+          token: row.lock_token!,
+          events: [],
+          state,
+          aliases: deferred?.made ?? [],
+          ignored: result.ignored ?? 'no events',
+        },
       };
     }
 
@@ -477,6 +535,7 @@ export class Normalizer implements InboundLeaser {
         row,
         token: row.lock_token!,
         state,
+        aliases: deferred?.made ?? [],
         events: envelopes.map((e) => ({
           id: e.id,
           type: e.type,
@@ -566,6 +625,8 @@ interface Normalized {
   events: eventStore.NewEvent[];
   /** The connector's state writes, stored in the same statement (see {@link normalizeStateStore}). */
   state: StateWrites;
+  /** The aliases its normalization made up, stored in the same statement (see {@link ProposedAliases}). */
+  aliases: readonly Proposal[];
   /** Set when the connector ignored the notification: the reason stored with status `ignored`. */
   ignored?: string;
 }
@@ -573,7 +634,8 @@ interface Normalized {
 /**
  * Group commit for normalized messages: the results of every message finished while a commit was
  * running are stored together in the next one. One statement per batch (`commitNormalized`)
- * finishes the messages (checking each lease token), stores their events in order, fans out
+ * finishes the messages (checking each lease token), stores the aliases their normalizations made
+ * up (refusing an item whose alias existed), their events in order, fans out
  * deliveries and sends one NOTIFY: a single round trip, where a transaction cost seven. Nothing
  * waits on a timer: a message finished alone is committed at once; under load batches grow by
  * themselves. Ordering holds because a message stays `received` (blocking its successors) until
@@ -583,7 +645,7 @@ interface Normalized {
 class NormalizedWriter {
   private readonly rt: Runtime;
   private readonly deliverer: LeasedDeliveries | undefined;
-  private readonly group: GroupCommit<Normalized[], boolean[]>;
+  private readonly group: GroupCommit<Normalized[], CommitOutcome[]>;
 
   constructor(rt: Runtime, deliverer: LeasedDeliveries | undefined) {
     this.rt = rt;
@@ -593,25 +655,32 @@ class NormalizedWriter {
       maxBatch: MAX_COMMIT_BATCH,
       weight: (run) => run.length,
       commit: async (runs) => {
-        const stored = await this.commit(runs.flat());
-        return runs.map((run) => run.map((i) => stored.has(i.row.id)));
+        const r = await this.commit(runs);
+        return runs.map((run, chunk) =>
+          run.map((i) => (r.refused.has(chunk) ? 'refused' : r.finished.has(i.row.id) ? 'stored' : 'lost')),
+        );
       },
     });
   }
 
   /**
-   * Stores the messages of one run together; resolves with one flag per message: true once stored,
-   * false when the lease was lost (another worker's result counts).
+   * Stores the messages of one run together (a chunk of the commit); resolves with one outcome per
+   * message: stored, lost (the lease was lost: another worker's result counts), or refused (an
+   * alias its normalization made up existed: nothing of the chunk stored, its lease kept).
    */
-  write(run: Normalized[]): Promise<boolean[]> {
+  write(run: Normalized[]): Promise<CommitOutcome[]> {
     return this.group.write(run);
   }
 
-  private async commit(items: Normalized[]): Promise<Set<string>> {
+  private async commit(runs: Normalized[][]): Promise<eventStore.NormalizeCommit> {
+    const chunkOf = new Map<Normalized, number>();
+    for (const [chunk, run] of runs.entries()) for (const item of run) chunkOf.set(item, chunk);
+    const items = runs.flat();
     // Arrival order, so events of different messages get sequences in the order they came in. A
     // sorted copy: the caller maps results back onto `items` in its own order.
     const ordered = [...items].sort((a, b) => (BigInt(a.row.seq) < BigInt(b.row.seq) ? -1 : 1));
     const events = ordered.flatMap((i) => i.events);
+    const aliases = items.flatMap((i) => i.aliases.map((a) => ({ ...a, chunk: chunkOf.get(i)! })));
     // Slots of the deliver worker for the deliveries this commit may lease (the rest are claimed).
     const slots = this.deliverer?.reserve(Math.min(events.length * LEASES_PER_EVENT, LEASE_MAX)) ?? 0;
     let leased: DeliveryWork[] = [];
@@ -624,6 +693,7 @@ class NormalizedWriter {
           status: i.ignored === undefined ? ('normalized' as const) : ('ignored' as const),
           reason: i.ignored ?? null,
           eventCount: i.events.length,
+          chunk: chunkOf.get(i)!,
         })),
         events,
         ordered.flatMap((i) =>
@@ -635,16 +705,33 @@ class NormalizedWriter {
           })),
         ),
         { limit: slots, marginMs: this.rt.options.deliveryLeaseMarginMs },
+        aliases,
+      );
+      // What the aliases are now: those seen, and the proposals of the chunks that stood.
+      rememberAliases(this.rt.db, r.known);
+      rememberAliases(
+        this.rt.db,
+        aliases
+          .filter((a) => !r.refused.has(a.chunk))
+          .map((a) => ({
+            instance_id: a.instanceId,
+            entity: a.entity,
+            vendor_id: a.vendorId,
+            hub_id: a.hubId,
+          })),
       );
       leased = r.leased.map(leasedDeliveryWork);
       // Created pending (not leased): the claim takes them.
       if (r.fanned > leased.length) this.rt.wakeDeliver();
-      return r.finished;
+      return r;
     } finally {
       if (slots > 0) this.deliverer?.attempt(leased, slots);
     }
   }
 }
+
+/** How the normalize commit left one message ({@link NormalizedWriter.write}). */
+type CommitOutcome = 'stored' | 'lost' | 'refused';
 
 /**
  * The deliver worker as the normalize commit sees it (`Deliverer` in deliver.ts): free slots

@@ -174,11 +174,55 @@ function batchersOf(db: Kysely<unknown>): AliasBatchers {
 export type FreshHubIds = Map<string, { entity: string; vendorId: string } | null>;
 
 /**
+ * A hub id made up for a vendor id and not stored yet: the normalize commit stores it (see
+ * {@link ProposedAliases}).
+ */
+export type Proposal = Omit<entityStore.ProposedAlias, 'chunk'>;
+
+/**
+ * Where a normalization's alias store defers the aliases it creates, instead of storing each with
+ * a statement of its own: `run`, by alias key, the proposals of the normalize run, stored or not
+ * (what a later message of the run asks about a vendor id an earlier one saw first); `made`, the
+ * proposals of this message, which its commit stores (`storeProposedAliases` in
+ * entities/store.ts). A proposal the commit refuses (the alias existed after all: another process
+ * made it, or this one before its cache knew) makes the commit leave the message's chunk
+ * unfinished, and the run normalizes it again with an alias store that stores at once
+ * (pipeline/normalize.ts). For a vendor id seen for the first time, the usual case of a new
+ * booking, this saves the alias statement: one of about three per event at 200 events/s
+ * (bench/analysis.md, "The alias rides on the commit").
+ *
+ * @example
+ * ```ts
+ * const deferred: ProposedAliases = { run: new Map(), made: [] };
+ * const aliases = aliasStore(db, 'docplanner-main', fresh, deferred);
+ * const id = await aliases.hubId('appointment', '123'); // no statement; deferred.made holds it
+ * ```
+ */
+export interface ProposedAliases {
+  run: Map<string, Proposal>;
+  made: Proposal[];
+}
+
+/**
+ * Remembers aliases known to be stored (the normalize commit's proposals that stood, and those its
+ * snapshot saw) in the cache of `db`'s alias stores.
+ */
+export function rememberAliases(db: Kysely<unknown>, stored: readonly entityStore.AliasRow[]): void {
+  const cache = aliasCacheOf(db);
+  for (const r of stored) remember(cache, rowKey(r), r.hub_id);
+}
+
+/** The alias key of a proposal ({@link ProposedAliases}.run). */
+export const proposalKey = (p: entityStore.AliasKey): string => aliasKey(p.instanceId, p.entity, p.vendorId);
+
+/**
  * The Postgres-backed {@link AliasStore} of one connector instance. `hubId` is race-safe: two
  * workers seeing a vendor id first at once agree on one hub id. Concurrent calls of all workers
  * sharing `db` are sent together (one statement per kind of call in flight, see `Batcher`).
  * `fresh` (normalization only): where the hub ids this store creates are recorded, and what
- * answers `vendorIds` for them (see {@link FreshHubIds}).
+ * answers `vendorIds` for them (see {@link FreshHubIds}). `deferred` (normalization only): new
+ * aliases are proposed there instead of stored, for the normalize commit to store or refuse (see
+ * {@link ProposedAliases}); race safety then comes from that commit.
  *
  * @example
  * ```ts
@@ -186,7 +230,12 @@ export type FreshHubIds = Map<string, { entity: string; vendorId: string } | nul
  * const id = await aliases.hubId('appointment', '123');
  * ```
  */
-export function aliasStore(db: Kysely<unknown>, instanceId: string, fresh?: FreshHubIds): AliasStore {
+export function aliasStore(
+  db: Kysely<unknown>,
+  instanceId: string,
+  fresh?: FreshHubIds,
+  deferred?: ProposedAliases,
+): AliasStore {
   const cache = aliasCacheOf(db);
   const b = batchersOf(db);
   const key = (entity: string, vendorId: string) => aliasKey(instanceId, entity, vendorId);
@@ -197,12 +246,34 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string, fresh?: Fres
     remember(cache, k, hubId);
     return hubId;
   };
+  /** Defers a new alias: no one else can know the made-up id before the commit stores it. */
+  const propose = (
+    deferred: ProposedAliases,
+    entity: string,
+    vendorId: string,
+    hubId: string,
+    unless: string | null,
+  ) => {
+    const p: Proposal = { instanceId, entity, vendorId, hubId, unless };
+    deferred.run.set(key(entity, vendorId), p);
+    deferred.made.push(p);
+    return hubId;
+  };
+  /** A hub id this run made up and has not stored, of this entity kind. */
+  const isProposed = (deferred: ProposedAliases, entity: string, hubId: string) => {
+    for (const p of deferred.run.values()) if (p.hubId === hubId && p.entity === entity) return true;
+    return false;
+  };
   return {
     async hubId(entity: EntityKind, vendorId: string) {
       const k = key(entity, vendorId);
-      const hit = cache.get(k);
+      const hit = cache.get(k) ?? deferred?.run.get(k)?.hubId;
       if (hit !== undefined) return hit;
       const proposed = newId();
+      if (deferred) {
+        fresh?.set(proposed, { entity, vendorId });
+        return propose(deferred, entity, vendorId, proposed, null);
+      }
       const answer = (await b.hubId.load({ instanceId, entity, vendorId, newHubId: proposed })) as {
         hubId: string;
       };
@@ -210,9 +281,20 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string, fresh?: Fres
     },
     async hubIdUnless(entity: EntityKind, vendorId: string, other: string) {
       const k = key(entity, vendorId);
-      const hit = cache.get(k);
+      const hit = cache.get(k) ?? deferred?.run.get(k)?.hubId;
       if (hit !== undefined) return { hubId: hit };
       const proposed = newId();
+      if (deferred) {
+        // `other` made up earlier in the run: it exists as far as this run knows.
+        const otherProposed = deferred.run.get(key(entity, other));
+        if (otherProposed) return { other: otherProposed.hubId };
+        // `other` unknown here: the commit refuses the proposal if it exists. Known stored, the
+        // answer hangs on whether this vendor id has an alias too: asked below.
+        if (!cache.has(key(entity, other))) {
+          fresh?.set(proposed, { entity, vendorId });
+          return { hubId: propose(deferred, entity, vendorId, proposed, other) };
+        }
+      }
       const answer = (await b.hubId.load({
         instanceId,
         entity,
@@ -228,7 +310,7 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string, fresh?: Fres
     },
     async find(entity: EntityKind, vendorId: string) {
       const k = key(entity, vendorId);
-      const hit = cache.get(k);
+      const hit = cache.get(k) ?? deferred?.run.get(k)?.hubId;
       if (hit !== undefined) return hit;
       // A miss is not cached: another process may create the alias any moment.
       const hubId = await b.find.load({ instanceId, entity, vendorId });
@@ -236,8 +318,16 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string, fresh?: Fres
       return hubId;
     },
     async link(entity: EntityKind, vendorId: string, hubId: string) {
+      // The vendor id got a hub id in this run: that one stays, as a stored alias would.
+      if (deferred?.run.has(key(entity, vendorId))) return;
       // Its vendor ids come from the database from now on (their order is the aliases' creation).
       if (fresh?.has(hubId)) fresh.set(hubId, null);
+      // A hub id not stored yet is linked by the commit that stores it (a refusal then takes the
+      // link back with it).
+      if (deferred && isProposed(deferred, entity, hubId)) {
+        propose(deferred, entity, vendorId, hubId, null);
+        return;
+      }
       // The alias that won (an existing one is never changed): that is what find() answers next.
       remember(
         cache,
@@ -249,7 +339,13 @@ export function aliasStore(db: Kysely<unknown>, instanceId: string, fresh?: Fres
       const made = fresh?.get(hubId);
       if (made) return made.entity === entity ? [made.vendorId] : [];
       // A copy: callers may change the list, and waiters of one batch share the answer.
-      return [...(await b.vendorIds.load({ instanceId, entity, hubId }))];
+      const stored = [...(await b.vendorIds.load({ instanceId, entity, hubId }))];
+      // Then the vendor ids this run gave it and has not stored, in the order given.
+      if (deferred)
+        for (const p of deferred.run.values())
+          if (p.hubId === hubId && p.entity === entity && !stored.includes(p.vendorId))
+            stored.push(p.vendorId);
+      return stored;
     },
   };
 }

@@ -106,6 +106,15 @@ async function normalizeAll(): Promise<void> {
       inboundMessageId: m.id,
     })),
     claimed.map((m) => ({ inboundMessageId: m.id, instanceId: 'inst-1', key: 'k', value: '1' })),
+    undefined,
+    claimed.map((m) => ({
+      chunk: 0,
+      instanceId: 'inst-1',
+      entity: 'e',
+      vendorId: `proposed-${m.id}`,
+      hubId: randomUUID(),
+      unless: 'bulk-1',
+    })),
   );
 }
 
@@ -159,7 +168,7 @@ const DELIVERY_CLAIM = 'claimable_deliveries';
 const ATTEMPTS = 'insert into switchyard.delivery_attempts';
 const VENDOR_IDS = 'select vendor_id from switchyard.aliases where';
 const FIND_ALIASES = 'as k(instance_id, entity, vendor_id)\n        join switchyard.aliases a on';
-const HUB_IDS = 'insert into switchyard.aliases';
+const HUB_IDS = 'where n not in (select n from blocked)';
 
 /** Each batched alias statement once, so the plan-stable session caches its plan (tables as they are). */
 async function aliasLookups(n: number): Promise<void> {
@@ -244,6 +253,7 @@ describe('plan cache modes', () => {
     expect(await stableScans(STATE_READ)).toEqual(['Index Scan entity_state entity_state_pkey']);
     expect(await stableScans(COMMIT)).toEqual([
       'Index Only Scan events events_id_key',
+      'Index Scan aliases aliases_vendor_idx', // the proposed aliases (entities/store.ts aliasOf)
       'Index Scan deliveries deliveries_settled_idx',
       'Index Scan entity_state entity_state_pkey',
       'Index Scan inbound_messages inbound_messages_pkey',
