@@ -32,6 +32,17 @@ describe('stageOf', () => {
     expect(
       stageOf('/* plan-stable */ with inbound_input as ( select * from unnest($1::uuid[], $2::text[]'),
     ).toBe('ingest');
+    // The normalize commit as pg_stat_activity keeps it: its alias CTEs before its writes.
+    const events = readFileSync(
+      new URL('../../packages/server/src/events/store.ts', import.meta.url),
+      'utf8',
+    );
+    expect(events).toContain('sql`${PLAN_STABLE}with input as (');
+    expect(
+      stageOf(
+        '/* plan-stable */ with input as ( select * from unnest($1::uuid[], $2::text[], alias_input as (',
+      ),
+    ).toBe('normalize');
     expect(
       stageOf(
         'update switchyard.inbound_messages m set locked_until = now() from switchyard.claimable_inbound_runs($1::integer, $2::integer)',

@@ -91,8 +91,10 @@ export function stageOf(query: string): Stage {
   // The ingest statement's insert lies past the 1 kB of text pg_stat_activity keeps: its first CTE's
   // name says it (storeInbound, inbound/store.ts).
   if (/insert into switchyard\.inbound_(messages|bodies)|with inbound_input as/.test(q)) return 'ingest';
+  // The normalize commit's writes lie past that 1 kB too (its alias CTEs come first): its first CTE
+  // says it (commitNormalized, events/store.ts; also emit.ts, hub-made events).
   if (
-    /claimable_inbound|insert into switchyard\.events|switchyard\.aliases|switchyard\.entity_state|switchyard\.gate_requests|update switchyard\.inbound_messages/.test(
+    /with input as|claimable_inbound|insert into switchyard\.events|switchyard\.aliases|switchyard\.entity_state|switchyard\.gate_requests|update switchyard\.inbound_messages/.test(
       q,
     )
   )
