@@ -60,6 +60,24 @@ async function pushOne(hub: Hub, tag: string, i: number): Promise<void> {
   expect(a.ok).toBe(true);
 }
 
+/**
+ * Stores `n` messages of one ordering key in one push through a hub that does not normalize, so the
+ * running hub claims them together (its claim is woken by the push's NOTIFY).
+ */
+async function storeKeyRun(tag: string, n: number): Promise<void> {
+  const storing = await makeHub(database.url());
+  try {
+    const items = Array.from({ length: n }, (_, i) => ({
+      id: `${tag}-${i}`,
+      type: 'created',
+      booking: `b-${tag}`,
+    }));
+    expect((await storing.ingest('acme-1', push({ items }))).ok).toBe(true);
+  } finally {
+    await storing.stop();
+  }
+}
+
 /** Pushes `n` messages at once, each of its own key, and waits until all are normalized. */
 async function pushAndNormalize(hub: Hub, tag: string, n: number): Promise<void> {
   await Promise.all(Array.from({ length: n }, (_, i) => pushOne(hub, tag, i)));
@@ -105,6 +123,31 @@ it('normalizes one run at a time while pushes queue for their write, at full con
   behaviour.maxNormalizing = 0;
   await pushAndNormalize(hub, 'if-2', 40);
   expect(behaviour.maxNormalizing).toBeGreaterThan(4);
+});
+
+it('claims runs of one message while pushes queue for their write, of many after', async () => {
+  const hub = await startHub(true);
+  // Whether the message before the one being normalized (same key) was committed by then: in a
+  // run of one it was, in a longer run it waits for the run's commit.
+  const committedBefore: boolean[] = [];
+  behaviour.afterHubId = async () => {
+    const [tag, n] = behaviour.seen.at(-1)!.key.split('-');
+    if ((tag !== 'rp' && tag !== 'rq') || n === '0') return;
+    const r = await sql<{ status: string }>`select status from switchyard.inbound_messages
+      where dedupe_key = ${`${tag}-${Number(n) - 1}`}`.execute(hub.host.db);
+    committedBefore.push(r.rows[0]?.status === 'normalized');
+  };
+  const written = queueWrites(hub);
+  await storeKeyRun('rp', 6);
+  await allNormalized(hub, 'rp', 6);
+  expect(committedBefore).toEqual([true, true, true, true, true]);
+  written();
+  await eventually(async () => !hub.ingestPressure.pressed);
+  committedBefore.length = 0;
+  await storeKeyRun('rq', 6);
+  await allNormalized(hub, 'rq', 6);
+  // One run took them (a slow machine may commit part of it early: RUN_FLUSH_MS).
+  expect(committedBefore).toContain(false);
 });
 
 it('turned off, keeps normalizing at full concurrency while pushes queue', async () => {

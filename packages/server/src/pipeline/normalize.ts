@@ -119,17 +119,23 @@ export class Normalizer implements InboundLeaser {
    * query per message; waiting for a quarter of the slots makes each claim fetch a batch.
    *
    * Each slot takes a run: a queue head and up to `RUN_MAX - 1` consecutive messages of its
-   * ordering key (see {@link runOf}), normalized in order by one worker.
+   * ordering key (see {@link runOf}), normalized in order by one worker; one message while this
+   * process's pushes queue for their write (ingest first, pipeline/pressure.ts).
    */
   async tick(): Promise<TickResult> {
     const limit = this.slots.claimable(CLAIM_BATCH);
     if (limit === 0) return { busy: false };
     const leaseMs = this.rt.options.normalizeLeaseMs;
+    // Giving way is one run at a time, and a run of one message: each then waits for its commit.
+    // A run of 32 is normalized back to back, with nothing to wait for since its aliases ride on
+    // its commit (stores.ts ProposedAliases), and took a core from the pushes: as started, the
+    // ingest benchmark's acknowledgements fell from 0.49x to 0.34x the floor (bench/analysis.md).
+    const runMax = this.rt.ingestPressure.pressed ? 1 : RUN_MAX;
     // Each run takes one slot.
     const { runs, nextDueAt } = await this.slots.claim(
       limit,
       async () => {
-        const claim = await inboundStore.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX);
+        const claim = await inboundStore.claimInbound(this.rt.db, leaseMs, limit, runMax);
         return { runs: runsOf(claim.rows), nextDueAt: claim.nextDueAt };
       },
       (claimed) => claimed.runs.length,

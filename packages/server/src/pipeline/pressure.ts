@@ -1,7 +1,7 @@
 /**
  * Ingest first: whether this process's vendor pushes are queueing for their durable write. While
- * they are, the process's normalize worker gives way (one run at a time, instead of
- * `normalizeConcurrency`): on the two cores a hub shares with its Postgres, every millisecond spent
+ * they are, the process's normalize worker gives way (one run of one message at a time, instead of
+ * `normalizeConcurrency` runs of up to 32): on the two cores a hub shares with its Postgres, every millisecond spent
  * normalizing is one the acknowledgements wait for, and a vendor that gets slow answers retries or
  * disables the webhook (Quable: after three answers slower than 5 s). What was acknowledged waits
  * in the table, durable, and the worker is back at its full concurrency once the queue is gone.
