@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { commitNormalized } from '../events/store.ts';
 import { newInbound } from '../inbound/fixtures.test-support.ts';
 import { claimInbound, storeInbound } from '../inbound/store.ts';
-import { type Database, openDatabase } from '../storage/db.ts';
+import { type Database, type Executor, openDatabase } from '../storage/db.ts';
 import { lockWaiters, until } from '../storage/locks.test-support.ts';
 import { migrate } from '../storage/migrations.ts';
 import type { ProposedAlias } from './store.ts';
@@ -91,6 +91,12 @@ const proposal = (chunk: number, vendorId: string, hubId: string, unless: string
   unless,
 });
 
+/** Stores an alias of the test instance's appointments, as another statement would. */
+async function storeAlias(db: Executor, vendorId: string, hubId: string): Promise<void> {
+  await sql`insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
+    values ('inst-1', 'appointment', ${vendorId}, ${hubId})`.execute(db);
+}
+
 async function aliasRows(): Promise<{ vendor_id: string; hub_id: string }[]> {
   const r = await sql<{ vendor_id: string; hub_id: string }>`select vendor_id, hub_id from switchyard.aliases
     order by vendor_id`.execute(database.db);
@@ -127,8 +133,7 @@ describe('aliases proposed to the normalize commit', () => {
   });
 
   it('refuses a chunk whose vendor id holds another hub id: nothing of it stored, the other chunk stored', async () => {
-    await sql`insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
-      values ('inst-1', 'appointment', 'bk-old', 'hub-old')`.execute(database.db);
+    await storeAlias(database.db, 'bk-old', 'hub-old');
     const rows = await claimed(2);
     const r = await commit(
       rows,
@@ -155,8 +160,7 @@ describe('aliases proposed to the normalize commit', () => {
   });
 
   it('lets a proposal stand whose alias already holds its hub id', async () => {
-    await sql`insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
-      values ('inst-1', 'appointment', 'bk-linked', 'hub-l')`.execute(database.db);
+    await storeAlias(database.db, 'bk-linked', 'hub-l');
     const rows = await claimed(1);
     const r = await commit(rows, [proposal(0, 'bk-linked', 'hub-l')], ['appointment/hub-l']);
     expect(r.refused).toEqual(new Set());
@@ -164,8 +168,7 @@ describe('aliases proposed to the normalize commit', () => {
   });
 
   it('refuses a proposal whose `unless` vendor id has an alias, and stores one whose `unless` has none', async () => {
-    await sql`insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
-      values ('inst-1', 'appointment', 'gate:k1', 'hub-gate')`.execute(database.db);
+    await storeAlias(database.db, 'gate:k1', 'hub-gate');
     const rows = await claimed(2);
     const r = await commit(
       rows,
@@ -202,8 +205,7 @@ describe('aliases proposed to the normalize commit', () => {
     let committing: ReturnType<typeof commit> | undefined;
     try {
       await other.db.transaction().execute(async (trx) => {
-        await sql`insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
-          values ('inst-1', 'appointment', 'bk-race', 'hub-theirs')`.execute(trx);
+        await storeAlias(trx, 'bk-race', 'hub-theirs');
         committing = commit(rows, [proposal(0, 'bk-race', 'hub-mine')], ['appointment/hub-mine']);
         // The commit's insert waits for this transaction's row (not in its snapshot), which
         // commits when this callback returns.

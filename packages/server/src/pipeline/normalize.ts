@@ -714,10 +714,9 @@ class NormalizedWriter {
         aliases,
       );
       // What the aliases are now: those seen, and the proposals of the chunks that stood.
-      rememberAliases(this.rt.db, r.known);
-      rememberAliases(
-        this.rt.db,
-        aliases
+      rememberAliases(this.rt.db, [
+        ...r.known,
+        ...aliases
           .filter((a) => !r.refused.has(a.chunk))
           .map((a) => ({
             instance_id: a.instanceId,
@@ -725,7 +724,7 @@ class NormalizedWriter {
             vendor_id: a.vendorId,
             hub_id: a.hubId,
           })),
-      );
+      ]);
       leased = r.leased.map(leasedDeliveryWork);
       // Created pending (not leased): the claim takes them.
       if (r.fanned > leased.length) this.rt.wakeDeliver();
