@@ -1,7 +1,7 @@
 /**
  * Ingest first (pipeline/pressure.ts): while pushes queue for their durable write in a process that
- * also runs the workers, its normalize worker runs one run at a time; once the queue is gone it is
- * back at its full concurrency. Turned off (`ingestFirst: false`), the worker keeps its concurrency.
+ * also runs the workers, its normalize worker runs one run at a time and rests after each; once the
+ * queue is gone it is back at its full concurrency, without rests. Turned off (`ingestFirst: false`), the worker keeps its concurrency.
  * The queue the worker reads is the writer's count (`IngestPressure`); the tests set it directly
  * rather than time writes against this machine's commit speed, and a burst of pushes from many
  * clients shows the writer counting a real queue.
@@ -18,7 +18,12 @@ import {
   setupInstance,
 } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
-import { INGEST_PRESSURE_HOLD_MS, INGEST_PRESSURE_WAITING, type IngestPressure } from './pressure.ts';
+import {
+  INGEST_FIRST_REST,
+  INGEST_PRESSURE_HOLD_MS,
+  INGEST_PRESSURE_WAITING,
+  type IngestPressure,
+} from './pressure.ts';
 
 const database = useTestDatabase();
 const hubs: Hub[] = [];
@@ -111,8 +116,8 @@ it('normalizes one run at a time while pushes queue for their write, at full con
   behaviour.normalizeDelayMs = 30;
   const written = queueWrites(hub);
   expect(hub.ingestPressure.pressed).toBe(true);
-  // What arrives meanwhile is normalized, one at a time.
-  await pushAndNormalize(hub, 'if-1', 40);
+  // What arrives meanwhile is normalized, one at a time (each a run of its own, with its rest).
+  await pushAndNormalize(hub, 'if-1', 8);
   expect(behaviour.maxNormalizing).toBe(1);
   expect(hub.ingestPressure.pressed).toBe(true);
   // The queue is gone: once the hold is over, the worker is back at its full concurrency.
@@ -125,14 +130,16 @@ it('normalizes one run at a time while pushes queue for their write, at full con
   expect(behaviour.maxNormalizing).toBeGreaterThan(4);
 });
 
-it('claims runs of one message while pushes queue for their write, of many after', async () => {
+it('while pushes queue, takes whole runs and rests after each, four times as long as it took', async () => {
   const hub = await startHub(true);
   // Whether the message before the one being normalized (same key) was committed by then: in a
   // run of one it was, in a longer run it waits for the run's commit.
   const committedBefore: boolean[] = [];
+  const startedAt: number[] = [];
   behaviour.afterHubId = async () => {
+    startedAt.push(performance.now());
     const [tag, n] = behaviour.seen.at(-1)!.key.split('-');
-    if ((tag !== 'rp' && tag !== 'rq') || n === '0') return;
+    if (tag !== 'rp' || n === '0') return;
     const r = await sql<{ status: string }>`select status from switchyard.inbound_messages
       where dedupe_key = ${`${tag}-${Number(n) - 1}`}`.execute(hub.host.db);
     committedBefore.push(r.rows[0]?.status === 'normalized');
@@ -140,14 +147,23 @@ it('claims runs of one message while pushes queue for their write, of many after
   const written = queueWrites(hub);
   await storeKeyRun('rp', 6);
   await allNormalized(hub, 'rp', 6);
-  expect(committedBefore).toEqual([true, true, true, true, true]);
-  written();
-  await eventually(async () => !hub.ingestPressure.pressed);
-  committedBefore.length = 0;
-  await storeKeyRun('rq', 6);
-  await allNormalized(hub, 'rq', 6);
   // One run took them (a slow machine may commit part of it early: RUN_FLUSH_MS).
   expect(committedBefore).toContain(false);
+  // Messages of keys of their own: a run each, one at a time, the next starting after the rest
+  // that followed the last one: at least INGEST_FIRST_REST times the normalization it waited for.
+  behaviour.normalizeDelayMs = 40;
+  startedAt.length = 0;
+  await pushAndNormalize(hub, 'rs', 3);
+  expect(behaviour.maxNormalizing).toBe(1);
+  expect(startedAt).toHaveLength(3);
+  for (let i = 1; i < 3; i++)
+    expect(startedAt[i]! - startedAt[i - 1]!).toBeGreaterThanOrEqual(INGEST_FIRST_REST * 40);
+  // Once the queue is gone the worker no longer rests: pushed together, they overlap.
+  written();
+  await eventually(async () => !hub.ingestPressure.pressed);
+  behaviour.maxNormalizing = 0;
+  await pushAndNormalize(hub, 'rt', 6);
+  expect(behaviour.maxNormalizing).toBeGreaterThan(1);
 });
 
 it('turned off, keeps normalizing at full concurrency while pushes queue', async () => {

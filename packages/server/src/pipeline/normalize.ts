@@ -30,6 +30,7 @@ import {
 } from '../telemetry/tracing.ts';
 import type { InboundLeaser, InboundReservation } from './ingest.ts';
 import type { LeaseKeeper } from './leases.ts';
+import { INGEST_FIRST_REST, INGEST_FIRST_REST_MAX_MS } from './pressure.ts';
 import type { Runtime } from './shared.ts';
 import { SlotLedger } from './slots.ts';
 import {
@@ -85,6 +86,11 @@ export class Normalizer implements InboundLeaser {
    * claim each time (0.34 claims per event at 200/s, against 0 for the messages it found).
    */
   private arrivals = 0;
+  /**
+   * While pushes queue, no run starts before this moment (`performance.now()`): each run ends in a
+   * rest {@link INGEST_FIRST_REST} times as long as the run took.
+   */
+  private restUntil = 0;
 
   /** `deliverer`: this process's deliver worker, which attempts what the commits lease for it. */
   constructor(
@@ -119,23 +125,21 @@ export class Normalizer implements InboundLeaser {
    * query per message; waiting for a quarter of the slots makes each claim fetch a batch.
    *
    * Each slot takes a run: a queue head and up to `RUN_MAX - 1` consecutive messages of its
-   * ordering key (see {@link runOf}), normalized in order by one worker; one message while this
-   * process's pushes queue for their write (ingest first, pipeline/pressure.ts).
+   * ordering key (see {@link runOf}), normalized in order by one worker. While this process's
+   * pushes queue for their write (ingest first, pipeline/pressure.ts), one run at a time, each
+   * followed by a rest.
    */
   async tick(): Promise<TickResult> {
+    const rest = this.resting();
+    if (rest > 0) return { busy: false, nextDueAt: new Date(Date.now() + rest) };
     const limit = this.slots.claimable(CLAIM_BATCH);
     if (limit === 0) return { busy: false };
     const leaseMs = this.rt.options.normalizeLeaseMs;
-    // Giving way is one run at a time, and a run of one message: each then waits for its commit.
-    // A run of 32 is normalized back to back, with nothing to wait for since its aliases ride on
-    // its commit (stores.ts ProposedAliases), and took a core from the pushes: as started, the
-    // ingest benchmark's acknowledgements fell from 0.49x to 0.34x the floor (bench/analysis.md).
-    const runMax = this.rt.ingestPressure.pressed ? 1 : RUN_MAX;
     // Each run takes one slot.
     const { runs, nextDueAt } = await this.slots.claim(
       limit,
       async () => {
-        const claim = await inboundStore.claimInbound(this.rt.db, leaseMs, limit, runMax);
+        const claim = await inboundStore.claimInbound(this.rt.db, leaseMs, limit, RUN_MAX);
         return { runs: runsOf(claim.rows), nextDueAt: claim.nextDueAt };
       },
       (claimed) => claimed.runs.length,
@@ -158,16 +162,41 @@ export class Normalizer implements InboundLeaser {
     const leaseMs = this.rt.options.normalizeLeaseMs;
     for (const row of run) this.leases.hold('inbound', row.id, row.lock_token!, leaseMs);
     let settled = false;
+    const startedAt = performance.now();
     const p = this.processRun(run)
       .then((s) => {
         settled = s;
       })
       .finally(() => {
+        this.restAfter(startedAt);
         this.slots.done();
         this.running.delete(p);
         if (this.slots.behind || wakeAfter(settled)) this.rt.wakeNormalizeLoop();
       });
     this.running.add(p);
+  }
+
+  /**
+   * How long the worker still rests, ms (0: it does not). It rests only while pushes queue: the
+   * rest that began under pressure ends with it.
+   */
+  private resting(): number {
+    return this.rt.ingestPressure.pressed ? Math.max(0, this.restUntil - performance.now()) : 0;
+  }
+
+  /**
+   * Ingest first: a run that ends while pushes queue is followed by a rest {@link INGEST_FIRST_REST}
+   * times as long as it took (at most {@link INGEST_FIRST_REST_MAX_MS}), so that the worker
+   * spends at most a fifth of the time normalizing, whatever the machine and the run. Runs keep
+   * their full length: a run of one message (the rule before) cost a claim and a commit per
+   * message, the most Postgres work per message, and the next started within a round trip
+   * (bench/analysis.md, "Ingest first rests").
+   */
+  private restAfter(startedAt: number): void {
+    if (!this.rt.ingestPressure.pressed) return;
+    const now = performance.now();
+    const rest = Math.min(INGEST_FIRST_REST * (now - startedAt), INGEST_FIRST_REST_MAX_MS);
+    this.restUntil = Math.max(this.restUntil, now + rest);
   }
 
   /** The lease of a message stored leased for this worker: the claim's. */
@@ -183,7 +212,8 @@ export class Normalizer implements InboundLeaser {
   /**
    * Promises up to `max` free slots to an ingest statement about to run, for the messages it
    * stores leased (`storeInbound`'s `lease`); no slot when the worker does not run, has a backlog,
-   * or has no free slot. Hand the reservation back with {@link take} whatever the statement did.
+   * rests (ingest first) or has no free slot. Hand the reservation back with {@link take}
+   * whatever the statement did.
    *
    * @example
    * ```ts
@@ -194,6 +224,8 @@ export class Normalizer implements InboundLeaser {
    * ```
    */
   reserve(max: number): InboundReservation {
+    // A resting worker takes nothing: the messages wait in the table for its next claim.
+    if (this.resting() > 0) return { slots: 0, arrivals: this.arrivals };
     return { slots: this.slots.reserve(max), arrivals: this.arrivals };
   }
 

@@ -1,15 +1,33 @@
 /**
  * Ingest first: whether this process's vendor pushes are queueing for their durable write. While
- * they are, the process's normalize worker gives way (one run of one message at a time, instead of
- * `normalizeConcurrency` runs of up to 32): on the two cores a hub shares with its Postgres, every millisecond spent
- * normalizing is one the acknowledgements wait for, and a vendor that gets slow answers retries or
- * disables the webhook (Quable: after three answers slower than 5 s). What was acknowledged waits
- * in the table, durable, and the worker is back at its full concurrency once the queue is gone.
- * Deliveries do not give way: they wait mostly on subscribers, not on the CPU.
+ * they are, the process's normalize worker gives way (one run at a time instead of
+ * `normalizeConcurrency`, each followed by a rest {@link INGEST_FIRST_REST} times as long as it
+ * took): on the two cores a hub shares with its Postgres, every millisecond spent normalizing is
+ * one the acknowledgements wait for, and a vendor that gets slow answers retries or disables the
+ * webhook (Quable: after three answers slower than 5 s). What was acknowledged waits in the table,
+ * durable, and the worker is back at its full concurrency once the queue is gone. Deliveries do
+ * not give way: they wait mostly on subscribers, not on the CPU.
  *
  * Measured (bench/analysis.md, "Ingest first"): `pnpm bench ingest` as started 0.61–0.66× the
  * floor against 0.24–0.33× without, end to end unchanged (the backlog drains in larger batches).
  */
+
+/**
+ * While pushes queue, the normalize worker rests this many times as long as its last run took
+ * before it claims the next: it normalizes at most a fifth of the time, in full runs (up to 32
+ * messages, one claim and one commit for all of them), so what it does normalize costs the least
+ * Postgres work per message. Against runs of one message with no rest, the rule before
+ * (bench/analysis.md, "Ingest first rests"): acknowledgements and end to end the same within the
+ * noise, ~1.5x as many messages normalized during the ingest benchmark's burst.
+ */
+export const INGEST_FIRST_REST = 4;
+
+/**
+ * The longest rest, ms. A run that waited on a slow vendor API took long without taking the CPU;
+ * resting four times that would hold the worker back for nothing, and past the queue's end (the
+ * loop sleeps until the rest is over, or until a push wakes it).
+ */
+export const INGEST_FIRST_REST_MAX_MS = 1000;
 
 /**
  * Pushes waiting for their durable write at once from which the worker gives way. At 200 pushes/s
