@@ -162,7 +162,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       `Rows committed during warm-up + run: floor ${base.stored}, as started ${asStarted.stored}, HTTP-only ${httpOnly.stored}, reduced HTTP-only ${reducedHttp.stored}, reduced workers on ${reducedAll.stored} (every 2xx is a committed row).`,
       // The workers share the two cores with ingest: a normalizer that keeps up better takes CPU
       // from ingest, so the workers-on req/s alone reads a faster normalizer as a slower hub.
-      `As started, ${asStarted.finished} of its ${asStarted.stored} stored messages were normalized by the end of the run (ingest first: one message at a time while the pushes queue, pipeline/pressure.ts).`,
+      `As started, ${asStarted.finished} of its ${asStarted.stored} stored messages were normalized by the end of the run (ingest first: while the pushes queue, one run at a time, each followed by a rest; pipeline/pressure.ts).`,
       `Reduced workers on: ${reducedAll.finished} of its ${reducedAll.stored} stored messages normalized by the end of the run (the normalizer shares the two cores with ingest: the more it keeps up, the lower that row's req/s).`,
     ],
   };
