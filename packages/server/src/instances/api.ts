@@ -56,7 +56,7 @@ export interface InstanceHealth {
  *
  * @example
  * ```ts
- * const api = instancesApi({ db, cipher, connectors, forgetInstance, wakePull, loadInstance, pullInstance });
+ * const api = instancesApi({ db, cipher, connectors, forgetInstance, loadInstance, pullInstance });
  * ```
  */
 export interface InstancesHost {
@@ -68,8 +68,6 @@ export interface InstancesHost {
   connectors: ReadonlyMap<string, Connector>;
   /** Drops this process's cached copy of an instance (its row changed). */
   forgetInstance(id: string): void;
-  /** Wakes this process's pull loop (an instance that pulls was written). */
-  wakePull(): void;
   /** The instance's decrypted settings (health asks whether push reconciliation is on). */
   loadInstance(id: string): Promise<{ config: JsonObject } | undefined>;
   /** Runs one pull turn for the instance now: what the poller does on its schedule. */
@@ -131,7 +129,6 @@ export function instancesApi(host: InstancesHost) {
     });
     if (!row) return undefined;
     host.forgetInstance(input.id);
-    if (mode !== 'push') host.wakePull();
     return instanceView(row);
   }
 

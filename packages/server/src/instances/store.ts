@@ -6,6 +6,7 @@
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
 import { type Executor, first, json, rows } from '../storage/db.ts';
+import { CHANNEL_PULL } from '../storage/queues.ts';
 
 export interface InstanceRow {
   id: string;
@@ -35,7 +36,8 @@ export interface InstanceRow {
 /**
  * Inserts an instance, or replaces the one with this id when `replace` is true; `undefined` when
  * it exists and `replace` is false. The existence check is the insert itself, so two creates of
- * one id at once give one row and one conflict, not two successes.
+ * one id at once give one row and one conflict, not two successes. A written row wakes every
+ * process's pull loop (NOTIFY on commit).
  */
 export async function upsertInstance(
   db: Executor,
@@ -51,7 +53,7 @@ export async function upsertInstance(
   },
 ): Promise<InstanceRow | undefined> {
   const row = await first<InstanceRow>(
-    sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed, pull_interval_ms, gate, managed_by, pull_next_at)
+    sql`with up as (insert into switchyard.connector_instances (id, connector, mode, settings_sealed, pull_interval_ms, gate, managed_by, pull_next_at)
       values (${i.id}, ${i.connector}, ${i.mode}, ${i.settingsSealed}, ${i.pullIntervalMs}, ${json(i.gate)}, ${i.managedBy},
               case when ${i.mode} <> 'push' then now() end)
       on conflict (id) do update set connector = excluded.connector, mode = excluded.mode,
@@ -60,7 +62,11 @@ export async function upsertInstance(
         pull_next_at = case when excluded.mode = 'push' then null
                             else coalesce(switchyard.connector_instances.pull_next_at, now()) end
         where ${replace}
-      returning *`,
+      returning *),
+      -- Every process's pull loop looks at once (a pull turn, or a push instance's reconciliation, may
+      -- be due now): an instance written through the admin API of an http-role process is a worker's.
+      woken as (select pg_notify(${CHANNEL_PULL}, '') from up)
+      select up.* from up cross join (select count(*) from woken) w`,
     db,
   );
   return row;

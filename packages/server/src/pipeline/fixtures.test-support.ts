@@ -36,6 +36,8 @@ export const behaviour = {
   pullQueue: [] as JsonObject[],
   pullBatchSize: 2,
   pullFailures: 0,
+  /** Awaited with the instance id before each pull `fetch` takes its batch (a slow or hung vendor). */
+  beforePull: undefined as ((instanceId: string) => Promise<void>) | undefined,
   /** How long each normalization takes (ms), so that runs overlap. */
   normalizeDelayMs: 0,
   /** Normalizations in progress now, and the most seen at once (tests reset it). */
@@ -53,6 +55,7 @@ export function resetBehaviour(): void {
   behaviour.pullQueue.length = 0;
   behaviour.pullBatchSize = 2;
   behaviour.pullFailures = 0;
+  behaviour.beforePull = undefined;
   behaviour.normalizeDelayMs = 0;
   behaviour.normalizing = 0;
   behaviour.maxNormalizing = 0;
@@ -108,7 +111,8 @@ export const acme = defineConnector<AcmeConfig>({
   },
   pull: {
     defaultIntervalMs: 60_000,
-    async fetch(_ctx, cursor) {
+    async fetch(ctx, cursor) {
+      await behaviour.beforePull?.(ctx.instanceId);
       if (behaviour.pullFailures > 0) {
         behaviour.pullFailures--;
         throw ConnectorError.transient('vendor queue down');

@@ -307,6 +307,8 @@ export async function createHub(config: HubConfig) {
         pullLoop?.stop(),
         statisticsLoop?.stop(),
       ]);
+      // Pull turns run beside their loop: each ends after the batch it is storing.
+      await poller.drain();
       await listener.stop();
       // The normalizer first: a commit that ends during its drain hands the deliveries it leased to
       // the deliverer, whose drain then waits for them too.
@@ -368,7 +370,6 @@ export async function createHub(config: HubConfig) {
       cipher,
       connectors,
       forgetInstance: (id) => rt.forgetInstance(id),
-      wakePull: () => rt.wakePull(),
       loadInstance: (id) => rt.loadInstance(id),
       pullInstance: (row) => poller.pullInstance(row),
     }),

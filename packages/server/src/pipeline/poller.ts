@@ -3,13 +3,21 @@ import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { newId } from '../storage/db.ts';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, withSpan } from '../telemetry/tracing.ts';
 import type { Runtime } from './shared.ts';
 import { stateStore } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
 
-// A vendor that keeps saying "more" must not hold a worker forever; the next tick continues.
+// A vendor that keeps saying "more" must not hold a turn forever: the turn ends, the instance is
+// due again at once, and the next turn (here or in another process) goes on from the cursor.
 const MAX_BATCHES_PER_TURN = 50;
+/**
+ * Pull turns, and as many reconciliations, one process runs at once. Each runs on its own: a
+ * vendor that answers slowly holds its own instance, never another's turn (the loop claims the
+ * next due instance while it waits).
+ */
+const MAX_TURNS = 4;
 const LEASE_MS = 5 * 60_000;
 /** How soon a push instance whose reconciliation does not apply (now) is looked at again. */
 const RECONCILE_RECHECK_MS = 60 * 60_000;
@@ -21,11 +29,17 @@ const RECONCILE_RETRY_MS = 5 * 60_000;
  * with a due time; one process at a time leases it (SKIP LOCKED), fetches, stores each batch with
  * its cursor in ONE transaction before fetching again, and schedules the next turn. Push instances
  * of connectors that reconcile (Docplanner's release) are scheduled the same way, on their own
- * columns.
+ * columns. A pass claims what is due up to {@link MAX_TURNS} in progress and starts it without
+ * waiting for it; a turn's end wakes the loop.
  */
 export class Poller {
   private readonly rt: Runtime;
   private readonly http: VendorHttp;
+  /** Pull turns and reconciliations in progress in this process. */
+  private readonly pulling = new Set<Promise<void>>();
+  private readonly reconciling = new Set<Promise<void>>();
+  /** Set by {@link drain}: a turn in progress ends after the batch it is storing. */
+  private stopping = false;
 
   constructor(rt: Runtime, http: VendorHttp) {
     this.rt = rt;
@@ -33,25 +47,65 @@ export class Poller {
   }
 
   async tick(): Promise<TickResult> {
-    const reconciling = this.reconcilingConnectors();
+    const connectors = this.reconcilingConnectors();
+    const pullRoom = MAX_TURNS - this.pulling.size;
+    const reconcileRoom = MAX_TURNS - this.reconciling.size;
     const [due, reconcile] = await Promise.all([
-      instanceStore.claimDuePulls(this.rt.db, LEASE_MS, 4),
-      instanceStore.claimDueReconciles(this.rt.db, reconciling, LEASE_MS, 4),
+      pullRoom > 0 ? instanceStore.claimDuePulls(this.rt.db, LEASE_MS, pullRoom) : [],
+      reconcileRoom > 0
+        ? instanceStore.claimDueReconciles(this.rt.db, connectors, LEASE_MS, reconcileRoom)
+        : [],
     ]);
-    await Promise.all([
-      ...due.map((row) => this.pullInstance(row)),
-      ...reconcile.map((row) => this.reconcileInstance(row)),
-    ]);
+    for (const row of due) this.run(this.pulling, row, 'pull', () => this.pullInstance(row));
+    for (const row of reconcile)
+      this.run(this.reconciling, row, 'reconcile', () => this.reconcileInstance(row));
     if (due.length > 0 || reconcile.length > 0) return { busy: true };
     const [pullAt, reconcileAt] = await Promise.all([
       instanceStore.nextPullDue(this.rt.db),
-      instanceStore.nextReconcileDue(this.rt.db, reconciling),
+      instanceStore.nextReconcileDue(this.rt.db, connectors),
     ]);
     const next = [pullAt, reconcileAt].filter((d): d is Date => d !== undefined);
     return {
       busy: false,
       nextDueAt: next.length === 0 ? undefined : new Date(Math.min(...next.map((d) => d.getTime()))),
     };
+  }
+
+  /**
+   * Waits for the turns in progress, after the loop stopped claiming: a pull turn ends after the
+   * batch it is storing (each batch is stored with its cursor, so nothing is lost) and leaves its
+   * instance due at once for whichever process runs next, instead of holding its lease.
+   */
+  async drain(): Promise<void> {
+    this.stopping = true;
+    while (this.pulling.size + this.reconciling.size > 0)
+      await Promise.allSettled([...this.pulling, ...this.reconciling]);
+  }
+
+  /** Starts one turn, tracked in `set` until it ends; its end wakes the loop to claim the next. */
+  private run(
+    set: Set<Promise<void>>,
+    row: instanceStore.InstanceRow,
+    job: 'pull' | 'reconcile',
+    turn: () => Promise<unknown>,
+  ): void {
+    const running: Promise<void> = turn()
+      .then(
+        () => {},
+        (error: unknown) => {
+          // A vendor's failure is recorded by the turn itself; what reaches here is the database's
+          // (the turn could not record its end): its lease runs out and the instance is tried again.
+          const logger = this.rt.logger.child({ instance: row.id, job });
+          if (isDatabaseUnavailable(error))
+            reportDatabaseUnavailable(logger, error, `the ${job} turn is tried again when its lease ends`);
+          else logger.warn({ err: error }, `${job} turn failed; tried again when its lease ends`);
+        },
+      )
+      .finally(() => {
+        set.delete(running);
+        this.rt.wakePull();
+      });
+    set.add(running);
   }
 
   /** Names of the connectors that reconcile push mode (Docplanner's release). */
@@ -131,6 +185,8 @@ export class Poller {
     let cursor = instance.row.pull_cursor;
     let stored = 0;
     let duplicates = 0;
+    // The vendor said it has more when the turn ended (batch limit, or the process stopping).
+    let more = false;
     try {
       for (let turn = 0; turn < MAX_BATCHES_PER_TURN; turn++) {
         const batch = await pull.fetch(
@@ -176,9 +232,10 @@ export class Poller {
         stored += inserted;
         duplicates += items.length - inserted;
         if (batch.cursor !== undefined) cursor = batch.cursor;
-        if (!batch.more) break;
+        more = batch.more;
+        if (!more || this.stopping) break;
       }
-      await instanceStore.finishPull(rt.db, row.id, interval, null);
+      await instanceStore.finishPull(rt.db, row.id, more ? 0 : interval, null);
       return { stored, duplicates };
     } catch (error) {
       const message = (error as Error)?.message ?? String(error);
