@@ -6,8 +6,8 @@ import type { TickResult } from './worker-loop.ts';
 export const STATISTICS_INTERVAL_MS = 5000;
 
 /**
- * One pass of the statistics keeper: ANALYZE each busy table that changed by a fifth since its
- * last ANALYZE. Why: the hub's queue tables start empty and fill in bursts, and every statement is
+ * One pass of the statistics keeper: ANALYZE each busy table whose size doubled or halved since
+ * the planner last counted it (`tablesNeedingAnalyze`). Why: the hub's queue tables start empty and fill in bursts, and every statement is
  * planned with their statistics; planned as if tiny, lookups of a few rows became scans of whole
  * tables (every alias of an instance per booking, every delivery per claim) until autovacuum's
  * next ANALYZE, a minute or more later. Several processes may analyze the same table; that is

@@ -1340,6 +1340,34 @@ end
 $fn$;
 `,
   },
+  {
+    version: 25,
+    name: 'the traffic-sized tables are analyzed from a sample of 3,000 rows',
+    // ANALYZE reads 300 rows per unit of the largest statistics target among a table's columns:
+    // 30,000 rows at the default of 100. Of wide rows (an inbound message is ~1.7 kB) that is
+    // most of a table of that size, and the statistics keeper (pipeline/statistics.ts) and
+    // autovacuum analyze these tables again and again while they grow: an ANALYZE of
+    // inbound_messages took 520 ms at 40,000 rows, 90 ms with every column at 10; in a full
+    // `pnpm bench e2e` the keeper's ANALYZEs were 4.1 s of its 59 s of statement time. The planner
+    // needs little of them: status fractions, row counts, a key's rough frequency; the statements
+    // that must not depend on them are plan-stable. A column added later must be set too:
+    // storage/statistics.int.test.ts checks every column of SAMPLED_TABLES.
+    sql: `
+do $do$
+declare c record;
+begin
+  for c in select a.attrelid::regclass as rel, a.attname from pg_attribute a
+      where a.attrelid = any (array['switchyard.inbound_messages', 'switchyard.inbound_bodies',
+        'switchyard.events', 'switchyard.current_entities', 'switchyard.deliveries',
+        'switchyard.delivery_attempts', 'switchyard.aliases', 'switchyard.entity_state']::regclass[])
+        and a.attnum > 0 and not a.attisdropped
+  loop
+    execute format('alter table %s alter column %I set statistics 10', c.rel, c.attname);
+  end loop;
+end
+$do$;
+`,
+  },
 ];
 
 /**
