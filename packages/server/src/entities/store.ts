@@ -218,11 +218,16 @@ export function storeProposedAliases(aliases: readonly ProposedAlias[]): RawBuil
       order by s.instance_id, s.entity, s.vendor_id
       on conflict do nothing
       returning instance_id, entity, vendor_id, hub_id),
+    -- The aliases added as the keys of one jsonb object, made once: a lookup per proposal instead
+    -- of a nested loop over the CTE (no hash join in the plan-stable session; see done_keys in
+    -- events/store.ts commitNormalized).
+    alias_added_keys as (
+      select coalesce(jsonb_object_agg(jsonb_build_array(instance_id, entity, vendor_id, hub_id)::text, true), '{}') as k
+      from alias_added),
     alias_refused as (
       select distinct s.chunk from alias_seen s
       where s.known is distinct from s.hub_id
-        and not exists (select 1 from alias_added x where x.instance_id = s.instance_id and x.entity = s.entity
-                          and x.vendor_id = s.vendor_id and x.hub_id = s.hub_id))`;
+        and not ((select k from alias_added_keys) ? jsonb_build_array(s.instance_id, s.entity, s.vendor_id, s.hub_id)::text))`;
 }
 
 /**
@@ -289,15 +294,18 @@ export interface NormalizedStateWrite {
 }
 
 /**
- * The state changes of normalized messages, as CTEs to follow a `done` CTE returning the `id` of
- * the messages finished (the normalize commit, events/store.ts): the changes of those messages
+ * The state changes of normalized messages, as CTEs to follow a `done_keys` CTE whose one row's `k`
+ * is a jsonb object keyed by the ids of the messages finished (the normalize commit,
+ * events/store.ts, says why an object and not a join): the changes of those messages
  * only, the last change of a key winning (`writes` in order), upserted in key order (two commits
  * touching the same entries lock them in the same order) or deleted. Defines `state_input`,
  * `state_set` and `state_deleted`.
  *
  * @example
  * ```ts
- * sql`with done as (update switchyard.inbound_messages ... returning m.id), ${storeNormalizedState(writes)}
+ * sql`with done as (update switchyard.inbound_messages ... returning m.id),
+ *     done_keys as (select coalesce(jsonb_object_agg(id::text, true), '{}') as k from done),
+ *     ${storeNormalizedState(writes)}
  *     select 1`;
  * ```
  */
@@ -307,7 +315,7 @@ export function storeNormalizedState(writes: readonly NormalizedStateWrite[]): R
       from unnest(${writes.map((w) => w.inboundMessageId)}::uuid[], ${writes.map((w) => w.instanceId)}::text[],
         ${writes.map((w) => w.key)}::text[], ${jsonBatch(writes.map((w) => w.value))})
         with ordinality as s(inbound_message_id, instance_id, key, value, ord)
-      where s.inbound_message_id in (select id from done)
+      where (select k from done_keys) ? s.inbound_message_id::text
       order by s.instance_id, s.key, s.ord desc),
     state_set as (
       insert into switchyard.entity_state (instance_id, key, value)
