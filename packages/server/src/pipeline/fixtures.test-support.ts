@@ -36,6 +36,8 @@ export const behaviour = {
   pullQueue: [] as JsonObject[],
   pullBatchSize: 2,
   pullFailures: 0,
+  /** The vendor says it has more after every batch, even an empty one (a misbehaving queue). */
+  pullAlwaysMore: false,
   /** Awaited with the instance id before each pull `fetch` takes its batch (a slow or hung vendor). */
   beforePull: undefined as ((instanceId: string) => Promise<void>) | undefined,
   /** How long each normalization takes (ms), so that runs overlap. */
@@ -56,6 +58,7 @@ export function resetBehaviour(): void {
   behaviour.pullBatchSize = 2;
   behaviour.pullFailures = 0;
   behaviour.beforePull = undefined;
+  behaviour.pullAlwaysMore = false;
   behaviour.normalizeDelayMs = 0;
   behaviour.normalizing = 0;
   behaviour.maxNormalizing = 0;
@@ -121,7 +124,7 @@ export const acme = defineConnector<AcmeConfig>({
       return {
         notifications: batch.map(toNotification),
         cursor: batch.length > 0 ? String(batch[batch.length - 1]!.id) : cursor,
-        more: behaviour.pullQueue.length > 0,
+        more: behaviour.pullAlwaysMore || behaviour.pullQueue.length > 0,
       };
     },
   },

@@ -77,6 +77,24 @@ describe('vendor pull turns', () => {
     expect(health.pull).toMatchObject({ cursor: 'm-69', consecutiveFailures: 0 });
   });
 
+  it('a vendor that says more with nothing in its batches waits its interval after a turn, not called again at once', async () => {
+    behaviour.pullAlwaysMore = true;
+    let fetches = 0;
+    behaviour.beforePull = async (id) => {
+      if (id === 'acme-empty') fetches++;
+    };
+    await hub.instances.upsert(pullInstance('acme-empty'));
+    await eventually(async () => (await hub.instances.health('acme-empty')).pull?.lastSuccessAt ?? undefined);
+    // One turn of 50 calls; then an hour away (the loop would have called again within ms).
+    await sleep(300);
+    expect(fetches).toBe(50);
+    const row = await client.query<{ due_in_minutes: number }>(
+      `select extract(epoch from pull_next_at - now()) / 60 as due_in_minutes
+       from switchyard.connector_instances where id = 'acme-empty'`,
+    );
+    expect(Number(row.rows[0]!.due_in_minutes)).toBeGreaterThan(50);
+  });
+
   it('an instance written through a process without workers wakes the pull loop of another process', async () => {
     // This file's hub would take the instance too; a worker whose backstop is a minute away must.
     await hub.stop();

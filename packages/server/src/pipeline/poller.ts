@@ -185,7 +185,9 @@ export class Poller {
     let cursor = instance.row.pull_cursor;
     let stored = 0;
     let duplicates = 0;
-    // The vendor said it has more when the turn ended (batch limit, or the process stopping).
+    // The vendor said it has more when the turn ended (batch limit, or the process stopping), and
+    // its last batch brought something: one that says "more" with nothing in it waits its interval
+    // like any other, rather than be called again at once forever.
     let more = false;
     try {
       for (let turn = 0; turn < MAX_BATCHES_PER_TURN; turn++) {
@@ -232,8 +234,8 @@ export class Poller {
         stored += inserted;
         duplicates += items.length - inserted;
         if (batch.cursor !== undefined) cursor = batch.cursor;
-        more = batch.more;
-        if (!more || this.stopping) break;
+        more = batch.more && batch.notifications.length > 0;
+        if (!batch.more || this.stopping) break;
       }
       await instanceStore.finishPull(rt.db, row.id, more ? 0 : interval, null);
       return { stored, duplicates };
