@@ -3,9 +3,11 @@ import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newInbound } from '../inbound/fixtures.test-support.ts';
 import { claimInbound, storeInbound } from '../inbound/store.ts';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
+import { oneEventEach } from './fixtures.test-support.ts';
 import { commitNormalized } from './store.ts';
 
 const pgdb = useTestDatabase();
@@ -68,58 +70,15 @@ describe('the normalize commit', () => {
     const bodyId = randomUUID();
     await storeInbound(
       database.db,
-      Array.from({ length: n }, (_, i) => ({
-        id: randomUUID(),
-        instanceId: 'inst-1',
-        route: 'r',
-        dedupeKey: randomUUID(),
-        vendorType: 't',
-        orderingKey: `key-${i}`,
-        occurredAt: null,
-        gate: false,
-        payload: { n: i },
-        meta: null,
-        bodyId,
-        headers: null,
-        sourceIp: null,
-        origin: 'push' as const,
-        receivedAt: new Date(),
-      })),
+      Array.from({ length: n }, (_, i) => newInbound({ orderingKey: `key-${i}`, payload: { n: i }, bodyId })),
       [{ id: bodyId, body: Buffer.from('{}'), receivedAt: new Date() }],
       ['inst-1'],
     );
     const { rows: claimed } = await claimInbound(database.db, 30_000, n, 1);
     expect(claimed).toHaveLength(n);
     explained.length = 0;
-    const commit = await commitNormalized(
-      database.db,
-      claimed.map((m) => ({
-        id: m.id,
-        lockToken: m.lock_token!,
-        status: 'normalized',
-        reason: null,
-        eventCount: 1,
-      })),
-      claimed.map((m) => ({
-        id: randomUUID(),
-        type: 'appointment.booked',
-        source: 'inst-1',
-        subject: `appointment/${m.ordering_key}`,
-        time: new Date().toISOString(),
-        envelope: { data: { start: new Date().toISOString() } },
-        inboundMessageId: m.id,
-      })),
-      claimed.map((m) => ({ inboundMessageId: m.id, instanceId: 'inst-1', key: `k-${m.id}`, value: '1' })),
-      undefined,
-      claimed.map((m) => ({
-        chunk: 0,
-        instanceId: 'inst-1',
-        entity: 'appointment',
-        vendorId: `v-${m.id}`,
-        hubId: randomUUID(),
-        unless: null,
-      })),
-    );
+    const a = oneEventEach(claimed, { stateKey: (m) => `k-${m.id}`, unless: null });
+    const commit = await commitNormalized(database.db, a.messages, a.events, a.states, undefined, a.aliases);
     expect(commit.finished.size).toBe(n);
     expect(commit.fanned).toBe(n);
     const plan = explained.find((e) => e['Query Text'].includes('set status = v.status'));

@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimDeliveryWork, finishDeliveries } from '../deliveries/store.ts';
 import { findAliases, getStates, hubIdAliases, listVendorIds } from '../entities/store.ts';
+import { oneEventEach } from '../events/fixtures.test-support.ts';
 import { commitNormalized } from '../events/store.ts';
 import { claimInbound, type NewInbound, storeInbound } from '../inbound/store.ts';
 import { type Database, jsonBatch, openDatabase } from './db.ts';
@@ -87,35 +88,8 @@ function nodes(plan: Record<string, unknown>): Record<string, unknown>[] {
 async function normalizeAll(): Promise<void> {
   const { rows: claimed } = await claimInbound(database.db, 30_000, 4, 2);
   await getStates(database.db, [{ instanceId: 'inst-1', key: 'k' }]);
-  await commitNormalized(
-    database.db,
-    claimed.map((m) => ({
-      id: m.id,
-      lockToken: m.lock_token!,
-      status: 'normalized',
-      reason: null,
-      eventCount: 1,
-    })),
-    claimed.map((m) => ({
-      id: randomUUID(),
-      type: 'appointment.booked',
-      source: 'inst-1',
-      subject: `appointment/${m.ordering_key}`,
-      time: new Date().toISOString(),
-      envelope: { data: {} },
-      inboundMessageId: m.id,
-    })),
-    claimed.map((m) => ({ inboundMessageId: m.id, instanceId: 'inst-1', key: 'k', value: '1' })),
-    undefined,
-    claimed.map((m) => ({
-      chunk: 0,
-      instanceId: 'inst-1',
-      entity: 'e',
-      vendorId: `proposed-${m.id}`,
-      hubId: randomUUID(),
-      unless: 'bulk-1',
-    })),
-  );
+  const a = oneEventEach(claimed);
+  await commitNormalized(database.db, a.messages, a.events, a.states, undefined, a.aliases);
 }
 
 /** Claims the due deliveries and records a successful attempt of each. */
