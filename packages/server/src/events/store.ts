@@ -265,7 +265,7 @@ export async function commitNormalized(
         ${projectStoredEvents()},
         ${fanOutStoredEvents(lease ?? { limit: 0, marginMs: 0 })}
         select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
-          (select count(*) from woken) as woken, (select array_agg(chunk) from alias_refused) as refused,
+          (select array_agg(chunk) from alias_refused) as refused,
           (select jsonb_agg(jsonb_build_object('instance_id', instance_id, 'entity', entity, 'vendor_id', vendor_id,
                                                'hub_id', known))
            from alias_seen where known is not null) as known,
@@ -377,10 +377,12 @@ export interface FanOutLease {
  * The fan-out of freshly stored events, as CTEs to follow a `stored` CTE that returns
  * `(id, type, source, subject, sequence, fhir)` (`events.fhir`: the event has a FHIR meaning,
  * `hasFhirMeaning` of fhir/subscription.ts, computed when it is stored): one delivery per matching webhook subscription (`held`
- * behind a dead, unreplayed delivery of the same subject when the subscription holds), then one
- * NOTIFY to the deliver workers when anything was fanned that is not leased. Defines `fanned` (the
- * rows inserted) and `woken`; one definition for the normalize commit and for hub-made events
- * (emit.ts).
+ * behind a dead, unreplayed delivery of the same subject when the subscription holds). Defines
+ * `fanned` (the rows inserted); one definition for the normalize commit and for hub-made events
+ * (emit.ts). Without `lease` (hub-made events, in the caller's transaction) it also defines `woken`,
+ * one NOTIFY to the deliver workers at that transaction's commit when anything was fanned; the
+ * normalize commit (autocommit, with `lease`) sends none: its caller wakes the deliver workers after
+ * the commit when something was created pending (host/notifier.ts says why).
  *
  * - A FHIR subscription (`format` other than `cloudevents`) matches only events with a FHIR meaning.
  * - A `fhir-r4-notification` delivery is numbered when it is first claimed, not here
@@ -444,7 +446,11 @@ export function fanOutStoredEvents(lease?: FanOutLease): RawBuilder<unknown> {
       from matched m left join taken t on t.subscription_id = m.subscription_id and t.event_id = m.event_id
       order by m.sequence
       on conflict (subscription_id, event_id) where reason = 'fanout' do nothing
-      returning *),
+      returning *)${
+        lease
+          ? sql``
+          : sql`,
     woken as (
-      select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned where status <> 'in_flight' limit 1) x)`;
+      select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned where status <> 'in_flight' limit 1) x)`
+      }`;
 }

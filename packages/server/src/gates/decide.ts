@@ -239,25 +239,27 @@ export class Decider {
       let recorded = verdict;
       let won = false;
       try {
+        const values: q.GateDecisionValues = {
+          decision: verdict.outcome,
+          reason: verdict.reason,
+          decidedBy: verdict.decidedBy,
+          refusalReason: verdict.refusalReason,
+          vendorErrorCode: verdict.vendorErrorCode,
+          error,
+          responseStatus,
+          decisionMs: Math.round(decisionMs * 10) / 10,
+          approvers: approverCount,
+        };
         const r = await q.recordDecision(
           this.host.db,
           row.id,
-          {
-            decision: verdict.outcome,
-            reason: verdict.reason,
-            decidedBy: verdict.decidedBy,
-            refusalReason: verdict.refusalReason,
-            vendorErrorCode: verdict.vendorErrorCode,
-            error,
-            responseStatus,
-            decisionMs: Math.round(decisionMs * 10) / 10,
-            approvers: approverCount,
-          },
+          values,
           calls.slice(0, known).map((c) => answerRow(c, false)),
-          (v) => JSON.stringify({ id: row.id, v }),
         );
         recorded = (r && verdictOf(r.row)) ?? verdict;
         won = r?.won ?? false;
+        // Waiting requests in other processes (this process's own are woken by the caller).
+        if (won) void this.host.notify(q.CHANNEL_GATE_DECIDED, q.decidedPayload(row.id, values));
         setSpanAttributes({
           'switchyard.gate.decision': recorded.outcome,
           'switchyard.gate.reason': recorded.reason,

@@ -202,7 +202,15 @@ export function createGates(options: GatesOptions = {}) {
         receivedAt: new Date(Date.now() - (performance.now() - t0)),
         claimedBy: local ? workerId : null,
       });
-      // This process's own bookings know at once, without waiting for its NOTIFY to come back.
+      // Other processes' bookings hear of it by NOTIFY, sent after this commit and before the
+      // vendor has its answer (the verdict waits for it: gates/unmatched.ts says why); this
+      // process's own know at once.
+      const announced = row ? s.host.notify(q.CHANNEL_GATE_REQUESTED, instanceId) : undefined;
+      const whenAnnounced = async (verdict: Promise<Verdict>): Promise<Verdict> => {
+        const v = await verdict;
+        await announced;
+        return v;
+      };
       if (row) s.unmatched.heard(instanceId);
       if (!row) {
         // The vendor asked again (same notification): answer what was decided, or wait for it.
@@ -221,14 +229,14 @@ export function createGates(options: GatesOptions = {}) {
           'gate request not understood',
         );
       }
-      if (local) return track(s.decider.decide(row, t0, approversEarly));
+      if (local) return whenAnnounced(track(s.decider.decide(row, t0, approversEarly)));
       wait = waiters.waitFor(row.id);
       await queueOf(s).send(
         GATE_QUEUE,
         { id: row.id, traceparent: currentTraceparent() ?? null },
         { retryLimit: 0, expireInSeconds: 60 },
       );
-      return wait.promise;
+      return whenAnnounced(wait.promise);
     })();
     try {
       const winner = await Promise.race([

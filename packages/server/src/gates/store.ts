@@ -137,18 +137,16 @@ export async function insertGateRequest(
   db: Executor,
   r: NewGateRequest,
 ): Promise<GateRequestRow | undefined> {
-  // The NOTIFY goes out at commit, with the row: see hasUnmatchedRequests.
+  // Announced by the caller after the commit (CHANNEL_GATE_REQUESTED): see gates/unmatched.ts.
   const result = await sql<GateRequestRow>`
-    with ins as (insert into switchyard.gate_requests (id, instance_id, connector, inbound_message_id, dedupe_key, vendor_type, type,
+    insert into switchyard.gate_requests (id, instance_id, connector, inbound_message_id, dedupe_key, vendor_type, type,
       event_id, envelope, match_key, status, deadline_ms, default_outcome, deadline_at, received_at, claimed_by, claimed_at)
     values (${r.id}, ${r.instanceId}, ${r.connector}, ${r.inboundMessageId}, ${r.dedupeKey}, ${r.vendorType}, ${r.type},
       ${r.eventId}, ${r.envelope === null ? null : json(r.envelope)}, ${r.matchKey},
       ${r.claimedBy === null ? 'pending' : 'deciding'}, ${r.deadlineMs}, ${r.defaultOutcome}, ${r.deadlineAt},
       ${r.receivedAt}, ${r.claimedBy}, ${r.claimedBy === null ? null : sql`now()`})
     on conflict do nothing
-    returning *),
-    announced as (select pg_notify(${CHANNEL_GATE_REQUESTED}, ${r.instanceId}) from ins)
-    select ins.* from ins, (select count(*) from announced) a`.execute(db);
+    returning *`.execute(db);
   return result.rows[0];
 }
 
@@ -220,29 +218,16 @@ export async function decideGateRequest(
 
 /**
  * The worker's write, in ONE statement (one round trip on the hot path): the decision (first
- * writer wins), the answers known so far, and, when this call decided, the NOTIFY that wakes
- * waiting requests in other processes. Returns the row as decided, by this call or earlier.
+ * writer wins) and the answers known so far. Returns the row as decided, by this call or earlier;
+ * when this call decided (`won`), the caller announces it to waiting requests in other processes
+ * after the commit (`CHANNEL_GATE_DECIDED`, {@link decidedPayload}).
  */
 export async function recordDecision(
   db: Executor,
   id: string,
   d: GateDecisionValues,
   answers: readonly NewGateAnswer[],
-  payload: (v: {
-    outcome: GateOutcome;
-    reason: GateReason;
-    decidedBy: string | null;
-    refusalReason: string | null;
-    vendorErrorCode: number | null;
-  }) => string,
 ): Promise<{ row: GateRequestRow; won: boolean } | undefined> {
-  const message = payload({
-    outcome: d.decision,
-    reason: d.reason,
-    decidedBy: d.decidedBy,
-    refusalReason: d.refusalReason,
-    vendorErrorCode: d.vendorErrorCode,
-  });
   const r = await sql<GateRequestRow & { won: boolean }>`
     with decided as (
       update switchyard.gate_requests set status = 'decided', decision = ${d.decision}, decision_reason = ${d.reason},
@@ -261,12 +246,8 @@ export async function recordDecision(
         ${answers.map((a) => a.vendorErrorCode)}::integer[], ${answers.map((a) => a.responseSnippet)}::text[],
         ${answers.map((a) => a.error)}::text[], ${answers.map((a) => a.afterDecision)}::boolean[])
       returning 1
-    ), announced as (
-      select pg_notify(${CHANNEL_GATE_DECIDED}, ${message}) from decided
     )
-    select decided.*, true as won, (select count(*) from answers) as n, (select count(*) from announced) as m from decided`.execute(
-    db,
-  );
+    select decided.*, true as won, (select count(*) from answers) as n from decided`.execute(db);
   if (r.rows[0]) return { row: r.rows[0], won: true };
   const existing = await getGateRequest(db, id);
   return existing ? { row: existing, won: false } : undefined;
@@ -299,11 +280,20 @@ export async function listGateAnswers(db: Executor, ids: readonly string[]): Pro
 }
 
 /**
- * Announces a decision to waiting requests in every process (sent at commit). The payload is
- * `{"id": ..., "v": verdict}` so the waiter needs no query.
+ * The `CHANNEL_GATE_DECIDED` payload announcing a decision to waiting requests in every process:
+ * `{"id": ..., "v": verdict}`, so the waiter needs no query.
  */
-export async function notifyDecided(db: Executor, payload: string): Promise<void> {
-  await sql`select pg_notify(${CHANNEL_GATE_DECIDED}, ${payload})`.execute(db);
+export function decidedPayload(id: string, d: GateDecisionValues): string {
+  return JSON.stringify({
+    id,
+    v: {
+      outcome: d.decision,
+      reason: d.reason,
+      decidedBy: d.decidedBy,
+      refusalReason: d.refusalReason,
+      vendorErrorCode: d.vendorErrorCode,
+    },
+  });
 }
 
 /** Approver subscriptions that may be asked (active webhooks with the approver role). */

@@ -16,10 +16,11 @@ const TRUST_MS = 1000;
  * asking the database for each booking cost a statement per event (0.5–0.8 ms of Postgres CPU per
  * event at 200/s, docs/benchmarks.md).
  *
- * Why skipping is safe: a gate request is stored, and announced (`CHANNEL_GATE_REQUESTED`, sent at
- * its commit), before the vendor gets its answer, so before the vendor sends the booking that
- * follows; that booking is then received, stored, claimed and normalized, which takes far longer
- * than delivering the NOTIFY to this process's LISTEN connection. A notification arriving while a
+ * Why skipping is safe: a gate request is stored, and announced (`CHANNEL_GATE_REQUESTED`, sent
+ * right after its commit: the vendor's answer waits for it to be sent), before the vendor gets its
+ * answer, so before the vendor sends the booking that follows; that booking is then received,
+ * stored, claimed and normalized, which takes far longer than delivering the NOTIFY to this
+ * process's LISTEN connection. A notification arriving while a
  * check is in flight wins over the check's answer (`generation`); while the LISTEN connection is
  * down nothing is trusted, and a reconnect forgets everything (notifications may have been missed).
  *

@@ -69,6 +69,22 @@ export interface HubHost {
    */
   listener: HubListener;
   /**
+   * NOTIFYs `channel` with `payload` (default empty) after a write of the caller's that committed on
+   * its own (autocommit), on a transaction of its own that does not wait for its WAL flush: the
+   * writing statement then takes no part in Postgres's cluster-wide NOTIFY lock, which is held
+   * through a NOTIFYing commit's fsync (host/notifier.ts says why). Coalesced; never throws (a
+   * failure is logged, listeners find the work by their backstops). Resolves once sent; await it
+   * only where an answer promises that other processes heard. Inside a caller's transaction,
+   * `select pg_notify(...)` in that transaction is still the way (sent at its commit).
+   *
+   * @example
+   * ```ts
+   * const row = await insertGateRequest(host.db, request); // autocommit
+   * if (row) void host.notify('switchyard_gate_requested', row.instance_id);
+   * ```
+   */
+  notify(channel: string, payload?: string): Promise<void>;
+  /**
    * The process's one pg-boss instance (schema `switchyard_queue`), started by `hub.start()` in every
    * role (both `http` and `worker`); undefined in a hub made without a queue (`options.queue: false`,
    * a CLI command). A subsystem creates its queues, sends jobs (in a transaction through the per-call

@@ -91,10 +91,11 @@ export interface StoredInbound {
 
 /**
  * Stores notifications (a (instance, dedupe key) already stored is left alone), the requests' raw
- * bodies, the instances' `last_message_at` and the normalize wake-up in one statement: autocommit
- * for pushes, so the group commit of ingest costs one round trip per batch; inside a pull's
- * transaction, with its cursor. The NOTIFY (sent at commit, only when something new was stored)
- * cannot be separated from the rows.
+ * bodies and the instances' `last_message_at` in one statement: autocommit for pushes, so the
+ * group commit of ingest costs one round trip per batch; inside a pull's transaction, with its
+ * cursor. It sends no NOTIFY: the caller wakes the normalize workers of every process after its
+ * commit (`CHANNEL_NORMALIZE` through host/notifier.ts) when a returned row is unleased, so that
+ * the commit takes no part in Postgres's NOTIFY lock.
  *
  * Each body travels once (`bodies`), however many of `items` reference it, and is stored only when
  * at least one of its messages is new: a vendor's retry of a whole request stores nothing.
@@ -110,7 +111,7 @@ export interface StoredInbound {
  * With `lease`, the messages it names are stored already leased, as {@link claimInbound} would
  * lease them, when no message of their ordering key is waiting (asked after the key's lock, so a
  * message another statement stored just before is seen): the caller normalizes them at once,
- * without a NOTIFY and a claim. The NOTIFY is sent only when something was stored unleased.
+ * without a wake-up and a claim.
  *
  * @example
  * ```ts
@@ -183,12 +184,8 @@ export async function storeInbound(
           where b.id in (select body_id from ins)),
         touched as (
           update switchyard.connector_instances set last_message_at = now()
-          where id = any(${touch as string[]}::text[]) and id in (select instance_id from ins)),
-        -- A wake-up only for what a claim must take: a leased message is this process's already.
-        woken as (select pg_notify(${CHANNEL_NORMALIZE}, '') as n
-          from (select 1 from ins where lock_token is null limit 1) x)
-        select ins.id, ins.instance_id, ins.dedupe_key, ins.seq, ins.lock_token, (select count(*) from woken) as woken
-        from ins`,
+          where id = any(${touch as string[]}::text[]) and id in (select instance_id from ins))
+        select ins.id, ins.instance_id, ins.dedupe_key, ins.seq, ins.lock_token from ins`,
     db,
   );
 }

@@ -133,11 +133,13 @@ const MAX_COMMIT_BATCH = 256;
  */
 class AttemptWriter {
   private readonly db: Runtime['db'];
+  private readonly notify: Runtime['notify'];
   private readonly group: GroupCommit<BatchedAttempt, { moved: boolean; successor: boolean }>;
 
   /** `lingerMs`: how long a record waits for others (`attemptLingerMs`), unless {@link commitQueued}. */
-  constructor(db: Runtime['db'], lingerMs: number) {
+  constructor(db: Runtime['db'], notify: Runtime['notify'], lingerMs: number) {
     this.db = db;
+    this.notify = notify;
     this.group = new GroupCommit({
       maxInFlight: MAX_COMMITS,
       maxBatch: MAX_COMMIT_BATCH,
@@ -159,7 +161,7 @@ class AttemptWriter {
     const moved = await deliveryStore.finishDeliveries(this.db, items);
     const byId = new Map(moved.map((m) => [m.id, m.successor]));
     // A successor of the same subject may be claimed by another process: wake them once.
-    if (moved.some((m) => m.successor)) await notify(this.db, CHANNEL_DELIVER);
+    if (moved.some((m) => m.successor)) void this.notify(CHANNEL_DELIVER);
     return items.map((item) => {
       const successor = byId.get(item.deliveryId);
       return { moved: successor !== undefined, successor: successor === true };
@@ -184,7 +186,7 @@ export class Deliverer {
 
   constructor(rt: Runtime, leases: LeaseKeeper) {
     this.rt = rt;
-    this.attempts = new AttemptWriter(rt.db, rt.options.attemptLingerMs);
+    this.attempts = new AttemptWriter(rt.db, rt.notify, rt.options.attemptLingerMs);
     this.leases = leases;
     this.slots = new SlotLedger(
       () => rt.options.deliveryConcurrency,

@@ -14,6 +14,7 @@ import { eventIdFor } from '../events/ids.ts';
 import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HubHost } from '../host/host.ts';
 import { HubListener } from '../host/listener.ts';
+import { Notifier } from '../host/notifier.ts';
 import { inboundApi } from '../inbound/api.ts';
 import { instancesApi } from '../instances/api.ts';
 import { connectorLogger } from '../logging/logger.ts';
@@ -113,10 +114,12 @@ export async function createHub(config: HubConfig) {
     if (result.busy) worked = true;
     return result;
   };
+  const notifier = new Notifier(db, logger);
   const rt: Runtime = {
     db,
     databaseUrl: config.databaseUrl,
     logger,
+    notify: (channel, payload) => notifier.notify(channel, payload),
     connectors,
     cipher,
     options,
@@ -159,7 +162,12 @@ export async function createHub(config: HubConfig) {
     deliverer,
   );
   // Ingest stores a message leased for this process's normalize worker when it can start at once.
-  const writer = new InboundWriter(db, rt.wakeNormalize, {
+  // Unleased messages stored: this process's worker at once, every other process's by NOTIFY.
+  const stored = () => {
+    rt.wakeNormalize();
+    void rt.notify(CHANNEL_NORMALIZE);
+  };
+  const writer = new InboundWriter(db, stored, {
     maxConcurrent: ingestConcurrency,
     leaser: normalizer,
     pressure: rt.ingestPressure,
@@ -185,6 +193,7 @@ export async function createHub(config: HubConfig) {
     db,
     logger,
     listener,
+    notify: rt.notify,
     queue: boss,
     postSigned: (sub, eventId, body) => postSigned(rt, sub, eventId, body),
     signingSecrets: (sub) => activeSecrets(rt, sub),
@@ -318,6 +327,7 @@ export async function createHub(config: HubConfig) {
       }
       // Renewed through the drain; after a hard stop the leases run out, as after a crash.
       await leases.stop({ release: graceful });
+      await notifier.flush();
       await boss?.stop({ graceful, timeout: graceful ? 30_000 : 1000 }).catch(() => {});
       await database.close().catch(() => {});
     },

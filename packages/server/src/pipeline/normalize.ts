@@ -19,6 +19,7 @@ import * as instanceStore from '../instances/store.ts';
 import { lazyChild } from '../logging/lazy-child.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
+import { CHANNEL_DELIVER } from '../storage/queues.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import {
   failSpan,
@@ -758,8 +759,11 @@ class NormalizedWriter {
           })),
       ]);
       leased = r.leased.map(leasedDeliveryWork);
-      // Created pending (not leased): the claim takes them.
-      if (r.fanned > leased.length) this.rt.wakeDeliver();
+      // Created pending (not leased): the claim takes them, in this process or any other.
+      if (r.fanned > leased.length) {
+        this.rt.wakeDeliver();
+        void this.rt.notify(CHANNEL_DELIVER);
+      }
       return r;
     } finally {
       if (slots > 0) this.deliverer?.attempt(leased, slots);

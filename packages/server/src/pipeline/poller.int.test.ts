@@ -84,15 +84,19 @@ describe('vendor pull turns', () => {
       if (id === 'acme-empty') fetches++;
     };
     await hub.instances.upsert(pullInstance('acme-empty'));
-    await eventually(async () => (await hub.instances.health('acme-empty')).pull?.lastSuccessAt ?? undefined);
-    // One turn of 50 calls; then an hour away (the loop would have called again within ms).
+    // One turn of 50 calls (each batch records a success: the turn's end is the 50th call, not
+    // the first success); then an hour away (the loop would have called again within ms).
+    const dueInMinutes = async () => {
+      const row = await client.query<{ due_in_minutes: number }>(
+        `select extract(epoch from pull_next_at - now()) / 60 as due_in_minutes
+         from switchyard.connector_instances where id = 'acme-empty'`,
+      );
+      return Number(row.rows[0]?.due_in_minutes ?? 0);
+    };
+    await eventually(async () => (fetches >= 50 && (await dueInMinutes()) > 50 ? true : undefined));
     await sleep(300);
     expect(fetches).toBe(50);
-    const row = await client.query<{ due_in_minutes: number }>(
-      `select extract(epoch from pull_next_at - now()) / 60 as due_in_minutes
-       from switchyard.connector_instances where id = 'acme-empty'`,
-    );
-    expect(Number(row.rows[0]!.due_in_minutes)).toBeGreaterThan(50);
+    expect(await dueInMinutes()).toBeGreaterThan(50);
   });
 
   it('an instance written through a process without workers wakes the pull loop of another process', async () => {

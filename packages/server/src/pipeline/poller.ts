@@ -3,6 +3,7 @@ import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { newId } from '../storage/db.ts';
+import { CHANNEL_NORMALIZE } from '../storage/queues.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, withSpan } from '../telemetry/tracing.ts';
 import type { Runtime } from './shared.ts';
@@ -225,12 +226,15 @@ export class Poller {
           .filter((t) => !Number.isNaN(t));
         const lag = times.length > 0 ? Math.max(0, now.getTime() - Math.min(...times)) : null;
         const inserted = await rt.db.transaction().execute(async (trx) => {
-          // The same statement as a push's (no bodies): rows, last_message_at and the wake-up together.
+          // The same statement as a push's (no bodies): rows and last_message_at, with the cursor.
           const rows = await inboundStore.storeInbound(trx, items, [], [row.id]);
           await instanceStore.savePullCursor(trx, row.id, batch.cursor, lag);
           return rows.length;
         });
-        if (inserted > 0) rt.wakeNormalize();
+        if (inserted > 0) {
+          rt.wakeNormalize();
+          void rt.notify(CHANNEL_NORMALIZE);
+        }
         stored += inserted;
         duplicates += items.length - inserted;
         if (batch.cursor !== undefined) cursor = batch.cursor;

@@ -137,6 +137,8 @@ export interface Runtime {
   connectors: ReadonlyMap<string, Connector>;
   cipher: SecretCipher;
   options: ResolvedOptions;
+  /** After an autocommit write: NOTIFYs `channel` on a transaction of its own (host/notifier.ts). */
+  notify(channel: string, payload?: string): Promise<void>;
   /**
    * Messages may wait to be claimed: a NOTIFY, an ingest statement that stored some unleased, a
    * pull, a replay, a lost lease. Runs a pass of the normalize loop and tells the worker that
