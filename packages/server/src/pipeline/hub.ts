@@ -135,6 +135,14 @@ export async function createHub(config: HubConfig) {
       worked = true;
       deliverLoop?.wake();
     },
+    announceInbound: () => {
+      rt.wakeNormalize();
+      void rt.notify(CHANNEL_NORMALIZE);
+    },
+    announceDeliveries: () => {
+      rt.wakeDeliver();
+      void rt.notify(CHANNEL_DELIVER);
+    },
     wakePull: () => pullLoop?.wake(),
     ingestPressure: new IngestPressure(
       options.ingestFirst ? INGEST_PRESSURE_WAITING : Number.POSITIVE_INFINITY,
@@ -162,12 +170,7 @@ export async function createHub(config: HubConfig) {
     deliverer,
   );
   // Ingest stores a message leased for this process's normalize worker when it can start at once.
-  // Unleased messages stored: this process's worker at once, every other process's by NOTIFY.
-  const stored = () => {
-    rt.wakeNormalize();
-    void rt.notify(CHANNEL_NORMALIZE);
-  };
-  const writer = new InboundWriter(db, stored, {
+  const writer = new InboundWriter(db, rt.announceInbound, {
     maxConcurrent: ingestConcurrency,
     leaser: normalizer,
     pressure: rt.ingestPressure,

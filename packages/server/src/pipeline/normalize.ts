@@ -19,7 +19,6 @@ import * as instanceStore from '../instances/store.ts';
 import { lazyChild } from '../logging/lazy-child.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
-import { CHANNEL_DELIVER } from '../storage/queues.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import {
   failSpan,
@@ -760,10 +759,7 @@ class NormalizedWriter {
       ]);
       leased = r.leased.map(leasedDeliveryWork);
       // Created pending (not leased): the claim takes them, in this process or any other.
-      if (r.fanned > leased.length) {
-        this.rt.wakeDeliver();
-        void this.rt.notify(CHANNEL_DELIVER);
-      }
+      if (r.fanned > leased.length) this.rt.announceDeliveries();
       return r;
     } finally {
       if (slots > 0) this.deliverer?.attempt(leased, slots);

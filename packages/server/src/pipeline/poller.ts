@@ -3,7 +3,6 @@ import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { newId } from '../storage/db.ts';
-import { CHANNEL_NORMALIZE } from '../storage/queues.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, withSpan } from '../telemetry/tracing.ts';
 import type { Runtime } from './shared.ts';
@@ -231,10 +230,7 @@ export class Poller {
           await instanceStore.savePullCursor(trx, row.id, batch.cursor, lag);
           return rows.length;
         });
-        if (inserted > 0) {
-          rt.wakeNormalize();
-          void rt.notify(CHANNEL_NORMALIZE);
-        }
+        if (inserted > 0) rt.announceInbound();
         stored += inserted;
         duplicates += items.length - inserted;
         if (batch.cursor !== undefined) cursor = batch.cursor;

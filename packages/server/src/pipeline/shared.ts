@@ -151,6 +151,13 @@ export interface Runtime {
    */
   wakeNormalizeLoop(): void;
   wakeDeliver(): void;
+  /**
+   * After a commit of this process stored messages a claim must take (unleased): wakes its own
+   * normalize loop at once and every process's by NOTIFY ({@link notify}).
+   */
+  announceInbound(): void;
+  /** After a commit of this process created deliveries a claim must take (pending): as {@link announceInbound}. */
+  announceDeliveries(): void;
   wakePull(): void;
   /** Whether this process's pushes queue for their durable write (ingest first: the normalize worker gives way). */
   ingestPressure: IngestPressure;
