@@ -243,6 +243,42 @@ describe('tracing on', () => {
     }
   });
 
+  it("an attribute of a primitive value allocates no cycle guard (the pinned SDK's patch, patches/)", async () => {
+    const tracing = await startDiscarding();
+    const NativeWeakSet = globalThis.WeakSet;
+    let guards = 0;
+    // The SDK's attribute check makes its cycle guard with `new WeakSet()`, looked up at the call.
+    globalThis.WeakSet = class extends NativeWeakSet<WeakKey> {
+      constructor() {
+        super();
+        guards++;
+      }
+    } as WeakSetConstructor;
+    try {
+      const span = withSpan(
+        'switchyard.deliver',
+        { attributes: { 'switchyard.delivery': 'd1', 'switchyard.attempt': 1, 'switchyard.echo': false } },
+        (s) => {
+          s!.setAttribute('http.response.status_code', 200);
+          return s as unknown as ReadableSpan;
+        },
+      );
+      expect(guards).toBe(0);
+      expect(span.attributes).toEqual({
+        'switchyard.delivery': 'd1',
+        'switchyard.attempt': 1,
+        'switchyard.echo': false,
+        'http.response.status_code': 200,
+      });
+      // A value that can hold a cycle still gets its guard (and the counter above does count).
+      withSpan('x', {}, (s) => s!.setAttribute('switchyard.ids', ['a', 'b']));
+      expect(guards).toBe(1);
+    } finally {
+      globalThis.WeakSet = NativeWeakSet;
+      await tracing.shutdown();
+    }
+  });
+
   it('a collector that never answers: the queue stays bounded, the rest is dropped and counted, stop is bounded', async () => {
     const hanging: SpanExporter = { export() {}, shutdown: async () => {} };
     const registry = new Registry();
