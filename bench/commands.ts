@@ -9,10 +9,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { docplannerConnector } from '../packages/connectors/docplanner/src/index.ts';
+import { DocplannerSimulator } from '../packages/connectors/docplanner/src/simulator.ts';
 import { createCommands } from '../packages/server/src/commands/commands.ts';
 import { createHub } from '../packages/server/src/pipeline/hub.ts';
 import { createTestDatabase } from '../packages/testing/src/postgres/databases.ts';
-import { DocplannerSimulator } from '../packages/testing/src/simulators/docplanner.ts';
 import { pino } from './lib/deps.ts';
 import { type BenchOptions, type BenchResult, percentile, row } from './lib/result.ts';
 

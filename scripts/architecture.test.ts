@@ -22,15 +22,19 @@ interface SourceFile {
  * What each package's production code may import of ours (`*` ends a name prefix: the server may
  * import every connector, so registering one in packages/server/src/connectors.ts needs nothing
  * here). Test code (see {@link isTestCode}) may import these, `@switchyard/testing` and the
- * connectors' `./testing` entries. Keep in step with the map in docs/architecture.md.
+ * connectors' `./testing` and `./simulator` entries; the testing package, all of it test code, never
+ * a connector (see {@link packageViolations}). Keep in step with the map in docs/architecture.md.
  */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   core: [],
   'embedded-postgres': ['@switchyard/core'],
   connector: ['@switchyard/core'],
   server: ['@switchyard/core', '@switchyard/embedded-postgres', '@switchyard/connector-*'],
-  testing: ['*'],
+  testing: ['@switchyard/core', '@switchyard/embedded-postgres'],
 };
+
+/** A connector's test entries, `@switchyard/connector-<vendor>/testing` and `…/simulator`. */
+const TEST_ENTRY = /\/(?:testing|simulator)$/;
 
 /**
  * What each top-level folder of packages/server/src may import of the other folders (production
@@ -126,12 +130,15 @@ function folderViolations(edges: Map<string, string[]>): string[] {
   return found;
 }
 
-/** Test code: test files, test support, the testing package, the connectors' `./testing` entries. */
+/**
+ * Test code: test files, test support, the testing package, the connectors' `./testing` entries and
+ * their vendor simulators (`src/simulator.ts`, `src/simulator-writes.ts`: the `./simulator` entry).
+ */
 function isTestCode(path: string): boolean {
   return (
     /\.test\.ts$|\.test-support\.ts$/.test(path) ||
     path.startsWith('packages/testing/') ||
-    /^packages\/connectors\/[^/]+\/src\/testing\.ts$/.test(path)
+    /^packages\/connectors\/[^/]+\/src\/(?:testing|simulator|simulator-writes)\.ts$/.test(path)
   );
 }
 
@@ -156,7 +163,11 @@ function resolveRelative(from: string, specifier: string): string {
   return relative(ROOT, resolve(ROOT, dirname(from), specifier));
 }
 
-/** Violations of the package rules, one line each (`file: what`). */
+/**
+ * Violations of the package rules, one line each (`file: what`). The testing package imports no
+ * connector, not even a test entry: every connector's tests depend on it, so that would be a workspace
+ * cycle (docs/architecture.md, "Why each simulator lives in its connector's package").
+ */
 function packageViolations(files: readonly SourceFile[]): string[] {
   const found: string[] = [];
   for (const file of files) {
@@ -177,7 +188,7 @@ function packageViolations(files: readonly SourceFile[]): string[] {
         continue;
       }
       const name = packageName(specifier);
-      if (!test && (name === 'vitest' || name === '@switchyard/testing' || /\/testing$/.test(specifier))) {
+      if (!test && (name === 'vitest' || name === '@switchyard/testing' || TEST_ENTRY.test(specifier))) {
         found.push(`${file.path}: production code imports the test tool '${specifier}'`);
         continue;
       }
@@ -190,8 +201,14 @@ function packageViolations(files: readonly SourceFile[]): string[] {
         found.push(`${file.path}: core imports '${specifier}' (core imports nothing of ours)`);
         continue;
       }
+      if (kind === 'testing' && name.startsWith('@switchyard/connector-')) {
+        found.push(
+          `${file.path}: the testing package imports a connector '${specifier}' (a workspace cycle)`,
+        );
+        continue;
+      }
       const allowed = MAY_IMPORT[kind] ?? [];
-      const testExtra = test && (name === '@switchyard/testing' || /\/testing$/.test(specifier));
+      const testExtra = test && (name === '@switchyard/testing' || TEST_ENTRY.test(specifier));
       const listed = allowed.some((entry) =>
         entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : entry === name,
       );
@@ -307,10 +324,40 @@ describe('the import rules fail when broken', () => {
     expect(violations('packages/server/src/index.ts', '@switchyard/connector-quable/testing')).toHaveLength(
       1,
     );
+    expect(violations('packages/server/src/index.ts', '@switchyard/connector-quable/simulator')).toHaveLength(
+      1,
+    );
+    expect(violations('packages/connectors/quable/src/index.ts', './simulator.ts')).toHaveLength(1);
+    expect(violations('packages/connectors/docplanner/src/pull.ts', './simulator-writes.ts')).toHaveLength(1);
     expect(violations('packages/server/src/pipeline/hub.ts', './fixtures.test-support.ts')).toHaveLength(1);
-    // ...which test code may.
+    // ...which test code may: a simulator is test code, and so are the tests that start one.
     expect(violations('packages/server/src/pipeline/hub.test.ts', '@switchyard/testing')).toEqual([]);
     expect(violations('packages/server/src/pipeline/hub.test.ts', './fixtures.test-support.ts')).toEqual([]);
+    expect(
+      violations(
+        'packages/server/src/e2e/connectors/quable.int.test.ts',
+        '@switchyard/connector-quable/simulator',
+      ),
+    ).toEqual([]);
+    expect(violations('packages/connectors/docplanner/src/pull.test.ts', './simulator.ts')).toEqual([]);
+    expect(violations('packages/connectors/quable/src/simulator.ts', './testing.ts')).toEqual([]);
+    expect(
+      violations('packages/connectors/quable/src/simulator.ts', '@switchyard/testing/simulator-kit/push'),
+    ).toEqual([]);
+    expect(violations('packages/connectors/docplanner/src/simulator.ts', './simulator-writes.ts')).toEqual(
+      [],
+    );
+  });
+
+  it('the testing package importing a connector (a workspace cycle: every connector tests with it)', () => {
+    expect(
+      violations('packages/testing/src/conformance/check.ts', '@switchyard/connector-quable/testing'),
+    ).toHaveLength(1);
+    expect(
+      violations('packages/testing/src/index.ts', '@switchyard/connector-quable/simulator'),
+    ).toHaveLength(1);
+    expect(violations('packages/testing/src/index.ts', '@switchyard/connector-quable')).toHaveLength(1);
+    expect(violations('packages/testing/src/index.ts', '@switchyard/core')).toEqual([]);
   });
 
   it('a connector importing the server, core importing anything of ours', () => {
@@ -326,9 +373,12 @@ describe('the import rules fail when broken', () => {
 
   it('a relative import across a package boundary', () => {
     expect(
-      violations('packages/testing/src/simulators/quable.ts', '../../../connectors/quable/src/vendor.ts'),
+      violations('packages/testing/src/simulator-kit/push.ts', '../../../connectors/quable/src/vendor.ts'),
     ).toHaveLength(1);
-    expect(violations('packages/testing/src/simulators/quable.ts', './shared/server.ts')).toEqual([]);
+    expect(
+      violations('packages/connectors/quable/src/simulator.ts', '../../../testing/src/simulator-kit/push.ts'),
+    ).toHaveLength(1);
+    expect(violations('packages/testing/src/simulator-kit/receiver.ts', './server.ts')).toEqual([]);
   });
 
   it('a server folder importing what the map does not allow', () => {

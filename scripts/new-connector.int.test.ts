@@ -1,7 +1,8 @@
 /**
  * The generator's promise, end to end: in a copy of this workspace, `./sy new-connector` writes a
- * connector of each auth shape (`header-key`, `basic`, `hmac`), adds it to the dependencies of the
- * testing and server packages and links it (`pnpm install --prefer-offline`); each is registered by the
+ * connector of each auth shape (`header-key`, `basic`, `hmac`), its simulator inside its package, adds
+ * it to the dependencies of the server package and links it (`pnpm install --prefer-offline`, with
+ * no workspace cycle: the testing package depends on no connector); each is registered by the
  * step docs/writing-a-connector.md §14 documents (the one list in
  * `packages/server/src/connectors.ts`, `./sy generate`); then, untouched, the generated files pass
  * typecheck and Biome, their unit, conformance, simulator and end-to-end tests pass, and so do the
@@ -37,6 +38,8 @@ const CONNECTORS: ReadonlyArray<{ name: string; auth: AuthShape }> = [
 const MINUTES = 60_000;
 
 let mirror: string;
+/** What the copy's installs printed: its own, then the generator's linking one per connector. */
+const installOutputs: string[] = [];
 
 /** Runs a command in the copy; the child gets this environment minus vitest's own markers. */
 function run(command: string, args: string[]) {
@@ -97,10 +100,9 @@ function register(name: string): void {
   writeFileSync(listPath, after);
 }
 
+/** The generated code: the package's src/ (the simulator and its test among it) and the end-to-end test. */
 const generatedFiles = (name: string) => [
   `packages/connectors/${name}/src`,
-  `packages/testing/src/simulators/${name}.ts`,
-  `packages/testing/src/simulators/${name}.test.ts`,
   `packages/server/src/e2e/connectors/${name}.int.test.ts`,
 ];
 
@@ -110,10 +112,12 @@ beforeAll(() => {
   // The copy's own install (from the local store) as `./sy` makes it: a checkout before the guide starts.
   const install = run('bash', ['-c', 'source scripts/toolchain.sh && sy_install "$PWD"']);
   if (install.status !== 0) throw new Error(`sy_install in the copy:\n${install.output}`);
+  installOutputs.push(install.output);
   for (const { name, auth } of CONNECTORS) {
     // As the guide runs it: the generator links the package itself (pnpm install --prefer-offline).
     const generated = run(process.execPath, ['scripts/new-connector.ts', name, '--auth', auth]);
     if (generated.status !== 0) throw new Error(`new-connector ${name} --auth ${auth}:\n${generated.output}`);
+    installOutputs.push(generated.output);
     register(name);
   }
   const generate = run(process.execPath, ['scripts/generate.ts']);
@@ -125,6 +129,11 @@ afterAll(() => {
 });
 
 describe('generated connectors (header-key, basic, hmac), registered by the documented step', () => {
+  it('link without a workspace cycle (pnpm warns of one at every install)', () => {
+    expect(installOutputs).toHaveLength(CONNECTORS.length + 1);
+    for (const output of installOutputs) expect(output).not.toMatch(/cyclic workspace dependencies/i);
+  });
+
   it(
     'typecheck as generated, with the registry that lists them',
     () => {
@@ -161,7 +170,7 @@ describe('generated connectors (header-key, basic, hmac), registered by the docu
         ...files,
       ]);
       expect(biome.status, biome.output).toBe(0);
-      // 13 source files per package, the simulator, its test and the end-to-end test.
+      // 13 source files per package, its simulator and the simulator's test, and the end-to-end test.
       expect(biome.output).toContain(`Checked ${CONNECTORS.length * 16} files`);
     },
     2 * MINUTES,
@@ -173,7 +182,6 @@ describe('generated connectors (header-key, basic, hmac), registered by the docu
       const tests = [
         ...CONNECTORS.flatMap(({ name }) => [
           `packages/connectors/${name}`,
-          `packages/testing/src/simulators/${name}.test.ts`,
           `packages/server/src/e2e/connectors/${name}.int.test.ts`,
         ]),
         'packages/server/src/config/example.test.ts',

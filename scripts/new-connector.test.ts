@@ -37,12 +37,12 @@ const expectedFiles = (name: string) =>
       'normalize.ts',
       'parse.test.ts',
       'parse.ts',
+      'simulator.test.ts',
+      'simulator.ts',
       'testing.ts',
       'vendor.ts',
     ].map((file) => `packages/connectors/${name}/src/${file}`),
     `packages/server/src/e2e/connectors/${name}.int.test.ts`,
-    `packages/testing/src/simulators/${name}.test.ts`,
-    `packages/testing/src/simulators/${name}.ts`,
   ].sort();
 
 let root: string;
@@ -80,7 +80,11 @@ describe('generateConnector', () => {
     expect(pkg).toMatchObject({
       name: '@switchyard/connector-acme-booking',
       type: 'module',
-      exports: { '.': './src/index.ts', './testing': './src/testing.ts' },
+      exports: {
+        '.': './src/index.ts',
+        './testing': './src/testing.ts',
+        './simulator': './src/simulator.ts',
+      },
       dependencies: { '@switchyard/core': 'workspace:*' },
       devDependencies: { '@switchyard/testing': 'workspace:*' },
     });
@@ -141,7 +145,7 @@ describe('generateConnector', () => {
       ['check', '--config-path', join(repo, 'biome.json'), '--vcs-enabled=false', result.packageDir],
       { encoding: 'utf8' },
     );
-    expect(run.stdout + run.stderr).toContain('Checked 14 files');
+    expect(run.stdout + run.stderr).toContain('Checked 16 files');
     expect(run.status, run.stdout + run.stderr).toBe(0);
     // The check can fail: the same run on a deliberately mis-formatted file does.
     writeFileSync(join(result.packageDir, 'src/extra.ts'), 'export const x = "double quotes"\n');
@@ -153,34 +157,38 @@ describe('generateConnector', () => {
     expect(bad.status).not.toBe(0);
   });
 
-  it('adds the connector to the dependencies of the testing and server packages, sorted', async () => {
+  it('adds the connector to the dependencies of the server package, sorted, and not of testing', async () => {
+    const manifest = (dir: string) =>
+      `${JSON.stringify({ name: `@switchyard/${dir}`, dependencies: { '@switchyard/core': 'workspace:*', pg: '^8' } }, null, 2)}\n`;
     for (const dir of ['testing', 'server']) {
       mkdirSync(join(root, 'packages', dir), { recursive: true });
-      writeFileSync(
-        join(root, 'packages', dir, 'package.json'),
-        `${JSON.stringify({ name: `@switchyard/${dir}`, dependencies: { '@switchyard/core': 'workspace:*', pg: '^8' } }, null, 2)}\n`,
-      );
+      writeFileSync(join(root, 'packages', dir, 'package.json'), manifest(dir));
     }
     const result = await generateConnector({ name: 'acme', root });
-    expect(result.dependents).toEqual(['packages/testing/package.json', 'packages/server/package.json']);
-    for (const dir of ['testing', 'server']) {
-      const pkg = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8'));
-      expect(Object.entries(pkg.dependencies)).toEqual([
-        ['@switchyard/connector-acme', 'workspace:*'],
-        ['@switchyard/core', 'workspace:*'],
-        ['pg', '^8'],
-      ]);
-    }
+    expect(result.dependents).toEqual(['packages/server/package.json']);
+    const server = JSON.parse(readFileSync(join(root, 'packages/server/package.json'), 'utf8'));
+    expect(Object.entries(server.dependencies)).toEqual([
+      ['@switchyard/connector-acme', 'workspace:*'],
+      ['@switchyard/core', 'workspace:*'],
+      ['pg', '^8'],
+    ]);
+    // The simulator is in the connector's package: testing depends on no connector (no workspace cycle).
+    expect(readFileSync(join(root, 'packages/testing/package.json'), 'utf8')).toBe(manifest('testing'));
     expect(nextSteps(result)).toContain(
-      'Added @switchyard/connector-acme to the dependencies of packages/testing/package.json and packages/server/package.json.',
+      'Added @switchyard/connector-acme to the dependencies of packages/server/package.json.',
     );
-    // The simulator and the end-to-end test import the connector by package name, never by path.
+    // The end-to-end test imports the connector and its simulator by package name, never by path.
     for (const file of result.files.filter((f) => !f.startsWith('packages/connectors/'))) {
       expect(readFileSync(join(root, file), 'utf8'), file).not.toContain('/connectors/acme/src/');
     }
-    expect(readFileSync(join(root, 'packages/testing/src/simulators/acme.ts'), 'utf8')).toContain(
-      "from '@switchyard/connector-acme/testing';",
+    expect(readFileSync(join(root, 'packages/server/src/e2e/connectors/acme.int.test.ts'), 'utf8')).toContain(
+      "from '@switchyard/connector-acme/simulator';",
     );
+    // The simulator, inside the package, imports the connector by relative path, never its own name.
+    const simulator = readFileSync(join(result.packageDir, 'src/simulator.ts'), 'utf8');
+    expect(simulator).toContain("from './testing.ts';");
+    expect(simulator).toContain("from '@switchyard/testing/simulator-kit/push';");
+    expect(simulator).not.toContain("from '@switchyard/connector-acme");
   });
 
   it('never overwrites: a second run with the same name fails and leaves the files as they were', async () => {
@@ -215,11 +223,11 @@ describe('generateConnector', () => {
     expect(conformance).toContain('replayWindow');
   });
 
-  it('refuses a name whose simulator or end-to-end test exists', async () => {
-    mkdirSync(join(root, 'packages/testing/src/simulators'), { recursive: true });
-    writeFileSync(join(root, 'packages/testing/src/simulators/acme.ts'), '// taken\n');
+  it('refuses a name whose end-to-end test exists', async () => {
+    mkdirSync(join(root, 'packages/server/src/e2e/connectors'), { recursive: true });
+    writeFileSync(join(root, 'packages/server/src/e2e/connectors/acme.int.test.ts'), '// taken\n');
     await expect(generateConnector({ name: 'acme', root })).rejects.toThrow(
-      /packages\/testing\/src\/simulators\/acme.ts already exists/,
+      /packages\/server\/src\/e2e\/connectors\/acme.int.test.ts already exists/,
     );
   });
 

@@ -1,10 +1,10 @@
 /**
  * `./sy new-connector <name> [--auth header-key|basic|hmac] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS]`:
  * scaffolds `packages/connectors/<name>/` (the standard file set, a working minimal connector with the
- * vendor's auth shape, a fixture, passing unit and conformance tests), its simulator and end-to-end
- * test, and `docs/connectors/<name>.md`; adds the connector to the dependencies of
- * `packages/testing` and `packages/server` (the simulator and the end-to-end test import it by
- * package name) and runs `pnpm install --prefer-offline` to link it, so its tests run at once. `--root`
+ * vendor's auth shape, a fixture, passing unit and conformance tests, the vendor simulator and its
+ * test), the end-to-end test, and `docs/connectors/<name>.md`; adds the connector to the dependencies
+ * of `packages/server` (the end-to-end test imports it and its simulator by package name) and runs
+ * `pnpm install --prefer-offline` to link it, so its tests run at once. `--root`
  * writes into another workspace-shaped folder and `--no-install` leaves the linking to the caller
  * (both used by the tests). The install is given `--install-timeout` seconds (default
  * {@link DEFAULT_INSTALL_TIMEOUT_S}): a pnpm that waits on a registry it cannot reach is stopped

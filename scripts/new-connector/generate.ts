@@ -12,10 +12,11 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Where the templates live: `connector/**` → `packages/connectors/<name>/**`, `docs/connector.md` →
- * `docs/connectors/<name>.md`, `simulator/simulator{,.test}.ts` → `packages/testing/src/simulators/<name>{,.test}.ts`,
- * `e2e/connector.int.test.ts` → `packages/server/src/e2e/connectors/<name>.int.test.ts`. A template
- * named `<file>.<auth>.tmpl` is used only for that auth shape.
+ * Where the templates live: `connector/**` → `packages/connectors/<name>/**` (the vendor simulator
+ * too: `connector/src/simulator{,.test}.ts`, the package's `./simulator` entry), `docs/connector.md` →
+ * `docs/connectors/<name>.md`, `e2e/connector.int.test.ts` →
+ * `packages/server/src/e2e/connectors/<name>.int.test.ts`. A template named `<file>.<auth>.tmpl` is
+ * used only for that auth shape.
  */
 export const TEMPLATES_DIR = fileURLToPath(new URL('./templates/', import.meta.url));
 
@@ -63,9 +64,10 @@ export interface GeneratedConnector {
   /** Every file written, relative to the root, with `/` separators, sorted. */
   files: string[];
   /**
-   * The workspace manifests that now depend on the connector (`packages/testing/package.json` for
-   * the simulator, `packages/server/package.json` for the end-to-end test and, once registered, the
-   * server's list), relative to the root; those missing under the root are skipped.
+   * The workspace manifests that now depend on the connector (`packages/server/package.json`, for the
+   * end-to-end test and, once registered, the server's list), relative to the root; those missing
+   * under the root are skipped. `@switchyard/testing` never does: the simulator lives in the
+   * connector's own package, so testing depends on no connector (no workspace cycle).
    */
   dependents: string[];
 }
@@ -89,30 +91,36 @@ export function importStatement(names: readonly string[], from: string): string 
   return `import {\n${names.map((n) => `  ${n},\n`).join('')}} from '${from}';`;
 }
 
-/** The template values that import the connector and its simulator by package name. */
+/**
+ * The template values that import the connector's test entries: the simulator and its test (in the
+ * package) by relative path, the end-to-end test (in the server) by package name.
+ */
 function importValues(name: string): Record<string, string> {
-  const testingEntry = `@switchyard/connector-${name}/testing`;
   const connector = `${camelCase(name)}Connector as connector`;
   return {
     simulatorImport: importStatement(
       ['type Config', 'credentialHeaders', 'encode', 'type VendorEvent'],
-      testingEntry,
+      './testing.ts',
     ),
-    simulatorTestImport: importStatement(['type Config', connector, 'fixtureUrl'], testingEntry),
-    endToEndConnectorImport: importStatement(['type Config', connector], testingEntry),
+    simulatorTestImport: importStatement(['type Config', connector, 'fixtureUrl'], './testing.ts'),
+    endToEndConnectorImport: importStatement(
+      ['type Config', connector],
+      `@switchyard/connector-${name}/testing`,
+    ),
     endToEndSimulatorImport: importStatement(
       [`${pascalCase(name)}Simulator as Simulator`],
-      `@switchyard/testing/simulators/${name}`,
+      `@switchyard/connector-${name}/simulator`,
     ),
   };
 }
 
 /**
- * The manifests that get the connector as a dependency: the simulator (in @switchyard/testing) and
- * the end-to-end test (in the server) import it by package name, and registering it in the server's
- * list (docs/writing-a-connector.md §14) then needs no second manifest edit.
+ * The manifests that get the connector as a dependency: the end-to-end test (in the server) imports
+ * it and its simulator by package name, and registering it in the server's list
+ * (docs/writing-a-connector.md §14) then needs no second manifest edit. Not
+ * `packages/testing/package.json`: the simulator is in the connector's package.
  */
-const DEPENDENTS = ['packages/testing/package.json', 'packages/server/package.json'] as const;
+const DEPENDENTS = ['packages/server/package.json'] as const;
 
 /** Adds `@switchyard/connector-<name>: workspace:*` to a manifest's dependencies, kept sorted. */
 function addWorkspaceDependency(manifest: string, name: string): void {
@@ -172,8 +180,6 @@ export function validateConnectorName(name: string | undefined, root: string): s
 function outsideFiles(root: string, name: string): string[] {
   return [
     join(root, 'docs', 'connectors', `${name}.md`),
-    join(root, 'packages', 'testing', 'src', 'simulators', `${name}.ts`),
-    join(root, 'packages', 'testing', 'src', 'simulators', `${name}.test.ts`),
     join(root, 'packages', 'server', 'src', 'e2e', 'connectors', `${name}.int.test.ts`),
   ];
 }
@@ -306,16 +312,9 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
   }
   const values = { name, camelName: camelCase(name), pascalName: pascalCase(name), displayName, auth };
   const packageDir = join(options.root, 'packages', 'connectors', name);
-  const [docsPage, simulator, simulatorTest, e2eTest] = outsideFiles(options.root, name) as [
-    string,
-    string,
-    string,
-    string,
-  ];
+  const [docsPage, e2eTest] = outsideFiles(options.root, name) as [string, string];
   const destinations: Record<string, string> = {
     'docs/connector.md': docsPage,
-    'simulator/simulator.ts': simulator,
-    'simulator/simulator.test.ts': simulatorTest,
     'e2e/connector.int.test.ts': e2eTest,
   };
   const renderValues = { ...values, ...authValues(auth, name), ...importValues(name) };
@@ -355,11 +354,7 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
 /** The next steps printed after generation. */
 export function nextSteps(result: GeneratedConnector): string {
   const dir = `packages/connectors/${result.name}`;
-  const tests = [
-    dir,
-    `packages/testing/src/simulators/${result.name}.test.ts`,
-    `packages/server/src/e2e/connectors/${result.name}.int.test.ts`,
-  ].join(' ');
+  const tests = [dir, `packages/server/src/e2e/connectors/${result.name}.int.test.ts`].join(' ');
   return [
     `Created the ${result.displayName} connector, auth ${result.auth} (${result.files.length} files):`,
     ...result.files.map((file) => `  ${file}`),
@@ -374,7 +369,7 @@ export function nextSteps(result: GeneratedConnector): string {
     `  1. ./sy vitest run ${tests}   # the generated tests pass as they are (the end-to-end test needs DATABASE_URL or Docker)`,
     `  2. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (list each in src/conformance.test.ts and the end-to-end test)`,
     `  3. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
-    `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in the simulator`,
+    `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in ${dir}/src/simulator.ts`,
     '  5. Register it: docs/writing-a-connector.md §14 (one list in packages/server/src/connectors.ts, then ./sy generate)',
   ].join('\n');
 }

@@ -8,7 +8,9 @@
  * - `startRecordingSubscriber()`: a scripted webhook subscriber that verifies Standard Webhooks signatures.
  * - `memoryNormalizeContext()` / `inboundRequest()`: connector unit-test helpers.
  * - `describeConformance()` / `checkConformance()`: the conformance suite every connector runs.
- * - Vendor simulators: `@switchyard/testing/simulators/<vendor>`.
+ * - The simulator kit: `@switchyard/testing/simulator-kit/{push,receiver,server}`, what the vendor
+ *   simulators share. Each simulator lives in its connector's package
+ *   (`@switchyard/connector-<vendor>/simulator`); this package depends on no connector.
  *
  * @example
  * ```ts

@@ -10,11 +10,11 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
-import { BookingBugSimulator } from '@switchyard/testing/simulators/bookingbug';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN_STATE_KEY, commands, commandsUnavailable } from './commands.ts';
 import type { Config } from './config.ts';
 import { bookingbugConnector } from './index.ts';
+import { BookingBugSimulator } from './simulator.ts';
 
 const fixture = (name: string): JsonObject =>
   JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;

@@ -8,10 +8,10 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
-import { ClockwiseSimulator } from '@switchyard/testing/simulators/clockwisemd';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands } from './commands.ts';
 import type { Config } from './config.ts';
+import { ClockwiseSimulator } from './simulator.ts';
 
 /** A real-HTTP VendorHttp, as the hub lends one. */
 const fetchHttp: VendorHttp = {

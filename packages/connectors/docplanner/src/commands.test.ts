@@ -9,10 +9,10 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
-import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands } from './commands.ts';
 import type { Config } from './config.ts';
+import { DocplannerSimulator } from './simulator.ts';
 
 /** A real-HTTP VendorHttp, as the hub lends one: resolves for every status, transient on network errors. */
 const fetchHttp: VendorHttp = {

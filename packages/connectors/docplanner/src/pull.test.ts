@@ -9,7 +9,6 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { memoryNormalizeContext } from '@switchyard/testing';
-import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
 import {
@@ -20,6 +19,7 @@ import {
   retryAfterMs,
   TOKEN_STATE_KEY,
 } from './pull.ts';
+import { DocplannerSimulator } from './simulator.ts';
 
 const fixture = (name: string) =>
   JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;

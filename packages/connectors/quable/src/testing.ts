@@ -1,5 +1,5 @@
 /**
- * `@switchyard/connector-quable/testing`: what the vendor simulator and tests outside this package may use (the
+ * `@switchyard/connector-quable/testing`: what this package's simulator and tests outside the package may use (the
  * connector, its config and vendor types, `encode`, the fixture files). Other packages import it by
  * this name, never by a relative path into `src/`. Not imported by production code.
  *

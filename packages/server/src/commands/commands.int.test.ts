@@ -10,9 +10,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator';
+import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
-import { BookingBugSimulator } from '@switchyard/testing/simulators/bookingbug';
-import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../cli/command.ts';

@@ -8,17 +8,17 @@
  */
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
 import bookingbug from '@switchyard/connector-bookingbug';
+import { BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator';
 import clockwisemd from '@switchyard/connector-clockwisemd';
+import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
 import docplanner from '@switchyard/connector-docplanner';
+import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import instinctiveNotes from '@switchyard/connector-instinctive-notes';
+import { InstinctiveNotesSimulator } from '@switchyard/connector-instinctive-notes/simulator';
 import quable from '@switchyard/connector-quable';
+import { QuableSimulator } from '@switchyard/connector-quable/simulator';
 import type { JsonObject } from '@switchyard/core';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
-import { BookingBugSimulator } from '@switchyard/testing/simulators/bookingbug';
-import { ClockwiseSimulator } from '@switchyard/testing/simulators/clockwisemd';
-import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
-import { InstinctiveNotesSimulator } from '@switchyard/testing/simulators/instinctive-notes';
-import { QuableSimulator } from '@switchyard/testing/simulators/quable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { type E2e, eventually, SIGNING_SECRET, startE2e } from '../e2e/connectors/harness.test-support.ts';

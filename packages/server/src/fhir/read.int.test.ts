@@ -12,9 +12,9 @@ import type {
   OperationOutcome,
 } from '@medplum/fhirtypes';
 import instinctiveNotes from '@switchyard/connector-instinctive-notes';
+import { InstinctiveNotesSimulator } from '@switchyard/connector-instinctive-notes/simulator';
 import { type EventEnvelope, getSchemas } from '@switchyard/core';
 import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
-import { InstinctiveNotesSimulator } from '@switchyard/testing/simulators/instinctive-notes';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -12,13 +12,13 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import {
   freePort,
   type RecordingSubscriber,
   startRecordingSubscriber,
   useTestDatabase,
 } from '@switchyard/testing';
-import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type HubChild, spawnSwitchyard, tempDir } from '../e2e/helpers.test-support.ts';

@@ -5,8 +5,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
-import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Commands, commandRoutes, createCommands } from '../commands/index.ts';

@@ -6,9 +6,9 @@
  * told it, and delivers signed CloudEvents.
  */
 import bookingbug from '@switchyard/connector-bookingbug';
+import { type BookingBugPushKind, BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator';
 import type { JsonObject, JsonValue } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
-import { type BookingBugPushKind, BookingBugSimulator } from '@switchyard/testing/simulators/bookingbug';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from './fixtures.test-support.ts';
 import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';

@@ -4,9 +4,9 @@
  * `apiBaseUrl` points at it), retries a transient API failure, and delivers signed CloudEvents.
  */
 import clockwisemd from '@switchyard/connector-clockwisemd';
+import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
 import type { JsonObject, JsonValue } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
-import { ClockwiseSimulator } from '@switchyard/testing/simulators/clockwisemd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from './fixtures.test-support.ts';
 import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';

@@ -5,9 +5,9 @@
  * approver subscription and answered to the simulator; the pull queue is drained by the hub's poller.
  */
 import docplanner from '@switchyard/connector-docplanner';
+import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import type { JsonObject, JsonValue } from '@switchyard/core';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
-import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from './fixtures.test-support.ts';

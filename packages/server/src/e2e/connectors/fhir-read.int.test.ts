@@ -6,17 +6,17 @@
  * has nothing to read.
  */
 import bookingbug from '@switchyard/connector-bookingbug';
+import { type BookingBugPushKind, BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator';
 import clockwisemd from '@switchyard/connector-clockwisemd';
+import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
 import docplanner from '@switchyard/connector-docplanner';
+import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import instinctiveNotes from '@switchyard/connector-instinctive-notes';
+import { InstinctiveNotesSimulator } from '@switchyard/connector-instinctive-notes/simulator';
 import quable from '@switchyard/connector-quable';
+import { QuableSimulator } from '@switchyard/connector-quable/simulator';
 import type { JsonObject } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
-import { type BookingBugPushKind, BookingBugSimulator } from '@switchyard/testing/simulators/bookingbug';
-import { ClockwiseSimulator } from '@switchyard/testing/simulators/clockwisemd';
-import { DocplannerSimulator } from '@switchyard/testing/simulators/docplanner';
-import { InstinctiveNotesSimulator } from '@switchyard/testing/simulators/instinctive-notes';
-import { QuableSimulator } from '@switchyard/testing/simulators/quable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubEvent } from '../../events/api.ts';
 import { thirdPartyErrors, warmValidators } from '../../fhir/validators.test-support.ts';

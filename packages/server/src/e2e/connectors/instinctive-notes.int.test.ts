@@ -4,9 +4,9 @@
  * the last path segment on another; the hub delivers clinical documents as signed CloudEvents.
  */
 import instinctiveNotes from '@switchyard/connector-instinctive-notes';
+import { InstinctiveNotesSimulator } from '@switchyard/connector-instinctive-notes/simulator';
 import type { JsonObject, JsonValue } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
-import { InstinctiveNotesSimulator } from '@switchyard/testing/simulators/instinctive-notes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from './fixtures.test-support.ts';
 import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';

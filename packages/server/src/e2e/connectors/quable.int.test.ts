@@ -4,9 +4,9 @@
  * documents, assets and finished processes as signed CloudEvents and stores the rest as ignored.
  */
 import quable from '@switchyard/connector-quable';
+import { QuableSimulator } from '@switchyard/connector-quable/simulator';
 import type { JsonObject, JsonValue } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
-import { QuableSimulator } from '@switchyard/testing/simulators/quable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from './fixtures.test-support.ts';
 import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';

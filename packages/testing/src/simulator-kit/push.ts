@@ -3,6 +3,8 @@
  * per-attempt timeout, and retry a failed push with the vendor's habit (its delays, as data, shrunk
  * by a time scale in tests). Each simulator keeps its own record shapes and habits; this is only the
  * mechanics they share.
+ *
+ * Simulators import it as `@switchyard/testing/simulator-kit/push`.
  */
 
 import type { EventEnvelope } from '@switchyard/core';

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { fixtureUrl } from '@switchyard/connector-docplanner/testing';
 import type { EventEnvelope } from '@switchyard/core';
+import { startHookReceiver } from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DocplannerSimulator } from './docplanner.ts';
-import { startHookReceiver } from './shared/receiver.ts';
+import { DocplannerSimulator } from './simulator.ts';
+import { fixtureUrl } from './testing.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(fixtureUrl(name), 'utf8')) as Record<string, never>;
 

@@ -1,9 +1,13 @@
-import { instinctiveNotesConnector } from '@switchyard/connector-instinctive-notes/testing';
 import type { EventEnvelope, InboundRequest, JsonObject } from '@switchyard/core';
+import { inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
+import {
+  type HookReceiver,
+  type ReceivedPush,
+  startHookReceiver,
+} from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { inboundRequest, memoryNormalizeContext } from '../connector-context.ts';
-import { InstinctiveNotesSimulator, retryDelaysMs } from './instinctive-notes.ts';
-import { type HookReceiver, type ReceivedPush, startHookReceiver } from './shared/receiver.ts';
+import { InstinctiveNotesSimulator, retryDelaysMs } from './simulator.ts';
+import { instinctiveNotesConnector } from './testing.ts';
 
 const SECRET = 'in-sim-secret/0123456789abcdef';
 

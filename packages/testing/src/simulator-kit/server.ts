@@ -1,6 +1,8 @@
 /**
  * The small HTTP server a simulator serves its vendor API from (Docplanner, Clockwise.MD): on
  * 127.0.0.1, a free port, closed with its keep-alive connections so tests never wait on them.
+ *
+ * Simulators import it as `@switchyard/testing/simulator-kit/server`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

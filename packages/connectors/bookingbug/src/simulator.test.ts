@@ -1,14 +1,10 @@
 import { readFileSync } from 'node:fs';
-import {
-  basicAuthorization,
-  bookingbugConnector,
-  fixtureUrl,
-} from '@switchyard/connector-bookingbug/testing';
 import type { EventEnvelope, JsonObject } from '@switchyard/core';
+import { inboundRequest } from '@switchyard/testing';
+import { startHookReceiver } from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, describe, expect, it } from 'vitest';
-import { inboundRequest } from '../connector-context.ts';
-import { BookingBugSimulator } from './bookingbug.ts';
-import { startHookReceiver } from './shared/receiver.ts';
+import { BookingBugSimulator } from './simulator.ts';
+import { basicAuthorization, bookingbugConnector, fixtureUrl } from './testing.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(fixtureUrl(name), 'utf8')) as JsonObject;
 const USER = 'switchyard-bb';

@@ -4,16 +4,26 @@
  * with exponential back-off for up to 12 hours, then the event is marked failed and the endpoint
  * disabled), and offers the vendor's "Send test" (re-send the last saved note of a type, with a new
  * envelope time and no test flag).
+ *
+ * Test code imports it as `@switchyard/connector-instinctive-notes/simulator` (production code
+ * never does); it imports this connector's own modules through `./testing.ts`, never by package
+ * name.
  */
 
+import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
+import {
+  isSuccess,
+  PendingTasks,
+  postJson,
+  toAttempt,
+  withRetries,
+} from '@switchyard/testing/simulator-kit/push';
 import {
   type Config as InstinctiveConfig,
   instinctiveNotesConnector,
   type SoapNote,
   type WebhookEvent,
-} from '@switchyard/connector-instinctive-notes/testing';
-import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
-import { isSuccess, PendingTasks, postJson, toAttempt, withRetries } from './shared/push.ts';
+} from './testing.ts';
 
 const HOUR_MS = 3_600_000;
 

@@ -4,18 +4,23 @@
  * and serves what Docplanner's integration API offers around notifications: the OAuth2 token
  * endpoint, the FIFO pull queue (72-hour expiry), `/notifications/multiple`, `/notifications/release`
  * (once an hour) and the booking re-read endpoint.
+ *
+ * Test code imports it as `@switchyard/connector-docplanner/simulator` (production code never
+ * does); it imports this connector's own modules through `./testing.ts`, never by package name.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import {
-  type Config as DocplannerConfig,
-  type DpNotification,
-  docplannerConnector,
-} from '@switchyard/connector-docplanner/testing';
 import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
-import { DocplannerWriteApi } from './docplanner-writes.ts';
-import { isSuccess, PendingTasks, postJson, toAttempt, withRetries } from './shared/push.ts';
-import { closeServer, listenLocal, readBody } from './shared/server.ts';
+import {
+  isSuccess,
+  PendingTasks,
+  postJson,
+  toAttempt,
+  withRetries,
+} from '@switchyard/testing/simulator-kit/push';
+import { closeServer, listenLocal, readBody } from '@switchyard/testing/simulator-kit/server';
+import { DocplannerWriteApi } from './simulator-writes.ts';
+import { type Config as DocplannerConfig, type DpNotification, docplannerConnector } from './testing.ts';
 
 const GATE_NAMES = new Set(['slot-booking', 'booking-moving']);
 const HOUR_MS = 3_600_000;

@@ -5,16 +5,16 @@
  * checked) from appointments you set, failing on demand (503s, slow answers) to exercise enrichment
  * retries. Clockwise.MD does not document whether it retries a failed webhook: by default it does
  * not, and `retryDelaysMs` makes it.
+ *
+ * Test code imports it as `@switchyard/connector-clockwisemd/simulator` (production code never
+ * does); it imports this connector's own modules through `./testing.ts`, never by package name.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import {
-  type Config as ClockwiseConfig,
-  clockwisemdConnector,
-} from '@switchyard/connector-clockwisemd/testing';
 import { type EventEnvelope, isJsonObject, type JsonObject } from '@switchyard/core';
-import { ClockwiseWriteApi } from './clockwisemd-writes.ts';
-import { type Attempt, isCloudEvent, pushJson, sleep } from './shared/push.ts';
-import { closeServer, listenLocal, readBody } from './shared/server.ts';
+import { type Attempt, isCloudEvent, pushJson, sleep } from '@switchyard/testing/simulator-kit/push';
+import { closeServer, listenLocal, readBody } from '@switchyard/testing/simulator-kit/server';
+import { ClockwiseWriteApi } from './simulator-writes.ts';
+import { type Config as ClockwiseConfig, clockwisemdConnector } from './testing.ts';
 
 /** Where the shared key goes on a push. */
 export type ClockwiseKeyPlacement = 'header' | 'path' | 'both' | 'none';

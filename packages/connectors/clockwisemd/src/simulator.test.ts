@@ -1,9 +1,9 @@
-import { clockwisemdConnector } from '@switchyard/connector-clockwisemd/testing';
 import type { EventEnvelope, JsonValue, VendorRequest, VendorResponse } from '@switchyard/core';
+import { inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
+import { startHookReceiver } from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, describe, expect, it } from 'vitest';
-import { inboundRequest, memoryNormalizeContext } from '../connector-context.ts';
-import { ClockwiseSimulator } from './clockwisemd.ts';
-import { startHookReceiver } from './shared/receiver.ts';
+import { ClockwiseSimulator } from './simulator.ts';
+import { clockwisemdConnector } from './testing.ts';
 
 const KEY = 'cw-hook-key-0123456789abcdef';
 

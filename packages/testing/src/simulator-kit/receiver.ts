@@ -1,6 +1,8 @@
 /**
  * The tiny hub stand-in the simulator tests push to: it records every request and answers from a
  * script (statuses, optionally with a body, content type or delay).
+ *
+ * Simulator tests import it as `@switchyard/testing/simulator-kit/receiver`.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { closeServer, listenLocal, readBody } from './server.ts';

@@ -7,9 +7,9 @@
  * simulator's `failNext`, which applies to these routes as to every API route.
  */
 
-import type { DpNotification } from '@switchyard/connector-docplanner/testing';
 import type { JsonObject } from '@switchyard/core';
-import { sleep } from './shared/push.ts';
+import { sleep } from '@switchyard/testing/simulator-kit/push';
+import type { DpNotification } from './testing.ts';
 
 /** One write the API carried out (for assertions). */
 export interface DocplannerWrite {

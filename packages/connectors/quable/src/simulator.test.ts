@@ -1,9 +1,9 @@
-import { quableConnector } from '@switchyard/connector-quable/testing';
 import type { EventEnvelope, JsonObject } from '@switchyard/core';
+import { inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
+import { type HookReceiver, startHookReceiver } from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { inboundRequest, memoryNormalizeContext } from '../connector-context.ts';
-import { QuableSimulator } from './quable.ts';
-import { type HookReceiver, startHookReceiver } from './shared/receiver.ts';
+import { QuableSimulator } from './simulator.ts';
+import { quableConnector } from './testing.ts';
 
 const AUTHORIZATION = 'Bearer qb-sim-0123456789abcdef';
 const config = { authorization: AUTHORIZATION };

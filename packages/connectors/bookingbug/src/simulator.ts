@@ -9,18 +9,17 @@
  * push is not documented: by default it does not, and `retryDelaysMs` makes it.
  *
  * Started (`start()`), it also serves the admin REST API commands call (`writes`: login and booking
- * cancel, see bookingbug-writes.ts) and pushes the vendor's notification of each cancel it makes.
+ * cancel, see simulator-writes.ts) and pushes the vendor's notification of each cancel it makes.
+ *
+ * Test code imports it as `@switchyard/connector-bookingbug/simulator` (production code never
+ * does); it imports this connector's own modules through `./testing.ts`, never by package name.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import {
-  type Config as BookingBugConfig,
-  basicAuthorization,
-  bookingbugConnector,
-} from '@switchyard/connector-bookingbug/testing';
 import { type EventEnvelope, isJsonObject, type JsonObject } from '@switchyard/core';
-import { type BookingBugAdminOptions, BookingBugWriteApi } from './bookingbug-writes.ts';
-import { type Attempt, isCloudEvent, pushJson } from './shared/push.ts';
-import { closeServer, listenLocal, readBody } from './shared/server.ts';
+import { type Attempt, isCloudEvent, pushJson } from '@switchyard/testing/simulator-kit/push';
+import { closeServer, listenLocal, readBody } from '@switchyard/testing/simulator-kit/server';
+import { type BookingBugAdminOptions, BookingBugWriteApi } from './simulator-writes.ts';
+import { type Config as BookingBugConfig, basicAuthorization, bookingbugConnector } from './testing.ts';
 
 /** Options of {@link BookingBugSimulator}. */
 export interface BookingBugSimulatorOptions {

@@ -4,16 +4,19 @@
  * set up; a non-2xx answer or one slower than 5 seconds is a failure; at most two retries, five
  * minutes apart; after three consecutive failures the webhook is disabled until re-enabled by hand
  * (notifications raised meanwhile are not sent).
+ *
+ * Test code imports it as `@switchyard/connector-quable/simulator` (production code never does); it
+ * imports this connector's own modules through `./testing.ts`, never by package name.
  */
 import { randomUUID } from 'node:crypto';
+import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
+import { isSuccess, PendingTasks, postJson, withRetries } from '@switchyard/testing/simulator-kit/push';
 import {
   type Config as QuableConfig,
   type QuableNotification,
   type QuableResource,
   quableConnector,
-} from '@switchyard/connector-quable/testing';
-import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
-import { isSuccess, PendingTasks, postJson, withRetries } from './shared/push.ts';
+} from './testing.ts';
 
 /** Options of {@link QuableSimulator}. */
 export interface QuableSimulatorOptions {
