@@ -1,11 +1,13 @@
 /**
  * End to end: sustained events/s from vendor push to subscriber 2xx with 1 and with 10
  * subscriptions, the hub as users run it (`switchyard start`, bench/lib/cli-hub.ts), beside raw
- * pg-boss moving the same number of jobs (one per delivery) through send → work with a no-op handler.
+ * pg-boss moving the same number of jobs (one per delivery) through send → work with a no-op handler,
+ * and beside the pipeline floor (bench/lib/pipeline-floor.ts: durable push → signed POST → record,
+ * none of the hub's features) taking the same pushes to the same subscriber.
  */
 import { cannon, hookUrl } from './lib/load.ts';
 import { type BenchOptions, type BenchResult, mib, row, waitUntil } from './lib/result.ts';
-import { PGBOSS_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
+import { PGBOSS_ENTRY, PIPELINE_FLOOR_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
 import { startFastSubscriber } from './lib/subscriber.ts';
 
 export interface HubRun {
@@ -56,6 +58,40 @@ export async function hubRun(
   }
 }
 
+/**
+ * The pipeline floor (bench/lib/pipeline-floor.ts) taking `events` pushes to a fast subscriber, timed
+ * as {@link hubRun} times the hub: from the first push after a warm-up to the last 2xx.
+ */
+export async function pipelineFloorRun(
+  options: BenchOptions,
+  events: number,
+): Promise<{ eventsPerSecond: number; ingestSeconds: number; seconds: number; rss: number }> {
+  const subscriber = await startFastSubscriber();
+  try {
+    return await withChild(options.adminUrl, PIPELINE_FLOOR_ENTRY, async (child) => {
+      const { port } = await child.call<{ port: number }>('start', { subscriber: subscriber.url });
+      const warm = Math.min(500, events);
+      await cannon({ url: hookUrl(port), amount: warm, tag: 1 });
+      await waitUntil(() => subscriber.count >= warm, 'pipeline floor warm-up deliveries', 120_000);
+      const before = subscriber.count;
+      const started = performance.now();
+      const pushed = await cannon({ url: hookUrl(port), amount: events, tag: 2 });
+      if (pushed.non2xx > 0 || pushed.errors > 0)
+        throw new Error(`pipeline floor push had ${pushed.non2xx} non-2xx, ${pushed.errors} errors`);
+      await waitUntil(() => subscriber.count >= before + events, 'pipeline floor deliveries', 600_000);
+      const seconds = (subscriber.lastAt - started) / 1000;
+      return {
+        eventsPerSecond: events / seconds,
+        ingestSeconds: pushed.seconds,
+        seconds,
+        rss: await child.peakRss(),
+      };
+    });
+  } finally {
+    await subscriber.close();
+  }
+}
+
 async function bossRun(options: BenchOptions, jobs: number): Promise<{ jobsPerSecond: number; rss: number }> {
   return withChild(options.adminUrl, PGBOSS_ENTRY, async (child) => {
     await child.call('start');
@@ -73,6 +109,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   const hub1 = await hubRun(options, one, 1);
   options.log(`e2e: pg-boss, ${one} jobs`);
   const boss1 = await bossRun(options, one);
+  options.log(`e2e: pipeline floor, ${one} events`);
+  const floor1 = await pipelineFloorRun(options, one);
   options.log(`e2e: hub, 10 subscriptions, ${ten} events`);
   const hub10 = await hubRun(options, ten, 10);
   options.log(`e2e: pg-boss, ${ten * 10} jobs`);
@@ -88,6 +126,16 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
         higherIsBetter: true,
         target: { kind: 'min', value: 1000, label: '≥ 1,000 events/s' },
       }),
+      row(
+        'E2E events/s, 1 subscription, against the pipeline floor',
+        hub1.eventsPerSecond,
+        floor1.eventsPerSecond,
+        {
+          unit: 'events/s',
+          baselineLabel: 'pipeline floor: bare fastify + 1 INSERT → claim → signed POST → record',
+          higherIsBetter: true,
+        },
+      ),
       row('E2E deliveries/s, 10 subscriptions', hub10.deliveriesPerSecond, boss10.jobsPerSecond, {
         unit: 'deliveries/s',
         baselineLabel: `${label(ten * 10)} (jobs/s)`,
@@ -113,6 +161,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       `Hub: ${one.toLocaleString('en')} (1 subscription) and ${ten.toLocaleString('en')} (10 subscriptions) unique slot-booked pushes from autocannon (50 connections) after a 500-push warm-up; the clock runs from the first push to the last subscriber 2xx. Pushing took ${hub1.ingestSeconds.toFixed(1)} s and ${hub10.ingestSeconds.toFixed(1)} s of the ${hub1.seconds.toFixed(1)} s and ${hub10.seconds.toFixed(1)} s.`,
       'Subscriber: a node:http server answering 200 at once, in the load-generator process.',
       'pg-boss: same process sends (50 in flight) and works (batchSize 50, burstWhenBatchFull, useListenNotify, queue notify: true); one job per delivery.',
+      `Pipeline floor (bench/lib/pipeline-floor.ts): a minimal durable push → webhook pipeline in one process — a bare fastify route INSERTs each push (pg Pool 10) and answers after the commit; with fewer than 32 deliveries in flight (the hub's default window) the push is stored claimed and POSTed at once, else it waits as pending for a claim (FOR UPDATE SKIP LOCKED); each POST carries a Standard Webhooks signature, and the 2xx are recorded by one UPDATE at a time. No normalization, dedupe, ordering, event log, fan-out, retries or attempt history. Same pushes, same subscriber, same clock as the hub's row: pushing took ${floor1.ingestSeconds.toFixed(1)} s of ${floor1.seconds.toFixed(1)} s; peak RSS ${mib(floor1.rss).toFixed(0)} MiB.`,
     ],
   };
 }

@@ -4,13 +4,15 @@
  * CPU per delivered event read from /proc (bench/lib/proc-cpu.ts) for the hub process and the
  * Postgres backends of its database, with Postgres' share split by pipeline stage and the stage
  * timings from the hub's rows. Beside it, in the same run: the floor (bare fastify + one INSERT)
- * at the same rate, its CPU per durable acknowledgement measured the same way, and pg-boss send →
+ * at the same rate, its CPU per durable acknowledgement measured the same way; the pipeline floor
+ * (bench/lib/pipeline-floor.ts: durable push → signed POST → record, none of the hub's features) at
+ * the same rate, its latency and CPU per delivered event measured as the hub's; and pg-boss send →
  * handler start at the same rate with LISTEN/NOTIFY wake-ups.
  */
 import { cannon, closeAgent, hookUrl, paced } from './lib/load.ts';
 import { CpuMeter, type CpuReading, type Stage } from './lib/proc-cpu.ts';
 import { type BenchOptions, type BenchResult, mib, percentile, row, waitUntil } from './lib/result.ts';
-import { BASELINE_ENTRY, PGBOSS_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
+import { BASELINE_ENTRY, PGBOSS_ENTRY, PIPELINE_FLOOR_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
 import { type StageTimings, stageTimings } from './lib/stages.ts';
 import { startFastSubscriber } from './lib/subscriber.ts';
 
@@ -85,6 +87,54 @@ export async function hubLatency(
   ).finally(() => subscriber.close());
 }
 
+/**
+ * The pipeline floor (bench/lib/pipeline-floor.ts) at a steady {@link RATE}/s for `durationMs`,
+ * warmed up and measured as {@link hubLatency} measures the hub: push → subscriber latencies, and
+ * the CPU of its process and its database's backends until the last delivery.
+ */
+async function pipelineFloorLatency(options: BenchOptions, durationMs: number) {
+  const total = (RATE * durationMs) / 1000;
+  const subscriber = await startFastSubscriber({ track: true });
+  try {
+    return await withChild(options.adminUrl, PIPELINE_FLOOR_ENTRY, async (child, db) => {
+      const { port } = await child.call<{ port: number }>('start', { subscriber: subscriber.url });
+      await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
+      const warmPaced = RATE * 2;
+      await paced({ port, rate: RATE, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
+      await waitUntil(() => subscriber.count >= 500 + warmPaced, 'pipeline floor warm-up', 60_000);
+      const sent = new Map<number, number>();
+      const pid = child.process.pid!;
+      const meter = new CpuMeter(options.adminUrl, db.name, () => [pid]);
+      await meter.start();
+      const { failures } = await paced({
+        port,
+        rate: RATE,
+        total,
+        firstSeq: 2_000_000,
+        tag: 3,
+        onSend: (seq, at) => sent.set(seq, at),
+      });
+      if (failures > 0) throw new Error(`pipeline floor: ${failures} failed pushes`);
+      await waitUntil(
+        () => [...sent.keys()].every((s) => subscriber.arrivals.has(s)),
+        'pipeline floor deliveries',
+        600_000,
+        20,
+      );
+      const cpu = await meter.stop();
+      const latencies = [...sent].map(([seq, at]) => subscriber.arrivals.get(seq)! - at);
+      return {
+        cpu,
+        p50: percentile(latencies, 0.5),
+        p99: percentile(latencies, 0.99),
+        max: percentile(latencies, 1),
+      };
+    });
+  } finally {
+    await subscriber.close();
+  }
+}
+
 export async function run(options: BenchOptions): Promise<BenchResult> {
   const durationMs = options.quick ? 5000 : 20_000;
   const total = (RATE * durationMs) / 1000;
@@ -113,6 +163,10 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   });
   closeAgent();
 
+  options.log(`latency: pipeline floor (push → signed POST → record) at ${RATE}/s`);
+  const pipe = await pipelineFloorLatency(options, durationMs);
+  closeAgent();
+
   options.log(`latency: pg-boss at ${RATE}/s`);
   const boss = await withChild(options.adminUrl, PGBOSS_ENTRY, async (child) => {
     await child.call('start');
@@ -124,6 +178,8 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
   const per = (ms: number) => ms / total;
   const c: CpuReading = hub.cpu;
   const f: CpuReading = floor.cpu;
+  const p: CpuReading = pipe.cpu;
+  const pipeLabel = `pipeline floor: push → signed POST → record at ${RATE}/s, per delivered event`;
   const floorLabel = `floor: bare fastify + 1 INSERT at ${RATE}/s, per durable ack`;
   const label = `pg-boss send→handler start at ${RATE}/s (LISTEN/NOTIFY)`;
   const ms = (v: number) => `${v.toFixed(2)} ms`;
@@ -151,6 +207,20 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
           target: { kind: 'max', value: 1.5, label: '≤ 1.5 ms' },
         },
       ),
+      row(
+        'CPU per delivered event, hub + Postgres backends, against the pipeline floor',
+        per(c.processMs + c.backendsMs),
+        per(p.processMs + p.backendsMs),
+        { unit: 'ms', baselineLabel: pipeLabel },
+      ),
+      row(`Push→subscriber p50 at ${RATE}/s, against the pipeline floor`, hub.p50, pipe.p50, {
+        unit: 'ms',
+        baselineLabel: pipeLabel.replace(', per delivered event', ''),
+      }),
+      row(`Push→subscriber p99 at ${RATE}/s, against the pipeline floor`, hub.p99, pipe.p99, {
+        unit: 'ms',
+        baselineLabel: pipeLabel.replace(', per delivered event', ''),
+      }),
       row('CPU per delivered event, hub process', per(c.processMs), per(f.processMs), {
         unit: 'ms',
         baselineLabel: 'floor server process',
@@ -193,6 +263,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       `${total.toLocaleString('en')} pushes at a steady ${RATE}/s (open loop) to \`switchyard start\` (all roles, one subscription, default logging to a file), after a warm-up of 500 closed-loop and ${RATE * 2} paced pushes; latency = subscriber receipt − the moment the push request was written (both clocks in the load-generator process). Max ${hub.max.toFixed(1)} ms; ${hub.failures} failed pushes.`,
       'The hub path includes the HTTP push and its durable acknowledgement, normalization, fan-out and the signed delivery POST; the pg-boss baseline only a queue hop (send → handler start).',
       `CPU from /proc/<pid>/stat (utime + stime) over the measured pushes until the last delivery (${c.seconds.toFixed(1)} s): the hub process(es) and every backend of the hub's database (pg_stat_activity sampled every 50 ms, ${c.backends} backends seen; one that exits loses at most its last 50 ms), divided by the ${total.toLocaleString('en')} delivered events. Hub ${ms(per(c.processMs))} + Postgres ${ms(per(c.backendsMs))} per event; the floor at the same rate ${ms(per(f.processMs))} + ${ms(per(f.backendsMs))} per acknowledged push (${f.backends} backends). Not in the total: the load generator and subscriber (the bench process), and the server-wide Postgres processes (checkpointer, background writer, WAL writer; autovacuum is off on this server), measured from their own pids and shown apart: they serve every database on the server, so other work on the machine lands there too.`,
+      `The pipeline floor (bench/lib/pipeline-floor.ts; what it leaves out: the e2e scenario's notes) at the same rate, after the same warm-up, metered the same way until its last delivery (${p.seconds.toFixed(1)} s): ${ms(per(p.processMs))} in its process + ${ms(per(p.backendsMs))} in its backends per delivered event (${p.backends} backends); p50 ${ms(pipe.p50)}, p99 ${ms(pipe.p99)}, max ${ms(pipe.max)}. It is what a minimal durable push → signed POST → record costs on this machine, the same work as the hub's without any of its features: the absolute target of the CPU row is to be read beside it.`,
       `Per stage (Postgres): each backend's CPU between two samples is charged to the statement pg_stat_activity shows for it (running, or the last one when idle), classified by the tables it touches (bench/lib/proc-cpu.ts \`stageOf\`): ${STAGES.map((s) => `${s} ${ms(per(c.byStage[s]))}`).join(', ')}. "other" is transaction control, LISTEN, statistics and the like. The hub's own CPU is one process for every stage and is not split.`,
       `Postgres CPU by statement, most first (ms per event): ${c.byStatement
         .slice(0, 8)

@@ -6,6 +6,7 @@ import { type CliHub, type CliHubOptions, HUB_NODE_FLAGS, startCliHub } from './
 export const HUB_ENTRY = new URL('./hub-process.ts', import.meta.url);
 export const BASELINE_ENTRY = new URL('./baseline-server.ts', import.meta.url);
 export const PGBOSS_ENTRY = new URL('./pgboss-process.ts', import.meta.url);
+export const PIPELINE_FLOOR_ENTRY = new URL('./pipeline-floor.ts', import.meta.url);
 
 /**
  * Runs `body` with a fresh database and a child process on it, then stops the child and drops
