@@ -8,7 +8,7 @@
 import { cannon, hookUrl } from './lib/load.ts';
 import { type BenchOptions, type BenchResult, mib, row, waitUntil } from './lib/result.ts';
 import { PGBOSS_ENTRY, PIPELINE_FLOOR_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
-import { startFastSubscriber } from './lib/subscriber.ts';
+import { type FastSubscriber, startFastSubscriber } from './lib/subscriber.ts';
 
 export interface HubRun {
   eventsPerSecond: number;
@@ -16,6 +16,29 @@ export interface HubRun {
   ingestSeconds: number;
   seconds: number;
   rss: number;
+}
+
+/**
+ * A warm-up (JIT, pools, plans and table statistics before the clock starts), then `events` pushes
+ * from autocannon timed from the first push to the last of their `perEvent` deliveries each.
+ */
+async function timedPushes(
+  port: number,
+  subscriber: FastSubscriber,
+  events: number,
+  perEvent: number,
+  what: string,
+): Promise<{ seconds: number; ingestSeconds: number }> {
+  const warm = Math.min(500, events);
+  await cannon({ url: hookUrl(port), amount: warm, tag: 1 });
+  await waitUntil(() => subscriber.count >= warm * perEvent, `${what} warm-up deliveries`, 120_000);
+  const before = subscriber.count;
+  const started = performance.now();
+  const pushed = await cannon({ url: hookUrl(port), amount: events, tag: 2 });
+  if (pushed.non2xx > 0 || pushed.errors > 0)
+    throw new Error(`${what} push had ${pushed.non2xx} non-2xx, ${pushed.errors} errors`);
+  await waitUntil(() => subscriber.count >= before + events * perEvent, `${what} deliveries`, 600_000);
+  return { seconds: (subscriber.lastAt - started) / 1000, ingestSeconds: pushed.seconds };
 }
 
 /**
@@ -33,23 +56,12 @@ export async function hubRun(
   try {
     const subscribers = Array.from({ length: subscriptions }, () => subscriber.url);
     return await withCliHub(options.adminUrl, { subscribers, ...start }, async (hub) => {
-      const port = hub.port;
-      // Warm-up: JIT, pools, plans and table statistics before the clock starts.
-      const warm = Math.min(500, events);
-      await cannon({ url: hookUrl(port), amount: warm, tag: 1 });
-      await waitUntil(() => subscriber.count >= warm * subscriptions, 'warm-up deliveries', 120_000);
-      const before = subscriber.count;
-      const started = performance.now();
-      const pushed = await cannon({ url: hookUrl(port), amount: events, tag: 2 });
-      if (pushed.non2xx > 0 || pushed.errors > 0)
-        throw new Error(`e2e push had ${pushed.non2xx} non-2xx, ${pushed.errors} errors`);
-      await waitUntil(() => subscriber.count >= before + events * subscriptions, 'e2e deliveries', 600_000);
-      const seconds = (subscriber.lastAt - started) / 1000;
+      const t = await timedPushes(hub.port, subscriber, events, subscriptions, 'e2e');
       return {
-        eventsPerSecond: events / seconds,
-        deliveriesPerSecond: (events * subscriptions) / seconds,
-        ingestSeconds: pushed.seconds,
-        seconds,
+        eventsPerSecond: events / t.seconds,
+        deliveriesPerSecond: (events * subscriptions) / t.seconds,
+        ingestSeconds: t.ingestSeconds,
+        seconds: t.seconds,
         rss: hub.peakRss(),
       };
     });
@@ -62,7 +74,7 @@ export async function hubRun(
  * The pipeline floor (bench/lib/pipeline-floor.ts) taking `events` pushes to a fast subscriber, timed
  * as {@link hubRun} times the hub: from the first push after a warm-up to the last 2xx.
  */
-export async function pipelineFloorRun(
+async function pipelineFloorRun(
   options: BenchOptions,
   events: number,
 ): Promise<{ eventsPerSecond: number; ingestSeconds: number; seconds: number; rss: number }> {
@@ -70,20 +82,11 @@ export async function pipelineFloorRun(
   try {
     return await withChild(options.adminUrl, PIPELINE_FLOOR_ENTRY, async (child) => {
       const { port } = await child.call<{ port: number }>('start', { subscriber: subscriber.url });
-      const warm = Math.min(500, events);
-      await cannon({ url: hookUrl(port), amount: warm, tag: 1 });
-      await waitUntil(() => subscriber.count >= warm, 'pipeline floor warm-up deliveries', 120_000);
-      const before = subscriber.count;
-      const started = performance.now();
-      const pushed = await cannon({ url: hookUrl(port), amount: events, tag: 2 });
-      if (pushed.non2xx > 0 || pushed.errors > 0)
-        throw new Error(`pipeline floor push had ${pushed.non2xx} non-2xx, ${pushed.errors} errors`);
-      await waitUntil(() => subscriber.count >= before + events, 'pipeline floor deliveries', 600_000);
-      const seconds = (subscriber.lastAt - started) / 1000;
+      const t = await timedPushes(port, subscriber, events, 1, 'pipeline floor');
       return {
-        eventsPerSecond: events / seconds,
-        ingestSeconds: pushed.seconds,
-        seconds,
+        eventsPerSecond: events / t.seconds,
+        ingestSeconds: t.ingestSeconds,
+        seconds: t.seconds,
         rss: await child.peakRss(),
       };
     });

@@ -14,7 +14,7 @@ import { CpuMeter, type CpuReading, type Stage } from './lib/proc-cpu.ts';
 import { type BenchOptions, type BenchResult, mib, percentile, row, waitUntil } from './lib/result.ts';
 import { BASELINE_ENTRY, PGBOSS_ENTRY, PIPELINE_FLOOR_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
 import { type StageTimings, stageTimings } from './lib/stages.ts';
-import { startFastSubscriber } from './lib/subscriber.ts';
+import { type FastSubscriber, startFastSubscriber } from './lib/subscriber.ts';
 
 /** Pushes per second of the latency runs. */
 export const RATE = 200;
@@ -36,55 +36,77 @@ export async function hubLatency(
     options.adminUrl,
     { subscribers: [subscriber.url], traces: start.traces },
     async (h, db) => {
-      const port = h.port;
-      await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
-      const warmPaced = rate * 2;
-      await paced({ port, rate, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
-      await waitUntil(() => subscriber.count >= 500 + warmPaced, 'latency warm-up', 60_000);
-      const sent = new Map<number, number>();
-      const meter = new CpuMeter(options.adminUrl, db.name, h.pids);
-      await meter.start();
-      // The measured window (wall clock), for probes read beside it (bench/lib/otel-latency.ts).
-      const from = Date.now();
-      const { failures } = await paced({
-        port,
+      const m = await pacedDeliveries({
+        port: h.port,
         rate,
         total,
-        // Above the warm-up's numbers (autocannon counts from 0, the paced warm-up from 1,000,000).
-        firstSeq: 2_000_000,
-        tag: 3,
-        onSend: (seq, at) => sent.set(seq, at),
+        subscriber,
+        meter: new CpuMeter(options.adminUrl, db.name, h.pids),
+        what: 'latency',
       });
-      await waitUntil(
-        () => [...sent.keys()].every((s) => subscriber.arrivals.has(s)),
-        'latency deliveries',
-        // A hub that cannot keep up at this rate still finishes; its p99 then says so.
-        600_000,
-        20,
-      );
-      const cpu = await meter.stop();
-      const window = { from, to: Date.now() };
-      const latencies = [...sent].map(([seq, at]) => subscriber.arrivals.get(seq)! - at);
       let stages: StageTimings | undefined;
       try {
         stages = await stageTimings(db.url, 'bench:2______');
       } catch (error) {
         options.log(`latency: stage timings not read: ${(error as Error).message}`);
       }
-      return {
-        p50: percentile(latencies, 0.5),
-        p99: percentile(latencies, 0.99),
-        max: percentile(latencies, 1),
-        /** Every measured push's latency (ms), for percentiles pooled over runs (bench/otel.ts). */
-        latencies,
-        failures,
-        cpu,
-        stages,
-        rss: h.peakRss(),
-        window,
-      };
+      return { ...m, stages, rss: h.peakRss() };
     },
   ).finally(() => subscriber.close());
+}
+
+/**
+ * The measured part of a latency run, the hub's and the pipeline floor's alike: a warm-up (500
+ * closed-loop pushes, then two seconds paced), then `total` pushes at a steady `rate` with `meter`
+ * running from the first of them to the last delivery; latency = subscriber receipt − the moment
+ * the push request was written.
+ */
+async function pacedDeliveries(o: {
+  port: number;
+  rate: number;
+  total: number;
+  subscriber: FastSubscriber;
+  meter: CpuMeter;
+  what: string;
+}) {
+  const { port, rate, subscriber } = o;
+  await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
+  const warmPaced = rate * 2;
+  await paced({ port, rate, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
+  await waitUntil(() => subscriber.count >= 500 + warmPaced, `${o.what} warm-up`, 60_000);
+  const sent = new Map<number, number>();
+  await o.meter.start();
+  // The measured window (wall clock), for probes read beside it (bench/lib/otel-latency.ts).
+  const from = Date.now();
+  const { failures } = await paced({
+    port,
+    rate,
+    total: o.total,
+    // Above the warm-up's numbers (autocannon counts from 0, the paced warm-up from 1,000,000).
+    firstSeq: 2_000_000,
+    tag: 3,
+    onSend: (seq, at) => sent.set(seq, at),
+  });
+  await waitUntil(
+    () => [...sent.keys()].every((s) => subscriber.arrivals.has(s)),
+    `${o.what} deliveries`,
+    // A participant that cannot keep up at this rate still finishes; its p99 then says so.
+    600_000,
+    20,
+  );
+  const cpu = await o.meter.stop();
+  const window = { from, to: Date.now() };
+  const latencies = [...sent].map(([seq, at]) => subscriber.arrivals.get(seq)! - at);
+  return {
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    max: percentile(latencies, 1),
+    /** Every measured push's latency (ms), for percentiles pooled over runs (bench/otel.ts). */
+    latencies,
+    failures,
+    cpu,
+    window,
+  };
 }
 
 /**
@@ -98,37 +120,17 @@ async function pipelineFloorLatency(options: BenchOptions, durationMs: number) {
   try {
     return await withChild(options.adminUrl, PIPELINE_FLOOR_ENTRY, async (child, db) => {
       const { port } = await child.call<{ port: number }>('start', { subscriber: subscriber.url });
-      await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
-      const warmPaced = RATE * 2;
-      await paced({ port, rate: RATE, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
-      await waitUntil(() => subscriber.count >= 500 + warmPaced, 'pipeline floor warm-up', 60_000);
-      const sent = new Map<number, number>();
       const pid = child.process.pid!;
-      const meter = new CpuMeter(options.adminUrl, db.name, () => [pid]);
-      await meter.start();
-      const { failures } = await paced({
+      const m = await pacedDeliveries({
         port,
         rate: RATE,
         total,
-        firstSeq: 2_000_000,
-        tag: 3,
-        onSend: (seq, at) => sent.set(seq, at),
+        subscriber,
+        meter: new CpuMeter(options.adminUrl, db.name, () => [pid]),
+        what: 'pipeline floor',
       });
-      if (failures > 0) throw new Error(`pipeline floor: ${failures} failed pushes`);
-      await waitUntil(
-        () => [...sent.keys()].every((s) => subscriber.arrivals.has(s)),
-        'pipeline floor deliveries',
-        600_000,
-        20,
-      );
-      const cpu = await meter.stop();
-      const latencies = [...sent].map(([seq, at]) => subscriber.arrivals.get(seq)! - at);
-      return {
-        cpu,
-        p50: percentile(latencies, 0.5),
-        p99: percentile(latencies, 0.99),
-        max: percentile(latencies, 1),
-      };
+      if (m.failures > 0) throw new Error(`pipeline floor: ${m.failures} failed pushes`);
+      return m;
     });
   } finally {
     await subscriber.close();
