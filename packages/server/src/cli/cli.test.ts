@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: secret references are written ${env:...} on purpose.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -175,6 +175,56 @@ describe('switchyard validate (child process)', () => {
     expect(badOption.code).toBe(2);
     expect(badOption.stderr).toMatch(/^switchyard validate: Unknown option '--conf'/);
     expect(badOption.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe('the compile cache (child process)', () => {
+  // Node reports what its compile cache does on stderr with NODE_DEBUG_NATIVE=COMPILE_CACHE.
+  const debug = (cache: string) => ({ NODE_COMPILE_CACHE: cache, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
+  const mainTs = 'StrippedTypeScript file://' + fileURLToPath(new URL('./main.ts', import.meta.url));
+
+  it('is on by default, in the install: a second run strips no TypeScript', () => {
+    // NODE_COMPILE_CACHE unset: the bin's own default directory (node alone would use no cache).
+    const env = { NODE_COMPILE_CACHE: '', NODE_DEBUG_NATIVE: 'COMPILE_CACHE' };
+    const first = run(['validate', '--config', example], env);
+    expect(first.code).toBe(0);
+    const second = run(['validate', '--config', example], env);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+    const defaultDir = fileURLToPath(
+      new URL('../../node_modules/.cache/switchyard-compile/', import.meta.url),
+    );
+    expect(second.stderr).toContain(`reading cache from ${defaultDir}`);
+    expect(second.stderr).toContain(`retrieving transpile cache for ${mainTs}...success`);
+    // No module of the hub's was stripped on the second run (the stripper was never needed).
+    expect(second.stderr).not.toMatch(/no transpile cache for StrippedTypeScript/);
+  });
+
+  it('NODE_COMPILE_CACHE chooses the directory', () => {
+    const cache = mkdtempSync(join(tmpdir(), 'switchyard-compile-cache-'));
+    const result = run(['validate', '--config', example], debug(cache));
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`saving transpilation cache for ${mainTs}`);
+    expect(readdirSync(cache)).toHaveLength(1);
+  });
+
+  it('a cache directory that cannot be written is no reason not to start', () => {
+    const notADirectory = join(dir, 'compile-cache-is-a-file');
+    writeFileSync(notADirectory, '');
+    const result = run(['validate', '--config', example], { NODE_COMPILE_CACHE: notADirectory });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('is valid.');
+  });
+
+  it('NODE_DISABLE_COMPILE_CACHE=1 turns it off', () => {
+    const cache = mkdtempSync(join(tmpdir(), 'switchyard-compile-cache-'));
+    const result = run(['validate', '--config', example], {
+      ...debug(cache),
+      NODE_DISABLE_COMPILE_CACHE: '1',
+    });
+    expect(result.code).toBe(0);
+    expect(readdirSync(cache)).toEqual([]);
   });
 });
 
