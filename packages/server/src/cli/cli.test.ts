@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: secret references are written ${env:...} on purpose.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,6 +158,22 @@ describe('switchyard validate (child process)', () => {
     expect(broken.stderr).toBe('broken.yaml: 1 problem\n');
     expect(broken.status).toBe(1);
   }, 90_000);
+
+  it('a reader that goes away ends the output quietly (`switchyard help | head -1`)', async () => {
+    const { DATABASE_URL: _ignored, ...env } = process.env;
+    const child = spawn(process.execPath, [bin, 'help'], {
+      env,
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Closed before the child has loaded: every write it makes meets a pipe with no reader (EPIPE).
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
 
   it('names an unreadable config file without a stack trace', () => {
     const result = run(['validate', '--config', 'missing.yaml']);

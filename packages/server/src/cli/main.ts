@@ -15,6 +15,17 @@ function isParseArgsError(error: unknown): error is Error {
 }
 
 /**
+ * A reader that went away (`switchyard events … | head`) ends the command's output, as it ends a
+ * Unix tool's: the process exits at once, quietly, instead of dying of the write error with a stack
+ * trace. Any other output error is thrown as before. Not for `start`: a hub whose log has nowhere
+ * to go must still stop its work and its Postgres cleanly (start.ts keeps running without it).
+ */
+function exitWhenReaderGone(error: NodeJS.ErrnoException): void {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+}
+
+/**
  * Runs one command line and returns the exit code: 0 success, 1 the command found problems,
  * 2 a usage or user error, 70 an internal error.
  *
@@ -51,6 +62,8 @@ export async function main(
       allowPositionals: command.allowPositionals ?? false,
       strict: true,
     });
+    if (io.stdout === process.stdout && command.name !== 'start')
+      process.stdout.on('error', exitWhenReaderGone);
     return await command.run({ values: parsed.values, positionals: parsed.positionals }, io);
   } catch (error) {
     if (isParseArgsError(error)) {
