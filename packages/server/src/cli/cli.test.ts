@@ -20,6 +20,9 @@ function run(args: string[], env: Record<string, string> = {}) {
     encoding: 'utf8',
     env: { ...inherited, ...env },
     cwd: dir,
+    // Node's compile-cache debug output (NODE_DEBUG_NATIVE=COMPILE_CACHE, a line or more per module
+    // and long paths) passes spawnSync's default 1 MB, which kills the child.
+    maxBuffer: 64 * 1024 * 1024,
   });
   return { code: child.status, stdout: child.stdout, stderr: child.stderr, all: child.stdout + child.stderr };
 }
