@@ -200,7 +200,7 @@ describe('switchyard validate (child process)', () => {
 describe('the compile cache (child process)', () => {
   // Node reports what its compile cache does on stderr with NODE_DEBUG_NATIVE=COMPILE_CACHE.
   const debug = (cache: string) => ({ NODE_COMPILE_CACHE: cache, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
-  const mainTs = 'StrippedTypeScript file://' + fileURLToPath(new URL('./main.ts', import.meta.url));
+  const mainTs = `StrippedTypeScript ${new URL('./main.ts', import.meta.url).href}`;
 
   it('is on by default, in the install: a second run strips no TypeScript', () => {
     // NODE_COMPILE_CACHE unset: the bin's own default directory (node alone would use no cache).
