@@ -92,6 +92,8 @@ it('one push is one trace from the hook request to every subscriber answer, acro
     const traceId = randomBytes(16).toString('hex');
     const vendorSpanId = randomBytes(8).toString('hex');
     expect(await push(http.url, 710001, `00-${traceId}-${vendorSpanId}-01`)).toBe(200);
+    // Scraped as OpenMetrics, the push's duration bucket names the push's trace (an exemplar).
+    const exemplarSpanId = await ingestExemplar(http.url, traceId);
     const crmOk = await crm.waitFor((r) => r.text.includes('"710001"') && r.response?.status === 200, 30_000);
     const erpOk = await erp.waitFor((r) => r.text.includes('"710001"'), 30_000);
     // A malformed traceparent starts a new trace: never an error.
@@ -137,6 +139,8 @@ it('one push is one trace from the hook request to every subscriber answer, acro
       'switchyard.dedupe_hit': false,
       'http.response.status_code': 200,
     });
+    // The metric's exemplar is the request span.
+    expect(exemplarSpanId).toBe(hook.spanId);
     // The durable store, inside the request.
     expect(one('switchyard.store').parentSpanId).toBe(hook.spanId);
 
@@ -197,6 +201,37 @@ it('one push is one trace from the hook request to every subscriber answer, acro
   }
   expect(codes).toEqual([0, 0]);
 }, 120_000);
+
+/**
+ * The span id of the exemplar naming `traceId` on a bucket of `switchyard_ingest_duration_seconds`,
+ * scraped as OpenMetrics (waits up to 5 s: the duration is observed as the answer leaves). The
+ * classic scrape of the same process shows no exemplar.
+ */
+async function ingestExemplar(url: string, traceId: string): Promise<string | undefined> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const res = await fetch(`${url}/metrics`, {
+      headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' },
+    });
+    expect(res.headers.get('content-type')).toMatch(/^application\/openmetrics-text; version=1\.0\.0/);
+    const text = await res.text();
+    expect(text.trimEnd().endsWith('# EOF')).toBe(true);
+    const line = text
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('switchyard_ingest_duration_seconds_bucket{') && l.includes(`trace_id="${traceId}"`),
+      );
+    if (line !== undefined || Date.now() > deadline) {
+      const classic = await fetch(`${url}/metrics`);
+      expect(classic.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(await classic.text()).not.toContain('trace_id=');
+      expect(line).toMatch(/ # \{trace_id="[0-9a-f]{32}",span_id="[0-9a-f]{16}"\} [\d.e-]+ [\d.]+$/);
+      return /span_id="([0-9a-f]{16})"/.exec(line ?? '')?.[1];
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 async function droppedSpans(url: string, reason: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();

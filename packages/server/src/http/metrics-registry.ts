@@ -1,4 +1,12 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  type HistogramConfiguration,
+  type Metric,
+  type OpenMetricsContentType,
+  Registry,
+} from 'prom-client';
 import type { Hub } from '../pipeline/hub.ts';
 import { queueDepths } from '../storage/queues.ts';
 import { countAttemptsSince, deliveryCounts, maxAttemptId, pullLags } from './hub-stats.ts';
@@ -11,7 +19,11 @@ export interface HttpMetrics {
   registry: Registry;
   /** Inbound pushes by instance and outcome (`accepted`, `duplicate`, `empty`, `unauthorized`, ...). */
   ingestRequests: Counter<'instance' | 'outcome'>;
-  /** Time from request to answer of inbound pushes, seconds. */
+  /**
+   * Time from request to answer of inbound pushes, seconds. With exemplars: each bucket names the
+   * trace of the last push it counted (`observe({ labels, value, exemplarLabels })`), shown when
+   * `/metrics` is scraped as OpenMetrics ({@link metricsExposition}).
+   */
   ingestDuration: Histogram<'instance' | 'outcome'>;
   /**
    * Gate decisions (`outcome`: approve/refuse, `reason`). Registered here so `/metrics` lists the
@@ -46,12 +58,11 @@ export function createMetrics(): HttpMetrics {
       labelNames: ['instance', 'outcome'],
       registers: [registry],
     }),
-    ingestDuration: new Histogram({
+    ingestDuration: withExemplars(registry, {
       name: 'switchyard_ingest_duration_seconds',
       help: 'Time to answer an inbound vendor push (after the durable write), by instance and outcome.',
       labelNames: ['instance', 'outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
     }),
     gateDecisions: new Counter({
       name: 'switchyard_gate_decisions_total',
@@ -67,6 +78,50 @@ export function createMetrics(): HttpMetrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * The text of a scrape of `registry` and its content type, in the format the scraper asks for:
+ * OpenMetrics (with exemplars: the trace of a push beside its duration's bucket) when its `Accept`
+ * header names `application/openmetrics-text`, as Prometheus's does by default; else the classic
+ * Prometheus text format, which has no exemplars. The metrics are the same objects either way: an
+ * OpenMetrics registry is made for the scrape and given every metric of `registry` (subsystems
+ * register theirs on it after start, so it is not made once).
+ *
+ * @example
+ * ```ts
+ * const { contentType, text } = await metricsExposition(metrics.registry, request.headers.accept);
+ * reply.type(contentType).send(text);
+ * ```
+ */
+export async function metricsExposition(
+  registry: Registry,
+  accept: string | undefined,
+): Promise<{ contentType: string; text: string }> {
+  if (!accept?.includes('application/openmetrics-text')) {
+    return { contentType: registry.contentType, text: await registry.metrics() };
+  }
+  const open = new Registry<OpenMetricsContentType>();
+  open.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  // The registry's own metric objects (typed as their descriptions by prom-client).
+  for (const metric of registry.getMetricsAsArray()) open.registerMetric(metric as unknown as Metric);
+  return { contentType: open.contentType, text: await open.metrics() };
+}
+
+/**
+ * A histogram with exemplars on the hub's (Prometheus-format) registry. prom-client refuses
+ * exemplars on a metric constructed with a Prometheus-format registry, because that format cannot
+ * show them; the hub's registry serves both formats ({@link metricsExposition}), so the histogram
+ * is registered after construction: the Prometheus text leaves its exemplars out, OpenMetrics shows
+ * them.
+ */
+function withExemplars<T extends string>(
+  registry: Registry,
+  config: Omit<HistogramConfiguration<T>, 'registers' | 'enableExemplars'>,
+): Histogram<T> {
+  const histogram = new Histogram<T>({ ...config, enableExemplars: true, registers: [] });
+  registry.registerMetric(histogram);
+  return histogram;
 }
 
 const bound = new WeakMap<Registry, Hub>();

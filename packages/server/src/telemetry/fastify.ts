@@ -17,6 +17,27 @@ const SPAN = Symbol('switchyard.span');
 
 type Traced = FastifyRequest & { [SPAN]?: { span: Span; context: Context } };
 
+/** What a request without a span links to: nothing (prom-client skips an empty exemplar). */
+const NO_TRACE: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * `trace_id` and `span_id` of a request's SERVER span, as exemplar labels of a metric observed for
+ * the request (its duration): the scrape then names one trace per histogram bucket. Read from the
+ * request, not the active context, so it works in `onResponse` hooks, which fastify runs outside
+ * the request's async context. Empty when the request has no span (tracing off, or stopped).
+ *
+ * @example
+ * ```ts
+ * metrics.ingestDuration.observe({ labels, value: reply.elapsedTime / 1000, exemplarLabels: requestTraceLabels(request) });
+ * ```
+ */
+export function requestTraceLabels(request: FastifyRequest): Readonly<Record<string, string>> {
+  const started = (request as Traced)[SPAN];
+  if (!started) return NO_TRACE;
+  const { traceId, spanId } = started.span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
+}
+
 /**
  * Adds the request span hooks to `app` (call after tracing started, before routes are registered).
  * With tracing off it adds nothing: a request then runs no hook of this module at all, which is

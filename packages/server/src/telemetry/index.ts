@@ -14,7 +14,7 @@
 import type { Registry } from 'prom-client';
 import { resolveTracing, type TracesFileSettings } from './settings.ts';
 
-export { traceRequests } from './fastify.ts';
+export { requestTraceLabels, traceRequests } from './fastify.ts';
 export { resolveTracing, type TracesFileSettings, type TracingSettings } from './settings.ts';
 export * from './tracing.ts';
 

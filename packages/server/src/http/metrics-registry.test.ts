@@ -1,0 +1,63 @@
+import { Counter } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { createMetrics, metricsExposition } from './metrics-registry.ts';
+
+const OPENMETRICS_ACCEPT =
+  'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+
+describe('metricsExposition', () => {
+  const labels = { instance: 'dp', outcome: 'accepted' };
+  // Typed as requestTraceLabels gives them (prom-client types exemplar labels as the metric's own).
+  const trace: Readonly<Record<string, string>> = {
+    trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+    span_id: '00f067aa0ba902b7',
+  };
+
+  it('serves the Prometheus text format unless the scraper asks for OpenMetrics', async () => {
+    const metrics = createMetrics();
+    metrics.ingestDuration.observe({ labels, value: 0.004, exemplarLabels: trace });
+    for (const accept of [undefined, 'text/plain;version=0.0.4', '*/*']) {
+      const { contentType, text } = await metricsExposition(metrics.registry, accept);
+      expect(contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
+      expect(text).toContain(
+        'switchyard_ingest_duration_seconds_bucket{le="0.005",instance="dp",outcome="accepted"} 1\n',
+      );
+      expect(text).not.toContain('trace_id');
+      expect(text).not.toContain('# EOF');
+    }
+  });
+
+  it('as OpenMetrics, the bucket of a traced push names its trace; an untraced one names none', async () => {
+    const metrics = createMetrics();
+    metrics.ingestRequests.inc(labels);
+    metrics.ingestDuration.observe({ labels, value: 0.004, exemplarLabels: trace });
+    metrics.ingestDuration.observe({ labels, value: 0.04, exemplarLabels: {} });
+    const { contentType, text } = await metricsExposition(metrics.registry, OPENMETRICS_ACCEPT);
+    expect(contentType).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8');
+    const lines = text.split('\n');
+    expect(lines.find((l) => l.includes('le="0.005"'))).toMatch(
+      /^switchyard_ingest_duration_seconds_bucket\{le="0\.005",instance="dp",outcome="accepted"\} 1 # \{trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"\} 0\.004 \d+(\.\d+)?$/,
+    );
+    expect(lines.find((l) => l.includes('le="0.05"'))).toBe(
+      'switchyard_ingest_duration_seconds_bucket{le="0.05",instance="dp",outcome="accepted"} 2',
+    );
+    // OpenMetrics: counters' family without `_total`, and the closing marker.
+    expect(text).toContain('# TYPE switchyard_ingest_requests counter\nswitchyard_ingest_requests_total{');
+    expect(text.trimEnd().endsWith('# EOF')).toBe(true);
+  });
+
+  it('metrics registered later (by subsystems) are in both formats', async () => {
+    const metrics = createMetrics();
+    new Counter({
+      name: 'switchyard_test_later_total',
+      help: 'registered after start',
+      registers: [metrics.registry],
+    }).inc();
+    expect((await metricsExposition(metrics.registry, undefined)).text).toContain(
+      'switchyard_test_later_total 1',
+    );
+    expect((await metricsExposition(metrics.registry, OPENMETRICS_ACCEPT)).text).toContain(
+      'switchyard_test_later_total 1',
+    );
+  });
+});
