@@ -11,7 +11,15 @@
  */
 import type { Context } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { failSpan, runInContext, type Span, SpanKind, startSpan, tracingEnabled } from './tracing.ts';
+import {
+  failSpan,
+  runInContext,
+  type Span,
+  SpanKind,
+  startSpan,
+  traceFieldsOf,
+  tracingEnabled,
+} from './tracing.ts';
 
 const SPAN = Symbol('switchyard.span');
 
@@ -33,9 +41,7 @@ const NO_TRACE: Readonly<Record<string, string>> = Object.freeze({});
  */
 export function requestTraceLabels(request: FastifyRequest): Readonly<Record<string, string>> {
   const started = (request as Traced)[SPAN];
-  if (!started) return NO_TRACE;
-  const { traceId, spanId } = started.span.spanContext();
-  return { trace_id: traceId, span_id: spanId };
+  return started ? traceFieldsOf(started.span) : NO_TRACE;
 }
 
 /**

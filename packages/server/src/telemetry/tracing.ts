@@ -272,7 +272,19 @@ export function injectTraceContext(headers: Record<string, string>): void {
 export function logTraceFields(): { trace_id?: string; span_id?: string } {
   if (!enabled) return {};
   const span = trace.getSpan(context.active());
-  if (!span) return {};
+  return span ? traceFieldsOf(span) : {};
+}
+
+/**
+ * A span's ids as `trace_id` and `span_id`, the names logs and metric exemplars carry them under
+ * (a fresh object each call).
+ *
+ * @example
+ * ```ts
+ * metrics.ingestDuration.observe({ labels, value, exemplarLabels: traceFieldsOf(span) });
+ * ```
+ */
+export function traceFieldsOf(span: Span): { trace_id: string; span_id: string } {
   const { traceId, spanId } = span.spanContext();
   return { trace_id: traceId, span_id: spanId };
 }
