@@ -53,7 +53,7 @@ const SERVER_FOLDER_MAY_IMPORT: Record<string, readonly string[]> = {
   entities: ['storage'],
   inbound: ['admin', 'events', 'storage'],
   events: ['admin', 'entities', 'fhir', 'storage'],
-  deliveries: ['admin', 'events', 'fhir', 'storage'],
+  deliveries: ['admin', 'events', 'fhir', 'storage', 'telemetry'],
   instances: ['admin', 'delivery', 'inbound', 'storage'],
   subscriptions: ['admin', 'deliveries', 'delivery', 'events', 'fhir', 'storage'],
   config: ['admin', 'delivery', 'fhir', 'instances', 'subscriptions', 'telemetry'],

@@ -9,6 +9,7 @@ import { clampLimit, type Page, UUID } from '../admin/page.ts';
 import { newId } from '../storage/db.ts';
 import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
+import { exemplarOfTraceparent } from '../telemetry/tracing.ts';
 import * as deliveryStore from './store.ts';
 
 export interface Attempt {
@@ -19,6 +20,8 @@ export interface Attempt {
   responseSnippet: string | null;
   error: string | null;
   outcome: string;
+  /** The trace of the attempt's `switchyard.deliver` span, when tracing was on and sampled it. */
+  traceId: string | null;
 }
 
 export interface Delivery {
@@ -72,6 +75,8 @@ export function toAttempt(a: deliveryStore.AttemptRow): Attempt {
     responseSnippet: a.response_snippet,
     error: a.error,
     outcome: a.outcome,
+    // Only a sampled trace reached a collector: none other can be looked up.
+    traceId: exemplarOfTraceparent(a.traceparent)?.trace_id ?? null,
   };
 }
 

@@ -29,6 +29,7 @@ export const attempt = object({
   responseSnippet: nullableStr,
   error: nullableStr,
   outcome: str,
+  traceId: nullableStr,
 });
 
 export const deliveryStatus = {

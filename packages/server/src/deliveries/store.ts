@@ -48,6 +48,8 @@ export interface AttemptRow {
   response_snippet: string | null;
   error: string | null;
   outcome: string;
+  /** The W3C traceparent of the attempt's `switchyard.deliver` span; null when tracing was off. */
+  traceparent: string | null;
 }
 
 /**
@@ -261,6 +263,7 @@ export async function finishDeliveries(
     responseSnippet: string | null;
     error: string | null;
     outcome: string;
+    traceparent: string | null;
   }[],
 ): Promise<{ id: string; successor: boolean }[]> {
   if (items.length === 0) return [];
@@ -271,11 +274,12 @@ export async function finishDeliveries(
             ${items.map((i) => i.attempt)}::integer[], ${items.map((i) => i.startedAt.toISOString())}::timestamptz[],
             ${items.map((i) => i.latencyMs)}::integer[], ${items.map((i) => i.statusCode)}::integer[],
             ${items.map((i) => i.responseSnippet)}::text[], ${items.map((i) => i.error)}::text[],
-            ${items.map((i) => i.outcome)}::text[])
-            as t(id, lock_token, status, delay_s, attempt, started_at, latency_ms, status_code, snippet, error, outcome)),
+            ${items.map((i) => i.outcome)}::text[], ${items.map((i) => i.traceparent)}::text[])
+            as t(id, lock_token, status, delay_s, attempt, started_at, latency_ms, status_code, snippet, error, outcome,
+              traceparent)),
         att as (
-          insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome)
-          select id, attempt, started_at, latency_ms, status_code, snippet, error, outcome from v),
+          insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome, traceparent)
+          select id, attempt, started_at, latency_ms, status_code, snippet, error, outcome, traceparent from v),
         moved as (
           update switchyard.deliveries d set status = v.status,
             next_attempt_at = now() + make_interval(secs => v.delay_s),
@@ -331,10 +335,11 @@ export async function insertAttempt(
     responseSnippet: string | null;
     error: string | null;
     outcome: string;
+    traceparent: string | null;
   },
 ): Promise<void> {
-  await sql`insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome)
-      values (${a.deliveryId}, ${a.attempt}, ${a.startedAt}, ${a.latencyMs}, ${a.statusCode}, ${a.responseSnippet}, ${a.error}, ${a.outcome})`.execute(
+  await sql`insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome, traceparent)
+      values (${a.deliveryId}, ${a.attempt}, ${a.startedAt}, ${a.latencyMs}, ${a.statusCode}, ${a.responseSnippet}, ${a.error}, ${a.outcome}, ${a.traceparent})`.execute(
     db,
   );
 }

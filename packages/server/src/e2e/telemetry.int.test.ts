@@ -14,6 +14,7 @@ import { freePort, startRecordingSubscriber, useTestDatabase } from '@switchyard
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type ReceivedSpan, startOtlpReceiver, waterfall } from '../telemetry/otlp-receiver.test-support.ts';
 import {
+  ADMIN_TOKEN,
   newSigningSecret,
   PUSH_KEY,
   secretEnv,
@@ -93,9 +94,17 @@ it('one push is one trace from the hook request to every subscriber answer, acro
     const vendorSpanId = randomBytes(8).toString('hex');
     expect(await push(http.url, 710001, `00-${traceId}-${vendorSpanId}-01`)).toBe(200);
     // Scraped as OpenMetrics, the push's duration bucket names the push's trace (an exemplar).
-    const exemplarSpanId = await ingestExemplar(http.url, traceId);
+    const exemplarSpanId = await bucketExemplar(http.url, 'switchyard_ingest_duration_seconds', traceId);
     const crmOk = await crm.waitFor((r) => r.text.includes('"710001"') && r.response?.status === 200, 30_000);
     const erpOk = await erp.waitFor((r) => r.text.includes('"710001"'), 30_000);
+    // The attempt-latency histogram, fed from the attempt log when scraped (here by the worker),
+    // names the trace of crm's failed attempt beside its bucket.
+    const retryExemplarSpanId = await bucketExemplar(
+      worker.url,
+      'switchyard_delivery_attempt_duration_seconds',
+      traceId,
+      'outcome="retry"',
+    );
     // A malformed traceparent starts a new trace: never an error.
     expect(await push(http.url, 710002, '00-not-a-trace-context')).toBe(200);
     await crm.waitFor((r) => r.text.includes('"710002"') && r.response?.status === 200, 30_000);
@@ -115,6 +124,7 @@ it('one push is one trace from the hook request to every subscriber answer, acro
     );
     // The http process's request log line (debug) is written inside the request span.
     expect(http.stdout()).toContain(`"trace_id":"${traceId}"`);
+    const attemptTraces = await attemptTraceIds(http.url, '710001');
 
     codes = await Promise.all([http.stop('SIGTERM'), worker.stop('SIGTERM')]);
     const trace = otlp.spans.filter(isTrace);
@@ -179,6 +189,10 @@ it('one push is one trace from the hook request to every subscriber answer, acro
     }
     const retry = deliveries.find((d) => d.attributes['switchyard.delivery.outcome'] === 'retry')!;
     expect(retry.attributes['switchyard.retry_in_ms']).toBeGreaterThan(0);
+    // The attempt-latency exemplar is that attempt's span.
+    expect(retryExemplarSpanId).toBe(retry.spanId);
+    // The admin API's attempt log names the trace of each attempt (read before the stop).
+    expect(attemptTraces.sort()).toEqual([traceId, traceId, traceId]);
     expect(retry.statusCode).toBe(0);
     const crmPost = childrenOf(
       deliveries.find(
@@ -203,12 +217,18 @@ it('one push is one trace from the hook request to every subscriber answer, acro
 }, 120_000);
 
 /**
- * The span id of the exemplar naming `traceId` on a bucket of `switchyard_ingest_duration_seconds`,
- * scraped as OpenMetrics (waits up to 5 s: the duration is observed as the answer leaves). The
- * classic scrape of the same process shows no exemplar.
+ * The span id of the exemplar naming `traceId` on a bucket of the histogram `family` (whose line
+ * holds `label`, if given), scraped as OpenMetrics (waits up to 10 s: a push's duration is observed
+ * as the answer leaves, an attempt's when the attempt log is read at a scrape). The classic scrape of
+ * the same process shows no exemplar.
  */
-async function ingestExemplar(url: string, traceId: string): Promise<string | undefined> {
-  const deadline = Date.now() + 5000;
+async function bucketExemplar(
+  url: string,
+  family: string,
+  traceId: string,
+  label = '',
+): Promise<string | undefined> {
+  const deadline = Date.now() + 10_000;
   for (;;) {
     const res = await fetch(`${url}/metrics`, {
       headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' },
@@ -219,8 +239,7 @@ async function ingestExemplar(url: string, traceId: string): Promise<string | un
     const line = text
       .split('\n')
       .find(
-        (l) =>
-          l.startsWith('switchyard_ingest_duration_seconds_bucket{') && l.includes(`trace_id="${traceId}"`),
+        (l) => l.startsWith(`${family}_bucket{`) && l.includes(label) && l.includes(`trace_id="${traceId}"`),
       );
     if (line !== undefined || Date.now() > deadline) {
       const classic = await fetch(`${url}/metrics`);
@@ -231,6 +250,23 @@ async function ingestExemplar(url: string, traceId: string): Promise<string | un
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** The `traceId` of every attempt of every delivery of the event of booking `bookingId` (admin API). */
+async function attemptTraceIds(url: string, bookingId: string): Promise<(string | null)[]> {
+  const get = async (path: string) =>
+    (await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+  const { items } = (await get('/v1/events?limit=100')) as { items: { id: string }[] };
+  const ids: (string | null)[] = [];
+  for (const { id } of items) {
+    const { event, deliveries } = (await get(`/v1/events/${id}`)) as {
+      event: unknown;
+      deliveries: { attemptLog: { traceId: string | null }[] }[];
+    };
+    if (!JSON.stringify(event).includes(`"${bookingId}"`)) continue;
+    for (const d of deliveries) for (const a of d.attemptLog) ids.push(a.traceId);
+  }
+  return ids;
 }
 
 async function droppedSpans(url: string, reason: string): Promise<number> {

@@ -315,6 +315,8 @@ describe('events, deliveries and replay', () => {
     });
     const detail = await admin('GET', `/v1/deliveries/${dead.id}`);
     expect(detail.json.attemptLog.map((a: { statusCode: number }) => a.statusCode)).toEqual([500, 500]);
+    // Tracing is off in this hub: no attempt names a trace.
+    expect(detail.json.attemptLog.map((a: { traceId: string | null }) => a.traceId)).toEqual([null, null]);
 
     subscriber.setHandler(undefined);
     const replay = await admin('POST', `/v1/deliveries/${dead.id}/replay`);

@@ -43,18 +43,22 @@ export async function maxAttemptId(db: Executor): Promise<string> {
   return r.rows[0]?.id ?? '0';
 }
 
-/** Attempts after `after` (at most `limit`), and the id to continue from. */
+/** Attempts after `after` (at most `limit`) with the traceparent of each one's span, and the id to continue from. */
 export async function countAttemptsSince(
   db: Executor,
   after: string,
   limit = 10_000,
-): Promise<{ attempts: { outcome: string; latencyMs: number }[]; last: string }> {
-  const r = await sql<{ id: string; outcome: string; latency_ms: number | null }>`
-    select id, outcome, latency_ms from switchyard.delivery_attempts
+): Promise<{ attempts: { outcome: string; latencyMs: number; traceparent: string | null }[]; last: string }> {
+  const r = await sql<{ id: string; outcome: string; latency_ms: number | null; traceparent: string | null }>`
+    select id, outcome, latency_ms, traceparent from switchyard.delivery_attempts
     where id > ${after}::bigint order by id limit ${limit}`.execute(db);
   const attempts = r.rows
     .filter((row) => row.latency_ms !== null)
-    .map((row) => ({ outcome: row.outcome, latencyMs: Number(row.latency_ms) }));
+    .map((row) => ({
+      outcome: row.outcome,
+      latencyMs: Number(row.latency_ms),
+      traceparent: row.traceparent,
+    }));
   return { attempts, last: r.rows.length > 0 ? r.rows[r.rows.length - 1]!.id : after };
 }
 

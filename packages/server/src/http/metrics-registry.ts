@@ -9,6 +9,7 @@ import {
 } from 'prom-client';
 import type { Hub } from '../pipeline/hub.ts';
 import { queueDepths } from '../storage/queues.ts';
+import { exemplarOfTraceparent } from '../telemetry/tracing.ts';
 import { countAttemptsSince, deliveryCounts, maxAttemptId, pullLags } from './hub-stats.ts';
 
 /**
@@ -31,7 +32,11 @@ export interface HttpMetrics {
    * increment this counter rather than registering the name again (gates/metrics.ts).
    */
   gateDecisions: Counter<'instance' | 'outcome' | 'reason'>;
-  /** Delivery attempt latency by outcome, seconds (read from the attempt log at scrape time). */
+  /**
+   * Delivery attempt latency by outcome, seconds (read from the attempt log at scrape time). With
+   * exemplars like `ingestDuration`: each bucket names the `switchyard.deliver` span of the last
+   * traced attempt it counted.
+   */
   attemptLatency: Histogram<'outcome'>;
 }
 
@@ -70,12 +75,11 @@ export function createMetrics(): HttpMetrics {
       labelNames: ['instance', 'outcome', 'reason'],
       registers: [registry],
     }),
-    attemptLatency: new Histogram({
+    attemptLatency: withExemplars(registry, {
       name: 'switchyard_delivery_attempt_duration_seconds',
       help: 'Latency of delivery attempts to subscribers (recorded since this process started), by outcome.',
       labelNames: ['outcome'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
     }),
   };
 }
@@ -184,16 +188,37 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     },
   });
 
-  // The attempt log is append-only with a serial id: observe each new attempt once per process.
+  // The attempt log is append-only with a serial id: observe each new attempt once per process,
+  // from the end of the log when the process started (read now; the first scrape reads it if the
+  // database did not answer then), so attempts before the first scrape are counted too.
   let after: string | undefined;
+  let starting: Promise<void> | undefined = maxAttemptId(db).then(
+    (id) => {
+      after ??= id;
+    },
+    () => {},
+  );
   new Gauge({
     name: 'switchyard_delivery_attempts_observed',
     help: 'Delivery attempts fed into switchyard_delivery_attempt_duration_seconds by this process.',
     registers: [registry],
     async collect() {
+      if (starting) {
+        await starting;
+        starting = undefined;
+      }
       if (after === undefined) after = await maxAttemptId(db);
       const { attempts, last } = await countAttemptsSince(db, after);
-      for (const a of attempts) metrics.attemptLatency.observe({ outcome: a.outcome }, a.latencyMs / 1000);
+      for (const a of attempts) {
+        // The trace of the attempt's span, if it was traced (prom-client types exemplar labels
+        // as the metric's own label names).
+        const exemplar: Record<string, string> | undefined = exemplarOfTraceparent(a.traceparent);
+        metrics.attemptLatency.observe({
+          labels: { outcome: a.outcome },
+          value: a.latencyMs / 1000,
+          exemplarLabels: exemplar,
+        });
+      }
       after = last;
       this.inc(attempts.length);
     },

@@ -10,7 +10,7 @@ import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import * as subscriptionStore from '../subscriptions/store.ts';
-import { SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
+import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './shared.ts';
 import { SlotLedger } from './slots.ts';
@@ -421,6 +421,9 @@ export class Deliverer {
       responseSnippet: result.responseSnippet ?? null,
       error,
       outcome,
+      // The attempt's own span (this runs inside `switchyard.deliver`): the attempt-latency
+      // histogram's exemplar names it (http/metrics-registry.ts).
+      traceparent: currentTraceparent() ?? null,
     };
 
     if (outcome === 'succeeded' || outcome === 'retry') {

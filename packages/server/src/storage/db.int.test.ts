@@ -109,6 +109,7 @@ async function deliverAll(): Promise<void> {
       responseSnippet: null,
       error: null,
       outcome: 'delivered',
+      traceparent: null,
     })),
   );
 }

@@ -1368,6 +1368,19 @@ end
 $do$;
 `,
   },
+  {
+    version: 26,
+    name: 'a delivery attempt keeps the traceparent of its span',
+    // The attempt-latency histogram is filled from the attempt log when Prometheus scrapes
+    // (http/metrics-registry.ts), in whichever process answers the scrape; to name the trace of an
+    // attempt beside its bucket (an exemplar) the log keeps the W3C traceparent of the attempt's
+    // `switchyard.deliver` span. Null while tracing is off (a null costs a bit in the row header).
+    // Sampled like the table's other columns (migration 25).
+    sql: `
+alter table switchyard.delivery_attempts add column traceparent text;
+alter table switchyard.delivery_attempts alter column traceparent set statistics 10;
+`,
+  },
 ];
 
 /**

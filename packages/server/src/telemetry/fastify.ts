@@ -32,7 +32,8 @@ const NO_TRACE: Readonly<Record<string, string>> = Object.freeze({});
  * `trace_id` and `span_id` of a request's SERVER span, as exemplar labels of a metric observed for
  * the request (its duration): the scrape then names one trace per histogram bucket. Read from the
  * request, not the active context, so it works in `onResponse` hooks, which fastify runs outside
- * the request's async context. Empty when the request has no span (tracing off, or stopped).
+ * the request's async context. Empty when the request has no span (tracing off, or stopped) or its
+ * trace is not sampled.
  *
  * @example
  * ```ts
@@ -41,7 +42,10 @@ const NO_TRACE: Readonly<Record<string, string>> = Object.freeze({});
  */
 export function requestTraceLabels(request: FastifyRequest): Readonly<Record<string, string>> {
   const started = (request as Traced)[SPAN];
-  return started ? traceFieldsOf(started.span) : NO_TRACE;
+  // An unsampled trace is never exported: an exemplar naming it would point at nothing.
+  return started && (started.span.spanContext().traceFlags & 1) === 1
+    ? traceFieldsOf(started.span)
+    : NO_TRACE;
 }
 
 /**

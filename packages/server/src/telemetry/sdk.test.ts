@@ -8,16 +8,19 @@ import type { AddressInfo } from 'node:net';
 import { context, createContextKey, trace } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postWebhook } from '../delivery/http-post.ts';
 import { createVendorHttp } from '../delivery/vendor-http.ts';
 import { createLogger } from '../logging/logger.ts';
+import { requestTraceLabels, traceRequests } from './fastify.ts';
 import { startTelemetry } from './index.ts';
 import { startTracing } from './sdk.ts';
 import type { TracingSettings } from './settings.ts';
 import {
   currentTraceparent,
+  exemplarOfTraceparent,
   injectTraceContext,
   SpanKind,
   startSpan,
@@ -176,6 +179,41 @@ describe('tracing on', () => {
         expect(sent).toBe(own);
       }
     } finally {
+      await tracing.shutdown();
+    }
+  });
+
+  it('metric exemplars name sampled spans only: a request span, a stored traceparent', async () => {
+    const tracing = await startDiscarding();
+    const app = Fastify();
+    try {
+      traceRequests(app);
+      app.get('/x', async (request) => ({ labels: requestTraceLabels(request), own: currentTraceparent() }));
+      const sampled = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      const unsampled = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
+      // Parent-based sampling: the request span follows its caller's flag.
+      const [on, off] = await Promise.all(
+        [sampled, unsampled].map(
+          async (traceparent) =>
+            (await app.inject({ url: '/x', headers: { traceparent } })).json() as {
+              labels: Record<string, string>;
+              own: string;
+            },
+        ),
+      );
+      expect(on!.labels).toEqual({ trace_id: on!.own.slice(3, 35), span_id: on!.own.slice(36, 52) });
+      expect(on!.labels.trace_id).toBe('0af7651916cd43dd8448eb211c80319c');
+      // An unsampled trace is never exported: no exemplar could point at it.
+      expect(off!.own).toMatch(/-00$/);
+      expect(off!.labels).toEqual({});
+
+      // A stored traceparent (the attempt log's): the same rule, and no guessing at anything else.
+      expect(exemplarOfTraceparent(on!.own)).toEqual(on!.labels);
+      expect(exemplarOfTraceparent(off!.own)).toBeUndefined();
+      for (const none of [null, undefined, '', 'not a traceparent', on!.own.toUpperCase()])
+        expect(exemplarOfTraceparent(none), String(none)).toBeUndefined();
+    } finally {
+      await app.close();
       await tracing.shutdown();
     }
   });

@@ -290,6 +290,26 @@ export function traceFieldsOf(span: Span): { trace_id: string; span_id: string }
 }
 
 /**
+ * The ids of a stored W3C `traceparent` (a row written by {@link currentTraceparent}'s value) as the
+ * labels a metric exemplar carries, `trace_id` and `span_id`, when it names a sampled span; undefined
+ * for none, a malformed value, or an unsampled span (whose trace no collector ever received, so an
+ * exemplar could only point at nothing). Works in any process, tracing on or off: the row may have
+ * been written by another.
+ *
+ * @example
+ * ```ts
+ * histogram.observe({ labels, value, exemplarLabels: exemplarOfTraceparent(row.traceparent) });
+ * ```
+ */
+export function exemplarOfTraceparent(
+  traceparent: string | null | undefined,
+): { trace_id: string; span_id: string } | undefined {
+  if (!traceparent || !TRACEPARENT_00.test(traceparent)) return undefined;
+  if ((Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 0) return undefined;
+  return { trace_id: traceparent.slice(3, 35), span_id: traceparent.slice(36, 52) };
+}
+
+/**
  * Runs an outbound HTTP call inside a CLIENT span following OpenTelemetry's HTTP client
  * conventions, with the span's `traceparent` added to `headers`. `statusOf` reads the answer's
  * status (undefined when none arrived); a status ≥ 400 or a throw marks the span as an error.

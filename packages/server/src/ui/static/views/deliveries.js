@@ -39,7 +39,10 @@ export function Attempts({ attempts }) {
       (a) => html`<tr>
         <td data-label="#">${a.attempt}</td><td data-label="Started"><${Time} value=${a.startedAt} /></td><td data-label="Outcome"><${Badge} value=${a.outcome} /></td>
         <td data-label="Status">${a.statusCode ?? '—'}</td><td data-label="Latency">${fmtMs(a.latencyMs)}</td>
-        <td data-label="Response / error" class="response"><code class="snippet">${a.responseSnippet ?? ''}</code>${a.error ? html` <span class="muted small">${a.error}</span>` : null}</td></tr>`,
+        <td data-label="Response / error" class="response"><code class="snippet">${a.responseSnippet ?? ''}</code>${a.error ? html` <span class="muted small">${a.error}</span>` : null}${
+          // With tracing on: the trace to open in the tracing backend (docs/observability.md).
+          a.traceId ? html` <span class="muted small">trace <code>${a.traceId}</code></span>` : null
+        }</td></tr>`,
     )}</tbody>
   </table>`;
 }
