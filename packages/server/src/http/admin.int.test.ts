@@ -457,7 +457,15 @@ describe('metrics and OpenAPI', () => {
     ]) {
       expect(r.text).toContain(name);
     }
-    // attempts made since the previous scrape are observed at this one
+    // Attempts recorded since the previous scrape are observed at this one, in the histogram of the
+    // same scrape (it is fed as the scrape reads it, not after).
+    const observed = (t: string) => Number(/^switchyard_delivery_attempts_observed (\d+)$/m.exec(t)?.[1]);
+    const counted = (t: string) =>
+      [...t.matchAll(/^switchyard_delivery_attempt_duration_seconds_count\{[^}]*\} (\d+)$/gm)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
+    const before = observed(r.text);
     await pushEvent('metrics-1');
     await subscriber.waitFor(
       (req) =>
@@ -465,11 +473,10 @@ describe('metrics and OpenAPI', () => {
     );
     const later = await eventually(async () => {
       const t = (await call(base, 'GET', '/metrics', { token: null })).text;
-      return /switchyard_delivery_attempt_duration_seconds_count\{outcome="succeeded"\} [1-9]/.test(t)
-        ? t
-        : undefined;
+      return observed(t) > before ? t : undefined;
     });
-    expect(later).toContain('switchyard_delivery_attempts_observed');
+    expect(later).toMatch(/switchyard_delivery_attempt_duration_seconds_count\{outcome="succeeded"\} [1-9]/);
+    expect(counted(later)).toBe(observed(later));
   });
 
   it('publishes a valid OpenAPI 3.1 document covering every API route, and not the dashboard or FHIR', async () => {

@@ -80,6 +80,11 @@ export function createMetrics(): HttpMetrics {
       help: 'Latency of delivery attempts to subscribers (recorded since this process started), by outcome.',
       labelNames: ['outcome'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      // Fed from the attempt log as it is read for the scrape (bindHubMetrics), so a scrape shows
+      // the attempts recorded up to it, not those up to the scrape before.
+      async collect() {
+        await attemptFeeds.get(this)?.();
+      },
     }),
   };
 }
@@ -129,6 +134,9 @@ function withExemplars<T extends string>(
 }
 
 const bound = new WeakMap<Registry, Hub>();
+
+/** What feeds each attempt-latency histogram from the attempt log (set by {@link bindHubMetrics}). */
+const attemptFeeds = new WeakMap<Histogram<'outcome'>, () => Promise<void>>();
 
 /**
  * Adds the gauges whose values live in the database (deliveries by status, queue depths, pull lag
@@ -198,29 +206,39 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     },
     () => {},
   );
+  let observed = 0;
+  // One feed at a time: two scrapes at once would otherwise both read from the same `after`.
+  let feeding: Promise<void> = Promise.resolve();
+  const feed = async () => {
+    if (starting) {
+      await starting;
+      starting = undefined;
+    }
+    if (after === undefined) after = await maxAttemptId(db);
+    const { attempts, last } = await countAttemptsSince(db, after);
+    for (const a of attempts) {
+      // The trace of the attempt's span, if it was traced (prom-client types exemplar labels
+      // as the metric's own label names).
+      const exemplar: Record<string, string> | undefined = exemplarOfTraceparent(a.traceparent);
+      metrics.attemptLatency.observe({
+        labels: { outcome: a.outcome },
+        value: a.latencyMs / 1000,
+        exemplarLabels: exemplar,
+      });
+    }
+    after = last;
+    observed += attempts.length;
+  };
+  attemptFeeds.set(metrics.attemptLatency, () => {
+    feeding = feeding.then(feed, feed);
+    return feeding;
+  });
   new Gauge({
     name: 'switchyard_delivery_attempts_observed',
     help: 'Delivery attempts fed into switchyard_delivery_attempt_duration_seconds by this process.',
     registers: [registry],
-    async collect() {
-      if (starting) {
-        await starting;
-        starting = undefined;
-      }
-      if (after === undefined) after = await maxAttemptId(db);
-      const { attempts, last } = await countAttemptsSince(db, after);
-      for (const a of attempts) {
-        // The trace of the attempt's span, if it was traced (prom-client types exemplar labels
-        // as the metric's own label names).
-        const exemplar: Record<string, string> | undefined = exemplarOfTraceparent(a.traceparent);
-        metrics.attemptLatency.observe({
-          labels: { outcome: a.outcome },
-          value: a.latencyMs / 1000,
-          exemplarLabels: exemplar,
-        });
-      }
-      after = last;
-      this.inc(attempts.length);
+    collect() {
+      this.set(observed);
     },
   });
 }
