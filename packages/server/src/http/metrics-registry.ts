@@ -207,8 +207,6 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     () => {},
   );
   let observed = 0;
-  // One feed at a time: two scrapes at once would otherwise both read from the same `after`.
-  let feeding: Promise<void> = Promise.resolve();
   const feed = async () => {
     if (starting) {
       await starting;
@@ -229,15 +227,21 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     after = last;
     observed += attempts.length;
   };
-  attemptFeeds.set(metrics.attemptLatency, () => {
-    feeding = feeding.then(feed, feed);
-    return feeding;
-  });
+  // One feed at a time, shared by whatever asks while it runs: prom-client collects a scrape's
+  // metrics concurrently, so the histogram and the gauge below read the same feed, and two
+  // scrapes at once read the log once.
+  let feeding: Promise<void> | undefined;
+  const fed = (): Promise<void> =>
+    (feeding ??= feed().finally(() => {
+      feeding = undefined;
+    }));
+  attemptFeeds.set(metrics.attemptLatency, fed);
   new Gauge({
     name: 'switchyard_delivery_attempts_observed',
     help: 'Delivery attempts fed into switchyard_delivery_attempt_duration_seconds by this process.',
     registers: [registry],
-    collect() {
+    async collect() {
+      await fed();
       this.set(observed);
     },
   });
