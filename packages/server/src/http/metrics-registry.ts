@@ -200,7 +200,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   // from the end of the log when the process started (read now; the first scrape reads it if the
   // database did not answer then), so attempts before the first scrape are counted too.
   let after: string | undefined;
-  let starting: Promise<void> | undefined = maxAttemptId(db).then(
+  const starting = maxAttemptId(db).then(
     (id) => {
       after ??= id;
     },
@@ -208,11 +208,8 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   );
   let observed = 0;
   const feed = async () => {
-    if (starting) {
-      await starting;
-      starting = undefined;
-    }
-    if (after === undefined) after = await maxAttemptId(db);
+    await starting;
+    after ??= await maxAttemptId(db);
     const { attempts, last } = await countAttemptsSince(db, after);
     for (const a of attempts) {
       // The trace of the attempt's span, if it was traced (prom-client types exemplar labels

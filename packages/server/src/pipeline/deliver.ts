@@ -10,7 +10,7 @@ import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import * as subscriptionStore from '../subscriptions/store.ts';
-import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
+import { type Span, SpanKind, setSpanAttributes, traceparentOf, withSpan } from '../telemetry/tracing.ts';
 import type { LeaseKeeper } from './leases.ts';
 import type { Runtime } from './shared.ts';
 import { SlotLedger } from './slots.ts';
@@ -276,7 +276,7 @@ export class Deliverer {
           'switchyard.attempt': work.delivery.attempts,
         },
       },
-      () => this.process(work),
+      (span) => this.process(work, span),
     )
       .then(
         (wake) => {
@@ -323,7 +323,7 @@ export class Deliverer {
    * for it: something may have become claimable or due at a new time (a retry, a death, a
    * delivery put back), false after a success with no successor waiting in its line.
    */
-  private async process(work: deliveryStore.DeliveryWork): Promise<boolean> {
+  private async process(work: deliveryStore.DeliveryWork, span: Span | undefined): Promise<boolean> {
     const { rt } = this;
     const { delivery: d, subscription: sub, event } = work;
     const token = d.lock_token!;
@@ -421,9 +421,9 @@ export class Deliverer {
       responseSnippet: result.responseSnippet ?? null,
       error,
       outcome,
-      // The attempt's own span (this runs inside `switchyard.deliver`): the attempt-latency
-      // histogram's exemplar names it (http/metrics-registry.ts).
-      traceparent: currentTraceparent() ?? null,
+      // The attempt's own span (`switchyard.deliver`): the attempt-latency histogram's exemplar
+      // names it (http/metrics-registry.ts).
+      traceparent: span ? traceparentOf(span) : null,
     };
 
     if (outcome === 'succeeded' || outcome === 'retry') {

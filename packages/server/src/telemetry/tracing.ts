@@ -120,13 +120,19 @@ const TRACEPARENT_00 = /^00-(?!0{32})[\da-f]{32}-(?!0{16})[\da-f]{16}-[\da-f]{2}
  * word on what is valid; malformed starts a new trace.
  */
 function storedParent(traceparent: string): Context {
-  if (!TRACEPARENT_00.test(traceparent)) return propagation.extract(ROOT, { traceparent });
-  return trace.setSpanContext(ROOT, {
+  const ids = storedIds(traceparent);
+  if (!ids) return propagation.extract(ROOT, { traceparent });
+  return trace.setSpanContext(ROOT, { ...ids, isRemote: true });
+}
+
+/** The ids and flags of a well-formed version-00 `traceparent` (the form the hub stores), else undefined. */
+function storedIds(traceparent: string): { traceId: string; spanId: string; traceFlags: number } | undefined {
+  if (!TRACEPARENT_00.test(traceparent)) return undefined;
+  return {
     traceId: traceparent.slice(3, 35),
     spanId: traceparent.slice(36, 52),
     traceFlags: Number.parseInt(traceparent.slice(53, 55), 16),
-    isRemote: true,
-  });
+  };
 }
 
 /**
@@ -304,9 +310,8 @@ export function traceFieldsOf(span: Span): { trace_id: string; span_id: string }
 export function exemplarOfTraceparent(
   traceparent: string | null | undefined,
 ): { trace_id: string; span_id: string } | undefined {
-  if (!traceparent || !TRACEPARENT_00.test(traceparent)) return undefined;
-  if ((Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 0) return undefined;
-  return { trace_id: traceparent.slice(3, 35), span_id: traceparent.slice(36, 52) };
+  const ids = traceparent ? storedIds(traceparent) : undefined;
+  return ids && (ids.traceFlags & 1) === 1 ? { trace_id: ids.traceId, span_id: ids.spanId } : undefined;
 }
 
 /**
