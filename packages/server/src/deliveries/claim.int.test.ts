@@ -181,3 +181,44 @@ it('a pass that claims nothing holds what waits behind a dead delivery and says 
     where last_error in ('retry-1', 'leased-1')`.execute(store.db);
   expect(await deliveryStore.settleIdleDeliveries(store.db)).toBeUndefined();
 });
+
+it('a pass that claims nothing reads as many rows with 10,000 deliveries waiting as with none', {
+  timeout: 60_000,
+}, async () => {
+  // The shapes in which the claim finds nothing while deliveries wait, each pass reading them all
+  // before (~20,000 rows here): one subject's deep queue behind its in-flight head, retries
+  // scheduled after a subscriber's outage. Plus a dead head with a delivery that raced its death.
+  await sql`truncate switchyard.deliveries, switchyard.events cascade`.execute(store.db);
+  await enqueue('line', 'subject-line', 2);
+  await sql`update switchyard.deliveries set status = 'dead' where last_error = 'line-1'`.execute(store.db);
+  await enqueue('head', 'subject-deep', 1);
+  await sql`update switchyard.deliveries set status = 'in_flight', locked_until = now() + interval '30 seconds'
+    where last_error = 'head-1'`.execute(store.db);
+  const small = await probe((trx) => deliveryStore.settleIdleDeliveries(trx));
+
+  await enqueue('deep', 'subject-deep', 5_000);
+  await sql`with ev as (
+      insert into switchyard.events (id, type, source, subject, time, envelope)
+      select gen_random_uuid(), 'appointment.updated', 'test', 'subject-retry-' || i, now(), '{}'::jsonb
+      from generate_series(1, 5000) as i
+      returning id, sequence, subject)
+    insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, attempts, next_attempt_at)
+    select gen_random_uuid(), 'sub-hold', ev.id, ev.sequence, ev.subject, 1, now() + interval '60 seconds' from ev`.execute(
+    store.db,
+  );
+  await sql`analyze switchyard.deliveries`.execute(store.db);
+  expect(await deliveryStore.claimDeliveries(store.db, 15_000, 16)).toEqual([]);
+  const large = await probe((trx) => deliveryStore.settleIdleDeliveries(trx));
+  // Every due pending row with a probe of its line, and every future one, before: ~20,000.
+  expect(large.rowsRead).toBeLessThan(50);
+  expect(large.rowsRead).toBeLessThanOrEqual(small.rowsRead + 10);
+  // The same answer: the lease runs out first (30 s, before the retries' 60 s)...
+  const inMs = large.result!.getTime() - Date.now();
+  expect(inMs).toBeGreaterThan(20_000);
+  expect(inMs).toBeLessThanOrEqual(30_000);
+  // ...and the delivery behind the dead one is held; the deep queue behind a live head is not.
+  await deliveryStore.settleIdleDeliveries(store.db);
+  const held = await sql<{ last_error: string }>`select last_error from switchyard.deliveries
+    where status = 'held'`.execute(store.db);
+  expect(held.rows.map((r) => r.last_error)).toEqual(['line-2']);
+});

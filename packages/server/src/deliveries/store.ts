@@ -399,9 +399,16 @@ export async function holdBehindDead(db: Executor, ids: readonly string[]): Prom
  * that wait behind a dead one (`hold`) as `held`, covering the race where a fan-out and the death
  * of its predecessor commit at the same time (each missing the other), and returns when the next
  * known delivery falls due (a retry, or a lease running out), for the loop to sleep until then.
- * Below capacity most passes end here (at 200 events/s, about one in five events), so the two
- * statements it once took were 0.4 of the ~7 the hub sends per event (`node
- * bench/lib/count-queries.ts 3000 --rate 200`).
+ *
+ * Its cost does not grow with a backlog. The pass runs whenever the claim finds nothing, which is
+ * exactly when deliveries wait that cannot go: a subscription disabled, a subscriber down with its
+ * retries scheduled, one subject's deep queue behind its head. So the candidates are found from
+ * the dead heads (few: `deliveries_settled_idx`, bounded by what retention keeps) and their lines,
+ * not from every due pending row, and each due time is the first entry of an index (the pending
+ * ones in `deliveries_due_seq_idx`, the leases per subscription in `deliveries_sub_idx`), not a
+ * scan of every row waiting. With 100,000 deliveries waiting it took 180 ms (due, not claimable)
+ * or 27 ms (retries scheduled) when it read them all; ~1 ms now (bench/analysis.md, session 24;
+ * `deliveries/claim.int.test.ts` holds the bound).
  *
  * @example
  * ```ts
@@ -410,24 +417,33 @@ export async function holdBehindDead(db: Executor, ids: readonly string[]): Prom
  */
 export async function settleIdleDeliveries(db: Executor): Promise<Date | undefined> {
   const r = await first<{ at: Date | null }>(
-    // The update's rows were due (next_attempt_at <= now()): not among the future times the min
-    // reads, so reading the snapshot from before the update answers the same.
-    sql`with held as (
+    sql`with behind_dead as (
+          select d.id from switchyard.deliveries p
+          join switchyard.subscriptions s on s.id = p.subscription_id and s.ordering = 'hold'
+          join switchyard.deliveries d on d.subscription_id = p.subscription_id and d.subject = p.subject
+            and d.event_sequence > p.event_sequence and d.status = 'pending' and d.next_attempt_at <= now()
+          where p.status = 'dead' and p.superseded_by is null),
+        held as (
           update switchyard.deliveries d set status = 'held', updated_at = now()
           from switchyard.subscriptions s
-          where d.status = 'pending' and d.next_attempt_at <= now() and s.id = d.subscription_id and s.ordering = 'hold'
+          where d.id in (select id from behind_dead) and d.status = 'pending' and d.next_attempt_at <= now()
+            and s.id = d.subscription_id and s.ordering = 'hold'
             and exists (
               select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
                 and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence
-              -- As in holdBehindDead: a replay in progress is waited for, the dead row read again.
+              -- As in holdBehindDead: a replay in progress is waited for, the dead row read again
+              -- (behind_dead read the statement's snapshot, without locks).
               for share of p)
           returning 1)
         -- Only future times: a due delivery that was not claimable waits behind its subject's head,
-        -- and the head finishing wakes the loop; counting it here would spin the loop.
-        select min(case when status = 'pending' then next_attempt_at else locked_until end) as at,
-          (select count(*) from held) as held
-        from switchyard.deliveries
-        where (status = 'pending' and next_attempt_at > now()) or (status = 'in_flight' and locked_until > now())`,
+        -- and the head finishing wakes the loop; counting it here would spin the loop. The update's
+        -- rows were due, not among these times, so the snapshot from before it answers the same.
+        select least(
+            (select min(next_attempt_at) from switchyard.deliveries where status = 'pending' and next_attempt_at > now()),
+            (select min(f.at) from switchyard.subscriptions s cross join lateral (
+              select min(d.locked_until) as at from switchyard.deliveries d
+              where d.subscription_id = s.id and d.status = 'in_flight' and d.locked_until > now()) f)) as at,
+          (select count(*) from held) as held`,
     db,
   );
   return r?.at ?? undefined;

@@ -44,6 +44,12 @@ export const BOSS_TIMERS = {
    * pg-boss hands its constructor options to `pg.Pool`.
    */
   idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
+  /**
+   * pg-boss's sessions run without JIT, like the hub's (storage/db.ts, `PLANNED_SETTINGS`, says
+   * why): sent as a startup option, so it holds before pg-boss's first statement. A database URL
+   * that carries its own `options` parameter takes precedence (pg reads the URL last).
+   */
+  options: '-c jit=off',
 } as const;
 
 /**

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimDeliveryWork, finishDeliveries } from '../deliveries/store.ts';
+import { claimDeliveryWork, finishDeliveries, renewDeliveryLeases } from '../deliveries/store.ts';
 import { findAliases, getStates, hubIdAliases, listVendorIds } from '../entities/store.ts';
 import { oneEventEach } from '../events/fixtures.test-support.ts';
 import { commitNormalized } from '../events/store.ts';
-import { claimInbound, type NewInbound, storeInbound } from '../inbound/store.ts';
+import { claimInbound, type NewInbound, renewInboundLeases, storeInbound } from '../inbound/store.ts';
 import { type Database, jsonBatch, openDatabase } from './db.ts';
 import { migrate } from './migrations.ts';
 
@@ -141,9 +142,18 @@ const STATE_READ = 'join switchyard.entity_state s using';
 const COMMIT = 'update switchyard.inbound_messages m set status = v.status';
 const DELIVERY_CLAIM = 'claimable_deliveries';
 const ATTEMPTS = 'insert into switchyard.delivery_attempts';
+const RENEW_INBOUND = 'update "switchyard"."inbound_messages" q';
+const RENEW_DELIVERIES = 'update "switchyard"."deliveries" q';
 const VENDOR_IDS = 'select vendor_id from switchyard.aliases where';
 const FIND_ALIASES = 'as k(instance_id, entity, vendor_id)\n        join switchyard.aliases a on';
 const HUB_IDS = 'where n not in (select n from blocked)';
+
+/** Both lease renewals once (of no row: the plan is the point), so the plan-stable session caches their plans. */
+async function renewals(): Promise<void> {
+  const none = [{ id: randomUUID(), lockToken: randomUUID(), leaseMs: 1000 }];
+  await renewInboundLeases(database.db, none);
+  await renewDeliveryLeases(database.db, none);
+}
 
 /** Each batched alias statement once, so the plan-stable session caches its plan (tables as they are). */
 async function aliasLookups(n: number): Promise<void> {
@@ -183,6 +193,7 @@ describe('plan cache modes', () => {
       await normalizeAll();
       await deliverAll();
       await aliasLookups(i);
+      await renewals();
     }
     const before = await plans(COMMIT, 'stable');
     // ...then 50,000 rows in each queue table, a backlog in every queue index, and no ANALYZE.
@@ -217,6 +228,7 @@ describe('plan cache modes', () => {
     await normalizeAll();
     await deliverAll();
     await aliasLookups(9);
+    await renewals();
     expect(await plans(COMMIT, 'stable')).toMatchObject({ generic: before!.generic + 1, custom: 0 });
     for (const statement of [FIND_ALIASES, HUB_IDS])
       expect(await plans(statement, 'stable')).toMatchObject({ generic: 5, custom: 0 });
@@ -245,6 +257,9 @@ describe('plan cache modes', () => {
       'Index Scan deliveries deliveries_pkey',
     ]);
     expect(await stableScans(INSERT)).toEqual(['Index Scan connector_instances connector_instances_pkey']);
+    // Planned with its status, the inbound renewal scanned a bitmap of every waiting message.
+    expect(await stableScans(RENEW_INBOUND)).toEqual(['Index Scan inbound_messages inbound_messages_pkey']);
+    expect(await stableScans(RENEW_DELIVERIES)).toEqual(['Index Scan deliveries deliveries_pkey']);
     // The fan-out's lease test runs inside switchyard.delivery_line_free (migration 23), planned in
     // the same session: its query as that session plans it generically, one line by its index.
     expect(
@@ -326,5 +341,25 @@ describe('jsonBatch', () => {
   it('is an empty jsonb[] for no texts', async () => {
     const r = await sql<{ n: number }>`select cardinality(${jsonBatch([])})::int as n`.execute(database.db);
     expect(r.rows[0]).toEqual({ n: 0 });
+  });
+});
+
+describe('JIT', () => {
+  it('is off in every session of both pools (PLANNED_SETTINGS, PLAN_STABLE_SETTINGS)', async () => {
+    // The server's default is on: a plan past jit_above_cost was compiled on every execution.
+    const plain = new pg.Client({ connectionString: pgdb.url() });
+    await plain.connect();
+    try {
+      expect((await plain.query<{ jit: string }>(`select current_setting('jit') as jit`)).rows[0]?.jit).toBe(
+        'on',
+      );
+    } finally {
+      await plain.end();
+    }
+    const planned = await database.pool.query<{ jit: string }>(`select current_setting('jit') as jit`);
+    const stable = await database.planStablePool!.query<{ jit: string }>(
+      `select current_setting('jit') as jit`,
+    );
+    expect([planned.rows[0]?.jit, stable.rows[0]?.jit]).toEqual(['off', 'off']);
   });
 });

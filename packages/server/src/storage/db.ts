@@ -134,8 +134,16 @@ export function openDatabase(
   };
 }
 
-/** Session settings of the pool's connections: every statement planned for the tables as they are now. */
-const PLANNED_SETTINGS = 'set plan_cache_mode = force_custom_plan';
+/**
+ * Session settings of the pool's connections: every statement planned for the tables as they are
+ * now, and never compiled by JIT. Postgres JIT-compiles a plan whose estimated cost passes
+ * `jit_above_cost` (100,000 by default, JIT on by default since Postgres 12), on every execution of
+ * a statement planned each time: on a table of a backlog's size the idle pass of the deliver worker
+ * passed it, and compiling took 18–290 ms of a statement that ran in 20–180 ms (bench/analysis.md,
+ * session 24). The hub's statements are short lookups and writes that compiling never pays for.
+ * pg-boss's sessions get the same (`BOSS_TIMERS` in host/boss.ts).
+ */
+const PLANNED_SETTINGS = 'set plan_cache_mode = force_custom_plan; set jit = off';
 
 /**
  * Session settings of the plan-stable pool's connections. A generic plan is made once, often while
@@ -193,8 +201,10 @@ const PLAN_STABLE_MARK = '/* plan-stable */';
  * - no condition with a constant lets an index be walked instead: `m.status = 'received'` makes
  *   every partial index `where status = 'received'` (and every index led by `status`) usable by
  *   itself, a walk of one row at empty tables and of the whole queue later. Write such a check
- *   `is not distinct from` (no index serves it, the rows come by their key), or pass the constant
- *   as a parameter (`renewLeases` in storage/queues.ts). The one walk left on purpose is the
+ *   `is not distinct from` (no index serves it, the rows come by their key). A parameter instead
+ *   of the constant is not enough: `status = $1` still lets an index with `status` as a later
+ *   column be walked (`renewLeases` in storage/queues.ts walked `deliveries_sub_idx` so). The one
+ *   walk left on purpose is the
  *   fan-out's hold check in the normalize commit (events/store.ts `fanOutStoredEvents`): it reads
  *   the dead entries of `deliveries_settled_idx`, as planned at analyzed tables, bounded by the
  *   dead deliveries retention keeps.
