@@ -417,16 +417,23 @@ export async function holdBehindDead(db: Executor, ids: readonly string[]): Prom
  */
 export async function settleIdleDeliveries(db: Executor): Promise<Date | undefined> {
   const r = await first<{ at: Date | null }>(
-    sql`with behind_dead as (
+    // The fences (a materialized CTE, a lateral subquery with "offset 0", the ids as an array) keep
+    // this join order whatever the statistics say: from the dead heads to their lines, then each
+    // candidate by its key. Left to the planner before an ANALYZE (a table that filled since), it
+    // drove from the pending rows and probed a line per row: 6.5 s with one subject 10,000 deep.
+    sql`with behind_dead as materialized (
           select d.id from switchyard.deliveries p
           join switchyard.subscriptions s on s.id = p.subscription_id and s.ordering = 'hold'
-          join switchyard.deliveries d on d.subscription_id = p.subscription_id and d.subject = p.subject
-            and d.event_sequence > p.event_sequence and d.status = 'pending' and d.next_attempt_at <= now()
+          cross join lateral (
+            select d.id from switchyard.deliveries d
+            where d.subscription_id = p.subscription_id and d.subject = p.subject
+              and d.event_sequence > p.event_sequence and d.status = 'pending' and d.next_attempt_at <= now()
+            offset 0) d
           where p.status = 'dead' and p.superseded_by is null),
         held as (
           update switchyard.deliveries d set status = 'held', updated_at = now()
           from switchyard.subscriptions s
-          where d.id in (select id from behind_dead) and d.status = 'pending' and d.next_attempt_at <= now()
+          where d.id = any(array(select id from behind_dead)) and d.status = 'pending' and d.next_attempt_at <= now()
             and s.id = d.subscription_id and s.ordering = 'hold'
             and exists (
               select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
