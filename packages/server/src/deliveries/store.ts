@@ -456,6 +456,44 @@ export async function settleIdleDeliveries(db: Executor): Promise<Date | undefin
   return r?.at ?? undefined;
 }
 
+/**
+ * The `next_attempt_at` of a disabled subscription's waiting deliveries ({@link parkDeliveries}):
+ * the last day a timestamp of the API can show. Parked there, they sit at the end of
+ * `deliveries_due_seq_idx`, past everything due, where the delivery claim's walk never reaches
+ * them. Left due, they were at its head, and a walk that filters them out read every one of them
+ * on every claim of every process (`claimable_deliveries`, migration 19): 10,000 rows per claim
+ * with 10,000 parked. A disabled subscription's backlog waits for days (an operator disabled an
+ * endpoint that is gone; the hub disables one after consecutive deaths).
+ */
+export const PARKED_UNTIL = '9999-12-31T00:00:00.000Z';
+
+/**
+ * Parks the pending deliveries of a subscription being disabled: due at {@link PARKED_UNTIL}.
+ * `disableSubscription` (subscriptions/store.ts) runs it in the transaction that disables the
+ * subscription. A delivery in flight meanwhile keeps the time its outcome gives it (the claim
+ * skips it while the subscription is disabled).
+ *
+ * @example
+ * ```ts
+ * await parkDeliveries(trx, subscriptionId); // in the disabling transaction
+ * ```
+ */
+export async function parkDeliveries(db: Executor, subscriptionId: string): Promise<void> {
+  await sql`update switchyard.deliveries set next_attempt_at = ${PARKED_UNTIL}::timestamptz, updated_at = now()
+      where subscription_id = ${subscriptionId} and status = 'pending'`.execute(db);
+}
+
+/**
+ * Makes a re-enabled subscription's parked deliveries due now ({@link parkDeliveries});
+ * `enableSubscription` runs it in the transaction that enables it. Their retry times were given up when they were parked: the
+ * subscription is back, so each goes at once, in its line's order.
+ */
+export async function unparkDeliveries(db: Executor, subscriptionId: string): Promise<void> {
+  await sql`update switchyard.deliveries set next_attempt_at = now(), updated_at = now()
+      where subscription_id = ${subscriptionId} and status = 'pending'
+        and next_attempt_at >= ${PARKED_UNTIL}::timestamptz`.execute(db);
+}
+
 /** Lets held deliveries of a subject go again (after the dead one was replayed or skipped). */
 export async function releaseSubject(db: Executor, subscriptionId: string, subject: string): Promise<void> {
   await sql`update switchyard.deliveries set status = 'pending', next_attempt_at = now(), updated_at = now()

@@ -263,7 +263,7 @@ export function subscriptionsApi(host: SubscriptionsHost) {
      * ```
      */
     async disable(id: string, reason = 'disabled by an operator'): Promise<Subscription> {
-      const row = await store.disableSubscription(db, id, reason);
+      const row = await db.transaction().execute((trx) => store.disableSubscription(trx, id, reason));
       if (!row) throw notFound('subscription', id);
       return toSubscription(row);
     },

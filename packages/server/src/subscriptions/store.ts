@@ -5,6 +5,7 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
+import { parkDeliveries, unparkDeliveries } from '../deliveries/store.ts';
 import { type Executor, first, json, rows } from '../storage/db.ts';
 import type { StoredSecret, SubscriptionFormat, SubscriptionRow } from '../storage/subscription-row.ts';
 
@@ -83,12 +84,16 @@ export async function deleteSubscription(db: Executor, id: string): Promise<bool
   return Number(r.numAffectedRows ?? 0) > 0;
 }
 
+/**
+ * Disables a subscription (kept as it was if already disabled) and parks its pending deliveries
+ * (`parkDeliveries` in deliveries/store.ts says why). Two statements: run it in a transaction.
+ */
 export async function disableSubscription(
   db: Executor,
   id: string,
   reason: string,
 ): Promise<SubscriptionRow | undefined> {
-  return first<SubscriptionRow>(
+  const row = await first<SubscriptionRow>(
     sql`update switchyard.subscriptions set disabled_at = coalesce(disabled_at, now()),
           disabled_reason = case when disabled_at is null then ${reason} else disabled_reason end,
           disabled_at_sequence = case when disabled_at is null
@@ -97,15 +102,20 @@ export async function disableSubscription(
         where id = ${id} returning *`,
     db,
   );
+  if (row) await parkDeliveries(db, id);
+  return row;
 }
 
+/** Enables a subscription and makes its parked deliveries due now. Two statements: run it in a transaction. */
 export async function enableSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
-  return first<SubscriptionRow>(
+  const row = await first<SubscriptionRow>(
     sql`update switchyard.subscriptions set disabled_at = null, disabled_reason = null, disabled_at_sequence = null,
           consecutive_dead = 0, updated_at = now()
         where id = ${id} returning *`,
     db,
   );
+  if (row) await unparkDeliveries(db, id);
+  return row;
 }
 
 export async function setSubscriptionSecrets(
