@@ -139,8 +139,8 @@ export function openDatabase(
  * now, and never compiled by JIT. Postgres JIT-compiles a plan whose estimated cost passes
  * `jit_above_cost` (100,000 by default, JIT on by default since Postgres 12), on every execution of
  * a statement planned each time: on a table of a backlog's size the idle pass of the deliver worker
- * passed it, and compiling took 18–290 ms of a statement that ran in 20–180 ms (bench/analysis.md,
- * session 24). The hub's statements are short lookups and writes that compiling never pays for.
+ * passed it, and compiling added 18–32 ms to each execution (~200 ms to a session's first) of a
+ * statement that ran in ~180 ms (bench/analysis.md, session 24). The hub's statements are short lookups and writes that compiling never pays for.
  * pg-boss's sessions get the same (`BOSS_TIMERS` in host/boss.ts).
  */
 const PLANNED_SETTINGS = 'set plan_cache_mode = force_custom_plan; set jit = off';
