@@ -431,10 +431,9 @@ export async function settleIdleDeliveries(db: Executor): Promise<Date | undefin
             offset 0) d
           where p.status = 'dead' and p.superseded_by is null),
         held as (
+          -- behind_dead took only 'hold' subscriptions' lines (the same snapshot): no join here.
           update switchyard.deliveries d set status = 'held', updated_at = now()
-          from switchyard.subscriptions s
           where d.id = any(array(select id from behind_dead)) and d.status = 'pending' and d.next_attempt_at <= now()
-            and s.id = d.subscription_id and s.ordering = 'hold'
             and exists (
               select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
                 and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence
