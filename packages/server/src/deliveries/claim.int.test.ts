@@ -283,3 +283,106 @@ it("a disabled subscription's backlog is parked: a claim reads as many rows with
   await sql`delete from switchyard.deliveries where subscription_id = 'sub-off'`.execute(store.db);
   await sql`delete from switchyard.subscriptions where id = 'sub-off'`.execute(store.db);
 });
+
+it('a subscriber down: a delivery due behind its retrying head is put off until the head is, and claims stop reading it', {
+  timeout: 120_000,
+}, async () => {
+  await sql`truncate switchyard.deliveries, switchyard.events cascade`.execute(store.db);
+  await sql`insert into switchyard.subscriptions (id, kind, url, ordering)
+    values ('sub-down', 'webhook', 'https://example.test/down', 'hold') on conflict (id) do nothing`.execute(
+    store.db,
+  );
+  /**
+   * `count` subjects of sub-down, each with a head waiting for its retry `retryIn` from now and a
+   * later event due since the outage (an appointment booked, then moved, while the subscriber was
+   * down): the later ones are the oldest due rows, in front of every healthy subscription's.
+   */
+  const outage = (prefix: string, count: number, retryIn: string) =>
+    sql`with ev as (
+        insert into switchyard.events (id, type, source, subject, time, envelope)
+        select gen_random_uuid(), 'appointment.updated', 'test', ${prefix} || (i / 2), now(), '{}'::jsonb
+        from generate_series(2, ${count * 2 + 1}::integer) as i
+        returning id, sequence, subject)
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, attempts,
+        next_attempt_at, last_error)
+      select gen_random_uuid(), 'sub-down', ev.id, ev.sequence, ev.subject,
+        case when ev.sequence = min(ev.sequence) over (partition by ev.subject) then 1 else 0 end,
+        case when ev.sequence = min(ev.sequence) over (partition by ev.subject) then now() + ${retryIn}::interval
+             else now() - interval '1 minute' end,
+        ev.subject || case when ev.sequence = min(ev.sequence) over (partition by ev.subject) then '-head' else '-next' end
+      from ev`.execute(store.db);
+  /** Claims as the deliver workers do until the walk has met every such delivery once. */
+  const settle = async (subjects: number) => {
+    for (let i = 0; i <= Math.ceil(subjects / 256); i++)
+      await deliveryStore.claimDeliveries(store.db, 15_000, 16);
+  };
+  const claimTwo = async () => {
+    await enqueue('live', 'subject-live', 1);
+    await enqueue('other', 'subject-other', 1);
+    await sql`analyze switchyard.deliveries`.execute(store.db);
+    const r = await probe((trx) => deliveryStore.claimDeliveries(trx, 15_000, 16));
+    await sql`delete from switchyard.deliveries where subscription_id = 'sub-hold'`.execute(store.db);
+    return r;
+  };
+  /** The next_attempt_at (ms) of a line's head and of the delivery behind it. */
+  const timesOf = async (subject: string): Promise<{ head: number; next: number }> => {
+    const r = await sql<{ name: string; at: Date }>`select last_error as name, next_attempt_at as at
+      from switchyard.deliveries where subject = ${subject}`.execute(store.db);
+    const at = (suffix: string) => r.rows.find((x) => x.name === `${subject}${suffix}`)!.at.getTime();
+    return { head: at('-head'), next: at('-next') };
+  };
+
+  await outage('small-', 500, '1 hour');
+  await settle(500);
+  const small = await claimTwo();
+  expect(names(small.result)).toEqual(['live-1', 'other-1']);
+  await outage('large-', 4_500, '1 hour');
+  await settle(4_500);
+  const large = await claimTwo();
+  expect(names(large.result)).toEqual(['live-1', 'other-1']);
+  // Left due behind their heads, the 5,000 later events filled the walk's 256 rows with blocked
+  // ones and sent every claim, for every subscription, through the walk by line: ~10,500 rows.
+  expect(large.rowsRead).toBeLessThan(100);
+  expect(large.rowsRead).toBeLessThanOrEqual(small.rowsRead + 10);
+  // Put off to their heads' time, not parked: each goes when its head can, never before.
+  const large7 = await timesOf('large-7');
+  expect(large7.next).toBe(large7.head);
+
+  // In order once the head's retry falls due: the head alone, then (it succeeded) the next one.
+  await outage('soon-', 1, '1 second');
+  await settle(1);
+  const soon = await timesOf('soon-1');
+  expect(soon.next).toBe(soon.head);
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, soon.head - Date.now() + 50)));
+  const head = await deliveryStore.claimDeliveries(store.db, 15_000, 16);
+  expect(names(head)).toEqual(['soon-1-head']);
+  expect(await deliveryStore.claimDeliveries(store.db, 15_000, 16)).toEqual([]);
+  const finished = await deliveryStore.finishDeliveries(store.db, [
+    {
+      deliveryId: head[0]!.id,
+      lockToken: head[0]!.lock_token!,
+      status: 'succeeded',
+      nextAttemptInMs: 0,
+      attempt: 2,
+      startedAt: new Date(),
+      latencyMs: 5,
+      statusCode: 200,
+      responseSnippet: null,
+      error: null,
+      outcome: 'succeeded',
+      traceparent: null,
+    },
+  ]);
+  expect(finished).toEqual([{ id: head[0]!.id, successor: true }]);
+  expect(names(await deliveryStore.claimDeliveries(store.db, 15_000, 16))).toEqual(['soon-1-next']);
+
+  // A head given up on (skipped) lets what was put off behind it go at once, not at its retry time.
+  const skipped = await sql<{ id: string }>`select id from switchyard.deliveries
+    where last_error = 'large-9-head'`.execute(store.db);
+  await store.db.transaction().execute(async (trx) => {
+    const row = await deliveryStore.skipDelivery(trx, skipped.rows[0]!.id);
+    await deliveryStore.releaseSubject(trx, row!.subscription_id, row!.subject);
+  });
+  expect(names(await deliveryStore.claimDeliveries(store.db, 15_000, 16))).toEqual(['large-9-next']);
+  await sql`delete from switchyard.deliveries where subscription_id = 'sub-down'`.execute(store.db);
+});

@@ -115,8 +115,10 @@ function claimDue(leaseMarginMs: number, limit: number) {
 
 /**
  * The deliveries a claim may take (head of line per subscription and subject), locked: the
- * `switchyard.claimable_deliveries` function of migration 6 walks the due ones in order and stops
- * at the limit.
+ * `switchyard.claimable_deliveries` function (migration 28) walks at most 256 due ones in order,
+ * then the head of each line, and stops at the limit. A never-attempted delivery it meets waiting
+ * behind a head scheduled for a retry is put off to that head's time, so claims stop reading it
+ * while a subscriber is down ({@link releaseSubject} undoes that when the head is skipped).
  */
 function claimableDeliveries(limit: number) {
   return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
@@ -493,10 +495,24 @@ export async function unparkDeliveries(db: Executor, subscriptionId: string): Pr
         and next_attempt_at >= ${PARKED_UNTIL}::timestamptz`.execute(db);
 }
 
-/** Lets held deliveries of a subject go again (after the dead one was replayed or skipped). */
+/**
+ * Lets a subject's line go again after its head was replayed or skipped: the deliveries held
+ * behind a dead head, and those the delivery claim put off to a waiting head's retry time (never
+ * attempted, due later but not parked; `claimable_deliveries`, migration 28), are due now. Without
+ * the second, skipping a head whose retry is hours away left the rest of its line waiting for
+ * that retry.
+ *
+ * @example
+ * ```ts
+ * const row = await skipDelivery(trx, id);
+ * if (row) await releaseSubject(trx, row.subscription_id, row.subject);
+ * ```
+ */
 export async function releaseSubject(db: Executor, subscriptionId: string, subject: string): Promise<void> {
   await sql`update switchyard.deliveries set status = 'pending', next_attempt_at = now(), updated_at = now()
-      where subscription_id = ${subscriptionId} and subject = ${subject} and status = 'held'`.execute(db);
+      where subscription_id = ${subscriptionId} and subject = ${subject}
+        and (status = 'held' or (status = 'pending' and attempts = 0 and next_attempt_at > now()
+          and next_attempt_at < ${PARKED_UNTIL}::timestamptz))`.execute(db);
 }
 
 export async function getDelivery(db: Executor, id: string): Promise<DeliveryRow | undefined> {
