@@ -197,3 +197,110 @@ it('a run claim takes consecutive due messages of each key, and nothing of a key
     Array.from({ length: 32 }, (_, i) => `run-a-${i + 2}`),
   );
 });
+
+it("a vendor's API down: claims stop reading the messages waiting for a retry, and what is due behind one goes after it", {
+  timeout: 120_000,
+}, async () => {
+  await sql`truncate switchyard.inbound_messages cascade`.execute(store.db);
+  /**
+   * `count` keys of one instance, each a head waiting for its retry `retryIn` from now (its
+   * enrichment call failed) and a later message received since (due, never tried): the oldest
+   * rows of the queue, none claimable.
+   */
+  const outage = (prefix: string, count: number, retryIn: string) =>
+    sql`insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
+        payload, attempts, next_attempt_at)
+      select gen_random_uuid(), 'vendor-down', 'push', ${prefix} || i || case when j = 1 then '-head' else '-next' end,
+        'notification', ${prefix} || i, '{}'::jsonb, case when j = 1 then 1 else 0 end,
+        case when j = 1 then now() + ${retryIn}::interval else now() - interval '1 minute' end
+      from generate_series(1, 2) as j, generate_series(1, ${count}::integer) as i
+      order by j, i`.execute(store.db);
+  /** Claims as the normalize workers do until the walk has met every waiting message once. */
+  const settle = async (keys: number) => {
+    for (let i = 0; i <= Math.ceil(keys / 256); i++) {
+      expect((await inboundStore.claimInbound(store.db, 60_000, 16)).rows).toEqual([]);
+    }
+  };
+  const timesOf = async (prefix: string): Promise<{ head: number; next: number }> => {
+    const r = await sql<{ key: string; at: Date }>`select dedupe_key as key, next_attempt_at as at
+      from switchyard.inbound_messages where ordering_key = ${prefix}`.execute(store.db);
+    const at = (suffix: string) => r.rows.find((x) => x.key === `${prefix}${suffix}`)!.at.getTime();
+    return { head: at('-head'), next: at('-next') };
+  };
+
+  await outage('appointment:', 5_000, '1 hour');
+  await settle(5_000);
+  // Another vendor's messages, with and without a key, behind the outage's in arrival order.
+  await sql`insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key, payload)
+    values (gen_random_uuid(), 'vendor-up', 'push', 'fresh-keyed', 'notification', 'facility-9', '{}'::jsonb),
+      (gen_random_uuid(), 'vendor-up', 'push', 'fresh-loose', 'notification', null, '{}'::jsonb)`.execute(
+    store.db,
+  );
+  await sql`analyze switchyard.inbound_messages`.execute(store.db);
+  const fresh = await probeClaim(16);
+  expect(fresh.claimed.sort()).toEqual(['fresh-keyed', 'fresh-loose']);
+  // Walked in arrival order, the 10,000 waiting messages filled the walk's 256 rows and sent every
+  // claim through the head of every key: ~15,000 rows read per claim.
+  expect(fresh.rowsRead).toBeLessThan(100);
+  // Put off to its head's retry, not later: it cannot go before the head, and goes right after it.
+  const seven = await timesOf('appointment:7');
+  expect(seven.next).toBe(seven.head);
+  // Nothing claimable once they are done: the claim says when to look again, the earliest retry.
+  for (const r of (await inboundStore.claimInbound(store.db, 60_000, 16)).rows) {
+    await inboundStore.finishInbound(store.db, r.id, r.lock_token!, 'normalized', null, null, 1);
+  }
+  const idle = await probeClaim(16);
+  expect(idle.claimed).toEqual([]);
+  const earliest = await sql<{ at: Date }>`select min(next_attempt_at) as at from switchyard.inbound_messages
+    where status = 'received'`.execute(store.db);
+  expect(idle.nextDueAt).toEqual(earliest.rows[0]!.at);
+  expect(idle.rowsRead).toBeLessThan(100);
+
+  // Once a head's retry is due, it is claimed first, alone, and what waits behind it after it.
+  await sql`truncate switchyard.inbound_messages cascade`.execute(store.db);
+  await outage('soon:', 1, '1 second');
+  await settle(1);
+  const soon = await timesOf('soon:1');
+  expect(soon.next).toBe(soon.head);
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, soon.head - Date.now() + 50)));
+  const { rows: head } = await inboundStore.claimInbound(store.db, 60_000, 16);
+  expect(head.map((r) => r.dedupe_key)).toEqual(['soon:1-head']);
+  expect((await inboundStore.claimInbound(store.db, 60_000, 16)).rows).toEqual([]);
+  expect(
+    await inboundStore.finishInbound(
+      store.db,
+      head[0]!.id,
+      head[0]!.lock_token!,
+      'normalized',
+      null,
+      null,
+      1,
+    ),
+  ).toBe(true);
+  const next = await inboundStore.claimInbound(store.db, 60_000, 16);
+  expect(next.rows.map((r) => r.dedupe_key)).toEqual(['soon:1-next']);
+
+  // A head whose retry fell due after the arrival of the message behind it comes later in due
+  // order, right after that message: the walk, passing over the next messages of a key just found
+  // blocked, must not pass over it.
+  await sql`truncate switchyard.inbound_messages cascade`.execute(store.db);
+  await outage('late:', 1, '-1 second');
+  const late = await inboundStore.claimInbound(store.db, 60_000, 16);
+  expect(late.rows.map((r) => r.dedupe_key)).toEqual(['late:1-head']);
+});
+
+it('a claim looks its messages up by key, not by reading the table (migration 29)', async () => {
+  // A few thousand normalized messages (kept until retention) and one due: estimated at the run
+  // function's 64 rows, the claim's update was planned as a hash join over a sequential scan of the
+  // whole table, on every claim, while the table was this small (a clinic's week of traffic).
+  await sql`truncate switchyard.inbound_messages cascade`.execute(store.db);
+  await enqueue('done', 'facility-done', 3_000);
+  await sql`update switchyard.inbound_messages set status = 'normalized', processed_at = now()`.execute(
+    store.db,
+  );
+  await enqueue('due', 'facility-due', 1);
+  await sql`analyze switchyard.inbound_messages`.execute(store.db);
+  const { claimed, rowsRead } = await probeClaim(16);
+  expect(claimed).toEqual(['due-1']);
+  expect(rowsRead).toBeLessThan(50);
+});

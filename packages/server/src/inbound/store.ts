@@ -232,11 +232,14 @@ export interface InboundClaim {
  * Claims due messages to normalize. A message whose ordering key has an earlier unfinished
  * message waits for it, so one entity's notifications are normalized in arrival order.
  *
- * Heads are found by `switchyard.claimable_inbound` (migrations 14, 22): a walk of at most 256
- * messages in arrival order, then only the first message of each ordering key and the messages
- * without one, so a claim costs O(limit + 256 + keys waiting), however deep one key's backlog. A
- * head that is leased or not yet due blocks its whole key; messages without an ordering key are
- * each their own head. A claim that takes nothing returns the earliest time one of the heads it
+ * Heads are found by `switchyard.claimable_inbound` (migrations 14, 22, 29): a walk of at most 256
+ * messages in due order (a new message's due time is its arrival), stopping at the first not yet
+ * due, then only the first message of each ordering key and the due messages without one, so a
+ * claim costs O(limit + 256 + keys waiting), however deep one key's backlog, and a message waiting
+ * for its retry costs nothing until it is due. A head that is leased or not yet due blocks its
+ * whole key (a message never tried behind a head waiting for its retry is put off to that time
+ * when the walk meets it, so claims stop reading it); messages without an ordering key are each
+ * their own head. A claim that takes nothing returns the earliest time one of the heads it
  * saw becomes claimable, in the same statement (once a second one, over an index on the lease's
  * expiry that kept every claim from being a HOT update: migration 22).
  *

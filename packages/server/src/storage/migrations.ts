@@ -1684,6 +1684,218 @@ end
 $fn$;
 `,
   },
+  {
+    version: 29,
+    name: 'the normalize claim walks the queue in due order; a message due behind a head waiting for its retry is put off until it',
+    // The normalize claim's walk (migration 22) went through the queue in arrival order, retrying
+    // messages included, for 256 rows, then read the head of every ordering key. With a vendor's
+    // API down (a connector's enrichment failing for every appointment), thousands of keys each
+    // have a head waiting for its retry, and often a later message due behind it: the oldest rows
+    // of the queue, none claimable. Every claim read all of them: 3,259 rows and ~10 ms per claim
+    // with 1,000 such keys, 15,260 rows and ~40 ms with 5,000 (inbound/claim.int.test.ts), while
+    // the other vendors' messages waited behind them. As the delivery claim does (migrations 9,
+    // 28), the walk now reads the queue in order of next_attempt_at (a new message's is its
+    // arrival), so it stops at the first message not yet due and a retry costs nothing until it
+    // is due; a message never tried, due behind a head whose retry is later, is put off to that
+    // head's time the first time the walk meets it (it cannot go earlier; at that time the head is
+    // claimed first, its run taking the rest). The walks read two new indexes, the queue and the
+    // messages without a key, each ordered by (next_attempt_at, seq); neither holds a column the
+    // claim sets, so the claim stays a HOT update. inbound_unkeyed_idx (seq) served only the walk;
+    // inbound_queue_idx (seq) stays for the admin list of received messages, newest first: without
+    // it that list read every message finished since the oldest one waiting (35 ms over 200,000
+    // rows with a backlog stuck behind them; a retention's worth is millions). A message just found blocked lets the
+    // walk pass over the next ones of its key without a probe only when they come after it in
+    // arrival order: in due order a later message can come first. Row locking by ctid and pinned
+    // plan shapes as in migration 9.
+    //
+    // claimInbound (inbound/store.ts) updates the rows claimable_inbound_runs returns, joined by id.
+    // Estimated at 64 rows (its ROWS), the join was planned as a hash of a sequential scan of
+    // inbound_messages while the table was a few thousand rows (a clinic's week of traffic, kept
+    // until retention): every claim read the whole table, 3,004 rows to claim one message
+    // (inbound/claim.int.test.ts). Estimated at 4, as migration 20 did for the delivery claim, each
+    // is looked up by key; a claim of many runs is still a loop of key lookups.
+    sql: `
+alter function switchyard.claimable_inbound_runs(integer, integer, interval) rows 4;
+create index inbound_due_seq_idx on switchyard.inbound_messages (next_attempt_at, seq) where status = 'received';
+create index inbound_unkeyed_due_idx on switchyard.inbound_messages (next_attempt_at, seq)
+  where status = 'received' and ordering_key is null;
+drop index switchyard.inbound_unkeyed_idx;
+
+create or replace function switchyard.claimable_inbound(p_limit integer, p_lease interval)
+returns table (id uuid, wake_at timestamptz) language plpgsql volatile rows 32
+set enable_seqscan = off set enable_bitmapscan = off set enable_sort = off set jit = off
+set plan_cache_mode = auto as $fn$
+declare
+  r record;
+  head record;
+  n integer := 0;
+  fetched integer := 0;
+  after_at timestamptz := '-infinity';
+  after_seq bigint := 0;
+  blocked_instance text;
+  blocked_key text;
+  blocked_seq bigint;
+  -- The earliest time a message seen here becomes claimable (least() ignores the null start).
+  wake timestamptz;
+begin
+  <<search>>
+  begin
+    -- 1. The queue in due order for at most 256 rows.
+    for r in
+      select c.ctid, c.id, c.seq, c.instance_id, c.ordering_key, c.next_attempt_at, c.locked_until, c.attempts
+      from switchyard.inbound_messages c
+      where c.status = 'received'
+      order by c.next_attempt_at, c.seq
+      limit 256
+    loop
+      fetched := fetched + 1;
+      after_at := r.next_attempt_at;
+      after_seq := r.seq;
+      -- From here on nothing is due (a claimed message keeps the next_attempt_at it was claimed
+      -- at, always in the past): this is the earliest retry.
+      if r.next_attempt_at > now() then
+        wake := least(wake, r.next_attempt_at);
+        exit search;
+      end if;
+      continue when r.ordering_key is not null and r.ordering_key = blocked_key and r.instance_id = blocked_instance
+        and r.seq > blocked_seq;
+      if r.ordering_key is not null then
+        blocked_instance := r.instance_id;
+        blocked_key := r.ordering_key;
+        blocked_seq := r.seq;
+      end if;
+      if r.locked_until >= now() then
+        wake := least(wake, r.locked_until);
+        continue;
+      end if;
+      if r.ordering_key is not null then
+        -- The key's first message, if it comes before this one: its head, which blocks it.
+        select h.next_attempt_at into head from switchyard.inbound_messages h
+          where h.status = 'received' and h.instance_id = r.instance_id and h.ordering_key = r.ordering_key
+            and h.seq < r.seq
+          order by h.seq
+          limit 1;
+        if found then
+          -- Behind a head waiting for its retry, a message never tried cannot go before it: put
+          -- off to the head's time, out of the due range every claim walks. Skip locked, as below.
+          if r.attempts = 0 and head.next_attempt_at > now() then
+            perform 1 from switchyard.inbound_messages m
+              where m.ctid = r.ctid and m.status = 'received' and m.attempts = 0 and m.next_attempt_at <= now()
+                and (m.locked_until is null or m.locked_until < now())
+              for update skip locked;
+            if found then
+              update switchyard.inbound_messages m set next_attempt_at = head.next_attempt_at where m.ctid = r.ctid;
+            end if;
+          end if;
+          continue;
+        end if;
+      end if;
+      perform 1 from switchyard.inbound_messages m
+        where m.ctid = r.ctid and m.status = 'received' and m.next_attempt_at <= now()
+          and (m.locked_until is null or m.locked_until < now())
+        for update skip locked;
+      if not found then
+        -- Another claim is taking it (or it just changed): due again after that claim's lease.
+        wake := least(wake, now() + p_lease);
+        continue;
+      end if;
+      id := r.id;
+      return next;
+      n := n + 1;
+      exit search when n >= p_limit;
+    end loop;
+    exit search when fetched < 256; -- that was every due message
+
+    -- 2. Past the walk: the head of each ordering key, in due order; a head at or before the
+    -- walk's last row was judged by the walk.
+    for r in
+      with recursive heads as (
+        (select c.instance_id, c.ordering_key, c.seq, c.ctid, c.id, c.next_attempt_at, c.locked_until
+         from switchyard.inbound_messages c
+         where c.status = 'received' and c.ordering_key is not null
+         order by c.instance_id, c.ordering_key, c.seq
+         limit 1)
+        union all
+        select nx.instance_id, nx.ordering_key, nx.seq, nx.ctid, nx.id, nx.next_attempt_at, nx.locked_until
+        from heads h cross join lateral (
+          select c.instance_id, c.ordering_key, c.seq, c.ctid, c.id, c.next_attempt_at, c.locked_until
+          from switchyard.inbound_messages c
+          where c.status = 'received' and c.ordering_key is not null
+            and (c.instance_id, c.ordering_key) > (h.instance_id, h.ordering_key)
+          order by c.instance_id, c.ordering_key, c.seq
+          limit 1) nx
+      )
+      select h.ctid, h.id, h.next_attempt_at, h.locked_until
+      from heads h
+      where (h.next_attempt_at, h.seq) > (after_at, after_seq)
+      order by h.next_attempt_at, h.seq
+    loop
+      if r.next_attempt_at > now() or r.locked_until >= now() then
+        wake := least(wake, greatest(r.next_attempt_at, r.locked_until));
+        continue;
+      end if;
+      perform 1 from switchyard.inbound_messages m
+        where m.ctid = r.ctid and m.status = 'received' and m.next_attempt_at <= now()
+          and (m.locked_until is null or m.locked_until < now())
+        for update skip locked;
+      if not found then
+        wake := least(wake, now() + p_lease);
+        continue;
+      end if;
+      id := r.id;
+      return next;
+      n := n + 1;
+      exit search when n >= p_limit;
+    end loop;
+
+    -- 3. Past the walk: messages without an ordering key, in due order, up to the first not due.
+    loop
+      fetched := 0;
+      for r in
+        select c.ctid, c.id, c.seq, c.next_attempt_at, c.locked_until
+        from switchyard.inbound_messages c
+        where c.status = 'received' and c.ordering_key is null and (c.next_attempt_at, c.seq) > (after_at, after_seq)
+        order by c.next_attempt_at, c.seq
+        limit 256
+      loop
+        fetched := fetched + 1;
+        after_at := r.next_attempt_at;
+        after_seq := r.seq;
+        if r.next_attempt_at > now() then
+          wake := least(wake, r.next_attempt_at);
+          exit search;
+        end if;
+        if r.locked_until >= now() then
+          wake := least(wake, r.locked_until);
+          continue;
+        end if;
+        perform 1 from switchyard.inbound_messages m
+          where m.ctid = r.ctid and m.status = 'received' and m.next_attempt_at <= now()
+            and (m.locked_until is null or m.locked_until < now())
+          for update skip locked;
+        if not found then
+          wake := least(wake, now() + p_lease);
+          continue;
+        end if;
+        id := r.id;
+        return next;
+        n := n + 1;
+        exit search when n >= p_limit;
+      end loop;
+      exit when fetched < 256;
+    end loop;
+  end;
+  -- Claimed nothing: one row without an id, when the next message falls due (none if nothing
+  -- waits for a time: a key blocked behind a head being normalized is woken by that head's finish).
+  if n = 0 and wake is not null then
+    id := null;
+    wake_at := wake;
+    return next;
+  end if;
+end
+$fn$;
+`,
+  },
 ];
 
 /**

@@ -26,7 +26,7 @@ export interface HeldLease {
 /**
  * The one lease renewal of both queues: `table`'s rows in `status` whose token still matches.
  * Plan-stable: planned at each execution, it saw `status = 'received'` and, between two ANALYZEs
- * of a filling queue, scanned a bitmap of every waiting message (`inbound_queue_idx`) to renew a
+ * of a filling queue, scanned a bitmap of every waiting message (then `inbound_queue_idx`) to renew a
  * few hundred leases, every renewal: 11 ms at 50,000 small rows, up to 188 ms seen in the
  * session's diagnostic runs (bench/analysis.md, session 24). Its generic plan finds each row by id
  * (storage/db.int.test.ts).

@@ -38,6 +38,7 @@ async function indexes(table: string): Promise<string[]> {
 it('keeps only the indexes a statement of the hot tables reads', async () => {
   expect(await indexes('inbound_messages')).toEqual([
     'inbound_body_idx',
+    'inbound_due_seq_idx',
     'inbound_finished_idx',
     'inbound_messages_instance_id_dedupe_key_key',
     'inbound_messages_pkey',
@@ -45,7 +46,7 @@ it('keeps only the indexes a statement of the hot tables reads', async () => {
     'inbound_ordering_idx',
     'inbound_queue_idx',
     'inbound_settled_idx',
-    'inbound_unkeyed_idx',
+    'inbound_unkeyed_due_idx',
   ]);
   expect(await indexes('events')).toEqual([
     'events_created_idx',
