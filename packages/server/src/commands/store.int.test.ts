@@ -1,0 +1,69 @@
+/**
+ * The commands' SQL against Postgres, where a statement's choice of rows is the behaviour (the
+ * subsystem's flows are in commands.int.test.ts).
+ */
+import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Database, openDatabase } from '../storage/db.ts';
+import { migrate } from '../storage/migrations.ts';
+import * as commandStore from './store.ts';
+
+const database = useTestDatabase();
+let store: Database;
+
+beforeAll(async () => {
+  store = openDatabase(database.url(), { max: 2 });
+  await migrate(store.db);
+});
+afterAll(async () => {
+  await store?.close();
+});
+
+/** Queues a cancel of `entity` (its ordering key), `pending` and due `dueAgo` ago. */
+async function queue(name: string, entity: string | null, dueAgo: string, attempts = 0): Promise<void> {
+  await sql`insert into switchyard.commands (id, type, instance_id, connector, subject, ordering_key, data, sent_by,
+      request_hash, attempts, next_attempt_at, idempotency_key)
+    values (gen_random_uuid(), 'appointment.cancel', 'dp', 'docplanner', ${entity}, ${entity}, '{}'::jsonb, 'crm',
+      'hash', ${attempts}, now() - ${dueAgo}::interval, ${name})`.execute(store.db);
+}
+
+const ids = async (names: string[]) =>
+  (
+    await sql<{
+      id: string;
+    }>`select id from switchyard.commands where idempotency_key = any(${names}::text[])`.execute(store.db)
+  ).rows
+    .map((r) => r.id)
+    .sort();
+
+it('the sweep takes the commands first in line whose job may be lost, not those waiting behind another', async () => {
+  // A vendor down: 150 entities, each with a cancel waiting for its retry in a minute and a
+  // reschedule sent since, due (its job found it blocked and ended).
+  for (let i = 1; i <= 150; i++) {
+    await queue(`retrying-${i}`, `appointment:${i}`, '-1 minute', 1);
+    await queue(`behind-${i}`, `appointment:${i}`, '1 minute');
+  }
+  // Commands whose jobs were lost: one first in line for its entity, one without an entity, and
+  // one whose process died running it.
+  await queue('lost-head', 'appointment:lost', '10 seconds');
+  await queue('lost-loose', null, '10 seconds');
+  await queue('crashed', 'appointment:crashed', '10 seconds', 1);
+  await sql`update switchyard.commands set status = 'running', locked_until = now() - interval '1 second'
+    where idempotency_key = 'crashed'`.execute(store.db);
+  // Due only just now: its job is on its way (inside the grace).
+  await queue('fresh', 'appointment:fresh', '0 seconds');
+
+  const stranded = await commandStore.strandedCommands(store.db, 2000, 100);
+  // The 150 waiting ones were the oldest due rows: they filled the limit, and the lost ones were
+  // never re-sent while the vendor stayed down.
+  expect(stranded.sort()).toEqual(await ids(['lost-head', 'lost-loose', 'crashed']));
+
+  // Once an entity's first command is done, the one behind it is first in line: if its job is
+  // lost too, the sweep finds it.
+  await sql`update switchyard.commands set status = 'succeeded', completed_at = now()
+    where idempotency_key = 'retrying-7'`.execute(store.db);
+  expect((await commandStore.strandedCommands(store.db, 2000, 100)).sort()).toEqual(
+    await ids(['lost-head', 'lost-loose', 'crashed', 'behind-7']),
+  );
+});
