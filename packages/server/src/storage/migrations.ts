@@ -1534,8 +1534,8 @@ $fn$;
     // rows and 42 ms per claim with 1,000 such subjects, 10,518 rows and 85 ms with 5,000
     // (deliveries/claim.int.test.ts). The walk now puts such a delivery off to its head's
     // next_attempt_at when it meets it (never before: the line goes in order, so it cannot go
-    // earlier), once; at that time the head is claimed first and the delivery goes after it, as
-    // before. Lazily in the claim rather than at the fan-out and the attempt record: one place,
+    // earlier), once per retry of the head; at that time the head is claimed first and the
+    // delivery goes after it, as before. Lazily in the claim rather than at the fan-out and the attempt record: one place,
     // whatever path made the delivery due behind a waiting head, and nothing added to the
     // normalize commit. A delivery already attempted keeps its own schedule. A head skipped before
     // its retry lets what waits behind it go at once (releaseSubject, deliveries/store.ts).
