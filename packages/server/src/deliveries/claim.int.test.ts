@@ -69,6 +69,27 @@ async function probe<T>(work: (trx: Executor) => Promise<T>): Promise<{ result: 
 
 class Rollback extends Error {}
 
+/** Empties the queue and adds a `hold` subscription `id` (kept if a test before added it). */
+async function emptyWith(id: string, url: string): Promise<void> {
+  await sql`truncate switchyard.deliveries, switchyard.events cascade`.execute(store.db);
+  await sql`insert into switchyard.subscriptions (id, kind, url, ordering)
+    values (${id}, 'webhook', ${url}, 'hold') on conflict (id) do nothing`.execute(store.db);
+}
+
+/**
+ * Queues one due delivery each of two healthy subjects of sub-hold, and claims under {@link probe}
+ * (after an ANALYZE): what the claim took past another subscription's waiting deliveries, and the
+ * rows it read. The two are deleted afterwards.
+ */
+async function claimTwo() {
+  await enqueue('live', 'subject-live', 1);
+  await enqueue('other', 'subject-other', 1);
+  await sql`analyze switchyard.deliveries`.execute(store.db);
+  const r = await probe((trx) => deliveryStore.claimDeliveries(trx, 15_000, 16));
+  await sql`delete from switchyard.deliveries where subscription_id = 'sub-hold'`.execute(store.db);
+  return r;
+}
+
 /** The test names (kept in last_error) of what a claim took. */
 const names = (rows: readonly deliveryStore.DeliveryRow[]) => rows.map((r) => r.last_error).sort();
 
@@ -232,11 +253,7 @@ it('a pass that claims nothing reads as many rows with 10,000 deliveries waiting
 it("a disabled subscription's backlog is parked: a claim reads as many rows with 10,000 of it waiting as with 1,000", {
   timeout: 60_000,
 }, async () => {
-  await sql`truncate switchyard.deliveries, switchyard.events cascade`.execute(store.db);
-  await sql`insert into switchyard.subscriptions (id, kind, url, ordering)
-    values ('sub-off', 'webhook', 'https://example.test/gone', 'hold') on conflict (id) do nothing`.execute(
-    store.db,
-  );
+  await emptyWith('sub-off', 'https://example.test/gone');
   /** `count` due deliveries of sub-off, each its own subject. */
   const queue = (prefix: string, count: number) =>
     sql`with ev as (
@@ -249,14 +266,6 @@ it("a disabled subscription's backlog is parked: a claim reads as many rows with
       from ev`.execute(store.db);
   const disable = () =>
     store.db.transaction().execute((trx) => subscriptionStore.disableSubscription(trx, 'sub-off', 'test'));
-  const claimTwo = async () => {
-    await enqueue('live', 'subject-live', 1);
-    await enqueue('other', 'subject-other', 1);
-    await sql`analyze switchyard.deliveries`.execute(store.db);
-    const r = await probe((trx) => deliveryStore.claimDeliveries(trx, 15_000, 16));
-    await sql`delete from switchyard.deliveries where subscription_id = 'sub-hold'`.execute(store.db);
-    return r;
-  };
   await queue('parked-a-', 1_000);
   await disable();
   const small = await claimTwo();
@@ -287,11 +296,7 @@ it("a disabled subscription's backlog is parked: a claim reads as many rows with
 it('a subscriber down: a delivery due behind its retrying head is put off until the head is, and claims stop reading it', {
   timeout: 120_000,
 }, async () => {
-  await sql`truncate switchyard.deliveries, switchyard.events cascade`.execute(store.db);
-  await sql`insert into switchyard.subscriptions (id, kind, url, ordering)
-    values ('sub-down', 'webhook', 'https://example.test/down', 'hold') on conflict (id) do nothing`.execute(
-    store.db,
-  );
+  await emptyWith('sub-down', 'https://example.test/down');
   /**
    * `count` subjects of sub-down, each with a head waiting for its retry `retryIn` from now and a
    * later event due since the outage (an appointment booked, then moved, while the subscriber was
@@ -315,14 +320,6 @@ it('a subscriber down: a delivery due behind its retrying head is put off until 
   const settle = async (subjects: number) => {
     for (let i = 0; i <= Math.ceil(subjects / 256); i++)
       await deliveryStore.claimDeliveries(store.db, 15_000, 16);
-  };
-  const claimTwo = async () => {
-    await enqueue('live', 'subject-live', 1);
-    await enqueue('other', 'subject-other', 1);
-    await sql`analyze switchyard.deliveries`.execute(store.db);
-    const r = await probe((trx) => deliveryStore.claimDeliveries(trx, 15_000, 16));
-    await sql`delete from switchyard.deliveries where subscription_id = 'sub-hold'`.execute(store.db);
-    return r;
   };
   /** The next_attempt_at (ms) of a line's head and of the delivery behind it. */
   const timesOf = async (subject: string): Promise<{ head: number; next: number }> => {
