@@ -261,19 +261,26 @@ export function recordReturnedIds(fragment: string): {
   let statements = 0;
   let empty = 0;
   const original = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  const record = (r: { rows?: { id?: string }[] }) => {
+    if (!r.rows?.some((row) => row.id)) empty++;
+    for (const row of r.rows ?? []) if (row.id) ids.add(row.id);
+  };
   pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
-    const result = original.apply(this, args);
     const first = args[0] as string | { text?: string };
     const text = typeof first === 'string' ? first : (first?.text ?? '');
-    if (text.includes(fragment)) statements++;
-    if (text.includes(fragment) && result instanceof Promise)
-      void result.then(
-        (r: { rows?: { id?: string }[] }) => {
-          if (!r.rows?.some((row) => row.id)) empty++;
-          for (const row of r.rows ?? []) if (row.id) ids.add(row.id);
-        },
-        () => {},
-      );
+    const matches = text.includes(fragment);
+    if (matches) statements++;
+    // The hub answers its statements through a callback (storage/db.ts, `send`); others use pg's promise.
+    const last = args.length - 1;
+    const callback = args[last];
+    if (matches && typeof callback === 'function') {
+      args[last] = (error: unknown, r: { rows?: { id?: string }[] }) => {
+        if (!error) record(r);
+        return (callback as (error: unknown, r: unknown) => unknown)(error, r);
+      };
+    }
+    const result = original.apply(this, args);
+    if (matches && result instanceof Promise) void result.then(record, () => {});
     return result;
   } as typeof pg.Client.prototype.query;
   return {
