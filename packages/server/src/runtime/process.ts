@@ -143,9 +143,12 @@ async function workerApp(hub: Hub, metrics: HttpMetrics, logger: pino.Logger): P
 /**
  * How far V8 lets the old generation grow past what the last full collection kept, in percent,
  * before it collects again. V8's own factor goes up to 4× when memory looks plentiful: under load
- * the hub promotes many short-lived objects (a push, its batch and its statement live for tens of
- * milliseconds, longer than a 2 MB young generation holds them), so its old generation filled up to
- * ~150 MiB of garbage around ~55 MiB kept alive, and the resident set followed. Unlike a cap on
+ * the hub promoted many short-lived objects (a push, its batch and its statement live for tens of
+ * milliseconds, longer than a 2 MB young generation held them; and every statement's text, Bind
+ * message and rows while pg answered through its own promise, storage/db.ts `send`), so its old
+ * generation filled up to ~150 MiB of garbage around ~55 MiB kept alive, and the resident set
+ * followed. Less is promoted now, and full collections are rarer for it; this still bounds the
+ * resident set when a burst promotes more. Unlike a cap on
  * the old generation (`--max-old-space-size`) this only makes full collections come sooner: a burst
  * of large pushes still gets all the memory it needs. Measured with 5,000 pushes delivered
  * (docs/operations.md, "Memory"): peak RSS 275–290 → 219 MiB.

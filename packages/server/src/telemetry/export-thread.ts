@@ -130,7 +130,7 @@ export class ThreadExporter implements SpanExporter {
   constructor(settings: ExportWorkerSettings) {
     this.worker = new Worker(new URL('./export-worker.ts', import.meta.url), {
       workerData: settings,
-      // Not the hub's 2 MB young generation: a batch waiting for its HTTP answer dies young here.
+      // A young generation of its own, sized so that a batch waiting for its HTTP answer dies young.
       resourceLimits: { maxYoungGenerationSizeMb: 16 },
     });
     this.worker.unref();
