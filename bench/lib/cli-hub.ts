@@ -48,6 +48,8 @@ export interface CliHub {
   peakRss(): number;
   /** Lines the hub has written to its log file so far. */
   logLines(): number;
+  /** The hub's log file as written so far (with `BENCH_TRACE_GC=1`, V8's `--trace-gc-nvp` lines too). */
+  logText(): string;
   /** Lines of the log file that are fastify request logs (`reqId`), so far. */
   requestLogLines(): number;
   /** SIGTERM, wait for the exit (SIGKILL after 30 s); removes the config directory. */
@@ -153,6 +155,9 @@ export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
   // by component with `node bench/lib/profile-split.ts <file>`).
   const prof = process.env.BENCH_CPU_PROF;
   const profile = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  // BENCH_TRACE_GC=1 has V8 log every collection to the hub's log (`--trace-gc-nvp`: pause,
+  // allocated and promoted bytes); bench/lib/tail-latency.ts sums them over its measured window.
+  if (process.env.BENCH_TRACE_GC === '1') profile.push('--trace-gc-nvp');
   profile.unshift(...HUB_NODE_FLAGS);
   const child: ChildProcess = spawn(
     process.execPath,
@@ -208,6 +213,7 @@ export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
     pids,
     peakRss,
     logLines: () => (statSync(logFile, { throwIfNoEntry: false }) ? countLines(logFile) : 0),
+    logText: () => (statSync(logFile, { throwIfNoEntry: false }) ? readFileSync(logFile, 'utf8') : ''),
     requestLogLines: () =>
       statSync(logFile, { throwIfNoEntry: false }) ? countLines(logFile, '"reqId"') : 0,
     stop,
