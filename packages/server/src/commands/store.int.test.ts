@@ -4,21 +4,12 @@
  */
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../storage/db.ts';
-import { migrate } from '../storage/migrations.ts';
+import { expect, it } from 'vitest';
+import { useMigratedDatabase } from '../storage/database.test-support.ts';
 import * as commandStore from './store.ts';
 
 const database = useTestDatabase();
-let store: Database;
-
-beforeAll(async () => {
-  store = openDatabase(database.url(), { max: 2 });
-  await migrate(store.db);
-});
-afterAll(async () => {
-  await store?.close();
-});
+const store = useMigratedDatabase(database);
 
 /** Queues a cancel of `entity` (its ordering key), `pending` and due `dueAgo` ago. */
 async function queue(name: string, entity: string | null, dueAgo: string, attempts = 0): Promise<void> {

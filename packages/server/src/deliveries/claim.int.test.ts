@@ -9,23 +9,18 @@
  */
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Database, type Executor, openDatabase } from '../storage/db.ts';
-import { migrate } from '../storage/migrations.ts';
+import { beforeAll, expect, it } from 'vitest';
+import { useMigratedDatabase } from '../storage/database.test-support.ts';
+import type { Executor } from '../storage/db.ts';
 import * as subscriptionStore from '../subscriptions/store.ts';
 import * as deliveryStore from './store.ts';
 
 const database = useTestDatabase();
-let store: Database;
+const store = useMigratedDatabase(database);
 
 beforeAll(async () => {
-  store = openDatabase(database.url(), { max: 2 });
-  await migrate(store.db);
   await sql`insert into switchyard.subscriptions (id, kind, url, ordering) values
     ('sub-hold', 'webhook', 'https://example.test/hook', 'hold')`.execute(store.db);
-});
-afterAll(async () => {
-  await store?.close();
 });
 
 /**

@@ -5,21 +5,12 @@
  */
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../storage/db.ts';
-import { migrate } from '../storage/migrations.ts';
+import { beforeEach, expect, it } from 'vitest';
+import { useMigratedDatabase } from '../storage/database.test-support.ts';
 import * as deliveryStore from './store.ts';
 
 const database = useTestDatabase();
-let store: Database;
-
-beforeAll(async () => {
-  store = openDatabase(database.url(), { max: 2 });
-  await migrate(store.db);
-});
-afterAll(async () => {
-  await store?.close();
-});
+const store = useMigratedDatabase(database);
 beforeEach(async () => {
   await sql`delete from switchyard.deliveries`.execute(store.db);
   await sql`delete from switchyard.subscriptions`.execute(store.db);

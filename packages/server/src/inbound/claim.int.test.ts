@@ -8,21 +8,13 @@
  */
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Database, type Executor, openDatabase } from '../storage/db.ts';
-import { migrate } from '../storage/migrations.ts';
+import { expect, it } from 'vitest';
+import { useMigratedDatabase } from '../storage/database.test-support.ts';
+import type { Executor } from '../storage/db.ts';
 import * as inboundStore from './store.ts';
 
 const database = useTestDatabase();
-let store: Database;
-
-beforeAll(async () => {
-  store = openDatabase(database.url(), { max: 2 });
-  await migrate(store.db);
-});
-afterAll(async () => {
-  await store?.close();
-});
+const store = useMigratedDatabase(database);
 
 /** Queues `count` received messages of `key` (null: no ordering key) after everything queued so far. */
 async function enqueue(prefix: string, key: string | null, count: number): Promise<void> {

@@ -9,24 +9,18 @@
  */
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import * as inboundStore from '../inbound/store.ts';
-import { type Database, openDatabase } from './db.ts';
-import { migrate } from './migrations.ts';
+import { useMigratedDatabase } from './database.test-support.ts';
 
 const database = useTestDatabase();
-let store: Database;
+const store = useMigratedDatabase(database);
 
 beforeAll(async () => {
-  store = openDatabase(database.url(), { max: 2 });
-  await migrate(store.db);
   await sql`insert into switchyard.subscriptions (id, kind, url) values
     ('sub-a', 'webhook', 'https://example.test/a'), ('sub-b', 'webhook', 'https://example.test/b')`.execute(
     store.db,
   );
-});
-afterAll(async () => {
-  await store?.close();
 });
 
 async function indexes(table: string): Promise<string[]> {
