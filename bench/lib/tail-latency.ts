@@ -13,23 +13,16 @@
  * promise" found its clusters and counted the promotion.
  */
 
-import { readFileSync } from 'node:fs';
 import { startOtlpReceiver } from '../../packages/server/src/telemetry/otlp-receiver.test-support.ts';
 import { pg } from './deps.ts';
 import { cannon, closeAgent, hookUrl, paced } from './load.ts';
+import { cpuMs } from './proc-cpu.ts';
 import { percentile, waitUntil } from './result.ts';
 import { withCliHub } from './scenario.ts';
 import { startFastSubscriber } from './subscriber.ts';
 
 const RATE = 200;
 const seconds = Number(process.argv[2] ?? 20);
-
-/** utime + stime of `pid`, in clock ticks (10 ms). */
-function ticks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
 
 /** Sums `--trace-gc-nvp` lines: `gc=s` are young-generation collections, the rest full ones. */
 function collections(lines: string[]): string {
@@ -78,8 +71,8 @@ try {
       await waitUntil(() => subscriber.count >= 500 + RATE * 2, 'warm-up deliveries', 60_000);
 
       const sent = new Map<number, number>();
-      const logFrom = hub.logText().split('\n').length - 1;
-      const cpuFrom = ticks(pid);
+      const logFrom = hub.logLines();
+      const cpuFrom = cpuMs(pid) ?? Number.NaN;
       await paced({
         port: hub.port,
         rate: RATE,
@@ -94,7 +87,7 @@ try {
         600_000,
         20,
       );
-      const cpuMs = (ticks(pid) - cpuFrom) * 10;
+      const hubMs = (cpuMs(pid) ?? Number.NaN) - cpuFrom;
       const gcLines = hub.logText().split('\n').slice(logFrom);
 
       const client = new pg.Client({ connectionString: db.url });
@@ -136,7 +129,7 @@ try {
       const ms = (v: number) => v.toFixed(1);
       const totals = events.map((e) => e.total);
       console.log(
-        `${events.length} events at ${RATE}/s: push → subscriber p50 ${ms(percentile(totals, 0.5))} ms, p99 ${ms(percentile(totals, 0.99))} ms; hub process CPU ${(cpuMs / events.length).toFixed(2)} ms per event`,
+        `${events.length} events at ${RATE}/s: push → subscriber p50 ${ms(percentile(totals, 0.5))} ms, p99 ${ms(percentile(totals, 0.99))} ms; hub process CPU ${(hubMs / events.length).toFixed(2)} ms per event`,
       );
       for (const stage of ['stored', 'normalized', 'started', 'posted'] as const) {
         const v = events.map((e) => e[stage]);
