@@ -552,7 +552,7 @@ describe('maintenance', () => {
     } = {},
   ): Promise<string> {
     const id = `stored-${++counter}`;
-    const row = await insertGateRequest(hub.host.db, {
+    const { row, synchronousCommit } = await insertGateRequest(hub.host.db, {
       id,
       instanceId: 'dp',
       connector: 'docplanner',
@@ -570,6 +570,14 @@ describe('maintenance', () => {
       claimedBy: r.claimedBy === undefined ? 'worker-that-died' : r.claimedBy,
     });
     expect(row?.id).toBe(id);
+    const claimed = r.claimedBy !== null;
+    expect([row?.status, row?.claimed_at instanceof Date, row?.deadline_ms]).toEqual([
+      claimed ? 'deciding' : 'pending',
+      claimed,
+      2000,
+    ]);
+    // Its commit does not wait for the flush (the vendor's answer waits for a later one that does).
+    expect(synchronousCommit).toBe('off');
     return id;
   }
 

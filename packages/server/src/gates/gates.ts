@@ -185,7 +185,7 @@ export function createGates(options: GatesOptions = {}) {
       const request = await approvalRequest(s.host, s.logger, connector, instanceId, config, n, messageId);
       id = request.id;
       const local = isWorker && s.decider.active < concurrency;
-      const row = await q.insertGateRequest(s.host.db, {
+      const { row } = await q.insertGateRequest(s.host.db, {
         id: request.id,
         instanceId,
         connector: connector.name,

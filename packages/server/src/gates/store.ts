@@ -132,22 +132,48 @@ export interface GateDecisionValues {
 
 const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
 
-/** Inserts a gate request; undefined when (instance, dedupe key) is already recorded (a vendor retry). */
+/**
+ * Inserts a gate request: the row, undefined when (instance, dedupe key) is already recorded (a
+ * vendor retry), and the `synchronous_commit` its transaction committed with (read in it; `off`).
+ *
+ * Its commit does not wait for the WAL flush (`synchronous_commit` off for this statement's
+ * transaction only, as host/notifier.ts sends its NOTIFYs): one fsync fewer in the vendor's wait
+ * (bench/analysis.md, "The gate request's own flush"). A flush covers every commit written before
+ * it, and the vendor's answer waits for a later commit that waits for one: a claimed request's
+ * decision (`recordDecision`), a handed-over one's job (pg-boss's `send`). The exception is an
+ * answer at the deadline, which waits for no write (recording it must not delay it): a crash
+ * within the WAL writer's flush of the request (at most three `wal_writer_delay`s, 600 ms by
+ * default) can lose the record of a request answered by a deadline shorter than that, as it can
+ * lose the deadline's own record.
+ *
+ * @example
+ * ```ts
+ * const { row } = await insertGateRequest(host.db, request);
+ * if (!row) return findGateRequest(host.db, request.instanceId, request.dedupeKey); // asked again
+ * ```
+ */
 export async function insertGateRequest(
   db: Executor,
   r: NewGateRequest,
-): Promise<GateRequestRow | undefined> {
+): Promise<{ row: GateRequestRow | undefined; synchronousCommit: string | undefined }> {
   // Announced by the caller after the commit (CHANNEL_GATE_REQUESTED): see gates/unmatched.ts.
-  const result = await sql<GateRequestRow>`
+  const result = await sql<GateRequestRow & { commit_sync?: string }>`
     insert into switchyard.gate_requests (id, instance_id, connector, inbound_message_id, dedupe_key, vendor_type, type,
       event_id, envelope, match_key, status, deadline_ms, default_outcome, deadline_at, received_at, claimed_by, claimed_at)
-    values (${r.id}, ${r.instanceId}, ${r.connector}, ${r.inboundMessageId}, ${r.dedupeKey}, ${r.vendorType}, ${r.type},
-      ${r.eventId}, ${r.envelope === null ? null : json(r.envelope)}, ${r.matchKey},
-      ${r.claimedBy === null ? 'pending' : 'deciding'}, ${r.deadlineMs}, ${r.defaultOutcome}, ${r.deadlineAt},
-      ${r.receivedAt}, ${r.claimedBy}, ${r.claimedBy === null ? null : sql`now()`})
+    -- A select, not values, to read set_config first; its parameters typed (no target column types them).
+    select ${r.id}::text, ${r.instanceId}::text, ${r.connector}::text, ${r.inboundMessageId}::uuid, ${r.dedupeKey}::text,
+      ${r.vendorType}::text, ${r.type}::text, ${r.eventId}::uuid, ${r.envelope === null ? null : json(r.envelope)}::jsonb,
+      ${r.matchKey}::text, ${r.claimedBy === null ? 'pending' : 'deciding'}, ${r.deadlineMs}::integer,
+      ${r.defaultOutcome}::text, ${r.deadlineAt}::timestamptz, ${r.receivedAt}::timestamptz, ${r.claimedBy}::text,
+      ${r.claimedBy === null ? null : sql`now()`}::timestamptz
+    from set_config('synchronous_commit', 'off', true)
     on conflict do nothing
-    returning *`.execute(db);
-  return result.rows[0];
+    returning *, current_setting('synchronous_commit') as commit_sync`.execute(db);
+  const row = result.rows[0];
+  if (!row) return { row: undefined, synchronousCommit: undefined };
+  const synchronousCommit = row.commit_sync;
+  delete row.commit_sync;
+  return { row, synchronousCommit };
 }
 
 export async function getGateRequest(db: Executor, id: string): Promise<GateRequestRow | undefined> {

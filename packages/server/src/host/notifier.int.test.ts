@@ -118,7 +118,7 @@ describe('the writing statements send no NOTIFY of their own', () => {
   it('insertGateRequest and recordDecision (the gates announce them after the commit)', async () => {
     const id = `gate-${Math.random()}`;
     const got = await heardBy(async () => {
-      const row = await insertGateRequest(db, {
+      const { row } = await insertGateRequest(db, {
         id,
         instanceId: 'dp-notify',
         connector: 'docplanner',
