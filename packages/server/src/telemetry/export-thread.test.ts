@@ -5,6 +5,7 @@
  * status with a message, events, links), whether they were encoded as they ended or at the export;
  * and a collector that is not there fails the export.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { context, createTraceState, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -14,7 +15,7 @@ import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trac
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { type ReadableSpan, type SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ThreadExporter } from './export-thread.ts';
+import { EXPORT_THREAD_NICE, ThreadExporter } from './export-thread.ts';
 
 const bodies: Buffer[] = [];
 const collector = createServer((req, res) => {
@@ -119,6 +120,25 @@ describe('the exporter in its worker thread', () => {
       }
     });
   }
+
+  it.runIf(process.platform === 'linux')("runs below the hub threads' priority (Linux)", async () => {
+    const nices = () =>
+      readdirSync('/proc/self/task').map((tid) => {
+        // The fields after the command's closing parenthesis start at the third; nice is the 19th.
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+    expect(nices()).not.toContain(EXPORT_THREAD_NICE);
+    const thread = new ThreadExporter({ protocol: 'http/protobuf', url });
+    try {
+      // Answered: the worker has started (and set its priority first).
+      expect((await exportWith(thread, makeSpans())).code).toBe(ExportResultCode.SUCCESS);
+      expect(nices().filter((n) => n === EXPORT_THREAD_NICE)).toHaveLength(1);
+      expect(nices().filter((n) => n === 0).length).toBeGreaterThan(0);
+    } finally {
+      await thread.shutdown();
+    }
+  });
 
   it('fails the export when the collector is not there, and keeps failing after shutdown', async () => {
     const closed = createServer();

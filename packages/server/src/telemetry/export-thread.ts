@@ -23,6 +23,12 @@ import type { Attributes, HrTime, Link, SpanKind, SpanStatus } from '@openteleme
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter, TimedEvent } from '@opentelemetry/sdk-trace';
 
+/**
+ * The nice value of the export thread (Linux): 10, well below the hub's threads (0), whose event
+ * loop runs every stage; the export waits, the pipeline does not.
+ */
+export const EXPORT_THREAD_NICE = 10;
+
 /** The exporter's settings, as the worker receives them (`workerData`). */
 export interface ExportWorkerSettings {
   protocol: 'http/protobuf' | 'http/json';

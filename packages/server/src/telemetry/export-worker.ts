@@ -4,15 +4,33 @@
  * given back the shape the exporter reads (`ReadableSpan`); the resource and instrumentation scope
  * are rebuilt once, so the encoder groups the spans as it would in the hub's thread.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type Attributes, createTraceState, type SpanContext } from '@opentelemetry/api';
 import { hrTimeDuration } from '@opentelemetry/core';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import type { ExportWorkerSettings, FromWorker, SpanRecord, ToWorker } from './export-thread.ts';
+import {
+  EXPORT_THREAD_NICE,
+  type ExportWorkerSettings,
+  type FromWorker,
+  type SpanRecord,
+  type ToWorker,
+} from './export-thread.ts';
 
 const settings = workerData as ExportWorkerSettings;
 const port = parentPort!;
+
+// Below the hub's own threads: an export encodes and sends a batch of up to 512 spans at once,
+// a burst that otherwise takes a core from the event loop every stage runs on, when nothing waits
+// on the export (bench/analysis.md, "The export thread yields"). Linux only: setpriority() takes
+// a thread's id there (`/proc/thread-self`); elsewhere the thread keeps the process's priority.
+try {
+  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), EXPORT_THREAD_NICE);
+} catch {
+  // Not Linux, or not allowed: the same priority as the hub's threads.
+}
 // Only the exporter of the protocol in use is loaded (both take the same options).
 const { OTLPTraceExporter } =
   settings.protocol === 'http/json'
