@@ -5,7 +5,7 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
-import type { Executor } from '../storage/db.ts';
+import { type Executor, json, NO_FLUSH_WAIT } from '../storage/db.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
 /** Channel a decision is announced on (payload: the request id and the decision, as JSON). */
@@ -130,8 +130,6 @@ export interface GateDecisionValues {
   approvers: number | null;
 }
 
-const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
-
 /**
  * Inserts a gate request: the row, undefined when (instance, dedupe key) is already recorded (a
  * vendor retry), and the `synchronous_commit` its transaction committed with (read in it; `off`).
@@ -162,17 +160,16 @@ export async function insertGateRequest(
       event_id, envelope, match_key, status, deadline_ms, default_outcome, deadline_at, received_at, claimed_by, claimed_at)
     -- A select, not values, to read set_config first; its parameters typed (no target column types them).
     select ${r.id}::text, ${r.instanceId}::text, ${r.connector}::text, ${r.inboundMessageId}::uuid, ${r.dedupeKey}::text,
-      ${r.vendorType}::text, ${r.type}::text, ${r.eventId}::uuid, ${r.envelope === null ? null : json(r.envelope)}::jsonb,
+      ${r.vendorType}::text, ${r.type}::text, ${r.eventId}::uuid, ${r.envelope === null ? sql`null::jsonb` : json(r.envelope)},
       ${r.matchKey}::text, ${r.claimedBy === null ? 'pending' : 'deciding'}, ${r.deadlineMs}::integer,
       ${r.defaultOutcome}::text, ${r.deadlineAt}::timestamptz, ${r.receivedAt}::timestamptz, ${r.claimedBy}::text,
       ${r.claimedBy === null ? null : sql`now()`}::timestamptz
-    from set_config('synchronous_commit', 'off', true)
+    from ${NO_FLUSH_WAIT}
     on conflict do nothing
     returning *, current_setting('synchronous_commit') as commit_sync`.execute(db);
-  const row = result.rows[0];
-  if (!row) return { row: undefined, synchronousCommit: undefined };
-  const synchronousCommit = row.commit_sync;
-  delete row.commit_sync;
+  const inserted = result.rows[0];
+  if (!inserted) return { row: undefined, synchronousCommit: undefined };
+  const { commit_sync: synchronousCommit, ...row } = inserted;
   return { row, synchronousCommit };
 }
 

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type pino from 'pino';
+import { NO_FLUSH_WAIT } from '../storage/db.ts';
 
 /**
  * The NOTIFYs of a process's own autocommit writes, sent after their commit on a transaction of
@@ -103,7 +104,7 @@ export async function sendNotifications(
   const r = await sql<{ sent: number; sync: string }>`
     select count(pg_notify(n.channel, n.payload))::integer as sent,
       min(current_setting('synchronous_commit')) as sync
-    from set_config('synchronous_commit', 'off', true),
+    from ${NO_FLUSH_WAIT},
       unnest(${channels as string[]}::text[], ${payloads as string[]}::text[]) as n(channel, payload)`.execute(
     db,
   );

@@ -37,6 +37,19 @@ export async function first<T>(
 export const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
 
 /**
+ * SQL: a `from` item that has the statement's own (autocommit) transaction commit without waiting
+ * for its WAL flush (`set_config(..., true)` is `SET LOCAL`, read at the commit). Only for a write
+ * whose durability a later commit that does wait provides, or that may be lost in a crash: the
+ * notifier's NOTIFYs (host/notifier.ts) and the gate request's insert (gates/store.ts) say why each.
+ *
+ * @example
+ * ```ts
+ * sql`insert into t (a) select ${a}::text from ${NO_FLUSH_WAIT} returning id`;
+ * ```
+ */
+export const NO_FLUSH_WAIT = sql.raw(`set_config('synchronous_commit', 'off', true)`);
+
+/**
  * A batch's JSON texts as a `jsonb[]` expression sent as ONE `jsonb` parameter: the way to pass
  * the JSON column of a batch (the parallel arrays of `unnest(…)`) instead of `${texts}::jsonb[]`,
  * with the same values and NULLs. Each text must be JSON (`JSON.stringify` output); a null is SQL
