@@ -3,7 +3,6 @@
  * instances and subscriptions applied, the HTTP app and/or the workers depending on the role, and a
  * graceful stop (stop accepting, finish in-flight requests and jobs, close everything).
  */
-import v8 from 'node:v8';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
 import { type Commands, type CommandsOptions, commandRoutes, createCommands } from '../commands/index.ts';
@@ -29,6 +28,7 @@ import { uiPlugin } from '../ui/index.ts';
 import { type ApplyResult, applyFileConfig } from './apply.ts';
 import { banner, baseUrl } from './banner.ts';
 import { type HubDatabase, openHubDatabase, resolveSecretKey } from './database.ts';
+import { tuneHeap } from './heap.ts';
 
 /** What a process does: everything, only HTTP (hooks, admin API, feed), or only the workers. */
 export type HubRole = 'all' | 'http' | 'worker';
@@ -141,40 +141,6 @@ async function workerApp(hub: Hub, metrics: HttpMetrics, logger: pino.Logger): P
 }
 
 /**
- * How far V8 lets the old generation grow past what the last full collection kept, in percent,
- * before it collects again. V8's own factor goes up to 4× when memory looks plentiful: under load
- * the hub promoted many short-lived objects (a push, its batch and its statement live for tens of
- * milliseconds, longer than a 2 MB young generation held them; and every statement's text, Bind
- * message and rows while pg answered through its own promise, storage/db.ts `send`), so its old
- * generation filled up to ~150 MiB of garbage around ~55 MiB kept alive, and the resident set
- * followed. Less is promoted now, and full collections are rarer for it; this still bounds the
- * resident set when a burst promotes more. Unlike a cap on
- * the old generation (`--max-old-space-size`) this only makes full collections come sooner: a burst
- * of large pushes still gets all the memory it needs. Measured with 5,000 pushes delivered
- * (docs/operations.md, "Memory"): peak RSS 275–290 → 219 MiB.
- */
-export const HEAP_GROWING_PERCENT = 50;
-
-/**
- * Applies {@link HEAP_GROWING_PERCENT} to this process, unless the operator chose a growing factor
- * (`--heap-growing-percent` on node's command line or in `NODE_OPTIONS`). V8 reads the flag at each
- * full collection, so setting it once the process runs takes effect from the next one.
- *
- * @example
- * ```ts
- * limitHeapGrowth(); // at the start of a hub process
- * ```
- */
-export function limitHeapGrowth(
-  execArgv: readonly string[] = process.execArgv,
-  nodeOptions: string = process.env.NODE_OPTIONS ?? '',
-): boolean {
-  if ([...execArgv, nodeOptions].some((arg) => /heap[-_]growing[-_]percent/.test(arg))) return false;
-  v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-  return true;
-}
-
-/**
  * Starts a hub process from a loaded config.
  *
  * @example
@@ -194,7 +160,7 @@ export async function startHubProcess(
 ): Promise<HubProcess> {
   const role = options.role ?? 'all';
   const { logger, io } = options;
-  limitHeapGrowth();
+  tuneHeap();
   // With a URL this connects to nothing yet, so a missing secretKey is reported before any database
   // work; embedded, the notice about the embedded Postgres comes first in the log.
   const database = await openHubDatabase(config, { logger, publish: true });

@@ -5,7 +5,6 @@ import { loadConfig } from '../config/load.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { banner, baseUrl, hookUrls } from './banner.ts';
-import { limitHeapGrowth } from './process.ts';
 
 describe('banner URLs', () => {
   const config = {
@@ -50,16 +49,5 @@ describe('banner sample curl', () => {
     expect(text).toContain('(with DOCPLANNER_PUSH_KEY set to the push key the config reads');
     expect(text).not.toContain('real-push-key-0f9e8d7c6b');
     expect(text).not.toContain('demo-docplanner-push-key');
-  });
-});
-
-describe('limitHeapGrowth', () => {
-  it("leaves a growing factor the operator chose on node's command line or in NODE_OPTIONS", () => {
-    expect(limitHeapGrowth(['--max-semi-space-size=2', '--heap-growing-percent=30'], '')).toBe(false);
-    expect(limitHeapGrowth([], '--max-semi-space-size=2 --heap_growing_percent=80')).toBe(false);
-  });
-
-  it('sets the hub’s own factor otherwise', () => {
-    expect(limitHeapGrowth(['--max-semi-space-size=2'], '--enable-source-maps')).toBe(true);
   });
 });

@@ -70,6 +70,8 @@ function makeSpans(): ReadableSpan[] {
         ok: true,
         ratio: 0.5,
         list: ['a', 'b'],
+        // Not ASCII: the JSON that crosses to the worker keeps it exactly.
+        'switchyard.doctor': 'Zoë Łukasiewicz — 東京',
       },
       links: [{ context: trace.getSpanContext(remote)!, attributes: { 'link.reason': 'batch' } }],
     },
