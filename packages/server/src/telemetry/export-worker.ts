@@ -22,7 +22,7 @@ import {
 const settings = workerData as ExportWorkerSettings;
 const port = parentPort!;
 
-// Below the hub's own threads: an export encodes and sends a batch of up to 512 spans at once,
+// Below the hub's own threads: an export encodes and sends a batch of up to 128 spans at once,
 // a burst that otherwise takes a core from the event loop every stage runs on, when nothing waits
 // on the export (bench/analysis.md, "The export thread yields"). Linux only: setpriority() takes
 // a thread's id there (`/proc/thread-self`); elsewhere the thread keeps the process's priority.

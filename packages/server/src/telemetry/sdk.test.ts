@@ -16,7 +16,7 @@ import { createVendorHttp } from '../delivery/vendor-http.ts';
 import { createLogger } from '../logging/logger.ts';
 import { requestTraceLabels, traceRequests } from './fastify.ts';
 import { startTelemetry } from './index.ts';
-import { startTracing } from './sdk.ts';
+import { EXPORT_BATCH_SPANS, startTracing } from './sdk.ts';
 import type { TracingSettings } from './settings.ts';
 import {
   currentTraceparent,
@@ -313,6 +313,28 @@ describe('tracing on', () => {
       expect(guards).toBe(1);
     } finally {
       globalThis.WeakSet = NativeWeakSet;
+      await tracing.shutdown();
+    }
+  });
+
+  it('exports at most EXPORT_BATCH_SPANS spans at once', async () => {
+    const batches: number[] = [];
+    const counting: SpanExporter = {
+      export: (spans, done) => {
+        batches.push(spans.length);
+        done({ code: 0 });
+      },
+      shutdown: async () => {},
+    };
+    const registry = new Registry();
+    const tracing = await startTracing(settings, { registry, role: 'all', exporter: counting });
+    try {
+      for (let i = 0; i < 300; i++) withSpan(`s${i}`, {}, () => {});
+      await tracing.flush();
+      expect(batches.reduce((a, b) => a + b, 0)).toBe(300);
+      expect(Math.max(...batches)).toBe(EXPORT_BATCH_SPANS);
+      expect(await metricValue(registry, 'switchyard_trace_spans_exported_total')).toBe(300);
+    } finally {
       await tracing.shutdown();
     }
   });

@@ -156,6 +156,20 @@ function counters(registry: Registry): { exported: Counter; dropped: Counter<'re
   return c;
 }
 
+/**
+ * The most spans one export sends: a batch goes as soon as this many wait, or after `batchDelay`
+ * (1 s unless configured). 128 rather than the SDK's 512: the queue holds each ended span's JSON
+ * string until its batch goes, and at 200 events/s (~1,400 spans/s) 512 spans took ~0.4 s to
+ * gather, longer than two young-generation collections of the hub's heap, so every span's string was
+ * promoted to the old generation (~4 KB per event) and brought the full collection, which pauses
+ * every stage, sooner. 128 gather in ~0.1 s, and most die young. `bench/lib/tail-latency.ts` at
+ * 200/s with tracing on: promoted in 20 s 6–7 MiB instead of 18–21 (5 with tracing off), full
+ * collections 0–1 against 1, p99 7.9–8.0 ms against 8.6–9.2; `pnpm bench otel`'s p99 ratio 1.16×
+ * against 1.29–1.31× (bench/analysis.md, "Born old"). The price is four times the export requests,
+ * at 200 events/s ~11 a second of ~25 kB each.
+ */
+export const EXPORT_BATCH_SPANS = 128;
+
 let running: TracingHandle | undefined;
 
 /**
@@ -191,7 +205,7 @@ export async function startTracing(
   const batch = new BatchSpanProcessor({
     exporter,
     maxQueueSize: settings.queueSize,
-    maxExportBatchSize: Math.min(512, settings.queueSize),
+    maxExportBatchSize: Math.min(EXPORT_BATCH_SPANS, settings.queueSize),
     scheduledDelayMillis: settings.batchDelayMs,
     exportTimeoutMillis: settings.shutdownTimeoutMs,
   });
