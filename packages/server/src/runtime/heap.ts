@@ -23,11 +23,12 @@ export const HEAP_GROWING_PERCENT = 50;
 /**
  * Whether V8 may allocate an object literal's or array's later objects straight in the old
  * generation once most of that site's objects outlived a young-generation collection ("allocation
- * site pretenuring"): off in the hub. The hub's hot sites (pg's rows, a delivery's parsed row, a
- * batch's arrays) make short-lived objects, but a burst or a stall (the warm-up, a backlog's
- * batches, a full collection's pause) keeps one site's objects alive for a moment, V8 marks the
- * site, and from then on every object it makes is born old, together with what it points to, until
- * a full collection, which then comes sooner and pauses every stage at once. At 200 events/s
+ * site pretenuring"): off in the hub. The hub's hot sites (the known-state cache's entries, the
+ * parsed push, a normalize commit's rows) make objects that live a collection or two, but a burst
+ * or a stall (the warm-up, a backlog's batches, a full collection's pause) keeps one site's objects
+ * alive for a moment, V8 marks the site, and from then on every object it makes is born old,
+ * together with what it points to, until a full collection, which then comes sooner and pauses
+ * every stage at once. At 200 events/s
  * (`bench/lib/tail-latency.ts`, 20 s, `--trace-gc-nvp`) the hub promoted 29–44 MiB with it and
  * 5 MiB without, and 45–46 MiB against 20–21 MiB with tracing on; the full collections in the
  * window went from 1–3 to 0–1 and the p99 with them (bench/analysis.md, "Born old"). End to end at
