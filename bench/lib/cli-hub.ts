@@ -158,6 +158,10 @@ export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
   // BENCH_TRACE_GC=1 has V8 log every collection to the hub's log (`--trace-gc-nvp`: pause,
   // allocated and promoted bytes); bench/lib/tail-latency.ts sums them over its measured window.
   if (process.env.BENCH_TRACE_GC === '1') profile.push('--trace-gc-nvp');
+  // BENCH_OLD_GEN_SITES=<file> loads the old generation's site profiler (old-generation-sites.ts),
+  // started and stopped by SIGUSR2 (bench/lib/tail-latency.ts sends both).
+  if (process.env.BENCH_OLD_GEN_SITES)
+    profile.push(`--import=${fileURLToPath(new URL('./old-generation-sites.ts', import.meta.url))}`);
   profile.unshift(...HUB_NODE_FLAGS);
   const child: ChildProcess = spawn(
     process.execPath,

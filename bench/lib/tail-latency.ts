@@ -8,14 +8,18 @@
  * in every stage at once. Push → stored compares the load generator's clock with the hub's row (one
  * machine, two clocks: a few tenths of a millisecond apart, either way). With `BENCH_TRACE_GC=1` it also sums V8's own account of the collections
  * in the measured window (`--trace-gc-nvp` in the hub's log): young-generation collections, their
- * pauses, bytes allocated and promoted, and full collections. `TRACES=1` turns tracing on (every
+ * pauses, bytes allocated and promoted, and full collections. With `BENCH_OLD_GEN_SITES=<file>` it
+ * lists the allocation sites that filled the hub's old generation in the measured window, in KB
+ * per event (bench/lib/old-generation-sites.ts). `TRACES=1` turns tracing on (every
  * span exported to a receiver that discards it). This is how bench/analysis.md's "Promoted by pg's
  * promise" found its clusters and counted the promotion.
  */
 
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { startOtlpReceiver } from '../../packages/server/src/telemetry/otlp-receiver.test-support.ts';
 import { pg } from './deps.ts';
 import { cannon, closeAgent, hookUrl, paced } from './load.ts';
+import { oldGenerationSites } from './old-generation-sites.ts';
 import { cpuMs } from './proc-cpu.ts';
 import { percentile, waitUntil } from './result.ts';
 import { withCliHub } from './scenario.ts';
@@ -73,6 +77,11 @@ try {
       const sent = new Map<number, number>();
       const logFrom = hub.logLines();
       const cpuFrom = cpuMs(pid) ?? Number.NaN;
+      const sitesFile = process.env.BENCH_OLD_GEN_SITES;
+      if (sitesFile) {
+        rmSync(sitesFile, { force: true });
+        process.kill(pid, 'SIGUSR2');
+      }
       await paced({
         port: hub.port,
         rate: RATE,
@@ -88,6 +97,10 @@ try {
         20,
       );
       const hubMs = (cpuMs(pid) ?? Number.NaN) - cpuFrom;
+      if (sitesFile) {
+        process.kill(pid, 'SIGUSR2');
+        await waitUntil(() => existsSync(sitesFile), 'the old generation profile', 60_000);
+      }
       const gcLines = hub.logText().split('\n').slice(logFrom);
 
       const client = new pg.Client({ connectionString: db.url });
@@ -136,6 +149,13 @@ try {
         console.log(`  → ${stage}: p50 ${ms(percentile(v, 0.5))} ms, p99 ${ms(percentile(v, 0.99))} ms`);
       }
       if (process.env.BENCH_TRACE_GC === '1') console.log(`  ${collections(gcLines)}`);
+      if (sitesFile) {
+        const sites = oldGenerationSites(JSON.parse(readFileSync(sitesFile, 'utf8')), events.length);
+        const total = sites.reduce((n, s) => n + s.kbPerEvent, 0);
+        console.log(`  old generation: ${total.toFixed(1)} KB per event, the largest sites:`);
+        for (const s of sites.slice(0, 15))
+          console.log(`    ${s.kbPerEvent.toFixed(2).padStart(6)} ${s.site}`);
+      }
       console.log('slowest 2 % (pushed at ms into the run: total = stored + normalized + started + posted):');
       events.sort((a, b) => b.total - a.total);
       for (const e of events.slice(0, Math.ceil(events.length * 0.02)))
