@@ -9,8 +9,9 @@
  * export (up to a second), long enough for V8 to promote each span's object graph (the span, its
  * attribute object, time arrays, status, links, events: some fifteen objects) out of the hub's
  * small young generation into the old one, whose collection then visits every one of them. A
- * string is one object without pointers, so a queue of strings costs the collector next to nothing;
- * and posting one string to the worker is a copy of its bytes, not a walk of 512 object graphs by
+ * string is one object without pointers, cheap for the collector to visit (one that waits long is
+ * still promoted, which is why sdk.ts's `EXPORT_BATCH_SPANS` keeps the wait short); and posting a
+ * batch's string to the worker is a copy of its bytes, not a walk of a batch's object graphs by
  * V8's serializer on the hub's event loop. The hub's event loop — which also parses every push,
  * normalizes and delivers — keeps only the `JSON.stringify` of each span; the OTLP encoding (more
  * CPU per span than making the span: docs/observability.md, "What tracing costs") and the HTTP
