@@ -162,7 +162,10 @@ export async function startCliHub(o: CliHubOptions): Promise<CliHub> {
   // started and stopped by SIGUSR2 (bench/lib/tail-latency.ts sends both).
   if (process.env.BENCH_OLD_GEN_SITES)
     profile.push(`--import=${fileURLToPath(new URL('./old-generation-sites.ts', import.meta.url))}`);
-  profile.unshift(...HUB_NODE_FLAGS);
+  // BENCH_HUB_NODE_FLAGS adds node (or V8) flags to the hub's command line, space-separated, for
+  // trials of a setting the hub does not give itself (say, a garbage collector flag).
+  const extra = process.env.BENCH_HUB_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? [];
+  profile.unshift(...HUB_NODE_FLAGS, ...extra);
   const child: ChildProcess = spawn(
     process.execPath,
     [...profile, BIN, 'start', '--config', 'switchyard.yaml', '--role', o.role ?? 'all'],
