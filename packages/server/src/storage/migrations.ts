@@ -1896,6 +1896,25 @@ end
 $fn$;
 `,
   },
+  {
+    version: 30,
+    name: 'lz4 for the current entities and gate requests envelopes',
+    // Migration 8 gave lz4 to every stored document then (payloads, raw bodies, headers, event
+    // envelopes); the tables added since kept Postgres's default, pglz. An appointment's envelope
+    // (~2.2 kB of JSON) passes the 2 kB TOAST threshold, so each current-entity upsert (one per
+    // event, in the normalize commit) compressed it with pglz: 2 % of the Postgres backends' CPU at
+    // 200 events/s under \`perf\` (bench/analysis.md, session 30). 20,000 inserts of a Docplanner
+    // envelope: pglz 25.5 µs a row, lz4 14 µs (1,499 against 1,709 bytes stored). Only new values
+    // are written with lz4; builds without lz4 keep pglz.
+    sql: `do $$
+begin
+  if exists (select 1 from pg_settings where name = 'default_toast_compression' and 'lz4' = any(enumvals)) then
+    alter table switchyard.current_entities alter column envelope set compression lz4;
+    alter table switchyard.gate_requests alter column envelope set compression lz4;
+  end if;
+end
+$$;`,
+  },
 ];
 
 /**
