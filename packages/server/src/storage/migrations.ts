@@ -1903,7 +1903,7 @@ $fn$;
     // envelopes); the tables added since kept Postgres's default, pglz. An appointment's envelope
     // (~2.2 kB of JSON) passes the 2 kB TOAST threshold, so each current-entity upsert (one per
     // event, in the normalize commit) compressed it with pglz: 2 % of the Postgres backends' CPU at
-    // 200 events/s under \`perf\` (bench/analysis.md, session 30). 20,000 inserts of a Docplanner
+    // 200 events/s under perf (bench/analysis.md, session 30). 20,000 inserts of a Docplanner
     // envelope: pglz 25.5 µs a row, lz4 14 µs (1,499 against 1,709 bytes stored). Only new values
     // are written with lz4; builds without lz4 keep pglz.
     sql: `do $$
