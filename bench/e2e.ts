@@ -16,6 +16,26 @@ export interface HubRun {
   ingestSeconds: number;
   seconds: number;
   rss: number;
+  /**
+   * Traced runs: the hub's span counters (`/metrics`) once the last delivery was in: spans the
+   * collector took, and spans dropped (queue full, export failed). A traced arm that drops spans
+   * does less work than tracing asks.
+   */
+  spans?: { exported: number; dropped: number };
+}
+
+/** The hub's span counters from its `/metrics` (Prometheus text). */
+async function spanCounters(port: number): Promise<{ exported: number; dropped: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const sum = (name: string) =>
+    text
+      .split('\n')
+      .filter((line) => line.startsWith(name))
+      .reduce((total, line) => total + Number(line.split(' ').at(-1)), 0);
+  return {
+    exported: sum('switchyard_trace_spans_exported_total'),
+    dropped: sum('switchyard_trace_spans_dropped_total'),
+  };
 }
 
 /**
@@ -63,6 +83,7 @@ export async function hubRun(
         ingestSeconds: t.ingestSeconds,
         seconds: t.seconds,
         rss: hub.peakRss(),
+        ...(start.traces ? { spans: await spanCounters(hub.port) } : {}),
       };
     });
   } finally {

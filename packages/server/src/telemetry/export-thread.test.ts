@@ -2,8 +2,9 @@
  * The exporter in its worker thread sends what the same OTLP exporter sends in this thread: the
  * same request bodies, byte for byte (protobuf) or value for value (JSON), for spans with every
  * field the encoders write (kinds, parents local and remote, trace state, attributes of each type,
- * status with a message, events, links), whether they were encoded as they ended or at the export;
- * and a collector that is not there fails the export.
+ * status with a message, events, links), whether they were encoded as they ended or at the export.
+ * It gathers full hand-offs into requests of up to EXPORT_BATCH_SPANS spans, sends one that is not
+ * full at once and none later than its linger; and a collector that is not there fails the spans.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -15,7 +16,12 @@ import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trac
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { type ReadableSpan, type SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXPORT_THREAD_NICE, ThreadExporter } from './export-thread.ts';
+import {
+  EXPORT_BATCH_SPANS,
+  EXPORT_THREAD_NICE,
+  type ExportOutcome,
+  ThreadExporter,
+} from './export-thread.ts';
 
 const bodies: Buffer[] = [];
 const collector = createServer((req, res) => {
@@ -91,20 +97,62 @@ function exportWith(exporter: SpanExporter, spans: ReadableSpan[]): Promise<Expo
   return new Promise((resolve) => exporter.export(spans, resolve));
 }
 
+/** A thread exporter whose outcomes can be awaited one by one, in order. */
+function threadExporter(settings: Partial<ConstructorParameters<typeof ThreadExporter>[0]> = {}): {
+  thread: ThreadExporter;
+  outcomes: ExportOutcome[];
+  next(): Promise<ExportOutcome>;
+} {
+  const outcomes: ExportOutcome[] = [];
+  const waiters: ((o: ExportOutcome) => void)[] = [];
+  let read = 0;
+  const thread = new ThreadExporter(
+    { protocol: 'http/protobuf', url, handoffSpans: 128, lingerMillis: 60_000, ...settings },
+    (outcome) => {
+      outcomes.push(outcome);
+      const waiter = waiters.shift();
+      if (waiter) waiter(outcomes[read++]!);
+    },
+  );
+  return {
+    thread,
+    outcomes,
+    next: () =>
+      read < outcomes.length
+        ? Promise.resolve(outcomes[read++]!)
+        : new Promise((resolve) => waiters.push(resolve)),
+  };
+}
+
+/** Spans per request the collector received, the bodies read as OTLP JSON. */
+function spansPerRequest(): number[] {
+  return bodies.map(
+    (b) =>
+      (
+        JSON.parse(b.toString('utf8')) as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }
+      ).resourceSpans
+        .flatMap((r) => r.scopeSpans)
+        .flatMap((s) => s.spans).length,
+  );
+}
+
 describe('the exporter in its worker thread', () => {
   for (const protocol of ['http/protobuf', 'http/json'] as const) {
     it(`sends the same ${protocol} request as the exporter in this thread`, async () => {
       const spans = makeSpans();
       bodies.length = 0;
       const here = protocol === 'http/json' ? new JsonExporter({ url }) : new ProtoExporter({ url });
-      const thread = new ThreadExporter({ protocol, url });
+      const { thread, next } = threadExporter({ protocol });
       try {
         expect((await exportWith(here, spans)).code).toBe(ExportResultCode.SUCCESS);
         // Encoded as they ended (what sdk.ts's batch queue holds), then as they are: the second batch
-        // also reuses the resource and scope the worker already has.
+        // also reuses the resource and scope the worker already has. A hand-off of 3 is not full
+        // (128): each goes at once, alone, as its outcome shows.
         const encoded = spans.map((span) => thread.encode(span));
         expect((await exportWith(thread, encoded)).code).toBe(ExportResultCode.SUCCESS);
+        expect(await next()).toEqual({ exported: 3, failed: 0 });
         expect((await exportWith(thread, spans)).code).toBe(ExportResultCode.SUCCESS);
+        expect(await next()).toEqual({ exported: 3, failed: 0 });
       } finally {
         await here.shutdown();
         await thread.shutdown();
@@ -131,10 +179,11 @@ describe('the exporter in its worker thread', () => {
         return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
       });
     expect(nices()).not.toContain(EXPORT_THREAD_NICE);
-    const thread = new ThreadExporter({ protocol: 'http/protobuf', url });
+    const { thread, next } = threadExporter();
     try {
-      // Answered: the worker has started (and set its priority first).
+      // Sent: the worker has started (and set its priority first).
       expect((await exportWith(thread, makeSpans())).code).toBe(ExportResultCode.SUCCESS);
+      expect(await next()).toEqual({ exported: 3, failed: 0 });
       expect(nices().filter((n) => n === EXPORT_THREAD_NICE)).toHaveLength(1);
       expect(nices().filter((n) => n === 0).length).toBeGreaterThan(0);
     } finally {
@@ -142,19 +191,80 @@ describe('the exporter in its worker thread', () => {
     }
   });
 
-  it('fails the export when the collector is not there, and keeps failing after shutdown', async () => {
+  it('gathers full hand-offs into requests of up to EXPORT_BATCH_SPANS spans; one not full goes at once, with what waits', async () => {
+    bodies.length = 0;
+    // Hand-offs of 3 spans are full here: the worker waits for more (the linger is a minute).
+    const { thread, next, outcomes } = threadExporter({ protocol: 'http/json', handoffSpans: 3 });
+    try {
+      const spans = makeSpans();
+      const full = Math.floor(EXPORT_BATCH_SPANS / 3); // 170 hand-offs, 510 spans
+      for (let i = 0; i < full; i++) await exportWith(thread, spans);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(outcomes).toEqual([]);
+      // One more would pass 512: the 510 go as one request, and the last 3 wait.
+      await exportWith(thread, spans);
+      expect(await next()).toEqual({ exported: full * 3, failed: 0 });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(outcomes).toHaveLength(1);
+      // A hand-off that is not full: the batch processor's queue ran empty; it goes with the 3.
+      await exportWith(thread, spans.slice(0, 2));
+      expect(await next()).toEqual({ exported: 5, failed: 0 });
+      expect(spansPerRequest()).toEqual([full * 3, 5]);
+    } finally {
+      await thread.shutdown();
+    }
+  });
+
+  it('sends full hand-offs after their linger at the latest, and whatever waits on a flush', async () => {
+    bodies.length = 0;
+    const { thread, next, outcomes } = threadExporter({
+      protocol: 'http/json',
+      handoffSpans: 3,
+      lingerMillis: 400,
+    });
+    try {
+      const started = Date.now();
+      await exportWith(thread, makeSpans());
+      expect(await next()).toEqual({ exported: 3, failed: 0 });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+      await exportWith(thread, makeSpans());
+      await thread.forceFlush();
+      // The flush answers once the request has ended: its outcome is already in.
+      expect(outcomes).toEqual([
+        { exported: 3, failed: 0 },
+        { exported: 3, failed: 0 },
+      ]);
+      expect(spansPerRequest()).toEqual([3, 3]);
+    } finally {
+      await thread.shutdown();
+    }
+  });
+
+  it('shutdown sends what waits first', async () => {
+    bodies.length = 0;
+    const { thread, outcomes } = threadExporter({ protocol: 'http/json', handoffSpans: 3 });
+    await exportWith(thread, makeSpans());
+    await thread.shutdown();
+    expect(outcomes).toEqual([{ exported: 3, failed: 0 }]);
+    expect(spansPerRequest()).toEqual([3]);
+  });
+
+  it('fails the spans when the collector is not there, and every batch after shutdown', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    const thread = new ThreadExporter({
-      protocol: 'http/protobuf',
+    const { thread, next } = threadExporter({
       url: `http://127.0.0.1:${port}/v1/traces`,
       timeoutMillis: 2000,
     });
-    const result = await exportWith(thread, makeSpans());
-    expect(result.code).toBe(ExportResultCode.FAILED);
+    // Handed over: the batch processor moves on; the request's outcome comes later.
+    expect((await exportWith(thread, makeSpans())).code).toBe(ExportResultCode.SUCCESS);
+    const failed = await next();
+    expect(failed).toMatchObject({ exported: 0, failed: 3 });
+    expect(failed.error).toEqual(expect.any(String));
     await thread.shutdown();
     expect((await exportWith(thread, makeSpans())).code).toBe(ExportResultCode.FAILED);
+    expect(await next()).toMatchObject({ exported: 0, failed: 3 });
   });
 });

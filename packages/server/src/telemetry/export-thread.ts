@@ -3,21 +3,29 @@
  * called by the span processor of `sdk.ts`): the fields the OTLP encoders read become one JSON
  * string, and that string is what waits in the batch processor's queue and what crosses to
  * `export-worker.ts`, where the official OTLP/HTTP exporter gets the spans back in the shape it
- * reads, encodes them (protobuf or JSON) and sends them, and answers with the export's result.
+ * reads, encodes them (protobuf or JSON) and sends them, and reports how each export ended.
  *
  * Why encode at the end and not at export: the batch processor holds ended spans until the next
  * export (up to a second), long enough for V8 to promote each span's object graph (the span, its
  * attribute object, time arrays, status, links, events: some fifteen objects) out of the hub's
  * small young generation into the old one, whose collection then visits every one of them. A
  * string is one object without pointers, cheap for the collector to visit (one that waits long is
- * still promoted, which is why sdk.ts's `EXPORT_BATCH_SPANS` keeps the wait short); and posting a
- * batch's string to the worker is a copy of its bytes, not a walk of a batch's object graphs by
- * V8's serializer on the hub's event loop. The hub's event loop — which also parses every push,
- * normalizes and delivers — keeps only the `JSON.stringify` of each span; the OTLP encoding (more
- * CPU per span than making the span: docs/observability.md, "What tracing costs") and the HTTP
- * client run on the other thread. Results come back as the export's callback, so the batch
- * processor's queue bound, timeout and the dropped/exported counters work exactly as with an
- * exporter in this thread.
+ * still promoted, which is why sdk.ts hands spans over in small batches, `HANDOFF_BATCH_SPANS`);
+ * and posting a batch's string to the worker is a copy of its bytes, not a walk of a batch's object
+ * graphs by V8's serializer on the hub's event loop. The hub's event loop — which also parses every
+ * push, normalizes and delivers — keeps only the `JSON.stringify` of each span; the OTLP encoding
+ * (more CPU per span than making the span: docs/observability.md, "What tracing costs") and the
+ * HTTP client run on the other thread.
+ *
+ * Why the worker gathers hand-offs into larger exports ({@link EXPORT_BATCH_SPANS}): the hand-offs
+ * are small so that the strings leave the hub's heap young, but every export request has its cost,
+ * in the export thread and in the collector (at 128 spans a request, four times the requests of the
+ * SDK's 512). So {@link ThreadExporter.export} answers the batch processor as soon as the batch is
+ * handed over, and the worker sends up to 512 spans a request, one request in flight; how each
+ * request ended comes back as a {@link ExportOutcome}, which sdk.ts counts (exported, dropped) and
+ * which frees the spans' places in its bounded queue: spans waiting in the worker still count
+ * against `queueSize`, so a collector that is down fills that one bound and spans are dropped, as
+ * before.
  */
 import { Worker } from 'node:worker_threads';
 import type { Attributes, HrTime, Link, SpanKind, SpanStatus } from '@opentelemetry/api';
@@ -30,12 +38,36 @@ import type { ReadableSpan, SpanExporter, TimedEvent } from '@opentelemetry/sdk-
  */
 export const EXPORT_THREAD_NICE = 10;
 
+/**
+ * The most spans one export request carries: the SDK's own default batch (512). The worker sends
+ * as soon as this many wait, when a hand-off comes that is not full (the batch processor's queue
+ * ran empty: nothing more is coming soon), when spans have waited `lingerMillis`, or on a flush.
+ */
+export const EXPORT_BATCH_SPANS = 512;
+
 /** The exporter's settings, as the worker receives them (`workerData`). */
 export interface ExportWorkerSettings {
   protocol: 'http/protobuf' | 'http/json';
   url?: string;
   headers?: Record<string, string>;
   timeoutMillis?: number;
+  /**
+   * A hand-off of this many spans (the batch processor's batch) is full: more may follow at once,
+   * so the worker waits for them (up to {@link EXPORT_BATCH_SPANS}) before it sends.
+   */
+  handoffSpans: number;
+  /** How long spans wait in the worker for company at most (the batch processor's delay). */
+  lingerMillis: number;
+}
+
+/** How one export request of the worker ended, for the spans it carried. */
+export interface ExportOutcome {
+  /** Spans the collector accepted. */
+  exported: number;
+  /** Spans lost: the collector refused them, or could not be reached within the timeout. */
+  failed: number;
+  /** Why, when some failed. */
+  error?: string;
 }
 
 /**
@@ -76,23 +108,25 @@ type LinkContext = {
 /** Main thread → worker. */
 export type ToWorker =
   | {
-      type: 'export';
-      id: number;
+      /** A batch handed over: the worker sends it, alone or with others, and reports an outcome. */
+      type: 'handoff';
       /** The batch's spans: a JSON array of {@link SpanRecord}s. */
       spans: string;
+      /** How many. */
+      count: number;
       /** Resources and scopes not sent before, by their number. */
       resources: [number, Attributes][];
       scopes: [number, { name: string; version?: string; schemaUrl?: string }][];
     }
+  /** Sends what waits, then answers (`done` with the same id); `shutdown` then stops the exporter. */
   | { type: 'flush' | 'shutdown'; id: number };
 
-/** Worker → main thread: the answer to the message with the same id. */
-export interface FromWorker {
-  id: number;
-  /** Export results only: `ExportResultCode`, and the error's message on failure. */
-  code?: number;
-  error?: string;
-}
+/** Worker → main thread. */
+export type FromWorker =
+  /** The answer to the flush or shutdown with the same id. */
+  | { type: 'done'; id: number }
+  /** One export request ended. */
+  | ({ type: 'outcome' } & ExportOutcome);
 
 /** The links of a span without any (most of the hub's): one array for all of them. */
 const NO_LINKS: SpanRecord[14] = [];
@@ -119,14 +153,28 @@ class EncodedSpan {
 }
 
 /**
- * A `SpanExporter` whose work runs in a worker thread (`export-worker.ts`). While an export, flush
- * or shutdown is pending the worker keeps the process alive (a final flush completes); otherwise it
- * does not. A worker that fails or exits fails what is pending and every later export.
+ * A `SpanExporter` whose work runs in a worker thread (`export-worker.ts`). {@link export} hands a
+ * batch over and answers at once; `onOutcome` hears how each of the worker's export requests ended.
+ * While spans wait in the worker, or a flush or shutdown is pending, the worker keeps the process
+ * alive (a final flush completes); otherwise it does not. A worker that fails or exits fails the
+ * spans it held, what is pending and every later batch.
+ *
+ * @example
+ * ```ts
+ * const thread = new ThreadExporter({ protocol: 'http/protobuf', url, handoffSpans: 128, lingerMillis: 1000 },
+ *   ({ exported, failed }) => count(exported, failed));
+ * new BatchSpanProcessor({ exporter: thread, maxExportBatchSize: 128 });
+ * ```
  */
 export class ThreadExporter implements SpanExporter {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, (answer: FromWorker) => void>();
+  private readonly onOutcome: (outcome: ExportOutcome) => void;
+  private readonly pending = new Map<number, () => void>();
   private nextId = 0;
+  /** Spans handed over whose outcome has not come back. */
+  private inWorker = 0;
+  /** Whether the worker is ref'd (keeps the process alive). */
+  private held = false;
   private dead: Error | undefined;
   private readonly resources = new Map<ReadableSpan['resource'], number>();
   private readonly scopes = new Map<ReadableSpan['instrumentationScope'], number>();
@@ -134,18 +182,27 @@ export class ThreadExporter implements SpanExporter {
   private newResources: [number, Attributes][] = [];
   private newScopes: [number, { name: string; version?: string; schemaUrl?: string }][] = [];
 
-  constructor(settings: ExportWorkerSettings) {
+  constructor(settings: ExportWorkerSettings, onOutcome: (outcome: ExportOutcome) => void) {
+    this.onOutcome = onOutcome;
     this.worker = new Worker(new URL('./export-worker.ts', import.meta.url), {
       workerData: settings,
       // A young generation of its own, sized so that a batch waiting for its HTTP answer dies young.
       resourceLimits: { maxYoungGenerationSizeMb: 16 },
     });
     this.worker.unref();
-    this.worker.on('message', (answer: FromWorker) => this.settle(answer));
+    this.worker.on('message', (message: FromWorker) => {
+      if (message.type === 'done') this.answered(message.id);
+      else
+        this.settled({
+          exported: message.exported,
+          failed: message.failed,
+          ...(message.error !== undefined ? { error: message.error } : {}),
+        });
+    });
     const fail = (error: Error) => {
       this.dead ??= error;
-      for (const id of [...this.pending.keys()])
-        this.settle({ id, code: ExportResultCode.FAILED, error: error.message });
+      if (this.inWorker > 0) this.settled({ exported: 0, failed: this.inWorker, error: error.message });
+      for (const id of [...this.pending.keys()]) this.answered(id);
     };
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => fail(new Error(`the OTLP export thread exited (code ${code})`)));
@@ -159,9 +216,14 @@ export class ThreadExporter implements SpanExporter {
     return new EncodedSpan(this.json(span), span.resource) as unknown as ReadableSpan;
   }
 
-  /** Exports spans queued by {@link encode}, or SDK spans as they are (encoded now). */
+  /**
+   * Hands spans queued by {@link encode}, or SDK spans as they are (encoded now), to the worker and
+   * answers success at once; their real outcome goes to `onOutcome`. Once the worker is gone, fails
+   * them (to both).
+   */
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     if (this.dead) {
+      this.onOutcome({ exported: 0, failed: spans.length, error: this.dead.message });
       resultCallback({ code: ExportResultCode.FAILED, error: this.dead });
       return;
     }
@@ -176,13 +238,16 @@ export class ThreadExporter implements SpanExporter {
     const scopes = this.newScopes;
     this.newResources = [];
     this.newScopes = [];
-    this.call({ type: 'export', id: 0, spans: json, resources, scopes }, (answer) =>
-      resultCallback(
-        answer.code === ExportResultCode.SUCCESS
-          ? { code: ExportResultCode.SUCCESS }
-          : { code: ExportResultCode.FAILED, error: new Error(answer.error ?? 'export failed') },
-      ),
-    );
+    this.inWorker += spans.length;
+    this.holdProcess();
+    this.worker.postMessage({
+      type: 'handoff',
+      spans: json,
+      count: spans.length,
+      resources,
+      scopes,
+    } satisfies ToWorker);
+    resultCallback({ code: ExportResultCode.SUCCESS });
   }
 
   /** A span's {@link SpanRecord} as JSON, its resource and scope numbered (and queued to send) if new. */
@@ -252,31 +317,49 @@ export class ThreadExporter implements SpanExporter {
     return JSON.stringify(record);
   }
 
+  /** Resolves once the worker has sent every span handed to it (or failed them). */
   forceFlush(): Promise<void> {
-    return new Promise((resolve) =>
-      this.dead ? resolve() : this.call({ type: 'flush', id: 0 }, () => resolve()),
-    );
+    return new Promise((resolve) => (this.dead ? resolve() : this.call('flush', resolve)));
   }
 
+  /** Sends what the worker holds, then stops it; later batches fail. */
   async shutdown(): Promise<void> {
-    if (!this.dead)
-      await new Promise<void>((resolve) => this.call({ type: 'shutdown', id: 0 }, () => resolve()));
+    if (!this.dead) await new Promise<void>((resolve) => this.call('shutdown', resolve));
     this.dead ??= new Error('the OTLP exporter was shut down');
     await this.worker.terminate();
   }
 
-  private call(message: ToWorker, onAnswer: (answer: FromWorker) => void): void {
+  private call(type: 'flush' | 'shutdown', onAnswer: () => void): void {
     const id = this.nextId++;
     this.pending.set(id, onAnswer);
-    if (this.pending.size === 1) this.worker.ref();
-    this.worker.postMessage({ ...message, id });
+    this.holdProcess();
+    this.worker.postMessage({ type, id } satisfies ToWorker);
   }
 
-  private settle(answer: FromWorker): void {
-    const onAnswer = this.pending.get(answer.id);
+  private answered(id: number): void {
+    const onAnswer = this.pending.get(id);
     if (!onAnswer) return;
-    this.pending.delete(answer.id);
-    if (this.pending.size === 0) this.worker.unref();
-    onAnswer(answer);
+    this.pending.delete(id);
+    this.releaseProcess();
+    onAnswer();
+  }
+
+  private settled(outcome: ExportOutcome): void {
+    this.inWorker = Math.max(0, this.inWorker - outcome.exported - outcome.failed);
+    this.releaseProcess();
+    this.onOutcome(outcome);
+  }
+
+  /** The worker keeps the process alive while it holds spans or owes an answer. */
+  private holdProcess(): void {
+    if (this.held) return;
+    this.held = true;
+    this.worker.ref();
+  }
+
+  private releaseProcess(): void {
+    if (!this.held || this.inWorker > 0 || this.pending.size > 0) return;
+    this.held = false;
+    this.worker.unref();
   }
 }

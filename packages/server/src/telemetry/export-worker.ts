@@ -1,17 +1,20 @@
 /**
  * The worker thread of `export-thread.ts`: the official OTLP/HTTP exporter (protobuf, or JSON when
- * `OTEL_EXPORTER_OTLP_PROTOCOL` asks), fed with the spans the hub's thread posts (as JSON). Each span is
- * given back the shape the exporter reads (`ReadableSpan`); the resource and instrumentation scope
- * are rebuilt once, so the encoder groups the spans as it would in the hub's thread.
+ * `OTEL_EXPORTER_OTLP_PROTOCOL` asks), fed with the spans the hub's thread hands over (as JSON). Each
+ * span is given back the shape the exporter reads (`ReadableSpan`); the resource and instrumentation
+ * scope are rebuilt once, so the encoder groups the spans as it would in the hub's thread. Hand-offs
+ * wait here until {@link EXPORT_BATCH_SPANS} spans can go in one request (or nothing more is coming
+ * soon); one request is in flight at a time, and each request's outcome is reported back.
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type Attributes, createTraceState, type SpanContext } from '@opentelemetry/api';
-import { hrTimeDuration } from '@opentelemetry/core';
+import { ExportResultCode, hrTimeDuration } from '@opentelemetry/core';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import {
+  EXPORT_BATCH_SPANS,
   EXPORT_THREAD_NICE,
   type ExportWorkerSettings,
   type FromWorker,
@@ -22,7 +25,7 @@ import {
 const settings = workerData as ExportWorkerSettings;
 const port = parentPort!;
 
-// Below the hub's own threads: an export encodes and sends a batch of up to 128 spans at once,
+// Below the hub's own threads: an export encodes and sends a batch of up to 512 spans at once,
 // a burst that otherwise takes a core from the event loop every stage runs on, when nothing waits
 // on the export (bench/analysis.md, "The export thread yields"). Linux only: setpriority() takes
 // a thread's id there (`/proc/thread-self`); elsewhere the thread keeps the process's priority.
@@ -84,32 +87,86 @@ function spanOf(r: SpanRecord): ReadableSpan {
 
 const answer = (message: FromWorker) => port.postMessage(message);
 
+/** Hand-offs not yet sent, in order: each a JSON array of span records, and how many. */
+const waiting: { spans: string; count: number }[] = [];
+let waitingSpans = 0;
+/** Send without waiting for more: a hand-off that was not full came, or spans waited their linger. */
+let now = false;
+let sending = false;
+let linger: ReturnType<typeof setTimeout> | undefined;
+/** Flushes and shutdowns waiting until every span handed over has been sent. */
+const drained: (() => void)[] = [];
+
+/** Sends the next request if one is due and none is in flight; answers the flushes once all is sent. */
+function send(): void {
+  if (sending) return;
+  if (waitingSpans === 0) {
+    now = false;
+    for (const done of drained.splice(0)) done();
+    return;
+  }
+  if (waitingSpans < EXPORT_BATCH_SPANS && !now && drained.length === 0) {
+    linger ??= setTimeout(() => {
+      linger = undefined;
+      now = true;
+      send();
+    }, settings.lingerMillis);
+    return;
+  }
+  clearTimeout(linger);
+  linger = undefined;
+  // Whole hand-offs (each at most `handoffSpans`), up to EXPORT_BATCH_SPANS spans, at least one;
+  // decoded only now, so that the spans' objects live through one request, not the wait before it.
+  const records: SpanRecord[] = [];
+  let count = 0;
+  while (waiting.length > 0 && (count === 0 || count + waiting[0]!.count <= EXPORT_BATCH_SPANS)) {
+    const handoff = waiting.shift()!;
+    count += handoff.count;
+    for (const record of JSON.parse(handoff.spans) as SpanRecord[]) records.push(record);
+  }
+  waitingSpans -= count;
+  sending = true;
+  exporter.export(records.map(spanOf), (result) => {
+    sending = false;
+    answer(
+      result.code === ExportResultCode.SUCCESS
+        ? { type: 'outcome', exported: count, failed: 0 }
+        : { type: 'outcome', exported: 0, failed: count, error: result.error?.message ?? 'export failed' },
+    );
+    send();
+  });
+}
+
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
-    case 'export': {
+    case 'handoff': {
       for (const [n, attributes] of message.resources)
         resources.set(n, resourceFromAttributes(attributes as Attributes));
       for (const [n, scope] of message.scopes) scopes.set(n, scope);
-      exporter.export((JSON.parse(message.spans) as SpanRecord[]).map(spanOf), (result) =>
-        answer({
-          id: message.id,
-          code: result.code,
-          ...(result.error ? { error: result.error.message } : {}),
-        }),
-      );
+      waiting.push({ spans: message.spans, count: message.count });
+      waitingSpans += message.count;
+      // Not full: the batch processor's queue ran empty, and nothing more is coming soon.
+      if (message.count < settings.handoffSpans) now = true;
+      send();
       return;
     }
     case 'flush':
-      void exporter.forceFlush().then(
-        () => answer({ id: message.id }),
-        () => answer({ id: message.id }),
+      drained.push(() =>
+        exporter.forceFlush().then(
+          () => answer({ type: 'done', id: message.id }),
+          () => answer({ type: 'done', id: message.id }),
+        ),
       );
+      send();
       return;
     case 'shutdown':
-      void exporter.shutdown().then(
-        () => answer({ id: message.id }),
-        () => answer({ id: message.id }),
+      drained.push(() =>
+        exporter.shutdown().then(
+          () => answer({ type: 'done', id: message.id }),
+          () => answer({ type: 'done', id: message.id }),
+        ),
       );
+      send();
       return;
   }
 });

@@ -16,7 +16,7 @@ import { createVendorHttp } from '../delivery/vendor-http.ts';
 import { createLogger } from '../logging/logger.ts';
 import { requestTraceLabels, traceRequests } from './fastify.ts';
 import { startTelemetry } from './index.ts';
-import { EXPORT_BATCH_SPANS, startTracing } from './sdk.ts';
+import { HANDOFF_BATCH_SPANS, startTracing } from './sdk.ts';
 import type { TracingSettings } from './settings.ts';
 import {
   currentTraceparent,
@@ -317,7 +317,7 @@ describe('tracing on', () => {
     }
   });
 
-  it('exports at most EXPORT_BATCH_SPANS spans at once', async () => {
+  it('hands at most HANDOFF_BATCH_SPANS spans to the exporter at once', async () => {
     const batches: number[] = [];
     const counting: SpanExporter = {
       export: (spans, done) => {
@@ -332,7 +332,7 @@ describe('tracing on', () => {
       for (let i = 0; i < 300; i++) withSpan(`s${i}`, {}, () => {});
       await tracing.flush();
       expect(batches.reduce((a, b) => a + b, 0)).toBe(300);
-      expect(Math.max(...batches)).toBe(EXPORT_BATCH_SPANS);
+      expect(Math.max(...batches)).toBe(HANDOFF_BATCH_SPANS);
       expect(await metricValue(registry, 'switchyard_trace_spans_exported_total')).toBe(300);
     } finally {
       await tracing.shutdown();
@@ -347,9 +347,10 @@ describe('tracing on', () => {
       { registry, role: 'all', exporter: hanging },
     );
     try {
-      // 5 go to the (hanging) export, 5 wait in the queue, 10 are dropped; ending a span never waits.
+      // 5 go to the (hanging) export and hold their places in the queue until it ends, so the other
+      // 15 are dropped; ending a span never waits.
       for (let i = 0; i < 20; i++) withSpan(`s${i}`, {}, () => {});
-      expect(await metricValue(registry, 'switchyard_trace_spans_dropped_total', 'queue_full')).toBe(10);
+      expect(await metricValue(registry, 'switchyard_trace_spans_dropped_total', 'queue_full')).toBe(15);
       expect(await metricValue(registry, 'switchyard_trace_spans_exported_total')).toBe(0);
     } finally {
       await tracing.shutdown();

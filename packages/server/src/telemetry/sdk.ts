@@ -28,7 +28,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { Counter, type Registry } from 'prom-client';
-import { ThreadExporter } from './export-thread.ts';
+import { type ExportOutcome, ThreadExporter } from './export-thread.ts';
 import type { TracingSettings } from './settings.ts';
 import { setTracingEnabled } from './tracing.ts';
 
@@ -54,32 +54,33 @@ export interface StartTracingOptions {
 
 /**
  * Counts what the batch processor loses. It sits in front of the SDK's BatchSpanProcessor and
- * enforces the same queue bound itself (spans handed on and not yet taken by an export), because
- * the SDK reports its own drops only through an experimental OpenTelemetry-metrics hook; the
- * exporter wrapper below sees each batch leave the queue and how its export ended.
+ * enforces the queue bound itself, over every span handed on whose export has not ended (waiting in
+ * the batch processor, in the export thread, or in a request), because the SDK reports its own drops
+ * only through an experimental OpenTelemetry-metrics hook, and its queue ends where the export
+ * thread's begins.
  */
 class CountingProcessor implements SpanProcessor {
   private queued = 0;
   private readonly inner: BatchSpanProcessor;
   private readonly queueSize: number;
   private readonly dropped: Counter<'reason'>;
-  private readonly encode: ((span: ReadableSpan) => ReadableSpan) | undefined;
+  private readonly thread: ThreadExporter | undefined;
 
-  /** `encode` turns each ended span into what the queue holds (`ThreadExporter.encode`). */
+  /** With `thread`, each ended span is queued encoded (`ThreadExporter.encode`), and a flush waits for it. */
   constructor(
     inner: BatchSpanProcessor,
     queueSize: number,
     dropped: Counter<'reason'>,
-    encode?: (span: ReadableSpan) => ReadableSpan,
+    thread?: ThreadExporter,
   ) {
     this.inner = inner;
     this.queueSize = queueSize;
     this.dropped = dropped;
-    this.encode = encode;
+    this.thread = thread;
   }
 
-  /** Called by the exporter wrapper as a batch leaves the queue. */
-  taken(count: number): void {
+  /** Called as exports end, for the spans they carried. */
+  settled(count: number): void {
     this.queued = Math.max(0, this.queued - count);
   }
 
@@ -95,11 +96,13 @@ class CountingProcessor implements SpanProcessor {
       return;
     }
     this.queued++;
-    this.inner.onEnd(this.encode ? this.encode(span) : span);
+    this.inner.onEnd(this.thread ? this.thread.encode(span) : span);
   }
 
-  forceFlush(): Promise<void> {
-    return this.inner.forceFlush();
+  async forceFlush(): Promise<void> {
+    await this.inner.forceFlush();
+    // The batch processor is done once it has handed its batches over; the thread sends them.
+    await this.thread?.forceFlush();
   }
 
   shutdown(): Promise<void> {
@@ -107,18 +110,16 @@ class CountingProcessor implements SpanProcessor {
   }
 }
 
-function countingExporter(
-  exporter: SpanExporter,
-  onTaken: (count: number) => void,
-  exported: Counter,
-  dropped: Counter<'reason'>,
-): SpanExporter {
+/** An exporter in this thread (tests), its callbacks reported as the export thread reports outcomes. */
+function reportingExporter(exporter: SpanExporter, report: (outcome: ExportOutcome) => void): SpanExporter {
   return {
     export(spans, resultCallback) {
-      onTaken(spans.length);
       exporter.export(spans, (result) => {
-        if (result.code === ExportResultCode.SUCCESS) exported.inc(spans.length);
-        else dropped.inc({ reason: 'export_failed' }, spans.length);
+        report(
+          result.code === ExportResultCode.SUCCESS
+            ? { exported: spans.length, failed: 0 }
+            : { exported: 0, failed: spans.length },
+        );
         resultCallback(result);
       });
     },
@@ -157,18 +158,19 @@ function counters(registry: Registry): { exported: Counter; dropped: Counter<'re
 }
 
 /**
- * The most spans one export sends: a batch goes as soon as this many wait, or after `batchDelay`
- * (1 s unless configured). 128 rather than the SDK's 512: the queue holds each ended span's JSON
- * string until its batch goes, and at 200 events/s (~1,400 spans/s) 512 spans took ~0.4 s to
- * gather, longer than two young-generation collections of the hub's heap, so every span's string was
- * promoted to the old generation (~4 KB per event) and brought the full collection, which pauses
- * every stage, sooner. 128 gather in ~0.1 s, and most die young. `bench/lib/tail-latency.ts` at
- * 200/s with tracing on: promoted in 20 s 6–7 MiB instead of 18–21 (5 with tracing off), full
- * collections 0–1 against 1, p99 7.9–8.0 ms against 8.6–9.2; `pnpm bench otel`'s p99 ratio 1.16×
- * against 1.29–1.31× (bench/analysis.md, "Born old"). The price is four times the export requests,
- * at 200 events/s ~11 a second of ~25 kB each.
+ * The most spans the batch processor hands to the export thread at once: a batch goes as soon as
+ * this many wait, or after `batchDelay` (1 s unless configured); the thread gathers hand-offs into
+ * requests of up to `EXPORT_BATCH_SPANS` (512, the SDK's own batch; export-thread.ts). 128 rather
+ * than 512: the queue holds each ended span's JSON string until its batch goes, and at 200
+ * events/s (~1,400 spans/s) 512 spans took ~0.4 s to gather, longer than two young-generation
+ * collections of the hub's heap, so every span's string was promoted to the old generation (~4 KB
+ * per event) and brought the full collection, which pauses every stage, sooner. 128 gather in
+ * ~0.1 s, and most die young. `bench/lib/tail-latency.ts` at 200/s with tracing on: promoted in
+ * 20 s 6–7 MiB instead of 18–21 (5 with tracing off), full collections 0–1 against 1, p99 7.9–8.0
+ * ms against 8.6–9.2; `pnpm bench otel`'s p99 ratio 1.16× against 1.29–1.31× (bench/analysis.md,
+ * "Born old").
  */
-export const EXPORT_BATCH_SPANS = 128;
+export const HANDOFF_BATCH_SPANS = 128;
 
 let running: TracingHandle | undefined;
 
@@ -189,27 +191,36 @@ export async function startTracing(
 ): Promise<TracingHandle> {
   if (running) throw new Error('tracing is already running in this process');
   const { exported, dropped } = counters(options.registry);
+  let counting: CountingProcessor | undefined;
+  const report = (outcome: ExportOutcome) => {
+    counting?.settled(outcome.exported + outcome.failed);
+    if (outcome.exported > 0) exported.inc(outcome.exported);
+    if (outcome.failed > 0) dropped.inc({ reason: 'export_failed' }, outcome.failed);
+  };
+  const handoff = Math.min(HANDOFF_BATCH_SPANS, settings.queueSize);
   // The OTLP exporter encodes and sends in a worker thread (export-thread.ts): the hub's event loop
   // only turns each ended span into a JSON string, which is what waits in the queue.
   const thread = options.exporter
     ? undefined
-    : new ThreadExporter({
-        protocol: settings.protocol,
-        ...(settings.url !== undefined ? { url: settings.url } : {}),
-        ...(settings.headers !== undefined ? { headers: settings.headers } : {}),
-        ...(settings.exportTimeoutMs !== undefined ? { timeoutMillis: settings.exportTimeoutMs } : {}),
-      });
-  const otlp = options.exporter ?? thread!;
-  let counting: CountingProcessor | undefined;
-  const exporter = countingExporter(otlp, (n) => counting?.taken(n), exported, dropped);
+    : new ThreadExporter(
+        {
+          protocol: settings.protocol,
+          ...(settings.url !== undefined ? { url: settings.url } : {}),
+          ...(settings.headers !== undefined ? { headers: settings.headers } : {}),
+          ...(settings.exportTimeoutMs !== undefined ? { timeoutMillis: settings.exportTimeoutMs } : {}),
+          handoffSpans: handoff,
+          lingerMillis: settings.batchDelayMs,
+        },
+        report,
+      );
   const batch = new BatchSpanProcessor({
-    exporter,
+    exporter: thread ?? reportingExporter(options.exporter!, report),
     maxQueueSize: settings.queueSize,
-    maxExportBatchSize: Math.min(EXPORT_BATCH_SPANS, settings.queueSize),
+    maxExportBatchSize: handoff,
     scheduledDelayMillis: settings.batchDelayMs,
     exportTimeoutMillis: settings.shutdownTimeoutMs,
   });
-  counting = new CountingProcessor(batch, settings.queueSize, dropped, thread && ((s) => thread.encode(s)));
+  counting = new CountingProcessor(batch, settings.queueSize, dropped, thread);
   const provider = new TracerProvider({
     sampler: samplerOf(settings),
     resource: resourceFromAttributes({
