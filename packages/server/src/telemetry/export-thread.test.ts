@@ -215,6 +215,23 @@ describe('the exporter in its worker thread', () => {
     }
   });
 
+  it('sends request after request while more than EXPORT_BATCH_SPANS wait, none refused by the exporter', async () => {
+    bodies.length = 0;
+    const { thread, outcomes } = threadExporter({ protocol: 'http/json', handoffSpans: 3 });
+    try {
+      const spans = makeSpans();
+      const handoffs = 3 * Math.ceil(EXPORT_BATCH_SPANS / 3); // three requests' worth, all waiting at once
+      for (let i = 0; i < handoffs; i++) await exportWith(thread, spans);
+      await thread.forceFlush();
+      expect(outcomes.filter((o) => o.failed > 0)).toEqual([]);
+      expect(outcomes.reduce((n, o) => n + o.exported, 0)).toBe(handoffs * 3);
+      expect(spansPerRequest().reduce((a, b) => a + b, 0)).toBe(handoffs * 3);
+      expect(Math.max(...spansPerRequest())).toBeLessThanOrEqual(EXPORT_BATCH_SPANS);
+    } finally {
+      await thread.shutdown();
+    }
+  });
+
   it('sends full hand-offs after their linger at the latest, and whatever waits on a flush', async () => {
     bodies.length = 0;
     const { thread, next, outcomes } = threadExporter({

@@ -127,13 +127,18 @@ function send(): void {
   waitingSpans -= count;
   sending = true;
   exporter.export(records.map(spanOf), (result) => {
-    sending = false;
     answer(
       result.code === ExportResultCode.SUCCESS
         ? { type: 'outcome', exported: count, failed: 0 }
         : { type: 'outcome', exported: 0, failed: count, error: result.error?.message ?? 'export failed' },
     );
-    send();
+    // Not at once: the exporter calls back before it counts the request as finished (its promise
+    // queue lets it go a microtask later), and with one request allowed (concurrencyLimit) an
+    // export started now fails with "Concurrent export limit reached".
+    setImmediate(() => {
+      sending = false;
+      send();
+    });
   });
 }
 
