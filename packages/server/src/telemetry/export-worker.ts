@@ -89,7 +89,6 @@ const answer = (message: FromWorker) => port.postMessage(message);
 
 /** Hand-offs not yet sent, in order: each a JSON array of span records, and how many. */
 const waiting: { spans: string; count: number }[] = [];
-let waitingSpans = 0;
 /** Send without waiting for more: a hand-off that was not full came, or spans waited their linger. */
 let now = false;
 let sending = false;
@@ -100,6 +99,7 @@ const drained: (() => void)[] = [];
 /** Sends the next request if one is due and none is in flight; answers the flushes once all is sent. */
 function send(): void {
   if (sending) return;
+  const waitingSpans = waiting.reduce((n, handoff) => n + handoff.count, 0);
   if (waitingSpans === 0) {
     now = false;
     for (const done of drained.splice(0)) done();
@@ -124,7 +124,6 @@ function send(): void {
     count += handoff.count;
     for (const record of JSON.parse(handoff.spans) as SpanRecord[]) records.push(record);
   }
-  waitingSpans -= count;
   sending = true;
   exporter.export(records.map(spanOf), (result) => {
     answer(
@@ -149,7 +148,6 @@ port.on('message', (message: ToWorker) => {
         resources.set(n, resourceFromAttributes(attributes as Attributes));
       for (const [n, scope] of message.scopes) scopes.set(n, scope);
       waiting.push({ spans: message.spans, count: message.count });
-      waitingSpans += message.count;
       // Not full: the batch processor's queue ran empty, and nothing more is coming soon.
       if (message.count < settings.handoffSpans) now = true;
       send();
