@@ -10,7 +10,10 @@
  * in the measured window (`--trace-gc-nvp` in the hub's log): young-generation collections, their
  * pauses, bytes allocated and promoted, and full collections. With `BENCH_OLD_GEN_SITES=<file>` it
  * lists the allocation sites that filled the hub's old generation in the measured window, in KB
- * per event (bench/lib/old-generation-sites.ts). `TRACES=1` turns tracing on (every
+ * per event (bench/lib/old-generation-sites.ts). With `BENCH_WATCH_DISK=1` it watches, over the
+ * measured window, the kernel's dirty and written-back page cache, the requests in flight on the
+ * Postgres data directory's device and the hub's statements held by a wait, and lists when each
+ * happened, in the same ms into the run as the slowest pushes (bench/lib/disk-watch.ts). `TRACES=1` turns tracing on (every
  * span exported to a receiver that discards it). This is how bench/analysis.md's "Promoted by pg's
  * promise" found its clusters and counted the promotion.
  */
@@ -18,6 +21,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { startOtlpReceiver } from '../../packages/server/src/telemetry/otlp-receiver.test-support.ts';
 import { pg } from './deps.ts';
+import { describeEpisodes, watchDisk } from './disk-watch.ts';
 import { cannon, closeAgent, hookUrl, paced } from './load.ts';
 import { oldGenerationSites } from './old-generation-sites.ts';
 import { cpuMs } from './proc-cpu.ts';
@@ -76,6 +80,13 @@ try {
 
       const sent = new Map<number, number>();
       const logFrom = hub.logLines();
+      const disk =
+        process.env.BENCH_WATCH_DISK === '1'
+          ? await watchDisk({
+              url: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+              database: db.name,
+            })
+          : undefined;
       const cpuFrom = cpuMs(pid) ?? Number.NaN;
       const sitesFile = process.env.BENCH_OLD_GEN_SITES;
       if (sitesFile) {
@@ -97,6 +108,7 @@ try {
         20,
       );
       const hubMs = (cpuMs(pid) ?? Number.NaN) - cpuFrom;
+      const watched = await disk?.stop();
       if (sitesFile) {
         process.kill(pid, 'SIGUSR2');
         await waitUntil(() => existsSync(sitesFile), 'the old generation profile', 60_000);
@@ -162,6 +174,10 @@ try {
         console.log(
           `  ${e.at.toFixed(0).padStart(6)} ms: ${ms(e.total)} = ${ms(e.stored)} + ${ms(e.normalized)} + ${ms(e.started)} + ${ms(e.posted)}`,
         );
+      if (watched) {
+        console.log('the disk over the window (ms into the run, as above):');
+        for (const line of describeEpisodes(watched, first)) console.log(`  ${line}`);
+      }
     },
   );
 } finally {
