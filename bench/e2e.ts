@@ -5,6 +5,7 @@
  * and beside the pipeline floor (bench/lib/pipeline-floor.ts: durable push → signed POST → record,
  * none of the hub's features) taking the same pushes to the same subscriber.
  */
+import { DELIVERY_SOCKETS_PER_ORIGIN } from '../packages/server/src/delivery/http-post.ts';
 import { cannon, hookUrl } from './lib/load.ts';
 import { type BenchOptions, type BenchResult, mib, row, waitUntil } from './lib/result.ts';
 import { PGBOSS_ENTRY, PIPELINE_FLOOR_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
@@ -185,7 +186,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       `Hub: ${one.toLocaleString('en')} (1 subscription) and ${ten.toLocaleString('en')} (10 subscriptions) unique slot-booked pushes from autocannon (50 connections) after a 500-push warm-up; the clock runs from the first push to the last subscriber 2xx. Pushing took ${hub1.ingestSeconds.toFixed(1)} s and ${hub10.ingestSeconds.toFixed(1)} s of the ${hub1.seconds.toFixed(1)} s and ${hub10.seconds.toFixed(1)} s.`,
       'Subscriber: a node:http server answering 200 at once, in the load-generator process.',
       'pg-boss: same process sends (50 in flight) and works (batchSize 50, burstWhenBatchFull, useListenNotify, queue notify: true); one job per delivery.',
-      `Pipeline floor (bench/lib/pipeline-floor.ts): a minimal durable push → webhook pipeline in one process — a bare fastify route INSERTs each push (pg Pool 10) and answers after the commit; with fewer than 32 deliveries in flight (the hub's default window) the push is stored claimed and POSTed at once, else it waits as pending for a claim (FOR UPDATE SKIP LOCKED); each POST carries a Standard Webhooks signature, and the 2xx are recorded by one UPDATE at a time. No normalization, dedupe, ordering, event log, fan-out, retries or attempt history. Same pushes, same subscriber, same clock as the hub's row: pushing took ${floor1.ingestSeconds.toFixed(1)} s of ${floor1.seconds.toFixed(1)} s; peak RSS ${mib(floor1.rss).toFixed(0)} MiB.`,
+      `Pipeline floor (bench/lib/pipeline-floor.ts): a minimal durable push → webhook pipeline in one process — a bare fastify route INSERTs each push (pg Pool 10) and answers after the commit; with fewer than ${DELIVERY_SOCKETS_PER_ORIGIN} POSTs in flight (the connections the hub opens to one subscriber) the push is stored claimed and POSTed at once, else it waits as pending for a claim (FOR UPDATE SKIP LOCKED); each POST carries a Standard Webhooks signature, and the 2xx are recorded by one UPDATE at a time. No normalization, dedupe, ordering, event log, fan-out, retries or attempt history. Same pushes, same subscriber, same clock as the hub's row: pushing took ${floor1.ingestSeconds.toFixed(1)} s of ${floor1.seconds.toFixed(1)} s; peak RSS ${mib(floor1.rss).toFixed(0)} MiB.`,
     ],
   };
 }

@@ -7,7 +7,10 @@
  *
  * - Ingest: a bare fastify route stores each push in one INSERT (pg Pool of 10) and answers after
  *   the commit, as the ingest floor does.
- * - Delivery, in the same process, at most 32 in flight (the hub's default window): a push that
+ * - Delivery, in the same process, at most as many POSTs in flight as the hub opens connections to
+ *   one subscriber (`DELIVERY_SOCKETS_PER_ORIGIN`, 32; the window counts a delivery from its claim
+ *   to its answer, not its record, where the hub's `workers.deliveryConcurrency` of 64 counts the
+ *   record and the wait for a connection too): a push that
  *   finds room is stored already claimed and POSTed at once (as the hub leases at store); one that
  *   does not waits as pending, and a claim (`UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
  *   LOCKED)`) takes it when a delivery ends. Each POST carries a Standard Webhooks signature
@@ -20,11 +23,12 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DELIVERY_SOCKETS_PER_ORIGIN } from '../../packages/server/src/delivery/http-post.ts';
 import { serveChild } from './child.ts';
 import { fastify, pg } from './deps.ts';
 
-/** The hub's default delivery window (`deliveryConcurrency`). */
-const WINDOW = 32;
+/** POSTs in flight at most: the connections the hub opens to one subscriber. */
+const WINDOW = DELIVERY_SOCKETS_PER_ORIGIN;
 const SECRET = Buffer.from('pipeline-floor-secret');
 
 const databaseUrl = process.env.BENCH_DATABASE_URL!;

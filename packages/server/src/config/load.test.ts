@@ -503,25 +503,33 @@ describe('loadConfig: a valid file', () => {
     });
   });
 
-  it("reads the workers' settings, defaulting to the schema's (30s, 15s, 30s, ingest first)", async () => {
+  it("reads the workers' settings, defaulting to the schema's (30s, 15s, 30s, ingest first, 64 deliveries)", async () => {
     const defaults = await load('version: 1\n');
     expect(defaults.result.config?.workers).toEqual({
       normalizeLeaseMs: 30_000,
       deliveryLeaseMarginMs: 15_000,
       pollBackstopMs: 30_000,
       ingestFirst: true,
+      deliveryConcurrency: 64,
     });
     const set = await load(
-      'version: 1\nworkers:\n  normalizeLease: 10s\n  deliveryLeaseMargin: 2m\n  pollBackstop: 5s\n  ingestFirst: false\n',
+      'version: 1\nworkers:\n  normalizeLease: 10s\n  deliveryLeaseMargin: 2m\n  pollBackstop: 5s\n  ingestFirst: false\n  deliveryConcurrency: 8\n',
     );
     expect(set.result.config?.workers).toEqual({
       normalizeLeaseMs: 10_000,
       deliveryLeaseMarginMs: 120_000,
       pollBackstopMs: 5000,
       ingestFirst: false,
+      deliveryConcurrency: 8,
     });
     await expectProblem('version: 1\nworkers:\n  normalizeLease: 10\n', 3, 'workers.normalizeLease', /./);
     await expectProblem('version: 1\nworkers:\n  ingestFirst: yes please\n', 3, 'workers.ingestFirst', /./);
+    await expectProblem(
+      'version: 1\nworkers:\n  deliveryConcurrency: 0\n',
+      3,
+      'workers.deliveryConcurrency',
+      /./,
+    );
   });
 
   it("reads the commands settings, defaulting to the schema's", async () => {

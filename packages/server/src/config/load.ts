@@ -688,6 +688,10 @@ function resolveConfig(
       pollBackstopMs: ms(workers.pollBackstop, CONFIG_DEFAULTS.workers.pollBackstop),
       ingestFirst:
         typeof workers.ingestFirst === 'boolean' ? workers.ingestFirst : CONFIG_DEFAULTS.workers.ingestFirst,
+      deliveryConcurrency:
+        typeof workers.deliveryConcurrency === 'number'
+          ? workers.deliveryConcurrency
+          : CONFIG_DEFAULTS.workers.deliveryConcurrency,
     },
     commands: {
       retryScheduleMs: (commandRetries.length > 0

@@ -65,7 +65,16 @@ export const CONFIG_DEFAULTS = {
   // pollBackstop: work arrives by LISTEN/NOTIFY (and the listener wakes every loop when it
   // reconnects); due retries and expiring leases are timed by the loops themselves. The backstop
   // only covers a notification lost on a connection that looks alive.
-  workers: { normalizeLease: '30s', deliveryLeaseMargin: '15s', pollBackstop: '30s', ingestFirst: true },
+  workers: {
+    normalizeLease: '30s',
+    deliveryLeaseMargin: '15s',
+    pollBackstop: '30s',
+    ingestFirst: true,
+    // Twice the connections a process opens to one subscriber (DELIVERY_SOCKETS_PER_ORIGIN): the
+    // rest wait ready for a free connection while the others' records are written
+    // (bench/analysis.md, session 32).
+    deliveryConcurrency: 64,
+  },
   commands: {
     // Shorter than the subscription schedule: a downstream system waits for the outcome.
     retrySchedule: ['1s', '5s', '30s', '2m', '10m', '30m'],
@@ -439,6 +448,14 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             description:
               'In a process that takes vendor pushes and also runs the workers: while pushes queue for their durable write (32 waiting at once), the normalize worker runs one message run at a time instead of its full concurrency, so the cores go to acknowledging vendors (some disable a webhook after a few slow answers); what was acknowledged waits in the database and is normalized once the queue is gone (200 ms after). Deliveries are not slowed. Set false to keep normalizing at full concurrency during a burst, at the cost of slower acknowledgements.',
             default: CONFIG_DEFAULTS.workers.ingestFirst,
+          },
+          deliveryConcurrency: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 1000,
+            default: CONFIG_DEFAULTS.workers.deliveryConcurrency,
+            description:
+              "Deliveries one worker process has in flight at once, across all subscriptions: from claim to the attempt's record. A subscriber still gets at most 32 requests at once from one process (its connections); deliveries beyond those wait ready for a connection to come free, their timeout not running meanwhile. Deliveries of one subject always go one after another.",
           },
         },
       },

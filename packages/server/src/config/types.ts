@@ -65,6 +65,8 @@ export interface ResolvedConfig {
     deliveryLeaseMarginMs: number;
     pollBackstopMs: number;
     ingestFirst: boolean;
+    /** Deliveries in flight per worker process (`workers.deliveryConcurrency`). */
+    deliveryConcurrency: number;
   };
   /** The commands subsystem (`commands.*`), durations in ms. */
   commands: {

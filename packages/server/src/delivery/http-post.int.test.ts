@@ -6,7 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { closeDeliveryAgents, parseRetryAfter, postWebhook } from './http-post.ts';
+import {
+  closeDeliveryAgents,
+  DELIVERY_SOCKETS_PER_ORIGIN,
+  parseRetryAfter,
+  postWebhook,
+} from './http-post.ts';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
 
@@ -138,6 +143,37 @@ describe('postWebhook', () => {
     expect(result).toMatchObject({ ok: false, errorKind: 'timeout' });
     expect(result.status).toBeUndefined();
     expect(server.seen).toHaveLength(1);
+  });
+
+  it("does not count the wait for one of the origin's busy connections against the timeout", async () => {
+    // Every connection busy for 400 ms: the requests beyond them wait ~400 ms for one, then get
+    // their own 400 ms, inside a 600 ms budget only if the wait is not counted.
+    const server = await serve((_req, res) => {
+      setTimeout(() => res.writeHead(204).end(), 400);
+    });
+    const n = DELIVERY_SOCKETS_PER_ORIGIN + 4;
+    const results = await Promise.all(
+      Array.from({ length: n }, () => postWebhook({ ...base, url: server.url, headers: {}, timeoutMs: 600 })),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(n).fill(204));
+    expect(new Set(server.seen.map((s) => s.socketId)).size).toBe(DELIVERY_SOCKETS_PER_ORIGIN);
+    // The subscriber's time, not the queue's: every latency near its 400 ms, none near 800.
+    for (const r of results) expect(r.latencyMs).toBeLessThan(700);
+  });
+
+  it('gives up, unsent, a request that waited its whole timeout for a connection', async () => {
+    const server = await serve(() => {
+      // never answers: the first requests hold every connection for their long timeouts
+    });
+    const holding = Array.from({ length: DELIVERY_SOCKETS_PER_ORIGIN }, () =>
+      postWebhook({ ...base, url: server.url, headers: {}, timeoutMs: 3_000 }),
+    );
+    const queued = await postWebhook({ ...base, url: server.url, headers: {}, timeoutMs: 150 });
+    expect(queued).toMatchObject({ ok: false, errorKind: 'timeout' });
+    expect(queued.error).toMatch(/^not sent: no connection to the subscriber came free within 150 ms/);
+    expect(server.seen).toHaveLength(DELIVERY_SOCKETS_PER_ORIGIN);
+    closeDeliveryAgents();
+    await Promise.all(holding);
   });
 
   it('keeps the status when the deadline hits while the body is still streaming', async () => {

@@ -17,7 +17,9 @@ export interface PostWebhookOptions {
   /**
    * The whole budget for this attempt: DNS check, connect, TLS, request and the status line and
    * headers of the answer. Reading the answer's body stops at the same deadline (the status already
-   * decides the outcome then).
+   * decides the outcome then). Time spent waiting for one of the origin's
+   * {@link DELIVERY_SOCKETS_PER_ORIGIN} connections to come free is not the subscriber's and does
+   * not count, up to `timeoutMs` of it (then the attempt times out without having been sent).
    */
   timeoutMs: number;
   /** At most this much of the answer's body is read (the rest is discarded). Default 4096. */
@@ -42,7 +44,10 @@ export interface PostWebhookResult {
   ok: boolean;
   /** The HTTP status, when an answer arrived. */
   status?: number;
-  /** From the start of the call to the outcome, in milliseconds. */
+  /**
+   * From the start of the call to the outcome, in milliseconds, less any wait for a free
+   * connection to the origin (the subscriber's time, not the hub's queue).
+   */
   latencyMs: number;
   /** The first `maxResponseBytes` of the answer's body, decoded as UTF-8 (lossy). */
   responseSnippet?: string;
@@ -60,16 +65,24 @@ export interface PostWebhookResult {
 const USER_AGENT = 'Switchyard-Webhooks/0.1';
 const DEFAULT_MAX_RESPONSE_BYTES = 4096;
 
+/**
+ * Connections a process opens to one subscriber origin at most: the most requests a subscriber
+ * has from one process at once. A process may have more deliveries in flight than this (its
+ * deliver worker's slots, `deliveryConcurrency`); those wait here for a connection, ready to go
+ * the moment one is free, their timeout not running meanwhile (see `timeoutMs`).
+ */
+export const DELIVERY_SOCKETS_PER_ORIGIN = 32;
+
 // Shared keep-alive agents: reusing connections per origin is most of the throughput of a busy
 // subscriber. Bounded so one slow subscriber cannot hold every socket. One agent per protocol and
 // policy, so a socket opened under a looser policy is never reused under a stricter one.
 const AGENT_OPTIONS = {
   keepAlive: true,
-  maxSockets: 32,
+  maxSockets: DELIVERY_SOCKETS_PER_ORIGIN,
   maxTotalSockets: 512,
-  // As many idle as busy: with 8, every burst of the deliver worker (32 attempts at once by
-  // default) closed 24 sockets on release and reconnected them on the next burst.
-  maxFreeSockets: 32,
+  // As many idle as busy: with 8, every burst of the deliver worker closed 24 sockets on release
+  // and reconnected them on the next burst.
+  maxFreeSockets: DELIVERY_SOCKETS_PER_ORIGIN,
   scheduling: 'lifo' as const,
   // Idle sockets close before common server keep-alive timeouts (Node's own default is 5 s).
   timeout: 4_000,
@@ -259,6 +272,8 @@ async function postWebhookOnce(options: PostWebhookOptions): Promise<PostWebhook
   for (const [name, value] of Object.entries(options.headers)) headers[name.toLowerCase()] = value;
   headers['content-length'] = String(body.length);
 
+  // Time spent waiting for a free connection, added to the deadline (see `timeoutMs`).
+  let queuedMs = 0;
   const attempt = (agent: http.Agent | false) =>
     sendOnce({
       url,
@@ -266,17 +281,29 @@ async function postWebhookOnce(options: PostWebhookOptions): Promise<PostWebhook
       body,
       agent,
       lookup: pinnedLookup(addresses),
-      deadline,
+      deadline: deadline + queuedMs,
+      maxQueueMs: options.timeoutMs,
+      onQueued: (ms) => {
+        queuedMs += ms;
+      },
       maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       ca: options.ca,
     });
 
   let outcome = await attempt(agentFor(url.protocol, policyKey));
   if (outcome.kind === 'stale_socket') outcome = await attempt(false);
-  const latencyMs = elapsed();
+  const latencyMs = Math.max(0, Math.round((elapsed() - queuedMs) * 100) / 100);
 
   if (outcome.kind === 'timeout') {
     return { ok: false, latencyMs, errorKind: 'timeout', error: `no answer within ${options.timeoutMs} ms` };
+  }
+  if (outcome.kind === 'queue_timeout') {
+    return {
+      ok: false,
+      latencyMs,
+      errorKind: 'timeout',
+      error: `not sent: no connection to the subscriber came free within ${options.timeoutMs} ms (all ${DELIVERY_SOCKETS_PER_ORIGIN} busy)`,
+    };
   }
   if (outcome.kind === 'error' || outcome.kind === 'stale_socket') {
     return { ok: false, latencyMs, errorKind: 'network', error: describeNetworkError(outcome.error) };
@@ -297,6 +324,7 @@ async function postWebhookOnce(options: PostWebhookOptions): Promise<PostWebhook
 type SendOutcome =
   | { kind: 'answer'; status: number; snippet: string; retryAfter: string | undefined }
   | { kind: 'timeout' }
+  | { kind: 'queue_timeout' }
   | { kind: 'error'; error: unknown }
   | { kind: 'stale_socket'; error: unknown };
 
@@ -307,6 +335,10 @@ function sendOnce(input: {
   agent: http.Agent | false;
   lookup: LookupFunction;
   deadline: number;
+  /** How long the request may wait for a connection of the agent before it is given up. */
+  maxQueueMs: number;
+  /** Told how long the request waited for a connection, once it has one. */
+  onQueued: (ms: number) => void;
   maxResponseBytes: number;
   ca: string | Buffer | undefined;
 }): Promise<SendOutcome> {
@@ -339,15 +371,31 @@ function sendOnce(input: {
       ...(input.ca === undefined ? {} : { ca: input.ca }),
     });
 
-    const timer = setTimeout(
+    const onDeadline = () => {
+      // Once the status is known the attempt's outcome is decided; only the snippet is cut short.
+      if (answer) finishAnswer();
+      else finish({ kind: 'timeout' });
+      request.destroy();
+    };
+    // Until the request has a connection, only the wait for one is timed: a delivery queued behind
+    // the origin's busy connections keeps its whole budget for the subscriber.
+    const askedAt = Date.now();
+    let timer = setTimeout(
       () => {
-        // Once the status is known the attempt's outcome is decided; only the snippet is cut short.
-        if (answer) finishAnswer();
-        else finish({ kind: 'timeout' });
+        finish({ kind: 'queue_timeout' });
         request.destroy();
       },
-      Math.max(0, input.deadline - Date.now()),
+      Math.max(0, input.deadline - askedAt) + input.maxQueueMs,
     );
+    const onSocket = () => {
+      clearTimeout(timer);
+      const queued = Date.now() - askedAt;
+      // A free connection is handed over at once: only a real wait moves the deadline.
+      const waited = queued > 1 ? queued : 0;
+      input.onQueued(waited);
+      timer = setTimeout(onDeadline, Math.max(0, input.deadline + waited - Date.now()));
+    };
+    request.once('socket', onSocket);
 
     request.on('response', (response) => {
       answer = {

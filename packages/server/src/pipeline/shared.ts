@@ -36,7 +36,7 @@ export interface PipelineOptions {
   queue?: boolean;
   /** Polling backstop when no notification arrives, ms. Default: `workers.pollBackstop` of the config schema (30 s). */
   pollIntervalMs?: number;
-  /** Deliveries in flight per process. Default 32. */
+  /** Deliveries in flight per process. Default: `workers.deliveryConcurrency` of the config schema (64). */
   deliveryConcurrency?: number;
   /** Normalizations in flight per process. Default 32 (messages of one ordering key still run one at a time). */
   normalizeConcurrency?: number;
@@ -96,7 +96,7 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
     workers: o.workers ?? true,
     queue: o.queue ?? true,
     pollIntervalMs: o.pollIntervalMs ?? configDurationMs(CONFIG_DEFAULTS.workers.pollBackstop)!,
-    deliveryConcurrency: o.deliveryConcurrency ?? 32,
+    deliveryConcurrency: o.deliveryConcurrency ?? CONFIG_DEFAULTS.workers.deliveryConcurrency,
     normalizeConcurrency: o.normalizeConcurrency ?? 32,
     ingestFirst: o.ingestFirst ?? CONFIG_DEFAULTS.workers.ingestFirst,
     retryScheduleMs: o.retryScheduleMs ?? [...DEFAULT_RETRY_SCHEDULE_MS],

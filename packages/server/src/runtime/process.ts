@@ -92,6 +92,7 @@ function pipelineOptions(
     deliveryLeaseMarginMs: config.workers.deliveryLeaseMarginMs,
     pollIntervalMs: config.workers.pollBackstopMs,
     ingestFirst: config.workers.ingestFirst,
+    deliveryConcurrency: config.workers.deliveryConcurrency,
     ...extra,
     workers: role !== 'http',
     // One pg-boss instance in every role (host/host.ts): an HTTP-only process enqueues gate

@@ -277,6 +277,10 @@ export interface SwitchyardConfigFile {
      * In a process that takes vendor pushes and also runs the workers: while pushes queue for their durable write (32 waiting at once), the normalize worker runs one message run at a time instead of its full concurrency, so the cores go to acknowledging vendors (some disable a webhook after a few slow answers); what was acknowledged waits in the database and is normalized once the queue is gone (200 ms after). Deliveries are not slowed. Set false to keep normalizing at full concurrency during a burst, at the cost of slower acknowledgements.
      */
     ingestFirst?: boolean;
+    /**
+     * Deliveries one worker process has in flight at once, across all subscriptions: from claim to the attempt's record. A subscriber still gets at most 32 requests at once from one process (its connections); deliveries beyond those wait ready for a connection to come free, their timeout not running meanwhile. Deliveries of one subject always go one after another.
+     */
+    deliveryConcurrency?: number;
   };
   /**
    * Commands (`/v1/commands`): how worker processes run them, retry them and match their echoes.
