@@ -32,6 +32,8 @@ describe('defaults', () => {
     });
     expect(library.maxBodyBytes).toBe(config.server.bodyLimitBytes);
     expect(library.pollIntervalMs).toBe(config.workers.pollBackstopMs);
+    expect(library.deliveryConcurrency).toBe(config.workers.deliveryConcurrency);
+    expect(library.ingestFirst).toBe(config.workers.ingestFirst);
     const subscription = config.subscriptions[0]!;
     expect(library.disableAfterConsecutiveDead).toBe(subscription.disableAfterConsecutiveDead);
     expect(library.retryScheduleMs).toEqual(subscription.retryScheduleMs);
