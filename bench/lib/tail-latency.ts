@@ -30,6 +30,7 @@ import { withCliHub } from './scenario.ts';
 import { startFastSubscriber } from './subscriber.ts';
 
 const RATE = 200;
+const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.argv[2] ?? 20);
 
 /** Sums `--trace-gc-nvp` lines: `gc=s` are young-generation collections, the rest full ones. */
@@ -61,69 +62,63 @@ function collections(lines: string[]): string {
 const subscriber = await startFastSubscriber({ track: true });
 const receiver = process.env.TRACES === '1' ? await startOtlpReceiver({ discard: true }) : undefined;
 try {
-  await withCliHub(
-    process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-    { subscribers: [subscriber.url], traces: receiver?.url },
-    async (hub, db) => {
-      const pid = hub.pids()[0]!;
-      // The latency scenario's warm-up (bench/latency.ts).
-      await cannon({ url: hookUrl(hub.port), amount: 500, tag: 1 });
-      await paced({
-        port: hub.port,
-        rate: RATE,
-        total: RATE * 2,
-        firstSeq: 1_000_000,
-        tag: 2,
-        onSend: () => {},
-      });
-      await waitUntil(() => subscriber.count >= 500 + RATE * 2, 'warm-up deliveries', 60_000);
+  await withCliHub(adminUrl, { subscribers: [subscriber.url], traces: receiver?.url }, async (hub, db) => {
+    const pid = hub.pids()[0]!;
+    // The latency scenario's warm-up (bench/latency.ts).
+    await cannon({ url: hookUrl(hub.port), amount: 500, tag: 1 });
+    await paced({
+      port: hub.port,
+      rate: RATE,
+      total: RATE * 2,
+      firstSeq: 1_000_000,
+      tag: 2,
+      onSend: () => {},
+    });
+    await waitUntil(() => subscriber.count >= 500 + RATE * 2, 'warm-up deliveries', 60_000);
 
-      const sent = new Map<number, number>();
-      const logFrom = hub.logLines();
-      const disk =
-        process.env.BENCH_WATCH_DISK === '1'
-          ? await watchDisk({
-              url: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-              database: db.name,
-            })
-          : undefined;
-      const cpuFrom = cpuMs(pid) ?? Number.NaN;
-      const sitesFile = process.env.BENCH_OLD_GEN_SITES;
-      if (sitesFile) {
-        rmSync(sitesFile, { force: true });
-        process.kill(pid, 'SIGUSR2');
-      }
-      await paced({
-        port: hub.port,
-        rate: RATE,
-        total: RATE * seconds,
-        firstSeq: 2_000_000,
-        tag: 3,
-        onSend: (seq, at) => sent.set(seq, at),
-      });
-      await waitUntil(
-        () => [...sent.keys()].every((s) => subscriber.arrivals.has(s)),
-        'deliveries',
-        600_000,
-        20,
-      );
-      const hubMs = (cpuMs(pid) ?? Number.NaN) - cpuFrom;
-      const watched = await disk?.stop();
-      if (sitesFile) {
-        process.kill(pid, 'SIGUSR2');
-        await waitUntil(() => existsSync(sitesFile), 'the old generation profile', 60_000);
-      }
-      const gcLines = hub.logText().split('\n').slice(logFrom);
+    const sent = new Map<number, number>();
+    const logFrom = hub.logLines();
+    const disk =
+      process.env.BENCH_WATCH_DISK === '1'
+        ? await watchDisk({ url: adminUrl, database: db.name })
+        : undefined;
+    const cpuFrom = cpuMs(pid) ?? Number.NaN;
+    const sitesFile = process.env.BENCH_OLD_GEN_SITES;
+    if (sitesFile) {
+      rmSync(sitesFile, { force: true });
+      process.kill(pid, 'SIGUSR2');
+    }
+    await paced({
+      port: hub.port,
+      rate: RATE,
+      total: RATE * seconds,
+      firstSeq: 2_000_000,
+      tag: 3,
+      onSend: (seq, at) => sent.set(seq, at),
+    });
+    await waitUntil(
+      () => [...sent.keys()].every((s) => subscriber.arrivals.has(s)),
+      'deliveries',
+      600_000,
+      20,
+    );
+    const hubMs = (cpuMs(pid) ?? Number.NaN) - cpuFrom;
+    const watched = await disk?.stop();
+    if (sitesFile) {
+      process.kill(pid, 'SIGUSR2');
+      await waitUntil(() => existsSync(sitesFile), 'the old generation profile', 60_000);
+    }
+    const gcLines = hub.logText().split('\n').slice(logFrom);
 
-      const client = new pg.Client({ connectionString: db.url });
-      await client.connect();
-      const { rows } = await client.query<{
-        comment: string;
-        received: number;
-        normalized: number;
-        started: number;
-      }>(
-        `select m.payload->'data'->'visit_booking'->>'comment' as comment,
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const { rows } = await client.query<{
+      comment: string;
+      received: number;
+      normalized: number;
+      started: number;
+    }>(
+      `select m.payload->'data'->'visit_booking'->>'comment' as comment,
            extract(epoch from m.received_at) * 1000 as received,
            extract(epoch from m.processed_at) * 1000 as normalized,
            extract(epoch from a.started_at) * 1000 as started
@@ -132,54 +127,52 @@ try {
          join switchyard.deliveries d on d.event_id = e.id
          join switchyard.delivery_attempts a on a.delivery_id = d.id
          where m.payload->'data'->'visit_booking'->>'comment' like 'bench:2______'`,
-      );
-      await client.end();
+    );
+    await client.end();
 
-      // Both clocks of the load generator are performance.now(); the hub's rows are wall clock.
-      const origin = performance.timeOrigin;
-      const first = origin + Math.min(...sent.values());
-      const events = rows.map((r) => {
-        const seq = Number(r.comment.slice('bench:'.length));
-        const pushed = origin + sent.get(seq)!;
-        const arrived = origin + subscriber.arrivals.get(seq)!;
-        return {
-          at: pushed - first,
-          total: arrived - pushed,
-          stored: Number(r.received) - pushed,
-          normalized: Number(r.normalized) - Number(r.received),
-          started: Number(r.started) - Number(r.normalized),
-          posted: arrived - Number(r.started),
-        };
-      });
-      const ms = (v: number) => v.toFixed(1);
-      const totals = events.map((e) => e.total);
+    // Both clocks of the load generator are performance.now(); the hub's rows are wall clock.
+    const origin = performance.timeOrigin;
+    const first = origin + Math.min(...sent.values());
+    const events = rows.map((r) => {
+      const seq = Number(r.comment.slice('bench:'.length));
+      const pushed = origin + sent.get(seq)!;
+      const arrived = origin + subscriber.arrivals.get(seq)!;
+      return {
+        at: pushed - first,
+        total: arrived - pushed,
+        stored: Number(r.received) - pushed,
+        normalized: Number(r.normalized) - Number(r.received),
+        started: Number(r.started) - Number(r.normalized),
+        posted: arrived - Number(r.started),
+      };
+    });
+    const ms = (v: number) => v.toFixed(1);
+    const totals = events.map((e) => e.total);
+    console.log(
+      `${events.length} events at ${RATE}/s: push → subscriber p50 ${ms(percentile(totals, 0.5))} ms, p99 ${ms(percentile(totals, 0.99))} ms; hub process CPU ${(hubMs / events.length).toFixed(2)} ms per event`,
+    );
+    for (const stage of ['stored', 'normalized', 'started', 'posted'] as const) {
+      const v = events.map((e) => e[stage]);
+      console.log(`  → ${stage}: p50 ${ms(percentile(v, 0.5))} ms, p99 ${ms(percentile(v, 0.99))} ms`);
+    }
+    if (process.env.BENCH_TRACE_GC === '1') console.log(`  ${collections(gcLines)}`);
+    if (sitesFile) {
+      const sites = oldGenerationSites(JSON.parse(readFileSync(sitesFile, 'utf8')), events.length);
+      const total = sites.reduce((n, s) => n + s.kbPerEvent, 0);
+      console.log(`  old generation: ${total.toFixed(1)} KB per event, the largest sites:`);
+      for (const s of sites.slice(0, 15)) console.log(`    ${s.kbPerEvent.toFixed(2).padStart(6)} ${s.site}`);
+    }
+    console.log('slowest 2 % (pushed at ms into the run: total = stored + normalized + started + posted):');
+    events.sort((a, b) => b.total - a.total);
+    for (const e of events.slice(0, Math.ceil(events.length * 0.02)))
       console.log(
-        `${events.length} events at ${RATE}/s: push → subscriber p50 ${ms(percentile(totals, 0.5))} ms, p99 ${ms(percentile(totals, 0.99))} ms; hub process CPU ${(hubMs / events.length).toFixed(2)} ms per event`,
+        `  ${e.at.toFixed(0).padStart(6)} ms: ${ms(e.total)} = ${ms(e.stored)} + ${ms(e.normalized)} + ${ms(e.started)} + ${ms(e.posted)}`,
       );
-      for (const stage of ['stored', 'normalized', 'started', 'posted'] as const) {
-        const v = events.map((e) => e[stage]);
-        console.log(`  → ${stage}: p50 ${ms(percentile(v, 0.5))} ms, p99 ${ms(percentile(v, 0.99))} ms`);
-      }
-      if (process.env.BENCH_TRACE_GC === '1') console.log(`  ${collections(gcLines)}`);
-      if (sitesFile) {
-        const sites = oldGenerationSites(JSON.parse(readFileSync(sitesFile, 'utf8')), events.length);
-        const total = sites.reduce((n, s) => n + s.kbPerEvent, 0);
-        console.log(`  old generation: ${total.toFixed(1)} KB per event, the largest sites:`);
-        for (const s of sites.slice(0, 15))
-          console.log(`    ${s.kbPerEvent.toFixed(2).padStart(6)} ${s.site}`);
-      }
-      console.log('slowest 2 % (pushed at ms into the run: total = stored + normalized + started + posted):');
-      events.sort((a, b) => b.total - a.total);
-      for (const e of events.slice(0, Math.ceil(events.length * 0.02)))
-        console.log(
-          `  ${e.at.toFixed(0).padStart(6)} ms: ${ms(e.total)} = ${ms(e.stored)} + ${ms(e.normalized)} + ${ms(e.started)} + ${ms(e.posted)}`,
-        );
-      if (watched) {
-        console.log('the disk over the window (ms into the run, as above):');
-        for (const line of describeEpisodes(watched, first)) console.log(`  ${line}`);
-      }
-    },
-  );
+    if (watched) {
+      console.log('the disk over the window (ms into the run, as above):');
+      for (const line of describeEpisodes(watched, first)) console.log(`  ${line}`);
+    }
+  });
 } finally {
   closeAgent();
   await subscriber.close();

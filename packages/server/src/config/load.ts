@@ -609,6 +609,11 @@ function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** A number the schema already checked, or the schema's default. */
+function num(value: unknown, fallback: number): number {
+  return typeof value === 'number' ? value : fallback;
+}
+
 function obj(value: unknown): JsonObject {
   return isJsonObject(value) ? value : {};
 }
@@ -659,7 +664,7 @@ function resolveConfig(
     file: ctx.absolute,
     server: {
       host: str(server.host) ?? CONFIG_DEFAULTS.server.host,
-      port: typeof server.port === 'number' ? server.port : CONFIG_DEFAULTS.server.port,
+      port: num(server.port, CONFIG_DEFAULTS.server.port),
       bodyLimitBytes: configSizeBytes(str(server.bodyLimit) ?? CONFIG_DEFAULTS.server.bodyLimit)!,
       trustedProxies: list(server.trustedProxies).map(String),
       timeouts: {
@@ -688,10 +693,7 @@ function resolveConfig(
       pollBackstopMs: ms(workers.pollBackstop, CONFIG_DEFAULTS.workers.pollBackstop),
       ingestFirst:
         typeof workers.ingestFirst === 'boolean' ? workers.ingestFirst : CONFIG_DEFAULTS.workers.ingestFirst,
-      deliveryConcurrency:
-        typeof workers.deliveryConcurrency === 'number'
-          ? workers.deliveryConcurrency
-          : CONFIG_DEFAULTS.workers.deliveryConcurrency,
+      deliveryConcurrency: num(workers.deliveryConcurrency, CONFIG_DEFAULTS.workers.deliveryConcurrency),
     },
     commands: {
       retryScheduleMs: (commandRetries.length > 0
@@ -701,19 +703,13 @@ function resolveConfig(
       maxRetryAfterMs: ms(commands.maxRetryAfter, CONFIG_DEFAULTS.commands.maxRetryAfter),
       leaseMs: ms(commands.lease, CONFIG_DEFAULTS.commands.lease),
       sweepIntervalMs: ms(commands.sweepInterval, CONFIG_DEFAULTS.commands.sweepInterval),
-      concurrency:
-        typeof commands.concurrency === 'number'
-          ? commands.concurrency
-          : CONFIG_DEFAULTS.commands.concurrency,
+      concurrency: num(commands.concurrency, CONFIG_DEFAULTS.commands.concurrency),
       echoWindowMs: ms(commands.echoWindow, CONFIG_DEFAULTS.commands.echoWindow),
       retentionMs: ms(commands.retention, CONFIG_DEFAULTS.commands.retention),
     },
     telemetry: {
       traces: {
-        queueSize:
-          typeof traces.queueSize === 'number'
-            ? traces.queueSize
-            : CONFIG_DEFAULTS.telemetry.traces.queueSize,
+        queueSize: num(traces.queueSize, CONFIG_DEFAULTS.telemetry.traces.queueSize),
         batchDelayMs: ms(undefined, CONFIG_DEFAULTS.telemetry.traces.batchDelay),
         exportTimeoutMs: ms(undefined, CONFIG_DEFAULTS.telemetry.traces.exportTimeout),
       },
