@@ -25,7 +25,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { pg } from './deps.ts';
 
-/** A stretch of consecutive samples in which something held (merged while samples keep finding it). */
+/** A stretch of consecutive samples in which something held. */
 export interface Episode {
   /** Wall clock (ms since the epoch) of the first and the last sample that found it. */
   from: number;
@@ -48,6 +48,8 @@ export interface DiskWatch {
   writebacks: Episode[];
   /** Stretches in which a statement of the database had run longer than `slowMs` and was waiting. */
   slowStatements: Episode[];
+  /** When the last sample was taken (an episode whose `to` it is goes on with the next sample). */
+  lastAt?: number;
 }
 
 /** `Dirty` and `Writeback` of /proc/meminfo, in kB. */
@@ -74,15 +76,49 @@ function deviceStat(dir: string): string | undefined {
   }
 }
 
-/** Adds a sample that found something to the last episode when it follows on, else starts one. */
-function extend(episodes: Episode[], at: number, gapMs: number, update: (e: Episode) => void): void {
-  let last = episodes.at(-1);
-  if (last === undefined || at - last.to > gapMs) {
-    last = { from: at, to: at };
-    episodes.push(last);
-  }
-  last.to = at;
-  update(last);
+/**
+ * What one sample saw: when it was taken, the page cache, the requests in flight on the device and
+ * the slow statements of the database with their waits.
+ */
+export interface Sample {
+  at: number;
+  dirtyKb: number;
+  writebackKb: number;
+  inFlight: number;
+  slow: { wait: string; ms: number }[];
+}
+
+/**
+ * Adds one sample to `watch`. An episode goes on while consecutive samples keep finding what it
+ * holds, however far apart they are: on a loaded machine one sample's query can take longer than
+ * the interval (a fixed gap in ms split one 300-ms `pg_sleep` into two episodes under CI's
+ * parallel test files).
+ */
+export function addSample(watch: DiskWatch, sample: Sample, writebackOverKb: number): void {
+  const onGoing = (episodes: Episode[], found: boolean, update: (e: Episode) => void) => {
+    const last = episodes.at(-1);
+    const continues = last !== undefined && last.to === watch.lastAt;
+    if (found) {
+      const episode = continues ? last : { from: sample.at, to: sample.at };
+      if (!continues) episodes.push(episode);
+      episode.to = sample.at;
+      update(episode);
+    }
+  };
+  watch.samples++;
+  watch.peakDirtyKb = Math.max(watch.peakDirtyKb, sample.dirtyKb);
+  onGoing(watch.writebacks, sample.writebackKb > writebackOverKb, (e) => {
+    e.peakWritebackKb = Math.max(e.peakWritebackKb ?? 0, sample.writebackKb);
+    e.peakInFlight = Math.max(e.peakInFlight ?? 0, sample.inFlight);
+  });
+  onGoing(watch.slowStatements, sample.slow.length > 0, (e) => {
+    e.waits ??= {};
+    for (const r of sample.slow) {
+      e.longestMs = Math.max(e.longestMs ?? 0, r.ms);
+      e.waits[r.wait] = (e.waits[r.wait] ?? 0) + 1;
+    }
+  });
+  watch.lastAt = sample.at;
 }
 
 /**
@@ -115,8 +151,6 @@ export async function watchDisk(o: {
     writebacks: [],
     slowStatements: [],
   };
-  // Two samples apart by more than this are two episodes.
-  const gapMs = everyMs * 4;
   let stopping = false;
   const loop = (async () => {
     while (!stopping) {
@@ -128,24 +162,18 @@ export async function watchDisk(o: {
            and clock_timestamp() - query_start > make_interval(secs => $2::float8 / 1000)`,
         [o.database, slowMs],
       );
-      const at = Date.now();
       const cache = pageCache();
-      const inFlight = stat ? Number(readFileSync(stat, 'utf8').trim().split(/\s+/)[8]) : 0;
-      watch.samples++;
-      watch.peakDirtyKb = Math.max(watch.peakDirtyKb, cache.dirty);
-      if (cache.writeback > writebackOverKb)
-        extend(watch.writebacks, at, gapMs, (e) => {
-          e.peakWritebackKb = Math.max(e.peakWritebackKb ?? 0, cache.writeback);
-          e.peakInFlight = Math.max(e.peakInFlight ?? 0, inFlight);
-        });
-      if (rows.length > 0)
-        extend(watch.slowStatements, at, gapMs, (e) => {
-          e.waits ??= {};
-          for (const r of rows) {
-            e.longestMs = Math.max(e.longestMs ?? 0, Number(r.ms));
-            e.waits[r.wait] = (e.waits[r.wait] ?? 0) + 1;
-          }
-        });
+      addSample(
+        watch,
+        {
+          at: Date.now(),
+          dirtyKb: cache.dirty,
+          writebackKb: cache.writeback,
+          inFlight: stat ? Number(readFileSync(stat, 'utf8').trim().split(/\s+/)[8]) : 0,
+          slow: rows.map((r) => ({ wait: r.wait, ms: Number(r.ms) })),
+        },
+        writebackOverKb,
+      );
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
   })();
