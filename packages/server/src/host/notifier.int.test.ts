@@ -39,10 +39,8 @@ afterAll(async () => {
   await close?.();
 });
 
-/** Everything heard up to a marker sent after `write`: NOTIFYs arrive in commit order. */
-async function heardBy(write: () => Promise<unknown>): Promise<{ channel: string; payload: string }[]> {
-  heard.length = 0;
-  await write();
+/** Sends a marker on `t_one` and waits until the listener hears it. */
+async function markerHeard(): Promise<string> {
   const marker = `marker-${Math.random()}`;
   await sendNotifications(db, ['t_one'], [marker]);
   const deadline = Date.now() + 5000;
@@ -50,6 +48,19 @@ async function heardBy(write: () => Promise<unknown>): Promise<{ channel: string
     if (Date.now() > deadline) throw new Error('the marker was not heard');
     await new Promise((r) => setTimeout(r, 5));
   }
+  return marker;
+}
+
+/**
+ * Everything heard between two markers, one sent before `write` and one after: NOTIFYs arrive in
+ * commit order, so what an earlier test sent and did not wait for (heard late on a loaded machine)
+ * is before the first, and everything `write` caused is before the second.
+ */
+async function heardBy(write: () => Promise<unknown>): Promise<{ channel: string; payload: string }[]> {
+  await markerHeard();
+  heard.length = 0;
+  await write();
+  const marker = await markerHeard();
   return heard.filter((h) => h.payload !== marker);
 }
 
