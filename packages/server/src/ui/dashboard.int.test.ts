@@ -62,6 +62,20 @@ async function shot(name: string, on: Page = page) {
   await on.screenshot({ path: `${SHOT_DIR}${name}.png`, fullPage: false });
 }
 
+/**
+ * Presses "/" and waits until the page's search field `name` has the focus. The shell moves focus
+ * to <main> on the frame after a page change (app.js); a "/" pressed before that frame focuses the
+ * field and the frame then takes the focus back to <main>, so the next frame is awaited first
+ * (frames run their callbacks in the order asked), and the field's focus checked before typing:
+ * on a loaded machine the frame came late, and what was typed before the next "/" went nowhere.
+ */
+async function searchFieldFocused(name: string): Promise<void> {
+  await page.evaluate('new Promise((resolve) => requestAnimationFrame(resolve))');
+  await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('main');
+  await page.keyboard.press('/');
+  await expect.poll(() => page.evaluate('document.activeElement?.name')).toBe(name);
+}
+
 /** A page wider than the window scrolls sideways: what an operator on a phone must never meet. */
 async function horizontalOverflow(on: Page): Promise<{ scrollWidth: number; innerWidth: number }> {
   // A string, so the test file needs no DOM types.
@@ -216,10 +230,8 @@ describe('the dashboard in a browser', () => {
   it('finds an event by vendor id, opens it and replays its dead delivery to the subscriber', async () => {
     await page.goto(`${base}/ui/#/events`);
     await page.getByRole('search').waitFor();
-    // The shell moves focus to <main> on the next frame after a page change; "/" must come after.
-    await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('main');
     await shot('events');
-    await page.keyboard.press('/');
+    await searchFieldFocused('vendorId');
     await page.keyboard.type(VENDOR_ID);
     await page.keyboard.press('Enter');
     const rows = page.locator('table.results tbody tr');
@@ -449,8 +461,7 @@ describe('the dashboard in a browser', () => {
     await shot('commands');
 
     // "/" jumps to the subject field; Enter filters. Then the status select narrows to the failed one.
-    await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('main');
-    await page.keyboard.press('/');
+    await searchFieldFocused('subject');
     await page.keyboard.type(seeded.subject);
     await page.keyboard.press('Enter');
     await expect.poll(() => page.url()).toContain(`subject=${encodeURIComponent(seeded.subject)}`);
