@@ -8,7 +8,7 @@
 import { sql } from 'kysely';
 import { type EventRow, eventJson, type LeasedDelivery, matches } from '../events/store.ts';
 import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
-import { type Executor, first, PLAN_STABLE, rows } from '../storage/db.ts';
+import { type Executor, first, PLAN_STABLE, rows, statement } from '../storage/db.ts';
 import { CHANNEL_DELIVER, type HeldLease, renewLeases } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
@@ -246,6 +246,50 @@ export async function releaseDeliveries(
   return Number(r?.n ?? 0);
 }
 
+/** The arguments of {@link FINISH_DELIVERIES}: the attempts as parallel columns. */
+interface FinishDeliveriesArgs {
+  ids: string[];
+  lockTokens: string[];
+  statuses: string[];
+  /** Seconds until the next attempt. */
+  delays: number[];
+  attempts: number[];
+  startedAt: string[];
+  latencies: (number | null)[];
+  statusCodes: (number | null)[];
+  snippets: (string | null)[];
+  errors: (string | null)[];
+  outcomes: string[];
+  traceparents: (string | null)[];
+}
+
+/** The attempt record's statement, built once (`statement` in storage/db.ts); {@link finishDeliveries} says what it does. */
+const FINISH_DELIVERIES = statement<FinishDeliveriesArgs>(
+  ($) =>
+    sql`${PLAN_STABLE}with v as (
+          select * from unnest(${$.ids}::uuid[], ${$.lockTokens}::uuid[], ${$.statuses}::text[], ${$.delays}::float8[],
+            ${$.attempts}::integer[], ${$.startedAt}::timestamptz[], ${$.latencies}::integer[], ${$.statusCodes}::integer[],
+            ${$.snippets}::text[], ${$.errors}::text[], ${$.outcomes}::text[], ${$.traceparents}::text[])
+            as t(id, lock_token, status, delay_s, attempt, started_at, latency_ms, status_code, snippet, error, outcome,
+              traceparent)),
+        att as (
+          insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome, traceparent)
+          select id, attempt, started_at, latency_ms, status_code, snippet, error, outcome, traceparent from v),
+        moved as (
+          update switchyard.deliveries d set status = v.status,
+            next_attempt_at = now() + make_interval(secs => v.delay_s),
+            last_status_code = v.status_code, last_error = v.error, locked_until = null, lock_token = null,
+            updated_at = now(), completed_at = case when v.status = 'succeeded' then now() else null end
+          -- "is not distinct from", not "=": no index can serve it, so the rows are found by id
+          -- (PLAN_STABLE in storage/db.ts; "=" let the generic plan walk the in-flight deliveries).
+          from v where d.id = v.id and d.lock_token = v.lock_token and d.status is not distinct from 'in_flight'
+          returning d.id, d.subscription_id, d.subject, d.event_sequence, d.seq)
+        select m.id, exists (
+          select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
+            and p.status = 'pending' and (p.event_sequence, p.seq) > (m.event_sequence, m.seq)) as successor
+        from moved m`,
+);
+
 /**
  * Records the attempts of many deliveries and moves each on (retry or success) in one statement.
  * Returns, per delivery moved (lease still held), whether a later delivery of its subject waits:
@@ -270,31 +314,20 @@ export async function finishDeliveries(
 ): Promise<{ id: string; successor: boolean }[]> {
   if (items.length === 0) return [];
   return rows<{ id: string; successor: boolean }>(
-    sql`${PLAN_STABLE}with v as (
-          select * from unnest(${items.map((i) => i.deliveryId)}::uuid[], ${items.map((i) => i.lockToken)}::uuid[],
-            ${items.map((i) => i.status)}::text[], ${items.map((i) => i.nextAttemptInMs / 1000)}::float8[],
-            ${items.map((i) => i.attempt)}::integer[], ${items.map((i) => i.startedAt.toISOString())}::timestamptz[],
-            ${items.map((i) => i.latencyMs)}::integer[], ${items.map((i) => i.statusCode)}::integer[],
-            ${items.map((i) => i.responseSnippet)}::text[], ${items.map((i) => i.error)}::text[],
-            ${items.map((i) => i.outcome)}::text[], ${items.map((i) => i.traceparent)}::text[])
-            as t(id, lock_token, status, delay_s, attempt, started_at, latency_ms, status_code, snippet, error, outcome,
-              traceparent)),
-        att as (
-          insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome, traceparent)
-          select id, attempt, started_at, latency_ms, status_code, snippet, error, outcome, traceparent from v),
-        moved as (
-          update switchyard.deliveries d set status = v.status,
-            next_attempt_at = now() + make_interval(secs => v.delay_s),
-            last_status_code = v.status_code, last_error = v.error, locked_until = null, lock_token = null,
-            updated_at = now(), completed_at = case when v.status = 'succeeded' then now() else null end
-          -- "is not distinct from", not "=": no index can serve it, so the rows are found by id
-          -- (PLAN_STABLE in storage/db.ts; "=" let the generic plan walk the in-flight deliveries).
-          from v where d.id = v.id and d.lock_token = v.lock_token and d.status is not distinct from 'in_flight'
-          returning d.id, d.subscription_id, d.subject, d.event_sequence, d.seq)
-        select m.id, exists (
-          select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
-            and p.status = 'pending' and (p.event_sequence, p.seq) > (m.event_sequence, m.seq)) as successor
-        from moved m`,
+    FINISH_DELIVERIES.with({
+      ids: items.map((i) => i.deliveryId),
+      lockTokens: items.map((i) => i.lockToken),
+      statuses: items.map((i) => i.status),
+      delays: items.map((i) => i.nextAttemptInMs / 1000),
+      attempts: items.map((i) => i.attempt),
+      startedAt: items.map((i) => i.startedAt.toISOString()),
+      latencies: items.map((i) => i.latencyMs),
+      statusCodes: items.map((i) => i.statusCode),
+      snippets: items.map((i) => i.responseSnippet),
+      errors: items.map((i) => i.error),
+      outcomes: items.map((i) => i.outcome),
+      traceparents: items.map((i) => i.traceparent),
+    }),
     db,
   );
 }

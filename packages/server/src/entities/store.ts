@@ -6,7 +6,7 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
-import { type Executor, first, json, jsonBatch, PLAN_STABLE, rows } from '../storage/db.ts';
+import { type Executor, first, json, jsonBatchOf, jsonBatchText, PLAN_STABLE, rows } from '../storage/db.ts';
 
 export async function findAlias(
   db: Executor,
@@ -178,6 +178,28 @@ export interface ProposedAlias extends AliasKey {
   unless: string | null;
 }
 
+/** {@link storeProposedAliases}'s input: the proposals as parallel columns. */
+export interface ProposedAliasColumns {
+  chunks: number[];
+  instanceIds: string[];
+  entities: string[];
+  vendorIds: string[];
+  hubIds: string[];
+  unless: (string | null)[];
+}
+
+/** Proposals as the columns {@link storeProposedAliases} reads. */
+export function proposedAliasColumns(aliases: readonly ProposedAlias[]): ProposedAliasColumns {
+  return {
+    chunks: aliases.map((a) => a.chunk),
+    instanceIds: aliases.map((a) => a.instanceId),
+    entities: aliases.map((a) => a.entity),
+    vendorIds: aliases.map((a) => a.vendorId),
+    hubIds: aliases.map((a) => a.hubId),
+    unless: aliases.map((a) => a.unless),
+  };
+}
+
 /**
  * The aliases a normalize commit's chunks proposed, as CTEs to follow `subjects_locked` and precede
  * the `done` CTE of the normalize commit (events/store.ts `commitNormalized`), which finishes no
@@ -192,17 +214,19 @@ export interface ProposedAlias extends AliasKey {
  * hub ids the snapshot holds for its key, `known`, and for its `unless`, `other`), `alias_added`
  * and `alias_refused` (`chunk`).
  *
+ * The proposals come as parallel columns ({@link proposedAliasColumns}), so that a statement built
+ * once (`statement` in storage/db.ts) can take each as an argument.
+ *
  * @example
  * ```ts
- * sql`with input as (...), ${lockSubjects()}, ${storeProposedAliases(aliases)},
+ * sql`with input as (...), ${lockSubjects()}, ${storeProposedAliases(proposedAliasColumns(aliases))},
  *     done as (update ... where v.chunk not in (select chunk from alias_refused) ...) select 1`;
  * ```
  */
-export function storeProposedAliases(aliases: readonly ProposedAlias[]): RawBuilder<unknown> {
-  const [instances, entities, vendorIds] = aliasKeyArrays(aliases);
+export function storeProposedAliases(c: ProposedAliasColumns): RawBuilder<unknown> {
   return sql`alias_input as (
-      select * from unnest(${aliases.map((a) => a.chunk)}::integer[], ${instances}::text[], ${entities}::text[],
-        ${vendorIds}::text[], ${aliases.map((a) => a.hubId)}::text[], ${aliases.map((a) => a.unless)}::text[])
+      select * from unnest(${c.chunks}::integer[], ${c.instanceIds}::text[], ${c.entities}::text[],
+        ${c.vendorIds}::text[], ${c.hubIds}::text[], ${c.unless}::text[])
         as k(chunk, instance_id, entity, vendor_id, hub_id, unless)),
     alias_seen as (
       select k.chunk, k.instance_id, k.entity, k.vendor_id, k.hub_id,
@@ -293,6 +317,25 @@ export interface NormalizedStateWrite {
   value: string | null;
 }
 
+/** {@link storeNormalizedState}'s input: the writes as parallel columns, the values as one JSON batch. */
+export interface NormalizedStateColumns {
+  inboundMessageIds: string[];
+  instanceIds: string[];
+  keys: string[];
+  /** `jsonBatchText` (storage/db.ts) of the values. */
+  values: string;
+}
+
+/** Writes as the columns {@link storeNormalizedState} reads. */
+export function normalizedStateColumns(writes: readonly NormalizedStateWrite[]): NormalizedStateColumns {
+  return {
+    inboundMessageIds: writes.map((w) => w.inboundMessageId),
+    instanceIds: writes.map((w) => w.instanceId),
+    keys: writes.map((w) => w.key),
+    values: jsonBatchText(writes.map((w) => w.value)),
+  };
+}
+
 /**
  * The state changes of normalized messages, as CTEs to follow a `done_keys` CTE whose one row's `k`
  * is a jsonb object keyed by the ids of the messages finished (the normalize commit,
@@ -305,15 +348,14 @@ export interface NormalizedStateWrite {
  * ```ts
  * sql`with done as (update switchyard.inbound_messages ... returning m.id),
  *     done_keys as (select coalesce(jsonb_object_agg(id::text, true), '{}') as k from done),
- *     ${storeNormalizedState(writes)}
+ *     ${storeNormalizedState(normalizedStateColumns(writes))}
  *     select 1`;
  * ```
  */
-export function storeNormalizedState(writes: readonly NormalizedStateWrite[]): RawBuilder<unknown> {
+export function storeNormalizedState(c: NormalizedStateColumns): RawBuilder<unknown> {
   return sql`state_input as (
       select distinct on (s.instance_id, s.key) s.instance_id, s.key, s.value
-      from unnest(${writes.map((w) => w.inboundMessageId)}::uuid[], ${writes.map((w) => w.instanceId)}::text[],
-        ${writes.map((w) => w.key)}::text[], ${jsonBatch(writes.map((w) => w.value))})
+      from unnest(${c.inboundMessageIds}::uuid[], ${c.instanceIds}::text[], ${c.keys}::text[], ${jsonBatchOf(c.values)})
         with ordinality as s(inbound_message_id, instance_id, key, value, ord)
       where (select k from done_keys) ? s.inbound_message_id::text
       order by s.instance_id, s.key, s.ord desc),

@@ -17,12 +17,22 @@ import { projectStoredEvents } from '../entities/current.ts';
 import {
   type AliasRow,
   type NormalizedStateWrite,
+  normalizedStateColumns,
   type ProposedAlias,
+  proposedAliasColumns,
   storeNormalizedState,
   storeProposedAliases,
 } from '../entities/store.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
-import { type Executor, first, jsonBatch, PLAN_STABLE, rows } from '../storage/db.ts';
+import {
+  type Executor,
+  first,
+  jsonBatchOf,
+  jsonBatchText,
+  PLAN_STABLE,
+  rows,
+  statement,
+} from '../storage/db.ts';
 import { CHANNEL_DELIVER } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
@@ -164,6 +174,113 @@ export interface NormalizedMessage {
   chunk?: number;
 }
 
+/** The arguments of {@link COMMIT_NORMALIZED}: the events, messages, aliases and state writes as parallel columns. */
+interface CommitNormalizedArgs {
+  eventIds: string[];
+  types: string[];
+  sources: string[];
+  subjects: string[];
+  times: string[];
+  /** `jsonBatchText` of the envelopes. */
+  envelopes: string;
+  inboundIds: (string | null)[];
+  traceparents: (string | null)[];
+  fhir: boolean[];
+  messageIds: string[];
+  lockTokens: string[];
+  statuses: string[];
+  reasons: (string | null)[];
+  eventCounts: number[];
+  chunks: number[];
+  aliasChunks: number[];
+  aliasInstanceIds: string[];
+  aliasEntities: string[];
+  aliasVendorIds: string[];
+  aliasHubIds: string[];
+  aliasUnless: (string | null)[];
+  stateMessageIds: string[];
+  stateInstanceIds: string[];
+  stateKeys: string[];
+  /** `jsonBatchText` of the state values. */
+  stateValues: string;
+  leaseLimit: number;
+  leaseMarginMs: number;
+}
+
+/** The normalize commit's statement, built once (`statement` in storage/db.ts); {@link commitNormalized} says what it does. */
+const COMMIT_NORMALIZED = statement<CommitNormalizedArgs>(
+  ($) =>
+    sql`${PLAN_STABLE}with input as (
+          select * from unnest(${$.eventIds}::uuid[], ${$.types}::text[],
+            ${$.sources}::text[], ${$.subjects}::text[],
+            ${$.times}::timestamptz[], ${jsonBatchOf($.envelopes)},
+            ${$.inboundIds}::uuid[], ${$.traceparents}::text[],
+            ${$.fhir}::boolean[])
+            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir, ord)),
+        -- Before any row is locked (every write below waits for done): locks in one order.
+        ${lockSubjects()},
+        ${storeProposedAliases({
+          chunks: $.aliasChunks,
+          instanceIds: $.aliasInstanceIds,
+          entities: $.aliasEntities,
+          vendorIds: $.aliasVendorIds,
+          hubIds: $.aliasHubIds,
+          unless: $.aliasUnless,
+        })},
+        done as (
+          update switchyard.inbound_messages m set status = v.status, reason = v.reason, error = null,
+            event_count = v.event_count, processed_at = now(), locked_until = null, lock_token = null
+          from unnest(${$.messageIds}::uuid[], ${$.lockTokens}::uuid[], ${$.statuses}::text[], ${$.reasons}::text[],
+            ${$.eventCounts}::integer[], ${$.chunks}::integer[])
+            as v(id, lock_token, status, reason, event_count, chunk)
+          -- "is not distinct from", not "=": no index can serve it, so the rows are found by id
+          -- (PLAN_STABLE in storage/db.ts; "=" let the generic plan walk a whole queue index).
+          where m.id = v.id and m.lock_token = v.lock_token and m.status is not distinct from 'received'
+            and (select n from subjects_locked) is not null and v.chunk not in (select chunk from alias_refused)
+          returning m.id),
+        -- The finished messages as the keys of one jsonb object, made once (an InitPlan wherever it is
+        -- read): the plan-stable session has no hash join, so "in (select id from done)" joined every
+        -- row of a CTE to every row of another, O(n²) in the batch (a commit of 255 events spent 15 ms
+        -- on each such join); a key lookup in the object is a binary search.
+        done_keys as (select coalesce(jsonb_object_agg(id::text, true), '{}') as k from done),
+        ${storeNormalizedState({
+          inboundMessageIds: $.stateMessageIds,
+          instanceIds: $.stateInstanceIds,
+          keys: $.stateKeys,
+          values: $.stateValues,
+        })},
+        fresh as (
+          select i.*, row_number() over (order by i.ord) as rn from input i
+          where (select n from subjects_locked) is not null and (select k from done_keys) ? i.inbound_message_id::text
+            and not exists (select 1 from switchyard.events x where x.id = i.id)),
+        -- The fresh events' sequence numbers, drawn first and sorted: a multi-row insert does not
+        -- promise which row draws which value, so the nth number goes to the nth event by position
+        -- (the sequence's name found once, not by a catalog look-up per row).
+        numbered as (select array_agg(s order by s) as a from (
+          select nextval((select pg_get_serial_sequence('switchyard.events', 'sequence')::regclass)) as s from fresh) d),
+        stored as (
+          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir)
+          select (select a from numbered)[f.rn], f.id, f.type, f.source, f.subject, f.time, f.envelope,
+            f.inbound_message_id, f.traceparent, f.fhir
+          from fresh f
+          order by f.rn
+          on conflict (id) do nothing
+          returning id, type, source, subject, sequence, time, envelope, fhir, inbound_message_id, traceparent),
+        ${projectStoredEvents()},
+        ${fanOutStoredEvents({ limit: $.leaseLimit, marginMs: $.leaseMarginMs })}
+        select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
+          (select array_agg(chunk) from alias_refused) as refused,
+          (select jsonb_agg(jsonb_build_object('instance_id', instance_id, 'entity', entity, 'vendor_id', vendor_id,
+                                               'hub_id', known))
+           from alias_seen where known is not null) as known,
+          -- What claimDeliveryWork returns for a claimed delivery: the row, its subscription as this
+          -- statement saw it, its event as stored.
+          (select jsonb_agg(jsonb_build_object('delivery', to_jsonb(d.*), 'sub', to_jsonb(s.*), 'ev', ${eventJson('e')})
+                            order by d.seq)
+           from fanned d join switchyard.subscriptions s on s.id = d.subscription_id join stored e on e.id = d.event_id
+           where d.status = 'in_flight') as leased`,
+);
+
 /**
  * Stores the results of normalized messages in one statement (one round trip, no BEGIN/COMMIT):
  * finishes each message whose lease token still matches, applies the connector state changes of
@@ -210,6 +327,8 @@ export async function commitNormalized(
 ): Promise<NormalizeCommit> {
   if (messages.length === 0)
     return { finished: new Set(), fanned: 0, leased: [], refused: new Set(), known: [] };
+  const a = proposedAliasColumns(aliases);
+  const st = normalizedStateColumns(states);
   const r = await first<{
     finished: string[] | null;
     fanned: string;
@@ -217,64 +336,35 @@ export async function commitNormalized(
     refused: number[] | null;
     known: AliasRow[] | null;
   }>(
-    sql`${PLAN_STABLE}with input as (
-          select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
-            ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
-            ${events.map((e) => e.time)}::timestamptz[], ${jsonBatch(events.map((e) => JSON.stringify(e.envelope)))},
-            ${events.map((e) => e.inboundMessageId)}::uuid[], ${events.map((e) => e.traceparent ?? null)}::text[],
-            ${events.map((e) => hasFhirMeaning(e.envelope as unknown as EventEnvelope))}::boolean[])
-            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir, ord)),
-        -- Before any row is locked (every write below waits for done): locks in one order.
-        ${lockSubjects()},
-        ${storeProposedAliases(aliases)},
-        done as (
-          update switchyard.inbound_messages m set status = v.status, reason = v.reason, error = null,
-            event_count = v.event_count, processed_at = now(), locked_until = null, lock_token = null
-          from unnest(${messages.map((m) => m.id)}::uuid[], ${messages.map((m) => m.lockToken)}::uuid[],
-            ${messages.map((m) => m.status)}::text[], ${messages.map((m) => m.reason)}::text[],
-            ${messages.map((m) => m.eventCount)}::integer[], ${messages.map((m) => m.chunk ?? 0)}::integer[])
-            as v(id, lock_token, status, reason, event_count, chunk)
-          -- "is not distinct from", not "=": no index can serve it, so the rows are found by id
-          -- (PLAN_STABLE in storage/db.ts; "=" let the generic plan walk a whole queue index).
-          where m.id = v.id and m.lock_token = v.lock_token and m.status is not distinct from 'received'
-            and (select n from subjects_locked) is not null and v.chunk not in (select chunk from alias_refused)
-          returning m.id),
-        -- The finished messages as the keys of one jsonb object, made once (an InitPlan wherever it is
-        -- read): the plan-stable session has no hash join, so "in (select id from done)" joined every
-        -- row of a CTE to every row of another, O(n²) in the batch (a commit of 255 events spent 15 ms
-        -- on each such join); a key lookup in the object is a binary search.
-        done_keys as (select coalesce(jsonb_object_agg(id::text, true), '{}') as k from done),
-        ${storeNormalizedState(states)},
-        fresh as (
-          select i.*, row_number() over (order by i.ord) as rn from input i
-          where (select n from subjects_locked) is not null and (select k from done_keys) ? i.inbound_message_id::text
-            and not exists (select 1 from switchyard.events x where x.id = i.id)),
-        -- The fresh events' sequence numbers, drawn first and sorted: a multi-row insert does not
-        -- promise which row draws which value, so the nth number goes to the nth event by position
-        -- (the sequence's name found once, not by a catalog look-up per row).
-        numbered as (select array_agg(s order by s) as a from (
-          select nextval((select pg_get_serial_sequence('switchyard.events', 'sequence')::regclass)) as s from fresh) d),
-        stored as (
-          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir)
-          select (select a from numbered)[f.rn], f.id, f.type, f.source, f.subject, f.time, f.envelope,
-            f.inbound_message_id, f.traceparent, f.fhir
-          from fresh f
-          order by f.rn
-          on conflict (id) do nothing
-          returning id, type, source, subject, sequence, time, envelope, fhir, inbound_message_id, traceparent),
-        ${projectStoredEvents()},
-        ${fanOutStoredEvents(lease ?? { limit: 0, marginMs: 0 })}
-        select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
-          (select array_agg(chunk) from alias_refused) as refused,
-          (select jsonb_agg(jsonb_build_object('instance_id', instance_id, 'entity', entity, 'vendor_id', vendor_id,
-                                               'hub_id', known))
-           from alias_seen where known is not null) as known,
-          -- What claimDeliveryWork returns for a claimed delivery: the row, its subscription as this
-          -- statement saw it, its event as stored.
-          (select jsonb_agg(jsonb_build_object('delivery', to_jsonb(d.*), 'sub', to_jsonb(s.*), 'ev', ${eventJson('e')})
-                            order by d.seq)
-           from fanned d join switchyard.subscriptions s on s.id = d.subscription_id join stored e on e.id = d.event_id
-           where d.status = 'in_flight') as leased`,
+    COMMIT_NORMALIZED.with({
+      eventIds: events.map((e) => e.id),
+      types: events.map((e) => e.type),
+      sources: events.map((e) => e.source),
+      subjects: events.map((e) => e.subject),
+      times: events.map((e) => e.time),
+      envelopes: jsonBatchText(events.map((e) => JSON.stringify(e.envelope))),
+      inboundIds: events.map((e) => e.inboundMessageId),
+      traceparents: events.map((e) => e.traceparent ?? null),
+      fhir: events.map((e) => hasFhirMeaning(e.envelope as unknown as EventEnvelope)),
+      messageIds: messages.map((m) => m.id),
+      lockTokens: messages.map((m) => m.lockToken),
+      statuses: messages.map((m) => m.status),
+      reasons: messages.map((m) => m.reason),
+      eventCounts: messages.map((m) => m.eventCount),
+      chunks: messages.map((m) => m.chunk ?? 0),
+      aliasChunks: a.chunks,
+      aliasInstanceIds: a.instanceIds,
+      aliasEntities: a.entities,
+      aliasVendorIds: a.vendorIds,
+      aliasHubIds: a.hubIds,
+      aliasUnless: a.unless,
+      stateMessageIds: st.inboundMessageIds,
+      stateInstanceIds: st.instanceIds,
+      stateKeys: st.keys,
+      stateValues: st.values,
+      leaseLimit: lease?.limit ?? 0,
+      leaseMarginMs: lease?.marginMs ?? 0,
+    }),
     db,
   );
   return {

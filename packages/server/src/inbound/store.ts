@@ -7,7 +7,16 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
-import { type Executor, first, json, jsonBatch, PLAN_STABLE, rows } from '../storage/db.ts';
+import {
+  type Executor,
+  first,
+  json,
+  jsonBatchOf,
+  jsonBatchText,
+  PLAN_STABLE,
+  rows,
+  statement,
+} from '../storage/db.ts';
 import { CHANNEL_NORMALIZE, type HeldLease, renewLeases } from '../storage/queues.ts';
 
 export interface InboundRow {
@@ -89,6 +98,82 @@ export interface StoredInbound {
   lock_token: string | null;
 }
 
+/** The arguments of {@link STORE_INBOUND}: the messages and bodies as parallel columns. */
+interface StoreInboundArgs {
+  ids: string[];
+  instanceIds: string[];
+  routes: string[];
+  dedupeKeys: string[];
+  vendorTypes: string[];
+  orderingKeys: (string | null)[];
+  occurredAt: (string | null)[];
+  gates: boolean[];
+  /** `jsonBatchText` of the payloads, the metas and the headers. */
+  payloads: string;
+  metas: string;
+  headers: string;
+  bodyIds: (string | null)[];
+  sourceIps: (string | null)[];
+  origins: string[];
+  receivedAt: string[];
+  traceparents: (string | null)[];
+  leases: boolean[];
+  leaseSeconds: number;
+  /** The bodies concatenated, and each one's id, 1-based start, length and time received. */
+  bodies: Buffer;
+  bodyRowIds: string[];
+  bodyStarts: number[];
+  bodyLengths: number[];
+  bodyReceivedAt: string[];
+  touch: string[];
+}
+
+/** The ingest statement, built once (`statement` in storage/db.ts); {@link storeInbound} says what it does. */
+const STORE_INBOUND = statement<StoreInboundArgs>(
+  ($) =>
+    sql`${PLAN_STABLE}with inbound_input as (
+          select * from unnest(${$.ids}::uuid[], ${$.instanceIds}::text[], ${$.routes}::text[], ${$.dedupeKeys}::text[],
+            ${$.vendorTypes}::text[], ${$.orderingKeys}::text[], ${$.occurredAt}::text[], ${$.gates}::boolean[],
+            ${jsonBatchOf($.payloads)}, ${jsonBatchOf($.metas)}, ${$.bodyIds}::uuid[], ${jsonBatchOf($.headers)},
+            ${$.sourceIps}::text[], ${$.origins}::text[], ${$.receivedAt}::timestamptz[], ${$.traceparents}::text[],
+            ${$.leases}::boolean[])
+            as t(id, instance_id, route, dedupe_key, vendor_type, ordering_key, occurred_at, gate, payload, meta,
+              body_id, headers, source_ip, origin, received_at, traceparent, lease)),
+        ${lockOrderingKeys()},
+        -- After the keys' locks (every row waits for keys_locked): whether each message asked to be
+        -- leased may be, read past the statement's snapshot (migration 24). Only the first message
+        -- of a key in a statement asks (the caller's rule), so none of this statement's rows of that
+        -- key exists yet when it is asked.
+        decided as materialized (
+          select i.*, case when i.lease
+              then i.ordering_key is null or not switchyard.inbound_key_waiting(i.instance_id, i.ordering_key)
+              else false end as leased
+          from inbound_input i where (select n from keys_locked) is not null),
+        ins as (
+          insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
+            occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent,
+            lock_token, locked_until, attempts)
+          select d.id, d.instance_id, d.route, d.dedupe_key, d.vendor_type, d.ordering_key, d.occurred_at, d.gate,
+            d.payload, d.meta, d.body_id, d.headers, d.source_ip, d.origin, d.received_at, d.traceparent,
+            -- What claimInbound sets on a claimed message.
+            case when d.leased then gen_random_uuid() end,
+            case when d.leased then now() + make_interval(secs => ${$.leaseSeconds}) end,
+            case when d.leased then 1 else 0 end
+          from decided d
+          on conflict (instance_id, dedupe_key) do nothing
+          returning id, instance_id, dedupe_key, body_id, seq, lock_token),
+        stored_bodies as (
+          insert into switchyard.inbound_bodies (id, body, received_at)
+          select b.id, substring(${$.bodies}::bytea from b.start for b.length), b.received_at
+          from unnest(${$.bodyRowIds}::uuid[], ${$.bodyStarts}::integer[], ${$.bodyLengths}::integer[],
+            ${$.bodyReceivedAt}::timestamptz[]) as b(id, start, length, received_at)
+          where b.id in (select body_id from ins)),
+        touched as (
+          update switchyard.connector_instances set last_message_at = now()
+          where id = any(${$.touch}::text[]) and id in (select instance_id from ins))
+        select ins.id, ins.instance_id, ins.dedupe_key, ins.seq, ins.lock_token from ins`,
+);
+
 /**
  * Stores notifications (a (instance, dedupe key) already stored is left alone), the requests' raw
  * bodies and the instances' `last_message_at` in one statement: autocommit for pushes, so the
@@ -140,52 +225,33 @@ export async function storeInbound(
   // One statement for the whole batch: unnest() of parallel arrays keeps it a single round trip.
   // Returns the rows actually inserted, so the caller can tell new notifications from duplicates.
   // Plan-stable: inserts from parameters, and the instances table is sized by configuration.
-  return rows(
-    sql`${PLAN_STABLE}with inbound_input as (
-          select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.instanceId)}::text[],
-            ${items.map((i) => i.route)}::text[], ${items.map((i) => i.dedupeKey)}::text[],
-            ${items.map((i) => i.vendorType)}::text[], ${items.map((i) => i.orderingKey)}::text[],
-            ${items.map((i) => i.occurredAt)}::text[], ${items.map((i) => i.gate)}::boolean[],
-            ${jsonBatch(items.map((i) => JSON.stringify(i.payload)))}, ${jsonBatch(items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta))))},
-            ${items.map((i) => i.bodyId)}::uuid[], ${jsonBatch(items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers))))},
-            ${items.map((i) => i.sourceIp)}::text[], ${items.map((i) => i.origin)}::text[],
-            ${items.map((i) => i.receivedAt.toISOString())}::timestamptz[], ${items.map((i) => i.traceparent ?? null)}::text[],
-            ${items.map((i) => lease?.ids.has(i.id) === true)}::boolean[])
-            as t(id, instance_id, route, dedupe_key, vendor_type, ordering_key, occurred_at, gate, payload, meta,
-              body_id, headers, source_ip, origin, received_at, traceparent, lease)),
-        ${lockOrderingKeys()},
-        -- After the keys' locks (every row waits for keys_locked): whether each message asked to be
-        -- leased may be, read past the statement's snapshot (migration 24). Only the first message
-        -- of a key in a statement asks (the caller's rule), so none of this statement's rows of that
-        -- key exists yet when it is asked.
-        decided as materialized (
-          select i.*, case when i.lease
-              then i.ordering_key is null or not switchyard.inbound_key_waiting(i.instance_id, i.ordering_key)
-              else false end as leased
-          from inbound_input i where (select n from keys_locked) is not null),
-        ins as (
-          insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
-            occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent,
-            lock_token, locked_until, attempts)
-          select d.id, d.instance_id, d.route, d.dedupe_key, d.vendor_type, d.ordering_key, d.occurred_at, d.gate,
-            d.payload, d.meta, d.body_id, d.headers, d.source_ip, d.origin, d.received_at, d.traceparent,
-            -- What claimInbound sets on a claimed message.
-            case when d.leased then gen_random_uuid() end,
-            case when d.leased then now() + make_interval(secs => ${leaseMs / 1000}) end,
-            case when d.leased then 1 else 0 end
-          from decided d
-          on conflict (instance_id, dedupe_key) do nothing
-          returning id, instance_id, dedupe_key, body_id, seq, lock_token),
-        stored_bodies as (
-          insert into switchyard.inbound_bodies (id, body, received_at)
-          select b.id, substring(${Buffer.concat(bodies.map((b) => b.body))}::bytea from b.start for b.length), b.received_at
-          from unnest(${bodies.map((b) => b.id)}::uuid[], ${starts}::integer[], ${bodies.map((b) => b.body.length)}::integer[],
-            ${bodies.map((b) => b.receivedAt.toISOString())}::timestamptz[]) as b(id, start, length, received_at)
-          where b.id in (select body_id from ins)),
-        touched as (
-          update switchyard.connector_instances set last_message_at = now()
-          where id = any(${touch as string[]}::text[]) and id in (select instance_id from ins))
-        select ins.id, ins.instance_id, ins.dedupe_key, ins.seq, ins.lock_token from ins`,
+  return rows<StoredInbound>(
+    STORE_INBOUND.with({
+      ids: items.map((i) => i.id),
+      instanceIds: items.map((i) => i.instanceId),
+      routes: items.map((i) => i.route),
+      dedupeKeys: items.map((i) => i.dedupeKey),
+      vendorTypes: items.map((i) => i.vendorType),
+      orderingKeys: items.map((i) => i.orderingKey),
+      occurredAt: items.map((i) => i.occurredAt),
+      gates: items.map((i) => i.gate),
+      payloads: jsonBatchText(items.map((i) => JSON.stringify(i.payload))),
+      metas: jsonBatchText(items.map((i) => (i.meta === null ? null : JSON.stringify(i.meta)))),
+      headers: jsonBatchText(items.map((i) => (i.headers === null ? null : JSON.stringify(i.headers)))),
+      bodyIds: items.map((i) => i.bodyId),
+      sourceIps: items.map((i) => i.sourceIp),
+      origins: items.map((i) => i.origin),
+      receivedAt: items.map((i) => i.receivedAt.toISOString()),
+      traceparents: items.map((i) => i.traceparent ?? null),
+      leases: items.map((i) => lease?.ids.has(i.id) === true),
+      leaseSeconds: leaseMs / 1000,
+      bodies: Buffer.concat(bodies.map((b) => b.body)),
+      bodyRowIds: bodies.map((b) => b.id),
+      bodyStarts: starts,
+      bodyLengths: bodies.map((b) => b.body.length),
+      bodyReceivedAt: bodies.map((b) => b.receivedAt.toISOString()),
+      touch: [...touch],
+    }),
     db,
   );
 }

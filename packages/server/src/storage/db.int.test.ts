@@ -8,7 +8,16 @@ import { findAliases, getStates, hubIdAliases, listVendorIds } from '../entities
 import { oneEventEach } from '../events/fixtures.test-support.ts';
 import { commitNormalized } from '../events/store.ts';
 import { claimInbound, type NewInbound, renewInboundLeases, storeInbound } from '../inbound/store.ts';
-import { type Database, jsonBatch, openDatabase } from './db.ts';
+import {
+  type Database,
+  first,
+  jsonBatch,
+  jsonBatchOf,
+  jsonBatchText,
+  openDatabase,
+  rows,
+  statement,
+} from './db.ts';
 import { migrate } from './migrations.ts';
 
 const pgdb = useTestDatabase();
@@ -356,6 +365,44 @@ describe('jsonBatch', () => {
   it('is an empty jsonb[] for no texts', async () => {
     const r = await sql<{ n: number }>`select cardinality(${jsonBatch([])})::int as n`.execute(database.db);
     expect(r.rows[0]).toEqual({ n: 0 });
+  });
+});
+
+describe('statement', () => {
+  it("builds and compiles its text once, and fills each run's arguments in by position", async () => {
+    let built = 0;
+    const TAG = 'constant of the statement';
+    const probe = statement<{ ids: number[]; limit: number; docs: string }>((args) => {
+      built++;
+      return sql`select i, ${TAG}::text as tag, ${args.limit}::int as lim,
+          (select count(*)::int from unnest(${jsonBatchOf(args.docs)}) as d) as docs
+        from unnest(${args.ids}::int[]) as i where i <= ${args.limit} order by i`;
+    });
+    const run = (ids: number[], limit: number, docs: string[]) =>
+      rows<{ i: number; tag: string; lim: number; docs: number }>(
+        probe.with({ ids, limit, docs: jsonBatchText(docs) }),
+        database.db,
+      );
+    expect(await run([3, 1, 2], 2, ['{}'])).toEqual([
+      { i: 1, tag: TAG, lim: 2, docs: 1 },
+      { i: 2, tag: TAG, lim: 2, docs: 1 },
+    ]);
+    // Another run: its own arguments (one used twice in the text), the same constant, no rebuild.
+    expect(await run([5, 9, 7], 8, ['1', '[]', 'null'])).toEqual([
+      { i: 5, tag: TAG, lim: 8, docs: 3 },
+      { i: 7, tag: TAG, lim: 8, docs: 3 },
+    ]);
+    expect(
+      await first(probe.with({ ids: [], limit: 1, docs: jsonBatchText([]) }), database.db),
+    ).toBeUndefined();
+    expect(built).toBe(1);
+  });
+
+  it('refuses a build that looks into an argument (a slot is not the value)', async () => {
+    const wrong = statement<{ ids: number[] }>(
+      (args) => sql`select ${args.ids.map((i) => i + 1)}::int[] as x`,
+    );
+    await expect(rows(wrong.with({ ids: [1] }), database.db)).rejects.toThrow(TypeError);
   });
 });
 

@@ -1,5 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Kysely, PostgresDialect, type PostgresPoolClient, type RawBuilder, sql } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  PostgresDialect,
+  type PostgresPoolClient,
+  type QueryResult,
+  type RawBuilder,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 
 /** Every query function takes one of these: the hub's Kysely instance or a transaction of it. */
@@ -31,6 +39,62 @@ export async function first<T>(
   db: Executor,
 ): Promise<T | undefined> {
   return (await q.execute(db)).rows[0];
+}
+
+/** Where an argument of a {@link statement} goes: a parameter of its compiled text. */
+class Slot {
+  readonly key: string;
+  constructor(key: string) {
+    this.key = key;
+  }
+}
+
+/** A {@link statement} with its arguments: what {@link rows} and {@link first} run. */
+export interface BoundStatement {
+  execute<R>(db: Executor): Promise<QueryResult<R>>;
+}
+
+/**
+ * A statement whose text is built and compiled once, at its first run, and whose parameters are
+ * filled in by position at every run. For the pipeline's hottest statements: building the
+ * normalize commit through kysely (its fragments, then the compile of an 11-kB text with 30
+ * parameters) cost 65 µs of the hub's CPU a call, and finding the statement's server-side name by
+ * a fresh copy of that text 8.5 µs more; at 200 events/s each event is a commit of its own
+ * (bench/analysis.md, session 33). The text, compiled once, is the same string at every run.
+ *
+ * `build` gets the arguments as slots: each `${args.name}` it puts in the text, itself or through
+ * a fragment it calls, becomes that argument's parameter; any other value in the text is a constant
+ * of the statement. So `build` must not look into an argument (`args.ids.map(…)`, a test of one):
+ * a slot is not the value (reading a property of one throws, or gives undefined). What varies
+ * from run to run goes in as an argument the caller computes.
+ *
+ * @example
+ * ```ts
+ * const eventsOf = statement<{ ids: string[]; limit: number }>(
+ *   (args) => sql`select * from switchyard.events where id = any(${args.ids}::uuid[]) limit ${args.limit}`,
+ * );
+ * const found = await rows<EventRow>(eventsOf.with({ ids, limit: 10 }), db);
+ * ```
+ */
+export function statement<A extends object>(
+  build: (args: A) => RawBuilder<unknown>,
+): { with(args: A): BoundStatement } {
+  let compiled: { text: string; parameters: readonly unknown[] } | undefined;
+  const slots = new Proxy({} as A, { get: (_, key) => new Slot(String(key)) });
+  return {
+    with: (args) => ({
+      async execute<R>(db: Executor): Promise<QueryResult<R>> {
+        if (compiled === undefined) {
+          const query = build(slots).compile(db);
+          compiled = { text: query.sql, parameters: query.parameters };
+        }
+        const values = compiled.parameters.map((p) =>
+          p instanceof Slot ? (args as Record<string, unknown>)[p.key] : p,
+        );
+        return db.executeQuery<R>(CompiledQuery.raw(compiled.text, values));
+      },
+    }),
+  };
 }
 
 /** A value as a `jsonb` parameter. */
@@ -69,12 +133,26 @@ export const NO_FLUSH_WAIT = sql.raw(`set_config('synchronous_commit', 'off', tr
  * ```
  */
 export function jsonBatch(texts: readonly (string | null)[]): RawBuilder<unknown> {
+  return jsonBatchOf(jsonBatchText(texts));
+}
+
+/**
+ * The one parameter of {@link jsonBatch}: the texts joined. For a {@link statement}, whose
+ * arguments are computed by the caller: its text takes `${jsonBatchOf(args.envelopes)}`, its
+ * caller passes `envelopes: jsonBatchText(texts)`.
+ */
+export function jsonBatchText(texts: readonly (string | null)[]): string {
   let batch = '[';
   for (let i = 0; i < texts.length; i++) {
     const text = texts[i];
     batch += `${i === 0 ? '' : ','}${text === null ? '[]' : `[${text}]`}`;
   }
-  return sql`array(select e -> 0 from jsonb_array_elements(${`${batch}]`}::jsonb) with ordinality as j(e, n) order by n)`;
+  return `${batch}]`;
+}
+
+/** {@link jsonBatch}'s expression over its parameter, {@link jsonBatchText}'s text. */
+export function jsonBatchOf(batch: string): RawBuilder<unknown> {
+  return sql`array(select e -> 0 from jsonb_array_elements(${batch}::jsonb) with ordinality as j(e, n) order by n)`;
 }
 
 /**
