@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { isAbsolute } from 'node:path';
 import { pg } from './lib/deps.ts';
+import { machineCpuMs } from './lib/proc-cpu.ts';
 import { type BenchOptions, type BenchResult, type BenchRow, passes } from './lib/result.ts';
 
 type Scenario = { name: string; file: string };
@@ -71,6 +72,14 @@ async function machine() {
       .map((l) => l.toFixed(1))
       .join(' / '),
   };
+}
+
+/**
+ * The share of the machine's CPU time between two readings that the hypervisor gave other guests,
+ * as a percentage: on a shared VM, what a slow hour is made of (bench/lib/proc-cpu.ts).
+ */
+function stolenShare(a: ReturnType<typeof machineCpuMs>, b: ReturnType<typeof machineCpuMs>): string {
+  return `${((100 * (b.steal - a.steal)) / (b.total - a.total || 1)).toFixed(0)} %`;
 }
 
 function fmt(v: number | null, unit?: string): string {
@@ -143,6 +152,7 @@ async function main() {
     `machine: ${info.cores} cores, ${info.memoryGiB} GiB, Node ${info.node}, ${info.postgres.split(',')[0]}`,
   );
   const started = performance.now();
+  const cpuAtStart = machineCpuMs();
   const results: BenchResult[] = [];
   const durations: string[] = [];
   const skipped: string[] = [];
@@ -153,6 +163,7 @@ async function main() {
       continue;
     }
     const t = performance.now();
+    const cpu = machineCpuMs();
     log(`scenario ${s.name}`);
     const mod = (await import(s.file)) as { run(o: BenchOptions): Promise<BenchResult> };
     try {
@@ -168,10 +179,12 @@ async function main() {
       });
     }
     const took = ((performance.now() - t) / 1000).toFixed(0);
-    durations.push(`${s.name} ${took} s`);
-    log(`scenario ${s.name} took ${took} s`);
+    const stolen = stolenShare(cpu, machineCpuMs());
+    durations.push(`${s.name} ${took} s (${stolen} stolen)`);
+    log(`scenario ${s.name} took ${took} s, ${stolen} of the machine's CPU time stolen by the hypervisor`);
   }
   const seconds = (performance.now() - started) / 1000;
+  const stolen = stolenShare(cpuAtStart, machineCpuMs());
   console.log(`\n${plainTable(results)}\n`);
   for (const r of results) for (const n of r.notes ?? []) console.log(`- ${r.name}: ${n}`);
   if (skipped.length > 0) console.log(`skipped: ${skipped.join(', ')}`);
@@ -204,6 +217,7 @@ async function main() {
       .loadavg()
       .map((l) => l.toFixed(1))
       .join(' / ')} at the end |`,
+    `| CPU time stolen by the hypervisor | ${stolen} of the machine's CPU time over the run (/proc/stat \`steal\`: this VM's cores were ready and another guest ran; per scenario in the Method list) |`,
     '',
     '## Results',
     '',
@@ -220,7 +234,7 @@ async function main() {
     '',
     ...results.flatMap((r) => (r.notes ?? []).map((n) => `- **${r.name}.** ${n}`)),
     ...(skipped.length > 0 ? [`- Not run: ${skipped.join(', ')}.`] : []),
-    `- Time per scenario in this run: ${durations.join(', ')}.`,
+    `- Time per scenario in this run, with the share of the machine's CPU time the hypervisor took for other guests meanwhile: ${durations.join(', ')}.`,
     "- Peak RSS is the peak resident set of the process under test, started fresh for each run so each figure is that run's peak: VmHWM from /proc for `switchyard start` (bench/lib/cli-hub.ts), `process.resourceUsage().maxRSS` for the bench's own children (the reduced hub bench/lib/hub-process.ts, baseline-server.ts, pgboss-process.ts).",
     '- Each participant gets a fresh database (`createTestDatabase()` from @switchyard/testing) on the same Postgres server, dropped afterwards. The load generator and the webhook subscriber run in the parent process, on the same two cores as the hub and Postgres.',
     '',

@@ -6,9 +6,21 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../packages/testing/src/index.ts';
 import { pg } from './deps.ts';
-import { CpuMeter, cpuMs, stageOf } from './proc-cpu.ts';
+import { CpuMeter, cpuMs, machineCpuMs, msPerTick, stageOf } from './proc-cpu.ts';
 
 const db = useTestDatabase();
+
+describe('machineCpuMs', () => {
+  it('reads busy, total and stolen time from the first line of /proc/stat (guest time is in user already)', () => {
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    const stat = 'cpu  600 10 200 1000 40 0 30 120 50 0\ncpu0 300 5 100 500 20 0 15 60 25 0\n';
+    const tick = msPerTick();
+    expect(machineCpuMs(stat)).toEqual({ busy: 960 * tick, total: 2000 * tick, steal: 120 * tick });
+    const here = machineCpuMs();
+    expect(here.steal).toBeGreaterThanOrEqual(0);
+    expect(here.busy).toBeLessThanOrEqual(here.total);
+  });
+});
 
 describe('stageOf', () => {
   it('charges the hub statements to the stage that sends them', () => {

@@ -61,20 +61,33 @@ export function cpuMs(pid: number, thread?: number): number | undefined {
 
 /**
  * The whole machine's CPU so far (every core, every process), ms: busy and total, from the first
- * line of /proc/stat (idle and iowait are not busy).
+ * line of /proc/stat (idle and iowait are not busy), and of the busy part what the hypervisor
+ * took for other guests (`steal`: this VM's cores were ready to run and did not). On the bench's
+ * VM steal is what makes a slow hour: 17–36 % of the machine's time in a 200/s run of one
+ * (bench/analysis.md, session 33), against 0–1 % idle.
  *
  * @example
  * ```ts
  * const a = machineCpuMs(); // … later …
  * const b = machineCpuMs();
  * const busyShare = (b.busy - a.busy) / (b.total - a.total);
+ * const stolenShare = (b.steal - a.steal) / (b.total - a.total);
  * ```
  */
-export function machineCpuMs(): { busy: number; total: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+export function machineCpuMs(stat = readFileSync('/proc/stat', 'utf8')): {
+  busy: number;
+  total: number;
+  steal: number;
+} {
+  // user nice system idle iowait irq softirq steal guest guest_nice (guest time is in user too).
+  const fields = stat.split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
   const total = fields.reduce((a, b) => a + b, 0);
   const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  return { busy: (total - idle) * msPerTick(), total: total * msPerTick() };
+  return {
+    busy: (total - idle) * msPerTick(),
+    total: total * msPerTick(),
+    steal: (fields[7] ?? 0) * msPerTick(),
+  };
 }
 
 /** Where a statement's Postgres CPU is charged. */
