@@ -131,7 +131,7 @@ export interface DeliveryWork {
   event: EventRow | undefined;
 }
 
-/** A subscription row read back from `to_jsonb(s.*)`: its dates and bigints as `SubscriptionRow` has them. */
+/** A subscription row read back from `to_json(s.*)`: its dates and bigints as `SubscriptionRow` has them. */
 function subscriptionOfJson(sub: SubscriptionRow): SubscriptionRow {
   return {
     ...sub,
@@ -143,7 +143,7 @@ function subscriptionOfJson(sub: SubscriptionRow): SubscriptionRow {
   };
 }
 
-/** A delivery row read back from `to_jsonb(d.*)`: its dates and bigints as `DeliveryRow` has them. */
+/** A delivery row read back from `to_json(d.*)`: its dates and bigints as `DeliveryRow` has them. */
 function deliveryOfJson(d: DeliveryRow): DeliveryRow {
   const date = (v: Date | null) => (v === null ? null : new Date(v));
   return {
@@ -160,8 +160,8 @@ function deliveryOfJson(d: DeliveryRow): DeliveryRow {
 }
 
 /**
- * Maps a leased row back: `sub` from `to_jsonb(s.*)`, `ev` from {@link eventJson}, the delivery
- * either as columns or (`json`) from `to_jsonb(d.*)`.
+ * Maps a leased row back: `sub` from `to_json(s.*)`, `ev` from {@link eventJson}, the delivery
+ * either as columns or (`json`) from `to_json(d.*)`.
  */
 export function deliveryWorkOf(
   delivery: DeliveryRow,
@@ -199,18 +199,25 @@ export async function claimDeliveryWork(
   leaseMarginMs: number,
   limit: number,
 ): Promise<DeliveryWork[]> {
-  const r = await rows<DeliveryRow & { sub: SubscriptionRow; ev: EventRow | null }>(
-    // The subscription as the statement's snapshot saw it, with the counter this claim moved.
+  const r = await rows<
+    DeliveryRow & { sub: SubscriptionRow; sub_notification_events: string | null; ev: EventRow | null }
+  >(
+    // The subscription as the statement's snapshot saw it, and apart the counter this claim moved
+    // (json, not jsonb, cannot be merged in SQL: eventJson in events/store.ts says why json).
     sql`${PLAN_STABLE}with ${claimDue(leaseMarginMs, limit)}
-        select c.*, to_jsonb(s.*) || case when a.id is null then '{}'::jsonb
-                                          else jsonb_build_object('notification_events', a.events) end as sub,
-          ${eventJson('e')} as ev
+        select c.*, to_json(s.*) as sub, a.events as sub_notification_events, ${eventJson('e')} as ev
         from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
         left join advanced a on a.id = c.subscription_id
         left join switchyard.events e on e.id = c.event_id`,
     db,
   );
-  return r.map(({ sub, ev, ...delivery }) => deliveryWorkOf(delivery as DeliveryRow, sub, ev));
+  return r.map(({ sub, sub_notification_events: advanced, ev, ...delivery }) =>
+    deliveryWorkOf(
+      delivery as DeliveryRow,
+      advanced === null ? sub : { ...sub, notification_events: advanced },
+      ev,
+    ),
+  );
 }
 
 /**
