@@ -255,9 +255,10 @@ const COMMIT_NORMALIZED = statement<CommitNormalizedArgs>(
             and not exists (select 1 from switchyard.events x where x.id = i.id)),
         -- The fresh events' sequence numbers, drawn first and sorted: a multi-row insert does not
         -- promise which row draws which value, so the nth number goes to the nth event by position
-        -- (the sequence's name found once, not by a catalog look-up per row).
+        -- (the sequence named as the column's default names it: resolved when the statement is
+        -- planned, where pg_get_serial_sequence looked it up in the catalog at every commit).
         numbered as (select array_agg(s order by s) as a from (
-          select nextval((select pg_get_serial_sequence('switchyard.events', 'sequence')::regclass)) as s from fresh) d),
+          select nextval('switchyard.events_sequence_seq'::regclass) as s from fresh) d),
         stored as (
           insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir)
           select (select a from numbered)[f.rn], f.id, f.type, f.source, f.subject, f.time, f.envelope,
