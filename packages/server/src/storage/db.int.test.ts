@@ -246,34 +246,47 @@ describe('plan cache modes', () => {
     expect(await plans(COMMIT, 'stable')).toMatchObject({ generic: before!.generic + 1, custom: 0 });
     for (const statement of [FIND_ALIASES, HUB_IDS])
       expect(await plans(statement, 'stable')).toMatchObject({ generic: 5, custom: 0 });
-    // By the vendor id (entities/store.ts aliasOf): written with three "=", the plan cached here
-    // probed aliases_hub_idx by (instance, entity) and filtered the vendor id out of 50,000 rows.
-    expect(await stableScans(FIND_ALIASES)).toEqual(['Index Scan aliases aliases_vendor_idx']);
-    expect(await stableScans(HUB_IDS)).toEqual(['Index Scan aliases aliases_vendor_idx']);
-    expect(await stableScans(CLAIM)).toEqual(['Index Scan inbound_messages inbound_messages_pkey']);
-    expect(await stableScans(STATE_READ)).toEqual(['Index Scan entity_state entity_state_pkey']);
-    expect(await stableScans(COMMIT)).toEqual([
-      'Index Only Scan events events_id_key',
-      'Index Scan aliases aliases_vendor_idx', // the proposed aliases (entities/store.ts aliasOf)
-      'Index Scan deliveries deliveries_settled_idx',
-      'Index Scan entity_state entity_state_pkey',
-      'Index Scan inbound_messages inbound_messages_pkey',
-      'Index Scan subscriptions subscriptions_pkey', // sized by configuration
-    ]);
-    expect(await stableScans(DELIVERY_CLAIM)).toEqual([
-      'Index Scan deliveries deliveries_pkey',
-      'Index Scan events events_id_key',
-      'Index Scan subscriptions subscriptions_pkey',
-      'Seq Scan subscriptions', // sized by configuration
-    ]);
-    expect(await stableScans(ATTEMPTS)).toEqual([
-      'Index Scan deliveries deliveries_line_idx',
-      'Index Scan deliveries deliveries_pkey',
-    ]);
-    expect(await stableScans(INSERT)).toEqual(['Index Scan connector_instances connector_instances_pkey']);
-    // Planned with its status, the inbound renewal scanned a bitmap of every waiting message.
-    expect(await stableScans(RENEW_INBOUND)).toEqual(['Index Scan inbound_messages inbound_messages_pkey']);
-    expect(await stableScans(RENEW_DELIVERIES)).toEqual(['Index Scan deliveries deliveries_pkey']);
+    // Each statement looks its rows up by key in the plan cached at the empty tables, and in the
+    // plan made again at these rows, still unanalyzed: anything that invalidates a cached plan (an
+    // ANALYZE, or a reset of the session's caches when it falls behind the shared invalidation
+    // queue under load) has it planned there, and `discard plans` below makes that state on
+    // purpose. CI once found the commit's plan made again so (its one difference, below).
+    const expectIndexScans = async () => {
+      // By the vendor id (entities/store.ts aliasOf): written with three "=", the plan cached here
+      // probed aliases_hub_idx by (instance, entity) and filtered the vendor id out of 50,000 rows.
+      expect(await stableScans(FIND_ALIASES)).toEqual(['Index Scan aliases aliases_vendor_idx']);
+      expect(await stableScans(HUB_IDS)).toEqual(['Index Scan aliases aliases_vendor_idx']);
+      expect(await stableScans(CLAIM)).toEqual(['Index Scan inbound_messages inbound_messages_pkey']);
+      expect(await stableScans(STATE_READ)).toEqual(['Index Scan entity_state entity_state_pkey']);
+      expect(await stableScans(COMMIT)).toEqual([
+        'Index Only Scan events events_id_key',
+        'Index Scan aliases aliases_vendor_idx', // the proposed aliases (entities/store.ts aliasOf)
+        // The hold check (a dead, unsuperseded delivery ahead on the line): the subscription's dead
+        // deliveries by either index, deliveries_settled_idx as planned at the empty tables,
+        // deliveries_sub_idx as planned at these rows.
+        expect.stringMatching(/^Index Scan deliveries deliveries_(settled|sub)_idx$/),
+        'Index Scan entity_state entity_state_pkey',
+        'Index Scan inbound_messages inbound_messages_pkey',
+        'Index Scan subscriptions subscriptions_pkey', // sized by configuration
+      ]);
+      expect(await stableScans(DELIVERY_CLAIM)).toEqual([
+        'Index Scan deliveries deliveries_pkey',
+        'Index Scan events events_id_key',
+        'Index Scan subscriptions subscriptions_pkey',
+        'Seq Scan subscriptions', // sized by configuration
+      ]);
+      expect(await stableScans(ATTEMPTS)).toEqual([
+        'Index Scan deliveries deliveries_line_idx',
+        'Index Scan deliveries deliveries_pkey',
+      ]);
+      expect(await stableScans(INSERT)).toEqual(['Index Scan connector_instances connector_instances_pkey']);
+      // Planned with its status, the inbound renewal scanned a bitmap of every waiting message.
+      expect(await stableScans(RENEW_INBOUND)).toEqual(['Index Scan inbound_messages inbound_messages_pkey']);
+      expect(await stableScans(RENEW_DELIVERIES)).toEqual(['Index Scan deliveries deliveries_pkey']);
+    };
+    await expectIndexScans();
+    await database.planStablePool!.query('discard plans');
+    await expectIndexScans();
     // The fan-out's lease test runs inside switchyard.delivery_line_free (migration 23), planned in
     // the same session: its query as that session plans it generically, one line by its index.
     expect(
@@ -293,7 +306,7 @@ describe('plan cache modes', () => {
     for (const statement of [CLAIM, STATE_READ, COMMIT, DELIVERY_CLAIM, ATTEMPTS]) {
       expect(await plans(statement, 'main')).toBeUndefined();
     }
-    // Still no table analyzed: the plans above are the ones cached at empty tables.
+    // Still no table analyzed: the first plans above were the ones cached at empty tables.
     expect(await analyzedTables()).toEqual([]);
   });
 });
