@@ -9,10 +9,17 @@
  * the same rate, its latency and CPU per delivered event measured as the hub's; and pg-boss send →
  * handler start at the same rate with LISTEN/NOTIFY wake-ups.
  */
-import { cannon, closeAgent, hookUrl, paced } from './lib/load.ts';
+import { cannon, closeAgent, hookUrl, paced, pacedUntil } from './lib/load.ts';
 import { CpuMeter, type CpuReading, type Stage } from './lib/proc-cpu.ts';
 import { type BenchOptions, type BenchResult, mib, percentile, row, waitUntil } from './lib/result.ts';
-import { BASELINE_ENTRY, PGBOSS_ENTRY, PIPELINE_FLOOR_ENTRY, withChild, withCliHub } from './lib/scenario.ts';
+import {
+  BASELINE_ENTRY,
+  busyTablesCounted,
+  PGBOSS_ENTRY,
+  PIPELINE_FLOOR_ENTRY,
+  withChild,
+  withCliHub,
+} from './lib/scenario.ts';
 import { type StageTimings, stageTimings } from './lib/stages.ts';
 import { type FastSubscriber, startFastSubscriber } from './lib/subscriber.ts';
 
@@ -43,6 +50,7 @@ export async function hubLatency(
         subscriber,
         meter: new CpuMeter(options.adminUrl, db.name, h.pids),
         what: 'latency',
+        ready: () => busyTablesCounted(db.url),
       });
       let stages: StageTimings | undefined;
       try {
@@ -57,7 +65,7 @@ export async function hubLatency(
 
 /**
  * The measured part of a latency run, the hub's and the pipeline floor's alike: a warm-up (500
- * closed-loop pushes, then two seconds paced), then `total` pushes at a steady `rate` with `meter`
+ * closed-loop pushes, then two seconds paced, then paced until `ready`), then `total` pushes at a steady `rate` with `meter`
  * running from the first of them to the last delivery; latency = subscriber receipt − the moment
  * the push request was written.
  */
@@ -68,11 +76,23 @@ async function pacedDeliveries(o: {
   subscriber: FastSubscriber;
   meter: CpuMeter;
   what: string;
+  /** What the paced warm-up goes on for, after its two seconds, a second at a time. */
+  ready?: () => Promise<boolean>;
 }) {
   const { port, rate, subscriber } = o;
   await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
-  const warmPaced = rate * 2;
+  let warmPaced = rate * 2;
   await paced({ port, rate, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
+  if (o.ready) {
+    warmPaced += await pacedUntil({
+      port,
+      rate,
+      firstSeq: 1_000_000 + warmPaced,
+      tag: 2,
+      maxSeconds: 30,
+      ready: o.ready,
+    });
+  }
   await waitUntil(() => subscriber.count >= 500 + warmPaced, `${o.what} warm-up`, 60_000);
   const sent = new Map<number, number>();
   await o.meter.start();
@@ -262,7 +282,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       }),
     ],
     notes: [
-      `${total.toLocaleString('en')} pushes at a steady ${RATE}/s (open loop) to \`switchyard start\` (all roles, one subscription, default logging to a file), after a warm-up of 500 closed-loop and ${RATE * 2} paced pushes; latency = subscriber receipt − the moment the push request was written (both clocks in the load-generator process). Max ${hub.max.toFixed(1)} ms; ${hub.failures} failed pushes.`,
+      `${total.toLocaleString('en')} pushes at a steady ${RATE}/s (open loop) to \`switchyard start\` (all roles, one subscription, default logging to a file), after a warm-up of 500 closed-loop pushes and paced ones (${RATE * 2} at least, then on until the hub's statistics keeper had counted its busy tables once: that first ANALYZE has every cached plan made again, a stall of tens of milliseconds once in a hub's first seconds, which the measured window would otherwise hold or not by where the keeper's tick fell; bench/lib/scenario.ts \`busyTablesCounted\`); latency = subscriber receipt − the moment the push request was written (both clocks in the load-generator process). Max ${hub.max.toFixed(1)} ms; ${hub.failures} failed pushes.`,
       'The hub path includes the HTTP push and its durable acknowledgement, normalization, fan-out and the signed delivery POST; the pg-boss baseline only a queue hop (send → handler start).',
       `CPU from /proc/<pid>/stat (utime + stime) over the measured pushes until the last delivery (${c.seconds.toFixed(1)} s): the hub process(es) and every backend of the hub's database (pg_stat_activity sampled every 50 ms, ${c.backends} backends seen; one that exits loses at most its last 50 ms), divided by the ${total.toLocaleString('en')} delivered events. Hub ${ms(per(c.processMs))} + Postgres ${ms(per(c.backendsMs))} per event; the floor at the same rate ${ms(per(f.processMs))} + ${ms(per(f.backendsMs))} per acknowledged push (${f.backends} backends). Not in the total: the load generator and subscriber (the bench process), and the server-wide Postgres processes (checkpointer, background writer, WAL writer; autovacuum is off on this server), measured from their own pids and shown apart: they serve every database on the server, so other work on the machine lands there too.`,
       `The pipeline floor (bench/lib/pipeline-floor.ts; what it leaves out: the e2e scenario's notes) at the same rate, after the same warm-up, metered the same way until its last delivery (${p.seconds.toFixed(1)} s): ${ms(per(p.processMs))} in its process + ${ms(per(p.backendsMs))} in its backends per delivered event (${p.backends} backends); p50 ${ms(pipe.p50)}, p99 ${ms(pipe.p99)}, max ${ms(pipe.max)}. It is what a minimal durable push → signed POST → record costs on this machine, the same work as the hub's without any of its features: the absolute target of the CPU row is to be read beside it.`,

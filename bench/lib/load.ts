@@ -84,6 +84,40 @@ export function pushOnce(port: number, body: string): Promise<number> {
 }
 
 /**
+ * A paced warm-up that goes on until `ready()`: `rate` pushes a second, one second at a time,
+ * asking `ready` before each; fails after `maxSeconds`. Returns how many pushes it sent (their
+ * numbers from `firstSeq` on).
+ *
+ * @example
+ * ```ts
+ * const more = await pacedUntil({ port, rate: 200, firstSeq: 1_000_400, tag: 2, maxSeconds: 20, ready });
+ * ```
+ */
+export async function pacedUntil(o: {
+  port: number;
+  rate: number;
+  firstSeq: number;
+  tag: number;
+  maxSeconds: number;
+  ready(): Promise<boolean>;
+}): Promise<number> {
+  let sent = 0;
+  while (!(await o.ready())) {
+    if (sent >= o.rate * o.maxSeconds) throw new Error(`not ready after ${o.maxSeconds} s of paced pushes`);
+    await paced({
+      port: o.port,
+      rate: o.rate,
+      total: o.rate,
+      firstSeq: o.firstSeq + sent,
+      tag: o.tag,
+      onSend: () => {},
+    });
+    sent += o.rate;
+  }
+  return sent;
+}
+
+/**
  * Sends `total` pushes at a steady `rate` per second (open loop: a slow answer does not delay the
  * next push). `onSend(seq, at)` gets the performance.now() just before each request is written.
  */

@@ -1,7 +1,9 @@
 /** Helpers the scenarios share: a fresh database per participant, started children. */
+import { BUSY_TABLES } from '../../packages/server/src/storage/statistics.ts';
 import { createTestDatabase, type TestDatabase } from '../../packages/testing/src/index.ts';
 import { type Child, startChild } from './child.ts';
 import { type CliHub, type CliHubOptions, HUB_NODE_FLAGS, startCliHub } from './cli-hub.ts';
+import { pg } from './deps.ts';
 
 export const HUB_ENTRY = new URL('./hub-process.ts', import.meta.url);
 export const BASELINE_ENTRY = new URL('./baseline-server.ts', import.meta.url);
@@ -62,5 +64,35 @@ export async function withCliHub<T>(
   } finally {
     await hub?.stop().catch(() => {});
     await db.drop().catch(() => {});
+  }
+}
+
+/**
+ * Whether the hub's statistics keeper (pipeline/statistics.ts) has counted each busy table once
+ * (an ANALYZE, by it or anyone). A hub's first ANALYZE of its busy tables comes at the keeper's
+ * first tick with work done after they reach 500 rows, all six in a row, and has every cached plan
+ * of the pipeline's statements made again: a stall of tens of milliseconds in normalize and
+ * delivery, once in a hub's first seconds. A latency run's warm-up goes on until it has happened,
+ * so that the measured window is the hub's steady state and not wherever that tick fell
+ * (bench/analysis.md, session 34); the later ANALYZEs, at each doubling of a table, stay in.
+ *
+ * @example
+ * ```ts
+ * await pacedUntil({ port, rate: 200, firstSeq, tag: 2, maxSeconds: 20, ready: () => busyTablesCounted(db.url) });
+ * ```
+ */
+export async function busyTablesCounted(databaseUrl: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      `select count(*)::integer as n from pg_stat_user_tables
+       where schemaname = 'switchyard' and relname = any($1::text[])
+         and (last_analyze is not null or last_autoanalyze is not null)`,
+      [[...BUSY_TABLES]],
+    );
+    return rows[0]!.n === BUSY_TABLES.length;
+  } finally {
+    await client.end();
   }
 }

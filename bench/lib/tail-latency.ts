@@ -22,11 +22,11 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { startOtlpReceiver } from '../../packages/server/src/telemetry/otlp-receiver.test-support.ts';
 import { pg } from './deps.ts';
 import { describeEpisodes, watchDisk } from './disk-watch.ts';
-import { cannon, closeAgent, hookUrl, paced } from './load.ts';
+import { cannon, closeAgent, hookUrl, paced, pacedUntil } from './load.ts';
 import { oldGenerationSites } from './old-generation-sites.ts';
 import { cpuMs } from './proc-cpu.ts';
 import { percentile, waitUntil } from './result.ts';
-import { withCliHub } from './scenario.ts';
+import { busyTablesCounted, withCliHub } from './scenario.ts';
 import { startFastSubscriber } from './subscriber.ts';
 
 const RATE = 200;
@@ -74,7 +74,15 @@ try {
       tag: 2,
       onSend: () => {},
     });
-    await waitUntil(() => subscriber.count >= 500 + RATE * 2, 'warm-up deliveries', 60_000);
+    const more = await pacedUntil({
+      port: hub.port,
+      rate: RATE,
+      firstSeq: 1_000_000 + RATE * 2,
+      tag: 2,
+      maxSeconds: 30,
+      ready: () => busyTablesCounted(db.url),
+    });
+    await waitUntil(() => subscriber.count >= 500 + RATE * 2 + more, 'warm-up deliveries', 60_000);
 
     const sent = new Map<number, number>();
     const logFrom = hub.logLines();
