@@ -30,18 +30,22 @@ const commits = Number(process.argv[2] ?? 2000);
 const rounds = Number(process.argv[3] ?? 3);
 /** Deliveries a claim takes at once: a drain's claim with the deliver worker's 64 slots free (`deliveryConcurrency`). */
 const CLAIM_BATCH = 64;
-/** Settles deliveries as attempted (`$1`, their ids). */
-const SETTLE = `update switchyard.deliveries set status = 'succeeded', locked_until = null, lock_token = null,
-  completed_at = now() where id = any($1::uuid[])`;
+/** Settles every in-flight delivery as attempted. */
+const SETTLE_IN_FLIGHT = `update switchyard.deliveries set status = 'succeeded', locked_until = null, lock_token = null,
+  completed_at = now() where status = 'in_flight'`;
+/** Settles the in-flight deliveries of `$1` (their ids) as attempted. */
+const SETTLE = `${SETTLE_IN_FLIGHT} and id = any($1::uuid[])`;
+
+/** The Docplanner push every envelope is made from (read once). */
+const push = JSON.parse(
+  readFileSync(
+    new URL('../../packages/connectors/docplanner/fixtures/slot-booked.json', import.meta.url),
+    'utf8',
+  ),
+);
 
 /** A normalized Docplanner booking's envelope as the hub stores it (~1.9 kB of JSON). */
 function envelope(): NewEvent['envelope'] {
-  const push = JSON.parse(
-    readFileSync(
-      new URL('../../packages/connectors/docplanner/fixtures/slot-booked.json', import.meta.url),
-      'utf8',
-    ),
-  );
   return {
     specversion: '1.0',
     id: randomUUID(),
@@ -101,7 +105,7 @@ for (let round = 1; round <= rounds; round++) {
     const roundTrip = performance.now() - started;
     // The rest committed with nothing leased: pending deliveries for the claims below, the leased
     // ones settled first (as attempted), so that the claims find only the pending ones due.
-    await database.pool.query(`${SETTLE.replace('id = any($1::uuid[])', "status = 'in_flight'")}`);
+    await database.pool.query(SETTLE_IN_FLIGHT);
     await run(claimed.slice(commits), 0);
     await claimDeliveryWork(database.db, 15_000, 50);
     let claimedWork = 0;
