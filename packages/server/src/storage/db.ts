@@ -104,7 +104,8 @@ export const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
  * SQL: a `from` item that has the statement's own (autocommit) transaction commit without waiting
  * for its WAL flush (`set_config(..., true)` is `SET LOCAL`, read at the commit). Only for a write
  * whose durability a later commit that does wait provides, or that may be lost in a crash: the
- * notifier's NOTIFYs (host/notifier.ts) and the gate request's insert (gates/store.ts) say why each.
+ * notifier's NOTIFYs (host/notifier.ts), the gate request's insert (gates/store.ts) and the attempt
+ * record (`finishDeliveries`, deliveries/store.ts) say why each.
  *
  * @example
  * ```ts
