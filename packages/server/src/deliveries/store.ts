@@ -310,10 +310,11 @@ const FINISH_DELIVERIES = statement<FinishDeliveriesArgs>(
  * with the same `webhook-id`, as after a hub crash between the POST and its record (at least once,
  * docs/delivery.md). It cannot reorder a subject: its next delivery is only ever sent after a
  * delivery claim or a fan-out lease that saw this record, and those commits wait for their flush,
- * which writes out the WAL before them, this record's commit included. The records were a fifth of
- * the active backends in an end-to-end drain, most of it waiting for flushes while their slots stayed
- * taken: `pnpm bench e2e`'s hub, 7 alternated pairs, median 916 → 962 events/s (bench/analysis.md,
- * session 35).
+ * which writes out the WAL before them, this record's commit included. The records were a quarter
+ * of the active backends in an end-to-end drain, most of it waiting for flushes while their slots
+ * stayed taken: `pnpm bench e2e`'s hub, 7 alternated pairs, median 916 → 962 events/s
+ * (bench/analysis.md, session 35). Run it as a statement of its own (autocommit): inside a caller's
+ * transaction the setting would hold for the whole of that transaction.
  *
  * @example
  * ```ts
