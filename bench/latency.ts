@@ -9,7 +9,7 @@
  * the same rate, its latency and CPU per delivered event measured as the hub's; and pg-boss send →
  * handler start at the same rate with LISTEN/NOTIFY wake-ups.
  */
-import { cannon, closeAgent, hookUrl, paced, pacedUntil } from './lib/load.ts';
+import { closeAgent, latencyWarmUp, paced } from './lib/load.ts';
 import { CpuMeter, type CpuReading, type Stage } from './lib/proc-cpu.ts';
 import { type BenchOptions, type BenchResult, mib, percentile, row, waitUntil } from './lib/result.ts';
 import {
@@ -64,8 +64,8 @@ export async function hubLatency(
 }
 
 /**
- * The measured part of a latency run, the hub's and the pipeline floor's alike: a warm-up (500
- * closed-loop pushes, then two seconds paced, then paced until `ready`), then `total` pushes at a steady `rate` with `meter`
+ * The measured part of a latency run, the hub's and the pipeline floor's alike: a warm-up
+ * ({@link latencyWarmUp}), then `total` pushes at a steady `rate` with `meter`
  * running from the first of them to the last delivery; latency = subscriber receipt − the moment
  * the push request was written.
  */
@@ -80,20 +80,7 @@ async function pacedDeliveries(o: {
   ready?: () => Promise<boolean>;
 }) {
   const { port, rate, subscriber } = o;
-  await cannon({ url: hookUrl(port), amount: 500, tag: 1 });
-  let warmPaced = rate * 2;
-  await paced({ port, rate, total: warmPaced, firstSeq: 1_000_000, tag: 2, onSend: () => {} });
-  if (o.ready) {
-    warmPaced += await pacedUntil({
-      port,
-      rate,
-      firstSeq: 1_000_000 + warmPaced,
-      tag: 2,
-      maxSeconds: 30,
-      ready: o.ready,
-    });
-  }
-  await waitUntil(() => subscriber.count >= 500 + warmPaced, `${o.what} warm-up`, 60_000);
+  await latencyWarmUp({ port, rate, delivered: () => subscriber.count, what: o.what, ready: o.ready });
   const sent = new Map<number, number>();
   await o.meter.start();
   // The measured window (wall clock), for probes read beside it (bench/lib/otel-latency.ts).

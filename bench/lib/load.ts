@@ -5,6 +5,7 @@
 import http from 'node:http';
 import autocannon from 'autocannon';
 import { INSTANCE_ID, pushBody, pushHeaders } from './docplanner.ts';
+import { waitUntil } from './result.ts';
 
 export interface CannonResult {
   requestsPerSecond: number;
@@ -84,37 +85,33 @@ export function pushOnce(port: number, body: string): Promise<number> {
 }
 
 /**
- * A paced warm-up that goes on until `ready()`: `rate` pushes a second, one second at a time,
- * asking `ready` before each; fails after `maxSeconds`. Returns how many pushes it sent (their
- * numbers from `firstSeq` on).
+ * The latency runs' warm-up (bench/latency.ts, bench/lib/tail-latency.ts): 500 closed-loop pushes,
+ * two seconds of pushes paced at `rate`, then, while `ready()` says no, another second at a time (at
+ * most 30 more); then waits until `delivered()` counts every warm-up push. Its pushes are numbered
+ * below 2,000,000 (autocannon's from 0, the paced ones from 1,000,000), so a measured window numbers
+ * its own from there.
  *
  * @example
  * ```ts
- * const more = await pacedUntil({ port, rate: 200, firstSeq: 1_000_400, tag: 2, maxSeconds: 20, ready });
+ * await latencyWarmUp({ port, rate: 200, delivered: () => subscriber.count, what: 'latency', ready });
  * ```
  */
-export async function pacedUntil(o: {
+export async function latencyWarmUp(o: {
   port: number;
   rate: number;
-  firstSeq: number;
-  tag: number;
-  maxSeconds: number;
-  ready(): Promise<boolean>;
-}): Promise<number> {
+  delivered(): number;
+  what: string;
+  ready?(): Promise<boolean>;
+}): Promise<void> {
+  await cannon({ url: hookUrl(o.port), amount: 500, tag: 1 });
   let sent = 0;
-  while (!(await o.ready())) {
-    if (sent >= o.rate * o.maxSeconds) throw new Error(`not ready after ${o.maxSeconds} s of paced pushes`);
-    await paced({
-      port: o.port,
-      rate: o.rate,
-      total: o.rate,
-      firstSeq: o.firstSeq + sent,
-      tag: o.tag,
-      onSend: () => {},
-    });
-    sent += o.rate;
-  }
-  return sent;
+  do {
+    if (sent >= o.rate * 32) throw new Error(`${o.what}: not ready after 32 s of paced pushes`);
+    const total = sent === 0 ? o.rate * 2 : o.rate;
+    await paced({ port: o.port, rate: o.rate, total, firstSeq: 1_000_000 + sent, tag: 2, onSend: () => {} });
+    sent += total;
+  } while (o.ready && !(await o.ready()));
+  await waitUntil(() => o.delivered() >= 500 + sent, `${o.what} warm-up`, 60_000);
 }
 
 /**

@@ -78,7 +78,7 @@ export async function withCliHub<T>(
  *
  * @example
  * ```ts
- * await pacedUntil({ port, rate: 200, firstSeq, tag: 2, maxSeconds: 20, ready: () => busyTablesCounted(db.url) });
+ * await latencyWarmUp({ port, rate: 200, delivered: () => subscriber.count, what: 'latency', ready: () => busyTablesCounted(db.url) });
  * ```
  */
 export async function busyTablesCounted(databaseUrl: string): Promise<boolean> {

@@ -22,7 +22,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { startOtlpReceiver } from '../../packages/server/src/telemetry/otlp-receiver.test-support.ts';
 import { pg } from './deps.ts';
 import { describeEpisodes, watchDisk } from './disk-watch.ts';
-import { cannon, closeAgent, hookUrl, paced, pacedUntil } from './load.ts';
+import { closeAgent, latencyWarmUp, paced } from './load.ts';
 import { oldGenerationSites } from './old-generation-sites.ts';
 import { cpuMs } from './proc-cpu.ts';
 import { percentile, waitUntil } from './result.ts';
@@ -65,24 +65,13 @@ try {
   await withCliHub(adminUrl, { subscribers: [subscriber.url], traces: receiver?.url }, async (hub, db) => {
     const pid = hub.pids()[0]!;
     // The latency scenario's warm-up (bench/latency.ts).
-    await cannon({ url: hookUrl(hub.port), amount: 500, tag: 1 });
-    await paced({
+    await latencyWarmUp({
       port: hub.port,
       rate: RATE,
-      total: RATE * 2,
-      firstSeq: 1_000_000,
-      tag: 2,
-      onSend: () => {},
-    });
-    const more = await pacedUntil({
-      port: hub.port,
-      rate: RATE,
-      firstSeq: 1_000_000 + RATE * 2,
-      tag: 2,
-      maxSeconds: 30,
+      delivered: () => subscriber.count,
+      what: 'tail-latency',
       ready: () => busyTablesCounted(db.url),
     });
-    await waitUntil(() => subscriber.count >= 500 + RATE * 2 + more, 'warm-up deliveries', 60_000);
 
     const sent = new Map<number, number>();
     const logFrom = hub.logLines();
