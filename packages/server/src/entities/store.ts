@@ -215,7 +215,10 @@ export function proposedAliasColumns(aliases: readonly ProposedAlias[]): Propose
  * and `alias_refused` (`chunk`).
  *
  * The proposals come as parallel columns ({@link proposedAliasColumns}), so that a statement built
- * once (`statement` in storage/db.ts) can take each as an argument.
+ * once (`statement` in storage/db.ts) can take each as an argument. `after` is the condition the
+ * insert waits for: by default the normalize commit's `subjects_locked` CTE, so that its subject
+ * locks are taken before any alias row is; a statement without such locks (a gate request stored
+ * with the aliases its approval request made up: `HubHost.deferredAliases`) passes `true`.
  *
  * @example
  * ```ts
@@ -223,7 +226,10 @@ export function proposedAliasColumns(aliases: readonly ProposedAlias[]): Propose
  *     done as (update ... where v.chunk not in (select chunk from alias_refused) ...) select 1`;
  * ```
  */
-export function storeProposedAliases(c: ProposedAliasColumns): RawBuilder<unknown> {
+export function storeProposedAliases(
+  c: ProposedAliasColumns,
+  after: RawBuilder<unknown> = sql`(select n from subjects_locked) is not null`,
+): RawBuilder<unknown> {
   return sql`alias_input as (
       select * from unnest(${c.chunks}::integer[], ${c.instanceIds}::text[], ${c.entities}::text[],
         ${c.vendorIds}::text[], ${c.hubIds}::text[], ${c.unless}::text[])
@@ -236,7 +242,7 @@ export function storeProposedAliases(c: ProposedAliasColumns): RawBuilder<unknow
     alias_added as (
       insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
       select s.instance_id, s.entity, s.vendor_id, s.hub_id from alias_seen s
-      where (select n from subjects_locked) is not null and s.known is null
+      where ${after} and s.known is null
         and s.chunk not in (select x.chunk from alias_seen x
                             where x.known is distinct from x.hub_id and (x.known is not null or x.other is not null))
       order by s.instance_id, s.entity, s.vendor_id

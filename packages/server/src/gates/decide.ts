@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import {
+  type AliasStore,
   type Connector,
   type EventEnvelope,
   type GateDecision,
@@ -65,6 +66,8 @@ export interface ApprovalRequest {
  * The approval request of a gate notification: the connector's normalize, one synchronous try
  * (nobody retries while the vendor waits), made into the CloudEvent approvers receive. Its id is the
  * one the normalize worker gives the same event, so approvers and feed readers see one id.
+ * `aliases` is the store the connector gets: `host.deferredAliases(…).store`, whose new aliases the
+ * gate request's insert stores, or `host.aliases(…)` after that insert refused one.
  */
 export async function approvalRequest(
   host: HubHost,
@@ -74,6 +77,7 @@ export async function approvalRequest(
   config: Record<string, unknown>,
   n: VendorNotification,
   messageId: string | null,
+  aliases: AliasStore,
 ): Promise<ApprovalRequest> {
   if (messageId === null)
     return { id: newId(), envelope: null, error: 'the gate notification was not stored' };
@@ -82,7 +86,7 @@ export async function approvalRequest(
       instanceId,
       config,
       http: host.vendorHttp,
-      aliases: host.aliases(instanceId),
+      aliases,
       state: host.state(instanceId),
       logger: connectorLogger(logger.child({ instance: instanceId, vendorType: n.type })),
       attempt: 1,

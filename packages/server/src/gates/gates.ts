@@ -14,12 +14,14 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
+  type AliasStore,
   type Connector,
   type InboundResponse,
   type JsonValue,
   SwitchyardError,
   type VendorNotification,
 } from '@switchyard/core';
+import type { RawBuilder } from 'kysely';
 import type pino from 'pino';
 import type { Page } from '../admin/page.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
@@ -182,26 +184,51 @@ export function createGates(options: GatesOptions = {}) {
     const approversEarly = isWorker ? s.approvers.list() : undefined;
     approversEarly?.catch(() => {});
     const work = (async (): Promise<Verdict> => {
-      const request = await approvalRequest(s.host, s.logger, connector, instanceId, config, n, messageId);
-      id = request.id;
       const local = isWorker && s.decider.active < concurrency;
-      const { row } = await q.insertGateRequest(s.host.db, {
-        id: request.id,
-        instanceId,
-        connector: connector.name,
-        inboundMessageId: messageId,
-        dedupeKey: n.dedupeKey,
-        vendorType: n.type,
-        type: request.envelope?.type ?? null,
-        eventId: request.envelope?.id ?? null,
-        envelope: (request.envelope as unknown as JsonValue) ?? null,
-        matchKey: connector.gate?.matchKey(n) ?? null,
-        deadlineMs: policy.deadlineMs,
-        defaultOutcome: policy.defaultOutcome,
-        deadlineAt: new Date(answerBy),
-        receivedAt: new Date(Date.now() - (performance.now() - t0)),
-        claimedBy: local ? workerId : null,
-      });
+      const receivedAt = new Date(Date.now() - (performance.now() - t0));
+      /** Normalizes the notification and stores the request, with the aliases it made up when given. */
+      const store = async (aliases: AliasStore, storing?: () => RawBuilder<unknown> | undefined) => {
+        const request = await approvalRequest(
+          s.host,
+          s.logger,
+          connector,
+          instanceId,
+          config,
+          n,
+          messageId,
+          aliases,
+        );
+        id = request.id;
+        const stored = await q.insertGateRequest(
+          s.host.db,
+          {
+            id: request.id,
+            instanceId,
+            connector: connector.name,
+            inboundMessageId: messageId,
+            dedupeKey: n.dedupeKey,
+            vendorType: n.type,
+            type: request.envelope?.type ?? null,
+            eventId: request.envelope?.id ?? null,
+            envelope: (request.envelope as unknown as JsonValue) ?? null,
+            matchKey: connector.gate?.matchKey(n) ?? null,
+            deadlineMs: policy.deadlineMs,
+            defaultOutcome: policy.defaultOutcome,
+            deadlineAt: new Date(answerBy),
+            receivedAt,
+            claimedBy: local ? workerId : null,
+          },
+          storing?.(),
+        );
+        return { request, ...stored };
+      };
+      // The aliases the approval request makes up ride on the request's insert (no write of their
+      // own in the vendor's wait); if one cannot stand, normalize again reading what stood there.
+      const deferred = s.host.deferredAliases(instanceId);
+      let stored = await store(deferred.store, () => deferred.storing());
+      if (stored.refused) stored = await store(s.host.aliases(instanceId));
+      else deferred.stored();
+      const { request, row } = stored;
       // Other processes' bookings hear of it by NOTIFY, sent after this commit and before the
       // vendor has its answer (the verdict waits for it: gates/unmatched.ts says why); this
       // process's own know at once.

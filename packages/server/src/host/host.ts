@@ -19,7 +19,7 @@ import type {
   StateStore,
   VendorHttp,
 } from '@switchyard/core';
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
 import type { PgBoss } from 'pg-boss';
 import type pino from 'pino';
 import type { Registry } from 'prom-client';
@@ -45,6 +45,45 @@ export interface HostRetention {
   batchSize: number;
   /** pg-boss cron of the purge jobs, or false when no purge is scheduled. */
   cron: string | false;
+}
+
+/**
+ * An alias store lent to a connector's normalize whose new aliases are stored by the caller's own
+ * statement instead of one statement each: `hubId` of a vendor id this process does not know makes
+ * the hub id up at once (a random UUID, as the insert would) and records it here. On the vendor's
+ * wait this saves a write and its round trip per new vendor id (a Docplanner `slot-booking` makes
+ * two: the provisional appointment and the approval request). The normalize worker defers its
+ * aliases to its commit the same way (pipeline/stores.ts, `ProposedAliases`).
+ *
+ * @example
+ * ```ts
+ * const deferred = host.deferredAliases('dp-main');
+ * const result = await connector.normalize(n, { ...ctx, aliases: deferred.store });
+ * const ctes = deferred.storing() ?? sql`alias_refused as (select where false)`;
+ * const r = await sql`with ${ctes}, row as (insert into … select … where not exists (select from alias_refused)
+ *   returning id) select (select count(*) from alias_refused) as refused, …`.execute(host.db);
+ * // refused: normalize again with host.aliases('dp-main'), whose answers read what stood in the way
+ * if (refused === 0) deferred.stored();
+ * ```
+ */
+export interface DeferredAliases {
+  /** The alias store to lend the connector; look-ups of known aliases are answered as usual. */
+  store: AliasStore;
+  /**
+   * CTEs storing the aliases `store` made up, to open the caller's statement (`with ${ctes}, …`);
+   * undefined when it made none up. They define `alias_refused`, which holds a row when one of
+   * them cannot stand: the vendor id got another hub id first (another process, or a concurrent
+   * normalization of the same notification). The caller's statement must then store nothing of
+   * its own (`where not exists (select from alias_refused)`) and the caller normalize again with
+   * {@link HubHost.aliases}, whose answers read what stood in the way.
+   */
+  storing(): RawBuilder<unknown> | undefined;
+  /**
+   * Tells this process's alias stores what the caller's statement stored (call once it committed
+   * without a refusal), so that the normalize worker's look-ups of the same notification are
+   * answered without a statement.
+   */
+  stored(): void;
 }
 
 /**
@@ -113,6 +152,12 @@ export interface HubHost {
   loadInstance(instanceId: string, fresh?: boolean): Promise<HostInstance | undefined>;
   /** The vendor-id alias store of an instance (the same the connectors' normalize gets). */
   aliases(instanceId: string): AliasStore;
+  /**
+   * An alias store whose new aliases wait for the caller's own write, for a normalization whose
+   * result the caller stores in one statement (a gate's approval request, stored with its
+   * `gate_requests` row). See {@link DeferredAliases}.
+   */
+  deferredAliases(instanceId: string): DeferredAliases;
   /** The state store of an instance (an OAuth2 token shared with the connector's pull, say). */
   state(instanceId: string): StateStore;
   /**

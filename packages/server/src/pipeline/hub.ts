@@ -41,7 +41,7 @@ import { INGEST_PRESSURE_WAITING, IngestPressure } from './pressure.ts';
 import { type PurgeResult, purge } from './retention.ts';
 import { instanceLoader, type Runtime, resolveOptions } from './shared.ts';
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
-import { aliasStore, stateStore } from './stores.ts';
+import { aliasStore, deferredAliasStore, stateStore } from './stores.ts';
 import { type TickResult, WorkerLoop } from './worker-loop.ts';
 
 /**
@@ -205,6 +205,7 @@ export async function createHub(config: HubConfig) {
     connectors,
     loadInstance: (instanceId, fresh) => rt.loadInstance(instanceId, fresh),
     aliases: (instanceId) => aliasStore(db, instanceId),
+    deferredAliases: (instanceId) => deferredAliasStore(db, instanceId),
     state: (instanceId) => stateStore(db, instanceId),
     storeEvents: storeHubEvents,
     retention: options.retention,

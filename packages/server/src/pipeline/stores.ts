@@ -1,6 +1,7 @@
 import type { AliasStore, EntityKind, JsonValue, StateStore } from '@switchyard/core';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import * as entityStore from '../entities/store.ts';
+import type { DeferredAliases } from '../host/host.ts';
 import { newId } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 
@@ -346,6 +347,45 @@ export function aliasStore(
           if (p.hubId === hubId && p.entity === entity && !stored.includes(p.vendorId))
             stored.push(p.vendorId);
       return stored;
+    },
+  };
+}
+
+/**
+ * `HubHost.deferredAliases` (host/host.ts): an alias store proposing what it creates, as the normalize
+ * worker's does ({@link ProposedAliases}), with the proposals stored by the caller's statement
+ * through `storeProposedAliases` (entities/store.ts: the same refusals as the normalize commit's,
+ * all proposals one chunk) and remembered in `db`'s cache once that statement stood.
+ *
+ * @example
+ * ```ts
+ * const deferred = deferredAliasStore(db, 'dp-main');
+ * await deferred.store.hubId('approval_request', 'dp-main/123'); // no statement
+ * sql`with ${deferred.storing()}, … where not exists (select from alias_refused) …`;
+ * ```
+ */
+export function deferredAliasStore(db: Kysely<unknown>, instanceId: string): DeferredAliases {
+  const fresh: FreshHubIds = new Map();
+  const deferred: ProposedAliases = { run: new Map(), made: [] };
+  return {
+    store: aliasStore(db, instanceId, fresh, deferred),
+    storing() {
+      if (deferred.made.length === 0) return undefined;
+      return entityStore.storeProposedAliases(
+        entityStore.proposedAliasColumns(deferred.made.map((p) => ({ ...p, chunk: 0 }))),
+        sql`true`,
+      );
+    },
+    stored() {
+      rememberAliases(
+        db,
+        deferred.made.map((p) => ({
+          instance_id: p.instanceId,
+          entity: p.entity,
+          vendor_id: p.vendorId,
+          hub_id: p.hubId,
+        })),
+      );
     },
   };
 }
