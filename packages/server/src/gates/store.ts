@@ -148,9 +148,9 @@ export interface GateDecisionValues {
  * it, and the vendor's answer waits for a later commit that waits for one: a claimed request's
  * decision (`recordDecision`), a handed-over one's job (pg-boss's `send`). The exception is an
  * answer at the deadline, which waits for no write (recording it must not delay it): a crash
- * within the WAL writer's flush of the request and its aliases (at most three `wal_writer_delay`s, 600 ms by
- * default) can lose the record of a request answered by a deadline shorter than that, as it can
- * lose the deadline's own record.
+ * within the WAL writer's flush of the request and its aliases (at most three `wal_writer_delay`s,
+ * 600 ms by default) can lose the record of a request answered by a deadline shorter than that, as
+ * it can lose the deadline's own record.
  *
  * @example
  * ```ts
