@@ -39,7 +39,10 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     const traced = { traces: receiver.url };
     const rounds = options.quick ? 1 : 2;
     // A p99 over 20 s runs moves by tens of percent from run to run: more rounds than throughput.
-    const latencyRounds = options.quick ? 1 : 4;
+    // Eight, not four: a round's tail is one draw of the machine's state (a burst of slow pushes,
+    // not slow pushes one by one), so the pooled p99 of four rounds often was one round's; full
+    // runs of one build read 0.97-1.40x with four (bench/analysis.md, session 36).
+    const latencyRounds = options.quick ? 1 : 8;
     // Off and on alternate (off, on, on, off, ...), a CHECKPOINT before each run (bench/lib/paired.ts).
     options.log(`otel: e2e, tracing off and on, ${events} events, ${rounds} rounds`);
     const throughput = await pairedRuns(options, rounds, {
@@ -55,7 +58,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       on: () => hubLatency(options, durationMs, { ...traced, rate }),
     });
     // Percentiles of all the rounds' pushes pooled into one distribution per arm: the p99 of
-    // 4 × 4,000 pushes rests on 160 pushes above it, not on 40 per round averaged, and it is the
+    // 8 × 4,000 pushes rests on 320 pushes above it, not on 40 per round averaged, and it is the
     // p99 of what the arm delivered over all its rounds (a mean of per-round p99s is the p99 of no
     // distribution). The per-round figures go in the notes, to keep the spread in sight.
     const lat = (runs: typeof latency.off) => {
