@@ -14,19 +14,17 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
-  type AliasStore,
   type Connector,
   type InboundResponse,
   type JsonValue,
   SwitchyardError,
   type VendorNotification,
 } from '@switchyard/core';
-import type { RawBuilder } from 'kysely';
 import type pino from 'pino';
 import type { Page } from '../admin/page.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { AfterNormalize, GateResponder } from '../host/hooks.ts';
-import type { HubHost } from '../host/host.ts';
+import type { DeferredAliases, HubHost } from '../host/host.ts';
 import { newId } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { currentTraceparent } from '../telemetry/tracing.ts';
@@ -186,8 +184,11 @@ export function createGates(options: GatesOptions = {}) {
     const work = (async (): Promise<Verdict> => {
       const local = isWorker && s.decider.active < concurrency;
       const receivedAt = new Date(Date.now() - (performance.now() - t0));
-      /** Normalizes the notification and stores the request, with the aliases it made up when given. */
-      const store = async (aliases: AliasStore, storing?: () => RawBuilder<unknown> | undefined) => {
+      /**
+       * Normalizes the notification and stores the request; with `deferred`, the aliases the
+       * normalization made up are stored by the same statement, else each by a write of its own.
+       */
+      const store = async (deferred?: DeferredAliases) => {
         const request = await approvalRequest(
           s.host,
           s.logger,
@@ -196,7 +197,7 @@ export function createGates(options: GatesOptions = {}) {
           config,
           n,
           messageId,
-          aliases,
+          deferred?.store ?? s.host.aliases(instanceId),
         );
         id = request.id;
         const stored = await q.insertGateRequest(
@@ -218,15 +219,15 @@ export function createGates(options: GatesOptions = {}) {
             receivedAt,
             claimedBy: local ? workerId : null,
           },
-          storing?.(),
+          deferred?.storing(),
         );
         return { request, ...stored };
       };
       // The aliases the approval request makes up ride on the request's insert (no write of their
       // own in the vendor's wait); if one cannot stand, normalize again reading what stood there.
       const deferred = s.host.deferredAliases(instanceId);
-      let stored = await store(deferred.store, () => deferred.storing());
-      if (stored.refused) stored = await store(s.host.aliases(instanceId));
+      let stored = await store(deferred);
+      if (stored.refused) stored = await store();
       else deferred.stored();
       const { request, row } = stored;
       // Other processes' bookings hear of it by NOTIFY, sent after this commit and before the
