@@ -11,8 +11,11 @@
  * small young generation into the old one, whose collection then visits every one of them. A
  * string is one object without pointers, cheap for the collector to visit (one that waits long is
  * still promoted, which is why sdk.ts hands spans over in small batches, `HANDOFF_BATCH_SPANS`);
- * and posting a batch's string to the worker is a copy of its bytes, not a walk of a batch's object
- * graphs by V8's serializer on the hub's event loop. The hub's event loop — which also parses every
+ * and posting a batch's strings to the worker copies their bytes, not a walk of a batch's object
+ * graphs by V8's serializer on the hub's event loop. They go as an array, each span's string as it
+ * is, not joined into one: V8 must flatten a joined string on the hub's heap before it can copy it,
+ * about 3 KB more allocated per traced push (bench/lib/otel-alloc.ts; docs/observability.md, "One
+ * string per span in the hand-off"). The hub's event loop — which also parses every
  * push, normalizes and delivers — keeps only the `JSON.stringify` of each span; the OTLP encoding
  * (more CPU per span than making the span: docs/observability.md, "What tracing costs") and the
  * HTTP client run on the other thread.
@@ -110,8 +113,8 @@ export type ToWorker =
   | {
       /** A batch handed over: the worker sends it, alone or with others, and reports an outcome. */
       type: 'handoff';
-      /** The batch's spans: a JSON array of {@link SpanRecord}s. */
-      spans: string;
+      /** The batch's spans: each a {@link SpanRecord} as JSON. */
+      spans: string[];
       /** How many. */
       count: number;
       /** Resources and scopes not sent before, by their number. */
@@ -227,13 +230,11 @@ export class ThreadExporter implements SpanExporter {
       resultCallback({ code: ExportResultCode.FAILED, error: this.dead });
       return;
     }
-    let json = '[';
+    const json: string[] = new Array(spans.length);
     for (let i = 0; i < spans.length; i++) {
       const span = spans[i]!;
-      if (i > 0) json += ',';
-      json += span instanceof EncodedSpan ? span.json : this.json(span);
+      json[i] = span instanceof EncodedSpan ? span.json : this.json(span);
     }
-    json += ']';
     const resources = this.newResources;
     const scopes = this.newScopes;
     this.newResources = [];

@@ -88,7 +88,7 @@ function spanOf(r: SpanRecord): ReadableSpan {
 const answer = (message: FromWorker) => port.postMessage(message);
 
 /** Hand-offs not yet sent, in order: each a JSON array of span records, and how many. */
-const waiting: { spans: string; count: number }[] = [];
+const waiting: { spans: string[]; count: number }[] = [];
 /** Send without waiting for more: a hand-off that was not full came, or spans waited their linger. */
 let now = false;
 let sending = false;
@@ -122,7 +122,7 @@ function send(): void {
   while (waiting.length > 0 && (count === 0 || count + waiting[0]!.count <= EXPORT_BATCH_SPANS)) {
     const handoff = waiting.shift()!;
     count += handoff.count;
-    for (const record of JSON.parse(handoff.spans) as SpanRecord[]) records.push(record);
+    for (const json of handoff.spans) records.push(JSON.parse(json) as SpanRecord);
   }
   sending = true;
   exporter.export(records.map(spanOf), (result) => {
