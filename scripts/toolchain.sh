@@ -19,6 +19,8 @@ sy_tools_install() {
 
 sy_toolchain() {
   local root="$1" tools="$1/.tools" pnpm_version
+  # The PATH as given, for sy_pnpm_ca: npm finds its global npmrc beside the Node that runs it.
+  SY_GIVEN_PATH="$PATH"
   export PATH="$tools/node_modules/.bin:$PATH"
   pnpm_version="$(sed -n 's/.*"packageManager": *"pnpm@\([^"]*\)".*/\1/p' "$root/package.json")"
   local need=()
@@ -37,11 +39,28 @@ sy_toolchain() {
   export COREPACK_ENABLE_STRICT=0
 }
 
+# pnpm, a Node program, trusts Node's own CAs. Behind a TLS-inspecting proxy npm may be set up with
+# the proxy's CA (`cafile`, often in the system npm's global npmrc, which pnpm does not read when
+# another Node runs it): the registry then answers npm and refuses pnpm ("self-signed certificate in
+# certificate chain"). So pnpm's commands get npm's CA file through NODE_EXTRA_CA_CERTS, unless the
+# environment names one already. Called for pnpm only (installs, `./sy <pnpm script>`, CI): the hub
+# that `./sy start` runs keeps Node's CAs.
+sy_pnpm_ca() {
+  [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && return 0
+  local cafile
+  # Asked of the npm and Node the machine came with (the PATH sy_toolchain was given): npm run by the
+  # Node in .tools would look for its global npmrc under .tools and not find the system's.
+  cafile="$(PATH="${SY_GIVEN_PATH:-$PATH}" npm config get cafile 2>/dev/null || true)"
+  case "$cafile" in "" | null | undefined) return 0 ;; esac
+  if [ -r "$cafile" ]; then export NODE_EXTRA_CA_CERTS="$cafile"; fi
+  return 0
+}
+
 sy_install() {
   local root="$1" stamp="$1/node_modules/.sy-lock-stamp"
   # Install only when the lockfile changed since the last install.
   if [ ! -f "$stamp" ] || ! cmp -s "$root/pnpm-lock.yaml" "$stamp"; then
-    (cd "$root" && pnpm install --frozen-lockfile --reporter=append-only >&2)
+    (cd "$root" && sy_pnpm_ca && pnpm install --frozen-lockfile --reporter=append-only >&2)
     cp "$root/pnpm-lock.yaml" "$stamp"
   fi
 }

@@ -49,6 +49,7 @@ describe('stageOf', () => {
       new URL('../../packages/server/src/events/store.ts', import.meta.url),
       'utf8',
     );
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the store's source text, quoted as it is written
     expect(events).toContain('sql`${PLAN_STABLE}with input as (');
     expect(
       stageOf(
