@@ -11,12 +11,12 @@
  * small young generation into the old one, whose collection then visits every one of them. A
  * string is one object without pointers, cheap for the collector to visit (one that waits long is
  * still promoted, which is why sdk.ts hands spans over in small batches, `HANDOFF_BATCH_SPANS`);
- * and posting a batch's strings to the worker copies their bytes, not a walk of a batch's object
- * graphs by V8's serializer on the hub's event loop. They go as an array, each span's string as it
+ * and posting a batch's strings to the worker copies their bytes, where V8's serializer would walk
+ * a batch's object graphs on the hub's event loop. They go as an array, each span's string as it
  * is, not joined into one: V8 must flatten a joined string on the hub's heap before it can copy it,
  * about 3 KB more allocated per traced push (bench/lib/otel-alloc.ts; docs/observability.md, "One
- * string per span in the hand-off"). The hub's event loop — which also parses every
- * push, normalizes and delivers — keeps only the `JSON.stringify` of each span; the OTLP encoding
+ * string per span in the hand-off"). The hub's event loop — which also parses every push,
+ * normalizes and delivers — keeps only the `JSON.stringify` of each span; the OTLP encoding
  * (more CPU per span than making the span: docs/observability.md, "What tracing costs") and the
  * HTTP client run on the other thread.
  *
@@ -230,11 +230,7 @@ export class ThreadExporter implements SpanExporter {
       resultCallback({ code: ExportResultCode.FAILED, error: this.dead });
       return;
     }
-    const json: string[] = new Array(spans.length);
-    for (let i = 0; i < spans.length; i++) {
-      const span = spans[i]!;
-      json[i] = span instanceof EncodedSpan ? span.json : this.json(span);
-    }
+    const json = spans.map((span) => (span instanceof EncodedSpan ? span.json : this.json(span)));
     const resources = this.newResources;
     const scopes = this.newScopes;
     this.newResources = [];

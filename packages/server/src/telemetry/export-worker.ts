@@ -87,7 +87,7 @@ function spanOf(r: SpanRecord): ReadableSpan {
 
 const answer = (message: FromWorker) => port.postMessage(message);
 
-/** Hand-offs not yet sent, in order: each a JSON array of span records, and how many. */
+/** Hand-offs not yet sent, in order: each its spans' records (one JSON string a span), and how many. */
 const waiting: { spans: string[]; count: number }[] = [];
 /** Send without waiting for more: a hand-off that was not full came, or spans waited their linger. */
 let now = false;
