@@ -219,7 +219,15 @@ export async function startE2e(options: E2eOptions): Promise<E2e> {
         },
         `${count} new inbound messages of ${instanceId}`,
         timeoutMs,
-      );
+      ).catch(async (error: Error) => {
+        // What the poller last recorded for the instance (its last error, failures, next turn):
+        // a pull that failed waits its backoff, which no test timeout covers.
+        const pull = await hub.instances.health(instanceId).then(
+          (h) => JSON.stringify(h.pull),
+          (e: Error) => `health unavailable: ${e.message}`,
+        );
+        throw new Error(`${error.message}; the instance's pull: ${pull}`);
+      });
       for (const id of ids) before.add(id);
       return finish(ids, timeoutMs);
     },
