@@ -289,6 +289,13 @@ describe('docplanner end to end', () => {
     expect(served.filter((s) => s.status === 200)).toHaveLength(5);
     const health = await e2e.hub.instances.health(PULL);
     expect(health.pull?.consecutiveFailures).toBe(0);
+    // The turn ends on the empty queue's 404, and only then is this instance's next turn a minute
+    // away. The next test fills the same simulator's queue: a sixth GET still on its way would take
+    // its notifications into this instance (seen once in CI, reproduced by delaying that answer).
+    await eventually(
+      async () => sim.served.some((s) => s.path === '/api/v3/integration/notifications' && s.status === 404),
+      `${PULL}'s turn ending on the empty queue`,
+    );
   });
 
   it('drains the pull queue in batches (multiple mode)', async () => {
