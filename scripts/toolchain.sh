@@ -9,11 +9,20 @@ sy_node_ok() {
 }
 
 # Installs the listed packages into .tools in one npm call (npm prunes what a call does not name).
+# `--prefix` also moves npm's global npmrc under .tools, so the machine's own (the registry, a
+# proxy, the proxy's CA in `cafile`) is named with `--globalconfig`: without it, behind a
+# TLS-inspecting proxy every request failed its certificate three times, and the install finished
+# only from npm's cache, ~70 s a package (a clean-environment CI run, 2026-12-05).
 sy_tools_install() {
-  local tools="$1"; shift
+  local tools="$1" globalconfig; shift
   mkdir -p "$tools"
   printf '{"name":"switchyard-tools","private":true}\n' >"$tools/package.json"
-  npm install --silent --no-audit --no-fund --prefix "$tools" "$@" >&2
+  globalconfig="$(PATH="${SY_GIVEN_PATH:-$PATH}" npm config get globalconfig 2>/dev/null || true)"
+  if [ -n "$globalconfig" ] && [ -r "$globalconfig" ]; then
+    npm install --silent --no-audit --no-fund --globalconfig "$globalconfig" --prefix "$tools" "$@" >&2
+  else
+    npm install --silent --no-audit --no-fund --prefix "$tools" "$@" >&2
+  fi
   hash -r
 }
 

@@ -1,11 +1,12 @@
 /**
- * scripts/toolchain.sh's `sy_pnpm_ca`: pnpm's commands get npm's CA file (`cafile`) through
- * NODE_EXTRA_CA_CERTS, so that a registry behind a TLS-inspecting proxy that answers npm answers
- * pnpm too; a CA file the environment names already, or none that can be read, is left alone.
- * npm's setting comes from `npm_config_cafile` here (an npmrc says the same to npm).
+ * scripts/toolchain.sh behind a TLS-inspecting proxy. `sy_pnpm_ca`: pnpm's commands get npm's CA
+ * file (`cafile`) through NODE_EXTRA_CA_CERTS, so that a registry that answers npm answers pnpm
+ * too; a CA file the environment names already, or none that can be read, is left alone. npm's
+ * setting comes from `npm_config_cafile` here (an npmrc says the same to npm). `sy_tools_install`:
+ * npm installing into .tools still reads the machine's global npmrc, which `--prefix` would move.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -41,5 +42,49 @@ describe('sy_pnpm_ca', () => {
 
   it('names none that cannot be read', () => {
     expect(caAfter({ npm_config_cafile: join(dir, 'missing.pem') })).toBe('');
+  });
+});
+
+describe('sy_tools_install', () => {
+  // A stand-in npm on the PATH the toolchain was given: answers `config get globalconfig` with
+  // $FAKE_GLOBALCONFIG and records the arguments of anything else.
+  const bin = join(dir, 'bin');
+  const argsFile = join(dir, 'npm-args');
+  mkdirSync(bin);
+  writeFileSync(
+    join(bin, 'npm'),
+    `#!/bin/sh\nif [ "$1 $2 $3" = "config get globalconfig" ]; then printf '%s\\n' "$FAKE_GLOBALCONFIG"; exit 0; fi\nprintf '%s\\n' "$@" > '${argsFile}'\n`,
+  );
+  chmodSync(join(bin, 'npm'), 0o755);
+  const npmrc = join(dir, 'global-npmrc');
+  writeFileSync(npmrc, `cafile=${caFile}\n`);
+
+  function installArgs(globalconfig: string): string[] {
+    rmSync(argsFile, { force: true });
+    const tools = join(dir, 'tools');
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `set -euo pipefail; source '${toolchain}'; SY_GIVEN_PATH="$PATH"; sy_tools_install '${tools}' pnpm@10.34.8`,
+      ],
+      { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: dir, FAKE_GLOBALCONFIG: globalconfig }, encoding: 'utf8' },
+    );
+    if (r.status !== 0) throw new Error(`sy_tools_install failed (${r.status}): ${r.stderr}`);
+    return readFileSync(argsFile, 'utf8').trim().split('\n');
+  }
+
+  it("names the machine's global npmrc, which --prefix would replace with one under .tools", () => {
+    const args = installArgs(npmrc);
+    expect(args[0]).toBe('install');
+    expect(args[args.indexOf('--globalconfig') + 1]).toBe(npmrc);
+    expect(args.indexOf('--globalconfig')).toBeLessThan(args.indexOf('--prefix'));
+    expect(args.at(-1)).toBe('pnpm@10.34.8');
+  });
+
+  it('names none that cannot be read', () => {
+    const args = installArgs(join(dir, 'missing-npmrc'));
+    expect(args).not.toContain('--globalconfig');
+    expect(args).toContain('--prefix');
   });
 });
