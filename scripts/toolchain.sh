@@ -14,21 +14,28 @@ sy_node_ok() {
 # TLS-inspecting proxy every request failed its certificate three times, and the install finished
 # only from npm's cache, ~70 s a package (a clean-environment CI run, 2026-12-05).
 sy_tools_install() {
-  local tools="$1" globalconfig; shift
+  local tools="$1" globalconfig config=(); shift
   mkdir -p "$tools"
   printf '{"name":"switchyard-tools","private":true}\n' >"$tools/package.json"
-  globalconfig="$(PATH="${SY_GIVEN_PATH:-$PATH}" npm config get globalconfig 2>/dev/null || true)"
-  if [ -n "$globalconfig" ] && [ -r "$globalconfig" ]; then
-    npm install --silent --no-audit --no-fund --globalconfig "$globalconfig" --prefix "$tools" "$@" >&2
-  else
-    npm install --silent --no-audit --no-fund --prefix "$tools" "$@" >&2
-  fi
+  globalconfig="$(sy_system_npm_config globalconfig)"
+  if [ -n "$globalconfig" ] && [ -r "$globalconfig" ]; then config=(--globalconfig "$globalconfig"); fi
+  npm install --silent --no-audit --no-fund "${config[@]}" --prefix "$tools" "$@" >&2
   hash -r
+}
+
+# A setting of the npm the machine came with (the PATH sy_toolchain was given), empty when unset:
+# npm run by the Node in .tools would look for its global npmrc under .tools and not find the
+# system's.
+sy_system_npm_config() {
+  local value
+  value="$(PATH="${SY_GIVEN_PATH:-$PATH}" npm config get "$1" 2>/dev/null || true)"
+  case "$value" in null | undefined) value="" ;; esac
+  printf '%s' "$value"
 }
 
 sy_toolchain() {
   local root="$1" tools="$1/.tools" pnpm_version
-  # The PATH as given, for sy_pnpm_ca: npm finds its global npmrc beside the Node that runs it.
+  # The PATH as given, for sy_system_npm_config: npm finds its global npmrc beside the Node that runs it.
   SY_GIVEN_PATH="$PATH"
   export PATH="$tools/node_modules/.bin:$PATH"
   pnpm_version="$(sed -n 's/.*"packageManager": *"pnpm@\([^"]*\)".*/\1/p' "$root/package.json")"
@@ -57,11 +64,8 @@ sy_toolchain() {
 sy_pnpm_ca() {
   [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && return 0
   local cafile
-  # Asked of the npm and Node the machine came with (the PATH sy_toolchain was given): npm run by the
-  # Node in .tools would look for its global npmrc under .tools and not find the system's.
-  cafile="$(PATH="${SY_GIVEN_PATH:-$PATH}" npm config get cafile 2>/dev/null || true)"
-  case "$cafile" in "" | null | undefined) return 0 ;; esac
-  if [ -r "$cafile" ]; then export NODE_EXTRA_CA_CERTS="$cafile"; fi
+  cafile="$(sy_system_npm_config cafile)"
+  if [ -n "$cafile" ] && [ -r "$cafile" ]; then export NODE_EXTRA_CA_CERTS="$cafile"; fi
   return 0
 }
 
