@@ -532,6 +532,26 @@ describe('commands through a started hub', () => {
     expect((await api('POST', '/v1/subscriptions/crm/command-credentials', undefined, as)).status).toBe(401);
   });
 
+  it('refuses every command route without a credential, or with a token that is neither, and queues nothing', async () => {
+    const { subject } = await bookedAppointment();
+    const ofSubject = `/v1/commands?subject=${encodeURIComponent(subject)}`;
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    expect(sent.status).toBe(202);
+    for (const authorization of ['', 'Bearer not-the-admin-token', `Basic ${ADMIN}`]) {
+      const as = { authorization };
+      const post = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} }, as);
+      expect(post.status).toBe(401);
+      expect(post.headers.get('content-type')).toContain('application/problem+json');
+      expect((await api('GET', '/v1/commands', undefined, as)).status).toBe(401);
+      expect((await api('GET', `/v1/commands/${sent.json.id}`, undefined, as)).status).toBe(401);
+      expect((await api('POST', `/v1/commands/${sent.json.id}/retry`, undefined, as)).status).toBe(401);
+      expect((await api('POST', '/v1/subscriptions/crm/command-credentials', undefined, as)).status).toBe(
+        401,
+      );
+    }
+    expect((await api('GET', ofSubject)).json.items.map((c: { id: string }) => c.id)).toEqual([sent.json.id]);
+  });
+
   it('the OpenAPI document describes the command routes, their credential and the Idempotency-Key', async () => {
     const doc = (await api('GET', '/v1/openapi.json')).json;
     const post = doc.paths['/v1/commands'].post;

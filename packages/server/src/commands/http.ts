@@ -5,10 +5,9 @@
  * admin token (or the dashboard session) as for the rest of `/v1`, or, on the command routes, a
  * subscription's command credential, which acts for that subscription only.
  */
-import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken, unauthorized } from '../admin/http.ts';
-import { adminAuth } from '../http/plugins/admin-auth.ts';
+import { requireAdmin } from '../http/plugins/admin-auth.ts';
 import type { CommandInput, CommandListQuery, CommandSender, Commands } from './commands.ts';
 
 type Schema = Record<string, unknown>;
@@ -83,19 +82,19 @@ export async function commandRoutes(
   app: FastifyInstance,
   { commands, adminToken }: { commands: Commands; adminToken: string | undefined },
 ): Promise<void> {
-  const admin = adminAuth(adminToken);
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.config.auth !== 'command') return admin.call(app, request, reply);
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.auth !== 'command') return requireAdmin(request, adminToken);
     const token = bearerToken(request);
-    if (adminToken && timingSafeEqualString(token, adminToken)) return;
     if (token?.startsWith('sycmd_')) {
       const sender = await commands.authenticate(token);
       if (!sender) throw unauthorized();
       senders.set(request, sender);
+      request.credentialsChecked = true;
       return;
     }
-    // The dashboard's session, or a refusal.
-    return admin.call(app, request, reply);
+    // The admin token, the dashboard's session, or a refusal: never a request let through for want
+    // of a credential (an unauthenticated command would act on a vendor as the admin).
+    requireAdmin(request, adminToken);
   });
   const tags = ['commands'];
   const commandAuth = { auth: 'command' } as const;

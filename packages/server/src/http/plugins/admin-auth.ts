@@ -1,5 +1,5 @@
 import { timingSafeEqualString } from '@switchyard/core';
-import type { onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { bearerToken, unauthorized } from '../../admin/http.ts';
 import { checkUiSession } from './session.ts';
 
@@ -19,19 +19,34 @@ export function adminAuth(adminToken: string | undefined): onRequestAsyncHookHan
   return async (request) => {
     const auth = request.routeOptions.config.auth ?? 'admin';
     if (auth !== 'admin') return;
-    if (!adminToken) throw unauthorized('the admin API is closed: no admin token is configured');
-    if (timingSafeEqualString(bearerToken(request), adminToken)) {
-      request.credentialsChecked = true;
-      return;
-    }
-    // The dashboard's session cookie stands in for the token (http/plugins/session.ts).
-    const session = checkUiSession(request, adminToken);
-    if (session === 'admitted') {
-      request.credentialsChecked = true;
-      return;
-    }
-    if (session === 'needs-header')
-      throw unauthorized('a dashboard session needs the x-switchyard-ui: 1 header on changes');
-    throw unauthorized();
+    requireAdmin(request, adminToken);
   };
+}
+
+/**
+ * Admits the request as the admin (the admin token, or the dashboard's session) or throws 401, whatever
+ * the route's `config.auth` says. For routes with a credential of their own that the admin may also
+ * use (the commands routes): the hook above leaves a route that is not `admin` alone, so such a route
+ * must end here when its own credential is absent, or it would be open to anyone.
+ *
+ * @example
+ * ```ts
+ * if (!token?.startsWith('sycmd_')) return requireAdmin(request, adminToken);
+ * ```
+ */
+export function requireAdmin(request: FastifyRequest, adminToken: string | undefined): void {
+  if (!adminToken) throw unauthorized('the admin API is closed: no admin token is configured');
+  if (timingSafeEqualString(bearerToken(request), adminToken)) {
+    request.credentialsChecked = true;
+    return;
+  }
+  // The dashboard's session cookie stands in for the token (http/plugins/session.ts).
+  const session = checkUiSession(request, adminToken);
+  if (session === 'admitted') {
+    request.credentialsChecked = true;
+    return;
+  }
+  if (session === 'needs-header')
+    throw unauthorized('a dashboard session needs the x-switchyard-ui: 1 header on changes');
+  throw unauthorized();
 }
