@@ -69,6 +69,15 @@ sy_pnpm_ca() {
   return 0
 }
 
+# Node 22.12 to 22.17 runs .ts files only with --experimental-strip-types (22.18 and later without).
+# The hub's own launcher adds it for `switchyard` commands; every other script the repository runs
+# as `node scripts/<name>.ts` (`./sy new-connector`, `./sy generate`, pnpm's scripts) gets it
+# through NODE_OPTIONS, so that a Node this toolchain accepts runs all of them.
+sy_node_ts_options() {
+  node -e 'process.exit(process.features.typescript ? 0 : 1)' 2>/dev/null && return 0
+  export NODE_OPTIONS="--experimental-strip-types --disable-warning=ExperimentalWarning${NODE_OPTIONS:+ $NODE_OPTIONS}"
+}
+
 sy_install() {
   local root="$1" stamp="$1/node_modules/.sy-lock-stamp"
   # Install only when the lockfile changed since the last install.

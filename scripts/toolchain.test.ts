@@ -88,3 +88,42 @@ describe('sy_tools_install', () => {
     expect(args).toContain('--prefix');
   });
 });
+
+describe('sy_node_ts_options', () => {
+  // Stand-in nodes: one whose `process.features.typescript` check fails (Node 22.12 to 22.17),
+  // one where it passes (22.18 and later).
+  function optionsAfter(typescript: boolean, given?: string): string {
+    const bin = mkdtempSync(join(dir, 'node-'));
+    writeFileSync(join(bin, 'node'), `#!/bin/sh\nexit ${typescript ? 0 : 1}\n`);
+    chmodSync(join(bin, 'node'), 0o755);
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `set -euo pipefail; source '${toolchain}'; sy_node_ts_options; printf '%s' "\${NODE_OPTIONS:-}"`,
+      ],
+      {
+        env: {
+          PATH: `${bin}:/usr/bin:/bin`,
+          HOME: dir,
+          ...(given === undefined ? {} : { NODE_OPTIONS: given }),
+        },
+        encoding: 'utf8',
+      },
+    );
+    if (r.status !== 0) throw new Error(`sy_node_ts_options failed (${r.status}): ${r.stderr}`);
+    return r.stdout;
+  }
+
+  it('turns type stripping on for a Node that needs the flag, keeping what NODE_OPTIONS held', () => {
+    expect(optionsAfter(false)).toBe('--experimental-strip-types --disable-warning=ExperimentalWarning');
+    expect(optionsAfter(false, '--max-old-space-size=512')).toBe(
+      '--experimental-strip-types --disable-warning=ExperimentalWarning --max-old-space-size=512',
+    );
+  });
+
+  it('leaves NODE_OPTIONS alone for a Node that runs .ts files as it is', () => {
+    expect(optionsAfter(true)).toBe('');
+    expect(optionsAfter(true, '--max-old-space-size=512')).toBe('--max-old-space-size=512');
+  });
+});
