@@ -366,7 +366,7 @@ export function nextSteps(result: GeneratedConnector): string {
         ]
       : []),
     'Next steps:',
-    `  1. ./sy vitest run ${tests}   # the generated tests pass as they are (the end-to-end test needs DATABASE_URL or Docker)`,
+    `  1. ./sy vitest run ${tests}   # the generated tests pass as they are (the end-to-end test uses DATABASE_URL, else Docker, else an embedded Postgres)`,
     `  2. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (list each in src/conformance.test.ts and the end-to-end test)`,
     `  3. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
     `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in ${dir}/src/simulator.ts`,

@@ -11,6 +11,9 @@
  * ```
  */
 export { basicAuthorization } from './auth.ts';
+
+import type { Config } from './config.ts';
+
 export type { Config } from './config.ts';
 export { encode } from './encode.ts';
 export { bookingbugConnector } from './index.ts';
@@ -27,3 +30,17 @@ export { bookingbugConnector } from './index.ts';
 export function fixtureUrl(name: string, dir = 'fixtures'): URL {
   return new URL(`../${dir}/${name}`, import.meta.url);
 }
+
+/**
+ * Settings under which this connector's fixtures normalize (test values, the conformance test's),
+ * for tests outside the package that run every shipped connector's fixtures, such as the server's
+ * FHIR mapping tests.
+ *
+ * @example
+ * ```ts
+ * const ctx = memoryNormalizeContext({ instanceId: 'test', config: fixtureSettings });
+ * ```
+ */
+export const fixtureSettings: Config = {
+  basicAuth: { username: 'switchyard-bb', password: 'bb-push-password-0123456789' },
+};

@@ -10,6 +10,10 @@
  * const body = readFileSync(fixtureUrl('callback.json'), 'utf8');
  * ```
  */
+import { readFileSync } from 'node:fs';
+import type { VendorRequest, VendorResponse } from '@switchyard/core';
+import type { Config } from './config.ts';
+
 export type { Config } from './config.ts';
 export { encode } from './encode.ts';
 export { clockwisemdConnector } from './index.ts';
@@ -25,4 +29,43 @@ export { clockwisemdConnector } from './index.ts';
  */
 export function fixtureUrl(name: string, dir = 'fixtures'): URL {
   return new URL(`../${dir}/${name}`, import.meta.url);
+}
+
+/**
+ * Settings under which this connector's fixtures normalize (test values, the conformance test's),
+ * for tests outside the package that run every shipped connector's fixtures, such as the server's
+ * FHIR mapping tests.
+ *
+ * @example
+ * ```ts
+ * const ctx = memoryNormalizeContext({ instanceId: 'test', config: fixtureSettings });
+ * ```
+ */
+export const fixtureSettings: Config = {
+  auth: { mode: 'either', key: 'cw-hook-key-0123456789abcdef' },
+  apiKey: 'cw-api-key-abcdef0123456789',
+  apiBaseUrl: 'https://api.clockwisemd.test/v1',
+};
+
+/**
+ * Clockwise.MD's REST API as the fixtures need it: `GET /appointments/{id}` answers the recorded
+ * appointment in `src/__api__/` (404 for any other), for enrichment during tests that normalize the
+ * fixtures in memory.
+ *
+ * @example
+ * ```ts
+ * const ctx = memoryNormalizeContext({ instanceId: 'test', config: fixtureSettings, vendorApi: fixtureVendorApi });
+ * ```
+ */
+export function fixtureVendorApi(request: VendorRequest): VendorResponse {
+  const id = /\/appointments\/(\d+)$/.exec(request.url)?.[1];
+  if (id === undefined) return { status: 404, headers: {}, body: { error: 'not found' } };
+  try {
+    const body = JSON.parse(
+      readFileSync(new URL(`./__api__/appointment-${id}.json`, import.meta.url), 'utf8'),
+    );
+    return { status: 200, headers: { 'content-type': 'application/json' }, body };
+  } catch {
+    return { status: 404, headers: {}, body: { error: 'not found' } };
+  }
 }

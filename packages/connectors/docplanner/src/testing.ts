@@ -10,6 +10,8 @@
  * const body = readFileSync(fixtureUrl('address-assigned.json'), 'utf8');
  * ```
  */
+import type { Config } from './config.ts';
+
 export type { Config } from './config.ts';
 export { encode } from './encode.ts';
 export { docplannerConnector } from './index.ts';
@@ -27,3 +29,20 @@ export type { DpNotification } from './vendor.ts';
 export function fixtureUrl(name: string, dir = 'fixtures'): URL {
   return new URL(`../${dir}/${name}`, import.meta.url);
 }
+
+/**
+ * Settings under which this connector's fixtures normalize (test values, the conformance test's),
+ * for tests outside the package that run every shipped connector's fixtures, such as the server's
+ * FHIR mapping tests.
+ *
+ * @example
+ * ```ts
+ * const ctx = memoryNormalizeContext({ instanceId: 'test', config: fixtureSettings });
+ * ```
+ */
+export const fixtureSettings: Config = {
+  domain: 'znanylekarz.pl',
+  clientId: '1234_conformance',
+  clientSecret: 'client-secret-for-tests',
+  pushAuth: { headerName: 'X-Docplanner-Key', apiKey: 'dp-push-key-7f3a9c2e41' },
+};

@@ -10,6 +10,8 @@
  * const body = readFileSync(fixtureUrl('invoice-created-unknown.json'), 'utf8');
  * ```
  */
+import type { Config } from './config.ts';
+
 export type { Config } from './config.ts';
 export { encode } from './encode.ts';
 export { instinctiveNotesConnector } from './index.ts';
@@ -27,3 +29,15 @@ export type { SoapNote, WebhookEvent } from './vendor.ts';
 export function fixtureUrl(name: string, dir = 'fixtures'): URL {
   return new URL(`../${dir}/${name}`, import.meta.url);
 }
+
+/**
+ * Settings under which this connector's fixtures normalize (test values, the conformance test's),
+ * for tests outside the package that run every shipped connector's fixtures, such as the server's
+ * FHIR mapping tests.
+ *
+ * @example
+ * ```ts
+ * const ctx = memoryNormalizeContext({ instanceId: 'test', config: fixtureSettings });
+ * ```
+ */
+export const fixtureSettings: Config = { auth: { secret: 'in-test-secret-0123456789abcdef' } };

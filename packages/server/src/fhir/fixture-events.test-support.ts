@@ -8,39 +8,26 @@ import type { Connector, EventEnvelope, JsonObject, VendorRequest, VendorRespons
 import { completeEvent, inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
 import { shippedConnectors } from '../connectors.ts';
 
-const CLOCKWISE_API_KEY = 'cw-api-key-abcdef0123456789';
+/**
+ * What a connector's `./testing` entry gives these tests: the settings its fixtures normalize under,
+ * where its fixtures are, and, for a connector that enriches from its vendor's API, that API's
+ * answers. Every shipped connector's entry is read the same way, so a new connector's fixtures run
+ * here as soon as it is registered, with nothing to add in this package.
+ */
+interface ConnectorTesting {
+  fixtureSettings: unknown;
+  fixtureUrl(name: string): URL;
+  fixtureVendorApi?: (request: VendorRequest) => VendorResponse;
+}
 
-/** A valid config per shipped connector, as in its conformance test. */
-const configs: Record<string, unknown> = {
-  bookingbug: { basicAuth: { username: 'switchyard-bb', password: 'bb-push-password-0123456789' } },
-  clockwisemd: {
-    auth: { mode: 'either', key: 'cw-hook-key-0123456789abcdef' },
-    apiKey: CLOCKWISE_API_KEY,
-    apiBaseUrl: 'https://api.clockwisemd.test/v1',
-  },
-  docplanner: {
-    domain: 'znanylekarz.pl',
-    clientId: '1234_conformance',
-    clientSecret: 'client-secret-for-tests',
-    pushAuth: { headerName: 'X-Docplanner-Key', apiKey: 'dp-push-key-7f3a9c2e41' },
-  },
-  'instinctive-notes': { auth: { secret: 'in-test-secret-0123456789abcdef' } },
-  quable: { authorization: 'Bearer qb-test-0123456789abcdef' },
-};
-
-/** Clockwise.MD's REST API as its fixtures need it (the recorded appointments in `src/__api__`). */
-function clockwiseApi(req: VendorRequest): VendorResponse {
-  const id = /\/appointments\/(\d+)$/.exec(req.url)?.[1];
-  try {
-    const url = new URL(
-      `../../../connectors/clockwisemd/src/__api__/appointment-${id}.json`,
-      import.meta.url,
+async function testingOf(name: string): Promise<ConnectorTesting> {
+  const testing = (await import(`@switchyard/connector-${name}/testing`)) as Partial<ConnectorTesting>;
+  if (testing.fixtureSettings === undefined || typeof testing.fixtureUrl !== 'function') {
+    throw new Error(
+      `@switchyard/connector-${name}/testing must export fixtureSettings and fixtureUrl (docs/writing-a-connector.md §12)`,
     );
-    const body = JSON.parse(readFileSync(url, 'utf8'));
-    return { status: 200, headers: { 'content-type': 'application/json' }, body };
-  } catch {
-    return { status: 404, headers: {}, body: { error: 'not found' } };
   }
+  return testing as ConnectorTesting;
 }
 
 /** One normalized event and the fixture it came from. */
@@ -50,8 +37,7 @@ export interface FixtureEvent {
   event: EventEnvelope;
 }
 
-function fixtureFiles(connector: string): string[] {
-  const dir = new URL(`../../../connectors/${connector}/fixtures/`, import.meta.url);
+function fixtureFiles(dir: URL): string[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .sort();
@@ -70,16 +56,17 @@ function fixtureFiles(connector: string): string[] {
 export async function connectorFixtureEvents(name: string): Promise<FixtureEvent[]> {
   const connector = shippedConnectors.find((c) => c.name === name) as Connector<unknown> | undefined;
   if (!connector?.push) throw new Error(`no push connector ${name}`);
-  const config = configs[name];
+  const testing = await testingOf(name);
+  const config = testing.fixtureSettings;
   const ctx = memoryNormalizeContext<unknown>({
     instanceId: `${name}-fhir`,
     config,
-    ...(name === 'clockwisemd' ? { vendorApi: clockwiseApi } : {}),
+    ...(testing.fixtureVendorApi ? { vendorApi: testing.fixtureVendorApi } : {}),
     finalAttempt: true,
   });
   const out: FixtureEvent[] = [];
-  for (const file of fixtureFiles(name)) {
-    const url = new URL(`../../../connectors/${name}/fixtures/${file}`, import.meta.url);
+  for (const file of fixtureFiles(testing.fixtureUrl(''))) {
+    const url = testing.fixtureUrl(file);
     const body = JSON.parse(readFileSync(url, 'utf8')) as JsonObject;
     for (const route of connector.push.routes) {
       let notifications: ReturnType<NonNullable<Connector['push']>['parse']>;
