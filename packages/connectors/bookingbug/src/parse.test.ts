@@ -54,18 +54,18 @@ describe('bookingbug parse', () => {
     expect(created).toHaveLength(1);
     expect(created[0]).toMatchObject({
       type: 'purchase',
-      orderingKey: 'purchase:11610441',
+      orderingKey: 'company:50666',
       meta: { route: 'default' },
     });
     const cancel = parse(inboundRequest({ route: 'cancellation', body: fixture('created.json') }), config);
     expect(cancel[0]?.type).toBe('cancellation');
   });
 
-  it('makes one notification per JRNI webhook, typed by its trigger, ordered per booking', () => {
+  it('makes one notification per JRNI webhook, typed by its trigger, ordered per company', () => {
     const [n] = parse(inboundRequest({ body: fixture('jrni-data-modify-time.json') }), config);
     expect(n).toMatchObject({
       type: 'modify',
-      orderingKey: 'booking:1294',
+      orderingKey: 'company:37011',
       occurredAt: '2023-02-12T09:30:00Z',
       meta: { route: 'default', shape: 'jrni' },
     });
@@ -113,7 +113,29 @@ describe('bookingbug parse', () => {
 
   it('reads a purchase wrapped in `purchase`', () => {
     const [n] = parse(inboundRequest({ body: { purchase: fixture('created.json') } }), config);
-    expect(n).toMatchObject({ type: 'purchase', orderingKey: 'purchase:11610441' });
+    expect(n).toMatchObject({ type: 'purchase', orderingKey: 'company:50666' });
+  });
+
+  it('orders both shapes of one company under one key, and a purchase or booking without one by itself', () => {
+    // The same booking in both shapes, as an instance receiving both gets it (one change, two pushes).
+    const legacy = fixture('created.json');
+    const jrni = fixture('jrni-data-create.json') as JsonObject;
+    const sameBooking = {
+      ...jrni,
+      appointment: { ...(jrni.appointment as JsonObject), bookingId: 13477736 },
+      company: { ...(jrni.company as JsonObject), jrniId: 50666 },
+    };
+    const [a] = parse(inboundRequest({ body: legacy }), config);
+    const [b] = parse(inboundRequest({ body: sameBooking }), config);
+    expect(a?.orderingKey).toBe('company:50666');
+    expect(b?.orderingKey).toBe(a?.orderingKey);
+    const bookings = ((legacy._embedded as JsonObject).bookings as JsonObject[]).map(
+      ({ company_id: _, ...rest }) => rest,
+    );
+    const noCompany = { ...legacy, _embedded: { ...(legacy._embedded as JsonObject), bookings } };
+    expect(parse(inboundRequest({ body: noCompany }), config)[0]?.orderingKey).toBe('purchase:11610441');
+    const { company: _, ...jrniNoCompany } = jrni;
+    expect(parse(inboundRequest({ body: jrniNoCompany }), config)[0]?.orderingKey).toBe('booking:1294');
   });
 
   it.each([

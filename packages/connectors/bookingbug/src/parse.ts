@@ -38,9 +38,9 @@ export const routes: readonly PushRoute[] = [
  * @example
  * ```ts
  * parse(inboundRequest({ route: 'cancellation', body: purchase }), config);
- * // [{ type: 'cancellation', dedupeKey: 'sha256:…', orderingKey: 'purchase:11610441', … }]
+ * // [{ type: 'cancellation', dedupeKey: 'sha256:…', orderingKey: 'company:50666', … }]
  * parse(inboundRequest({ body: jrniWebhook }), config);
- * // [{ type: 'modify', dedupeKey: 'sha256:…', orderingKey: 'booking:1294', … }]
+ * // [{ type: 'modify', dedupeKey: 'sha256:…', orderingKey: 'company:37011', … }]
  * ```
  */
 export function parse(request: InboundRequest, _config: Config): VendorNotification[] {
@@ -63,7 +63,7 @@ export function parse(request: InboundRequest, _config: Config): VendorNotificat
       {
         type: trigger,
         dedupeKey: dedupeKeyOf('jrni', bookingId, trigger, triggerTime, hashOf(canonical(body))),
-        orderingKey: `booking:${bookingId}`,
+        orderingKey: orderingKeyOf(jrni.company?.jrniId, `booking:${bookingId}`),
         occurredAt: triggerTime ?? request.receivedAt.toISOString(),
         payload: body,
         meta: { route: request.route, shape: 'jrni' },
@@ -92,12 +92,30 @@ export function parse(request: InboundRequest, _config: Config): VendorNotificat
     {
       type,
       dedupeKey: dedupeKeyOf('bookingbug', String(purchase.id), type, null, hashOf([state, canonical(body)])),
-      orderingKey: `purchase:${purchase.id}`,
+      orderingKey: orderingKeyOf(list[0]?.company_id, `purchase:${purchase.id}`),
       occurredAt: request.receivedAt.toISOString(),
       payload: body,
       meta: { route: request.route },
     },
   ];
+}
+
+/**
+ * One ordering key per BookingBug company (the place: a JRNI company is one location), the same for
+ * both shapes: a legacy purchase names it on its bookings (`company_id`), a JRNI webhook as
+ * `company.jrniId`, the id the admin API takes for either (commands.ts). While an instance receives
+ * both (a migration from the legacy push to JRNI's webhooks), one change of a booking arrives twice
+ * at once, once in each shape; with a key per purchase and one per booking the two were normalized
+ * side by side, each finding no earlier state of the booking, and the booking was announced as
+ * created twice. A company's notifications are few (its bookings' changes) against what one ordering
+ * key sustains (docs/benchmarks.md, "One ordering key"). Without a company id, the purchase or the
+ * booking orders its own notifications as before.
+ */
+function orderingKeyOf(company: unknown, fallback: string): string {
+  if (typeof company === 'number' || (typeof company === 'string' && company !== '')) {
+    return `company:${company}`;
+  }
+  return fallback;
 }
 
 function hashOf(value: unknown): string {
