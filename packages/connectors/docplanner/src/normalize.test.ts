@@ -250,6 +250,23 @@ describe('moves', () => {
     expect(await ctx.aliases.find('appointment', '210046990')).toBe(booked!.data.id);
   });
 
+  it('ignores a cancellation of the booking id a move replaced: the appointment goes on under the new one', async () => {
+    const ctx = newCtx();
+    const [booked] = await run(ctx, 'slot-booked.json', 'booking-moved.json');
+    const canceled = fixture('booking-canceled.json');
+    const data = canceled.data as JsonObject;
+    const ofOldId = {
+      ...canceled,
+      data: { ...data, visit_booking: { ...(data.visit_booking as JsonObject), id: 210045781 } },
+    };
+    const result = await normalize(notificationOf(ofOldId), ctx);
+    expect(result.events).toEqual([]);
+    expect(result.ignored).toMatch(/210045781.*replaced with 210046990/);
+    // The new booking's own cancellation still cancels the appointment.
+    const [cancelled] = await run(ctx, 'booking-canceled.json');
+    expect(cancelled).toMatchObject({ type: 'appointment.cancelled', subject: booked!.subject });
+  });
+
   it('gives old and new id one hub id even when the old booking was never seen', async () => {
     const ctx = newCtx();
     const [moved] = await run(ctx, 'booking-moved.json');

@@ -333,6 +333,18 @@ async function appointmentVendorIds(ctx: Ctx, hubId: string, currentId: string):
   return known.map((v) => vendorIdOf(ctx, v, v === currentId));
 }
 
+/**
+ * The booking id that replaced `bookingId` when a move gave the appointment a new one, undefined
+ * when `bookingId` is still the appointment's current booking (or nothing is known of it).
+ */
+async function replacingBookingId(ctx: Ctx, hubId: string, bookingId: string): Promise<string | undefined> {
+  const known = await ctx.state.get<JsonObject>(knownStateKey(`appointment/${hubId}`));
+  if (!known || known.status === 'cancelled' || !Array.isArray(known.vendorIds)) return undefined;
+  const current = known.vendorIds.find((v) => isJsonObject(v) && v.current === true && v.system === SYSTEM);
+  const currentId = isJsonObject(current) ? str(current.value) : undefined;
+  return currentId !== undefined && currentId !== bookingId ? currentId : undefined;
+}
+
 function requireBooking(n: VendorNotification, booking: DpBooking | undefined, field: string): DpBooking {
   if (
     !booking ||
@@ -384,6 +396,16 @@ async function bookingEvent(
   const data = env.data;
   const booking = requireBooking(n, data.visit_booking, 'visit_booking');
   const hubId = await bookingHubId(ctx, data, booking);
+  if (type === 'appointment.cancelled') {
+    const replacedBy = await replacingBookingId(ctx, hubId, String(booking.id));
+    if (replacedBy !== undefined) {
+      // A move cancels the old booking at Docplanner (booking-moved's old_visit_booking is
+      // `canceled`); a cancellation naming that old id is the move's, not the appointment's.
+      return ignore(
+        `Docplanner canceled booking ${String(booking.id)}, which a move replaced with ${replacedBy}: the appointment goes on under the new booking`,
+      );
+    }
+  }
   const time = occurred(n, env);
   const appointment = appointmentOf({
     id: hubId,
