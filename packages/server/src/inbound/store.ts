@@ -18,6 +18,7 @@ import {
   statement,
 } from '../storage/db.ts';
 import { CHANNEL_NORMALIZE, type HeldLease, renewLeases } from '../storage/queues.ts';
+import { type StoredAs, storableForms, unstorableReason } from './storable.ts';
 
 export interface InboundRow {
   seq: string;
@@ -254,6 +255,92 @@ export async function storeInbound(
     }),
     db,
   );
+}
+
+/** A notification {@link storeInboundEach} stored in another form than it was given. */
+export interface AlteredInbound {
+  id: string;
+  vendorType: string;
+  /** Why Postgres refused it as it was ({@link unstorableReason}). */
+  reason: string;
+  storedAs: StoredAs;
+}
+
+/**
+ * Stores notifications one at a time inside the caller's transaction, each behind a savepoint, so
+ * that one Postgres refuses (a NUL or lone surrogate in a string, nesting too deep: see
+ * {@link unstorableReason}) neither aborts the transaction nor keeps its neighbours out: it is
+ * stored in the first of its {@link storableForms} Postgres takes (sanitized, else a placeholder)
+ * and reported in `altered`; the others are stored as they are. For the rare batch
+ * {@link storeInbound} could not store as a whole (one statement per notification, up to three for
+ * a refused one), when its notifications cannot be refused: a pull, whose vendor no longer has
+ * them. Any other failure is thrown, and the caller's transaction stores nothing.
+ *
+ * @example
+ * ```ts
+ * const { stored, altered } = await db.transaction().execute((trx) => storeInboundEach(trx, items, ['dp-main']));
+ * // altered: [{ id, vendorType: 'booking-canceled', reason: 'the payload cannot be stored: …', storedAs: 'sanitized' }]
+ * ```
+ */
+export async function storeInboundEach(
+  trx: Executor,
+  items: readonly NewInbound[],
+  touch: readonly string[],
+): Promise<{ stored: StoredInbound[]; altered: AlteredInbound[] }> {
+  const stored: StoredInbound[] = [];
+  const altered: AlteredInbound[] = [];
+  for (const item of items) {
+    const first = await storeOneBehindSavepoint(trx, item, touch);
+    if ('rows' in first) {
+      stored.push(...first.rows);
+      continue;
+    }
+    let refusal = first;
+    let taken = false;
+    for (const form of storableForms(item, first.reason)) {
+      const attempt = await storeOneBehindSavepoint(trx, form.item, touch);
+      if (!('rows' in attempt)) {
+        refusal = attempt;
+        continue;
+      }
+      stored.push(...attempt.rows);
+      // A duplicate of one stored earlier was not stored now: nothing of it was altered.
+      if (attempt.rows.length > 0)
+        altered.push({
+          id: item.id,
+          vendorType: item.vendorType,
+          reason: first.reason,
+          storedAs: form.storedAs,
+        });
+      taken = true;
+      break;
+    }
+    // Even the placeholder was refused: the hub's statement, not the payload, is at fault.
+    if (!taken) throw refusal.error;
+  }
+  return { stored, altered };
+}
+
+/** {@link storeInbound} of one notification behind a savepoint; a refusal is rolled back and returned. */
+async function storeOneBehindSavepoint(
+  trx: Executor,
+  item: NewInbound,
+  touch: readonly string[],
+): Promise<{ rows: StoredInbound[] } | { reason: string; error: unknown }> {
+  await sql`savepoint store_inbound_one`.execute(trx);
+  try {
+    const stored = await storeInbound(trx, [item], [], touch);
+    await sql`release savepoint store_inbound_one`.execute(trx);
+    return { rows: stored };
+  } catch (error) {
+    // A rollback that fails (the connection went) must not hide why the store failed.
+    await sql`rollback to savepoint store_inbound_one`.execute(trx).catch(() => {
+      throw error;
+    });
+    const reason = unstorableReason(error);
+    if (reason === undefined) throw error;
+    return { reason, error };
+  }
 }
 
 /** The first key of the ordering-key locks (`pg_advisory_xact_lock(int, int)`): "SYIK". */

@@ -11,6 +11,7 @@ import {
 import type { Kysely } from 'kysely';
 import { credentialHeaderNames, redactHeaders } from '../delivery/redact.ts';
 import type { GateResponder } from '../host/hooks.ts';
+import { unstorableReason } from '../inbound/storable.ts';
 import * as inboundStore from '../inbound/store.ts';
 import { newId } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
@@ -262,24 +263,6 @@ function leasedRows(
     });
   }
   return out;
-}
-
-/**
- * Why the vendor's payload itself cannot be stored, or undefined when the failure is the hub's:
- * Postgres data exceptions (class 22: NUL characters, unpaired surrogates) and program limits
- * (class 54: nesting too deep for jsonb), or a stack overflow while serializing a deeply nested
- * payload. Any other RangeError (say, "Invalid string length" from the driver) is a limit of the
- * hub, not a fault of the request: the vendor must retry it, not drop it.
- */
-function unstorableReason(error: unknown): string | undefined {
-  if (error instanceof RangeError) {
-    return /call stack/i.test(error.message) ? 'the payload is too deeply nested to store' : undefined;
-  }
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string' && (code.startsWith('22') || code.startsWith('54'))) {
-    return `the payload cannot be stored: ${String((error as { message?: unknown }).message ?? code)}`;
-  }
-  return undefined;
 }
 
 /**

@@ -1,8 +1,10 @@
 import { isConnectorError, type VendorHttp } from '@switchyard/core';
+import type pino from 'pino';
+import { unstorableReason } from '../inbound/storable.ts';
 import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
-import { newId } from '../storage/db.ts';
+import { type Executor, newId } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, withSpan } from '../telemetry/tracing.ts';
 import type { Runtime } from './shared.ts';
@@ -25,11 +27,27 @@ const RECONCILE_RECHECK_MS = 60 * 60_000;
 const RECONCILE_RETRY_MS = 5 * 60_000;
 
 /**
+ * A batch the vendor has handed over, until it is stored. Docplanner's pull is destructive (a
+ * pulled notification is gone from its queue), so until then this is the only copy there is.
+ */
+interface PulledBatch {
+  items: inboundStore.NewInbound[];
+  /** The instance's cursor the batch was fetched from. */
+  from: string | null;
+  /** The cursor to save with it; undefined: the vendor's answer leaves the cursor as it is. */
+  cursor: string | null | undefined;
+  /** How old its oldest notification was when it arrived, ms (the instance's pull lag). */
+  lagMs: number | null;
+}
+
+/**
  * The vendor pull poller. Each instance in `pull`/`both` mode whose connector can pull is a row
  * with a due time; one process at a time leases it (SKIP LOCKED), fetches, stores each batch with
- * its cursor in ONE transaction before fetching again, and schedules the next turn. Push instances
- * of connectors that reconcile (Docplanner's release) are scheduled the same way, on their own
- * columns. A pass claims what is due up to {@link MAX_TURNS} in progress and starts it without
+ * its cursor in ONE transaction before fetching again, and schedules the next turn. A batch whose
+ * store fails is held in this process and stored before the next fetch ({@link PulledBatch}: the
+ * vendor may no longer have it); one Postgres refuses for some of its notifications is stored with
+ * those altered into a storable form. Push instances of connectors that reconcile (Docplanner's
+ * release) are scheduled the same way, on their own columns. A pass claims what is due up to {@link MAX_TURNS} in progress and starts it without
  * waiting for it; a turn's end wakes the loop.
  */
 export class Poller {
@@ -40,6 +58,11 @@ export class Poller {
   private readonly reconciling = new Set<Promise<void>>();
   /** Set by {@link drain}: a turn in progress ends after the batch it is storing. */
   private stopping = false;
+  /**
+   * Per instance, the pulled batches whose store failed, oldest first: the instance's next turn in
+   * this process stores them before it fetches anything new.
+   */
+  private readonly held = new Map<string, PulledBatch[]>();
 
   constructor(rt: Runtime, http: VendorHttp) {
     this.rt = rt;
@@ -74,12 +97,15 @@ export class Poller {
   /**
    * Waits for the turns in progress, after the loop stopped claiming: a pull turn ends after the
    * batch it is storing (each batch is stored with its cursor, so nothing is lost) and leaves its
-   * instance due at once for whichever process runs next, instead of holding its lease.
+   * instance due at once for whichever process runs next, instead of holding its lease. Then
+   * batches still held (their store failed) are tried once more; what cannot be stored is logged
+   * as an error with its count: those notifications are lost, the vendor no longer has them.
    */
   async drain(): Promise<void> {
     this.stopping = true;
     while (this.pulling.size + this.reconciling.size > 0)
       await Promise.allSettled([...this.pulling, ...this.reconciling]);
+    await this.storeHeldAtStop();
   }
 
   /** Starts one turn, tracked in `set` until it ends; its end wakes the loop to claim the next. */
@@ -170,13 +196,25 @@ export class Poller {
   ): Promise<{ stored: number; duplicates: number; error?: string }> {
     const { rt } = this;
     const logger = rt.logger.child({ instance: row.id, job: 'pull' });
-    const instance = await rt.loadInstance(row.id, true).catch(() => undefined);
+    let loadError: unknown;
+    const instance = await rt.loadInstance(row.id, true).catch((error: unknown) => {
+      loadError = error;
+      return undefined;
+    });
     const pull = instance?.connector.pull;
     if (!instance || !pull) {
+      const held = this.held.get(row.id);
+      if (held && !instance && loadError === undefined) {
+        // The instance was removed: nothing will pull (or store) for it again.
+        this.held.delete(row.id);
+        this.reportLost(row.id, held, 'its instance was removed');
+      }
+      // Held notifications wait for a turn that can store them: not an hour after a failed read.
+      const retry = loadError !== undefined && this.held.has(row.id);
       await instanceStore.finishPull(
         rt.db,
         row.id,
-        3_600_000,
+        retry ? this.backoffMs(row, row.pull_interval_ms ?? 30_000) : 3_600_000,
         instance ? null : 'the instance cannot be loaded',
       );
       return { stored: 0, duplicates: 0 };
@@ -189,7 +227,22 @@ export class Poller {
     // its last batch brought something: one that says "more" with nothing in it waits its interval
     // like any other, rather than be called again at once forever.
     let more = false;
+    // Batches the vendor has handed over and that are not stored yet, oldest first: those an
+    // earlier turn could not store, then the one just fetched. Each is stored before anything new
+    // is fetched; on a failure they go back to `held`, never dropped.
+    const waiting = this.takeHeld(row.id);
+    const storeWaiting = async () => {
+      while (waiting.length > 0) {
+        const result = await this.storeBatch(row.id, waiting[0]!, cursor, logger);
+        waiting.shift();
+        if (result.inserted > 0) rt.announceInbound();
+        stored += result.inserted;
+        duplicates += result.duplicates;
+        cursor = result.cursor;
+      }
+    };
     try {
+      await storeWaiting();
       for (let turn = 0; turn < MAX_BATCHES_PER_TURN; turn++) {
         const batch = await pull.fetch(
           {
@@ -223,17 +276,9 @@ export class Poller {
         const times = batch.notifications
           .map((n) => (n.occurredAt ? Date.parse(n.occurredAt) : Number.NaN))
           .filter((t) => !Number.isNaN(t));
-        const lag = times.length > 0 ? Math.max(0, now.getTime() - Math.min(...times)) : null;
-        const inserted = await rt.db.transaction().execute(async (trx) => {
-          // The same statement as a push's (no bodies): rows and last_message_at, with the cursor.
-          const rows = await inboundStore.storeInbound(trx, items, [], [row.id]);
-          await instanceStore.savePullCursor(trx, row.id, batch.cursor, lag);
-          return rows.length;
-        });
-        if (inserted > 0) rt.announceInbound();
-        stored += inserted;
-        duplicates += items.length - inserted;
-        if (batch.cursor !== undefined) cursor = batch.cursor;
+        const lagMs = times.length > 0 ? Math.max(0, now.getTime() - Math.min(...times)) : null;
+        waiting.push({ items, from: cursor, cursor: batch.cursor, lagMs });
+        await storeWaiting();
         more = batch.more && batch.notifications.length > 0;
         if (!batch.more || this.stopping) break;
       }
@@ -241,13 +286,164 @@ export class Poller {
       return { stored, duplicates };
     } catch (error) {
       const message = (error as Error)?.message ?? String(error);
+      const next = this.backoffMs(instance.row, interval, error);
       const failures = instance.row.pull_consecutive_failures + 1;
-      let next = Math.min(interval * 2 ** Math.min(failures, 10), Math.max(interval, 300_000));
-      if (isConnectorError(error) && error.retryAfterMs !== undefined)
-        next = Math.max(next, error.retryAfterMs);
-      logger.warn({ reason: message, failures, nextInMs: next }, 'vendor pull failed');
-      await instanceStore.finishPull(rt.db, row.id, next, `pull failed: ${message}`);
+      const count = waiting.reduce((n, b) => n + b.items.length, 0);
+      if (count === 0) {
+        logger.warn({ reason: message, failures, nextInMs: next }, 'vendor pull failed');
+        await instanceStore.finishPull(rt.db, row.id, next, `pull failed: ${message}`);
+        return { stored, duplicates, error: message };
+      }
+      // The store failed, not the vendor: what it handed over stays in this process and is stored
+      // first by the next turn (the vendor no longer has it). Logged before finishPull, which
+      // fails too while the database is down.
+      this.hold(row.id, waiting);
+      const held = this.heldCount(row.id);
+      logger.warn(
+        { err: error, held, failures, nextInMs: next },
+        `${held} pulled notifications not stored: held in this process and stored before the next fetch`,
+      );
+      await instanceStore.finishPull(
+        rt.db,
+        row.id,
+        next,
+        `pull failed: ${held} pulled notifications waiting to be stored (the vendor no longer has them): ${message}`,
+      );
       return { stored, duplicates, error: message };
+    }
+  }
+
+  /**
+   * The turn's backoff after a failure: the interval doubled per consecutive failure, at most
+   * five minutes (or the interval, when longer), and never before a vendor's Retry-After.
+   */
+  private backoffMs(row: instanceStore.InstanceRow, interval: number, error?: unknown): number {
+    const failures = row.pull_consecutive_failures + 1;
+    const next = Math.min(interval * 2 ** Math.min(failures, 10), Math.max(interval, 300_000));
+    if (isConnectorError(error) && error.retryAfterMs !== undefined)
+      return Math.max(next, error.retryAfterMs);
+    return next;
+  }
+
+  /**
+   * Stores one pulled batch with its cursor in one transaction. The cursor is saved only when the
+   * instance's is still the one the batch was fetched from (`current`): a batch held since an
+   * earlier turn must not move back a cursor a later turn (another process's) moved on. A batch
+   * Postgres refuses as a whole because of some of its notifications is stored again one
+   * notification at a time, those altered into a storable form (`storeInboundEach`): a pull cannot
+   * refuse them, as a push does (400), since the vendor no longer has them. `current` undefined:
+   * the notifications only, neither cursor nor pull health (the last try at shutdown, without the
+   * instance's lease). Returns the instance's cursor after it.
+   */
+  private async storeBatch(
+    instanceId: string,
+    batch: PulledBatch,
+    current: string | null | undefined,
+    logger: pino.Logger,
+  ): Promise<{ inserted: number; duplicates: number; cursor: string | null }> {
+    const { rt } = this;
+    const keepsPosition = current !== undefined;
+    const moves = keepsPosition && batch.from === current && batch.cursor !== undefined;
+    const position = async (trx: Executor) => {
+      if (keepsPosition)
+        await instanceStore.savePullCursor(trx, instanceId, moves ? batch.cursor : undefined, batch.lagMs);
+    };
+    let inserted: number;
+    try {
+      inserted = await rt.db.transaction().execute(async (trx) => {
+        // The same statement as a push's (no bodies): rows and last_message_at, with the cursor.
+        const rows = await inboundStore.storeInbound(trx, batch.items, [], [instanceId]);
+        await position(trx);
+        return rows.length;
+      });
+    } catch (error) {
+      const reason = unstorableReason(error);
+      if (reason === undefined) throw error;
+      const { stored, altered } = await rt.db.transaction().execute(async (trx) => {
+        const result = await inboundStore.storeInboundEach(trx, batch.items, [instanceId]);
+        await position(trx);
+        if (result.altered.length > 0) {
+          // Shown as the instance's last error (health, dashboard): the payloads were changed.
+          const first = result.altered[0]!;
+          await instanceStore.recordInstanceError(
+            trx,
+            instanceId,
+            `pull: ${result.altered.length} pulled notification(s) Postgres refused were stored altered ` +
+              `(message ${first.id}, ${first.vendorType}, stored ${first.storedAs}): ${first.reason}`,
+          );
+        }
+        return result;
+      });
+      for (const a of altered)
+        logger.warn(
+          { inbound: a.id, vendorType: a.vendorType, storedAs: a.storedAs, reason: a.reason },
+          `a pulled notification Postgres refused was stored ${a.storedAs} (meta.unstorable says why)`,
+        );
+      inserted = stored.length;
+    }
+    return {
+      inserted,
+      duplicates: batch.items.length - inserted,
+      cursor: moves ? (batch.cursor ?? null) : (current ?? null),
+    };
+  }
+
+  /** Takes the batches held for an instance, oldest first (a turn running beside sees none). */
+  private takeHeld(instanceId: string): PulledBatch[] {
+    const held = this.held.get(instanceId) ?? [];
+    this.held.delete(instanceId);
+    return held;
+  }
+
+  /** Gives unstored batches back, before any another turn of the instance held meanwhile. */
+  private hold(instanceId: string, batches: readonly PulledBatch[]): void {
+    if (batches.length === 0) return;
+    this.held.set(instanceId, [...batches, ...(this.held.get(instanceId) ?? [])]);
+  }
+
+  private heldCount(instanceId: string): number {
+    return (this.held.get(instanceId) ?? []).reduce((n, b) => n + b.items.length, 0);
+  }
+
+  /** Logs held notifications that will never be stored: an error, since the vendor no longer has them. */
+  private reportLost(instanceId: string, batches: readonly PulledBatch[], why: string): void {
+    const items = batches.flatMap((b) => b.items);
+    this.rt.logger.error(
+      {
+        instance: instanceId,
+        job: 'pull',
+        lost: items.length,
+        // What identifies them to the vendor, for a manual recovery; not the payloads (patient data).
+        notifications: items.map((i) => ({
+          vendorType: i.vendorType,
+          occurredAt: i.occurredAt,
+          dedupeKey: i.dedupeKey,
+        })),
+      },
+      `${items.length} pulled notifications lost: ${why}, and the vendor no longer has them`,
+    );
+  }
+
+  /**
+   * At shutdown, after the turns ended: one last try to store what is still held (the outage may
+   * be over before the next turn was due), without the instance's lease, so without its cursor;
+   * what still fails is reported lost.
+   */
+  private async storeHeldAtStop(): Promise<void> {
+    for (const [instanceId, batches] of [...this.held]) {
+      this.held.delete(instanceId);
+      const logger = this.rt.logger.child({ instance: instanceId, job: 'pull' });
+      for (let i = 0; i < batches.length; i++) {
+        try {
+          const result = await this.storeBatch(instanceId, batches[i]!, undefined, logger);
+          if (result.inserted > 0) this.rt.announceInbound();
+          logger.info({ stored: result.inserted }, 'held pulled notifications stored at shutdown');
+        } catch (error) {
+          logger.error({ err: error }, 'held pulled notifications could not be stored at shutdown');
+          this.reportLost(instanceId, batches.slice(i), 'the process stopped before they could be stored');
+          break;
+        }
+      }
     }
   }
 }

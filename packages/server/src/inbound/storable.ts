@@ -1,0 +1,170 @@
+/**
+ * What Postgres refuses of a vendor's notification, and the storable form of one it refused. A
+ * push can refuse such a notification (ingest answers 400, pipeline/ingest.ts); a pull cannot: the
+ * vendor has handed it over (Docplanner's pull is destructive), so the poller stores it in one of
+ * the forms made here rather than lose it, and the rest of its batch with it.
+ */
+import type { JsonObject, JsonValue } from '@switchyard/core';
+import type { NewInbound } from './store.ts';
+
+/**
+ * Why the vendor's payload itself cannot be stored, or undefined when the failure is the hub's:
+ * Postgres data exceptions (class 22: NUL characters, unpaired surrogates) and program limits
+ * (class 54: nesting too deep for jsonb), or a stack overflow while serializing a deeply nested
+ * payload. Any other RangeError (say, "Invalid string length" from the driver) is a limit of the
+ * hub, not a fault of the request: the vendor must retry it, not drop it. Push and pull share it,
+ * so the two paths cannot disagree on whose fault a failed write is.
+ *
+ * @example
+ * ```ts
+ * unstorableReason({ code: '22P05', message: 'unsupported Unicode escape sequence' });
+ * // 'the payload cannot be stored: unsupported Unicode escape sequence'
+ * unstorableReason(new Error('Connection terminated')); // undefined: the hub's failure
+ * ```
+ */
+export function unstorableReason(error: unknown): string | undefined {
+  if (error instanceof RangeError) {
+    return /call stack/i.test(error.message) ? 'the payload is too deeply nested to store' : undefined;
+  }
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && (code.startsWith('22') || code.startsWith('54'))) {
+    return `the payload cannot be stored: ${String((error as { message?: unknown }).message ?? code)}`;
+  }
+  return undefined;
+}
+
+/**
+ * What Postgres refuses in text: NUL anywhere (text and jsonb alike), and a UTF-16 surrogate without
+ * its pair (jsonb refuses the `\ud800` escape; the driver would silently turn one in a text column
+ * into U+FFFD). Without the `u` flag the pattern sees code units, which is what a lone surrogate is.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be found.
+const REFUSED_CHARACTERS = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** What replaces a refused character: Unicode's own mark for "a character was lost here". */
+export const REPLACEMENT_CHARACTER = '\uFFFD';
+
+function storableString(s: string): string {
+  // `search` ignores the global flag's lastIndex; most strings have nothing to replace.
+  return s.search(REFUSED_CHARACTERS) === -1 ? s : s.replace(REFUSED_CHARACTERS, REPLACEMENT_CHARACTER);
+}
+
+/** The value with its refused characters replaced; the same object where nothing changed. */
+function storableValue(value: JsonValue): JsonValue {
+  if (typeof value === 'string') return storableString(value);
+  if (Array.isArray(value)) {
+    let out: JsonValue[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v = storableValue(value[i]!);
+      if (v !== value[i]) {
+        out ??= value.slice();
+        out[i] = v;
+      }
+    }
+    return out ?? value;
+  }
+  if (value !== null && typeof value === 'object') {
+    let changed = false;
+    const entries = Object.entries(value).map(([k, v]) => {
+      const key = storableString(k);
+      const inner = storableValue(v);
+      if (key !== k || inner !== v) changed = true;
+      return [key, inner] as const;
+    });
+    return changed ? Object.fromEntries(entries) : value;
+  }
+  return value;
+}
+
+/**
+ * `value` with every NUL and lone surrogate in its strings and keys replaced by U+FFFD, the rest
+ * as it was (the same object when nothing needed replacing); undefined when it is nested too deeply
+ * to walk (too deep to store as well: Postgres and the serializer both give up before this does).
+ *
+ * @example
+ * ```ts
+ * storableJson({ comment: 'call me\u0000back' }); // { comment: 'call me\uFFFDback' }
+ * ```
+ */
+export function storableJson(value: JsonValue): JsonValue | undefined {
+  try {
+    return storableValue(value);
+  } catch (error) {
+    if (error instanceof RangeError) return undefined;
+    throw error;
+  }
+}
+
+/** How {@link storableForms} changed a notification; recorded in its `meta.unstorable`. */
+export type StoredAs = 'sanitized' | 'placeholder';
+
+/** One storable form of a refused notification. */
+export interface StorableForm {
+  item: NewInbound;
+  storedAs: StoredAs;
+}
+
+/**
+ * The forms in which a notification Postgres refused can still be stored, best first: `sanitized`
+ * (its refused characters replaced by U+FFFD, in the payload, meta, headers and text columns alike),
+ * when that changes anything; then `placeholder` (a small payload that says why, the text columns
+ * sanitized), which Postgres takes unless the keys themselves are what it refuses (say, a dedupe key
+ * too long for its index) or the hub's statement is failing. Both keep the message's id,
+ * type, dedupe key and ordering key, and mark it in `meta.unstorable` (`{ reason, storedAs }`):
+ * `meta` is what the connector's `normalize` gets besides the payload, so a connector can tell. A
+ * placeholder has no vendor data, so a connector fails it (Docplanner: "the stored payload has no
+ * data object"), and the message shows as failed instead of being lost.
+ *
+ * @example
+ * ```ts
+ * const [sanitized, placeholder] = storableForms(item, 'the payload cannot be stored: unsupported Unicode escape sequence');
+ * sanitized.item.meta; // { source: 'pull', unstorable: { reason: '…', storedAs: 'sanitized' } }
+ * ```
+ */
+export function storableForms(item: NewInbound, reason: string): StorableForm[] {
+  const maybe = (s: string | null) => (s === null ? null : storableString(s));
+  const columns = {
+    route: storableString(item.route),
+    dedupeKey: storableString(item.dedupeKey),
+    vendorType: storableString(item.vendorType),
+    orderingKey: maybe(item.orderingKey),
+    occurredAt: maybe(item.occurredAt),
+    sourceIp: maybe(item.sourceIp),
+  };
+  const headers =
+    item.headers === null ? null : (storableJson(item.headers) as Record<string, string> | undefined);
+  const meta = item.meta === null ? null : storableJson(item.meta);
+  const marked = (storedAs: StoredAs): JsonObject => ({
+    ...(meta !== null && meta !== undefined && typeof meta === 'object' && !Array.isArray(meta) ? meta : {}),
+    unstorable: { reason, storedAs },
+  });
+  const forms: StorableForm[] = [];
+  const payload = storableJson(item.payload);
+  const sanitized: NewInbound = {
+    ...item,
+    ...columns,
+    payload: payload ?? item.payload,
+    meta: marked('sanitized'),
+    headers: headers ?? null,
+  };
+  const changed =
+    payload !== undefined &&
+    headers !== undefined &&
+    meta !== undefined &&
+    (payload !== item.payload ||
+      headers !== item.headers ||
+      meta !== item.meta ||
+      (Object.keys(columns) as (keyof typeof columns)[]).some((k) => columns[k] !== item[k]));
+  if (changed) forms.push({ item: sanitized, storedAs: 'sanitized' });
+  forms.push({
+    item: {
+      ...item,
+      ...columns,
+      payload: { unstorable: `${reason}; this placeholder was stored in its place` },
+      meta: marked('placeholder'),
+      headers: headers ?? null,
+    },
+    storedAs: 'placeholder',
+  });
+  return forms;
+}

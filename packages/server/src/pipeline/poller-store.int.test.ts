@@ -1,0 +1,302 @@
+/**
+ * What the pull poller does with a batch the vendor has handed over when storing it fails. Docplanner's
+ * pull is destructive (a pulled notification is gone from its queue), so the batch must never be
+ * dropped: a notification Postgres refuses is stored in a storable form with the rest of its batch,
+ * and a batch whose store fails is held and stored before the next fetch. Real Postgres, the real
+ * Docplanner connector and simulator over HTTP; store failures are injected with a trigger.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import docplanner from '@switchyard/connector-docplanner';
+import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
+import type { JsonObject } from '@switchyard/core';
+import { useTestDatabase } from '@switchyard/testing';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
+import { acme, eventually, makeHub } from './fixtures.test-support.ts';
+import type { Hub } from './hub.ts';
+
+const database = useTestDatabase();
+let client: pg.Client;
+let sim: DocplannerSimulator;
+let hub: Hub | undefined;
+
+/** Every log line of the hubs of this file, parsed. */
+const logs: Array<Record<string, unknown> & { level: number; msg: string }> = [];
+const logger = pino(
+  { level: 'info' },
+  {
+    write(line: string) {
+      logs.push(JSON.parse(line));
+    },
+  },
+);
+
+function startHub(): Promise<Hub> {
+  return makeHub(database.url(), { connectors: [acme, docplanner], logger }).then(async (h) => {
+    await h.start();
+    return h;
+  });
+}
+
+const batch = fixture('docplanner', 'notifications-multiple.json', 'fixtures-pull')
+  .notifications as JsonObject[];
+const [booked, canceled, breakCreated] = batch as [JsonObject, JsonObject, JsonObject];
+const presence = fixture('docplanner', 'presence-marked-present.json');
+
+/** A Docplanner pull instance in multiple mode against `baseUrl`; its next turn, once taken, a minute away. */
+function pullInstance(id: string, baseUrl = sim.url) {
+  return {
+    id,
+    connector: 'docplanner',
+    mode: 'pull' as const,
+    settings: {
+      apiBaseUrl: baseUrl,
+      clientId: 'sim-client',
+      clientSecret: 'sim-secret',
+      pullMode: 'multiple' as const,
+      pullLimit: 10,
+    },
+    pull: { intervalMs: 60_000 },
+  };
+}
+
+/**
+ * Makes the next `times` inserts of `instanceId`'s inbound messages fail, as a statement failing
+ * for the hub's own reasons would (a raised exception is neither an outage nor the payload's fault).
+ */
+async function failStores(instanceId: string, times: number): Promise<void> {
+  const seq = `fail_${instanceId.replace(/\W/g, '_')}`;
+  await client.query(`create sequence ${seq}`);
+  await client.query(
+    `create trigger ${seq} before insert on switchyard.inbound_messages for each row
+     when (new.instance_id = '${instanceId}') execute function public.fail_store('${seq}', '${times}')`,
+  );
+}
+
+interface Row {
+  id: string;
+  vendor_type: string;
+  dedupe_key: string;
+  status: string;
+  reason: string | null;
+  payload: JsonObject;
+  meta: JsonObject | null;
+}
+
+async function rowsOf(instanceId: string): Promise<Row[]> {
+  const r = await client.query<Row>(
+    `select id, vendor_type, dedupe_key, status, reason, payload, meta from switchyard.inbound_messages
+     where instance_id = $1 order by seq`,
+    [instanceId],
+  );
+  return r.rows;
+}
+
+/** The rows once `count` are stored and none waits for its normalization. */
+function settled(instanceId: string, count: number): Promise<Row[]> {
+  return eventually(async () => {
+    const rows = await rowsOf(instanceId);
+    return rows.length === count && rows.every((r) => r.status !== 'received') ? rows : undefined;
+  });
+}
+
+function multipleRequests(): number {
+  return sim.served.filter((s) => s.path.startsWith('/api/v3/integration/notifications/multiple')).length;
+}
+
+beforeAll(async () => {
+  client = new pg.Client({ connectionString: database.url() });
+  await client.connect();
+  sim = new DocplannerSimulator();
+  await sim.start();
+  hub = await startHub();
+  await client.query(`
+    create function public.fail_store() returns trigger language plpgsql as $$
+    begin
+      if nextval(tg_argv[0]) <= tg_argv[1]::bigint then
+        raise exception 'injected store failure';
+      end if;
+      return new;
+    end $$`);
+});
+afterAll(async () => {
+  await hub?.stop();
+  await sim?.close();
+  await client?.end();
+});
+
+describe('a pulled batch Postgres refuses a notification of', () => {
+  it('stores all three, the refused one sanitized and marked in meta, and normalizes them', async () => {
+    const refused = structuredClone(canceled) as JsonObject & { data: { visit_booking: JsonObject } };
+    refused.data.visit_booking.comment = 'call me\u0000 first \ud800 please';
+    sim.enqueue(booked, refused, presence);
+    await hub!.instances.upsert(pullInstance('dp-refused'));
+
+    const rows = await settled('dp-refused', 3);
+    // Before, the whole batch failed in one statement, was logged as a failed pull, and was lost.
+    expect(rows.map((r) => [r.vendor_type, r.status, r.reason])).toEqual([
+      ['slot-booked', 'normalized', null],
+      ['booking-canceled', 'normalized', null],
+      ['presence-marked', 'normalized', null],
+    ]);
+    expect(sim.queueLength).toBe(0);
+    // Only the refused notification is altered: its NUL and lone surrogate became U+FFFD.
+    expect(rows[0]!.payload).toEqual(booked);
+    expect(rows[2]!.payload).toEqual(presence);
+    const expected = structuredClone(refused);
+    expected.data.visit_booking.comment = 'call me\uFFFD first \uFFFD please';
+    expect(rows[1]!.payload).toEqual(expected);
+    expect(rows[0]!.meta).toEqual({ source: 'pull' });
+    expect(rows[2]!.meta).toEqual({ source: 'pull' });
+    expect(rows[1]!.meta).toEqual({
+      source: 'pull',
+      unstorable: {
+        reason: expect.stringMatching(/^the payload cannot be stored: unsupported Unicode escape sequence/),
+        storedAs: 'sanitized',
+      },
+    });
+    const cancelled = await hub!.inbound.get(rows[1]!.id);
+    expect(cancelled.events.map((e) => [e.type, (e.data as JsonObject).comment])).toEqual([
+      ['appointment.cancelled', 'call me\uFFFD first \uFFFD please'],
+    ]);
+    const health = await hub!.instances.health('dp-refused');
+    expect(health.pull?.consecutiveFailures).toBe(0);
+    expect(health.lastError).toMatch(
+      new RegExp(
+        `^pull: 1 pulled notification\\(s\\) Postgres refused were stored altered \\(message ${rows[1]!.id}`,
+      ),
+    );
+    expect(logs).toContainEqual(
+      expect.objectContaining({ instance: 'dp-refused', inbound: rows[1]!.id, storedAs: 'sanitized' }),
+    );
+  });
+
+  it('stores a placeholder for one too deeply nested to store, which normalization fails, and the rest', async () => {
+    // The simulator serializes what it serves, and a payload too deep for this process to serialize
+    // cannot be: a bare stand-in serves the batch as text (the connector parses it, as it would
+    // Docplanner's answer).
+    const deep = structuredClone(canceled) as JsonObject & { data: { visit_booking: JsonObject } };
+    deep.data.visit_booking.comment = 'DEEP';
+    const body = JSON.stringify({ notifications: [booked, deep, breakCreated], remaining: 0 }).replace(
+      '"DEEP"',
+      `${'['.repeat(20_000)}${']'.repeat(20_000)}`,
+    );
+    let served = 0;
+    const vendor: Server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/oauth/v2/token') return res.end('{"access_token":"t","expires_in":3600}');
+      if (req.url?.startsWith('/api/v3/integration/notifications/multiple'))
+        return res.end(served++ === 0 ? body : '{"notifications":[],"remaining":0}');
+      res.statusCode = 404;
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => vendor.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = vendor.address() as AddressInfo;
+      await hub!.instances.upsert(pullInstance('dp-deep', `http://127.0.0.1:${port}`));
+      const rows = await settled('dp-deep', 3);
+      expect(rows.map((r) => [r.vendor_type, r.status])).toEqual([
+        ['slot-booked', 'normalized'],
+        ['booking-canceled', 'failed'],
+        ['break-created', 'normalized'],
+      ]);
+      const reason = 'the payload is too deeply nested to store';
+      expect(rows[1]!.payload).toEqual({ unstorable: `${reason}; this placeholder was stored in its place` });
+      expect(rows[1]!.meta).toEqual({ source: 'pull', unstorable: { reason, storedAs: 'placeholder' } });
+      // Failed for good, not retried: the connector finds no vendor data in the placeholder.
+      expect(rows[1]!.reason).toMatch(/booking-canceled: the stored payload has no data object/);
+      expect((await hub!.inbound.get(rows[1]!.id)).attempts).toBe(1);
+      expect(served).toBe(1);
+    } finally {
+      await new Promise((resolve) => vendor.close(resolve));
+    }
+  });
+});
+
+describe('a pulled batch whose store fails', () => {
+  it('is held and stored by the next turn before anything new is fetched: none lost, none fetched twice', async () => {
+    await failStores('dp-outage', 1);
+    const requestsBefore = multipleRequests();
+    sim.enqueue(booked, canceled, breakCreated);
+    await hub!.instances.upsert(pullInstance('dp-outage'));
+
+    const failed = await eventually(async () => {
+      const h = await hub!.instances.health('dp-outage');
+      return h.pull?.consecutiveFailures === 1 ? h : undefined;
+    });
+    // The vendor no longer has them, and nothing is stored yet: the hub holds the only copy.
+    expect(sim.queueLength).toBe(0);
+    expect(await rowsOf('dp-outage')).toEqual([]);
+    expect(failed.lastError).toBe(
+      'pull failed: 3 pulled notifications waiting to be stored (the vendor no longer has them): injected store failure',
+    );
+    // The turn's backoff: the minute's interval doubled after one failure.
+    const inMs = failed.pull!.nextAt!.getTime() - failed.lastErrorAt!.getTime();
+    expect(inMs).toBeGreaterThan(110_000);
+    expect(inMs).toBeLessThan(130_000);
+    expect(logs).toContainEqual(expect.objectContaining({ instance: 'dp-outage', held: 3, level: 40 }));
+
+    // Queued by the vendor meanwhile: the next turn fetches it only after it stored the held batch.
+    sim.enqueue(presence);
+    expect(await hub!.instances.pullNow('dp-outage')).toEqual({ stored: 4, duplicates: 0 });
+    const rows = await settled('dp-outage', 4);
+    expect(rows.map((r) => [r.vendor_type, r.status])).toEqual([
+      ['slot-booked', 'normalized'],
+      ['booking-canceled', 'normalized'],
+      ['break-created', 'normalized'],
+      ['presence-marked', 'normalized'],
+    ]);
+    expect(rows.map((r) => r.payload)).toEqual([booked, canceled, breakCreated, presence]);
+    expect(new Set(rows.map((r) => r.dedupe_key)).size).toBe(4);
+    // One request per turn: the held batch was stored, not fetched again.
+    expect(multipleRequests() - requestsBefore).toBe(2);
+    const health = await hub!.instances.health('dp-outage');
+    expect(health.pull?.consecutiveFailures).toBe(0);
+    expect(health.pull?.lastSuccessAt).not.toBeNull();
+  });
+});
+
+describe('a held batch at shutdown', () => {
+  it('is stored by the stop when the database takes it again, else logged as an error with its count', async () => {
+    // This file's hub would take the instances too: each case below runs one hub alone.
+    await hub!.stop();
+    hub = undefined;
+
+    const recovering = await startHub();
+    await failStores('dp-stop-stored', 1);
+    sim.enqueue(booked, canceled, breakCreated);
+    await recovering.instances.upsert(pullInstance('dp-stop-stored'));
+    await eventually(
+      async () => (await recovering.instances.health('dp-stop-stored')).pull?.consecutiveFailures === 1,
+    );
+    await recovering.stop();
+    // The next turn was two minutes away; stopping tried once more, and the database took them.
+    expect((await rowsOf('dp-stop-stored')).map((r) => r.vendor_type)).toEqual([
+      'slot-booked',
+      'booking-canceled',
+      'break-created',
+    ]);
+    expect(logs.filter((l) => l.instance === 'dp-stop-stored' && l.level >= 50)).toEqual([]);
+
+    const failing = await startHub();
+    await failStores('dp-stop-lost', 1_000_000);
+    sim.enqueue(booked, canceled);
+    await failing.instances.upsert(pullInstance('dp-stop-lost'));
+    await eventually(
+      async () => (await failing.instances.health('dp-stop-lost')).pull?.consecutiveFailures === 1,
+    );
+    await failing.stop();
+    expect(await rowsOf('dp-stop-lost')).toEqual([]);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 50,
+        instance: 'dp-stop-lost',
+        lost: 2,
+        msg: '2 pulled notifications lost: the process stopped before they could be stored, and the vendor no longer has them',
+      }),
+    );
+  });
+});
