@@ -321,7 +321,8 @@ export function createGates(options: GatesOptions = {}) {
     } catch {
       policy = resolvePolicy(null);
     }
-    const answerBy = Date.now() + policy.deadlineMs;
+    const answerBy =
+      Math.min(Date.now(), gate.receivedAt?.getTime() ?? Number.POSITIVE_INFINITY) + policy.deadlineMs;
     // ingest passes ids only for notifications it stored now; a vendor retry's are looked up.
     let ids: (string | null)[];
     if (gate.messageIds.length === gate.notifications.length) ids = gate.messageIds;

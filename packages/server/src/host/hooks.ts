@@ -11,6 +11,11 @@ export type GateResponder = (gate: {
   notifications: readonly VendorNotification[];
   messageIds: string[];
   config: Record<string, unknown>;
+  /**
+   * When the vendor's request arrived: its deadline runs from then, so time spent before the
+   * responder is called (the durable write) counts against it, as it does for the vendor.
+   */
+  receivedAt?: Date;
 }) => Promise<InboundResponse | undefined>;
 
 /**

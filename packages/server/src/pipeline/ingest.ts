@@ -472,6 +472,32 @@ export async function accept(
   } catch (error) {
     if (isDatabaseUnavailable(error)) {
       reportDatabaseUnavailable(rt.logger, error, 'pushes are not stored and are answered 503');
+      const gates = notifications.filter((n) => n.gate);
+      if (gates.length > 0 && gateResponder) {
+        // A vendor's approval request waits for its answer, and for Docplanner anything but a 2xx
+        // refuses the booking: a 503 would refuse every booking while the database is down, whatever
+        // the instance's configured default. The gate machinery answers that default (it can store
+        // nothing either); the vendor's notification of the booking that follows is retried by it.
+        const answer = await gateResponder({
+          instanceId,
+          connector: connector.name,
+          notifications: gates,
+          messageIds: [],
+          config,
+          receivedAt: request.receivedAt,
+        });
+        if (answer) {
+          return {
+            ok: true,
+            status: answer.status,
+            ...(answer.headers ? { headers: answer.headers } : {}),
+            ...(answer.body !== undefined ? { body: answer.body } : {}),
+            stored: [],
+            duplicates: 0,
+            gate: { messageIds: [] },
+          };
+        }
+      }
       return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
     }
     const unstorable = unstorableReason(error);
@@ -522,6 +548,7 @@ export async function accept(
           notifications: notifications.filter((n) => n.gate),
           messageIds: gateIds,
           config,
+          receivedAt: request.receivedAt,
         }),
       )) ?? answer;
   }

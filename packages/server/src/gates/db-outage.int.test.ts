@@ -1,0 +1,98 @@
+/**
+ * A vendor's approval request while Postgres is unreachable: the hub reaches Postgres through a TCP
+ * proxy the test cuts. The request gets the instance's configured default, within its deadline
+ * (for Docplanner any answer but a 2xx refuses the booking, so a 503 would refuse every booking of
+ * the outage whatever the operator chose); a push that is not a gate still gets 503 (nothing stored,
+ * so the vendor must send it again).
+ */
+import { readFileSync } from 'node:fs';
+import { docplannerConnector } from '@switchyard/connector-docplanner';
+import type { JsonObject } from '@switchyard/core';
+import { inboundRequest, useTestDatabase } from '@switchyard/testing';
+import pino from 'pino';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createHub, type Hub } from '../pipeline/hub.ts';
+import { startTcpProxy, type TcpProxy } from '../reliability/tcp-proxy.test-support.ts';
+import { createGates, type Gates } from './gates.ts';
+
+const database = useTestDatabase();
+const SECRET_KEY = 'gates-outage-secret-key-0123456789';
+const API_KEY = 'dp-push-key';
+const DEADLINE_MS = 1500;
+const fixtures = new URL('../../../connectors/docplanner/fixtures/', import.meta.url);
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(new URL(`${name}.json`, fixtures), 'utf8')) as JsonObject;
+
+let proxy: TcpProxy;
+let hub: Hub;
+let gates: Gates;
+
+beforeAll(async () => {
+  const direct = new URL(database.url());
+  proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+  const proxied = new URL(database.url());
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String(proxy.port);
+  gates = createGates({ worker: true });
+  hub = await createHub({
+    databaseUrl: proxied.toString(),
+    connectors: [docplannerConnector],
+    secretKey: SECRET_KEY,
+    logger: pino({ level: 'silent' }),
+    options: { pollIntervalMs: 200, retention: { cron: false } },
+    ...gates.hooks,
+  });
+  await hub.start();
+  await gates.start(hub.host);
+  for (const [id, outcome] of [
+    ['dp-approve', 'approve'],
+    ['dp-refuse', 'refuse'],
+  ] as const) {
+    await hub.instances.upsert({
+      id,
+      connector: 'docplanner',
+      mode: 'push',
+      settings: { pushAuth: { apiKey: API_KEY } },
+      gate: { deadlineMs: DEADLINE_MS, default: outcome },
+    });
+  }
+});
+
+afterAll(async () => {
+  proxy?.restore();
+  await gates?.stop().catch(() => {});
+  await hub?.stop({ graceful: false }).catch(() => {});
+  await proxy?.close();
+});
+
+const push = (instanceId: string, body: JsonObject) =>
+  hub.ingest(instanceId, inboundRequest({ headers: { 'x-api-key': API_KEY }, body }));
+
+it("answers a gate request with the instance's default within its deadline while Postgres is unreachable", {
+  timeout: 60_000,
+}, async () => {
+  // Each instance answered once with the database up: what a running hub knows of it.
+  for (const id of ['dp-approve', 'dp-refuse'])
+    expect((await push(id, fixture('slot-booked'))).ok).toBe(true);
+  proxy.cut();
+  try {
+    const approveAt = Date.now();
+    const approved = await push('dp-approve', fixture('slot-booking'));
+    const approveMs = Date.now() - approveAt;
+    expect(approved).toMatchObject({ ok: true, status: 200, stored: [] });
+    expect(approveMs).toBeLessThan(DEADLINE_MS + 1000);
+    const refused = await push('dp-refuse', fixture('slot-booking'));
+    expect(refused.ok).toBe(true);
+    // Docplanner's refusal (gate.ts): a 4xx the vendor shows the patient.
+    expect(refused.status).toBe(409);
+    // Not a gate: nothing can be stored, so the vendor must send it again.
+    const booked = await push('dp-approve', {
+      ...fixture('slot-booked'),
+      created_at: '2026-03-10T09:16:00+01:00',
+    });
+    expect(booked.ok).toBe(false);
+    expect(booked.status).toBe(503);
+  } finally {
+    proxy.restore();
+  }
+});
