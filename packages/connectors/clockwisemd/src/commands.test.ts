@@ -150,3 +150,50 @@ describe('Clockwise.MD commands against the simulator', () => {
     expect(refused).toMatchObject({ outcome: 'permanent', vendor: { status: 422 } });
   });
 });
+
+describe('Clockwise.MD create, which has no idempotency key', () => {
+  const data = {
+    start: '2026-03-10T11:30:00-05:00',
+    patient: { given: 'Maria', family: 'Lopez', phone: '5551234' },
+    location: { id: '77' },
+  };
+  const book = (id: string) =>
+    ({ id, type: 'appointment.book', data }) as unknown as CommandRequest<'appointment.book'>;
+  const creates = (sim: ClockwiseSimulator) =>
+    sim.writes.log.filter((w) => w.path === '/v1/appointments/create');
+
+  it('an answer lost after the create (502) is not created again on the next try', async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    sim.writes.loseAnswers(1, 502);
+    expect(await commands['appointment.book']!(book('cw-lost'), c)).toMatchObject({
+      outcome: 'transient',
+      vendor: { status: 502 },
+    });
+    const again = await commands['appointment.book']!(book('cw-lost'), { ...c, attempt: 2 });
+    expect(again.outcome).toBe('permanent');
+    expect(again.outcome === 'permanent' && again.message).toMatch(/not sent again/);
+    expect(creates(sim).map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 200']);
+  });
+
+  it('503 proves nothing was created: the next try creates', async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    sim.failApi(1, { status: 503 });
+    expect(await commands['appointment.book']!(book('cw-503'), c)).toMatchObject({ outcome: 'transient' });
+    expect(await commands['appointment.book']!(book('cw-503'), { ...c, attempt: 2 })).toMatchObject({
+      outcome: 'done',
+    });
+    expect(creates(sim).map((w) => w.status)).toEqual([200]);
+  });
+
+  it('once done, the same command tried again (the hub failed after it) answers the same id without a call', async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    const first = await commands['appointment.book']!(book('cw-done'), c);
+    expect(first).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+    const again = await commands['appointment.book']!(book('cw-done'), { ...c, attempt: 2 });
+    expect(again).toEqual({ outcome: 'done', vendorIds: first.outcome === 'done' ? first.vendorIds : [] });
+    expect(creates(sim)).toHaveLength(1);
+  });
+});

@@ -91,6 +91,23 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
   return outcome('update', res);
 }
 
+/**
+ * State-store key of a create's record. The create call has no idempotency key (a repeated create
+ * books twice), so its record says what became of it for every later try of the command (a retry
+ * after a transient failure, after a crash, or after the hub's own work following a success failed):
+ * - absent: nothing went out, or the answer proved nothing was done (408, 429, 503, a 4xx
+ *   refusal): sending it (again) is safe;
+ * - `'sent'`: the request went out and no answer says what became of it (no answer, or a 5xx other
+ *   than 503): never sent again; the appointment cannot be looked up without its id;
+ * - `{ done: { vendorIds } }`: created; a later try answers the same result without a call. Kept by
+ *   the connector, not the hub, because it replaces the `sent` mark in one write (see the Docplanner
+ *   connector's `AttemptRecord` for the whole argument).
+ */
+const createKey = (command: CommandRequest) => `clockwisemd:command:${command.id}`;
+
+/** Answers that prove Clockwise.MD did not carry the call out but may later: retried. */
+const NOT_DONE_TRY_LATER = new Set([408, 429, 503]);
+
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
   const a = api(ctx);
   if ('outcome' in a) return a;
@@ -98,15 +115,18 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const hospital = d.location?.id;
   if (!hospital)
     return { outcome: 'permanent', message: 'Clockwise.MD needs location.id (the hospital id) to book' };
-  // The create call has no idempotency key either: never repeat one whose earlier try got no answer.
-  const key = `clockwisemd:command:${command.id}`;
-  if (ctx.attempt > 1 && (await ctx.state.get<JsonValue>(key)) === 'sent') {
+  const earlier = await ctx.state.get<JsonValue>(createKey(command));
+  if (isJsonObject(earlier) && isJsonObject(earlier.done) && Array.isArray(earlier.done.vendorIds)) {
+    const vendorIds = earlier.done.vendorIds.filter((v): v is string => typeof v === 'string');
+    return { outcome: 'done', ...(vendorIds.length > 0 ? { vendorIds } : {}) };
+  }
+  if (earlier === 'sent') {
     return {
       outcome: 'permanent',
-      message: 'an earlier try of this booking got no answer: not repeated, so nothing is booked twice',
+      message:
+        "an earlier try of this booking went out and its outcome is unknown (no answer, or a 5xx that does not say it was refused); Clockwise.MD has no idempotency key and the appointment cannot be looked up without the id that answer held: not sent again, so nothing is booked twice; the vendor's webhook (create) will show whether it happened",
     };
   }
-  await ctx.state.set(key, 'sent');
   const form: Record<string, string> = { hospital_id: hospital, apt_time: d.start, type: 'online' };
   const p = d.patient;
   const first = p.given ?? p.name;
@@ -117,21 +137,34 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if (p.birthDate !== undefined) form.dob = p.birthDate;
   if (d.service?.id !== undefined) form.reason_id = d.service.id;
   form.is_new_patient = String(!(p.isReturning ?? false));
+  await ctx.state.set(createKey(command), 'sent');
   const res = await ctx.http.request({
     method: 'POST',
     url: `${a.base}/appointments/create`,
     headers: a.headers,
     form,
   });
-  await ctx.state.delete(key);
-  const body = res.body;
-  const raw = isJsonObject(body)
-    ? isJsonObject(body.appointment)
-      ? body.appointment.id
-      : body.id
-    : undefined;
-  const vendorIds = typeof raw === 'string' || typeof raw === 'number' ? [String(raw)] : [];
-  return outcome('create', res, vendorIds.length > 0 ? { vendorIds } : {});
+  if (res.status >= 200 && res.status < 300) {
+    const body = res.body;
+    const raw = isJsonObject(body)
+      ? isJsonObject(body.appointment)
+        ? body.appointment.id
+        : body.id
+      : undefined;
+    const vendorIds = typeof raw === 'string' || typeof raw === 'number' ? [String(raw)] : [];
+    // Recorded in the write that ends the `sent` mark: a later try answers it without a call.
+    await ctx.state.set(createKey(command), { done: { vendorIds } });
+    return outcome('create', res, vendorIds.length > 0 ? { vendorIds } : {});
+  }
+  if (res.status >= 500 && !NOT_DONE_TRY_LATER.has(res.status)) {
+    return {
+      outcome: 'transient',
+      message: `Clockwise.MD create answered ${res.status}, which does not say whether it was carried out: the next try does not book again (nothing is booked twice)`,
+      vendor: { status: res.status, body: res.body },
+    };
+  }
+  await ctx.state.delete(createKey(command));
+  return outcome('create', res);
 }
 
 /** The Clockwise.MD command handlers. */

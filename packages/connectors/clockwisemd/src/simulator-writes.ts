@@ -5,7 +5,8 @@
  * simulator answers 200 with the appointment, 404 for an unknown one, 422 for a `remove` of an
  * appointment already removed, and pushes the webhook Clockwise.MD sends after the change
  * (`create`, `remove`, `demographics_update`) when an echo URL is set. 5xx, 429 and slow answers
- * come from the simulator's `failNext`.
+ * come from the simulator's `failApi` (nothing is done); `loseAnswers` does the write and answers a
+ * 5xx instead (the answer lost on its way back).
  */
 import type { JsonObject } from '@switchyard/core';
 
@@ -15,7 +16,10 @@ export interface ClockwiseWrite {
   path: string;
   /** The JSON body, or the form fields of a create. */
   body: JsonObject | Record<string, string> | undefined;
+  /** The status the caller got. */
   status: number;
+  /** Set when the write was carried out but its answer lost ({@link ClockwiseWriteApi.loseAnswers}): what it was. */
+  lostStatus?: number;
 }
 
 /** What the simulator lends its write API. */
@@ -43,9 +47,20 @@ export class ClockwiseWriteApi {
   /** Push the webhook after a change (default true; needs the simulator's hookUrl). */
   echoes = true;
   readonly #host: ClockwiseWriteHost;
+  /** Statuses that replace the answers of the next writes carried out ({@link loseAnswers}). */
+  readonly #lost: number[] = [];
 
   constructor(host: ClockwiseWriteHost) {
     this.#host = host;
+  }
+
+  /**
+   * The next `count` writes carried out (a 2xx) are done (the record changes, the webhook is pushed)
+   * but answered `status` instead (default 502): the answer lost on its way back. A refused write is
+   * answered as it is and counts not. For the 5xx the simulator's `failApi` gives, nothing is done.
+   */
+  loseAnswers(count: number, status = 502): void {
+    for (let i = 0; i < count; i++) this.#lost.push(status);
   }
 
   /** Answers a write route below `/v1`; false when the route is not one. */
@@ -57,6 +72,12 @@ export class ClockwiseWriteApi {
     answer: (status: number, body: unknown) => void,
   ): boolean {
     const reply = (status: number, body: unknown, logged: ClockwiseWrite['body']) => {
+      const lost = status >= 200 && status < 300 ? this.#lost.shift() : undefined;
+      if (lost !== undefined) {
+        this.log.push({ method, path, body: logged, status: lost, lostStatus: status });
+        answer(lost, { error: 'Bad Gateway' });
+        return;
+      }
       this.log.push({ method, path, body: logged, status });
       answer(status, body);
     };

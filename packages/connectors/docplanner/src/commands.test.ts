@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   type CommandContext,
   type CommandRequest,
@@ -250,5 +252,201 @@ describe('Docplanner commands against the simulator', () => {
     expect(retried.outcome).toBe('permanent');
     await late;
     expect(sim.writes.log.filter((w) => w.path.endsWith('/book'))).toHaveLength(1);
+  });
+});
+
+/**
+ * A real HTTP front door to the simulator whose token endpoint answers 503 the first `tokenFailures`
+ * times (the simulator's own failures start after the token endpoint); everything else is passed on.
+ */
+async function frontDoor(target: string, tokenFailures: number) {
+  let failuresLeft = tokenFailures;
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (req.url === '/oauth/v2/token' && failuresLeft > 0) {
+      failuresLeft--;
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{"message":"Service Unavailable"}');
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
+    }
+    const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
+    const answer = await fetch(`${target}${req.url}`, {
+      method: req.method ?? 'GET',
+      headers,
+      ...(body ? { body } : {}),
+    });
+    res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'text/plain' });
+    res.end(Buffer.from(await answer.arrayBuffer()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const BOOK_DATA = {
+  start: '2026-03-14T10:00:00+01:00',
+  patient: { name: 'Jan', phone: '+48500100201' },
+  practitioner: { id: PLACE.doctor },
+  location: { id: PLACE.address },
+  organization: { id: PLACE.facility },
+  service: { id: '4455661' },
+};
+
+function bookRequest(id: string): CommandRequest<'appointment.book'> {
+  return { id, type: 'appointment.book', data: BOOK_DATA } as CommandRequest<'appointment.book'>;
+}
+
+const OLD_START = '2026-03-10T11:30:00+01:00';
+const MOVE_TO = '2026-03-11T09:00:00+01:00';
+const writesTo = (sim: DocplannerSimulator, tail: string) =>
+  sim.writes.log.filter((w) => w.path.endsWith(tail));
+
+describe('book and move, which Docplanner cannot deduplicate', () => {
+  it('book: an answer lost after the booking was made (502) is not booked again on the next try', async () => {
+    const { sim, ctx } = await setup();
+    sim.writes.loseAnswers(1, 502);
+    const request = bookRequest('b-lost');
+    const first = await commands['appointment.book']!(request, ctx({ vendorIds: [] }));
+    expect(first).toMatchObject({ outcome: 'transient', vendor: { status: 502 } });
+    const again = await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 2 }));
+    expect(again.outcome).toBe('permanent');
+    expect(again.outcome === 'permanent' && again.message).toMatch(/not sent again.*slot-booked/);
+    expect(writesTo(sim, '/book').map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 201']);
+  });
+
+  it('book: 503 and 429 prove nothing was booked: the next try books', async () => {
+    const { sim, ctx } = await setup();
+    const request = bookRequest('b-503');
+    sim.failNext(1, 503);
+    expect(await commands['appointment.book']!(request, ctx({ vendorIds: [] }))).toMatchObject({
+      outcome: 'transient',
+    });
+    sim.failNext(1, 429, 2);
+    expect(await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 2 }))).toMatchObject({
+      outcome: 'transient',
+      retryAfterMs: 2000,
+    });
+    const third = await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 3 }));
+    expect(third).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+    expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([201]);
+  });
+
+  it('book: a token endpoint that fails (503) marks nothing as sent: the next try books', async () => {
+    const { sim, ctx } = await setup();
+    const door = await frontDoor(sim.url, 1);
+    try {
+      const config = { apiBaseUrl: door.url, clientId: 'dp-client', clientSecret: 'dp-secret' };
+      const request = bookRequest('b-token');
+      await expect(
+        commands['appointment.book']!(request, ctx({ vendorIds: [], config })),
+      ).rejects.toMatchObject({ kind: 'transient' });
+      expect(sim.writes.log).toEqual([]);
+      const again = await commands['appointment.book']!(request, ctx({ vendorIds: [], config, attempt: 2 }));
+      expect(again).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+      expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([201]);
+    } finally {
+      await door.close();
+    }
+  });
+
+  it('book: a revoked token (401) is renewed and the booking sent once more: booked once', async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    expect(
+      await commands['appointment.mark_arrived']!(cmd('appointment.mark_arrived', {}), ctx()),
+    ).toMatchObject({
+      outcome: 'done',
+    });
+    sim.revokeTokens();
+    const booked = await commands['appointment.book']!(bookRequest('b-401'), c);
+    expect(booked).toMatchObject({ outcome: 'done' });
+    expect(sim.tokensIssued).toBe(2);
+    expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([201]);
+  });
+
+  it('book: once done, the same command tried again (the hub failed after it) answers the same booking without a call', async () => {
+    const { sim, ctx } = await setup();
+    const request = bookRequest('b-done');
+    const first = await commands['appointment.book']!(request, ctx({ vendorIds: [] }));
+    expect(first.outcome).toBe('done');
+    const id = first.outcome === 'done' ? first.vendorIds?.[0] : undefined;
+    const again = await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 2 }));
+    expect(again).toEqual({ outcome: 'done', vendorIds: [id] });
+    expect(writesTo(sim, '/book')).toHaveLength(1);
+  });
+
+  it('move: an answer lost after the move (502): the next try re-reads the old booking and is done without a new id, not moved twice', async () => {
+    const { sim, ctx } = await setup();
+    const current = { ...CURRENT, start: OLD_START };
+    const request = cmd('appointment.reschedule', { start: MOVE_TO });
+    sim.writes.loseAnswers(1, 502);
+    const first = await commands['appointment.reschedule']!(request, ctx({ current }));
+    expect(first).toMatchObject({ outcome: 'transient', vendor: { status: 502 } });
+    const again = await commands['appointment.reschedule']!(request, ctx({ current, attempt: 2 }));
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true, vendor: { status: 200 } });
+    expect(again.outcome === 'done' && again.vendorIds).toEqual([]);
+    expect(writesTo(sim, '/move').map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 200']);
+    // Recorded: a further try answers the same without asking Docplanner again.
+    const reads = sim.served.filter((r) => r.method === 'GET').length;
+    expect(await commands['appointment.reschedule']!(request, ctx({ current, attempt: 3 }))).toEqual({
+      outcome: 'done',
+      vendorIds: [],
+      alreadyDone: true,
+    });
+    expect(sim.served.filter((r) => r.method === 'GET').length).toBe(reads);
+  });
+
+  it("move: after the move's notification made the new booking current, the check reads the booking the move was sent for", async () => {
+    const { sim, ctx } = await setup();
+    const request = cmd('appointment.reschedule', { start: MOVE_TO });
+    sim.writes.loseAnswers(1, 504);
+    await commands['appointment.reschedule']!(request, ctx({ current: { ...CURRENT, start: OLD_START } }));
+    const moved = [...sim.bookings.entries()].find(([, b]) => b.booking.start_at === MOVE_TO)![0];
+    // The hub normalized Docplanner's booking-moved meanwhile: the new booking is the current one.
+    const again = await commands['appointment.reschedule']!(
+      request,
+      ctx({ vendorIds: ['2087456123', moved], current: { ...CURRENT, start: MOVE_TO }, attempt: 2 }),
+    );
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true });
+    expect(writesTo(sim, '/move')).toHaveLength(1);
+    expect(sim.bookings.get(moved)?.booking.status).toBe('booked');
+  });
+
+  it('move: a 500 that did nothing: the next try re-reads the booking, still booked at its start, and moves it', async () => {
+    const { sim, ctx } = await setup();
+    const current = { ...CURRENT, start: OLD_START };
+    const request = cmd('appointment.reschedule', { start: MOVE_TO });
+    sim.failNext(1, 500);
+    expect(await commands['appointment.reschedule']!(request, ctx({ current }))).toMatchObject({
+      outcome: 'transient',
+    });
+    const again = await commands['appointment.reschedule']!(request, ctx({ current, attempt: 2 }));
+    expect(again).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+    expect(
+      sim.served
+        .filter((r) => r.path.includes('/bookings/2087456123'))
+        .map((r) => `${r.method} ${r.path.split('/').at(-1)} ${r.status}`),
+    ).toEqual(['POST move 500', 'GET 2087456123 200', 'POST move 200']);
+  });
+
+  it('move: the booking canceled by the patient meanwhile: the next try fails permanently, not moved', async () => {
+    const { sim, ctx } = await setup();
+    const current = { ...CURRENT, start: OLD_START };
+    const request = cmd('appointment.reschedule', { start: MOVE_TO });
+    sim.failNext(1, 502);
+    await commands['appointment.reschedule']!(request, ctx({ current }));
+    const known = sim.bookings.get('2087456123')!;
+    known.booking = { ...known.booking, status: 'canceled', canceled_by: 'user' };
+    const again = await commands['appointment.reschedule']!(request, ctx({ current, attempt: 2 }));
+    expect(again.outcome).toBe('permanent');
+    expect(again.outcome === 'permanent' && again.message).toMatch(/canceled at Docplanner by the user/);
+    expect(writesTo(sim, '/move')).toEqual([]);
   });
 });

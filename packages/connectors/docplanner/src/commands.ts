@@ -11,10 +11,11 @@
  * | appointment.clear_presence | `DELETE …/bookings/{id}/presence/patient` |
  *
  * `…` is `/api/v3/integration/facilities/{facility}/doctors/{doctor}/addresses/{address}`: for an
- * existing booking the hub's last known state of the appointment gives the three ids. Docplanner's
- * API has no idempotency key, so a repeated call (the hub runs commands at least once) checks first:
- * a cancel whose DELETE is refused re-reads the booking and is done when it is already canceled; a
- * move or booking whose earlier try got no answer is not repeated blind (see docs/connectors/docplanner.md).
+ * existing booking the hub's known state of the appointment gives the three ids. Docplanner's API
+ * has no idempotency key, so a repeated call (the hub runs commands at least once) checks first: a
+ * cancel whose DELETE is refused re-reads the booking and is done when it is already canceled; a
+ * book or move keeps a record of its write ({@link AttemptRecord}) and is never sent again once it
+ * may have taken effect (see docs/connectors/docplanner.md#commands).
  */
 import {
   type CommandContext,
@@ -25,10 +26,11 @@ import {
   type JsonObject,
   type JsonValue,
   type PullContext,
+  type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
-import { apiBase, docplannerApi, retryAfterMs } from './pull.ts';
+import { accessToken, apiBase, docplannerApi, retryAfterMs } from './pull.ts';
 
 type Ctx = CommandContext<Config>;
 
@@ -65,7 +67,11 @@ function api(ctx: Ctx): PullContext<Config> {
   };
 }
 
-/** 5xx, 408 and 429 are worth another try (Retry-After honoured); other 4xx are Docplanner's refusal. */
+/**
+ * 5xx, 408 and 429 are worth another try (Retry-After honoured); other 4xx are Docplanner's refusal.
+ * As it is for calls that may be repeated (cancel, presence, a re-read); a book or move answered a
+ * 5xx may have been carried out, so it passes {@link notCarriedOut} first.
+ */
 function failure(what: string, res: VendorResponse): CommandResult {
   const vendor = { status: res.status, body: res.body };
   if (res.status >= 500 || res.status === 429 || res.status === 408) {
@@ -104,31 +110,205 @@ async function readBooking(ctx: Ctx, place: Place, booking: string): Promise<Ven
   });
 }
 
-/** State-store key of a booking or move attempt: whether a call went out without an answer. */
+/**
+ * What became of a book or move, the writes Docplanner cannot deduplicate (a repeated book books
+ * twice), kept in the instance state under {@link attemptKey} so that every later try of the same
+ * command knows:
+ * - absent: nothing went out, or Docplanner's answer proved the write was not carried out (408,
+ *   429, 503, a 4xx refusal): sending it (again) is safe;
+ * - `{ sent }`: the request went out and no answer says what became of it (no answer, a timeout, a
+ *   crash, or a 5xx other than 503, which a proxy or the vendor may give after the work was done):
+ *   never sent again blind. A move is checked by re-reading the booking it moved (`sent` names it,
+ *   its place and start: by the next try, Docplanner's notification of the move may have made
+ *   another booking the appointment's current one); a booking cannot be checked (its id is what the
+ *   lost answer held). A bare `'sent'` (what earlier versions wrote) reads as `{ sent: {} }`;
+ * - `{ done }`: Docplanner carried it out; a later try answers the same result without a call.
+ *
+ * Why the connector keeps the done result, and the hub does not record it instead: the hub's work
+ * after a `done` (aliasing the new booking id, storing the outcome) may fail and make it try the
+ * command again, and only this record can stop that try from booking twice. It replaces the `sent`
+ * mark in one write, so there is no moment at which neither says what happened (with the hub
+ * recording the result, the connector would end its mark and the hub record the result in two
+ * writes: a failure between them leaves neither, and the next try books again); and when that
+ * write itself fails, the `sent` mark stays and the next try refuses or checks rather than repeats.
+ * One record, one place that decides whether a write may go out.
+ */
+type AttemptRecord = { sent: SentWrite } | { done: { vendorIds: string[]; alreadyDone?: boolean } };
+
+/** What a move's `sent` mark names: the booking it moves, where it is and when it starts. */
+interface SentWrite {
+  booking?: string;
+  place?: Place;
+  start?: string;
+}
+
+/** State-store key of a book or move's {@link AttemptRecord}. */
 const attemptKey = (command: CommandRequest) => `docplanner:command:${command.id}`;
 
-/**
- * Before repeating a call Docplanner cannot deduplicate: refuse when an earlier try went out and no
- * answer came back (it may have taken effect), else note that this one is going out.
- */
-async function guardUnanswered(
-  command: CommandRequest,
-  ctx: Ctx,
-  what: string,
-): Promise<CommandResult | undefined> {
-  const earlier = await ctx.state.get<JsonValue>(attemptKey(command));
-  if (ctx.attempt > 1 && earlier === 'sent') {
-    return {
-      outcome: 'permanent',
-      message: `an earlier try of this ${what} got no answer and Docplanner has no idempotency key: not repeated, so nothing is done twice; the vendor's notification will show whether it happened`,
-    };
+async function attemptOf(command: CommandRequest, ctx: Ctx): Promise<AttemptRecord | undefined> {
+  const value = await ctx.state.get<JsonValue>(attemptKey(command));
+  if (value === 'sent') return { sent: {} };
+  if (!isJsonObject(value)) return undefined;
+  if (isJsonObject(value.done) && Array.isArray(value.done.vendorIds)) {
+    const vendorIds = value.done.vendorIds.filter((v): v is string => typeof v === 'string');
+    return { done: { vendorIds, ...(value.done.alreadyDone === true ? { alreadyDone: true } : {}) } };
   }
-  await ctx.state.set(attemptKey(command), 'sent');
+  if (isJsonObject(value.sent)) {
+    const sent: SentWrite = {};
+    if (typeof value.sent.booking === 'string') sent.booking = value.sent.booking;
+    const place = value.sent.place;
+    if (
+      isJsonObject(place) &&
+      typeof place.facility === 'string' &&
+      typeof place.doctor === 'string' &&
+      typeof place.address === 'string'
+    ) {
+      sent.place = { facility: place.facility, doctor: place.doctor, address: place.address };
+    }
+    if (typeof value.sent.start === 'string') sent.start = value.sent.start;
+    return { sent };
+  }
   return undefined;
 }
 
-async function answered(command: CommandRequest, ctx: Ctx): Promise<void> {
+/** The result of a write Docplanner carried out, recorded (ending its `sent` mark), then returned. */
+async function carriedOut(
+  command: CommandRequest,
+  ctx: Ctx,
+  done: { vendorIds: string[]; alreadyDone?: boolean },
+  res: VendorResponse,
+): Promise<CommandResult> {
+  await ctx.state.set(attemptKey(command), { done } as unknown as JsonValue);
+  return { outcome: 'done', ...done, vendor: { status: res.status, body: res.body } };
+}
+
+/** A recorded done result, answered again (the hub's work after it failed; no vendor call). */
+function replayed(record: AttemptRecord | undefined): CommandResult | undefined {
+  if (record === undefined || !('done' in record)) return undefined;
+  return {
+    outcome: 'done',
+    vendorIds: record.done.vendorIds,
+    ...(record.done.alreadyDone ? { alreadyDone: true } : {}),
+  };
+}
+
+/**
+ * Sends a book or move. The token comes first: a token endpoint that fails is a failure before
+ * anything went out, so the write is marked `sent` only once the request itself is about to go
+ * (else the next try would refuse a write that was never sent). A 401 is a refusal (nothing was
+ * done): the mark is taken back, the token renewed, and the request sent once more. Throws when no
+ * answer comes (the mark stays).
+ */
+async function sendWrite(
+  command: CommandRequest,
+  ctx: Ctx,
+  request: Omit<VendorRequest, 'headers'>,
+  sent: SentWrite,
+): Promise<VendorResponse> {
+  const send = async (renew: boolean) => {
+    const token = await accessToken(api(ctx), { renew });
+    await ctx.state.set(attemptKey(command), { sent } as unknown as JsonValue);
+    return ctx.http.request({
+      ...request,
+      headers: { accept: 'application/json', authorization: `Bearer ${token}` },
+    });
+  };
+  const res = await send(false);
+  if (res.status !== 401) return res;
   await ctx.state.delete(attemptKey(command));
+  return send(true);
+}
+
+/** Answers that prove Docplanner did not carry the write out but may later: retried. */
+const NOT_DONE_TRY_LATER = new Set([408, 429, 503]);
+
+/**
+ * A book or move that Docplanner did not answer with success. A 5xx other than 503 does not say the
+ * write was not carried out: its mark stays and the result is transient, so the next try decides
+ * (`then` says how). Any other answer proved nothing was done: the mark is cleared.
+ */
+async function notCarriedOut(
+  command: CommandRequest,
+  ctx: Ctx,
+  what: string,
+  res: VendorResponse,
+  then: string,
+): Promise<CommandResult> {
+  if (res.status >= 500 && !NOT_DONE_TRY_LATER.has(res.status)) {
+    return {
+      outcome: 'transient',
+      message: `Docplanner ${what} answered ${res.status}, which does not say whether it was carried out: ${then}`,
+      vendor: { status: res.status, body: res.body },
+    };
+  }
+  await ctx.state.delete(attemptKey(command));
+  return failure(what, res);
+}
+
+/** Whether two RFC 3339 times are the same instant (offsets may differ). */
+function sameInstant(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  return typeof a === 'string' && typeof b === 'string' && Date.parse(a) === Date.parse(b);
+}
+
+const UNKNOWN_MOVE = 'an earlier try of this move went out and its outcome is unknown';
+
+/**
+ * After a move whose outcome is unknown: re-reads the booking it moved (named by its `sent` mark;
+ * else the appointment's current one). Still booked at the start it had: the move did not happen,
+ * undefined (moving is safe). Canceled, not by the patient or the doctor: the move happened (it
+ * cancels the old booking), done without the new id (Docplanner's `booking-moved` notification
+ * brings it, aliased to the same appointment). Anything else cannot be told apart: a permanent
+ * failure saying so, or transient when the re-read itself got no clear answer.
+ */
+async function checkMove(
+  command: CommandRequest,
+  ctx: Ctx,
+  t: { booking: string; place: Place },
+  sent: SentWrite,
+): Promise<CommandResult | undefined> {
+  const booking = sent.booking ?? t.booking;
+  const res = await readBooking(ctx, sent.place ?? t.place, booking);
+  const vendor = { status: res.status, body: res.body };
+  if (!ok(res)) {
+    const retry = failure('re-read', res);
+    if (retry.outcome === 'transient') {
+      return {
+        ...retry,
+        message: `${UNKNOWN_MOVE}, and re-reading booking ${booking} to check answered ${res.status}: checked again on the next try`,
+      };
+    }
+    return {
+      outcome: 'permanent',
+      message: `${UNKNOWN_MOVE}, and re-reading booking ${booking} answered ${res.status}: not moved again, as it cannot be told whether the move took effect; Docplanner's notification will show it`,
+      vendor,
+    };
+  }
+  const read = isJsonObject(res.body) ? res.body : {};
+  if (read.status === 'booked') {
+    const before = sent.start ?? ctx.current?.start;
+    if (before === undefined || sameInstant(read.start_at, before)) return undefined;
+    return {
+      outcome: 'permanent',
+      message: `${UNKNOWN_MOVE}, and booking ${booking} is booked at ${String(read.start_at)}, not at its start when the move was sent (${String(before)}): not moved again, as it cannot be told whether the move took effect`,
+      vendor,
+    };
+  }
+  if (read.status === 'canceled') {
+    const by = read.canceled_by;
+    if (by === 'user' || by === 'doctor') {
+      return {
+        outcome: 'permanent',
+        message: `booking ${booking} was canceled at Docplanner by the ${by}, so the earlier try did not move it: not moved`,
+        vendor,
+      };
+    }
+    return carriedOut(command, ctx, { vendorIds: [], alreadyDone: true }, res);
+  }
+  return {
+    outcome: 'permanent',
+    message: `${UNKNOWN_MOVE}, and booking ${booking} reads as ${JSON.stringify(read.status ?? null)}: not moved again, as it cannot be told whether the move took effect`,
+    vendor,
+  };
 }
 
 const DP_GENDER: Record<string, string> = { male: 'm', female: 'f' };
@@ -143,8 +323,16 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
         'Docplanner needs organization.id (facility), practitioner.id (doctor), location.id (address) and service.id (address service) to book',
     };
   }
-  const guard = await guardUnanswered(command, ctx, 'booking');
-  if (guard) return guard;
+  const earlier = await attemptOf(command, ctx);
+  const again = replayed(earlier);
+  if (again) return again;
+  if (earlier && 'sent' in earlier) {
+    return {
+      outcome: 'permanent',
+      message:
+        "an earlier try of this booking went out and its outcome is unknown (no answer, or a 5xx that does not say it was refused); Docplanner has no idempotency key and a booking cannot be re-read without the id that answer held: not sent again, so nothing is booked twice; the vendor's notification (slot-booked) will show whether it happened",
+    };
+  }
   const p = d.patient;
   const patient: JsonObject = {};
   const name = p.given ?? p.name;
@@ -166,22 +354,35 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   for (const key of ['insurance_provider_id', 'insurance_plan_id'] as const) {
     if (typeof vendor[key] === 'string' || typeof vendor[key] === 'number') body[key] = vendor[key]!;
   }
-  const res = await docplannerApi(api(ctx), {
-    method: 'POST',
-    url: `${placePath(ctx.config, place)}/slots/${encodeURIComponent(d.start)}/book`,
-    json: body,
-  });
-  await answered(command, ctx);
-  if (!ok(res)) return failure('book', res);
+  const res = await sendWrite(
+    command,
+    ctx,
+    {
+      method: 'POST',
+      url: `${placePath(ctx.config, place)}/slots/${encodeURIComponent(d.start)}/book`,
+      json: body,
+    },
+    {},
+  );
+  if (!ok(res)) {
+    return notCarriedOut(
+      command,
+      ctx,
+      'book',
+      res,
+      'the next try does not book again (nothing is booked twice)',
+    );
+  }
   const id = isJsonObject(res.body) ? res.body.id : undefined;
   if (typeof id !== 'string' && typeof id !== 'number') {
+    // Booked, but which booking is unknown: the `sent` mark stays, so a retry never books again.
     return {
       outcome: 'permanent',
       message: 'Docplanner booked but answered without a booking id',
       vendor: { status: res.status, body: res.body },
     };
   }
-  return { outcome: 'done', vendorIds: [String(id)], vendor: { status: res.status, body: res.body } };
+  return carriedOut(command, ctx, { vendorIds: [String(id)] }, res);
 }
 
 async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
@@ -218,27 +419,49 @@ async function reschedule(
       message: 'Docplanner needs the address service of the move (data.service.id)',
     };
   }
-  const guard = await guardUnanswered(command, ctx, 'move');
-  if (guard) return guard;
+  const earlier = await attemptOf(command, ctx);
+  const again = replayed(earlier);
+  if (again) return again;
+  if (earlier && 'sent' in earlier) {
+    const checked = await checkMove(command, ctx, t, earlier.sent);
+    if (checked) return checked;
+  }
   const body: JsonObject = { start: d.start, address_service_id: service };
   if (d.location?.id !== undefined) body.address_id = d.location.id;
   if (d.durationMinutes !== undefined) body.duration = d.durationMinutes;
-  const res = await docplannerApi(api(ctx), {
-    method: 'POST',
-    url: `${placePath(ctx.config, t.place)}/bookings/${encodeURIComponent(t.booking)}/move`,
-    json: body,
-  });
-  await answered(command, ctx);
-  if (!ok(res)) return failure('move', res);
+  const res = await sendWrite(
+    command,
+    ctx,
+    {
+      method: 'POST',
+      url: `${placePath(ctx.config, t.place)}/bookings/${encodeURIComponent(t.booking)}/move`,
+      json: body,
+    },
+    {
+      booking: t.booking,
+      place: t.place,
+      ...(typeof ctx.current?.start === 'string' ? { start: ctx.current.start } : {}),
+    },
+  );
+  if (!ok(res)) {
+    return notCarriedOut(
+      command,
+      ctx,
+      'move',
+      res,
+      'the next try re-reads the booking before moving it again',
+    );
+  }
   const id = isJsonObject(res.body) ? res.body.id : undefined;
   if (typeof id !== 'string' && typeof id !== 'number') {
+    // Moved, new id unknown: the `sent` mark stays, so a retry checks the old booking, never moves blind.
     return {
       outcome: 'permanent',
       message: 'Docplanner moved the booking but answered without its new id',
       vendor: { status: res.status, body: res.body },
     };
   }
-  return { outcome: 'done', vendorIds: [String(id)], vendor: { status: res.status, body: res.body } };
+  return carriedOut(command, ctx, { vendorIds: [String(id)] }, res);
 }
 
 function presence(method: 'POST' | 'DELETE') {

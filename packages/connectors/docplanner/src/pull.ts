@@ -125,6 +125,29 @@ async function currentToken(ctx: PullContext<Config>): Promise<StoredToken> {
 }
 
 /**
+ * The access token for the integration API: the stored one while it is valid, else a new one from
+ * the token endpoint (stored for pull and commands alike). `renew` drops the stored one first (the
+ * API answered 401: revoked). For a caller that must have the token in hand before its request may
+ * count as sent (a command's write that Docplanner cannot deduplicate); other callers use
+ * {@link docplannerApi}. Throws like the token endpoint's answer: transient on 5xx/408/429,
+ * permanent on refused client credentials.
+ *
+ * @example
+ * ```ts
+ * const token = await accessToken(ctx); // 'eyJ…'
+ * const fresh = await accessToken(ctx, { renew: true });
+ * ```
+ */
+export async function accessToken(
+  ctx: PullContext<Config>,
+  options: { renew?: boolean } = {},
+): Promise<string> {
+  if (!options.renew) return (await currentToken(ctx)).accessToken;
+  await ctx.state.delete(TOKEN_STATE_KEY);
+  return (await requestToken(ctx)).accessToken;
+}
+
+/**
  * Calls the integration API with a bearer token: fetched with client credentials, kept in the
  * instance state until it expires, renewed once when the API answers 401 (a revoked token).
  *

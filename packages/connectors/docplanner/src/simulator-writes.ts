@@ -4,7 +4,8 @@
  * canceled booking: 409; a move to an address outside the facility: 403), an optional delay on
  * every answer, and the echo Docplanner pushes after a change made through the API
  * (`booked_by` / `canceled_by: integration`). The 5xx / 429-with-Retry-After modes come from the
- * simulator's `failNext`, which applies to these routes as to every API route.
+ * simulator's `failNext`, which applies to these routes as to every API route (nothing is done);
+ * `loseAnswers` does the write and answers a 5xx instead (the answer lost on its way back).
  */
 
 import type { JsonObject } from '@switchyard/core';
@@ -16,7 +17,10 @@ export interface DocplannerWrite {
   method: string;
   path: string;
   body: JsonObject | undefined;
+  /** The status the caller got. */
   status: number;
+  /** Set when the write was carried out but its answer lost ({@link DocplannerWriteApi.loseAnswers}): what it was. */
+  lostStatus?: number;
 }
 
 /** What the simulator lends its write API. */
@@ -64,6 +68,8 @@ export class DocplannerWriteApi {
    * returned promise holds the answer until it settles (a test keeps one vendor call open).
    */
   onRequest: ((method: string, path: string) => void | Promise<void>) | undefined;
+  /** Statuses that replace the answers of the next writes carried out ({@link loseAnswers}). */
+  readonly #lost: number[] = [];
   /** Patient presence per booking id. */
   readonly presence = new Map<string, 'PRESENT'>();
   readonly #host: DocplannerWriteHost;
@@ -71,6 +77,16 @@ export class DocplannerWriteApi {
 
   constructor(host: DocplannerWriteHost) {
     this.#host = host;
+  }
+
+  /**
+   * The next `count` writes that Docplanner carries out (a 2xx) are done (the booking changes, the
+   * echo is pushed) but answered `status` instead (default 502): a gateway that lost the answer, or
+   * a vendor that failed after the work. A refused write (4xx) is answered as it is and counts not.
+   * For the 5xx the simulator's `failNext` gives, nothing is done.
+   */
+  loseAnswers(count: number, status = 502): void {
+    for (let i = 0; i < count; i++) this.#lost.push(status);
   }
 
   /** Marks a slot as taken: booking it answers 422. */
@@ -103,6 +119,12 @@ export class DocplannerWriteApi {
       body = undefined;
     }
     const answer: Reply = (status, json) => {
+      const lost = status >= 200 && status < 300 ? this.#lost.shift() : undefined;
+      if (lost !== undefined) {
+        this.log.push({ method, path: rest, body, status: lost, lostStatus: status });
+        reply(lost, { errors: [], message: 'Bad Gateway' });
+        return;
+      }
       this.log.push({ method, path: rest, body, status });
       reply(status, json);
     };

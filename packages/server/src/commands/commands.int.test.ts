@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../cli/command.ts';
@@ -751,5 +752,181 @@ describe('BookingBug / JRNI commands through a started hub', () => {
     });
     expect((await api('GET', '/v1/commands?limit=500')).json.items.length).toBe(before);
     expect(bbSim.writes.log.length).toBe(calls);
+  });
+});
+
+describe('credentials, retries and the known state', () => {
+  const as = (token: string) => ({ authorization: `Bearer ${token}` });
+  const finished = (id: string) =>
+    eventually(async () => {
+      const c = (await api('GET', `/v1/commands/${id}`)).json;
+      return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+    }, `command ${id} finished`);
+
+  it('command credentials: listed without their tokens, revoked (401 from then on), refused while their subscription is disabled', async () => {
+    expect(
+      (await api('POST', '/v1/subscriptions', { id: 'revocable', kind: 'pull', sources: ['dp'] })).status,
+    ).toBe(201);
+    const a = (await api('POST', '/v1/subscriptions/revocable/command-credentials')).json;
+    const b = (await api('POST', '/v1/subscriptions/revocable/command-credentials')).json;
+    const listed = await api('GET', '/v1/subscriptions/revocable/command-credentials');
+    expect(listed.status).toBe(200);
+    expect(listed.json.items).toEqual([
+      { id: a.id, subscriptionId: 'revocable', hint: a.hint, createdAt: expect.any(String) },
+      { id: b.id, subscriptionId: 'revocable', hint: b.hint, createdAt: expect.any(String) },
+    ]);
+    expect(JSON.stringify(listed.json)).not.toContain(a.token);
+    expect(JSON.stringify(listed.json)).not.toContain(b.token);
+
+    const { subject } = await bookedAppointment();
+    const send = (token: string) =>
+      api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} }, as(token));
+    expect((await send(a.token)).status).toBe(202);
+    // Admin only: a credential neither lists nor revokes credentials.
+    const credentialsPath = '/v1/subscriptions/revocable/command-credentials';
+    expect((await api('GET', credentialsPath, undefined, as(b.token))).status).toBe(401);
+    expect((await api('DELETE', `${credentialsPath}/${a.id}`, undefined, as(b.token))).status).toBe(401);
+
+    const revoked = await api('DELETE', `${credentialsPath}/${a.id}`);
+    expect(revoked.status).toBe(204);
+    const refused = await send(a.token);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect((await send(b.token)).status).toBe(202);
+    expect((await api('GET', credentialsPath)).json.items.map((c: { id: string }) => c.id)).toEqual([b.id]);
+
+    const unknown = await api('DELETE', `${credentialsPath}/${a.id}`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toContain('application/problem+json');
+    expect(unknown.json.code).toBe('SY_PIPELINE_NOT_FOUND');
+    // A credential is revoked through its own subscription only.
+    expect((await api('DELETE', `/v1/subscriptions/crm/command-credentials/${b.id}`)).status).toBe(404);
+    expect((await api('GET', '/v1/subscriptions/nowhere/command-credentials')).status).toBe(404);
+
+    // A disabled subscription's credentials are refused until it is enabled again.
+    expect((await api('POST', '/v1/subscriptions/revocable/disable', { reason: 'offboarded' })).status).toBe(
+      200,
+    );
+    expect((await send(b.token)).status).toBe(401);
+    expect((await api('POST', '/v1/subscriptions/revocable/enable', {})).status).toBe(200);
+    expect((await send(b.token)).status).toBe(202);
+
+    const doc = (await api('GET', '/v1/openapi.json')).json;
+    const list = doc.paths['/v1/subscriptions/{id}/command-credentials'].get;
+    const remove = doc.paths['/v1/subscriptions/{id}/command-credentials/{credentialId}'].delete;
+    expect(list.security).toEqual([{ adminToken: [] }]);
+    expect(remove.security).toEqual([{ adminToken: [] }]);
+    expect(Object.keys(remove.responses)).toEqual(expect.arrayContaining(['204', '401']));
+  });
+
+  it('a database failure after Docplanner booked does not book again: the retry answers the recorded booking', async () => {
+    const db = hub.hub.host.db;
+    // The first alias written for dp-other fails, as a database error would, after the vendor's answer.
+    await sql`create sequence test_alias_failures`.execute(db);
+    await sql`create function test_fail_one_alias() returns trigger language plpgsql as $$
+      begin
+        if new.instance_id = 'dp-other' and nextval('test_alias_failures') = 1 then
+          raise exception 'test: the database failed after the vendor answered';
+        end if;
+        return new;
+      end $$`.execute(db);
+    await sql`create trigger test_fail_one_alias before insert on switchyard.aliases
+      for each row execute function test_fail_one_alias()`.execute(db);
+    sim.writes.echoes = false;
+    try {
+      const start = '2026-04-02T10:00:00+02:00';
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.book',
+        instance: 'dp-other',
+        data: {
+          start,
+          patient: { name: 'Ewa', phone: '+48500100202' },
+          practitioner: { id: PLACE.doctor },
+          location: { id: PLACE.address },
+          organization: { id: PLACE.facility },
+          service: { id: '4455661' },
+        },
+      });
+      expect(sent.status).toBe(202);
+      const done = await finished(sent.json.id);
+      const books = sim.writes.log.filter((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`));
+      expect(books.map((w) => w.status)).toEqual([201]);
+      const booked = [...sim.bookings.entries()].filter(([, b]) => b.booking.start_at === start);
+      expect(booked).toHaveLength(1);
+      expect(done).toMatchObject({
+        status: 'succeeded',
+        attempts: 2,
+        subject: expect.stringMatching(/^appointment\//),
+        result: { vendorIds: [booked[0]![0]], appointmentId: expect.any(String) },
+      });
+      // The second try called no vendor: the connector answered its recorded booking.
+      expect(done.calls.filter((c: { attempt: number }) => c.attempt === 2)).toEqual([]);
+    } finally {
+      sim.writes.echoes = true;
+      await sql`drop trigger test_fail_one_alias on switchyard.aliases`.execute(db);
+      await sql`drop function test_fail_one_alias()`.execute(db);
+      await sql`drop sequence test_alias_failures`.execute(db);
+    }
+  });
+
+  it('a booking whose answer was lost (502 after booking) fails without booking twice, saying so', async () => {
+    const start = '2026-04-02T11:00:00+02:00';
+    sim.writes.loseAnswers(1, 502);
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.book',
+      instance: 'dp',
+      data: {
+        start,
+        patient: { name: 'Olga', phone: '+48500100203' },
+        practitioner: { id: PLACE.doctor },
+        location: { id: PLACE.address },
+        organization: { id: PLACE.facility },
+        service: { id: '4455661' },
+      },
+    });
+    expect(sent.status).toBe(202);
+    const failed = await subscriber.waitFor(
+      (r) => r.type === 'command.failed' && r.subject === `command/${sent.json.id}`,
+    );
+    expect(
+      (failed.json as { data: { attempts: number; error: { kind: string; message: string } } }).data,
+    ).toMatchObject({
+      attempts: 2,
+      error: { kind: 'permanent', message: expect.stringMatching(/not sent again.*slot-booked/) },
+    });
+    const books = sim.writes.log.filter((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`));
+    expect(books.map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 201']);
+  });
+
+  it('an appointment whose events were purged (retention) is still known: it can be cancelled', async () => {
+    const { subject, bookingId } = await bookedAppointment();
+    const db = hub.hub.host.db;
+    // Its events reach the events' retention age (90 days) and the hub's own purge deletes them.
+    await sql`update switchyard.events set created_at = now() - interval '91 days'
+      where subject = ${subject}`.execute(db);
+    // (An event stays while a delivery of it is unfinished: the subscriber's answer may still be on its way.)
+    await eventually(async () => {
+      await hub.hub.retention.purge();
+      const left = await sql<{ n: number }>`select count(*)::int as n from switchyard.events
+        where subject = ${subject}`.execute(db);
+      return left.rows[0]!.n === 0;
+    }, 'the appointment’s events purged');
+
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.cancel',
+      subject,
+      data: { reason: 'after the retention period' },
+    });
+    expect(sent.status).toBe(202);
+    const done = await finished(sent.json.id);
+    expect(done.status).toBe('succeeded');
+    expect(
+      sim.writes.log.filter((w) => w.method === 'DELETE' && w.path.endsWith(`/bookings/${bookingId}`)),
+    ).toHaveLength(1);
+    // Its cancellation is known from the current state too: a further command is refused at once.
+    await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === subject);
+    const late = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
+    expect(late.status).toBe(409);
+    expect(late.json.code).toBe('SY_COMMAND_TARGET_STATE');
   });
 });

@@ -139,6 +139,15 @@ export interface CommandView {
   completedAt: string | null;
 }
 
+/** A command credential as the API lists it (never its token). */
+export interface CommandCredentialView {
+  id: string;
+  subscriptionId: string;
+  /** The token's first characters, to tell credentials apart. */
+  hint: string;
+  createdAt: string;
+}
+
 /** A command with every vendor call made for it. */
 export interface CommandDetail extends CommandView {
   calls: CommandCall[];
@@ -515,7 +524,7 @@ export function createCommands(options: CommandsOptions = {}) {
       } else {
         const aliases = host.aliases(row.instance_id);
         targetVendorIds = hubId !== undefined ? await aliases.vendorIds('appointment', hubId) : [];
-        const latest = row.subject ? await q.latestEventOf(host.db, row.subject) : undefined;
+        const known = row.subject ? await q.currentStateOf(host.db, row.subject) : undefined;
         const request = {
           id: row.id,
           type: row.type as CommandType,
@@ -528,7 +537,7 @@ export function createCommands(options: CommandsOptions = {}) {
             config: instance.config,
             http: recordingHttp(host.vendorHttp, calls),
             vendorIds: targetVendorIds,
-            ...(latest && isJsonObject(latest.data) ? { current: latest.data } : {}),
+            ...(known && isJsonObject(known.data) ? { current: known.data } : {}),
             state: host.state(row.instance_id),
             logger: connectorLogger(logger),
             attempt: row.attempts,
@@ -549,6 +558,15 @@ export function createCommands(options: CommandsOptions = {}) {
                 };
         }
         setSpanAttributes({ 'switchyard.command.outcome': result.outcome });
+        // A failure from here on (the database) turns the vendor's success into a transient failure,
+        // and the retry calls the handler again. One mechanism keeps that from repeating a vendor
+        // call: a handler whose call the vendor cannot deduplicate (Docplanner's book and move,
+        // Clockwise.MD's create) records the call's outcome in its instance state, in the same
+        // write that ends its "sent" mark, and answers the recorded result on a later try without
+        // calling the vendor. The hub does not record the result as well: its record could only be
+        // written after the handler returned, so the handler's own record is needed anyway for a
+        // failure before that write, and two records of one fact would be two ways of doing it.
+        // Idempotent calls (a cancel that finds the booking cancelled) need no record at all.
         if (result.outcome === 'done' && result.vendorIds && result.vendorIds.length > 0) {
           // New vendor ids name the same appointment (a move's new booking id) or a new one (a booking).
           if (hubId === undefined) hubId = await aliases.hubId('appointment', result.vendorIds[0]!);
@@ -927,10 +945,10 @@ export function createCommands(options: CommandsOptions = {}) {
           );
         if (!subject.startsWith(`${info.entity}/`) || subject.length <= info.entity.length + 1)
           throw unknown();
-        const latest = await q.latestEventOf(db, subject);
-        if (!latest || !mayActOn(sender, latest.source)) throw unknown();
-        instanceId = latest.source;
-        current = isJsonObject(latest.data) ? latest.data : undefined;
+        const known = await q.currentStateOf(db, subject);
+        if (!known || !mayActOn(sender, known.instanceId)) throw unknown();
+        instanceId = known.instanceId;
+        current = isJsonObject(known.data) ? known.data : undefined;
       } else {
         instanceId = input.instance!;
       }
@@ -1102,7 +1120,45 @@ export function createCommands(options: CommandsOptions = {}) {
       return { id, subscriptionId, token, hint };
     },
 
-    /** The sender a command credential stands for, or undefined for an unknown token. */
+    /**
+     * A subscription's command credentials, oldest first: id, hint and creation time, never the
+     * token (only its hash is kept, and not shown either). 404 for an unknown subscription.
+     *
+     * @example
+     * ```ts
+     * await commands.listCredentials('crm'); // [{ id: 'cred_1a2b3c4d', subscriptionId: 'crm', hint: 'sycmd_Ab3x…', createdAt: '2026-…' }]
+     * ```
+     */
+    async listCredentials(subscriptionId: string): Promise<CommandCredentialView[]> {
+      const db = attached().host.db;
+      if (!(await q.subscriptionExists(db, subscriptionId))) throw notFound('subscription', subscriptionId);
+      return (await q.listCredentials(db, subscriptionId)).map((c) => ({
+        id: c.id,
+        subscriptionId: c.subscription_id,
+        hint: c.hint,
+        createdAt: iso(c.created_at)!,
+      }));
+    },
+
+    /**
+     * Revokes a command credential: its token is refused (401) from the next request on. 404 when
+     * the subscription has no credential with that id.
+     *
+     * @example
+     * ```ts
+     * await commands.deleteCredential('crm', 'cred_1a2b3c4d');
+     * ```
+     */
+    async deleteCredential(subscriptionId: string, credentialId: string): Promise<void> {
+      const db = attached().host.db;
+      if (!(await q.deleteCredential(db, subscriptionId, credentialId)))
+        throw notFound('credential', credentialId);
+    },
+
+    /**
+     * The sender a command credential stands for, or undefined for an unknown or revoked token and
+     * for a credential whose subscription is disabled.
+     */
     async authenticate(token: string): Promise<CommandSender | undefined> {
       const row = await q.findCredential(attached().host.db, sha256(token));
       if (!row) return undefined;

@@ -1,6 +1,7 @@
 /**
  * The commands API: `POST /v1/commands`, `GET /v1/commands`, `GET /v1/commands/{id}`,
- * `POST /v1/commands/{id}/retry`, and `POST /v1/subscriptions/{id}/command-credentials`. A thin
+ * `POST /v1/commands/{id}/retry`, and a subscription's command credentials (`POST` and `GET
+ * /v1/subscriptions/{id}/command-credentials`, `DELETE …/command-credentials/{credentialId}`). A thin
  * face over the subsystem (commands.ts). Registered at the root with its own authentication: the
  * admin token (or the dashboard session) as for the rest of `/v1`, or, on the command routes, a
  * subscription's command credential, which acts for that subscription only.
@@ -183,6 +184,12 @@ export async function commandRoutes(
   );
 
   const idParams = object({ id: { type: 'string', format: 'uuid' } });
+  const subscriptionParams = {
+    type: 'object',
+    additionalProperties: false,
+    required: ['id'],
+    properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
+  } as const;
 
   app.get<{ Params: { id: string } }>(
     '/v1/commands/:id',
@@ -220,7 +227,7 @@ export async function commandRoutes(
         tags,
         summary:
           "Create a command credential for a subscription (the token is shown once); it may send commands on the subscription's instances",
-        params: object({ id: { type: 'string', minLength: 1, maxLength: 200 } }),
+        params: subscriptionParams,
         response: {
           201: object({
             id: str,
@@ -235,5 +242,50 @@ export async function commandRoutes(
       },
     },
     async (request, reply) => reply.code(201).send(await commands.createCredential(request.params.id)),
+  );
+
+  // Admin only, like the create route: a credential may not list or revoke credentials.
+  app.get<{ Params: { id: string } }>(
+    '/v1/subscriptions/:id/command-credentials',
+    {
+      schema: {
+        tags,
+        summary: "List a subscription's command credentials (never their tokens)",
+        params: subscriptionParams,
+        response: {
+          200: object({
+            items: {
+              type: 'array',
+              items: object({
+                id: str,
+                subscriptionId: str,
+                hint: { ...str, description: "The token's first characters, to tell credentials apart." },
+                createdAt: time,
+              }),
+            },
+          }),
+        },
+      },
+    },
+    async (request) => ({ items: await commands.listCredentials(request.params.id) }),
+  );
+
+  app.delete<{ Params: { id: string; credentialId: string } }>(
+    '/v1/subscriptions/:id/command-credentials/:credentialId',
+    {
+      schema: {
+        tags,
+        summary: 'Revoke a command credential: its token is refused (401) from now on',
+        params: object({
+          id: subscriptionParams.properties.id,
+          credentialId: { type: 'string', minLength: 1, maxLength: 200 },
+        }),
+        response: { 204: { type: 'null' } },
+      },
+    },
+    async (request, reply) => {
+      await commands.deleteCredential(request.params.id, request.params.credentialId);
+      return reply.code(204).send();
+    },
   );
 }

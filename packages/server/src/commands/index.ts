@@ -13,6 +13,7 @@
 export {
   COMMAND_QUEUE,
   type CommandCall,
+  type CommandCredentialView,
   type CommandDetail,
   type CommandInput,
   type CommandListQuery,

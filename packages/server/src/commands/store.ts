@@ -281,14 +281,24 @@ export async function listCalls(db: Executor, commandId: string): Promise<Comman
   return r.rows;
 }
 
-/** The latest event of an entity: which instance it lives on and its last known state. */
-export async function latestEventOf(
+/**
+ * An entity's current-state row: the instance it lives on and its known state (the `data` of its
+ * latest event by event time, `switchyard.current_entities`). Not the events: they are purged after
+ * the retention period while the entity lives on, and the latest by arrival is not the latest by
+ * time when a vendor notifies late (DESIGN.md, "Entity state").
+ *
+ * @example
+ * ```ts
+ * const target = await currentStateOf(db, 'appointment/6f1c…'); // { instanceId: 'dp', data: { status: 'booked', … } }
+ * ```
+ */
+export async function currentStateOf(
   db: Executor,
   subject: string,
-): Promise<{ source: string; type: string; data: JsonValue } | undefined> {
-  return first<{ source: string; type: string; data: JsonValue }>(
-    sql`select source, type, envelope->'data' as data from switchyard.events
-        where subject = ${subject} order by sequence desc limit 1`,
+): Promise<{ instanceId: string; data: JsonValue } | undefined> {
+  return first<{ instanceId: string; data: JsonValue }>(
+    sql`select instance_id as "instanceId", envelope->'data' as data from switchyard.current_entities
+        where subject = ${subject}`,
     db,
   );
 }
@@ -359,25 +369,40 @@ export async function insertCredential(
       values (${c.id}, ${c.subscriptionId}, ${c.tokenHash}, ${c.hint})`.execute(db);
 }
 
+/**
+ * The credential a token hash belongs to, with its subscription's instance filter; undefined for an
+ * unknown hash, and for a credential whose subscription is disabled (`disabled_at` set: by an
+ * operator, after its endpoint answered 410, or after too many dead deliveries): a subscription
+ * switched off must not go on acting on vendors through its credentials. Enabling it again lets
+ * them in again.
+ *
+ * @example
+ * ```ts
+ * const cred = await findCredential(db, sha256(token)); // { id: 'cred_…', subscription_id: 'crm', sources: ['dp'], … }
+ * ```
+ */
 export async function findCredential(db: Executor, tokenHash: string): Promise<CredentialRow | undefined> {
   return first<CredentialRow>(
     sql`select c.id, c.subscription_id, c.hint, c.created_at, s.sources
         from switchyard.command_credentials c join switchyard.subscriptions s on s.id = c.subscription_id
-        where c.token_hash = ${tokenHash}`,
+        where c.token_hash = ${tokenHash} and s.disabled_at is null`,
     db,
   );
 }
 
+/** A subscription's command credentials, oldest first (hash never read). */
 export async function listCredentials(db: Executor, subscriptionId: string): Promise<CredentialRow[]> {
   const r = await sql<CredentialRow>`
     select c.id, c.subscription_id, c.hint, c.created_at, s.sources
     from switchyard.command_credentials c join switchyard.subscriptions s on s.id = c.subscription_id
-    where c.subscription_id = ${subscriptionId} order by c.created_at`.execute(db);
+    where c.subscription_id = ${subscriptionId} order by c.created_at, c.id`.execute(db);
   return r.rows;
 }
 
-export async function deleteCredential(db: Executor, id: string): Promise<boolean> {
-  const r = await sql`delete from switchyard.command_credentials where id = ${id}`.execute(db);
+/** Deletes one of a subscription's credentials; false when it has none with that id. */
+export async function deleteCredential(db: Executor, subscriptionId: string, id: string): Promise<boolean> {
+  const r = await sql`delete from switchyard.command_credentials
+      where id = ${id} and subscription_id = ${subscriptionId}`.execute(db);
   return Number(r.numAffectedRows ?? 0) > 0;
 }
 
