@@ -390,3 +390,78 @@ it('a gate: the vendor waiting, the decision and each approver call are spans of
     await approver.close();
   }
 }, 120_000);
+
+it('a vendor key in the URL path, and a subscriber token in the query, are in no exported span', async () => {
+  const subscriber = await startRecordingSubscriber({ secrets: signingSecret });
+  // Clockwise.MD's path mode: the key is the last segment of the push URL (/hooks/{instance}/{key}).
+  const pathKey = `cwkey${randomBytes(12).toString('hex')}`;
+  const queryToken = `qtok${randomBytes(12).toString('hex')}`;
+  const dir = tempDir('otel-redact');
+  const port = await freePort();
+  writeConfig(dir, {
+    port,
+    database: '${env:SY_E2E_DATABASE_URL}',
+    subscriptions: webhookSubscription('tokened', `${subscriber.url}in?token=${queryToken}`),
+    extra: ['telemetry:', '  traces:', `    endpoint: ${otlp.url}`, '    sampleRatio: 1'],
+  });
+  const hub = spawnSwitchyard(['start', '--config', 'switchyard.yaml'], {
+    cwd: dir,
+    env: secretEnv(signingSecret, db.url()),
+    port,
+  });
+  try {
+    await hub.ready(90_000);
+    // Made through the admin API: the log's value scrubber has never seen this key.
+    const created = await fetch(`${hub.url}/v1/instances`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: 'cw',
+        connector: 'clockwisemd',
+        settings: { auth: { mode: 'path', key: pathKey }, enrich: false },
+      }),
+    });
+    expect(created.status).toBe(201);
+    const body = readFileSync(
+      new URL('../../../connectors/clockwisemd/fixtures/create.json', import.meta.url),
+      'utf8',
+    );
+    // As written, and percent-encoded (the router decodes it to the same route, and the key is right).
+    for (const path of [`/hooks/cw/${pathKey}`, `/%68ooks/cw/${pathKey}`]) {
+      const res = await fetch(`${hub.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      await res.arrayBuffer();
+      expect(res.status, path).toBeLessThan(300);
+    }
+    await subscriber.waitFor((r) => r.path.startsWith('/in?'), 30_000);
+    const pushes = (spans: ReceivedSpan[]) =>
+      spans.filter(
+        (s) => s.name === 'POST /hooks/:instance/*' && s.attributes['switchyard.instance'] === 'cw',
+      );
+    const posts = (spans: ReceivedSpan[]) =>
+      spans.filter((s) => s.name === 'POST' && String(s.attributes['url.full']).startsWith(subscriber.url));
+    await otlp.waitFor((spans) => pushes(spans).length === 2 && posts(spans).length >= 1, 30_000);
+    expect(await hub.stop('SIGTERM')).toBe(0);
+
+    expect(pushes(otlp.spans).map((s) => s.attributes['url.path'])).toEqual(
+      expect.arrayContaining(['/hooks/cw/[redacted]', '/%68ooks/cw/[redacted]']),
+    );
+    // The subscriber's URL: origin and path only.
+    expect(posts(otlp.spans)[0]!.attributes['url.full']).toBe(`${subscriber.url}in`);
+    for (const span of otlp.spans) {
+      const exported = JSON.stringify({
+        name: span.name,
+        attributes: span.attributes,
+        resource: span.resource,
+      });
+      expect(exported).not.toContain(pathKey);
+      expect(exported).not.toContain(queryToken);
+    }
+  } finally {
+    await hub.stop('SIGTERM');
+    await subscriber.close();
+  }
+}, 120_000);

@@ -39,7 +39,8 @@ beforeAll(async () => {
     connectors: [docplannerConnector],
     secretKey: SECRET_KEY,
     logger: pino({ level: 'silent' }),
-    options: { pollIntervalMs: 200, retention: { cron: false } },
+    // A short instance cache, so the outage outlasts it: the instance as last read answers then.
+    options: { pollIntervalMs: 200, retention: { cron: false }, instanceCacheMs: 200 },
     ...gates.hooks,
   });
   await hub.start();
@@ -76,6 +77,7 @@ it("answers a gate request with the instance's default within its deadline while
     expect((await push(id, fixture('slot-booked'))).ok).toBe(true);
   proxy.cut();
   try {
+    await new Promise((r) => setTimeout(r, 400));
     const approveAt = Date.now();
     const approved = await push('dp-approve', fixture('slot-booking'));
     const approveMs = Date.now() - approveAt;

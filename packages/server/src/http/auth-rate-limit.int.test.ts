@@ -1,25 +1,42 @@
+import { connect } from 'node:net';
 import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Commands, commandRoutes, createCommands } from '../commands/index.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { uiPlugin } from '../ui/plugin.ts';
 import { ADMIN_TOKEN, call, listen, makeHub, VENDOR_API_KEY } from './app.test-support.ts';
 
 const database = useTestDatabase();
 let hub: Hub;
+let commands: Commands;
 let server: Awaited<ReturnType<typeof listen>>;
+const servers: Awaited<ReturnType<typeof listen>>[] = [];
+
+/** An app of its own (so a limiter of its own) over the hub: each case starts with no failures counted. */
+async function freshServer() {
+  const fresh = await listen(hub, {
+    authRateLimit: { maxFailures: 3, windowMs: 60_000 },
+    plugins: [
+      uiPlugin({ hub, adminToken: ADMIN_TOKEN }),
+      async (scope) => commandRoutes(scope, { commands, adminToken: ADMIN_TOKEN }),
+    ],
+  });
+  servers.push(fresh);
+  return fresh;
+}
 
 beforeAll(async () => {
-  hub = await makeHub(database.url());
+  commands = createCommands({ retentionCron: false });
+  hub = await makeHub(database.url(), { ...commands.hooks, queue: true });
   await hub.start();
+  await commands.start(hub.host);
   for (const id of ['shop', 'other', 'third'])
     await hub.instances.upsert({ id, connector: 'hooktest', settings: { apiKey: VENDOR_API_KEY } });
-  server = await listen(hub, {
-    authRateLimit: { maxFailures: 3, windowMs: 60_000 },
-    plugins: [uiPlugin({ hub, adminToken: ADMIN_TOKEN })],
-  });
+  server = await freshServer();
 });
 afterAll(async () => {
-  await server?.close();
+  for (const s of servers) await s.close();
+  await commands?.stop();
   await hub?.stop();
 });
 
@@ -61,5 +78,119 @@ describe('repeated authentication failures from one address', () => {
     // The sign-in and the admin API are one target: the token is refused on both now.
     expect((await call(server.base, 'GET', '/v1/subscriptions', { token: ADMIN_TOKEN })).status).toBe(429);
     expect((await push('third', VENDOR_API_KEY)).status).toBe(202);
+  });
+});
+
+/**
+ * One HTTP/1.1 request written as is (fetch cannot send an absolute-form target or keep a
+ * percent-escape of an unreserved character), answered with its status.
+ */
+function rawRequest(
+  base: string,
+  requestLine: string,
+  headers: Record<string, string>,
+  body = '',
+): Promise<number> {
+  const { hostname, port } = new URL(base);
+  const lines = [requestLine, `host: ${hostname}:${port}`, 'connection: close'];
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  if (body) lines.push(`content-length: ${Buffer.byteLength(body)}`);
+  return new Promise((resolve) => {
+    let answer = '';
+    const socket = connect(Number(port), hostname, () =>
+      socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`),
+    );
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    // A refused push's connection is closed while its body may be unread (a reset may follow the
+    // answer): the answer read so far decides, 0 when none came.
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0)));
+  });
+}
+
+describe('every way of writing a path counts against the target its route authenticates', () => {
+  it('admin token guesses on percent-encoded and absolute-form paths lock the admin API like plain ones', async () => {
+    const { base } = await freshServer();
+    const wrong = { authorization: 'Bearer not-the-admin-token' };
+    // The router decodes the escapes: each of these reaches GET /v1/subscriptions.
+    expect(await rawRequest(base, 'GET /%761/subscriptions HTTP/1.1', wrong)).toBe(401);
+    expect(await rawRequest(base, 'GET /v%31/%73ubscriptions HTTP/1.1', wrong)).toBe(401);
+    expect(await rawRequest(base, `GET ${base}/v1/subscriptions HTTP/1.1`, wrong)).toBe(401);
+    const limited = await call(base, 'GET', '/v1/subscriptions', { token: ADMIN_TOKEN });
+    expect(limited.status).toBe(429);
+    expect(limited.json.code).toBe('SY_HTTP_TOO_MANY_AUTH_FAILURES');
+    // Every spelling is limited too, before its credential is looked at.
+    const bearer = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    expect(await rawRequest(base, 'GET /%761/subscriptions HTTP/1.1', bearer)).toBe(429);
+    expect(await rawRequest(base, `GET ${base}/v1/subscriptions HTTP/1.1`, bearer)).toBe(429);
+  });
+
+  it('vendor key guesses on percent-encoded hook paths count against that instance', async () => {
+    const { base } = await freshServer();
+    const push = (target: string, key: string) =>
+      rawRequest(
+        base,
+        `POST ${target} HTTP/1.1`,
+        { 'x-api-key': key, 'content-type': 'application/json' },
+        JSON.stringify({ id: `rl-${target}-${key}`, type: 'created' }),
+      );
+    expect(await push('/%68ooks/shop', 'wrong-1')).toBe(401);
+    expect(await push('/hooks/sh%6Fp', 'wrong-2')).toBe(401);
+    expect(await push(`${base}/hooks/shop`, 'wrong-3')).toBe(401);
+    const limited = await call(base, 'POST', '/hooks/shop', {
+      token: null,
+      headers: { 'x-api-key': VENDOR_API_KEY },
+      body: { id: 'rl-encoded', type: 'created' },
+    });
+    expect(limited.status).toBe(429);
+    expect(limited.json.code).toBe('SY_HTTP_TOO_MANY_AUTH_FAILURES');
+    // Another instance, spelled the same way, still answers that address.
+    expect(await push('/%68ooks/other', VENDOR_API_KEY)).toBe(202);
+  });
+});
+
+describe('subscriber credentials are targets of their own', () => {
+  it('a stale pull-feed secret locks out that feed only, never the admin API', async () => {
+    const { base } = await freshServer();
+    const created = await call(base, 'POST', '/v1/subscriptions', { body: { id: 'rl-feed', kind: 'pull' } });
+    expect(created.status).toBe(201);
+    const secret = created.json.secret as string;
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await call(base, 'GET', '/v1/subscriptions/rl-feed/events', { token: `stale-${i}` })).status,
+      ).toBe(401);
+    expect((await call(base, 'GET', '/v1/subscriptions', { token: ADMIN_TOKEN })).status).toBe(200);
+    const feed = await call(base, 'GET', '/v1/subscriptions/rl-feed/events', { token: secret });
+    expect(feed.status).toBe(429);
+    expect(feed.json.code).toBe('SY_HTTP_TOO_MANY_AUTH_FAILURES');
+  });
+
+  it('stale sycmd_ command credentials lock out the command credentials only, never the admin API', async () => {
+    const { base } = await freshServer();
+    expect(
+      (await call(base, 'POST', '/v1/subscriptions', { body: { id: 'rl-cmd', kind: 'pull' } })).status,
+    ).toBe(201);
+    const credential = await call(base, 'POST', '/v1/subscriptions/rl-cmd/command-credentials');
+    expect(credential.status).toBe(201);
+    const token = credential.json.token as string;
+    expect(token.startsWith('sycmd_')).toBe(true);
+    for (let i = 0; i < 3; i++)
+      expect((await call(base, 'GET', '/v1/commands', { token: `sycmd_revoked-${i}` })).status).toBe(401);
+    // The admin is not locked out: neither of the admin API nor of the commands routes.
+    expect((await call(base, 'GET', '/v1/subscriptions', { token: ADMIN_TOKEN })).status).toBe(200);
+    expect((await call(base, 'GET', '/v1/commands', { token: ADMIN_TOKEN })).status).toBe(200);
+    const limited = await call(base, 'GET', '/v1/commands', { token });
+    expect(limited.status).toBe(429);
+    expect(limited.json.code).toBe('SY_HTTP_TOO_MANY_AUTH_FAILURES');
+  });
+
+  it('wrong admin tokens on the commands routes still count against the admin API', async () => {
+    const { base } = await freshServer();
+    for (let i = 0; i < 3; i++)
+      expect((await call(base, 'GET', '/v1/commands', { token: `not-the-admin-${i}` })).status).toBe(401);
+    expect((await call(base, 'GET', '/v1/subscriptions', { token: ADMIN_TOKEN })).status).toBe(429);
   });
 });

@@ -2,28 +2,12 @@
  * What a request looks like in the log. Fastify's default `req` serializer writes the URL as
  * received, and some vendors put the credential in it (`/hooks/{instance}/{key}`, `?token=`): for
  * instances created through the admin API the value scrubber does not know that key, so the path
- * itself must not be logged.
+ * itself must not be logged. The redaction is the request span's too (`url.path`): one function,
+ * kept with the spans because telemetry imports nothing of the hub.
  */
+import { redactUrl } from '../telemetry/fastify.ts';
 
-/**
- * The URL with every path segment after `/hooks/{instance}` and every query value replaced by
- * `[redacted]`.
- *
- * @example
- * ```ts
- * redactUrl('/hooks/cw-main/3f9a0c?token=abc&x=1'); // '/hooks/cw-main/[redacted]?token=[redacted]&x=[redacted]'
- * ```
- */
-export function redactUrl(url: string): string {
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
-  const query = q === -1 ? '' : url.slice(q + 1);
-  const hook = /^(\/hooks\/[^/]+)\/./.exec(path);
-  const safePath = hook ? `${hook[1]}/[redacted]` : path;
-  if (!query) return safePath;
-  const names = query.split('&').map((pair) => `${pair.split('=')[0]}=[redacted]`);
-  return `${safePath}?${names.join('&')}`;
-}
+export { redactUrl };
 
 interface RequestLike {
   method?: string;

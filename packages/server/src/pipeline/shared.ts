@@ -11,7 +11,9 @@ import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes, DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
 import type { SecretCipher } from '../delivery/secret-box.ts';
+import { INSTANCE_ID_PATTERN } from '../instances/schema.ts';
 import * as instanceStore from '../instances/store.ts';
+import { isDatabaseUnavailable } from '../storage/unavailable.ts';
 import type { IngestPressure } from './pressure.ts';
 
 /** Retention periods, in milliseconds. Defaults: the config file's (`retention.*`, CONFIG_DEFAULTS). */
@@ -166,18 +168,77 @@ export interface Runtime {
 }
 
 /**
+ * Most instance ids one loader remembers at once, found and unknown ones together. A hub runs tens
+ * of instances, hundreds at most, so the cap bites only when requests name ids that do not exist:
+ * anyone may `POST /hooks/<any id>` before a credential is checked, and without a cap each distinct
+ * id would stay in memory for the life of the process. Unknown ids are evicted before any known
+ * instance is, and only ids an instance could have are remembered (at most 100 characters, see
+ * INSTANCE_ID_PATTERN), so they take ~2 MB at most.
+ */
+export const INSTANCE_CACHE_MAX_ENTRIES = 10_000;
+
+/**
+ * How long an unknown instance id is remembered as unknown, ms (at most the loader's cache time).
+ * Long enough that a vendor pushing hard to a wrong id costs a lookup a second, not one a push;
+ * short enough that an instance another process creates answers within a second.
+ */
+export const INSTANCE_MISS_CACHE_MS = 1000;
+
+const POSSIBLE_ID = new RegExp(INSTANCE_ID_PATTERN);
+
+/** The loader {@link instanceLoader} makes. */
+export interface InstanceLoader extends Pick<Runtime, 'loadInstance' | 'forgetInstance'> {
+  /**
+   * How many ids it remembers now, found and unknown: never more than
+   * {@link INSTANCE_CACHE_MAX_ENTRIES}. @example `loader.cachedInstances(); // 3`
+   */
+  cachedInstances(): number;
+}
+
+/**
  * Makes the per-process instance loader with its short cache (ingest reads it per request).
  * Concurrent misses of one instance share one read: when the cache entry runs out under load,
  * every request in flight used to read the row and decrypt its settings itself (~0.07 statements
- * per pushed event at 200 pushes/s).
+ * per pushed event at 200 pushes/s). Unknown ids are remembered only briefly
+ * ({@link INSTANCE_MISS_CACHE_MS}) and the whole cache is capped ({@link INSTANCE_CACHE_MAX_ENTRIES}).
+ *
+ * @example
+ * ```ts
+ * const loader = instanceLoader(db, connectors, cipher, 5000);
+ * const instance = await loader.loadInstance('dp-main'); // undefined when there is no such instance
+ * loader.forgetInstance('dp-main'); // after a change: the next load reads the row again
+ * ```
  */
 export function instanceLoader(
   db: Kysely<unknown>,
   connectors: ReadonlyMap<string, Connector>,
   cipher: SecretCipher,
   cacheMs: number,
-): Pick<Runtime, 'loadInstance' | 'forgetInstance'> {
-  const cache = new Map<string, { at: number; value: LoadedInstance | undefined }>();
+): InstanceLoader {
+  const missMs = Math.min(cacheMs, INSTANCE_MISS_CACHE_MS);
+  // Two maps so that a flood of unknown ids evicts only unknown ids. Map iteration order is
+  // insertion order and every store re-inserts, so the first key is the one stored longest ago.
+  const found = new Map<string, { at: number; value: LoadedInstance }>();
+  const unknown = new Map<string, number>();
+  const remember = (id: string, value: LoadedInstance | undefined) => {
+    found.delete(id);
+    unknown.delete(id);
+    // An id no instance can have (a request line holds up to 16 KB) is looked up each time instead.
+    if (!value && !POSSIBLE_ID.test(id)) return;
+    while (found.size + unknown.size >= INSTANCE_CACHE_MAX_ENTRIES) {
+      const oldest = unknown.size > 0 ? unknown : found;
+      oldest.delete(oldest.keys().next().value as string);
+    }
+    if (value) found.set(id, { at: Date.now(), value });
+    else unknown.set(id, Date.now());
+  };
+  const cached = (id: string): { value: LoadedInstance | undefined } | undefined => {
+    const hit = found.get(id);
+    if (hit && Date.now() - hit.at < cacheMs) return { value: hit.value };
+    const missedAt = unknown.get(id);
+    if (missedAt !== undefined && Date.now() - missedAt < missMs) return { value: undefined };
+    return undefined;
+  };
   /** Reads in progress for the cache; a read started before `forgetInstance` is not shared after it. */
   const reading = new Map<string, Promise<LoadedInstance | undefined>>();
   const read = async (id: string): Promise<LoadedInstance | undefined> => {
@@ -199,8 +260,8 @@ export function instanceLoader(
   };
   return {
     async loadInstance(id, fresh = false) {
-      const hit = cache.get(id);
-      if (!fresh && hit && Date.now() - hit.at < cacheMs) return hit.value;
+      const hit = fresh ? undefined : cached(id);
+      if (hit) return hit.value;
       const shared = fresh ? undefined : reading.get(id);
       if (shared) return shared;
       const pending = read(id);
@@ -208,15 +269,27 @@ export function instanceLoader(
       try {
         const value = await pending;
         // A read that `forgetInstance` overtook may hold the old row: it answers its callers only.
-        if (fresh || reading.get(id) === pending) cache.set(id, { at: Date.now(), value });
+        if (fresh || reading.get(id) === pending) remember(id, value);
         return value;
+      } catch (error) {
+        // While the database is unreachable, the instance as last read: a push is still refused
+        // (nothing can be stored), but a vendor's approval request gets the instance's configured
+        // default rather than a 503, which Docplanner takes as a refusal. Not for `fresh` readers
+        // (the poller), which act on the row.
+        const stale = fresh ? undefined : found.get(id);
+        if (stale && isDatabaseUnavailable(error)) return stale.value;
+        throw error;
       } finally {
         if (reading.get(id) === pending) reading.delete(id);
       }
     },
     forgetInstance(id) {
-      cache.delete(id);
+      found.delete(id);
+      unknown.delete(id);
       reading.delete(id);
+    },
+    cachedInstances() {
+      return found.size + unknown.size;
     },
   };
 }

@@ -23,6 +23,49 @@ import {
 
 const SPAN = Symbol('switchyard.span');
 
+/** `/hooks/{instance}/…` however its slashes and escapes are written: group 1 ends at the instance. */
+const HOOK_PATH = /^(\/+([^/]+)\/+[^/]+)\/+./;
+/** The scheme and authority of an absolute-form request target (`POST http://user:pw@host/...`). */
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/**
+ * A request target as logs and spans may show it. Some vendors put their credential in the URL:
+ * Clockwise.MD's `/hooks/{instance}/{key}` and Instinctive Notes' `/hooks/{instance}/{secret}` path
+ * modes, `?token=` query strings. For instances created through the admin API the log's value
+ * scrubber does not know those keys, so the URL itself is cut: every path segment after
+ * `/hooks/{instance}` and every query value become `[redacted]`. The hooks prefix is recognised
+ * however it is percent-encoded (the router decodes `/%68ooks/...` to the hooks too), and an
+ * absolute-form target keeps its path and query only (its authority may hold `user:password@`).
+ * The request log (`logging/log-serializers.ts`) and the request span's `url.path` both use it.
+ *
+ * @example
+ * ```ts
+ * redactUrl('/hooks/cw-main/3f9a0c?token=abc&x=1'); // '/hooks/cw-main/[redacted]?token=[redacted]&x=[redacted]'
+ * redactUrl('http://u:p@hub/%68ooks/cw-main/3f9a0c'); // '/%68ooks/cw-main/[redacted]'
+ * ```
+ */
+export function redactUrl(url: string): string {
+  const origin = ORIGIN.exec(url);
+  const target = origin ? url.slice(origin[0].length) || '/' : url;
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  const query = q === -1 ? '' : target.slice(q + 1);
+  const hook = HOOK_PATH.exec(path);
+  const safePath =
+    hook && decodedSegment(hook[2]!).toLowerCase() === 'hooks' ? `${hook[1]}/[redacted]` : path;
+  if (!query) return safePath;
+  const names = query.split('&').map((pair) => `${pair.split('=')[0]}=[redacted]`);
+  return `${safePath}?${names.join('&')}`;
+}
+
 type Traced = FastifyRequest & { [SPAN]?: { span: Span; context: Context } };
 
 /** What a request without a span links to: nothing (prom-client skips an empty exemplar). */
@@ -71,7 +114,8 @@ export function traceRequests(app: FastifyInstance): void {
       parentHeaders: request.headers,
       attributes: {
         'http.request.method': request.method,
-        'url.path': query < 0 ? request.url : request.url.slice(0, query),
+        // Redacted as the request log shows it: a push's path may carry the vendor's key.
+        'url.path': redactUrl(query < 0 ? request.url : request.url.slice(0, query)),
         ...(route ? { 'http.route': route } : {}),
         'client.address': request.ip,
       },

@@ -68,13 +68,14 @@ describe('installAuthRateLimit', () => {
     return limiter;
   }
 
+  const isHook = (url: string) => decodeURIComponent(url).startsWith('/hooks/');
   const hit = (url: string, ip: string, key?: string) =>
     app.inject({
-      method: url.startsWith('/hooks') ? 'POST' : 'GET',
+      method: isHook(url) ? 'POST' : 'GET',
       url,
       remoteAddress: ip,
       headers: { 'content-type': 'application/json', ...(key ? { 'x-key': key } : {}) },
-      ...(url.startsWith('/hooks') ? { payload: '{}' } : {}),
+      ...(isHook(url) ? { payload: '{}' } : {}),
     });
 
   it('answers 429 problem+json with Retry-After after repeated failures, before any credential check', async () => {
@@ -113,14 +114,36 @@ describe('installAuthRateLimit', () => {
     expect((await hit('/v1/subscriptions', '203.0.113.1', 'admin')).statusCode).toBe(429);
   });
 
-  it('names the target of each path', () => {
-    expect(authTargetOf('/hooks/dp-main')).toBe('instance:dp-main');
-    expect(authTargetOf('/hooks/dp-main/cancellation')).toBe('instance:dp-main');
-    expect(authTargetOf('/v1/subscriptions')).toBe('admin');
-    expect(authTargetOf('/ui/session')).toBe('admin');
-    expect(authTargetOf('/fhir/r4/Appointment/1')).toBe('fhir');
-    expect(authTargetOf('/ui/')).toBeUndefined();
-    expect(authTargetOf('/healthz')).toBeUndefined();
+  it('names the target of each matched route', () => {
+    const route = (url: string | undefined, params: Record<string, string> = {}, more = {}) =>
+      authTargetOf({ url, params, ...more });
+    expect(route('/hooks/:instance', { instance: 'dp-main' })).toBe('instance:dp-main');
+    expect(route('/hooks/:instance/*', { instance: 'dp-main', '*': 'cancellation' })).toBe(
+      'instance:dp-main',
+    );
+    expect(route('/v1/subscriptions')).toBe('admin');
+    expect(route('/ui/session')).toBe('admin');
+    expect(route('/fhir/r4/:type/:id', { type: 'Appointment', id: '1' })).toBe('fhir');
+    // Credentials of their own: a subscription's feed secret, a command credential.
+    expect(route('/v1/subscriptions/:id/events', { id: 'crm' }, { auth: 'subscription' })).toBe('feed:crm');
+    expect(route('/v1/commands', {}, { auth: 'command', bearer: 'sycmd_x' })).toBe('command');
+    // The commands routes take the admin token too: anything not sycmd_ is an admin guess.
+    expect(route('/v1/commands', {}, { auth: 'command', bearer: 'guess' })).toBe('admin');
+    expect(route('/v1/commands', {}, { auth: 'command' })).toBe('admin');
+    expect(route('/v1/openapi.json', {}, { auth: 'none' })).toBeUndefined();
+    expect(route('/ui/')).toBeUndefined();
+    expect(route('/healthz')).toBeUndefined();
+    expect(route(undefined)).toBeUndefined();
+  });
+
+  it('counts a percent-encoded path against the target of the route it reaches', async () => {
+    await build();
+    for (const url of ['/%68ooks/shop', '/hooks/sh%6Fp', '/%68ooks/sh%6Fp/x'])
+      expect((await hit(url, '198.51.100.9', 'bad')).statusCode).toBe(401);
+    expect((await hit('/hooks/shop', '198.51.100.9', 'good')).statusCode).toBe(429);
+    for (let i = 0; i < 3; i++)
+      expect((await hit('/%761/subscriptions', '198.51.100.9', 'wrong')).statusCode).toBe(401);
+    expect((await hit('/v1/subscriptions', '198.51.100.9', 'admin')).statusCode).toBe(429);
   });
 
   it('does not count failures on unprotected paths', async () => {

@@ -1,13 +1,20 @@
 /**
  * Brute-force brake for credentials: after too many refused authentications from one client
- * address against one target (a connector instance's hooks, or the admin API with the dashboard
- * sign-in), that address gets `429` from that target until its failures age out of the window.
- * Counting per (address, target) keeps one misbehaving client — a vendor with a stale key, or every
- * client behind a proxy not listed in `trustedProxies` — from locking the same address out of the
- * other instances and the admin API. Inbound vendor keys and the admin token are compared in
- * constant time, so timing tells an attacker nothing; this bounds how many guesses they get at all.
+ * address against one target (a connector instance's hooks, the admin API with the dashboard
+ * sign-in, one subscription's pull feed, the command credentials, the FHIR endpoint), that address
+ * gets `429` from that target until its failures age out of the window. Counting per (address,
+ * target) keeps one misbehaving client — a vendor with a stale key, a subscriber with a stale feed
+ * secret or command credential, or every client behind a proxy not listed in `trustedProxies` —
+ * from locking the same address out of the other instances and the admin API. Inbound vendor keys
+ * and the admin token are compared in constant time, so timing tells an attacker nothing; this
+ * bounds how many guesses they get at all.
+ *
+ * The target is chosen from the route the router matched, never from the raw request target: the
+ * router decodes percent-escapes and accepts absolute-form targets (`GET http://host/v1/...`), so
+ * `/%761/subscriptions` reaches the admin routes, and must count against the admin budget too.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken } from '../../admin/http.ts';
 import { problemOf } from '../errors.ts';
 import { pathOf, sendProblem } from '../plugins/problem.ts';
 
@@ -106,34 +113,80 @@ export class AuthFailureLimiter {
 /** Options of {@link installAuthRateLimit}. */
 export interface InstallAuthRateLimitOptions extends AuthRateLimitOptions {
   /**
-   * The target a request path authenticates against, whose failures are counted together;
-   * `undefined` for paths that are neither protected nor counted. Default: {@link authTargetOf}.
+   * The target a request authenticates against, whose failures are counted together; `undefined`
+   * for requests that are neither protected nor counted. Called in `onRequest`, once the router has
+   * matched the route. Default: {@link authTargetOf} of {@link matchedRouteOf}.
    */
-  targetOf?: (path: string) => string | undefined;
+  targetOf?: (request: FastifyRequest) => string | undefined;
   /** Answer statuses that count as a refused authentication. Default 401 and 403. */
   failureStatuses?: readonly number[];
 }
 
+/** What {@link authTargetOf} decides on: the route the router matched, never the raw request target. */
+export interface MatchedRoute {
+  /** The route's pattern as registered (`request.routeOptions.url`); undefined when none matched. */
+  url: string | undefined;
+  /** The route's `config.auth` (`admin` when absent, `subscription`, `command`, `none`). */
+  auth?: string | undefined;
+  /** The router's parameters, percent-decoded (`instance` of a hook, `id` of a subscription). */
+  params: Readonly<Record<string, string | undefined>>;
+  /** The bearer token presented, if any: a `sycmd_` one is a command credential, not an admin guess. */
+  bearer?: string | undefined;
+}
+
 /**
- * The credential a path is checked against: `instance:<id>` for `/hooks/<id>[/…]` (each connector
- * instance has its own key), `admin` for the admin API (`/v1/…`) and the dashboard sign-in
- * (`/ui/session`, which trades the admin token for a session), `fhir` for the FHIR endpoint (admin
- * or read tokens); `undefined` elsewhere.
+ * The {@link MatchedRoute} of a request (call it once routing is done: `onRequest` and later).
  *
  * @example
  * ```ts
- * authTargetOf('/hooks/dp-main/cancellation'); // 'instance:dp-main'
- * authTargetOf('/ui/session');                 // 'admin'
- * authTargetOf('/healthz');                    // undefined
+ * app.addHook('onRequest', (request, _reply, done) => {
+ *   console.log(authTargetOf(matchedRouteOf(request))); // 'admin' for GET /%761/subscriptions too
+ *   done();
+ * });
  * ```
  */
-export function authTargetOf(path: string): string | undefined {
-  if (path.startsWith('/hooks/')) {
-    const instance = path.slice('/hooks/'.length).split('/')[0];
-    return instance ? `instance:${instance}` : undefined;
+export function matchedRouteOf(request: FastifyRequest): MatchedRoute {
+  const { url, config } = request.routeOptions;
+  const auth = (config as { auth?: string } | undefined)?.auth;
+  return {
+    url,
+    auth,
+    params: (request.params ?? {}) as Record<string, string | undefined>,
+    // Only the command routes take two kinds of credential; no other request pays for the parse.
+    ...(auth === 'command' ? { bearer: bearerToken(request) } : {}),
+  };
+}
+
+/**
+ * The credential a matched route is checked against: `instance:<id>` for the hooks (`/hooks/:instance`
+ * and its sub-routes: each connector instance has its own key), `feed:<id>` for a subscription's
+ * pull feed (`config.auth: 'subscription'`: its own secret), `command` for a command route given a
+ * `sycmd_` credential, `admin` for the rest of the admin API (`/v1/…`, a command route given anything
+ * else) and the dashboard sign-in (`/ui/session`, which trades the admin token for a session), `fhir`
+ * for the FHIR endpoint (admin or read tokens); `undefined` for routes that check no credential
+ * (`config.auth: 'none'`), other routes, and requests no route matched.
+ *
+ * @example
+ * ```ts
+ * authTargetOf({ url: '/hooks/:instance/*', params: { instance: 'dp-main', '*': 'cancellation' } }); // 'instance:dp-main'
+ * authTargetOf({ url: '/v1/subscriptions/:id/events', auth: 'subscription', params: { id: 'crm' } }); // 'feed:crm'
+ * authTargetOf({ url: '/v1/commands', auth: 'command', params: {}, bearer: 'sycmd_abc' });        // 'command'
+ * authTargetOf({ url: '/ui/session', params: {} });                                                 // 'admin'
+ * authTargetOf({ url: undefined, params: {} });                                                     // undefined
+ * ```
+ */
+export function authTargetOf(route: MatchedRoute): string | undefined {
+  const { url, auth, params } = route;
+  if (url === undefined || auth === 'none') return undefined;
+  if (url === '/hooks/:instance' || url.startsWith('/hooks/:instance/')) {
+    return params.instance ? `instance:${params.instance}` : undefined;
   }
-  if (path.startsWith('/v1/') || path === '/ui/session') return 'admin';
-  if (path.startsWith('/fhir/')) return 'fhir';
+  if (url.startsWith('/v1/') || url === '/ui/session') {
+    if (auth === 'subscription') return params.id ? `feed:${params.id}` : undefined;
+    if (auth === 'command' && route.bearer?.startsWith('sycmd_')) return 'command';
+    return 'admin';
+  }
+  if (url.startsWith('/fhir/')) return 'fhir';
   return undefined;
 }
 
@@ -145,9 +198,10 @@ export function limitKey(address: string, target: string): string {
 /**
  * Adds the limiter to a fastify app: an `onRequest` hook answers `429 SY_HTTP_TOO_MANY_AUTH_FAILURES`
  * (problem+json, `Retry-After`) to an address limited on the request's target before any credential
- * is looked at, and an `onResponse` hook records every 401/403 the protected paths answered, for
- * their target only. The address is `request.ip`, so it honours the app's `trustProxy` (the client
- * behind a trusted proxy, never a spoofable header otherwise). Successful requests are never
+ * is looked at, and an `onResponse` hook records every 401/403 the protected routes answered, for
+ * their target only (that of the route the router matched, however the path was encoded). The
+ * address is `request.ip`, so it honours the app's `trustProxy` (the client behind a trusted proxy,
+ * never a spoofable header otherwise). Successful requests are never
  * counted. Call it on the root instance **before** the routes are registered, so its hooks run first
  * for every route.
  *
@@ -163,27 +217,26 @@ export function installAuthRateLimit(
   options: InstallAuthRateLimitOptions = {},
 ): AuthFailureLimiter {
   const limiter = new AuthFailureLimiter(options);
-  const targetOf = options.targetOf ?? authTargetOf;
+  const targetOf = options.targetOf ?? ((request: FastifyRequest) => authTargetOf(matchedRouteOf(request)));
   const failureStatuses = new Set(options.failureStatuses ?? [401, 403]);
   // Callback-style hooks, not async ones: they run on every request, and an async hook costs each
   // request a promise and its microtasks.
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const path = pathOf(request);
-    const target = targetOf(path);
+    const target = targetOf(request);
     if (target === undefined) return done();
     const verdict = limiter.check(limitKey(request.ip, target));
     if (!verdict.limited) return done();
     const problem = problemOf(
       'SY_HTTP_TOO_MANY_AUTH_FAILURES',
       `too many failed authentications from this address; retry in ${verdict.retryAfterSeconds} s`,
-      path,
+      pathOf(request),
     );
     // Answered: `done` is not called (nor the reply returned, which fastify would await).
     sendProblem(reply, problem, { 'retry-after': String(verdict.retryAfterSeconds) });
   });
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     if (failureStatuses.has(reply.statusCode)) {
-      const target = targetOf(pathOf(request));
+      const target = targetOf(request);
       if (target !== undefined) limiter.recordFailure(limitKey(request.ip, target));
     }
     done();
