@@ -74,7 +74,17 @@ const SERVER_FOLDER_MAY_IMPORT: Record<string, readonly string[]> = {
     'subscriptions',
     'telemetry',
   ],
-  gates: ['admin', 'delivery', 'events', 'host', 'logging', 'storage', 'subscriptions', 'telemetry'],
+  gates: [
+    'admin',
+    'config',
+    'delivery',
+    'events',
+    'host',
+    'logging',
+    'storage',
+    'subscriptions',
+    'telemetry',
+  ],
   commands: ['admin', 'config', 'delivery', 'events', 'host', 'http', 'logging', 'storage', 'telemetry'],
   http: [
     'admin',

@@ -208,6 +208,8 @@ describe('generated connectors (header-key, basic, hmac), registered by the docu
         join(mirror, 'kit.yaml'),
         [
           'version: 1',
+          // Required beside a real Postgres, which the run's DATABASE_URL may name.
+          'secretKey: kit-test-secret-key-0123456789',
           'instances:',
           '  - id: signed-main',
           '    connector: acme-signed',

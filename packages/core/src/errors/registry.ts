@@ -101,6 +101,11 @@ export const errorCodes = {
     status: 409,
     title: 'The resource is managed by the configuration file',
   },
+  SY_HTTP_SECRETS_REQUIRED: {
+    area: 'http',
+    status: 400,
+    title: 'Changing where secrets are sent needs the secrets sent again',
+  },
   SY_HTTP_NOT_READY: { area: 'http', status: 503, title: 'The hub is not ready' },
   SY_HTTP_SHUTTING_DOWN: { area: 'http', status: 503, title: 'The hub is shutting down' },
   SY_HTTP_INTERNAL: { area: 'http', status: 500, title: 'Internal error' },

@@ -247,6 +247,77 @@ describe('the compile cache (child process)', () => {
   });
 });
 
+describe('switchyard validate and start agree on what a real Postgres needs (in process)', () => {
+  const withUrl = [
+    'version: 1',
+    'server:',
+    '  port: 0',
+    'database:',
+    '  url: postgres://hub:${env:PG_PASS}@127.0.0.1:1/hub',
+    '',
+  ].join('\n');
+  const withoutDatabase = ['# the hub of the team', 'version: 1', 'server:', '  port: 0', ''].join('\n');
+
+  it('refuses a database.url without secretKey in validate, at the url, and start says the same', async () => {
+    writeFileSync(join(dir, 'no-key.yaml'), withUrl);
+    const env = { PG_PASS: 'Pg-Pass-0009' };
+    const validated = memoryIO(env);
+    expect(await main(['validate', '--config', 'no-key.yaml'], validated)).toBe(1);
+    expect(validated.out()).toMatch(
+      /^no-key\.yaml:5:8 secretKey: is required with a real Postgres \(database\.url is set\)/,
+    );
+    expect(validated.err()).toBe('no-key.yaml: 1 problem\n');
+    const started = memoryIO(env);
+    expect(await main(['start', '--config', 'no-key.yaml'], started)).toBe(1);
+    // The line validate printed, first of start's (it connects to nothing before this check).
+    expect(started.err().split('\n')[0]).toBe(validated.out().trimEnd());
+    for (const io of [validated, started]) expect(io.out() + io.err()).not.toContain('Pg-Pass-0009');
+  });
+
+  it('refuses DATABASE_URL without secretKey in validate, at the top of the file or its database entry', async () => {
+    writeFileSync(join(dir, 'env-db.yaml'), withoutDatabase);
+    const env = { DATABASE_URL: 'postgres://hub:Pg-Pass-0010@127.0.0.1:1/hub' };
+    const validated = memoryIO(env);
+    expect(await main(['validate', '--config', 'env-db.yaml'], validated)).toBe(1);
+    // Where a missing top-level field is reported: the first line of the mapping, after the comment.
+    expect(validated.out()).toMatch(
+      /^env-db\.yaml:2:1 secretKey: is required with a real Postgres \(DATABASE_URL is set and the file gives no url\)/,
+    );
+    writeFileSync(join(dir, 'env-db-embedded.yaml'), `${withoutDatabase}database:\n  embedded: {}\n`);
+    const embedded = memoryIO(env);
+    expect(await main(['validate', '--config', 'env-db-embedded.yaml'], embedded)).toBe(1);
+    expect(embedded.out()).toMatch(/^env-db-embedded\.yaml:5:1 secretKey: is required with a real Postgres/);
+    const started = memoryIO(env);
+    expect(await main(['start', '--config', 'env-db.yaml'], started)).toBe(1);
+    expect(started.err().split('\n')[0]).toBe(validated.out().trimEnd());
+    // With the key, both are content (start is not run: it would connect).
+    writeFileSync(join(dir, 'env-db-key.yaml'), `${withoutDatabase}secretKey: a-random-key-0123456789\n`);
+    const valid = memoryIO(env);
+    expect(await main(['validate', '--config', 'env-db-key.yaml'], valid)).toBe(0);
+    expect(valid.out()).toContain('database: Postgres from DATABASE_URL');
+  });
+
+  it('checks DATABASE_URL against the pattern of database.url, without printing it', async () => {
+    writeFileSync(
+      join(dir, 'env-db-bad.yaml'),
+      `${withoutDatabase}secretKey: a-random-key-0123456789\ndatabase:\n  embedded: {}\n`,
+    );
+    const io = memoryIO({ DATABASE_URL: 'mysql://hub:Db-Pass-0011@127.0.0.1/hub' });
+    expect(await main(['validate', '--config', 'env-db-bad.yaml'], io)).toBe(1);
+    expect(io.out()).toMatch(
+      /^env-db-bad\.yaml:6:1 database: the DATABASE_URL environment variable, used because the file gives no database\.url, must be a postgres:\/\/ URL/,
+    );
+    expect(io.out() + io.err()).not.toContain('Db-Pass-0011');
+    // A url in the file wins over DATABASE_URL, which is then not looked at.
+    writeFileSync(
+      join(dir, 'file-db.yaml'),
+      `${withoutDatabase}secretKey: a-random-key-0123456789\ndatabase:\n  url: postgres://hub@127.0.0.1:1/hub\n`,
+    );
+    const fileWins = memoryIO({ DATABASE_URL: 'mysql://hub:Db-Pass-0011@127.0.0.1/hub' });
+    expect(await main(['validate', '--config', 'file-db.yaml'], fileWins)).toBe(0);
+  });
+});
+
 describe('switchyard help and schema (in process)', () => {
   it('lists the commands of the table', async () => {
     const io = memoryIO();

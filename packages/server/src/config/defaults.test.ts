@@ -6,12 +6,14 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { parse } from 'yaml';
 import { resolveCommandsOptions } from '../commands/commands.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { resolveOptions } from '../pipeline/shared.ts';
 import { DOCS_END, DOCS_START, settingDefaults } from './generate.ts';
 import { loadConfig } from './load.ts';
+import { CONFIG_DEFAULTS } from './schema.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS } from './units.ts';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -96,5 +98,43 @@ describe('defaults', () => {
     }
     expect(mismatches).toEqual([]);
     expect(checked).toBeGreaterThan(0);
+  });
+
+  it('the YAML examples under "Defaults worth knowing" of docs/configuration.md write the defaults', () => {
+    const text = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8');
+    const section = text.slice(
+      text.indexOf('## Defaults worth knowing'),
+      text.indexOf('\n## ', text.indexOf('## Defaults worth knowing') + 1),
+    );
+    const examples = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map(
+      (m) => parse(m[1]!) as Record<string, unknown>,
+    );
+    expect(examples.length).toBeGreaterThan(0);
+    const defaults = CONFIG_DEFAULTS as unknown as Record<string, Record<string, unknown>>;
+    const mismatches: string[] = [];
+    for (const example of examples) {
+      for (const [section, values] of Object.entries(example)) {
+        for (const [name, value] of Object.entries(values as Record<string, unknown>)) {
+          const expected = defaults[section]?.[name];
+          if (JSON.stringify(value) !== JSON.stringify(expected))
+            mismatches.push(
+              `${section}.${name}: ${JSON.stringify(value)}, the default is ${JSON.stringify(expected)}`,
+            );
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it("an instance without a gate policy gets the config file's gate defaults", async () => {
+    // Fresh modules, so the gates read a changed default when they load, not a copy of its value.
+    vi.resetModules();
+    const schema = await import('./schema.ts');
+    const gate = schema.CONFIG_DEFAULTS.gate as { deadline: string; default: string };
+    gate.deadline = '3s';
+    gate.default = 'refuse';
+    const { DEFAULT_POLICY, resolvePolicy } = await import('../gates/protocol.ts');
+    expect(DEFAULT_POLICY).toEqual({ deadlineMs: 3000, defaultOutcome: 'refuse' });
+    expect(resolvePolicy(null)).toEqual(DEFAULT_POLICY);
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testConnectors } from './connectors.test-support.ts';
-import { formatProblem, loadConfig } from './load.ts';
+import { formatProblem, loadConfig, parseConfig } from './load.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-config-'));
 let counter = 0;
@@ -444,6 +444,8 @@ describe('loadConfig: a valid file', () => {
       kind: 'url',
       url: 'postgres://hub:pg-password@db:5432/hub',
       from: 'file',
+      // The url's value, where a problem about this database points.
+      declaredAt: { line: 5, column: 8 },
     });
     expect(config.secretKey).toBe('demo-key-0123456789abcdef');
     const [acme, pully] = config.instances;
@@ -494,6 +496,8 @@ describe('loadConfig: a valid file', () => {
       kind: 'url',
       url: 'postgres://env-host/db',
       from: 'env',
+      // The file's database entry, which DATABASE_URL overrides.
+      declaredAt: { line: 2, column: 1 },
     });
     expect(withEnv.result.secrets).toContain('postgres://env-host/db');
     const embedded = await load('version: 1\n');
@@ -620,5 +624,87 @@ describe('loadConfig: telemetry', () => {
       /only allowed in secret fields/,
       { OTEL_URL: 'http://x' },
     );
+  });
+});
+
+describe('parseConfig: durations have a floor (and a ceiling where one is documented)', () => {
+  /** The one problem of a file made of `version: 1` and `yaml`, which puts the value on line 3 or 5. */
+  const problemsOf = (yaml: string) => {
+    const result = parseConfig(`version: 1\n${yaml}\n`, {
+      file: 'floors.yaml',
+      connectors: testConnectors,
+      env: {},
+    });
+    return result.problems;
+  };
+  const setting = (section: string, field: string, value: string) => `${section}:\n  ${field}: ${value}`;
+  const gate = (deadline: string) =>
+    `instances:\n  - id: a\n    connector: acme\n    settings: { apiKey: k-123456, baseUrl: "https://acme.example" }\n    gate: { deadline: ${deadline} }`;
+
+  // Each bad value: what it would have done, the field, the line, the message.
+  const cases: [yaml: string, path: string, line: number, message: RegExp][] = [
+    // Node's slow-client protection off.
+    [
+      'server:\n  timeouts: { headers: 0s }',
+      'server.timeouts.headers',
+      3,
+      /"0s" is too short: must be at least 1s/,
+    ],
+    ['server:\n  timeouts: { body: 0s }', 'server.timeouts.body', 3, /must be at least 1s/],
+    ['server:\n  timeouts: { request: 0s }', 'server.timeouts.request', 3, /must be at least 1s/],
+    ['server:\n  timeouts: { request: 500ms }', 'server.timeouts.request', 3, /"500ms" is too short/],
+    // Node would cut the headers timeout to the request's without a word.
+    [
+      'server:\n  timeouts: { headers: 90s, request: 60s }',
+      'server.timeouts.headers',
+      3,
+      /must be at most server\.timeouts\.request \(60s\)/,
+    ],
+    // Everything deleted at the next purge.
+    [setting('retention', 'inboundMessages', '0s'), 'retention.inboundMessages', 3, /must be at least 1h/],
+    [setting('retention', 'events', '30m'), 'retention.events', 3, /"30m" is too short: must be at least 1h/],
+    [setting('retention', 'deliveries', '0s'), 'retention.deliveries', 3, /must be at least 1h/],
+    // Another process takes the work over at once.
+    [setting('workers', 'normalizeLease', '0s'), 'workers.normalizeLease', 3, /must be at least 3s/],
+    [setting('workers', 'normalizeLease', '2s'), 'workers.normalizeLease', 3, /must be at least 3s/],
+    [
+      setting('workers', 'deliveryLeaseMargin', '0s'),
+      'workers.deliveryLeaseMargin',
+      3,
+      /must be at least 1s/,
+    ],
+    // Idle loops polling continuously.
+    [setting('workers', 'pollBackstop', '0s'), 'workers.pollBackstop', 3, /must be at least 1s/],
+    [setting('commands', 'retrySchedule', '[1s, 0s]'), 'commands.retrySchedule[1]', 3, /must be at least 1s/],
+    [setting('commands', 'maxRetryAfter', '0s'), 'commands.maxRetryAfter', 3, /must be at least 1s/],
+    [setting('commands', 'lease', '0s'), 'commands.lease', 3, /must be at least 1s/],
+    // Never.
+    [setting('commands', 'sweepInterval', '0s'), 'commands.sweepInterval', 3, /must be at least 100ms/],
+    [setting('commands', 'echoWindow', '0s'), 'commands.echoWindow', 3, /must be at least 1s/],
+    [setting('commands', 'retention', '0s'), 'commands.retention', 3, /must be at least 1h/],
+    // docs/gates.md: 50 ms to 30 s; the gates clamped anything else without a word.
+    [gate('10ms'), 'instances[0].gate.deadline', 6, /must be at least 50ms/],
+    [gate('0s'), 'instances[0].gate.deadline', 6, /must be at least 50ms/],
+    [gate('31s'), 'instances[0].gate.deadline', 6, /must be at most 30000ms/],
+  ];
+
+  it.each(cases)('%s: reports %s', (yaml, path, line, message) => {
+    const problems = problemsOf(yaml);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ path, line });
+    expect(problems[0]!.message).toMatch(message);
+  });
+
+  it('accepts the bounds themselves', () => {
+    for (const yaml of [
+      'server:\n  timeouts: { headers: 1s, body: 1s, request: 1s }',
+      'retention: { inboundMessages: 1h, events: 1h, deliveries: 1h }',
+      'workers: { normalizeLease: 3s, deliveryLeaseMargin: 1s, pollBackstop: 1s }',
+      'commands: { retrySchedule: [1s], maxRetryAfter: 1s, lease: 1s, sweepInterval: 100ms, echoWindow: 1s, retention: 1h }',
+      gate('50ms'),
+      gate('30s'),
+    ]) {
+      expect(problemsOf(yaml), yaml).toEqual([]);
+    }
   });
 });

@@ -22,7 +22,7 @@ import {
   pointerToSegments,
   positionOf,
 } from './positions.ts';
-import { buildConfigSchema, CONFIG_DEFAULTS } from './schema.ts';
+import { buildConfigSchema, CONFIG_DEFAULTS, DATABASE_URL_PATTERN } from './schema.ts';
 import { hasReference, resolveReferences } from './secrets.ts';
 import { resolveSubscription, SUBSCRIPTION_FILE_PATHS } from './subscriptions.ts';
 import type {
@@ -168,13 +168,70 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
     }
   }
 
-  checkRules(data, byName, report, suppressed);
+  checkRules(data, raw, byName, report, suppressed);
   checkConvertedInputs(data, byName, problems, report);
+  checkEnvironmentDatabase(data, env, report);
   if (problems.length > 0) return fail();
 
   const secretList = [...secrets].filter((s) => s !== '');
-  const config = resolveConfig(data, { absolute, baseDir, env, byName, secrets: secretList });
+  const database = obj(data.database);
+  // Where the file says which Postgres: the url it gives, else (DATABASE_URL) its `database:` entry
+  // or, without one, where a missing top-level field is reported.
+  const declaredAt = positionOf(
+    doc,
+    lineCounter,
+    typeof database.url === 'string' ? ['database', 'url'] : data.database !== undefined ? ['database'] : [],
+    { preferKey: typeof database.url !== 'string' },
+  );
+  const config = resolveConfig(data, { absolute, baseDir, env, byName, secrets: secretList, declaredAt });
   return { ok: true, config, problems: [], secrets: secretList };
+}
+
+/**
+ * DATABASE_URL stands in for `database.url` when the file gives none, so it must be what that field
+ * must be. Its value is never shown (it may hold a password).
+ */
+function checkEnvironmentDatabase(
+  data: JsonObject,
+  env: Readonly<Record<string, string | undefined>>,
+  report: Report,
+): void {
+  const url = env.DATABASE_URL;
+  if (url === undefined || url === '' || typeof obj(data.database).url === 'string') return;
+  if (new RegExp(DATABASE_URL_PATTERN).test(url)) return;
+  report(
+    ['database'],
+    'the DATABASE_URL environment variable, used because the file gives no database.url, must be a postgres:// URL like database.url',
+    { preferKey: true },
+  );
+}
+
+/**
+ * The problem with a config whose database is a real Postgres (`database.url` or DATABASE_URL) and
+ * which gives no `secretKey`; undefined when there is none. The key seals the secrets the hub
+ * stores, and every process of a deployment must use the same one, so only an embedded
+ * installation may have one generated. `switchyard validate` and every command that opens the
+ * database (`start` through `resolveSecretKey`) ask this one function, so they agree, and the
+ * problem points at the line that chose the database.
+ *
+ * @example
+ * ```ts
+ * const loaded = await loadConfig('switchyard.yaml', { connectors: shippedConnectors });
+ * const problem = loaded.ok ? secretKeyProblem(loaded.config) : undefined;
+ * if (problem) console.error(formatProblem(problem)); // switchyard.yaml:5:8 secretKey: is required with a real Postgres ...
+ * ```
+ */
+export function secretKeyProblem(config: ResolvedConfig): ConfigProblem | undefined {
+  if (config.secretKey || config.database.kind !== 'url') return undefined;
+  const because =
+    config.database.from === 'file' ? 'database.url is set' : 'DATABASE_URL is set and the file gives no url';
+  return {
+    file: config.file,
+    line: config.database.declaredAt.line,
+    column: config.database.declaredAt.column,
+    path: 'secretKey',
+    message: `is required with a real Postgres (${because}): it encrypts the secrets the hub stores, and every process of the deployment needs the same one. Give a random string of 16+ characters, e.g. secretKey: \${env:SWITCHYARD_SECRET_KEY}`,
+  };
 }
 
 /**
@@ -217,12 +274,33 @@ type ErrorObject = NonNullable<ValidateFunction['errors']>[number];
 
 const validators = new Map<string, ValidateFunction>();
 
+/**
+ * The bounds a duration setting of the schema may carry (config/schema.ts), and how a value is held
+ * against each: the one place the rule is checked.
+ */
+const DURATION_BOUND_KEYWORDS = {
+  'x-duration-min': (ms: number, bound: number) => ms >= bound,
+  'x-duration-max': (ms: number, bound: number) => ms <= bound,
+} as const;
+
 function validatorFor(connectors: readonly Connector[]): ValidateFunction {
   const key = connectors.map((c) => `${c.name}@${c.version}`).join(',');
   let validate = validators.get(key);
   if (!validate) {
     // strict: false because connector schemas may carry annotations of their own (x-secret and the like).
     const ajv = createAjv({ allErrors: true, verbose: true, strict: false, useDefaults: true });
+    for (const [keyword, holds] of Object.entries(DURATION_BOUND_KEYWORDS)) {
+      ajv.addKeyword({
+        keyword,
+        type: 'string',
+        schemaType: 'string',
+        // A value that is no duration is the pattern's problem, reported once.
+        validate: (bound: string, value: string) => {
+          const ms = configDurationMs(value);
+          return ms === undefined || holds(ms, configDurationMs(bound)!);
+        },
+      });
+    }
     validate = ajv.compile(buildConfigSchema(connectors));
     validators.set(key, validate);
   }
@@ -401,6 +479,15 @@ function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Rep
     case 'format':
       report(segments, `must be a valid ${String(params.format)}`);
       return;
+    case 'x-duration-min':
+      report(
+        segments,
+        `${JSON.stringify(error.data)} is too short: must be at least ${String(error.schema)}`,
+      );
+      return;
+    case 'x-duration-max':
+      report(segments, `${JSON.stringify(error.data)} is too long: must be at most ${String(error.schema)}`);
+      return;
     case 'false schema':
       report(segments, 'is not allowed here');
       return;
@@ -503,9 +590,13 @@ function checkConvertedInputs(
   });
 }
 
-/** The rules a JSON Schema cannot express. Each guards its own types: the schema reports those. */
+/**
+ * The rules a JSON Schema cannot express. Each guards its own types: the schema reports those.
+ * `written` is the file as written, `data` with the schema's defaults applied.
+ */
 function checkRules(
   data: JsonObject,
+  written: JsonObject,
   byName: Map<string, Connector>,
   report: Report,
   suppressed: (segments: readonly PathSegment[]) => boolean,
@@ -513,6 +604,20 @@ function checkRules(
   const known = [...byName.keys()].sort();
   const instances = list(data.instances);
   const subscriptions = list(data.subscriptions);
+
+  // Node refuses a headers timeout longer than the whole request's, and the server would cut the
+  // file's value silently. A default headers timeout cut to a shorter request timeout is no
+  // surprise, so only a value the file wrote counts (`written`: before the schema's defaults).
+  const timeouts = obj(obj(data.server).timeouts);
+  const request = str(timeouts.request) ?? CONFIG_DEFAULTS.server.timeouts.request;
+  const headersMs = configDurationMs(str(obj(obj(written.server).timeouts).headers) ?? '');
+  const requestMs = configDurationMs(request);
+  if (headersMs !== undefined && requestMs !== undefined && headersMs > requestMs) {
+    report(
+      ['server', 'timeouts', 'headers'],
+      `must be at most server.timeouts.request (${request}): the headers are part of the request`,
+    );
+  }
 
   instances.forEach((instance, i) => {
     if (!isJsonObject(instance)) return;
@@ -631,6 +736,7 @@ function resolveConfig(
     env: Readonly<Record<string, string | undefined>>;
     byName: Map<string, Connector>;
     secrets: string[];
+    declaredAt: { line: number; column: number };
   },
 ): ResolvedConfig {
   const server = obj(data.server);
@@ -645,9 +751,9 @@ function resolveConfig(
   let resolvedDatabase: ResolvedDatabase;
   const envUrl = ctx.env.DATABASE_URL;
   if (typeof database.url === 'string') {
-    resolvedDatabase = { kind: 'url', url: database.url, from: 'file' };
+    resolvedDatabase = { kind: 'url', url: database.url, from: 'file', declaredAt: ctx.declaredAt };
   } else if (envUrl !== undefined && envUrl !== '') {
-    resolvedDatabase = { kind: 'url', url: envUrl, from: 'env' };
+    resolvedDatabase = { kind: 'url', url: envUrl, from: 'env', declaredAt: ctx.declaredAt };
     ctx.secrets.push(envUrl);
   } else {
     const dataDir = str(obj(database.embedded).dataDir) ?? CONFIG_DEFAULTS.embeddedDataDir;

@@ -1,5 +1,6 @@
 import { createAjv } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
+import { resolveTracing } from '../telemetry/settings.ts';
 import { acme, pushy } from './connectors.test-support.ts';
 import { buildConfigSchema } from './schema.ts';
 
@@ -37,5 +38,21 @@ describe('buildConfigSchema', () => {
     expect(validate(config('s'))).toBe(true);
     expect(validate(config(42))).toBe(false);
     expect(validate.errors?.[0]?.instancePath).toBe('/instances/0/settings/oauth/clientSecret');
+  });
+
+  it('describes traces in the encoding the hub sends without an OTEL_* protocol', () => {
+    const traces = (
+      buildConfigSchema([]).properties as Record<
+        string,
+        { properties: Record<string, { description: string }> }
+      >
+    ).telemetry!.properties.traces!.description;
+    const sent = resolveTracing(
+      { endpoint: 'http://collector:4318/v1/traces', queueSize: 1, batchDelayMs: 1, exportTimeoutMs: 1 },
+      {},
+      1,
+    )!.protocol;
+    // The first encoding the description names is the one sent by default.
+    expect(/protobuf|JSON/.exec(traces)?.[0]).toBe(sent === 'http/protobuf' ? 'protobuf' : 'JSON');
   });
 });

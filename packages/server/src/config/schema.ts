@@ -7,17 +7,27 @@
  * - `x-secret: true`: the value is a secret. Secret references (`${env:NAME}`, `${file:PATH}`) are
  *   allowed only here, and the value is redacted everywhere.
  * - `x-duration: true`: a duration such as `30s`, `5m`, `2h`, `30d`.
+ * - `x-duration-min` / `x-duration-max`: the shortest and longest duration the field accepts, in the
+ *   file's spelling (`1s`); the loader checks them (config/load.ts, `DURATION_BOUND_KEYWORDS`).
  * - `x-message`: the message to show instead of ajv's when this schema fails.
  */
 import type { Connector, JsonSchema, JsonValue } from '@switchyard/core';
 import { INSTANCE_FIELDS as I } from '../instances/schema.ts';
 import { SUBSCRIPTION_FIELDS as F } from '../subscriptions/schema.ts';
 
+// The gates (a subsystem above config) read a gate's range where they read its defaults: here.
+export { GATE_DEADLINE_MS } from '../instances/schema.ts';
+
 /** The `$id` of the assembled schema (also what `# yaml-language-server: $schema=` can point at). */
 export const CONFIG_SCHEMA_ID = 'https://switchyard.dev/schemas/switchyard.yaml.json';
 
 /** Units a duration accepts: milliseconds, seconds, minutes, hours, days. */
 export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$';
+/**
+ * What `database.url` and the DATABASE_URL environment variable must look like (the loader checks
+ * the variable against it too, since it stands in for `database.url`).
+ */
+export const DATABASE_URL_PATTERN = '^postgres(ql)?://';
 const SIZE_PATTERN = '^[0-9]+(b|kb|mb|gb)$';
 const ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$';
 const ID_MESSAGE =
@@ -92,17 +102,41 @@ export const CONFIG_DEFAULTS = {
   telemetry: { traces: { sampleRatio: 1, queueSize: 2048, batchDelay: '1s', exportTimeout: '10s' } },
 } as const;
 
-function duration(description: string, defaultValue?: string): JsonSchema {
+/**
+ * The shortest (and, where there is one, the longest) value of a duration setting, in the file's
+ * spelling. Every duration of the hub's own settings has a floor: `0s` turns a timeout off, makes a
+ * loop spin, or hands a lease over at once.
+ */
+interface DurationBounds {
+  min: string;
+  max?: string;
+}
+
+function duration(description: string, defaultValue?: string, bounds?: DurationBounds): JsonSchema {
+  const range =
+    bounds === undefined
+      ? ''
+      : bounds.max === undefined
+        ? ` At least ${bounds.min}.`
+        : ` ${bounds.min} to ${bounds.max}.`;
   const schema: JsonSchema = {
     type: 'string',
     pattern: DURATION_PATTERN,
     'x-duration': true,
-    description,
+    description: `${description}${range}`,
     examples: ['30s'],
   };
+  if (bounds !== undefined) schema['x-duration-min'] = bounds.min;
+  if (bounds?.max !== undefined) schema['x-duration-max'] = bounds.max;
   if (defaultValue !== undefined) schema.default = defaultValue;
   return schema;
 }
+
+// The common floors. A second: the server checks its request clocks once a second, and a lease, a
+// poll or a retry of less is as good as none. An hour: the cleanup jobs run hourly, so a shorter
+// retention deletes nothing sooner (only everything at once).
+const AT_LEAST_A_SECOND: DurationBounds = { min: '1s' };
+const AT_LEAST_AN_HOUR: DurationBounds = { min: '1h' };
 
 function secret(description: string): JsonSchema {
   return { type: 'string', minLength: 1, 'x-secret': true, description };
@@ -194,8 +228,9 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         description:
           'Synchronous approval requests (e.g. Docplanner slot-booking): how long to wait and what to answer when no approver decided.',
         properties: {
+          // The range is the instance input's (checked on the converted entry, instances/schema.ts).
           deadline: duration(
-            'How long approvers get before the default answer is given.',
+            `How long approvers get before the default answer is given (${I.gate.properties.deadlineMs.minimum}ms to ${I.gate.properties.deadlineMs.maximum / 1000}s).`,
             CONFIG_DEFAULTS.gate.deadline,
           ),
           default: { ...I.gate.properties.default, default: CONFIG_DEFAULTS.gate.default },
@@ -349,14 +384,17 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
               headers: duration(
                 'Time to receive the request line and headers (at most `request`).',
                 CONFIG_DEFAULTS.server.timeouts.headers,
+                AT_LEAST_A_SECOND,
               ),
               body: duration(
                 'Time to receive the body once the headers are in.',
                 CONFIG_DEFAULTS.server.timeouts.body,
+                AT_LEAST_A_SECOND,
               ),
               request: duration(
                 'Time to receive the whole request, headers and body.',
                 CONFIG_DEFAULTS.server.timeouts.request,
+                AT_LEAST_A_SECOND,
               ),
             },
           },
@@ -378,7 +416,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         properties: {
           url: {
             type: 'string',
-            pattern: '^postgres(ql)?://',
+            pattern: DATABASE_URL_PATTERN,
             'x-message': 'must be a postgres:// URL',
             'x-secret': true,
             description: 'postgres://user:password@host:5432/db (may hold a password: a secret field).',
@@ -414,14 +452,20 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
         additionalProperties: false,
         description: 'How long rows are kept before the cleanup job deletes them.',
         properties: {
-          inboundMessages: duration('Raw vendor messages.', CONFIG_DEFAULTS.retention.inboundMessages),
+          inboundMessages: duration(
+            'Raw vendor messages.',
+            CONFIG_DEFAULTS.retention.inboundMessages,
+            AT_LEAST_AN_HOUR,
+          ),
           events: duration(
             'Normalized events (the pull feed and replays reach back this far).',
             CONFIG_DEFAULTS.retention.events,
+            AT_LEAST_AN_HOUR,
           ),
           deliveries: duration(
             'Delivery attempts, including dead ones.',
             CONFIG_DEFAULTS.retention.deliveries,
+            AT_LEAST_AN_HOUR,
           ),
         },
       },
@@ -434,14 +478,18 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           normalizeLease: duration(
             'How long a message being normalized stays with its process without a renewal: after a crash, another process takes it (and every later message of the same entity, which waits for it) over after this long. Longer than a few seconds (two renewals may fail before it runs out).',
             CONFIG_DEFAULTS.workers.normalizeLease,
+            // Renewed every third of its length: two renewals may fail, a second apart, before it runs out.
+            { min: '3s' },
           ),
           deliveryLeaseMargin: duration(
             "Added to a subscription's `timeout` to make the lease of a delivery attempt, so an attempt still waiting for its subscriber is never sent again by another process; after a crash, the attempt is retried after timeout + this.",
             CONFIG_DEFAULTS.workers.deliveryLeaseMargin,
+            AT_LEAST_A_SECOND,
           ),
           pollBackstop: duration(
             'How long an idle worker waits before looking for work without having been woken. New work wakes workers at once by LISTEN/NOTIFY, retries and expiring leases are timed exactly; this only bounds how late work is found when a notification was lost.',
             CONFIG_DEFAULTS.workers.pollBackstop,
+            AT_LEAST_A_SECOND,
           ),
           ingestFirst: {
             type: 'boolean',
@@ -469,22 +517,27 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             type: 'array',
             minItems: 1,
             maxItems: 100,
-            items: duration('Wait before this retry.'),
+            // A retry at once after a vendor's 5xx or 429 only adds to its trouble.
+            items: duration('Wait before this retry.', undefined, AT_LEAST_A_SECOND),
             default: [...CONFIG_DEFAULTS.commands.retrySchedule],
-            description:
-              'The wait before each retry after a transient vendor failure (5xx, timeout, 429); ±20% jitter is added. After the last, the command fails (`exhausted`).',
+            description: `The wait before each retry after a transient vendor failure (5xx, timeout, 429), each at least ${AT_LEAST_A_SECOND.min}; ±20% jitter is added. After the last, the command fails (\`exhausted\`).`,
           },
           maxRetryAfter: duration(
             "The longest wait a vendor's `Retry-After` may ask for; a longer one is cut to this.",
             CONFIG_DEFAULTS.commands.maxRetryAfter,
+            AT_LEAST_A_SECOND,
           ),
           lease: duration(
             'How long a running command stays with its process: after a crash, another process (or the restarted one) runs it again after this long (at least once). Not renewed while it runs, so longer than any vendor call may take.',
             CONFIG_DEFAULTS.commands.lease,
+            AT_LEAST_A_SECOND,
           ),
           sweepInterval: duration(
             'How often a worker process looks for commands whose lease ran out or whose job was lost, and queues them again.',
             CONFIG_DEFAULTS.commands.sweepInterval,
+            // 0 means never. A sweep is one small query, so a fraction of a second stays allowed (the
+            // crash test, reliability/command-crash.int.test.ts, sweeps every 200 ms).
+            { min: '100ms' },
           ),
           concurrency: {
             type: 'integer',
@@ -497,10 +550,12 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           echoWindow: duration(
             "How long after a command succeeded the vendor's push of the change is marked as its echo (`data.causedBy`).",
             CONFIG_DEFAULTS.commands.echoWindow,
+            AT_LEAST_A_SECOND,
           ),
           retention: duration(
             'Finished commands (with their vendor calls) are deleted this long after they finished (hourly purge).',
             CONFIG_DEFAULTS.commands.retention,
+            AT_LEAST_AN_HOUR,
           ),
         },
       },
@@ -513,7 +568,8 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           traces: {
             type: 'object',
             additionalProperties: false,
-            description: 'Traces, sent as OTLP/HTTP (JSON) to a collector.',
+            description:
+              'Traces, sent as OTLP/HTTP to a collector: protobuf bodies, or JSON when OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL is `http/json`.',
             properties: {
               endpoint: {
                 type: 'string',

@@ -37,7 +37,16 @@ export type ResolvedInstance = Omit<InstanceInput, 'connector' | 'mode' | 'pull'
 export type ResolvedSubscription = SubscriptionInput & Required<Omit<SubscriptionCreate, 'url' | 'secrets'>>;
 
 export type ResolvedDatabase =
-  | { kind: 'url'; url: string; from: 'file' | 'env' }
+  | {
+      kind: 'url';
+      url: string;
+      from: 'file' | 'env';
+      /**
+       * Where the file chose this Postgres, for a problem about it (`secretKeyProblem`): the line of
+       * `database.url`, or with DATABASE_URL its `database:` entry, else the top of the file.
+       */
+      declaredAt: { line: number; column: number };
+    }
   | { kind: 'embedded' /** Absolute. */; dataDir: string };
 
 export interface ResolvedConfig {

@@ -73,7 +73,8 @@ describe('switchyard start', () => {
     );
     const result = await runSwitchyard(['start', '--config', 'nokey.yaml'], { cwd: dir, env: env() });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/nokey\.yaml:1:1 secretKey: is required with a real Postgres/);
+    // At the url that makes it a real Postgres (line 3, column 8), as `switchyard validate` reports it.
+    expect(result.stderr).toMatch(/nokey\.yaml:3:8 secretKey: is required with a real Postgres/);
   });
 
   it('takes a Docplanner push, delivers it signed, prints the URLs and never a secret', async () => {

@@ -3,6 +3,8 @@
  * approver's answer means, and how answers become a decision. No I/O (unit tested on their own).
  */
 import { isJsonObject, type JsonValue } from '@switchyard/core';
+import { CONFIG_DEFAULTS, GATE_DEADLINE_MS } from '../config/schema.ts';
+import { configDurationMs } from '../config/units.ts';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
 import { typeMatches } from '../subscriptions/type-patterns.ts';
 import type { AnswerOutcome, GateOutcome, GateReason } from './store.ts';
@@ -15,10 +17,14 @@ export interface GatePolicy {
   defaultOutcome: GateOutcome;
 }
 
-export const DEFAULT_POLICY: GatePolicy = { deadlineMs: 2000, defaultOutcome: 'approve' };
-/** Shortest and longest deadlines accepted (a vendor's budget is seconds, not minutes). */
-export const MIN_DEADLINE_MS = 50;
-export const MAX_DEADLINE_MS = 30_000;
+/** The policy of an instance that sets none: `CONFIG_DEFAULTS.gate`, the config file's defaults. */
+export const DEFAULT_POLICY: GatePolicy = {
+  deadlineMs: configDurationMs(CONFIG_DEFAULTS.gate.deadline)!,
+  defaultOutcome: CONFIG_DEFAULTS.gate.default,
+};
+/** Shortest and longest deadlines accepted (a vendor's budget is seconds, not minutes): the instance schema's. */
+export const MIN_DEADLINE_MS = GATE_DEADLINE_MS.min;
+export const MAX_DEADLINE_MS = GATE_DEADLINE_MS.max;
 
 function durationMs(value: unknown): number | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
@@ -31,7 +37,8 @@ function durationMs(value: unknown): number | undefined {
 /**
  * Reads an instance's stored `gate` policy. Accepts what the config loader resolves
  * (`{ deadlineMs, default }`) and the file spelling (`{ deadline: '2s' | 2000, default }`); anything
- * missing or unusable falls back to 2 s / approve, and the deadline is clamped to 50 ms..30 s.
+ * missing or unusable falls back to {@link DEFAULT_POLICY} (2 s / approve), and the deadline is
+ * clamped to 50 ms..30 s (the schema refuses others now; a policy stored before it did may have one).
  *
  * @example
  * ```ts

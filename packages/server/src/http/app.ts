@@ -31,7 +31,7 @@ export interface BuildAppOptions {
   hub: Hub;
   /** Bearer token of the admin API. Absent: the admin API is closed (every admin call answers 401). */
   adminToken: string | undefined;
-  /** Largest request body, bytes (pushes and admin calls). Default 1 MiB. */
+  /** Largest request body, bytes (pushes and admin calls). Default: `server.bodyLimit` in the config schema (1 MiB). */
   bodyLimit?: number;
   /**
    * Proxies whose `X-Forwarded-For` is believed (addresses or CIDRs, as for fastify's `trustProxy`);
@@ -102,7 +102,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     ...requestLogOptions(),
-    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    bodyLimit: options.bodyLimit ?? configSizeBytes(CONFIG_DEFAULTS.server.bodyLimit)!,
     ...(trusted.length > 0 ? { trustProxy: [...trusted] } : {}),
     // Unknown properties are errors, not silently dropped; query strings still coerce to numbers.
     ajv: {

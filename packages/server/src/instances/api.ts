@@ -4,7 +4,7 @@
  * schema cannot say (the connector exists and can push or pull as asked, the settings match its
  * schema) is checked here.
  */
-import type { Connector, JsonObject, JsonValue } from '@switchyard/core';
+import { type Connector, type JsonObject, type JsonValue, SwitchyardError } from '@switchyard/core';
 import type { Kysely } from 'kysely';
 import { exists, invalid, notFound } from '../admin/errors.ts';
 import { redactConfig } from '../delivery/redact.ts';
@@ -74,6 +74,25 @@ export interface InstancesHost {
   pullInstance(row: store.InstanceRow): Promise<{ stored: number; duplicates: number; error?: string }>;
 }
 
+/**
+ * The reason an instance is disabled when the configuration file that declared it no longer does
+ * (runtime/apply.ts). It marks the one disable the file takes back when it declares the instance
+ * again, and the one file-managed instance the admin API may delete.
+ */
+export const NOT_DECLARED_REASON = 'no longer declared in the configuration file';
+
+/**
+ * Whether an instance is file-managed and disabled because the file no longer declares it.
+ *
+ * @example
+ * ```ts
+ * if (before.managedBy === 'file' && !isNoLongerDeclared(before)) throw refuseFileManaged(id);
+ * ```
+ */
+export function isNoLongerDeclared(instance: Pick<Instance, 'managedBy' | 'disabledReason'>): boolean {
+  return instance.managedBy === 'file' && instance.disabledReason === NOT_DECLARED_REASON;
+}
+
 /** The `hub.instances` section: connector instances and their pull turns. */
 export function instancesApi(host: InstancesHost) {
   const { db, cipher, connectors } = host;
@@ -100,6 +119,8 @@ export function instancesApi(host: InstancesHost) {
       ...(row.mode !== 'push' ? { pull: { intervalMs: row.pull_interval_ms } } : {}),
       ...(row.gate !== null ? { gate: row.gate } : {}),
       managedBy: row.managed_by,
+      disabledAt: row.disabled_at,
+      disabledReason: row.disabled_reason,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };
@@ -179,6 +200,41 @@ export function instancesApi(host: InstancesHost) {
     },
 
     /**
+     * Disables an instance the configuration file no longer declares ({@link NOT_DECLARED_REASON}):
+     * pushes to it are refused (404) and it is neither pulled nor reconciled, while its settings,
+     * pull position and the messages it already stored stay (those are still normalized). An
+     * instance disabled already stays as it was. Undone by {@link reinstate}; `remove` deletes it.
+     *
+     * @example
+     * ```ts
+     * const instance = await hub.instances.retire('dp-old'); // instance.disabledAt is set
+     * ```
+     */
+    async retire(id: string): Promise<Instance> {
+      await store.disableInstance(db, id, NOT_DECLARED_REASON);
+      host.forgetInstance(id);
+      const row = await store.getInstance(db, id);
+      if (!row) throw notFound('instance', id);
+      return instanceView(row);
+    },
+
+    /**
+     * Enables an instance {@link retire} disabled, now that the file declares it again; the
+     * instance when this call enabled it, else `undefined` (it was not retired).
+     *
+     * @example
+     * ```ts
+     * if (await hub.instances.reinstate('dp-old')) logger.info('dp-old is declared again: enabled');
+     * ```
+     */
+    async reinstate(id: string): Promise<Instance | undefined> {
+      const row = await store.enableInstance(db, id, NOT_DECLARED_REASON);
+      if (!row) return undefined;
+      host.forgetInstance(id);
+      return instanceView(row);
+    },
+
+    /**
      * Health of an instance: last message, last error, pull position/lag, inbound backlog.
      *
      * @example
@@ -225,7 +281,8 @@ export function instancesApi(host: InstancesHost) {
     },
 
     /**
-     * Runs one pull turn for an instance now (what the poller does on its schedule).
+     * Runs one pull turn for an instance now (what the poller does on its schedule);
+     * `SY_PIPELINE_CONFLICT` when the instance is disabled.
      *
      * @example
      * ```ts
@@ -235,6 +292,13 @@ export function instancesApi(host: InstancesHost) {
     async pullNow(id: string): Promise<{ stored: number; duplicates: number; error?: string }> {
       const row = await store.getInstance(db, id);
       if (!row) throw notFound('instance', id);
+      if (row.disabled_at !== null) {
+        throw new SwitchyardError(
+          'SY_PIPELINE_CONFLICT',
+          `instance ${JSON.stringify(id)} is disabled (${row.disabled_reason ?? 'no reason'}): it is not pulled`,
+          { details: { instance: id } },
+        );
+      }
       return host.pullInstance(row);
     },
   };

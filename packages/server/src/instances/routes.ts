@@ -1,15 +1,16 @@
 /**
  * The connector instances' HTTP face under `/v1/instances` (thin: the `hub.instances` API, plus
- * the rules of an API call: `[redacted]` keeps a stored secret, a file-managed instance is changed
- * in the file) and the JSON Schema of an instance's health.
+ * the rules of an API call: `[redacted]` keeps a stored secret, but not across a change of where
+ * secrets are sent; a file-managed instance is changed in the file) and the JSON Schema of an
+ * instance's health.
  */
-import type { JsonObject, JsonValue } from '@switchyard/core';
+import type { JsonObject, JsonSchema, JsonValue } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../admin/http.ts';
 import { idParams, int, listOf, nullableDateTime, nullableStr, object, str } from '../admin/schemas.ts';
 import { REDACTED } from '../delivery/redact.ts';
-import type { InstancesApi } from './api.ts';
+import { type InstancesApi, isNoLongerDeclared } from './api.ts';
 import type { InstanceInput } from './input.ts';
 import { instanceCreateSchema, instanceReplaceSchema, instanceSchema } from './schema.ts';
 
@@ -52,13 +53,30 @@ const tags = ['instances'];
 
 /**
  * `[redacted]` placeholders in submitted settings keep the stored value, so a client can GET an
- * instance, change one field and PUT it back without knowing (or erasing) its secrets.
+ * instance, change one field and PUT it back without knowing (or erasing) its secrets. `kept`, when
+ * given, collects the JSON pointer of every value kept that way.
+ *
+ * @example
+ * ```ts
+ * const kept: string[] = [];
+ * keepRedacted({ apiKey: '[redacted]', region: 'us' }, { apiKey: 'k-123', region: 'eu' }, kept);
+ * // { apiKey: 'k-123', region: 'us' }; kept: ['/apiKey']
+ * ```
  */
-export function keepRedacted(input: JsonValue, stored: JsonValue | undefined): JsonValue {
-  if (input === REDACTED && stored !== undefined) return stored;
+export function keepRedacted(
+  input: JsonValue,
+  stored: JsonValue | undefined,
+  kept?: string[],
+  at = '',
+): JsonValue {
+  if (input === REDACTED && stored !== undefined) {
+    kept?.push(at);
+    return stored;
+  }
   if (isObject(input) && isObject(stored)) {
     const out: JsonObject = {};
-    for (const [k, v] of Object.entries(input)) out[k] = keepRedacted(v, stored[k]);
+    for (const [k, v] of Object.entries(input))
+      out[k] = keepRedacted(v, stored[k], kept, `${at}/${pointerToken(k)}`);
     return out;
   }
   return input;
@@ -66,6 +84,122 @@ export function keepRedacted(input: JsonValue, stored: JsonValue | undefined): J
 
 function isObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function pointerToken(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+/** JSON Schema formats whose values say where a connector sends its requests. */
+const URL_FORMATS = new Set([
+  'uri',
+  'iri',
+  'uri-reference',
+  'iri-reference',
+  'url',
+  'hostname',
+  'idn-hostname',
+]);
+
+/** Past this depth a schema is not followed (a `$ref` cycle, say). */
+const MAX_SCHEMA_DEPTH = 32;
+
+function resolveLocalRef(ref: string, root: JsonSchema): JsonSchema | boolean | undefined {
+  if (!ref.startsWith('#')) return undefined;
+  let node: unknown = root;
+  for (const raw of ref.slice(1).split('/').slice(1)) {
+    const token = decodeURIComponent(raw).replaceAll('~1', '/').replaceAll('~0', '~');
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[token];
+  }
+  return typeof node === 'boolean' || (typeof node === 'object' && node !== null)
+    ? (node as JsonSchema | boolean)
+    : undefined;
+}
+
+/**
+ * Every URL-valued setting of `settings` (a value under a `format: uri` schema, or `iri`,
+ * `uri-reference`, `url`, `hostname`), by JSON pointer, its schema default standing in for an absent value:
+ * where a connector sends its requests, and so its secrets. Read from the connector's settings
+ * schema, so it knows no connector by name: `properties`, `patternProperties`,
+ * `additionalProperties`, `items`, `prefixItems`, `allOf`/`anyOf`/`oneOf`, `if`/`then`/`else` and
+ * local `$ref`s are followed.
+ *
+ * @example
+ * ```ts
+ * urlSettings({ auth: { key: 'k' } }, clockwisemd.configSchema); // Map { '/apiBaseUrl' => 'https://api.clockwisemd.com/v1' }
+ * ```
+ */
+function urlSettings(
+  settings: JsonValue | undefined,
+  schema: JsonSchema,
+): Map<string, JsonValue | undefined> {
+  const found = new Map<string, JsonValue | undefined>();
+  const walk = (
+    value: JsonValue | undefined,
+    node: JsonSchema | boolean | undefined,
+    at: string,
+    depth: number,
+  ) => {
+    if (node === undefined || typeof node === 'boolean' || depth > MAX_SCHEMA_DEPTH) return;
+    const next = depth + 1;
+    // As the hub stores settings: defaults filled in (instances/settings.ts).
+    const here = value === undefined && node.default !== undefined ? (node.default as JsonValue) : value;
+    if (typeof node.$ref === 'string') walk(here, resolveLocalRef(node.$ref, schema), at, next);
+    if (typeof node.format === 'string' && URL_FORMATS.has(node.format)) found.set(at, here);
+    for (const keyword of ['allOf', 'anyOf', 'oneOf'] as const) {
+      const branches = node[keyword];
+      if (Array.isArray(branches)) for (const branch of branches) walk(here, branch as JsonSchema, at, next);
+    }
+    for (const keyword of ['if', 'then', 'else'] as const)
+      walk(here, node[keyword] as JsonSchema | boolean | undefined, at, next);
+    const object = isObject(here) ? here : undefined;
+    const properties = (node.properties ?? {}) as Record<string, JsonSchema | boolean>;
+    // Declared properties are followed whether set or not, so an absent one shows its default.
+    for (const [key, sub] of Object.entries(properties))
+      walk(object?.[key], sub, `${at}/${pointerToken(key)}`, next);
+    if (object) {
+      const patterns = Object.entries((node.patternProperties ?? {}) as Record<string, JsonSchema | boolean>);
+      for (const [key, child] of Object.entries(object)) {
+        if (Object.hasOwn(properties, key)) continue;
+        const path = `${at}/${pointerToken(key)}`;
+        let matched = false;
+        for (const [pattern, sub] of patterns) {
+          if (safeRegExp(pattern)?.test(key)) {
+            matched = true;
+            walk(child, sub, path, next);
+          }
+        }
+        if (!matched) walk(child, node.additionalProperties as JsonSchema | boolean | undefined, path, next);
+      }
+    }
+    if (Array.isArray(here)) {
+      const prefix = (Array.isArray(node.prefixItems) ? node.prefixItems : []) as (JsonSchema | boolean)[];
+      const rest = node.items as JsonSchema | boolean | undefined;
+      for (const [index, item] of here.entries())
+        walk(item, index < prefix.length ? prefix[index] : rest, `${at}/${index}`, next);
+    }
+  };
+  walk(settings, schema, '', 0);
+  return found;
+}
+
+function safeRegExp(pattern: string): RegExp | undefined {
+  try {
+    return new RegExp(pattern, 'u');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pointers of the URL-valued settings whose value differs between `before` and `after`. */
+function changedUrls(before: JsonObject, after: JsonObject, schema: JsonSchema): string[] {
+  const was = urlSettings(before, schema);
+  const is = urlSettings(after, schema);
+  const changed: string[] = [];
+  for (const at of new Set([...was.keys(), ...is.keys()]))
+    if (JSON.stringify(was.get(at)) !== JSON.stringify(is.get(at))) changed.push(at);
+  return changed.sort();
 }
 
 async function existing(instances: InstancesApi, id: string) {
@@ -91,18 +225,59 @@ function refuseFileManaged(id: string): HttpError {
 export interface InstanceRoutesDeps {
   instances: InstancesApi;
   /**
-   * The instance's stored settings, decrypted and read fresh (not this process's cached copy): a
-   * replacement's `[redacted]` placeholders keep them.
+   * The instance's stored settings, decrypted and read fresh (not this process's cached copy), and
+   * its connector: a replacement's `[redacted]` placeholders keep them, as long as the connector
+   * and every URL-valued setting of its schema stay as stored.
    */
-  loadInstance(id: string): Promise<{ config: JsonObject } | undefined>;
+  loadInstance(
+    id: string,
+  ): Promise<{ config: JsonObject; connector: { name: string; configSchema: JsonSchema } } | undefined>;
 }
 
 type Body = Omit<InstanceInput, 'id' | 'managedBy'> & { id?: string };
 
 async function save({ instances, loadInstance }: InstanceRoutesDeps, id: string, body: Body) {
   const stored = await loadInstance(id).catch(() => undefined);
-  const settings = keepRedacted(body.settings as JsonObject, stored?.config) as JsonObject;
+  const kept: string[] = [];
+  const settings = keepRedacted(body.settings as JsonObject, stored?.config, kept) as JsonObject;
+  if (stored && kept.length > 0) refuseRedirectedSecrets(id, body, stored, settings, kept);
   return instances.upsert({ ...instanceFields(body), settings, id, managedBy: 'api' });
+}
+
+/**
+ * A stored secret kept through `[redacted]` goes only where it went before: whoever holds an admin
+ * session may read settings redacted, but must not learn a vendor secret by pointing the URL it is
+ * sent to (an `apiBaseUrl`, an `adminApi.baseUrl`) at their own host, or by handing it to another
+ * connector. Such a change needs the secrets sent again, by someone who knows them.
+ */
+function refuseRedirectedSecrets(
+  id: string,
+  body: Body,
+  stored: { config: JsonObject; connector: { name: string; configSchema: JsonSchema } },
+  settings: JsonObject,
+  kept: string[],
+): void {
+  const secrets = kept.sort();
+  if (body.connector !== stored.connector.name) {
+    throw new HttpError(
+      'SY_HTTP_SECRETS_REQUIRED',
+      `instance ${JSON.stringify(id)} changes connector from ${stored.connector.name} to ${body.connector}: send its secrets again instead of "${REDACTED}"`,
+      { details: { instance: id, connector: body.connector, secrets } },
+    );
+  }
+  const urls = changedUrls(stored.config, settings, stored.connector.configSchema);
+  if (urls.length === 0) return;
+  throw new HttpError(
+    'SY_HTTP_SECRETS_REQUIRED',
+    `instance ${JSON.stringify(id)} changes where it sends requests (${urls.map((u) => `/settings${u}`).join(', ')}): send its secrets again instead of "${REDACTED}"`,
+    {
+      details: {
+        instance: id,
+        settings: urls.map((u) => `/settings${u}`),
+        secrets: secrets.map((s) => `/settings${s}`),
+      },
+    },
+  );
 }
 
 /** The instance fields of a request body (what it leaves out stays out). */
@@ -191,14 +366,17 @@ export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesD
     {
       schema: {
         tags,
-        summary: 'Delete an API-managed connector instance',
+        summary:
+          'Delete an API-managed connector instance, or a file-managed one the file no longer declares',
         params: idParams,
         response: { 204: { type: 'null' } },
       },
     },
     async (request, reply) => {
       const before = await instances.get(request.params.id);
-      if (before.managedBy === 'file') throw refuseFileManaged(request.params.id);
+      // One the file no longer declares stays (disabled) until it is deleted here for good.
+      if (before.managedBy === 'file' && !isNoLongerDeclared(before))
+        throw refuseFileManaged(request.params.id);
       await instances.remove(request.params.id);
       return reply.code(204).send();
     },

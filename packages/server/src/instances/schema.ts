@@ -17,6 +17,13 @@ export const INSTANCE_ID_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$';
 /** How often a pull instance may poll at most: every 100 ms. */
 export const MIN_PULL_INTERVAL_MS = 100;
 
+/**
+ * The shortest and longest approval gate deadline, ms: a vendor's budget for an answer is seconds
+ * (Docplanner's is about 2 s), and below 50 ms no approver could answer in time. The schema refuses
+ * anything else; the gates clamp a policy stored before it did (gates/protocol.ts).
+ */
+export const GATE_DEADLINE_MS = { min: 50, max: 30_000 } as const;
+
 /** Every field of an instance input besides `id`, in the hub's units (milliseconds). */
 export const INSTANCE_FIELDS = {
   connector: {
@@ -55,8 +62,9 @@ export const INSTANCE_FIELDS = {
     properties: {
       deadlineMs: {
         type: 'integer',
-        minimum: 0,
-        description: 'How long approvers get before the default answer is given, ms.',
+        minimum: GATE_DEADLINE_MS.min,
+        maximum: GATE_DEADLINE_MS.max,
+        description: `How long approvers get before the default answer is given, ms (${GATE_DEADLINE_MS.min} to ${GATE_DEADLINE_MS.max}).`,
       },
       default: {
         type: 'string',
@@ -121,7 +129,17 @@ export const instanceSchema: Schema = {
   title: 'Instance',
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'connector', 'mode', 'settings', 'managedBy', 'createdAt', 'updatedAt'],
+  required: [
+    'id',
+    'connector',
+    'mode',
+    'settings',
+    'managedBy',
+    'disabledAt',
+    'disabledReason',
+    'createdAt',
+    'updatedAt',
+  ],
   properties: {
     id: { type: 'string' },
     connector: { type: 'string' },
@@ -139,6 +157,17 @@ export const instanceSchema: Schema = {
     },
     gate: {},
     managedBy: { type: 'string', enum: ['file', 'api'] },
+    disabledAt: {
+      type: ['string', 'null'],
+      format: 'date-time',
+      description:
+        'Set while the instance is disabled: pushes to it are refused and it is not pulled; what it already received is still normalized.',
+    },
+    disabledReason: {
+      type: ['string', 'null'],
+      description:
+        'Why: "no longer declared in the configuration file" for a file-managed instance the file dropped.',
+    },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
   },

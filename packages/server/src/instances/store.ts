@@ -31,6 +31,9 @@ export interface InstanceRow {
   reconcile_last_success_at: Date | null;
   reconcile_last_result: string | null;
   reconcile_last_error: string | null;
+  /** Set while the instance is disabled: it takes no pushes and is not pulled. */
+  disabled_at: Date | null;
+  disabled_reason: string | null;
 }
 
 /**
@@ -80,6 +83,43 @@ export async function listInstances(db: Executor): Promise<InstanceRow[]> {
   return rows<InstanceRow>(sql`select * from switchyard.connector_instances order by id`, db);
 }
 
+/**
+ * Disables an instance: pushes to it are refused and it is neither pulled nor reconciled, while its
+ * row (settings, pull position) and the messages it already stored stay. The row when this call
+ * disabled it; `undefined` when there is no such instance or it was disabled already (kept as it
+ * was, reason and time).
+ */
+export async function disableInstance(
+  db: Executor,
+  id: string,
+  reason: string,
+): Promise<InstanceRow | undefined> {
+  return first<InstanceRow>(
+    sql`update switchyard.connector_instances set disabled_at = now(), disabled_reason = ${reason}, updated_at = now()
+        where id = ${id} and disabled_at is null returning *`,
+    db,
+  );
+}
+
+/**
+ * Enables an instance disabled for `reason` (only: a disable for another reason stays) and wakes
+ * every process's pull loop, since a pull or reconciliation may be due at once. The row when this
+ * call enabled it, else `undefined`.
+ */
+export async function enableInstance(
+  db: Executor,
+  id: string,
+  reason: string,
+): Promise<InstanceRow | undefined> {
+  return first<InstanceRow>(
+    sql`with up as (update switchyard.connector_instances set disabled_at = null, disabled_reason = null, updated_at = now()
+          where id = ${id} and disabled_reason = ${reason} returning *),
+      woken as (select pg_notify(${CHANNEL_PULL}, '') from up)
+      select up.* from up cross join (select count(*) from woken) w`,
+    db,
+  );
+}
+
 export async function deleteInstance(db: Executor, id: string): Promise<boolean> {
   const r = await sql`delete from switchyard.connector_instances where id = ${id}`.execute(db);
   return Number(r.numAffectedRows ?? 0) > 0;
@@ -96,7 +136,8 @@ export async function claimDuePulls(db: Executor, leaseMs: number, limit: number
   return rows<InstanceRow>(
     sql`update switchyard.connector_instances i set pull_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
       from (select id from switchyard.connector_instances
-            where mode <> 'push' and pull_next_at <= now() and (pull_locked_until is null or pull_locked_until < now())
+            where mode <> 'push' and disabled_at is null and pull_next_at <= now()
+              and (pull_locked_until is null or pull_locked_until < now())
             order by pull_next_at limit ${limit} for update skip locked) due
       where i.id = due.id returning i.*`,
     db,
@@ -106,7 +147,7 @@ export async function claimDuePulls(db: Executor, leaseMs: number, limit: number
 export async function nextPullDue(db: Executor): Promise<Date | undefined> {
   const r = await first<{ at: Date | null }>(
     sql`select min(greatest(pull_next_at, coalesce(pull_locked_until, pull_next_at))) as at
-        from switchyard.connector_instances where mode <> 'push'`,
+        from switchyard.connector_instances where mode <> 'push' and disabled_at is null`,
     db,
   );
   return r?.at ?? undefined;
@@ -153,7 +194,7 @@ export async function claimDueReconciles(
   return rows<InstanceRow>(
     sql`update switchyard.connector_instances i set reconcile_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
       from (select id from switchyard.connector_instances
-            where mode = 'push' and connector = any(${connectors as string[]}::text[])
+            where mode = 'push' and disabled_at is null and connector = any(${connectors as string[]}::text[])
               and coalesce(reconcile_next_at, '-infinity') <= now()
               and (reconcile_locked_until is null or reconcile_locked_until < now())
             order by reconcile_next_at nulls first limit ${limit} for update skip locked) due
@@ -169,7 +210,8 @@ export async function nextReconcileDue(
   if (connectors.length === 0) return undefined;
   const r = await first<{ at: Date | null }>(
     sql`select min(greatest(coalesce(reconcile_next_at, now()), coalesce(reconcile_locked_until, now()))) as at
-        from switchyard.connector_instances where mode = 'push' and connector = any(${connectors as string[]}::text[])`,
+        from switchyard.connector_instances
+        where mode = 'push' and disabled_at is null and connector = any(${connectors as string[]}::text[])`,
     db,
   );
   return r?.at ?? undefined;

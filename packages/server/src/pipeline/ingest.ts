@@ -323,6 +323,15 @@ export async function admit(
       `no push instance ${JSON.stringify(instanceId)}`,
     );
   }
+  // A disabled instance (the config file dropped it) answers as a deleted one did; its row stays.
+  if (instance.row.disabled_at !== null) {
+    return failed(
+      404,
+      'SY_PIPELINE_NOT_FOUND',
+      'No such resource',
+      `instance ${JSON.stringify(instanceId)} is disabled (${instance.row.disabled_reason ?? 'no reason'})`,
+    );
+  }
   const { connector, config } = instance;
   const push = connector.push;
   if (!push) {

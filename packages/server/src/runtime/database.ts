@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config references are shown as written on purpose.
 /**
  * Where a hub process finds its Postgres: the configured URL, or an embedded Postgres it runs itself
  * (data under the config's `database.embedded.dataDir`, by default `./.switchyard/postgres` beside
@@ -9,6 +8,7 @@ import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type pino from 'pino';
 import { ConfigError } from '../config/errors.ts';
+import { secretKeyProblem } from '../config/load.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 
 /** A database the process can use, and how to let go of it. */
@@ -187,6 +187,7 @@ export async function openHubDatabase(
  * get a generated key kept in `.switchyard/secret-key` (mode 0600) next to the data, so a restart
  * reads back what it sealed. With a real Postgres a missing `secretKey` is a configuration error:
  * a key that lives on one machine's disk would make the database unreadable to the other processes.
+ * The rule is `secretKeyProblem` (config/load.ts), which `switchyard validate` asks too.
  *
  * @example
  * ```ts
@@ -195,18 +196,7 @@ export async function openHubDatabase(
  */
 export async function resolveSecretKey(config: ResolvedConfig, logger?: pino.Logger): Promise<string> {
   if (config.secretKey) return config.secretKey;
-  if (config.database.kind !== 'embedded') {
-    throw new ConfigError([
-      {
-        file: config.file,
-        line: 1,
-        column: 1,
-        path: 'secretKey',
-        message:
-          'is required with a real Postgres (database.url or DATABASE_URL): it encrypts the secrets the hub stores, and every process of the deployment needs the same one. Give a random string of 16+ characters, e.g. secretKey: ${env:SWITCHYARD_SECRET_KEY}',
-      },
-    ]);
-  }
+  if (config.database.kind === 'url') throw new ConfigError([secretKeyProblem(config)!]);
   const dir = stateDir(config.database.dataDir);
   const path = join(dir, SECRET_KEY_FILE);
   try {

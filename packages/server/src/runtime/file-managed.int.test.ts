@@ -3,14 +3,17 @@
  * "Managed by the file"): what the file declares is refused through the API (409
  * SY_HTTP_FILE_MANAGED), because the next start would silently undo it; what the file does not
  * declare (enabled/disabled, a generated signing secret) is the hub's and survives the restart.
+ * An entry the file stops declaring is disabled, not deleted, and comes back as it was when the
+ * file declares it again (a process restarted with an older file must not destroy the newer one's).
  * A restart is what `start` does: a new hub on the same database, then the file applied again.
  */
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { verifySignature } from '../delivery/sign.ts';
-import { call, hookConnector, listen, makeHub, silent } from '../http/app.test-support.ts';
+import { call, eventually, hookConnector, listen, makeHub, silent } from '../http/app.test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { applyFileConfig } from './apply.ts';
 
@@ -39,14 +42,15 @@ async function restart(): Promise<void> {
 const admin = (method: string, path: string, body?: unknown) =>
   call(app.base, method, path, body === undefined ? {} : { body });
 
-beforeAll(async () => {
-  subscriber = await startRecordingSubscriber();
+/** The test's file: its instance and two subscriptions, and the entries given besides them. */
+function fileConfig(more: { instances?: string[]; subscriptions?: string[] } = {}): ResolvedConfig {
   const yaml = [
     'version: 1',
     'instances:',
     '  - id: shop',
     '    connector: hooktest',
     '    settings: { apiKey: file-key-0123456789 }',
+    ...(more.instances ?? []),
     'subscriptions:',
     '  - id: with-secret',
     '    kind: webhook',
@@ -57,6 +61,7 @@ beforeAll(async () => {
     '    kind: webhook',
     `    url: ${subscriber.url}generated`,
     '    allowPrivateAddresses: true',
+    ...(more.subscriptions ?? []),
     '',
   ].join('\n');
   const parsed = parseConfig(yaml, {
@@ -65,7 +70,33 @@ beforeAll(async () => {
     env: {},
   });
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
-  config = parsed.config;
+  return parsed.config;
+}
+
+/** A logger keeping what it writes, as the JSON objects pino writes. */
+function recordingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  return { logger, lines };
+}
+
+/** A push of the test connector to an instance, as the hooks route hands it to the hub. */
+function push(apiKey: string, body: Record<string, unknown>) {
+  return {
+    route: 'default',
+    params: {},
+    query: {},
+    method: 'POST',
+    headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
+    rawBody: Buffer.from(JSON.stringify(body)),
+    sourceIp: '127.0.0.1',
+    receivedAt: new Date(),
+  };
+}
+
+beforeAll(async () => {
+  subscriber = await startRecordingSubscriber();
+  config = fileConfig();
   await start();
 }, 60_000);
 
@@ -128,6 +159,144 @@ describe('objects declared in the config file', () => {
     expect((await admin('POST', '/v1/subscriptions/with-secret/enable', {})).status).toBe(200);
     await restart();
     expect((await admin('GET', '/v1/subscriptions/with-secret')).json.disabledAt).toBeNull();
+  }, 60_000);
+
+  it('a subscription the file stops declaring is disabled, not deleted: declared again, it keeps its secret and its waiting delivery', async () => {
+    // A subscriber that is down, and a retry an hour away: the delivery waits, pending.
+    subscriber.setHandler((r) => (r.path === '/held' ? 503 : undefined));
+    const withHeld = fileConfig({
+      subscriptions: [
+        '  - id: held',
+        '    kind: webhook',
+        `    url: ${subscriber.url}held`,
+        '    allowPrivateAddresses: true',
+        '    retry: { schedule: [0s, 1h] }',
+      ],
+    });
+    expect((await applyFileConfig(hub, withHeld, silent)).subscriptions.created).toEqual(['held']);
+    const hint = (await hub.subscriptions.get('held')).secrets[0]!.secretHint;
+    expect(
+      (await hub.ingest('shop', push('file-key-0123456789', { id: 'held-1', type: 'created' }))).status,
+    ).toBe(202);
+    const waiting = await eventually(async () => {
+      const [d] = (await hub.deliveries.list({ subscriptionId: 'held' })).items;
+      return d?.status === 'pending' && d.attempts === 1 ? d : undefined;
+    });
+
+    // A process started with the file as it was before: held is not in it.
+    const log = recordingLogger();
+    const dropped = await applyFileConfig(hub, config, log.logger);
+    expect(dropped.subscriptions.disabled).toEqual(['held']);
+    const disabled = await hub.subscriptions.get('held');
+    expect(disabled).toMatchObject({
+      managedBy: 'file',
+      disabledReason: 'no longer declared in the configuration file',
+      secrets: [{ secretHint: hint }],
+    });
+    expect(disabled.disabledAt).not.toBeNull();
+    expect(log.lines).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        subscription: 'held',
+        msg: expect.stringContaining('delete it for good with DELETE /v1/subscriptions/held'),
+      }),
+    );
+    expect(await hub.deliveries.get(waiting.id)).toMatchObject({ status: 'pending', attempts: 1 });
+    // Nothing new is fanned out to it meanwhile (generated, which takes every event, gets this one).
+    const before = (await hub.deliveries.list({ subscriptionId: 'generated' })).items.length;
+    expect(
+      (await hub.ingest('shop', push('file-key-0123456789', { id: 'held-2', type: 'created' }))).status,
+    ).toBe(202);
+    await eventually(
+      async () => (await hub.deliveries.list({ subscriptionId: 'generated' })).items.length > before,
+    );
+    expect((await hub.deliveries.list({ subscriptionId: 'held' })).items.map((d) => d.id)).toEqual([
+      waiting.id,
+    ]);
+    // Still the file's: a change through the API is refused.
+    expect((await admin('PATCH', '/v1/subscriptions/held', { timeoutMs: 5000 })).status).toBe(409);
+
+    // Declared again (the subscriber is back): enabled, same secret, and the delivery that waited goes out.
+    subscriber.setHandler(undefined);
+    const back = await applyFileConfig(hub, withHeld, silent);
+    expect(back.subscriptions.reenabled).toEqual(['held']);
+    const enabled = await hub.subscriptions.get('held');
+    expect(enabled.disabledAt).toBeNull();
+    expect(enabled.secrets.map((x) => x.secretHint)).toEqual([hint]);
+    // The same event (webhook-id), sent once the subscription is back (waitFor fails after 10 s).
+    await subscriber.waitFor(
+      (r) => r.path === '/held' && r.webhookId === waiting.eventId && r.response?.status === 200,
+    );
+    await eventually(async () => (await hub.deliveries.get(waiting.id)).status === 'succeeded');
+
+    // Dropped again, it can be deleted for good through the admin API; declared, it cannot.
+    expect((await admin('DELETE', '/v1/subscriptions/held')).status).toBe(409);
+    await applyFileConfig(hub, config, silent);
+    expect((await admin('DELETE', '/v1/subscriptions/held')).status).toBe(204);
+    expect((await admin('GET', '/v1/subscriptions/held')).status).toBe(404);
+  }, 60_000);
+
+  it('an instance the file stops declaring is disabled, not deleted: pushes are refused, what it acknowledged is normalized, declared again it takes pushes', async () => {
+    // No workers for now: the pushed message waits in the queue, acknowledged and not normalized.
+    await app.close();
+    await hub.stop();
+    hub = await makeHub(database.url());
+    const withQueued = fileConfig({
+      instances: [
+        '  - id: queued',
+        '    connector: hooktest',
+        '    settings: { apiKey: queued-key-0123456789 }',
+      ],
+    });
+    await applyFileConfig(hub, withQueued, silent);
+    const accepted = await hub.ingest(
+      'queued',
+      push('queued-key-0123456789', { id: 'q-1', type: 'created' }),
+    );
+    if (!accepted.ok) throw new Error(JSON.stringify(accepted));
+    const [messageId] = accepted.stored;
+    expect((await hub.inbound.get(messageId!)).status).toBe('received');
+
+    const log = recordingLogger();
+    const dropped = await applyFileConfig(hub, config, log.logger);
+    expect(dropped.instances.disabled).toEqual(['queued']);
+    const disabled = await hub.instances.get('queued');
+    expect(disabled).toMatchObject({
+      managedBy: 'file',
+      disabledReason: 'no longer declared in the configuration file',
+    });
+    expect(disabled.disabledAt).not.toBeNull();
+    expect(log.lines).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        instance: 'queued',
+        msg: expect.stringContaining('delete it for good with DELETE /v1/instances/queued'),
+      }),
+    );
+    const refused = await hub.ingest('queued', push('queued-key-0123456789', { id: 'q-2', type: 'created' }));
+    expect(refused).toMatchObject({ ok: false, status: 404, problem: { code: 'SY_PIPELINE_NOT_FOUND' } });
+    await expect(hub.instances.pullNow('queued')).rejects.toMatchObject({ code: 'SY_PIPELINE_CONFLICT' });
+
+    // The workers start while it is disabled: what it acknowledged is normalized, not failed.
+    await hub.start();
+    app = await listen(hub);
+    const normalized = await eventually(async () => {
+      const status = (await hub.inbound.get(messageId!)).status;
+      return status === 'received' ? undefined : status;
+    });
+    expect(normalized).toBe('normalized');
+
+    // Declared again: enabled, and pushes are taken again.
+    const back = await applyFileConfig(hub, withQueued, silent);
+    expect(back.instances.reenabled).toEqual(['queued']);
+    expect((await hub.instances.get('queued')).disabledAt).toBeNull();
+    expect(
+      (await hub.ingest('queued', push('queued-key-0123456789', { id: 'q-3', type: 'created' }))).status,
+    ).toBe(202);
+
+    // Dropped again, it can be deleted for good through the admin API.
+    await applyFileConfig(hub, config, silent);
+    expect((await admin('DELETE', '/v1/instances/queued')).status).toBe(204);
   }, 60_000);
 
   it('two processes applying the same file at once both start: one creates, the other updates', async () => {

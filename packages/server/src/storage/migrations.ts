@@ -1915,6 +1915,20 @@ begin
 end
 $$;`,
   },
+  {
+    version: 31,
+    name: 'a connector instance can be disabled',
+    // An instance the config file stops declaring is disabled, no longer deleted (runtime/apply.ts):
+    // deleting it failed the messages it had acknowledged and not yet normalized, and a process
+    // restarted with an older file (a rolling deploy) deleted what the newer file had added. A
+    // disabled instance takes no pushes and is not pulled; its row, settings, pull position and
+    // queued messages stay. Processes of the previous version ignore the columns.
+    sql: `
+alter table switchyard.connector_instances
+  add column disabled_at timestamptz,
+  add column disabled_reason text;
+`,
+  },
 ];
 
 /**

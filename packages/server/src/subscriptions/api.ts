@@ -26,6 +26,27 @@ export type SubscriptionInput = SubscriptionCreate & { managedBy?: ManagedBy };
 /** A change: the schema's update fields and who manages the subscription (unchanged when absent). */
 export type SubscriptionPatch = SubscriptionUpdate & { managedBy?: ManagedBy };
 
+/**
+ * The reason a subscription is disabled when the configuration file that declared it no longer does
+ * (runtime/apply.ts). It marks the one disable the file takes back when it declares the
+ * subscription again, and the one file-managed subscription the admin API may delete.
+ */
+export const NOT_DECLARED_REASON = 'no longer declared in the configuration file';
+
+/**
+ * Whether a subscription is file-managed and disabled because the file no longer declares it.
+ *
+ * @example
+ * ```ts
+ * if (before.managedBy === 'file' && !isNoLongerDeclared(before)) throw refuseFileManaged(id);
+ * ```
+ */
+export function isNoLongerDeclared(
+  subscription: Pick<Subscription, 'managedBy' | 'disabledReason'>,
+): boolean {
+  return subscription.managedBy === 'file' && subscription.disabledReason === NOT_DECLARED_REASON;
+}
+
 /** What an input leaves out gets these (the hub derives them from `CONFIG_DEFAULTS.subscription`). */
 export interface SubscriptionDefaults {
   eventTypes: readonly string[];
@@ -302,6 +323,48 @@ export function subscriptionsApi(host: SubscriptionsHost) {
       });
       host.wakeDeliver();
       return { subscription: toSubscription(result.row), replayed: result.replayed };
+    },
+
+    /**
+     * Disables a subscription the configuration file no longer declares ({@link NOT_DECLARED_REASON}),
+     * as `disable` does: nothing new is fanned out to it, its pending deliveries wait, and its
+     * signing secrets, deliveries, feed position and command credential stay. One disabled already
+     * (by an operator, or after dead deliveries) stays as it was. Undone by {@link reinstate};
+     * `remove` deletes it.
+     *
+     * @example
+     * ```ts
+     * const subscription = await hub.subscriptions.retire('old-crm'); // subscription.disabledAt is set
+     * ```
+     */
+    async retire(id: string): Promise<Subscription> {
+      const row = await db
+        .transaction()
+        .execute((trx) => store.disableSubscription(trx, id, NOT_DECLARED_REASON));
+      if (!row) throw notFound('subscription', id);
+      return toSubscription(row);
+    },
+
+    /**
+     * Enables a subscription {@link retire} disabled, now that the file declares it again, with the
+     * secrets and deliveries it had (events stored meanwhile were not fanned out to it: replay
+     * them with `hub.deliveries.replaySince`). The subscription when this call enabled it, else
+     * `undefined`.
+     *
+     * @example
+     * ```ts
+     * if (await hub.subscriptions.reinstate('old-crm')) logger.info('old-crm is declared again: enabled');
+     * ```
+     */
+    async reinstate(id: string): Promise<Subscription | undefined> {
+      const row = await db.transaction().execute(async (trx) => {
+        const enabled = await store.enableSubscription(trx, id, NOT_DECLARED_REASON);
+        if (enabled) await notify(trx, CHANNEL_DELIVER);
+        return enabled;
+      });
+      if (!row) return undefined;
+      host.wakeDeliver();
+      return toSubscription(row);
     },
 
     /**

@@ -8,7 +8,12 @@ import { HttpError } from '../admin/http.ts';
 import { idParams, int, listOf, object, str } from '../admin/schemas.ts';
 import type { DeliveriesApi } from '../deliveries/api.ts';
 import { generateSecret } from '../delivery/sign.ts';
-import type { SubscriptionInput, SubscriptionPatch, SubscriptionsApi } from './api.ts';
+import {
+  isNoLongerDeclared,
+  type SubscriptionInput,
+  type SubscriptionPatch,
+  type SubscriptionsApi,
+} from './api.ts';
 import { subscriptionCreateSchema, subscriptionSchema, subscriptionUpdateSchema } from './schema.ts';
 
 /** What a test event's attempt reports (`POST /v1/subscriptions/{id}/test`). */
@@ -30,7 +35,8 @@ type IdParams = { Params: { id: string } };
  * The rule for file-managed subscriptions (docs/configuration.md, "Managed by the file"): what the
  * file declares is changed in the file only, since the next start applies the file again and would
  * silently undo the change; what it does not declare (enabled or disabled, a generated secret)
- * is the hub's and survives restarts.
+ * is the hub's and survives restarts. One the file no longer declares is disabled, and may be
+ * deleted here.
  */
 function refuseFileManaged(id: string, what = 'is declared in the configuration file'): HttpError {
   return new HttpError('SY_HTTP_FILE_MANAGED', `subscription ${JSON.stringify(id)} ${what}`, {
@@ -161,14 +167,17 @@ export async function subscriptionRoutes(
     {
       schema: {
         tags,
-        summary: 'Delete a subscription and its deliveries',
+        summary:
+          'Delete a subscription and its deliveries (a file-managed one only once the file no longer declares it)',
         params: idParams,
         response: { 204: { type: 'null' } },
       },
     },
     async (request, reply) => {
       const before = await subscriptions.get(request.params.id);
-      if (before.managedBy === 'file') throw refuseFileManaged(request.params.id);
+      // One the file no longer declares stays (disabled) until it is deleted here for good.
+      if (before.managedBy === 'file' && !isNoLongerDeclared(before))
+        throw refuseFileManaged(request.params.id);
       await subscriptions.remove(request.params.id);
       return reply.code(204).send();
     },

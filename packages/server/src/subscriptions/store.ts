@@ -106,12 +106,20 @@ export async function disableSubscription(
   return row;
 }
 
-/** Enables a subscription and makes its parked deliveries due now. Two statements: run it in a transaction. */
-export async function enableSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
+/**
+ * Enables a subscription and makes its parked deliveries due now; with `onlyIfReason`, only one
+ * disabled for that reason (`undefined` otherwise). Two statements: run it in a transaction.
+ */
+export async function enableSubscription(
+  db: Executor,
+  id: string,
+  onlyIfReason?: string,
+): Promise<SubscriptionRow | undefined> {
   const row = await first<SubscriptionRow>(
     sql`update switchyard.subscriptions set disabled_at = null, disabled_reason = null, disabled_at_sequence = null,
           consecutive_dead = 0, updated_at = now()
-        where id = ${id} returning *`,
+        where id = ${id} and (${onlyIfReason ?? null}::text is null or disabled_reason = ${onlyIfReason ?? null})
+        returning *`,
     db,
   );
   if (row) await unparkDeliveries(db, id);

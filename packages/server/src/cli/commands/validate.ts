@@ -1,5 +1,5 @@
-import { formatProblem, loadConfig } from '../../config/load.ts';
-import type { ResolvedConfig } from '../../config/types.ts';
+import { formatProblem, loadConfig, secretKeyProblem } from '../../config/load.ts';
+import type { ConfigProblem, ResolvedConfig } from '../../config/types.ts';
 import { type Command, configOption, findConfigFile } from '../command.ts';
 
 function summary(file: string, config: ResolvedConfig): string {
@@ -40,13 +40,17 @@ export const validateCommand: Command = {
     const { path, shown: file, example } = findConfigFile(args, io);
     if (example) io.stderr.write(`no --config and no ./switchyard.yaml: using the example ${file}\n`);
     const { shippedConnectors } = await import('../../connectors.ts');
-    const result = await loadConfig(path, { env: io.env, connectors: shippedConnectors });
-    if (!result.ok) {
-      for (const problem of result.problems) io.stdout.write(`${formatProblem({ ...problem, file })}\n`);
-      const count = result.problems.length === 1 ? '1 problem' : `${result.problems.length} problems`;
+    const report = (problems: readonly ConfigProblem[]) => {
+      for (const problem of problems) io.stdout.write(`${formatProblem({ ...problem, file })}\n`);
+      const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
       io.stderr.write(`${file}: ${count}\n`);
       return 1;
-    }
+    };
+    const result = await loadConfig(path, { env: io.env, connectors: shippedConnectors });
+    if (!result.ok) return report(result.problems);
+    // What `start` would refuse beyond the file's own problems (resolveSecretKey asks the same).
+    const secretKey = secretKeyProblem(result.config);
+    if (secretKey) return report([secretKey]);
     io.stdout.write(summary(file, result.config));
     return 0;
   },

@@ -45,15 +45,15 @@ export interface SwitchyardConfigFile {
      */
     timeouts?: {
       /**
-       * Time to receive the request line and headers (at most `request`).
+       * Time to receive the request line and headers (at most `request`). At least 1s.
        */
       headers?: string;
       /**
-       * Time to receive the body once the headers are in.
+       * Time to receive the body once the headers are in. At least 1s.
        */
       body?: string;
       /**
-       * Time to receive the whole request, headers and body.
+       * Time to receive the whole request, headers and body. At least 1s.
        */
       request?: string;
     };
@@ -120,7 +120,7 @@ export interface SwitchyardConfigFile {
      */
     gate?: {
       /**
-       * How long approvers get before the default answer is given.
+       * How long approvers get before the default answer is given (50ms to 30s).
        */
       deadline?: string;
       /**
@@ -245,15 +245,15 @@ export interface SwitchyardConfigFile {
    */
   retention?: {
     /**
-     * Raw vendor messages.
+     * Raw vendor messages. At least 1h.
      */
     inboundMessages?: string;
     /**
-     * Normalized events (the pull feed and replays reach back this far).
+     * Normalized events (the pull feed and replays reach back this far). At least 1h.
      */
     events?: string;
     /**
-     * Delivery attempts, including dead ones.
+     * Delivery attempts, including dead ones. At least 1h.
      */
     deliveries?: string;
   };
@@ -262,15 +262,15 @@ export interface SwitchyardConfigFile {
    */
   workers?: {
     /**
-     * How long a message being normalized stays with its process without a renewal: after a crash, another process takes it (and every later message of the same entity, which waits for it) over after this long. Longer than a few seconds (two renewals may fail before it runs out).
+     * How long a message being normalized stays with its process without a renewal: after a crash, another process takes it (and every later message of the same entity, which waits for it) over after this long. Longer than a few seconds (two renewals may fail before it runs out). At least 3s.
      */
     normalizeLease?: string;
     /**
-     * Added to a subscription's `timeout` to make the lease of a delivery attempt, so an attempt still waiting for its subscriber is never sent again by another process; after a crash, the attempt is retried after timeout + this.
+     * Added to a subscription's `timeout` to make the lease of a delivery attempt, so an attempt still waiting for its subscriber is never sent again by another process; after a crash, the attempt is retried after timeout + this. At least 1s.
      */
     deliveryLeaseMargin?: string;
     /**
-     * How long an idle worker waits before looking for work without having been woken. New work wakes workers at once by LISTEN/NOTIFY, retries and expiring leases are timed exactly; this only bounds how late work is found when a notification was lost.
+     * How long an idle worker waits before looking for work without having been woken. New work wakes workers at once by LISTEN/NOTIFY, retries and expiring leases are timed exactly; this only bounds how late work is found when a notification was lost. At least 1s.
      */
     pollBackstop?: string;
     /**
@@ -287,24 +287,24 @@ export interface SwitchyardConfigFile {
    */
   commands?: {
     /**
-     * The wait before each retry after a transient vendor failure (5xx, timeout, 429); ±20% jitter is added. After the last, the command fails (`exhausted`).
+     * The wait before each retry after a transient vendor failure (5xx, timeout, 429), each at least 1s; ±20% jitter is added. After the last, the command fails (`exhausted`).
      *
      * @minItems 1
      * @maxItems 100
      *
-     * Items: Wait before this retry.
+     * Items: Wait before this retry. At least 1s.
      */
     retrySchedule?: [string, ...string[]];
     /**
-     * The longest wait a vendor's `Retry-After` may ask for; a longer one is cut to this.
+     * The longest wait a vendor's `Retry-After` may ask for; a longer one is cut to this. At least 1s.
      */
     maxRetryAfter?: string;
     /**
-     * How long a running command stays with its process: after a crash, another process (or the restarted one) runs it again after this long (at least once). Not renewed while it runs, so longer than any vendor call may take.
+     * How long a running command stays with its process: after a crash, another process (or the restarted one) runs it again after this long (at least once). Not renewed while it runs, so longer than any vendor call may take. At least 1s.
      */
     lease?: string;
     /**
-     * How often a worker process looks for commands whose lease ran out or whose job was lost, and queues them again.
+     * How often a worker process looks for commands whose lease ran out or whose job was lost, and queues them again. At least 100ms.
      */
     sweepInterval?: string;
     /**
@@ -312,11 +312,11 @@ export interface SwitchyardConfigFile {
      */
     concurrency?: number;
     /**
-     * How long after a command succeeded the vendor's push of the change is marked as its echo (`data.causedBy`).
+     * How long after a command succeeded the vendor's push of the change is marked as its echo (`data.causedBy`). At least 1s.
      */
     echoWindow?: string;
     /**
-     * Finished commands (with their vendor calls) are deleted this long after they finished (hourly purge).
+     * Finished commands (with their vendor calls) are deleted this long after they finished (hourly purge). At least 1h.
      */
     retention?: string;
   };
@@ -325,7 +325,7 @@ export interface SwitchyardConfigFile {
    */
   telemetry?: {
     /**
-     * Traces, sent as OTLP/HTTP (JSON) to a collector.
+     * Traces, sent as OTLP/HTTP to a collector: protobuf bodies, or JSON when OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL is `http/json`.
      */
     traces?: {
       /**

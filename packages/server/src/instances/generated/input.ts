@@ -33,7 +33,7 @@ export interface InstanceCreate {
    */
   gate?: {
     /**
-     * How long approvers get before the default answer is given, ms.
+     * How long approvers get before the default answer is given, ms (50 to 30000).
      */
     deadlineMs?: number;
     /**
@@ -72,7 +72,7 @@ export interface InstanceReplace {
    */
   gate?: {
     /**
-     * How long approvers get before the default answer is given, ms.
+     * How long approvers get before the default answer is given, ms (50 to 30000).
      */
     deadlineMs?: number;
     /**
@@ -100,6 +100,14 @@ export interface Instance {
   };
   gate?: unknown;
   managedBy: "file" | "api";
+  /**
+   * Set while the instance is disabled: pushes to it are refused and it is not pulled; what it already received is still normalized.
+   */
+  disabledAt: Date | null;
+  /**
+   * Why: "no longer declared in the configuration file" for a file-managed instance the file dropped.
+   */
+  disabledReason: string | null;
   createdAt: Date;
   updatedAt: Date;
 }

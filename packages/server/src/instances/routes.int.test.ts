@@ -1,0 +1,147 @@
+/**
+ * `PUT /v1/instances/{id}` keeps a stored secret sent back as `[redacted]`, but not when the same
+ * request changes where the secret is sent (a URL-valued setting, found from the connector's
+ * settings schema, or the connector itself): an admin session could otherwise point a vendor
+ * client secret at its own host without ever knowing it.
+ */
+import { useTestDatabase } from '@switchyard/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findConnector } from '../connectors.ts';
+import { call, listen, makeHub } from '../http/app.test-support.ts';
+import type { Hub } from '../pipeline/hub.ts';
+
+const database = useTestDatabase();
+let hub: Hub;
+let server: Awaited<ReturnType<typeof listen>>;
+
+const CW_KEY = 'cw-shared-key-0123456789';
+const CW_API_KEY = 'cw-rest-api-key-s3cr3t';
+const BB_TOKEN = 'bb-basic-token-0123456789';
+const BB_PASSWORD = 'bb-admin-password-s3cr3t';
+
+beforeAll(async () => {
+  hub = await makeHub(database.url(), {
+    connectors: ['clockwisemd', 'bookingbug'].map((name) => findConnector(name)!),
+  });
+  server = await listen(hub);
+});
+afterAll(async () => {
+  await server?.close();
+  await hub?.stop();
+});
+
+const put = (id: string, body: unknown) => call(server.base, 'PUT', `/v1/instances/${id}`, { body });
+/** The settings as stored, secrets in the clear (what the connector would send). */
+const stored = async (id: string) => (await hub.host.loadInstance(id, true))?.config;
+
+async function clockwise(id: string) {
+  const created = await call(server.base, 'POST', '/v1/instances', {
+    body: {
+      id,
+      connector: 'clockwisemd',
+      settings: { auth: { mode: 'header', key: CW_KEY }, apiKey: CW_API_KEY },
+    },
+  });
+  expect(created.status).toBe(201);
+  // What a client GETs and may PUT back: secrets redacted, the default API base filled in.
+  const settings = (await call(server.base, 'GET', `/v1/instances/${id}`)).json.settings;
+  expect(settings).toMatchObject({
+    auth: { key: '[redacted]' },
+    apiKey: '[redacted]',
+    apiBaseUrl: 'https://api.clockwisemd.com/v1',
+  });
+  return settings as Record<string, unknown>;
+}
+
+describe('replacing an instance while keeping its secrets as [redacted]', () => {
+  it('is refused (400 SY_HTTP_SECRETS_REQUIRED) when a URL the secrets go to changes, and nothing is stored', async () => {
+    const settings = await clockwise('cw-redirect');
+    const answer = await put('cw-redirect', {
+      connector: 'clockwisemd',
+      settings: { ...settings, apiBaseUrl: 'https://collector.attacker.example/v1' },
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.headers.get('content-type')).toContain('application/problem+json');
+    expect(answer.json).toMatchObject({
+      status: 400,
+      code: 'SY_HTTP_SECRETS_REQUIRED',
+      details: {
+        instance: 'cw-redirect',
+        settings: ['/settings/apiBaseUrl'],
+        secrets: ['/settings/apiKey', '/settings/auth/key'],
+      },
+    });
+    expect(answer.text).not.toContain(CW_API_KEY);
+    expect(await stored('cw-redirect')).toMatchObject({
+      apiBaseUrl: 'https://api.clockwisemd.com/v1',
+      apiKey: CW_API_KEY,
+    });
+  });
+
+  it('is refused for a nested URL too (BookingBug adminApi.baseUrl, where the admin password goes)', async () => {
+    const created = await call(server.base, 'POST', '/v1/instances', {
+      body: {
+        id: 'bb-redirect',
+        connector: 'bookingbug',
+        settings: {
+          basicToken: BB_TOKEN,
+          adminApi: {
+            baseUrl: 'https://uk.bookingbug.com',
+            appId: 'app',
+            email: 'a@b.example',
+            password: BB_PASSWORD,
+          },
+        },
+      },
+    });
+    expect(created.status).toBe(201);
+    const settings = (await call(server.base, 'GET', '/v1/instances/bb-redirect')).json.settings;
+    expect(settings.adminApi.password).toBe('[redacted]');
+    const answer = await put('bb-redirect', {
+      connector: 'bookingbug',
+      settings: { ...settings, adminApi: { ...settings.adminApi, baseUrl: 'https://attacker.example' } },
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.json.code).toBe('SY_HTTP_SECRETS_REQUIRED');
+    expect(answer.json.details.settings).toEqual(['/settings/adminApi/baseUrl']);
+    expect((await stored('bb-redirect'))?.adminApi).toMatchObject({
+      baseUrl: 'https://uk.bookingbug.com',
+      password: BB_PASSWORD,
+    });
+  });
+
+  it('is refused when the connector changes', async () => {
+    const settings = await clockwise('cw-other-connector');
+    const answer = await put('cw-other-connector', { connector: 'bookingbug', settings });
+    expect(answer.status).toBe(400);
+    expect(answer.json.code).toBe('SY_HTTP_SECRETS_REQUIRED');
+    expect((await call(server.base, 'GET', '/v1/instances/cw-other-connector')).json.connector).toBe(
+      'clockwisemd',
+    );
+  });
+
+  it('is accepted with the secrets sent again, and when no URL changes (the default left out counts as the same)', async () => {
+    const settings = await clockwise('cw-ok');
+    const { apiBaseUrl: _default, ...withoutUrl } = settings;
+    const unchanged = await put('cw-ok', {
+      connector: 'clockwisemd',
+      settings: { ...withoutUrl, enrich: false },
+    });
+    expect(unchanged.status).toBe(200);
+    expect(await stored('cw-ok')).toMatchObject({ enrich: false, apiKey: CW_API_KEY });
+
+    const moved = await put('cw-ok', {
+      connector: 'clockwisemd',
+      settings: {
+        auth: { mode: 'header', key: CW_KEY },
+        apiKey: 'cw-rest-api-key-for-the-new-host',
+        apiBaseUrl: 'https://eu.clockwisemd.example/v1',
+      },
+    });
+    expect(moved.status).toBe(200);
+    expect(await stored('cw-ok')).toMatchObject({
+      apiBaseUrl: 'https://eu.clockwisemd.example/v1',
+      apiKey: 'cw-rest-api-key-for-the-new-host',
+    });
+  });
+});
