@@ -37,6 +37,15 @@ it('starts on an embedded Postgres, keeps what it took across a restart', async 
   }
   // While the hub runs, other commands reuse its embedded server.
   expect(listed).toMatch(/appointment\.created {2}dp {2}appointment\//);
+  // A second hub may not: it would lose its database when the first stops.
+  const beside = await runSwitchyard(['start', '--role', 'worker', '--port', String(await freePort())], {
+    cwd: dir,
+    env,
+  });
+  expect(beside.code).toBe(1);
+  expect(beside.stderr).toMatch(/another switchyard process \(pid \d+\) runs the embedded Postgres/);
+  expect(beside.stderr).toContain('set DATABASE_URL, or database.url');
+  expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
   expect(await first.stop('SIGTERM')).toBe(0);
 
   const dataDir = join(dir, '.switchyard', 'postgres');

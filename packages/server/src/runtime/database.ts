@@ -111,7 +111,8 @@ async function stopOrphanedPostgres(dataDir: string, logger: pino.Logger): Promi
 /**
  * Opens the configured database. With `database.kind: 'url'` nothing starts. Embedded: when
  * another `switchyard` process already runs the cluster of this data directory, its server is
- * reused (so `switchyard events list` works next to a running `switchyard start`); otherwise an
+ * reused (so `switchyard events list` works next to a running `switchyard start`), except by a hub
+ * (`publish`), which is refused with a ConfigError saying to use a real Postgres; otherwise an
  * embedded PostgreSQL is started here, and `publish` makes it reachable for other commands.
  *
  * @example
@@ -133,6 +134,20 @@ export async function openHubDatabase(
   }
   const dataDir = config.database.dataDir;
   const running = await runningEmbedded(dataDir);
+  if (running && options.publish) {
+    // A second hub process beside the one that owns this embedded server would lose its database
+    // the moment that one stops (it stops its Postgres on the way out). Commands that run and
+    // exit (`events list`, `replay`) may share it; a hub may not.
+    throw new ConfigError([
+      {
+        file: config.file,
+        line: 1,
+        column: 1,
+        path: 'database',
+        message: `another switchyard process (pid ${running.pid}) runs the embedded Postgres of ${dataDir}, and a hub started beside it would lose its database when that one stops. To run several processes (say --role http and --role worker), give them one Postgres: set DATABASE_URL, or database.url in the file`,
+      },
+    ]);
+  }
   if (running) {
     logger.info(
       { dataDir, pid: running.pid },
