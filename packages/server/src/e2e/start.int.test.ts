@@ -200,6 +200,20 @@ describe('switchyard start', () => {
       expect(again.webhookId).toBe(first.webhookId);
       expect(again.signature.valid).toBe(true);
 
+      // One delivery, followed until it is sent.
+      const sent = await fetch(`${hub.url}/v1/deliveries?subscriptionId=flaky&status=succeeded`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      const [succeeded] = ((await sent.json()) as { items: { id: string }[] }).items;
+      const one = await runSwitchyard(
+        ['replay', '--config', 'switchyard.yaml', '--delivery', succeeded!.id, '--force', '--wait'],
+        { cwd: dir, env: env() },
+      );
+      expect(one.code).toBe(0);
+      expect(one.stdout).toMatch(
+        /^queued delivery (\S+): a replay of \S+ \(event \S+\)\ndelivery \1: delivered \(HTTP 200\)\n$/,
+      );
+
       const nothing = await runSwitchyard(
         ['replay', '--config', 'switchyard.yaml', '--subscription', 'flaky', '--dead'],
         { cwd: dir, env: env() },

@@ -17,6 +17,41 @@ export function parseSince(text: string, now = new Date()): Date {
 
 const FINISHED = ['succeeded', 'dead', 'skipped'] as const;
 
+/**
+ * Follows one replayed delivery until it is finished (the running hub's workers send it); 1 when
+ * it ended dead. Ctrl-C stops waiting, not the replay.
+ */
+async function watchOne(hub: Hub, io: CliIO, deliveryId: string): Promise<number> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  const real = io.stdout === process.stdout;
+  if (real) process.once('SIGINT', stop);
+  if ((io.stderr as ProgressStream).isTTY)
+    io.stderr.write(
+      'waiting for the workers of the running hub to send it (Ctrl-C stops waiting; the replay goes on)\n',
+    );
+  try {
+    for (;;) {
+      const d = await hub.deliveries.get(deliveryId);
+      if ((FINISHED as readonly string[]).includes(d.status)) {
+        const last = d.attemptLog[d.attemptLog.length - 1];
+        const answered = last?.statusCode ? ` (HTTP ${last.statusCode})` : '';
+        io.stdout.write(
+          `delivery ${deliveryId}: ${d.status === 'succeeded' ? 'delivered' : d.status}${answered}\n`,
+        );
+        return d.status === 'dead' ? 1 : 0;
+      }
+      if (controller.signal.aborted) {
+        io.stdout.write(`delivery ${deliveryId}: still ${d.status}\n`);
+        return 0;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}
+
 /** Counts the replay deliveries of a subscription created since `since`, by status. */
 async function replayStatus(hub: Hub, subscriptionId: string, since: Date) {
   const result = await sql<{ status: string; n: number }>`
@@ -80,7 +115,7 @@ export const replayCommand: Command = {
     "                        terminal; the default there). The running hub's workers send them.",
     '  -c, --config FILE     the config file',
     '',
-    'Exit code with --wait: 1 when some replayed deliveries ended dead again.',
+    'Exit code with --wait: 1 when some replayed deliveries (or the one, with --delivery) ended dead again.',
   ].join('\n'),
   options: {
     ...configOption,
@@ -108,7 +143,8 @@ export const replayCommand: Command = {
       if (typeof delivery === 'string') {
         const fresh = await hub.deliveries.replay(delivery, { force: args.values.force === true });
         io.stdout.write(`queued delivery ${fresh.id}: a replay of ${delivery} (event ${fresh.eventId})\n`);
-        return 0;
+        const wait = args.values.wait === true || (io.stderr as ProgressStream).isTTY === true;
+        return wait ? watchOne(hub, io, fresh.id) : 0;
       }
       const id = subscription as string;
       const started = (await sql<{ now: Date }>`select now() as now`.execute(hub.host.db)).rows[0]!.now;
