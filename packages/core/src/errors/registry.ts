@@ -58,6 +58,11 @@ export const errorCodes = {
   },
   SY_STORAGE_TEST_DATABASE: { area: 'storage', status: 500, title: 'No Postgres is available for tests' },
   SY_STORAGE_UNAVAILABLE: { area: 'storage', status: 503, title: 'The database is unreachable' },
+  SY_STORAGE_SCHEMA_BEHIND: {
+    area: 'storage',
+    status: 500,
+    title: 'The database schema lacks migrations of this version',
+  },
 
   // pipeline (packages/server/src/pipeline): ingest, normalize, fan-out, delivery, replay, feed.
   SY_PIPELINE_NOT_FOUND: { area: 'pipeline', status: 404, title: 'No such resource' },

@@ -85,6 +85,8 @@ export async function withHub(
       secretKey,
       logger,
       poolSize: 2,
+      // A production database is migrated by the deploy step only (`switchyard migrate`, `start`).
+      migrate: database.kind === 'embedded',
       options: { workers: false, queue: opts.queue ?? false },
     });
     try {

@@ -36,13 +36,23 @@ afterAll(async () => {
 const env = () => secretEnv(signingSecret, db.url());
 
 describe('switchyard migrate', () => {
-  it('applies the migrations on a fresh database, then finds it up to date', async () => {
+  it('is the only command that migrates a real database: events list on one behind refuses and changes nothing', async () => {
     writeConfig(dir, {
       port: 1,
       database: '${env:SY_E2E_DATABASE_URL}',
       subscriptions: [],
       name: 'migrate.yaml',
     });
+    const list = await runSwitchyard(['events', 'list', '--config', 'migrate.yaml'], {
+      cwd: dir,
+      env: env(),
+    });
+    expect(list.code, list.stderr).toBe(2);
+    expect(list.stderr).toMatch(/the database schema lacks migration\(s\) 1, 2, .* run `switchyard migrate`/);
+    expect(list.stdout).toBe('');
+  });
+
+  it('applies the migrations on a fresh database, then finds it up to date', async () => {
     const first = await runSwitchyard(['migrate', '--config', 'migrate.yaml'], { cwd: dir, env: env() });
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
@@ -201,10 +211,15 @@ describe('switchyard start', () => {
       expect(again.signature.valid).toBe(true);
 
       // One delivery, followed until it is sent.
-      const sent = await fetch(`${hub.url}/v1/deliveries?subscriptionId=flaky&status=succeeded`, {
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-      });
-      const [succeeded] = ((await sent.json()) as { items: { id: string }[] }).items;
+      // The subscriber's 200 above comes before the hub records it: wait for the record.
+      let succeeded: { id: string } | undefined;
+      for (const until = Date.now() + 10_000; !succeeded && Date.now() < until; ) {
+        const sent = await fetch(`${hub.url}/v1/deliveries?subscriptionId=flaky&status=succeeded`, {
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        });
+        [succeeded] = ((await sent.json()) as { items: { id: string }[] }).items;
+        if (!succeeded) await new Promise((r) => setTimeout(r, 100));
+      }
       const one = await runSwitchyard(
         ['replay', '--config', 'switchyard.yaml', '--delivery', succeeded!.id, '--force', '--wait'],
         { cwd: dir, env: env() },

@@ -30,5 +30,12 @@ export interface HubConfig {
   poolSize?: number;
   /** Where the hub's subsystems register their metrics (`hub.host.metrics`); default a registry of its own. */
   metrics?: Registry;
+  /**
+   * Whether creating the hub brings the database schema up to date (default true: `start`, tests).
+   * False: a schema that lacks migrations of this version is refused (`SY_STORAGE_SCHEMA_BEHIND`)
+   * instead of migrated, so that a command run against a production database (`events list`,
+   * `replay`) never migrates it outside the deploy step (`switchyard migrate`, or `start`).
+   */
+  migrate?: boolean;
   options?: PipelineOptions;
 }

@@ -1,4 +1,5 @@
 import type { Connector, InboundRequest, InboundRequestHead } from '@switchyard/core';
+import { SwitchyardError } from '@switchyard/core';
 import { PgBoss } from 'pg-boss';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -19,7 +20,7 @@ import { inboundApi } from '../inbound/api.ts';
 import { instancesApi } from '../instances/api.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { newId, openDatabase } from '../storage/db.ts';
-import { migrate } from '../storage/migrations.ts';
+import { migrate, pendingMigrations } from '../storage/migrations.ts';
 import { CHANNEL_DELIVER, CHANNEL_NORMALIZE, CHANNEL_PULL } from '../storage/queues.ts';
 import { requireSubscription, subscriptionsApi } from '../subscriptions/api.ts';
 import { feedApi } from '../subscriptions/feed.ts';
@@ -100,7 +101,20 @@ export async function createHub(config: HubConfig) {
     planStable: ingestConcurrency + PLAN_STABLE_WORKER_CONNECTIONS,
   });
   const { db } = database;
-  await migrate(db);
+  if (config.migrate === false) {
+    const missing = await pendingMigrations(db).catch(async (error: unknown) => {
+      await database.close();
+      throw error;
+    });
+    if (missing.length > 0) {
+      await database.close();
+      throw new SwitchyardError(
+        'SY_STORAGE_SCHEMA_BEHIND',
+        `the database schema lacks migration(s) ${missing.join(', ')} of this switchyard: run \`switchyard migrate\` (or start the hub of this version) first`,
+        { details: { missing } },
+      );
+    }
+  } else await migrate(db);
 
   let normalizeLoop: WorkerLoop | undefined;
   let deliverLoop: WorkerLoop | undefined;

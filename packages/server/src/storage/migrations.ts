@@ -1932,6 +1932,25 @@ alter table switchyard.connector_instances
 ];
 
 /**
+ * The migrations of this version that the database has not applied, by version (all of them on a
+ * database without the `switchyard` schema). Reads only.
+ *
+ * @example
+ * ```ts
+ * const missing = await pendingMigrations(db); // [31] when the database is one migration behind
+ * ```
+ */
+export async function pendingMigrations(db: Kysely<unknown>): Promise<number[]> {
+  const table = await sql<{
+    t: string | null;
+  }>`select to_regclass('switchyard.migrations')::text as t`.execute(db);
+  if (!table.rows[0]?.t) return migrations.map((m) => m.version);
+  const done = await sql<{ version: number }>`select version from switchyard.migrations`.execute(db);
+  const have = new Set(done.rows.map((r) => r.version));
+  return migrations.filter((m) => !have.has(m.version)).map((m) => m.version);
+}
+
+/**
  * Brings the `switchyard` schema up to date. Idempotent; every applied version is recorded in
  * `switchyard.migrations`. Safe when several processes start at once: the whole run holds a
  * transaction-scoped advisory lock, so the second process waits and then finds nothing to do.
