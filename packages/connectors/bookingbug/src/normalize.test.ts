@@ -277,6 +277,130 @@ describe('bookingbug normalize', () => {
     expect(dataOf(restored)).toMatchObject({ status: 'booked', changes: ['status', 'workflowStep'] });
   });
 
+  /** The vendor sample's booking 13477736 as JRNI's data webhook tells it, at 11:30 written with `Z`. */
+  const jrniSample = (appointment: JsonObject = {}, rest: JsonObject = {}): JsonObject => {
+    const body = fixture('jrni-legacy-booking-no-show.json');
+    body.appointment = {
+      ...(body.appointment as JsonObject),
+      customerStartTime: '2017-03-10T11:30:00Z',
+      customerEndTime: '2017-03-10T12:00:00Z',
+      companyStartTime: '2017-03-10T11:30:00Z',
+      companyEndTime: '2017-03-10T12:00:00Z',
+      checkInStatus: '',
+      checkInStatusList: [],
+      joinVideoURL: 'https://example.jrni.com/app/zoom/join?ref=LOjmIDvhfgjzV_O5',
+      ...appointment,
+    };
+    body.staff = { name: 'Waqas', email: '', jrniId: 30553, externalId: '' };
+    body.resource = { name: 'Consultation Room 1', jrniId: 43049, externalId: '' };
+    body.additionalAttendeeCustomers = [];
+    body.additionalAttendeeStaff = [];
+    body.triggerTime = '2017-03-08T10:00:00Z';
+    return { ...body, ...rest };
+  };
+
+  it('compares times as instants and takes what only JRNI carries (who booked, video link, company name) as no change', async () => {
+    const { push } = setup();
+    const created = await push(fixture('created.json'));
+    // The legacy push wrote 2017-03-10T11:30:00+00:00; JRNI writes the same instant with Z.
+    expect((await push(jrniSample())).ignored).toBe('no change since the last delivery');
+
+    const moved = await push(
+      jrniSample(
+        {
+          companyStartTime: '2017-03-10T12:30:00Z',
+          companyEndTime: '2017-03-10T13:00:00Z',
+        },
+        { triggerTime: '2017-03-08T11:00:00Z' },
+      ),
+    );
+    expect(moved.events.map((e) => [e.type, e.subject])).toEqual([
+      ['appointment.rescheduled', created.events[0]?.subject],
+    ]);
+    expect(dataOf(moved)).toMatchObject({
+      start: '2017-03-10T12:30:00Z',
+      previous: { start: '2017-03-10T11:30:00Z', end: '2017-03-10T12:00:00Z' },
+      changes: ['start', 'end'],
+      bookedBy: { name: 'Test Gladden' },
+      organization: { id: '50666', name: 'Waqas Ahmad Child' },
+    });
+    // The same instant in another offset (a company's local time) is no move either.
+    const local = jrniSample(
+      { companyStartTime: '2017-03-10T13:30:00+01:00', companyEndTime: '2017-03-10T14:00:00+01:00' },
+      { triggerTime: '2017-03-08T12:00:00Z' },
+    );
+    expect((await push(local)).ignored).toBe('no change since the last delivery');
+  });
+
+  it('takes what only the purchase carries as no change after JRNI, and still announces what the two disagree on', async () => {
+    const { push } = setup();
+    const sarah = jrniSample({}, { staff: { name: 'Sarah', email: '', jrniId: 30560, externalId: '' } });
+    const created = await push(sarah);
+    expect(created.events.map((e) => e.type)).toEqual(['appointment.created']);
+    // The purchase adds the client id, the price, the address, quantity and waitlist flag: no change;
+    // it names another practitioner: a change.
+    const legacy = await push(fixture('created.json'));
+    expect(legacy.events.map((e) => [e.type, e.subject])).toEqual([
+      ['appointment.updated', created.events[0]?.subject],
+    ]);
+    expect(dataOf(legacy)).toMatchObject({
+      changes: ['practitioner'],
+      practitioner: { id: '30553', name: 'Waqas' },
+      location: { id: '52355', name: 'London Office' },
+      patient: { id: '3056937', externalRef: 'QWERTY123' },
+    });
+    expect((await push(fixture('created.json'))).ignored).toBe('no change since the last delivery');
+  });
+
+  it('announces the attendees a JRNI "attendees added" brings, even as the first JRNI push about a legacy booking', async () => {
+    const { push } = setup();
+    await push(fixture('created.json'));
+    const added = jrniSample(
+      {},
+      {
+        triggerName: 'attendees_added',
+        additionalAttendeeCustomers: [{ firstName: 'Ann', lastName: 'Gladden' }],
+      },
+    );
+    const r = await push(added);
+    expect(r.events.map((e) => e.type)).toEqual(['appointment.updated']);
+    expect(dataOf(r).changes).toEqual(['vendor.additional_attendees']);
+  });
+
+  it('reads which shape told a snapshot stored before that was recorded from what it holds', async () => {
+    const unmark = async (ctx: ReturnType<typeof setup>['ctx'], bookingId: string) => {
+      const { shapes: _s, ...snap } = (await ctx.state.get<JsonObject>(`booking:${bookingId}`))!;
+      await ctx.state.set(`booking:${bookingId}`, snap);
+    };
+    // Told by the legacy push only: JRNI's first push adds who booked and a video link, no change.
+    const legacy = setup();
+    await legacy.push(fixture('created.json'));
+    await unmark(legacy.ctx, '13477736');
+    expect((await legacy.push(jrniSample())).ignored).toBe('no change since the last delivery');
+    // Told by JRNI (it names who booked): a video link its next push adds is a change.
+    const jrni = setup();
+    await jrni.push(jrniSample({ joinVideoURL: '' }));
+    await unmark(jrni.ctx, '13477736');
+    const link = await jrni.push(
+      jrniSample({ joinVideoURL: 'https://example.jrni.com/app/zoom/join?ref=new' }),
+    );
+    expect(link.events.map((e) => e.type)).toEqual(['appointment.updated']);
+    expect(dataOf(link).changes).toEqual(['videoCallUrl']);
+  });
+
+  it('takes a booking id replaced at the same instant (written another way) as a new booking, not a move', async () => {
+    const { push } = setup();
+    const two = await push(fixture('two-bookings.json'));
+    const [first] = two.events.map((e) => e.subject);
+    const replaced = fixture('moved-new-booking-id.json');
+    const [booking] = (replaced._embedded as JsonObject).bookings as JsonObject[];
+    booking!.datetime = '2017-03-20T09:00:00Z';
+    booking!.end_datetime = '2017-03-20T09:30:00Z';
+    const r = await push(replaced);
+    expect(r.events.map((e) => e.type)).toEqual(['appointment.created']);
+    expect(r.events[0]?.subject).not.toBe(first);
+  });
+
   it('announces an amendment of a booking it never saw as created (the hub started late)', async () => {
     const { push } = setup();
     expect((await push(fixture('amended-other.json'))).events[0]?.type).toBe('appointment.created');

@@ -286,8 +286,29 @@ const VENDOR_ONLY: Record<string, string> = {
   checkIn: 'vendor.check_in_status',
 };
 
-/** Snapshot keys compared on their own (times, cancellation, check-in), not as plain changes. */
-const OWN_RULES = new Set(['start', 'end', 'cancelled', 'checkIn']);
+/**
+ * Snapshot keys compared on their own (times, cancellation, check-in), not as plain changes;
+ * `shapes` is bookkeeping (see {@link shapesOf}), never a change.
+ */
+const OWN_RULES = new Set(['start', 'end', 'cancelled', 'checkIn', 'shapes']);
+
+/** The two payload shapes a booking is told in. */
+type Shape = 'purchase' | 'jrni';
+
+/** Keys only JRNI's webhook fills. */
+const JRNI_ONLY = ['bookedBy', 'videoCallUrl', 'additionalAttendees'];
+
+/**
+ * The shapes that have described a booking so far, kept in its snapshot under `shapes`: the first
+ * push of one shape carries details the other never does, and only this tells that apart from a
+ * change. A snapshot stored before `shapes` was recorded is taken as JRNI's when it holds a field
+ * only JRNI fills, else as the legacy push's.
+ */
+function shapesOf(snap: JsonObject): Shape[] {
+  if (Array.isArray(snap.shapes))
+    return snap.shapes.filter((s): s is Shape => s === 'purchase' || s === 'jrni');
+  return JRNI_ONLY.some((k) => snap[k] !== undefined) ? ['jrni'] : ['purchase'];
+}
 
 /**
  * What the hub keeps per purchase between deliveries: the ids of its bookings (each booking's
@@ -324,19 +345,61 @@ const same = (a: unknown, b: unknown): boolean =>
   JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 
 /**
+ * Start and end compare as instants: the legacy push writes `+00:00`, JRNI `Z` or the company's
+ * local offset, and one instant spelled two ways is no move.
+ */
+function sameTime(a: unknown, b: unknown): boolean {
+  if (typeof a === 'string' && typeof b === 'string') {
+    const x = Date.parse(a);
+    const y = Date.parse(b);
+    if (!Number.isNaN(x) && !Number.isNaN(y)) return x === y;
+  }
+  return same(a, b);
+}
+
+/**
+ * True when `now` contradicts nothing `before` says: a field (or a party's detail) only one of them
+ * has is not compared. Used for the first push of a shape, which fills what the other shape never
+ * carries (JRNI: who booked, a video link, attendees, the company's name; the legacy push: the client
+ * id, the price, the address).
+ */
+function agrees(before: unknown, now: unknown): boolean {
+  if (before === undefined || now === undefined) return true;
+  if (isJsonObject(before) && isJsonObject(now)) {
+    return Object.keys(before).every((k) => agrees(before[k], now[k]));
+  }
+  return same(before, now);
+}
+
+/**
+ * True when the known place was only the JRNI company standing in for it and `now` names a legacy
+ * address of the same company: the same place told more precisely (see {@link fillSnapshot}).
+ */
+function placeRefined(before: JsonObject, now: JsonObject): boolean {
+  const { location: was, organization: org } = before;
+  const { location: is, organization: nowOrg } = now;
+  return (
+    isJsonObject(was) &&
+    isJsonObject(org) &&
+    isJsonObject(is) &&
+    isJsonObject(nowOrg) &&
+    was.id === org.id &&
+    nowOrg.id === org.id &&
+    is.id !== was.id
+  );
+}
+
+/**
  * A booking's snapshot from this push, completed from its known one (docs/events.md, "What data
  * carries"): a block the push leaves out keeps its known value, and the same party described with
  * fewer details keeps the known details (a JRNI service has no price, a purchase without
  * `_links.person` names the practitioner only by name). A JRNI company stands for the place; a
- * place known by a legacy address id is more precise and is kept.
+ * place known by a legacy address id is more precise and is kept. `shapes` gains this push's shape.
  */
-export function fillSnapshot(
-  fresh: JsonObject,
-  known: JsonObject | undefined,
-  shape: 'purchase' | 'jrni',
-): JsonObject {
-  if (known === undefined) return fresh;
-  const f: JsonObject = { ...fresh };
+export function fillSnapshot(fresh: JsonObject, known: JsonObject | undefined, shape: Shape): JsonObject {
+  const shapes = [...new Set([...(known === undefined ? [] : shapesOf(known)), shape])].sort();
+  if (known === undefined) return { ...fresh, shapes };
+  const f: JsonObject = { ...fresh, shapes };
   const p = f.practitioner;
   const kp = known.practitioner;
   if (
@@ -426,8 +489,8 @@ export async function normalize(
     if (previous[c.id] !== undefined || c.fresh.cancelled === true) continue;
     const match =
       vanished.find(
-        (id) => !same(previous[id]?.start, c.fresh.start) && same(previous[id]?.service, c.fresh.service),
-      ) ?? vanished.find((id) => !same(previous[id]?.start, c.fresh.start));
+        (id) => !sameTime(previous[id]?.start, c.fresh.start) && same(previous[id]?.service, c.fresh.service),
+      ) ?? vanished.find((id) => !sameTime(previous[id]?.start, c.fresh.start));
     if (match === undefined) continue;
     movedFrom.set(c.id, match);
     vanished.splice(vanished.indexOf(match), 1);
@@ -453,7 +516,7 @@ export async function normalize(
     const snap = fillSnapshot(c.fresh, before, 'purchase');
     await ctx.state.set(bookingKey(c.id), snap);
 
-    const decided = decide(before, snap, n.type);
+    const decided = decide(before, snap, n.type, 'purchase');
     if (decided === undefined) continue;
     const data = entityOf(snap, decided, hubId, c.id, oldId, ctx.instanceId, before, {
       purchase: purchaseRecord(purchase),
@@ -488,7 +551,7 @@ async function normalizeJrni(
   const fresh = jrniSnapshot(webhook, jrniCancelled(webhook, n.type));
   const snap = fillSnapshot(fresh, before, 'jrni');
   await ctx.state.set(bookingKey(bookingId), snap);
-  const decided = decide(before, snap, n.type);
+  const decided = decide(before, snap, n.type, 'jrni');
   if (decided === undefined) {
     return ignore(
       n.type === 'reminder'
@@ -523,23 +586,36 @@ function statusOf(snap: JsonObject): { status: string; step?: string } {
     : { status: checkIn.status, step: checkIn.step };
 }
 
-function decide(before: JsonObject | undefined, now: JsonObject, trigger: string): Decision | undefined {
+function decide(
+  before: JsonObject | undefined,
+  now: JsonObject,
+  trigger: string,
+  shape: Shape,
+): Decision | undefined {
   if (now.cancelled === true) {
     return before?.cancelled === true ? undefined : { type: 'appointment.cancelled', changes: [] };
   }
   if (before === undefined) return { type: 'appointment.created', changes: [] };
+  // The first push of this shape about a booking the other shape told: what it adds is knowledge the
+  // other shape never carried, not a change; only what both say and differ on is.
+  // A JRNI "attendees added" names its change, so the attendees it brings count even then.
+  const firstOfShape = !shapesOf(before).includes(shape);
+  const named = trigger === 'attendees_added' ? 'additionalAttendees' : undefined;
   const changes: string[] = [];
   const keys = new Set([...Object.keys(before), ...Object.keys(now)]);
   for (const key of keys) {
     if (OWN_RULES.has(key)) continue;
-    if (!same(before[key], now[key])) changes.push(VENDOR_ONLY[key] ?? key);
+    if (key === 'location' && placeRefined(before, now)) continue;
+    const differs =
+      firstOfShape && key !== named ? !agrees(before[key], now[key]) : !same(before[key], now[key]);
+    if (differs) changes.push(VENDOR_ONLY[key] ?? key);
   }
   const checkInType = checkInEvent(before.checkIn, now.checkIn);
   if (checkInType === undefined && !same(before.checkIn ?? 'none', now.checkIn ?? before.checkIn ?? 'none')) {
     changes.push(VENDOR_ONLY.checkIn!); // a custom check-in status: no workflow event of its own
   }
   changes.sort();
-  const moved = ['start', 'end'].filter((k) => !same(before[k], now[k]));
+  const moved = ['start', 'end'].filter((k) => !sameTime(before[k], now[k]));
   const statusChanges = ['status', 'workflowStep'];
   // A cancelled booking back: the undo of a cancellation (docs/events.md, "Undo events").
   if (before.cancelled === true)

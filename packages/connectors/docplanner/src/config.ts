@@ -53,6 +53,9 @@ export const configSchema: JsonSchema = {
       description:
         'The Docplanner country site the facility lives on, e.g. znanylekarz.pl, doctoralia.es, miodottore.it. The API base is https://www.{domain}.',
       type: 'string',
+      // The format as well as the pattern: the client secret goes to https://www.{domain}, and the
+      // admin API tells where secrets go by a setting's format (server instances/routes.ts).
+      format: 'hostname',
       pattern: '^[a-z0-9.-]+\\.[a-z]{2,}$',
       examples: ['znanylekarz.pl'],
     },

@@ -42,6 +42,33 @@ async function run(
 
 const newCtx = () => memoryNormalizeContext({ instanceId: 'dp-main', config });
 
+/** Normalizes one notification; returns all its events, each validated. */
+async function eventsOf(ctx: ReturnType<typeof newCtx>, file: string | JsonObject): Promise<EventDraft[]> {
+  const n = notificationOf(typeof file === 'string' ? fixture(file) : file);
+  const result = await normalize(n, ctx);
+  result.events.forEach((draft, index) => {
+    const event = completeEvent(draft, {
+      instanceId: ctx.instanceId,
+      connector: 'docplanner',
+      notification: n,
+      index,
+    });
+    expect(validateEvent(event), `${draft.type} valid`).toEqual({ valid: true });
+  });
+  return result.events;
+}
+
+/** A fixture's booking notification about another booking id, told at another time. */
+function about(file: string, bookingId: string, createdAt: string): JsonObject {
+  const body = fixture(file);
+  const data = body.data as JsonObject;
+  return {
+    ...body,
+    created_at: createdAt,
+    data: { ...data, visit_booking: { ...(data.visit_booking as JsonObject), id: bookingId } },
+  };
+}
+
 describe('bookings', () => {
   it('slot-booked → appointment.created with the full snapshot', async () => {
     const [e] = await run(newCtx(), 'slot-booked.json');
@@ -275,17 +302,83 @@ describe('moves', () => {
     expect(await ctx.aliases.find('appointment', '210046990')).toBe(hubId);
   });
 
-  it('reports a move on the old identity when the new id arrived first (out of order), with a warning', async () => {
+  it('reports a move on the old identity when the new id arrived first (out of order), with a warning, then brings it to the later state of the new id', async () => {
     const ctx = newCtx();
-    const [booked, cancelledFirst, moved] = await run(
-      ctx,
-      'slot-booked.json',
-      'booking-canceled.json',
-      'booking-moved.json',
-    );
+    // The new booking 210046990 is cancelled (2026-03-09) before the move that made it (2026-03-04) arrives.
+    const [booked, cancelledFirst] = await run(ctx, 'slot-booked.json', 'booking-canceled.json');
     expect(cancelledFirst!.subject).not.toBe(booked!.subject);
-    expect(moved!.subject).toBe(booked!.subject);
+    const events = await eventsOf(ctx, 'booking-moved.json');
+    expect(events.map((e) => [e.type, e.subject])).toEqual([
+      ['appointment.rescheduled', booked!.subject],
+      ['appointment.cancelled', booked!.subject],
+    ]);
     expect(ctx.logger.entries.filter((e) => e.level === 'warn')).toHaveLength(1);
+    const last = events.at(-1)!;
+    expect(last.time).toBe('2026-03-09T20:45:01+01:00');
+    expect(last.data).toMatchObject({
+      id: booked!.data.id,
+      status: 'cancelled',
+      start: '2026-03-12T15:00:00+01:00',
+      cancelledAt: '2026-03-09T20:45:00+01:00',
+      cancelledBy: { kind: 'patient', vendorValue: 'user' },
+      patient: { name: 'Jan Kowalski' },
+      vendorIds: [
+        { system: 'docplanner', instance: 'dp-main', value: '210045781', current: false },
+        { system: 'docplanner', instance: 'dp-main', value: '210046990', current: true },
+      ],
+    });
+    expect(last.data.previous).toBeUndefined();
+    expect(await ctx.state.get(`known:${booked!.subject}`)).toMatchObject({ status: 'cancelled' });
+    // The new id's own identity keeps what went out under it.
+    expect(await ctx.aliases.find('appointment', '210046990')).toBe(cancelledFirst!.data.id);
+    expect(await ctx.state.get(`known:${cancelledFirst!.subject}`)).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('brings the old identity to a payment status the new id got before the move arrived', async () => {
+    const ctx = newCtx();
+    await run(ctx, 'slot-booked.json');
+    await run(ctx, about('booking-payment-status-changed.json', '210046990', '2026-03-06T08:30:01+01:00'));
+    const [moved, updated] = await eventsOf(ctx, 'booking-moved.json');
+    expect(moved!.type).toBe('appointment.rescheduled');
+    expect(updated).toMatchObject({ type: 'appointment.updated', subject: moved!.subject });
+    expect(updated!.data).toMatchObject({
+      status: 'booked',
+      payment: { status: 'refunded', previousStatus: 'paid' },
+      changes: ['payment.status'],
+    });
+  });
+
+  it('brings the old identity to the arrival or no-show the new id got before the move arrived', async () => {
+    for (const [file, type, status] of [
+      ['presence-marked-present.json', 'appointment.arrived', 'arrived'],
+      ['presence-marked-absent.json', 'appointment.no_show', 'noshow'],
+    ] as const) {
+      const ctx = newCtx();
+      await run(ctx, 'slot-booked.json');
+      await run(ctx, about(file, '210046990', '2026-03-12T15:05:00+01:00'));
+      const events = await eventsOf(ctx, 'booking-moved.json');
+      expect(
+        events.map((e) => [e.type, e.data.status]),
+        file,
+      ).toEqual([
+        ['appointment.rescheduled', 'booked'],
+        [type, status],
+      ]);
+    }
+  });
+
+  it('reports only the move when what the new id told first is not later than the move, or is what the move says', async () => {
+    const earlier = newCtx();
+    await run(earlier, 'slot-booked.json');
+    await run(earlier, about('booking-canceled.json', '210046990', '2026-03-04T10:00:00+01:00'));
+    const beforeMove = await eventsOf(earlier, 'booking-moved.json');
+    expect(beforeMove.map((e) => e.type)).toEqual(['appointment.rescheduled']);
+
+    const same = newCtx();
+    await run(same, 'slot-booked.json');
+    await run(same, about('booking-confirmed.json', '210046990', '2026-03-05T08:00:00+01:00'));
+    const confirmed = await eventsOf(same, 'booking-moved.json');
+    expect(confirmed.map((e) => e.type)).toEqual(['appointment.rescheduled']);
   });
 
   it('reports the old place and practitioner when the move changes address', async () => {

@@ -1,5 +1,6 @@
 import {
   ConnectorError,
+  type EventDraft,
   type EventMapping,
   emit,
   ignore,
@@ -345,6 +346,15 @@ async function replacingBookingId(ctx: Ctx, hubId: string, bookingId: string): P
   return currentId !== undefined && currentId !== bookingId ? currentId : undefined;
 }
 
+/**
+ * Where the vendor time of an appointment's last event (other than its creation) is kept: the known
+ * state says what the appointment is, not since when, and a move that arrives after its new booking
+ * id's later notifications needs that to tell which is later (see {@link laterStateEvent}).
+ */
+function eventTimeKey(hubId: string): string {
+  return `event-time:appointment/${hubId}`;
+}
+
 function requireBooking(n: VendorNotification, booking: DpBooking | undefined, field: string): DpBooking {
   if (
     !booking ||
@@ -423,7 +433,63 @@ async function bookingEvent(
     cleared: clearedBy(booking),
     nested: ['payment'],
   });
+  // A creation is not recorded: it is the state a move itself reports, so never the later one.
+  if (type !== 'appointment.created') await ctx.state.set(eventTimeKey(hubId), time);
   return emit({ type, subject, time, data: known });
+}
+
+/** The event that announces an appointment reaching a status it can have after a move. */
+const STATUS_EVENT: Record<string, string> = {
+  cancelled: 'appointment.cancelled',
+  arrived: 'appointment.arrived',
+  noshow: 'appointment.no_show',
+};
+
+/**
+ * After a move reported on the old booking's hub id while its new booking id already has another
+ * one (`otherHubId`: the new id's notifications arrived before the move), the event that brings the
+ * old identity to the state the new id's notifications left on the other, when that state is later
+ * than the move and differs from what the move says: e.g. the new booking's cancellation,
+ * re-addressed to the old identity, so downstream does not keep it booked forever. The other hub id
+ * keeps its events (they are out already). Undefined when there is nothing to catch up.
+ */
+async function laterStateEvent(
+  ctx: Ctx,
+  hubId: string,
+  otherHubId: string,
+  newId: string,
+  afterMove: JsonObject,
+  movedAt: string,
+): Promise<EventDraft | undefined> {
+  const [later, laterAt] = await Promise.all([
+    ctx.state.get<JsonObject>(knownStateKey(`appointment/${otherHubId}`)),
+    ctx.state.get<string>(eventTimeKey(otherHubId)),
+  ]);
+  if (later === undefined || typeof laterAt !== 'string') return undefined;
+  if (!(Date.parse(laterAt) > Date.parse(movedAt))) return undefined;
+  let type: string | undefined;
+  const changes: string[] = [];
+  if (later.status !== afterMove.status) type = STATUS_EVENT[String(later.status)];
+  else if (paymentStatus(later) !== paymentStatus(afterMove)) {
+    type = 'appointment.updated';
+    changes.push('payment.status');
+  }
+  if (type === undefined) return undefined;
+  const { id: _otherId, vendorIds: _otherIds, ...fields } = later;
+  const subject = `appointment/${hubId}`;
+  const appointment: JsonObject = {
+    ...fields,
+    id: hubId,
+    vendorIds: await appointmentVendorIds(ctx, hubId, newId),
+  };
+  if (changes.length > 0) appointment.changes = changes;
+  const data = await rememberKnownState(ctx.state, subject, appointment, { nested: ['payment'] });
+  await ctx.state.set(eventTimeKey(hubId), laterAt);
+  return { type, subject, time: laterAt, data };
+}
+
+function paymentStatus(appointment: JsonObject): unknown {
+  return isJsonObject(appointment.payment) ? appointment.payment.status : undefined;
 }
 
 async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Promise<NormalizeResult> {
@@ -439,7 +505,8 @@ async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Prom
     (await ctx.aliases.hubId('appointment', oldId));
   await ctx.aliases.link('appointment', oldId, hubId);
   const newKnown = await ctx.aliases.find('appointment', newId);
-  if (newKnown === undefined || newKnown === hubId) await ctx.aliases.link('appointment', newId, hubId);
+  const otherHubId = newKnown === undefined || newKnown === hubId ? undefined : newKnown;
+  if (otherHubId === undefined) await ctx.aliases.link('appointment', newId, hubId);
   else {
     // The new id was seen before the move (notifications out of order): two hub ids cannot be
     // merged, so the move is reported on the old booking's identity and the conflict logged.
@@ -482,7 +549,11 @@ async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Prom
     cleared: clearedBy(newBooking),
     nested: ['payment'],
   });
-  return emit({ type: 'appointment.rescheduled', subject, time, data: known });
+  await ctx.state.set(eventTimeKey(hubId), time);
+  const rescheduled: EventDraft = { type: 'appointment.rescheduled', subject, time, data: known };
+  const later =
+    otherHubId === undefined ? undefined : await laterStateEvent(ctx, hubId, otherHubId, newId, known, time);
+  return later === undefined ? emit(rescheduled) : emit(rescheduled, later);
 }
 
 async function bookingRequested(

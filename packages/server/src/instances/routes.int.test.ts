@@ -18,10 +18,11 @@ const CW_KEY = 'cw-shared-key-0123456789';
 const CW_API_KEY = 'cw-rest-api-key-s3cr3t';
 const BB_TOKEN = 'bb-basic-token-0123456789';
 const BB_PASSWORD = 'bb-admin-password-s3cr3t';
+const DP_SECRET = 'dp-client-secret-s3cr3t';
 
 beforeAll(async () => {
   hub = await makeHub(database.url(), {
-    connectors: ['clockwisemd', 'bookingbug'].map((name) => findConnector(name)!),
+    connectors: ['clockwisemd', 'bookingbug', 'docplanner'].map((name) => findConnector(name)!),
   });
   server = await listen(hub);
 });
@@ -108,6 +109,28 @@ describe('replacing an instance while keeping its secrets as [redacted]', () => 
       baseUrl: 'https://uk.bookingbug.com',
       password: BB_PASSWORD,
     });
+  });
+
+  it('is refused for a host name the secret is sent to (Docplanner domain: calls go to https://www.{domain})', async () => {
+    const created = await call(server.base, 'POST', '/v1/instances', {
+      body: {
+        id: 'dp-redirect',
+        connector: 'docplanner',
+        settings: { domain: 'znanylekarz.pl', clientId: '123_abc', clientSecret: DP_SECRET },
+      },
+    });
+    expect(created.status).toBe(201);
+    const settings = (await call(server.base, 'GET', '/v1/instances/dp-redirect')).json.settings;
+    expect(settings.clientSecret).toBe('[redacted]');
+    const answer = await put('dp-redirect', {
+      connector: 'docplanner',
+      settings: { ...settings, domain: 'attacker.example' },
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.json.code).toBe('SY_HTTP_SECRETS_REQUIRED');
+    expect(answer.json.details.settings).toEqual(['/settings/domain']);
+    expect(answer.text).not.toContain(DP_SECRET);
+    expect(await stored('dp-redirect')).toMatchObject({ domain: 'znanylekarz.pl', clientSecret: DP_SECRET });
   });
 
   it('is refused when the connector changes', async () => {
