@@ -292,6 +292,9 @@ describe('moves', () => {
     // The new booking's own cancellation still cancels the appointment.
     const [cancelled] = await run(ctx, 'booking-canceled.json');
     expect(cancelled).toMatchObject({ type: 'appointment.cancelled', subject: booked!.subject });
+    // And the old id's, arriving after that, is still the move's: no second cancellation.
+    const late = await normalize(notificationOf(ofOldId), ctx);
+    expect(late.events).toEqual([]);
   });
 
   it('gives old and new id one hub id even when the old booking was never seen', async () => {

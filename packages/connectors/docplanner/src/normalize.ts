@@ -340,7 +340,7 @@ async function appointmentVendorIds(ctx: Ctx, hubId: string, currentId: string):
  */
 async function replacingBookingId(ctx: Ctx, hubId: string, bookingId: string): Promise<string | undefined> {
   const known = await ctx.state.get<JsonObject>(knownStateKey(`appointment/${hubId}`));
-  if (!known || known.status === 'cancelled' || !Array.isArray(known.vendorIds)) return undefined;
+  if (!known || !Array.isArray(known.vendorIds)) return undefined;
   const current = known.vendorIds.find((v) => isJsonObject(v) && v.current === true && v.system === SYSTEM);
   const currentId = isJsonObject(current) ? str(current.value) : undefined;
   return currentId !== undefined && currentId !== bookingId ? currentId : undefined;
