@@ -1,6 +1,8 @@
 /**
  * The generator's promise, end to end: in a copy of this workspace, `./sy new-connector` writes a
- * connector of each auth shape (`header-key`, `basic`, `hmac`), its simulator inside its package, adds
+ * connector of each auth shape (`header-key`, `basic`, `hmac`, and an `hmac` one turned into a
+ * body-only signer, GitHub style, by the recipe docs/writing-a-connector.md gives whole, taken from
+ * the page as written), its simulator inside its package, adds
  * it to the dependencies of the server package and links it (`pnpm install --prefer-offline`, with
  * no workspace cycle: the testing package depends on no connector); each is registered by the
  * step docs/writing-a-connector.md §14 documents (the one list in
@@ -30,23 +32,33 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthShape, camelCase } from './new-connector/generate.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const CONNECTORS: ReadonlyArray<{ name: string; auth: AuthShape }> = [
+/** `recipe`: the guide's recipe applied after generation (its files replace the generated ones). */
+const CONNECTORS: ReadonlyArray<{ name: string; auth: AuthShape; recipe?: string }> = [
   { name: 'acme-key', auth: 'header-key' },
   { name: 'acme-basic', auth: 'basic' },
   { name: 'acme-signed', auth: 'hmac' },
+  { name: 'acme-hub', auth: 'hmac', recipe: 'body-only-hmac' },
 ];
+/** The files the body-only recipe of the guide gives whole. */
+const BODY_ONLY_FILES = ['src/auth.test.ts', 'src/auth.ts', 'src/config.ts', 'src/conformance.test.ts'];
 const MINUTES = 60_000;
 
 let mirror: string;
 /** What the copy's installs printed: its own, then the generator's linking one per connector. */
 const installOutputs: string[] = [];
+/** The files each recipe replaced, by connector. */
+const recipesApplied = new Map<string, string[]>();
 
-/** Runs a command in the copy; the child gets this environment minus vitest's own markers. */
-function run(command: string, args: string[]) {
+/**
+ * Runs a command in the copy; the child gets this environment minus vitest's own markers, plus
+ * `extraEnv`.
+ */
+function run(command: string, args: string[], extraEnv: Record<string, string> = {}) {
   const env: Record<string, string | undefined> = { NO_COLOR: '1' };
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith('VITEST') && !['TEST', 'NODE_ENV', 'FORCE_COLOR'].includes(key)) env[key] = value;
   }
+  Object.assign(env, extraEnv);
   // A bound, so that a step waiting on something it cannot reach fails the test instead of the CI job.
   const child = spawnSync(command, args, {
     cwd: mirror,
@@ -100,6 +112,28 @@ function register(name: string): void {
   writeFileSync(listPath, after);
 }
 
+/**
+ * Applies a recipe of docs/writing-a-connector.md, as the copy has it, to a generated connector: each
+ * ```ts block right after a `<!-- recipe <name>: <path> -->` marker replaces that file of the package.
+ * (scripts/new-connector.test.ts reads them the same way.)
+ */
+function applyRecipe(name: string, recipe: string): string[] {
+  const guide = readFileSync(join(mirror, 'docs', 'writing-a-connector.md'), 'utf8');
+  const marker = /<!-- recipe ([\w-]+): (\S+) -->\n```ts\n([\s\S]*?)\n```\n/g;
+  const applied: string[] = [];
+  for (const [, recipeName, path, code] of guide.matchAll(marker)) {
+    if (recipeName !== recipe) continue;
+    const target = join(mirror, 'packages', 'connectors', name, path!);
+    // A recipe changes generated files; it adds none (the file set stays the standard one).
+    if (!lstatSync(target, { throwIfNoEntry: false })?.isFile()) {
+      throw new Error(`recipe ${recipe} gives ${path}, which the generator did not write`);
+    }
+    writeFileSync(target, `${code}\n`);
+    applied.push(path!);
+  }
+  return applied.sort();
+}
+
 /** The generated code: the package's src/ (the simulator and its test among it) and the end-to-end test. */
 const generatedFiles = (name: string) => [
   `packages/connectors/${name}/src`,
@@ -113,11 +147,12 @@ beforeAll(() => {
   const install = run('bash', ['-c', 'source scripts/toolchain.sh && sy_install "$PWD"']);
   if (install.status !== 0) throw new Error(`sy_install in the copy:\n${install.output}`);
   installOutputs.push(install.output);
-  for (const { name, auth } of CONNECTORS) {
+  for (const { name, auth, recipe } of CONNECTORS) {
     // As the guide runs it: the generator links the package itself (pnpm install --prefer-offline).
     const generated = run(process.execPath, ['scripts/new-connector.ts', name, '--auth', auth]);
     if (generated.status !== 0) throw new Error(`new-connector ${name} --auth ${auth}:\n${generated.output}`);
     installOutputs.push(generated.output);
+    if (recipe !== undefined) recipesApplied.set(name, applyRecipe(name, recipe));
     register(name);
   }
   const generate = run(process.execPath, ['scripts/generate.ts']);
@@ -128,7 +163,19 @@ afterAll(() => {
   if (mirror) rmSync(mirror, { recursive: true, force: true });
 });
 
-describe('generated connectors (header-key, basic, hmac), registered by the documented step', () => {
+describe('generated connectors (header-key, basic, hmac, body-only hmac), registered by the documented step', () => {
+  it("take the guide's body-only recipe whole: config, auth and their tests, the conformance test", () => {
+    expect(recipesApplied.get('acme-hub')).toEqual(BODY_ONLY_FILES);
+    const auth = readFileSync(join(mirror, 'packages/connectors/acme-hub/src/auth.ts'), 'utf8');
+    expect(auth).toContain('verifyBodySignature');
+    expect(auth).not.toContain('Timestamped');
+    const conformance = readFileSync(
+      join(mirror, 'packages/connectors/acme-hub/src/conformance.test.ts'),
+      'utf8',
+    );
+    expect(conformance).not.toContain('replayWindow:');
+  });
+
   it('link without a workspace cycle (pnpm warns of one at every install)', () => {
     expect(installOutputs).toHaveLength(CONNECTORS.length + 1);
     for (const output of installOutputs) expect(output).not.toMatch(/cyclic workspace dependencies/i);
@@ -217,17 +264,21 @@ describe('generated connectors (header-key, basic, hmac), registered by the docu
           '  - id: basic-main',
           '    connector: acme-basic',
           '    settings: { username: vendor, password: test-password-0123456789 }',
+          '  - id: hub-main',
+          '    connector: acme-hub',
+          `    settings: { signingSecret: '\${env:KIT_HUB_SECRET}', signatureHeader: X-Hub-Signature-256 }`,
           '',
         ].join('\n'),
       );
-      const validate = run(process.execPath, [
-        'packages/server/bin/switchyard.mjs',
-        'validate',
-        '--config',
-        'kit.yaml',
-      ]);
+      // A secret setting (x-secret) may come from the environment; the recipe kept signingSecret one.
+      const validate = run(
+        process.execPath,
+        ['packages/server/bin/switchyard.mjs', 'validate', '--config', 'kit.yaml'],
+        { KIT_HUB_SECRET: 'test-signing-secret-0123456789abcdef' },
+      );
       expect(validate.status, validate.output).toBe(0);
       expect(validate.output).toMatch(/signed-main \(acme-signed, push\)/);
+      expect(validate.output).toMatch(/hub-main \(acme-hub, push\)/);
     },
     10 * MINUTES,
   );

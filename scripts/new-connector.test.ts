@@ -18,11 +18,27 @@ import {
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const script = fileURLToPath(new URL('./new-connector.ts', import.meta.url));
+const guide = join(repo, 'docs', 'writing-a-connector.md');
+
+/**
+ * The files a recipe of the guide gives whole: each ```ts block right after a
+ * `<!-- recipe <name>: <path> -->` marker, by its path in the connector's package.
+ * (scripts/new-connector.int.test.ts reads them the same way.)
+ */
+function recipeFiles(recipe: string): Map<string, string> {
+  const files = new Map<string, string>();
+  const marker = /<!-- recipe ([\w-]+): (\S+) -->\n```ts\n([\s\S]*?)\n```\n/g;
+  for (const [, name, path, code] of readFileSync(guide, 'utf8').matchAll(marker)) {
+    if (name === recipe) files.set(path!, `${code}\n`);
+  }
+  return files;
+}
 
 /** The standard connector file set (see docs on writing a connector). */
 const expectedFiles = (name: string) =>
   [
     `docs/connectors/${name}.md`,
+    `packages/connectors/${name}/fixtures/README.md`,
     `packages/connectors/${name}/fixtures/booking-created.json`,
     `packages/connectors/${name}/package.json`,
     ...[
@@ -221,6 +237,65 @@ describe('generateConnector', () => {
     );
     expect(conformance).toContain('sign: (request, credential, { signedAt })');
     expect(conformance).toContain('replayWindow');
+  });
+
+  it('writes a fixtures README that asks for the source of each fixture, the generated one listed', async () => {
+    const result = await generateConnector({ name: 'acme', root, displayName: 'Acme Booking' });
+    const readme = readFileSync(join(result.packageDir, 'fixtures/README.md'), 'utf8');
+    expect(readme).toMatch(/^# Acme Booking fixtures\n/);
+    expect(readme).toContain('| `booking-created.json` | TODO');
+    expect(readme).toContain('Say where each one comes from');
+    // What the ./testing entry's fixtureUrl doc points to now exists.
+    expect(readFileSync(join(result.packageDir, 'src/testing.ts'), 'utf8')).toContain(
+      "sources cited in the folder's README",
+    );
+  });
+
+  it("turns an hmac connector into a body-only one with the guide's recipe, which the kit then accepts", async () => {
+    const recipe = recipeFiles('body-only-hmac');
+    expect([...recipe.keys()].sort()).toEqual([
+      'src/auth.test.ts',
+      'src/auth.ts',
+      'src/config.ts',
+      'src/conformance.test.ts',
+    ]);
+    const result = await generateConnector({ name: 'acme-hub', root, auth: 'hmac' });
+    for (const [path, code] of recipe) {
+      // Each replaces a generated file: the recipe adds none and keeps the file set.
+      expect(readFileSync(join(result.packageDir, path), 'utf8'), path).not.toBe(code);
+      writeFileSync(join(result.packageDir, path), code);
+    }
+    linkWorkspacePackages(result.packageDir);
+    type BodyConfig = { signingSecret: string };
+    const module = (await import(pathToFileURL(join(result.packageDir, 'src/index.ts')).href)) as {
+      default: Connector<BodyConfig>;
+      credentialHeaders: (config: BodyConfig, rawBody: Buffer, at: Date) => Record<string, string>;
+    };
+    const config: BodyConfig = { signingSecret: 'test-signing-secret-0123456789abcdef' };
+    expect(Object.keys(module.default.configSchema.properties as object)).not.toContain('toleranceSeconds');
+    const options = {
+      connector: module.default,
+      config,
+      fixturesDir: join(result.packageDir, 'fixtures'),
+      credentials: {
+        good: { secret: config.signingSecret },
+        wrong: { 'another secret': { secret: 'test-signing-secret-wrong-00000000' } },
+        missing: {},
+      },
+      // Signed as the vendor (the recipe's simulator side) signs, at the time the kit asks.
+      sign: (request: { rawBody: Buffer }, credential: { secret: string }, at: { signedAt: Date }) => ({
+        headers: module.credentialHeaders({ signingSecret: credential.secret }, request.rawBody, at.signedAt),
+      }),
+      fixtures: [{ file: 'booking-created.json', expect: ['appointment.created'] as string[] }],
+    };
+    const report = await checkConformance(options);
+    expect(report.failures).toEqual([]);
+    expect(report.results.filter((r) => r.check === 'auth-near-miss' && r.ok).length).toBeGreaterThan(0);
+    // Why the recipe drops replayWindow: a signature over the body alone is the same at any time, so
+    // the push signed outside the window is accepted and the check fails.
+    const replay = await checkConformance({ ...options, replayWindow: { toleranceSeconds: 300 } });
+    expect(replay.failures.map((f) => f.check)).toEqual(['replay-window']);
+    expect(replay.failures[0]!.message).toContain('outside the 300 s window) were accepted');
   });
 
   it('refuses a name whose end-to-end test exists', async () => {

@@ -2,9 +2,9 @@
  * Scaffolds a connector from the templates beside this file: the standard file set of the guide
  * (docs/writing-a-connector.md §2): a working minimal connector (`booking.created` →
  * `appointment.created`, encode) with the auth shape the vendor uses (a static API key header, HTTP
- * Basic, or an HMAC signature over the body), one fixture, unit and conformance tests, the vendor
- * simulator and its test, the end-to-end test, and a docs skeleton. The output passes typecheck,
- * Biome and its tests as generated.
+ * Basic, or an HMAC signature over the body), one fixture and the fixtures README that cites each
+ * fixture's source, unit and conformance tests, the vendor simulator and its test, the end-to-end
+ * test, and a docs skeleton. The output passes typecheck, Biome and its tests as generated.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -367,7 +367,7 @@ export function nextSteps(result: GeneratedConnector): string {
       : []),
     'Next steps:',
     `  1. ./sy vitest run ${tests}   # the generated tests pass as they are (the end-to-end test uses DATABASE_URL, else Docker, else an embedded Postgres)`,
-    `  2. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (list each in src/conformance.test.ts and the end-to-end test)`,
+    `  2. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (cite each one's source in fixtures/README.md; list each in src/conformance.test.ts and the end-to-end test)`,
     `  3. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
     `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in ${dir}/src/simulator.ts`,
     '  5. Register it: docs/writing-a-connector.md §14 (one list in packages/server/src/connectors.ts, then ./sy generate)',

@@ -31,4 +31,5 @@ export {
   verifyBodySignature,
   verifyTimestampedSignature,
 } from './signature.ts';
+export { standardWebhooksHmac, verifyStandardWebhooksSignature } from './standard-webhooks.ts';
 export type * from './types.ts';

@@ -13,6 +13,8 @@
  *
  * Every check compares in constant time and accepts any of several secrets (a rotation keeps the old
  * and the new one active for a while). Verdicts never contain a secret or the expected signature.
+ * Standard Webhooks (Svix) has its own verifier in `standard-webhooks.ts`; other schemes are built
+ * from {@link hmacSha256} and `timingSafeEqualString` (docs/writing-a-connector.md, §5).
  */
 import { createHmac } from 'node:crypto';
 import { timingSafeEqualString } from './helpers.ts';

@@ -145,11 +145,21 @@ export interface PushSpec<Config> {
    * {@link PushSpec.parse}; until it passes, the body counts against the hub's bound on bytes held
    * for unauthenticated requests (`server.unauthenticatedBodyBytes`).
    *
+   * Verify with the helpers of `@switchyard/core` (`verifyTimestampedSignature`,
+   * `verifyBodySignature`, `verifyStandardWebhooksSignature`): they compare in constant time,
+   * accept several secrets during a rotation and refuse a timestamp outside the tolerance window.
+   *
    * @example
    * ```ts
    * verifyBody(req, config) {
-   *   const expected = createHmac('sha256', config.signingSecret).update(req.rawBody).digest('hex');
-   *   if (!timingSafeEqualString(req.headers['x-acme-signature'], expected)) throw ConnectorError.auth('bad signature');
+   *   const verdict = verifyTimestampedSignature({
+   *     header: req.headers['x-acme-signature'], // t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">
+   *     body: req.rawBody,
+   *     secrets: [config.signingSecret, config.previousSigningSecret].filter((s) => s !== undefined),
+   *     receivedAt: req.receivedAt,
+   *     toleranceSeconds: config.toleranceSeconds, // default 300
+   *   });
+   *   if (!verdict.ok) throw ConnectorError.auth(`x-acme-signature: ${verdict.message}`);
    * },
    * ```
    */
@@ -169,7 +179,22 @@ export interface PushSpec<Config> {
   /**
    * The answer after the notifications are stored. Default: 200 `{"status":"accepted"}`. `request`
    * is the authenticated request: a route that serves the vendor something rather than taking
-   * notifications (BookingBug's OAuth2 token endpoint) answers from it.
+   * notifications (BookingBug's OAuth2 token endpoint) answers from it, and so does a vendor's
+   * connectivity check that wants a value echoed (`parse` returned no notification). Called for
+   * stored and duplicate notifications alike; a gate's decision replaces it. The hub sends `body` as
+   * JSON (`application/json`, whatever `headers` say), or no body when it is undefined.
+   *
+   * @example
+   * ```ts
+   * acknowledge(notifications, _config, request) {
+   *   // The vendor's URL check: POST {"type":"url_verification","challenge":"…"}, answered with the challenge.
+   *   const body = parseJsonObjectBody(request);
+   *   if (notifications.length === 0 && typeof body.challenge === 'string') {
+   *     return { status: 200, body: { challenge: body.challenge } };
+   *   }
+   *   return { status: 200, body: { status: 'accepted' } };
+   * },
+   * ```
    */
   acknowledge?(
     notifications: readonly VendorNotification[],

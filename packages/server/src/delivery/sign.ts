@@ -5,7 +5,10 @@
  * a `whsec_` secret. Several secrets give several signatures: that is how rotation overlaps (the
  * subscriber accepts any one that matches, so old and new secrets both work during the switch).
  */
-import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
+// The HMAC over `${id}.${seconds}.${body}` comes from core, where connectors' verifier
+// (verifyStandardWebhooksSignature) uses it too: what the hub sends and what they check cannot drift.
+import { standardWebhooksHmac } from '@switchyard/core';
 import { DeliveryError } from './errors.ts';
 
 const PREFIX = 'whsec_';
@@ -115,11 +118,6 @@ function hmacKey(secret: string): KeyObject {
   return key;
 }
 
-function hmac(key: KeyObject, id: string, seconds: number, body: string): Buffer {
-  // Two updates: the body is not copied into a new `${id}.${seconds}.${body}` string first.
-  return createHmac('sha256', key).update(`${id}.${seconds}.`, 'utf8').update(body, 'utf8').digest();
-}
-
 /**
  * Signs one delivery. Returns the three headers to send with `body` (send the body byte for byte as
  * signed). One `v1,` signature per distinct secret, in the given order, space-separated: pass
@@ -151,7 +149,7 @@ export function signPayload(input: {
   }
   const seconds = toSeconds(input.timestamp);
   const signatures = [...new Set(secrets)].map(
-    (secret) => `v1,${hmac(hmacKey(secret), id, seconds, body).toString('base64')}`,
+    (secret) => `v1,${standardWebhooksHmac(hmacKey(secret), id, seconds, body).toString('base64')}`,
   );
   return {
     'webhook-id': id,
@@ -207,7 +205,7 @@ export function verifySignature(input: {
   }
   let matched = -1;
   input.secrets.forEach((secret, index) => {
-    const expected = hmac(hmacKey(secret), id, seconds, body);
+    const expected = standardWebhooksHmac(hmacKey(secret), id, seconds, body);
     for (const candidate of presented) {
       // No early exit: the work done does not depend on which secret or entry matched.
       if (timingSafeEqual(candidate, expected) && matched < 0) matched = index;
