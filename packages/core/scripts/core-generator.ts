@@ -637,7 +637,12 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
   out.push(
     "When an appointment event is the vendor's echo of a change a hub command made " +
       '([commands.md](commands.md)), its data carries `causedBy: { "commandId": "<command id>" }`: ' +
-      'the system that sent the command can skip it. The outcome of a command itself arrives as ' +
+      'the system that sent the command can skip it. A command has one echo: the first notification ' +
+      'of its appointment, of a type its change is notified as (e.g. `appointment.arrived` for ' +
+      '`appointment.mark_arrived`), that arrives within `commands.echoWindow` (default 10m) of its ' +
+      'success. A later event of that appointment, even of the same type within the window, is ' +
+      'another change (staff editing at the front desk) and does not carry `causedBy`: do not skip it. ' +
+      'The outcome of a command itself arrives as ' +
       '`command.succeeded` or `command.failed` (subject `command/<command id>`).',
   );
   out.push('');
@@ -791,7 +796,10 @@ function commandsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
       'creates something, an `instance`, and `data`. The hub resolves the vendor ids, calls the vendor ' +
       'through the connector, and announces the outcome as a `command.succeeded` or `command.failed` ' +
       "event (see [events.md](events.md)); the vendor's own notification of the change later carries " +
-      '`data.causedBy.commandId`. How commands run, who may send them and what each connector supports: ' +
+      '`data.causedBy.commandId` (its first notification only: [events.md](events.md#echoes-of-commands)). ' +
+      'A failed command can be run again (`POST /v1/commands/{id}/retry`) with a fresh set of tries, ' +
+      'after the checks a new command gets (refused alike when, say, the appointment is cancelled by ' +
+      'now). How commands run, who may send them and what each connector supports: ' +
       '[api.md](api.md#commands) and the [connector pages](connectors/). The JSON Schemas in ' +
       '`packages/core/schemas/commands` are the source of truth; this page is generated from them ' +
       '(`pnpm generate`).',

@@ -2,10 +2,11 @@
  * The write half of the fake Docplanner (integration API v3, FACTS.md "Write API"): book a slot,
  * cancel, move and mark presence, with Docplanner's failure modes (a taken slot: 422; an already
  * canceled booking: 409; a move to an address outside the facility: 403), an optional delay on
- * every answer, and the echo Docplanner pushes after a change made through the API
- * (`booked_by` / `canceled_by: integration`). The 5xx / 429-with-Retry-After modes come from the
- * simulator's `failNext`, which applies to these routes as to every API route (nothing is done);
- * `loseAnswers` does the write and answers a 5xx instead (the answer lost on its way back).
+ * every answer (before the write, or between the write and its answer), and the echo Docplanner
+ * pushes after a change made through the API (`booked_by` / `canceled_by: integration`). The 5xx /
+ * 429-with-Retry-After modes come from the simulator's `failNext`, which applies to these routes as
+ * to every API route (nothing is done); `loseAnswers` does the write and answers a 5xx instead (the
+ * answer lost on its way back).
  */
 
 import type { JsonObject } from '@switchyard/core';
@@ -45,6 +46,7 @@ function isoOffset(ms: number): string {
  * @example
  * ```ts
  * sim.writes.delayMs = 200;            // slow answers
+ * sim.writes.answerDelayMs = 500;      // the echo overtakes the answer
  * sim.writes.takeSlot('182733', '221304', '2026-03-10T11:30:00+01:00');
  * sim.writes.log;                      // every write answered
  * ```
@@ -54,6 +56,11 @@ export class DocplannerWriteApi {
   readonly log: DocplannerWrite[] = [];
   /** Delay before every write answer, ms (a slow vendor). */
   delayMs = 0;
+  /**
+   * Delay between carrying a write out and answering it, ms: the echo (pushed `echoDelayMs` after
+   * the write) can then reach the hub before the answer does, as Docplanner's can.
+   */
+  answerDelayMs = 0;
   /** Push the echo notification after a change (default true). */
   echoes = true;
   /** How long after its answer the echo is pushed, ms (Docplanner notifies asynchronously). Default 100. */
@@ -118,15 +125,16 @@ export class DocplannerWriteApi {
     } catch {
       body = undefined;
     }
+    let answered: (() => void) | undefined;
     const answer: Reply = (status, json) => {
       const lost = status >= 200 && status < 300 ? this.#lost.shift() : undefined;
       if (lost !== undefined) {
         this.log.push({ method, path: rest, body, status: lost, lostStatus: status });
-        reply(lost, { errors: [], message: 'Bad Gateway' });
+        answered = () => reply(lost, { errors: [], message: 'Bad Gateway' });
         return;
       }
       this.log.push({ method, path: rest, body, status });
-      reply(status, json);
+      answered = () => reply(status, json);
     };
     const slot = /^\/slots\/([^/]+)\/book$/.exec(tail);
     const booking = /^\/bookings\/([^/]+)(\/move|\/presence\/patient)?$/.exec(tail);
@@ -134,27 +142,45 @@ export class DocplannerWriteApi {
       return false;
     await this.onRequest?.(method, rest);
     if (this.delayMs > 0) await sleep(this.delayMs);
-    const where = { facility, doctor, address };
-    if (slot) {
-      this.#book(where, decodeURIComponent(slot[1]!), body ?? {}, answer);
-      return true;
+    this.#write(method, { facility, doctor, address }, slot?.[1], booking, body, answer);
+    if (this.answerDelayMs > 0) await sleep(this.answerDelayMs);
+    answered?.();
+    return true;
+  }
+
+  /** Carries out one write route (the answer is given to `answer`, sent by the caller). */
+  #write(
+    method: string,
+    where: { facility: string; doctor: string; address: string },
+    slot: string | undefined,
+    booking: RegExpExecArray | null,
+    body: JsonObject | undefined,
+    answer: Reply,
+  ): void {
+    if (slot !== undefined) {
+      this.#book(where, decodeURIComponent(slot), body ?? {}, answer);
+      return;
     }
     const id = decodeURIComponent(booking![1]!);
     const known = this.#host.bookings.get(id);
-    if (!known || known.facility !== facility || known.doctor !== doctor || known.address !== address) {
+    if (
+      !known ||
+      known.facility !== where.facility ||
+      known.doctor !== where.doctor ||
+      known.address !== where.address
+    ) {
       answer(404, { errors: [], message: 'Booking not found' });
-      return true;
+      return;
     }
     const action = booking![2];
     if (known.booking.status === 'canceled') {
       answer(409, { errors: [], message: 'Booking is already canceled' });
-      return true;
+      return;
     }
     if (action === undefined && method === 'DELETE') this.#cancel(known, id, answer);
     else if (action === '/move' && method === 'POST') this.#move(known, id, body ?? {}, answer);
     else if (action === '/presence/patient') this.#presence(known, id, method, answer);
     else answer(405, { message: 'Method Not Allowed' });
-    return true;
   }
 
   #notification(

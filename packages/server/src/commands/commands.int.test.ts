@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
+import type { JsonObject } from '@switchyard/core';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import pino from 'pino';
@@ -138,7 +139,10 @@ async function startHub(commands: Omit<CommandsOptions, 'worker'> = {}): Promise
       retryScheduleMs: [100, 100, 100],
       retryJitter: 0,
       sweepIntervalMs: 200,
-      leaseMs: 2000,
+      // Longer than any vendor call a test holds open (a booking held up to 5 s): a lease running
+      // out mid-call lets another try take the command over. A lease running out is tested in
+      // reliability/command-crash.int.test.ts.
+      leaseMs: 10_000,
       retentionCron: false,
       ...commands,
     },
@@ -214,6 +218,32 @@ async function bookedAppointment(): Promise<{ subject: string; bookingId: string
   );
   return { subject: delivered.subject!, bookingId };
 }
+
+/** A Docplanner notification about a booking at {@link PLACE}, as Docplanner pushes it. */
+function bookingNotification(
+  name: string,
+  booking: JsonObject,
+  createdAt: string,
+  extra: JsonObject = {},
+): JsonObject {
+  return {
+    name,
+    data: {
+      facility: { id: PLACE.facility },
+      doctor: { id: PLACE.doctor },
+      address: { id: PLACE.address },
+      visit_booking: booking,
+      ...extra,
+    },
+    created_at: createdAt,
+  };
+}
+
+/** Docplanner's time format: seconds and an offset. */
+const dpTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+
+/** The `data.causedBy` of a delivered event. */
+const causedBy = (r: { json?: unknown }) => (r.json as { data: { causedBy?: unknown } }).data.causedBy;
 
 beforeAll(async () => {
   subscriber = await startRecordingSubscriber({ secrets: SIGNING });
@@ -450,6 +480,98 @@ describe('commands through a started hub', () => {
     } finally {
       release();
       sim.writes.onRequest = undefined;
+    }
+  });
+
+  it('a booking held at the vendor holds back no notification about other appointments of its instance; its own echo, overtaking the answer, is still marked', async () => {
+    const start = '2026-04-03T09:00:00+02:00';
+    const bookPath = `/slots/${encodeURIComponent(start)}/book`;
+    let bookArrived = false;
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let releasedBy: 'deliveries' | 'fallback' | undefined;
+    // The booking's call stays open until the other notifications are delivered, or for 5 s at
+    // most. Before the fix each of them waited for the running booking (3 s at most, one after
+    // another: a facility's notifications are normalized in order), so the third could only be
+    // delivered after this fallback had let the booking go.
+    const fallback = setTimeout(() => {
+      releasedBy ??= 'fallback';
+      release();
+    }, 5000);
+    sim.writes.onRequest = (_method, path) => {
+      if (!path.endsWith(bookPath)) return undefined;
+      bookArrived = true;
+      return held;
+    };
+    // Once carried out, Docplanner's slot-booked reaches the hub a second before the answer does.
+    sim.writes.echoDelayMs = 0;
+    sim.writes.answerDelayMs = 1000;
+    try {
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.book',
+        instance: 'dp',
+        data: {
+          start,
+          patient: { name: 'Iga', phone: '+48500100204' },
+          practitioner: { id: PLACE.doctor },
+          location: { id: PLACE.address },
+          organization: { id: PLACE.facility },
+          service: { id: '4455661' },
+        },
+      });
+      expect(sent.status).toBe(202);
+      await eventually(async () => bookArrived, "the booking's call arrived");
+
+      // Patients booking other slots of the same doctor meanwhile (the front desk, the portal).
+      const others = [0, 1, 2].map((i) => ({
+        id: String(nextBooking++),
+        status: 'booked',
+        start_at: `2026-04-03T1${i}:00:00+02:00`,
+        end_at: `2026-04-03T1${i}:30:00+02:00`,
+        duration: 30,
+        booked_by: 'user',
+        canceled_by: '',
+        booked_at: '2026-04-01T08:00:00+02:00',
+        address_service: { id: '4455661', name: 'Konsultacja' },
+        patient: { name: `Patient ${i}`, phone: `+4850010030${i}` },
+      }));
+      for (const booking of others) {
+        await sim.push(bookingNotification('slot-booked', booking, '2026-04-01T08:00:00+02:00'), {
+          hookUrl: `${hub.url}/hooks/dp`,
+        });
+      }
+      const delivered = await Promise.all(
+        others.map((b) =>
+          subscriber.waitFor((r) => r.type === 'appointment.created' && r.text.includes(`"value":"${b.id}"`)),
+        ),
+      );
+      releasedBy ??= 'deliveries';
+      expect(releasedBy).toBe('deliveries');
+      // Still held at the vendor: none of its calls has ended.
+      expect((await api('GET', `/v1/commands/${sent.json.id}`)).json).toMatchObject({
+        status: 'running',
+        calls: [],
+      });
+      for (const d of delivered) expect(causedBy(d)).toBeUndefined();
+
+      release();
+      const succeeded = await subscriber.waitFor(
+        (r) => r.type === 'command.succeeded' && r.subject === `command/${sent.json.id}`,
+      );
+      const appointmentId = (succeeded.json as { data: { result: { appointmentId: string } } }).data.result
+        .appointmentId;
+      const echo = await subscriber.waitFor(
+        (r) => r.type === 'appointment.created' && r.subject === `appointment/${appointmentId}`,
+      );
+      expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+    } finally {
+      clearTimeout(fallback);
+      release();
+      sim.writes.onRequest = undefined;
+      sim.writes.echoDelayMs = 100;
+      sim.writes.answerDelayMs = 0;
     }
   });
 
@@ -896,6 +1018,122 @@ describe('credentials, retries and the known state', () => {
     });
     const books = sim.writes.log.filter((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`));
     expect(books.map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 201']);
+  });
+
+  it('a command has one echo: a later change of the same type on its appointment is not marked, the echo normalized again still is', async () => {
+    const { subject, bookingId } = await bookedAppointment();
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    expect(sent.status).toBe(202);
+    // Docplanner's presence-marked for the command's call: its echo.
+    const echo = await subscriber.waitFor((r) => r.type === 'appointment.arrived' && r.subject === subject);
+    expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+
+    // Staff mark the patient present again at the front desk a minute later, within the echo
+    // window: a change of their own, not the command's (before the fix it was marked as its echo).
+    const booking = sim.bookings.get(bookingId)!.booking;
+    await sim.push(
+      bookingNotification('presence-marked', booking, dpTime(Date.now() + 60_000), { presence: 'PRESENT' }),
+      { hookUrl: `${hub.url}/hooks/dp` },
+    );
+    const later = await subscriber.waitFor(
+      (r) => r.type === 'appointment.arrived' && r.subject === subject && r !== echo,
+    );
+    expect(causedBy(later)).toBeUndefined();
+
+    // The command records which notification was its echo (not in the API's result), so the hook
+    // answers from the database, as another process would: the echo normalized again (its commit
+    // refused, say) is marked again; the later change is not.
+    const draftOf = (r: { json?: unknown }) => {
+      const event = r.json as { type: string; subject: string; time: string; data: Record<string, unknown> };
+      const { causedBy: _mark, ...data } = event.data;
+      return { type: event.type, subject: event.subject, time: event.time, data: data as JsonObject };
+    };
+    const again = [draftOf(echo), draftOf(later)];
+    await hub.commands.hooks.markEchoes('dp', again);
+    expect(again.map((d) => d.data.causedBy)).toEqual([{ commandId: sent.json.id }, undefined]);
+    expect((await api('GET', `/v1/commands/${sent.json.id}`)).json.result).toEqual({ vendorIds: [] });
+  });
+
+  it('a manual retry of an exhausted command gets a fresh set of tries, its earlier calls kept', async () => {
+    const presenceCalls = (c: { calls: { url: string; attempt: number; statusCode: number }[] }) =>
+      c.calls.filter((x) => x.url.endsWith('/presence/patient')).map((x) => `${x.attempt} ${x.statusCode}`);
+    // Exhausted: four tries (the schedule's three retries), each answered 503.
+    const { subject } = await bookedAppointment();
+    sim.failNext(4, 503);
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+    const failed = await finished(id);
+    expect(failed).toMatchObject({ status: 'failed', attempts: 4, error: { kind: 'exhausted' } });
+
+    // Retried by hand while Docplanner is still unwell: one more 503, then it answers.
+    sim.failNext(1, 503);
+    const retried = await api('POST', `/v1/commands/${id}/retry`);
+    expect(retried.status).toBe(202);
+    expect(retried.json).toMatchObject({ status: 'pending', attempts: 0 });
+    const done = await finished(id);
+    // Before the fix the retry was attempt 5 of 4: its 503 failed the command at once.
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
+    // Every call of both runs is kept, each under its run's attempt number.
+    expect(presenceCalls(done)).toEqual(['1 503', '2 503', '3 503', '4 503', '1 503', '2 204']);
+  });
+
+  it('a manual retry is checked again as a new command is: refused for a target cancelled since, or by a sender no longer covering it', async () => {
+    // A cancel that failed (Docplanner refused it), for an appointment the patient has cancelled
+    // since: refused as a new cancel would be (409), nothing queued, no vendor call.
+    const other = await bookedAppointment();
+    sim.failNext(1, 400);
+    const cancel = await api('POST', '/v1/commands', {
+      type: 'appointment.cancel',
+      subject: other.subject,
+      data: {},
+    });
+    expect((await finished(cancel.json.id)).status).toBe('failed');
+    const booking = sim.bookings.get(other.bookingId)!.booking;
+    await sim.push(
+      bookingNotification(
+        'booking-canceled',
+        { ...booking, status: 'canceled', canceled_by: 'patient', canceled_at: dpTime(Date.now()) },
+        dpTime(Date.now()),
+      ),
+      { hookUrl: `${hub.url}/hooks/dp` },
+    );
+    await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === other.subject);
+    const writes = sim.writes.log.length;
+    const refused = await api('POST', `/v1/commands/${cancel.json.id}/retry`);
+    expect(refused.status).toBe(409);
+    expect(refused.json).toMatchObject({
+      code: 'SY_COMMAND_TARGET_STATE',
+      details: { subject: other.subject, status: 'cancelled' },
+    });
+    expect((await api('GET', `/v1/commands/${cancel.json.id}`)).json).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+    });
+
+    // A credential whose subscription no longer covers the instance: refused as a new command
+    // would be (422, like an unknown target).
+    expect(
+      (await api('POST', '/v1/subscriptions', { id: 'narrowed', kind: 'pull', sources: ['dp'] })).status,
+    ).toBe(201);
+    const cred = (await api('POST', '/v1/subscriptions/narrowed/command-credentials')).json;
+    const as = { authorization: `Bearer ${cred.token}` };
+    const third = await bookedAppointment();
+    sim.failNext(1, 400);
+    const mine = await api(
+      'POST',
+      '/v1/commands',
+      { type: 'appointment.mark_arrived', subject: third.subject, data: {} },
+      as,
+    );
+    expect(mine.status).toBe(202);
+    expect((await finished(mine.json.id)).status).toBe('failed');
+    expect((await api('PATCH', '/v1/subscriptions/narrowed', { sources: ['dp-other'] })).status).toBe(200);
+    const foreign = await api('POST', `/v1/commands/${mine.json.id}/retry`, undefined, as);
+    expect(foreign.status).toBe(422);
+    expect(foreign.json.code).toBe('SY_COMMAND_UNKNOWN_TARGET');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sim.writes.log.length).toBe(writes);
   });
 
   it('an appointment whose events were purged (retention) is still known: it can be cancelled', async () => {

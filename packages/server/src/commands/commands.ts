@@ -15,7 +15,10 @@
  * - A crash leaves the row `running` with a lease; the sweep re-sends its job when the lease ends,
  *   so the command runs again (at least once: handlers treat "already so" as done).
  * - The vendor's later push of the change is marked `data.causedBy` by `markEchoes` (matched by
- *   instance, entity, vendor id, event type and a time window).
+ *   instance, entity, vendor id, event type and a time window): its first push only, recorded on
+ *   the command, so a later change of the entity by someone else is not taken for the command's.
+ * - A failed command can be retried by hand (`retry`): checked again as a new command is, then run
+ *   with a fresh set of tries.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -189,6 +192,15 @@ const SNIPPET_CHARS = 500;
 
 /** How long an echo's normalization waits for a command still running at the vendor, ms. */
 const ECHO_WAIT_MS = 3000;
+/**
+ * Between two looks at whether the awaited commands still run, when no wake-up came (a NOTIFY
+ * lost, the LISTEN connection down): the first pause, doubled after each look up to the last.
+ */
+const ECHO_RECHECK_FIRST_MS = 50;
+const ECHO_RECHECK_MAX_MS = 1000;
+
+/** NOTIFY channel: a command stopped running (payload: its id); wakes normalizations waiting for it. */
+export const CHANNEL_COMMAND_SETTLED = 'switchyard_command_settled';
 
 /**
  * A count of slots: `take` waits while all are taken, `free` gives one back (to the oldest waiter).
@@ -257,6 +269,13 @@ function refuse(
   return new SwitchyardError(code, message, details ? { details } : undefined);
 }
 
+/** A command's result as the API shows it: without the echo it took (hub bookkeeping, `q.claimEcho`). */
+function shownResult(result: JsonObject | null): JsonObject | null {
+  if (result === null || !('echo' in result)) return result;
+  const { echo: _echo, ...shown } = result;
+  return shown;
+}
+
 function view(row: q.CommandRow): CommandView {
   return {
     id: row.id,
@@ -270,7 +289,7 @@ function view(row: q.CommandRow): CommandView {
     idempotencyKey: row.idempotency_key,
     attempts: row.attempts,
     nextAttemptAt: row.status === 'pending' ? iso(row.next_attempt_at) : null,
-    result: row.result,
+    result: shownResult(row.result),
     error: row.error,
     createdAt: iso(row.created_at)!,
     updatedAt: iso(row.updated_at)!,
@@ -283,6 +302,52 @@ function currentVendorId(data: JsonObject): string | undefined {
   const ids = Array.isArray(data.vendorIds) ? data.vendorIds.filter(isJsonObject) : [];
   const current = ids.find((v) => v.current === true) ?? ids[ids.length - 1];
   return typeof current?.value === 'string' ? current.value : undefined;
+}
+
+/**
+ * What tells one vendor notification's draft from another's across normalizations: its type,
+ * entity, vendor time and current vendor id. The same notification normalized again gives the same
+ * mark; the vendor's next change of the entity has another time.
+ */
+function echoMark(draft: EventDraft): string {
+  return [draft.type, draft.subject, draft.time, currentVendorId(draft.data) ?? ''].join('|');
+}
+
+function refId(value: JsonValue | undefined): string | undefined {
+  return isJsonObject(value) && typeof value.id === 'string' && value.id !== '' ? value.id : undefined;
+}
+
+/**
+ * Whether a draft may be the vendor's echo of a command still running, so that its normalization
+ * should wait for the command's outcome. A command on an entity: the same entity, and a type its
+ * change is notified as. A booking (its appointment unknown until the vendor answers): an
+ * `appointment.created` for its slot, i.e. the same start instant and, where both name them, the
+ * same practitioner, place and organization. What a draft does not say cannot rule it out.
+ *
+ * @example
+ * ```ts
+ * mayEcho({ id, type: 'appointment.book', subject: null, data: { start: '2026-03-10T11:30:00+01:00', practitioner: { id: '182733' } } },
+ *   { type: 'appointment.created', subject, time, data: { start: '2026-03-10T10:30:00Z', practitioner: { id: '182733' } } }); // true
+ * ```
+ */
+function mayEcho(command: q.RunningCommand, draft: EventDraft): boolean {
+  const types = ECHOES[command.type as CommandType] ?? [];
+  if (!types.includes(draft.type)) return false;
+  if (command.subject !== null) return command.subject === draft.subject;
+  if (command.type !== 'appointment.book') return false;
+  const wanted = command.data;
+  const got = draft.data;
+  if (typeof got.start === 'string' && typeof wanted.start === 'string') {
+    const a = Date.parse(got.start);
+    const b = Date.parse(wanted.start);
+    if (!Number.isNaN(a) && !Number.isNaN(b) && a !== b) return false;
+  }
+  for (const field of ['practitioner', 'location', 'organization']) {
+    const a = refId(got[field]);
+    const b = refId(wanted[field]);
+    if (a !== undefined && b !== undefined && a !== b) return false;
+  }
+  return true;
 }
 
 /** pg-boss's `{ db }` option over a kysely transaction: the job commits with the command row. */
@@ -418,6 +483,9 @@ export function createCommands(options: CommandsOptions = {}) {
   let localRunning = 0;
   let echoCheck: { at: number; latest: number; running: boolean } | undefined;
   let echoChecking: Promise<void> | undefined;
+  // Normalizations waiting for a running command (by its id), woken when it stops running.
+  const echoWaiters = new Map<string, Set<() => void>>();
+  let unlisten: (() => void) | undefined;
 
   function attached(): Attached {
     if (!state) throw new SwitchyardError('SY_PIPELINE_CONFLICT', 'the commands subsystem is not started');
@@ -492,11 +560,26 @@ export function createCommands(options: CommandsOptions = {}) {
     } as EventEnvelope;
   }
 
-  /** Runs one command if it is due and first in line; every outcome is stored before it returns. */
+  /**
+   * Runs one command if it is due and first in line; every outcome is stored before it returns.
+   * Once it is no longer running here (finished, put back for a retry, or its lease lost), the
+   * normalizations waiting for it ({@link awaitCommands}) are woken: in this process at once, in
+   * the others by a NOTIFY.
+   */
   async function runCommand(s: Attached, id: string): Promise<void> {
-    const { host } = s;
-    const row = await q.claimCommand(host.db, id, leaseMs);
+    const row = await q.claimCommand(s.host.db, id, leaseMs);
     if (!row) return;
+    try {
+      await runClaimed(s, row);
+    } finally {
+      settled(row.id);
+      void s.host.notify(CHANNEL_COMMAND_SETTLED, row.id);
+    }
+  }
+
+  /** Runs a command this process has claimed, and stores its outcome (see {@link runCommand}). */
+  async function runClaimed(s: Attached, row: q.CommandRow): Promise<void> {
+    const { host } = s;
     const logger = s.logger.child({ command: row.id, type: row.type, instance: row.instance_id });
     setSpanAttributes({
       'switchyard.command.type': row.type,
@@ -594,7 +677,7 @@ export function createCommands(options: CommandsOptions = {}) {
         const resultJson: JsonObject = { vendorIds: result.vendorIds ?? [] };
         if (row.subject === null && subject !== null) resultJson.appointmentId = hubId!;
         if (result.alreadyDone) resultJson.alreadyDone = true;
-        done = await q.finishCommand(trx, row.id, row.attempts, {
+        done = await q.finishCommand(trx, row.id, row, {
           status: 'succeeded',
           subject,
           vendorIds: [...(current ? [current] : []), ...(result.vendorIds ?? [])],
@@ -609,7 +692,7 @@ export function createCommands(options: CommandsOptions = {}) {
           ),
           Math.max(maxRetryAfterMs, ...retryScheduleMs),
         );
-        const again = await q.retryCommandLater(trx, row.id, row.attempts, delay, {
+        const again = await q.retryCommandLater(trx, row.id, row, delay, {
           kind: 'transient',
           message: result.message,
           ...vendorError(result),
@@ -621,7 +704,7 @@ export function createCommands(options: CommandsOptions = {}) {
         );
         return undefined;
       } else {
-        done = await q.finishCommand(trx, row.id, row.attempts, {
+        done = await q.finishCommand(trx, row.id, row, {
           status: 'failed',
           subject: row.subject,
           vendorIds: [],
@@ -698,11 +781,63 @@ export function createCommands(options: CommandsOptions = {}) {
     return check.running || now - check.latest < echoWindowMs;
   }
 
+  /** Wakes the normalizations waiting for this command (or, with no id, for any: a reconnect). */
+  function settled(commandId: string | undefined): void {
+    const woken =
+      commandId === undefined ? [...echoWaiters.values()] : [echoWaiters.get(commandId) ?? new Set()];
+    for (const set of woken) for (const wake of [...set]) wake();
+  }
+
+  /**
+   * Waits until none of these commands runs any longer, at most until `deadline` (ms since the
+   * epoch). Woken when one of them stops running: by this process's own run of it at once, by
+   * another process's NOTIFY ({@link CHANNEL_COMMAND_SETTLED}); in between, a look by id with a
+   * growing pause (50 ms, doubled up to 1 s), a bound for a lost wake-up and not a poll: at most
+   * about six looks in 3 s where the loop this replaced read the commands every 25 ms (~120).
+   */
+  async function awaitCommands(s: Attached, ids: readonly string[], deadline: number): Promise<void> {
+    let running = [...ids];
+    let pause = ECHO_RECHECK_FIRST_MS;
+    while (running.length > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          for (const id of running) echoWaiters.get(id)?.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.min(pause, left));
+        for (const id of running) {
+          let set = echoWaiters.get(id);
+          if (!set) {
+            set = new Set();
+            echoWaiters.set(id, set);
+          }
+          set.add(wake);
+        }
+      });
+      for (const id of running) if (echoWaiters.get(id)?.size === 0) echoWaiters.delete(id);
+      pause = Math.min(pause * 2, ECHO_RECHECK_MAX_MS);
+      running = await q.stillRunning(s.host.db, running);
+    }
+  }
+
   /**
    * The `markEchoes` hook: sets `data.causedBy` on drafts that are the vendor's echo of a command.
+   *
+   * A command's echo is the first vendor notification that matches it (instance, entity, an event
+   * type the command's change is notified as, the vendor id, within `echoWindowMs`); it is
+   * recorded on the command ({@link q.claimEcho}), so a later change of the same entity within the
+   * window (staff editing the appointment the CRM just updated) is not marked, whichever process
+   * normalizes it. Of two commands that match, the one that succeeded first takes the first echo.
+   *
    * A vendor may notify a change before the hub has recorded the vendor's answer to the call that
-   * made it (the answer is still on its way): while such a command is running, wait for it (at most
-   * `ECHO_WAIT_MS`, this message's normalization only) before matching.
+   * made it (Docplanner's `slot-booked` can overtake the answer to the booking call): the message's
+   * normalization then waits for that command (at most `ECHO_WAIT_MS`) before matching. Only for a
+   * command the drafts may echo ({@link mayEcho}): one on the draft's entity whose change is
+   * notified as the draft's type, or a booking whose slot is the draft's. A booking waiting for a
+   * slow vendor no longer holds up every other appointment notification of its instance.
    */
   async function markEchoes(instanceId: string, drafts: EventDraft[]): Promise<void> {
     const s = state;
@@ -711,9 +846,17 @@ export function createCommands(options: CommandsOptions = {}) {
     if (candidates.length === 0) return;
     const subjects = [...new Set(candidates.map((d) => d.subject))];
     if (!(await mayHaveEchoes(s))) return;
-    const until = Date.now() + ECHO_WAIT_MS;
-    while (Date.now() < until && (await q.echoPending(s.host.db, instanceId, subjects))) {
-      await new Promise((r) => setTimeout(r, 25));
+    const bookings = candidates.some((d) => ECHOES['appointment.book'].includes(d.type));
+    const running = await q.runningCommands(s.host.db, instanceId, subjects, bookings);
+    // A command that starts running from here on cannot have caused this notification: only the
+    // ones running now are awaited.
+    const awaited = running.filter((c) => candidates.some((d) => mayEcho(c, d)));
+    if (awaited.length > 0) {
+      await awaitCommands(
+        s,
+        awaited.map((c) => c.id),
+        Date.now() + ECHO_WAIT_MS,
+      );
     }
     const rows = await q.recentSuccesses(
       s.host.db,
@@ -721,16 +864,120 @@ export function createCommands(options: CommandsOptions = {}) {
       subjects,
       new Date(Date.now() - echoWindowMs),
     );
-    for (const draft of candidates) {
+    if (rows.length === 0) return;
+    const matches = (r: q.EchoCandidate, draft: EventDraft) => {
       const vendorId = currentVendorId(draft.data);
-      const match = rows.find(
-        (r) =>
-          r.subject === draft.subject &&
-          (ECHOES[r.type as CommandType] ?? []).includes(draft.type) &&
-          (vendorId === undefined || r.vendor_ids.length === 0 || r.vendor_ids.includes(vendorId)),
+      return (
+        r.subject === draft.subject &&
+        (ECHOES[r.type as CommandType] ?? []).includes(draft.type) &&
+        (vendorId === undefined || r.vendor_ids.length === 0 || r.vendor_ids.includes(vendorId))
       );
-      if (match) draft.data.causedBy = { commandId: match.id };
+    };
+    const unmarked = new Map<EventDraft, string>();
+    for (const draft of candidates) {
+      const mark = echoMark(draft);
+      // A draft a command already took as its echo: this notification is being normalized again.
+      const owner = rows.find((r) => r.echo?.includes(mark) && matches(r, draft));
+      if (owner) draft.data.causedBy = { commandId: owner.id };
+      else unmarked.set(draft, mark);
     }
+    // The rest go to the oldest command not used up that matches them, all its drafts of this
+    // notification at once (one claim: this notification is its echo).
+    for (const r of rows) {
+      if (r.echo !== null) continue;
+      const mine = [...unmarked].filter(([draft]) => matches(r, draft));
+      if (mine.length === 0) continue;
+      const taken = await q.claimEcho(s.host.db, r.id, [...new Set(mine.map(([, mark]) => mark))]);
+      for (const [draft, mark] of mine) {
+        if (!taken.includes(mark)) continue;
+        draft.data.causedBy = { commandId: r.id };
+        unmarked.delete(draft);
+      }
+    }
+  }
+
+  /**
+   * The checks of a command's target, against what the hub knows now: whether the sender may act
+   * on it, whether its connector instance carries the command out, whether it has a vendor id and
+   * is not cancelled. `accept` makes them before queueing a command, and `retry` again before
+   * running a failed one anew (the sender's instances, the appointment or the instance may have
+   * changed since), so both refuse alike, with the same registered codes.
+   *
+   * @example
+   * ```ts
+   * const { instanceId } = await checkTarget(s, { kind: 'admin' }, 'appointment.cancel', { subject: 'appointment/6f1c…' });
+   * ```
+   */
+  async function checkTarget(
+    s: Attached,
+    sender: CommandSender,
+    type: CommandType,
+    target: { subject: string } | { instance: string },
+  ): Promise<{ instanceId: string; connector: string }> {
+    const info = commandTypeInfo(type)!;
+    let instanceId: string;
+    let subject: string | null = null;
+    let current: JsonObject | undefined;
+    if ('subject' in target) {
+      subject = target.subject;
+      const unknown = () =>
+        refuse(
+          'SY_COMMAND_UNKNOWN_TARGET',
+          `no ${info.entity} ${JSON.stringify(subject)} the sender may act on`,
+          {
+            subject,
+          },
+        );
+      if (!subject.startsWith(`${info.entity}/`) || subject.length <= info.entity.length + 1) throw unknown();
+      const known = await q.currentStateOf(s.host.db, subject);
+      if (!known || !mayActOn(sender, known.instanceId)) throw unknown();
+      instanceId = known.instanceId;
+      current = isJsonObject(known.data) ? known.data : undefined;
+    } else {
+      instanceId = target.instance;
+    }
+    const instance = await s.host.loadInstance(instanceId);
+    if (!instance || !mayActOn(sender, instanceId)) {
+      throw refuse(
+        'SY_COMMAND_UNKNOWN_TARGET',
+        `no connector instance ${JSON.stringify(instanceId)} the sender may act on`,
+        {
+          instance: instanceId,
+        },
+      );
+    }
+    if (!instance.connector.commands?.[type]) {
+      throw refuse(
+        'SY_COMMAND_UNSUPPORTED',
+        `connector ${instance.connector.name} (instance ${instanceId}) does not support ${type}`,
+        { connector: instance.connector.name, type },
+      );
+    }
+    const unavailable = instance.connector.commandsUnavailable?.(instance.config);
+    if (unavailable !== undefined) {
+      throw refuse(
+        'SY_COMMAND_UNSUPPORTED',
+        `connector instance ${instanceId} cannot carry out commands: ${unavailable}`,
+        { connector: instance.connector.name, type, reason: unavailable },
+      );
+    }
+    if (subject !== null) {
+      const hubId = subject.slice(subject.indexOf('/') + 1);
+      const vendorIds = await s.host.aliases(instanceId).vendorIds('appointment', hubId);
+      if (vendorIds.length === 0) {
+        throw refuse('SY_COMMAND_NO_VENDOR_ID', `${subject} has no vendor id on instance ${instanceId}`, {
+          subject,
+          instance: instanceId,
+        });
+      }
+      if (current?.status === 'cancelled' && NOT_WHEN_CANCELLED.has(type)) {
+        throw refuse('SY_COMMAND_TARGET_STATE', `${subject} is already cancelled`, {
+          subject,
+          status: 'cancelled',
+        });
+      }
+    }
+    return { instanceId, connector: instance.connector.name };
   }
 
   async function startWith(host: HubHost): Promise<void> {
@@ -756,6 +1003,9 @@ export function createCommands(options: CommandsOptions = {}) {
       throw new SwitchyardError('SY_PIPELINE_CONFLICT', "the commands need the hub's queue (pg-boss)");
     await boss.createQueue(COMMAND_QUEUE, { notify: true, retryLimit: 0 });
     const s: Attached = { host, logger, boss };
+    // Any process may normalize the echo of a command another one runs (undefined: reconnected,
+    // a stop may have been missed: every waiter looks again).
+    unlisten = await host.listener.listen(CHANNEL_COMMAND_SETTLED, (commandId) => settled(commandId));
     if (isWorker) {
       // One pg-boss worker fetches and this process keeps `concurrency` slots. Its handler returns
       // once each job of the batch has a slot and its command has started, not when the commands
@@ -845,6 +1095,8 @@ export function createCommands(options: CommandsOptions = {}) {
       clearInterval(sweepTimer);
       sweepTimer = undefined;
       starting = undefined;
+      unlisten?.();
+      unlisten = undefined;
       if (!s) return;
       s.stopping = true;
       const graceful = opts.graceful ?? true;
@@ -930,69 +1182,13 @@ export function createCommands(options: CommandsOptions = {}) {
         );
       }
 
-      let instanceId: string;
-      let subject: string | null = null;
-      let current: JsonObject | undefined;
-      if (info.target === 'subject') {
-        subject = input.subject!;
-        const unknown = () =>
-          refuse(
-            'SY_COMMAND_UNKNOWN_TARGET',
-            `no ${info.entity} ${JSON.stringify(subject)} the sender may act on`,
-            {
-              subject,
-            },
-          );
-        if (!subject.startsWith(`${info.entity}/`) || subject.length <= info.entity.length + 1)
-          throw unknown();
-        const known = await q.currentStateOf(db, subject);
-        if (!known || !mayActOn(sender, known.instanceId)) throw unknown();
-        instanceId = known.instanceId;
-        current = isJsonObject(known.data) ? known.data : undefined;
-      } else {
-        instanceId = input.instance!;
-      }
-      const instance = await s.host.loadInstance(instanceId);
-      if (!instance || !mayActOn(sender, instanceId)) {
-        throw refuse(
-          'SY_COMMAND_UNKNOWN_TARGET',
-          `no connector instance ${JSON.stringify(instanceId)} the sender may act on`,
-          {
-            instance: instanceId,
-          },
-        );
-      }
-      if (!instance.connector.commands?.[type]) {
-        throw refuse(
-          'SY_COMMAND_UNSUPPORTED',
-          `connector ${instance.connector.name} (instance ${instanceId}) does not support ${type}`,
-          { connector: instance.connector.name, type },
-        );
-      }
-      const unavailable = instance.connector.commandsUnavailable?.(instance.config);
-      if (unavailable !== undefined) {
-        throw refuse(
-          'SY_COMMAND_UNSUPPORTED',
-          `connector instance ${instanceId} cannot carry out commands: ${unavailable}`,
-          { connector: instance.connector.name, type, reason: unavailable },
-        );
-      }
-      if (subject !== null) {
-        const hubId = subject.slice(subject.indexOf('/') + 1);
-        const vendorIds = await s.host.aliases(instanceId).vendorIds('appointment', hubId);
-        if (vendorIds.length === 0) {
-          throw refuse('SY_COMMAND_NO_VENDOR_ID', `${subject} has no vendor id on instance ${instanceId}`, {
-            subject,
-            instance: instanceId,
-          });
-        }
-        if (current?.status === 'cancelled' && NOT_WHEN_CANCELLED.has(type)) {
-          throw refuse('SY_COMMAND_TARGET_STATE', `${subject} is already cancelled`, {
-            subject,
-            status: 'cancelled',
-          });
-        }
-      }
+      const subject = info.target === 'subject' ? input.subject! : null;
+      const { instanceId, connector } = await checkTarget(
+        s,
+        sender,
+        type,
+        subject !== null ? { subject } : { instance: input.instance! },
+      );
 
       const id = newId();
       const out = await db.transaction().execute(async (trx) => {
@@ -1000,7 +1196,7 @@ export function createCommands(options: CommandsOptions = {}) {
           id,
           type,
           instanceId,
-          connector: instance.connector.name,
+          connector,
           subject,
           data: data as JsonObject,
           sentBy,
@@ -1070,11 +1266,15 @@ export function createCommands(options: CommandsOptions = {}) {
     },
 
     /**
-     * Runs a failed command again (its attempts go on counting); 409 unless it is failed.
+     * Runs a failed command again, with a fresh set of tries (its attempt count starts again, so
+     * the retry schedule applies in full; the vendor calls of its earlier tries stay listed). 409
+     * unless it is failed. The target is checked again as `accept` checks a new command, and
+     * refused alike (nothing queued): the sender may no longer act on the instance, the
+     * appointment is cancelled by now, the connector no longer carries the command out.
      *
      * @example
      * ```ts
-     * await commands.retry({ kind: 'admin' }, id); // { status: 'pending', ... }
+     * await commands.retry({ kind: 'admin' }, id); // { status: 'pending', attempts: 0, ... }
      * ```
      */
     async retry(sender: CommandSender, id: string): Promise<CommandView> {
@@ -1082,19 +1282,45 @@ export function createCommands(options: CommandsOptions = {}) {
       const existing = await q.getCommand(s.host.db, id);
       if (!existing || (sender.kind === 'subscription' && existing.sent_by !== senderLabel(sender)))
         throw notFound('command', id);
+      const conflict = (status: string) =>
+        new SwitchyardError(
+          'SY_PIPELINE_CONFLICT',
+          `command ${id} is ${status}: only a failed command can be retried`,
+          {
+            details: { status },
+          },
+        );
+      if (existing.status !== 'failed') throw conflict(existing.status);
+      const type = existing.type;
+      if (!isCommandType(type)) {
+        throw refuse('SY_COMMAND_UNKNOWN_TYPE', `${JSON.stringify(type)} is no longer a command type`, {
+          type,
+        });
+      }
+      const { instanceId } = await checkTarget(
+        s,
+        sender,
+        type,
+        existing.subject !== null && commandTypeInfo(type)!.target === 'subject'
+          ? { subject: existing.subject }
+          : { instance: existing.instance_id },
+      );
+      if (instanceId !== existing.instance_id) {
+        // The appointment is known on another instance now: this command's vendor ids are not its.
+        throw refuse(
+          'SY_COMMAND_UNKNOWN_TARGET',
+          `no ${existing.subject} on instance ${existing.instance_id} the sender may act on`,
+          { subject: existing.subject },
+        );
+      }
       const row = await s.host.db.transaction().execute(async (trx) => {
         const again = await q.requeueCommand(trx, id);
         if (again) await sendJob(s, trx, id, undefined, currentTraceparent() ?? null);
         return again;
       });
       if (!row) {
-        throw new SwitchyardError(
-          'SY_PIPELINE_CONFLICT',
-          `command ${id} is ${existing.status}: only a failed command can be retried`,
-          {
-            details: { status: existing.status },
-          },
-        );
+        // Retried meanwhile by another request.
+        throw conflict((await q.getCommand(s.host.db, id))?.status ?? existing.status);
       }
       return view(row);
     },

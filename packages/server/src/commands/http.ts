@@ -211,7 +211,10 @@ export async function commandRoutes(
       config: commandAuth,
       schema: {
         tags,
-        summary: 'Run a failed command again',
+        summary:
+          'Run a failed command again, with a fresh set of tries (its earlier vendor calls stay listed)',
+        description:
+          'Checked again as a new command is, and refused alike (nothing queued): the sender may no longer act on the target (422 SY_COMMAND_UNKNOWN_TARGET), the connector no longer carries it out (422 SY_COMMAND_UNSUPPORTED), the appointment is cancelled by now (409 SY_COMMAND_TARGET_STATE). 409 SY_PIPELINE_CONFLICT unless the command is failed.',
         params: idParams,
         response: { 202: commandSchema },
       },

@@ -140,11 +140,22 @@ export async function insertCalls(
         ${calls.map((c) => c.responseSnippet)}::text[])`.execute(db);
 }
 
-/** Ends a command (still held by this attempt: `running`, same attempt count). */
+/**
+ * Which claim of a command a process holds: its attempt count and its count of finished runs, as
+ * the claim returned them. The attempt count alone does not tell claims apart: a manual retry
+ * starts the count again, so a process that lost its lease in an earlier run could hold the same
+ * count as the current run's claim; the finished runs (`outcomes`) differ.
+ */
+export interface Claim {
+  attempts: number;
+  outcomes: number;
+}
+
+/** Ends a command (still held by this claim: `running`, same attempt and run counts). */
 export async function finishCommand(
   db: Executor,
   id: string,
-  attempt: number,
+  attempt: Claim,
   f: {
     status: 'succeeded' | 'failed';
     subject: string | null;
@@ -157,7 +168,7 @@ export async function finishCommand(
     sql`update switchyard.commands set status = ${f.status}, subject = ${f.subject}, vendor_ids = ${[...f.vendorIds]}::text[],
           result = ${json(f.result)}, error = ${json(f.error)}, outcomes = outcomes + 1, locked_until = null,
           completed_at = now(), updated_at = now()
-        where id = ${id} and status = 'running' and attempts = ${attempt}
+        where id = ${id} and status = 'running' and attempts = ${attempt.attempts} and outcomes = ${attempt.outcomes}
         returning *`,
     db,
   );
@@ -167,14 +178,14 @@ export async function finishCommand(
 export async function retryCommandLater(
   db: Executor,
   id: string,
-  attempt: number,
+  attempt: Claim,
   delayMs: number,
   error: JsonValue,
 ): Promise<CommandRow | undefined> {
   return first<CommandRow>(
     sql`update switchyard.commands set status = 'pending', locked_until = null, error = ${json(error)},
           next_attempt_at = now() + ${delayMs} * interval '1 millisecond', updated_at = now()
-        where id = ${id} and status = 'running' and attempts = ${attempt}
+        where id = ${id} and status = 'running' and attempts = ${attempt.attempts} and outcomes = ${attempt.outcomes}
         returning *`,
     db,
   );
@@ -222,10 +233,19 @@ export async function strandedCommands(db: Executor, graceMs: number, limit: num
   return r.rows.map((x) => x.id);
 }
 
-/** Makes a failed command pending again (an operator's retry); the attempt count goes on. */
+/**
+ * Makes a failed command pending again (an operator's retry) with a fresh set of tries: its attempt
+ * count starts again from 0, so the retry schedule applies in full. Its vendor calls stay (each
+ * under the attempt number of its run), and so does its last error until the next outcome.
+ *
+ * @example
+ * ```ts
+ * const row = await requeueCommand(db, id); // undefined unless the command is failed
+ * ```
+ */
 export async function requeueCommand(db: Executor, id: string): Promise<CommandRow | undefined> {
   return first<CommandRow>(
-    sql`update switchyard.commands set status = 'pending', next_attempt_at = now(), completed_at = null,
+    sql`update switchyard.commands set status = 'pending', attempts = 0, next_attempt_at = now(), completed_at = null,
           updated_at = now()
         where id = ${id} and status = 'failed'
         returning *`,
@@ -303,38 +323,107 @@ export async function currentStateOf(
   );
 }
 
-/** Commands on these entities that succeeded since `since` (echo candidates), newest first. */
+/**
+ * A succeeded command that a vendor notification may echo, with the echo it already took: the
+ * marks of the drafts that were marked as its echo (see {@link claimEcho}), or null while none was.
+ */
+export interface EchoCandidate {
+  id: string;
+  type: string;
+  subject: string | null;
+  vendor_ids: string[];
+  echo: string[] | null;
+}
+
+/**
+ * Commands on these entities that succeeded since `since` (echo candidates), oldest first: of two
+ * changes made through the hub, the first echo belongs to the first.
+ */
 export async function recentSuccesses(
   db: Executor,
   instanceId: string,
   subjects: readonly string[],
   since: Date,
-): Promise<Pick<CommandRow, 'id' | 'type' | 'subject' | 'vendor_ids'>[]> {
-  const r = await sql<Pick<CommandRow, 'id' | 'type' | 'subject' | 'vendor_ids'>>`
-    select id, type, subject, vendor_ids from switchyard.commands
+): Promise<EchoCandidate[]> {
+  const r = await sql<EchoCandidate>`
+    select id, type, subject, vendor_ids, result->'echo' as echo from switchyard.commands
     where status = 'succeeded' and instance_id = ${instanceId} and subject = any(${[...subjects]}::text[])
       and completed_at >= ${since.toISOString()}::timestamptz
-    order by completed_at desc`.execute(db);
+    order by completed_at, seq`.execute(db);
   return r.rows;
 }
 
 /**
- * Whether a command that may be echoed by these entities' events is still running at the vendor: one
- * on these subjects, or a booking on the instance (its appointment is not known until it finishes).
+ * Records that these drafts (their marks: type, subject, time and vendor id) are a succeeded
+ * command's echo, unless another notification was recorded first. Returns the marks recorded now
+ * (those given, or the earlier ones): a draft is the command's echo when its mark is among them.
+ *
+ * Kept in the command row (`result.echo`, which the API does not show) rather than in a process:
+ * any process normalizing a later notification about the entity finds the command used up, and
+ * one normalizing the same notification again (its commit refused an alias, or failed) finds its
+ * own marks and marks it again. The update takes the row lock, so of two processes claiming at
+ * once one wins and the other reads the winner's marks.
+ *
+ * @example
+ * ```ts
+ * const marks = await claimEcho(db, commandId, ['appointment.arrived|appointment/6f1c…|2026-03-10T11:31:00+01:00|2087456123']);
+ * ```
  */
-export async function echoPending(
+export async function claimEcho(
+  db: Executor,
+  commandId: string,
+  marks: readonly string[],
+): Promise<string[]> {
+  const claimed = await first<{ echo: string[] }>(
+    sql`update switchyard.commands set result = coalesce(result, '{}'::jsonb) || jsonb_build_object('echo', ${json(marks)})
+        where id = ${commandId} and status = 'succeeded' and not coalesce(result ? 'echo', false)
+        returning result->'echo' as echo`,
+    db,
+  );
+  if (claimed) return claimed.echo;
+  // Another claim came first (this statement's snapshot may predate it: read it with a new one).
+  const earlier = await first<{ echo: string[] | null }>(
+    sql`select result->'echo' as echo from switchyard.commands where id = ${commandId}`,
+    db,
+  );
+  return earlier?.echo ?? [];
+}
+
+/** A running command whose echo a notification about to be normalized may be. */
+export interface RunningCommand {
+  id: string;
+  type: string;
+  subject: string | null;
+  data: JsonObject;
+}
+
+/**
+ * The commands running at the vendor on this instance that these entities' events may echo: those
+ * on these subjects, and (with `bookings`) the bookings, whose appointment is not known until they
+ * finish. The caller compares each with the drafts ({@link RunningCommand.data}: a booking's slot).
+ */
+export async function runningCommands(
   db: Executor,
   instanceId: string,
   subjects: readonly string[],
-): Promise<boolean> {
-  const r = await first<{ one: number }>(
-    sql`select 1 as one from switchyard.commands
-        where status = 'running' and instance_id = ${instanceId}
-          and (subject = any(${[...subjects]}::text[]) or (subject is null and type = 'appointment.book'))
-        limit 1`,
+  bookings: boolean,
+): Promise<RunningCommand[]> {
+  const r = await sql<RunningCommand>`
+    select id, type, subject, data from switchyard.commands
+    where status = 'running' and instance_id = ${instanceId}
+      and (subject = any(${[...subjects]}::text[]) or (${bookings}::boolean and subject is null and type = 'appointment.book'))`.execute(
     db,
   );
-  return r !== undefined;
+  return r.rows;
+}
+
+/** Whether each of these commands is still running: the ones that are. */
+export async function stillRunning(db: Executor, ids: readonly string[]): Promise<string[]> {
+  const r = await sql<{ id: string }>`
+    select id from switchyard.commands where id = any(${[...ids]}::uuid[]) and status = 'running'`.execute(
+    db,
+  );
+  return r.rows.map((x) => x.id);
 }
 
 /** The latest success since `since` (if any), and whether any command is running now. */
