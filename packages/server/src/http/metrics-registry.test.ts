@@ -1,6 +1,6 @@
 import { Counter } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createMetrics, metricsExposition } from './metrics-registry.ts';
+import { createMetrics, metricsExposition, sharedWhileRunning } from './metrics-registry.ts';
 
 const OPENMETRICS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
@@ -59,5 +59,37 @@ describe('metricsExposition', () => {
     expect((await metricsExposition(metrics.registry, OPENMETRICS_ACCEPT)).text).toContain(
       'switchyard_test_later_total 1',
     );
+  });
+});
+
+describe('sharedWhileRunning', () => {
+  it('gives callers who ask while a read runs its answer, and reads afresh once it ended', async () => {
+    let reads = 0;
+    let release: (() => void) | undefined;
+    const shared = sharedWhileRunning(async () => {
+      reads++;
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      return reads;
+    });
+    const pending = Array.from({ length: 50 }, () => shared());
+    release!();
+    expect(await Promise.all(pending)).toEqual(Array.from({ length: 50 }, () => 1));
+    expect(reads).toBe(1);
+    const next = shared();
+    release!();
+    expect(await next).toBe(2);
+  });
+
+  it('lets the next caller read again after a failure', async () => {
+    let calls = 0;
+    const shared = sharedWhileRunning(async () => {
+      calls++;
+      if (calls === 1) throw new Error('the database did not answer');
+      return 'ok';
+    });
+    await expect(shared()).rejects.toThrow('the database did not answer');
+    expect(await shared()).toBe('ok');
   });
 });

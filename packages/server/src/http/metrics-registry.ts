@@ -139,6 +139,27 @@ const bound = new WeakMap<Registry, Hub>();
 const attemptFeeds = new WeakMap<Histogram<'outcome'>, () => Promise<void>>();
 
 /**
+ * Wraps a read so that callers who ask while it runs share its answer instead of starting their
+ * own. `/metrics` takes no credentials and prom-client collects each scrape's metrics concurrently:
+ * without it, fifty scrapes at once ran fifty counts of the deliveries table on the pool pushes
+ * use; with it, one set of the scrape's statements is in flight at any time, however many scrape.
+ * A read that ends is not kept: the next caller reads afresh.
+ *
+ * @example
+ * ```ts
+ * const counts = sharedWhileRunning(() => deliveryCounts(db));
+ * const [a, b] = await Promise.all([counts(), counts()]); // one query, one answer
+ * ```
+ */
+export function sharedWhileRunning<T>(read: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | undefined;
+  return () =>
+    (running ??= read().finally(() => {
+      running = undefined;
+    }));
+}
+
+/**
  * Adds the gauges whose values live in the database (deliveries by status, queue depths, pull lag
  * per instance) and feeds the attempt-latency histogram from the attempt log; all are read when
  * Prometheus scrapes. Once per registry.
@@ -148,6 +169,9 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   bound.set(metrics.registry, hub);
   const { registry } = metrics;
   const db = hub.host.db;
+  const counts = sharedWhileRunning(() => deliveryCounts(db));
+  const depths = sharedWhileRunning(() => queueDepths(db));
+  const lags = sharedWhileRunning(() => pullLags(db));
 
   new Gauge({
     name: 'switchyard_deliveries',
@@ -156,7 +180,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [status, count] of Object.entries(await deliveryCounts(db))) this.set({ status }, count);
+      for (const [status, count] of Object.entries(await counts())) this.set({ status }, count);
     },
   });
 
@@ -166,9 +190,9 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     labelNames: ['queue'],
     registers: [registry],
     async collect() {
-      const depths = await queueDepths(db);
-      this.set({ queue: 'normalize' }, depths.normalize);
-      this.set({ queue: 'deliver' }, depths.deliver);
+      const depth = await depths();
+      this.set({ queue: 'normalize' }, depth.normalize);
+      this.set({ queue: 'deliver' }, depth.deliver);
     },
   });
 
@@ -179,7 +203,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const { instance, lagMs } of await pullLags(db)) this.set({ instance }, lagMs / 1000);
+      for (const { instance, lagMs } of await lags()) this.set({ instance }, lagMs / 1000);
     },
   });
 
@@ -224,14 +248,9 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     after = last;
     observed += attempts.length;
   };
-  // One feed at a time, shared by whatever asks while it runs: prom-client collects a scrape's
-  // metrics concurrently, so the histogram and the gauge below read the same feed, and two
-  // scrapes at once read the log once.
-  let feeding: Promise<void> | undefined;
-  const fed = (): Promise<void> =>
-    (feeding ??= feed().finally(() => {
-      feeding = undefined;
-    }));
+  // One feed at a time, shared by whatever asks while it runs: the histogram and the gauge below
+  // read the same feed, and two scrapes at once read the log once.
+  const fed = sharedWhileRunning(feed);
   attemptFeeds.set(metrics.attemptLatency, fed);
   new Gauge({
     name: 'switchyard_delivery_attempts_observed',
