@@ -137,6 +137,28 @@ export async function maxEventSequence(db: Executor): Promise<string> {
   return r?.s ?? '0';
 }
 
+/**
+ * How long a transaction that drew an event's sequence may take to commit, seconds, as the pull
+ * feed assumes. Sequences are drawn when events are inserted but become visible at commit, and
+ * concurrent transactions commit in any order (only one subject's are ordered): a feed that served
+ * sequence 8 while 7 was still uncommitted would move its reader's cursor past 7 for good. So an
+ * event that follows a missing sequence is served once it is this old; until then the missing one
+ * may still commit. A sequence rolled back (a refused chunk) is missing for good and delays the
+ * event after it by this much, once. The hub's event-storing transactions are single statements or
+ * short transactions (the normalize commit, a command's outcome, a gate's events): milliseconds.
+ */
+export const FEED_COMMIT_WINDOW_S = 3;
+
+/**
+ * The events of a pull subscription after a position, in sequence order, up to the first event
+ * that follows a missing sequence younger than {@link FEED_COMMIT_WINDOW_S} (not served yet: the
+ * missing one may still commit, and serving past it would lose it to a reader that acknowledges).
+ *
+ * @example
+ * ```ts
+ * const page = await pollFeed(db, subscription, '41', 100); // events 42.. that the subscription matches
+ * ```
+ */
 export async function pollFeed(
   db: Executor,
   sub: SubscriptionRow,
@@ -144,7 +166,15 @@ export async function pollFeed(
   limit: number,
 ): Promise<EventRow[]> {
   return rows<EventRow>(
-    sql`select * from switchyard.events e where e.sequence > ${afterSequence}::bigint and ${matches(sub.event_types, sub.sources)}
+    sql`with horizon as (
+          select min(y.sequence) as s from switchyard.events y
+          where y.created_at > now() - make_interval(secs => ${FEED_COMMIT_WINDOW_S})
+            and y.sequence > ${afterSequence}::bigint + 1
+            and not exists (select 1 from switchyard.events p where p.sequence = y.sequence - 1))
+        select e.* from switchyard.events e
+        where e.sequence > ${afterSequence}::bigint
+          and e.sequence < coalesce((select s from horizon), 9223372036854775807)
+          and ${matches(sub.event_types, sub.sources)}
         order by e.sequence limit ${limit}`,
     db,
   );

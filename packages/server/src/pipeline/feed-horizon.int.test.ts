@@ -1,0 +1,81 @@
+/**
+ * The pull feed and transactions that commit out of sequence order. An event's sequence is drawn
+ * when it is inserted and becomes visible at commit; a transaction holding sequence 7 may commit
+ * after one holding 8. A feed that served 8 then moved its reader's cursor past 7 for good (the
+ * reader acknowledges what it read). Here a second connection draws a sequence inside an open
+ * transaction, as a slow event-storing transaction does, while an event after it commits.
+ */
+import { useTestDatabase } from '@switchyard/testing';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
+import type { Hub } from './hub.ts';
+
+const database = useTestDatabase();
+let hub: Hub;
+let client: pg.Client;
+
+beforeAll(async () => {
+  hub = await makeHub(database.url());
+  await hub.start();
+  await setupInstance(hub);
+  client = new pg.Client({ connectionString: database.url() });
+  await client.connect();
+});
+afterAll(async () => {
+  await client?.end();
+  await hub?.stop();
+});
+
+async function send(id: string) {
+  const r = await hub.ingest('acme-1', push({ id, type: 'created', booking: id }));
+  if (!r.ok) throw new Error('ingest failed');
+  return eventually(async () => {
+    const m = await hub.inbound.get(r.stored[0]!);
+    return m.status === 'normalized' ? m.events[0]! : undefined;
+  });
+}
+
+it('serves nothing past a sequence still held by an open transaction, and serves it in order once it commits', async () => {
+  const { subscription } = await hub.subscriptions.create({ kind: 'pull' });
+  const first = await send('horizon-1');
+  const read = await hub.feed.poll(subscription.id);
+  expect(read.events.map((e) => e.id)).toEqual([first.id]);
+  await hub.feed.ack(subscription.id, read.nextCursor);
+
+  // A transaction draws the next sequence and stays open; an event after it commits meanwhile.
+  await client.query('begin');
+  const held = (
+    await client.query<{ s: string }>(`select nextval('switchyard.events_sequence_seq')::text as s`)
+  ).rows[0]!.s;
+  const later = await send('horizon-2');
+  expect(BigInt(later.sequence)).toBeGreaterThan(BigInt(held));
+  const waiting = await hub.feed.poll(subscription.id);
+  expect(waiting.events).toEqual([]);
+  expect(waiting.nextCursor).toBe(read.nextCursor);
+
+  // It commits its event with that sequence: the feed serves both, in sequence order.
+  const { event } = await hub.events.get(first.id);
+  await client.query(
+    `insert into switchyard.events (sequence, id, type, source, subject, time, envelope)
+     values ($1, gen_random_uuid(), 'appointment.created', $2, 'appointment/horizon-held', now(), $3)`,
+    [held, event.source, JSON.stringify({ ...event, id: 'horizon-held' })],
+  );
+  await client.query('commit');
+  const both = await hub.feed.poll(subscription.id);
+  expect(both.events.map((e) => e.sequence)).toEqual([held, later.sequence]);
+});
+
+it('serves past a sequence that never commits once the event after it is older than the commit window', async () => {
+  const { subscription } = await hub.subscriptions.create({ kind: 'pull' });
+  await client.query('begin');
+  await client.query(`select nextval('switchyard.events_sequence_seq')`);
+  await client.query('rollback');
+  const after = await send('horizon-3');
+  expect((await hub.feed.poll(subscription.id)).events.map((e) => e.id)).not.toContain(after.id);
+  // As if the window had passed (FEED_COMMIT_WINDOW_S): the gap is a rollback's, for good.
+  await client.query(`update switchyard.events set created_at = now() - interval '1 minute' where id = $1`, [
+    after.id,
+  ]);
+  expect((await hub.feed.poll(subscription.id)).events.map((e) => e.id)).toContain(after.id);
+});
