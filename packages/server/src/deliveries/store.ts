@@ -480,7 +480,7 @@ export async function holdBehindDead(db: Executor, ids: readonly string[]): Prom
  * ```
  */
 export async function settleIdleDeliveries(db: Executor): Promise<Date | undefined> {
-  const r = await first<{ at: Date | null }>(
+  const r = await first<{ at: Date | null; released: string }>(
     // The fences (a materialized CTE, a lateral subquery with "offset 0", the ids as an array) keep
     // this join order whatever the statistics say: from the dead heads to their lines, then each
     // candidate by its key. Left to the planner before an ANALYZE (a table that filled since), it
@@ -504,6 +504,14 @@ export async function settleIdleDeliveries(db: Executor): Promise<Date | undefin
               -- As in holdBehindDead: a replay in progress is waited for, the dead row read again
               -- (behind_dead read the statement's snapshot, without locks).
               for share of p)
+          returning 1),
+        released as (
+          -- Held rows of a subscription switched from 'hold' to 'release' (the API, or the config
+          -- file at a start): under 'release' nothing holds them, and only a replay or skip of the
+          -- dead row released them before. Few: deliveries_settled_idx has the held rows.
+          update switchyard.deliveries d set status = 'pending', updated_at = now()
+          from switchyard.subscriptions s
+          where d.status = 'held' and s.id = d.subscription_id and s.ordering = 'release'
           returning 1)
         -- Only future times: a due delivery that was not claimable waits behind its subject's head,
         -- and the head finishing wakes the loop; counting it here would spin the loop. The update's
@@ -513,9 +521,11 @@ export async function settleIdleDeliveries(db: Executor): Promise<Date | undefin
             (select min(f.at) from switchyard.subscriptions s cross join lateral (
               select min(d.locked_until) as at from switchyard.deliveries d
               where d.subscription_id = s.id and d.status = 'in_flight' and d.locked_until > now()) f)) as at,
-          (select count(*) from held) as held`,
+          (select count(*) from held) as held, (select count(*) from released) as released`,
     db,
   );
+  // Released rows are due now: the loop claims them at once rather than at its backstop.
+  if (r && Number(r.released) > 0) return new Date();
   return r?.at ?? undefined;
 }
 
@@ -708,8 +718,15 @@ export async function setFeedCursor(db: Executor, subscriptionId: string, cursor
 }
 
 export async function purgeDeliveries(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  // A dead delivery that still holds its subject's line (held rows behind it, `ordering: hold`)
+  // stays whatever its age: only its replay or skip releases them, and purged it left them held,
+  // and every later delivery of the subject waiting behind them, for good.
   const r = await sql`delete from switchyard.deliveries where id in (
-      select id from switchyard.deliveries where completed_at < ${olderThan}
-        and status in ('succeeded', 'skipped', 'dead') limit ${batch})`.execute(db);
+      select d.id from switchyard.deliveries d where d.completed_at < ${olderThan}
+        and d.status in ('succeeded', 'skipped', 'dead')
+        and not (d.status = 'dead' and d.superseded_by is null and exists (
+          select 1 from switchyard.deliveries h where h.subscription_id = d.subscription_id
+            and h.subject = d.subject and h.status = 'held'))
+      limit ${batch})`.execute(db);
   return Number(r.numAffectedRows ?? 0);
 }

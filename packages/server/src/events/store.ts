@@ -566,7 +566,12 @@ export function fanOutStoredEvents(lease?: FanOutLease): RawBuilder<unknown> {
         -- retention keeps, while deliveries_line_idx would walk a busy subject's whole backlog.
         when m.ordering = 'hold' and exists (
           select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
-            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence)
+            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence
+          -- As in holdBehindDead and settleIdleDeliveries: a replay or skip of the dead row in
+          -- progress is waited for and the row read again. Without the lock a replay that committed
+          -- after this statement's snapshot (its release of the subject's held rows could not see
+          -- this one) left the new delivery held behind a dead row already replayed, for good.
+          for share of p)
         then 'held' else 'pending' end,
         case when t.event_id is not null then 1 else 0 end,
         case when t.event_id is not null then gen_random_uuid() end,
