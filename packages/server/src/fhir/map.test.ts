@@ -1,9 +1,22 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Appointment, Bundle, DocumentReference, Schedule, Slot } from '@medplum/fhirtypes';
-import { EVENT_TYPES, type EventEnvelope, getSchemas, validateEvent } from '@switchyard/core';
+import {
+  fixtureUrl as clockwiseFixture,
+  clockwisemdConnector,
+  fixtureSettings as clockwiseSettings,
+} from '@switchyard/connector-clockwisemd/testing';
+import {
+  type Connector,
+  EVENT_TYPES,
+  type EventEnvelope,
+  getSchemas,
+  type JsonObject,
+  validateEvent,
+} from '@switchyard/core';
+import { completeEvent, inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { connectorFixtureEvents, pushConnectorNames } from './fixture-events.test-support.ts';
 import {
@@ -124,6 +137,74 @@ describe('the mapping', () => {
     });
   });
 
+  /** The one participant of an appointment that names no party: the patient the vendor did not identify. */
+  const unidentifiedSubject = (status: string) => ({
+    type: [
+      {
+        coding: [
+          {
+            system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
+            code: 'SBJ',
+            display: 'subject',
+          },
+        ],
+      },
+    ],
+    status,
+  });
+
+  it('gives an appointment naming no patient, practitioner or location one participant: its unidentified subject', () => {
+    // R4 Appointment.participant is 1..*; app-1 allows a participant with a type and no actor.
+    for (const [status, answer] of [
+      ['booked', 'accepted'],
+      // A pending appointment's participants still have to answer.
+      ['pending', 'needs-action'],
+    ] as const) {
+      const event = exampleOf('appointment.created');
+      const data = event.data as Record<string, unknown>;
+      delete data.patient;
+      delete data.practitioner;
+      delete data.location;
+      data.status = status;
+      expect(validateEvent(event)).toEqual({ valid: true });
+      const a = toFhir(event)!.resource as Appointment;
+      expect(a.participant).toEqual([unidentifiedSubject(answer)]);
+      expect(a).not.toHaveProperty('contained');
+      expect(thirdPartyErrors(a)).toEqual([]);
+      expect(validateFhir(a)).toEqual([]);
+    }
+  });
+
+  it('maps a Clockwise.MD appointment without enrichment to a valid Appointment', async () => {
+    const connector = clockwisemdConnector as unknown as Connector<unknown>;
+    const body = JSON.parse(readFileSync(clockwiseFixture('create.json'), 'utf8')) as JsonObject;
+    const { apiKey: _, ...withoutApiKey } = clockwiseSettings;
+    for (const config of [{ ...clockwiseSettings, enrich: false }, withoutApiKey]) {
+      const ctx = memoryNormalizeContext<unknown>({
+        instanceId: 'clockwise-fhir',
+        config,
+        finalAttempt: true,
+      });
+      const [notification] = await connector.push!.parse(inboundRequest({ body, route: 'default' }), config);
+      const result = await connector.normalize(notification!, ctx);
+      expect(ctx.vendorRequests, 'not enriched').toEqual([]);
+      const [draft] = result.events;
+      const event = completeEvent(draft!, {
+        instanceId: ctx.instanceId,
+        connector,
+        notification: notification!,
+        index: 0,
+      });
+      expect(event.type).toBe('appointment.created');
+      const a = toFhir(event)!.resource as Appointment;
+      expect(a.participant).toHaveLength(1);
+      expect(a.participant[0]!.type?.[0]?.coding?.[0]?.code).toBe('SBJ');
+      expect(a.participant[0]!.actor).toBeUndefined();
+      expect(thirdPartyErrors(a)).toEqual([]);
+      expect(validateFhir(a)).toEqual([]);
+    }
+  });
+
   it('gives an appointment without an end the end from its duration, in the same offset', () => {
     const event = exampleOf('appointment.arrived');
     const data = event.data as Record<string, unknown>;
@@ -191,9 +272,30 @@ describe('the mapping', () => {
     expect(slot.resourceType).toBe('Slot');
     expect(slot.status).toBe('busy-unavailable');
     expect(slot.schedule).toEqual({ reference: '#schedule', type: 'Schedule' });
+    const moved = toFhir(exampleOf('slot.block_moved'))!.resource as Slot;
+    expect(moved.status).toBe('busy-unavailable');
     const changed = toFhir(exampleOf('slot.changed'))!.resource as Schedule;
     expect(changed.resourceType).toBe('Schedule');
     expect(changed.comment).toContain('re-read');
+  });
+
+  it('maps a removed calendar block to its span as a free Slot, never as still blocked', () => {
+    // Docplanner's break-removed carries the block as it was (busy-unavailable).
+    const event = exampleOf('slot.unblocked');
+    expect((event.data as { status: string }).status).toBe('busy-unavailable');
+    const blocked = toFhir({ ...event, type: 'slot.blocked' })!.resource as Slot;
+    const slot = toFhir(event)!.resource as Slot;
+    expect(slot.status).toBe('free');
+    expect(slot).not.toHaveProperty('comment');
+    expect([slot.start, slot.end, slot.schedule, slot.contained]).toEqual([
+      blocked.start,
+      blocked.end,
+      blocked.schedule,
+      blocked.contained,
+    ]);
+    expect(slot.identifier).toEqual(blocked.identifier);
+    expect(thirdPartyErrors(slot)).toEqual([]);
+    expect(validateFhir(slot)).toEqual([]);
   });
 
   it('marks a deactivated schedule inactive', () => {

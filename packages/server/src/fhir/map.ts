@@ -111,7 +111,7 @@ export const FHIR_MAPPINGS: readonly FhirMapping[] = Object.freeze([
   ),
   { type: 'slot.blocked', resourceType: 'Slot' },
   { type: 'slot.block_moved', resourceType: 'Slot' },
-  { type: 'slot.unblocked', resourceType: 'Slot' },
+  { type: 'slot.unblocked', resourceType: 'Slot', note: 'status free (the span is free again)' },
   {
     type: 'slot.changed',
     resourceType: 'Slot',
@@ -184,7 +184,7 @@ export function toFhir(event: EventEnvelope): FhirResult | undefined {
     case 'appointment':
       return { resource: appointmentResource(event.data as unknown as Appointment, event.instance, meta) };
     case 'slot':
-      return { resource: slotResource(event.data as unknown as Slot, event.instance, meta) };
+      return { resource: slotResource(event.data as unknown as Slot, event.instance, meta, event.type) };
     case 'schedule':
       return {
         resource: scheduleResource(event.data as unknown as Schedule, event.instance, meta, event.type),
@@ -392,6 +392,15 @@ function appointmentResource(data: Appointment, instance: string, meta: Meta): F
     });
   }
   if (parties.location) participant.push({ actor: parties.location, status: answer });
+  // R4 wants at least one participant, and app-1 allows one with a type and no actor. A vendor that
+  // names no party (a Clockwise.MD appointment the API did not enrich) still had a patient: the
+  // subject, whose identity it did not give.
+  if (participant.length === 0) {
+    participant.push({
+      type: [{ coding: [{ system: PARTICIPATION_TYPE, code: 'SBJ', display: 'subject' }] }],
+      status: answer,
+    });
+  }
   const minutes = data.durationMinutes;
   const { start, end } = appointmentTimes(data);
   return {
@@ -501,7 +510,7 @@ function scheduleComment(data: Schedule): string {
   return `${what}${service}`;
 }
 
-function slotResource(data: Slot, instance: string, meta: Meta): FhirSlot | FhirSchedule {
+function slotResource(data: Slot, instance: string, meta: Meta, type: string): FhirSlot | FhirSchedule {
   const parties = partiesOf(data, instance);
   if (!data.start || !data.end) {
     // Availability changed without the vendor saying which span (Docplanner slot-changed): what
@@ -518,6 +527,9 @@ function slotResource(data: Slot, instance: string, meta: Meta): FhirSlot | Fhir
         : 'availability changed',
     };
   }
+  // A removed block's event carries the block as it was (Docplanner break-removed: busy-unavailable);
+  // the span is free again, and this Slot replaces the receiver's blocked one.
+  const unblocked = type === 'slot.unblocked';
   // A Slot needs its Schedule: the practitioner's calendar at the place, contained here because the
   // slot's event does not name the hub's schedule.
   const schedule: FhirSchedule = {
@@ -532,10 +544,10 @@ function slotResource(data: Slot, instance: string, meta: Meta): FhirSlot | Fhir
     contained: [schedule, ...parties.contained],
     identifier: identifiersOf(data.vendorIds, instance, 'slot'),
     schedule: { reference: '#schedule', type: 'Schedule' },
-    status: data.status,
+    status: unblocked ? 'free' : data.status,
     start: toInstant(data.start),
     end: toInstant(data.end),
-    ...(data.kind === 'block' ? { comment: 'calendar block' } : {}),
+    ...(data.kind === 'block' && !unblocked ? { comment: 'calendar block' } : {}),
   };
 }
 

@@ -26,10 +26,9 @@ function input(event: EventEnvelope, format: FhirDeliveryInput['format']): FhirD
   };
 }
 
-/** An appointment without any party: R4 wants at least one participant. */
-function withoutParties(event: EventEnvelope): EventEnvelope {
-  const { patient, practitioner, location, ...data } = event.data as Record<string, unknown>;
-  return { ...event, data };
+/** The event with a blank comment: an R4 string must hold non-whitespace content. */
+function withBlankComment(event: EventEnvelope): EventEnvelope {
+  return { ...event, data: { ...(event.data as Record<string, unknown>), comment: '   ' } } as EventEnvelope;
 }
 
 describe('renderFhirDelivery', () => {
@@ -44,12 +43,12 @@ describe('renderFhirDelivery', () => {
   });
 
   it('never sends a resource that fails validation, on any delivery of the event', () => {
-    const event = withoutParties(example('appointment.created', '6f1d7e7a-8a3c-4c55-a4a8-7a0f0d2e1b02'));
+    const event = withBlankComment(example('appointment.created', '6f1d7e7a-8a3c-4c55-a4a8-7a0f0d2e1b02'));
     for (const format of ['fhir-r4', 'fhir-r4-notification', 'fhir-r4'] as const) {
       const r = renderFhirDelivery(input(event, format));
       expect(r.kind, format).toBe('invalid');
       expect(r.kind === 'invalid' && r.error).toMatch(
-        /^Appointment failed FHIR R4 validation: .*Appointment\.participant/,
+        /^Appointment failed FHIR R4 validation: .*Appointment\.comment/,
       );
     }
   });
@@ -60,8 +59,8 @@ describe('renderFhirDelivery', () => {
     const id = '6f1d7e7a-8a3c-4c55-a4a8-7a0f0d2e1b03';
     const valid = example('appointment.created', id);
     expect(renderFhirDelivery(input(valid, 'fhir-r4')).kind).toBe('body');
-    expect(renderFhirDelivery(input(withoutParties(valid), 'fhir-r4')).kind).toBe('body');
-    const other = withoutParties(example('appointment.created', '6f1d7e7a-8a3c-4c55-a4a8-7a0f0d2e1b04'));
+    expect(renderFhirDelivery(input(withBlankComment(valid), 'fhir-r4')).kind).toBe('body');
+    const other = withBlankComment(example('appointment.created', '6f1d7e7a-8a3c-4c55-a4a8-7a0f0d2e1b04'));
     expect(renderFhirDelivery(input(other, 'fhir-r4')).kind).toBe('invalid');
   });
 });

@@ -86,6 +86,8 @@ export const hookConnector = defineConnector<HookConfig>({
         id,
         vendorIds: [{ system: 'hooktest', instance: ctx.instanceId, value: vendorId }],
         status: n.type === 'cancelled' ? 'cancelled' : 'booked',
+        // A vendor's free text as given (a blank one makes a FHIR resource that fails validation).
+        ...(typeof p.comment === 'string' ? { comment: p.comment } : {}),
       },
     });
   },
