@@ -8,6 +8,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken, unauthorized } from '../admin/http.ts';
+import { cursorParam } from '../admin/schemas.ts';
 import { requireAdmin } from '../http/plugins/admin-auth.ts';
 import type { CommandInput, CommandListQuery, CommandSender, Commands } from './commands.ts';
 
@@ -165,7 +166,7 @@ export async function commandRoutes(
             type: { type: 'string', maxLength: 100 },
             instanceId: { type: 'string', maxLength: 100 },
             subject: { type: 'string', maxLength: 300 },
-            cursor: { type: 'string', pattern: '^[0-9]+$', maxLength: 20 },
+            cursor: cursorParam,
             limit: { type: 'integer', minimum: 1, maximum: 500 },
           },
         },

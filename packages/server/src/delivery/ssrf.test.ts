@@ -23,6 +23,11 @@ describe('classifyAddress', () => {
     ['fe80::1', 'link_local'],
     ['169.254.169.254', 'metadata'],
     ['fd00:ec2::254', 'metadata'],
+    ['169.254.170.2', 'metadata'],
+    ['169.254.170.23', 'metadata'],
+    ['fd00:ec2::23', 'metadata'],
+    ['fd20:ce::254', 'metadata'],
+    ['::ffff:169.254.170.23', 'metadata'],
     ['0.0.0.0', 'unspecified'],
     ['::', 'unspecified'],
     ['224.0.0.1', 'multicast'],
@@ -123,6 +128,14 @@ describe('checkDestination', () => {
     expect((await checkDestination('http://169.254.169.254/', all)).ok).toBe(false);
     expect((await checkDestination('http://[::ffff:169.254.169.254]/', all)).ok).toBe(false);
     expect((await checkDestination('http://0.0.0.0/', all)).ok).toBe(false);
+    // Other clouds' credential endpoints, which sit inside ranges allowPrivate opens.
+    for (const url of [
+      'http://169.254.170.23/v1/credentials', // EKS Pod Identity
+      'http://[fd00:ec2::23]/v1/credentials', // EKS Pod Identity, IPv6
+      'http://[fd20:ce::254]/computeMetadata/v1/', // GCP, IPv6
+    ]) {
+      expect((await checkDestination(url, all)).ok, url).toBe(false);
+    }
   });
 
   it('a refusal names the setting the operator writes (allowPrivateAddresses), and none for metadata', async () => {

@@ -57,10 +57,15 @@ const cidr = (text: string): [Address, number] => ipaddr.parseCIDR(text);
 
 // Order matters only for naming: the first matching class wins, so specific ranges come first.
 const RANGES: ReadonlyArray<[AddressClass, [Address, number]]> = [
-  ['metadata', cidr('169.254.169.254/32')],
-  ['metadata', cidr('169.254.170.2/32')], // ECS task metadata
+  // Cloud credential endpoints: refused even with allowPrivateAddresses, since they hand out the
+  // host's cloud credentials to whoever asks from inside it.
+  ['metadata', cidr('169.254.169.254/32')], // AWS, GCP, Azure, OCI and others (IPv4 IMDS)
+  ['metadata', cidr('169.254.170.2/32')], // AWS ECS task metadata and credentials
+  ['metadata', cidr('169.254.170.23/32')], // AWS EKS Pod Identity agent (credentials)
   ['metadata', cidr('100.100.100.200/32')], // Alibaba Cloud
-  ['metadata', cidr('fd00:ec2::254/128')],
+  ['metadata', cidr('fd00:ec2::254/128')], // AWS EC2 IMDS over IPv6
+  ['metadata', cidr('fd00:ec2::23/128')], // AWS EKS Pod Identity agent over IPv6
+  ['metadata', cidr('fd20:ce::254/128')], // GCP metadata server over IPv6
   ['unspecified', cidr('0.0.0.0/8')],
   ['unspecified', cidr('::/128')],
   ['loopback', cidr('127.0.0.0/8')],

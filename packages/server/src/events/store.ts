@@ -169,7 +169,7 @@ export async function pollFeed(
     sql`with horizon as (
           select min(y.sequence) as s from switchyard.events y
           where y.created_at > now() - make_interval(secs => ${FEED_COMMIT_WINDOW_S})
-            and y.sequence > ${afterSequence}::bigint + 1
+            and y.sequence - 1 > ${afterSequence}::bigint
             and not exists (select 1 from switchyard.events p where p.sequence = y.sequence - 1))
         select e.* from switchyard.events e
         where e.sequence > ${afterSequence}::bigint

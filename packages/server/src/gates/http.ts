@@ -3,6 +3,7 @@
  * the authenticated `/v1` scope of the app (the admin bearer token applies).
  */
 import type { FastifyInstance } from 'fastify';
+import { cursorParam } from '../admin/schemas.ts';
 import type { Gates } from './gates.ts';
 
 type Schema = Record<string, unknown>;
@@ -106,7 +107,7 @@ export async function gateRoutes(app: FastifyInstance, { gates }: { gates: Gates
             instanceId: { type: 'string', maxLength: 100 },
             decision: { type: 'string', enum: ['approve', 'refuse'] },
             reason: { type: 'string', enum: reasons },
-            cursor: { type: 'string', pattern: '^[0-9]+$', maxLength: 20 },
+            cursor: cursorParam,
             limit: { type: 'integer', minimum: 1, maximum: 500 },
           },
         },

@@ -440,6 +440,45 @@ describe('subscriber pull feed', () => {
     });
     expect(next.json.events[0].sequence > page.json.events[0].sequence).toBe(true);
   });
+
+  it('refuses a cursor above the largest bigint with 400, on the feed and the lists alike', async () => {
+    const created = await admin('POST', '/v1/subscriptions', { id: 'puller-bounds', kind: 'pull' });
+    expect(created.status).toBe(201);
+    const secret = created.json.secret as string;
+    knownSecrets.push(secret);
+    // 2^63 and a 20-digit value passed the digits-only check and made Postgres fail with 22003.
+    for (const tooBig of ['9223372036854775808', '99999999999999999999']) {
+      const poll = await call(base, 'GET', `/v1/subscriptions/puller-bounds/events?after=${tooBig}`, {
+        token: secret,
+      });
+      expect(poll.status).toBe(400);
+      expect(poll.json).toMatchObject({ code: 'SY_HTTP_VALIDATION' });
+      expect(poll.json.errors[0]).toMatchObject({ in: 'querystring', pointer: '/after' });
+      const ack = await call(base, 'POST', '/v1/subscriptions/puller-bounds/ack', {
+        token: secret,
+        body: { cursor: tooBig },
+      });
+      expect(ack.status).toBe(400);
+      expect(ack.json.errors[0]).toMatchObject({ in: 'body', pointer: '/cursor' });
+      for (const list of ['/v1/events', '/v1/deliveries', '/v1/inbound']) {
+        const r = await admin('GET', `${list}?cursor=${tooBig}`);
+        expect(r.status, list).toBe(400);
+        expect(r.json.errors[0]).toMatchObject({ in: 'querystring', pointer: '/cursor' });
+      }
+    }
+    const nearMax = await call(
+      base,
+      'GET',
+      '/v1/subscriptions/puller-bounds/events?after=9223372036854775806',
+      {
+        token: secret,
+      },
+    );
+    expect(nearMax.status).toBe(200);
+    expect(nearMax.json.events).toEqual([]);
+    const atMax = await admin('GET', '/v1/events?cursor=9223372036854775807');
+    expect(atMax.status).toBe(200);
+  });
 });
 
 describe('metrics and OpenAPI', () => {
@@ -543,7 +582,7 @@ describe('secrets', () => {
     // The create/rotate answers carried each secret once, by design: leave exactly those out.
     const leaks = answers.filter((text) => !knownSecrets.some((s) => text.includes(`"secret":"${s}"`)));
     expect(leaks.length).toBeGreaterThan(40);
-    expect(knownSecrets.length).toBe(3);
+    expect(knownSecrets.length).toBe(4);
     for (const secret of [ADMIN_TOKEN, VENDOR_API_KEY, 'file-key-abcdef', ...knownSecrets]) {
       const found = leaks.find((text) => text.includes(secret));
       expect(found, `a secret leaked into an answer`).toBeUndefined();

@@ -39,11 +39,13 @@ async function send(id: string, type = 'created') {
 
 describe('pull feed', () => {
   it('returns matching events in order from a cursor and remembers acknowledgements', async () => {
-    const { subscription } = await hub.subscriptions.create({
+    const { subscription, secret } = await hub.subscriptions.create({
       kind: 'pull',
       eventTypes: ['appointment.cancelled'],
     });
-    expect(subscription.secrets).toEqual([]);
+    // Its feed's credential, generated when none is given (webhook and pull alike), shown once.
+    expect(secret).toMatch(/^whsec_/);
+    expect(subscription.secrets).toEqual([expect.objectContaining({ fromFile: false })]);
     const a = await send('feed-1', 'cancelled');
     await send('feed-2', 'created');
     const b = await send('feed-3', 'cancelled');

@@ -236,6 +236,38 @@ describe('objects declared in the config file', () => {
     expect((await admin('GET', '/v1/subscriptions/held')).status).toBe(404);
   }, 60_000);
 
+  it('a pull subscription the file gives no secrets gets one generated, and its feed takes it', async () => {
+    // Only the HTTP create route used to generate a pull secret: one from the file had none, so
+    // its feed answered 401 to every reader (docs/configuration.md: "Absent: the hub generates one").
+    const withPull = fileConfig({
+      subscriptions: ['  - id: file-feed', '    kind: pull', '    events: ["appointment.*"]'],
+    });
+    const log = recordingLogger();
+    expect((await applyFileConfig(hub, withPull, log.logger)).subscriptions.created).toEqual(['file-feed']);
+    const created = await hub.subscriptions.get('file-feed');
+    expect(created.secrets).toEqual([expect.objectContaining({ fromFile: false })]);
+    expect(log.lines).toContainEqual(
+      expect.objectContaining({
+        subscription: 'file-feed',
+        msg: expect.stringContaining('generated a signing secret'),
+      }),
+    );
+    // The generated secret is never shown; the operator learns one by rotating (the file lists none).
+    const rotated = await admin('POST', '/v1/subscriptions/file-feed/rotate-secret', { overlapMs: 0 });
+    expect(rotated.status).toBe(200);
+    const secret = rotated.json.secret as string;
+    const feed = await call(app.base, 'GET', '/v1/subscriptions/file-feed/events', { token: secret });
+    expect(feed.status).toBe(200);
+    expect(feed.json).toMatchObject({ events: expect.any(Array), nextCursor: expect.any(String) });
+    const ack = await call(app.base, 'POST', '/v1/subscriptions/file-feed/ack', {
+      token: secret,
+      body: { cursor: feed.json.nextCursor },
+    });
+    expect(ack.status).toBe(200);
+    await applyFileConfig(hub, config, silent);
+    expect((await admin('DELETE', '/v1/subscriptions/file-feed')).status).toBe(204);
+  }, 60_000);
+
   it('an instance the file stops declaring is disabled, not deleted: pushes are refused, what it acknowledged is normalized, declared again it takes pushes', async () => {
     // No workers for now: the pushed message waits in the queue, acknowledged and not normalized.
     await app.close();

@@ -205,8 +205,9 @@ export function subscriptionsApi(host: SubscriptionsHost) {
 
   return {
     /**
-     * Creates a subscription. A webhook subscription without `secrets` gets a generated one,
-     * returned here ONCE as `secret` (later only its `secretHint` is shown).
+     * Creates a subscription. A subscription without `secrets` gets a generated one, returned here
+     * ONCE as `secret` (later only its `secretHint` is shown): webhook and pull alike, since a pull
+     * subscription's secret is its feed's credential, and one without would answer 401 to all.
      *
      * @example
      * ```ts
@@ -218,7 +219,7 @@ export function subscriptionsApi(host: SubscriptionsHost) {
       const id = input.id ?? newId();
       let generated: string | undefined;
       let secrets = input.secrets ?? [];
-      if ((input.kind ?? 'webhook') === 'webhook' && secrets.length === 0) {
+      if (secrets.length === 0) {
         generated = generateSecret();
         secrets = [generated];
       }
