@@ -355,6 +355,11 @@ export class Deliverer {
     const startedAt = new Date();
     let result: PostWebhookResult;
     let invalid = false;
+    // The hub failed before anything was sent (a secret that does not open, say, sealed under
+    // another secretKey): an attempt like any failed one, retried on the schedule and dead at its
+    // end, with its error in the attempt log. It was a crash the lease ran again and again, each
+    // run counting an attempt, never dead, no error shown, the subject's later events waiting.
+    let hubFault = false;
     if (!event) {
       result = {
         ok: false,
@@ -363,7 +368,16 @@ export class Deliverer {
         errorKind: 'ssrf',
       };
     } else {
-      const rendered = renderDelivery({ ...work, event });
+      let rendered: ReturnType<typeof renderDelivery>;
+      try {
+        rendered = renderDelivery({ ...work, event });
+      } catch (error) {
+        hubFault = true;
+        rendered = {
+          kind: 'invalid',
+          error: `the hub could not build the delivery: ${(error as Error).message}`,
+        };
+      }
       if (rendered.kind === 'none') {
         // Nothing to send (a replay of an event with no FHIR meaning): not an attempt.
         await deliveryStore.finishDelivery(rt.db, d.id, token, {
@@ -374,12 +388,24 @@ export class Deliverer {
         });
         return true;
       }
-      if (rendered.kind === 'invalid') {
+      if (rendered.kind === 'invalid' && !hubFault) {
         // Never sent half-formed: dead at once with the validator's message, replayable once fixed.
         invalid = true;
         result = { ok: false, latencyMs: 0, error: rendered.error };
+      } else if (rendered.kind === 'invalid') {
+        result = { ok: false, latencyMs: 0, error: rendered.error };
       } else {
-        result = await postSigned(rt, sub, event.id, rendered.body, rendered.contentType);
+        try {
+          result = await postSigned(rt, sub, event.id, rendered.body, rendered.contentType);
+        } catch (error) {
+          if (isDatabaseUnavailable(error)) throw error;
+          hubFault = true;
+          result = {
+            ok: false,
+            latencyMs: 0,
+            error: `the hub could not send it: ${(error as Error).message}`,
+          };
+        }
       }
     }
 
@@ -459,8 +485,9 @@ export class Deliverer {
           if (sub.ordering === 'hold')
             await deliveryStore.holdSubject(trx, sub.id, d.subject, d.event_sequence);
           else await notify(trx, CHANNEL_DELIVER);
-          // A resource the hub could not build validly says nothing about the subscriber's endpoint.
-          if (invalid) return;
+          // A resource the hub could not build validly, or the hub's own failure, says nothing about
+          // the subscriber's endpoint.
+          if (invalid || hubFault) return;
           const count = await subscriptionStore.bumpConsecutiveDead(trx, sub.id);
           if (count >= (sub.disable_after_consecutive_dead ?? rt.options.disableAfterConsecutiveDead)) {
             await subscriptionStore.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
