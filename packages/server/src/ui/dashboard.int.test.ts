@@ -227,6 +227,11 @@ describe('the dashboard in a browser', () => {
     await shot('overview');
   });
 
+  it('answers a link with a bad escape (hand-edited, truncated) with its page, never a blank one', async () => {
+    await page.goto(`${base}/ui/#/nowhere%zz`);
+    await expect.poll(() => page.locator('main').textContent()).toContain('No such page');
+  });
+
   it('finds an event by vendor id, opens it and replays its dead delivery to the subscriber', async () => {
     await page.goto(`${base}/ui/#/events`);
     await page.getByRole('search').waitFor();

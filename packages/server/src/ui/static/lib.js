@@ -61,7 +61,16 @@ export function query(params) {
 export function parseHash(hash) {
   const raw = hash.replace(/^#\/?/, '');
   const [p, q = ''] = raw.split('?');
-  const path = p.split('/').filter(Boolean).map(decodeURIComponent);
+  // A hand-edited or truncated link (`#/events/100%`) holds a bad escape: kept as typed (the page
+  // says there is no such thing), never thrown (it unmounted the app and left the page blank).
+  const decode = (segment) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      return segment;
+    }
+  };
+  const path = p.split('/').filter(Boolean).map(decode);
   return { path, params: Object.fromEntries(new URLSearchParams(q)) };
 }
 
