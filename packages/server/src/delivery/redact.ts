@@ -116,7 +116,9 @@ export function credentialHeaderNames(connector: Connector<never>, config: unkno
 }
 
 type Schema = JsonSchema | boolean;
-type Visit = (value: unknown) => unknown;
+type Visit = (value: unknown, pointer: string) => unknown;
+/** Which schema nodes a walk stops at and hands to its visit: `x-secret` ones, URL formats, … */
+type Marked = (schema: JsonSchema) => boolean;
 
 const MAX_DEPTH = 64;
 
@@ -136,8 +138,8 @@ function resolveRef(ref: string, root: Schema): Schema | undefined {
 }
 
 /**
- * Walks `value` along `schema`, replacing every value under an `"x-secret": true` schema by what
- * `onSecret` returns. Follows properties, patternProperties, additionalProperties, items and
+ * Walks `value` along `schema`, replacing every value under a schema `marked` accepts (an
+ * `"x-secret": true` one, say) by what `visit` returns for it and its JSON pointer. Follows properties, patternProperties, additionalProperties, items and
  * prefixItems (and the draft-7 array form of items), allOf/anyOf/oneOf, if/then/else and local
  * `$ref`s (`#/$defs/...`). Combinator branches are all applied, so a field secret in any branch is
  * treated as secret. Never mutates `value`.
@@ -146,26 +148,28 @@ function walk(
   value: unknown,
   schema: Schema | undefined,
   root: Schema,
-  onSecret: Visit,
+  marked: Marked,
+  visit: Visit,
   depth: number,
+  at: string,
 ): unknown {
   if (value === undefined || schema === undefined || typeof schema === 'boolean' || depth > MAX_DEPTH)
     return value;
   if (typeof schema.$ref === 'string') {
-    value = walk(value, resolveRef(schema.$ref, root), root, onSecret, depth + 1);
+    value = walk(value, resolveRef(schema.$ref, root), root, marked, visit, depth + 1, at);
   }
-  if (schema['x-secret'] === true) return value === null ? value : onSecret(value);
+  if (marked(schema)) return value === null ? value : visit(value, at);
 
   const next = depth + 1;
   for (const keyword of ['allOf', 'anyOf', 'oneOf'] as const) {
     const branches = schema[keyword];
     if (Array.isArray(branches)) {
-      for (const branch of branches) value = walk(value, branch as Schema, root, onSecret, next);
+      for (const branch of branches) value = walk(value, branch as Schema, root, marked, visit, next, at);
     }
   }
   for (const keyword of ['if', 'then', 'else'] as const) {
     const branch = schema[keyword];
-    if (branch !== undefined) value = walk(value, branch as Schema, root, onSecret, next);
+    if (branch !== undefined) value = walk(value, branch as Schema, root, marked, visit, next, at);
   }
 
   if (isObject(value)) {
@@ -178,19 +182,20 @@ function walk(
     const additional = schema.additionalProperties as Schema | undefined;
     const result: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(value)) {
+      const path = `${at}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
       let out = child;
       let matched = false;
       if (Object.hasOwn(properties, key)) {
-        out = walk(out, properties[key], root, onSecret, next);
+        out = walk(out, properties[key], root, marked, visit, next, path);
         matched = true;
       }
       for (const [regexp, sub] of patterns) {
         if (regexp?.test(key)) {
-          out = walk(out, sub, root, onSecret, next);
+          out = walk(out, sub, root, marked, visit, next, path);
           matched = true;
         }
       }
-      if (!matched) out = walk(out, additional, root, onSecret, next);
+      if (!matched) out = walk(out, additional, root, marked, visit, next, path);
       result[key] = out;
     }
     return result;
@@ -206,7 +211,7 @@ function walk(
       ? (schema.additionalItems as Schema | undefined)
       : (schema.items as Schema | undefined);
     return value.map((item, index) =>
-      walk(item, index < prefix.length ? prefix[index] : rest, root, onSecret, next),
+      walk(item, index < prefix.length ? prefix[index] : rest, root, marked, visit, next, `${at}/${index}`),
     );
   }
   return value;
@@ -232,7 +237,40 @@ function safeRegExp(pattern: string): RegExp | undefined {
  * ```
  */
 export function redactConfig<T>(value: T, schema: JsonSchema | boolean): T {
-  return walk(value, schema, schema, () => REDACTED, 0) as T;
+  return walk(value, schema, schema, isSecret, () => REDACTED, 0, '') as T;
+}
+
+const isSecret: Marked = (schema) => schema['x-secret'] === true;
+
+/**
+ * Every value of `value` under a schema node that `marked` accepts, by JSON pointer (null and
+ * absent values left out), following the schema as {@link redactConfig} does: the admin API finds a
+ * connector's URL-valued settings this way (instances/routes.ts).
+ *
+ * @example
+ * ```ts
+ * markedValues({ apiBaseUrl: 'https://api.example' }, schema, (s) => s.format === 'uri'); // Map { '/apiBaseUrl' => 'https://api.example' }
+ * ```
+ */
+export function markedValues(
+  value: unknown,
+  schema: JsonSchema | boolean,
+  marked: (schema: JsonSchema) => boolean,
+): Map<string, unknown> {
+  const found = new Map<string, unknown>();
+  walk(
+    value,
+    schema,
+    schema,
+    marked,
+    (v, pointer) => {
+      found.set(pointer, v);
+      return v;
+    },
+    0,
+    '',
+  );
+  return found;
 }
 
 /**
@@ -263,11 +301,13 @@ export function collectSecretValues(value: unknown, schema: JsonSchema | boolean
     value,
     schema,
     schema,
+    isSecret,
     (secret) => {
       collect(secret);
       return secret;
     },
     0,
+    '',
   );
   return [...found].sort((a, b) => b.length - a.length);
 }

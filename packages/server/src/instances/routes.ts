@@ -9,10 +9,11 @@ import { SwitchyardError } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../admin/http.ts';
 import { idParams, int, listOf, nullableDateTime, nullableStr, object, str } from '../admin/schemas.ts';
-import { REDACTED } from '../delivery/redact.ts';
+import { markedValues, REDACTED } from '../delivery/redact.ts';
 import { type InstancesApi, isNoLongerDeclared } from './api.ts';
 import type { InstanceInput } from './input.ts';
 import { instanceCreateSchema, instanceReplaceSchema, instanceSchema } from './schema.ts';
+import { checkedSettings, type SettingsOwner } from './settings.ts';
 
 /** An instance's health as the API shows it (the `InstanceHealth` view). */
 export const instanceHealth = object({
@@ -101,101 +102,15 @@ const URL_FORMATS = new Set([
   'idn-hostname',
 ]);
 
-/** Past this depth a schema is not followed (a `$ref` cycle, say). */
-const MAX_SCHEMA_DEPTH = 32;
-
-function resolveLocalRef(ref: string, root: JsonSchema): JsonSchema | boolean | undefined {
-  if (!ref.startsWith('#')) return undefined;
-  let node: unknown = root;
-  for (const raw of ref.slice(1).split('/').slice(1)) {
-    const token = decodeURIComponent(raw).replaceAll('~1', '/').replaceAll('~0', '~');
-    if (typeof node !== 'object' || node === null) return undefined;
-    node = (node as Record<string, unknown>)[token];
-  }
-  return typeof node === 'boolean' || (typeof node === 'object' && node !== null)
-    ? (node as JsonSchema | boolean)
-    : undefined;
-}
-
 /**
- * Every URL-valued setting of `settings` (a value under a `format: uri` schema, or `iri`,
- * `uri-reference`, `url`, `hostname`), by JSON pointer, its schema default standing in for an absent value:
- * where a connector sends its requests, and so its secrets. Read from the connector's settings
- * schema, so it knows no connector by name: `properties`, `patternProperties`,
- * `additionalProperties`, `items`, `prefixItems`, `allOf`/`anyOf`/`oneOf`, `if`/`then`/`else` and
- * local `$ref`s are followed.
- *
- * @example
- * ```ts
- * urlSettings({ auth: { key: 'k' } }, clockwisemd.configSchema); // Map { '/apiBaseUrl' => 'https://api.clockwisemd.com/v1' }
- * ```
+ * The pointers of the URL-valued settings (a `format` of {@link URL_FORMATS} in the connector's
+ * schema, so no connector is named here) whose value differs between `before` (as stored: defaults
+ * filled in) and `after`, whose defaults are filled in the same way first.
  */
-function urlSettings(
-  settings: JsonValue | undefined,
-  schema: JsonSchema,
-): Map<string, JsonValue | undefined> {
-  const found = new Map<string, JsonValue | undefined>();
-  const walk = (
-    value: JsonValue | undefined,
-    node: JsonSchema | boolean | undefined,
-    at: string,
-    depth: number,
-  ) => {
-    if (node === undefined || typeof node === 'boolean' || depth > MAX_SCHEMA_DEPTH) return;
-    const next = depth + 1;
-    // As the hub stores settings: defaults filled in (instances/settings.ts).
-    const here = value === undefined && node.default !== undefined ? (node.default as JsonValue) : value;
-    if (typeof node.$ref === 'string') walk(here, resolveLocalRef(node.$ref, schema), at, next);
-    if (typeof node.format === 'string' && URL_FORMATS.has(node.format)) found.set(at, here);
-    for (const keyword of ['allOf', 'anyOf', 'oneOf'] as const) {
-      const branches = node[keyword];
-      if (Array.isArray(branches)) for (const branch of branches) walk(here, branch as JsonSchema, at, next);
-    }
-    for (const keyword of ['if', 'then', 'else'] as const)
-      walk(here, node[keyword] as JsonSchema | boolean | undefined, at, next);
-    const object = isObject(here) ? here : undefined;
-    const properties = (node.properties ?? {}) as Record<string, JsonSchema | boolean>;
-    // Declared properties are followed whether set or not, so an absent one shows its default.
-    for (const [key, sub] of Object.entries(properties))
-      walk(object?.[key], sub, `${at}/${pointerToken(key)}`, next);
-    if (object) {
-      const patterns = Object.entries((node.patternProperties ?? {}) as Record<string, JsonSchema | boolean>);
-      for (const [key, child] of Object.entries(object)) {
-        if (Object.hasOwn(properties, key)) continue;
-        const path = `${at}/${pointerToken(key)}`;
-        let matched = false;
-        for (const [pattern, sub] of patterns) {
-          if (safeRegExp(pattern)?.test(key)) {
-            matched = true;
-            walk(child, sub, path, next);
-          }
-        }
-        if (!matched) walk(child, node.additionalProperties as JsonSchema | boolean | undefined, path, next);
-      }
-    }
-    if (Array.isArray(here)) {
-      const prefix = (Array.isArray(node.prefixItems) ? node.prefixItems : []) as (JsonSchema | boolean)[];
-      const rest = node.items as JsonSchema | boolean | undefined;
-      for (const [index, item] of here.entries())
-        walk(item, index < prefix.length ? prefix[index] : rest, `${at}/${index}`, next);
-    }
-  };
-  walk(settings, schema, '', 0);
-  return found;
-}
-
-function safeRegExp(pattern: string): RegExp | undefined {
-  try {
-    return new RegExp(pattern, 'u');
-  } catch {
-    return undefined;
-  }
-}
-
-/** The pointers of the URL-valued settings whose value differs between `before` and `after`. */
-function changedUrls(before: JsonObject, after: JsonObject, schema: JsonSchema): string[] {
-  const was = urlSettings(before, schema);
-  const is = urlSettings(after, schema);
+function changedUrls(before: JsonObject, after: JsonObject, connector: SettingsOwner): string[] {
+  const isUrl = (schema: JsonSchema) => typeof schema.format === 'string' && URL_FORMATS.has(schema.format);
+  const was = markedValues(before, connector.configSchema, isUrl);
+  const is = markedValues(checkedSettings(connector, after), connector.configSchema, isUrl);
   const changed: string[] = [];
   for (const at of new Set([...was.keys(), ...is.keys()]))
     if (JSON.stringify(was.get(at)) !== JSON.stringify(is.get(at))) changed.push(at);
@@ -265,7 +180,7 @@ function refuseRedirectedSecrets(
       { details: { instance: id, connector: body.connector, secrets } },
     );
   }
-  const urls = changedUrls(stored.config, settings, stored.connector.configSchema);
+  const urls = changedUrls(stored.config, settings, stored.connector);
   if (urls.length === 0) return;
   throw new HttpError(
     'SY_HTTP_SECRETS_REQUIRED',

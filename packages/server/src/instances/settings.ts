@@ -2,7 +2,10 @@ import { type Connector, createAjv, type JsonObject, SwitchyardError } from '@sw
 
 type Validator = ReturnType<ReturnType<typeof createAjv>['compile']>;
 
-const validators = new WeakMap<Connector, Validator>();
+/** What settings are checked against: a connector's name and config schema. */
+export type SettingsOwner = Pick<Connector, 'name' | 'configSchema'>;
+
+const validators = new WeakMap<SettingsOwner, Validator>();
 
 /**
  * Checks an instance's settings against its connector's config schema and returns a copy with the
@@ -15,7 +18,7 @@ const validators = new WeakMap<Connector, Validator>();
  * const settings = checkedSettings(docplanner, { pushAuth: { apiKey: 'k' } }); // throws SY_PIPELINE_INVALID_INPUT
  * ```
  */
-export function checkedSettings(connector: Connector, settings: JsonObject): JsonObject {
+export function checkedSettings(connector: SettingsOwner, settings: JsonObject): JsonObject {
   let validate = validators.get(connector);
   if (!validate) {
     // Connector schemas carry their own annotation keywords (x-duration, …): not strict.
