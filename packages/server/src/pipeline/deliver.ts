@@ -368,17 +368,23 @@ export class Deliverer {
         errorKind: 'ssrf',
       };
     } else {
-      let rendered: ReturnType<typeof renderDelivery>;
+      let rendered: ReturnType<typeof renderDelivery> | undefined;
       try {
         rendered = renderDelivery({ ...work, event });
+        result =
+          rendered.kind === 'body'
+            ? await postSigned(rt, sub, event.id, rendered.body, rendered.contentType)
+            : {
+                ok: false,
+                latencyMs: 0,
+                error: rendered.kind === 'invalid' ? rendered.error : rendered.reason,
+              };
       } catch (error) {
+        if (isDatabaseUnavailable(error)) throw error;
         hubFault = true;
-        rendered = {
-          kind: 'invalid',
-          error: `the hub could not build the delivery: ${(error as Error).message}`,
-        };
+        result = { ok: false, latencyMs: 0, error: `the hub could not send it: ${(error as Error).message}` };
       }
-      if (rendered.kind === 'none') {
+      if (rendered?.kind === 'none') {
         // Nothing to send (a replay of an event with no FHIR meaning): not an attempt.
         await deliveryStore.finishDelivery(rt.db, d.id, token, {
           status: 'skipped',
@@ -388,25 +394,8 @@ export class Deliverer {
         });
         return true;
       }
-      if (rendered.kind === 'invalid' && !hubFault) {
-        // Never sent half-formed: dead at once with the validator's message, replayable once fixed.
-        invalid = true;
-        result = { ok: false, latencyMs: 0, error: rendered.error };
-      } else if (rendered.kind === 'invalid') {
-        result = { ok: false, latencyMs: 0, error: rendered.error };
-      } else {
-        try {
-          result = await postSigned(rt, sub, event.id, rendered.body, rendered.contentType);
-        } catch (error) {
-          if (isDatabaseUnavailable(error)) throw error;
-          hubFault = true;
-          result = {
-            ok: false,
-            latencyMs: 0,
-            error: `the hub could not send it: ${(error as Error).message}`,
-          };
-        }
-      }
+      // Never sent half-formed: dead at once with the validator's message, replayable once fixed.
+      invalid = rendered?.kind === 'invalid';
     }
 
     const schedule = scheduleOf(rt, sub);
