@@ -466,6 +466,22 @@ export async function accept(
     receivedAt: request.receivedAt,
     traceparent,
   }));
+  const gates = notifications.filter((n) => n.gate);
+  // The vendor's waiting request: from its gate notifications to the decision it gets (undefined:
+  // no gate machinery, or it leaves the acknowledgement as it is).
+  const askGates = (messageIds: string[]) =>
+    gates.length === 0 || !gateResponder
+      ? Promise.resolve(undefined)
+      : withSpan('switchyard.gate.wait', { attributes: { 'switchyard.instance': instanceId } }, () =>
+          gateResponder({
+            instanceId,
+            connector: connector.name,
+            notifications: gates,
+            messageIds,
+            config,
+            receivedAt: request.receivedAt,
+          }),
+        );
   let inserted: Set<string>;
   try {
     inserted =
@@ -481,32 +497,12 @@ export async function accept(
   } catch (error) {
     if (isDatabaseUnavailable(error)) {
       reportDatabaseUnavailable(rt.logger, error, 'pushes are not stored and are answered 503');
-      const gates = notifications.filter((n) => n.gate);
-      if (gates.length > 0 && gateResponder) {
-        // A vendor's approval request waits for its answer, and for Docplanner anything but a 2xx
-        // refuses the booking: a 503 would refuse every booking while the database is down, whatever
-        // the instance's configured default. The gate machinery answers that default (it can store
-        // nothing either); the vendor's notification of the booking that follows is retried by it.
-        const answer = await gateResponder({
-          instanceId,
-          connector: connector.name,
-          notifications: gates,
-          messageIds: [],
-          config,
-          receivedAt: request.receivedAt,
-        });
-        if (answer) {
-          return {
-            ok: true,
-            status: answer.status,
-            ...(answer.headers ? { headers: answer.headers } : {}),
-            ...(answer.body !== undefined ? { body: answer.body } : {}),
-            stored: [],
-            duplicates: 0,
-            gate: { messageIds: [] },
-          };
-        }
-      }
+      // A vendor's approval request waits for its answer, and for Docplanner anything but a 2xx
+      // refuses the booking: a 503 would refuse every booking while the database is down, whatever
+      // the instance's configured default. The gate machinery answers that default (it can store
+      // nothing either); the vendor's notification of the booking that follows is retried by it.
+      const answer = await askGates([]);
+      if (answer) return acknowledged(answer, [], 0, []);
       return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
     }
     const unstorable = unstorableReason(error);
@@ -543,31 +539,25 @@ export async function accept(
     'switchyard.dedupe_hit': stored.length < items.length,
   });
   const gateIds = items.filter((i) => i.gate && inserted.has(i.id)).map((i) => i.id);
-  let answer: InboundResponse = push.acknowledge?.(notifications, config, request) ?? {
-    status: 200,
-    body: { status: 'accepted' },
-  };
-  if (notifications.some((n) => n.gate) && gateResponder) {
-    // The vendor's waiting request: from the stored gate notification to the decision it gets.
-    answer =
-      (await withSpan('switchyard.gate.wait', { attributes: { 'switchyard.instance': instanceId } }, () =>
-        gateResponder({
-          instanceId,
-          connector: connector.name,
-          notifications: notifications.filter((n) => n.gate),
-          messageIds: gateIds,
-          config,
-          receivedAt: request.receivedAt,
-        }),
-      )) ?? answer;
-  }
+  const answer: InboundResponse = (await askGates(gateIds)) ??
+    push.acknowledge?.(notifications, config, request) ?? { status: 200, body: { status: 'accepted' } };
+  return acknowledged(answer, stored, items.length - stored.length, gates.length > 0 ? gateIds : undefined);
+}
+
+/** A push's answer: what the vendor gets, with what was stored (and its gate messages, if any). */
+function acknowledged(
+  answer: InboundResponse,
+  stored: string[],
+  duplicates: number,
+  gateIds: string[] | undefined,
+): IngestResult {
   return {
     ok: true,
     status: answer.status,
     ...(answer.headers ? { headers: answer.headers } : {}),
     ...(answer.body !== undefined ? { body: answer.body } : {}),
     stored,
-    duplicates: items.length - stored.length,
-    ...(notifications.some((n) => n.gate) ? { gate: { messageIds: gateIds } } : {}),
+    duplicates,
+    ...(gateIds ? { gate: { messageIds: gateIds } } : {}),
   };
 }
