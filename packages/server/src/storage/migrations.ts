@@ -1944,10 +1944,14 @@ export async function pendingMigrations(db: Kysely<unknown>): Promise<number[]> 
   const table = await sql<{
     t: string | null;
   }>`select to_regclass('switchyard.migrations')::text as t`.execute(db);
-  if (!table.rows[0]?.t) return migrations.map((m) => m.version);
-  const done = await sql<{ version: number }>`select version from switchyard.migrations`.execute(db);
-  const have = new Set(done.rows.map((r) => r.version));
+  const have = table.rows[0]?.t ? await appliedVersions(db) : new Set<number>();
   return migrations.filter((m) => !have.has(m.version)).map((m) => m.version);
+}
+
+/** The versions `switchyard.migrations` records as applied. */
+async function appliedVersions(db: Kysely<unknown>): Promise<Set<number>> {
+  const done = await sql<{ version: number }>`select version from switchyard.migrations`.execute(db);
+  return new Set(done.rows.map((r) => r.version));
 }
 
 /**
@@ -1968,8 +1972,7 @@ export async function migrate(db: Kysely<unknown>): Promise<number[]> {
       version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(
       trx,
     );
-    const done = await sql<{ version: number }>`select version from switchyard.migrations`.execute(trx);
-    const have = new Set(done.rows.map((r) => r.version));
+    const have = await appliedVersions(trx);
     const applied: number[] = [];
     for (const m of migrations) {
       if (have.has(m.version)) continue;
