@@ -1,42 +1,22 @@
 import { readFileSync } from 'node:fs';
-import type { VendorRequest, VendorResponse } from '@switchyard/core';
 import { type ConformanceOptions, describeConformance } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
 import { clockwisemdConnector } from './index.ts';
+import { fixtureSettings, fixtureVendorApi } from './testing.ts';
 
-const KEY = 'cw-hook-key-0123456789abcdef';
-const API_KEY = 'cw-api-key-abcdef0123456789';
-
-/** The REST API as the fixtures need it: the recorded appointments, Authtoken checked. */
-function vendorApi(req: VendorRequest): VendorResponse {
-  if (req.headers?.Authtoken !== API_KEY)
-    return { status: 401, headers: {}, body: { error: 'unauthorized' } };
-  const id = /\/appointments\/(\d+)$/.exec(req.url)?.[1];
-  try {
-    const body = JSON.parse(
-      readFileSync(new URL(`./__api__/appointment-${id}.json`, import.meta.url), 'utf8'),
-    );
-    return { status: 200, headers: { 'content-type': 'application/json' }, body };
-  } catch {
-    return { status: 404, headers: {}, body: { error: 'not found' } };
-  }
-}
+const KEY = fixtureSettings.auth.key;
 
 const options: ConformanceOptions<Config> = {
   connector: clockwisemdConnector,
-  config: {
-    auth: { mode: 'either', key: KEY },
-    apiKey: API_KEY,
-    apiBaseUrl: 'https://api.clockwisemd.test/v1',
-  },
+  config: fixtureSettings,
   fixturesDir: new URL('../fixtures/', import.meta.url),
   credentials: {
     good: { headers: { authtoken: KEY } },
     wrong: [{ headers: { authtoken: 'cw-hook-key-wrong-0123456789' } }, { params: { key: `${KEY}0` } }],
     missing: {},
   },
-  vendorApi,
+  vendorApi: fixtureVendorApi,
   fixtures: [
     { file: 'create.json', expect: ['appointment.created'] },
     { file: 'reschedule.json', expect: ['appointment.rescheduled'] },

@@ -48,8 +48,9 @@ export const fixtureSettings: Config = {
 };
 
 /**
- * Clockwise.MD's REST API as the fixtures need it: `GET /appointments/{id}` answers the recorded
- * appointment in `src/__api__/` (404 for any other), for enrichment during tests that normalize the
+ * Clockwise.MD's REST API as the fixtures need it: `GET /appointments/{id}` with the `Authtoken` of
+ * {@link fixtureSettings} answers the recorded appointment in `src/__api__/` (404 for any other, 401
+ * without that key), for enrichment during tests that normalize the
  * fixtures in memory.
  *
  * @example
@@ -58,6 +59,8 @@ export const fixtureSettings: Config = {
  * ```
  */
 export function fixtureVendorApi(request: VendorRequest): VendorResponse {
+  if (request.headers?.Authtoken !== fixtureSettings.apiKey)
+    return { status: 401, headers: {}, body: { error: 'unauthorized' } };
   const id = /\/appointments\/(\d+)$/.exec(request.url)?.[1];
   if (id === undefined) return { status: 404, headers: {}, body: { error: 'not found' } };
   try {
