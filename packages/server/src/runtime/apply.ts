@@ -74,25 +74,15 @@ export async function applyFileConfig(
       );
     }
   }
-  const declaredInstances = new Set(config.instances.map((i) => i.id));
-  for (const instance of existingInstances.values()) {
-    if (instance.managedBy !== 'file' || declaredInstances.has(instance.id)) continue;
-    try {
-      const after = await hub.instances.retire(instance.id);
-      result.instances.disabled.push(instance.id);
-      logger.warn(
-        {
-          instance: instance.id,
-          disabledAt: after.disabledAt,
-          disabledReason: after.disabledReason,
-          disabledNow: instance.disabledAt === null,
-        },
-        `instance ${JSON.stringify(instance.id)} is managed by the config file, which no longer declares it: disabled, not deleted (pushes to it are refused and it is not pulled; its settings, pull position and received messages are kept). Declare it again to enable it, or delete it for good with DELETE /v1/instances/${instance.id} (admin API)`,
-      );
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
-  }
+  await retireUndeclared(logger, {
+    kind: 'instance',
+    existing: existingInstances.values(),
+    declared: new Set(config.instances.map((i) => i.id)),
+    retire: (id) => hub.instances.retire(id),
+    kept: 'pushes to it are refused and it is not pulled; its settings, pull position and received messages are kept',
+    path: '/v1/instances',
+    into: result.instances.disabled,
+  });
 
   const existingSubscriptions = new Map((await hub.subscriptions.list()).map((s) => [s.id, s]));
   for (const subscription of config.subscriptions) {
@@ -134,24 +124,51 @@ export async function applyFileConfig(
       result.subscriptions.updated.push(subscription.id);
     }
   }
-  const declaredSubscriptions = new Set(config.subscriptions.map((s) => s.id));
-  for (const subscription of existingSubscriptions.values()) {
-    if (subscription.managedBy !== 'file' || declaredSubscriptions.has(subscription.id)) continue;
+  await retireUndeclared(logger, {
+    kind: 'subscription',
+    existing: existingSubscriptions.values(),
+    declared: new Set(config.subscriptions.map((s) => s.id)),
+    retire: (id) => hub.subscriptions.retire(id),
+    kept: 'no new deliveries are made to it and its waiting ones wait; its signing secrets, deliveries and feed position are kept',
+    path: '/v1/subscriptions',
+    into: result.subscriptions.disabled,
+  });
+  return result;
+}
+
+/**
+ * Disables the file-managed entries of one kind the file no longer declares (disabled, not
+ * deleted: see {@link applyFileConfig}), each with a warning saying what is kept and how to delete
+ * it for good. One gone meanwhile (another process, the admin API) is passed over.
+ */
+async function retireUndeclared(
+  logger: pino.Logger,
+  o: {
+    kind: 'instance' | 'subscription';
+    existing: Iterable<{ id: string; managedBy: string; disabledAt: Date | string | null }>;
+    declared: ReadonlySet<string>;
+    retire: (id: string) => Promise<{ disabledAt: Date | string | null; disabledReason: string | null }>;
+    kept: string;
+    path: string;
+    into: string[];
+  },
+): Promise<void> {
+  for (const entry of o.existing) {
+    if (entry.managedBy !== 'file' || o.declared.has(entry.id)) continue;
     try {
-      const after = await hub.subscriptions.retire(subscription.id);
-      result.subscriptions.disabled.push(subscription.id);
+      const after = await o.retire(entry.id);
+      o.into.push(entry.id);
       logger.warn(
         {
-          subscription: subscription.id,
+          [o.kind]: entry.id,
           disabledAt: after.disabledAt,
           disabledReason: after.disabledReason,
-          disabledNow: subscription.disabledAt === null,
+          disabledNow: entry.disabledAt === null,
         },
-        `subscription ${JSON.stringify(subscription.id)} is managed by the config file, which no longer declares it: disabled, not deleted (no new deliveries are made to it and its waiting ones wait; its signing secrets, deliveries and feed position are kept). Declare it again to enable it, or delete it for good with DELETE /v1/subscriptions/${subscription.id} (admin API)`,
+        `${o.kind} ${JSON.stringify(entry.id)} is managed by the config file, which no longer declares it: disabled, not deleted (${o.kept}). Declare it again to enable it, or delete it for good with DELETE ${o.path}/${entry.id} (admin API)`,
       );
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
   }
-  return result;
 }
