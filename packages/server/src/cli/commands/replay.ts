@@ -18,38 +18,51 @@ export function parseSince(text: string, now = new Date()): Date {
 const FINISHED = ['succeeded', 'dead', 'skipped'] as const;
 
 /**
- * Follows one replayed delivery until it is finished (the running hub's workers send it); 1 when
- * it ended dead. Ctrl-C stops waiting, not the replay.
+ * Asks `step` every 250 ms until it answers an exit code, telling a terminal that Ctrl-C stops the
+ * waiting, not the replay; `step` is told once Ctrl-C was pressed, and answers then.
  */
-async function watchOne(hub: Hub, io: CliIO, deliveryId: string): Promise<number> {
+async function follow(
+  io: CliIO,
+  what: 'it' | 'them',
+  step: (interrupted: boolean) => Promise<number | undefined>,
+): Promise<number> {
   const controller = new AbortController();
   const stop = () => controller.abort();
-  const real = io.stdout === process.stdout;
-  if (real) process.once('SIGINT', stop);
+  if (io.stdout === process.stdout) process.once('SIGINT', stop);
   if ((io.stderr as ProgressStream).isTTY)
     io.stderr.write(
-      'waiting for the workers of the running hub to send it (Ctrl-C stops waiting; the replay goes on)\n',
+      `waiting for the workers of the running hub to send ${what} (Ctrl-C stops waiting; the replay goes on)\n`,
     );
   try {
     for (;;) {
-      const d = await hub.deliveries.get(deliveryId);
-      if ((FINISHED as readonly string[]).includes(d.status)) {
-        const last = d.attemptLog[d.attemptLog.length - 1];
-        const answered = last?.statusCode ? ` (HTTP ${last.statusCode})` : '';
-        io.stdout.write(
-          `delivery ${deliveryId}: ${d.status === 'succeeded' ? 'delivered' : d.status}${answered}\n`,
-        );
-        return d.status === 'dead' ? 1 : 0;
-      }
-      if (controller.signal.aborted) {
-        io.stdout.write(`delivery ${deliveryId}: still ${d.status}\n`);
-        return 0;
-      }
+      const code = await step(controller.signal.aborted);
+      if (code !== undefined) return code;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   } finally {
     process.off('SIGINT', stop);
   }
+}
+
+/**
+ * Follows one replayed delivery until it is finished (the running hub's workers send it); 1 when
+ * it ended dead. Ctrl-C stops waiting, not the replay.
+ */
+function watchOne(hub: Hub, io: CliIO, deliveryId: string): Promise<number> {
+  return follow(io, 'it', async (interrupted) => {
+    const d = await hub.deliveries.get(deliveryId);
+    if ((FINISHED as readonly string[]).includes(d.status)) {
+      const last = d.attemptLog[d.attemptLog.length - 1];
+      const answered = last?.statusCode ? ` (HTTP ${last.statusCode})` : '';
+      io.stdout.write(
+        `delivery ${deliveryId}: ${d.status === 'succeeded' ? 'delivered' : d.status}${answered}\n`,
+      );
+      return d.status === 'dead' ? 1 : 0;
+    }
+    if (!interrupted) return undefined;
+    io.stdout.write(`delivery ${deliveryId}: still ${d.status}\n`);
+    return 0;
+  });
 }
 
 /** Counts the replay deliveries of a subscription created since `since`, by status. */
@@ -64,39 +77,18 @@ async function replayStatus(hub: Hub, subscriptionId: string, since: Date) {
 }
 
 /** Follows the replayed deliveries until every one is finished (the running hub's workers send them). */
-async function watch(
-  hub: Hub,
-  io: CliIO,
-  subscriptionId: string,
-  since: Date,
-  total: number,
-): Promise<number> {
-  const stream = io.stderr as ProgressStream;
-  const bar = progressBar(stream, total, `replay ${subscriptionId}`);
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  const real = io.stdout === process.stdout;
-  if (real) process.once('SIGINT', stop);
-  if (stream.isTTY)
-    io.stderr.write(
-      'waiting for the workers of the running hub to send them (Ctrl-C stops waiting; the replay goes on)\n',
+function watch(hub: Hub, io: CliIO, subscriptionId: string, since: Date, total: number): Promise<number> {
+  const bar = progressBar(io.stderr as ProgressStream, total, `replay ${subscriptionId}`);
+  return follow(io, 'them', async (interrupted) => {
+    const status = await replayStatus(hub, subscriptionId, since);
+    bar.update(status.finished, `${status.succeeded} delivered, ${status.dead} dead`);
+    if (status.finished < total && !interrupted) return undefined;
+    bar.finish();
+    io.stdout.write(
+      `${status.succeeded} delivered, ${status.dead} dead, ${total - status.finished} still pending\n`,
     );
-  try {
-    for (;;) {
-      const status = await replayStatus(hub, subscriptionId, since);
-      bar.update(status.finished, `${status.succeeded} delivered, ${status.dead} dead`);
-      if (status.finished >= total || controller.signal.aborted) {
-        bar.finish();
-        io.stdout.write(
-          `${status.succeeded} delivered, ${status.dead} dead, ${total - status.finished} still pending\n`,
-        );
-        return status.dead > 0 ? 1 : 0;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  } finally {
-    process.off('SIGINT', stop);
-  }
+    return status.dead > 0 ? 1 : 0;
+  });
 }
 
 /** `switchyard replay`: sends deliveries again (same event ids, so subscribers deduplicate). */
