@@ -38,6 +38,12 @@ export interface CurrentEntity {
   data: JsonObject;
   /** The latest event as stored, so readers can render it like a delivery. */
   envelope: JsonObject;
+  /**
+   * When the hub last changed this row (stored a later event of the entity), as an ISO instant in
+   * UTC: the hub's clock, not the vendor's, so a late notification with an old event time still
+   * reads as a recent change (FHIR's `meta.lastUpdated`).
+   */
+  updatedAt: string;
 }
 
 interface CurrentRow {
@@ -49,6 +55,7 @@ interface CurrentRow {
   event_type: string;
   event_sequence: string;
   envelope: JsonObject;
+  updated_at: Date;
 }
 
 function fromRow(r: CurrentRow): CurrentEntity {
@@ -63,6 +70,7 @@ function fromRow(r: CurrentRow): CurrentEntity {
     eventSequence: String(r.event_sequence),
     data: r.envelope.data as JsonObject,
     envelope: r.envelope,
+    updatedAt: r.updated_at.toISOString(),
   };
 }
 
@@ -71,7 +79,10 @@ function fromRow(r: CurrentRow): CurrentEntity {
  * `(id, type, source, subject, sequence, time, envelope)`: one upsert per entity (the latest of the
  * batch when one statement stores several events of an entity). Out of order safe: a row changes
  * only for an event later than the one it holds, by event time, then by sequence, so a late
- * delivery of an older vendor notification never overwrites a newer state. Defines `projected`.
+ * delivery of an older vendor notification never overwrites a newer state. `updated_at` is the
+ * hub's clock in milliseconds, the precision a FHIR instant and a JavaScript Date carry, so a reader
+ * asking for changes after the latest `meta.lastUpdated` it read does not get that row again.
+ * Defines `projected`.
  *
  * @example
  * ```ts
@@ -82,17 +93,17 @@ function fromRow(r: CurrentRow): CurrentEntity {
 export function projectStoredEvents(): RawBuilder<unknown> {
   return sql`projected as (
       insert into switchyard.current_entities as c (subject, kind, hub_id, instance_id, event_id,
-        event_type, event_time, event_sequence, starts_at, envelope)
+        event_type, event_time, event_sequence, starts_at, envelope, updated_at)
       select distinct on (e.subject) e.subject, split_part(e.subject, '/', 1),
         substr(e.subject, strpos(e.subject, '/') + 1), e.source, e.id, e.type, e.time, e.sequence,
-        (e.envelope -> 'data' ->> 'start')::timestamptz, e.envelope
+        (e.envelope -> 'data' ->> 'start')::timestamptz, e.envelope, date_trunc('milliseconds', now())
       from stored e
       where split_part(e.subject, '/', 1) = any(${PROJECTED_ENTITIES as string[]}::text[])
       order by e.subject, e.time desc, e.sequence desc
       on conflict (subject) do update set instance_id = excluded.instance_id,
         event_id = excluded.event_id, event_type = excluded.event_type, event_time = excluded.event_time,
         event_sequence = excluded.event_sequence, starts_at = excluded.starts_at,
-        envelope = excluded.envelope, updated_at = now()
+        envelope = excluded.envelope, updated_at = excluded.updated_at
       where (excluded.event_time, excluded.event_sequence) > (c.event_time, c.event_sequence)
       returning 1)`;
 }
@@ -108,7 +119,7 @@ export function projectStoredEvents(): RawBuilder<unknown> {
  */
 export async function getCurrentEntity(db: Executor, subject: string): Promise<CurrentEntity | undefined> {
   const r = await sql<CurrentRow>`
-    select subject, kind, hub_id, instance_id, event_id, event_type, event_sequence, envelope
+    select subject, kind, hub_id, instance_id, event_id, event_type, event_sequence, envelope, updated_at
     from switchyard.current_entities where subject = ${subject}`.execute(db);
   return r.rows[0] ? fromRow(r.rows[0]) : undefined;
 }
@@ -133,7 +144,11 @@ export interface CurrentEntityQuery {
   patient?: readonly { instance?: string; fields: Record<string, string> }[];
   /** Bounds on `data.start` (all must hold; an entity without a start never matches). */
   start?: readonly TimeBound[];
-  /** Bounds on the latest event's time (all must hold). */
+  /**
+   * Bounds on when the hub last changed the row ({@link CurrentEntity.updatedAt}; all must hold).
+   * The hub's clock and not the event's, so that polling `gt` the latest change read never misses
+   * an entity whose late notification carried an old event time.
+   */
   updated?: readonly TimeBound[];
   /** Keyset paging: only subjects after this one. */
   afterSubject?: string;
@@ -181,10 +196,10 @@ export async function searchCurrentEntities(
     where.push(any.length > 0 ? sql`(${sql.join(any, sql` or `)})` : sql`false`);
   }
   for (const b of query.start ?? []) where.push(bound(sql.ref('starts_at'), b));
-  for (const b of query.updated ?? []) where.push(bound(sql.ref('event_time'), b));
+  for (const b of query.updated ?? []) where.push(bound(sql.ref('updated_at'), b));
   if (query.afterSubject !== undefined) where.push(sql`subject > ${query.afterSubject}`);
   const r = await sql<CurrentRow>`
-    select subject, kind, hub_id, instance_id, event_id, event_type, event_sequence, envelope
+    select subject, kind, hub_id, instance_id, event_id, event_type, event_sequence, envelope, updated_at
     from switchyard.current_entities where ${sql.join(where, sql` and `)}
     order by subject limit ${query.limit}`.execute(db);
   return r.rows.map(fromRow);

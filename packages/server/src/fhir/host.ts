@@ -16,6 +16,8 @@ export interface FhirEntity {
   instanceId: string;
   /** Its latest event as stored (`data` is the entity's known state). */
   envelope: EventEnvelope;
+  /** When the hub last changed it, an ISO instant (the resource's `meta.lastUpdated`). */
+  updatedAt: string;
 }
 
 /** A search of the current state, as the read side asks it; every given filter must hold. */
@@ -30,7 +32,7 @@ export interface FhirEntityQuery {
   patient?: readonly PatientMatch[];
   /** Bounds on `data.start`. */
   start?: readonly TimeBound[];
-  /** Bounds on the latest event's time. */
+  /** Bounds on when the hub last changed the entity ({@link FhirEntity.updatedAt}). */
   updated?: readonly TimeBound[];
   /** Keyset paging: subjects after this one. */
   afterSubject?: string;

@@ -224,9 +224,64 @@ describe('GET /fhir/r4', () => {
         'patient-identifier=urn:switchyard:other-dp:patient|p-77&date=gt2026-04-02&date=le2026-04-04',
       ),
     ).toEqual([others[2], others[3]]);
+    // _lastUpdated reads the hub's clock: the five were stored in this run, whatever their event time.
     expect(
       await ids('patient-identifier=urn:switchyard:other-dp:patient|p-77&_lastUpdated=le2026-03-02'),
-    ).toEqual(others.slice(0, 2));
+    ).toEqual([]);
+    expect(
+      await ids(
+        'patient-identifier=urn:switchyard:other-dp:patient|p-77&_lastUpdated=gt2026-03-02&_count=100',
+      ),
+    ).toEqual(others);
+  });
+
+  it('_lastUpdated finds a change whose notification arrived late with an old event time', async () => {
+    const db = e2e.hub.host.db;
+    const late = '00000000-0000-4000-a000-0000000000f1';
+    const search = async (q: string) => {
+      const answer = await get(
+        `/fhir/r4/Appointment?patient-identifier=urn:switchyard:late-dp:patient|p-late&${q}`,
+      );
+      expect(answer.status, q).toBe(200);
+      return ((answer.body as Bundle).entry ?? []).map((e) => e.resource as Appointment);
+    };
+    // A client's last poll: the newest meta.lastUpdated it has read so far.
+    const polled = (await get(`/fhir/r4/Appointment/${APPT}`)).body as Appointment;
+    const lastRead = polled.meta!.lastUpdated!;
+    expect(Date.parse(lastRead)).toBeGreaterThan(Date.parse('2026-03-09T19:45:30+01:00')); // not the event time
+    await new Promise((r) => setTimeout(r, 5)); // past the millisecond the client read
+    // Stored now, with the vendor's time of three days earlier (a pull catching up after an outage).
+    await storeHubEvents(db, [
+      example('appointment.created', (e) => {
+        e.id = '00000000-0000-4000-8000-0000000000f1';
+        e.source = e.instance = 'late-dp';
+        e.subject = `appointment/${late}`;
+        e.data.id = late;
+        e.data.vendorIds = [{ system: 'docplanner', instance: 'late-dp', value: 'late-1' }];
+        e.data.patient = { id: 'p-late', name: 'Late Patient' };
+        e.time = '2020-01-01T08:00:00Z';
+      }),
+    ]);
+    const found = await search(`_lastUpdated=gt${lastRead}`);
+    expect(found.map((a) => a.id)).toEqual([late]);
+    const stamp = found[0]!.meta!.lastUpdated!;
+    expect(stamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(Date.parse(stamp)).toBeGreaterThan(Date.parse(lastRead));
+    // Asking after what it just read gives nothing again (milliseconds both ways), and a read agrees.
+    expect(await search(`_lastUpdated=gt${stamp}`)).toEqual([]);
+    expect(((await get(`/fhir/r4/Appointment/${late}`)).body as Appointment).meta?.lastUpdated).toBe(stamp);
+    // An older event that does not change the state does not move the time either.
+    await storeHubEvents(db, [
+      example('appointment.cancelled', (e) => {
+        e.id = '00000000-0000-4000-8000-0000000000f2';
+        e.source = e.instance = 'late-dp';
+        e.subject = `appointment/${late}`;
+        e.data.id = late;
+        e.data.patient = { id: 'p-late', name: 'Late Patient' };
+        e.time = '2019-12-31T08:00:00Z';
+      }),
+    ]);
+    expect(await search(`_lastUpdated=gt${stamp}`)).toEqual([]);
   });
 
   it('pages with _count and a next link until the last page', async () => {

@@ -54,9 +54,16 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
     return reader.sources === null ? {} : { instances: reader.sources };
   }
 
+  /**
+   * The entity's resource. `meta.lastUpdated` is when the hub last changed it, as FHIR defines it
+   * for a server's view, not the event's vendor time that a delivery carries: a client polling
+   * `_lastUpdated=gt<latest read>` then sees a change whose notification arrived late.
+   */
   function render(entity: FhirEntity, type: ReadableType): FhirResource | undefined {
     const resource = toFhir(entity.envelope)?.resource;
-    return resource?.resourceType === type ? resource : undefined;
+    if (resource?.resourceType !== type) return undefined;
+    resource.meta = { ...resource.meta, lastUpdated: entity.updatedAt };
+    return resource;
   }
 
   return {

@@ -28,7 +28,7 @@ const lastUpdated: SearchParameterSpec = {
   name: '_lastUpdated',
   type: 'date',
   documentation:
-    'The time of the latest event (meta.lastUpdated); prefixes eq, gt, lt, ge, le; may repeat (all must hold).',
+    "When the hub last changed the resource (meta.lastUpdated: the hub's clock, not the vendor's event time); prefixes eq, gt, lt, ge, le; may repeat (all must hold).",
 };
 
 /** The supported search parameters per resource type. */

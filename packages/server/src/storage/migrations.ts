@@ -1929,6 +1929,18 @@ alter table switchyard.connector_instances
   add column disabled_reason text;
 `,
   },
+  {
+    version: 32,
+    name: "the FHIR view's _lastUpdated reads when the hub changed the entity",
+    // `_lastUpdated` searched the latest event's vendor time, so a client polling
+    // `_lastUpdated=gt<last read>` never saw an entity whose notification arrived late (a pull
+    // catch-up after an outage carries hours-old times). It now searches updated_at, the hub's
+    // clock (entities/current.ts); the event-time index had no other reader.
+    sql: `
+drop index if exists switchyard.current_entities_time_idx;
+create index current_entities_updated_idx on switchyard.current_entities (kind, updated_at);
+`,
+  },
 ];
 
 /**

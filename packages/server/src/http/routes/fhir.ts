@@ -34,6 +34,7 @@ function entityOf(row: CurrentEntity): FhirEntity {
     subject: row.subject,
     instanceId: row.instanceId,
     envelope: row.envelope as unknown as FhirEntity['envelope'],
+    updatedAt: row.updatedAt,
   };
 }
 
