@@ -77,6 +77,7 @@ async function setup() {
     vendorIds: [LEGACY.booking],
     current: { organization: { id: LEGACY.company } },
     state,
+    commandState: new MemoryStateStore(),
     logger: capturingLogger(),
     attempt: 1,
     ...over,

@@ -61,6 +61,7 @@ async function setup() {
     http: fetchHttp,
     vendorIds: ['12345'],
     state: new MemoryStateStore(),
+    commandState: new MemoryStateStore(),
     logger: capturingLogger(),
     attempt: 1,
     ...over,

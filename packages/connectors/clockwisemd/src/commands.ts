@@ -92,7 +92,9 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
 }
 
 /**
- * State-store key of a create's record. The create call has no idempotency key (a repeated create
+ * Key of a create's record in the command's own state (`ctx.commandState`, purged with the command;
+ * the command id in it: records written to the instance state before migration 33 moved there under
+ * the same key). The create call has no idempotency key (a repeated create
  * books twice), so its record says what became of it for every later try of the command (a retry
  * after a transient failure, after a crash, or after the hub's own work following a success failed):
  * - absent: nothing went out, or the answer proved nothing was done (408, 429, 503, a 4xx
@@ -115,7 +117,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const hospital = d.location?.id;
   if (!hospital)
     return { outcome: 'permanent', message: 'Clockwise.MD needs location.id (the hospital id) to book' };
-  const earlier = await ctx.state.get<JsonValue>(createKey(command));
+  const earlier = await ctx.commandState.get<JsonValue>(createKey(command));
   if (isJsonObject(earlier) && isJsonObject(earlier.done) && Array.isArray(earlier.done.vendorIds)) {
     const vendorIds = earlier.done.vendorIds.filter((v): v is string => typeof v === 'string');
     return { outcome: 'done', ...(vendorIds.length > 0 ? { vendorIds } : {}) };
@@ -137,7 +139,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if (p.birthDate !== undefined) form.dob = p.birthDate;
   if (d.service?.id !== undefined) form.reason_id = d.service.id;
   form.is_new_patient = String(!(p.isReturning ?? false));
-  await ctx.state.set(createKey(command), 'sent');
+  await ctx.commandState.set(createKey(command), 'sent');
   const res = await ctx.http.request({
     method: 'POST',
     url: `${a.base}/appointments/create`,
@@ -153,7 +155,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       : undefined;
     const vendorIds = typeof raw === 'string' || typeof raw === 'number' ? [String(raw)] : [];
     // Recorded in the write that ends the `sent` mark: a later try answers it without a call.
-    await ctx.state.set(createKey(command), { done: { vendorIds } });
+    await ctx.commandState.set(createKey(command), { done: { vendorIds } });
     return outcome('create', res, vendorIds.length > 0 ? { vendorIds } : {});
   }
   if (res.status >= 500 && !NOT_DONE_TRY_LATER.has(res.status)) {
@@ -163,7 +165,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       vendor: { status: res.status, body: res.body },
     };
   }
-  await ctx.state.delete(createKey(command));
+  await ctx.commandState.delete(createKey(command));
   return outcome('create', res);
 }
 

@@ -71,6 +71,7 @@ async function setup() {
     address_service: { id: '4455661' },
   });
   const state = new MemoryStateStore();
+  const commandState = new MemoryStateStore(); // keyed by command id, so one store serves every test
   const ctx = (over: Partial<CommandContext<Config>> = {}): CommandContext<Config> => ({
     instanceId: 'dp',
     config: { apiBaseUrl: url, clientId: 'dp-client', clientSecret: 'dp-secret' },
@@ -78,6 +79,7 @@ async function setup() {
     vendorIds: ['2087456123'],
     current: CURRENT,
     state,
+    commandState,
     logger: capturingLogger(),
     attempt: 1,
     ...over,

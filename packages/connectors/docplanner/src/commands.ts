@@ -112,7 +112,9 @@ async function readBooking(ctx: Ctx, place: Place, booking: string): Promise<Ven
 
 /**
  * What became of a book or move, the writes Docplanner cannot deduplicate (a repeated book books
- * twice), kept in the instance state under {@link attemptKey} so that every later try of the same
+ * twice), kept in the command's own state (`ctx.commandState`, deleted with the command by the
+ * hub's retention purge) under {@link attemptKey} (the command id in it: records written to the
+ * instance state before migration 33 moved there under the same key) so that every later try of the same
  * command knows:
  * - absent: nothing went out, or Docplanner's answer proved the write was not carried out (408,
  *   429, 503, a 4xx refusal): sending it (again) is safe;
@@ -146,7 +148,7 @@ interface SentWrite {
 const attemptKey = (command: CommandRequest) => `docplanner:command:${command.id}`;
 
 async function attemptOf(command: CommandRequest, ctx: Ctx): Promise<AttemptRecord | undefined> {
-  const value = await ctx.state.get<JsonValue>(attemptKey(command));
+  const value = await ctx.commandState.get<JsonValue>(attemptKey(command));
   if (value === 'sent') return { sent: {} };
   if (!isJsonObject(value)) return undefined;
   if (isJsonObject(value.done) && Array.isArray(value.done.vendorIds)) {
@@ -178,7 +180,7 @@ async function carriedOut(
   done: { vendorIds: string[]; alreadyDone?: boolean },
   res: VendorResponse,
 ): Promise<CommandResult> {
-  await ctx.state.set(attemptKey(command), { done } as unknown as JsonValue);
+  await ctx.commandState.set(attemptKey(command), { done } as unknown as JsonValue);
   return { outcome: 'done', ...done, vendor: { status: res.status, body: res.body } };
 }
 
@@ -207,7 +209,7 @@ async function sendWrite(
 ): Promise<VendorResponse> {
   const send = async (renew: boolean) => {
     const token = await accessToken(api(ctx), { renew });
-    await ctx.state.set(attemptKey(command), { sent } as unknown as JsonValue);
+    await ctx.commandState.set(attemptKey(command), { sent } as unknown as JsonValue);
     return ctx.http.request({
       ...request,
       headers: { accept: 'application/json', authorization: `Bearer ${token}` },
@@ -215,7 +217,7 @@ async function sendWrite(
   };
   const res = await send(false);
   if (res.status !== 401) return res;
-  await ctx.state.delete(attemptKey(command));
+  await ctx.commandState.delete(attemptKey(command));
   return send(true);
 }
 
@@ -241,7 +243,7 @@ async function notCarriedOut(
       vendor: { status: res.status, body: res.body },
     };
   }
-  await ctx.state.delete(attemptKey(command));
+  await ctx.commandState.delete(attemptKey(command));
   return failure(what, res);
 }
 

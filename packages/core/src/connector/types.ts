@@ -531,6 +531,19 @@ export interface CommandContext<Config> {
   current?: JsonObject;
   /** Per-instance storage (e.g. an OAuth2 token shared with pull). */
   state: StateStore;
+  /**
+   * Storage of this command alone, kept as long as the command is and deleted with it by the
+   * retention purge (`commands.retention`): what a handler must remember between tries of one
+   * command, such as a record that a write the vendor cannot deduplicate went out. (In `state`
+   * such a record would outlive the command: one row per command, for good.)
+   *
+   * @example
+   * ```ts
+   * if ((await ctx.commandState.get('sent')) !== undefined) return { outcome: 'permanent', message: 'may have been booked' };
+   * await ctx.commandState.set('sent', true);
+   * ```
+   */
+  commandState: StateStore;
   logger: Logger;
   /** 1 on the first try; a retry after a crash or a transient failure counts up. */
   attempt: number;

@@ -983,6 +983,15 @@ describe('credentials, retries and the known state', () => {
       });
       // The second try called no vendor: the connector answered its recorded booking.
       expect(done.calls.filter((c: { attempt: number }) => c.attempt === 2)).toEqual([]);
+      // The record lives in the command's row (purged with it), not in the instance state for good.
+      const row = await sql<{ handler_state: unknown }>`select handler_state from switchyard.commands
+        where id = ${sent.json.id}`.execute(db);
+      expect(row.rows[0]?.handler_state).toEqual({
+        [`docplanner:command:${sent.json.id}`]: { done: { vendorIds: [booked[0]![0]] } },
+      });
+      const instanceRecords = await sql<{ key: string }>`select key from switchyard.entity_state
+        where key like '%:command:%'`.execute(db);
+      expect(instanceRecords.rows).toEqual([]);
     } finally {
       sim.writes.echoes = true;
       await sql`drop trigger test_fail_one_alias on switchyard.aliases`.execute(db);

@@ -35,6 +35,7 @@ import {
   isJsonObject,
   type JsonObject,
   type JsonValue,
+  type StateStore,
   SwitchyardError,
   type VendorHttp,
   type VendorRequest,
@@ -55,7 +56,7 @@ import { eventIdFor } from '../events/ids.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
-import { newId } from '../storage/db.ts';
+import { type Executor, newId } from '../storage/db.ts';
 import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import * as q from './store.ts';
 
@@ -224,6 +225,20 @@ class Slots {
     if (next) next();
     else this.#free++;
   }
+}
+
+/**
+ * A handler's storage of one command (`CommandContext.commandState`): a column of the command's
+ * row, so the retention purge that deletes the command deletes it too.
+ */
+function commandStateStore(db: Executor, commandId: string): StateStore {
+  return {
+    async get<T extends JsonValue>(key: string) {
+      return (await q.getCommandState(db, commandId, key)) as T | undefined;
+    },
+    set: (key, value) => q.setCommandState(db, commandId, key, value),
+    delete: (key) => q.setCommandState(db, commandId, key, undefined),
+  };
 }
 
 function iso(d: Date | null): string | null {
@@ -622,6 +637,7 @@ export function createCommands(options: CommandsOptions = {}) {
             vendorIds: targetVendorIds,
             ...(known && isJsonObject(known.data) ? { current: known.data } : {}),
             state: host.state(row.instance_id),
+            commandState: commandStateStore(host.db, row.id),
             logger: connectorLogger(logger),
             attempt: row.attempts,
           });
@@ -644,7 +660,7 @@ export function createCommands(options: CommandsOptions = {}) {
         // A failure from here on (the database) turns the vendor's success into a transient failure,
         // and the retry calls the handler again. One mechanism keeps that from repeating a vendor
         // call: a handler whose call the vendor cannot deduplicate (Docplanner's book and move,
-        // Clockwise.MD's create) records the call's outcome in its instance state, in the same
+        // Clockwise.MD's create) records the call's outcome in the command's state, in the same
         // write that ends its "sent" mark, and answers the recorded result on a later try without
         // calling the vendor. The hub does not record the result as well: its record could only be
         // written after the handler returned, so the handler's own record is needed anyway for a

@@ -499,7 +499,34 @@ export async function subscriptionExists(db: Executor, id: string): Promise<bool
   return (await first(sql`select 1 from switchyard.subscriptions where id = ${id}`, db)) !== undefined;
 }
 
-/** Deletes finished commands (with their calls) completed before `olderThan`, at most `batch`. */
+/** One key of a command's handler state (`CommandContext.commandState`), or undefined. */
+export async function getCommandState(db: Executor, id: string, key: string): Promise<JsonValue | undefined> {
+  const row = await first<{ value: JsonValue | null }>(
+    sql`select handler_state -> ${key} as value from switchyard.commands where id = ${id}`,
+    db,
+  );
+  return row?.value ?? undefined;
+}
+
+/**
+ * Sets (or, with undefined, deletes) one key of a command's handler state. One statement on the
+ * command's row, touching only that column, so the hub's own updates of the row lose nothing.
+ */
+export async function setCommandState(
+  db: Executor,
+  id: string,
+  key: string,
+  value: JsonValue | undefined,
+): Promise<void> {
+  await (value === undefined
+    ? sql`update switchyard.commands set handler_state = handler_state - ${key} where id = ${id}`
+    : sql`update switchyard.commands
+        set handler_state = handler_state || jsonb_build_object(${key}::text, ${json(value)})
+        where id = ${id}`
+  ).execute(db);
+}
+
+/** Deletes finished commands (with their calls and handler state) completed before `olderThan`, at most `batch`. */
 export async function purgeCommands(db: Executor, olderThan: Date, batch: number): Promise<number> {
   const r = await sql`
     delete from switchyard.commands where id in (

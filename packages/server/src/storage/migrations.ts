@@ -1941,6 +1941,29 @@ drop index if exists switchyard.current_entities_time_idx;
 create index current_entities_updated_idx on switchyard.current_entities (kind, updated_at);
 `,
   },
+  {
+    version: 33,
+    name: "a command's handler state lives and is purged with the command",
+    // Docplanner's book and move and Clockwise.MD's create recorded each command's attempt in the
+    // instance state (`<connector>:command:<command id>`), which nothing deleted: one row per
+    // command, for good. Handlers now keep it in CommandContext.commandState, this column, which the
+    // retention purge deletes with the command. The records of commands still kept move here under
+    // the same key (those two connectors' key pattern, named here once); those of purged commands go.
+    sql: `
+alter table switchyard.commands add column handler_state jsonb not null default '{}'::jsonb;
+update switchyard.commands c set handler_state = h.state
+from (
+  select c2.id, jsonb_object_agg(s.key, s.value) as state
+  from switchyard.commands c2
+  join switchyard.entity_state s on s.instance_id = c2.instance_id
+    and s.key in ('docplanner:command:' || c2.id, 'clockwisemd:command:' || c2.id)
+  group by c2.id
+) h
+where c.id = h.id;
+delete from switchyard.entity_state
+where key ~ '^(docplanner|clockwisemd):command:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+`,
+  },
 ];
 
 /**

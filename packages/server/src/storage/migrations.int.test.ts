@@ -1,0 +1,62 @@
+/**
+ * Migrations that move data, checked on a database as the previous version left it: migrated to
+ * the end, then the migration under test undone by hand and the earlier version's rows written.
+ */
+import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Database, openDatabase } from './db.ts';
+import { migrate, pendingMigrations } from './migrations.ts';
+
+const pgdb = useTestDatabase();
+let database: Database;
+
+beforeAll(async () => {
+  database = openDatabase(pgdb.url(), { max: 2 });
+  await migrate(database.db);
+});
+
+afterAll(async () => {
+  await database?.close();
+});
+
+describe('migration 33: command records move from the instance state to their command', () => {
+  it('moves the records of kept commands under the same key, drops those of purged ones, leaves the rest', async () => {
+    const db = database.db;
+    // As version 32 left it: no handler_state column, the records in entity_state.
+    await sql`alter table switchyard.commands drop column handler_state`.execute(db);
+    await sql`delete from switchyard.migrations where version = 33`.execute(db);
+    const kept = '6a1f7c8e-2b3d-4e5f-8a9b-0c1d2e3f4a5b';
+    const created = '7b2a8d9f-3c4e-4f6a-9bac-1d2e3f4a5b6c';
+    const purged = '8c3b9e0a-4d5f-4a7b-8cbd-2e3f4a5b6c7d';
+    for (const [id, instance, connector] of [
+      [kept, 'dp', 'docplanner'],
+      [created, 'cw', 'clockwisemd'],
+    ] as const) {
+      await sql`insert into switchyard.commands (id, type, instance_id, connector, data, sent_by, request_hash)
+        values (${id}, 'appointment.book', ${instance}, ${connector}, '{}', 'admin', 'h')`.execute(db);
+    }
+    const state = (instance: string, key: string, value: unknown) =>
+      sql`insert into switchyard.entity_state (instance_id, key, value)
+        values (${instance}, ${key}, ${JSON.stringify(value)}::jsonb)`.execute(db);
+    await state('dp', `docplanner:command:${kept}`, { done: { vendorIds: ['2087456999'] } });
+    await state('cw', `clockwisemd:command:${created}`, 'sent');
+    await state('dp', `docplanner:command:${purged}`, { sent: {} });
+    await state('dp', 'docplanner:token', { accessToken: 'x' }); // the instance's own state stays
+    expect(await pendingMigrations(db)).toEqual([33]);
+
+    expect(await migrate(db)).toEqual([33]);
+
+    const commands = await sql<{ id: string; handler_state: unknown }>`
+      select id, handler_state from switchyard.commands order by id`.execute(db);
+    expect(commands.rows).toEqual([
+      {
+        id: kept,
+        handler_state: { [`docplanner:command:${kept}`]: { done: { vendorIds: ['2087456999'] } } },
+      },
+      { id: created, handler_state: { [`clockwisemd:command:${created}`]: 'sent' } },
+    ]);
+    const left = await sql<{ key: string }>`select key from switchyard.entity_state order by key`.execute(db);
+    expect(left.rows.map((r) => r.key)).toEqual(['docplanner:token']);
+  });
+});
