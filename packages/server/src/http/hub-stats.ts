@@ -3,6 +3,7 @@
  * metrics and a readiness probe. Plain SQL over the hub's own connection pool.
  */
 import { sql } from 'kysely';
+import { FEED_COMMIT_WINDOW_S } from '../events/store.ts';
 import type { Executor } from '../storage/db.ts';
 
 /**
@@ -43,15 +44,31 @@ export async function maxAttemptId(db: Executor): Promise<string> {
   return r.rows[0]?.id ?? '0';
 }
 
-/** Attempts after `after` (at most `limit`) with the traceparent of each one's span, and the id to continue from. */
+/**
+ * Attempts after `after` (at most `limit`) with the traceparent of each one's span, and the id to
+ * continue from. An attempt's id is drawn when its record is inserted and becomes visible at
+ * commit, and records of several workers or processes commit in any order: reading past a missing
+ * id that may still commit would skip that attempt for good (the caller continues after `last`).
+ * So, as the pull feed does (FEED_COMMIT_WINDOW_S), the read stops before an attempt that follows a
+ * missing id while that attempt was recorded less than the window ago (its end, `started_at` +
+ * `latency_ms`, is when its record was written, give or take the record's short wait for company);
+ * after that the missing id is a rollback's or a purged delivery's, for good.
+ */
 export async function countAttemptsSince(
   db: Executor,
   after: string,
   limit = 10_000,
 ): Promise<{ attempts: { outcome: string; latencyMs: number; traceparent: string | null }[]; last: string }> {
   const r = await sql<{ id: string; outcome: string; latency_ms: number | null; traceparent: string | null }>`
+    with horizon as (
+      select min(y.id) as id from switchyard.delivery_attempts y
+      where y.id - 1 > ${after}::bigint
+        and y.started_at + make_interval(secs => coalesce(y.latency_ms, 0) / 1000.0)
+          > now() - make_interval(secs => ${FEED_COMMIT_WINDOW_S})
+        and not exists (select 1 from switchyard.delivery_attempts p where p.id = y.id - 1))
     select id, outcome, latency_ms, traceparent from switchyard.delivery_attempts
-    where id > ${after}::bigint order by id limit ${limit}`.execute(db);
+    where id > ${after}::bigint and id < coalesce((select id from horizon), 9223372036854775807)
+    order by id limit ${limit}`.execute(db);
   const attempts = r.rows
     .filter((row) => row.latency_ms !== null)
     .map((row) => ({
