@@ -167,6 +167,50 @@ describe('bookings', () => {
     expect(updated!.data.changes).toEqual(['payment.status']);
   });
 
+  it('a payment change or a confirmation keeps the standing status: a refund after a cancellation, a payment after arrival', async () => {
+    // FACTS.md: a booking's status is booked|canceled; a refund of a cancelled paid visit is the
+    // usual order (cancel, then refund). Both used to announce the appointment booked again.
+    const cancel = fixture('booking-canceled.json');
+    ((cancel.data as JsonObject).visit_booking as JsonObject).id = '210047010';
+    cancel.created_at = '2026-03-06T08:00:01+01:00';
+    const ctx = newCtx();
+    const [, cancelled, refunded] = await run(
+      ctx,
+      'slot-booked-paid.json',
+      cancel,
+      'booking-payment-status-changed.json',
+    );
+    expect([cancelled!.type, cancelled!.data.status]).toEqual(['appointment.cancelled', 'cancelled']);
+    expect([refunded!.type, refunded!.data.status, refunded!.data.changes]).toEqual([
+      'appointment.updated',
+      'cancelled',
+      ['payment.status'],
+    ]);
+    expect(refunded!.data.payment).toMatchObject({ status: 'refunded' });
+    const confirmation = fixture('booking-confirmed.json');
+    ((confirmation.data as JsonObject).visit_booking as JsonObject).id = '210047010';
+    const [confirmed] = await run(ctx, confirmation);
+    expect(confirmed!.data.status).toBe('cancelled');
+
+    // Arrived, then paid at the desk: still arrived.
+    const present = fixture('presence-marked-present.json');
+    ((present.data as JsonObject).visit_booking as JsonObject).id = '210047010';
+    const other = newCtx();
+    const [, arrived, paid] = await run(
+      other,
+      'slot-booked-paid.json',
+      present,
+      'booking-payment-status-changed.json',
+    );
+    expect([arrived!.data.status, paid!.data.status]).toEqual(['arrived', 'arrived']);
+
+    // A payment change whose booking says canceled (its cancellation not seen): cancelled.
+    const canceledPayment = fixture('booking-payment-status-changed.json');
+    ((canceledPayment.data as JsonObject).visit_booking as JsonObject).status = 'canceled';
+    const [, unseen] = await run(newCtx(), 'slot-booked-paid.json', canceledPayment);
+    expect(unseen!.data.status).toBe('cancelled');
+  });
+
   it('fills an event from the known state: a payment change whose booking carries only ids and times', async () => {
     const [booked, updated] = await run(
       newCtx(),

@@ -400,12 +400,13 @@ async function bookingEvent(
   env: DpNotification,
   ctx: Ctx,
   type: string,
-  status: string,
+  status: string | typeof STANDING,
   extra?: (appointment: JsonObject) => void,
 ): Promise<NormalizeResult> {
   const data = env.data;
   const booking = requireBooking(n, data.visit_booking, 'visit_booking');
   const hubId = await bookingHubId(ctx, data, booking);
+  if (status === STANDING) status = await standingStatus(ctx, hubId, booking);
   if (type === 'appointment.cancelled') {
     const replacedBy = await replacingBookingId(ctx, hubId, String(booking.id));
     if (replacedBy !== undefined) {
@@ -436,6 +437,22 @@ async function bookingEvent(
   // A creation is not recorded: it is the state a move itself reports, so never the later one.
   if (type !== 'appointment.created') await ctx.state.set(eventTimeKey(hubId), time);
   return emit({ type, subject, time, data: known });
+}
+
+/**
+ * The status of a notification that reports something other than a status change (a confirmation, a
+ * payment change): the booking's own `status` when it says `canceled`, else the status already
+ * known (a cancellation, arrival or no-show stays what it is: Docplanner has no un-cancel, and a
+ * payment change is not a visit), else `booked`. A refund after a cancellation, the usual order,
+ * announced the appointment booked again when these notifications set `booked` outright.
+ */
+const STANDING = Symbol('the standing status');
+
+async function standingStatus(ctx: Ctx, hubId: string, booking: DpBooking): Promise<string> {
+  if (booking.status === 'canceled') return 'cancelled';
+  const known = await ctx.state.get<JsonObject>(knownStateKey(`appointment/${hubId}`));
+  const was = known?.status;
+  return was === 'cancelled' || was === 'arrived' || was === 'noshow' ? was : 'booked';
 }
 
 /** The event that announces an appointment reaching a status it can have after a move. */
@@ -761,7 +778,7 @@ export async function normalize(n: VendorNotification, ctx: Ctx): Promise<Normal
     case 'slot-overbooked':
       return bookingEvent(n, env, ctx, 'appointment.created', 'booked');
     case 'booking-confirmed':
-      return bookingEvent(n, env, ctx, 'appointment.confirmed', 'booked');
+      return bookingEvent(n, env, ctx, 'appointment.confirmed', STANDING);
     case 'booking-canceled':
       return bookingEvent(n, env, ctx, 'appointment.cancelled', 'cancelled', (a) => {
         if (a.cancelledBy === undefined) a.cancelledBy = { kind: 'unknown' };
@@ -769,7 +786,7 @@ export async function normalize(n: VendorNotification, ctx: Ctx): Promise<Normal
     case 'booking-payment-status-changed': {
       const change = env.data.visit_payment_status;
       const time = occurred(n, env);
-      return bookingEvent(n, env, ctx, 'appointment.updated', 'booked', (a) => {
+      return bookingEvent(n, env, ctx, 'appointment.updated', STANDING, (a) => {
         const required = isJsonObject(a.payment) ? a.payment.required : undefined;
         a.payment = compact({
           required,
