@@ -266,6 +266,24 @@ describe('bookingbug normalize', () => {
     expect(dataOf(r)).toMatchObject({ status: 'arrived', workflowStep: 'arrived' });
   });
 
+  it('ignores a JRNI snapshot older than the one applied: a late modify does not restore a cancelled booking', async () => {
+    // FACTS.md: every JRNI data webhook is a full snapshot carrying its triggerTime (UTC).
+    const { push } = setup();
+    const create = fixture('jrni-data-create.json'); // 2023-02-10T15:12:09Z
+    const cancel = { ...create, triggerName: 'cancelled', triggerTime: '2023-02-12T10:00:00Z' };
+    cancel.appointment = { ...(create.appointment as JsonObject), status: 'Cancelled' };
+    const lateModify = fixture('jrni-data-modify-time.json');
+    lateModify.triggerTime = '2023-02-11T10:00:00Z'; // made before the cancellation, delivered after it
+    expect((await push(create)).events.map((e) => e.type)).toEqual(['appointment.created']);
+    expect((await push(cancel)).events.map((e) => e.type)).toEqual(['appointment.cancelled']);
+    const stale = await push(lateModify);
+    expect(stale.events).toEqual([]);
+    expect(stale.ignored).toMatch(/older than the one of 2023-02-12T10:00:00Z/);
+    // A later snapshot still applies (the booking really back, at its new time).
+    lateModify.triggerTime = '2023-02-13T10:00:00Z';
+    expect((await push(lateModify)).events.map((e) => e.type)).toEqual(['appointment.restored']);
+  });
+
   it('announces a cancelled booking that comes back as restored (the undo of a cancellation)', async () => {
     const { push } = setup();
     await push(fixture('created.json'));

@@ -329,6 +329,11 @@ export function bookingKey(bookingId: string): string {
   return `booking:${bookingId}`;
 }
 
+/** State-store key of the `triggerTime` of the latest JRNI snapshot applied to a booking. */
+function triggerTimeKey(bookingId: string): string {
+  return `booking:${bookingId}:triggered`;
+}
+
 // Key order is not data: the hub's state store is Postgres jsonb, which hands objects back with
 // their keys reordered, so a plain JSON.stringify comparison saw every stored snapshot as changed.
 const canonical = (value: unknown): unknown =>
@@ -547,7 +552,22 @@ async function normalizeJrni(
   ctx: NormalizeContext<Config>,
 ): Promise<NormalizeResult> {
   const bookingId = String(webhook.appointment.bookingId);
-  const before = await ctx.state.get<JsonObject>(bookingKey(bookingId));
+  // Each snapshot is the whole booking at its triggerTime, and nothing orders their arrival: one
+  // older than the snapshot last applied is stale, and applying it would undo what came since (a
+  // late modify after the cancellation restored the appointment at its old time).
+  const triggeredAt = toRfc3339(webhook.triggerTime);
+  const [before, lastTriggered] = await Promise.all([
+    ctx.state.get<JsonObject>(bookingKey(bookingId)),
+    ctx.state.get<string>(triggerTimeKey(bookingId)),
+  ]);
+  if (triggeredAt !== undefined && typeof lastTriggered === 'string') {
+    if (Date.parse(triggeredAt) < Date.parse(lastTriggered)) {
+      return ignore(
+        `a JRNI ${n.type} snapshot of ${triggeredAt}, older than the one of ${lastTriggered} already applied to booking ${bookingId}`,
+      );
+    }
+  }
+  if (triggeredAt !== undefined) await ctx.state.set(triggerTimeKey(bookingId), triggeredAt);
   const fresh = jrniSnapshot(webhook, jrniCancelled(webhook, n.type));
   const snap = fillSnapshot(fresh, before, 'jrni');
   await ctx.state.set(bookingKey(bookingId), snap);
