@@ -11,6 +11,7 @@ import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands } from './commands.ts';
 import type { Config } from './config.ts';
+import { cancelIntentKey } from './normalize.ts';
 import { ClockwiseSimulator } from './simulator.ts';
 
 /** A real-HTTP VendorHttp, as the hub lends one. */
@@ -88,6 +89,24 @@ describe('Clockwise.MD commands against the simulator', () => {
       outcome: 'permanent',
       vendor: { status: 422, body: { error: 'Appointment already removed' } },
     });
+  });
+
+  it('cancel: records that the hub asked (so the echoed remove is a cancellation), takes it back when refused, and a refusal after its own unanswered remove is already done', async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx();
+    const command = cmd('appointment.cancel', {});
+    sim.writes.loseAnswers(1, 502);
+    const first = await commands['appointment.cancel']!(command, c);
+    expect(first.outcome).toBe('transient');
+    expect(await c.state.get(cancelIntentKey('12345'))).toMatchObject({ command: command.id });
+    // The next try finds it removed (the vendor refuses a second remove): done, already so.
+    const second = await commands['appointment.cancel']!(command, c);
+    expect(second).toMatchObject({ outcome: 'done', alreadyDone: true, vendor: { status: 422 } });
+    // Another command's cancel refused outright: no remove will come, the record is taken back.
+    const other = ctx();
+    const refused = await commands['appointment.cancel']!(cmd('appointment.cancel', {}), other);
+    expect(refused.outcome).toBe('permanent');
+    expect(await other.state.get(cancelIntentKey('12345'))).toBeUndefined();
   });
 
   it('update: PUT custom_fields; a comment is refused before any call; 503 with Retry-After is transient', async () => {

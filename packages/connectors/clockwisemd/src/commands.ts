@@ -21,6 +21,7 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
+import { cancelIntentKey } from './normalize.ts';
 
 type Ctx = CommandContext<Config>;
 
@@ -57,18 +58,38 @@ function current(ctx: Ctx): string | CommandResult {
   return id ?? { outcome: 'permanent', message: 'the appointment has no Clockwise.MD id' };
 }
 
-async function cancel(_command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
+/** Key of a cancel's mark in the command's own state: its `remove` went out on an earlier try. */
+const REMOVE_SENT = 'clockwisemd:remove-sent';
+
+/**
+ * `remove` takes the patient off the queue, which Clockwise.MD notifies as a no-show before check-in
+ * (FACTS.md). The cancellation is recorded first in the instance state ({@link cancelIntentKey}), so
+ * normalization takes the `remove` it causes for the cancellation it is. A refusal (4xx) after an
+ * earlier try's `remove` went out unanswered is that remove having happened ("already removed", as
+ * the catalog has a retried cancel succeed): done, `alreadyDone` (not a 401 or 403: the key was
+ * refused, which says nothing of the appointment).
+ */
+async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
   const a = api(ctx);
   if ('outcome' in a) return a;
   const id = current(ctx);
   if (typeof id !== 'string') return id;
-  // `remove` takes the patient off the queue: Clockwise.MD notifies it as a no-show before check-in.
+  const sentBefore = (await ctx.commandState.get(REMOVE_SENT)) !== undefined;
+  await ctx.state.set(cancelIntentKey(id), { command: command.id, at: new Date().toISOString() });
+  await ctx.commandState.set(REMOVE_SENT, true);
   const res = await ctx.http.request({
     method: 'PUT',
     url: `${a.base}/appointments/${encodeURIComponent(id)}/remove`,
     headers: a.headers,
   });
-  return outcome('remove', res);
+  const result = outcome('remove', res);
+  const refusedAuth = res.status === 401 || res.status === 403;
+  if (result.outcome === 'permanent' && sentBefore && !refusedAuth && res.status >= 400 && res.status < 500) {
+    return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
+  }
+  // Refused: no remove of this command will come, and a later one (staff's) means what it says.
+  if (result.outcome === 'permanent') await ctx.state.delete(cancelIntentKey(id));
+  return result;
 }
 
 async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): Promise<CommandResult> {

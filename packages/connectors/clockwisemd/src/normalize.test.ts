@@ -11,7 +11,7 @@ import {
 import { memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
-import { normalize, toDate, toRfc3339InZone } from './normalize.ts';
+import { CANCEL_INTENT_MS, cancelIntentKey, normalize, toDate, toRfc3339InZone } from './normalize.ts';
 
 const api = (id: number): JsonObject =>
   JSON.parse(
@@ -130,6 +130,24 @@ describe('clockwisemd normalize: the workflow', () => {
     expect(restored.data).toMatchObject({ status: 'checked-in', workflowStep: 'ready' });
   });
 
+  it('takes the remove a cancellation asked through the hub causes for a cancellation, once, and only while fresh', async () => {
+    const { ctx } = context(byId);
+    await run(ctx, 'create', 12347);
+    // What the appointment.cancel command records before its PUT …/remove (commands.ts).
+    await ctx.state.set(cancelIntentKey('12347'), { command: 'c-1', at: '2026-03-10T16:29:00Z' });
+    const removed = await run(ctx, 'remove', 12347);
+    expect([removed.event?.type, removed.data?.status]).toEqual(['appointment.cancelled', 'cancelled']);
+    expect(await ctx.state.get(cancelIntentKey('12347'))).toBeUndefined(); // used up
+    await run(ctx, 'undo_remove', 12347);
+    expect((await run(ctx, 'remove', 12347)).event?.type).toBe('appointment.no_show'); // staff's own remove
+
+    // Asked longer ago than the window: the remove is read as Clockwise.MD means it.
+    await run(ctx, 'create', 12346);
+    const stale = new Date(Date.parse('2026-03-10T16:30:00Z') - CANCEL_INTENT_MS - 1000).toISOString();
+    await ctx.state.set(cancelIntentKey('12346'), { command: 'c-2', at: stale });
+    expect((await run(ctx, 'remove', 12346)).event?.type).toBe('appointment.no_show');
+  });
+
   it('undoes a no-show with status_reverted, not restored (restored undoes a cancellation only)', async () => {
     const { ctx } = context(byId);
     await run(ctx, 'create', 12347);
@@ -173,6 +191,21 @@ describe('clockwisemd normalize: the workflow', () => {
     expect((await run(ctx, 'undo_checkin')).event?.type).toBe('appointment.status_reverted');
     expect((await run(ctx, 'checkin')).event?.type).toBe('appointment.arrived');
     expect((await run(ctx, 'create')).result.ignored).toMatch(/repeated create/);
+  });
+
+  it('ignores a redelivered step with a demographics_update or reschedule between (they do not move the workflow)', async () => {
+    const { ctx } = context(byId);
+    await run(ctx, 'create');
+    expect((await run(ctx, 'checkin')).event?.type).toBe('appointment.arrived');
+    expect((await run(ctx, 'demographics_update')).event?.type).toBe('appointment.updated');
+    expect((await run(ctx, 'checkin')).result.ignored).toMatch(
+      /repeated checkin: the appointment is already arrived/,
+    );
+    expect((await run(ctx, 'reschedule')).event?.type).toBe('appointment.rescheduled');
+    expect((await run(ctx, 'checkin')).result.ignored).toMatch(/repeated checkin/);
+    expect((await run(ctx, 'remove')).event?.type).toBe('appointment.cancelled');
+    expect((await run(ctx, 'demographics_update')).event?.type).toBe('appointment.updated');
+    expect((await run(ctx, 'remove')).result.ignored).toMatch(/repeated remove/);
   });
 
   it('reschedule carries previous start/end from the stored state', async () => {

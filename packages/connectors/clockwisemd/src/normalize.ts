@@ -127,6 +127,20 @@ export function stateKey(appointmentId: string): string {
 }
 
 /**
+ * State-store key of a cancellation asked through the hub (`appointment.cancel`, which Clockwise.MD
+ * carries out as `remove`): `{ command, at }`, written by the command before its call. The `remove`
+ * that follows is then the cancellation it was, not the no-show a `remove` before check-in means
+ * otherwise (FACTS.md). Its own key, not a field of {@link StoredAppointment}: the command writes it
+ * while normalization may be rewriting that record.
+ */
+export function cancelIntentKey(appointmentId: string): string {
+  return `appointment:${appointmentId}:cancel-asked`;
+}
+
+/** How long a cancellation asked through the hub explains the next `remove` (the commands' echo window and more). */
+export const CANCEL_INTENT_MS = 30 * 60_000;
+
+/**
  * Turns a Clockwise.MD webhook into one appointment event, using the appointment's stored state to
  * decide what `remove` and `undo_*` mean and to fill in the snapshot when the REST API cannot be read.
  *
@@ -172,9 +186,14 @@ export async function normalize(
   switch (n.type) {
     case 'remove': {
       const checkedIn = CHECKED_IN_STEPS.has(current.step);
-      transition = checkedIn
-        ? { type: 'appointment.cancelled', status: 'cancelled', step: 'removed' }
-        : { type: 'appointment.no_show', status: 'noshow', step: 'removed' };
+      const asked = await ctx.state.get<JsonObject>(cancelIntentKey(appointmentId));
+      const askedAt = typeof asked?.at === 'string' ? Date.parse(asked.at) : Number.NaN;
+      const cancelAsked = ctx.receivedAt.getTime() - askedAt <= CANCEL_INTENT_MS;
+      if (asked !== undefined) await ctx.state.delete(cancelIntentKey(appointmentId));
+      transition =
+        checkedIn || cancelAsked
+          ? { type: 'appointment.cancelled', status: 'cancelled', step: 'removed' }
+          : { type: 'appointment.no_show', status: 'noshow', step: 'removed' };
       beforeRemove = { status: current.status, step: current.step };
       break;
     }
@@ -239,17 +258,29 @@ export async function normalize(
   });
 }
 
+/** The step a forward workflow webhook takes the appointment to. */
+const FORWARD_STEP: Readonly<Record<string, WorkflowStep>> = {
+  checkin: 'arrived',
+  ready: 'ready',
+  callback: 'in_progress',
+  discharge: 'completed',
+  remove: 'removed',
+};
+
 /**
  * Clockwise.MD's webhook has no id, so a vendor redelivery a few seconds later gets a new dedupe key.
- * A workflow step applied twice in a row with nothing in between is such a redelivery: a genuine
- * repeat (checkin, undo_checkin, checkin) always has the undo between.
+ * A forward step (checkin, ready, callback, discharge, remove) to the step the appointment is already
+ * at is such a redelivery, whatever came between (a `demographics_update` or `reschedule` does not
+ * move the workflow): a genuine repeat (checkin, undo_checkin, checkin) has the undo between, which
+ * moved it back. An undo applied twice in a row is one too.
  */
 function redeliveryReason(type: string, stored: StoredAppointment | undefined): string | undefined {
   if (stored === undefined) return undefined;
   if (type === 'create') return 'the appointment is already known: a repeated create';
   if (type === 'reschedule' || type === 'demographics_update') return undefined;
-  if (stored.lastType === type) return `a repeated ${type}: the appointment is already ${stored.step}`;
-  return undefined;
+  const repeated =
+    FORWARD_STEP[type] !== undefined ? stored.step === FORWARD_STEP[type] : stored.lastType === type;
+  return repeated ? `a repeated ${type}: the appointment is already ${stored.step}` : undefined;
 }
 
 async function fetchAppointment(
