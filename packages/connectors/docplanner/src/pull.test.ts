@@ -146,6 +146,21 @@ describe('pull, single mode', () => {
     const { ctx } = await setup({ clientSecret: 'not-the-secret' });
     await expect(fetchNotifications(ctx)).rejects.toMatchObject({ kind: 'permanent' });
   });
+
+  it("treats the API's other 404s of the same shape (a moved path, a wrong domain) as a wrong URL too", async () => {
+    const ctx = memoryNormalizeContext<Config>({
+      config: { apiBaseUrl: 'https://dp.test', clientId: 'c', clientSecret: 's' },
+      vendorApi: (req) =>
+        req.url.endsWith('/oauth/v2/token')
+          ? { status: 200, headers: {}, body: { access_token: 't', expires_in: 3600 } }
+          : {
+              status: 404,
+              headers: {},
+              body: { errors: [], message: 'No route found for "GET /api/v3/integration/notifications"' },
+            },
+    });
+    await expect(fetchNotifications(ctx)).rejects.toMatchObject({ kind: 'permanent' });
+  });
 });
 
 describe('pull, multiple mode', () => {

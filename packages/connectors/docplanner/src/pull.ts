@@ -180,15 +180,19 @@ export async function docplannerApi(
   return res;
 }
 
-/** 404 is Docplanner's "queue empty" answer; a 404 that does not say so is a wrong URL. */
+/**
+ * 404 is Docplanner's "queue empty" answer (`{"errors":[],"message":"No notifications found"}`,
+ * FACTS.md), or in multiple mode one that still carries a `notifications` array; a 404 that says
+ * neither is a wrong URL. The API's other 404s have the same `{errors, message}` shape ("No route
+ * found …" for a moved path or a wrong domain): taken for an empty queue, such a pull looked healthy
+ * while the notifications expired at Docplanner after 72 hours.
+ */
 function isEmptyQueue(res: VendorResponse): boolean {
   if (res.status !== 404) return false;
   const body = res.body;
   if (isJsonObject(body)) {
     const message = typeof body.message === 'string' ? body.message : '';
-    return (
-      /no notifications/i.test(message) || Array.isArray(body.errors) || Array.isArray(body.notifications)
-    );
+    return /no notifications/i.test(message) || Array.isArray(body.notifications);
   }
   return typeof body === 'string' && /no notifications/i.test(body);
 }
