@@ -270,7 +270,7 @@ describe('bookingbug normalize', () => {
     // FACTS.md: every JRNI data webhook is a full snapshot carrying its triggerTime (UTC).
     const { push } = setup();
     const create = fixture('jrni-data-create.json'); // 2023-02-10T15:12:09Z
-    const cancel = { ...create, triggerName: 'cancelled', triggerTime: '2023-02-12T10:00:00Z' };
+    const cancel: JsonObject = { ...create, triggerName: 'cancelled', triggerTime: '2023-02-12T10:00:00Z' };
     cancel.appointment = { ...(create.appointment as JsonObject), status: 'Cancelled' };
     const lateModify = fixture('jrni-data-modify-time.json');
     lateModify.triggerTime = '2023-02-11T10:00:00Z'; // made before the cancellation, delivered after it

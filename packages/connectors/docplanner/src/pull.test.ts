@@ -153,11 +153,11 @@ describe('pull, single mode', () => {
       vendorApi: (req) =>
         req.url.endsWith('/oauth/v2/token')
           ? { status: 200, headers: {}, body: { access_token: 't', expires_in: 3600 } }
-          : {
+          : ({
               status: 404,
               headers: {},
               body: { errors: [], message: 'No route found for "GET /api/v3/integration/notifications"' },
-            },
+            } as VendorResponse),
     });
     await expect(fetchNotifications(ctx)).rejects.toMatchObject({ kind: 'permanent' });
   });

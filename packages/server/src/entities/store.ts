@@ -33,6 +33,18 @@ export async function ensureAlias(
 }
 
 /**
+ * An alias's `created_at` when one statement links several: the statement's time plus its place in
+ * the statement's input, in microseconds, so that the vendor ids of one hub id keep the order they
+ * were linked in ({@link listVendorIds}: oldest first, the current one last, as commands take it).
+ * With one time for all, ties fell to the ids' text: a Docplanner move seen first links the old and
+ * the new booking in one statement, and `99999999` sorted after `100000001`, so a command went to
+ * the booking the move had cancelled.
+ */
+function linkedAt(position: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`now() + make_interval(secs => ${position}::double precision / 1000000)`;
+}
+
+/**
  * The hub id of a vendor id, created with `newHubId` on first sight: one round trip. The insert's
  * RETURNING answers when the row is new, the select when it already existed. Under a race with
  * another transaction inserting the same alias, neither may see a row (the select reads the snapshot
@@ -149,8 +161,8 @@ export async function hubIdAliases(db: Executor, keys: readonly HubIdKey[]): Pro
           select k.n, k.instance_id, k.entity, k.vendor_id, k.unless, a.hub_id as other_hub_id
           from k join switchyard.aliases a on ${aliasOf('a', 'k.unless')}),
         ins as (
-          insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
-          select instance_id, entity, vendor_id, hub_id from k where n not in (select n from blocked)
+          insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id, created_at)
+          select instance_id, entity, vendor_id, hub_id, ${linkedAt(sql`n`)} from k where n not in (select n from blocked)
           -- Key order, as the normalize commit inserts (storeProposedAliases): two statements
           -- inserting the same new keys wait for each other in one order, never in a cycle.
           order by instance_id, entity, vendor_id
@@ -233,15 +245,15 @@ export function storeProposedAliases(
   return sql`alias_input as (
       select * from unnest(${c.chunks}::integer[], ${c.instanceIds}::text[], ${c.entities}::text[],
         ${c.vendorIds}::text[], ${c.hubIds}::text[], ${c.unless}::text[])
-        as k(chunk, instance_id, entity, vendor_id, hub_id, unless)),
+        with ordinality as k(chunk, instance_id, entity, vendor_id, hub_id, unless, n)),
     alias_seen as (
-      select k.chunk, k.instance_id, k.entity, k.vendor_id, k.hub_id,
+      select k.chunk, k.instance_id, k.entity, k.vendor_id, k.hub_id, k.n,
         (select a.hub_id from switchyard.aliases a where ${aliasOf('a', 'k.vendor_id')}) as known,
         (select a.hub_id from switchyard.aliases a where k.unless is not null and ${aliasOf('a', 'k.unless')}) as other
       from alias_input k),
     alias_added as (
-      insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
-      select s.instance_id, s.entity, s.vendor_id, s.hub_id from alias_seen s
+      insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id, created_at)
+      select s.instance_id, s.entity, s.vendor_id, s.hub_id, ${linkedAt(sql`s.n`)} from alias_seen s
       where ${after} and s.known is null
         and s.chunk not in (select x.chunk from alias_seen x
                             where x.known is distinct from x.hub_id and (x.known is not null or x.other is not null))

@@ -183,6 +183,21 @@ describe('docplanner end to end', () => {
     expect(one('presence-marked-absent.json').subject).toBe(one('slot-booked-paid.json').subject);
   });
 
+  it('lists the vendor ids of a move seen first old then new, whatever their text order (commands act on the last)', async () => {
+    // Both booking ids unseen: the move links them in one statement. The old id sorts after the new
+    // one as text, which decided their order before the link order did.
+    const move = fixture('docplanner', 'booking-moved.json');
+    const data = move.data as JsonObject;
+    (data.old_visit_booking as JsonObject).id = '99999999';
+    (data.new_visit_booking as JsonObject).id = '100000001';
+    move.created_at = '2026-03-12T09:00:01+01:00';
+    const settled = await e2e.settle(PUSH, () => sim.push(move));
+    expect(settled.events.map((e) => e.type)).toEqual(['appointment.rescheduled']);
+    const hubId = settled.events[0]!.subject.slice('appointment/'.length);
+    const ids = await e2e.hub.host.aliases(PUSH).vendorIds('appointment', hubId);
+    expect(ids).toEqual(['99999999', '100000001']);
+  });
+
   it('answers each gate with the approver decision, in the shape Docplanner expects', async () => {
     expect(sim.gateAnswers.map((a) => [a.notification.name, a.status, a.json])).toEqual([
       ['slot-booking', 200, {}],
