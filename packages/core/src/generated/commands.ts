@@ -97,7 +97,7 @@ export interface AppointmentMarkArrivedCommandData {
 }
 
 /**
- * Records at the vendor that the patient did not come (Docplanner presence ABSENT).
+ * Records at the vendor that the patient did not come. No shipped connector offers it yet (Docplanner's public write API marks and clears presence only; docs/connectors/docplanner.md).
  */
 export interface AppointmentMarkNoShowCommandData {
   /**
@@ -212,7 +212,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Mark a no-show",
     description:
-      "Records at the vendor that the patient did not come (Docplanner presence ABSENT).",
+      "Records at the vendor that the patient did not come. No shipped connector offers it yet (Docplanner's public write API marks and clears presence only; docs/connectors/docplanner.md).",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.mark_no_show.json",
   },
   {
