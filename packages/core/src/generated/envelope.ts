@@ -27,7 +27,7 @@ export interface EventEnvelope {
   time: string;
   datacontenttype: "application/json";
   /**
-   * The `$id` of the JSON Schema `data` conforms to (the schema of the event's type).
+   * Optional in CloudEvents and not sent by the hub: `type` names the schema `data` conforms to (`https://switchyard.dev/schemas/events/<type>.json`, in the event catalog).
    */
   dataschema?: string;
   /**

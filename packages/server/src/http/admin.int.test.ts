@@ -1,4 +1,5 @@
 import { compileErrors, validate } from '@readme/openapi-parser';
+import { validateEvent } from '@switchyard/core';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../pipeline/hub.ts';
@@ -256,11 +257,18 @@ describe('subscriptions', () => {
     knownSecrets.push(rotated.json.secret);
     expect(rotated.json.subscription.secrets).toHaveLength(2);
 
-    const test = await admin('POST', '/v1/subscriptions/crm/test', { type: 'hub.test' });
+    // The default test event is the catalog's hub.test, valid against its published schema.
+    const test = await admin('POST', '/v1/subscriptions/crm/test', {});
     expect(test.status).toBe(200);
     expect(test.json).toMatchObject({ ok: true, statusCode: 200 });
     const received = await subscriber.waitFor((r) => r.path === '/crm' && r.type === 'hub.test');
     expect(received.headers['webhook-signature']?.split(' ')).toHaveLength(2);
+    const sent = { ...(received.json as object), sequence: '1' }; // a delivered event's sequence; a test has none
+    expect(validateEvent(sent)).toEqual({ valid: true });
+    expect(received.json).toMatchObject({
+      subject: 'hub/test',
+      data: { message: 'Test event sent from the admin API.' },
+    });
 
     await admin('POST', '/v1/subscriptions', {
       id: 'short-lived',

@@ -24,6 +24,7 @@ import { migrate, pendingMigrations } from '../storage/migrations.ts';
 import { CHANNEL_DELIVER, CHANNEL_NORMALIZE, CHANNEL_PULL } from '../storage/queues.ts';
 import { requireSubscription, subscriptionsApi } from '../subscriptions/api.ts';
 import { feedApi } from '../subscriptions/feed.ts';
+import { TEST_EVENT_TYPE } from '../subscriptions/schema.ts';
 import { type AttemptResult, activeSecrets, attemptResult, Deliverer, postSigned } from './deliver.ts';
 import type { HubConfig } from './hub-config.ts';
 import {
@@ -427,14 +428,21 @@ export async function createHub(config: HubConfig) {
 
     /**
      * Sends a signed synthetic event to a webhook subscription now and reports the attempt
-     * (nothing is stored). Its `webhook-id` is fresh each call.
+     * (nothing is stored). Its `webhook-id` is fresh each call. By default the catalog's
+     * `hub.test` ({@link TEST_EVENT_TYPE}: subject `hub/test`, `data.message` saying who asked), valid
+     * against its published schema; another `type` (to try a subscriber's routing) carries the same
+     * data.
      *
      * @example
      * ```ts
      * const r = await hub.sendTestEvent(subId); // { ok: true, statusCode: 204, latencyMs: 12.3 }
      * ```
      */
-    async sendTestEvent(subscriptionId: string, type = 'switchyard.test'): Promise<AttemptResult> {
+    async sendTestEvent(
+      subscriptionId: string,
+      type: string = TEST_EVENT_TYPE,
+      askedFrom = 'the admin API',
+    ): Promise<AttemptResult> {
       const sub = await requireSubscription(db, subscriptionId);
       if (sub.kind !== 'webhook') throw invalid('only webhook subscriptions can be sent a test event');
       const id = eventIdFor(newId(), 0);
@@ -443,10 +451,10 @@ export async function createHub(config: HubConfig) {
         id,
         type,
         source: 'switchyard',
-        subject: `test/${id}`,
+        subject: 'hub/test',
         time: new Date().toISOString(),
         datacontenttype: 'application/json',
-        data: { test: true },
+        data: { message: `Test event sent from ${askedFrom}.` },
         connector: 'switchyard',
         instance: 'switchyard',
         vendortype: 'test',

@@ -13,7 +13,12 @@ import {
   type SubscriptionPatch,
   type SubscriptionsApi,
 } from './api.ts';
-import { subscriptionCreateSchema, subscriptionSchema, subscriptionUpdateSchema } from './schema.ts';
+import {
+  subscriptionCreateSchema,
+  subscriptionSchema,
+  subscriptionUpdateSchema,
+  TEST_EVENT_TYPE,
+} from './schema.ts';
 
 /** What a test event's attempt reports (`POST /v1/subscriptions/{id}/test`). */
 export const attemptResult = object(
@@ -265,12 +270,12 @@ export async function subscriptionRoutes(
         body: {
           type: 'object',
           additionalProperties: false,
-          properties: { type: { type: 'string', minLength: 1, maxLength: 200, default: 'switchyard.test' } },
+          properties: { type: { type: 'string', minLength: 1, maxLength: 200, default: TEST_EVENT_TYPE } },
         },
         response: { 200: attemptResult },
       },
     },
-    async (request) => sendTestEvent(request.params.id, request.body?.type ?? 'switchyard.test'),
+    async (request) => sendTestEvent(request.params.id, request.body?.type ?? TEST_EVENT_TYPE),
   );
 
   app.post<IdParams>(

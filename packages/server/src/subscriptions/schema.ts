@@ -15,6 +15,9 @@ import type { JsonSchema } from '@switchyard/core';
 
 type Schema = JsonSchema;
 
+/** The type of the test event an operator sends a subscription: the catalog's `hub.test` (docs/events.md). */
+export const TEST_EVENT_TYPE = 'hub.test';
+
 /** The subscription id the API accepts (config files keep to their stricter instance id rule). */
 export const SUBSCRIPTION_ID_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$';
 

@@ -1,4 +1,5 @@
 import type { Subscription } from '../../subscriptions/generated/input.ts';
+import { TEST_EVENT_TYPE } from '../../subscriptions/schema.ts';
 import { type Command, configOption, UsageError } from '../command.ts';
 
 function row(s: Subscription): string[] {
@@ -35,7 +36,7 @@ export const subscriptionsCommand: Command = {
     '  test --id ID        POST a signed synthetic event to a webhook subscription now (nothing stored)',
     'Options:',
     '  -c, --config FILE   the config file',
-    '  --type T            test: the event type sent (default switchyard.test)',
+    '  --type T            test: the event type sent (default hub.test)',
     '  --json              list: one JSON subscription a line',
   ].join('\n'),
   options: { ...configOption, id: { type: 'string' }, type: { type: 'string' }, json: { type: 'boolean' } },
@@ -60,8 +61,8 @@ export const subscriptionsCommand: Command = {
         }
         return 0;
       }
-      const type = typeof args.values.type === 'string' ? args.values.type : 'switchyard.test';
-      const result = await hub.sendTestEvent(id as string, type);
+      const type = typeof args.values.type === 'string' ? args.values.type : TEST_EVENT_TYPE;
+      const result = await hub.sendTestEvent(id as string, type, 'the CLI (switchyard subscriptions test)');
       const latency = result.latencyMs !== undefined ? ` in ${Math.round(result.latencyMs)} ms` : '';
       if (result.ok) {
         io.stdout.write(`${id}: HTTP ${result.statusCode}${latency}: delivered\n`);

@@ -104,7 +104,7 @@ function TestEvent({ sub }) {
   const [answer, setAnswer] = useState();
   async function submit(e) {
     e.preventDefault();
-    const type = String(new FormData(e.currentTarget).get('type') || 'switchyard.test');
+    const type = String(new FormData(e.currentTarget).get('type') || 'hub.test');
     setAnswer(undefined);
     const r = await action.run(() =>
       api('POST', `/v1/subscriptions/${encodeURIComponent(sub.id)}/test`, { type }),
@@ -114,8 +114,8 @@ function TestEvent({ sub }) {
   return html`<article class="card">
     <h2>Send a test event</h2>
     <form class="filters" onSubmit=${submit} aria-label="Send a test event">
-      <label>Type<input name="type" list="event-types" defaultValue="switchyard.test" /></label>
-      <datalist id="event-types">${['switchyard.test', 'appointment.created', 'appointment.cancelled', 'appointment.rescheduled'].map((t) => html`<option value=${t} />`)}</datalist>
+      <label>Type<input name="type" list="event-types" defaultValue="hub.test" /></label>
+      <datalist id="event-types">${['hub.test', 'appointment.created', 'appointment.cancelled', 'appointment.rescheduled'].map((t) => html`<option value=${t} />`)}</datalist>
       <div class="actions"><button type="submit" disabled=${action.busy || sub.kind !== 'webhook'}>Send test event</button></div>
     </form>
     ${sub.kind !== 'webhook' ? html`<p class="muted">Only webhook subscriptions can be sent a test event.</p>` : null}
