@@ -180,6 +180,14 @@ export async function pollFeed(
   );
 }
 
+/** The greatest sequence of a stored event ('0' when there is none). */
+export async function newestSequence(db: Executor): Promise<string> {
+  const r = await sql<{ s: string | null }>`select max(sequence)::text as s from switchyard.events`.execute(
+    db,
+  );
+  return r.rows[0]?.s ?? '0';
+}
+
 export async function purgeEvents(db: Executor, olderThan: Date, batch: number): Promise<number> {
   // An event still owed to a subscriber stays, whatever its age.
   const r = await sql`delete from switchyard.events where sequence in (

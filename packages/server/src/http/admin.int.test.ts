@@ -447,6 +447,26 @@ describe('subscriber pull feed', () => {
         : undefined;
     });
     expect(next.json.events[0].sequence > page.json.events[0].sequence).toBe(true);
+
+    // A cursor past the newest event (no poll gave it) is refused: stored, it would hide every
+    // event up to it for good, as the position never moves back.
+    const past = String(BigInt(next.json.nextCursor) + 1000n);
+    const beyond = await call(base, 'POST', '/v1/subscriptions/puller/ack', {
+      token: secret,
+      body: { cursor: past },
+    });
+    expect(beyond.status).toBe(422);
+    expect(beyond.json.detail).toMatch(/past the newest event/);
+    await pushEvent('feed-3');
+    const after = await eventually(async () => {
+      const r = await call(base, 'GET', '/v1/subscriptions/puller/events', { token: secret });
+      return r.json.events.some(
+        (e: { data: { vendorIds: { value: string }[] } }) => e.data.vendorIds[0]!.value === 'feed-3',
+      )
+        ? r
+        : undefined;
+    });
+    expect(after.status).toBe(200);
   });
 
   it('refuses a cursor above the largest bigint with 400, on the feed and the lists alike', async () => {

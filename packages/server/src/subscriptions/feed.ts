@@ -51,11 +51,26 @@ export function feedApi(host: FeedHost) {
       };
     },
 
-    /** Stores the acknowledged position (it never moves back). @example `await hub.feed.ack(subId, '42');` */
+    /**
+     * Stores the acknowledged position (it never moves back). A cursor past the newest stored event
+     * is refused: no poll gave it, and stored it would hide every event up to it for good (the
+     * position cannot move back).
+     *
+     * @example
+     * ```ts
+     * await hub.feed.ack(subId, '42');
+     * ```
+     */
     async ack(subscriptionId: string, cursor: string): Promise<{ cursor: string }> {
       const sub = await requireSubscription(db, subscriptionId);
       if (sub.kind !== 'pull') throw invalid(`subscription ${subscriptionId} is not a pull subscription`);
       if (!/^\d+$/.test(cursor)) throw invalid('cursor is not valid');
+      const newest = await eventStore.newestSequence(db);
+      if (BigInt(cursor) > BigInt(newest)) {
+        throw invalid(
+          `cursor ${cursor} is past the newest event (${newest}): acknowledge a nextCursor the feed gave`,
+        );
+      }
       await deliveryStore.setFeedCursor(db, subscriptionId, cursor);
       return { cursor: (await deliveryStore.getFeedCursor(db, subscriptionId))! };
     },
