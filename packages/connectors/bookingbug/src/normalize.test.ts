@@ -284,6 +284,17 @@ describe('bookingbug normalize', () => {
     expect((await push(lateModify)).events.map((e) => e.type)).toEqual(['appointment.restored']);
   });
 
+  it('announces both when one JRNI snapshot moves the booking and checks the patient in: rescheduled, then arrived', async () => {
+    const { push } = setup();
+    await push(fixture('jrni-data-create.json'));
+    // The vendor's checked-in example carries another start than the create's.
+    const both = await push(fixture('jrni-data-checked-in.json'));
+    expect(both.events.map((e) => e.type)).toEqual(['appointment.rescheduled', 'appointment.arrived']);
+    expect(dataOf(both, 0).changes).toEqual(expect.arrayContaining(['start', 'end']));
+    expect(dataOf(both, 1)).toMatchObject({ status: 'arrived', workflowStep: 'arrived' });
+    expect(both.events[0]!.subject).toBe(both.events[1]!.subject);
+  });
+
   it('announces a cancelled booking that comes back as restored (the undo of a cancellation)', async () => {
     const { push } = setup();
     await push(fixture('created.json'));

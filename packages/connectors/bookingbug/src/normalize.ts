@@ -531,6 +531,14 @@ export async function normalize(
     const eventTime =
       decided.type === 'appointment.created' && stored === undefined ? (created ?? time) : time;
     events.push({ type: decided.type, subject: `appointment/${hubId}`, time: eventTime, data });
+    if (decided.also !== undefined) {
+      const also = entityOf(snap, decided.also, hubId, c.id, oldId, ctx.instanceId, before, {
+        purchase: purchaseRecord(purchase),
+        booking: c.booking as unknown as JsonObject,
+      });
+      if (created !== undefined) also.bookedAt = created;
+      events.push({ type: decided.also.type, subject: `appointment/${hubId}`, time: eventTime, data: also });
+    }
   }
 
   await ctx.state.set(stateKey(purchaseId), { bookingIds: [...ids] });
@@ -588,12 +596,25 @@ async function normalizeJrni(
     const at = toRfc3339(webhook.triggerTime);
     if (at !== undefined) data.cancelledAt = at;
   }
-  return emit({ type: decided.type, subject: `appointment/${hubId}`, time, data });
+  const subject = `appointment/${hubId}`;
+  if (decided.also === undefined) return emit({ type: decided.type, subject, time, data });
+  const also = entityOf(snap, decided.also, hubId, bookingId, undefined, ctx.instanceId, before, {
+    webhook: webhook as unknown as JsonObject,
+  });
+  return emit(
+    { type: decided.type, subject, time, data },
+    { type: decided.also.type, subject, time, data: also },
+  );
 }
 
 interface Decision {
   type: string;
   changes: string[];
+  /**
+   * A second event the same snapshot announces: the check-in workflow event of a snapshot that
+   * also moved the booking (one event could not say both, and the arrival was lost downstream).
+   */
+  also?: Decision;
 }
 
 /** The appointment's status and workflow step in a snapshot. */
@@ -640,15 +661,23 @@ function decide(
   // A cancelled booking back: the undo of a cancellation (docs/events.md, "Undo events").
   if (before.cancelled === true)
     return { type: 'appointment.restored', changes: [...statusChanges, ...moved, ...changes] };
+  const checkIn =
+    checkInType === undefined
+      ? undefined
+      : {
+          type: checkInType,
+          changes: checkInType === 'appointment.status_reverted' ? [...statusChanges, ...changes] : changes,
+        };
   if (moved.length > 0) {
-    return { type: 'appointment.rescheduled', changes: [...moved, ...changes] };
+    const rescheduled = { type: 'appointment.rescheduled', changes: [...moved, ...changes] };
+    return checkIn === undefined
+      ? rescheduled
+      : {
+          ...rescheduled,
+          also: { ...checkIn, changes: checkIn.type === 'appointment.status_reverted' ? statusChanges : [] },
+        };
   }
-  if (checkInType !== undefined) {
-    return {
-      type: checkInType,
-      changes: checkInType === 'appointment.status_reverted' ? [...statusChanges, ...changes] : changes,
-    };
-  }
+  if (checkIn !== undefined) return checkIn;
   if (changes.length === 0) {
     return trigger === 'confirmed' ? { type: 'appointment.confirmed', changes: [] } : undefined;
   }
