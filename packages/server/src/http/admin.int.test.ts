@@ -113,6 +113,13 @@ describe('problems', () => {
     });
     expect(xml.status).toBe(415);
     expect(xml.json.code).toBe('SY_HTTP_UNSUPPORTED_MEDIA_TYPE');
+    for (const path of ['/v1/subscriptions', '/v1/instances']) {
+      const text = await call(base, 'POST', path, {
+        raw: '{"url":"x"}',
+        headers: { 'content-type': 'text/plain' },
+      });
+      expect([path, text.status, text.json.code]).toEqual([path, 415, 'SY_HTTP_UNSUPPORTED_MEDIA_TYPE']);
+    }
     const bad = await call(base, 'POST', '/v1/subscriptions', {
       raw: '{"url":',
       headers: { 'content-type': 'application/json' },
@@ -572,6 +579,14 @@ describe('metrics and OpenAPI', () => {
       { adminToken: [] },
     ]);
     expect(ops.length).toBe(routes.length);
+    // Every operation declares its success answer: a generated client takes an undeclared 204 for an error.
+    const withoutSuccess = Object.entries(
+      r.json.paths as Record<string, Record<string, { responses?: object }>>,
+    )
+      .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })))
+      .filter(({ op }) => !Object.keys(op.responses ?? {}).some((status) => /^2\d\d$/.test(status)))
+      .map(({ path, method }) => `${method.toUpperCase()} ${path}`);
+    expect(withoutSuccess).toEqual([]);
     const get = r.json.paths['/v1/subscriptions/{id}'].get;
     expect(get.security).toEqual([{ adminToken: [] }]);
     expect(get.parameters[0]).toMatchObject({ name: 'id', in: 'path', required: true });

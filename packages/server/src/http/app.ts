@@ -129,6 +129,10 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     ...problemFrameworkErrors(),
   }) as unknown as FastifyInstance;
   app.addHook('onRoute', (route) => routes.add(route));
+  // The API takes JSON (docs/api.md: any other type is 415). fastify also parses text/plain by
+  // default, which turned a text body into a 400 "body must be object"; vendor pushes take any type
+  // through the hooks' own parser (routes/hooks.ts).
+  app.removeContentTypeParser('text/plain');
   // First of the request hooks: everything a request does runs inside its span (when tracing is on).
   traceRequests(app);
   installRequestLog(app);

@@ -223,7 +223,14 @@ export async function fhirTokenRoutes(
   );
   app.delete<{ Params: { id: string } }>(
     '/v1/subscriptions/:id/fhir-read-token',
-    { schema: { tags, summary: "Revoke the subscription's FHIR read token", params: idParams } },
+    {
+      schema: {
+        tags,
+        summary: "Revoke the subscription's FHIR read token",
+        params: idParams,
+        response: { 204: { type: 'null' } },
+      },
+    },
     async (request, reply) => {
       await reader.deleteReadToken(request.params.id);
       return reply.code(204).send();
