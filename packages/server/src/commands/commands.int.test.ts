@@ -1064,8 +1064,12 @@ describe('credentials, retries and the known state', () => {
   });
 
   it('a manual retry of an exhausted command gets a fresh set of tries, its earlier calls kept', async () => {
-    const presenceCalls = (c: { calls: { url: string; attempt: number; statusCode: number }[] }) =>
-      c.calls.filter((x) => x.url.endsWith('/presence/patient')).map((x) => `${x.attempt} ${x.statusCode}`);
+    const presenceCalls = (c: {
+      calls: { url: string; run: number; attempt: number; statusCode: number }[];
+    }) =>
+      c.calls
+        .filter((x) => x.url.endsWith('/presence/patient'))
+        .map((x) => `${x.run}.${x.attempt} ${x.statusCode}`);
     // Exhausted: four tries (the schedule's three retries), each answered 503.
     const { subject } = await bookedAppointment();
     sim.failNext(4, 503);
@@ -1073,18 +1077,18 @@ describe('credentials, retries and the known state', () => {
     expect(sent.status).toBe(202);
     const id = sent.json.id as string;
     const failed = await finished(id);
-    expect(failed).toMatchObject({ status: 'failed', attempts: 4, error: { kind: 'exhausted' } });
+    expect(failed).toMatchObject({ status: 'failed', run: 1, attempts: 4, error: { kind: 'exhausted' } });
 
     // Retried by hand while Docplanner is still unwell: one more 503, then it answers.
     sim.failNext(1, 503);
     const retried = await api('POST', `/v1/commands/${id}/retry`);
     expect(retried.status).toBe(202);
-    expect(retried.json).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(retried.json).toMatchObject({ status: 'pending', run: 2, attempts: 0 });
     const done = await finished(id);
     // Before the fix the retry was attempt 5 of 4: its 503 failed the command at once.
-    expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
-    // Every call of both runs is kept, each under its run's attempt number.
-    expect(presenceCalls(done)).toEqual(['1 503', '2 503', '3 503', '4 503', '1 503', '2 204']);
+    expect(done).toMatchObject({ status: 'succeeded', run: 2, attempts: 2 });
+    // Every call of both runs is kept, each naming its run and its attempt within it.
+    expect(presenceCalls(done)).toEqual(['1.1 503', '1.2 503', '1.3 503', '1.4 503', '2.1 503', '2.2 204']);
   });
 
   it('a manual retry is checked again as a new command is: refused for a target cancelled since, or by a sender no longer covering it', async () => {

@@ -113,6 +113,9 @@ export interface CommandInput {
 
 /** One vendor call as the API shows it. */
 export interface CommandCall {
+  /** The run of the command it belongs to (1, then one more per manual retry). */
+  run: number;
+  /** The try within that run. */
   attempt: number;
   startedAt: string;
   method: string;
@@ -134,6 +137,9 @@ export interface CommandView {
   data: JsonObject;
   sentBy: string;
   idempotencyKey: string | null;
+  /** 1, then one more per manual retry (which gives a fresh set of tries). */
+  run: number;
+  /** Tries of the current run. */
   attempts: number;
   nextAttemptAt: string | null;
   result: JsonObject | null;
@@ -302,6 +308,7 @@ function view(row: q.CommandRow): CommandView {
     data: row.data,
     sentBy: row.sent_by,
     idempotencyKey: row.idempotency_key,
+    run: row.run,
     attempts: row.attempts,
     nextAttemptAt: row.status === 'pending' ? iso(row.next_attempt_at) : null,
     result: shownResult(row.result),
@@ -685,7 +692,7 @@ export function createCommands(options: CommandsOptions = {}) {
     const vendorError = (r: CommandResult): JsonObject =>
       r.vendor ? { vendor: { status: r.vendor.status, body: truncate(r.vendor.body) } } : {};
     const finished = await host.db.transaction().execute(async (trx) => {
-      await q.insertCalls(trx, row.id, row.attempts, calls);
+      await q.insertCalls(trx, row.id, row.run, row.attempts, calls);
       let done: q.CommandRow | undefined;
       if (result.outcome === 'done') {
         const subject = hubId !== undefined ? `appointment/${hubId}` : row.subject;
@@ -1269,6 +1276,7 @@ export function createCommands(options: CommandsOptions = {}) {
       return {
         ...view(row),
         calls: calls.map((c) => ({
+          run: c.run,
           attempt: c.attempt,
           startedAt: iso(c.started_at)!,
           method: c.method,

@@ -39,7 +39,11 @@ const commandProperties = {
   data: { type: 'object', additionalProperties: true },
   sentBy: { ...str, description: '`admin` or `subscription:<id>`.' },
   idempotencyKey: nstr,
-  attempts: { type: 'integer' },
+  run: {
+    type: 'integer',
+    description: 'The run: 1, then one more per manual retry (which counts attempts from 1 again).',
+  },
+  attempts: { type: 'integer', description: 'Tries of the current run.' },
   nextAttemptAt: ntime,
   result: { type: ['object', 'null'], additionalProperties: true },
   error: { type: ['object', 'null'], additionalProperties: true },
@@ -52,7 +56,8 @@ const commandProperties = {
 export const commandSchema = object(commandProperties);
 
 const call = object({
-  attempt: { type: 'integer' },
+  run: { type: 'integer', description: 'The run of the command the call belongs to.' },
+  attempt: { type: 'integer', description: 'The try within that run.' },
   startedAt: time,
   method: str,
   url: { ...str, description: 'Origin and path only (no query string).' },

@@ -21,6 +21,8 @@ export interface CommandRow {
   idempotency_key: string | null;
   request_hash: string;
   status: CommandStatus;
+  /** 1, then one more per manual retry. */
+  run: number;
   attempts: number;
   next_attempt_at: Date;
   locked_until: Date | null;
@@ -37,6 +39,7 @@ export interface CommandRow {
 export interface CommandCallRow {
   id: string;
   command_id: string;
+  run: number;
   attempt: number;
   started_at: Date;
   method: string;
@@ -124,16 +127,17 @@ export async function claimCommand(
   );
 }
 
-/** Records the vendor calls of one attempt. */
+/** Records the vendor calls of one attempt of one run. */
 export async function insertCalls(
   db: Executor,
   commandId: string,
+  run: number,
   attempt: number,
   calls: readonly NewCommandCall[],
 ): Promise<void> {
   if (calls.length === 0) return;
-  await sql`insert into switchyard.command_calls (command_id, attempt, started_at, method, url, status_code, latency_ms, error, response_snippet)
-      select ${commandId}, ${attempt}, * from unnest(
+  await sql`insert into switchyard.command_calls (command_id, run, attempt, started_at, method, url, status_code, latency_ms, error, response_snippet)
+      select ${commandId}, ${run}, ${attempt}, * from unnest(
         ${calls.map((c) => c.startedAt.toISOString())}::timestamptz[], ${calls.map((c) => c.method)}::text[],
         ${calls.map((c) => c.url)}::text[], ${calls.map((c) => c.statusCode)}::integer[],
         ${calls.map((c) => c.latencyMs)}::real[], ${calls.map((c) => c.error)}::text[],
@@ -245,8 +249,8 @@ export async function strandedCommands(db: Executor, graceMs: number, limit: num
  */
 export async function requeueCommand(db: Executor, id: string): Promise<CommandRow | undefined> {
   return first<CommandRow>(
-    sql`update switchyard.commands set status = 'pending', attempts = 0, next_attempt_at = now(), completed_at = null,
-          updated_at = now()
+    sql`update switchyard.commands set status = 'pending', attempts = 0, run = run + 1, next_attempt_at = now(),
+          completed_at = null, updated_at = now()
         where id = ${id} and status = 'failed'
         returning *`,
     db,

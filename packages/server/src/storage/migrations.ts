@@ -1964,6 +1964,17 @@ delete from switchyard.entity_state
 where key ~ '^(docplanner|clockwisemd):command:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 `,
   },
+  {
+    version: 34,
+    name: "a command's runs are numbered, and each vendor call names its run",
+    // A manual retry gives a failed command a fresh set of tries, its attempts counting from 1
+    // again: its calls then read "attempt 1" twice, and which belonged to which run could not be
+    // told. The command counts its runs (1, then one more per retry) and each call records its run.
+    sql: `
+alter table switchyard.commands add column run integer not null default 1;
+alter table switchyard.command_calls add column run integer not null default 1;
+`,
+  },
 ];
 
 /**
