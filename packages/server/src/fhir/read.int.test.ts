@@ -385,6 +385,16 @@ describe('read tokens', () => {
     expect(res.status).toBe(204);
     expectOutcome(await get(`/fhir/r4/Appointment/${own}`, second), 401, 'login');
   });
+
+  it('stop working while their subscription is disabled, and work again once it is enabled', async () => {
+    const token = (await createToken('ehr-other')).body.token;
+    const own = '00000000-0000-4000-a000-000000000001';
+    expect((await get(`/fhir/r4/Appointment/${own}`, token)).status).toBe(200);
+    await e2e.hub.subscriptions.disable('ehr-other');
+    expectOutcome(await get(`/fhir/r4/Appointment/${own}`, token), 401, 'login');
+    await e2e.hub.subscriptions.enable('ehr-other');
+    expect((await get(`/fhir/r4/Appointment/${own}`, token)).status).toBe(200);
+  });
 });
 
 describe('errors are OperationOutcomes', () => {

@@ -13,7 +13,8 @@ export interface ReadTokenOwnerRow {
 }
 
 /**
- * The owner of a token hash, or undefined.
+ * The owner of a token hash, or undefined; undefined too while its subscription is disabled (a
+ * credential acts only while its subscription is enabled, as command credentials do).
  *
  * @example
  * ```ts
@@ -24,7 +25,7 @@ export async function findReadToken(db: Executor, tokenHash: string): Promise<Re
   const r = await sql<{ subscription_id: string; event_types: string[]; sources: string[] | null }>`
     select t.subscription_id, s.event_types, s.sources
     from switchyard.fhir_read_tokens t join switchyard.subscriptions s on s.id = t.subscription_id
-    where t.token_hash = ${tokenHash}`.execute(db);
+    where t.token_hash = ${tokenHash} and s.disabled_at is null`.execute(db);
   const row = r.rows[0];
   return row
     ? { subscriptionId: row.subscription_id, eventTypes: row.event_types, sources: row.sources }
