@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import {
   CompiledQuery,
   Kysely,
@@ -165,6 +166,24 @@ export function jsonBatchOf(batch: string): RawBuilder<unknown> {
  */
 export const POOL_IDLE_TIMEOUT_MS = 5 * 60_000;
 
+/**
+ * How long a connection of the plan-stable pool may be checked out with no byte to or from the
+ * database before it is taken for dead and closed (its statement fails, as in an outage, and the
+ * pool opens a new connection). A connection left half-open (a failover behind a virtual address,
+ * a NAT or firewall losing its state) carries nothing and reports nothing: its statement waited
+ * until the kernel gave up, ~15 minutes, and the ingest statements queued behind it left every
+ * vendor push unanswered while `/readyz`, on a fresh connection, said ready. The pool runs only the
+ * hot path's single statements (ingest, the claims, the normalize commit, the attempt record),
+ * milliseconds each; the other pool, where migrations and long admin statements run, has no such
+ * bound.
+ */
+export const PLAN_STABLE_STALL_MS = 15_000;
+
+/** The socket under a pg client (pg keeps it as `connection.stream`). */
+function socketOf(client: pg.PoolClient | pg.Client): Socket | undefined {
+  return (client as unknown as { connection?: { stream?: Socket } }).connection?.stream;
+}
+
 /** The hub's database handles: one pool shared by the API and the workers. */
 export interface Database {
   /** Connections that plan every statement afresh (`force_custom_plan`): all but plan-stable statements. */
@@ -194,12 +213,22 @@ export interface Database {
  */
 export function openDatabase(
   databaseUrl: string,
-  options: { max?: number; planStable?: number } = {},
+  options: {
+    max?: number;
+    planStable?: number;
+    /** {@link PLAN_STABLE_STALL_MS} unless given (tests of the bound). */
+    planStableStallMs?: number;
+  } = {},
 ): Database {
   const pool = openPool(databaseUrl, options.max ?? 10, PLANNED_SETTINGS);
   const planStablePool =
     (options.planStable ?? 0) > 0
-      ? openPool(databaseUrl, options.planStable!, PLAN_STABLE_SETTINGS)
+      ? openPool(
+          databaseUrl,
+          options.planStable!,
+          PLAN_STABLE_SETTINGS,
+          options.planStableStallMs ?? PLAN_STABLE_STALL_MS,
+        )
       : undefined;
   const db = new Kysely<unknown>({
     dialect: new PostgresDialect({
@@ -255,14 +284,25 @@ const PLAN_STABLE_SETTINGS =
   'set plan_cache_mode = force_generic_plan; set enable_seqscan = off; set enable_bitmapscan = off; ' +
   'set enable_hashjoin = off; set enable_mergejoin = off; set jit = off';
 
-/** A pool whose sessions start with `settings` (one round trip, before any statement of the pool's user). */
-function openPool(databaseUrl: string, max: number, settings: string): pg.Pool {
+/**
+ * A pool whose sessions start with `settings` (one round trip, before any statement of the pool's
+ * user); with `stallMs`, a checked-out connection silent that long is closed
+ * ({@link PLAN_STABLE_STALL_MS}). TCP keepalive finds idle connections that died.
+ */
+function openPool(databaseUrl: string, max: number, settings: string, stallMs?: number): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 30_000,
   });
+  if (stallMs !== undefined) {
+    // Only while checked out: an idle connection in the pool is silent by right.
+    pool.on('acquire', (client) => socketOf(client)?.setTimeout(stallMs));
+    pool.on('release', (_error, client) => socketOf(client)?.setTimeout(0));
+  }
   // An idle client losing its connection (Postgres restart) must not crash the process.
   pool.on('error', () => {});
   // A checked-out client (mid-transaction, between statements) that loses its connection emits
@@ -270,6 +310,12 @@ function openPool(databaseUrl: string, max: number, settings: string): pg.Pool {
   // next statement on that client fails instead, and the caller answers 503 / retries.
   pool.on('connect', (client) => {
     client.on('error', () => {});
+    if (stallMs !== undefined) {
+      const socket = socketOf(client);
+      socket?.on('timeout', () =>
+        socket.destroy(new Error(`no answer from the database for ${stallMs} ms: connection closed`)),
+      );
+    }
     // Queued before any statement of the pool's user.
     client.query(settings).catch(() => {});
   });
