@@ -85,8 +85,8 @@ export async function claimDeliveries(
  * every commit inserting a delivery of the subscription (its foreign key check takes `for key
  * share` on the subscription row).
  */
-function claimDue(leaseMarginMs: number, limit: number) {
-  return sql`due as (${claimableDeliveries(limit)}),
+function claimDue(leaseMarginMs: number, limit: number, budget?: ClaimBudget) {
+  return sql`due as (${claimableDeliveries(limit, budget)}),
     unnumbered as (
       select d.id, d.subscription_id,
         row_number() over (partition by d.subscription_id order by d.event_sequence, d.seq) as n
@@ -119,9 +119,25 @@ function claimDue(leaseMarginMs: number, limit: number) {
  * then the head of each line, and stops at the limit. A never-attempted delivery it meets waiting
  * behind a head scheduled for a retry is put off to that head's time, so claims stop reading it
  * while a subscriber is down ({@link releaseSubject} undoes that when the head is skipped).
+ * With a `budget` (migration 35), at most that many of each subscription's.
  */
-function claimableDeliveries(limit: number) {
-  return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
+function claimableDeliveries(limit: number, budget: ClaimBudget | undefined) {
+  if (budget === undefined) {
+    return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
+  }
+  return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer,
+    ${JSON.stringify(budget.bySubscription)}::jsonb, ${budget.others}::integer)`;
+}
+
+/**
+ * How many of each subscription's deliveries one claim may take: what its subscriber has room
+ * for in the claiming process (the deliver worker's `budget()`).
+ */
+export interface ClaimBudget {
+  /** Subscription id → deliveries it may take (0: none). */
+  bySubscription: Record<string, number>;
+  /** For a subscription not named. */
+  others: number;
 }
 
 /** A claimed (or commit-leased) delivery with what attempting it needs: its subscription and its event (if still stored). */
@@ -198,13 +214,14 @@ export async function claimDeliveryWork(
   db: Executor,
   leaseMarginMs: number,
   limit: number,
+  budget?: ClaimBudget,
 ): Promise<DeliveryWork[]> {
   const r = await rows<
     DeliveryRow & { sub: SubscriptionRow; sub_notification_events: string | null; ev: EventRow | null }
   >(
     // The subscription as the statement's snapshot saw it, and apart the counter this claim moved
     // (json, not jsonb, cannot be merged in SQL: eventJson in events/store.ts says why json).
-    sql`${PLAN_STABLE}with ${claimDue(leaseMarginMs, limit)}
+    sql`${PLAN_STABLE}with ${claimDue(leaseMarginMs, limit, budget)}
         select c.*, to_json(s.*) as sub, a.events as sub_notification_events, ${eventJson('e')} as ev
         from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
         left join advanced a on a.id = c.subscription_id
@@ -248,6 +265,31 @@ export async function releaseDeliveries(
           returning 1),
         woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from released limit 1) x)
         select (select count(*) from released) as n, (select count(*) from woken) as woken`,
+    db,
+  );
+  return Number(r?.n ?? 0);
+}
+
+/**
+ * Puts leased deliveries that were never attempted back to `pending`, due now, their attempt
+ * uncounted (the claim or the fan-out lease counted it), where their token still matches, and
+ * wakes the deliver workers: a process that took more of one subscriber's deliveries than that
+ * subscriber's share of its slots hands the rest back (pipeline/deliver.ts). Returns how many.
+ */
+export async function returnUnattempted(
+  db: Executor,
+  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+): Promise<number> {
+  if (held.length === 0) return 0;
+  const r = await first<{ n: string }>(
+    sql`with returned as (
+          update switchyard.deliveries d set status = 'pending', attempts = d.attempts - 1, locked_until = null,
+            lock_token = null, next_attempt_at = now(), updated_at = now()
+          from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
+          where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
+          returning 1),
+        woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from returned limit 1) x)
+        select (select count(*) from returned) as n, (select count(*) from woken) as woken`,
     db,
   );
   return Number(r?.n ?? 0);

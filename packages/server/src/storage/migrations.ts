@@ -1975,6 +1975,171 @@ alter table switchyard.commands add column run integer not null default 1;
 alter table switchyard.command_calls add column run integer not null default 1;
 `,
   },
+  {
+    version: 35,
+    name: "a delivery claim takes no more of a subscription's deliveries than its subscriber has connections for",
+    // A subscriber that hangs held every deliver slot of a process: the claim took its due
+    // deliveries (one per subject, many subjects) until the slots were full, 32 on its connections
+    // and the rest waiting for one, so every other subscription, on any host, waited for the hung
+    // requests' timeouts (a fault-injection audit: a healthy subscriber got nothing for 25 s). The
+    // deliver worker now gives each claim a budget per subscription: the connections its
+    // subscriber's origin has free in this process (`p_budget`, subscription id → deliveries; those
+    // not named get `p_default`, a whole origin's connections), and the walk passes over a
+    // subscription whose budget it has spent, as over a disabled one. The same body as migration
+    // 28's otherwise; the one-argument function stays for processes of the previous version
+    // during a rolling deploy.
+    sql: `
+create or replace function switchyard.claimable_deliveries(p_limit integer, p_budget jsonb, p_default integer)
+returns table (id uuid, timeout_ms integer) language plpgsql volatile rows 4
+set enable_seqscan = off set enable_bitmapscan = off set enable_sort = off set jit = off
+set plan_cache_mode = auto as $fn$
+declare
+  r record;
+  sub record;
+  head record;
+  n integer := 0;
+  fetched integer := 0;
+  after_at timestamptz := '-infinity';
+  after_seq bigint := 0;
+  skipped text[] := array(select s.id from switchyard.subscriptions s where s.disabled_at is not null or s.kind <> 'webhook');
+  taken jsonb := '{}';
+begin
+  -- 1. The due index in order, as in migration 9, for at most 256 rows.
+  for r in
+    select c.ctid, c.id, c.subscription_id, c.subject, c.event_sequence, c.seq, c.next_attempt_at, c.status, c.locked_until,
+      c.attempts
+    from switchyard.deliveries c
+    where c.status in ('pending', 'in_flight')
+    order by c.next_attempt_at, c.seq
+    limit 256
+  loop
+    fetched := fetched + 1;
+    after_at := r.next_attempt_at;
+    after_seq := r.seq;
+    -- In order of next_attempt_at: from here on nothing is due (a claimed delivery keeps the
+    -- next_attempt_at it was claimed at, always in the past).
+    if r.status = 'pending' and r.next_attempt_at > now() then
+      return;
+    end if;
+    -- A disabled subscription's deliveries count in the walk's 256: filtered in the query, a
+    -- backlog of them at the head of the due index was read whole by every claim.
+    continue when r.subscription_id = any(skipped);
+    continue when r.status = 'in_flight' and r.locked_until >= now();
+    select s.timeout_ms, s.ordering into sub from switchyard.subscriptions s where s.id = r.subscription_id;
+    continue when not found;
+    -- The first delivery of the line that blocks this one, if any (its head).
+    select p.status, p.next_attempt_at into head from switchyard.deliveries p
+      where p.subscription_id = r.subscription_id and p.subject = r.subject
+        and p.status in ('pending', 'in_flight', 'held', 'dead')
+        and (p.event_sequence, p.seq) < (r.event_sequence, r.seq)
+        and (p.status <> 'dead' or (p.superseded_by is null and sub.ordering = 'hold'))
+      order by p.event_sequence, p.seq
+      limit 1;
+    if found then
+      -- Blocked. Behind a head waiting for its retry, it cannot go before that retry: put off to
+      -- the head's time, out of the due range every claim walks. Only a delivery never attempted
+      -- (its own time is "now"; a retried one keeps its schedule); skip locked, as the claim.
+      if r.status = 'pending' and r.attempts = 0 and head.status = 'pending' and head.next_attempt_at > now() then
+        perform 1 from switchyard.deliveries d
+          where d.ctid = r.ctid and d.status = 'pending' and d.attempts = 0 and d.next_attempt_at <= now()
+          for update skip locked;
+        if found then
+          update switchyard.deliveries d set next_attempt_at = head.next_attempt_at, updated_at = now()
+            where d.ctid = r.ctid;
+        end if;
+      end if;
+      continue;
+    end if;
+    -- Its subscription's budget for this claim spent (its subscriber's connections busy).
+    continue when coalesce((p_budget ->> r.subscription_id)::integer, p_default)
+      <= coalesce((taken ->> r.subscription_id)::integer, 0);
+    perform 1 from switchyard.deliveries d
+      where d.ctid = r.ctid
+        and ((d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'in_flight' and d.locked_until < now()))
+      for update skip locked;
+    continue when not found;
+    id := r.id;
+    timeout_ms := sub.timeout_ms;
+    taken := jsonb_set(taken, array[r.subscription_id], to_jsonb(coalesce((taken ->> r.subscription_id)::integer, 0) + 1));
+    return next;
+    n := n + 1;
+    if n >= p_limit then
+      return;
+    end if;
+  end loop;
+  if fetched < 256 then
+    return; -- that was every due delivery
+  end if;
+
+  -- 2. Past the walk: the head of each line (its first delivery that can block), claimable if due
+  -- or its lease ran out; a head at or before the walk's last row was judged by the walk.
+  for r in
+    with recursive lines as (
+      (select d.subscription_id, d.subject, d.subscription_id = any(skipped) as skip
+       from switchyard.deliveries d
+       where d.status in ('pending', 'in_flight', 'held', 'dead')
+       order by d.subscription_id, d.subject, d.event_sequence, d.seq
+       limit 1)
+      union all
+      select nx.subscription_id, nx.subject, nx.subscription_id = any(skipped)
+      from lines l cross join lateral (
+        -- The next line; past a disabled subscription's first line, the next subscription's (one
+        -- probe per disabled subscription, not one per line of its backlog). Only one branch
+        -- runs: the other's condition on l is false before any row is read.
+        (select d.subscription_id, d.subject
+         from switchyard.deliveries d
+         where not l.skip and d.status in ('pending', 'in_flight', 'held', 'dead')
+           and (d.subscription_id, d.subject) > (l.subscription_id, l.subject)
+         order by d.subscription_id, d.subject, d.event_sequence, d.seq
+         limit 1)
+        union all
+        (select d.subscription_id, d.subject
+         from switchyard.deliveries d
+         where l.skip and d.status in ('pending', 'in_flight', 'held', 'dead')
+           and d.subscription_id > l.subscription_id
+         order by d.subscription_id, d.subject, d.event_sequence, d.seq
+         limit 1)) nx
+    ),
+    heads as (
+      select h.ctid, h.id, h.status, h.next_attempt_at, h.locked_until, h.seq, s.timeout_ms, l.subscription_id
+      from lines l
+      join switchyard.subscriptions s on s.id = l.subscription_id
+      cross join lateral (
+        select d.ctid, d.id, d.status, d.next_attempt_at, d.locked_until, d.seq
+        from switchyard.deliveries d
+        where d.subscription_id = l.subscription_id and d.subject = l.subject
+          and d.status in ('pending', 'in_flight', 'held', 'dead')
+          -- a dead delivery blocks only if unsuperseded under 'hold'
+          and (d.status <> 'dead' or (d.superseded_by is null and s.ordering = 'hold'))
+        order by d.event_sequence, d.seq
+        limit 1) h
+      where not l.skip
+    )
+    select * from heads h
+    where ((h.status = 'pending' and h.next_attempt_at <= now()) or (h.status = 'in_flight' and h.locked_until < now()))
+      and (h.next_attempt_at, h.seq) > (after_at, after_seq)
+    order by h.next_attempt_at, h.seq
+  loop
+    continue when coalesce((p_budget ->> r.subscription_id)::integer, p_default)
+      <= coalesce((taken ->> r.subscription_id)::integer, 0);
+    perform 1 from switchyard.deliveries d
+      where d.ctid = r.ctid
+        and ((d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'in_flight' and d.locked_until < now()))
+      for update skip locked;
+    continue when not found;
+    id := r.id;
+    timeout_ms := r.timeout_ms;
+    taken := jsonb_set(taken, array[r.subscription_id], to_jsonb(coalesce((taken ->> r.subscription_id)::integer, 0) + 1));
+    return next;
+    n := n + 1;
+    if n >= p_limit then
+      return;
+    end if;
+  end loop;
+end
+$fn$;
+`,
+  },
 ];
 
 /**
