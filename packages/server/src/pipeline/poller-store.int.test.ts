@@ -259,6 +259,46 @@ describe('a pulled batch whose store fails', () => {
   });
 });
 
+describe('a pull turn cut short by a database outage', () => {
+  it('gives its lease back once the database answers: the instance is due again at once, not after five minutes', async () => {
+    // The turn stores its batch, then the statements that end it (finishPull, which clears the
+    // lease, and the failure path's own) meet the outage (SQLSTATE 57P01, as when Postgres
+    // terminates the session).
+    await client.query(`create sequence blip_finish`);
+    await client.query(`
+      create function public.blip_finish() returns trigger language plpgsql as $$
+      begin
+        if old.pull_locked_until is not null and new.pull_locked_until is null
+           and nextval('blip_finish') <= 2 then
+          raise exception 'terminating connection due to administrator command' using errcode = '57P01';
+        end if;
+        return new;
+      end $$`);
+    await client.query(`create trigger blip_finish before update on switchyard.connector_instances
+      for each row when (new.id = 'dp-blip') execute function public.blip_finish()`);
+    sim.enqueue(booked);
+    await hub!.instances.upsert({ ...pullInstance('dp-blip'), pull: { intervalMs: 300 } });
+    await settled('dp-blip', 1);
+    // The lease the failed end left is given back at the loop's next pass: the instance pulls
+    // again within its interval, where it waited out the five-minute lease before.
+    sim.enqueue(presence);
+    const rows = await settled('dp-blip', 2);
+    expect(rows.map((r) => r.vendor_type)).toEqual(['slot-booked', 'presence-marked']);
+    expect(
+      Number((await client.query(`select last_value from blip_finish`)).rows[0].last_value),
+    ).toBeGreaterThan(2);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        instance: 'dp-blip',
+        job: 'pull',
+        msg: expect.stringMatching(/tried again once it is back/),
+      }),
+    );
+    // It pulls from the simulator the other tests share: no more turns.
+    await hub!.instances.remove('dp-blip');
+  });
+});
+
 describe('a held batch at shutdown', () => {
   it('is stored by the stop when the database takes it again, else logged as an error with its count', async () => {
     // This file's hub would take the instances too: each case below runs one hub alone.

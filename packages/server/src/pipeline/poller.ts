@@ -63,6 +63,13 @@ export class Poller {
    * this process stores them before it fetches anything new.
    */
   private readonly held = new Map<string, PulledBatch[]>();
+  /**
+   * Turns cut short by a database outage that could not give their lease back, by job and
+   * instance, with the time their lease runs out: given back at the next pass the database answers
+   * (while the lease is still this process's), so the instance is due again at once instead of
+   * after the rest of its five-minute lease.
+   */
+  private readonly unreleased = new Map<string, { job: 'pull' | 'reconcile'; id: string; until: number }>();
 
   constructor(rt: Runtime, http: VendorHttp) {
     this.rt = rt;
@@ -70,6 +77,7 @@ export class Poller {
   }
 
   async tick(): Promise<TickResult> {
+    await this.giveBackLeases();
     const connectors = this.reconcilingConnectors();
     const pullRoom = MAX_TURNS - this.pulling.size;
     const reconcileRoom = MAX_TURNS - this.reconciling.size;
@@ -108,6 +116,27 @@ export class Poller {
     await this.storeHeldAtStop();
   }
 
+  /**
+   * Gives back the leases of turns a database outage cut short ({@link unreleased}), each due again
+   * at once, while they are still this process's; a lease that ran out meanwhile is another
+   * process's to take. Throws when the database does not answer (the pass fails, as its claim would).
+   */
+  private async giveBackLeases(): Promise<void> {
+    for (const [key, lease] of this.unreleased) {
+      if (Date.now() >= lease.until) {
+        this.unreleased.delete(key);
+        continue;
+      }
+      const note = 'the turn was cut short by a database outage';
+      // A reconciliation is due again in as long as its lease would have held it (Docplanner's
+      // release answers 429 more often than once an hour): given back for the record only.
+      if (lease.job === 'pull')
+        await instanceStore.finishPull(this.rt.db, lease.id, 0, `pull failed: ${note}`);
+      else await instanceStore.finishReconcile(this.rt.db, lease.id, RECONCILE_RETRY_MS, { error: note });
+      this.unreleased.delete(key);
+    }
+  }
+
   /** Starts one turn, tracked in `set` until it ends; its end wakes the loop to claim the next. */
   private run(
     set: Set<Promise<void>>,
@@ -115,16 +144,19 @@ export class Poller {
     job: 'pull' | 'reconcile',
     turn: () => Promise<unknown>,
   ): void {
+    // Leased by the claim that just returned: its lease runs out LEASE_MS from about now.
+    const until = Date.now() + LEASE_MS - 10_000;
     const running: Promise<void> = turn()
       .then(
         () => {},
         (error: unknown) => {
           // A vendor's failure is recorded by the turn itself; what reaches here is the database's
-          // (the turn could not record its end): its lease runs out and the instance is tried again.
+          // (the turn could not record its end): its lease is given back once the database answers.
           const logger = this.rt.logger.child({ instance: row.id, job });
-          if (isDatabaseUnavailable(error))
-            reportDatabaseUnavailable(logger, error, `the ${job} turn is tried again when its lease ends`);
-          else logger.warn({ err: error }, `${job} turn failed; tried again when its lease ends`);
+          if (isDatabaseUnavailable(error)) {
+            this.unreleased.set(`${job}:${row.id}`, { job, id: row.id, until });
+            reportDatabaseUnavailable(logger, error, `the ${job} turn is tried again once it is back`);
+          } else logger.warn({ err: error }, `${job} turn failed; tried again when its lease ends`);
         },
       )
       .finally(() => {
