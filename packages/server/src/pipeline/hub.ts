@@ -315,6 +315,22 @@ export async function createHub(config: HubConfig) {
     },
 
     /**
+     * Pulled notifications this process lost: a vendor handed them over (Docplanner's pull is
+     * destructive), storing them failed, and the process stopped (or their instance was removed)
+     * before they could be stored. Each loss is logged as an error with what identifies the
+     * notifications; `switchyard start` exits 1 when this is not 0.
+     *
+     * @example
+     * ```ts
+     * await hub.stop();
+     * if (hub.pulledNotificationsLost() > 0) process.exitCode = 1;
+     * ```
+     */
+    pulledNotificationsLost(): number {
+      return poller.lostCount;
+    },
+
+    /**
      * Stops the workers, the LISTEN connection and the pg-boss instance, and closes the database.
      * Stop the subsystems on `hub.host` first (they take their workers off the shared instance). `graceful` (default true) lets attempts in
      * progress finish and record; `graceful: false` drops them (their leases expire and another

@@ -320,6 +320,7 @@ describe('a held batch at shutdown', () => {
       'break-created',
     ]);
     expect(logs.filter((l) => l.instance === 'dp-stop-stored' && l.level >= 50)).toEqual([]);
+    expect(recovering.pulledNotificationsLost()).toBe(0);
 
     const failing = await startHub();
     await failStores('dp-stop-lost', 1_000_000);
@@ -338,5 +339,7 @@ describe('a held batch at shutdown', () => {
         msg: '2 pulled notifications lost: the process stopped before they could be stored, and the vendor no longer has them',
       }),
     );
+    // What `switchyard start` exits 1 on (runtime/process.ts, cli/commands/start.ts).
+    expect(failing.pulledNotificationsLost()).toBe(2);
   });
 });

@@ -438,8 +438,12 @@ export class Poller {
   }
 
   /** Logs held notifications that will never be stored: an error, since the vendor no longer has them. */
+  /** Pulled notifications this process lost (held unstored when it stopped, or its instance removed). */
+  lostCount = 0;
+
   private reportLost(instanceId: string, batches: readonly PulledBatch[], why: string): void {
     const items = batches.flatMap((b) => b.items);
+    this.lostCount += items.length;
     this.rt.logger.error(
       {
         instance: instanceId,

@@ -77,8 +77,14 @@ export interface HubProcess {
   applied: ApplyResult;
   /** Stops gracefully; idempotent. Resolves once everything is closed. */
   stop(): Promise<void>;
-  /** Resolves once the process has stopped (by `stop()` or the signal). */
-  readonly closed: Promise<void>;
+  /** Resolves once the process has stopped (by `stop()` or the signal), with what it lost. */
+  readonly closed: Promise<StopOutcome>;
+}
+
+/** How a hub process stopped. */
+export interface StopOutcome {
+  /** Pulled notifications lost ({@link Hub.pulledNotificationsLost}): an exit status of 1 is due. */
+  pulledNotificationsLost: number;
 }
 
 function pipelineOptions(
@@ -278,8 +284,8 @@ export async function startHubProcess(
   const runningGates = gates!;
   const runningCommands = commands!;
   const runningTelemetry = telemetry!;
-  let resolveClosed!: () => void;
-  const closed = new Promise<void>((resolve) => {
+  let resolveClosed!: (outcome: StopOutcome) => void;
+  const closed = new Promise<StopOutcome>((resolve) => {
     resolveClosed = resolve;
   });
   let stopping: Promise<void> | undefined;
@@ -296,8 +302,11 @@ export async function startHubProcess(
         // delays the stop by at most that long).
         await runningTelemetry.shutdown().catch(() => {});
         await database.release();
-        logger.info('stopped');
-        resolveClosed();
+        const lost = runningHub.pulledNotificationsLost();
+        if (lost > 0)
+          logger.error({ lost }, `stopped; ${lost} pulled notifications were lost (logged above)`);
+        else logger.info('stopped');
+        resolveClosed({ pulledNotificationsLost: lost });
       }
     })();
     return stopping;

@@ -87,8 +87,9 @@ export const startCommand: Command = {
         signal: controller.signal,
         ...(port !== undefined ? { port } : {}),
       });
-      await running.closed;
-      return 0;
+      const outcome = await running.closed;
+      // Lost pulled notifications (each logged as an error): a supervisor must see the stop failed.
+      return outcome.pulledNotificationsLost > 0 ? 1 : 0;
     } catch (error) {
       if (error instanceof ConfigError) return reportProblems(io, shown, error.problems);
       logger.fatal({ err: error }, 'switchyard could not start');
