@@ -36,6 +36,13 @@ beforeAll(async () => {
       else if (path === '/text')
         res.writeHead(404, { 'content-type': 'text/plain', 'x-thing': 'y' }).end('not here');
       else if (path === '/empty') res.writeHead(204).end();
+      else if (path === '/elsewhere')
+        res
+          .writeHead(303, { location: `http://localhost:${(server.address() as AddressInfo).port}/inside` })
+          .end();
+      else if (path === '/inside')
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('{"AccessKeyId":"INTERNAL-CANARY"}');
+      else if (path === '/huge') res.writeHead(200, { 'content-type': 'text/plain' }).end('x'.repeat(5000));
       else if (path === '/slow') setTimeout(() => res.end('late'), 2_000);
       else res.writeHead(200, { 'content-type': 'application/json' }).end('{"echo":true}');
     });
@@ -160,12 +167,51 @@ describe('createVendorHttp', () => {
       calls.push(String(input));
       return new Response('{"ok":1}', { status: 201, headers: { 'content-type': 'application/json' } });
     }) as typeof fetch;
-    const client = createVendorHttp({ fetchImpl });
+    const client = createVendorHttp({ fetchImpl, lookup: async () => ['93.184.216.34'] });
     expect(await client.request({ url: 'https://api.example.com/v1' })).toMatchObject({
       status: 201,
       body: { ok: 1 },
     });
     expect(calls).toEqual(['https://api.example.com/v1']);
     await expect(client.request({ url: 'https://x', json: {}, form: {} })).rejects.toThrow(TypeError);
+  });
+
+  it('never calls a cloud metadata endpoint, by address or by a name that resolves there', async () => {
+    const { logger, lines } = recordingLogger();
+    const client = createVendorHttp({ logger, lookup: async () => ['169.254.169.254'] });
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data/iam/security-credentials/role',
+      'http://metadata.google.internal/computeMetadata/v1/',
+      'https://rebinds.example.com/latest',
+    ]) {
+      const refused = await client.request({ url }).catch((e: unknown) => e);
+      expect(refused, url).toMatchObject({ kind: 'permanent', message: expect.stringMatching(/not called/) });
+    }
+    expect(lines.filter((l) => l.msg === 'vendor API call refused')).toHaveLength(3);
+  });
+
+  it('does not follow redirects: the 3xx is the answer, and nothing reaches the place it names', async () => {
+    const before = seen.length;
+    const res = await createVendorHttp().request({
+      url: `${base}/elsewhere`,
+      method: 'PUT',
+      headers: { Authtoken: 'vendor-key' },
+    });
+    expect(res.status).toBe(303);
+    expect(JSON.stringify(res.body)).not.toContain('INTERNAL-CANARY');
+    expect(seen.slice(before).map((s) => s.url)).toEqual(['/elsewhere']);
+  });
+
+  it('reads an answer up to its bound: a longer one fails the call', async () => {
+    const client = createVendorHttp({ maxResponseBytes: 4096 });
+    await expect(client.request({ url: `${base}/huge` })).rejects.toMatchObject({
+      kind: 'permanent',
+      message: expect.stringMatching(/answered more than 4096 bytes/),
+    });
+    expect(
+      (await createVendorHttp({ maxResponseBytes: 4096 }).request({ url: `${base}/json` })).body,
+    ).toEqual({
+      a: [1, 2],
+    });
   });
 });

@@ -3,6 +3,14 @@
  * status (the connector decides what a 404 means) and throws `ConnectorError.transient` for network
  * errors and timeouts. Messages and logs name the method and `origin + path` only: query strings
  * (where vendors put API keys) and headers never appear.
+ *
+ * Where it may go: a vendor API base URL is an instance setting an admin can change, and a vendor
+ * (or whoever answers for it) chooses its answers. So a call never goes to a cloud metadata
+ * endpoint, by name or by what the name resolves to (`checkDestination`, as for subscribers; private
+ * and loopback addresses stay allowed: vendors' on-premises APIs and the simulators live there),
+ * redirects are not followed (a 3xx is the answer: followed, it turned any call into a GET of an
+ * internal URL whose answer a command showed, and carried headers such as `Authtoken` or `App-Key`
+ * to the other origin), and an answer is read up to {@link VENDOR_MAX_RESPONSE_BYTES}.
  */
 import {
   ConnectorError,
@@ -13,6 +21,10 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
+import { checkDestination, type HostLookup } from './ssrf.ts';
+
+/** The largest vendor answer read, bytes: a larger one fails the call (permanently). */
+export const VENDOR_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 /** Options of {@link createVendorHttp}. */
 export interface VendorHttpOptions {
@@ -22,6 +34,29 @@ export interface VendorHttpOptions {
   defaultTimeoutMs?: number;
   /** Default the global `fetch`. */
   fetchImpl?: typeof fetch;
+  /** DNS resolution for the destination check; default the system's (tests set it). */
+  lookup?: HostLookup;
+  /** Default {@link VENDOR_MAX_RESPONSE_BYTES}. */
+  maxResponseBytes?: number;
+}
+
+/** The answer's text, read up to `max` bytes; undefined when it is longer (the rest is not read). */
+async function cappedText(response: Response, max: number): Promise<string | undefined> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** `https://api.vendor.com/v1/things` from any URL: no credentials, query or fragment. */
@@ -65,6 +100,7 @@ export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
   const fetchImpl = options.fetchImpl ?? fetch;
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 10_000;
   const logger = options.logger;
+  const maxResponseBytes = options.maxResponseBytes ?? VENDOR_MAX_RESPONSE_BYTES;
 
   return {
     async request(request: VendorRequest): Promise<VendorResponse> {
@@ -108,38 +144,26 @@ export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
 
       async function send(): Promise<VendorResponse> {
         const started = performance.now();
+        const destination = await checkDestination(request.url, {
+          allowPrivate: true,
+          allowLoopback: true,
+          ...(options.lookup ? { lookup: options.lookup } : {}),
+        });
+        if (!destination.ok) {
+          const message = `vendor API ${method} ${where} not called: ${destination.reason}`;
+          logger?.warn({ method, url: where, reason: destination.reason }, 'vendor API call refused');
+          const details = { details: { method, url: where } };
+          // A name that did not resolve may resolve later; a refused address or URL will not change.
+          throw destination.kind === 'dns'
+            ? ConnectorError.transient(message, details)
+            : ConnectorError.permanent(message, details);
+        }
         const signal = AbortSignal.timeout(timeoutMs);
+        let text: string | undefined;
+        let response: Response;
         try {
-          const response = await fetchImpl(request.url, {
-            method,
-            headers,
-            body,
-            signal,
-            redirect: 'follow',
-          });
-          const text = await response.text();
-          let parsed: JsonValue | string = text;
-          if (text !== '' && isJsonContentType(response.headers.get('content-type'))) {
-            try {
-              parsed = JSON.parse(text) as JsonValue;
-            } catch {
-              parsed = text;
-            }
-          }
-          const responseHeaders: Record<string, string> = {};
-          response.headers.forEach((value, name) => {
-            responseHeaders[name] = value;
-          });
-          logger?.debug(
-            {
-              method,
-              url: where,
-              status: response.status,
-              durationMs: Math.round(performance.now() - started),
-            },
-            'vendor API call',
-          );
-          return { status: response.status, headers: responseHeaders, body: parsed };
+          response = await fetchImpl(request.url, { method, headers, body, signal, redirect: 'manual' });
+          text = await cappedText(response, maxResponseBytes);
         } catch (error) {
           const durationMs = Math.round(performance.now() - started);
           const timedOut = signal.aborted || (error as { name?: unknown }).name === 'TimeoutError';
@@ -151,6 +175,35 @@ export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
           // The cause is left out on purpose: fetch errors can carry the full request URL.
           throw ConnectorError.transient(message, { details: { method, url: where, timedOut, code } });
         }
+        if (text === undefined) {
+          const message = `vendor API ${method} ${where} answered more than ${maxResponseBytes} bytes`;
+          logger?.warn({ method, url: where, status: response.status }, 'vendor API answer too large');
+          throw ConnectorError.permanent(message, {
+            details: { method, url: where, status: response.status },
+          });
+        }
+        let parsed: JsonValue | string = text;
+        if (text !== '' && isJsonContentType(response.headers.get('content-type'))) {
+          try {
+            parsed = JSON.parse(text) as JsonValue;
+          } catch {
+            parsed = text;
+          }
+        }
+        const responseHeaders: Record<string, string> = {};
+        response.headers.forEach((value, name) => {
+          responseHeaders[name] = value;
+        });
+        logger?.debug(
+          {
+            method,
+            url: where,
+            status: response.status,
+            durationMs: Math.round(performance.now() - started),
+          },
+          'vendor API call',
+        );
+        return { status: response.status, headers: responseHeaders, body: parsed };
       }
     },
   };
