@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthFailureLimiter, authTargetOf, installAuthRateLimit } from './auth-rate-limit.ts';
+import { AuthFailureLimiter, authTargetOf, installAuthRateLimit, limitKey } from './auth-rate-limit.ts';
 
 let clock = 1_000_000;
 const now = () => clock;
@@ -36,6 +36,22 @@ describe('AuthFailureLimiter', () => {
     expect(limiter.check('b').limited).toBe(false); // its first failure was forgotten
     for (let i = 0; i < 10_000; i++) limiter.recordFailure(`10.0.${i >> 8}.${i & 255}`);
     expect(limiter.size).toBe(3);
+  });
+
+  it('one address cannot push its own limited key out with failures on made-up targets: past its key budget they count together', () => {
+    clock = 1_000_000;
+    const limiter = new AuthFailureLimiter({ maxFailures: 20, windowMs: 60_000, maxAddresses: 1_000, now });
+    const ip = '203.0.113.66';
+    for (let i = 0; i < 20; i++) limiter.recordFailure(limitKey(ip, 'admin'), ip);
+    expect(limiter.check(limitKey(ip, 'admin'), ip).limited).toBe(true);
+    // 10,000 feed ids that do not exist, one failure each (the 401 an unknown subscription gets).
+    for (let i = 0; i < 10_000; i++) limiter.recordFailure(limitKey(ip, `feed:made-up-${i}`), ip);
+    expect(limiter.check(limitKey(ip, 'admin'), ip).limited).toBe(true);
+    expect(limiter.size).toBeLessThanOrEqual(limiter.maxKeysPerGroup + 1);
+    // Its further targets share one budget, spent: refused too.
+    expect(limiter.check(limitKey(ip, 'feed:another'), ip).limited).toBe(true);
+    // Another address is not affected.
+    expect(limiter.check(limitKey('198.51.100.1', 'feed:another'), '198.51.100.1').limited).toBe(false);
   });
 
   it('refuses nonsense options', () => {

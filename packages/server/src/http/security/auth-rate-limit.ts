@@ -26,6 +26,11 @@ export interface AuthRateLimitOptions {
   windowMs?: number;
   /** Keys (address and target pairs) remembered at once (least recently failed ones are forgotten first). Default 10 000. */
   maxAddresses?: number;
+  /**
+   * Keys one group (the installer's: one client address) may have; its failures against further
+   * targets count together under one key of the group. Default 50.
+   */
+  maxKeysPerGroup?: number;
   /** Clock, ms (tests). Default `Date.now`. */
   now?: () => number;
 }
@@ -38,7 +43,10 @@ export type LimitVerdict = { limited: false } | { limited: true; retryAfterSecon
  * target) in a sliding window (a log of failure times, at most `maxFailures` per key) and says when
  * a key is over the limit. Memory is bounded: at most `maxAddresses` keys × `maxFailures`
  * timestamps; the key that failed least recently is dropped first, so a flood of spoofed-looking
- * addresses cannot grow the map.
+ * addresses cannot grow the map. A key may belong to a group (a client address), which has at most
+ * `maxKeysPerGroup` keys: failures against more targets count under one overflow key of the group.
+ * Without it one address failing once on each of 10,000 made-up targets (feed ids, hook instance
+ * ids) pushed its own limited admin key out of the map and guessed the admin token on, 20 at a time.
  *
  * @example
  * ```ts
@@ -52,14 +60,19 @@ export class AuthFailureLimiter {
   readonly maxFailures: number;
   readonly windowMs: number;
   readonly maxAddresses: number;
+  readonly maxKeysPerGroup: number;
   readonly #now: () => number;
   // Map iteration order is insertion order: re-inserting on each failure makes it an LRU.
   readonly #failures = new Map<string, number[]>();
+  /** The keys of each group, and the group of each key (for the keys given one). */
+  readonly #groupKeys = new Map<string, Set<string>>();
+  readonly #groupOf = new Map<string, string>();
 
   constructor(options: AuthRateLimitOptions = {}) {
     this.maxFailures = options.maxFailures ?? 20;
     this.windowMs = options.windowMs ?? 60_000;
     this.maxAddresses = options.maxAddresses ?? 10_000;
+    this.maxKeysPerGroup = options.maxKeysPerGroup ?? 50;
     this.#now = options.now ?? Date.now;
     if (!Number.isInteger(this.maxFailures) || this.maxFailures < 1)
       throw new RangeError('maxFailures must be ≥ 1');
@@ -80,32 +93,55 @@ export class AuthFailureLimiter {
     let drop = 0;
     while (drop < times.length && times[drop]! <= cutoff) drop++;
     if (drop > 0) times.splice(0, drop);
-    if (times.length === 0) this.#failures.delete(key);
+    if (times.length === 0) this.#forget(key);
     return times;
   }
 
-  /** Whether `key` is over the limit now, and for how long. */
-  check(key: string): LimitVerdict {
+  #forget(key: string): void {
+    this.#failures.delete(key);
+    const group = this.#groupOf.get(key);
+    if (group === undefined) return;
+    this.#groupOf.delete(key);
+    const keys = this.#groupKeys.get(group);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#groupKeys.delete(group);
+  }
+
+  /** The key failures of `key` count under: itself, or its group's overflow key once the group is full. */
+  #resolve(key: string, group: string | undefined): string {
+    if (group === undefined || this.#failures.has(key)) return key;
+    const keys = this.#groupKeys.get(group);
+    return keys !== undefined && keys.size >= this.maxKeysPerGroup ? `${group}\u0000overflow` : key;
+  }
+
+  /** Whether `key` (of `group`, if given) is over the limit now, and for how long. */
+  check(key: string, group?: string): LimitVerdict {
     const now = this.#now();
-    const times = this.#recent(key, now);
+    const times = this.#recent(this.#resolve(key, group), now);
     if (times.length < this.maxFailures) return { limited: false };
     // Allowed again once the oldest failure in the log leaves the window.
     const retryAfterSeconds = Math.max(1, Math.ceil((times[0]! + this.windowMs - now) / 1000));
     return { limited: true, retryAfterSeconds };
   }
 
-  /** Records one refused authentication for `key`. */
-  recordFailure(key: string): void {
+  /** Records one refused authentication for `key` (of `group`, if given). */
+  recordFailure(key: string, group?: string): void {
     const now = this.#now();
-    const times = this.#recent(key, now);
+    const counted = this.#resolve(key, group);
+    const times = this.#recent(counted, now);
     times.push(now);
     // Only the newest maxFailures matter for the verdict: older ones cannot change it.
     if (times.length > this.maxFailures) times.splice(0, times.length - this.maxFailures);
-    this.#failures.delete(key);
-    this.#failures.set(key, times);
+    this.#failures.delete(counted);
+    this.#failures.set(counted, times);
+    if (group !== undefined && !this.#groupOf.has(counted)) {
+      this.#groupOf.set(counted, group);
+      const keys = this.#groupKeys.get(group) ?? new Set<string>();
+      this.#groupKeys.set(group, keys);
+      keys.add(counted);
+    }
     while (this.#failures.size > this.maxAddresses) {
-      const oldest = this.#failures.keys().next().value as string;
-      this.#failures.delete(oldest);
+      this.#forget(this.#failures.keys().next().value as string);
     }
   }
 }
@@ -224,7 +260,7 @@ export function installAuthRateLimit(
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const target = targetOf(request);
     if (target === undefined) return done();
-    const verdict = limiter.check(limitKey(request.ip, target));
+    const verdict = limiter.check(limitKey(request.ip, target), request.ip);
     if (!verdict.limited) return done();
     const problem = problemOf(
       'SY_HTTP_TOO_MANY_AUTH_FAILURES',
@@ -237,7 +273,7 @@ export function installAuthRateLimit(
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     if (failureStatuses.has(reply.statusCode)) {
       const target = targetOf(request);
-      if (target !== undefined) limiter.recordFailure(limitKey(request.ip, target));
+      if (target !== undefined) limiter.recordFailure(limitKey(request.ip, target), request.ip);
     }
     done();
   });
