@@ -12,9 +12,13 @@ import { fileDefault } from '../config/secrets.ts';
 import type { ResolvedConfig, ResolvedInstance } from '../config/types.ts';
 import { secretScrubber } from '../logging/logger.ts';
 
-/** The hub's base URL as clients reach it: `server.publicUrl`, else the listen address. */
-export function baseUrl(config: ResolvedConfig, port = config.server.port): string {
-  if (config.server.publicUrl) return config.server.publicUrl.replace(/\/+$/, '');
+/**
+ * The process's base URL as clients reach it: `server.publicUrl`, else the listen address. A
+ * worker's is always its listen address: `publicUrl` names the HTTP processes, and a worker's
+ * banner and ready line sent operators wiring its health checks to them.
+ */
+export function baseUrl(config: ResolvedConfig, port = config.server.port, role?: string): string {
+  if (config.server.publicUrl && role !== 'worker') return config.server.publicUrl.replace(/\/+$/, '');
   let host = config.server.host;
   if (host === '0.0.0.0' || host === '::' || host === '') host = '127.0.0.1';
   if (host.includes(':')) host = `[${host}]`;
@@ -143,7 +147,7 @@ export function banner(
     embeddedDataDir?: string;
   },
 ): string {
-  const base = baseUrl(config, opts.port);
+  const base = baseUrl(config, opts.port, opts.role);
   const lines: string[] = [];
   lines.push(`Switchyard is running (role: ${opts.role}) on ${base}`);
   if (opts.embeddedDataDir) {

@@ -276,7 +276,7 @@ export async function startHubProcess(
       ...(database.kind === 'embedded' && database.dataDir ? { embeddedDataDir: database.dataDir } : {}),
     }),
   );
-  const url = baseUrl(config, port);
+  const url = baseUrl(config, port, role);
   logger.info({ role, url }, 'switchyard is ready');
 
   const runningHub = hub;

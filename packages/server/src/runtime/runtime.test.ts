@@ -17,6 +17,10 @@ describe('banner URLs', () => {
     expect(baseUrl({ ...config, server: { ...config.server, publicUrl: 'https://hub.example/' } })).toBe(
       'https://hub.example',
     );
+    // publicUrl names the HTTP processes: a worker shows where it itself listens (its health, metrics).
+    const withPublic = { ...config, server: { ...config.server, publicUrl: 'https://hub.example/' } };
+    expect(baseUrl(withPublic, 9001, 'worker')).toBe('http://127.0.0.1:9001');
+    expect(baseUrl(withPublic, 9001, 'http')).toBe('https://hub.example');
   });
 
   it('lists one hook URL per push route, path parameters as placeholders', () => {
