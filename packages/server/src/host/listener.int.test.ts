@@ -131,3 +131,18 @@ describe('HubListener', () => {
     expect(r.heard).toEqual([undefined]);
   });
 });
+
+describe('HubListener while the database refuses connections', () => {
+  it('warns once per 30 s, not with a stack every second it tries again', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    // Nothing listens on port 1: every connection attempt is refused (ECONNREFUSED), each second.
+    const l = new HubListener('postgres://postgres@127.0.0.1:1/none', logger);
+    listeners.push(l);
+    await l.start();
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    const tries = lines.filter((x) => /LISTEN connection failed/.test(x.msg));
+    expect(tries.length).toBeGreaterThanOrEqual(3);
+    expect(tries.filter((x) => x.level >= 40).length).toBeLessThanOrEqual(1);
+  });
+});

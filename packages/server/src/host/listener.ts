@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type pino from 'pino';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 
 /** Hears a channel's NOTIFYs; `payload` is undefined after a (re)connect (see {@link HubListener.listen}). */
 export type NotificationHandler = (payload: string | undefined) => void;
@@ -105,7 +106,11 @@ export class HubListener {
       // Work committed while we were not listening: one wake-up covers it.
       for (const channel of this.handlers.keys()) this.notify(channel, undefined);
     } catch (error) {
-      this.logger.warn({ err: error }, 'LISTEN connection failed; polling until it is back');
+      // Tried again every second: while the database is down, one warning per 30 s (the others
+      // at debug), as every other report of the outage, not a warning with a stack each second.
+      if (isDatabaseUnavailable(error))
+        reportDatabaseUnavailable(this.logger, error, 'LISTEN connection failed; polling until it is back');
+      else this.logger.warn({ err: error }, 'LISTEN connection failed; polling until it is back');
       this.reconnectLater(client);
     }
   }
