@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { ConnectorError, isConnectorError, type JsonObject, toRfc3339 } from '@switchyard/core';
+import { ConnectorError, createAjv, isConnectorError, type JsonObject, toRfc3339 } from '@switchyard/core';
 import { inboundRequest } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import { authenticate, sourceIpAllowed } from './auth.ts';
-import type { Config } from './config.ts';
+import { type Config, configSchema } from './config.ts';
 import { parse } from './parse.ts';
 
 const fixture = (name: string) =>
@@ -180,5 +180,28 @@ describe('toRfc3339', () => {
     expect(toRfc3339('2026-03-10T11:30:00.250Z')).toBe('2026-03-10T11:30:00.250Z');
     expect(toRfc3339('tomorrow')).toBeUndefined();
     expect(toRfc3339(null)).toBeUndefined();
+  });
+});
+
+describe('allowedSourceIps in the config schema', () => {
+  // Checked when the instance is saved (the API and the config file validate with the schema), not
+  // found at the first push: '10.0.0.0/99' was accepted and then failed every push.
+  const validate = createAjv({ allErrors: true, strict: false }).compile(configSchema);
+  const ok = (ips: string[]) =>
+    validate({ pushAuth: { headerName: 'X-Key', apiKey: KEY }, allowedSourceIps: ips });
+
+  it('takes addresses and CIDR ranges of both families', () => {
+    expect(ok(['185.60.216.0/22', '10.1.2.3', '2001:db8::/32', '::1', '0.0.0.0/0'])).toBe(true);
+  });
+
+  it.each([
+    ['10.0.0.0/99'],
+    ['10.0.0.0/33'],
+    ['300.1.1.1'],
+    ['2001:db8::/129'],
+    ['example.com'],
+    ['10.0.0.0/'],
+  ])('refuses %s', (ip) => {
+    expect(ok([ip])).toBe(false);
   });
 });
