@@ -246,50 +246,30 @@ export async function renewDeliveryLeases(db: Executor, held: readonly HeldLease
 }
 
 /**
- * Puts leased deliveries back to `pending`, due now (their outcome could not be recorded because
- * the database was unavailable), where their token still matches, and wakes the deliver workers.
- * The attempt stays counted (its POST may have reached the subscriber: the retry carries the same
- * `webhook-id`). Returns how many were given back.
+ * Puts leased deliveries back to `pending`, due now, where their token still matches, and wakes the
+ * deliver workers. Two callers: deliveries whose outcome could not be recorded because the database
+ * was unavailable (`attempted`, the default: the attempt stays counted, its POST may have reached
+ * the subscriber and the retry carries the same `webhook-id`), and deliveries a process took more
+ * of than their subscriber's share of its slots and never attempted (`attempted: false`: the
+ * attempt the claim or the fan-out lease counted is taken back; pipeline/deliver.ts). Returns how
+ * many were put back.
  */
 export async function releaseDeliveries(
   db: Executor,
   held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+  options: { attempted?: boolean } = {},
 ): Promise<number> {
   if (held.length === 0) return 0;
+  const uncounted = options.attempted === false ? 1 : 0;
   const r = await first<{ n: string }>(
     sql`with released as (
-          update switchyard.deliveries d set status = 'pending', locked_until = null, lock_token = null,
-            next_attempt_at = now(), updated_at = now()
+          update switchyard.deliveries d set status = 'pending', attempts = d.attempts - ${uncounted}::integer,
+            locked_until = null, lock_token = null, next_attempt_at = now(), updated_at = now()
           from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
           where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
           returning 1),
         woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from released limit 1) x)
         select (select count(*) from released) as n, (select count(*) from woken) as woken`,
-    db,
-  );
-  return Number(r?.n ?? 0);
-}
-
-/**
- * Puts leased deliveries that were never attempted back to `pending`, due now, their attempt
- * uncounted (the claim or the fan-out lease counted it), where their token still matches, and
- * wakes the deliver workers: a process that took more of one subscriber's deliveries than that
- * subscriber's share of its slots hands the rest back (pipeline/deliver.ts). Returns how many.
- */
-export async function returnUnattempted(
-  db: Executor,
-  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
-): Promise<number> {
-  if (held.length === 0) return 0;
-  const r = await first<{ n: string }>(
-    sql`with returned as (
-          update switchyard.deliveries d set status = 'pending', attempts = d.attempts - 1, locked_until = null,
-            lock_token = null, next_attempt_at = now(), updated_at = now()
-          from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
-          where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
-          returning 1),
-        woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from returned limit 1) x)
-        select (select count(*) from returned) as n, (select count(*) from woken) as woken`,
     db,
   );
   return Number(r?.n ?? 0);

@@ -296,7 +296,7 @@ export class Deliverer {
   private handBack(work: deliveryStore.DeliveryWork): void {
     this.slots.done();
     const { id, lock_token } = work.delivery;
-    deliveryStore.returnUnattempted(this.rt.db, [{ id, lockToken: lock_token! }]).then(
+    deliveryStore.releaseDeliveries(this.rt.db, [{ id, lockToken: lock_token! }], { attempted: false }).then(
       () => this.rt.wakeDeliver(),
       (error: unknown) =>
         this.rt.logger.warn(
