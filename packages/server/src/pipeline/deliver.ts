@@ -206,6 +206,8 @@ export class Deliverer {
   private readonly perOrigin = new Map<string, number>();
   /** The origin of each subscription this worker has attempted a delivery of. */
   private readonly origins = new Map<string, string>();
+  /** A claim left a subscription's due deliveries for want of its origin's share: wake when it frees. */
+  private originWaiting = false;
 
   constructor(rt: Runtime, leases: LeaseKeeper) {
     this.rt = rt;
@@ -228,20 +230,26 @@ export class Deliverer {
       if (this.slots.behind) this.attempts.commitQueued();
       return { busy: false };
     }
+    const budget = this.budget();
     const claimed = await this.slots.claim(
       limit,
-      () =>
-        deliveryStore.claimDeliveryWork(
-          this.rt.db,
-          this.rt.options.deliveryLeaseMarginMs,
-          limit,
-          this.budget(),
-        ),
+      () => deliveryStore.claimDeliveryWork(this.rt.db, this.rt.options.deliveryLeaseMarginMs, limit, budget),
       (works) => works.length,
     );
     for (const work of claimed) this.start(work);
+    // A subscription whose budget the claim spent (or had none) may have more due: the pass that
+    // takes it comes when its origin has a quarter of the slots free again (closed), as a claim
+    // waits for a quarter of the worker's slots, not at every attempt's end, and not by polling.
+    const taken = new Map<string, number>();
+    for (const work of claimed) taken.set(work.subscription.id, (taken.get(work.subscription.id) ?? 0) + 1);
+    const spent =
+      Object.values(budget.bySubscription).some((left) => left === 0) ||
+      [...taken].some(([id, n]) => n >= (budget.bySubscription[id] ?? budget.others));
+    if (spent) this.originWaiting = true;
     if (claimed.length > 0)
       return { busy: claimed.length === limit && this.slots.active < this.rt.options.deliveryConcurrency };
+    // Nothing claimed while an origin waits: work may be due for it; its slots' end wakes the loop.
+    if (this.originWaiting) return { busy: false };
     return { busy: false, nextDueAt: await deliveryStore.settleIdleDeliveries(this.rt.db) };
   }
 
@@ -318,6 +326,11 @@ export class Deliverer {
     const n = (this.perOrigin.get(origin) ?? 1) - 1;
     if (n > 0) this.perOrigin.set(origin, n);
     else this.perOrigin.delete(origin);
+    const slots = this.rt.options.deliveryConcurrency;
+    if (this.originWaiting && n <= this.originShare() - Math.ceil(slots / 4)) {
+      this.originWaiting = false;
+      this.rt.wakeDeliver();
+    }
   }
 
   /** Lets normalize commits lease deliveries for this worker (the hub calls it once its loop runs). */
