@@ -119,25 +119,39 @@ function claimDue(leaseMarginMs: number, limit: number, budget?: ClaimBudget) {
  * then the head of each line, and stops at the limit. A never-attempted delivery it meets waiting
  * behind a head scheduled for a retry is put off to that head's time, so claims stop reading it
  * while a subscriber is down ({@link releaseSubject} undoes that when the head is skipped).
- * With a `budget` (migration 35), at most that many of each subscription's.
+ * With a `budget` (migration 35), at most that many of each subscriber origin's.
  */
 function claimableDeliveries(limit: number, budget: ClaimBudget | undefined) {
   if (budget === undefined) {
     return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
   }
   return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer,
-    ${JSON.stringify(budget.bySubscription)}::jsonb, ${budget.others}::integer)`;
+    ${JSON.stringify(budget.byOrigin)}::jsonb, ${budget.others}::integer)`;
 }
 
 /**
- * How many of each subscription's deliveries one claim may take: what its subscriber has room
- * for in the claiming process (the deliver worker's `budget()`).
+ * How many deliveries to each subscriber origin one claim may take: what the origin has room for in
+ * the claiming process (the deliver worker's `budget()`). An origin is the scheme, host and port of
+ * a subscription's URL as written ({@link subscriberOrigin}).
  */
 export interface ClaimBudget {
-  /** Subscription id → deliveries it may take (0: none). */
-  bySubscription: Record<string, number>;
-  /** For a subscription not named. */
+  /** Origin → deliveries it may take (0: none). */
+  byOrigin: Record<string, number>;
+  /** For an origin not named. */
   others: number;
+}
+
+/**
+ * The origin of a subscriber URL as the claim reads it (migration 35): its text up to the path,
+ * `http://crm.example:8443`; the whole text when it is not a URL.
+ *
+ * @example
+ * ```ts
+ * subscriberOrigin('https://crm.example/hooks?x=1'); // 'https://crm.example'
+ * ```
+ */
+export function subscriberOrigin(url: string | null): string {
+  return /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]+/.exec(url ?? '')?.[0] ?? '';
 }
 
 /** A claimed (or commit-leased) delivery with what attempting it needs: its subscription and its event (if still stored). */
@@ -246,25 +260,20 @@ export async function renewDeliveryLeases(db: Executor, held: readonly HeldLease
 }
 
 /**
- * Puts leased deliveries back to `pending`, due now, where their token still matches, and wakes the
- * deliver workers. Two callers: deliveries whose outcome could not be recorded because the database
- * was unavailable (`attempted`, the default: the attempt stays counted, its POST may have reached
- * the subscriber and the retry carries the same `webhook-id`), and deliveries a process took more
- * of than their subscriber's share of its slots and never attempted (`attempted: false`: the
- * attempt the claim or the fan-out lease counted is taken back; pipeline/deliver.ts). Returns how
- * many were put back.
+ * Puts leased deliveries back to `pending`, due now (their outcome could not be recorded because
+ * the database was unavailable), where their token still matches, and wakes the deliver workers.
+ * The attempt stays counted (its POST may have reached the subscriber: the retry carries the same
+ * `webhook-id`). Returns how many were given back.
  */
 export async function releaseDeliveries(
   db: Executor,
   held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
-  options: { attempted?: boolean } = {},
 ): Promise<number> {
   if (held.length === 0) return 0;
-  const uncounted = options.attempted === false ? 1 : 0;
   const r = await first<{ n: string }>(
     sql`with released as (
-          update switchyard.deliveries d set status = 'pending', attempts = d.attempts - ${uncounted}::integer,
-            locked_until = null, lock_token = null, next_attempt_at = now(), updated_at = now()
+          update switchyard.deliveries d set status = 'pending', locked_until = null, lock_token = null,
+            next_attempt_at = now(), updated_at = now()
           from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
           where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
           returning 1),

@@ -120,25 +120,6 @@ export function scheduleOf(rt: Runtime, sub: SubscriptionRow): number[] {
 
 type BatchedAttempt = Parameters<typeof deliveryStore.finishDeliveries>[1][number];
 
-/** A subscriber URL's origin (`https://crm.example`), or the text itself when it is not a URL (its attempt fails at once). */
-function originOf(url: string | null): string {
-  const text = url ?? '';
-  let origin = origins.get(text);
-  if (origin === undefined) {
-    try {
-      origin = new URL(text).origin;
-    } catch {
-      origin = text;
-    }
-    if (origins.size >= 10_000) origins.clear();
-    origins.set(text, origin);
-  }
-  return origin;
-}
-
-/** Origins of the subscriber URLs seen (two per attempt asked; a URL parse each was measurable). */
-const origins = new Map<string, string>();
-
 /** Deliveries claimed per query at most, commits running at once, attempts per commit at most. */
 const CLAIM_BATCH = 64;
 const MAX_COMMITS = 2;
@@ -205,7 +186,7 @@ export class Deliverer {
   /** Attempts running per subscriber origin (`https://crm.example:443`). */
   private readonly perOrigin = new Map<string, number>();
   /** The origin of each subscription this worker has attempted a delivery of. */
-  private readonly origins = new Map<string, string>();
+  private readonly subscriptionOrigins = new Map<string, string>();
   /** A claim left a subscription's due deliveries for want of its origin's share: wake when it frees. */
   private originWaiting = false;
 
@@ -241,10 +222,13 @@ export class Deliverer {
     // takes it comes when its origin has a quarter of the slots free again (closed), as a claim
     // waits for a quarter of the worker's slots, not at every attempt's end, and not by polling.
     const taken = new Map<string, number>();
-    for (const work of claimed) taken.set(work.subscription.id, (taken.get(work.subscription.id) ?? 0) + 1);
+    for (const work of claimed) {
+      const origin = deliveryStore.subscriberOrigin(work.subscription.url);
+      taken.set(origin, (taken.get(origin) ?? 0) + 1);
+    }
     const spent =
-      Object.values(budget.bySubscription).some((left) => left === 0) ||
-      [...taken].some(([id, n]) => n >= (budget.bySubscription[id] ?? budget.others));
+      Object.values(budget.byOrigin).some((left) => left === 0) ||
+      [...taken].some(([origin, n]) => n >= (budget.byOrigin[origin] ?? budget.others));
     if (spent) this.originWaiting = true;
     if (claimed.length > 0)
       return { busy: claimed.length === limit && this.slots.active < this.rt.options.deliveryConcurrency };
@@ -254,70 +238,49 @@ export class Deliverer {
   }
 
   /**
-   * What one claim may take of each subscription: what its subscriber's origin has left of its
-   * share of the slots in this process ({@link originShare} less the attempts running there), a
-   * whole share for a subscription not attempted yet. Subscriptions sharing an origin share it.
-   * Without it a subscriber that hangs took every slot (32 on its connections, the rest waiting
-   * for one) and every other subscription, on any host, waited for the hung requests' timeouts.
+   * What one claim may take of each subscriber origin: what it has left of its share of the slots
+   * in this process ({@link originShare} less the attempts running there); a whole share for an
+   * origin with none running. Without it a subscriber that hangs took every slot (32 on its
+   * connections, the rest waiting for one) and every other subscription, on any host, waited for
+   * the hung requests' timeouts.
    */
   private budget(): deliveryStore.ClaimBudget {
     const share = this.originShare();
-    const bySubscription: Record<string, number> = {};
-    for (const [subscription, origin] of this.origins) {
-      bySubscription[subscription] = Math.max(0, share - (this.perOrigin.get(origin) ?? 0));
-    }
-    return { bySubscription, others: share };
+    const byOrigin: Record<string, number> = {};
+    for (const [origin, running] of this.perOrigin) byOrigin[origin] = Math.max(0, share - running);
+    return { byOrigin, others: share };
   }
 
   /**
    * The slots one subscriber origin may hold: three quarters of them (48 of 64; all of a single
-   * slot). More than its connections (`DELIVERY_SOCKETS_PER_ORIGIN`, 32), so that
-   * deliveries wait at the agent ready for a connection the moment one frees while records and
-   * claims run (docs/pipeline.md, "Slots and connections": ~13 % more throughput to one busy
-   * subscriber than with as many slots as connections); less than all, so the last quarter is
-   * always there for the other subscribers.
+   * slot). More than its connections (`DELIVERY_SOCKETS_PER_ORIGIN`, 32), so that deliveries wait
+   * at the agent ready for a connection the moment one frees while records and claims run
+   * (docs/pipeline.md, "Slots and connections": ~13 % more throughput to one busy subscriber than
+   * with as many slots as connections); less than all, so the last quarter is always there for the
+   * other subscribers.
    */
   private originShare(): number {
     const slots = this.rt.options.deliveryConcurrency;
     return Math.max(1, slots - Math.ceil(slots / 4));
   }
 
-  /** Subscriptions whose subscriber has all its connections busy: a normalize commit leases none of theirs. */
+  /**
+   * Subscriptions whose origin holds its whole share: a normalize commit leases none of their
+   * deliveries (they wait for a claim). A commit may still lease past a share that was not full
+   * when it started; the worker's slots bound that, and the next claims take none of that origin's.
+   */
   saturated(): string[] {
-    return Object.entries(this.budget().bySubscription)
-      .filter(([, left]) => left === 0)
-      .map(([subscription]) => subscription);
-  }
-
-  /**
-   * True when the subscriber's origin already holds its share of the slots: a commit's fan-out
-   * lease and a claim may each take deliveries of it before the other's are counted.
-   */
-  private overShare(sub: { id: string; url: string | null }): boolean {
-    return (this.perOrigin.get(originOf(sub.url)) ?? 0) >= this.originShare();
-  }
-
-  /**
-   * Frees the slot of a leased delivery not to be attempted now and puts it back to `pending`, its
-   * attempt uncounted; if that fails its lease runs out and it is retried as after a crash.
-   */
-  private handBack(work: deliveryStore.DeliveryWork): void {
-    this.slots.done();
-    const { id, lock_token } = work.delivery;
-    deliveryStore.releaseDeliveries(this.rt.db, [{ id, lockToken: lock_token! }], { attempted: false }).then(
-      () => this.rt.wakeDeliver(),
-      (error: unknown) =>
-        this.rt.logger.warn(
-          { err: error, delivery: id },
-          'delivery not handed back; tried when its lease runs out',
-        ),
-    );
+    const share = this.originShare();
+    const out: string[] = [];
+    for (const [subscription, origin] of this.subscriptionOrigins)
+      if ((this.perOrigin.get(origin) ?? 0) >= share) out.push(subscription);
+    return out;
   }
 
   /** Counts an attempt starting at its subscriber's origin; returns the origin, to count it done. */
   private opened(sub: { id: string; url: string | null }): string {
-    const origin = originOf(sub.url);
-    this.origins.set(sub.id, origin);
+    const origin = deliveryStore.subscriberOrigin(sub.url);
+    this.subscriptionOrigins.set(sub.id, origin);
     this.perOrigin.set(origin, (this.perOrigin.get(origin) ?? 0) + 1);
     return origin;
   }
@@ -371,10 +334,6 @@ export class Deliverer {
    * reservation's), its lease renewed until its outcome is recorded.
    */
   private start(work: deliveryStore.DeliveryWork): void {
-    if (this.overShare(work.subscription)) {
-      this.handBack(work);
-      return;
-    }
     const marginMs = this.rt.options.deliveryLeaseMarginMs;
     const id = work.delivery.id;
     const origin = this.opened(work.subscription);

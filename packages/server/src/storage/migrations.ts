@@ -1977,17 +1977,17 @@ alter table switchyard.command_calls add column run integer not null default 1;
   },
   {
     version: 35,
-    name: "a delivery claim takes no more of a subscription's deliveries than its subscriber has connections for",
+    name: "a delivery claim takes no more of a subscriber origin's deliveries than the claiming process has room for",
     // A subscriber that hangs held every deliver slot of a process: the claim took its due
     // deliveries (one per subject, many subjects) until the slots were full, 32 on its connections
     // and the rest waiting for one, so every other subscription, on any host, waited for the hung
     // requests' timeouts (a fault-injection audit: a healthy subscriber got nothing for 25 s). The
-    // deliver worker now gives each claim a budget per subscription: the connections its
-    // subscriber's origin has free in this process (`p_budget`, subscription id → deliveries; those
-    // not named get `p_default`, a whole origin's connections), and the walk passes over a
-    // subscription whose budget it has spent, as over a disabled one. The same body as migration
-    // 28's otherwise; the one-argument function stays for processes of the previous version
-    // during a rolling deploy.
+    // deliver worker now gives each claim a budget per subscriber origin (scheme, host and port of
+    // the subscription's URL): what that origin has left of its share of the process's slots
+    // (`p_budget`, origin → deliveries; an origin not named gets `p_default`), and the walk passes
+    // over a delivery whose origin's budget it has spent, as over a disabled subscription's. The
+    // same body as migration 28's otherwise; the one-argument function stays for processes of the
+    // previous version during a rolling deploy.
     sql: `
 create or replace function switchyard.claimable_deliveries(p_limit integer, p_budget jsonb, p_default integer)
 returns table (id uuid, timeout_ms integer) language plpgsql volatile rows 4
@@ -2025,7 +2025,8 @@ begin
     -- backlog of them at the head of the due index was read whole by every claim.
     continue when r.subscription_id = any(skipped);
     continue when r.status = 'in_flight' and r.locked_until >= now();
-    select s.timeout_ms, s.ordering into sub from switchyard.subscriptions s where s.id = r.subscription_id;
+    select s.timeout_ms, s.ordering, coalesce(substring(s.url from '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]+'), '') as origin
+      into sub from switchyard.subscriptions s where s.id = r.subscription_id;
     continue when not found;
     -- The first delivery of the line that blocks this one, if any (its head).
     select p.status, p.next_attempt_at into head from switchyard.deliveries p
@@ -2051,8 +2052,8 @@ begin
       continue;
     end if;
     -- Its subscription's budget for this claim spent (its subscriber's connections busy).
-    continue when coalesce((p_budget ->> r.subscription_id)::integer, p_default)
-      <= coalesce((taken ->> r.subscription_id)::integer, 0);
+    continue when coalesce((p_budget ->> sub.origin)::integer, p_default)
+      <= coalesce((taken ->> sub.origin)::integer, 0);
     perform 1 from switchyard.deliveries d
       where d.ctid = r.ctid
         and ((d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'in_flight' and d.locked_until < now()))
@@ -2060,7 +2061,7 @@ begin
     continue when not found;
     id := r.id;
     timeout_ms := sub.timeout_ms;
-    taken := jsonb_set(taken, array[r.subscription_id], to_jsonb(coalesce((taken ->> r.subscription_id)::integer, 0) + 1));
+    taken := jsonb_set(taken, array[sub.origin], to_jsonb(coalesce((taken ->> sub.origin)::integer, 0) + 1));
     return next;
     n := n + 1;
     if n >= p_limit then
@@ -2101,7 +2102,8 @@ begin
          limit 1)) nx
     ),
     heads as (
-      select h.ctid, h.id, h.status, h.next_attempt_at, h.locked_until, h.seq, s.timeout_ms, l.subscription_id
+      select h.ctid, h.id, h.status, h.next_attempt_at, h.locked_until, h.seq, s.timeout_ms,
+        coalesce(substring(s.url from '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]+'), '') as origin
       from lines l
       join switchyard.subscriptions s on s.id = l.subscription_id
       cross join lateral (
@@ -2120,8 +2122,8 @@ begin
       and (h.next_attempt_at, h.seq) > (after_at, after_seq)
     order by h.next_attempt_at, h.seq
   loop
-    continue when coalesce((p_budget ->> r.subscription_id)::integer, p_default)
-      <= coalesce((taken ->> r.subscription_id)::integer, 0);
+    continue when coalesce((p_budget ->> r.origin)::integer, p_default)
+      <= coalesce((taken ->> r.origin)::integer, 0);
     perform 1 from switchyard.deliveries d
       where d.ctid = r.ctid
         and ((d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'in_flight' and d.locked_until < now()))
@@ -2129,7 +2131,7 @@ begin
     continue when not found;
     id := r.id;
     timeout_ms := r.timeout_ms;
-    taken := jsonb_set(taken, array[r.subscription_id], to_jsonb(coalesce((taken ->> r.subscription_id)::integer, 0) + 1));
+    taken := jsonb_set(taken, array[r.origin], to_jsonb(coalesce((taken ->> r.origin)::integer, 0) + 1));
     return next;
     n := n + 1;
     if n >= p_limit then
