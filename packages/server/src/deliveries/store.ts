@@ -85,8 +85,8 @@ export async function claimDeliveries(
  * every commit inserting a delivery of the subscription (its foreign key check takes `for key
  * share` on the subscription row).
  */
-function claimDue(leaseMarginMs: number, limit: number, budget?: ClaimBudget) {
-  return sql`due as (${claimableDeliveries(limit, budget)}),
+function claimDue(leaseMarginMs: number, limit: number) {
+  return sql`due as (${claimableDeliveries(limit)}),
     unnumbered as (
       select d.id, d.subscription_id,
         row_number() over (partition by d.subscription_id order by d.event_sequence, d.seq) as n
@@ -119,39 +119,9 @@ function claimDue(leaseMarginMs: number, limit: number, budget?: ClaimBudget) {
  * then the head of each line, and stops at the limit. A never-attempted delivery it meets waiting
  * behind a head scheduled for a retry is put off to that head's time, so claims stop reading it
  * while a subscriber is down ({@link releaseSubject} undoes that when the head is skipped).
- * With a `budget` (migration 35), at most that many of each subscriber origin's.
  */
-function claimableDeliveries(limit: number, budget: ClaimBudget | undefined) {
-  if (budget === undefined) {
-    return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
-  }
-  return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer,
-    ${JSON.stringify(budget.byOrigin)}::jsonb, ${budget.others}::integer)`;
-}
-
-/**
- * How many deliveries to each subscriber origin one claim may take: what the origin has room for in
- * the claiming process (the deliver worker's `budget()`). An origin is the scheme, host and port of
- * a subscription's URL as written ({@link subscriberOrigin}).
- */
-export interface ClaimBudget {
-  /** Origin → deliveries it may take (0: none). */
-  byOrigin: Record<string, number>;
-  /** For an origin not named. */
-  others: number;
-}
-
-/**
- * The origin of a subscriber URL as the claim reads it (migration 35): its text up to the path,
- * `http://crm.example:8443`; the whole text when it is not a URL.
- *
- * @example
- * ```ts
- * subscriberOrigin('https://crm.example/hooks?x=1'); // 'https://crm.example'
- * ```
- */
-export function subscriberOrigin(url: string | null): string {
-  return /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]+/.exec(url ?? '')?.[0] ?? '';
+function claimableDeliveries(limit: number) {
+  return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
 }
 
 /** A claimed (or commit-leased) delivery with what attempting it needs: its subscription and its event (if still stored). */
@@ -228,14 +198,13 @@ export async function claimDeliveryWork(
   db: Executor,
   leaseMarginMs: number,
   limit: number,
-  budget?: ClaimBudget,
 ): Promise<DeliveryWork[]> {
   const r = await rows<
     DeliveryRow & { sub: SubscriptionRow; sub_notification_events: string | null; ev: EventRow | null }
   >(
     // The subscription as the statement's snapshot saw it, and apart the counter this claim moved
     // (json, not jsonb, cannot be merged in SQL: eventJson in events/store.ts says why json).
-    sql`${PLAN_STABLE}with ${claimDue(leaseMarginMs, limit, budget)}
+    sql`${PLAN_STABLE}with ${claimDue(leaseMarginMs, limit)}
         select c.*, to_json(s.*) as sub, a.events as sub_notification_events, ${eventJson('e')} as ev
         from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
         left join advanced a on a.id = c.subscription_id

@@ -183,12 +183,6 @@ export class Deliverer {
   private readonly running = new Set<Promise<void>>();
   /** Its slots: claimed deliveries and those normalize commits lease for it. */
   private readonly slots: SlotLedger;
-  /** Attempts running per subscriber origin (`https://crm.example:443`). */
-  private readonly perOrigin = new Map<string, number>();
-  /** The origin of each subscription this worker has attempted a delivery of. */
-  private readonly subscriptionOrigins = new Map<string, string>();
-  /** A claim left a subscription's due deliveries for want of its origin's share: wake when it frees. */
-  private originWaiting = false;
 
   constructor(rt: Runtime, leases: LeaseKeeper) {
     this.rt = rt;
@@ -211,89 +205,15 @@ export class Deliverer {
       if (this.slots.behind) this.attempts.commitQueued();
       return { busy: false };
     }
-    const budget = this.budget();
     const claimed = await this.slots.claim(
       limit,
-      () => deliveryStore.claimDeliveryWork(this.rt.db, this.rt.options.deliveryLeaseMarginMs, limit, budget),
+      () => deliveryStore.claimDeliveryWork(this.rt.db, this.rt.options.deliveryLeaseMarginMs, limit),
       (works) => works.length,
     );
     for (const work of claimed) this.start(work);
-    // A subscription whose budget the claim spent (or had none) may have more due: the pass that
-    // takes it comes when its origin has a quarter of the slots free again (closed), as a claim
-    // waits for a quarter of the worker's slots, not at every attempt's end, and not by polling.
-    const taken = new Map<string, number>();
-    for (const work of claimed) {
-      const origin = deliveryStore.subscriberOrigin(work.subscription.url);
-      taken.set(origin, (taken.get(origin) ?? 0) + 1);
-    }
-    const spent =
-      Object.values(budget.byOrigin).some((left) => left === 0) ||
-      [...taken].some(([origin, n]) => n >= (budget.byOrigin[origin] ?? budget.others));
-    if (spent) this.originWaiting = true;
     if (claimed.length > 0)
       return { busy: claimed.length === limit && this.slots.active < this.rt.options.deliveryConcurrency };
-    // Nothing claimed while an origin waits: work may be due for it; its slots' end wakes the loop.
-    if (this.originWaiting) return { busy: false };
     return { busy: false, nextDueAt: await deliveryStore.settleIdleDeliveries(this.rt.db) };
-  }
-
-  /**
-   * What one claim may take of each subscriber origin: what it has left of its share of the slots
-   * in this process ({@link originShare} less the attempts running there); a whole share for an
-   * origin with none running. Without it a subscriber that hangs took every slot (32 on its
-   * connections, the rest waiting for one) and every other subscription, on any host, waited for
-   * the hung requests' timeouts.
-   */
-  private budget(): deliveryStore.ClaimBudget {
-    const share = this.originShare();
-    const byOrigin: Record<string, number> = {};
-    for (const [origin, running] of this.perOrigin) byOrigin[origin] = Math.max(0, share - running);
-    return { byOrigin, others: share };
-  }
-
-  /**
-   * The slots one subscriber origin may hold: three quarters of them (48 of 64; all of a single
-   * slot). More than its connections (`DELIVERY_SOCKETS_PER_ORIGIN`, 32), so that deliveries wait
-   * at the agent ready for a connection the moment one frees while records and claims run
-   * (docs/pipeline.md, "Slots and connections": ~13 % more throughput to one busy subscriber than
-   * with as many slots as connections); less than all, so the last quarter is always there for the
-   * other subscribers.
-   */
-  private originShare(): number {
-    const slots = this.rt.options.deliveryConcurrency;
-    return Math.max(1, slots - Math.ceil(slots / 4));
-  }
-
-  /**
-   * Subscriptions whose origin holds its whole share: a normalize commit leases none of their
-   * deliveries (they wait for a claim). A commit may still lease past a share that was not full
-   * when it started; the worker's slots bound that, and the next claims take none of that origin's.
-   */
-  saturated(): string[] {
-    const share = this.originShare();
-    const out: string[] = [];
-    for (const [subscription, origin] of this.subscriptionOrigins)
-      if ((this.perOrigin.get(origin) ?? 0) >= share) out.push(subscription);
-    return out;
-  }
-
-  /** Counts an attempt starting at its subscriber's origin; returns the origin, to count it done. */
-  private opened(sub: { id: string; url: string | null }): string {
-    const origin = deliveryStore.subscriberOrigin(sub.url);
-    this.subscriptionOrigins.set(sub.id, origin);
-    this.perOrigin.set(origin, (this.perOrigin.get(origin) ?? 0) + 1);
-    return origin;
-  }
-
-  private closed(origin: string): void {
-    const n = (this.perOrigin.get(origin) ?? 1) - 1;
-    if (n > 0) this.perOrigin.set(origin, n);
-    else this.perOrigin.delete(origin);
-    const slots = this.rt.options.deliveryConcurrency;
-    if (this.originWaiting && n <= this.originShare() - Math.ceil(slots / 4)) {
-      this.originWaiting = false;
-      this.rt.wakeDeliver();
-    }
   }
 
   /** Lets normalize commits lease deliveries for this worker (the hub calls it once its loop runs). */
@@ -336,7 +256,6 @@ export class Deliverer {
   private start(work: deliveryStore.DeliveryWork): void {
     const marginMs = this.rt.options.deliveryLeaseMarginMs;
     const id = work.delivery.id;
-    const origin = this.opened(work.subscription);
     // The claim (or the commit that created it) leased it for the subscription's timeout plus the
     // margin, so an attempt still running is never retaken; renewals keep that much ahead while
     // it runs and is recorded.
@@ -386,7 +305,6 @@ export class Deliverer {
       )
       .then((wake) => {
         this.slots.done();
-        this.closed(origin);
         this.running.delete(p);
         // A freed slot matters only to a worker that is behind.
         if (wake || this.slots.behind) this.rt.wakeDeliver();

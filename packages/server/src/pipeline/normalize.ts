@@ -742,11 +742,7 @@ class NormalizedWriter {
             value,
           })),
         ),
-        {
-          limit: slots,
-          marginMs: this.rt.options.deliveryLeaseMarginMs,
-          skip: slots > 0 ? (this.deliverer?.saturated() ?? []) : [],
-        },
+        { limit: slots, marginMs: this.rt.options.deliveryLeaseMarginMs },
         aliases,
       );
       // What the aliases are now: those seen, and the proposals of the chunks that stood.
@@ -781,8 +777,6 @@ type CommitOutcome = 'stored' | 'lost' | 'refused';
 export interface LeasedDeliveries {
   reserve(max: number): number;
   attempt(works: readonly DeliveryWork[], slots: number): void;
-  /** Subscriptions whose deliveries are not to be leased now (their subscriber's connections are all busy). */
-  saturated(): string[];
 }
 
 /**
