@@ -85,8 +85,8 @@ export async function claimDeliveries(
  * every commit inserting a delivery of the subscription (its foreign key check takes `for key
  * share` on the subscription row).
  */
-function claimDue(leaseMarginMs: number, limit: number) {
-  return sql`due as (${claimableDeliveries(limit)}),
+function claimDue(leaseMarginMs: number, limit: number, skip: readonly string[] = []) {
+  return sql`due as (${claimableDeliveries(limit, skip)}),
     unnumbered as (
       select d.id, d.subscription_id,
         row_number() over (partition by d.subscription_id order by d.event_sequence, d.seq) as n
@@ -115,13 +115,15 @@ function claimDue(leaseMarginMs: number, limit: number) {
 
 /**
  * The deliveries a claim may take (head of line per subscription and subject), locked: the
- * `switchyard.claimable_deliveries` function (migration 28) walks at most 256 due ones in order,
- * then the head of each line, and stops at the limit. A never-attempted delivery it meets waiting
- * behind a head scheduled for a retry is put off to that head's time, so claims stop reading it
- * while a subscriber is down ({@link releaseSubject} undoes that when the head is skipped).
+ * `switchyard.claimable_deliveries` function (migrations 28 and 35) walks at most 256 due ones in
+ * order, then the head of each line, and stops at the limit. A never-attempted delivery it meets
+ * waiting behind a head scheduled for a retry is put off to that head's time, so claims stop reading
+ * it while a subscriber is down ({@link releaseSubject} undoes that when the head is skipped). The
+ * subscriptions in `skip` are passed over as a disabled one's are (their rows count in the walk's
+ * 256, their lines cost one probe): those whose subscriber stopped answering the claiming process.
  */
-function claimableDeliveries(limit: number) {
-  return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer)`;
+function claimableDeliveries(limit: number, skip: readonly string[]) {
+  return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer, ${skip as string[]}::text[])`;
 }
 
 /** A claimed (or commit-leased) delivery with what attempting it needs: its subscription and its event (if still stored). */
@@ -192,19 +194,26 @@ export function leasedDeliveryWork(leased: LeasedDelivery): DeliveryWork {
 
 /**
  * {@link claimDeliveries} that also returns each delivery's subscription and event, so an attempt
- * needs no further reads (one statement for a batch instead of three per delivery).
+ * needs no further reads (one statement for a batch instead of three per delivery). None of the
+ * subscriptions in `skip` (the deliver worker's `stalledSubscriptions()`) are claimed.
+ *
+ * @example
+ * ```ts
+ * const works = await claimDeliveryWork(db, 15_000, 64, ['crm-that-hangs']);
+ * ```
  */
 export async function claimDeliveryWork(
   db: Executor,
   leaseMarginMs: number,
   limit: number,
+  skip: readonly string[] = [],
 ): Promise<DeliveryWork[]> {
   const r = await rows<
     DeliveryRow & { sub: SubscriptionRow; sub_notification_events: string | null; ev: EventRow | null }
   >(
     // The subscription as the statement's snapshot saw it, and apart the counter this claim moved
     // (json, not jsonb, cannot be merged in SQL: eventJson in events/store.ts says why json).
-    sql`${PLAN_STABLE}with ${claimDue(leaseMarginMs, limit)}
+    sql`${PLAN_STABLE}with ${claimDue(leaseMarginMs, limit, skip)}
         select c.*, to_json(s.*) as sub, a.events as sub_notification_events, ${eventJson('e')} as ev
         from claimed c join switchyard.subscriptions s on s.id = c.subscription_id
         left join advanced a on a.id = c.subscription_id

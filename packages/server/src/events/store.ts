@@ -243,6 +243,7 @@ interface CommitNormalizedArgs {
   stateValues: string;
   leaseLimit: number;
   leaseMarginMs: number;
+  leaseSkip: string[];
 }
 
 /** The normalize commit's statement, built once (`statement` in storage/db.ts); {@link commitNormalized} says what it does. */
@@ -306,7 +307,7 @@ const COMMIT_NORMALIZED = statement<CommitNormalizedArgs>(
           on conflict (id) do nothing
           returning id, type, source, subject, sequence, time, envelope, fhir, inbound_message_id, traceparent),
         ${projectStoredEvents()},
-        ${fanOutStoredEvents({ limit: $.leaseLimit, marginMs: $.leaseMarginMs })}
+        ${fanOutStoredEvents({ limit: $.leaseLimit, marginMs: $.leaseMarginMs, skip: $.leaseSkip })}
         select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
           (select array_agg(chunk) from alias_refused) as refused,
           (select json_agg(json_build_object('instance_id', instance_id, 'entity', entity, 'vendor_id', vendor_id,
@@ -404,6 +405,7 @@ export async function commitNormalized(
       stateValues: st.values,
       leaseLimit: lease?.limit ?? 0,
       leaseMarginMs: lease?.marginMs ?? 0,
+      leaseSkip: [...(lease?.skip ?? [])],
     }),
     db,
   );
@@ -508,6 +510,11 @@ export function lockSubjects(): RawBuilder<unknown> {
 export interface FanOutLease {
   limit: number;
   marginMs: number;
+  /**
+   * Subscriptions none of whose deliveries may be leased: those whose subscriber stopped answering
+   * this process (the deliver worker's `stalledSubscriptions()`); they wait for a claim.
+   */
+  skip?: readonly string[];
 }
 
 /**
@@ -548,6 +555,7 @@ export function fanOutStoredEvents(lease?: FanOutLease): RawBuilder<unknown> {
   // Without a lease nothing is probed: hub-made events (emit.ts) fan out as pending.
   const free = lease
     ? sql`${lease.limit}::integer > 0 and s.format <> 'fhir-r4-notification'
+        and s.id <> all(${(lease.skip ?? []) as string[]}::text[])
         -- No rate limit (an API-made subscription without one stores a JSON null).
         and (s.rate_limit is null or jsonb_typeof(s.rate_limit) <> 'object')
         and row_number() over (partition by s.id, e.subject order by e.sequence) = 1

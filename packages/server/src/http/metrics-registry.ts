@@ -220,6 +220,17 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     },
   });
 
+  new Gauge({
+    name: 'switchyard_delivery_requests_stalled',
+    help: "Delivery requests of this process unanswered for 2 s and still running, by subscription: their slots went to other subscribers, and the process takes none of the subscription's deliveries until its subscriber answers.",
+    labelNames: ['subscription'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [subscription, n] of hub.stalledDeliveryRequests()) this.set({ subscription }, n);
+    },
+  });
+
   // The attempt log is append-only with a serial id: observe each new attempt once per process,
   // from the end of the log when the process started (read now; the first scrape reads it if the
   // database did not answer then), so attempts before the first scrape are counted too.

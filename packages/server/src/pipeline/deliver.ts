@@ -170,6 +170,45 @@ class AttemptWriter {
 }
 
 /**
+ * How long a delivery's request may go unanswered before the deliver worker gives up its slot and
+ * calls its subscriber stalled. A subscriber that never answers held every slot of a process until
+ * its requests timed out (32 on its connections, 32 waiting for one; the subscription's timeout,
+ * 10 s by default and up to 60 s), and every other subscriber, on any host, waited (a fault-
+ * injection audit, session 40). Past this time the attempt goes on to its answer or its timeout as
+ * before, but no longer in a slot, and claims and normalize commits take none of its subscriber's
+ * deliveries until that subscriber answers again. Two seconds is far beyond a healthy subscriber's
+ * answer (p99 40-50 ms under the bench's load) and short beside any timeout worth setting.
+ */
+export const STALLED_ATTEMPT_MS = 2_000;
+
+/**
+ * Attempts whose slots a worker may give up as stalled, in slots: beyond four times its slots an
+ * attempt keeps its slot to its end. Each stalled subscriber takes about one claim's batch before
+ * its deliveries are skipped, so this bounds the requests (and their leases) a process holds open
+ * when several subscribers hang at once.
+ */
+const STALLED_SLOTS_FACTOR = 4;
+
+/** An attempt in progress, as the stall watch ({@link Deliverer}) sees it. */
+interface RunningAttempt {
+  readonly subscription: string;
+  readonly url: string | null;
+  /** Its subscriber's origin (scheme, host, port), read when first needed. */
+  origin?: string;
+  /** `performance.now()` when its request started; undefined before (it may wait on the database). */
+  sentAt: number | undefined;
+  /** Its request was answered (or failed): it is recording its outcome, not waiting on the subscriber. */
+  answered: boolean;
+  /** Its slot was given up: its subscriber had not answered in {@link STALLED_ATTEMPT_MS}. */
+  stalled: boolean;
+}
+
+function originOf(attempt: RunningAttempt): string {
+  attempt.origin ??= URL.parse(attempt.url ?? '')?.origin ?? attempt.url ?? '';
+  return attempt.origin;
+}
+
+/**
  * The deliver worker: claims due deliveries (head of line per subscription and subject) with their
  * subscription and event, POSTs them, records every attempt and moves each delivery on (retry,
  * success, dead, disable). It also attempts the deliveries the normalize commit of this process
@@ -183,6 +222,13 @@ export class Deliverer {
   private readonly running = new Set<Promise<void>>();
   /** Its slots: claimed deliveries and those normalize commits lease for it. */
   private readonly slots: SlotLedger;
+  /** Attempts in progress (at most the slots, and the stalled ones beyond them). */
+  private readonly inProgress = new Set<RunningAttempt>();
+  /** Attempts in progress whose slots were given up ({@link STALLED_ATTEMPT_MS}), per origin. */
+  private readonly stalledByOrigin = new Map<string, number>();
+  private stalledCount = 0;
+  /** Runs {@link watchStalls} while attempts are in progress. */
+  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(rt: Runtime, leases: LeaseKeeper) {
     this.rt = rt;
@@ -205,15 +251,108 @@ export class Deliverer {
       if (this.slots.behind) this.attempts.commitQueued();
       return { busy: false };
     }
+    const skip = this.stalledSubscriptions();
     const claimed = await this.slots.claim(
       limit,
-      () => deliveryStore.claimDeliveryWork(this.rt.db, this.rt.options.deliveryLeaseMarginMs, limit),
+      () => deliveryStore.claimDeliveryWork(this.rt.db, this.rt.options.deliveryLeaseMarginMs, limit, skip),
       (works) => works.length,
     );
     for (const work of claimed) this.start(work);
     if (claimed.length > 0)
       return { busy: claimed.length === limit && this.slots.active < this.rt.options.deliveryConcurrency };
     return { busy: false, nextDueAt: await deliveryStore.settleIdleDeliveries(this.rt.db) };
+  }
+
+  /**
+   * The subscriptions whose deliveries this worker takes none of now: those of a subscriber origin
+   * with an attempt unanswered for {@link STALLED_ATTEMPT_MS} (as far as this worker knows them:
+   * the subscriptions of its attempts in progress). Claims skip them, normalize commits lease none
+   * of them; an attempt of theirs ending wakes the loop to take them again. Empty (and free) while
+   * subscribers answer.
+   *
+   * @example
+   * ```ts
+   * const works = await claimDeliveryWork(db, marginMs, limit, deliverer.stalledSubscriptions());
+   * ```
+   */
+  stalledSubscriptions(): string[] {
+    if (this.stalledCount === 0) return [];
+    const out = new Set<string>();
+    for (const a of this.inProgress) if (this.stalledByOrigin.has(originOf(a))) out.add(a.subscription);
+    return [...out];
+  }
+
+  /**
+   * Requests of this worker given up as stalled ({@link STALLED_ATTEMPT_MS}) and still running, by
+   * subscription (the `switchyard_delivery_requests_stalled` gauge).
+   */
+  stalledRequests(): Map<string, number> {
+    const out = new Map<string, number>();
+    if (this.stalledCount === 0) return out;
+    for (const a of this.inProgress)
+      if (a.stalled) out.set(a.subscription, (out.get(a.subscription) ?? 0) + 1);
+    return out;
+  }
+
+  /**
+   * Gives up the slots of attempts whose subscriber has not answered in {@link STALLED_ATTEMPT_MS}
+   * (up to {@link STALLED_SLOTS_FACTOR} times the slots), and wakes the loop to fill them with other
+   * subscribers' deliveries. Runs on a timer while attempts are in progress.
+   */
+  private watchStalls(): void {
+    const now = performance.now();
+    const max = this.rt.options.deliveryConcurrency * STALLED_SLOTS_FACTOR;
+    let freed = 0;
+    for (const a of this.inProgress) {
+      if (this.stalledCount >= max) break;
+      if (a.stalled || a.answered || a.sentAt === undefined || now - a.sentAt < STALLED_ATTEMPT_MS) continue;
+      a.stalled = true;
+      this.stalledCount++;
+      const origin = originOf(a);
+      const before = this.stalledByOrigin.get(origin) ?? 0;
+      this.stalledByOrigin.set(origin, before + 1);
+      if (before === 0)
+        this.rt.logger.warn(
+          { subscription: a.subscription, origin, afterMs: STALLED_ATTEMPT_MS },
+          'subscriber not answering: its requests run to their timeout outside the deliver slots, and its deliveries wait until it answers',
+        );
+      this.slots.done();
+      freed++;
+    }
+    if (freed > 0) this.rt.wakeDeliver();
+  }
+
+  /** Counts an attempt in progress (and starts the stall watch); {@link ended} counts it out. */
+  private begun(work: deliveryStore.DeliveryWork): RunningAttempt {
+    const a: RunningAttempt = {
+      subscription: work.subscription.id,
+      url: work.subscription.url,
+      sentAt: undefined,
+      answered: false,
+      stalled: false,
+    };
+    this.inProgress.add(a);
+    this.stallTimer ??= setInterval(() => this.watchStalls(), STALLED_ATTEMPT_MS / 4).unref();
+    return a;
+  }
+
+  /** An attempt ended: its slot is free (given up already if it stalled). Returns whether it had stalled. */
+  private ended(a: RunningAttempt): boolean {
+    this.inProgress.delete(a);
+    if (this.inProgress.size === 0 && this.stallTimer) {
+      clearInterval(this.stallTimer);
+      this.stallTimer = undefined;
+    }
+    if (!a.stalled) {
+      this.slots.done();
+      return false;
+    }
+    this.stalledCount--;
+    const origin = originOf(a);
+    const n = (this.stalledByOrigin.get(origin) ?? 1) - 1;
+    if (n > 0) this.stalledByOrigin.set(origin, n);
+    else this.stalledByOrigin.delete(origin);
+    return true;
   }
 
   /** Lets normalize commits lease deliveries for this worker (the hub calls it once its loop runs). */
@@ -256,6 +395,7 @@ export class Deliverer {
   private start(work: deliveryStore.DeliveryWork): void {
     const marginMs = this.rt.options.deliveryLeaseMarginMs;
     const id = work.delivery.id;
+    const running = this.begun(work);
     // The claim (or the commit that created it) leased it for the subscription's timeout plus the
     // margin, so an attempt still running is never retaken; renewals keep that much ahead while
     // it runs and is recorded.
@@ -276,7 +416,7 @@ export class Deliverer {
           'switchyard.attempt': work.delivery.attempts,
         },
       },
-      (span) => this.process(work, span),
+      (span) => this.process(work, span, running),
     )
       .then(
         (wake) => {
@@ -304,10 +444,11 @@ export class Deliverer {
         },
       )
       .then((wake) => {
-        this.slots.done();
+        // A stalled subscriber's attempt ending: its deliveries may be claimed again.
+        const stalled = this.ended(running);
         this.running.delete(p);
         // A freed slot matters only to a worker that is behind.
-        if (wake || this.slots.behind) this.rt.wakeDeliver();
+        if (wake || stalled || this.slots.behind) this.rt.wakeDeliver();
       });
     this.running.add(p);
   }
@@ -323,7 +464,11 @@ export class Deliverer {
    * for it: something may have become claimable or due at a new time (a retry, a death, a
    * delivery put back), false after a success with no successor waiting in its line.
    */
-  private async process(work: deliveryStore.DeliveryWork, span: Span | undefined): Promise<boolean> {
+  private async process(
+    work: deliveryStore.DeliveryWork,
+    span: Span | undefined,
+    running: RunningAttempt,
+  ): Promise<boolean> {
     const { rt } = this;
     const { delivery: d, subscription: sub, event } = work;
     const token = d.lock_token!;
@@ -371,6 +516,7 @@ export class Deliverer {
       let rendered: ReturnType<typeof renderDelivery> | undefined;
       try {
         rendered = renderDelivery({ ...work, event });
+        running.sentAt = performance.now();
         result =
           rendered.kind === 'body'
             ? await postSigned(rt, sub, event.id, rendered.body, rendered.contentType)
@@ -384,6 +530,8 @@ export class Deliverer {
         hubFault = true;
         result = { ok: false, latencyMs: 0, error: `the hub could not send it: ${(error as Error).message}` };
       }
+      // From here the attempt waits on the database, not on its subscriber.
+      running.answered = true;
       if (rendered?.kind === 'none') {
         // Nothing to send (a replay of an event with no FHIR meaning): not an attempt.
         await deliveryStore.finishDelivery(rt.db, d.id, token, {

@@ -331,6 +331,20 @@ export async function createHub(config: HubConfig) {
     },
 
     /**
+     * Delivery requests of this process unanswered for 2 s (`STALLED_ATTEMPT_MS`, deliver.ts) and still running,
+     * by subscription: their subscriber stopped answering, their slots went to other subscribers,
+     * and this process takes none of those subscriptions' deliveries until they answer (or time out).
+     *
+     * @example
+     * ```ts
+     * hub.stalledDeliveryRequests(); // Map { 'crm-main' => 32 } while crm-main hangs
+     * ```
+     */
+    stalledDeliveryRequests(): Map<string, number> {
+      return deliverer.stalledRequests();
+    },
+
+    /**
      * Stops the workers, the LISTEN connection and the pg-boss instance, and closes the database.
      * Stop the subsystems on `hub.host` first (they take their workers off the shared instance). `graceful` (default true) lets attempts in
      * progress finish and record; `graceful: false` drops them (their leases expire and another

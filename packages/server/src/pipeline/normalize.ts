@@ -742,7 +742,11 @@ class NormalizedWriter {
             value,
           })),
         ),
-        { limit: slots, marginMs: this.rt.options.deliveryLeaseMarginMs },
+        {
+          limit: slots,
+          marginMs: this.rt.options.deliveryLeaseMarginMs,
+          skip: slots > 0 ? (this.deliverer?.stalledSubscriptions() ?? []) : [],
+        },
         aliases,
       );
       // What the aliases are now: those seen, and the proposals of the chunks that stood.
@@ -777,6 +781,8 @@ type CommitOutcome = 'stored' | 'lost' | 'refused';
 export interface LeasedDeliveries {
   reserve(max: number): number;
   attempt(works: readonly DeliveryWork[], slots: number): void;
+  /** Subscriptions whose deliveries are not to be leased now (their subscriber stopped answering). */
+  stalledSubscriptions(): string[];
 }
 
 /**

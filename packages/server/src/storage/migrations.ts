@@ -14,6 +14,175 @@ export interface Migration {
 const MIGRATION_LOCK = 0x53594d47;
 
 /**
+ * Migration 28's `claimable_deliveries`, kept as a constant because migration 35 redefines it with
+ * one difference ({@link withClaimSkipList}); the text is migration 28's as released.
+ */
+const CLAIMABLE_DELIVERIES_28 = `
+create or replace function switchyard.claimable_deliveries(p_limit integer)
+returns table (id uuid, timeout_ms integer) language plpgsql volatile rows 4
+set enable_seqscan = off set enable_bitmapscan = off set enable_sort = off set jit = off
+set plan_cache_mode = auto as $fn$
+declare
+  r record;
+  sub record;
+  head record;
+  n integer := 0;
+  fetched integer := 0;
+  after_at timestamptz := '-infinity';
+  after_seq bigint := 0;
+  skipped text[] := array(select s.id from switchyard.subscriptions s where s.disabled_at is not null or s.kind <> 'webhook');
+begin
+  -- 1. The due index in order, as in migration 9, for at most 256 rows.
+  for r in
+    select c.ctid, c.id, c.subscription_id, c.subject, c.event_sequence, c.seq, c.next_attempt_at, c.status, c.locked_until,
+      c.attempts
+    from switchyard.deliveries c
+    where c.status in ('pending', 'in_flight')
+    order by c.next_attempt_at, c.seq
+    limit 256
+  loop
+    fetched := fetched + 1;
+    after_at := r.next_attempt_at;
+    after_seq := r.seq;
+    -- In order of next_attempt_at: from here on nothing is due (a claimed delivery keeps the
+    -- next_attempt_at it was claimed at, always in the past).
+    if r.status = 'pending' and r.next_attempt_at > now() then
+      return;
+    end if;
+    -- A disabled subscription's deliveries count in the walk's 256: filtered in the query, a
+    -- backlog of them at the head of the due index was read whole by every claim.
+    continue when r.subscription_id = any(skipped);
+    continue when r.status = 'in_flight' and r.locked_until >= now();
+    select s.timeout_ms, s.ordering into sub from switchyard.subscriptions s where s.id = r.subscription_id;
+    continue when not found;
+    -- The first delivery of the line that blocks this one, if any (its head).
+    select p.status, p.next_attempt_at into head from switchyard.deliveries p
+      where p.subscription_id = r.subscription_id and p.subject = r.subject
+        and p.status in ('pending', 'in_flight', 'held', 'dead')
+        and (p.event_sequence, p.seq) < (r.event_sequence, r.seq)
+        and (p.status <> 'dead' or (p.superseded_by is null and sub.ordering = 'hold'))
+      order by p.event_sequence, p.seq
+      limit 1;
+    if found then
+      -- Blocked. Behind a head waiting for its retry, it cannot go before that retry: put off to
+      -- the head's time, out of the due range every claim walks. Only a delivery never attempted
+      -- (its own time is "now"; a retried one keeps its schedule); skip locked, as the claim.
+      if r.status = 'pending' and r.attempts = 0 and head.status = 'pending' and head.next_attempt_at > now() then
+        perform 1 from switchyard.deliveries d
+          where d.ctid = r.ctid and d.status = 'pending' and d.attempts = 0 and d.next_attempt_at <= now()
+          for update skip locked;
+        if found then
+          update switchyard.deliveries d set next_attempt_at = head.next_attempt_at, updated_at = now()
+            where d.ctid = r.ctid;
+        end if;
+      end if;
+      continue;
+    end if;
+    perform 1 from switchyard.deliveries d
+      where d.ctid = r.ctid
+        and ((d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'in_flight' and d.locked_until < now()))
+      for update skip locked;
+    continue when not found;
+    id := r.id;
+    timeout_ms := sub.timeout_ms;
+    return next;
+    n := n + 1;
+    if n >= p_limit then
+      return;
+    end if;
+  end loop;
+  if fetched < 256 then
+    return; -- that was every due delivery
+  end if;
+
+  -- 2. Past the walk: the head of each line (its first delivery that can block), claimable if due
+  -- or its lease ran out; a head at or before the walk's last row was judged by the walk.
+  for r in
+    with recursive lines as (
+      (select d.subscription_id, d.subject, d.subscription_id = any(skipped) as skip
+       from switchyard.deliveries d
+       where d.status in ('pending', 'in_flight', 'held', 'dead')
+       order by d.subscription_id, d.subject, d.event_sequence, d.seq
+       limit 1)
+      union all
+      select nx.subscription_id, nx.subject, nx.subscription_id = any(skipped)
+      from lines l cross join lateral (
+        -- The next line; past a disabled subscription's first line, the next subscription's (one
+        -- probe per disabled subscription, not one per line of its backlog). Only one branch
+        -- runs: the other's condition on l is false before any row is read.
+        (select d.subscription_id, d.subject
+         from switchyard.deliveries d
+         where not l.skip and d.status in ('pending', 'in_flight', 'held', 'dead')
+           and (d.subscription_id, d.subject) > (l.subscription_id, l.subject)
+         order by d.subscription_id, d.subject, d.event_sequence, d.seq
+         limit 1)
+        union all
+        (select d.subscription_id, d.subject
+         from switchyard.deliveries d
+         where l.skip and d.status in ('pending', 'in_flight', 'held', 'dead')
+           and d.subscription_id > l.subscription_id
+         order by d.subscription_id, d.subject, d.event_sequence, d.seq
+         limit 1)) nx
+    ),
+    heads as (
+      select h.ctid, h.id, h.status, h.next_attempt_at, h.locked_until, h.seq, s.timeout_ms
+      from lines l
+      join switchyard.subscriptions s on s.id = l.subscription_id
+      cross join lateral (
+        select d.ctid, d.id, d.status, d.next_attempt_at, d.locked_until, d.seq
+        from switchyard.deliveries d
+        where d.subscription_id = l.subscription_id and d.subject = l.subject
+          and d.status in ('pending', 'in_flight', 'held', 'dead')
+          -- a dead delivery blocks only if unsuperseded under 'hold'
+          and (d.status <> 'dead' or (d.superseded_by is null and s.ordering = 'hold'))
+        order by d.event_sequence, d.seq
+        limit 1) h
+      where not l.skip
+    )
+    select * from heads h
+    where ((h.status = 'pending' and h.next_attempt_at <= now()) or (h.status = 'in_flight' and h.locked_until < now()))
+      and (h.next_attempt_at, h.seq) > (after_at, after_seq)
+    order by h.next_attempt_at, h.seq
+  loop
+    perform 1 from switchyard.deliveries d
+      where d.ctid = r.ctid
+        and ((d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'in_flight' and d.locked_until < now()))
+      for update skip locked;
+    continue when not found;
+    id := r.id;
+    timeout_ms := r.timeout_ms;
+    return next;
+    n := n + 1;
+    if n >= p_limit then
+      return;
+    end if;
+  end loop;
+end
+$fn$;
+`;
+
+/**
+ * Migration 35's `claimable_deliveries(p_limit, p_skip)`: migration 28's, with the subscriptions
+ * the claiming process names skipped as a disabled one's are. Each replacement must match once.
+ */
+function withClaimSkipList(fn: string): string {
+  const edits: [string, string][] = [
+    ['claimable_deliveries(p_limit integer)', 'claimable_deliveries(p_limit integer, p_skip text[])'],
+    [
+      "where s.disabled_at is not null or s.kind <> 'webhook');",
+      "where s.disabled_at is not null or s.kind <> 'webhook') || p_skip;",
+    ],
+  ];
+  let out = fn;
+  for (const [from, to] of edits) {
+    if (out.split(from).length !== 2)
+      throw new Error(`migration 35: '${from}' is not in migration 28's function once`);
+    out = out.replace(from, to);
+  }
+  return out;
+}
+
+/**
  * The schema, version by version. Tables double as queues (inbound_messages for normalization,
  * deliveries for webhook delivery, connector_instances for vendor pulling): see docs/pipeline.md.
  */
@@ -1540,149 +1709,7 @@ $fn$;
     // normalize commit. A delivery already attempted keeps its own schedule. A head skipped before
     // its retry lets what waits behind it go at once (releaseSubject, deliveries/store.ts).
     // ROWS 4 as migration 20 set.
-    sql: `
-create or replace function switchyard.claimable_deliveries(p_limit integer)
-returns table (id uuid, timeout_ms integer) language plpgsql volatile rows 4
-set enable_seqscan = off set enable_bitmapscan = off set enable_sort = off set jit = off
-set plan_cache_mode = auto as $fn$
-declare
-  r record;
-  sub record;
-  head record;
-  n integer := 0;
-  fetched integer := 0;
-  after_at timestamptz := '-infinity';
-  after_seq bigint := 0;
-  skipped text[] := array(select s.id from switchyard.subscriptions s where s.disabled_at is not null or s.kind <> 'webhook');
-begin
-  -- 1. The due index in order, as in migration 9, for at most 256 rows.
-  for r in
-    select c.ctid, c.id, c.subscription_id, c.subject, c.event_sequence, c.seq, c.next_attempt_at, c.status, c.locked_until,
-      c.attempts
-    from switchyard.deliveries c
-    where c.status in ('pending', 'in_flight')
-    order by c.next_attempt_at, c.seq
-    limit 256
-  loop
-    fetched := fetched + 1;
-    after_at := r.next_attempt_at;
-    after_seq := r.seq;
-    -- In order of next_attempt_at: from here on nothing is due (a claimed delivery keeps the
-    -- next_attempt_at it was claimed at, always in the past).
-    if r.status = 'pending' and r.next_attempt_at > now() then
-      return;
-    end if;
-    -- A disabled subscription's deliveries count in the walk's 256: filtered in the query, a
-    -- backlog of them at the head of the due index was read whole by every claim.
-    continue when r.subscription_id = any(skipped);
-    continue when r.status = 'in_flight' and r.locked_until >= now();
-    select s.timeout_ms, s.ordering into sub from switchyard.subscriptions s where s.id = r.subscription_id;
-    continue when not found;
-    -- The first delivery of the line that blocks this one, if any (its head).
-    select p.status, p.next_attempt_at into head from switchyard.deliveries p
-      where p.subscription_id = r.subscription_id and p.subject = r.subject
-        and p.status in ('pending', 'in_flight', 'held', 'dead')
-        and (p.event_sequence, p.seq) < (r.event_sequence, r.seq)
-        and (p.status <> 'dead' or (p.superseded_by is null and sub.ordering = 'hold'))
-      order by p.event_sequence, p.seq
-      limit 1;
-    if found then
-      -- Blocked. Behind a head waiting for its retry, it cannot go before that retry: put off to
-      -- the head's time, out of the due range every claim walks. Only a delivery never attempted
-      -- (its own time is "now"; a retried one keeps its schedule); skip locked, as the claim.
-      if r.status = 'pending' and r.attempts = 0 and head.status = 'pending' and head.next_attempt_at > now() then
-        perform 1 from switchyard.deliveries d
-          where d.ctid = r.ctid and d.status = 'pending' and d.attempts = 0 and d.next_attempt_at <= now()
-          for update skip locked;
-        if found then
-          update switchyard.deliveries d set next_attempt_at = head.next_attempt_at, updated_at = now()
-            where d.ctid = r.ctid;
-        end if;
-      end if;
-      continue;
-    end if;
-    perform 1 from switchyard.deliveries d
-      where d.ctid = r.ctid
-        and ((d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'in_flight' and d.locked_until < now()))
-      for update skip locked;
-    continue when not found;
-    id := r.id;
-    timeout_ms := sub.timeout_ms;
-    return next;
-    n := n + 1;
-    if n >= p_limit then
-      return;
-    end if;
-  end loop;
-  if fetched < 256 then
-    return; -- that was every due delivery
-  end if;
-
-  -- 2. Past the walk: the head of each line (its first delivery that can block), claimable if due
-  -- or its lease ran out; a head at or before the walk's last row was judged by the walk.
-  for r in
-    with recursive lines as (
-      (select d.subscription_id, d.subject, d.subscription_id = any(skipped) as skip
-       from switchyard.deliveries d
-       where d.status in ('pending', 'in_flight', 'held', 'dead')
-       order by d.subscription_id, d.subject, d.event_sequence, d.seq
-       limit 1)
-      union all
-      select nx.subscription_id, nx.subject, nx.subscription_id = any(skipped)
-      from lines l cross join lateral (
-        -- The next line; past a disabled subscription's first line, the next subscription's (one
-        -- probe per disabled subscription, not one per line of its backlog). Only one branch
-        -- runs: the other's condition on l is false before any row is read.
-        (select d.subscription_id, d.subject
-         from switchyard.deliveries d
-         where not l.skip and d.status in ('pending', 'in_flight', 'held', 'dead')
-           and (d.subscription_id, d.subject) > (l.subscription_id, l.subject)
-         order by d.subscription_id, d.subject, d.event_sequence, d.seq
-         limit 1)
-        union all
-        (select d.subscription_id, d.subject
-         from switchyard.deliveries d
-         where l.skip and d.status in ('pending', 'in_flight', 'held', 'dead')
-           and d.subscription_id > l.subscription_id
-         order by d.subscription_id, d.subject, d.event_sequence, d.seq
-         limit 1)) nx
-    ),
-    heads as (
-      select h.ctid, h.id, h.status, h.next_attempt_at, h.locked_until, h.seq, s.timeout_ms
-      from lines l
-      join switchyard.subscriptions s on s.id = l.subscription_id
-      cross join lateral (
-        select d.ctid, d.id, d.status, d.next_attempt_at, d.locked_until, d.seq
-        from switchyard.deliveries d
-        where d.subscription_id = l.subscription_id and d.subject = l.subject
-          and d.status in ('pending', 'in_flight', 'held', 'dead')
-          -- a dead delivery blocks only if unsuperseded under 'hold'
-          and (d.status <> 'dead' or (d.superseded_by is null and s.ordering = 'hold'))
-        order by d.event_sequence, d.seq
-        limit 1) h
-      where not l.skip
-    )
-    select * from heads h
-    where ((h.status = 'pending' and h.next_attempt_at <= now()) or (h.status = 'in_flight' and h.locked_until < now()))
-      and (h.next_attempt_at, h.seq) > (after_at, after_seq)
-    order by h.next_attempt_at, h.seq
-  loop
-    perform 1 from switchyard.deliveries d
-      where d.ctid = r.ctid
-        and ((d.status = 'pending' and d.next_attempt_at <= now()) or (d.status = 'in_flight' and d.locked_until < now()))
-      for update skip locked;
-    continue when not found;
-    id := r.id;
-    timeout_ms := r.timeout_ms;
-    return next;
-    n := n + 1;
-    if n >= p_limit then
-      return;
-    end if;
-  end loop;
-end
-$fn$;
-`,
+    sql: CLAIMABLE_DELIVERIES_28,
   },
   {
     version: 29,
@@ -1974,6 +2001,19 @@ where key ~ '^(docplanner|clockwisemd):command:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{
 alter table switchyard.commands add column run integer not null default 1;
 alter table switchyard.command_calls add column run integer not null default 1;
 `,
+  },
+  {
+    version: 35,
+    name: 'the delivery claim skips the subscriptions whose subscriber stopped answering the claiming process',
+    // A subscriber that never answers held every deliver slot of a process (32 requests on its
+    // connections, 32 waiting for one), and every other subscriber, on any host, waited for those
+    // requests' timeouts (a fault-injection audit, session 40). The deliver worker now gives up
+    // the slot of an attempt unanswered for a while (pipeline/deliver.ts, STALLED_ATTEMPT_MS) and
+    // names that subscriber's subscriptions to its claims, which skip them as they skip a disabled
+    // subscription's: counted in the walk's 256, one probe past their lines. An empty list (every
+    // claim while subscribers answer) changes nothing. ROWS 4 as migration 20 set.
+    sql: `drop function switchyard.claimable_deliveries(integer);
+${withClaimSkipList(CLAIMABLE_DELIVERIES_28)}`,
   },
 ];
 

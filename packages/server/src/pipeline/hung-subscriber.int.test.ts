@@ -1,0 +1,101 @@
+/**
+ * A subscriber that never answers, beside one that answers at once on another host (here another
+ * port: another origin). The hung one's deliveries, one per subject over many subjects, are all due
+ * at once. Found by a fault-injection audit (session 40): the claim took the hung subscription's
+ * deliveries until every slot was full (32 on its connections, 32 waiting for one), and the healthy
+ * subscriber got nothing until the hung requests timed out. Now an attempt unanswered for
+ * STALLED_ATTEMPT_MS gives up its slot, and the claim skips the hung subscriber's deliveries.
+ */
+import http from 'node:http';
+import type net from 'node:net';
+import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DELIVERY_SOCKETS_PER_ORIGIN } from '../delivery/http-post.ts';
+import { generateSecret } from '../delivery/sign.ts';
+import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
+import type { Hub } from './hub.ts';
+
+const database = useTestDatabase();
+let hub: Hub;
+let healthy: RecordingSubscriber;
+let hung: http.Server;
+let hungUrl: string;
+const hungSockets = new Set<net.Socket>();
+let hungRequests = 0;
+/** Whether the hung subscriber has come back (answers 200 from then on). */
+let answering = false;
+
+beforeAll(async () => {
+  hub = await makeHub(database.url(), { options: { deliveryConcurrency: 64 } });
+  await hub.start();
+  await setupInstance(hub);
+  hung = http.createServer((_req, res) => {
+    hungRequests += 1; // and never answered, until it comes back
+    if (answering) res.end('ok');
+  });
+  hung.on('connection', (s) => {
+    hungSockets.add(s);
+    s.on('close', () => hungSockets.delete(s));
+  });
+  await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+  hungUrl = `http://127.0.0.1:${(hung.address() as net.AddressInfo).port}/hang`;
+});
+
+afterAll(async () => {
+  // The hung requests end first (their attempts fail), so the hub's stop does not wait them out.
+  for (const s of hungSockets) s.destroy();
+  await new Promise((resolve) => hung?.close(resolve));
+  await hub?.stop();
+  await healthy?.close();
+});
+
+it('a subscriber that never answers holds its own connections, not the deliveries to other subscribers', async () => {
+  const secret = generateSecret();
+  healthy = await startRecordingSubscriber({ secrets: secret });
+  await hub.subscriptions.create({
+    id: 'hangs',
+    url: hungUrl,
+    secrets: [secret],
+    allowPrivateAddresses: true,
+    timeoutMs: 60_000,
+  });
+  await hub.subscriptions.create({
+    id: 'answers',
+    url: `${healthy.url}ok`,
+    secrets: [secret],
+    allowPrivateAddresses: true,
+  });
+  const count = 150; // one subject each: every delivery of both subscriptions due at once
+  for (let i = 0; i < count; i++) {
+    const r = await hub.ingest('acme-1', push({ id: `hang-${i}`, type: 'created', booking: `hang-b-${i}` }));
+    expect(r.ok).toBe(true);
+  }
+  // Long before the hung requests' 60 s timeout, the healthy subscriber has every event.
+  const received = await healthy.waitFor(count, 20_000);
+  expect(new Set(received.map((r) => r.webhookId)).size).toBe(count);
+  // The hung subscriber holds the connections one origin gets, no more.
+  expect(hungRequests).toBeLessThanOrEqual(DELIVERY_SOCKETS_PER_ORIGIN);
+  expect(hungRequests).toBeGreaterThan(0);
+  // This process counts them (the `switchyard_delivery_requests_stalled` gauge).
+  expect(hub.stalledDeliveryRequests().get('hangs')).toBeGreaterThan(0);
+  expect(hub.stalledDeliveryRequests().has('answers')).toBe(false);
+  // Its deliveries taken while it hung are one claim's worth at most: the rest wait, unleased.
+  const { rows } = await sql<{ leased: string; waiting: string }>`select
+      count(*) filter (where status = 'in_flight') as leased, count(*) filter (where status = 'pending') as waiting
+    from switchyard.deliveries where subscription_id = 'hangs'`.execute(hub.host.db);
+  expect(Number(rows[0]?.leased)).toBeLessThanOrEqual(64);
+  expect(Number(rows[0]?.leased) + Number(rows[0]?.waiting)).toBe(count);
+
+  // It comes back: the hung requests fail (retried on their schedule), and the deliveries never
+  // taken go at once, no longer skipped.
+  answering = true;
+  for (const socket of hungSockets) socket.destroy();
+  const never = Number(rows[0]?.waiting);
+  await eventually(async () => {
+    const done = await sql<{ n: string }>`select count(*) as n from switchyard.deliveries
+      where subscription_id = 'hangs' and status = 'succeeded'`.execute(hub.host.db);
+    return Number(done.rows[0]?.n) >= never;
+  }, 15_000);
+  expect(hub.stalledDeliveryRequests().size).toBe(0);
+});
