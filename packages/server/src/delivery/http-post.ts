@@ -36,6 +36,11 @@ export interface PostWebhookOptions {
   lookup?: HostLookup;
   /** Extra trusted CA certificates (PEM) for https subscribers behind a private CA. */
   ca?: string | Buffer;
+  /**
+   * Ends the request when aborted (a stopping hub gives up its requests to a subscriber that
+   * stopped answering); the result is then a `network` failure.
+   */
+  signal?: AbortSignal;
 }
 
 /** What happened to one attempt. Network problems are reported here, never thrown. */
@@ -288,6 +293,7 @@ async function postWebhookOnce(options: PostWebhookOptions): Promise<PostWebhook
       },
       maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       ca: options.ca,
+      signal: options.signal,
     });
 
   let outcome = await attempt(agentFor(url.protocol, policyKey));
@@ -341,6 +347,7 @@ function sendOnce(input: {
   onQueued: (ms: number) => void;
   maxResponseBytes: number;
   ca: string | Buffer | undefined;
+  signal: AbortSignal | undefined;
 }): Promise<SendOutcome> {
   return new Promise((resolve) => {
     let settled = false;
@@ -369,6 +376,7 @@ function sendOnce(input: {
       agent: input.agent,
       lookup: input.lookup,
       ...(input.ca === undefined ? {} : { ca: input.ca }),
+      ...(input.signal === undefined ? {} : { signal: input.signal }),
     });
 
     const onDeadline = () => {

@@ -14,6 +14,8 @@ export interface SignedPostTarget {
   allowPrivateAddresses: boolean;
   /** Plaintext signing secrets in force, newest first; none sends the id and timestamp unsigned. */
   secrets: readonly string[];
+  /** Ends the request when aborted (`PostWebhookOptions.signal`). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -46,5 +48,6 @@ export function postSigned(
     maxResponseBytes,
     allowPrivate: target.allowPrivateAddresses,
     allowLoopback: target.allowPrivateAddresses,
+    ...(target.signal ? { signal: target.signal } : {}),
   });
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventEnvelope } from '@switchyard/core';
 import * as deliveryStore from '../deliveries/store.ts';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
@@ -80,7 +81,7 @@ export function activeSecrets(rt: Runtime, sub: SubscriptionRow, now = Date.now(
  * One signed POST of `body` to the subscription's URL (delivery/signed-post.ts), with its secrets
  * in force, timeout and destination policy. Shared by the deliver worker, `sendTestEvent` and the
  * host's `postSigned` (the gates' approver calls). `contentType` defaults to the subscription's (a
- * FHIR delivery sends `application/fhir+json`).
+ * FHIR delivery sends `application/fhir+json`); `signal` ends the request when aborted.
  */
 export function postSigned(
   rt: Runtime,
@@ -88,6 +89,7 @@ export function postSigned(
   eventId: string,
   body: string,
   contentType: string = sub.content_type,
+  signal?: AbortSignal,
 ): Promise<PostWebhookResult> {
   return postSignedTo(
     {
@@ -96,6 +98,7 @@ export function postSigned(
       timeoutMs: sub.timeout_ms,
       allowPrivateAddresses: sub.allow_private_addresses,
       secrets: activeSecrets(rt, sub),
+      ...(signal ? { signal } : {}),
     },
     eventId,
     body,
@@ -201,6 +204,12 @@ interface RunningAttempt {
   answered: boolean;
   /** Its slot was given up: its subscriber had not answered in {@link STALLED_ATTEMPT_MS}. */
   stalled: boolean;
+  /** Ends its request: a stopping worker gives up a stalled request ({@link Deliverer.drain}). */
+  readonly abort: AbortController;
+  /** Given up by a stopping worker: its delivery goes back (its lease given back), nothing recorded. */
+  abandoned: boolean;
+  /** Settles when the attempt has ended (set when it starts). */
+  ended?: Promise<void>;
 }
 
 function originOf(attempt: RunningAttempt): string {
@@ -330,6 +339,8 @@ export class Deliverer {
       sentAt: undefined,
       answered: false,
       stalled: false,
+      abort: new AbortController(),
+      abandoned: false,
     };
     this.inProgress.add(a);
     this.stallTimer ??= setInterval(() => this.watchStalls(), STALLED_ATTEMPT_MS / 4).unref();
@@ -450,12 +461,33 @@ export class Deliverer {
         // A freed slot matters only to a worker that is behind.
         if (wake || stalled || this.slots.behind) this.rt.wakeDeliver();
       });
+    running.ended = p;
     this.running.add(p);
   }
 
+  /**
+   * Waits for the attempts in progress to end and record, but not for a request to a subscriber
+   * that stopped answering ({@link STALLED_ATTEMPT_MS}, now or while it waits): that request is
+   * ended and its delivery given back, due at once, its attempt counted (the subscriber may have
+   * had it: the next attempt carries the same `webhook-id`), as a crash would leave it but without
+   * waiting out the lease. A stop used to wait for such requests' timeouts, up to twice the
+   * subscription's (those queued for a connection start theirs when they get one).
+   */
   async drain(): Promise<void> {
     // Records waiting for company go now (the worker no longer accepts: later ones go at once).
     this.attempts.commitQueued();
+    for (;;) {
+      const waiting: Promise<void>[] = [];
+      for (const a of this.inProgress) {
+        if (a.stalled && !a.abandoned) {
+          a.abandoned = true;
+          a.abort.abort();
+        } else if (!a.abandoned && a.ended) waiting.push(a.ended);
+      }
+      if (waiting.length === 0) break;
+      // Until they end, or another request stalls (the watch runs every quarter of the bound).
+      await Promise.race([Promise.allSettled(waiting), sleep(STALLED_ATTEMPT_MS / 4)]);
+    }
     await Promise.allSettled([...this.running]);
   }
 
@@ -519,7 +551,7 @@ export class Deliverer {
         running.sentAt = performance.now();
         result =
           rendered.kind === 'body'
-            ? await postSigned(rt, sub, event.id, rendered.body, rendered.contentType)
+            ? await postSigned(rt, sub, event.id, rendered.body, rendered.contentType, running.abort.signal)
             : {
                 ok: false,
                 latencyMs: 0,
@@ -532,6 +564,11 @@ export class Deliverer {
       }
       // From here the attempt waits on the database, not on its subscriber.
       running.answered = true;
+      if (running.abandoned) {
+        // A stopping worker gave the request up: the delivery goes back, nothing is recorded.
+        this.leases.giveBack('deliveries', d.id);
+        return false;
+      }
       if (rendered?.kind === 'none') {
         // Nothing to send (a replay of an event with no FHIR meaning): not an attempt.
         await deliveryStore.finishDelivery(rt.db, d.id, token, {

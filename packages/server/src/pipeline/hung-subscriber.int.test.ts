@@ -10,6 +10,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DELIVERY_SOCKETS_PER_ORIGIN } from '../delivery/http-post.ts';
 import { generateSecret } from '../delivery/sign.ts';
@@ -18,6 +19,7 @@ import type { Hub } from './hub.ts';
 
 const database = useTestDatabase();
 let hub: Hub;
+let stopped = false;
 let healthy: RecordingSubscriber;
 let hung: http.Server;
 let hungUrl: string;
@@ -46,7 +48,7 @@ afterAll(async () => {
   // The hung requests end first (their attempts fail), so the hub's stop does not wait them out.
   for (const s of hungSockets) s.destroy();
   await new Promise((resolve) => hung?.close(resolve));
-  await hub?.stop();
+  if (!stopped) await hub?.stop();
   await healthy?.close();
 });
 
@@ -98,4 +100,41 @@ it('a subscriber that never answers holds its own connections, not the deliverie
     return Number(done.rows[0]?.n) >= never;
   }, 15_000);
   expect(hub.stalledDeliveryRequests().size).toBe(0);
+});
+
+it('a stop does not wait for requests to a subscriber that stopped answering: their deliveries go back', async () => {
+  answering = false;
+  const secret = generateSecret();
+  await hub.subscriptions.create({
+    id: 'hangs-at-stop',
+    url: `${hungUrl}-2`,
+    secrets: [secret],
+    allowPrivateAddresses: true,
+    timeoutMs: 60_000,
+  });
+  for (let i = 0; i < 5; i++) {
+    const r = await hub.ingest('acme-1', push({ id: `stop-${i}`, type: 'created', booking: `stop-b-${i}` }));
+    expect(r.ok).toBe(true);
+  }
+  await eventually(async () => (hub.stalledDeliveryRequests().get('hangs-at-stop') ?? 0) >= 5, 15_000);
+  // Well before the requests' 60 s timeout (the previous code waited it out).
+  const stopping = hub.stop();
+  stopped = true;
+  const outcome = await Promise.race([
+    stopping.then(() => 'stopped'),
+    new Promise((resolve) => setTimeout(() => resolve('still waiting'), 15_000)),
+  ]);
+  expect(outcome).toBe('stopped');
+  // Given back, due now, the attempt counted (the subscriber may have had the request).
+  const client = new pg.Client({ connectionString: database.url() });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      `select status, attempts, lock_token from switchyard.deliveries where subscription_id = 'hangs-at-stop'`,
+    );
+    expect(rows).toHaveLength(5);
+    for (const row of rows) expect(row).toMatchObject({ status: 'pending', attempts: 1, lock_token: null });
+  } finally {
+    await client.end();
+  }
 });
