@@ -142,8 +142,8 @@ export async function maxEventSequence(db: Executor): Promise<string> {
  * feed assumes. Sequences are drawn when events are inserted but become visible at commit, and
  * concurrent transactions commit in any order (only one subject's are ordered): a feed that served
  * sequence 8 while 7 was still uncommitted would move its reader's cursor past 7 for good. So an
- * event that follows a missing sequence is served once it is this old; until then the missing one
- * may still commit. A sequence rolled back (a refused chunk) is missing for good and delays the
+ * event that follows a missing sequence is served once it is this old (its `created_at`, read as the
+ * row is inserted, beside its sequence: migration 36); until then the missing one may still commit. A sequence rolled back (a refused chunk) is missing for good and delays the
  * event after it by this much, once. The hub's event-storing transactions are single statements or
  * short transactions (the normalize commit, a command's outcome, a gate's events): milliseconds.
  */

@@ -8,6 +8,7 @@
 import { useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { FEED_COMMIT_WINDOW_S } from '../events/store.ts';
 import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
 
@@ -78,4 +79,47 @@ it('serves past a sequence that never commits once the event after it is older t
     after.id,
   ]);
   expect((await hub.feed.poll(subscription.id)).events.map((e) => e.id)).toContain(after.id);
+});
+
+it('counts the commit window from when an event was stored, not from when its transaction began', async () => {
+  const { subscription } = await hub.subscriptions.create({ kind: 'pull' });
+  const first = await send('horizon-4');
+  const read = await hub.feed.poll(subscription.id);
+  expect(read.events.map((e) => e.id)).toContain(first.id);
+  await hub.feed.ack(subscription.id, read.nextCursor);
+  const { event } = await hub.events.get(first.id);
+  const insert = (c: pg.Client, id: string, sequence?: string) =>
+    c.query(
+      sequence === undefined
+        ? `insert into switchyard.events (id, type, source, subject, time, envelope)
+           values (gen_random_uuid(), 'appointment.created', $1, $2, now(), $3) returning sequence::text as s`
+        : `insert into switchyard.events (sequence, id, type, source, subject, time, envelope)
+           values ($4, gen_random_uuid(), 'appointment.created', $1, $2, now(), $3) returning sequence::text as s`,
+      [event.source, `appointment/${id}`, JSON.stringify({ ...event, id }), ...(sequence ? [sequence] : [])],
+    );
+
+  // A transaction that began longer ago than the window (a commit that waited for its subjects'
+  // locks) stores an event after a sequence another transaction still holds.
+  const slow = new pg.Client({ connectionString: database.url() });
+  await slow.connect();
+  try {
+    await slow.query('begin');
+    await slow.query('select now()'); // its now() is fixed from here
+    await client.query('begin');
+    const held = (
+      await client.query<{ s: string }>(`select nextval('switchyard.events_sequence_seq')::text as s`)
+    ).rows[0]!.s;
+    await slow.query(`select pg_sleep(${FEED_COMMIT_WINDOW_S} + 0.3)`);
+    const later = (await insert(slow, 'horizon-late')).rows[0]!.s;
+    await slow.query('commit');
+    expect(BigInt(later)).toBeGreaterThan(BigInt(held));
+    // Just stored: not served past the held sequence (served on the previous code, whose clock
+    // started with the transaction).
+    expect((await hub.feed.poll(subscription.id)).events).toEqual([]);
+    await insert(client, 'horizon-held-2', held);
+    await client.query('commit');
+    expect((await hub.feed.poll(subscription.id)).events.map((e) => e.sequence)).toEqual([held, later]);
+  } finally {
+    await slow.end();
+  }
 });

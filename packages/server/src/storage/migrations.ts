@@ -2015,6 +2015,20 @@ alter table switchyard.command_calls add column run integer not null default 1;
     sql: `drop function switchyard.claimable_deliveries(integer);
 ${withClaimSkipList(CLAIMABLE_DELIVERIES_28)}`,
   },
+  {
+    version: 36,
+    name: "an event's created_at is when it was inserted, not when its transaction began",
+    // The pull feed serves an event that follows a missing sequence once the event is older than
+    // its commit window (FEED_COMMIT_WINDOW_S, events/store.ts), counting from created_at. That
+    // was now(): the start of the transaction, before the normalize commit waited for its
+    // subjects' locks and drew its sequences. A commit that waited past the window stored events
+    // already "old", and the feed served them past a sequence another transaction still held: its
+    // reader's cursor moved past that event for good (a downstream audit, session 40;
+    // pipeline/feed-horizon.int.test.ts). clock_timestamp() is read as each row is inserted, beside
+    // its sequence. Filters, retention and the dashboard read created_at as "when stored", which it
+    // still is, to the microsecond.
+    sql: `alter table switchyard.events alter column created_at set default clock_timestamp();`,
+  },
 ];
 
 /**
