@@ -22,7 +22,7 @@ import { problemFrameworkErrors } from '../http/security/framework-errors.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/shared.ts';
 import { openDatabase } from '../storage/db.ts';
-import { migrate } from '../storage/migrations.ts';
+import { migrate, unknownMigrations } from '../storage/migrations.ts';
 import { startTelemetry, type Telemetry, traceRequests } from '../telemetry/index.ts';
 import { uiPlugin } from '../ui/index.ts';
 import { type ApplyResult, applyFileConfig } from './apply.ts';
@@ -194,6 +194,12 @@ export async function startHubProcess(
           ? `applied migrations ${versions.join(', ')}`
           : 'the database schema is up to date',
       );
+      const newer = await unknownMigrations(migrations.db);
+      if (newer.length > 0)
+        logger.warn(
+          { unknown: newer },
+          `the database has migrations this version does not know (${newer.join(', ')}): a newer Switchyard migrated it; this process keeps working during a rolling upgrade, but roll forward, not back (docs/operations.md, "Upgrades")`,
+        );
     } finally {
       await migrations.close();
     }

@@ -6,7 +6,7 @@ import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from './db.ts';
-import { migrate, pendingMigrations } from './migrations.ts';
+import { migrate, pendingMigrations, unknownMigrations } from './migrations.ts';
 
 const pgdb = useTestDatabase();
 let database: Database;
@@ -58,5 +58,30 @@ describe('migration 33: command records move from the instance state to their co
     ]);
     const left = await sql<{ key: string }>`select key from switchyard.entity_state order by key`.execute(db);
     expect(left.rows.map((r) => r.key)).toEqual(['docplanner:token']);
+  });
+});
+
+describe('a rolling upgrade', () => {
+  it("keeps the previous version's delivery claim working after migration 35 (the one-argument function stays)", async () => {
+    const db = database.db;
+    const previous = await sql<{ id: string }>`select id from switchyard.claimable_deliveries(4)`.execute(db);
+    expect(previous.rows).toEqual([]);
+    const current = await sql<{
+      id: string;
+    }>`select id from switchyard.claimable_deliveries(4, array['a-subscription'])`.execute(db);
+    expect(current.rows).toEqual([]);
+  });
+
+  it('names the migrations a newer version applied, for the process to warn about', async () => {
+    const db = database.db;
+    expect(await unknownMigrations(db)).toEqual([]);
+    await sql`insert into switchyard.migrations (version, name) values (9001, 'from a newer version')`.execute(
+      db,
+    );
+    try {
+      expect(await unknownMigrations(db)).toEqual([9001]);
+    } finally {
+      await sql`delete from switchyard.migrations where version = 9001`.execute(db);
+    }
   });
 });

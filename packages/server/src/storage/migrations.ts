@@ -2011,9 +2011,10 @@ alter table switchyard.command_calls add column run integer not null default 1;
     // the slot of an attempt unanswered for a while (pipeline/deliver.ts, STALLED_ATTEMPT_MS) and
     // names that subscriber's subscriptions to its claims, which skip them as they skip a disabled
     // subscription's: counted in the walk's 256, one probe past their lines. An empty list (every
-    // claim while subscribers answer) changes nothing. ROWS 4 as migration 20 set.
-    sql: `drop function switchyard.claimable_deliveries(integer);
-${withClaimSkipList(CLAIMABLE_DELIVERIES_28)}`,
+    // claim while subscribers answer) changes nothing. ROWS 4 as migration 20 set. The one-argument
+    // function stays: processes of the previous version call it during a rolling upgrade (dropping
+    // it stopped every old process's deliveries, an operator audit); a later release drops it.
+    sql: withClaimSkipList(CLAIMABLE_DELIVERIES_28),
   },
   {
     version: 36,
@@ -2046,6 +2047,20 @@ export async function pendingMigrations(db: Kysely<unknown>): Promise<number[]> 
   }>`select to_regclass('switchyard.migrations')::text as t`.execute(db);
   const have = table.rows[0]?.t ? await appliedVersions(db) : new Set<number>();
   return migrations.filter((m) => !have.has(m.version)).map((m) => m.version);
+}
+
+/**
+ * Versions the database records as applied that this version of the code does not know: a newer
+ * Switchyard migrated it (a rolling upgrade in progress, or a rollback). Reads only.
+ *
+ * @example
+ * ```ts
+ * const newer = await unknownMigrations(db); // [37] when the database is one migration ahead
+ * ```
+ */
+export async function unknownMigrations(db: Kysely<unknown>): Promise<number[]> {
+  const known = new Set(migrations.map((m) => m.version));
+  return [...(await appliedVersions(db))].filter((v) => !known.has(v)).sort((a, b) => a - b);
 }
 
 /** The versions `switchyard.migrations` records as applied. */
