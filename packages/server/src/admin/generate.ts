@@ -10,8 +10,23 @@ import { compile, type JSONSchema } from 'json-schema-to-typescript';
 /** The top-level timestamps of a view are Date objects in the library API (JSON: strings). */
 const DATE_FIELDS = ['createdAt', 'updatedAt', 'disabledAt'];
 
+/**
+ * An enum this long (the event catalog a subscription filter names) is checked at run time and
+ * typed as a string: as a union of literals every list written in code would need a cast.
+ * `openLongEnums` marks them so (`tsType`) in a schema about to be compiled; config/generate.ts too.
+ */
+const LONG_ENUM = 20;
+
+export function openLongEnums(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(openLongEnums);
+  if (node === null || typeof node !== 'object') return node;
+  const out = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, openLongEnums(v)]));
+  if (Array.isArray(out.enum) && out.enum.length > LONG_ENUM) out.tsType = 'string';
+  return out;
+}
+
 function forTypes(schema: JsonSchema): JSONSchema {
-  const { $id: _id, ...rest } = schema;
+  const { $id: _id, ...rest } = openLongEnums(schema) as JsonSchema;
   const properties = rest.properties as Record<string, Record<string, unknown>>;
   return {
     ...rest,

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Connector, JsonSchema } from '@switchyard/core';
 import { isJsonObject } from '@switchyard/core';
 import { compile, type JSONSchema } from 'json-schema-to-typescript';
+import { openLongEnums } from '../admin/generate.ts';
 import { buildConfigSchema } from './schema.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -51,7 +52,7 @@ function forTypes(schema: unknown): unknown {
 /** The TypeScript declaration of the file's shape (before defaults and secret resolution). */
 export async function typesFileContent(connectors: readonly Connector[]): Promise<string> {
   const schema = {
-    ...(forTypes(buildConfigSchema(connectors)) as Record<string, unknown>),
+    ...(openLongEnums(forTypes(buildConfigSchema(connectors))) as Record<string, unknown>),
     title: 'SwitchyardConfigFile',
   };
   const body = await compile(schema as JSONSchema, 'SwitchyardConfigFile', {

@@ -359,6 +359,25 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     );
   });
 
+  it('an event type not in the catalog, with the nearest one', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    events: ["appointment.*", "appointment.craeted"]\n`,
+      5,
+      'subscriptions[0].events[1]',
+      /must be an event type of the catalog.*did you mean "appointment\.created"\?/,
+    );
+  });
+
+  it('a subscriber URL with user:password@, without echoing the password', async () => {
+    const problem = await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: http://user:UrlPassSECRET@crm.example/hooks\n`,
+      5,
+      'subscriptions[0].url',
+      /without user:password@/,
+    );
+    expect(JSON.stringify(problem)).not.toContain('UrlPassSECRET');
+  });
+
   it('a bad id', async () => {
     await expectProblem(
       `version: 1\ninstances:\n  - id: Main Clinic\n    connector: pushy\n`,

@@ -438,11 +438,16 @@ function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Rep
       return;
     }
   }
+  const secret = parent?.['x-secret'] === true;
   if (custom) {
-    report(segments, custom);
+    // A value outside a long list (the event catalog): its own message, and the nearest value.
+    const hint =
+      error.keyword === 'enum' && !secret && typeof error.data === 'string'
+        ? suggest(error.data, (params.allowedValues as unknown[]).map(String))
+        : undefined;
+    report(segments, hint ? `${custom}; did you mean "${hint}"?` : custom);
     return;
   }
-  const secret = parent?.['x-secret'] === true;
   switch (error.keyword) {
     case 'type': {
       if (parent?.['x-duration'] === true) {

@@ -40,6 +40,19 @@ const bad: Case[] = [
     name: 'an event type that is no pattern',
     ...webhook({ eventTypes: ['Appointment created'] }, { events: ['Appointment created'] }),
   },
+  {
+    name: 'a misspelt event type',
+    ...webhook({ eventTypes: ['appointment.craeted'] }, { events: ['appointment.craeted'] }),
+  },
+  {
+    name: 'a family not in the catalog',
+    ...webhook({ eventTypes: ['apointment.*'] }, { events: ['apointment.*'] }),
+  },
+  {
+    name: 'an approver of a type not in the catalog',
+    api: { url, approver: true, eventTypes: ['appointment.booking_request'] },
+    file: { kind: 'webhook', url, approver: { events: ['appointment.booking_request'] } },
+  },
   { name: 'no event type at all', ...webhook({ eventTypes: [] }, { events: [] }) },
   {
     name: 'no dead deliveries before disabling',
@@ -48,6 +61,10 @@ const bad: Case[] = [
   { name: 'a zero rate', ...webhook({ rateLimit: { perSecond: 0 } }, { rateLimit: { perSecond: 0 } }) },
   { name: 'an empty retry schedule', ...webhook({ retryScheduleMs: [] }, { retry: { schedule: [] } }) },
   { name: 'a webhook without a url', api: { kind: 'webhook' }, file: { kind: 'webhook' } },
+  {
+    name: 'a url with user:password@',
+    ...webhook({ url: 'http://user:pw@crm.example/x' }, { url: 'http://user:pw@crm.example/x' }),
+  },
   {
     name: 'a url that is not http',
     ...webhook({ url: 'ftp://crm.example/x' }, { url: 'ftp://crm.example/x' }),
