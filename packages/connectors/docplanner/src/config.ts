@@ -1,4 +1,4 @@
-import type { JsonSchema } from '@switchyard/core';
+import { IP_OR_CIDR_SCHEMA, type JsonSchema } from '@switchyard/core';
 
 /**
  * Settings of one Docplanner instance (`settings:` in switchyard.yaml).
@@ -97,17 +97,7 @@ export const configSchema: JsonSchema = {
         'IPv4/IPv6 addresses or CIDR ranges pushes may come from (Docplanner publishes its source IPs); other sources are refused. Absent or empty: any source.',
       type: 'array',
       // Checked when the instance is saved, not at the first push (a `/99` failed every push then).
-      items: {
-        type: 'string',
-        anyOf: [
-          { format: 'ipv4' },
-          { format: 'ipv6' },
-          {
-            pattern: '^(25[0-5]|2[0-4]\\d|1?\\d?\\d)(\\.(25[0-5]|2[0-4]\\d|1?\\d?\\d)){3}/(3[0-2]|[12]?\\d)$',
-          },
-          { pattern: '^[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*/(12[0-8]|1[01]\\d|[1-9]?\\d)$' },
-        ],
-      },
+      items: IP_OR_CIDR_SCHEMA,
       default: [],
     },
     pullMode: {

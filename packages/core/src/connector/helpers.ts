@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ConnectorError } from '../errors/index.ts';
 import { isJsonObject, type JsonObject, type JsonValue } from '../json.ts';
-import type { EventDraft, InboundRequest, InboundRequestHead, NormalizeResult } from './types.ts';
+import type { EventDraft, InboundRequest, InboundRequestHead, JsonSchema, NormalizeResult } from './types.ts';
 
 /**
  * Compares a presented secret with the expected one in constant time (for equal lengths; a length
@@ -159,3 +159,24 @@ export function inboundRequestHead(request: InboundRequestHead): InboundRequestH
   });
   return head;
 }
+
+/**
+ * The JSON Schema of one IPv4/IPv6 address or CIDR range (`185.60.0.0/22`, `2001:db8::/32`), for
+ * settings that list where requests may come from (a vendor's source IPs, the hub's trusted
+ * proxies): refused when the file or instance is saved, not at the first request.
+ *
+ * @example
+ * ```ts
+ * const configSchema = { type: 'object', properties: { allowedSourceIps: { type: 'array', items: IP_OR_CIDR_SCHEMA } } };
+ * ```
+ */
+export const IP_OR_CIDR_SCHEMA: JsonSchema = {
+  type: 'string',
+  anyOf: [
+    { format: 'ipv4' },
+    { format: 'ipv6' },
+    { pattern: '^(25[0-5]|2[0-4]\\d|1?\\d?\\d)(\\.(25[0-5]|2[0-4]\\d|1?\\d?\\d)){3}/(3[0-2]|[12]?\\d)$' },
+    { pattern: '^[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*/(12[0-8]|1[01]\\d|[1-9]?\\d)$' },
+  ],
+  'x-message': 'must be an IPv4 or IPv6 address or a CIDR range (10.0.0.0/8, 2001:db8::/32)',
+};

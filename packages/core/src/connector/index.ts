@@ -2,6 +2,7 @@ export { defineConnector } from './define.ts';
 export {
   dedupeKeyOf,
   emit,
+  IP_OR_CIDR_SCHEMA,
   ignore,
   inboundRequestHead,
   normalizeHeaders,

@@ -378,6 +378,15 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     expect(JSON.stringify(problem)).not.toContain('UrlPassSECRET');
   });
 
+  it('a trusted proxy that is no address or range, in one line (it crashed start after migrating)', async () => {
+    await expectProblem(
+      `version: 1\nserver:\n  trustedProxies: [10.0.0.0/8, 10.0.0.0/33]\n`,
+      3,
+      'server.trustedProxies[1]',
+      /must be an IPv4 or IPv6 address or a CIDR range/,
+    );
+  });
+
   it('a bad id', async () => {
     await expectProblem(
       `version: 1\ninstances:\n  - id: Main Clinic\n    connector: pushy\n`,

@@ -159,9 +159,27 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
 
   const validate = validatorFor(connectors);
   if (!validate(data)) {
-    for (const error of validate.errors ?? []) {
+    const errors = validate.errors ?? [];
+    // A value that matches none of an anyOf with a message of its own (an address or CIDR range):
+    // that message, once, not one line per branch it missed.
+    const explained = errors.filter(
+      (e) =>
+        e.keyword === 'anyOf' &&
+        isJsonObject(e.parentSchema) &&
+        typeof e.parentSchema['x-message'] === 'string',
+    );
+    for (const error of errors) {
       const segments = pointerToSegments(error.instancePath);
       if (suppressed(segments) || error.keyword === 'if') continue;
+      if (
+        explained.some(
+          (a) =>
+            a !== error &&
+            a.instancePath === error.instancePath &&
+            error.schemaPath.startsWith(`${a.schemaPath}/`),
+        )
+      )
+        continue;
       // Unknown connector names get their own message below, with the known names.
       if (error.keyword === 'enum' && isInstanceConnector(segments)) continue;
       reportAjvError(error, segments, report);

@@ -11,7 +11,7 @@
  *   file's spelling (`1s`); the loader checks them (config/load.ts, `DURATION_BOUND_KEYWORDS`).
  * - `x-message`: the message to show instead of ajv's when this schema fails.
  */
-import type { Connector, JsonSchema, JsonValue } from '@switchyard/core';
+import { type Connector, IP_OR_CIDR_SCHEMA, type JsonSchema, type JsonValue } from '@switchyard/core';
 import { INSTANCE_FIELDS as I } from '../instances/schema.ts';
 import { SUBSCRIPTION_FIELDS as F } from '../subscriptions/schema.ts';
 
@@ -370,7 +370,9 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           },
           trustedProxies: {
             type: 'array',
-            items: { type: 'string', minLength: 1 },
+            // Checked here: a bad entry passed `validate` and crashed `start` after it had migrated
+            // and applied the file (an operator audit).
+            items: IP_OR_CIDR_SCHEMA,
             default: [],
             description: 'Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed.',
           },

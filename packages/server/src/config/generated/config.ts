@@ -39,7 +39,9 @@ export interface SwitchyardConfigFile {
     /**
      * Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is believed.
      */
-    trustedProxies?: string[];
+    trustedProxies?: ({
+      [k: string]: unknown;
+    } & string)[];
     /**
      * How long a client may take to send a request; a slower one gets 408 and its connection closed.
      */
