@@ -85,3 +85,27 @@ export async function probeDatabase(db: Executor): Promise<void> {
   await sql`select 1 from switchyard.inbound_messages where false`.execute(db);
   await sql`select 1 from switchyard.deliveries where false`.execute(db);
 }
+
+/**
+ * {@link probeDatabase} within `timeoutMs`: a database whose connections hang (a silent network)
+ * fails the probe in that time rather than whenever the pool gives up. `/readyz` and the
+ * `switchyard_database_up` gauge ask this.
+ *
+ * @example
+ * ```ts
+ * await probeDatabaseWithin(hub.host.db, 3000); // throws "no answer in 3000 ms" when it hangs
+ * ```
+ */
+export async function probeDatabaseWithin(db: Executor, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      probeDatabase(db),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -9,8 +9,15 @@ import {
 } from 'prom-client';
 import type { Hub } from '../pipeline/hub.ts';
 import { queueDepths } from '../storage/queues.ts';
+import { isDatabaseUnavailable } from '../storage/unavailable.ts';
 import { exemplarOfTraceparent } from '../telemetry/tracing.ts';
-import { countAttemptsSince, deliveryCounts, maxAttemptId, pullLags } from './hub-stats.ts';
+import {
+  countAttemptsSince,
+  deliveryCounts,
+  maxAttemptId,
+  probeDatabaseWithin,
+  pullLags,
+} from './hub-stats.ts';
 
 /**
  * The hub's Prometheus metrics, on their own registry (nothing global, so several apps in one
@@ -135,6 +142,19 @@ function withExemplars<T extends string>(
 
 const bound = new WeakMap<Registry, Hub>();
 
+/** How long a scrape waits for the database's answer to `switchyard_database_up`'s probe. */
+const DATABASE_PROBE_MS = 3000;
+
+/** The read's value, or undefined when the database is unavailable (other errors are thrown). */
+async function unlessUnavailable<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) return undefined;
+    throw error;
+  }
+}
+
 /** What feeds each attempt-latency histogram from the attempt log (set by {@link bindHubMetrics}). */
 const attemptFeeds = new WeakMap<Histogram<'outcome'>, () => Promise<void>>();
 
@@ -169,9 +189,26 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   bound.set(metrics.registry, hub);
   const { registry } = metrics;
   const db = hub.host.db;
-  const counts = sharedWhileRunning(() => deliveryCounts(db));
-  const depths = sharedWhileRunning(() => queueDepths(db));
-  const lags = sharedWhileRunning(() => pullLags(db));
+  // While the database is unavailable a scrape still answers, without the series read from it:
+  // the process's own (pushes refused, stalled requests) are what shows the outage, and a 503 lost
+  // them all (an operator audit). `switchyard_database_up` says which case a scrape is.
+  const counts = sharedWhileRunning(() => unlessUnavailable(deliveryCounts(db)));
+  const depths = sharedWhileRunning(() => unlessUnavailable(queueDepths(db)));
+  const lags = sharedWhileRunning(() => unlessUnavailable(pullLags(db)));
+
+  new Gauge({
+    name: 'switchyard_database_up',
+    help: "1 when the database answered this process's probe for the scrape, 0 when not (the series read from the database are then absent).",
+    registers: [registry],
+    async collect() {
+      this.set(
+        await probeDatabaseWithin(db, DATABASE_PROBE_MS).then(
+          () => 1,
+          () => 0,
+        ),
+      );
+    },
+  });
 
   new Gauge({
     name: 'switchyard_deliveries',
@@ -180,7 +217,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [status, count] of Object.entries(await counts())) this.set({ status }, count);
+      for (const [status, count] of Object.entries((await counts()) ?? {})) this.set({ status }, count);
     },
   });
 
@@ -190,7 +227,9 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     labelNames: ['queue'],
     registers: [registry],
     async collect() {
+      this.reset();
       const depth = await depths();
+      if (!depth) return;
       this.set({ queue: 'normalize' }, depth.normalize);
       this.set({ queue: 'deliver' }, depth.deliver);
     },
@@ -203,7 +242,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const { instance, lagMs } of await lags()) this.set({ instance }, lagMs / 1000);
+      for (const { instance, lagMs } of (await lags()) ?? []) this.set({ instance }, lagMs / 1000);
     },
   });
 
@@ -261,7 +300,9 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   };
   // One feed at a time, shared by whatever asks while it runs: the histogram and the gauge below
   // read the same feed, and two scrapes at once read the log once.
-  const fed = sharedWhileRunning(feed);
+  const fed = sharedWhileRunning(async () => {
+    await unlessUnavailable(feed());
+  });
   attemptFeeds.set(metrics.attemptLatency, fed);
   new Gauge({
     name: 'switchyard_delivery_attempts_observed',

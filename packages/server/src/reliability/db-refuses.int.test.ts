@@ -1,8 +1,10 @@
 /**
  * A database that refuses connections (`ALTER DATABASE … ALLOW_CONNECTIONS false`, SQLSTATE 55000,
  * with the hub's open sessions terminated: 57P01) is an outage like a cut network: every route
- * that needs it answers 503 problem+json with `Retry-After`, the log says so once instead of an
- * error stack per request, and everything answers 2xx again once connections are allowed.
+ * that needs it answers 503 problem+json with `Retry-After` (the readiness probe too), the log says
+ * so once instead of an error stack per request, `/metrics` still answers with the process's own
+ * series and `switchyard_database_up 0`, and everything answers 2xx again once connections are
+ * allowed.
  */
 import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
@@ -68,6 +70,7 @@ const push = (id: string) =>
   });
 const events = () => call('/v1/events', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
 const metrics = () => call('/metrics');
+const ready = () => call('/readyz');
 
 it('answers 503 problem+json with Retry-After while the database refuses connections, then 2xx', {
   timeout: 60_000,
@@ -79,22 +82,37 @@ it('answers 503 problem+json with Retry-After while the database refuses connect
   await allowConnections(false);
   const logged = logLines.length;
   for (let round = 0; round < 3; round++) {
-    for (const answer of [await push(`during-${round}`), await events(), await metrics()]) {
+    for (const answer of [await push(`during-${round}`), await events()]) {
       expect(answer.status, answer.text).toBe(503);
       expect(answer.type).toMatch(/^application\/problem\+json/);
       expect(answer.retryAfter).toMatch(/^[1-9][0-9]*$/);
       expect(JSON.parse(answer.text)).toMatchObject({ status: 503, code: 'SY_STORAGE_UNAVAILABLE' });
     }
+    const probe = await ready();
+    expect(probe.status).toBe(503);
+    expect(probe.retryAfter).toMatch(/^[1-9][0-9]*$/);
+    expect(JSON.parse(probe.text)).toMatchObject({ status: 503, code: 'SY_HTTP_NOT_READY' });
+    // The scrape answers, with the process's own series (the refused pushes) and the database down.
+    const scrape = await metrics();
+    expect(scrape.status, scrape.text).toBe(200);
+    expect(scrape.text).toMatch(/^switchyard_database_up 0$/m);
+    expect(scrape.text).toMatch(
+      /^switchyard_ingest_requests_total\{[^}]*outcome="unavailable"[^}]*\} [1-9]/m,
+    );
+    expect(scrape.text).not.toMatch(/^switchyard_queue_depth\{/m);
   }
-  // Nine refused requests: no error line, and at most one warning about requests (the rest debug).
+  // Twelve requests refused: no error line, and at most one warning (the rest at debug), the
+  // readiness probes included (two warnings with a stack each before).
   const during = logLines.slice(logged);
   expect(during.filter((l) => l.level >= 50 && l.reqId !== undefined)).toEqual([]);
-  expect(
-    during.filter((l) => l.level === 40 && /database is unavailable.*answered 503/.test(l.msg)).length,
-  ).toBeLessThanOrEqual(1);
+  expect(during.filter((l) => l.level === 40 && l.reqId !== undefined).length).toBeLessThanOrEqual(1);
 
   await allowConnections(true);
   await eventually('a push stored again', async () => (await push('after')).status === 202);
   expect((await events()).status).toBe(200);
-  expect((await metrics()).status).toBe(200);
+  expect((await ready()).status).toBe(200);
+  const scrape = await metrics();
+  expect(scrape.status).toBe(200);
+  expect(scrape.text).toMatch(/^switchyard_database_up 1$/m);
+  expect(scrape.text).toMatch(/^switchyard_queue_depth\{queue="deliver"\} \d+$/m);
 });

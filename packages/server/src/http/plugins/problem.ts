@@ -43,7 +43,9 @@ export function installProblemHandling(app: FastifyInstance, routes: RouteTable)
     if (internal) request.log.error({ err: error }, 'unexpected error answering a request');
     else if (problem.code === 'SY_STORAGE_UNAVAILABLE')
       reportDatabaseUnavailable(request.log, error, 'requests are answered 503');
-    else if (problem.status >= 500) request.log.warn({ code: problem.code }, problem.detail);
+    // The readiness probe reported its own failure, rate-limited (routes/health.ts).
+    else if (problem.status >= 500 && problem.code !== 'SY_HTTP_NOT_READY')
+      request.log.warn({ code: problem.code }, problem.detail);
     return sendProblem(reply, problem, headers);
   });
 

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../../admin/http.ts';
+import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import type { RouteDeps } from '../deps.ts';
-import { probeDatabase } from '../hub-stats.ts';
+import { probeDatabaseWithin } from '../hub-stats.ts';
 
 const READY_TIMEOUT_MS = 3000;
 
@@ -30,24 +31,15 @@ export async function healthRoutes(app: FastifyInstance, { hub }: RouteDeps): Pr
       },
     },
     async (request) => {
-      let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([
-          probeDatabase(hub.host.db),
-          new Promise((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`no answer in ${READY_TIMEOUT_MS} ms`)),
-              READY_TIMEOUT_MS,
-            );
-          }),
-        ]);
+        await probeDatabaseWithin(hub.host.db, READY_TIMEOUT_MS);
       } catch (error) {
-        request.log.warn({ err: error }, 'readiness probe failed');
+        // Probes come every few seconds from every load balancer: reported as every request the
+        // outage refuses is, once per 30 s (two warnings with a stack per probe before).
+        reportDatabaseUnavailable(request.log, error, 'the readiness probe answers 503');
         throw new HttpError('SY_HTTP_NOT_READY', 'the database does not answer', {
           headers: { 'retry-after': '5' },
         });
-      } finally {
-        clearTimeout(timer);
       }
       return { status: 'ready' };
     },
