@@ -1181,3 +1181,33 @@ describe('credentials, retries and the known state', () => {
     expect(late.json.code).toBe('SY_COMMAND_TARGET_STATE');
   });
 });
+
+describe('a retry at its time', () => {
+  it("runs a delayed retry when it comes due, not at the queue's backstop poll or the sweep", async () => {
+    // No sweep, and a retry a second after the failure: only the retry's own wake-up can run it
+    // before the worker's 30 s backstop poll (a 1 s retry ran after 5-20 s: a commands audit).
+    await hub.stop();
+    hub = await startHub({ sweepIntervalMs: 0, retryScheduleMs: [1000] });
+    sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+    const { subject } = await bookedAppointment();
+    sim.failNext(1, 503);
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    expect(sent.status).toBe(202);
+    const done = await eventually(
+      async () => {
+        const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
+        return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+      },
+      'the retried command finished',
+      20_000,
+    );
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
+    const [first, second] = (done.calls as { url: string; startedAt: string; statusCode: number }[]).filter(
+      (c) => c.url.endsWith('/presence/patient'),
+    );
+    expect([first?.statusCode, second?.statusCode]).toEqual([503, 204]);
+    const gapMs = Date.parse(second!.startedAt) - Date.parse(first!.startedAt);
+    expect(gapMs).toBeGreaterThanOrEqual(1000);
+    expect(gapMs).toBeLessThan(10_000);
+  });
+});

@@ -434,7 +434,17 @@ interface Attached {
   boss: PgBoss;
   /** Set by `stop`: a job that gets its slot after this starts nothing (the sweep re-sends it). */
   stopping?: boolean;
+  /** This process's pg-boss worker on the command queue (worker processes only). */
+  bossWorkerId?: string;
+  /** Timers that wake that worker when a delayed job it queued comes due ({@link sendJob}). */
+  wakeTimers: Set<NodeJS.Timeout>;
 }
+
+/**
+ * A delayed job's wake comes this long after its `startAfter`, so the fetch (pg-boss compares with
+ * the database's clock) finds it due.
+ */
+const DUE_WAKE_MARGIN_MS = 250;
 
 /**
  * {@link CommandsOptions} with every default applied: the tunable ones from the config file's
@@ -552,6 +562,21 @@ export function createCommands(options: CommandsOptions = {}) {
         expireInSeconds: Math.max(1, Math.ceil(leaseMs / 1000)),
       },
     );
+    // pg-boss's NOTIFY goes out when the job is inserted, not when it comes due: a retry waited for
+    // the worker's 30 s backstop poll or the sweep (a 1 s retry ran after 5-20 s, a vendor's
+    // Retry-After overshot the same way: a commands audit). This process wakes its own worker then.
+    const worker = s.bossWorkerId;
+    if (delayed && worker !== undefined) {
+      const timer = setTimeout(
+        () => {
+          s.wakeTimers.delete(timer);
+          s.boss.notifyWorker(worker);
+        },
+        startAfter.getTime() - Date.now() + DUE_WAKE_MARGIN_MS,
+      );
+      timer.unref();
+      s.wakeTimers.add(timer);
+    }
   }
 
   function outcomeEvent(row: q.CommandRow): EventEnvelope {
@@ -1025,7 +1050,7 @@ export function createCommands(options: CommandsOptions = {}) {
     if (!boss)
       throw new SwitchyardError('SY_PIPELINE_CONFLICT', "the commands need the hub's queue (pg-boss)");
     await boss.createQueue(COMMAND_QUEUE, { notify: true, retryLimit: 0 });
-    const s: Attached = { host, logger, boss };
+    const s: Attached = { host, logger, boss, wakeTimers: new Set() };
     // Any process may normalize the echo of a command another one runs (undefined: reconnected,
     // a stop may have been missed: every waiter looks again).
     unlisten = await host.listener.listen(CHANNEL_COMMAND_SETTLED, (commandId) => settled(commandId));
@@ -1041,7 +1066,7 @@ export function createCommands(options: CommandsOptions = {}) {
       // the command ends loses nothing: a command that dies unclaimed stays `pending` and one that
       // dies running keeps its lease; the sweep re-sends the job of either.
       const slots = new Slots(concurrency);
-      await boss.work<{ id: string; traceparent?: string | null }>(
+      s.bossWorkerId = await boss.work<{ id: string; traceparent?: string | null }>(
         COMMAND_QUEUE,
         {
           batchSize: concurrency,
@@ -1122,6 +1147,8 @@ export function createCommands(options: CommandsOptions = {}) {
       unlisten = undefined;
       if (!s) return;
       s.stopping = true;
+      for (const timer of s.wakeTimers) clearTimeout(timer);
+      s.wakeTimers.clear();
       const graceful = opts.graceful ?? true;
       // The host's pg-boss instance outlives us: only our workers stop (the hub stops the instance).
       const off = (queue: string) => s.boss.offWork(queue, { wait: graceful }).catch(() => {});
