@@ -390,6 +390,10 @@ describe('commands through a started hub', () => {
     expect(invalid.json.details.errors).toEqual([
       { path: '/data/start', message: 'must match format "date-time"' },
     ]);
+    // In the shape of every validation problem too (SY_HTTP_VALIDATION's): one parser for clients.
+    expect(invalid.json.errors).toEqual([
+      { in: 'body', pointer: '/data/start', message: 'must match format "date-time"' },
+    ]);
     expect((await api('GET', '/v1/commands?limit=500')).json.items.length).toBe(before);
   });
 
@@ -682,7 +686,11 @@ describe('commands through a started hub', () => {
       expect.objectContaining({ name: 'idempotency-key', in: 'header', required: false }),
     );
     expect(post.security).toEqual([{ adminToken: [] }, { commandCredential: [] }]);
-    expect(Object.keys(post.responses)).toEqual(expect.arrayContaining(['200', '202', '401']));
+    expect(Object.keys(post.responses)).toEqual(expect.arrayContaining(['200', '202', '401', '409', '422']));
+    expect(post.responses['422'].description).toMatch(/SY_COMMAND_INVALID/);
+    expect(post.responses['200'].headers['Idempotent-Replayed']).toMatchObject({
+      schema: { enum: ['true'] },
+    });
     expect(doc.paths['/v1/commands/{id}'].get.responses['200']).toBeDefined();
     expect(doc.paths['/v1/subscriptions/{id}/command-credentials'].post.security).toEqual([
       { adminToken: [] },

@@ -143,6 +143,20 @@ export async function commandRoutes(
           },
         },
         response: { 200: commandSchema, 202: commandSchema },
+        // For the OpenAPI document (routes/openapi.ts): the refusals a sender should handle, and
+        // the header that tells a replayed answer (200) from a new command (202).
+        problems: {
+          409: 'SY_COMMAND_TARGET_STATE (the target cannot take it now, e.g. already cancelled) or SY_COMMAND_IDEMPOTENCY_CONFLICT (the Idempotency-Key was used with another body; details.commandId names the first)',
+          422: 'SY_COMMAND_UNKNOWN_TYPE, SY_COMMAND_INVALID (errors lists each problem), SY_COMMAND_UNKNOWN_TARGET, SY_COMMAND_UNSUPPORTED or SY_COMMAND_NO_VENDOR_ID: nothing was queued',
+        },
+        responseHeaders: {
+          200: {
+            'Idempotent-Replayed': {
+              description: 'true: the first command sent with this Idempotency-Key, not a new one.',
+              schema: { type: 'string', enum: ['true'] },
+            },
+          },
+        },
       },
     },
     async (request, reply) => {

@@ -133,8 +133,10 @@ export function problemFromError(
   }
   if (isSwitchyardError(error)) {
     const internal = error.status >= 500;
+    const issues = bodyIssues(error.details?.errors);
     return {
       problem: problemOf(error.code, internal ? 'an unexpected error occurred' : error.message, instance, {
+        ...(issues && !internal ? { errors: issues } : {}),
         ...(error.details ? { details: error.details } : {}),
       }),
       headers: {},
@@ -183,4 +185,21 @@ export function problemFromError(
     headers: {},
     internal: true,
   };
+}
+
+/**
+ * A subsystem's refusal that lists what is wrong with the request's body (`details.errors`, each
+ * `{ path, message }` with a JSON Pointer: `SY_COMMAND_INVALID`) in the form every validation
+ * problem has, top-level `errors` of `{ in: 'body', pointer, message }`, so a client reads one shape
+ * (`details.errors` stays, as before).
+ */
+function bodyIssues(list: unknown): ValidationIssue[] | undefined {
+  if (!Array.isArray(list) || list.length === 0) return undefined;
+  const issues: ValidationIssue[] = [];
+  for (const item of list) {
+    const { path, message } = (item ?? {}) as { path?: unknown; message?: unknown };
+    if (typeof path !== 'string' || typeof message !== 'string') return undefined;
+    issues.push({ in: 'body', pointer: path, message });
+  }
+  return issues;
 }

@@ -17,6 +17,10 @@ declare module 'fastify' {
     description?: string;
     /** OpenAPI tags. */
     tags?: string[];
+    /** OpenAPI: problem answers worth naming beyond `default`, by status, with what they mean there. */
+    problems?: Record<number, string>;
+    /** OpenAPI: headers of a success answer, by status (OpenAPI header objects by name). */
+    responseHeaders?: Record<number, Record<string, { description: string; schema: unknown }>>;
   }
 }
 

@@ -74,6 +74,11 @@ function operation(route: RouteEntry): Json {
       description: 'The connector’s acknowledgement, sent after the notifications are stored.',
     };
   }
+  for (const [status, headers] of Object.entries(schema.responseHeaders ?? {})) {
+    if (responses[status]) responses[status] = { ...(responses[status] as Json), headers };
+  }
+  for (const [status, description] of Object.entries(schema.problems ?? {}))
+    responses[status] = problemResponse(description);
   if (route.auth !== 'none') responses['401'] = problemResponse('Missing or wrong bearer token');
   responses.default = problemResponse('An RFC 9457 problem (docs/errors.md lists the codes)');
 
