@@ -148,8 +148,20 @@ export function banner(
   },
 ): string {
   const base = baseUrl(config, opts.port, opts.role);
+  // Where this process listens: with a public URL (a proxy in front) that is not `base`, and the
+  // sample request and the health URLs are for this machine (an operator audit: `--port` beside a
+  // public URL showed only the public one).
+  const local = baseUrl(
+    { ...config, server: { ...config.server, publicUrl: undefined } },
+    opts.port,
+    opts.role,
+  );
   const lines: string[] = [];
-  lines.push(`Switchyard is running (role: ${opts.role}) on ${base}`);
+  lines.push(
+    local === base
+      ? `Switchyard is running (role: ${opts.role}) on ${base}`
+      : `Switchyard is running (role: ${opts.role}) on ${local}, public URL ${base}`,
+  );
   if (opts.embeddedDataDir) {
     lines.push(
       `  database: embedded Postgres, data in ${opts.embeddedDataDir}`,
@@ -169,8 +181,8 @@ export function banner(
     for (const feed of feeds)
       lines.push(`  pull feed ${feed.id}: ${base}/v1/subscriptions/${feed.id}/events`);
   }
-  lines.push(`  health: ${base}/healthz  ${base}/readyz`, `  metrics: ${base}/metrics`);
-  const sample = opts.role !== 'worker' ? sampleRequest(config, base, opts.cwd, opts.env) : undefined;
+  lines.push(`  health: ${local}/healthz  ${local}/readyz`, `  metrics: ${local}/metrics`);
+  const sample = opts.role !== 'worker' ? sampleRequest(config, local, opts.cwd, opts.env) : undefined;
   if (sample) {
     lines.push('  send a sample notification:', `    ${sample.line}`);
     if (sample.variable)

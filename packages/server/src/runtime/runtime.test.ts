@@ -47,6 +47,22 @@ describe('banner sample curl', () => {
     expect(text).not.toContain('$DOCPLANNER_PUSH_KEY');
   });
 
+  it('with a public URL, names the port this process listens on too, and points the sample request there', async () => {
+    const loaded = await loadConfig(EXAMPLE_CONFIG, { env: {}, connectors: shippedConnectors });
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    const config = {
+      ...loaded.config,
+      server: { ...loaded.config.server, publicUrl: 'https://hub.example.org' },
+    };
+    const text = banner(config, { role: 'all', port: 9340, cwd: checkout, env: {}, secrets: loaded.secrets });
+    expect(text).toContain(
+      'Switchyard is running (role: all) on http://127.0.0.1:9340, public URL https://hub.example.org',
+    );
+    expect(text).toContain('docplanner-main: https://hub.example.org/hooks/docplanner-main');
+    expect(text).toContain('curl -X POST http://127.0.0.1:9340/hooks/docplanner-main');
+    expect(text).toContain('health: http://127.0.0.1:9340/healthz');
+  });
+
   it('never prints a key that comes from the environment: it names the variable', async () => {
     const text = await exampleBanner({ DOCPLANNER_PUSH_KEY: 'real-push-key-0f9e8d7c6b' });
     expect(text).toContain('-H "x-api-key: $DOCPLANNER_PUSH_KEY"');
