@@ -171,6 +171,99 @@ describe('Clockwise.MD commands against the simulator', () => {
   });
 });
 
+/**
+ * A VendorHttp that answers from a script, one entry a call: a status with an optional body, or
+ * `'lost'` for a call that got no answer (the hub's VendorHttp throws a transient ConnectorError).
+ */
+function scripted(answers: Array<number | [number, JsonValue] | 'lost'>): VendorHttp & { urls: string[] } {
+  const urls: string[] = [];
+  return {
+    urls,
+    async request(request: VendorRequest): Promise<VendorResponse> {
+      urls.push(`${request.method} ${request.url}`);
+      const next = answers.shift();
+      if (next === undefined) throw new Error(`unscripted call ${request.method} ${request.url}`);
+      if (next === 'lost') throw ConnectorError.transient('vendor API PUT timed out after 10000 ms');
+      const [status, body] = typeof next === 'number' ? [next, {}] : next;
+      return { status, headers: {}, body };
+    },
+  };
+}
+
+describe('Clockwise.MD cancel: a refusal is already done only after its own unanswered remove', () => {
+  const cancel = commands['appointment.cancel']!;
+  const REMOVE_SENT = 'clockwisemd:remove-sent';
+
+  it('503 then 404 (nothing was ever removed): fails, and leaves no record that it asked', async () => {
+    const { sim, ctx } = await setup();
+    // 12348 is unknown to the simulator: its remove answers 404.
+    const c = ctx({ vendorIds: ['12348'] });
+    const command = cmd('appointment.cancel', {});
+    sim.failApi(1, { status: 503 });
+    expect(await cancel(command, c)).toMatchObject({ outcome: 'transient', vendor: { status: 503 } });
+    const second = await cancel(command, { ...c, attempt: 2 });
+    expect(second).toMatchObject({ outcome: 'permanent', vendor: { status: 404 } });
+    expect(second).not.toHaveProperty('alreadyDone');
+    expect(await c.commandState.get(REMOVE_SENT)).toBeUndefined();
+    expect(await c.state.get(cancelIntentKey('12348'))).toBeUndefined();
+  });
+
+  it('422 twice, the second time on a manual retry (same command state): fails both times', async () => {
+    const { ctx } = await setup();
+    const refusal: [number, JsonValue] = [422, { error: 'Patient already discharged' }];
+    const http = scripted([refusal, refusal]);
+    const c = ctx({ http });
+    const command = cmd('appointment.cancel', {});
+    expect(await cancel(command, c)).toMatchObject({ outcome: 'permanent', vendor: { status: 422 } });
+    // An operator's retry: a fresh set of tries, the command's state kept.
+    const retried = await cancel(command, { ...c, attempt: 1 });
+    expect(retried).toMatchObject({
+      outcome: 'permanent',
+      vendor: { status: 422, body: { error: 'Patient already discharged' } },
+    });
+    expect(http.urls).toHaveLength(2);
+    expect(await c.commandState.get(REMOVE_SENT)).toBeUndefined();
+    expect(await c.state.get(cancelIntentKey('12345'))).toBeUndefined();
+  });
+
+  it('no answer, then 503, then 422: the unanswered remove still counts (a 503 says nothing of it)', async () => {
+    const { ctx } = await setup();
+    const c = ctx({ http: scripted(['lost', 503, [422, { error: 'Appointment already removed' }]]) });
+    const command = cmd('appointment.cancel', {});
+    await expect(cancel(command, c)).rejects.toThrow(/timed out/);
+    expect(await c.commandState.get(REMOVE_SENT)).toBe(true);
+    expect(await cancel(command, { ...c, attempt: 2 })).toMatchObject({ outcome: 'transient' });
+    expect(await c.state.get(cancelIntentKey('12345'))).toMatchObject({ command: command.id });
+    expect(await cancel(command, { ...c, attempt: 3 })).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendor: { status: 422 },
+    });
+    expect(await c.commandState.get(REMOVE_SENT)).toBeUndefined();
+  });
+
+  it('a key refused (401) after an unanswered remove fails, and keeps the mark for a retry once the key is fixed', async () => {
+    const { ctx } = await setup();
+    const c = ctx({ http: scripted(['lost', 401, 422]) });
+    const command = cmd('appointment.cancel', {});
+    await expect(cancel(command, c)).rejects.toThrow();
+    expect(await cancel(command, { ...c, attempt: 2 })).toMatchObject({ outcome: 'permanent' });
+    expect(await cancel(command, { ...c, attempt: 1 })).toMatchObject({ outcome: 'done', alreadyDone: true });
+  });
+
+  it('does not ask again once the echo of its unanswered remove took the record', async () => {
+    const { ctx } = await setup();
+    const c = ctx({ http: scripted(['lost', 422]) });
+    const command = cmd('appointment.cancel', {});
+    await expect(cancel(command, c)).rejects.toThrow();
+    // The vendor did remove it: normalizing its `remove` webhook took the record.
+    await c.state.delete(cancelIntentKey('12345'));
+    expect(await cancel(command, { ...c, attempt: 2 })).toMatchObject({ outcome: 'done', alreadyDone: true });
+    // A later remove by staff (after an undo_remove) is not taken for this command's cancellation.
+    expect(await c.state.get(cancelIntentKey('12345'))).toBeUndefined();
+  });
+});
+
 describe('Clockwise.MD create, which has no idempotency key', () => {
   const data = {
     start: '2026-03-10T11:30:00-05:00',

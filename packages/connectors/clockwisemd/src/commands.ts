@@ -58,8 +58,15 @@ function current(ctx: Ctx): string | CommandResult {
   return id ?? { outcome: 'permanent', message: 'the appointment has no Clockwise.MD id' };
 }
 
-/** Key of a cancel's mark in the command's own state: its `remove` went out on an earlier try. */
+/**
+ * Key of a cancel's mark in the command's own state: one of its tries sent `remove` and got no
+ * answer that says what became of it (no answer at all, or a 5xx other than 503), so the remove may
+ * have happened. Any definite answer settles it: the mark is taken back.
+ */
 const REMOVE_SENT = 'clockwisemd:remove-sent';
+
+/** Answers that prove Clockwise.MD did not carry the call out but may later: retried. */
+const NOT_DONE_TRY_LATER = new Set([408, 429, 503]);
 
 /**
  * `remove` takes the patient off the queue, which Clockwise.MD notifies as a no-show before check-in
@@ -67,7 +74,8 @@ const REMOVE_SENT = 'clockwisemd:remove-sent';
  * normalization takes the `remove` it causes for the cancellation it is. A refusal (4xx) after an
  * earlier try's `remove` went out unanswered is that remove having happened ("already removed", as
  * the catalog has a retried cancel succeed): done, `alreadyDone` (not a 401 or 403: the key was
- * refused, which says nothing of the appointment).
+ * refused, which says nothing of the appointment). A refusal with no such try before it is the
+ * vendor's word: permanent, and neither record stays behind.
  */
 async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
   const a = api(ctx);
@@ -75,7 +83,14 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
   const id = current(ctx);
   if (typeof id !== 'string') return id;
   const sentBefore = (await ctx.commandState.get(REMOVE_SENT)) !== undefined;
-  await ctx.state.set(cancelIntentKey(id), { command: command.id, at: new Date().toISOString() });
+  const intent = cancelIntentKey(id);
+  const asked = { command: command.id, at: new Date().toISOString() };
+  if (!sentBefore) await ctx.state.set(intent, asked);
+  // After an unanswered try the record is renewed only while it is there: gone, the echo of that
+  // remove took it (the remove happened), and a new one would make staff's next remove a cancellation.
+  else if ((await ctx.state.get(intent)) !== undefined) await ctx.state.set(intent, asked);
+  // Set before the call, not after: a try that ends without an answer (a timeout, the connection or
+  // the process lost mid-call) leaves it; an answer settles it below.
   await ctx.commandState.set(REMOVE_SENT, true);
   const res = await ctx.http.request({
     method: 'PUT',
@@ -83,12 +98,26 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
     headers: a.headers,
   });
   const result = outcome('remove', res);
+  if (result.outcome === 'done') {
+    await ctx.commandState.delete(REMOVE_SENT);
+    return result;
+  }
+  if (result.outcome === 'transient' && !NOT_DONE_TRY_LATER.has(res.status)) {
+    // A 5xx that does not say it was refused: this remove may have happened (the mark stays).
+    return result;
+  }
   const refusedAuth = res.status === 401 || res.status === 403;
-  if (result.outcome === 'permanent' && sentBefore && !refusedAuth && res.status >= 400 && res.status < 500) {
+  if (result.outcome === 'permanent' && sentBefore && !refusedAuth) {
+    await ctx.commandState.delete(REMOVE_SENT);
     return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
   }
-  // Refused: no remove of this command will come, and a later one (staff's) means what it says.
-  if (result.outcome === 'permanent') await ctx.state.delete(cancelIntentKey(id));
+  // Nothing of this try happened (a refusal, or 408 / 429 / 503). An earlier unanswered remove may
+  // still have: its mark and record stay. Else no remove of this command will come, and a later one
+  // (staff's) means what it says.
+  if (!sentBefore) {
+    await ctx.commandState.delete(REMOVE_SENT);
+    await ctx.state.delete(intent);
+  }
   return result;
 }
 
@@ -127,9 +156,6 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
  *   connector's `AttemptRecord` for the whole argument).
  */
 const createKey = (command: CommandRequest) => `clockwisemd:command:${command.id}`;
-
-/** Answers that prove Clockwise.MD did not carry the call out but may later: retried. */
-const NOT_DONE_TRY_LATER = new Set([408, 429, 503]);
 
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
   const a = api(ctx);
