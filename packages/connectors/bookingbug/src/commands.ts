@@ -22,6 +22,7 @@ import {
   isJsonObject,
   type JsonObject,
   type JsonValue,
+  parseRetryAfter,
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
@@ -67,15 +68,6 @@ function account(api: AdminApiConfig): string {
   return `${base(api)}|${api.email}|${api.companyId ?? ''}`;
 }
 
-/** Retry-After as delta-seconds or an HTTP date, in ms. */
-function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
 const ok = (res: VendorResponse) => res.status >= 200 && res.status < 300;
 const retryable = (res: VendorResponse) => res.status >= 500 || res.status === 429 || res.status === 408;
 
@@ -83,7 +75,7 @@ const retryable = (res: VendorResponse) => res.status >= 500 || res.status === 4
 function failure(what: string, res: VendorResponse): CommandResult {
   const vendor = { status: res.status, body: res.body };
   if (retryable(res)) {
-    const after = retryAfterMs(res.headers['retry-after']);
+    const after = parseRetryAfter(res.headers['retry-after']);
     return {
       outcome: 'transient',
       message: `BookingBug ${what} answered ${res.status}`,

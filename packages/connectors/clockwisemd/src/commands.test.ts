@@ -133,6 +133,24 @@ describe('Clockwise.MD commands against the simulator', () => {
     expect(sim.writes.log).toHaveLength(1);
   });
 
+  it('honours Retry-After given as an HTTP date, as well as in seconds', async () => {
+    const { ctx } = await setup();
+    const at = new Date(Date.now() + 90_000).toUTCString();
+    const c = ctx({
+      http: scripted([
+        [429, {}, { 'retry-after': at }],
+        [503, {}, { 'retry-after': '4' }],
+      ]),
+    });
+    const update = cmd('appointment.update', { customFields: { '104': 'y' } });
+    const limited = await commands['appointment.update']!(update, c);
+    expect(limited.outcome).toBe('transient');
+    // The date has one-second precision.
+    expect(limited.outcome === 'transient' && limited.retryAfterMs).toBeGreaterThan(88_000);
+    expect(limited.outcome === 'transient' && limited.retryAfterMs).toBeLessThanOrEqual(90_000);
+    expect(await commands['appointment.update']!(update, c)).toMatchObject({ retryAfterMs: 4000 });
+  });
+
   it('book: POST create with form fields, the new id returned; missing fields are the vendor 422', async () => {
     const { sim, ctx } = await setup();
     const r = await commands['appointment.book']!(
@@ -173,9 +191,11 @@ describe('Clockwise.MD commands against the simulator', () => {
 
 /**
  * A VendorHttp that answers from a script, one entry a call: a status with an optional body, or
- * `'lost'` for a call that got no answer (the hub's VendorHttp throws a transient ConnectorError).
+ * headers, or `'lost'` for a call that got no answer (the hub's VendorHttp throws a transient ConnectorError).
  */
-function scripted(answers: Array<number | [number, JsonValue] | 'lost'>): VendorHttp & { urls: string[] } {
+function scripted(
+  answers: Array<number | [number, JsonValue] | [number, JsonValue, Record<string, string>] | 'lost'>,
+): VendorHttp & { urls: string[] } {
   const urls: string[] = [];
   return {
     urls,
@@ -184,8 +204,8 @@ function scripted(answers: Array<number | [number, JsonValue] | 'lost'>): Vendor
       const next = answers.shift();
       if (next === undefined) throw new Error(`unscripted call ${request.method} ${request.url}`);
       if (next === 'lost') throw ConnectorError.transient('vendor API PUT timed out after 10000 ms');
-      const [status, body] = typeof next === 'number' ? [next, {}] : next;
-      return { status, headers: {}, body };
+      const [status, body, headers = {}] = typeof next === 'number' ? [next, {}] : next;
+      return { status, headers, body };
     },
   };
 }

@@ -18,6 +18,7 @@ import {
   type CommandSpec,
   isJsonObject,
   type JsonValue,
+  parseRetryAfter,
   type VendorResponse,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
@@ -25,16 +26,11 @@ import { cancelIntentKey } from './normalize.ts';
 
 type Ctx = CommandContext<Config>;
 
-function retryAfterMs(value: string | undefined): number | undefined {
-  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
-  return Number(value) * 1000;
-}
-
 function outcome(what: string, res: VendorResponse, extra: { vendorIds?: string[] } = {}): CommandResult {
   const vendor = { status: res.status, body: res.body };
   if (res.status >= 200 && res.status < 300) return { outcome: 'done', vendor, ...extra };
   if (res.status >= 500 || res.status === 429 || res.status === 408) {
-    const after = retryAfterMs(res.headers['retry-after']);
+    const after = parseRetryAfter(res.headers['retry-after']);
     return {
       outcome: 'transient',
       message: `Clockwise.MD ${what} answered ${res.status}`,

@@ -8,6 +8,7 @@ import {
   type JsonObject,
   type NormalizeContext,
   type NormalizeResult,
+  parseRetryAfter,
   toRfc3339,
   type VendorNotification,
   withKnownState,
@@ -327,7 +328,7 @@ async function fetchAppointment(
   if (res.status === 429 || res.status === 408 || res.status >= 500) {
     return giveUpOrRetry(
       `the Clockwise.MD API answered ${res.status}`,
-      retryAfterMs(res.headers['retry-after']),
+      parseRetryAfter(res.headers['retry-after']),
     );
   }
   if (res.status < 200 || res.status >= 300) {
@@ -339,14 +340,6 @@ async function fetchAppointment(
   if (record === undefined)
     return giveUpOrRetry('the Clockwise.MD API answered without an appointment object');
   return { record, enrichment: 'enriched' };
-}
-
-function retryAfterMs(header: string | undefined): number | undefined {
-  if (header === undefined) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 /** The record itself, or inside an `appointment` wrapper (the response envelope is unverified). */

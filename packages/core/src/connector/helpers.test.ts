@@ -8,6 +8,7 @@ import {
   normalizeHeaders,
   parseJsonBody,
   parseJsonObjectBody,
+  parseRetryAfter,
   timingSafeEqualString,
 } from './helpers.ts';
 import type { InboundRequest } from './types.ts';
@@ -124,5 +125,20 @@ describe('inboundRequestHead', () => {
     expect(() => (head as InboundRequest).rawBody).toThrow(/check what needs the body in push.verifyBody/);
     // The full request is left as it was.
     expect(full.rawBody.toString()).toBe('{"secret":"body"}');
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads seconds and HTTP dates, refuses nonsense', () => {
+    const now = Date.parse('Wed, 21 Oct 2015 07:27:00 GMT');
+    expect(parseRetryAfter('120', now)).toBe(120_000);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', now)).toBe(60_000);
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter('-5', now)).toBeUndefined();
+    expect(parseRetryAfter('1.5', now)).toBeUndefined();
+    expect(parseRetryAfter('', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
   });
 });

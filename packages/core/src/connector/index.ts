@@ -8,6 +8,7 @@ export {
   normalizeHeaders,
   parseJsonBody,
   parseJsonObjectBody,
+  parseRetryAfter,
   timingSafeEqualString,
 } from './helpers.ts';
 export {

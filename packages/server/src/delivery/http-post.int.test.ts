@@ -6,12 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  closeDeliveryAgents,
-  DELIVERY_SOCKETS_PER_ORIGIN,
-  parseRetryAfter,
-  postWebhook,
-} from './http-post.ts';
+import { closeDeliveryAgents, DELIVERY_SOCKETS_PER_ORIGIN, postWebhook } from './http-post.ts';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
 
@@ -325,19 +320,5 @@ describe('postWebhook over https', () => {
     expect(result).toMatchObject({ ok: true, status: 200, responseSnippet: 'secure' });
     const untrusted = await postWebhook({ ...base, url, headers: {}, pinnedAddresses: ['127.0.0.1'] });
     expect(untrusted).toMatchObject({ ok: false, errorKind: 'network' });
-  });
-});
-
-describe('parseRetryAfter', () => {
-  it('reads seconds and HTTP dates, refuses nonsense', () => {
-    const now = Date.parse('Wed, 21 Oct 2015 07:27:00 GMT');
-    expect(parseRetryAfter('120', now)).toBe(120_000);
-    expect(parseRetryAfter(' 0 ', now)).toBe(0);
-    expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', now)).toBe(60_000);
-    expect(parseRetryAfter('Wed, 21 Oct 2015 07:00:00 GMT', now)).toBe(0);
-    expect(parseRetryAfter('soon', now)).toBeUndefined();
-    expect(parseRetryAfter('-5', now)).toBeUndefined();
-    expect(parseRetryAfter('1.5', now)).toBeUndefined();
-    expect(parseRetryAfter(undefined, now)).toBeUndefined();
   });
 });

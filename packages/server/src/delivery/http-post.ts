@@ -5,6 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIPv6, type LookupFunction } from 'node:net';
+import { parseRetryAfter } from '@switchyard/core';
 import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
 import { checkDestination, type HostLookup } from './ssrf.ts';
 
@@ -115,30 +116,6 @@ function agentFor(protocol: 'http:' | 'https:', policyKey: string): http.Agent {
 export function closeDeliveryAgents(): void {
   for (const agent of agents.values()) agent.destroy();
   agents.clear();
-}
-
-/**
- * Parses a `Retry-After` header: delay-seconds (`120`) or an HTTP date. Returns milliseconds from
- * `now` (a past date gives 0), or undefined when absent or unreadable.
- *
- * @example
- * ```ts
- * parseRetryAfter('120');                             // 120000
- * parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', Date.parse('Wed, 21 Oct 2015 07:27:00 GMT')); // 60000
- * parseRetryAfter('soon');                            // undefined
- * ```
- */
-export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) {
-    const seconds = Number(text);
-    return Number.isSafeInteger(seconds * 1000) ? seconds * 1000 : undefined;
-  }
-  // Only date-looking text: Date.parse accepts bare numbers like "1.5" as years.
-  if (!/[a-z]/i.test(text)) return undefined;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function pinnedLookup(addresses: readonly string[]): LookupFunction {
