@@ -11,6 +11,7 @@ import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands } from './commands.ts';
 import type { Config } from './config.ts';
+import { clockwisemdConnector } from './index.ts';
 import { cancelIntentKey } from './normalize.ts';
 import { ClockwiseSimulator } from './simulator.ts';
 
@@ -149,6 +150,25 @@ describe('Clockwise.MD commands against the simulator', () => {
     expect(limited.outcome === 'transient' && limited.retryAfterMs).toBeGreaterThan(88_000);
     expect(limited.outcome === 'transient' && limited.retryAfterMs).toBeLessThanOrEqual(90_000);
     expect(await commands['appointment.update']!(update, c)).toMatchObject({ retryAfterMs: 4000 });
+  });
+
+  it('refuses an update with a comment up front (the hub answers 422 before queuing it), custom fields alone not', () => {
+    const config = { auth: { mode: 'either', key: 'k'.repeat(24) }, apiKey: 'cw-api-key' } as Config;
+    expect(
+      clockwisemdConnector.commandUnsupported?.(
+        { type: 'appointment.update', data: { comment: 'x', customFields: { '104': 'y' } } },
+        config,
+      ),
+    ).toMatch(/no writable comment/);
+    expect(
+      clockwisemdConnector.commandUnsupported?.(
+        { type: 'appointment.update', data: { customFields: { '104': 'y' } } },
+        config,
+      ),
+    ).toBeUndefined();
+    expect(
+      clockwisemdConnector.commandUnsupported?.({ type: 'appointment.cancel', data: {} }, config),
+    ).toBeUndefined();
   });
 
   it('book: POST create with form fields, the new id returned; missing fields are the vendor 422', async () => {

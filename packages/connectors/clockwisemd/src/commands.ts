@@ -13,6 +13,7 @@
  */
 import {
   type CommandContext,
+  type CommandData,
   type CommandRequest,
   type CommandResult,
   type CommandSpec,
@@ -117,13 +118,25 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
   return result;
 }
 
+const NO_COMMENT = 'Clockwise.MD has no writable comment: only customFields can be updated';
+
+/**
+ * Why this instance cannot carry out a command as sent (the contract's `commandUnsupported`): the
+ * hub refuses it at once instead of accepting a command that could only fail.
+ *
+ * @example
+ * ```ts
+ * commandUnsupported({ type: 'appointment.update', data: { comment: 'x' } }); // 'Clockwise.MD has no writable comment: …'
+ * ```
+ */
+export function commandUnsupported(command: CommandData): string | undefined {
+  return command.type === 'appointment.update' && command.data.comment !== undefined ? NO_COMMENT : undefined;
+}
+
 async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): Promise<CommandResult> {
-  if (command.data.comment !== undefined) {
-    return {
-      outcome: 'permanent',
-      message: 'Clockwise.MD has no writable comment: only customFields can be updated',
-    };
-  }
+  // Also here: a command the hub accepted before the connector refused it up front.
+  const unsupported = commandUnsupported(command);
+  if (unsupported !== undefined) return { outcome: 'permanent', message: unsupported };
   const a = api(ctx);
   if ('outcome' in a) return a;
   const id = current(ctx);

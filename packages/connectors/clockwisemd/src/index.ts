@@ -1,6 +1,6 @@
 import { defineConnector } from '@switchyard/core';
 import { authenticate, credentials } from './auth.ts';
-import { commands } from './commands.ts';
+import { commands, commandUnsupported } from './commands.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { CONNECTOR_NAME, eventMap, normalize } from './normalize.ts';
@@ -32,6 +32,7 @@ export const clockwisemdConnector = defineConnector<Config>({
   push: { routes, authenticate, credentials, parse },
   normalize,
   commands,
+  commandUnsupported,
   encode,
 });
 

@@ -609,4 +609,21 @@ export interface ConnectorDefinition<Config = Record<string, unknown>> {
    * ```
    */
   commandsUnavailable?(config: Config): string | undefined;
+  /**
+   * Why this instance cannot carry out this command as it is sent (data its vendor has no place
+   * for), or undefined when it can. Asked after the command's schema check, when it is accepted and
+   * when a failed one is retried: a reason refuses it at once (`SY_COMMAND_UNSUPPORTED`, with the
+   * reason), so nothing is queued that could only fail. The handler is still the last word (a
+   * command queued before the connector refused such data reaches it).
+   *
+   * @example
+   * ```ts
+   * commandUnsupported: (command) =>
+   *   command.type === 'appointment.update' && command.data.comment !== undefined ? 'no writable comment' : undefined,
+   * ```
+   */
+  commandUnsupported?(command: CommandData, config: Config): string | undefined;
 }
+
+/** A command's type and data (validated against its schema), before it has an id or a target. */
+export type CommandData = { [T in CommandType]: { type: T; data: CommandDataMap[T] } }[CommandType];

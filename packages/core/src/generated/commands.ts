@@ -117,7 +117,7 @@ export interface AppointmentClearPresenceCommandData {
 }
 
 /**
- * Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields). Each connector's page lists what it writes; a field it cannot write makes the command fail permanently, naming the field.
+ * Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.
  */
 export interface AppointmentUpdateCommandData {
   /**
@@ -230,7 +230,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Update appointment fields",
     description:
-      "Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields). Each connector's page lists what it writes; a field it cannot write makes the command fail permanently, naming the field.",
+      "Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.update.json",
   },
 ] as const satisfies readonly CommandTypeInfo[];

@@ -11,6 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator';
+import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import type { JsonObject } from '@switchyard/core';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
@@ -35,6 +36,9 @@ const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 let sim: DocplannerSimulator;
 let bbSim: BookingBugSimulator;
 const BB_TOKEN = 'jrni-commands-basic-token-0123';
+let cwSim: ClockwiseSimulator;
+const CW_HOOK_KEY = 'cw-commands-hook-key-0123456789';
+const CW_API_KEY = 'cw-commands-api-key-abcdef';
 let subscriber: RecordingSubscriber;
 let hub: HubProcess;
 // Tracing is on for these tests (every span exported here): the commands work the same with it.
@@ -100,6 +104,13 @@ function configText(): string {
     '    mode: push',
     '    settings:',
     `      basicToken: ${BB_TOKEN}`,
+    '  - id: cw',
+    '    connector: clockwisemd',
+    '    mode: push',
+    '    settings:',
+    `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
+    `      apiKey: ${CW_API_KEY}`,
+    `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
     'subscriptions:',
     '  - id: crm',
     '    kind: webhook',
@@ -114,6 +125,14 @@ function configText(): string {
     `    url: ${subscriber.url}`,
     '    events: ["appointment.*", "command.*"]',
     '    sources: [bb, bb-listen]',
+    '    secrets: ["${env:T_SIGNING}"]',
+    '    allowPrivateAddresses: true',
+    '    retry: { schedule: ["0s", "1s"] }',
+    '  - id: crm-cw',
+    '    kind: webhook',
+    `    url: ${subscriber.url}`,
+    '    events: ["appointment.*", "command.*"]',
+    '    sources: [cw]',
     '    secrets: ["${env:T_SIGNING}"]',
     '    allowPrivateAddresses: true',
     '    retry: { schedule: ["0s", "1s"] }',
@@ -252,6 +271,8 @@ beforeAll(async () => {
   await sim.start();
   bbSim = new BookingBugSimulator({ auth: { kind: 'basic-token', token: BB_TOKEN } });
   await bbSim.start();
+  cwSim = new ClockwiseSimulator({ key: CW_HOOK_KEY, keyPlacement: 'header', apiKey: CW_API_KEY });
+  await cwSim.start();
   hub = await startHub();
   sim.writes.hookUrl = `${hub.url}/hooks/dp`;
 }, 60_000);
@@ -260,6 +281,7 @@ afterAll(async () => {
   await hub?.stop();
   await sim?.close();
   await bbSim?.close();
+  await cwSim?.close();
   await subscriber?.close();
   await otlp?.close();
 });
@@ -882,6 +904,82 @@ describe('BookingBug / JRNI commands through a started hub', () => {
     });
     expect((await api('GET', '/v1/commands?limit=500')).json.items.length).toBe(before);
     expect(bbSim.writes.log.length).toBe(calls);
+  });
+});
+
+describe('Clockwise.MD commands through a started hub', () => {
+  let nextAppointment = 71_000;
+
+  /** Pushes Clockwise.MD's create for a fresh appointment and returns its subject once delivered. */
+  async function cwAppointment(): Promise<{ subject: string; id: number }> {
+    const id = nextAppointment++;
+    cwSim.setAppointment({ id, first_name: 'Maria', last_name: 'Lopez', extra_fields: [] });
+    await cwSim.push({ appointment_id: id, event_type: 'create' }, { hookUrl: `${hub.url}/hooks/cw` });
+    const created = await subscriber.waitFor(
+      (r) =>
+        r.type === 'appointment.created' &&
+        (r.json as { source?: string } | undefined)?.source === 'cw' &&
+        r.text.includes(`"value":"${id}"`),
+    );
+    return { subject: created.subject!, id };
+  }
+
+  const outcomeOf = (id: string, run: number) =>
+    eventually(async () => {
+      const c = (await api('GET', `/v1/commands/${id}`)).json;
+      return c.run === run && (c.status === 'failed' || c.status === 'succeeded') ? c : undefined;
+    }, `command ${id} run ${run} finished`);
+
+  it('refuses at once, nothing queued, an update with a comment (Clockwise.MD has none to write)', async () => {
+    const { subject } = await cwAppointment();
+    const before = (await api('GET', '/v1/commands?limit=500')).json.items.length;
+    const writes = cwSim.writes.log.length;
+    const refused = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject,
+      data: { comment: 'insurance verified', customFields: { '104': 'verified' } },
+    });
+    expect(refused.status).toBe(422);
+    expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(refused.json).toMatchObject({
+      code: 'SY_COMMAND_UNSUPPORTED',
+      details: {
+        connector: 'clockwisemd',
+        type: 'appointment.update',
+        reason: expect.stringContaining('no writable comment'),
+      },
+    });
+    expect((await api('GET', '/v1/commands?limit=500')).json.items.length).toBe(before);
+    expect(cwSim.writes.log.length).toBe(writes);
+    // Custom fields alone are written.
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject,
+      data: { customFields: { '104': 'verified' } },
+    });
+    expect(sent.status).toBe(202);
+    expect(await outcomeOf(sent.json.id, 1)).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('a cancel the vendor refused fails again on a manual retry: its own refused remove is no proof it was done', async () => {
+    const { subject, id } = await cwAppointment();
+    // Removed at the clinic meanwhile (the hub did not hear of it): Clockwise.MD refuses the remove.
+    cwSim.setAppointment({ id, first_name: 'Maria', last_name: 'Lopez', extra_fields: [], removed: true });
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
+    expect(sent.status).toBe(202);
+    const commandId = sent.json.id as string;
+    expect(await outcomeOf(commandId, 1)).toMatchObject({
+      status: 'failed',
+      error: { kind: 'permanent', vendor: { status: 422 } },
+    });
+    expect((await api('POST', `/v1/commands/${commandId}/retry`)).status).toBe(202);
+    // Before the fix the run 1 refusal had left the command's remove-sent mark: succeeded, alreadyDone.
+    expect(await outcomeOf(commandId, 2)).toMatchObject({
+      status: 'failed',
+      error: { kind: 'permanent', vendor: { status: 422 } },
+    });
+    const removes = cwSim.writes.log.filter((w) => w.path === `/v1/appointments/${id}/remove`);
+    expect(removes.map((w) => w.status)).toEqual([422, 422]);
   });
 });
 

@@ -24,6 +24,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   type CommandContext,
+  type CommandData,
   type CommandRequest,
   type CommandResult,
   type CommandType,
@@ -946,14 +947,14 @@ export function createCommands(options: CommandsOptions = {}) {
 
   /**
    * The checks of a command's target, against what the hub knows now: whether the sender may act
-   * on it, whether its connector instance carries the command out, whether it has a vendor id and
-   * is not cancelled. `accept` makes them before queueing a command, and `retry` again before
+   * on it, whether its connector instance carries the command out (with this data), whether it has
+   * a vendor id and is not cancelled. `accept` makes them before queueing a command, and `retry` again before
    * running a failed one anew (the sender's instances, the appointment or the instance may have
    * changed since), so both refuse alike, with the same registered codes.
    *
    * @example
    * ```ts
-   * const { instanceId } = await checkTarget(s, { kind: 'admin' }, 'appointment.cancel', { subject: 'appointment/6f1c…' });
+   * const { instanceId } = await checkTarget(s, { kind: 'admin' }, 'appointment.cancel', { subject: 'appointment/6f1c…' }, {});
    * ```
    */
   async function checkTarget(
@@ -961,6 +962,7 @@ export function createCommands(options: CommandsOptions = {}) {
     sender: CommandSender,
     type: CommandType,
     target: { subject: string } | { instance: string },
+    data: JsonObject,
   ): Promise<{ instanceId: string; connector: string }> {
     const info = commandTypeInfo(type)!;
     let instanceId: string;
@@ -1007,6 +1009,17 @@ export function createCommands(options: CommandsOptions = {}) {
         'SY_COMMAND_UNSUPPORTED',
         `connector instance ${instanceId} cannot carry out commands: ${unavailable}`,
         { connector: instance.connector.name, type, reason: unavailable },
+      );
+    }
+    const unsupported = instance.connector.commandUnsupported?.(
+      { type, data } as CommandData,
+      instance.config,
+    );
+    if (unsupported !== undefined) {
+      throw refuse(
+        'SY_COMMAND_UNSUPPORTED',
+        `connector ${instance.connector.name} (instance ${instanceId}) cannot carry out this ${type}: ${unsupported}`,
+        { connector: instance.connector.name, type, reason: unsupported },
       );
     }
     if (subject !== null) {
@@ -1238,6 +1251,7 @@ export function createCommands(options: CommandsOptions = {}) {
         sender,
         type,
         subject !== null ? { subject } : { instance: input.instance! },
+        data as JsonObject,
       );
 
       const id = newId();
@@ -1355,6 +1369,7 @@ export function createCommands(options: CommandsOptions = {}) {
         existing.subject !== null && commandTypeInfo(type)!.target === 'subject'
           ? { subject: existing.subject }
           : { instance: existing.instance_id },
+        existing.data,
       );
       if (instanceId !== existing.instance_id) {
         // The appointment is known on another instance now: this command's vendor ids are not its.
