@@ -11,7 +11,7 @@ import {
 } from '@switchyard/core';
 import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN_STATE_KEY, commands, commandsUnavailable } from './commands.ts';
+import { AdminTokenCache, commands, commandsUnavailable } from './commands.ts';
 import type { Config } from './config.ts';
 import { bookingbugConnector } from './index.ts';
 import { BookingBugSimulator } from './simulator.ts';
@@ -112,13 +112,20 @@ describe('BookingBug commands against the simulator', () => {
       appKey: 'sim-app-key',
       body: { notify: true, cancel_reason: 'patient called' },
     });
-    expect(call!.authToken).toBe(((await state.get(ADMIN_TOKEN_STATE_KEY)) as JsonObject).authToken);
+    expect(call!.authToken).toBeTruthy();
     expect(sim.writes.isCancelled(LEGACY.booking)).toBe(true);
+    // The token is a credential: it is not written to the instance state (a database row).
+    expect([...state.values.values()].join()).not.toContain(call!.authToken!);
+    expect(state.values.size).toBe(0);
 
-    // The token is reused: a second command makes no second login.
+    // The token is reused from memory: a second command makes no second login.
     const other = await cancel(
       cancelCmd(),
-      ctx({ vendorIds: [JRNI.booking], current: { organization: { id: JRNI.company } } }),
+      ctx({
+        vendorIds: [JRNI.booking],
+        current: { organization: { id: JRNI.company } },
+        state: new MemoryStateStore(),
+      }),
     );
     expect(other).toMatchObject({ outcome: 'done' });
     expect(calls(sim).slice(2)).toEqual([
@@ -162,6 +169,54 @@ describe('BookingBug commands against the simulator', () => {
       'POST /api/v1/login 201',
       `POST /api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking}/cancel 200`,
     ]);
+  });
+
+  it('keeps a token per instance and per login: another instance, or changed settings, log in for their own', async () => {
+    const { sim, ctx, config } = await setup();
+    const logins = () => calls(sim).filter((c) => c.startsWith('POST /api/v1/login')).length;
+    const jrni = { vendorIds: [JRNI.booking], current: { organization: { id: JRNI.company } } };
+    expect(await cancel(cancelCmd(), ctx({ instanceId: 'bb-a', ...jrni }))).toMatchObject({
+      outcome: 'done',
+    });
+    expect(logins()).toBe(1);
+    // Another instance against the same account: its own login.
+    expect(await cancel(cancelCmd(), ctx({ instanceId: 'bb-b' }))).toMatchObject({ outcome: 'done' });
+    expect(logins()).toBe(2);
+    // The first instance's settings changed (now a parent/child login): the old token is not used.
+    const changed: Config = {
+      ...config,
+      adminApi: { ...config.adminApi!, companyId: Number(LEGACY.company) },
+    };
+    expect(
+      await cancel(cancelCmd(), ctx({ instanceId: 'bb-a', config: changed, vendorIds: ['13477737'] })),
+    ).toMatchObject({
+      outcome: 'permanent',
+      vendor: { status: 404 },
+    });
+    // An unknown booking (404, then re-read): what matters is the login before it.
+    expect(sim.writes.log.slice(-3).map((c) => c.path)).toEqual([
+      '/api/v1/login',
+      `/api/v1/admin/${LEGACY.company}/bookings/13477737/cancel`,
+      `/api/v1/admin/${LEGACY.company}/bookings/13477737`,
+    ]);
+    expect(sim.writes.log.at(-3)!.body).toMatchObject({ id: Number(LEGACY.company) });
+  });
+
+  it('holds at most its bound of tokens, the least recently used going first', () => {
+    const cache = new AdminTokenCache(2);
+    cache.set('a', 'login-a', 'token-a');
+    cache.set('b', 'login-b', 'token-b');
+    expect(cache.get('a', 'login-a')).toBe('token-a');
+    cache.set('c', 'login-c', 'token-c');
+    expect(cache.size).toBe(2);
+    expect(cache.get('b', 'login-b')).toBeUndefined();
+    expect(cache.get('a', 'login-a')).toBe('token-a');
+    expect(cache.get('a', 'another-login')).toBeUndefined();
+    // A token that failed is forgotten, unless another command has renewed it meanwhile.
+    cache.delete('a', 'token-old');
+    expect(cache.get('a', 'login-a')).toBe('token-a');
+    cache.delete('a', 'token-a');
+    expect(cache.get('a', 'login-a')).toBeUndefined();
   });
 
   it('a cancelled booking: the refusal is followed by a re-read, and is_cancelled counts as done (a repeated call)', async () => {

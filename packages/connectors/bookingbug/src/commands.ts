@@ -7,13 +7,15 @@
  * | appointment.cancel | `POST /api/v1/admin/{company_id}/bookings/{id}/cancel` with `{ notify, cancel_reason }` |
  *
  * Every call carries `App-Id` (and `App-Key` when configured) and the `Auth-Token` an administrator's
- * login (`POST /api/v1/login` with `{ email, password }`) returned. The token is kept in the instance
- * state and renewed once when the API answers 401 (an expired or logged-out token).
+ * login (`POST /api/v1/login` with `{ email, password }`) returned. The token is kept in this
+ * process's memory only ({@link AdminTokenCache}) and renewed once when the API answers 401 (an
+ * expired or logged-out token).
  *
  * What a repeated cancel answers is not documented: when the cancel is refused, the booking is read
  * again (`GET /api/v1/admin/{company_id}/bookings/{id}`) and an `is_cancelled` booking counts as done.
  * No other write call is public enough to build on (docs/connectors/bookingbug.md#commands).
  */
+import { createHash } from 'node:crypto';
 import {
   type CommandContext,
   type CommandRequest,
@@ -21,7 +23,6 @@ import {
   type CommandSpec,
   isJsonObject,
   type JsonObject,
-  type JsonValue,
   parseRetryAfter,
   type VendorRequest,
   type VendorResponse,
@@ -30,14 +31,62 @@ import { type AdminApiConfig, type Config, DEFAULT_NOTIFY_ON_CANCEL } from './co
 
 type Ctx = CommandContext<Config>;
 
-/** Where the admin `Auth-Token` lives in the instance's state store. */
-export const ADMIN_TOKEN_STATE_KEY = 'bookingbug:admin-auth-token';
+/**
+ * Admin `Auth-Token`s, in this process's memory only: a token is a credential (it acts as the
+ * administrator), and the hub keeps no secret in its database, where the instance state would have
+ * held it in plain text. Losing it costs one login: a restarted process, or another process of the
+ * hub, logs in for its own. One entry per instance, with the login it came from (a digest of the
+ * host, App-Id, App-Key, email, password and company): after a settings change the entry does not
+ * match and the next command logs in with the new settings. Bounded: past `max` instances the least
+ * recently used entry goes (instances come and go; a process should not keep tokens of deleted ones).
+ *
+ * @example
+ * ```ts
+ * const cache = new AdminTokenCache(2);
+ * cache.set('bb', login, 'token-1');
+ * cache.get('bb', login);      // 'token-1'
+ * cache.get('bb', otherLogin); // undefined: the settings changed
+ * ```
+ */
+export class AdminTokenCache {
+  readonly #entries = new Map<string, { login: string; token: string }>();
+  readonly max: number;
 
-interface StoredToken {
-  authToken: string;
-  /** Which login it came from: a token of another account or host is not reused. */
-  account: string;
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(instanceId: string, login: string): string | undefined {
+    const entry = this.#entries.get(instanceId);
+    if (entry === undefined || entry.login !== login) return undefined;
+    // Map order is the eviction order: used last, evicted last.
+    this.#entries.delete(instanceId);
+    this.#entries.set(instanceId, entry);
+    return entry.token;
+  }
+
+  set(instanceId: string, login: string, token: string): void {
+    this.#entries.delete(instanceId);
+    this.#entries.set(instanceId, { login, token });
+    while (this.#entries.size > this.max) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  /** Forgets the instance's token when it is still `token` (another command may have renewed it). */
+  delete(instanceId: string, token: string): void {
+    if (this.#entries.get(instanceId)?.token === token) this.#entries.delete(instanceId);
+  }
 }
+
+/** Tokens of the instances this process runs commands for (a few; 1,000 leaves room to spare). */
+const adminTokens = new AdminTokenCache(1000);
 
 /**
  * Why an instance cannot carry out commands, or undefined when it can (the contract's
@@ -64,8 +113,13 @@ function appHeaders(api: AdminApiConfig): Record<string, string> {
   };
 }
 
-function account(api: AdminApiConfig): string {
-  return `${base(api)}|${api.email}|${api.companyId ?? ''}`;
+/**
+ * Which login a token came from: every setting the login sends. A digest, so the cache holds no
+ * second copy of the password.
+ */
+function loginOf(api: AdminApiConfig): string {
+  const parts = [base(api), api.appId, api.appKey ?? null, api.email, api.password, api.companyId ?? null];
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
 const ok = (res: VendorResponse) => res.status >= 200 && res.status < 300;
@@ -92,7 +146,7 @@ function failure(what: string, res: VendorResponse): CommandResult {
   return { outcome: 'permanent', message: `BookingBug ${what} answered ${res.status}${said}`, vendor };
 }
 
-/** Logs in as the configured administrator; the token is stored before it is used. */
+/** Logs in as the configured administrator; the token is cached (in memory) before it is used. */
 async function login(ctx: Ctx, api: AdminApiConfig): Promise<string | CommandResult> {
   const body: JsonObject = { email: api.email, password: api.password };
   // The parent/child form of the login names the company logged in against.
@@ -113,16 +167,8 @@ async function login(ctx: Ctx, api: AdminApiConfig): Promise<string | CommandRes
       ...(ok(res) ? {} : { vendor: { status: res.status, body: res.body } }),
     };
   }
-  const stored: StoredToken = { authToken: token, account: account(api) };
-  await ctx.state.set(ADMIN_TOKEN_STATE_KEY, stored as unknown as JsonValue);
+  adminTokens.set(ctx.instanceId, loginOf(api), token);
   return token;
-}
-
-async function cachedToken(ctx: Ctx, api: AdminApiConfig): Promise<string | undefined> {
-  const stored = await ctx.state.get<JsonValue>(ADMIN_TOKEN_STATE_KEY);
-  return isJsonObject(stored) && typeof stored.authToken === 'string' && stored.account === account(api)
-    ? stored.authToken
-    : undefined;
 }
 
 /**
@@ -135,12 +181,15 @@ async function adminCall(
   api: AdminApiConfig,
   request: VendorRequest,
 ): Promise<VendorResponse | CommandResult> {
-  let token: string | CommandResult = (await cachedToken(ctx, api)) ?? (await login(ctx, api));
+  let token: string | CommandResult =
+    adminTokens.get(ctx.instanceId, loginOf(api)) ?? (await login(ctx, api));
   if (typeof token !== 'string') return token;
   const send = (t: string) =>
     ctx.http.request({ ...request, headers: { ...appHeaders(api), ...request.headers, 'Auth-Token': t } });
   let res = await send(token);
   if (res.status === 401) {
+    // Stale: not offered to another command while this one logs in (or fails to).
+    adminTokens.delete(ctx.instanceId, token);
     token = await login(ctx, api);
     if (typeof token !== 'string') return token;
     res = await send(token);

@@ -7,7 +7,6 @@ import { CONNECTOR_NAME, eventMap, normalize } from './normalize.ts';
 import { parse, routes } from './parse.ts';
 
 export { basicAuthorization, issueAccessToken, TOKEN_ROUTE, verifyAccessToken } from './auth.ts';
-export { ADMIN_TOKEN_STATE_KEY } from './commands.ts';
 export type { AdminApiConfig, Config } from './config.ts';
 export { configSchema } from './config.ts';
 export { eventMap } from './normalize.ts';

@@ -879,6 +879,11 @@ describe('BookingBug / JRNI commands through a started hub', () => {
     const token = bbSim.writes.log[1]!.authToken!;
     expect(JSON.stringify(detail.json)).not.toContain(token);
     expect(detail.json.calls[0].responseSnippet).toContain('"auth_token":"[redacted]"');
+    // Nor in the instance's stored state: the hub keeps it in memory only.
+    const stored = await sql<{ key: string; value: unknown }>`
+      select key, value from switchyard.entity_state where instance_id = 'bb'`.execute(hub.hub.host.db);
+    expect(stored.rows.length).toBeGreaterThan(0);
+    expect(JSON.stringify(stored.rows)).not.toContain(token);
   });
 
   it('refuses at once, nothing queued, a command on an instance without adminApi', async () => {
