@@ -85,3 +85,26 @@ describe('a rolling upgrade', () => {
     }
   });
 });
+
+describe('migration 37: no vendor token and no subscriber password in a stored row', () => {
+  it('deletes the stored access tokens and takes the password out of subscriber URLs', async () => {
+    const db = database.db;
+    await sql`delete from switchyard.migrations where version = 37`.execute(db);
+    await sql`insert into switchyard.entity_state (instance_id, key, value) values
+      ('dp', 'docplanner:oauth-token', '{"accessToken":"dptok-secret"}'),
+      ('bb', 'bookingbug:admin-auth-token', '{"token":"bbtok-secret"}'),
+      ('dp', 'docplanner:kept', '{"x":1}')`.execute(db);
+    await sql`insert into switchyard.subscriptions (id, kind, url, event_types, secrets)
+      values ('with-password', 'webhook', 'https://user:UrlPassSECRET@crm.example/hooks?x=1', '{"*"}', '[]')`.execute(
+      db,
+    );
+    expect(await migrate(db)).toEqual([37]);
+    const state = await sql<{ key: string }>`select key from switchyard.entity_state
+      where key in ('docplanner:oauth-token', 'bookingbug:admin-auth-token', 'docplanner:kept')`.execute(db);
+    expect(state.rows.map((r) => r.key)).toEqual(['docplanner:kept']);
+    const sub = await sql<{
+      url: string;
+    }>`select url from switchyard.subscriptions where id = 'with-password'`.execute(db);
+    expect(sub.rows[0]?.url).toBe('https://crm.example/hooks?x=1');
+  });
+});

@@ -2030,6 +2030,20 @@ alter table switchyard.command_calls add column run integer not null default 1;
     // still is, to the microsecond.
     sql: `alter table switchyard.events alter column created_at set default clock_timestamp();`,
   },
+  {
+    version: 37,
+    name: 'no vendor access token and no subscriber password is kept in a stored row',
+    // Docplanner's OAuth access token and BookingBug's admin Auth-Token were kept in the instance
+    // state, in plain text (a commands audit); the connectors now keep them in process memory only
+    // and fetch their own after a start. A subscriber URL with user:password@ was accepted, kept and
+    // shown though every attempt refused it (an operator audit; the schema refuses it now): the
+    // password is taken out of the URL.
+    sql: `
+delete from switchyard.entity_state where key in ('docplanner:oauth-token', 'bookingbug:admin-auth-token');
+update switchyard.subscriptions set url = regexp_replace(url, '^(https?://)[^/?#@]*@', '\\1'), updated_at = now()
+where url ~ '^https?://[^/?#@]*@';
+`,
+  },
 ];
 
 /**
