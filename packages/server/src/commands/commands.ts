@@ -980,7 +980,20 @@ export function createCommands(options: CommandsOptions = {}) {
         );
       if (!subject.startsWith(`${info.entity}/`) || subject.length <= info.entity.length + 1) throw unknown();
       const known = await q.currentStateOf(s.host.db, subject);
-      if (!known || !mayActOn(sender, known.instanceId)) throw unknown();
+      if (!known) {
+        // Booked through the hub a moment ago: the appointment exists, but the hub learns its state
+        // (the place, the status a command is checked against) from the vendor's notification. Say
+        // so rather than "unknown", which read as a wrong id (a commands audit).
+        const booked = await q.bookedBy(s.host.db, subject);
+        if (booked && mayActOn(sender, booked.instanceId))
+          throw refuse(
+            'SY_COMMAND_TARGET_STATE',
+            `${subject} was booked by command ${booked.id}; commands can act on it once the vendor's notification of the booking has arrived (appointment.created): try again shortly`,
+            { subject, bookedBy: booked.id, awaiting: 'appointment.created' },
+          );
+        throw unknown();
+      }
+      if (!mayActOn(sender, known.instanceId)) throw unknown();
       instanceId = known.instanceId;
       current = isJsonObject(known.data) ? known.data : undefined;
     } else {

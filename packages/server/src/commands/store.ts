@@ -328,6 +328,28 @@ export async function currentStateOf(
 }
 
 /**
+ * The succeeded `appointment.book` command that made `subject` (its `result.appointmentId`), if
+ * one did: the appointment exists at the vendor, and the hub knows it once the vendor's
+ * notification of the booking arrives.
+ *
+ * @example
+ * ```ts
+ * const booked = await bookedBy(db, 'appointment/6f1c…'); // { id: '…', instanceId: 'dp-main' }
+ * ```
+ */
+export async function bookedBy(
+  db: Executor,
+  subject: string,
+): Promise<{ id: string; instanceId: string } | undefined> {
+  return first<{ id: string; instanceId: string }>(
+    sql`select id, instance_id as "instanceId" from switchyard.commands
+        where subject = ${subject} and type = 'appointment.book' and status = 'succeeded'
+        order by seq desc limit 1`,
+    db,
+  );
+}
+
+/**
  * A succeeded command that a vendor notification may echo, with the echo it already took: the
  * marks of the drafts that were marked as its echo (see {@link claimEcho}), or null while none was.
  */
