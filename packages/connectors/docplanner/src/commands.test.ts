@@ -178,6 +178,67 @@ describe('Docplanner commands against the simulator', () => {
     expect(sim.bookings.get('2087456123')?.booking.status).toBe('canceled');
   });
 
+  it('reschedule to another address: the next command goes to the new address before any notification names it', async () => {
+    const { sim, ctx } = await setup();
+    const moved = await commands['appointment.reschedule']!(
+      cmd('appointment.reschedule', {
+        start: '2026-06-01T09:00:00+02:00',
+        location: { id: '221305' },
+        durationMinutes: 20,
+      }),
+      ctx(),
+    );
+    expect(moved.outcome).toBe('done');
+    const newId = moved.outcome === 'done' ? moved.vendorIds![0]! : '';
+    expect(sim.writes.log[0]).toMatchObject({
+      path: `/facilities/${PLACE.facility}/doctors/${PLACE.doctor}/addresses/${PLACE.address}/bookings/2087456123/move`,
+      body: { address_id: '221305', duration: 20 },
+      status: 200,
+    });
+    // The hub aliased the new id; the known state is still the old booking's (no notification yet).
+    const cancelled = await commands['appointment.cancel']!(
+      cmd('appointment.cancel', {}),
+      ctx({ vendorIds: ['2087456123', newId] }),
+    );
+    expect(cancelled).toEqual({ outcome: 'done', vendor: { status: 204, body: '' } });
+    expect(sim.writes.log[1]).toMatchObject({
+      method: 'DELETE',
+      path: `/facilities/${PLACE.facility}/doctors/${PLACE.doctor}/addresses/221305/bookings/${newId}`,
+      status: 204,
+    });
+    expect(sim.bookings.get(newId)?.booking.status).toBe('canceled');
+  });
+
+  it('a move within its address notes no place; once a notification named the new booking, its known place is used', async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx();
+    const moved = await commands['appointment.reschedule']!(
+      cmd('appointment.reschedule', { start: '2026-06-01T09:00:00+02:00' }),
+      c,
+    );
+    const newId = moved.outcome === 'done' ? moved.vendorIds![0]! : '';
+    expect(await c.state.get(`docplanner:moved-place:${newId}`)).toBeUndefined();
+    // A place noted for a booking that a notification has named since is not read: the vendor's
+    // word is the latest (here the noted place is wrong on purpose).
+    await c.state.set(`docplanner:moved-place:${newId}`, { ...PLACE, address: '999' });
+    const known = {
+      ...CURRENT,
+      vendorIds: [
+        { system: 'docplanner', instance: 'dp', value: '2087456123', current: false },
+        { system: 'docplanner', instance: 'dp', value: newId, current: true },
+      ],
+    };
+    const marked = await commands['appointment.mark_arrived']!(
+      cmd('appointment.mark_arrived', {}),
+      ctx({ vendorIds: ['2087456123', newId], current: known }),
+    );
+    expect(marked).toMatchObject({ outcome: 'done' });
+    expect(sim.writes.log[1]).toMatchObject({
+      path: `/facilities/${PLACE.facility}/doctors/${PLACE.doctor}/addresses/${PLACE.address}/bookings/${newId}/presence/patient`,
+      status: 204,
+    });
+  });
+
   it('book: POST the slot with the patient; a taken slot is a permanent 422; no place is refused before any call', async () => {
     const { sim, ctx } = await setup();
     const data = {
@@ -419,6 +480,29 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(again).toMatchObject({ outcome: 'done', alreadyDone: true });
     expect(writesTo(sim, '/move')).toHaveLength(1);
     expect(sim.bookings.get(moved)?.booking.status).toBe('booked');
+  });
+
+  it('move: a failure after Docplanner moved to another address: the next try answers the new id and notes its place then', async () => {
+    const { sim, ctx } = await setup();
+    const request = cmd('appointment.reschedule', { start: MOVE_TO, location: { id: '221305' } });
+    const c = ctx();
+    // The database fails as the place is written, after the command's own record of the move.
+    const failing = {
+      get: c.state.get.bind(c.state),
+      delete: c.state.delete.bind(c.state),
+      set: async (key: string, value: JsonValue) => {
+        if (key.startsWith('docplanner:moved-place:')) throw new Error('the database went away');
+        await c.state.set(key, value);
+      },
+    };
+    await expect(commands['appointment.reschedule']!(request, { ...c, state: failing })).rejects.toThrow(
+      'the database went away',
+    );
+    const moved = [...sim.bookings.entries()].find(([, b]) => b.booking.start_at === MOVE_TO)![0];
+    const again = await commands['appointment.reschedule']!(request, ctx({ attempt: 2 }));
+    expect(again).toEqual({ outcome: 'done', vendorIds: [moved] });
+    expect(writesTo(sim, '/move')).toHaveLength(1);
+    expect(await c.state.get(`docplanner:moved-place:${moved}`)).toEqual({ ...PLACE, address: '221305' });
   });
 
   it('move: a 500 that did nothing: the next try re-reads the booking, still booked at its start, and moves it', async () => {

@@ -11,11 +11,13 @@
  * | appointment.clear_presence | `DELETE …/bookings/{id}/presence/patient` |
  *
  * `…` is `/api/v3/integration/facilities/{facility}/doctors/{doctor}/addresses/{address}`: for an
- * existing booking the hub's known state of the appointment gives the three ids. Docplanner's API
- * has no idempotency key, so a repeated call (the hub runs commands at least once) checks first: a
- * cancel whose DELETE is refused re-reads the booking and is done when it is already canceled; a
- * book or move keeps a record of its write ({@link AttemptRecord}) and is never sent again once it
- * may have taken effect (see docs/connectors/docplanner.md#commands).
+ * existing booking the hub's known state of the appointment gives the three ids, or, for a booking
+ * a move made through the hub that no notification has named yet, the place the move put it at
+ * ({@link movedPlaceKey}). Docplanner's API has no idempotency key, so a repeated call (the hub runs
+ * commands at least once) checks first: a cancel whose DELETE is refused re-reads the booking and is
+ * done when it is already canceled; a book or move keeps a record of its write
+ * ({@link AttemptRecord}) and is never sent again once it may have taken effect (see
+ * docs/connectors/docplanner.md#commands).
  */
 import {
   type CommandContext,
@@ -89,10 +91,50 @@ function failure(what: string, res: VendorResponse): CommandResult {
 
 const ok = (res: VendorResponse) => res.status >= 200 && res.status < 300;
 
-/** The booking the command is about: its current vendor id and place, or why it cannot be addressed. */
-function target(ctx: Ctx): { booking: string; place: Place } | CommandResult {
+/**
+ * State-store key (instance state) of the place a move made through the hub put its new booking at,
+ * by the new booking id: written when Docplanner carried the move out, read by {@link target} until
+ * a notification naming the new booking supersedes it, and deleted by the normalization of the
+ * move's `booking-moved` (normalize.ts). Only the vendor's notifications update the appointment's
+ * known state, so until one arrives the known place is the old booking's: a command sent right
+ * after a move to another address went to the old address's path, where Docplanner does not know
+ * the new booking (404).
+ */
+export const movedPlaceKey = (booking: string) => `docplanner:moved-place:${booking}`;
+
+function placeValue(value: JsonValue | undefined): Place | undefined {
+  if (
+    isJsonObject(value) &&
+    typeof value.facility === 'string' &&
+    typeof value.doctor === 'string' &&
+    typeof value.address === 'string'
+  ) {
+    return { facility: value.facility, doctor: value.doctor, address: value.address };
+  }
+  return undefined;
+}
+
+const samePlace = (a: Place, b: Place) =>
+  a.facility === b.facility && a.doctor === b.doctor && a.address === b.address;
+
+/** The vendor id an appointment's known state says is current (`vendorIds[].current`). */
+function knownCurrentId(current: JsonObject | undefined): string | undefined {
+  const ids = Array.isArray(current?.vendorIds) ? current.vendorIds.filter(isJsonObject) : [];
+  const named = ids.find((v) => v.current === true);
+  return typeof named?.value === 'string' ? named.value : undefined;
+}
+
+/**
+ * The booking the command is about: its current vendor id and place, or why it cannot be addressed.
+ * The place is the known state's once a notification named the booking (the vendor's word is the
+ * latest); before that, for a booking a move through the hub made, where that move put it.
+ */
+async function target(ctx: Ctx): Promise<{ booking: string; place: Place } | CommandResult> {
   const booking = ctx.vendorIds[ctx.vendorIds.length - 1];
-  const place = placeOf(ctx.current);
+  let place = placeOf(ctx.current);
+  if (booking && knownCurrentId(ctx.current) !== booking) {
+    place = placeValue(await ctx.state.get<JsonValue>(movedPlaceKey(booking))) ?? place;
+  }
   if (!booking || !place) {
     return {
       outcome: 'permanent',
@@ -124,7 +166,9 @@ async function readBooking(ctx: Ctx, place: Place, booking: string): Promise<Ven
  *   its place and start: by the next try, Docplanner's notification of the move may have made
  *   another booking the appointment's current one); a booking cannot be checked (its id is what the
  *   lost answer held). A bare `'sent'` (what earlier versions wrote) reads as `{ sent: {} }`;
- * - `{ done }`: Docplanner carried it out; a later try answers the same result without a call.
+ * - `{ done }`: Docplanner carried it out; a later try answers the same result without a call. A
+ *   move's record also names the new booking's place when it is not the old one's (`place`, which
+ *   a later try writes to the instance state again: see {@link movedPlaceKey}).
  *
  * Why the connector keeps the done result, and the hub does not record it instead: the hub's work
  * after a `done` (aliasing the new booking id, storing the outcome) may fail and make it try the
@@ -135,7 +179,15 @@ async function readBooking(ctx: Ctx, place: Place, booking: string): Promise<Ven
  * write itself fails, the `sent` mark stays and the next try refuses or checks rather than repeats.
  * One record, one place that decides whether a write may go out.
  */
-type AttemptRecord = { sent: SentWrite } | { done: { vendorIds: string[]; alreadyDone?: boolean } };
+type AttemptRecord = { sent: SentWrite } | { done: DoneWrite };
+
+/** A carried-out write's result, as its record keeps it. */
+interface DoneWrite {
+  vendorIds: string[];
+  alreadyDone?: boolean;
+  /** A move's new booking's place, when it is not the old booking's. */
+  place?: Place;
+}
 
 /** What a move's `sent` mark names: the booking it moves, where it is and when it starts. */
 interface SentWrite {
@@ -153,20 +205,20 @@ async function attemptOf(command: CommandRequest, ctx: Ctx): Promise<AttemptReco
   if (!isJsonObject(value)) return undefined;
   if (isJsonObject(value.done) && Array.isArray(value.done.vendorIds)) {
     const vendorIds = value.done.vendorIds.filter((v): v is string => typeof v === 'string');
-    return { done: { vendorIds, ...(value.done.alreadyDone === true ? { alreadyDone: true } : {}) } };
+    const place = placeValue(value.done.place);
+    return {
+      done: {
+        vendorIds,
+        ...(value.done.alreadyDone === true ? { alreadyDone: true } : {}),
+        ...(place ? { place } : {}),
+      },
+    };
   }
   if (isJsonObject(value.sent)) {
     const sent: SentWrite = {};
     if (typeof value.sent.booking === 'string') sent.booking = value.sent.booking;
-    const place = value.sent.place;
-    if (
-      isJsonObject(place) &&
-      typeof place.facility === 'string' &&
-      typeof place.doctor === 'string' &&
-      typeof place.address === 'string'
-    ) {
-      sent.place = { facility: place.facility, doctor: place.doctor, address: place.address };
-    }
+    const place = placeValue(value.sent.place);
+    if (place) sent.place = place;
     if (typeof value.sent.start === 'string') sent.start = value.sent.start;
     return { sent };
   }
@@ -177,21 +229,35 @@ async function attemptOf(command: CommandRequest, ctx: Ctx): Promise<AttemptReco
 async function carriedOut(
   command: CommandRequest,
   ctx: Ctx,
-  done: { vendorIds: string[]; alreadyDone?: boolean },
+  done: DoneWrite,
   res: VendorResponse,
 ): Promise<CommandResult> {
   await ctx.commandState.set(attemptKey(command), { done } as unknown as JsonValue);
-  return { outcome: 'done', ...done, vendor: { status: res.status, body: res.body } };
+  await noteMove(ctx, done);
+  return { ...answerOf(done), vendor: { status: res.status, body: res.body } };
+}
+
+function answerOf(done: DoneWrite): Extract<CommandResult, { outcome: 'done' }> {
+  return { outcome: 'done', vendorIds: done.vendorIds, ...(done.alreadyDone ? { alreadyDone: true } : {}) };
+}
+
+/**
+ * What a carried-out move leaves in the instance state for the commands that follow it: its new
+ * booking's place ({@link movedPlaceKey}). Written after the done record, and again by a later try
+ * that answers that record, so a failure between the two writes loses neither.
+ */
+async function noteMove(ctx: Ctx, done: DoneWrite): Promise<void> {
+  const booking = done.vendorIds[0];
+  if (booking !== undefined && done.place) {
+    await ctx.state.set(movedPlaceKey(booking), done.place as unknown as JsonValue);
+  }
 }
 
 /** A recorded done result, answered again (the hub's work after it failed; no vendor call). */
-function replayed(record: AttemptRecord | undefined): CommandResult | undefined {
+async function replayed(ctx: Ctx, record: AttemptRecord | undefined): Promise<CommandResult | undefined> {
   if (record === undefined || !('done' in record)) return undefined;
-  return {
-    outcome: 'done',
-    vendorIds: record.done.vendorIds,
-    ...(record.done.alreadyDone ? { alreadyDone: true } : {}),
-  };
+  await noteMove(ctx, record.done);
+  return answerOf(record.done);
 }
 
 /**
@@ -326,7 +392,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     };
   }
   const earlier = await attemptOf(command, ctx);
-  const again = replayed(earlier);
+  const again = await replayed(ctx, earlier);
   if (again) return again;
   if (earlier && 'sent' in earlier) {
     return {
@@ -388,7 +454,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
 }
 
 async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
-  const t = target(ctx);
+  const t = await target(ctx);
   if ('outcome' in t) return t;
   const res = await docplannerApi(api(ctx), {
     method: 'DELETE',
@@ -411,7 +477,7 @@ async function reschedule(
   command: CommandRequest<'appointment.reschedule'>,
   ctx: Ctx,
 ): Promise<CommandResult> {
-  const t = target(ctx);
+  const t = await target(ctx);
   if ('outcome' in t) return t;
   const d = command.data;
   const service = d.service?.id ?? idOf(ctx.current?.service);
@@ -422,7 +488,7 @@ async function reschedule(
     };
   }
   const earlier = await attemptOf(command, ctx);
-  const again = replayed(earlier);
+  const again = await replayed(ctx, earlier);
   if (again) return again;
   if (earlier && 'sent' in earlier) {
     const checked = await checkMove(command, ctx, t, earlier.sent);
@@ -454,7 +520,8 @@ async function reschedule(
       'the next try re-reads the booking before moving it again',
     );
   }
-  const id = isJsonObject(res.body) ? res.body.id : undefined;
+  const answer = isJsonObject(res.body) ? res.body : {};
+  const id = answer.id;
   if (typeof id !== 'string' && typeof id !== 'number') {
     // Moved, new id unknown: the `sent` mark stays, so a retry checks the old booking, never moves blind.
     return {
@@ -463,12 +530,38 @@ async function reschedule(
       vendor: { status: res.status, body: res.body },
     };
   }
-  return carriedOut(command, ctx, { vendorIds: [String(id)] }, res);
+  const place = movedTo(t.place, answer, d.location?.id);
+  return carriedOut(
+    command,
+    ctx,
+    { vendorIds: [String(id)], ...(samePlace(place, t.place) ? {} : { place }) },
+    res,
+  );
+}
+
+/** A vendor id Docplanner may write as a number, as a string. */
+function vendorId(value: JsonValue | undefined): string | undefined {
+  if (typeof value === 'number') return String(value);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * Where a move put the new booking: the address the move asked for (`address_id`, else the old
+ * one), in the facility of the path (Docplanner refuses an address outside it, 403). The answer is
+ * a Booking, which in Docplanner's published objects names neither doctor nor address; when it
+ * does (`doctor` / `address` objects as in the notifications' booking objects, or `doctor_id` /
+ * `address_id`) its word is taken. Else the doctor is the old booking's: the new address may be
+ * another doctor's, which only the move's notification will tell.
+ */
+function movedTo(from: Place, answer: JsonObject, address: string | undefined): Place {
+  const doctor = isJsonObject(answer.doctor) ? vendorId(answer.doctor.id) : vendorId(answer.doctor_id);
+  const at = isJsonObject(answer.address) ? vendorId(answer.address.id) : vendorId(answer.address_id);
+  return { facility: from.facility, doctor: doctor ?? from.doctor, address: at ?? address ?? from.address };
 }
 
 function presence(method: 'POST' | 'DELETE') {
   return async (_command: CommandRequest, ctx: Ctx): Promise<CommandResult> => {
-    const t = target(ctx);
+    const t = await target(ctx);
     if ('outcome' in t) return t;
     const res = await docplannerApi(api(ctx), {
       method,

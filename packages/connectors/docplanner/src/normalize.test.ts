@@ -341,6 +341,17 @@ describe('moves', () => {
     expect(late.events).toEqual([]);
   });
 
+  it("drops the place a move through the hub noted for the new booking: the move's own notification says it now", async () => {
+    const ctx = newCtx();
+    await ctx.state.set('docplanner:moved-place:210046990', {
+      facility: '12345',
+      doctor: '98765',
+      address: '445566',
+    });
+    await run(ctx, 'slot-booked.json', 'booking-moved.json');
+    expect(await ctx.state.get('docplanner:moved-place:210046990')).toBeUndefined();
+  });
+
   it('gives old and new id one hub id even when the old booking was never seen', async () => {
     const ctx = newCtx();
     const [moved] = await run(ctx, 'booking-moved.json');

@@ -15,6 +15,7 @@ import {
   type VendorNotification,
   withKnownState,
 } from '@switchyard/core';
+import { movedPlaceKey } from './commands.ts';
 import type { Config } from './config.ts';
 import { offsetOf, requestMatchKey } from './parse.ts';
 import type {
@@ -567,6 +568,8 @@ async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Prom
     nested: ['payment'],
   });
   await ctx.state.set(eventTimeKey(hubId), time);
+  // The place a move through the hub noted for the new booking: the known state says it now.
+  await ctx.state.delete(movedPlaceKey(newId));
   const rescheduled: EventDraft = { type: 'appointment.rescheduled', subject, time, data: known };
   const later =
     otherHubId === undefined ? undefined : await laterStateEvent(ctx, hubId, otherHubId, newId, known, time);

@@ -1295,6 +1295,43 @@ describe('credentials, retries and the known state', () => {
     expect(sim.writes.log.length).toBe(writes);
   });
 
+  it('a cancel right after a move to another address goes to the new address, before Docplanner notified the move', async () => {
+    const { subject, bookingId } = await bookedAppointment();
+    const db = hub.hub.host.db;
+    // Docplanner's notifications of the move and the cancel come only at the end.
+    sim.writes.holdEchoes = true;
+    try {
+      const move = await api('POST', '/v1/commands', {
+        type: 'appointment.reschedule',
+        subject,
+        data: { start: '2026-06-01T09:00:00+02:00', location: { id: '221399' }, durationMinutes: 20 },
+      });
+      const moved = await finished(move.json.id);
+      expect(moved.status).toBe('succeeded');
+      const newId = moved.result.vendorIds[0] as string;
+      const cancel = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
+      expect(cancel.status).toBe(202);
+      const done = await finished(cancel.json.id);
+      // Before the fix: DELETE …/addresses/221304/bookings/<new id> → 404, and the cancel failed.
+      expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(
+        sim.writes.log
+          .filter((w) => w.path.includes(`/bookings/${bookingId}/`) || w.path.endsWith(`/bookings/${newId}`))
+          .map((w) => `${w.method} ${w.path.split('/').slice(6).join('/')} ${w.status}`),
+      ).toEqual([`POST 221304/bookings/${bookingId}/move 200`, `DELETE 221399/bookings/${newId} 204`]);
+      const noted = sql<{ n: number }>`select count(*)::int as n from switchyard.entity_state
+        where instance_id = 'dp' and key = ${`docplanner:moved-place:${newId}`}`;
+      expect((await noted.execute(db)).rows[0]!.n).toBe(1);
+      // Docplanner's notifications arrive: the move's makes the noted place the known one, and drops the note.
+      sim.writes.releaseEchoes();
+      await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === subject);
+      expect((await noted.execute(db)).rows[0]!.n).toBe(0);
+    } finally {
+      sim.writes.holdEchoes = false;
+      sim.writes.releaseEchoes();
+    }
+  });
+
   it('an appointment whose events were purged (retention) is still known: it can be cancelled', async () => {
     const { subject, bookingId } = await bookedAppointment();
     const db = hub.hub.host.db;
