@@ -466,6 +466,79 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(sim.served.filter((r) => r.method === 'GET').length).toBe(reads);
   });
 
+  it('after a move done without its new id, a command on the appointment waits for the notification naming it, then acts on the new booking', async () => {
+    const { sim, ctx } = await setup();
+    const current = { ...CURRENT, start: OLD_START };
+    const move = cmd('appointment.reschedule', { start: MOVE_TO });
+    sim.writes.loseAnswers(1, 502);
+    await commands['appointment.reschedule']!(move, ctx({ current }));
+    expect(await commands['appointment.reschedule']!(move, ctx({ current, attempt: 2 }))).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: [],
+    });
+    const moved = [...sim.bookings.entries()].find(([, b]) => b.booking.start_at === MOVE_TO)![0];
+    const writes = sim.writes.log.length;
+    // The hub knows only the old booking, which the move canceled: before the fix the cancel's
+    // DELETE answered 409, the re-read said canceled, and the cancel was done "already".
+    for (const type of [
+      'appointment.cancel',
+      'appointment.reschedule',
+      'appointment.mark_arrived',
+      'appointment.clear_presence',
+    ] as const) {
+      const data = type === 'appointment.reschedule' ? { start: '2026-03-12T09:00:00+01:00' } : {};
+      // One handler type for the four (each takes its own CommandRequest).
+      const handle = commands[type] as (
+        c: CommandRequest,
+        x: CommandContext<Config>,
+      ) => ReturnType<NonNullable<(typeof commands)['appointment.cancel']>>;
+      const r = await handle(cmd(type, data), ctx({ current }));
+      expect(r, type).toMatchObject({ outcome: 'transient' });
+      expect(r.outcome === 'transient' && r.message, type).toMatch(
+        /booking 2087456123 was moved.*booking-moved notification/,
+      );
+    }
+    expect(sim.writes.log).toHaveLength(writes);
+    expect(sim.bookings.get(moved)?.booking.status).toBe('booked');
+    // The move's own command, tried again (the hub failed after it), still answers its result.
+    expect(await commands['appointment.reschedule']!(move, ctx({ current, attempt: 3 }))).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+    // Docplanner's booking-moved aliased the new booking to the appointment: the cancel goes to it.
+    const c = ctx({ vendorIds: ['2087456123', moved], current });
+    const cancelled = await commands['appointment.cancel']!(cmd('appointment.cancel', {}), c);
+    expect(cancelled).toEqual({ outcome: 'done', vendor: { status: 204, body: '' } });
+    expect(sim.writes.log.at(-1)).toMatchObject({ method: 'DELETE', status: 204 });
+    expect(sim.writes.log.at(-1)!.path).toMatch(new RegExp(`/bookings/${moved}$`));
+    expect(sim.bookings.get(moved)?.booking.status).toBe('canceled');
+    expect(await c.state.get('docplanner:move-pending:appointment/hub-1')).toBeUndefined();
+  });
+
+  it('after a move answered without its new id, a cancel waits for the notification too', async () => {
+    const { sim, ctx } = await setup();
+    const noId: VendorHttp = {
+      async request(r) {
+        const res = await fetchHttp.request(r);
+        if (!r.url.endsWith('/move') || typeof res.body !== 'object' || res.body === null) return res;
+        const { id: _id, ...body } = res.body as JsonObject;
+        return { ...res, body };
+      },
+    };
+    const moved = await commands['appointment.reschedule']!(
+      cmd('appointment.reschedule', { start: MOVE_TO }),
+      ctx({ http: noId }),
+    );
+    expect(moved).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringMatching(/without its new id/),
+    });
+    const cancel = await commands['appointment.cancel']!(cmd('appointment.cancel', {}), ctx());
+    expect(cancel).toMatchObject({ outcome: 'transient' });
+    expect(writesTo(sim, '/bookings/2087456123')).toEqual([]);
+  });
+
   it("move: after the move's notification made the new booking current, the check reads the booking the move was sent for", async () => {
     const { sim, ctx } = await setup();
     const request = cmd('appointment.reschedule', { start: MOVE_TO });

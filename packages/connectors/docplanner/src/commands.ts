@@ -125,12 +125,57 @@ function knownCurrentId(current: JsonObject | undefined): string | undefined {
 }
 
 /**
- * The booking the command is about: its current vendor id and place, or why it cannot be addressed.
- * The place is the known state's once a notification named the booking (the vendor's word is the
- * latest); before that, for a booking a move through the hub made, where that move put it.
+ * State-store key (instance state) of an appointment's move whose new booking id is not known: the
+ * move was carried out, but the answer that held the new id was lost (a later try found the old
+ * booking canceled by it) or did not hold it. Its value names the old booking (`booking`) and the
+ * command (`command`). While the appointment's current booking is that old one, {@link target}
+ * answers every command on it transient: the old booking reads `canceled` (the move canceled it),
+ * so a cancel was done "already" and the CRM told the appointment was cancelled, while the new
+ * booking stayed booked. Docplanner's `booking-moved` notification aliases the new id to the
+ * appointment, and the mark no longer applies (the next command deletes it). Kept per appointment,
+ * not per booking, so that command finds it; not deleted by that notification's normalization, as
+ * a command that read the appointment's vendor ids just before it would find neither the new id
+ * nor the mark.
  */
-async function target(ctx: Ctx): Promise<{ booking: string; place: Place } | CommandResult> {
+export const movePendingKey = (subject: string) => `docplanner:move-pending:${subject}`;
+
+/**
+ * Marks the appointment's move from `booking` as done with its new booking id unknown
+ * ({@link movePendingKey}), unless the hub already knows a later booking of it.
+ */
+async function markMovePending(
+  command: CommandRequest,
+  ctx: Ctx,
+  booking: string | undefined,
+): Promise<void> {
+  if (booking === undefined || command.subject === undefined) return;
+  if (ctx.vendorIds[ctx.vendorIds.length - 1] !== booking) return;
+  await ctx.state.set(movePendingKey(command.subject), { booking, command: command.id });
+}
+
+/**
+ * The booking the command is about: its current vendor id and place, or why it cannot be addressed
+ * (yet: the new id of a move whose answer was lost, {@link movePendingKey}). The place is the known
+ * state's once a notification named the booking (the vendor's word is the latest); before that, for
+ * a booking a move through the hub made, where that move put it.
+ */
+async function target(
+  command: CommandRequest,
+  ctx: Ctx,
+): Promise<{ booking: string; place: Place } | CommandResult> {
   const booking = ctx.vendorIds[ctx.vendorIds.length - 1];
+  if (booking && command.subject !== undefined) {
+    const key = movePendingKey(command.subject);
+    const pending = await ctx.state.get<JsonValue>(key);
+    if (isJsonObject(pending) && pending.booking === booking) {
+      return {
+        outcome: 'transient',
+        message: `booking ${booking} was moved at Docplanner (command ${String(pending.command)}) and the hub did not get the new booking's id (its answer was lost or held none): waiting for Docplanner's booking-moved notification to name it (the old booking reads canceled because of the move, which says nothing of the appointment)`,
+      };
+    }
+    // The move's notification named the new booking since: the mark has done its work.
+    if (pending !== undefined) await ctx.state.delete(key);
+  }
   let place = placeOf(ctx.current);
   if (booking && knownCurrentId(ctx.current) !== booking) {
     place = placeValue(await ctx.state.get<JsonValue>(movedPlaceKey(booking))) ?? place;
@@ -187,6 +232,8 @@ interface DoneWrite {
   alreadyDone?: boolean;
   /** A move's new booking's place, when it is not the old booking's. */
   place?: Place;
+  /** A move done without its new id: the booking it moved ({@link movePendingKey}). */
+  movedFrom?: string;
 }
 
 /** What a move's `sent` mark names: the booking it moves, where it is and when it starts. */
@@ -206,11 +253,13 @@ async function attemptOf(command: CommandRequest, ctx: Ctx): Promise<AttemptReco
   if (isJsonObject(value.done) && Array.isArray(value.done.vendorIds)) {
     const vendorIds = value.done.vendorIds.filter((v): v is string => typeof v === 'string');
     const place = placeValue(value.done.place);
+    const movedFrom = value.done.movedFrom;
     return {
       done: {
         vendorIds,
         ...(value.done.alreadyDone === true ? { alreadyDone: true } : {}),
         ...(place ? { place } : {}),
+        ...(typeof movedFrom === 'string' ? { movedFrom } : {}),
       },
     };
   }
@@ -233,7 +282,7 @@ async function carriedOut(
   res: VendorResponse,
 ): Promise<CommandResult> {
   await ctx.commandState.set(attemptKey(command), { done } as unknown as JsonValue);
-  await noteMove(ctx, done);
+  await noteMove(command, ctx, done);
   return { ...answerOf(done), vendor: { status: res.status, body: res.body } };
 }
 
@@ -243,20 +292,26 @@ function answerOf(done: DoneWrite): Extract<CommandResult, { outcome: 'done' }> 
 
 /**
  * What a carried-out move leaves in the instance state for the commands that follow it: its new
- * booking's place ({@link movedPlaceKey}). Written after the done record, and again by a later try
- * that answers that record, so a failure between the two writes loses neither.
+ * booking's place ({@link movedPlaceKey}), or that its new id is not known
+ * ({@link movePendingKey}). Written after the done record, and again by a later try that answers
+ * that record, so a failure between the two writes loses neither.
  */
-async function noteMove(ctx: Ctx, done: DoneWrite): Promise<void> {
+async function noteMove(command: CommandRequest, ctx: Ctx, done: DoneWrite): Promise<void> {
   const booking = done.vendorIds[0];
   if (booking !== undefined && done.place) {
     await ctx.state.set(movedPlaceKey(booking), done.place as unknown as JsonValue);
   }
+  await markMovePending(command, ctx, done.movedFrom);
 }
 
 /** A recorded done result, answered again (the hub's work after it failed; no vendor call). */
-async function replayed(ctx: Ctx, record: AttemptRecord | undefined): Promise<CommandResult | undefined> {
+async function replayed(
+  command: CommandRequest,
+  ctx: Ctx,
+  record: AttemptRecord | undefined,
+): Promise<CommandResult | undefined> {
   if (record === undefined || !('done' in record)) return undefined;
-  await noteMove(ctx, record.done);
+  await noteMove(command, ctx, record.done);
   return answerOf(record.done);
 }
 
@@ -370,7 +425,7 @@ async function checkMove(
         vendor,
       };
     }
-    return carriedOut(command, ctx, { vendorIds: [], alreadyDone: true }, res);
+    return carriedOut(command, ctx, { vendorIds: [], alreadyDone: true, movedFrom: booking }, res);
   }
   return {
     outcome: 'permanent',
@@ -392,7 +447,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     };
   }
   const earlier = await attemptOf(command, ctx);
-  const again = await replayed(ctx, earlier);
+  const again = await replayed(command, ctx, earlier);
   if (again) return again;
   if (earlier && 'sent' in earlier) {
     return {
@@ -454,7 +509,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
 }
 
 async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
-  const t = await target(ctx);
+  const t = await target(command, ctx);
   if ('outcome' in t) return t;
   const res = await docplannerApi(api(ctx), {
     method: 'DELETE',
@@ -477,7 +532,12 @@ async function reschedule(
   command: CommandRequest<'appointment.reschedule'>,
   ctx: Ctx,
 ): Promise<CommandResult> {
-  const t = await target(ctx);
+  // Its own recorded result first: a move done without its new id marks the appointment
+  // (movePendingKey), and that mark must not hold back the command that wrote it.
+  const earlier = await attemptOf(command, ctx);
+  const again = await replayed(command, ctx, earlier);
+  if (again) return again;
+  const t = await target(command, ctx);
   if ('outcome' in t) return t;
   const d = command.data;
   const service = d.service?.id ?? idOf(ctx.current?.service);
@@ -487,9 +547,6 @@ async function reschedule(
       message: 'Docplanner needs the address service of the move (data.service.id)',
     };
   }
-  const earlier = await attemptOf(command, ctx);
-  const again = await replayed(ctx, earlier);
-  if (again) return again;
   if (earlier && 'sent' in earlier) {
     const checked = await checkMove(command, ctx, t, earlier.sent);
     if (checked) return checked;
@@ -523,7 +580,9 @@ async function reschedule(
   const answer = isJsonObject(res.body) ? res.body : {};
   const id = answer.id;
   if (typeof id !== 'string' && typeof id !== 'number') {
-    // Moved, new id unknown: the `sent` mark stays, so a retry checks the old booking, never moves blind.
+    // Moved, new id unknown: the `sent` mark stays, so a retry checks the old booking, never moves
+    // blind; and the appointment waits for the move's notification, as after a lost answer.
+    await markMovePending(command, ctx, t.booking);
     return {
       outcome: 'permanent',
       message: 'Docplanner moved the booking but answered without its new id',
@@ -560,8 +619,8 @@ function movedTo(from: Place, answer: JsonObject, address: string | undefined): 
 }
 
 function presence(method: 'POST' | 'DELETE') {
-  return async (_command: CommandRequest, ctx: Ctx): Promise<CommandResult> => {
-    const t = await target(ctx);
+  return async (command: CommandRequest, ctx: Ctx): Promise<CommandResult> => {
+    const t = await target(command, ctx);
     if ('outcome' in t) return t;
     const res = await docplannerApi(api(ctx), {
       method,

@@ -1332,6 +1332,58 @@ describe('credentials, retries and the known state', () => {
     }
   });
 
+  it('a cancel after a move whose answer was lost waits for the move to be notified, then cancels the new booking', async () => {
+    const { subject, bookingId } = await bookedAppointment();
+    sim.writes.holdEchoes = true;
+    try {
+      // Docplanner moves the booking but the answer is lost (502): the retry finds the old booking
+      // canceled by the move and is done without the new id.
+      sim.writes.loseAnswers(1, 502);
+      const move = await api('POST', '/v1/commands', {
+        type: 'appointment.reschedule',
+        subject,
+        data: { start: '2026-06-02T09:00:00+02:00' },
+      });
+      expect(await finished(move.json.id)).toMatchObject({
+        status: 'succeeded',
+        result: { vendorIds: [], alreadyDone: true },
+      });
+      const newId = [...sim.bookings.entries()].find(
+        ([, b]) => b.booking.start_at === '2026-06-02T09:00:00+02:00',
+      )![0];
+      const cancel = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
+      expect(cancel.status).toBe(202);
+      // Before the fix: DELETE of the old booking → 409, re-read canceled, succeeded alreadyDone,
+      // the new booking still booked. Now every try waits (no vendor call) until the tries run out.
+      const waited = await finished(cancel.json.id);
+      expect(waited).toMatchObject({
+        status: 'failed',
+        attempts: 4,
+        error: { kind: 'exhausted', message: expect.stringMatching(/booking-moved notification/) },
+      });
+      expect(waited.calls).toEqual([]);
+      expect(sim.bookings.get(newId)!.booking.status).toBe('booked');
+      // Docplanner's booking-moved arrives and aliases the new booking: the cancel, retried, cancels it.
+      sim.writes.releaseEchoes();
+      await subscriber.waitFor((r) => r.type === 'appointment.rescheduled' && r.subject === subject);
+      expect((await api('POST', `/v1/commands/${cancel.json.id}/retry`)).status).toBe(202);
+      expect(await finished(cancel.json.id)).toMatchObject({
+        status: 'succeeded',
+        result: { vendorIds: [] },
+      });
+      expect(
+        sim.writes.log
+          .filter((w) => w.method === 'DELETE')
+          .map((w) => w.path.split('/').at(-1))
+          .filter((id) => id === bookingId || id === newId),
+      ).toEqual([newId]);
+      expect(sim.bookings.get(newId)!.booking.status).toBe('canceled');
+    } finally {
+      sim.writes.holdEchoes = false;
+      sim.writes.releaseEchoes();
+    }
+  });
+
   it('an appointment whose events were purged (retention) is still known: it can be cancelled', async () => {
     const { subject, bookingId } = await bookedAppointment();
     const db = hub.hub.host.db;
