@@ -1,6 +1,6 @@
 /**
  * Docplanner commands: the integration API v3 write calls (FACTS.md, "Write API"), with the same
- * OAuth2 client-credentials token as pull (cached in the instance state, renewed on a 401).
+ * OAuth2 client-credentials token as pull (held in process memory, renewed on a 401).
  *
  * | command | call |
  * |---|---|

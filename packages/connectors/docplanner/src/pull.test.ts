@@ -14,10 +14,10 @@ import type { Config } from './config.ts';
 import {
   apiBase,
   fetchNotifications,
+  MAX_CACHED_TOKENS,
   reconcile,
   releaseNotifications,
   retryAfterMs,
-  TOKEN_STATE_KEY,
 } from './pull.ts';
 import { DocplannerSimulator } from './simulator.ts';
 
@@ -116,12 +116,57 @@ describe('pull, single mode', () => {
   });
 
   it('renews a token that expired by its own clock without a 401', async () => {
-    const { sim, ctx } = await setup();
+    // 30 s of life: expired by the connector's clock (renewed 30 s early), still valid at Docplanner.
+    const { sim, ctx } = await setup({}, { tokenTtlSeconds: 30 });
     await fetchNotifications(ctx);
-    await ctx.state.set(TOKEN_STATE_KEY, { accessToken: 'stale', expiresAt: Date.now() - 1 });
     await fetchNotifications(ctx);
     expect(sim.tokensIssued).toBe(2);
     expect(sim.served.filter((r) => r.status === 401)).toHaveLength(0);
+  });
+
+  it('keeps the token in memory only: never in the instance state, shared by the instance, asked again after a settings change', async () => {
+    const { sim, ctx } = await setup();
+    await fetchNotifications(ctx);
+    expect([...ctx.state.values.keys()]).toEqual([]);
+    // Another context of the same instance (another poll, a command: a fresh state) uses it.
+    const again = { ...ctx, state: memoryNormalizeContext({ config: ctx.config }).state };
+    await fetchNotifications(again);
+    expect(sim.tokensIssued).toBe(1);
+    // Another instance gets its own.
+    await fetchNotifications({ ...ctx, instanceId: 'dp-second' });
+    expect(sim.tokensIssued).toBe(2);
+    // New client credentials: the token of the old ones is not used (here they are refused).
+    const changed = { ...ctx, config: { ...ctx.config, clientSecret: 'rotated-secret' } };
+    await expect(fetchNotifications(changed)).rejects.toMatchObject({ kind: 'permanent' });
+    expect(sim.served.filter((r) => r.path === '/oauth/v2/token').map((r) => r.status)).toEqual([
+      200, 200, 401,
+    ]);
+  });
+
+  it('holds at most MAX_CACHED_TOKENS tokens, the least recently used going first', async () => {
+    let issued = 0;
+    const ctx = memoryNormalizeContext<Config>({
+      config: { apiBaseUrl: 'https://dp-many.test', clientId: 'c', clientSecret: 's' },
+      vendorApi: (req) =>
+        req.url.endsWith('/oauth/v2/token')
+          ? { status: 200, headers: {}, body: { access_token: `t${++issued}`, expires_in: 3600 } }
+          : ({
+              status: 404,
+              headers: {},
+              body: { errors: [], message: 'No notifications found' },
+            } as VendorResponse),
+    });
+    const pull = (instanceId: string) => fetchNotifications({ ...ctx, instanceId });
+    await pull('first');
+    await pull('second');
+    for (let i = 0; i < MAX_CACHED_TOKENS - 2; i++) await pull(`filler-${i}`);
+    await pull('first'); // used again: now the most recent
+    expect(issued).toBe(MAX_CACHED_TOKENS);
+    await pull('one-too-many'); // pushes out the least recently used: second
+    await pull('first');
+    expect(issued).toBe(MAX_CACHED_TOKENS + 1);
+    await pull('second');
+    expect(issued).toBe(MAX_CACHED_TOKENS + 2);
   });
 
   it('throws transient with Retry-After on 503 and 429', async () => {

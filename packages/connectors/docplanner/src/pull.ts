@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   ConnectorError,
   dedupeKeyOf,
@@ -19,9 +20,6 @@ import {
 } from './config.ts';
 import { toVendorNotification } from './parse.ts';
 
-/** Where the access token lives in the instance's state store. */
-export const TOKEN_STATE_KEY = 'docplanner:oauth-token';
-
 /** Docplanner deletes notifications that were not pulled within this long. */
 export const EXPIRY_MS = 72 * 3_600_000;
 
@@ -32,6 +30,35 @@ interface StoredToken {
   accessToken: string;
   /** Epoch ms. */
   expiresAt: number;
+}
+
+/**
+ * Access tokens, in this process's memory only: a token is a secret, and the hub promises that no
+ * secret is stored in its rows (it was kept in the instance state, `docplanner:oauth-token`, in
+ * plain text). Keyed by instance and by a hash of the API base and client credentials it was
+ * obtained with, so an instance whose settings change asks for a new one. Each process fetches its
+ * own (one token request per process and hour, or after a restart). Most recently used last.
+ */
+const tokens = new Map<string, StoredToken>();
+
+/**
+ * More entries than the Docplanner instances a hub runs (one per customer activation), at a few
+ * hundred bytes each; past it the least recently used goes.
+ */
+export const MAX_CACHED_TOKENS = 10_000;
+
+function tokenKey(ctx: PullContext<Config>): string {
+  const { clientId = '', clientSecret = '' } = ctx.config;
+  const credentials = createHash('sha256')
+    .update(JSON.stringify([apiBase(ctx.config), clientId, clientSecret]))
+    .digest('base64url');
+  return `${ctx.instanceId} ${credentials}`;
+}
+
+function cacheToken(key: string, token: StoredToken): void {
+  tokens.delete(key);
+  tokens.set(key, token);
+  while (tokens.size > MAX_CACHED_TOKENS) tokens.delete(tokens.keys().next().value!);
 }
 
 /**
@@ -107,27 +134,30 @@ async function requestToken(ctx: PullContext<Config>): Promise<StoredToken> {
   }
   const expiresIn = typeof body.expires_in === 'number' ? body.expires_in : 3600;
   const token = { accessToken: body.access_token, expiresAt: Date.now() + expiresIn * 1000 };
-  await ctx.state.set(TOKEN_STATE_KEY, token as unknown as JsonValue);
+  cacheToken(tokenKey(ctx), token);
   return token;
 }
 
 async function currentToken(ctx: PullContext<Config>): Promise<StoredToken> {
-  const stored = await ctx.state.get<JsonValue>(TOKEN_STATE_KEY);
-  if (
-    isJsonObject(stored) &&
-    typeof stored.accessToken === 'string' &&
-    typeof stored.expiresAt === 'number' &&
-    stored.expiresAt - EXPIRY_MARGIN_MS > Date.now()
-  ) {
-    return { accessToken: stored.accessToken, expiresAt: stored.expiresAt };
+  const key = tokenKey(ctx);
+  const cached = tokens.get(key);
+  if (cached && cached.expiresAt - EXPIRY_MARGIN_MS > Date.now()) {
+    cacheToken(key, cached);
+    return cached;
   }
+  tokens.delete(key);
   return requestToken(ctx);
 }
 
+/** Forgets the instance's token (the API answered 401: revoked). */
+function dropToken(ctx: PullContext<Config>): void {
+  tokens.delete(tokenKey(ctx));
+}
+
 /**
- * The access token for the integration API: the stored one while it is valid, else a new one from
- * the token endpoint (stored for pull and commands alike). `renew` drops the stored one first (the
- * API answered 401: revoked). For a caller that must have the token in hand before its request may
+ * The access token for the integration API: the one this process holds while it is valid, else a
+ * new one from the token endpoint (held for pull and commands alike, never stored). `renew` drops
+ * the held one first (the API answered 401: revoked). For a caller that must have the token in hand before its request may
  * count as sent (a command's write that Docplanner cannot deduplicate); other callers use
  * {@link docplannerApi}. Throws like the token endpoint's answer: transient on 5xx/408/429,
  * permanent on refused client credentials.
@@ -143,13 +173,13 @@ export async function accessToken(
   options: { renew?: boolean } = {},
 ): Promise<string> {
   if (!options.renew) return (await currentToken(ctx)).accessToken;
-  await ctx.state.delete(TOKEN_STATE_KEY);
+  dropToken(ctx);
   return (await requestToken(ctx)).accessToken;
 }
 
 /**
- * Calls the integration API with a bearer token: fetched with client credentials, kept in the
- * instance state until it expires, renewed once when the API answers 401 (a revoked token).
+ * Calls the integration API with a bearer token: fetched with client credentials, held in memory
+ * until it expires, renewed once when the API answers 401 (a revoked token).
  *
  * @example
  * ```ts
@@ -168,7 +198,7 @@ export async function docplannerApi(
     });
   let res = await send(token);
   if (res.status === 401) {
-    await ctx.state.delete(TOKEN_STATE_KEY);
+    dropToken(ctx);
     token = await requestToken(ctx);
     res = await send(token);
     if (res.status === 401) {

@@ -1384,6 +1384,18 @@ describe('credentials, retries and the known state', () => {
     }
   });
 
+  it("Docplanner's OAuth2 token is kept in memory, never in a stored row", async () => {
+    const { subject } = await bookedAppointment();
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    expect((await finished(sent.json.id)).status).toBe('succeeded');
+    // The command called Docplanner with a token (this process's, fetched by an earlier command or now).
+    const stored = await sql<{ key: string }>`select key from switchyard.entity_state
+      where instance_id in ('dp', 'dp-other') and (key like '%token%' or value::text ilike '%token%')`.execute(
+      hub.hub.host.db,
+    );
+    expect(stored.rows).toEqual([]);
+  });
+
   it('an appointment whose events were purged (retention) is still known: it can be cancelled', async () => {
     const { subject, bookingId } = await bookedAppointment();
     const db = hub.hub.host.db;
