@@ -7,6 +7,7 @@ import {
   type PullBatch,
   type PullContext,
   type PullSpec,
+  parseRetryAfter,
   type ReconcileSpec,
   type VendorNotification,
   type VendorRequest,
@@ -85,16 +86,12 @@ export function apiBase(config: Config): string {
   );
 }
 
-/** Retry-After (seconds or an HTTP date) in ms, when the vendor sent one. */
+/** Retry-After (seconds or an HTTP date) in ms, when the vendor sent one: core's one parser. */
 export function retryAfterMs(
   headers: Readonly<Record<string, string>>,
   now = Date.now(),
 ): number | undefined {
-  const value = headers['retry-after'] ?? headers['Retry-After'];
-  if (value === undefined || value.trim() === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  return parseRetryAfter(headers['retry-after'] ?? headers['Retry-After'], now);
 }
 
 function transientFor(what: string, res: VendorResponse): ConnectorError | undefined {

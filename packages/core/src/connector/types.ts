@@ -529,7 +529,11 @@ export interface CommandContext<Config> {
   vendorIds: readonly string[];
   /** The target's last known normalized state (the data of its latest event), when the hub has one. */
   current?: JsonObject;
-  /** Per-instance storage (e.g. an OAuth2 token shared with pull). */
+  /**
+   * Per-instance storage, kept as it is in the hub's database: what the vendor does not say (a
+   * moved booking's new place, say). Never a secret such as an access token: keep those in the
+   * process's memory.
+   */
   state: StateStore;
   /**
    * Storage of this command alone, kept as long as the command is and deleted with it by the

@@ -158,7 +158,7 @@ export interface HubHost {
    * `gate_requests` row). See {@link DeferredAliases}.
    */
   deferredAliases(instanceId: string): DeferredAliases;
-  /** The state store of an instance (an OAuth2 token shared with the connector's pull, say). */
+  /** The state store of an instance (stored as it is: never a secret such as an access token). */
   state(instanceId: string): StateStore;
   /**
    * Stores hub-made events and fans them out to matching subscriptions, in the transaction given as
