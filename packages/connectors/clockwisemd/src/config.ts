@@ -54,7 +54,7 @@ export const configSchema: JsonSchema = {
     },
     apiKey: {
       description:
-        'Clockwise.MD REST API key, sent as the Authtoken header on GET /appointments/{id}. Required when enrich is true.',
+        'Clockwise.MD REST API key, sent as the Authtoken header on GET /appointments/{id} (and by commands). Without it nothing is enriched, whatever enrich says (events carry enrichment: "none").',
       type: 'string',
       minLength: 1,
       'x-secret': true,

@@ -317,6 +317,11 @@ export async function fetchNotifications(ctx: PullContext<Config>): Promise<Docp
 export const pull: PullSpec<Config> = {
   defaultIntervalMs: 30_000,
   fetch: (ctx) => fetchNotifications(ctx),
+  // Refused when the instance is saved: it validated, then warned at every pull (an operator audit).
+  unavailable: (config) =>
+    config.clientId && config.clientSecret
+      ? undefined
+      : 'pulling needs settings.clientId and settings.clientSecret (the Docplanner API credentials)',
 };
 
 /**

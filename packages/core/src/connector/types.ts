@@ -376,6 +376,18 @@ export interface PullSpec<Config> {
   /** Used when the instance config sets no interval. */
   defaultIntervalMs: number;
   fetch(ctx: PullContext<Config>, cursor: string | null): Promise<PullBatch>;
+  /**
+   * Why an instance with these settings cannot pull (its API credentials are missing, say), or
+   * undefined when it can. Asked when an instance in `pull` or `both` mode is saved (the config
+   * file's check, `POST /v1/instances`): a reason refuses it there, instead of every pull failing
+   * with a warning once the hub runs.
+   *
+   * @example
+   * ```ts
+   * unavailable: (config) => (config.clientId ? undefined : 'pulling needs settings.clientId'),
+   * ```
+   */
+  unavailable?(config: Config): string | undefined;
 }
 
 /**

@@ -36,7 +36,12 @@ export const acme: Connector = defineConnector({
     credentials: () => ({}),
     parse: () => [],
   },
-  pull: { defaultIntervalMs: 60_000, fetch: async () => ({ notifications: [], more: false }) },
+  pull: {
+    defaultIntervalMs: 60_000,
+    fetch: async () => ({ notifications: [], more: false }),
+    unavailable: (config) =>
+      (config as { region?: string }).region === 'us' ? 'Acme has no queue in the us region' : undefined,
+  },
   gate: {
     respond: (decision) => ({ status: decision.outcome === 'approve' ? 200 : 409 }),
     matchKey: () => undefined,

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { shippedConnectors } from '../connectors.ts';
 import { testConnectors } from './connectors.test-support.ts';
 import { formatProblem, loadConfig, parseConfig } from './load.ts';
 
@@ -385,6 +386,19 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
       'server.trustedProxies[1]',
       /must be an IPv4 or IPv6 address or a CIDR range/,
     );
+  });
+
+  it('a Docplanner instance set to pull without the API credentials pulling needs', async () => {
+    const file = write(
+      `version: 1\ninstances:\n  - id: dp\n    connector: docplanner\n    mode: pull\n    settings:\n      domain: docplanner.com\n`,
+    );
+    const result = await loadConfig(file, { env: {}, connectors: shippedConnectors });
+    expect(result.ok).toBe(false);
+    expect(result.problems.map(formatProblem)).toEqual([
+      expect.stringMatching(
+        /:7:\d+ instances\[0\]\.settings: mode pull: pulling needs settings\.clientId and settings\.clientSecret/,
+      ),
+    ]);
   });
 
   it('a bad id', async () => {

@@ -662,6 +662,11 @@ function checkRules(
         `connector "${name}" has no pull (the vendor offers no queue to poll); use mode: push`,
       );
     }
+    const cannotPull =
+      (mode === 'pull' || mode === 'both') && isJsonObject(instance.settings)
+        ? connector.pull?.unavailable?.(instance.settings)
+        : undefined;
+    if (cannotPull !== undefined) report(['instances', i, 'settings'], `mode ${mode}: ${cannotPull}`);
     if ((mode === 'push' || mode === 'both') && !connector.push) {
       report(
         ['instances', i, 'mode'],

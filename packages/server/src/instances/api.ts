@@ -135,15 +135,15 @@ export function instancesApi(host: InstancesHost) {
     const mode = input.mode ?? (connector.push ? 'push' : 'pull');
     if (mode !== 'pull' && !connector.push) throw invalid(`connector ${connector.name} cannot be pushed to`);
     if (mode !== 'push' && !connector.pull) throw invalid(`connector ${connector.name} cannot pull`);
+    const settings = checkedSettings(connector, input.settings as JsonObject);
+    const cannotPull = mode !== 'push' ? connector.pull?.unavailable?.(settings) : undefined;
+    if (cannotPull !== undefined) throw invalid(`mode ${mode}: ${cannotPull}`);
     const intervalMs = input.pull?.intervalMs ?? null;
     const row = await store.upsertInstance(db, replace, {
       id: input.id,
       connector: connector.name,
       mode,
-      settingsSealed: cipher.seal(
-        JSON.stringify(checkedSettings(connector, input.settings as JsonObject)),
-        `instance:${input.id}`,
-      ),
+      settingsSealed: cipher.seal(JSON.stringify(settings), `instance:${input.id}`),
       pullIntervalMs: intervalMs,
       gate: (input.gate ?? null) as JsonValue,
       managedBy: managedBy ?? 'api',

@@ -19,9 +19,13 @@ interface Case {
   name: string;
   api: Omit<InstanceInput, 'id' | 'connector' | 'settings'>;
   file: Record<string, unknown>;
+  /** Settings other than the usual ones. */
+  settings?: Record<string, unknown>;
+  /** The route's refusal: 400 for what the schema says, 422 for the connector's own rule. */
+  refusedWith?: number;
 }
 
-const settings = { apiKey: 'acme-key-0123', baseUrl: 'https://acme.example/api' };
+const usual = { apiKey: 'acme-key-0123', baseUrl: 'https://acme.example/api' };
 
 const bad: Case[] = [
   { name: 'an unknown mode', api: { mode: 'sometimes' as never }, file: { mode: 'sometimes' } },
@@ -29,6 +33,13 @@ const bad: Case[] = [
     name: 'a pull interval under 100 ms',
     api: { mode: 'pull', pull: { intervalMs: 99 } },
     file: { mode: 'pull', pull: { interval: '99ms' } },
+  },
+  {
+    name: 'a pull its connector cannot make with these settings',
+    api: { mode: 'pull' },
+    file: { mode: 'pull' },
+    settings: { apiKey: 'acme-key-0123', baseUrl: 'https://acme.example/api', region: 'us' },
+    refusedWith: 422,
   },
   {
     name: 'an unknown default answer',
@@ -68,6 +79,7 @@ let n = 0;
 const nextId = () => `case-${++n}`;
 
 async function answers(c: Case): Promise<{ route: number; file: boolean; hub: boolean }> {
+  const settings = c.settings ?? usual;
   const route = await call(server.base, 'POST', '/v1/instances', {
     body: { id: nextId(), connector: 'acme', settings, ...c.api },
   });
@@ -89,7 +101,7 @@ async function answers(c: Case): Promise<{ route: number; file: boolean; hub: bo
 describe('an instance input gets the same answer from the route, the config file and the hub', () => {
   for (const c of bad) {
     it(`refuses ${c.name}`, async () => {
-      expect(await answers(c)).toEqual({ route: 400, file: true, hub: true });
+      expect(await answers(c)).toEqual({ route: c.refusedWith ?? 400, file: true, hub: true });
     });
   }
   for (const c of good) {
