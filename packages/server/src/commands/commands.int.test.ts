@@ -491,7 +491,7 @@ describe('commands through a started hub', () => {
       // after A's call had timed out and been recorded as a transient failure).
       expect((await api('GET', `/v1/commands/${sentA.json.id}`)).json).toMatchObject({
         status: 'running',
-        calls: [],
+        calls: [{ statusCode: null, latencyMs: null, error: 'in flight: no answer yet' }],
       });
       expect(arrived[0]).toBe('A');
       expect(arrived).toContain('B');
@@ -578,7 +578,7 @@ describe('commands through a started hub', () => {
       // Still held at the vendor: none of its calls has ended.
       expect((await api('GET', `/v1/commands/${sent.json.id}`)).json).toMatchObject({
         status: 'running',
-        calls: [],
+        calls: [{ statusCode: null, latencyMs: null, error: 'in flight: no answer yet' }],
       });
       for (const d of delivered) expect(causedBy(d)).toBeUndefined();
 

@@ -383,12 +383,18 @@ function bossDb(trx: Kysely<unknown>) {
   };
 }
 
-/** Wraps VendorHttp so every call is recorded (origin and path only: query strings may hold keys). */
-function recordingHttp(http: VendorHttp, calls: q.NewCommandCall[]): VendorHttp {
+/**
+ * Wraps VendorHttp so every call is recorded (origin and path only: query strings may hold keys):
+ * a row before the request goes out, its outcome once it ends (store.ts `startCall`).
+ */
+function recordingHttp(
+  http: VendorHttp,
+  db: Kysely<unknown>,
+  at: Omit<q.StartedCall, 'startedAt' | 'method' | 'url'>,
+): VendorHttp {
   return {
     async request(request: VendorRequest) {
       const startedAt = new Date();
-      const started = performance.now();
       const method =
         request.method ?? (request.json !== undefined || request.form !== undefined ? 'POST' : 'GET');
       let url = '(invalid URL)';
@@ -398,27 +404,28 @@ function recordingHttp(http: VendorHttp, calls: q.NewCommandCall[]): VendorHttp 
       } catch {
         // keep the placeholder
       }
+      // Recorded first: the database refusing means no call is made (the try is transient).
+      const id = await q.startCall(db, { ...at, startedAt, method, url });
+      const started = performance.now();
+      const latencyMs = () => Math.round((performance.now() - started) * 10) / 10;
+      // The vendor's answer goes to the handler whatever happens to its record: a record that cannot
+      // be written keeps saying "no answer recorded" rather than turning an answer into a failure.
+      const end = (outcome: q.CallOutcome) => q.endCall(db, id, outcome).catch(() => {});
       try {
         const res = await http.request(request);
         // A login's answer carries a token: kept on the command, so its secret fields are redacted.
         const body = typeof res.body === 'string' ? res.body : JSON.stringify(redactSecretFields(res.body));
-        calls.push({
-          startedAt,
-          method,
-          url,
+        await end({
           statusCode: res.status,
-          latencyMs: Math.round((performance.now() - started) * 10) / 10,
+          latencyMs: latencyMs(),
           error: null,
           responseSnippet: body.slice(0, SNIPPET_CHARS),
         });
         return res;
       } catch (error) {
-        calls.push({
-          startedAt,
-          method,
-          url,
+        await end({
           statusCode: null,
-          latencyMs: Math.round((performance.now() - started) * 10) / 10,
+          latencyMs: latencyMs(),
           error: (error as Error).message ?? String(error),
           responseSnippet: null,
         });
@@ -634,7 +641,6 @@ export function createCommands(options: CommandsOptions = {}) {
       'switchyard.instance': row.instance_id,
       'switchyard.attempt': row.attempts,
     });
-    const calls: q.NewCommandCall[] = [];
     const started = performance.now();
     let result: CommandResult;
     let hubId: string | undefined = row.subject?.slice(row.subject.indexOf('/') + 1);
@@ -666,7 +672,11 @@ export function createCommands(options: CommandsOptions = {}) {
           result = await handler(request, {
             instanceId: row.instance_id,
             config: instance.config,
-            http: recordingHttp(host.vendorHttp, calls),
+            http: recordingHttp(host.vendorHttp, host.db, {
+              commandId: row.id,
+              run: row.run,
+              attempt: row.attempts,
+            }),
             vendorIds: targetVendorIds,
             ...(known && isJsonObject(known.data) ? { current: known.data } : {}),
             state: host.state(row.instance_id),
@@ -718,7 +728,6 @@ export function createCommands(options: CommandsOptions = {}) {
     const vendorError = (r: CommandResult): JsonObject =>
       r.vendor ? { vendor: { status: r.vendor.status, body: truncate(r.vendor.body) } } : {};
     const finished = await host.db.transaction().execute(async (trx) => {
-      await q.insertCalls(trx, row.id, row.run, row.attempts, calls);
       let done: q.CommandRow | undefined;
       if (result.outcome === 'done') {
         const subject = hubId !== undefined ? `appointment/${hubId}` : row.subject;
@@ -1327,6 +1336,10 @@ export function createCommands(options: CommandsOptions = {}) {
       if (!row || (sender.kind === 'subscription' && row.sent_by !== senderLabel(sender)))
         throw notFound('command', id);
       const calls = await q.listCalls(db, id);
+      // A call without an outcome (latency not recorded): in flight if it belongs to the try that
+      // runs now, else its process stopped before the answer.
+      const current = (c: q.CommandCallRow) =>
+        row.status === 'running' && c.run === row.run && c.attempt === row.attempts;
       return {
         ...view(row),
         calls: calls.map((c) => ({
@@ -1337,7 +1350,7 @@ export function createCommands(options: CommandsOptions = {}) {
           url: c.url,
           statusCode: c.status_code,
           latencyMs: c.latency_ms,
-          error: c.error,
+          error: c.latency_ms === null ? (current(c) ? q.CALL_IN_FLIGHT : q.CALL_UNANSWERED) : c.error,
           responseSnippet: c.response_snippet,
         })),
       };

@@ -50,16 +50,31 @@ export interface CommandCallRow {
   response_snippet: string | null;
 }
 
-/** A vendor call to record. */
-export interface NewCommandCall {
+/** A vendor call as it starts: recorded before the request goes out ({@link startCall}). */
+export interface StartedCall {
+  commandId: string;
+  run: number;
+  attempt: number;
   startedAt: Date;
   method: string;
   url: string;
+}
+
+/** How a vendor call ended ({@link endCall}). */
+export interface CallOutcome {
   statusCode: number | null;
   latencyMs: number;
   error: string | null;
   responseSnippet: string | null;
 }
+
+/**
+ * What a call without a recorded outcome shows: in flight while its try runs; once the command
+ * has moved on, its process stopped (or died) while it was in flight. The vendor may have acted
+ * on it; the command's next try finds out.
+ */
+export const CALL_IN_FLIGHT = 'in flight: no answer yet';
+export const CALL_UNANSWERED = 'no answer recorded: the process stopped while the call was in flight';
 
 const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
 
@@ -128,20 +143,33 @@ export async function claimCommand(
 }
 
 /** Records the vendor calls of one attempt of one run. */
-export async function insertCalls(
-  db: Executor,
-  commandId: string,
-  run: number,
-  attempt: number,
-  calls: readonly NewCommandCall[],
-): Promise<void> {
-  if (calls.length === 0) return;
-  await sql`insert into switchyard.command_calls (command_id, run, attempt, started_at, method, url, status_code, latency_ms, error, response_snippet)
-      select ${commandId}, ${run}, ${attempt}, * from unnest(
-        ${calls.map((c) => c.startedAt.toISOString())}::timestamptz[], ${calls.map((c) => c.method)}::text[],
-        ${calls.map((c) => c.url)}::text[], ${calls.map((c) => c.statusCode)}::integer[],
-        ${calls.map((c) => c.latencyMs)}::real[], ${calls.map((c) => c.error)}::text[],
-        ${calls.map((c) => c.responseSnippet)}::text[])`.execute(db);
+/**
+ * Records a vendor call before its request goes out, without an outcome ({@link CALL_IN_FLIGHT}
+ * while its try runs, {@link CALL_UNANSWERED} after) until {@link endCall}: a call whose process died in flight is still listed on its command (it was lost
+ * with the in-memory list the end of the try wrote, and it may be the call that did the work).
+ *
+ * @example
+ * ```ts
+ * const id = await startCall(db, { commandId, run: 1, attempt: 2, startedAt: new Date(), method: 'DELETE', url });
+ * await endCall(db, id, { statusCode: 204, latencyMs: 87.5, error: null, responseSnippet: '' });
+ * ```
+ */
+export async function startCall(db: Executor, call: StartedCall): Promise<string> {
+  const r = await first<{ id: string }>(
+    sql`insert into switchyard.command_calls (command_id, run, attempt, started_at, method, url)
+        values (${call.commandId}, ${call.run}, ${call.attempt}, ${call.startedAt.toISOString()}::timestamptz,
+          ${call.method}, ${call.url})
+        returning id::text`,
+    db,
+  );
+  return r!.id;
+}
+
+/** Records how a call {@link startCall} recorded ended. */
+export async function endCall(db: Executor, id: string, outcome: CallOutcome): Promise<void> {
+  await sql`update switchyard.command_calls set status_code = ${outcome.statusCode}, latency_ms = ${outcome.latencyMs},
+      error = ${outcome.error}, response_snippet = ${outcome.responseSnippet}
+    where id = ${id}::bigint`.execute(db);
 }
 
 /**
