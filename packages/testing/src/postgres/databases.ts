@@ -39,7 +39,15 @@ export async function createTestDatabase(options: CreateTestDatabaseOptions = {}
       'createTestDatabase needs an admin URL: pass adminUrl or set DATABASE_URL (or start one with startTestPostgres())',
     );
   }
-  const name = `${options.prefix ?? 'sy_test_'}${randomBytes(6).toString('hex')}`;
+  // A shared server may have a naming rule: SWITCHYARD_TEST_DB_PREFIX sets the prefix for a run.
+  const prefix = options.prefix ?? process.env.SWITCHYARD_TEST_DB_PREFIX ?? 'sy_test_';
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) {
+    throw new SwitchyardError(
+      'SY_STORAGE_TEST_DATABASE',
+      `the test database prefix ${JSON.stringify(prefix)} (SWITCHYARD_TEST_DB_PREFIX) must be lowercase letters, digits and _`,
+    );
+  }
+  const name = `${prefix}${randomBytes(6).toString('hex')}`;
   // template0 has no connections, so concurrent CREATE DATABASE from many test files never collide.
   await withClient(adminUrl, (client) =>
     client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`),

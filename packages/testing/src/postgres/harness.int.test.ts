@@ -49,6 +49,25 @@ describe('createTestDatabase / drop', () => {
   const exists = async (name: string) =>
     (await query(adminUrl, `SELECT 1 FROM pg_database WHERE datname = '${name}'`)).length === 1;
 
+  it('names it with SWITCHYARD_TEST_DB_PREFIX when set (a shared server with a naming rule), and refuses a bad prefix', async () => {
+    const before = process.env.SWITCHYARD_TEST_DB_PREFIX;
+    process.env.SWITCHYARD_TEST_DB_PREFIX = 'team_a_';
+    try {
+      const db = await createTestDatabase({ adminUrl });
+      try {
+        expect(db.name).toMatch(/^team_a_[0-9a-f]{12}$/);
+        expect(await exists(db.name)).toBe(true);
+      } finally {
+        await db.drop();
+      }
+      process.env.SWITCHYARD_TEST_DB_PREFIX = 'Bad-Prefix';
+      await expect(createTestDatabase({ adminUrl })).rejects.toThrow(/lowercase letters, digits and _/);
+    } finally {
+      if (before === undefined) delete process.env.SWITCHYARD_TEST_DB_PREFIX;
+      else process.env.SWITCHYARD_TEST_DB_PREFIX = before;
+    }
+  });
+
   it('drops the database even while a connection is open to it', async () => {
     const db = await createTestDatabase({ adminUrl });
     expect(db.url).toBe(databaseUrl(adminUrl, db.name));
