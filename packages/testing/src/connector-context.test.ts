@@ -1,6 +1,11 @@
 import { ConnectorError, isConnectorError, parseJsonBody } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
-import { inboundRequest, MemoryAliasStore, memoryNormalizeContext } from './connector-context.ts';
+import {
+  inboundRequest,
+  MemoryAliasStore,
+  memoryCommandContext,
+  memoryNormalizeContext,
+} from './connector-context.ts';
 
 describe('memoryNormalizeContext', () => {
   it('keeps one hub id per vendor id, links aliases, and lists them', async () => {
@@ -59,6 +64,36 @@ describe('memoryNormalizeContext', () => {
     await copy.hubId('document', 'n2');
     expect(await copy.find('document', 'n1')).toBe(id);
     expect(await aliases.find('document', 'n2')).toBeUndefined();
+  });
+});
+
+describe('memoryCommandContext', () => {
+  it("gives a handler its target, records its vendor calls, and keeps the command's store across tries", async () => {
+    const ctx = memoryCommandContext({
+      config: { apiBase: 'https://vendor.example/api' },
+      vendorIds: ['old-1', 'current-2'],
+      current: { status: 'booked' },
+      vendorApi: () => ({ status: 204, headers: {}, body: '' }),
+    });
+    // What a cancel handler does: call for the current id, and note that it asked.
+    const id = ctx.vendorIds[ctx.vendorIds.length - 1];
+    await ctx.commandState.set('asked', true);
+    const res = await ctx.http.request({ method: 'DELETE', url: `${ctx.config.apiBase}/bookings/${id}` });
+    expect(res.status).toBe(204);
+    expect(ctx.vendorRequests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'DELETE https://vendor.example/api/bookings/current-2',
+    ]);
+    expect(ctx.current).toEqual({ status: 'booked' });
+    // A later try of the same command sees what the first one noted; a new command does not.
+    const retry = memoryCommandContext({ config: ctx.config, attempt: 2, commandState: ctx.commandState });
+    expect(retry.attempt).toBe(2);
+    expect(await retry.commandState.get('asked')).toBe(true);
+    expect(await memoryCommandContext({ config: ctx.config }).commandState.get('asked')).toBeUndefined();
+  });
+
+  it('throws a transient ConnectorError for vendor calls without vendorApi', async () => {
+    const ctx = memoryCommandContext({ config: {} });
+    await expect(ctx.http.request({ url: 'https://vendor.example/x' })).rejects.toThrow(/pass vendorApi/);
   });
 });
 

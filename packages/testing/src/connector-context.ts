@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type AliasStore,
+  type CommandContext,
   ConnectorError,
   type EntityKind,
   type InboundRequest,
@@ -189,6 +190,81 @@ export function memoryNormalizeContext<Config>(
     attempt: options.attempt ?? 1,
     finalAttempt: options.finalAttempt ?? false,
     receivedAt: options.receivedAt ?? new Date(),
+    http: {
+      async request(request: VendorRequest): Promise<VendorResponse> {
+        vendorRequests.push(request);
+        if (!vendorApi) {
+          throw ConnectorError.transient(
+            `no vendor API in this test context (${request.method ?? 'GET'} ${request.url}): pass vendorApi`,
+          );
+        }
+        return await vendorApi(request);
+      },
+    },
+  };
+}
+
+/** Options for {@link memoryCommandContext}. */
+export interface MemoryCommandContextOptions<Config> {
+  /** Default `test-instance`. */
+  instanceId?: string;
+  config: Config;
+  /** Answers vendor API calls; without it, any call throws `ConnectorError.transient`. */
+  vendorApi?: VendorApi;
+  /** The target's vendor ids, oldest first (the last is current); default none (`appointment.book`). */
+  vendorIds?: readonly string[];
+  /** The target's last known normalized state (the data of its latest event). */
+  current?: CommandContext<Config>['current'];
+  /** Default 1. */
+  attempt?: number;
+  /** Share stores with another context: the instance's, and the command's own (a later try of it). */
+  state?: MemoryStateStore;
+  commandState?: MemoryStateStore;
+}
+
+/** A {@link CommandContext} whose stores, logs and vendor calls can be inspected. */
+export interface MemoryCommandContext<Config> extends CommandContext<Config> {
+  state: MemoryStateStore;
+  commandState: MemoryStateStore;
+  logger: Logger & { entries: LogEntry[] };
+  /** Every vendor API call the handler made, in order. */
+  vendorRequests: VendorRequest[];
+}
+
+/**
+ * A {@link CommandContext} for testing a connector's command handlers: in-memory instance and
+ * command stores, a capturing logger, and an `http` client answered by `vendorApi`. A later try of
+ * the same command gets the same `commandState` (pass it back with `attempt: 2`), as the hub gives it.
+ *
+ * @example
+ * ```ts
+ * const ctx = memoryCommandContext({
+ *   config: { apiKey: 'k' },
+ *   vendorIds: ['12348'],
+ *   vendorApi: (req) => ({ status: 204, headers: {}, body: '' }),
+ * });
+ * const result = await commands['appointment.cancel']!(
+ *   { id: 'cmd-1', type: 'appointment.cancel', subject: 'appointment/hub-1', data: {} }, ctx);
+ * expect(result).toMatchObject({ outcome: 'done' });
+ * expect(ctx.vendorRequests[0]?.method).toBe('DELETE');
+ * const retry = memoryCommandContext({ ...options, attempt: 2, commandState: ctx.commandState });
+ * ```
+ */
+export function memoryCommandContext<Config>(
+  options: MemoryCommandContextOptions<Config>,
+): MemoryCommandContext<Config> {
+  const vendorRequests: VendorRequest[] = [];
+  const vendorApi = options.vendorApi;
+  return {
+    instanceId: options.instanceId ?? 'test-instance',
+    config: options.config,
+    vendorIds: options.vendorIds ?? [],
+    ...(options.current !== undefined ? { current: options.current } : {}),
+    state: options.state ?? new MemoryStateStore(),
+    commandState: options.commandState ?? new MemoryStateStore(),
+    logger: capturingLogger(),
+    vendorRequests,
+    attempt: options.attempt ?? 1,
     http: {
       async request(request: VendorRequest): Promise<VendorResponse> {
         vendorRequests.push(request);

@@ -33,9 +33,12 @@ export {
   inboundRequest,
   type LogEntry,
   MemoryAliasStore,
+  type MemoryCommandContext,
+  type MemoryCommandContextOptions,
   type MemoryNormalizeContext,
   type MemoryNormalizeContextOptions,
   MemoryStateStore,
+  memoryCommandContext,
   memoryNormalizeContext,
   type VendorApi,
 } from './connector-context.ts';
