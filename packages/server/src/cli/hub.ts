@@ -25,11 +25,12 @@ export function reportProblems(io: CliIO, shown: string, problems: readonly Conf
 export async function loadForCommand(
   args: ParsedArgs,
   io: CliIO,
+  resolve: 'all' | 'database' = 'all',
 ): Promise<{ config: ResolvedConfig; secrets: string[]; shown: string; example: boolean } | number> {
   const file = findConfigFile(args, io);
   if (file.example)
     io.stderr.write(`no --config and no ./switchyard.yaml: using the example ${file.shown}\n`);
-  const result = await loadConfig(file.path, { env: io.env, connectors: shippedConnectors });
+  const result = await loadConfig(file.path, { env: io.env, connectors: shippedConnectors, resolve });
   if (!result.ok) return reportProblems(io, file.shown, result.problems);
   return { config: result.config, secrets: result.secrets, shown: file.shown, example: file.example };
 }
@@ -60,7 +61,8 @@ export async function withHub(
   fn: (ctx: CommandHub) => Promise<number>,
   opts: { queue?: boolean } = {},
 ): Promise<number> {
-  const loaded = await loadForCommand(args, io);
+  // A command on the database needs its URL and the secret key, not the vendors' credentials.
+  const loaded = await loadForCommand(args, io, 'database');
   if (typeof loaded === 'number') return loaded;
   const { config, secrets, shown } = loaded;
   // Commands print their results on stdout; the hub's own log lines go to stderr, warnings and up.

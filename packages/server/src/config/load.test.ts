@@ -401,6 +401,34 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     ]);
   });
 
+  it("for a database-only command, leaves a vendor's unset secret alone but not the database's", async () => {
+    const text = [
+      'version: 1',
+      'database:',
+      '  url: ${env:T_DB}',
+      'secretKey: ${env:T_KEY}',
+      'instances:',
+      '  - id: acme-main',
+      '    connector: acme',
+      '    settings:',
+      '      apiKey: ${env:ACME_KEY_UNSET}',
+      '      baseUrl: https://acme.example/api',
+      '',
+    ].join('\n');
+    const file = write(text);
+    const env = { T_DB: 'postgres://db.example/sy', T_KEY: 'a-secret-key-of-32-characters-00' };
+    const strict = await loadConfig(file, { env, connectors: testConnectors });
+    expect(strict.problems.map((p) => p.path)).toEqual(['instances[0].settings.apiKey']);
+    const lenient = await loadConfig(file, { env, connectors: testConnectors, resolve: 'database' });
+    expect(lenient.ok, JSON.stringify(lenient.problems)).toBe(true);
+    const noDatabase = await loadConfig(file, {
+      env: { T_KEY: env.T_KEY },
+      connectors: testConnectors,
+      resolve: 'database',
+    });
+    expect(noDatabase.problems.map((p) => p.path)).toEqual(['database.url']);
+  });
+
   it('a bad id', async () => {
     await expectProblem(
       `version: 1\ninstances:\n  - id: Main Clinic\n    connector: pushy\n`,

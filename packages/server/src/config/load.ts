@@ -41,7 +41,17 @@ export interface LoadOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** The connectors instances may name (normally `shippedConnectors`). */
   connectors: readonly Connector[];
+  /**
+   * Which secret references must resolve: `all` (default: `start`, `validate`), or `database` for
+   * a command that only reads and writes the database (`events`, `commands list`, `replay`…): then
+   * `database.url` and `secretKey` must, and any other reference that does not resolve is left as
+   * written, not a problem (an operator listing commands needs no vendor's credentials).
+   */
+  resolve?: 'all' | 'database';
 }
+
+/** The secret fields a database-only command needs resolved ({@link LoadOptions.resolve}). */
+const DATABASE_SECRETS = new Set(['/database/url', '/secretKey']);
 
 /**
  * Reads and checks a config file. Never throws for a problem in the file: every problem comes back,
@@ -137,7 +147,8 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
     if (isSecretPath(segments, data, byName)) {
       const result = resolveReferences(value, { env, baseDir });
       if (!result.ok) {
-        report(segments, result.errors.join('; '));
+        if (options.resolve !== 'database' || DATABASE_SECRETS.has(pointerOf(segments)))
+          report(segments, result.errors.join('; '));
         unresolved.push(pointerOf(segments));
         return;
       }

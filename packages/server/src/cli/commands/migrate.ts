@@ -18,7 +18,7 @@ export const migrateCommand: Command = {
     const { openHubDatabase } = await import('../../runtime/database.ts');
     const { openDatabase } = await import('../../storage/db.ts');
     const { migrate, migrations } = await import('../../storage/migrations.ts');
-    const loaded = await loadForCommand(args, io);
+    const loaded = await loadForCommand(args, io, 'database');
     if (typeof loaded === 'number') return loaded;
     const logger = createLogger({ level: 'warn', secrets: loaded.secrets, destination: io.stderr });
     const database = await openHubDatabase(loaded.config, { logger });
