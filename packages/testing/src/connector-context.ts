@@ -133,6 +133,21 @@ export function capturingLogger(entries: LogEntry[] = []): Logger & { entries: L
   return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
+/** A test context's `http`: answered by `vendorApi` (a transient failure without one), every call kept. */
+function answeredBy(vendorApi: VendorApi | undefined, vendorRequests: VendorRequest[]) {
+  return {
+    async request(request: VendorRequest): Promise<VendorResponse> {
+      vendorRequests.push(request);
+      if (!vendorApi) {
+        throw ConnectorError.transient(
+          `no vendor API in this test context (${request.method ?? 'GET'} ${request.url}): pass vendorApi`,
+        );
+      }
+      return await vendorApi(request);
+    },
+  };
+}
+
 /** Options for {@link memoryNormalizeContext}. */
 export interface MemoryNormalizeContextOptions<Config> {
   /** Default `test-instance`. */
@@ -190,17 +205,7 @@ export function memoryNormalizeContext<Config>(
     attempt: options.attempt ?? 1,
     finalAttempt: options.finalAttempt ?? false,
     receivedAt: options.receivedAt ?? new Date(),
-    http: {
-      async request(request: VendorRequest): Promise<VendorResponse> {
-        vendorRequests.push(request);
-        if (!vendorApi) {
-          throw ConnectorError.transient(
-            `no vendor API in this test context (${request.method ?? 'GET'} ${request.url}): pass vendorApi`,
-          );
-        }
-        return await vendorApi(request);
-      },
-    },
+    http: answeredBy(vendorApi, vendorRequests),
   };
 }
 
@@ -265,17 +270,7 @@ export function memoryCommandContext<Config>(
     logger: capturingLogger(),
     vendorRequests,
     attempt: options.attempt ?? 1,
-    http: {
-      async request(request: VendorRequest): Promise<VendorResponse> {
-        vendorRequests.push(request);
-        if (!vendorApi) {
-          throw ConnectorError.transient(
-            `no vendor API in this test context (${request.method ?? 'GET'} ${request.url}): pass vendorApi`,
-          );
-        }
-        return await vendorApi(request);
-      },
-    },
+    http: answeredBy(vendorApi, vendorRequests),
   };
 }
 
