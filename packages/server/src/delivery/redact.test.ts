@@ -131,6 +131,14 @@ describe('redactSecretFields', () => {
     expect(login.auth_token).toBe('W98lv10xrwTjWmiRu60nUg');
     expect(redactSecretFields('text')).toBe('text');
   });
+
+  it("keeps an OAuth2 answer's token_type, which names the scheme, not a secret", () => {
+    expect(redactSecretFields({ access_token: 'dptok-1', token_type: 'bearer', expires_in: 3600 })).toEqual({
+      access_token: '[redacted]',
+      token_type: 'bearer',
+      expires_in: 3600,
+    });
+  });
 });
 
 describe('redactConfig', () => {

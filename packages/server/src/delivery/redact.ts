@@ -86,10 +86,19 @@ export function redactSecretFields<T>(value: T, depth = 0): T {
   const out: Record<string, unknown> = {};
   for (const [name, v] of Object.entries(value)) {
     out[name] =
-      v !== null && v !== undefined && isSecretHeaderName(name) ? REDACTED : redactSecretFields(v, depth + 1);
+      v !== null && v !== undefined && isSecretHeaderName(name) && !PLAIN_FIELDS.has(name.toLowerCase())
+        ? REDACTED
+        : redactSecretFields(v, depth + 1);
   }
   return out as T;
 }
+
+/**
+ * Members the name-based guess would flag that hold no secret: an OAuth2 token answer's
+ * `token_type` (`"bearer"`), shown as it is (a commands audit read
+ * `"token_type":"[redacted]"` in a call's snippet).
+ */
+const PLAIN_FIELDS = new Set(['token_type']);
 
 /**
  * The header names (lowercase) that carry an instance's push credentials, as its connector declares
