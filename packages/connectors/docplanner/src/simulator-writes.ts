@@ -29,7 +29,8 @@ export interface DocplannerWriteHost {
   readonly bookings: Map<string, { facility: string; doctor: string; address: string; booking: JsonObject }>;
   now(): number;
   /** Pushes a notification to `hookUrl`, else to the simulator's configured hook URL (a no-op without one). */
-  echo(notification: DpNotification, hookUrl: string | undefined): void;
+  /** Pushes `notification` to the hub; settles once the hub answered (or the push failed). */
+  echo(notification: DpNotification, hookUrl: string | undefined): Promise<void>;
 }
 
 type Reply = (status: number, body: JsonObject | null) => void;
@@ -203,13 +204,18 @@ export class DocplannerWriteApi {
   #echo(n: DpNotification): void {
     if (!this.echoes) return;
     if (this.holdEchoes) this.#held.push(n);
-    else setTimeout(() => this.#host.echo(n, this.hookUrl), this.echoDelayMs).unref();
+    else setTimeout(() => void this.#host.echo(n, this.hookUrl), this.echoDelayMs).unref();
   }
 
-  /** Pushes the held echoes now, in order; returns how many. */
+  /**
+   * Pushes the held echoes now, in order, each once the hub has answered the one before (sent all
+   * at once they could arrive in any order: a cancel of a moved booking's new id before the move
+   * that names it, which a test then waited for in vain); returns how many.
+   */
   releaseEchoes(): number {
     const held = this.#held.splice(0);
-    for (const n of held) this.#host.echo(n, this.hookUrl);
+    let previous: Promise<void> = Promise.resolve();
+    for (const n of held) previous = previous.then(() => this.#host.echo(n, this.hookUrl));
     return held.length;
   }
 

@@ -129,9 +129,9 @@ export class DocplannerSimulator {
   readonly writes: DocplannerWriteApi = new DocplannerWriteApi({
     bookings: this.bookings,
     now: () => this.now(),
-    echo: (n, hookUrl) => {
+    echo: async (n, hookUrl) => {
       const url = hookUrl ?? this.#options.hookUrl;
-      if (url) this.push(n, { hookUrl: url }).catch(() => {});
+      if (url) await this.push(n, { hookUrl: url }).catch(() => {});
     },
   });
 
