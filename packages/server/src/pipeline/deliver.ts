@@ -228,7 +228,6 @@ export class Deliverer {
   private readonly rt: Runtime;
   private readonly attempts: AttemptWriter;
   private readonly leases: LeaseKeeper;
-  private readonly running = new Set<Promise<void>>();
   /** Its slots: claimed deliveries and those normalize commits lease for it. */
   private readonly slots: SlotLedger;
   /** Attempts in progress (at most the slots, and the stalled ones beyond them). */
@@ -457,12 +456,10 @@ export class Deliverer {
       .then((wake) => {
         // A stalled subscriber's attempt ending: its deliveries may be claimed again.
         const stalled = this.ended(running);
-        this.running.delete(p);
         // A freed slot matters only to a worker that is behind.
         if (wake || stalled || this.slots.behind) this.rt.wakeDeliver();
       });
     running.ended = p;
-    this.running.add(p);
   }
 
   /**
@@ -488,7 +485,8 @@ export class Deliverer {
       // Until they end, or another request stalls (the watch runs every quarter of the bound).
       await Promise.race([Promise.allSettled(waiting), sleep(STALLED_ATTEMPT_MS / 4)]);
     }
-    await Promise.allSettled([...this.running]);
+    // The given-up requests end at their abort: their deliveries are back once they have.
+    await Promise.allSettled([...this.inProgress].map((a) => a.ended));
   }
 
   /**
