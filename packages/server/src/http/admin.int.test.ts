@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { compileErrors, validate } from '@readme/openapi-parser';
 import { validateEvent } from '@switchyard/core';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
@@ -531,9 +532,20 @@ describe('metrics and OpenAPI', () => {
       'switchyard_pull_lag_seconds',
       'switchyard_gate_decisions_total',
       'switchyard_delivery_attempt_duration_seconds',
+      // The process's runtime (docs/api.md, "Health and metrics").
+      'process_resident_memory_bytes',
+      'process_cpu_seconds_total',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_eventloop_busy_seconds_total',
+      'nodejs_gc_duration_seconds',
     ]) {
       expect(r.text).toContain(name);
     }
+    // Every family the hub serves is in docs/api.md's table, by name.
+    const apiDoc = await readFile(new URL('../../../../docs/api.md', import.meta.url), 'utf8');
+    const families = [...r.text.matchAll(/^# TYPE (switchyard_\w+) /gm)].map((m) => m[1]);
+    expect(families.filter((f) => !apiDoc.includes(`\`${f}\``))).toEqual([]);
     // Attempts recorded since the previous scrape are observed at this one, in the histogram of the
     // same scrape (it is fed as the scrape reads it, not after).
     const observed = (t: string) => Number(/^switchyard_delivery_attempts_observed (\d+)$/m.exec(t)?.[1]);

@@ -1,4 +1,4 @@
-import { Counter } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createMetrics, metricsExposition, sharedWhileRunning } from './metrics-registry.ts';
 
@@ -91,5 +91,70 @@ describe('sharedWhileRunning', () => {
     });
     await expect(shared()).rejects.toThrow('the database did not answer');
     expect(await shared()).toBe('ok');
+  });
+});
+
+describe('runtime metrics', () => {
+  it("every registry serves the process's runtime series, the same objects in each", async () => {
+    const a = createMetrics();
+    const b = createMetrics();
+    const { text } = await metricsExposition(a.registry, undefined);
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'process_open_fds',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_heap_space_size_used_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_active_handles',
+      'nodejs_gc_duration_seconds',
+      'nodejs_eventloop_busy_seconds_total',
+    ]) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+    // Made once per process (an event-loop monitor and a GC observer each time they are collected).
+    expect(b.registry.getSingleMetric('process_resident_memory_bytes')).toBe(
+      a.registry.getSingleMetric('process_resident_memory_bytes'),
+    );
+    expect(await metricsExposition(a.registry, OPENMETRICS_ACCEPT)).toMatchObject({
+      text: expect.stringContaining('# TYPE nodejs_eventloop_busy_seconds counter'),
+    });
+  });
+
+  it('counts the time the event loop was busy, whichever registry is scraped', async () => {
+    const busy = async (registry: Registry) =>
+      Number(
+        /^nodejs_eventloop_busy_seconds_total (\S+)$/m.exec(
+          (await metricsExposition(registry, undefined)).text,
+        )?.[1],
+      );
+    const a = createMetrics();
+    const b = createMetrics();
+    const before = await busy(a.registry);
+    const end = performance.now() + 60;
+    while (performance.now() < end) {
+      // The loop is busy running this code.
+    }
+    const after = await busy(b.registry);
+    expect(after - before).toBeGreaterThanOrEqual(0.05);
+    expect(await busy(a.registry)).toBeGreaterThanOrEqual(after);
+  });
+});
+
+describe('metricsExposition, both formats in turn', () => {
+  it('an OpenMetrics scrape leaves the counters their Prometheus-text names', async () => {
+    const metrics = createMetrics();
+    metrics.ingestRequests.inc({ instance: 'dp', outcome: 'accepted' });
+    const line = /^switchyard_ingest_requests\S*/m;
+    const text = async () => (await metricsExposition(metrics.registry, undefined)).text;
+    expect(line.exec(await text())?.[0]).toBe(
+      'switchyard_ingest_requests_total{instance="dp",outcome="accepted"}',
+    );
+    const open = (await metricsExposition(metrics.registry, OPENMETRICS_ACCEPT)).text;
+    expect(open).toContain('# TYPE switchyard_ingest_requests counter\n');
+    expect(line.exec(open)?.[0]).toBe('switchyard_ingest_requests_total{instance="dp",outcome="accepted"}');
+    const after = await text();
+    expect(after).toContain('# TYPE switchyard_ingest_requests_total counter\n');
+    expect(line.exec(after)?.[0]).toBe('switchyard_ingest_requests_total{instance="dp",outcome="accepted"}');
   });
 });

@@ -1,9 +1,13 @@
+import { performance } from 'node:perf_hooks';
 import {
   Counter,
+  collectDefaultMetrics,
   Gauge,
   Histogram,
   type HistogramConfiguration,
   type Metric,
+  type MetricObjectWithValues,
+  type MetricValue,
   type OpenMetricsContentType,
   Registry,
 } from 'prom-client';
@@ -62,6 +66,9 @@ export const UNKNOWN_INSTANCE_LABEL = '_unknown';
  */
 export function createMetrics(): HttpMetrics {
   const registry = new Registry();
+  // The same objects in every registry of the process: they describe the process, not the app.
+  for (const metric of runtimeMetrics().getMetricsAsArray())
+    registry.registerMetric(metric as unknown as Metric);
   return {
     registry,
     ingestRequests: new Counter({
@@ -97,6 +104,45 @@ export function createMetrics(): HttpMetrics {
 }
 
 /**
+ * How often the event loop's delay is sampled (`nodejs_eventloop_lag_*`), in ms. prom-client's
+ * default, 10 ms, is a timer waking the process 100 times a second: measured alone (a Node 24
+ * process doing nothing else, CPU over 20 s) it cost 0.53 % of a core, more than the idle hub's whole
+ * budget (docs/benchmarks.md, "Idle"); 100 ms cost 0.06 % and 1,000 ms 0.007 %. A second's sampling
+ * still shows a loop kept busy for long stretches; what the loop did between samples is
+ * `nodejs_eventloop_busy_seconds_total`, counted without a timer.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 1000;
+
+let runtime: Registry | undefined;
+
+/**
+ * The process's runtime series: prom-client's default metrics (`process_cpu_seconds_total`,
+ * `process_resident_memory_bytes`, `process_open_fds`, `nodejs_heap_size_used_bytes`,
+ * `nodejs_heap_space_size_used_bytes`, `nodejs_gc_duration_seconds`, `nodejs_eventloop_lag_*`,
+ * `nodejs_active_handles`, ...) under their usual names, which Node.js dashboards expect, and the
+ * event loop's busy time. Made once per process: the defaults start an event-loop monitor and a GC
+ * observer each time they are collected into a registry, and tests run many apps in one process.
+ */
+function runtimeMetrics(): Registry {
+  if (runtime) return runtime;
+  runtime = new Registry();
+  collectDefaultMetrics({ register: runtime, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+  let counted = 0;
+  new Counter({
+    name: 'nodejs_eventloop_busy_seconds_total',
+    help: "Seconds the process's event loop spent running code (not waiting for I/O or timers) since it started; its rate is the event loop's utilization (1: saturated).",
+    registers: [runtime],
+    collect() {
+      // Cumulative since the process started, read at the scrape: no timer, nothing missed.
+      const active = performance.eventLoopUtilization().active / 1000;
+      if (active > counted) this.inc(active - counted);
+      counted = active;
+    },
+  });
+  return runtime;
+}
+
+/**
  * The text of a scrape of `registry` and its content type, in the format the scraper asks for:
  * OpenMetrics (with exemplars: the trace of a push beside its duration's bucket) when its `Accept`
  * header names `application/openmetrics-text`, as Prometheus's does by default; else the classic
@@ -119,9 +165,33 @@ export async function metricsExposition(
   }
   const open = new Registry<OpenMetricsContentType>();
   open.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
-  // The registry's own metric objects (typed as their descriptions by prom-client).
-  for (const metric of registry.getMetricsAsArray()) open.registerMetric(metric as unknown as Metric);
+  for (const metric of registry.getMetricsAsArray()) open.registerMetric(openMetricsView(metric));
   return { contentType: open.contentType, text: await open.metrics() };
+}
+
+/** What prom-client reads of a metric to serialize it (its objects, typed by it as descriptions). */
+interface Serializable {
+  name: string;
+  type: string;
+  get(): Promise<MetricObjectWithValues<MetricValue<string>>>;
+  /** A histogram's values with their exemplars, which the text serializer prefers to `get()`. */
+  getForPromString?(): Promise<MetricObjectWithValues<MetricValue<string>>>;
+}
+
+/**
+ * A metric as an OpenMetrics registry may serialize it without changing it. prom-client's
+ * OpenMetrics serializer renames the counters it is given (`name` without `_total`, on the object),
+ * so after one OpenMetrics scrape every Prometheus-text scrape named the hub's counters
+ * `switchyard_ingest_requests` instead of `switchyard_ingest_requests_total`: the series a
+ * text-format scraper, an alert or a dashboard knew went missing. The view carries the OpenMetrics
+ * family name and reads the metric's values; the metric keeps its own.
+ */
+function openMetricsView(metric: unknown): Metric {
+  const m = metric as Serializable;
+  const name = m.type === 'counter' ? m.name.replace(/_total$/, '') : m.name;
+  const read = m.getForPromString ?? m.get;
+  const view = { name, type: m.type, get: async () => ({ ...(await read.call(m)), name }) };
+  return view as unknown as Metric;
 }
 
 /**
