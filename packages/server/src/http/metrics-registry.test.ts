@@ -1,3 +1,4 @@
+import { readdir, readFile } from 'node:fs/promises';
 import { Counter, type Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createMetrics, metricsExposition, sharedWhileRunning } from './metrics-registry.ts';
@@ -156,5 +157,20 @@ describe('metricsExposition, both formats in turn', () => {
     const after = await text();
     expect(after).toContain('# TYPE switchyard_ingest_requests_total counter\n');
     expect(line.exec(after)?.[0]).toBe('switchyard_ingest_requests_total{instance="dp",outcome="accepted"}');
+  });
+});
+
+describe('docs/api.md', () => {
+  it('lists every metric the server declares, by name', async () => {
+    const src = new URL('../', import.meta.url);
+    const apiDoc = await readFile(new URL('../../../../docs/api.md', import.meta.url), 'utf8');
+    const declared = new Set<string>();
+    for (const file of await readdir(src, { recursive: true })) {
+      if (!file.endsWith('.ts') || /\.test(-support)?\.ts$/.test(file)) continue;
+      const text = await readFile(new URL(file, src), 'utf8');
+      for (const m of text.matchAll(/name: '(switchyard_[a-z_]+)'/g)) declared.add(m[1] as string);
+    }
+    expect(declared.size).toBeGreaterThan(15);
+    expect([...declared].filter((name) => !apiDoc.includes(`\`${name}\``))).toEqual([]);
   });
 });
