@@ -17,7 +17,15 @@ export interface ApplyResult {
     /** File-managed, no longer declared: disabled (kept). Also those disabled by an earlier start. */
     disabled: string[];
   };
-  subscriptions: { created: string[]; updated: string[]; reenabled: string[]; disabled: string[] };
+  subscriptions: {
+    created: string[];
+    /** Declared with a change: written. */
+    updated: string[];
+    /** Declared as stored: nothing written (its `updatedAt` and secrets' dates stay). */
+    unchanged: string[];
+    reenabled: string[];
+    disabled: string[];
+  };
 }
 
 function isConflict(error: unknown): boolean {
@@ -52,7 +60,7 @@ export async function applyFileConfig(
 ): Promise<ApplyResult> {
   const result: ApplyResult = {
     instances: { applied: [], reenabled: [], disabled: [] },
-    subscriptions: { created: [], updated: [], reenabled: [], disabled: [] },
+    subscriptions: { created: [], updated: [], unchanged: [], reenabled: [], disabled: [] },
   };
 
   const existingInstances = new Map((await hub.instances.list()).map((i) => [i.id, i]));
@@ -96,8 +104,9 @@ export async function applyFileConfig(
       );
     }
     if (before) {
-      await hub.subscriptions.update(subscription.id, change);
-      result.subscriptions.updated.push(subscription.id);
+      const after = await hub.subscriptions.update(subscription.id, change);
+      const changed = new Date(after.updatedAt).getTime() !== new Date(before.updatedAt).getTime();
+      (changed ? result.subscriptions.updated : result.subscriptions.unchanged).push(subscription.id);
       if (before.disabledAt && (await hub.subscriptions.reinstate(subscription.id))) {
         result.subscriptions.reenabled.push(subscription.id);
         logger.info(
@@ -119,9 +128,11 @@ export async function applyFileConfig(
       }
     } catch (error) {
       if (!isConflict(error)) throw error;
-      // Another process created it a moment ago.
-      await hub.subscriptions.update(subscription.id, change);
-      result.subscriptions.updated.push(subscription.id);
+      // Another process created it a moment ago (from the same file, most likely: then unchanged).
+      const created = await hub.subscriptions.get(subscription.id);
+      const after = await hub.subscriptions.update(subscription.id, change);
+      const changed = new Date(after.updatedAt).getTime() !== new Date(created.updatedAt).getTime();
+      (changed ? result.subscriptions.updated : result.subscriptions.unchanged).push(subscription.id);
     }
   }
   await retireUndeclared(logger, {

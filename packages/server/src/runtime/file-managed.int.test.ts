@@ -161,6 +161,37 @@ describe('objects declared in the config file', () => {
     expect((await admin('GET', '/v1/subscriptions/with-secret')).json.disabledAt).toBeNull();
   }, 60_000);
 
+  it('the file applied again as it is writes nothing: dates and secrets stay, and the start says unchanged', async () => {
+    const before = (await admin('GET', '/v1/subscriptions/with-secret')).json;
+    const generatedBefore = (await admin('GET', '/v1/subscriptions/generated')).json;
+    const again = await applyFileConfig(hub, config, silent);
+    expect(again.subscriptions).toMatchObject({
+      created: [],
+      updated: [],
+      unchanged: ['with-secret', 'generated'],
+    });
+    const after = (await admin('GET', '/v1/subscriptions/with-secret')).json;
+    expect(after.updatedAt).toBe(before.updatedAt);
+    expect(after.secrets).toEqual(before.secrets);
+    expect((await admin('GET', '/v1/subscriptions/generated')).json).toMatchObject({
+      updatedAt: generatedBefore.updatedAt,
+      secrets: generatedBefore.secrets,
+    });
+
+    // A field changed in the file is written; the secret the file still declares keeps its date.
+    const changed = fileConfig();
+    const declared = changed.subscriptions.find((x) => x.id === 'with-secret');
+    if (!declared) throw new Error('with-secret is in the file');
+    Object.assign(declared, { timeoutMs: 4321 });
+    const applied = await applyFileConfig(hub, changed, silent);
+    expect(applied.subscriptions).toMatchObject({ updated: ['with-secret'], unchanged: ['generated'] });
+    const written = (await admin('GET', '/v1/subscriptions/with-secret')).json;
+    expect(written.timeoutMs).toBe(4321);
+    expect(written.updatedAt).not.toBe(before.updatedAt);
+    expect(written.secrets).toEqual(before.secrets);
+    await applyFileConfig(hub, config, silent);
+  });
+
   it('a subscription the file stops declaring is disabled, not deleted: declared again, it keeps its secret and its waiting delivery', async () => {
     // A subscriber that is down, and a retry an hour away: the delivery waits, pending.
     subscriber.setHandler((r) => (r.path === '/held' ? 503 : undefined));
@@ -331,7 +362,7 @@ describe('objects declared in the config file', () => {
     expect((await admin('DELETE', '/v1/instances/queued')).status).toBe(204);
   }, 60_000);
 
-  it('two processes applying the same file at once both start: one creates, the other updates', async () => {
+  it('two processes applying the same file at once both start: one creates, the other finds it as declared', async () => {
     // The race CI met: an http and a worker process started together, both saw no subscription
     // "crm", both inserted it, and the second start died on the primary key.
     const other = await makeHub(database.url());
@@ -356,9 +387,11 @@ describe('objects declared in the config file', () => {
         applyFileConfig(other, together, silent),
       ]);
       const created = [...a.subscriptions.created, ...b.subscriptions.created];
-      const updated = [...a.subscriptions.updated, ...b.subscriptions.updated];
+      // The other process finds it created, as the same file declares it: nothing to write.
+      const unchanged = [...a.subscriptions.unchanged, ...b.subscriptions.unchanged];
       expect(created).toEqual(['together']);
-      expect(updated).toEqual(['together']);
+      expect(unchanged).toEqual(['together']);
+      expect([...a.subscriptions.updated, ...b.subscriptions.updated]).toEqual([]);
 
       // The same race through the API: one create wins, the other is a coded conflict.
       const input = { id: 'raced', kind: 'webhook' as const, url: `${subscriber.url}raced` };

@@ -4,6 +4,7 @@
  * (./schema.ts) before anything else; what a schema cannot say (a webhook's url on the merged
  * subscription, secrets that parse) is checked here.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Kysely } from 'kysely';
 import { exists, invalid, notFound } from '../admin/errors.ts';
 import * as deliveryStore from '../deliveries/store.ts';
@@ -150,6 +151,35 @@ function sealSecrets(
   });
 }
 
+/**
+ * Whether `secrets` are the stored ones, in order, each as the file marks them: then nothing is
+ * sealed again (a new seal would date them now, and the signing order follows the dates).
+ */
+function sameSecrets(
+  cipher: SecretCipher,
+  base: SubscriptionRow,
+  secrets: readonly string[],
+  fromFile: boolean,
+): boolean {
+  if (base.secrets.length !== secrets.length) return false;
+  const opens = (stored: StoredSecret, secret: string | undefined) => {
+    try {
+      return cipher.open(stored.sealed, `subscription:${base.id}`) === secret;
+    } catch {
+      return false; // sealed under another secretKey: sealed again, as any change
+    }
+  };
+  return base.secrets.every(
+    (stored, i) =>
+      stored.expiresAt === null && (stored.fromFile === true) === fromFile && opens(stored, secrets[i]),
+  );
+}
+
+/** Two sets of values to store; objects read back from `jsonb` may order their keys otherwise. */
+function sameValues(a: store.SubscriptionValues, b: store.SubscriptionValues): boolean {
+  return isDeepStrictEqual(a, b);
+}
+
 /** The merged values to store; the schema already checked each field the input gives. */
 function subscriptionValues(
   input: SubscriptionPatch,
@@ -250,13 +280,21 @@ export function subscriptionsApi(host: SubscriptionsHost) {
       checkSubscriptionInput('update', schemaPart(patch));
       const base = await requireSubscription(db, id);
       const fromFile = patch.managedBy === 'file';
-      // Secrets the file stops declaring are kept, and become the hub's to rotate.
+      // Secrets the file stops declaring are kept, and become the hub's to rotate. The ones it
+      // declares again as they are stay as stored, with their dates.
       const secrets = patch.secrets
-        ? sealSecrets(cipher, id, patch.secrets, new Date(), fromFile)
+        ? sameSecrets(cipher, base, patch.secrets, fromFile)
+          ? base.secrets
+          : sealSecrets(cipher, id, patch.secrets, new Date(), fromFile)
         : fromFile
           ? base.secrets.map(({ fromFile: _, ...s }) => s)
           : base.secrets;
-      const row = await store.updateSubscription(db, id, subscriptionValues(patch, base, defaults, secrets));
+      const values = subscriptionValues(patch, base, defaults, secrets);
+      // A change that changes nothing (the file applied again at every start) writes nothing:
+      // `updatedAt` says when the subscription last changed, not when a process last started.
+      if (sameValues(values, subscriptionValues({}, base, defaults, base.secrets)))
+        return toSubscription(base);
+      const row = await store.updateSubscription(db, id, values);
       if (!row) throw notFound('subscription', id);
       return toSubscription(row);
     },
