@@ -274,6 +274,37 @@ describe('switchyard validate and start agree on what a real Postgres needs (in 
     for (const io of [validated, started]) expect(io.out() + io.err()).not.toContain('Pg-Pass-0009');
   });
 
+  it("lists a missing secretKey beside the file's other problems (a bad url among them), not after they are fixed", async () => {
+    writeFileSync(
+      join(dir, 'bad-url.yaml'),
+      ['version: 1', 'database:', '  url: not-a-url', 'server:', '  port: x', ''].join('\n'),
+    );
+    const validated = memoryIO({});
+    expect(await main(['validate', '--config', 'bad-url.yaml'], validated)).toBe(1);
+    expect(validated.out()).toMatch(/^bad-url\.yaml:3:8 database\.url: must be a postgres:\/\/ URL$/m);
+    expect(validated.out()).toMatch(
+      /^bad-url\.yaml:3:8 secretKey: is required with a real Postgres \(database\.url is set\)/m,
+    );
+    expect(validated.out()).toMatch(/^bad-url\.yaml:5:9 server\.port: /m);
+    expect(validated.err()).toBe('bad-url.yaml: 3 problems\n');
+    // DATABASE_URL that is not a URL, and no key: both.
+    writeFileSync(join(dir, 'env-bad.yaml'), withoutDatabase);
+    const env = memoryIO({ DATABASE_URL: 'nope' });
+    expect(await main(['validate', '--config', 'env-bad.yaml'], env)).toBe(1);
+    expect(env.err()).toBe('env-bad.yaml: 2 problems\n');
+    expect(env.out()).toMatch(
+      /secretKey: is required with a real Postgres \(DATABASE_URL is set and the file gives no url\)/,
+    );
+    // With a key, only the url.
+    writeFileSync(
+      join(dir, 'bad-url-key.yaml'),
+      ['version: 1', 'database:', '  url: not-a-url', 'secretKey: a-random-key-0123456789', ''].join('\n'),
+    );
+    const keyed = memoryIO({});
+    expect(await main(['validate', '--config', 'bad-url-key.yaml'], keyed)).toBe(1);
+    expect(keyed.err()).toBe('bad-url-key.yaml: 1 problem\n');
+  });
+
   it('refuses DATABASE_URL without secretKey in validate, at the top of the file or its database entry', async () => {
     writeFileSync(join(dir, 'env-db.yaml'), withoutDatabase);
     const env = { DATABASE_URL: 'postgres://hub:Pg-Pass-0010@127.0.0.1:1/hub' };

@@ -200,7 +200,20 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
   checkRules(data, raw, byName, report, suppressed);
   checkConvertedInputs(data, byName, problems, report);
   checkEnvironmentDatabase(data, env, report);
-  if (problems.length > 0) return fail();
+  if (problems.length > 0) {
+    // What `start` would refuse besides, so one run of `validate` lists it with the rest
+    // (secretKeyProblem says it for a file without other problems).
+    const database = obj(data.database);
+    // Both url and embedded is its own problem: which Postgres is meant is not known.
+    const fromFile = database.url !== undefined && database.embedded === undefined;
+    const fromEnv = database.url === undefined && env.DATABASE_URL !== undefined && env.DATABASE_URL !== '';
+    if ((fromFile || fromEnv) && !data.secretKey && !unresolved.includes('/secretKey'))
+      report(['secretKey'], secretKeyMessage(fromFile ? 'file' : 'env'), {
+        at: fromFile ? ['database', 'url'] : data.database !== undefined ? ['database'] : [],
+        preferKey: !fromFile,
+      });
+    return fail();
+  }
 
   const secretList = [...secrets].filter((s) => s !== '');
   const database = obj(data.database);
@@ -252,15 +265,19 @@ function checkEnvironmentDatabase(
  */
 export function secretKeyProblem(config: ResolvedConfig): ConfigProblem | undefined {
   if (config.secretKey || config.database.kind !== 'url') return undefined;
-  const because =
-    config.database.from === 'file' ? 'database.url is set' : 'DATABASE_URL is set and the file gives no url';
   return {
     file: config.file,
     line: config.database.declaredAt.line,
     column: config.database.declaredAt.column,
     path: 'secretKey',
-    message: `is required with a real Postgres (${because}): it encrypts the secrets the hub stores, and every process of the deployment needs the same one. Give a random string of 16+ characters, e.g. secretKey: \${env:SWITCHYARD_SECRET_KEY}`,
+    message: secretKeyMessage(config.database.from),
   };
+}
+
+/** Why a `secretKey` is needed, by where the Postgres URL came from. */
+function secretKeyMessage(from: 'file' | 'env'): string {
+  const because = from === 'file' ? 'database.url is set' : 'DATABASE_URL is set and the file gives no url';
+  return `is required with a real Postgres (${because}): it encrypts the secrets the hub stores, and every process of the deployment needs the same one. Give a random string of 16+ characters, e.g. secretKey: \${env:SWITCHYARD_SECRET_KEY}`;
 }
 
 /**
