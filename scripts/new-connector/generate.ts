@@ -202,8 +202,8 @@ function envName(name: string): string {
 
 /** The push members of a connector whose credentials are all in the request head (no `verifyBody`). */
 const HEAD_ONLY_PUSH = {
-  authImports: 'authenticate, credentials',
-  pushMembers: 'routes, authenticate, credentials, parse',
+  authImports: 'authenticate, credentials, sign',
+  pushMembers: 'routes, authenticate, credentials, sign, parse',
 };
 
 /** The template values that depend on the auth shape. */
@@ -244,8 +244,8 @@ function authValues(auth: AuthShape, name: string): Record<string, string> {
       return {
         authSummary: 'signed with HMAC-SHA256 over the timestamp and the body, `t=…,v1=…`',
         // The signature is over the body: checked in push.verifyBody, once the hub has read it.
-        authImports: 'authenticate, credentials, verifyBody',
-        pushMembers: 'routes, authenticate, verifyBody, credentials, parse',
+        authImports: 'authenticate, credentials, sign, verifyBody',
+        pushMembers: 'routes, authenticate, verifyBody, credentials, sign, parse',
         testConfig: "{ signingSecret: 'test-signing-secret-0123456789abcdef' }",
         wrongTestConfig: "{ signingSecret: 'test-signing-secret-wrong-00000000' }",
         exampleSettings: `{ signingSecret: '\${env:${env}_SIGNING_SECRET}' }`,

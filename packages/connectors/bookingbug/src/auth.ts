@@ -5,6 +5,7 @@ import {
   type InboundRequestHead,
   type InboundResponse,
   isJsonObject,
+  type PresentedCredentials,
   type PushCredentials,
   timingSafeEqualString,
 } from '@switchyard/core';
@@ -207,4 +208,33 @@ export function tokenResponse(config: Config, now: Date): InboundResponse {
     headers: { 'cache-control': 'no-store', pragma: 'no-cache' },
     body: { access_token: token, token_type: 'Bearer', expires_in: expiresIn },
   };
+}
+
+/**
+ * What BookingBug / JRNI presents on a push, from the first configured credential: HTTP Basic
+ * username and password (`basicAuth`), the Basic token (`basicToken`), or a Bearer token as the
+ * instance's token endpoint would issue it at `receivedAt` (`oauth2`). On the token route, the
+ * client credentials in HTTP Basic (`client_secret_basic`). `switchyard push` sends it.
+ *
+ * @example
+ * ```ts
+ * sign(request, { basicToken: 'bb-token-0123456789' }); // { headers: { authorization: 'Basic bb-token-0123456789' } }
+ * ```
+ */
+export function sign(request: { route: string; receivedAt: Date }, config: Config): PresentedCredentials {
+  const authorization = (value: string) => ({ headers: { authorization: value } });
+  if (request.route === TOKEN_ROUTE) {
+    if (!config.oauth2) return {};
+    // RFC 6749 §2.3.1: each part form-encoded before the Basic encoding.
+    const encode = (v: string) => encodeURIComponent(v).replaceAll('%20', '+');
+    return authorization(
+      basicAuthorization(encode(config.oauth2.clientId), encode(config.oauth2.clientSecret)),
+    );
+  }
+  if (config.basicAuth)
+    return authorization(basicAuthorization(config.basicAuth.username, config.basicAuth.password));
+  if (config.basicToken) return authorization(`Basic ${config.basicToken}`);
+  if (config.oauth2)
+    return authorization(`Bearer ${issueAccessToken(config.oauth2, request.receivedAt).token}`);
+  return {};
 }

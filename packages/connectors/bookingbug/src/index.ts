@@ -1,5 +1,5 @@
 import { defineConnector } from '@switchyard/core';
-import { authenticate, credentials, TOKEN_ROUTE, tokenResponse, verifyBody } from './auth.ts';
+import { authenticate, credentials, sign, TOKEN_ROUTE, tokenResponse, verifyBody } from './auth.ts';
 import { commands, commandsUnavailable } from './commands.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
@@ -39,6 +39,7 @@ export const bookingbugConnector = defineConnector<Config>({
     authenticate,
     verifyBody,
     credentials,
+    sign,
     parse,
     acknowledge(_notifications, config, request) {
       // The token route stores nothing: its answer is the access token JRNI asked for.

@@ -1,6 +1,7 @@
 import {
   ConnectorError,
   type InboundRequestHead,
+  type PresentedCredentials,
   type PushCredentials,
   timingSafeEqualString,
 } from '@switchyard/core';
@@ -51,4 +52,20 @@ export function authenticate(request: InboundRequestHead, config: Config): void 
  */
 export function credentials(_config: Config): PushCredentials {
   return { headers: ['authtoken'], params: ['key'] };
+}
+
+/**
+ * What Clockwise.MD presents on a push: the key as the instance takes it, in the `Authtoken` header
+ * (modes `header` and `either`) or as the last path segment (mode `path`: the `key` route).
+ * `switchyard push` sends it.
+ *
+ * @example
+ * ```ts
+ * sign(request, { auth: { mode: 'path', key: 'cw-0123456789abcdef' } }); // { params: { key: 'cw-0123456789abcdef' } }
+ * ```
+ */
+export function sign(_request: unknown, config: Config): PresentedCredentials {
+  const { auth } = resolveConfig(config);
+  if (auth.key === '') return {};
+  return auth.mode === 'path' ? { params: { key: auth.key } } : { headers: { authtoken: auth.key } };
 }

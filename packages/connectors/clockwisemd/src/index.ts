@@ -1,5 +1,5 @@
 import { defineConnector } from '@switchyard/core';
-import { authenticate, credentials } from './auth.ts';
+import { authenticate, credentials, sign } from './auth.ts';
 import { commands, commandUnsupported } from './commands.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
@@ -29,7 +29,7 @@ export const clockwisemdConnector = defineConnector<Config>({
   displayName: 'Clockwise.MD',
   configSchema,
   eventMap,
-  push: { routes, authenticate, credentials, parse },
+  push: { routes, authenticate, credentials, sign, parse },
   normalize,
   commands,
   commandUnsupported,

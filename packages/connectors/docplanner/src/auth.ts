@@ -2,6 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import {
   ConnectorError,
   type InboundRequestHead,
+  type PresentedCredentials,
   type PushCredentials,
   timingSafeEqualString,
 } from '@switchyard/core';
@@ -101,4 +102,22 @@ export function authenticate(request: InboundRequestHead, config: Config): void 
  */
 export function credentials(config: Config): PushCredentials {
   return { headers: [(config.pushAuth?.headerName ?? DEFAULT_API_KEY_HEADER).toLowerCase()] };
+}
+
+/**
+ * What Docplanner presents on a push: the instance's API key in its header (nothing when the
+ * instance trusts source addresses alone). `switchyard push` sends it.
+ *
+ * @example
+ * ```ts
+ * sign(request, { pushAuth: { apiKey: 'k3y-0123456789' } }); // { headers: { 'x-api-key': 'k3y-0123456789' } }
+ * ```
+ */
+export function sign(_request: unknown, config: Config): PresentedCredentials {
+  if (!config.pushAuth) return {};
+  return {
+    headers: {
+      [(config.pushAuth.headerName ?? DEFAULT_API_KEY_HEADER).toLowerCase()]: config.pushAuth.apiKey,
+    },
+  };
 }

@@ -10,7 +10,7 @@
  * ```
  */
 import { defineConnector } from '@switchyard/core';
-import { authenticate, credentials } from './auth.ts';
+import { authenticate, credentials, sign } from './auth.ts';
 import { commands } from './commands.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
@@ -38,7 +38,7 @@ export const docplannerConnector = defineConnector<Config>({
   displayName: 'Docplanner (ZnanyLekarz, Doctoralia, MioDottore)',
   configSchema,
   eventMap,
-  push: { routes, authenticate, credentials, parse },
+  push: { routes, authenticate, credentials, sign, parse },
   pull,
   reconcile,
   normalize,

@@ -1,6 +1,7 @@
 import {
   ConnectorError,
   type InboundRequestHead,
+  type PresentedCredentials,
   type PushCredentials,
   timingSafeEqualString,
 } from '@switchyard/core';
@@ -53,4 +54,22 @@ export function authenticate(request: InboundRequestHead, config: Config): void 
  */
 export function credentials(config: Config): PushCredentials {
   return { headers: [resolveConfig(config).auth.headerName], params: ['secret'] };
+}
+
+/**
+ * What Instinctive Notes presents on a push: the shared secret in the instance's header (modes
+ * `header` and `either`) or as the last path segment (mode `path`: the `secret` route).
+ * `switchyard push` sends it.
+ *
+ * @example
+ * ```ts
+ * sign(request, { auth: { secret: 'in-0123456789abcdef' } }); // { headers: { 'x-instinctive-secret': 'in-0123456789abcdef' } } (the default header)
+ * ```
+ */
+export function sign(_request: unknown, config: Config): PresentedCredentials {
+  const { auth } = resolveConfig(config);
+  if (auth.secret === '') return {};
+  return auth.mode === 'path'
+    ? { params: { secret: auth.secret } }
+    : { headers: { [auth.headerName]: auth.secret } };
 }

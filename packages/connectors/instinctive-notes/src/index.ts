@@ -1,5 +1,5 @@
 import { defineConnector } from '@switchyard/core';
-import { authenticate, credentials } from './auth.ts';
+import { authenticate, credentials, sign } from './auth.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { CONNECTOR_NAME, eventMap, normalize } from './normalize.ts';
@@ -30,7 +30,7 @@ export const instinctiveNotesConnector = defineConnector<Config>({
   displayName: 'Instinctive Notes',
   configSchema,
   eventMap,
-  push: { routes, authenticate, credentials, parse },
+  push: { routes, authenticate, credentials, sign, parse },
   normalize,
   encode,
 });

@@ -1,6 +1,7 @@
 import {
   ConnectorError,
   type InboundRequestHead,
+  type PresentedCredentials,
   type PushCredentials,
   timingSafeEqualString,
 } from '@switchyard/core';
@@ -37,4 +38,17 @@ export function authenticate(request: InboundRequestHead, config: Config): void 
  */
 export function credentials(_config: Config): PushCredentials {
   return { headers: ['authorization'] };
+}
+
+/**
+ * What Quable presents on a push: the static `Authorization` header chosen when the webhook was
+ * created. `switchyard push` sends it.
+ *
+ * @example
+ * ```ts
+ * sign(request, { authorization: 'Bearer qb-0123456789abcdef' }); // { headers: { authorization: 'Bearer qb-0123456789abcdef' } }
+ * ```
+ */
+export function sign(_request: unknown, config: Config): PresentedCredentials {
+  return config.authorization ? { headers: { authorization: config.authorization } } : {};
 }

@@ -1,5 +1,5 @@
 import { defineConnector } from '@switchyard/core';
-import { authenticate, credentials } from './auth.ts';
+import { authenticate, credentials, sign } from './auth.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { CONNECTOR_NAME, eventMap, normalize } from './normalize.ts';
@@ -33,7 +33,7 @@ export const quableConnector = defineConnector<Config>({
   eventMap,
   // No custom acknowledge: the hub's default 200 goes out as soon as the notification is durable,
   // well inside Quable's 5 s limit (three slow or failed answers in a row disable the webhook).
-  push: { routes, authenticate, credentials, parse },
+  push: { routes, authenticate, credentials, sign, parse },
   normalize,
   encode,
 });

@@ -97,6 +97,14 @@ describe('defineConnector', () => {
     ]);
   });
 
+  it('rejects a push.sign that is not a function', () => {
+    const push = valid().push!;
+    expect(problemsOf({ ...valid(), push: { ...push, sign: 'x-api-key' as never } })).toEqual([
+      'push.sign must be a function when given',
+    ]);
+    expect(problemsOf({ ...valid(), push: { ...push, sign: () => ({}) } })).toEqual([]);
+  });
+
   it('rejects a vendor type listed twice in eventMap', () => {
     const definition = valid();
     definition.eventMap = [

@@ -36,6 +36,8 @@ export function defineConnector<Config>(definition: ConnectorDefinition<Config>)
       );
     if (definition.push.verifyBody !== undefined && typeof definition.push.verifyBody !== 'function')
       problems.push('push.verifyBody must be a function when given');
+    if (definition.push.sign !== undefined && typeof definition.push.sign !== 'function')
+      problems.push('push.sign must be a function when given');
     for (const route of definition.push.routes) {
       if (names.has(route.name)) problems.push(`push route name ${JSON.stringify(route.name)} is used twice`);
       if (paths.has(route.path)) problems.push(`push route path ${JSON.stringify(route.path)} is used twice`);

@@ -81,6 +81,23 @@ export interface PushCredentials {
   params?: readonly string[];
 }
 
+/**
+ * Credential values as a request carries them, in the places {@link PushCredentials} names: what
+ * {@link PushSpec.sign} adds to a push.
+ *
+ * @example
+ * ```ts
+ * const presented: PresentedCredentials = { headers: { 'x-api-key': 'k3y-0123456789' } };
+ * const inPath: PresentedCredentials = { params: { key: 'k3y-0123456789' } }; // a route ':key'
+ * ```
+ */
+export interface PresentedCredentials {
+  headers?: Record<string, string>;
+  /** Path parameters of the route (`':key'`), by name. */
+  params?: Record<string, string>;
+  query?: Record<string, string>;
+}
+
 /** One route a connector answers under `/hooks/{instance}`. */
 export interface PushRoute {
   /** A stable name, e.g. `default`, `cancellation`. Passed back in {@link InboundRequest.route}. */
@@ -170,6 +187,23 @@ export interface PushSpec<Config> {
    * names are configurable.
    */
   credentials(config: Config): PushCredentials;
+  /**
+   * Optional, and expected of every connector: the credentials the vendor presents on this push, made
+   * from the instance's config as the vendor makes them — its API key or Basic header, the key in
+   * the path, or a signature over `rawBody` made at `receivedAt`. The inverse of
+   * {@link PushSpec.authenticate} and {@link PushSpec.verifyBody}: `switchyard push` sends a file
+   * with them (trying an instance by hand, a body-signing vendor included), and the conformance kit
+   * checks that what it returns is accepted. Give only what the config holds (a source-address
+   * allowlist is not a credential to present).
+   *
+   * @example
+   * ```ts
+   * sign: (req, config) => ({
+   *   headers: { 'x-acme-signature': signTimestamped(config.signingSecret, req.rawBody, { timestamp: req.receivedAt }) },
+   * }),
+   * ```
+   */
+  sign?(request: InboundRequest, config: Config): PresentedCredentials;
   /**
    * Split the request into notifications. Throw `ConnectorError.badRequest(...)` for a body that
    * cannot be understood: the vendor gets a 400 and nothing is stored. Return an empty array for a

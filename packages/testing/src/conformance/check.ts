@@ -8,6 +8,7 @@ import {
   inboundRequestHead,
   isConnectorError,
   type JsonValue,
+  type PresentedCredentials,
   type PushCredentials,
   type ValidationResult,
   type VendorNotification,
@@ -22,12 +23,8 @@ import {
 } from '../connector-context.ts';
 import { completeEvent } from './complete-event.ts';
 
-/** Where a credential goes on an {@link InboundRequest}. */
-export interface CredentialParts {
-  headers?: Record<string, string>;
-  params?: Record<string, string>;
-  query?: Record<string, string>;
-}
+/** Where a credential goes on an {@link InboundRequest} (the SDK's `PresentedCredentials`). */
+export type CredentialParts = PresentedCredentials;
 
 /** One vendor payload file and what it must normalize to. */
 export interface ConformanceFixture {
@@ -341,6 +338,20 @@ export async function checkConformance<C, K = CredentialParts>(
     }
     const missing = attempt({ case: 'missing', parts: options.credentials.missing });
     add('auth', missing === 'auth', `route ${route}: missing credentials ${describeOutcome(missing)}`, label);
+    // push.sign: what the connector presents for the config under test is accepted (`switchyard
+    // push` sends what it returns).
+    const presented = push.sign;
+    if (presented) {
+      const outcome = authOutcome(() =>
+        admit(unsigned(parts, body, receivedAt, presented(unsigned(parts, body, receivedAt), config))),
+      );
+      add(
+        'auth',
+        outcome === 'passed',
+        `route ${route}: the credentials push.sign(request, config) presents ${describeOutcome(outcome)}`,
+        label,
+      );
+    }
 
     // auth-near-miss: without sign, the good credential varied; with sign, the credential varied
     // before signing, the signature varied after signing, and the body changed after signing.

@@ -228,6 +228,27 @@ describe('checkConformance', () => {
     ]);
   });
 
+  it('fails a push.sign whose credentials the connector refuses, and one that throws', async () => {
+    const wrongKey = withPush({ sign: () => ({ headers: { 'x-api-key': `${ACME_API_KEY}x` } }) });
+    expect(await failedChecks(wrongKey)).toEqual(['auth']);
+    expect(await failuresOf(wrongKey, 'auth')).toEqual([
+      expect.stringContaining(
+        'route default: the credentials push.sign(request, config) presents were refused (auth)',
+      ),
+    ]);
+    const throwing = withPush({
+      sign: () => {
+        throw new Error('no key in this config');
+      },
+    });
+    expect(await failuresOf(throwing, 'auth')).toEqual([
+      expect.stringContaining('push.sign(request, config) presents threw Error: no key in this config'),
+    ]);
+    // Without sign, nothing is asked of it.
+    const { sign: _, ...unsigned } = acmeDefinition.push!;
+    expect(await failedChecks(withConnector({ push: unsigned }))).toEqual([]);
+  });
+
   it('fails when a near-miss credential is accepted (prefix compare)', async () => {
     const options = withPush({
       authenticate(request, config) {
@@ -435,6 +456,14 @@ const signedPush = (verify = verifyTimestampedSignature) => ({
     if (!request.headers['x-acme-signature']) throw ConnectorError.auth('x-acme-signature is missing');
   },
   credentials: () => ({ headers: ['x-acme-signature'] }),
+  // What `switchyard push` sends: the body signed with the instance's secret when it is sent.
+  sign: (request: InboundRequest, config: SignedConfig) => ({
+    headers: {
+      'x-acme-signature': signTimestamped(config.secrets[0] ?? '', request.rawBody, {
+        timestamp: request.receivedAt,
+      }),
+    },
+  }),
   verifyBody(request: InboundRequest, config: SignedConfig) {
     const verdict = verify({
       header: request.headers['x-acme-signature'],
@@ -585,6 +614,11 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
         if (!request.headers['x-hub-signature-256']) throw ConnectorError.auth('no signature');
       },
       credentials: () => ({ headers: ['x-hub-signature-256'] }),
+      sign: (request: InboundRequest, config: SignedConfig) => ({
+        headers: {
+          'x-hub-signature-256': signBody(config.secrets[0] ?? '', request.rawBody, { prefix: 'sha256=' }),
+        },
+      }),
       verifyBody(request: InboundRequest, config: SignedConfig) {
         const verdict = verifyBodySignature({
           header: request.headers['x-hub-signature-256'],

@@ -10,6 +10,7 @@ import { gatesCommand } from './gates.ts';
 import { helpCommand } from './help.ts';
 import { listenCommand } from './listen.ts';
 import { migrateCommand } from './migrate.ts';
+import { pushCommand } from './push.ts';
 import { replayCommand } from './replay.ts';
 import { schemaCommand } from './schema.ts';
 import { startCommand } from './start.ts';
@@ -26,6 +27,7 @@ export const commands: Command[] = [
   gatesCommand,
   commandsCommand,
   listenCommand,
+  pushCommand,
   schemaCommand,
 ];
 commands.push(helpCommand(() => commands));

@@ -52,6 +52,7 @@ export const acmeDefinition: ConnectorDefinition<AcmeConfig> = {
       }
     },
     credentials: () => ({ headers: ['x-api-key'] }),
+    sign: (_request, config) => ({ headers: { 'x-api-key': config.apiKey } }),
     parse(request) {
       const body = parseJsonObjectBody(request);
       const event = stringField(body, 'event');
