@@ -388,25 +388,25 @@ describe('a resource that fails validation at delivery time', () => {
       allowPrivateAddresses: true,
       disableAfterConsecutiveDead: 1,
     });
-    // A blank comment: an R4 string must hold non-whitespace content.
+    // A service id with two spaces in a row: an R4 code has no such whitespace.
     const settled = await e2e.settle('shop', async () => {
       const r = await fetch(e2e.hookUrl('shop'), {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': 'shop-key-0123456789' },
-        body: JSON.stringify({ id: 'b-1', type: 'created', comment: '   ' }),
+        body: JSON.stringify({ id: 'b-1', type: 'created', service: 'consult  30' }),
       });
       expect(r.status).toBe(202);
     });
     const [event] = settled.events;
     const problems = validateFhir(toFhir(event!)!.resource);
-    expect(problems.map((p) => p.path)).toContain('Appointment.comment');
+    expect(problems.map((p) => p.path)).toContain('Appointment.serviceType[0].coding[0].code');
 
     const dead = await eventually(async () => {
       const page = await e2e.hub.deliveries.list({ subscriptionId: 'ehr-strict', status: 'dead' });
       return page.items[0];
     }, 'the FHIR delivery dead');
     expect(dead.eventId).toBe(event!.id);
-    expect(dead.lastError).toMatch(/^Appointment failed FHIR R4 validation: .*Appointment\.comment/);
+    expect(dead.lastError).toMatch(/^Appointment failed FHIR R4 validation: .*Appointment\.serviceType/);
     const detail = await e2e.hub.deliveries.get(dead.id);
     expect(detail.attemptLog).toHaveLength(1);
     expect(detail.attemptLog[0]).toMatchObject({ outcome: 'dead', statusCode: null });

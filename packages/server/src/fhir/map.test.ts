@@ -175,6 +175,55 @@ describe('the mapping', () => {
     }
   });
 
+  it('leaves out whitespace-only vendor text instead of making the resource invalid', () => {
+    // A Docplanner booking whose patient name or comment is "  " passed the hub's schema and made
+    // a blank FHIR string: the Appointment failed validation and its deliveries went dead.
+    const blank = '  ';
+    const event = exampleOf('appointment.created');
+    const data = event.data as unknown as {
+      patient: Record<string, unknown>;
+      practitioner: { display?: string };
+      location: { name?: string; address: { line?: string[]; city?: string } };
+      service: { name?: string };
+      comment?: string;
+    };
+    Object.assign(data.patient, { name: blank, given: blank, family: blank, phone: blank, email: blank });
+    data.practitioner.display = blank;
+    data.location.name = blank;
+    data.location.address.line = [blank, 'ul. Puławska 145'];
+    data.location.address.city = blank;
+    data.service.name = blank;
+    data.comment = blank;
+    expect(validateEvent(event)).toEqual({ valid: true });
+    const a = toFhir(event)!.resource as Appointment;
+    expect(thirdPartyErrors(a)).toEqual([]);
+    expect(validateFhir(a)).toEqual([]);
+    expect(a).not.toHaveProperty('comment');
+    // The practitioner keeps the name it has when its display is blank.
+    expect(a.participant.find((p) => p.actor?.reference === '#practitioner')?.actor?.display).toBe(
+      'Jan Nowak',
+    );
+    const location = a.contained?.find((r) => r.resourceType === 'Location');
+    expect(location).not.toHaveProperty('name');
+    expect((location as { address?: unknown }).address).toEqual({
+      line: ['ul. Puławska 145'],
+      postalCode: '02-715',
+      country: 'PL',
+    });
+
+    const note = exampleOf('document.created');
+    Object.assign(note.data as Record<string, unknown>, {
+      title: blank,
+      documentType: blank,
+      author: { kind: 'practitioner', name: blank, vendorValue: 'sam.patel' },
+    });
+    expect(validateEvent(note)).toEqual({ valid: true });
+    const d = toFhir(note)!.resource as DocumentReference;
+    expect(thirdPartyErrors(d)).toEqual([]);
+    expect(validateFhir(d)).toEqual([]);
+    expect(d.author).toEqual([{ type: 'Practitioner', display: 'sam.patel' }]);
+  });
+
   it('maps a Clockwise.MD appointment without enrichment to a valid Appointment', async () => {
     const connector = clockwisemdConnector as unknown as Connector<unknown>;
     const body = JSON.parse(readFileSync(clockwiseFixture('create.json'), 'utf8')) as JsonObject;

@@ -217,25 +217,37 @@ function toInstant(time: string): string {
   return `${base}${fraction ? fraction.slice(0, 10) : ''}${zone!.toUpperCase()}`;
 }
 
+/**
+ * Whether a vendor's text can be a FHIR string: FHIR refuses a blank one ("String must contain
+ * non-whitespace content"), and a single whitespace-only field (a patient name or comment of "  ")
+ * made the whole resource fail validation, so its delivery went dead and, under `ordering: hold`,
+ * held every later event of the appointment. Such a field is left out, as an empty one always was.
+ */
+function hasText(value: string | null | undefined): value is string {
+  return typeof value === 'string' && /\S/.test(value);
+}
+
 function identifiersOf(
   vendorIds: readonly VendorId[] | undefined,
   instance: string,
   kind: IdentifierKind,
 ): Identifier[] {
-  return (vendorIds ?? []).map((v) => ({
-    // An id the entity no longer has (a Docplanner booking moved to a new id) stays findable.
-    use: v.current === false ? 'old' : 'usual',
-    system: identifierSystem(v.instance ?? instance, kind),
-    value: v.value,
-  }));
+  return (vendorIds ?? [])
+    .filter((v) => hasText(v.value))
+    .map((v) => ({
+      // An id the entity no longer has (a Docplanner booking moved to a new id) stays findable.
+      use: v.current === false ? 'old' : 'usual',
+      system: identifierSystem(v.instance ?? instance, kind),
+      value: v.value,
+    }));
 }
 
 function vendorIdentifier(instance: string, kind: IdentifierKind, value: string | undefined): Identifier[] {
-  return value === undefined || value === '' ? [] : [{ system: identifierSystem(instance, kind), value }];
+  return hasText(value) ? [{ system: identifierSystem(instance, kind), value }] : [];
 }
 
 function referenceName(ref: Reference): string | undefined {
-  return ref.display ?? ref.name;
+  return hasText(ref.display) ? ref.display : hasText(ref.name) ? ref.name : undefined;
 }
 
 /** A local reference to a contained resource, with the vendor identifier and name beside it. */
@@ -249,7 +261,7 @@ function containedReference<T extends FhirPatient | Practitioner | FhirLocation>
     reference: `#${id}`,
     type,
     ...(identifier[0] ? { identifier: identifier[0] } : {}),
-    ...(display ? { display } : {}),
+    ...(hasText(display) ? { display } : {}),
   };
 }
 
@@ -261,18 +273,18 @@ function patientResource(patient: Patient, instance: string): FhirPatient | unde
     ...vendorIdentifier(instance, 'patient-insurance-number', patient.insuranceNumber),
   ];
   const name =
-    patient.name || patient.given || patient.family
+    hasText(patient.name) || hasText(patient.given) || hasText(patient.family)
       ? [
           {
-            ...(patient.name ? { text: patient.name } : {}),
-            ...(patient.family ? { family: patient.family } : {}),
-            ...(patient.given ? { given: [patient.given] } : {}),
+            ...(hasText(patient.name) ? { text: patient.name } : {}),
+            ...(hasText(patient.family) ? { family: patient.family } : {}),
+            ...(hasText(patient.given) ? { given: [patient.given] } : {}),
           },
         ]
       : [];
   const telecom = [
-    ...(patient.phone ? [{ system: 'phone' as const, value: patient.phone }] : []),
-    ...(patient.email ? [{ system: 'email' as const, value: patient.email }] : []),
+    ...(hasText(patient.phone) ? [{ system: 'phone' as const, value: patient.phone }] : []),
+    ...(hasText(patient.email) ? [{ system: 'email' as const, value: patient.email }] : []),
   ];
   const resource: FhirPatient = {
     resourceType: 'Patient',
@@ -298,20 +310,21 @@ function practitionerResource(ref: Reference, instance: string): Practitioner {
 
 function locationResource(location: Location, instance: string): FhirLocation {
   const a = location.address;
+  const line = a?.line?.filter(hasText);
   const address =
-    a && (a.line?.length || a.city || a.postalCode || a.country)
+    a && (line?.length || hasText(a.city) || hasText(a.postalCode) || hasText(a.country))
       ? {
-          ...(a.line?.length ? { line: a.line } : {}),
-          ...(a.city ? { city: a.city } : {}),
-          ...(a.postalCode ? { postalCode: a.postalCode } : {}),
-          ...(a.country ? { country: a.country } : {}),
+          ...(line?.length ? { line } : {}),
+          ...(hasText(a.city) ? { city: a.city } : {}),
+          ...(hasText(a.postalCode) ? { postalCode: a.postalCode } : {}),
+          ...(hasText(a.country) ? { country: a.country } : {}),
         }
       : undefined;
   return {
     resourceType: 'Location',
     id: 'location',
     identifier: vendorIdentifier(instance, 'location', location.id),
-    ...(location.name ? { name: location.name } : {}),
+    ...(hasText(location.name) ? { name: location.name } : {}),
     ...(address ? { address } : {}),
   };
 }
@@ -322,10 +335,10 @@ function serviceConcept(service: { id: string; name?: string }, instance: string
       {
         system: identifierSystem(instance, 'service'),
         code: service.id,
-        ...(service.name ? { display: service.name } : {}),
+        ...(hasText(service.name) ? { display: service.name } : {}),
       },
     ],
-    ...(service.name ? { text: service.name } : {}),
+    ...(hasText(service.name) ? { text: service.name } : {}),
   };
 }
 
@@ -421,7 +434,7 @@ function appointmentResource(data: Appointment, instance: string, meta: Meta): F
       ? { minutesDuration: minutes }
       : {}),
     ...(data.bookedAt ? { created: data.bookedAt } : {}),
-    ...(data.comment ? { comment: data.comment } : {}),
+    ...(hasText(data.comment) ? { comment: data.comment } : {}),
     participant,
   };
 }
@@ -563,7 +576,7 @@ function documentResource(data: Document, instance: string, meta: Meta, type: st
     // A note deleted at the vendor is withdrawn: R4 has no "deleted" status.
     status: type === 'document.deleted' ? 'entered-in-error' : (data.status ?? 'current'),
     ...(data.docStatus ? { docStatus: data.docStatus } : {}),
-    ...(data.documentType
+    ...(hasText(data.documentType)
       ? {
           type: {
             coding: [{ system: identifierSystem(instance, 'document-type'), code: data.documentType }],
@@ -574,7 +587,7 @@ function documentResource(data: Document, instance: string, meta: Meta, type: st
     ...(parties.patient ? { subject: parties.patient } : {}),
     ...(date ? { date: toInstant(date) } : {}),
     ...(data.author ? { author: [authorReference(data.author)] } : {}),
-    ...(data.title ? { description: data.title } : {}),
+    ...(hasText(data.title) ? { description: data.title } : {}),
     content: noteContent(data),
     ...(data.encounterAt ? { context: { period: { start: data.encounterAt } } } : {}),
   };
@@ -585,7 +598,7 @@ function authorReference(author: NonNullable<Document['author']>): FhirReference
     author.kind === 'practitioner' ? 'Practitioner' : author.kind === 'patient' ? 'Patient' : undefined;
   return {
     ...(type ? { type } : {}),
-    display: author.name ?? author.vendorValue ?? author.kind,
+    display: [author.name, author.vendorValue].find(hasText) ?? author.kind,
   };
 }
 
@@ -595,7 +608,7 @@ function authorReference(author: NonNullable<Document['author']>): FhirReference
  */
 function noteContent(data: Document): DocumentReferenceContent[] {
   const sections = data.content ?? {};
-  const title = data.title;
+  const title = hasText(data.title) ? data.title : undefined;
   const text = noteText(sections) || (title ?? '(empty note)');
   return [
     {

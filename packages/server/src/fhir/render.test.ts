@@ -26,9 +26,13 @@ function input(event: EventEnvelope, format: FhirDeliveryInput['format']): FhirD
   };
 }
 
-/** The event with a blank comment: an R4 string must hold non-whitespace content. */
-function withBlankComment(event: EventEnvelope): EventEnvelope {
-  return { ...event, data: { ...(event.data as Record<string, unknown>), comment: '   ' } } as EventEnvelope;
+/**
+ * The event with a service id that cannot be an R4 code (no whitespace but single spaces between
+ * words). A blank comment was the example once; the mapping now leaves blank text out.
+ */
+function withInvalidServiceCode(event: EventEnvelope): EventEnvelope {
+  const data = event.data as Record<string, unknown>;
+  return { ...event, data: { ...data, service: { id: 'consult  30' } } } as EventEnvelope;
 }
 
 describe('renderFhirDelivery', () => {
@@ -43,12 +47,14 @@ describe('renderFhirDelivery', () => {
   });
 
   it('never sends a resource that fails validation, on any delivery of the event', () => {
-    const event = withBlankComment(example('appointment.created', '6f1d7e7a-8a3c-4c55-a4a8-7a0f0d2e1b02'));
+    const event = withInvalidServiceCode(
+      example('appointment.created', '6f1d7e7a-8a3c-4c55-a4a8-7a0f0d2e1b02'),
+    );
     for (const format of ['fhir-r4', 'fhir-r4-notification', 'fhir-r4'] as const) {
       const r = renderFhirDelivery(input(event, format));
       expect(r.kind, format).toBe('invalid');
       expect(r.kind === 'invalid' && r.error).toMatch(
-        /^Appointment failed FHIR R4 validation: .*Appointment\.comment/,
+        /^Appointment failed FHIR R4 validation: .*Appointment\.serviceType/,
       );
     }
   });
@@ -59,8 +65,10 @@ describe('renderFhirDelivery', () => {
     const id = '6f1d7e7a-8a3c-4c55-a4a8-7a0f0d2e1b03';
     const valid = example('appointment.created', id);
     expect(renderFhirDelivery(input(valid, 'fhir-r4')).kind).toBe('body');
-    expect(renderFhirDelivery(input(withBlankComment(valid), 'fhir-r4')).kind).toBe('body');
-    const other = withBlankComment(example('appointment.created', '6f1d7e7a-8a3c-4c55-a4a8-7a0f0d2e1b04'));
+    expect(renderFhirDelivery(input(withInvalidServiceCode(valid), 'fhir-r4')).kind).toBe('body');
+    const other = withInvalidServiceCode(
+      example('appointment.created', '6f1d7e7a-8a3c-4c55-a4a8-7a0f0d2e1b04'),
+    );
     expect(renderFhirDelivery(input(other, 'fhir-r4')).kind).toBe('invalid');
   });
 });

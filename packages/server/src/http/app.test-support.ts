@@ -86,8 +86,11 @@ export const hookConnector = defineConnector<HookConfig>({
         id,
         vendorIds: [{ system: 'hooktest', instance: ctx.instanceId, value: vendorId }],
         status: n.type === 'cancelled' ? 'cancelled' : 'booked',
-        // A vendor's free text as given (a blank one makes a FHIR resource that fails validation).
+        // A vendor's free text as given.
         ...(typeof p.comment === 'string' ? { comment: p.comment } : {}),
+        // A vendor's service id as given (one with two spaces in a row is no FHIR code: the FHIR
+        // resource fails validation).
+        ...(typeof p.service === 'string' ? { service: { id: p.service } } : {}),
       },
     });
   },
