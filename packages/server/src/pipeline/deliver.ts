@@ -266,8 +266,11 @@ export class Deliverer {
       (works) => works.length,
     );
     for (const work of claimed) this.start(work);
-    if (claimed.length > 0)
-      return { busy: claimed.length === limit && this.slots.active < this.rt.options.deliveryConcurrency };
+    if (claimed.length === limit) return { busy: this.slots.active < this.rt.options.deliveryConcurrency };
+    // Nothing more is due now, but a retry may fall due in a moment: a pass that claimed fewer than
+    // it asked for learns when too. Without it the loop slept until its backstop (30 s) once the
+    // claimed attempts succeeded (a success wakes no pass): with two retries due a second apart, the
+    // first was claimed alone and the second sent 30 s late (an audit, two FHIR subscriptions).
     return { busy: false, nextDueAt: await deliveryStore.settleIdleDeliveries(this.rt.db) };
   }
 
