@@ -181,10 +181,10 @@ export function postWebhook(options: PostWebhookOptions): Promise<PostWebhookRes
     url,
     headers,
     () => postWebhookOnce({ ...options, headers }),
-    (r) => ({
-      ...(r.status !== undefined ? { status: r.status } : {}),
-      ...(r.errorKind ? { errorType: r.errorKind } : {}),
-    }),
+    (r) =>
+      // An answer's status is its `error.type` (OpenTelemetry's HTTP conventions: the status code as
+      // a string, as a vendor call's span has it); the hub's own kind only when none arrived.
+      r.status !== undefined ? { status: r.status } : r.errorKind ? { errorType: r.errorKind } : {},
   );
 }
 

@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { context, createContextKey, trace } from '@opentelemetry/api';
+import { context, createContextKey, SpanStatusCode, trace } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import Fastify from 'fastify';
@@ -44,7 +44,7 @@ const server = createServer((req, res) => {
   seen.push(req.headers);
   req.resume();
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json' });
+    res.writeHead(req.url?.startsWith('/unavailable') ? 503 : 200, { 'content-type': 'application/json' });
     res.end('{"ok":true}');
   });
 });
@@ -142,6 +142,41 @@ describe('tracing on', () => {
       await tracing.shutdown();
     }
     expect(tracingEnabled()).toBe(false);
+  });
+
+  it("a CLIENT span answered with an error status has that status as error.type, a subscriber's as a vendor's", async () => {
+    // OpenTelemetry's HTTP client conventions: error.type is the status code as a string. A
+    // delivery answered 500 had 'http' (the hub's own error kind), a vendor call answered 500 '500'.
+    const finished: ReadableSpan[] = [];
+    const exporter: SpanExporter = {
+      export(spans, done) {
+        finished.push(...spans);
+        done({ code: 0 });
+      },
+      shutdown: async () => {},
+    };
+    const tracing = await startTracing(settings, { registry: new Registry(), role: 'all', exporter });
+    try {
+      await createVendorHttp()
+        .request({ url: `${base}/unavailable/v` })
+        .catch(() => undefined);
+      await postWebhook({
+        url: `${base}/unavailable/hook`,
+        headers: {},
+        body: '{}',
+        timeoutMs: 5000,
+        allowPrivate: true,
+        allowLoopback: true,
+      });
+      await tracing.flush();
+      const clients = finished.filter((s) => s.kind === SpanKind.CLIENT);
+      expect(clients.map((s) => [s.name, s.attributes['error.type'], s.status.code])).toEqual([
+        ['GET', '503', SpanStatusCode.ERROR],
+        ['POST', '503', SpanStatusCode.ERROR],
+      ]);
+    } finally {
+      await tracing.shutdown();
+    }
   });
 
   it('continues a well-formed inbound traceparent and starts a new trace for a malformed one', async () => {
