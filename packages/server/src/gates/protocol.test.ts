@@ -27,6 +27,25 @@ describe('resolvePolicy', () => {
 });
 
 describe('readAnswer', () => {
+  it('keeps only what the decision can record: a 32-bit code, a reason without NUL', () => {
+    // Either one failed the statement recording the decision (Postgres integer and text columns):
+    // the request stayed `deciding` until the sweep, and the vendor got `{"error_code":1e+300}`.
+    const refusal = (body: string) =>
+      readAnswer({ ok: false, status: 409, latencyMs: 1, responseSnippet: body });
+    expect(refusal('{"vendorErrorCode":1e300}').vendorErrorCode).toBeNull();
+    expect(refusal('{"vendorErrorCode":2147483648}').vendorErrorCode).toBeNull();
+    expect(refusal('{"vendorErrorCode":2147483647}').vendorErrorCode).toBe(2147483647);
+    expect(refusal('{"reason":"slot\\u0000taken"}').reason).toBe('slot\uFFFDtaken');
+    expect(
+      readAnswer({
+        ok: true,
+        status: 200,
+        latencyMs: 1,
+        responseSnippet: '{"decision":"refuse","reason":"\\u0000","vendorErrorCode":-1e20}',
+      }),
+    ).toEqual({ outcome: 'refuse', reason: '\uFFFD', vendorErrorCode: null });
+  });
+
   it('2xx approves unless the body refuses; 4xx refuses with reason and code; 5xx and failures are no answer', () => {
     expect(readAnswer({ ok: true, status: 204, latencyMs: 1 }).outcome).toBe('approve');
     expect(readAnswer({ ok: true, status: 200, latencyMs: 1, responseSnippet: 'not json' }).outcome).toBe(

@@ -82,6 +82,11 @@ export function approverMatches(
   return true;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be found.
+const NUL = /\u0000/g;
+const INT32_MIN = -2_147_483_648;
+const INT32_MAX = 2_147_483_647;
+
 /** What one approver's call means. */
 export interface ApproverAnswer {
   outcome: AnswerOutcome;
@@ -105,7 +110,8 @@ function parseBody(snippet: string | undefined): Record<string, unknown> | undef
 /**
  * The approver protocol (docs/gates.md): a 2xx approves unless its JSON body says
  * `"decision": "refuse"`; a 4xx refuses; the body may carry `reason` (text, ≤ 500 characters kept)
- * and `vendorErrorCode` (an integer passed to the vendor, e.g. Docplanner's `error_code`). A 5xx, a
+ * and `vendorErrorCode` (a 32-bit integer passed to the vendor, e.g. Docplanner's `error_code`; any
+ * other value is ignored). A 5xx, a
  * redirect, a timeout or a connection failure is no answer at all: `unavailable`.
  *
  * @example
@@ -119,9 +125,19 @@ export function readAnswer(result: PostWebhookResult): ApproverAnswer {
     return { outcome: 'unavailable', reason: result.error ?? 'no answer', vendorErrorCode: null };
   const status = result.status;
   const body = parseBody(result.responseSnippet);
-  const reason = typeof body?.reason === 'string' && body.reason !== '' ? body.reason.slice(0, 500) : null;
+  // NUL (a `\u0000` escape in the JSON) is what Postgres refuses in text: kept, it failed the
+  // statement that records the decision, and the request stayed `deciding` until the sweep.
+  const reason =
+    typeof body?.reason === 'string' && body.reason !== ''
+      ? body.reason.slice(0, 500).replace(NUL, '\uFFFD')
+      : null;
   const code = body?.vendorErrorCode;
-  const vendorErrorCode = typeof code === 'number' && Number.isInteger(code) ? code : null;
+  // The code is stored as a Postgres integer and sent to the vendor as a JSON integer: one outside
+  // that range (`1e300`) failed the recording statement, and the vendor got `{"error_code":1e+300}`.
+  const vendorErrorCode =
+    typeof code === 'number' && Number.isInteger(code) && code >= INT32_MIN && code <= INT32_MAX
+      ? code
+      : null;
   if (status >= 200 && status < 300) {
     if (body?.decision === 'refuse') return { outcome: 'refuse', reason, vendorErrorCode };
     return { outcome: 'approve', reason: null, vendorErrorCode: null };
