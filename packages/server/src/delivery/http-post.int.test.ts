@@ -107,6 +107,13 @@ describe('postWebhook', () => {
     });
   });
 
+  it('gives a snippet Postgres can store: NUL bytes of the answer become U+FFFD', async () => {
+    // A NUL failed the attempt's record (text column), and the delivery was sent again forever.
+    const server = await serve((_req, res) => res.writeHead(200).end(Buffer.from([0x6f, 0x6b, 0x00, 0x21])));
+    const result = await postWebhook({ ...base, url: server.url, headers: {} });
+    expect(result).toMatchObject({ ok: true, status: 200, responseSnippet: 'ok\uFFFD!' });
+  });
+
   it('never follows redirects', async () => {
     const server = await serve((req, res) => {
       if (req.url === '/start') res.writeHead(307, { location: '/elsewhere' }).end();

@@ -55,7 +55,7 @@ export interface PostWebhookResult {
    * connection to the origin (the subscriber's time, not the hub's queue).
    */
   latencyMs: number;
-  /** The first `maxResponseBytes` of the answer's body, decoded as UTF-8 (lossy). */
+  /** The first `maxResponseBytes` of the answer's body, decoded as UTF-8 (lossy, NUL as U+FFFD). */
   responseSnippet?: string;
   /** From a `Retry-After` answer header (seconds or HTTP date), in ms from now, never negative. */
   retryAfterMs?: number;
@@ -70,6 +70,8 @@ export interface PostWebhookResult {
 
 const USER_AGENT = 'Switchyard-Webhooks/0.1';
 const DEFAULT_MAX_RESPONSE_BYTES = 4096;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be found.
+const NUL = /\u0000/g;
 
 /**
  * Connections a process opens to one subscriber origin at most: the most requests a subscriber
@@ -340,9 +342,13 @@ function sendOnce(input: {
     };
     const finishAnswer = () => {
       if (!answer) return;
+      // NUL in place of U+FFFD: Postgres refuses it in text, and the attempt's record (a delivery's,
+      // an approver's answer) failed with it. The delivery then stayed in flight and was sent
+      // again at every lease expiry, forever, to a subscriber answering with a NUL (UTF-16, binary).
       const snippet = new TextDecoder('utf-8', { fatal: false })
         .decode(Buffer.concat(chunks))
-        .slice(0, input.maxResponseBytes);
+        .slice(0, input.maxResponseBytes)
+        .replace(NUL, '\uFFFD');
       finish({ kind: 'answer', status: answer.status, snippet, retryAfter: answer.retryAfter });
     };
 
