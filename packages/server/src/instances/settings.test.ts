@@ -49,4 +49,16 @@ describe('checkedSettings', () => {
     ]);
     expect(String((error as Error).message)).not.toContain('short');
   });
+
+  it('refuses settings nested too deeply to copy as invalid input, not as a failure of the hub', () => {
+    const deep = JSON.parse(`{"apiKey":"a-long-key","x":${'['.repeat(50_000)}${']'.repeat(50_000)}}`);
+    let error: unknown;
+    try {
+      checkedSettings(connector, deep);
+    } catch (e) {
+      error = e;
+    }
+    expect(isSwitchyardError(error) && error.code).toBe('SY_PIPELINE_INVALID_INPUT');
+    expect(String((error as Error).message)).toContain('nested too deeply');
+  });
 });

@@ -27,7 +27,19 @@ export function checkedSettings(connector: SettingsOwner, settings: JsonObject):
     );
     validators.set(connector, validate);
   }
-  const copy = structuredClone(settings);
+  let copy: JsonObject;
+  try {
+    copy = structuredClone(settings);
+  } catch (error) {
+    // Nesting deeper than the copy's stack (`{"x": [[[…]]]}` 50,000 deep, which JSON.parse and the
+    // route's schema let through) is the caller's input, not the hub's failure: it answered 500.
+    if (!(error instanceof RangeError)) throw error;
+    throw new SwitchyardError(
+      'SY_PIPELINE_INVALID_INPUT',
+      `settings do not match the ${connector.name} connector's schema: /settings is nested too deeply`,
+      { details: { errors: [{ path: '/settings', message: 'is nested too deeply' }] } },
+    );
+  }
   if (validate(copy)) return copy;
   // Messages name the failing path and rule, never the value (it may be a secret).
   const errors = (validate.errors ?? []).map((e) => ({
