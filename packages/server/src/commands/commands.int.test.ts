@@ -387,6 +387,7 @@ describe('commands through a started hub', () => {
         'SY_COMMAND_UNKNOWN_TARGET',
       ],
       [{ type: 'appointment.mark_no_show', subject, data: {} }, 422, 'SY_COMMAND_UNSUPPORTED'],
+
       [{ type: 'appointment.update', subject, data: { comment: 'x' } }, 422, 'SY_COMMAND_UNSUPPORTED'],
       [
         {
@@ -404,6 +405,15 @@ describe('commands through a started hub', () => {
       expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
       expect(r.json.code, JSON.stringify(body)).toBe(code);
     }
+    // Data deeper than the request hash's recursion could walk (valid JSON, sent as text: the
+    // test's own JSON.stringify could not write it either): it answered 500.
+    const deep = await fetch(`${hub.url}/v1/commands`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: `{"type":"appointment.cancel","subject":${JSON.stringify(subject)},"data":{"reason":${'['.repeat(50_000)}${']'.repeat(50_000)}}}`,
+    });
+    expect(deep.status).toBe(422);
+    expect(((await deep.json()) as { code: string }).code).toBe('SY_COMMAND_INVALID');
     const invalid = await api('POST', '/v1/commands', {
       type: 'appointment.reschedule',
       subject,

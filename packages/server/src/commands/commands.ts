@@ -1209,14 +1209,24 @@ export function createCommands(options: CommandsOptions = {}) {
       const s = attached();
       const db = s.host.db;
       const sentBy = senderLabel(sender);
-      const requestHash = sha256(
-        canonical({
-          type: input.type,
-          subject: input.subject,
-          instance: input.instance,
-          data: input.data ?? {},
-        }),
-      );
+      let requestHash: string;
+      try {
+        requestHash = sha256(
+          canonical({
+            type: input.type,
+            subject: input.subject,
+            instance: input.instance,
+            data: input.data ?? {},
+          }),
+        );
+      } catch (error) {
+        // Data nested deeper than canonical's stack (`{"x": [[[…]]]}` 50,000 deep, which JSON.parse
+        // and the route's schema let through) is the sender's input: it answered 500.
+        if (!(error instanceof RangeError)) throw error;
+        throw refuse('SY_COMMAND_INVALID', 'invalid command: /data is nested too deeply', {
+          errors: [{ path: '/data', message: 'is nested too deeply' }],
+        });
+      }
       const replay = (row: q.CommandRow) => {
         if (row.request_hash !== requestHash) {
           throw refuse(
