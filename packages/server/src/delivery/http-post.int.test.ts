@@ -135,6 +135,11 @@ describe('postWebhook', () => {
     const result = await postWebhook({ ...base, url: server.url, headers: {}, maxResponseBytes: 100 });
     expect(result).toMatchObject({ ok: true, status: 200 });
     expect(result.responseSnippet).toBe('x'.repeat(100));
+    expect(result.responseTruncated).toBe(true);
+    const short = await serve((_req, res) => res.writeHead(200).end('x'.repeat(99)));
+    const whole = await postWebhook({ ...base, url: short.url, headers: {}, maxResponseBytes: 100 });
+    expect(whole).toMatchObject({ ok: true, responseSnippet: 'x'.repeat(99) });
+    expect(whole.responseTruncated).toBeUndefined();
   });
 
   it('times out when the subscriber never answers', async () => {

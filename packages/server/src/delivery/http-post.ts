@@ -57,6 +57,11 @@ export interface PostWebhookResult {
   latencyMs: number;
   /** The first `maxResponseBytes` of the answer's body, decoded as UTF-8 (lossy, NUL as U+FFFD). */
   responseSnippet?: string;
+  /**
+   * The body was not read to its end: `responseSnippet` is its first `maxResponseBytes` (also set
+   * for a body of exactly that length, whose end was not waited for).
+   */
+  responseTruncated?: boolean;
   /** From a `Retry-After` answer header (seconds or HTTP date), in ms from now, never negative. */
   retryAfterMs?: number;
   /** Why it failed, safe to store and show (no URL, no headers). */
@@ -293,9 +298,10 @@ async function postWebhookOnce(options: PostWebhookOptions): Promise<PostWebhook
   if (outcome.kind === 'error' || outcome.kind === 'stale_socket') {
     return { ok: false, latencyMs, errorKind: 'network', error: describeNetworkError(outcome.error) };
   }
-  const { status, snippet, retryAfter } = outcome;
+  const { status, snippet, retryAfter, truncated } = outcome;
   const result: PostWebhookResult = { ok: status >= 200 && status < 300, status, latencyMs };
   if (snippet !== '') result.responseSnippet = snippet;
+  if (truncated) result.responseTruncated = true;
   const retryAfterMs = parseRetryAfter(retryAfter);
   if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
   if (!result.ok) {
@@ -307,7 +313,7 @@ async function postWebhookOnce(options: PostWebhookOptions): Promise<PostWebhook
 }
 
 type SendOutcome =
-  | { kind: 'answer'; status: number; snippet: string; retryAfter: string | undefined }
+  | { kind: 'answer'; status: number; snippet: string; retryAfter: string | undefined; truncated: boolean }
   | { kind: 'timeout' }
   | { kind: 'queue_timeout' }
   | { kind: 'error'; error: unknown }
@@ -349,7 +355,13 @@ function sendOnce(input: {
         .decode(Buffer.concat(chunks))
         .slice(0, input.maxResponseBytes)
         .replace(NUL, '\uFFFD');
-      finish({ kind: 'answer', status: answer.status, snippet, retryAfter: answer.retryAfter });
+      finish({
+        kind: 'answer',
+        status: answer.status,
+        snippet,
+        retryAfter: answer.retryAfter,
+        truncated: received >= input.maxResponseBytes,
+      });
     };
 
     const transport = input.url.protocol === 'https:' ? https : http;

@@ -27,6 +27,20 @@ describe('resolvePolicy', () => {
 });
 
 describe('readAnswer', () => {
+  it('a 2xx JSON answer cut at the read limit is no answer, not an approval', () => {
+    // `{"decision":"refuse","reason":"…"}` longer than the 2 KiB read: it used to approve.
+    const cut = `{"decision":"refuse","reason":"${'x'.repeat(2100)}`.slice(0, 2048);
+    expect(
+      readAnswer({ ok: true, status: 200, latencyMs: 1, responseSnippet: cut, responseTruncated: true }),
+    ).toMatchObject({ outcome: 'unavailable', vendorErrorCode: null });
+    // A long answer that is not JSON (a framework's HTML page) still approves, as documented.
+    const page = `<html>${'x'.repeat(2100)}`.slice(0, 2048);
+    expect(
+      readAnswer({ ok: true, status: 200, latencyMs: 1, responseSnippet: page, responseTruncated: true })
+        .outcome,
+    ).toBe('approve');
+  });
+
   it('keeps only what the decision can record: a 32-bit code, a reason without NUL', () => {
     // Either one failed the statement recording the decision (Postgres integer and text columns):
     // the request stayed `deciding` until the sweep, and the vendor got `{"error_code":1e+300}`.

@@ -140,6 +140,14 @@ export function readAnswer(result: PostWebhookResult): ApproverAnswer {
       : null;
   if (status >= 200 && status < 300) {
     if (body?.decision === 'refuse') return { outcome: 'refuse', reason, vendorErrorCode };
+    // A JSON object cut at the read limit cannot say what it decided: a refusal with a long reason
+    // (`{"decision":"refuse","reason":"…2 KB…"}`) was read as unparseable, and so approved.
+    if (body === undefined && result.responseTruncated && result.responseSnippet?.trimStart().startsWith('{'))
+      return {
+        outcome: 'unavailable',
+        reason: 'the JSON answer is longer than the hub reads and could not be understood',
+        vendorErrorCode: null,
+      };
     return { outcome: 'approve', reason: null, vendorErrorCode: null };
   }
   if (status >= 400 && status < 500)
