@@ -5,7 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIPv6, type LookupFunction } from 'node:net';
-import { parseRetryAfter } from '@switchyard/core';
+import { parseRetryAfter, storableText } from '@switchyard/core';
 import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
 import { checkDestination, type HostLookup } from './ssrf.ts';
 
@@ -75,8 +75,6 @@ export interface PostWebhookResult {
 
 const USER_AGENT = 'Switchyard-Webhooks/0.1';
 const DEFAULT_MAX_RESPONSE_BYTES = 4096;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be found.
-const NUL = /\u0000/g;
 
 /**
  * Connections a process opens to one subscriber origin at most: the most requests a subscriber
@@ -348,13 +346,14 @@ function sendOnce(input: {
     };
     const finishAnswer = () => {
       if (!answer) return;
-      // NUL in place of U+FFFD: Postgres refuses it in text, and the attempt's record (a delivery's,
-      // an approver's answer) failed with it. The delivery then stayed in flight and was sent
-      // again at every lease expiry, forever, to a subscriber answering with a NUL (UTF-16, binary).
-      const snippet = new TextDecoder('utf-8', { fatal: false })
-        .decode(Buffer.concat(chunks))
-        .slice(0, input.maxResponseBytes)
-        .replace(NUL, '\uFFFD');
+      // Storable text: Postgres refuses a NUL, and the attempt's record (a delivery's, an approver's
+      // answer) failed with one. The delivery then stayed in flight and was sent again at every
+      // lease expiry, forever, to a subscriber answering with a NUL (UTF-16, binary).
+      const snippet = storableText(
+        new TextDecoder('utf-8', { fatal: false })
+          .decode(Buffer.concat(chunks))
+          .slice(0, input.maxResponseBytes),
+      );
       finish({
         kind: 'answer',
         status: answer.status,

@@ -2,7 +2,7 @@
  * The pure rules of approval gates: the instance policy, which approvers are asked, what an
  * approver's answer means, and how answers become a decision. No I/O (unit tested on their own).
  */
-import { isJsonObject, type JsonValue } from '@switchyard/core';
+import { isJsonObject, type JsonValue, storableText } from '@switchyard/core';
 import { CONFIG_DEFAULTS, GATE_DEADLINE_MS } from '../config/schema.ts';
 import { configDurationMs } from '../config/units.ts';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
@@ -82,8 +82,6 @@ export function approverMatches(
   return true;
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be found.
-const NUL = /\u0000/g;
 const INT32_MIN = -2_147_483_648;
 const INT32_MAX = 2_147_483_647;
 
@@ -125,12 +123,10 @@ export function readAnswer(result: PostWebhookResult): ApproverAnswer {
     return { outcome: 'unavailable', reason: result.error ?? 'no answer', vendorErrorCode: null };
   const status = result.status;
   const body = parseBody(result.responseSnippet);
-  // NUL (a `\u0000` escape in the JSON) is what Postgres refuses in text: kept, it failed the
+  // NUL (a `\u0000` escape in the JSON) is what Postgres refuses in text (storableText): kept, it failed the
   // statement that records the decision, and the request stayed `deciding` until the sweep.
   const reason =
-    typeof body?.reason === 'string' && body.reason !== ''
-      ? body.reason.slice(0, 500).replace(NUL, '\uFFFD')
-      : null;
+    typeof body?.reason === 'string' && body.reason !== '' ? storableText(body.reason.slice(0, 500)) : null;
   const code = body?.vendorErrorCode;
   // The code is stored as a Postgres integer and sent to the vendor as a JSON integer: one outside
   // that range (`1e300`) failed the recording statement, and the vendor got `{"error_code":1e+300}`.

@@ -4,7 +4,7 @@
  * vendor has handed it over (Docplanner's pull is destructive), so the poller stores it in one of
  * the forms made here rather than lose it, and the rest of its batch with it.
  */
-import type { JsonObject, JsonValue } from '@switchyard/core';
+import { type JsonObject, type JsonValue, storableText } from '@switchyard/core';
 import type { NewInbound } from './store.ts';
 
 /**
@@ -33,25 +33,9 @@ export function unstorableReason(error: unknown): string | undefined {
   return undefined;
 }
 
-/**
- * What Postgres refuses in text: NUL anywhere (text and jsonb alike), and a UTF-16 surrogate without
- * its pair (jsonb refuses the `\ud800` escape; the driver would silently turn one in a text column
- * into U+FFFD). Without the `u` flag the pattern sees code units, which is what a lone surrogate is.
- */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be found.
-const REFUSED_CHARACTERS = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/** What replaces a refused character: Unicode's own mark for "a character was lost here". */
-export const REPLACEMENT_CHARACTER = '\uFFFD';
-
-function storableString(s: string): string {
-  // `search` ignores the global flag's lastIndex; most strings have nothing to replace.
-  return s.search(REFUSED_CHARACTERS) === -1 ? s : s.replace(REFUSED_CHARACTERS, REPLACEMENT_CHARACTER);
-}
-
 /** The value with its refused characters replaced; the same object where nothing changed. */
 function storableValue(value: JsonValue): JsonValue {
-  if (typeof value === 'string') return storableString(value);
+  if (typeof value === 'string') return storableText(value);
   if (Array.isArray(value)) {
     let out: JsonValue[] | undefined;
     for (let i = 0; i < value.length; i++) {
@@ -66,7 +50,7 @@ function storableValue(value: JsonValue): JsonValue {
   if (value !== null && typeof value === 'object') {
     let changed = false;
     const entries = Object.entries(value).map(([k, v]) => {
-      const key = storableString(k);
+      const key = storableText(k);
       const inner = storableValue(v);
       if (key !== k || inner !== v) changed = true;
       return [key, inner] as const;
@@ -122,11 +106,11 @@ export interface StorableForm {
  * ```
  */
 export function storableForms(item: NewInbound, reason: string): StorableForm[] {
-  const maybe = (s: string | null) => (s === null ? null : storableString(s));
+  const maybe = (s: string | null) => (s === null ? null : storableText(s));
   const columns = {
-    route: storableString(item.route),
-    dedupeKey: storableString(item.dedupeKey),
-    vendorType: storableString(item.vendorType),
+    route: storableText(item.route),
+    dedupeKey: storableText(item.dedupeKey),
+    vendorType: storableText(item.vendorType),
     orderingKey: maybe(item.orderingKey),
     occurredAt: maybe(item.occurredAt),
     sourceIp: maybe(item.sourceIp),
