@@ -58,3 +58,31 @@ it('the sweep takes the commands first in line whose job may be lost, not those 
     await ids(['lost-head', 'lost-loose', 'crashed', 'behind-7']),
   );
 });
+
+it('records a vendor call whose answer holds what Postgres refuses in text (a NUL), as U+FFFD', async () => {
+  await queue('nul-answer', 'appointment:nul', '0 seconds');
+  const [commandId] = await ids(['nul-answer']);
+  const call = await commandStore.startCall(store.db, {
+    commandId: commandId!,
+    run: 0,
+    attempt: 1,
+    startedAt: new Date(),
+    method: 'POST',
+    url: 'https://vendor.example/cancel',
+  });
+  await commandStore.endCall(store.db, call, {
+    statusCode: 500,
+    latencyMs: 12,
+    error: 'vendor said \u0000',
+    responseSnippet: 'ok\u0000!',
+  });
+  const row = await sql<{ status_code: number; response_snippet: string; error: string }>`
+    select status_code, response_snippet, error from switchyard.command_calls where id = ${call}::bigint`.execute(
+    store.db,
+  );
+  expect(row.rows[0]).toEqual({
+    status_code: 500,
+    response_snippet: 'ok\uFFFD!',
+    error: 'vendor said \uFFFD',
+  });
+});

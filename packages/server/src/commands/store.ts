@@ -1,7 +1,7 @@
 /**
  * Every SQL statement of the commands subsystem, one named function each (tables: schema.ts).
  */
-import type { JsonObject, JsonValue } from '@switchyard/core';
+import { type JsonObject, type JsonValue, storableText } from '@switchyard/core';
 import { sql } from 'kysely';
 import type { Executor } from '../storage/db.ts';
 
@@ -167,8 +167,11 @@ export async function startCall(db: Executor, call: StartedCall): Promise<string
 
 /** Records how a call {@link startCall} recorded ended. */
 export async function endCall(db: Executor, id: string, outcome: CallOutcome): Promise<void> {
+  // The vendor's text as Postgres takes it: a NUL in its answer failed the record, and the call
+  // showed "no answer recorded" (an audit).
+  const text = (s: string | null) => (s === null ? null : storableText(s));
   await sql`update switchyard.command_calls set status_code = ${outcome.statusCode}, latency_ms = ${outcome.latencyMs},
-      error = ${outcome.error}, response_snippet = ${outcome.responseSnippet}
+      error = ${text(outcome.error)}, response_snippet = ${text(outcome.responseSnippet)}
     where id = ${id}::bigint`.execute(db);
 }
 
