@@ -127,6 +127,30 @@ describe('problems', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.json.code).toBe('SY_HTTP_MALFORMED_BODY');
+    // An empty body under a JSON content type is no body: an optional one is fine, a required one
+    // is refused by its schema, and prototype poisoning is still refused.
+    const json = { 'content-type': 'application/json' };
+    await call(base, 'POST', '/v1/subscriptions', {
+      body: { id: 'empty-body', url: 'https://crm.example/hooks', allowPrivateAddresses: false },
+    });
+    const disabled = await call(base, 'POST', '/v1/subscriptions/empty-body/disable', {
+      raw: '',
+      headers: json,
+    });
+    expect([disabled.status, disabled.json.disabledAt === null]).toEqual([200, false]);
+    const enabled = await call(base, 'POST', '/v1/subscriptions/empty-body/enable', {
+      raw: '',
+      headers: json,
+    });
+    expect([enabled.status, enabled.json.subscription.disabledAt]).toEqual([200, null]);
+    const none = await call(base, 'POST', '/v1/subscriptions', { raw: '', headers: json });
+    expect([none.status, none.json.code]).toEqual([400, 'SY_HTTP_VALIDATION']);
+    const poisoned = await call(base, 'POST', '/v1/subscriptions', {
+      raw: '{"__proto__":{"x":1},"url":"https://crm.example"}',
+      headers: json,
+    });
+    expect([poisoned.status, poisoned.json.code]).toEqual([400, 'SY_HTTP_MALFORMED_BODY']);
+    await call(base, 'DELETE', '/v1/subscriptions/empty-body');
   });
 
   it('maps hub errors to their registry status', async () => {

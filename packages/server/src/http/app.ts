@@ -133,6 +133,17 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   // default, which turned a text body into a 400 "body must be object"; vendor pushes take any type
   // through the hooks' own parser (routes/hooks.ts).
   app.removeContentTypeParser('text/plain');
+  // An empty body with a JSON content type is no body (curl -H 'content-type: application/json'
+  // without -d, a client that always sets the header): an action whose body is optional
+  // (`/disable`, `/replay`) answered 400 "body cannot be empty". A route that needs a body still
+  // refuses it, by its schema. Anything else goes to fastify's own parser (prototype poisoning
+  // guarded).
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else jsonParser(request, body as string, done);
+  });
   // First of the request hooks: everything a request does runs inside its span (when tracing is on).
   traceRequests(app);
   installRequestLog(app);
