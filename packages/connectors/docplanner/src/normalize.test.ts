@@ -341,6 +341,36 @@ describe('moves', () => {
     expect(late.events).toEqual([]);
   });
 
+  it('ignores a slot-booked arriving after the cancellation or move that followed it (a retried or released push): no booked again', async () => {
+    // The booking is canceled (2026-03-09) before its slot-booked (2026-03-02) arrives.
+    const ctx = newCtx();
+    const [cancelled] = await run(ctx, 'booking-canceled.json');
+    const late = await normalize(
+      notificationOf(about('slot-booked.json', '210046990', '2026-03-02T09:14:07+01:00')),
+      ctx,
+    );
+    expect(late.events).toEqual([]);
+    expect(late.ignored).toMatch(/late creation/);
+    expect(await ctx.state.get(`known:${cancelled!.subject}`)).toMatchObject({ status: 'cancelled' });
+
+    // A move's old booking: its late creation would make the canceled old id current again.
+    const moved = newCtx();
+    const [rescheduled] = await run(moved, 'booking-moved.json');
+    const lateOld = await normalize(notificationOf(fixture('slot-booked.json')), moved);
+    expect(lateOld.events).toEqual([]);
+    expect(await moved.state.get(`known:${rescheduled!.subject}`)).toMatchObject({
+      start: '2026-03-12T15:00:00+01:00',
+      vendorIds: [
+        { value: '210045781', current: false },
+        { value: '210046990', current: true },
+      ],
+    });
+
+    // A booking told only by its creation, or created before its later news, is created as before.
+    const [created] = await run(newCtx(), 'slot-booked.json');
+    expect(created!.type).toBe('appointment.created');
+  });
+
   it("drops the place a move through the hub noted for the new booking: the move's own notification says it now", async () => {
     const ctx = newCtx();
     await ctx.state.set('docplanner:moved-place:210046990', {

@@ -419,6 +419,19 @@ async function bookingEvent(
     }
   }
   const time = occurred(n, env);
+  if (type === 'appointment.created') {
+    // A booking is created before anything else happens to it, so a creation told no later than
+    // the appointment's last event arrived late (a push Docplanner retried minutes later, or
+    // re-sent by release, after the cancellation or move that followed it): applied, it would set
+    // the appointment back to booked at its first time and booking id, downstream and in the
+    // known state. That later event already carried the booking.
+    const laterAt = await ctx.state.get<string>(eventTimeKey(hubId));
+    if (typeof laterAt === 'string' && Date.parse(laterAt) >= Date.parse(time)) {
+      return ignore(
+        `Docplanner ${n.type} of booking ${String(booking.id)} at ${time} arrived after the appointment's notification of ${laterAt}: a late creation, which would set the appointment back to booked`,
+      );
+    }
+  }
   const appointment = appointmentOf({
     id: hubId,
     vendorIds: await appointmentVendorIds(ctx, hubId, String(booking.id)),
