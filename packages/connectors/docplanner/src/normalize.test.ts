@@ -588,12 +588,40 @@ describe('breaks, availability, schedules', () => {
     });
     expect(removed!.type).toBe('slot.unblocked');
     expect(removed!.subject).toBe(created!.subject);
-    expect(await ctx.state.get('break:7788123')).toBeUndefined();
+    // The removal is remembered, so a late notification of the break cannot bring it back.
+    expect(await ctx.state.get('break:7788123')).toMatchObject({
+      removed: true,
+      at: '2026-03-05T08:10:00+01:00',
+    });
   });
 
   it('break-moved of an unseen break has no previous', async () => {
     const [moved] = await run(newCtx(), 'break-moved.json');
     expect(moved!.data.previous).toBeUndefined();
+  });
+
+  it('ignores a break notification older than the one applied (a retried or released push): a removed break stays removed, a moved one stays moved', async () => {
+    const ctx = newCtx();
+    const [, removed] = await run(ctx, 'break-moved.json', 'break-removed.json');
+    for (const late of ['break-created.json', 'break-moved.json']) {
+      const result = await normalize(notificationOf(fixture(late)), ctx);
+      expect(result.events, late).toEqual([]);
+      expect(result.ignored, late).toMatch(/after its removal of 2026-03-05T08:10:00\+01:00/);
+    }
+    // The break's id used again later is a new break.
+    const [again] = await run(ctx, {
+      ...fixture('break-created.json'),
+      created_at: '2026-03-06T09:00:00+01:00',
+    });
+    expect(again).toMatchObject({ type: 'slot.blocked', subject: removed!.subject });
+    expect(again!.data.previous).toBeUndefined();
+
+    const moving = newCtx();
+    await run(moving, 'break-moved.json');
+    const lateCreated = await normalize(notificationOf(fixture('break-created.json')), moving);
+    expect(lateCreated.events).toEqual([]);
+    const [removedAfter] = await run(moving, 'break-removed.json');
+    expect(removedAfter!.type).toBe('slot.unblocked');
   });
 
   it('legacy slot-changed → slot.changed asking for a reload', async () => {

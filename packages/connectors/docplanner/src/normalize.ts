@@ -697,7 +697,21 @@ async function breakEvent(
   const start = toRfc3339(brk.since, offset);
   const end = toRfc3339(brk.till, offset);
   const stateKey = `break:${breakId}`;
-  const last = await ctx.state.get<{ start?: string; end?: string }>(stateKey);
+  const last = await ctx.state.get<{ start?: string; end?: string; at?: string; removed?: boolean }>(
+    stateKey,
+  );
+  // Docplanner retries a failed push minutes later and release re-sends it later still, so a
+  // break's notifications may arrive out of order: one older than the last applied (nothing follows
+  // a removal, so not one of the same time either) would bring a removed break back, or move it
+  // back to its old times. The removal is kept (`removed`) to tell; the removal itself told again
+  // (a message normalized again) is no news but undoes nothing.
+  const lastAt = typeof last?.at === 'string' ? Date.parse(last.at) : Number.NaN;
+  const at = Date.parse(time);
+  if (at < lastAt || (last?.removed === true && type !== 'slot.unblocked' && at <= lastAt)) {
+    return ignore(
+      `Docplanner ${n.type} of break ${breakId} at ${time} arrived after its ${last?.removed === true ? 'removal' : 'notification'} of ${last!.at}: a late notification, which would undo it`,
+    );
+  }
   const slot = compact({
     id: hubId,
     vendorIds: [vendorIdOf(ctx, breakId, true)],
@@ -710,11 +724,16 @@ async function breakEvent(
     location: locationOf(data.address),
     organization: organizationOf(data),
     // break-moved carries only the new times: the old ones are what we saw last.
-    previous: type === 'slot.block_moved' && last ? compact({ start: last.start, end: last.end }) : undefined,
+    previous:
+      type === 'slot.block_moved' && last && last.removed !== true
+        ? nonEmpty(compact({ start: last.start, end: last.end }))
+        : undefined,
     vendor: data as unknown as JsonObject,
   });
-  if (type === 'slot.unblocked') await ctx.state.delete(stateKey);
-  else await ctx.state.set(stateKey, compact({ start, end }));
+  await ctx.state.set(
+    stateKey,
+    compact({ start, end, at: time, removed: type === 'slot.unblocked' ? true : undefined }),
+  );
   return emit({ type, subject: `slot/${hubId}`, time, data: slot });
 }
 
