@@ -167,6 +167,34 @@ describe('bookings', () => {
     expect(updated!.data.changes).toEqual(['payment.status']);
   });
 
+  it('ignores a payment change older than the payment status known (a retried or released push): a late paid does not undo the refund', async () => {
+    const ctx = newCtx();
+    const [, refunded] = await run(ctx, 'slot-booked-paid.json', 'booking-payment-status-changed.json');
+    const paid = fixture('booking-payment-status-changed.json');
+    paid.created_at = '2026-03-04T12:00:01+01:00';
+    (paid.data as JsonObject).visit_payment_status = {
+      status_from: 'waiting_for_confirmation',
+      status_to: 'paid',
+      changed_at: '2026-03-04T12:00:00+01:00',
+    };
+    const late = await normalize(notificationOf(paid), ctx);
+    expect(late.events).toEqual([]);
+    expect(late.ignored).toMatch(/before the payment status "refunded"/);
+    expect(await ctx.state.get(`known:${refunded!.subject}`)).toMatchObject({
+      payment: { status: 'refunded', changedAt: '2026-03-06T08:30:00+01:00' },
+    });
+    // A later change still applies.
+    const chargedBack = structuredClone(paid);
+    chargedBack.created_at = '2026-03-07T10:00:01+01:00';
+    (chargedBack.data as JsonObject).visit_payment_status = {
+      status_from: 'refunded',
+      status_to: 'charged_back',
+      changed_at: '2026-03-07T10:00:00+01:00',
+    };
+    const [after] = await run(ctx, chargedBack);
+    expect(after!.data.payment).toMatchObject({ status: 'charged_back', previousStatus: 'refunded' });
+  });
+
   it('a payment change or a confirmation keeps the standing status: a refund after a cancellation, a payment after arrival', async () => {
     // FACTS.md: a booking's status is booked|canceled; a refund of a cancelled paid visit is the
     // usual order (cancel, then refund). Both used to announce the appointment booked again.

@@ -432,6 +432,20 @@ async function bookingEvent(
       );
     }
   }
+  if (n.type === 'booking-payment-status-changed') {
+    // Payment changes may arrive out of order too (retried and released pushes): one that happened
+    // before the payment status already known (its changed_at) would set it back, e.g. `paid`
+    // arriving after the `refunded` that followed it.
+    const change = data.visit_payment_status;
+    const changedAt = toRfc3339(change?.changed_at, offsetOf(time)) ?? time;
+    const known = await ctx.state.get<JsonObject>(knownStateKey(`appointment/${hubId}`));
+    const knownAt = isJsonObject(known?.payment) ? known.payment.changedAt : undefined;
+    if (typeof knownAt === 'string' && Date.parse(knownAt) > Date.parse(changedAt)) {
+      return ignore(
+        `Docplanner ${n.type} of booking ${String(booking.id)} changed at ${changedAt}, before the payment status ${JSON.stringify(isJsonObject(known?.payment) ? (known.payment.status ?? null) : null)} of ${knownAt} already known: a late notification, which would set it back`,
+      );
+    }
+  }
   const appointment = appointmentOf({
     id: hubId,
     vendorIds: await appointmentVendorIds(ctx, hubId, String(booking.id)),
