@@ -75,6 +75,32 @@ describe('normalize documents', () => {
     ]);
   });
 
+  it('ignores an event older than the last applied to its resource (Quable retries five minutes later): a deleted product does not come back', async () => {
+    const ctx = memoryNormalizeContext<Config>({ instanceId: 'catalog', config });
+    await run(fixture('document-create.json'), ctx);
+    const deleted = await run(fixture('document-delete.json'), ctx);
+    expect(deleted.events.map((e) => e.type)).toEqual(['document.deleted']);
+    const late = await run(fixture('document-update.json'), ctx);
+    expect(late.events).toEqual([]);
+    expect(late.result.ignored).toMatch(/arrived after its deletion/);
+    // The same code created again later is a new life of the product.
+    const again = fixture('document-create.json');
+    again.uuid = '0b7e8c1e-5a44-4c55-9d1e-7a1f3f0c0001';
+    again.created_at = '2027-01-01T10:00:00+01:00';
+    const recreated = await run(again, ctx);
+    expect(recreated.events.map((e) => [e.type, e.subject])).toEqual([
+      ['document.created', deleted.events[0]!.subject],
+    ]);
+    // Media likewise: an update older than the one applied changes nothing.
+    const media = memoryNormalizeContext<Config>({ instanceId: 'catalog', config });
+    const newer = fixture('media-update.json');
+    await run(newer, media);
+    const older = structuredClone(newer);
+    older.uuid = '0b7e8c1e-5a44-4c55-9d1e-7a1f3f0c0002';
+    older.created_at = '2020-01-01T00:00:00+00:00';
+    expect((await run(older, media)).events).toEqual([]);
+  });
+
   it('reads locales and updated_items at the top level too (the field table puts them there)', async () => {
     const body = fixture('document-update.json');
     const resource = body.resource as JsonObject;
@@ -110,9 +136,11 @@ describe('normalize media and processes', () => {
       types.push(events[0]?.type);
     }
     expect(types).toEqual(['asset.created', 'asset.updated', 'asset.deleted']);
-    const { data } = await run(fixture('media-update.json'), ctx);
+    // On its own: after the deletion, this older update is a late one (ignored, below).
+    const alone = memoryNormalizeContext<Config>({ instanceId: 'catalog', config });
+    const { data } = await run(fixture('media-update.json'), alone);
     expect(data).toEqual({
-      id: hubId,
+      id: await alone.aliases.hubId('asset', 'IMG-88231'),
       vendorIds: [{ system: 'quable', instance: 'catalog', value: 'IMG-88231', current: true }],
       code: 'IMG-88231',
       author: { kind: 'staff', name: 'paul.durand' },

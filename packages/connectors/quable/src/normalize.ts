@@ -121,6 +121,22 @@ async function entityEvent(
       `Quable ${notification.type} has no resource.code: the ${entity} cannot be identified`,
     );
   }
+  const at = toRfc3339(text(body.created_at));
+  // Quable retries a failed (or slower than 5 s) notification twice, five minutes apart, so one
+  // resource's events may arrive out of order: an update older than the last event applied would
+  // undo it downstream (a product deleted at 11:50 came back with the 11:48 update retried after).
+  // The last applied event's time is kept per resource, with whether it was a deletion.
+  const stateKey = `${entity}:${code}`;
+  if (at !== undefined) {
+    const last = await ctx.state.get<JsonObject>(stateKey);
+    const lastAt = typeof last?.at === 'string' ? Date.parse(last.at) : Number.NaN;
+    const ms = Date.parse(at);
+    if (ms < lastAt || (last?.deleted === true && action === 'update' && ms <= lastAt)) {
+      return ignore(
+        `Quable ${notification.type} of ${code} at ${at} arrived after its ${last?.deleted === true ? 'deletion' : 'event'} of ${String(last?.at)}: a late notification, which would undo it`,
+      );
+    }
+  }
   const hubId = await ctx.aliases.hubId(entity, code);
   const data: JsonObject = {
     id: hubId,
@@ -136,7 +152,7 @@ async function entityEvent(
     if (documentType !== undefined) data.documentType = documentType;
   }
   Object.assign(data, catalogFields(body, resource));
-  const at = toRfc3339(text(body.created_at));
+  if (at !== undefined) await ctx.state.set(stateKey, action === 'delete' ? { at, deleted: true } : { at });
   if (entity === 'document' && at !== undefined) {
     if (action === 'create') data.createdAt = at;
     if (action !== 'delete') data.updatedAt = at;
