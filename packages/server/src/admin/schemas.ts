@@ -94,5 +94,6 @@ export const cursorParam = {
   type: 'string',
   pattern: `^0*(?:[0-9]{1,${MAX_BIGINT.length - 1}}|${digitsAtMost(MAX_BIGINT)})$`,
   maxLength: 20,
+  'x-message': 'must be the nextCursor of an earlier page',
 } as const;
 export const limitParam = { type: 'integer', minimum: 1, maximum: 1000 } as const;

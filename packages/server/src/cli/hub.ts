@@ -30,7 +30,12 @@ export async function loadForCommand(
   const file = findConfigFile(args, io);
   if (file.example)
     io.stderr.write(`no --config and no ./switchyard.yaml: using the example ${file.shown}\n`);
-  const result = await loadConfig(file.path, { env: io.env, connectors: shippedConnectors, resolve });
+  const result = await loadConfig(file.path, {
+    env: io.env,
+    connectors: shippedConnectors,
+    resolve,
+    reportSecretKey: true,
+  });
   if (!result.ok) return reportProblems(io, file.shown, result.problems);
   return { config: result.config, secrets: result.secrets, shown: file.shown, example: file.example };
 }

@@ -526,6 +526,12 @@ describe('subscriber pull feed', () => {
         expect(r.json.errors[0]).toMatchObject({ in: 'querystring', pointer: '/cursor' });
       }
     }
+    // In words, not the pattern's regex of several hundred characters (an operator audit).
+    const words = await admin('GET', '/v1/events?cursor=zzz');
+    expect(words.json.detail).toBe('querystring/cursor must be the nextCursor of an earlier page');
+    expect(words.json.errors).toEqual([
+      { in: 'querystring', pointer: '/cursor', message: 'must be the nextCursor of an earlier page' },
+    ]);
     const nearMax = await call(
       base,
       'GET',

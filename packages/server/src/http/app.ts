@@ -113,6 +113,9 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
         // The input schemas the routes share with the config file and the hub's check
         // (subscriptions/schema.ts) carry the file's annotations: known words, not typos.
         keywords: ['x-message', 'x-secret'],
+        // Each error names its schema, so a field with its own words (`x-message`) says them
+        // instead of ajv's (a cursor's pattern is a regex of several hundred characters).
+        verbose: true,
       },
     },
     // Requests arriving while closing get a problem answer with Retry-After (installProblemHandling).

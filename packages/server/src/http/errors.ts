@@ -74,7 +74,13 @@ interface FastifyLikeError {
   code?: string;
   statusCode?: number;
   message?: string;
-  validation?: { instancePath?: string; message?: string; params?: Record<string, unknown> }[];
+  validation?: {
+    instancePath?: string;
+    message?: string;
+    params?: Record<string, unknown>;
+    /** The schema the failing keyword belongs to (ajv's `verbose`): its `x-message`, when it has one. */
+    parentSchema?: Record<string, unknown>;
+  }[];
   validationContext?: string;
 }
 
@@ -109,7 +115,10 @@ export function problemFromError(
     const issues = e.validation.map((v) => ({
       in: where,
       pointer: issuePointer(v),
-      message: v.message ?? 'is not valid',
+      message:
+        typeof v.parentSchema?.['x-message'] === 'string'
+          ? v.parentSchema['x-message']
+          : (v.message ?? 'is not valid'),
     }));
     const summary = issues.map((i) => `${i.in}${i.pointer} ${i.message}`).join('; ');
     return {

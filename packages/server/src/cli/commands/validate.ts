@@ -46,7 +46,11 @@ export const validateCommand: Command = {
       io.stderr.write(`${file}: ${count}\n`);
       return 1;
     };
-    const result = await loadConfig(path, { env: io.env, connectors: shippedConnectors });
+    const result = await loadConfig(path, {
+      env: io.env,
+      connectors: shippedConnectors,
+      reportSecretKey: true,
+    });
     if (!result.ok) return report(result.problems);
     // What `start` would refuse beyond the file's own problems (resolveSecretKey asks the same).
     const secretKey = secretKeyProblem(result.config);
