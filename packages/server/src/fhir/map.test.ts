@@ -175,6 +175,36 @@ describe('the mapping', () => {
     }
   });
 
+  it('leaves out an element that would be empty (no vendor id gave identifier: [])', () => {
+    const event = exampleOf('appointment.created');
+    const data = event.data as unknown as {
+      practitioner: { id?: string };
+      location: { id?: string };
+      vendorIds?: unknown[];
+    };
+    data.practitioner.id = '';
+    data.location.id = '';
+    expect(validateEvent(event)).toEqual({ valid: true });
+    const a = toFhir(event)!.resource;
+    const empties: string[] = [];
+    const walk = (v: unknown, path: string) => {
+      if (Array.isArray(v)) {
+        if (v.length === 0) empties.push(path);
+        for (const [i, x] of v.entries()) walk(x, `${path}[${i}]`);
+      } else if (typeof v === 'object' && v !== null) {
+        if (Object.keys(v).length === 0) empties.push(path);
+        for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
+      }
+    };
+    walk(a, 'Appointment');
+    expect(empties).toEqual([]);
+    expect(thirdPartyErrors(a)).toEqual([]);
+    expect(validateFhir(a)).toEqual([]);
+    const practitioner = (a as Appointment).contained?.find((r) => r.resourceType === 'Practitioner');
+    expect(practitioner).toBeDefined();
+    expect(practitioner).not.toHaveProperty('identifier');
+  });
+
   it('leaves out whitespace-only vendor text instead of making the resource invalid', () => {
     // A Docplanner booking whose patient name or comment is "  " passed the hub's schema and made
     // a blank FHIR string: the Appointment failed validation and its deliveries went dead.

@@ -178,24 +178,71 @@ export function mapsToFhir(event: Pick<EventEnvelope, 'type' | 'data'>): boolean
  */
 export function toFhir(event: EventEnvelope): FhirResult | undefined {
   if (!mapsToFhir(event)) return undefined;
+  const resource = resourceOf(event);
+  if (resource === undefined) return undefined;
+  // Looked for first: a resource has none as a rule, and the look costs a fifth of the copy.
+  return { resource: hasEmptyElement(resource) ? withoutEmptyElements(resource) : resource };
+}
+
+function resourceOf(event: EventEnvelope): FhirResource | undefined {
   const entity = event.type.slice(0, event.type.indexOf('.'));
   const meta = metaOf(event);
   switch (entity) {
     case 'appointment':
-      return { resource: appointmentResource(event.data as unknown as Appointment, event.instance, meta) };
+      return appointmentResource(event.data as unknown as Appointment, event.instance, meta);
     case 'slot':
-      return { resource: slotResource(event.data as unknown as Slot, event.instance, meta, event.type) };
+      return slotResource(event.data as unknown as Slot, event.instance, meta, event.type);
     case 'schedule':
-      return {
-        resource: scheduleResource(event.data as unknown as Schedule, event.instance, meta, event.type),
-      };
+      return scheduleResource(event.data as unknown as Schedule, event.instance, meta, event.type);
     case 'document':
-      return {
-        resource: documentResource(event.data as unknown as Document, event.instance, meta, event.type),
-      };
+      return documentResource(event.data as unknown as Document, event.instance, meta, event.type);
     default:
       return undefined;
   }
+}
+
+/**
+ * The resource without empty arrays and objects, at any depth: FHIR's JSON form has none ("an
+ * array SHALL NOT be empty", an element has a value or children). A record the vendor gave no id
+ * made `identifier: []` (a practitioner, a location, an appointment without vendor ids), which the
+ * validators the hub uses let through and a strict FHIR server refuses. One pass here, rather than
+ * a check at every element that may come out empty.
+ */
+function withoutEmptyElements<T>(value: T): T {
+  if (Array.isArray(value)) {
+    const items = value.map(withoutEmptyElements).filter((v) => !isEmptyElement(v));
+    return items as T;
+  }
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(value)) {
+      const kept = withoutEmptyElements(child);
+      if (!isEmptyElement(kept)) out[key] = kept;
+    }
+    return out as T;
+  }
+  return value;
+}
+
+function hasEmptyElement(value: unknown): boolean {
+  if (Array.isArray(value)) {
+    if (value.length === 0) return true;
+    for (const item of value) if (hasEmptyElement(item)) return true;
+    return false;
+  }
+  if (typeof value !== 'object' || value === null) return false;
+  let keys = 0;
+  for (const key in value) {
+    keys++;
+    if (hasEmptyElement((value as Record<string, unknown>)[key])) return true;
+  }
+  return keys === 0;
+}
+
+function isEmptyElement(value: unknown): boolean {
+  if (value === undefined) return true;
+  if (Array.isArray(value)) return value.length === 0;
+  return typeof value === 'object' && value !== null && Object.keys(value).length === 0;
 }
 
 function metaOf(event: EventEnvelope): Meta {
