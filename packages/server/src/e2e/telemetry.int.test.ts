@@ -148,6 +148,10 @@ it('one push is one trace from the hook request to every subscriber answer, acro
       'switchyard.ingest.outcome': 'accepted',
       'switchyard.dedupe_hit': false,
       'http.response.status_code': 200,
+      // OpenTelemetry's HTTP server conventions require the scheme beside the path.
+      'http.request.method': 'POST',
+      'url.scheme': 'http',
+      'http.route': '/hooks/:instance',
     });
     // The metric's exemplar is the request span.
     expect(exemplarSpanId).toBe(hook.spanId);

@@ -114,6 +114,8 @@ export function traceRequests(app: FastifyInstance): void {
       parentHeaders: request.headers,
       attributes: {
         'http.request.method': request.method,
+        // Required by the HTTP server conventions; `x-forwarded-proto` counts behind a trusted proxy.
+        'url.scheme': request.protocol,
         // Redacted as the request log shows it: a push's path may carry the vendor's key.
         'url.path': redactUrl(query < 0 ? request.url : request.url.slice(0, query)),
         ...(route ? { 'http.route': route } : {}),
