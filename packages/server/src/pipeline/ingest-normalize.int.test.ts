@@ -149,6 +149,11 @@ describe('normalize', () => {
         [3, true],
       ],
     );
+    // While it waited for its retries, the instance showed why (the vendor was failing), once per
+    // 5 s per process: the first retry, not the second right after it.
+    const health = await hub.instances.health('acme-1');
+    expect(health.lastError).toMatch(/^normalization retried \(attempt 1 of 3\): /);
+    expect(health.lastErrorAt).not.toBeNull();
   });
 
   it('fails after the last transient retry, and fails permanent errors at once', async () => {

@@ -91,6 +91,12 @@ export class Normalizer implements InboundLeaser {
    * rest {@link INGEST_FIRST_REST} times as long as the run took.
    */
   private restUntil = 0;
+  /**
+   * When this process last recorded a retried normalization as its instance's last error
+   * (`performance.now()`, by instance): at most one write per {@link RETRY_ERROR_EVERY_MS}, so a
+   * vendor API down through a backlog is one row updated now and then, not one per retry.
+   */
+  private readonly retryErrorAt = new Map<string, number>();
 
   /** `deliverer`: this process's deliver worker, which attempts what the commits lease for it. */
   constructor(
@@ -395,6 +401,7 @@ export class Normalizer implements InboundLeaser {
             continue;
           }
           await inboundStore.retryInbound(rt.db, row.id, row.lock_token!, outcome.delayMs, outcome.error);
+          await this.recordRetryError(row.instance_id, outcome.instanceError);
           this.leases.done('inbound', row.id);
           index++;
           retried = true;
@@ -427,6 +434,20 @@ export class Normalizer implements InboundLeaser {
     }
     await this.giveBackUntried(run.slice(index));
     return !retried && index >= run.length;
+  }
+
+  /**
+   * Shows a retried normalization as its instance's last error (health, the dashboard's instances),
+   * at most once per {@link RETRY_ERROR_EVERY_MS} per instance: a vendor API that stays down is a
+   * failing instance to its operator while its messages wait for their retries, not only once one
+   * has used them all. Best effort: the retry is stored already.
+   */
+  private async recordRetryError(instanceId: string, error: string): Promise<void> {
+    const now = performance.now();
+    const last = this.retryErrorAt.get(instanceId);
+    if (last !== undefined && now - last < RETRY_ERROR_EVERY_MS) return;
+    this.retryErrorAt.set(instanceId, now);
+    await instanceStore.recordInstanceError(this.rt.db, instanceId, error).catch(() => {});
   }
 
   /** Hands back messages of a run it did not reach; best effort (their lease runs out otherwise). */
@@ -499,7 +520,12 @@ export class Normalizer implements InboundLeaser {
           { attempt: row.attempts, delayMs, reason: error.message },
           'normalization will be retried',
         );
-        return { kind: 'retry', delayMs, error: errorJson(error) };
+        return {
+          kind: 'retry',
+          delayMs,
+          error: errorJson(error),
+          instanceError: `normalization retried (attempt ${row.attempts} of ${maxAttempts}): ${error.message}`,
+        };
       }
       const message = (error as Error)?.message;
       logger.warn({ reason: message }, 'normalization failed');
@@ -613,7 +639,7 @@ interface Pending {
 type Outcome =
   | Pending
   | { kind: 'fail'; reason: string; error: JsonValue | null; instanceError?: string }
-  | { kind: 'retry'; delayMs: number; error: JsonObject };
+  | { kind: 'retry'; delayMs: number; error: JsonObject; instanceError: string };
 
 /**
  * Groups claimed rows into runs: the rows of one (instance, ordering key) in `seq` order; a row
@@ -642,6 +668,9 @@ export function runsOf(rows: readonly inboundStore.InboundRow[]): inboundStore.I
 
 /** Runs claimed per query at most (a claim costs about the same for 1 row or 64). */
 const CLAIM_BATCH = 64;
+
+/** How often a process records retried normalizations as an instance's last error, at most. */
+const RETRY_ERROR_EVERY_MS = 5000;
 
 /**
  * Messages of one ordering key per run at most. One busy key used to cost a claim, a commit and a
