@@ -479,7 +479,8 @@ describe('admin API and CLI', () => {
   it('lists and shows gate requests over HTTP, with filters and 404s', async () => {
     await approver('crm', { defaultResponse: { status: 409, body: { reason: 'nope' } } });
     await push('dp-refuse', slotBooking());
-    const app = Fastify();
+    // The route schemas carry the hub's annotations (a cursor's own message): the app's ajv knows them.
+    const app = Fastify({ ajv: { customOptions: { keywords: ['x-message', 'x-secret'] } } });
     await app.register(async (scope) => gateRoutes(scope, { gates }));
     try {
       const list = await app.inject({
