@@ -287,6 +287,8 @@ export class Normalizer implements InboundLeaser {
     // goes back to.
     let chunkStart = 0;
     let stateBefore: StateWrites = new Map();
+    // The messages of a refused chunk, normalized again (their second spans say so).
+    const again = new Set<string>();
     /**
      * Stores the pending chunk; true when its commit refused an alias it proposed (nothing of it
      * stored): then the chunk is normalized again from its first message, aliases stored at once.
@@ -313,9 +315,14 @@ export class Normalizer implements InboundLeaser {
         stored = await this.committer.write(pending.map((c) => c.item));
       } catch (error) {
         for (const started of spans) if (started) failSpan(started.span, error);
-        throw error;
-      } finally {
         for (const started of spans) started?.span.end();
+        throw error;
+      }
+      // What became of each message's results: a refused chunk's spans otherwise read as stored
+      // beside the next try's (an audit decoding a trace found two fan-outs for one message).
+      for (const [i, started] of spans.entries()) {
+        started?.span.setAttribute('switchyard.fanout.outcome', stored[i] ?? 'lost');
+        started?.span.end();
       }
       const chunk = pending;
       pending = [];
@@ -325,6 +332,7 @@ export class Normalizer implements InboundLeaser {
           { inbound: chunk[0]!.item.row.id, messages: chunk.length },
           'an alias the normalization made up existed: normalizing again',
         );
+        for (const c of chunk) again.add(c.item.row.id);
         index = chunkStart;
         runState.clear();
         for (const [key, value] of stateBefore) runState.set(key, value);
@@ -362,6 +370,8 @@ export class Normalizer implements InboundLeaser {
                 'switchyard.vendor_type': row.vendor_type,
                 'switchyard.attempt': row.attempts,
                 'switchyard.run_length': run.length,
+                // Normalized again in the same attempt: an alias it made up existed (flush).
+                ...(again.has(row.id) ? { 'switchyard.normalize.again': true } : {}),
               },
             },
             async (span) => {

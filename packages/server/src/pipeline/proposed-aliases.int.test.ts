@@ -4,9 +4,12 @@
  * this process knowing is normalized again with the stored hub id; a later message of the same run
  * gets the hub id an earlier one made up.
  */
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTracing } from '../telemetry/sdk.ts';
 import {
   behaviour,
   eventually,
@@ -85,6 +88,53 @@ describe('new aliases stored by the normalize commit', () => {
     const [next] = await pushed({ id: 'pa-3', type: 'rescheduled', booking: 'b-known' });
     expect(await subjectsOf(next!)).toEqual(['appointment/hub-known-1']);
     expect(normalizations('pa-3')).toBe(1);
+  });
+
+  it("a trace says which try stored the message: the refused try's fan-out, the second normalize span", async () => {
+    const finished: ReadableSpan[] = [];
+    const exporter: SpanExporter = {
+      export(spans, done) {
+        finished.push(...spans);
+        done({ code: 0 });
+      },
+      shutdown: async () => {},
+    };
+    const tracing = await startTracing(
+      {
+        sampler: { ratio: 1, parentBased: true, from: 'default' },
+        queueSize: 2048,
+        batchDelayMs: 60_000,
+        exportTimeoutMs: 1000,
+        shutdownTimeoutMs: 1000,
+        serviceName: 'switchyard-test',
+        protocol: 'http/protobuf',
+      },
+      { registry: new Registry(), role: 'all', exporter },
+    );
+    try {
+      await sql`insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
+        values ('acme-1', 'appointment', 'b-traced', 'hub-traced-1')`.execute(hub.host.db);
+      const [id] = await pushed({ id: 'pa-traced', type: 'created', booking: 'b-traced' });
+      expect(await subjectsOf(id!)).toEqual(['appointment/hub-traced-1']);
+      await tracing.flush();
+      const mine = (name: string) =>
+        finished
+          .filter((s) => s.name === name)
+          .filter((s) => name !== 'switchyard.normalize' || s.attributes['messaging.message.id'] === id);
+      const normalize = mine('switchyard.normalize');
+      expect(normalize.map((s) => s.attributes['switchyard.normalize.again'] ?? false)).toEqual([
+        false,
+        true,
+      ]);
+      const fanouts = finished.filter(
+        (s) =>
+          s.name === 'switchyard.fanout' &&
+          normalize.some((n) => n.spanContext().spanId === s.parentSpanContext?.spanId),
+      );
+      expect(fanouts.map((s) => s.attributes['switchyard.fanout.outcome'])).toEqual(['refused', 'stored']);
+    } finally {
+      await tracing.shutdown();
+    }
   });
 
   it('gives a later message of the run the hub id an earlier one made up, stored once', async () => {
