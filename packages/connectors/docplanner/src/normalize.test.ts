@@ -399,6 +399,23 @@ describe('moves', () => {
     expect(created!.type).toBe('appointment.created');
   });
 
+  it('ignores a presence mark told before the cancellation already applied (a retried or released push): no arrived after cancelled', async () => {
+    const ctx = newCtx();
+    const [cancelled] = await run(ctx, 'booking-canceled.json');
+    for (const file of ['presence-marked-present.json', 'presence-marked-absent.json']) {
+      const late = await normalize(
+        notificationOf(about(file, '210046990', '2026-03-08T10:00:00+01:00')),
+        ctx,
+      );
+      expect(late.events).toEqual([]);
+      expect(late.ignored).toMatch(/late presence mark/);
+    }
+    expect(await ctx.state.get(`known:${cancelled!.subject}`)).toMatchObject({ status: 'cancelled' });
+    // One told after what is known is applied as before.
+    const [arrived] = await run(newCtx(), 'presence-marked-present.json');
+    expect(arrived!.type).toBe('appointment.arrived');
+  });
+
   it("drops the place a move through the hub noted for the new booking: the move's own notification says it now", async () => {
     const ctx = newCtx();
     await ctx.state.set('docplanner:moved-place:210046990', {

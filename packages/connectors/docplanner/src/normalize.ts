@@ -432,6 +432,17 @@ async function bookingEvent(
       );
     }
   }
+  if (type === 'appointment.arrived' || type === 'appointment.no_show') {
+    // A presence mark told before the appointment's last event arrived late (retried or released
+    // pushes): applied after a cancellation that followed it, it set the appointment arrived again
+    // (Docplanner has no un-cancel). A cancellation is always applied: nothing comes after it.
+    const laterAt = await ctx.state.get<string>(eventTimeKey(hubId));
+    if (typeof laterAt === 'string' && Date.parse(laterAt) > Date.parse(time)) {
+      return ignore(
+        `Docplanner ${n.type} of booking ${String(booking.id)} at ${time} arrived after the appointment's notification of ${laterAt}: a late presence mark, which would set it back`,
+      );
+    }
+  }
   if (n.type === 'booking-payment-status-changed') {
     // Payment changes may arrive out of order too (retried and released pushes): one that happened
     // before the payment status already known (its changed_at) would set it back, e.g. `paid`
