@@ -411,9 +411,25 @@ describe('moves', () => {
       expect(late.ignored).toMatch(/late presence mark/);
     }
     expect(await ctx.state.get(`known:${cancelled!.subject}`)).toMatchObject({ status: 'cancelled' });
-    // One told after what is known is applied as before.
+    // One told after what is known is applied as before; so is one told before a later
+    // confirmation or payment change only (still news: nothing set the status since).
     const [arrived] = await run(newCtx(), 'presence-marked-present.json');
     expect(arrived!.type).toBe('appointment.arrived');
+    const paid = newCtx();
+    await run(paid, 'slot-booked.json');
+    await normalize(
+      notificationOf(about('booking-payment-status-changed.json', '210045781', '2026-03-06T08:30:01+01:00')),
+      paid,
+    );
+    const presence = await normalize(
+      notificationOf(about('presence-marked-present.json', '210045781', '2026-03-04T10:00:00+01:00')),
+      paid,
+    );
+    expect(presence.events.map((e) => e.type)).toEqual(['appointment.arrived']);
+    // Applied, it does not move the appointment's last event time back before the payment's.
+    expect(await paid.state.get(`event-time:${presence.events[0]!.subject}`)).toBe(
+      '2026-03-06T08:30:01+01:00',
+    );
   });
 
   it("drops the place a move through the hub noted for the new booking: the move's own notification says it now", async () => {

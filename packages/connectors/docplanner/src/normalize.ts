@@ -433,11 +433,18 @@ async function bookingEvent(
     }
   }
   if (type === 'appointment.arrived' || type === 'appointment.no_show') {
-    // A presence mark told before the appointment's last event arrived late (retried or released
-    // pushes): applied after a cancellation that followed it, it set the appointment arrived again
-    // (Docplanner has no un-cancel). A cancellation is always applied: nothing comes after it.
-    const laterAt = await ctx.state.get<string>(eventTimeKey(hubId));
-    if (typeof laterAt === 'string' && Date.parse(laterAt) > Date.parse(time)) {
+    // A presence mark told before the appointment's last event, once its status is one a later
+    // notification set (a cancellation, another presence mark), arrived late (retried or released
+    // pushes): applied, it set a cancelled appointment arrived again (Docplanner has no un-cancel).
+    // After a later confirmation or payment change only, it is still news. A cancellation is always
+    // applied: nothing comes after it.
+    const [laterAt, known] = await Promise.all([
+      ctx.state.get<string>(eventTimeKey(hubId)),
+      ctx.state.get<JsonObject>(knownStateKey(`appointment/${hubId}`)),
+    ]);
+    const settled =
+      known?.status === 'cancelled' || known?.status === 'arrived' || known?.status === 'noshow';
+    if (settled && typeof laterAt === 'string' && Date.parse(laterAt) > Date.parse(time)) {
       return ignore(
         `Docplanner ${n.type} of booking ${String(booking.id)} at ${time} arrived after the appointment's notification of ${laterAt}: a late presence mark, which would set it back`,
       );
@@ -474,7 +481,13 @@ async function bookingEvent(
     nested: ['payment'],
   });
   // A creation is not recorded: it is the state a move itself reports, so never the later one.
-  if (type !== 'appointment.created') await ctx.state.set(eventTimeKey(hubId), time);
+  // Nor does an older notification applied after a newer one (a presence mark after a later
+  // payment change) move the time back: the late checks above compare with the latest.
+  if (type !== 'appointment.created') {
+    const before = await ctx.state.get<string>(eventTimeKey(hubId));
+    if (typeof before !== 'string' || !(Date.parse(before) > Date.parse(time)))
+      await ctx.state.set(eventTimeKey(hubId), time);
+  }
   return emit({ type, subject, time, data: known });
 }
 
