@@ -118,6 +118,30 @@ describe('Docplanner commands against the simulator', () => {
     expect(sim.writes.log.map((w) => w.status)).toEqual([204, 409]);
   });
 
+  it('cancel of a booking canceled in Docplanner that the hub has not heard of waits for the notification (a move reads canceled too)', async () => {
+    const { sim, ctx } = await setup();
+    // Moved (or canceled) by the patient in Docplanner: the old booking reads canceled by the user.
+    sim.writes.addBooking(PLACE, {
+      id: '2087456123',
+      status: 'canceled',
+      canceled_by: 'user',
+      start_at: '2026-03-10T11:30:00+01:00',
+      duration: 30,
+      address_service: { id: '4455661' },
+    });
+    const waiting = await commands['appointment.cancel']!(cmd('appointment.cancel', {}), ctx());
+    expect(waiting).toMatchObject({ outcome: 'transient' });
+    expect(waiting.outcome === 'transient' && waiting.message).toMatch(
+      /reads canceled at Docplanner \(by the user\) and the hub has no notification of it yet/,
+    );
+    // The cancellation's notification came: done already.
+    const heard = ctx({ current: { ...CURRENT, status: 'cancelled' } });
+    expect(await commands['appointment.cancel']!(cmd('appointment.cancel', {}), heard)).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+  });
+
   it('transient on 503 and on 429 with its Retry-After; permanent on an unknown booking with the vendor answer', async () => {
     const { sim, ctx } = await setup();
     sim.failNext(1, 503);

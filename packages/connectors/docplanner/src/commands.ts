@@ -522,7 +522,25 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
     // A repeated cancel (after a crash, or the patient cancelled meanwhile): done if it is canceled.
     const now = await readBooking(ctx, t.place, t.booking);
     if (ok(now) && isJsonObject(now.body) && now.body.status === 'canceled') {
-      return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
+      // Canceled through the API (this command's earlier try, another integration), or a
+      // cancellation the hub has heard of: done. Canceled by the patient or the doctor and not
+      // heard of yet, it may be a move's: a booking moved in Docplanner reads canceled by its
+      // mover, and the appointment goes on under the new booking that Docplanner's booking-moved
+      // names. Done "already" here, the CRM was told the appointment was cancelled while the new
+      // booking stayed booked (vendor-realism audit). Waiting for the notification tells which:
+      // a cancellation makes it done, a move points the next try at the new booking.
+      if (now.body.canceled_by === 'integration' || ctx.current?.status === 'cancelled') {
+        return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
+      }
+      const by =
+        typeof now.body.canceled_by === 'string' && now.body.canceled_by !== ''
+          ? now.body.canceled_by
+          : 'someone';
+      return {
+        outcome: 'transient',
+        message: `booking ${t.booking} reads canceled at Docplanner (by the ${by}) and the hub has no notification of it yet: a cancellation, or a move that canceled it for a new booking; waiting for Docplanner's notification to tell which (a cancellation makes this cancel done, a move sends it to the new booking)`,
+        vendor: { status: res.status, body: res.body },
+      };
     }
   }
   return result;
