@@ -693,6 +693,12 @@ describe('breaks, availability, schedules', () => {
       vendorIds: [{ value: '98765:445566' }],
       practitioner: { id: '98765' },
     });
+    // The calendar is the schedule the address-* notifications of this doctor and address name.
+    const ctx = newCtx();
+    const [changed] = await run(ctx, 'slot-changed.json');
+    const [assigned] = await run(ctx, 'address-service-created.json');
+    expect(assigned!.subject).toBe(`schedule/${assigned!.data.id}`);
+    expect(changed!.data.scheduleId).toBe(assigned!.data.id);
   });
 
   it('address-* → schedule events on one schedule per doctor and address', async () => {

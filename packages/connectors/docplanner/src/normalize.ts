@@ -783,7 +783,13 @@ async function slotChanged(n: VendorNotification, env: DpNotification, ctx: Ctx)
     throw ConnectorError.permanent('Docplanner slot-changed without doctor.id / address.id');
   }
   const vendorId = `${doctorId}:${addressId}`;
-  const hubId = await ctx.aliases.hubId('slot', `availability:${vendorId}`);
+  // The calendar whose availability changed is the schedule the address-* notifications name: its
+  // id travels with the slot, so a FHIR receiver gets one Schedule for both, not two with one
+  // identifier (FHIR audit).
+  const [hubId, scheduleId] = await Promise.all([
+    ctx.aliases.hubId('slot', `availability:${vendorId}`),
+    ctx.aliases.hubId('schedule', vendorId),
+  ]);
   const slot = compact({
     id: hubId,
     vendorIds: [vendorIdOf(ctx, vendorId, true)],
@@ -793,6 +799,7 @@ async function slotChanged(n: VendorNotification, env: DpNotification, ctx: Ctx)
     practitioner: practitionerOf(data.doctor),
     location: locationOf(data.address),
     organization: organizationOf(data),
+    scheduleId,
     reloadRequired: true,
     vendor: data as unknown as JsonObject,
   });

@@ -436,6 +436,10 @@ export interface Slot {
   practitioner?: Reference;
   location?: Location;
   organization?: Reference;
+  /**
+   * The hub's id of the schedule this slot belongs to (a practitioner's calendar at a place), when the connector knows it: that calendar's schedule.* events have the subject schedule/<scheduleId>, and a FHIR Schedule made from this slot has this id.
+   */
+  scheduleId?: string;
   previous?: {
     /**
      * An RFC 3339 date-time that keeps the offset the vendor gave (e.g. 2026-03-10T11:30:00+01:00).

@@ -356,6 +356,12 @@ describe('the mapping', () => {
     const changed = toFhir(exampleOf('slot.changed'))!.resource as Schedule;
     expect(changed.resourceType).toBe('Schedule');
     expect(changed.comment).toContain('re-read');
+    // The calendar's own Schedule when the slot names it: one resource for the schedule.* events
+    // and the availability changes of the same calendar.
+    const event = exampleOf('slot.changed');
+    (event.data as { scheduleId?: string }).scheduleId = 'schedule-hub-id-1';
+    expect(validateEvent(event)).toEqual({ valid: true });
+    expect(toFhir(event)!.resource.id).toBe('schedule-hub-id-1');
   });
 
   it('maps a removed calendar block to its span as a free Slot, never as still blocked', () => {

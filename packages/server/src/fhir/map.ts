@@ -577,7 +577,8 @@ function slotResource(data: Slot, instance: string, meta: Meta, type: string): F
     // changed is the practitioner's schedule at the place; its slots must be read again.
     return {
       resourceType: 'Schedule',
-      id: data.id,
+      // The calendar's own id when the connector gave it: the same Schedule its schedule.* events make.
+      id: data.scheduleId ?? data.id,
       meta,
       ...(parties.contained.length > 0 ? { contained: parties.contained } : {}),
       identifier: identifiersOf(data.vendorIds, instance, 'schedule'),
