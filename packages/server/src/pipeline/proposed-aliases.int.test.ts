@@ -4,12 +4,10 @@
  * this process knowing is normalized again with the stored hub id; a later message of the same run
  * gets the hub id an earlier one made up.
  */
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTracing } from '../telemetry/sdk.ts';
+import { startMemoryTracing } from '../telemetry/memory-tracing.test-support.ts';
 import {
   behaviour,
   eventually,
@@ -91,26 +89,7 @@ describe('new aliases stored by the normalize commit', () => {
   });
 
   it("a trace says which try stored the message: the refused try's fan-out, the second normalize span", async () => {
-    const finished: ReadableSpan[] = [];
-    const exporter: SpanExporter = {
-      export(spans, done) {
-        finished.push(...spans);
-        done({ code: 0 });
-      },
-      shutdown: async () => {},
-    };
-    const tracing = await startTracing(
-      {
-        sampler: { ratio: 1, parentBased: true, from: 'default' },
-        queueSize: 2048,
-        batchDelayMs: 60_000,
-        exportTimeoutMs: 1000,
-        shutdownTimeoutMs: 1000,
-        serviceName: 'switchyard-test',
-        protocol: 'http/protobuf',
-      },
-      { registry: new Registry(), role: 'all', exporter },
-    );
+    const { finished, tracing } = await startMemoryTracing();
     try {
       await sql`insert into switchyard.aliases (instance_id, entity, vendor_id, hub_id)
         values ('acme-1', 'appointment', 'b-traced', 'hub-traced-1')`.execute(hub.host.db);

@@ -16,6 +16,7 @@ import { createVendorHttp } from '../delivery/vendor-http.ts';
 import { createLogger } from '../logging/logger.ts';
 import { requestTraceLabels, traceRequests } from './fastify.ts';
 import { startTelemetry } from './index.ts';
+import { MEMORY_TRACING_SETTINGS, startMemoryTracing } from './memory-tracing.test-support.ts';
 import { HANDOFF_BATCH_SPANS, startTracing } from './sdk.ts';
 import type { TracingSettings } from './settings.ts';
 import {
@@ -29,15 +30,7 @@ import {
   withSpan,
 } from './tracing.ts';
 
-const settings: TracingSettings = {
-  sampler: { ratio: 1, parentBased: true, from: 'default' },
-  queueSize: 2048,
-  batchDelayMs: 60_000,
-  exportTimeoutMs: 1000,
-  shutdownTimeoutMs: 1000,
-  serviceName: 'switchyard-test',
-  protocol: 'http/protobuf',
-};
+const settings: TracingSettings = MEMORY_TRACING_SETTINGS;
 
 let seen: IncomingHttpHeaders[] = [];
 const server = createServer((req, res) => {
@@ -95,16 +88,8 @@ function startDiscarding() {
 
 describe('tracing on', () => {
   it('sends the active trace to vendors and subscribers, and puts its ids on log lines', async () => {
-    const finished: ReadableSpan[] = [];
-    const exporter: SpanExporter = {
-      export(spans, done) {
-        finished.push(...spans);
-        done({ code: 0 });
-      },
-      shutdown: async () => {},
-    };
     const registry = new Registry();
-    const tracing = await startTracing(settings, { registry, role: 'all', exporter });
+    const { finished, tracing } = await startMemoryTracing(registry);
     try {
       const lines: string[] = [];
       const logger = createLogger({ destination: { write: (l) => lines.push(l) } });
@@ -147,15 +132,7 @@ describe('tracing on', () => {
   it("a CLIENT span answered with an error status has that status as error.type, a subscriber's as a vendor's", async () => {
     // OpenTelemetry's HTTP client conventions: error.type is the status code as a string. A
     // delivery answered 500 had 'http' (the hub's own error kind), a vendor call answered 500 '500'.
-    const finished: ReadableSpan[] = [];
-    const exporter: SpanExporter = {
-      export(spans, done) {
-        finished.push(...spans);
-        done({ code: 0 });
-      },
-      shutdown: async () => {},
-    };
-    const tracing = await startTracing(settings, { registry: new Registry(), role: 'all', exporter });
+    const { finished, tracing } = await startMemoryTracing();
     try {
       await createVendorHttp()
         .request({ url: `${base}/unavailable/v` })
