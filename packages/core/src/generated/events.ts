@@ -459,6 +459,7 @@ export const EVENT_TYPES = [
       "A cancellation was undone: the appointment, cancelled before, takes place again, with the status it has now. This is the undo of `appointment.cancelled` only; an undone no-show is `appointment.status_reverted`.",
     vendorEvents: [
       "Clockwise.MD undo_remove (after a cancellation)",
+      "BookingBug booking no longer cancelled",
     ],
     schemaId: "https://switchyard.dev/schemas/events/appointment.restored.json",
   },
