@@ -5,7 +5,7 @@
  */
 import type pino from 'pino';
 import { ConfigError } from '../config/errors.ts';
-import { formatProblem, loadConfig } from '../config/load.ts';
+import { formatProblem, type LoadOptions, loadConfig } from '../config/load.ts';
 import type { ConfigProblem, ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { createLogger } from '../logging/logger.ts';
@@ -13,11 +13,19 @@ import { createHub, type Hub } from '../pipeline/hub.ts';
 import { openHubDatabase, resolveSecretKey } from '../runtime/database.ts';
 import { type CliIO, findConfigFile, type ParsedArgs } from './command.ts';
 
-/** Prints located problems (never a secret) and the count; the exit code is 1. */
-export function reportProblems(io: CliIO, shown: string, problems: readonly ConfigProblem[]): number {
+/**
+ * Prints located problems (never a secret) and the count, then what did not happen (`not started`
+ * for `start`; a command that starts nothing says so itself); the exit code is 1.
+ */
+export function reportProblems(
+  io: CliIO,
+  shown: string,
+  problems: readonly ConfigProblem[],
+  outcome = 'not started',
+): number {
   for (const problem of problems) io.stderr.write(`${formatProblem({ ...problem, file: shown })}\n`);
   const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
-  io.stderr.write(`${shown}: ${count}; not started\n`);
+  io.stderr.write(`${shown}: ${count}; ${outcome}\n`);
   return 1;
 }
 
@@ -25,7 +33,8 @@ export function reportProblems(io: CliIO, shown: string, problems: readonly Conf
 export async function loadForCommand(
   args: ParsedArgs,
   io: CliIO,
-  resolve: 'all' | 'database' = 'all',
+  resolve: LoadOptions['resolve'] = 'all',
+  outcome?: string,
 ): Promise<{ config: ResolvedConfig; secrets: string[]; shown: string; example: boolean } | number> {
   const file = findConfigFile(args, io);
   if (file.example)
@@ -34,9 +43,10 @@ export async function loadForCommand(
     env: io.env,
     connectors: shippedConnectors,
     resolve,
-    reportSecretKey: true,
+    // What `start` would refuse besides: not a problem of a command that only talks to a hub.
+    reportSecretKey: typeof resolve !== 'object',
   });
-  if (!result.ok) return reportProblems(io, file.shown, result.problems);
+  if (!result.ok) return reportProblems(io, file.shown, result.problems, outcome);
   return { config: result.config, secrets: result.secrets, shown: file.shown, example: file.example };
 }
 

@@ -45,9 +45,12 @@ export interface LoadOptions {
    * Which secret references must resolve: `all` (default: `start`, `validate`), or `database` for
    * a command that only reads and writes the database (`events`, `commands list`, `replay`…): then
    * `database.url` and `secretKey` must, and any other reference that does not resolve is left as
-   * written, not a problem (an operator listing commands needs no vendor's credentials).
+   * written, not a problem (an operator listing commands needs no vendor's credentials); or
+   * `{ instance }` for a command that only presents one instance's credentials to a running hub
+   * (`push`): that instance's settings must resolve, and nothing else need (neither `secretKey`
+   * nor `database.url`, which such a command never uses).
    */
-  resolve?: 'all' | 'database';
+  resolve?: 'all' | 'database' | { instance: string };
   /**
    * A file with problems also says that a real Postgres needs `secretKey`, when it gives none: what
    * `start` would refuse besides (the CLI sets it, so one run of `validate` lists everything; a
@@ -58,6 +61,19 @@ export interface LoadOptions {
 
 /** The secret fields a database-only command needs resolved ({@link LoadOptions.resolve}). */
 const DATABASE_SECRETS = new Set(['/database/url', '/secretKey']);
+
+/** Whether a secret field that does not resolve is a problem under {@link LoadOptions.resolve}. */
+function mustResolve(
+  resolve: LoadOptions['resolve'],
+  segments: readonly PathSegment[],
+  data: JsonObject,
+): boolean {
+  if (resolve === undefined || resolve === 'all') return true;
+  if (resolve === 'database') return DATABASE_SECRETS.has(pointerOf(segments));
+  if (segments[0] !== 'instances' || typeof segments[1] !== 'number') return false;
+  const instances = Array.isArray(data.instances) ? data.instances : [];
+  return obj(instances[segments[1]]).id === resolve.instance;
+}
 
 /**
  * Reads and checks a config file. Never throws for a problem in the file: every problem comes back,
@@ -153,8 +169,7 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
     if (isSecretPath(segments, data, byName)) {
       const result = resolveReferences(value, { env, baseDir });
       if (!result.ok) {
-        if (options.resolve !== 'database' || DATABASE_SECRETS.has(pointerOf(segments)))
-          report(segments, result.errors.join('; '));
+        if (mustResolve(options.resolve, segments, data)) report(segments, result.errors.join('; '));
         unresolved.push(pointerOf(segments));
         return;
       }

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the config files use ${env:...} references on purpose.
 /**
  * `switchyard push` against a running hub (real HTTP, real Postgres): every shipped connector's
  * fixture, sent with the credentials its vendor presents (the connector's `push.sign`), is accepted
@@ -139,6 +140,36 @@ describe('switchyard push', () => {
     expect(code).toBe(1);
     expect(io.out()).toMatch(/^401 Unauthorized\n\{.*"code":"SY_CONNECTOR_AUTH"/);
     expect(io.out() + io.err()).not.toContain('not-the-hubs');
+  });
+
+  it("needs only its instance's credentials: not the hub's secretKey or database, nor another vendor's", async () => {
+    // A copy of the hub's file on an operator's machine, where only this vendor's secret is set.
+    const yaml = [
+      'version: 1',
+      'secretKey: ${env:SWITCHYARD_SECRET_KEY}',
+      'database: { url: "${env:SWITCHYARD_DATABASE_URL}" }',
+      'instances:',
+      `  - ${JSON.stringify({ id: 'quable', connector: 'quable', mode: 'push', settings: { authorization: '${env:QUABLE_AUTH}' } })}`,
+      `  - ${JSON.stringify({ id: 'notes', connector: 'instinctive-notes', mode: 'push', settings: { auth: { secret: '${env:NOTES_SECRET}' } } })}`,
+      '',
+    ].join('\n');
+    const file = join(dir, 'operator.yaml');
+    writeFileSync(file, yaml);
+    const send = async (env: Record<string, string>) => {
+      const io = { ...memoryIO(), env: { ...env } };
+      const args = ['push', '--config', file, '--url', app.base, '--instance', 'quable'];
+      const code = await main([...args, fixtures('quable', 'document-create.json')], io);
+      return { code, out: io.out(), err: io.err() };
+    };
+    const sent = await send({ QUABLE_AUTH: quableSettings.authorization });
+    expect(sent.err).not.toContain('problem');
+    expect(sent.out).toMatch(/^200 OK\n/);
+    expect(sent.code).toBe(0);
+    // Its own instance's credential must resolve: nothing is sent without it.
+    const unset = await send({});
+    expect(unset.code).toBe(1);
+    expect(unset.err).toContain('instances[0].settings.authorization: secret reference ${env:QUABLE_AUTH}');
+    expect(unset.err).toContain('operator.yaml: 1 problem; nothing sent');
   });
 
   it('explains what it needs: an instance of the file, a file, a route the connector has', async () => {

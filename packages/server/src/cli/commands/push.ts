@@ -100,6 +100,7 @@ export const pushCommand: Command = {
     '',
     'Options:',
     '  -c, --config FILE     the config file (defaults as for start); its instance gives the credentials',
+    "                        (only that instance's secret references need resolve)",
     '  --instance ID         the instance to push to',
     '  --route NAME          the connector route (default: the one the credentials and --param fit, else default)',
     '  --param NAME=VALUE    a path parameter of the route (repeatable)',
@@ -123,7 +124,9 @@ export const pushCommand: Command = {
     const [file, ...extra] = args.positionals;
     if (file === undefined || extra.length > 0) throw new UsageError('push needs one FILE (or - for stdin)');
     const { loadForCommand } = await import('../hub.ts');
-    const loaded = await loadForCommand(args, io);
+    // Only this instance's credentials: push talks HTTP to a running hub, so the hub's secretKey,
+    // its database and the other vendors' credentials need not be set on this machine.
+    const loaded = await loadForCommand(args, io, { instance: id }, 'nothing sent');
     if (typeof loaded === 'number') return loaded;
     const instance = loaded.config.instances.find((i) => i.id === id);
     if (!instance)
