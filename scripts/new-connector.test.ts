@@ -10,6 +10,8 @@ import {
   AUTH_SHAPES,
   ConnectorNameError,
   camelCase,
+  EXAMPLE_FIXTURE,
+  EXAMPLE_FIXTURE_READERS,
   generateConnector,
   nextSteps,
   titleCase,
@@ -417,4 +419,29 @@ describe('the new-connector script', () => {
     expect(text).toContain(`Created the Acme connector, auth header-key (${result.files.length} files)`);
     expect(text).toContain('Fill the TODOs in docs/connectors/acme.md');
   });
+
+  // Replacing the example fixture with real payloads broke the generated simulator test
+  // (ENOENT on booking-created.json): the next steps named only the conformance and end-to-end tests.
+  it.each(['header-key', 'basic', 'hmac'] as const)(
+    'names, with --auth %s, every generated test that reads the example fixture',
+    async (auth) => {
+      const result = await generateConnector({ name: 'acme', root, auth });
+      // Code that reads it (doc comments that show it as an example do not count).
+      const reads = (file: string) =>
+        readFileSync(join(root, file), 'utf8')
+          .split('\n')
+          .some((line) => !line.trim().startsWith('*') && line.includes(`${EXAMPLE_FIXTURE}'`));
+      const readers = result.files.filter((f) => f.endsWith('.ts') && reads(f));
+      const inPackage = readers.filter((f) => f.startsWith('packages/connectors/acme/'));
+      expect(inPackage.map((f) => f.slice('packages/connectors/acme/'.length)).sort()).toEqual([
+        ...EXAMPLE_FIXTURE_READERS,
+      ]);
+      expect(readers.filter((f) => !inPackage.includes(f))).toEqual([
+        'packages/server/src/e2e/connectors/acme.int.test.ts',
+      ]);
+      expect(nextSteps(result)).toContain(
+        `fixtures/${EXAMPLE_FIXTURE} is read by ${EXAMPLE_FIXTURE_READERS.join(', ')} and the end-to-end test`,
+      );
+    },
+  );
 });

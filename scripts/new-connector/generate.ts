@@ -351,6 +351,19 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
   };
 }
 
+/**
+ * The generated tests that read the example fixture (paths in the connector's package, then the
+ * end-to-end test's): the next steps name them, so that replacing the example with real payloads
+ * does not leave one failing on a missing file (the simulator's test was the one found last).
+ */
+export const EXAMPLE_FIXTURE = 'booking-created.json';
+export const EXAMPLE_FIXTURE_READERS = [
+  'src/conformance.test.ts',
+  'src/encode.test.ts',
+  'src/normalize.test.ts',
+  'src/simulator.test.ts',
+] as const;
+
 /** The next steps printed after generation. */
 export function nextSteps(result: GeneratedConnector): string {
   const dir = `packages/connectors/${result.name}`;
@@ -367,7 +380,7 @@ export function nextSteps(result: GeneratedConnector): string {
       : []),
     'Next steps:',
     `  1. ./sy vitest run ${tests}   # the generated tests pass as they are (the end-to-end test uses DATABASE_URL, else Docker, else an embedded Postgres)`,
-    `  2. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (cite each one's source in fixtures/README.md; list each in src/conformance.test.ts and the end-to-end test)`,
+    `  2. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (cite each one's source in fixtures/README.md; list each in src/conformance.test.ts and the end-to-end test). The example fixtures/${EXAMPLE_FIXTURE} is read by ${EXAMPLE_FIXTURE_READERS.join(', ')} and the end-to-end test: point them at yours when you replace it`,
     `  3. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
     `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in ${dir}/src/simulator.ts`,
     '  5. Register it: docs/writing-a-connector.md §14 (one list in packages/server/src/connectors.ts, then ./sy generate)',
