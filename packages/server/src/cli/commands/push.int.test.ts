@@ -172,6 +172,24 @@ describe('switchyard push', () => {
     expect(unset.err).toContain('operator.yaml: 1 problem; nothing sent');
   });
 
+  it('presents the credentials as made at --signed-at: a token issued two hours ago is refused, one a minute ago is not', async () => {
+    const file = fixtures('bookingbug', 'created.json');
+    const late = await push(['--instance', 'bb-oauth', '--signed-at', '2h', file]);
+    expect(late.out).toMatch(/^401 Unauthorized\n/);
+    expect(late.code).toBe(1);
+    const recent = await push([
+      '--instance',
+      'bb-oauth',
+      '--signed-at',
+      new Date(Date.now() - 60_000).toISOString(),
+      file,
+    ]);
+    expect(recent.out).toMatch(/^200 OK\n/);
+    const wrong = await push(['--instance', 'bb-oauth', '--signed-at', 'yesterday', file]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toContain('--signed-at must be an ISO date-time');
+  });
+
   it('explains what it needs: an instance of the file, a file, a route the connector has', async () => {
     const file = fixtures('quable', 'bulk-edit-finish.json');
     expect((await push(['--instance', 'nope', file])).code).toBe(2);

@@ -94,7 +94,8 @@ async function readBody(file: string, io: CliIO): Promise<Buffer> {
 export const pushCommand: Command = {
   name: 'push',
   summary: 'send a vendor payload file to an instance, with the credentials its vendor presents',
-  usage: '--instance ID FILE [--config FILE] [--route NAME] [--param NAME=VALUE] [--url URL]',
+  usage:
+    '--instance ID FILE [--config FILE] [--route NAME] [--param NAME=VALUE] [--url URL] [--signed-at TIME]',
   details: [
     'FILE is the body as the vendor sends it (a fixture of the connector, say); - reads it from stdin.',
     '',
@@ -106,6 +107,9 @@ export const pushCommand: Command = {
     '  --param NAME=VALUE    a path parameter of the route (repeatable)',
     '  --url URL             the hub base URL (default: server.publicUrl, else the listen address)',
     '  --content-type TYPE   default application/json',
+    '  --signed-at TIME      present the credentials as the vendor made them at TIME (ISO date-time, or',
+    '                        10m for ten minutes ago), not now: a signature or token outside the',
+    "                        instance's window, to see the hub refuse it as a replay",
     '',
     'Prints the answer status and body. Exit code: 0 for a 2xx answer, 1 otherwise.',
   ].join('\n'),
@@ -116,6 +120,7 @@ export const pushCommand: Command = {
     param: { type: 'string', multiple: true },
     url: { type: 'string' },
     'content-type': { type: 'string' },
+    'signed-at': { type: 'string' },
   },
   allowPositionals: true,
   async run(args, io) {
@@ -139,8 +144,13 @@ export const pushCommand: Command = {
         `instance ${id} is not pushed to (connector ${instance.connector.name}, mode ${instance.mode})`,
       );
 
+    // A time of its own, for trying the hub's replay window without an openssl line.
+    const signedAt = args.values['signed-at'];
+    const receivedAt =
+      typeof signedAt === 'string'
+        ? (await import('./replay.ts')).parseSince(signedAt, new Date(), '--signed-at')
+        : new Date();
     const body = await readBody(file, io);
-    const receivedAt = new Date();
     const contentType = args.values['content-type'];
     const headers: Record<string, string> = {
       'content-type': typeof contentType === 'string' ? contentType : 'application/json',

@@ -4,14 +4,17 @@ import type { Hub } from '../../pipeline/hub.ts';
 import { type CliIO, type Command, configOption, UsageError } from '../command.ts';
 import { type ProgressStream, progressBar } from '../progress.ts';
 
-/** `2026-03-01T10:00:00Z`, `2026-03-01`, or a duration meaning "that long ago" (`2h`, `30m`). */
-export function parseSince(text: string, now = new Date()): Date {
+/**
+ * `2026-03-01T10:00:00Z`, `2026-03-01`, or a duration meaning "that long ago" (`2h`, `30m`);
+ * `option` names the option in the usage error (`push --signed-at` reads times the same way).
+ */
+export function parseSince(text: string, now = new Date(), option = '--since'): Date {
   const ago = configDurationMs(text);
   if (ago !== undefined) return new Date(now.getTime() - ago);
   const date = new Date(text);
   if (/^\d{4}-\d{2}-\d{2}/.test(text) && !Number.isNaN(date.getTime())) return date;
   throw new UsageError(
-    `--since must be an ISO date-time (2026-03-01T10:00:00Z) or a duration ago (2h), not "${text}"`,
+    `${option} must be an ISO date-time (2026-03-01T10:00:00Z) or a duration ago (2h), not "${text}"`,
   );
 }
 
