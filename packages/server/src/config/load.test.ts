@@ -413,12 +413,21 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
       '    settings:',
       '      apiKey: ${env:ACME_KEY_UNSET}',
       '      baseUrl: https://acme.example/api',
+      // A subscription's secret is checked as a whsec_ value once resolved: left as written, it
+      // must not be (events list was refused with "must be a Standard Webhooks signing secret").
+      'subscriptions:',
+      '  - id: feed',
+      '    kind: pull',
+      '    secrets: ["${env:FEED_SECRET_UNSET}"]',
       '',
     ].join('\n');
     const file = write(text);
     const env = { T_DB: 'postgres://db.example/sy', T_KEY: 'a-secret-key-of-32-characters-00' };
     const strict = await loadConfig(file, { env, connectors: testConnectors });
-    expect(strict.problems.map((p) => p.path)).toEqual(['instances[0].settings.apiKey']);
+    expect(strict.problems.map((p) => p.path)).toEqual([
+      'instances[0].settings.apiKey',
+      'subscriptions[0].secrets[0]',
+    ]);
     const lenient = await loadConfig(file, { env, connectors: testConnectors, resolve: 'database' });
     expect(lenient.ok, JSON.stringify(lenient.problems)).toBe(true);
     const noDatabase = await loadConfig(file, {

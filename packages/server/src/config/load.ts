@@ -219,7 +219,7 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
   }
 
   checkRules(data, raw, byName, report, suppressed);
-  checkConvertedInputs(data, byName, problems, report);
+  checkConvertedInputs(data, byName, problems, report, suppressed);
   checkEnvironmentDatabase(data, env, report);
   if (problems.length > 0 && options.reportSecretKey) {
     // What `start` would refuse besides, so one run of `validate` lists it with the rest
@@ -620,10 +620,13 @@ function checkConvertedInputs(
   byName: ReadonlyMap<string, Connector>,
   problems: readonly ConfigProblem[],
   report: Report,
+  suppressed: (segments: readonly PathSegment[]) => boolean,
 ): void {
   const check = (section: string, i: number, errors: readonly InputError[], paths: FilePaths) => {
     for (const error of errors) {
       const segments = fileSegments([section, i], error.instancePath, paths);
+      // A secret reference left as written (a command that does not need it): not a value to check.
+      if (suppressed(segments)) continue;
       const limit = (error.params as { limit?: unknown }).limit;
       if (paths.durations.some((d) => d.test(error.instancePath)) && typeof limit === 'number') {
         report(segments, `must be ${error.keyword === 'maximum' ? 'at most' : 'at least'} ${limit}ms`);
