@@ -48,9 +48,11 @@ export interface LoadOptions {
    * written, not a problem (an operator listing commands needs no vendor's credentials); or
    * `{ instance }` for a command that only presents one instance's credentials to a running hub
    * (`push`): that instance's settings must resolve, and nothing else need (neither `secretKey`
-   * nor `database.url`, which such a command never uses).
+   * nor `database.url`, which such a command never uses); or `{ subscription }` for a command that
+   * only serves one webhook subscription's URL (`listen`; without an id, the first webhook
+   * subscription): only that subscription's secrets must resolve.
    */
-  resolve?: 'all' | 'database' | { instance: string };
+  resolve?: 'all' | 'database' | { instance: string } | { subscription?: string };
   /**
    * A file with problems also says that a real Postgres needs `secretKey`, when it gives none: what
    * `start` would refuse besides (the CLI sets it, so one run of `validate` lists everything; a
@@ -70,9 +72,18 @@ function mustResolve(
 ): boolean {
   if (resolve === undefined || resolve === 'all') return true;
   if (resolve === 'database') return DATABASE_SECRETS.has(pointerOf(segments));
-  if (segments[0] !== 'instances' || typeof segments[1] !== 'number') return false;
-  const instances = Array.isArray(data.instances) ? data.instances : [];
-  return obj(instances[segments[1]]).id === resolve.instance;
+  if (typeof segments[1] !== 'number') return false;
+  if ('instance' in resolve) {
+    const instances = Array.isArray(data.instances) ? data.instances : [];
+    return segments[0] === 'instances' && obj(instances[segments[1]]).id === resolve.instance;
+  }
+  if (segments[0] !== 'subscriptions') return false;
+  const subscriptions = Array.isArray(data.subscriptions) ? data.subscriptions : [];
+  const index =
+    resolve.subscription === undefined
+      ? subscriptions.findIndex((s) => obj(s).kind === 'webhook')
+      : subscriptions.findIndex((s) => obj(s).id === resolve.subscription);
+  return segments[1] === index;
 }
 
 /**

@@ -72,7 +72,7 @@ describe('switchyard listen', () => {
     );
   });
 
-  it("serves the subscription's URL from the config file and prints each delivery", async () => {
+  it("serves the subscription's URL from the config file and prints each delivery, with only that subscription's secrets set", async () => {
     const secret = generateSecret();
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'sy-listen-'));
@@ -80,11 +80,19 @@ describe('switchyard listen', () => {
     writeFileSync(
       config,
       [
+        // The hub's file on the subscriber's machine: the hub's key and the vendors' are not set.
         'version: 1',
         'database:',
         '  url: postgres://unused@127.0.0.1:1/unused',
-        'secretKey: listen-test-secret-key-0123456789',
+        'secretKey: $' + '{env:SY_LISTEN_TEST_UNSET_KEY}',
+        'instances:',
+        '  - id: quable',
+        '    connector: quable',
+        '    settings: { authorization: "$' + '{env:SY_LISTEN_TEST_UNSET_AUTH}" }',
         'subscriptions:',
+        '  - id: warehouse',
+        '    kind: pull',
+        '    secrets: ["$' + '{env:SY_LISTEN_TEST_UNSET_FEED}"]',
         '  - id: crm',
         '    kind: webhook',
         `    url: http://127.0.0.1:${port}/in`,
@@ -93,7 +101,8 @@ describe('switchyard listen', () => {
         '',
       ].join('\n'),
     );
-    const child = spawn(process.execPath, [bin, 'listen', '--config', config, '--subscription', 'crm'], {
+    // Without --subscription: the first webhook subscription.
+    const child = spawn(process.execPath, [bin, 'listen', '--config', config], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);

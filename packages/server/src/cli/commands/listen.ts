@@ -90,9 +90,12 @@ export const listenCommand: Command = {
   },
   async run(args, io) {
     const { loadForCommand } = await import('../hub.ts');
-    const loaded = await loadForCommand(args, io);
-    if (typeof loaded === 'number') return loaded;
     const wanted = args.values.subscription;
+    // Only this subscription's secrets: listen serves its URL, on a machine that may be the
+    // subscriber's, where the hub's secretKey and the vendors' credentials are not set.
+    const only = typeof wanted === 'string' ? { subscription: wanted } : {};
+    const loaded = await loadForCommand(args, io, only, 'not listening');
+    if (typeof loaded === 'number') return loaded;
     const sub = loaded.config.subscriptions.find((s) =>
       typeof wanted === 'string' ? s.id === wanted : s.kind === 'webhook',
     );
