@@ -8,7 +8,7 @@ import { ConfigError } from '../config/errors.ts';
 import { formatProblem, type LoadOptions, loadConfig } from '../config/load.ts';
 import type { ConfigProblem, ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
-import { createLogger } from '../logging/logger.ts';
+import { createLogger, secretScrubber } from '../logging/logger.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import { openHubDatabase, resolveSecretKey } from '../runtime/database.ts';
 import { type CliIO, findConfigFile, type ParsedArgs } from './command.ts';
@@ -26,6 +26,42 @@ export function reportProblems(
   for (const problem of problems) io.stderr.write(`${formatProblem({ ...problem, file: shown })}\n`);
   const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
   io.stderr.write(`${shown}: ${count}; ${outcome}\n`);
+  return 1;
+}
+
+/** Network errors of a connection attempt, and Postgres' connection-class SQLSTATEs. */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
+const UNREACHABLE_SQLSTATE = /^(08|28|3D)/;
+
+/**
+ * Says so when `error` is the database refusing or not answering (a stopped server, a wrong host,
+ * password or database name): an operator's condition, not a bug of the command, so it is printed
+ * as one line and exit 1, as `start` does ("could not start: …"). Returns undefined otherwise.
+ *
+ * @example
+ * ```ts
+ * const code = reportUnreachableDatabase(io, secrets, error);
+ * if (code === undefined) throw error;
+ * ```
+ */
+export function reportUnreachableDatabase(
+  io: CliIO,
+  secrets: readonly string[],
+  error: unknown,
+): number | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string' || !(UNREACHABLE_CODES.has(code) || UNREACHABLE_SQLSTATE.test(code)))
+    return undefined;
+  // A refused connection to several addresses is an AggregateError with an empty message.
+  const message = (error as Error).message || code;
+  io.stderr.write(secretScrubber(secrets)(`switchyard: cannot reach the database: ${message}\n`));
   return 1;
 }
 
@@ -96,16 +132,23 @@ export async function withHub(
   }
   const database = await openHubDatabase(config, { logger });
   try {
-    const hub = await createHub({
-      databaseUrl: database.url,
-      connectors: shippedConnectors,
-      secretKey,
-      logger,
-      poolSize: 2,
-      // A production database is migrated by the deploy step only (`switchyard migrate`, `start`).
-      migrate: database.kind === 'embedded',
-      options: { workers: false, queue: opts.queue ?? false },
-    });
+    let hub: Hub;
+    try {
+      hub = await createHub({
+        databaseUrl: database.url,
+        connectors: shippedConnectors,
+        secretKey,
+        logger,
+        poolSize: 2,
+        // A production database is migrated by the deploy step only (`switchyard migrate`, `start`).
+        migrate: database.kind === 'embedded',
+        options: { workers: false, queue: opts.queue ?? false },
+      });
+    } catch (error) {
+      const code = reportUnreachableDatabase(io, secrets, error);
+      if (code === undefined) throw error;
+      return code;
+    }
     try {
       // With a queue, start it (and the LISTEN connection): no workers run either way.
       if (opts.queue) await hub.start();

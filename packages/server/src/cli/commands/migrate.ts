@@ -14,7 +14,7 @@ export const migrateCommand: Command = {
   options: { ...configOption },
   async run(args, io) {
     const { createLogger } = await import('../../logging/logger.ts');
-    const { loadForCommand } = await import('../hub.ts');
+    const { loadForCommand, reportUnreachableDatabase } = await import('../hub.ts');
     const { openHubDatabase } = await import('../../runtime/database.ts');
     const { openDatabase } = await import('../../storage/db.ts');
     const { migrate, migrations } = await import('../../storage/migrations.ts');
@@ -25,7 +25,14 @@ export const migrateCommand: Command = {
     try {
       const { db, close } = openDatabase(database.url, { max: 1 });
       try {
-        const applied = await migrate(db);
+        let applied: number[];
+        try {
+          applied = await migrate(db);
+        } catch (error) {
+          const code = reportUnreachableDatabase(io, loaded.secrets, error);
+          if (code === undefined) throw error;
+          return code;
+        }
         const latest = Math.max(...migrations.map((m) => m.version));
         io.stdout.write(
           applied.length > 0
