@@ -11,6 +11,7 @@ import { shippedConnectors } from '../connectors.ts';
 import { createLogger, secretScrubber } from '../logging/logger.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import { openHubDatabase, resolveSecretKey } from '../runtime/database.ts';
+import { isDatabaseUnavailable } from '../storage/unavailable.ts';
 import { type CliIO, findConfigFile, type ParsedArgs } from './command.ts';
 
 /**
@@ -29,17 +30,6 @@ export function reportProblems(
   return 1;
 }
 
-/** Network errors of a connection attempt, and Postgres' connection-class SQLSTATEs. */
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-]);
-const UNREACHABLE_SQLSTATE = /^(08|28|3D)/;
-
 /**
  * Says so when `error` is the database refusing or not answering (a stopped server, a wrong host,
  * password or database name): an operator's condition, not a bug of the command, so it is printed
@@ -56,9 +46,11 @@ export function reportUnreachableDatabase(
   secrets: readonly string[],
   error: unknown,
 ): number | undefined {
+  // The outage the workers wait out (storage/unavailable.ts), or credentials Postgres refuses
+  // (SQLSTATE class 28): the operator's to fix either way.
   const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code !== 'string' || !(UNREACHABLE_CODES.has(code) || UNREACHABLE_SQLSTATE.test(code)))
-    return undefined;
+  const refused = typeof code === 'string' && code.startsWith('28');
+  if (!refused && !isDatabaseUnavailable(error)) return undefined;
   // A refused connection to several addresses is an AggregateError with an empty message.
   const message = (error as Error).message || code;
   io.stderr.write(secretScrubber(secrets)(`switchyard: cannot reach the database: ${message}\n`));
