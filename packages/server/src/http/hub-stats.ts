@@ -79,9 +79,20 @@ export async function countAttemptsSince(
   return { attempts, last: r.rows.length > 0 ? r.rows[r.rows.length - 1]!.id : after };
 }
 
-/** Throws unless the database answers and holds the hub's schema (queues included: they are tables). */
+/** Throws unless the database answers, can write, and holds the hub's schema (queues included: they are tables). */
 export async function probeDatabase(db: Executor): Promise<void> {
-  await sql`select 1 from switchyard.migrations limit 1`.execute(db);
+  // A database that answers but cannot write (a standby after a failover, read-only for
+  // maintenance) stores no push: not ready, as when it does not answer (SQLSTATE 25006, what a
+  // write would get, so the caller reports it as an outage).
+  const session = await sql<{ read_only: string }>`
+    select current_setting('transaction_read_only') as read_only from switchyard.migrations limit 1`.execute(
+    db,
+  );
+  if (session.rows[0]?.read_only === 'on') {
+    throw Object.assign(new Error('the database is read-only (transaction_read_only is on)'), {
+      code: '25006',
+    });
+  }
   await sql`select 1 from switchyard.inbound_messages where false`.execute(db);
   await sql`select 1 from switchyard.deliveries where false`.execute(db);
 }

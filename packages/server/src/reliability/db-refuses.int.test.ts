@@ -5,6 +5,10 @@
  * so once instead of an error stack per request, `/metrics` still answers with the process's own
  * series and `switchyard_database_up 0`, and everything answers 2xx again once connections are
  * allowed.
+ *
+ * A database that accepts connections but no writes (SQLSTATE 25006: a standby the hub's address
+ * points at after a failover, or `default_transaction_read_only` set for maintenance or by a
+ * provider whose disk is full) is the same outage for a push: it cannot be stored.
  */
 import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
@@ -44,9 +48,19 @@ beforeAll(async () => {
   });
 });
 
+/** Sets the database's `default_transaction_read_only` and ends the hub's sessions so new ones take it. */
+async function readOnly(on: boolean): Promise<void> {
+  const name = admin.escapeIdentifier(database.name());
+  await admin.query(`alter database ${name} set default_transaction_read_only = ${on ? 'on' : 'off'}`);
+  await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
+    database.name(),
+  ]);
+}
+
 afterAll(async () => {
   // The database is dropped after this file: it must accept the drop's connection.
   await allowConnections(true).catch(() => {});
+  await readOnly(false).catch(() => {});
   await running?.close();
   await admin?.end();
 });
@@ -115,4 +129,41 @@ it('answers 503 problem+json with Retry-After while the database refuses connect
   expect(scrape.status).toBe(200);
   expect(scrape.text).toMatch(/^switchyard_database_up 1$/m);
   expect(scrape.text).toMatch(/^switchyard_queue_depth\{queue="deliver"\} \d+$/m);
+});
+
+it('answers 503 with Retry-After while the database is read-only, and /readyz says so', {
+  timeout: 60_000,
+}, async () => {
+  await eventually('a push stored', async () => (await push('before-read-only')).status === 202);
+
+  await readOnly(true);
+  // The first request after the sessions were ended may meet a dead pooled connection (57P01): the
+  // read-only answers are the ones that follow.
+  await eventually('the hub on a read-only session', async () => {
+    const answer = await push('read-only-probe');
+    return answer.status === 503 && answer.text.includes('SY_STORAGE_UNAVAILABLE');
+  });
+  const logged = logLines.length;
+  for (let round = 0; round < 3; round++) {
+    const answer = await push(`read-only-${round}`);
+    // Before: 500 SY_PIPELINE_NOT_STORED and an error line with a stack per push.
+    expect(answer.status, answer.text).toBe(503);
+    expect(answer.retryAfter).toMatch(/^[1-9][0-9]*$/);
+    expect(JSON.parse(answer.text)).toMatchObject({ status: 503, code: 'SY_STORAGE_UNAVAILABLE' });
+    // Before: 200 "ready" while no push could be stored.
+    const probe = await ready();
+    expect(probe.status, probe.text).toBe(503);
+    expect(JSON.parse(probe.text)).toMatchObject({ status: 503, code: 'SY_HTTP_NOT_READY' });
+    expect(JSON.parse(probe.text).detail).toMatch(/read-only/);
+    const scrape = await metrics();
+    expect(scrape.status, scrape.text).toBe(200);
+    expect(scrape.text).toMatch(/^switchyard_database_up 0$/m);
+  }
+  const during = logLines.slice(logged);
+  expect(during.filter((l) => l.level >= 50)).toEqual([]);
+  expect(during.filter((l) => l.level === 40 && l.reqId !== undefined).length).toBeLessThanOrEqual(1);
+
+  await readOnly(false);
+  await eventually('a push stored again', async () => (await push('after-read-only')).status === 202);
+  expect((await ready()).status).toBe(200);
 });

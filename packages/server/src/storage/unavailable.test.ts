@@ -11,6 +11,7 @@ describe('isDatabaseUnavailable', () => {
     '57P03',
     '53300',
     '3D000',
+    '25006', // read-only: a standby after a failover, default_transaction_read_only
     '08006',
     '08001',
     'ECONNREFUSED',

@@ -8,10 +8,13 @@
  * SQLSTATEs that mean the database refuses or dropped the session, not that a statement was wrong:
  * 55000 the database does not accept connections (`ALTER DATABASE … ALLOW_CONNECTIONS false`),
  * 57P01/57P02/57P03 terminated by an administrator / crash shutdown / cannot connect now
- * (starting, stopping, recovering), 53300 too many connections, 3D000 the database does not exist.
- * Class 08 (connection exceptions) is matched as a class.
+ * (starting, stopping, recovering), 53300 too many connections, 3D000 the database does not exist,
+ * 25006 the session cannot write (a standby the database's address points at after a failover,
+ * `default_transaction_read_only` set for maintenance or by a provider whose disk is full; the
+ * hub never opens a read-only transaction itself). Class 08 (connection exceptions) is matched as
+ * a class.
  */
-const UNAVAILABLE_SQLSTATES = new Set(['55000', '57P01', '57P02', '57P03', '53300', '3D000']);
+const UNAVAILABLE_SQLSTATES = new Set(['55000', '57P01', '57P02', '57P03', '53300', '3D000', '25006']);
 
 /** Node socket error codes on the way to the database. */
 const NETWORK_CODES = new Set([

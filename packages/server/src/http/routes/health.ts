@@ -37,9 +37,12 @@ export async function healthRoutes(app: FastifyInstance, { hub }: RouteDeps): Pr
         // Probes come every few seconds from every load balancer: reported as every request the
         // outage refuses is, once per 30 s (two warnings with a stack per probe before).
         reportDatabaseUnavailable(request.log, error, 'the readiness probe answers 503');
-        throw new HttpError('SY_HTTP_NOT_READY', 'the database does not answer', {
-          headers: { 'retry-after': '5' },
-        });
+        const readOnly = (error as { code?: unknown } | null)?.code === '25006';
+        throw new HttpError(
+          'SY_HTTP_NOT_READY',
+          readOnly ? 'the database is read-only: no push can be stored' : 'the database does not answer',
+          { headers: { 'retry-after': '5' } },
+        );
       }
       return { status: 'ready' };
     },
