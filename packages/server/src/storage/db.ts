@@ -312,8 +312,15 @@ function openPool(databaseUrl: string, max: number, settings: string, stallMs?: 
     client.on('error', () => {});
     if (stallMs !== undefined) {
       const socket = socketOf(client);
+      // Coded as the socket timeout it is, so every caller takes it for an outage (a push answered
+      // 503 with Retry-After, a worker giving its work back: storage/unavailable.ts) rather than
+      // for a fault (500 and a stack per push before).
       socket?.on('timeout', () =>
-        socket.destroy(new Error(`no answer from the database for ${stallMs} ms: connection closed`)),
+        socket.destroy(
+          Object.assign(new Error(`no answer from the database for ${stallMs} ms: connection closed`), {
+            code: 'ETIMEDOUT',
+          }),
+        ),
       );
     }
     // Queued before any statement of the pool's user.
