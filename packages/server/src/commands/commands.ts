@@ -58,6 +58,7 @@ import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts
 import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { type Executor, newId } from '../storage/db.ts';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import * as q from './store.ts';
 
@@ -1133,7 +1134,18 @@ export function createCommands(options: CommandsOptions = {}) {
                 () => runCommand(s, job.data.id),
               );
             void track(counted(run()))
-              .catch((error) => logger.error({ err: error, command: job.data.id }, 'command job failed'))
+              .catch((error) => {
+                // The database went away mid-command: the command keeps its lease and runs again
+                // once the lease runs out (at least once). An outage fails every command the same
+                // way: said once per 30 s, not an error with a stack per command.
+                if (isDatabaseUnavailable(error))
+                  reportDatabaseUnavailable(
+                    logger.child({ command: job.data.id }),
+                    error,
+                    'a command cut short runs again once its lease runs out',
+                  );
+                else logger.error({ err: error, command: job.data.id }, 'command job failed');
+              })
               .finally(() => slots.free());
           }
         },
@@ -1151,7 +1163,13 @@ export function createCommands(options: CommandsOptions = {}) {
       }
       if (sweepIntervalMs > 0) {
         sweepTimer = setInterval(() => {
-          void sweep(s).catch((error) => logger.warn({ err: error }, 'command sweep failed'));
+          void sweep(s).catch((error) => {
+            // Every sweep fails while the database is away (every 30 s by default, as often as
+            // `commands.sweepInterval` says): once per 30 s, as the worker loops say it.
+            if (isDatabaseUnavailable(error))
+              reportDatabaseUnavailable(logger, error, 'the command sweep runs again once it is back');
+            else logger.warn({ err: error }, 'command sweep failed');
+          });
         }, sweepIntervalMs);
         sweepTimer.unref();
       }

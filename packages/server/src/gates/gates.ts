@@ -27,6 +27,7 @@ import type { AfterNormalize, GateResponder } from '../host/hooks.ts';
 import type { DeferredAliases, HubHost } from '../host/host.ts';
 import { newId } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent } from '../telemetry/tracing.ts';
 import { Approvers } from './approvers.ts';
 import { approvalRequest, Decider, toDecision, verdictOf } from './decide.ts';
@@ -414,7 +415,12 @@ export function createGates(options: GatesOptions = {}) {
       if (sweeping || state !== s) return;
       sweeping = track(sweepWith(s));
       sweeping
-        .catch((e) => s.logger.warn({ err: e }, 'gate sweep failed'))
+        .catch((e) => {
+          // Once per 30 s while the database is away, as the worker loops say it.
+          if (isDatabaseUnavailable(e))
+            reportDatabaseUnavailable(s.logger, e, 'the gate sweep runs again once it is back');
+          else s.logger.warn({ err: e }, 'gate sweep failed');
+        })
         .finally(() => {
           sweeping = undefined;
         });
