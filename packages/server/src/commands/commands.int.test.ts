@@ -16,6 +16,7 @@ import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator'
 import type { JsonObject } from '@switchyard/core';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../cli/command.ts';
@@ -1436,6 +1437,81 @@ describe('credentials, retries and the known state', () => {
     const late = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
     expect(late.status).toBe(409);
     expect(late.json.code).toBe('SY_COMMAND_TARGET_STATE');
+  });
+});
+
+describe("a command's outcome event and the pull feed", () => {
+  it("is stored last in its transaction: a wait for the next command's job does not hold its sequence uncommitted", async () => {
+    // The pull feed serves past an uncommitted sequence once the event after it is 3 s old
+    // (FEED_COMMIT_WINDOW_S): an outcome event stored before a statement that then waited (here
+    // for the job table, locked by this test as pg-boss's own work can) committed after its
+    // readers had moved on. The command's transaction is caught waiting on that lock, and must not
+    // have written an event yet (a fault-injection audit: a pull reader never got the event).
+    const { subject } = await bookedAppointment();
+    sim.writes.echoes = false;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let called!: () => void;
+    const reached = new Promise<void>((resolve) => {
+      called = resolve;
+    });
+    sim.writes.onRequest = () => {
+      sim.writes.onRequest = undefined;
+      called();
+      return held;
+    };
+    const locker = new pg.Client({ connectionString: db.url() });
+    await locker.connect();
+    const observer = new pg.Client({ connectionString: db.url() });
+    await observer.connect();
+    try {
+      const first = await api('POST', '/v1/commands', {
+        type: 'appointment.mark_arrived',
+        subject,
+        data: {},
+      });
+      await reached;
+      // Queued behind the first: its job is sent by the first one's finishing transaction.
+      const second = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
+      expect([first.status, second.status]).toEqual([202, 202]);
+      await locker.query('begin');
+      await locker.query('lock table switchyard_queue.job in share mode');
+      release();
+      const waiting = await eventually(async () => {
+        // Not on the locker's connection: pg_stat_activity is read once per transaction.
+        const r = await observer.query<{ pid: number }>(
+          `select a.pid from pg_stat_activity a
+            where a.wait_event_type = 'Lock' and a.pid <> pg_backend_pid()
+              and a.query ilike '%insert into%job%'`,
+        );
+        return r.rows[0];
+      }, "the first command's transaction waiting to queue the second");
+      const wrote = await observer.query(
+        `select 1 from pg_locks where pid = $1 and relation = 'switchyard.events'::regclass
+            and mode = 'RowExclusiveLock'`,
+        [waiting.pid],
+      );
+      // Before: the outcome event was inserted (its sequence drawn) before the job.
+      expect(wrote.rows).toEqual([]);
+      await locker.query('commit');
+      const done = await eventually(async () => {
+        const c = (await api('GET', `/v1/commands/${second.json.id}`)).json;
+        return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+      }, 'the second command finished');
+      expect(done.status).toBe('succeeded');
+      expect((await api('GET', `/v1/commands/${first.json.id}`)).json.status).toBe('succeeded');
+      await subscriber.waitFor(
+        (r) => r.type === 'command.succeeded' && r.text.includes(first.json.id as string),
+      );
+    } finally {
+      await locker.query('rollback').catch(() => {});
+      await locker.end();
+      await observer.end();
+      sim.writes.onRequest = undefined;
+      sim.writes.echoes = true;
+    }
   });
 });
 

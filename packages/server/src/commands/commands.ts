@@ -776,11 +776,17 @@ export function createCommands(options: CommandsOptions = {}) {
         });
       }
       if (!done) return undefined; // the lease was lost: another process owns the command now
-      await host.storeEvents(trx, [outcomeEvent(done)]);
       if (done.ordering_key !== null) {
         const next = await q.nextInLine(trx, done.ordering_key);
         if (next) await sendJob(s, trx, next.id, next.next_attempt_at);
       }
+      // The outcome event last, right before the commit: its sequence is drawn as it is inserted,
+      // and the pull feed serves past a sequence still uncommitted once the event after it is
+      // FEED_COMMIT_WINDOW_S old (events/store.ts), losing it to a reader that moves on. Stored
+      // before the next command's job, a wait for the job table's lock (pg-boss at work, a
+      // database slow to answer) held the event uncommitted for as long: a pull reader never got
+      // a command.succeeded held 7 s so (a fault-injection audit).
+      await host.storeEvents(trx, [outcomeEvent(done)]);
       return done;
     });
     if (finished) {
