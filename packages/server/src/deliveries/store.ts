@@ -373,7 +373,10 @@ export async function finishDeliveries(
 /**
  * Takes one token from a subscription's rate-limit bucket (refilled at `perSecond`, holding at most
  * one second's worth, at least one). Returns 0 when granted, else the ms until a token is there.
- * The bucket lives in the subscription row, so every hub process shares it.
+ * The bucket lives in the subscription row, so every hub process shares it. Its row is locked `for
+ * no key update`, like the update itself, as the notification counters are (`claimDue`): `for
+ * update` made every normalize commit fanning out to the subscription wait for it (the foreign
+ * key check's `for key share`), its events' sequences drawn and uncommitted meanwhile.
  */
 export async function takeRateToken(
   db: Executor,
@@ -386,7 +389,7 @@ export async function takeRateToken(
             coalesce(rate_tokens, greatest(1, ${perSecond}::float8))
             + greatest(0, extract(epoch from clock_timestamp() - coalesce(rate_refilled_at, clock_timestamp())))
               * ${perSecond}::float8) as t
-          from switchyard.subscriptions where id = ${subscriptionId} for update)
+          from switchyard.subscriptions where id = ${subscriptionId} for no key update)
         update switchyard.subscriptions s
           set rate_tokens = case when cur.t >= 1 then cur.t - 1 else cur.t end, rate_refilled_at = clock_timestamp()
         from cur where s.id = cur.id

@@ -1,4 +1,5 @@
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as deliveryStore from '../deliveries/store.ts';
 import { generateSecret } from '../delivery/sign.ts';
@@ -31,6 +32,22 @@ describe('subscription rate limit', () => {
     const wait = await deliveryStore.takeRateToken(db, subscription.id, 2);
     expect(wait).toBeGreaterThan(0);
     expect(wait).toBeLessThanOrEqual(500);
+  });
+
+  it('takes a token without holding up a commit that fans out to the subscription', async () => {
+    // A fan-out inserting a delivery checks its foreign key with `for key share` on the
+    // subscription row, inside the normalize commit that has drawn its events' sequences: a token
+    // taken `for update` made it wait, and the pull feed serves past a sequence held uncommitted
+    // for longer than its window (events/store.ts, FEED_COMMIT_WINDOW_S).
+    const { subscription } = await hub.subscriptions.create({ kind: 'pull', rateLimit: { perSecond: 2 } });
+    const db = hub.host.db;
+    await db.transaction().execute(async (trx) => {
+      expect(await deliveryStore.takeRateToken(trx, subscription.id, 2)).toBe(0);
+      // Another connection, while the token's row lock is held: granted at once, or 55P03.
+      const r = await sql`select 1 as ok from switchyard.subscriptions
+          where id = ${subscription.id} for key share nowait`.execute(db);
+      expect(r.rows).toEqual([{ ok: 1 }]);
+    });
   });
 
   it('spreads deliveries to the subscription rate without counting postponements as attempts', async () => {
