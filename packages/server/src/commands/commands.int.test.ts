@@ -14,7 +14,12 @@ import { BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator'
 import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import type { JsonObject } from '@switchyard/core';
-import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import {
+  type RecordingSubscriber,
+  startRecordingSubscriber,
+  testPostgresAdminUrl,
+  useTestDatabase,
+} from '@switchyard/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
@@ -144,7 +149,10 @@ function configText(): string {
   ].join('\n');
 }
 
-async function startHub(commands: Omit<CommandsOptions, 'worker'> = {}): Promise<HubProcess> {
+async function startHub(
+  commands: Omit<CommandsOptions, 'worker'> = {},
+  logger: pino.Logger = pino({ level: 'silent' }),
+): Promise<HubProcess> {
   const loaded = parseConfig(configText(), {
     file: 'commands-e2e.yaml',
     connectors: shippedConnectors,
@@ -153,7 +161,7 @@ async function startHub(commands: Omit<CommandsOptions, 'worker'> = {}): Promise
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   return startHubProcess(loaded.config, {
     io,
-    logger: pino({ level: 'silent' }),
+    logger,
     pipeline: { pollIntervalMs: 200, retention: { cron: false } },
     commands: {
       retryScheduleMs: [100, 100, 100],
@@ -1511,6 +1519,67 @@ describe("a command's outcome event and the pull feed", () => {
       await observer.end();
       sim.writes.onRequest = undefined;
       sim.writes.echoes = true;
+    }
+  });
+});
+
+describe('a command cut short by a database outage', () => {
+  it('is given back once the database answers again, not when its lease runs out', async () => {
+    // A lease of 10 minutes and no sweep: only the process giving the command back can run it
+    // again within this test (before: \`running\` until the lease ran out, then the sweep).
+    await hub.stop();
+    const lines: { msg: string }[] = [];
+    hub = await startHub(
+      { sweepIntervalMs: 0, leaseMs: 600_000 },
+      pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+    );
+    sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+    const { subject } = await bookedAppointment();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let called!: () => void;
+    const reached = new Promise<void>((resolve) => {
+      called = resolve;
+    });
+    sim.writes.onRequest = () => {
+      sim.writes.onRequest = undefined;
+      called();
+      return held;
+    };
+    const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+    await admin.connect();
+    const name = admin.escapeIdentifier(db.name());
+    try {
+      const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+      expect(sent.status).toBe(202);
+      await reached;
+      // The vendor carries the call out while the hub cannot store its outcome.
+      await admin.query(`alter database ${name} allow_connections false`);
+      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
+        db.name(),
+      ]);
+      release();
+      // The run ended without storing its outcome (logged once the job gave up on it).
+      await eventually(
+        async () => lines.some((l) => /command job failed|a command cut short/.test(l.msg)),
+        'the outcome not stored while the database refuses',
+      );
+      await admin.query(`alter database ${name} allow_connections true`);
+      const done = await eventually(
+        async () => {
+          const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
+          return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+        },
+        'the command run again and finished',
+        30_000,
+      );
+      expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
+    } finally {
+      await admin.query(`alter database ${name} allow_connections true`).catch(() => {});
+      await admin.end();
+      sim.writes.onRequest = undefined;
     }
   });
 });

@@ -455,6 +455,9 @@ interface Attached {
  */
 const DUE_WAKE_MARGIN_MS = 250;
 
+/** How often a command cut short by a database outage is offered back (runCommand's giveBack), ms. */
+const GIVE_BACK_RETRY_MS = 500;
+
 /**
  * {@link CommandsOptions} with every default applied: the tunable ones from the config file's
  * defaults (`CONFIG_DEFAULTS.commands`), so the library and `switchyard.yaml` never disagree.
@@ -625,11 +628,47 @@ export function createCommands(options: CommandsOptions = {}) {
   async function runCommand(s: Attached, id: string): Promise<void> {
     const row = await q.claimCommand(s.host.db, id, leaseMs);
     if (!row) return;
+    const leaseEndsAt = Date.now() + leaseMs;
     try {
       await runClaimed(s, row);
+    } catch (error) {
+      // The database went away before the outcome was stored: given back as soon as it answers
+      // again, as a normalization or a delivery cut short is, instead of `running` until its lease
+      // runs out (120 s by default) and the sweep after it (30 s) for a blip of a second.
+      if (isDatabaseUnavailable(error)) void track(giveBack(s, row, leaseEndsAt));
+      throw error;
     } finally {
       settled(row.id);
       void s.host.notify(CHANNEL_COMMAND_SETTLED, row.id);
+    }
+  }
+
+  /**
+   * Puts a command this process claimed back to `pending`, due now, with its job, once the
+   * database answers (tried every {@link GIVE_BACK_RETRY_MS}). Run again, a handler whose vendor
+   * call went through answers as after a crash (at least once: an idempotent call, or the
+   * handler's own record of a call the vendor cannot deduplicate). Gives up when the claim is no
+   * longer this process's (the outcome did commit, or another process took it over), when its
+   * lease has run out (the sweep's turn then) or when the process stops.
+   */
+  async function giveBack(s: Attached, row: q.CommandRow, leaseEndsAt: number): Promise<void> {
+    while (!s.stopping && Date.now() < leaseEndsAt) {
+      await new Promise((resolve) => setTimeout(resolve, GIVE_BACK_RETRY_MS).unref?.());
+      try {
+        await s.host.db.transaction().execute(async (trx) => {
+          const again = await q.retryCommandLater(trx, row.id, row, 0, {
+            kind: 'transient',
+            message: 'the database became unavailable before the outcome was stored',
+          });
+          if (again) await sendJob(s, trx, row.id);
+        });
+        return;
+      } catch (error) {
+        if (!isDatabaseUnavailable(error)) {
+          s.logger.warn({ err: error, command: row.id }, 'giving a command back failed; its lease runs out');
+          return;
+        }
+      }
     }
   }
 
@@ -1141,14 +1180,15 @@ export function createCommands(options: CommandsOptions = {}) {
               );
             void track(counted(run()))
               .catch((error) => {
-                // The database went away mid-command: the command keeps its lease and runs again
-                // once the lease runs out (at least once). An outage fails every command the same
-                // way: said once per 30 s, not an error with a stack per command.
+                // The database went away mid-command: the command is given back once it answers
+                // again (runCommand), or runs again once its lease runs out (at least once). An
+                // outage fails every command the same way: said once per 30 s, not an error with a
+                // stack per command.
                 if (isDatabaseUnavailable(error))
                   reportDatabaseUnavailable(
                     logger.child({ command: job.data.id }),
                     error,
-                    'a command cut short runs again once its lease runs out',
+                    'a command cut short is given back once it answers again',
                   );
                 else logger.error({ err: error, command: job.data.id }, 'command job failed');
               })
