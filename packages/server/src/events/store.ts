@@ -150,9 +150,24 @@ export async function maxEventSequence(db: Executor): Promise<string> {
 export const FEED_COMMIT_WINDOW_S = 3;
 
 /**
+ * How long, seconds, an event after a missing sequence is held while a writing transaction that
+ * began before it was stored is still open ({@link pollFeed}). The commit window alone assumed
+ * every such transaction commits within {@link FEED_COMMIT_WINDOW_S}: one that waited longer (for
+ * a lock on a subscription row, pg-boss's job table, a stalled disk) lost its event to a reader
+ * that moved on (fault-injection audit: 8 s on a row lock, the event never served). Bounded, so a
+ * writer that never ends (an operator's session left open in the hub's database) delays the feed
+ * by this much after a gap instead of stopping it.
+ */
+export const FEED_WRITER_HOLD_S = 300;
+
+/**
  * The events of a pull subscription after a position, in sequence order, up to the first event
- * that follows a missing sequence younger than {@link FEED_COMMIT_WINDOW_S} (not served yet: the
- * missing one may still commit, and serving past it would lose it to a reader that acknowledges).
+ * that follows a missing sequence and is younger than {@link FEED_COMMIT_WINDOW_S}, or younger
+ * than {@link FEED_WRITER_HOLD_S} while a transaction of this database that has written
+ * (`pg_stat_activity.backend_xid`) and began before it was stored is still open: not served yet,
+ * as the missing one may still commit, and serving past it would lose it to a reader that
+ * acknowledges. (A transaction's id is assigned by its first write, the insert that draws the
+ * sequence: the commit window covers the moment between.)
  *
  * @example
  * ```ts
@@ -166,9 +181,15 @@ export async function pollFeed(
   limit: number,
 ): Promise<EventRow[]> {
   return rows<EventRow>(
-    sql`with horizon as (
-          select min(y.sequence) as s from switchyard.events y
-          where y.created_at > now() - make_interval(secs => ${FEED_COMMIT_WINDOW_S})
+    sql`with writers as (
+          -- The oldest open transaction of this database that has written, this session's aside
+          -- (its sessions are the hub's role's, whose rows pg_stat_activity shows in full).
+          select least(min(xact_start), now()) as since from pg_stat_activity
+          where datname = current_database() and backend_xid is not null and pid <> pg_backend_pid()),
+        horizon as (
+          select min(y.sequence) as s from switchyard.events y, writers w
+          where y.created_at > least(now() - make_interval(secs => ${FEED_COMMIT_WINDOW_S}),
+                                     greatest(w.since, now() - make_interval(secs => ${FEED_WRITER_HOLD_S})))
             and y.sequence - 1 > ${afterSequence}::bigint
             and not exists (select 1 from switchyard.events p where p.sequence = y.sequence - 1))
         select e.* from switchyard.events e

@@ -123,3 +123,35 @@ it('counts the commit window from when an event was stored, not from when its tr
     await slow.end();
   }
 });
+
+it('holds an event after a sequence a writing transaction still holds past the commit window, until it commits', async () => {
+  // A transaction that stored an event and waited longer than the window before its commit (a lock
+  // on a subscription row, pg-boss's job table, a stalled disk: 8 s in the fault-injection audit).
+  const { subscription } = await hub.subscriptions.create({ kind: 'pull' });
+  const first = await send('horizon-5');
+  const read = await hub.feed.poll(subscription.id);
+  expect(read.events.map((e) => e.id)).toContain(first.id);
+  await hub.feed.ack(subscription.id, read.nextCursor);
+  const { event } = await hub.events.get(first.id);
+  await client.query('begin');
+  const held = (
+    await client.query<{ s: string }>(
+      `insert into switchyard.events (id, type, source, subject, time, envelope)
+       values (gen_random_uuid(), 'appointment.created', $1, 'appointment/horizon-writer', now(), $2)
+       returning sequence::text as s`,
+      [event.source, JSON.stringify({ ...event, id: 'horizon-writer' })],
+    )
+  ).rows[0]!.s;
+  const later = await send('horizon-6');
+  expect(BigInt(later.sequence)).toBeGreaterThan(BigInt(held));
+  await new Promise((resolve) => setTimeout(resolve, (FEED_COMMIT_WINDOW_S + 0.5) * 1000));
+  // Past the window, and still not served past the held sequence (the previous code served it,
+  // and the held event was never read).
+  const waiting = await hub.feed.poll(subscription.id);
+  expect(waiting.events).toEqual([]);
+  await client.query('commit');
+  expect((await hub.feed.poll(subscription.id)).events.map((e) => e.sequence)).toEqual([
+    held,
+    later.sequence,
+  ]);
+}, 30_000);
