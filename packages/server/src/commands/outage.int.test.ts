@@ -75,5 +75,14 @@ it('says once per 30 s that the command sweep waits for the database, not a warn
   // Before: five warnings 'command sweep failed', each with the error's stack.
   expect(sweeps().filter((l) => l.level >= 40).length).toBeLessThanOrEqual(1);
   expect(sweeps().filter((l) => l.msg === 'command sweep failed')).toEqual([]);
+  // Nor do the LISTEN connection and pg-boss's connections, cut by the same outage, say it once
+  // each with a stack (3 to 12 such warnings per process per blip before).
+  expect(
+    lines
+      .slice(from)
+      .filter(
+        (l) => l.msg === 'pg-boss error' || l.msg === 'LISTEN connection lost; polling until it is back',
+      ),
+  ).toEqual([]);
   await allowConnections(true);
 });

@@ -90,7 +90,14 @@ export class HubListener {
     const client = new pg.Client({ connectionString: this.url });
     client.on('notification', (msg) => this.notify(msg.channel, msg.payload));
     client.on('error', (error) => {
-      this.logger.warn({ err: error }, 'LISTEN connection lost; polling until it is back');
+      // An outage is said once per 30 s with every other report of it; anything else at once.
+      if (isDatabaseUnavailable(error))
+        reportDatabaseUnavailable(
+          this.logger,
+          error,
+          'the LISTEN connection is lost; polling until it is back',
+        );
+      else this.logger.warn({ err: error }, 'LISTEN connection lost; polling until it is back');
       this.reconnectLater(client);
     });
     client.on('end', () => this.reconnectLater(client));

@@ -22,6 +22,7 @@ import { connectorLogger } from '../logging/logger.ts';
 import { newId, openDatabase } from '../storage/db.ts';
 import { migrate, pendingMigrations } from '../storage/migrations.ts';
 import { CHANNEL_DELIVER, CHANNEL_NORMALIZE, CHANNEL_PULL } from '../storage/queues.ts';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { requireSubscription, subscriptionsApi } from '../subscriptions/api.ts';
 import { feedApi } from '../subscriptions/feed.ts';
 import { TEST_EVENT_TYPE } from '../subscriptions/schema.ts';
@@ -204,7 +205,14 @@ export async function createHub(config: HubConfig) {
         ...BOSS_TIMERS,
       })
     : undefined;
-  boss?.on('error', (error) => logger.warn({ err: error }, 'pg-boss error'));
+  // pg-boss's own connections fail with the database like the hub's: an outage is said once per
+  // 30 s with every other report of it, not a warning with a stack per pg-boss timer and connection
+  // (3 to 12 per process per blip: fault-injection audit).
+  boss?.on('error', (error) => {
+    if (isDatabaseUnavailable(error))
+      reportDatabaseUnavailable(logger, error, 'pg-boss (schedules, the gate hand-off, commands) retries');
+    else logger.warn({ err: error }, 'pg-boss error');
+  });
   let started = false;
 
   const host: HubHost = {
