@@ -585,6 +585,10 @@ describe('metrics and OpenAPI', () => {
         0,
       );
     expect(counted(r.text)).toBe(observed(r.text));
+    // The same attempts by subscription and outcome: which subscriber fails.
+    const bySubscription = [...r.text.matchAll(/^switchyard_delivery_attempts_total\{([^}]*)\} (\d+)$/gm)];
+    expect(bySubscription.reduce((sum, m) => sum + Number(m[2]), 0)).toBe(observed(r.text));
+    for (const m of bySubscription) expect(m[1]).toMatch(/^subscription="[^"]+",outcome="[a-z_]+"$/);
     const before = observed(r.text);
     await pushEvent('metrics-1');
     await subscriber.waitFor(
@@ -598,6 +602,9 @@ describe('metrics and OpenAPI', () => {
       return observed(t) > before ? t : undefined;
     });
     expect(later).toMatch(/switchyard_delivery_attempt_duration_seconds_count\{outcome="succeeded"\} [1-9]/);
+    expect(later).toMatch(
+      /^switchyard_delivery_attempts_total\{subscription="crm",outcome="succeeded"\} [1-9]/m,
+    );
   });
 
   it('publishes a valid OpenAPI 3.1 document covering every API route, and not the dashboard or FHIR', async () => {

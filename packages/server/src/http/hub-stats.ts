@@ -58,23 +58,34 @@ export async function countAttemptsSince(
   db: Executor,
   after: string,
   limit = 10_000,
-): Promise<{ attempts: { outcome: string; latencyMs: number; traceparent: string | null }[]; last: string }> {
-  const r = await sql<{ id: string; outcome: string; latency_ms: number | null; traceparent: string | null }>`
+): Promise<{
+  attempts: { outcome: string; latencyMs: number; traceparent: string | null; subscription: string | null }[];
+  last: string;
+}> {
+  const r = await sql<{
+    id: string;
+    outcome: string;
+    latency_ms: number | null;
+    traceparent: string | null;
+    subscription_id: string | null;
+  }>`
     with horizon as (
       select min(y.id) as id from switchyard.delivery_attempts y
       where y.id - 1 > ${after}::bigint
         and y.started_at + make_interval(secs => coalesce(y.latency_ms, 0) / 1000.0)
           > now() - make_interval(secs => ${FEED_COMMIT_WINDOW_S})
         and not exists (select 1 from switchyard.delivery_attempts p where p.id = y.id - 1))
-    select id, outcome, latency_ms, traceparent from switchyard.delivery_attempts
-    where id > ${after}::bigint and id < coalesce((select id from horizon), 9223372036854775807)
-    order by id limit ${limit}`.execute(db);
+    select a.id, a.outcome, a.latency_ms, a.traceparent, d.subscription_id from switchyard.delivery_attempts a
+    left join switchyard.deliveries d on d.id = a.delivery_id
+    where a.id > ${after}::bigint and a.id < coalesce((select id from horizon), 9223372036854775807)
+    order by a.id limit ${limit}`.execute(db);
   const attempts = r.rows
     .filter((row) => row.latency_ms !== null)
     .map((row) => ({
       outcome: row.outcome,
       latencyMs: Number(row.latency_ms),
       traceparent: row.traceparent,
+      subscription: row.subscription_id,
     }));
   return { attempts, last: r.rows.length > 0 ? r.rows[r.rows.length - 1]!.id : after };
 }

@@ -51,6 +51,9 @@ export interface HttpMetrics {
   attemptLatency: Histogram<'outcome'>;
 }
 
+/** The subscription label of an attempt whose subscription was deleted since. */
+export const DELETED_SUBSCRIPTION_LABEL = '_deleted';
+
 /** Instances that do not exist must not create label values (an attacker could invent millions). */
 export const UNKNOWN_INSTANCE_LABEL = '_unknown';
 
@@ -351,6 +354,17 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     () => {},
   );
   let observed = 0;
+  // By subscription: which subscriber fails (the histogram has no subscription label, which would
+  // multiply its buckets by the subscriptions; a counter is one series per subscription and outcome).
+  const bySubscription = new Counter({
+    name: 'switchyard_delivery_attempts_total',
+    help: 'Delivery attempts recorded since this process started (read from the attempt log at scrape), by subscription and outcome.',
+    labelNames: ['subscription', 'outcome'],
+    registers: [registry],
+    async collect() {
+      await fed();
+    },
+  });
   const feed = async () => {
     await starting;
     after ??= await maxAttemptId(db);
@@ -364,6 +378,8 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
         value: a.latencyMs / 1000,
         exemplarLabels: exemplar,
       });
+      // A subscription deleted since its attempt was recorded has no row to name it.
+      bySubscription.inc({ subscription: a.subscription ?? DELETED_SUBSCRIPTION_LABEL, outcome: a.outcome });
     }
     after = last;
     observed += attempts.length;
