@@ -30,6 +30,7 @@ import { parseConfig } from '../config/load.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import { setConnectionsAllowed } from '../storage/database.test-support.ts';
 import { startOtlpReceiver } from '../telemetry/otlp-receiver.test-support.ts';
 import type { CommandsOptions } from './commands.ts';
 
@@ -214,6 +215,27 @@ async function eventually<T>(
 let nextBooking = 5_000_000;
 
 /** Pushes a slot-booked for a fresh booking and returns the appointment's subject once delivered. */
+/**
+ * Holds the simulator's next write request until `release()`: `reached` resolves once the hub's
+ * call is there (the command is in its vendor call, its transaction not yet finished).
+ */
+function holdNextVendorWrite(): { reached: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let called!: () => void;
+  const reached = new Promise<void>((resolve) => {
+    called = resolve;
+  });
+  sim.writes.onRequest = () => {
+    sim.writes.onRequest = undefined;
+    called();
+    return held;
+  };
+  return { reached, release };
+}
+
 async function bookedAppointment(): Promise<{ subject: string; bookingId: string }> {
   const bookingId = String(nextBooking++);
   const booking = {
@@ -1457,19 +1479,7 @@ describe("a command's outcome event and the pull feed", () => {
     // have written an event yet (a fault-injection audit: a pull reader never got the event).
     const { subject } = await bookedAppointment();
     sim.writes.echoes = false;
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let called!: () => void;
-    const reached = new Promise<void>((resolve) => {
-      called = resolve;
-    });
-    sim.writes.onRequest = () => {
-      sim.writes.onRequest = undefined;
-      called();
-      return held;
-    };
+    const { reached, release } = holdNextVendorWrite();
     const locker = new pg.Client({ connectionString: db.url() });
     await locker.connect();
     const observer = new pg.Client({ connectionString: db.url() });
@@ -1535,38 +1545,22 @@ describe('a command cut short by a database outage', () => {
     );
     sim.writes.hookUrl = `${hub.url}/hooks/dp`;
     const { subject } = await bookedAppointment();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let called!: () => void;
-    const reached = new Promise<void>((resolve) => {
-      called = resolve;
-    });
-    sim.writes.onRequest = () => {
-      sim.writes.onRequest = undefined;
-      called();
-      return held;
-    };
+    const { reached, release } = holdNextVendorWrite();
     const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
     await admin.connect();
-    const name = admin.escapeIdentifier(db.name());
     try {
       const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
       expect(sent.status).toBe(202);
       await reached;
       // The vendor carries the call out while the hub cannot store its outcome.
-      await admin.query(`alter database ${name} allow_connections false`);
-      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
-        db.name(),
-      ]);
+      await setConnectionsAllowed(admin, db.name(), false);
       release();
       // The run ended without storing its outcome (logged once the job gave up on it).
       await eventually(
         async () => lines.some((l) => /command job failed|a command cut short/.test(l.msg)),
         'the outcome not stored while the database refuses',
       );
-      await admin.query(`alter database ${name} allow_connections true`);
+      await setConnectionsAllowed(admin, db.name(), true);
       const done = await eventually(
         async () => {
           const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
@@ -1577,7 +1571,7 @@ describe('a command cut short by a database outage', () => {
       );
       expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
     } finally {
-      await admin.query(`alter database ${name} allow_connections true`).catch(() => {});
+      await setConnectionsAllowed(admin, db.name(), true).catch(() => {});
       await admin.end();
       sim.writes.onRequest = undefined;
     }

@@ -13,21 +13,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import { setConnectionsAllowed } from '../storage/database.test-support.ts';
 
 const db = useTestDatabase();
 const lines: { level: number; msg: string }[] = [];
 let admin: pg.Client;
 let hub: HubProcess;
 
-async function allowConnections(allow: boolean): Promise<void> {
-  const name = admin.escapeIdentifier(db.name());
-  await admin.query(`alter database ${name} allow_connections ${allow}`);
-  if (!allow) {
-    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
-      db.name(),
-    ]);
-  }
-}
+const allowConnections = (allow: boolean) => setConnectionsAllowed(admin, db.name(), allow);
 
 beforeAll(async () => {
   admin = new pg.Client({ connectionString: testPostgresAdminUrl() });

@@ -22,6 +22,7 @@ import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { type E2e, startE2e } from '../e2e/connectors/harness.test-support.ts';
 import { getCurrentEntity } from '../entities/current.ts';
 import { storeHubEvents } from '../events/emit.ts';
+import { setConnectionsAllowed } from '../storage/database.test-support.ts';
 import { SEARCH_PARAMETERS } from './search.ts';
 import {
   jsonSchemaErrors,
@@ -430,12 +431,11 @@ describe('errors are OperationOutcomes', () => {
     await admin.connect();
     const name = database.name();
     try {
-      await admin.query(`alter database "${name}" allow_connections false`);
-      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [name]);
+      await setConnectionsAllowed(admin, name, false);
       const answer = await get(`/fhir/r4/Appointment/${APPT}`);
       expectOutcome(answer, 503, 'transient');
     } finally {
-      await admin.query(`alter database "${name}" allow_connections true`);
+      await setConnectionsAllowed(admin, name, true);
       await admin.end();
     }
     // pg_terminate_backend does not wait for the backends to exit, so a pooled session may only

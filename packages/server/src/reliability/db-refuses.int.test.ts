@@ -14,6 +14,7 @@ import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { setConnectionsAllowed } from '../storage/database.test-support.ts';
 import {
   ADMIN_TOKEN,
   API_KEY,
@@ -28,15 +29,7 @@ let admin: pg.Client;
 let running: InProcessHub;
 const logLines: { level: number; msg: string; reqId?: string }[] = [];
 
-async function allowConnections(allow: boolean): Promise<void> {
-  const name = admin.escapeIdentifier(database.name());
-  await admin.query(`alter database ${name} allow_connections ${allow}`);
-  if (!allow) {
-    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
-      database.name(),
-    ]);
-  }
-}
+const allowConnections = (allow: boolean) => setConnectionsAllowed(admin, database.name(), allow);
 
 beforeAll(async () => {
   admin = new pg.Client({ connectionString: testPostgresAdminUrl() });

@@ -45,3 +45,26 @@ export function useMigratedDatabase(database: TestDatabaseHandle): Database {
     close: () => current().close(),
   };
 }
+
+/**
+ * Makes a test's database refuse connections, or take them again (`ALTER DATABASE …
+ * ALLOW_CONNECTIONS`), as an outage does: refusing, its open sessions are cut too
+ * (`pg_terminate_backend`, which does not wait for them to exit). `admin` is a client on another
+ * database (`testPostgresAdminUrl()`).
+ *
+ * @example
+ * ```ts
+ * await setConnectionsAllowed(admin, database.name(), false); // SQLSTATE 55000 for every new session
+ * ```
+ */
+export async function setConnectionsAllowed(
+  admin: { query(text: string, values?: unknown[]): Promise<unknown>; escapeIdentifier(s: string): string },
+  databaseName: string,
+  allow: boolean,
+): Promise<void> {
+  await admin.query(`alter database ${admin.escapeIdentifier(databaseName)} allow_connections ${allow}`);
+  if (!allow)
+    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
+      databaseName,
+    ]);
+}
