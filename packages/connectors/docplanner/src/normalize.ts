@@ -419,13 +419,15 @@ async function bookingEvent(
     }
   }
   const time = occurred(n, env);
+  // The time of the appointment's latest notification applied: the late checks below compare with
+  // it, and a notification applied moves it on (read once).
+  const laterAt = await ctx.state.get<string>(eventTimeKey(hubId));
   if (type === 'appointment.created') {
     // A booking is created before anything else happens to it, so a creation told no later than
     // the appointment's last event arrived late (a push Docplanner retried minutes later, or
     // re-sent by release, after the cancellation or move that followed it): applied, it would set
     // the appointment back to booked at its first time and booking id, downstream and in the
     // known state. That later event already carried the booking.
-    const laterAt = await ctx.state.get<string>(eventTimeKey(hubId));
     if (typeof laterAt === 'string' && Date.parse(laterAt) >= Date.parse(time)) {
       return ignore(
         `Docplanner ${n.type} of booking ${String(booking.id)} at ${time} arrived after the appointment's notification of ${laterAt}: a late creation, which would set the appointment back to booked`,
@@ -438,10 +440,7 @@ async function bookingEvent(
     // pushes): applied, it set a cancelled appointment arrived again (Docplanner has no un-cancel).
     // After a later confirmation or payment change only, it is still news. A cancellation is always
     // applied: nothing comes after it.
-    const [laterAt, known] = await Promise.all([
-      ctx.state.get<string>(eventTimeKey(hubId)),
-      ctx.state.get<JsonObject>(knownStateKey(`appointment/${hubId}`)),
-    ]);
+    const known = await ctx.state.get<JsonObject>(knownStateKey(`appointment/${hubId}`));
     const settled =
       known?.status === 'cancelled' || known?.status === 'arrived' || known?.status === 'noshow';
     if (settled && typeof laterAt === 'string' && Date.parse(laterAt) > Date.parse(time)) {
@@ -483,11 +482,11 @@ async function bookingEvent(
   // A creation is not recorded: it is the state a move itself reports, so never the later one.
   // Nor does an older notification applied after a newer one (a presence mark after a later
   // payment change) move the time back: the late checks above compare with the latest.
-  if (type !== 'appointment.created') {
-    const before = await ctx.state.get<string>(eventTimeKey(hubId));
-    if (typeof before !== 'string' || !(Date.parse(before) > Date.parse(time)))
-      await ctx.state.set(eventTimeKey(hubId), time);
-  }
+  if (
+    type !== 'appointment.created' &&
+    !(typeof laterAt === 'string' && Date.parse(laterAt) > Date.parse(time))
+  )
+    await ctx.state.set(eventTimeKey(hubId), time);
   return emit({ type, subject, time, data: known });
 }
 
