@@ -229,6 +229,15 @@ describe('switchyard start', () => {
         /^queued delivery (\S+): a replay of \S+ \(event \S+\)\ndelivery \1: delivered \(HTTP 200\)\n$/,
       );
 
+      // Replayed once already: refused, and the message names the command line's flag, not the API's.
+      const twice = await runSwitchyard(
+        ['replay', '--config', 'switchyard.yaml', '--delivery', succeeded!.id],
+        { cwd: dir, env: env() },
+      );
+      expect(twice.code).toBe(2);
+      expect(twice.stderr).toMatch(/was already replayed as \S+: replay that one, or add --force to send/);
+      expect(twice.stderr).not.toContain('force: true');
+
       const nothing = await runSwitchyard(
         ['replay', '--config', 'switchyard.yaml', '--subscription', 'flaky', '--dead'],
         { cwd: dir, env: env() },

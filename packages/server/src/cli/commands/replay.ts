@@ -1,3 +1,4 @@
+import { isSwitchyardError, SwitchyardError } from '@switchyard/core';
 import { sql } from 'kysely';
 import { configDurationMs } from '../../config/units.ts';
 import type { Hub } from '../../pipeline/hub.ts';
@@ -136,7 +137,18 @@ export const replayCommand: Command = {
     const { withHub } = await import('../hub.ts');
     return withHub(args, io, async ({ hub }) => {
       if (typeof delivery === 'string') {
-        const fresh = await hub.deliveries.replay(delivery, { force: args.values.force === true });
+        const fresh = await hub.deliveries
+          .replay(delivery, { force: args.values.force === true })
+          .catch((error: unknown) => {
+            // The hub's refusal names the API's `force: true`; on the command line it is --force.
+            const replayedAs = isSwitchyardError(error) ? error.details?.replayedAs : undefined;
+            if (typeof replayedAs !== 'string') throw error;
+            throw new SwitchyardError(
+              'SY_PIPELINE_CONFLICT',
+              `delivery ${delivery} was already replayed as ${replayedAs}: replay that one, or add --force to send this one again`,
+              { details: (error as SwitchyardError).details },
+            );
+          });
         io.stdout.write(`queued delivery ${fresh.id}: a replay of ${delivery} (event ${fresh.eventId})\n`);
         const wait = args.values.wait === true || (io.stderr as ProgressStream).isTTY === true;
         return wait ? watchOne(hub, io, fresh.id) : 0;
