@@ -57,6 +57,24 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     expect(lines[0]).toMatch(/config-\d+\.yaml:\d+:\d+ /);
   });
 
+  it('an unquoted reference inside { } or [ ]: one problem naming the cause, not a cascade of tokens', async () => {
+    const flow =
+      'version: 1\ninstances:\n  - id: acme-main\n    connector: acme\n    settings: { apiKey: ${env:ACME_KEY}, baseUrl: https://acme.example }\n';
+    const problem = await expectProblem(flow, 5, '', /secret reference inside \{ \} or \[ \] must be quoted/);
+    expect(problem.column).toBe(flow.split('\n')[4]!.indexOf('${') + 1);
+    await expectProblem(
+      'version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    secrets: [${env:FEED_SECRET}]\n',
+      5,
+      '',
+      /must be quoted, e\.g\. \{ apiKey: "\$\{env:KEY\}" \}/,
+    );
+    // Quoted, the same line is valid.
+    const { result } = await load(flow.replace('${env:ACME_KEY}', '"${env:ACME_KEY}"'), {
+      ACME_KEY: 'k-123456',
+    });
+    expect(result.problems).toEqual([]);
+  });
+
   it('duplicate keys', async () => {
     const { result } = await load('version: 1\nserver:\n  port: 1\n  port: 2\n');
     expect(result.problems[0]).toMatchObject({ line: 4 });
@@ -160,7 +178,7 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
       'version: 1\nserver:\n  host: ${env:HOST}\n',
       3,
       'server.host',
-      /only allowed in secret fields/,
+      /only allowed in secret fields: .* the connector settings marked secret \(docs\/configuration\.md, Reference\); write any other value as it is$/,
       { HOST: '0.0.0.0' },
     );
   });

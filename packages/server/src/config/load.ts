@@ -151,8 +151,25 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
   const fail = (): LoadResult => ({ ok: false, problems: sortProblems(problems), secrets: [] });
 
   if (doc.errors.length > 0) {
-    for (const error of doc.errors) {
-      const pos = lineCounter.linePos(error.pos[0]);
+    const lines = text.split('\n');
+    const positions = doc.errors.map((error) => ({ error, pos: lineCounter.linePos(error.pos[0]) }));
+    // `{ apiKey: ${env:KEY} }` is the likeliest YAML error in this file: inside { } or [ ] an
+    // unquoted `{` opens a mapping, and the parser reports a cascade of token errors from there on
+    // that say nothing about the cause. Say it once, at the reference, instead.
+    const unquoted = positions.find(({ pos }) => UNQUOTED_FLOW_REFERENCE.test(lines[pos.line - 1] ?? ''));
+    if (unquoted) {
+      const line = lines[unquoted.pos.line - 1] ?? '';
+      problems.push({
+        file,
+        line: unquoted.pos.line,
+        column: line.indexOf('${') + 1,
+        path: '',
+        message:
+          'a secret reference inside { } or [ ] must be quoted, e.g. { apiKey: "${env:KEY}" } (unquoted, YAML reads its { as the start of a mapping)',
+      });
+      return fail();
+    }
+    for (const { error, pos } of positions) {
       problems.push({ file, line: pos.line, column: pos.col, path: '', message: yamlMessage(error.message) });
     }
     return fail();
@@ -190,7 +207,7 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
     } else if (hasReference(value)) {
       report(
         segments,
-        'secret references (${env:...}, ${file:...}) are only allowed in secret fields: server.adminToken, secretKey, database.url, subscriptions[].secrets, telemetry.traces.headers and connector settings marked x-secret',
+        'secret references (${env:...}, ${file:...}) are only allowed in secret fields: server.adminToken, secretKey, database.url, subscriptions[].secrets, telemetry.traces.headers and the connector settings marked secret (docs/configuration.md, Reference); write any other value as it is',
       );
       unresolved.push(pointerOf(segments));
     }
@@ -334,6 +351,9 @@ type Report = (
 function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
   return problems.sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path));
 }
+
+/** A `${…}` reference written unquoted after a flow collection's `{` or `[` on the same line. */
+const UNQUOTED_FLOW_REFERENCE = /[{[](?:[^"'#]*?[\s,:])?\$\{/;
 
 function yamlMessage(message: string): string {
   return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
