@@ -52,18 +52,20 @@ export async function main(
         `unknown command "${name}"${hint ? `; did you mean "${hint}"?` : ''} (run "switchyard help" for the list)`,
       );
     }
-    if (!wantsHelp && (rest.includes('--help') || rest.includes('-h'))) {
-      const help = commands.find((c) => c.name === 'help');
-      if (help) return await help.run({ values: {}, positionals: [command.name] }, io);
-    }
+    const help =
+      !wantsHelp && (rest.includes('--help') || rest.includes('-h'))
+        ? commands.find((c) => c.name === 'help')
+        : undefined;
+    // `start --help` prints help, not a hub: it ends quietly like any other output.
+    if (io.stdout === process.stdout && (help ?? command).name !== 'start')
+      process.stdout.on('error', exitWhenReaderGone);
+    if (help) return await help.run({ values: {}, positionals: [command.name] }, io);
     const parsed = parseArgs({
       args: wantsHelp ? [] : [...rest],
       options: command.options,
       allowPositionals: command.allowPositionals ?? false,
       strict: true,
     });
-    if (io.stdout === process.stdout && command.name !== 'start')
-      process.stdout.on('error', exitWhenReaderGone);
     return await command.run({ values: parsed.values, positionals: parsed.positionals }, io);
   } catch (error) {
     if (isParseArgsError(error)) {
