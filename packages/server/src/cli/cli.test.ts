@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { checkNodeVersion, stripsTypes } from '../../bin/node-guard.mjs';
 import { shippedConnectors } from '../connectors.ts';
 import type { CliIO, Command } from './command.ts';
+import { commands } from './commands/index.ts';
 import { main } from './main.ts';
 
 const bin = fileURLToPath(new URL('../../bin/switchyard.mjs', import.meta.url));
@@ -397,6 +398,17 @@ describe('switchyard help and schema (in process)', () => {
     expect(await main(['validate', '--help'], io)).toBe(0);
     expect(io.out()).toMatch(/^switchyard validate \[--config FILE\]/);
     expect(io.out()).toContain('--config FILE');
+  });
+
+  // `commands`' usage line left out --status, --limit and --idempotency-key, `push`'s --content-type
+  // and `gates`' --config: a reader of the first line did not know they existed.
+  it('names every option of every command in its usage line and in its details', () => {
+    for (const command of commands) {
+      for (const name of Object.keys(command.options)) {
+        expect(command.usage, `${command.name} --${name}`).toContain(`--${name}`);
+        expect(command.details ?? '', `${command.name} --${name}`).toContain(`--${name}`);
+      }
+    }
   });
 
   it('prints the config schema', async () => {

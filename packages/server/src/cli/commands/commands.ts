@@ -40,7 +40,8 @@ const USAGE =
 export const commandsCommand: Command = {
   name: 'commands',
   summary: 'list commands sent to vendors, show one with its vendor calls, or send one',
-  usage: 'list|show ID|send [--config FILE] [--type T] [--subject S] [--instance I] [--data JSON] [--json]',
+  usage:
+    'list|show ID|send [--config FILE] [--type T] [--status S] [--limit N] [--subject S] [--instance I] [--data JSON] [--idempotency-key K] [--json]',
   details: [
     'Subcommands:',
     '  list                 the latest commands, newest first',

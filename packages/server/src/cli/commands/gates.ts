@@ -82,7 +82,8 @@ export function formatGateDetail(g: GateRequestDetail): string {
 export const gatesCommand: Command = {
   name: 'gates',
   summary: 'list approval (gate) requests with their decisions, or show one with every answer',
-  usage: '[list | show ID] [--instance ID] [--decision approve|refuse] [--reason R] [--limit N] [--json]',
+  usage:
+    '[list | show ID] [--config FILE | --database-url URL] [--instance ID] [--decision approve|refuse] [--reason R] [--limit N] [--json]',
   details: [
     'Options:',
     '  --instance ID        only this connector instance',

@@ -95,7 +95,7 @@ export const pushCommand: Command = {
   name: 'push',
   summary: 'send a vendor payload file to an instance, with the credentials its vendor presents',
   usage:
-    '--instance ID FILE [--config FILE] [--route NAME] [--param NAME=VALUE] [--url URL] [--signed-at TIME]',
+    '--instance ID FILE [--config FILE] [--route NAME] [--param NAME=VALUE] [--url URL] [--content-type TYPE] [--signed-at TIME]',
   details: [
     'FILE is the body as the vendor sends it (a fixture of the connector, say); - reads it from stdin.',
     '',
