@@ -499,6 +499,10 @@ describe('admin API and CLI', () => {
       expect((one.json() as { request: JsonObject }).request.type).toBe('appointment.booking_requested');
       const bad = await app.inject({ method: 'GET', url: '/v1/gates?decision=maybe' });
       expect(bad.statusCode).toBe(400);
+      // Paged like every admin list (docs/api.md): limit 1..1000, capped at 500. It was 400 past 500.
+      const large = await app.inject({ method: 'GET', url: '/v1/gates?limit=1000' });
+      expect(large.statusCode).toBe(200);
+      expect((await app.inject({ method: 'GET', url: '/v1/gates?limit=1001' })).statusCode).toBe(400);
       const missing = await app.inject({ method: 'GET', url: '/v1/gates/nope' });
       expect(missing.statusCode).toBe(404);
     } finally {
@@ -529,6 +533,14 @@ describe('admin API and CLI', () => {
     out.length = 0;
     await gatesCommand.run({ values: { 'database-url': database.url() }, positionals: ['show', id] }, io);
     expect(out.join('')).toMatch(/- crm: refuse \(HTTP 409/);
+    // Like `events list` and `commands list`: past the hub's page of 500 is a usage error, not a
+    // silently shorter list.
+    await expect(
+      gatesCommand.run(
+        { values: { 'database-url': database.url(), limit: '501' }, positionals: ['list'] },
+        io,
+      ),
+    ).rejects.toThrow('--limit must be an integer 1..500');
   });
 
   it('counts decisions in its metrics', async () => {

@@ -3,7 +3,7 @@
  * the authenticated `/v1` scope of the app (the admin bearer token applies).
  */
 import type { FastifyInstance } from 'fastify';
-import { cursorParam } from '../admin/schemas.ts';
+import { cursorParam, limitParam } from '../admin/schemas.ts';
 import type { Gates } from './gates.ts';
 
 type Schema = Record<string, unknown>;
@@ -108,7 +108,7 @@ export async function gateRoutes(app: FastifyInstance, { gates }: { gates: Gates
             decision: { type: 'string', enum: ['approve', 'refuse'] },
             reason: { type: 'string', enum: reasons },
             cursor: cursorParam,
-            limit: { type: 'integer', minimum: 1, maximum: 500 },
+            limit: limitParam,
           },
         },
         response: {

@@ -5,7 +5,7 @@
 
 import type { JsonValue } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
-import type { Page } from '../admin/page.ts';
+import { clampLimit, type Page } from '../admin/page.ts';
 import type { Executor } from '../storage/db.ts';
 import * as q from './store.ts';
 
@@ -173,8 +173,7 @@ export async function listGates(
   f: GateListQuery,
   matchWindowMs: number,
 ): Promise<Page<GateRequest>> {
-  const limit = f.limit ?? 50;
-  if (!Number.isInteger(limit) || limit < 1) throw invalid('limit must be a positive integer');
+  const size = clampLimit(f.limit);
   if (f.decision !== undefined && f.decision !== 'approve' && f.decision !== 'refuse') {
     throw invalid('decision must be approve or refuse');
   }
@@ -182,7 +181,6 @@ export async function listGates(
     throw invalid(`reason must be one of ${GATE_REASONS.join(', ')}`);
   }
   if (f.cursor !== undefined && !/^\d+$/.test(f.cursor)) throw invalid('cursor is not valid');
-  const size = Math.min(limit, 500);
   const rows = await q.listGateRequests(db, {
     ...(f.instanceId ? { instanceId: f.instanceId } : {}),
     ...(f.decision ? { decision: f.decision as q.GateOutcome } : {}),

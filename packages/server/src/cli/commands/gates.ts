@@ -112,7 +112,8 @@ export const gatesCommand: Command = {
     if (action === 'show' && !id) throw new UsageError('gates show needs a gate request id');
     const v = args.values;
     const limit = v.limit === undefined ? 20 : Number(v.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      throw new UsageError('--limit must be an integer 1..500');
     return withGateDatabase(args, io, async (db) => {
       try {
         if (action === 'show') {
