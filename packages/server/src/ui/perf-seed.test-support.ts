@@ -5,19 +5,17 @@
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node packages/server/src/ui/perf-seed.test-support.ts
  */
+import { createTestDatabase } from '@switchyard/testing/postgres';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 
-const admin = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const name = `sy_dashboard_perf_${process.pid}`;
-const client = new pg.Client({ connectionString: admin });
-await client.connect();
-await client.query(`create database ${name}`);
-const url = new URL(admin);
-url.pathname = `/${name}`;
-const { db, close } = openDatabase(url.toString(), { max: 2 });
+// The tests' own database maker: on a shared server SWITCHYARD_TEST_DB_PREFIX names it as the tests'
+// are named (it was `sy_dashboard_perf_<pid>` whatever the server's naming rule).
+const database = await createTestDatabase({
+  adminUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+});
+const { db, close } = openDatabase(database.url, { max: 2 });
 try {
   await migrate(db);
   const N = 100_000;
@@ -94,6 +92,5 @@ try {
   }
 } finally {
   await close();
-  await client.query(`drop database ${name} with (force)`);
-  await client.end();
+  await database.drop();
 }
