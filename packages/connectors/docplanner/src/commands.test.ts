@@ -11,6 +11,7 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
+import { startHookReceiver } from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands } from './commands.ts';
 import type { Config } from './config.ts';
@@ -164,6 +165,38 @@ describe('Docplanner commands against the simulator', () => {
     });
   });
 
+  it('presence: POST marks the patient present, DELETE absent (a no-show, notified as presence-marked ABSENT); nothing clears a mark', async () => {
+    // integrations.docplanner.com/guide/api-objects/patient-presence.html: "POST: Marks the patient
+    // as present for the visit. DELETE: Marks the patient as non-present (no-show)."
+    const { sim, ctx } = await setup();
+    const hook = await startHookReceiver({
+      path: '/hooks/dp',
+      answers: [{ status: 200 }],
+      whenDone: 'repeat',
+    });
+    try {
+      sim.writes.echoes = true;
+      sim.writes.echoDelayMs = 0;
+      sim.writes.hookUrl = hook.url;
+      expect(
+        await commands['appointment.mark_no_show']!(cmd('appointment.mark_no_show', {}), ctx()),
+      ).toMatchObject({ outcome: 'done' });
+      expect(sim.writes.log.map((w) => `${w.method} ${w.path.split('/').slice(-3).join('/')}`)).toEqual([
+        'DELETE 2087456123/presence/patient',
+      ]);
+      expect(sim.writes.presence.get('2087456123')).toBe('ABSENT');
+      await expect.poll(() => hook.received.length).toBe(1);
+      expect(JSON.parse(hook.received[0]!.body)).toMatchObject({
+        name: 'presence-marked',
+        data: { visit_booking: { id: '2087456123' }, presence: 'ABSENT' },
+      });
+      // Sent as this DELETE, a "clear" recorded a no-show (the doctor is not charged for the visit).
+      expect(commands['appointment.clear_presence']).toBeUndefined();
+    } finally {
+      await hook.close();
+    }
+  });
+
   it('refreshes a revoked token on 401 and goes on', async () => {
     const { sim, ctx } = await setup();
     const c = ctx();
@@ -173,11 +206,9 @@ describe('Docplanner commands against the simulator', () => {
       },
     );
     sim.revokeTokens();
-    expect(
-      await commands['appointment.clear_presence']!(cmd('appointment.clear_presence', {}), c),
-    ).toMatchObject({
-      outcome: 'done',
-    });
+    expect(await commands['appointment.mark_no_show']!(cmd('appointment.mark_no_show', {}), c)).toMatchObject(
+      { outcome: 'done' },
+    );
     expect(sim.tokensIssued).toBe(2);
     expect(
       sim.writes.log.map((w) => `${w.method} ${w.path.split('/').slice(-3).join('/')} ${w.status}`),
@@ -509,7 +540,7 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
       'appointment.cancel',
       'appointment.reschedule',
       'appointment.mark_arrived',
-      'appointment.clear_presence',
+      'appointment.mark_no_show',
     ] as const) {
       const data = type === 'appointment.reschedule' ? { start: '2026-03-12T09:00:00+01:00' } : {};
       // One handler type for the four (each takes its own CommandRequest).

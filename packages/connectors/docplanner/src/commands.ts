@@ -7,8 +7,8 @@
  * | appointment.book | `POST …/slots/{start}/book` |
  * | appointment.cancel | `DELETE …/bookings/{id}` |
  * | appointment.reschedule | `POST …/bookings/{id}/move` (a new booking id, aliased to the same appointment) |
- * | appointment.mark_arrived | `POST …/bookings/{id}/presence/patient` |
- * | appointment.clear_presence | `DELETE …/bookings/{id}/presence/patient` |
+ * | appointment.mark_arrived | `POST …/bookings/{id}/presence/patient` (markPatientPresence) |
+ * | appointment.mark_no_show | `DELETE …/bookings/{id}/presence/patient` (markPatientAbsence) |
  *
  * `…` is `/api/v3/integration/facilities/{facility}/doctors/{doctor}/addresses/{address}`: for an
  * existing booking the hub's known state of the appointment gives the three ids, or, for a booking
@@ -636,6 +636,15 @@ function movedTo(from: Place, answer: JsonObject, address: string | undefined): 
   return { facility: from.facility, doctor: doctor ?? from.doctor, address: at ?? address ?? from.address };
 }
 
+/**
+ * Docplanner's presence calls record an observation each, both ways: `POST …/presence/patient` marks
+ * the patient present (markPatientPresence), `DELETE` marks them absent (markPatientAbsence: "DELETE:
+ * Marks the patient as non-present (no-show)", integrations.docplanner.com/guide/api-objects/
+ * patient-presence.html), which Docplanner notifies as `presence-marked` `ABSENT`. So the DELETE is
+ * `appointment.mark_no_show`; Docplanner has no call that clears a mark (`appointment.clear_presence`
+ * sent as the DELETE recorded a no-show, which spares the doctor the visit's fee, where the caller
+ * asked to undo an arrival).
+ */
 function presence(method: 'POST' | 'DELETE') {
   return async (command: CommandRequest, ctx: Ctx): Promise<CommandResult> => {
     const t = await target(command, ctx);
@@ -644,17 +653,20 @@ function presence(method: 'POST' | 'DELETE') {
       method,
       url: `${placePath(ctx.config, t.place)}/bookings/${encodeURIComponent(t.booking)}/presence/patient`,
     });
-    // Marking twice, or clearing what is not marked, leaves the same state: both are idempotent.
+    // Marking present (or absent) twice leaves the same state: both calls are idempotent.
     if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
-    return failure(method === 'POST' ? 'presence' : 'presence removal', res);
+    return failure(method === 'POST' ? 'presence' : 'absence', res);
   };
 }
 
-/** The Docplanner command handlers. `appointment.mark_no_show`: the write API only marks presence (docs). */
+/**
+ * The Docplanner command handlers. `appointment.clear_presence`: Docplanner's API has no call that
+ * removes a presence or absence mark (see {@link presence}).
+ */
 export const commands: CommandSpec<Config> = {
   'appointment.book': book,
   'appointment.cancel': cancel,
   'appointment.reschedule': reschedule,
   'appointment.mark_arrived': presence('POST'),
-  'appointment.clear_presence': presence('DELETE'),
+  'appointment.mark_no_show': presence('DELETE'),
 };

@@ -1,6 +1,6 @@
 /**
  * The write half of the fake Docplanner (integration API v3, FACTS.md "Write API"): book a slot,
- * cancel, move and mark presence, with Docplanner's failure modes (a taken slot: 422; an already
+ * cancel, move and mark presence or absence, with Docplanner's failure modes (a taken slot: 422; an already
  * canceled booking: 409; a move to an address outside the facility: 403), an optional delay on
  * every answer (before the write, or between the write and its answer), and the echo Docplanner
  * pushes after a change made through the API (`booked_by` / `canceled_by: integration`). The 5xx /
@@ -78,8 +78,8 @@ export class DocplannerWriteApi {
   onRequest: ((method: string, path: string) => void | Promise<void>) | undefined;
   /** Statuses that replace the answers of the next writes carried out ({@link loseAnswers}). */
   readonly #lost: number[] = [];
-  /** Patient presence per booking id. */
-  readonly presence = new Map<string, 'PRESENT'>();
+  /** Patient presence per booking id, as the last presence call marked it. */
+  readonly presence = new Map<string, 'PRESENT' | 'ABSENT'>();
   readonly #host: DocplannerWriteHost;
   readonly #taken = new Set<string>();
 
@@ -323,21 +323,19 @@ export class DocplannerWriteApi {
     );
   }
 
+  /**
+   * `POST …/presence/patient` marks the patient present, `DELETE` absent (a no-show), as Docplanner's
+   * markPatientPresence / markPatientAbsence do; each is notified as `presence-marked`.
+   */
   #presence(
     known: { facility: string; doctor: string; address: string; booking: JsonObject },
     id: string,
     method: string,
     answer: Reply,
   ): void {
-    if (method === 'POST') {
-      this.presence.set(id, 'PRESENT');
-      answer(204, null);
-      this.#echo(
-        this.#notification('presence-marked', known, { visit_booking: known.booking, presence: 'PRESENT' }),
-      );
-    } else {
-      this.presence.delete(id);
-      answer(204, null);
-    }
+    const presence = method === 'POST' ? 'PRESENT' : 'ABSENT';
+    this.presence.set(id, presence);
+    answer(204, null);
+    this.#echo(this.#notification('presence-marked', known, { visit_booking: known.booking, presence }));
   }
 }

@@ -97,7 +97,7 @@ export interface AppointmentMarkArrivedCommandData {
 }
 
 /**
- * Records at the vendor that the patient did not come. No shipped connector offers it yet (Docplanner's public write API marks and clears presence only; docs/connectors/docplanner.md).
+ * Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence).
  */
 export interface AppointmentMarkNoShowCommandData {
   /**
@@ -107,7 +107,7 @@ export interface AppointmentMarkNoShowCommandData {
 }
 
 /**
- * Removes a recorded arrival or no-show at the vendor (Docplanner DELETE presence).
+ * Removes a recorded arrival or no-show at the vendor. No shipped connector offers it yet (Docplanner's presence calls mark present or absent, none clears a mark; docs/connectors/docplanner.md).
  */
 export interface AppointmentClearPresenceCommandData {
   /**
@@ -212,7 +212,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Mark a no-show",
     description:
-      "Records at the vendor that the patient did not come. No shipped connector offers it yet (Docplanner's public write API marks and clears presence only; docs/connectors/docplanner.md).",
+      "Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence).",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.mark_no_show.json",
   },
   {
@@ -221,7 +221,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Clear presence",
     description:
-      "Removes a recorded arrival or no-show at the vendor (Docplanner DELETE presence).",
+      "Removes a recorded arrival or no-show at the vendor. No shipped connector offers it yet (Docplanner's presence calls mark present or absent, none clears a mark; docs/connectors/docplanner.md).",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.clear_presence.json",
   },
   {

@@ -405,6 +405,25 @@ describe('commands through a started hub', () => {
     expect(late.json.code).toBe('SY_COMMAND_TARGET_STATE');
   });
 
+  it('mark_no_show: Docplanner DELETE presence (its markPatientAbsence), echoed as presence-marked ABSENT with causedBy', async () => {
+    // integrations.docplanner.com/guide/api-objects/patient-presence.html: "POST: Marks the patient
+    // as present for the visit. DELETE: Marks the patient as non-present (no-show)."
+    const { subject, bookingId } = await bookedAppointment();
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_no_show', subject, data: {} });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+    await subscriber.waitFor((r) => r.type === 'command.succeeded' && r.subject === `command/${id}`);
+    expect(
+      sim.writes.log
+        .filter((w) => w.path.includes(`/bookings/${bookingId}/`))
+        .map((w) => `${w.method} ${w.path.split('/').slice(-3).join('/')} ${w.status}`),
+    ).toEqual([`DELETE ${bookingId}/presence/patient 204`]);
+    expect(sim.writes.presence.get(bookingId)).toBe('ABSENT');
+    const echo = await subscriber.waitFor((r) => r.type === 'appointment.no_show' && r.subject === subject);
+    expect(causedBy(echo)).toEqual({ commandId: id });
+    expect((echo.json as { data: { status?: unknown } }).data.status).toBe('noshow');
+  });
+
   it('refuses at once, nothing queued: unknown type, schema, unknown subject, unsupported, no vendor id', async () => {
     const { subject } = await bookedAppointment();
     const before = (await api('GET', '/v1/commands?limit=500')).json.items.length;
@@ -417,7 +436,8 @@ describe('commands through a started hub', () => {
         422,
         'SY_COMMAND_UNKNOWN_TARGET',
       ],
-      [{ type: 'appointment.mark_no_show', subject, data: {} }, 422, 'SY_COMMAND_UNSUPPORTED'],
+      // Docplanner's presence calls mark present or absent; none clears a mark.
+      [{ type: 'appointment.clear_presence', subject, data: {} }, 422, 'SY_COMMAND_UNSUPPORTED'],
 
       [{ type: 'appointment.update', subject, data: { comment: 'x' } }, 422, 'SY_COMMAND_UNSUPPORTED'],
       [
