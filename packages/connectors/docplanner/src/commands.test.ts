@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   type CommandContext,
+  type CommandData,
   type CommandRequest,
   ConnectorError,
   type JsonObject,
@@ -13,8 +14,9 @@ import {
 import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
 import { startHookReceiver } from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commands } from './commands.ts';
+import { commands, commandUnsupported } from './commands.ts';
 import type { Config } from './config.ts';
+import { accessToken } from './pull.ts';
 import { DocplannerSimulator } from './simulator.ts';
 
 /** A real-HTTP VendorHttp, as the hub lends one: resolves for every status, transient on network errors. */
@@ -294,10 +296,11 @@ describe('Docplanner commands against the simulator', () => {
     });
   });
 
-  it('book: POST the slot with the patient; a taken slot is a permanent 422; no place is refused before any call', async () => {
+  it('book: POST the slot with the patient and duration; a taken slot is a permanent 404; no place is refused before any call', async () => {
     const { sim, ctx } = await setup();
     const data = {
       start: '2026-03-12T10:00:00+01:00',
+      durationMinutes: 30,
       patient: { given: 'Anna', family: 'Kowalska', phone: '+48500100200', email: 'anna@example.com' },
       practitioner: { id: PLACE.doctor },
       location: { id: PLACE.address },
@@ -314,16 +317,18 @@ describe('Docplanner commands against the simulator', () => {
       path: `/facilities/${PLACE.facility}/doctors/${PLACE.doctor}/addresses/${PLACE.address}/slots/${encodeURIComponent(data.start)}/book`,
       body: {
         address_service_id: '4455661',
+        duration: 30,
         is_returning: false,
         patient: { name: 'Anna', surname: 'Kowalska', phone: '+48500100200', email: 'anna@example.com' },
       },
-      status: 201,
+      status: 200,
     });
     const taken = await commands['appointment.book']!(
       { id: 'b2', type: 'appointment.book', data } as CommandRequest<'appointment.book'>,
       ctx({ vendorIds: [] }),
     );
-    expect(taken).toMatchObject({ outcome: 'permanent', vendor: { status: 422 } });
+    expect(taken).toMatchObject({ outcome: 'permanent', vendor: { status: 404 } });
+    expect(taken.outcome === 'permanent' && taken.message).toMatch(/Requested target slot .* not found/);
     const nowhere = await commands['appointment.book']!(
       {
         id: 'b3',
@@ -336,6 +341,67 @@ describe('Docplanner commands against the simulator', () => {
     expect(sim.writes.log).toHaveLength(2);
   });
 
+  it("book: what Docplanner's bookSlot requires (duration, the patient's name and phone, the place, the service) is refused when sent and never called without", async () => {
+    // BookSlotRequest requires address_service_id, patient and duration; its Patient name and phone
+    // (docplanner.github.io/integrations-hub-front-app/docs, Slots > bookSlot). Docplanner has no
+    // default length: a book without duration is answered 400.
+    const { sim, ctx } = await setup();
+    const data = {
+      start: '2026-03-12T10:00:00+01:00',
+      patient: { name: 'Jan' },
+      practitioner: { id: PLACE.doctor },
+      location: { id: PLACE.address },
+      organization: { id: PLACE.facility },
+      service: { id: '4455661' },
+    };
+    const reason = commandUnsupported({ type: 'appointment.book', data } as CommandData);
+    expect(reason).toBe(
+      'Docplanner books a slot only with durationMinutes (duration), patient.phone (phone)',
+    );
+    expect(
+      commandUnsupported({
+        type: 'appointment.book',
+        data: { ...data, durationMinutes: 30, patient: { given: 'Jan', phone: '+48500100201' } },
+      } as CommandData),
+    ).toBeUndefined();
+    expect(commandUnsupported({ type: 'appointment.cancel', data: {} } as CommandData)).toBeUndefined();
+    // A command queued before the connector refused such data: failed without a call.
+    const r = await commands['appointment.book']!(
+      { id: 'b-lacks', type: 'appointment.book', data } as CommandRequest<'appointment.book'>,
+      ctx({ vendorIds: [] }),
+    );
+    expect(r).toEqual({ outcome: 'permanent', message: reason });
+    expect(sim.writes.log).toHaveLength(0);
+    // The simulator answers such a book as Docplanner does.
+    const token = await accessToken({
+      instanceId: 'dp',
+      config: ctx().config,
+      http: fetchHttp,
+      state: ctx().state,
+      logger: capturingLogger(),
+    });
+    const res = await fetch(
+      `${sim.url}/api/v3/integration/facilities/${PLACE.facility}/doctors/${PLACE.doctor}/addresses/${PLACE.address}/slots/${encodeURIComponent(data.start)}/book`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          address_service_id: '4455661',
+          is_returning: false,
+          patient: { name: 'Jan' },
+        }),
+      },
+    );
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      errors: {
+        duration: ['This value should not be blank.'],
+        'patient.phone': ['This value should not be blank.'],
+      },
+      message: 'Invalid arguments',
+    });
+  });
+
   it('does not repeat a booking whose earlier try got no answer (no idempotency at Docplanner)', async () => {
     const { sim, ctx } = await setup();
     const c = ctx({ vendorIds: [] });
@@ -344,6 +410,7 @@ describe('Docplanner commands against the simulator', () => {
       type: 'appointment.book',
       data: {
         start: '2026-03-13T10:00:00+01:00',
+        durationMinutes: 30,
         patient: { name: 'Jan', phone: '+48500100201' },
         practitioner: { id: PLACE.doctor },
         location: { id: PLACE.address },
@@ -410,6 +477,7 @@ async function frontDoor(target: string, tokenFailures: number) {
 
 const BOOK_DATA = {
   start: '2026-03-14T10:00:00+01:00',
+  durationMinutes: 20,
   patient: { name: 'Jan', phone: '+48500100201' },
   practitioner: { id: PLACE.doctor },
   location: { id: PLACE.address },
@@ -436,7 +504,7 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     const again = await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 2 }));
     expect(again.outcome).toBe('permanent');
     expect(again.outcome === 'permanent' && again.message).toMatch(/not sent again.*slot-booked/);
-    expect(writesTo(sim, '/book').map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 201']);
+    expect(writesTo(sim, '/book').map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 200']);
   });
 
   it('book: 503 and 429 prove nothing was booked: the next try books', async () => {
@@ -453,7 +521,7 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     });
     const third = await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 3 }));
     expect(third).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
-    expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([201]);
+    expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([200]);
   });
 
   it('book: a token endpoint that fails (503) marks nothing as sent: the next try books', async () => {
@@ -468,7 +536,7 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
       expect(sim.writes.log).toEqual([]);
       const again = await commands['appointment.book']!(request, ctx({ vendorIds: [], config, attempt: 2 }));
       expect(again).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
-      expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([201]);
+      expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([200]);
     } finally {
       await door.close();
     }
@@ -486,7 +554,7 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     const booked = await commands['appointment.book']!(bookRequest('b-401'), c);
     expect(booked).toMatchObject({ outcome: 'done' });
     expect(sim.tokensIssued).toBe(2);
-    expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([201]);
+    expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([200]);
   });
 
   it('book: once done, the same command tried again (the hub failed after it) answers the same booking without a call', async () => {

@@ -21,6 +21,7 @@
  */
 import {
   type CommandContext,
+  type CommandData,
   type CommandRequest,
   type CommandResult,
   type CommandSpec,
@@ -436,16 +437,49 @@ async function checkMove(
 
 const DP_GENDER: Record<string, string> = { male: 'm', female: 'f' };
 
+/**
+ * What a book lacks that Docplanner's bookSlot requires (BookSlotRequest: `address_service_id`,
+ * `patient`, `duration`; its Patient: `name`, `phone`), besides the place of the path: the fields
+ * named, or undefined when nothing is missing. Docplanner answers 400 to a book without them, and
+ * has no default length for a visit.
+ */
+function bookLacks(d: CommandRequest<'appointment.book'>['data']): string | undefined {
+  const missing: string[] = [];
+  if (!d.organization?.id) missing.push('organization.id (facility)');
+  if (!d.practitioner?.id) missing.push('practitioner.id (doctor)');
+  if (!d.location?.id) missing.push('location.id (address)');
+  if (!d.service?.id) missing.push('service.id (address service)');
+  if (d.durationMinutes === undefined) missing.push('durationMinutes (duration)');
+  if ((d.patient.given ?? d.patient.name) === undefined) missing.push('patient.given or patient.name (name)');
+  if (d.patient.phone === undefined) missing.push('patient.phone (phone)');
+  if (missing.length === 0) return undefined;
+  return `Docplanner books a slot only with ${missing.join(', ')}`;
+}
+
+/**
+ * Why this instance cannot carry out a command as sent (the contract's `commandUnsupported`): a
+ * book without what Docplanner's bookSlot requires is refused when it is sent, not accepted and
+ * then failed on Docplanner's 400.
+ *
+ * @example
+ * ```ts
+ * commandUnsupported({ type: 'appointment.book', data: { start, patient: { name: 'Jan' } } });
+ * // 'Docplanner books a slot only with organization.id (facility), …, patient.phone (phone)'
+ * ```
+ */
+export function commandUnsupported(command: CommandData): string | undefined {
+  return command.type === 'appointment.book' ? bookLacks(command.data) : undefined;
+}
+
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
   const d = command.data;
-  const place = placeOf(d as unknown as JsonObject);
-  if (!place || !d.service?.id) {
-    return {
-      outcome: 'permanent',
-      message:
-        'Docplanner needs organization.id (facility), practitioner.id (doctor), location.id (address) and service.id (address service) to book',
-    };
-  }
+  // Also here: a command the hub accepted before the connector refused it up front.
+  const lacks = bookLacks(d);
+  if (lacks !== undefined) return { outcome: 'permanent', message: lacks };
+  // bookLacks checked the three ids and the service (and, below, the patient's name and phone and
+  // the duration).
+  const place = placeOf(d as unknown as JsonObject)!;
+  const service = d.service!.id;
   const earlier = await attemptOf(command, ctx);
   const again = await replayed(command, ctx, earlier);
   if (again) return again;
@@ -457,21 +491,18 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     };
   }
   const p = d.patient;
-  const patient: JsonObject = {};
-  const name = p.given ?? p.name;
-  if (name !== undefined) patient.name = name;
+  const patient: JsonObject = { name: (p.given ?? p.name)!, phone: p.phone! };
   if (p.family !== undefined) patient.surname = p.family;
   if (p.email !== undefined) patient.email = p.email;
-  if (p.phone !== undefined) patient.phone = p.phone;
   if (p.birthDate !== undefined) patient.birth_date = p.birthDate;
   if (p.nationalId !== undefined) patient.nin = p.nationalId;
   if (p.gender !== undefined && DP_GENDER[p.gender]) patient.gender = DP_GENDER[p.gender]!;
   const body: JsonObject = {
-    address_service_id: d.service.id,
+    address_service_id: service,
+    duration: d.durationMinutes!,
     is_returning: p.isReturning ?? false,
     patient,
   };
-  if (d.durationMinutes !== undefined) body.duration = d.durationMinutes;
   if (d.comment !== undefined) body.comment = d.comment;
   const vendor = isJsonObject(d.vendor as JsonValue) ? (d.vendor as JsonObject) : {};
   for (const key of ['insurance_provider_id', 'insurance_plan_id'] as const) {

@@ -11,7 +11,7 @@
  */
 import { defineConnector } from '@switchyard/core';
 import { authenticate, credentials, sign } from './auth.ts';
-import { commands } from './commands.ts';
+import { commands, commandUnsupported } from './commands.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { matchKey, respond } from './gate.ts';
@@ -44,6 +44,7 @@ export const docplannerConnector = defineConnector<Config>({
   normalize,
   gate: { respond, matchKey },
   commands,
+  commandUnsupported,
   encode,
 });
 

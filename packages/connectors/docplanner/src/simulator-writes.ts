@@ -1,12 +1,12 @@
 /**
  * The write half of the fake Docplanner (integration API v3, FACTS.md "Write API"): book a slot,
- * cancel, move and mark presence or absence, with Docplanner's failure modes (a taken slot: 422; an already
- * canceled booking: 409; a move to an address outside the facility: 403), an optional delay on
- * every answer (before the write, or between the write and its answer), and the echo Docplanner
- * pushes after a change made through the API (`booked_by` / `canceled_by: integration`). The 5xx /
- * 429-with-Retry-After modes come from the simulator's `failNext`, which applies to these routes as
- * to every API route (nothing is done); `loseAnswers` does the write and answers a 5xx instead (the
- * answer lost on its way back).
+ * cancel, move and mark presence or absence, with Docplanner's failure modes (a book without its
+ * required fields: 400; a taken slot: 404; an already canceled booking: 409; a move to an address
+ * outside the facility: 403), an optional delay on every answer (before the write, or between the
+ * write and its answer), and the echo Docplanner pushes after a change made through the API
+ * (`booked_by` / `canceled_by: integration`). The 5xx / 429-with-Retry-After modes come from the
+ * simulator's `failNext`, which applies to these routes as to every API route (nothing is done);
+ * `loseAnswers` does the write and answers a 5xx instead (the answer lost on its way back).
  */
 
 import type { JsonObject } from '@switchyard/core';
@@ -97,7 +97,7 @@ export class DocplannerWriteApi {
     for (let i = 0; i < count; i++) this.#lost.push(status);
   }
 
-  /** Marks a slot as taken: booking it answers 422. */
+  /** Marks a slot as taken: booking it answers 404 (Docplanner: "Requested target slot (…) not found"). */
   takeSlot(doctor: string, address: string, start: string): void {
     this.#taken.add(`${doctor}|${address}|${Date.parse(start)}`);
   }
@@ -226,24 +226,34 @@ export class DocplannerWriteApi {
     answer: Reply,
   ): void {
     const startMs = Date.parse(start);
-    if (
-      Number.isNaN(startMs) ||
-      typeof body.address_service_id !== 'string' ||
-      typeof body.patient !== 'object'
-    ) {
-      answer(400, {
-        errors: [{ field: 'start/address_service_id/patient', message: 'invalid' }],
-        message: 'Bad Request',
-      });
+    // Docplanner's BookSlotRequest requires address_service_id, patient and duration, its Patient
+    // name and phone; a missing one is answered 400 with the field named, as in its examples
+    // (`{"errors": {"<field>": ["…"]}, "message": "Invalid arguments"}`).
+    const patient =
+      typeof body.patient === 'object' && body.patient !== null ? (body.patient as JsonObject) : {};
+    const invalid: Record<string, string[]> = {};
+    if (Number.isNaN(startMs)) invalid.start = ['This value is not a valid datetime.'];
+    if (typeof body.address_service_id !== 'string')
+      invalid.address_service_id = ['This value should not be blank.'];
+    if (typeof body.duration !== 'number') invalid.duration = ['This value should not be blank.'];
+    if (typeof patient.name !== 'string') invalid['patient.name'] = ['This value should not be blank.'];
+    if (typeof patient.phone !== 'string') invalid['patient.phone'] = ['This value should not be blank.'];
+    if (Object.keys(invalid).length > 0) {
+      answer(400, { errors: invalid, message: 'Invalid arguments' });
       return;
     }
     const key = `${where.doctor}|${where.address}|${startMs}`;
     if (this.#taken.has(key)) {
-      answer(422, { errors: [], message: 'Slot is not available' });
+      // Docplanner's UnableToPerformBookingWithSlot (bookSlot's 404).
+      answer(404, {
+        errors: [],
+        message: `Unable to perform booking. Requested target slot (${start}) not found`,
+      });
       return;
     }
     this.#taken.add(key);
-    const duration = typeof body.duration === 'number' ? body.duration : 30;
+    const duration = body.duration as number;
+    const service = body.address_service_id as string;
     const booking: JsonObject = {
       id: String(nextBookingId++),
       status: 'booked',
@@ -254,12 +264,13 @@ export class DocplannerWriteApi {
       canceled_by: '',
       booked_at: isoOffset(this.#host.now()),
       canceled_at: null,
-      address_service: { id: body.address_service_id },
-      patient: body.patient as JsonObject,
+      address_service: { id: service },
+      patient,
       comment: typeof body.comment === 'string' ? body.comment : null,
     };
     this.#host.bookings.set(String(booking.id), { ...where, booking });
-    answer(201, booking);
+    // bookSlot answers 200 with the Booking.
+    answer(200, booking);
     this.#echo(this.#notification('slot-booked', where, { visit_booking: booking }));
   }
 

@@ -11,11 +11,11 @@ export interface AppointmentBookCommandData {
    */
   start: string;
   /**
-   * Length of the visit, when the vendor lets the caller choose.
+   * Length of the visit, when the vendor lets the caller choose. Docplanner requires it (its bookSlot has no default length).
    */
   durationMinutes?: number;
   /**
-   * Who the visit is for. The vendor decides which fields it needs (Docplanner: name, phone, email).
+   * Who the visit is for. The vendor decides which fields it needs (Docplanner: a name and a phone).
    */
   patient: Patient;
   /**

@@ -438,6 +438,23 @@ describe('commands through a started hub', () => {
       ],
       // Docplanner's presence calls mark present or absent; none clears a mark.
       [{ type: 'appointment.clear_presence', subject, data: {} }, 422, 'SY_COMMAND_UNSUPPORTED'],
+      // Docplanner's bookSlot requires a duration and the patient's phone.
+      [
+        {
+          type: 'appointment.book',
+          instance: 'dp',
+          data: {
+            start: '2026-03-10T11:30:00+01:00',
+            patient: { name: 'Jan' },
+            practitioner: { id: PLACE.doctor },
+            location: { id: PLACE.address },
+            organization: { id: PLACE.facility },
+            service: { id: '4455661' },
+          },
+        },
+        422,
+        'SY_COMMAND_UNSUPPORTED',
+      ],
 
       [{ type: 'appointment.update', subject, data: { comment: 'x' } }, 422, 'SY_COMMAND_UNSUPPORTED'],
       [
@@ -455,6 +472,11 @@ describe('commands through a started hub', () => {
       expect(r.status, JSON.stringify(body)).toBe(status);
       expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
       expect(r.json.code, JSON.stringify(body)).toBe(code);
+      if ((body as { type: string }).type === 'appointment.book' && code === 'SY_COMMAND_UNSUPPORTED') {
+        expect(r.json.details.reason).toBe(
+          'Docplanner books a slot only with durationMinutes (duration), patient.phone (phone)',
+        );
+      }
     }
     // Data deeper than the request hash's recursion could walk (valid JSON, sent as text: the
     // test's own JSON.stringify could not write it either): it answered 500.
@@ -601,6 +623,7 @@ describe('commands through a started hub', () => {
         instance: 'dp',
         data: {
           start,
+          durationMinutes: 30,
           patient: { name: 'Iga', phone: '+48500100204' },
           practitioner: { id: PLACE.doctor },
           location: { id: PLACE.address },
@@ -666,6 +689,7 @@ describe('commands through a started hub', () => {
     sim.writes.takeSlot(PLACE.doctor, PLACE.address, '2026-04-01T10:00:00+02:00');
     const data = {
       start: '2026-04-01T10:00:00+02:00',
+      durationMinutes: 30,
       patient: { name: 'Jan', phone: '+48500100201', email: 'jan@example.com' },
       practitioner: { id: PLACE.doctor },
       location: { id: PLACE.address },
@@ -678,7 +702,15 @@ describe('commands through a started hub', () => {
       (r) => r.type === 'command.failed' && r.subject === `command/${sent.json.id}`,
     );
     expect((failed.json as { data: unknown }).data).toMatchObject({
-      error: { kind: 'permanent', vendor: { status: 422, body: { message: 'Slot is not available' } } },
+      error: {
+        kind: 'permanent',
+        vendor: {
+          status: 404,
+          body: {
+            message: 'Unable to perform booking. Requested target slot (2026-04-01T10:00:00+02:00) not found',
+          },
+        },
+      },
     });
     // Another slot: a booking gives a new appointment whose hub id the outcome names. The echo is
     // pushed the moment the vendor answers, so it can arrive before the hub has recorded the answer:
@@ -715,6 +747,7 @@ describe('commands through a started hub', () => {
         instance: 'dp',
         data: {
           start: '2026-04-02T09:00:00+02:00',
+          durationMinutes: 30,
           patient: { name: 'Ola', phone: '+48500100299', email: 'ola@example.com' },
           practitioner: { id: PLACE.doctor },
           location: { id: PLACE.address },
@@ -1169,6 +1202,7 @@ describe('credentials, retries and the known state', () => {
         instance: 'dp-other',
         data: {
           start,
+          durationMinutes: 30,
           patient: { name: 'Ewa', phone: '+48500100202' },
           practitioner: { id: PLACE.doctor },
           location: { id: PLACE.address },
@@ -1179,7 +1213,7 @@ describe('credentials, retries and the known state', () => {
       expect(sent.status).toBe(202);
       const done = await finished(sent.json.id);
       const books = sim.writes.log.filter((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`));
-      expect(books.map((w) => w.status)).toEqual([201]);
+      expect(books.map((w) => w.status)).toEqual([200]);
       const booked = [...sim.bookings.entries()].filter(([, b]) => b.booking.start_at === start);
       expect(booked).toHaveLength(1);
       expect(done).toMatchObject({
@@ -1215,6 +1249,7 @@ describe('credentials, retries and the known state', () => {
       instance: 'dp',
       data: {
         start,
+        durationMinutes: 30,
         patient: { name: 'Olga', phone: '+48500100203' },
         practitioner: { id: PLACE.doctor },
         location: { id: PLACE.address },
@@ -1233,7 +1268,7 @@ describe('credentials, retries and the known state', () => {
       error: { kind: 'permanent', message: expect.stringMatching(/not sent again.*slot-booked/) },
     });
     const books = sim.writes.log.filter((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`));
-    expect(books.map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 201']);
+    expect(books.map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 200']);
   });
 
   it('a command has one echo: a later change of the same type on its appointment is not marked, the echo normalized again still is', async () => {
