@@ -230,7 +230,7 @@ describe('Docplanner commands against the simulator', () => {
     expect(sim.writes.log[0]).toMatchObject({
       method: 'POST',
       body: { start: '2026-03-11T09:00:00+01:00', address_service_id: '4455661' },
-      status: 200,
+      status: 201,
     });
     expect(sim.bookings.get('2087456123')?.booking.status).toBe('canceled');
   });
@@ -250,7 +250,7 @@ describe('Docplanner commands against the simulator', () => {
     expect(sim.writes.log[0]).toMatchObject({
       path: `/facilities/${PLACE.facility}/doctors/${PLACE.doctor}/addresses/${PLACE.address}/bookings/2087456123/move`,
       body: { address_id: '221305', duration: 20 },
-      status: 200,
+      status: 201,
     });
     // The hub aliased the new id; the known state is still the old booking's (no notification yet).
     const cancelled = await commands['appointment.cancel']!(
@@ -264,6 +264,55 @@ describe('Docplanner commands against the simulator', () => {
       status: 204,
     });
     expect(sim.bookings.get(newId)?.booking.status).toBe('canceled');
+  });
+
+  it("reschedule to another doctor's address in the facility: the Location header names the doctor, and the next command goes there", async () => {
+    // moveBooking (API 1.13.0, docplanner.github.io/integrations-hub-front-app/docs, Bookings): an
+    // address_id of a different doctor within the facility reassigns the booking to that doctor,
+    // "and the Location header of the response names the doctor the booking now belongs to".
+    const { sim, ctx } = await setup();
+    sim.writes.addAddress({ facility: PLACE.facility, doctor: '182799', address: '221399' });
+    const moved = await commands['appointment.reschedule']!(
+      cmd('appointment.reschedule', {
+        start: '2026-06-01T09:00:00+02:00',
+        location: { id: '221399' },
+        durationMinutes: 20,
+      }),
+      ctx(),
+    );
+    expect(moved.outcome).toBe('done');
+    const newId = moved.outcome === 'done' ? moved.vendorIds![0]! : '';
+    expect(sim.bookings.get(newId)).toMatchObject({ doctor: '182799', address: '221399' });
+    const c = ctx({ vendorIds: ['2087456123', newId] });
+    expect(await c.state.get(`docplanner:moved-place:${newId}`)).toEqual({
+      facility: PLACE.facility,
+      doctor: '182799',
+      address: '221399',
+    });
+    // Before Docplanner's notification of the move: the cancel goes to the new doctor's path (with
+    // the old doctor's, Docplanner does not find the booking there).
+    const cancelled = await commands['appointment.cancel']!(cmd('appointment.cancel', {}), c);
+    expect(cancelled).toEqual({ outcome: 'done', vendor: { status: 204, body: '' } });
+    expect(sim.writes.log[1]).toMatchObject({
+      method: 'DELETE',
+      path: `/facilities/${PLACE.facility}/doctors/182799/addresses/221399/bookings/${newId}`,
+      status: 204,
+    });
+  });
+
+  it("reschedule to an address of another facility: refused 403 with Docplanner's message, permanent", async () => {
+    const { sim, ctx } = await setup();
+    sim.writes.addAddress({ facility: '90999', doctor: '182733', address: '221500' });
+    const r = await commands['appointment.reschedule']!(
+      cmd('appointment.reschedule', { start: '2026-06-01T09:00:00+02:00', location: { id: '221500' } }),
+      ctx(),
+    );
+    expect(r).toMatchObject({
+      outcome: 'permanent',
+      message: 'Docplanner move answered 403: This address does not belong to this facility',
+      vendor: { status: 403 },
+    });
+    expect(sim.bookings.get('2087456123')?.booking.status).toBe('booked');
   });
 
   it('a move within its address notes no place; once a notification named the new booking, its known place is used', async () => {
@@ -578,7 +627,7 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     const again = await commands['appointment.reschedule']!(request, ctx({ current, attempt: 2 }));
     expect(again).toMatchObject({ outcome: 'done', alreadyDone: true, vendor: { status: 200 } });
     expect(again.outcome === 'done' && again.vendorIds).toEqual([]);
-    expect(writesTo(sim, '/move').map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 200']);
+    expect(writesTo(sim, '/move').map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 201']);
     // Recorded: a further try answers the same without asking Docplanner again.
     const reads = sim.served.filter((r) => r.method === 'GET').length;
     expect(await commands['appointment.reschedule']!(request, ctx({ current, attempt: 3 }))).toEqual({
@@ -639,14 +688,34 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(await c.state.get('docplanner:move-pending:appointment/hub-1')).toBeUndefined();
   });
 
-  it('after a move answered without its new id, a cancel waits for the notification too', async () => {
+  it("a move answered with a Booking without id: the Location header's booking is the new id", async () => {
     const { sim, ctx } = await setup();
-    const noId: VendorHttp = {
+    const noBodyId: VendorHttp = {
       async request(r) {
         const res = await fetchHttp.request(r);
         if (!r.url.endsWith('/move') || typeof res.body !== 'object' || res.body === null) return res;
         const { id: _id, ...body } = res.body as JsonObject;
         return { ...res, body };
+      },
+    };
+    const moved = await commands['appointment.reschedule']!(
+      cmd('appointment.reschedule', { start: MOVE_TO }),
+      ctx({ http: noBodyId }),
+    );
+    const newId = [...sim.bookings.entries()].find(([, b]) => b.booking.start_at === MOVE_TO)![0];
+    expect(moved).toMatchObject({ outcome: 'done', vendorIds: [newId] });
+  });
+
+  it('after a move answered without its new id, a cancel waits for the notification too', async () => {
+    const { sim, ctx } = await setup();
+    // Neither the Booking's id nor a Location header.
+    const noId: VendorHttp = {
+      async request(r) {
+        const res = await fetchHttp.request(r);
+        if (!r.url.endsWith('/move') || typeof res.body !== 'object' || res.body === null) return res;
+        const { id: _id, ...body } = res.body as JsonObject;
+        const { location: _location, ...headers } = res.headers;
+        return { ...res, headers, body };
       },
     };
     const moved = await commands['appointment.reschedule']!(
@@ -715,7 +784,7 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
       sim.served
         .filter((r) => r.path.includes('/bookings/2087456123'))
         .map((r) => `${r.method} ${r.path.split('/').at(-1)} ${r.status}`),
-    ).toEqual(['POST move 500', 'GET 2087456123 200', 'POST move 200']);
+    ).toEqual(['POST move 500', 'GET 2087456123 200', 'POST move 201']);
   });
 
   it('move: the booking canceled by the patient meanwhile: the next try fails permanently, not moved', async () => {

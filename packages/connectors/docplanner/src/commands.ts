@@ -627,8 +627,9 @@ async function reschedule(
     );
   }
   const answer = isJsonObject(res.body) ? res.body : {};
-  const id = answer.id;
-  if (typeof id !== 'string' && typeof id !== 'number') {
+  const located = locatedBooking(res.headers.location);
+  const id = vendorId(answer.id) ?? located?.booking;
+  if (id === undefined) {
     // Moved, new id unknown: the `sent` mark stays, so a retry checks the old booking, never moves
     // blind; and the appointment waits for the move's notification, as after a lost answer.
     await markMovePending(command, ctx, t.booking);
@@ -638,13 +639,8 @@ async function reschedule(
       vendor: { status: res.status, body: res.body },
     };
   }
-  const place = movedTo(t.place, answer, d.location?.id);
-  return carriedOut(
-    command,
-    ctx,
-    { vendorIds: [String(id)], ...(samePlace(place, t.place) ? {} : { place }) },
-    res,
-  );
+  const place = movedTo(t.place, answer, d.location?.id, located);
+  return carriedOut(command, ctx, { vendorIds: [id], ...(samePlace(place, t.place) ? {} : { place }) }, res);
 }
 
 /** A vendor id Docplanner may write as a number, as a string. */
@@ -654,28 +650,54 @@ function vendorId(value: JsonValue | undefined): string | undefined {
 }
 
 /**
- * Where a move put the new booking: the address the move asked for (`address_id`, else the old
- * one), in the facility of the path (Docplanner refuses an address outside it, 403). The answer is
- * a Booking, which in Docplanner's published objects names neither doctor nor address; when it
- * does (`doctor` / `address` objects as in the notifications' booking objects, or `doctor_id` /
- * `address_id`) its word is taken. Else the doctor is the old booking's: the new address may be
- * another doctor's, which only the move's notification will tell.
+ * The booking a `Location` header names (`…/facilities/{f}/doctors/{d}/addresses/{a}/bookings/{id}`,
+ * absolute or not): moveBooking answers 201 with one, the resource URL of the new booking, which
+ * "names the doctor the booking now belongs to" (API 1.13.0).
  */
-function movedTo(from: Place, answer: JsonObject, address: string | undefined): Place {
+function locatedBooking(location: string | undefined): (Place & { booking: string }) | undefined {
+  const m =
+    location === undefined
+      ? null
+      : /\/facilities\/([^/?#]+)\/doctors\/([^/?#]+)\/addresses\/([^/?#]+)\/bookings\/([^/?#]+)/.exec(
+          location,
+        );
+  if (!m) return undefined;
+  try {
+    const [facility, doctor, address, booking] = m.slice(1, 5).map((p) => decodeURIComponent(p!)) as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    return { facility, doctor, address, booking };
+  } catch {
+    return undefined; // a malformed escape: the header says nothing usable
+  }
+}
+
+/**
+ * Where a move put the new booking. Since API 1.13.0 a move's `address_id` may be an address of
+ * another doctor in the facility, which reassigns the booking to that doctor; the answer's
+ * `Location` header (the new booking's resource URL) names the doctor and address, and is taken
+ * first: keeping the old doctor, the next command on the booking went to a path Docplanner refuses
+ * (403, "This address does not belong to this doctor"). Without the header, an answer that names
+ * them (`doctor` / `address` objects as in the notifications' booking objects, or `doctor_id` /
+ * `address_id`) is taken; else the address the move asked for (`address_id`, else the old one) with
+ * the old booking's doctor, which the move's notification corrects. The facility is the path's
+ * (Docplanner refuses an address outside it, 403).
+ */
+function movedTo(
+  from: Place,
+  answer: JsonObject,
+  address: string | undefined,
+  located: Place | undefined,
+): Place {
+  if (located) return { facility: from.facility, doctor: located.doctor, address: located.address };
   const doctor = isJsonObject(answer.doctor) ? vendorId(answer.doctor.id) : vendorId(answer.doctor_id);
   const at = isJsonObject(answer.address) ? vendorId(answer.address.id) : vendorId(answer.address_id);
   return { facility: from.facility, doctor: doctor ?? from.doctor, address: at ?? address ?? from.address };
 }
 
-/**
- * Docplanner's presence calls record an observation each, both ways: `POST …/presence/patient` marks
- * the patient present (markPatientPresence), `DELETE` marks them absent (markPatientAbsence: "DELETE:
- * Marks the patient as non-present (no-show)", integrations.docplanner.com/guide/api-objects/
- * patient-presence.html), which Docplanner notifies as `presence-marked` `ABSENT`. So the DELETE is
- * `appointment.mark_no_show`; Docplanner has no call that clears a mark (`appointment.clear_presence`
- * sent as the DELETE recorded a no-show, which spares the doctor the visit's fee, where the caller
- * asked to undo an arrival).
- */
 function presence(method: 'POST' | 'DELETE') {
   return async (command: CommandRequest, ctx: Ctx): Promise<CommandResult> => {
     const t = await target(command, ctx);

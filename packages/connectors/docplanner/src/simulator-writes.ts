@@ -28,12 +28,14 @@ export interface DocplannerWrite {
 export interface DocplannerWriteHost {
   readonly bookings: Map<string, { facility: string; doctor: string; address: string; booking: JsonObject }>;
   now(): number;
+  /** The integration API's base URL (`…/api/v3/integration`), for `Location` headers. */
+  apiUrl(): string;
   /** Pushes a notification to `hookUrl`, else to the simulator's configured hook URL (a no-op without one). */
   /** Pushes `notification` to the hub; settles once the hub answered (or the push failed). */
   echo(notification: DpNotification, hookUrl: string | undefined): Promise<void>;
 }
 
-type Reply = (status: number, body: JsonObject | null) => void;
+type Reply = (status: number, body: JsonObject | null, headers?: Record<string, string>) => void;
 
 let nextBookingId = 3_000_000_000;
 
@@ -97,6 +99,19 @@ export class DocplannerWriteApi {
     for (let i = 0; i < count; i++) this.#lost.push(status);
   }
 
+  /**
+   * Addresses the simulator knows the facility and doctor of, by address id ({@link addAddress}): a
+   * move to one of them goes to its doctor (another doctor's address in the same facility reassigns
+   * the booking), and to one in another facility is refused 403, as Docplanner does. A move to an
+   * address not registered here stays with the booking's doctor.
+   */
+  readonly #addresses = new Map<string, { facility: string; doctor: string }>();
+
+  /** Registers an address of a doctor in a facility (see {@link #addresses}). */
+  addAddress(place: { facility: string; doctor: string; address: string }): void {
+    this.#addresses.set(place.address, { facility: place.facility, doctor: place.doctor });
+  }
+
   /** Marks a slot as taken: booking it answers 404 (Docplanner: "Requested target slot (…) not found"). */
   takeSlot(doctor: string, address: string, start: string): void {
     this.#taken.add(`${doctor}|${address}|${Date.parse(start)}`);
@@ -127,7 +142,7 @@ export class DocplannerWriteApi {
       body = undefined;
     }
     let answered: (() => void) | undefined;
-    const answer: Reply = (status, json) => {
+    const answer: Reply = (status, json, headers) => {
       const lost = status >= 200 && status < 300 ? this.#lost.shift() : undefined;
       if (lost !== undefined) {
         this.log.push({ method, path: rest, body, status: lost, lostStatus: status });
@@ -135,7 +150,7 @@ export class DocplannerWriteApi {
         return;
       }
       this.log.push({ method, path: rest, body, status });
-      answered = () => reply(status, json);
+      answered = () => reply(status, json, headers);
     };
     const slot = /^\/slots\/([^/]+)\/book$/.exec(tail);
     const booking = /^\/bookings\/([^/]+)(\/move|\/presence\/patient)?$/.exec(tail);
@@ -303,7 +318,14 @@ export class DocplannerWriteApi {
       return;
     }
     const address = typeof body.address_id === 'string' ? body.address_id : known.address;
-    if (this.#taken.has(`${known.doctor}|${address}|${startMs}`)) {
+    const owner = this.#addresses.get(address);
+    if (owner && owner.facility !== known.facility) {
+      answer(403, { errors: [], message: 'This address does not belong to this facility' });
+      return;
+    }
+    // moveBooking (API 1.13.0): an address of another doctor in the facility reassigns the booking.
+    const doctor = owner?.doctor ?? known.doctor;
+    if (this.#taken.has(`${doctor}|${address}|${startMs}`)) {
       answer(422, { errors: [], message: 'Slot is not available' });
       return;
     }
@@ -326,9 +348,14 @@ export class DocplannerWriteApi {
       address_service: { id: body.address_service_id },
     };
     this.#host.bookings.set(id, { ...known, booking: old });
-    const place = { facility: known.facility, doctor: known.doctor, address };
+    const place = { facility: known.facility, doctor, address };
     this.#host.bookings.set(String(moved.id), { ...place, booking: moved });
-    answer(200, moved);
+    // moveBooking answers 201 with the new Booking, and `Location` names the new booking's resource
+    // (so its doctor: the Booking object names neither doctor nor address).
+    const e = encodeURIComponent;
+    answer(201, moved, {
+      location: `${this.#host.apiUrl()}/facilities/${e(place.facility)}/doctors/${e(doctor)}/addresses/${e(address)}/bookings/${e(String(moved.id))}`,
+    });
     this.#echo(
       this.#notification('booking-moved', place, { old_visit_booking: old, new_visit_booking: moved }),
     );

@@ -129,6 +129,7 @@ export class DocplannerSimulator {
   readonly writes: DocplannerWriteApi = new DocplannerWriteApi({
     bookings: this.bookings,
     now: () => this.now(),
+    apiUrl: () => `${this.url}/api/v3/integration`,
     echo: async (n, hookUrl) => {
       const url = hookUrl ?? this.#options.hookUrl;
       if (url) await this.push(n, { hookUrl: url }).catch(() => {});
@@ -415,11 +416,11 @@ export class DocplannerSimulator {
       }
       return this.#json(req, res, 202, { released: again.length });
     }
-    const write = await this.writes.handle(req.method ?? 'GET', rest, body, (status, json) => {
+    const write = await this.writes.handle(req.method ?? 'GET', rest, body, (status, json, headers) => {
       if (json === null) {
         this.served.push({ method: req.method ?? 'GET', path: req.url ?? '/', status });
-        res.writeHead(status).end();
-      } else this.#json(req, res, status, json);
+        res.writeHead(status, headers).end();
+      } else this.#json(req, res, status, json, headers);
     });
     if (write) return;
     const m = /^\/facilities\/([^/]+)\/doctors\/([^/]+)\/addresses\/([^/]+)\/bookings\/([^/]+)$/.exec(rest);

@@ -519,14 +519,14 @@ describe('commands through a started hub', () => {
     }, 'the cancel finished');
     const moved = (await api('GET', `/v1/commands/${move.json.id}`)).json;
     expect(moved).toMatchObject({ status: 'succeeded', attempts: 2 });
-    expect(moved.calls.map((c: { statusCode: number }) => c.statusCode)).toEqual([503, 200]);
+    expect(moved.calls.map((c: { statusCode: number }) => c.statusCode)).toEqual([503, 201]);
     expect(done.status).toBe('succeeded');
     // The vendor saw the move (after its failed try) before the cancel, and the cancel went to the
     // moved booking's new id: the same appointment, aliased.
     const newId = moved.result.vendorIds[0] as string;
     expect(
       sim.writes.log.map((w) => `${w.method} ${w.path.split('/').slice(8).join('/')} ${w.status}`),
-    ).toEqual([`POST ${bookingId}/move 200`, `DELETE ${newId} 204`]);
+    ).toEqual([`POST ${bookingId}/move 201`, `DELETE ${newId} 204`]);
     const echo = await subscriber.waitFor(
       (r) => r.type === 'appointment.rescheduled' && r.subject === subject,
     );
@@ -1414,7 +1414,7 @@ describe('credentials, retries and the known state', () => {
         sim.writes.log
           .filter((w) => w.path.includes(`/bookings/${bookingId}/`) || w.path.endsWith(`/bookings/${newId}`))
           .map((w) => `${w.method} ${w.path.split('/').slice(6).join('/')} ${w.status}`),
-      ).toEqual([`POST 221304/bookings/${bookingId}/move 200`, `DELETE 221399/bookings/${newId} 204`]);
+      ).toEqual([`POST 221304/bookings/${bookingId}/move 201`, `DELETE 221399/bookings/${newId} 204`]);
       const noted = sql<{ n: number }>`select count(*)::int as n from switchyard.entity_state
         where instance_id = 'dp' and key = ${`docplanner:moved-place:${newId}`}`;
       expect((await noted.execute(db)).rows[0]!.n).toBe(1);
@@ -1422,6 +1422,38 @@ describe('credentials, retries and the known state', () => {
       sim.writes.releaseEchoes();
       await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === subject);
       expect((await noted.execute(db)).rows[0]!.n).toBe(0);
+    } finally {
+      sim.writes.holdEchoes = false;
+      sim.writes.releaseEchoes();
+    }
+  });
+
+  it("a cancel right after a move to another doctor's address goes to that doctor's path (the move answer's Location), before Docplanner notified the move", async () => {
+    // moveBooking, API 1.13.0: an address of another doctor in the facility reassigns the booking,
+    // and the answer's Location header names that doctor.
+    sim.writes.addAddress({ facility: PLACE.facility, doctor: '182799', address: '221420' });
+    const { subject } = await bookedAppointment();
+    sim.writes.holdEchoes = true;
+    try {
+      const move = await api('POST', '/v1/commands', {
+        type: 'appointment.reschedule',
+        subject,
+        data: { start: '2026-06-03T09:00:00+02:00', location: { id: '221420' }, durationMinutes: 20 },
+      });
+      const moved = await finished(move.json.id);
+      expect(moved.status).toBe('succeeded');
+      const newId = moved.result.vendorIds[0] as string;
+      const cancel = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
+      const done = await finished(cancel.json.id);
+      // Before the fix: DELETE …/doctors/182733/addresses/221420/bookings/<new id> → 404, and the cancel failed.
+      expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(
+        sim.writes.log
+          .filter((w) => w.path.endsWith(`/bookings/${newId}`))
+          .map((w) => `${w.method} ${w.path.split('/').slice(3, 7).join('/')} ${w.status}`),
+      ).toEqual(['DELETE doctors/182799/addresses/221420 204']);
+      sim.writes.releaseEchoes();
+      await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === subject);
     } finally {
       sim.writes.holdEchoes = false;
       sim.writes.releaseEchoes();
