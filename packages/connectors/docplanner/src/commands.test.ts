@@ -117,8 +117,17 @@ describe('Docplanner commands against the simulator', () => {
     ]);
     expect(sim.tokensIssued).toBe(1);
     const again = await commands['appointment.cancel']!(cmd('appointment.cancel', {}), ctx({ attempt: 2 }));
-    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true });
-    expect(sim.writes.log.map((w) => w.status)).toEqual([204, 409]);
+    // Docplanner refuses the second DELETE 400 ("Visit … cannot be canceled because it is not
+    // booked", cancelBooking's DeleteBookingValidationError): the re-read says canceled, done.
+    expect(again).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendor: {
+        status: 400,
+        body: { message: 'Visit 2087456123 cannot be canceled because it is not booked' },
+      },
+    });
+    expect(sim.writes.log.map((w) => w.status)).toEqual([204, 400]);
   });
 
   it('cancel of a booking canceled in Docplanner that the hub has not heard of waits for the notification (a move reads canceled too)', async () => {
@@ -163,7 +172,7 @@ describe('Docplanner commands against the simulator', () => {
     );
     expect(missing).toMatchObject({
       outcome: 'permanent',
-      vendor: { status: 404, body: { message: 'Booking not found' } },
+      vendor: { status: 404, body: { message: 'Object not found' } },
     });
   });
 
@@ -652,7 +661,7 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     const moved = [...sim.bookings.entries()].find(([, b]) => b.booking.start_at === MOVE_TO)![0];
     const writes = sim.writes.log.length;
     // The hub knows only the old booking, which the move canceled: before the fix the cancel's
-    // DELETE answered 409, the re-read said canceled, and the cancel was done "already".
+    // DELETE was refused (400), the re-read said canceled, and the cancel was done "already".
     for (const type of [
       'appointment.cancel',
       'appointment.reschedule',

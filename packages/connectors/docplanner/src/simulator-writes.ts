@@ -1,12 +1,13 @@
 /**
  * The write half of the fake Docplanner (integration API v3, FACTS.md "Write API"): book a slot,
  * cancel, move and mark presence or absence, with Docplanner's failure modes (a book without its
- * required fields: 400; a taken slot: 404; an already canceled booking: 409; a move to an address
- * outside the facility: 403), an optional delay on every answer (before the write, or between the
- * write and its answer), and the echo Docplanner pushes after a change made through the API
- * (`booked_by` / `canceled_by: integration`). The 5xx / 429-with-Retry-After modes come from the
- * simulator's `failNext`, which applies to these routes as to every API route (nothing is done);
- * `loseAnswers` does the write and answers a 5xx instead (the answer lost on its way back).
+ * required fields: 400; a taken slot: 404; a cancel of a canceled booking: 400, a move of one: 409;
+ * a move to an address outside the facility: 403), an optional delay on every answer (before the
+ * write, or between the write and its answer), and the echo Docplanner pushes after a change made
+ * through the API (`booked_by` / `canceled_by: integration`). The 5xx / 429-with-Retry-After modes
+ * come from the simulator's `failNext`, which applies to these routes as to every API route
+ * (nothing is done); `loseAnswers` does the write and answers a 5xx instead (the answer lost on its
+ * way back).
  */
 
 import type { JsonObject } from '@switchyard/core';
@@ -185,12 +186,18 @@ export class DocplannerWriteApi {
       known.doctor !== where.doctor ||
       known.address !== where.address
     ) {
-      answer(404, { errors: [], message: 'Booking not found' });
+      answer(404, { errors: [], message: 'Object not found' });
       return;
     }
     const action = booking![2];
     if (known.booking.status === 'canceled') {
-      answer(409, { errors: [], message: 'Booking is already canceled' });
+      // Docplanner's answers (its reference's examples): cancelBooking 400 DeleteBookingValidationError,
+      // moveBooking 409 VisitAlreadyMovedOrDeleted; for presence none is published.
+      if (action === undefined && method === 'DELETE') {
+        answer(400, { errors: [], message: `Visit ${id} cannot be canceled because it is not booked` });
+      } else if (action === '/move') {
+        answer(409, { errors: [], message: 'The visit has already been canceled or moved' });
+      } else answer(409, { errors: [], message: 'Booking is already canceled' });
       return;
     }
     if (action === undefined && method === 'DELETE') this.#cancel(known, id, answer);

@@ -428,7 +428,7 @@ export class DocplannerSimulator {
       const [, facility, doctor, address, id] = m.map((p) => decodeURIComponent(p));
       const known = this.bookings.get(id!);
       if (!known || known.facility !== facility || known.doctor !== doctor || known.address !== address) {
-        return this.#json(req, res, 404, { errors: [], message: 'Booking not found' });
+        return this.#json(req, res, 404, { errors: [], message: 'Object not found' });
       }
       return this.#json(req, res, 200, known.booking);
     }
