@@ -191,11 +191,25 @@ async function target(
   return { booking, place };
 }
 
+/**
+ * Re-reads a booking with its move chain (`with=booking.moving`, getBooking's extension: `moving`
+ * names the chain's `origin_booking_id` and `newest_booking_id`, equal to the booking's own id when
+ * it was not moved; `null` for bookings created before 2 April 2025). See {@link newestOf}.
+ */
 async function readBooking(ctx: Ctx, place: Place, booking: string): Promise<VendorResponse> {
   return docplannerApi(api(ctx), {
     method: 'GET',
-    url: `${placePath(ctx.config, place)}/bookings/${encodeURIComponent(booking)}`,
+    url: `${placePath(ctx.config, place)}/bookings/${encodeURIComponent(booking)}?with=booking.moving`,
   });
+}
+
+/**
+ * The newest booking of a re-read booking's move chain (`moving.newest_booking_id`), or undefined
+ * when Docplanner did not say (`moving: null`, an older booking). A canceled booking whose newest is
+ * itself was canceled, not moved; another id is the booking a move made of it.
+ */
+function newestOf(read: JsonObject): string | undefined {
+  return isJsonObject(read.moving) ? vendorId(read.moving.newest_booking_id) : undefined;
 }
 
 /**
@@ -380,8 +394,9 @@ const UNKNOWN_MOVE = 'an earlier try of this move went out and its outcome is un
  * After a move whose outcome is unknown: re-reads the booking it moved (named by its `sent` mark;
  * else the appointment's current one). Still booked at the start it had: the move did not happen,
  * undefined (moving is safe). Canceled, not by the patient or the doctor: the move happened (it
- * cancels the old booking), done without the new id (Docplanner's `booking-moved` notification
- * brings it, aliased to the same appointment). Anything else cannot be told apart: a permanent
+ * cancels the old booking), done with the new id its move chain names when the move stayed at its
+ * address ({@link newestOf}), else without it (Docplanner's `booking-moved` notification brings it,
+ * aliased to the same appointment). Anything else cannot be told apart: a permanent
  * failure saying so, or transient when the re-read itself got no clear answer.
  */
 async function checkMove(
@@ -389,9 +404,11 @@ async function checkMove(
   ctx: Ctx,
   t: { booking: string; place: Place },
   sent: SentWrite,
+  address: string | undefined,
 ): Promise<CommandResult | undefined> {
   const booking = sent.booking ?? t.booking;
-  const res = await readBooking(ctx, sent.place ?? t.place, booking);
+  const from = sent.place ?? t.place;
+  const res = await readBooking(ctx, from, booking);
   const vendor = { status: res.status, body: res.body };
   if (!ok(res)) {
     const retry = failure('re-read', res);
@@ -425,6 +442,14 @@ async function checkMove(
         message: `booking ${booking} was canceled at Docplanner by the ${by}, so the earlier try did not move it: not moved`,
         vendor,
       };
+    }
+    // The move chain names the new booking: when the move stayed at its address, that is where the
+    // new booking is, and the appointment goes on under it at once. A move to another address may
+    // have changed the doctor too, which only the notification tells: done without the id, as
+    // without a chain.
+    const newest = newestOf(read);
+    if (newest !== undefined && newest !== booking && (address === undefined || address === from.address)) {
+      return carriedOut(command, ctx, { vendorIds: [newest], alreadyDone: true }, res);
     }
     return carriedOut(command, ctx, { vendorIds: [], alreadyDone: true, movedFrom: booking }, res);
   }
@@ -560,6 +585,9 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
       // names. Done "already" here, the CRM was told the appointment was cancelled while the new
       // booking stayed booked (vendor-realism audit). Waiting for the notification tells which:
       // a cancellation makes it done, a move points the next try at the new booking.
+      // Not from the move chain (readBooking): that a booking canceled by the patient was not moved
+      // would make this cancel done before Docplanner's notification of the patient's cancellation,
+      // which the hub would then take for this command's echo (data.causedBy) and subscribers skip.
       if (now.body.canceled_by === 'integration' || ctx.current?.status === 'cancelled') {
         return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
       }
@@ -597,7 +625,7 @@ async function reschedule(
     };
   }
   if (earlier && 'sent' in earlier) {
-    const checked = await checkMove(command, ctx, t, earlier.sent);
+    const checked = await checkMove(command, ctx, t, earlier.sent, d.location?.id);
     if (checked) return checked;
   }
   const body: JsonObject = { start: d.start, address_service_id: service };

@@ -108,6 +108,31 @@ export class DocplannerWriteApi {
    */
   readonly #addresses = new Map<string, { facility: string; doctor: string }>();
 
+  /** Each moved booking's successor, by booking id (a move through the API). */
+  readonly #movedTo = new Map<string, string>();
+  /** Each booking a move made, its predecessor. */
+  readonly #movedFrom = new Map<string, string>();
+
+  /**
+   * Whether getBooking's `booking.moving` extension answers a chain (default true); false answers
+   * `moving: null`, as Docplanner does for bookings created before 2 April 2025.
+   */
+  movingChains = true;
+
+  /**
+   * A booking's move chain as getBooking's `booking.moving` extension tells it: the chain's first
+   * and newest booking ids (the booking's own id for both when it was not moved); null when
+   * {@link movingChains} is off.
+   */
+  moving(id: string): { origin_booking_id: string; newest_booking_id: string } | null {
+    if (!this.movingChains) return null;
+    let origin = id;
+    while (this.#movedFrom.has(origin)) origin = this.#movedFrom.get(origin)!;
+    let newest = id;
+    while (this.#movedTo.has(newest)) newest = this.#movedTo.get(newest)!;
+    return { origin_booking_id: origin, newest_booking_id: newest };
+  }
+
   /** Registers an address of a doctor in a facility (see {@link #addresses}). */
   addAddress(place: { facility: string; doctor: string; address: string }): void {
     this.#addresses.set(place.address, { facility: place.facility, doctor: place.doctor });
@@ -357,6 +382,8 @@ export class DocplannerWriteApi {
     this.#host.bookings.set(id, { ...known, booking: old });
     const place = { facility: known.facility, doctor, address };
     this.#host.bookings.set(String(moved.id), { ...place, booking: moved });
+    this.#movedTo.set(id, String(moved.id));
+    this.#movedFrom.set(String(moved.id), id);
     // moveBooking answers 201 with the new Booking, and `Location` names the new booking's resource
     // (so its doctor: the Booking object names neither doctor nor address).
     const e = encodeURIComponent;

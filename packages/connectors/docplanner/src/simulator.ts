@@ -430,7 +430,12 @@ export class DocplannerSimulator {
       if (!known || known.facility !== facility || known.doctor !== doctor || known.address !== address) {
         return this.#json(req, res, 404, { errors: [], message: 'Object not found' });
       }
-      return this.#json(req, res, 200, known.booking);
+      // getBooking's `with=booking.moving` extension adds the booking's move chain.
+      const scopes = (url.searchParams.get('with') ?? '').split(',');
+      const booking = scopes.includes('booking.moving')
+        ? { ...known.booking, moving: this.writes.moving(id!) }
+        : known.booking;
+      return this.#json(req, res, 200, booking);
     }
     return this.#json(req, res, 404, { message: 'Not Found' });
   }
