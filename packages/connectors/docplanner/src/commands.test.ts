@@ -210,6 +210,19 @@ describe('Docplanner commands against the simulator', () => {
     }
   });
 
+  it("transient on the rate limiter's 429, retried once its X-RateLimit-Reset has come (it sends no Retry-After)", async () => {
+    // integrations.docplanner.com/guide/fundamentals/rate-limits.html: an hourly request quota and
+    // a per-minute limit of writes; 429 until the reset X-RateLimit-Reset names (ISO 8601).
+    const { sim, ctx } = await setup();
+    sim.rateLimitNext(1, 120);
+    const limited = await commands['appointment.cancel']!(cmd('appointment.cancel', {}), ctx());
+    expect(limited).toMatchObject({ outcome: 'transient', vendor: { status: 429 } });
+    const wait = limited.outcome === 'transient' ? limited.retryAfterMs : undefined;
+    expect(wait).toBeGreaterThan(118_000);
+    expect(wait).toBeLessThanOrEqual(120_000);
+    expect(sim.bookings.get('2087456123')?.booking.status).toBe('booked');
+  });
+
   it('refreshes a revoked token on 401 and goes on', async () => {
     const { sim, ctx } = await setup();
     const c = ctx();

@@ -78,7 +78,7 @@ function api(ctx: Ctx): PullContext<Config> {
 function failure(what: string, res: VendorResponse): CommandResult {
   const vendor = { status: res.status, body: res.body };
   if (res.status >= 500 || res.status === 429 || res.status === 408) {
-    const after = retryAfterMs(res.headers);
+    const after = retryAfterMs(res);
     return {
       outcome: 'transient',
       message: `Docplanner ${what} answered ${res.status}`,

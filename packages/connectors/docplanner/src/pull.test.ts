@@ -306,11 +306,33 @@ describe('helpers', () => {
   });
 
   it('reads Retry-After in seconds or as an HTTP date', () => {
-    expect(retryAfterMs({ 'retry-after': '30' })).toBe(30_000);
+    expect(retryAfterMs({ status: 429, headers: { 'retry-after': '30' } })).toBe(30_000);
     expect(
-      retryAfterMs({ 'retry-after': 'Wed, 21 Oct 2026 07:28:10 GMT' }, Date.parse('2026-10-21T07:28:00Z')),
+      retryAfterMs(
+        { status: 503, headers: { 'retry-after': 'Wed, 21 Oct 2026 07:28:10 GMT' } },
+        Date.parse('2026-10-21T07:28:00Z'),
+      ),
     ).toBe(10_000);
-    expect(retryAfterMs({})).toBeUndefined();
+    expect(retryAfterMs({ status: 429, headers: {} })).toBeUndefined();
+  });
+
+  it("waits for X-RateLimit-Reset on the rate limiter's 429, which sends no Retry-After", () => {
+    // integrations.docplanner.com/guide/fundamentals/rate-limits.html: "X-RateLimit-Reset: Provides
+    // the date and time when the rate limit will reset, formatted in ISO8601."
+    const now = Date.parse('2026-10-21T07:28:00Z');
+    const limited = {
+      'x-ratelimit-limit': '600',
+      'x-ratelimit-used': '600',
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-reset': '2026-10-21T09:30:00+02:00',
+    };
+    expect(retryAfterMs({ status: 429, headers: limited }, now)).toBe(120_000);
+    // Every answer carries the limiter's headers: another status says nothing of the quota.
+    expect(retryAfterMs({ status: 503, headers: limited }, now)).toBeUndefined();
+    expect(retryAfterMs({ status: 429, headers: { ...limited, 'retry-after': '5' } }, now)).toBe(5000);
+    expect(
+      retryAfterMs({ status: 429, headers: { 'x-ratelimit-reset': '1792999999' } }, now),
+    ).toBeUndefined();
   });
 
   it('treats a 404 that is not the empty-queue answer as a wrong URL', async () => {

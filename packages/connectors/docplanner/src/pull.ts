@@ -86,17 +86,34 @@ export function apiBase(config: Config): string {
   );
 }
 
-/** Retry-After (seconds or an HTTP date) in ms, when the vendor sent one: core's one parser. */
+/**
+ * How long Docplanner said to wait before the next call, in ms, when it said: `Retry-After`
+ * (seconds or an HTTP date; core's one parser), which only `release` sends; else, on a 429, until
+ * `X-RateLimit-Reset`. Docplanner's rate limiter (an hourly request quota and a per-minute limit of
+ * writes) answers 429 with the `X-RateLimit-*` headers and no Retry-After, `X-RateLimit-Reset` being
+ * "the date and time when the rate limit will reset, formatted in ISO8601"
+ * (integrations.docplanner.com/guide/fundamentals/rate-limits.html). Not on other statuses: every
+ * answer carries the limiter's headers, and a 503 says nothing of the quota.
+ *
+ * @example
+ * ```ts
+ * retryAfterMs({ status: 429, headers: { 'x-ratelimit-reset': '2026-10-21T07:30:00+00:00' } }, Date.parse('2026-10-21T07:28:00Z')); // 120000
+ * ```
+ */
 export function retryAfterMs(
-  headers: Readonly<Record<string, string>>,
+  res: Pick<VendorResponse, 'status' | 'headers'>,
   now = Date.now(),
 ): number | undefined {
-  return parseRetryAfter(headers['retry-after'] ?? headers['Retry-After'], now);
+  const after = parseRetryAfter(res.headers['retry-after'] ?? res.headers['Retry-After'], now);
+  if (after !== undefined || res.status !== 429) return after;
+  const reset = res.headers['x-ratelimit-reset'] ?? res.headers['X-RateLimit-Reset'];
+  // An ISO 8601 date only (a bare number would read as seconds to wait).
+  return reset !== undefined && /t/i.test(reset) ? parseRetryAfter(reset, now) : undefined;
 }
 
 function transientFor(what: string, res: VendorResponse): ConnectorError | undefined {
   if (res.status >= 500 || res.status === 429 || res.status === 408) {
-    const after = retryAfterMs(res.headers);
+    const after = retryAfterMs(res);
     return ConnectorError.transient(`Docplanner ${what} answered ${res.status}`, {
       details: { status: res.status },
       ...(after === undefined ? {} : { retryAfterMs: after }),

@@ -140,7 +140,7 @@ export class DocplannerSimulator {
   readonly #queue: Queued[] = [];
   readonly #tokens = new Map<string, Token>();
   readonly #pending = new PendingTasks();
-  #failures: Array<{ status: number; retryAfterSeconds?: number }> = [];
+  #failures: Array<{ status: number; retryAfterSeconds?: number; rateLimitResetSeconds?: number }> = [];
   #lastReleaseAt: number | undefined;
   #clockOffsetMs = 0;
   #server: Server | undefined;
@@ -280,6 +280,17 @@ export class DocplannerSimulator {
     }
   }
 
+  /**
+   * The next `count` API requests (after the token endpoint) answer as Docplanner's rate limiter
+   * does when a quota is used up: 429 with the `X-RateLimit-*` headers, the reset `resetInSeconds`
+   * from now as an ISO 8601 date, and no Retry-After
+   * (integrations.docplanner.com/guide/fundamentals/rate-limits.html). Nothing is done.
+   */
+  rateLimitNext(count: number, resetInSeconds: number): void {
+    for (let i = 0; i < count; i++)
+      this.#failures.push({ status: 429, rateLimitResetSeconds: resetInSeconds });
+  }
+
   /** Makes every issued token expired now (the API answers 401 until a new one is fetched). */
   expireTokens(): void {
     for (const token of this.#tokens.values()) token.expiresAt = Math.min(token.expiresAt, this.now() - 1);
@@ -381,6 +392,21 @@ export class DocplannerSimulator {
     if (failure) {
       const headers: Record<string, string> =
         failure.retryAfterSeconds === undefined ? {} : { 'retry-after': String(failure.retryAfterSeconds) };
+      if (failure.rateLimitResetSeconds !== undefined) {
+        const reset = new Date(this.now() + failure.rateLimitResetSeconds * 1000);
+        return this.#json(
+          req,
+          res,
+          429,
+          { errors: [], message: 'Too Many Requests' },
+          {
+            'x-ratelimit-limit': '600',
+            'x-ratelimit-used': '600',
+            'x-ratelimit-remaining': '0',
+            'x-ratelimit-reset': reset.toISOString().replace(/\.\d{3}Z$/, '+00:00'),
+          },
+        );
+      }
       return this.#json(req, res, failure.status, { message: 'Service Unavailable' }, headers);
     }
     const rest = path.slice(base.length);
