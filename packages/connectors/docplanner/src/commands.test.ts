@@ -669,6 +669,25 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(sim.bookings.get(moved)?.booking.status).toBe('canceled');
   });
 
+  it('move: after a try whose outcome is unknown, a booking canceled (not moved: its chain ends at it) fails the move, not done', async () => {
+    const { sim, ctx } = await setup();
+    const current = { ...CURRENT, start: OLD_START };
+    const request = cmd('appointment.reschedule', { start: MOVE_TO });
+    sim.failNext(1, 500);
+    expect(await commands['appointment.reschedule']!(request, ctx({ current }))).toMatchObject({
+      outcome: 'transient',
+    });
+    // Canceled meanwhile through the API (another integration), not moved.
+    const old = sim.bookings.get('2087456123')!;
+    sim.writes.addBooking(PLACE, { ...old.booking, status: 'canceled', canceled_by: 'integration' });
+    const again = await commands['appointment.reschedule']!(request, ctx({ current, attempt: 2 }));
+    expect(again).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringMatching(/canceled at Docplanner, not moved/),
+    });
+    expect(await ctx().state.get('docplanner:move-pending:appointment/hub-1')).toBeUndefined();
+  });
+
   it("move: an answer lost after a move to another address: done without the new id (the new booking may be another doctor's)", async () => {
     const { sim, ctx } = await setup();
     const current = { ...CURRENT, start: OLD_START };

@@ -396,8 +396,9 @@ const UNKNOWN_MOVE = 'an earlier try of this move went out and its outcome is un
  * undefined (moving is safe). Canceled, not by the patient or the doctor: the move happened (it
  * cancels the old booking), done with the new id its move chain names when the move stayed at its
  * address ({@link newestOf}), else without it (Docplanner's `booking-moved` notification brings it,
- * aliased to the same appointment). Anything else cannot be told apart: a permanent
- * failure saying so, or transient when the re-read itself got no clear answer.
+ * aliased to the same appointment); unless the chain says it was canceled, not moved. Anything else
+ * cannot be told apart: a permanent failure saying so, or transient when the re-read itself got no
+ * clear answer.
  */
 async function checkMove(
   command: CommandRequest,
@@ -443,12 +444,21 @@ async function checkMove(
         vendor,
       };
     }
+    const newest = newestOf(read);
+    // The move chain ends at the booking itself: it was canceled, not moved (by this hub's cancel,
+    // another integration's), so the earlier try did not move it.
+    if (newest === booking) {
+      return {
+        outcome: 'permanent',
+        message: `booking ${booking} was canceled at Docplanner, not moved (its move chain ends at it), so the earlier try did not move it: not moved`,
+        vendor,
+      };
+    }
     // The move chain names the new booking: when the move stayed at its address, that is where the
     // new booking is, and the appointment goes on under it at once. A move to another address may
     // have changed the doctor too, which only the notification tells: done without the id, as
     // without a chain.
-    const newest = newestOf(read);
-    if (newest !== undefined && newest !== booking && (address === undefined || address === from.address)) {
+    if (newest !== undefined && (address === undefined || address === from.address)) {
       return carriedOut(command, ctx, { vendorIds: [newest], alreadyDone: true }, res);
     }
     return carriedOut(command, ctx, { vendorIds: [], alreadyDone: true, movedFrom: booking }, res);
