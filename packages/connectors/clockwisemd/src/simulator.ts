@@ -69,6 +69,8 @@ export interface ClockwiseApiFailure {
   delayMs?: number;
   /** Sent as Retry-After (seconds) with error statuses. */
   retryAfterSeconds?: number;
+  /** The answer's JSON body instead of `{ "error": "Service Unavailable" }` (a vendor's own error text). */
+  body?: unknown;
 }
 
 /**
@@ -209,7 +211,7 @@ export class ClockwiseSimulator {
     if (failure && failure.status !== 0) {
       const retryAfter: Record<string, string> =
         failure.retryAfterSeconds === undefined ? {} : { 'retry-after': String(failure.retryAfterSeconds) };
-      return answer(failure.status ?? 503, { error: 'Service Unavailable' }, retryAfter);
+      return answer(failure.status ?? 503, failure.body ?? { error: 'Service Unavailable' }, retryAfter);
     }
     if (write) {
       const raw = await readBody(req);

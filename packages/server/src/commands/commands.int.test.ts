@@ -1115,6 +1115,39 @@ describe('Clockwise.MD commands through a started hub', () => {
     const removes = cwSim.writes.log.filter((w) => w.path === `/v1/appointments/${id}/remove`);
     expect(removes.map((w) => w.status)).toEqual([422, 422]);
   });
+
+  it('a vendor refusal whose words Postgres refuses (a NUL, an emoji the cut splits) fails the command once, stored with U+FFFD', async () => {
+    // The vendor's JSON error text quoting a NUL; and one whose 2,000-character cut (the stored
+    // vendor body) ends inside an emoji's surrogate pair: `{"error":"` is 10 characters.
+    const bodies = [
+      { error: 'custom field 104: bad value "a\u0000b"' },
+      { error: `${'x'.repeat(1989)}😀😀` },
+    ];
+    for (const body of bodies) {
+      const { subject, id } = await cwAppointment();
+      cwSim.failApi(1, { status: 422, body });
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.update',
+        subject,
+        data: { customFields: { '104': 'verified' } },
+      });
+      expect(sent.status).toBe(202);
+      // Before the fix the outcome's write failed: 'running' until the lease ran out (10 s here),
+      // then the update was sent again, and succeeded.
+      const done = await outcomeOf(sent.json.id, 1);
+      expect(done).toMatchObject({
+        status: 'failed',
+        attempts: 1,
+        error: { kind: 'permanent', vendor: { status: 422 } },
+      });
+      expect(JSON.stringify(done.error.vendor.body)).toContain('\uFFFD');
+      const failed = await subscriber.waitFor(
+        (r) => r.type === 'command.failed' && r.subject === `command/${sent.json.id}`,
+      );
+      expect((failed.json as { data: { error: { kind: string } } }).data.error.kind).toBe('permanent');
+      expect(cwSim.writes.log.filter((w) => w.path === `/v1/appointments/${id}/update`)).toHaveLength(0);
+    }
+  });
 });
 
 describe('credentials, retries and the known state', () => {

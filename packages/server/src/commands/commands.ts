@@ -38,6 +38,7 @@ import {
   type JsonValue,
   type StateStore,
   SwitchyardError,
+  storableText,
   type VendorHttp,
   type VendorRequest,
   validateCommandData,
@@ -56,6 +57,7 @@ import { jittered } from '../delivery/retry-schedule.ts';
 import { eventIdFor } from '../events/ids.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HubHost } from '../host/host.ts';
+import { storableJson } from '../inbound/storable.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { type Executor, newId } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
@@ -765,8 +767,19 @@ export function createCommands(options: CommandsOptions = {}) {
     );
 
     const maxAttempts = retryScheduleMs.length + 1;
-    const vendorError = (r: CommandResult): JsonObject =>
-      r.vendor ? { vendor: { status: r.vendor.status, body: truncate(r.vendor.body) } } : {};
+    // The failure as the command's `error` and its command.failed event store it: the vendor's
+    // words (its answer, a message quoting it) as Postgres takes them. A NUL in a vendor's 4xx body,
+    // or an emoji the 2,000-character cut split in two, failed the outcome's write: the command
+    // stayed 'running' until its lease ran out and was sent to the vendor again, every lease, for as
+    // long as the vendor answered so (a commands audit).
+    const failure = (kind: string, r: Exclude<CommandResult, { outcome: 'done' }>): JsonObject => {
+      const error: JsonObject = {
+        kind,
+        message: r.message,
+        ...(r.vendor ? { vendor: { status: r.vendor.status, body: truncate(r.vendor.body) } } : {}),
+      };
+      return (storableJson(error) as JsonObject | undefined) ?? { kind, message: storableText(r.message) };
+    };
     const finished = await host.db.transaction().execute(async (trx) => {
       let done: q.CommandRow | undefined;
       if (result.outcome === 'done') {
@@ -790,11 +803,7 @@ export function createCommands(options: CommandsOptions = {}) {
           ),
           Math.max(maxRetryAfterMs, ...retryScheduleMs),
         );
-        const again = await q.retryCommandLater(trx, row.id, row, delay, {
-          kind: 'transient',
-          message: result.message,
-          ...vendorError(result),
-        });
+        const again = await q.retryCommandLater(trx, row.id, row, delay, failure('transient', result));
         if (again) await sendJob(s, trx, row.id, again.next_attempt_at, currentTraceparent() ?? null);
         logger.warn(
           { attempt: row.attempts, delayMs: delay, reason: result.message },
@@ -807,11 +816,7 @@ export function createCommands(options: CommandsOptions = {}) {
           subject: row.subject,
           vendorIds: [],
           result: null,
-          error: {
-            kind: result.outcome === 'permanent' ? 'permanent' : 'exhausted',
-            message: result.message,
-            ...vendorError(result),
-          },
+          error: failure(result.outcome === 'permanent' ? 'permanent' : 'exhausted', result),
         });
       }
       if (!done) return undefined; // the lease was lost: another process owns the command now
