@@ -1148,6 +1148,36 @@ describe('Clockwise.MD commands through a started hub', () => {
       expect(cwSim.writes.log.filter((w) => w.path === `/v1/appointments/${id}/update`)).toHaveLength(0);
     }
   });
+
+  it("a vendor answer quoting the instance's API key or a token keeps them out of the command, its calls and command.failed", async () => {
+    const { subject } = await cwAppointment();
+    cwSim.failApi(1, {
+      status: 401,
+      body: { error: `Invalid Authtoken ${CW_API_KEY}`, session_token: 'vendor-session-0123456789' },
+    });
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject,
+      data: { customFields: { '104': 'verified' } },
+    });
+    const done = await outcomeOf(sent.json.id, 1);
+    expect(done).toMatchObject({
+      status: 'failed',
+      error: {
+        kind: 'permanent',
+        vendor: { status: 401, body: { error: 'Invalid Authtoken [redacted]', session_token: '[redacted]' } },
+      },
+    });
+    expect(done.calls).toHaveLength(1);
+    const failed = await subscriber.waitFor(
+      (r) => r.type === 'command.failed' && r.subject === `command/${sent.json.id}`,
+    );
+    // Before the fix the key was in all three: stored, shown by the API, delivered to subscribers.
+    for (const text of [JSON.stringify(done), failed.text]) {
+      expect(text).not.toContain(CW_API_KEY);
+      expect(text).not.toContain('vendor-session-0123456789');
+    }
+  });
 });
 
 describe('credentials, retries and the known state', () => {

@@ -52,13 +52,13 @@ import type { Page } from '../admin/page.ts';
 import { clampLimit } from '../admin/page.ts';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs } from '../config/units.ts';
-import { redactSecretFields } from '../delivery/redact.ts';
+import { collectSecretValues, redactSecretFields } from '../delivery/redact.ts';
 import { jittered } from '../delivery/retry-schedule.ts';
 import { eventIdFor } from '../events/ids.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HubHost } from '../host/host.ts';
-import { storableJson } from '../inbound/storable.ts';
-import { connectorLogger } from '../logging/logger.ts';
+import { mapJsonStrings } from '../inbound/storable.ts';
+import { connectorLogger, secretScrubber } from '../logging/logger.ts';
 import { type Executor, newId } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
@@ -394,6 +394,7 @@ function recordingHttp(
   http: VendorHttp,
   db: Kysely<unknown>,
   at: Omit<q.StartedCall, 'startedAt' | 'method' | 'url'>,
+  scrub: (text: string) => string,
 ): VendorHttp {
   return {
     async request(request: VendorRequest) {
@@ -422,14 +423,14 @@ function recordingHttp(
           statusCode: res.status,
           latencyMs: latencyMs(),
           error: null,
-          responseSnippet: body.slice(0, SNIPPET_CHARS),
+          responseSnippet: scrub(body).slice(0, SNIPPET_CHARS),
         });
         return res;
       } catch (error) {
         await end({
           statusCode: null,
           latencyMs: latencyMs(),
-          error: (error as Error).message ?? String(error),
+          error: scrub((error as Error).message ?? String(error)),
           responseSnippet: null,
         });
         throw error;
@@ -687,8 +688,15 @@ export function createCommands(options: CommandsOptions = {}) {
     let result: CommandResult;
     let hubId: string | undefined = row.subject?.slice(row.subject.indexOf('/') + 1);
     let targetVendorIds: string[] = [];
+    // The instance's secret values (its API key, OAuth2 client secret, admin password): a vendor
+    // that quotes one in its answer ("Invalid Authtoken <key>") had it stored in the call's snippet
+    // and the command's error, shown by the API and delivered in command.failed to every subscriber
+    // (a commands audit).
+    let scrub = (text: string) => text;
     try {
       const instance = await host.loadInstance(row.instance_id);
+      if (instance)
+        scrub = secretScrubber(collectSecretValues(instance.config, instance.connector.configSchema));
       // Indexed by a runtime type: the handler's own CommandRequest<T> is the request built below.
       const handler = instance?.connector.commands?.[row.type as CommandType] as
         | ((command: CommandRequest, ctx: CommandContext<Record<string, unknown>>) => Promise<CommandResult>)
@@ -714,11 +722,12 @@ export function createCommands(options: CommandsOptions = {}) {
           result = await handler(request, {
             instanceId: row.instance_id,
             config: instance.config,
-            http: recordingHttp(host.vendorHttp, host.db, {
-              commandId: row.id,
-              run: row.run,
-              attempt: row.attempts,
-            }),
+            http: recordingHttp(
+              host.vendorHttp,
+              host.db,
+              { commandId: row.id, run: row.run, attempt: row.attempts },
+              scrub,
+            ),
             vendorIds: targetVendorIds,
             ...(known && isJsonObject(known.data) ? { current: known.data } : {}),
             state: host.state(row.instance_id),
@@ -768,17 +777,31 @@ export function createCommands(options: CommandsOptions = {}) {
 
     const maxAttempts = retryScheduleMs.length + 1;
     // The failure as the command's `error` and its command.failed event store it: the vendor's
-    // words (its answer, a message quoting it) as Postgres takes them. A NUL in a vendor's 4xx body,
-    // or an emoji the 2,000-character cut split in two, failed the outcome's write: the command
-    // stayed 'running' until its lease ran out and was sent to the vendor again, every lease, for as
-    // long as the vendor answered so (a commands audit).
+    // answer with its secret fields redacted and the instance's secret values scrubbed, as a call's
+    // snippet is, and its words as Postgres takes them. A NUL in a vendor's 4xx body, or an emoji
+    // the 2,000-character cut split in two, failed the outcome's write: the command stayed
+    // 'running' until its lease ran out and was sent to the vendor again, every lease, for as long
+    // as the vendor answered so (a commands audit).
     const failure = (kind: string, r: Exclude<CommandResult, { outcome: 'done' }>): JsonObject => {
-      const error: JsonObject = {
-        kind,
-        message: r.message,
-        ...(r.vendor ? { vendor: { status: r.vendor.status, body: truncate(r.vendor.body) } } : {}),
-      };
-      return (storableJson(error) as JsonObject | undefined) ?? { kind, message: storableText(r.message) };
+      const shown = (text: string) => storableText(scrub(text));
+      try {
+        const vendor = r.vendor && {
+          status: r.vendor.status,
+          body: truncate(mapJsonStrings(redactSecretFields(r.vendor.body), scrub)),
+        };
+        return mapJsonStrings(
+          { kind, message: r.message, ...(vendor ? { vendor } : {}) },
+          shown,
+        ) as JsonObject;
+      } catch (error) {
+        // A body nested too deeply to walk (or to store): its status and the message say enough.
+        if (!(error instanceof RangeError)) throw error;
+        return {
+          kind,
+          message: shown(r.message),
+          ...(r.vendor ? { vendor: { status: r.vendor.status } } : {}),
+        };
+      }
     };
     const finished = await host.db.transaction().execute(async (trx) => {
       let done: q.CommandRow | undefined;

@@ -33,13 +33,22 @@ export function unstorableReason(error: unknown): string | undefined {
   return undefined;
 }
 
-/** The value with its refused characters replaced; the same object where nothing changed. */
-function storableValue(value: JsonValue): JsonValue {
-  if (typeof value === 'string') return storableText(value);
+/**
+ * `value` with `map` applied to every string in it, object keys too; the same object where nothing
+ * changed. Throws RangeError when it is nested too deeply to walk.
+ *
+ * @example
+ * ```ts
+ * mapJsonStrings({ error: 'bad key k-123' }, (s) => s.replaceAll('k-123', '[redacted]'));
+ * // { error: 'bad key [redacted]' }
+ * ```
+ */
+export function mapJsonStrings(value: JsonValue, map: (text: string) => string): JsonValue {
+  if (typeof value === 'string') return map(value);
   if (Array.isArray(value)) {
     let out: JsonValue[] | undefined;
     for (let i = 0; i < value.length; i++) {
-      const v = storableValue(value[i]!);
+      const v = mapJsonStrings(value[i]!, map);
       if (v !== value[i]) {
         out ??= value.slice();
         out[i] = v;
@@ -50,8 +59,8 @@ function storableValue(value: JsonValue): JsonValue {
   if (value !== null && typeof value === 'object') {
     let changed = false;
     const entries = Object.entries(value).map(([k, v]) => {
-      const key = storableText(k);
-      const inner = storableValue(v);
+      const key = map(k);
+      const inner = mapJsonStrings(v, map);
       if (key !== k || inner !== v) changed = true;
       return [key, inner] as const;
     });
@@ -72,7 +81,7 @@ function storableValue(value: JsonValue): JsonValue {
  */
 export function storableJson(value: JsonValue): JsonValue | undefined {
   try {
-    return storableValue(value);
+    return mapJsonStrings(value, storableText);
   } catch (error) {
     if (error instanceof RangeError) return undefined;
     throw error;
