@@ -1178,6 +1178,43 @@ describe('Clockwise.MD commands through a started hub', () => {
       expect(text).not.toContain('vendor-session-0123456789');
     }
   });
+
+  it('an instance the file no longer declares (disabled) carries out no command: refused at once, one waiting for its retry fails unsent', async () => {
+    const { subject, id } = await cwAppointment();
+    // Waiting for its retry (Retry-After: 2 s) when the instance is retired.
+    cwSim.failApi(1, { status: 429, retryAfterSeconds: 2 });
+    const waiting = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject,
+      data: { customFields: { '104': 'verified' } },
+    });
+    expect(waiting.status).toBe(202);
+    await eventually(async () => {
+      const c = (await api('GET', `/v1/commands/${waiting.json.id}`)).json;
+      return c.status === 'pending' && c.attempts === 1;
+    }, 'the update waiting for its retry');
+    await hub.hub.instances.retire('cw');
+    try {
+      const refused = await api('POST', '/v1/commands', {
+        type: 'appointment.update',
+        subject,
+        data: { customFields: { '104': 'again' } },
+      });
+      // Before the fix: 202, and the update went to Clockwise.MD.
+      expect(refused.status).toBe(422);
+      expect(refused.json).toMatchObject({
+        code: 'SY_COMMAND_UNSUPPORTED',
+        details: { reason: expect.stringContaining('it is disabled (') },
+      });
+      expect(await outcomeOf(waiting.json.id, 1)).toMatchObject({
+        status: 'failed',
+        error: { kind: 'permanent', message: expect.stringContaining('it is disabled (') },
+      });
+      expect(cwSim.writes.log.filter((w) => w.path === `/v1/appointments/${id}/update`)).toHaveLength(0);
+    } finally {
+      await hub.hub.instances.reinstate('cw');
+    }
+  });
 });
 
 describe('credentials, retries and the known state', () => {

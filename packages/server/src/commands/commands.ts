@@ -56,7 +56,7 @@ import { collectSecretValues, redactSecretFields } from '../delivery/redact.ts';
 import { jittered } from '../delivery/retry-schedule.ts';
 import { eventIdFor } from '../events/ids.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
-import type { HubHost } from '../host/host.ts';
+import type { HostInstance, HubHost } from '../host/host.ts';
 import { mapJsonStrings } from '../inbound/storable.ts';
 import { connectorLogger, secretScrubber } from '../logging/logger.ts';
 import { type Executor, newId } from '../storage/db.ts';
@@ -374,6 +374,11 @@ function mayEcho(command: q.RunningCommand, draft: EventDraft): boolean {
     if (a !== undefined && b !== undefined && a !== b) return false;
   }
   return true;
+}
+
+/** Why a disabled instance carries out no command (`details.reason` of the refusal). */
+function disabledReason(instance: HostInstance): string {
+  return `it is disabled (${instance.row.disabled_reason ?? 'no reason given'})`;
 }
 
 /** pg-boss's `{ db }` option over a kysely transaction: the job commits with the command row. */
@@ -701,12 +706,14 @@ export function createCommands(options: CommandsOptions = {}) {
       const handler = instance?.connector.commands?.[row.type as CommandType] as
         | ((command: CommandRequest, ctx: CommandContext<Record<string, unknown>>) => Promise<CommandResult>)
         | undefined;
-      if (!instance || !handler) {
+      if (!instance || !handler || instance.row.disabled_at !== null) {
         result = {
           outcome: 'permanent',
-          message: instance
-            ? `connector ${instance.connector.name} no longer supports ${row.type}`
-            : `connector instance ${row.instance_id} no longer exists`,
+          message: !instance
+            ? `connector instance ${row.instance_id} no longer exists`
+            : instance.row.disabled_at !== null
+              ? `connector instance ${row.instance_id} cannot carry out commands: ${disabledReason(instance)}; not sent`
+              : `connector ${instance.connector.name} no longer supports ${row.type}`,
         };
       } else {
         const aliases = host.aliases(row.instance_id);
@@ -1099,7 +1106,12 @@ export function createCommands(options: CommandsOptions = {}) {
         { connector: instance.connector.name, type },
       );
     }
-    const unavailable = instance.connector.commandsUnavailable?.(instance.config);
+    // A disabled instance (the config file no longer declares it) acts on its vendor no more, as it
+    // takes no pushes and is not pulled: commands were still sent through it (a commands audit).
+    const unavailable =
+      instance.row.disabled_at !== null
+        ? disabledReason(instance)
+        : instance.connector.commandsUnavailable?.(instance.config);
     if (unavailable !== undefined) {
       throw refuse(
         'SY_COMMAND_UNSUPPORTED',
