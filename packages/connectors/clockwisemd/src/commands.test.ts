@@ -169,6 +169,17 @@ describe('Clockwise.MD commands against the simulator', () => {
     expect(
       clockwisemdConnector.commandUnsupported?.({ type: 'appointment.cancel', data: {} }, config),
     ).toBeUndefined();
+    // A booking without its hospital: refused up front too (accepted before, then failed unsent).
+    const booking = { start: '2026-03-10T11:30:00-05:00', patient: { given: 'Maria' } };
+    expect(
+      clockwisemdConnector.commandUnsupported?.({ type: 'appointment.book', data: booking }, config),
+    ).toMatch(/needs location\.id/);
+    expect(
+      clockwisemdConnector.commandUnsupported?.(
+        { type: 'appointment.book', data: { ...booking, location: { id: '1' } } },
+        config,
+      ),
+    ).toBeUndefined();
   });
 
   it('book: POST create with form fields, the new id returned; missing fields are the vendor 422', async () => {

@@ -119,10 +119,12 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
 }
 
 const NO_COMMENT = 'Clockwise.MD has no writable comment: only customFields can be updated';
+const BOOK_NEEDS = 'Clockwise.MD needs location.id (the hospital id) to book';
 
 /**
  * Why this instance cannot carry out a command as sent (the contract's `commandUnsupported`): the
- * hub refuses it at once instead of accepting a command that could only fail.
+ * hub refuses it at once instead of accepting a command that could only fail (a booking without its
+ * hospital was accepted, 202, and then failed without a call).
  *
  * @example
  * ```ts
@@ -130,6 +132,7 @@ const NO_COMMENT = 'Clockwise.MD has no writable comment: only customFields can 
  * ```
  */
 export function commandUnsupported(command: CommandData): string | undefined {
+  if (command.type === 'appointment.book') return command.data.location?.id ? undefined : BOOK_NEEDS;
   return command.type === 'appointment.update' && command.data.comment !== undefined ? NO_COMMENT : undefined;
 }
 
@@ -171,8 +174,8 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if ('outcome' in a) return a;
   const d = command.data;
   const hospital = d.location?.id;
-  if (!hospital)
-    return { outcome: 'permanent', message: 'Clockwise.MD needs location.id (the hospital id) to book' };
+  // Also here: a command the hub accepted before the connector refused it up front.
+  if (!hospital) return { outcome: 'permanent', message: BOOK_NEEDS };
   const earlier = await ctx.commandState.get<JsonValue>(createKey(command));
   if (isJsonObject(earlier) && isJsonObject(earlier.done) && Array.isArray(earlier.done.vendorIds)) {
     const vendorIds = earlier.done.vendorIds.filter((v): v is string => typeof v === 'string');

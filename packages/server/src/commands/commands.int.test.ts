@@ -466,6 +466,32 @@ describe('commands through a started hub', () => {
         422,
         'SY_COMMAND_UNKNOWN_TARGET',
       ],
+      // A booking that does not name the slot's doctor (Docplanner) or hospital (Clockwise.MD):
+      // accepted (202) before, then failed without a call.
+      [
+        {
+          type: 'appointment.book',
+          instance: 'dp',
+          data: {
+            start: '2026-03-10T11:30:00+01:00',
+            patient: { name: 'Jan' },
+            organization: { id: PLACE.facility },
+            location: { id: PLACE.address },
+            service: { id: '4455661' },
+          },
+        },
+        422,
+        'SY_COMMAND_UNSUPPORTED',
+      ],
+      [
+        {
+          type: 'appointment.book',
+          instance: 'cw',
+          data: { start: '2026-03-10T11:30:00-05:00', patient: { given: 'Maria' }, service: { id: '2' } },
+        },
+        422,
+        'SY_COMMAND_UNSUPPORTED',
+      ],
     ];
     for (const [body, status, code] of cases) {
       const r = await api('POST', '/v1/commands', body);
