@@ -259,6 +259,37 @@ describe('Docplanner commands against the simulator', () => {
     expect(sim.bookings.get('2087456123')?.booking.status).toBe('canceled');
   });
 
+  it("sends a start in Docplanner's ISO 8601 form, whichever RFC 3339 form the command gave (a space, a lowercase t or z)", async () => {
+    const { sim, ctx } = await setup();
+    const booked = await commands['appointment.book']!(
+      {
+        id: 'b-space',
+        type: 'appointment.book',
+        data: {
+          start: '2026-03-12 10:00:00+01:00',
+          durationMinutes: 30,
+          patient: { given: 'Anna', phone: '+48500100200' },
+          practitioner: { id: PLACE.doctor },
+          location: { id: PLACE.address },
+          organization: { id: PLACE.facility },
+          service: { id: '4455661' },
+        },
+      } as CommandRequest<'appointment.book'>,
+      ctx({ vendorIds: [] }),
+    );
+    expect(booked.outcome).toBe('done');
+    // Before: …/slots/2026-03-12%2010%3A00%3A00%2B01%3A00/book, a slot no ISO 8601 reader knows.
+    expect(sim.writes.log[0]!.path).toBe(
+      `/facilities/${PLACE.facility}/doctors/${PLACE.doctor}/addresses/${PLACE.address}/slots/${encodeURIComponent('2026-03-12T10:00:00+01:00')}/book`,
+    );
+    const moved = await commands['appointment.reschedule']!(
+      cmd('appointment.reschedule', { start: '2026-03-13t09:00:00z' }),
+      ctx(),
+    );
+    expect(moved.outcome).toBe('done');
+    expect(sim.writes.log[1]).toMatchObject({ method: 'POST', body: { start: '2026-03-13T09:00:00Z' } });
+  });
+
   it('reschedule to another address: the next command goes to the new address before any notification names it', async () => {
     const { sim, ctx } = await setup();
     const moved = await commands['appointment.reschedule']!(

@@ -29,6 +29,7 @@ import {
   type JsonObject,
   type JsonValue,
   type PullContext,
+  toRfc3339,
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
@@ -492,6 +493,16 @@ function bookLacks(d: CommandRequest<'appointment.book'>['data']): string | unde
 }
 
 /**
+ * A command's start as Docplanner takes it, ISO 8601 with its offset (FACTS.md, "Write API"): the
+ * catalog's schema takes any RFC 3339 date-time, whose space or lowercase `t` / `z` ISO 8601 does
+ * not allow, and those went into the slot's path and the move's body as sent (a commands audit:
+ * `2026-03-10 11:30:00+01:00` was booked as `…/slots/2026-03-10%2011%3A30%3A00%2B01%3A00/book`).
+ */
+function vendorTime(start: string): string {
+  return toRfc3339(start) ?? start;
+}
+
+/**
  * Why this instance cannot carry out a command as sent (the contract's `commandUnsupported`): a
  * book without what Docplanner's bookSlot requires is refused when it is sent, not accepted and
  * then failed on Docplanner's 400.
@@ -548,7 +559,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     ctx,
     {
       method: 'POST',
-      url: `${placePath(ctx.config, place)}/slots/${encodeURIComponent(d.start)}/book`,
+      url: `${placePath(ctx.config, place)}/slots/${encodeURIComponent(vendorTime(d.start))}/book`,
       json: body,
     },
     {},
@@ -638,7 +649,7 @@ async function reschedule(
     const checked = await checkMove(command, ctx, t, earlier.sent, d.location?.id);
     if (checked) return checked;
   }
-  const body: JsonObject = { start: d.start, address_service_id: service };
+  const body: JsonObject = { start: vendorTime(d.start), address_service_id: service };
   if (d.location?.id !== undefined) body.address_id = d.location.id;
   if (d.durationMinutes !== undefined) body.duration = d.durationMinutes;
   const res = await sendWrite(
