@@ -1367,6 +1367,28 @@ describe('credentials, retries and the known state', () => {
     }
   });
 
+  it("a cancel whose answer was lost (502 after Docplanner cancelled): the vendor's notification, arriving while the cancel waits for its retry, is still its echo", async () => {
+    const { subject } = await bookedAppointment();
+    sim.writes.loseAnswers(1, 502);
+    sim.writes.echoDelayMs = 0;
+    try {
+      const sent = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
+      expect(await finished(sent.json.id)).toMatchObject({
+        status: 'succeeded',
+        attempts: 2,
+        result: { alreadyDone: true },
+      });
+      const echo = await subscriber.waitFor(
+        (r) => r.type === 'appointment.cancelled' && r.subject === subject,
+      );
+      // Before the fix: no causedBy (normalized while the command waited for its retry, which then
+      // found the booking cancelled by the integration: done), so the CRM took it for another's.
+      expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+    } finally {
+      sim.writes.echoDelayMs = 100;
+    }
+  });
+
   it('a booking whose answer was lost (502 after booking) fails without booking twice, saying so', async () => {
     const start = '2026-04-02T11:00:00+02:00';
     sim.writes.loseAnswers(1, 502);

@@ -201,7 +201,13 @@ const NOT_WHEN_CANCELLED = new Set<string>([
 
 const SNIPPET_CHARS = 500;
 
-/** How long an echo's normalization waits for a command still running at the vendor, ms. */
+/**
+ * How long an echo's normalization waits for a command still running at the vendor, or waiting for
+ * a retry due within this long after a try went out, ms. The retry's wait: a call whose answer was
+ * lost (a 502 after Docplanner cancelled) puts the command back for a retry, and the vendor's
+ * notification of the change, arriving meanwhile, was normalized without `causedBy`, before the
+ * retry found the change done (a commands audit).
+ */
 const ECHO_WAIT_MS = 3000;
 /**
  * Between two looks at whether the awaited commands still run, when no wake-up came (a NOTIFY
@@ -533,6 +539,8 @@ export function createCommands(options: CommandsOptions = {}) {
   // within the window (here: known at once; in another process: checked at most every 2 s).
   let lastLocalSuccessAt = 0;
   let localRunning = 0;
+  // Until when a command this process put back for a retry may still be awaited by an echo.
+  let localRetryUntil = 0;
   let echoCheck: { at: number; latest: number; running: boolean } | undefined;
   let echoChecking: Promise<void> | undefined;
   // Normalizations waiting for a running command (by its id), woken when it stops running.
@@ -835,6 +843,8 @@ export function createCommands(options: CommandsOptions = {}) {
         );
         const again = await q.retryCommandLater(trx, row.id, row, delay, failure('transient', result));
         if (again) await sendJob(s, trx, row.id, again.next_attempt_at, currentTraceparent() ?? null);
+        if (delay <= ECHO_WAIT_MS)
+          localRetryUntil = Math.max(localRetryUntil, Date.now() + delay + ECHO_WAIT_MS);
         logger.warn(
           { attempt: row.attempts, delayMs: delay, reason: result.message },
           'command will be retried',
@@ -898,12 +908,12 @@ export function createCommands(options: CommandsOptions = {}) {
    */
   async function mayHaveEchoes(s: Attached): Promise<boolean> {
     const now = Date.now();
-    if (now - lastLocalSuccessAt < echoWindowMs || localRunning > 0) return true;
+    if (now - lastLocalSuccessAt < echoWindowMs || localRunning > 0 || now < localRetryUntil) return true;
     if (!echoCheck || now - echoCheck.at > 2000) {
       // One read for every normalization asking meanwhile: without it, each of the workers asking
       // while the first read was on its way sent its own (0.2 ms of Postgres CPU per event at 200/s).
       echoChecking ??= q
-        .echoActivity(s.host.db, new Date(now - echoWindowMs))
+        .echoActivity(s.host.db, new Date(now - echoWindowMs), ECHO_WAIT_MS)
         .then((activity) => {
           echoCheck = {
             at: now,
@@ -958,7 +968,7 @@ export function createCommands(options: CommandsOptions = {}) {
       });
       for (const id of running) if (echoWaiters.get(id)?.size === 0) echoWaiters.delete(id);
       pause = Math.min(pause * 2, ECHO_RECHECK_MAX_MS);
-      running = await q.stillRunning(s.host.db, running);
+      running = await q.stillRunning(s.host.db, running, ECHO_WAIT_MS);
     }
   }
 
@@ -986,7 +996,7 @@ export function createCommands(options: CommandsOptions = {}) {
     const subjects = [...new Set(candidates.map((d) => d.subject))];
     if (!(await mayHaveEchoes(s))) return;
     const bookings = candidates.some((d) => ECHOES['appointment.book'].includes(d.type));
-    const running = await q.runningCommands(s.host.db, instanceId, subjects, bookings);
+    const running = await q.runningCommands(s.host.db, instanceId, subjects, bookings, ECHO_WAIT_MS);
     // A command that starts running from here on cannot have caused this notification: only the
     // ones running now are awaited.
     const awaited = running.filter((c) => candidates.some((d) => mayEcho(c, d)));

@@ -455,43 +455,62 @@ export interface RunningCommand {
 }
 
 /**
- * The commands running at the vendor on this instance that these entities' events may echo: those
- * on these subjects, and (with `bookings`) the bookings, whose appointment is not known until they
- * finish. The caller compares each with the drafts ({@link RunningCommand.data}: a booking's slot).
+ * A command whose outcome may come within `withinMs`: running, or waiting for a retry due by then
+ * after a try went out (its change may be made at the vendor, the answer lost: the vendor's
+ * notification of it can arrive before the retry finds it done).
+ */
+const UNSETTLED = (withinMs: number) =>
+  sql`(status = 'running' or (status = 'pending' and attempts > 0
+        and next_attempt_at <= now() + ${withinMs} * interval '1 millisecond'))`;
+
+/**
+ * The commands at the vendor on this instance that these entities' events may echo (running, or
+ * waiting for a retry due within `withinMs` after a try went out): those on these subjects, and
+ * (with `bookings`) the bookings, whose appointment is not known until they finish. The caller
+ * compares each with the drafts ({@link RunningCommand.data}: a booking's slot).
  */
 export async function runningCommands(
   db: Executor,
   instanceId: string,
   subjects: readonly string[],
   bookings: boolean,
+  withinMs: number,
 ): Promise<RunningCommand[]> {
   const r = await sql<RunningCommand>`
     select id, type, subject, data from switchyard.commands
-    where status = 'running' and instance_id = ${instanceId}
+    where ${UNSETTLED(withinMs)} and instance_id = ${instanceId}
       and (subject = any(${[...subjects]}::text[]) or (${bookings}::boolean and subject is null and type = 'appointment.book'))`.execute(
     db,
   );
   return r.rows;
 }
 
-/** Whether each of these commands is still running: the ones that are. */
-export async function stillRunning(db: Executor, ids: readonly string[]): Promise<string[]> {
+/** Which of these commands have no outcome yet that may come within `withinMs` (see {@link runningCommands}). */
+export async function stillRunning(
+  db: Executor,
+  ids: readonly string[],
+  withinMs: number,
+): Promise<string[]> {
   const r = await sql<{ id: string }>`
-    select id from switchyard.commands where id = any(${[...ids]}::uuid[]) and status = 'running'`.execute(
+    select id from switchyard.commands where id = any(${[...ids]}::uuid[]) and ${UNSETTLED(withinMs)}`.execute(
     db,
   );
   return r.rows.map((x) => x.id);
 }
 
-/** The latest success since `since` (if any), and whether any command is running now. */
+/**
+ * The latest success since `since` (if any), and whether any command is running now or waits for
+ * a retry due within `withinMs` after a try went out.
+ */
 export async function echoActivity(
   db: Executor,
   since: Date,
+  withinMs: number,
 ): Promise<{ latest: Date | undefined; running: boolean }> {
   const r = await first<{ at: Date | null; running: boolean }>(
     sql`select (select max(completed_at) from switchyard.commands
                 where status = 'succeeded' and completed_at >= ${since.toISOString()}::timestamptz) as at,
-               exists (select 1 from switchyard.commands where status = 'running') as running`,
+               exists (select 1 from switchyard.commands where ${UNSETTLED(withinMs)}) as running`,
     db,
   );
   return { latest: r?.at ?? undefined, running: r?.running ?? false };
