@@ -545,17 +545,22 @@ describe('Docplanner commands against the simulator', () => {
 });
 
 /**
- * A real HTTP front door to the simulator whose token endpoint answers 503 the first `tokenFailures`
- * times (the simulator's own failures start after the token endpoint); everything else is passed on.
+ * A real HTTP front door to the simulator whose token endpoint answers `failure` (default 503) the
+ * first `tokenFailures` times (the simulator's own failures start after the token endpoint);
+ * everything else is passed on.
  */
-async function frontDoor(target: string, tokenFailures: number) {
+async function frontDoor(
+  target: string,
+  tokenFailures: number,
+  failure = { status: 503, contentType: 'application/json', body: '{"message":"Service Unavailable"}' },
+) {
   let failuresLeft = tokenFailures;
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     if (req.url === '/oauth/v2/token' && failuresLeft > 0) {
       failuresLeft--;
-      res.writeHead(503, { 'content-type': 'application/json' }).end('{"message":"Service Unavailable"}');
+      res.writeHead(failure.status, { 'content-type': failure.contentType }).end(failure.body);
       return;
     }
     const headers: Record<string, string> = {};
@@ -641,6 +646,31 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
       const again = await commands['appointment.book']!(request, ctx({ vendorIds: [], config, attempt: 2 }));
       expect(again).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
       expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([200]);
+    } finally {
+      await door.close();
+    }
+  });
+
+  it('a token endpoint answering 200 without a token (a maintenance page) is transient, not refused credentials', async () => {
+    const { sim, ctx } = await setup();
+    const door = await frontDoor(sim.url, 1, {
+      status: 200,
+      contentType: 'text/html',
+      body: '<html><body>Scheduled maintenance</body></html>',
+    });
+    try {
+      const config = { apiBaseUrl: door.url, clientId: 'dp-client', clientSecret: 'dp-secret' };
+      const arrived = cmd('appointment.mark_arrived', {});
+      // Before: permanent, "Docplanner refused the client credentials (token endpoint answered 200)".
+      await expect(commands['appointment.mark_arrived']!(arrived, ctx({ config }))).rejects.toMatchObject({
+        kind: 'transient',
+        message: expect.stringContaining('answered 200 without an access token'),
+      });
+      expect(await commands['appointment.mark_arrived']!(arrived, ctx({ config, attempt: 2 }))).toMatchObject(
+        {
+          outcome: 'done',
+        },
+      );
     } finally {
       await door.close();
     }

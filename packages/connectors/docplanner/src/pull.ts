@@ -137,7 +137,19 @@ async function requestToken(ctx: PullContext<Config>): Promise<StoredToken> {
   const transient = transientFor('token endpoint', res);
   if (transient) throw transient;
   const body = res.body;
-  if (res.status < 200 || res.status >= 300 || !isJsonObject(body) || typeof body.access_token !== 'string') {
+  const accessToken =
+    isJsonObject(body) && typeof body.access_token === 'string' ? body.access_token : undefined;
+  const granted = accessToken !== undefined;
+  if (res.status >= 200 && res.status < 300 && !granted) {
+    // A 2xx is no refusal: a maintenance page or a proxy answering for Docplanner (HTML), or a body
+    // without the token. Taken for refused credentials, it failed a command for good (a commands
+    // audit: a 200 text/html page, "Docplanner refused the client credentials (… answered 200)").
+    throw ConnectorError.transient(
+      `Docplanner's token endpoint answered ${res.status} without an access token`,
+      { details: { status: res.status } },
+    );
+  }
+  if (res.status < 200 || res.status >= 300 || accessToken === undefined) {
     // 400/401 here means the client credentials are wrong: retrying will not help until they are fixed.
     throw ConnectorError.permanent(
       `Docplanner refused the client credentials (token endpoint answered ${res.status})`,
@@ -146,8 +158,8 @@ async function requestToken(ctx: PullContext<Config>): Promise<StoredToken> {
       },
     );
   }
-  const expiresIn = typeof body.expires_in === 'number' ? body.expires_in : 3600;
-  const token = { accessToken: body.access_token, expiresAt: Date.now() + expiresIn * 1000 };
+  const expiresIn = isJsonObject(body) && typeof body.expires_in === 'number' ? body.expires_in : 3600;
+  const token = { accessToken, expiresAt: Date.now() + expiresIn * 1000 };
   cacheToken(tokenKey(ctx), token);
   return token;
 }
