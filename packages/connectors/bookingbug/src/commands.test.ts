@@ -278,6 +278,32 @@ describe('BookingBug commands against the simulator', () => {
     expect(sim.writes.isCancelled(LEGACY.booking)).toBe(false);
   });
 
+  it('a login answered 200 without an auth_token (a maintenance page) is transient, not a refused login', async () => {
+    const { sim, ctx } = await setup();
+    let pages = 1;
+    const http: VendorHttp = {
+      async request(request) {
+        if (request.url.endsWith('/api/v1/login') && pages-- > 0) {
+          return { status: 200, headers: { 'content-type': 'text/html' }, body: '<html>Maintenance</html>' };
+        }
+        return fetchHttp.request(request);
+      },
+    };
+    const state = new MemoryStateStore();
+    const command = cancelCmd();
+    // Before: permanent, "BookingBug refused the admin login (answered 200)".
+    expect(await cancel(command, ctx({ http, state, instanceId: 'bb-maintenance' }))).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining('answered 200 without an auth_token'),
+    });
+    expect(
+      await cancel(command, ctx({ http, state, instanceId: 'bb-maintenance', attempt: 2 })),
+    ).toMatchObject({
+      outcome: 'done',
+    });
+    expect(sim.writes.isCancelled(LEGACY.booking)).toBe(true);
+  });
+
   it('is unavailable, and so refused at once by the hub, without adminApi', () => {
     expect(commandsUnavailable({ basicToken: 't'.repeat(20) })).toMatch(/adminApi/);
     expect(bookingbugConnector.commandsUnavailable?.({ basicToken: 't'.repeat(20) })).toMatch(/adminApi/);

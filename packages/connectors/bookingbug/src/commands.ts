@@ -159,12 +159,21 @@ async function login(ctx: Ctx, api: AdminApiConfig): Promise<string | CommandRes
   });
   if (retryable(res)) return failure('login', res);
   const token = isJsonObject(res.body) ? res.body.auth_token : undefined;
-  if (!ok(res) || typeof token !== 'string' || token === '') {
-    // The answer of a refused login is passed on; a 2xx without a token has nothing worth keeping.
+  if (ok(res) && (typeof token !== 'string' || token === '')) {
+    // A 2xx is no refusal: a maintenance page or a proxy answering for BookingBug. Taken for a
+    // refused login, it failed the command for good (a commands audit). Its body has nothing worth
+    // keeping.
+    return {
+      outcome: 'transient',
+      message: `BookingBug's admin login answered ${res.status} without an auth_token`,
+    };
+  }
+  if (!ok(res) || typeof token !== 'string') {
+    // The answer of a refused login is passed on.
     return {
       outcome: 'permanent',
       message: `BookingBug refused the admin login (answered ${res.status}): check adminApi.appId, appKey, email and password`,
-      ...(ok(res) ? {} : { vendor: { status: res.status, body: res.body } }),
+      vendor: { status: res.status, body: res.body },
     };
   }
   adminTokens.set(ctx.instanceId, loginOf(api), token);
