@@ -1389,6 +1389,35 @@ describe('credentials, retries and the known state', () => {
     }
   });
 
+  it("a move whose answer was lost, found done by its next try without the new id: Docplanner's booking-moved after it is still its echo", async () => {
+    const { subject, bookingId } = await bookedAppointment();
+    sim.writes.loseAnswers(1, 502);
+    // After the retry (100 ms here) has found the old booking cancelled by the move: done.
+    sim.writes.echoDelayMs = 600;
+    try {
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.reschedule',
+        subject,
+        data: { start: '2026-03-12T09:00:00+01:00' },
+      });
+      expect(await finished(sent.json.id)).toMatchObject({
+        status: 'succeeded',
+        result: { alreadyDone: true, vendorIds: [] },
+      });
+      const echo = await subscriber.waitFor(
+        (r) => r.type === 'appointment.rescheduled' && r.subject === subject,
+      );
+      // Before the fix: no causedBy (the command knew only the old booking, the echo's current id
+      // is the new one).
+      expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+      expect((echo.json as { data: { vendorIds: unknown } }).data.vendorIds).toContainEqual(
+        expect.objectContaining({ value: bookingId, current: false }),
+      );
+    } finally {
+      sim.writes.echoDelayMs = 100;
+    }
+  });
+
   it('a booking whose answer was lost (502 after booking) fails without booking twice, saying so', async () => {
     const start = '2026-04-02T11:00:00+02:00';
     sim.writes.loseAnswers(1, 502);

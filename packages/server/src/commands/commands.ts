@@ -336,6 +336,12 @@ function currentVendorId(data: JsonObject): string | undefined {
   return typeof current?.value === 'string' ? current.value : undefined;
 }
 
+/** The vendor ids an event names as no longer current (`vendorIds[].current: false`). */
+function formerVendorIds(data: JsonObject): string[] {
+  const ids = Array.isArray(data.vendorIds) ? data.vendorIds.filter(isJsonObject) : [];
+  return ids.filter((v) => v.current === false && typeof v.value === 'string').map((v) => v.value as string);
+}
+
 /**
  * What tells one vendor notification's draft from another's across normalizations: its type,
  * entity, vendor time and current vendor id. The same notification normalized again gives the same
@@ -1019,7 +1025,14 @@ export function createCommands(options: CommandsOptions = {}) {
       return (
         r.subject === draft.subject &&
         (ECHOES[r.type as CommandType] ?? []).includes(draft.type) &&
-        (vendorId === undefined || r.vendor_ids.length === 0 || r.vendor_ids.includes(vendorId))
+        (vendorId === undefined ||
+          r.vendor_ids.length === 0 ||
+          r.vendor_ids.includes(vendorId) ||
+          // The change away from the booking the command acted on, to one it did not learn: a move
+          // whose answer was lost and a later try found done (Docplanner: the old booking reads
+          // cancelled). Its booking-moved names the new booking, current, and the old one, which
+          // is all the command knows: unmarked before (a commands audit).
+          (r.vendor_ids.length === 1 && formerVendorIds(draft.data).includes(r.vendor_ids[0]!)))
       );
     };
     const unmarked = new Map<EventDraft, string>();
