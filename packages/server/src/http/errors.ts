@@ -75,6 +75,7 @@ interface FastifyLikeError {
   statusCode?: number;
   message?: string;
   validation?: {
+    keyword?: string;
     instancePath?: string;
     message?: string;
     params?: Record<string, unknown>;
@@ -112,7 +113,10 @@ export function problemFromError(
   const e = (error ?? {}) as FastifyLikeError;
   if (Array.isArray(e.validation)) {
     const where = e.validationContext ?? 'body';
-    const issues = e.validation.map((v) => ({
+    // The `if` of a conditional rule only says which branch failed; the branch's own error says why
+    // (as admin/input.ts and the config loader drop it). Kept if it were the only one.
+    const failed = e.validation.filter((v) => v.keyword !== 'if');
+    const issues = (failed.length > 0 ? failed : e.validation).map((v) => ({
       in: where,
       pointer: issuePointer(v),
       message:

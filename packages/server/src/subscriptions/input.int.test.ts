@@ -156,6 +156,23 @@ describe('a subscription input gets the same answer from the route, the config f
     });
   }
 
+  it('says why a conditional rule refused, without the `if` keyword\'s own "must match \\"then\\" schema"', async () => {
+    // The route's problem said both (detail `…(FHIR clients read /fhir/r4); body must match "then"
+    // schema`, and a second entry in errors[] with the pointer ""); the hub and the file say only why.
+    const route = await call(server.base, 'POST', '/v1/subscriptions', {
+      body: { id: nextId(), kind: 'pull', format: 'fhir-r4' },
+    });
+    expect(route.status).toBe(400);
+    expect(route.json.errors).toEqual([
+      {
+        in: 'body',
+        pointer: '/format',
+        message: 'a pull feed serves CloudEvents; FHIR formats are for webhooks (FHIR clients read /fhir/r4)',
+      },
+    ]);
+    expect(route.json.detail).not.toContain('then');
+  });
+
   it('refuses a FHIR filter pattern with no FHIR meaning in all three (a rule on the merged subscription)', async () => {
     const c = webhook(
       { format: 'fhir-r4', eventTypes: ['appointment.*', 'asset.*'] },
