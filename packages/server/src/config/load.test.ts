@@ -107,6 +107,16 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     expect(p.column).toBe(3);
   });
 
+  it('an unknown field with no near name lists the fields that may be there', async () => {
+    // `connectors:` for `instances:` (two doc pages wrote it): too far for a suggestion.
+    await expectProblem(
+      'version: 1\nconnectors:\n  - id: a\n',
+      2,
+      'connectors',
+      /^unknown field "connectors"; fields here: .*\binstances\b.*\bsubscriptions\b/,
+    );
+  });
+
   it('an unknown connector, with the known ones and a suggestion', async () => {
     const p = await expectProblem(
       `version: 1\ninstances:\n  - id: a\n    connector: acmee\n`,

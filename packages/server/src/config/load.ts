@@ -530,9 +530,13 @@ function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Rep
       const extra = String(params.additionalProperty);
       const known = isJsonObject(parent?.properties) ? Object.keys(parent.properties) : [];
       const hint = suggest(extra, known);
-      report([...segments, extra], `unknown field "${extra}"${hint ? `; did you mean "${hint}"?` : ''}`, {
-        preferKey: true,
-      });
+      // Nothing close (`connectors:` for `instances:`): name the fields that may be there.
+      const listed = hint
+        ? `; did you mean "${hint}"?`
+        : known.length > 0
+          ? `; fields here: ${known.join(', ')}`
+          : '';
+      report([...segments, extra], `unknown field "${extra}"${listed}`, { preferKey: true });
       return;
     }
   }
