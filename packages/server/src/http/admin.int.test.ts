@@ -223,6 +223,12 @@ describe('instances', () => {
     );
     const health = await admin('GET', '/v1/instances/shop/health');
     expect(health.json).toMatchObject({ id: 'shop', pull: null, inbound: { failed: 0 } });
+    // Its connector cannot be pulled: "pull now" says so (it answered 200 {"stored":0} and moved the
+    // instance's next pull an hour on).
+    const pulled = await admin('POST', '/v1/instances/shop/pull');
+    expect(pulled.status).toBe(409);
+    expect(pulled.json).toMatchObject({ code: 'SY_PIPELINE_CONFLICT' });
+    expect(pulled.json.detail).toMatch(/connector "hooktest" has no pull/);
 
     await admin('PUT', '/v1/instances/temp', {
       connector: 'hooktest',

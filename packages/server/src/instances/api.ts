@@ -281,8 +281,9 @@ export function instancesApi(host: InstancesHost) {
     },
 
     /**
-     * Runs one pull turn for an instance now (what the poller does on its schedule);
-     * `SY_PIPELINE_CONFLICT` when the instance is disabled.
+     * Runs one pull turn for an instance now (what the poller does on its schedule), also for a
+     * push-mode instance whose connector can pull (a one-off backstop); `SY_PIPELINE_CONFLICT` when
+     * the instance is disabled or its connector has no pull.
      *
      * @example
      * ```ts
@@ -297,6 +298,13 @@ export function instancesApi(host: InstancesHost) {
           'SY_PIPELINE_CONFLICT',
           `instance ${JSON.stringify(id)} is disabled (${row.disabled_reason ?? 'no reason'}): it is not pulled`,
           { details: { instance: id } },
+        );
+      }
+      if (connectors.get(row.connector)?.pull === undefined) {
+        throw new SwitchyardError(
+          'SY_PIPELINE_CONFLICT',
+          `connector ${JSON.stringify(row.connector)} has no pull (the vendor offers no queue to poll): instance ${JSON.stringify(id)} is not pulled`,
+          { details: { instance: id, connector: row.connector } },
         );
       }
       return host.pullInstance(row);
