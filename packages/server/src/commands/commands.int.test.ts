@@ -427,6 +427,11 @@ describe('commands through a started hub', () => {
   it('refuses at once, nothing queued: unknown type, schema, unknown subject, unsupported, no vendor id', async () => {
     const { subject } = await bookedAppointment();
     const before = (await api('GET', '/v1/commands?limit=500')).json.items.length;
+    // Paged like every admin list (docs/api.md): 1..1000, capped at 500 (it was 400 past 500).
+    const large = await api('GET', '/v1/commands?limit=1000');
+    expect(large.status).toBe(200);
+    expect(large.json.items.length).toBe(before);
+    expect((await api('GET', '/v1/commands?limit=1001')).status).toBe(400);
     const cases: [unknown, number, string][] = [
       [{ type: 'appointment.teleport', subject, data: {} }, 422, 'SY_COMMAND_UNKNOWN_TYPE'],
       [{ type: 'appointment.reschedule', subject, data: { start: 'tomorrow' } }, 422, 'SY_COMMAND_INVALID'],

@@ -8,7 +8,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken, unauthorized } from '../admin/http.ts';
-import { cursorParam } from '../admin/schemas.ts';
+import { cursorParam, limitParam } from '../admin/schemas.ts';
 import { requireAdmin } from '../http/plugins/admin-auth.ts';
 import type { CommandInput, CommandListQuery, CommandSender, Commands } from './commands.ts';
 
@@ -186,7 +186,7 @@ export async function commandRoutes(
             instanceId: { type: 'string', maxLength: 100 },
             subject: { type: 'string', maxLength: 300 },
             cursor: cursorParam,
-            limit: { type: 'integer', minimum: 1, maximum: 500 },
+            limit: limitParam,
           },
         },
         response: {
