@@ -72,66 +72,80 @@ describe('switchyard listen', () => {
     );
   });
 
-  it("serves the subscription's URL from the config file and prints each delivery, with only that subscription's secrets set", async () => {
-    const secret = generateSecret();
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'sy-listen-'));
-    const config = join(dir, 'switchyard.yaml');
-    writeFileSync(
-      config,
-      [
-        // The hub's file on the subscriber's machine: the hub's key and the vendors' are not set.
-        'version: 1',
-        'database:',
-        '  url: postgres://unused@127.0.0.1:1/unused',
-        'secretKey: $' + '{env:SY_LISTEN_TEST_UNSET_KEY}',
-        'instances:',
-        '  - id: quable',
-        '    connector: quable',
-        '    settings: { authorization: "$' + '{env:SY_LISTEN_TEST_UNSET_AUTH}" }',
-        'subscriptions:',
-        '  - id: warehouse',
-        '    kind: pull',
-        '    secrets: ["$' + '{env:SY_LISTEN_TEST_UNSET_FEED}"]',
-        '  - id: crm',
-        '    kind: webhook',
-        `    url: http://127.0.0.1:${port}/in`,
-        `    secrets: ["${secret}"]`,
-        '    allowPrivateAddresses: true',
-        '',
-      ].join('\n'),
-    );
-    // Without --subscription: the first webhook subscription.
-    const child = spawn(process.execPath, [bin, 'listen', '--config', config], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr?.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    await waitUntil(
-      () => stderr.includes('listening for crm'),
-      () => stderr,
-    );
-    const body = JSON.stringify({ type: 'appointment.created', subject: 'appointment/a1' });
-    const res = await fetch(`http://127.0.0.1:${port}/in`, {
-      method: 'POST',
-      headers: { ...signed(secret, body), 'content-type': 'application/cloudevents+json' },
-      body,
-    });
-    expect(res.status).toBe(200);
-    await waitUntil(
-      () => stdout.includes('signature ok'),
-      () => stdout + stderr,
-    );
-    expect(stdout).toContain('appointment.created');
-    expect(stdout + stderr).not.toContain(secret);
-  });
+  // With --refuse the lines read as with 200 ("signature ok"), so a user watching retries could not
+  // tell from the output that the deliveries were refused.
+  it.each([
+    { refuse: false, status: 200, says: '' },
+    { refuse: true, status: 409, says: '  answered 409 refuse' },
+  ])(
+    "serves the subscription's URL from the config file and prints each delivery, with only that subscription's secrets set (refuse: $refuse)",
+    async ({ refuse, status, says }) => {
+      const secret = generateSecret();
+      const port = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), 'sy-listen-'));
+      const config = join(dir, 'switchyard.yaml');
+      writeFileSync(
+        config,
+        [
+          // The hub's file on the subscriber's machine: the hub's key and the vendors' are not set.
+          'version: 1',
+          'database:',
+          '  url: postgres://unused@127.0.0.1:1/unused',
+          'secretKey: $' + '{env:SY_LISTEN_TEST_UNSET_KEY}',
+          'instances:',
+          '  - id: quable',
+          '    connector: quable',
+          '    settings: { authorization: "$' + '{env:SY_LISTEN_TEST_UNSET_AUTH}" }',
+          'subscriptions:',
+          '  - id: warehouse',
+          '    kind: pull',
+          '    secrets: ["$' + '{env:SY_LISTEN_TEST_UNSET_FEED}"]',
+          '  - id: crm',
+          '    kind: webhook',
+          `    url: http://127.0.0.1:${port}/in`,
+          `    secrets: ["${secret}"]`,
+          '    allowPrivateAddresses: true',
+          '',
+        ].join('\n'),
+      );
+      // Without --subscription: the first webhook subscription.
+      const child = spawn(
+        process.execPath,
+        [bin, 'listen', '--config', config, ...(refuse ? ['--refuse'] : [])],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      children.push(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (c: Buffer) => {
+        stdout += c.toString();
+      });
+      child.stderr?.on('data', (c: Buffer) => {
+        stderr += c.toString();
+      });
+      await waitUntil(
+        () => stderr.includes('listening for crm'),
+        () => stderr,
+      );
+      const body = JSON.stringify({ type: 'appointment.created', subject: 'appointment/a1' });
+      const res = await fetch(`http://127.0.0.1:${port}/in`, {
+        method: 'POST',
+        headers: { ...signed(secret, body), 'content-type': 'application/cloudevents+json' },
+        body,
+      });
+      expect(res.status).toBe(status);
+      await waitUntil(
+        () => stdout.includes('signature ok'),
+        () => stdout + stderr,
+      );
+      expect(stdout).toContain('appointment.created');
+      expect(stdout).toMatch(new RegExp(`signature ok${says}\n$`));
+      expect(stderr.includes('answering 409')).toBe(refuse);
+      expect(stdout + stderr).not.toContain(secret);
+    },
+  );
 });
 
 async function waitUntil(ok: () => boolean, show: () => string, timeoutMs = 15_000): Promise<void> {

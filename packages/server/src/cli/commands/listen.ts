@@ -144,7 +144,9 @@ async function serve(
         res.writeHead(404).end();
         return;
       }
-      io.stdout.write(`${describeDelivery(req.headers, body, o.secrets)}\n`);
+      io.stdout.write(
+        `${describeDelivery(req.headers, body, o.secrets)}${o.refuse ? '  answered 409 refuse' : ''}\n`,
+      );
       if (o.printBody) io.stdout.write(`${body.toString('utf8')}\n`);
       res.writeHead(o.refuse ? 409 : 200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ decision: o.refuse ? 'refuse' : 'approve' }));
@@ -154,7 +156,10 @@ async function serve(
     server.once('error', reject);
     server.listen(o.port, o.host, resolve);
   });
-  io.stderr.write(`listening for ${o.label} on http://${o.host}:${o.port}${o.path} (Ctrl-C to stop)\n`);
+  const answering = o.refuse ? ', answering 409 {"decision":"refuse"} to every delivery' : '';
+  io.stderr.write(
+    `listening for ${o.label} on http://${o.host}:${o.port}${o.path}${answering} (Ctrl-C to stop)\n`,
+  );
   await new Promise<void>((resolve) => {
     const stop = () => server.close(() => resolve());
     process.once('SIGINT', stop);
