@@ -68,6 +68,12 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
       '',
       /must be quoted, e\.g\. \{ apiKey: "\$\{env:KEY\}" \}/,
     );
+    await expectProblem(
+      'version: 1\ninstances:\n  - id: acme-main\n    connector: acme\n    settings: { baseUrl: "https://acme.example", apiKey: ${env:ACME_KEY} }\n',
+      5,
+      '',
+      /must be quoted/,
+    );
     // Quoted, the same line is valid.
     const { result } = await load(flow.replace('${env:ACME_KEY}', '"${env:ACME_KEY}"'), {
       ACME_KEY: 'k-123456',

@@ -352,8 +352,11 @@ function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
   return problems.sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path));
 }
 
-/** A `${…}` reference written unquoted after a flow collection's `{` or `[` on the same line. */
-const UNQUOTED_FLOW_REFERENCE = /[{[](?:[^"'#]*?[\s,:])?\$\{/;
+/**
+ * A `${…}` reference written unquoted after a flow collection's `{` or `[` on the same line (quoted
+ * values before it skipped whole), starting a value: after the opener, a space, `,` or `:`.
+ */
+const UNQUOTED_FLOW_REFERENCE = /[{[](?:"[^"]*"|'[^']*'|[^"'#])*?(?<=[\s,:[{])\$\{/;
 
 function yamlMessage(message: string): string {
   return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
