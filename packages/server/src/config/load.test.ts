@@ -808,6 +808,16 @@ describe('parseConfig: durations have a floor (and a ceiling where one is docume
     expect(problems[0]!.message).toMatch(message);
   });
 
+  // docs/configuration.md: validate reports every problem. An instance with another fault (here a
+  // `pull:` in push mode) had its deadline left unchecked until that fault was fixed.
+  it("checks an instance's values also when the rules fault it for something else", () => {
+    const problems = problemsOf(`${gate('10ms')}\n    pull: { interval: 1s }`);
+    expect(problems.map((p) => [p.path, p.message])).toEqual([
+      ['instances[0].gate.deadline', 'must be at least 50ms'],
+      ['instances[0].pull', 'pull settings need mode: pull or both'],
+    ]);
+  });
+
   it('accepts the bounds themselves', () => {
     for (const yaml of [
       'server:\n  timeouts: { headers: 1s, body: 1s, request: 1s }',

@@ -246,8 +246,17 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
     }
   }
 
+  // What the schema found, before the rules: an instance the rules fault (its mode, a `pull:` in
+  // push mode) still has its values checked, so one run lists its gate deadline too.
+  const schemaProblems = [...problems];
   checkRules(data, raw, byName, report, suppressed);
-  checkConvertedInputs(data, byName, problems, report, suppressed);
+  checkConvertedInputs(
+    data,
+    byName,
+    { instances: schemaProblems, subscriptions: problems },
+    report,
+    suppressed,
+  );
   checkEnvironmentDatabase(data, env, report);
   if (problems.length > 0 && options.reportSecretKey) {
     // What `start` would refuse besides, so one run of `validate` lists it with the rest
@@ -656,7 +665,9 @@ function list(value: unknown): unknown[] {
 function checkConvertedInputs(
   data: JsonObject,
   byName: ReadonlyMap<string, Connector>,
-  problems: readonly ConfigProblem[],
+  // Per section, the problems that make an entry unfit to convert. A subscription's rules and its
+  // input check overlap (a retry schedule's bounds), so there every problem counts.
+  problems: { instances: readonly ConfigProblem[]; subscriptions: readonly ConfigProblem[] },
   report: Report,
   suppressed: (segments: readonly PathSegment[]) => boolean,
 ): void {
@@ -673,9 +684,9 @@ function checkConvertedInputs(
       }
     }
   };
-  const clean = (section: string, i: number) => {
+  const clean = (section: 'instances' | 'subscriptions', i: number) => {
     const at = `${section}[${i}]`;
-    return !problems.some((p) => p.path === at || p.path.startsWith(`${at}.`));
+    return !problems[section].some((p) => p.path === at || p.path.startsWith(`${at}.`));
   };
   list(data.instances).forEach((item, i) => {
     const connector = isJsonObject(item) ? byName.get(String(item.connector)) : undefined;
