@@ -33,7 +33,7 @@ import type {
   ResolvedInstance,
   ResolvedSubscription,
 } from './types.ts';
-import { configDurationMs, configSizeBytes, durationMessage } from './units.ts';
+import { configDurationMs, configDurationText, configSizeBytes, durationMessage } from './units.ts';
 
 /** What the loader needs besides the file. */
 export interface LoadOptions {
@@ -678,7 +678,10 @@ function checkConvertedInputs(
       if (suppressed(segments)) continue;
       const limit = (error.params as { limit?: unknown }).limit;
       if (paths.durations.some((d) => d.test(error.instancePath)) && typeof limit === 'number') {
-        report(segments, `must be ${error.keyword === 'maximum' ? 'at most' : 'at least'} ${limit}ms`);
+        report(
+          segments,
+          `must be ${error.keyword === 'maximum' ? 'at most' : 'at least'} ${configDurationText(limit)}`,
+        );
       } else {
         reportAjvError(error, segments, report);
       }

@@ -24,6 +24,24 @@ export function configDurationMs(text: string): number | undefined {
 }
 
 /**
+ * A number of milliseconds in the file's spelling, for messages about a duration the file wrote:
+ * seconds below an hour (the docs say "0.1s to 120s"), whole days or hours above, else ms.
+ *
+ * @example
+ * ```ts
+ * configDurationText(120_000); // '120s'
+ * configDurationText(50); // '50ms'
+ * configDurationText(604_800_000); // '7d'
+ * ```
+ */
+export function configDurationText(ms: number): string {
+  if (ms % 1000 !== 0) return `${ms}ms`;
+  if (ms >= 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
+  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  return `${ms / 1000}s`;
+}
+
+/**
  * Bytes of a config size, or undefined when it is not one.
  *
  * @example

@@ -191,7 +191,7 @@ describe('a subscription input gets the same answer from the route, the config f
       expect.objectContaining({
         line: 6,
         path: 'subscriptions[0].timeout',
-        message: 'must be at most 120000ms',
+        message: 'must be at most 120s',
       }),
     ]);
   });
