@@ -36,3 +36,39 @@ export function storableText(text: string): string {
     ? text
     : text.replace(REFUSED_CHARACTERS, REPLACEMENT_CHARACTER);
 }
+
+/**
+ * `value` with `map` applied to every string in it, object keys too; the same object where nothing
+ * changed. Throws RangeError when it is nested too deeply to walk.
+ *
+ * @example
+ * ```ts
+ * mapJsonStrings({ error: 'bad key k-123' }, (s) => s.replaceAll('k-123', '[redacted]'));
+ * // { error: 'bad key [redacted]' }
+ * ```
+ */
+export function mapJsonStrings(value: JsonValue, map: (text: string) => string): JsonValue {
+  if (typeof value === 'string') return map(value);
+  if (Array.isArray(value)) {
+    let out: JsonValue[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v = mapJsonStrings(value[i]!, map);
+      if (v !== value[i]) {
+        out ??= value.slice();
+        out[i] = v;
+      }
+    }
+    return out ?? value;
+  }
+  if (value !== null && typeof value === 'object') {
+    let changed = false;
+    const entries = Object.entries(value).map(([k, v]) => {
+      const key = map(k);
+      const inner = mapJsonStrings(v, map);
+      if (key !== k || inner !== v) changed = true;
+      return [key, inner] as const;
+    });
+    return changed ? Object.fromEntries(entries) : value;
+  }
+  return value;
+}

@@ -36,6 +36,7 @@ import {
   isJsonObject,
   type JsonObject,
   type JsonValue,
+  mapJsonStrings,
   type StateStore,
   SwitchyardError,
   storableText,
@@ -57,7 +58,6 @@ import { jittered } from '../delivery/retry-schedule.ts';
 import { eventIdFor } from '../events/ids.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HostInstance, HubHost } from '../host/host.ts';
-import { mapJsonStrings } from '../inbound/storable.ts';
 import { connectorLogger, secretScrubber } from '../logging/logger.ts';
 import { type Executor, newId } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';

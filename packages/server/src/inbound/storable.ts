@@ -4,7 +4,7 @@
  * vendor has handed it over (Docplanner's pull is destructive), so the poller stores it in one of
  * the forms made here rather than lose it, and the rest of its batch with it.
  */
-import { type JsonObject, type JsonValue, storableText } from '@switchyard/core';
+import { type JsonObject, type JsonValue, mapJsonStrings, storableText } from '@switchyard/core';
 import type { NewInbound } from './store.ts';
 
 /**
@@ -31,42 +31,6 @@ export function unstorableReason(error: unknown): string | undefined {
     return `the payload cannot be stored: ${String((error as { message?: unknown }).message ?? code)}`;
   }
   return undefined;
-}
-
-/**
- * `value` with `map` applied to every string in it, object keys too; the same object where nothing
- * changed. Throws RangeError when it is nested too deeply to walk.
- *
- * @example
- * ```ts
- * mapJsonStrings({ error: 'bad key k-123' }, (s) => s.replaceAll('k-123', '[redacted]'));
- * // { error: 'bad key [redacted]' }
- * ```
- */
-export function mapJsonStrings(value: JsonValue, map: (text: string) => string): JsonValue {
-  if (typeof value === 'string') return map(value);
-  if (Array.isArray(value)) {
-    let out: JsonValue[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const v = mapJsonStrings(value[i]!, map);
-      if (v !== value[i]) {
-        out ??= value.slice();
-        out[i] = v;
-      }
-    }
-    return out ?? value;
-  }
-  if (value !== null && typeof value === 'object') {
-    let changed = false;
-    const entries = Object.entries(value).map(([k, v]) => {
-      const key = map(k);
-      const inner = mapJsonStrings(v, map);
-      if (key !== k || inner !== v) changed = true;
-      return [key, inner] as const;
-    });
-    return changed ? Object.fromEntries(entries) : value;
-  }
-  return value;
 }
 
 /**
