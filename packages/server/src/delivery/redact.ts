@@ -285,7 +285,7 @@ export function markedValues(
 /**
  * Every string found under an `"x-secret": true` field (nested strings of secret objects and arrays
  * too, numbers as their text), deduplicated, empty strings left out, longest first so a scrubber
- * replaces `abc123` before its part `abc`. Feed it to {@link scrubSecrets} or the logger's redactor.
+ * replaces `abc123` before its part `abc`. Feed it to the logger's `secretScrubber` or `addLogSecrets` (logging/logger.ts).
  *
  * @example
  * ```ts
@@ -319,22 +319,4 @@ export function collectSecretValues(value: unknown, schema: JsonSchema | boolean
     '',
   );
   return [...found].sort((a, b) => b.length - a.length);
-}
-
-/**
- * Replaces every occurrence of each secret in `text` by `"[redacted]"`. Pass the output of
- * {@link collectSecretValues}. Secrets shorter than `minLength` (default 4) are skipped: scrubbing
- * every "1" out of a log line would hide more than it protects.
- *
- * @example
- * ```ts
- * scrubSecrets('vendor said: bad key k-123', ['k-123']); // 'vendor said: bad key [redacted]'
- * ```
- */
-export function scrubSecrets(text: string, secrets: readonly string[], minLength = 4): string {
-  let result = text;
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (secret.length >= minLength) result = result.replaceAll(secret, REDACTED);
-  }
-  return result;
 }

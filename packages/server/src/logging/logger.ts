@@ -111,7 +111,8 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const sink: LogSink = options.destination ?? process.stdout;
   const pretty = options.pretty ?? (sink === process.stdout && process.stdout.isTTY === true);
-  const scrub = secretScrubber(options.secrets ?? []);
+  const secrets: LogSecrets = { values: new Set(), scrub: (text) => text };
+  addSecrets(secrets, options.secrets ?? []);
   const prettify = pretty
     ? prettyFactory({
         colorize: sink === process.stdout && process.stdout.isTTY === true,
@@ -120,10 +121,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     : undefined;
   const stream: DestinationStream = {
     write(line: string) {
-      sink.write(scrub(prettify ? prettify(line) : line));
+      sink.write(secrets.scrub(prettify ? prettify(line) : line));
     },
   };
-  return pino(
+  const logger = pino(
     {
       level: options.level ?? 'info',
       base: { service: 'switchyard' },
@@ -135,6 +136,42 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     stream,
   );
+  // Children are made by Object.create(parent) (pino's child), so they find it too.
+  Object.defineProperty(logger, LOG_SECRETS, { value: secrets, enumerable: false });
+  return logger;
+}
+
+/** The secret values a {@link createLogger} logger scrubs, and the scrubber made of them. */
+interface LogSecrets {
+  values: Set<string>;
+  scrub: (text: string) => string;
+}
+
+const LOG_SECRETS = Symbol('switchyard.logSecrets');
+
+function addSecrets(secrets: LogSecrets, values: readonly string[]): void {
+  const before = secrets.values.size;
+  for (const value of values)
+    if (typeof value === 'string' && value.length >= MIN_SCRUB_LENGTH) secrets.values.add(value);
+  if (secrets.values.size !== before) secrets.scrub = secretScrubber([...secrets.values]);
+}
+
+/**
+ * Adds secret values to those every line of `logger` (and of its children) is scrubbed of: the
+ * secrets of an instance created through the admin API, which the config file's `secrets` never
+ * named, as the hub decrypts its settings (a vendor answer quoting its API key was logged as sent:
+ * a commands audit). Values stay for the process's life, so a rotated-out secret stays scrubbed
+ * too. A logger {@link createLogger} did not make is left as it is.
+ *
+ * @example
+ * ```ts
+ * addLogSecrets(logger, ['k-4f1b2c9d']);
+ * logger.warn('vendor said: Invalid Authtoken k-4f1b2c9d'); // … Invalid Authtoken [redacted]
+ * ```
+ */
+export function addLogSecrets(logger: Logger, values: readonly string[]): void {
+  const secrets = (logger as unknown as Record<symbol, LogSecrets | undefined>)[LOG_SECRETS];
+  if (secrets) addSecrets(secrets, values);
 }
 
 /** Adapts a pino logger to the connector's logger shape (`Logger` of @switchyard/core). */

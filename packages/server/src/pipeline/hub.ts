@@ -18,7 +18,7 @@ import { HubListener } from '../host/listener.ts';
 import { Notifier } from '../host/notifier.ts';
 import { inboundApi } from '../inbound/api.ts';
 import { instancesApi } from '../instances/api.ts';
-import { connectorLogger } from '../logging/logger.ts';
+import { addLogSecrets, connectorLogger } from '../logging/logger.ts';
 import { newId, openDatabase } from '../storage/db.ts';
 import { migrate, pendingMigrations } from '../storage/migrations.ts';
 import { CHANNEL_DELIVER, CHANNEL_NORMALIZE, CHANNEL_PULL } from '../storage/queues.ts';
@@ -163,7 +163,11 @@ export async function createHub(config: HubConfig) {
     ingestPressure: new IngestPressure(
       options.ingestFirst ? INGEST_PRESSURE_WAITING : Number.POSITIVE_INFINITY,
     ),
-    ...instanceLoader(db, connectors, cipher, options.instanceCacheMs),
+    // An instance created through the admin API has secrets the config file never named: every
+    // log line is scrubbed of them too, once the process has read them.
+    ...instanceLoader(db, connectors, cipher, options.instanceCacheMs, (secrets) =>
+      addLogSecrets(logger, secrets),
+    ),
   };
   const vendorHttp =
     config.vendorHttp ?? createVendorHttp({ logger: connectorLogger(logger.child({ job: 'vendor-http' })) });

@@ -2,6 +2,7 @@ import type { Connector } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
+import { createLogger } from '../logging/logger.ts';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { acme, makeHub, SECRET_KEY, setupInstance } from './fixtures.test-support.ts';
 import { instanceLoader } from './shared.ts';
@@ -68,5 +69,32 @@ describe('instanceLoader', () => {
     const answers = await Promise.all([loader.loadInstance('nope'), loader.loadInstance('nope')]);
     expect(answers).toEqual([undefined, undefined]);
     expect(statements - before).toBe(1);
+  });
+});
+
+describe('the secrets of an instance made through the admin API', () => {
+  it('are scrubbed from every log line once the hub has read its settings', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => lines.push(line) } });
+    const hub = await makeHub(pgdb.url(), { logger });
+    try {
+      await hub.instances.upsert({
+        id: 'acme-api',
+        connector: 'acme',
+        mode: 'push',
+        settings: { apiKey: 'acme-api-made-key-7f3a', region: 'eu' },
+      });
+      await hub.host.loadInstance('acme-api');
+      // What a vendor answer quoting the key makes of a retried command's log line.
+      logger
+        .child({ command: 'c-1' })
+        .warn({ reason: 'Invalid Authtoken acme-api-made-key-7f3a' }, 'command will be retried');
+      const line = lines.find((l) => l.includes('command will be retried'));
+      expect(line).toContain('Invalid Authtoken [redacted]');
+      // Before: only the config file's secrets were scrubbed, and this instance is in no file.
+      expect(lines.join('')).not.toContain('acme-api-made-key-7f3a');
+    } finally {
+      await hub.stop();
+    }
   });
 });

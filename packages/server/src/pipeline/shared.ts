@@ -10,6 +10,7 @@ import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes, DEFAULT_RETRY_SCHEDULE_MS } from '../config/units.ts';
+import { collectSecretValues } from '../delivery/redact.ts';
 import type { SecretCipher } from '../delivery/secret-box.ts';
 import { INSTANCE_ID_PATTERN } from '../instances/schema.ts';
 import * as instanceStore from '../instances/store.ts';
@@ -197,6 +198,7 @@ export interface InstanceLoader extends Pick<Runtime, 'loadInstance' | 'forgetIn
 
 /**
  * Makes the per-process instance loader with its short cache (ingest reads it per request).
+ * `onSecrets` gets the secret values of every instance it decrypts (for the logger to scrub).
  * Concurrent misses of one instance share one read: when the cache entry runs out under load,
  * every request in flight used to read the row and decrypt its settings itself (~0.07 statements
  * per pushed event at 200 pushes/s). Unknown ids are remembered only briefly
@@ -204,7 +206,7 @@ export interface InstanceLoader extends Pick<Runtime, 'loadInstance' | 'forgetIn
  *
  * @example
  * ```ts
- * const loader = instanceLoader(db, connectors, cipher, 5000);
+ * const loader = instanceLoader(db, connectors, cipher, 5000, (secrets) => addLogSecrets(logger, secrets));
  * const instance = await loader.loadInstance('dp-main'); // undefined when there is no such instance
  * loader.forgetInstance('dp-main'); // after a change: the next load reads the row again
  * ```
@@ -214,6 +216,7 @@ export function instanceLoader(
   connectors: ReadonlyMap<string, Connector>,
   cipher: SecretCipher,
   cacheMs: number,
+  onSecrets: (values: string[]) => void = () => {},
 ): InstanceLoader {
   const missMs = Math.min(cacheMs, INSTANCE_MISS_CACHE_MS);
   // Two maps so that a flood of unknown ids evicts only unknown ids. Map iteration order is
@@ -252,11 +255,9 @@ export function instanceLoader(
         { details: { instance: id, connector: row.connector } },
       );
     }
-    return {
-      row,
-      connector,
-      config: JSON.parse(cipher.open(row.settings_sealed, `instance:${id}`)) as JsonObject,
-    };
+    const config = JSON.parse(cipher.open(row.settings_sealed, `instance:${id}`)) as JsonObject;
+    onSecrets(collectSecretValues(config, connector.configSchema));
+    return { row, connector, config };
   };
   return {
     async loadInstance(id, fresh = false) {
