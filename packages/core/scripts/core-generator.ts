@@ -320,7 +320,8 @@ async function envelopeFile(set: CoreSchemaSet, resolver: Resolver): Promise<Gen
 
 /**
  * Makes `required` names of an allOf refinement typed: json-schema-to-typescript ignores a required
- * name without a property schema, so point it at the referenced entity's own property type.
+ * name without a property schema (or types the empty one `{}` as unknown), so point it at the
+ * referenced entity's own property type.
  */
 function refineRequired(event: EventSchemaFile, resolver: Resolver): Schema {
   const schema = structuredClone(event.schema);
@@ -336,7 +337,9 @@ function refineRequired(event: EventSchemaFile, resolver: Resolver): Schema {
       throw new Error(`${event.path}: an allOf refinement needs a $ref to an entity beside it`);
     const properties = { ...((branch.properties ?? {}) as Schema) };
     for (const name of branch.required as string[]) {
-      if (!(name in properties))
+      // `{}` names a required field for ajv's strict mode only; its type is the entity's.
+      const declared = properties[name] as Schema | undefined;
+      if (declared === undefined || Object.keys(declared).length === 0)
         properties[name] = { tsType: `NonNullable<${entityName}[${JSON.stringify(name)}]>` };
     }
     branch.properties = properties;
@@ -561,6 +564,16 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
     'Every event Switchyard delivers is a [CloudEvents 1.0](https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md) ' +
       'structured-mode JSON object. The JSON Schemas in `packages/core/schemas` are the source of truth; ' +
       'this page is generated from them (`pnpm generate`).',
+  );
+  out.push('');
+  out.push(
+    'To validate what you receive, load every schema there (draft 2020-12; each `$ref` is relative to ' +
+      'its `$id`) and check the whole event against `https://switchyard.dev/schemas/envelope.json` and ' +
+      'its `data` against `https://switchyard.dev/schemas/events/<type>.json`. The schemas carry ' +
+      'annotation keywords of their own (`x-entity`, `x-vendor-events`, `x-secret`, `x-target`): a ' +
+      'validator in strict mode must be told of them, e.g. with ajv (strict mode included) ' +
+      "`ajv.addVocabulary(['x-entity', 'x-vendor-events', 'x-secret', 'x-target'])` and ajv-formats for " +
+      '`date`, `date-time` and `uri`.',
   );
   out.push('');
   out.push('## Envelope');

@@ -1,8 +1,11 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import * as ajvFormats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { isSwitchyardError } from './errors/index.ts';
 import { eventTypeInfo, eventTypesOf } from './event-types.ts';
 import { EVENT_TYPES } from './model.ts';
 import {
+  ANNOTATION_KEYWORDS,
   assertValidEvent,
   createAjv,
   entitySchemaIds,
@@ -13,6 +16,11 @@ import {
   validateAgainst,
   validateEvent,
 } from './validate.ts';
+
+// ajv-formats is CommonJS (validate.ts says why it is read this way).
+const addFormats = ((ajvFormats as { default?: unknown }).default ?? ajvFormats) as unknown as (
+  ajv: Ajv2020,
+) => Ajv2020;
 
 type Obj = Record<string, unknown> & { data: Record<string, unknown> };
 
@@ -307,6 +315,22 @@ describe('getSchemas and createAjv', () => {
 
   it('rejects unknown keywords (strict mode), so a typo in a schema is caught', () => {
     expect(() => createAjv().compile({ type: 'object', requird: ['x'] })).toThrow(/unknown keyword/);
+  });
+
+  it('compiles every published schema in ajv’s full strict mode, as a subscriber’s own ajv does', () => {
+    // What docs/events.md tells a downstream system to do, with ajv's defaults otherwise: `strict:
+    // true` includes strictRequired, which refuses a `required` name its schema object does not
+    // define in `properties` (https://ajv.js.org/strict-mode.html#defined-required-properties). Six
+    // event schemas refining their entity with `allOf: [{$ref}, {required}]` did not compile there.
+    const ajv = new Ajv2020({ strict: true, allErrors: true });
+    addFormats(ajv);
+    ajv.addVocabulary([...ANNOTATION_KEYWORDS]);
+    for (const schema of getSchemas()) ajv.addSchema(schema);
+    for (const schema of getSchemas()) expect(() => ajv.getSchema(schema.$id), schema.$id).not.toThrow();
+    const rescheduled = example('appointment.rescheduled');
+    expect(ajv.getSchema(eventSchemaIds['appointment.rescheduled'])!(rescheduled.data)).toBe(true);
+    delete rescheduled.data.previous;
+    expect(ajv.getSchema(eventSchemaIds['appointment.rescheduled'])!(rescheduled.data)).toBe(false);
   });
 });
 
