@@ -49,7 +49,7 @@ export interface EventEnvelope {
    */
   vendortype: string;
   /**
-   * Extension: the hub's position of this event in its feed (increasing; a string of digits).
+   * Extension (CloudEvents sequence): the hub's position of this event in its feed, zero-padded to 19 digits so that comparing two as strings orders them; as a number, a feed cursor.
    */
   sequence?: string;
 }

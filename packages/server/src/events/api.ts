@@ -12,9 +12,13 @@ import * as eventStore from './store.ts';
 /** An event as the API shows it: the envelope with its feed position. */
 export type HubEvent = EventEnvelope & { sequence: string };
 
-/** A stored event as the API shows it. @example `const view = toEvent(row);` */
+/**
+ * A stored event as the API, the feed and a webhook delivery show it: the envelope with its feed
+ * position as the CloudEvents `sequence` attribute ({@link eventStore.sequenceAttribute}).
+ * @example `const view = toEvent(row);`
+ */
 export function toEvent(row: eventStore.EventRow): HubEvent {
-  return { ...(row.envelope as unknown as HubEvent), sequence: row.sequence };
+  return { ...(row.envelope as unknown as HubEvent), sequence: eventStore.sequenceAttribute(row.sequence) };
 }
 
 /**

@@ -36,6 +36,24 @@ import {
 import { CHANNEL_DELIVER } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
+/** Digits of the widest sequence (a Postgres bigint, at most 9223372036854775807). */
+const SEQUENCE_DIGITS = 19;
+
+/**
+ * An event's CloudEvents `sequence` attribute: its feed position zero-padded to 19 digits. The
+ * CloudEvents sequence extension (cloudevents/extensions/sequence.md) says a receiver orders events
+ * by comparing `sequence` as strings, "which might need padding (leading zeros)": unpadded, "10"
+ * came before "9". The digits still read as the same number (a cursor, BigInt, parseInt).
+ *
+ * @example
+ * ```ts
+ * sequenceAttribute('1042'); // '0000000000000001042'
+ * ```
+ */
+export function sequenceAttribute(sequence: string): string {
+  return sequence.padStart(SEQUENCE_DIGITS, '0');
+}
+
 export interface EventRow {
   sequence: string;
   id: string;

@@ -4,6 +4,7 @@ import * as deliveryStore from '../deliveries/store.ts';
 import type { PostWebhookResult } from '../delivery/http-post.ts';
 import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
 import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
+import { toEvent } from '../events/api.ts';
 import type * as eventStore from '../events/store.ts';
 import { FHIR_CONTENT_TYPE, type FhirDelivery, renderFhirDelivery } from '../fhir/render.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
@@ -19,7 +20,7 @@ import type { TickResult } from './worker-loop.ts';
 
 /** The body a CloudEvents subscriber receives: the stored envelope plus its feed position. */
 export function deliveryBody(event: eventStore.EventRow): string {
-  return JSON.stringify({ ...event.envelope, sequence: event.sequence });
+  return JSON.stringify(toEvent(event));
 }
 
 /**

@@ -229,6 +229,41 @@ describe('delivery', () => {
     expect(subscriber.requests).toHaveLength(0);
   });
 
+  it('gives the CloudEvents sequence attribute in an order strings compare in, past 9999 too', async () => {
+    // The CloudEvents sequence extension (cloudevents/spec, cloudevents/extensions/sequence.md): a
+    // receiver orders events by comparing `sequence` values as strings ("might need padding, e.g.
+    // leading zeros"). Unpadded, event 10000 sorted before event 9999 (downstream-consumer audit).
+    const secret = generateSecret();
+    subscriber = await startRecordingSubscriber({ secrets: secret, script: [204, 204] });
+    const sub = await subscribe(secret);
+    const { subscription: feed } = await hub.subscriptions.create({ kind: 'pull', eventTypes: ['*'] });
+    subscriptions.push(feed.id);
+    await sql`select setval(pg_get_serial_sequence('switchyard.events', 'sequence'), 9998)`.execute(
+      hub.host.db,
+    );
+    const first = await send();
+    const second = await send();
+    const bodies = (await subscriber.waitFor(2)).map((r) => r.json as { id: string; sequence: string });
+    const stored = await Promise.all(
+      [first, second].map(async (e) => (await deliveryOf(sub.id, e.id)).eventSequence),
+    );
+    expect(stored).toEqual(['9999', '10000']);
+    const polled = await eventually(async () => {
+      const page = await hub.feed.poll(feed.id, { after: '9998' });
+      return page.events.length === 2 ? page.events : undefined;
+    });
+    for (const events of [bodies, polled]) {
+      const [a, b] = events.map((e) => e.sequence);
+      expect([a, b]).toEqual(['0000000000000009999', '0000000000000010000']);
+      expect(a! < b!).toBe(true);
+      expect(BigInt(b!)).toBe(10000n); // still the feed position, read as a number
+    }
+    // The padded value is still a cursor the feed takes.
+    expect((await hub.feed.poll(feed.id, { after: polled[0]!.sequence })).events.map((e) => e.id)).toEqual([
+      second.id,
+    ]);
+  });
+
   it('sends a signed test event on demand', async () => {
     const secret = generateSecret();
     subscriber = await startRecordingSubscriber({ secrets: secret, script: [204] });

@@ -7,6 +7,7 @@ import { SwitchyardError } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
 import { cursorParam, idParams } from '../admin/schemas.ts';
 import { event } from '../events/routes.ts';
+import { sequenceAttribute } from '../events/store.ts';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { queueDepths } from '../storage/queues.ts';
@@ -189,7 +190,7 @@ export async function dashboardApiRoutes(
         ...(f.cursor ? { beforeSequence: f.cursor } : {}),
       });
       return {
-        items: rows.map((r) => ({ ...r.envelope, sequence: r.sequence })),
+        items: rows.map((r) => ({ ...r.envelope, sequence: sequenceAttribute(r.sequence) })),
         nextCursor: rows.length === limit ? rows[rows.length - 1]!.sequence : null,
         subjects,
       };

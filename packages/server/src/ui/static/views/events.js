@@ -95,7 +95,7 @@ export function EventsView({ params }) {
             ? html`<tr><td colspan="6" class="muted">No events match.</td></tr>`
             : page.items.map(
                 (e) => html`<tr>
-                  <td><a href=${link(`events/${e.id}`)} tabindex="-1" aria-hidden="true">${e.sequence}</a></td>
+                  <td><a href=${link(`events/${e.id}`)} tabindex="-1" aria-hidden="true">${BigInt(e.sequence).toString()}</a></td>
                   <td><a href=${link(`events/${e.id}`)}>${e.type}</a></td><td>${e.source}</td><td class="clip">${e.subject}</td><td>${e.vendortype}</td>
                   <td><${Time} value=${e.time} /></td></tr>`,
               )
