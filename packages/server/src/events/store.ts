@@ -219,11 +219,14 @@ export async function pollFeed(
   );
 }
 
-/** The greatest sequence of a stored event ('0' when there is none). */
+/**
+ * The greatest sequence ever drawn for an event ('0' before the first): no feed position a poll gave
+ * is beyond it. Read from the sequence, not `max(sequence)` of the rows: retention may have removed
+ * every event, and a reader's cursor from before stays good.
+ */
 export async function newestSequence(db: Executor): Promise<string> {
-  const r = await sql<{ s: string | null }>`select max(sequence)::text as s from switchyard.events`.execute(
-    db,
-  );
+  const r = await sql<{ s: string | null }>`
+    select pg_sequence_last_value('switchyard.events_sequence_seq'::regclass)::text as s`.execute(db);
   return r.rows[0]?.s ?? '0';
 }
 

@@ -62,6 +62,36 @@ describe('pull feed', () => {
     const empty = await hub.feed.poll(subscription.id);
     expect(empty).toEqual({ events: [], nextCursor: second.nextCursor });
   });
+
+  it('refuses to read after a cursor past the newest event, and takes one it gave after retention removed every event', async () => {
+    // A reader resuming from a cursor it kept (its own store, after a crash) that this hub never gave
+    // (the hub's database restored from an older backup, another hub's cursor): the feed answered no
+    // events and that cursor as nextCursor, poll after poll, while the events numbered up to it were
+    // stored and passed by for good (downstream-consumer audit). ack already refused such a cursor.
+    const { subscription } = await hub.subscriptions.create({ kind: 'pull', eventTypes: ['*'] });
+    const event = await send('feed-past-1');
+    const newest = BigInt(event.sequence);
+    const past = String(newest + 1000n);
+    await expect(hub.feed.poll(subscription.id, { after: past })).rejects.toMatchObject({
+      code: 'SY_PIPELINE_INVALID_INPUT',
+      message: expect.stringMatching(/past the newest event/),
+    });
+    expect(await hub.feed.poll(subscription.id, { after: String(newest) })).toEqual({
+      events: [],
+      nextCursor: String(newest),
+    });
+    // Retention may remove every event (none owed to a webhook): the cursors the feed gave stay good.
+    await sql`delete from switchyard.deliveries`.execute(hub.host.db);
+    await sql`delete from switchyard.events`.execute(hub.host.db);
+    expect(await hub.feed.poll(subscription.id, { after: String(newest) })).toEqual({
+      events: [],
+      nextCursor: String(newest),
+    });
+    expect(await hub.feed.ack(subscription.id, String(newest))).toEqual({ cursor: String(newest) });
+    await expect(hub.feed.poll(subscription.id, { after: past })).rejects.toMatchObject({
+      code: 'SY_PIPELINE_INVALID_INPUT',
+    });
+  });
 });
 
 describe('vendor pull poller', () => {

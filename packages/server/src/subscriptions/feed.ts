@@ -24,6 +24,14 @@ export interface FeedHost {
   db: Kysely<unknown>;
 }
 
+/** Refuses a cursor past the newest event: no poll gave it (see `poll` and `ack`). */
+async function refusePastNewest(db: Kysely<unknown>, cursor: string): Promise<void> {
+  const newest = await eventStore.newestSequence(db);
+  if (BigInt(cursor) > BigInt(newest)) {
+    throw invalid(`cursor ${cursor} is past the newest event (${newest}): use a nextCursor the feed gave`);
+  }
+}
+
 /** The `hub.feed` section: reading and acknowledging a pull subscription's events. */
 export function feedApi(host: FeedHost) {
   const { db } = host;
@@ -45,6 +53,11 @@ export function feedApi(host: FeedHost) {
       if (opts.after !== undefined && !/^\d+$/.test(opts.after)) throw invalid('after is not a valid cursor');
       const after = opts.after ?? (await deliveryStore.getFeedCursor(db, subscriptionId)) ?? '0';
       const rows = await eventStore.pollFeed(db, sub, after, clampLimit(opts.limit, 1000, 100));
+      // A cursor no poll gave (a reader's own copy after the hub's database was restored from an
+      // older backup, another hub's): answered with no events and itself as nextCursor, the reader
+      // would wait there while the events numbered up to it passed by. Checked on an empty page
+      // only: an event after the cursor means the cursor is not past the newest.
+      if (rows.length === 0 && opts.after !== undefined) await refusePastNewest(db, opts.after);
       return {
         events: rows.map(toEvent),
         nextCursor: rows.length > 0 ? rows[rows.length - 1]!.sequence : after,
@@ -65,12 +78,7 @@ export function feedApi(host: FeedHost) {
       const sub = await requireSubscription(db, subscriptionId);
       if (sub.kind !== 'pull') throw invalid(`subscription ${subscriptionId} is not a pull subscription`);
       if (!/^\d+$/.test(cursor)) throw invalid('cursor is not valid');
-      const newest = await eventStore.newestSequence(db);
-      if (BigInt(cursor) > BigInt(newest)) {
-        throw invalid(
-          `cursor ${cursor} is past the newest event (${newest}): acknowledge a nextCursor the feed gave`,
-        );
-      }
+      await refusePastNewest(db, cursor);
       await deliveryStore.setFeedCursor(db, subscriptionId, cursor);
       return { cursor: (await deliveryStore.getFeedCursor(db, subscriptionId))! };
     },
