@@ -116,3 +116,61 @@ export function notificationBundle(input: NotificationInput): Bundle {
     ],
   };
 }
+
+/** What a heartbeat notification says: no event, only the subscription's status. */
+export interface HeartbeatInput {
+  /** The hub subscription id; referenced as `Subscription/{id}`. */
+  subscriptionId: string;
+  /** The Bundle's id. */
+  bundleId: string;
+  /** The status entry's id (a UUID). */
+  statusId: string;
+  /** When the notification was generated, an instant. */
+  timestamp: string;
+  /** Events numbered for the subscription so far (unchanged by a heartbeat). */
+  eventsSinceSubscriptionStart: string;
+}
+
+/**
+ * A `heartbeat` notification Bundle: the Backport IG's way to show a subscriber its channel works
+ * without an event (notification type `heartbeat`, no notification-event, no resource; see the
+ * guide's "Heartbeat" notification shape). The subscription test of a `fhir-r4-notification`
+ * subscription sends it: an event-notification would take an event number the subscriber counts
+ * to find missed notifications.
+ *
+ * @example
+ * ```ts
+ * const bundle = heartbeatBundle({ subscriptionId: 'ehr', bundleId: id, statusId: id,
+ *   timestamp: new Date().toISOString(), eventsSinceSubscriptionStart: '7' });
+ * bundle.entry?.length; // 1
+ * ```
+ */
+export function heartbeatBundle(input: HeartbeatInput): Bundle {
+  const status: Parameters = {
+    resourceType: 'Parameters',
+    id: input.statusId,
+    meta: { profile: [BACKPORT_STATUS_PROFILE] },
+    parameter: [
+      { name: 'subscription', valueReference: { reference: `Subscription/${input.subscriptionId}` } },
+      { name: 'topic', valueCanonical: SWITCHYARD_TOPIC },
+      { name: 'status', valueCode: 'active' },
+      { name: 'type', valueCode: 'heartbeat' },
+      { name: 'events-since-subscription-start', valueString: input.eventsSinceSubscriptionStart },
+    ],
+  };
+  return {
+    resourceType: 'Bundle',
+    id: input.bundleId,
+    meta: { profile: [BACKPORT_NOTIFICATION_PROFILE] },
+    type: 'history',
+    timestamp: input.timestamp,
+    entry: [
+      {
+        fullUrl: `urn:uuid:${input.statusId}`,
+        resource: status,
+        request: { method: 'GET', url: `Subscription/${input.subscriptionId}/$status` },
+        response: { status: '200' },
+      },
+    ],
+  };
+}

@@ -1,6 +1,11 @@
-import { useTestDatabase } from '@switchyard/testing';
+import type { Resource } from '@medplum/fhirtypes';
+import { validateEvent } from '@switchyard/core';
+import { startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.ts';
+import { generateSecret } from '../delivery/sign.ts';
+import { BackportReceiver } from '../fhir/backport-receiver.test-support.ts';
+import { thirdPartyErrors } from '../fhir/validators.test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { applyFileConfig } from '../runtime/apply.ts';
 import { call, hookConnector, listen, makeHub, silent } from './app.test-support.ts';
@@ -145,5 +150,63 @@ describe('subscription format through the admin API', () => {
       body: { url: 'https://ehr.example/notes', format: 'fhir-r4', eventTypes: ['document.*'] },
     });
     expect(notes.status).toBe(201);
+  });
+});
+
+describe('the subscription test, as its subscriber reads it', () => {
+  // A downstream team pressing "test" (downstream-consumer audit): a typed test of a CloudEvents
+  // subscription carried `data: { message }`, which the published schema of that type refuses, and a
+  // FHIR subscription was sent that CloudEvent as application/cloudevents+json, which a FHIR endpoint
+  // never receives otherwise (nor does the hub send it hub.test).
+  it('sends each format a body its subscriber accepts: a schema-valid event, a FHIR resource, a heartbeat', async () => {
+    const secret = generateSecret();
+    const subscriber = await startRecordingSubscriber({ secrets: secret, rejectInvalidSignatures: true });
+    try {
+      for (const [id, format] of [
+        ['test-ce', 'cloudevents'],
+        ['test-r4', 'fhir-r4'],
+        ['test-notify', 'fhir-r4-notification'],
+      ] as const) {
+        const r = await call(server.base, 'POST', '/v1/subscriptions', {
+          body: { id, url: `${subscriber.url}${id}`, format, secrets: [secret], allowPrivateAddresses: true },
+        });
+        expect(r.status, id).toBe(201);
+      }
+      const test = (id: string, type?: string) =>
+        call(server.base, 'POST', `/v1/subscriptions/${id}/test`, { body: type ? { type } : {} });
+
+      // CloudEvents: hub.test by default; another catalog type carries its catalog example's data.
+      expect((await test('test-ce', 'appointment.rescheduled')).json).toMatchObject({ ok: true });
+      const typed = await subscriber.waitFor((q) => q.path === '/test-ce');
+      expect(typed.headers['content-type']).toBe('application/cloudevents+json');
+      expect(validateEvent(typed.json)).toEqual({ valid: true });
+      expect(typed.json).toMatchObject({ type: 'appointment.rescheduled', vendortype: 'test' });
+      const unknown = await test('test-ce', 'appointment.teleported');
+      expect(unknown.status).toBe(422);
+      expect(unknown.json.code).toBe('SY_PIPELINE_INVALID_INPUT');
+
+      // fhir-r4: a FHIR resource (appointment.created's by default), valid for both validators.
+      expect((await test('test-r4')).json).toMatchObject({ ok: true });
+      const resource = await subscriber.waitFor((q) => q.path === '/test-r4');
+      expect(resource.headers['content-type']).toBe('application/fhir+json');
+      expect((resource.json as Resource).resourceType).toBe('Appointment');
+      expect(thirdPartyErrors(resource.json as Resource)).toEqual([]);
+      const noMeaning = await test('test-r4', 'asset.created');
+      expect(noMeaning.status).toBe(422);
+      expect(noMeaning.json.detail).toMatch(/no FHIR meaning/);
+
+      // fhir-r4-notification: the Backport heartbeat, which a receiver reads without an event number.
+      expect((await test('test-notify')).json).toMatchObject({ ok: true });
+      const heartbeat = await subscriber.waitFor((q) => q.path === '/test-notify');
+      expect(heartbeat.headers['content-type']).toBe('application/fhir+json');
+      expect(thirdPartyErrors(heartbeat.json as Resource)).toEqual([]);
+      const receiver = new BackportReceiver();
+      expect(receiver.accept(heartbeat.json)).toEqual([]);
+      expect(receiver.missing('Subscription/test-notify')).toEqual([]);
+      expect((await test('test-notify', 'appointment.created')).status).toBe(422);
+      expect(subscriber.requests.every((q) => q.signature.valid)).toBe(true);
+    } finally {
+      await subscriber.close();
+    }
   });
 });

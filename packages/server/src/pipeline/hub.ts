@@ -45,6 +45,7 @@ import { type PurgeResult, purge } from './retention.ts';
 import { instanceLoader, type Runtime, resolveOptions } from './shared.ts';
 import { keepStatistics, STATISTICS_INTERVAL_MS } from './statistics.ts';
 import { aliasStore, deferredAliasStore, stateStore } from './stores.ts';
+import { testDelivery } from './test-event.ts';
 import { type TickResult, WorkerLoop } from './worker-loop.ts';
 
 /**
@@ -471,9 +472,10 @@ export async function createHub(config: HubConfig) {
     /**
      * Sends a signed synthetic event to a webhook subscription now and reports the attempt
      * (nothing is stored). Its `webhook-id` is fresh each call. By default the catalog's
-     * `hub.test` ({@link TEST_EVENT_TYPE}: subject `hub/test`, `data.message` saying who asked), valid
-     * against its published schema; another `type` (to try a subscriber's routing) carries the same
-     * data.
+     * `hub.test` ({@link TEST_EVENT_TYPE}: subject `hub/test`, `data.message` saying who asked);
+     * another catalog `type` (to try a subscriber's routing) carries the catalog's example data for
+     * it. Each is valid against its published schema, and a FHIR subscription gets its own format
+     * (test-event.ts).
      *
      * @example
      * ```ts
@@ -488,20 +490,8 @@ export async function createHub(config: HubConfig) {
       const sub = await requireSubscription(db, subscriptionId);
       if (sub.kind !== 'webhook') throw invalid('only webhook subscriptions can be sent a test event');
       const id = eventIdFor(newId(), 0);
-      const body = JSON.stringify({
-        specversion: '1.0',
-        id,
-        type,
-        source: 'switchyard',
-        subject: 'hub/test',
-        time: new Date().toISOString(),
-        datacontenttype: 'application/json',
-        data: { message: `Test event sent from ${askedFrom}.` },
-        connector: 'switchyard',
-        instance: 'switchyard',
-        vendortype: 'test',
-      });
-      return attemptResult(await postSigned(rt, sub, id, body));
+      const { body, contentType } = testDelivery(sub, id, type, askedFrom);
+      return attemptResult(await postSigned(rt, sub, id, body, contentType));
     },
 
     /**

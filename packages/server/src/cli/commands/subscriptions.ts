@@ -36,7 +36,7 @@ export const subscriptionsCommand: Command = {
     '  test --id ID        POST a signed synthetic event to a webhook subscription now (nothing stored)',
     'Options:',
     '  -c, --config FILE   the config file',
-    '  --type T            test: the event type sent (default hub.test)',
+    '  --type T            test: the catalog event type sent (default hub.test; FHIR formats: docs/fhir.md)',
     '  --json              list: one JSON subscription a line',
   ].join('\n'),
   options: { ...configOption, id: { type: 'string' }, type: { type: 'string' }, json: { type: 'boolean' } },
