@@ -80,6 +80,26 @@ export function notificationBundle(input: NotificationInput): Bundle {
       .slice(1)
       .map((r) => ({ name: 'additional-context', valueReference: { reference: fullUrlOf(r) } })),
   ];
+  const entries: BundleEntry[] = input.resources.map((resource) => ({
+    fullUrl: fullUrlOf(resource),
+    resource,
+    request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
+    response: { status: '200' },
+  }));
+  return historyBundle(input, 'event-notification', [{ name: 'notification-event', part: event }], entries);
+}
+
+/**
+ * The history Bundle of a notification: the status `Parameters` first (subscription, topic, status
+ * `active`, the notification type, events-since-subscription-start, then `statusParameters`), with
+ * the request of a `$status` read, then `entries`.
+ */
+function historyBundle(
+  input: Omit<NotificationInput, 'eventNumber' | 'resources'>,
+  type: 'event-notification' | 'heartbeat',
+  statusParameters: NonNullable<Parameters['parameter']>,
+  entries: BundleEntry[],
+): Bundle {
   const status: Parameters = {
     resourceType: 'Parameters',
     id: input.statusId,
@@ -88,17 +108,11 @@ export function notificationBundle(input: NotificationInput): Bundle {
       { name: 'subscription', valueReference: { reference: `Subscription/${input.subscriptionId}` } },
       { name: 'topic', valueCanonical: SWITCHYARD_TOPIC },
       { name: 'status', valueCode: 'active' },
-      { name: 'type', valueCode: 'event-notification' },
+      { name: 'type', valueCode: type },
       { name: 'events-since-subscription-start', valueString: input.eventsSinceSubscriptionStart },
-      { name: 'notification-event', part: event },
+      ...statusParameters,
     ],
   };
-  const entries: BundleEntry[] = input.resources.map((resource) => ({
-    fullUrl: fullUrlOf(resource),
-    resource,
-    request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
-    response: { status: '200' },
-  }));
   return {
     resourceType: 'Bundle',
     id: input.bundleId,
@@ -118,18 +132,7 @@ export function notificationBundle(input: NotificationInput): Bundle {
 }
 
 /** What a heartbeat notification says: no event, only the subscription's status. */
-export interface HeartbeatInput {
-  /** The hub subscription id; referenced as `Subscription/{id}`. */
-  subscriptionId: string;
-  /** The Bundle's id. */
-  bundleId: string;
-  /** The status entry's id (a UUID). */
-  statusId: string;
-  /** When the notification was generated, an instant. */
-  timestamp: string;
-  /** Events numbered for the subscription so far (unchanged by a heartbeat). */
-  eventsSinceSubscriptionStart: string;
-}
+export type HeartbeatInput = Omit<NotificationInput, 'eventNumber' | 'resources'>;
 
 /**
  * A `heartbeat` notification Bundle: the Backport IG's way to show a subscriber its channel works
@@ -146,31 +149,5 @@ export interface HeartbeatInput {
  * ```
  */
 export function heartbeatBundle(input: HeartbeatInput): Bundle {
-  const status: Parameters = {
-    resourceType: 'Parameters',
-    id: input.statusId,
-    meta: { profile: [BACKPORT_STATUS_PROFILE] },
-    parameter: [
-      { name: 'subscription', valueReference: { reference: `Subscription/${input.subscriptionId}` } },
-      { name: 'topic', valueCanonical: SWITCHYARD_TOPIC },
-      { name: 'status', valueCode: 'active' },
-      { name: 'type', valueCode: 'heartbeat' },
-      { name: 'events-since-subscription-start', valueString: input.eventsSinceSubscriptionStart },
-    ],
-  };
-  return {
-    resourceType: 'Bundle',
-    id: input.bundleId,
-    meta: { profile: [BACKPORT_NOTIFICATION_PROFILE] },
-    type: 'history',
-    timestamp: input.timestamp,
-    entry: [
-      {
-        fullUrl: `urn:uuid:${input.statusId}`,
-        resource: status,
-        request: { method: 'GET', url: `Subscription/${input.subscriptionId}/$status` },
-        response: { status: '200' },
-      },
-    ],
-  };
+  return historyBundle(input, 'heartbeat', [], []);
 }
