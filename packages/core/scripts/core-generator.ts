@@ -567,8 +567,10 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
   );
   out.push('');
   out.push(
-    'To validate what you receive, load every schema there (draft 2020-12; each `$ref` is relative to ' +
-      'its `$id`) and check the whole event against `https://switchyard.dev/schemas/envelope.json` and ' +
+    'To validate what you receive, load every schema (draft 2020-12; each `$ref` is relative to its ' +
+      '`$id`): from there, or from the hub you read, which lists them at `GET /schemas/index.json` and ' +
+      'serves each at the path of its `$id` ([api.md](api.md#published-schemas)). Check the whole ' +
+      'event against `https://switchyard.dev/schemas/envelope.json` and ' +
       'its `data` against `https://switchyard.dev/schemas/events/<type>.json`. The schemas carry ' +
       'annotation keywords of their own (`x-entity`, `x-vendor-events`, `x-secret`, `x-target`): a ' +
       'validator in strict mode must be told of them, e.g. with ajv (strict mode included) ' +

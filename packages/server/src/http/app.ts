@@ -22,6 +22,7 @@ import { healthRoutes } from './routes/health.ts';
 import { hookRoutes } from './routes/hooks.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { openApiRoutes } from './routes/openapi.ts';
+import { schemaRoutes } from './routes/schemas.ts';
 import { type InstallAuthRateLimitOptions, installAuthRateLimit } from './security/auth-rate-limit.ts';
 import { problemFrameworkErrors } from './security/framework-errors.ts';
 import { installRequestLimits } from './security/request-limits.ts';
@@ -168,6 +169,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   await app.register(plugin('switchyard-hooks', hookRoutes), deps);
   await app.register(plugin('switchyard-health', healthRoutes), deps);
   await app.register(plugin('switchyard-metrics', metricsRoutes), deps);
+  await app.register(schemaRoutes);
   const reader = createFhirReader(fhirHost(options.hub));
   await app.register(
     (scope) => fhirRoutes(scope, { reader, adminToken: options.adminToken, publicUrl: options.publicUrl }),
