@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '@switchyard/testing/postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateSecret, signPayload } from '../../delivery/sign.ts';
+import { heartbeatBundle } from '../../fhir/notification.ts';
 import { describeDelivery } from './listen.ts';
 
 const bin = fileURLToPath(new URL('../../../bin/switchyard.mjs', import.meta.url));
@@ -53,6 +54,19 @@ describe('switchyard listen', () => {
     });
     expect(describeDelivery(signed(secret, notification), Buffer.from(notification), [secret])).toContain(
       'appointment.created  Appointment/a1 (event 7)  webhook-id evt-1  signature ok',
+    );
+    // A subscription test's heartbeat (fhir/notification.ts) carries no resource: its kind is said.
+    const heartbeat = JSON.stringify(
+      heartbeatBundle({
+        subscriptionId: 'ehr',
+        bundleId: 'b1',
+        statusId: '7d9f5f0e-1b2c-4d3e-8f40-5a6b7c8d9e0f',
+        timestamp: '2026-03-10T11:00:00Z',
+        eventsSinceSubscriptionStart: '7',
+      }),
+    );
+    expect(describeDelivery(signed(secret, heartbeat), Buffer.from(heartbeat), [secret])).toContain(
+      'heartbeat  Subscription/ehr  webhook-id evt-1  signature ok',
     );
   });
 

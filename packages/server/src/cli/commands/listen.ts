@@ -12,19 +12,28 @@ interface FhirShape {
 interface FhirParameter {
   name?: unknown;
   valueString?: unknown;
+  valueCode?: unknown;
+  valueReference?: { reference?: unknown };
   part?: FhirParameter[];
 }
 
 /**
  * The event type and subject of a FHIR delivery (`format: fhir-r4` or `fhir-r4-notification`,
  * docs/fhir.md): the event type is the resource's `meta.tag`, the subject `ResourceType/id`, and a
- * Backport notification's event number follows it.
+ * Backport notification's event number follows it. A notification without an event (the heartbeat
+ * a subscription's test sends) is its notification type and subscription.
  */
 function describeFhir(body: FhirShape): [string, string] {
   let resource = body;
   let number = '';
   if (body.resourceType === 'Bundle' && body.type === 'history') {
     const status = body.entry?.[0]?.resource;
+    const kind = status?.parameter?.find((p) => p.name === 'type')?.valueCode;
+    if (typeof kind === 'string' && kind !== 'event-notification') {
+      const subscription = status?.parameter?.find((p) => p.name === 'subscription')?.valueReference
+        ?.reference;
+      return [kind, typeof subscription === 'string' ? subscription : '?'];
+    }
     const event = status?.parameter?.find((p) => p.name === 'notification-event');
     const n = event?.part?.find((p) => p.name === 'event-number')?.valueString;
     if (typeof n === 'string') number = ` (event ${n})`;
