@@ -1920,3 +1920,36 @@ describe('a retry at its time', () => {
     expect(gapMs).toBeLessThan(10_000);
   });
 });
+
+describe('a run longer than its lease', () => {
+  it('keeps its lease while the vendor takes its time: the sweep does not run the command again beside it', async () => {
+    // A 1 s lease and a sweep every 200 ms, and a vendor call held 3 s: before, the lease ran out
+    // mid-call, the sweep sent the job again and a second run called the vendor beside the first
+    // (a commands audit: a 5 s lease and a 15 s answer ran a command twice).
+    await hub.stop();
+    hub = await startHub({ sweepIntervalMs: 200, leaseMs: 1_000 });
+    sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+    const { subject } = await bookedAppointment();
+    const { reached, release } = holdNextVendorWrite();
+    try {
+      const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+      expect(sent.status).toBe(202);
+      await reached;
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      release();
+      const done = await eventually(
+        async () => {
+          const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
+          return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+        },
+        'the command finished',
+        20_000,
+      );
+      expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
+      const presence = (done.calls as { url: string }[]).filter((c) => c.url.endsWith('/presence/patient'));
+      expect(presence).toHaveLength(1);
+    } finally {
+      sim.writes.onRequest = undefined;
+    }
+  });
+});

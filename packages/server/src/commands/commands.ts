@@ -479,6 +479,12 @@ const DUE_WAKE_MARGIN_MS = 250;
 const GIVE_BACK_RETRY_MS = 500;
 
 /**
+ * The shortest interval between renewals of a running command's lease, ms; it is renewed every
+ * third of the lease (40 s by default), so a lease survives two failed renewals.
+ */
+const LEASE_RENEW_MIN_MS = 200;
+
+/**
  * {@link CommandsOptions} with every default applied: the tunable ones from the config file's
  * defaults (`CONFIG_DEFAULTS.commands`), so the library and `switchyard.yaml` never disagree.
  *
@@ -650,7 +656,26 @@ export function createCommands(options: CommandsOptions = {}) {
   async function runCommand(s: Attached, id: string): Promise<void> {
     const row = await q.claimCommand(s.host.db, id, leaseMs);
     if (!row) return;
-    const leaseEndsAt = Date.now() + leaseMs;
+    let leaseEndsAt = Date.now() + leaseMs;
+    // The lease is held for as long as the run lasts: a handler's vendor calls (a Docplanner cancel
+    // makes up to three of up to 10 s each) could outlast a short `commands.lease`, and the sweep
+    // then ran the command again beside this run, calling the vendor twice (a commands audit: a
+    // 5 s lease and a 15 s answer ran it twice). A failed renewal (the database away) is left to
+    // the lease: the run's outcome is stored only while this claim still holds it.
+    const renewal = setInterval(
+      () => {
+        const at = Date.now();
+        q.extendCommandLease(s.host.db, row.id, row, leaseMs).then(
+          (held) => {
+            if (held) leaseEndsAt = at + leaseMs;
+            else clearInterval(renewal);
+          },
+          () => {},
+        );
+      },
+      Math.max(LEASE_RENEW_MIN_MS, leaseMs / 3),
+    );
+    renewal.unref?.();
     try {
       await runClaimed(s, row);
     } catch (error) {
@@ -660,6 +685,7 @@ export function createCommands(options: CommandsOptions = {}) {
       if (isDatabaseUnavailable(error)) void track(giveBack(s, row, leaseEndsAt));
       throw error;
     } finally {
+      clearInterval(renewal);
       settled(row.id);
       void s.host.notify(CHANNEL_COMMAND_SETTLED, row.id);
     }

@@ -209,6 +209,25 @@ export async function finishCommand(
   );
 }
 
+/**
+ * Holds a running command's lease for another `leaseMs` from now, while this claim still holds it:
+ * false when it does not (finished, put back, or taken over after the lease ran out).
+ */
+export async function extendCommandLease(
+  db: Executor,
+  id: string,
+  attempt: Claim,
+  leaseMs: number,
+): Promise<boolean> {
+  const r = await first<{ id: string }>(
+    sql`update switchyard.commands set locked_until = now() + ${leaseMs} * interval '1 millisecond'
+        where id = ${id} and status = 'running' and attempts = ${attempt.attempts} and outcomes = ${attempt.outcomes}
+        returning id`,
+    db,
+  );
+  return r !== undefined;
+}
+
 /** Puts a command back in line after a transient failure, due after `delayMs`. */
 export async function retryCommandLater(
   db: Executor,

@@ -530,7 +530,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             AT_LEAST_A_SECOND,
           ),
           lease: duration(
-            'How long a running command stays with its process: after a crash, another process (or the restarted one) runs it again after this long (at least once). Not renewed while it runs, so longer than any vendor call may take.',
+            'How long a running command stays with its process: after a crash, another process (or the restarted one) runs it again after this long (at least once). Renewed every third of it while the command runs, so a slow vendor call does not run the command twice.',
             CONFIG_DEFAULTS.commands.lease,
             AT_LEAST_A_SECOND,
           ),

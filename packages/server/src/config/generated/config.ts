@@ -302,7 +302,7 @@ export interface SwitchyardConfigFile {
      */
     maxRetryAfter?: string;
     /**
-     * How long a running command stays with its process: after a crash, another process (or the restarted one) runs it again after this long (at least once). Not renewed while it runs, so longer than any vendor call may take. At least 1s.
+     * How long a running command stays with its process: after a crash, another process (or the restarted one) runs it again after this long (at least once). Renewed every third of it while the command runs, so a slow vendor call does not run the command twice. At least 1s.
      */
     lease?: string;
     /**
