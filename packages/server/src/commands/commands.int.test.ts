@@ -1783,6 +1783,48 @@ describe('credentials, retries and the known state', () => {
   });
 });
 
+describe('a command waiting for its retry', () => {
+  it('is not sent once its appointment was cancelled meanwhile: failed, saying so, without a vendor call', async () => {
+    const { subject, bookingId } = await bookedAppointment();
+    // The first try answered 503 with Retry-After: 2: the retry waits 2 s, and the patient
+    // cancels in Docplanner meanwhile.
+    sim.failNext(1, 503, 2);
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    expect(sent.status).toBe(202);
+    await eventually(async () => {
+      const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
+      return c.status === 'pending' && c.attempts === 1 ? c : undefined;
+    }, 'the first try failed and the retry waits');
+    const booking = sim.bookings.get(bookingId)!.booking;
+    await sim.push(
+      bookingNotification(
+        'booking-canceled',
+        { ...booking, status: 'canceled', canceled_by: 'patient', canceled_at: dpTime(Date.now()) },
+        dpTime(Date.now()),
+      ),
+      { hookUrl: `${hub.url}/hooks/dp` },
+    );
+    await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === subject);
+    const done = await eventually(async () => {
+      const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
+      return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+    }, 'the command finished');
+    // Before: the retry called Docplanner's presence endpoint on the cancelled booking.
+    expect(done).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+      error: {
+        kind: 'permanent',
+        message: `${subject} was cancelled since the command was accepted; not sent`,
+      },
+    });
+    const presence = (done.calls as { url: string; attempt: number }[]).filter((c) =>
+      c.url.endsWith('/presence/patient'),
+    );
+    expect(presence.map((c) => c.attempt)).toEqual([1]);
+  });
+});
+
 describe("a command's outcome event and the pull feed", () => {
   it("is stored last in its transaction: a wait for the next command's job does not hold its sequence uncommitted", async () => {
     // The pull feed serves past an uncommitted sequence once the event after it is 3 s old

@@ -759,6 +759,11 @@ export function createCommands(options: CommandsOptions = {}) {
         const aliases = host.aliases(row.instance_id);
         targetVendorIds = hubId !== undefined ? await aliases.vendorIds('appointment', hubId) : [];
         const known = row.subject ? await q.currentStateOf(host.db, row.subject) : undefined;
+        const cancelledSince =
+          row.type !== 'appointment.cancel' &&
+          NOT_WHEN_CANCELLED.has(row.type) &&
+          isJsonObject(known?.data) &&
+          known.data.status === 'cancelled';
         const request = {
           id: row.id,
           type: row.type as CommandType,
@@ -766,22 +771,31 @@ export function createCommands(options: CommandsOptions = {}) {
           ...(row.subject ? { subject: row.subject } : {}),
         } as CommandRequest;
         try {
-          result = await handler(request, {
-            instanceId: row.instance_id,
-            config: instance.config,
-            http: recordingHttp(
-              host.vendorHttp,
-              host.db,
-              { commandId: row.id, run: row.run, attempt: row.attempts },
-              scrub,
-            ),
-            vendorIds: targetVendorIds,
-            ...(known && isJsonObject(known.data) ? { current: known.data } : {}),
-            state: host.state(row.instance_id),
-            commandState: commandStateStore(host.db, row.id),
-            logger: connectorLogger(logger),
-            attempt: row.attempts,
-          });
+          // Cancelled since it was accepted (a retry waiting while the vendor's cancellation came
+          // in): refused as a new command would be, not sent to a vendor that refuses it anyway
+          // (a commands audit: a reschedule's retry called Docplanner and failed on its 409). A
+          // cancel is the connector's to judge: its own earlier try may be what cancelled it.
+          result = cancelledSince
+            ? {
+                outcome: 'permanent',
+                message: `${row.subject} was cancelled since the command was accepted; not sent`,
+              }
+            : await handler(request, {
+                instanceId: row.instance_id,
+                config: instance.config,
+                http: recordingHttp(
+                  host.vendorHttp,
+                  host.db,
+                  { commandId: row.id, run: row.run, attempt: row.attempts },
+                  scrub,
+                ),
+                vendorIds: targetVendorIds,
+                ...(known && isJsonObject(known.data) ? { current: known.data } : {}),
+                state: host.state(row.instance_id),
+                commandState: commandStateStore(host.db, row.id),
+                logger: connectorLogger(logger),
+                attempt: row.attempts,
+              });
         } catch (error) {
           // A handler should answer, not throw; a ConnectorError still says what kind of failure it is.
           const message = (error as Error)?.message ?? String(error);
