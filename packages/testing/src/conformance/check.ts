@@ -3,15 +3,19 @@ import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type Connector,
+  ConnectorError,
   type EventEnvelope,
   type InboundRequest,
   inboundRequestHead,
   isConnectorError,
   type JsonValue,
   type PresentedCredentials,
+  type PullSpec,
   type PushCredentials,
   type ValidationResult,
   type VendorNotification,
+  type VendorRequest,
+  type VendorResponse,
   validateEvent,
 } from '@switchyard/core';
 import {
@@ -26,7 +30,11 @@ import { completeEvent } from './complete-event.ts';
 /** Where a credential goes on an {@link InboundRequest} (the SDK's `PresentedCredentials`). */
 export type CredentialParts = PresentedCredentials;
 
-/** One vendor payload file and what it must normalize to. */
+/**
+ * One vendor payload file and what it must normalize to: for a push connector, exactly what the
+ * vendor POSTs; for a pull-only connector, exactly what the vendor answers to one poll (one page of
+ * its list or queue endpoint).
+ */
 export interface ConformanceFixture {
   /** File name relative to `fixturesDir`, e.g. `slot-booked.json`. */
   file: string;
@@ -38,7 +46,7 @@ export interface ConformanceFixture {
   /**
    * Normalized types in order (all notifications of the file together); `'ignored'`: every
    * notification normalizes to an ignored result; `'test'`: a connectivity check that parses to no
-   * notification at all.
+   * notification at all (for a pull-only connector: a page that yields none, such as an empty one).
    */
   expect: string[] | 'ignored' | 'test';
   description?: string;
@@ -117,7 +125,8 @@ export interface ConformanceOptions<C, K = CredentialParts> {
   config: C;
   /** Folder of vendor payload JSON files; every `.json` file in it (recursively) must be listed in `fixtures`. */
   fixturesDir: URL | string;
-  credentials: ConformanceCredentials<K>;
+  /** Required for a connector with push routes; a pull-only connector has no push to authenticate. */
+  credentials?: ConformanceCredentials<K>;
   /**
    * For vendors that sign each request (an HMAC over the body, a timestamp): called for every request
    * the kit sends with a credential (auth, near-miss, replay-window, malformed, normalize, round-trip),
@@ -149,6 +158,31 @@ export interface ConformanceOptions<C, K = CredentialParts> {
    * address). Document the trade-off in the connector's docs.
    */
   dedupeKeysUseReceiveTime?: boolean;
+  /** For a pull-only connector (no `push`): how the kit answers `pull.fetch`'s vendor calls. */
+  pull?: ConformancePull;
+}
+
+/**
+ * How the kit drives a pull-only connector: each fixture is what the vendor answers one poll, and
+ * the kit calls `pull.fetch(ctx, cursor)` with a context whose `http` answers from the fixture.
+ */
+export interface ConformancePull {
+  /** The cursor each fixture's `fetch` is called with; default `null` (the first poll). */
+  cursor?: string | null;
+  /**
+   * Answers one vendor call `fetch` makes while a fixture is pulled; undefined falls through to
+   * `vendorApi`. Default: every call is answered 200 with the fixture as its JSON body. Give one
+   * when `fetch` makes other calls first (an OAuth2 token) or reads a page from a wrapper.
+   *
+   * @example
+   * ```ts
+   * answer: (request, fixture) =>
+   *   request.url.endsWith('/oauth/token')
+   *     ? { status: 200, headers: {}, body: { access_token: 't', expires_in: 3600 } }
+   *     : { status: 200, headers: {}, body: fixture.json },
+   * ```
+   */
+  answer?: (request: VendorRequest, fixture: { file: string; json: JsonValue }) => VendorResponse | undefined;
 }
 
 /** The check groups, in report order. */
@@ -166,6 +200,7 @@ export const conformanceChecks = [
   'dedupe-distinct',
   'round-trip',
   'gate',
+  'pull-errors',
 ] as const;
 export type ConformanceCheck = (typeof conformanceChecks)[number];
 
@@ -187,6 +222,8 @@ export const conformanceCheckTitles: Record<ConformanceCheck, string> = {
   'dedupe-distinct': 'dedupe keys differ across different notifications',
   'round-trip': 'encode → parse → normalize gives back the same type and subject',
   gate: 'gate notifications get a 2xx answer on approve and a non-2xx on refuse',
+  'pull-errors':
+    'pull-only: pull.fetch throws a transient ConnectorError when the vendor answers 5xx or 429 (Retry-After as retryAfterMs)',
 };
 
 /** One finding. */
@@ -239,10 +276,15 @@ export async function checkConformance<C, K = CredentialParts>(
   const { connector, config, sign } = options;
   const push = connector.push;
   if (!push) {
+    if (connector.pull) await checkPullOnly(options, connector.pull, add);
+    return report(results);
+  }
+  const credentials = options.credentials;
+  if (!credentials) {
     add(
-      'fixtures',
+      'auth',
       false,
-      `connector ${connector.name} has no push spec: the conformance suite drives push routes`,
+      `connector ${connector.name} has push routes: give credentials ({ good, wrong, missing }) for the kit to send`,
     );
     return report(results);
   }
@@ -250,7 +292,7 @@ export async function checkConformance<C, K = CredentialParts>(
   const defaultRoute =
     push.routes.find((r) => r.name === 'default')?.name ?? push.routes[0]?.name ?? 'default';
   const receivedAt = options.receivedAt ?? DEFAULT_CONFORMANCE_RECEIVED_AT;
-  const good: Sent<K> = { case: 'good', credential: options.credentials.good };
+  const good: Sent<K> = { case: 'good', credential: credentials.good };
   /** Where the good credentials travelled, over every request built with them (checked under `credentials`). */
   const carried = { headers: new Set<string>(), query: new Set<string>(), params: new Set<string>() };
   const unsigned = (parts: RequestParts, body: Buffer, at: Date, creds: CredentialParts = {}) =>
@@ -296,9 +338,9 @@ export async function checkConformance<C, K = CredentialParts>(
     push.authenticate(inboundRequestHead(request), config);
     push.verifyBody?.(request, config);
   };
-  const wrongCases: Array<Sent<K>> = Array.isArray(options.credentials.wrong)
-    ? options.credentials.wrong.map((credential) => ({ case: describeCase(credential), credential }))
-    : Object.entries(options.credentials.wrong).map(([name, credential]) => ({ case: name, credential }));
+  const wrongCases: Array<Sent<K>> = Array.isArray(credentials.wrong)
+    ? credentials.wrong.map((credential) => ({ case: describeCase(credential), credential }))
+    : Object.entries(credentials.wrong).map(([name, credential]) => ({ case: name, credential }));
 
   // fixtures: listed, present, JSON.
   const loaded = await loadFixtures(options, add);
@@ -336,7 +378,7 @@ export async function checkConformance<C, K = CredentialParts>(
         label,
       );
     }
-    const missing = attempt({ case: 'missing', parts: options.credentials.missing });
+    const missing = attempt({ case: 'missing', parts: credentials.missing });
     add('auth', missing === 'auth', `route ${route}: missing credentials ${describeOutcome(missing)}`, label);
     // push.sign: what the connector presents for the config under test is accepted (`switchyard
     // push` sends what it returns).
@@ -444,164 +486,20 @@ export async function checkConformance<C, K = CredentialParts>(
     }
   }
 
-  // normalize, event-valid, event-map: fixtures in order with one shared context.
-  const ctx = memoryNormalizeContext({ instanceId, config, vendorApi: options.vendorApi });
-  const produced: ProducedEvent[] = [];
-  const keysByFixture = new Map<string, string[]>();
-  for (const item of loaded) {
-    const { fixture } = item;
-    const name = fixture.file;
-    let notifications: VendorNotification[];
-    try {
-      notifications = push.parse(build(fixture, item.raw, good), config);
-    } catch (error) {
-      add('normalize', false, `parse threw ${describeError(error)}`, name);
-      continue;
-    }
-    const shapeProblems = notifications.flatMap((n, i) => notificationProblems(n, i));
-    if (shapeProblems.length > 0) {
-      add('normalize', false, shapeProblems.join('; '), name);
-      continue;
-    }
-    keysByFixture.set(
-      name,
-      notifications.map((n) => n.dedupeKey),
-    );
-    if (fixture.expect === 'test') {
-      add(
-        'normalize',
-        notifications.length === 0,
-        notifications.length === 0
-          ? 'a connectivity check: no notification'
-          : `expected no notification (test request), parse returned ${notifications.map((n) => n.type).join(', ')}`,
-        name,
-      );
-      continue;
-    }
-    if (notifications.length === 0) {
-      add(
-        'normalize',
-        false,
-        `parse returned no notification; expected ${JSON.stringify(fixture.expect)}`,
-        name,
-      );
-      continue;
-    }
-    const stateBefore = ctx.state.clone();
-    const types: string[] = [];
-    const ignoredReasons: Array<string | undefined> = [];
-    let failed = false;
-    for (const notification of notifications) {
-      let result: Awaited<ReturnType<typeof connector.normalize>>;
-      try {
-        result = await connector.normalize(notification, ctx);
-      } catch (error) {
-        add('normalize', false, `normalize(${notification.type}) threw ${describeError(error)}`, name);
-        failed = true;
-        break;
-      }
-      ignoredReasons.push(result.ignored);
-      const row = connector.eventMap.find((r) => r.vendorType === notification.type);
-      result.events.forEach((draft, index) => {
-        types.push(draft.type);
-        const event = completeEvent(draft, { instanceId, connector, notification, index });
-        produced.push({ fixture: name, event, stateBefore });
-        let verdict: ValidationResult;
-        try {
-          verdict = validateEvent(event);
-        } catch (error) {
-          verdict = {
-            valid: false,
-            errors: [{ path: '', message: `validateEvent threw ${describeError(error)}` }],
-          };
-        }
-        add(
-          'event-valid',
-          verdict.valid,
-          verdict.valid
-            ? `${event.type} ${event.subject} is valid`
-            : `${event.type} is invalid: ${verdict.errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`,
-          name,
-        );
-        const declared = row?.normalizedTypes.includes(draft.type) ?? false;
-        add(
-          'event-map',
-          declared,
-          declared
-            ? `${notification.type} → ${draft.type} is declared`
-            : row
-              ? `eventMap row ${notification.type} does not list ${draft.type} (lists ${row.normalizedTypes.join(', ') || 'nothing'})`
-              : `eventMap has no row for vendor type ${notification.type}, which produced ${draft.type}`,
-          name,
-        );
-      });
-    }
-    if (failed) continue;
-    if (fixture.expect === 'ignored') {
-      const allIgnored =
-        types.length === 0 && ignoredReasons.every((reason) => typeof reason === 'string' && reason !== '');
-      add(
-        'normalize',
-        allIgnored,
-        allIgnored
-          ? `ignored: ${ignoredReasons.join('; ')}`
-          : `expected an ignored result (with a reason), got ${types.length > 0 ? `events ${types.join(', ')}` : 'no events and no reason'}`,
-        name,
-      );
-    } else {
-      const same = JSON.stringify(types) === JSON.stringify(fixture.expect);
-      add(
-        'normalize',
-        same,
-        same
-          ? `→ ${types.join(', ') || '(no events)'}`
-          : `expected [${fixture.expect.join(', ')}], got [${types.join(', ')}]${ignoredReasons.some(Boolean) ? ` (ignored: ${ignoredReasons.filter(Boolean).join('; ')})` : ''}`,
-        name,
-      );
-    }
-  }
-
-  // dedupe-stable: the same request parsed again, later, from another address, gives the same keys.
   const reparsedAt = options.dedupeKeysUseReceiveTime
     ? receivedAt
     : new Date(receivedAt.getTime() + CONFORMANCE_REPARSE_DELAY_MS);
-  for (const item of loaded) {
-    const first = keysByFixture.get(item.fixture.file);
-    if (!first || first.length === 0) continue;
-    try {
-      const again = push
-        .parse(
-          {
-            ...build(item.fixture, item.raw, good, reparsedAt),
-            sourceIp: '203.0.113.7',
-          },
-          config,
-        )
-        .map((n) => n.dedupeKey);
-      const same = JSON.stringify(again) === JSON.stringify(first);
-      add(
-        'dedupe-stable',
-        same,
-        same ? `${first.length} key(s) stable` : `keys changed: ${first.join(', ')} → ${again.join(', ')}`,
-        item.fixture.file,
-      );
-    } catch (error) {
-      add('dedupe-stable', false, `parsing again threw ${describeError(error)}`, item.fixture.file);
-    }
-  }
-
-  // dedupe-distinct: no key shared by two notifications.
-  const owners = new Map<string, string[]>();
-  for (const [file, keys] of keysByFixture) {
-    for (const key of keys) owners.set(key, [...(owners.get(key) ?? []), file]);
-  }
-  for (const [key, files] of owners) {
-    if (files.length > 1)
-      add('dedupe-distinct', false, `dedupe key ${key} is shared by ${files.join(', ')}`, files[0]);
-  }
-  if (owners.size > 0 && [...owners.values()].every((files) => files.length === 1)) {
-    add('dedupe-distinct', true, `${owners.size} distinct keys`);
-  }
+  const { ctx, produced } = await checkNormalization(
+    options,
+    loaded,
+    {
+      verb: 'parse',
+      first: async (item) => push.parse(build(item.fixture, item.raw, good), config),
+      again: async (item) =>
+        push.parse({ ...build(item.fixture, item.raw, good, reparsedAt), sourceIp: '203.0.113.7' }, config),
+    },
+    add,
+  );
 
   // round-trip: encode each event, push it back, normalize on a fork of the context.
   for (const { fixture, event, stateBefore } of produced) {
@@ -708,6 +606,292 @@ export async function checkConformance<C, K = CredentialParts>(
   }
 
   return report(results);
+}
+
+/** Where the normalize and dedupe checks get a fixture's notifications: parse (push) or fetch (pull). */
+interface NotificationSource {
+  /** `parse` or `pull.fetch`, for messages. */
+  verb: string;
+  first(item: LoadedFixture): Promise<VendorNotification[]>;
+  /** The same fixture again: re-parsed later from another address, or pulled again. */
+  again(item: LoadedFixture): Promise<VendorNotification[]>;
+}
+
+/**
+ * normalize, event-valid, event-map (fixtures in order with one shared context), dedupe-stable and
+ * dedupe-distinct. Returns the context and what was produced, for the round trips.
+ */
+async function checkNormalization<C, K>(
+  options: ConformanceOptions<C, K>,
+  loaded: LoadedFixture[],
+  source: NotificationSource,
+  add: (check: ConformanceCheck, ok: boolean, message: string, fixture?: string) => void,
+): Promise<{ ctx: MemoryNormalizeContext<C>; produced: ProducedEvent[] }> {
+  const { connector, config } = options;
+  const instanceId = options.instanceId ?? 'conformance';
+  // normalize, event-valid, event-map: fixtures in order with one shared context.
+  const ctx = memoryNormalizeContext({ instanceId, config, vendorApi: options.vendorApi });
+  const produced: ProducedEvent[] = [];
+  const keysByFixture = new Map<string, string[]>();
+  for (const item of loaded) {
+    const { fixture } = item;
+    const name = fixture.file;
+    let notifications: VendorNotification[];
+    try {
+      notifications = await source.first(item);
+    } catch (error) {
+      add('normalize', false, `${source.verb} threw ${describeError(error)}`, name);
+      continue;
+    }
+    const shapeProblems = notifications.flatMap((n, i) => notificationProblems(n, i));
+    if (shapeProblems.length > 0) {
+      add('normalize', false, shapeProblems.join('; '), name);
+      continue;
+    }
+    keysByFixture.set(
+      name,
+      notifications.map((n) => n.dedupeKey),
+    );
+    if (fixture.expect === 'test') {
+      add(
+        'normalize',
+        notifications.length === 0,
+        notifications.length === 0
+          ? 'a connectivity check: no notification'
+          : `expected no notification (test request), ${source.verb} returned ${notifications.map((n) => n.type).join(', ')}`,
+        name,
+      );
+      continue;
+    }
+    if (notifications.length === 0) {
+      add(
+        'normalize',
+        false,
+        `${source.verb} returned no notification; expected ${JSON.stringify(fixture.expect)}`,
+        name,
+      );
+      continue;
+    }
+    const stateBefore = ctx.state.clone();
+    const types: string[] = [];
+    const ignoredReasons: Array<string | undefined> = [];
+    let failed = false;
+    for (const notification of notifications) {
+      let result: Awaited<ReturnType<typeof connector.normalize>>;
+      try {
+        result = await connector.normalize(notification, ctx);
+      } catch (error) {
+        add('normalize', false, `normalize(${notification.type}) threw ${describeError(error)}`, name);
+        failed = true;
+        break;
+      }
+      ignoredReasons.push(result.ignored);
+      const row = connector.eventMap.find((r) => r.vendorType === notification.type);
+      result.events.forEach((draft, index) => {
+        types.push(draft.type);
+        const event = completeEvent(draft, { instanceId, connector, notification, index });
+        produced.push({ fixture: name, event, stateBefore });
+        let verdict: ValidationResult;
+        try {
+          verdict = validateEvent(event);
+        } catch (error) {
+          verdict = {
+            valid: false,
+            errors: [{ path: '', message: `validateEvent threw ${describeError(error)}` }],
+          };
+        }
+        add(
+          'event-valid',
+          verdict.valid,
+          verdict.valid
+            ? `${event.type} ${event.subject} is valid`
+            : `${event.type} is invalid: ${verdict.errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`,
+          name,
+        );
+        const declared = row?.normalizedTypes.includes(draft.type) ?? false;
+        add(
+          'event-map',
+          declared,
+          declared
+            ? `${notification.type} → ${draft.type} is declared`
+            : row
+              ? `eventMap row ${notification.type} does not list ${draft.type} (lists ${row.normalizedTypes.join(', ') || 'nothing'})`
+              : `eventMap has no row for vendor type ${notification.type}, which produced ${draft.type}`,
+          name,
+        );
+      });
+    }
+    if (failed) continue;
+    if (fixture.expect === 'ignored') {
+      const allIgnored =
+        types.length === 0 && ignoredReasons.every((reason) => typeof reason === 'string' && reason !== '');
+      add(
+        'normalize',
+        allIgnored,
+        allIgnored
+          ? `ignored: ${ignoredReasons.join('; ')}`
+          : `expected an ignored result (with a reason), got ${types.length > 0 ? `events ${types.join(', ')}` : 'no events and no reason'}`,
+        name,
+      );
+    } else {
+      const same = JSON.stringify(types) === JSON.stringify(fixture.expect);
+      add(
+        'normalize',
+        same,
+        same
+          ? `→ ${types.join(', ') || '(no events)'}`
+          : `expected [${fixture.expect.join(', ')}], got [${types.join(', ')}]${ignoredReasons.some(Boolean) ? ` (ignored: ${ignoredReasons.filter(Boolean).join('; ')})` : ''}`,
+        name,
+      );
+    }
+  }
+
+  // dedupe-stable: the same request parsed again (later, from another address), or the same page
+  // pulled again, gives the same keys.
+  for (const item of loaded) {
+    const first = keysByFixture.get(item.fixture.file);
+    if (!first || first.length === 0) continue;
+    try {
+      const again = (await source.again(item)).map((n) => n.dedupeKey);
+      const same = JSON.stringify(again) === JSON.stringify(first);
+      add(
+        'dedupe-stable',
+        same,
+        same ? `${first.length} key(s) stable` : `keys changed: ${first.join(', ')} → ${again.join(', ')}`,
+        item.fixture.file,
+      );
+    } catch (error) {
+      add('dedupe-stable', false, `${source.verb} again threw ${describeError(error)}`, item.fixture.file);
+    }
+  }
+
+  // dedupe-distinct: no key shared by two notifications.
+  const owners = new Map<string, string[]>();
+  for (const [file, keys] of keysByFixture) {
+    for (const key of keys) owners.set(key, [...(owners.get(key) ?? []), file]);
+  }
+  for (const [key, files] of owners) {
+    if (files.length > 1)
+      add('dedupe-distinct', false, `dedupe key ${key} is shared by ${files.join(', ')}`, files[0]);
+  }
+  if (owners.size > 0 && [...owners.values()].every((files) => files.length === 1)) {
+    add('dedupe-distinct', true, `${owners.size} distinct keys`);
+  }
+
+  return { ctx, produced };
+}
+
+/**
+ * A pull-only connector: each fixture is one vendor answer to a poll, pulled through `pull.fetch`
+ * with a context whose `http` answers from it (`options.pull.answer`, else the fixture as a 200
+ * JSON body). Checks normalization and dedupe keys as for pushes, that broken answers give a
+ * `ConnectorError` or no notification (malformed), and that 5xx and 429 answers are transient
+ * (pull-errors). Auth, credentials, round trips and gates are push matters and are not checked.
+ */
+async function checkPullOnly<C, K>(
+  options: ConformanceOptions<C, K>,
+  pull: PullSpec<C>,
+  add: (check: ConformanceCheck, ok: boolean, message: string, fixture?: string) => void,
+): Promise<void> {
+  const { config } = options;
+  const instanceId = options.instanceId ?? 'conformance';
+  const cursor = options.pull?.cursor ?? null;
+  /** A fresh pull context per fetch: a page pulled again starts from the same (empty) state. */
+  const fetchWith = async (vendorApi: VendorApi) =>
+    (await pull.fetch(memoryNormalizeContext({ instanceId, config, vendorApi }), cursor)).notifications;
+  const fromFixture = (item: LoadedFixture) =>
+    fetchWith(async (request) => {
+      const answered = options.pull?.answer
+        ? options.pull.answer(request, { file: item.fixture.file, json: item.json })
+        : { status: 200, headers: { 'content-type': 'application/json' }, body: item.json };
+      if (answered !== undefined) return answered;
+      if (options.vendorApi) return options.vendorApi(request);
+      throw ConnectorError.transient(`no conformance answer for ${request.method ?? 'GET'} ${request.url}`);
+    });
+  const loaded = await loadFixtures(options, add);
+  await checkNormalization(
+    options,
+    loaded,
+    { verb: 'pull.fetch', first: fromFixture, again: fromFixture },
+    add,
+  );
+
+  // malformed: the vendor answers 200 with something that is not a page; fetch must say so with a
+  // ConnectorError or find nothing, never crash with a TypeError. A page shaped like a fixture with
+  // every value null may give notifications, but only well-formed ones (a type, a dedupe key).
+  const template = loaded[0];
+  const broken: Array<{ what: string; body: JsonValue | string; lenient?: boolean }> = [
+    { what: 'a text body', body: 'Service temporarily unavailable' },
+    { what: 'JSON null', body: null },
+    { what: 'a JSON array', body: [] },
+    { what: 'an empty JSON object', body: {} },
+    ...(template === undefined
+      ? []
+      : [
+          {
+            what: `${template.fixture.file} with every value null`,
+            body: nulled(template.json),
+            lenient: true,
+          },
+        ]),
+    ...(options.malformedBodies ?? []).map((raw, i) => ({
+      what: `connector malformed body #${i + 1}`,
+      body: jsonOrText(raw),
+    })),
+  ];
+  for (const { what, body, lenient } of broken) {
+    let ok: boolean;
+    let message: string;
+    try {
+      const notifications = await fetchWith(() => ({ status: 200, headers: {}, body }));
+      const problems = notifications.flatMap((n, i) => notificationProblems(n, i));
+      ok = problems.length === 0 && (lenient === true || notifications.length === 0);
+      message = `${what}: pull.fetch returned ${notifications.length} notification(s)${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`;
+    } catch (error) {
+      ok = isConnectorError(error);
+      message = `${what}: pull.fetch threw ${describeError(error)}`;
+    }
+    add('malformed', ok, message, template?.fixture.file);
+  }
+
+  // pull-errors: the vendor's outage and rate limit are transient, the rate limit's wait honoured.
+  const outcomes: Array<{ what: string; answer: VendorResponse; retryAfterMs?: number }> = [
+    { what: '503', answer: { status: 503, headers: {}, body: 'unavailable' } },
+    {
+      what: '429 with Retry-After: 7',
+      answer: { status: 429, headers: { 'retry-after': '7' }, body: '' },
+      retryAfterMs: 7000,
+    },
+  ];
+  for (const { what, answer, retryAfterMs } of outcomes) {
+    try {
+      const notifications = await fetchWith(() => answer);
+      add(
+        'pull-errors',
+        false,
+        `the vendor answered ${what}: pull.fetch returned ${notifications.length} notification(s) instead of throwing a transient ConnectorError`,
+      );
+    } catch (error) {
+      const transient = isConnectorError(error) && error.kind === 'transient';
+      const waited = retryAfterMs === undefined || (transient && error.retryAfterMs === retryAfterMs);
+      add(
+        'pull-errors',
+        transient && waited,
+        transient && !waited
+          ? `the vendor answered ${what}: pull.fetch threw a transient error with retryAfterMs ${error.retryAfterMs}, expected ${retryAfterMs} (parseRetryAfter)`
+          : `the vendor answered ${what}: pull.fetch threw ${describeError(error)}`,
+      );
+    }
+  }
+}
+
+function jsonOrText(raw: string | Buffer): JsonValue | string {
+  const text = raw.toString();
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    return text;
+  }
 }
 
 function report(results: ConformanceResult[]): ConformanceReport {

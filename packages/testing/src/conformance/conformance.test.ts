@@ -19,6 +19,13 @@ import {
 import { afterAll, describe, expect, it } from 'vitest';
 import { ACME_API_KEY, type AcmeConfig, acme, acmeDefinition } from './__fixtures__/acme-connector.ts';
 import {
+  type AcmePullConfig,
+  acmePull,
+  acmePullDefinition,
+  acmePullSpec,
+  bookingNotification,
+} from './__fixtures__/acme-pull-connector.ts';
+import {
   CONFORMANCE_REPARSE_DELAY_MS,
   type ConformanceCheck,
   type ConformanceOptions,
@@ -683,6 +690,131 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
       'replay-window',
     );
     expect(messages).toEqual([expect.stringContaining('replayWindow needs sign')]);
+  });
+});
+
+describe('checkConformance on a pull-only connector', () => {
+  const pullOptions: ConformanceOptions<AcmePullConfig> = {
+    connector: acmePull,
+    config: { apiKey: ACME_API_KEY, apiBaseUrl: 'https://acme.test/api' },
+    fixturesDir: new URL('./__fixtures__/acme-pull/', import.meta.url),
+    fixtures: [
+      { file: 'page-created.json', expect: ['appointment.created', 'appointment.created'] },
+      { file: 'page-cancelled.json', expect: ['appointment.cancelled'] },
+      { file: 'page-noted.json', expect: 'ignored' },
+      { file: 'page-empty.json', expect: 'test', description: 'an empty page' },
+    ],
+  };
+  const withFetch = (fetch: (typeof acmePullSpec)['fetch']): ConformanceOptions<AcmePullConfig> => ({
+    ...pullOptions,
+    connector: defineConnector({ ...acmePullDefinition, pull: { ...acmePullSpec, fetch } }),
+  });
+
+  it('pulls each fixture through pull.fetch and checks what it can without push routes', async () => {
+    const report = await checkConformance(pullOptions);
+    expect(report.failures).toEqual([]);
+    const groups = new Set(report.results.map((r) => r.check));
+    for (const check of [
+      'fixtures',
+      'malformed',
+      'normalize',
+      'event-valid',
+      'event-map',
+      'dedupe-stable',
+      'dedupe-distinct',
+      'pull-errors',
+    ] as const) {
+      expect(groups.has(check), check).toBe(true);
+    }
+    // Push matters are not checked, rather than failed.
+    for (const check of ['auth', 'credentials', 'round-trip', 'gate'] as const) {
+      expect(groups.has(check), check).toBe(false);
+    }
+    expect(report.results.find((r) => r.check === 'normalize' && r.fixture === 'page-empty.json')?.ok).toBe(
+      true,
+    );
+  });
+
+  it('answers fetch from options.pull.answer, falling through to vendorApi', async () => {
+    const seen: string[] = [];
+    const report = await checkConformance({
+      ...pullOptions,
+      connector: defineConnector({
+        ...acmePullDefinition,
+        pull: {
+          ...acmePullSpec,
+          async fetch(ctx, cursor) {
+            const token = await ctx.http.request({ method: 'POST', url: 'https://acme.test/token' });
+            seen.push(`${cursor} ${JSON.stringify(token.body)}`);
+            return acmePullSpec.fetch(ctx, cursor);
+          },
+        },
+      }),
+      pull: {
+        cursor: '2026-03-01T00:00:00Z',
+        answer: (request, fixture) =>
+          request.url.endsWith('/token') ? undefined : { status: 200, headers: {}, body: fixture.json },
+      },
+      vendorApi: () => ({ status: 200, headers: {}, body: { token: 't' } }),
+    });
+    expect(report.failures.filter((f) => f.check !== 'pull-errors' && f.check !== 'malformed')).toEqual([]);
+    expect(seen[0]).toBe('2026-03-01T00:00:00Z {"token":"t"}');
+  });
+
+  it('fails a fetch that crashes on an answer that is not a page', async () => {
+    const report = await checkConformance(
+      withFetch(async (ctx, cursor) => {
+        const res = await ctx.http.request({ url: `${ctx.config.apiBaseUrl}/bookings` });
+        if (res.status >= 500 || res.status === 429) return acmePullSpec.fetch(ctx, cursor);
+        const bookings = (res.body as { bookings: JsonObject[] }).bookings;
+        return { notifications: bookings.map(bookingNotification), cursor, more: false };
+      }),
+    );
+    const malformed = report.failures.filter((f) => f.check === 'malformed').map((f) => f.message);
+    expect(malformed.join('\n')).toContain('JSON null: pull.fetch threw TypeError');
+  });
+
+  it('fails a fetch that takes a vendor error for an empty page, or drops the Retry-After', async () => {
+    const report = await checkConformance(
+      withFetch(async (ctx, cursor) => {
+        const res = await ctx.http.request({ url: `${ctx.config.apiBaseUrl}/bookings` });
+        if (res.status === 429) throw ConnectorError.transient('rate limited');
+        if (res.status >= 500) return { notifications: [], cursor, more: false };
+        return acmePullSpec.fetch(ctx, cursor);
+      }),
+    );
+    expect(report.failures.filter((f) => f.check === 'pull-errors').map((f) => f.message)).toEqual([
+      'the vendor answered 503: pull.fetch returned 0 notification(s) instead of throwing a transient ConnectorError',
+      'the vendor answered 429 with Retry-After: 7: pull.fetch threw a transient error with retryAfterMs undefined, expected 7000 (parseRetryAfter)',
+    ]);
+  });
+
+  it('fails dedupe keys that change when the same page is pulled again', async () => {
+    let pulls = 0;
+    const report = await checkConformance(
+      withFetch(async (ctx, cursor) => {
+        pulls += 1;
+        const batch = await acmePullSpec.fetch(ctx, cursor);
+        return {
+          ...batch,
+          notifications: batch.notifications.map((n) => ({ ...n, dedupeKey: `${n.dedupeKey}#${pulls}` })),
+        };
+      }),
+    );
+    expect(
+      report.failures.some((f) => f.check === 'dedupe-stable' && f.fixture === 'page-created.json'),
+    ).toBe(true);
+  });
+
+  it('still asks a push connector for credentials', async () => {
+    const { credentials: _credentials, ...noCredentials } = baseOptions;
+    const report = await checkConformance(noCredentials);
+    expect(report.failures.map((f) => [f.check, f.message])).toEqual([
+      [
+        'auth',
+        'connector acme has push routes: give credentials ({ good, wrong, missing }) for the kit to send',
+      ],
+    ]);
   });
 });
 
