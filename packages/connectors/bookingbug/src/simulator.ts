@@ -19,7 +19,7 @@ import { type EventEnvelope, isJsonObject, type JsonObject } from '@switchyard/c
 import { type Attempt, isCloudEvent, pushJson } from '@switchyard/testing/simulator-kit/push';
 import { closeServer, listenLocal, readBody } from '@switchyard/testing/simulator-kit/server';
 import { type BookingBugAdminOptions, BookingBugWriteApi } from './simulator-writes.ts';
-import { type Config as BookingBugConfig, basicAuthorization, bookingbugConnector } from './testing.ts';
+import { type Config as BookingBugConfig, basicAuthorization, encode } from './testing.ts';
 
 /** Options of {@link BookingBugSimulator}. */
 export interface BookingBugSimulatorOptions {
@@ -189,7 +189,7 @@ export class BookingBugSimulator {
     let body: JsonObject;
     let kind: BookingBugPushKind;
     if (isCloudEvent(input)) {
-      const encoded = bookingbugConnector.encode(input, this.#connectorConfig());
+      const encoded = encode(input, this.#connectorConfig());
       if (!isJsonObject(encoded.body)) throw new Error('the BookingBug encoder returned a non-object body');
       body = encoded.body;
       kind =

@@ -14,7 +14,7 @@ import { type EventEnvelope, isJsonObject, type JsonObject } from '@switchyard/c
 import { type Attempt, isCloudEvent, pushJson, sleep } from '@switchyard/testing/simulator-kit/push';
 import { closeServer, listenLocal, readBody } from '@switchyard/testing/simulator-kit/server';
 import { ClockwiseWriteApi } from './simulator-writes.ts';
-import { type Config as ClockwiseConfig, clockwisemdConnector } from './testing.ts';
+import { type Config as ClockwiseConfig, encode } from './testing.ts';
 
 /** Where the shared key goes on a push. */
 export type ClockwiseKeyPlacement = 'header' | 'path' | 'both' | 'none';
@@ -188,7 +188,7 @@ export class ClockwiseSimulator {
     const config = this.#options.connectorConfig ?? {
       auth: { mode: 'either', key: this.#options.key ?? '' },
     };
-    const encoded = clockwisemdConnector.encode(event, config);
+    const encoded = encode(event, config);
     if (!isJsonObject(encoded.body)) throw new Error('the Clockwise.MD encoder returned a non-object body');
     return encoded.body;
   }

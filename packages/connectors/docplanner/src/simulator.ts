@@ -20,7 +20,7 @@ import {
 } from '@switchyard/testing/simulator-kit/push';
 import { closeServer, listenLocal, readBody } from '@switchyard/testing/simulator-kit/server';
 import { DocplannerWriteApi } from './simulator-writes.ts';
-import { type Config as DocplannerConfig, type DpNotification, docplannerConnector } from './testing.ts';
+import { type Config as DocplannerConfig, type DpNotification, encode } from './testing.ts';
 
 const GATE_NAMES = new Set(['slot-booking', 'booking-moving']);
 const HOUR_MS = 3_600_000;
@@ -166,7 +166,7 @@ export class DocplannerSimulator {
    */
   toNotification(input: DpNotification | EventEnvelope | JsonObject): DpNotification {
     if (isJsonObject(input as JsonValue) && 'specversion' in input) {
-      const encoded = docplannerConnector.encode(input as EventEnvelope, this.#options.connectorConfig ?? {});
+      const encoded = encode(input as EventEnvelope, this.#options.connectorConfig ?? {});
       return encoded.body as unknown as DpNotification;
     }
     return input as DpNotification;

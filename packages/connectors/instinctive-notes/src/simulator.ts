@@ -18,12 +18,7 @@ import {
   toAttempt,
   withRetries,
 } from '@switchyard/testing/simulator-kit/push';
-import {
-  type Config as InstinctiveConfig,
-  instinctiveNotesConnector,
-  type SoapNote,
-  type WebhookEvent,
-} from './testing.ts';
+import { encode, type Config as InstinctiveConfig, type SoapNote, type WebhookEvent } from './testing.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -156,7 +151,7 @@ export class InstinctiveNotesSimulator {
   toEvent(input: WebhookEvent | EventEnvelope | JsonObject): WebhookEvent {
     if (isJsonObject(input as JsonValue) && 'specversion' in input) {
       const config = this.#options.connectorConfig ?? { auth: { secret: this.#options.secret ?? '' } };
-      return instinctiveNotesConnector.encode(input as EventEnvelope, config).body as unknown as WebhookEvent;
+      return encode(input as EventEnvelope, config).body as unknown as WebhookEvent;
     }
     return input as WebhookEvent;
   }

@@ -12,10 +12,10 @@ import { randomUUID } from 'node:crypto';
 import { type EventEnvelope, isJsonObject, type JsonObject, type JsonValue } from '@switchyard/core';
 import { isSuccess, PendingTasks, postJson, withRetries } from '@switchyard/testing/simulator-kit/push';
 import {
+  encode,
   type Config as QuableConfig,
   type QuableNotification,
   type QuableResource,
-  quableConnector,
 } from './testing.ts';
 
 /** Options of {@link QuableSimulator}. */
@@ -140,7 +140,7 @@ export class QuableSimulator {
   toNotification(input: QuableNotification | EventEnvelope | JsonObject): QuableNotification {
     if (isJsonObject(input as JsonValue) && 'specversion' in input) {
       const config = this.#options.connectorConfig ?? { authorization: this.#options.authorization ?? '' };
-      return quableConnector.encode(input as EventEnvelope, config).body as unknown as QuableNotification;
+      return encode(input as EventEnvelope, config).body as unknown as QuableNotification;
     }
     return input as QuableNotification;
   }

@@ -42,11 +42,18 @@ describe('defineConnector', () => {
     expect(Object.isFrozen(connector.eventMap)).toBe(true);
   });
 
-  it('accepts a pull-only connector', () => {
+  it('accepts a pull-only connector, without encode (it has no push to encode to)', () => {
     const definition = valid();
     delete definition.push;
+    delete definition.encode;
     definition.pull = { defaultIntervalMs: 5000, fetch: async () => ({ notifications: [], more: false }) };
     expect(problemsOf(definition)).toEqual([]);
+  });
+
+  it('rejects a push connector without encode (its simulator and the round trip need it)', () => {
+    const definition = valid();
+    delete definition.encode;
+    expect(problemsOf(definition)).toEqual([expect.stringContaining('encode must be a function')]);
   });
 
   it('rejects a bad name', () => {

@@ -38,6 +38,10 @@ export function defineConnector<Config>(definition: ConnectorDefinition<Config>)
       problems.push('push.verifyBody must be a function when given');
     if (definition.push.sign !== undefined && typeof definition.push.sign !== 'function')
       problems.push('push.sign must be a function when given');
+    if (typeof definition.encode !== 'function')
+      problems.push(
+        'encode must be a function with push: simulators push normalized events through it, and the conformance suite round-trips them',
+      );
     for (const route of definition.push.routes) {
       if (names.has(route.name)) problems.push(`push route name ${JSON.stringify(route.name)} is used twice`);
       if (paths.has(route.path)) problems.push(`push route path ${JSON.stringify(route.path)} is used twice`);

@@ -532,8 +532,13 @@ export interface ConnectorDefinition<Config = Record<string, unknown>> {
   reconcile?: ReconcileSpec<Config>;
   normalize(notification: VendorNotification, ctx: NormalizeContext<Config>): Promise<NormalizeResult>;
   gate?: GateSpec<Config>;
-  /** Normalized event → the vendor request that would have produced it (simulators, round trips). */
-  encode(event: EventEnvelope, config: Config): EncodedNotification;
+  /**
+   * Normalized event → the vendor push that would have produced it (simulators, the conformance
+   * round trip). Required with {@link ConnectorDefinition.push} (`defineConnector` refuses a push
+   * connector without it); a pull-only connector has no push to encode to and leaves it out. The
+   * hub itself never calls it.
+   */
+  encode?(event: EventEnvelope, config: Config): EncodedNotification;
 }
 
 /** A row of a connector's mapping table (also rendered into its docs). */

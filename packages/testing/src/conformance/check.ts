@@ -505,6 +505,9 @@ export async function checkConformance<C, K = CredentialParts>(
   for (const { fixture, event, stateBefore } of produced) {
     const label = `${event.type} ${event.subject}`;
     try {
+      // defineConnector refuses a push connector without encode; a definition not made with it
+      // (a plain object) is reported here.
+      if (!connector.encode) throw new Error('the connector has push routes but no encode');
       const encoded = connector.encode(event, config);
       const request = build(
         { route: encoded.route, params: encoded.params, headers: encoded.headers },

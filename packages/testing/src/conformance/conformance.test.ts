@@ -319,7 +319,7 @@ describe('checkConformance', () => {
   it('fails when encode does not round-trip', async () => {
     const options = withConnector({
       encode(event, config) {
-        const encoded = acmeDefinition.encode(event, config);
+        const encoded = acme.encode!(event, config);
         const body = encoded.body as JsonObject;
         return { ...encoded, body: { ...body, event: 'booking.cancelled' } };
       },

@@ -188,7 +188,7 @@ export class PendingTasks {
  *
  * @example
  * ```ts
- * const body = isCloudEvent(input) ? connector.encode(input, config).body : input;
+ * const body = isCloudEvent(input) ? encode(input, config).body : input; // the connector's encode.ts
  * ```
  */
 export function isCloudEvent<T>(input: T | EventEnvelope): input is EventEnvelope {

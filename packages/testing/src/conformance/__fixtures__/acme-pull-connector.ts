@@ -61,10 +61,11 @@ export const acmePullSpec: PullSpec<AcmePullConfig> = {
   },
 };
 
+// No push, so no encode: a pull-only connector has nothing to encode to.
 const { push: _push, encode: _encode, ...shared } = acmeDefinition;
 
 export const acmePullDefinition: ConnectorDefinition<AcmePullConfig> = {
-  ...(shared as Omit<ConnectorDefinition<AcmePullConfig>, 'encode'>),
+  ...(shared as ConnectorDefinition<AcmePullConfig>),
   name: 'acme-pull',
   displayName: 'Acme Pull',
   configSchema: {
@@ -73,9 +74,6 @@ export const acmePullDefinition: ConnectorDefinition<AcmePullConfig> = {
     properties: { apiKey: { type: 'string', 'x-secret': true }, apiBaseUrl: { type: 'string' } },
   },
   pull: acmePullSpec,
-  encode: () => {
-    throw new Error('Acme Pull has no pushes to encode');
-  },
 };
 
 export const acmePull = defineConnector(acmePullDefinition);
