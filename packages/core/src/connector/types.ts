@@ -388,7 +388,12 @@ export interface PullContext<Config> {
   instanceId: string;
   config: Config;
   http: VendorHttp;
-  /** Per-instance storage for tokens and the like (e.g. an OAuth2 access token and its expiry). */
+  /**
+   * Per-instance storage, kept as it is in the hub's database: what the vendor does not say (the
+   * last page's item ids at a watermark, say). Never a secret such as an OAuth2 access token: keep
+   * those in the process's memory (Docplanner's `pull.ts` caches its tokens per instance and
+   * credentials).
+   */
   state: StateStore;
   logger: Logger;
 }
@@ -396,7 +401,11 @@ export interface PullContext<Config> {
 /** One batch from a vendor's pull queue. */
 export interface PullBatch {
   notifications: VendorNotification[];
-  /** Where to continue next time (stored by the hub after the batch is durable). */
+  /**
+   * Where to continue next time: stored by the hub with the batch, in the same transaction, and
+   * passed to the next `fetch`. `null` resets it (the next `fetch` gets `null`); undefined leaves
+   * the instance's cursor as it was (a queue that forgets on read needs none).
+   */
   cursor?: string | null;
   /** True when the vendor has more right now: the hub calls `fetch` again at once. */
   more: boolean;
