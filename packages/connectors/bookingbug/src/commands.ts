@@ -21,9 +21,10 @@ import {
   type CommandRequest,
   type CommandResult,
   type CommandSpec,
+  commandOutcome,
   isJsonObject,
+  isRetryableStatus,
   type JsonObject,
-  parseRetryAfter,
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
@@ -123,27 +124,18 @@ function loginOf(api: AdminApiConfig): string {
 }
 
 const ok = (res: VendorResponse) => res.status >= 200 && res.status < 300;
-const retryable = (res: VendorResponse) => res.status >= 500 || res.status === 429 || res.status === 408;
+const retryable = (res: VendorResponse) => isRetryableStatus(res.status);
 
 /** 5xx, 408 and 429 are worth another try (Retry-After honoured); other 4xx are BookingBug's refusal. */
 function failure(what: string, res: VendorResponse): CommandResult {
-  const vendor = { status: res.status, body: res.body };
-  if (retryable(res)) {
-    const after = parseRetryAfter(res.headers['retry-after']);
-    return {
-      outcome: 'transient',
-      message: `BookingBug ${what} answered ${res.status}`,
-      vendor,
-      ...(after === undefined ? {} : { retryAfterMs: after }),
-    };
-  }
-  const said =
-    isJsonObject(res.body) && typeof res.body.error === 'string'
-      ? `: ${res.body.error}`
-      : typeof res.body === 'string' && res.body !== ''
-        ? `: ${res.body.slice(0, 200)}`
-        : '';
-  return { outcome: 'permanent', message: `BookingBug ${what} answered ${res.status}${said}`, vendor };
+  const said = retryable(res)
+    ? undefined
+    : isJsonObject(res.body) && typeof res.body.error === 'string'
+      ? res.body.error
+      : typeof res.body === 'string'
+        ? res.body.slice(0, 200)
+        : undefined;
+  return commandOutcome(`BookingBug ${what}`, res, said);
 }
 
 /** Logs in as the configured administrator; the token is cached (in memory) before it is used. */

@@ -17,9 +17,9 @@ import {
   type CommandRequest,
   type CommandResult,
   type CommandSpec,
+  commandOutcome,
   isJsonObject,
   type JsonValue,
-  parseRetryAfter,
   type VendorResponse,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
@@ -28,18 +28,8 @@ import { cancelIntentKey } from './normalize.ts';
 type Ctx = CommandContext<Config>;
 
 function outcome(what: string, res: VendorResponse, extra: { vendorIds?: string[] } = {}): CommandResult {
-  const vendor = { status: res.status, body: res.body };
-  if (res.status >= 200 && res.status < 300) return { outcome: 'done', vendor, ...extra };
-  if (res.status >= 500 || res.status === 429 || res.status === 408) {
-    const after = parseRetryAfter(res.headers['retry-after']);
-    return {
-      outcome: 'transient',
-      message: `Clockwise.MD ${what} answered ${res.status}`,
-      vendor,
-      ...(after === undefined ? {} : { retryAfterMs: after }),
-    };
-  }
-  return { outcome: 'permanent', message: `Clockwise.MD ${what} answered ${res.status}`, vendor };
+  const result = commandOutcome(`Clockwise.MD ${what}`, res);
+  return result.outcome === 'done' ? { ...result, ...extra } : result;
 }
 
 function api(ctx: Ctx): { base: string; headers: Record<string, string> } | CommandResult {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isConnectorError } from '../errors/index.ts';
 import {
+  commandOutcome,
   dedupeKeyOf,
   emit,
   ignore,
@@ -140,5 +141,44 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('1.5', now)).toBeUndefined();
     expect(parseRetryAfter('', now)).toBeUndefined();
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
+
+describe('commandOutcome', () => {
+  const answer = (status: number, headers: Record<string, string> = {}, body: unknown = '') => ({
+    status,
+    headers,
+    body: body as string,
+  });
+
+  it('is done on 2xx, keeping the answer', () => {
+    expect(commandOutcome('Acme cancel', answer(204))).toEqual({
+      outcome: 'done',
+      vendor: { status: 204, body: '' },
+    });
+  });
+
+  it('is transient on 408, 429 and 5xx, with the Retry-After as retryAfterMs', () => {
+    expect(commandOutcome('Acme cancel', answer(429, { 'retry-after': '7' }))).toEqual({
+      outcome: 'transient',
+      message: 'Acme cancel answered 429',
+      retryAfterMs: 7000,
+      vendor: { status: 429, body: '' },
+    });
+    for (const status of [408, 500, 503]) {
+      const result = commandOutcome('Acme cancel', answer(status));
+      expect([result.outcome, 'retryAfterMs' in result]).toEqual(['transient', false]);
+    }
+  });
+
+  it("is permanent on any other status, ending the message with the vendor's words", () => {
+    const body = { errors: { starts_at: ['is taken'] } };
+    expect(commandOutcome('Acme book', answer(422, {}, body), 'starts_at is taken')).toEqual({
+      outcome: 'permanent',
+      message: 'Acme book answered 422: starts_at is taken',
+      vendor: { status: 422, body },
+    });
+    expect(commandOutcome('Acme book', answer(404)).outcome).toBe('permanent');
+    expect(commandOutcome('Acme book', answer(302)).outcome).toBe('permanent');
   });
 });

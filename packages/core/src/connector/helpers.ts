@@ -1,7 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ConnectorError } from '../errors/index.ts';
 import { isJsonObject, type JsonObject, type JsonValue } from '../json.ts';
-import type { EventDraft, InboundRequest, InboundRequestHead, JsonSchema, NormalizeResult } from './types.ts';
+import type {
+  CommandResult,
+  EventDraft,
+  InboundRequest,
+  InboundRequestHead,
+  JsonSchema,
+  NormalizeResult,
+  VendorResponse,
+} from './types.ts';
 
 /**
  * Compares a presented secret with the expected one in constant time (for equal lengths; a length
@@ -117,6 +125,37 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
   if (!/[a-z]/i.test(text)) return undefined;
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Answers that say the vendor did not do it now but may later: 408, 429 and every 5xx. */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
+
+/**
+ * A command's outcome from the vendor's answer to its call, by the rule every connector follows:
+ * 2xx `done`; 408, 429 and 5xx `transient`, with the answer's `Retry-After` as `retryAfterMs`; any
+ * other status `permanent`, the vendor's refusal. The answer is kept as `vendor` (on the command,
+ * and in `command.failed`). `what` names the call with its vendor (`Cliniko cancel`); `said`, the
+ * vendor's own error text when its body has one, ends the message. A call the vendor cannot
+ * deduplicate (a booking) answered 5xx may have been carried out: check before trusting `transient`
+ * (docs/writing-a-connector.md, "Commands").
+ *
+ * @example
+ * ```ts
+ * const res = await ctx.http.request({ method: 'PATCH', url: `${base}/individual_appointments/${id}/cancel`, json });
+ * return commandOutcome('Cliniko cancel', res); // { outcome: 'transient', message: 'Cliniko cancel answered 503', vendor }
+ * ```
+ */
+export function commandOutcome(what: string, res: VendorResponse, said?: string): CommandResult {
+  const vendor = { status: res.status, body: res.body };
+  if (res.status >= 200 && res.status < 300) return { outcome: 'done', vendor };
+  const message = `${what} answered ${res.status}${said ? `: ${said}` : ''}`;
+  if (isRetryableStatus(res.status)) {
+    const after = parseRetryAfter(res.headers['retry-after']);
+    return { outcome: 'transient', message, vendor, ...(after === undefined ? {} : { retryAfterMs: after }) };
+  }
+  return { outcome: 'permanent', message, vendor };
 }
 
 /**

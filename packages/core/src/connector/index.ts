@@ -1,10 +1,12 @@
 export { defineConnector } from './define.ts';
 export {
+  commandOutcome,
   dedupeKeyOf,
   emit,
   IP_OR_CIDR_SCHEMA,
   ignore,
   inboundRequestHead,
+  isRetryableStatus,
   normalizeHeaders,
   parseJsonBody,
   parseJsonObjectBody,
