@@ -6,7 +6,8 @@
  *   `createTestDatabase()` / `startTestPostgres()` do the same outside vitest;
  *   `startEmbeddedPostgres()` is re-exported from `@switchyard/embedded-postgres`.
  * - `startRecordingSubscriber()`: a scripted webhook subscriber that verifies Standard Webhooks signatures.
- * - `memoryNormalizeContext()` / `inboundRequest()`: connector unit-test helpers.
+ * - `memoryNormalizeContext()` / `inboundRequest()`: connector unit-test helpers; `fetchVendorHttp`,
+ *   a real-HTTP `VendorHttp` as the hub lends one, for tests against a simulator.
  * - `describeConformance()` / `checkConformance()`: the conformance suite every connector runs.
  * - The simulator kit: `@switchyard/testing/simulator-kit/{push,receiver,server}`, what the vendor
  *   simulators share. Each simulator lives in its connector's package
@@ -53,3 +54,4 @@ export {
   type SignatureCheck,
   startRecordingSubscriber,
 } from './recording-subscriber.ts';
+export { fetchVendorHttp } from './vendor-http.ts';

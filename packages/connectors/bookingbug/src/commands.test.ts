@@ -1,15 +1,6 @@
 import { readFileSync } from 'node:fs';
-import {
-  type CommandContext,
-  type CommandRequest,
-  ConnectorError,
-  type JsonObject,
-  type JsonValue,
-  type VendorHttp,
-  type VendorRequest,
-  type VendorResponse,
-} from '@switchyard/core';
-import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
+import type { CommandContext, CommandRequest, JsonObject } from '@switchyard/core';
+import { capturingLogger, fetchVendorHttp, MemoryStateStore } from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminTokenCache, commands, commandsUnavailable } from './commands.ts';
 import type { Config } from './config.ts';
@@ -18,30 +9,6 @@ import { BookingBugSimulator } from './simulator.ts';
 
 const fixture = (name: string): JsonObject =>
   JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as JsonObject;
-
-/** A real-HTTP VendorHttp, as the hub lends one. */
-const fetchHttp: VendorHttp = {
-  async request(request: VendorRequest): Promise<VendorResponse> {
-    const headers: Record<string, string> = { ...request.headers };
-    let body: string | undefined;
-    if (request.json !== undefined) {
-      body = JSON.stringify(request.json);
-      headers['content-type'] = 'application/json';
-    }
-    let res: Response;
-    try {
-      res = await fetch(request.url, { method: request.method ?? 'GET', headers, body });
-    } catch (error) {
-      throw ConnectorError.transient(`network error: ${(error as Error).message}`, { cause: error });
-    }
-    const text = await res.text();
-    const parsed: JsonValue | string =
-      /json/.test(res.headers.get('content-type') ?? '') && text !== ''
-        ? (JSON.parse(text) as JsonValue)
-        : text;
-    return { status: res.status, headers: Object.fromEntries(res.headers), body: parsed };
-  },
-};
 
 const sims: BookingBugSimulator[] = [];
 afterEach(async () => {
@@ -73,7 +40,7 @@ async function setup() {
   const ctx = (over: Partial<CommandContext<Config>> = {}): CommandContext<Config> => ({
     instanceId: 'bb',
     config,
-    http: fetchHttp,
+    http: fetchVendorHttp,
     vendorIds: [LEGACY.booking],
     current: { organization: { id: LEGACY.company } },
     state,

@@ -7,40 +7,13 @@ import {
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
-import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
+import { capturingLogger, fetchVendorHttp, MemoryStateStore } from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands } from './commands.ts';
 import type { Config } from './config.ts';
 import { clockwisemdConnector } from './index.ts';
 import { cancelIntentKey } from './normalize.ts';
 import { ClockwiseSimulator } from './simulator.ts';
-
-/** A real-HTTP VendorHttp, as the hub lends one. */
-const fetchHttp: VendorHttp = {
-  async request(request: VendorRequest): Promise<VendorResponse> {
-    const headers: Record<string, string> = { ...request.headers };
-    let body: string | undefined;
-    if (request.form) {
-      body = new URLSearchParams(request.form).toString();
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-    } else if (request.json !== undefined) {
-      body = JSON.stringify(request.json);
-      headers['content-type'] = 'application/json';
-    }
-    let res: Response;
-    try {
-      res = await fetch(request.url, { method: request.method ?? 'GET', headers, body });
-    } catch (error) {
-      throw ConnectorError.transient(`network error: ${(error as Error).message}`, { cause: error });
-    }
-    const text = await res.text();
-    const parsed: JsonValue | string =
-      /json/.test(res.headers.get('content-type') ?? '') && text !== ''
-        ? (JSON.parse(text) as JsonValue)
-        : text;
-    return { status: res.status, headers: Object.fromEntries(res.headers), body: parsed };
-  },
-};
 
 const sims: ClockwiseSimulator[] = [];
 afterEach(async () => {
@@ -60,7 +33,7 @@ async function setup() {
       apiBaseUrl: sim.apiBaseUrl,
       apiKey: 'cw-api-key',
     },
-    http: fetchHttp,
+    http: fetchVendorHttp,
     vendorIds: ['12345'],
     state: new MemoryStateStore(),
     commandState: new MemoryStateStore(),

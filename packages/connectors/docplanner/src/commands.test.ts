@@ -8,42 +8,14 @@ import {
   type JsonObject,
   type JsonValue,
   type VendorHttp,
-  type VendorRequest,
-  type VendorResponse,
 } from '@switchyard/core';
-import { capturingLogger, MemoryStateStore } from '@switchyard/testing';
+import { capturingLogger, fetchVendorHttp, MemoryStateStore } from '@switchyard/testing';
 import { startHookReceiver } from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands, commandUnsupported } from './commands.ts';
 import type { Config } from './config.ts';
 import { accessToken } from './pull.ts';
 import { DocplannerSimulator } from './simulator.ts';
-
-/** A real-HTTP VendorHttp, as the hub lends one: resolves for every status, transient on network errors. */
-const fetchHttp: VendorHttp = {
-  async request(request: VendorRequest): Promise<VendorResponse> {
-    const headers: Record<string, string> = { ...request.headers };
-    let body: string | undefined;
-    if (request.form) {
-      body = new URLSearchParams(request.form).toString();
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-    } else if (request.json !== undefined) {
-      body = JSON.stringify(request.json);
-      headers['content-type'] = 'application/json';
-    }
-    let res: Response;
-    try {
-      res = await fetch(request.url, { method: request.method ?? 'GET', headers, body });
-    } catch (error) {
-      throw ConnectorError.transient(`network error: ${(error as Error).message}`, { cause: error });
-    }
-    const text = await res.text();
-    let parsed: JsonValue | string = text;
-    if (/json/.test(res.headers.get('content-type') ?? '') && text !== '')
-      parsed = JSON.parse(text) as JsonValue;
-    return { status: res.status, headers: Object.fromEntries(res.headers), body: parsed };
-  },
-};
 
 const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 const CURRENT: JsonObject = {
@@ -78,7 +50,7 @@ async function setup() {
   const ctx = (over: Partial<CommandContext<Config>> = {}): CommandContext<Config> => ({
     instanceId: 'dp',
     config: { apiBaseUrl: url, clientId: 'dp-client', clientSecret: 'dp-secret' },
-    http: fetchHttp,
+    http: fetchVendorHttp,
     vendorIds: ['2087456123'],
     current: CURRENT,
     state,
@@ -480,7 +452,7 @@ describe('Docplanner commands against the simulator', () => {
     const token = await accessToken({
       instanceId: 'dp',
       config: ctx().config,
-      http: fetchHttp,
+      http: fetchVendorHttp,
       state: ctx().state,
       logger: capturingLogger(),
     });
@@ -528,10 +500,10 @@ describe('Docplanner commands against the simulator', () => {
     const slowHttp: VendorHttp = {
       async request(r) {
         if (r.url.includes('/book')) {
-          late = fetchHttp.request(r).catch(() => {});
+          late = fetchVendorHttp.request(r).catch(() => {});
           throw ConnectorError.transient('timed out');
         }
-        return fetchHttp.request(r);
+        return fetchVendorHttp.request(r);
       },
     };
     await expect(commands['appointment.book']!(request, { ...c, http: slowHttp })).rejects.toThrow(
@@ -821,7 +793,7 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     const { sim, ctx } = await setup();
     const noBodyId: VendorHttp = {
       async request(r) {
-        const res = await fetchHttp.request(r);
+        const res = await fetchVendorHttp.request(r);
         if (!r.url.endsWith('/move') || typeof res.body !== 'object' || res.body === null) return res;
         const { id: _id, ...body } = res.body as JsonObject;
         return { ...res, body };
@@ -840,7 +812,7 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     // Neither the Booking's id nor a Location header.
     const noId: VendorHttp = {
       async request(r) {
-        const res = await fetchHttp.request(r);
+        const res = await fetchVendorHttp.request(r);
         if (!r.url.endsWith('/move') || typeof res.body !== 'object' || res.body === null) return res;
         const { id: _id, ...body } = res.body as JsonObject;
         const { location: _location, ...headers } = res.headers;

@@ -1,14 +1,6 @@
 import { readFileSync } from 'node:fs';
-import {
-  ConnectorError,
-  type JsonObject,
-  type JsonValue,
-  type PullContext,
-  type VendorHttp,
-  type VendorRequest,
-  type VendorResponse,
-} from '@switchyard/core';
-import { memoryNormalizeContext } from '@switchyard/testing';
+import type { JsonObject, PullContext, VendorResponse } from '@switchyard/core';
+import { fetchVendorHttp, memoryNormalizeContext } from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
 import {
@@ -27,31 +19,6 @@ const multiple = JSON.parse(
   readFileSync(new URL('../fixtures-pull/notifications-multiple.json', import.meta.url), 'utf8'),
 ) as { notifications: JsonObject[]; remaining: number };
 
-/** A real-HTTP VendorHttp, as the hub lends one: resolves for every status, transient on network errors. */
-const fetchHttp: VendorHttp = {
-  async request(request: VendorRequest): Promise<VendorResponse> {
-    const headers: Record<string, string> = { ...request.headers };
-    let body: string | undefined;
-    if (request.form) {
-      body = new URLSearchParams(request.form).toString();
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-    } else if (request.json !== undefined) {
-      body = JSON.stringify(request.json);
-      headers['content-type'] = 'application/json';
-    }
-    let res: Response;
-    try {
-      res = await fetch(request.url, { method: request.method ?? 'GET', headers, body });
-    } catch (error) {
-      throw ConnectorError.transient(`network error: ${(error as Error).message}`, { cause: error });
-    }
-    const text = await res.text();
-    let parsed: JsonValue | string = text;
-    if (/json/.test(res.headers.get('content-type') ?? '')) parsed = JSON.parse(text) as JsonValue;
-    return { status: res.status, headers: Object.fromEntries(res.headers), body: parsed };
-  },
-};
-
 const sims: DocplannerSimulator[] = [];
 afterEach(async () => {
   while (sims.length > 0) await sims.pop()!.close();
@@ -65,7 +32,7 @@ async function setup(
   sims.push(sim);
   const url = await sim.start();
   const config: Config = { apiBaseUrl: url, clientId: 'dp-client', clientSecret: 'dp-secret', ...settings };
-  const ctx = { ...memoryNormalizeContext({ instanceId: 'dp-main', config }), http: fetchHttp };
+  const ctx = { ...memoryNormalizeContext({ instanceId: 'dp-main', config }), http: fetchVendorHttp };
   return { sim, ctx: ctx as typeof ctx & PullContext<Config> };
 }
 
