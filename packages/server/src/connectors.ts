@@ -3,6 +3,7 @@
  * hub all read this one list, so adding a connector here is what makes `connector: <name>` valid.
  */
 import bookingbug from '@switchyard/connector-bookingbug';
+import cliniko from '@switchyard/connector-cliniko';
 import clockwisemd from '@switchyard/connector-clockwisemd';
 import docplanner from '@switchyard/connector-docplanner';
 import instinctiveNotes from '@switchyard/connector-instinctive-notes';
@@ -18,7 +19,7 @@ import type { Connector } from '@switchyard/core';
  * ```
  */
 export const shippedConnectors: readonly Connector[] = Object.freeze(
-  ([bookingbug, clockwisemd, docplanner, instinctiveNotes, quable] as Connector[]).sort((a, b) =>
+  ([bookingbug, cliniko, clockwisemd, docplanner, instinctiveNotes, quable] as Connector[]).sort((a, b) =>
     a.name.localeCompare(b.name),
   ),
 );

@@ -1,0 +1,158 @@
+import type { CommandRequest, VendorRequest, VendorResponse } from '@switchyard/core';
+import { memoryCommandContext } from '@switchyard/testing';
+import { describe, expect, it } from 'vitest';
+import { commands, commandUnsupported } from './commands.ts';
+import { fixtureSettings } from './testing.ts';
+
+const BASE = fixtureSettings.apiBaseUrl;
+const bookCommand: CommandRequest<'appointment.book'> = {
+  id: 'cmd-1',
+  type: 'appointment.book',
+  data: {
+    start: '2026-03-10T11:30:00+01:00',
+    durationMinutes: 30,
+    patient: { id: '82', name: 'Joe Monahan' },
+    practitioner: { id: '1' },
+    location: { id: '1' },
+    service: { id: '2' },
+  },
+};
+
+function answering(...answers: VendorResponse[]) {
+  return (_request: VendorRequest) =>
+    answers.shift() ?? { status: 500, headers: {}, body: 'no more answers' };
+}
+
+describe('Cliniko commands', () => {
+  it('books with the ids Cliniko needs and aliases the new appointment', async () => {
+    const ctx = memoryCommandContext({
+      config: fixtureSettings,
+      vendorApi: answering({
+        status: 201,
+        headers: {},
+        body: { id: '1001', updated_at: '2026-03-01T10:00:00Z' },
+      }),
+    });
+    const result = await commands['appointment.book']!(bookCommand, ctx);
+    expect(result).toMatchObject({ outcome: 'done', vendorIds: ['1001'] });
+    expect(ctx.vendorRequests[0]).toMatchObject({
+      method: 'POST',
+      url: `${BASE}/individual_appointments`,
+      json: {
+        starts_at: '2026-03-10T11:30:00+01:00',
+        ends_at: '2026-03-10T11:00:00.000Z',
+        patient_id: '82',
+        practitioner_id: '1',
+        appointment_type_id: '2',
+        business_id: '1',
+      },
+    });
+  });
+
+  it('after a booking whose answer was lost, looks it up instead of booking again', async () => {
+    const first = memoryCommandContext({
+      config: fixtureSettings,
+      vendorApi: answering({ status: 502, headers: {}, body: '' }),
+    });
+    expect((await commands['appointment.book']!(bookCommand, first)).outcome).toBe('transient');
+    const again = memoryCommandContext({
+      config: fixtureSettings,
+      attempt: 2,
+      commandState: first.commandState,
+      vendorApi: answering({ status: 200, headers: {}, body: { individual_appointments: [{ id: '1001' }] } }),
+    });
+    expect(await commands['appointment.book']!(bookCommand, again)).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: ['1001'],
+    });
+    expect(again.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['GET']);
+    expect(new URL(again.vendorRequests[0]!.url).searchParams.getAll('q[]')).toEqual([
+      'patient_id:=82',
+      'practitioner_id:=1',
+      'starts_at:=2026-03-10T10:30:00.000Z',
+    ]);
+  });
+
+  it("passes Cliniko's refusal on with its words, and a refused booking is not looked up again", async () => {
+    const ctx = memoryCommandContext({
+      config: fixtureSettings,
+      vendorApi: answering({
+        status: 422,
+        headers: {},
+        body: { errors: { starts_at: ['conflicts with another appointment'] } },
+      }),
+    });
+    expect(await commands['appointment.book']!(bookCommand, ctx)).toMatchObject({
+      outcome: 'permanent',
+      message: 'Cliniko book answered 422: starts_at conflicts with another appointment',
+    });
+    expect(await ctx.commandState.get('cliniko:book-sent')).toBeUndefined();
+  });
+
+  it('cancels with the configured reason code, and an appointment already cancelled is done without a call', async () => {
+    const ctx = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering({ status: 204, headers: {}, body: '' }),
+    });
+    const cancel = {
+      id: 'cmd-2',
+      type: 'appointment.cancel' as const,
+      subject: 'appointment/h1',
+      data: { reason: 'patient called' },
+    };
+    expect((await commands['appointment.cancel']!(cancel, ctx)).outcome).toBe('done');
+    expect(ctx.vendorRequests[0]).toMatchObject({
+      method: 'PATCH',
+      url: `${BASE}/individual_appointments/1001/cancel`,
+      json: { cancellation_reason: 50, cancellation_note: 'patient called' },
+    });
+    const already = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      current: { status: 'cancelled' },
+    });
+    expect(await commands['appointment.cancel']!(cancel, already)).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+    expect(already.vendorRequests).toEqual([]);
+  });
+
+  it('reschedules by PUT, letting Cliniko derive the end, transient on a rate limit', async () => {
+    const ctx = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering({ status: 429, headers: { 'retry-after': '12' }, body: '' }),
+    });
+    const move = {
+      id: 'cmd-3',
+      type: 'appointment.reschedule' as const,
+      subject: 'appointment/h1',
+      data: { start: '2026-03-11T09:00:00+01:00' },
+    };
+    expect(await commands['appointment.reschedule']!(move, ctx)).toMatchObject({
+      outcome: 'transient',
+      retryAfterMs: 12_000,
+    });
+    expect(ctx.vendorRequests[0]).toMatchObject({
+      method: 'PUT',
+      json: { starts_at: '2026-03-11T09:00:00+01:00', ends_at: null },
+    });
+  });
+
+  it('refuses at once what Cliniko cannot do', () => {
+    const { practitioner: _p, ...noPractitioner } = bookCommand.data;
+    expect(commandUnsupported({ type: 'appointment.book', data: noPractitioner })).toBe(
+      'Cliniko books only with practitioner.id',
+    );
+    expect(
+      commandUnsupported({
+        type: 'appointment.reschedule',
+        data: { start: '2026-03-11T09:00:00Z', service: { id: '3' } },
+      }),
+    ).toMatch(/in time only/);
+    expect(commandUnsupported({ type: 'appointment.book', data: bookCommand.data })).toBeUndefined();
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Cliniko commands, through its REST API (Basic auth, the key as user name;
+ * https://github.com/redguava/cliniko-api, sections/individual_appointments.md):
+ *
+ * | command | call |
+ * |---|---|
+ * | appointment.book | `POST /individual_appointments` `{ starts_at, ends_at?, patient_id, practitioner_id, appointment_type_id, business_id, notes? }` |
+ * | appointment.cancel | `PATCH /individual_appointments/{id}/cancel` `{ cancellation_reason, cancellation_note? }` (204) |
+ * | appointment.reschedule | `PUT /individual_appointments/{id}` `{ starts_at, ends_at? }` |
+ *
+ * Cliniko cannot deduplicate a booking: a try marks it in the command's state before the POST, and
+ * a later try after an unanswered POST looks the booking up (patient, practitioner, start) instead
+ * of posting again.
+ */
+import {
+  type CommandContext,
+  type CommandData,
+  type CommandRequest,
+  type CommandResult,
+  type CommandSpec,
+  commandOutcome,
+  isJsonObject,
+  type JsonObject,
+  type VendorResponse,
+} from '@switchyard/core';
+import { apiBase, apiHeaders, type Config, DEFAULT_CANCELLATION_REASON } from './config.ts';
+
+type Ctx = CommandContext<Config>;
+
+/** Cliniko's error text: `{ "errors": { "starts_at": ["is taken"] } }` or `{ "message": "…" }`. */
+function said(res: VendorResponse): string | undefined {
+  const body = res.body;
+  if (!isJsonObject(body)) return typeof body === 'string' && body !== '' ? body.slice(0, 200) : undefined;
+  if (typeof body.message === 'string') return body.message;
+  if (isJsonObject(body.errors)) {
+    return Object.entries(body.errors)
+      .map(
+        ([field, problems]) => `${field} ${Array.isArray(problems) ? problems.join(', ') : String(problems)}`,
+      )
+      .join('; ');
+  }
+  return undefined;
+}
+
+function current(ctx: Ctx): string | undefined {
+  return ctx.vendorIds.at(-1);
+}
+
+const noId: CommandResult = {
+  outcome: 'permanent',
+  message: 'the appointment has no Cliniko id at this instance',
+};
+
+/** What `appointment.book` needs that the normalized command makes optional. */
+export function bookUnsupported(command: CommandData): string | undefined {
+  if (command.type !== 'appointment.book') return undefined;
+  const missing = [
+    command.data.patient.id === undefined ? 'patient.id (the Cliniko patient)' : undefined,
+    command.data.practitioner === undefined ? 'practitioner.id' : undefined,
+    command.data.location === undefined ? 'location.id (the Cliniko business)' : undefined,
+    command.data.service === undefined ? 'service.id (the Cliniko appointment type)' : undefined,
+  ].filter((m) => m !== undefined);
+  return missing.length > 0 ? `Cliniko books only with ${missing.join(', ')}` : undefined;
+}
+
+function endOf(start: string, minutes: number | undefined): string | undefined {
+  return minutes === undefined ? undefined : new Date(Date.parse(start) + minutes * 60_000).toISOString();
+}
+
+const SENT = 'cliniko:book-sent';
+
+async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
+  const refused = bookUnsupported(command);
+  if (refused) return { outcome: 'permanent', message: refused };
+  const d = command.data;
+  const base = apiBase(ctx.config);
+  const headers = apiHeaders(ctx.config);
+  if ((await ctx.commandState.get(SENT)) !== undefined) {
+    // An earlier try's POST went out and its answer was lost: look for the booking it made.
+    const query = new URLSearchParams();
+    query.append('q[]', `patient_id:=${d.patient.id}`);
+    query.append('q[]', `practitioner_id:=${d.practitioner!.id}`);
+    query.append('q[]', `starts_at:=${new Date(d.start).toISOString()}`);
+    const found = await ctx.http.request({ url: `${base}/individual_appointments?${query}`, headers });
+    if (found.status !== 200) return commandOutcome('Cliniko booking lookup', found, said(found));
+    const items =
+      isJsonObject(found.body) && Array.isArray(found.body.individual_appointments)
+        ? found.body.individual_appointments
+        : [];
+    const made = items.find(isJsonObject);
+    if (made) return { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] };
+  }
+  await ctx.commandState.set(SENT, true);
+  const json: JsonObject = {
+    starts_at: d.start,
+    patient_id: d.patient.id!,
+    practitioner_id: d.practitioner!.id,
+    appointment_type_id: d.service!.id,
+    business_id: d.location!.id,
+  };
+  const ends = endOf(d.start, d.durationMinutes);
+  if (ends) json.ends_at = ends;
+  if (d.comment) json.notes = d.comment;
+  const res = await ctx.http.request({
+    method: 'POST',
+    url: `${base}/individual_appointments`,
+    headers,
+    json,
+  });
+  const result = commandOutcome('Cliniko book', res, said(res));
+  if (result.outcome !== 'done') {
+    // A refusal says nothing was made; a 5xx may have made it: the mark stays for the next try.
+    if (result.outcome === 'permanent' || res.status === 429) await ctx.commandState.delete(SENT);
+    return result;
+  }
+  const id = isJsonObject(res.body) ? res.body.id : undefined;
+  return typeof id === 'string' || typeof id === 'number' ? { ...result, vendorIds: [String(id)] } : result;
+}
+
+async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
+  const id = current(ctx);
+  if (id === undefined) return noId;
+  if (ctx.current?.status === 'cancelled') return { outcome: 'done', alreadyDone: true };
+  const json: JsonObject = {
+    cancellation_reason: ctx.config.cancellationReason ?? DEFAULT_CANCELLATION_REASON,
+  };
+  if (command.data.reason) json.cancellation_note = command.data.reason;
+  const res = await ctx.http.request({
+    method: 'PATCH',
+    url: `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}/cancel`,
+    headers: apiHeaders(ctx.config),
+    json,
+  });
+  return commandOutcome('Cliniko cancel', res, said(res));
+}
+
+async function reschedule(
+  command: CommandRequest<'appointment.reschedule'>,
+  ctx: Ctx,
+): Promise<CommandResult> {
+  const id = current(ctx);
+  if (id === undefined) return noId;
+  const json: JsonObject = { starts_at: command.data.start };
+  const ends = endOf(command.data.start, command.data.durationMinutes);
+  // Cliniko sets ends_at from the appointment type when it is given as null.
+  json.ends_at = ends ?? null;
+  const res = await ctx.http.request({
+    method: 'PUT',
+    url: `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`,
+    headers: apiHeaders(ctx.config),
+    json,
+  });
+  return commandOutcome('Cliniko reschedule', res, said(res));
+}
+
+/** The Cliniko command handlers. */
+export const commands: CommandSpec<Config> = {
+  'appointment.book': book,
+  'appointment.cancel': cancel,
+  'appointment.reschedule': reschedule,
+};
+
+/** Data Cliniko has no place for, refused when the command is accepted. */
+export function commandUnsupported(command: CommandData): string | undefined {
+  if (command.type === 'appointment.reschedule' && (command.data.location || command.data.service)) {
+    return 'Cliniko moves an appointment in time only: create a new booking to change its business or type';
+  }
+  return bookUnsupported(command);
+}

@@ -1,0 +1,88 @@
+import type { JsonSchema } from '@switchyard/core';
+
+/** Settings of one Cliniko connector instance. */
+export interface Config {
+  /** A Cliniko user's API key; its suffix names the shard (`…-au2`). */
+  apiKey: string;
+  /** The API base; default `https://api.<shard>.cliniko.com/v1`, the shard read from the key. */
+  apiBaseUrl?: string;
+  /** Cliniko asks every client to name itself: `APP_VENDOR_NAME (APP_VENDOR_EMAIL)`. */
+  userAgent: string;
+  /** Appointments per page (Cliniko allows 1 to 100). */
+  perPage?: number;
+  /** How far before the watermark each poll starts, in seconds (writes committed late). */
+  overlapSeconds?: number;
+  /** The Cliniko cancellation reason code `appointment.cancel` sends (10 feeling better … 50 other, 60 work). */
+  cancellationReason?: number;
+}
+
+export const DEFAULT_PER_PAGE = 100;
+export const DEFAULT_OVERLAP_SECONDS = 60;
+/** Cliniko's `50`: Other. */
+export const DEFAULT_CANCELLATION_REASON = 50;
+export const CANCELLATION_REASONS = [10, 20, 30, 40, 50, 60] as const;
+
+/** The instance settings as JSON Schema 2020-12 (secrets marked `x-secret`). */
+export const configSchema: JsonSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  title: 'Cliniko connector settings',
+  type: 'object',
+  required: ['apiKey', 'userAgent'],
+  additionalProperties: false,
+  properties: {
+    apiKey: {
+      description:
+        "A Cliniko user's API key (My Info → Manage API keys); sent as the Basic user name. The key's suffix names the shard (…-au2); a key without one is in au1.",
+      type: 'string',
+      minLength: 16,
+      'x-secret': true,
+    },
+    apiBaseUrl: {
+      description: 'The Cliniko API base URL; default https://api.<shard>.cliniko.com/v1 from the key.',
+      type: 'string',
+      format: 'uri',
+    },
+    userAgent: {
+      description: 'The User-Agent Cliniko requires of every client: "APP_VENDOR_NAME (APP_VENDOR_EMAIL)".',
+      type: 'string',
+      minLength: 3,
+    },
+    perPage: {
+      description: 'Appointments asked for per page.',
+      type: 'integer',
+      minimum: 1,
+      maximum: 100,
+      default: DEFAULT_PER_PAGE,
+    },
+    overlapSeconds: {
+      description:
+        'How far before the last seen updated_at each poll starts (writes Cliniko commits late); repeats are dropped by dedupe keys.',
+      type: 'integer',
+      minimum: 0,
+      maximum: 3600,
+      default: DEFAULT_OVERLAP_SECONDS,
+    },
+    cancellationReason: {
+      description:
+        'The cancellation reason code appointment.cancel sends (10 feeling better, 20 condition worse, 30 sick, 40 away, 50 other, 60 work).',
+      enum: [...CANCELLATION_REASONS],
+      default: DEFAULT_CANCELLATION_REASON,
+    },
+  },
+};
+
+/** The API base for these settings: the configured one, else the shard's. */
+export function apiBase(config: Config): string {
+  if (config.apiBaseUrl) return config.apiBaseUrl.replace(/\/+$/, '');
+  const shard = /-([a-z]{2}\d+)$/.exec(config.apiKey)?.[1] ?? 'au1';
+  return `https://api.${shard}.cliniko.com/v1`;
+}
+
+/** The headers of every Cliniko call: Basic with the key as user name and no password. */
+export function apiHeaders(config: Config): Record<string, string> {
+  return {
+    authorization: `Basic ${Buffer.from(`${config.apiKey}:`).toString('base64')}`,
+    accept: 'application/json',
+    'user-agent': config.userAgent,
+  };
+}

@@ -1,0 +1,128 @@
+import {
+  ConnectorError,
+  type EventMapping,
+  emit,
+  ignore,
+  isJsonObject,
+  type JsonObject,
+  type NormalizeContext,
+  type NormalizeResult,
+  type VendorNotification,
+} from '@switchyard/core';
+import type { Config } from './config.ts';
+import { APPOINTMENT_TYPE } from './pull.ts';
+
+export const CONNECTOR_NAME = 'cliniko';
+
+/** The mapping table (also shown in the connector's docs). */
+export const eventMap: readonly EventMapping[] = [
+  {
+    vendorType: APPOINTMENT_TYPE,
+    normalizedTypes: [
+      'appointment.created',
+      'appointment.rescheduled',
+      'appointment.cancelled',
+      'appointment.no_show',
+      'appointment.arrived',
+      'appointment.updated',
+    ],
+    note: 'Cliniko lists what is, not what changed: the type comes from comparing the version with the last one seen (first seen: created; starts_at or ends_at moved: rescheduled; cancelled_at or deleted_at set: cancelled; did_not_arrive: no_show; patient_arrived: arrived; else updated). A version seen for the first time already cancelled is ignored.',
+  },
+];
+
+/** What the connector remembers of an appointment's last version, per hub id. */
+type Seen = { start?: string; end?: string; status: string; updatedAt: string };
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+/** The id at the end of a Cliniko link (`{ links: { self: '…/practitioners/1' } }`). */
+function linkedId(value: unknown): string | undefined {
+  if (!isJsonObject(value) || !isJsonObject(value.links)) return undefined;
+  const self = text(value.links.self);
+  return self?.split('/').filter(Boolean).at(-1);
+}
+
+function statusOf(item: JsonObject): string {
+  if (text(item.cancelled_at) || text(item.deleted_at)) return 'cancelled';
+  if (item.did_not_arrive === true) return 'noshow';
+  if (item.patient_arrived === true) return 'arrived';
+  return 'booked';
+}
+
+const TYPE_OF_STATUS: Record<string, string> = {
+  cancelled: 'appointment.cancelled',
+  noshow: 'appointment.no_show',
+  arrived: 'appointment.arrived',
+};
+
+/**
+ * One pulled appointment version → the event its change makes. Older versions than the last seen
+ * (the poll's overlap brings them back under another key only if Cliniko changed them since) are
+ * ignored, so a late page never moves an appointment back.
+ */
+export async function normalize(
+  notification: VendorNotification,
+  ctx: NormalizeContext<Config>,
+): Promise<NormalizeResult> {
+  if (notification.type !== APPOINTMENT_TYPE) {
+    return ignore(`Cliniko ${JSON.stringify(notification.type)} has no normalized counterpart`);
+  }
+  const item = isJsonObject(notification.payload) ? notification.payload : undefined;
+  const vendorId = item === undefined ? undefined : String(item.id ?? '');
+  const updatedAt = text(item?.updated_at);
+  if (item === undefined || !vendorId || updatedAt === undefined) {
+    throw ConnectorError.permanent('a Cliniko appointment without id or updated_at');
+  }
+  const hubId = await ctx.aliases.hubId('appointment', vendorId);
+  const subject = `appointment/${hubId}`;
+  const stateKey = `seen:${subject}`;
+  const seen = await ctx.state.get<Seen>(stateKey);
+  if (seen && Date.parse(seen.updatedAt) >= Date.parse(updatedAt)) {
+    return ignore(`Cliniko appointment ${vendorId} version ${updatedAt} is not newer than ${seen.updatedAt}`);
+  }
+  const status = statusOf(item);
+  if (!seen && status === 'cancelled') {
+    return ignore(`Cliniko appointment ${vendorId} was first seen cancelled: nothing to tell subscribers`);
+  }
+  const start = text(item.starts_at);
+  const end = text(item.ends_at);
+  const data: JsonObject = {
+    id: hubId,
+    vendorIds: [{ system: CONNECTOR_NAME, instance: ctx.instanceId, value: vendorId, current: true }],
+    status,
+  };
+  if (start !== undefined) data.start = start;
+  if (end !== undefined) data.end = end;
+  const patientName = text(item.patient_name);
+  const patientId = linkedId(item.patient);
+  if (patientName !== undefined || patientId !== undefined) {
+    data.patient = { ...(patientId ? { id: patientId } : {}), ...(patientName ? { name: patientName } : {}) };
+  }
+  const practitioner = linkedId(item.practitioner);
+  if (practitioner) data.practitioner = { id: practitioner };
+  const business = linkedId(item.business);
+  if (business) data.location = { id: business };
+  const service = linkedId(item.appointment_type);
+  if (service) data.service = { id: service };
+  const notes = text(item.notes);
+  if (notes) data.comment = notes;
+  const bookedAt = text(item.created_at);
+  if (bookedAt) data.bookedAt = bookedAt;
+  const cancelledAt = text(item.cancelled_at) ?? text(item.deleted_at);
+  if (status === 'cancelled' && cancelledAt) data.cancelledAt = cancelledAt;
+  data.vendor = item;
+
+  let type: string;
+  if (!seen) type = 'appointment.created';
+  else if (status !== seen.status && TYPE_OF_STATUS[status]) type = TYPE_OF_STATUS[status]!;
+  else if (start !== seen.start || end !== seen.end) {
+    type = 'appointment.rescheduled';
+    data.previous = { ...(seen.start ? { start: seen.start } : {}), ...(seen.end ? { end: seen.end } : {}) };
+  } else type = 'appointment.updated';
+
+  const next: Seen = { status, updatedAt, ...(start ? { start } : {}), ...(end ? { end } : {}) };
+  await ctx.state.set(stateKey, next);
+  return emit({ type, subject, time: updatedAt, data });
+}

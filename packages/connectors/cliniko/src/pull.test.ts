@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { isConnectorError, type JsonObject } from '@switchyard/core';
+import { memoryNormalizeContext } from '@switchyard/testing';
+import { describe, expect, it } from 'vitest';
+import { fetchAppointments, readCursor } from './pull.ts';
+import { fixtureSettings, fixtureUrl } from './testing.ts';
+
+const page = (file: string) => JSON.parse(readFileSync(fixtureUrl(file), 'utf8')) as JsonObject;
+const item = (id: string, updatedAt: string) => ({
+  id,
+  updated_at: updatedAt,
+  starts_at: '2026-03-10T10:00:00Z',
+});
+
+function pullWith(body: JsonObject, status = 200, headers: Record<string, string> = {}) {
+  return memoryNormalizeContext({ config: fixtureSettings, vendorApi: () => ({ status, headers, body }) });
+}
+
+describe('Cliniko pull', () => {
+  it('asks the first page sorted by updated_at, authenticated as Cliniko asks, and keeps the newest updated_at', async () => {
+    const ctx = pullWith(page('page-booked.json'));
+    const batch = await fetchAppointments(ctx, null);
+    const request = ctx.vendorRequests[0]!;
+    const url = new URL(request.url);
+    expect(url.pathname).toBe('/v1/individual_appointments');
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      sort: 'updated_at',
+      order: 'asc',
+      per_page: '100',
+      page: '1',
+    });
+    expect(request.headers).toMatchObject({
+      authorization: `Basic ${Buffer.from(`${fixtureSettings.apiKey}:`).toString('base64')}`,
+      'user-agent': fixtureSettings.userAgent,
+    });
+    expect(batch.notifications.map((n) => n.dedupeKey)).toEqual([
+      'individual_appointment:1@2016-07-22T15:10:08Z',
+    ]);
+    // The page has a next link: more, from the new watermark's first page.
+    expect([batch.cursor, batch.more]).toEqual(['2016-07-22T15:10:08Z|1', true]);
+  });
+
+  it('filters inclusively from the watermark less the overlap', async () => {
+    const ctx = pullWith(page('page-empty.json'));
+    const batch = await fetchAppointments(ctx, '2026-03-10T10:00:00Z|1');
+    expect(new URL(ctx.vendorRequests[0]!.url).searchParams.getAll('q[]')).toEqual([
+      'updated_at:>=2026-03-10T09:59:00.000Z',
+    ]);
+    expect([batch.notifications, batch.cursor, batch.more]).toEqual([[], '2026-03-10T10:00:00Z|1', false]);
+  });
+
+  it('moves to the next page while a whole page cannot move the watermark', async () => {
+    const W = '2026-03-10T10:00:00Z';
+    const full = {
+      individual_appointments: [item('7', W), item('8', '2026-03-10T09:59:30Z')],
+      links: { next: 'https://x/?page=3' },
+    };
+    const ctx = pullWith(full);
+    const batch = await fetchAppointments(ctx, `${W}|2`);
+    expect(new URL(ctx.vendorRequests[0]!.url).searchParams.get('page')).toBe('2');
+    expect([batch.cursor, batch.more]).toEqual([`${W}|3`, true]);
+    const moved = {
+      individual_appointments: [item('9', '2026-03-10T10:05:00Z')],
+      links: { next: 'https://x/?page=4' },
+    };
+    expect((await fetchAppointments(pullWith(moved), `${W}|3`)).cursor).toBe('2026-03-10T10:05:00Z|1');
+  });
+
+  it('is transient on 429 and 5xx (Retry-After kept), permanent when the key is refused', async () => {
+    const limited = await fetchAppointments(pullWith({}, 429, { 'retry-after': '30' }), null).catch((e) => e);
+    expect([isConnectorError(limited) && limited.kind, limited.retryAfterMs]).toEqual(['transient', 30_000]);
+    const refused = await fetchAppointments(pullWith({}, 401), null).catch((e) => e);
+    expect([isConnectorError(refused) && refused.kind, refused.message]).toEqual([
+      'permanent',
+      'Cliniko refused the API key (401) for the appointment list',
+    ]);
+  });
+
+  it('refuses a cursor it did not write', () => {
+    expect(() => readCursor('yesterday|1')).toThrow(/not <updated_at>\|<page>/);
+    expect(readCursor(null)).toEqual({ page: 1 });
+  });
+});

@@ -1,0 +1,123 @@
+import {
+  ConnectorError,
+  isJsonObject,
+  type JsonObject,
+  type PullContext,
+  type PullSpec,
+  parseRetryAfter,
+  type VendorNotification,
+  type VendorResponse,
+} from '@switchyard/core';
+import { apiBase, apiHeaders, type Config, DEFAULT_OVERLAP_SECONDS, DEFAULT_PER_PAGE } from './config.ts';
+
+/** The vendor type of every pulled appointment version: Cliniko's list says what is, not what changed. */
+export const APPOINTMENT_TYPE = 'individual_appointment';
+
+/**
+ * The pull cursor: the watermark (the latest `updated_at` stored) and the page of the list asked
+ * from it. The page moves only while a whole page shares timestamps at or before the watermark
+ * (it could not move the watermark, and `>=` would answer it again).
+ */
+export interface Cursor {
+  watermark?: string;
+  page: number;
+}
+
+export function readCursor(cursor: string | null): Cursor {
+  if (cursor === null || cursor === '') return { page: 1 };
+  const [watermark = '', page = '1'] = cursor.split('|');
+  const n = Number(page);
+  if (Number.isNaN(Date.parse(watermark)) || !Number.isInteger(n) || n < 1) {
+    throw ConnectorError.permanent(
+      `the stored Cliniko cursor ${JSON.stringify(cursor)} is not <updated_at>|<page>`,
+    );
+  }
+  return { watermark, page: n };
+}
+
+export function writeCursor(cursor: Cursor): string | null {
+  return cursor.watermark === undefined ? null : `${cursor.watermark}|${cursor.page}`;
+}
+
+/** One appointment version as a notification: one dedupe key per (id, updated_at). */
+export function toNotification(item: JsonObject): VendorNotification {
+  const id = typeof item.id === 'number' ? String(item.id) : item.id;
+  const updatedAt = item.updated_at;
+  if (
+    typeof id !== 'string' ||
+    id === '' ||
+    typeof updatedAt !== 'string' ||
+    Number.isNaN(Date.parse(updatedAt))
+  ) {
+    throw ConnectorError.transient('Cliniko listed an appointment without id or updated_at');
+  }
+  return {
+    type: APPOINTMENT_TYPE,
+    dedupeKey: `individual_appointment:${id}@${updatedAt}`,
+    orderingKey: `individual_appointment:${id}`,
+    occurredAt: updatedAt,
+    payload: item,
+  };
+}
+
+/** A 5xx or 429 is transient (Cliniko's rate limit answers 429 with Retry-After); other refusals permanent. */
+export function vendorFailure(res: VendorResponse, what: string): ConnectorError {
+  if (res.status >= 500 || res.status === 429) {
+    return ConnectorError.transient(`Cliniko answered ${res.status} to ${what}`, {
+      retryAfterMs: parseRetryAfter(res.headers['retry-after']),
+    });
+  }
+  if (res.status === 401 || res.status === 403) {
+    return ConnectorError.permanent(`Cliniko refused the API key (${res.status}) for ${what}`);
+  }
+  return ConnectorError.permanent(`Cliniko answered ${res.status} to ${what}`);
+}
+
+function listUrl(config: Config, cursor: Cursor): string {
+  const query = new URLSearchParams({
+    sort: 'updated_at',
+    order: 'asc',
+    per_page: String(config.perPage ?? DEFAULT_PER_PAGE),
+    page: String(cursor.page),
+  });
+  if (cursor.watermark !== undefined) {
+    const overlapMs = (config.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS) * 1000;
+    const from = new Date(Date.parse(cursor.watermark) - overlapMs).toISOString();
+    // Inclusive: appointments sharing the watermark's second across a page boundary are not skipped.
+    query.append('q[]', `updated_at:>=${from}`);
+  }
+  return `${apiBase(config)}/individual_appointments?${query}`;
+}
+
+/** One page per call; `more` while Cliniko has a next page. */
+export async function fetchAppointments(ctx: PullContext<Config>, stored: string | null) {
+  const cursor = readCursor(stored);
+  const res = await ctx.http.request({ url: listUrl(ctx.config, cursor), headers: apiHeaders(ctx.config) });
+  if (res.status !== 200) throw vendorFailure(res, 'the appointment list');
+  const page = res.body;
+  if (!isJsonObject(page) || !Array.isArray(page.individual_appointments)) {
+    throw ConnectorError.transient('Cliniko answered the appointment list with something that is not a page');
+  }
+  const notifications = page.individual_appointments.map((item) => {
+    if (!isJsonObject(item))
+      throw ConnectorError.transient('Cliniko listed an appointment that is not an object');
+    return toNotification(item);
+  });
+  let watermark = cursor.watermark;
+  for (const n of notifications) {
+    if (watermark === undefined || Date.parse(n.occurredAt!) > Date.parse(watermark))
+      watermark = n.occurredAt;
+  }
+  const links = isJsonObject(page.links) ? page.links : {};
+  const hasNext = typeof links.next === 'string' && notifications.length > 0;
+  const next: Cursor =
+    watermark === cursor.watermark
+      ? { watermark, page: hasNext ? cursor.page + 1 : cursor.page }
+      : { watermark, page: 1 };
+  return { notifications, cursor: writeCursor(next) ?? undefined, more: hasNext };
+}
+
+export const pull: PullSpec<Config> = {
+  defaultIntervalMs: 60_000,
+  fetch: (ctx, cursor) => fetchAppointments(ctx, cursor),
+};

@@ -1,0 +1,183 @@
+/**
+ * A Cliniko API simulator over real HTTP (`start()` on 127.0.0.1:0): the individual appointment
+ * list the connector polls (`q[]=updated_at:>=…`, `sort=updated_at`, `per_page`, `page`,
+ * `links.next`) and the writes its commands make (create, `PATCH …/cancel`, update), behind
+ * Cliniko's Basic auth (the key as user name). Each write stamps `updated_at` with the simulator's
+ * clock, so the next poll lists it. `failNext` makes the next call answer an error (a 429 with
+ * Retry-After, a 503). Test code only.
+ *
+ * @example
+ * ```ts
+ * const sim = new ClinikoSimulator({ apiKey: fixtureSettings.apiKey });
+ * const apiBaseUrl = await sim.start();
+ * sim.put({ id: '1', starts_at: '2026-03-10T10:00:00Z', ends_at: '2026-03-10T10:30:00Z' });
+ * ```
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { JsonObject } from '@switchyard/core';
+import { closeServer, listenLocal, readBody } from '@switchyard/testing/simulator-kit/server';
+
+export interface ClinikoSimulatorOptions {
+  apiKey: string;
+  /** The clock that stamps `updated_at`; default now (tests pass a stepping one). */
+  now?: () => Date;
+}
+
+export class ClinikoSimulator {
+  readonly #options: ClinikoSimulatorOptions;
+  readonly #appointments = new Map<string, JsonObject>();
+  #server: Server | undefined;
+  #url = '';
+  #nextId = 1000;
+  #failures: Array<{ status: number; headers: Record<string, string> }> = [];
+  /** Every request the simulator answered: method, path and query, status. */
+  readonly requests: Array<{ method: string; url: string; status: number }> = [];
+
+  constructor(options: ClinikoSimulatorOptions) {
+    this.#options = options;
+  }
+
+  /** The API base (`…/v1`), once started. */
+  get url(): string {
+    return this.#url;
+  }
+
+  async start(): Promise<string> {
+    const local = await listenLocal(
+      (req, res) => this.#handle(req, res),
+      (error, _req, res) => this.#answer(res, 500, { message: error.message }),
+    );
+    this.#server = local.server;
+    this.#url = `${local.url}/v1`;
+    return this.#url;
+  }
+
+  async close(): Promise<void> {
+    if (this.#server) await closeServer(this.#server);
+  }
+
+  /** Adds or replaces an appointment (as Cliniko lists it), stamped `updated_at` now. */
+  put(appointment: JsonObject): JsonObject {
+    const id = String(appointment.id ?? this.#nextId++);
+    const stored = { ...this.#appointments.get(id), ...appointment, id, updated_at: this.#now() };
+    this.#appointments.set(id, stored);
+    return stored;
+  }
+
+  get(id: string): JsonObject | undefined {
+    return this.#appointments.get(id);
+  }
+
+  /** The next call answers `status` (with `headers`, e.g. a Retry-After) instead. */
+  failNext(status: number, headers: Record<string, string> = {}): void {
+    this.#failures.push({ status, headers });
+  }
+
+  #now(): string {
+    return (this.#options.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+
+  #answer(res: ServerResponse, status: number, body?: JsonObject, headers: Record<string, string> = {}) {
+    if (body === undefined) res.writeHead(status, headers).end();
+    else res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sim');
+    const method = req.method ?? 'GET';
+    const status = await this.#route(method, url, req, res);
+    this.requests.push({ method, url: `${url.pathname}${url.search}`, status });
+  }
+
+  async #route(method: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<number> {
+    const expected = `Basic ${Buffer.from(`${this.#options.apiKey}:`).toString('base64')}`;
+    if (req.headers.authorization !== expected) {
+      this.#answer(res, 401, { message: 'Unauthorized' });
+      return 401;
+    }
+    if (!req.headers['user-agent']) {
+      this.#answer(res, 400, { message: 'a User-Agent is required' });
+      return 400;
+    }
+    const failure = this.#failures.shift();
+    if (failure) {
+      this.#answer(res, failure.status, { message: 'simulated failure' }, failure.headers);
+      return failure.status;
+    }
+    const path = url.pathname.replace(/^\/v1/, '');
+    const body = method === 'GET' ? {} : (JSON.parse((await readBody(req)) || '{}') as JsonObject);
+    if (method === 'GET' && path === '/individual_appointments') return this.#list(url, res);
+    if (method === 'POST' && path === '/individual_appointments') {
+      const created = this.put({
+        starts_at: body.starts_at ?? null,
+        ends_at: body.ends_at ?? body.starts_at ?? null,
+        notes: body.notes ?? null,
+        cancelled_at: null,
+        deleted_at: null,
+        did_not_arrive: false,
+        patient_arrived: false,
+        created_at: this.#now(),
+        patient: { links: { self: `${this.#url}/patients/${body.patient_id}` } },
+        practitioner: { links: { self: `${this.#url}/practitioners/${body.practitioner_id}` } },
+        business: { links: { self: `${this.#url}/businesses/${body.business_id}` } },
+        appointment_type: { links: { self: `${this.#url}/appointment_types/${body.appointment_type_id}` } },
+      });
+      this.#answer(res, 201, created, { location: `${this.#url}/individual_appointments/${created.id}` });
+      return 201;
+    }
+    const one = /^\/individual_appointments\/([^/]+)(\/cancel)?$/.exec(path);
+    const existing = one ? this.#appointments.get(decodeURIComponent(one[1]!)) : undefined;
+    if (!one || !existing) {
+      this.#answer(res, 404, { message: 'Not found' });
+      return 404;
+    }
+    if (method === 'PATCH' && one[2]) {
+      if (typeof body.cancellation_reason !== 'number') {
+        this.#answer(res, 422, { errors: { cancellation_reason: ["can't be blank"] } });
+        return 422;
+      }
+      this.put({
+        id: existing.id ?? null,
+        cancelled_at: this.#now(),
+        cancellation_reason: body.cancellation_reason,
+        cancellation_note: body.cancellation_note ?? null,
+      });
+      this.#answer(res, 204);
+      return 204;
+    }
+    if (method === 'PUT' && !one[2]) {
+      const changes: JsonObject = { id: existing.id ?? null };
+      if (body.starts_at !== undefined) changes.starts_at = body.starts_at;
+      if (body.ends_at !== undefined) changes.ends_at = body.ends_at ?? body.starts_at ?? null;
+      this.#answer(res, 200, this.put(changes));
+      return 200;
+    }
+    this.#answer(res, 405, { message: `${method} is not allowed here` });
+    return 405;
+  }
+
+  #list(url: URL, res: ServerResponse): number {
+    const perPage = Number(url.searchParams.get('per_page') ?? 50);
+    const page = Number(url.searchParams.get('page') ?? 1);
+    let items = [...this.#appointments.values()];
+    for (const filter of url.searchParams.getAll('q[]')) {
+      const m = /^(\w+):(>=|=|>)(.*)$/.exec(filter);
+      if (!m) continue;
+      const [, field, op, value] = m;
+      items = items.filter((a) => {
+        const v = String(a[field!] ?? '');
+        if (field === 'updated_at' || field === 'starts_at') {
+          const [x, y] = [Date.parse(v), Date.parse(value!)];
+          return op === '>=' ? x >= y : op === '>' ? x > y : x === y;
+        }
+        return op === '=' && (v === value || v.endsWith(`/${value}`));
+      });
+    }
+    items.sort((a, b) => Date.parse(String(a.updated_at)) - Date.parse(String(b.updated_at)));
+    const slice = items.slice((page - 1) * perPage, page * perPage);
+    const links: JsonObject = { self: `${this.#url}/individual_appointments?page=${page}` };
+    if (page * perPage < items.length) links.next = `${this.#url}/individual_appointments?page=${page + 1}`;
+    this.#answer(res, 200, { individual_appointments: slice, total_entries: items.length, links });
+    return 200;
+  }
+}

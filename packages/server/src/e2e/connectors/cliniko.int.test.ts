@@ -1,0 +1,70 @@
+/**
+ * Cliniko end to end (pull-only: Cliniko has no webhooks): the hub's poller lists the simulator's
+ * individual appointments over real HTTP, stores each version, normalizes it by comparing it with
+ * the last seen, and delivers signed CloudEvents to a recording subscriber. The hub is started with
+ * this connector alone.
+ */
+import { ClinikoSimulator } from '@switchyard/connector-cliniko/simulator';
+import { clinikoConnector as connector, fixtureSettings } from '@switchyard/connector-cliniko/testing';
+import { useTestDatabase } from '@switchyard/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';
+
+const VENDOR = connector.name;
+const INSTANCE = `${VENDOR}-main`;
+
+const database = useTestDatabase();
+let e2e: E2e;
+let sim: ClinikoSimulator;
+
+beforeAll(async () => {
+  e2e = await startE2e({ databaseUrl: database.url(), connectors: [connector] });
+  sim = new ClinikoSimulator({ apiKey: fixtureSettings.apiKey });
+  await sim.start();
+});
+
+afterAll(async () => {
+  await e2e?.close();
+  await sim?.close();
+});
+
+describe(`${VENDOR} end to end`, () => {
+  it('pulls every appointment version and delivers one subject per appointment through its story', async () => {
+    sim.put({
+      id: '501',
+      starts_at: '2026-03-10T10:00:00Z',
+      ends_at: '2026-03-10T10:30:00Z',
+      patient_name: 'Joe Monahan',
+    });
+    sim.put({ id: '502', starts_at: '2026-03-10T11:00:00Z', ends_at: '2026-03-10T11:30:00Z' });
+    await e2e.hub.instances.upsert({
+      id: INSTANCE,
+      connector: VENDOR,
+      mode: 'pull',
+      settings: { ...fixtureSettings, apiBaseUrl: sim.url, perPage: 1 },
+      pull: { intervalMs: 200 },
+    });
+    const booked = await e2e.settleNew(INSTANCE, 2);
+    expect(booked.deliveries.map((d) => d.type)).toEqual(['appointment.created', 'appointment.created']);
+    booked.deliveries.forEach((d, i) => {
+      expectDelivered(d, booked.events[i]!, { instanceId: INSTANCE, connector: VENDOR });
+    });
+
+    // Cliniko stamps updated_at by the second: the next writes must be later than the watermark.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    sim.put({ id: '501', starts_at: '2026-03-11T10:00:00Z', ends_at: '2026-03-11T10:30:00Z' });
+    const moved = await e2e.settleNew(INSTANCE, 1);
+    expect(moved.deliveries.map((d) => d.type)).toEqual(['appointment.rescheduled']);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    sim.put({ id: '501', cancelled_at: new Date().toISOString(), cancellation_reason: 50 });
+    const cancelled = await e2e.settleNew(INSTANCE, 1);
+    expect(cancelled.deliveries.map((d) => d.type)).toEqual(['appointment.cancelled']);
+
+    const subject = bodies(booked)[0]!.subject;
+    expect([bodies(moved)[0]!.subject, bodies(cancelled)[0]!.subject]).toEqual([subject, subject]);
+    expect(bodies(moved)[0]!.data).toMatchObject({ previous: { start: '2026-03-10T10:00:00Z' } });
+    const messages = (await e2e.hub.inbound.list({ instanceId: INSTANCE, limit: 100 })).items;
+    // Each version stored once, however often the inclusive watermark listed it again.
+    expect(messages).toHaveLength(4);
+  });
+});
