@@ -226,6 +226,32 @@ export const conformanceCheckTitles: Record<ConformanceCheck, string> = {
     'pull-only: pull.fetch throws a transient ConnectorError when the vendor answers 5xx or 429 (Retry-After as retryAfterMs)',
 };
 
+/** Check groups that only push connectors have something to check for. */
+const PUSH_ONLY_CHECKS: ReadonlySet<ConformanceCheck> = new Set([
+  'auth',
+  'auth-near-miss',
+  'replay-window',
+  'credentials',
+  'round-trip',
+  'gate',
+]);
+
+/**
+ * The check groups that apply to a connector: a push connector is driven through its routes (all
+ * but `pull-errors`), a pull-only one through `pull.fetch` (no auth, credentials, round trip or gate).
+ * `describeConformance` skips the others rather than pass them with nothing checked.
+ *
+ * @example
+ * ```ts
+ * applicableChecks(pullOnlyConnector); // ['fixtures', 'malformed', 'normalize', …, 'pull-errors']
+ * ```
+ */
+export function applicableChecks(connector: { push?: unknown }): ConformanceCheck[] {
+  return conformanceChecks.filter((check) =>
+    connector.push ? check !== 'pull-errors' : !PUSH_ONLY_CHECKS.has(check),
+  );
+}
+
 /** One finding. */
 export interface ConformanceResult {
   check: ConformanceCheck;

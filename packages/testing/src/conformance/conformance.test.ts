@@ -26,6 +26,7 @@ import {
   bookingNotification,
 } from './__fixtures__/acme-pull-connector.ts';
 import {
+  applicableChecks,
   CONFORMANCE_REPARSE_DELAY_MS,
   type ConformanceCheck,
   type ConformanceOptions,
@@ -804,6 +805,21 @@ describe('checkConformance on a pull-only connector', () => {
     expect(
       report.failures.some((f) => f.check === 'dedupe-stable' && f.fixture === 'page-created.json'),
     ).toBe(true);
+  });
+
+  it('applies the pull groups to a pull-only connector and the push groups to a push one', () => {
+    expect(applicableChecks(acmePull)).toEqual([
+      'fixtures',
+      'malformed',
+      'normalize',
+      'event-valid',
+      'event-map',
+      'dedupe-stable',
+      'dedupe-distinct',
+      'pull-errors',
+    ]);
+    expect(applicableChecks(acme)).not.toContain('pull-errors');
+    expect(applicableChecks(acme)).toContain('auth');
   });
 
   it('still asks a push connector for credentials', async () => {

@@ -1,4 +1,5 @@
 export {
+  applicableChecks,
   CONFORMANCE_REPARSE_DELAY_MS,
   type ConformanceCheck,
   type ConformanceCredentials,
