@@ -25,7 +25,9 @@ import {
   type CommandRequest,
   type CommandResult,
   type CommandSpec,
+  commandOutcome,
   isJsonObject,
+  isRetryableStatus,
   type JsonObject,
   type JsonValue,
   type PullContext,
@@ -34,7 +36,7 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
-import { accessToken, apiBase, docplannerApi, retryAfterMs } from './pull.ts';
+import { accessToken, apiBase, docplannerApi } from './pull.ts';
 
 type Ctx = CommandContext<Config>;
 
@@ -77,18 +79,14 @@ function api(ctx: Ctx): PullContext<Config> {
  * 5xx may have been carried out, so it passes {@link notCarriedOut} first.
  */
 function failure(what: string, res: VendorResponse): CommandResult {
-  const vendor = { status: res.status, body: res.body };
-  if (res.status >= 500 || res.status === 429 || res.status === 408) {
-    const after = retryAfterMs(res);
-    return {
-      outcome: 'transient',
-      message: `Docplanner ${what} answered ${res.status}`,
-      vendor,
-      ...(after === undefined ? {} : { retryAfterMs: after }),
-    };
-  }
-  const said = isJsonObject(res.body) && typeof res.body.message === 'string' ? `: ${res.body.message}` : '';
-  return { outcome: 'permanent', message: `Docplanner ${what} answered ${res.status}${said}`, vendor };
+  const said =
+    !isRetryableStatus(res.status) && isJsonObject(res.body) && typeof res.body.message === 'string'
+      ? res.body.message
+      : undefined;
+  const outcome = commandOutcome(`Docplanner ${what}`, res, said);
+  // Docplanner's rate limiter says when to come back in X-RateLimit-Reset, not Retry-After.
+  const after = outcome.outcome === 'transient' ? retryAfterMs(res) : undefined;
+  return after === undefined ? outcome : { ...outcome, retryAfterMs: after };
 }
 
 const ok = (res: VendorResponse) => res.status >= 200 && res.status < 300;
