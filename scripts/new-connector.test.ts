@@ -375,6 +375,14 @@ describe('the new-connector script', () => {
     expect(auth.stderr).toContain('--auth must be one of header-key, basic, hmac (got "oauth")');
   });
 
+  it('says in its help that it writes push connectors, and where a polled vendor is shown', () => {
+    const help = run('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain(
+      'Writes a push connector. A vendor without webhooks (polled), or whose API writes: docs/writing-a-connector.md §9',
+    );
+  });
+
   describe('linking the package', () => {
     /** A workspace-shaped root (so the install runs) and a `pnpm` on PATH that does what `body` says. */
     const withFakePnpm = (body: string, ...args: string[]) => {
@@ -418,6 +426,11 @@ describe('the new-connector script', () => {
     const text = nextSteps(result);
     expect(text).toContain(`Created the Acme connector, auth header-key (${result.files.length} files)`);
     expect(text).toContain('Fill the TODOs in docs/connectors/acme.md');
+    // It writes push connectors only; a polled vendor learns where to go (§9, Cliniko).
+    expect(text).toContain(
+      'A vendor without webhooks (its list or queue is polled), or whose API writes: docs/writing-a-connector.md §9',
+    );
+    expect(text).toContain('packages/connectors/cliniko is one, with commands');
   });
 
   // Replacing the example fixture with real payloads broke the generated simulator test

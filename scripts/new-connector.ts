@@ -30,7 +30,8 @@ import {
  */
 const DEFAULT_INSTALL_TIMEOUT_S = 300;
 
-const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH})] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS (default ${DEFAULT_INSTALL_TIMEOUT_S})]`;
+const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH})] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS (default ${DEFAULT_INSTALL_TIMEOUT_S})]
+Writes a push connector. A vendor without webhooks (polled), or whose API writes: docs/writing-a-connector.md §9 (packages/connectors/cliniko).`;
 
 async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseCli>;

@@ -384,5 +384,9 @@ export function nextSteps(result: GeneratedConnector): string {
     `  3. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
     `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in ${dir}/src/simulator.ts`,
     '  5. Register it: docs/writing-a-connector.md §14 (one list in packages/server/src/connectors.ts, then ./sy generate)',
+    '',
+    // The scaffold writes a push connector only: say where the other shapes are shown whole.
+    'A vendor without webhooks (its list or queue is polled), or whose API writes: docs/writing-a-connector.md §9',
+    '(a pull-only connector, its conformance test over pages, commands); packages/connectors/cliniko is one, with commands.',
   ].join('\n');
 }
