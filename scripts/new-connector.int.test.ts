@@ -2,7 +2,7 @@
  * The generator's promise, end to end: in a copy of this workspace, `./sy new-connector` writes a
  * connector of each auth shape (`header-key`, `basic`, `hmac`, and an `hmac` one turned into a
  * body-only signer, GitHub style, by the recipe docs/writing-a-connector.md gives whole, taken from
- * the page as written), its simulator inside its package, adds
+ * the page as written) and a pull-only one (`--pull`), its simulator inside its package, adds
  * it to the dependencies of the server package and links it (`pnpm install --prefer-offline`, with
  * no workspace cycle: the testing package depends on no connector); each is registered by the
  * step docs/writing-a-connector.md §14 documents (the one list in
@@ -13,7 +13,7 @@
  *
  * The copy is the working tree's files (tracked and new), installed by `pnpm install --prefer-offline`
  * from the local store into its own `node_modules`, so nothing is downloaded and the real checkout
- * is never written. One typecheck, one Biome run and one vitest run cover all three connectors.
+ * is never written. One typecheck, one Biome run and one vitest run cover them all.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -33,12 +33,18 @@ import { type AuthShape, camelCase } from './new-connector/generate.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 /** `recipe`: the guide's recipe applied after generation (its files replace the generated ones). */
-const CONNECTORS: ReadonlyArray<{ name: string; auth: AuthShape; recipe?: string }> = [
+const CONNECTORS: ReadonlyArray<{ name: string; auth?: AuthShape; pull?: true; recipe?: string }> = [
   { name: 'acme-key', auth: 'header-key' },
   { name: 'acme-basic', auth: 'basic' },
   { name: 'acme-signed', auth: 'hmac' },
   { name: 'acme-hub', auth: 'hmac', recipe: 'body-only-hmac' },
+  // A vendor without webhooks, polled (`--pull`): pull.ts, pages as fixtures, no push files.
+  { name: 'acme-polled', pull: true },
 ];
+/** Generated files per package (src/, the end-to-end test) and test files, push and pull-only. */
+const PER_CONNECTOR = { push: { files: 16, tests: 7 }, pull: { files: 12, tests: 5 } };
+const total = (what: 'files' | 'tests') =>
+  CONNECTORS.reduce((sum, c) => sum + PER_CONNECTOR[c.pull ? 'pull' : 'push'][what], 0);
 /** The files the body-only recipe of the guide gives whole. */
 const BODY_ONLY_FILES = ['src/auth.test.ts', 'src/auth.ts', 'src/config.ts', 'src/conformance.test.ts'];
 const MINUTES = 60_000;
@@ -147,10 +153,12 @@ beforeAll(() => {
   const install = run('bash', ['-c', 'source scripts/toolchain.sh && sy_install "$PWD"']);
   if (install.status !== 0) throw new Error(`sy_install in the copy:\n${install.output}`);
   installOutputs.push(install.output);
-  for (const { name, auth, recipe } of CONNECTORS) {
+  for (const { name, auth, pull, recipe } of CONNECTORS) {
     // As the guide runs it: the generator links the package itself (pnpm install --prefer-offline).
-    const generated = run(process.execPath, ['scripts/new-connector.ts', name, '--auth', auth]);
-    if (generated.status !== 0) throw new Error(`new-connector ${name} --auth ${auth}:\n${generated.output}`);
+    const shape = pull ? ['--pull'] : ['--auth', auth!];
+    const generated = run(process.execPath, ['scripts/new-connector.ts', name, ...shape]);
+    if (generated.status !== 0)
+      throw new Error(`new-connector ${name} ${shape.join(' ')}:\n${generated.output}`);
     installOutputs.push(generated.output);
     if (recipe !== undefined) recipesApplied.set(name, applyRecipe(name, recipe));
     register(name);
@@ -181,7 +189,7 @@ afterAll(() => {
   if (mirror) rmSync(mirror, { recursive: true, force: true });
 });
 
-describe('generated connectors (header-key, basic, hmac, body-only hmac), registered by the documented step', () => {
+describe('generated connectors (header-key, basic, hmac, body-only hmac, pull-only), registered by the documented step', () => {
   it("take the guide's body-only recipe whole: config, auth and their tests, the conformance test", () => {
     expect(recipesApplied.get('acme-hub')).toEqual(BODY_ONLY_FILES);
     const auth = readFileSync(join(mirror, 'packages/connectors/acme-hub/src/auth.ts'), 'utf8');
@@ -235,8 +243,9 @@ describe('generated connectors (header-key, basic, hmac, body-only hmac), regist
         ...files,
       ]);
       expect(biome.status, biome.output).toBe(0);
-      // 13 source files per package, its simulator and the simulator's test, and the end-to-end test.
-      expect(biome.output).toContain(`Checked ${CONNECTORS.length * 16} files`);
+      // Push: 13 source files per package, its simulator and the simulator's test, and the end-to-end
+      // test; pull-only: 9 source files, the simulator and its test, the end-to-end test.
+      expect(biome.output).toContain(`Checked ${total('files')} files`);
     },
     2 * MINUTES,
   );
@@ -259,9 +268,9 @@ describe('generated connectors (header-key, basic, hmac, body-only hmac), regist
       ];
       const vitest = run(join(repo, 'node_modules', '.bin', 'vitest'), ['run', '--reporter=dot', ...tests]);
       expect(vitest.status, vitest.output.slice(-8000)).toBe(0);
-      // Every generated test file ran (7 per connector) besides the four registry-derived ones and
-      // the import rules, which read the registered connectors' imports too.
-      expect(vitest.output).toMatch(new RegExp(`Test Files\\s+${CONNECTORS.length * 7 + 5} passed`));
+      // Every generated test file ran (7 per push connector, 5 per pull-only one) besides the four
+      // registry-derived ones and the import rules, which read the registered connectors' imports too.
+      expect(vitest.output).toMatch(new RegExp(`Test Files\\s+${total('tests') + 5} passed`));
     },
     10 * MINUTES,
   );
@@ -285,6 +294,10 @@ describe('generated connectors (header-key, basic, hmac, body-only hmac), regist
           '  - id: hub-main',
           '    connector: acme-hub',
           `    settings: { signingSecret: '\${env:KIT_HUB_SECRET}', signatureHeader: X-Hub-Signature-256 }`,
+          '  - id: polled-main',
+          '    connector: acme-polled',
+          '    mode: pull',
+          '    settings: { apiBaseUrl: https://api.example.com/v1, apiKey: test-api-key-0123456789abcdef }',
           '',
         ].join('\n'),
       );
@@ -297,6 +310,7 @@ describe('generated connectors (header-key, basic, hmac, body-only hmac), regist
       expect(validate.status, validate.output).toBe(0);
       expect(validate.output).toMatch(/signed-main \(acme-signed, push\)/);
       expect(validate.output).toMatch(/hub-main \(acme-hub, push\)/);
+      expect(validate.output).toMatch(/polled-main \(acme-polled, pull\)/);
     },
     10 * MINUTES,
   );

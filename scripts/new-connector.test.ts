@@ -63,6 +63,31 @@ const expectedFiles = (name: string) =>
     `packages/server/src/e2e/connectors/${name}.int.test.ts`,
   ].sort();
 
+/** A pull-only connector's file set: its list is polled; no push route, auth, parse or encode. */
+const expectedPullFiles = (name: string) =>
+  [
+    `docs/connectors/${name}.md`,
+    `packages/connectors/${name}/fixtures/README.md`,
+    `packages/connectors/${name}/fixtures/page-cancelled.json`,
+    `packages/connectors/${name}/fixtures/page-created.json`,
+    `packages/connectors/${name}/fixtures/page-empty.json`,
+    `packages/connectors/${name}/package.json`,
+    ...[
+      'config.ts',
+      'conformance.test.ts',
+      'index.ts',
+      'normalize.test.ts',
+      'normalize.ts',
+      'pull.test.ts',
+      'pull.ts',
+      'simulator.test.ts',
+      'simulator.ts',
+      'testing.ts',
+      'vendor.ts',
+    ].map((file) => `packages/connectors/${name}/src/${file}`),
+    `packages/server/src/e2e/connectors/${name}.int.test.ts`,
+  ].sort();
+
 let root: string;
 beforeEach(() => {
   // A workspace-shaped folder: generated code finds @switchyard/* the way `pnpm install` links them.
@@ -207,6 +232,24 @@ describe('generateConnector', () => {
     expect(simulator).toContain("from './testing.ts';");
     expect(simulator).toContain("from '@switchyard/testing/simulator-kit/push';");
     expect(simulator).not.toContain("from '@switchyard/connector-acme");
+  });
+
+  it('writes a pull-only connector with --pull: pull.ts, pages as fixtures, no push files', async () => {
+    const result = await generateConnector({ name: 'acme-polled', root, pull: true });
+    expect([result.pull, result.auth]).toEqual([true, undefined]);
+    expect(result.files).toEqual(expectedPullFiles('acme-polled'));
+    const index = readFileSync(join(result.packageDir, 'src/index.ts'), 'utf8');
+    expect(index).toContain('  pull,\n');
+    expect(index).not.toMatch(/push|encode/);
+    expect(readFileSync(join(root, 'docs/connectors/acme-polled.md'), 'utf8')).toContain(
+      './sy new-connector acme-polled --pull',
+    );
+    const text = nextSteps(result);
+    expect(text).toContain('Created the Acme Polled connector, pull-only');
+    expect(text).toContain('its list call and cursor in packages/connectors/acme-polled/src/pull.ts');
+    await expect(generateConnector({ name: 'acme-both', root, pull: true, auth: 'hmac' })).rejects.toThrow(
+      /--auth is for pushes/,
+    );
   });
 
   it('never overwrites: a second run with the same name fails and leaves the files as they were', async () => {
@@ -370,6 +413,9 @@ describe('the new-connector script', () => {
     expect(bad.stderr).toContain('connector name "Acme" is not valid');
     expect(run('a', 'b', '--root', root).status).toBe(2);
     expect(run('--nope').status).toBe(2);
+    const both = run('acme', '--pull', '--auth', 'basic', '--root', root);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('--auth is for pushes; --pull writes a pull-only connector');
     const auth = run('acme', '--auth', 'oauth', '--root', root);
     expect(auth.status).toBe(2);
     expect(auth.stderr).toContain('--auth must be one of header-key, basic, hmac (got "oauth")');
@@ -379,7 +425,7 @@ describe('the new-connector script', () => {
     const help = run('--help');
     expect(help.status).toBe(0);
     expect(help.stdout).toContain(
-      'Writes a push connector. A vendor without webhooks (polled), or whose API writes: docs/writing-a-connector.md §9',
+      'Writes a push connector, or with --pull a pull-only one (a vendor without webhooks whose list is polled)',
     );
   });
 
@@ -428,9 +474,9 @@ describe('the new-connector script', () => {
     expect(text).toContain('Fill the TODOs in docs/connectors/acme.md');
     // It writes push connectors only; a polled vendor learns where to go (§9, Cliniko).
     expect(text).toContain(
-      'A vendor without webhooks (its list or queue is polled), or whose API writes: docs/writing-a-connector.md §9',
+      'A vendor without webhooks (its list or queue is polled): ./sy new-connector <name> --pull',
     );
-    expect(text).toContain('packages/connectors/cliniko is one, with commands');
+    expect(text).toContain('packages/connectors/cliniko is a pull-only connector with commands');
   });
 
   // Replacing the example fixture with real payloads broke the generated simulator test

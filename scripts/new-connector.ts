@@ -1,5 +1,5 @@
 /**
- * `./sy new-connector <name> [--auth header-key|basic|hmac] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS]`:
+ * `./sy new-connector <name> [--auth header-key|basic|hmac | --pull] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS]`:
  * scaffolds `packages/connectors/<name>/` (the standard file set, a working minimal connector with the
  * vendor's auth shape, a fixture, passing unit and conformance tests, the vendor simulator and its
  * test), the end-to-end test, and `docs/connectors/<name>.md`; adds the connector to the dependencies
@@ -30,8 +30,8 @@ import {
  */
 const DEFAULT_INSTALL_TIMEOUT_S = 300;
 
-const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH})] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS (default ${DEFAULT_INSTALL_TIMEOUT_S})]
-Writes a push connector. A vendor without webhooks (polled), or whose API writes: docs/writing-a-connector.md §9 (packages/connectors/cliniko).`;
+const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH}) | --pull] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS (default ${DEFAULT_INSTALL_TIMEOUT_S})]
+Writes a push connector, or with --pull a pull-only one (a vendor without webhooks whose list is polled); commands: docs/writing-a-connector.md §9 (packages/connectors/cliniko).`;
 
 async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseCli>;
@@ -47,6 +47,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (parsed.positionals.length > 1) {
     console.error(`new-connector: one name at a time (got ${parsed.positionals.join(', ')})\n${usage}`);
+    return 2;
+  }
+  const pull = parsed.values.pull === true;
+  if (pull && parsed.values.auth !== undefined) {
+    console.error(`new-connector: --auth is for pushes; --pull writes a pull-only connector\n${usage}`);
     return 2;
   }
   const auth = parsed.values.auth ?? DEFAULT_AUTH;
@@ -70,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
       name: parsed.positionals[0] ?? '',
       root,
       displayName: parsed.values['display-name'],
-      auth: auth as AuthShape,
+      ...(pull ? { pull } : { auth: auth as AuthShape }),
     });
     if (!parsed.values['no-install'] && result.dependents.length > 0) {
       // Links the new package (and the dependents' new links) from the local store: the package's own
@@ -120,6 +125,7 @@ function parseCli(argv: string[]) {
     options: {
       'display-name': { type: 'string' },
       auth: { type: 'string' },
+      pull: { type: 'boolean' },
       root: { type: 'string' },
       'no-install': { type: 'boolean' },
       'install-timeout': { type: 'string' },

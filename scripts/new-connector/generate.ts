@@ -4,7 +4,10 @@
  * `appointment.created`, encode) with the auth shape the vendor uses (a static API key header, HTTP
  * Basic, or an HMAC signature over the body), one fixture and the fixtures README that cites each
  * fixture's source, unit and conformance tests, the vendor simulator and its test, the end-to-end
- * test, and a docs skeleton. The output passes typecheck, Biome and its tests as generated.
+ * test, and a docs skeleton. With `pull`, a pull-only connector instead (a vendor without webhooks
+ * whose booking list is polled by `updated_at`: `pull.ts`, pages as fixtures, the conformance suite
+ * over them, a simulator serving the list, an end-to-end test in `pull` mode), no push files. The
+ * output passes typecheck, Biome and its tests as generated.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -16,7 +19,9 @@ import { fileURLToPath } from 'node:url';
  * too: `connector/src/simulator{,.test}.ts`, the package's `./simulator` entry), `docs/connector.md` →
  * `docs/connectors/<name>.md`, `e2e/connector.int.test.ts` →
  * `packages/server/src/e2e/connectors/<name>.int.test.ts`. A template named `<file>.<auth>.tmpl` is
- * used only for that auth shape.
+ * used only for that auth shape (push connectors); one named `<file>.pull.tmpl` only for a pull-only
+ * connector, where it replaces `<file>.tmpl`. A pull-only connector gets no push template but
+ * {@link SHARED_WITH_PULL}.
  */
 export const TEMPLATES_DIR = fileURLToPath(new URL('./templates/', import.meta.url));
 
@@ -25,6 +30,9 @@ export const AUTH_SHAPES = ['header-key', 'basic', 'hmac'] as const;
 export type AuthShape = (typeof AUTH_SHAPES)[number];
 /** What `--auth` defaults to. */
 export const DEFAULT_AUTH: AuthShape = 'header-key';
+
+/** The templates a pull-only connector shares with push ones (the rest of its set is `*.pull.tmpl`). */
+const SHARED_WITH_PULL: ReadonlySet<string> = new Set(['connector/package.json']);
 
 /** The same rule `defineConnector()` applies, minus leading, trailing and doubled dashes. */
 const NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
@@ -48,8 +56,10 @@ export interface GenerateOptions {
   root: string;
   /** Human name; default from the name (`acme-booking` → `Acme Booking`). */
   displayName?: string;
-  /** How the vendor authenticates its pushes; default {@link DEFAULT_AUTH}. */
+  /** How the vendor authenticates its pushes; default {@link DEFAULT_AUTH}. Not with `pull`. */
   auth?: AuthShape;
+  /** A pull-only connector (a vendor without webhooks whose list is polled) instead of a push one. */
+  pull?: boolean;
 }
 
 /** What {@link generateConnector} wrote. */
@@ -58,7 +68,10 @@ export interface GeneratedConnector {
   camelName: string;
   pascalName: string;
   displayName: string;
-  auth: AuthShape;
+  /** The push auth shape; undefined for a pull-only connector. */
+  auth: AuthShape | undefined;
+  /** True for a pull-only connector. */
+  pull: boolean;
   /** The package folder. */
   packageDir: string;
   /** Every file written, relative to the root, with `/` separators, sorted. */
@@ -95,8 +108,20 @@ export function importStatement(names: readonly string[], from: string): string 
  * The template values that import the connector's test entries: the simulator and its test (in the
  * package) by relative path, the end-to-end test (in the server) by package name.
  */
-function importValues(name: string): Record<string, string> {
+function importValues(name: string, pull: boolean): Record<string, string> {
   const connector = `${camelCase(name)}Connector as connector`;
+  if (pull) {
+    return {
+      endToEndConnectorImport: importStatement(
+        [connector, 'fixtureSettings'],
+        `@switchyard/connector-${name}/testing`,
+      ),
+      endToEndSimulatorImport: importStatement(
+        [`${pascalCase(name)}Simulator as Simulator`],
+        `@switchyard/connector-${name}/simulator`,
+      ),
+    };
+  }
   return {
     simulatorImport: importStatement(
       ['type Config', 'credentialHeaders', 'encode', 'type VendorEvent'],
@@ -306,28 +331,47 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
       `display name ${JSON.stringify(displayName)} must be 1 to 60 letters, digits, spaces or . & + ( ) - (it goes into code and comments)`,
     );
   }
-  const auth = options.auth ?? DEFAULT_AUTH;
-  if (!AUTH_SHAPES.includes(auth)) {
+  const pull = options.pull === true;
+  if (pull && options.auth !== undefined) {
+    throw new ConnectorNameError(
+      '--auth is for pushes: a pull-only connector (--pull) calls the vendor with its API settings',
+    );
+  }
+  const auth = pull ? undefined : (options.auth ?? DEFAULT_AUTH);
+  if (auth !== undefined && !AUTH_SHAPES.includes(auth)) {
     throw new ConnectorNameError(`--auth ${JSON.stringify(auth)} is not one of ${AUTH_SHAPES.join(', ')}`);
   }
-  const values = { name, camelName: camelCase(name), pascalName: pascalCase(name), displayName, auth };
+  const values = {
+    name,
+    camelName: camelCase(name),
+    pascalName: pascalCase(name),
+    envName: envName(name),
+    displayName,
+    auth: auth ?? 'none',
+  };
   const packageDir = join(options.root, 'packages', 'connectors', name);
   const [docsPage, e2eTest] = outsideFiles(options.root, name) as [string, string];
   const destinations: Record<string, string> = {
     'docs/connector.md': docsPage,
     'e2e/connector.int.test.ts': e2eTest,
   };
-  const renderValues = { ...values, ...authValues(auth, name), ...importValues(name) };
+  const renderValues = {
+    ...values,
+    ...(auth === undefined ? {} : authValues(auth, name)),
+    ...importValues(name, pull),
+  };
   const outputs: Array<{ path: string; content: string }> = [];
   for (const template of await listTemplates(TEMPLATES_DIR)) {
     let within = relative(TEMPLATES_DIR, template)
       .split(sep)
       .join('/')
       .replace(/\.tmpl$/, '');
-    const variant = AUTH_SHAPES.find((shape) => within.endsWith(`.${shape}`));
+    const variant = [...AUTH_SHAPES, 'pull'].find((shape) => within.endsWith(`.${shape}`));
     if (variant !== undefined) {
-      if (variant !== auth) continue;
+      if (variant !== (pull ? 'pull' : auth)) continue;
       within = within.slice(0, -(variant.length + 1));
+    } else if (pull && !SHARED_WITH_PULL.has(within)) {
+      continue;
     }
     const target = within.startsWith('connector/')
       ? join(packageDir, within.slice('connector/'.length))
@@ -345,6 +389,7 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
   return {
     ...values,
     auth,
+    pull,
     packageDir,
     files: outputs.map((o) => relative(options.root, o.path).split(sep).join('/')).sort(),
     dependents: [...dependents],
@@ -368,8 +413,19 @@ export const EXAMPLE_FIXTURE_READERS = [
 export function nextSteps(result: GeneratedConnector): string {
   const dir = `packages/connectors/${result.name}`;
   const tests = [dir, `packages/server/src/e2e/connectors/${result.name}.int.test.ts`].join(' ');
+  const steps = result.pull
+    ? [
+        `  2. Describe the vendor: ${dir}/src/vendor.ts, real pages of its list in ${dir}/fixtures/ (cite each one's source in fixtures/README.md; list each in src/conformance.test.ts), its list call and cursor in ${dir}/src/pull.ts (docs/writing-a-connector.md §9)`,
+        `  3. Map its versions in ${dir}/src/normalize.ts (eventMap + normalize: the event from comparing with the last version seen)`,
+        `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's list habits in ${dir}/src/simulator.ts; commands, if its API writes: docs/writing-a-connector.md §9 "Commands" (packages/connectors/cliniko has them)`,
+      ]
+    : [
+        `  2. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (cite each one's source in fixtures/README.md; list each in src/conformance.test.ts and the end-to-end test). The example fixtures/${EXAMPLE_FIXTURE} is read by ${EXAMPLE_FIXTURE_READERS.join(', ')} and the end-to-end test: point them at yours when you replace it`,
+        `  3. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
+        `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in ${dir}/src/simulator.ts`,
+      ];
   return [
-    `Created the ${result.displayName} connector, auth ${result.auth} (${result.files.length} files):`,
+    `Created the ${result.displayName} connector, ${result.pull ? 'pull-only' : `auth ${result.auth}`} (${result.files.length} files):`,
     ...result.files.map((file) => `  ${file}`),
     '',
     ...(result.dependents.length > 0
@@ -380,13 +436,15 @@ export function nextSteps(result: GeneratedConnector): string {
       : []),
     'Next steps:',
     `  1. ./sy vitest run ${tests}   # the generated tests pass as they are (the end-to-end test uses DATABASE_URL, else Docker, else an embedded Postgres)`,
-    `  2. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (cite each one's source in fixtures/README.md; list each in src/conformance.test.ts and the end-to-end test). The example fixtures/${EXAMPLE_FIXTURE} is read by ${EXAMPLE_FIXTURE_READERS.join(', ')} and the end-to-end test: point them at yours when you replace it`,
-    `  3. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
-    `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in ${dir}/src/simulator.ts`,
+    ...steps,
     '  5. Register it: docs/writing-a-connector.md §14 (one list in packages/server/src/connectors.ts, then ./sy generate)',
-    '',
-    // The scaffold writes a push connector only: say where the other shapes are shown whole.
-    'A vendor without webhooks (its list or queue is polled), or whose API writes: docs/writing-a-connector.md §9',
-    '(a pull-only connector, its conformance test over pages, commands); packages/connectors/cliniko is one, with commands.',
+    ...(result.pull
+      ? []
+      : [
+          '',
+          // A push connector: say where the other shapes are shown whole.
+          'A vendor without webhooks (its list or queue is polled): ./sy new-connector <name> --pull; whose API writes: docs/writing-a-connector.md §9',
+          '(commands); packages/connectors/cliniko is a pull-only connector with commands.',
+        ]),
   ].join('\n');
 }
