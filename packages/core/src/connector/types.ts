@@ -327,8 +327,14 @@ export interface AliasStore {
  * writes and those of the notifications of the same ordering key normalized before it. Elsewhere
  * (pull, commands) writes are stored when the returned promise resolves.
  *
+ * Values are JSON: declare the type you read with `type`, not `interface` (TypeScript gives an
+ * interface no index signature, so `get<Seen>` of an `interface Seen` does not compile), with no
+ * `undefined` fields (leave them out).
+ *
  * @example
  * ```ts
+ * type Seen = { status: string; updatedAt: string };
+ * const seen = await ctx.state.get<Seen>(`seen:${subject}`);
  * const last = await ctx.state.get<{ bookings: string[] }>('purchase/42');
  * await ctx.state.set('purchase/42', { bookings: [...(last?.bookings ?? []), 'b7'] });
  * ```
