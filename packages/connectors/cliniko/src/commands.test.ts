@@ -1,7 +1,8 @@
 import type { CommandRequest, VendorRequest, VendorResponse } from '@switchyard/core';
-import { memoryCommandContext } from '@switchyard/testing';
+import { describeCommandConformance, memoryCommandContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import { commands, commandUnsupported } from './commands.ts';
+import { clinikoConnector } from './index.ts';
 import { fixtureSettings } from './testing.ts';
 
 const BASE = fixtureSettings.apiBaseUrl;
@@ -22,6 +23,17 @@ function answering(...answers: VendorResponse[]) {
   return (_request: VendorRequest) =>
     answers.shift() ?? { status: 500, headers: {}, body: 'no more answers' };
 }
+
+// The floor every connector's commands meet: 503 and 429 transient (Retry-After kept), 422 permanent.
+describeCommandConformance({
+  connector: clinikoConnector,
+  config: fixtureSettings,
+  samples: {
+    'appointment.book': { data: bookCommand.data },
+    'appointment.cancel': { data: { reason: 'patient called' }, vendorIds: ['1001'] },
+    'appointment.reschedule': { data: { start: '2026-03-11T09:00:00+01:00' }, vendorIds: ['1001'] },
+  },
+});
 
 describe('Cliniko commands', () => {
   it('books with the ids Cliniko needs and aliases the new appointment', async () => {

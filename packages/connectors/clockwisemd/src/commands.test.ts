@@ -7,7 +7,12 @@ import {
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
-import { capturingLogger, fetchVendorHttp, MemoryStateStore } from '@switchyard/testing';
+import {
+  capturingLogger,
+  describeCommandConformance,
+  fetchVendorHttp,
+  MemoryStateStore,
+} from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands } from './commands.ts';
 import type { Config } from './config.ts';
@@ -46,6 +51,28 @@ async function setup() {
 
 const cmd = <T extends CommandRequest['type']>(type: T, data: object) =>
   ({ id: `c-${Math.random()}`, type, subject: 'appointment/h', data }) as unknown as CommandRequest<T>;
+
+// The floor every connector's commands meet: 503 and 429 transient (Retry-After kept), 422 permanent.
+describeCommandConformance({
+  connector: clockwisemdConnector,
+  config: {
+    auth: { mode: 'either', key: 'k'.repeat(24) },
+    apiBaseUrl: 'https://cw.test/v1',
+    apiKey: 'cw-api-key',
+  },
+  samples: {
+    'appointment.book': {
+      data: {
+        start: '2026-03-10T11:30:00+01:00',
+        patient: { given: 'Maria', family: 'Lopez', phone: '+15555550100' },
+        location: { id: '1' },
+        service: { id: '2' },
+      },
+    },
+    'appointment.cancel': { data: {}, vendorIds: ['12345'] },
+    'appointment.update': { data: { customFields: { '7': 'yes' } }, vendorIds: ['12345'] },
+  },
+});
 
 describe('Clockwise.MD commands against the simulator', () => {
   it('cancel: PUT remove with the Authtoken; a second remove is the vendor refusal passed through', async () => {

@@ -15,5 +15,12 @@ export {
   type SigningContext,
   type SignRequest,
 } from './check.ts';
+export {
+  type CommandConformanceOptions,
+  type CommandConformanceResult,
+  type CommandSample,
+  checkCommandConformance,
+  describeCommandConformance,
+} from './commands.ts';
 export { type CompleteEventContext, completeEvent } from './complete-event.ts';
 export { describeConformance } from './describe.ts';
