@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { CommandContext, CommandRequest, JsonObject } from '@switchyard/core';
-import { capturingLogger, fetchVendorHttp, MemoryStateStore } from '@switchyard/testing';
+import {
+  capturingLogger,
+  describeCommandConformance,
+  fetchVendorHttp,
+  MemoryStateStore,
+} from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminTokenCache, commands, commandsUnavailable } from './commands.ts';
 import type { Config } from './config.ts';
@@ -62,6 +67,28 @@ const cancelCmd = (data: object = {}) =>
 
 const cancel = commands['appointment.cancel']!;
 const calls = (sim: BookingBugSimulator) => sim.writes.log.map((c) => `${c.method} ${c.path} ${c.status}`);
+
+// The floor every connector's commands meet: 503 and 429 transient (Retry-After kept), 422 permanent.
+describeCommandConformance({
+  connector: bookingbugConnector,
+  config: {
+    basicToken: 't'.repeat(20),
+    adminApi: {
+      baseUrl: 'https://bb.test/',
+      appId: 'app-id',
+      appKey: 'app-key',
+      email: 'admin@clinic.example',
+      password: 'admin-password',
+    },
+  },
+  samples: {
+    'appointment.cancel': {
+      data: {},
+      vendorIds: [LEGACY.booking],
+      current: { organization: { id: LEGACY.company } },
+    },
+  },
+});
 
 describe('BookingBug commands against the simulator', () => {
   it('cancel: logs in once, then POSTs the cancel with App-Id, App-Key, Auth-Token and { notify, cancel_reason }', async () => {

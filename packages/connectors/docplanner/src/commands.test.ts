@@ -9,11 +9,17 @@ import {
   type JsonValue,
   type VendorHttp,
 } from '@switchyard/core';
-import { capturingLogger, fetchVendorHttp, MemoryStateStore } from '@switchyard/testing';
+import {
+  capturingLogger,
+  describeCommandConformance,
+  fetchVendorHttp,
+  MemoryStateStore,
+} from '@switchyard/testing';
 import { startHookReceiver } from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands, commandUnsupported } from './commands.ts';
 import type { Config } from './config.ts';
+import { docplannerConnector } from './index.ts';
 import { accessToken } from './pull.ts';
 import { DocplannerSimulator } from './simulator.ts';
 
@@ -70,6 +76,32 @@ function cmd<T extends CommandRequest['type']>(type: T, data: object): CommandRe
     data,
   } as unknown as CommandRequest<T>;
 }
+
+// The floor every connector's commands meet: 503 and 429 transient (Retry-After kept), 422 permanent.
+describeCommandConformance({
+  connector: docplannerConnector,
+  config: { apiBaseUrl: 'https://dp.test', clientId: 'dp-client', clientSecret: 'dp-secret' },
+  samples: {
+    'appointment.book': {
+      data: {
+        start: '2026-03-10T11:30:00+01:00',
+        patient: { name: 'Anna Kowalska', phone: '+48500100200', email: 'anna@example.com' },
+        practitioner: { id: PLACE.doctor },
+        location: { id: PLACE.address },
+        organization: { id: PLACE.facility },
+        service: { id: '4455661' },
+      },
+    },
+    'appointment.cancel': { data: {}, vendorIds: ['12348'], current: CURRENT },
+    'appointment.reschedule': {
+      data: { start: '2026-03-11T11:30:00+01:00' },
+      vendorIds: ['12348'],
+      current: CURRENT,
+    },
+    'appointment.mark_arrived': { data: {}, vendorIds: ['12348'], current: CURRENT },
+    'appointment.clear_presence': { data: {}, vendorIds: ['12348'], current: CURRENT },
+  },
+});
 
 describe('Docplanner commands against the simulator', () => {
   it('cancel: DELETE the booking with the reason, with a token; a repeated cancel is done (already canceled)', async () => {
