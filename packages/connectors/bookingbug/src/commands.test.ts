@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { CommandContext, CommandRequest, JsonObject } from '@switchyard/core';
+import type { CommandContext, CommandRequest, JsonObject, VendorHttp } from '@switchyard/core';
 import {
   capturingLogger,
   describeCommandConformance,
@@ -280,7 +280,7 @@ describe('BookingBug commands against the simulator', () => {
         if (request.url.endsWith('/api/v1/login') && pages-- > 0) {
           return { status: 200, headers: { 'content-type': 'text/html' }, body: '<html>Maintenance</html>' };
         }
-        return fetchHttp.request(request);
+        return fetchVendorHttp.request(request);
       },
     };
     const state = new MemoryStateStore();

@@ -85,6 +85,7 @@ describeCommandConformance({
     'appointment.book': {
       data: {
         start: '2026-03-10T11:30:00+01:00',
+        durationMinutes: 30,
         patient: { name: 'Anna Kowalska', phone: '+48500100200', email: 'anna@example.com' },
         practitioner: { id: PLACE.doctor },
         location: { id: PLACE.address },
@@ -99,7 +100,7 @@ describeCommandConformance({
       current: CURRENT,
     },
     'appointment.mark_arrived': { data: {}, vendorIds: ['12348'], current: CURRENT },
-    'appointment.clear_presence': { data: {}, vendorIds: ['12348'], current: CURRENT },
+    'appointment.mark_no_show': { data: {}, vendorIds: ['12348'], current: CURRENT },
   },
 });
 

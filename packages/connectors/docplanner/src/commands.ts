@@ -36,7 +36,7 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
-import { accessToken, apiBase, docplannerApi } from './pull.ts';
+import { accessToken, apiBase, docplannerApi, retryAfterMs } from './pull.ts';
 
 type Ctx = CommandContext<Config>;
 
@@ -85,7 +85,8 @@ function failure(what: string, res: VendorResponse): CommandResult {
       : undefined;
   const outcome = commandOutcome(`Docplanner ${what}`, res, said);
   // Docplanner's rate limiter says when to come back in X-RateLimit-Reset, not Retry-After.
-  const after = outcome.outcome === 'transient' ? retryAfterMs(res) : undefined;
+  if (outcome.outcome !== 'transient') return outcome;
+  const after = retryAfterMs(res);
   return after === undefined ? outcome : { ...outcome, retryAfterMs: after };
 }
 

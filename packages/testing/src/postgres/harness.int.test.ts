@@ -17,8 +17,9 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string): Pro
 }
 
 describe('useTestDatabase', () => {
-  it('gives a fresh, empty database named sy_test_*', async () => {
-    expect(first.name()).toMatch(/^sy_test_[0-9a-f]{12}$/);
+  it('gives a fresh, empty database named sy_test_* (or with the run SWITCHYARD_TEST_DB_PREFIX)', async () => {
+    const prefix = process.env.SWITCHYARD_TEST_DB_PREFIX ?? 'sy_test_';
+    expect(first.name()).toMatch(new RegExp(`^${prefix}[0-9a-f]{12}$`));
     const [row] = await query<{ db: string }>(first.url(), 'SELECT current_database() AS db');
     expect(row?.db).toBe(first.name());
     const tables = await query(
