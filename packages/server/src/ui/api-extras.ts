@@ -5,7 +5,8 @@
  */
 import { SwitchyardError } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
-import { cursorParam, idParams } from '../admin/schemas.ts';
+import { clampLimit } from '../admin/page.ts';
+import { cursorParam, idParams, limitParam } from '../admin/schemas.ts';
 import { event } from '../events/routes.ts';
 import { sequenceAttribute } from '../events/store.ts';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
@@ -164,7 +165,7 @@ export async function dashboardApiRoutes(
             since: { type: 'string', format: 'date-time' },
             until: { type: 'string', format: 'date-time' },
             cursor: cursorParam,
-            limit: { type: 'integer', minimum: 1, maximum: 500 },
+            limit: limitParam,
           },
         },
         response: {
@@ -178,7 +179,8 @@ export async function dashboardApiRoutes(
     },
     async (request) => {
       const f = request.query;
-      const limit = f.limit ?? 50;
+      // The shared rule of every admin list: 1..1000 taken, at most 500 answered.
+      const limit = clampLimit(f.limit);
       const subjects = await q.subjectsOfVendorId(db, f.vendorId, f.instanceId);
       const rows = await q.eventsOfSubjects(db, {
         subjects,

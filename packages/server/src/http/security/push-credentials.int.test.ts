@@ -264,6 +264,9 @@ describe.each(cases)('$connector credentials', (c) => {
     for (const d of deliveries.slice(0, 20)) await get(`/v1/deliveries/${d.id}`, answers, admin);
     await get(`/v1/instances/${c.id}`, answers, admin);
     await get('/v1/dashboard/overview', answers, { cookie });
+    // The dashboard's event search pages like every admin list: limit 1..1000, at most 500 answered
+    // (it was 400 past 500).
+    await get(`/v1/dashboard/events?vendorId=${encodeURIComponent(c.id)}&limit=1000`, answers, { cookie });
     await get('/ui/', answers, { cookie });
 
     const stored = await storedText();
