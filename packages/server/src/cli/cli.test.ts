@@ -280,6 +280,13 @@ describe('switchyard validate and start agree on what a real Postgres needs (in 
     // The line validate printed, first of start's (it connects to nothing before this check).
     expect(started.err().split('\n')[0]).toBe(validated.out().trimEnd());
     for (const io of [validated, started]) expect(io.out() + io.err()).not.toContain('Pg-Pass-0009');
+    // A command on the database starts nothing: it says what it did not do (it said "not started").
+    writeFileSync(join(dir, 'unset-key.yaml'), `${withUrl}secretKey: \${env:NO_SUCH_KEY}\n`);
+    for (const command of [['events', 'list'], ['migrate']]) {
+      const io = memoryIO(env);
+      expect(await main([...command, '--config', 'unset-key.yaml'], io)).toBe(1);
+      expect(io.err().trimEnd().split('\n').at(-1)).toBe('unset-key.yaml: 1 problem; nothing done');
+    }
   });
 
   it("lists a missing secretKey beside the file's other problems (a bad url among them), not after they are fixed", async () => {

@@ -57,6 +57,9 @@ export function reportUnreachableDatabase(
   return 1;
 }
 
+/** What a command on the database did when its config has problems (`start` says `not started`). */
+export const NOTHING_DONE = 'nothing done';
+
 /** A loaded config, or the exit code after its problems were printed. */
 export async function loadForCommand(
   args: ParsedArgs,
@@ -105,7 +108,8 @@ export async function withHub(
   opts: { queue?: boolean } = {},
 ): Promise<number> {
   // A command on the database needs its URL and the secret key, not the vendors' credentials.
-  const loaded = await loadForCommand(args, io, 'database');
+  // Such a command starts nothing: "not started" read as if a hub had been asked for (an audit).
+  const loaded = await loadForCommand(args, io, 'database', NOTHING_DONE);
   if (typeof loaded === 'number') return loaded;
   const { config, secrets, shown } = loaded;
   // Commands print their results on stdout; the hub's own log lines go to stderr, warnings and up.
@@ -119,7 +123,7 @@ export async function withHub(
   try {
     secretKey = await resolveSecretKey(config);
   } catch (error) {
-    if (error instanceof ConfigError) return reportProblems(io, shown, error.problems);
+    if (error instanceof ConfigError) return reportProblems(io, shown, error.problems, NOTHING_DONE);
     throw error;
   }
   const database = await openHubDatabase(config, { logger });

@@ -14,11 +14,11 @@ export const migrateCommand: Command = {
   options: { ...configOption },
   async run(args, io) {
     const { createLogger } = await import('../../logging/logger.ts');
-    const { loadForCommand, reportUnreachableDatabase } = await import('../hub.ts');
+    const { loadForCommand, NOTHING_DONE, reportUnreachableDatabase } = await import('../hub.ts');
     const { openHubDatabase } = await import('../../runtime/database.ts');
     const { openDatabase } = await import('../../storage/db.ts');
     const { migrate, migrations } = await import('../../storage/migrations.ts');
-    const loaded = await loadForCommand(args, io, 'database');
+    const loaded = await loadForCommand(args, io, 'database', NOTHING_DONE);
     if (typeof loaded === 'number') return loaded;
     const logger = createLogger({ level: 'warn', secrets: loaded.secrets, destination: io.stderr });
     const database = await openHubDatabase(loaded.config, { logger });
