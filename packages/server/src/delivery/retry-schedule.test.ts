@@ -153,4 +153,10 @@ describe('validateSchedule', () => {
   ])('refuses %s', (_label, input, message) => {
     expect(() => validateSchedule(input)).toThrow(message);
   });
+
+  it('names a too-long entry as the file wrote it', () => {
+    expect(() => validateSchedule(['1s', '8d'])).toThrow(
+      'retry schedule entry 1: 8d is longer than the 7 day maximum (7d)',
+    );
+  });
 });

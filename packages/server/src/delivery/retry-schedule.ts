@@ -162,7 +162,8 @@ export function validateSchedule(schedule: unknown): number[] {
     if (ms > MAX_SCHEDULE_DELAY_MS) {
       throw new DeliveryError(
         'SY_DELIVERY_SCHEDULE_INVALID',
-        `retry schedule entry ${index}: ${ms} ms is longer than the 7 day maximum`,
+        // As the file wrote it: the milliseconds were a number the operator never wrote (an audit).
+        `retry schedule entry ${index}: ${typeof entry === 'string' ? entry : `${ms}ms`} is longer than the 7 day maximum (7d)`,
         { details: { index } },
       );
     }
