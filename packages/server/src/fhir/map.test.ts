@@ -338,6 +338,16 @@ describe('the mapping', () => {
     expect(json).toEqual((event.data as { content: unknown }).content);
   });
 
+  it('keeps a note longer than 1 MiB valid: FHIR R4 sets no maximum on base64Binary', () => {
+    const event = exampleOf('document.created');
+    const data = event.data as { content: { text?: string } };
+    data.content = { ...data.content, text: `Assessment:\n${'Otitis externa. '.repeat(80_000)}` };
+    const d = toFhir(event)!.resource as DocumentReference;
+    expect(Buffer.from(d.content[0]!.attachment.data!, 'base64').length).toBeGreaterThan(1024 * 1024);
+    // Before: "base64Binary exceeds 1048576 bytes" (medplum's default), and both FHIR deliveries dead.
+    expect(validateFhir(d)).toEqual([]);
+  });
+
   it('maps a deleted clinical note to entered-in-error and a catalog document to nothing', () => {
     const event = exampleOf('document.created');
     event.type = 'document.deleted';

@@ -28,8 +28,16 @@ export interface FhirProblem {
 
 interface MedplumCore extends MedplumPrimitiveChecks {
   indexStructureDefinitionBundle(bundle: StructureDefinition[] | Bundle): void;
-  validateResource(resource: Resource): OperationOutcomeIssue[];
+  validateResource(resource: Resource, options?: { base64BinaryMaxBytes?: number }): OperationOutcomeIssue[];
 }
+
+/**
+ * No upper bound on an attachment's `base64Binary`, as FHIR R4 sets none: medplum's default of
+ * 1 MiB (its server's limit, not the specification's) made every note longer than that invalid, and
+ * both FHIR deliveries of it dead ("base64Binary exceeds 1048576 bytes": a downstream audit). The
+ * hub's own body limits bound what a vendor can send in the first place.
+ */
+const BASE64_BINARY_MAX_BYTES = Number.MAX_SAFE_INTEGER;
 
 interface MedplumDefinitions {
   readJson(file: string): Bundle;
@@ -187,7 +195,7 @@ function load(): MedplumCore {
 function medplumProblems(medplum: MedplumCore, resource: Resource): FhirProblem[] {
   let issues: OperationOutcomeIssue[];
   try {
-    issues = medplum.validateResource(resource);
+    issues = medplum.validateResource(resource, { base64BinaryMaxBytes: BASE64_BINARY_MAX_BYTES });
   } catch (error) {
     // validateResource throws an OperationOutcomeError carrying every issue when one is an error.
     const outcome = (error as { outcome?: { issue?: OperationOutcomeIssue[] } }).outcome;
