@@ -273,6 +273,7 @@ describe('Docplanner commands against the simulator', () => {
         data: {
           start: '2026-03-12 10:00:00+01:00',
           durationMinutes: 30,
+          vendor: { insurance_provider_id: 12, insurance_plan_id: '7a' },
           patient: { given: 'Anna', phone: '+48500100200' },
           practitioner: { id: PLACE.doctor },
           location: { id: PLACE.address },
@@ -283,6 +284,8 @@ describe('Docplanner commands against the simulator', () => {
       ctx({ vendorIds: [] }),
     );
     expect(booked.outcome).toBe('done');
+    // Insurance ids go as the strings BookSlotRequest types them, a number given or not.
+    expect(sim.writes.log[0]!.body).toMatchObject({ insurance_provider_id: '12', insurance_plan_id: '7a' });
     // Before: …/slots/2026-03-12%2010%3A00%3A00%2B01%3A00/book, a slot no ISO 8601 reader knows.
     expect(sim.writes.log[0]!.path).toBe(
       `/facilities/${PLACE.facility}/doctors/${PLACE.doctor}/addresses/${PLACE.address}/slots/${encodeURIComponent('2026-03-12T10:00:00+01:00')}/book`,

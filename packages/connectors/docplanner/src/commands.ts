@@ -551,7 +551,8 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if (d.comment !== undefined) body.comment = d.comment;
   const vendor = isJsonObject(d.vendor as JsonValue) ? (d.vendor as JsonObject) : {};
   for (const key of ['insurance_provider_id', 'insurance_plan_id'] as const) {
-    if (typeof vendor[key] === 'string' || typeof vendor[key] === 'number') body[key] = vendor[key]!;
+    // Strings in Docplanner's BookSlotRequest, whichever the sender gave.
+    if (typeof vendor[key] === 'string' || typeof vendor[key] === 'number') body[key] = String(vendor[key]);
   }
   const res = await sendWrite(
     command,
