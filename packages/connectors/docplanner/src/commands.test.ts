@@ -298,6 +298,37 @@ describe('Docplanner commands against the simulator', () => {
     expect(sim.writes.log[1]).toMatchObject({ method: 'POST', body: { start: '2026-03-13T09:00:00Z' } });
   });
 
+  it('a booking moved at Docplanner before the hub heard of it: presence and move wait for the notification, a canceled one stays refused', async () => {
+    const { ctx } = await setup();
+    // Staff move the booking in Docplanner (another client: the hub's state knows nothing of it).
+    const staff = await commands['appointment.reschedule']!(
+      cmd('appointment.reschedule', { start: '2026-06-02T09:00:00+02:00', durationMinutes: 30 }),
+      ctx({ state: new MemoryStateStore(), commandState: new MemoryStateStore() }),
+    );
+    expect(staff.outcome).toBe('done');
+    const newId = staff.outcome === 'done' ? staff.vendorIds![0]! : '';
+    // The hub's command still names the old booking, which Docplanner refuses (canceled by the move).
+    const arrived = await commands['appointment.mark_arrived']!(cmd('appointment.mark_arrived', {}), ctx());
+    const moved = await commands['appointment.reschedule']!(
+      cmd('appointment.reschedule', { start: '2026-06-03T09:00:00+02:00', durationMinutes: 30 }),
+      ctx(),
+    );
+    for (const r of [arrived, moved]) {
+      // Before: permanent, Docplanner's "already canceled or moved".
+      expect(r).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining(`moved at Docplanner to booking ${newId}`),
+      });
+    }
+    // A booking canceled, not moved (its chain ends at itself): the refusal stands.
+    await commands['appointment.cancel']!(cmd('appointment.cancel', {}), ctx({ vendorIds: [newId] }));
+    const refused = await commands['appointment.mark_arrived']!(
+      cmd('appointment.mark_arrived', {}),
+      ctx({ vendorIds: [newId] }),
+    );
+    expect(refused.outcome).toBe('permanent');
+  });
+
   it('reschedule to another address: the next command goes to the new address before any notification names it', async () => {
     const { sim, ctx } = await setup();
     const moved = await commands['appointment.reschedule']!(

@@ -667,13 +667,14 @@ async function reschedule(
     },
   );
   if (!ok(res)) {
-    return notCarriedOut(
+    const failed = await notCarriedOut(
       command,
       ctx,
       'move',
       res,
       'the next try re-reads the booking before moving it again',
     );
+    return unlessMovedMeanwhile(ctx, t, failed);
   }
   const answer = isJsonObject(res.body) ? res.body : {};
   const located = locatedBooking(res.headers.location);
@@ -690,6 +691,30 @@ async function reschedule(
   }
   const place = movedTo(t.place, answer, d.location?.id, located);
   return carriedOut(command, ctx, { vendorIds: [id], ...(samePlace(place, t.place) ? {} : { place }) }, res);
+}
+
+/**
+ * A write on a booking Docplanner refused (a 4xx): when the booking's move chain names a newer
+ * booking, it was moved at Docplanner (by staff, by the patient) before the hub heard of the move,
+ * and the refusal says nothing of the appointment, which goes on under the new booking. The command
+ * then waits for Docplanner's booking-moved notification, whose alias sends its next try to the new
+ * booking, as a cancel does; it failed for good with Docplanner's "already canceled or moved" (a
+ * commands audit). Any other refusal stands.
+ */
+async function unlessMovedMeanwhile(
+  ctx: Ctx,
+  t: { booking: string; place: Place },
+  refused: CommandResult,
+): Promise<CommandResult> {
+  if (refused.outcome !== 'permanent') return refused;
+  const now = await readBooking(ctx, t.place, t.booking);
+  const newest = ok(now) && isJsonObject(now.body) ? newestOf(now.body) : undefined;
+  if (newest === undefined || newest === t.booking) return refused;
+  return {
+    outcome: 'transient',
+    message: `booking ${t.booking} was moved at Docplanner to booking ${newest}, which the hub has no notification of yet: waiting for Docplanner's booking-moved notification to send this to the new booking`,
+    ...(refused.vendor ? { vendor: refused.vendor } : {}),
+  };
 }
 
 /** A vendor id Docplanner may write as a number, as a string. */
@@ -757,7 +782,7 @@ function presence(method: 'POST' | 'DELETE') {
     });
     // Marking present (or absent) twice leaves the same state: both calls are idempotent.
     if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
-    return failure(method === 'POST' ? 'presence' : 'absence', res);
+    return unlessMovedMeanwhile(ctx, t, failure(method === 'POST' ? 'presence' : 'absence', res));
   };
 }
 
