@@ -24,6 +24,7 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { apiBase, apiHeaders, type Config, DEFAULT_CANCELLATION_REASON } from './config.ts';
+import { retryAfterMs } from './pull.ts';
 
 type Ctx = CommandContext<Config>;
 
@@ -40,6 +41,14 @@ function said(res: VendorResponse): string | undefined {
       .join('; ');
   }
   return undefined;
+}
+
+/** {@link commandOutcome} with Cliniko's wait: a 429 says it in `X-RateLimit-Reset`, not Retry-After. */
+function outcome(what: string, res: VendorResponse): CommandResult {
+  const result = commandOutcome(what, res, said(res));
+  if (result.outcome !== 'transient') return result;
+  const after = retryAfterMs(res);
+  return after === undefined ? result : { ...result, retryAfterMs: after };
 }
 
 function current(ctx: Ctx): string | undefined {
@@ -82,7 +91,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     query.append('q[]', `practitioner_id:=${d.practitioner!.id}`);
     query.append('q[]', `starts_at:=${new Date(d.start).toISOString()}`);
     const found = await ctx.http.request({ url: `${base}/individual_appointments?${query}`, headers });
-    if (found.status !== 200) return commandOutcome('Cliniko booking lookup', found, said(found));
+    if (found.status !== 200) return outcome('Cliniko booking lookup', found);
     const items =
       isJsonObject(found.body) && Array.isArray(found.body.individual_appointments)
         ? found.body.individual_appointments
@@ -107,7 +116,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     headers,
     json,
   });
-  const result = commandOutcome('Cliniko book', res, said(res));
+  const result = outcome('Cliniko book', res);
   if (result.outcome !== 'done') {
     // A refusal says nothing was made; a 5xx may have made it: the mark stays for the next try.
     if (result.outcome === 'permanent' || res.status === 429) await ctx.commandState.delete(SENT);
@@ -131,7 +140,7 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
     headers: apiHeaders(ctx.config),
     json,
   });
-  return commandOutcome('Cliniko cancel', res, said(res));
+  return outcome('Cliniko cancel', res);
 }
 
 async function reschedule(
@@ -150,7 +159,7 @@ async function reschedule(
     headers: apiHeaders(ctx.config),
     json,
   });
-  return commandOutcome('Cliniko reschedule', res, said(res));
+  return outcome('Cliniko reschedule', res);
 }
 
 /** The Cliniko command handlers. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isConnectorError, type JsonObject } from '@switchyard/core';
 import { memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
-import { fetchAppointments, readCursor } from './pull.ts';
+import { fetchAppointments, readCursor, retryAfterMs } from './pull.ts';
 import { fixtureSettings, fixtureUrl } from './testing.ts';
 
 const page = (file: string) => JSON.parse(readFileSync(fixtureUrl(file), 'utf8')) as JsonObject;
@@ -74,6 +74,25 @@ describe('Cliniko pull', () => {
       'permanent',
       'Cliniko refused the API key (401) for the appointment list',
     ]);
+  });
+
+  it("waits until Cliniko's X-RateLimit-Reset (UNIX seconds) on a 429 without Retry-After", async () => {
+    const now = Date.parse('2026-03-10T10:00:00Z');
+    const reset = String(now / 1000 + 45);
+    expect(retryAfterMs({ status: 429, headers: { 'x-ratelimit-reset': reset } }, now)).toBe(45_000);
+    expect(retryAfterMs({ status: 429, headers: { 'x-ratelimit-reset': String(now / 1000 - 5) } }, now)).toBe(
+      0,
+    );
+    // Retry-After wins when sent; a reset on another status says nothing of this answer.
+    expect(
+      retryAfterMs({ status: 429, headers: { 'retry-after': '3', 'x-ratelimit-reset': reset } }, now),
+    ).toBe(3000);
+    expect(retryAfterMs({ status: 503, headers: { 'x-ratelimit-reset': reset } }, now)).toBeUndefined();
+    const limited = await fetchAppointments(
+      pullWith({}, 429, { 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 60) }),
+      null,
+    ).catch((e) => e);
+    expect(limited.retryAfterMs).toBeGreaterThan(55_000);
   });
 
   it('refuses a cursor it did not write', () => {

@@ -60,11 +60,32 @@ export function toNotification(item: JsonObject): VendorNotification {
   };
 }
 
-/** A 5xx or 429 is transient (Cliniko's rate limit answers 429 with Retry-After); other refusals permanent. */
+/**
+ * How long Cliniko said to wait before the next call, in ms, when it said: `Retry-After` (core's one
+ * parser) if sent; else, on a 429, until `X-RateLimit-Reset`. Cliniko's limiter (200 requests a
+ * minute per user) answers 429 with that header, "a UNIX timestamp of elapsed seconds" at which
+ * the limit resets (github.com/redguava/cliniko-api readme, "Rate limits"), and no Retry-After.
+ *
+ * @example
+ * ```ts
+ * retryAfterMs({ status: 429, headers: { 'x-ratelimit-reset': '1773136860' } }, 1773136800_000); // 60000
+ * ```
+ */
+export function retryAfterMs(
+  res: Pick<VendorResponse, 'status' | 'headers'>,
+  now = Date.now(),
+): number | undefined {
+  const after = parseRetryAfter(res.headers['retry-after'], now);
+  if (after !== undefined || res.status !== 429) return after;
+  const reset = res.headers['x-ratelimit-reset']?.trim();
+  return reset !== undefined && /^\d+$/.test(reset) ? Math.max(0, Number(reset) * 1000 - now) : undefined;
+}
+
+/** A 5xx or 429 is transient (Cliniko's rate limit answers 429, see {@link retryAfterMs}); other refusals permanent. */
 export function vendorFailure(res: VendorResponse, what: string): ConnectorError {
   if (res.status >= 500 || res.status === 429) {
     return ConnectorError.transient(`Cliniko answered ${res.status} to ${what}`, {
-      retryAfterMs: parseRetryAfter(res.headers['retry-after']),
+      retryAfterMs: retryAfterMs(res),
     });
   }
   if (res.status === 401 || res.status === 403) {

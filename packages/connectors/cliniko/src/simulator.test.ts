@@ -104,10 +104,19 @@ describe('Cliniko simulator and connector', () => {
   });
 
   it('answers a wrong key 401, which the pull takes as permanent, and a 429 as transient with its wait', async () => {
-    const { sim, ctx } = await setup();
-    sim.failNext(429, { 'retry-after': '20' });
+    const { sim, config, ctx } = await setup();
+    // Cliniko's limiter sends no Retry-After: X-RateLimit-Reset, the UNIX second the limit resets.
+    const reset = () => ({ 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 40) });
+    sim.failNext(429, reset());
     const limited = await fetchAppointments(ctx, null).catch((e: unknown) => e);
-    expect(isConnectorError(limited) && [limited.kind, limited.retryAfterMs]).toEqual(['transient', 20_000]);
+    expect(isConnectorError(limited) && limited.kind).toBe('transient');
+    expect((limited as { retryAfterMs?: number }).retryAfterMs).toBeGreaterThan(35_000);
+    expect((limited as { retryAfterMs?: number }).retryAfterMs).toBeLessThanOrEqual(40_000);
+    sim.failNext(429, reset());
+    const target = memoryCommandContext({ config, vendorIds: ['1'], vendorApi: fetchVendorHttp.request });
+    const cancel = { id: 'cmd-9', type: 'appointment.cancel' as const, subject: 'appointment/h', data: {} };
+    const waited = await commands['appointment.cancel']!(cancel, target);
+    expect(waited.outcome === 'transient' && waited.retryAfterMs).toBeGreaterThan(35_000);
     const wrong = memoryNormalizeContext({
       config: { ...ctx.config, apiKey: 'not-the-key-0123456789' },
       vendorApi: fetchVendorHttp.request,
