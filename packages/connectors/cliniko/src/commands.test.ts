@@ -50,9 +50,10 @@ describe('Cliniko commands', () => {
     expect(ctx.vendorRequests[0]).toMatchObject({
       method: 'POST',
       url: `${BASE}/individual_appointments`,
+      // Cliniko expects every time in UTC, as it writes them (2014-08-30T18:00:00Z).
       json: {
-        starts_at: '2026-03-10T11:30:00+01:00',
-        ends_at: '2026-03-10T11:00:00.000Z',
+        starts_at: '2026-03-10T10:30:00Z',
+        ends_at: '2026-03-10T11:00:00Z',
         patient_id: '82',
         practitioner_id: '1',
         appointment_type_id: '2',
@@ -71,7 +72,17 @@ describe('Cliniko commands', () => {
       config: fixtureSettings,
       attempt: 2,
       commandState: first.commandState,
-      vendorApi: answering({ status: 200, headers: {}, body: { individual_appointments: [{ id: '1001' }] } }),
+      vendorApi: answering({
+        status: 200,
+        headers: {},
+        body: {
+          individual_appointments: [
+            // The same slot booked before and cancelled is not what the lost POST made.
+            { id: '990', starts_at: '2026-03-10T10:30:00Z', cancelled_at: '2026-03-02T09:00:00Z' },
+            { id: '1001', starts_at: '2026-03-10T10:30:00Z', cancelled_at: null },
+          ],
+        },
+      }),
     });
     expect(await commands['appointment.book']!(bookCommand, again)).toEqual({
       outcome: 'done',
@@ -82,7 +93,9 @@ describe('Cliniko commands', () => {
     expect(new URL(again.vendorRequests[0]!.url).searchParams.getAll('q[]')).toEqual([
       'patient_id:=82',
       'practitioner_id:=1',
-      'starts_at:=2026-03-10T10:30:00.000Z',
+      // Cliniko's DateTime filters have no `=`: the start is pinned from both sides.
+      'starts_at:>=2026-03-10T10:30:00Z',
+      'starts_at:<=2026-03-10T10:30:00Z',
     ]);
   });
 
@@ -150,7 +163,7 @@ describe('Cliniko commands', () => {
     });
     expect(ctx.vendorRequests[0]).toMatchObject({
       method: 'PUT',
-      json: { starts_at: '2026-03-11T09:00:00+01:00', ends_at: null },
+      json: { starts_at: '2026-03-11T08:00:00Z', ends_at: null },
     });
   });
 

@@ -21,9 +21,10 @@ import {
   commandOutcome,
   isJsonObject,
   type JsonObject,
+  type JsonValue,
   type VendorResponse,
 } from '@switchyard/core';
-import { apiBase, apiHeaders, type Config, DEFAULT_CANCELLATION_REASON } from './config.ts';
+import { apiBase, apiHeaders, type Config, clinikoTime, DEFAULT_CANCELLATION_REASON } from './config.ts';
 import { retryAfterMs } from './pull.ts';
 
 type Ctx = CommandContext<Config>;
@@ -73,7 +74,19 @@ export function bookUnsupported(command: CommandData): string | undefined {
 }
 
 function endOf(start: string, minutes: number | undefined): string | undefined {
-  return minutes === undefined ? undefined : new Date(Date.parse(start) + minutes * 60_000).toISOString();
+  return minutes === undefined ? undefined : clinikoTime(Date.parse(start) + minutes * 60_000);
+}
+
+/** A live appointment (not cancelled, deleted or archived) starting at `at`. */
+function startsLiveAt(item: JsonValue, at: string): item is JsonObject {
+  return (
+    isJsonObject(item) &&
+    typeof item.starts_at === 'string' &&
+    Date.parse(item.starts_at) === Date.parse(at) &&
+    !item.cancelled_at &&
+    !item.deleted_at &&
+    !item.archived_at
+  );
 }
 
 const SENT = 'cliniko:book-sent';
@@ -84,24 +97,28 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const d = command.data;
   const base = apiBase(ctx.config);
   const headers = apiHeaders(ctx.config);
+  const start = clinikoTime(d.start);
   if ((await ctx.commandState.get(SENT)) !== undefined) {
     // An earlier try's POST went out and its answer was lost: look for the booking it made.
+    // Cliniko's DateTime filters have no `=` (only >=, >, <=, <): the start is pinned by both ends.
     const query = new URLSearchParams();
     query.append('q[]', `patient_id:=${d.patient.id}`);
     query.append('q[]', `practitioner_id:=${d.practitioner!.id}`);
-    query.append('q[]', `starts_at:=${new Date(d.start).toISOString()}`);
+    query.append('q[]', `starts_at:>=${start}`);
+    query.append('q[]', `starts_at:<=${start}`);
     const found = await ctx.http.request({ url: `${base}/individual_appointments?${query}`, headers });
     if (found.status !== 200) return outcome('Cliniko booking lookup', found);
     const items =
       isJsonObject(found.body) && Array.isArray(found.body.individual_appointments)
         ? found.body.individual_appointments
         : [];
-    const made = items.find(isJsonObject);
+    // Checked again here: a cancelled booking of the same slot is not the one this try made.
+    const made = items.find((item) => startsLiveAt(item, start));
     if (made) return { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] };
   }
   await ctx.commandState.set(SENT, true);
   const json: JsonObject = {
-    starts_at: d.start,
+    starts_at: start,
     patient_id: d.patient.id!,
     practitioner_id: d.practitioner!.id,
     appointment_type_id: d.service!.id,
@@ -149,7 +166,7 @@ async function reschedule(
 ): Promise<CommandResult> {
   const id = current(ctx);
   if (id === undefined) return noId;
-  const json: JsonObject = { starts_at: command.data.start };
+  const json: JsonObject = { starts_at: clinikoTime(command.data.start) };
   const ends = endOf(command.data.start, command.data.durationMinutes);
   // Cliniko sets ends_at from the appointment type when it is given as null.
   json.ends_at = ends ?? null;

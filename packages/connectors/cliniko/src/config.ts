@@ -86,3 +86,17 @@ export function apiHeaders(config: Config): Record<string, string> {
     'user-agent': config.userAgent,
   };
 }
+
+/**
+ * A time as Cliniko expects it: "All dates and times are expected to be in UTC", written like
+ * `2014-08-30T18:00:00Z` (API readme, "Dates and Times" and "Filtering Results"). Commands carry
+ * an offset (`11:30:00+01:00`) and `toISOString` adds milliseconds; both go as UTC seconds.
+ *
+ * @example
+ * ```ts
+ * clinikoTime('2026-03-10T11:30:00+01:00'); // '2026-03-10T10:30:00Z'
+ * ```
+ */
+export function clinikoTime(time: string | number): string {
+  return new Date(time).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

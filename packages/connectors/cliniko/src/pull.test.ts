@@ -44,7 +44,7 @@ describe('Cliniko pull', () => {
     const ctx = pullWith(page('page-empty.json'));
     const batch = await fetchAppointments(ctx, '2026-03-10T10:00:00Z|1');
     expect(new URL(ctx.vendorRequests[0]!.url).searchParams.getAll('q[]')).toEqual([
-      'updated_at:>=2026-03-10T09:59:00.000Z',
+      'updated_at:>=2026-03-10T09:59:00Z',
     ]);
     expect([batch.notifications, batch.cursor, batch.more]).toEqual([[], '2026-03-10T10:00:00Z|1', false]);
   });

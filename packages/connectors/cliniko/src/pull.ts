@@ -8,7 +8,14 @@ import {
   type VendorNotification,
   type VendorResponse,
 } from '@switchyard/core';
-import { apiBase, apiHeaders, type Config, DEFAULT_OVERLAP_SECONDS, DEFAULT_PER_PAGE } from './config.ts';
+import {
+  apiBase,
+  apiHeaders,
+  type Config,
+  clinikoTime,
+  DEFAULT_OVERLAP_SECONDS,
+  DEFAULT_PER_PAGE,
+} from './config.ts';
 
 /** The vendor type of every pulled appointment version: Cliniko's list says what is, not what changed. */
 export const APPOINTMENT_TYPE = 'individual_appointment';
@@ -103,7 +110,7 @@ function listUrl(config: Config, cursor: Cursor): string {
   });
   if (cursor.watermark !== undefined) {
     const overlapMs = (config.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS) * 1000;
-    const from = new Date(Date.parse(cursor.watermark) - overlapMs).toISOString();
+    const from = clinikoTime(Date.parse(cursor.watermark) - overlapMs);
     // Inclusive: appointments sharing the watermark's second across a page boundary are not skipped.
     query.append('q[]', `updated_at:>=${from}`);
   }

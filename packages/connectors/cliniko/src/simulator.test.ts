@@ -103,6 +103,37 @@ describe('Cliniko simulator and connector', () => {
     expect(sim.get('1000')).toMatchObject({ cancellation_reason: 50 });
   });
 
+  it('finds through the API the booking a try whose answer was lost made, passing over a cancelled one of the same slot', async () => {
+    const { sim, config } = await setup();
+    const links = (kind: string, id: string) => ({ links: { self: `${sim.url}/${kind}/${id}` } });
+    const slot = {
+      starts_at: '2026-03-10T10:30:00Z',
+      patient: links('patients', '82'),
+      practitioner: links('practitioners', '1'),
+    };
+    sim.put({ id: '990', ...slot, cancelled_at: '2026-03-02T09:00:00Z' });
+    sim.put({ id: '991', ...slot, cancelled_at: null });
+    const cmd = memoryCommandContext({ config, vendorApi: fetchVendorHttp.request });
+    await cmd.commandState.set('cliniko:book-sent', true);
+    const booking = {
+      id: 'cmd-1',
+      type: 'appointment.book' as const,
+      data: {
+        start: '2026-03-10T11:30:00+01:00',
+        patient: { id: '82' },
+        practitioner: { id: '1' },
+        location: { id: '1' },
+        service: { id: '2' },
+      },
+    };
+    expect(await commands['appointment.book']!(booking, cmd)).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: ['991'],
+    });
+    expect(sim.requests.map((r) => [r.method, r.status])).toEqual([['GET', 200]]);
+  });
+
   it('answers a wrong key 401, which the pull takes as permanent, and a 429 as transient with its wait', async () => {
     const { sim, config, ctx } = await setup();
     // Cliniko's limiter sends no Retry-After: X-RateLimit-Reset, the UNIX second the limit resets.

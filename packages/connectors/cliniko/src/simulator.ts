@@ -14,8 +14,24 @@
  * ```
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { JsonObject } from '@switchyard/core';
+import { isJsonObject, type JsonObject } from '@switchyard/core';
 import { closeServer, listenLocal, readBody } from '@switchyard/testing/simulator-kit/server';
+import { clinikoTime } from './config.ts';
+
+/** The individual appointment fields Cliniko filters as DateTime. */
+const DATE_TIME_FIELDS = new Set([
+  'archived_at',
+  'cancelled_at',
+  'created_at',
+  'ends_at',
+  'starts_at',
+  'updated_at',
+]);
+
+/** A written time as Cliniko answers every time: UTC, whole seconds (`2026-03-10T10:30:00Z`). */
+function utc(value: unknown): string | null {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? clinikoTime(value) : null;
+}
 
 export interface ClinikoSimulatorOptions {
   apiKey: string;
@@ -74,7 +90,7 @@ export class ClinikoSimulator {
   }
 
   #now(): string {
-    return (this.#options.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return clinikoTime((this.#options.now?.() ?? new Date()).getTime());
   }
 
   #answer(res: ServerResponse, status: number, body?: JsonObject, headers: Record<string, string> = {}) {
@@ -109,8 +125,8 @@ export class ClinikoSimulator {
     if (method === 'GET' && path === '/individual_appointments') return this.#list(url, res);
     if (method === 'POST' && path === '/individual_appointments') {
       const created = this.put({
-        starts_at: body.starts_at ?? null,
-        ends_at: body.ends_at ?? body.starts_at ?? null,
+        starts_at: utc(body.starts_at),
+        ends_at: utc(body.ends_at ?? body.starts_at),
         notes: body.notes ?? null,
         cancelled_at: null,
         deleted_at: null,
@@ -147,8 +163,8 @@ export class ClinikoSimulator {
     }
     if (method === 'PUT' && !one[2]) {
       const changes: JsonObject = { id: existing.id ?? null };
-      if (body.starts_at !== undefined) changes.starts_at = body.starts_at;
-      if (body.ends_at !== undefined) changes.ends_at = body.ends_at ?? body.starts_at ?? null;
+      if (body.starts_at !== undefined) changes.starts_at = utc(body.starts_at);
+      if (body.ends_at !== undefined) changes.ends_at = utc(body.ends_at ?? body.starts_at);
       this.#answer(res, 200, this.put(changes));
       return 200;
     }
@@ -161,16 +177,30 @@ export class ClinikoSimulator {
     const page = Number(url.searchParams.get('page') ?? 1);
     let items = [...this.#appointments.values()];
     for (const filter of url.searchParams.getAll('q[]')) {
-      const m = /^(\w+):(>=|=|>)(.*)$/.exec(filter);
+      const m = /^(\w+):(>=|<=|!=|=|>|<)(.*)$/.exec(filter);
       if (!m) continue;
       const [, field, op, value] = m;
-      items = items.filter((a) => {
-        const v = String(a[field!] ?? '');
-        if (field === 'updated_at' || field === 'starts_at') {
-          const [x, y] = [Date.parse(v), Date.parse(value!)];
-          return op === '>=' ? x >= y : op === '>' ? x > y : x === y;
+      if (DATE_TIME_FIELDS.has(field!)) {
+        // Cliniko's DateTime operators are >=, >, <=, < only, the value in UTC (API readme,
+        // "Filtering Results"). What it answers otherwise is not documented: here a 400.
+        if (op === '=' || op === '!=' || !/Z$/.test(value!) || Number.isNaN(Date.parse(value!))) {
+          this.#answer(res, 400, { message: `the filter ${filter} is not a DateTime filter Cliniko takes` });
+          return 400;
         }
-        return op === '=' && (v === value || v.endsWith(`/${value}`));
+      }
+      items = items.filter((a) => {
+        // `patient_id` and the like filter by the linked record (`patient.links.self`).
+        const linked = a[field!.replace(/_id$/, '')];
+        const v =
+          field!.endsWith('_id') && isJsonObject(linked) && isJsonObject(linked.links)
+            ? String(linked.links.self ?? '')
+            : String(a[field!] ?? '');
+        if (DATE_TIME_FIELDS.has(field!)) {
+          const [x, y] = [Date.parse(v), Date.parse(value!)];
+          return op === '>=' ? x >= y : op === '>' ? x > y : op === '<=' ? x <= y : x < y;
+        }
+        const matches = v === value || v.endsWith(`/${value}`);
+        return op === '=' ? matches : op === '!=' && !matches;
       });
     }
     items.sort((a, b) => Date.parse(String(a.updated_at)) - Date.parse(String(b.updated_at)));
