@@ -43,6 +43,18 @@ describe('Cliniko normalize', () => {
     ).toEqual(['appointment.created', 'appointment.no_show']);
   });
 
+  it('tells an archived appointment (archived_at set, deleted_at not) as cancelled', async () => {
+    const ctx = memoryNormalizeContext({ instanceId: 'cliniko-main', config: fixtureSettings });
+    await normalize(version('2026-03-01T10:00:00Z'), ctx);
+    const archived = await normalize(
+      version('2026-03-03T08:00:00Z', { archived_at: '2026-03-03T08:00:00Z', deleted_at: null }),
+      ctx,
+    );
+    expect(archived.events.map((e) => [e.type, e.data?.status, e.data?.cancelledAt])).toEqual([
+      ['appointment.cancelled', 'cancelled', '2026-03-03T08:00:00Z'],
+    ]);
+  });
+
   it('ignores a version older than the last seen, and an appointment first seen cancelled', async () => {
     expect(
       await story(

@@ -26,7 +26,7 @@ export const eventMap: readonly EventMapping[] = [
       'appointment.arrived',
       'appointment.updated',
     ],
-    note: 'Cliniko lists what is, not what changed: the type comes from comparing the version with the last one seen (first seen: created; starts_at or ends_at moved: rescheduled; cancelled_at or deleted_at set: cancelled; did_not_arrive: no_show; patient_arrived: arrived; else updated). A version seen for the first time already cancelled is ignored.',
+    note: 'Cliniko lists what is, not what changed: the type comes from comparing the version with the last one seen (first seen: created; starts_at or ends_at moved: rescheduled; cancelled_at, archived_at or deleted_at set: cancelled; did_not_arrive: no_show; patient_arrived: arrived; else updated). A version seen for the first time already cancelled is ignored.',
   },
 ];
 
@@ -44,8 +44,17 @@ function linkedId(value: unknown): string | undefined {
   return self?.split('/').filter(Boolean).at(-1);
 }
 
+/**
+ * When the appointment stopped being one: cancelled, or archived (what Cliniko's current API does
+ * where it deleted: its schema has `archived_at` beside the older `deleted_at`, and its list
+ * filters by `archived_at`).
+ */
+function endedAt(item: JsonObject): string | undefined {
+  return text(item.cancelled_at) ?? text(item.archived_at) ?? text(item.deleted_at);
+}
+
 function statusOf(item: JsonObject): string {
-  if (text(item.cancelled_at) || text(item.deleted_at)) return 'cancelled';
+  if (endedAt(item)) return 'cancelled';
   if (item.did_not_arrive === true) return 'noshow';
   if (item.patient_arrived === true) return 'arrived';
   return 'booked';
@@ -110,7 +119,7 @@ export async function normalize(
   if (notes) data.comment = notes;
   const bookedAt = text(item.created_at);
   if (bookedAt) data.bookedAt = bookedAt;
-  const cancelledAt = text(item.cancelled_at) ?? text(item.deleted_at);
+  const cancelledAt = endedAt(item);
   if (status === 'cancelled' && cancelledAt) data.cancelledAt = cancelledAt;
   data.vendor = item;
 
