@@ -12,7 +12,7 @@ export interface Config {
   perPage?: number;
   /** How far before the watermark each poll starts, in seconds (writes committed late). */
   overlapSeconds?: number;
-  /** The Cliniko cancellation reason code `appointment.cancel` sends (10 feeling better … 50 other, 60 work). */
+  /** The Cliniko cancellation reason code `appointment.cancel` sends (10 feeling better … 31 COVID-19 related … 60 work). */
   cancellationReason?: number;
 }
 
@@ -20,7 +20,8 @@ export const DEFAULT_PER_PAGE = 100;
 export const DEFAULT_OVERLAP_SECONDS = 60;
 /** Cliniko's `50`: Other. */
 export const DEFAULT_CANCELLATION_REASON = 50;
-export const CANCELLATION_REASONS = [10, 20, 30, 40, 50, 60] as const;
+/** Cliniko's cancellation reason codes (sections/individual_appointments.md, "Cancellation Reason Codes"). */
+export const CANCELLATION_REASONS = [10, 20, 30, 31, 40, 50, 60] as const;
 
 /** The instance settings as JSON Schema 2020-12 (secrets marked `x-secret`). */
 export const configSchema: JsonSchema = {
@@ -64,7 +65,7 @@ export const configSchema: JsonSchema = {
     },
     cancellationReason: {
       description:
-        'The cancellation reason code appointment.cancel sends (10 feeling better, 20 condition worse, 30 sick, 40 away, 50 other, 60 work).',
+        'The cancellation reason code appointment.cancel sends (10 feeling better, 20 condition worse, 30 sick, 31 COVID-19 related, 40 away, 50 other, 60 work).',
       enum: [...CANCELLATION_REASONS],
       default: DEFAULT_CANCELLATION_REASON,
     },

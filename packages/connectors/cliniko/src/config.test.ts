@@ -1,0 +1,25 @@
+import { createAjv } from '@switchyard/core';
+import { describe, expect, it } from 'vitest';
+import { apiBase, configSchema } from './config.ts';
+import { fixtureSettings } from './testing.ts';
+
+describe('Cliniko settings', () => {
+  const validate = createAjv({ allErrors: true, strict: false }).compile(configSchema);
+  const { apiBaseUrl: _base, ...settings } = fixtureSettings;
+
+  it('takes every cancellation reason code Cliniko lists, 31 (COVID-19 related) included, and no other', () => {
+    for (const code of [10, 20, 30, 31, 40, 50, 60]) {
+      expect([code, validate({ ...settings, cancellationReason: code })]).toEqual([code, true]);
+    }
+    expect(validate({ ...settings, cancellationReason: 35 })).toBe(false);
+  });
+
+  it("reads the shard from the key's suffix, au1 for a key without one", () => {
+    expect(apiBase({ ...settings, apiKey: 'MS0xLWl4SzYYYYdtR3V2HNOTAREALKEY-uk1' })).toBe(
+      'https://api.uk1.cliniko.com/v1',
+    );
+    expect(apiBase({ ...settings, apiKey: 'MS0xLWl4SzYYYYdtR3V2HNOTAREALKEY' })).toBe(
+      'https://api.au1.cliniko.com/v1',
+    );
+  });
+});
