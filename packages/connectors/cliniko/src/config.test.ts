@@ -14,6 +14,17 @@ describe('Cliniko settings', () => {
     expect(validate({ ...settings, cancellationReason: 35 })).toBe(false);
   });
 
+  it('takes a User-Agent only with a name and a contact email in parentheses, as Cliniko requires', () => {
+    const ua = (userAgent: string) => validate({ ...settings, userAgent });
+    expect(ua('Switchyard at Example Clinic (it@example.com)')).toBe(true);
+    expect([
+      ua('Switchyard'),
+      ua('Switchyard it@example.com'),
+      ua('(it@example.com)'),
+      ua('Switchyard (it)'),
+    ]).toEqual([false, false, false, false]);
+  });
+
   it("reads the shard from the key's suffix, au1 for a key without one", () => {
     expect(apiBase({ ...settings, apiKey: 'MS0xLWl4SzYYYYdtR3V2HNOTAREALKEY-uk1' })).toBe(
       'https://api.uk1.cliniko.com/v1',

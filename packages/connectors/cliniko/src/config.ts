@@ -44,9 +44,12 @@ export const configSchema: JsonSchema = {
       format: 'uri',
     },
     userAgent: {
-      description: 'The User-Agent Cliniko requires of every client: "APP_VENDOR_NAME (APP_VENDOR_EMAIL)".',
+      description:
+        'The User-Agent Cliniko requires of every client: "APP_VENDOR_NAME (APP_VENDOR_EMAIL)", a name and a contact email in parentheses; Cliniko may block requests without them.',
       type: 'string',
-      minLength: 3,
+      // Cliniko: "If your requests do not include a User-Agent that contains a name and valid
+      // contact email, future requests may be automatically blocked" (API readme).
+      pattern: '^\\S.*\\([^\\s()@]+@[^\\s()@]+\\.[^\\s()@]+\\)$',
     },
     perPage: {
       description: 'Appointments asked for per page.',
