@@ -2,7 +2,7 @@ import { isConnectorError, type VendorNotification } from '@switchyard/core';
 import { fetchVendorHttp, memoryCommandContext, memoryNormalizeContext } from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands } from './commands.ts';
-import type { Config } from './config.ts';
+import { apiHeaders, type Config } from './config.ts';
 import { normalize } from './normalize.ts';
 import { fetchAppointments } from './pull.ts';
 import { ClinikoSimulator } from './simulator.ts';
@@ -132,6 +132,39 @@ describe('Cliniko simulator and connector', () => {
       vendorIds: ['991'],
     });
     expect(sim.requests.map((r) => [r.method, r.status])).toEqual([['GET', 200]]);
+  });
+
+  it('refuses what Cliniko refuses: a booking without the ids it requires, a cancellation reason not in its list', async () => {
+    const { sim, config } = await setup();
+    const cmd = memoryCommandContext({ config, vendorApi: fetchVendorHttp.request });
+    const refused = await cmd.http.request({
+      method: 'POST',
+      url: `${sim.url}/individual_appointments`,
+      headers: apiHeaders(config),
+      json: { starts_at: '2026-03-10T10:00:00Z', patient_id: '82' },
+    });
+    expect([refused.status, refused.body]).toEqual([
+      422,
+      {
+        errors: {
+          practitioner_id: ["can't be blank"],
+          appointment_type_id: ["can't be blank"],
+          business_id: ["can't be blank"],
+        },
+      },
+    ]);
+    sim.put({ id: '5', starts_at: '2026-03-10T10:00:00Z' });
+    const target = memoryCommandContext({
+      config: { ...config, cancellationReason: 35 },
+      vendorIds: ['5'],
+      vendorApi: fetchVendorHttp.request,
+    });
+    const cancel = { id: 'cmd-9', type: 'appointment.cancel' as const, subject: 'appointment/h', data: {} };
+    expect(await commands['appointment.cancel']!(cancel, target)).toMatchObject({
+      outcome: 'permanent',
+      message: 'Cliniko cancel answered 422: cancellation_reason is not included in the list',
+    });
+    expect(sim.get('5')?.cancelled_at).toBeUndefined();
   });
 
   it('answers a wrong key 401, which the pull takes as permanent, and a 429 as transient with its wait', async () => {

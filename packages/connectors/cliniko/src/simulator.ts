@@ -3,7 +3,9 @@
  * list the connector polls (`q[]=updated_at:>=…`, `sort=updated_at`, `per_page`, `page`,
  * `links.next`) and the writes its commands make (create, `PATCH …/cancel`, update), behind
  * Cliniko's Basic auth (the key as user name). Each write stamps `updated_at` with the simulator's
- * clock, so the next poll lists it. `failNext` makes the next call answer an error (a 429 with
+ * clock, so the next poll lists it. It refuses what Cliniko's documentation rules out: a DateTime
+ * filter with `=` or not in UTC, a booking without one of its required fields, a cancellation
+ * reason not in Cliniko's list (422 with Rails' `errors`); and answers times in UTC. `failNext` makes the next call answer an error (a 429 with
  * Retry-After, a 503). Test code only.
  *
  * @example
@@ -16,7 +18,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isJsonObject, type JsonObject } from '@switchyard/core';
 import { closeServer, listenLocal, readBody } from '@switchyard/testing/simulator-kit/server';
-import { clinikoTime } from './config.ts';
+import { CANCELLATION_REASONS, clinikoTime } from './config.ts';
 
 /** The individual appointment fields Cliniko filters as DateTime. */
 const DATE_TIME_FIELDS = new Set([
@@ -124,6 +126,18 @@ export class ClinikoSimulator {
     const body = method === 'GET' ? {} : (JSON.parse((await readBody(req)) || '{}') as JsonObject);
     if (method === 'GET' && path === '/individual_appointments') return this.#list(url, res);
     if (method === 'POST' && path === '/individual_appointments') {
+      // What Cliniko's create requires (its documented request); the error words are Rails' own.
+      const missing = [
+        'starts_at',
+        'patient_id',
+        'practitioner_id',
+        'appointment_type_id',
+        'business_id',
+      ].filter((field) => body[field] === undefined || body[field] === null || body[field] === '');
+      if (missing.length > 0) {
+        this.#answer(res, 422, { errors: Object.fromEntries(missing.map((f) => [f, ["can't be blank"]])) });
+        return 422;
+      }
       const created = this.put({
         starts_at: utc(body.starts_at),
         ends_at: utc(body.ends_at ?? body.starts_at),
@@ -150,6 +164,11 @@ export class ClinikoSimulator {
     if (method === 'PATCH' && one[2]) {
       if (typeof body.cancellation_reason !== 'number') {
         this.#answer(res, 422, { errors: { cancellation_reason: ["can't be blank"] } });
+        return 422;
+      }
+      // Cliniko's codes only ("Cancellation Reason Codes").
+      if (!(CANCELLATION_REASONS as readonly number[]).includes(body.cancellation_reason)) {
+        this.#answer(res, 422, { errors: { cancellation_reason: ['is not included in the list'] } });
         return 422;
       }
       this.put({
