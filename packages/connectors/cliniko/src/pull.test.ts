@@ -37,16 +37,25 @@ describe('Cliniko pull', () => {
       'individual_appointment:1@2016-07-22T15:10:08Z',
     ]);
     // The page has a next link: more, from the new watermark's first page.
-    expect([batch.cursor, batch.more]).toEqual(['2016-07-22T15:10:08Z|1', true]);
+    expect([batch.cursor, batch.more]).toEqual([
+      'individual_appointments=2016-07-22T15:10:08Z|1&at=individual_appointments',
+      true,
+    ]);
   });
 
   it('filters inclusively from the watermark less the overlap', async () => {
     const ctx = pullWith(page('page-empty.json'));
+    // The cursor this morning's connector wrote (the main list's alone) is still read.
     const batch = await fetchAppointments(ctx, '2026-03-10T10:00:00Z|1');
     expect(new URL(ctx.vendorRequests[0]!.url).searchParams.getAll('q[]')).toEqual([
       'updated_at:>=2026-03-10T09:59:00Z',
     ]);
-    expect([batch.notifications, batch.cursor, batch.more]).toEqual([[], '2026-03-10T10:00:00Z|1', false]);
+    // The main list done, the cancelled one is next in the round.
+    expect([batch.notifications, batch.cursor, batch.more]).toEqual([
+      [],
+      'individual_appointments=2026-03-10T10:00:00Z|1&at=individual_appointments/cancelled',
+      true,
+    ]);
   });
 
   it('moves to the next page while a whole page cannot move the watermark', async () => {
@@ -58,12 +67,47 @@ describe('Cliniko pull', () => {
     const ctx = pullWith(full);
     const batch = await fetchAppointments(ctx, `${W}|2`);
     expect(new URL(ctx.vendorRequests[0]!.url).searchParams.get('page')).toBe('2');
-    expect([batch.cursor, batch.more]).toEqual([`${W}|3`, true]);
+    expect([batch.cursor, batch.more]).toEqual([
+      `individual_appointments=${W}|3&at=individual_appointments`,
+      true,
+    ]);
     const moved = {
       individual_appointments: [item('9', '2026-03-10T10:05:00Z')],
       links: { next: 'https://x/?page=4' },
     };
-    expect((await fetchAppointments(pullWith(moved), `${W}|3`)).cursor).toBe('2026-03-10T10:05:00Z|1');
+    expect((await fetchAppointments(pullWith(moved), `${W}|3`)).cursor).toBe(
+      'individual_appointments=2026-03-10T10:05:00Z|1&at=individual_appointments',
+    );
+  });
+
+  it('asks the cancelled list after the main one, which leaves cancelled appointments out, from its own watermark', async () => {
+    const cancelled = {
+      individual_appointments: [
+        {
+          ...item('7', '2026-03-10T11:00:00Z'),
+          cancelled_at: '2026-03-10T11:00:00Z',
+          cancellation_reason: 50,
+        },
+      ],
+      links: {},
+    };
+    const ctx = pullWith(cancelled);
+    const from =
+      'individual_appointments=2026-03-10T12:00:00Z|1&individual_appointments/cancelled=2026-03-10T10:30:00Z|1&at=individual_appointments/cancelled';
+    const batch = await fetchAppointments(ctx, from);
+    const url = new URL(ctx.vendorRequests[0]!.url);
+    expect([url.pathname, url.searchParams.getAll('q[]')]).toEqual([
+      '/v1/individual_appointments/cancelled',
+      ['updated_at:>=2026-03-10T10:29:00Z'],
+    ]);
+    expect(batch.notifications.map((n) => n.dedupeKey)).toEqual([
+      'individual_appointment:7@2026-03-10T11:00:00Z',
+    ]);
+    // The round is over: the next poll starts again at the main list, each list keeping its place.
+    expect([batch.cursor, batch.more]).toEqual([
+      'individual_appointments=2026-03-10T12:00:00Z|1&individual_appointments/cancelled=2026-03-10T11:00:00Z|1&at=individual_appointments',
+      false,
+    ]);
   });
 
   it('is transient on 429 and 5xx (Retry-After kept), permanent when the key is refused', async () => {
@@ -72,7 +116,7 @@ describe('Cliniko pull', () => {
     const refused = await fetchAppointments(pullWith({}, 401), null).catch((e) => e);
     expect([isConnectorError(refused) && refused.kind, refused.message]).toEqual([
       'permanent',
-      'Cliniko refused the API key (401) for the appointment list',
+      'Cliniko refused the API key (401) for the appointment list (/individual_appointments)',
     ]);
   });
 
@@ -96,7 +140,13 @@ describe('Cliniko pull', () => {
   });
 
   it('refuses a cursor it did not write', () => {
-    expect(() => readCursor('yesterday|1')).toThrow(/not <updated_at>\|<page>/);
-    expect(readCursor(null)).toEqual({ page: 1 });
+    expect(() => readCursor('yesterday|1')).toThrow(/is not <list>=<updated_at>\|<page>/);
+    expect(() => readCursor('individual_appointments=2026-03-10T10:00:00Z|1&at=patients')).toThrow(
+      /names no list to ask/,
+    );
+    expect(readCursor(null)).toEqual({
+      lists: { individual_appointments: { page: 1 }, 'individual_appointments/cancelled': { page: 1 } },
+      at: 'individual_appointments',
+    });
   });
 });

@@ -21,29 +21,77 @@ import {
 export const APPOINTMENT_TYPE = 'individual_appointment';
 
 /**
- * The pull cursor: the watermark (the latest `updated_at` stored) and the page of the list asked
- * from it. The page moves only while a whole page shares timestamps at or before the watermark
- * (it could not move the watermark, and `>=` would answer it again).
+ * The lists polled, in turn, each round. Cliniko's `GET /individual_appointments` leaves cancelled
+ * appointments out: "cancelled or deleted appointments ... are only returned on their specific end
+ * point" (Cliniko, github.com/redguava/cliniko-api/issues/139), `/individual_appointments/cancelled`.
  */
-export interface Cursor {
+export const LISTS = ['individual_appointments', 'individual_appointments/cancelled'] as const;
+export type List = (typeof LISTS)[number];
+
+/**
+ * One list's place: the watermark (the latest `updated_at` stored from it) and the page asked from
+ * it. The page moves only while a whole page shares timestamps at or before the watermark (it
+ * could not move the watermark, and `>=` would answer it again).
+ */
+export interface ListCursor {
   watermark?: string;
   page: number;
 }
 
-export function readCursor(cursor: string | null): Cursor {
-  if (cursor === null || cursor === '') return { page: 1 };
-  const [watermark = '', page = '1'] = cursor.split('|');
+/** The pull cursor: each list's place, and the list the next call asks. */
+export interface Cursor {
+  lists: Record<List, ListCursor>;
+  at: List;
+}
+
+function readListCursor(text: string | null, whole: string): ListCursor {
+  if (text === null || text === '') return { page: 1 };
+  const [watermark = '', page = '1'] = text.split('|');
   const n = Number(page);
   if (Number.isNaN(Date.parse(watermark)) || !Number.isInteger(n) || n < 1) {
     throw ConnectorError.permanent(
-      `the stored Cliniko cursor ${JSON.stringify(cursor)} is not <updated_at>|<page>`,
+      `the stored Cliniko cursor ${JSON.stringify(whole)} is not <list>=<updated_at>|<page>&…&at=<list>`,
     );
   }
   return { watermark, page: n };
 }
 
-export function writeCursor(cursor: Cursor): string | null {
-  return cursor.watermark === undefined ? null : `${cursor.watermark}|${cursor.page}`;
+/**
+ * Reads `individual_appointments=<updated_at>|<page>&individual_appointments/cancelled=…&at=<list>`;
+ * the first form, `<updated_at>|<page>` alone, is the main list's.
+ */
+export function readCursor(cursor: string | null): Cursor {
+  const fresh = (): Cursor => ({
+    lists: { individual_appointments: { page: 1 }, 'individual_appointments/cancelled': { page: 1 } },
+    at: 'individual_appointments',
+  });
+  if (cursor === null || cursor === '') return fresh();
+  const out = fresh();
+  if (!cursor.includes('=')) {
+    out.lists.individual_appointments = readListCursor(cursor, cursor);
+    return out;
+  }
+  const params = new URLSearchParams(cursor);
+  for (const list of LISTS) out.lists[list] = readListCursor(params.get(list), cursor);
+  const at = params.get('at');
+  if (!LISTS.includes(at as List)) {
+    throw ConnectorError.permanent(
+      `the stored Cliniko cursor ${JSON.stringify(cursor)} names no list to ask`,
+    );
+  }
+  out.at = at as List;
+  return out;
+}
+
+export function writeCursor(cursor: Cursor): string {
+  const params = new URLSearchParams();
+  for (const list of LISTS) {
+    const { watermark, page } = cursor.lists[list];
+    if (watermark !== undefined) params.set(list, `${watermark}|${page}`);
+  }
+  params.set('at', cursor.at);
+  // Kept readable in the instance's pull health: `|`, `/` and `:` as written.
+  return params.toString().replaceAll('%7C', '|').replaceAll('%2F', '/').replaceAll('%3A', ':');
 }
 
 /** One appointment version as a notification: one dedupe key per (id, updated_at). */
@@ -101,7 +149,7 @@ export function vendorFailure(res: VendorResponse, what: string): ConnectorError
   return ConnectorError.permanent(`Cliniko answered ${res.status} to ${what}`);
 }
 
-function listUrl(config: Config, cursor: Cursor): string {
+function listUrl(config: Config, list: List, cursor: ListCursor): string {
   const query = new URLSearchParams({
     sort: 'updated_at',
     order: 'asc',
@@ -114,14 +162,22 @@ function listUrl(config: Config, cursor: Cursor): string {
     // Inclusive: appointments sharing the watermark's second across a page boundary are not skipped.
     query.append('q[]', `updated_at:>=${from}`);
   }
-  return `${apiBase(config)}/individual_appointments?${query}`;
+  return `${apiBase(config)}/${list}?${query}`;
 }
 
-/** One page per call; `more` while Cliniko has a next page. */
+/**
+ * One page per call; `more` while the list asked has a next page, then while a list of the round
+ * is still to ask (the main list, then the cancelled one). The round ends after the last list.
+ */
 export async function fetchAppointments(ctx: PullContext<Config>, stored: string | null) {
-  const cursor = readCursor(stored);
-  const res = await ctx.http.request({ url: listUrl(ctx.config, cursor), headers: apiHeaders(ctx.config) });
-  if (res.status !== 200) throw vendorFailure(res, 'the appointment list');
+  const state = readCursor(stored);
+  const list = state.at;
+  const cursor = state.lists[list];
+  const res = await ctx.http.request({
+    url: listUrl(ctx.config, list, cursor),
+    headers: apiHeaders(ctx.config),
+  });
+  if (res.status !== 200) throw vendorFailure(res, `the appointment list (/${list})`);
   const page = res.body;
   if (!isJsonObject(page) || !Array.isArray(page.individual_appointments)) {
     throw ConnectorError.transient('Cliniko answered the appointment list with something that is not a page');
@@ -138,11 +194,17 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
   }
   const links = isJsonObject(page.links) ? page.links : {};
   const hasNext = typeof links.next === 'string' && notifications.length > 0;
-  const next: Cursor =
+  const next: ListCursor =
     watermark === cursor.watermark
-      ? { watermark, page: hasNext ? cursor.page + 1 : cursor.page }
-      : { watermark, page: 1 };
-  return { notifications, cursor: writeCursor(next) ?? undefined, more: hasNext };
+      ? { ...(watermark === undefined ? {} : { watermark }), page: hasNext ? cursor.page + 1 : cursor.page }
+      : { ...(watermark === undefined ? {} : { watermark }), page: 1 };
+  const following = LISTS[LISTS.indexOf(list) + 1];
+  const at = hasNext ? list : (following ?? LISTS[0]);
+  return {
+    notifications,
+    cursor: writeCursor({ lists: { ...state.lists, [list]: next }, at }),
+    more: hasNext || following !== undefined,
+  };
 }
 
 export const pull: PullSpec<Config> = {

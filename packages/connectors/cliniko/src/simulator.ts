@@ -1,6 +1,7 @@
 /**
  * A Cliniko API simulator over real HTTP (`start()` on 127.0.0.1:0): the individual appointment
- * list the connector polls (`q[]=updated_at:>=…`, `sort=updated_at`, `per_page`, `page`,
+ * lists the connector polls (the main one, which leaves cancelled appointments out, and
+ * `/individual_appointments/cancelled`; `q[]=updated_at:>=…`, `sort=updated_at`, `per_page`, `page`,
  * `links.next`) and the writes its commands make (create, `PATCH …/cancel`, update), behind
  * Cliniko's Basic auth (the key as user name). Each write stamps `updated_at` with the simulator's
  * clock, so the next poll lists it. It refuses what Cliniko's documentation rules out: a DateTime
@@ -124,7 +125,12 @@ export class ClinikoSimulator {
     }
     const path = url.pathname.replace(/^\/v1/, '');
     const body = method === 'GET' ? {} : (JSON.parse((await readBody(req)) || '{}') as JsonObject);
-    if (method === 'GET' && path === '/individual_appointments') return this.#list(url, res);
+    // The main list leaves cancelled and deleted appointments out; each has its own list
+    // (Cliniko, github.com/redguava/cliniko-api/issues/139).
+    if (method === 'GET' && path === '/individual_appointments')
+      return this.#list(url, res, (a) => !a.cancelled_at && !a.deleted_at);
+    if (method === 'GET' && path === '/individual_appointments/cancelled')
+      return this.#list(url, res, (a) => Boolean(a.cancelled_at) && !a.deleted_at);
     if (method === 'POST' && path === '/individual_appointments') {
       // What Cliniko's create requires (its documented request); the error words are Rails' own.
       const missing = [
@@ -191,10 +197,10 @@ export class ClinikoSimulator {
     return 405;
   }
 
-  #list(url: URL, res: ServerResponse): number {
+  #list(url: URL, res: ServerResponse, listed: (appointment: JsonObject) => boolean): number {
     const perPage = Number(url.searchParams.get('per_page') ?? 50);
     const page = Number(url.searchParams.get('page') ?? 1);
-    let items = [...this.#appointments.values()];
+    let items = [...this.#appointments.values()].filter(listed);
     for (const filter of url.searchParams.getAll('q[]')) {
       const m = /^(\w+):(>=|<=|!=|=|>|<)(.*)$/.exec(filter);
       if (!m) continue;
@@ -224,8 +230,9 @@ export class ClinikoSimulator {
     }
     items.sort((a, b) => Date.parse(String(a.updated_at)) - Date.parse(String(b.updated_at)));
     const slice = items.slice((page - 1) * perPage, page * perPage);
-    const links: JsonObject = { self: `${this.#url}/individual_appointments?page=${page}` };
-    if (page * perPage < items.length) links.next = `${this.#url}/individual_appointments?page=${page + 1}`;
+    const self = `${this.#url}${url.pathname.replace(/^\/v1/, '')}`;
+    const links: JsonObject = { self: `${self}?page=${page}` };
+    if (page * perPage < items.length) links.next = `${self}?page=${page + 1}`;
     this.#answer(res, 200, { individual_appointments: slice, total_entries: items.length, links });
     return 200;
   }
