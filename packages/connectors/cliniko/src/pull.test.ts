@@ -110,6 +110,20 @@ describe('Cliniko pull', () => {
     ]);
   });
 
+  it('skips the cancelled list for the round when Cliniko does not answer it (404), the main list still polled', async () => {
+    const ctx = pullWith({ message: 'Not found' }, 404);
+    const from = 'individual_appointments=2026-03-10T12:00:00Z|1&at=individual_appointments/cancelled';
+    const batch = await fetchAppointments(ctx, from);
+    expect([batch.notifications, batch.cursor, batch.more]).toEqual([
+      [],
+      'individual_appointments=2026-03-10T12:00:00Z|1&at=individual_appointments',
+      false,
+    ]);
+    // The main list's 404 is no such thing: it is the connector's whole source.
+    const main = await fetchAppointments(pullWith({ message: 'Not found' }, 404), null).catch((e) => e);
+    expect(isConnectorError(main) && main.kind).toBe('permanent');
+  });
+
   it('is transient on 429 and 5xx (Retry-After kept), permanent when the key is refused', async () => {
     const limited = await fetchAppointments(pullWith({}, 429, { 'retry-after': '30' }), null).catch((e) => e);
     expect([isConnectorError(limited) && limited.kind, limited.retryAfterMs]).toEqual(['transient', 30_000]);

@@ -177,6 +177,18 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
     url: listUrl(ctx.config, list, cursor),
     headers: apiHeaders(ctx.config),
   });
+  const following = LISTS[LISTS.indexOf(list) + 1];
+  const at = (hasNext: boolean) => (hasNext ? list : (following ?? LISTS[0]));
+  if (res.status === 404 && list !== LISTS[0]) {
+    // Cliniko's current reference (docs.api.cliniko.com) no longer names the cancelled list: an
+    // account that does not answer it must not stop the main list being polled.
+    ctx.logger.warn({ list, status: res.status }, 'Cliniko does not answer this list: skipped this round');
+    return {
+      notifications: [],
+      cursor: writeCursor({ ...state, at: at(false) }),
+      more: following !== undefined,
+    };
+  }
   if (res.status !== 200) throw vendorFailure(res, `the appointment list (/${list})`);
   const page = res.body;
   if (!isJsonObject(page) || !Array.isArray(page.individual_appointments)) {
@@ -198,11 +210,9 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
     watermark === cursor.watermark
       ? { ...(watermark === undefined ? {} : { watermark }), page: hasNext ? cursor.page + 1 : cursor.page }
       : { ...(watermark === undefined ? {} : { watermark }), page: 1 };
-  const following = LISTS[LISTS.indexOf(list) + 1];
-  const at = hasNext ? list : (following ?? LISTS[0]);
   return {
     notifications,
-    cursor: writeCursor({ lists: { ...state.lists, [list]: next }, at }),
+    cursor: writeCursor({ lists: { ...state.lists, [list]: next }, at: at(hasNext) }),
     more: hasNext || following !== undefined,
   };
 }

@@ -6,8 +6,9 @@
  * Cliniko's Basic auth (the key as user name). Each write stamps `updated_at` with the simulator's
  * clock, so the next poll lists it. It refuses what Cliniko's documentation rules out: a DateTime
  * filter with `=` or not in UTC, a booking without one of its required fields, a cancellation
- * reason not in Cliniko's list (422 with Rails' `errors`); and answers times in UTC. `failNext` makes the next call answer an error (a 429 with
- * Retry-After, a 503). Test code only.
+ * reason not in Cliniko's list (422 with Rails' `errors`); and answers times in UTC. `failNext`
+ * makes the next call answer an error (a 429 with Cliniko's `X-RateLimit-Reset`, a 503). Test
+ * code only.
  *
  * @example
  * ```ts
