@@ -145,7 +145,7 @@ describe('Cliniko commands', () => {
     expect(already.vendorRequests).toEqual([]);
   });
 
-  it('reschedules by PUT, letting Cliniko derive the end, transient on a rate limit', async () => {
+  it('reschedules by PATCH (the update the current reference names), letting Cliniko derive the end, transient on a rate limit', async () => {
     const ctx = memoryCommandContext({
       config: fixtureSettings,
       vendorIds: ['1001'],
@@ -162,7 +162,7 @@ describe('Cliniko commands', () => {
       retryAfterMs: 12_000,
     });
     expect(ctx.vendorRequests[0]).toMatchObject({
-      method: 'PUT',
+      method: 'PATCH',
       json: { starts_at: '2026-03-11T08:00:00Z', ends_at: null },
     });
   });

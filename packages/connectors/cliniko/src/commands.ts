@@ -6,7 +6,7 @@
  * |---|---|
  * | appointment.book | `POST /individual_appointments` `{ starts_at, ends_at?, patient_id, practitioner_id, appointment_type_id, business_id, notes? }` |
  * | appointment.cancel | `PATCH /individual_appointments/{id}/cancel` `{ cancellation_reason, cancellation_note? }` (204) |
- * | appointment.reschedule | `PUT /individual_appointments/{id}` `{ starts_at, ends_at? }` |
+ * | appointment.reschedule | `PATCH /individual_appointments/{id}` (docs.api.cliniko.com; the 2020 docs' PUT is no longer named) `{ starts_at, ends_at? }` |
  *
  * Cliniko cannot deduplicate a booking: a try marks it in the command's state before the POST, and
  * a later try after an unanswered POST looks the booking up (patient, practitioner, start) instead
@@ -171,7 +171,7 @@ async function reschedule(
   // Cliniko sets ends_at from the appointment type when it is given as null.
   json.ends_at = ends ?? null;
   const res = await ctx.http.request({
-    method: 'PUT',
+    method: 'PATCH',
     url: `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`,
     headers: apiHeaders(ctx.config),
     json,

@@ -187,7 +187,7 @@ export class ClinikoSimulator {
       this.#answer(res, 204);
       return 204;
     }
-    if (method === 'PUT' && !one[2]) {
+    if ((method === 'PATCH' || method === 'PUT') && !one[2]) {
       const changes: JsonObject = { id: existing.id ?? null };
       if (body.starts_at !== undefined) changes.starts_at = utc(body.starts_at);
       if (body.ends_at !== undefined) changes.ends_at = utc(body.ends_at ?? body.starts_at);
