@@ -1216,6 +1216,26 @@ describe('Clockwise.MD commands through a started hub', () => {
     }
   });
 
+  it("a vendor answer echoing the instance's API key base64-encoded (a Basic header quoted back) keeps it out of the command, its calls and command.failed", async () => {
+    const { subject } = await cwAppointment();
+    const echoed = Buffer.from(`${CW_API_KEY}:`).toString('base64');
+    cwSim.failApi(1, { status: 401, body: { error: `Unauthorized: Basic ${echoed}` } });
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject,
+      data: { customFields: { '104': 'verified' } },
+    });
+    const done = await outcomeOf(sent.json.id, 1);
+    expect(done).toMatchObject({ status: 'failed', error: { vendor: { status: 401 } } });
+    expect(done.error.vendor.body.error).toContain('[redacted]');
+    const failed = await subscriber.waitFor(
+      (r) => r.type === 'command.failed' && r.subject === `command/${sent.json.id}`,
+    );
+    // Before the fix the base64 text was stored, shown and delivered whole: it decodes to the key.
+    const run = Buffer.from(CW_API_KEY).toString('base64').slice(4, -4);
+    for (const text of [JSON.stringify(done), failed.text]) expect(text).not.toContain(run);
+  });
+
   it('an instance the file no longer declares (disabled) carries out no command: refused at once, one waiting for its retry fails unsent', async () => {
     const { subject, id } = await cwAppointment();
     // Waiting for its retry (Retry-After: 2 s) when the instance is retired.

@@ -62,4 +62,29 @@ describe('secretScrubber', () => {
     const scrub = secretScrubber(['abc', 'token', 'token-extended']);
     expect(scrub('token-extended token abc')).toBe('[redacted] [redacted] abc');
   });
+
+  it('replaces a secret URL-encoded and base64-encoded, as a vendor echoing the request quotes it', () => {
+    const key = 'MS0xMjM+NDU2/Nzg5=-au2';
+    const scrub = secretScrubber([key]);
+    const basic = `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
+    // The key at each of base64's three alignments, as user name, as password, and alone.
+    const encodings = [
+      basic,
+      Buffer.from(`user:${key}`).toString('base64'),
+      Buffer.from(`u:${key}`).toString('base64'),
+      Buffer.from(key).toString('base64url'),
+      encodeURIComponent(key),
+      encodeURIComponent(key).replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
+      new URLSearchParams({ api_key: `${key} x` }).toString(),
+    ];
+    for (const text of encodings) {
+      const scrubbed = scrub(`unauthorized: ${text}`);
+      expect(scrubbed, text).toContain('[redacted]');
+      // What stays (at most two characters at each end of the run) does not give the key back.
+      expect(scrubbed.length, text).toBeLessThan(`unauthorized: ${text}`.length - key.length / 2);
+    }
+    expect(scrub('MS0xMjM unrelated base64 aGVsbG8gd29ybGQ=')).toBe(
+      'MS0xMjM unrelated base64 aGVsbG8gd29ybGQ=',
+    );
+  });
 });

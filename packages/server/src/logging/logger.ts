@@ -56,8 +56,39 @@ export const REDACT_PATHS: readonly string[] = (() => {
 /** Values shorter than this are not scrubbed: replacing every "ab" would make logs unreadable. */
 export const MIN_SCRUB_LENGTH = 4;
 
+/** A base64 run shorter than this is not scrubbed (it would match ordinary words). */
+const MIN_BASE64_RUN = 8;
+
 /**
- * Replaces every occurrence of a secret value (as written, and as JSON-escaped) with {@link REDACTED}.
+ * The base64 text a secret's bytes always encode to, wherever they sit in what was encoded: for
+ * each of the three alignments, the characters that depend on the secret's bytes alone (those
+ * mixing in a byte before or after it differ with the neighbours). `Basic base64(key:)` carries the
+ * first of them; the one or two characters at each end that also encode a neighbour stay.
+ */
+function base64Forms(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  const forms: string[] = [];
+  for (let shift = 0; shift < 3; shift += 1) {
+    const encoded = Buffer.concat([Buffer.alloc(shift), bytes]).toString('base64');
+    // Character 4g+j of the encoding takes its bits from bytes 3g+[0,0,1,2][j] to 3g+[0,1,2,2][j].
+    let run = '';
+    for (let c = 0; c < encoded.length; c += 1) {
+      const group = 3 * Math.floor(c / 4);
+      const first = group + [0, 0, 1, 2][c % 4]!;
+      const last = group + [0, 1, 2, 2][c % 4]!;
+      if (first >= shift && last < shift + bytes.length) run += encoded[c];
+    }
+    if (run.length >= MIN_BASE64_RUN) forms.push(run, run.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  return forms;
+}
+
+/**
+ * Replaces every occurrence of a secret value with {@link REDACTED}: as written, JSON-escaped,
+ * URL-encoded (`%2F` and `%2f`, a form's `+` for a space) and base64-encoded (a vendor answer, or
+ * a proxy's error page, echoing the `Authorization: Basic` header the hub sent, or the query
+ * string it called: each showed the key of an instance to whoever read the command; an attacker
+ * audit).
  *
  * @example
  * ```ts
@@ -71,6 +102,13 @@ export function secretScrubber(secrets: readonly string[]): (text: string) => st
     if (typeof secret !== 'string' || secret.length < MIN_SCRUB_LENGTH) continue;
     forms.add(secret);
     forms.add(JSON.stringify(secret).slice(1, -1));
+    const encoded = encodeURIComponent(secret);
+    const form = new URLSearchParams({ s: secret }).toString().slice(2);
+    for (const text of [encoded, form]) {
+      forms.add(text);
+      forms.add(text.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()));
+    }
+    for (const text of base64Forms(secret)) forms.add(text);
   }
   if (forms.size === 0) return (text) => text;
   // Longest first, so a secret containing another is replaced whole.
