@@ -24,11 +24,16 @@ export interface FeedHost {
   db: Kysely<unknown>;
 }
 
-/** Refuses a cursor past the newest event: no poll gave it (see `poll` and `ack`). */
+/**
+ * Refuses a cursor past the newest event: no poll gave it (see `poll` and `ack`). The answer does
+ * not say which event is the newest: that is the hub's, across every instance, and a reader of a
+ * subscription filtered to a few types or sources was told how many events others had just
+ * stored (an attacker audit).
+ */
 async function refusePastNewest(db: Kysely<unknown>, cursor: string): Promise<void> {
   const newest = await eventStore.newestSequence(db);
   if (BigInt(cursor) > BigInt(newest)) {
-    throw invalid(`cursor ${cursor} is past the newest event (${newest}): use a nextCursor the feed gave`);
+    throw invalid(`cursor ${cursor} is past the newest event: use a nextCursor the feed gave`);
   }
 }
 
