@@ -1,6 +1,6 @@
 import { createAjv } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
-import { apiBase, configSchema } from './config.ts';
+import { apiBase, apiHeaders, configSchema } from './config.ts';
 import { fixtureSettings } from './testing.ts';
 
 describe('Cliniko settings', () => {
@@ -23,6 +23,23 @@ describe('Cliniko settings', () => {
       ua('(it@example.com)'),
       ua('Switchyard (it)'),
     ]).toEqual([false, false, false, false]);
+  });
+
+  it('refuses a User-Agent that cannot be sent as a header, and takes any that can', () => {
+    // Accepted before, then every call failed before it went out.
+    for (const userAgent of [
+      'hh\r\nX-Evil: 1 (it@example.com)',
+      'Klinik 東京 (it@example.jp)',
+      'nul\u0000 (it@x.ch)',
+    ]) {
+      expect(validate({ ...settings, userAgent }), JSON.stringify(userAgent)).toBe(false);
+      expect(() => new Headers(apiHeaders({ ...settings, userAgent }))).toThrow(TypeError);
+    }
+    expect(validate({ ...settings, userAgent: 'tab\there (it@x.ch)' })).toBe(false);
+    for (const userAgent of ['Switchyard at Example Clinic (it@example.com)', 'Clinique Genève (it@x.ch)']) {
+      expect(validate({ ...settings, userAgent }), userAgent).toBe(true);
+      expect(new Headers(apiHeaders({ ...settings, userAgent })).get('user-agent')).toBe(userAgent);
+    }
   });
 
   it("reads the shard from the key's suffix, au1 for a key without one", () => {

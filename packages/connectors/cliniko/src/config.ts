@@ -48,8 +48,13 @@ export const configSchema: JsonSchema = {
         'The User-Agent Cliniko requires of every client: "APP_VENDOR_NAME (APP_VENDOR_EMAIL)", a name and a contact email in parentheses; Cliniko may block requests without them.',
       type: 'string',
       // Cliniko: "If your requests do not include a User-Agent that contains a name and valid
-      // contact email, future requests may be automatically blocked" (API readme).
-      pattern: '^\\S.*\\([^\\s()@]+@[^\\s()@]+\\.[^\\s()@]+\\)$',
+      // contact email, future requests may be automatically blocked" (API readme). And it is sent as
+      // a header: a line break, a control character or one past U+00FF (a clinic name in another
+      // script) was accepted, and then every pull and command failed with the HTTP client's
+      // TypeError ("Headers.append: … is an invalid header value"; an attacker audit).
+      pattern: '^(?=[ -~\\u00a0-\\u00ff]+$)\\S.*\\([^\\s()@]+@[^\\s()@]+\\.[^\\s()@]+\\)$',
+      'x-message':
+        'must be a name and a contact email in parentheses, "Name (ops@example.com)", on one line of printable characters, Latin-1 at most (it is sent as the User-Agent header)',
     },
     perPage: {
       description: 'Appointments asked for per page.',

@@ -2,7 +2,7 @@ import { defineConnector, emit, isSwitchyardError } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
 import { checkedSettings } from './settings.ts';
 
-const connector = defineConnector<{ apiKey: string; region: string }>({
+const connector = defineConnector<{ apiKey: string; region: string; agent?: string }>({
   name: 'settings-check',
   version: '1.0.0',
   displayName: 'Settings check',
@@ -13,6 +13,7 @@ const connector = defineConnector<{ apiKey: string; region: string }>({
     properties: {
       apiKey: { type: 'string', minLength: 8, 'x-secret': true },
       region: { enum: ['eu', 'us'], default: 'eu' },
+      agent: { type: 'string', pattern: '^[ -~]+$', 'x-message': 'must be one line of printable ASCII' },
     },
   },
   eventMap: [],
@@ -48,6 +49,13 @@ describe('checkedSettings', () => {
       '/settings/region',
     ]);
     expect(String((error as Error).message)).not.toContain('short');
+  });
+
+  it("words a problem with the schema's x-message, as the config file's check does", () => {
+    // Before, the API answered ajv's 'must match pattern "^[ -~]+$"' where validate said the words.
+    expect(() => checkedSettings(connector, { apiKey: 'long-enough', agent: 'a\r\nb' })).toThrow(
+      "settings do not match the settings-check connector's schema: /settings/agent must be one line of printable ASCII",
+    );
   });
 
   it('refuses settings nested too deeply to copy as invalid input, not as a failure of the hub', () => {

@@ -21,8 +21,9 @@ const validators = new WeakMap<SettingsOwner, Validator>();
 export function checkedSettings(connector: SettingsOwner, settings: JsonObject): JsonObject {
   let validate = validators.get(connector);
   if (!validate) {
-    // Connector schemas carry their own annotation keywords (x-duration, …): not strict.
-    validate = createAjv({ allErrors: true, strict: false, useDefaults: true }).compile(
+    // Connector schemas carry their own annotation keywords (x-duration, …): not strict. Verbose:
+    // an error carries its schema, whose `x-message` words it as the config loader does.
+    validate = createAjv({ allErrors: true, strict: false, useDefaults: true, verbose: true }).compile(
       connector.configSchema,
     );
     validators.set(connector, validate);
@@ -42,10 +43,13 @@ export function checkedSettings(connector: SettingsOwner, settings: JsonObject):
   }
   if (validate(copy)) return copy;
   // Messages name the failing path and rule, never the value (it may be a secret).
-  const errors = (validate.errors ?? []).map((e) => ({
-    path: `/settings${e.instancePath}`,
-    message: e.message ?? 'is invalid',
-  }));
+  const errors = (validate.errors ?? []).map((e) => {
+    const own = (e.parentSchema as Record<string, unknown> | undefined)?.['x-message'];
+    return {
+      path: `/settings${e.instancePath}`,
+      message: typeof own === 'string' ? own : (e.message ?? 'is invalid'),
+    };
+  });
   throw new SwitchyardError(
     'SY_PIPELINE_INVALID_INPUT',
     `settings do not match the ${connector.name} connector's schema: ${errors
