@@ -63,6 +63,18 @@ describe('secretScrubber', () => {
     expect(scrub('token-extended token abc')).toBe('[redacted] [redacted] abc');
   });
 
+  it('replaces the start of a secret that ends a text cut inside it, and no shorter start', () => {
+    const key = 'cl-api-key-0123456789abcdef';
+    const scrub = secretScrubber([key]);
+    // A connector's message keeps the vendor's first 200 characters: the key straddled the cut.
+    const said = `Unauthorized (${'x'.repeat(170)}) key ${key} was refused`.slice(0, 200);
+    expect(scrub(`Cliniko book answered 401: ${said}`)).toMatch(/key \[redacted\]$/);
+    expect(scrub(`Cliniko book answered 401: ${said}`)).not.toContain(key.slice(0, 6));
+    expect(scrub('the status is cl-api')).toBe('the status is [redacted]');
+    expect(scrub('the status is cl-ap')).toBe('the status is cl-ap');
+    expect(scrub(`${key.slice(0, 10)} in the middle`)).toBe(`${key.slice(0, 10)} in the middle`);
+  });
+
   it('replaces a secret URL-encoded and base64-encoded, as a vendor echoing the request quotes it', () => {
     const key = 'MS0xMjM+NDU2/Nzg5=-au2';
     const scrub = secretScrubber([key]);

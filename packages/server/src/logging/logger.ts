@@ -114,8 +114,25 @@ export function secretScrubber(secrets: readonly string[]): (text: string) => st
   // Longest first, so a secret containing another is replaced whole.
   const alternatives = [...forms].sort((a, b) => b.length - a.length).map(escapeRegExp);
   const pattern = new RegExp(alternatives.join('|'), 'g');
-  return (text) => text.replace(pattern, REDACTED);
+  // A text cut before it reached the hub ends with the start of a secret where the cut fell in it:
+  // a connector keeps the first 200 characters of a vendor's text answer for the command's message
+  // (Cliniko's, BookingBug's), and a key quoted at character 190 kept its first 10 (an attacker
+  // audit). The longest such start of at least MIN_CUT_LENGTH characters is replaced too.
+  const starts = [...forms].filter((form) => form.length > MIN_CUT_LENGTH);
+  const longest = Math.max(0, ...starts.map((form) => form.length));
+  const cutSecret = (text: string): string => {
+    const tail = text.slice(-longest);
+    let cut = 0;
+    for (const form of starts)
+      for (let n = Math.min(form.length - 1, tail.length); n >= MIN_CUT_LENGTH && n > cut; n -= 1)
+        if (tail.endsWith(form.slice(0, n))) cut = n;
+    return cut === 0 ? text : `${text.slice(0, -cut)}${REDACTED}`;
+  };
+  return (text) => cutSecret(text.replace(pattern, REDACTED));
 }
+
+/** The shortest start of a secret replaced at the end of a text (shorter ones match ordinary words). */
+const MIN_CUT_LENGTH = 6;
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
