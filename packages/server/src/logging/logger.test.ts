@@ -88,6 +88,8 @@ describe('secretScrubber', () => {
       encodeURIComponent(key),
       encodeURIComponent(key).replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
       new URLSearchParams({ api_key: `${key} x` }).toString(),
+      // A JSON text answer of a vendor that escapes slashes (PHP's json_encode), kept as text.
+      JSON.stringify({ error: `bad key ${key}` }).replace(/\//g, '\\/'),
     ];
     for (const text of encodings) {
       const scrubbed = scrub(`unauthorized: ${text}`);

@@ -84,7 +84,7 @@ function base64Forms(secret: string): string[] {
 }
 
 /**
- * Replaces every occurrence of a secret value with {@link REDACTED}: as written, JSON-escaped,
+ * Replaces every occurrence of a secret value with {@link REDACTED}: as written, JSON-escaped (`\/` too),
  * URL-encoded (`%2F` and `%2f`, a form's `+` for a space) and base64-encoded (a vendor answer, or
  * a proxy's error page, echoing the `Authorization: Basic` header the hub sent, or the query
  * string it called: each showed the key of an instance to whoever read the command; an attacker
@@ -101,7 +101,11 @@ export function secretScrubber(secrets: readonly string[]): (text: string) => st
   for (const secret of secrets) {
     if (typeof secret !== 'string' || secret.length < MIN_SCRUB_LENGTH) continue;
     forms.add(secret);
-    forms.add(JSON.stringify(secret).slice(1, -1));
+    const escaped = JSON.stringify(secret).slice(1, -1);
+    forms.add(escaped);
+    // PHP's json_encode (and others) escape every slash: a text answer quoting a key with a "/"
+    // in it kept the key whole (an attacker audit).
+    forms.add(escaped.replace(/\//g, '\\/'));
     const encoded = encodeURIComponent(secret);
     const form = new URLSearchParams({ s: secret }).toString().slice(2);
     for (const text of [encoded, form]) {
