@@ -2014,4 +2014,45 @@ describe('a run longer than its lease', () => {
       sim.writes.onRequest = undefined;
     }
   });
+
+  it('renews its lease one statement at a time: a renewal the database holds up is not joined by another every third of the lease', async () => {
+    await hub.stop();
+    hub = await startHub({ sweepIntervalMs: 200, leaseMs: 1_000 });
+    sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+    const { subject } = await bookedAppointment();
+    const { reached, release } = holdNextVendorWrite();
+    const locker = new pg.Client({ connectionString: db.url() });
+    await locker.connect();
+    try {
+      const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+      expect(sent.status).toBe(202);
+      await reached;
+      // The command's row locked for 2 s while its vendor call runs: each renewal waits for it.
+      await locker.query('begin');
+      await locker.query('select 1 from switchyard.commands where id = $1 for update', [sent.json.id]);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const waiting = await locker.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and query like '%set locked_until = now()%'`,
+      );
+      // Before: a renewal every 333 ms, each waiting on its own pooled connection (6 here).
+      expect(waiting.rows[0]!.n).toBeLessThanOrEqual(1);
+      await locker.query('rollback');
+      release();
+      const done = await eventually(
+        async () => {
+          const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
+          return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+        },
+        'the command finished',
+        20_000,
+      );
+      // Held past its lease, the command may have been taken over (attempts 2): it still ends.
+      expect(done.status).toBe('succeeded');
+    } finally {
+      sim.writes.onRequest = undefined;
+      await locker.query('rollback').catch(() => {});
+      await locker.end();
+    }
+  });
 });

@@ -662,16 +662,26 @@ export function createCommands(options: CommandsOptions = {}) {
     // then ran the command again beside this run, calling the vendor twice (a commands audit: a
     // 5 s lease and a 15 s answer ran it twice). A failed renewal (the database away) is left to
     // the lease: the run's outcome is stored only while this claim still holds it.
+    // One renewal at a time: a renewal the database holds up (a lock on the row, a slow database)
+    // was joined by another every third of the lease, each waiting on a pooled connection the
+    // other work of the process needs (an attacker audit: six waiting after 2 s of a 1 s lease).
+    let renewing = false;
     const renewal = setInterval(
       () => {
+        if (renewing) return;
+        renewing = true;
         const at = Date.now();
-        q.extendCommandLease(s.host.db, row.id, row, leaseMs).then(
-          (held) => {
-            if (held) leaseEndsAt = at + leaseMs;
-            else clearInterval(renewal);
-          },
-          () => {},
-        );
+        q.extendCommandLease(s.host.db, row.id, row, leaseMs)
+          .then(
+            (held) => {
+              if (held) leaseEndsAt = at + leaseMs;
+              else clearInterval(renewal);
+            },
+            () => {},
+          )
+          .finally(() => {
+            renewing = false;
+          });
       },
       Math.max(LEASE_RENEW_MIN_MS, leaseMs / 3),
     );
