@@ -751,7 +751,9 @@ export function createCommands(options: CommandsOptions = {}) {
     try {
       const instance = await host.loadInstance(row.instance_id);
       if (instance)
-        scrub = secretScrubber(collectSecretValues(instance.config, instance.connector.configSchema));
+        scrub = secretScrubber(collectSecretValues(instance.config, instance.connector.configSchema), {
+          cutEnds: true,
+        });
       // Indexed by a runtime type: the handler's own CommandRequest<T> is the request built below.
       const handler = instance?.connector.commands?.[row.type as CommandType] as
         | ((command: CommandRequest, ctx: CommandContext<Record<string, unknown>>) => Promise<CommandResult>)
@@ -902,7 +904,7 @@ export function createCommands(options: CommandsOptions = {}) {
         if (delay <= ECHO_WAIT_MS)
           localRetryUntil = Math.max(localRetryUntil, Date.now() + delay + ECHO_WAIT_MS);
         logger.warn(
-          { attempt: row.attempts, delayMs: delay, reason: result.message },
+          { attempt: row.attempts, delayMs: delay, reason: scrub(result.message) },
           'command will be retried',
         );
         return undefined;

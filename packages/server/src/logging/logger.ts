@@ -94,9 +94,13 @@ function base64Forms(secret: string): string[] {
  * ```ts
  * const scrub = secretScrubber(['s3cr3t-token']);
  * scrub('Authorization failed for s3cr3t-token'); // 'Authorization failed for [redacted]'
+ * secretScrubber(['s3cr3t-token'], { cutEnds: true })('bad key s3cr3t'); // 'bad key [redacted]'
  * ```
  */
-export function secretScrubber(secrets: readonly string[]): (text: string) => string {
+export function secretScrubber(
+  secrets: readonly string[],
+  options: { cutEnds?: boolean } = {},
+): (text: string) => string {
   const forms = new Set<string>();
   for (const secret of secrets) {
     if (typeof secret !== 'string' || secret.length < MIN_SCRUB_LENGTH) continue;
@@ -118,10 +122,13 @@ export function secretScrubber(secrets: readonly string[]): (text: string) => st
   // Longest first, so a secret containing another is replaced whole.
   const alternatives = [...forms].sort((a, b) => b.length - a.length).map(escapeRegExp);
   const pattern = new RegExp(alternatives.join('|'), 'g');
-  // A text cut before it reached the hub ends with the start of a secret where the cut fell in it:
-  // a connector keeps the first 200 characters of a vendor's text answer for the command's message
-  // (Cliniko's, BookingBug's), and a key quoted at character 190 kept its first 10 (an attacker
-  // audit). The longest such start of at least MIN_CUT_LENGTH characters is replaced too.
+  if (!options.cutEnds) return (text) => text.replace(pattern, REDACTED);
+  // With `cutEnds`: a text cut before it reached the hub ends with the start of a secret where the
+  // cut fell in it: a connector keeps the first 200 characters of a vendor's text answer for the
+  // command's message (Cliniko's, BookingBug's), and a key quoted at character 190 kept its first 10
+  // (an attacker audit). The longest such start of at least MIN_CUT_LENGTH characters is replaced
+  // too. Not for log lines, which end with the line's own JSON: the check would cost every line a
+  // pass over every secret's starts and find nothing.
   const starts = [...forms].filter((form) => form.length > MIN_CUT_LENGTH);
   const longest = Math.max(0, ...starts.map((form) => form.length));
   const cutSecret = (text: string): string => {
