@@ -7,7 +7,7 @@ import {
   MemoryStateStore,
 } from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AdminTokenCache, commands, commandsUnavailable } from './commands.ts';
+import { AdminTokenCache, commands, commandsUnavailable, commandUnsupported } from './commands.ts';
 import type { Config } from './config.ts';
 import { bookingbugConnector } from './index.ts';
 import { BookingBugSimulator } from './simulator.ts';
@@ -65,7 +65,16 @@ const cancelCmd = (data: object = {}) =>
     data,
   }) as unknown as CommandRequest<'appointment.cancel'>;
 
+const moveCmd = (data: object) =>
+  ({
+    id: `m-${Math.random()}`,
+    type: 'appointment.reschedule',
+    subject: 'appointment/h',
+    data,
+  }) as unknown as CommandRequest<'appointment.reschedule'>;
+
 const cancel = commands['appointment.cancel']!;
+const reschedule = commands['appointment.reschedule']!;
 const calls = (sim: BookingBugSimulator) => sim.writes.log.map((c) => `${c.method} ${c.path} ${c.status}`);
 
 // The floor every connector's commands meet: 503 and 429 transient (Retry-After kept), 422 permanent.
@@ -84,6 +93,11 @@ describeCommandConformance({
   samples: {
     'appointment.cancel': {
       data: {},
+      vendorIds: [LEGACY.booking],
+      current: { organization: { id: LEGACY.company } },
+    },
+    'appointment.reschedule': {
+      data: { start: '2017-03-11T09:00:00+00:00' },
       vendorIds: [LEGACY.booking],
       current: { organization: { id: LEGACY.company } },
     },
@@ -307,6 +321,121 @@ describe('BookingBug commands against the simulator', () => {
         adminApi: { baseUrl: 'https://uk.bookingbug.com', appId: 'a', email: 'e', password: 'p' },
       }),
     ).toBeUndefined();
-    expect(Object.keys(bookingbugConnector.commands ?? {})).toEqual(['appointment.cancel']);
+    expect(Object.keys(bookingbugConnector.commands ?? {})).toEqual([
+      'appointment.cancel',
+      'appointment.reschedule',
+    ]);
+  });
+});
+
+describe('BookingBug reschedule against the simulator', () => {
+  const PATH = `/api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking}`;
+  // The sample purchase's booking starts 2017-03-10T11:30:00+00:00.
+  const NEW_START = '2017-03-11T10:00:00+01:00';
+
+  it('PUTs { datetime } to the admin booking (Update Booking) with the Auth-Token; the booking moves', async () => {
+    const { sim, ctx } = await setup();
+    const result = await reschedule(moveCmd({ start: NEW_START }), ctx());
+    expect(result).toMatchObject({
+      outcome: 'done',
+      vendor: { status: 200, body: { id: Number(LEGACY.booking), datetime: NEW_START } },
+    });
+    expect(calls(sim)).toEqual(['POST /api/v1/login 201', `PUT ${PATH} 200`]);
+    expect(sim.writes.log[1]).toMatchObject({ appId: 'sim-app-id', body: { datetime: NEW_START } });
+    expect(sim.writes.log[1]!.authToken).toBeTruthy();
+    expect(sim.writes.startOf(LEGACY.booking)).toBe(NEW_START);
+  });
+
+  it('a try after one whose answer was lost reads the booking first and sends nothing again when it already starts there', async () => {
+    const { sim, ctx } = await setup();
+    // The PUT reaches BookingBug, its answer does not reach the hub (a gateway timeout).
+    let lose = true;
+    const http: VendorHttp = {
+      async request(request) {
+        const res = await fetchVendorHttp.request(request);
+        if (request.method === 'PUT' && lose) {
+          lose = false;
+          return { status: 504, headers: {}, body: 'Gateway Timeout' };
+        }
+        return res;
+      },
+    };
+    const commandState = new MemoryStateStore();
+    const command = moveCmd({ start: NEW_START });
+    expect(await reschedule(command, ctx({ http, commandState }))).toMatchObject({ outcome: 'transient' });
+    expect(sim.writes.startOf(LEGACY.booking)).toBe(NEW_START);
+    const again = await reschedule(command, ctx({ http, commandState, attempt: 2 }));
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true, vendor: { status: 200 } });
+    expect(calls(sim).slice(1)).toEqual([`PUT ${PATH} 200`, `GET ${PATH} 200`]);
+  });
+
+  it('a try after a lost answer sends the move again when the booking is elsewhere, and not while the read fails', async () => {
+    const { sim, ctx } = await setup();
+    // A token first (a move of another booking), so that the failure below answers the read.
+    await reschedule(
+      moveCmd({ start: NEW_START }),
+      ctx({ vendorIds: [JRNI.booking], current: { organization: { id: JRNI.company } } }),
+    );
+    const seen = sim.writes.log.length;
+    // The try before sent the move; its answer was lost.
+    const commandState = new MemoryStateStore();
+    await commandState.set('bookingbug:move-sent', true);
+    const command = moveCmd({ start: NEW_START });
+    sim.writes.failNext(1, 503);
+    expect(await reschedule(command, ctx({ commandState, attempt: 2 }))).toMatchObject({
+      outcome: 'transient',
+      message: 'BookingBug booking read answered 503',
+    });
+    expect(calls(sim).slice(seen)).toEqual([`GET ${PATH} 503`]);
+    // Readable, and still at its old time: the move goes again.
+    expect(await reschedule(command, ctx({ commandState, attempt: 3 }))).toMatchObject({ outcome: 'done' });
+    expect(calls(sim).slice(seen + 1)).toEqual([`GET ${PATH} 200`, `PUT ${PATH} 200`]);
+    expect(sim.writes.startOf(LEGACY.booking)).toBe(NEW_START);
+  });
+
+  it('a refused move is permanent with BookingBug’s answer, after a re-read (a taken time, a cancelled booking, an unknown one)', async () => {
+    const { sim, ctx } = await setup();
+    sim.writes.occupy(NEW_START);
+    expect(await reschedule(moveCmd({ start: NEW_START }), ctx())).toMatchObject({
+      outcome: 'permanent',
+      message: 'BookingBug reschedule answered 409: Conflict: the slot is fully booked',
+      vendor: { status: 409 },
+    });
+    expect(sim.writes.startOf(LEGACY.booking)).toBe('2017-03-10T11:30:00+00:00');
+    expect(await cancel(cancelCmd(), ctx())).toMatchObject({ outcome: 'done' });
+    const seen = sim.writes.log.length;
+    const refused = await reschedule(moveCmd({ start: NEW_START }), ctx());
+    expect(refused).toMatchObject({
+      outcome: 'permanent',
+      message: 'BookingBug reschedule answered 403: Rescheduling cancelled booking',
+      vendor: { status: 403, body: { error: 'Rescheduling cancelled booking' } },
+    });
+    expect(calls(sim).slice(seen)).toEqual([`PUT ${PATH} 403`, `GET ${PATH} 200`]);
+    const missing = await reschedule(moveCmd({ start: NEW_START }), ctx({ vendorIds: ['999'] }));
+    expect(missing).toMatchObject({ outcome: 'permanent', vendor: { status: 404 } });
+  });
+
+  it('refuses, when the command is sent, a length, service or place the documented update cannot carry', () => {
+    const start = NEW_START;
+    expect(commandUnsupported({ type: 'appointment.reschedule', data: { start } })).toBeUndefined();
+    expect(
+      bookingbugConnector.commandUnsupported?.(
+        { type: 'appointment.reschedule', data: { start, durationMinutes: 45, location: { id: '1' } } },
+        { basicToken: 't'.repeat(20) },
+      ),
+    ).toBe(
+      "BookingBug's documented booking update moves a booking in time only (datetime): data.durationMinutes, data.location cannot be sent",
+    );
+    expect(commandUnsupported({ type: 'appointment.cancel', data: {} })).toBeUndefined();
+  });
+
+  it('fails for good, without a call, a move with a length queued before the connector refused it up front', async () => {
+    const { sim, ctx } = await setup();
+    const result = await reschedule(moveCmd({ start: NEW_START, durationMinutes: 45 }), ctx());
+    expect(result).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('data.durationMinutes'),
+    });
+    expect(sim.writes.log).toEqual([]);
   });
 });

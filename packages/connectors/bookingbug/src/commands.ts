@@ -5,6 +5,7 @@
  * | command | call |
  * |---|---|
  * | appointment.cancel | `POST /api/v1/admin/{company_id}/bookings/{id}/cancel` with `{ notify, cancel_reason }` |
+ * | appointment.reschedule | `PUT /api/v1/admin/{company_id}/bookings/{id}` with `{ datetime }` ("Update Booking") |
  *
  * Every call carries `App-Id` (and `App-Key` when configured) and the `Auth-Token` an administrator's
  * login (`POST /api/v1/login` with `{ email, password }`) returned. The token is kept in this
@@ -12,12 +13,14 @@
  * expired or logged-out token).
  *
  * What a repeated cancel answers is not documented: when the cancel is refused, the booking is read
- * again (`GET /api/v1/admin/{company_id}/bookings/{id}`) and an `is_cancelled` booking counts as done.
- * No other write call is public enough to build on (docs/connectors/bookingbug.md#commands).
+ * again (`GET /api/v1/admin/{company_id}/bookings/{id}`) and an `is_cancelled` booking counts as done;
+ * a move is checked the same way ({@link reschedule}). The presence commands and `appointment.update`
+ * have no documented call (docs/connectors/bookingbug.md#commands).
  */
 import { createHash } from 'node:crypto';
 import {
   type CommandContext,
+  type CommandData,
   type CommandRequest,
   type CommandResult,
   type CommandSpec,
@@ -219,7 +222,8 @@ function companyOf(ctx: Ctx, api: AdminApiConfig): string | undefined {
   return id === undefined || id === '' ? undefined : String(id);
 }
 
-async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
+/** The booking a command acts on: its admin API path, or why there is none (no call made). */
+function bookingPath(ctx: Ctx): { api: AdminApiConfig; path: string } | CommandResult {
   const api = ctx.config.adminApi;
   if (!api) return { outcome: 'permanent', message: commandsUnavailable(ctx.config)! };
   const booking = ctx.vendorIds[ctx.vendorIds.length - 1];
@@ -232,7 +236,22 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
         'the hub does not know this booking’s company (no notification named it): set adminApi.companyId',
     };
   }
-  const path = `${base(api)}/api/v1/admin/${encodeURIComponent(company)}/bookings/${encodeURIComponent(booking)}`;
+  return {
+    api,
+    path: `${base(api)}/api/v1/admin/${encodeURIComponent(company)}/bookings/${encodeURIComponent(booking)}`,
+  };
+}
+
+/** The admin booking as BookingBug holds it now (`GET …/bookings/{id}`), or undefined when unreadable. */
+async function readBooking(ctx: Ctx, api: AdminApiConfig, path: string): Promise<JsonObject | undefined> {
+  const now = await adminCall(ctx, api, { method: 'GET', url: path });
+  return !isResult(now) && ok(now) && isJsonObject(now.body) ? now.body : undefined;
+}
+
+async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {
+  const target = bookingPath(ctx);
+  if ('outcome' in target) return target;
+  const { api, path } = target;
   const body: JsonObject = { notify: api.notifyOnCancel ?? DEFAULT_NOTIFY_ON_CANCEL };
   if (command.data.reason !== undefined) body.cancel_reason = command.data.reason;
   const res = await adminCall(ctx, api, { method: 'POST', url: `${path}/cancel`, json: body });
@@ -241,15 +260,88 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
   const result = failure('cancel', res);
   if (result.outcome === 'permanent') {
     // A repeated cancel (after a crash, or cancelled meanwhile at the vendor): done if it is cancelled.
-    const now = await adminCall(ctx, api, { method: 'GET', url: path });
-    if (!isResult(now) && ok(now) && isJsonObject(now.body) && now.body.is_cancelled === true) {
+    const now = await readBooking(ctx, api, path);
+    if (now?.is_cancelled === true) {
       return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
     }
   }
   return result;
 }
 
+/** Whether the admin booking starts at `start` (the same instant, whatever offset either is written in). */
+function startsAt(booking: JsonObject, start: string): boolean {
+  const at = typeof booking.datetime === 'string' ? Date.parse(booking.datetime) : Number.NaN;
+  return !Number.isNaN(at) && at === Date.parse(start) && booking.is_cancelled !== true;
+}
+
+/** Set in the command's state before the move is sent: a later try re-reads the booking first. */
+const MOVE_SENT = 'bookingbug:move-sent';
+
+/**
+ * `PUT /api/v1/admin/{company_id}/bookings/{id}` with `{ datetime }` (dev.bookingbug.com, Admin
+ * Bookings, "Update Booking": "a booking can be moved to a new date/time (if available)").
+ * `datetime` is the command's start as given, with its offset: the docs' own format for a booking's
+ * `datetime` (New Booking: `2017-03-09T15:43:37.494Z`), where a time without one would be read in a
+ * time zone the hub does not know.
+ *
+ * Commands run at least once, and what BookingBug answers to a move onto the time the booking
+ * already has is not documented. So a try after one that sent the move (its answer lost, a crash)
+ * reads the booking first and sends nothing when it already starts there; and a refused move is
+ * followed by a re-read, a booking at the asked time counting as done. (Re-sending blindly could also
+ * undo a later move made at BookingBug in between.) `data.reason` is not sent: the update has no
+ * documented field for it.
+ */
+async function reschedule(
+  command: CommandRequest<'appointment.reschedule'>,
+  ctx: Ctx,
+): Promise<CommandResult> {
+  // Also here: a command the hub accepted before the connector refused it up front.
+  const unsupported = commandUnsupported(command);
+  if (unsupported !== undefined) return { outcome: 'permanent', message: unsupported };
+  const target = bookingPath(ctx);
+  if ('outcome' in target) return target;
+  const { api, path } = target;
+  const start = command.data.start;
+  if ((await ctx.commandState.get(MOVE_SENT)) !== undefined) {
+    const now = await adminCall(ctx, api, { method: 'GET', url: path });
+    if (isResult(now)) return now;
+    // Not sent again blind while BookingBug cannot answer; a refused read (e.g. 404) leaves the
+    // answer to the move's own call.
+    if (retryable(now)) return failure('booking read', now);
+    if (ok(now) && isJsonObject(now.body) && startsAt(now.body, start)) {
+      return { outcome: 'done', alreadyDone: true, vendor: { status: now.status, body: now.body } };
+    }
+  }
+  await ctx.commandState.set(MOVE_SENT, true);
+  const res = await adminCall(ctx, api, { method: 'PUT', url: path, json: { datetime: start } });
+  if (isResult(res)) return res;
+  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+  const result = failure('reschedule', res);
+  if (result.outcome === 'permanent') {
+    const now = await readBooking(ctx, api, path);
+    if (now !== undefined && startsAt(now, start)) {
+      return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
+    }
+  }
+  return result;
+}
+
+/**
+ * Data BookingBug's documented booking update has no field for, refused when the command is sent
+ * (the contract's `commandUnsupported`): the docs show the move by `datetime` only. "Moved to a
+ * different staff/resource" is mentioned without its fields, and a length or service is not.
+ */
+export function commandUnsupported(command: CommandData): string | undefined {
+  if (command.type !== 'appointment.reschedule') return undefined;
+  const extra = (['durationMinutes', 'service', 'location'] as const).filter(
+    (field) => command.data[field] !== undefined,
+  );
+  if (extra.length === 0) return undefined;
+  return `BookingBug's documented booking update moves a booking in time only (datetime): data.${extra.join(', data.')} cannot be sent`;
+}
+
 /** The BookingBug / JRNI command handlers. */
 export const commands: CommandSpec<Config> = {
   'appointment.cancel': cancel,
+  'appointment.reschedule': reschedule,
 };

@@ -1,6 +1,6 @@
 import { defineConnector } from '@switchyard/core';
 import { authenticate, credentials, sign, TOKEN_ROUTE, tokenResponse, verifyBody } from './auth.ts';
-import { commands, commandsUnavailable } from './commands.ts';
+import { commands, commandsUnavailable, commandUnsupported } from './commands.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { CONNECTOR_NAME, eventMap, normalize } from './normalize.ts';
@@ -16,7 +16,8 @@ export { eventMap } from './normalize.ts';
  * URLs, and JRNI's data and notification webhooks (one appointment snapshot each), turned into one
  * appointment event per booking by comparing with its known state; HTTP Basic, JRNI's Basic token,
  * or OAuth2 client credentials against the instance's own token endpoint. With `adminApi`, it
- * cancels bookings through the admin REST API (`appointment.cancel`).
+ * cancels and moves bookings through the admin REST API (`appointment.cancel`,
+ * `appointment.reschedule`).
  *
  * @example
  * ```yaml
@@ -50,6 +51,7 @@ export const bookingbugConnector = defineConnector<Config>({
   normalize,
   commands,
   commandsUnavailable,
+  commandUnsupported,
   encode,
 });
 

@@ -1,16 +1,24 @@
 /**
  * The admin half of the fake BookingBug / JRNI REST API (dev.bookingbug.com, REST API
  * "Authentication" and "Admin Bookings"): `POST /api/v1/login` (an administrator's email and
- * password, `App-Id` / `App-Key` headers) answering an `auth_token`; `GET` and
+ * password, `App-Id` / `App-Key` headers) answering an `auth_token`; `GET`, `PUT` (a move:
+ * `{ datetime }`, "Update Booking", answered with the admin booking as the docs' sample) and
  * `POST …/cancel` of `/api/v1/admin/{company_id}/bookings/{id}` with the `Auth-Token` header.
  *
  * Failure modes: 401 `{"error":"401 Unauthorized"}` without a valid token (as documented), also for
  * a token made stale by {@link BookingBugWriteApi.expireTokens}; 404 for a booking the company does
  * not have; a cancel of a cancelled booking answers 409 (the vendor's real answer is not documented:
- * the connector does not rely on it, it re-reads the booking); 5xx and 429 with Retry-After on demand
+ * the connector does not rely on it, it re-reads the booking). A move answers as JRNI's REST API
+ * errors are documented (dev.jrni.com, "Errors"): 403 for a cancelled booking ("Rescheduling
+ * cancelled booking error"), 409 for a time already taken ({@link BookingBugWriteApi.occupy}: "the
+ * appointment slot ... is fully booked"), 400 without a `datetime` it can read ("Validation error",
+ * with `detail`); the bodies' shapes beyond that are not documented.
+ * 5xx and 429 with Retry-After on demand
  * (`failNext`); slow answers (`delayMs`). After a cancel the simulator pushes what the vendor would:
  * a JRNI webhook with `triggerName: cancelled` for a booking it last told by JRNI webhook, else the
- * purchase with the booking `is_cancelled` to the cancellation URL.
+ * purchase with the booking `is_cancelled` to the cancellation URL. After a move: a JRNI webhook with
+ * `triggerName: modify` and the new times, else the purchase with the booking's new `datetime` and
+ * `end_datetime` to the booking URL.
  *
  * The bookings it knows are those the simulator pushed (a vendor acts on bookings it notified), or
  * added with {@link BookingBugWriteApi.addBooking}.
@@ -33,6 +41,9 @@ export interface BookingBugApiCall {
 interface KnownBooking {
   company: string;
   cancelled: boolean;
+  /** When it starts (as BookingBug writes it, with an offset), and its length in minutes. */
+  datetime: string | undefined;
+  duration: number;
   /** The last push that told about it: the echo is built from it. */
   told: { shape: 'purchase'; purchase: JsonObject } | { shape: 'jrni'; webhook: JsonObject };
 }
@@ -44,7 +55,7 @@ export interface BookingBugWriteHost {
    * Pushes an echo (a purchase to the cancellation URL, or a JRNI webhook) the way the simulator
    * pushes; to `hookUrl` when given instead of the booking URL.
    */
-  echo(body: JsonObject, kind: 'cancelled', hookUrl: string | undefined): void;
+  echo(body: JsonObject, kind: 'cancelled' | 'modify', hookUrl: string | undefined): void;
 }
 
 type Reply = (status: number, body: JsonObject, headers?: Record<string, string>) => void;
@@ -75,7 +86,7 @@ export class BookingBugWriteApi {
   readonly log: BookingBugApiCall[] = [];
   /** Delay before every answer, ms (a slow vendor). */
   delayMs = 0;
-  /** Push the echo after a cancel (default true). */
+  /** Push the echo after a cancel or a move (default true). */
   echoes = true;
   /** How long after its answer the echo is pushed, ms. Default 50. */
   echoDelayMs = 50;
@@ -88,6 +99,7 @@ export class BookingBugWriteApi {
   readonly #bookings = new Map<string, KnownBooking>();
   readonly #tokens = new Set<string>();
   readonly #failures: Array<{ status: number; retryAfterSeconds?: number }> = [];
+  readonly #occupied = new Set<number>();
 
   constructor(host: BookingBugWriteHost, options: BookingBugAdminOptions = {}) {
     this.#host = host;
@@ -105,9 +117,19 @@ export class BookingBugWriteApi {
       this.#failures.push(retryAfterSeconds === undefined ? { status } : { status, retryAfterSeconds });
   }
 
+  /** A move to this time (the same instant, any offset) is refused with 409: the slot is taken. */
+  occupy(datetime: string): void {
+    this.#occupied.add(Date.parse(datetime));
+  }
+
   /** Every Auth-Token issued so far is refused from now on (expired, or logged out elsewhere). */
   expireTokens(): void {
     this.#tokens.clear();
+  }
+
+  /** When the vendor holds the booking to start (undefined: unknown booking). */
+  startOf(bookingId: string | number): string | undefined {
+    return this.#bookings.get(String(bookingId))?.datetime;
   }
 
   /** Whether the vendor holds the booking as cancelled (undefined: unknown booking). */
@@ -124,9 +146,12 @@ export class BookingBugWriteApi {
     if (isJsonObject(appointment) && appointment.bookingId !== undefined) {
       const company = isJsonObject(body.company) ? body.company.jrniId : undefined;
       const trigger = typeof body.triggerName === 'string' ? body.triggerName.toLowerCase() : '';
+      const start = appointment.companyStartTime ?? appointment.customerStartTime;
       this.#bookings.set(String(appointment.bookingId), {
         company: String(company ?? ''),
         cancelled: trigger.includes('cancel'),
+        datetime: typeof start === 'string' ? start : undefined,
+        duration: typeof appointment.duration === 'number' ? appointment.duration : 0,
         told: { shape: 'jrni', webhook: structuredClone(body) },
       });
       return;
@@ -137,6 +162,8 @@ export class BookingBugWriteApi {
       this.#bookings.set(String(b.id), {
         company: String(b.company_id ?? ''),
         cancelled: b.is_cancelled === true,
+        datetime: typeof b.datetime === 'string' ? b.datetime : undefined,
+        duration: typeof b.duration === 'number' ? b.duration : 0,
         told: { shape: 'purchase', purchase: structuredClone(body) },
       });
     }
@@ -227,12 +254,31 @@ export class BookingBugWriteApi {
       answer(405, { error: 'Method Not Allowed' });
       return true;
     }
-    if (!cancelling && method !== 'GET') {
+    if (!cancelling && method !== 'GET' && method !== 'PUT') {
       answer(405, { error: 'Method Not Allowed' });
       return true;
     }
-    if (!cancelling) {
+    if (method === 'GET') {
       answer(200, this.#adminBooking(id, known));
+      return true;
+    }
+    if (method === 'PUT') {
+      const datetime = body?.datetime;
+      if (typeof datetime !== 'string' || Number.isNaN(Date.parse(datetime))) {
+        answer(400, { error: 'Validation error', detail: 'datetime is missing or invalid' });
+        return true;
+      }
+      if (known.cancelled) {
+        answer(403, { error: 'Rescheduling cancelled booking' });
+        return true;
+      }
+      if (this.#occupied.has(Date.parse(datetime))) {
+        answer(409, { error: 'Conflict: the slot is fully booked' });
+        return true;
+      }
+      known.datetime = datetime;
+      answer(200, this.#adminBooking(id, known));
+      this.#echo(id, known, 'modify');
       return true;
     }
     if (known.cancelled) {
@@ -241,7 +287,7 @@ export class BookingBugWriteApi {
     }
     known.cancelled = true;
     answer(200, this.#adminBooking(id, known));
-    this.#echo(id, known);
+    this.#echo(id, known, 'cancelled');
     return true;
   }
 
@@ -250,13 +296,20 @@ export class BookingBugWriteApi {
     return {
       id: Number(id),
       company_id: Number(known.company),
+      ...(known.datetime !== undefined
+        ? {
+            datetime: known.datetime,
+            end_datetime: shifted(known.datetime, known.duration),
+            duration: known.duration,
+          }
+        : {}),
       is_cancelled: known.cancelled,
       multi_status: {},
       booking_updated: this.#host.now().toISOString(),
     };
   }
 
-  #echo(id: string, known: KnownBooking): void {
+  #echo(id: string, known: KnownBooking, kind: 'cancelled' | 'modify'): void {
     if (!this.echoes) return;
     const at = this.#host
       .now()
@@ -265,20 +318,47 @@ export class BookingBugWriteApi {
     let body: JsonObject;
     if (known.told.shape === 'jrni') {
       const webhook = structuredClone(known.told.webhook);
-      webhook.triggerName = 'cancelled';
+      webhook.triggerName = kind;
       webhook.triggerTime = at;
-      if (isJsonObject(webhook.appointment)) webhook.appointment.status = 'cancelled';
+      const appointment = webhook.appointment;
+      if (isJsonObject(appointment) && kind === 'cancelled') appointment.status = 'cancelled';
+      if (isJsonObject(appointment) && kind === 'modify' && known.datetime !== undefined) {
+        // The company's and the customer's local times: both written here in the offset asked.
+        const end = shifted(known.datetime, known.duration);
+        appointment.companyStartTime = known.datetime;
+        appointment.companyEndTime = end;
+        appointment.customerStartTime = known.datetime;
+        appointment.customerEndTime = end;
+      }
       known.told = { shape: 'jrni', webhook };
       body = webhook;
     } else {
       const purchase = structuredClone(known.told.purchase);
       const embedded = isJsonObject(purchase._embedded) ? purchase._embedded : {};
       for (const b of Array.isArray(embedded.bookings) ? embedded.bookings.filter(isJsonObject) : []) {
-        if (String(b.id) === id) b.is_cancelled = true;
+        if (String(b.id) !== id) continue;
+        if (kind === 'cancelled') b.is_cancelled = true;
+        else if (known.datetime !== undefined) {
+          b.datetime = known.datetime;
+          b.end_datetime = shifted(known.datetime, known.duration);
+        }
       }
       known.told = { shape: 'purchase', purchase };
       body = purchase;
     }
-    setTimeout(() => this.#host.echo(body, 'cancelled', this.hookUrl), this.echoDelayMs).unref();
+    setTimeout(() => this.#host.echo(body, kind, this.hookUrl), this.echoDelayMs).unref();
   }
+}
+
+/**
+ * `minutes` after an RFC 3339 time, written in the same offset without fractions
+ * (`2017-03-10T11:30:00+01:00`, 30: `2017-03-10T12:00:00+01:00`).
+ */
+function shifted(time: string, minutes: number): string {
+  const offset = /(Z|[+-]\d{2}:\d{2})$/.exec(time)?.[1] ?? 'Z';
+  const sign = offset.startsWith('-') ? -1 : 1;
+  const offsetMs =
+    offset === 'Z' ? 0 : sign * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6))) * 60_000;
+  const local = new Date(Date.parse(time) + minutes * 60_000 + offsetMs).toISOString().slice(0, 19);
+  return `${local}${offset === 'Z' ? '+00:00' : offset}`;
 }

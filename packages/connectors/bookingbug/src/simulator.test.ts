@@ -255,6 +255,41 @@ describe('BookingBugSimulator admin API (commands)', () => {
     expect(echo._embedded.bookings[0]).toMatchObject({ id: 13477736, is_cancelled: true });
   });
 
+  it('moves a booking it pushed (PUT { datetime }), answers the admin booking, then pushes the JRNI modify webhook with the new times', async () => {
+    const hook = await receiver([200]);
+    cleanups.push(hook.close);
+    const { sim, call, login } = await started(hook.base);
+    await sim.push(fixture('jrni-data-create.json'));
+    const token = await login();
+    const path = '/api/v1/admin/37011/bookings/1294';
+    // The booking is 60 minutes long.
+    const moved = await call('PUT', path, { datetime: '2023-02-18T10:00:00-05:00' }, token);
+    expect(moved.status).toBe(200);
+    expect(moved.json).toMatchObject({
+      id: 1294,
+      datetime: '2023-02-18T10:00:00-05:00',
+      end_datetime: '2023-02-18T11:00:00-05:00',
+      is_cancelled: false,
+    });
+    await expect.poll(() => hook.received.length, { timeout: 5000 }).toBe(2);
+    expect(JSON.parse(hook.received[1]!.body)).toMatchObject({
+      triggerName: 'modify',
+      appointment: {
+        bookingId: 1294,
+        companyStartTime: '2023-02-18T10:00:00-05:00',
+        companyEndTime: '2023-02-18T11:00:00-05:00',
+      },
+    });
+    expect(sim.pushes[1]).toMatchObject({ shape: 'jrni', kind: 'modify', url: hook.base });
+    expect(sim.writes.startOf(1294)).toBe('2023-02-18T10:00:00-05:00');
+    expect((await call('PUT', path, {}, token)).status).toBe(400);
+    sim.writes.occupy('2023-02-19T15:00:00Z');
+    expect((await call('PUT', path, { datetime: '2023-02-19T10:00:00-05:00' }, token)).status).toBe(409);
+    expect((await call('POST', `${path}/cancel`, {}, token)).status).toBe(200);
+    const refused = await call('PUT', path, { datetime: '2023-02-20T10:00:00-05:00' }, token);
+    expect(refused.status).toBe(403);
+  });
+
   it('refuses without App-Id, without or with an expired Auth-Token, a wrong password; fails on demand', async () => {
     const hook = await receiver([200]);
     cleanups.push(hook.close);

@@ -8,8 +8,9 @@
  * expires, or once when a push is refused with 401). Whether and how the vendor retries a failed
  * push is not documented: by default it does not, and `retryDelaysMs` makes it.
  *
- * Started (`start()`), it also serves the admin REST API commands call (`writes`: login and booking
- * cancel, see simulator-writes.ts) and pushes the vendor's notification of each cancel it makes.
+ * Started (`start()`), it also serves the admin REST API commands call (`writes`: login, booking
+ * cancel and move, see simulator-writes.ts) and pushes the vendor's notification of each change it
+ * makes.
  *
  * Test code imports it as `@switchyard/connector-bookingbug/simulator` (production code never
  * does); it imports this connector's own modules through `./testing.ts`, never by package name.
@@ -113,7 +114,7 @@ export class BookingBugSimulator {
   #token: { value: string; expiresAt: number } | undefined;
   #server: Server | undefined;
   #url: string | undefined;
-  /** The admin API (login, booking cancel) and the notifications that follow a cancel. */
+  /** The admin API (login, booking cancel and move) and the notifications that follow them. */
   readonly writes: BookingBugWriteApi;
 
   constructor(options: BookingBugSimulatorOptions = {}) {

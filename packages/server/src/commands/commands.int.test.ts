@@ -1052,6 +1052,105 @@ describe('BookingBug / JRNI commands through a started hub', () => {
     expect(JSON.stringify(stored.rows)).not.toContain(token);
   });
 
+  it('reschedule: PUT { datetime } at the vendor, command.succeeded, the legacy echo is appointment.rescheduled with causedBy; what the API cannot do is refused at once', async () => {
+    const hook = `${hub.url}/hooks/bb`;
+    bbSim.writes.hookUrl = hook;
+    // The vendor's sample purchase: booking 13477736 of company 50666, at 2017-03-10T11:30:00+00:00.
+    await bbSim.push(fixture('bookingbug', 'created.json'), { bookingUrl: hook });
+    const created = await subscriber.waitFor(
+      (r) =>
+        r.type === 'appointment.created' &&
+        (r.json as { source?: string } | undefined)?.source === 'bb' &&
+        r.text.includes('13477736'),
+    );
+    const subject = created.subject!;
+    const before = (await api('GET', '/v1/commands?limit=500')).json.items.length;
+    const seen = bbSim.writes.log.length;
+    // No documented call: refused at once, nothing queued, nothing sent.
+    for (const body of [
+      { type: 'appointment.mark_arrived', subject, data: {} },
+      { type: 'appointment.update', subject, data: { comment: 'x' } },
+      {
+        type: 'appointment.reschedule',
+        subject,
+        data: { start: '2017-03-11T10:00:00+01:00', durationMinutes: 45 },
+      },
+    ]) {
+      const refused = await api('POST', '/v1/commands', body);
+      expect(refused.status, body.type).toBe(422);
+      expect(refused.json).toMatchObject({
+        code: 'SY_COMMAND_UNSUPPORTED',
+        details: { connector: 'bookingbug' },
+      });
+    }
+    expect((await api('GET', '/v1/commands?limit=500')).json.items.length).toBe(before);
+    expect(bbSim.writes.log.length).toBe(seen);
+
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.reschedule',
+      subject,
+      data: { start: '2017-03-11T10:00:00+01:00' },
+    });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+    const outcome = await subscriber.waitFor(
+      (r) => r.type === 'command.succeeded' && r.subject === `command/${id}`,
+    );
+    expect((outcome.json as { data: unknown }).data).toMatchObject({
+      commandType: 'appointment.reschedule',
+      target: subject,
+    });
+    const calls = bbSim.writes.log.slice(seen);
+    expect(calls.map((c) => `${c.method} ${c.path} ${c.status}`).filter((c) => !c.includes('login'))).toEqual(
+      ['PUT /api/v1/admin/50666/bookings/13477736 200'],
+    );
+    expect(calls.at(-1)!.body).toEqual({ datetime: '2017-03-11T10:00:00+01:00' });
+
+    // The simulator pushes the purchase with the booking's new time: the command's echo.
+    const echo = await subscriber.waitFor(
+      (r) => r.type === 'appointment.rescheduled' && r.subject === subject,
+    );
+    const data = (echo.json as { data: { causedBy?: unknown; start?: string } }).data;
+    expect(data.causedBy).toEqual({ commandId: id });
+    expect(Date.parse(data.start!)).toBe(Date.parse('2017-03-11T09:00:00Z'));
+  });
+
+  it('reschedule of a booking JRNI told by data webhook: its modify webhook with the new times is the echo, with causedBy', async () => {
+    const hook = `${hub.url}/hooks/bb`;
+    bbSim.writes.hookUrl = hook;
+    // JRNI's data webhook sample under another booking id (1294 is cancelled above).
+    const webhook = fixture('bookingbug', 'jrni-data-create.json');
+    (webhook.appointment as { bookingId: number }).bookingId = 1295;
+    await bbSim.push(webhook, { bookingUrl: hook });
+    const created = await subscriber.waitFor(
+      (r) =>
+        r.type === 'appointment.created' &&
+        (r.json as { source?: string } | undefined)?.source === 'bb' &&
+        r.text.includes('"1295"'),
+    );
+    const subject = created.subject!;
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.reschedule',
+      subject,
+      data: { start: '2023-02-18T10:00:00-05:00' },
+    });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+    await subscriber.waitFor((r) => r.type === 'command.succeeded' && r.subject === `command/${id}`);
+    expect(bbSim.writes.log.at(-1)).toMatchObject({
+      method: 'PUT',
+      path: '/api/v1/admin/37011/bookings/1295',
+      status: 200,
+      body: { datetime: '2023-02-18T10:00:00-05:00' },
+    });
+    const echo = await subscriber.waitFor(
+      (r) => r.type === 'appointment.rescheduled' && r.subject === subject,
+    );
+    const data = (echo.json as { data: { causedBy?: unknown; start?: string } }).data;
+    expect(data.causedBy).toEqual({ commandId: id });
+    expect(Date.parse(data.start!)).toBe(Date.parse('2023-02-18T15:00:00Z'));
+  });
+
   it('refuses at once, nothing queued, a command on an instance without adminApi', async () => {
     const hook = `${hub.url}/hooks/bb-listen`;
     await bbSim.push(fixture('bookingbug', 'jrni-notification-created.json'), { bookingUrl: hook });
