@@ -73,6 +73,19 @@ const moveCmd = (data: object) =>
     data,
   }) as unknown as CommandRequest<'appointment.reschedule'>;
 
+/** HTTP whose first PUT reaches the simulator while its answer is lost: the hub sees `status`. */
+function losingFirstPut(status: number): VendorHttp {
+  let lose = true;
+  return {
+    async request(request) {
+      const res = await fetchVendorHttp.request(request);
+      if (request.method !== 'PUT' || !lose) return res;
+      lose = false;
+      return { status, headers: {}, body: 'Gateway error' };
+    },
+  };
+}
+
 const cancel = commands['appointment.cancel']!;
 const reschedule = commands['appointment.reschedule']!;
 const calls = (sim: BookingBugSimulator) => sim.writes.log.map((c) => `${c.method} ${c.path} ${c.status}`);
@@ -98,6 +111,16 @@ describeCommandConformance({
     },
     'appointment.reschedule': {
       data: { start: '2017-03-11T09:00:00+00:00' },
+      vendorIds: [LEGACY.booking],
+      current: { organization: { id: LEGACY.company } },
+    },
+    'appointment.mark_arrived': {
+      data: {},
+      vendorIds: [LEGACY.booking],
+      current: { organization: { id: LEGACY.company } },
+    },
+    'appointment.mark_no_show': {
+      data: {},
       vendorIds: [LEGACY.booking],
       current: { organization: { id: LEGACY.company } },
     },
@@ -324,6 +347,8 @@ describe('BookingBug commands against the simulator', () => {
     expect(Object.keys(bookingbugConnector.commands ?? {})).toEqual([
       'appointment.cancel',
       'appointment.reschedule',
+      'appointment.mark_arrived',
+      'appointment.mark_no_show',
     ]);
   });
 });
@@ -349,17 +374,7 @@ describe('BookingBug reschedule against the simulator', () => {
   it('a try after one whose answer was lost reads the booking first and sends nothing again when it already starts there', async () => {
     const { sim, ctx } = await setup();
     // The PUT reaches BookingBug, its answer does not reach the hub (a gateway timeout).
-    let lose = true;
-    const http: VendorHttp = {
-      async request(request) {
-        const res = await fetchVendorHttp.request(request);
-        if (request.method === 'PUT' && lose) {
-          lose = false;
-          return { status: 504, headers: {}, body: 'Gateway Timeout' };
-        }
-        return res;
-      },
-    };
+    const http = losingFirstPut(504);
     const commandState = new MemoryStateStore();
     const command = moveCmd({ start: NEW_START });
     expect(await reschedule(command, ctx({ http, commandState }))).toMatchObject({ outcome: 'transient' });
@@ -437,5 +452,74 @@ describe('BookingBug reschedule against the simulator', () => {
       message: expect.stringContaining('data.durationMinutes'),
     });
     expect(sim.writes.log).toEqual([]);
+  });
+});
+
+describe('BookingBug check-in status against the simulator', () => {
+  const V3 = `/api/v3/admin/${LEGACY.company}/bookings/${LEGACY.booking}`;
+  const V1 = `/api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking}`;
+  const presence = (type: 'appointment.mark_arrived' | 'appointment.mark_no_show') =>
+    ({ id: `p-${Math.random()}`, type, subject: 'appointment/h', data: {} }) as unknown as CommandRequest<
+      'appointment.mark_arrived' | 'appointment.mark_no_show'
+    >;
+  const arrived = commands['appointment.mark_arrived']!;
+  const noShow = commands['appointment.mark_no_show']!;
+
+  it('mark_arrived and mark_no_show PUT { current_multi_status } to the v3 admin booking (JRNI "Check-In")', async () => {
+    const { sim, ctx } = await setup();
+    const result = await arrived(presence('appointment.mark_arrived') as never, ctx());
+    expect(result).toMatchObject({
+      outcome: 'done',
+      vendor: { status: 200, body: { current_multi_status: 'checked_in' } },
+    });
+    expect(calls(sim)).toEqual(['POST /api/v1/login 201', `PUT ${V3} 200`]);
+    expect(sim.writes.log[1]).toMatchObject({
+      appId: 'sim-app-id',
+      body: { current_multi_status: 'checked_in' },
+    });
+    expect(sim.writes.log[1]!.authToken).toBeTruthy();
+    expect(await noShow(presence('appointment.mark_no_show') as never, ctx())).toMatchObject({
+      outcome: 'done',
+    });
+    expect(sim.writes.log[2]).toMatchObject({
+      method: 'PUT',
+      path: V3,
+      body: { current_multi_status: 'no_show' },
+    });
+  });
+
+  it('a try after a lost answer reads the booking first: nothing sent again when it has the status', async () => {
+    const { sim, ctx } = await setup();
+    const http = losingFirstPut(502);
+    const commandState = new MemoryStateStore();
+    const command = presence('appointment.mark_arrived');
+    expect(await arrived(command as never, ctx({ http, commandState }))).toMatchObject({
+      outcome: 'transient',
+    });
+    expect(await arrived(command as never, ctx({ http, commandState, attempt: 2 }))).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+    expect(calls(sim).slice(1)).toEqual([`PUT ${V3} 200`, `GET ${V1} 200`]);
+    // Another status set since (say, a no-show): the arrival is sent again.
+    const other = new MemoryStateStore();
+    await other.set('bookingbug:check-in-sent', true);
+    expect(
+      await noShow(presence('appointment.mark_no_show') as never, ctx({ commandState: other, attempt: 2 })),
+    ).toMatchObject({
+      outcome: 'done',
+    });
+    expect(calls(sim).slice(3)).toEqual([`GET ${V1} 200`, `PUT ${V3} 200`]);
+  });
+
+  it('an unknown booking is a permanent refusal with the vendor answer', async () => {
+    const { ctx } = await setup();
+    expect(
+      await arrived(presence('appointment.mark_arrived') as never, ctx({ vendorIds: ['999'] })),
+    ).toMatchObject({
+      outcome: 'permanent',
+      message: 'BookingBug check-in status answered 404: Booking not found',
+      vendor: { status: 404 },
+    });
   });
 });

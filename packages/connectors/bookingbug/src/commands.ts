@@ -6,6 +6,8 @@
  * |---|---|
  * | appointment.cancel | `POST /api/v1/admin/{company_id}/bookings/{id}/cancel` with `{ notify, cancel_reason }` |
  * | appointment.reschedule | `PUT /api/v1/admin/{company_id}/bookings/{id}` with `{ datetime }` ("Update Booking") |
+ * | appointment.mark_arrived | `PUT /api/v3/admin/{company_id}/bookings/{id}` with `{ current_multi_status: "checked_in" }` (JRNI v3 "Check-In") |
+ * | appointment.mark_no_show | the same with `"no_show"` |
  *
  * Every call carries `App-Id` (and `App-Key` when configured) and the `Auth-Token` an administrator's
  * login (`POST /api/v1/login` with `{ email, password }`) returned. The token is kept in this
@@ -14,8 +16,8 @@
  *
  * What a repeated cancel answers is not documented: when the cancel is refused, the booking is read
  * again (`GET /api/v1/admin/{company_id}/bookings/{id}`) and an `is_cancelled` booking counts as done;
- * a move is checked the same way ({@link reschedule}). The presence commands and `appointment.update`
- * have no documented call (docs/connectors/bookingbug.md#commands).
+ * a move and a check-in status are checked the same way ({@link reschedule}). Clearing a status and
+ * `appointment.update` have no documented call (docs/connectors/bookingbug.md#commands).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -32,6 +34,7 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { type AdminApiConfig, type Config, DEFAULT_NOTIFY_ON_CANCEL } from './config.ts';
+import { checkInOf } from './normalize.ts';
 
 type Ctx = CommandContext<Config>;
 
@@ -222,8 +225,14 @@ function companyOf(ctx: Ctx, api: AdminApiConfig): string | undefined {
   return id === undefined || id === '' ? undefined : String(id);
 }
 
-/** The booking a command acts on: its admin API path, or why there is none (no call made). */
-function bookingPath(ctx: Ctx): { api: AdminApiConfig; path: string } | CommandResult {
+/**
+ * The booking a command acts on: its admin API path (`version` v1, the BookingBug docs' API; v3 for
+ * the check-in status, documented there only), or why there is none (no call made).
+ */
+function bookingPath(
+  ctx: Ctx,
+  version: 'v1' | 'v3' = 'v1',
+): { api: AdminApiConfig; path: string } | CommandResult {
   const api = ctx.config.adminApi;
   if (!api) return { outcome: 'permanent', message: commandsUnavailable(ctx.config)! };
   const booking = ctx.vendorIds[ctx.vendorIds.length - 1];
@@ -238,7 +247,7 @@ function bookingPath(ctx: Ctx): { api: AdminApiConfig; path: string } | CommandR
   }
   return {
     api,
-    path: `${base(api)}/api/v1/admin/${encodeURIComponent(company)}/bookings/${encodeURIComponent(booking)}`,
+    path: `${base(api)}/api/${version}/admin/${encodeURIComponent(company)}/bookings/${encodeURIComponent(booking)}`,
   };
 }
 
@@ -268,6 +277,48 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
   return result;
 }
 
+/**
+ * A write BookingBug cannot deduplicate, sent at most once more than needed (commands run at least
+ * once). The command's state notes that it went out; a later try of the same command (its answer
+ * lost: a timeout, a 5xx, a crash) reads the booking first (`readPath`) and sends nothing when the
+ * booking is already as asked (`reached`: done, `alreadyDone`), nor while the read answers 5xx, 408
+ * or 429; a refused read (e.g. 404) leaves the answer to the write. A refused write (a 4xx other than
+ * 401/408/429) is followed by the same read: a booking already as asked is done, else the refusal
+ * stands.
+ */
+async function sendOnce(
+  ctx: Ctx,
+  api: AdminApiConfig,
+  write: {
+    what: string;
+    sentKey: string;
+    request: VendorRequest;
+    readPath: string;
+    reached: (booking: JsonObject) => boolean;
+  },
+): Promise<CommandResult> {
+  if ((await ctx.commandState.get(write.sentKey)) !== undefined) {
+    const now = await adminCall(ctx, api, { method: 'GET', url: write.readPath });
+    if (isResult(now)) return now;
+    if (retryable(now)) return failure('booking read', now);
+    if (ok(now) && isJsonObject(now.body) && write.reached(now.body)) {
+      return { outcome: 'done', alreadyDone: true, vendor: { status: now.status, body: now.body } };
+    }
+  }
+  await ctx.commandState.set(write.sentKey, true);
+  const res = await adminCall(ctx, api, write.request);
+  if (isResult(res)) return res;
+  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+  const result = failure(write.what, res);
+  if (result.outcome === 'permanent') {
+    const now = await readBooking(ctx, api, write.readPath);
+    if (now !== undefined && write.reached(now)) {
+      return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
+    }
+  }
+  return result;
+}
+
 /** Whether the admin booking starts at `start` (the same instant, whatever offset either is written in). */
 function startsAt(booking: JsonObject, start: string): boolean {
   const at = typeof booking.datetime === 'string' ? Date.parse(booking.datetime) : Number.NaN;
@@ -284,11 +335,9 @@ const MOVE_SENT = 'bookingbug:move-sent';
  * `datetime` (New Booking: `2017-03-09T15:43:37.494Z`), where a time without one would be read in a
  * time zone the hub does not know.
  *
- * Commands run at least once, and what BookingBug answers to a move onto the time the booking
- * already has is not documented. So a try after one that sent the move (its answer lost, a crash)
- * reads the booking first and sends nothing when it already starts there; and a refused move is
- * followed by a re-read, a booking at the asked time counting as done. (Re-sending blindly could also
- * undo a later move made at BookingBug in between.) `data.reason` is not sent: the update has no
+ * What BookingBug answers to a move onto the time the booking already has is not documented, and
+ * re-sending blindly could undo a later move made at BookingBug in between: sent by
+ * {@link sendOnce}, a booking starting at `start` counting as moved. `data.reason` is not sent: the update has no
  * documented field for it.
  */
 async function reschedule(
@@ -302,28 +351,13 @@ async function reschedule(
   if ('outcome' in target) return target;
   const { api, path } = target;
   const start = command.data.start;
-  if ((await ctx.commandState.get(MOVE_SENT)) !== undefined) {
-    const now = await adminCall(ctx, api, { method: 'GET', url: path });
-    if (isResult(now)) return now;
-    // Not sent again blind while BookingBug cannot answer; a refused read (e.g. 404) leaves the
-    // answer to the move's own call.
-    if (retryable(now)) return failure('booking read', now);
-    if (ok(now) && isJsonObject(now.body) && startsAt(now.body, start)) {
-      return { outcome: 'done', alreadyDone: true, vendor: { status: now.status, body: now.body } };
-    }
-  }
-  await ctx.commandState.set(MOVE_SENT, true);
-  const res = await adminCall(ctx, api, { method: 'PUT', url: path, json: { datetime: start } });
-  if (isResult(res)) return res;
-  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
-  const result = failure('reschedule', res);
-  if (result.outcome === 'permanent') {
-    const now = await readBooking(ctx, api, path);
-    if (now !== undefined && startsAt(now, start)) {
-      return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
-    }
-  }
-  return result;
+  return sendOnce(ctx, api, {
+    what: 'reschedule',
+    sentKey: MOVE_SENT,
+    request: { method: 'PUT', url: path, json: { datetime: start } },
+    readPath: path,
+    reached: (booking) => startsAt(booking, start),
+  });
 }
 
 /**
@@ -340,8 +374,39 @@ export function commandUnsupported(command: CommandData): string | undefined {
   return `BookingBug's documented booking update moves a booking in time only (datetime): data.${extra.join(', data.')} cannot be sent`;
 }
 
+/** Set in the command's state before the check-in status is sent: a later try re-reads first. */
+const CHECK_IN_SENT = 'bookingbug:check-in-sent';
+
+/**
+ * Sets the booking's check-in status: `PUT /api/v3/admin/{company_id}/bookings/{id}` with
+ * `{ current_multi_status }` (api-docs.jrni.com, v3 tutorial "Check-In": "If you want to indicate
+ * that a customer has arrived you can update the status as follows", answered with the booking and
+ * its `current_multi_status`). The statuses are JRNI's defaults, `checked_in` and `no_show`
+ * ("configurable, but by default ... Checked in, Being seen, Completed, No show"; a company's
+ * `multi_status` lists them by these keys).
+ *
+ * Sent by {@link sendOnce}, as a move is, the booking read being the v1 admin booking (whose
+ * `current_multi_status` the connector already reads from BookingBug): a lost answer does not
+ * overwrite a later status (say "being seen") with an older one.
+ */
+async function setCheckIn(status: 'checked_in' | 'no_show', ctx: Ctx): Promise<CommandResult> {
+  const target = bookingPath(ctx, 'v3');
+  if ('outcome' in target) return target;
+  const read = bookingPath(ctx);
+  if ('outcome' in read) return read;
+  return sendOnce(ctx, target.api, {
+    what: 'check-in status',
+    sentKey: CHECK_IN_SENT,
+    request: { method: 'PUT', url: target.path, json: { current_multi_status: status } },
+    readPath: read.path,
+    reached: (booking) => checkInOf(booking.current_multi_status) === status && booking.is_cancelled !== true,
+  });
+}
+
 /** The BookingBug / JRNI command handlers. */
 export const commands: CommandSpec<Config> = {
   'appointment.cancel': cancel,
   'appointment.reschedule': reschedule,
+  'appointment.mark_arrived': (_command, ctx) => setCheckIn('checked_in', ctx),
+  'appointment.mark_no_show': (_command, ctx) => setCheckIn('no_show', ctx),
 };

@@ -16,8 +16,9 @@ export { eventMap } from './normalize.ts';
  * URLs, and JRNI's data and notification webhooks (one appointment snapshot each), turned into one
  * appointment event per booking by comparing with its known state; HTTP Basic, JRNI's Basic token,
  * or OAuth2 client credentials against the instance's own token endpoint. With `adminApi`, it
- * cancels and moves bookings through the admin REST API (`appointment.cancel`,
- * `appointment.reschedule`).
+ * cancels and moves bookings and sets their check-in status through the admin REST API
+ * (`appointment.cancel`, `appointment.reschedule`, `appointment.mark_arrived`,
+ * `appointment.mark_no_show`).
  *
  * @example
  * ```yaml

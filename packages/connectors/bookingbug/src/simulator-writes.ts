@@ -3,7 +3,9 @@
  * "Authentication" and "Admin Bookings"): `POST /api/v1/login` (an administrator's email and
  * password, `App-Id` / `App-Key` headers) answering an `auth_token`; `GET`, `PUT` (a move:
  * `{ datetime }`, "Update Booking", answered with the admin booking as the docs' sample) and
- * `POST …/cancel` of `/api/v1/admin/{company_id}/bookings/{id}` with the `Auth-Token` header.
+ * `POST …/cancel` of `/api/v1/admin/{company_id}/bookings/{id}` with the `Auth-Token` header, and
+ * the `PUT` of `/api/v3/…` with `{ current_multi_status }` (JRNI v3 "Check-In", answered with the
+ * booking and its `current_multi_status`).
  *
  * Failure modes: 401 `{"error":"401 Unauthorized"}` without a valid token (as documented), also for
  * a token made stale by {@link BookingBugWriteApi.expireTokens}; 404 for a booking the company does
@@ -18,13 +20,16 @@
  * a JRNI webhook with `triggerName: cancelled` for a booking it last told by JRNI webhook, else the
  * purchase with the booking `is_cancelled` to the cancellation URL. After a move: a JRNI webhook with
  * `triggerName: modify` and the new times, else the purchase with the booking's new `datetime` and
- * `end_datetime` to the booking URL.
+ * `end_datetime` to the booking URL. After a check-in status: the JRNI `modify` webhook with its
+ * `checkInStatus` ("Checked in", "No show"), else the purchase with the booking's
+ * `current_multi_status`.
  *
  * The bookings it knows are those the simulator pushed (a vendor acts on bookings it notified), or
  * added with {@link BookingBugWriteApi.addBooking}.
  */
 import { randomBytes } from 'node:crypto';
 import { isJsonObject, type JsonObject } from '@switchyard/core';
+import { checkInOf } from './normalize.ts';
 
 /** One admin API request answered (for assertions). */
 export interface BookingBugApiCall {
@@ -44,6 +49,8 @@ interface KnownBooking {
   /** When it starts (as BookingBug writes it, with an offset), and its length in minutes. */
   datetime: string | undefined;
   duration: number;
+  /** Its check-in status (`checked_in`, `no_show`, ...), once set through the API. */
+  checkIn?: string;
   /** The last push that told about it: the echo is built from it. */
   told: { shape: 'purchase'; purchase: JsonObject } | { shape: 'jrni'; webhook: JsonObject };
 }
@@ -152,6 +159,10 @@ export class BookingBugWriteApi {
         cancelled: trigger.includes('cancel'),
         datetime: typeof start === 'string' ? start : undefined,
         duration: typeof appointment.duration === 'number' ? appointment.duration : 0,
+        // "Checked in" as the admin API writes it, checked_in; empty is none.
+        ...(typeof appointment.checkInStatus === 'string' && appointment.checkInStatus !== ''
+          ? { checkIn: checkInOf(appointment.checkInStatus)! }
+          : {}),
         told: { shape: 'jrni', webhook: structuredClone(body) },
       });
       return;
@@ -164,6 +175,7 @@ export class BookingBugWriteApi {
         cancelled: b.is_cancelled === true,
         datetime: typeof b.datetime === 'string' ? b.datetime : undefined,
         duration: typeof b.duration === 'number' ? b.duration : 0,
+        ...(typeof b.current_multi_status === 'string' ? { checkIn: b.current_multi_status } : {}),
         told: { shape: 'purchase', purchase: structuredClone(body) },
       });
     }
@@ -183,7 +195,8 @@ export class BookingBugWriteApi {
     reply: Reply,
   ): Promise<boolean> {
     const isLogin = method === 'POST' && path === '/api/v1/login';
-    const booking = /^\/api\/v1\/admin\/([^/]+)\/bookings\/([^/]+)(\/cancel)?$/.exec(path);
+    // v1 (the BookingBug docs' admin API) and v3 (JRNI's, where the check-in status is documented).
+    const booking = /^\/api\/v[13]\/admin\/([^/]+)\/bookings\/([^/]+)(\/cancel)?$/.exec(path);
     if (!isLogin && !booking) return false;
     let body: JsonObject | undefined;
     try {
@@ -262,6 +275,12 @@ export class BookingBugWriteApi {
       answer(200, this.#adminBooking(id, known));
       return true;
     }
+    if (method === 'PUT' && typeof body?.current_multi_status === 'string' && body.datetime === undefined) {
+      known.checkIn = body.current_multi_status;
+      answer(200, this.#adminBooking(id, known));
+      this.#echo(id, known, 'check-in');
+      return true;
+    }
     if (method === 'PUT') {
       const datetime = body?.datetime;
       if (typeof datetime !== 'string' || Number.isNaN(Date.parse(datetime))) {
@@ -304,12 +323,14 @@ export class BookingBugWriteApi {
           }
         : {}),
       is_cancelled: known.cancelled,
+      ...(known.checkIn !== undefined ? { current_multi_status: known.checkIn } : {}),
       multi_status: {},
       booking_updated: this.#host.now().toISOString(),
     };
   }
 
-  #echo(id: string, known: KnownBooking, kind: 'cancelled' | 'modify'): void {
+  #echo(id: string, known: KnownBooking, change: 'cancelled' | 'modify' | 'check-in'): void {
+    const kind = change === 'cancelled' ? 'cancelled' : 'modify';
     if (!this.echoes) return;
     const at = this.#host
       .now()
@@ -322,7 +343,12 @@ export class BookingBugWriteApi {
       webhook.triggerTime = at;
       const appointment = webhook.appointment;
       if (isJsonObject(appointment) && kind === 'cancelled') appointment.status = 'cancelled';
-      if (isJsonObject(appointment) && kind === 'modify' && known.datetime !== undefined) {
+      if (isJsonObject(appointment) && change === 'check-in' && known.checkIn !== undefined) {
+        // JRNI's webhook names the status as its admin shows it: `checked_in` is "Checked in".
+        const words = known.checkIn.replace(/_/g, ' ');
+        appointment.checkInStatus = words.charAt(0).toUpperCase() + words.slice(1);
+      }
+      if (isJsonObject(appointment) && change === 'modify' && known.datetime !== undefined) {
         // The company's and the customer's local times: both written here in the offset asked.
         const end = shifted(known.datetime, known.duration);
         appointment.companyStartTime = known.datetime;
@@ -338,6 +364,7 @@ export class BookingBugWriteApi {
       for (const b of Array.isArray(embedded.bookings) ? embedded.bookings.filter(isJsonObject) : []) {
         if (String(b.id) !== id) continue;
         if (kind === 'cancelled') b.is_cancelled = true;
+        else if (change === 'check-in' && known.checkIn !== undefined) b.current_multi_status = known.checkIn;
         else if (known.datetime !== undefined) {
           b.datetime = known.datetime;
           b.end_datetime = shifted(known.datetime, known.duration);

@@ -290,6 +290,30 @@ describe('BookingBugSimulator admin API (commands)', () => {
     expect(refused.status).toBe(403);
   });
 
+  it('sets a check-in status (PUT /api/v3/… { current_multi_status }), then pushes the purchase with it', async () => {
+    const hook = await receiver([200]);
+    cleanups.push(hook.close);
+    const { sim, call, login } = await started(hook.base);
+    await sim.push(fixture('created.json'));
+    const token = await login();
+    const set = await call(
+      'PUT',
+      '/api/v3/admin/50666/bookings/13477736',
+      { current_multi_status: 'checked_in' },
+      token,
+    );
+    expect(set.json).toMatchObject({ id: 13477736, current_multi_status: 'checked_in' });
+    expect((await call('GET', '/api/v1/admin/50666/bookings/13477736', undefined, token)).json).toMatchObject(
+      {
+        current_multi_status: 'checked_in',
+      },
+    );
+    await expect.poll(() => hook.received.length, { timeout: 5000 }).toBe(2);
+    expect(sim.pushes[1]).toMatchObject({ shape: 'purchase', kind: 'modify', url: hook.base });
+    const echo = JSON.parse(hook.received[1]!.body) as { _embedded: { bookings: JsonObject[] } };
+    expect(echo._embedded.bookings[0]).toMatchObject({ id: 13477736, current_multi_status: 'checked_in' });
+  });
+
   it('refuses without App-Id, without or with an expired Auth-Token, a wrong password; fails on demand', async () => {
     const hook = await receiver([200]);
     cleanups.push(hook.close);

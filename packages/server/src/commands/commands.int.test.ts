@@ -1068,7 +1068,7 @@ describe('BookingBug / JRNI commands through a started hub', () => {
     const seen = bbSim.writes.log.length;
     // No documented call: refused at once, nothing queued, nothing sent.
     for (const body of [
-      { type: 'appointment.mark_arrived', subject, data: {} },
+      { type: 'appointment.clear_presence', subject, data: {} },
       { type: 'appointment.update', subject, data: { comment: 'x' } },
       {
         type: 'appointment.reschedule',
@@ -1149,6 +1149,33 @@ describe('BookingBug / JRNI commands through a started hub', () => {
     const data = (echo.json as { data: { causedBy?: unknown; start?: string } }).data;
     expect(data.causedBy).toEqual({ commandId: id });
     expect(Date.parse(data.start!)).toBe(Date.parse('2023-02-18T15:00:00Z'));
+  });
+
+  it('mark_arrived: the check-in status at the vendor, then JRNI’s webhook with "Checked in" is appointment.arrived with causedBy', async () => {
+    const hook = `${hub.url}/hooks/bb`;
+    bbSim.writes.hookUrl = hook;
+    const webhook = fixture('bookingbug', 'jrni-data-create.json');
+    (webhook.appointment as { bookingId: number }).bookingId = 1296;
+    await bbSim.push(webhook, { bookingUrl: hook });
+    const created = await subscriber.waitFor(
+      (r) =>
+        r.type === 'appointment.created' &&
+        (r.json as { source?: string } | undefined)?.source === 'bb' &&
+        r.text.includes('"1296"'),
+    );
+    const subject = created.subject!;
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+    await subscriber.waitFor((r) => r.type === 'command.succeeded' && r.subject === `command/${id}`);
+    expect(bbSim.writes.log.at(-1)).toMatchObject({
+      method: 'PUT',
+      path: '/api/v3/admin/37011/bookings/1296',
+      status: 200,
+      body: { current_multi_status: 'checked_in' },
+    });
+    const echo = await subscriber.waitFor((r) => r.type === 'appointment.arrived' && r.subject === subject);
+    expect((echo.json as { data: { causedBy?: unknown } }).data.causedBy).toEqual({ commandId: id });
   });
 
   it('refuses at once, nothing queued, a command on an instance without adminApi', async () => {
