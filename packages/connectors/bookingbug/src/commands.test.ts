@@ -124,6 +124,11 @@ describeCommandConformance({
       vendorIds: [LEGACY.booking],
       current: { organization: { id: LEGACY.company } },
     },
+    'appointment.update': {
+      data: { comment: 'insurance verified' },
+      vendorIds: [LEGACY.booking],
+      current: { organization: { id: LEGACY.company } },
+    },
   },
 });
 
@@ -349,6 +354,7 @@ describe('BookingBug commands against the simulator', () => {
       'appointment.reschedule',
       'appointment.mark_arrived',
       'appointment.mark_no_show',
+      'appointment.update',
     ]);
   });
 });
@@ -521,5 +527,52 @@ describe('BookingBug check-in status against the simulator', () => {
       message: 'BookingBug check-in status answered 404: Booking not found',
       vendor: { status: 404 },
     });
+  });
+});
+
+describe('BookingBug update (a private note) against the simulator', () => {
+  const PATH = `/api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking}`;
+  const updateCmd = (data: object) =>
+    ({
+      id: `u-${Math.random()}`,
+      type: 'appointment.update',
+      subject: 'appointment/h',
+      data,
+    }) as unknown as CommandRequest<'appointment.update'>;
+  const update = commands['appointment.update']!;
+
+  it('PUTs data.comment as { note } to the booking’s private notes (Add Private Note)', async () => {
+    const { sim, ctx } = await setup();
+    const result = await update(updateCmd({ comment: 'insurance verified' }), ctx());
+    expect(result).toMatchObject({
+      outcome: 'done',
+      vendor: { status: 200, body: { notes: { private: [{ note: 'insurance verified' }] } } },
+    });
+    expect(calls(sim)).toEqual(['POST /api/v1/login 201', `PUT ${PATH}/private_notes 200`]);
+    expect(sim.writes.log[1]!.body).toEqual({ note: 'insurance verified' });
+    expect(sim.writes.privateNotes(LEGACY.booking)).toEqual(['insurance verified']);
+  });
+
+  it('a try after a lost answer finds the note and adds no second one', async () => {
+    const { sim, ctx } = await setup();
+    const commandState = new MemoryStateStore();
+    const command = updateCmd({ comment: 'called back' });
+    const http = losingFirstPut(504);
+    expect(await update(command, ctx({ http, commandState }))).toMatchObject({ outcome: 'transient' });
+    expect(await update(command, ctx({ http, commandState, attempt: 2 }))).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+    expect(sim.writes.privateNotes(LEGACY.booking)).toEqual(['called back']);
+    expect(calls(sim).slice(1)).toEqual([`PUT ${PATH}/private_notes 200`, `GET ${PATH} 200`]);
+  });
+
+  it('custom fields are refused when the command is sent, and by the handler without a call', async () => {
+    const { sim, ctx } = await setup();
+    const data = { customFields: { '104': 'x' } };
+    expect(commandUnsupported({ type: 'appointment.update', data })).toMatch(/only data.comment/);
+    expect(commandUnsupported({ type: 'appointment.update', data: { comment: 'x' } })).toBeUndefined();
+    expect(await update(updateCmd({ comment: 'x', ...data }), ctx())).toMatchObject({ outcome: 'permanent' });
+    expect(sim.writes.log).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@
  * | appointment.reschedule | `PUT /api/v1/admin/{company_id}/bookings/{id}` with `{ datetime }` ("Update Booking") |
  * | appointment.mark_arrived | `PUT /api/v3/admin/{company_id}/bookings/{id}` with `{ current_multi_status: "checked_in" }` (JRNI v3 "Check-In") |
  * | appointment.mark_no_show | the same with `"no_show"` |
+ * | appointment.update | `data.comment`: `PUT /api/v1/admin/{company_id}/bookings/{id}/private_notes` with `{ note }` |
  *
  * Every call carries `App-Id` (and `App-Key` when configured) and the `Auth-Token` an administrator's
  * login (`POST /api/v1/login` with `{ email, password }`) returned. The token is kept in this
@@ -16,8 +17,8 @@
  *
  * What a repeated cancel answers is not documented: when the cancel is refused, the booking is read
  * again (`GET /api/v1/admin/{company_id}/bookings/{id}`) and an `is_cancelled` booking counts as done;
- * a move and a check-in status are checked the same way ({@link reschedule}). Clearing a status and
- * `appointment.update` have no documented call (docs/connectors/bookingbug.md#commands).
+ * a move, a check-in status and a note are checked the same way ({@link sendOnce}). Clearing a
+ * status and writing custom fields have no documented call (docs/connectors/bookingbug.md#commands).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -366,6 +367,9 @@ async function reschedule(
  * different staff/resource" is mentioned without its fields, and a length or service is not.
  */
 export function commandUnsupported(command: CommandData): string | undefined {
+  if (command.type === 'appointment.update' && command.data.customFields !== undefined) {
+    return 'BookingBug has no documented call that writes a booking’s fields: only data.comment (a private note) can be sent';
+  }
   if (command.type !== 'appointment.reschedule') return undefined;
   const extra = (['durationMinutes', 'service', 'location'] as const).filter(
     (field) => command.data[field] !== undefined,
@@ -403,10 +407,42 @@ async function setCheckIn(status: 'checked_in' | 'no_show', ctx: Ctx): Promise<C
   });
 }
 
+/** Set in the command's state before the note is sent: a later try re-reads first. */
+const NOTE_SENT = 'bookingbug:note-sent';
+
+/**
+ * `data.comment` as a private note: `PUT /api/v1/admin/{company_id}/bookings/{id}/private_notes`
+ * with `{ note }` (dev.bookingbug.com, Admin Bookings, "Add Private Note": "only visible to
+ * administrator and not customers", answered with the booking and its `notes.private[]`), the
+ * command's "note for the clinic". Each call adds a note, so it is sent by {@link sendOnce}: a try
+ * after a lost answer finds the note among the booking's private notes and sends nothing.
+ */
+async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): Promise<CommandResult> {
+  // Also here: a command the hub accepted before the connector refused it up front.
+  const unsupported = commandUnsupported(command);
+  if (unsupported !== undefined) return { outcome: 'permanent', message: unsupported };
+  const note = command.data.comment;
+  if (note === undefined)
+    return { outcome: 'permanent', message: 'nothing BookingBug can write: give data.comment' };
+  const target = bookingPath(ctx);
+  if ('outcome' in target) return target;
+  return sendOnce(ctx, target.api, {
+    what: 'private note',
+    sentKey: NOTE_SENT,
+    request: { method: 'PUT', url: `${target.path}/private_notes`, json: { note } },
+    readPath: target.path,
+    reached: (booking) => {
+      const notes = isJsonObject(booking.notes) ? booking.notes.private : undefined;
+      return Array.isArray(notes) && notes.some((n) => isJsonObject(n) && n.note === note);
+    },
+  });
+}
+
 /** The BookingBug / JRNI command handlers. */
 export const commands: CommandSpec<Config> = {
   'appointment.cancel': cancel,
   'appointment.reschedule': reschedule,
   'appointment.mark_arrived': (_command, ctx) => setCheckIn('checked_in', ctx),
   'appointment.mark_no_show': (_command, ctx) => setCheckIn('no_show', ctx),
+  'appointment.update': update,
 };

@@ -26,7 +26,8 @@ export interface Config {
   oauth2?: { clientId: string; clientSecret: string; tokenTtlSeconds?: number };
   /**
    * The BookingBug / JRNI admin REST API, for commands (`appointment.cancel`,
-   * `appointment.reschedule`, `appointment.mark_arrived`, `appointment.mark_no_show`). Without it the instance only receives, and every command on its
+   * `appointment.reschedule`, `appointment.mark_arrived`, `appointment.mark_no_show`,
+   * `appointment.update`). Without it the instance only receives, and every command on its
    * appointments is refused at once.
    */
   adminApi?: AdminApiConfig;
@@ -115,7 +116,7 @@ export const configSchema: JsonSchema = {
     },
     adminApi: {
       description:
-        'The BookingBug / JRNI admin REST API, used by commands (appointment.cancel, appointment.reschedule, appointment.mark_arrived, appointment.mark_no_show). Without it every command on this instance is refused at once (SY_COMMAND_UNSUPPORTED).',
+        'The BookingBug / JRNI admin REST API, used by commands (appointment.cancel, appointment.reschedule, appointment.mark_arrived, appointment.mark_no_show, appointment.update). Without it every command on this instance is refused at once (SY_COMMAND_UNSUPPORTED).',
       type: 'object',
       required: ['baseUrl', 'appId', 'email', 'password'],
       additionalProperties: false,

@@ -18,7 +18,7 @@ export { eventMap } from './normalize.ts';
  * or OAuth2 client credentials against the instance's own token endpoint. With `adminApi`, it
  * cancels and moves bookings and sets their check-in status through the admin REST API
  * (`appointment.cancel`, `appointment.reschedule`, `appointment.mark_arrived`,
- * `appointment.mark_no_show`).
+ * `appointment.mark_no_show`), and writes a comment as a private note (`appointment.update`).
  *
  * @example
  * ```yaml

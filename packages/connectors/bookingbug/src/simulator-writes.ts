@@ -5,7 +5,8 @@
  * `{ datetime }`, "Update Booking", answered with the admin booking as the docs' sample) and
  * `POST …/cancel` of `/api/v1/admin/{company_id}/bookings/{id}` with the `Auth-Token` header, and
  * the `PUT` of `/api/v3/…` with `{ current_multi_status }` (JRNI v3 "Check-In", answered with the
- * booking and its `current_multi_status`).
+ * booking and its `current_multi_status`); `PUT …/private_notes` with `{ note }` ("Add Private Note",
+ * answered with the booking and its `notes.private[]`; no notification follows, none documented).
  *
  * Failure modes: 401 `{"error":"401 Unauthorized"}` without a valid token (as documented), also for
  * a token made stale by {@link BookingBugWriteApi.expireTokens}; 404 for a booking the company does
@@ -107,6 +108,9 @@ export class BookingBugWriteApi {
   readonly #tokens = new Set<string>();
   readonly #failures: Array<{ status: number; retryAfterSeconds?: number }> = [];
   readonly #occupied = new Set<number>();
+  /** Private notes by booking id (kept across the pushes that re-tell a booking). */
+  readonly #notes = new Map<string, Array<{ id: number; note: string }>>();
+  #noteIds = 0;
 
   constructor(host: BookingBugWriteHost, options: BookingBugAdminOptions = {}) {
     this.#host = host;
@@ -132,6 +136,11 @@ export class BookingBugWriteApi {
   /** Every Auth-Token issued so far is refused from now on (expired, or logged out elsewhere). */
   expireTokens(): void {
     this.#tokens.clear();
+  }
+
+  /** The private notes of a booking, oldest first. */
+  privateNotes(bookingId: string | number): string[] {
+    return (this.#notes.get(String(bookingId)) ?? []).map((n) => n.note);
   }
 
   /** When the vendor holds the booking to start (undefined: unknown booking). */
@@ -196,7 +205,7 @@ export class BookingBugWriteApi {
   ): Promise<boolean> {
     const isLogin = method === 'POST' && path === '/api/v1/login';
     // v1 (the BookingBug docs' admin API) and v3 (JRNI's, where the check-in status is documented).
-    const booking = /^\/api\/v[13]\/admin\/([^/]+)\/bookings\/([^/]+)(\/cancel)?$/.exec(path);
+    const booking = /^\/api\/v[13]\/admin\/([^/]+)\/bookings\/([^/]+)(\/cancel|\/private_notes)?$/.exec(path);
     if (!isLogin && !booking) return false;
     let body: JsonObject | undefined;
     try {
@@ -262,6 +271,22 @@ export class BookingBugWriteApi {
       answer(404, { error: 'Booking not found' });
       return true;
     }
+    if (booking![3] === '/private_notes') {
+      if (method !== 'PUT') {
+        answer(405, { error: 'Method Not Allowed' });
+        return true;
+      }
+      if (typeof body?.note !== 'string' || body.note === '') {
+        answer(400, { error: 'Validation error', detail: 'note is missing' });
+        return true;
+      }
+      const notes = this.#notes.get(id) ?? [];
+      notes.push({ id: 1_000_000 + this.#noteIds++, note: body.note });
+      this.#notes.set(id, notes);
+      // Whether BookingBug notifies a private note (a webhook) is not documented: no echo.
+      answer(200, this.#adminBooking(id, known));
+      return true;
+    }
     const cancelling = booking![3] !== undefined;
     if (cancelling && method !== 'POST') {
       answer(405, { error: 'Method Not Allowed' });
@@ -325,6 +350,7 @@ export class BookingBugWriteApi {
       is_cancelled: known.cancelled,
       ...(known.checkIn !== undefined ? { current_multi_status: known.checkIn } : {}),
       multi_status: {},
+      notes: { public: [], private: structuredClone(this.#notes.get(id) ?? []) },
       booking_updated: this.#host.now().toISOString(),
     };
   }

@@ -314,6 +314,25 @@ describe('BookingBugSimulator admin API (commands)', () => {
     expect(echo._embedded.bookings[0]).toMatchObject({ id: 13477736, current_multi_status: 'checked_in' });
   });
 
+  it('adds a private note (PUT …/private_notes { note }), kept when the booking is told again; no notification', async () => {
+    const hook = await receiver([200, 200]);
+    cleanups.push(hook.close);
+    const { sim, call, login } = await started(hook.base);
+    await sim.push(fixture('created.json'));
+    const token = await login();
+    const path = '/api/v1/admin/50666/bookings/13477736/private_notes';
+    const added = await call('PUT', path, { note: 'This is a private note' }, token);
+    expect(added.json).toMatchObject({
+      id: 13477736,
+      notes: { public: [], private: [{ note: 'This is a private note' }] },
+    });
+    expect((await call('PUT', path, {}, token)).status).toBe(400);
+    expect((await call('POST', path, { note: 'x' }, token)).status).toBe(405);
+    await sim.push(fixture('created.json'));
+    expect(sim.writes.privateNotes(13477736)).toEqual(['This is a private note']);
+    expect(hook.received.length).toBe(2);
+  });
+
   it('refuses without App-Id, without or with an expired Auth-Token, a wrong password; fails on demand', async () => {
     const hook = await receiver([200]);
     cleanups.push(hook.close);

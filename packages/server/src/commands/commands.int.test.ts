@@ -996,6 +996,20 @@ describe('commands through a started hub', () => {
 });
 
 describe('BookingBug / JRNI commands through a started hub', () => {
+  /** Pushes JRNI's data webhook sample as booking `id` to the instance bb: its subject, once delivered. */
+  async function jrniBooking(id: number): Promise<string> {
+    const webhook = fixture('bookingbug', 'jrni-data-create.json');
+    (webhook.appointment as { bookingId: number }).bookingId = id;
+    await bbSim.push(webhook, { bookingUrl: `${hub.url}/hooks/bb` });
+    const created = await subscriber.waitFor(
+      (r) =>
+        r.type === 'appointment.created' &&
+        (r.json as { source?: string } | undefined)?.source === 'bb' &&
+        r.text.includes(`"${id}"`),
+    );
+    return created.subject!;
+  }
+
   it('cancel: admin login and cancel at the vendor, command.succeeded signed, the JRNI echo carries causedBy', async () => {
     const hook = `${hub.url}/hooks/bb`;
     bbSim.writes.hookUrl = hook;
@@ -1069,7 +1083,7 @@ describe('BookingBug / JRNI commands through a started hub', () => {
     // No documented call: refused at once, nothing queued, nothing sent.
     for (const body of [
       { type: 'appointment.clear_presence', subject, data: {} },
-      { type: 'appointment.update', subject, data: { comment: 'x' } },
+      { type: 'appointment.update', subject, data: { customFields: { '104': 'x' } } },
       {
         type: 'appointment.reschedule',
         subject,
@@ -1116,19 +1130,9 @@ describe('BookingBug / JRNI commands through a started hub', () => {
   });
 
   it('reschedule of a booking JRNI told by data webhook: its modify webhook with the new times is the echo, with causedBy', async () => {
-    const hook = `${hub.url}/hooks/bb`;
-    bbSim.writes.hookUrl = hook;
+    bbSim.writes.hookUrl = `${hub.url}/hooks/bb`;
     // JRNI's data webhook sample under another booking id (1294 is cancelled above).
-    const webhook = fixture('bookingbug', 'jrni-data-create.json');
-    (webhook.appointment as { bookingId: number }).bookingId = 1295;
-    await bbSim.push(webhook, { bookingUrl: hook });
-    const created = await subscriber.waitFor(
-      (r) =>
-        r.type === 'appointment.created' &&
-        (r.json as { source?: string } | undefined)?.source === 'bb' &&
-        r.text.includes('"1295"'),
-    );
-    const subject = created.subject!;
+    const subject = await jrniBooking(1295);
     const sent = await api('POST', '/v1/commands', {
       type: 'appointment.reschedule',
       subject,
@@ -1152,18 +1156,8 @@ describe('BookingBug / JRNI commands through a started hub', () => {
   });
 
   it('mark_arrived: the check-in status at the vendor, then JRNI’s webhook with "Checked in" is appointment.arrived with causedBy', async () => {
-    const hook = `${hub.url}/hooks/bb`;
-    bbSim.writes.hookUrl = hook;
-    const webhook = fixture('bookingbug', 'jrni-data-create.json');
-    (webhook.appointment as { bookingId: number }).bookingId = 1296;
-    await bbSim.push(webhook, { bookingUrl: hook });
-    const created = await subscriber.waitFor(
-      (r) =>
-        r.type === 'appointment.created' &&
-        (r.json as { source?: string } | undefined)?.source === 'bb' &&
-        r.text.includes('"1296"'),
-    );
-    const subject = created.subject!;
+    bbSim.writes.hookUrl = `${hub.url}/hooks/bb`;
+    const subject = await jrniBooking(1296);
     const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
     expect(sent.status).toBe(202);
     const id = sent.json.id as string;
@@ -1176,6 +1170,25 @@ describe('BookingBug / JRNI commands through a started hub', () => {
     });
     const echo = await subscriber.waitFor((r) => r.type === 'appointment.arrived' && r.subject === subject);
     expect((echo.json as { data: { causedBy?: unknown } }).data.causedBy).toEqual({ commandId: id });
+  });
+
+  it('update: data.comment becomes a private note on the booking', async () => {
+    const subject = await jrniBooking(1297);
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject,
+      data: { comment: 'insurance verified' },
+    });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+    await subscriber.waitFor((r) => r.type === 'command.succeeded' && r.subject === `command/${id}`);
+    expect(bbSim.writes.log.at(-1)).toMatchObject({
+      method: 'PUT',
+      path: '/api/v1/admin/37011/bookings/1297/private_notes',
+      status: 200,
+      body: { note: 'insurance verified' },
+    });
+    expect(bbSim.writes.privateNotes(1297)).toEqual(['insurance verified']);
   });
 
   it('refuses at once, nothing queued, a command on an instance without adminApi', async () => {
