@@ -140,7 +140,13 @@ export class DocplannerSimulator {
   readonly #queue: Queued[] = [];
   readonly #tokens = new Map<string, Token>();
   readonly #pending = new PendingTasks();
-  #failures: Array<{ status: number; retryAfterSeconds?: number; rateLimitResetSeconds?: number }> = [];
+  #failures: Array<{
+    status: number;
+    retryAfterSeconds?: number;
+    rateLimitResetSeconds?: number;
+    /** Only requests whose path this matches use the failure up. */
+    only?: RegExp;
+  }> = [];
   #lastReleaseAt: number | undefined;
   #clockOffsetMs = 0;
   #server: Server | undefined;
@@ -273,10 +279,18 @@ export class DocplannerSimulator {
     return this.#queue.length;
   }
 
-  /** The next `count` API requests (after the token endpoint) answer `status` (default 503). */
-  failNext(count: number, status = 503, retryAfterSeconds?: number): void {
+  /**
+   * The next `count` API requests (after the token endpoint) answer `status` (default 503); with
+   * `only`, the next `count` whose path it matches (a test's own calls, not a stray one of an
+   * earlier test's command still retrying).
+   */
+  failNext(count: number, status = 503, retryAfterSeconds?: number, only?: RegExp): void {
     for (let i = 0; i < count; i++) {
-      this.#failures.push(retryAfterSeconds === undefined ? { status } : { status, retryAfterSeconds });
+      this.#failures.push({
+        status,
+        ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+        ...(only === undefined ? {} : { only }),
+      });
     }
   }
 
@@ -388,7 +402,8 @@ export class DocplannerSimulator {
         error_description: 'The access token provided is invalid.',
       });
     }
-    const failure = this.#failures.shift();
+    const at = this.#failures.findIndex((f) => f.only === undefined || f.only.test(path));
+    const failure = at < 0 ? undefined : this.#failures.splice(at, 1)[0];
     if (failure) {
       const headers: Record<string, string> =
         failure.retryAfterSeconds === undefined ? {} : { 'retry-after': String(failure.retryAfterSeconds) };

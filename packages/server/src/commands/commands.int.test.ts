@@ -1665,7 +1665,10 @@ describe('credentials, retries and the known state', () => {
         .map((x) => `${x.run}.${x.attempt} ${x.statusCode}`);
     // Exhausted: four tries (the schedule's three retries), each answered 503.
     const { subject } = await bookedAppointment();
-    sim.failNext(4, 503);
+    // Only this test's presence calls fail: a stray call of an earlier test's command used one up
+    // once, under load.
+    const presence = /\/presence\/patient$/;
+    sim.failNext(4, 503, undefined, presence);
     const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
     expect(sent.status).toBe(202);
     const id = sent.json.id as string;
@@ -1673,7 +1676,7 @@ describe('credentials, retries and the known state', () => {
     expect(failed).toMatchObject({ status: 'failed', run: 1, attempts: 4, error: { kind: 'exhausted' } });
 
     // Retried by hand while Docplanner is still unwell: one more 503, then it answers.
-    sim.failNext(1, 503);
+    sim.failNext(1, 503, undefined, presence);
     const retried = await api('POST', `/v1/commands/${id}/retry`);
     expect(retried.status).toBe(202);
     expect(retried.json).toMatchObject({ status: 'pending', run: 2, attempts: 0 });
