@@ -80,6 +80,22 @@ describe('Cliniko pull', () => {
     );
   });
 
+  it('never moves the watermark past the time of the poll: a future updated_at does not stall the pull', async () => {
+    const future = {
+      individual_appointments: [item('5', '2026-03-10T10:00:00Z'), item('6', '2099-01-01T00:00:00Z')],
+      links: {},
+    };
+    const before = Date.now();
+    const batch = await fetchAppointments(pullWith(future), '2026-03-10T09:00:00Z|1');
+    expect(batch.notifications.map((n) => n.dedupeKey)).toContain(
+      'individual_appointment:6@2099-01-01T00:00:00Z',
+    );
+    const watermark = readCursor(batch.cursor).lists.individual_appointments.watermark!;
+    // Before: 2099-01-01T00:00:00Z, and no later update was ever asked for.
+    expect(Date.parse(watermark)).toBeLessThanOrEqual(Date.now());
+    expect(Date.parse(watermark)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+  });
+
   it('asks the cancelled list after the main one, which leaves cancelled appointments out, from its own watermark', async () => {
     const cancelled = {
       individual_appointments: [

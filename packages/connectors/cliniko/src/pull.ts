@@ -200,9 +200,14 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
     return toNotification(item);
   });
   let watermark = cursor.watermark;
+  // Never past this poll's time: one appointment whose updated_at lies in the future (a clock
+  // gone wrong at Cliniko, an import) moved the watermark there, and every real update after it
+  // went unread with nothing reported (an attacker audit). Such an item is listed again at each
+  // poll, and its dedupe key (id, updated_at) stores it once.
+  const now = clinikoTime(Date.now());
   for (const n of notifications) {
-    if (watermark === undefined || Date.parse(n.occurredAt!) > Date.parse(watermark))
-      watermark = n.occurredAt;
+    const at = Date.parse(n.occurredAt!) > Date.parse(now) ? now : n.occurredAt!;
+    if (watermark === undefined || Date.parse(at) > Date.parse(watermark)) watermark = at;
   }
   const links = isJsonObject(page.links) ? page.links : {};
   const hasNext = typeof links.next === 'string' && notifications.length > 0;
