@@ -20,31 +20,16 @@
  */
 import {
   ConnectorError,
-  type JsonValue,
   type VendorHttp,
   type VendorRequest,
   type VendorResponse,
+  vendorRequestInit,
+  vendorResponseBody,
 } from '@switchyard/core';
-
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b|^text\/json\b/i;
 
 export const fetchVendorHttp: VendorHttp = {
   async request(request: VendorRequest): Promise<VendorResponse> {
-    if (request.json !== undefined && request.form !== undefined) {
-      throw new TypeError('a vendor request takes json or form, not both');
-    }
-    const method =
-      request.method ?? (request.json !== undefined || request.form !== undefined ? 'POST' : 'GET');
-    const headers = new Headers(request.headers ?? {});
-    if (!headers.has('accept')) headers.set('accept', 'application/json');
-    let body: string | undefined;
-    if (request.json !== undefined) {
-      body = JSON.stringify(request.json);
-      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
-    } else if (request.form !== undefined) {
-      body = new URLSearchParams(request.form).toString();
-      if (!headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded');
-    }
+    const { method, headers, body } = vendorRequestInit(request);
     const timeoutMs = request.timeoutMs ?? 10_000;
     const signal = AbortSignal.timeout(timeoutMs);
     let response: Response;
@@ -56,14 +41,7 @@ export const fetchVendorHttp: VendorHttp = {
       const what = signal.aborted ? `timed out after ${timeoutMs} ms` : `failed: ${(error as Error).message}`;
       throw ConnectorError.transient(`vendor API ${method} ${new URL(request.url).origin} ${what}`);
     }
-    let parsed: JsonValue | string = text;
-    if (text !== '' && JSON_TYPE.test(response.headers.get('content-type') ?? '')) {
-      try {
-        parsed = JSON.parse(text) as JsonValue;
-      } catch {
-        parsed = text;
-      }
-    }
+    const parsed = vendorResponseBody(text, response.headers.get('content-type'));
     const responseHeaders: Record<string, string> = {};
     response.headers.forEach((value, name) => {
       responseHeaders[name] = value;

@@ -37,3 +37,4 @@ export {
 } from './signature.ts';
 export { standardWebhooksHmac, verifyStandardWebhooksSignature } from './standard-webhooks.ts';
 export type * from './types.ts';
+export { vendorRequestInit, vendorResponseBody } from './vendor-exchange.ts';

@@ -14,11 +14,12 @@
  */
 import {
   ConnectorError,
-  type JsonValue,
   type Logger,
   type VendorHttp,
   type VendorRequest,
   type VendorResponse,
+  vendorRequestInit,
+  vendorResponseBody,
 } from '@switchyard/core';
 import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
 import { checkDestination, type HostLookup } from './ssrf.ts';
@@ -78,10 +79,6 @@ function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
-function isJsonContentType(type: string | null): boolean {
-  return type !== null && /^application\/(?:[\w.+-]+\+)?json\b|^text\/json\b/i.test(type.trim());
-}
-
 /**
  * Makes the vendor HTTP client. The method defaults to GET, or POST when a `json` or `form` body is
  * given. `json` is sent as `application/json`, `form` as `application/x-www-form-urlencoded`
@@ -104,23 +101,9 @@ export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
 
   return {
     async request(request: VendorRequest): Promise<VendorResponse> {
-      if (request.json !== undefined && request.form !== undefined) {
-        throw new TypeError('a vendor request takes json or form, not both');
-      }
-      const method =
-        request.method ?? (request.json !== undefined || request.form !== undefined ? 'POST' : 'GET');
+      const { method, headers, body } = vendorRequestInit(request);
       const where = safeUrl(request.url);
       const timeoutMs = request.timeoutMs ?? defaultTimeoutMs;
-      const headers = new Headers(request.headers ?? {});
-      if (!headers.has('accept')) headers.set('accept', 'application/json');
-      let body: string | undefined;
-      if (request.json !== undefined) {
-        body = JSON.stringify(request.json);
-        if (!headers.has('content-type')) headers.set('content-type', 'application/json');
-      } else if (request.form !== undefined) {
-        body = new URLSearchParams(request.form).toString();
-        if (!headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded');
-      }
 
       if (!tracingEnabled()) return send();
       // A CLIENT span around the call, its traceparent sent to the vendor.
@@ -182,14 +165,7 @@ export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
             details: { method, url: where, status: response.status },
           });
         }
-        let parsed: JsonValue | string = text;
-        if (text !== '' && isJsonContentType(response.headers.get('content-type'))) {
-          try {
-            parsed = JSON.parse(text) as JsonValue;
-          } catch {
-            parsed = text;
-          }
-        }
+        const parsed = vendorResponseBody(text, response.headers.get('content-type'));
         const responseHeaders: Record<string, string> = {};
         response.headers.forEach((value, name) => {
           responseHeaders[name] = value;
