@@ -236,6 +236,18 @@ function holdNextVendorWrite(): { reached: Promise<void>; release: () => void } 
   return { reached, release };
 }
 
+/** A command once it has finished (succeeded or failed), read through the API. */
+function finished(id: string, what = `command ${id} finished`, timeoutMs?: number) {
+  return eventually(
+    async () => {
+      const c = (await api('GET', `/v1/commands/${id}`)).json;
+      return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+    },
+    what,
+    timeoutMs,
+  );
+}
+
 async function bookedAppointment(): Promise<{ subject: string; bookingId: string }> {
   const bookingId = String(nextBooking++);
   const booking = {
@@ -550,10 +562,7 @@ describe('commands through a started hub', () => {
     });
     const cancel = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
     expect([move.status, cancel.status]).toEqual([202, 202]);
-    const done = await eventually(async () => {
-      const c = (await api('GET', `/v1/commands/${cancel.json.id}`)).json;
-      return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-    }, 'the cancel finished');
+    const done = await finished(cancel.json.id, 'the cancel finished');
     const moved = (await api('GET', `/v1/commands/${move.json.id}`)).json;
     expect(moved).toMatchObject({ status: 'succeeded', attempts: 2 });
     expect(moved.calls.map((c: { statusCode: number }) => c.statusCode)).toEqual([503, 201]);
@@ -602,10 +611,7 @@ describe('commands through a started hub', () => {
       });
       expect(sentB.status).toBe(202);
       // Before the fix the worker waited for its whole batch (A) before fetching B's job.
-      const doneB = await eventually(async () => {
-        const c = (await api('GET', `/v1/commands/${sentB.json.id}`)).json;
-        return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-      }, 'B finished while A is held');
+      const doneB = await finished(sentB.json.id, 'B finished while A is held');
       expect(doneB.status).toBe('succeeded');
       // A is still at its first vendor call: none of its calls has ended (before the fix B ran only
       // after A's call had timed out and been recorded as a transient failure).
@@ -618,10 +624,7 @@ describe('commands through a started hub', () => {
       // Only B has been answered so far.
       expect(sim.writes.log.map((w) => w.path.split('/')[8])).toEqual([b.bookingId]);
       release();
-      const doneA = await eventually(async () => {
-        const c = (await api('GET', `/v1/commands/${sentA.json.id}`)).json;
-        return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-      }, 'A finished after its release');
+      const doneA = await finished(sentA.json.id, 'A finished after its release');
       expect(doneA.status).toBe('succeeded');
     } finally {
       release();
@@ -1415,11 +1418,6 @@ describe('Clockwise.MD commands through a started hub', () => {
 
 describe('credentials, retries and the known state', () => {
   const as = (token: string) => ({ authorization: `Bearer ${token}` });
-  const finished = (id: string) =>
-    eventually(async () => {
-      const c = (await api('GET', `/v1/commands/${id}`)).json;
-      return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-    }, `command ${id} finished`);
 
   it('command credentials: listed without their tokens, revoked (401 from then on), refused while their subscription is disabled', async () => {
     expect(
@@ -1967,10 +1965,7 @@ describe('a command waiting for its retry', () => {
       { hookUrl: `${hub.url}/hooks/dp` },
     );
     await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === subject);
-    const done = await eventually(async () => {
-      const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
-      return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-    }, 'the command finished');
+    const done = await finished(sent.json.id, 'the command finished');
     // Before: the retry called Docplanner's presence endpoint on the cancelled booking.
     expect(done).toMatchObject({
       status: 'failed',
@@ -2031,10 +2026,7 @@ describe("a command's outcome event and the pull feed", () => {
       // Before: the outcome event was inserted (its sequence drawn) before the job.
       expect(wrote.rows).toEqual([]);
       await locker.query('commit');
-      const done = await eventually(async () => {
-        const c = (await api('GET', `/v1/commands/${second.json.id}`)).json;
-        return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-      }, 'the second command finished');
+      const done = await finished(second.json.id, 'the second command finished');
       expect(done.status).toBe('succeeded');
       expect((await api('GET', `/v1/commands/${first.json.id}`)).json.status).toBe('succeeded');
       await subscriber.waitFor(
@@ -2078,14 +2070,7 @@ describe('a command cut short by a database outage', () => {
         'the outcome not stored while the database refuses',
       );
       await setConnectionsAllowed(admin, db.name(), true);
-      const done = await eventually(
-        async () => {
-          const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
-          return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-        },
-        'the command run again and finished',
-        30_000,
-      );
+      const done = await finished(sent.json.id, 'the command run again and finished', 30_000);
       expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
     } finally {
       await setConnectionsAllowed(admin, db.name(), true).catch(() => {});
@@ -2106,14 +2091,7 @@ describe('a retry at its time', () => {
     sim.failNext(1, 503);
     const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
     expect(sent.status).toBe(202);
-    const done = await eventually(
-      async () => {
-        const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
-        return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-      },
-      'the retried command finished',
-      20_000,
-    );
+    const done = await finished(sent.json.id, 'the retried command finished', 20_000);
     expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
     const [first, second] = (done.calls as { url: string; startedAt: string; statusCode: number }[]).filter(
       (c) => c.url.endsWith('/presence/patient'),
@@ -2141,14 +2119,7 @@ describe('a run longer than its lease', () => {
       await reached;
       await new Promise((resolve) => setTimeout(resolve, 3_000));
       release();
-      const done = await eventually(
-        async () => {
-          const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
-          return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-        },
-        'the command finished',
-        20_000,
-      );
+      const done = await finished(sent.json.id, 'the command finished', 20_000);
       expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
       const presence = (done.calls as { url: string }[]).filter((c) => c.url.endsWith('/presence/patient'));
       expect(presence).toHaveLength(1);
@@ -2181,14 +2152,7 @@ describe('a run longer than its lease', () => {
       expect(waiting.rows[0]!.n).toBeLessThanOrEqual(1);
       await locker.query('rollback');
       release();
-      const done = await eventually(
-        async () => {
-          const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
-          return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-        },
-        'the command finished',
-        20_000,
-      );
+      const done = await finished(sent.json.id, 'the command finished', 20_000);
       // Held past its lease, the command may have been taken over (attempts 2): it still ends.
       expect(done.status).toBe('succeeded');
     } finally {
