@@ -497,8 +497,10 @@ describe('the dashboard in a browser', () => {
     await page.getByRole('button', { name: 'Retry' }).click();
     await expect.poll(() => page.locator('.notice').first().textContent()).toContain('Queued again');
     await expect.poll(() => move.count(), { timeout: 15_000 }).toBe(2);
-    await expect.poll(() => outcome.getAttribute('data-status')).toBe('failed');
-    await expect.poll(() => outcome.textContent()).toContain('after 1 attempt');
+    // The move's call is listed as it goes out; the outcome comes after Docplanner's refusal and the
+    // booking's re-read (is it moved meanwhile?): more than poll's default second under CI's load.
+    await expect.poll(() => outcome.getAttribute('data-status'), { timeout: 15_000 }).toBe('failed');
+    await expect.poll(() => outcome.textContent(), { timeout: 15_000 }).toContain('after 1 attempt');
     expect(moves()).toBe(2);
     expect(await finished(seeded.failedId)).toMatchObject({ status: 'failed', attempts: 1 });
 
