@@ -4,10 +4,10 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { isIPv6, type LookupFunction } from 'node:net';
+import type { LookupFunction } from 'node:net';
 import { parseRetryAfter, storableText } from '@switchyard/core';
 import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
-import { checkDestination, type HostLookup } from './ssrf.ts';
+import { checkDestination, type HostLookup, pinnedLookup } from './ssrf.ts';
 
 /** Options of {@link postWebhook}. */
 export interface PostWebhookOptions {
@@ -121,26 +121,6 @@ function agentFor(protocol: 'http:' | 'https:', policyKey: string): http.Agent {
 export function closeDeliveryAgents(): void {
   for (const agent of agents.values()) agent.destroy();
   agents.clear();
-}
-
-function pinnedLookup(addresses: readonly string[]): LookupFunction {
-  const entries = addresses.map((address) => ({ address, family: isIPv6(address) ? 6 : 4 }));
-  return (_hostname, options, callback) => {
-    const family = typeof options === 'number' ? options : options.family;
-    const wanted = family === 4 || family === 6 || family === 'IPv4' || family === 'IPv6';
-    const want = family === 6 || family === 'IPv6' ? 6 : 4;
-    const list = wanted ? entries.filter((entry) => entry.family === want) : entries;
-    const first = list[0];
-    if (!first) {
-      const error = Object.assign(new Error('no checked address of the requested family'), {
-        code: 'ENOTFOUND',
-      });
-      callback(error, '', 0);
-      return;
-    }
-    if (typeof options === 'object' && options.all) callback(null, list);
-    else callback(null, first.address, first.family);
-  };
 }
 
 function describeNetworkError(error: unknown): string {

@@ -8,6 +8,7 @@
  * exactly those (its `lookup` is pinned), so the check and the connection see the same address.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIPv6, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
@@ -259,4 +260,36 @@ export async function checkDestination(
     }
   }
   return { ok: true, addresses };
+}
+
+/**
+ * A `lookup` for a socket (node:http's agent, undici's `connect`) that answers only with
+ * `addresses`, the ones `checkDestination` approved: the connection goes where the check looked,
+ * with no second DNS resolution in between (a name that resolved to a public address for the check
+ * and to 169.254.169.254 a moment later, DNS rebinding, still reaches the public one).
+ *
+ * @example
+ * ```ts
+ * const check = await checkDestination(url, { allowPrivate: true });
+ * if (check.ok) http.request(url, { lookup: pinnedLookup(check.addresses) });
+ * ```
+ */
+export function pinnedLookup(addresses: readonly string[]): LookupFunction {
+  const entries = addresses.map((address) => ({ address, family: isIPv6(address) ? 6 : 4 }));
+  return (_hostname, options, callback) => {
+    const family = typeof options === 'number' ? options : options.family;
+    const wanted = family === 4 || family === 6 || family === 'IPv4' || family === 'IPv6';
+    const want = family === 6 || family === 'IPv6' ? 6 : 4;
+    const list = wanted ? entries.filter((entry) => entry.family === want) : entries;
+    const first = list[0];
+    if (!first) {
+      const error = Object.assign(new Error('no checked address of the requested family'), {
+        code: 'ENOTFOUND',
+      });
+      callback(error, '', 0);
+      return;
+    }
+    if (typeof options === 'object' && options.all) callback(null, list);
+    else callback(null, first.address, first.family);
+  };
 }

@@ -190,6 +190,36 @@ describe('createVendorHttp', () => {
     expect(lines.filter((l) => l.msg === 'vendor API call refused')).toHaveLength(3);
   });
 
+  it('connects to the addresses the check approved, with no second DNS lookup (rebinding)', async () => {
+    // The check resolves through `lookup` (here: loopback, which vendor calls may reach); the
+    // system resolver knows nothing of `.invalid` names (RFC 6761). A connection that resolved the
+    // name again, as global fetch did, failed with ENOTFOUND here; on a real network it went to
+    // whatever the name answered the second time (the metadata address, for an attacker's DNS).
+    const port = (server.address() as AddressInfo).port;
+    const asked: string[] = [];
+    const client = createVendorHttp({
+      lookup: async (host) => {
+        asked.push(host);
+        return ['127.0.0.1'];
+      },
+    });
+    const before = seen.length;
+    const res = await client.request({ url: `http://vendor-rebind.invalid:${port}/json` });
+    expect(res).toMatchObject({ status: 200, body: { a: [1, 2] } });
+    expect(asked).toEqual(['vendor-rebind.invalid']);
+    expect(seen.slice(before)).toMatchObject([
+      { url: '/json', headers: { host: `vendor-rebind.invalid:${port}` } },
+    ]);
+    // Again (a kept-alive connection of the same checked answer), then a changed answer: refused
+    // at the check, never connected.
+    expect((await client.request({ url: `http://vendor-rebind.invalid:${port}/json` })).status).toBe(200);
+    const moved = createVendorHttp({ lookup: async () => ['169.254.169.254'] });
+    await expect(moved.request({ url: `http://vendor-rebind.invalid:${port}/json` })).rejects.toMatchObject({
+      kind: 'permanent',
+    });
+    expect(seen.length).toBe(before + 2);
+  });
+
   it('does not follow redirects: the 3xx is the answer, and nothing reaches the place it names', async () => {
     const before = seen.length;
     const res = await createVendorHttp().request({

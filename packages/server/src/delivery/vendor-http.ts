@@ -10,7 +10,11 @@
  * and loopback addresses stay allowed: vendors' on-premises APIs and the simulators live there),
  * redirects are not followed (a 3xx is the answer: followed, it turned any call into a GET of an
  * internal URL whose answer a command showed, and carried headers such as `Authtoken` or `App-Key`
- * to the other origin), and an answer is read up to {@link VENDOR_MAX_RESPONSE_BYTES}.
+ * to the other origin), and an answer is read up to {@link VENDOR_MAX_RESPONSE_BYTES}. The call
+ * connects to the addresses the check approved (`pinnedLookup`): global `fetch` resolved the name
+ * again, so a name answering a public address to the check and the metadata address to the connect
+ * (DNS rebinding) reached it. undici, whose `fetch` the global one is, takes the socket's `lookup`
+ * through its `Agent`; its own `fetch` is used with its own `Agent` (one package, one version).
  */
 import {
   ConnectorError,
@@ -21,8 +25,9 @@ import {
   vendorRequestInit,
   vendorResponseBody,
 } from '@switchyard/core';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
-import { checkDestination, type HostLookup } from './ssrf.ts';
+import { checkDestination, type HostLookup, pinnedLookup } from './ssrf.ts';
 
 /** The largest vendor answer read, bytes: a larger one fails the call (permanently). */
 export const VENDOR_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -33,7 +38,10 @@ export interface VendorHttpOptions {
   logger?: Logger;
   /** For requests that set no `timeoutMs`. Default 10 000. */
   defaultTimeoutMs?: number;
-  /** Default the global `fetch`. */
+  /**
+   * Default undici's `fetch`, connecting through an `Agent` pinned to the checked addresses (given
+   * as `dispatcher` in the init, which another implementation may ignore: tests).
+   */
   fetchImpl?: typeof fetch;
   /** DNS resolution for the destination check; default the system's (tests set it). */
   lookup?: HostLookup;
@@ -58,6 +66,29 @@ async function cappedText(response: Response, max: number): Promise<string | und
     chunks.push(value);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Keep-alive agents by origin and the addresses it was checked to: the same DNS answer reuses the
+ * connections; a changed one gets its own agent. Bounded: the oldest is closed past
+ * {@link MAX_VENDOR_AGENTS} (an instance per vendor origin is the usual count).
+ */
+const agents = new Map<string, Agent>();
+const MAX_VENDOR_AGENTS = 64;
+
+function pinnedAgent(origin: string, addresses: readonly string[]): Agent {
+  const key = `${origin}|${[...addresses].sort().join(',')}`;
+  let agent = agents.get(key);
+  if (agent) return agent;
+  agent = new Agent({ connect: { lookup: pinnedLookup(addresses) } });
+  agents.set(key, agent);
+  if (agents.size > MAX_VENDOR_AGENTS) {
+    const [oldestKey, oldest] = agents.entries().next().value as [string, Agent];
+    agents.delete(oldestKey);
+    // Its calls in progress finish; it takes no new ones.
+    oldest.close().catch(() => {});
+  }
+  return agent;
 }
 
 /** `https://api.vendor.com/v1/things` from any URL: no credentials, query or fragment. */
@@ -94,7 +125,7 @@ function errorCode(error: unknown): string | undefined {
  * ```
  */
 export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
-  const fetchImpl = options.fetchImpl ?? fetch;
+  const fetchImpl = options.fetchImpl ?? (undiciFetch as unknown as typeof fetch);
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 10_000;
   const logger = options.logger;
   const maxResponseBytes = options.maxResponseBytes ?? VENDOR_MAX_RESPONSE_BYTES;
@@ -145,7 +176,15 @@ export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
         let text: string | undefined;
         let response: Response;
         try {
-          response = await fetchImpl(request.url, { method, headers, body, signal, redirect: 'manual' });
+          const init: RequestInit & { dispatcher?: Agent } = {
+            method,
+            headers,
+            body,
+            signal,
+            redirect: 'manual',
+            dispatcher: pinnedAgent(new URL(request.url).origin, destination.addresses),
+          };
+          response = await fetchImpl(request.url, init);
           text = await cappedText(response, maxResponseBytes);
         } catch (error) {
           const durationMs = Math.round(performance.now() - started);
