@@ -125,6 +125,11 @@ export class DocplannerSimulator {
   >();
   /** How many tokens the token endpoint issued. */
   tokensIssued = 0;
+  /**
+   * Called with the notifications a pull takes off the queue, after they left it and before the
+   * answer goes out: a test cuts the hub's database there, so the only copy is in the hub's hands.
+   */
+  onPulled: ((notifications: DpNotification[]) => void) | undefined;
   /** The booking write endpoints (book, cancel, move, presence) and their echo pushes. */
   readonly writes: DocplannerWriteApi = new DocplannerWriteApi({
     bookings: this.bookings,
@@ -429,6 +434,7 @@ export class DocplannerSimulator {
       this.#expire();
       const next = this.#queue.shift();
       if (!next) return this.#json(req, res, 404, { errors: [], message: 'No notifications found' });
+      this.onPulled?.([next.notification]);
       return this.#json(req, res, 200, next.notification as unknown as JsonObject);
     }
     if (req.method === 'GET' && rest === '/notifications/multiple') {
@@ -441,6 +447,7 @@ export class DocplannerSimulator {
         });
       }
       const taken = this.#queue.splice(0, limit).map((q) => q.notification as unknown as JsonObject);
+      if (taken.length > 0) this.onPulled?.(taken as unknown as DpNotification[]);
       return this.#json(req, res, 200, { notifications: taken, remaining: this.#queue.length });
     }
     if (req.method === 'POST' && rest === '/notifications/release') {

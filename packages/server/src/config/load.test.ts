@@ -628,9 +628,10 @@ describe('loadConfig: a valid file', () => {
       pollBackstopMs: 30_000,
       ingestFirst: true,
       deliveryConcurrency: 64,
+      pullSpoolDir: join(dir, '.switchyard/pull-spool'),
     });
     const set = await load(
-      'version: 1\nworkers:\n  normalizeLease: 10s\n  deliveryLeaseMargin: 2m\n  pollBackstop: 5s\n  ingestFirst: false\n  deliveryConcurrency: 8\n',
+      'version: 1\nworkers:\n  normalizeLease: 10s\n  deliveryLeaseMargin: 2m\n  pollBackstop: 5s\n  ingestFirst: false\n  deliveryConcurrency: 8\n  pullSpoolDir: /var/spool/switchyard\n',
     );
     expect(set.result.config?.workers).toEqual({
       normalizeLeaseMs: 10_000,
@@ -638,6 +639,7 @@ describe('loadConfig: a valid file', () => {
       pollBackstopMs: 5000,
       ingestFirst: false,
       deliveryConcurrency: 8,
+      pullSpoolDir: '/var/spool/switchyard',
     });
     await expectProblem('version: 1\nworkers:\n  normalizeLease: 10\n', 3, 'workers.normalizeLease', /./);
     await expectProblem('version: 1\nworkers:\n  ingestFirst: yes please\n', 3, 'workers.ingestFirst', /./);

@@ -932,6 +932,7 @@ function resolveConfig(
       ingestFirst:
         typeof workers.ingestFirst === 'boolean' ? workers.ingestFirst : CONFIG_DEFAULTS.workers.ingestFirst,
       deliveryConcurrency: num(workers.deliveryConcurrency, CONFIG_DEFAULTS.workers.deliveryConcurrency),
+      pullSpoolDir: resolve(ctx.baseDir, str(workers.pullSpoolDir) ?? CONFIG_DEFAULTS.workers.pullSpoolDir),
     },
     commands: {
       retryScheduleMs: (commandRetries.length > 0

@@ -84,6 +84,8 @@ export const CONFIG_DEFAULTS = {
     // rest wait ready for a free connection while the others' records are written
     // (bench/analysis.md, session 32).
     deliveryConcurrency: 64,
+    // Beside the embedded database's data: a local disk of the host that runs the pull worker.
+    pullSpoolDir: './.switchyard/pull-spool',
   },
   commands: {
     // Shorter than the subscription schedule: a downstream system waits for the outcome.
@@ -506,6 +508,13 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             default: CONFIG_DEFAULTS.workers.deliveryConcurrency,
             description:
               "Deliveries one worker process has in flight at once, across all subscriptions: from claim to the attempt's record. A subscriber still gets at most 32 requests at once from one process (its connections); deliveries beyond those wait ready for a connection to come free, their timeout not running meanwhile. Deliveries of one subject always go one after another.",
+          },
+          pullSpoolDir: {
+            type: 'string',
+            minLength: 1,
+            default: CONFIG_DEFAULTS.workers.pullSpoolDir,
+            description:
+              "Where the pull worker keeps what a vendor handed over until it is stored (relative to the config file): each pulled batch is written there, encrypted with `secretKey` and fsynced, before it is stored, and removed once stored; what a crash or a stop during a database outage left there is stored at the next start. Docplanner's pull queue forgets a notification once it is handed over: this file is then its only copy. A local disk of the host that runs the workers (not a tmpfs).",
           },
         },
       },

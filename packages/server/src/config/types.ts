@@ -76,6 +76,8 @@ export interface ResolvedConfig {
     ingestFirst: boolean;
     /** Deliveries in flight per worker process (`workers.deliveryConcurrency`). */
     deliveryConcurrency: number;
+    /** `workers.pullSpoolDir`, absolute (resolved against the config file's directory). */
+    pullSpoolDir: string;
   };
   /** The commands subsystem (`commands.*`), durations in ms. */
   commands: {

@@ -300,7 +300,7 @@ describe('a pull turn cut short by a database outage', () => {
 });
 
 describe('a held batch at shutdown', () => {
-  it('is stored by the stop when the database takes it again, else logged as an error with its count', async () => {
+  it('is stored by the stop when the database takes it again, else kept in the pull spool and stored by the next start', async () => {
     // This file's hub would take the instances too: each case below runs one hub alone.
     await hub!.stop();
     hub = undefined;
@@ -331,15 +331,29 @@ describe('a held batch at shutdown', () => {
     );
     await failing.stop();
     expect(await rowsOf('dp-stop-lost')).toEqual([]);
+    // Not lost (they were logged as lost, and `switchyard start` exited 1, before the pull spool):
+    // on disk, stored by the next process once the database takes them.
     expect(logs).toContainEqual(
       expect.objectContaining({
-        level: 50,
+        level: 40,
         instance: 'dp-stop-lost',
-        lost: 2,
-        msg: '2 pulled notifications lost: the process stopped before they could be stored, and the vendor no longer has them',
+        spooled: 2,
+        msg: '2 pulled notifications could not be stored at shutdown: kept in the pull spool, stored at the next start',
       }),
     );
-    // What `switchyard start` exits 1 on (runtime/process.ts, cli/commands/start.ts).
-    expect(failing.pulledNotificationsLost()).toBe(2);
+    expect(logs.filter((l) => l.instance === 'dp-stop-lost' && l.level >= 50)).toEqual([]);
+    expect(failing.pulledNotificationsLost()).toBe(0);
+
+    await client.query('drop trigger fail_dp_stop_lost on switchyard.inbound_messages');
+    const next = await startHub();
+    try {
+      await eventually(async () => ((await rowsOf('dp-stop-lost')).length === 2 ? true : undefined));
+      expect((await rowsOf('dp-stop-lost')).map((r) => r.vendor_type)).toEqual([
+        'slot-booked',
+        'booking-canceled',
+      ]);
+    } finally {
+      await next.stop();
+    }
   });
 });

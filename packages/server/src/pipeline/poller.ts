@@ -7,6 +7,7 @@ import { connectorLogger } from '../logging/logger.ts';
 import { type Executor, newId } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, withSpan } from '../telemetry/tracing.ts';
+import { PullSpool } from './pull-spool.ts';
 import type { Runtime } from './shared.ts';
 import { stateStore } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
@@ -38,6 +39,8 @@ interface PulledBatch {
   cursor: string | null | undefined;
   /** How old its oldest notification was when it arrived, ms (the instance's pull lag). */
   lagMs: number | null;
+  /** Its copy in the pull spool, removed once it is stored; undefined: the disk refused it. */
+  spoolFile?: string | undefined;
 }
 
 /**
@@ -71,12 +74,19 @@ export class Poller {
    */
   private readonly unreleased = new Map<string, { job: 'pull' | 'reconcile'; id: string; until: number }>();
 
+  /** Pulled batches on disk until stored: what a crash leaves there is stored at the next start. */
+  private readonly spool: PullSpool;
+  /** Whether what an earlier process left in the spool has been stored (done at the first pass the database answers). */
+  private spoolReplayed = false;
+
   constructor(rt: Runtime, http: VendorHttp) {
     this.rt = rt;
     this.http = http;
+    this.spool = new PullSpool(rt.options.pullSpoolDir, rt.databaseUrl, rt.cipher);
   }
 
   async tick(): Promise<TickResult> {
+    if (!this.spoolReplayed) await this.replaySpool();
     await this.giveBackLeases();
     const connectors = this.reconcilingConnectors();
     const pullRoom = MAX_TURNS - this.pulling.size;
@@ -240,6 +250,7 @@ export class Poller {
         // The instance was removed: nothing will pull (or store) for it again.
         this.held.delete(row.id);
         this.reportLost(row.id, held, 'its instance was removed');
+        for (const batch of held) await this.unspool(batch, logger);
       }
       // Held notifications wait for a turn that can store them: not an hour after a failed read.
       const retry = loadError !== undefined && this.held.has(row.id);
@@ -266,7 +277,7 @@ export class Poller {
     const storeWaiting = async () => {
       while (waiting.length > 0) {
         const result = await this.storeBatch(row.id, waiting[0]!, cursor, logger);
-        waiting.shift();
+        await this.unspool(waiting.shift()!, logger);
         if (result.inserted > 0) rt.announceInbound();
         stored += result.inserted;
         duplicates += result.duplicates;
@@ -274,8 +285,17 @@ export class Poller {
       }
     };
     try {
+      // Nothing is taken from the vendor while what it handed over earlier cannot be stored: the
+      // first failed store ends the turn here, before the next fetch.
       await storeWaiting();
       for (let turn = 0; turn < MAX_BATCHES_PER_TURN; turn++) {
+        // Nor while it could not be kept on disk: a destructive queue's notification would then
+        // live in this process's memory only.
+        await this.spool.ensure().catch((error: unknown) => {
+          throw new Error(
+            `the pull spool ${this.spool.dir} cannot be written (workers.pullSpoolDir): ${(error as Error).message}`,
+          );
+        });
         const batch = await pull.fetch(
           {
             instanceId: row.id,
@@ -309,7 +329,9 @@ export class Poller {
           .map((n) => (n.occurredAt ? Date.parse(n.occurredAt) : Number.NaN))
           .filter((t) => !Number.isNaN(t));
         const lagMs = times.length > 0 ? Math.max(0, now.getTime() - Math.min(...times)) : null;
-        waiting.push({ items, from: cursor, cursor: batch.cursor, lagMs });
+        // On disk before anything else: from here on a crash loses nothing the vendor handed over.
+        const spoolFile = items.length > 0 ? await this.spoolBatch(row.id, items, logger) : undefined;
+        waiting.push({ items, from: cursor, cursor: batch.cursor, lagMs, spoolFile });
         await storeWaiting();
         more = batch.more && batch.notifications.length > 0;
         if (!batch.more || this.stopping) break;
@@ -461,6 +483,79 @@ export class Poller {
   }
 
   /**
+   * Writes a batch the vendor just handed over to the spool. The disk refusing now (it was
+   * writable before the fetch) does not drop the batch: it is stored from memory as before, and
+   * the error says a crash before then would lose it.
+   */
+  private async spoolBatch(
+    instanceId: string,
+    items: inboundStore.NewInbound[],
+    logger: pino.Logger,
+  ): Promise<string | undefined> {
+    try {
+      return await this.spool.write(instanceId, items);
+    } catch (error) {
+      logger.error(
+        { err: error, dir: this.spool.dir, notifications: items.length },
+        'pulled notifications could not be written to the pull spool: held in memory only until stored',
+      );
+      return undefined;
+    }
+  }
+
+  /** Removes a stored batch's spool file; a failure leaves a copy that is stored once more (deduplicated). */
+  private async unspool(batch: PulledBatch, logger: pino.Logger): Promise<void> {
+    if (batch.spoolFile === undefined) return;
+    await this.spool.remove(batch.spoolFile).catch((error: unknown) => {
+      logger.warn(
+        { err: error, file: batch.spoolFile },
+        'a stored batch could not be removed from the pull spool',
+      );
+    });
+  }
+
+  /**
+   * Stores what an earlier process left in the pull spool (killed, or stopped while the database
+   * was down), before this one pulls anything: each batch without the instance's cursor (the
+   * process that fetched it moved or kept that), deduplicated like every pulled notification, then
+   * its file removed. A batch of a removed instance is reported lost. Throws while the database
+   * does not answer (the pass fails; the next one tries again). Files that cannot be read (another
+   * `secretKey`) stay where they are, reported once.
+   */
+  private async replaySpool(): Promise<void> {
+    const logger = this.rt.logger.child({ job: 'pull' });
+    const { batches, unreadable } = await this.spool.pending();
+    for (const batch of batches) {
+      const instance = await this.rt.loadInstance(batch.instanceId, true);
+      const pulled: PulledBatch = {
+        items: batch.items,
+        from: null,
+        cursor: undefined,
+        lagMs: null,
+        spoolFile: batch.file,
+      };
+      if (!instance) {
+        this.reportLost(batch.instanceId, [pulled], 'its instance was removed before the spool was stored');
+        await this.unspool(pulled, logger);
+        continue;
+      }
+      const result = await this.storeBatch(batch.instanceId, pulled, undefined, logger);
+      await this.unspool(pulled, logger);
+      if (result.inserted > 0) this.rt.announceInbound();
+      logger.info(
+        { instance: batch.instanceId, stored: result.inserted, duplicates: result.duplicates },
+        'pulled notifications an earlier process left in the pull spool stored',
+      );
+    }
+    for (const file of unreadable)
+      logger.error(
+        { file: file.file, reason: file.reason },
+        'a pull spool file cannot be read (sealed with another secretKey?): left in place, its notifications are not stored',
+      );
+    this.spoolReplayed = true;
+  }
+
+  /**
    * At shutdown, after the turns ended: one last try to store what is still held (the outage may
    * be over before the next turn was due), without the instance's lease, so without its cursor;
    * what still fails is reported lost.
@@ -472,11 +567,23 @@ export class Poller {
       for (let i = 0; i < batches.length; i++) {
         try {
           const result = await this.storeBatch(instanceId, batches[i]!, undefined, logger);
+          await this.unspool(batches[i]!, logger);
           if (result.inserted > 0) this.rt.announceInbound();
           logger.info({ stored: result.inserted }, 'held pulled notifications stored at shutdown');
         } catch (error) {
-          logger.error({ err: error }, 'held pulled notifications could not be stored at shutdown');
-          this.reportLost(instanceId, batches.slice(i), 'the process stopped before they could be stored');
+          const rest = batches.slice(i);
+          const kept = rest.filter((b) => b.spoolFile !== undefined);
+          const count = kept.reduce((n, b) => n + b.items.length, 0);
+          if (kept.length > 0)
+            logger.warn(
+              { err: error, spooled: count, dir: this.spool.dir },
+              `${count} pulled notifications could not be stored at shutdown: kept in the pull spool, stored at the next start`,
+            );
+          const lost = rest.filter((b) => b.spoolFile === undefined);
+          if (lost.length > 0) {
+            logger.error({ err: error }, 'held pulled notifications could not be stored at shutdown');
+            this.reportLost(instanceId, lost, 'the process stopped before they could be stored');
+          }
           break;
         }
       }

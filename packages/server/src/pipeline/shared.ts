@@ -4,6 +4,7 @@
  * instance loader) and small helpers. Not to be confused with `runtime/`, which runs a whole hub
  * process.
  */
+import { resolve } from 'node:path';
 import type { Connector, JsonObject } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import type { Kysely } from 'kysely';
@@ -86,6 +87,12 @@ export interface PipelineOptions {
    * Default 20.
    */
   attemptLingerMs?: number;
+  /**
+   * Where pulled batches wait on disk until they are stored (pipeline/pull-spool.ts). Default:
+   * `workers.pullSpoolDir` of the config schema (`./.switchyard/pull-spool`), from the working
+   * directory.
+   */
+  pullSpoolDir?: string;
   retention?: RetentionOptions;
 }
 
@@ -115,6 +122,7 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
     instanceCacheMs: o.instanceCacheMs ?? 5000,
     maxResponseSnippetBytes: o.maxResponseSnippetBytes ?? 2048,
     attemptLingerMs: o.attemptLingerMs ?? 20,
+    pullSpoolDir: resolve(o.pullSpoolDir ?? CONFIG_DEFAULTS.workers.pullSpoolDir),
     retention: {
       inboundMs: o.retention?.inboundMs ?? configDurationMs(CONFIG_DEFAULTS.retention.inboundMessages)!,
       eventsMs: o.retention?.eventsMs ?? configDurationMs(CONFIG_DEFAULTS.retention.events)!,

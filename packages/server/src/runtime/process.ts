@@ -99,6 +99,7 @@ function pipelineOptions(
     pollIntervalMs: config.workers.pollBackstopMs,
     ingestFirst: config.workers.ingestFirst,
     deliveryConcurrency: config.workers.deliveryConcurrency,
+    pullSpoolDir: config.workers.pullSpoolDir,
     ...extra,
     workers: role !== 'http',
     // One pg-boss instance in every role (host/host.ts): an HTTP-only process enqueues gate

@@ -283,6 +283,10 @@ export interface SwitchyardConfigFile {
      * Deliveries one worker process has in flight at once, across all subscriptions: from claim to the attempt's record. A subscriber still gets at most 32 requests at once from one process (its connections); deliveries beyond those wait ready for a connection to come free, their timeout not running meanwhile. Deliveries of one subject always go one after another.
      */
     deliveryConcurrency?: number;
+    /**
+     * Where the pull worker keeps what a vendor handed over until it is stored (relative to the config file): each pulled batch is written there, encrypted with `secretKey` and fsynced, before it is stored, and removed once stored; what a crash or a stop during a database outage left there is stored at the next start. Docplanner's pull queue forgets a notification once it is handed over: this file is then its only copy. A local disk of the host that runs the workers (not a tmpfs).
+     */
+    pullSpoolDir?: string;
   };
   /**
    * Commands (`/v1/commands`): how worker processes run them, retry them and match their echoes.

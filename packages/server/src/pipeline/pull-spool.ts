@@ -1,0 +1,182 @@
+/**
+ * The pull spool: pulled notifications on local disk from the moment the vendor handed them over
+ * until they are stored. Docplanner's pull is destructive (a pulled notification is gone from its
+ * queue), so while the database refuses them the process's memory held the only copy, and a crash
+ * (kill -9, OOM, a host reboot) lost them. Each batch is one file, written to a temporary name,
+ * fsynced and renamed (with the directory fsynced), so a file either holds a whole batch or is not
+ * there; it is removed once the batch is stored. What a crash left is stored at the next start.
+ *
+ * The payloads are patient data (names, phone numbers, national ids, video-call links): each file
+ * is sealed with the hub's `secretKey` (AES-256-GCM, delivery/secret-box.ts), bound to its
+ * database and instance, so a file is neither readable nor movable onto another instance. Files are
+ * kept per database (a directory named by a hash of the URL's host, port and database name, never
+ * its password), so hubs of several databases on one host never store each other's notifications.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SecretCipher } from '../delivery/secret-box.ts';
+import type { NewInbound } from '../inbound/store.ts';
+
+const SUFFIX = '.spool';
+const TEMP_SUFFIX = '.partial';
+
+/** A batch read back from the spool. */
+export interface SpooledBatch {
+  /** The file it was read from (remove it with {@link PullSpool.remove} once stored). */
+  file: string;
+  instanceId: string;
+  items: NewInbound[];
+}
+
+/** A spool file that could not be read back (another `secretKey`, a damaged disk): left in place. */
+export interface UnreadableSpoolFile {
+  file: string;
+  reason: string;
+}
+
+/**
+ * Which database a spool directory belongs to: the URL's host, port and database name (and a
+ * `host` parameter, for a Unix socket), hashed. Never the user or password.
+ *
+ * @example
+ * ```ts
+ * databaseKey('postgres://app:pw@db.internal:5432/hub'); // '5c1f…' (16 hex digits)
+ * ```
+ */
+export function databaseKey(databaseUrl: string): string {
+  let identity = databaseUrl;
+  try {
+    const url = new URL(databaseUrl);
+    identity = `${url.hostname}:${url.port || '5432'}${url.pathname}?${url.searchParams.get('host') ?? ''}`;
+  } catch {
+    // Not a URL (a libpq key=value string): the whole string, hashed, names it.
+  }
+  return createHash('sha256').update(identity).digest('hex').slice(0, 16);
+}
+
+/**
+ * The spool of one hub (one database) in `dir`.
+ *
+ * @example
+ * ```ts
+ * const spool = new PullSpool('/var/lib/switchyard/pull-spool', databaseUrl, rt.cipher);
+ * const file = await spool.write('dp-main', items); // fsynced: the batch survives a crash now
+ * await store(items);
+ * await spool.remove(file);
+ * ```
+ */
+export class PullSpool {
+  readonly dir: string;
+  private readonly key: string;
+  private readonly cipher: SecretCipher;
+  private ready: Promise<void> | undefined;
+
+  constructor(root: string, databaseUrl: string, cipher: SecretCipher) {
+    this.key = databaseKey(databaseUrl);
+    this.dir = join(root, this.key);
+    this.cipher = cipher;
+  }
+
+  private context(instanceId: string): string {
+    return `pull-spool:${this.key}:${instanceId}`;
+  }
+
+  /**
+   * Makes the directory (once; again after a failure). Throws when it cannot be made or written:
+   * the pull worker then takes nothing from a vendor (it could not keep it).
+   */
+  async ensure(): Promise<void> {
+    this.ready ??= (async () => {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      // Written, not only made: a read-only disk is found before a vendor hands anything over.
+      const probe = join(this.dir, `probe-${process.pid}-${randomUUID()}${TEMP_SUFFIX}`);
+      await writeDurably(probe, '');
+      await rm(probe, { force: true });
+    })().catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
+    return this.ready;
+  }
+
+  /** Writes one batch and fsyncs it; returns its file. Throws when the disk refuses. */
+  async write(instanceId: string, items: readonly NewInbound[]): Promise<string> {
+    await this.ensure();
+    const name = `${Date.now()}-${process.pid}-${randomUUID()}`;
+    const file = join(this.dir, `${name}${SUFFIX}`);
+    const temp = join(this.dir, `${name}${TEMP_SUFFIX}`);
+    const sealed = this.cipher.seal(JSON.stringify(items), this.context(instanceId));
+    await writeDurably(temp, `${JSON.stringify({ v: 1, instanceId, sealed })}\n`);
+    await rename(temp, file);
+    await syncDirectory(this.dir);
+    return file;
+  }
+
+  /** Removes a stored batch's file (already gone: another process stored it at its start). */
+  async remove(file: string): Promise<void> {
+    await rm(file, { force: true });
+  }
+
+  /**
+   * The batches left in the spool, oldest first (a crash, or a stop while the database was down),
+   * and the files that cannot be read back. Files still being written (`.partial`: a process that
+   * died mid-write never finished them, a live one is writing them) are not batches: left alone.
+   */
+  async pending(): Promise<{ batches: SpooledBatch[]; unreadable: UnreadableSpoolFile[] }> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { batches: [], unreadable: [] };
+      throw error;
+    }
+    const batches: SpooledBatch[] = [];
+    const unreadable: UnreadableSpoolFile[] = [];
+    for (const name of names.sort()) {
+      const file = join(this.dir, name);
+      if (!name.endsWith(SUFFIX)) continue;
+      try {
+        const record = JSON.parse(await readFile(file, 'utf8')) as {
+          v?: unknown;
+          instanceId?: unknown;
+          sealed?: unknown;
+        };
+        if (record.v !== 1 || typeof record.instanceId !== 'string' || typeof record.sealed !== 'string')
+          throw new Error('not a pull spool record');
+        const items = JSON.parse(this.cipher.open(record.sealed, this.context(record.instanceId))) as Array<
+          NewInbound & { receivedAt: string }
+        >;
+        batches.push({
+          file,
+          instanceId: record.instanceId,
+          items: items.map((i) => ({ ...i, receivedAt: new Date(i.receivedAt) })),
+        });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // stored meanwhile
+        unreadable.push({ file, reason: (error as Error).message });
+      }
+    }
+    return { batches, unreadable };
+  }
+}
+
+async function writeDurably(file: string, text: string): Promise<void> {
+  const handle = await open(file, 'wx', 0o600);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The rename is durable only once the directory's entry is (POSIX). */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
