@@ -42,6 +42,13 @@ describe('Cliniko settings', () => {
     }
   });
 
+  it('takes a startFrom that is a date and time, and nothing else', () => {
+    expect(validate({ ...settings, startFrom: '2026-01-01T00:00:00Z' })).toBe(true);
+    expect(validate({ ...settings, startFrom: '2026-01-01T01:00:00+01:00' })).toBe(true);
+    for (const startFrom of ['2026-01-01', '30d', 'yesterday'])
+      expect(validate({ ...settings, startFrom }), startFrom).toBe(false);
+  });
+
   it("reads the shard from the key's suffix, au1 for a key without one", () => {
     expect(apiBase({ ...settings, apiKey: 'MS0xLWl4SzYYYYdtR3V2HNOTAREALKEY-uk1' })).toBe(
       'https://api.uk1.cliniko.com/v1',

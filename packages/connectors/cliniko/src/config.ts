@@ -12,12 +12,25 @@ export interface Config {
   perPage?: number;
   /** How far before the watermark each poll starts, in seconds (writes committed late). */
   overlapSeconds?: number;
+  /**
+   * Where the first poll starts: appointments updated at or after this time (ISO 8601). Default:
+   * {@link DEFAULT_START_DAYS} days before the first poll.
+   */
+  startFrom?: string;
   /** The Cliniko cancellation reason code `appointment.cancel` sends (10 feeling better … 31 COVID-19 related … 60 work). */
   cancellationReason?: number;
 }
 
 export const DEFAULT_PER_PAGE = 100;
 export const DEFAULT_OVERLAP_SECONDS = 60;
+/**
+ * Without `startFrom`, the first poll reads appointments updated in the last 30 days: the bookings
+ * made or changed in the last month (most of a clinic's upcoming appointments) at a bounded cost
+ * (a busy clinic's month is a few thousand, tens of pages at 200 requests a minute), where the
+ * account's whole history (years of visits, each told as `appointment.created` to every
+ * subscriber) took hours of rate-limited requests and flooded subscribers with past visits.
+ */
+export const DEFAULT_START_DAYS = 30;
 /** Cliniko's `50`: Other. */
 export const DEFAULT_CANCELLATION_REASON = 50;
 /** Cliniko's cancellation reason codes (sections/individual_appointments.md, "Cancellation Reason Codes"). */
@@ -70,6 +83,12 @@ export const configSchema: JsonSchema = {
       minimum: 0,
       maximum: 3600,
       default: DEFAULT_OVERLAP_SECONDS,
+    },
+    startFrom: {
+      description:
+        'Where the first poll starts: appointments updated at or after this time (ISO 8601 with Z or an offset, e.g. 2026-01-01T00:00:00Z). Default: 30 days before the first poll, not the whole history (thousands of past visits, each told as appointment.created). An appointment last changed before it is told at its next change. Read once: later polls go on from the last one.',
+      type: 'string',
+      format: 'date-time',
     },
     cancellationReason: {
       description:

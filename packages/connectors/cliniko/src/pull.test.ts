@@ -12,23 +12,32 @@ const item = (id: string, updatedAt: string) => ({
   starts_at: '2026-03-10T10:00:00Z',
 });
 
-function pullWith(body: JsonObject, status = 200, headers: Record<string, string> = {}) {
-  return memoryNormalizeContext({ config: fixtureSettings, vendorApi: () => ({ status, headers, body }) });
+function pullWith(
+  body: JsonObject,
+  status = 200,
+  headers: Record<string, string> = {},
+  settings: Partial<typeof fixtureSettings> = {},
+) {
+  return memoryNormalizeContext({
+    config: { ...fixtureSettings, ...settings },
+    vendorApi: () => ({ status, headers, body }),
+  });
 }
 
 describe('Cliniko pull', () => {
-  it('asks the first page sorted by updated_at, authenticated as Cliniko asks, and keeps the newest updated_at', async () => {
-    const ctx = pullWith(page('page-booked.json'));
+  it('asks the first page from startFrom, archived ones included, sorted by updated_at then id, authenticated as Cliniko asks', async () => {
+    const ctx = pullWith(page('page-booked.json'), 200, {}, { startFrom: '2016-07-01T00:00:00Z' });
     const batch = await fetchAppointments(ctx, null);
     const request = ctx.vendorRequests[0]!;
     const url = new URL(request.url);
     expect(url.pathname).toBe('/v1/individual_appointments');
-    expect(Object.fromEntries(url.searchParams)).toEqual({
-      sort: 'updated_at',
-      order: 'asc',
-      per_page: '100',
-      page: '1',
-    });
+    expect([...url.searchParams]).toEqual([
+      ['per_page', '100'],
+      ['q[]', 'archived_at:*'],
+      ['q[]', 'updated_at:>=2016-06-30T23:59:00Z'],
+      ['sort', 'updated_at,id'],
+      ['order', 'asc'],
+    ]);
     expect(request.headers).toMatchObject({
       authorization: `Basic ${Buffer.from(`${fixtureSettings.apiKey}:`).toString('base64')}`,
       'user-agent': fixtureSettings.userAgent,
@@ -36,11 +45,24 @@ describe('Cliniko pull', () => {
     expect(batch.notifications.map((n) => n.dedupeKey)).toEqual([
       'individual_appointment:1@2016-07-22T15:10:08Z',
     ]);
-    // The page has a next link: more, from the new watermark's first page.
+    // The page has a next link: more, the rest of its last second first (by id), never a page number.
     expect([batch.cursor, batch.more]).toEqual([
-      'individual_appointments=2016-07-22T15:10:08Z|1&at=individual_appointments',
+      'individual_appointments=2016-07-22T15:10:08Z|2016-07-22T15:10:08Z|1&at=individual_appointments',
       true,
     ]);
+  });
+
+  it('starts a first poll 30 days back without startFrom, not at the beginning of the account', async () => {
+    const ctx = pullWith(page('page-empty.json'));
+    const before = Date.now();
+    const batch = await fetchAppointments(ctx, null);
+    const filter = new URL(ctx.vendorRequests[0]!.url).searchParams.getAll('q[]')[1]!;
+    const from = Date.parse(filter.replace('updated_at:>=', ''));
+    expect(from).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 30 * 86_400_000 - 60_000);
+    expect(from).toBeLessThanOrEqual(Date.now() - 30 * 86_400_000 - 60_000);
+    // Kept in the cursor: the start does not slide with each empty poll.
+    const watermark = readCursor(batch.cursor).lists.individual_appointments.watermark!;
+    expect(Date.parse(watermark)).toBe(from + 60_000);
   });
 
   it('filters inclusively from the watermark less the overlap', async () => {
@@ -48,36 +70,51 @@ describe('Cliniko pull', () => {
     // The cursor this morning's connector wrote (the main list's alone) is still read.
     const batch = await fetchAppointments(ctx, '2026-03-10T10:00:00Z|1');
     expect(new URL(ctx.vendorRequests[0]!.url).searchParams.getAll('q[]')).toEqual([
+      'archived_at:*',
       'updated_at:>=2026-03-10T09:59:00Z',
     ]);
     // The main list done, the cancelled one is next in the round.
     expect([batch.notifications, batch.cursor, batch.more]).toEqual([
       [],
-      'individual_appointments=2026-03-10T10:00:00Z|1&at=individual_appointments/cancelled',
+      'individual_appointments=2026-03-10T10:00:00Z||&at=individual_appointments/cancelled',
       true,
     ]);
   });
 
-  it('moves to the next page while a whole page cannot move the watermark', async () => {
+  it('after a full page, reads the rest of its last second by id, then goes on from the next second', async () => {
     const W = '2026-03-10T10:00:00Z';
     const full = {
-      individual_appointments: [item('7', W), item('8', '2026-03-10T09:59:30Z')],
-      links: { next: 'https://x/?page=3' },
+      individual_appointments: [item('8', '2026-03-10T09:59:30Z'), item('7', W), item('9', W)],
+      links: { next: 'https://x/?page=2' },
     };
-    const ctx = pullWith(full);
-    const batch = await fetchAppointments(ctx, `${W}|2`);
-    expect(new URL(ctx.vendorRequests[0]!.url).searchParams.get('page')).toBe('2');
+    const batch = await fetchAppointments(pullWith(full), `${W}||`);
     expect([batch.cursor, batch.more]).toEqual([
-      `individual_appointments=${W}|3&at=individual_appointments`,
+      `individual_appointments=${W}|${W}|9&at=individual_appointments`,
       true,
     ]);
-    const moved = {
-      individual_appointments: [item('9', '2026-03-10T10:05:00Z')],
-      links: { next: 'https://x/?page=4' },
-    };
-    expect((await fetchAppointments(pullWith(moved), `${W}|3`)).cursor).toBe(
-      'individual_appointments=2026-03-10T10:05:00Z|1&at=individual_appointments',
-    );
+    // That second, ids above 9 only: DateTime filters have no `=`, so [W, W + 1 s).
+    const rest = pullWith({ individual_appointments: [item('12', W)], links: {} });
+    const after = await fetchAppointments(rest, batch.cursor);
+    const url = new URL(rest.vendorRequests[0]!.url);
+    expect([url.searchParams.getAll('q[]'), url.searchParams.get('sort')]).toEqual([
+      ['archived_at:*', `updated_at:>=${W}`, 'updated_at:<2026-03-10T10:00:01Z', 'id:>9'],
+      'id',
+    ]);
+    expect([after.cursor, after.more]).toEqual([
+      `individual_appointments=${W}|2026-03-10T10:00:01Z|&at=individual_appointments`,
+      true,
+    ]);
+    // Then on from the next second, without the overlap (a round under way), to the list's end.
+    const on = pullWith({ individual_appointments: [item('3', '2026-03-10T10:05:00Z')], links: {} });
+    const end = await fetchAppointments(on, after.cursor);
+    expect(new URL(on.vendorRequests[0]!.url).searchParams.getAll('q[]')).toEqual([
+      'archived_at:*',
+      'updated_at:>=2026-03-10T10:00:01Z',
+    ]);
+    expect([end.cursor, end.more]).toEqual([
+      'individual_appointments=2026-03-10T10:05:00Z||&at=individual_appointments/cancelled',
+      true,
+    ]);
   });
 
   it('never moves the watermark past the time of the poll: a future updated_at does not stall the pull', async () => {
@@ -109,30 +146,30 @@ describe('Cliniko pull', () => {
     };
     const ctx = pullWith(cancelled);
     const from =
-      'individual_appointments=2026-03-10T12:00:00Z|1&individual_appointments/cancelled=2026-03-10T10:30:00Z|1&at=individual_appointments/cancelled';
+      'individual_appointments=2026-03-10T12:00:00Z||&individual_appointments/cancelled=2026-03-10T10:30:00Z||&at=individual_appointments/cancelled';
     const batch = await fetchAppointments(ctx, from);
     const url = new URL(ctx.vendorRequests[0]!.url);
     expect([url.pathname, url.searchParams.getAll('q[]')]).toEqual([
       '/v1/individual_appointments/cancelled',
-      ['updated_at:>=2026-03-10T10:29:00Z'],
+      ['archived_at:*', 'updated_at:>=2026-03-10T10:29:00Z'],
     ]);
     expect(batch.notifications.map((n) => n.dedupeKey)).toEqual([
       'individual_appointment:7@2026-03-10T11:00:00Z',
     ]);
     // The round is over: the next poll starts again at the main list, each list keeping its place.
     expect([batch.cursor, batch.more]).toEqual([
-      'individual_appointments=2026-03-10T12:00:00Z|1&individual_appointments/cancelled=2026-03-10T11:00:00Z|1&at=individual_appointments',
+      'individual_appointments=2026-03-10T12:00:00Z||&individual_appointments/cancelled=2026-03-10T11:00:00Z||&at=individual_appointments',
       false,
     ]);
   });
 
   it('skips the cancelled list for the round when Cliniko does not answer it (404), the main list still polled', async () => {
     const ctx = pullWith({ message: 'Not found' }, 404);
-    const from = 'individual_appointments=2026-03-10T12:00:00Z|1&at=individual_appointments/cancelled';
+    const from = 'individual_appointments=2026-03-10T12:00:00Z||&at=individual_appointments/cancelled';
     const batch = await fetchAppointments(ctx, from);
     expect([batch.notifications, batch.cursor, batch.more]).toEqual([
       [],
-      'individual_appointments=2026-03-10T12:00:00Z|1&at=individual_appointments',
+      'individual_appointments=2026-03-10T12:00:00Z||&at=individual_appointments',
       false,
     ]);
     // The main list's 404 is no such thing: it is the connector's whole source.
@@ -170,12 +207,26 @@ describe('Cliniko pull', () => {
   });
 
   it('refuses a cursor it did not write', () => {
-    expect(() => readCursor('yesterday|1')).toThrow(/is not <list>=<updated_at>\|<page>/);
+    expect(() => readCursor('yesterday|1')).toThrow(/is not <list>=<updated_at>\|<from>\|<id>/);
+    expect(() =>
+      readCursor(
+        'individual_appointments=2026-03-10T10:00:00Z|2026-03-10T10:00:00Z|x9&at=individual_appointments',
+      ),
+    ).toThrow(/is not <list>/);
+    // A cursor of the paging version (`<updated_at>|<page>`) starts its round again at the watermark.
+    expect(
+      readCursor(
+        'individual_appointments=2026-03-10T10:00:00Z|3&individual_appointments/cancelled=2026-03-10T09:00:00Z||&at=individual_appointments',
+      ).lists,
+    ).toEqual({
+      individual_appointments: { watermark: '2026-03-10T10:00:00Z' },
+      'individual_appointments/cancelled': { watermark: '2026-03-10T09:00:00Z' },
+    });
     expect(() => readCursor('individual_appointments=2026-03-10T10:00:00Z|1&at=patients')).toThrow(
       /names no list to ask/,
     );
     expect(readCursor(null)).toEqual({
-      lists: { individual_appointments: { page: 1 }, 'individual_appointments/cancelled': { page: 1 } },
+      lists: { individual_appointments: {}, 'individual_appointments/cancelled': {} },
       at: 'individual_appointments',
     });
   });

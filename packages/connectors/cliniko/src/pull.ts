@@ -15,6 +15,7 @@ import {
   clinikoTime,
   DEFAULT_OVERLAP_SECONDS,
   DEFAULT_PER_PAGE,
+  DEFAULT_START_DAYS,
 } from './config.ts';
 
 /** The vendor type of every pulled appointment version: Cliniko's list says what is, not what changed. */
@@ -29,13 +30,21 @@ export const LISTS = ['individual_appointments', 'individual_appointments/cancel
 export type List = (typeof LISTS)[number];
 
 /**
- * One list's place: the watermark (the latest `updated_at` stored from it) and the page asked from
- * it. The page moves only while a whole page shares timestamps at or before the watermark (it
- * could not move the watermark, and `>=` would answer it again).
+ * One list's place. `watermark`: the latest `updated_at` stored from the list (never past the time
+ * of the poll it was read at), where each round starts (less `overlapSeconds`). Within a round the
+ * list is read by keyset, never by page number: `from` is the second the next call starts at and
+ * `afterId` the largest id already read at exactly that second. A page number skipped items: an
+ * appointment updated while a round paged moved to the end of the list and every later one moved a
+ * place up, so the first item of the next page had already slid onto the page just read; and
+ * Cliniko documents no order among equal `updated_at`s (a multi-column `sort` is documented, not
+ * what it does with ties across pages).
  */
 export interface ListCursor {
   watermark?: string;
-  page: number;
+  /** Set while a round is under way: the next call asks `updated_at` from this second on. */
+  from?: string;
+  /** With `from`: the next call asks that second alone, ids above this one (`q[]=id:>…`). */
+  afterId?: string;
 }
 
 /** The pull cursor: each list's place, and the list the next call asks. */
@@ -44,25 +53,39 @@ export interface Cursor {
   at: List;
 }
 
+const ID = /^\d{1,20}$/;
+
 function readListCursor(text: string | null, whole: string): ListCursor {
-  if (text === null || text === '') return { page: 1 };
-  const [watermark = '', page = '1'] = text.split('|');
-  const n = Number(page);
-  if (Number.isNaN(Date.parse(watermark)) || !Number.isInteger(n) || n < 1) {
-    throw ConnectorError.permanent(
-      `the stored Cliniko cursor ${JSON.stringify(whole)} is not <list>=<updated_at>|<page>&…&at=<list>`,
+  if (text === null || text === '') return {};
+  const parts = text.split('|');
+  const bad = () =>
+    ConnectorError.permanent(
+      `the stored Cliniko cursor ${JSON.stringify(whole)} is not <list>=<updated_at>|<from>|<id>&…&at=<list>`,
     );
+  const [watermark = '', second = '', afterId = ''] = parts;
+  if (Number.isNaN(Date.parse(watermark))) throw bad();
+  if (parts.length === 2) {
+    // Written before the keyset (`<updated_at>|<page>`): the round starts again at its watermark.
+    if (!/^[1-9]\d*$/.test(second)) throw bad();
+    return { watermark };
   }
-  return { watermark, page: n };
+  if (parts.length !== 3) throw bad();
+  if (second === '') {
+    if (afterId !== '') throw bad();
+    return { watermark };
+  }
+  if (Number.isNaN(Date.parse(second)) || (afterId !== '' && !ID.test(afterId))) throw bad();
+  return { watermark, from: second, ...(afterId === '' ? {} : { afterId }) };
 }
 
 /**
- * Reads `individual_appointments=<updated_at>|<page>&individual_appointments/cancelled=…&at=<list>`;
- * the first form, `<updated_at>|<page>` alone, is the main list's.
+ * Reads `individual_appointments=<watermark>|<from>|<afterId>&individual_appointments/cancelled=…&at=<list>`
+ * (`from` and `afterId` empty between rounds); a list's `<updated_at>|<page>` of earlier versions,
+ * and the first form, `<updated_at>|<page>` alone (the main list's), are read as its watermark.
  */
 export function readCursor(cursor: string | null): Cursor {
   const fresh = (): Cursor => ({
-    lists: { individual_appointments: { page: 1 }, 'individual_appointments/cancelled': { page: 1 } },
+    lists: { individual_appointments: {}, 'individual_appointments/cancelled': {} },
     at: 'individual_appointments',
   });
   if (cursor === null || cursor === '') return fresh();
@@ -86,8 +109,8 @@ export function readCursor(cursor: string | null): Cursor {
 export function writeCursor(cursor: Cursor): string {
   const params = new URLSearchParams();
   for (const list of LISTS) {
-    const { watermark, page } = cursor.lists[list];
-    if (watermark !== undefined) params.set(list, `${watermark}|${page}`);
+    const { watermark, from, afterId } = cursor.lists[list];
+    if (watermark !== undefined) params.set(list, `${watermark}|${from ?? ''}|${afterId ?? ''}`);
   }
   params.set('at', cursor.at);
   // Kept readable in the instance's pull health: `|`, `/` and `:` as written.
@@ -149,43 +172,66 @@ export function vendorFailure(res: VendorResponse, what: string): ConnectorError
   return ConnectorError.permanent(`Cliniko answered ${res.status} to ${what}`);
 }
 
-function listUrl(config: Config, list: List, cursor: ListCursor): string {
-  const query = new URLSearchParams({
-    sort: 'updated_at',
-    order: 'asc',
-    per_page: String(config.perPage ?? DEFAULT_PER_PAGE),
-    page: String(cursor.page),
-  });
-  if (cursor.watermark !== undefined) {
+/** Where a list's first poll starts: `startFrom`, else {@link DEFAULT_START_DAYS} days before now. */
+export function startOf(config: Config, now = Date.now()): string {
+  return clinikoTime(config.startFrom ?? now - DEFAULT_START_DAYS * 86_400_000);
+}
+
+function listUrl(config: Config, list: List, place: ListCursor & { watermark: string }): string {
+  const query = new URLSearchParams({ per_page: String(config.perPage ?? DEFAULT_PER_PAGE) });
+  // Archived appointments are left out of every list unless asked for: "The `*` operator can be
+  // used to find cancelled or archived records on an endpoint that would usually exclude them"
+  // (docs.api.cliniko.com, Filtering Results, "All records including archived":
+  // `q[]=archived_at:*`). Cliniko's current API archives where it deleted: without it, an
+  // appointment archived was never seen again.
+  query.append('q[]', 'archived_at:*');
+  if (place.from !== undefined && place.afterId !== undefined) {
+    // The rest of one second, by id: DateTime filters have no `=`, so [from, from + 1 s).
+    query.append('q[]', `updated_at:>=${place.from}`);
+    query.append('q[]', `updated_at:<${clinikoTime(Date.parse(place.from) + 1000)}`);
+    query.append('q[]', `id:>${place.afterId}`);
+    query.set('sort', 'id');
+  } else {
     const overlapMs = (config.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS) * 1000;
-    const from = clinikoTime(Date.parse(cursor.watermark) - overlapMs);
-    // Inclusive: appointments sharing the watermark's second across a page boundary are not skipped.
+    const from = place.from ?? clinikoTime(Date.parse(place.watermark) - overlapMs);
     query.append('q[]', `updated_at:>=${from}`);
+    // Ties broken by id, so that the keyset (second, id) names a place in the list.
+    query.set('sort', 'updated_at,id');
   }
+  query.set('order', 'asc');
   return `${apiBase(config)}/${list}?${query}`;
 }
 
+/** Compares Cliniko ids (int64, as strings or numbers) by value. */
+function compareIds(a: string, b: string): number {
+  const [x, y] = [BigInt(a), BigInt(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /**
- * One page per call; `more` while the list asked has a next page, then while a list of the round
+ * One page per call; `more` while the list asked has more to read, then while a list of the round
  * is still to ask (the main list, then the cancelled one). The round ends after the last list.
+ * Within a round each list is read by keyset ({@link ListCursor}): from the watermark less the
+ * overlap, then, after a full page, the rest of its last second by id, then on from the next
+ * second; no page number, so no item is skipped however the list changes meanwhile.
  */
 export async function fetchAppointments(ctx: PullContext<Config>, stored: string | null) {
   const state = readCursor(stored);
   const list = state.at;
-  const cursor = state.lists[list];
+  const place = { ...state.lists[list], watermark: state.lists[list].watermark ?? startOf(ctx.config) };
   const res = await ctx.http.request({
-    url: listUrl(ctx.config, list, cursor),
+    url: listUrl(ctx.config, list, place),
     headers: apiHeaders(ctx.config),
   });
   const following = LISTS[LISTS.indexOf(list) + 1];
-  const at = (hasNext: boolean) => (hasNext ? list : (following ?? LISTS[0]));
+  const after = following ?? LISTS[0];
   if (res.status === 404 && list !== LISTS[0]) {
     // Cliniko's current reference (docs.api.cliniko.com) no longer names the cancelled list: an
     // account that does not answer it must not stop the main list being polled.
     ctx.logger.warn({ list, status: res.status }, 'Cliniko does not answer this list: skipped this round');
     return {
       notifications: [],
-      cursor: writeCursor({ ...state, at: at(false) }),
+      cursor: writeCursor({ ...state, at: after }),
       more: following !== undefined,
     };
   }
@@ -199,26 +245,47 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
       throw ConnectorError.transient('Cliniko listed an appointment that is not an object');
     return toNotification(item);
   });
-  let watermark = cursor.watermark;
-  // Never past this poll's time: one appointment whose updated_at lies in the future (a clock
-  // gone wrong at Cliniko, an import) moved the watermark there, and every real update after it
-  // went unread with nothing reported (an attacker audit). Such an item is listed again at each
-  // poll, and its dedupe key (id, updated_at) stores it once.
-  const now = clinikoTime(Date.now());
+  // The page's last place, (second, id), whatever order it came in.
+  let last: { second: string; id: string } | undefined;
   for (const n of notifications) {
-    const at = Date.parse(n.occurredAt!) > Date.parse(now) ? now : n.occurredAt!;
-    if (watermark === undefined || Date.parse(at) > Date.parse(watermark)) watermark = at;
+    const second = clinikoTime(n.occurredAt!);
+    const id = n.orderingKey!.slice('individual_appointment:'.length);
+    if (!ID.test(id))
+      throw ConnectorError.transient(`Cliniko listed an appointment whose id ${id} is not a number`);
+    const later =
+      last === undefined ||
+      Date.parse(second) > Date.parse(last.second) ||
+      (second === last.second && compareIds(id, last.id) > 0);
+    if (later) last = { second, id };
+  }
+  // Never past this poll's time: one appointment whose updated_at lay in the future (a clock gone
+  // wrong at Cliniko, an import) moved the watermark there, and every real update after it went
+  // unread with nothing reported (an attacker audit). Such an item is listed again at each round
+  // (its dedupe key stores it once); the keyset within a round may pass it, as it must to go on.
+  const now = clinikoTime(Date.now());
+  let watermark = place.watermark;
+  if (last !== undefined) {
+    const capped = Date.parse(last.second) > Date.parse(now) ? now : last.second;
+    if (Date.parse(capped) > Date.parse(watermark)) watermark = capped;
   }
   const links = isJsonObject(page.links) ? page.links : {};
-  const hasNext = typeof links.next === 'string' && notifications.length > 0;
-  const next: ListCursor =
-    watermark === cursor.watermark
-      ? { ...(watermark === undefined ? {} : { watermark }), page: hasNext ? cursor.page + 1 : cursor.page }
-      : { ...(watermark === undefined ? {} : { watermark }), page: 1 };
+  const full = typeof links.next === 'string' && last !== undefined;
+  let next: ListCursor;
+  if (full) {
+    // More at the page's last second, maybe: the rest of it by id, before the next second.
+    next = { watermark, from: last!.second, afterId: last!.id };
+  } else if (place.afterId !== undefined) {
+    // That second is read: on from the next one, in the same round.
+    next = { watermark, from: clinikoTime(Date.parse(place.from!) + 1000) };
+  } else {
+    // The list is read to its end: the next round starts at the watermark again.
+    next = { watermark };
+  }
+  const more = next.from !== undefined;
   return {
     notifications,
-    cursor: writeCursor({ lists: { ...state.lists, [list]: next }, at: at(hasNext) }),
-    more: hasNext || following !== undefined,
+    cursor: writeCursor({ lists: { ...state.lists, [list]: next }, at: more ? list : after }),
+    more: more || following !== undefined,
   };
 }
 

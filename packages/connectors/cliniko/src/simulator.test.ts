@@ -2,7 +2,7 @@ import { isConnectorError, type VendorNotification } from '@switchyard/core';
 import { fetchVendorHttp, memoryCommandContext, memoryNormalizeContext } from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands } from './commands.ts';
-import { apiHeaders, type Config } from './config.ts';
+import { apiHeaders, type Config, clinikoTime } from './config.ts';
 import { normalize } from './normalize.ts';
 import { fetchAppointments } from './pull.ts';
 import { ClinikoSimulator } from './simulator.ts';
@@ -22,25 +22,32 @@ function steppingClock() {
   };
 }
 
-async function setup(settings: Partial<Config> = {}) {
-  const sim = new ClinikoSimulator({ apiKey: fixtureSettings.apiKey, now: steppingClock() });
+async function setup(settings: Partial<Config> = {}, now: () => Date = steppingClock()) {
+  const sim = new ClinikoSimulator({ apiKey: fixtureSettings.apiKey, now });
   sims.push(sim);
-  const config: Config = { ...fixtureSettings, apiBaseUrl: await sim.start(), ...settings };
+  // The stepping clock is in the past: the first poll starts before it (the default is 30 days ago).
+  const config: Config = {
+    ...fixtureSettings,
+    apiBaseUrl: await sim.start(),
+    startFrom: '2026-01-01T00:00:00Z',
+    ...settings,
+  };
   const ctx = memoryNormalizeContext({
     instanceId: 'cliniko-main',
     config,
     vendorApi: fetchVendorHttp.request,
   });
   /** Pulls until Cliniko has no next page, as the hub's poller does; returns every notification. */
-  const drain = async (from: string | null) => {
+  const drain = async (from: string | null, turns = 40) => {
     const all: VendorNotification[] = [];
     let cursor = from;
-    for (let turn = 0; turn < 20; turn += 1) {
+    for (let turn = 0; turn < turns; turn += 1) {
       const batch = await fetchAppointments(ctx, cursor);
       all.push(...batch.notifications);
       cursor = batch.cursor === undefined ? cursor : batch.cursor;
       if (!batch.more) return { all, cursor };
     }
+    if (turns < 40) return { all, cursor };
     throw new Error('the pull never ended');
   };
   return { sim, config, ctx, drain };
@@ -59,6 +66,74 @@ describe('Cliniko simulator and connector', () => {
       'individual_appointment:5@2026-03-01T10:00:05Z',
       'individual_appointment:2@2026-03-01T10:00:06Z',
     ]);
+  });
+
+  it('reads every appointment when equal updated_at straddle pages, and one updated meanwhile', async () => {
+    // A clock the test sets: many writes in one second, as an import or a bulk reschedule makes.
+    let at = Date.parse('2026-03-01T10:00:00Z');
+    const { sim, drain } = await setup({ perPage: 2, overlapSeconds: 0 }, () => new Date(at));
+    for (const id of ['11', '12', '13', '14', '15']) sim.put({ id, starts_at: '2026-03-10T10:00:00Z' });
+    at += 1000;
+    for (const id of ['16', '17', '18']) sim.put({ id, starts_at: '2026-03-10T11:00:00Z' });
+    at += 1000;
+    for (const id of ['19', '20', '21', '22', '23', '24', '25'])
+      sim.put({ id, starts_at: '2026-03-10T12:00:00Z' });
+    const first = await drain(null);
+    const ids = (all: VendorNotification[]) => [...new Set(all.map((n) => n.orderingKey))].sort();
+    // Before: sort=updated_at alone, paged by number; equal times came in another order on each page
+    // (Cliniko documents no tie-breaker), and some were read twice while others were never read.
+    expect(ids(first.all)).toEqual(
+      Array.from({ length: 15 }, (_, n) => `individual_appointment:${n + 11}`).sort(),
+    );
+    // Ten more in one second, the round cut after its first page (a process stopping), and one
+    // read before updated meanwhile: it leaves its place, nothing after it is passed over.
+    at += 1000;
+    for (let id = 30; id < 40; id++) sim.put({ id: String(id), starts_at: '2026-03-10T13:00:00Z' });
+    const partial = await drain(first.cursor, 6);
+    expect(partial.all.map((n) => n.orderingKey)).toContain('individual_appointment:30');
+    at += 1000;
+    sim.put({ id: '30', notes: 'moved to the end by an update' });
+    const rest = await drain(partial.cursor);
+    const read = ids([...partial.all, ...rest.all]).filter((k) => Number(k!.split(':')[1]) >= 30);
+    expect(read).toEqual(Array.from({ length: 10 }, (_, n) => `individual_appointment:${n + 30}`).sort());
+    expect(rest.all.some((n) => n.dedupeKey === 'individual_appointment:30@2026-03-01T10:00:04Z')).toBe(true);
+  });
+
+  it('lists archived appointments (q[]=archived_at:*), which Cliniko leaves out of its lists otherwise', async () => {
+    const { sim, ctx, drain } = await setup();
+    sim.put({ id: '41', starts_at: '2026-03-10T10:00:00Z' });
+    const first = await drain(null);
+    const archivedAt = sim.put({ id: '41', archived_at: '2026-03-01T12:00:00Z' }).updated_at;
+    const next = await drain(first.cursor);
+    // Before: never seen again, and its subscribers kept an appointment that no longer exists.
+    expect(next.all.map((n) => n.dedupeKey)).toContain(`individual_appointment:41@${archivedAt}`);
+    const archived = next.all.find((n) => n.dedupeKey === `individual_appointment:41@${archivedAt}`)!;
+    const seen = await normalize(first.all.find((n) => n.orderingKey === 'individual_appointment:41')!, ctx);
+    expect(seen.events.map((e) => e.type)).toEqual(['appointment.created']);
+    expect((await normalize(archived, ctx)).events.map((e) => e.type)).toEqual(['appointment.cancelled']);
+  });
+
+  it("starts a first poll 30 days back by default, from startFrom when set, not at the account's beginning", async () => {
+    let at = Date.now() - 400 * 86_400_000;
+    const { sim, drain } = await setup({ startFrom: undefined }, () => new Date(at));
+    sim.put({ id: '51', starts_at: '2025-01-10T10:00:00Z' });
+    at = Date.now() - 40 * 86_400_000;
+    sim.put({ id: '52', starts_at: '2026-01-10T10:00:00Z' });
+    at = Date.now() - 86_400_000;
+    sim.put({ id: '53', starts_at: '2027-01-10T10:00:00Z' });
+    const first = await drain(null);
+    // Before: all three, the account's whole history (each told as appointment.created).
+    expect(first.all.map((n) => n.orderingKey)).toEqual(['individual_appointment:53']);
+    const fromSetting = await setup(
+      { startFrom: clinikoTime(Date.now() - 45 * 86_400_000) },
+      () => new Date(at),
+    );
+    at = Date.now() - 400 * 86_400_000;
+    fromSetting.sim.put({ id: '51' });
+    at = Date.now() - 40 * 86_400_000;
+    fromSetting.sim.put({ id: '52' });
+    const chosen = await fromSetting.drain(null);
+    expect(chosen.all.map((n) => n.orderingKey)).toEqual(['individual_appointment:52']);
   });
 
   it('books, moves and cancels through the API, and the next polls tell the story', async () => {

@@ -1,8 +1,9 @@
 /**
  * A Cliniko API simulator over real HTTP (`start()` on 127.0.0.1:0): the individual appointment
  * lists the connector polls (the main one, which leaves cancelled appointments out, and
- * `/individual_appointments/cancelled`; `q[]=updated_at:>=…`, `sort=updated_at`, `per_page`, `page`,
- * `links.next`) and the writes its commands make (create, `PATCH …/cancel`, update), behind
+ * `/individual_appointments/cancelled`; `q[]=updated_at:>=…` and the other DateTime operators,
+ * `q[]=id:>…`, `q[]=archived_at:*` (archived ones are left out without it), `sort` on one column or
+ * several (ties in no stable order across pages, as Cliniko's), `per_page`, `page`, `links.next`) and the writes its commands make (create, `PATCH …/cancel`, update), behind
  * Cliniko's Basic auth (the key as user name). Each write stamps `updated_at` with the simulator's
  * clock, so the next poll lists it. It refuses what Cliniko's documentation rules out: a DateTime
  * filter with `=` or not in UTC, a booking without one of its required fields, a cancellation
@@ -201,11 +202,16 @@ export class ClinikoSimulator {
   #list(url: URL, res: ServerResponse, listed: (appointment: JsonObject) => boolean): number {
     const perPage = Number(url.searchParams.get('per_page') ?? 50);
     const page = Number(url.searchParams.get('page') ?? 1);
-    let items = [...this.#appointments.values()].filter(listed);
-    for (const filter of url.searchParams.getAll('q[]')) {
-      const m = /^(\w+):(>=|<=|!=|=|>|<)(.*)$/.exec(filter);
+    const filters = url.searchParams.getAll('q[]');
+    // Archived appointments are left out unless asked for with `archived_at:*` (docs.api.cliniko.com,
+    // Filtering Results: "All records including archived").
+    const archived = filters.includes('archived_at:*');
+    let items = [...this.#appointments.values()].filter((a) => listed(a) && (archived || !a.archived_at));
+    for (const filter of filters) {
+      const m = /^(\w+):(>=|<=|!=|=|>|<|\*)(.*)$/.exec(filter);
       if (!m) continue;
       const [, field, op, value] = m;
+      if (op === '*') continue; // any value
       if (DATE_TIME_FIELDS.has(field!)) {
         // Cliniko's DateTime operators are >=, >, <=, < only, the value in UTC (API readme,
         // "Filtering Results"). What it answers otherwise is not documented: here a 400.
@@ -215,6 +221,11 @@ export class ClinikoSimulator {
         }
       }
       items = items.filter((a) => {
+        if (field === 'id' && op !== '=' && op !== '!=') {
+          // A numeric filter ("Numeric Filter Operators"): ids are int64, compared by value.
+          const [x, y] = [BigInt(String(a.id)), BigInt(value!)];
+          return op === '>=' ? x >= y : op === '>' ? x > y : op === '<=' ? x <= y : x < y;
+        }
         // `patient_id` and the like filter by the linked record (`patient.links.self`).
         const linked = a[field!.replace(/_id$/, '')];
         const v =
@@ -229,12 +240,48 @@ export class ClinikoSimulator {
         return op === '=' ? matches : op === '!=' && !matches;
       });
     }
-    items.sort((a, b) => Date.parse(String(a.updated_at)) - Date.parse(String(b.updated_at)));
+    items.sort(this.#order(url, page));
     const slice = items.slice((page - 1) * perPage, page * perPage);
     const self = `${this.#url}${url.pathname.replace(/^\/v1/, '')}`;
     const links: JsonObject = { self: `${self}?page=${page}` };
     if (page * perPage < items.length) links.next = `${self}?page=${page + 1}`;
     this.#answer(res, 200, { individual_appointments: slice, total_entries: items.length, links });
     return 200;
+  }
+
+  /**
+   * Cliniko's ordering (docs.api.cliniko.com, "Ordering"): `sort` names one column or several
+   * (`sort=updated_at,id`), each ascending unless `order=desc` or `<column>:desc`; by default
+   * `created_at` ascending. Rows equal on every column come in no guaranteed order, as from
+   * Postgres under LIMIT/OFFSET: here an order that differs from one page to the next, so a reader
+   * that pages through equal `updated_at`s without a tie-breaker meets some twice and misses others.
+   */
+  #order(url: URL, page: number): (a: JsonObject, b: JsonObject) => number {
+    const direction = url.searchParams.get('order') === 'desc' ? -1 : 1;
+    const keys = (url.searchParams.get('sort') ?? 'created_at').split(',').map((key) => {
+      const [field = '', dir] = key.split(':');
+      return { field, sign: dir === 'desc' ? -1 : dir === 'asc' ? 1 : direction };
+    });
+    const compare = (field: string, a: JsonObject, b: JsonObject): number => {
+      if (field === 'id') {
+        const [x, y] = [BigInt(String(a.id)), BigInt(String(b.id))];
+        return x < y ? -1 : x > y ? 1 : 0;
+      }
+      if (DATE_TIME_FIELDS.has(field))
+        return (Date.parse(String(a[field])) || 0) - (Date.parse(String(b[field])) || 0);
+      return String(a[field] ?? '').localeCompare(String(b[field] ?? ''));
+    };
+    const scramble = (a: JsonObject) => {
+      let h = page * 2654435761;
+      for (const c of String(a.id)) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+      return h >>> 0;
+    };
+    return (a, b) => {
+      for (const { field, sign } of keys) {
+        const c = compare(field, a, b);
+        if (c !== 0) return sign * Math.sign(c);
+      }
+      return scramble(a) - scramble(b);
+    };
   }
 }
