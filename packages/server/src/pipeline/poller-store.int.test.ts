@@ -5,8 +5,11 @@
  * and a batch whose store fails is held and stored before the next fetch. Real Postgres, the real
  * Docplanner connector and simulator over HTTP; store failures are injected with a trigger.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import docplanner from '@switchyard/connector-docplanner';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import type { JsonObject } from '@switchyard/core';
@@ -17,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { acme, eventually, makeHub } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
+import type { PipelineOptions } from './shared.ts';
 
 const database = useTestDatabase();
 let client: pg.Client;
@@ -34,8 +38,8 @@ const logger = pino(
   },
 );
 
-function startHub(): Promise<Hub> {
-  return makeHub(database.url(), { connectors: [acme, docplanner], logger }).then(async (h) => {
+function startHub(options: PipelineOptions = {}): Promise<Hub> {
+  return makeHub(database.url(), { connectors: [acme, docplanner], logger, options }).then(async (h) => {
     await h.start();
     return h;
   });
@@ -354,6 +358,33 @@ describe('a held batch at shutdown', () => {
       ]);
     } finally {
       await next.stop();
+    }
+  });
+});
+
+describe('the pull spool', () => {
+  it('takes nothing from Docplanner while it cannot be written: the notification stays in the queue', async () => {
+    // A path under a file: the spool's directory cannot be made.
+    const file = join(mkdtempSync(join(tmpdir(), 'switchyard-spool-')), 'not-a-directory');
+    writeFileSync(file, '');
+    const refusing = await startHub({ pullSpoolDir: join(file, 'spool') });
+    try {
+      const queued = sim.queueLength;
+      sim.enqueue(presence);
+      await refusing.instances.upsert(pullInstance('dp-no-spool'));
+      const health = await eventually(async () => {
+        const h = await refusing.instances.health('dp-no-spool');
+        return h.pull?.consecutiveFailures === 1 ? h : undefined;
+      });
+      expect(health.lastError).toMatch(
+        /^pull failed: the pull spool .* cannot be written \(workers\.pullSpoolDir\)/,
+      );
+      // Before: taken off Docplanner's queue with nowhere but memory to keep it.
+      expect(sim.queueLength).toBe(queued + 1);
+      expect(await rowsOf('dp-no-spool')).toEqual([]);
+    } finally {
+      await refusing.instances.remove('dp-no-spool').catch(() => {});
+      await refusing.stop();
     }
   });
 });

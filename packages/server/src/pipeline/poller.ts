@@ -78,6 +78,8 @@ export class Poller {
   private readonly spool: PullSpool;
   /** Whether what an earlier process left in the spool has been stored (done at the first pass the database answers). */
   private spoolReplayed = false;
+  /** Whether reading the spool's directory failed (logged once). */
+  private spoolUnreadable = false;
 
   constructor(rt: Runtime, http: VendorHttp) {
     this.rt = rt;
@@ -524,7 +526,21 @@ export class Poller {
    */
   private async replaySpool(): Promise<void> {
     const logger = this.rt.logger.child({ job: 'pull' });
-    const { batches, unreadable } = await this.spool.pending();
+    let found: Awaited<ReturnType<PullSpool['pending']>>;
+    try {
+      found = await this.spool.pending();
+    } catch (error) {
+      // The directory cannot be read: tried again at each pass (logged once), and every pull turn
+      // fails before it fetches, saying why in its instance's health. Reconciliations go on.
+      if (!this.spoolUnreadable)
+        logger.error(
+          { err: error, dir: this.spool.dir },
+          'the pull spool cannot be read (workers.pullSpoolDir)',
+        );
+      this.spoolUnreadable = true;
+      return;
+    }
+    const { batches, unreadable } = found;
     for (const batch of batches) {
       const instance = await this.rt.loadInstance(batch.instanceId, true);
       const pulled: PulledBatch = {
@@ -539,7 +555,19 @@ export class Poller {
         await this.unspool(pulled, logger);
         continue;
       }
-      const result = await this.storeBatch(batch.instanceId, pulled, undefined, logger);
+      let result: Awaited<ReturnType<Poller['storeBatch']>>;
+      try {
+        result = await this.storeBatch(batch.instanceId, pulled, undefined, logger);
+      } catch (error) {
+        // An outage: the whole replay is tried again at the next pass. Anything else would fail
+        // the same way at every pass and hold every pull back: the file stays for an operator.
+        if (isDatabaseUnavailable(error)) throw error;
+        logger.error(
+          { err: error, instance: batch.instanceId, file: batch.file },
+          'pulled notifications in the pull spool could not be stored: left in place',
+        );
+        continue;
+      }
       await this.unspool(pulled, logger);
       if (result.inserted > 0) this.rt.announceInbound();
       logger.info(

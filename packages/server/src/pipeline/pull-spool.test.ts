@@ -1,0 +1,82 @@
+/**
+ * The pull spool's files: sealed (no payload in clear), read back whole with their times, kept per
+ * database, unreadable under another key (left in place), and a half-written file is no batch.
+ */
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
+import type { NewInbound } from '../inbound/store.ts';
+import { databaseKey, PullSpool } from './pull-spool.ts';
+
+const cipherOf = (material: string) => {
+  const key = deriveKey(material);
+  return {
+    seal: (plaintext: string, context: string) => sealSecret(plaintext, key, context),
+    open: (sealed: string, context: string) => openSecret(sealed, key, context),
+  };
+};
+const cipher = cipherOf('pull-spool-test-key-0123456789');
+const DB = 'postgres://app:pw@db.internal:5432/hub';
+
+const item: NewInbound = {
+  id: 'a1',
+  instanceId: 'dp',
+  route: 'pull',
+  dedupeKey: 'slot-booked:1',
+  vendorType: 'slot-booked',
+  orderingKey: 'booking:1',
+  occurredAt: '2026-03-08T18:04:11+01:00',
+  gate: false,
+  payload: {
+    name: 'slot-booked',
+    data: { visit_booking: { patient: { name: 'Anna', nin: '85010112345' } } },
+  },
+  meta: null,
+  bodyId: null,
+  headers: null,
+  sourceIp: null,
+  origin: 'pull',
+  receivedAt: new Date('2026-03-08T17:04:12.345Z'),
+};
+
+describe('the pull spool', () => {
+  it('writes a batch sealed, reads it back whole, and removes it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'switchyard-spool-'));
+    const spool = new PullSpool(root, DB, cipher);
+    const file = await spool.write('dp', [item]);
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toMatch(/Anna|85010112345|slot-booked|pw/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(spool.dir).mode & 0o777).toBe(0o700);
+    expect(await spool.pending()).toEqual({
+      batches: [{ file, instanceId: 'dp', items: [item] }],
+      unreadable: [],
+    });
+    await spool.remove(file);
+    await spool.remove(file); // already gone: another process stored it
+    expect(await spool.pending()).toEqual({ batches: [], unreadable: [] });
+  });
+
+  it("keeps each database's batches apart, never naming the password", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'switchyard-spool-'));
+    await new PullSpool(root, DB, cipher).write('dp', [item]);
+    const other = new PullSpool(root, 'postgres://app:pw@db.internal:5432/other', cipher);
+    expect((await other.pending()).batches).toEqual([]);
+    // The same database under another password (rotated) is the same spool.
+    expect(databaseKey('postgres://app:new@db.internal:5432/hub')).toBe(databaseKey(DB));
+    expect(readdirSync(root).join()).not.toMatch(/pw|db\.internal/);
+  });
+
+  it('leaves a file another key sealed in place, reported, and a half-written one alone', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'switchyard-spool-'));
+    const file = await new PullSpool(root, DB, cipherOf('another-secret-key-9876543210')).write('dp', [item]);
+    const spool = new PullSpool(root, DB, cipher);
+    writeFileSync(join(spool.dir, '1-2-3.partial'), '{"v":1,');
+    const { batches, unreadable } = await spool.pending();
+    expect(batches).toEqual([]);
+    expect(unreadable).toEqual([{ file, reason: expect.stringMatching(/./) }]);
+    expect(readdirSync(spool.dir).sort()).toEqual(['1-2-3.partial', file.split('/').pop()]);
+  });
+});
