@@ -329,8 +329,9 @@ export async function createHub(config: HubConfig) {
 
     /**
      * Pulled notifications this process lost: a vendor handed them over (Docplanner's pull is
-     * destructive), storing them failed, and the process stopped (or their instance was removed)
-     * before they could be stored. Each loss is logged as an error with what identifies the
+     * destructive), storing them failed, and the process stopped before they could be stored while
+     * the pull spool had refused them too (else they wait there for the next start), or their
+     * instance was removed. Each loss is logged as an error with what identifies the
      * notifications; `switchyard start` exits 1 when this is not 0.
      *
      * @example

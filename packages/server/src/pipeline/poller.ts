@@ -29,7 +29,8 @@ const RECONCILE_RETRY_MS = 5 * 60_000;
 
 /**
  * A batch the vendor has handed over, until it is stored. Docplanner's pull is destructive (a
- * pulled notification is gone from its queue), so until then this is the only copy there is.
+ * pulled notification is gone from its queue), so until then this and its spool file are the only
+ * copies there are.
  */
 interface PulledBatch {
   items: inboundStore.NewInbound[];
@@ -48,7 +49,9 @@ interface PulledBatch {
  * with a due time; one process at a time leases it (SKIP LOCKED), fetches, stores each batch with
  * its cursor in ONE transaction before fetching again, and schedules the next turn. A batch whose
  * store fails is held in this process and stored before the next fetch ({@link PulledBatch}: the
- * vendor may no longer have it); one Postgres refuses for some of its notifications is stored with
+ * vendor may no longer have it), and every batch is on disk from its arrival until it is stored
+ * (the pull spool, pipeline/pull-spool.ts: a crash loses nothing the vendor handed over); one
+ * Postgres refuses for some of its notifications is stored with
  * those altered into a storable form. Push instances of connectors that reconcile (Docplanner's
  * release) are scheduled the same way, on their own columns. A pass claims what is due up to {@link MAX_TURNS} in progress and starts it without
  * waiting for it; a turn's end wakes the loop.
@@ -118,8 +121,8 @@ export class Poller {
    * Waits for the turns in progress, after the loop stopped claiming: a pull turn ends after the
    * batch it is storing (each batch is stored with its cursor, so nothing is lost) and leaves its
    * instance due at once for whichever process runs next, instead of holding its lease. Then
-   * batches still held (their store failed) are tried once more; what cannot be stored is logged
-   * as an error with its count: those notifications are lost, the vendor no longer has them.
+   * batches still held (their store failed) are tried once more; what cannot be stored stays in
+   * the pull spool for the next start (only a batch the spool refused too is logged lost).
    */
   async drain(): Promise<void> {
     this.stopping = true;
