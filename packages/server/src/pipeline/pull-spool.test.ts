@@ -47,7 +47,9 @@ describe('the pull spool', () => {
     const spool = new PullSpool(root, DB, cipher);
     const file = await spool.write('dp', [item]);
     const text = readFileSync(file, 'utf8');
-    expect(text).not.toMatch(/Anna|85010112345|slot-booked|pw/);
+    // Only the instance id in clear (the sealed value is base64url: no quote, so "Anna" cannot occur by chance).
+    expect(Object.keys(JSON.parse(text))).toEqual(['v', 'instanceId', 'sealed']);
+    expect(text).not.toMatch(/"Anna"|85010112345|slot-booked|app:pw/);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(spool.dir).mode & 0o777).toBe(0o700);
     expect(await spool.pending()).toEqual({
