@@ -45,9 +45,9 @@ describe('Cliniko pull', () => {
     expect(batch.notifications.map((n) => n.dedupeKey)).toEqual([
       'individual_appointment:1@2016-07-22T15:10:08Z',
     ]);
-    // The page has a next link: more, the rest of its last second first (by id), never a page number.
+    // The page has a next link: more, its last second first (whole, by id), never a page number.
     expect([batch.cursor, batch.more]).toEqual([
-      'individual_appointments=2016-07-22T15:10:08Z|2016-07-22T15:10:08Z|1&at=individual_appointments',
+      'individual_appointments=2016-07-22T15:10:08Z|2016-07-22T15:10:08Z|0&at=individual_appointments',
       true,
     ]);
   });
@@ -81,25 +81,31 @@ describe('Cliniko pull', () => {
     ]);
   });
 
-  it('after a full page, reads the rest of its last second by id, then goes on from the next second', async () => {
+  it('after a full page, reads its last second on its own by id, then goes on from the next second', async () => {
     const W = '2026-03-10T10:00:00Z';
     const full = {
       individual_appointments: [item('8', '2026-03-10T09:59:30Z'), item('7', W), item('9', W)],
       links: { next: 'https://x/?page=2' },
     };
     const batch = await fetchAppointments(pullWith(full), `${W}||`);
+    // That whole second (Cliniko's times are finer than the seconds it shows: an item of it the page
+    // did not reach may have a lower id than 9), by id: DateTime filters have no `=`, so [W, W + 1 s).
     expect([batch.cursor, batch.more]).toEqual([
-      `individual_appointments=${W}|${W}|9&at=individual_appointments`,
+      `individual_appointments=${W}|${W}|0&at=individual_appointments`,
       true,
     ]);
-    // That second, ids above 9 only: DateTime filters have no `=`, so [W, W + 1 s).
-    const rest = pullWith({ individual_appointments: [item('12', W)], links: {} });
-    const after = await fetchAppointments(rest, batch.cursor);
-    const url = new URL(rest.vendorRequests[0]!.url);
+    const second = pullWith({ individual_appointments: [item('3', W), item('7', W)], links: { next: 'x' } });
+    const inSecond = await fetchAppointments(second, batch.cursor);
+    const url = new URL(second.vendorRequests[0]!.url);
     expect([url.searchParams.getAll('q[]'), url.searchParams.get('sort')]).toEqual([
-      ['archived_at:*', `updated_at:>=${W}`, 'updated_at:<2026-03-10T10:00:01Z', 'id:>9'],
+      ['archived_at:*', `updated_at:>=${W}`, 'updated_at:<2026-03-10T10:00:01Z', 'id:>0'],
       'id',
     ]);
+    // A full page of it: the ids above its last.
+    expect(inSecond.cursor).toBe(`individual_appointments=${W}|${W}|7&at=individual_appointments`);
+    const rest = pullWith({ individual_appointments: [item('12', W)], links: {} });
+    const after = await fetchAppointments(rest, inSecond.cursor);
+    expect(new URL(rest.vendorRequests[0]!.url).searchParams.getAll('q[]')).toContain('id:>7');
     expect([after.cursor, after.more]).toEqual([
       `individual_appointments=${W}|2026-03-10T10:00:01Z|&at=individual_appointments`,
       true,

@@ -32,8 +32,8 @@ export type List = (typeof LISTS)[number];
 /**
  * One list's place. `watermark`: the latest `updated_at` stored from the list (never past the time
  * of the poll it was read at), where each round starts (less `overlapSeconds`). Within a round the
- * list is read by keyset, never by page number: `from` is the second the next call starts at and
- * `afterId` the largest id already read at exactly that second. A page number skipped items: an
+ * list is read by keyset, never by page number: `from` is the second the next call starts at and,
+ * while that second is read on its own by id, `afterId` the largest id read of it. A page number skipped items: an
  * appointment updated while a round paged moved to the end of the list and every later one moved a
  * place up, so the first item of the next page had already slid onto the page just read; and
  * Cliniko documents no order among equal `updated_at`s (a multi-column `sort` is documented, not
@@ -43,7 +43,7 @@ export interface ListCursor {
   watermark?: string;
   /** Set while a round is under way: the next call asks `updated_at` from this second on. */
   from?: string;
-  /** With `from`: the next call asks that second alone, ids above this one (`q[]=id:>…`). */
+  /** With `from`: the next call asks that second alone, ids above this one (`q[]=id:>…`; `0` for all). */
   afterId?: string;
 }
 
@@ -186,7 +186,7 @@ function listUrl(config: Config, list: List, place: ListCursor & { watermark: st
   // appointment archived was never seen again.
   query.append('q[]', 'archived_at:*');
   if (place.from !== undefined && place.afterId !== undefined) {
-    // The rest of one second, by id: DateTime filters have no `=`, so [from, from + 1 s).
+    // One second, by id: DateTime filters have no `=`, so [from, from + 1 s).
     query.append('q[]', `updated_at:>=${place.from}`);
     query.append('q[]', `updated_at:<${clinikoTime(Date.parse(place.from) + 1000)}`);
     query.append('q[]', `id:>${place.afterId}`);
@@ -212,7 +212,7 @@ function compareIds(a: string, b: string): number {
  * One page per call; `more` while the list asked has more to read, then while a list of the round
  * is still to ask (the main list, then the cancelled one). The round ends after the last list.
  * Within a round each list is read by keyset ({@link ListCursor}): from the watermark less the
- * overlap, then, after a full page, the rest of its last second by id, then on from the next
+ * overlap, then, after a full page, its last second on its own by id, then on from the next
  * second; no page number, so no item is skipped however the list changes meanwhile.
  */
 export async function fetchAppointments(ctx: PullContext<Config>, stored: string | null) {
@@ -271,9 +271,14 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
   const links = isJsonObject(page.links) ? page.links : {};
   const full = typeof links.next === 'string' && last !== undefined;
   let next: ListCursor;
-  if (full) {
-    // More at the page's last second, maybe: the rest of it by id, before the next second.
-    next = { watermark, from: last!.second, afterId: last!.id };
+  if (place.afterId !== undefined && full) {
+    // More in that second: the ids above the page's last.
+    next = { watermark, from: place.from!, afterId: last!.id };
+  } else if (full) {
+    // More at the page's last second, maybe: that whole second by id (from id 0: Cliniko keeps
+    // times finer than the seconds it shows, so an item of that second the page did not reach may
+    // sort below the page's last id), then on from the next second. Repeats are dropped by dedupe.
+    next = { watermark, from: last!.second, afterId: '0' };
   } else if (place.afterId !== undefined) {
     // That second is read: on from the next one, in the same round.
     next = { watermark, from: clinikoTime(Date.parse(place.from!) + 1000) };

@@ -99,6 +99,21 @@ describe('Cliniko simulator and connector', () => {
     expect(rest.all.some((n) => n.dedupeKey === 'individual_appointment:30@2026-03-01T10:00:04Z')).toBe(true);
   });
 
+  it('reads every appointment of a second whose finer times sort them against their ids', async () => {
+    // Ten writes 90 ms apart, the later the lower the id: sorted by (time, id), the page's last id
+    // is no bound for the rest of its second.
+    let at = Date.parse('2026-03-01T10:00:00.050Z');
+    const { sim, drain } = await setup({ perPage: 3, overlapSeconds: 0 }, () => new Date(at));
+    for (let id = 69; id >= 60; id--) {
+      sim.put({ id: String(id), starts_at: '2026-03-10T10:00:00Z' });
+      at += 90;
+    }
+    const { all } = await drain(null);
+    expect([...new Set(all.map((n) => n.orderingKey))].sort()).toEqual(
+      Array.from({ length: 10 }, (_, n) => `individual_appointment:${n + 60}`),
+    );
+  });
+
   it('lists archived appointments (q[]=archived_at:*), which Cliniko leaves out of its lists otherwise', async () => {
     const { sim, ctx, drain } = await setup();
     sim.put({ id: '41', starts_at: '2026-03-10T10:00:00Z' });

@@ -3,7 +3,8 @@
  * lists the connector polls (the main one, which leaves cancelled appointments out, and
  * `/individual_appointments/cancelled`; `q[]=updated_at:>=…` and the other DateTime operators,
  * `q[]=id:>…`, `q[]=archived_at:*` (archived ones are left out without it), `sort` on one column or
- * several (ties in no stable order across pages, as Cliniko's), `per_page`, `page`, `links.next`) and the writes its commands make (create, `PATCH …/cancel`, update), behind
+ * several (ties in no stable order across pages, as Cliniko's; `updated_at` shown to the second,
+ * kept to the millisecond), `per_page`, `page`, `links.next`) and the writes its commands make (create, `PATCH …/cancel`, update), behind
  * Cliniko's Basic auth (the key as user name). Each write stamps `updated_at` with the simulator's
  * clock, so the next poll lists it. It refuses what Cliniko's documentation rules out: a DateTime
  * filter with `=` or not in UTC, a booking without one of its required fields, a cancellation
@@ -47,6 +48,7 @@ export interface ClinikoSimulatorOptions {
 export class ClinikoSimulator {
   readonly #options: ClinikoSimulatorOptions;
   readonly #appointments = new Map<string, JsonObject>();
+  readonly #updatedMs = new Map<string, number>();
   #server: Server | undefined;
   #url = '';
   #nextId = 1000;
@@ -77,12 +79,24 @@ export class ClinikoSimulator {
     if (this.#server) await closeServer(this.#server);
   }
 
-  /** Adds or replaces an appointment (as Cliniko lists it), stamped `updated_at` now. */
+  /**
+   * Adds or replaces an appointment (as Cliniko lists it), stamped `updated_at` now: shown to the
+   * second, as Cliniko shows it, while filters and sorting use the clock's milliseconds, as a
+   * database keeps finer times than the API prints.
+   */
   put(appointment: JsonObject): JsonObject {
     const id = String(appointment.id ?? this.#nextId++);
-    const stored = { ...this.#appointments.get(id), ...appointment, id, updated_at: this.#now() };
+    const ms = (this.#options.now?.() ?? new Date()).getTime();
+    const stored = { ...this.#appointments.get(id), ...appointment, id, updated_at: clinikoTime(ms) };
     this.#appointments.set(id, stored);
+    this.#updatedMs.set(id, ms);
     return stored;
+  }
+
+  /** A time field as filters and sorting see it: `updated_at` to the millisecond. */
+  #timeOf(a: JsonObject, field: string): number {
+    if (field === 'updated_at') return this.#updatedMs.get(String(a.id)) ?? Date.parse(String(a.updated_at));
+    return Date.parse(String(a[field] ?? ''));
   }
 
   get(id: string): JsonObject | undefined {
@@ -233,7 +247,7 @@ export class ClinikoSimulator {
             ? String(linked.links.self ?? '')
             : String(a[field!] ?? '');
         if (DATE_TIME_FIELDS.has(field!)) {
-          const [x, y] = [Date.parse(v), Date.parse(value!)];
+          const [x, y] = [this.#timeOf(a, field!), Date.parse(value!)];
           return op === '>=' ? x >= y : op === '>' ? x > y : op === '<=' ? x <= y : x < y;
         }
         const matches = v === value || v.endsWith(`/${value}`);
@@ -267,8 +281,7 @@ export class ClinikoSimulator {
         const [x, y] = [BigInt(String(a.id)), BigInt(String(b.id))];
         return x < y ? -1 : x > y ? 1 : 0;
       }
-      if (DATE_TIME_FIELDS.has(field))
-        return (Date.parse(String(a[field])) || 0) - (Date.parse(String(b[field])) || 0);
+      if (DATE_TIME_FIELDS.has(field)) return (this.#timeOf(a, field) || 0) - (this.#timeOf(b, field) || 0);
       return String(a[field] ?? '').localeCompare(String(b[field] ?? ''));
     };
     const scramble = (a: JsonObject) => {
