@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@switchyard/testing';
 import { afterAll } from 'vitest';
 
 export const BIN = fileURLToPath(new URL('../../bin/switchyard.mjs', import.meta.url));
@@ -107,6 +108,30 @@ export function spawnSwitchyard(
       return exited;
     },
   };
+}
+
+/**
+ * Starts `switchyard start` on the `switchyard.yaml` in `dir`, on a free port, and waits until it
+ * is ready. The file decides the database: the runner's DATABASE_URL and SWITCHYARD_CONFIG are not
+ * passed on.
+ *
+ * @example
+ * ```ts
+ * const hub = await startHubIn(dir, { T_ADMIN: ADMIN }); // hub.url, hub.stop('SIGKILL')
+ * ```
+ */
+export async function startHubIn(
+  dir: string,
+  env: Record<string, string | undefined> = {},
+): Promise<HubChild> {
+  const port = await freePort();
+  const hub = spawnSwitchyard(['start', '--config', 'switchyard.yaml', '--port', String(port)], {
+    cwd: dir,
+    port,
+    env: { DATABASE_URL: undefined, SWITCHYARD_CONFIG: undefined, ...env },
+  });
+  await hub.ready();
+  return hub;
 }
 
 /** Runs a one-shot `switchyard` command to its end. */

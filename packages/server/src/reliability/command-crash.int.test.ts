@@ -15,15 +15,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
-import {
-  freePort,
-  type RecordingSubscriber,
-  startRecordingSubscriber,
-  useTestDatabase,
-} from '@switchyard/testing';
+import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type HubChild, spawnSwitchyard, tempDir } from '../e2e/helpers.test-support.ts';
+import { type HubChild, startHubIn, tempDir } from '../e2e/helpers.test-support.ts';
 
 const db = useTestDatabase();
 const ADMIN = 'command-crash-admin-token-0123456789';
@@ -86,22 +81,8 @@ function writeConfigFile(dir: string): void {
   writeFileSync(join(dir, 'switchyard.yaml'), lines.join('\n'));
 }
 
-async function startHub(dir: string): Promise<HubChild> {
-  const port = await freePort();
-  const hub = spawnSwitchyard(['start', '--config', 'switchyard.yaml', '--port', String(port)], {
-    cwd: dir,
-    port,
-    env: {
-      T_ADMIN: ADMIN,
-      T_DB: db.url(),
-      T_PUSH: PUSH_KEY,
-      T_SIGNING: SIGNING,
-      DATABASE_URL: undefined,
-      SWITCHYARD_CONFIG: undefined,
-    },
-  });
-  await hub.ready();
-  return hub;
+function startHub(dir: string): Promise<HubChild> {
+  return startHubIn(dir, { T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: PUSH_KEY, T_SIGNING: SIGNING });
 }
 
 async function api(

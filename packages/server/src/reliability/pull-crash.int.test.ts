@@ -13,10 +13,10 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import type { JsonObject } from '@switchyard/core';
-import { freePort, useTestDatabase } from '@switchyard/testing';
+import { useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type HubChild, spawnSwitchyard, tempDir } from '../e2e/helpers.test-support.ts';
+import { type HubChild, startHubIn, tempDir } from '../e2e/helpers.test-support.ts';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.test-support.ts';
 
 const db = useTestDatabase();
@@ -65,16 +65,7 @@ function writeConfigFile(dir: string): void {
   writeFileSync(join(dir, 'switchyard.yaml'), lines.join('\n'));
 }
 
-async function startHub(dir: string): Promise<HubChild> {
-  const port = await freePort();
-  const hub = spawnSwitchyard(['start', '--config', 'switchyard.yaml', '--port', String(port)], {
-    cwd: dir,
-    port,
-    env: { T_ADMIN: ADMIN, DATABASE_URL: undefined, SWITCHYARD_CONFIG: undefined },
-  });
-  await hub.ready();
-  return hub;
-}
+const startHub = (dir: string) => startHubIn(dir, { T_ADMIN: ADMIN });
 
 async function storedBookings(): Promise<string[]> {
   const client = new pg.Client({ connectionString: db.url() });
