@@ -1,5 +1,6 @@
 import type { CommandRequest, VendorRequest, VendorResponse } from '@switchyard/core';
 import { describeCommandConformance, memoryCommandContext } from '@switchyard/testing';
+import { startMaintenancePage } from '@switchyard/testing/simulator-kit/maintenance-page';
 import { describe, expect, it } from 'vitest';
 import { commands, commandUnsupported } from './commands.ts';
 import { clinikoConnector } from './index.ts';
@@ -97,6 +98,40 @@ describe('Cliniko commands', () => {
       'starts_at:>=2026-03-10T10:30:00Z',
       'starts_at:<=2026-03-10T10:30:00Z',
     ]);
+  });
+
+  it('a booking answered 200 text/html (a maintenance page) is transient, not done; the next try looks it up', async () => {
+    const page = await startMaintenancePage();
+    try {
+      const first = memoryCommandContext({
+        config: fixtureSettings,
+        vendorApi: page.before(() => true).request,
+      });
+      // Before: done, with no appointment id.
+      expect(await commands['appointment.book']!(bookCommand, first)).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('Cliniko book answered 200 (text/html) with no JSON'),
+        vendor: { status: 200 },
+      });
+      expect(page.answered).toEqual(['POST /v1/individual_appointments']);
+      const again = memoryCommandContext({
+        config: fixtureSettings,
+        attempt: 2,
+        commandState: first.commandState,
+        vendorApi: answering({
+          status: 200,
+          headers: {},
+          body: { individual_appointments: [{ id: '1001', starts_at: '2026-03-10T10:30:00Z' }] },
+        }),
+      });
+      expect(await commands['appointment.book']!(bookCommand, again)).toEqual({
+        outcome: 'done',
+        alreadyDone: true,
+        vendorIds: ['1001'],
+      });
+    } finally {
+      await page.close();
+    }
   });
 
   it("passes Cliniko's refusal on with its words, and a refused booking is not looked up again", async () => {

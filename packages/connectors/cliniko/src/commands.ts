@@ -19,6 +19,7 @@ import {
   type CommandResult,
   type CommandSpec,
   commandOutcome,
+  createdOutcome,
   isJsonObject,
   type JsonObject,
   type JsonValue,
@@ -44,9 +45,16 @@ function said(res: VendorResponse): string | undefined {
   return undefined;
 }
 
-/** {@link commandOutcome} with Cliniko's wait: a 429 says it in `X-RateLimit-Reset`, not Retry-After. */
-function outcome(what: string, res: VendorResponse): CommandResult {
-  const result = commandOutcome(what, res, said(res));
+/**
+ * {@link commandOutcome} with Cliniko's wait: a 429 says it in `X-RateLimit-Reset`, not Retry-After.
+ * With `idOf`, a write whose answer must name what it made ({@link createdOutcome}).
+ */
+function outcome(
+  what: string,
+  res: VendorResponse,
+  idOf?: (body: JsonObject) => JsonValue | undefined,
+): CommandResult {
+  const result = idOf ? createdOutcome(what, res, idOf, said(res)) : commandOutcome(what, res, said(res));
   if (result.outcome !== 'transient') return result;
   const after = retryAfterMs(res);
   return after === undefined ? result : { ...result, retryAfterMs: after };
@@ -133,14 +141,12 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     headers,
     json,
   });
-  const result = outcome('Cliniko book', res);
-  if (result.outcome !== 'done') {
-    // A refusal says nothing was made; a 5xx may have made it: the mark stays for the next try.
-    if (result.outcome === 'permanent' || res.status === 429) await ctx.commandState.delete(SENT);
-    return result;
-  }
-  const id = isJsonObject(res.body) ? res.body.id : undefined;
-  return typeof id === 'string' || typeof id === 'number' ? { ...result, vendorIds: [String(id)] } : result;
+  // A 2xx without the appointment's id (a proxy's HTML page) is transient, not done: the mark
+  // stays, and the next try looks the booking up before posting again.
+  const result = outcome('Cliniko book', res, (body) => body.id);
+  // A refusal says nothing was made; a 5xx may have made it: the mark stays for the next try.
+  if (result.outcome === 'permanent' || res.status === 429) await ctx.commandState.delete(SENT);
+  return result;
 }
 
 async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {

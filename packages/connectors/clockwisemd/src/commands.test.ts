@@ -13,6 +13,7 @@ import {
   fetchVendorHttp,
   MemoryStateStore,
 } from '@switchyard/testing';
+import { startMaintenancePage } from '@switchyard/testing/simulator-kit/maintenance-page';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands } from './commands.ts';
 import type { Config } from './config.ts';
@@ -359,5 +360,31 @@ describe('Clockwise.MD create, which has no idempotency key', () => {
     const again = await commands['appointment.book']!(book('cw-done'), { ...c, attempt: 2 });
     expect(again).toEqual({ outcome: 'done', vendorIds: first.outcome === 'done' ? first.vendorIds : [] });
     expect(creates(sim)).toHaveLength(1);
+  });
+
+  it('a create answered 200 text/html (a maintenance page) is transient, not done, and not created again', async () => {
+    const { sim, ctx } = await setup();
+    const page = await startMaintenancePage();
+    try {
+      const c = ctx({ vendorIds: [] });
+      const http = page.before((r) => r.url.endsWith('/appointments/create'));
+      // Before: done with no appointment id (the hub could never address what it booked).
+      const first = await commands['appointment.book']!(book('cw-page'), { ...c, http });
+      expect(first).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('Clockwise.MD create answered 200 (text/html) with no JSON'),
+        vendor: { status: 200 },
+      });
+      expect(page.answered).toEqual(['POST /v1/appointments/create']);
+      // Whether it booked is unknown: the next try does not create again.
+      const again = await commands['appointment.book']!(book('cw-page'), { ...c, attempt: 2 });
+      expect(again).toMatchObject({
+        outcome: 'permanent',
+        message: expect.stringContaining('not sent again'),
+      });
+      expect(creates(sim)).toHaveLength(0);
+    } finally {
+      await page.close();
+    }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Clockwise.MD commands, through the REST API (`Authtoken` header, the instance's `apiKey`). The
  * write calls come from public client code (FACTS.md): their answers are *unverified*, so any 2xx
- * is done and its body is kept on the command.
+ * is done and its body is kept on the command, except a create's answer without the appointment's
+ * id (`createdOutcome`: transient, not done).
  *
  * | command | call |
  * |---|---|
@@ -18,6 +19,7 @@ import {
   type CommandResult,
   type CommandSpec,
   commandOutcome,
+  createdOutcome,
   isJsonObject,
   type JsonValue,
   type VendorResponse,
@@ -27,9 +29,8 @@ import { cancelIntentKey } from './normalize.ts';
 
 type Ctx = CommandContext<Config>;
 
-function outcome(what: string, res: VendorResponse, extra: { vendorIds?: string[] } = {}): CommandResult {
-  const result = commandOutcome(`Clockwise.MD ${what}`, res);
-  return result.outcome === 'done' ? { ...result, ...extra } : result;
+function outcome(what: string, res: VendorResponse): CommandResult {
+  return commandOutcome(`Clockwise.MD ${what}`, res);
 }
 
 function api(ctx: Ctx): { base: string; headers: Record<string, string> } | CommandResult {
@@ -196,16 +197,16 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     form,
   });
   if (res.status >= 200 && res.status < 300) {
-    const body = res.body;
-    const raw = isJsonObject(body)
-      ? isJsonObject(body.appointment)
-        ? body.appointment.id
-        : body.id
-      : undefined;
-    const vendorIds = typeof raw === 'string' || typeof raw === 'number' ? [String(raw)] : [];
+    const result = createdOutcome('Clockwise.MD create', res, (body) =>
+      isJsonObject(body.appointment) ? body.appointment.id : body.id,
+    );
+    // A 2xx without the appointment's id (a proxy's HTML page, an answer without `id`) was taken
+    // as done with no appointment behind it: transient now, as a 5xx that does not say; the `sent`
+    // mark stays, so the next try does not book again.
+    if (result.outcome !== 'done') return result;
     // Recorded in the write that ends the `sent` mark: a later try answers it without a call.
-    await ctx.commandState.set(createKey(command), { done: { vendorIds } });
-    return outcome('create', res, vendorIds.length > 0 ? { vendorIds } : {});
+    await ctx.commandState.set(createKey(command), { done: { vendorIds: result.vendorIds ?? [] } });
+    return result;
   }
   if (res.status >= 500 && !NOT_DONE_TRY_LATER.has(res.status)) {
     return {

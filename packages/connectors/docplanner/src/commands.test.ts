@@ -15,6 +15,7 @@ import {
   fetchVendorHttp,
   MemoryStateStore,
 } from '@switchyard/testing';
+import { startMaintenancePage } from '@switchyard/testing/simulator-kit/maintenance-page';
 import { startHookReceiver } from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commands, commandUnsupported } from './commands.ts';
@@ -580,6 +581,44 @@ describe('Docplanner commands against the simulator', () => {
     expect(retried.outcome).toBe('permanent');
     await late;
     expect(sim.writes.log.filter((w) => w.path.endsWith('/book'))).toHaveLength(1);
+  });
+
+  it('a book answered 200 text/html (a maintenance page) is transient, not a refusal, and never booked again', async () => {
+    const { sim, ctx } = await setup();
+    const page = await startMaintenancePage();
+    try {
+      const c = ctx({ vendorIds: [] });
+      const request = {
+        id: 'b-page',
+        type: 'appointment.book',
+        data: {
+          start: '2026-03-13T11:00:00+01:00',
+          durationMinutes: 30,
+          patient: { name: 'Jan', phone: '+48500100201' },
+          practitioner: { id: PLACE.doctor },
+          location: { id: PLACE.address },
+          organization: { id: PLACE.facility },
+          service: { id: '4455661' },
+        },
+      } as CommandRequest<'appointment.book'>;
+      const http = page.before((r) => r.method === 'POST' && r.url.endsWith('/book'));
+      // Before: permanent, "booked but answered without a booking id", and never retried.
+      expect(await commands['appointment.book']!(request, { ...c, http })).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('Docplanner book answered 200 (text/html) with no JSON'),
+        vendor: { status: 200 },
+      });
+      expect(page.answered).toHaveLength(1);
+      // Its outcome is unknown and Docplanner cannot be asked without the id: not booked again.
+      const retried = await commands['appointment.book']!(request, { ...c, attempt: 2 });
+      expect(retried).toMatchObject({
+        outcome: 'permanent',
+        message: expect.stringContaining('not sent again'),
+      });
+      expect(sim.writes.log.filter((w) => w.path.endsWith('/book'))).toHaveLength(0);
+    } finally {
+      await page.close();
+    }
   });
 });
 

@@ -26,6 +26,7 @@ import {
   type CommandResult,
   type CommandSpec,
   commandOutcome,
+  createdOutcome,
   isJsonObject,
   isRetryableStatus,
   type JsonObject,
@@ -573,16 +574,14 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       'the next try does not book again (nothing is booked twice)',
     );
   }
-  const id = isJsonObject(res.body) ? res.body.id : undefined;
-  if (typeof id !== 'string' && typeof id !== 'number') {
-    // Booked, but which booking is unknown: the `sent` mark stays, so a retry never books again.
-    return {
-      outcome: 'permanent',
-      message: 'Docplanner booked but answered without a booking id',
-      vendor: { status: res.status, body: res.body },
-    };
+  const result = createdOutcome('Docplanner book', res, (body) => body.id);
+  if (result.outcome !== 'done') {
+    // A 2xx without the booking's id (a proxy's HTML page, an answer without `id`) says neither that
+    // it booked nor that it did not: transient, as a 5xx that does not say; the `sent` mark stays,
+    // so the next try never books again.
+    return result;
   }
-  return carriedOut(command, ctx, { vendorIds: [String(id)] }, res);
+  return carriedOut(command, ctx, { vendorIds: result.vendorIds ?? [] }, res);
 }
 
 async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): Promise<CommandResult> {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isConnectorError } from '../errors/index.ts';
+import type { JsonObject, JsonValue } from '../json.ts';
 import {
   commandOutcome,
+  createdOutcome,
   dedupeKeyOf,
   emit,
   ignore,
@@ -180,5 +182,51 @@ describe('commandOutcome', () => {
     });
     expect(commandOutcome('Acme book', answer(404)).outcome).toBe('permanent');
     expect(commandOutcome('Acme book', answer(302)).outcome).toBe('permanent');
+  });
+});
+
+describe('createdOutcome', () => {
+  const idOf = (body: JsonObject) => body.id;
+  const html = '<html><body>Down for maintenance</body></html>';
+
+  it('is done with the id as vendorIds when the 2xx answer is JSON naming it', () => {
+    expect(createdOutcome('Acme book', { status: 201, headers: {}, body: { id: 7 } }, idOf)).toEqual({
+      outcome: 'done',
+      vendorIds: ['7'],
+      vendor: { status: 201, body: { id: 7 } },
+    });
+  });
+
+  it('is transient, not done, on a 2xx without the JSON that names what was made', () => {
+    const page = createdOutcome(
+      'Acme book',
+      { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: html },
+      idOf,
+    );
+    expect(page).toEqual({
+      outcome: 'transient',
+      message:
+        'Acme book answered 200 (text/html) with no JSON: not taken as done (a proxy or a maintenance page answers so); retried, and the next try checks before it writes again',
+      vendor: { status: 200, body: html },
+    });
+    for (const body of [{}, { id: '' }, { id: null }, '', [1]] as JsonValue[]) {
+      const result = createdOutcome('Acme book', { status: 201, headers: {}, body }, idOf);
+      expect(result.outcome, JSON.stringify(body)).toBe('transient');
+    }
+    expect(createdOutcome('Acme book', { status: 200, headers: {}, body: { ok: true } }, idOf)).toMatchObject(
+      {
+        outcome: 'transient',
+        message: expect.stringContaining('answered 200 with a JSON object without the id of what it made'),
+      },
+    );
+  });
+
+  it('is commandOutcome for any other status', () => {
+    expect(
+      createdOutcome('Acme book', { status: 503, headers: { 'retry-after': '3' }, body: html }, idOf),
+    ).toEqual(commandOutcome('Acme book', { status: 503, headers: { 'retry-after': '3' }, body: html }));
+    expect(
+      createdOutcome('Acme book', { status: 409, headers: {}, body: { error: 'taken' } }, idOf, 'taken'),
+    ).toMatchObject({ outcome: 'permanent', message: 'Acme book answered 409: taken' });
   });
 });

@@ -159,6 +159,52 @@ export function commandOutcome(what: string, res: VendorResponse, said?: string)
 }
 
 /**
+ * A command's outcome from the answer to a write whose answer must carry JSON naming what it made
+ * (a booking's id), the rule every connector's `appointment.book` follows: as
+ * {@link commandOutcome}, except that a 2xx is `done` only when its body is a JSON object in which
+ * `idOf` finds an id (a string or a number; the result's `vendorIds` is `[id]`). A 2xx without one
+ * (an HTML page a proxy or a maintenance page answers with 200, a JSON answer without the id) is no
+ * proof the write was carried out, nor that it was not: it is `transient`, never `done`, the answer
+ * kept as `vendor`. Taken as done, the command succeeded with no appointment behind it (or one the
+ * hub could never address). A write the vendor cannot deduplicate keeps its "sent" mark on such an
+ * answer, as on a 5xx that does not say it was refused, so the next try checks before booking again
+ * (docs/writing-a-connector.md, "Answers that are not what they seem").
+ *
+ * @example
+ * ```ts
+ * const res = await ctx.http.request({ method: 'POST', url: `${base}/individual_appointments`, json });
+ * return createdOutcome('Cliniko book', res, (body) => body.id);
+ * // 201 { id: 7 }:  { outcome: 'done', vendorIds: ['7'], vendor }
+ * // 200 text/html:  { outcome: 'transient', message: 'Cliniko book answered 200 (text/html) without …', vendor }
+ * ```
+ */
+export function createdOutcome(
+  what: string,
+  res: VendorResponse,
+  idOf: (body: JsonObject) => JsonValue | undefined,
+  said?: string,
+): CommandResult {
+  const result = commandOutcome(what, res, said);
+  if (result.outcome !== 'done') return result;
+  const id = isJsonObject(res.body) ? idOf(res.body) : undefined;
+  if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id))) {
+    return { ...result, vendorIds: [String(id)] };
+  }
+  return { outcome: 'transient', message: `${what} ${answeredWithoutId(res)}`, vendor: result.vendor };
+}
+
+/** `answered 200 (text/html) without the JSON …`: what the answer was, in the failure message. */
+function answeredWithoutId(res: VendorResponse): string {
+  const type = res.headers['content-type']?.split(';')[0]?.trim();
+  const what = isJsonObject(res.body)
+    ? 'a JSON object without the id of what it made'
+    : res.body === ''
+      ? 'an empty body'
+      : 'no JSON';
+  return `answered ${res.status}${type ? ` (${type})` : ''} with ${what}: not taken as done (a proxy or a maintenance page answers so); retried, and the next try checks before it writes again`;
+}
+
+/**
  * Builds a {@link NormalizeResult} with events.
  *
  * @example

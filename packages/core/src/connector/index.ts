@@ -1,6 +1,7 @@
 export { defineConnector } from './define.ts';
 export {
   commandOutcome,
+  createdOutcome,
   dedupeKeyOf,
   emit,
   IP_OR_CIDR_SCHEMA,

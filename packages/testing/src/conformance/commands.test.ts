@@ -3,6 +3,7 @@ import {
   type ConnectorDefinition,
   ConnectorError,
   commandOutcome,
+  createdOutcome,
   defineConnector,
 } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
@@ -47,6 +48,36 @@ async function failures(connector: ReturnType<typeof withCommands>, given: objec
 describeCommandConformance({ connector: withCommands(goodCommands), config, samples });
 
 describe('checkCommandConformance', () => {
+  it('fails a book taken as done on a 200 HTML page, and passes one that answers through createdOutcome', async () => {
+    const book = {
+      'appointment.book': { data: { start: '2026-03-11T09:00:00+01:00', patient: { name: 'Jan' } } },
+    };
+    const post = (ctx: Parameters<NonNullable<CommandSpec<AcmeConfig>['appointment.book']>>[1]) =>
+      ctx.http.request({ method: 'POST', url: 'https://acme.test/bookings', json: {} });
+    expect(
+      await failures(
+        withCommands({
+          async 'appointment.book'(_command, ctx) {
+            return commandOutcome('Acme book', await post(ctx));
+          },
+        }),
+        book,
+      ),
+    ).toEqual([
+      'appointment.book: the vendor answered 200 with an HTML page (a proxy or maintenance page): expected transient (createdOutcome: a booking answered without the JSON naming it is not done, nor refused), got done',
+    ]);
+    expect(
+      await failures(
+        withCommands({
+          async 'appointment.book'(_command, ctx) {
+            return createdOutcome('Acme book', await post(ctx), (body) => body.id);
+          },
+        }),
+        book,
+      ),
+    ).toEqual([]);
+  });
+
   it('passes handlers that answer by the rule', async () => {
     expect(await failures(withCommands(goodCommands))).toEqual([]);
   });

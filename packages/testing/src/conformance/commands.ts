@@ -3,7 +3,10 @@
  * the vendor's answers, whatever the vendor. Given one valid sample command per type the connector
  * handles, each is run with a vendor that answers every call 503, then 429 with `Retry-After: 7`,
  * then 422: the outcome must be `transient`, `transient` with `retryAfterMs: 7000`, and `permanent`
- * keeping the vendor's answer (`commandOutcome` from `@switchyard/core` does all three). A
+ * keeping the vendor's answer (`commandOutcome` from `@switchyard/core` does all three); an
+ * `appointment.book` is also run with a vendor that answers every call 200 with an HTML page (a
+ * proxy's or a maintenance page), which must not be `done`: a booking's answer must name what it
+ * made (`createdOutcome`). A
  * `ConnectorError` the handler throws (a token call refused) counts as the hub counts it (its kind
  * and `retryAfterMs`); any other exception fails (the hub would retry it forever as transient). A
  * handler that decides more (a booking answered 5xx that may exist, "already cancelled") is tested
@@ -50,6 +53,8 @@ export interface CommandConformanceResult {
 const ANSWERS: Array<{
   what: string;
   answer: VendorResponse;
+  /** Only for these command types (default: every type). */
+  only?: CommandType[];
   /** `thrown`: the outcome came from a thrown ConnectorError, which carries no vendor answer. */
   expect: (r: CommandResult, thrown: boolean) => string | undefined;
 }> = [
@@ -77,6 +82,19 @@ const ANSWERS: Array<{
         : !thrown && r.vendor?.status !== 422
           ? "expected the vendor's answer kept as vendor (status 422)"
           : undefined,
+  },
+  {
+    what: '200 with an HTML page (a proxy or maintenance page)',
+    answer: {
+      status: 200,
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+      body: '<html><body><h1>Down for maintenance</h1></body></html>',
+    },
+    only: ['appointment.book'],
+    expect: (r) =>
+      r.outcome !== 'transient'
+        ? `expected transient (createdOutcome: a booking answered without the JSON naming it is not done, nor refused), got ${r.outcome}`
+        : undefined,
   },
 ];
 
@@ -124,7 +142,8 @@ export async function checkCommandConformance<C>(
       continue;
     }
     const handler = connector.commands![type]!;
-    for (const { what, answer, expect: check } of ANSWERS) {
+    for (const { what, answer, only, expect: check } of ANSWERS) {
+      if (only !== undefined && !only.includes(type)) continue;
       const ctx = memoryCommandContext({
         instanceId: 'conformance',
         config,
@@ -198,7 +217,7 @@ export function describeCommandConformance<C>(options: CommandConformanceOptions
   ];
   describe(`command conformance: ${options.connector.name}`, () => {
     for (const type of types.length > 0 ? types : ['-']) {
-      it(`${type}: transient on 503 and 429 (Retry-After kept), permanent on 422 with the answer kept`, async () => {
+      it(`${type}: transient on 503 and 429 (Retry-After kept), permanent on 422 with the answer kept${type === 'appointment.book' ? ', transient on a 200 HTML page' : ''}`, async () => {
         const failures = (await run()).filter((r) => r.type === type && !r.ok).map((r) => r.message);
         expect(failures, `command conformance of ${type} failed`).toEqual([]);
       });
