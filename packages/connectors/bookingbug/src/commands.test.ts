@@ -1,13 +1,27 @@
 import { readFileSync } from 'node:fs';
-import type { CommandContext, CommandRequest, JsonObject, VendorHttp } from '@switchyard/core';
+import type {
+  CommandContext,
+  CommandRequest,
+  JsonObject,
+  VendorHttp,
+  VendorRequest,
+  VendorResponse,
+} from '@switchyard/core';
 import {
   capturingLogger,
   describeCommandConformance,
   fetchVendorHttp,
   MemoryStateStore,
+  memoryCommandContext,
 } from '@switchyard/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AdminTokenCache, commands, commandsUnavailable, commandUnsupported } from './commands.ts';
+import {
+  AdminTokenCache,
+  commands,
+  commandsUnavailable,
+  commandUnsupported,
+  vendorWords,
+} from './commands.ts';
 import type { Config } from './config.ts';
 import { bookingbugConnector } from './index.ts';
 import { BookingBugSimulator } from './simulator.ts';
@@ -574,5 +588,121 @@ describe('BookingBug update (a private note) against the simulator', () => {
     expect(commandUnsupported({ type: 'appointment.update', data: { comment: 'x' } })).toBeUndefined();
     expect(await update(updateCmd({ comment: 'x', ...data }), ctx())).toMatchObject({ outcome: 'permanent' });
     expect(sim.writes.log).toEqual([]);
+  });
+});
+
+describe('BookingBug answers that are not what they seem', () => {
+  const PATH = `/api/v1/admin/${LEGACY.company}/bookings/${LEGACY.booking}`;
+  const V3 = `/api/v3/admin/${LEGACY.company}/bookings/${LEGACY.booking}`;
+  const CONFIG: Config = {
+    basicToken: 't'.repeat(20),
+    adminApi: {
+      baseUrl: 'https://bb.test',
+      appId: 'app-id',
+      appKey: 'app-key-0123456789',
+      email: 'admin@clinic.example',
+      password: 'admin-password-0123',
+    },
+  };
+  const TOKEN = 'auth-token-abcdef0123456789';
+  /** A vendor whose login answers TOKEN, then `answers` in turn. */
+  const vendor =
+    (...answers: VendorResponse[]) =>
+    (request: VendorRequest) =>
+      request.url.endsWith('/api/v1/login')
+        ? { status: 201, headers: {}, body: { auth_token: TOKEN } }
+        : (answers.shift() ?? { status: 500, headers: {}, body: 'no more answers' });
+
+  it("JRNI's detail is in the failure message, after its error (it was the error only)", async () => {
+    const { ctx } = await setup();
+    // The simulator answers as JRNI documents a validation error: { error, detail }.
+    expect(await reschedule(moveCmd({ start: 'next tuesday' }), ctx())).toMatchObject({
+      outcome: 'permanent',
+      message: 'BookingBug reschedule answered 400: Validation error: datetime is missing or invalid',
+      vendor: { status: 400, body: { error: 'Validation error', detail: 'datetime is missing or invalid' } },
+    });
+  });
+
+  it('the words are scrubbed of the login’s secrets and the token, a detail that is not text is JSON, and they are cut', async () => {
+    const ctx = memoryCommandContext({
+      instanceId: 'bb-words',
+      config: CONFIG,
+      vendorIds: [LEGACY.booking],
+      current: { organization: { id: LEGACY.company } },
+      vendorApi: vendor({
+        status: 403,
+        headers: {},
+        body: {
+          error: 'Forbidden',
+          detail: `token ${TOKEN} (app-key-0123456789) may not act on company 50666`,
+        },
+      }),
+    });
+    const refused = await cancel(cancelCmd(), ctx);
+    expect(refused).toMatchObject({
+      outcome: 'permanent',
+      message:
+        'BookingBug cancel answered 403: Forbidden: token [redacted] ([redacted]) may not act on company 50666',
+    });
+    expect(
+      vendorWords({
+        status: 400,
+        headers: {},
+        body: { error: 'Validation error', detail: { datetime: ['is taken'] } },
+      }),
+    ).toBe('Validation error: {"datetime":["is taken"]}');
+    expect(
+      vendorWords({
+        status: 409,
+        headers: {},
+        body: { error: 'No Space Left', message: 'NoSpaceLeftError' },
+      }),
+    ).toBe('No Space Left: NoSpaceLeftError');
+    expect(vendorWords({ status: 400, headers: {}, body: { error: 'x'.repeat(500) } })).toHaveLength(200);
+    expect(vendorWords({ status: 503, headers: {}, body: { error: 'down' } })).toBeUndefined();
+  });
+
+  it('a move keeps its booking id (the documented answer names it); an answer naming another is aliased', async () => {
+    const { ctx } = await setup();
+    // The documented Update Booking answers the booking it was sent to: no new id.
+    const same = await reschedule(moveCmd({ start: '2017-03-11T10:00:00+01:00' }), ctx());
+    expect(same.outcome).toBe('done');
+    expect(same).not.toHaveProperty('vendorIds');
+    const moved = memoryCommandContext({
+      instanceId: 'bb-move',
+      config: CONFIG,
+      vendorIds: [LEGACY.booking],
+      current: { organization: { id: LEGACY.company } },
+      vendorApi: vendor({
+        status: 200,
+        headers: {},
+        body: { id: 13477799, datetime: '2017-03-11T09:00:00+00:00', is_cancelled: false },
+      }),
+    });
+    expect(await reschedule(moveCmd({ start: '2017-03-11T10:00:00+01:00' }), moved)).toMatchObject({
+      outcome: 'done',
+      vendorIds: ['13477799'],
+    });
+    expect(moved.vendorRequests.at(-1)).toMatchObject({ method: 'PUT', url: `https://bb.test${PATH}` });
+  });
+
+  it('a host without the v3 API (404 while the v1 booking reads): the check-in is refused saying so, not "404"', async () => {
+    const { sim, ctx } = await setup();
+    sim.writes.legacyHost = true;
+    const arrived = commands['appointment.mark_arrived']!;
+    const command = { id: 'p-legacy', type: 'appointment.mark_arrived', subject: 'appointment/h', data: {} };
+    const result = await arrived(command as never, ctx());
+    expect(result).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('this host does not serve the v3 API (a legacy BookingBug host)'),
+      vendor: { status: 404 },
+    });
+    expect(calls(sim)).toEqual(['POST /api/v1/login 201', `PUT ${V3} 404`, `GET ${PATH} 200`]);
+    // An unknown booking is still the vendor's 404.
+    const unknown = await arrived(command as never, ctx({ vendorIds: ['999'] }));
+    expect(unknown).toMatchObject({
+      outcome: 'permanent',
+      message: 'BookingBug check-in status answered 404: Not Found',
+    });
   });
 });

@@ -31,6 +31,7 @@ import {
   isJsonObject,
   isRetryableStatus,
   type JsonObject,
+  type JsonValue,
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
@@ -133,16 +134,53 @@ function loginOf(api: AdminApiConfig): string {
 const ok = (res: VendorResponse) => res.status >= 200 && res.status < 300;
 const retryable = (res: VendorResponse) => isRetryableStatus(res.status);
 
+/** How much of the vendor's words a failure message keeps (as Cliniko's and Docplanner's). */
+const SAID_MAX = 200;
+
+/**
+ * BookingBug's / JRNI's own words in a refusal, for the failure message: its `error` and JRNI's
+ * `detail` ("The detail attribute of the error response will provide more information about the
+ * incorrect parameters", dev.jrni.com "400 Validation Error"; a `detail` that is not text is written
+ * as JSON), else its `message`, else a text body; the admin login's secrets (the password, the
+ * App-Key, the Auth-Token in use) scrubbed, cut at {@link SAID_MAX} characters. Only `error` was
+ * shown before: "Validation error", without what was wrong (the body was kept, the message said
+ * nothing).
+ */
+export function vendorWords(
+  res: VendorResponse,
+  secrets: ReadonlyArray<string | undefined> = [],
+): string | undefined {
+  if (retryable(res)) return undefined;
+  const text = (value: JsonValue | undefined) =>
+    typeof value === 'string'
+      ? value.trim()
+      : value === undefined || value === null
+        ? ''
+        : JSON.stringify(value);
+  let said: string;
+  if (isJsonObject(res.body)) {
+    const error = text(res.body.error);
+    const more = text(res.body.detail) || text(res.body.message);
+    said = [error, more].filter((part, i, all) => part !== '' && all.indexOf(part) === i).join(': ');
+  } else {
+    said = typeof res.body === 'string' ? res.body.trim() : '';
+  }
+  for (const secret of secrets) {
+    // A short value would scrub ordinary words; the configured secrets are longer.
+    if (secret !== undefined && secret.length >= 6) said = said.replaceAll(secret, '[redacted]');
+  }
+  return said === '' ? undefined : said.slice(0, SAID_MAX);
+}
+
+/** The secrets a BookingBug answer must not carry into a message: the login's and the token in use. */
+function secretsOf(ctx: Ctx | undefined, api: AdminApiConfig | undefined): Array<string | undefined> {
+  if (!ctx || !api) return [];
+  return [api.password, api.appKey, adminTokens.get(ctx.instanceId, loginOf(api))];
+}
+
 /** 5xx, 408 and 429 are worth another try (Retry-After honoured); other 4xx are BookingBug's refusal. */
-function failure(what: string, res: VendorResponse): CommandResult {
-  const said = retryable(res)
-    ? undefined
-    : isJsonObject(res.body) && typeof res.body.error === 'string'
-      ? res.body.error
-      : typeof res.body === 'string'
-        ? res.body.slice(0, 200)
-        : undefined;
-  return commandOutcome(`BookingBug ${what}`, res, said);
+function failure(what: string, res: VendorResponse, ctx?: Ctx, api?: AdminApiConfig): CommandResult {
+  return commandOutcome(`BookingBug ${what}`, res, vendorWords(res, secretsOf(ctx, api)));
 }
 
 /** Logs in as the configured administrator; the token is cached (in memory) before it is used. */
@@ -156,7 +194,7 @@ async function login(ctx: Ctx, api: AdminApiConfig): Promise<string | CommandRes
     headers: appHeaders(api),
     json: body,
   });
-  if (retryable(res)) return failure('login', res);
+  if (retryable(res)) return failure('login', res, ctx, api);
   const token = isJsonObject(res.body) ? res.body.auth_token : undefined;
   if (ok(res) && (typeof token !== 'string' || token === '')) {
     // A 2xx is no refusal: a maintenance page or a proxy answering for BookingBug. Taken for a
@@ -267,7 +305,7 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
   const res = await adminCall(ctx, api, { method: 'POST', url: `${path}/cancel`, json: body });
   if (isResult(res)) return res;
   if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
-  const result = failure('cancel', res);
+  const result = failure('cancel', res, ctx, api);
   if (result.outcome === 'permanent') {
     // A repeated cancel (after a crash, or cancelled meanwhile at the vendor): done if it is cancelled.
     const now = await readBooking(ctx, api, path);
@@ -296,12 +334,14 @@ async function sendOnce(
     request: VendorRequest;
     readPath: string;
     reached: (booking: JsonObject) => boolean;
+    /** What a refusal that stands becomes, given the booking as read after it (undefined: unreadable). */
+    refused?: (result: CommandResult, now: JsonObject | undefined) => CommandResult;
   },
 ): Promise<CommandResult> {
   if ((await ctx.commandState.get(write.sentKey)) !== undefined) {
     const now = await adminCall(ctx, api, { method: 'GET', url: write.readPath });
     if (isResult(now)) return now;
-    if (retryable(now)) return failure('booking read', now);
+    if (retryable(now)) return failure('booking read', now, ctx, api);
     if (ok(now) && isJsonObject(now.body) && write.reached(now.body)) {
       return { outcome: 'done', alreadyDone: true, vendor: { status: now.status, body: now.body } };
     }
@@ -310,12 +350,13 @@ async function sendOnce(
   const res = await adminCall(ctx, api, write.request);
   if (isResult(res)) return res;
   if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
-  const result = failure(write.what, res);
+  const result = failure(write.what, res, ctx, api);
   if (result.outcome === 'permanent') {
     const now = await readBooking(ctx, api, write.readPath);
     if (now !== undefined && write.reached(now)) {
       return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
     }
+    if (write.refused) return write.refused(result, now);
   }
   return result;
 }
@@ -352,13 +393,30 @@ async function reschedule(
   if ('outcome' in target) return target;
   const { api, path } = target;
   const start = command.data.start;
-  return sendOnce(ctx, api, {
+  const moved = await sendOnce(ctx, api, {
     what: 'reschedule',
     sentKey: MOVE_SENT,
     request: { method: 'PUT', url: path, json: { datetime: start } },
     readPath: path,
     reached: (booking) => startsAt(booking, start),
   });
+  return withMovedId(moved, ctx.vendorIds[ctx.vendorIds.length - 1]);
+}
+
+/**
+ * A move keeps its booking id: the docs' Update Booking answers the booking it was sent to
+ * (dev.bookingbug.com, Admin Bookings: `PUT …/bookings/{booking_id}` answered with `"id": 13543734`,
+ * the id of the New Booking sample it moves), and JRNI's modify webhook names the same `bookingId`.
+ * Should an answer name another booking (a host that re-books on a move, as the legacy push's
+ * `moved-new-booking-id` sample shows BookingBug doing to a booking), that id is passed on
+ * (`vendorIds`): the hub aliases it to the same appointment, and the next command goes to it instead
+ * of to a booking that no longer exists.
+ */
+function withMovedId(result: CommandResult, booking: string | undefined): CommandResult {
+  if (result.outcome !== 'done' || !isJsonObject(result.vendor?.body)) return result;
+  const id = result.vendor.body.id;
+  const named = typeof id === 'number' || (typeof id === 'string' && id !== '') ? String(id) : undefined;
+  return named !== undefined && named !== booking ? { ...result, vendorIds: [named] } : result;
 }
 
 /**
@@ -404,6 +462,17 @@ async function setCheckIn(status: 'checked_in' | 'no_show', ctx: Ctx): Promise<C
     request: { method: 'PUT', url: target.path, json: { current_multi_status: status } },
     readPath: read.path,
     reached: (booking) => checkInOf(booking.current_multi_status) === status && booking.is_cancelled !== true,
+    refused: (result, now) =>
+      // A 404 of the v3 path for a booking the v1 API reads: the host does not serve JRNI's v3 admin
+      // API (a legacy BookingBug host), not a missing booking. No other documented call sets the
+      // status (the v1 booking's HAL `check_in` link has no documented method or body): refused,
+      // saying so, rather than "answered 404".
+      result.vendor?.status === 404 && now !== undefined
+        ? {
+            ...result,
+            message: `BookingBug answered 404 to JRNI's v3 check-in call (PUT /api/v3/admin/…/bookings/{id}) while the booking reads through the v1 admin API: this host does not serve the v3 API (a legacy BookingBug host), and no documented v1 call sets a check-in status; set it in BookingBug, or ask JRNI to enable the v3 API for the account`,
+          }
+        : result,
   });
 }
 

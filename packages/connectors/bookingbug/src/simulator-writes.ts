@@ -54,7 +54,19 @@ interface KnownBooking {
   checkIn?: string;
   /** The last push that told about it: the echo is built from it. */
   told: { shape: 'purchase'; purchase: JsonObject } | { shape: 'jrni'; webhook: JsonObject };
+  /** The admin booking's ids and client, as far as known (`service_id`, `person_id`, `member_id`, `client_email`, `created_at`, …). */
+  fields?: JsonObject;
 }
+
+/** The admin booking fields a push's booking lends the simulator's {@link KnownBooking.fields}. */
+const BOOKING_FIELDS = [
+  'service_id',
+  'person_id',
+  'resource_id',
+  'member_id',
+  'client_id',
+  'created_at',
+] as const;
 
 /** What the simulator lends its admin API. */
 export interface BookingBugWriteHost {
@@ -63,7 +75,7 @@ export interface BookingBugWriteHost {
    * Pushes an echo (a purchase to the cancellation URL, or a JRNI webhook) the way the simulator
    * pushes; to `hookUrl` when given instead of the booking URL.
    */
-  echo(body: JsonObject, kind: 'cancelled' | 'modify', hookUrl: string | undefined): void;
+  echo(body: JsonObject, kind: 'create' | 'cancelled' | 'modify', hookUrl: string | undefined): void;
 }
 
 type Reply = (status: number, body: JsonObject, headers?: Record<string, string>) => void;
@@ -111,6 +123,11 @@ export class BookingBugWriteApi {
   /** Private notes by booking id (kept across the pushes that re-tell a booking). */
   readonly #notes = new Map<string, Array<{ id: number; note: string }>>();
   #noteIds = 0;
+  /**
+   * Serve no `/api/v3/` path (404), as a legacy BookingBug host that does not run JRNI's v3 admin
+   * API: the check-in status cannot be set there. Default false.
+   */
+  legacyHost = false;
 
   constructor(host: BookingBugWriteHost, options: BookingBugAdminOptions = {}) {
     this.#host = host;
@@ -179,7 +196,11 @@ export class BookingBugWriteApi {
     const embedded = isJsonObject(body._embedded) ? body._embedded : {};
     const bookings = Array.isArray(embedded.bookings) ? embedded.bookings.filter(isJsonObject) : [];
     for (const b of bookings) {
+      const fields: JsonObject = { ...(this.#bookings.get(String(b.id))?.fields ?? {}) };
+      for (const key of BOOKING_FIELDS) if (b[key] !== undefined) fields[key] = b[key]!;
+      if (typeof b.email === 'string') fields.client_email = b.email;
       this.#bookings.set(String(b.id), {
+        fields,
         company: String(b.company_id ?? ''),
         cancelled: b.is_cancelled === true,
         datetime: typeof b.datetime === 'string' ? b.datetime : undefined,
@@ -226,6 +247,10 @@ export class BookingBugWriteApi {
       this.log.push({ ...call, status });
       reply(status, json, extra);
     };
+    if (this.legacyHost && path.startsWith('/api/v3/')) {
+      answer(404, { error: 'Not Found' });
+      return true;
+    }
     this.onRequest?.(method, path);
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     if (
@@ -340,6 +365,7 @@ export class BookingBugWriteApi {
     return {
       id: Number(id),
       company_id: Number(known.company),
+      ...(known.fields ?? {}),
       ...(known.datetime !== undefined
         ? {
             datetime: known.datetime,
