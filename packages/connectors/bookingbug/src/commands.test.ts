@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
-import type {
-  CommandContext,
-  CommandRequest,
-  JsonObject,
-  VendorHttp,
-  VendorRequest,
-  VendorResponse,
+import {
+  type CommandContext,
+  type CommandRequest,
+  ConnectorError,
+  type JsonObject,
+  type VendorHttp,
+  type VendorRequest,
+  type VendorResponse,
 } from '@switchyard/core';
 import {
   capturingLogger,
@@ -14,6 +15,7 @@ import {
   MemoryStateStore,
   memoryCommandContext,
 } from '@switchyard/testing';
+import { startMaintenancePage } from '@switchyard/testing/simulator-kit/maintenance-page';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AdminTokenCache,
@@ -37,6 +39,15 @@ afterEach(async () => {
 /** The legacy sample purchase's booking (company 50666) and a JRNI webhook's (company 37011). */
 const LEGACY = { booking: '13477736', company: '50666' };
 const JRNI = { booking: '1294', company: '37011' };
+
+/** The simulator's administrator (its default App-Id, App-Key, email and password). */
+const setupAdmin = {
+  baseUrl: 'https://bb.test',
+  appId: 'sim-app-id',
+  appKey: 'sim-app-key',
+  email: 'admin@clinic.example',
+  password: 'sim-admin-password',
+};
 
 async function setup() {
   const sim = new BookingBugSimulator();
@@ -118,6 +129,15 @@ describeCommandConformance({
     },
   },
   samples: {
+    'appointment.book': {
+      data: {
+        start: '2017-03-17T13:00:00+02:00',
+        patient: { given: 'Jamie', family: 'Oliver', email: 'j.oliver@test.com' },
+        organization: { id: '50666' },
+        service: { id: '104747' },
+        practitioner: { id: '30553' },
+      },
+    },
     'appointment.cancel': {
       data: {},
       vendorIds: [LEGACY.booking],
@@ -364,6 +384,7 @@ describe('BookingBug commands against the simulator', () => {
       }),
     ).toBeUndefined();
     expect(Object.keys(bookingbugConnector.commands ?? {})).toEqual([
+      'appointment.book',
       'appointment.cancel',
       'appointment.reschedule',
       'appointment.mark_arrived',
@@ -704,5 +725,188 @@ describe('BookingBug answers that are not what they seem', () => {
       outcome: 'permanent',
       message: 'BookingBug check-in status answered 404: Not Found',
     });
+  });
+});
+
+describe('BookingBug book against the simulator', () => {
+  const book = commands['appointment.book']!;
+  const BOOKINGS = `/api/v1/admin/${LEGACY.company}/bookings`;
+  /** The docs' New Booking sample: Microchipping (104747) with person 30553 in room 43049. */
+  const DATA = {
+    start: '2017-03-17T13:00:00+02:00',
+    patient: { given: 'Jamie', family: 'Oliver', email: 'j.oliver@test.com', phone: '+447989898989' },
+    organization: { id: LEGACY.company },
+    service: { id: '104747' },
+    practitioner: { id: '30553' },
+    vendor: { resource_id: 43049 },
+  };
+  const bookCmd = (data: object = DATA, id = `b-${Math.random()}`) =>
+    ({ id, type: 'appointment.book', data }) as unknown as CommandRequest<'appointment.book'>;
+  const posts = (sim: BookingBugSimulator) =>
+    sim.writes.log.filter((c) => c.method === 'POST' && c.path === BOOKINGS);
+
+  it('POSTs New Booking with the ids and a new client; the booking’s id is the result', async () => {
+    const { sim, ctx } = await setup();
+    const result = await book(bookCmd(), ctx({ vendorIds: [], current: undefined }));
+    expect(result).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+    expect(calls(sim)).toEqual(['POST /api/v1/login 201', `POST ${BOOKINGS} 201`]);
+    expect(sim.writes.log[1]).toMatchObject({
+      appId: 'sim-app-id',
+      body: {
+        datetime: '2017-03-17T13:00:00+02:00',
+        service_id: 104747,
+        person_id: 30553,
+        resource_id: 43049,
+        client: {
+          first_name: 'Jamie',
+          last_name: 'Oliver',
+          email: 'j.oliver@test.com',
+          mobile: '+447989898989',
+        },
+      },
+    });
+    expect(sim.writes.startOf(result.outcome === 'done' ? result.vendorIds![0]! : '')).toBe(DATA.start);
+    // An existing client by its member id (data.vendor.member_id), no client made.
+    const member = await book(
+      bookCmd({ ...DATA, start: '2017-03-17T14:00:00+02:00', vendor: { member_id: '2897097' } }),
+      ctx({ vendorIds: [], current: undefined }),
+    );
+    expect(member.outcome).toBe('done');
+    expect(sim.writes.log.at(-1)!.body).toEqual({
+      datetime: '2017-03-17T14:00:00+02:00',
+      service_id: 104747,
+      person_id: 30553,
+      member_id: 2897097,
+    });
+  });
+
+  it('what New Booking needs is refused when the command is sent, the fields named, and by the handler without a call', async () => {
+    const { sim, ctx } = await setup();
+    const bare = { start: DATA.start, patient: { name: 'Jamie' } };
+    expect(commandUnsupported({ type: 'appointment.book', data: bare })).toBe(
+      'BookingBug books only with organization.id (the BookingBug company; or set adminApi.companyId), service.id (the BookingBug service), practitioner.id (the BookingBug person) or vendor.resource_id, vendor.member_id (an existing client), or patient.email and a name (a new client)',
+    );
+    // The company may come from the settings; a resource stands for a person; a member for the client.
+    const config = { basicToken: 't'.repeat(20), adminApi: { ...setupAdmin, companyId: 37000 } };
+    expect(
+      commandUnsupported(
+        {
+          type: 'appointment.book',
+          data: { ...bare, service: { id: '1' }, vendor: { resource_id: '2', member_id: 3 } },
+        },
+        config,
+      ),
+    ).toBeUndefined();
+    expect(commandUnsupported({ type: 'appointment.book', data: DATA })).toBeUndefined();
+    expect(await book(bookCmd(bare), ctx({ vendorIds: [] }))).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('BookingBug books only with'),
+    });
+    expect(sim.writes.log).toEqual([]);
+  });
+
+  it('a taken time is permanent with JRNI’s words; nothing is noted as sent', async () => {
+    const { sim, ctx } = await setup();
+    sim.writes.occupy(DATA.start);
+    const c = ctx({ vendorIds: [] });
+    expect(await book(bookCmd(), c)).toMatchObject({
+      outcome: 'permanent',
+      message: 'BookingBug book answered 409: No Space Left: NoSpaceLeftError',
+      vendor: { status: 409 },
+    });
+    expect(await c.commandState.get('bookingbug:book-sent')).toBeUndefined();
+  });
+
+  it('a try after one whose answer was lost finds the booking it made and books nothing again', async () => {
+    const { sim, ctx } = await setup();
+    const command = bookCmd();
+    const commandState = new MemoryStateStore();
+    // The POST reaches BookingBug, its answer does not come back.
+    const losing: VendorHttp = {
+      async request(request) {
+        const res = await fetchVendorHttp.request(request);
+        if (request.method === 'POST' && request.url.endsWith(BOOKINGS)) {
+          throw ConnectorError.transient('vendor API POST timed out after 10000 ms');
+        }
+        return res;
+      },
+    };
+    await expect(book(command, ctx({ vendorIds: [], http: losing, commandState }))).rejects.toThrow(
+      'timed out',
+    );
+    const again = await book(command, ctx({ vendorIds: [], commandState, attempt: 2 }));
+    expect(again).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: [expect.stringMatching(/^\d+$/)],
+    });
+    // The one booking the lost POST made, at the command's start.
+    expect(posts(sim)).toHaveLength(1);
+    expect(sim.writes.startOf(again.outcome === 'done' ? again.vendorIds![0]! : '')).toBe(DATA.start);
+    const lookup = sim.writes.log.at(-1)!;
+    expect(lookup).toMatchObject({ method: 'GET', path: BOOKINGS, status: 200 });
+    // The same slot booked by someone else (another service) is not the one this command made.
+    const other = await book(
+      bookCmd({ ...DATA, service: { id: '104748' } }, 'b-other'),
+      ctx({ vendorIds: [], commandState: new MemoryStateStore(), attempt: 1 }),
+    );
+    expect(other.outcome).toBe('done');
+  });
+
+  it('a booking answered 200 text/html (a maintenance page) is transient, not done; the next try looks, then books', async () => {
+    const { sim, ctx } = await setup();
+    const page = await startMaintenancePage();
+    try {
+      const command = bookCmd();
+      const commandState = new MemoryStateStore();
+      const http = page.before((r) => r.method === 'POST' && r.url.endsWith(BOOKINGS));
+      expect(await book(command, ctx({ vendorIds: [], http, commandState }))).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('BookingBug book answered 200 (text/html) with no JSON'),
+        vendor: { status: 200 },
+      });
+      expect(page.answered).toEqual([`POST ${BOOKINGS}`]);
+      // The page booked nothing: the lookup finds nothing, and the booking goes out.
+      const again = await book(command, ctx({ vendorIds: [], commandState, attempt: 2 }));
+      expect(again).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+      expect(again).not.toHaveProperty('alreadyDone');
+      expect(calls(sim).slice(1)).toEqual([`GET ${BOOKINGS} 200`, `POST ${BOOKINGS} 201`]);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('while the lookup fails nothing is sent; a refused lookup fails for good rather than book blind', async () => {
+    const { sim, ctx } = await setup();
+    const commandState = new MemoryStateStore();
+    await commandState.set('bookingbug:book-sent', { at: new Date().toISOString() });
+    sim.writes.failNext(1, 503); // the login
+    expect(await book(bookCmd(), ctx({ vendorIds: [], commandState, attempt: 2 }))).toMatchObject({
+      outcome: 'transient',
+    });
+    expect(posts(sim)).toHaveLength(0);
+    /** BookingBug with a login that works and a lookup that answers `status`. */
+    const lookupAnswering = (status: number) =>
+      memoryCommandContext({
+        instanceId: `bb-lookup-${status}`,
+        config: { basicToken: 't'.repeat(20), adminApi: setupAdmin },
+        commandState,
+        vendorApi: (request): VendorResponse =>
+          request.url.endsWith('/login')
+            ? { status: 201, headers: {}, body: { auth_token: 'tok-0123456789' } }
+            : { status, headers: {}, body: { error: 'Lookup failed' } },
+      });
+    const failing = lookupAnswering(502);
+    expect(await book(bookCmd(), failing)).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining('looked up again on the next try'),
+    });
+    const refused = lookupAnswering(403);
+    expect(await book(bookCmd(), refused)).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('not sent again, so nothing is booked twice'),
+    });
+    for (const c of [failing, refused])
+      expect(c.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['POST', 'GET']);
   });
 });

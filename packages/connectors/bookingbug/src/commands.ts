@@ -4,6 +4,7 @@
  *
  * | command | call |
  * |---|---|
+ * | appointment.book | `POST /api/v1/admin/{company_id}/bookings` with `{ datetime, service_id, person_id?, resource_id?, member_id \| client }` ("New Booking") |
  * | appointment.cancel | `POST /api/v1/admin/{company_id}/bookings/{id}/cancel` with `{ notify, cancel_reason }` |
  * | appointment.reschedule | `PUT /api/v1/admin/{company_id}/bookings/{id}` with `{ datetime }` ("Update Booking") |
  * | appointment.mark_arrived | `PUT /api/v3/admin/{company_id}/bookings/{id}` with `{ current_multi_status: "checked_in" }` (JRNI v3 "Check-In") |
@@ -17,7 +18,8 @@
  *
  * What a repeated cancel answers is not documented: when the cancel is refused, the booking is read
  * again (`GET /api/v1/admin/{company_id}/bookings/{id}`) and an `is_cancelled` booking counts as done;
- * a move, a check-in status and a note are checked the same way ({@link sendOnce}). Clearing a
+ * a move, a check-in status and a note are checked the same way ({@link sendOnce}); a booking is
+ * looked up among the company's bookings before it is sent again ({@link madeBefore}). Clearing a
  * status and writing custom fields have no documented call (docs/connectors/bookingbug.md#commands).
  */
 import { createHash } from 'node:crypto';
@@ -28,6 +30,7 @@ import {
   type CommandResult,
   type CommandSpec,
   commandOutcome,
+  createdOutcome,
   isJsonObject,
   isRetryableStatus,
   type JsonObject,
@@ -424,7 +427,8 @@ function withMovedId(result: CommandResult, booking: string | undefined): Comman
  * (the contract's `commandUnsupported`): the docs show the move by `datetime` only. "Moved to a
  * different staff/resource" is mentioned without its fields, and a length or service is not.
  */
-export function commandUnsupported(command: CommandData): string | undefined {
+export function commandUnsupported(command: CommandData, config?: Config): string | undefined {
+  if (command.type === 'appointment.book') return bookLacks(command.data, config);
   if (command.type === 'appointment.update' && command.data.customFields !== undefined) {
     return 'BookingBug has no documented call that writes a booking’s fields: only data.comment (a private note) can be sent';
   }
@@ -507,8 +511,185 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
   });
 }
 
+/** A `data.vendor` id (a number, or a string BookingBug's integer id is written in), else undefined. */
+function vendorField(data: CommandRequest<'appointment.book'>['data'], key: string): string | undefined {
+  const vendor = isJsonObject(data.vendor as JsonValue) ? (data.vendor as JsonObject) : {};
+  const value = vendor[key];
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+/** BookingBug's ids are integers (`"service_id": 104747`): an id that reads as one goes as one. */
+function bbId(id: string): string | number {
+  return /^\d{1,15}$/.test(id) ? Number(id) : id;
+}
+
+/**
+ * What a booking lacks that BookingBug's New Booking needs, named, or undefined: the company (the
+ * path's `{company_id}`: `data.organization.id`, else `adminApi.companyId`), the service
+ * (`data.service.id`, its `service_id`), who or what is booked (`data.practitioner.id`, its
+ * `person_id`, or `data.vendor.resource_id`), and the client (`data.vendor.member_id`, an existing
+ * client, or the patient's email and name, from which BookingBug makes one: "New Booking With Client
+ * Creation").
+ */
+function bookLacks(
+  data: CommandRequest<'appointment.book'>['data'],
+  config: Config | undefined,
+): string | undefined {
+  const missing: string[] = [];
+  if (!data.organization?.id && config?.adminApi?.companyId === undefined)
+    missing.push('organization.id (the BookingBug company; or set adminApi.companyId)');
+  if (!data.service?.id) missing.push('service.id (the BookingBug service)');
+  if (!data.practitioner?.id && vendorField(data, 'resource_id') === undefined)
+    missing.push('practitioner.id (the BookingBug person) or vendor.resource_id');
+  const named = (data.patient.given ?? data.patient.name ?? data.patient.family) !== undefined;
+  if (vendorField(data, 'member_id') === undefined && (data.patient.email === undefined || !named))
+    missing.push('vendor.member_id (an existing client), or patient.email and a name (a new client)');
+  return missing.length > 0 ? `BookingBug books only with ${missing.join(', ')}` : undefined;
+}
+
+/** Set in the command's state (with when) before the booking is sent: a later try looks it up first. */
+const BOOK_SENT = 'bookingbug:book-sent';
+
+/**
+ * How long before the `sent` mark a booking found by the lookup may have been made (clocks differ):
+ * one made earlier is not this command's.
+ */
+const BOOK_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** The UTC day `days` after `at`, `YYYY-MM-DD` (the list's `start_date` / `end_date`). */
+function dayOf(at: number, days: number): string {
+  return new Date(at + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * The booking an earlier try of this command made, found among the company's bookings
+ * (`GET /api/v1/admin/{company_id}/bookings`, Admin Bookings "List Bookings", with `start_date` /
+ * `end_date` a day either side of the start, whatever the company's time zone, and `person_id`,
+ * `client_id` or `email` when known): one starting at the same instant, for the same service,
+ * person or resource, not cancelled, and not created before the try went out. Answers its id,
+ * undefined when there is none, or the outcome of a lookup that could not tell (transient while it
+ * answers 5xx/408/429 or a 2xx without the list; a refusal is permanent: nothing is sent blind).
+ */
+async function madeBefore(
+  ctx: Ctx,
+  api: AdminApiConfig,
+  bookings: string,
+  body: JsonObject,
+  sentAt: number | undefined,
+): Promise<string | undefined | CommandResult> {
+  const at = Date.parse(String(body.datetime));
+  const query = new URLSearchParams({ start_date: dayOf(at, -1), end_date: dayOf(at, 1), per_page: '100' });
+  if (body.person_id !== undefined) query.set('person_id', String(body.person_id));
+  if (body.member_id !== undefined) query.set('client_id', String(body.member_id));
+  else if (isJsonObject(body.client) && typeof body.client.email === 'string')
+    query.set('email', body.client.email);
+  const res = await adminCall(ctx, api, { method: 'GET', url: `${bookings}?${query}` });
+  if (isResult(res)) return res;
+  const list =
+    ok(res) && isJsonObject(res.body) && isJsonObject(res.body._embedded)
+      ? res.body._embedded.bookings
+      : undefined;
+  if (!Array.isArray(list)) {
+    // Not a 2xx here, so never done.
+    const result = (
+      ok(res)
+        ? {
+            outcome: 'transient',
+            message: `BookingBug booking lookup answered ${res.status} without a list of bookings`,
+          }
+        : failure('booking lookup', res, ctx, api)
+    ) as Exclude<CommandResult, { outcome: 'done' }>;
+    const unknown =
+      'an earlier try of this booking went out and its outcome is unknown; the lookup that would find it';
+    return result.outcome === 'transient'
+      ? {
+          ...result,
+          message: `${unknown} did not answer (${result.message}): looked up again on the next try`,
+        }
+      : {
+          ...result,
+          message: `${unknown} was refused (${result.message}): not sent again, so nothing is booked twice; BookingBug's notification of the booking will show whether it happened`,
+        };
+  }
+  const same = (key: string, b: JsonObject) =>
+    body[key] === undefined || String(b[key]) === String(body[key]);
+  const made = list.find(
+    (b): b is JsonObject =>
+      isJsonObject(b) &&
+      typeof b.datetime === 'string' &&
+      Date.parse(b.datetime) === at &&
+      b.is_cancelled !== true &&
+      same('service_id', b) &&
+      same('person_id', b) &&
+      same('resource_id', b) &&
+      (sentAt === undefined ||
+        typeof b.created_at !== 'string' ||
+        Date.parse(b.created_at) >= sentAt - BOOK_CLOCK_SKEW_MS),
+  );
+  return made === undefined ? undefined : String(made.id);
+}
+
+/**
+ * `POST /api/v1/admin/{company_id}/bookings` (dev.bookingbug.com, Admin Bookings, "New Booking":
+ * "create a new booking/appointment ... on behalf of the customer"; no basket or checkout: that is
+ * the public, customer-facing API) with `datetime` (`data.start` with its offset), `service_id`,
+ * `person_id` and / or `resource_id`, and `member_id` or a new `client` (`first_name`, `last_name`,
+ * `email`, `mobile`); answered with the admin booking, whose `id` becomes the new appointment's
+ * alias ({@link createdOutcome}: an answer without it is transient, not done). `data.comment` and
+ * `data.durationMinutes` are not sent (no documented field; the service sets the length).
+ *
+ * BookingBug cannot deduplicate a booking: the command's state notes that it went out before it
+ * does; a later try (its answer lost, a 5xx, a 2xx without the id) looks for the booking it made
+ * ({@link madeBefore}) and answers its id (`alreadyDone`) instead of booking again; a refusal (a 4xx)
+ * says nothing was made and takes the note back.
+ */
+async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
+  const d = command.data;
+  // Also here: a command the hub accepted before the connector refused it up front.
+  const lacks = bookLacks(d, ctx.config);
+  if (lacks !== undefined) return { outcome: 'permanent', message: lacks };
+  const api = ctx.config.adminApi;
+  if (!api) return { outcome: 'permanent', message: commandsUnavailable(ctx.config)! };
+  const company = d.organization?.id ?? String(api.companyId);
+  const bookings = `${base(api)}/api/v1/admin/${encodeURIComponent(company)}/bookings`;
+  const body: JsonObject = { datetime: d.start, service_id: bbId(d.service!.id) };
+  if (d.practitioner?.id) body.person_id = bbId(d.practitioner.id);
+  const resource = vendorField(d, 'resource_id');
+  if (resource !== undefined) body.resource_id = bbId(resource);
+  const member = vendorField(d, 'member_id');
+  if (member !== undefined) body.member_id = bbId(member);
+  else {
+    const p = d.patient;
+    const client: JsonObject = { email: p.email! };
+    const first = p.given ?? p.name;
+    if (first !== undefined) client.first_name = first;
+    if (p.family !== undefined) client.last_name = p.family;
+    if (p.phone !== undefined) client.mobile = p.phone;
+    body.client = client;
+  }
+  const sent = await ctx.commandState.get<JsonValue>(BOOK_SENT);
+  if (sent !== undefined) {
+    const sentAt = isJsonObject(sent) && typeof sent.at === 'string' ? Date.parse(sent.at) : undefined;
+    const found = await madeBefore(ctx, api, bookings, body, sentAt);
+    if (typeof found === 'string') return { outcome: 'done', alreadyDone: true, vendorIds: [found] };
+    if (found !== undefined) return found;
+  }
+  await ctx.commandState.set(BOOK_SENT, { at: new Date().toISOString() });
+  const res = await adminCall(ctx, api, { method: 'POST', url: bookings, json: body });
+  if (isResult(res)) return res;
+  const result = createdOutcome('BookingBug book', res, (b) => b.id, vendorWords(res, secretsOf(ctx, api)));
+  // A refusal (409: the slot is taken; 400, 403) says nothing was made; a 5xx or a 2xx without the
+  // id may have made it: the note stays, and the next try looks first.
+  if (result.outcome === 'permanent' || res.status === 429 || res.status === 408) {
+    await ctx.commandState.delete(BOOK_SENT);
+  }
+  return result;
+}
+
 /** The BookingBug / JRNI command handlers. */
 export const commands: CommandSpec<Config> = {
+  'appointment.book': book,
   'appointment.cancel': cancel,
   'appointment.reschedule': reschedule,
   'appointment.mark_arrived': (_command, ctx) => setCheckIn('checked_in', ctx),

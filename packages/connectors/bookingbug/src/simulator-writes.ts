@@ -123,6 +123,8 @@ export class BookingBugWriteApi {
   /** Private notes by booking id (kept across the pushes that re-tell a booking). */
   readonly #notes = new Map<string, Array<{ id: number; note: string }>>();
   #noteIds = 0;
+  /** Ids of the bookings and purchases `POST …/bookings` makes. */
+  #bookingIds = 20_000_000;
   /**
    * Serve no `/api/v3/` path (404), as a legacy BookingBug host that does not run JRNI's v3 admin
    * API: the check-in status cannot be set there. Default false.
@@ -223,11 +225,14 @@ export class BookingBugWriteApi {
     headers: Record<string, string | undefined>,
     rawBody: string,
     reply: Reply,
+    query: URLSearchParams = new URLSearchParams(),
   ): Promise<boolean> {
     const isLogin = method === 'POST' && path === '/api/v1/login';
     // v1 (the BookingBug docs' admin API) and v3 (JRNI's, where the check-in status is documented).
     const booking = /^\/api\/v[13]\/admin\/([^/]+)\/bookings\/([^/]+)(\/cancel|\/private_notes)?$/.exec(path);
-    if (!isLogin && !booking) return false;
+    // The company's bookings: "List Bookings" (GET) and "New Booking" (POST).
+    const all = /^\/api\/v1\/admin\/([^/]+)\/bookings$/.exec(path);
+    if (!isLogin && !booking && !all) return false;
     let body: JsonObject | undefined;
     try {
       const parsed: unknown = rawBody === '' ? undefined : JSON.parse(rawBody);
@@ -288,6 +293,13 @@ export class BookingBugWriteApi {
     }
     if (call.authToken === undefined || !this.#tokens.has(call.authToken)) {
       answer(401, { error: '401 Unauthorized' });
+      return true;
+    }
+    if (all) {
+      const company = decodeURIComponent(all[1]!);
+      if (method === 'GET') answer(200, this.#list(company, query));
+      else if (method === 'POST') this.#create(company, body, answer);
+      else answer(405, { error: 'Method Not Allowed' });
       return true;
     }
     const [company, id] = [decodeURIComponent(booking![1]!), decodeURIComponent(booking![2]!)];
@@ -358,6 +370,120 @@ export class BookingBugWriteApi {
     answer(200, this.#adminBooking(id, known));
     this.#echo(id, known, 'cancelled');
     return true;
+  }
+
+  /**
+   * "List Bookings": the company's bookings whose start falls on `start_date`..`end_date` (UTC days
+   * here; BookingBug reads them in the company's time zone), not cancelled unless
+   * `include_cancelled=true`, filtered by `person_id`, `client_id` and `email`.
+   */
+  #list(company: string, query: URLSearchParams): JsonObject {
+    const from = query.get('start_date');
+    const to = query.get('end_date');
+    const bookings: JsonObject[] = [];
+    for (const [id, known] of this.#bookings) {
+      if (known.company !== company || known.datetime === undefined) continue;
+      if (known.cancelled && query.get('include_cancelled') !== 'true') continue;
+      const day = new Date(Date.parse(known.datetime)).toISOString().slice(0, 10);
+      if ((from !== null && day < from) || (to !== null && day > to)) continue;
+      const f = known.fields ?? {};
+      const person = query.get('person_id');
+      if (person !== null && String(f.person_id) !== person) continue;
+      const client = query.get('client_id');
+      if (client !== null && String(f.member_id ?? f.client_id) !== client) continue;
+      const email = query.get('email');
+      if (email !== null && f.client_email !== email) continue;
+      bookings.push(this.#adminBooking(id, known));
+    }
+    return { total_entries: bookings.length, _embedded: { bookings } };
+  }
+
+  /**
+   * "New Booking": `{ datetime, service_id, person_id?, resource_id?, member_id | client }`, answered
+   * 201 with the admin booking; 400 ("Validation error", with `detail`) without a readable
+   * `datetime`, a `service_id`, or a client; 409 for a time {@link occupy} took, in the shape the
+   * docs show for a taken space (Basket, "No Space Left"). Then it pushes the booking as BookingBug
+   * notifies a new one: the purchase, to the booking URL (or `hookUrl`).
+   */
+  #create(company: string, body: JsonObject | undefined, answer: Reply): void {
+    const datetime = body?.datetime;
+    const client = isJsonObject(body?.client) ? body.client : undefined;
+    const problem =
+      typeof datetime !== 'string' || Number.isNaN(Date.parse(datetime))
+        ? 'datetime is missing or invalid'
+        : body?.service_id === undefined
+          ? 'service_id is missing'
+          : body.member_id === undefined && typeof client?.email !== 'string'
+            ? 'member_id or client[email] is required'
+            : undefined;
+    if (problem !== undefined) {
+      answer(400, { error: 'Validation error', detail: problem });
+      return;
+    }
+    if (this.#occupied.has(Date.parse(datetime as string))) {
+      answer(409, {
+        status: 409,
+        message: 'NoSpaceLeftError',
+        error: 'No Space Left',
+        data: { service_id: body!.service_id! },
+      });
+      return;
+    }
+    const id = String(this.#bookingIds++);
+    const fields: JsonObject = { created_at: this.#host.now().toISOString() };
+    for (const key of ['service_id', 'person_id', 'resource_id', 'member_id'] as const) {
+      if (body![key] !== undefined) fields[key] = body![key]!;
+    }
+    if (client !== undefined) {
+      fields.client_email = client.email!;
+      // BookingBug makes the client ("New Booking With Client Creation"): it gets a member id.
+      fields.member_id = Number(id) + 1_000_000;
+    }
+    const booking: JsonObject = {
+      id: Number(id),
+      company_id: Number(company),
+      datetime: datetime as string,
+      end_datetime: shifted(datetime as string, 30),
+      duration: 30,
+      service_id: fields.service_id!,
+      ...(fields.person_id !== undefined ? { person_id: fields.person_id } : {}),
+      ...(fields.resource_id !== undefined ? { resource_id: fields.resource_id } : {}),
+      member_id: fields.member_id ?? null,
+      is_cancelled: false,
+      created_at: fields.created_at!,
+      purchase_id: Number(id),
+      ...(client !== undefined
+        ? {
+            first_name: client.first_name ?? '',
+            last_name: client.last_name ?? '',
+            email: client.email!,
+          }
+        : {}),
+    };
+    const purchase: JsonObject = {
+      id: Number(id),
+      created_at: fields.created_at!,
+      client_name: client
+        ? `${String(client.first_name ?? '')} ${String(client.last_name ?? '')}`.trim()
+        : '',
+      _embedded: { bookings: [booking] },
+    };
+    const known: KnownBooking = {
+      company,
+      cancelled: false,
+      datetime: datetime as string,
+      duration: 30,
+      fields,
+      told: { shape: 'purchase', purchase },
+    };
+    this.#bookings.set(id, known);
+    answer(201, this.#adminBooking(id, known));
+    if (this.echoes) {
+      setTimeout(
+        () => this.#host.echo(structuredClone(purchase), 'create', this.hookUrl),
+        this.echoDelayMs,
+      ).unref();
+    }
   }
 
   /** The admin booking JSON (a subset of the documented fields). */

@@ -159,7 +159,8 @@ export class BookingBugSimulator {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname;
     const headers: Record<string, string | undefined> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       headers[name] = Array.isArray(value) ? value[0] : value;
@@ -169,7 +170,7 @@ export class BookingBugSimulator {
       res.writeHead(status, { 'content-type': 'application/json', ...extra });
       res.end(JSON.stringify(body));
     };
-    if (await this.writes.handle(req.method ?? 'GET', path, headers, raw, reply)) return;
+    if (await this.writes.handle(req.method ?? 'GET', path, headers, raw, reply, url.searchParams)) return;
     reply(404, { error: 'Not Found' });
   }
 

@@ -1194,6 +1194,60 @@ describe('BookingBug / JRNI commands through a started hub', () => {
     expect(bbSim.writes.privateNotes(1297)).toEqual(['insurance verified']);
   });
 
+  it('book: New Booking at the vendor, command.succeeded names the new appointment, the purchase echo is appointment.created with causedBy; what New Booking needs is refused at once', async () => {
+    bbSim.writes.hookUrl = `${hub.url}/hooks/bb`;
+    const data = {
+      start: '2017-03-17T13:00:00+02:00',
+      patient: { given: 'Jamie', family: 'Oliver', email: 'j.oliver@test.com' },
+      organization: { id: '50666' },
+      service: { id: '104747' },
+      practitioner: { id: '30553' },
+      vendor: { resource_id: 43049 },
+    };
+    const seen = bbSim.writes.log.length;
+    const lacking = await api('POST', '/v1/commands', {
+      type: 'appointment.book',
+      instance: 'bb',
+      data: { ...data, service: undefined, organization: undefined },
+    });
+    expect(lacking.status).toBe(422);
+    expect(lacking.json).toMatchObject({
+      code: 'SY_COMMAND_UNSUPPORTED',
+      details: {
+        connector: 'bookingbug',
+        reason:
+          'BookingBug books only with organization.id (the BookingBug company; or set adminApi.companyId), service.id (the BookingBug service)',
+      },
+    });
+    expect(bbSim.writes.log.length).toBe(seen);
+
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.book', instance: 'bb', data });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+    const succeeded = await subscriber.waitFor(
+      (r) => r.type === 'command.succeeded' && r.subject === `command/${id}`,
+    );
+    const result = (succeeded.json as { data: { result: { appointmentId: string; vendorIds: string[] } } })
+      .data.result;
+    expect(result.appointmentId).toBeTruthy();
+    const post = bbSim.writes.log
+      .slice(seen)
+      .find((c) => c.method === 'POST' && c.path.endsWith('/bookings'))!;
+    expect(post).toMatchObject({
+      path: '/api/v1/admin/50666/bookings',
+      status: 201,
+      body: { datetime: data.start, service_id: 104747, person_id: 30553, resource_id: 43049 },
+    });
+    // BookingBug notifies the new booking (the purchase): the command's echo, the same appointment.
+    const created = await subscriber.waitFor(
+      (r) => r.type === 'appointment.created' && r.subject === `appointment/${result.appointmentId}`,
+    );
+    expect(created.signature.valid).toBe(true);
+    const echo = (created.json as { data: { causedBy?: unknown; start?: string } }).data;
+    expect(echo.causedBy).toEqual({ commandId: id });
+    expect(Date.parse(echo.start!)).toBe(Date.parse(data.start));
+  });
+
   it('refuses at once, nothing queued, a command on an instance without adminApi', async () => {
     const hook = `${hub.url}/hooks/bb-listen`;
     await bbSim.push(fixture('bookingbug', 'jrni-notification-created.json'), { bookingUrl: hook });
