@@ -333,6 +333,62 @@ describe('BookingBugSimulator admin API (commands)', () => {
     expect(hook.received.length).toBe(2);
   });
 
+  it('New Booking (POST …/bookings) answers the admin booking and pushes its purchase; List Bookings finds it; a legacy host has no v3', async () => {
+    const hook = await receiver([200]);
+    cleanups.push(hook.close);
+    const { sim, call, login } = await started(hook.base);
+    const token = await login();
+    const path = '/api/v1/admin/50666/bookings';
+    const body = {
+      datetime: '2017-03-17T13:00:00+02:00',
+      service_id: 104747,
+      person_id: 30553,
+      client: { first_name: 'Jamie', last_name: 'Oliver', email: 'j.oliver@test.com' },
+    };
+    const made = await call('POST', path, body, token);
+    expect(made.status).toBe(201);
+    expect(made.json).toMatchObject({
+      company_id: 50666,
+      datetime: body.datetime,
+      service_id: 104747,
+      is_cancelled: false,
+    });
+    const id = (made.json as { id: number }).id;
+    await expect.poll(() => hook.received.length, { timeout: 5000 }).toBe(1);
+    expect(sim.pushes[0]).toMatchObject({ shape: 'purchase', kind: 'create', url: hook.base });
+    const echo = JSON.parse(hook.received[0]!.body) as { _embedded: { bookings: JsonObject[] } };
+    expect(echo._embedded.bookings[0]).toMatchObject({
+      id,
+      datetime: body.datetime,
+      email: 'j.oliver@test.com',
+    });
+    const listed = await call(
+      'GET',
+      `${path}?start_date=2017-03-16&end_date=2017-03-18&person_id=30553&email=j.oliver%40test.com`,
+      undefined,
+      token,
+    );
+    expect(
+      (listed.json as { _embedded: { bookings: JsonObject[] } })._embedded.bookings.map((b) => b.id),
+    ).toEqual([id]);
+    const none = await call('GET', `${path}?start_date=2017-03-18&end_date=2017-03-19`, undefined, token);
+    expect(none.json).toEqual({ total_entries: 0, _embedded: { bookings: [] } });
+    sim.writes.occupy(body.datetime);
+    expect((await call('POST', path, body, token)).json).toMatchObject({
+      status: 409,
+      error: 'No Space Left',
+    });
+    expect((await call('POST', path, { datetime: body.datetime }, token)).json).toEqual({
+      error: 'Validation error',
+      detail: 'service_id is missing',
+    });
+    sim.writes.legacyHost = true;
+    expect(
+      (await call('PUT', `/api/v3/admin/50666/bookings/${id}`, { current_multi_status: 'checked_in' }, token))
+        .status,
+    ).toBe(404);
+  });
+
   it('refuses without App-Id, without or with an expired Auth-Token, a wrong password; fails on demand', async () => {
     const hook = await receiver([200]);
     cleanups.push(hook.close);
