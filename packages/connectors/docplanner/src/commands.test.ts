@@ -546,14 +546,13 @@ describe('Docplanner commands against the simulator', () => {
     });
   });
 
-  it('does not repeat a booking whose earlier try got no answer (no idempotency at Docplanner)', async () => {
-    const { sim, ctx } = await setup();
-    const c = ctx({ vendorIds: [] });
-    const request = {
-      id: 'b-crash',
+  /** A booking at the simulator's place, as the tests of a book's tries send it. */
+  const janBooks = (id: string, start: string) =>
+    ({
+      id,
       type: 'appointment.book',
       data: {
-        start: '2026-03-13T10:00:00+01:00',
+        start,
         durationMinutes: 30,
         patient: { name: 'Jan', phone: '+48500100201' },
         practitioner: { id: PLACE.doctor },
@@ -561,7 +560,12 @@ describe('Docplanner commands against the simulator', () => {
         organization: { id: PLACE.facility },
         service: { id: '4455661' },
       },
-    } as CommandRequest<'appointment.book'>;
+    }) as CommandRequest<'appointment.book'>;
+
+  it('does not repeat a booking whose earlier try got no answer (no idempotency at Docplanner)', async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    const request = janBooks('b-crash', '2026-03-13T10:00:00+01:00');
     // The first try times out after sending: the simulator answers too late.
     sim.writes.delayMs = 300;
     let late: Promise<unknown> | undefined;
@@ -588,19 +592,7 @@ describe('Docplanner commands against the simulator', () => {
     const page = await startMaintenancePage();
     try {
       const c = ctx({ vendorIds: [] });
-      const request = {
-        id: 'b-page',
-        type: 'appointment.book',
-        data: {
-          start: '2026-03-13T11:00:00+01:00',
-          durationMinutes: 30,
-          patient: { name: 'Jan', phone: '+48500100201' },
-          practitioner: { id: PLACE.doctor },
-          location: { id: PLACE.address },
-          organization: { id: PLACE.facility },
-          service: { id: '4455661' },
-        },
-      } as CommandRequest<'appointment.book'>;
+      const request = janBooks('b-page', '2026-03-13T11:00:00+01:00');
       const http = page.before((r) => r.method === 'POST' && r.url.endsWith('/book'));
       // Before: permanent, "booked but answered without a booking id", and never retried.
       expect(await commands['appointment.book']!(request, { ...c, http })).toMatchObject({
