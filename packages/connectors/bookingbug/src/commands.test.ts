@@ -876,6 +876,18 @@ describe('BookingBug book against the simulator', () => {
     }
   });
 
+  it('a try that sends again keeps the first send’s time, so the lookup never leaves out what that send made', async () => {
+    const { sim, ctx } = await setup();
+    const commandState = new MemoryStateStore();
+    const first = '2026-01-05T10:00:00.000Z';
+    await commandState.set('bookingbug:book-sent', { at: first });
+    expect(await book(bookCmd(), ctx({ vendorIds: [], commandState, attempt: 2 }))).toMatchObject({
+      outcome: 'done',
+    });
+    expect(calls(sim).slice(1)).toEqual([`GET ${BOOKINGS} 200`, `POST ${BOOKINGS} 201`]);
+    expect(await commandState.get('bookingbug:book-sent')).toEqual({ at: first });
+  });
+
   it('while the lookup fails nothing is sent; a refused lookup fails for good rather than book blind', async () => {
     const { sim, ctx } = await setup();
     const commandState = new MemoryStateStore();

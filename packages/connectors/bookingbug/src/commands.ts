@@ -651,7 +651,8 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if (lacks !== undefined) return { outcome: 'permanent', message: lacks };
   const api = ctx.config.adminApi;
   if (!api) return { outcome: 'permanent', message: commandsUnavailable(ctx.config)! };
-  const company = d.organization?.id ?? String(api.companyId);
+  // bookLacks checked that one of the two is there (an empty organization id counts as none).
+  const company = d.organization?.id || String(api.companyId);
   const bookings = `${base(api)}/api/v1/admin/${encodeURIComponent(company)}/bookings`;
   const body: JsonObject = { datetime: d.start, service_id: bbId(d.service!.id) };
   if (d.practitioner?.id) body.person_id = bbId(d.practitioner.id);
@@ -669,13 +670,16 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     body.client = client;
   }
   const sent = await ctx.commandState.get<JsonValue>(BOOK_SENT);
+  const firstAt = isJsonObject(sent) && typeof sent.at === 'string' ? sent.at : undefined;
   if (sent !== undefined) {
-    const sentAt = isJsonObject(sent) && typeof sent.at === 'string' ? Date.parse(sent.at) : undefined;
+    const sentAt = firstAt === undefined ? undefined : Date.parse(firstAt);
     const found = await madeBefore(ctx, api, bookings, body, sentAt);
     if (typeof found === 'string') return { outcome: 'done', alreadyDone: true, vendorIds: [found] };
     if (found !== undefined) return found;
   }
-  await ctx.commandState.set(BOOK_SENT, { at: new Date().toISOString() });
+  // The first send's time stays: a booking the lookup did not list yet (made by that send) is not
+  // left out by a later one's.
+  await ctx.commandState.set(BOOK_SENT, { at: firstAt ?? new Date().toISOString() });
   const res = await adminCall(ctx, api, { method: 'POST', url: bookings, json: body });
   if (isResult(res)) return res;
   const result = createdOutcome('BookingBug book', res, (b) => b.id, vendorWords(res, secretsOf(ctx, api)));
