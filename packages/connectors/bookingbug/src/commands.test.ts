@@ -707,6 +707,43 @@ describe('BookingBug answers that are not what they seem', () => {
     expect(moved.vendorRequests.at(-1)).toMatchObject({ method: 'PUT', url: `https://bb.test${PATH}` });
   });
 
+  it('a move, check-in or note answered 200 text/html (a maintenance page) is transient, not done; the next try re-reads, then sends', async () => {
+    const { sim, ctx } = await setup();
+    const page = await startMaintenancePage();
+    try {
+      const commandState = new MemoryStateStore();
+      const command = moveCmd({ start: '2017-03-11T10:00:00+01:00' });
+      const http = page.before((r) => r.method === 'PUT');
+      // Before: done, though nothing moved.
+      expect(await reschedule(command, ctx({ http, commandState }))).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('BookingBug reschedule answered 200 (text/html) with no JSON'),
+      });
+      expect(sim.writes.startOf(LEGACY.booking)).toBe('2017-03-10T11:30:00+00:00');
+      expect(await reschedule(command, ctx({ commandState, attempt: 2 }))).toMatchObject({ outcome: 'done' });
+      expect(calls(sim).slice(-2)).toEqual([`GET ${PATH} 200`, `PUT ${PATH} 200`]);
+      expect(Date.parse(sim.writes.startOf(LEGACY.booking)!)).toBe(Date.parse('2017-03-11T09:00:00Z'));
+      const arrived = commands['appointment.mark_arrived']!;
+      expect(
+        await arrived(
+          { id: 'p-page', type: 'appointment.mark_arrived', subject: 'appointment/h', data: {} } as never,
+          ctx({ http }),
+        ),
+      ).toMatchObject({ outcome: 'transient' });
+      const update = commands['appointment.update']!;
+      const note = {
+        id: 'u-page',
+        type: 'appointment.update',
+        subject: 'appointment/h',
+        data: { comment: 'x' },
+      };
+      expect(await update(note as never, ctx({ http }))).toMatchObject({ outcome: 'transient' });
+      expect(page.answered).toEqual([`PUT ${PATH}`, `PUT ${V3}`, `PUT ${PATH}/private_notes`]);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('a host without the v3 API (404 while the v1 booking reads): the check-in is refused saying so, not "404"', async () => {
     const { sim, ctx } = await setup();
     sim.writes.legacyHost = true;

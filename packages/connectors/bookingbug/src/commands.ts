@@ -321,7 +321,7 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
 
 /**
  * A write BookingBug cannot deduplicate, sent at most once more than needed (commands run at least
- * once). The command's state notes that it went out; a later try of the same command (its answer
+ * once), done when BookingBug answers the admin booking (a 2xx without it is transient). The command's state notes that it went out; a later try of the same command (its answer
  * lost: a timeout, a 5xx, a crash) reads the booking first (`readPath`) and sends nothing when the
  * booking is already as asked (`reached`: done, `alreadyDone`), nor while the read answers 5xx, 408
  * or 429; a refused read (e.g. 404) leaves the answer to the write. A refused write (a 4xx other than
@@ -352,7 +352,13 @@ async function sendOnce(
   await ctx.commandState.set(write.sentKey, true);
   const res = await adminCall(ctx, api, write.request);
   if (isResult(res)) return res;
-  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+  if (ok(res)) {
+    // Each of these writes is documented to answer the admin booking: a 2xx without it (a proxy's
+    // or a maintenance page's HTML 200) says nothing was written, nor that it was not. Transient by
+    // createdOutcome's rule (it was done), the mark kept: the next try re-reads the booking first.
+    const result = createdOutcome(`BookingBug ${write.what}`, res, (booking) => booking.id);
+    return result.outcome === 'done' ? { outcome: 'done', vendor: result.vendor } : result;
+  }
   const result = failure(write.what, res, ctx, api);
   if (result.outcome === 'permanent') {
     const now = await readBooking(ctx, api, write.readPath);
