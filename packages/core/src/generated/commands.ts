@@ -15,23 +15,23 @@ export interface AppointmentBookCommandData {
    */
   durationMinutes?: number;
   /**
-   * Who the visit is for. The vendor decides which fields it needs (Docplanner: a name and a phone).
+   * Who the visit is for. The vendor decides which fields it needs (Docplanner: a name and a phone; BookingBug, without `vendor.member_id`: an email and a name).
    */
   patient: Patient;
   /**
-   * The practitioner, by the vendor's id (Docplanner doctor id).
+   * The practitioner, by the vendor's id (Docplanner doctor id, BookingBug person id, Cliniko practitioner id).
    */
   practitioner?: Reference;
   /**
-   * The place, by the vendor's id (Docplanner address id, Clockwise.MD hospital id).
+   * The place, by the vendor's id (Docplanner address id, Clockwise.MD hospital id, Cliniko business id).
    */
   location?: Location;
   /**
-   * The organization, by the vendor's id (Docplanner facility id).
+   * The organization, by the vendor's id (Docplanner facility id, BookingBug company id).
    */
   organization?: Reference;
   /**
-   * The service booked, by the vendor's id (Docplanner address service id, Clockwise.MD reason id).
+   * The service booked, by the vendor's id (Docplanner address service id, Clockwise.MD reason id, BookingBug service id, Cliniko appointment type id).
    */
   service?: Reference;
   /**
@@ -39,7 +39,7 @@ export interface AppointmentBookCommandData {
    */
   comment?: string;
   /**
-   * Vendor-specific fields the normalized command does not name, passed to the connector as they are (each connector's page lists the ones it reads).
+   * Vendor-specific fields the normalized command does not name, passed to the connector as they are (each connector's page lists the ones it reads: Docplanner `insurance_provider_id` / `insurance_plan_id`, BookingBug `resource_id` / `member_id`).
    */
   vendor?: {
     [k: string]: unknown;
