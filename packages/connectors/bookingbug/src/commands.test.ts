@@ -835,6 +835,13 @@ describe('BookingBug book against the simulator', () => {
       ),
     ).toBeUndefined();
     expect(commandUnsupported({ type: 'appointment.book', data: DATA })).toBeUndefined();
+    // A person BookingBug named without an id has a `name:` id in the hub's events: no person id.
+    expect(
+      commandUnsupported({
+        type: 'appointment.book',
+        data: { ...DATA, practitioner: { id: 'name:Waqas' }, vendor: {} },
+      }),
+    ).toBe('BookingBug books only with practitioner.id (the BookingBug person) or vendor.resource_id');
     expect(await book(bookCmd(bare), ctx({ vendorIds: [] }))).toMatchObject({
       outcome: 'permanent',
       message: expect.stringContaining('BookingBug books only with'),

@@ -525,6 +525,15 @@ function vendorField(data: CommandRequest<'appointment.book'>['data'], key: stri
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 }
 
+/**
+ * The BookingBug person a booking names (`data.practitioner.id`), or undefined: the `name:…` id the
+ * hub's events give a person BookingBug named without an id (normalize.ts) is no person id.
+ */
+function personOf(data: CommandRequest<'appointment.book'>['data']): string | undefined {
+  const id = data.practitioner?.id;
+  return id === undefined || id === '' || id.startsWith('name:') ? undefined : id;
+}
+
 /** BookingBug's ids are integers (`"service_id": 104747`): an id that reads as one goes as one. */
 function bbId(id: string): string | number {
   return /^\d{1,15}$/.test(id) ? Number(id) : id;
@@ -546,7 +555,7 @@ function bookLacks(
   if (!data.organization?.id && config?.adminApi?.companyId === undefined)
     missing.push('organization.id (the BookingBug company; or set adminApi.companyId)');
   if (!data.service?.id) missing.push('service.id (the BookingBug service)');
-  if (!data.practitioner?.id && vendorField(data, 'resource_id') === undefined)
+  if (personOf(data) === undefined && vendorField(data, 'resource_id') === undefined)
     missing.push('practitioner.id (the BookingBug person) or vendor.resource_id');
   const named = (data.patient.given ?? data.patient.name ?? data.patient.family) !== undefined;
   if (vendorField(data, 'member_id') === undefined && (data.patient.email === undefined || !named))
@@ -661,7 +670,8 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const company = d.organization?.id || String(api.companyId);
   const bookings = `${base(api)}/api/v1/admin/${encodeURIComponent(company)}/bookings`;
   const body: JsonObject = { datetime: d.start, service_id: bbId(d.service!.id) };
-  if (d.practitioner?.id) body.person_id = bbId(d.practitioner.id);
+  const person = personOf(d);
+  if (person !== undefined) body.person_id = bbId(person);
   const resource = vendorField(d, 'resource_id');
   if (resource !== undefined) body.resource_id = bbId(resource);
   const member = vendorField(d, 'member_id');
