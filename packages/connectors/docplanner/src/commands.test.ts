@@ -800,6 +800,31 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(sim.bookings.get(moved)?.booking.status).toBe('canceled');
   });
 
+  it('move: answered 200 text/html (a maintenance page): transient, and the next try re-reads the booking and moves it once', async () => {
+    const { sim, ctx } = await setup();
+    const page = await startMaintenancePage();
+    try {
+      const current = { ...CURRENT, start: OLD_START };
+      const request = cmd('appointment.reschedule', { start: MOVE_TO });
+      const http = page.before((r) => r.method === 'POST' && r.url.endsWith('/move'));
+      // Before: permanent, "moved the booking but answered without its new id", and the
+      // appointment marked to wait for a move notification no move would send.
+      expect(await commands['appointment.reschedule']!(request, ctx({ current, http }))).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('Docplanner move answered 200 (text/html) with no JSON'),
+      });
+      expect(page.answered).toHaveLength(1);
+      expect(await ctx().state.get('docplanner:move-pending:appointment/hub-1')).toBeUndefined();
+      // Docplanner never saw the move: the re-read finds the booking where it was, and moves it.
+      const again = await commands['appointment.reschedule']!(request, ctx({ current, attempt: 2 }));
+      const moved = [...sim.bookings.entries()].find(([, b]) => b.booking.start_at === MOVE_TO)![0];
+      expect(again).toMatchObject({ outcome: 'done', vendorIds: [moved] });
+      expect(writesTo(sim, '/move')).toHaveLength(1);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('move: after a try whose outcome is unknown, a booking canceled (not moved: its chain ends at it) fails the move, not done', async () => {
     const { sim, ctx } = await setup();
     const current = { ...CURRENT, start: OLD_START };

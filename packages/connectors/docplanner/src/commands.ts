@@ -675,8 +675,17 @@ async function reschedule(
     );
     return unlessMovedMeanwhile(ctx, t, failed);
   }
-  const answer = isJsonObject(res.body) ? res.body : {};
   const located = locatedBooking(res.headers.location);
+  if (!isJsonObject(res.body) && located === undefined) {
+    // Neither a Booking nor a Location: a proxy's or a maintenance page's 2xx, no proof that
+    // Docplanner moved anything, nor that it did not. Transient, as for a book (core's
+    // createdOutcome); the `sent` mark stays, so the next try re-reads the booking (its move chain
+    // names the new booking if it moved) before it moves anything. Failed for good before, as
+    // "moved but answered without its new id", and the appointment waited for a notification
+    // that no move would send.
+    return createdOutcome('Docplanner move', res, (body) => body.id);
+  }
+  const answer = isJsonObject(res.body) ? res.body : {};
   const id = vendorId(answer.id) ?? located?.booking;
   if (id === undefined) {
     // Moved, new id unknown: the `sent` mark stays, so a retry checks the old booking, never moves
