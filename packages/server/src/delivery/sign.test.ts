@@ -2,7 +2,14 @@ import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { isDeliveryError } from './errors.ts';
-import { generateSecret, isValidSecret, parseSecret, signPayload, verifySignature } from './sign.ts';
+import {
+  generateSecret,
+  isValidSecret,
+  parseSecret,
+  SIGNING_SECRET_PATTERN,
+  signPayload,
+  verifySignature,
+} from './sign.ts';
 
 const body = JSON.stringify({ id: 'evt_1', type: 'appointment.created', data: { note: 'zażółć ✓' } });
 
@@ -35,6 +42,19 @@ describe('parseSecret', () => {
     expect((caught as { code: string }).code).toBe('SY_DELIVERY_SECRET_INVALID');
     if (secret.length > 10) expect((caught as Error).message).not.toContain(secret.slice(6));
     expect(isValidSecret(secret)).toBe(false);
+  });
+
+  it('SIGNING_SECRET_PATTERN says what parseSecret says (the input schema uses it)', () => {
+    const pattern = new RegExp(SIGNING_SECRET_PATTERN);
+    const chars = 'AB+/';
+    for (let length = 0; length <= 96; length++)
+      for (const padding of ['', '=', '==']) {
+        if (padding.length > length) continue;
+        const secret = `whsec_${chars.repeat(length).slice(0, length - padding.length)}${padding}`;
+        expect(pattern.test(secret), secret).toBe(isValidSecret(secret));
+      }
+    expect(pattern.test(generateSecret())).toBe(true);
+    expect(pattern.test('whsec_AAAA')).toBe(false);
   });
 
   it('accepts 24 and 64 byte keys', () => {

@@ -16,6 +16,29 @@ const PREFIX = 'whsec_';
 const MIN_KEY_BYTES = 24;
 const MAX_KEY_BYTES = 64;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * The rule of {@link parseSecret} as one regular expression source: `whsec_`, then standard base64
+ * with its padding whose decoded length is 24..64 bytes (per padding: how many 4-character groups
+ * that allows). The subscription input schema (subscriptions/schema.ts) uses it, so a bad secret is
+ * refused by the same check as every other bad field (the route's 400, the hub's and the config
+ * file's refusal), not only later when it is sealed.
+ *
+ * @example
+ * ```ts
+ * new RegExp(SIGNING_SECRET_PATTERN).test(generateSecret()); // true
+ * new RegExp(SIGNING_SECRET_PATTERN).test('whsec_abc'); // false: decodes to 2 bytes
+ * ```
+ */
+export const SIGNING_SECRET_PATTERN = (() => {
+  const b = '[A-Za-z0-9+/]';
+  // A secret of g groups of 4 characters whose last has p padding characters decodes to 3g - p bytes.
+  const groups = (p: number) => [Math.ceil((MIN_KEY_BYTES + p) / 3), Math.floor((MAX_KEY_BYTES + p) / 3)];
+  const [g0min, g0max] = groups(0);
+  const [g1min, g1max] = groups(1);
+  const [g2min, g2max] = groups(2);
+  return `^${PREFIX}(?:(?:${b}{4}){${g0min},${g0max}}|(?:${b}{4}){${g1min! - 1},${g1max! - 1}}${b}{3}=|(?:${b}{4}){${g2min! - 1},${g2max! - 1}}${b}{2}==)$`;
+})();
 /** Default replay window of {@link verifySignature}, the one the spec and its libraries use. */
 const DEFAULT_TOLERANCE_SECONDS = 5 * 60;
 

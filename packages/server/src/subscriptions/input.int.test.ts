@@ -69,6 +69,13 @@ const bad: Case[] = [
     name: 'a url that is not http',
     ...webhook({ url: 'ftp://crm.example/x' }, { url: 'ftp://crm.example/x' }),
   },
+  // whsec_ + base64 of 2 bytes: the schema checked only the prefix, and the hub refused it later,
+  // when sealing it (the route answered 422 where every other bad field answers 400).
+  { name: 'a whsec_ secret too short', ...webhook({ secrets: ['whsec_AAAA'] }, { secrets: ['whsec_AAAA'] }) },
+  {
+    name: 'a whsec_ secret that is not base64',
+    ...webhook({ secrets: [`whsec_${'!'.repeat(32)}`] }, { secrets: [`whsec_${'!'.repeat(32)}`] }),
+  },
   { name: 'a pull subscription with a url', api: { kind: 'pull', url }, file: { kind: 'pull', url } },
   {
     name: 'a pull subscription that approves',
@@ -98,6 +105,13 @@ const good: Case[] = [
     ),
   },
   { name: 'a pull feed', api: { kind: 'pull' }, file: { kind: 'pull' } },
+  {
+    name: 'secrets of 24 and 64 bytes',
+    ...webhook(
+      { secrets: [`whsec_${'A'.repeat(32)}`, `whsec_${'B'.repeat(86)}==`] },
+      { secrets: [`whsec_${'A'.repeat(32)}`, `whsec_${'B'.repeat(86)}==`] },
+    ),
+  },
   {
     name: 'an approver with a schedule and a rate',
     ...webhook(

@@ -12,6 +12,7 @@
  */
 
 import { EVENT_TYPES, type JsonSchema } from '@switchyard/core';
+import { SIGNING_SECRET_PATTERN } from '../delivery/sign.ts';
 
 type Schema = JsonSchema;
 
@@ -105,10 +106,13 @@ export const SUBSCRIPTION_FIELDS = {
     maxItems: 5,
     items: {
       type: 'string',
-      pattern: '^whsec_',
+      // The whole rule the secret is sealed under (delivery/sign.ts), not only its prefix: a
+      // `whsec_` secret too short passed the schema (the route's 400) and was refused when sealed,
+      // 422, unlike every other bad field.
+      pattern: SIGNING_SECRET_PATTERN,
       'x-secret': true,
-      'x-message': 'must be a Standard Webhooks signing secret (whsec_ + base64)',
-      description: 'A Standard Webhooks signing secret, `whsec_` + base64.',
+      'x-message': 'must be a Standard Webhooks signing secret (whsec_ + base64 of 24 to 64 bytes)',
+      description: 'A Standard Webhooks signing secret, `whsec_` + standard base64 of 24 to 64 bytes.',
     },
     description:
       'Signing secrets (`whsec_…`), newest first (two during a rotation: the hub signs with each). Absent: the hub generates one (the admin API returns it once).',

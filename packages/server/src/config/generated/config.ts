@@ -168,7 +168,7 @@ export interface SwitchyardConfigFile {
      * @minItems 1
      * @maxItems 5
      *
-     * Items: A Standard Webhooks signing secret, `whsec_` + base64.
+     * Items: A Standard Webhooks signing secret, `whsec_` + standard base64 of 24 to 64 bytes.
      */
     secrets?:
       | [string]

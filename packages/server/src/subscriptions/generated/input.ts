@@ -32,7 +32,7 @@ export interface SubscriptionCreate {
    * @minItems 1
    * @maxItems 5
    *
-   * Items: A Standard Webhooks signing secret, `whsec_` + base64.
+   * Items: A Standard Webhooks signing secret, `whsec_` + standard base64 of 24 to 64 bytes.
    */
   secrets?: string[];
   /**
@@ -134,7 +134,7 @@ export interface SubscriptionUpdate {
    * @minItems 1
    * @maxItems 5
    *
-   * Items: A Standard Webhooks signing secret, `whsec_` + base64.
+   * Items: A Standard Webhooks signing secret, `whsec_` + standard base64 of 24 to 64 bytes.
    */
   secrets?: string[];
   /**
