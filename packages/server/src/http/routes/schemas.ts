@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { getSchemas } from '@switchyard/core';
-import type { FastifyInstance } from 'fastify';
-import { notFound } from '../../admin/errors.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { problemOf } from '../errors.ts';
+import { sendProblem } from '../plugins/problem.ts';
 
 /** Where every core schema's `$id` starts; the rest of it is the path the hub serves it at. */
 const SCHEMA_ID_BASE = 'https://switchyard.dev/schemas/';
@@ -9,12 +11,49 @@ const SCHEMA_ID_BASE = 'https://switchyard.dev/schemas/';
 const SCHEMA_CONTENT_TYPE = 'application/schema+json';
 
 /**
+ * How long a client may use a schema without asking again, then revalidates with its ETag (a 304
+ * when unchanged). The schemas change only with a hub release, but at the same paths: a day-long
+ * or `immutable` lifetime would keep a subscriber validating against the old release's schema
+ * that long after an upgrade; five minutes bounds that, and a revalidation costs a 304.
+ */
+const SCHEMA_CACHE_CONTROL = 'public, max-age=300, must-revalidate';
+
+/** The longest request path a 404 repeats (its `instance`); a longer one is cut, with `…`. */
+const MAX_ECHOED_PATH = 200;
+
+/** A strong ETag of a document's text: the same text, the same tag, in every process of a release. */
+function etagOf(text: string): string {
+  return `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+}
+
+/**
+ * Whether `If-None-Match` names `etag` (or is `*`): the client's copy is current. Compared weakly,
+ * as RFC 9110 §13.1.2 asks for If-None-Match (a proxy may have marked the tag `W/`).
+ */
+function notModified(request: FastifyRequest, etag: string): boolean {
+  const header = request.headers['if-none-match'];
+  if (typeof header !== 'string') return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || (t.startsWith('W/') ? t.slice(2) : t) === etag;
+  });
+}
+
+/** Sends a cacheable document: 304 without a body when the client's copy is current. */
+function sendCached(request: FastifyRequest, reply: FastifyReply, text: string, etag: string, type: string) {
+  reply.header('etag', etag).header('cache-control', SCHEMA_CACHE_CONTROL);
+  if (notModified(request, etag)) return reply.code(304).send();
+  return reply.type(type).send(text);
+}
+
+/**
  * `/schemas/...`: the JSON Schemas this hub validates its events and commands with (docs/events.md),
  * each at the path of its `$id` (`https://switchyard.dev/schemas/events/appointment.created.json` at
  * `/schemas/events/appointment.created.json`), and `/schemas/index.json` listing them. A subscriber
  * validates what it receives with the schemas of the very hub it reads, not a copy of the repository
  * of another version; they lived only in the repository (downstream-consumer audit). Public like
- * `/healthz` and `/fhir/r4/metadata`: they hold no secret.
+ * `/healthz` and `/fhir/r4/metadata`: they hold no secret. Each answer carries an ETag and a
+ * Cache-Control ({@link SCHEMA_CACHE_CONTROL}); `If-None-Match` with the ETag answers 304.
  *
  * @example
  * ```ts
@@ -28,12 +67,15 @@ export async function schemaRoutes(app: FastifyInstance): Promise<void> {
       .filter((schema) => schema.$id.startsWith(SCHEMA_ID_BASE))
       .map((schema) => [schema.$id.slice(SCHEMA_ID_BASE.length), JSON.stringify(schema)]),
   );
-  const index = {
+  const etags = new Map([...byPath].map(([path, text]) => [path, etagOf(text)]));
+  // Sent as its text, like the schemas, so its ETag is of the very bytes sent.
+  const index = JSON.stringify({
     schemas: [...byPath.keys()].map((path) => ({
       $id: `${SCHEMA_ID_BASE}${path}`,
       path: `/schemas/${path}`,
     })),
-  };
+  });
+  const indexEtag = etagOf(index);
 
   app.get(
     '/schemas/index.json',
@@ -61,7 +103,7 @@ export async function schemaRoutes(app: FastifyInstance): Promise<void> {
         },
       },
     },
-    async () => index,
+    async (request, reply) => sendCached(request, reply, index, indexEtag, 'application/json; charset=utf-8'),
   );
 
   app.get<{ Params: { '*': string } }>(
@@ -75,9 +117,21 @@ export async function schemaRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const body = byPath.get(request.params['*']);
-      if (body === undefined) throw notFound('schema', `/schemas/${request.params['*']}`);
-      return reply.type(SCHEMA_CONTENT_TYPE).send(body);
+      const path = request.params['*'];
+      const body = byPath.get(path);
+      if (body !== undefined) return sendCached(request, reply, body, etags.get(path)!, SCHEMA_CONTENT_TYPE);
+      // The path once, as the problem's instance, and cut: the error handler's answer said it three
+      // times (detail, details, instance), each as long as the request line allowed.
+      const asked = `/schemas/${path}`;
+      const instance = asked.length > MAX_ECHOED_PATH ? `${asked.slice(0, MAX_ECHOED_PATH)}…` : asked;
+      return sendProblem(
+        reply,
+        problemOf(
+          'SY_HTTP_NOT_FOUND',
+          'no schema is published at this path; GET /schemas/index.json lists them',
+          instance,
+        ),
+      );
     },
   );
 }
