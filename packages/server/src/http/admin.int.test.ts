@@ -157,14 +157,25 @@ describe('problems', () => {
     const missing = await admin('GET', '/v1/subscriptions/nope');
     expect(missing.status).toBe(404);
     expect(missing.json).toMatchObject({ code: 'SY_PIPELINE_NOT_FOUND', instance: '/v1/subscriptions/nope' });
-    // Past the route's schema (a whsec_ secret), refused by the hub: its base64 does not decode.
+    // Past the route's schema (a rule on the merged subscription), refused by the hub: a FHIR
+    // filter pattern with no FHIR meaning.
     const invalid = await admin('POST', '/v1/subscriptions', {
       url: 'https://crm.example/hooks',
-      secrets: ['whsec_not base64!'],
+      format: 'fhir-r4',
+      eventTypes: ['appointment.*', 'asset.*'],
     });
     expect(invalid.status).toBe(422);
     expect(invalid.json.code).toBe('SY_PIPELINE_INVALID_INPUT');
     expect(JSON.stringify(invalid.json)).not.toContain('stack');
+    // A bad whsec_ secret is the schema's, as every other bad field: 400, the secret not repeated.
+    const secret = await admin('POST', '/v1/subscriptions', {
+      url: 'https://crm.example/hooks',
+      secrets: ['whsec_not base64!'],
+    });
+    expect(secret.status).toBe(400);
+    expect(secret.json.code).toBe('SY_HTTP_VALIDATION');
+    expect(secret.json.errors[0].pointer).toBe('/secrets/0');
+    expect(JSON.stringify(secret.json)).not.toContain('not base64');
   });
 });
 
