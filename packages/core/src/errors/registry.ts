@@ -126,6 +126,11 @@ export const errorCodes = {
     status: 503,
     title: 'Too many request bodies awaiting authentication',
   },
+  SY_HTTP_FEED_WAITERS_FULL: {
+    area: 'http',
+    status: 503,
+    title: 'Too many feed long-polls are waiting in this process',
+  },
 
   // delivery: signing, destination checks, retry schedules and sealed secrets (packages/server/src/delivery).
   SY_DELIVERY_SECRET_INVALID: {

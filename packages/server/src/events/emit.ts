@@ -16,7 +16,8 @@ import { fanOutStoredEvents, lockSubjects } from './store.ts';
  * skipped (a repeated call is a no-op). The fan-out matches subscriptions as for normalized events
  * (`commitNormalized` in events/store.ts): type patterns (exact, `entity.*`, `*`), optional
  * source list, active webhook subscriptions only, FHIR subscriptions only for events with a FHIR
- * meaning, `held` behind a dead delivery under `hold`. Returns how many deliveries were created (the deliver workers are woken by NOTIFY at commit).
+ * meaning, `held` behind a dead delivery under `hold`. Returns how many deliveries were created (the deliver workers are woken by NOTIFY at commit, and
+ * the feed's long-polls of the pull subscriptions the events match, `CHANNEL_FEED`).
  *
  * @example
  * ```ts
@@ -56,6 +57,7 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
       returning id, type, source, subject, sequence, time, envelope, fhir),
     ${projectStoredEvents()},
     ${fanOutStoredEvents()}
-    select (select count(*) from fanned) as fanned, (select count(*) from woken) as woken`.execute(db);
+    select (select count(*) from fanned) as fanned, (select count(*) from woken) as woken,
+      (select count(*) from feed_woken) as feed_woken`.execute(db);
   return Number(r.rows[0]?.fanned ?? 0);
 }

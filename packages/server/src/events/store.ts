@@ -33,7 +33,7 @@ import {
   rows,
   statement,
 } from '../storage/db.ts';
-import { CHANNEL_DELIVER } from '../storage/queues.ts';
+import { CHANNEL_DELIVER, CHANNEL_FEED, FEED_PAYLOAD_MAX } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
 /** Digits of the widest sequence (a Postgres bigint, at most 9223372036854775807). */
@@ -220,6 +220,31 @@ export async function pollFeed(
 }
 
 /**
+ * Whether an event the subscription would be served is stored after `afterSequence`, the feed's
+ * hold-back horizon aside: after an empty {@link pollFeed} page, true means such an event is held
+ * back (it follows a missing sequence), and becomes servable without any NOTIFY saying so (the
+ * missing one rolled back, or its writer ended): a long-poll looks again on a timer instead of
+ * waiting for a wake-up (subscriptions/feed.ts).
+ *
+ * @example
+ * ```ts
+ * if ((await pollFeed(db, sub, after, 100)).length === 0 && (await feedHasEventsAfter(db, sub, after))) retrySoon();
+ * ```
+ */
+export async function feedHasEventsAfter(
+  db: Executor,
+  sub: SubscriptionRow,
+  afterSequence: string,
+): Promise<boolean> {
+  const r = await first<{ held: boolean }>(
+    sql`select exists (select 1 from switchyard.events e
+          where e.sequence > ${afterSequence}::bigint and ${matches(sub.event_types, sub.sources)}) as held`,
+    db,
+  );
+  return r?.held === true;
+}
+
+/**
  * The greatest sequence ever drawn for an event ('0' before the first): no feed position a poll gave
  * is beyond it. Read from the sequence, not `max(sequence)` of the rows: retention may have removed
  * every event, and a reader's cursor from before stays good.
@@ -351,6 +376,7 @@ const COMMIT_NORMALIZED = statement<CommitNormalizedArgs>(
         ${projectStoredEvents()},
         ${fanOutStoredEvents({ limit: $.leaseLimit, marginMs: $.leaseMarginMs, skip: $.leaseSkip })}
         select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
+          (select ids from pulled) as pulled,
           (select array_agg(chunk) from alias_refused) as refused,
           (select json_agg(json_build_object('instance_id', instance_id, 'entity', entity, 'vendor_id', vendor_id,
                                              'hub_id', known))
@@ -391,7 +417,8 @@ const COMMIT_NORMALIZED = statement<CommitNormalizedArgs>(
  *   delivery is created `pending` for the delivery claim.
  *
  * Returns the ids of the messages finished (a lost lease leaves a message out), how many
- * deliveries were created, and those created leased, as JSON (`leasedDeliveryWork` in
+ * deliveries were created, the pull subscriptions to wake (`pulled`: the caller NOTIFYs
+ * `CHANNEL_FEED` with it after the commit), and those created leased, as JSON (`leasedDeliveryWork` in
  * deliveries/store.ts makes them what `claimDeliveryWork` returns for claimed ones).
  *
  * @example
@@ -409,12 +436,13 @@ export async function commitNormalized(
   aliases: readonly ProposedAlias[] = [],
 ): Promise<NormalizeCommit> {
   if (messages.length === 0)
-    return { finished: new Set(), fanned: 0, leased: [], refused: new Set(), known: [] };
+    return { finished: new Set(), fanned: 0, leased: [], refused: new Set(), known: [], pulled: null };
   const a = proposedAliasColumns(aliases);
   const st = normalizedStateColumns(states);
   const r = await first<{
     finished: string[] | null;
     fanned: string;
+    pulled: string | null;
     leased: LeasedDelivery[] | null;
     refused: number[] | null;
     known: AliasRow[] | null;
@@ -457,6 +485,7 @@ export async function commitNormalized(
     leased: r?.leased ?? [],
     refused: new Set(r?.refused ?? []),
     known: r?.known ?? [],
+    pulled: r?.pulled ?? null,
   };
 }
 
@@ -472,6 +501,11 @@ export interface NormalizeCommit {
   refused: Set<number>;
   /** The aliases the statement's snapshot held for the proposals' keys. */
   known: AliasRow[];
+  /**
+   * The `CHANNEL_FEED` payload for what was stored: the pull subscriptions it would be served to
+   * ({@link fanOutStoredEvents}, `pulled`); null when none, and then nothing is to be sent.
+   */
+  pulled: string | null;
 }
 
 /**
@@ -570,6 +604,14 @@ export interface FanOutLease {
  * normalize commit (autocommit, with `lease`) sends none: its caller wakes the deliver workers after
  * the commit when something was created pending (host/notifier.ts says why).
  *
+ * It also defines `pulled` (one row, `ids`): the pull subscriptions the stored events would be served
+ * to (type patterns and sources, as {@link pollFeed} filters), comma-separated, '' when the list
+ * would pass `FEED_PAYLOAD_MAX`, null when none: the payload of `CHANNEL_FEED`, which wakes the
+ * feed's long-polls. Without `lease` it defines `feed_woken` too, that NOTIFY at the caller's commit;
+ * with it the caller sends it after the commit. A deployment without pull subscriptions sends
+ * nothing more (the join reads the few rows of `subscriptions`). The statement must reference
+ * `pulled` (and `feed_woken`): a CTE nothing reads is not run.
+ *
  * - A FHIR subscription (`format` other than `cloudevents`) matches only events with a FHIR meaning.
  * - A `fhir-r4-notification` delivery is numbered when it is first claimed, not here
  *   (`claimDeliveries` in deliveries/store.ts says why): the fan-out locks no subscription row.
@@ -638,11 +680,19 @@ export function fanOutStoredEvents(lease?: FanOutLease): RawBuilder<unknown> {
       from matched m left join taken t on t.subscription_id = m.subscription_id and t.event_id = m.event_id
       order by m.sequence
       on conflict (subscription_id, event_id) where reason = 'fanout' do nothing
-      returning *)${
-        lease
-          ? sql``
-          : sql`,
+      returning *),
+    pulled as (
+      select case when count(*) = 0 then null
+        when sum(length(p.id) + 1) <= ${FEED_PAYLOAD_MAX} then string_agg(p.id, ',' order by p.id)
+        else '' end as ids
+      from (select distinct s.id from stored e join switchyard.subscriptions s
+              on s.kind = 'pull' and ${typeMatchesAny(sql.ref('e.type'), sql.ref('s.event_types'))}
+              and (s.sources is null or e.source = any(s.sources))) p)${
+                lease
+                  ? sql``
+                  : sql`,
     woken as (
-      select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned where status <> 'in_flight' limit 1) x)`
-      }`;
+      select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from fanned where status <> 'in_flight' limit 1) x),
+    feed_woken as (select pg_notify(${CHANNEL_FEED}, ids) from pulled where ids is not null)`
+              }`;
 }

@@ -4,6 +4,7 @@ import { PgBoss } from 'pg-boss';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { invalid } from '../admin/errors.ts';
+import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { subscriptionDefaults } from '../config/units.ts';
 import { deliveriesApi, deliveriesOfEvent } from '../deliveries/api.ts';
 import { credentialHeaderNames } from '../delivery/redact.ts';
@@ -219,6 +220,12 @@ export async function createHub(config: HubConfig) {
     else logger.warn({ err: error }, 'pg-boss error');
   });
   let started = false;
+  // Long-polls are woken through the LISTEN connection, by whichever process stored the events.
+  const feed = feedApi({
+    db,
+    listen: (channel, handler) => listener.listen(channel, handler),
+    longPoll: { ...CONFIG_DEFAULTS.feed, waiters: options.feedWaiters },
+  });
 
   const host: HubHost = {
     db,
@@ -371,6 +378,8 @@ export async function createHub(config: HubConfig) {
      */
     async stop(opts: { graceful?: boolean } = {}): Promise<void> {
       const graceful = opts.graceful ?? true;
+      // Long-polls answer now (an empty page), before the LISTEN connection and the pool close.
+      feed.close();
       deliverer.acceptLeased(false);
       normalizer.acceptLeased(false);
       await Promise.all([
@@ -468,7 +477,7 @@ export async function createHub(config: HubConfig) {
         return storedHeaders(headers, credentialHeaders);
       },
     }),
-    feed: feedApi({ db }),
+    feed,
 
     /**
      * Sends a signed synthetic event to a webhook subscription now and reports the attempt

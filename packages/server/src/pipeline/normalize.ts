@@ -19,6 +19,7 @@ import * as instanceStore from '../instances/store.ts';
 import { lazyChild } from '../logging/lazy-child.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
+import { CHANNEL_FEED } from '../storage/queues.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import {
   failSpan,
@@ -803,6 +804,8 @@ class NormalizedWriter {
       leased = r.leased.map(leasedDeliveryWork);
       // Created pending (not leased): the claim takes them, in this process or any other.
       if (r.fanned > leased.length) this.rt.announceDeliveries();
+      // Long-polls of the pull subscriptions served these events, in whichever process they wait.
+      if (r.pulled !== null) void this.rt.notify(CHANNEL_FEED, r.pulled);
       return r;
     } finally {
       if (slots > 0) this.deliverer?.attempt(leased, slots);

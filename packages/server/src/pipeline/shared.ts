@@ -93,6 +93,11 @@ export interface PipelineOptions {
    * directory.
    */
   pullSpoolDir?: string;
+  /**
+   * Pull feed long-polls (`wait`) this process holds at once; one more answers 503
+   * `SY_HTTP_FEED_WAITERS_FULL`. Default: `feed.waiters` of CONFIG_DEFAULTS (1000).
+   */
+  feedWaiters?: number;
   retention?: RetentionOptions;
 }
 
@@ -123,6 +128,7 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
     maxResponseSnippetBytes: o.maxResponseSnippetBytes ?? 2048,
     attemptLingerMs: o.attemptLingerMs ?? 20,
     pullSpoolDir: resolve(o.pullSpoolDir ?? CONFIG_DEFAULTS.workers.pullSpoolDir),
+    feedWaiters: o.feedWaiters ?? CONFIG_DEFAULTS.feed.waiters,
     retention: {
       inboundMs: o.retention?.inboundMs ?? configDurationMs(CONFIG_DEFAULTS.retention.inboundMessages)!,
       eventsMs: o.retention?.eventsMs ?? configDurationMs(CONFIG_DEFAULTS.retention.events)!,

@@ -9,6 +9,15 @@ import { type Executor, PLAN_STABLE, rows } from './db.ts';
 export const CHANNEL_NORMALIZE = 'switchyard_normalize';
 export const CHANNEL_DELIVER = 'switchyard_deliver';
 export const CHANNEL_PULL = 'switchyard_pull';
+/**
+ * Events a pull subscription would be served were stored: the payload lists those subscriptions'
+ * ids, comma-separated ('' when too many to list: every waiter looks). Heard by the feed's
+ * long-polls (subscriptions/feed.ts) in every process; sent only when a pull subscription matched,
+ * so a webhook-only deployment sends none ({@link FEED_PAYLOAD_MAX}).
+ */
+export const CHANNEL_FEED = 'switchyard_feed';
+/** The longest list of ids a feed NOTIFY carries (Postgres refuses payloads of 8000 bytes and more). */
+export const FEED_PAYLOAD_MAX = 7000;
 
 export async function notify(db: Executor, channel: string): Promise<void> {
   // NOTIFY inside a transaction is sent at commit, and identical payloads are folded into one.

@@ -17,7 +17,7 @@ const tags = ['feed'];
  * What the feed routes are given: the `hub.feed` API, and for the credential the subscription's
  * row and its secrets in force (the declared host's `db` and `signingSecrets`).
  */
-export interface FeedRoutesDeps extends FeedHost {
+export interface FeedRoutesDeps extends Pick<FeedHost, 'db'> {
   feed: FeedApi;
   /** The subscription's signing secrets in force now, opened (`HubHost.signingSecrets`). */
   signingSecrets(subscription: SubscriptionRow): string[];
@@ -43,8 +43,11 @@ async function checkFeedCredential(
 }
 
 /**
- * The subscriber pull feed, for systems that cannot expose an endpoint: poll events after a cursor,
- * acknowledge a position. Authenticated by the subscription's own secret, never the admin token.
+ * The subscriber pull feed, for systems that cannot expose an endpoint: poll events after a cursor
+ * (long-polling with `wait`), acknowledge a position. Authenticated by the subscription's own
+ * secret, never the admin token. A long-poll ends when its reader goes away (its place is freed at
+ * once) and when the app closes (answered an empty page at once: a graceful stop does not wait
+ * for readers' waits to run out).
  *
  * @example
  * ```ts
@@ -57,8 +60,14 @@ export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Pr
   const { feed } = deps;
   const onRequest = async (request: FastifyRequest) =>
     checkFeedCredential(deps, request as FastifyRequest<{ Params: { id: string } }>);
+  // preClose: fastify is closing and waits for the requests in progress, long-polls included.
+  const closing = new AbortController();
+  app.addHook('preClose', async () => closing.abort());
 
-  app.get<{ Params: { id: string }; Querystring: { after?: string; limit?: number } }>(
+  app.get<{
+    Params: { id: string };
+    Querystring: { after?: string; limit?: number; wait?: number };
+  }>(
     '/v1/subscriptions/:id/events',
     {
       config: { auth: 'subscription' },
@@ -66,12 +75,21 @@ export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Pr
       schema: {
         tags,
         summary:
-          'Read a pull subscription’s events in order after a cursor (default: the acknowledged position)',
+          'Read a pull subscription’s events in order after a cursor (default: the acknowledged position), waiting for one with `wait`',
         params: idParams,
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { after: cursorParam, limit: limitParam },
+          properties: {
+            after: cursorParam,
+            limit: limitParam,
+            wait: {
+              type: 'integer',
+              minimum: 0,
+              maximum: feed.longPoll.maxWait,
+              description: `Long-poll: with nothing to read, seconds to hold the request until an event is stored (answered at once then), else an empty page with the same cursor. Default ${feed.longPoll.wait}: answer at once.`,
+            },
+          },
         },
         response: {
           200: {
@@ -89,7 +107,25 @@ export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Pr
         },
       },
     },
-    async (request) => feed.poll(request.params.id, request.query),
+    async (request, reply) => {
+      if (!request.query.wait) return feed.poll(request.params.id, request.query);
+      // The response closed before it was sent: the reader went away, and its place is freed.
+      const gone = new AbortController();
+      const leave = () => gone.abort();
+      reply.raw.once('close', leave);
+      try {
+        return await feed.poll(request.params.id, {
+          ...request.query,
+          signal: AbortSignal.any([gone.signal, closing.signal]),
+        });
+      } finally {
+        reply.raw.off('close', leave);
+        // Closing: the connection ends with this answer. Kept alive, it would hold the server's
+        // close until the client or the keep-alive timeout ended it (fastify closes only the
+        // connections idle when the close began, and this one was busy then).
+        if (closing.signal.aborted) reply.header('connection', 'close');
+      }
+    },
   );
 
   app.post<{ Params: { id: string }; Body: { cursor: string } }>(

@@ -10,18 +10,46 @@ import * as deliveryStore from '../deliveries/store.ts';
 import { toEvent } from '../events/api.ts';
 import * as eventStore from '../events/store.ts';
 import { requireSubscription } from './api.ts';
+import { FeedWaits, type Listen } from './feed-waits.ts';
+
+/**
+ * After a wake-up that found only events held back behind a missing sequence (`pollFeed`'s
+ * horizon), the long-poll reads again after this long, doubling up to {@link HELD_RECHECK_MAX_MS}:
+ * nothing announces that the horizon passed (the missing one rolled back, or its writer ended), and
+ * waiting for the next NOTIFY would hold a servable event until the wait ends. A third of the
+ * commit window at most, so a held event is served at most that late; never a tight loop.
+ */
+const HELD_RECHECK_MIN_MS = 100;
+const HELD_RECHECK_MAX_MS = (eventStore.FEED_COMMIT_WINDOW_S * 1000) / 3;
 
 /**
  * What the feed API needs of the hub, and nothing more.
  *
  * @example
  * ```ts
- * const api = feedApi({ db });
+ * const api = feedApi({ db, listen: (c, h) => listener.listen(c, h), longPoll: CONFIG_DEFAULTS.feed });
  * ```
  */
 export interface FeedHost {
   /** The hub's database. */
   db: Kysely<unknown>;
+  /**
+   * The host's LISTEN connection (`HubListener.listen`): long-polls are woken by `CHANNEL_FEED`
+   * from any process. Absent: a long-poll is woken only by its timer and held-event re-reads.
+   */
+  listen?: Listen;
+  /** The long-poll's bounds: `feed` of CONFIG_DEFAULTS (the hub hands them over; this folder sits below config). */
+  longPoll: FeedLongPoll;
+}
+
+/**
+ * The long-poll's bounds, seconds: the wait a read gets without `wait`, the longest it may ask
+ * for, and how many reads may wait at once in one process.
+ */
+export interface FeedLongPoll {
+  wait: number;
+  maxWait: number;
+  waiters: number;
 }
 
 /**
@@ -39,34 +67,96 @@ async function refusePastNewest(db: Kysely<unknown>, cursor: string): Promise<vo
 
 /** The `hub.feed` section: reading and acknowledging a pull subscription's events. */
 export function feedApi(host: FeedHost) {
-  const { db } = host;
+  const { db, longPoll } = host;
+  const waits = new FeedWaits(host.listen ?? (async () => undefined), longPoll.waiters);
+
+  /** What a long-poll may ask for: whole seconds from 0 to `maxWait`, `wait` by default. */
+  const waitMs = (wait: number | undefined): number => {
+    const seconds = wait ?? longPoll.wait;
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds > longPoll.maxWait)
+      throw invalid(`wait must be a whole number of seconds from 0 to ${longPoll.maxWait}`);
+    return seconds * 1000;
+  };
 
   return {
     /**
      * Reads a pull subscription's events in order after `after` (default: the last acknowledged
      * position). Pass `nextCursor` to `ack` once processed, or as `after` to read on.
      *
+     * `wait` (seconds, 0 to `longPoll.maxWait`, 30; default `longPoll.wait`, 0): when there
+     * is nothing to read, holds the call until an event the subscription would be served is
+     * stored, by this process or any other on the database (`CHANNEL_FEED`), and answers it; or
+     * until the wait ends, `signal` aborts (the reader went away, the process closes) or
+     * {@link close} is called: then an empty page with the same cursor. Waits per process are
+     * bounded (`longPoll.waiters`): one more is refused with 503 `SY_HTTP_FEED_WAITERS_FULL`.
+     *
      * @example
      * ```ts
      * const { events, nextCursor } = await hub.feed.poll(subId, { limit: 100 });
      * await hub.feed.ack(subId, nextCursor);
+     * const next = await hub.feed.poll(subId, { after: nextCursor, wait: 30 }); // returns as soon as one is stored
      * ```
      */
-    async poll(subscriptionId: string, opts: { after?: string; limit?: number } = {}) {
+    async poll(
+      subscriptionId: string,
+      opts: { after?: string; limit?: number; wait?: number; signal?: AbortSignal } = {},
+    ) {
       const sub = await requireSubscription(db, subscriptionId);
       if (sub.kind !== 'pull') throw invalid(`subscription ${subscriptionId} is not a pull subscription`);
       if (opts.after !== undefined && !/^\d+$/.test(opts.after)) throw invalid('after is not a valid cursor');
+      const limit = clampLimit(opts.limit, 1000, 100);
+      const waitFor = waitMs(opts.wait);
       const after = opts.after ?? (await deliveryStore.getFeedCursor(db, subscriptionId)) ?? '0';
-      const rows = await eventStore.pollFeed(db, sub, after, clampLimit(opts.limit, 1000, 100));
-      // A cursor no poll gave (a reader's own copy after the hub's database was restored from an
-      // older backup, another hub's): answered with no events and itself as nextCursor, the reader
-      // would wait there while the events numbered up to it passed by. Checked on an empty page
-      // only: an event after the cursor means the cursor is not past the newest.
-      if (rows.length === 0 && opts.after !== undefined) await refusePastNewest(db, opts.after);
-      return {
+      const page = (rows: eventStore.EventRow[]) => ({
         events: rows.map(toEvent),
         nextCursor: rows.length > 0 ? rows[rows.length - 1]!.sequence : after,
-      };
+      });
+      // Taken before the first read: a NOTIFY arriving between the read and the wait still counts.
+      const wait = waitFor > 0 ? await waits.enter(sub.id) : undefined;
+      try {
+        const until = Date.now() + waitFor;
+        const signal = opts.signal ?? new AbortController().signal;
+        let recheckMs = HELD_RECHECK_MIN_MS;
+        for (let first = true; ; first = false) {
+          const rows = await eventStore.pollFeed(db, sub, after, limit);
+          if (rows.length > 0) return page(rows);
+          // A cursor no poll gave (a reader's own copy after the hub's database was restored from
+          // an older backup, another hub's): answered with no events and itself as nextCursor, the
+          // reader would wait there while the events numbered up to it passed by. Checked on an
+          // empty page only: an event after the cursor means the cursor is not past the newest.
+          if (first && opts.after !== undefined) await refusePastNewest(db, opts.after);
+          const left = until - Date.now();
+          if (!wait || left <= 0 || signal.aborted) return page([]);
+          // Matching events stored but held back: read again on a timer (no NOTIFY says when).
+          const held = await eventStore.feedHasEventsAfter(db, sub, after);
+          const outcome = await wait.next(held ? Math.min(recheckMs, left) : left, signal);
+          if (held) recheckMs = Math.min(recheckMs * 2, HELD_RECHECK_MAX_MS);
+          if (outcome === 'ended') return page([]);
+        }
+      } finally {
+        wait?.leave();
+      }
+    },
+
+    /** The long-poll's bounds (the route publishes them in its schema). */
+    longPoll,
+
+    /** Long-polls waiting in this process now (the bound is `longPoll.waiters`). */
+    waiting(): number {
+      return waits.waiting;
+    },
+
+    /**
+     * Ends every long-poll now, each answered an empty page, and makes later ones answer at once:
+     * the process is closing, and a stop must not wait for readers' waits to run out.
+     *
+     * @example
+     * ```ts
+     * app.addHook('preClose', async () => hub.feed.close());
+     * ```
+     */
+    close(): void {
+      waits.close();
     },
 
     /**
