@@ -19,6 +19,18 @@ import { secretScrubber } from '../logging/logger.ts';
  */
 export function baseUrl(config: ResolvedConfig, port = config.server.port, role?: string): string {
   if (config.server.publicUrl && role !== 'worker') return config.server.publicUrl.replace(/\/+$/, '');
+  return listenUrl(config, port);
+}
+
+/**
+ * The listen address as a client on the same machine reaches it (a wildcard host as 127.0.0.1).
+ *
+ * @example
+ * ```ts
+ * listenUrl(config, 8091); // 'http://127.0.0.1:8091'
+ * ```
+ */
+export function listenUrl(config: ResolvedConfig, port = config.server.port): string {
   let host = config.server.host;
   if (host === '0.0.0.0' || host === '::' || host === '') host = '127.0.0.1';
   if (host.includes(':')) host = `[${host}]`;

@@ -26,9 +26,10 @@ import { migrate, unknownMigrations } from '../storage/migrations.ts';
 import { startTelemetry, type Telemetry, traceRequests } from '../telemetry/index.ts';
 import { uiPlugin } from '../ui/index.ts';
 import { type ApplyResult, applyFileConfig } from './apply.ts';
-import { banner, baseUrl } from './banner.ts';
+import { banner, baseUrl, listenUrl } from './banner.ts';
 import { type HubDatabase, openHubDatabase, resolveSecretKey } from './database.ts';
 import { tuneHeap } from './heap.ts';
+import { publishRunningHub } from './running.ts';
 
 /** What a process does: everything, only HTTP (hooks, admin API, feed), or only the workers. */
 export type HubRole = 'all' | 'http' | 'worker';
@@ -285,6 +286,16 @@ export async function startHubProcess(
   );
   const url = baseUrl(config, port, role);
   logger.info({ role, url }, 'switchyard is ready');
+  // Where `switchyard push` of this config file finds this process (--port may differ from the
+  // file's server.port); a worker takes no pushes.
+  const withdraw =
+    role === 'worker'
+      ? async () => {}
+      : await publishRunningHub(
+          { url: listenUrl(config, port), pid: process.pid, role, config: config.file },
+          (error) =>
+            logger.debug({ err: error }, 'could not publish the listen address beside the config file'),
+        );
 
   const runningHub = hub;
   const runningApp = app;
@@ -300,6 +311,7 @@ export async function startHubProcess(
     stopping ??= (async () => {
       logger.info('stopping: no new requests; finishing the requests and jobs in progress');
       try {
+        await withdraw();
         await runningApp.close();
         await runningGates.stop();
         await runningCommands.stop({ graceful: true });

@@ -17,9 +17,10 @@ import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
 import { shippedConnectors } from '../../connectors.ts';
-import { call, listen, makeHub, silent } from '../../http/app.test-support.ts';
+import { call, listen, makeHub, SECRET_KEY, silent } from '../../http/app.test-support.ts';
 import type { Hub } from '../../pipeline/hub.ts';
 import { applyFileConfig } from '../../runtime/apply.ts';
+import { startHubProcess } from '../../runtime/process.ts';
 import type { CliIO } from '../command.ts';
 import { main } from '../main.ts';
 
@@ -201,4 +202,59 @@ describe('switchyard push', () => {
     expect(missing.err).toContain('cannot read');
     expect(missing.code).toBe(2);
   });
+});
+
+describe('switchyard push without --url', () => {
+  it('finds the running hub of its config file where --port put it, and says which URL it tried and that --url exists', async () => {
+    // server.port 1: nothing listens there; the hub runs on another port, as `./sy start --port`.
+    const own = mkdtempSync(join(tmpdir(), 'switchyard-push-port-'));
+    const file = join(own, 'switchyard.yaml');
+    writeFileSync(
+      file,
+      [
+        'version: 1',
+        'server: { host: 127.0.0.1, port: 1 }',
+        'database: { url: "${env:DB_URL}" }',
+        'secretKey: ${env:SECRET_KEY}',
+        'instances:',
+        `  - ${JSON.stringify({ id: 'quable', connector: 'quable', mode: 'push', settings: quableSettings })}`,
+        '',
+      ].join('\n'),
+    );
+    // The hub's database and key: the instances of this file's other tests are stored there.
+    const env = { DB_URL: database.url(), SECRET_KEY };
+    const loaded = await loadConfig(file, { env, connectors: shippedConnectors });
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    const send = async () => {
+      const io = { ...memoryIO(), env, cwd: own };
+      const code = await main(
+        ['push', '--config', file, '--instance', 'quable', fixtures('quable', 'document-create.json')],
+        io,
+      );
+      return { code, out: io.out(), err: io.err() };
+    };
+    const running = await startHubProcess(loaded.config, {
+      io: { stderr: { write: () => true }, env, cwd: own },
+      logger: silent,
+      port: 0,
+      role: 'http',
+    });
+    let stopped = false;
+    try {
+      const sent = await send();
+      expect(sent.out).toMatch(/^200 OK\n/);
+      expect(sent.code).toBe(0);
+      expect(sent.err).toContain(`POST ${running.url}/hooks/quable`);
+      await running.stop();
+      stopped = true;
+      // Stopped: the file's own address is tried, and the answer says so.
+      const none = await send();
+      expect(none.code).toBe(1);
+      expect(none.err).toContain('POST http://127.0.0.1:1/hooks/quable: no answer');
+      expect(none.err).toContain('server.host and server.port of switchyard.yaml');
+      expect(none.err).toContain('--url URL names another');
+    } finally {
+      if (!stopped) await running.stop();
+    }
+  }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { InboundRequest, PresentedCredentials, PushRoute } from '@switchyard/core';
-import type { ResolvedInstance } from '../../config/types.ts';
+import type { ResolvedConfig, ResolvedInstance } from '../../config/types.ts';
 import { type CliIO, type Command, configOption, UsageError } from '../command.ts';
 
 /** How long `push` waits for the hub's answer. */
@@ -85,6 +85,30 @@ async function readBody(file: string, io: CliIO): Promise<Buffer> {
 }
 
 /**
+ * The hub to push to, and where that came from (said when it does not answer): `--url`, else a
+ * running hub process of this config file on this machine (it published its listen address, which
+ * `--port` may have changed: runtime/running.ts), else `server.publicUrl`, else the file's listen
+ * address.
+ */
+async function hubUrl(config: ResolvedConfig, url: unknown): Promise<{ base: string; from: string }> {
+  if (typeof url === 'string') return { base: url.replace(/\/+$/, ''), from: 'the --url given' };
+  const [running] = await (await import('../../runtime/running.ts')).runningHubs(config.file);
+  if (running)
+    return {
+      base: running.url,
+      from: `where the hub process ${running.pid} of ${basename(config.file)} listens`,
+    };
+  const { baseUrl } = await import('../../runtime/banner.ts');
+  const base = baseUrl(config);
+  return config.server.publicUrl
+    ? { base, from: `server.publicUrl of ${basename(config.file)} (no hub process of it runs here)` }
+    : {
+        base,
+        from: `server.host and server.port of ${basename(config.file)} (no hub process of it runs here)`,
+      };
+}
+
+/**
  * `switchyard push`: sends a vendor payload file to an instance of the config file as its vendor
  * would, with the credentials the vendor presents (the connector's `push.sign`: an API key, Basic
  * credentials, a key in the path, or a signature over the body made now), and prints the hub's
@@ -105,7 +129,9 @@ export const pushCommand: Command = {
     '  --instance ID         the instance to push to',
     '  --route NAME          the connector route (default: the one the credentials and --param fit, else default)',
     '  --param NAME=VALUE    a path parameter of the route (repeatable)',
-    '  --url URL             the hub base URL (default: server.publicUrl, else the listen address)',
+    '  --url URL             the hub base URL (default: where a running hub process of the config file',
+    '                        listens, as `start --port` may have moved it; else server.publicUrl, else',
+    '                        server.host and server.port)',
     '  --content-type TYPE   default application/json',
     '  --signed-at TIME      present the credentials as the vendor made them at TIME (ISO date-time, or',
     '                        10m for ten minutes ago), not now: a signature or token outside the',
@@ -184,10 +210,7 @@ export const pushCommand: Command = {
         `connector ${instance.connector.name} does not say how its vendor presents credentials (push.sign): sending none\n`,
       );
 
-    const base =
-      typeof args.values.url === 'string'
-        ? args.values.url.replace(/\/+$/, '')
-        : (await import('../../runtime/banner.ts')).baseUrl(loaded.config);
+    const { base, from } = await hubUrl(loaded.config, args.values.url);
     const url = new URL(`${base}${hookPath(instance.id, route, { ...given, ...presented.params })}`);
     for (const [name, value] of Object.entries(presented.query ?? {})) url.searchParams.set(name, value);
     const shown = `${base}/hooks/${instance.id}${route.path ? `/${route.path}` : ''}`;
@@ -201,7 +224,9 @@ export const pushCommand: Command = {
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      io.stderr.write(`POST ${shown}: no answer (${cause}); is the hub running? (--url names another)\n`);
+      io.stderr.write(
+        `POST ${shown}: no answer (${cause}); is the hub running? ${base} is ${from}; --url URL names another\n`,
+      );
       return 1;
     }
     const text = await response.text();
