@@ -108,7 +108,8 @@ export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Pr
       },
     },
     async (request, reply) => {
-      if (!request.query.wait) return feed.poll(request.params.id, request.query);
+      if ((request.query.wait ?? feed.longPoll.wait) === 0)
+        return feed.poll(request.params.id, request.query);
       // The response closed before it was sent: the reader went away, and its place is freed.
       const gone = new AbortController();
       const leave = () => gone.abort();
