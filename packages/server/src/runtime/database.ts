@@ -36,7 +36,15 @@ export function stateDir(dataDir: string): string {
   return dirname(dataDir);
 }
 
-function alive(pid: number): boolean {
+/**
+ * Whether a process with this pid exists (a published state file's owner may be gone).
+ *
+ * @example
+ * ```ts
+ * alive(process.pid); // true
+ * ```
+ */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -7,6 +7,7 @@
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { alive } from './database.ts';
 
 /** What a running process publishes about itself. */
 export interface RunningHub {
@@ -23,16 +24,6 @@ const PREFIX = 'hub-';
 /** The `.switchyard` directory beside a config file (where the embedded Postgres lives too). */
 function runningDir(configFile: string): string {
   return join(dirname(resolve(configFile)), '.switchyard');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
