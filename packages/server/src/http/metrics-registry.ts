@@ -343,6 +343,15 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     },
   });
 
+  new Gauge({
+    name: 'switchyard_feed_long_polls',
+    help: 'Pull feed reads of this process waiting for an event (`wait`); at the bound (1000 by default) one more is refused with 503.',
+    registers: [registry],
+    collect() {
+      this.set(hub.feed.waiting());
+    },
+  });
+
   // The attempt log is append-only with a serial id: observe each new attempt once per process,
   // from the end of the log when the process started (read now; the first scrape reads it if the
   // database did not answer then), so attempts before the first scrape are counted too.

@@ -197,6 +197,9 @@ describe('the pull feed long-poll', () => {
     const head = (await longPoll('limit=1000')).json.nextCursor as string;
     const readers = [reader(head), reader(head), reader(head)];
     await eventually(async () => httpHub.feed.waiting() === 3);
+    // Operators see them (this process's gauge).
+    const metrics = await call(server.base, 'GET', '/metrics', { token: null });
+    expect(metrics.text).toMatch(/^switchyard_feed_long_polls 3$/m);
     const full = await call(server.base, 'GET', `${FEED}?after=${head}&wait=20`, { token: secret });
     expect(full.status).toBe(503);
     expect(full.headers.get('content-type')).toMatch(/^application\/problem\+json/);
