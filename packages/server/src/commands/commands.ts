@@ -82,6 +82,11 @@ export interface CommandsOptions {
   worker?: boolean;
   /** Commands running at once in this process. Default `commands.concurrency`. */
   concurrency?: number;
+  /**
+   * Commands of one connector instance running at once in this process, at most `concurrency`.
+   * Default `commands.instanceConcurrency`, else half of `concurrency` (rounded up).
+   */
+  instanceConcurrency?: number;
   /** Delays before each retry after a transient failure, ms. Default `commands.retrySchedule`. */
   retryScheduleMs?: readonly number[];
   /** Jitter on each retry delay, as a fraction. Default 0.2 (as for deliveries). */
@@ -218,6 +223,30 @@ const ECHO_RECHECK_MAX_MS = 1000;
 
 /** NOTIFY channel: a command stopped running (payload: its id); wakes normalizations waiting for it. */
 export const CHANNEL_COMMAND_SETTLED = 'switchyard_command_settled';
+
+/** A command job's data: "look at command X" (of connector instance `instance`). */
+interface CommandJob {
+  id: string;
+  /** Absent in jobs queued by an older version: such a job takes a slot without a share. */
+  instance?: string;
+  traceparent?: string | null;
+}
+
+/**
+ * A worker process's commands of one connector instance. At most `instanceConcurrency` of them
+ * run at once, so one slow vendor (5 s answers) or a queue of one instance's commands does not
+ * take every slot while the other instances' commands wait behind it; a job that comes while
+ * the instance has its share is parked (its row stays `pending`) and starts when one of them
+ * ends. `pausedUntil`: the vendor asked not to be called before then ({@link pause}).
+ */
+interface InstanceLine {
+  instance: string;
+  running: number;
+  /** Parked jobs by command id, oldest first. */
+  parked: Map<string, CommandJob>;
+  pausedUntil: number;
+  wake?: NodeJS.Timeout;
+}
 
 /**
  * A count of slots: `take` waits while all are taken, `free` gives one back (to the oldest waiter).
@@ -492,13 +521,16 @@ const LEASE_RENEW_MIN_MS = 200;
  * ```ts
  * resolveCommandsOptions().leaseMs; // 120000
  * resolveCommandsOptions({ leaseMs: 2000 }).leaseMs; // 2000
+ * resolveCommandsOptions({ concurrency: 8 }).instanceConcurrency; // 4
  * ```
  */
 export function resolveCommandsOptions(options: CommandsOptions = {}): Required<CommandsOptions> {
   const defaults = CONFIG_DEFAULTS.commands;
+  const concurrency = options.concurrency ?? defaults.concurrency;
   return {
     worker: options.worker ?? true,
-    concurrency: options.concurrency ?? defaults.concurrency,
+    concurrency,
+    instanceConcurrency: Math.min(options.instanceConcurrency ?? Math.ceil(concurrency / 2), concurrency),
     retryScheduleMs: options.retryScheduleMs ?? defaults.retrySchedule.map(defaultMs),
     retryJitter: options.retryJitter ?? 0.2,
     maxRetryAfterMs: options.maxRetryAfterMs ?? defaultMs(defaults.maxRetryAfter),
@@ -527,6 +559,7 @@ export function createCommands(options: CommandsOptions = {}) {
   const isWorker = options.worker ?? true;
   const {
     concurrency,
+    instanceConcurrency,
     retryScheduleMs,
     retryJitter,
     maxRetryAfterMs,
@@ -557,6 +590,8 @@ export function createCommands(options: CommandsOptions = {}) {
   let echoChecking: Promise<void> | undefined;
   // Normalizations waiting for a running command (by its id), woken when it stops running.
   const echoWaiters = new Map<string, Set<() => void>>();
+  // This worker process's commands by connector instance (see InstanceLine).
+  const lines = new Map<string, InstanceLine>();
   let unlisten: (() => void) | undefined;
 
   function attached(): Attached {
@@ -582,26 +617,25 @@ export function createCommands(options: CommandsOptions = {}) {
   /**
    * Queues "look at command X". The job carries the W3C traceparent of the request that sent (or
    * retried) the command, so its run continues that trace; a job for the next command of a subject
-   * or from the sweep carries none (the run starts a trace of its own).
+   * or from the sweep carries none (the run starts a trace of its own). It names the command's
+   * connector instance too, so a worker can hold it back while that instance has its share of the
+   * worker's slots (or its vendor asked for a pause) without reading the row first.
    */
   async function sendJob(
     s: Attached,
     db: Kysely<unknown>,
-    id: string,
+    command: q.CommandRef,
     startAfter?: Date,
     traceparent: string | null = null,
   ): Promise<void> {
     const delayed = startAfter && startAfter.getTime() > Date.now() + 50;
-    await s.boss.send(
-      COMMAND_QUEUE,
-      { id, traceparent },
-      {
-        db: bossDb(db),
-        ...(delayed ? { startAfter } : {}),
-        retryLimit: 0,
-        expireInSeconds: Math.max(1, Math.ceil(leaseMs / 1000)),
-      },
-    );
+    const job: CommandJob = { id: command.id, instance: command.instance_id, traceparent };
+    await s.boss.send(COMMAND_QUEUE, job, {
+      db: bossDb(db),
+      ...(delayed ? { startAfter } : {}),
+      retryLimit: 0,
+      expireInSeconds: Math.max(1, Math.ceil(leaseMs / 1000)),
+    });
     // pg-boss's NOTIFY goes out when the job is inserted, not when it comes due: a retry waited for
     // the worker's 30 s backstop poll or the sweep (a 1 s retry ran after 5-20 s, a vendor's
     // Retry-After overshot the same way: a commands audit). This process wakes its own worker then.
@@ -718,7 +752,7 @@ export function createCommands(options: CommandsOptions = {}) {
             kind: 'transient',
             message: 'the database became unavailable before the outcome was stored',
           });
-          if (again) await sendJob(s, trx, row.id);
+          if (again) await sendJob(s, trx, row);
         });
         return;
       } catch (error) {
@@ -847,6 +881,8 @@ export function createCommands(options: CommandsOptions = {}) {
       { connector: row.connector, type: row.type },
       (performance.now() - started) / 1000,
     );
+    if (result.outcome === 'transient' && result.retryAfterMs !== undefined && result.retryAfterMs > 0)
+      pause(s, row.instance_id, Math.min(result.retryAfterMs, maxRetryAfterMs));
 
     const maxAttempts = retryScheduleMs.length + 1;
     // The failure as the command's `error` and its command.failed event store it: the vendor's
@@ -900,7 +936,7 @@ export function createCommands(options: CommandsOptions = {}) {
           Math.max(maxRetryAfterMs, ...retryScheduleMs),
         );
         const again = await q.retryCommandLater(trx, row.id, row, delay, failure('transient', result));
-        if (again) await sendJob(s, trx, row.id, again.next_attempt_at, currentTraceparent() ?? null);
+        if (again) await sendJob(s, trx, row, again.next_attempt_at, currentTraceparent() ?? null);
         if (delay <= ECHO_WAIT_MS)
           localRetryUntil = Math.max(localRetryUntil, Date.now() + delay + ECHO_WAIT_MS);
         logger.warn(
@@ -920,7 +956,7 @@ export function createCommands(options: CommandsOptions = {}) {
       if (!done) return undefined; // the lease was lost: another process owns the command now
       if (done.ordering_key !== null) {
         const next = await q.nextInLine(trx, done.ordering_key);
-        if (next) await sendJob(s, trx, next.id, next.next_attempt_at);
+        if (next) await sendJob(s, trx, next, next.next_attempt_at);
       }
       // The outcome event last, right before the commit: its sequence is drawn as it is inserted,
       // and the pull feed serves past a sequence still uncommitted once the event after it is
@@ -954,9 +990,9 @@ export function createCommands(options: CommandsOptions = {}) {
   }
 
   async function sweep(s: Attached): Promise<number> {
-    const ids = await q.strandedCommands(s.host.db, 2000, 100);
-    for (const id of ids) await sendJob(s, s.host.db, id);
-    return ids.length;
+    const stranded = await q.strandedCommands(s.host.db, 2000, 100);
+    for (const command of stranded) await sendJob(s, s.host.db, command);
+    return stranded.length;
   }
 
   /**
@@ -1224,6 +1260,117 @@ export function createCommands(options: CommandsOptions = {}) {
     return { instanceId, connector: instance.connector.name };
   }
 
+  function lineOf(instance: string): InstanceLine {
+    let line = lines.get(instance);
+    if (!line) {
+      line = { instance, running: 0, parked: new Map(), pausedUntil: 0 };
+      lines.set(instance, line);
+    }
+    return line;
+  }
+
+  /** Whether a command of this instance may start in this process now. */
+  function mayStart(line: InstanceLine): boolean {
+    return line.running < instanceConcurrency && line.pausedUntil <= Date.now();
+  }
+
+  /**
+   * Runs a command job in the slot (and, with `line`, the instance's share) it has taken, and
+   * gives both back when the command ends; then the instance's parked commands may start.
+   */
+  function launch(s: Attached, slots: Slots, job: CommandJob, line: InstanceLine | undefined): void {
+    const run = () =>
+      withSpan(
+        'switchyard.command',
+        {
+          kind: SpanKind.CONSUMER,
+          parent: job.traceparent ?? null,
+          attributes: {
+            'messaging.system': 'switchyard',
+            'messaging.operation.type': 'process',
+            'messaging.destination.name': 'commands',
+            'messaging.message.id': job.id,
+          },
+        },
+        () => runCommand(s, job.id),
+      );
+    void track(counted(run()))
+      .catch((error) => {
+        // The database went away mid-command: the command is given back once it answers
+        // again (runCommand), or runs again once its lease runs out (at least once). An
+        // outage fails every command the same way: said once per 30 s, not an error with a
+        // stack per command.
+        if (isDatabaseUnavailable(error))
+          reportDatabaseUnavailable(
+            s.logger.child({ command: job.id }),
+            error,
+            'a command cut short is given back once it answers again',
+          );
+        else s.logger.error({ err: error, command: job.id }, 'command job failed');
+      })
+      .finally(() => {
+        slots.free();
+        if (line) {
+          line.running--;
+          release(s, slots, line);
+        }
+      });
+  }
+
+  /**
+   * Starts an instance's parked commands, oldest first, as far as its share of the slots allows;
+   * while its vendor's pause lasts, none, and a timer releases them when it ends. A parked command
+   * run meanwhile by another process (the sweep re-sent its job) is not claimed again: its run
+   * here ends at once and the next one starts.
+   */
+  function release(s: Attached, slots: Slots, line: InstanceLine): void {
+    if (s.stopping) return;
+    const wait = line.pausedUntil - Date.now();
+    if (wait > 0) {
+      if (line.parked.size > 0 && line.wake === undefined) {
+        const timer = setTimeout(() => {
+          s.wakeTimers.delete(timer);
+          line.wake = undefined;
+          release(s, slots, line);
+        }, wait);
+        timer.unref();
+        line.wake = timer;
+        s.wakeTimers.add(timer);
+      }
+      return;
+    }
+    while (line.running < instanceConcurrency && line.parked.size > 0) {
+      const [id, job] = line.parked.entries().next().value!;
+      line.parked.delete(id);
+      line.running++;
+      void slots.take().then(() => {
+        if (s.stopping) {
+          slots.free();
+          line.running--;
+          return;
+        }
+        launch(s, slots, job, line);
+      });
+    }
+  }
+
+  /**
+   * The vendor asked not to be called for `ms` (a Retry-After, a rate limit's reset): this
+   * process starts no other command of the instance until then, and its parked commands go out
+   * after it, at most `instanceConcurrency` at once, instead of each calling the vendor for a 429
+   * of its own (a try used up each) and all of them coming back at the reset together.
+   */
+  function pause(s: Attached, instance: string, ms: number): void {
+    const line = lineOf(instance);
+    const until = Date.now() + ms;
+    if (until <= line.pausedUntil) return;
+    line.pausedUntil = until;
+    s.logger.warn(
+      { instance, pausedUntil: new Date(until).toISOString() },
+      "the vendor asked the hub to wait: this process starts none of the instance's commands until then",
+    );
+  }
+
   async function startWith(host: HubHost): Promise<void> {
     const logger = host.logger.child({ component: 'commands' });
     metrics ??= {
@@ -1262,7 +1409,7 @@ export function createCommands(options: CommandsOptions = {}) {
       // the command ends loses nothing: a command that dies unclaimed stays `pending` and one that
       // dies running keeps its lease; the sweep re-sends the job of either.
       const slots = new Slots(concurrency);
-      s.bossWorkerId = await boss.work<{ id: string; traceparent?: string | null }>(
+      s.bossWorkerId = await boss.work<CommandJob>(
         COMMAND_QUEUE,
         {
           batchSize: concurrency,
@@ -1273,41 +1420,24 @@ export function createCommands(options: CommandsOptions = {}) {
         async (jobs) => {
           // Different entities in parallel; one entity's commands are kept in order by the claim.
           for (const job of jobs) {
+            // A job of an instance that has its share of the slots here, or whose vendor asked for a
+            // pause, is parked (its row stays pending) and ends: it neither waits for a slot in
+            // this loop, holding back the fetch of every other instance's jobs, nor calls a vendor
+            // that said not yet.
+            const line = job.data.instance !== undefined ? lineOf(job.data.instance) : undefined;
+            if (line && !mayStart(line)) {
+              if (!line.parked.has(job.data.id)) line.parked.set(job.data.id, job.data);
+              release(s, slots, line);
+              continue;
+            }
+            if (line) line.running++;
             await slots.take();
             if (s.stopping) {
               slots.free();
+              if (line) line.running--;
               return;
             }
-            const run = () =>
-              withSpan(
-                'switchyard.command',
-                {
-                  kind: SpanKind.CONSUMER,
-                  parent: job.data.traceparent ?? null,
-                  attributes: {
-                    'messaging.system': 'switchyard',
-                    'messaging.operation.type': 'process',
-                    'messaging.destination.name': 'commands',
-                    'messaging.message.id': job.data.id,
-                  },
-                },
-                () => runCommand(s, job.data.id),
-              );
-            void track(counted(run()))
-              .catch((error) => {
-                // The database went away mid-command: the command is given back once it answers
-                // again (runCommand), or runs again once its lease runs out (at least once). An
-                // outage fails every command the same way: said once per 30 s, not an error with a
-                // stack per command.
-                if (isDatabaseUnavailable(error))
-                  reportDatabaseUnavailable(
-                    logger.child({ command: job.data.id }),
-                    error,
-                    'a command cut short is given back once it answers again',
-                  );
-                else logger.error({ err: error, command: job.data.id }, 'command job failed');
-              })
-              .finally(() => slots.free());
+            launch(s, slots, job.data, line);
           }
         },
       );
@@ -1361,6 +1491,9 @@ export function createCommands(options: CommandsOptions = {}) {
       unlisten = undefined;
       if (!s) return;
       s.stopping = true;
+      // Parked commands stay pending in the database: another process's sweep (or this one's,
+      // started again) sends their jobs again.
+      lines.clear();
       for (const timer of s.wakeTimers) clearTimeout(timer);
       s.wakeTimers.clear();
       const graceful = opts.graceful ?? true;
@@ -1478,7 +1611,7 @@ export function createCommands(options: CommandsOptions = {}) {
           idempotencyKey: idempotencyKey ?? null,
           requestHash,
         });
-        if (inserted) await sendJob(s, trx, row.id, undefined, currentTraceparent() ?? null);
+        if (inserted) await sendJob(s, trx, row, undefined, currentTraceparent() ?? null);
         return { row, inserted };
       });
       if (!out.inserted) return replay(out.row); // the same key raced in from another request
@@ -1596,7 +1729,7 @@ export function createCommands(options: CommandsOptions = {}) {
       }
       const row = await s.host.db.transaction().execute(async (trx) => {
         const again = await q.requeueCommand(trx, id);
-        if (again) await sendJob(s, trx, id, undefined, currentTraceparent() ?? null);
+        if (again) await sendJob(s, trx, again, undefined, currentTraceparent() ?? null);
         return again;
       });
       if (!row) {

@@ -45,7 +45,7 @@ it('the sweep takes the commands first in line whose job may be lost, not those 
   // Due only just now: its job is on its way (inside the grace).
   await queue('fresh', 'appointment:fresh', '0 seconds');
 
-  const stranded = await commandStore.strandedCommands(store.db, 2000, 100);
+  const stranded = (await commandStore.strandedCommands(store.db, 2000, 100)).map((c) => c.id);
   // The 150 waiting ones were the oldest due rows: they filled the limit, and the lost ones were
   // never re-sent while the vendor stayed down.
   expect(stranded.sort()).toEqual(await ids(['lost-head', 'lost-loose', 'crashed']));
@@ -54,7 +54,7 @@ it('the sweep takes the commands first in line whose job may be lost, not those 
   // lost too, the sweep finds it.
   await sql`update switchyard.commands set status = 'succeeded', completed_at = now()
     where idempotency_key = 'retrying-7'`.execute(store.db);
-  expect((await commandStore.strandedCommands(store.db, 2000, 100)).sort()).toEqual(
+  expect((await commandStore.strandedCommands(store.db, 2000, 100)).map((c) => c.id).sort()).toEqual(
     await ids(['lost-head', 'lost-loose', 'crashed', 'behind-7']),
   );
 });

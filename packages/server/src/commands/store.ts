@@ -245,13 +245,19 @@ export async function retryCommandLater(
   );
 }
 
+/** A command to send a job for: its id and its connector instance (the job names both). */
+export interface CommandRef {
+  id: string;
+  instance_id: string;
+}
+
 /** The first unfinished command of an entity (the one to run next), if any. */
 export async function nextInLine(
   db: Executor,
   orderingKey: string,
-): Promise<{ id: string; next_attempt_at: Date } | undefined> {
-  return first<{ id: string; next_attempt_at: Date }>(
-    sql`select id, next_attempt_at from switchyard.commands
+): Promise<(CommandRef & { next_attempt_at: Date }) | undefined> {
+  return first<CommandRef & { next_attempt_at: Date }>(
+    sql`select id, instance_id, next_attempt_at from switchyard.commands
         where ordering_key = ${orderingKey} and status in ('pending', 'running') order by seq limit 1`,
     db,
   );
@@ -271,12 +277,12 @@ export async function nextInLine(
  *
  * @example
  * ```ts
- * for (const id of await strandedCommands(db, 2000, 100)) await sendJob(id);
+ * for (const c of await strandedCommands(db, 2000, 100)) await sendJob(c.id, c.instance_id);
  * ```
  */
-export async function strandedCommands(db: Executor, graceMs: number, limit: number): Promise<string[]> {
-  const r = await sql<{ id: string }>`
-    select c.id from switchyard.commands c
+export async function strandedCommands(db: Executor, graceMs: number, limit: number): Promise<CommandRef[]> {
+  const r = await sql<CommandRef>`
+    select c.id, c.instance_id from switchyard.commands c
     where c.status in ('pending', 'running')
       and ((c.status = 'pending' and c.next_attempt_at < now() - ${graceMs} * interval '1 millisecond')
         or (c.status = 'running' and c.locked_until < now()))
@@ -284,7 +290,7 @@ export async function strandedCommands(db: Executor, graceMs: number, limit: num
         select 1 from switchyard.commands p
         where p.ordering_key = c.ordering_key and p.seq < c.seq and p.status in ('pending', 'running')))
     order by c.next_attempt_at limit ${limit}`.execute(db);
-  return r.rows.map((x) => x.id);
+  return r.rows;
 }
 
 /**

@@ -943,6 +943,9 @@ function resolveConfig(
       leaseMs: ms(commands.lease, CONFIG_DEFAULTS.commands.lease),
       sweepIntervalMs: ms(commands.sweepInterval, CONFIG_DEFAULTS.commands.sweepInterval),
       concurrency: num(commands.concurrency, CONFIG_DEFAULTS.commands.concurrency),
+      ...(commands.instanceConcurrency === undefined
+        ? {}
+        : { instanceConcurrency: num(commands.instanceConcurrency, 1) }),
       echoWindowMs: ms(commands.echoWindow, CONFIG_DEFAULTS.commands.echoWindow),
       retentionMs: ms(commands.retention, CONFIG_DEFAULTS.commands.retention),
     },

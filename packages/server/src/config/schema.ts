@@ -563,6 +563,13 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             description:
               'Commands running at once in one worker process (commands on the same appointment always run one after another).',
           },
+          instanceConcurrency: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 1000,
+            description:
+              "Commands of one connector instance running at once in one worker process (at most `commands.concurrency`; default: half of it, rounded up). The rest of the process's slots stay free for the other instances' commands while one vendor is slow or rate-limits the hub.",
+          },
           echoWindow: duration(
             "How long after a command succeeded the vendor's push of the change is marked as its echo (`data.causedBy`).",
             CONFIG_DEFAULTS.commands.echoWindow,

@@ -86,6 +86,8 @@ export interface ResolvedConfig {
     leaseMs: number;
     sweepIntervalMs: number;
     concurrency: number;
+    /** Unset: half of `concurrency` (resolveCommandsOptions). */
+    instanceConcurrency?: number;
     echoWindowMs: number;
     retentionMs: number;
   };

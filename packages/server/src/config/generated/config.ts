@@ -318,6 +318,10 @@ export interface SwitchyardConfigFile {
      */
     concurrency?: number;
     /**
+     * Commands of one connector instance running at once in one worker process (at most `commands.concurrency`; default: half of it, rounded up). The rest of the process's slots stay free for the other instances' commands while one vendor is slow or rate-limits the hub.
+     */
+    instanceConcurrency?: number;
+    /**
      * How long after a command succeeded the vendor's push of the change is marked as its echo (`data.causedBy`). At least 1s.
      */
     echoWindow?: string;

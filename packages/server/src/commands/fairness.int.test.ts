@@ -1,0 +1,230 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} references on purpose.
+/**
+ * Commands of several connector instances under load, through a started hub process (the wiring
+ * of `switchyard start`) and two Docplanner simulators over real HTTP: one instance's slow vendor
+ * or queue does not hold back the others' commands (`commands.instanceConcurrency`), and a vendor's
+ * rate limit (429 with `X-RateLimit-Reset`) pauses the instance's other commands until the reset
+ * instead of each one calling for a 429 of its own.
+ */
+import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
+import { useTestDatabase } from '@switchyard/testing';
+import pino from 'pino';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { CliIO } from '../cli/command.ts';
+import { parseConfig } from '../config/load.ts';
+import { shippedConnectors } from '../connectors.ts';
+import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+
+const db = useTestDatabase();
+const ADMIN = 'fairness-admin-token-0123456789';
+const PUSH_KEY = 'dp-fairness-push-key-9f8e7d';
+const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
+
+let slowSim: DocplannerSimulator;
+let fastSim: DocplannerSimulator;
+let hub: HubProcess;
+
+const io = {
+  stdout: { write: () => true },
+  stderr: { write: () => true },
+  cwd: process.cwd(),
+} as unknown as CliIO;
+
+function instance(id: string, sim: DocplannerSimulator): string[] {
+  return [
+    `  - id: ${id}`,
+    '    connector: docplanner',
+    '    mode: push',
+    '    settings:',
+    `      apiBaseUrl: ${sim.url}`,
+    '      clientId: sim-client',
+    '      clientSecret: sim-secret',
+    '      releaseIntervalMinutes: 0',
+    '      pushAuth:',
+    '        headerName: x-api-key',
+    '        apiKey: ${env:T_PUSH}',
+  ];
+}
+
+beforeAll(async () => {
+  slowSim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
+  fastSim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
+  await slowSim.start();
+  await fastSim.start();
+  // Only the commands' own calls: no echoes pushed back.
+  slowSim.writes.echoes = false;
+  fastSim.writes.echoes = false;
+  const text = [
+    'version: 1',
+    'server:',
+    '  host: 127.0.0.1',
+    '  port: 0',
+    '  adminToken: ${env:T_ADMIN}',
+    'database:',
+    '  url: ${env:T_DB}',
+    'secretKey: t-fairness-secret-key-0123456789',
+    'instances:',
+    ...instance('dp-slow', slowSim),
+    ...instance('dp-fast', fastSim),
+    '',
+  ].join('\n');
+  const loaded = parseConfig(text, {
+    file: 'fairness.yaml',
+    connectors: shippedConnectors,
+    env: { T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: PUSH_KEY },
+  });
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  hub = await startHubProcess(loaded.config, {
+    io,
+    logger: pino({ level: 'silent' }),
+    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
+    // Four slots in the process, two for any one instance (the default: half).
+    commands: { concurrency: 4, retryScheduleMs: [100, 100, 100], retryJitter: 0, retentionCron: false },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await hub?.stop();
+  await slowSim?.close();
+  await fastSim?.close();
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${hub.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ADMIN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
+}
+
+let nextMinute = 0;
+
+/** Books a fresh slot (one a minute apart from the last) on an instance; the command's id. */
+async function book(instanceId: string): Promise<string> {
+  const start = new Date(Date.UTC(2026, 4, 4, 8, 0) + nextMinute++ * 60_000)
+    .toISOString()
+    .replace('.000Z', '+00:00');
+  const sent = await api('POST', '/v1/commands', {
+    type: 'appointment.book',
+    instance: instanceId,
+    data: {
+      start,
+      durationMinutes: 30,
+      patient: { name: 'Anna', phone: '+48500100200' },
+      practitioner: { id: PLACE.doctor },
+      location: { id: PLACE.address },
+      organization: { id: PLACE.facility },
+      service: { id: '4455661' },
+    },
+  });
+  expect(sent.status).toBe(202);
+  return sent.json.id;
+}
+
+/** Polls until every command has finished; the finished commands, by id. */
+async function finished(
+  ids: string[],
+  timeoutMs: number,
+): Promise<Map<string, { status: string; attempts: number; completedAt: string }>> {
+  const until = Date.now() + timeoutMs;
+  const done = new Map<string, { status: string; attempts: number; completedAt: string }>();
+  while (done.size < ids.length) {
+    if (Date.now() > until)
+      throw new Error(`${ids.length - done.size} commands not finished in ${timeoutMs} ms`);
+    for (const id of ids) {
+      if (done.has(id)) continue;
+      const c = (await api('GET', `/v1/commands/${id}`)).json;
+      if (c.status === 'succeeded' || c.status === 'failed') done.set(id, c);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return done;
+}
+
+/**
+ * Holds each write call a simulator gets for `holdMs` (a slow vendor) and counts the calls it is
+ * answering at once, and the most at any time.
+ */
+function inFlight(
+  sim: DocplannerSimulator,
+  holdMs = 0,
+): { max: () => number; calls: number[]; stop: () => void } {
+  let now = 0;
+  let max = 0;
+  const calls: number[] = [];
+  sim.writes.onRequest = async () => {
+    calls.push(Date.now());
+    now++;
+    max = Math.max(max, now);
+    await new Promise((r) => setTimeout(r, holdMs));
+    now--;
+  };
+  return {
+    max: () => max,
+    calls,
+    stop: () => {
+      sim.writes.onRequest = undefined;
+    },
+  };
+}
+
+it("one instance's slow vendor and long queue do not hold back another instance's commands", async () => {
+  // 16 bookings at a vendor answering in 2 s, queued first: with every slot of the process theirs
+  // (as before), the other instance's bookings waited for four rounds of them, about 8 s.
+  const slowCalls = inFlight(slowSim, 2000);
+  try {
+    const slow: string[] = [];
+    for (let i = 0; i < 16; i++) slow.push(await book('dp-slow'));
+    const sentAt = Date.now();
+    const fast: string[] = [];
+    for (let i = 0; i < 3; i++) fast.push(await book('dp-fast'));
+    const fastDone = await finished(fast, 20_000);
+    const fastTook = Math.max(...[...fastDone.values()].map((c) => Date.parse(c.completedAt))) - sentAt;
+    expect([...fastDone.values()].map((c) => c.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(fastTook).toBeLessThan(5000);
+    const slowDone = await finished(slow, 60_000);
+    expect(new Set([...slowDone.values()].map((c) => c.status))).toEqual(new Set(['succeeded']));
+    // The slow vendor had two calls at a time from this process, its share of the four slots.
+    expect(slowCalls.max()).toBe(2);
+    expect(slowCalls.calls).toHaveLength(16);
+  } finally {
+    slowCalls.stop();
+  }
+}, 90_000);
+
+it("a vendor's rate limit pauses the instance's other commands until its reset, each with its try kept", async () => {
+  // Docplanner's limiter answers 429 with X-RateLimit-Reset (no Retry-After): the first booking's
+  // call is refused until 4 s from now (whole seconds: 3 to 4 s).
+  fastSim.rateLimitNext(1, 4);
+  const first = await book('dp-fast');
+  const refusedAt = await (async () => {
+    for (;;) {
+      const c = (await api('GET', `/v1/commands/${first}`)).json;
+      if (c.attempts >= 1 && c.status === 'pending') return Date.now();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const calls = inFlight(fastSim);
+  try {
+    const others: string[] = [];
+    for (let i = 0; i < 6; i++) others.push(await book('dp-fast'));
+    const done = await finished([first, ...others], 30_000);
+    // Nothing reached the vendor before its reset (before: the six went out at once, each to be
+    // refused while the limit lasted, a try of their few used up by each refusal).
+    expect(calls.calls.length).toBe(7);
+    expect(Math.min(...calls.calls) - refusedAt).toBeGreaterThan(2000);
+    expect([...done.values()].map((c) => c.status)).toEqual(Array(7).fill('succeeded'));
+    expect(others.map((id) => done.get(id)!.attempts)).toEqual(Array(6).fill(1));
+    expect(done.get(first)!.attempts).toBe(2);
+    // After the reset, at most the instance's share at once: no herd.
+    expect(calls.max()).toBeLessThanOrEqual(2);
+  } finally {
+    calls.stop();
+  }
+}, 60_000);
