@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newInbound } from '../inbound/fixtures.test-support.ts';
 import { claimInbound, storeInbound } from '../inbound/store.ts';
 import { type Database, openDatabase } from '../storage/db.ts';
+import { type Explained, explainEverything, planNodes } from '../storage/explain.test-support.ts';
 import { migrate } from '../storage/migrations.ts';
 import { oneEventEach } from './fixtures.test-support.ts';
 import { commitNormalized } from './store.ts';
@@ -13,34 +13,7 @@ import { commitNormalized } from './store.ts';
 const pgdb = useTestDatabase();
 let database: Database;
 /** The plans auto_explain sent the sessions as notices (JSON, with actual rows and loops). */
-const explained: { 'Query Text': string; Plan: PlanNode }[] = [];
-
-interface PlanNode {
-  'Node Type': string;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  Plans?: PlanNode[];
-  [key: string]: unknown;
-}
-
-/** Every session of both pools explains each statement it runs, with actual rows, as a notice. */
-async function explainEverything(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query(`load 'auto_explain'`);
-    await client.query(
-      `set auto_explain.log_min_duration = 0; set auto_explain.log_analyze = on;
-       set auto_explain.log_timing = off; set auto_explain.log_format = json; set auto_explain.log_level = notice`,
-    );
-    client.on('notice', (n) => {
-      const text = n.message ?? '';
-      const at = text.indexOf('{');
-      if (at >= 0) explained.push(JSON.parse(text.slice(at)));
-    });
-  } finally {
-    client.release();
-  }
-}
+const explained: Explained[] = [];
 
 beforeAll(async () => {
   // One connection of each kind, so the settings above hold for every statement.
@@ -51,18 +24,13 @@ beforeAll(async () => {
   await sql`insert into switchyard.subscriptions (id, kind, url) values ('sub-1', 'webhook', 'http://x')`.execute(
     database.db,
   );
-  await explainEverything(database.pool);
-  await explainEverything(database.planStablePool!);
+  await explainEverything(database.pool, explained);
+  await explainEverything(database.planStablePool!, explained);
 });
 
 afterAll(async () => {
   await database?.close();
 });
-
-/** Plan nodes, depth first. */
-function nodes(plan: PlanNode): PlanNode[] {
-  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
-}
 
 describe('the normalize commit', () => {
   it('does work in proportion to its batch: no node of its plan visits rows per row of another CTE', async () => {
@@ -86,7 +54,7 @@ describe('the normalize commit', () => {
     // Rows visited by each node over all its loops. A join of two CTEs by a nested loop (the
     // plan-stable session has no hash join) visits n × n: 40,000 here; each step of an O(n) plan
     // visits at most a few rows per event.
-    const visits = nodes(plan!.Plan).map((p) => ({
+    const visits = planNodes(plan!.Plan).map((p) => ({
       node: `${p['Node Type']} ${p['CTE Name'] ?? p['Relation Name'] ?? p['Function Name'] ?? ''}`.trim(),
       visits: (p['Actual Rows'] ?? 0) * (p['Actual Loops'] ?? 1),
     }));

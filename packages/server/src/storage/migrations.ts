@@ -2044,6 +2044,22 @@ update switchyard.subscriptions set url = regexp_replace(url, '^(https?://)[^/?#
 where url ~ '^https?://[^/?#@]*@';
 `,
   },
+  {
+    version: 38,
+    name: "the commands list's filters and the echo check read an index",
+    // The commands list (API and dashboard) filters by status, instance and type, newest first;
+    // only the subject (and the sender, by its idempotency key's index) had an index. With 100,000
+    // commands, the dashboard's "failed" view read the whole table (a sequential scan, 25-290 ms)
+    // and so did a rare instance's or type's list; the echo check every worker makes every 2 s while commands are in use
+    // (the latest success) scanned every row too (87 ms). Each now reads its few rows (an audit of
+    // commands under load; commands/list-cost.int.test.ts).
+    sql: `
+create index if not exists commands_status_idx on switchyard.commands (status, seq desc);
+create index if not exists commands_instance_idx on switchyard.commands (instance_id, seq desc);
+create index if not exists commands_type_idx on switchyard.commands (type, seq desc);
+create index if not exists commands_succeeded_idx on switchyard.commands (completed_at) where status = 'succeeded';
+`,
+  },
 ];
 
 /**
