@@ -2134,6 +2134,45 @@ describe('a command cut short by a database outage', () => {
   });
 });
 
+describe('a graceful stop while the database is away', () => {
+  it('says which command it leaves running, and until when, when the database cut its run short', async () => {
+    await hub.stop();
+    const lines: { msg: string; command?: string; leaseEndsAt?: string }[] = [];
+    hub = await startHub(
+      { sweepIntervalMs: 0, leaseMs: 600_000 },
+      pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+    );
+    sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+    const { subject } = await bookedAppointment();
+    const { reached, release } = holdNextVendorWrite();
+    const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+    await admin.connect();
+    try {
+      const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+      expect(sent.status).toBe(202);
+      await reached;
+      await setConnectionsAllowed(admin, db.name(), false);
+      release();
+      await eventually(
+        async () => lines.some((l) => /command job failed|a command cut short/.test(l.msg)),
+        'the outcome not stored while the database refuses',
+      );
+      // The commands stop while the database still refuses: the command cannot be given back.
+      await hub.commands.stop();
+      // Before: nothing said; the command sat running for its lease (here 10 minutes).
+      const said = lines.find(
+        (l) => l.command === sent.json.id && /stays running until its lease ends/.test(l.msg),
+      );
+      expect(said).toBeDefined();
+      expect(Date.parse(said!.leaseEndsAt!)).toBeGreaterThan(Date.now() + 500_000);
+    } finally {
+      await setConnectionsAllowed(admin, db.name(), true).catch(() => {});
+      await admin.end();
+      sim.writes.onRequest = undefined;
+    }
+  });
+});
+
 describe('a retry at its time', () => {
   it("runs a delayed retry when it comes due, not at the queue's backstop poll or the sweep", async () => {
     // No sweep, and a retry a second after the failure: only the retry's own wake-up can run it

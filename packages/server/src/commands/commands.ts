@@ -741,10 +741,27 @@ export function createCommands(options: CommandsOptions = {}) {
    * call went through answers as after a crash (at least once: an idempotent call, or the
    * handler's own record of a call the vendor cannot deduplicate). Gives up when the claim is no
    * longer this process's (the outcome did commit, or another process took it over), when its
-   * lease has run out (the sweep's turn then) or when the process stops.
+   * lease has run out (the sweep's turn then) or when the process stops: then it says so, since
+   * the command stays `running` until its lease ends (`commands.lease`, 120 s by default) with no
+   * process working on it.
    */
   async function giveBack(s: Attached, row: q.CommandRow, leaseEndsAt: number): Promise<void> {
-    while (!s.stopping && Date.now() < leaseEndsAt) {
+    for (;;) {
+      if (s.stopping) {
+        // A graceful stop while the database is away: nothing else can be done for the command
+        // now, but an operator watching it sit `running` learns why and until when.
+        s.logger.warn(
+          {
+            command: row.id,
+            type: row.type,
+            instance: row.instance_id,
+            leaseEndsAt: new Date(leaseEndsAt).toISOString(),
+          },
+          'stopped with a command the database outage cut short: it stays running until its lease ends, then another process (or this one, started again) runs it again',
+        );
+        return;
+      }
+      if (Date.now() >= leaseEndsAt) return;
       await new Promise((resolve) => setTimeout(resolve, GIVE_BACK_RETRY_MS).unref?.());
       try {
         await s.host.db.transaction().execute(async (trx) => {
