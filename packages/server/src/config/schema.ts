@@ -91,7 +91,9 @@ export const CONFIG_DEFAULTS = {
     // Shorter than the subscription schedule: a downstream system waits for the outcome.
     retrySchedule: ['1s', '5s', '30s', '2m', '10m', '30m'],
     maxRetryAfter: '1h',
-    // Not renewed while the handler runs: longer than any vendor call may take.
+    // Renewed every third of it while the command runs (one renewal at a time), so a run survives a
+    // database that misses two renewals; it is also how long a command whose process was killed
+    // (kill -9, OOM) stays running before another process takes it over (plus the sweep's wait).
     lease: '120s',
     sweepInterval: '30s',
     concurrency: 8,
