@@ -1007,7 +1007,8 @@ export function createCommands(options: CommandsOptions = {}) {
   }
 
   async function sweep(s: Attached): Promise<number> {
-    const stranded = await q.strandedCommands(s.host.db, 2000, 100);
+    const parked = [...lines.values()].flatMap((line) => [...line.parked.keys()]);
+    const stranded = await q.strandedCommands(s.host.db, 2000, 100, parked);
     for (const command of stranded) await sendJob(s, s.host.db, command);
     return stranded.length;
   }

@@ -59,6 +59,19 @@ it('the sweep takes the commands first in line whose job may be lost, not those 
   );
 });
 
+it('the sweep leaves out the commands its process holds parked, and finds a lost one past the limit behind them', async () => {
+  // 120 bookings of one instance due and parked in the sweeping process (its share of slots is
+  // taken), and one whose job was really lost, due the latest.
+  for (let i = 1; i <= 120; i++) await queue(`parked-${i}`, null, `${200 - i} seconds`);
+  await queue('lost-late', null, '5 seconds');
+  const parked = await ids(Array.from({ length: 120 }, (_, i) => `parked-${i + 1}`));
+  const stranded = (await commandStore.strandedCommands(store.db, 2000, 100, parked)).map((c) => c.id);
+  // Before: the 100 oldest parked ones, re-sent at every sweep only to be parked again, and the
+  // lost one not among them.
+  expect(stranded.filter((id) => parked.includes(id))).toEqual([]);
+  expect(stranded).toContain((await ids(['lost-late']))[0]);
+});
+
 it('records a vendor call whose answer holds what Postgres refuses in text (a NUL), as U+FFFD', async () => {
   await queue('nul-answer', 'appointment:nul', '0 seconds');
   const [commandId] = await ids(['nul-answer']);

@@ -275,15 +275,24 @@ export async function nextInLine(
  * jobs that could only find them blocked, and never reached a command whose job was really lost
  * behind them (`commands/store.int.test.ts`).
  *
+ * `held`: commands the sweeping process holds parked (their instance has its share of the
+ * process's slots, or its vendor asked for a pause): due and first in line, they are not
+ * stranded, and re-sent they only came back to be parked again, the oldest 100 at every sweep.
+ *
  * @example
  * ```ts
  * for (const c of await strandedCommands(db, 2000, 100)) await sendJob(c.id, c.instance_id);
  * ```
  */
-export async function strandedCommands(db: Executor, graceMs: number, limit: number): Promise<CommandRef[]> {
+export async function strandedCommands(
+  db: Executor,
+  graceMs: number,
+  limit: number,
+  held: readonly string[] = [],
+): Promise<CommandRef[]> {
   const r = await sql<CommandRef>`
     select c.id, c.instance_id from switchyard.commands c
-    where c.status in ('pending', 'running')
+    where c.status in ('pending', 'running') and not c.id = any(${[...held]}::uuid[])
       and ((c.status = 'pending' and c.next_attempt_at < now() - ${graceMs} * interval '1 millisecond')
         or (c.status = 'running' and c.locked_until < now()))
       and (c.ordering_key is null or not exists (
