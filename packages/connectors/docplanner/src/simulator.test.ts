@@ -222,6 +222,30 @@ describe('DocplannerSimulator API', () => {
     expect((await api(sim, `${path}/999`, {}, t)).status).toBe(404);
   });
 
+  it("lists an address's bookings from start to end (getBookings), the patient only with booking.patient; 400 without the range", async () => {
+    const sim = await started();
+    sim.enqueue(fixture('slot-booked.json'));
+    const t = (await token(sim)).json.access_token as string;
+    const path = '/api/v3/integration/facilities/12345/doctors/98765/addresses/445566/bookings';
+    const range = (from: string, to: string, more = '') =>
+      `${path}?start=${encodeURIComponent(from)}&end=${encodeURIComponent(to)}${more}`;
+    const plain = await api(sim, range('2026-03-10T11:30:00+01:00', '2026-03-10T12:00:00+01:00'), {}, t);
+    expect(plain.status).toBe(200);
+    expect(plain.json._items).toEqual([expect.objectContaining({ id: '210045781', status: 'booked' })]);
+    expect(plain.json._items[0]).not.toHaveProperty('patient');
+    const withPatient = await api(
+      sim,
+      range('2026-03-10T10:30:00Z', '2026-03-10T10:45:00Z', '&with=booking.patient'),
+      {},
+      t,
+    );
+    expect(withPatient.json._items[0].patient).toMatchObject({ name: expect.any(String) });
+    const before = await api(sim, range('2026-03-10T09:00:00+01:00', '2026-03-10T11:00:00+01:00'), {}, t);
+    expect(before.json).toEqual({ _items: [] });
+    expect((await api(sim, `${path}?start=2026-03-10T09%3A00%3A00%2B01%3A00`, {}, t)).status).toBe(400);
+    expect((await api(sim, `${path.replace('445566', '1')}?start=x&end=y`, {}, t)).status).toBe(400);
+  });
+
   it('answers failNext with the status and Retry-After', async () => {
     const sim = await started();
     const t = (await token(sim)).json.access_token as string;

@@ -471,6 +471,15 @@ export class DocplannerSimulator {
       } else this.#json(req, res, status, json, headers);
     });
     if (write) return;
+    const list = /^\/facilities\/([^/]+)\/doctors\/([^/]+)\/addresses\/([^/]+)\/bookings$/.exec(rest);
+    if (req.method === 'GET' && list) {
+      const [, facility, doctor, address] = list.map((p) => decodeURIComponent(p));
+      return this.#json(
+        req,
+        res,
+        ...this.#listBookings({ facility: facility!, doctor: doctor!, address: address! }, url),
+      );
+    }
     const m = /^\/facilities\/([^/]+)\/doctors\/([^/]+)\/addresses\/([^/]+)\/bookings\/([^/]+)$/.exec(rest);
     if (req.method === 'GET' && m) {
       const [, facility, doctor, address, id] = m.map((p) => decodeURIComponent(p));
@@ -486,6 +495,40 @@ export class DocplannerSimulator {
       return this.#json(req, res, 200, booking);
     }
     return this.#json(req, res, 404, { message: 'Not Found' });
+  }
+
+  /**
+   * getBookings (`GET …/bookings?start=&end=`, both required, ISO 8601 with offset): the address's
+   * bookings starting from `start` up to `end`, booked or canceled, as `{ _items: [...] }` without
+   * pagination; each booking's `patient` only with `with=booking.patient` (API reference, Bookings,
+   * getBookings, its examples `Bookings` and `BookingsWithPatient`).
+   */
+  #listBookings(
+    where: { facility: string; doctor: string; address: string },
+    url: URL,
+  ): [number, JsonObject] {
+    const from = Date.parse(url.searchParams.get('start') ?? '');
+    const to = Date.parse(url.searchParams.get('end') ?? '');
+    if (Number.isNaN(from) || Number.isNaN(to)) {
+      return [400, { errors: [], message: 'Invalid arguments' }];
+    }
+    const scopes = (url.searchParams.get('with') ?? '').split(',');
+    const items: JsonObject[] = [];
+    for (const known of this.bookings.values()) {
+      if (
+        known.facility !== where.facility ||
+        known.doctor !== where.doctor ||
+        known.address !== where.address
+      )
+        continue;
+      const at = Date.parse(String(known.booking.start_at));
+      if (at < from || at > to) continue;
+      const { patient, ...booking } = known.booking;
+      items.push(
+        scopes.includes('booking.patient') && patient !== undefined ? { ...booking, patient } : booking,
+      );
+    }
+    return [200, { _items: items }];
   }
 
   #authorized(req: IncomingMessage): boolean {
