@@ -18,7 +18,7 @@ import {
 import { startMaintenancePage } from '@switchyard/testing/simulator-kit/maintenance-page';
 import { startHookReceiver } from '@switchyard/testing/simulator-kit/receiver';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commands, commandUnsupported } from './commands.ts';
+import { BOOK_SETTLE_MS, commands, commandUnsupported } from './commands.ts';
 import type { Config } from './config.ts';
 import { docplannerConnector } from './index.ts';
 import { accessToken } from './pull.ts';
@@ -562,11 +562,11 @@ describe('Docplanner commands against the simulator', () => {
       },
     }) as CommandRequest<'appointment.book'>;
 
-  it('does not repeat a booking whose earlier try got no answer (no idempotency at Docplanner)', async () => {
+  it('a book that timed out and lands late: the next tries look for it (not booked meanwhile) and are done with its id', async () => {
     const { sim, ctx } = await setup();
     const c = ctx({ vendorIds: [] });
     const request = janBooks('b-crash', '2026-03-13T10:00:00+01:00');
-    // The first try times out after sending: the simulator answers too late.
+    // The first try times out after sending: the simulator books it 300 ms later.
     sim.writes.delayMs = 300;
     let late: Promise<unknown> | undefined;
     const slowHttp: VendorHttp = {
@@ -581,13 +581,35 @@ describe('Docplanner commands against the simulator', () => {
     await expect(commands['appointment.book']!(request, { ...c, http: slowHttp })).rejects.toThrow(
       'timed out',
     );
-    const retried = await commands['appointment.book']!(request, { ...c, attempt: 2 });
-    expect(retried.outcome).toBe('permanent');
+    // Not landed yet: the list does not show it, and the earlier try may still land: not booked.
+    const early = await commands['appointment.book']!(request, { ...c, attempt: 2 });
+    expect(early).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining('not list it yet'),
+    });
+    // No retryAfterMs: the hub would take it for Docplanner asking to wait, and hold the instance.
+    expect(early).not.toHaveProperty('retryAfterMs');
     await late;
-    expect(sim.writes.log.filter((w) => w.path.endsWith('/book'))).toHaveLength(1);
+    const found = await commands['appointment.book']!(request, { ...c, attempt: 3 });
+    const made = writesTo(sim, '/book');
+    expect(made).toHaveLength(1);
+    expect(found).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: [[...sim.bookings.keys()].at(-1)],
+    });
+    // Listed by getBookings at the slot, with the patient.
+    expect(
+      sim.served.filter((r) => r.method === 'GET' && r.path.includes('/bookings?')).map((r) => r.path),
+    ).toEqual([
+      expect.stringMatching(
+        /\/bookings\?start=2026-03-13T10%3A00%3A00%2B01%3A00&end=2026-03-13T10%3A30%3A00%2B01%3A00&with=booking.patient$/,
+      ),
+      expect.anything(),
+    ]);
   });
 
-  it('a book answered 200 text/html (a maintenance page) is transient, not a refusal, and never booked again', async () => {
+  it('a book answered 200 text/html (a maintenance page) is transient; the next tries look for it and book once it surely was not made', async () => {
     const { sim, ctx } = await setup();
     const page = await startMaintenancePage();
     try {
@@ -601,18 +623,93 @@ describe('Docplanner commands against the simulator', () => {
         vendor: { status: 200 },
       });
       expect(page.answered).toHaveLength(1);
-      // Its outcome is unknown and Docplanner cannot be asked without the id: not booked again.
+      // The page stood in for Docplanner: nothing was booked. Not in the list, but the try may
+      // still land: not booked again yet.
       const retried = await commands['appointment.book']!(request, { ...c, attempt: 2 });
       expect(retried).toMatchObject({
-        outcome: 'permanent',
-        message: expect.stringContaining('not sent again'),
+        outcome: 'transient',
+        message: expect.stringContaining('not list it yet'),
       });
       expect(sim.writes.log.filter((w) => w.path.endsWith('/book'))).toHaveLength(0);
+      // Once the earlier try has surely ended, a list without it proves it was not made: booked.
+      await sentAgo(c, request, BOOK_SETTLE_MS + 1000);
+      const third = await commands['appointment.book']!(request, { ...c, attempt: 3 });
+      expect(third).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+      expect(third.outcome === 'done' && third.alreadyDone).toBeFalsy();
+      expect(sim.writes.log.filter((w) => w.path.endsWith('/book')).map((w) => w.status)).toEqual([200]);
     } finally {
       await page.close();
     }
   });
+
+  it("a lost book's next try takes no booking of another patient at the slot (strict on name, phone, email)", async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    const start = '2026-03-13T12:00:00+01:00';
+    const request = janBooks('b-other', start);
+    (request.data.patient as { email?: string }).email = 'jan@example.com';
+    // The answer was lost (a 502 the gateway gave; nothing was booked) ...
+    sim.failNext(1, 502);
+    expect((await commands['appointment.book']!(request, c)).outcome).toBe('transient');
+    // ... and meanwhile others took the slot through an integration: another Jan, a Jan with
+    // another email, a Jan with the phone but another name.
+    const others = [
+      { name: 'Jan', phone: '+48500999999', email: 'jan@example.com' },
+      { name: 'Jan', phone: '48500100201', email: 'other@example.com' },
+      { name: 'Janina', phone: '+48500100201', email: 'jan@example.com' },
+    ];
+    for (const [i, patient] of others.entries()) landed(sim, `77700${i}`, start, patient);
+    const next = await commands['appointment.book']!(request, { ...c, attempt: 2 });
+    expect(next).toMatchObject({ outcome: 'transient', message: expect.stringContaining('not list it yet') });
+    await sentAgo(c, request, BOOK_SETTLE_MS + 1000);
+    // Booked again after the wait: the slot is taken (404), and the command fails with it, not
+    // done with another patient's booking.
+    const last = await commands['appointment.book']!(request, { ...c, attempt: 3 });
+    expect(last).toMatchObject({ outcome: 'permanent', vendor: { status: 404 } });
+  });
+
+  it('a lost book that lands only after the wait: the booking sent again is refused (the slot is taken), and the look after it finds the earlier one', async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    const start = '2026-03-13T13:00:00+01:00';
+    const request = janBooks('b-very-late', start);
+    sim.failNext(1, 502);
+    expect((await commands['appointment.book']!(request, c)).outcome).toBe('transient');
+    await sentAgo(c, request, BOOK_SETTLE_MS + 1000);
+    // The earlier try lands at Docplanner between the list (empty) and the booking sent again.
+    sim.writes.onRequest = () => {
+      sim.writes.onRequest = undefined;
+      landed(sim, '888001', start, { name: 'Jan', phone: '48500100201' });
+    };
+    const again = await commands['appointment.book']!(request, { ...c, attempt: 2 });
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true, vendorIds: ['888001'] });
+    expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([404]);
+  });
 });
+
+/** A booking made now through the API at the simulator's place, its slot taken (30 minutes). */
+function landed(sim: DocplannerSimulator, id: string, start: string, patient: JsonObject) {
+  sim.writes.addBooking(PLACE, {
+    id,
+    status: 'booked',
+    start_at: start,
+    duration: 30,
+    booked_by: 'integration',
+    canceled_by: '',
+    booked_at: new Date().toISOString(),
+    patient,
+  });
+  sim.writes.takeSlot(PLACE.doctor, PLACE.address, start);
+}
+
+/** Moves the `sent` mark of a book's earlier try `ms` back in time (its request went out then). */
+async function sentAgo(c: CommandContext<Config>, request: CommandRequest, ms: number) {
+  const key = `docplanner:command:${request.id}`;
+  const record = (await c.commandState.get<JsonObject>(key)) as { sent: JsonObject };
+  await c.commandState.set(key, {
+    sent: { ...record.sent, at: new Date(Date.now() - ms).toISOString() },
+  } as unknown as JsonValue);
+}
 
 /**
  * A real HTTP front door to the simulator whose token endpoint answers `failure` (default 503) the
@@ -674,16 +771,37 @@ const writesTo = (sim: DocplannerSimulator, tail: string) =>
   sim.writes.log.filter((w) => w.path.endsWith(tail));
 
 describe('book and move, which Docplanner cannot deduplicate', () => {
-  it('book: an answer lost after the booking was made (502) is not booked again on the next try', async () => {
+  it("book: an answer lost after the booking was made (502): the next try finds it in the slot's bookings and is done with its id, not booked again", async () => {
     const { sim, ctx } = await setup();
     sim.writes.loseAnswers(1, 502);
     const request = bookRequest('b-lost');
     const first = await commands['appointment.book']!(request, ctx({ vendorIds: [] }));
     expect(first).toMatchObject({ outcome: 'transient', vendor: { status: 502 } });
+    const made = [...sim.bookings.keys()].at(-1);
     const again = await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 2 }));
-    expect(again.outcome).toBe('permanent');
-    expect(again.outcome === 'permanent' && again.message).toMatch(/not sent again.*slot-booked/);
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true, vendorIds: [made] });
     expect(writesTo(sim, '/book').map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 200']);
+    // Recorded: a later try (the hub failed after it) answers the same without a call.
+    const third = await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 3 }));
+    expect(third).toEqual({ outcome: 'done', alreadyDone: true, vendorIds: [made] });
+  });
+
+  it('book: a lost answer whose slot list fails is looked up again (transient), and one refused is not booked blind', async () => {
+    const { sim, ctx } = await setup();
+    sim.writes.loseAnswers(1, 504);
+    const request = bookRequest('b-list-fails');
+    expect((await commands['appointment.book']!(request, ctx({ vendorIds: [] }))).outcome).toBe('transient');
+    sim.failNext(1, 503);
+    expect(await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 2 }))).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining('looked up again on the next try'),
+    });
+    sim.failNext(1, 403);
+    expect(await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 3 }))).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('not sent again'),
+    });
+    expect(writesTo(sim, '/book')).toHaveLength(1);
   });
 
   it('book: 503 and 429 prove nothing was booked: the next try books', async () => {

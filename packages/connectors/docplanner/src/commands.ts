@@ -225,8 +225,9 @@ function newestOf(read: JsonObject): string | undefined {
  *   crash, or a 5xx other than 503, which a proxy or the vendor may give after the work was done):
  *   never sent again blind. A move is checked by re-reading the booking it moved (`sent` names it,
  *   its place and start: by the next try, Docplanner's notification of the move may have made
- *   another booking the appointment's current one); a booking cannot be checked (its id is what the
- *   lost answer held). A bare `'sent'` (what earlier versions wrote) reads as `{ sent: {} }`;
+ *   another booking the appointment's current one); a booking by listing the slot's bookings
+ *   ({@link madeEarlier}; `sent.at` says when the request went out, `sent.first` when the first
+ *   one did). A bare `'sent'` (what earlier versions wrote) reads as `{ sent: {} }`;
  * - `{ done }`: Docplanner carried it out; a later try answers the same result without a call. A
  *   move's record also names the new booking's place when it is not the old one's (`place`, which
  *   a later try writes to the instance state again: see {@link movedPlaceKey}).
@@ -252,11 +253,16 @@ interface DoneWrite {
   movedFrom?: string;
 }
 
-/** What a move's `sent` mark names: the booking it moves, where it is and when it starts. */
+/**
+ * What a `sent` mark names: when the request went out (`at`), for a book the first send's time when
+ * it was sent again (`first`), and for a move the booking it moves, where it is and when it starts.
+ */
 interface SentWrite {
   booking?: string;
   place?: Place;
   start?: string;
+  at?: string;
+  first?: string;
 }
 
 /** State-store key of a book or move's {@link AttemptRecord}. */
@@ -285,6 +291,8 @@ async function attemptOf(command: CommandRequest, ctx: Ctx): Promise<AttemptReco
     const place = placeValue(value.sent.place);
     if (place) sent.place = place;
     if (typeof value.sent.start === 'string') sent.start = value.sent.start;
+    if (typeof value.sent.at === 'string') sent.at = value.sent.at;
+    if (typeof value.sent.first === 'string') sent.first = value.sent.first;
     return { sent };
   }
   return undefined;
@@ -346,7 +354,8 @@ async function sendWrite(
 ): Promise<VendorResponse> {
   const send = async (renew: boolean) => {
     const token = await accessToken(api(ctx), { renew });
-    await ctx.commandState.set(attemptKey(command), { sent } as unknown as JsonValue);
+    const mark: SentWrite = { ...sent, at: new Date().toISOString() };
+    await ctx.commandState.set(attemptKey(command), { sent: mark } as unknown as JsonValue);
     return ctx.http.request({
       ...request,
       headers: { accept: 'application/json', authorization: `Bearer ${token}` },
@@ -517,6 +526,152 @@ export function commandUnsupported(command: CommandData): string | undefined {
   return command.type === 'appointment.book' ? bookLacks(command.data) : undefined;
 }
 
+/**
+ * How long after a book went out a list of the slot's bookings without it proves it was not made,
+ * ms. A request whose answer the hub lost may still be under way at Docplanner: the hub stops
+ * waiting after its 10 s request timeout, a gateway answers 502 / 504 after its own (commonly
+ * 60 s), while the booking may land after either. Two minutes covers both; before then, a list
+ * without the booking says only "not yet", and the next try looks again instead of booking.
+ */
+export const BOOK_SETTLE_MS = 120_000;
+
+/**
+ * How long before the first send a booking found at the slot may have been made (the two clocks
+ * differ): one made earlier is not this command's.
+ */
+const BOOK_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** `iso` (with its offset) `minutes` later, written with the same offset. */
+function later(iso: string, minutes: number): string {
+  const offset = /(Z|[+-]\d{2}:\d{2})$/i.exec(iso)?.[1] ?? 'Z';
+  const shift =
+    offset.toUpperCase() === 'Z'
+      ? 0
+      : (offset[0] === '-' ? -1 : 1) * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
+  const local = new Date(Date.parse(iso) + (minutes + shift) * 60_000).toISOString().slice(0, 19);
+  return `${local}${offset.toUpperCase() === 'Z' ? 'Z' : offset}`;
+}
+
+const lower = (v: JsonValue | undefined) =>
+  typeof v === 'string' || typeof v === 'number'
+    ? String(v).normalize('NFC').trim().toLowerCase()
+    : undefined;
+
+/**
+ * Whether two phone numbers are the same: the same digits, or the one written without its
+ * country code (at most three digits more in front; the shorter keeps at least seven). Docplanner
+ * may store `+48 500 100 200` as `48500100200` (its examples write the phone as a number).
+ */
+function samePhone(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  const [x, y] = [a, b].map((v) =>
+    typeof v === 'string' || typeof v === 'number' ? String(v).replace(/\D/g, '') : '',
+  );
+  const [short, long] = x!.length <= y!.length ? [x!, y!] : [y!, x!];
+  return short.length >= 7 && long.endsWith(short) && long.length - short.length <= 3;
+}
+
+/**
+ * Whether a listed booking's patient is the one this book sent: the same name, phone and, when
+ * sent, surname and email (case and spacing aside). Strict: a booking of another patient at the
+ * slot, or one the list names no patient for, is not this command's.
+ */
+function samePatient(listed: JsonValue | undefined, sent: JsonObject): boolean {
+  if (!isJsonObject(listed)) return false;
+  if (lower(listed.name) === undefined || lower(listed.name) !== lower(sent.name)) return false;
+  if (!samePhone(listed.phone, sent.phone)) return false;
+  for (const key of ['surname', 'email'] as const) {
+    if (sent[key] !== undefined && lower(listed[key]) !== lower(sent[key])) return false;
+  }
+  return true;
+}
+
+const UNKNOWN_BOOK = 'an earlier try of this booking went out and its outcome is unknown';
+
+/**
+ * After a book whose outcome is unknown (no answer, a 5xx that does not say, a 2xx without the
+ * booking): lists the address's bookings at the slot (getBookings, `GET …/bookings?start=&end=
+ * &with=booking.patient`, the slot's start to its end) and looks for the one the earlier try made:
+ * the same start instant, booked through the API (`booked_by: integration`), for the patient as
+ * sent ({@link samePatient}), not made before the first try went out. Found: done with its id
+ * (`alreadyDone`; canceled since, it is still the one this command made, and is not booked again).
+ * Not found: undefined (book again) once the earlier try has surely ended at Docplanner
+ * ({@link BOOK_SETTLE_MS} after it went out), else transient until then. A list that did not answer
+ * is transient, one refused permanent: nothing is booked blind.
+ */
+async function madeEarlier(
+  command: CommandRequest<'appointment.book'>,
+  ctx: Ctx,
+  place: Place,
+  patient: JsonObject,
+  sent: SentWrite,
+): Promise<CommandResult | undefined> {
+  const d = command.data;
+  const start = vendorTime(d.start);
+  const query = new URLSearchParams({
+    start,
+    end: later(start, d.durationMinutes!),
+    with: 'booking.patient',
+  });
+  const res = await docplannerApi(api(ctx), {
+    method: 'GET',
+    url: `${placePath(ctx.config, place)}/bookings?${query}`,
+  });
+  const items = ok(res) && isJsonObject(res.body) ? res.body._items : undefined;
+  if (!Array.isArray(items)) {
+    const result = ok(res)
+      ? {
+          outcome: 'transient' as const,
+          message: `Docplanner booking list answered ${res.status} without _items`,
+        }
+      : failure('booking list', res);
+    if (result.outcome === 'transient') {
+      return {
+        ...result,
+        message: `${UNKNOWN_BOOK}, and listing the slot's bookings to find it did not answer (${result.message}): looked up again on the next try`,
+      };
+    }
+    return {
+      outcome: 'permanent',
+      message: `${UNKNOWN_BOOK}, and listing the slot's bookings to find it was refused (${res.status}): not sent again, so nothing is booked twice; the vendor's notification (slot-booked) will show whether it happened`,
+      vendor: { status: res.status, body: res.body },
+    };
+  }
+  const first = sent.first ?? sent.at;
+  const since = first === undefined ? undefined : Date.parse(first) - BOOK_CLOCK_SKEW_MS;
+  const mine = (b: JsonValue): b is JsonObject =>
+    isJsonObject(b) &&
+    vendorId(b.id) !== undefined &&
+    sameInstant(b.start_at, start) &&
+    b.booked_by === 'integration' &&
+    samePatient(b.patient, patient) &&
+    (since === undefined || typeof b.booked_at !== 'string' || Date.parse(b.booked_at) >= since);
+  const found = items.filter(mine);
+  const made = found.find((b) => b.status === 'booked') ?? found[0];
+  if (made) return carriedOut(command, ctx, { vendorIds: [vendorId(made.id)!], alreadyDone: true }, res);
+  const sentAt = sent.at === undefined ? Number.NaN : Date.parse(sent.at);
+  if (Number.isNaN(sentAt)) {
+    // A mark without its time (an earlier version's): the wait starts now.
+    await ctx.commandState.set(attemptKey(command), {
+      sent: { ...sent, at: new Date().toISOString() },
+    } as unknown as JsonValue);
+    return notYet(BOOK_SETTLE_MS);
+  }
+  const wait = sentAt + BOOK_SETTLE_MS - Date.now();
+  return wait > 0 ? notYet(wait) : undefined;
+}
+
+/**
+ * A book not listed (yet) while its earlier try may still land: transient, on the command retry
+ * schedule. No `retryAfterMs` for the rest of the wait: the hub takes one as the vendor asking it
+ * to wait, and would hold every other command of the instance in this process until then.
+ */
+function notYet(wait: number): CommandResult {
+  return {
+    outcome: 'transient',
+    message: `${UNKNOWN_BOOK}, and the slot's bookings do not list it yet: it may still land at Docplanner, so it is looked for again on the next try, and booked again only when still not there ${BOOK_SETTLE_MS / 1000} s after it went out (${Math.ceil(wait / 1000)} s from now)`,
+  };
+}
+
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
   const d = command.data;
   // Also here: a command the hub accepted before the connector refused it up front.
@@ -529,13 +684,6 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const earlier = await attemptOf(command, ctx);
   const again = await replayed(command, ctx, earlier);
   if (again) return again;
-  if (earlier && 'sent' in earlier) {
-    return {
-      outcome: 'permanent',
-      message:
-        "an earlier try of this booking went out and its outcome is unknown (no answer, or a 5xx that does not say it was refused); Docplanner has no idempotency key and a booking cannot be re-read without the id that answer held: not sent again, so nothing is booked twice; the vendor's notification (slot-booked) will show whether it happened",
-    };
-  }
   const p = d.patient;
   const patient: JsonObject = { name: (p.given ?? p.name)!, phone: p.phone! };
   if (p.family !== undefined) patient.surname = p.family;
@@ -555,6 +703,14 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     // Strings in Docplanner's BookSlotRequest, whichever the sender gave.
     if (typeof vendor[key] === 'string' || typeof vendor[key] === 'number') body[key] = String(vendor[key]);
   }
+  const unknown = earlier && 'sent' in earlier ? earlier.sent : undefined;
+  if (unknown) {
+    const checked = await madeEarlier(command, ctx, place, patient, unknown);
+    if (checked) return checked;
+  }
+  // Sent again: the first send's time stays, so the booking it may still have made is not left
+  // out as made before this command.
+  const first = unknown?.first ?? unknown?.at;
   const res = await sendWrite(
     command,
     ctx,
@@ -563,22 +719,28 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       url: `${placePath(ctx.config, place)}/slots/${encodeURIComponent(vendorTime(d.start))}/book`,
       json: body,
     },
-    {},
+    first === undefined ? {} : { first },
   );
   if (!ok(res)) {
+    if (unknown && res.status === 404) {
+      // The slot is taken: by the earlier try, landed after the wait ({@link BOOK_SETTLE_MS})?
+      // Looked for once more, the wait over, before the command fails on the refusal.
+      const found = await madeEarlier(command, ctx, place, patient, { first, at: new Date(0).toISOString() });
+      if (found) return found;
+    }
     return notCarriedOut(
       command,
       ctx,
       'book',
       res,
-      'the next try does not book again (nothing is booked twice)',
+      "the next try looks for the booking among the slot's bookings before it books again",
     );
   }
   const result = createdOutcome('Docplanner book', res, (body) => body.id);
   if (result.outcome !== 'done') {
     // A 2xx without the booking's id (a proxy's HTML page, an answer without `id`) says neither that
     // it booked nor that it did not: transient, as a 5xx that does not say; the `sent` mark stays,
-    // so the next try never books again.
+    // so the next try looks for the booking before it books again.
     return result;
   }
   return carriedOut(command, ctx, { vendorIds: result.vendorIds ?? [] }, res);

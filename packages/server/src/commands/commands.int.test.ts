@@ -1644,7 +1644,7 @@ describe('credentials, retries and the known state', () => {
     }
   });
 
-  it('a booking whose answer was lost (502 after booking) fails without booking twice, saying so', async () => {
+  it("a booking whose answer was lost (502 after booking) is found by its next try: succeeded with the booking, booked once, and Docplanner's slot-booked is its echo", async () => {
     const start = '2026-04-02T11:00:00+02:00';
     sim.writes.loseAnswers(1, 502);
     const sent = await api('POST', '/v1/commands', {
@@ -1661,17 +1661,28 @@ describe('credentials, retries and the known state', () => {
       },
     });
     expect(sent.status).toBe(202);
-    const failed = await subscriber.waitFor(
-      (r) => r.type === 'command.failed' && r.subject === `command/${sent.json.id}`,
-    );
-    expect(
-      (failed.json as { data: { attempts: number; error: { kind: string; message: string } } }).data,
-    ).toMatchObject({
+    // Before: failed, "outcome unknown, not sent again", though Docplanner had booked it.
+    const done = await finished(sent.json.id);
+    const booked = [...sim.bookings.entries()].filter(([, b]) => b.booking.start_at === start);
+    expect(booked).toHaveLength(1);
+    expect(done).toMatchObject({
+      status: 'succeeded',
       attempts: 2,
-      error: { kind: 'permanent', message: expect.stringMatching(/not sent again.*slot-booked/) },
+      result: { vendorIds: [booked[0]![0]], alreadyDone: true, appointmentId: expect.any(String) },
     });
+    // The second try listed the slot's bookings (getBookings) and booked nothing.
+    expect(
+      done.calls
+        .filter((c: { attempt: number }) => c.attempt === 2)
+        .map((c: { method: string; url: string }) => `${c.method} ${c.url.split('/').at(-1)}`),
+    ).toEqual(['GET bookings']);
     const books = sim.writes.log.filter((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`));
     expect(books.map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 200']);
+    const echo = await subscriber.waitFor(
+      (r) => r.type === 'appointment.created' && r.subject === `appointment/${done.result.appointmentId}`,
+    );
+    // Before: no causedBy, so the CRM could not tie the appointment to its command.
+    expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
   });
 
   it('a command has one echo: a later change of the same type on its appointment is not marked, the echo normalized again still is', async () => {
@@ -2130,6 +2141,63 @@ describe('a command cut short by a database outage', () => {
       await setConnectionsAllowed(admin, db.name(), true).catch(() => {});
       await admin.end();
       sim.writes.onRequest = undefined;
+    }
+  });
+
+  it("a booking Docplanner made while the database was cut is found by the run after: succeeded with it, booked once, and its slot-booked is the command's echo", async () => {
+    const start = '2026-04-03T09:30:00+02:00';
+    const { reached, release } = holdNextVendorWrite();
+    // The echo comes after the command has finished: the audit's case, where it had failed.
+    sim.writes.holdEchoes = true;
+    const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+    await admin.connect();
+    try {
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.book',
+        instance: 'dp',
+        data: {
+          start,
+          durationMinutes: 30,
+          patient: { name: 'Pola', phone: '+48500100207', email: 'pola@example.com' },
+          practitioner: { id: PLACE.doctor },
+          location: { id: PLACE.address },
+          organization: { id: PLACE.facility },
+          service: { id: '4455661' },
+        },
+      });
+      expect(sent.status).toBe(202);
+      await reached;
+      // Docplanner books while the hub cannot store the answer (nor the connector its record of it).
+      await setConnectionsAllowed(admin, db.name(), false);
+      release();
+      await eventually(
+        async () => sim.writes.log.some((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`)),
+        'the booking made at Docplanner',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await setConnectionsAllowed(admin, db.name(), true);
+      const done = await finished(sent.json.id, 'the command run again and finished', 30_000);
+      const booked = [...sim.bookings.entries()].filter(([, b]) => b.booking.start_at === start);
+      expect(booked).toHaveLength(1);
+      // Before: failed, "outcome unknown, not sent again".
+      expect(done).toMatchObject({
+        status: 'succeeded',
+        result: { vendorIds: [booked[0]![0]], alreadyDone: true },
+      });
+      expect(
+        sim.writes.log.filter((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`)),
+      ).toHaveLength(1);
+      sim.writes.releaseEchoes();
+      const echo = await subscriber.waitFor(
+        (r) => r.type === 'appointment.created' && r.subject === `appointment/${done.result.appointmentId}`,
+      );
+      expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+    } finally {
+      await setConnectionsAllowed(admin, db.name(), true).catch(() => {});
+      await admin.end();
+      sim.writes.onRequest = undefined;
+      sim.writes.holdEchoes = false;
+      sim.writes.releaseEchoes();
     }
   });
 });
