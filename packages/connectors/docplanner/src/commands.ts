@@ -16,8 +16,9 @@
  * ({@link movedPlaceKey}). Docplanner's API has no idempotency key, so a repeated call (the hub runs
  * commands at least once) checks first: a cancel whose DELETE is refused re-reads the booking and is
  * done when it is already canceled; a book or move keeps a record of its write
- * ({@link AttemptRecord}) and is never sent again once it may have taken effect (see
- * docs/connectors/docplanner.md#commands).
+ * ({@link AttemptRecord}) and is never sent again blind once it may have taken effect: a book's next
+ * try looks for the booking among the slot's bookings ({@link madeEarlier}), a move's re-reads the
+ * booking it moved ({@link checkMove}) (see docs/connectors/docplanner.md#commands).
  */
 import {
   type CommandContext,
