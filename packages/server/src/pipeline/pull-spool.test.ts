@@ -2,13 +2,25 @@
  * The pull spool's files: sealed (no payload in clear), read back whole with their times, kept per
  * database, unreadable under another key (left in place), and a half-written file is no batch.
  */
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
 import type { NewInbound } from '../inbound/store.ts';
-import { databaseKey, PullSpool } from './pull-spool.ts';
+import { databaseKey, MAX_SPOOL_FILE_BYTES, PullSpool } from './pull-spool.ts';
 
 const cipherOf = (material: string) => {
   const key = deriveKey(material);
@@ -80,5 +92,55 @@ describe('the pull spool', () => {
     expect(batches).toEqual([]);
     expect(unreadable).toEqual([{ file, reason: expect.stringMatching(/./) }]);
     expect(readdirSync(spool.dir).sort()).toEqual(['1-2-3.partial', file.split('/').pop()]);
+  });
+
+  it('reads batches only from regular files of its own: a FIFO, a link or a huge file is reported, not read', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'switchyard-spool-'));
+    const spool = new PullSpool(root, DB, cipher);
+    const file = await spool.write('dp', [item]);
+    // A FIFO: reading it would wait for a writer forever, and the pull loop with it.
+    execFileSync('mkfifo', [join(spool.dir, '0-fifo.spool')]);
+    // A link to a batch elsewhere (or to /dev/zero, which never ends).
+    const elsewhere = join(mkdtempSync(join(tmpdir(), 'switchyard-elsewhere-')), 'copy');
+    copyFileSync(file, elsewhere);
+    symlinkSync(elsewhere, join(spool.dir, '0-link.spool'));
+    // Larger than any batch (sparse: no disk used), not read into memory.
+    writeFileSync(join(spool.dir, '0-huge.spool'), '');
+    truncateSync(join(spool.dir, '0-huge.spool'), MAX_SPOOL_FILE_BYTES + 1);
+    const found = await Promise.race([
+      spool.pending(),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2_000)),
+    ]);
+    expect(found?.batches).toEqual([{ file, instanceId: 'dp', items: [item] }]);
+    expect(found?.unreadable.map((u) => [u.file.split('/').pop(), u.reason])).toEqual([
+      ['0-fifo.spool', 'not a regular file'],
+      ['0-huge.spool', `${MAX_SPOOL_FILE_BYTES + 1} bytes, more than a batch (${MAX_SPOOL_FILE_BYTES})`],
+      ['0-link.spool', 'a symbolic link, not a file of the spool'],
+    ]);
+  }, 10_000);
+
+  it('is not used in a directory other users may write', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'switchyard-spool-'));
+    const spool = new PullSpool(root, DB, cipher);
+    await spool.ensure();
+    chmodSync(spool.dir, 0o777);
+    // ensure() is checked before each fetch; a new process (a new spool object) checks again.
+    await expect(new PullSpool(root, DB, cipher).ensure()).rejects.toThrow(
+      /may be written by other users \(mode 777\)/,
+    );
+    chmodSync(spool.dir, 0o700);
+    chmodSync(root, 0o777);
+    await expect(new PullSpool(root, DB, cipher).write('dp', [item])).rejects.toThrow(/mode 777/);
+    // A shared directory with the sticky bit (others cannot remove what is not theirs) is fine.
+    chmodSync(root, 0o1777);
+    await new PullSpool(root, DB, cipher).ensure();
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("is not used in another user's directory", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'switchyard-spool-'));
+    const spool = new PullSpool(root, DB, cipher);
+    await spool.ensure();
+    chownSync(spool.dir, 65534, 65534);
+    await expect(new PullSpool(root, DB, cipher).ensure()).rejects.toThrow(/belongs to uid 65534/);
   });
 });

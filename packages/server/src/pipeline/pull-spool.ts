@@ -11,14 +11,28 @@
  * database and instance, so a file is neither readable nor movable onto another instance. Files are
  * kept per database (a directory named by a hash of the URL's host, port and database name, never
  * its password), so hubs of several databases on one host never store each other's notifications.
+ *
+ * Another local user must not be able to remove, swap or stall what the spool keeps (they cannot
+ * forge a file without the `secretKey`): the spool is used only when its directory and the one it
+ * is in belong to this user (or root) and no one else may write them (a shared directory with the
+ * sticky bit, as /tmp, aside), and a batch is read only from a regular file of this user, not a
+ * link, a FIFO or a device, and of at most {@link MAX_SPOOL_FILE_BYTES}.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { SecretCipher } from '../delivery/secret-box.ts';
 import type { NewInbound } from '../inbound/store.ts';
 
 const SUFFIX = '.spool';
+
+/**
+ * The largest spool file read back, bytes: a batch is at most a few vendor answers (each read up to
+ * 16 MiB), sealed; a larger file is no batch of this hub's, reported and left rather than read
+ * into memory whole (a link to /dev/zero never ends).
+ */
+export const MAX_SPOOL_FILE_BYTES = 128 * 1024 * 1024;
 const TEMP_SUFFIX = '.partial';
 
 /** A batch read back from the spool. */
@@ -89,6 +103,8 @@ export class PullSpool {
   async ensure(): Promise<void> {
     this.ready ??= (async () => {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await checkPrivate(dirname(this.dir), true);
+      await checkPrivate(this.dir, false);
       // Written, not only made: a read-only disk is found before a vendor hands anything over.
       const probe = join(this.dir, `probe-${process.pid}-${randomUUID()}${TEMP_SUFFIX}`);
       await writeDurably(probe, '');
@@ -107,7 +123,11 @@ export class PullSpool {
     const file = join(this.dir, `${name}${SUFFIX}`);
     const temp = join(this.dir, `${name}${TEMP_SUFFIX}`);
     const sealed = this.cipher.seal(JSON.stringify(items), this.context(instanceId));
-    await writeDurably(temp, `${JSON.stringify({ v: 1, instanceId, sealed })}\n`);
+    const record = `${JSON.stringify({ v: 1, instanceId, sealed })}\n`;
+    // What could not be read back is not kept by writing it.
+    if (Buffer.byteLength(record) > MAX_SPOOL_FILE_BYTES)
+      throw new Error(`the batch sealed is larger than ${MAX_SPOOL_FILE_BYTES} bytes`);
+    await writeDurably(temp, record);
     await rename(temp, file);
     await syncDirectory(this.dir);
     return file;
@@ -137,7 +157,7 @@ export class PullSpool {
       const file = join(this.dir, name);
       if (!name.endsWith(SUFFIX)) continue;
       try {
-        const record = JSON.parse(await readFile(file, 'utf8')) as {
+        const record = JSON.parse(await readOwnFile(file)) as {
           v?: unknown;
           instanceId?: unknown;
           sealed?: unknown;
@@ -158,6 +178,49 @@ export class PullSpool {
       }
     }
     return { batches, unreadable };
+  }
+}
+
+/**
+ * Throws unless `dir` is a directory of this user (or root, for the one the spool is in) that no
+ * one else may write: another user who can write it can remove or swap the spool's files.
+ * `sharedOk`: a directory others may write is accepted with the sticky bit (they cannot remove or
+ * rename what is not theirs). Not checked where there are no uids (Windows).
+ */
+async function checkPrivate(dir: string, sharedOk: boolean): Promise<void> {
+  const uid = process.getuid?.();
+  if (uid === undefined) return;
+  const info = await stat(dir);
+  if (!info.isDirectory()) throw new Error(`${dir} is not a directory`);
+  if (info.uid !== uid && !(sharedOk && info.uid === 0))
+    throw new Error(`${dir} belongs to uid ${info.uid}, not to this process's user (uid ${uid})`);
+  const sticky = (info.mode & 0o1000) !== 0;
+  if ((info.mode & 0o022) !== 0 && !(sharedOk && sticky))
+    throw new Error(`${dir} may be written by other users (mode ${(info.mode & 0o7777).toString(8)})`);
+}
+
+/**
+ * A spool file's text: a regular file (not a link, a FIFO that would block the read forever, or a
+ * device), this user's, of at most {@link MAX_SPOOL_FILE_BYTES}, read through the descriptor those
+ * were checked on.
+ */
+async function readOwnFile(file: string): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+    (error: NodeJS.ErrnoException) => {
+      throw error.code === 'ELOOP' ? new Error('a symbolic link, not a file of the spool') : error;
+    },
+  );
+  try {
+    const info = await handle.stat();
+    const uid = process.getuid?.();
+    if (!info.isFile()) throw new Error('not a regular file');
+    if (uid !== undefined && info.uid !== uid)
+      throw new Error(`owned by uid ${info.uid}, not this process's user`);
+    if (info.size > MAX_SPOOL_FILE_BYTES)
+      throw new Error(`${info.size} bytes, more than a batch (${MAX_SPOOL_FILE_BYTES})`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
   }
 }
 
