@@ -115,10 +115,15 @@ export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Pr
       const leave = () => gone.abort();
       reply.raw.once('close', leave);
       try {
-        return await feed.poll(request.params.id, {
+        const page = await feed.poll(request.params.id, {
           ...request.query,
           signal: AbortSignal.any([gone.signal, closing.signal]),
         });
+        // The credential again: during a wait of up to longPoll.maxWait its secret may have been
+        // rotated out (a leaked one revoked) or the subscription deleted, and what the wait then
+        // read is not this reader's any more.
+        await checkFeedCredential(deps, request as FastifyRequest<{ Params: { id: string } }>);
+        return page;
       } finally {
         reply.raw.off('close', leave);
         // Closing: the connection ends with this answer. Kept alive, it would hold the server's

@@ -235,4 +235,47 @@ describe('the pull feed long-poll', () => {
     const still = longPoll(`after=${head}&wait=1`);
     expect((await still).ms).toBeGreaterThanOrEqual(950);
   }, 30_000);
+
+  it('serves nothing to a waiting reader whose secret was rotated out or whose subscription was deleted meanwhile', async () => {
+    const waitWith = async (id: string, change: () => Promise<unknown>, pushed: string, wait = 20) => {
+      const created = await httpHub.subscriptions.create({
+        id,
+        kind: 'pull',
+        eventTypes: ['appointment.*'],
+        sources: ['shop'],
+      });
+      const path = `/v1/subscriptions/${id}/events`;
+      const auth = { authorization: `Bearer ${created.secret!}` };
+      const head = (
+        (await (await fetch(`${server.base}${path}?limit=1000`, { headers: auth })).json()) as {
+          nextCursor: string;
+        }
+      ).nextCursor;
+      const waiting = fetch(`${server.base}${path}?after=${head}&wait=${wait}`, { headers: auth });
+      await eventually(async () => httpHub.feed.waiting() === 1);
+      await change();
+      await push(pushed);
+      const answer = await waiting;
+      return { status: answer.status, body: await answer.text() };
+    };
+    // A leaked secret revoked (no overlap) while its holder waits: the event stored after the
+    // revocation is not handed to it.
+    const rotated = await waitWith(
+      'revoked',
+      () => httpHub.subscriptions.rotateSecret('revoked', { overlapMs: 0 }),
+      'after-revocation',
+    );
+    expect(rotated.status).toBe(401);
+    expect(rotated.body).not.toContain('after-revocation');
+    // Deleted: no NOTIFY names it any more, so its wait runs out (3 s here) and is refused.
+    const removed = await waitWith(
+      'removed',
+      () => httpHub.subscriptions.remove('removed'),
+      'after-removal',
+      3,
+    );
+    expect(removed.status).toBe(401);
+    expect(removed.body).not.toContain('after-removal');
+    expect(httpHub.feed.waiting()).toBe(0);
+  }, 60_000);
 });
