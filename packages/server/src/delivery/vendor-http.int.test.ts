@@ -244,4 +244,29 @@ describe('createVendorHttp', () => {
       a: [1, 2],
     });
   });
+
+  it("refuses a path with a '.' or '..' segment, which an id put in it would make another path", async () => {
+    const before = seen.length;
+    const client = createVendorHttp();
+    // encodeURIComponent('..') is '..': a booking id '..' in DELETE …/bookings/{id} reached
+    // DELETE …/ (the parser resolves dot segments, %2e ones and ones split by a tab included).
+    for (const id of ['..', '.', '%2e%2E', '.%2e', '%2E.', '.\t.']) {
+      await expect(
+        client.request({ url: `${base}/addresses/7/bookings/${id}`, method: 'DELETE' }),
+      ).rejects.toMatchObject({ kind: 'permanent', message: expect.stringContaining('segment') });
+      await expect(client.request({ url: `${base}/bookings/${id}/json` })).rejects.toMatchObject({
+        kind: 'permanent',
+      });
+    }
+    expect(seen.slice(before)).toEqual([]);
+    // Dots that are no segment of their own pass, and so do dots in the query.
+    for (const path of ['/bookings/1.5', '/bookings/.../json', '/bookings/a..b', '/json?after=..'])
+      expect((await client.request({ url: `${base}${path}` })).status).toBe(200);
+    expect(seen.slice(before).map((x) => x.url)).toEqual([
+      '/bookings/1.5',
+      '/bookings/.../json',
+      '/bookings/a..b',
+      '/json?after=..',
+    ]);
+  });
 });

@@ -91,6 +91,28 @@ function pinnedAgent(origin: string, addresses: readonly string[]): Agent {
   return agent;
 }
 
+/**
+ * A `.` or `..` segment of a URL's path as written (`%2e` and stray tabs or newlines included, as
+ * the URL parser reads them), or undefined. Connectors put vendor and sender ids in paths with
+ * `encodeURIComponent`, which leaves `.` and `..` as they are, and the parser then resolves them:
+ * a booking id `..` made `DELETE …/addresses/7/bookings/..` a `DELETE …/addresses/7`, another
+ * resource of the vendor's with the instance's credentials. No vendor path is written with one.
+ *
+ * @example
+ * ```ts
+ * dotSegment('https://api.example/bookings/%2E%2e/cancel'); // '%2E%2e'
+ * dotSegment('https://api.example/bookings/1.5/cancel'); // undefined
+ * ```
+ */
+export function dotSegment(url: string): string | undefined {
+  const path = /^[a-z][a-z0-9+.-]*:[/\\]{2}[^/\\?#]*([^?#]*)/i.exec(url.replace(/[\t\n\r]/g, ''))?.[1] ?? '';
+  for (const segment of path.split(/[/\\]/)) {
+    const plain = segment.toLowerCase().replaceAll('%2e', '.');
+    if (plain === '.' || plain === '..') return segment;
+  }
+  return undefined;
+}
+
 /** `https://api.vendor.com/v1/things` from any URL: no credentials, query or fragment. */
 function safeUrl(url: string): string {
   try {
@@ -158,6 +180,13 @@ export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
 
       async function send(): Promise<VendorResponse> {
         const started = performance.now();
+        const dotted = dotSegment(request.url);
+        if (dotted !== undefined) {
+          // An id of '.' or '..' (a vendor's, a sender's) would make the call another path's.
+          const message = `vendor API ${method} ${where} not called: its path holds a '${dotted}' segment, which would make it another path`;
+          logger?.warn({ method, url: where }, 'vendor API call refused');
+          throw ConnectorError.permanent(message, { details: { method, url: where } });
+        }
         const destination = await checkDestination(request.url, {
           allowPrivate: true,
           allowLoopback: true,
