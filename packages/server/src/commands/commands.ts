@@ -504,6 +504,14 @@ interface Attached {
  */
 const DUE_WAKE_MARGIN_MS = 250;
 
+/**
+ * The longest delay Node's timers take (2^31 - 1 ms, 24.8 days): a longer one fires after 1 ms,
+ * with a TimeoutOverflowWarning on stderr. A wait can be longer (`commands.maxRetryAfter` and
+ * `retrySchedule` have no upper bound, and a vendor may ask for years): its timer is armed for this
+ * long and, firing early, armed again for what is left.
+ */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** How often a command cut short by a database outage is offered back (runCommand's giveBack), ms. */
 const GIVE_BACK_RETRY_MS = 500;
 
@@ -646,7 +654,8 @@ export function createCommands(options: CommandsOptions = {}) {
           s.wakeTimers.delete(timer);
           s.boss.notifyWorker(worker);
         },
-        startAfter.getTime() - Date.now() + DUE_WAKE_MARGIN_MS,
+        // Firing early for a longer wait only wakes the worker once for nothing: the job is not due.
+        Math.min(startAfter.getTime() - Date.now() + DUE_WAKE_MARGIN_MS, MAX_TIMER_MS),
       );
       timer.unref();
       s.wakeTimers.add(timer);
@@ -1346,11 +1355,15 @@ export function createCommands(options: CommandsOptions = {}) {
     const wait = line.pausedUntil - Date.now();
     if (wait > 0) {
       if (line.parked.size > 0 && line.wake === undefined) {
-        const timer = setTimeout(() => {
-          s.wakeTimers.delete(timer);
-          line.wake = undefined;
-          release(s, slots, line);
-        }, wait);
+        const timer = setTimeout(
+          () => {
+            s.wakeTimers.delete(timer);
+            line.wake = undefined;
+            release(s, slots, line);
+            // A pause longer than a timer's reach: release() arms it again for what is left.
+          },
+          Math.min(wait, MAX_TIMER_MS),
+        );
         timer.unref();
         line.wake = timer;
         s.wakeTimers.add(timer);

@@ -79,7 +79,14 @@ beforeAll(async () => {
     logger: pino({ level: 'silent' }),
     pipeline: { pollIntervalMs: 200, retention: { cron: false } },
     // Four slots in the process, two for any one instance (the default: half).
-    commands: { concurrency: 4, retryScheduleMs: [100, 100, 100], retryJitter: 0, retentionCron: false },
+    // maxRetryAfter as long as an operator may set it (no upper bound): 30 days, the last test's.
+    commands: {
+      concurrency: 4,
+      retryScheduleMs: [100, 100, 100],
+      retryJitter: 0,
+      retentionCron: false,
+      maxRetryAfterMs: 30 * 86_400_000,
+    },
   });
 }, 60_000);
 
@@ -228,3 +235,36 @@ it("a vendor's rate limit pauses the instance's other commands until its reset, 
     calls.stop();
   }
 }, 60_000);
+
+// Last: it leaves dp-fast paused for 30 days.
+it('a pause longer than a timer can wait (a reset 30 days ahead) keeps the commands parked without spinning', async () => {
+  // Node's setTimeout fires after 1 ms, with a TimeoutOverflowWarning, for more than 2^31 - 1 ms
+  // (24.8 days): the pause's release timer fired, found the pause on, and armed itself again, about
+  // 700 times a second, each a warning on stderr, for as long as the pause lasted.
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  let calls: ReturnType<typeof inFlight> | undefined;
+  try {
+    fastSim.rateLimitNext(1, 30 * 86_400);
+    const first = await book('dp-fast');
+    for (;;) {
+      const c = (await api('GET', `/v1/commands/${first}`)).json;
+      if (c.attempts >= 1 && c.status === 'pending') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    calls = inFlight(fastSim);
+    const parked = await book('dp-fast');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(warnings.filter((name) => name === 'TimeoutOverflowWarning')).toEqual([]);
+    // Parked, not sent: the vendor asked for 30 days.
+    expect((await api('GET', `/v1/commands/${parked}`)).json).toMatchObject({
+      status: 'pending',
+      attempts: 0,
+    });
+    expect(calls.calls).toEqual([]);
+  } finally {
+    calls?.stop();
+    process.off('warning', onWarning);
+  }
+}, 30_000);
