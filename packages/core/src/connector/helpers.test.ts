@@ -221,6 +221,25 @@ describe('createdOutcome', () => {
     );
   });
 
+  it('is transient, not done, on an id the hub could not keep: too long, or with control characters', () => {
+    // A 10 kB id failed the alias's write (index row too large) after the booking was made, a NUL
+    // any write of it; '__proto__' and a 300-character id are ids like any other.
+    for (const id of ['x'.repeat(10_000), 'x'.repeat(301), 'a\u0000b', 'a\nb']) {
+      const result = createdOutcome('Acme book', { status: 201, headers: {}, body: { id } }, idOf);
+      expect(result, id.slice(0, 10)).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringMatching(
+          /^Acme book answered 201 with an id the hub cannot keep \((\d+ characters|control characters)\)/,
+        ),
+      });
+    }
+    for (const id of ['__proto__', 'x'.repeat(300)])
+      expect(createdOutcome('Acme book', { status: 201, headers: {}, body: { id } }, idOf)).toMatchObject({
+        outcome: 'done',
+        vendorIds: [id],
+      });
+  });
+
   it('is commandOutcome for any other status', () => {
     expect(
       createdOutcome('Acme book', { status: 503, headers: { 'retry-after': '3' }, body: html }, idOf),

@@ -187,10 +187,32 @@ export function createdOutcome(
   const result = commandOutcome(what, res, said);
   if (result.outcome !== 'done') return result;
   const id = isJsonObject(res.body) ? idOf(res.body) : undefined;
+  if (typeof id === 'string' && id !== '' && !usableVendorId(id)) {
+    // Kept, it could not be stored (an alias's index takes ~2.7 kB, Postgres text no NUL): the
+    // outcome's write failed after the booking was made. Nor addressed: a URL path never takes it.
+    const said = id.length > MAX_VENDOR_ID_LENGTH ? `${id.length} characters` : 'control characters';
+    return {
+      outcome: 'transient',
+      message: `${what} answered ${res.status} with an id the hub cannot keep (${said}): not taken as done; retried, and the next try checks before it writes again`,
+      vendor: result.vendor,
+    };
+  }
   if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id))) {
     return { ...result, vendorIds: [String(id)] };
   }
   return { outcome: 'transient', message: `${what} ${answeredWithoutId(res)}`, vendor: result.vendor };
+}
+
+/** The longest vendor id {@link createdOutcome} takes, characters (the admin API's lookup's bound). */
+const MAX_VENDOR_ID_LENGTH = 300;
+
+/**
+ * Whether a vendor's id can be kept and used: at most {@link MAX_VENDOR_ID_LENGTH} characters and
+ * no control characters (a NUL cannot be stored at all).
+ */
+function usableVendorId(id: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for.
+  return id.length <= MAX_VENDOR_ID_LENGTH && !/[\u0000-\u001f\u007f]/.test(id);
 }
 
 /** `answered 200 (text/html) without the JSON …`: what the answer was, in the failure message. */
