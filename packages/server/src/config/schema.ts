@@ -103,8 +103,9 @@ export const CONFIG_DEFAULTS = {
   // The pull feed's long-poll (`GET /v1/subscriptions/{id}/events?wait=`, subscriptions/feed.ts):
   // the wait a request gets without `wait` (0: answer at once, as before long-polls), the longest
   // it may ask for, seconds (under server.timeouts.request, and what proxies commonly allow), and
-  // how many may wait at once in one process (each holds a socket and a timer; beyond, 503).
-  feed: { wait: 0, maxWait: 30, waiters: 1000 },
+  // how many may wait at once in one process (each holds a socket and a timer; beyond, 503), and
+  // how many of those one subscription may hold (one reader's credential must not take them all).
+  feed: { wait: 0, maxWait: 30, waiters: 1000, waitersPerSubscription: 100 },
   // Tracing is off unless an endpoint is configured (here or by OTEL_EXPORTER_OTLP_*). sampleRatio
   // applies when neither the file nor OTEL_TRACES_SAMPLER sets one; exportTimeout when
   // OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT is not set (it also bounds the final flush at shutdown).

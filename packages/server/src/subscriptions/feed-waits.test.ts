@@ -9,13 +9,17 @@ import { CHANNEL_FEED } from '../storage/queues.ts';
 import { FeedWaits } from './feed-waits.ts';
 
 /** FeedWaits with a fake LISTEN: `heard` plays a NOTIFY on the channel it listened to. */
-function waits(max = 10) {
+function waits(max = 10, perSubscription?: number) {
   const channels: string[] = [];
   let handler: ((payload: string | undefined) => void) | undefined;
-  const w = new FeedWaits(async (channel, h) => {
-    channels.push(channel);
-    handler = h;
-  }, max);
+  const w = new FeedWaits(
+    async (channel, h) => {
+      channels.push(channel);
+      handler = h;
+    },
+    max,
+    perSubscription,
+  );
   return { w, channels, heard: (payload: string | undefined) => handler?.(payload) };
 }
 
@@ -94,5 +98,22 @@ describe('FeedWaits', () => {
     expect(w.waiting).toBe(1);
     await w.enter('crm');
     expect(w.waiting).toBe(2);
+  });
+
+  it("refuses a subscription's wait beyond its share with 503, the others' still waiting", async () => {
+    // One reader's credential (a loop, a hostile subscriber) took every place of the process, and
+    // every other subscription's long-polls were refused while it held them.
+    const { w } = waits(10, 2);
+    const held = [await w.enter('erp'), await w.enter('erp')];
+    const refused = await w.enter('erp').catch((error: unknown) => error);
+    expect(isSwitchyardError(refused) && refused.code).toBe('SY_HTTP_FEED_WAITERS_FULL');
+    expect((refused as HttpError).message).toContain('of this subscription');
+    expect((refused as HttpError).headers['retry-after']).toMatch(/^[1-9][0-9]*$/);
+    expect(w.waiting).toBe(2);
+    await w.enter('crm');
+    expect(w.waiting).toBe(3);
+    held[0]!.leave();
+    await w.enter('erp');
+    expect(w.waiting).toBe(3);
   });
 });

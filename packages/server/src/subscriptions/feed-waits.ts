@@ -96,10 +96,17 @@ export class FeedWaits {
 
   private readonly listen: Listen;
   private readonly max: number;
+  private readonly perSubscription: number;
 
-  constructor(listen: Listen, max: number) {
+  /**
+   * `max` waits in the process, at most `perSubscription` of them for one subscription (default
+   * `max`): one reader's credential, a buggy loop or a hostile subscriber, would otherwise take
+   * every place, and every other subscription's long-polls were refused 503 while it held them.
+   */
+  constructor(listen: Listen, max: number, perSubscription: number = max) {
     this.listen = listen;
     this.max = max;
+    this.perSubscription = perSubscription;
   }
 
   /** Long-polls waiting in this process now. */
@@ -109,7 +116,8 @@ export class FeedWaits {
 
   /**
    * Takes a place for a long-poll of `subscriptionId`, once the LISTEN is in place. Throws 503
-   * `SY_HTTP_FEED_WAITERS_FULL` (with `Retry-After`) when {@link max} already wait.
+   * `SY_HTTP_FEED_WAITERS_FULL` (with `Retry-After`) when {@link max} already wait, or
+   * `perSubscription` of this subscription.
    */
   async enter(subscriptionId: string): Promise<FeedWait> {
     if (this.count >= this.max)
@@ -118,9 +126,15 @@ export class FeedWaits {
         `this hub process holds ${this.max} waiting feed reads, as many as it allows; retry shortly (or without wait)`,
         { headers: { 'retry-after': String(FULL_RETRY_AFTER_SECONDS) } },
       );
+    let set = this.bySubscription.get(subscriptionId);
+    if (set && set.size >= this.perSubscription)
+      throw new HttpError(
+        'SY_HTTP_FEED_WAITERS_FULL',
+        `this hub process holds ${this.perSubscription} waiting feed reads of this subscription, as many as one subscription may have; retry shortly (or without wait)`,
+        { headers: { 'retry-after': String(FULL_RETRY_AFTER_SECONDS) } },
+      );
     const wait = new FeedWait(subscriptionId, this);
     this.count++;
-    let set = this.bySubscription.get(subscriptionId);
     if (!set) {
       set = new Set();
       this.bySubscription.set(subscriptionId, set);

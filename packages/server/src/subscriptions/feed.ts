@@ -50,6 +50,8 @@ export interface FeedLongPoll {
   wait: number;
   maxWait: number;
   waiters: number;
+  /** How many of `waiters` one subscription may hold (its readers' extra reads get 503). */
+  waitersPerSubscription: number;
 }
 
 /**
@@ -68,7 +70,11 @@ async function refusePastNewest(db: Kysely<unknown>, cursor: string): Promise<vo
 /** The `hub.feed` section: reading and acknowledging a pull subscription's events. */
 export function feedApi(host: FeedHost) {
   const { db, longPoll } = host;
-  const waits = new FeedWaits(host.listen ?? (async () => undefined), longPoll.waiters);
+  const waits = new FeedWaits(
+    host.listen ?? (async () => undefined),
+    longPoll.waiters,
+    Math.min(longPoll.waiters, longPoll.waitersPerSubscription),
+  );
 
   /** What a long-poll may ask for: whole seconds from 0 to `maxWait`, `wait` by default. */
   const waitMs = (wait: number | undefined): number => {
