@@ -10,6 +10,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   truncateSync,
@@ -143,4 +144,46 @@ describe('the pull spool', () => {
     chownSync(spool.dir, 65534, 65534);
     await expect(new PullSpool(root, DB, cipher).ensure()).rejects.toThrow(/belongs to uid 65534/);
   });
+
+  // A disk that fills up: a small tmpfs of its own (root, and a kernel that lets it mount one).
+  it.skipIf(process.getuid?.() !== 0)(
+    'refuses to be used once its disk is full, until it has room again',
+    async (ctx) => {
+      const root = mkdtempSync(join(tmpdir(), 'switchyard-full-'));
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', root], {
+          stdio: 'ignore',
+        });
+      } catch {
+        ctx.skip();
+      }
+      try {
+        const spool = new PullSpool(root, DB, cipher);
+        await spool.ensure();
+        // Fill the disk: an empty file still fits (tmpfs has inodes left), a block does not.
+        const filler = join(root, 'filler');
+        writeFileSync(filler, '');
+        for (let i = 0; ; i++) {
+          try {
+            writeFileSync(filler, Buffer.alloc(4096), { flag: 'a' });
+          } catch {
+            break;
+          }
+          if (i > 1000) throw new Error('the disk never filled');
+        }
+        await expect(spool.write('dp', [item])).rejects.toThrow(/ENOSPC/);
+        // The check before the next fetch writes again, and refuses: nothing more is taken from a
+        // vendor that only memory would hold (before, the first check held for the process's life,
+        // and an empty probe passed a full disk anyway).
+        await expect(spool.ensure()).rejects.toThrow(/ENOSPC/);
+        await expect(new PullSpool(root, DB, cipher).ensure()).rejects.toThrow(/ENOSPC/);
+        expect(readdirSync(spool.dir)).toEqual([]);
+        rmSync(filler);
+        await spool.ensure();
+        expect((await spool.pending()).batches).toEqual([]);
+      } finally {
+        execFileSync('umount', [root]);
+      }
+    },
+  );
 });

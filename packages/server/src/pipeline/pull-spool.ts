@@ -26,6 +26,8 @@ import type { SecretCipher } from '../delivery/secret-box.ts';
 import type { NewInbound } from '../inbound/store.ts';
 
 const SUFFIX = '.spool';
+/** What the check before a fetch writes: a block, which a full disk refuses (an empty file it takes). */
+const PROBE = 'x'.repeat(4096);
 
 /**
  * The largest spool file read back, bytes: a batch is at most a few vendor answers (each read up to
@@ -105,10 +107,14 @@ export class PullSpool {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       await checkPrivate(dirname(this.dir), true);
       await checkPrivate(this.dir, false);
-      // Written, not only made: a read-only disk is found before a vendor hands anything over.
+      // Written, not only made: a read-only disk is found before a vendor hands anything over, and
+      // a full one too (an empty file takes no block: a full disk took it, and every batch after).
       const probe = join(this.dir, `probe-${process.pid}-${randomUUID()}${TEMP_SUFFIX}`);
-      await writeDurably(probe, '');
-      await rm(probe, { force: true });
+      try {
+        await writeDurably(probe, PROBE);
+      } finally {
+        await rm(probe, { force: true });
+      }
     })().catch((error: unknown) => {
       this.ready = undefined;
       throw error;
@@ -116,9 +122,21 @@ export class PullSpool {
     return this.ready;
   }
 
-  /** Writes one batch and fsyncs it; returns its file. Throws when the disk refuses. */
+  /**
+   * Writes one batch and fsyncs it; returns its file. Throws when the disk refuses, and the next
+   * {@link ensure} then checks the disk again (a disk that filled up refuses until it has room).
+   */
   async write(instanceId: string, items: readonly NewInbound[]): Promise<string> {
     await this.ensure();
+    try {
+      return await this.writeBatch(instanceId, items);
+    } catch (error) {
+      this.ready = undefined;
+      throw error;
+    }
+  }
+
+  private async writeBatch(instanceId: string, items: readonly NewInbound[]): Promise<string> {
     const name = `${Date.now()}-${process.pid}-${randomUUID()}`;
     const file = join(this.dir, `${name}${SUFFIX}`);
     const temp = join(this.dir, `${name}${TEMP_SUFFIX}`);
@@ -127,7 +145,12 @@ export class PullSpool {
     // What could not be read back is not kept by writing it.
     if (Buffer.byteLength(record) > MAX_SPOOL_FILE_BYTES)
       throw new Error(`the batch sealed is larger than ${MAX_SPOOL_FILE_BYTES} bytes`);
-    await writeDurably(temp, record);
+    try {
+      await writeDurably(temp, record);
+    } catch (error) {
+      await rm(temp, { force: true }).catch(() => {});
+      throw error;
+    }
     await rename(temp, file);
     await syncDirectory(this.dir);
     return file;
