@@ -663,7 +663,29 @@ describe('metrics and OpenAPI', () => {
     const get = r.json.paths['/v1/subscriptions/{id}'].get;
     expect(get.security).toEqual([{ adminToken: [] }]);
     expect(get.parameters[0]).toMatchObject({ name: 'id', in: 'path', required: true });
-    expect(r.json.paths['/v1/subscriptions/{id}/events'].get.security).toEqual([{ subscriptionSecret: [] }]);
+    const feed = r.json.paths['/v1/subscriptions/{id}/events'].get;
+    expect(feed.security).toEqual([{ subscriptionSecret: [] }]);
+    // The long-poll as docs/api.md describes it: `wait` up to 30 s, its 503 with Retry-After, and
+    // the 401 of a credential checked again when the wait ends.
+    expect(feed.parameters).toContainEqual(
+      expect.objectContaining({
+        name: 'wait',
+        in: 'query',
+        schema: expect.objectContaining({ maximum: 30 }),
+      }),
+    );
+    expect(feed.responses['503'].description).toMatch(
+      /SY_HTTP_FEED_WAITERS_FULL.*1000.*100 of this subscription/,
+    );
+    expect(feed.responses['503'].headers['Retry-After']).toBeDefined();
+    expect(feed.responses['401'].description).toMatch(/rotated out/);
+    // The schemas' cache (docs/api.md, "Caching"): ETag and Cache-Control, and the 304.
+    for (const path of ['/schemas/index.json', '/schemas/{path}']) {
+      const schemaGet = r.json.paths[path].get;
+      expect(Object.keys(schemaGet.responses['200'].headers), path).toEqual(['ETag', 'Cache-Control']);
+      expect(schemaGet.responses['304'].description, path).toMatch(/If-None-Match/);
+      expect(schemaGet.responses['304'].headers.ETag, path).toBeDefined();
+    }
     expect(r.json.paths['/v1/events'].get.parameters.map((p: { name: string }) => p.name)).toEqual(
       expect.arrayContaining(['type', 'source', 'subject', 'since', 'until', 'cursor', 'limit']),
     );

@@ -19,7 +19,7 @@ declare module 'fastify' {
     tags?: string[];
     /** OpenAPI: problem answers worth naming beyond `default`, by status, with what they mean there. */
     problems?: Record<number, string>;
-    /** OpenAPI: headers of a success answer, by status (OpenAPI header objects by name). */
+    /** OpenAPI: headers of an answer, a success or one of `problems`, by status (OpenAPI header objects by name). */
     responseHeaders?: Record<number, Record<string, { description: string; schema: unknown }>>;
   }
 }

@@ -105,6 +105,19 @@ export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Pr
             },
           },
         },
+        // For the OpenAPI document (routes/openapi.ts): the long-poll's own refusals.
+        problems: {
+          401: 'SY_HTTP_UNAUTHORIZED: no secret, or not one of the subscription’s secrets in force. Checked again when a wait ends: a secret rotated out or a subscription deleted while it waited gets 401, not what the wait read',
+          503: `SY_HTTP_FEED_WAITERS_FULL (only with \`wait\`): this process already holds ${feed.longPoll.waiters} long-polls, or ${feed.longPoll.waitersPerSubscription} of this subscription; nothing was read, retry after Retry-After or read without \`wait\``,
+        },
+        responseHeaders: {
+          503: {
+            'Retry-After': {
+              description: 'Seconds to wait before reading again.',
+              schema: { type: 'string', pattern: '^[0-9]+$' },
+            },
+          },
+        },
       },
     },
     async (request, reply) => {

@@ -83,8 +83,8 @@ export class FeedWait {
  *
  * @example
  * ```ts
- * const waits = new FeedWaits(host.listener.listen.bind(host.listener), 1000);
- * const wait = await waits.enter('erp'); // throws 503 SY_HTTP_FEED_WAITERS_FULL when full
+ * const waits = new FeedWaits(host.listener.listen.bind(host.listener), 1000, 100);
+ * const wait = await waits.enter('erp'); // throws 503 SY_HTTP_FEED_WAITERS_FULL when 1000 wait, or 100 of 'erp'
  * try { await wait.next(30_000, signal); } finally { wait.leave(); }
  * ```
  */

@@ -94,7 +94,8 @@ export function feedApi(host: FeedHost) {
      * stored, by this process or any other on the database (`CHANNEL_FEED`), and answers it; or
      * until the wait ends, `signal` aborts (the reader went away, the process closes) or
      * {@link close} is called: then an empty page with the same cursor. Waits per process are
-     * bounded (`longPoll.waiters`): one more is refused with 503 `SY_HTTP_FEED_WAITERS_FULL`.
+     * bounded (`longPoll.waiters`, and `longPoll.waitersPerSubscription` of one subscription): one
+     * more is refused with 503 `SY_HTTP_FEED_WAITERS_FULL`.
      *
      * @example
      * ```ts

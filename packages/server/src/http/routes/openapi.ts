@@ -64,7 +64,10 @@ function operation(route: RouteEntry): Json {
   };
   const responses: Json = {};
   for (const [status, body] of Object.entries(schema.response ?? {})) {
-    if (body.type === 'null') responses[status] = { description: 'No content' };
+    if (body.type === 'null')
+      responses[status] = {
+        description: typeof body.description === 'string' ? body.description : 'No content',
+      };
     else if (body.type === 'string')
       responses[status] = { description: 'OK', content: { 'text/plain': { schema: body } } };
     else responses[status] = { description: 'OK', content: { 'application/json': { schema: body } } };
@@ -74,12 +77,14 @@ function operation(route: RouteEntry): Json {
       description: 'The connector’s acknowledgement, sent after the notifications are stored.',
     };
   }
+  for (const [status, description] of Object.entries(schema.problems ?? {}))
+    responses[status] = problemResponse(description);
+  // A route's own 401 (what its credential is, when it is checked) says more than the generic one.
+  if (route.auth !== 'none') responses['401'] ??= problemResponse('Missing or wrong bearer token');
+  // After the problems: a refusal's headers (a 503's Retry-After) are documented as a success's are.
   for (const [status, headers] of Object.entries(schema.responseHeaders ?? {})) {
     if (responses[status]) responses[status] = { ...(responses[status] as Json), headers };
   }
-  for (const [status, description] of Object.entries(schema.problems ?? {}))
-    responses[status] = problemResponse(description);
-  if (route.auth !== 'none') responses['401'] = problemResponse('Missing or wrong bearer token');
   responses.default = problemResponse('An RFC 9457 problem (docs/errors.md lists the codes)');
 
   const declared = parameters('path', schema.params);

@@ -39,6 +39,26 @@ function notModified(request: FastifyRequest, etag: string): boolean {
   });
 }
 
+/** For the OpenAPI document (routes/openapi.ts): the answer to an `If-None-Match` naming the copy's ETag. */
+const NOT_MODIFIED = {
+  type: 'null',
+  description: 'Not Modified: the copy named by If-None-Match is current',
+};
+
+/** For the OpenAPI document: the headers a client caches by, on a 200 and a 304 alike. */
+const CACHE_HEADERS = Object.fromEntries(
+  [200, 304].map((status) => [
+    status,
+    {
+      ETag: { description: 'A strong tag of the document, for If-None-Match.', schema: { type: 'string' } },
+      'Cache-Control': {
+        description: `${SCHEMA_CACHE_CONTROL}: use a copy five minutes, then revalidate.`,
+        schema: { type: 'string' },
+      },
+    },
+  ]),
+);
+
 /** Sends a cacheable document: 304 without a body when the client's copy is current. */
 function sendCached(request: FastifyRequest, reply: FastifyReply, text: string, etag: string, type: string) {
   reply.header('etag', etag).header('cache-control', SCHEMA_CACHE_CONTROL);
@@ -83,7 +103,9 @@ export async function schemaRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['schemas'],
         summary: 'Every published JSON Schema (envelope, entities, events, commands): its $id and path here',
+        responseHeaders: CACHE_HEADERS,
         response: {
+          304: NOT_MODIFIED,
           200: {
             type: 'object',
             additionalProperties: false,
@@ -113,7 +135,8 @@ export async function schemaRoutes(app: FastifyInstance): Promise<void> {
         tags: ['schemas'],
         summary: 'One published JSON Schema, at the path of its $id',
         // The document as stored, sent as its text (a string payload is not serialized again).
-        response: { 200: { type: 'object', additionalProperties: true } },
+        response: { 200: { type: 'object', additionalProperties: true }, 304: NOT_MODIFIED },
+        responseHeaders: CACHE_HEADERS,
       },
     },
     async (request, reply) => {
