@@ -58,6 +58,26 @@ describe.each(shippedConnectors.map((c) => [c.name, c] as const))('connector %s'
     expect(missing, `docs/connectors/${name}.md does not name these`).toEqual([]);
   });
 
+  // The index row says which commands a connector carries out (a downstream system reads it to
+  // pick a vendor): Docplanner's and Clockwise.MD's named none though both book and cancel.
+  it('names every command it supports in its index row and on its page', () => {
+    const types = Object.keys(connector.commands ?? {});
+    const row = index.split('\n').find((line) => line.includes(`\`${name}\``)) ?? '';
+    const listed = (row.split(/\bcommands\b/)[1] ?? '').replace(/[-/]/g, ' ').replace(/\s+/g, ' ');
+    // appointment.mark_no_show → "no show" ("mark arrived / no-show"), appointment.book → "book".
+    const unnamed = types.filter(
+      (type) =>
+        !listed.includes(
+          type
+            .split('.')[1]!
+            .replace(/^mark_/, '')
+            .replace(/_/g, ' '),
+        ),
+    );
+    expect(unnamed, `the ${name} row of docs/connectors/README.md ("commands …")`).toEqual([]);
+    expect(types.filter((type) => !page?.includes(`\`${type}\``))).toEqual([]);
+  });
+
   // docs/events.md says, per type, which vendor events produce it (generated from the schemas'
   // x-vendor-events, written by hand): a connector added without an entry, or a type added to an
   // eventMap later, left the catalog saying other vendors only (BookingBug's appointment.restored).
