@@ -15,7 +15,7 @@ export interface AppointmentBookCommandData {
    */
   durationMinutes?: number;
   /**
-   * Who the visit is for. The vendor decides which fields it needs (Docplanner: a name and a phone; BookingBug, without `vendor.member_id`: an email and a name).
+   * Who the visit is for. The vendor decides which fields it needs (Docplanner: a name and a phone; BookingBug, without `vendor.member_id`: an email and a name; Cliniko: `id`, the Cliniko patient id).
    */
   patient: Patient;
   /**
