@@ -284,7 +284,7 @@ export interface SwitchyardConfigFile {
      */
     deliveryConcurrency?: number;
     /**
-     * Where the pull worker keeps what a vendor handed over until it is stored (relative to the config file): each pulled batch is written there, encrypted with `secretKey` and fsynced, before it is stored, and removed once stored; what a crash or a stop during a database outage left there is stored at the next start. Docplanner's pull queue forgets a notification once it is handed over: this file is then its only copy. A local disk of the host that runs the workers (not a tmpfs).
+     * Where the pull worker keeps what a vendor handed over until it is stored (relative to the config file): each pulled batch is written there, encrypted with `secretKey` and fsynced, before it is stored, and removed once stored; what a crash or a stop during a database outage left there is stored at the next start. Docplanner's pull queue forgets a notification once it is handed over: this file is then its only copy. A local disk of the host that runs the workers (not a tmpfs), belonging to the hub's user (or root) and writable by no other user unless it has the sticky bit (as /tmp); the hub keeps each database's batches in a 0700 subdirectory of it. Otherwise every pull turn fails before it asks the vendor, the instance's health saying why.
      */
     pullSpoolDir?: string;
   };
