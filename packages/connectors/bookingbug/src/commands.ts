@@ -148,6 +148,12 @@ const SAID_MAX = 200;
  * App-Key, the Auth-Token in use) scrubbed, cut at {@link SAID_MAX} characters. Only `error` was
  * shown before: "Validation error", without what was wrong (the body was kept, the message said
  * nothing).
+ *
+ * @example
+ * ```ts
+ * vendorWords({ status: 400, headers: {}, body: { error: 'Validation error', detail: 'service_id is missing' } });
+ * // 'Validation error: service_id is missing' (undefined for a 5xx, 408 or 429: worth another try)
+ * ```
  */
 export function vendorWords(
   res: VendorResponse,
@@ -431,7 +437,16 @@ function withMovedId(result: CommandResult, booking: string | undefined): Comman
 /**
  * Data BookingBug's documented booking update has no field for, refused when the command is sent
  * (the contract's `commandUnsupported`): the docs show the move by `datetime` only. "Moved to a
- * different staff/resource" is mentioned without its fields, and a length or service is not.
+ * different staff/resource" is mentioned without its fields, and a length or service is not. A
+ * book lacking what New Booking needs is refused the same way, naming each missing field.
+ *
+ * @example
+ * ```ts
+ * commandUnsupported({ type: 'appointment.reschedule', data: { start, durationMinutes: 30 } });
+ * // "BookingBug's documented booking update moves a booking in time only (datetime): data.durationMinutes cannot be sent"
+ * commandUnsupported({ type: 'appointment.book', data: { start, patient: { name: 'Jan' } } }, config);
+ * // 'BookingBug books only with … service.id (the BookingBug service), …' (undefined when it can be sent)
+ * ```
  */
 export function commandUnsupported(command: CommandData, config?: Config): string | undefined {
   if (command.type === 'appointment.book') return bookLacks(command.data, config);

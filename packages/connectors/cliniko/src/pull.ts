@@ -172,7 +172,15 @@ export function vendorFailure(res: VendorResponse, what: string): ConnectorError
   return ConnectorError.permanent(`Cliniko answered ${res.status} to ${what}`);
 }
 
-/** Where a list's first poll starts: `startFrom`, else {@link DEFAULT_START_DAYS} days before now. */
+/**
+ * Where a list's first poll starts: `startFrom`, else {@link DEFAULT_START_DAYS} days before now.
+ *
+ * @example
+ * ```ts
+ * startOf({ ...config, startFrom: '2026-01-01T00:00:00Z' }); // '2026-01-01T00:00:00Z'
+ * startOf(config, Date.parse('2026-03-31T12:00:00Z')); // '2026-03-01T12:00:00Z' (30 days back)
+ * ```
+ */
 export function startOf(config: Config, now = Date.now()): string {
   return clinikoTime(config.startFrom ?? now - DEFAULT_START_DAYS * 86_400_000);
 }

@@ -162,8 +162,10 @@ export function commandOutcome(what: string, res: VendorResponse, said?: string)
  * A command's outcome from the answer to a write whose answer must carry JSON naming what it made
  * (a booking's id), the rule every connector's `appointment.book` follows: as
  * {@link commandOutcome}, except that a 2xx is `done` only when its body is a JSON object in which
- * `idOf` finds an id (a string or a number; the result's `vendorIds` is `[id]`). A 2xx without one
- * (an HTML page a proxy or a maintenance page answers with 200, a JSON answer without the id) is no
+ * `idOf` finds an id (a number, or a string of at most 300 characters without control characters,
+ * which the hub can store and put in a URL; the result's `vendorIds` is `[id]`). A 2xx without one
+ * (an HTML page a proxy or a maintenance page answers with 200, a JSON answer without the id or
+ * with an id the hub could not keep) is no
  * proof the write was carried out, nor that it was not: it is `transient`, never `done`, the answer
  * kept as `vendor`. Taken as done, the command succeeded with no appointment behind it (or one the
  * hub could never address). A write the vendor cannot deduplicate keeps its "sent" mark on such an
@@ -176,6 +178,7 @@ export function commandOutcome(what: string, res: VendorResponse, said?: string)
  * return createdOutcome('Cliniko book', res, (body) => body.id);
  * // 201 { id: 7 }:  { outcome: 'done', vendorIds: ['7'], vendor }
  * // 200 text/html:  { outcome: 'transient', message: 'Cliniko book answered 200 (text/html) without …', vendor }
+ * // 201 { id: 'x'.repeat(10_000) }: { outcome: 'transient', message: '… with an id the hub cannot keep (10000 characters) …', vendor }
  * ```
  */
 export function createdOutcome(
