@@ -259,8 +259,12 @@ export interface VendorRequest {
 
 /**
  * The HTTP client the hub lends connectors for vendor API calls. It resolves for every HTTP status
- * (the connector decides what a 404 means) and throws `ConnectorError.transient` on network errors
- * and timeouts.
+ * (the connector decides what a 404 means; a 3xx is the answer, never followed) and throws
+ * `ConnectorError.transient` on network errors, timeouts and a name that does not resolve. It
+ * throws `ConnectorError.permanent`, without calling, for a URL it will not call: a path holding a
+ * `.` or `..` segment (an id of `..` put in a path with `encodeURIComponent`, which leaves it as it
+ * is, would make the call another path's) or a cloud metadata endpoint; and for an answer over
+ * 16 MiB. So an id need not be checked for `..` before it goes into a path.
  *
  * @example
  * ```ts
