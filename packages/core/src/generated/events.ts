@@ -451,7 +451,7 @@ export const EVENT_TYPES = [
       "Docplanner booking-canceled",
       "BookingBug cancellation",
       "Clockwise.MD remove (after check-in)",
-      "Cliniko individual_appointment (cancelled_at set)",
+      "Cliniko individual_appointment (cancelled_at, archived_at or deleted_at set)",
     ],
     schemaId: "https://switchyard.dev/schemas/events/appointment.cancelled.json",
   },
