@@ -126,6 +126,27 @@ describe('defaults', () => {
     expect(mismatches).toEqual([]);
   });
 
+  // The feed's long-poll bounds are CONFIG_DEFAULTS only (no file setting, so not in the table the
+  // test above reads), yet docs/api.md, docs/errors.md and the metrics row name them as numbers.
+  it('the pull feed long-poll bounds the documents name are CONFIG_DEFAULTS.feed', () => {
+    const { wait, maxWait, waiters, waitersPerSubscription } = CONFIG_DEFAULTS.feed;
+    const read = (document: string) => readFileSync(join(ROOT, document), 'utf8').replace(/\s+/g, ' ');
+    const api = read('docs/api.md');
+    const errors = read('docs/errors.md');
+    const claims: [string, string][] = [
+      ['docs/api.md', `(\`wait\`, whole seconds, 0 to ${maxWait}; default ${wait}`],
+      ['docs/api.md', `A process holds at most ${waiters} long-polls at once`],
+      ['docs/api.md', `at most ${waitersPerSubscription} of them for one subscription`],
+      ['docs/api.md', `at ${waiters} one more is refused with 503`],
+      ['docs/errors.md', `holds at once (${waiters})`],
+      ['docs/errors.md', `already holds ${waitersPerSubscription} of them`],
+    ];
+    const missing = claims.filter(
+      ([document, text]) => !(document === 'docs/api.md' ? api : errors).includes(text),
+    );
+    expect(missing).toEqual([]);
+  });
+
   it("an instance without a gate policy gets the config file's gate defaults", async () => {
     // Fresh modules, so the gates read a changed default when they load, not a copy of its value.
     vi.resetModules();
