@@ -634,7 +634,10 @@ export interface VendorAnswer {
  * - `done`: the vendor did it, or says it was already so (`alreadyDone`: a repeated call after a
  *   crash). `vendorIds`: new vendor ids of the target (a Docplanner move's new booking id, a new
  *   booking's id), aliased by the hub to the target's hub id (a new hub id for `appointment.book`).
- * - `transient`: try again later (5xx, 429, timeout); `retryAfterMs` is honoured when given.
+ * - `transient`: try again later (5xx, 429, timeout); `retryAfterMs` is honoured when given, and
+ *   is read as the vendor's "do not call me before then": the worker process starts none of the
+ *   instance's other commands until it passes (cut to `commands.maxRetryAfter`). A wait of this
+ *   command's own (a booking that may still land) leaves it out and goes on the retry schedule.
  * - `permanent`: the vendor refused (4xx); retrying will not help. The vendor's answer is passed through.
  *
  * @example
