@@ -281,7 +281,8 @@ export async function nextInLine(
  *
  * @example
  * ```ts
- * for (const c of await strandedCommands(db, 2000, 100)) await sendJob(c.id, c.instance_id);
+ * const parked = [...lines.values()].flatMap((line) => [...line.parked.keys()]); // this process's
+ * for (const c of await strandedCommands(db, 2000, 100, parked)) await sendJob(c.id, c.instance_id);
  * ```
  */
 export async function strandedCommands(
