@@ -87,7 +87,7 @@ export interface AppointmentRescheduleCommandData {
 }
 
 /**
- * Records at the vendor that the patient came (Docplanner presence PRESENT, Clockwise.MD check-in where allowed).
+ * Records at the vendor that the patient came (Docplanner presence PRESENT, BookingBug check-in status `checked_in`; Clockwise.MD publishes no check-in call).
  */
 export interface AppointmentMarkArrivedCommandData {
   /**
@@ -97,7 +97,7 @@ export interface AppointmentMarkArrivedCommandData {
 }
 
 /**
- * Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence).
+ * Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence; BookingBug check-in status `no_show`).
  */
 export interface AppointmentMarkNoShowCommandData {
   /**
@@ -117,7 +117,7 @@ export interface AppointmentClearPresenceCommandData {
 }
 
 /**
- * Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.
+ * Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields; BookingBug a private note, `comment`). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.
  */
 export interface AppointmentUpdateCommandData {
   /**
@@ -203,7 +203,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Mark the patient arrived",
     description:
-      "Records at the vendor that the patient came (Docplanner presence PRESENT, Clockwise.MD check-in where allowed).",
+      "Records at the vendor that the patient came (Docplanner presence PRESENT, BookingBug check-in status `checked_in`; Clockwise.MD publishes no check-in call).",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.mark_arrived.json",
   },
   {
@@ -212,7 +212,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Mark a no-show",
     description:
-      "Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence).",
+      "Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence; BookingBug check-in status `no_show`).",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.mark_no_show.json",
   },
   {
@@ -230,7 +230,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Update appointment fields",
     description:
-      "Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.",
+      "Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields; BookingBug a private note, `comment`). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.update.json",
   },
 ] as const satisfies readonly CommandTypeInfo[];
