@@ -542,7 +542,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             description: `The wait before each retry after a transient vendor failure (5xx, timeout, 429), each at least ${AT_LEAST_A_SECOND.min}; ±20% jitter is added. After the last, the command fails (\`exhausted\`).`,
           },
           maxRetryAfter: duration(
-            "The longest wait a vendor's `Retry-After` may ask for; a longer one is cut to this.",
+            "The longest wait a vendor's `Retry-After` may ask for; a longer one is cut to this. It is also the longest a vendor's pause (a `Retry-After` or a rate limit's reset) holds the instance's other commands in the worker process that got it.",
             CONFIG_DEFAULTS.commands.maxRetryAfter,
             AT_LEAST_A_SECOND,
           ),

@@ -302,7 +302,7 @@ export interface SwitchyardConfigFile {
      */
     retrySchedule?: [string, ...string[]];
     /**
-     * The longest wait a vendor's `Retry-After` may ask for; a longer one is cut to this. At least 1s.
+     * The longest wait a vendor's `Retry-After` may ask for; a longer one is cut to this. It is also the longest a vendor's pause (a `Retry-After` or a rate limit's reset) holds the instance's other commands in the worker process that got it. At least 1s.
      */
     maxRetryAfter?: string;
     /**
