@@ -20,6 +20,11 @@ const bookCommand: CommandRequest<'appointment.book'> = {
   },
 };
 
+/** Cliniko's `created_at` of a booking made a moment ago (as the lost POST's would be). */
+function justNow(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
 function answering(...answers: VendorResponse[]) {
   return (_request: VendorRequest) =>
     answers.shift() ?? { status: 500, headers: {}, body: 'no more answers' };
@@ -80,7 +85,7 @@ describe('Cliniko commands', () => {
           individual_appointments: [
             // The same slot booked before and cancelled is not what the lost POST made.
             { id: '990', starts_at: '2026-03-10T10:30:00Z', cancelled_at: '2026-03-02T09:00:00Z' },
-            { id: '1001', starts_at: '2026-03-10T10:30:00Z', cancelled_at: null },
+            { id: '1001', starts_at: '2026-03-10T10:30:00Z', cancelled_at: null, created_at: justNow() },
           ],
         },
       }),
@@ -98,6 +103,45 @@ describe('Cliniko commands', () => {
       'starts_at:>=2026-03-10T10:30:00Z',
       'starts_at:<=2026-03-10T10:30:00Z',
     ]);
+  });
+
+  it('after a lost answer, a live booking of the same patient and start made before the first send is not taken for it', async () => {
+    const first = memoryCommandContext({
+      config: fixtureSettings,
+      vendorApi: answering({ status: 502, headers: {}, body: '' }),
+    });
+    expect((await commands['appointment.book']!(bookCommand, first)).outcome).toBe('transient');
+    const anHourAgo = new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const again = memoryCommandContext({
+      config: fixtureSettings,
+      attempt: 2,
+      commandState: first.commandState,
+      vendorApi: answering(
+        {
+          status: 200,
+          headers: {},
+          // Booked by the front desk an hour before: the lost POST made nothing here.
+          body: {
+            individual_appointments: [
+              { id: '880', starts_at: '2026-03-10T10:30:00Z', cancelled_at: null, created_at: anHourAgo },
+            ],
+          },
+        },
+        { status: 201, headers: {}, body: { id: '1002' } },
+      ),
+    });
+    // Before: done with '880', a booking this command did not make.
+    expect(await commands['appointment.book']!(bookCommand, again)).toMatchObject({
+      outcome: 'done',
+      vendorIds: ['1002'],
+    });
+    expect(again.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['GET', 'POST']);
+    // A third try still measures from the first send, not from the second's.
+    const mark = (await again.commandState.get('cliniko:book-sent')) as { at: string };
+    expect(Date.parse(mark.at)).toBeLessThanOrEqual(Date.now());
+    expect(Date.parse(mark.at)).toBe(
+      Date.parse(((await first.commandState.get('cliniko:book-sent')) as { at: string }).at),
+    );
   });
 
   it('a booking answered 200 text/html (a maintenance page) is transient, not done; the next try looks it up', async () => {
@@ -121,7 +165,11 @@ describe('Cliniko commands', () => {
         vendorApi: answering({
           status: 200,
           headers: {},
-          body: { individual_appointments: [{ id: '1001', starts_at: '2026-03-10T10:30:00Z' }] },
+          body: {
+            individual_appointments: [
+              { id: '1001', starts_at: '2026-03-10T10:30:00Z', created_at: justNow() },
+            ],
+          },
         }),
       });
       expect(await commands['appointment.book']!(bookCommand, again)).toEqual({

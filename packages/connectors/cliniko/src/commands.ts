@@ -99,6 +99,30 @@ function startsLiveAt(item: JsonValue, at: string): item is JsonObject {
 
 const SENT = 'cliniko:book-sent';
 
+/**
+ * How long before an earlier try's first POST a booking found by the lookup may have been made and
+ * still be that try's: the hub's and Cliniko's clocks may differ by this much. A live appointment of
+ * the same patient, practitioner and start made before that (booked by the front desk, by another
+ * integration) is not what the lost POST made: adopted, the command succeeded with a booking it did
+ * not make, as Docplanner's and BookingBug's lookups already refused (a docs review).
+ */
+export const BOOK_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** When an earlier try first sent the booking (ms), from its mark; undefined for a mark without it. */
+function firstSentAt(mark: unknown): number | undefined {
+  const at = isJsonObject(mark as JsonValue) ? (mark as JsonObject).at : undefined;
+  const ms = typeof at === 'string' ? Date.parse(at) : Number.NaN;
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** Whether Cliniko made `item` after an earlier try first sent the booking (less the clocks' skew). */
+function madeSince(item: JsonObject, sentAt: number | undefined): boolean {
+  // A mark written before the time was kept (`true`) cannot tell: as before, any live one counts.
+  if (sentAt === undefined) return true;
+  const created = typeof item.created_at === 'string' ? Date.parse(item.created_at) : Number.NaN;
+  return !Number.isNaN(created) && created >= sentAt - BOOK_CLOCK_SKEW_MS;
+}
+
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
   const refused = bookUnsupported(command);
   if (refused) return { outcome: 'permanent', message: refused };
@@ -106,7 +130,9 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const base = apiBase(ctx.config);
   const headers = apiHeaders(ctx.config);
   const start = clinikoTime(d.start);
-  if ((await ctx.commandState.get(SENT)) !== undefined) {
+  const mark = await ctx.commandState.get(SENT);
+  const sentAt = firstSentAt(mark);
+  if (mark !== undefined) {
     // An earlier try's POST went out and its answer was lost: look for the booking it made.
     // Cliniko's DateTime filters have no `=` (only >=, >, <=, <): the start is pinned by both ends.
     const query = new URLSearchParams();
@@ -120,11 +146,15 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       isJsonObject(found.body) && Array.isArray(found.body.individual_appointments)
         ? found.body.individual_appointments
         : [];
-    // Checked again here: a cancelled booking of the same slot is not the one this try made.
-    const made = items.find((item) => startsLiveAt(item, start));
+    // Checked again here: a cancelled booking of the same slot is not the one this try made, nor
+    // one made before it was first sent.
+    const made = items.find(
+      (item): item is JsonObject => startsLiveAt(item, start) && madeSince(item, sentAt),
+    );
     if (made) return { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] };
   }
-  await ctx.commandState.set(SENT, true);
+  // The first send's time stays: a later try that sends again must still find what the first made.
+  await ctx.commandState.set(SENT, { at: new Date(sentAt ?? Date.now()).toISOString() });
   const json: JsonObject = {
     starts_at: start,
     patient_id: d.patient.id!,
