@@ -7,7 +7,7 @@ import { connectorLogger } from '../logging/logger.ts';
 import { type Executor, newId } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, withSpan } from '../telemetry/tracing.ts';
-import { PullSpool } from './pull-spool.ts';
+import { PullSpool, spoolFix } from './pull-spool.ts';
 import type { Runtime } from './shared.ts';
 import { stateStore } from './stores.ts';
 import type { TickResult } from './worker-loop.ts';
@@ -83,6 +83,10 @@ export class Poller {
   private spoolReplayed = false;
   /** Whether reading the spool's directory failed (logged once). */
   private spoolUnreadable = false;
+  /** Whether the spool refused its last check (reported once at error level until it passes again). */
+  private spoolRefused = false;
+  /** Whether the first pass with pull instances checked the spool. */
+  private spoolChecked = false;
 
   constructor(rt: Runtime, http: VendorHttp) {
     this.rt = rt;
@@ -92,6 +96,12 @@ export class Poller {
 
   async tick(): Promise<TickResult> {
     if (!this.spoolReplayed) await this.replaySpool();
+    // Checked at the first pass with pull instances, not only at their next turn: after a restart
+    // a failing instance's backoff (up to five minutes) would hold back the start's error line.
+    if (!this.spoolChecked && (await instanceStore.nextPullDue(this.rt.db)) !== undefined) {
+      this.spoolChecked = true;
+      await this.checkSpool().catch(() => {});
+    }
     await this.giveBackLeases();
     const connectors = this.reconcilingConnectors();
     const pullRoom = MAX_TURNS - this.pulling.size;
@@ -296,11 +306,7 @@ export class Poller {
       for (let turn = 0; turn < MAX_BATCHES_PER_TURN; turn++) {
         // Nor while it could not be kept on disk: a destructive queue's notification would then
         // live in this process's memory only.
-        await this.spool.ensure().catch((error: unknown) => {
-          throw new Error(
-            `the pull spool ${this.spool.dir} cannot be written (workers.pullSpoolDir): ${(error as Error).message}`,
-          );
-        });
+        await this.checkSpool();
         const batch = await pull.fetch(
           {
             instanceId: row.id,
@@ -517,6 +523,31 @@ export class Poller {
         'a stored batch could not be removed from the pull spool',
       );
     });
+  }
+
+  /**
+   * The check before each fetch (and at the first pass): while the spool refuses, no pull of this
+   * process fetches. Each turn's warning says so in its instance's health, but a container whose
+   * config directory (where the spool is by default) is a read-only mount started with only those,
+   * at warn level, its `/readyz` green: the refusal is logged once at error level with the fix,
+   * and again after the spool passed meanwhile.
+   */
+  private async checkSpool(): Promise<void> {
+    try {
+      await this.spool.ensure();
+    } catch (error) {
+      const message = `the pull spool ${this.spool.dir} cannot be written (workers.pullSpoolDir): ${(error as Error).message}`;
+      if (!this.spoolRefused)
+        this.rt.logger.error(
+          { dir: this.spool.dir, setting: 'workers.pullSpoolDir' },
+          `${message}: no pull instance of this process takes anything from its vendor until it can; ${spoolFix(this.spool.root)}`,
+        );
+      this.spoolRefused = true;
+      throw new Error(message);
+    }
+    if (this.spoolRefused)
+      this.rt.logger.info({ dir: this.spool.dir }, 'the pull spool can be written again: pulls go on');
+    this.spoolRefused = false;
   }
 
   /**

@@ -20,7 +20,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { SecretCipher } from '../delivery/secret-box.ts';
 import type { NewInbound } from '../inbound/store.ts';
@@ -83,6 +83,8 @@ export function databaseKey(databaseUrl: string): string {
  * ```
  */
 export class PullSpool {
+  /** The spool's root (`workers.pullSpoolDir`); {@link dir} is this database's directory in it. */
+  readonly root: string;
   readonly dir: string;
   private readonly key: string;
   private readonly cipher: SecretCipher;
@@ -90,6 +92,7 @@ export class PullSpool {
 
   constructor(root: string, databaseUrl: string, cipher: SecretCipher) {
     this.key = databaseKey(databaseUrl);
+    this.root = root;
     this.dir = join(root, this.key);
     this.cipher = cipher;
   }
@@ -202,6 +205,57 @@ export class PullSpool {
     }
     return { batches, unreadable };
   }
+}
+
+/**
+ * What an operator does about a spool that cannot be written: said by the start's error line and by
+ * `switchyard validate`. A container's config directory is a read-only mount (a ConfigMap) and the
+ * default root is beside the config file.
+ *
+ * @example
+ * ```ts
+ * spoolFix('/etc/switchyard/.switchyard/pull-spool');
+ * // 'mount a writable volume (of this process's user, not writable by others) at … or set …'
+ * ```
+ */
+export function spoolFix(root: string): string {
+  return `mount a writable volume (of this process's user, not writable by others) at ${root}, or set workers.pullSpoolDir to a directory on one (docs/operations.md, "Containers")`;
+}
+
+/**
+ * Why the spool root `root` could not be used by this process, found without writing anything
+ * (`switchyard validate`): the closest directory that exists on its path must be a directory this
+ * user may write and enter (a read-only mount, EROFS, is refused too), and an existing root must
+ * pass the checks {@link PullSpool.ensure} makes. Undefined when it looks usable; a full disk is
+ * found only by writing, at the start.
+ *
+ * @example
+ * ```ts
+ * await spoolRootProblem('/etc/switchyard/.switchyard/pull-spool');
+ * // "/etc/switchyard cannot be written by this process's user (EACCES)"
+ * ```
+ */
+export async function spoolRootProblem(root: string): Promise<string | undefined> {
+  let dir = root;
+  for (;;) {
+    const info = await stat(dir).catch((error: NodeJS.ErrnoException) => error);
+    if (!(info instanceof Error)) {
+      if (!info.isDirectory()) return `${dir} is not a directory`;
+      break;
+    }
+    if (info.code !== 'ENOENT' || dirname(dir) === dir) return `${dir}: ${info.code ?? info.message}`;
+    dir = dirname(dir);
+  }
+  const denied = await access(dir, constants.W_OK | constants.X_OK).catch(
+    (error: NodeJS.ErrnoException) => error.code ?? error.message,
+  );
+  if (denied) return `${dir} cannot be written by this process's user (${denied})`;
+  if (dir === root)
+    return checkPrivate(root, true).then(
+      () => undefined,
+      (error: Error) => error.message,
+    );
+  return undefined;
 }
 
 /**

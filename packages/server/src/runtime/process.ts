@@ -29,12 +29,10 @@ import { type ApplyResult, applyFileConfig } from './apply.ts';
 import { banner, baseUrl, listenUrl } from './banner.ts';
 import { type HubDatabase, openHubDatabase, resolveSecretKey } from './database.ts';
 import { tuneHeap } from './heap.ts';
+import type { HubRole } from './roles.ts';
 import { publishRunningHub } from './running.ts';
 
-/** What a process does: everything, only HTTP (hooks, admin API, feed), or only the workers. */
-export type HubRole = 'all' | 'http' | 'worker';
-
-export const ROLES: readonly HubRole[] = ['all', 'http', 'worker'];
+export { type HubRole, ROLES } from './roles.ts';
 
 /**
  * Where a process writes its banner and what it may read (the CLI's `CliIO` is one): injected so a
