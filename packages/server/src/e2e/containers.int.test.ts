@@ -56,6 +56,16 @@ function writeConfigFile(dir: string): void {
   writeFileSync(join(dir, 'switchyard.yaml'), lines.join('\n'));
 }
 
+async function sql(text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: db.url() });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
 async function storedBookings(): Promise<string[]> {
   const client = new pg.Client({ connectionString: db.url() });
   await client.connect();
@@ -93,7 +103,7 @@ function errorLines(output: string): { msg: string; setting?: string }[] {
     .filter((line) => line.setting !== undefined);
 }
 
-it('a pull spool that cannot be written is reported by validate and at start, once, with the fix; pulls go on once it can be', async () => {
+it('a pull spool that cannot be written is reported by validate and at start, once, with the fix; refused turns wait at most 30 s; pulls go on once it can be', async () => {
   const dir = tempDir('containers');
   writeConfigFile(dir);
   writeFileSync(join(dir, '.switchyard'), 'not a directory: stands for a read-only config mount\n');
@@ -127,12 +137,28 @@ it('a pull spool that cannot be written is reported by validate and at start, on
     expect(errorLines(hub.stdout())).toHaveLength(1);
     expect(sim.queueLength).toBe(1);
 
-    // The volume mounted (here: the file gone): the next turn pulls, without a restart.
+    // Refused for long (the backoff kept in the database doubles to five minutes): the next turn
+    // is still at most 30 s away, since the vendor was not asked.
+    await sql(`update switchyard.connector_instances set pull_consecutive_failures = 9, pull_next_at = now()
+                where id = 'dp'`);
+    const tenth = await until('the tenth refused turn', () =>
+      hub
+        .stdout()
+        .split('\n')
+        .find((line) => line.includes('"vendor pull failed"') && line.includes('"failures":10,')),
+    );
+    expect(JSON.parse(tenth).nextInMs).toBe(30_000);
+
+    // The volume mounted (here: the file gone): that next turn pulls, without a restart.
     rmSync(join(dir, '.switchyard'));
-    await until('the pulled booking stored', async () => (await storedBookings()).includes('7710001'));
+    await until(
+      'the pulled booking stored',
+      async () => (await storedBookings()).includes('7710001'),
+      40_000,
+    );
     expect(hub.stdout()).toContain('the pull spool can be written again: pulls go on');
     expect(sim.queueLength).toBe(0);
   } finally {
     await hub.stop();
   }
-}, 60_000);
+}, 90_000);

@@ -26,6 +26,16 @@ const LEASE_MS = 5 * 60_000;
 const RECONCILE_RECHECK_MS = 60 * 60_000;
 /** How soon a reconciliation that failed transiently (without a Retry-After) is tried again. */
 const RECONCILE_RETRY_MS = 5 * 60_000;
+/**
+ * The longest a pull turn the spool refused waits for the next (its interval when longer). The
+ * vendor was not asked, so its backoff does not apply: an instance whose spool was refused for a
+ * while (the backoff doubled to five minutes, kept in the database across restarts) pulled nothing
+ * for up to five more minutes after the volume was mounted and the process restarted.
+ */
+const SPOOL_RETRY_MS = 30_000;
+
+/** The spool refused the check before a fetch: nothing was asked of the vendor. */
+class SpoolRefused extends Error {}
 
 /**
  * A batch the vendor has handed over, until it is stored. Docplanner's pull is destructive (a
@@ -351,7 +361,9 @@ export class Poller {
       return { stored, duplicates };
     } catch (error) {
       const message = (error as Error)?.message ?? String(error);
-      const next = this.backoffMs(instance.row, interval, error);
+      const backoff = this.backoffMs(instance.row, interval, error);
+      const next =
+        error instanceof SpoolRefused ? Math.min(backoff, Math.max(interval, SPOOL_RETRY_MS)) : backoff;
       const failures = instance.row.pull_consecutive_failures + 1;
       const count = waiting.reduce((n, b) => n + b.items.length, 0);
       if (count === 0) {
@@ -543,7 +555,7 @@ export class Poller {
           `${message}: no pull instance of this process takes anything from its vendor until it can; ${spoolFix(this.spool.root)}`,
         );
       this.spoolRefused = true;
-      throw new Error(message);
+      throw new SpoolRefused(message);
     }
     if (this.spoolRefused)
       this.rt.logger.info({ dir: this.spool.dir }, 'the pull spool can be written again: pulls go on');
