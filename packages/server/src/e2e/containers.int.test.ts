@@ -90,6 +90,12 @@ async function until<T>(what: string, read: () => T | Promise<T>, timeoutMs = 20
   }
 }
 
+/** The `switchyard_pull_spool_refused` sample of the hub's `/metrics`. */
+async function spoolRefusedMetric(url: string): Promise<string | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return /^switchyard_pull_spool_refused (\S+)$/m.exec(text)?.[1];
+}
+
 /**
  * The JSON log lines at error level (pino's 50) about the spool's setting. (The file standing in
  * for the mount also makes the start's read of what an earlier process left fail, ENOTDIR where a
@@ -103,7 +109,7 @@ function errorLines(output: string): { msg: string; setting?: string }[] {
     .filter((line) => line.setting !== undefined);
 }
 
-it('a pull spool that cannot be written is reported by validate and at start, once, with the fix; refused turns wait at most 30 s; pulls go on once it can be', async () => {
+it('a pull spool that cannot be written is reported by validate, at start (once, with the fix) and in /metrics; refused turns wait at most 30 s; pulls go on once it can be', async () => {
   const dir = tempDir('containers');
   writeConfigFile(dir);
   writeFileSync(join(dir, '.switchyard'), 'not a directory: stands for a read-only config mount\n');
@@ -136,6 +142,7 @@ it('a pull spool that cannot be written is reported by validate and at start, on
     await until('three refused turns', () => (hub.stdout().match(/"vendor pull failed"/g) ?? []).length >= 3);
     expect(errorLines(hub.stdout())).toHaveLength(1);
     expect(sim.queueLength).toBe(1);
+    expect(await spoolRefusedMetric(hub.url)).toBe('1');
 
     // Refused for long (the backoff kept in the database doubles to five minutes): the next turn
     // is still at most 30 s away, since the vendor was not asked.
@@ -147,7 +154,7 @@ it('a pull spool that cannot be written is reported by validate and at start, on
         .split('\n')
         .find((line) => line.includes('"vendor pull failed"') && line.includes('"failures":10,')),
     );
-    expect(JSON.parse(tenth).nextInMs).toBe(30_000);
+    expect(JSON.parse(String(tenth)).nextInMs).toBe(30_000);
 
     // The volume mounted (here: the file gone): that next turn pulls, without a restart.
     rmSync(join(dir, '.switchyard'));
@@ -157,6 +164,7 @@ it('a pull spool that cannot be written is reported by validate and at start, on
       40_000,
     );
     expect(hub.stdout()).toContain('the pull spool can be written again: pulls go on');
+    expect(await spoolRefusedMetric(hub.url)).toBe('0');
     expect(sim.queueLength).toBe(0);
   } finally {
     await hub.stop();

@@ -344,6 +344,15 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   });
 
   new Gauge({
+    name: 'switchyard_pull_spool_refused',
+    help: "1 while this process's pull spool (workers.pullSpoolDir) refuses its check: no pull of the process fetches anything (a read-only or full disk); else 0.",
+    registers: [registry],
+    collect() {
+      this.set(hub.pullSpoolRefused() ? 1 : 0);
+    },
+  });
+
+  new Gauge({
     name: 'switchyard_feed_long_polls',
     help: 'Pull feed reads of this process waiting for an event (`wait`); at the bound (1000 by default) one more is refused with 503.',
     registers: [registry],

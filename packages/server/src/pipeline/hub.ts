@@ -352,6 +352,21 @@ export async function createHub(config: HubConfig) {
     },
 
     /**
+     * Whether the pull spool (`workers.pullSpoolDir`) refused its last check: while it does, no
+     * pull of this process fetches anything (the `switchyard_pull_spool_refused` metric; a read-only
+     * config directory, where the spool is by default, in a container). False in a process that
+     * has not pulled.
+     *
+     * @example
+     * ```ts
+     * if (hub.pullSpoolRefused()) alert('pulls stopped: mount a volume at workers.pullSpoolDir');
+     * ```
+     */
+    pullSpoolRefused(): boolean {
+      return poller.spoolRefusing;
+    },
+
+    /**
      * Delivery requests of this process unanswered for 2 s (`STALLED_ATTEMPT_MS`, deliver.ts) and still running,
      * by subscription: their subscriber stopped answering, their slots went to other subscribers,
      * and this process takes none of those subscriptions' deliveries until they answer (or time out).

@@ -95,6 +95,10 @@ export class Poller {
   private spoolUnreadable = false;
   /** Whether the spool refused its last check (reported once at error level until it passes again). */
   private spoolRefused = false;
+  /** Whether the spool refused its last check ({@link Hub.pullSpoolRefused}). */
+  get spoolRefusing(): boolean {
+    return this.spoolRefused;
+  }
   /** Whether the first pass with pull instances checked the spool. */
   private spoolChecked = false;
 
