@@ -118,7 +118,7 @@ it('a pull spool that cannot be written is reported by validate, at start (once,
   expect(checked.code).toBe(1);
   expect(checked.stdout).toMatch(/^switchyard\.yaml:11:11 instances\[0\]\.mode: the pull spool /);
   expect(checked.stdout).toContain('workers.pullSpoolDir');
-  expect(checked.stdout).toContain(`mount a writable volume`);
+  expect(checked.stdout).toContain('set workers.pullSpoolDir to a directory on a writable volume');
   expect(checked.stdout).toContain(join(dir, '.switchyard', 'pull-spool'));
   // An HTTP-only process pulls nothing: the same file is valid for it.
   const http = await runSwitchyard(['validate', '--config', 'switchyard.yaml', '--role', 'http'], {
@@ -136,7 +136,7 @@ it('a pull spool that cannot be written is reported by validate, at start (once,
     expect(line?.setting).toBe('workers.pullSpoolDir');
     expect(line?.msg).toContain('no pull instance of this process takes anything from its vendor');
     expect(line?.msg).toContain(
-      `mount a writable volume (of this process's user, not writable by others) at ${join(dir, '.switchyard', 'pull-spool')}`,
+      `set workers.pullSpoolDir to a directory on a writable volume (of this process's user, not writable by others), or mount one at ${join(dir, '.switchyard', 'pull-spool')}`,
     );
     // Several turns refused (each a warning in the instance's health), one error line.
     await until('three refused turns', () => (hub.stdout().match(/"vendor pull failed"/g) ?? []).length >= 3);

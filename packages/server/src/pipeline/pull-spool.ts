@@ -215,11 +215,11 @@ export class PullSpool {
  * @example
  * ```ts
  * spoolFix('/etc/switchyard/.switchyard/pull-spool');
- * // 'mount a writable volume (of this process's user, not writable by others) at … or set …'
+ * // 'set workers.pullSpoolDir to a directory on a writable volume (…), or mount one at …'
  * ```
  */
 export function spoolFix(root: string): string {
-  return `mount a writable volume (of this process's user, not writable by others) at ${root}, or set workers.pullSpoolDir to a directory on one (docs/operations.md, "Containers")`;
+  return `set workers.pullSpoolDir to a directory on a writable volume (of this process's user, not writable by others), or mount one at ${root} (docs/operations.md, "Containers")`;
 }
 
 /**
