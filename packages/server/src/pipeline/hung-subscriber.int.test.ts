@@ -116,7 +116,10 @@ it('a stop does not wait for requests to a subscriber that stopped answering: th
     const r = await hub.ingest('acme-1', push({ id: `stop-${i}`, type: 'created', booking: `stop-b-${i}` }));
     expect(r.ok).toBe(true);
   }
-  await eventually(async () => (hub.stalledDeliveryRequests().get('hangs-at-stop') ?? 0) >= 5, 15_000);
+  // At least one request stalled (unanswered for 2 s). Not all five: once one has, the claims skip
+  // the origin (the stall watch), so under load a delivery normalized after that first stall waits
+  // pending, unsent (CI, 2 cores shared by the suite's files: the wait for five timed out once).
+  await eventually(async () => (hub.stalledDeliveryRequests().get('hangs-at-stop') ?? 0) >= 1, 15_000);
   // Well before the requests' 60 s timeout (the previous code waited it out).
   const stopping = hub.stop();
   stopped = true;
@@ -133,7 +136,10 @@ it('a stop does not wait for requests to a subscriber that stopped answering: th
       `select status, attempts, lock_token from switchyard.deliveries where subscription_id = 'hangs-at-stop'`,
     );
     expect(rows).toHaveLength(5);
-    for (const row of rows) expect(row).toMatchObject({ status: 'pending', attempts: 1, lock_token: null });
+    // Every one pending and free; those that were sent have their attempt counted.
+    for (const row of rows) expect(row).toMatchObject({ status: 'pending', lock_token: null });
+    expect(rows.filter((row) => row.attempts === 1).length).toBeGreaterThanOrEqual(1);
+    for (const row of rows) expect(row.attempts).toBeLessThanOrEqual(1);
   } finally {
     await client.end();
   }

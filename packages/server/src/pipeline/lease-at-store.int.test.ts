@@ -240,10 +240,12 @@ it('a leased message’s end wakes the loop only when a message was stored unlea
   await new Promise((resolve) => setTimeout(resolve, 100));
   // Counting the loop's passes instead, each leased message whose normalization overlapped a pass
   // woke the loop at its end, whose pass made the next one wake it again: a claim that found
-  // nothing per message (32–35 here); now a few, around the announced messages (3–5).
+  // nothing per message (32–35 here); now a few, around the announced messages (3–5 alone, 15 once
+  // with the machine's two cores shared by four test suites: more messages then are stored while a
+  // claim is in flight, unleased and announced). The bound stays well under the previous code's.
   const empty = claims.empty - before.empty;
   expect(
     empty,
     `${claims.statements - before.statements} claim statements, ${empty} of them empty`,
-  ).toBeLessThanOrEqual(12);
+  ).toBeLessThanOrEqual(20);
 });
