@@ -244,7 +244,10 @@ describe('push reconciliation (release)', () => {
 
 describe('expiry watch', () => {
   it('warns when the oldest pulled notification nears the 72-hour expiry', async () => {
-    const { sim, ctx } = await setup({ pullLagWarningHours: 24 });
+    const setUp = await setup({ pullLagWarningHours: 24 });
+    const { sim } = setUp;
+    // An instance of its own: the earlier tests' fixtures (2025 dates) had dp-main's warning said.
+    const ctx = { ...setUp.ctx, instanceId: 'dp-lagging' };
     const old = {
       ...fixture('slot-booked.json'),
       created_at: new Date(Date.now() - 30 * 3_600_000).toISOString(),
@@ -252,6 +255,20 @@ describe('expiry watch', () => {
     sim.enqueue(old);
     const batch = await fetchNotifications(ctx);
     expect(batch.oldestOccurredAt).toBe(old.created_at);
+    expect(ctx.logger.entries.filter((e) => e.level === 'warn')).toHaveLength(1);
+  });
+
+  it('warns once per instance in ten minutes while a catch-up pulls old notifications one by one', async () => {
+    const setUp = await setup({ pullLagWarningHours: 24 });
+    const { sim } = setUp;
+    const ctx = { ...setUp.ctx, instanceId: 'dp-catching-up' };
+    for (let i = 0; i < 5; i++)
+      sim.enqueue({
+        ...fixture('slot-booked.json'),
+        created_at: new Date(Date.now() - (40 - i) * 3_600_000).toISOString(),
+      });
+    for (let i = 0; i < 5; i++) await fetchNotifications(ctx);
+    // Before: one warning per batch, five here (228 in a container audit's catch-up).
     expect(ctx.logger.entries.filter((e) => e.level === 'warn')).toHaveLength(1);
   });
 

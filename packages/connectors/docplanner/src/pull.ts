@@ -253,6 +253,15 @@ function isEmptyQueue(res: VendorResponse): boolean {
   return typeof body === 'string' && /no notifications/i.test(body);
 }
 
+/**
+ * How often one instance's lag warning is logged at most, per process: a catch-up after an outage
+ * pulls one notification a request, and each batch over the threshold logged the same warning (228
+ * lines in one container audit's run), burying every other line while the operator reads the first.
+ */
+export const LAG_WARNING_EVERY_MS = 10 * 60_000;
+/** When each instance's lag warning was last logged, in this process. */
+const lagWarned = new Map<string, number>();
+
 function batchOf(
   ctx: PullContext<Config>,
   notifications: VendorNotification[],
@@ -272,7 +281,9 @@ function batchOf(
     batch.oldestOccurredAt = oldest;
     const lagMs = Date.now() - oldestMs;
     const warnAfterMs = (ctx.config.pullLagWarningHours ?? DEFAULT_PULL_LAG_WARNING_HOURS) * 3_600_000;
-    if (lagMs > warnAfterMs) {
+    const now = Date.now();
+    if (lagMs > warnAfterMs && now - (lagWarned.get(ctx.instanceId) ?? 0) >= LAG_WARNING_EVERY_MS) {
+      lagWarned.set(ctx.instanceId, now);
       ctx.logger.warn(
         {
           instance: ctx.instanceId,
