@@ -2107,33 +2107,51 @@ describe("a command's outcome event and the pull feed", () => {
   });
 });
 
+/**
+ * A hub restarted with a lease of 10 minutes, no sweep and its log lines kept, whose
+ * appointment.mark_arrived the vendor carries out while the database refuses the hub: the run ends
+ * without storing its outcome. The database is left refusing; the caller lets it in again (and ends
+ * `admin`, and clears `sim.writes.onRequest`).
+ */
+async function markArrivedCutShort() {
+  await hub.stop();
+  const lines: { msg: string; command?: string; leaseEndsAt?: string }[] = [];
+  hub = await startHub(
+    { sweepIntervalMs: 0, leaseMs: 600_000 },
+    pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+  );
+  sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+  const { subject } = await bookedAppointment();
+  const { reached, release } = holdNextVendorWrite();
+  const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+  await admin.connect();
+  try {
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    expect(sent.status).toBe(202);
+    await reached;
+    // The vendor carries the call out while the hub cannot store its outcome.
+    await setConnectionsAllowed(admin, db.name(), false);
+    release();
+    // The run ended without storing its outcome (logged once the job gave up on it).
+    await eventually(
+      async () => lines.some((l) => /command job failed|a command cut short/.test(l.msg)),
+      'the outcome not stored while the database refuses',
+    );
+    return { lines, admin, sent };
+  } catch (error) {
+    await setConnectionsAllowed(admin, db.name(), true).catch(() => {});
+    await admin.end();
+    sim.writes.onRequest = undefined;
+    throw error;
+  }
+}
+
 describe('a command cut short by a database outage', () => {
   it('is given back once the database answers again, not when its lease runs out', async () => {
     // A lease of 10 minutes and no sweep: only the process giving the command back can run it
     // again within this test (before: \`running\` until the lease ran out, then the sweep).
-    await hub.stop();
-    const lines: { msg: string }[] = [];
-    hub = await startHub(
-      { sweepIntervalMs: 0, leaseMs: 600_000 },
-      pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
-    );
-    sim.writes.hookUrl = `${hub.url}/hooks/dp`;
-    const { subject } = await bookedAppointment();
-    const { reached, release } = holdNextVendorWrite();
-    const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
-    await admin.connect();
+    const { admin, sent } = await markArrivedCutShort();
     try {
-      const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
-      expect(sent.status).toBe(202);
-      await reached;
-      // The vendor carries the call out while the hub cannot store its outcome.
-      await setConnectionsAllowed(admin, db.name(), false);
-      release();
-      // The run ended without storing its outcome (logged once the job gave up on it).
-      await eventually(
-        async () => lines.some((l) => /command job failed|a command cut short/.test(l.msg)),
-        'the outcome not stored while the database refuses',
-      );
       await setConnectionsAllowed(admin, db.name(), true);
       const done = await finished(sent.json.id, 'the command run again and finished', 30_000);
       expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
@@ -2204,27 +2222,8 @@ describe('a command cut short by a database outage', () => {
 
 describe('a graceful stop while the database is away', () => {
   it('says which command it leaves running, and until when, when the database cut its run short', async () => {
-    await hub.stop();
-    const lines: { msg: string; command?: string; leaseEndsAt?: string }[] = [];
-    hub = await startHub(
-      { sweepIntervalMs: 0, leaseMs: 600_000 },
-      pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
-    );
-    sim.writes.hookUrl = `${hub.url}/hooks/dp`;
-    const { subject } = await bookedAppointment();
-    const { reached, release } = holdNextVendorWrite();
-    const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
-    await admin.connect();
+    const { lines, admin, sent } = await markArrivedCutShort();
     try {
-      const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
-      expect(sent.status).toBe(202);
-      await reached;
-      await setConnectionsAllowed(admin, db.name(), false);
-      release();
-      await eventually(
-        async () => lines.some((l) => /command job failed|a command cut short/.test(l.msg)),
-        'the outcome not stored while the database refuses',
-      );
       // The commands stop while the database still refuses: the command cannot be given back.
       await hub.commands.stop();
       // Before: nothing said; the command sat running for its lease (here 10 minutes).
