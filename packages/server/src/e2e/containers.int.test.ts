@@ -15,7 +15,13 @@ import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator'
 import { useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runSwitchyard, slotBooked, startHubIn, tempDir } from './helpers.test-support.ts';
+import {
+  runSwitchyard,
+  slotBooked,
+  startHubIn,
+  tempDir,
+  writeDocplannerPullConfig,
+} from './helpers.test-support.ts';
 
 const db = useTestDatabase();
 const ADMIN = 'containers-admin-token-0123456789';
@@ -34,26 +40,12 @@ afterAll(async () => {
 });
 
 function writeConfigFile(dir: string): void {
-  const lines = [
-    'version: 1',
-    'server:',
-    '  host: 127.0.0.1',
-    '  adminToken: ${env:T_ADMIN}',
-    'database:',
-    '  url: ${env:T_DB}',
-    'secretKey: t-containers-secret-key-0123456',
-    'instances:',
-    '  - id: dp',
-    '    connector: docplanner',
-    '    mode: pull',
-    '    pull: { interval: 200ms }',
-    '    settings:',
-    `      apiBaseUrl: ${sim.url}`,
-    '      clientId: sim-client',
-    '      clientSecret: sim-secret-0123456789',
-    '',
-  ];
-  writeFileSync(join(dir, 'switchyard.yaml'), lines.join('\n'));
+  // T_DB: the database URL from the environment, as a container is given it.
+  writeDocplannerPullConfig(dir, {
+    databaseUrl: '${env:T_DB}',
+    apiBaseUrl: sim.url,
+    secretKey: 't-containers-secret-key-0123456',
+  });
 }
 
 async function sql(text: string): Promise<void> {

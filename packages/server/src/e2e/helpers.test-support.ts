@@ -111,6 +111,45 @@ export function spawnSwitchyard(
 }
 
 /**
+ * Writes `switchyard.yaml` in `dir` for a hub with one Docplanner pull instance `dp` (pulled every
+ * 200 ms from `apiBaseUrl`, the simulator's client credentials), the admin token from `T_ADMIN`,
+ * and `extra` lines at the end (e.g. a `logging` block).
+ *
+ * @example
+ * ```ts
+ * writeDocplannerPullConfig(dir, { databaseUrl: db.url(), apiBaseUrl: sim.url, secretKey: 't-secret-key-0123456789' });
+ * const hub = await startHubIn(dir, { T_ADMIN: 'admin-token' });
+ * ```
+ */
+export function writeDocplannerPullConfig(
+  dir: string,
+  o: { databaseUrl: string; apiBaseUrl: string; secretKey: string; extra?: readonly string[] },
+): void {
+  const lines = [
+    'version: 1',
+    'server:',
+    '  host: 127.0.0.1',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a secret reference, resolved by the hub.
+    '  adminToken: ${env:T_ADMIN}',
+    'database:',
+    `  url: ${o.databaseUrl}`,
+    `secretKey: ${o.secretKey}`,
+    'instances:',
+    '  - id: dp',
+    '    connector: docplanner',
+    '    mode: pull',
+    '    pull: { interval: 200ms }',
+    '    settings:',
+    `      apiBaseUrl: ${o.apiBaseUrl}`,
+    '      clientId: sim-client',
+    '      clientSecret: sim-secret-0123456789',
+    ...(o.extra ?? []),
+    '',
+  ];
+  writeFileSync(join(dir, 'switchyard.yaml'), lines.join('\n'));
+}
+
+/**
  * Starts `switchyard start` on the `switchyard.yaml` in `dir`, on a free port, and waits until it
  * is ready. The file decides the database: the runner's DATABASE_URL and SWITCHYARD_CONFIG are not
  * passed on.

@@ -9,14 +9,19 @@
  * The database is reached through a TCP proxy the test cuts at the moment the simulator hands the
  * notification over (`onPulled`), so the hub holds it and cannot store it.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import type { JsonObject } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type HubChild, startHubIn, tempDir } from '../e2e/helpers.test-support.ts';
+import {
+  type HubChild,
+  startHubIn,
+  tempDir,
+  writeDocplannerPullConfig,
+} from '../e2e/helpers.test-support.ts';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.test-support.ts';
 
 const db = useTestDatabase();
@@ -41,28 +46,12 @@ function writeConfigFile(dir: string): void {
   const url = new URL(db.url());
   url.hostname = '127.0.0.1';
   url.port = String(proxy.port);
-  const lines = [
-    'version: 1',
-    'server:',
-    '  host: 127.0.0.1',
-    '  adminToken: ${env:T_ADMIN}',
-    'database:',
-    `  url: ${url.toString()}`,
-    'secretKey: t-pull-crash-secret-key-0123456',
-    'instances:',
-    '  - id: dp',
-    '    connector: docplanner',
-    '    mode: pull',
-    '    pull: { interval: 200ms }',
-    '    settings:',
-    `      apiBaseUrl: ${sim.url}`,
-    '      clientId: sim-client',
-    '      clientSecret: sim-secret-0123456789',
-    'logging:',
-    '  level: warn',
-    '',
-  ];
-  writeFileSync(join(dir, 'switchyard.yaml'), lines.join('\n'));
+  writeDocplannerPullConfig(dir, {
+    databaseUrl: url.toString(),
+    apiBaseUrl: sim.url,
+    secretKey: 't-pull-crash-secret-key-0123456',
+    extra: ['logging:', '  level: warn'],
+  });
 }
 
 const startHub = (dir: string) => startHubIn(dir, { T_ADMIN: ADMIN });
