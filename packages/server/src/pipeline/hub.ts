@@ -214,8 +214,15 @@ export async function createHub(config: HubConfig) {
   // pg-boss's own connections fail with the database like the hub's: an outage is said once per
   // 30 s with every other report of it, not a warning with a stack per pg-boss timer and connection
   // (3 to 12 per process per blip: fault-injection audit).
+  // Once stop() has stopped pg-boss, an error it still reports is about a connection it has let go
+  // of: the embedded Postgres's shutdown right after terminates one whose close is still on its way
+  // (fresh-clone CI: "terminating connection due to administrator command" as a warning between
+  // "stopping" and "stopped", in a clean Ctrl-C). Nothing is retried then, so it is no warning.
+  let bossStopped = false;
   boss?.on('error', (error) => {
-    if (isDatabaseUnavailable(error))
+    if (bossStopped)
+      logger.debug({ err: error }, 'pg-boss error after its stop (a connection it was closing)');
+    else if (isDatabaseUnavailable(error))
       reportDatabaseUnavailable(logger, error, 'pg-boss (schedules, the gate hand-off, commands) retries');
     else logger.warn({ err: error }, 'pg-boss error');
   });
@@ -416,6 +423,7 @@ export async function createHub(config: HubConfig) {
       await leases.stop({ release: graceful });
       await notifier.flush();
       await boss?.stop({ graceful, timeout: graceful ? 30_000 : 1000 }).catch(() => {});
+      bossStopped = true;
       await database.close().catch(() => {});
     },
 
