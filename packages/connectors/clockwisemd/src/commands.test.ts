@@ -362,6 +362,26 @@ describe('Clockwise.MD create, which has no idempotency key', () => {
     expect(creates(sim)).toHaveLength(1);
   });
 
+  it('a create answered with an id the hub cannot keep (a number JSON rounds, control characters) is transient, and not created again', async () => {
+    const { ctx } = await setup();
+    for (const text of ['{"id":12345678901234567890}', '{"appointment":{"id":"88\\u0000123"}}']) {
+      const http = scripted([[200, JSON.parse(text) as JsonValue]]);
+      const c = ctx({ vendorIds: [], http });
+      const first = await commands['appointment.book']!(book(`cw-id-${text.length}`), c);
+      // Before (the number): done, aliased to 12345678901234567000, another appointment's id.
+      expect(first, text).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('with an id the hub cannot keep'),
+      });
+      const again = await commands['appointment.book']!(book(`cw-id-${text.length}`), { ...c, attempt: 2 });
+      expect(again).toMatchObject({
+        outcome: 'permanent',
+        message: expect.stringContaining('not sent again'),
+      });
+      expect(http.urls).toHaveLength(1);
+    }
+  });
+
   it('a create answered 200 text/html (a maintenance page) is transient, not done, and not created again', async () => {
     const { sim, ctx } = await setup();
     const page = await startMaintenancePage();

@@ -233,6 +233,23 @@ describe('createdOutcome', () => {
         ),
       });
     }
+    // A number JSON cannot read exactly: 12345678901234567890 reads as …000, another appointment's id.
+    const rounded = createdOutcome(
+      'Acme book',
+      { status: 201, headers: {}, body: JSON.parse('{"id":12345678901234567890}') },
+      idOf,
+    );
+    expect(rounded).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining('with an id the hub cannot keep (the number 12345678901234567000'),
+    });
+    for (const id of [1.5, 1e21, Number.MAX_SAFE_INTEGER + 1]) {
+      const result = createdOutcome('Acme book', { status: 201, headers: {}, body: { id } }, idOf);
+      expect(result.outcome, String(id)).toBe('transient');
+    }
+    expect(
+      createdOutcome('Acme book', { status: 201, headers: {}, body: { id: Number.MAX_SAFE_INTEGER } }, idOf),
+    ).toMatchObject({ outcome: 'done', vendorIds: [String(Number.MAX_SAFE_INTEGER)] });
     for (const id of ['__proto__', 'x'.repeat(300)])
       expect(createdOutcome('Acme book', { status: 201, headers: {}, body: { id } }, idOf)).toMatchObject({
         outcome: 'done',

@@ -162,7 +162,7 @@ export function commandOutcome(what: string, res: VendorResponse, said?: string)
  * A command's outcome from the answer to a write whose answer must carry JSON naming what it made
  * (a booking's id), the rule every connector's `appointment.book` follows: as
  * {@link commandOutcome}, except that a 2xx is `done` only when its body is a JSON object in which
- * `idOf` finds an id (a number, or a string of at most 300 characters without control characters,
+ * `idOf` finds an id (an integer JSON reads exactly, |n| < 2^53, or a string of at most 300 characters without control characters,
  * which the hub can store and put in a URL; the result's `vendorIds` is `[id]`). A 2xx without one
  * (an HTML page a proxy or a maintenance page answers with 200, a JSON answer without the id or
  * with an id the hub could not keep) is no
@@ -200,7 +200,17 @@ export function createdOutcome(
       vendor: result.vendor,
     };
   }
-  if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id))) {
+  if (typeof id === 'number' && !Number.isSafeInteger(id)) {
+    // JSON.parse rounds an integer past 2^53 (12345678901234567890 reads 12345678901234567000) and
+    // writes a fraction or a big one in its own way (1.5, 1e+21): kept, the alias named another
+    // appointment, and the next command on it went to that one's URL.
+    return {
+      outcome: 'transient',
+      message: `${what} answered ${res.status} with an id the hub cannot keep (the number ${id}, not an integer it reads exactly): not taken as done; retried, and the next try checks before it writes again`,
+      vendor: result.vendor,
+    };
+  }
+  if ((typeof id === 'string' && id !== '') || typeof id === 'number') {
     return { ...result, vendorIds: [String(id)] };
   }
   return { outcome: 'transient', message: `${what} ${answeredWithoutId(res)}`, vendor: result.vendor };
