@@ -135,6 +135,50 @@ describe('Clockwise.MD commands against the simulator', () => {
     expect(sim.writes.log).toHaveLength(1);
   });
 
+  it("a refusal's message says the vendor's reason, from error, message or errors; a page's HTML is left out", async () => {
+    const { sim, ctx } = await setup();
+    const update = () => cmd('appointment.update', { customFields: { '104': 'y' } });
+    // Before: 'Clockwise.MD update answered 422', the reason only in the kept body.
+    const answers: Array<[unknown, string]> = [
+      [
+        { error: 'custom field 104 is read-only' },
+        'Clockwise.MD update answered 422: custom field 104 is read-only',
+      ],
+      [{ message: 'Invalid value' }, 'Clockwise.MD update answered 422: Invalid value'],
+      [
+        { errors: { custom_fields: ['104 is not a field', 'bad'] } },
+        'Clockwise.MD update answered 422: custom_fields 104 is not a field; bad',
+      ],
+    ];
+    for (const [body, message] of answers) {
+      sim.failApi(1, { status: 422, body });
+      expect(await commands['appointment.update']!(update(), ctx())).toEqual({
+        outcome: 'permanent',
+        message,
+        vendor: { status: 422, body },
+      });
+    }
+    const page = await commands['appointment.update']!(
+      update(),
+      ctx({ http: scripted([[403, '<html><body>Forbidden</body></html>']]) }),
+    );
+    expect(page).toMatchObject({ outcome: 'permanent', message: 'Clockwise.MD update answered 403' });
+    // An unknown appointment's remove, and a create the vendor refused.
+    const gone = await commands['appointment.cancel']!(
+      cmd('appointment.cancel', {}),
+      ctx({ vendorIds: ['12399'] }),
+    );
+    expect(gone).toMatchObject({ message: 'Clockwise.MD remove answered 404: Appointment not found' });
+    const refused = await commands['appointment.book']!(
+      cmd('appointment.book', { start: '2026-03-10T11:30:00-05:00', patient: {}, location: { id: '77' } }),
+      ctx({ vendorIds: [] }),
+    );
+    expect(refused).toMatchObject({
+      outcome: 'permanent',
+      message: 'Clockwise.MD create answered 422: hospital_id, apt_time and first_name are required',
+    });
+  });
+
   it('honours Retry-After given as an HTTP date, as well as in seconds', async () => {
     const { ctx } = await setup();
     const at = new Date(Date.now() + 90_000).toUTCString();

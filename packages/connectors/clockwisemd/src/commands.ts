@@ -21,6 +21,7 @@ import {
   commandOutcome,
   createdOutcome,
   isJsonObject,
+  isRetryableStatus,
   type JsonValue,
   type VendorResponse,
 } from '@switchyard/core';
@@ -29,8 +30,49 @@ import { cancelIntentKey } from './normalize.ts';
 
 type Ctx = CommandContext<Config>;
 
+/** How much of Clockwise.MD's words a failure message keeps (as the other connectors'). */
+const SAID_MAX = 200;
+
+/**
+ * Clockwise.MD's own words in a refusal, for the failure message: its `error`, `message` or
+ * `errors` (text, a list, or by field), else a text body that is not a page; cut at
+ * {@link SAID_MAX}. The error format is *unverified* (FACTS.md), so each common one is read. The
+ * message said only "answered 422" before, the reason in the kept body alone. The instance's
+ * secrets a vendor quotes are scrubbed by the hub, from the message as from the body.
+ *
+ * @example
+ * ```ts
+ * vendorSaid({ status: 422, headers: {}, body: { error: 'Appointment already removed' } }); // 'Appointment already removed'
+ * ```
+ */
+function vendorSaid(res: VendorResponse): string | undefined {
+  if (isRetryableStatus(res.status) || (res.status >= 200 && res.status < 300)) return undefined;
+  const text = (value: JsonValue | undefined): string =>
+    typeof value === 'string'
+      ? value.trim()
+      : Array.isArray(value)
+        ? value
+            .map(text)
+            .filter((t) => t !== '')
+            .join('; ')
+        : isJsonObject(value)
+          ? Object.entries(value)
+              .map(([field, v]) => `${field} ${text(v)}`.trim())
+              .join('; ')
+          : value === undefined || value === null
+            ? ''
+            : String(value);
+  let said = '';
+  if (isJsonObject(res.body)) {
+    said = text(res.body.error) || text(res.body.message) || text(res.body.errors);
+  } else if (typeof res.body === 'string' && !/^\s*</.test(res.body)) {
+    said = res.body.trim();
+  }
+  return said === '' ? undefined : said.slice(0, SAID_MAX);
+}
+
 function outcome(what: string, res: VendorResponse): CommandResult {
-  return commandOutcome(`Clockwise.MD ${what}`, res);
+  return commandOutcome(`Clockwise.MD ${what}`, res, vendorSaid(res));
 }
 
 function api(ctx: Ctx): { base: string; headers: Record<string, string> } | CommandResult {

@@ -1398,6 +1398,8 @@ describe('Clockwise.MD commands through a started hub', () => {
       status: 'failed',
       error: {
         kind: 'permanent',
+        // The vendor's words end the message (Clockwise.MD's connector quotes them), scrubbed alike.
+        message: 'Clockwise.MD update answered 401: Invalid Authtoken [redacted]',
         vendor: { status: 401, body: { error: 'Invalid Authtoken [redacted]', session_token: '[redacted]' } },
       },
     });
