@@ -290,18 +290,34 @@ describe('Clockwise.MD cancel: a refusal is already done only after its own unan
   const cancel = commands['appointment.cancel']!;
   const REMOVE_SENT = 'clockwisemd:remove-sent';
 
-  it('503 then 404 (nothing was ever removed): fails, and leaves no record that it asked', async () => {
+  it('503 with Retry-After then 404 (nothing was ever removed): fails, and leaves no record that it asked', async () => {
     const { sim, ctx } = await setup();
     // 12348 is unknown to the simulator: its remove answers 404.
     const c = ctx({ vendorIds: ['12348'] });
     const command = cmd('appointment.cancel', {});
-    sim.failApi(1, { status: 503 });
+    sim.failApi(1, { status: 503, retryAfterSeconds: 1 });
     expect(await cancel(command, c)).toMatchObject({ outcome: 'transient', vendor: { status: 503 } });
     const second = await cancel(command, { ...c, attempt: 2 });
     expect(second).toMatchObject({ outcome: 'permanent', vendor: { status: 404 } });
     expect(second).not.toHaveProperty('alreadyDone');
     expect(await c.commandState.get(REMOVE_SENT)).toBeUndefined();
     expect(await c.state.get(cancelIntentKey('12348'))).toBeUndefined();
+  });
+
+  it("a bare 503 after Clockwise.MD removed it (a proxy's) keeps the mark and the record: the next try's refusal is already done", async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx();
+    const command = cmd('appointment.cancel', {});
+    sim.writes.loseAnswers(1, 503);
+    expect(await cancel(command, c)).toMatchObject({ outcome: 'transient', vendor: { status: 503 } });
+    // Before: both taken back, so the remove webhook read as a no-show and the next try failed.
+    expect(await c.state.get(cancelIntentKey('12345'))).toMatchObject({ command: command.id });
+    expect(await cancel(command, { ...c, attempt: 2 })).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendor: { status: 422 },
+    });
+    expect(sim.writes.log.map((w) => `${w.status} ${w.lostStatus ?? ''}`.trim())).toEqual(['503 200', '422']);
   });
 
   it('422 twice, the second time on a manual retry (same command state): fails both times', async () => {
@@ -371,24 +387,27 @@ describe('Clockwise.MD create, which has no idempotency key', () => {
   const creates = (sim: ClockwiseSimulator) =>
     sim.writes.log.filter((w) => w.path === '/v1/appointments/create');
 
-  it('an answer lost after the create (502) is not created again on the next try', async () => {
-    const { sim, ctx } = await setup();
-    const c = ctx({ vendorIds: [] });
-    sim.writes.loseAnswers(1, 502);
-    expect(await commands['appointment.book']!(book('cw-lost'), c)).toMatchObject({
-      outcome: 'transient',
-      vendor: { status: 502 },
+  for (const lost of [502, 503, 504]) {
+    it(`an answer lost after the create (${lost}, a proxy's) is not created again on the next try`, async () => {
+      const { sim, ctx } = await setup();
+      const c = ctx({ vendorIds: [] });
+      sim.writes.loseAnswers(1, lost);
+      expect(await commands['appointment.book']!(book(`cw-lost-${lost}`), c)).toMatchObject({
+        outcome: 'transient',
+        vendor: { status: lost },
+      });
+      const again = await commands['appointment.book']!(book(`cw-lost-${lost}`), { ...c, attempt: 2 });
+      expect(again.outcome).toBe('permanent');
+      expect(again.outcome === 'permanent' && again.message).toMatch(/not sent again/);
+      // Before (503): created again on the second try, two appointments for one command.
+      expect(creates(sim).map((w) => `${w.status} ${w.lostStatus}`)).toEqual([`${lost} 200`]);
     });
-    const again = await commands['appointment.book']!(book('cw-lost'), { ...c, attempt: 2 });
-    expect(again.outcome).toBe('permanent');
-    expect(again.outcome === 'permanent' && again.message).toMatch(/not sent again/);
-    expect(creates(sim).map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['502 200']);
-  });
+  }
 
-  it('503 proves nothing was created: the next try creates', async () => {
+  it('503 with Retry-After proves nothing was created: the next try creates', async () => {
     const { sim, ctx } = await setup();
     const c = ctx({ vendorIds: [] });
-    sim.failApi(1, { status: 503 });
+    sim.failApi(1, { status: 503, retryAfterSeconds: 1 });
     expect(await commands['appointment.book']!(book('cw-503'), c)).toMatchObject({ outcome: 'transient' });
     expect(await commands['appointment.book']!(book('cw-503'), { ...c, attempt: 2 })).toMatchObject({
       outcome: 'done',

@@ -90,13 +90,28 @@ function current(ctx: Ctx): string | CommandResult {
 
 /**
  * Key of a cancel's mark in the command's own state: one of its tries sent `remove` and got no
- * answer that says what became of it (no answer at all, or a 5xx other than 503), so the remove may
+ * answer that says what became of it (no answer at all, or a 5xx but a 503 with Retry-After), so the remove may
  * have happened. Any definite answer settles it: the mark is taken back.
  */
 const REMOVE_SENT = 'clockwisemd:remove-sent';
 
-/** Answers that prove Clockwise.MD did not carry the call out but may later: retried. */
-const NOT_DONE_TRY_LATER = new Set([408, 429, 503]);
+/**
+ * Whether an answer proves Clockwise.MD did not carry the call out (it may later: retried): 408 (the
+ * request never arrived whole), 429 (turned away by the rate limit), and a 503 that says when to
+ * come back (`Retry-After`). A bare 503 proves nothing: proxies answer so after the request reached
+ * the server behind them (Envoy's "upstream connect error or disconnect/reset before headers",
+ * Heroku's request timeout), and Clockwise.MD documents none of its answers. Taken as proof, a
+ * create so answered after it was carried out was sent again and booked twice, and a cancel failed
+ * on its next try's refusal while its remove webhook, the record of the hub's asking taken back,
+ * read as a no-show (a commands audit).
+ */
+function notCarriedOut(res: VendorResponse): boolean {
+  return (
+    res.status === 408 ||
+    res.status === 429 ||
+    (res.status === 503 && res.headers['retry-after'] !== undefined)
+  );
+}
 
 /**
  * `remove` takes the patient off the queue, which Clockwise.MD notifies as a no-show before check-in
@@ -132,7 +147,7 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
     await ctx.commandState.delete(REMOVE_SENT);
     return result;
   }
-  if (result.outcome === 'transient' && !NOT_DONE_TRY_LATER.has(res.status)) {
+  if (result.outcome === 'transient' && !notCarriedOut(res)) {
     // A 5xx that does not say it was refused: this remove may have happened (the mark stays).
     return result;
   }
@@ -141,7 +156,7 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
     await ctx.commandState.delete(REMOVE_SENT);
     return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
   }
-  // Nothing of this try happened (a refusal, or 408 / 429 / 503). An earlier unanswered remove may
+  // Nothing of this try happened (a refusal, or notCarriedOut). An earlier unanswered remove may
   // still have: its mark and record stay. Else no remove of this command will come, and a later one
   // (staff's) means what it says.
   if (!sentBefore) {
@@ -192,10 +207,10 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
  * the same key). The create call has no idempotency key (a repeated create
  * books twice), so its record says what became of it for every later try of the command (a retry
  * after a transient failure, after a crash, or after the hub's own work following a success failed):
- * - absent: nothing went out, or the answer proved nothing was done (408, 429, 503, a 4xx
+ * - absent: nothing went out, or the answer proved nothing was done ({@link notCarriedOut}, a 4xx
  *   refusal): sending it (again) is safe;
- * - `'sent'`: the request went out and no answer says what became of it (no answer, or a 5xx other
- *   than 503): never sent again; the appointment cannot be looked up without its id;
+ * - `'sent'`: the request went out and no answer says what became of it (no answer, or a 5xx but a
+ *   503 with Retry-After): never sent again; the appointment cannot be looked up without its id;
  * - `{ done: { vendorIds } }`: created; a later try answers the same result without a call. Kept by
  *   the connector, not the hub, because it replaces the `sent` mark in one write (see the Docplanner
  *   connector's `AttemptRecord` for the whole argument).
@@ -250,7 +265,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     await ctx.commandState.set(createKey(command), { done: { vendorIds: result.vendorIds ?? [] } });
     return result;
   }
-  if (res.status >= 500 && !NOT_DONE_TRY_LATER.has(res.status)) {
+  if (res.status >= 500 && !notCarriedOut(res)) {
     return {
       outcome: 'transient',
       message: `Clockwise.MD create answered ${res.status}, which does not say whether it was carried out: the next try does not book again (nothing is booked twice)`,

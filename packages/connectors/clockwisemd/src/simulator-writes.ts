@@ -44,8 +44,13 @@ let nextId = 880_000;
  */
 export class ClockwiseWriteApi {
   readonly log: ClockwiseWrite[] = [];
-  /** Push the webhook after a change (default true; needs the simulator's hookUrl). */
+  /** Push the webhook after a change (default true; needs the simulator's hookUrl, or {@link hookUrl}). */
   echoes = true;
+  /**
+   * Where the webhooks after a change go when the simulator was made without a `hookUrl` (a hub
+   * started after it). The simulator's own `hookUrl` wins.
+   */
+  hookUrl: string | undefined;
   readonly #host: ClockwiseWriteHost;
   /** Statuses that replace the answers of the next writes carried out ({@link loseAnswers}). */
   readonly #lost: number[] = [];

@@ -96,7 +96,8 @@ export class ClockwiseSimulator {
     get: (id) => this.#appointments.get(id),
     set: (record) => this.#appointments.set(String(record.id), record),
     echo: (body) => {
-      if (this.#options.hookUrl) this.push(body).catch(() => {});
+      const hookUrl = this.#options.hookUrl ?? this.writes.hookUrl;
+      if (hookUrl) this.push(body, { hookUrl }).catch(() => {});
     },
   });
   readonly #failures: ClockwiseApiFailure[] = [];

@@ -1328,6 +1328,83 @@ describe('Clockwise.MD commands through a started hub', () => {
     expect(await outcomeOf(sent.json.id, 1)).toMatchObject({ status: 'succeeded' });
   });
 
+  /** Runs `body` with Clockwise.MD's webhooks after each write pushed to the hub (echoes). */
+  async function withEchoes(body: () => Promise<void>): Promise<void> {
+    cwSim.writes.hookUrl = `${hub.url}/hooks/cw`;
+    try {
+      await body();
+    } finally {
+      cwSim.writes.hookUrl = undefined;
+    }
+  }
+
+  const writesTo = (path: string) =>
+    cwSim.writes.log.filter((w) => w.path === path).map((w) => `${w.status} ${w.lostStatus ?? ''}`.trim());
+
+  for (const lost of [502, 503, 504]) {
+    it(`a cancel whose answer was lost (${lost} after Clockwise.MD removed it): succeeded once, and the remove webhook is its cancellation, with causedBy`, async () => {
+      await withEchoes(async () => {
+        const { subject, id } = await cwAppointment();
+        cwSim.writes.loseAnswers(1, lost);
+        const sent = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
+        expect(sent.status).toBe(202);
+        expect(await outcomeOf(sent.json.id, 1)).toMatchObject({
+          status: 'succeeded',
+          result: { alreadyDone: true },
+        });
+        expect(writesTo(`/v1/appointments/${id}/remove`)).toEqual([`${lost} 200`, '422']);
+        const echo = await subscriber.waitFor(
+          (r) =>
+            r.subject === subject && (r.type === 'appointment.cancelled' || r.type === 'appointment.no_show'),
+        );
+        expect(echo.type).toBe('appointment.cancelled');
+        expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+      });
+    });
+  }
+
+  it('an update whose answer was lost (502 after Clockwise.MD wrote it): succeeded, the same fields written again, the webhook its echo', async () => {
+    await withEchoes(async () => {
+      const { subject, id } = await cwAppointment();
+      cwSim.writes.loseAnswers(1, 502);
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.update',
+        subject,
+        data: { customFields: { '104': 'verified' } },
+      });
+      expect(await outcomeOf(sent.json.id, 1)).toMatchObject({ status: 'succeeded' });
+      expect(writesTo(`/v1/appointments/${id}/update`)).toEqual(['502 200', '200']);
+      const echo = await subscriber.waitFor((r) => r.type === 'appointment.updated' && r.subject === subject);
+      expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+    });
+  });
+
+  for (const lost of [502, 503]) {
+    it(`a booking whose answer was lost (${lost} after Clockwise.MD created it) is not created again: failed, outcome unknown`, async () => {
+      await withEchoes(async () => {
+        const before = cwSim.writes.log.filter((w) => w.path === '/v1/appointments/create').length;
+        cwSim.writes.loseAnswers(1, lost);
+        const sent = await api('POST', '/v1/commands', {
+          type: 'appointment.book',
+          instance: 'cw',
+          data: {
+            start: '2026-04-02T11:00:00-05:00',
+            patient: { given: `Lost${lost}`, family: 'Answer' },
+            location: { id: '77' },
+          },
+        });
+        expect(sent.status).toBe(202);
+        const done = await outcomeOf(sent.json.id, 1);
+        expect(done).toMatchObject({
+          status: 'failed',
+          error: { kind: 'permanent', message: expect.stringContaining('not sent again') },
+        });
+        const creates = cwSim.writes.log.filter((w) => w.path === '/v1/appointments/create').slice(before);
+        expect(creates.map((w) => `${w.status} ${w.lostStatus}`)).toEqual([`${lost} 200`]);
+      });
+    });
+  }
+
   it('a cancel the vendor refused fails again on a manual retry: its own refused remove is no proof it was done', async () => {
     const { subject, id } = await cwAppointment();
     // Removed at the clinic meanwhile (the hub did not hear of it): Clockwise.MD refuses the remove.
