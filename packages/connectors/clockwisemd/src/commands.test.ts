@@ -179,6 +179,50 @@ describe('Clockwise.MD commands against the simulator', () => {
     });
   });
 
+  it('a remove or an update answered 200 text/html (a maintenance page) is transient, not done; the next try carries it out once', async () => {
+    const { sim, ctx } = await setup();
+    const page = await startMaintenancePage();
+    try {
+      const http = page.before((r) => r.method === 'PUT');
+      const c = ctx();
+      const command = cmd('appointment.cancel', {});
+      // Before: done, the appointment still on the queue and no remove webhook to come.
+      expect(await commands['appointment.cancel']!(command, { ...c, http })).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('Clockwise.MD remove answered 200 (text/html) with an HTML page'),
+        vendor: { status: 200 },
+      });
+      // Whether a page answered in front of a remove carried out is unknown: the record stays.
+      expect(await c.state.get(cancelIntentKey('12345'))).toMatchObject({ command: command.id });
+      expect(await commands['appointment.cancel']!(command, { ...c, attempt: 2 })).toMatchObject({
+        outcome: 'done',
+        vendor: { status: 200 },
+      });
+      const update = cmd('appointment.update', { customFields: { '104': 'verified' } });
+      expect(await commands['appointment.update']!(update, ctx({ http }))).toMatchObject({
+        outcome: 'transient',
+      });
+      expect(await commands['appointment.update']!(update, ctx({ attempt: 2 }))).toMatchObject({
+        outcome: 'done',
+      });
+      expect(page.answered).toEqual([
+        'PUT /v1/appointments/12345/remove',
+        'PUT /v1/appointments/12345/update',
+      ]);
+      expect(sim.writes.log.map((w) => `${w.path} ${w.status}`)).toEqual([
+        '/v1/appointments/12345/remove 200',
+        '/v1/appointments/12345/update 200',
+      ]);
+      // An empty or a text 2xx is the vendor's (its write answers are unverified): done.
+      for (const body of ['', 'OK']) {
+        const done = await commands['appointment.update']!(update, ctx({ http: scripted([[200, body]]) }));
+        expect(done, JSON.stringify(body)).toMatchObject({ outcome: 'done' });
+      }
+    } finally {
+      await page.close();
+    }
+  });
+
   it('honours Retry-After given as an HTTP date, as well as in seconds', async () => {
     const { ctx } = await setup();
     const at = new Date(Date.now() + 90_000).toUTCString();

@@ -2,7 +2,7 @@
  * Clockwise.MD commands, through the REST API (`Authtoken` header, the instance's `apiKey`). The
  * write calls come from public client code (FACTS.md): their answers are *unverified*, so any 2xx
  * is done and its body is kept on the command, except a create's answer without the appointment's
- * id (`createdOutcome`: transient, not done).
+ * id (`createdOutcome`: transient, not done) and an HTML page for a remove or an update (`outcome`).
  *
  * | command | call |
  * |---|---|
@@ -71,7 +71,31 @@ function vendorSaid(res: VendorResponse): string | undefined {
   return said === '' ? undefined : said.slice(0, SAID_MAX);
 }
 
+/**
+ * Whether a 2xx is an HTML page, not Clockwise.MD's answer: its API answers JSON (or nothing), and a
+ * proxy or a maintenance page in front of it answers `200 text/html` whatever was asked.
+ */
+function htmlPage(res: VendorResponse): boolean {
+  const type = res.headers['content-type'] ?? '';
+  return typeof res.body === 'string' && (/^text\/html\b/i.test(type.trim()) || /^\s*</.test(res.body));
+}
+
+/**
+ * The outcome of a remove or an update: {@link commandOutcome}, except that a 2xx that is an HTML
+ * page ({@link htmlPage}) is transient, not done. Taken as done, the command succeeded with nothing
+ * behind it (a commands audit: a cancel answered by a maintenance page succeeded, the appointment
+ * still on the queue and no webhook to come). A text or empty 2xx is done, as FACTS.md says any 2xx
+ * is: the write answers are unverified.
+ */
 function outcome(what: string, res: VendorResponse): CommandResult {
+  if (res.status >= 200 && res.status < 300 && htmlPage(res)) {
+    const type = res.headers['content-type']?.split(';')[0]?.trim();
+    return {
+      outcome: 'transient',
+      message: `Clockwise.MD ${what} answered ${res.status}${type ? ` (${type})` : ''} with an HTML page, not the API's answer: not taken as done (a proxy or a maintenance page answers so); retried`,
+      vendor: { status: res.status, body: res.body },
+    };
+  }
   return commandOutcome(`Clockwise.MD ${what}`, res, vendorSaid(res));
 }
 
