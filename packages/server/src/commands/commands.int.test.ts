@@ -1405,6 +1405,75 @@ describe('Clockwise.MD commands through a started hub', () => {
     });
   }
 
+  it('a booking Clockwise.MD made while the database was cut is not created again: failed, outcome unknown (no lookup exists)', async () => {
+    const before = cwSim.writes.log.filter((w) => w.path === '/v1/appointments/create').length;
+    // The create is answered 1.5 s late: the database is cut meanwhile.
+    cwSim.failApi(1, { status: 0, delayMs: 1500 });
+    const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+    await admin.connect();
+    try {
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.book',
+        instance: 'cw',
+        data: {
+          start: '2026-04-03T09:30:00-05:00',
+          patient: { given: 'Cut', family: 'Short' },
+          location: { id: '77' },
+        },
+      });
+      expect(sent.status).toBe(202);
+      // The create is at Clockwise.MD (recorded before it went out), its answer not yet back.
+      await eventually(
+        async () => (await api('GET', `/v1/commands/${sent.json.id}`)).json.calls?.length === 1,
+        'the create sent',
+      );
+      await setConnectionsAllowed(admin, db.name(), false);
+      await eventually(
+        async () => cwSim.writes.log.filter((w) => w.path === '/v1/appointments/create').length > before,
+        'the appointment created at Clockwise.MD',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await setConnectionsAllowed(admin, db.name(), true);
+      const done = await outcomeOf(sent.json.id, 1);
+      expect(done).toMatchObject({
+        status: 'failed',
+        error: { kind: 'permanent', message: expect.stringContaining('not sent again') },
+      });
+      expect(cwSim.writes.log.filter((w) => w.path === '/v1/appointments/create').slice(before)).toHaveLength(
+        1,
+      );
+    } finally {
+      await setConnectionsAllowed(admin, db.name(), true).catch(() => {});
+      await admin.end();
+    }
+  });
+
+  it('the same Idempotency-Key from 20 clients at once is one command and one remove; another body on it is a 409 problem', async () => {
+    const { subject, id } = await cwAppointment();
+    const key = `crm-cw-cancel-${id}`;
+    const body = { type: 'appointment.cancel', subject, data: { reason: 'patient called' } };
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => api('POST', '/v1/commands', body, { 'idempotency-key': key })),
+    );
+    const ids = new Set(answers.map((a) => a.json.id));
+    expect(ids.size).toBe(1);
+    expect(answers.map((a) => a.status).sort()).toEqual([...Array(19).fill(200), 202]);
+    expect(answers.filter((a) => a.headers.get('idempotent-replayed') === 'true')).toHaveLength(19);
+    const [commandId] = [...ids];
+    expect(await outcomeOf(commandId, 1)).toMatchObject({ status: 'succeeded' });
+    expect(writesTo(`/v1/appointments/${id}/remove`)).toEqual(['200']);
+    const other = await api(
+      'POST',
+      '/v1/commands',
+      { ...body, data: { reason: 'another' } },
+      { 'idempotency-key': key },
+    );
+    expect(other.status).toBe(409);
+    expect(other.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(other.json).toMatchObject({ code: 'SY_COMMAND_IDEMPOTENCY_CONFLICT', details: { commandId } });
+    expect(writesTo(`/v1/appointments/${id}/remove`)).toEqual(['200']);
+  });
+
   it('a cancel the vendor refused fails again on a manual retry: its own refused remove is no proof it was done', async () => {
     const { subject, id } = await cwAppointment();
     // Removed at the clinic meanwhile (the hub did not hear of it): Clockwise.MD refuses the remove.
