@@ -257,7 +257,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     return {
       outcome: 'permanent',
       message:
-        "an earlier try of this booking went out and its outcome is unknown (no answer, or a 5xx that does not say it was refused); Clockwise.MD has no idempotency key and the appointment cannot be looked up without the id that answer held: not sent again, so nothing is booked twice; the vendor's webhook (create) will show whether it happened",
+        "an earlier try of this booking went out and its outcome is unknown (no answer, a 5xx that does not say it was refused, an answer without a usable appointment id, or a database outage before its answer was recorded); Clockwise.MD has no idempotency key and the appointment cannot be looked up without the id that answer held: not sent again, so nothing is booked twice; the vendor's webhook (create) will show whether it happened",
     };
   }
   const form: Record<string, string> = { hospital_id: hospital, apt_time: d.start, type: 'online' };

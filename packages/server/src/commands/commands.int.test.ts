@@ -1401,6 +1401,11 @@ describe('Clockwise.MD commands through a started hub', () => {
         });
         const creates = cwSim.writes.log.filter((w) => w.path === '/v1/appointments/create').slice(before);
         expect(creates.map((w) => `${w.status} ${w.lostStatus}`)).toEqual([`${lost} 200`]);
+        // Its create webhook: the appointment, which the hub cannot tie to the command.
+        const echo = await subscriber.waitFor(
+          (r) => r.type === 'appointment.created' && r.text.includes(`"Lost${lost}"`),
+        );
+        expect(causedBy(echo)).toBeUndefined();
       });
     });
   }
