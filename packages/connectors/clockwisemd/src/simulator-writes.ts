@@ -16,7 +16,7 @@ export interface ClockwiseWrite {
   path: string;
   /** The JSON body, or the form fields of a create. */
   body: JsonObject | Record<string, string> | undefined;
-  /** The status the caller got. */
+  /** The status the caller got (0: the connection was cut, no answer). */
   status: number;
   /** Set when the write was carried out but its answer lost ({@link ClockwiseWriteApi.loseAnswers}): what it was. */
   lostStatus?: number;
@@ -61,8 +61,9 @@ export class ClockwiseWriteApi {
 
   /**
    * The next `count` writes carried out (a 2xx) are done (the record changes, the webhook is pushed)
-   * but answered `status` instead (default 502): the answer lost on its way back. A refused write is
-   * answered as it is and counts not. For the 5xx the simulator's `failApi` gives, nothing is done.
+   * but answered `status` instead (default 502), or not at all with `0` (the connection is cut): the
+   * answer lost on its way back. A refused write is answered as it is and counts not. For the 5xx
+   * the simulator's `failApi` gives, nothing is done.
    */
   loseAnswers(count: number, status = 502): void {
     for (let i = 0; i < count; i++) this.#lost.push(status);

@@ -199,6 +199,11 @@ export class ClockwiseSimulator {
     const authtoken = typeof req.headers.authtoken === 'string' ? req.headers.authtoken : undefined;
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       this.served.push({ method: req.method ?? 'GET', path, status, ...(authtoken ? { authtoken } : {}) });
+      // 0: no answer at all, the connection cut (a write's answer lost, `writes.loseAnswers(n, 0)`).
+      if (status === 0) {
+        req.socket.destroy();
+        return;
+      }
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
     };

@@ -1341,8 +1341,8 @@ describe('Clockwise.MD commands through a started hub', () => {
   const writesTo = (path: string) =>
     cwSim.writes.log.filter((w) => w.path === path).map((w) => `${w.status} ${w.lostStatus ?? ''}`.trim());
 
-  for (const lost of [502, 503, 504]) {
-    it(`a cancel whose answer was lost (${lost} after Clockwise.MD removed it): succeeded once, and the remove webhook is its cancellation, with causedBy`, async () => {
+  for (const lost of [502, 503, 504, 0]) {
+    it(`a cancel whose answer was lost (${lost || 'the connection cut'} after Clockwise.MD removed it): succeeded once, and the remove webhook is its cancellation, with causedBy`, async () => {
       await withEchoes(async () => {
         const { subject, id } = await cwAppointment();
         cwSim.writes.loseAnswers(1, lost);
@@ -1379,8 +1379,31 @@ describe('Clockwise.MD commands through a started hub', () => {
     });
   });
 
-  for (const lost of [502, 503]) {
-    it(`a booking whose answer was lost (${lost} after Clockwise.MD created it) is not created again: failed, outcome unknown`, async () => {
+  it('book: created once, command.succeeded names the new appointment, and the create webhook is its appointment.created with causedBy', async () => {
+    await withEchoes(async () => {
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.book',
+        instance: 'cw',
+        data: {
+          start: '2026-04-02T10:00:00-05:00',
+          patient: { given: 'Booked', family: 'Once' },
+          location: { id: '77' },
+        },
+      });
+      const done = await outcomeOf(sent.json.id, 1);
+      expect(done).toMatchObject({
+        status: 'succeeded',
+        result: { vendorIds: [expect.stringMatching(/^\d+$/)], appointmentId: expect.any(String) },
+      });
+      const echo = await subscriber.waitFor(
+        (r) => r.type === 'appointment.created' && r.subject === `appointment/${done.result.appointmentId}`,
+      );
+      expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+    });
+  });
+
+  for (const lost of [502, 503, 0]) {
+    it(`a booking whose answer was lost (${lost || 'the connection cut'} after Clockwise.MD created it) is not created again: failed, outcome unknown`, async () => {
       await withEchoes(async () => {
         const before = cwSim.writes.log.filter((w) => w.path === '/v1/appointments/create').length;
         cwSim.writes.loseAnswers(1, lost);
