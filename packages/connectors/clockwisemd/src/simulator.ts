@@ -212,6 +212,9 @@ export class ClockwiseSimulator {
     if (!write && (req.method !== 'GET' || !match)) return answer(404, { error: 'Not Found' });
     if (authtoken !== (this.#options.apiKey ?? 'sim-api-key'))
       return answer(401, { error: 'Invalid Authtoken' });
+    // Read before any delay: a write whose caller is gone by then (a process killed mid-call) is
+    // still carried out, as a server that has the whole request does.
+    const raw = write ? await readBody(req) : '';
     const failure = this.#failures.shift();
     if (failure?.delayMs) await sleep(failure.delayMs);
     if (failure && failure.status !== 0) {
@@ -220,7 +223,6 @@ export class ClockwiseSimulator {
       return answer(failure.status ?? 503, failure.body ?? { error: 'Service Unavailable' }, retryAfter);
     }
     if (write) {
-      const raw = await readBody(req);
       const contentType = String(req.headers['content-type'] ?? '');
       if (this.writes.handle(req.method ?? 'POST', path, raw, contentType, answer)) return;
       return answer(404, { error: 'Not Found' });

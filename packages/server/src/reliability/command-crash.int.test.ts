@@ -8,12 +8,16 @@
  *
  * Every call is listed on the command, the dead process's too (recorded before it went out).
  *
+ * The same with Clockwise.MD, whose create has no idempotency key and no lookup: the cancel's repeated
+ * remove is refused as already done, and the booking is not sent again (failed, outcome unknown).
+ *
  * The lease is a setting (`commands.lease`, here 2s): the restarted process takes the command over
  * once the dead one's lease runs out, found by the sweep (`commands.sweepInterval`).
  */
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
@@ -28,16 +32,22 @@ const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 const BOOKING = '5100001';
 
 let sim: DocplannerSimulator;
+let cwSim: ClockwiseSimulator;
+const CW_HOOK_KEY = 'cw-command-crash-hook-key-0123';
+const CW_API_KEY = 'cw-command-crash-api-key-4567';
 let subscriber: RecordingSubscriber;
 
 beforeAll(async () => {
   subscriber = await startRecordingSubscriber({ secrets: SIGNING });
   sim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
   await sim.start();
+  cwSim = new ClockwiseSimulator({ key: CW_HOOK_KEY, keyPlacement: 'header', apiKey: CW_API_KEY });
+  await cwSim.start();
 });
 
 afterAll(async () => {
   await sim?.close();
+  await cwSim?.close();
   await subscriber?.close();
 });
 
@@ -62,6 +72,13 @@ function writeConfigFile(dir: string): void {
     '      pushAuth:',
     '        headerName: x-api-key',
     '        apiKey: ${env:T_PUSH}',
+    '  - id: cw',
+    '    connector: clockwisemd',
+    '    mode: push',
+    '    settings:',
+    `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
+    `      apiKey: ${CW_API_KEY}`,
+    `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
     'subscriptions:',
     '  - id: crm',
     '    kind: webhook',
@@ -217,6 +234,88 @@ it('a hub killed while its command is at the vendor: the next process finishes i
     );
     expect(outcomes.map((r) => r.type)).toEqual(['command.succeeded']);
     expect(await commandStatus(id)).toBe('succeeded');
+  } finally {
+    await first.stop('SIGKILL');
+    if (second) expect(await second.stop('SIGTERM')).toBe(0);
+  }
+}, 90_000);
+
+it('a hub killed while Clockwise.MD carries out its cancel and its booking: the next process ends each as it happened, at the vendor once', async () => {
+  const dir = tempDir('command-crash-cw');
+  writeConfigFile(dir);
+  const first = await startHub(dir);
+  let second: HubChild | undefined;
+  try {
+    const appointmentId = 73_001;
+    cwSim.setAppointment({ id: appointmentId, first_name: 'Maria', last_name: 'Lopez', extra_fields: [] });
+    await cwSim.push(
+      { appointment_id: appointmentId, event_type: 'create' },
+      { hookUrl: `${first.url}/hooks/cw` },
+    );
+    const created = await subscriber.waitFor(
+      (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${appointmentId}"`),
+      20_000,
+    );
+    // A slow vendor: both writes are carried out 1.5 s after they arrive, when their caller is dead.
+    cwSim.failApi(2, { status: 0, delayMs: 1500 });
+    const cancel = await api(first, 'POST', '/v1/commands', {
+      type: 'appointment.cancel',
+      subject: created.subject!,
+      data: {},
+    });
+    const book = await api(first, 'POST', '/v1/commands', {
+      type: 'appointment.book',
+      instance: 'cw',
+      data: {
+        start: '2026-04-02T11:00:00-05:00',
+        patient: { given: 'Killed', family: 'Midcall' },
+        location: { id: '77' },
+      },
+    });
+    expect([cancel.status, book.status]).toEqual([202, 202]);
+    // Both calls are out (each recorded before it went out), neither answered.
+    const inFlight = async (id: string) =>
+      (await api(first, 'GET', `/v1/commands/${id}`)).json.calls?.length === 1;
+    for (const id of [cancel.json.id, book.json.id]) {
+      const until = Date.now() + 10_000;
+      while (!(await inFlight(id))) {
+        if (Date.now() > until) throw new Error(`command ${id}: its call never went out`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+    const creates = () => cwSim.writes.log.filter((w) => w.path === '/v1/appointments/create');
+    const removes = () =>
+      cwSim.writes.log.filter((w) => w.path === `/v1/appointments/${appointmentId}/remove`);
+    // The vendor carried both out after the kill.
+    const until = Date.now() + 10_000;
+    while (creates().length < 1 || removes().length < 1) {
+      if (Date.now() > until) throw new Error('the vendor never carried the writes out');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+
+    second = await startHub(dir);
+    const cancelled = await subscriber.waitFor(
+      (r) => r.type === 'command.succeeded' && r.subject === `command/${cancel.json.id}`,
+      30_000,
+    );
+    expect((cancelled.json as { data: unknown }).data).toMatchObject({
+      attempts: 2,
+      result: { alreadyDone: true },
+    });
+    const failed = await subscriber.waitFor(
+      (r) => r.type === 'command.failed' && r.subject === `command/${book.json.id}`,
+      30_000,
+    );
+    expect((failed.json as { data: { error: { kind: string; message: string } } }).data.error).toMatchObject({
+      kind: 'permanent',
+      message: expect.stringContaining('not sent again'),
+    });
+    // At the vendor: one create; the remove once, then its refusal (already removed).
+    expect(creates()).toHaveLength(1);
+    expect(removes().map((w) => w.status)).toEqual([200, 422]);
+    expect(await commandStatus(cancel.json.id)).toBe('succeeded');
+    expect(await commandStatus(book.json.id)).toBe('failed');
   } finally {
     await first.stop('SIGKILL');
     if (second) expect(await second.stop('SIGTERM')).toBe(0);
