@@ -469,6 +469,35 @@ describe('Clockwise.MD create, which has no idempotency key', () => {
     expect(creates(sim)).toHaveLength(1);
   });
 
+  it('a create whose record the database refused (after Clockwise.MD answered) is answered by the next try in this process, without a call', async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    const store = c.commandState;
+    let refuse = false;
+    // The database goes away between the answer and the write of its record.
+    const commandState = {
+      get: store.get.bind(store),
+      delete: store.delete.bind(store),
+      async set(key: string, value: JsonValue) {
+        if (refuse) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+        await store.set(key, value);
+        if (value === 'sent') refuse = true;
+      },
+    } as typeof store;
+    await expect(commands['appointment.book']!(book('cw-db-cut'), { ...c, commandState })).rejects.toThrow(
+      /ECONNREFUSED/,
+    );
+    expect(await store.get(`clockwisemd:command:cw-db-cut`)).toBe('sent');
+    refuse = false;
+    // Before: permanent, "outcome unknown", the appointment booked and its id in hand.
+    const again = await commands['appointment.book']!(book('cw-db-cut'), { ...c, commandState, attempt: 2 });
+    expect(again).toEqual({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+    expect(await store.get(`clockwisemd:command:cw-db-cut`)).toEqual({
+      done: { vendorIds: again.outcome === 'done' ? again.vendorIds : [] },
+    });
+    expect(creates(sim)).toHaveLength(1);
+  });
+
   it('a create answered with an id the hub cannot keep (a number JSON rounds, control characters) is transient, and not created again', async () => {
     const { ctx } = await setup();
     for (const text of ['{"id":12345678901234567890}', '{"appointment":{"id":"88\\u0000123"}}']) {

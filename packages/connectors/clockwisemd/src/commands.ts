@@ -241,6 +241,31 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
  */
 const createKey = (command: CommandRequest) => `clockwisemd:command:${command.id}`;
 
+/**
+ * Creates Clockwise.MD carried out whose record ({@link createKey}) could not be written, the
+ * database refusing it after the answer came: their appointment ids, by command id. A command cut
+ * short by a database outage is given back to this process once the database answers again, and
+ * its next try finds only the `sent` mark: it failed as "outcome unknown", the appointment booked
+ * and its id in hand (a commands audit). The next try here records and answers them instead. Kept
+ * in memory only (a try in another process, or after a restart, ends as "outcome unknown"); at most
+ * {@link MAX_UNRECORDED}, the oldest dropped.
+ */
+const unrecorded = new Map<string, string[]>();
+const MAX_UNRECORDED = 1000;
+
+/** Records a create's result in the write that ends its `sent` mark, or keeps it in {@link unrecorded}. */
+async function recordCreated(command: CommandRequest, ctx: Ctx, vendorIds: string[]): Promise<void> {
+  try {
+    await ctx.commandState.set(createKey(command), { done: { vendorIds } });
+    unrecorded.delete(command.id);
+  } catch (error) {
+    unrecorded.delete(command.id);
+    unrecorded.set(command.id, vendorIds);
+    if (unrecorded.size > MAX_UNRECORDED) unrecorded.delete(unrecorded.keys().next().value!);
+    throw error;
+  }
+}
+
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
   const a = api(ctx);
   if ('outcome' in a) return a;
@@ -254,6 +279,11 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     return { outcome: 'done', ...(vendorIds.length > 0 ? { vendorIds } : {}) };
   }
   if (earlier === 'sent') {
+    const made = unrecorded.get(command.id);
+    if (made !== undefined) {
+      await recordCreated(command, ctx, made);
+      return { outcome: 'done', ...(made.length > 0 ? { vendorIds: made } : {}) };
+    }
     return {
       outcome: 'permanent',
       message:
@@ -286,7 +316,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     // mark stays, so the next try does not book again.
     if (result.outcome !== 'done') return result;
     // Recorded in the write that ends the `sent` mark: a later try answers it without a call.
-    await ctx.commandState.set(createKey(command), { done: { vendorIds: result.vendorIds ?? [] } });
+    await recordCreated(command, ctx, result.vendorIds ?? []);
     return result;
   }
   if (res.status >= 500 && !notCarriedOut(res)) {
