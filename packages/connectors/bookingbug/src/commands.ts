@@ -35,6 +35,7 @@ import {
   isRetryableStatus,
   type JsonObject,
   type JsonValue,
+  provesNotCarriedOut,
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
@@ -716,7 +717,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const result = createdOutcome('BookingBug book', res, (b) => b.id, vendorWords(res, secretsOf(ctx, api)));
   // A refusal (409: the slot is taken; 400, 403) says nothing was made; a 5xx or a 2xx without the
   // id may have made it: the note stays, and the next try looks first.
-  if (result.outcome === 'permanent' || res.status === 429 || res.status === 408) {
+  if (result.outcome === 'permanent' || provesNotCarriedOut(res)) {
     await ctx.commandState.delete(BOOK_SENT);
   }
   return result;

@@ -23,6 +23,7 @@ import {
   isJsonObject,
   type JsonObject,
   type JsonValue,
+  provesNotCarriedOut,
   type VendorResponse,
 } from '@switchyard/core';
 import { apiBase, apiHeaders, type Config, clinikoTime, DEFAULT_CANCELLATION_REASON } from './config.ts';
@@ -175,7 +176,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   // stays, and the next try looks the booking up before posting again.
   const result = outcome('Cliniko book', res, (body) => body.id);
   // A refusal says nothing was made; a 5xx may have made it: the mark stays for the next try.
-  if (result.outcome === 'permanent' || res.status === 429) await ctx.commandState.delete(SENT);
+  if (result.outcome === 'permanent' || provesNotCarriedOut(res)) await ctx.commandState.delete(SENT);
   return result;
 }
 

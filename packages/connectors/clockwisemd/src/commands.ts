@@ -23,6 +23,7 @@ import {
   isJsonObject,
   isRetryableStatus,
   type JsonValue,
+  provesNotCarriedOut,
   type VendorResponse,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
@@ -120,24 +121,6 @@ function current(ctx: Ctx): string | CommandResult {
 const REMOVE_SENT = 'clockwisemd:remove-sent';
 
 /**
- * Whether an answer proves Clockwise.MD did not carry the call out (it may later: retried): 408 (the
- * request never arrived whole), 429 (turned away by the rate limit), and a 503 that says when to
- * come back (`Retry-After`). A bare 503 proves nothing: proxies answer so after the request reached
- * the server behind them (Envoy's "upstream connect error or disconnect/reset before headers",
- * Heroku's request timeout), and Clockwise.MD documents none of its answers. Taken as proof, a
- * create so answered after it was carried out was sent again and booked twice, and a cancel failed
- * on its next try's refusal while its remove webhook, the record of the hub's asking taken back,
- * read as a no-show (a commands audit).
- */
-function notCarriedOut(res: VendorResponse): boolean {
-  return (
-    res.status === 408 ||
-    res.status === 429 ||
-    (res.status === 503 && res.headers['retry-after'] !== undefined)
-  );
-}
-
-/**
  * `remove` takes the patient off the queue, which Clockwise.MD notifies as a no-show before check-in
  * (FACTS.md). The cancellation is recorded first in the instance state ({@link cancelIntentKey}), so
  * normalization takes the `remove` it causes for the cancellation it is. A refusal (4xx) after an
@@ -171,7 +154,7 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
     await ctx.commandState.delete(REMOVE_SENT);
     return result;
   }
-  if (result.outcome === 'transient' && !notCarriedOut(res)) {
+  if (result.outcome === 'transient' && !provesNotCarriedOut(res)) {
     // A 5xx that does not say it was refused: this remove may have happened (the mark stays).
     return result;
   }
@@ -180,7 +163,7 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
     await ctx.commandState.delete(REMOVE_SENT);
     return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
   }
-  // Nothing of this try happened (a refusal, or notCarriedOut). An earlier unanswered remove may
+  // Nothing of this try happened (a refusal, or provesNotCarriedOut). An earlier unanswered remove may
   // still have: its mark and record stay. Else no remove of this command will come, and a later one
   // (staff's) means what it says.
   if (!sentBefore) {
@@ -231,7 +214,7 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
  * the same key). The create call has no idempotency key (a repeated create
  * books twice), so its record says what became of it for every later try of the command (a retry
  * after a transient failure, after a crash, or after the hub's own work following a success failed):
- * - absent: nothing went out, or the answer proved nothing was done ({@link notCarriedOut}, a 4xx
+ * - absent: nothing went out, or the answer proved nothing was done ({@link provesNotCarriedOut}, a 4xx
  *   refusal): sending it (again) is safe;
  * - `'sent'`: the request went out and no answer says what became of it (no answer, or a 5xx but a
  *   503 with Retry-After): never sent again; the appointment cannot be looked up without its id;
@@ -319,7 +302,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     await recordCreated(command, ctx, result.vendorIds ?? []);
     return result;
   }
-  if (res.status >= 500 && !notCarriedOut(res)) {
+  if (res.status >= 500 && !provesNotCarriedOut(res)) {
     return {
       outcome: 'transient',
       message: `Clockwise.MD create answered ${res.status}, which does not say whether it was carried out: the next try does not book again (nothing is booked twice)`,

@@ -786,6 +786,19 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(third).toEqual({ outcome: 'done', alreadyDone: true, vendorIds: [made] });
   });
 
+  // A proxy's bare 503 after Docplanner booked (Envoy's "reset before headers"): taken as proof that
+  // nothing was booked, the next try booked again (the Clockwise.MD commands audit's case).
+  it('book: a bare 503 after Docplanner booked is looked up, not booked again', async () => {
+    const { sim, ctx } = await setup();
+    sim.writes.loseAnswers(1, 503);
+    const request = bookRequest('b-bare-503');
+    expect((await commands['appointment.book']!(request, ctx({ vendorIds: [] }))).outcome).toBe('transient');
+    const made = [...sim.bookings.keys()].at(-1);
+    const again = await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 2 }));
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true, vendorIds: [made] });
+    expect(writesTo(sim, '/book').map((w) => `${w.status} ${w.lostStatus}`)).toEqual(['503 200']);
+  });
+
   it('book: a lost answer whose slot list fails is looked up again (transient), and one refused is not booked blind', async () => {
     const { sim, ctx } = await setup();
     sim.writes.loseAnswers(1, 504);
@@ -804,12 +817,13 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(writesTo(sim, '/book')).toHaveLength(1);
   });
 
-  it('book: 503 and 429 prove nothing was booked: the next try books', async () => {
+  it('book: a 503 with Retry-After and a 429 prove nothing was booked: the next try books', async () => {
     const { sim, ctx } = await setup();
     const request = bookRequest('b-503');
-    sim.failNext(1, 503);
+    sim.failNext(1, 503, 1);
     expect(await commands['appointment.book']!(request, ctx({ vendorIds: [] }))).toMatchObject({
       outcome: 'transient',
+      retryAfterMs: 1000,
     });
     sim.failNext(1, 429, 2);
     expect(await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 2 }))).toMatchObject({

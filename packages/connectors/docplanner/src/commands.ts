@@ -33,6 +33,7 @@ import {
   type JsonObject,
   type JsonValue,
   type PullContext,
+  provesNotCarriedOut,
   toRfc3339,
   type VendorRequest,
   type VendorResponse,
@@ -78,7 +79,7 @@ function api(ctx: Ctx): PullContext<Config> {
 /**
  * 5xx, 408 and 429 are worth another try (Retry-After honoured); other 4xx are Docplanner's refusal.
  * As it is for calls that may be repeated (cancel, presence, a re-read); a book or move answered a
- * 5xx may have been carried out, so it passes {@link notCarriedOut} first.
+ * 5xx may have been carried out, so it passes {@link unsuccessfulWrite} first.
  */
 function failure(what: string, res: VendorResponse): CommandResult {
   const said =
@@ -221,9 +222,10 @@ function newestOf(read: JsonObject): string | undefined {
  * instance state before migration 33 moved there under the same key) so that every later try of the same
  * command knows:
  * - absent: nothing went out, or Docplanner's answer proved the write was not carried out (408,
- *   429, 503, a 4xx refusal): sending it (again) is safe;
+ *   429, a 503 with `Retry-After`: {@link provesNotCarriedOut}; a 4xx refusal): sending it (again)
+ *   is safe;
  * - `{ sent }`: the request went out and no answer says what became of it (no answer, a timeout, a
- *   crash, or a 5xx other than 503, which a proxy or the vendor may give after the work was done):
+ *   crash, or any other 5xx, which a proxy or the vendor may give after the work was done):
  *   never sent again blind. A move is checked by re-reading the booking it moved (`sent` names it,
  *   its place and start: by the next try, Docplanner's notification of the move may have made
  *   another booking the appointment's current one); a booking by listing the slot's bookings
@@ -368,22 +370,19 @@ async function sendWrite(
   return send(true);
 }
 
-/** Answers that prove Docplanner did not carry the write out but may later: retried. */
-const NOT_DONE_TRY_LATER = new Set([408, 429, 503]);
-
 /**
- * A book or move that Docplanner did not answer with success. A 5xx other than 503 does not say the
- * write was not carried out: its mark stays and the result is transient, so the next try decides
+ * A book or move that Docplanner did not answer with success. A 5xx does not say the write was not
+ * carried out unless it is a 503 with `Retry-After` ({@link provesNotCarriedOut}): its mark stays and the result is transient, so the next try decides
  * (`then` says how). Any other answer proved nothing was done: the mark is cleared.
  */
-async function notCarriedOut(
+async function unsuccessfulWrite(
   command: CommandRequest,
   ctx: Ctx,
   what: string,
   res: VendorResponse,
   then: string,
 ): Promise<CommandResult> {
-  if (res.status >= 500 && !NOT_DONE_TRY_LATER.has(res.status)) {
+  if (res.status >= 500 && !provesNotCarriedOut(res)) {
     return {
       outcome: 'transient',
       message: `Docplanner ${what} answered ${res.status}, which does not say whether it was carried out: ${then}`,
@@ -729,7 +728,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       const found = await madeEarlier(command, ctx, place, patient, { first, at: new Date(0).toISOString() });
       if (found) return found;
     }
-    return notCarriedOut(
+    return unsuccessfulWrite(
       command,
       ctx,
       'book',
@@ -829,7 +828,7 @@ async function reschedule(
     },
   );
   if (!ok(res)) {
-    const failed = await notCarriedOut(
+    const failed = await unsuccessfulWrite(
       command,
       ctx,
       'move',

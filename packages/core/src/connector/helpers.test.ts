@@ -12,6 +12,7 @@ import {
   parseJsonBody,
   parseJsonObjectBody,
   parseRetryAfter,
+  provesNotCarriedOut,
   timingSafeEqualString,
 } from './helpers.ts';
 import type { InboundRequest } from './types.ts';
@@ -143,6 +144,29 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('1.5', now)).toBeUndefined();
     expect(parseRetryAfter('', now)).toBeUndefined();
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
+
+describe('provesNotCarriedOut', () => {
+  it('takes 408, 429 and a 503 with Retry-After as proof, a bare 503 and every other 5xx not', () => {
+    const answered = (status: number, headers: Record<string, string> = {}) =>
+      provesNotCarriedOut({ status, headers });
+    expect([408, 429].map((status) => answered(status))).toEqual([true, true]);
+    expect(answered(503, { 'retry-after': '30' })).toBe(true);
+    // A proxy's 503 after the request reached the vendor (Envoy's "reset before headers").
+    expect(answered(503)).toBe(false);
+    expect([500, 502, 504].map((status) => answered(status, { 'retry-after': '30' }))).toEqual([
+      false,
+      false,
+      false,
+    ]);
+    expect([200, 201, 400, 404, 409].map((status) => answered(status))).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });
 

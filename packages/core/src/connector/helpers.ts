@@ -133,6 +133,30 @@ export function isRetryableStatus(status: number): boolean {
 }
 
 /**
+ * Whether an answer to a write proves the vendor did not carry it out, so sending it again cannot
+ * do it twice: 408 (the request never arrived whole), 429 (turned away by a rate limit) and a 503
+ * that says when to come back (`Retry-After`). Any other 5xx proves nothing, a bare 503 included:
+ * proxies answer so after the request reached the server behind them (Envoy's "upstream connect
+ * error or disconnect/reset before headers", Heroku's request timeout). Taken as proof, a booking
+ * so answered after the vendor made it was sent again and booked twice (a commands audit of
+ * Clockwise.MD). A refusal (another 4xx) proves it too, but is the command's end, not a retry.
+ *
+ * @example
+ * ```ts
+ * const res = await ctx.http.request({ method: 'POST', url: `${base}/bookings`, json });
+ * // a write the vendor cannot deduplicate: forget the "sent" mark only when nothing was done
+ * if (result.outcome === 'permanent' || provesNotCarriedOut(res)) await ctx.commandState.delete(SENT);
+ * ```
+ */
+export function provesNotCarriedOut(res: Pick<VendorResponse, 'status' | 'headers'>): boolean {
+  return (
+    res.status === 408 ||
+    res.status === 429 ||
+    (res.status === 503 && res.headers['retry-after'] !== undefined)
+  );
+}
+
+/**
  * A command's outcome from the vendor's answer to its call, by the rule every connector follows:
  * 2xx `done`; 408, 429 and 5xx `transient`, with the answer's `Retry-After` as `retryAfterMs`; any
  * other status `permanent`, the vendor's refusal. The answer is kept as `vendor` (on the command,

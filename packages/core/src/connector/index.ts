@@ -12,6 +12,7 @@ export {
   parseJsonBody,
   parseJsonObjectBody,
   parseRetryAfter,
+  provesNotCarriedOut,
   timingSafeEqualString,
 } from './helpers.ts';
 export {

@@ -565,7 +565,11 @@ describe('commands through a started hub', () => {
     const done = await finished(cancel.json.id, 'the cancel finished');
     const moved = (await api('GET', `/v1/commands/${move.json.id}`)).json;
     expect(moved).toMatchObject({ status: 'succeeded', attempts: 2 });
-    expect(moved.calls.map((c: { statusCode: number }) => c.statusCode)).toEqual([503, 201]);
+    // A bare 503 does not prove the move was not made (a proxy may answer so after it reached
+    // Docplanner): the retry re-reads the booking (200) before it moves.
+    // (A token fetched first when the test runs alone is left out.)
+    const booking = moved.calls.filter((c: { url: string }) => !c.url.includes('/oauth/'));
+    expect(booking.map((c: { statusCode: number }) => c.statusCode)).toEqual([503, 200, 201]);
     expect(done.status).toBe('succeeded');
     // The vendor saw the move (after its failed try) before the cancel, and the cancel went to the
     // moved booking's new id: the same appointment, aliased.
