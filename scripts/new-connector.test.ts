@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Connector, JsonObject } from '../packages/core/src/index.ts';
-import { checkConformance, inboundRequest, memoryNormalizeContext } from '../packages/testing/src/index.ts';
+import {
+  checkConformance,
+  fetchVendorHttp,
+  inboundRequest,
+  memoryNormalizeContext,
+} from '../packages/testing/src/index.ts';
 import {
   AUTH_SHAPES,
   ConnectorNameError,
@@ -190,6 +195,18 @@ describe('generateConnector', () => {
     );
     expect(run.stdout + run.stderr).toContain('Checked 16 files');
     expect(run.status, run.stdout + run.stderr).toBe(0);
+    const pulled = await generateConnector({
+      name: 'a-long-pulled-connector-name-to-test-wid',
+      root,
+      pull: true,
+    });
+    const pullRun = spawnSync(
+      biome,
+      ['check', '--config-path', join(repo, 'biome.json'), '--vcs-enabled=false', pulled.packageDir],
+      { encoding: 'utf8' },
+    );
+    expect(pullRun.stdout + pullRun.stderr).toContain('Checked 12 files');
+    expect(pullRun.status, pullRun.stdout + pullRun.stderr).toBe(0);
     // The check can fail: the same run on a deliberately mis-formatted file does.
     writeFileSync(join(result.packageDir, 'src/extra.ts'), 'export const x = "double quotes"\n');
     const bad = spawnSync(
@@ -250,6 +267,64 @@ describe('generateConnector', () => {
     await expect(generateConnector({ name: 'acme-both', root, pull: true, auth: 'hmac' })).rejects.toThrow(
       /--auth is for pushes/,
     );
+  });
+
+  it('generates a pull connector that pages by keyset: a booking changed while a round pages skips no other', async () => {
+    const result = await generateConnector({ name: 'acme-polled', root, pull: true });
+    linkWorkspacePackages(result.packageDir);
+    type PullConfig = { apiBaseUrl: string; apiKey: string; perPage?: number; overlapSeconds?: number };
+    const { default: connector } = (await import(
+      pathToFileURL(join(result.packageDir, 'src/index.ts')).href
+    )) as {
+      default: Connector<PullConfig>;
+    };
+    const { AcmePolledSimulator } = (await import(
+      pathToFileURL(join(result.packageDir, 'src/simulator.ts')).href
+    )) as {
+      AcmePolledSimulator: new (options: {
+        apiKey: string;
+        now: () => Date;
+      }) => {
+        start(): Promise<string>;
+        close(): Promise<void>;
+        put(booking: JsonObject & { id: string }): JsonObject;
+      };
+    };
+    let now = new Date('2026-03-01T10:00:00Z');
+    const apiKey = 'test-api-key-0123456789abcdef';
+    const sim = new AcmePolledSimulator({ apiKey, now: () => now });
+    try {
+      const config: PullConfig = { apiBaseUrl: await sim.start(), apiKey, perPage: 2, overlapSeconds: 0 };
+      const ctx = memoryNormalizeContext({ config, vendorApi: fetchVendorHttp.request });
+      // Five bookings written in one second (an import): more than a page shares one updated_at.
+      const ids = ['B-1', 'B-2', 'B-3', 'B-4', 'B-5'];
+      for (const id of ids) sim.put({ id, status: 'booked' });
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      const fetchOnce = async () => {
+        const batch = await connector.pull!.fetch(ctx, cursor);
+        seen.push(...batch.notifications.map((n) => n.dedupeKey));
+        if (batch.cursor !== undefined) cursor = batch.cursor;
+        return batch.more;
+      };
+      expect([await fetchOnce(), await fetchOnce()]).toEqual([true, true]);
+      // B-1 changes between two pages of the round: it moves to the end of the list, every later
+      // booking a place up. Paged by number, the next page began past B-3, never listed again.
+      now = new Date('2026-03-01T10:00:01Z');
+      sim.put({ id: 'B-1', status: 'cancelled' });
+      for (let turn = 0; turn < 10 && (await fetchOnce()); turn += 1);
+      // The next round, from the watermark, as the poller's next interval does.
+      for (let turn = 0; turn < 10 && (await fetchOnce()); turn += 1);
+      expect(new Set(seen)).toEqual(
+        new Set([
+          ...ids.map((id) => `booking:${id}@2026-03-01T10:00:00.000Z`),
+          'booking:B-1@2026-03-01T10:00:01.000Z',
+        ]),
+      );
+      expect(ctx.vendorRequests.map((r) => new URL(r.url).searchParams.has('page'))).not.toContain(true);
+    } finally {
+      await sim.close();
+    }
   });
 
   it('never overwrites: a second run with the same name fails and leaves the files as they were', async () => {
