@@ -272,7 +272,13 @@ describe('generateConnector', () => {
   it('generates a pull connector that pages by keyset: a booking changed while a round pages skips no other', async () => {
     const result = await generateConnector({ name: 'acme-polled', root, pull: true });
     linkWorkspacePackages(result.packageDir);
-    type PullConfig = { apiBaseUrl: string; apiKey: string; perPage?: number; overlapSeconds?: number };
+    type PullConfig = {
+      apiBaseUrl: string;
+      apiKey: string;
+      perPage?: number;
+      overlapSeconds?: number;
+      startFrom?: string;
+    };
     const { default: connector } = (await import(
       pathToFileURL(join(result.packageDir, 'src/index.ts')).href
     )) as {
@@ -294,7 +300,13 @@ describe('generateConnector', () => {
     const apiKey = 'test-api-key-0123456789abcdef';
     const sim = new AcmePolledSimulator({ apiKey, now: () => now });
     try {
-      const config: PullConfig = { apiBaseUrl: await sim.start(), apiKey, perPage: 2, overlapSeconds: 0 };
+      const config: PullConfig = {
+        apiBaseUrl: await sim.start(),
+        apiKey,
+        perPage: 2,
+        overlapSeconds: 0,
+        startFrom: '2026-01-01T00:00:00Z',
+      };
       const ctx = memoryNormalizeContext({ config, vendorApi: fetchVendorHttp.request });
       // Five bookings written in one second (an import): more than a page shares one updated_at.
       const ids = ['B-1', 'B-2', 'B-3', 'B-4', 'B-5'];
@@ -325,6 +337,41 @@ describe('generateConnector', () => {
     } finally {
       await sim.close();
     }
+  });
+
+  it('generates a pull connector whose first poll is bounded (startFrom, else 30 days back), not the whole history', async () => {
+    const result = await generateConnector({ name: 'acme-polled', root, pull: true });
+    linkWorkspacePackages(result.packageDir);
+    const { default: connector } = (await import(
+      pathToFileURL(join(result.packageDir, 'src/index.ts')).href
+    )) as {
+      default: Connector<JsonObject>;
+    };
+    const firstSince = async (settings: JsonObject) => {
+      const ctx = memoryNormalizeContext({
+        config: {
+          apiBaseUrl: 'https://api.acme.test/v1',
+          apiKey: 'test-api-key-0123456789abcdef',
+          ...settings,
+        },
+        vendorApi: () => ({ status: 200, headers: {}, body: { bookings: [], has_more: false } }),
+      });
+      const batch = await connector.pull!.fetch(ctx, null);
+      return {
+        since: new URL(ctx.vendorRequests[0]!.url).searchParams.get('updated_since'),
+        cursor: batch.cursor,
+      };
+    };
+    // The start is kept in the cursor: the next poll goes on from it, however long the first took.
+    expect(await firstSince({ startFrom: '2026-01-01T00:00:00Z', overlapSeconds: 0 })).toEqual({
+      since: '2026-01-01T00:00:00.000Z',
+      cursor: '2026-01-01T00:00:00.000Z',
+    });
+    const { since } = await firstSince({ overlapSeconds: 0 });
+    const daysBack = (Date.now() - Date.parse(since ?? '')) / 86_400_000;
+    expect(daysBack).toBeGreaterThan(29.9);
+    expect(daysBack).toBeLessThan(30.1);
+    expect(connector.configSchema.properties).toHaveProperty('startFrom');
   });
 
   it('never overwrites: a second run with the same name fails and leaves the files as they were', async () => {
