@@ -6,9 +6,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Connector, JsonObject } from '../packages/core/src/index.ts';
 import {
+  checkCommandConformance,
   checkConformance,
   fetchVendorHttp,
   inboundRequest,
+  memoryCommandContext,
   memoryNormalizeContext,
 } from '../packages/testing/src/index.ts';
 import {
@@ -207,6 +209,22 @@ describe('generateConnector', () => {
     );
     expect(pullRun.stdout + pullRun.stderr).toContain('Checked 12 files');
     expect(pullRun.status, pullRun.stdout + pullRun.stderr).toBe(0);
+    // With --commands, both shapes (commands.ts and its test, the API settings of a push config).
+    for (const options of [{ auth: 'basic' as const }, { pull: true }]) {
+      const made = await generateConnector({
+        name: `a-long-name-with-commands-${options.pull ? 'pull' : 'push'}`,
+        root,
+        ...options,
+        commands: true,
+      });
+      const check = spawnSync(
+        biome,
+        ['check', '--config-path', join(repo, 'biome.json'), '--vcs-enabled=false', made.packageDir],
+        { encoding: 'utf8' },
+      );
+      expect(check.stdout + check.stderr).toContain(`Checked ${options.pull ? 14 : 18} files`);
+      expect(check.status, check.stdout + check.stderr).toBe(0);
+    }
     // The check can fail: the same run on a deliberately mis-formatted file does.
     writeFileSync(join(result.packageDir, 'src/extra.ts'), 'export const x = "double quotes"\n');
     const bad = spawnSync(
@@ -372,6 +390,71 @@ describe('generateConnector', () => {
     expect(daysBack).toBeGreaterThan(29.9);
     expect(daysBack).toBeLessThan(30.1);
     expect(connector.configSchema.properties).toHaveProperty('startFrom');
+  });
+
+  it('with --commands, writes book and cancel for a push and a pull connector: a booking is done only when the answer names it', async () => {
+    const push = await generateConnector({ name: 'acme-signed', root, auth: 'hmac', commands: true });
+    const pulled = await generateConnector({ name: 'acme-polled', root, pull: true, commands: true });
+    const plain = await generateConnector({ name: 'acme-plain', root, auth: 'hmac' });
+    expect([push.commands, pulled.commands, plain.commands]).toEqual([true, true, false]);
+    for (const result of [push, pulled]) {
+      const dir = `packages/connectors/${result.name}/src/`;
+      expect(result.files).toEqual(expect.arrayContaining([`${dir}commands.test.ts`, `${dir}commands.ts`]));
+      expect(readFileSync(join(root, `docs/connectors/${result.name}.md`), 'utf8')).toContain(
+        '| `appointment.book` |',
+      );
+    }
+    expect(plain.files.filter((f) => f.includes('commands'))).toEqual([]);
+    const load = async (dir: string) => {
+      linkWorkspacePackages(dir);
+      return (
+        (await import(pathToFileURL(join(dir, 'src/index.ts')).href)) as { default: Connector<JsonObject> }
+      ).default;
+    };
+    const signed = await load(push.packageDir);
+    const settings = { signingSecret: 'test-signing-secret-0123456789abcdef' };
+    // Pushes need no API settings; commands do, and the hub refuses them at once without.
+    expect(signed.commandsUnavailable?.(settings)).toMatch(/apiBaseUrl and apiToken/);
+    const config = {
+      ...settings,
+      apiBaseUrl: 'https://api.acme.test',
+      apiToken: 'test-api-token-0123456789abcdef',
+    };
+    expect(signed.commandsUnavailable?.(config)).toBeUndefined();
+    const polled = await load(pulled.packageDir);
+    const pullConfig = { apiBaseUrl: 'https://api.acme.test/v1', apiKey: 'test-api-key-0123456789abcdef' };
+    for (const [connector, settingsOf] of [
+      [signed, config],
+      [polled, pullConfig],
+    ] as const) {
+      const samples = {
+        'appointment.book': {
+          data: { start: '2026-03-10T11:30:00+01:00', patient: { name: 'Ada Lovelace' } },
+        },
+        'appointment.cancel': { data: {}, vendorIds: ['bk_1'] },
+      };
+      expect(Object.keys(connector.commands ?? {}).sort()).toEqual([
+        'appointment.book',
+        'appointment.cancel',
+      ]);
+      const floor = await checkCommandConformance({ connector, config: settingsOf, samples });
+      expect(floor.filter((r) => !r.ok)).toEqual([]);
+      const book = {
+        id: 'cmd-1',
+        type: 'appointment.book' as const,
+        instance: 'main',
+        data: samples['appointment.book'].data,
+      };
+      const ctx = memoryCommandContext({
+        config: settingsOf,
+        vendorApi: () => ({ status: 201, headers: {}, body: { booking: { id: 'bk_9' } } }),
+      });
+      expect(await connector.commands!['appointment.book']!(book, ctx)).toMatchObject({
+        outcome: 'done',
+        vendorIds: ['bk_9'],
+      });
+      expect(ctx.vendorRequests[0]!.headers).toMatchObject({ 'idempotency-key': 'cmd-1' });
+    }
   });
 
   it('never overwrites: a second run with the same name fails and leaves the files as they were', async () => {

@@ -1,5 +1,5 @@
 /**
- * `./sy new-connector <name> [--auth header-key|basic|hmac | --pull] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS]`:
+ * `./sy new-connector <name> [--auth header-key|basic|hmac | --pull] [--commands] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS]`:
  * scaffolds `packages/connectors/<name>/` (the standard file set, a working minimal connector with the
  * vendor's auth shape, a fixture, passing unit and conformance tests, the vendor simulator and its
  * test), the end-to-end test, and `docs/connectors/<name>.md`; adds the connector to the dependencies
@@ -30,8 +30,8 @@ import {
  */
 const DEFAULT_INSTALL_TIMEOUT_S = 300;
 
-const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH}) | --pull] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS (default ${DEFAULT_INSTALL_TIMEOUT_S})]
-Writes a push connector, or with --pull a pull-only one (a vendor without webhooks whose list is polled); commands: docs/writing-a-connector.md §9 (packages/connectors/cliniko).`;
+const usage = `usage: ./sy new-connector <name> [--auth ${AUTH_SHAPES.join('|')} (default ${DEFAULT_AUTH}) | --pull] [--commands] [--display-name "Acme Booking"] [--root DIR] [--no-install] [--install-timeout SECONDS (default ${DEFAULT_INSTALL_TIMEOUT_S})]
+Writes a push connector, or with --pull a pull-only one (a vendor without webhooks whose list is polled); --commands adds book and cancel through the vendor's API: docs/writing-a-connector.md §9 (packages/connectors/cliniko).`;
 
 async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseCli>;
@@ -76,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
       root,
       displayName: parsed.values['display-name'],
       ...(pull ? { pull } : { auth: auth as AuthShape }),
+      commands: parsed.values.commands === true,
     });
     if (!parsed.values['no-install'] && result.dependents.length > 0) {
       // Links the new package (and the dependents' new links) from the local store: the package's own
@@ -126,6 +127,7 @@ function parseCli(argv: string[]) {
       'display-name': { type: 'string' },
       auth: { type: 'string' },
       pull: { type: 'boolean' },
+      commands: { type: 'boolean' },
       root: { type: 'string' },
       'no-install': { type: 'boolean' },
       'install-timeout': { type: 'string' },

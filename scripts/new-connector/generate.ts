@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
  * `packages/server/src/e2e/connectors/<name>.int.test.ts`. A template named `<file>.<auth>.tmpl` is
  * used only for that auth shape (push connectors); one named `<file>.pull.tmpl` only for a pull-only
  * connector, where it replaces `<file>.tmpl`. A pull-only connector gets no push template but
- * {@link SHARED_WITH_PULL}.
+ * {@link SHARED_WITH_PULL}. One named `<file>.commands.tmpl` is written only with `commands`, for
+ * either shape.
  */
 export const TEMPLATES_DIR = fileURLToPath(new URL('./templates/', import.meta.url));
 
@@ -60,6 +61,12 @@ export interface GenerateOptions {
   auth?: AuthShape;
   /** A pull-only connector (a vendor without webhooks whose list is polled) instead of a push one. */
   pull?: boolean;
+  /**
+   * Commands too (a vendor whose API writes): `src/commands.ts` books (`createdOutcome`, an
+   * idempotency key) and cancels, with its tests; a push connector gains the API settings
+   * (`apiBaseUrl`, `apiToken`) and `commandsUnavailable` while they are missing.
+   */
+  commands?: boolean;
 }
 
 /** What {@link generateConnector} wrote. */
@@ -72,6 +79,8 @@ export interface GeneratedConnector {
   auth: AuthShape | undefined;
   /** True for a pull-only connector. */
   pull: boolean;
+  /** True when `src/commands.ts` was written. */
+  commands: boolean;
   /** The package folder. */
   packageDir: string;
   /** Every file written, relative to the root, with `/` separators, sorted. */
@@ -287,6 +296,124 @@ function authValues(auth: AuthShape, name: string): Record<string, string> {
   }
 }
 
+/** The template values of `--commands`: empty without it, so the templates read as before. */
+function commandsValues(
+  commands: boolean,
+  pull: boolean,
+  name: string,
+  testConfig: string | undefined,
+): Record<string, string> {
+  if (!commands) {
+    return Object.fromEntries(
+      [
+        'commandsIndexImport',
+        'commandsMembers',
+        'commandsConfigFields',
+        'commandsConfigSchema',
+        'commandsConfigImport',
+        'commandsApi',
+        'commandsTestImports',
+        'commandsTestConfig',
+        'docsCommands',
+      ].map((key) => [key, '']),
+    );
+  }
+  const docsTable = [
+    '## Commands',
+    '',
+    '| Command | Call |',
+    '|---|---|',
+    '| `appointment.book` | TODO: `POST /bookings` with `Idempotency-Key: <command id>`; done when the answer names the booking (`{ booking: { id } }`) |',
+    '| `appointment.cancel` | TODO: `POST /bookings/{id}/cancel`; already cancelled (409) is done |',
+    '',
+  ];
+  if (pull) {
+    return {
+      commandsIndexImport: "import { commands } from './commands.ts';\n",
+      commandsMembers: '  commands,\n',
+      commandsConfigFields: '',
+      commandsConfigSchema: '',
+      commandsConfigImport: "import { apiHeaders, type Config } from './config.ts';",
+      commandsApi: [
+        '/** The API base and the headers of every call (the settings pulling uses). */',
+        'function api(ctx: CommandContext<Config>) {',
+        "  return { base: ctx.config.apiBaseUrl.replace(/\\/+$/, ''), headers: apiHeaders(ctx.config) };",
+        '}',
+      ].join('\n'),
+      commandsTestImports:
+        "import connector from './index.ts';\nimport { fixtureSettings as config } from './testing.ts';",
+      commandsTestConfig: '',
+      docsCommands: `${docsTable.join('\n')}\n`,
+    };
+  }
+  // The auth shape's test settings, one property a line, with the API settings after them.
+  const props = (testConfig ?? '{}')
+    .replace(/^\{\s*|\s*\}$/g, '')
+    .split(', ')
+    .filter(Boolean);
+  return {
+    commandsIndexImport: "import { commands, commandsUnavailable } from './commands.ts';\n",
+    commandsMembers: '  commands,\n  commandsUnavailable,\n',
+    commandsConfigFields: [
+      "  /** The vendor's REST API base URL, for commands (e.g. `https://api.example.com`). */",
+      '  apiBaseUrl?: string;',
+      '  /** The API token commands call the vendor with (a bearer token). */',
+      '  apiToken?: string;',
+      '',
+    ].join('\n'),
+    commandsConfigSchema: [
+      '    apiBaseUrl: {',
+      "      description: 'The vendor REST API base URL, for commands (simulators and tests point it at loopback).',",
+      "      type: 'string',",
+      "      format: 'uri',",
+      '    },',
+      '    apiToken: {',
+      "      description: 'The API token commands call the vendor with, as a bearer token (at least 16 characters).',",
+      "      type: 'string',",
+      '      minLength: 16,',
+      "      'x-secret': true,",
+      '    },',
+      '',
+    ].join('\n'),
+    commandsConfigImport: "import type { Config } from './config.ts';",
+    commandsApi: [
+      "/** The API base and the headers of every call (the instance's `apiBaseUrl` and `apiToken`). */",
+      'function api(ctx: CommandContext<Config>) {',
+      '  return {',
+      "    base: (ctx.config.apiBaseUrl ?? '').replace(/\\/+$/, ''),",
+      `    headers: { authorization: \`Bearer \${ctx.config.apiToken}\`, accept: 'application/json' },`,
+      '  };',
+      '}',
+      '',
+      '/**',
+      ' * Why an instance cannot carry out commands: pushes need no API settings, commands do. The hub',
+      ' * then refuses its commands at once (`SY_COMMAND_UNSUPPORTED`) instead of queuing them to fail.',
+      ' */',
+      'export function commandsUnavailable(config: Config): string | undefined {',
+      '  return config.apiBaseUrl && config.apiToken',
+      '    ? undefined',
+      "    : 'commands need apiBaseUrl and apiToken in the instance settings';",
+      '}',
+    ].join('\n'),
+    commandsTestImports: "import type { Config } from './config.ts';\nimport connector from './index.ts';",
+    commandsTestConfig: [
+      'const config: Config = {',
+      ...props.map((p) => `  ${p},`),
+      `  apiBaseUrl: 'https://api.${name}.test',`,
+      "  apiToken: 'test-api-token-0123456789abcdef',",
+      '};',
+      '',
+      '',
+    ].join('\n'),
+    docsCommands: `${[
+      ...docsTable.slice(0, -1),
+      '',
+      'Commands need `apiBaseUrl` and `apiToken` (secret) in the settings; without them the hub refuses them at once.',
+      '',
+    ].join('\n')}\n`,
+  };
+}
+
 /** `acme-booking` → `Acme Booking`. */
 export function titleCase(name: string): string {
   return name
@@ -355,10 +482,13 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
     'docs/connector.md': docsPage,
     'e2e/connector.int.test.ts': e2eTest,
   };
+  const commands = options.commands === true;
+  const shapeValues = auth === undefined ? {} : authValues(auth, name);
   const renderValues = {
     ...values,
-    ...(auth === undefined ? {} : authValues(auth, name)),
+    ...shapeValues,
     ...importValues(name, pull),
+    ...commandsValues(commands, pull, name, (shapeValues as { testConfig?: string }).testConfig),
   };
   const outputs: Array<{ path: string; content: string }> = [];
   for (const template of await listTemplates(TEMPLATES_DIR)) {
@@ -366,11 +496,17 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
       .split(sep)
       .join('/')
       .replace(/\.tmpl$/, '');
+    // `<file>.commands.tmpl`: commands, push or pull alike, only with `commands`.
+    const forCommands = within.endsWith('.commands');
+    if (forCommands) {
+      if (!commands) continue;
+      within = within.slice(0, -'.commands'.length);
+    }
     const variant = [...AUTH_SHAPES, 'pull'].find((shape) => within.endsWith(`.${shape}`));
     if (variant !== undefined) {
       if (variant !== (pull ? 'pull' : auth)) continue;
       within = within.slice(0, -(variant.length + 1));
-    } else if (pull && !SHARED_WITH_PULL.has(within)) {
+    } else if (pull && !forCommands && !SHARED_WITH_PULL.has(within)) {
       continue;
     }
     const target = within.startsWith('connector/')
@@ -390,6 +526,7 @@ export async function generateConnector(options: GenerateOptions): Promise<Gener
     ...values,
     auth,
     pull,
+    commands,
     packageDir,
     files: outputs.map((o) => relative(options.root, o.path).split(sep).join('/')).sort(),
     dependents: [...dependents],
@@ -409,6 +546,13 @@ export const EXAMPLE_FIXTURE_READERS = [
   'src/simulator.test.ts',
 ] as const;
 
+/** The next-step words on commands: the generated example calls to replace, or how to get them. */
+function commandsStep(result: GeneratedConnector, dir: string): string {
+  return result.commands
+    ? `the example API calls in ${dir}/src/commands.ts with the vendor's (docs/writing-a-connector.md §9 "Commands")`
+    : 'commands, if its API writes: --commands, or docs/writing-a-connector.md §9 "Commands" (packages/connectors/cliniko has them)';
+}
+
 /** The next steps printed after generation. */
 export function nextSteps(result: GeneratedConnector): string {
   const dir = `packages/connectors/${result.name}`;
@@ -417,12 +561,12 @@ export function nextSteps(result: GeneratedConnector): string {
     ? [
         `  2. Describe the vendor: ${dir}/src/vendor.ts, real pages of its list in ${dir}/fixtures/ (cite each one's source in fixtures/README.md; list each in src/conformance.test.ts), its list call and cursor in ${dir}/src/pull.ts (docs/writing-a-connector.md §9)`,
         `  3. Map its versions in ${dir}/src/normalize.ts (eventMap + normalize: the event from comparing with the last version seen)`,
-        `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's list habits in ${dir}/src/simulator.ts; commands, if its API writes: docs/writing-a-connector.md §9 "Commands" (packages/connectors/cliniko has them)`,
+        `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's list habits in ${dir}/src/simulator.ts; ${commandsStep(result, dir)}`,
       ]
     : [
         `  2. Describe the vendor: ${dir}/src/vendor.ts, real payloads in ${dir}/fixtures/ (cite each one's source in fixtures/README.md; list each in src/conformance.test.ts and the end-to-end test). The example fixtures/${EXAMPLE_FIXTURE} is read by ${EXAMPLE_FIXTURE_READERS.join(', ')} and the end-to-end test: point them at yours when you replace it`,
         `  3. Map its events in ${dir}/src/normalize.ts (eventMap + normalize) and ${dir}/src/encode.ts`,
-        `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in ${dir}/src/simulator.ts`,
+        `  4. Fill the TODOs in docs/connectors/${result.name}.md, and the vendor's retry habit in ${dir}/src/simulator.ts; ${commandsStep(result, dir)}`,
       ];
   return [
     `Created the ${result.displayName} connector, ${result.pull ? 'pull-only' : `auth ${result.auth}`} (${result.files.length} files):`,
@@ -443,8 +587,8 @@ export function nextSteps(result: GeneratedConnector): string {
       : [
           '',
           // A push connector: say where the other shapes are shown whole.
-          'A vendor without webhooks (its list or queue is polled): ./sy new-connector <name> --pull; whose API writes: docs/writing-a-connector.md §9',
-          '(commands); packages/connectors/cliniko is a pull-only connector with commands.',
+          'A vendor without webhooks (its list or queue is polled): ./sy new-connector <name> --pull; whose API writes: --commands',
+          '(docs/writing-a-connector.md §9); packages/connectors/cliniko is a pull-only connector with commands.',
         ]),
   ].join('\n');
 }
