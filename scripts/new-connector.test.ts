@@ -487,6 +487,13 @@ describe('generateConnector', () => {
     );
     expect(conformance).toContain('sign: (request, credential, { signedAt })');
     expect(conformance).toContain('replayWindow');
+    // A vendor that signs a timestamp: its end-to-end test replays a capture over HTTP after the
+    // tolerance (refused) and inside it (stored once); the others have no signature to replay.
+    const e2eTest = (auth: string) =>
+      readFileSync(join(root, `packages/server/src/e2e/connectors/acme-${auth}.int.test.ts`), 'utf8');
+    expect(e2eTest('hmac')).toContain("it.runIf(signsTime)('refuses a capture replayed after the tolerance");
+    expect(e2eTest('hmac')).toContain("it('stores one signed request sent twice once");
+    expect(e2eTest('header-key')).not.toContain('replayed');
   });
 
   it('writes a fixtures README that asks for the source of each fixture, the generated one listed', async () => {

@@ -238,7 +238,54 @@ function envName(name: string): string {
 const HEAD_ONLY_PUSH = {
   authImports: 'authenticate, credentials, sign',
   pushMembers: 'routes, authenticate, credentials, sign, parse',
+  endToEndAuthTests: '',
 };
+
+/**
+ * The end-to-end tests of a signing vendor: a captured push replayed over HTTP after the tolerance
+ * is refused and stores nothing (when it signs a timestamp), and the same signed request sent twice
+ * is stored once. The conformance kit's replay-window check shows `verifyBody` refuses it in memory;
+ * this shows the hub hands it the time the request really arrived.
+ */
+const SIGNED_REPLAY_TEST = `
+  // Only a vendor that signs a timestamp can refuse a stale capture: its settings have a
+  // toleranceSeconds (a body-only signature, docs/writing-a-connector.md §5, has none).
+  const signsTime = 'toleranceSeconds' in ((connector.configSchema.properties ?? {}) as object);
+
+  it.runIf(signsTime)('refuses a capture replayed after the tolerance (401) and stores nothing', async () => {
+    const stored = async () =>
+      (await e2e.hub.inbound.list({ instanceId: INSTANCE, limit: 100 })).items.length;
+    const before = await stored();
+    // Signed two hours ago: past any toleranceSeconds the settings allow (at most an hour).
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    const stale = new Simulator({
+      hookUrl: e2e.hookUrl(INSTANCE),
+      config,
+      retryDelaysMs: [],
+      now: () => twoHoursAgo,
+    });
+    const body = { ...fixture(VENDOR, 'booking-created.json'), id: 'evt_stale' };
+    expect((await stale.push(body)).attempts.map((a) => a.status)).toEqual([401]);
+    expect(await stored()).toBe(before);
+  });
+
+  it('stores one signed request sent twice once (its dedupe key)', async () => {
+    const stored = async () =>
+      (await e2e.hub.inbound.list({ instanceId: INSTANCE, limit: 100 })).items.length;
+    const before = await stored();
+    const at = new Date();
+    const replaying = new Simulator({
+      hookUrl: e2e.hookUrl(INSTANCE),
+      config,
+      retryDelaysMs: [],
+      now: () => at,
+    });
+    const body = { ...fixture(VENDOR, 'booking-created.json'), id: 'evt_replayed' };
+    await e2e.settle(INSTANCE, () => replaying.push(body));
+    expect((await replaying.push(body)).attempts.map((a) => a.status)).toEqual([200]);
+    expect(await stored()).toBe(before + 1);
+  });
+`;
 
 /** The template values that depend on the auth shape. */
 function authValues(auth: AuthShape, name: string): Record<string, string> {
@@ -280,6 +327,7 @@ function authValues(auth: AuthShape, name: string): Record<string, string> {
         // The signature is over the body: checked in push.verifyBody, once the hub has read it.
         authImports: 'authenticate, credentials, sign, verifyBody',
         pushMembers: 'routes, authenticate, verifyBody, credentials, sign, parse',
+        endToEndAuthTests: SIGNED_REPLAY_TEST,
         testConfig: "{ signingSecret: 'test-signing-secret-0123456789abcdef' }",
         wrongTestConfig: "{ signingSecret: 'test-signing-secret-wrong-00000000' }",
         exampleSettings: `{ signingSecret: '\${env:${env}_SIGNING_SECRET}' }`,
