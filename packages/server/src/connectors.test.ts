@@ -1,7 +1,7 @@
 /**
  * Every registered connector is documented where docs/connectors/README.md says: a page of its
- * own, listed in the index, with nothing left to fill in and every event type its eventMap
- * produces named on it. The generator writes a page with TODO rows; nothing checked them, so a
+ * own, listed in the index, with nothing left to fill in, every event type its eventMap produces
+ * named on it, and the defaults its settings table gives those of its schema. The generator writes a page with TODO rows; nothing checked them, so a
  * connector could be registered with a page that still described the scaffold (a team writing a
  * sixth connector from the docs).
  */
@@ -20,6 +20,42 @@ function producedBy(type: string): string[] {
   const file = join(root, 'packages', 'core', 'schemas', 'events', `${type}.schema.json`);
   const schema = JSON.parse(readFileSync(file, 'utf8')) as { 'x-vendor-events'?: string[] };
   return schema['x-vendor-events'] ?? [];
+}
+
+/** Each `default` of a settings schema, by its dotted path (`auth.mode`, `perPage`). */
+function schemaDefaults(schema: unknown, prefix = ''): Array<[string, unknown]> {
+  const properties = (schema as { properties?: Record<string, { default?: unknown }> }).properties ?? {};
+  return Object.entries(properties).flatMap(([key, property]) => [
+    ...(property.default === undefined ? [] : [[`${prefix}${key}`, property.default] as [string, unknown]]),
+    ...schemaDefaults(property, `${prefix}${key}.`),
+  ]);
+}
+
+/**
+ * The Default cell of each row of the page's settings tables (those with a Default column), by the
+ * setting named in the row's first cell.
+ */
+function documentedDefaults(page: string): Map<string, string> {
+  // A cell may hold an escaped pipe (`path` \\| `header`).
+  // Split on unescaped pipes: a cell may list choices as `path` \| `header`.
+  const cells = (line: string) =>
+    line
+      .split(/(?<!\\)\|/)
+      .slice(1, -1)
+      .map((cell) => cell.trim());
+  const out = new Map<string, string>();
+  let column = -1;
+  for (const line of page.split('\n')) {
+    if (!line.startsWith('|')) {
+      column = -1;
+      continue;
+    }
+    const row = cells(line);
+    if (row[0] === 'Field' || row[0] === 'Setting') column = row.indexOf('Default');
+    const setting = /^`([\w.]+)`$/.exec(row[0] ?? '')?.[1];
+    if (column > 0 && setting !== undefined) out.set(setting, row[column] ?? '');
+  }
+  return out;
 }
 
 /**
@@ -46,6 +82,28 @@ describe.each(shippedConnectors.map((c) => [c.name, c] as const))('connector %s'
     expect(page, `docs/connectors/${name}.md`).toBeDefined();
     expect(index).toContain(`](${name}.md)`);
     expect(index).toContain(`\`${name}\``);
+  });
+
+  // Medirota, generated with --auth hmac, changed its signature header in config.ts and its page
+  // still said `x-signature`: an operator reading it configured the wrong header (a team writing a
+  // seventh connector from the docs).
+  it("says each setting's default as its schema does, in the settings table", () => {
+    const documented = documentedDefaults(page ?? '');
+    const wrong = schemaDefaults(connector.configSchema)
+      .filter(([setting]) => documented.has(setting))
+      .filter(([setting, value]) => {
+        const shown = typeof value === 'string' ? value : JSON.stringify(value);
+        // The value as a whole word of the cell, in backticks or not (`x-api-key`, 50).
+        const escaped = shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        return !new RegExp(`(^|[^\\w-])${escaped}([^\\w-]|$)`).test(
+          documented.get(setting)!.replaceAll('`', ' '),
+        );
+      })
+      .map(
+        ([setting, value]) =>
+          `${setting}: the schema says ${JSON.stringify(value)}, the page ${documented.get(setting)}`,
+      );
+    expect(wrong, `docs/connectors/${name}.md`).toEqual([]);
   });
 
   it('has nothing left to fill in on its page', () => {
