@@ -392,6 +392,27 @@ describe('generateConnector', () => {
     expect(connector.configSchema.properties).toHaveProperty('startFrom');
   });
 
+  it('generates a pull connector whose watermark never passes the time of the poll (one booking dated 2099)', async () => {
+    const result = await generateConnector({ name: 'acme-polled', root, pull: true });
+    linkWorkspacePackages(result.packageDir);
+    const { default: connector } = (await import(
+      pathToFileURL(join(result.packageDir, 'src/index.ts')).href
+    )) as {
+      default: Connector<JsonObject>;
+    };
+    const future = { id: 'B-1', status: 'booked', updated_at: '2099-01-01T00:00:00Z' };
+    const ctx = memoryNormalizeContext({
+      config: { apiBaseUrl: 'https://api.acme.test/v1', apiKey: 'test-api-key-0123456789abcdef' },
+      vendorApi: () => ({ status: 200, headers: {}, body: { bookings: [future], has_more: false } }),
+    });
+    const before = Date.now();
+    const { cursor } = await connector.pull!.fetch(ctx, '2026-03-10T10:00:00.000Z');
+    // At 2099 every real change after it would go unread until then; the booking is listed again
+    // each round instead (its dedupe key stores it once).
+    expect(Date.parse(cursor ?? '')).toBeLessThanOrEqual(Date.now());
+    expect(Date.parse(cursor ?? '')).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+  });
+
   it('with --commands, writes book and cancel for a push and a pull connector: a booking is done only when the answer names it', async () => {
     const push = await generateConnector({ name: 'acme-signed', root, auth: 'hmac', commands: true });
     const pulled = await generateConnector({ name: 'acme-polled', root, pull: true, commands: true });

@@ -16,6 +16,16 @@ export {
   timingSafeEqualString,
 } from './helpers.ts';
 export {
+  type KeysetItem,
+  type KeysetPlace,
+  type KeysetRequest,
+  keysetMore,
+  keysetRequest,
+  nextKeysetPlace,
+  readKeysetCursor,
+  writeKeysetCursor,
+} from './keyset.ts';
+export {
   EVENT_SCOPED_FIELDS,
   type KnownStateOptions,
   knownStateKey,
