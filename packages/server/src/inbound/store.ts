@@ -257,6 +257,57 @@ export async function storeInbound(
   );
 }
 
+/**
+ * Puts `items`, just stored in the caller's transaction, before the messages of their ordering
+ * keys that arrived after them and still wait for their normalization: those get new `seq`
+ * numbers, after every existing one, in the order they had. For a batch stored late (a pulled
+ * batch held through a database outage, or restored from the pull spool by the next start) while
+ * another process stored the vendor's newer notifications of the same keys meanwhile: the claim
+ * normalizes a key in `seq` order, so the older ones came after them (a `booking-canceled` before
+ * its `slot-booked`). "After" is by `received_at`, the time the vendor handed a message over: a
+ * pull queue hands its notifications over in its own order. Not moved: a message already being
+ * normalized (leased) or finished; what happens then is each connector's comparison of vendor
+ * times (docs/pipeline.md, "The pull spool"). Call it after {@link storeInbound} in the same
+ * transaction, which holds the keys' advisory locks, so no other store of these keys interleaves.
+ * Returns how many messages were moved.
+ *
+ * @example
+ * ```ts
+ * await db.transaction().execute(async (trx) => {
+ *   await storeInbound(trx, held, [], ['dp-main']);
+ *   await queueBefore(trx, 'dp-main', held); // 2: a newer cancellation and move now follow them
+ * });
+ * ```
+ */
+export async function queueBefore(
+  trx: Executor,
+  instanceId: string,
+  items: readonly NewInbound[],
+): Promise<number> {
+  const keyed = items.filter((i) => i.orderingKey !== null);
+  if (keyed.length === 0) return 0;
+  const keys = [...new Set(keyed.map((i) => i.orderingKey as string))];
+  const since = new Date(Math.min(...keyed.map((i) => i.receivedAt.getTime()))).toISOString();
+  // Fresh numbers from the table's own sequence, paired with the rows in their old order: an
+  // update's nextval() follows no order of its own. inbound_ordering_idx finds the rows.
+  const r = await sql`with later as (
+        select m.id, m.seq from switchyard.inbound_messages m
+        where m.status = 'received' and m.instance_id = ${instanceId} and m.ordering_key = any(${keys}::text[])
+          and m.received_at > ${since}::timestamptz and m.id <> all(${items.map((i) => i.id)}::uuid[])
+          and (m.locked_until is null or m.locked_until < now())
+        order by m.seq
+        for update),
+      fresh as (select nextval(pg_get_serial_sequence('switchyard.inbound_messages', 'seq')) as seq from later),
+      paired as (
+        select l.id, f.seq
+        from (select id, row_number() over (order by seq) as n from later) l
+        join (select seq, row_number() over (order by seq) as n from fresh) f using (n))
+      update switchyard.inbound_messages m set seq = paired.seq from paired where m.id = paired.id`.execute(
+    trx,
+  );
+  return Number(r.numAffectedRows ?? 0);
+}
+
 /** A notification {@link storeInboundEach} stored in another form than it was given. */
 export interface AlteredInbound {
   id: string;

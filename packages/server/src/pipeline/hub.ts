@@ -286,6 +286,11 @@ export async function createHub(config: HubConfig) {
       if (started) return;
       started = true;
       if (options.workers) {
+        // What a killed process left in the pull spool is stored before this process normalizes
+        // anything: else its normalizer could take the newer notifications of the same keys,
+        // stored by another process meanwhile, first. A database that does not answer yet: the
+        // pull loop's passes try again.
+        await poller.replaySpool().catch(() => {});
         const child = (job: string) => logger.child({ job });
         normalizeLoop = new WorkerLoop(
           'normalize',

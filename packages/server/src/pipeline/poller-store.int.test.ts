@@ -5,7 +5,7 @@
  * and a batch whose store fails is held and stored before the next fetch. Real Postgres, the real
  * Docplanner connector and simulator over HTTP; store failures are injected with a trigger.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -386,5 +386,94 @@ describe('the pull spool', () => {
       await refusing.instances.remove('dp-no-spool').catch(() => {});
       await refusing.stop();
     }
+  });
+});
+
+describe('a pulled batch stored late, after another process stored newer notifications of its keys', () => {
+  /**
+   * Process A takes `slot-booked` off Docplanner's queue and cannot store it (kept in its pull
+   * spool); another process, B, on another host (a spool of its own), then pulls the
+   * `booking-canceled` that followed and stores it; A's next start stores the `slot-booked`.
+   * `normalizeAtB`: B normalizes what it stored (else it only stores it: a backlog).
+   */
+  async function lateCreation(instanceId: string, normalizeAtB: boolean) {
+    const own = new DocplannerSimulator();
+    await own.start();
+    const spoolA = mkdtempSync(join(tmpdir(), 'switchyard-spool-a-'));
+    const spoolB = mkdtempSync(join(tmpdir(), 'switchyard-spool-b-'));
+    try {
+      const a = await startHub({ pullSpoolDir: spoolA });
+      await failStores(instanceId, 1_000_000);
+      own.enqueue(booked);
+      await a.instances.upsert(pullInstance(instanceId, own.url));
+      await eventually(async () => (await a.instances.health(instanceId)).pull?.consecutiveFailures === 1);
+      await a.stop(); // the store still fails: kept in A's spool
+      await client.query(
+        `drop trigger fail_${instanceId.replace(/\W/g, '_')} on switchyard.inbound_messages`,
+      );
+
+      const b = normalizeAtB
+        ? await startHub({ pullSpoolDir: spoolB })
+        : await makeHub(database.url(), {
+            connectors: [acme, docplanner],
+            logger,
+            options: { workers: false, pullSpoolDir: spoolB },
+          });
+      own.enqueue(canceled);
+      expect(await b.instances.pullNow(instanceId)).toEqual({ stored: 1, duplicates: 0 });
+      if (normalizeAtB) await settled(instanceId, 1);
+      await b.stop();
+      expect((await rowsOf(instanceId)).map((r) => r.status)).toEqual([
+        normalizeAtB ? 'normalized' : 'received',
+      ]);
+
+      const restarted = await startHub({ pullSpoolDir: spoolA });
+      try {
+        const rows = await settled(instanceId, 2);
+        const events = await client.query<{ type: string }>(
+          `select e.type from switchyard.events e join switchyard.inbound_messages m on m.id = e.inbound_message_id
+           where m.instance_id = $1 order by e.sequence`,
+          [instanceId],
+        );
+        await restarted.instances.remove(instanceId);
+        return { rows, events: events.rows.map((e) => e.type) };
+      } finally {
+        await restarted.stop();
+      }
+    } finally {
+      await own.close();
+      for (const dir of [spoolA, spoolB]) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('is normalized before those still waiting: the creation, then the cancellation', async () => {
+    await hub?.stop();
+    hub = undefined;
+    const { rows, events } = await lateCreation('dp-late-waiting', false);
+    // Before: stored after the cancellation, so normalized after it, and ignored as a late creation.
+    expect(rows.map((r) => [r.vendor_type, r.status])).toEqual([
+      ['slot-booked', 'normalized'],
+      ['booking-canceled', 'normalized'],
+    ]);
+    expect(events).toEqual(['appointment.created', 'appointment.cancelled']);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        instance: 'dp-late-waiting',
+        moved: 1,
+        msg: expect.stringMatching(/^pulled notifications stored late/),
+      }),
+    );
+  });
+
+  it('after those already normalized is compared by its vendor time: the late creation is ignored', async () => {
+    const { rows, events } = await lateCreation('dp-late-normalized', true);
+    // What was announced cannot be taken back: the cancellation stands, and the creation, told
+    // before it, would set the appointment back to booked.
+    expect(rows.map((r) => [r.vendor_type, r.status])).toEqual([
+      ['booking-canceled', 'normalized'],
+      ['slot-booked', 'ignored'],
+    ]);
+    expect(rows[1]!.reason).toMatch(/a late creation/);
+    expect(events).toEqual(['appointment.cancelled']);
   });
 });

@@ -429,11 +429,18 @@ export class Poller {
       if (keepsPosition)
         await instanceStore.savePullCursor(trx, instanceId, moves ? batch.cursor : undefined, batch.lagMs);
     };
+    // Before the newer notifications of their keys another process stored meanwhile (a batch held
+    // through an outage, or restored from the spool): normalized in the vendor's order.
+    let moved = 0;
+    const queueBefore = async (trx: Executor) => {
+      moved = await inboundStore.queueBefore(trx, instanceId, batch.items);
+    };
     let inserted: number;
     try {
       inserted = await rt.db.transaction().execute(async (trx) => {
         // The same statement as a push's (no bodies): rows and last_message_at, with the cursor.
         const rows = await inboundStore.storeInbound(trx, batch.items, [], [instanceId]);
+        await queueBefore(trx);
         await position(trx);
         return rows.length;
       });
@@ -442,6 +449,7 @@ export class Poller {
       if (reason === undefined) throw error;
       const { stored, altered } = await rt.db.transaction().execute(async (trx) => {
         const result = await inboundStore.storeInboundEach(trx, batch.items, [instanceId]);
+        await queueBefore(trx);
         await position(trx);
         if (result.altered.length > 0) {
           // Shown as the instance's last error (health, dashboard): the payloads were changed.
@@ -462,6 +470,11 @@ export class Poller {
         );
       inserted = stored.length;
     }
+    if (moved > 0)
+      logger.info(
+        { moved, notifications: batch.items.length },
+        `pulled notifications stored late: ${moved} newer notifications of their ordering keys, stored meanwhile, now wait behind them`,
+      );
     return {
       inserted,
       duplicates: batch.items.length - inserted,
@@ -568,13 +581,16 @@ export class Poller {
 
   /**
    * Stores what an earlier process left in the pull spool (killed, or stopped while the database
-   * was down), before this one pulls anything: each batch without the instance's cursor (the
+   * was down), before this one pulls or normalizes anything (`hub.start` calls it before its loops
+   * start, so its normalizer does not take the newer notifications of their keys first; while the
+   * database does not answer, each pull pass tries again): each batch without the instance's cursor (the
    * process that fetched it moved or kept that), deduplicated like every pulled notification, then
    * its file removed. A batch of a removed instance is reported lost. Throws while the database
    * does not answer (the pass fails; the next one tries again). Files that cannot be read (another
    * `secretKey`) stay where they are, reported once.
    */
-  private async replaySpool(): Promise<void> {
+  async replaySpool(): Promise<void> {
+    if (this.spoolReplayed) return;
     const logger = this.rt.logger.child({ job: 'pull' });
     let found: Awaited<ReturnType<PullSpool['pending']>>;
     try {
@@ -607,7 +623,12 @@ export class Poller {
       }
       let result: Awaited<ReturnType<Poller['storeBatch']>>;
       try {
-        result = await this.storeBatch(batch.instanceId, pulled, undefined, logger);
+        result = await this.storeBatch(
+          batch.instanceId,
+          pulled,
+          undefined,
+          logger.child({ instance: batch.instanceId }),
+        );
       } catch (error) {
         // An outage: the whole replay is tried again at the next pass. Anything else would fail
         // the same way at every pass and hold every pull back: the file stays for an operator.
