@@ -47,7 +47,7 @@ import {
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { PgBoss } from 'pg-boss';
 import type pino from 'pino';
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { notFound } from '../admin/errors.ts';
 import type { Page } from '../admin/page.ts';
 import { clampLimit } from '../admin/page.ts';
@@ -242,11 +242,29 @@ interface CommandJob {
 interface InstanceLine {
   instance: string;
   running: number;
-  /** Parked jobs by command id, oldest first. */
+  /** Parked jobs by command id, oldest first; at most {@link MAX_PARKED_PER_INSTANCE}. */
   parked: Map<string, CommandJob>;
+  /**
+   * Jobs ended unparked since the last refill that found nothing more (the line was full): their
+   * commands wait in the database, and {@link refill} parks them as the line empties.
+   */
+  overflow: number;
+  /** A refill in progress. */
+  refilling?: Promise<void>;
   pausedUntil: number;
   wake?: NodeJS.Timeout;
 }
+
+/**
+ * The most jobs of one instance a worker process keeps parked. Beyond it a job ends without
+ * being parked: its command stays `pending` in the database, and the process reads the next ones
+ * from there once fewer than half this many are parked. Unbounded, a flood for one slow vendor
+ * moved the whole pg-boss queue into the process's memory: 20,000 bookings for a vendor answering
+ * in 2 s parked 19,938 (9.8 MB of heap, about 490 bytes each; a million, half a gigabyte), and the
+ * sweep sent all their ids with every query. 256 keeps an instance's share of the slots busy for
+ * many of its commands' runs between two refills, each one query.
+ */
+const MAX_PARKED_PER_INSTANCE = 256;
 
 /**
  * A count of slots: `take` waits while all are taken, `free` gives one back (to the oldest waiter).
@@ -586,6 +604,7 @@ export function createCommands(options: CommandsOptions = {}) {
     | {
         outcomes: Counter<'type' | 'outcome'>;
         vendor: Histogram<'connector' | 'type'>;
+        parked: Gauge;
       }
     | undefined;
   // Echo marking is on the normalize path: ask the database only when a command may have succeeded
@@ -1016,8 +1035,10 @@ export function createCommands(options: CommandsOptions = {}) {
   }
 
   async function sweep(s: Attached): Promise<number> {
-    const parked = [...lines.values()].flatMap((line) => [...line.parked.keys()]);
-    const stranded = await q.strandedCommands(s.host.db, 2000, 100, parked);
+    const overflowing = [...lines.values()].filter((line) => line.overflow > 0).map((line) => line.instance);
+    const stranded = await q.strandedCommands(s.host.db, 2000, 100, parkedIds(), {
+      notPendingOf: overflowing,
+    });
     for (const command of stranded) await sendJob(s, s.host.db, command);
     return stranded.length;
   }
@@ -1290,7 +1311,7 @@ export function createCommands(options: CommandsOptions = {}) {
   function lineOf(instance: string): InstanceLine {
     let line = lines.get(instance);
     if (!line) {
-      line = { instance, running: 0, parked: new Map(), pausedUntil: 0 };
+      line = { instance, running: 0, parked: new Map(), overflow: 0, pausedUntil: 0 };
       lines.set(instance, line);
     }
     return line;
@@ -1383,6 +1404,43 @@ export function createCommands(options: CommandsOptions = {}) {
         launch(s, slots, job, line);
       });
     }
+    if (line.overflow > 0 && line.parked.size < MAX_PARKED_PER_INSTANCE / 2) refill(s, slots, line);
+  }
+
+  /**
+   * Parks the instance's next commands from the database (due and first in line, oldest first, as
+   * the sweep finds them), up to {@link MAX_PARKED_PER_INSTANCE}: those whose jobs ended unparked
+   * while the line was full. Once a refill finds fewer than it asked for and no job was turned away
+   * meanwhile, the database holds no more of them. A failed read leaves them to the sweep (the
+   * instance counts as overflowing no more, so the sweep looks at them again).
+   */
+  function refill(s: Attached, slots: Slots, line: InstanceLine): void {
+    if (line.refilling || s.stopping) return;
+    const seen = line.overflow;
+    const room = MAX_PARKED_PER_INSTANCE - line.parked.size;
+    line.refilling = q
+      .strandedCommands(s.host.db, 0, room, parkedIds(), { instance: line.instance })
+      .then((found) => {
+        for (const c of found)
+          if (!line.parked.has(c.id)) line.parked.set(c.id, { id: c.id, instance: c.instance_id });
+        if (found.length < room && line.overflow === seen) line.overflow = 0;
+      })
+      .catch((error: unknown) => {
+        line.overflow = 0;
+        s.logger.warn(
+          { err: error, instance: line.instance },
+          "the instance's next commands could not be read: the sweep sends their jobs again",
+        );
+      })
+      .finally(() => {
+        line.refilling = undefined;
+        if (lines.get(line.instance) === line) release(s, slots, line);
+      });
+  }
+
+  /** The ids of every command this process holds parked. */
+  function parkedIds(): string[] {
+    return [...lines.values()].flatMap((line) => [...line.parked.keys()]);
   }
 
   /**
@@ -1417,6 +1475,16 @@ export function createCommands(options: CommandsOptions = {}) {
         labelNames: ['connector', 'type'],
         buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
         registers: [host.metrics],
+      }),
+      parked: new Gauge({
+        name: 'switchyard_commands_parked',
+        help: `Commands this worker process holds parked (their instance has its share of the slots, or its vendor asked for a pause): at most ${MAX_PARKED_PER_INSTANCE} per instance, the rest wait in the database.`,
+        registers: [host.metrics],
+        collect() {
+          let n = 0;
+          for (const line of lines.values()) n += line.parked.size;
+          this.set(n);
+        },
       }),
     };
     // Accepting a command sends its job in the same transaction, so every role needs the queue.
@@ -1457,7 +1525,12 @@ export function createCommands(options: CommandsOptions = {}) {
             // that said not yet.
             const line = job.data.instance !== undefined ? lineOf(job.data.instance) : undefined;
             if (line && !mayStart(line)) {
-              if (!line.parked.has(job.data.id)) line.parked.set(job.data.id, job.data);
+              // Past the bound the job ends unparked: its command waits in the database, where
+              // refill() finds it (the fetch goes on for the other instances' jobs either way).
+              if (line.parked.has(job.data.id)) {
+                // re-sent while parked: nothing to add
+              } else if (line.parked.size < MAX_PARKED_PER_INSTANCE) line.parked.set(job.data.id, job.data);
+              else line.overflow++;
               release(s, slots, line);
               continue;
             }

@@ -278,11 +278,16 @@ export async function nextInLine(
  * `held`: commands the sweeping process holds parked (their instance has its share of the
  * process's slots, or its vendor asked for a pause): due and first in line, they are not
  * stranded, and re-sent they only came back to be parked again, the oldest 100 at every sweep.
+ * `scope.instance`: only that instance's (the process refilling its parked commands from the
+ * database, with `graceMs` 0); `scope.notPendingOf`: not the `pending` ones of these instances
+ * (those whose jobs the sweeping process ended unparked, past its bound: it takes them from the
+ * database itself as their turn comes, and the sweep's `limit` stays for the other instances).
  *
  * @example
  * ```ts
  * const parked = [...lines.values()].flatMap((line) => [...line.parked.keys()]); // this process's
  * for (const c of await strandedCommands(db, 2000, 100, parked)) await sendJob(c.id, c.instance_id);
+ * await strandedCommands(db, 0, 128, parked, { instance: 'dp-main' }); // its next ones to park
  * ```
  */
 export async function strandedCommands(
@@ -290,10 +295,13 @@ export async function strandedCommands(
   graceMs: number,
   limit: number,
   held: readonly string[] = [],
+  scope: { instance?: string; notPendingOf?: readonly string[] } = {},
 ): Promise<CommandRef[]> {
   const r = await sql<CommandRef>`
     select c.id, c.instance_id from switchyard.commands c
     where c.status in ('pending', 'running') and not c.id = any(${[...held]}::uuid[])
+      and (${scope.instance ?? null}::text is null or c.instance_id = ${scope.instance ?? null}::text)
+      and not (c.status = 'pending' and c.instance_id = any(${[...(scope.notPendingOf ?? [])]}::text[]))
       and ((c.status = 'pending' and c.next_attempt_at < now() - ${graceMs} * interval '1 millisecond')
         or (c.status = 'running' and c.locked_until < now()))
       and (c.ordering_key is null or not exists (
