@@ -2469,6 +2469,72 @@ describe('a run longer than its lease', () => {
     }
   });
 
+  it('taken over mid-call when its renewals fail, a booking is checked by the next run, not sent again: one booking', async () => {
+    // What makes a lease shorter than a vendor call safe (commands.lease, 30 s by default): the
+    // run's renewals refused (its process cut from the database while other processes are not),
+    // a 1 s lease runs out while Docplanner holds the book, and the sweep hands the command to
+    // another run. That run finds the first one's `sent` mark and lists the slot's bookings
+    // instead of booking again (docs/operations.md, "Command leases").
+    await hub.stop();
+    hub = await startHub({ sweepIntervalMs: 200, leaseMs: 1_000 });
+    sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+    const admin = new pg.Client({ connectionString: db.url() });
+    await admin.connect();
+    await admin.query(`create function public.refuse_renewal() returns trigger language plpgsql as $$
+      begin
+        if old.status = 'running' and new.status = 'running' and new.attempts = old.attempts
+           and new.locked_until is distinct from old.locked_until then
+          raise exception 'renewal refused (test)';
+        end if;
+        return new;
+      end $$`);
+    await admin.query(`create trigger refuse_renewal before update on switchyard.commands
+      for each row execute function public.refuse_renewal()`);
+    const { reached, release } = holdNextVendorWrite();
+    try {
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.book',
+        instance: 'dp',
+        data: {
+          start: '2026-04-07T10:00:00+02:00',
+          durationMinutes: 30,
+          patient: { name: 'Ola', phone: '+48500100299' },
+          practitioner: { id: PLACE.doctor },
+          location: { id: PLACE.address },
+          organization: { id: PLACE.facility },
+          service: { id: '4455661' },
+        },
+      });
+      expect(sent.status).toBe(202);
+      await reached;
+      // Taken over while the book is still open at Docplanner.
+      await eventually(
+        async () => (await api('GET', `/v1/commands/${sent.json.id}`)).json.attempts >= 2,
+        'a second run took the command over',
+      );
+      release();
+      await admin.query('drop trigger refuse_renewal on switchyard.commands');
+      const done = await finished(sent.json.id, 'the booking finished', 20_000);
+      expect(done.status).toBe('succeeded');
+      const calls = done.calls as { method: string; url: string }[];
+      expect(calls.filter((c) => c.method === 'POST' && c.url.endsWith('/book'))).toHaveLength(1);
+      expect(calls.some((c) => c.method === 'GET' && c.url.endsWith('/bookings'))).toBe(true);
+      // Its jobs' pg-boss expiry is not the lease: the handler holds a job only until the command
+      // has a slot, and expired there pg-boss fails the batch and stops fetching (it was the lease).
+      const expiry = await admin.query<{ s: number }>(
+        `select distinct expire_seconds as s from switchyard_queue.job where name = 'switchyard-command' and data->>'id' = $1`,
+        [sent.json.id],
+      );
+      expect(expiry.rows).toEqual([{ s: 120 }]);
+    } finally {
+      release();
+      sim.writes.onRequest = undefined;
+      await admin.query('drop trigger if exists refuse_renewal on switchyard.commands');
+      await admin.query('drop function if exists public.refuse_renewal()');
+      await admin.end();
+    }
+  });
+
   it('renews its lease one statement at a time: a renewal the database holds up is not joined by another every third of the lease', async () => {
     await hub.stop();
     hub = await startHub({ sweepIntervalMs: 200, leaseMs: 1_000 });

@@ -530,12 +530,22 @@ const DUE_WAKE_MARGIN_MS = 250;
  */
 const MAX_TIMER_MS = 2_147_483_647;
 
+/**
+ * How long pg-boss lets the command worker's handler hold a batch of jobs, seconds. The handler
+ * holds them only until each command has a slot (not while it runs: the command's own lease,
+ * `commands.lease`, covers that); past this pg-boss fails the batch's jobs and fetches nothing
+ * until the handler returns (the commands still start: the row is the truth). It was the lease,
+ * 120 s by default; tied to the 30 s lease, a handler waiting half a minute for a slot behind slow
+ * vendors would have been an overrun.
+ */
+const JOB_EXPIRE_SECONDS = 120;
+
 /** How often a command cut short by a database outage is offered back (runCommand's giveBack), ms. */
 const GIVE_BACK_RETRY_MS = 500;
 
 /**
  * The shortest interval between renewals of a running command's lease, ms; it is renewed every
- * third of the lease (40 s by default), so a lease survives two failed renewals.
+ * third of the lease (10 s by default), so a lease survives two failed renewals.
  */
 const LEASE_RENEW_MIN_MS = 200;
 
@@ -545,7 +555,7 @@ const LEASE_RENEW_MIN_MS = 200;
  *
  * @example
  * ```ts
- * resolveCommandsOptions().leaseMs; // 120000
+ * resolveCommandsOptions().leaseMs; // 30000
  * resolveCommandsOptions({ leaseMs: 2000 }).leaseMs; // 2000
  * resolveCommandsOptions({ concurrency: 8 }).instanceConcurrency; // 4
  * ```
@@ -661,7 +671,7 @@ export function createCommands(options: CommandsOptions = {}) {
       db: bossDb(db),
       ...(delayed ? { startAfter } : {}),
       retryLimit: 0,
-      expireInSeconds: Math.max(1, Math.ceil(leaseMs / 1000)),
+      expireInSeconds: JOB_EXPIRE_SECONDS,
     });
     // pg-boss's NOTIFY goes out when the job is inserted, not when it comes due: a retry waited for
     // the worker's 30 s backstop poll or the sweep (a 1 s retry ran after 5-20 s, a vendor's
@@ -753,7 +763,7 @@ export function createCommands(options: CommandsOptions = {}) {
     } catch (error) {
       // The database went away before the outcome was stored: given back as soon as it answers
       // again, as a normalization or a delivery cut short is, instead of `running` until its lease
-      // runs out (120 s by default) and the sweep after it (30 s) for a blip of a second.
+      // runs out (30 s by default) and the sweep after it (30 s) for a blip of a second.
       if (isDatabaseUnavailable(error)) void track(giveBack(s, row, leaseEndsAt));
       throw error;
     } finally {
@@ -770,7 +780,7 @@ export function createCommands(options: CommandsOptions = {}) {
    * handler's own record of a call the vendor cannot deduplicate). Gives up when the claim is no
    * longer this process's (the outcome did commit, or another process took it over), when its
    * lease has run out (the sweep's turn then) or when the process stops: then it says so, since
-   * the command stays `running` until its lease ends (`commands.lease`, 120 s by default) with no
+   * the command stays `running` until its lease ends (`commands.lease`, 30 s by default) with no
    * process working on it.
    */
   async function giveBack(s: Attached, row: q.CommandRow, leaseEndsAt: number): Promise<void> {

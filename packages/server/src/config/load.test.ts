@@ -656,7 +656,7 @@ describe('loadConfig: a valid file', () => {
     expect(defaults.result.config?.commands).toEqual({
       retryScheduleMs: [1000, 5000, 30_000, 120_000, 600_000, 1_800_000],
       maxRetryAfterMs: 3_600_000,
-      leaseMs: 120_000,
+      leaseMs: 30_000,
       sweepIntervalMs: 30_000,
       concurrency: 8,
       echoWindowMs: 600_000,

@@ -94,7 +94,11 @@ export const CONFIG_DEFAULTS = {
     // Renewed every third of it while the command runs (one renewal at a time), so a run survives a
     // database that misses two renewals; it is also how long a command whose process was killed
     // (kill -9, OOM) stays running before another process takes it over (plus the sweep's wait).
-    lease: '120s',
+    // 30 s, as workers.normalizeLease: 120 s kept a killed worker's command waiting 80-150 s for
+    // 0.025 renewals/s per running command saved (0.1/s now); a run whose renewals fail for 20 s
+    // is taken over mid-call, and a handler's mark of the call (ctx.commandState) makes the next
+    // run check instead of sending it again (docs/operations.md, "Command leases").
+    lease: '30s',
     sweepInterval: '30s',
     concurrency: 8,
     echoWindow: '10m',
