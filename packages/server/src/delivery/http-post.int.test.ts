@@ -183,6 +183,31 @@ describe('postWebhook', () => {
     await Promise.all(holding);
   });
 
+  it("sends approver calls on connections of their own, never queued behind the deliveries' or each other", async () => {
+    const server = await serve((req, res) => {
+      if (req.url === '/approve') res.writeHead(204).end();
+      // /events never answers: those deliveries hold every delivery connection to the origin
+    });
+    const holding = Array.from({ length: DELIVERY_SOCKETS_PER_ORIGIN }, () =>
+      postWebhook({ ...base, url: `${server.url}/events`, headers: {}, timeoutMs: 3_000 }),
+    );
+    const n = DELIVERY_SOCKETS_PER_ORIGIN + 8;
+    const approvals = await Promise.all(
+      Array.from({ length: n }, () =>
+        postWebhook({
+          ...base,
+          url: `${server.url}/approve`,
+          headers: {},
+          timeoutMs: 150,
+          pool: 'approvers',
+        }),
+      ),
+    );
+    expect(approvals.map((r) => r.status)).toEqual(Array(n).fill(204));
+    closeDeliveryAgents();
+    await Promise.all(holding);
+  });
+
   it('keeps the status when the deadline hits while the body is still streaming', async () => {
     const server = await serve((_req, res) => {
       res.writeHead(200);

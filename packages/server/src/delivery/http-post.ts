@@ -42,7 +42,19 @@ export interface PostWebhookOptions {
    * stopped answering); the result is then a `network` failure.
    */
   signal?: AbortSignal;
+  /**
+   * Which connections the request uses: `deliveries` (the default, at most
+   * {@link DELIVERY_SOCKETS_PER_ORIGIN} per origin) or `approvers`, a pool of their own (at most
+   * {@link APPROVER_SOCKETS_PER_ORIGIN}) for the gates' approver calls. A vendor waits on those
+   * with a deadline of seconds; in the deliveries' pool they queued behind a subscriber's slow
+   * deliveries to the same origin (an approver's answer in 0 ms reached nobody: the vendor got the
+   * default at the deadline) and behind each other beyond 32 concurrent gates.
+   */
+  pool?: ConnectionPool;
 }
+
+/** The connection pools of {@link postWebhook}: see `PostWebhookOptions.pool`. */
+export type ConnectionPool = 'deliveries' | 'approvers';
 
 /** What happened to one attempt. Network problems are reported here, never thrown. */
 export interface PostWebhookResult {
@@ -83,6 +95,12 @@ const DEFAULT_MAX_RESPONSE_BYTES = 4096;
  * the moment one is free, their timeout not running meanwhile (see `timeoutMs`).
  */
 export const DELIVERY_SOCKETS_PER_ORIGIN = 32;
+/**
+ * Connections a process opens to one approver origin at most (the `approvers` pool). Approver
+ * calls are as many as gate requests waiting at once (a vendor's concurrent bookings), each over
+ * in seconds: enough that none waits for a connection, bounded all the same.
+ */
+export const APPROVER_SOCKETS_PER_ORIGIN = 256;
 
 // Shared keep-alive agents: reusing connections per origin is most of the throughput of a busy
 // subscriber. Bounded so one slow subscriber cannot hold every socket. One agent per protocol and
@@ -98,13 +116,22 @@ const AGENT_OPTIONS = {
   // Idle sockets close before common server keep-alive timeouts (Node's own default is 5 s).
   timeout: 4_000,
 };
+const POOL_OPTIONS: Record<ConnectionPool, http.AgentOptions> = {
+  deliveries: AGENT_OPTIONS,
+  approvers: {
+    ...AGENT_OPTIONS,
+    maxSockets: APPROVER_SOCKETS_PER_ORIGIN,
+    maxFreeSockets: DELIVERY_SOCKETS_PER_ORIGIN,
+  },
+};
 const agents = new Map<string, http.Agent>();
 
-function agentFor(protocol: 'http:' | 'https:', policyKey: string): http.Agent {
-  const key = `${protocol}${policyKey}`;
+function agentFor(protocol: 'http:' | 'https:', policyKey: string, pool: ConnectionPool): http.Agent {
+  const key = `${protocol}${policyKey}|${pool}`;
   let agent = agents.get(key);
   if (!agent) {
-    agent = protocol === 'https:' ? new https.Agent(AGENT_OPTIONS) : new http.Agent(AGENT_OPTIONS);
+    const options = POOL_OPTIONS[pool];
+    agent = protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
     agents.set(key, agent);
   }
   return agent;
@@ -258,7 +285,7 @@ async function postWebhookOnce(options: PostWebhookOptions): Promise<PostWebhook
       signal: options.signal,
     });
 
-  let outcome = await attempt(agentFor(url.protocol, policyKey));
+  let outcome = await attempt(agentFor(url.protocol, policyKey, options.pool ?? 'deliveries'));
   if (outcome.kind === 'stale_socket') outcome = await attempt(false);
   const latencyMs = Math.max(0, Math.round((elapsed() - queuedMs) * 100) / 100);
 
@@ -270,7 +297,7 @@ async function postWebhookOnce(options: PostWebhookOptions): Promise<PostWebhook
       ok: false,
       latencyMs,
       errorKind: 'timeout',
-      error: `not sent: no connection to the subscriber came free within ${options.timeoutMs} ms (all ${DELIVERY_SOCKETS_PER_ORIGIN} busy)`,
+      error: `not sent: no connection to the subscriber came free within ${options.timeoutMs} ms (all ${options.pool === 'approvers' ? APPROVER_SOCKETS_PER_ORIGIN : DELIVERY_SOCKETS_PER_ORIGIN} busy)`,
     };
   }
   if (outcome.kind === 'error' || outcome.kind === 'stale_socket') {

@@ -2,7 +2,7 @@
  * The one signed POST of the hub: a delivery attempt, a test event and an approver call all send
  * their body this way (Standard Webhooks headers, the target's timeout and destination policy).
  */
-import { type PostWebhookResult, postWebhook } from './http-post.ts';
+import { type ConnectionPool, type PostWebhookResult, postWebhook } from './http-post.ts';
 import { signPayload } from './sign.ts';
 
 /** Where a signed POST goes and how (a subscription, as the delivery layer sees it). */
@@ -16,6 +16,8 @@ export interface SignedPostTarget {
   secrets: readonly string[];
   /** Ends the request when aborted (`PostWebhookOptions.signal`). */
   signal?: AbortSignal;
+  /** The connections used (`PostWebhookOptions.pool`); default `deliveries`. */
+  pool?: ConnectionPool;
 }
 
 /**
@@ -49,5 +51,6 @@ export function postSigned(
     allowPrivate: target.allowPrivateAddresses,
     allowLoopback: target.allowPrivateAddresses,
     ...(target.signal ? { signal: target.signal } : {}),
+    ...(target.pool ? { pool: target.pool } : {}),
   });
 }

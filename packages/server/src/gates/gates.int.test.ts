@@ -13,6 +13,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gatesCommand } from '../cli/commands/gates.ts';
+import { DELIVERY_SOCKETS_PER_ORIGIN } from '../delivery/http-post.ts';
 import { generateSecret } from '../delivery/sign.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import { createGates, type Gates, type GatesOptions } from './gates.ts';
@@ -313,6 +314,58 @@ describe('deciding', () => {
     expect(page.items).toHaveLength(50);
     // Approved by the approver, not by a deadline fallback (the default here is refuse).
     expect(page.items.every((g) => g.decision === 'approve' && g.reason === 'approved')).toBe(true);
+  });
+
+  it('asks the approver while deliveries to the same origin hold every delivery connection', async () => {
+    // A subscriber taking both ordinary events and approval requests (one host, two paths), slow on
+    // the events: its deliveries held every pooled connection, the approval request waited behind
+    // them, and the vendor got the default at the deadline though the approver refuses at once.
+    const secret = generateSecret();
+    let release!: () => void;
+    const released = new Promise<undefined>((r) => {
+      release = () => r(undefined);
+    });
+    const crm = await startRecordingSubscriber({
+      secrets: secret,
+      handler: async (req) =>
+        req.path.startsWith('/events')
+          ? released
+          : { status: 409, body: { reason: 'calendar full', vendorErrorCode: 2 } },
+    });
+    subscribers.push(crm);
+    try {
+      await hub.subscriptions.create({
+        id: 'crm-events',
+        url: `${crm.url}events`,
+        eventTypes: ['appointment.*'],
+        secrets: [secret],
+        allowPrivateAddresses: true,
+      });
+      await hub.subscriptions.create({
+        id: 'crm',
+        url: `${crm.url}approve`,
+        eventTypes: ['schedule.updated'],
+        approver: true,
+        secrets: [secret],
+        allowPrivateAddresses: true,
+      });
+      for (let i = 0; i < DELIVERY_SOCKETS_PER_ORIGIN; i++) {
+        const booked = fixture('slot-booked');
+        ((booked.data as JsonObject).visit_booking as JsonObject).id = String(700000 + i);
+        await push('dp', booked);
+      }
+      const held = () => crm.requests.filter((r) => r.path.startsWith('/events')).length;
+      await crm.waitFor(() => held() >= DELIVERY_SOCKETS_PER_ORIGIN, 30_000);
+      const r = await push('dp', slotBooking());
+      expect(r.status).toBe(409);
+      expect(await latestGate('dp')).toMatchObject({
+        decision: 'refuse',
+        reason: 'refused',
+        decidedBy: 'crm',
+      });
+    } finally {
+      release();
+    }
   });
 
   it('a vendor retry of the same request gets the recorded answer without asking again', async () => {

@@ -134,6 +134,8 @@ export interface HubHost {
   /**
    * The one signed POST (Standard Webhooks signature with the subscription's secrets in force, its
    * timeout and destination policy): what a delivery attempt, a test event and an approver call send.
+   * This one is the approver call's: it uses the `approvers` connection pool, so a subscriber's
+   * deliveries in flight to the same origin never hold the connections a waiting vendor needs.
    * Throws when a secret cannot be opened.
    */
   postSigned(subscription: SubscriptionRow, eventId: string, body: string): Promise<PostWebhookResult>;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventEnvelope } from '@switchyard/core';
 import * as deliveryStore from '../deliveries/store.ts';
-import type { PostWebhookResult } from '../delivery/http-post.ts';
+import type { ConnectionPool, PostWebhookResult } from '../delivery/http-post.ts';
 import { nextAttemptDelay } from '../delivery/retry-schedule.ts';
 import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
 import { toEvent } from '../events/api.ts';
@@ -81,8 +81,9 @@ export function activeSecrets(rt: Runtime, sub: SubscriptionRow, now = Date.now(
 /**
  * One signed POST of `body` to the subscription's URL (delivery/signed-post.ts), with its secrets
  * in force, timeout and destination policy. Shared by the deliver worker, `sendTestEvent` and the
- * host's `postSigned` (the gates' approver calls). `contentType` defaults to the subscription's (a
- * FHIR delivery sends `application/fhir+json`); `signal` ends the request when aborted.
+ * host's `postSigned` (the gates' approver calls, on the `approvers` connection pool). `contentType`
+ * defaults to the subscription's (a FHIR delivery sends `application/fhir+json`); `signal` ends the
+ * request when aborted.
  */
 export function postSigned(
   rt: Runtime,
@@ -90,7 +91,7 @@ export function postSigned(
   eventId: string,
   body: string,
   contentType: string = sub.content_type,
-  signal?: AbortSignal,
+  opts: { signal?: AbortSignal; pool?: ConnectionPool } = {},
 ): Promise<PostWebhookResult> {
   return postSignedTo(
     {
@@ -99,7 +100,7 @@ export function postSigned(
       timeoutMs: sub.timeout_ms,
       allowPrivateAddresses: sub.allow_private_addresses,
       secrets: activeSecrets(rt, sub),
-      ...(signal ? { signal } : {}),
+      ...opts,
     },
     eventId,
     body,
@@ -553,7 +554,9 @@ export class Deliverer {
         running.sentAt = performance.now();
         result =
           rendered.kind === 'body'
-            ? await postSigned(rt, sub, event.id, rendered.body, rendered.contentType, running.abort.signal)
+            ? await postSigned(rt, sub, event.id, rendered.body, rendered.contentType, {
+                signal: running.abort.signal,
+              })
             : {
                 ok: false,
                 latencyMs: 0,
