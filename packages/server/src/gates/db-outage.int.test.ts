@@ -8,9 +8,15 @@
 import { readFileSync } from 'node:fs';
 import { docplannerConnector } from '@switchyard/connector-docplanner';
 import type { JsonObject } from '@switchyard/core';
-import { inboundRequest, useTestDatabase } from '@switchyard/testing';
+import {
+  inboundRequest,
+  type RecordingSubscriber,
+  startRecordingSubscriber,
+  useTestDatabase,
+} from '@switchyard/testing';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { generateSecret } from '../delivery/sign.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import { startTcpProxy, type TcpProxy } from '../reliability/tcp-proxy.test-support.ts';
 import { createGates, type Gates } from './gates.ts';
@@ -26,6 +32,7 @@ const fixture = (name: string) =>
 let proxy: TcpProxy;
 let hub: Hub;
 let gates: Gates;
+let approver: RecordingSubscriber | undefined;
 
 beforeAll(async () => {
   const direct = new URL(database.url());
@@ -33,7 +40,8 @@ beforeAll(async () => {
   const proxied = new URL(database.url());
   proxied.hostname = '127.0.0.1';
   proxied.port = String(proxy.port);
-  gates = createGates({ worker: true });
+  // The approver list read for every request: the one created below is asked at once.
+  gates = createGates({ worker: true, approverCacheMs: 0 });
   hub = await createHub({
     databaseUrl: proxied.toString(),
     connectors: [docplannerConnector],
@@ -64,6 +72,7 @@ afterAll(async () => {
   await gates?.stop().catch(() => {});
   await hub?.stop({ graceful: false }).catch(() => {});
   await proxy?.close();
+  await approver?.close();
 });
 
 const push = (instanceId: string, body: JsonObject) =>
@@ -97,4 +106,62 @@ it("answers a gate request with the instance's default within its deadline while
   } finally {
     proxy.restore();
   }
+});
+
+it('records a decision given while the database went away once it is back; the vendor retries get it meanwhile', {
+  timeout: 60_000,
+}, async () => {
+  const secret = generateSecret();
+  let cut!: () => void;
+  const isCut = new Promise<void>((resolve) => {
+    cut = resolve;
+  });
+  // Refuses once the database is cut: the decision is made, and cannot be recorded.
+  approver = await startRecordingSubscriber({
+    secrets: secret,
+    handler: async () => {
+      await isCut;
+      return { status: 409, body: { reason: 'slot taken', vendorErrorCode: 4 } };
+    },
+  });
+  await hub.subscriptions.create({
+    id: 'crm',
+    url: approver.url,
+    eventTypes: ['schedule.updated'],
+    approver: true,
+    secrets: [secret],
+    allowPrivateAddresses: true,
+  });
+  const body = fixture('slot-booking');
+  ((body.data as JsonObject).visit_booking_request as JsonObject).start_at = '2026-03-11T11:30:00+01:00';
+  const first = push('dp-approve', body);
+  await approver.waitFor(1);
+  proxy.cut();
+  cut();
+  try {
+    expect(await first).toMatchObject({ ok: true, status: 409, body: { error_code: 4 } });
+    // The vendor sends it again while the database is away: the refusal it had, not the default
+    // (approve) every unstored request gets during an outage.
+    expect(await push('dp-approve', body)).toMatchObject({ ok: true, status: 409, body: { error_code: 4 } });
+  } finally {
+    proxy.restore();
+  }
+  const id = (await gates.list({ instanceId: 'dp-approve', limit: 1 })).items[0]!.id;
+  const deadline = Date.now() + 20_000;
+  let gate = await gates.get(id);
+  while (gate.decision === null && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    gate = await gates.get(id);
+  }
+  // Before, the row stayed undecided, and the retry below waited its deadline and got approve.
+  expect(gate).toMatchObject({
+    decision: 'refuse',
+    reason: 'refused',
+    decidedBy: 'crm',
+    vendorErrorCode: 4,
+    responseStatus: 409,
+  });
+  expect(gate.answers).toMatchObject([{ subscriptionId: 'crm', outcome: 'refuse', afterDecision: false }]);
+  expect(await push('dp-approve', body)).toMatchObject({ ok: true, status: 409, body: { error_code: 4 } });
+  expect(approver.requests).toHaveLength(1);
 });

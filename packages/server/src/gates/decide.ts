@@ -4,6 +4,7 @@
  * answer (or the deadline) recorded, first writer wins, and announced on the decided channel.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AliasStore,
   type Connector,
@@ -19,6 +20,7 @@ import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { newId } from '../storage/db.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
+import { isDatabaseUnavailable } from '../storage/unavailable.ts';
 import { setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { type ApproverCall, type Approvers, answerRow } from './approvers.ts';
 import type { GateMetrics } from './metrics.ts';
@@ -127,7 +129,7 @@ export async function approvalRequest(
  *
  * @example
  * ```ts
- * const decider = new Decider(hub.host, logger, metrics, approvers, track);
+ * const decider = new Decider(hub.host, logger, metrics, approvers, track, 60_000);
  * const verdict = await decider.decide(claimedRow); // { outcome: 'refuse', reason: 'refused', decidedBy: 'crm', ... }
  * ```
  */
@@ -139,20 +141,48 @@ export class Decider {
   private readonly metrics: GateMetrics;
   private readonly approvers: Approvers;
   private readonly track: <T>(p: Promise<T>) => Promise<T>;
+  private readonly abandonAfterMs: number;
+  /**
+   * Decisions given to a vendor whose recording failed because the database was unreachable, by
+   * instance and notification (`unrecordedKey`), until they are recorded: the vendor's retry of the
+   * same request gets the same answer from here (see {@link unrecorded}).
+   */
+  private readonly pendingRecords = new Map<string, Verdict>();
+  private readonly closing = new AbortController();
 
-  /** `track` keeps work that outlives the decision (late answers) for `drain()` and shutdown. */
+  /**
+   * `track` keeps work that outlives the decision (late answers, a decision recorded once the
+   * database is back) for `drain()` and shutdown; `abandonAfterMs` is how long past its deadline a
+   * decision is still worth recording (the sweep closes the request as abandoned then).
+   */
   constructor(
     host: HubHost,
     logger: pino.Logger,
     metrics: GateMetrics,
     approvers: Approvers,
     track: <T>(p: Promise<T>) => Promise<T>,
+    abandonAfterMs: number,
   ) {
     this.host = host;
     this.logger = logger;
     this.metrics = metrics;
     this.approvers = approvers;
     this.track = track;
+    this.abandonAfterMs = abandonAfterMs;
+  }
+
+  /**
+   * The decision this process gave for a notification and could not record yet (the database was
+   * unreachable): what a vendor's retry of it must get. Undefined when there is none (the stored
+   * row then says what was decided).
+   */
+  unrecorded(instanceId: string, dedupeKey: string): Verdict | undefined {
+    return this.pendingRecords.get(unrecordedKey(instanceId, dedupeKey));
+  }
+
+  /** Stops trying to record decisions the database refused (shutdown); the sweep closes those rows. */
+  close(): void {
+    this.closing.abort();
   }
 
   /**
@@ -242,18 +272,18 @@ export class Decider {
           : null;
       let recorded = verdict;
       let won = false;
+      const values: q.GateDecisionValues = {
+        decision: verdict.outcome,
+        reason: verdict.reason,
+        decidedBy: verdict.decidedBy,
+        refusalReason: verdict.refusalReason,
+        vendorErrorCode: verdict.vendorErrorCode,
+        error,
+        responseStatus,
+        decisionMs: Math.round(decisionMs * 10) / 10,
+        approvers: approverCount,
+      };
       try {
-        const values: q.GateDecisionValues = {
-          decision: verdict.outcome,
-          reason: verdict.reason,
-          decidedBy: verdict.decidedBy,
-          refusalReason: verdict.refusalReason,
-          vendorErrorCode: verdict.vendorErrorCode,
-          error,
-          responseStatus,
-          decisionMs: Math.round(decisionMs * 10) / 10,
-          approvers: approverCount,
-        };
         const r = await q.recordDecision(
           this.host.db,
           row.id,
@@ -270,7 +300,21 @@ export class Decider {
           'switchyard.gate.approvers': approverCount,
         });
       } catch (e) {
-        this.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
+        if (isDatabaseUnavailable(e)) {
+          // The vendor gets this decision now; recording it waits for the database. Without this,
+          // the row stayed undecided, and the vendor's retry once the database was back waited its
+          // whole deadline and got the default (approve, after the approver had refused it).
+          this.logger.warn(
+            { err: e, gate: row.id },
+            'gate decision not recorded yet: the database is unreachable',
+          );
+          this.recordLater(
+            row,
+            verdict,
+            values,
+            calls.slice(0, known).map((c) => answerRow(c, false)),
+          );
+        } else this.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
       }
       if (deciding && won) {
         this.metrics.overhead.observe(Math.max(0, decisionMs - deciding.result.latencyMs) / 1000);
@@ -292,4 +336,61 @@ export class Decider {
       this.active--;
     }
   }
+
+  /**
+   * Records a decision the vendor already has, once the database takes it again: tries with a
+   * growing pause (0.25 s to 5 s) until it is recorded, another writer decided the row first (a
+   * vendor retry's deadline in another process, the sweep), `abandonAfterMs` past the deadline
+   * has passed, or the decider closes. Until then {@link unrecorded} answers the vendor's retries.
+   */
+  private recordLater(
+    row: q.GateRequestRow,
+    verdict: Verdict,
+    values: q.GateDecisionValues,
+    answers: q.NewGateAnswer[],
+  ): void {
+    const key = unrecordedKey(row.instance_id, row.dedupe_key);
+    this.pendingRecords.set(key, verdict);
+    const giveUpAt = row.deadline_at.getTime() + this.abandonAfterMs;
+    const signal = this.closing.signal;
+    const attempt = async (): Promise<void> => {
+      for (let pause = 250; Date.now() < giveUpAt && !signal.aborted; pause = Math.min(pause * 2, 5000)) {
+        await sleep(pause, undefined, { signal }).catch(() => {});
+        if (signal.aborted) return;
+        try {
+          let v = values;
+          if (v.responseStatus === null) {
+            // The instance could not be read either when the vendor was answered.
+            const instance = await this.host.loadInstance(row.instance_id);
+            const status = instance?.connector.gate?.respond(toDecision(verdict), instance.config).status;
+            if (status !== undefined) v = { ...v, responseStatus: status };
+          }
+          const r = await q.recordDecision(this.host.db, row.id, v, answers);
+          if (r?.won) {
+            void this.host.notify(q.CHANNEL_GATE_DECIDED, q.decidedPayload(row.id, v));
+            this.logger.info({ gate: row.id }, 'gate decision recorded now that the database is back');
+          } else if (r) {
+            this.logger.warn(
+              { gate: row.id, recorded: r.row.decision_reason, given: verdict.reason },
+              'gate decision not recorded: the request was closed first (the vendor had another answer than the row shows)',
+            );
+          }
+          return;
+        } catch (e) {
+          if (!isDatabaseUnavailable(e)) {
+            this.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
+            return;
+          }
+        }
+      }
+    };
+    void this.track(attempt()).finally(() => {
+      if (this.pendingRecords.get(key) === verdict) this.pendingRecords.delete(key);
+    });
+  }
+}
+
+/** The key of {@link Decider.unrecorded}: an instance and one of its notifications. */
+function unrecordedKey(instanceId: string, dedupeKey: string): string {
+  return `${instanceId}\u0000${dedupeKey}`;
 }

@@ -183,6 +183,10 @@ export function createGates(options: GatesOptions = {}) {
     const approversEarly = isWorker ? s.approvers.list() : undefined;
     approversEarly?.catch(() => {});
     const work = (async (): Promise<Verdict> => {
+      // Decided here while the database was unreachable, not recorded yet: the vendor's retry gets
+      // what its first request got (during the outage the default would answer it otherwise).
+      const unrecorded = s.decider.unrecorded(instanceId, n.dedupeKey);
+      if (unrecorded) return unrecorded;
       const local = isWorker && s.decider.active < concurrency;
       const receivedAt = new Date(Date.now() - (performance.now() - t0));
       /**
@@ -442,7 +446,7 @@ export function createGates(options: GatesOptions = {}) {
       logger,
       metrics,
       approvers,
-      decider: new Decider(host, logger, metrics, approvers, track),
+      decider: new Decider(host, logger, metrics, approvers, track, abandonAfterMs),
       matcher: bookingMatcher(host, matchWindowMs),
       unmatched: new UnmatchedRequests(host, matchWindowMs),
       unlisten: [],
@@ -521,6 +525,7 @@ export function createGates(options: GatesOptions = {}) {
       clearInterval(sweepTimer);
       sweepTimer = undefined;
       if (!s) return;
+      s.decider.close();
       const boss = s.host.queue;
       await Promise.all([
         boss?.offWork(GATE_QUEUE).catch(() => {}),
