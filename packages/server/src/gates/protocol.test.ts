@@ -41,6 +41,27 @@ describe('readAnswer', () => {
     ).toBe('approve');
   });
 
+  it('a 2xx whose JSON object is malformed, or whose decision is neither approve nor refuse, is no answer', () => {
+    // Each of these approved: an approver meaning no, a typo away from the protocol, let the booking through.
+    const ok = (body: string) => readAnswer({ ok: true, status: 200, latencyMs: 1, responseSnippet: body });
+    for (const body of [
+      '{"decision":"refuse"',
+      ' {decision: "refuse"}',
+      '{"decision":"REFUSE"}',
+      '{"decision":"reject","reason":"slot taken"}',
+      '{"decision":false}',
+      '{"decision":null}',
+    ]) {
+      expect(ok(body), body).toMatchObject({ outcome: 'unavailable', vendorErrorCode: null });
+    }
+    expect(ok('{"decision":"reject"}').reason).toBe(
+      'the answer\'s decision "reject" is neither "approve" nor "refuse"',
+    );
+    // As documented: any other 2xx body approves (no decision, not an object, not JSON).
+    for (const body of ['{"decision":"approve"}', '{"ok":true}', '[{"decision":"refuse"}]', 'null', 'OK'])
+      expect(ok(body).outcome, body).toBe('approve');
+  });
+
   it('keeps only what the decision can record: a 32-bit code, a reason without NUL', () => {
     // Either one failed the statement recording the decision (Postgres integer and text columns):
     // the request stayed `deciding` until the sweep, and the vendor got `{"error_code":1e+300}`.

@@ -107,7 +107,8 @@ function parseBody(snippet: string | undefined): Record<string, unknown> | undef
 
 /**
  * The approver protocol (docs/gates.md): a 2xx approves unless its JSON body says
- * `"decision": "refuse"`; a 4xx refuses; the body may carry `reason` (text, ≤ 500 characters kept)
+ * `"decision": "refuse"` (a JSON object that cannot be read, or a `decision` other than `approve`
+ * and `refuse`, is no answer: `unavailable`); a 4xx refuses; the body may carry `reason` (text, ≤ 500 characters kept)
  * and `vendorErrorCode` (a 32-bit integer passed to the vendor, e.g. Docplanner's `error_code`; any
  * other value is ignored). A 5xx, a
  * redirect, a timeout or a connection failure is no answer at all: `unavailable`.
@@ -136,12 +137,23 @@ export function readAnswer(result: PostWebhookResult): ApproverAnswer {
       : null;
   if (status >= 200 && status < 300) {
     if (body?.decision === 'refuse') return { outcome: 'refuse', reason, vendorErrorCode };
-    // A JSON object cut at the read limit cannot say what it decided: a refusal with a long reason
-    // (`{"decision":"refuse","reason":"…2 KB…"}`) was read as unparseable, and so approved.
-    if (body === undefined && result.responseTruncated && result.responseSnippet?.trimStart().startsWith('{'))
+    // A JSON object the hub cannot read cannot say what it decided: one cut at the read limit (a
+    // refusal with a long reason, `{"decision":"refuse","reason":"…2 KB…"}`) and a malformed one
+    // (`{"decision":"refuse"` without its brace) were read as unparseable, and so approved.
+    if (body === undefined && result.responseSnippet?.trimStart().startsWith('{'))
       return {
         outcome: 'unavailable',
-        reason: 'the JSON answer is longer than the hub reads and could not be understood',
+        reason: result.responseTruncated
+          ? 'the JSON answer is longer than the hub reads and could not be understood'
+          : 'the answer starts as a JSON object but is not valid JSON',
+        vendorErrorCode: null,
+      };
+    // A decision the protocol does not have (`"REFUSE"`, `"reject"`, `false`) is not an approval:
+    // the approver meant something, and approving was the one reading sure to be wrong for a no.
+    if (body !== undefined && 'decision' in body && body.decision !== 'approve')
+      return {
+        outcome: 'unavailable',
+        reason: `the answer's decision ${storableText(JSON.stringify(body.decision) ?? 'undefined').slice(0, 100)} is neither "approve" nor "refuse"`,
         vendorErrorCode: null,
       };
     return { outcome: 'approve', reason: null, vendorErrorCode: null };
