@@ -34,11 +34,14 @@ const subscribers: RecordingSubscriber[] = [];
 let counter = 0;
 
 async function makeHub(
-  opts: { worker?: boolean; gates?: GatesOptions } = {},
+  opts: { worker?: boolean; gates?: GatesOptions; applicationName?: string } = {},
 ): Promise<{ hub: Hub; gates: Gates }> {
   const g = createGates({ worker: opts.worker ?? true, ...opts.gates });
+  const url = new URL(database.url());
+  // Its sessions told apart in pg_stat_activity (a test acting on this process's connections).
+  if (opts.applicationName) url.searchParams.set('application_name', opts.applicationName);
   const h = await createHub({
-    databaseUrl: database.url(),
+    databaseUrl: url.toString(),
     connectors: [docplannerConnector],
     secretKey: SECRET_KEY,
     logger: pino({ level: 'silent' }),
@@ -524,6 +527,54 @@ describe('across processes', () => {
     } finally {
       await front.gates.stop();
       await front.hub.stop();
+    }
+  });
+
+  it('a retry waiting in another process gets the decision announced while its LISTEN connection was down', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const a = await approver('crm', {
+      handler: async () => {
+        await released;
+        return { status: 409, body: { vendorErrorCode: 12 } };
+      },
+    });
+    const name = 'gates-test-other-process';
+    const other = await makeHub({ applicationName: name });
+    const admin = new pg.Client({ connectionString: database.url() });
+    await admin.connect();
+    try {
+      const body = slotBooking();
+      const first = push('dp', body);
+      await a.waitFor(1);
+      // The vendor's retry reaches the other process, which finds the request undecided and waits.
+      const retry = push('dp', body, other.hub);
+      await eventually(async () => {
+        const r = await admin.query(
+          `select 1 from pg_stat_activity where application_name = $1 and state = 'idle'
+             and query like 'select * from switchyard.gate_requests where %'`,
+          [name],
+        );
+        return r.rowCount ? true : undefined;
+      });
+      // Its LISTEN connection drops (it reconnects a second later); the decision is announced meanwhile.
+      await admin.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and query like 'LISTEN%'`,
+        [name],
+      );
+      await eventually(async () => (other.hub.host.listener.listening ? undefined : true));
+      release();
+      expect(await first).toMatchObject({ status: 409, body: { error_code: 12 } });
+      // Before, the waiting retry heard nothing and answered the default (approve) at its 5 s deadline.
+      expect(await retry).toMatchObject({ status: 409, body: { error_code: 12 } });
+      expect(a.requests).toHaveLength(1);
+    } finally {
+      release();
+      await admin.end();
+      await other.gates.stop();
+      await other.hub.stop();
     }
   });
 });

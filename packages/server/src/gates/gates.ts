@@ -253,7 +253,10 @@ export function createGates(options: GatesOptions = {}) {
         const decided = verdictOf(existing);
         if (decided) return decided;
         wait = waiters.waitFor(existing.id);
-        return wait.promise;
+        // Decided between the read and the wait (its NOTIFY came before anything waited here): it
+        // would have waited for its deadline and answered the default, whatever was decided.
+        const again = await q.getGateRequest(s.host.db, existing.id);
+        return (again && verdictOf(again)) ?? wait.promise;
       }
       if (request.error !== null) {
         row.error = request.error;
@@ -373,6 +376,14 @@ export function createGates(options: GatesOptions = {}) {
     }
   };
 
+  /** Wakes the requests waiting here whose decision is recorded (one missed while not listening). */
+  async function wakeDecided(s: Attached): Promise<void> {
+    for (const row of await q.decidedGateRequests(s.host.db, waiters.ids())) {
+      const v = verdictOf(row);
+      if (v) waiters.wake(row.id, v);
+    }
+  }
+
   /** The host's pg-boss instance; the gates cannot hand a request over without it. */
   function queueOf(s: Attached) {
     const boss = s.host.queue;
@@ -457,7 +468,15 @@ export function createGates(options: GatesOptions = {}) {
     // decision, so waking costs no query); a change to an approver subscription, or a reconnect
     // (changes may have been missed), drops the cached approver list.
     s.unlisten.push(
-      await host.listener.listen(q.CHANNEL_GATE_DECIDED, (payload) => waiters.wakeFromNotification(payload)),
+      await host.listener.listen(q.CHANNEL_GATE_DECIDED, (payload) => {
+        if (payload !== undefined) waiters.wakeFromNotification(payload);
+        // The LISTEN connection is back: decisions announced while it was down were not heard, and
+        // the requests waiting for them would answer the default at their deadline. Read them.
+        else
+          void track(wakeDecided(s)).catch((e) =>
+            logger.warn({ err: e }, 'waiting gate requests not read again'),
+          );
+      }),
       await host.listener.listen(q.CHANNEL_GATE_APPROVERS, () => approvers.forget()),
       await host.listener.listen(q.CHANNEL_GATE_REQUESTED, (instanceId) => s.unmatched.heard(instanceId)),
     );

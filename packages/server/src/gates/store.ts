@@ -194,6 +194,16 @@ export async function getGateRequest(db: Executor, id: string): Promise<GateRequ
   return r.rows[0];
 }
 
+/** The decided requests among `ids` (a process's waiting requests, read again after a reconnect). */
+export async function decidedGateRequests(db: Executor, ids: readonly string[]): Promise<GateRequestRow[]> {
+  if (ids.length === 0) return [];
+  const r = await sql<GateRequestRow>`
+    select * from switchyard.gate_requests where id = any(${ids as string[]}::text[]) and decision is not null`.execute(
+    db,
+  );
+  return r.rows;
+}
+
 export async function findGateRequest(
   db: Executor,
   instanceId: string,

@@ -46,6 +46,11 @@ export class Waiters {
     };
   }
 
+  /** The ids waiting here now. */
+  ids(): string[] {
+    return [...this.byId.keys()];
+  }
+
   /** Hands the decision of `id` to everything waiting for it (nothing when nobody waits here). */
   wake(id: string, verdict: Verdict): void {
     const set = this.byId.get(id);

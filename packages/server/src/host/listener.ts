@@ -9,7 +9,7 @@ export type NotificationHandler = (payload: string | undefined) => void;
  * The one LISTEN connection of a process. Every commit that creates work, or decides something a
  * waiting request needs, NOTIFYs a channel; the handlers of that channel run at once, in this
  * process or any other on the same database. Reconnects on its own; while it is down, nothing is
- * heard (the pipeline's loops poll, a gate's waiting request ends at its deadline).
+ * heard (the pipeline's loops poll, a gate's waiting requests read their rows when it is back).
  *
  * @example
  * ```ts
