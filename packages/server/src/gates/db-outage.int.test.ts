@@ -108,6 +108,27 @@ it("answers a gate request with the instance's default within its deadline while
   }
 });
 
+it("answers concurrent gate requests each with the instance's default while Postgres is unreachable", {
+  timeout: 60_000,
+}, async () => {
+  expect((await push('dp-refuse', fixture('slot-booked'))).ok).toBe(true);
+  proxy.cut();
+  try {
+    // Past the instance cache: both requests read the instance, the second sharing the first's read.
+    await new Promise((r) => setTimeout(r, 400));
+    const bodies = ['2026-03-12T11:30:00+01:00', '2026-03-12T12:30:00+01:00'].map((start) => {
+      const body = fixture('slot-booking');
+      ((body.data as JsonObject).visit_booking_request as JsonObject).start_at = start;
+      return body;
+    });
+    const answers = await Promise.all(bodies.map((b) => push('dp-refuse', b)));
+    // Before, the second got the shared read's failure: 503, not the configured default.
+    expect(answers.map((a) => a.status)).toEqual([409, 409]);
+  } finally {
+    proxy.restore();
+  }
+});
+
 it('records a decision given while the database went away once it is back; the vendor retries get it meanwhile', {
   timeout: 60_000,
 }, async () => {

@@ -279,21 +279,28 @@ export function instanceLoader(
       if (hit) return hit.value;
       const shared = fresh ? undefined : reading.get(id);
       if (shared) return shared;
-      const pending = read(id);
+      // The callers sharing a read get what its first caller gets, the stale fallback included:
+      // they got the bare read's failure, so of two vendor approval requests at once during an
+      // outage one had the instance's default and the other a 503 (a refusal, for Docplanner).
+      const pending: Promise<LoadedInstance | undefined> = read(id).then(
+        (value) => {
+          // A read that `forgetInstance` overtook may hold the old row: it answers its callers only.
+          if (fresh || reading.get(id) === pending) remember(id, value);
+          return value;
+        },
+        (error: unknown) => {
+          // While the database is unreachable, the instance as last read: a push is still refused
+          // (nothing can be stored), but a vendor's approval request gets the instance's configured
+          // default rather than a 503, which Docplanner takes as a refusal. Not for `fresh` readers
+          // (the poller), which act on the row.
+          const stale = fresh ? undefined : found.get(id);
+          if (stale && isDatabaseUnavailable(error)) return stale.value;
+          throw error;
+        },
+      );
       if (!fresh) reading.set(id, pending);
       try {
-        const value = await pending;
-        // A read that `forgetInstance` overtook may hold the old row: it answers its callers only.
-        if (fresh || reading.get(id) === pending) remember(id, value);
-        return value;
-      } catch (error) {
-        // While the database is unreachable, the instance as last read: a push is still refused
-        // (nothing can be stored), but a vendor's approval request gets the instance's configured
-        // default rather than a 503, which Docplanner takes as a refusal. Not for `fresh` readers
-        // (the poller), which act on the row.
-        const stale = fresh ? undefined : found.get(id);
-        if (stale && isDatabaseUnavailable(error)) return stale.value;
-        throw error;
+        return await pending;
       } finally {
         if (reading.get(id) === pending) reading.delete(id);
       }
