@@ -38,6 +38,9 @@ import { UnmatchedRequests } from './unmatched.ts';
 import { type GateListQuery, type GateRequest, type GateRequestDetail, getGate, listGates } from './views.ts';
 import { sleepUntil, type Wait, Waiters } from './waiters.ts';
 
+/** What {@link createGates}'s responder races against the deadline: the deadline came first. */
+const LATE = Symbol('late');
+
 /** The pg-boss queue of gate jobs (schema `switchyard_queue`, shared with the hub's own queues). */
 export const GATE_QUEUE = 'switchyard-gate';
 /** The pg-boss queue of the scheduled gate retention purge (on the hub's retention cron). */
@@ -331,24 +334,48 @@ export function createGates(options: GatesOptions = {}) {
     }
     const answerBy =
       Math.min(Date.now(), gate.receivedAt?.getTime() ?? Number.POSITIVE_INFINITY) + policy.deadlineMs;
-    // ingest passes ids only for notifications it stored now; a vendor retry's are looked up.
-    let ids: (string | null)[];
-    if (gate.messageIds.length === gate.notifications.length) ids = gate.messageIds;
-    else {
-      const found = await q
-        .inboundIdsByDedupeKey(
-          s.host.db,
-          gate.instanceId,
-          gate.notifications.map((n) => n.dedupeKey),
-        )
-        .catch(() => new Map<string, string>());
-      ids = gate.notifications.map((n) => found.get(n.dedupeKey) ?? null);
+    // The vendor's write, and the lookup of a retry's ids, end by the deadline or not at all: on a
+    // silent database connection they took 15 s, and the vendor had its answer long after its timeout.
+    const late = sleepUntil(answerBy);
+    const inTime = <T>(p: Promise<T>) => Promise.race([p, late.promise.then((): typeof LATE => LATE)]);
+    let verdicts: Verdict[];
+    try {
+      const stored = await inTime(gate.messageIds);
+      // ingest passes ids only for notifications it stored now; a vendor retry's are looked up.
+      let ids: (string | null)[] | typeof LATE;
+      if (stored === LATE || stored.length === gate.notifications.length) ids = stored;
+      else {
+        const found = await inTime(
+          q
+            .inboundIdsByDedupeKey(
+              s.host.db,
+              gate.instanceId,
+              gate.notifications.map((n) => n.dedupeKey),
+            )
+            .catch(() => new Map<string, string>()),
+        );
+        ids = found === LATE ? LATE : gate.notifications.map((n) => found.get(n.dedupeKey) ?? null);
+      }
+      if (ids === LATE) {
+        s.logger.warn(
+          { instance: gate.instanceId },
+          'gate request answered the default: its notification was not stored by the deadline',
+        );
+        verdicts = [fallback('deadline', policy)];
+      } else {
+        const known = ids;
+        verdicts = await Promise.all(
+          gate.notifications.map((n, i) =>
+            gateOne(s, connector, gate.instanceId, gate.config, policy, n, known[i] ?? null, t0, answerBy),
+          ),
+        );
+      }
+    } catch {
+      // The write failed: ingest answers as for any push it could not store.
+      return undefined;
+    } finally {
+      late.cancel();
     }
-    const verdicts = await Promise.all(
-      gate.notifications.map((n, i) =>
-        gateOne(s, connector, gate.instanceId, gate.config, policy, n, ids[i] ?? null, t0, answerBy),
-      ),
-    );
     const verdict = verdicts.find((v) => v.outcome === 'refuse') ?? verdicts[0] ?? fallback('error', policy);
     s.metrics.decisions.inc({ instance: gate.instanceId, outcome: verdict.outcome, reason: verdict.reason });
     s.metrics.duration.observe({ instance: gate.instanceId }, (performance.now() - t0) / 1000);

@@ -9,7 +9,14 @@ export type GateResponder = (gate: {
   instanceId: string;
   connector: string;
   notifications: readonly VendorNotification[];
-  messageIds: string[];
+  /**
+   * The ids of the gate notifications this request stored, once its durable write is done (a
+   * vendor retry's were stored before: fewer here, the responder looks them up). Handed over
+   * before the write ends, so the responder answers by its deadline even while the write hangs (a
+   * silent database connection is given up only after 15 s); it rejects when the write failed, and
+   * the responder then answers nothing (undefined): ingest answers as for any push it could not store.
+   */
+  messageIds: Promise<string[]>;
   config: Record<string, unknown>;
   /**
    * When the vendor's request arrived: its deadline runs from then, so time spent before the

@@ -469,7 +469,7 @@ export async function accept(
   const gates = notifications.filter((n) => n.gate);
   // The vendor's waiting request: from its gate notifications to the decision it gets (undefined:
   // no gate machinery, or it leaves the acknowledgement as it is).
-  const askGates = (messageIds: string[]) =>
+  const askGates = (messageIds: Promise<string[]>) =>
     gates.length === 0 || !gateResponder
       ? Promise.resolve(undefined)
       : withSpan('switchyard.gate.wait', { attributes: { 'switchyard.instance': instanceId } }, () =>
@@ -482,18 +482,37 @@ export async function accept(
             receivedAt: request.receivedAt,
           }),
         );
+  const writing: Promise<Set<string>> =
+    items.length === 0
+      ? Promise.resolve(new Set())
+      : withSpan(
+          'switchyard.store',
+          { attributes: { 'switchyard.instance': instanceId, 'switchyard.notifications': items.length } },
+          () => writer.write({ items, body }),
+        ).then((r) => r.inserted);
+  // The gate machinery is asked while the write runs: a vendor waiting on an approval has a
+  // deadline of seconds, and a write on a silent database connection is given up after 15 s (the
+  // vendor had the instance's default 15 to 25 s late, long after its own timeout).
+  const gateIdsOf = (inserted: Set<string>) =>
+    items.filter((i) => i.gate && inserted.has(i.id)).map((i) => i.id);
+  const gateAnswer = gates.length > 0 && gateResponder ? askGates(writing.then(gateIdsOf)) : undefined;
+  gateAnswer?.catch(() => {});
   let inserted: Set<string>;
   try {
-    inserted =
-      items.length === 0
-        ? new Set()
-        : (
-            await withSpan(
-              'switchyard.store',
-              { attributes: { 'switchyard.instance': instanceId, 'switchyard.notifications': items.length } },
-              () => writer.write({ items, body }),
-            )
-          ).inserted;
+    const first = gateAnswer
+      ? await Promise.race([
+          writing.then((w) => ({ written: w })),
+          gateAnswer.then((a) => (a ? { answered: a } : undefined)),
+        ])
+      : undefined;
+    if (first && 'answered' in first) {
+      // Answered by its deadline before the write ended: what it stores later is normalized as usual.
+      writing.catch((e) =>
+        rt.logger.warn({ instance: instanceId, err: e }, 'a gate push not stored after its answer'),
+      );
+      return acknowledged(first.answered, [], 0, []);
+    }
+    inserted = first?.written ?? (await writing);
   } catch (error) {
     if (isDatabaseUnavailable(error)) {
       reportDatabaseUnavailable(rt.logger, error, 'pushes are not stored and are answered 503');
@@ -501,7 +520,7 @@ export async function accept(
       // refuses the booking: a 503 would refuse every booking while the database is down, whatever
       // the instance's configured default. The gate machinery answers that default (it can store
       // nothing either); the vendor's notification of the booking that follows is retried by it.
-      const answer = await askGates([]);
+      const answer = await askGates(Promise.resolve([]));
       if (answer) return acknowledged(answer, [], 0, []);
       return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
     }
@@ -538,8 +557,8 @@ export async function accept(
     'switchyard.stored': stored.length,
     'switchyard.dedupe_hit': stored.length < items.length,
   });
-  const gateIds = items.filter((i) => i.gate && inserted.has(i.id)).map((i) => i.id);
-  const answer: InboundResponse = (await askGates(gateIds)) ??
+  const gateIds = gateIdsOf(inserted);
+  const answer: InboundResponse = (await gateAnswer) ??
     push.acknowledge?.(notifications, config, request) ?? { status: 200, body: { status: 'accepted' } };
   return acknowledged(answer, stored, items.length - stored.length, gates.length > 0 ? gateIds : undefined);
 }

@@ -14,6 +14,11 @@ export interface TcpProxy {
   readonly isCut: boolean;
   /** Destroys every open connection and resets new ones until {@link restore}. */
   cut(): void;
+  /**
+   * Leaves every open connection up and silent (no byte either way, nothing closed: a half-open
+   * connection after a failover or a NAT losing its state); new connections work.
+   */
+  freeze(): void;
   /** Forwards new connections again. */
   restore(): void;
   close(): Promise<void>;
@@ -34,6 +39,7 @@ export interface TcpProxy {
  */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
+  const pairs = new Set<[net.Socket, net.Socket]>();
   let cut = false;
   let accepted = 0;
   const server = net.createServer((client) => {
@@ -45,11 +51,14 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     const upstream = net.connect(target.port, target.host);
     open.add(client);
     open.add(upstream);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
     const drop = () => {
       client.destroy();
       upstream.destroy();
       open.delete(client);
       open.delete(upstream);
+      pairs.delete(pair);
     };
     client.on('error', drop);
     upstream.on('error', drop);
@@ -72,6 +81,15 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       cut = true;
       for (const socket of open) socket.resetAndDestroy();
       open.clear();
+    },
+    freeze() {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+      pairs.clear();
     },
     restore() {
       cut = false;
