@@ -198,6 +198,13 @@ export const INSTANCE_CACHE_MAX_ENTRIES = 10_000;
  * short enough that an instance another process creates answers within a second.
  */
 export const INSTANCE_MISS_CACHE_MS = 1000;
+/**
+ * How long a read of an instance seen before may take before its callers get the instance as last
+ * read (the read goes on): a statement on a silent database connection is given up only after
+ * 15 s, and ingest reads the instance before anything else, so a vendor's approval request (a
+ * deadline of seconds) waited that long, or longer, for the default it gets by its deadline.
+ */
+export const INSTANCE_SLOW_READ_MS = 500;
 
 const POSSIBLE_ID = new RegExp(INSTANCE_ID_PATTERN);
 
@@ -282,7 +289,7 @@ export function instanceLoader(
       // The callers sharing a read get what its first caller gets, the stale fallback included:
       // they got the bare read's failure, so of two vendor approval requests at once during an
       // outage one had the instance's default and the other a 503 (a refusal, for Docplanner).
-      const pending: Promise<LoadedInstance | undefined> = read(id).then(
+      const reread: Promise<LoadedInstance | undefined> = read(id).then(
         (value) => {
           // A read that `forgetInstance` overtook may hold the old row: it answers its callers only.
           if (fresh || reading.get(id) === pending) remember(id, value);
@@ -298,6 +305,16 @@ export function instanceLoader(
           throw error;
         },
       );
+      const last = fresh ? undefined : found.get(id);
+      let slow: NodeJS.Timeout | undefined;
+      const pending = last
+        ? Promise.race([
+            reread,
+            new Promise<LoadedInstance>((resolve) => {
+              slow = setTimeout(() => resolve(last.value), INSTANCE_SLOW_READ_MS);
+            }),
+          ]).finally(() => clearTimeout(slow))
+        : reread;
       if (!fresh) reading.set(id, pending);
       try {
         return await pending;

@@ -16,9 +16,11 @@ export interface TcpProxy {
   cut(): void;
   /**
    * Leaves every open connection up and silent (no byte either way, nothing closed: a half-open
-   * connection after a failover or a NAT losing its state); new connections work.
+   * connection after a failover or a NAT losing its state); new connections work, or with
+   * `{ newConnections: true }` are accepted and stay silent too (a server that hangs) until
+   * {@link restore}.
    */
-  freeze(): void;
+  freeze(options?: { newConnections?: boolean }): void;
   /** Forwards new connections again. */
   restore(): void;
   close(): Promise<void>;
@@ -41,10 +43,19 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const open = new Set<net.Socket>();
   const pairs = new Set<[net.Socket, net.Socket]>();
   let cut = false;
+  let silent = false;
   let accepted = 0;
   const server = net.createServer((client) => {
     if (cut) {
       client.resetAndDestroy();
+      return;
+    }
+    if (silent) {
+      // Accepted, never answered (the client's connect timeout or the test's end closes it).
+      open.add(client);
+      client.pause();
+      client.on('error', () => client.destroy());
+      client.on('close', () => open.delete(client));
       return;
     }
     accepted++;
@@ -82,7 +93,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (const socket of open) socket.resetAndDestroy();
       open.clear();
     },
-    freeze() {
+    freeze(options = {}) {
+      silent = options.newConnections === true;
       for (const [client, upstream] of pairs) {
         client.unpipe(upstream);
         upstream.unpipe(client);
@@ -93,6 +105,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     restore() {
       cut = false;
+      silent = false;
     },
     close() {
       cut = true;
