@@ -208,6 +208,34 @@ describe('postWebhook', () => {
     await Promise.all(holding);
   });
 
+  it('reads the body of an answer whose status came before bodyBy until then at most; a later status as usual', async () => {
+    const server = await serve((req, res) => {
+      if (req.url === '/trickle') {
+        res.writeHead(409, { 'content-type': 'application/json' });
+        res.write('{"reason":"sl');
+        return; // never ends
+      }
+      setTimeout(() => res.writeHead(200).end('{"decision":"approve"}'), 300);
+    });
+    const trickle = await postWebhook({
+      ...base,
+      url: `${server.url}/trickle`,
+      headers: {},
+      timeoutMs: 10_000,
+      bodyBy: Date.now() + 200,
+    });
+    expect(trickle).toMatchObject({ status: 409, responseSnippet: '{"reason":"sl', responseTruncated: true });
+    const late = await postWebhook({
+      ...base,
+      url: `${server.url}/late`,
+      headers: {},
+      timeoutMs: 10_000,
+      bodyBy: Date.now() + 50,
+    });
+    expect(late).toMatchObject({ status: 200, responseSnippet: '{"decision":"approve"}' });
+    expect(late.responseTruncated).toBeUndefined();
+  });
+
   it('keeps the status when the deadline hits while the body is still streaming', async () => {
     const server = await serve((_req, res) => {
       res.writeHead(200);

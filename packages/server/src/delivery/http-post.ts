@@ -51,6 +51,13 @@ export interface PostWebhookOptions {
    * default at the deadline) and behind each other beyond 32 concurrent gates.
    */
   pool?: ConnectionPool;
+  /**
+   * When the answer's status comes before this instant (epoch ms), its body is read until then at
+   * most: what came is the snippet, marked truncated. An approver call passes its decision cutoff:
+   * a 409 whose body trickled was read to the subscription's timeout, so the vendor got the default
+   * at the deadline though the refusal was known. A status coming later is read as usual.
+   */
+  bodyBy?: number;
 }
 
 /** The connection pools of {@link postWebhook}: see `PostWebhookOptions.pool`. */
@@ -283,6 +290,7 @@ async function postWebhookOnce(options: PostWebhookOptions): Promise<PostWebhook
       maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       ca: options.ca,
       signal: options.signal,
+      bodyBy: options.bodyBy,
     });
 
   let outcome = await attempt(agentFor(url.protocol, policyKey, options.pool ?? 'deliveries'));
@@ -338,6 +346,7 @@ function sendOnce(input: {
   maxResponseBytes: number;
   ca: string | Buffer | undefined;
   signal: AbortSignal | undefined;
+  bodyBy: number | undefined;
 }): Promise<SendOutcome> {
   return new Promise((resolve) => {
     let settled = false;
@@ -351,6 +360,8 @@ function sendOnce(input: {
       clearTimeout(timer);
       resolve(outcome);
     };
+    // The body's read was ended at `bodyBy`.
+    let cutShort = false;
     const finishAnswer = () => {
       if (!answer) return;
       // Storable text: Postgres refuses a NUL, and the attempt's record (a delivery's, an approver's
@@ -366,7 +377,7 @@ function sendOnce(input: {
         status: answer.status,
         snippet,
         retryAfter: answer.retryAfter,
-        truncated: received >= input.maxResponseBytes,
+        truncated: received >= input.maxResponseBytes || cutShort,
       });
     };
 
@@ -412,6 +423,15 @@ function sendOnce(input: {
         retryAfter:
           typeof response.headers['retry-after'] === 'string' ? response.headers['retry-after'] : undefined,
       };
+      const left = input.bodyBy === undefined ? undefined : input.bodyBy - Date.now();
+      if (left !== undefined && left > 0) {
+        const cut = setTimeout(() => {
+          cutShort = true;
+          finishAnswer();
+          response.destroy();
+        }, left);
+        response.once('close', () => clearTimeout(cut));
+      }
       if (input.maxResponseBytes <= 0) {
         response.destroy();
         finishAnswer();

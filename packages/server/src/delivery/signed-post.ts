@@ -18,6 +18,8 @@ export interface SignedPostTarget {
   signal?: AbortSignal;
   /** The connections used (`PostWebhookOptions.pool`); default `deliveries`. */
   pool?: ConnectionPool;
+  /** Reads an answer's body until then at most (`PostWebhookOptions.bodyBy`). */
+  bodyBy?: number;
 }
 
 /**
@@ -52,5 +54,6 @@ export function postSigned(
     allowLoopback: target.allowPrivateAddresses,
     ...(target.signal ? { signal: target.signal } : {}),
     ...(target.pool ? { pool: target.pool } : {}),
+    ...(target.bodyBy !== undefined ? { bodyBy: target.bodyBy } : {}),
   });
 }

@@ -12,6 +12,12 @@ import type { GateMetrics } from './metrics.ts';
 import { type ApproverAnswer, readAnswer } from './protocol.ts';
 import * as q from './store.ts';
 
+/**
+ * How long before the decision cutoff an answer whose status has come stops reading its body, so
+ * that what it says is known when the cutoff's own timer fires.
+ */
+const BODY_READ_MARGIN_MS = 10;
+
 /** One approver's call: who, when it started, the HTTP result and what it means. */
 export interface ApproverCall {
   sub: SubscriptionRow;
@@ -85,7 +91,9 @@ export class Approvers {
         result = await withSpan(
           'switchyard.gate.approver',
           { attributes: { 'switchyard.subscription': sub.id, 'switchyard.gate': eventId } },
-          () => this.host.postSigned(sub, eventId, body),
+          // A status known by the cutoff decides then, its body read so far (a refusal whose body
+          // trickles is still a refusal in time), a little before the decision's own timer.
+          () => this.host.postSigned(sub, eventId, body, { bodyBy: cutoffAt - BODY_READ_MARGIN_MS }),
         );
       } catch (error) {
         // A secret that cannot be opened: nothing was sent.

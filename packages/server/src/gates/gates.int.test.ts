@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { docplannerConnector } from '@switchyard/connector-docplanner';
 import type { JsonObject } from '@switchyard/core';
 import {
@@ -288,6 +289,34 @@ describe('deciding', () => {
     const late = gate.answers[0]!;
     expect(late.latencyMs).toBeGreaterThanOrEqual(2500);
     expect(late.answeredAt!.getTime()).toBeGreaterThan(gate.decidedAt!.getTime());
+  });
+
+  it('an approver whose refusal status comes in time but whose body trickles refuses in time', async () => {
+    // The status line and part of the body, then nothing: the body was read to the subscription's
+    // timeout, and the vendor got the default (approve) at the deadline though the refusal was known.
+    const server = createServer((socket) => {
+      socket.once('data', () =>
+        socket.write(
+          'HTTP/1.1 409 Conflict\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"reason":"slot',
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await hub.subscriptions.create({
+        id: 'trickle',
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+        approver: true,
+        eventTypes: ['schedule.updated'],
+        allowPrivateAddresses: true,
+        timeoutMs: 10_000,
+      });
+      await instance('dp-trickle', { deadlineMs: 1500, default: 'approve' });
+      expect((await push('dp-trickle', slotBooking())).status).toBe(409);
+      expect(await latestGate('dp-trickle')).toMatchObject({ decision: 'refuse', reason: 'refused' });
+    } finally {
+      server.close();
+    }
   });
 
   it('no approver gives the default; approver filters decide who is asked', async () => {

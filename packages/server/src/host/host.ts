@@ -136,9 +136,15 @@ export interface HubHost {
    * timeout and destination policy): what a delivery attempt, a test event and an approver call send.
    * This one is the approver call's: it uses the `approvers` connection pool, so a subscriber's
    * deliveries in flight to the same origin never hold the connections a waiting vendor needs.
-   * Throws when a secret cannot be opened.
+   * `bodyBy` bounds the read of an answer's body whose status came before it (the decision
+   * cutoff). Throws when a secret cannot be opened.
    */
-  postSigned(subscription: SubscriptionRow, eventId: string, body: string): Promise<PostWebhookResult>;
+  postSigned(
+    subscription: SubscriptionRow,
+    eventId: string,
+    body: string,
+    opts?: { bodyBy?: number },
+  ): Promise<PostWebhookResult>;
   /** The subscription's signing secrets in force now, opened, newest first (the feed's credentials). */
   signingSecrets(subscription: SubscriptionRow): string[];
   /** Vendor HTTP, the client lent to connectors (commands wrap it to record each call). */

@@ -91,7 +91,7 @@ export function postSigned(
   eventId: string,
   body: string,
   contentType: string = sub.content_type,
-  opts: { signal?: AbortSignal; pool?: ConnectionPool } = {},
+  opts: { signal?: AbortSignal; pool?: ConnectionPool; bodyBy?: number } = {},
 ): Promise<PostWebhookResult> {
   return postSignedTo(
     {

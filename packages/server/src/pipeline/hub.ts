@@ -240,8 +240,8 @@ export async function createHub(config: HubConfig) {
     listener,
     notify: rt.notify,
     queue: boss,
-    postSigned: (sub, eventId, body) =>
-      postSigned(rt, sub, eventId, body, sub.content_type, { pool: 'approvers' }),
+    postSigned: (sub, eventId, body, opts = {}) =>
+      postSigned(rt, sub, eventId, body, sub.content_type, { ...opts, pool: 'approvers' }),
     signingSecrets: (sub) => activeSecrets(rt, sub),
     vendorHttp,
     metrics: config.metrics ?? new Registry(),
