@@ -79,8 +79,8 @@ export class DocplannerWriteApi {
    * returned promise holds the answer until it settles (a test keeps one vendor call open).
    */
   onRequest: ((method: string, path: string) => void | Promise<void>) | undefined;
-  /** Statuses that replace the answers of the next writes carried out ({@link loseAnswers}). */
-  readonly #lost: number[] = [];
+  /** Statuses that replace the answers of the next writes carried out ({@link loseAnswers}), each for the paths it matches. */
+  readonly #lost: { status: number; only: RegExp | undefined }[] = [];
   /** Patient presence per booking id, as the last presence call marked it. */
   readonly presence = new Map<string, 'PRESENT' | 'ABSENT'>();
   readonly #host: DocplannerWriteHost;
@@ -94,10 +94,12 @@ export class DocplannerWriteApi {
    * The next `count` writes that Docplanner carries out (a 2xx) are done (the booking changes, the
    * echo is pushed) but answered `status` instead (default 502): a gateway that lost the answer, or
    * a vendor that failed after the work. A refused write (4xx) is answered as it is and counts not.
-   * For the 5xx the simulator's `failNext` gives, nothing is done.
+   * For the 5xx the simulator's `failNext` gives, nothing is done. `only` limits it to the writes
+   * whose path (after the integration API's base) it matches: another command's write, a straggler
+   * of an earlier test under load, does not take it.
    */
-  loseAnswers(count: number, status = 502): void {
-    for (let i = 0; i < count; i++) this.#lost.push(status);
+  loseAnswers(count: number, status = 502, only?: RegExp): void {
+    for (let i = 0; i < count; i++) this.#lost.push({ status, only });
   }
 
   /**
@@ -169,7 +171,11 @@ export class DocplannerWriteApi {
     }
     let answered: (() => void) | undefined;
     const answer: Reply = (status, json, headers) => {
-      const lost = status >= 200 && status < 300 ? this.#lost.shift() : undefined;
+      const at =
+        status >= 200 && status < 300
+          ? this.#lost.findIndex((l) => l.only === undefined || l.only.test(rest))
+          : -1;
+      const lost = at === -1 ? undefined : this.#lost.splice(at, 1)[0]!.status;
       if (lost !== undefined) {
         this.log.push({ method, path: rest, body, status: lost, lostStatus: status });
         answered = () => reply(lost, { errors: [], message: 'Bad Gateway' });
