@@ -13,8 +13,32 @@ describe('dateRange', () => {
     expect([r.lower.toISOString(), r.upper.toISOString()]).toEqual([lower, upper]);
   });
 
+  it('takes the last day of a month, a leap day', () => {
+    expect(dateRange('2028-02-29').lower.toISOString()).toBe('2028-02-29T00:00:00.000Z');
+    expect(dateRange('2026-04-30T23:59:59-14:00').lower.toISOString()).toBe('2026-05-01T13:59:59.000Z');
+  });
+
+  it('refuses an impossible day or time rather than rolling it over (2026-02-30 is not 2026-03-02)', () => {
+    expect(() => dateRange('2026-02-30')).toThrow(/is not a valid date/);
+  });
+
+  it('says why a zone sent with an unescaped + is unreadable', () => {
+    expect(() => dateRange('2026-03-10T10:00:00 01:00')).toThrow(/send the zone as %2B/);
+  });
+
   it('refuses what is not a FHIR date', () => {
-    for (const bad of ['yesterday', '2026-13-01', '10/03/2026', '2026-03-10T11']) {
+    for (const bad of [
+      'yesterday',
+      '2026-13-01',
+      '10/03/2026',
+      '2026-03-10T11',
+      '2026-02-30',
+      '2026-02-29',
+      '2026-04-31',
+      '2026-03-10T24:00:00Z',
+      '2026-03-10T10:60Z',
+      '2026-03-10T10:00:00+15:00',
+    ]) {
       expect(() => dateRange(bad), bad).toThrow(expect.objectContaining({ code: 'SY_FHIR_INVALID_SEARCH' }));
     }
   });

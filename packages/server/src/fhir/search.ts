@@ -117,9 +117,26 @@ const DATE =
  */
 export function dateRange(value: string): { lower: Date; upper: Date } {
   const m = DATE.exec(value);
-  if (!m) throw invalid(`${value} is not a FHIR date or dateTime`);
+  if (!m) {
+    // A `+` of a zone sent unescaped arrives as a space (form encoding): say so, the client can fix it.
+    const hint = / \d{2}:\d{2}$/.test(value) ? ' (a + in a URL query is a space: send the zone as %2B)' : '';
+    throw invalid(`${value} is not a FHIR date or dateTime${hint}`);
+  }
   const [, y, mo, d, h, mi, s, frac, zone] = m;
   if (h !== undefined && zone === undefined && s === undefined && mi === undefined) throw invalid(value);
+  // JavaScript's Date rolls an impossible day over (2026-02-30 is 2026-03-02), so check each field.
+  const lastDay = new Date(Date.UTC(Number(y), Number(mo ?? 1), 0)).getUTCDate();
+  if (
+    Number(mo ?? 1) < 1 ||
+    Number(mo ?? 1) > 12 ||
+    Number(d ?? 1) < 1 ||
+    Number(d ?? 1) > lastDay ||
+    Number(h ?? 0) > 23 ||
+    Number(mi ?? 0) > 59 ||
+    Number(s ?? 0) > 59 ||
+    (zone !== undefined && zone !== 'Z' && (Number(zone.slice(1, 3)) > 14 || Number(zone.slice(4)) > 59))
+  )
+    throw invalid(`${value} is not a valid date`);
   const iso = `${y}-${mo ?? '01'}-${d ?? '01'}T${h ?? '00'}:${mi ?? '00'}:${s ?? '00'}${frac ?? ''}${zone ?? 'Z'}`;
   const lower = new Date(iso);
   if (Number.isNaN(lower.getTime())) throw invalid(`${value} is not a valid date`);
