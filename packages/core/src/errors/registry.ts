@@ -164,6 +164,11 @@ export const errorCodes = {
     title: 'A FHIR search parameter has a value it cannot read',
   },
   SY_FHIR_NOT_FOUND: { area: 'fhir', status: 404, title: 'No such FHIR resource' },
+  SY_FHIR_NOT_ACCEPTABLE: {
+    area: 'fhir',
+    status: 406,
+    title: 'The FHIR endpoint answers only JSON, and the request asked for another format',
+  },
 
   // command (packages/server/src/commands): commands refused before anything is queued or sent.
   SY_COMMAND_UNKNOWN_TYPE: { area: 'command', status: 422, title: 'Unknown command type' },

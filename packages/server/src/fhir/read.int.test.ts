@@ -51,10 +51,10 @@ function example(
   return event;
 }
 
-/** GET with the admin token, another token, or none (`null`). */
-async function get(path: string, token: string | null = ADMIN) {
+/** GET with the admin token, another token, or none (`null`), and any other headers. */
+async function get(path: string, token: string | null = ADMIN, headers: Record<string, string> = {}) {
   const res = await fetch(`${e2e.baseUrl}${path}`, {
-    headers: token !== null ? { authorization: `Bearer ${token}` } : {},
+    headers: { ...headers, ...(token !== null ? { authorization: `Bearer ${token}` } : {}) },
   });
   const text = await res.text();
   return {
@@ -416,7 +416,36 @@ describe('errors are OperationOutcomes', () => {
     expectOutcome(await get('/fhir/r4/Appointment?date:missing=true'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/Appointment?date=sa2026-01-01'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/DocumentReference?date=2026-01-01'), 400, 'not-supported');
-    expectOutcome(await get(`/fhir/r4/Appointment/${APPT}?_format=xml`), 400, 'not-supported');
+    expectOutcome(await get(`/fhir/r4/Appointment/${APPT}?_pretty=true`), 400, 'not-supported');
+  });
+
+  it('406 for a _format or an Accept that takes no JSON; JSON asked either way is answered', async () => {
+    for (const format of ['xml', 'application/fhir%2Bxml', 'ttl', 'html']) {
+      expectOutcome(await get(`/fhir/r4/Appointment/${APPT}?_format=${format}`), 406, 'not-supported');
+      expectOutcome(await get(`/fhir/r4/Appointment?_format=${format}`), 406, 'not-supported');
+    }
+    for (const accept of ['application/fhir+xml', 'application/xml, text/xml', 'text/html']) {
+      expectOutcome(await get(`/fhir/r4/Appointment/${APPT}`, ADMIN, { accept }), 406, 'not-supported');
+      expectOutcome(await get('/fhir/r4/metadata', null, { accept }), 406, 'not-supported');
+    }
+    // _format overrides Accept (R4 http.html); an unescaped + arrives as a space and is read as one.
+    for (const format of ['json', 'application/json', 'application/fhir%2Bjson', 'application/fhir+json']) {
+      const read = await get(`/fhir/r4/Appointment/${APPT}?_format=${format}`, ADMIN, {
+        accept: 'application/fhir+xml',
+      });
+      expect([read.status, read.body.id], format).toEqual([200, APPT]);
+      const search = await get(`/fhir/r4/Appointment?patient-identifier=p-77&_format=${format}`);
+      expect([search.status, search.body.resourceType], format).toEqual([200, 'Bundle']);
+    }
+    for (const accept of [
+      'application/fhir+json',
+      'application/json+fhir',
+      'application/json',
+      'text/html,application/xhtml+xml,*/*;q=0.8',
+      'application/*',
+    ]) {
+      expect((await get(`/fhir/r4/Appointment/${APPT}`, ADMIN, { accept })).status, accept).toBe(200);
+    }
   });
 
   it('400 invalid for a value it cannot read', async () => {

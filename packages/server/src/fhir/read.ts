@@ -19,6 +19,35 @@ export const READ_TOKEN_PREFIX = 'syfhir_';
 const KIND_OF: Record<ReadableType, string> = { Appointment: 'appointment', DocumentReference: 'document' };
 const READABLE: readonly ReadableType[] = ['Appointment', 'DocumentReference'];
 
+/**
+ * The media types of FHIR JSON a client may name in `_format` or `Accept` (R4 http.html#mime-type:
+ * `json`, `application/json`, `application/fhir+json`; `application/json+fhir` is DSTU2's, which
+ * clients still send). The endpoint produces nothing else.
+ */
+const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'application/json+fhir']);
+
+/**
+ * Whether a request's `_format` values (which override `Accept`, R4 http.html#general) or else its
+ * `Accept` header let the endpoint answer FHIR JSON; when not, the answer is 406.
+ *
+ * @example
+ * ```ts
+ * acceptsFhirJson(['json'], 'application/fhir+xml'); // true: _format wins
+ * acceptsFhirJson([], 'application/fhir+xml'); // false
+ * acceptsFhirJson([], 'text/html,application/xhtml+xml,*\/*;q=0.8'); // true (a browser)
+ * ```
+ */
+export function acceptsFhirJson(formats: readonly string[], accept: string | undefined): boolean {
+  // A media type has no space: one in `_format` is an unescaped `+` read as a space.
+  const type = (v: string) => v.split(';')[0]!.trim().toLowerCase().replace(/ /g, '+');
+  if (formats.length > 0) return formats.every((f) => JSON_FORMATS.has(type(f)));
+  if (accept === undefined || accept.trim() === '') return true;
+  return accept.split(',').some((range) => {
+    const t = type(range);
+    return JSON_FORMATS.has(t) || t === '*/*' || t === 'application/*';
+  });
+}
+
 /** The FHIR R4 version the endpoint speaks. */
 export const FHIR_VERSION = '4.0.1';
 

@@ -201,6 +201,8 @@ export function parseSearch(type: ReadableType, query: QueryPairs): ParsedSearch
   for (const [key, value] of query) {
     const colon = key.indexOf(':');
     const name = colon === -1 ? key : key.slice(0, colon);
+    // `_format` is content negotiation, checked by the HTTP layer before the search (406 if not JSON).
+    if (key === '_format') continue;
     if (name === '_count' || name === '_cursor') {
       if (colon !== -1 || seen.has(name))
         throw notSupported(`${key}: modifiers and repeats are not supported`);

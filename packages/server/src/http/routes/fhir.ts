@@ -8,13 +8,19 @@
  * is the FHIR specification and the CapabilityStatement at `/fhir/r4/metadata`, generated from the
  * same table the search uses; the token routes are admin API and are in it.
  */
-import { timingSafeEqualString } from '@switchyard/core';
+import { SwitchyardError, timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken, unauthorized } from '../../admin/http.ts';
 import { idParams } from '../../admin/schemas.ts';
 import { type CurrentEntity, getCurrentEntity, searchCurrentEntities } from '../../entities/current.ts';
 import type { FhirEntity, FhirReadHost } from '../../fhir/host.ts';
-import { type FhirReader, type FhirReadSide, isReadableType, operationOutcome } from '../../fhir/read.ts';
+import {
+  acceptsFhirJson,
+  type FhirReader,
+  type FhirReadSide,
+  isReadableType,
+  operationOutcome,
+} from '../../fhir/read.ts';
 import type { QueryPairs } from '../../fhir/search.ts';
 import type { Hub } from '../../pipeline/hub.ts';
 import { deleteReadToken, findReadToken, setReadToken } from '../../storage/fhir-tokens.ts';
@@ -127,6 +133,15 @@ export async function fhirRoutes(
   );
 
   app.addHook('onRequest', async (request) => {
+    const formats = queryPairs(request)
+      .filter(([k]) => k === '_format')
+      .map(([, v]) => v);
+    if (!acceptsFhirJson(formats, request.headers.accept)) {
+      throw new SwitchyardError(
+        'SY_FHIR_NOT_ACCEPTABLE',
+        `this endpoint answers application/fhir+json only (asked: ${formats.length > 0 ? `_format=${formats.join(',')}` : `Accept: ${request.headers.accept?.slice(0, 200)}`})`,
+      );
+    }
     if (request.routeOptions.config.auth === 'none') return;
     const token = bearerToken(request);
     if (token && adminToken && timingSafeEqualString(token, adminToken)) {
@@ -171,7 +186,7 @@ export async function fhirRoutes(
         operationOutcome(404, 'SY_HTTP_NOT_FOUND', `the resource type ${type} is not served here`),
       );
     }
-    const query = queryPairs(request);
+    const query = queryPairs(request).filter(([k]) => k !== '_format');
     if (query.length > 0) {
       return sendFhir(
         reply,
