@@ -304,6 +304,49 @@ describe('GET /fhir/r4', () => {
     expect(new Set(seen).size).toBe(6);
   });
 
+  it('answers a _count above the maximum with a full page of the maximum, its links saying 100 (R4: fewer, never an error)', async () => {
+    const answer = await get('/fhir/r4/Appointment?patient-identifier=p-77&_count=500');
+    expect(answer.status).toBe(200);
+    const bundle = answer.body as Bundle;
+    expect(bundle.entry).toHaveLength(6);
+    expect(bundle.link?.find((l) => l.relation === 'self')?.url).toBe(
+      `${e2e.baseUrl}/fhir/r4/Appointment?patient-identifier=p-77&_count=100`,
+    );
+  });
+
+  it('under Prefer: handling=lenient ignores what it does not support, says so in an outcome entry and its self link', async () => {
+    const strict = await get('/fhir/r4/Appointment?patient-identifier=p-77&status=booked&_sort=date');
+    expect(strict.status).toBe(400);
+    const answer = await get('/fhir/r4/Appointment?patient-identifier=p-77&status=booked&_sort=date', ADMIN, {
+      prefer: 'handling=lenient',
+    });
+    expect(answer.status).toBe(200);
+    const bundle = answer.body as Bundle;
+    expect(thirdPartyErrors(bundle)).toEqual([]);
+    expect(bundle.link?.find((l) => l.relation === 'self')?.url).toBe(
+      `${e2e.baseUrl}/fhir/r4/Appointment?patient-identifier=p-77`,
+    );
+    const outcome = bundle.entry?.find((e) => e.search?.mode === 'outcome')?.resource as OperationOutcome;
+    expect(outcome.issue.map((i) => [i.severity, i.code, i.diagnostics?.split(':')[2]])).toEqual([
+      ['warning', 'not-supported', ' status=booked'],
+      ['warning', 'not-supported', ' _sort=date'],
+    ]);
+    const matches = bundle.entry?.filter((e) => e.search?.mode === 'match').map((e) => e.resource?.id);
+    const plain = (await get('/fhir/r4/Appointment?patient-identifier=p-77')).body as Bundle;
+    expect(matches).toEqual(plain.entry?.map((e) => e.resource?.id));
+    // A read, too, ignores parameters it does not take when asked to be lenient.
+    const read = await get(`/fhir/r4/Appointment/${APPT}?_elements=status`, ADMIN, {
+      prefer: 'handling=lenient',
+    });
+    expect([read.status, read.body.id]).toEqual([200, APPT]);
+    // Lenient is about support: a value it cannot read is still refused.
+    expectOutcome(
+      await get('/fhir/r4/Appointment?date=yesterday', ADMIN, { prefer: 'handling=lenient' }),
+      400,
+      'invalid',
+    );
+  });
+
   it('serves a CapabilityStatement generated from the supported search parameters, without a token', async () => {
     const answer = await get('/fhir/r4/metadata', null);
     expect(answer.status).toBe(200);

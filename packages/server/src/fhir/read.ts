@@ -8,7 +8,14 @@ import type { Bundle, BundleEntry, CapabilityStatement, OperationOutcome } from 
 import { SwitchyardError } from '@switchyard/core';
 import type { FhirEntity, FhirReadHost, ReadTokenOwner } from './host.ts';
 import { FHIR_MAPPINGS, type FhirResource, toFhir } from './map.ts';
-import { cursorAfter, parseSearch, type QueryPairs, type ReadableType, SEARCH_PARAMETERS } from './search.ts';
+import {
+  cursorAfter,
+  type Handling,
+  parseSearch,
+  type QueryPairs,
+  type ReadableType,
+  SEARCH_PARAMETERS,
+} from './search.ts';
 
 /** Who reads: the admin (everything) or a subscription's read token (what its filters cover). */
 export type FhirReader = { kind: 'admin' } | ({ kind: 'token' } & ReadTokenOwner);
@@ -160,11 +167,13 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
       type: ReadableType,
       query: QueryPairs,
       baseUrl: string,
+      handling: Handling = 'strict',
     ): Promise<Bundle> {
-      const parsed = parseSearch(type, query);
+      const parsed = parseSearch(type, query, handling);
       const visible = scope(reader, type);
-      const self = searchUrl(baseUrl, type, query);
-      if (!visible) return searchset(self, [], undefined);
+      const self = searchUrl(baseUrl, type, parsed.applied);
+      const outcome = ignoredOutcome(parsed.ignored);
+      if (!visible) return searchset(self, outcome, undefined);
       const entities = await host.searchEntities({
         kind: KIND_OF[type],
         ...(visible.instances ? { instances: visible.instances } : {}),
@@ -176,7 +185,7 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
         limit: parsed.count + 1,
       });
       const page = entities.slice(0, parsed.count);
-      const entries: BundleEntry[] = [];
+      const entries: BundleEntry[] = [...outcome];
       for (const entity of page) {
         const resource = render(entity, type);
         if (resource) {
@@ -187,7 +196,7 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
       const next =
         entities.length > parsed.count && last
           ? searchUrl(baseUrl, type, [
-              ...query.filter(([k]) => k !== '_cursor'),
+              ...parsed.applied.filter(([k]) => k !== '_cursor'),
               ['_cursor', cursorAfter(last.subject.slice(last.subject.indexOf('/') + 1))],
             ])
           : undefined;
@@ -241,6 +250,23 @@ function searchUrl(baseUrl: string, type: string, query: QueryPairs): string {
   const params = new URLSearchParams(query.map(([k, v]): [string, string] => [k, v]));
   const q = params.toString();
   return `${baseUrl}/${type}${q ? `?${q}` : ''}`;
+}
+
+/**
+ * The entry that tells a lenient search's client what was left out (R4: an OperationOutcome entry
+ * with `search.mode` `outcome`); none when nothing was.
+ */
+function ignoredOutcome(ignored: readonly string[]): BundleEntry[] {
+  if (ignored.length === 0) return [];
+  const resource: OperationOutcome = {
+    resourceType: 'OperationOutcome',
+    issue: ignored.map((diagnostics) => ({
+      severity: 'warning' as const,
+      code: 'not-supported' as const,
+      diagnostics: `ignored (Prefer: handling=lenient): ${diagnostics}`,
+    })),
+  };
+  return [{ resource, search: { mode: 'outcome' } }];
 }
 
 function searchset(self: string, entry: BundleEntry[], next: string | undefined): Bundle {

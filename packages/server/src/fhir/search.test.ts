@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cursorAfter, dateRange, parseSearch } from './search.ts';
+import { cursorAfter, dateRange, handlingOf, parseSearch } from './search.ts';
 
 describe('dateRange', () => {
   it.each([
@@ -60,7 +60,7 @@ describe('parseSearch', () => {
   it('reads patient identifiers with a hub system, without one, and ignores systems the hub does not issue', () => {
     expect(
       parseSearch('Appointment', [['patient-identifier', 'urn:switchyard:dp:patient-external-ref|X1']]),
-    ).toEqual({
+    ).toMatchObject({
       count: 20,
       patient: [{ instance: 'dp', fields: { externalRef: 'X1' } }],
     });
@@ -79,7 +79,7 @@ describe('parseSearch', () => {
         ['_count', '5'],
         ['_cursor', cursorAfter('abc-1')],
       ]),
-    ).toEqual({
+    ).toMatchObject({
       count: 5,
       afterHubId: 'abc-1',
     });
@@ -97,10 +97,48 @@ describe('parseSearch', () => {
       ],
       'SY_FHIR_NOT_SUPPORTED',
     ],
-    [[['_count', '500']], 'SY_FHIR_INVALID_SEARCH'],
+    [[['_count', '0']], 'SY_FHIR_INVALID_SEARCH'],
+    [[['_count', '-5']], 'SY_FHIR_INVALID_SEARCH'],
     [[['patient-identifier', 'urn:switchyard:dp:patient|']], 'SY_FHIR_INVALID_SEARCH'],
   ] as const)('refuses %j with %s, never ignores it', (query, code) => {
     expect(() => parseSearch('Appointment', query)).toThrow(expect.objectContaining({ code }));
+  });
+
+  it('gives at most the maximum page for a larger _count, and says so in what it applied (R4: never more)', () => {
+    const parsed = parseSearch('Appointment', [['_count', '500']]);
+    expect([parsed.count, parsed.applied]).toEqual([100, [['_count', '100']]]);
+  });
+
+  it('under handling=lenient leaves out what it does not support and names it; still refuses unreadable values', () => {
+    const parsed = parseSearch(
+      'Appointment',
+      [
+        ['status', 'booked'],
+        ['date', 'ne2026-01-01'],
+        ['date', 'ge2026-01-01'],
+        ['_sort', 'date'],
+        ['_format', 'json'],
+      ],
+      'lenient',
+    );
+    expect(parsed.start).toEqual([{ op: 'ge', at: '2026-01-01T00:00:00.000Z' }]);
+    expect(parsed.applied).toEqual([
+      ['date', 'ge2026-01-01'],
+      ['_format', 'json'],
+    ]);
+    expect(parsed.ignored).toHaveLength(3);
+    expect(parsed.ignored[0]).toMatch(/^status=booked: the search parameter status is not supported/);
+    expect(() => parseSearch('Appointment', [['date', 'yesterday']], 'lenient')).toThrow(
+      expect.objectContaining({ code: 'SY_FHIR_INVALID_SEARCH' }),
+    );
+  });
+
+  it('reads handling from a Prefer header, strict unless lenient is asked', () => {
+    expect(handlingOf(undefined)).toBe('strict');
+    expect(handlingOf('handling=strict')).toBe('strict');
+    expect(handlingOf('return=minimal, handling=lenient')).toBe('lenient');
+    expect(handlingOf('Handling=Lenient')).toBe('lenient');
+    expect(handlingOf(['return=minimal', 'handling=lenient'])).toBe('lenient');
   });
 
   it('has no date parameter on DocumentReference', () => {

@@ -69,6 +69,36 @@ export interface ParsedSearch {
   updated?: TimeBound[];
   count: number;
   afterHubId?: string;
+  /**
+   * The query as the search was carried out, for the Bundle's `self` and `next` links (R4: `self`
+   * shows the parameters actually used): `_count` as applied, ignored parameters left out.
+   */
+  applied: [string, string][];
+  /** The parameters left out under `handling=lenient`, with why (empty when strict). */
+  ignored: string[];
+}
+
+/** How a search treats what it does not support (R4 `Prefer: handling=strict|lenient`). */
+export type Handling = 'strict' | 'lenient';
+
+/**
+ * The `handling` a `Prefer` header asks for; strict when it names none (the endpoint's default,
+ * which R4 leaves to the server: a filter silently dropped would widen the answer unnoticed).
+ *
+ * @example
+ * ```ts
+ * handlingOf('return=representation, handling=lenient'); // 'lenient'
+ * ```
+ */
+export function handlingOf(prefer: string | readonly string[] | undefined): Handling {
+  // Several Prefer headers are one comma-separated list (RFC 7240).
+  const asked = [prefer ?? []]
+    .flat()
+    .join(',')
+    .split(/[,;]/)
+    .map((p) => p.trim().toLowerCase())
+    .find((p) => p.startsWith('handling='));
+  return asked === 'handling=lenient' ? 'lenient' : 'strict';
 }
 
 const PATIENT_FIELDS: Partial<Record<IdentifierKind, string>> = {
@@ -185,60 +215,84 @@ export type QueryPairs = ReadonlyArray<readonly [string, string]>;
 
 /**
  * Parses a search of `type` against {@link SEARCH_PARAMETERS}. Throws `SY_FHIR_NOT_SUPPORTED` for a
- * parameter, modifier, prefix or repetition not supported, `SY_FHIR_INVALID_SEARCH` for a value it
- * cannot read.
+ * parameter, modifier, prefix or repetition not supported (under `lenient` handling it is left out
+ * and named in `ignored` instead), `SY_FHIR_INVALID_SEARCH` for a value it cannot read. A `_count`
+ * above the maximum gives the maximum.
  *
  * @example
  * ```ts
  * parseSearch('Appointment', [['patient-identifier', 'urn:switchyard:dp:patient|50'], ['date', 'ge2026-03-10']]);
- * // { patient: [{ instance: 'dp', fields: { id: '50' } }], start: [{ op: 'ge', at: '2026-03-10T00:00:00.000Z' }], count: 20 }
+ * // { patient: [{ instance: 'dp', fields: { id: '50' } }], start: [{ op: 'ge', at: '2026-03-10T00:00:00.000Z' }], count: 20, applied: [...], ignored: [] }
  * ```
  */
-export function parseSearch(type: ReadableType, query: QueryPairs): ParsedSearch {
-  const specs = SEARCH_PARAMETERS[type];
-  const parsed: ParsedSearch = { count: PAGE_SIZE.default };
+export function parseSearch(
+  type: ReadableType,
+  query: QueryPairs,
+  handling: Handling = 'strict',
+): ParsedSearch {
+  const parsed: ParsedSearch = { count: PAGE_SIZE.default, applied: [], ignored: [] };
   const seen = new Set<string>();
   for (const [key, value] of query) {
-    const colon = key.indexOf(':');
-    const name = colon === -1 ? key : key.slice(0, colon);
-    // `_format` is content negotiation, checked by the HTTP layer before the search (406 if not JSON).
-    if (key === '_format') continue;
-    if (name === '_count' || name === '_cursor') {
-      if (colon !== -1 || seen.has(name))
-        throw notSupported(`${key}: modifiers and repeats are not supported`);
-      seen.add(name);
-      if (name === '_count') {
-        const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-        if (!(n >= 1 && n <= PAGE_SIZE.max))
-          throw invalid(`_count must be a whole number from 1 to ${PAGE_SIZE.max}`);
-        parsed.count = n;
-      } else {
-        const hubId = Buffer.from(value, 'base64url').toString('utf8');
-        if (!/^[A-Za-z0-9\-.]{1,64}$/.test(hubId))
-          throw invalid('_cursor is not one this endpoint handed out');
-        parsed.afterHubId = hubId;
-      }
-      continue;
-    }
-    const spec = specs.find((s) => s.name === name);
-    if (!spec) {
-      throw notSupported(
-        `the search parameter ${name} is not supported on ${type} (supported: ${specs.map((s) => s.name).join(', ')}, _count)`,
-      );
-    }
-    if (colon !== -1) throw notSupported(`${key}: modifiers are not supported`);
-    if (spec.type === 'token') {
-      if (seen.has(name))
-        throw notSupported(`${name} may be given once (use commas for any of several values)`);
-      seen.add(name);
-      parsed.patient = patientMatches(value);
-    } else if (name === 'date') {
-      parsed.start = [...(parsed.start ?? []), ...dateBounds(name, value)];
-    } else {
-      parsed.updated = [...(parsed.updated ?? []), ...dateBounds(name, value)];
+    try {
+      const used = parsePair(type, parsed, seen, key, value);
+      parsed.applied.push([key, used]);
+    } catch (error) {
+      // Lenient: an unsupported parameter is left out (and named in `ignored`); an unreadable
+      // value of a supported one is still refused, as R4's handling is about support only.
+      if (handling === 'strict' || (error as SwitchyardError).code !== 'SY_FHIR_NOT_SUPPORTED') throw error;
+      parsed.ignored.push(`${key}=${value}: ${(error as Error).message}`);
     }
   }
   return parsed;
+}
+
+/** Applies one query pair to `parsed`; returns its value as applied. */
+function parsePair(
+  type: ReadableType,
+  parsed: ParsedSearch,
+  seen: Set<string>,
+  key: string,
+  value: string,
+): string {
+  const specs = SEARCH_PARAMETERS[type];
+  // `_format` is content negotiation, checked by the HTTP layer before the search (406 if not JSON).
+  if (key === '_format') return value;
+  const colon = key.indexOf(':');
+  const name = colon === -1 ? key : key.slice(0, colon);
+  if (name === '_count' || name === '_cursor') {
+    if (colon !== -1 || seen.has(name)) throw notSupported(`${key}: modifiers and repeats are not supported`);
+    seen.add(name);
+    if (name === '_count') {
+      const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+      if (!(n >= 1))
+        throw invalid(`_count must be a whole number from 1 (at most ${PAGE_SIZE.max} are given)`);
+      // R4: the server is not bound to return the number asked, but cannot return more.
+      parsed.count = Math.min(n, PAGE_SIZE.max);
+      return String(parsed.count);
+    }
+    const hubId = Buffer.from(value, 'base64url').toString('utf8');
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(hubId)) throw invalid('_cursor is not one this endpoint handed out');
+    parsed.afterHubId = hubId;
+    return value;
+  }
+  const spec = specs.find((s) => s.name === name);
+  if (!spec) {
+    throw notSupported(
+      `the search parameter ${name} is not supported on ${type} (supported: ${specs.map((s) => s.name).join(', ')}, _count)`,
+    );
+  }
+  if (colon !== -1) throw notSupported(`${key}: modifiers are not supported`);
+  if (spec.type === 'token') {
+    if (seen.has(name))
+      throw notSupported(`${name} may be given once (use commas for any of several values)`);
+    seen.add(name);
+    parsed.patient = patientMatches(value);
+  } else if (name === 'date') {
+    parsed.start = [...(parsed.start ?? []), ...dateBounds(name, value)];
+  } else {
+    parsed.updated = [...(parsed.updated ?? []), ...dateBounds(name, value)];
+  }
+  return value;
 }
 
 /** The `_cursor` value that continues after an entity. */

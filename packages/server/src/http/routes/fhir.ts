@@ -21,7 +21,7 @@ import {
   isReadableType,
   operationOutcome,
 } from '../../fhir/read.ts';
-import type { QueryPairs } from '../../fhir/search.ts';
+import { handlingOf, type QueryPairs } from '../../fhir/search.ts';
 import type { Hub } from '../../pipeline/hub.ts';
 import { deleteReadToken, findReadToken, setReadToken } from '../../storage/fhir-tokens.ts';
 import { typeMatches } from '../../subscriptions/type-patterns.ts';
@@ -173,6 +173,7 @@ export async function fhirRoutes(
       type,
       queryPairs(request),
       baseUrlOf(request, publicUrl),
+      handlingOf(request.headers.prefer),
     );
     return sendFhir(reply, 200, bundle);
   });
@@ -187,7 +188,8 @@ export async function fhirRoutes(
       );
     }
     const query = queryPairs(request).filter(([k]) => k !== '_format');
-    if (query.length > 0) {
+    // Lenient handling ignores what a read does not take (R4 search.html#errors, for any parameter).
+    if (query.length > 0 && handlingOf(request.headers.prefer) === 'strict') {
       return sendFhir(
         reply,
         400,
