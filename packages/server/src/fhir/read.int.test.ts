@@ -185,6 +185,35 @@ describe('GET /fhir/r4', () => {
     expect(thirdPartyErrors(a)).toEqual([]);
   });
 
+  it('answers a read with ETag W/"<versionId>" and Last-Modified, and 304 to a conditional read that matches', async () => {
+    const res = await fetch(`${e2e.baseUrl}/fhir/r4/Appointment/${APPT}`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    const body = (await res.json()) as Appointment;
+    const etag = res.headers.get('etag');
+    const lastModified = res.headers.get('last-modified');
+    expect(etag).toBe(`W/"${body.meta?.versionId}"`);
+    expect(lastModified).toBe(new Date(body.meta!.lastUpdated!).toUTCString());
+    const conditional = async (headers: Record<string, string>) => {
+      const r = await fetch(`${e2e.baseUrl}/fhir/r4/Appointment/${APPT}`, {
+        headers: { authorization: `Bearer ${ADMIN}`, ...headers },
+      });
+      return [r.status, r.headers.get('etag'), (await r.text()).length > 0];
+    };
+    expect(await conditional({ 'if-none-match': etag! })).toEqual([304, etag, false]);
+    expect(await conditional({ 'if-none-match': `"other", ${etag!.slice(2)}` })).toEqual([304, etag, false]);
+    expect(await conditional({ 'if-none-match': 'W/"00000000-0000-4000-8000-000000000001"' })).toEqual([
+      200,
+      etag,
+      true,
+    ]);
+    expect(await conditional({ 'if-modified-since': lastModified! })).toEqual([304, etag, false]);
+    const before = new Date(Date.parse(lastModified!) - 1000).toUTCString();
+    expect(await conditional({ 'if-modified-since': before })).toEqual([200, etag, true]);
+    const cs = (await get('/fhir/r4/metadata', null)).body as CapabilityStatement;
+    expect(cs.rest?.[0]?.resource?.map((r) => r.conditionalRead)).toEqual(['full-support', 'full-support']);
+  });
+
   it('reads the clinical note pushed through the hub as a DocumentReference', async () => {
     const search = await get('/fhir/r4/DocumentReference?patient-identifier=urn:switchyard:notes:patient|50');
     const bundle = search.body as Bundle;

@@ -230,6 +230,9 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
             resource: READABLE.map((type) => ({
               type,
               interaction: [{ code: 'read' as const }, { code: 'search-type' as const }],
+              // A read answers ETag W/"<meta.versionId>" and Last-Modified, and 304 to If-None-Match
+              // / If-Modified-Since (routes/fhir.ts).
+              conditionalRead: 'full-support' as const,
               searchParam: SEARCH_PARAMETERS[type].map((p) => ({
                 name: p.name,
                 type: p.type,

@@ -80,6 +80,29 @@ function sendFhir(reply: FastifyReply, status: number, body: unknown, headers: R
   return reply.code(status).headers(headers).type(FHIR_JSON).send(JSON.stringify(body));
 }
 
+/**
+ * A conditional read's answer (R4 http.html#cread, RFC 9110 §13.1): `If-None-Match` naming the
+ * resource's ETag (weak comparison, or `*`), else `If-Modified-Since` not before its last change
+ * (HTTP dates have whole seconds; `meta.lastUpdated` has milliseconds).
+ */
+function notModified(
+  request: FastifyRequest,
+  etag: string | undefined,
+  lastModified: Date | undefined,
+): boolean {
+  const match = request.headers['if-none-match'];
+  if (match !== undefined) {
+    const tags = match.split(',').map((t) => t.trim().replace(/^W\//, ''));
+    return etag !== undefined && (tags.includes('*') || tags.includes(etag.replace(/^W\//, '')));
+  }
+  const since = Date.parse(request.headers['if-modified-since'] ?? '');
+  return (
+    lastModified !== undefined &&
+    !Number.isNaN(since) &&
+    Math.floor(lastModified.getTime() / 1000) * 1000 <= since
+  );
+}
+
 /** The endpoint's own URL: the configured public URL, else what the request was sent to. */
 function baseUrlOf(request: FastifyRequest, publicUrl: string | undefined): string {
   const base = publicUrl ? publicUrl.replace(/\/+$/, '') : `${request.protocol}://${request.host}`;
@@ -201,7 +224,15 @@ export async function fhirRoutes(
       );
     }
     const resource = await reader.read(readers.get(request)!, type, id);
-    return sendFhir(reply, 200, resource);
+    const { versionId, lastUpdated } = resource.meta ?? {};
+    const etag = versionId ? `W/"${versionId}"` : undefined;
+    const lastModified = lastUpdated ? new Date(lastUpdated) : undefined;
+    const headers: Record<string, string> = {
+      ...(etag ? { etag } : {}),
+      ...(lastModified ? { 'last-modified': lastModified.toUTCString() } : {}),
+    };
+    if (notModified(request, etag, lastModified)) return reply.code(304).headers(headers).send();
+    return sendFhir(reply, 200, resource, headers);
   });
 }
 
