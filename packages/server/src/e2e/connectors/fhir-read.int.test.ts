@@ -2,11 +2,16 @@
  * FHIR read end to end, per connector: each vendor's simulator pushes every fixture over real HTTP
  * (the same lists and senders as the connector's own end-to-end test), and after each push the
  * Appointment or DocumentReference of every event is read from `/fhir/r4` and checked by both
- * third-party validators, with its `meta` naming the entity's latest event. Quable (a catalogue)
- * has nothing to read.
+ * third-party validators, with its `meta` naming the entity's latest event. Cliniko (pull-only) is
+ * polled from its simulator through the story of one appointment. Quable (a catalogue) has nothing
+ * to read.
  */
+
+import type { Appointment, Bundle } from '@medplum/fhirtypes';
 import bookingbug from '@switchyard/connector-bookingbug';
 import { type BookingBugPushKind, BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator';
+import { ClinikoSimulator } from '@switchyard/connector-cliniko/simulator';
+import { clinikoConnector, fixtureSettings as clinikoSettings } from '@switchyard/connector-cliniko/testing';
 import clockwisemd from '@switchyard/connector-clockwisemd';
 import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
 import docplanner from '@switchyard/connector-docplanner';
@@ -74,7 +79,7 @@ beforeAll(async () => {
   warmValidators();
   e2e = await startE2e({
     databaseUrl: database.url(),
-    connectors: [bookingbug, clockwisemd, docplanner, instinctiveNotes, quable],
+    connectors: [bookingbug, clinikoConnector, clockwisemd, docplanner, instinctiveNotes, quable],
     gates: true,
   });
 }, 180_000);
@@ -249,6 +254,84 @@ describe('FHIR read of every connector fixture pushed through the hub', () => {
       read += await checkReads(settled, f.file);
     }
     expect(read).toBe(18);
+  });
+
+  it('cliniko (pulled): one appointment booked, moved, not arrived, arrived, cancelled keeps its id', async () => {
+    const sim = new ClinikoSimulator({ apiKey: clinikoSettings.apiKey });
+    await sim.start();
+    // The vendor's own example appointment (fixtures/page-booked.json), as the pull lists it.
+    const page = fixture('cliniko', 'page-booked.json') as { individual_appointments: JsonObject[] };
+    const example = page.individual_appointments[0]!;
+    const statuses: string[] = [];
+    let hubId: string | undefined;
+    const step = async (changes: JsonObject, type: string) => {
+      // Cliniko stamps updated_at by the second: a change must be later than the last version.
+      if (hubId) await new Promise((resolve) => setTimeout(resolve, 1100));
+      sim.put({ ...changes, id: example.id! });
+      const settled = await e2e.settleNew('cl', 1);
+      expect(settled.events.map((e) => e.type)).toEqual([type]);
+      const subject = settled.events[0]!.subject;
+      hubId ??= subject.slice(subject.indexOf('/') + 1);
+      expect(subject, 'a moved or changed appointment keeps its id').toBe(`appointment/${hubId}`);
+      expect(await checkReads(settled, type)).toBe(1);
+      const res = await fetch(`${e2e.baseUrl}/fhir/r4/Appointment/${hubId}`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      const appointment = (await res.json()) as Appointment;
+      statuses.push(`${appointment.status} ${appointment.start}`);
+      return appointment;
+    };
+    try {
+      const booked = { ...example, starts_at: '2026-03-10T10:00:00Z', ends_at: '2026-03-10T10:45:00Z' };
+      sim.put(booked);
+      await e2e.hub.instances.upsert({
+        id: 'cl',
+        connector: 'cliniko',
+        mode: 'pull',
+        settings: { ...clinikoSettings, apiBaseUrl: sim.url },
+        pull: { intervalMs: 200 },
+      });
+      const created = await e2e.settleNew('cl', 1);
+      hubId = created.events[0]!.subject.slice('appointment/'.length);
+      expect(await checkReads(created, 'page-booked.json')).toBe(1);
+      const first = (await (
+        await fetch(`${e2e.baseUrl}/fhir/r4/Appointment/${hubId}`, {
+          headers: { authorization: `Bearer ${ADMIN}` },
+        })
+      ).json()) as Appointment;
+      expect(first.participant.map((p) => [p.actor?.type, p.actor?.identifier?.value, p.status])).toEqual([
+        ['Patient', '82', 'accepted'],
+        ['Practitioner', '1', 'accepted'],
+        ['Location', '1', 'accepted'],
+      ]);
+      statuses.push(`${first.status} ${first.start}`);
+      await step(
+        { starts_at: '2026-03-11T10:00:00Z', ends_at: '2026-03-11T10:45:00Z' },
+        'appointment.rescheduled',
+      );
+      await step({ did_not_arrive: true }, 'appointment.no_show');
+      await step({ did_not_arrive: false, patient_arrived: true }, 'appointment.arrived');
+      await step(
+        { cancelled_at: new Date().toISOString(), cancellation_reason: 50 },
+        'appointment.cancelled',
+      );
+    } finally {
+      await sim.close();
+    }
+    expect(statuses).toEqual([
+      'booked 2026-03-10T10:00:00Z',
+      'booked 2026-03-11T10:00:00Z',
+      'noshow 2026-03-11T10:00:00Z',
+      'arrived 2026-03-11T10:00:00Z',
+      'cancelled 2026-03-11T10:00:00Z',
+    ]);
+    // The patient's Cliniko id is searchable in the instance's system.
+    const search = await fetch(
+      `${e2e.baseUrl}/fhir/r4/Appointment?patient-identifier=urn:switchyard:cl:patient|82`,
+      { headers: { authorization: `Bearer ${ADMIN}` } },
+    );
+    const bundle = (await search.json()) as Bundle;
+    expect(bundle.entry?.map((e) => e.resource?.id)).toEqual([hubId]);
   });
 
   it('instinctive notes', async () => {
