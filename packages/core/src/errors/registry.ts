@@ -164,6 +164,11 @@ export const errorCodes = {
     title: 'A FHIR search parameter has a value it cannot read',
   },
   SY_FHIR_NOT_FOUND: { area: 'fhir', status: 404, title: 'No such FHIR resource' },
+  SY_FHIR_FORBIDDEN: {
+    area: 'fhir',
+    status: 403,
+    title: "The read token's subscription does not cover this FHIR resource type",
+  },
   SY_FHIR_NOT_ACCEPTABLE: {
     area: 'fhir',
     status: 406,

@@ -440,9 +440,15 @@ describe('read tokens', () => {
     const search = await get('/fhir/r4/Appointment?patient-identifier=p-77&_count=100', body.token);
     expect(((search.body as Bundle).entry ?? []).map((e) => e.resource!.id)).not.toContain(APPT);
     expect((search.body as Bundle).entry).toHaveLength(5);
-    // Its filter has no document type: clinical notes are not its to read.
+    // Its filter has no document type: clinical notes are not its to read, and it is told so (403),
+    // not answered an empty searchset that reads as "this patient has no notes".
     const notes = await get('/fhir/r4/DocumentReference?patient-identifier=50', body.token);
-    expect((notes.body as Bundle).entry ?? []).toEqual([]);
+    expectOutcome(notes, 403, 'forbidden');
+    expect(notes.body.issue[0].diagnostics).toMatch(
+      /ehr-other covers no event type that maps to DocumentReference/,
+    );
+    const note = await get(`/fhir/r4/DocumentReference/${APPT}`, body.token);
+    expectOutcome(note, 403, 'forbidden');
   });
 
   it('stop working when rotated or revoked', async () => {

@@ -83,10 +83,20 @@ function eventTypesOf(type: ReadableType): string[] {
 export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date } = {}) {
   const startedAt = (options.startedAt ?? new Date()).toISOString();
 
-  /** Whether a reader may see resources of this type at all, and from which instances. */
-  function scope(reader: FhirReader, type: ReadableType): { instances?: readonly string[] } | undefined {
+  /**
+   * From which instances a reader may see resources of this type. A token whose subscription covers
+   * no event type of the resource type is refused (`SY_FHIR_FORBIDDEN`, 403): an empty answer would
+   * read as "no such records" to a client whose credential is simply not for them. The refusal
+   * names only the token's own filter, nothing of the data.
+   */
+  function scope(reader: FhirReader, type: ReadableType): { instances?: readonly string[] } {
     if (reader.kind === 'admin') return {};
-    if (!eventTypesOf(type).some((t) => host.typeMatches(t, reader.eventTypes))) return undefined;
+    if (!eventTypesOf(type).some((t) => host.typeMatches(t, reader.eventTypes))) {
+      throw new SwitchyardError(
+        'SY_FHIR_FORBIDDEN',
+        `this read token's subscription ${reader.subscriptionId} covers no event type that maps to ${type} (its filter: ${reader.eventTypes.join(', ')})`,
+      );
+    }
     return reader.sources === null ? {} : { instances: reader.sources };
   }
 
@@ -144,12 +154,13 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
     },
 
     /**
-     * One resource by id (the entity's hub id). Not found, not visible to the reader and without a
-     * FHIR form are the same answer (`SY_FHIR_NOT_FOUND`), so nothing about other instances leaks.
+     * One resource by id (the entity's hub id). Not found, of an instance the reader does not cover
+     * and without a FHIR form are the same answer (`SY_FHIR_NOT_FOUND`), so nothing about other
+     * instances leaks; a type the reader's token does not cover at all is `SY_FHIR_FORBIDDEN`.
      */
     async read(reader: FhirReader, type: ReadableType, id: string): Promise<FhirResource> {
       const visible = scope(reader, type);
-      if (!visible || !/^[A-Za-z0-9\-.]{1,64}$/.test(id)) throw notFound(type, id);
+      if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) throw notFound(type, id);
       const entity = await host.getEntity(`${KIND_OF[type]}/${id}`);
       if (!entity || (visible.instances && !visible.instances.includes(entity.instanceId)))
         throw notFound(type, id);
@@ -169,11 +180,10 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
       baseUrl: string,
       handling: Handling = 'strict',
     ): Promise<Bundle> {
-      const parsed = parseSearch(type, query, handling);
       const visible = scope(reader, type);
+      const parsed = parseSearch(type, query, handling);
       const self = searchUrl(baseUrl, type, parsed.applied);
       const outcome = ignoredOutcome(parsed.ignored);
-      if (!visible) return searchset(self, outcome, undefined);
       const entities = await host.searchEntities({
         kind: KIND_OF[type],
         ...(visible.instances ? { instances: visible.instances } : {}),
