@@ -489,6 +489,45 @@ describe('errors are OperationOutcomes', () => {
     expectOutcome(await get('/fhir/r4/Appointment/1/_history/2'), 404, 'not-found');
   });
 
+  it('405 with Allow: GET, HEAD for a write or a POST search on a path it reads', async () => {
+    for (const [method, path] of [
+      ['POST', '/fhir/r4/Appointment'],
+      ['PUT', `/fhir/r4/Appointment/${APPT}`],
+      ['DELETE', `/fhir/r4/Appointment/${APPT}`],
+      ['PATCH', `/fhir/r4/DocumentReference/${APPT}`],
+      ['POST', '/fhir/r4/Appointment/_search'],
+      ['POST', '/fhir/r4/metadata'],
+    ] as const) {
+      const res = await fetch(`${e2e.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/fhir+json' },
+        body: '{"resourceType":"Appointment"}',
+      });
+      const answer = {
+        status: res.status,
+        type: res.headers.get('content-type'),
+        body: (await res.json()) as OperationOutcome,
+      };
+      expectOutcome(answer, 405, 'not-supported');
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe('GET, HEAD');
+    }
+    expectOutcome(
+      await (async () => {
+        const res = await fetch(`${e2e.baseUrl}/fhir/r4/Observation`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN}` },
+        });
+        return {
+          status: res.status,
+          type: res.headers.get('content-type'),
+          body: (await res.json()) as OperationOutcome,
+        };
+      })(),
+      404,
+      'not-found',
+    );
+  });
+
   it('400 not-supported for an unknown search parameter, a modifier, a prefix or a read parameter', async () => {
     expectOutcome(await get('/fhir/r4/Appointment?status=booked'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/Appointment?date:missing=true'), 400, 'not-supported');

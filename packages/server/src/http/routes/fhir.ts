@@ -147,13 +147,33 @@ export async function fhirRoutes(
       headers,
     );
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendFhir(
+  app.setNotFoundHandler((request, reply) => {
+    const path = pathOf(request);
+    // A write, or a POST search, on a path the endpoint reads: the interaction exists in FHIR but
+    // not here, which is 405 with what is allowed (R4 allows 405 for one of GET or POST search).
+    const below = path.slice(path.indexOf(FHIR_PREFIX) + FHIR_PREFIX.length);
+    const [, type] = /^\/([A-Za-z]+)(?:\/[^/]+)?$/.exec(below) ?? [];
+    if (type !== undefined && (type === 'metadata' || isReadableType(type))) {
+      const what = below.endsWith('/_search')
+        ? `search with GET ${FHIR_PREFIX}/${type}?…; POST _search is not supported`
+        : 'the endpoint is read-only';
+      return sendFhir(
+        reply,
+        405,
+        operationOutcome(
+          405,
+          'SY_HTTP_METHOD_NOT_ALLOWED',
+          `${request.method} is not allowed on ${path}: ${what}`,
+        ),
+        { allow: 'GET, HEAD' },
+      );
+    }
+    return sendFhir(
       reply,
       404,
-      operationOutcome(404, 'SY_HTTP_NOT_FOUND', `no FHIR interaction ${request.method} ${pathOf(request)}`),
-    ),
-  );
+      operationOutcome(404, 'SY_HTTP_NOT_FOUND', `no FHIR interaction ${request.method} ${path}`),
+    );
+  });
 
   app.addHook('onRequest', async (request) => {
     const formats = queryPairs(request)
