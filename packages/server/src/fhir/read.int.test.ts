@@ -376,6 +376,55 @@ describe('GET /fhir/r4', () => {
     );
   });
 
+  it('pages in a stable order while appointments are added and changed between pages: each one that existed is seen once', async () => {
+    const db = e2e.hub.host.db;
+    const appointment = (n: string, eventId: string, start: string) =>
+      example('appointment.created', (e) => {
+        e.id = eventId;
+        e.source = e.instance = 'paging-dp';
+        e.subject = `appointment/00000000-0000-4000-c000-0000000000${n}`;
+        e.data.id = `00000000-0000-4000-c000-0000000000${n}`;
+        e.data.vendorIds = [{ system: 'docplanner', instance: 'paging-dp', value: `pg${n}` }];
+        e.data.patient = { id: 'p-88', name: 'Paging Patient' };
+        e.data.start = start;
+        e.data.end = start.replace('T09:00', 'T09:30');
+        e.time = '2026-03-01T08:00:00Z';
+      });
+    for (const n of ['01', '02', '03', '04']) {
+      await storeHubEvents(db, [
+        appointment(n, `00000000-0000-4000-8000-0000000007${n}`, '2026-05-01T09:00:00Z'),
+      ]);
+    }
+    const ids = (b: Bundle) => (b.entry ?? []).map((e) => e.resource!.id!.slice(-2));
+    const first = (await get('/fhir/r4/Appointment?patient-identifier=p-88&_count=2')).body as Bundle;
+    expect(ids(first)).toEqual(['01', '02']);
+    // Between pages: one added before the cursor, one after, one already read moved, one not yet read moved.
+    await storeHubEvents(db, [
+      appointment('00', '00000000-0000-4000-8000-000000000800', '2026-05-02T09:00:00Z'),
+      appointment('05', '00000000-0000-4000-8000-000000000805', '2026-05-02T09:00:00Z'),
+    ]);
+    for (const n of ['01', '03']) {
+      const moved = appointment(n, `00000000-0000-4000-8000-0000000009${n}`, '2026-05-03T09:00:00Z');
+      moved.type = 'appointment.rescheduled';
+      (moved.data as Record<string, unknown>).previous = { start: '2026-05-01T09:00:00Z' };
+      moved.time = '2026-03-02T08:00:00Z';
+      await storeHubEvents(db, [moved]);
+    }
+    const seen = ids(first);
+    const starts = new Map<string, string>();
+    let next = first.link?.find((l) => l.relation === 'next')?.url;
+    while (next) {
+      const page = (await get(next.slice(e2e.baseUrl.length))).body as Bundle;
+      seen.push(...ids(page));
+      for (const e of page.entry ?? [])
+        starts.set(e.resource!.id!.slice(-2), (e.resource as Appointment).start!);
+      next = page.link?.find((l) => l.relation === 'next')?.url;
+    }
+    expect(seen).toEqual(['01', '02', '03', '04', '05']);
+    // The later pages show the current state: the one moved before it was read is read moved.
+    expect(starts.get('03')).toBe('2026-05-03T09:00:00Z');
+  });
+
   it('serves a CapabilityStatement generated from the supported search parameters, without a token', async () => {
     const answer = await get('/fhir/r4/metadata', null);
     expect(answer.status).toBe(200);
@@ -580,6 +629,11 @@ describe('errors are OperationOutcomes', () => {
       await setConnectionsAllowed(admin, name, false);
       const answer = await get(`/fhir/r4/Appointment/${APPT}`);
       expectOutcome(answer, 503, 'transient');
+      // Nothing of the database (its name, address, user or driver message) reaches the client.
+      const text = JSON.stringify(answer.body);
+      for (const secret of [name, '5432', 'postgres', 'SQLSTATE', '55000', 'ECONNREFUSED']) {
+        expect(text, secret).not.toContain(secret);
+      }
     } finally {
       await setConnectionsAllowed(admin, name, true);
       await admin.end();
