@@ -254,6 +254,17 @@ describe('GET /fhir/r4', () => {
         'patient-identifier=urn:switchyard:other-dp:patient|p-77&date=gt2026-04-02&date=le2026-04-04',
       ),
     ).toEqual([others[2], others[3]]);
+    // With a time and a zone (the five start at 09:00+02:00, 07:00Z): the instant compared, not the
+    // wall clock; a value without a zone is UTC; eq at minute precision is that minute.
+    const q = 'patient-identifier=urn:switchyard:other-dp:patient|p-77&_count=100&date=';
+    expect(await ids(`${q}ge2026-04-02T09:00:00%2B02:00`)).toEqual(others.slice(1));
+    expect(await ids(`${q}lt2026-04-02T09:00:00%2B02:00`)).toEqual([others[0]]);
+    expect(await ids(`${q}le2026-04-02T09:00:00%2B02:00`)).toEqual(others.slice(0, 2));
+    expect(await ids(`${q}gt2026-04-02T07:00:00Z`)).toEqual(others.slice(2));
+    expect(await ids(`${q}ge2026-04-02T07:00:00`)).toEqual(others.slice(1));
+    expect(await ids(`${q}ge2026-04-02T08:00:00`)).toEqual(others.slice(2));
+    expect(await ids(`${q}2026-04-02T03:00-04:00`)).toEqual([others[1]]);
+    expect(await ids(`${q}2026-04-02T09:00Z`)).toEqual([]);
     // _lastUpdated reads the hub's clock: the five were stored in this run, whatever their event time.
     expect(
       await ids('patient-identifier=urn:switchyard:other-dp:patient|p-77&_lastUpdated=le2026-03-02'),
