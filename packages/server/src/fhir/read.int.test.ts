@@ -601,7 +601,13 @@ describe('errors are OperationOutcomes', () => {
       expectOutcome(await get(`/fhir/r4/Appointment/${APPT}?_format=${format}`), 406, 'not-supported');
       expectOutcome(await get(`/fhir/r4/Appointment?_format=${format}`), 406, 'not-supported');
     }
-    for (const accept of ['application/fhir+xml', 'application/xml, text/xml', 'text/html']) {
+    for (const accept of [
+      'application/fhir+xml',
+      'application/xml, text/xml',
+      'text/html',
+      'application/fhir+json; fhirVersion=3.0',
+      'application/fhir+json;fhirVersion=5.0, application/json;fhirVersion=4.3',
+    ]) {
       expectOutcome(await get(`/fhir/r4/Appointment/${APPT}`, ADMIN, { accept }), 406, 'not-supported');
       expectOutcome(await get('/fhir/r4/metadata', null, { accept }), 406, 'not-supported');
     }
@@ -616,6 +622,9 @@ describe('errors are OperationOutcomes', () => {
     }
     for (const accept of [
       'application/fhir+json',
+      'application/fhir+json; fhirVersion=4.0',
+      'application/fhir+json; fhirVersion=4.0.1',
+      'application/fhir+json; fhirVersion=3.0, application/fhir+json; fhirVersion=4.0',
       'application/json+fhir',
       'application/json',
       'text/html,application/xhtml+xml,*/*;q=0.8',

@@ -26,6 +26,9 @@ export const READ_TOKEN_PREFIX = 'syfhir_';
 const KIND_OF: Record<ReadableType, string> = { Appointment: 'appointment', DocumentReference: 'document' };
 const READABLE: readonly ReadableType[] = ['Appointment', 'DocumentReference'];
 
+/** The FHIR R4 version the endpoint speaks. */
+export const FHIR_VERSION = '4.0.1';
+
 /**
  * The media types of FHIR JSON a client may name in `_format` or `Accept` (R4 http.html#mime-type:
  * `json`, `application/json`, `application/fhir+json`; `application/json+fhir` is DSTU2's, which
@@ -47,16 +50,19 @@ const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json
 export function acceptsFhirJson(formats: readonly string[], accept: string | undefined): boolean {
   // A media type has no space: one in `_format` is an unescaped `+` read as a space.
   const type = (v: string) => v.split(';')[0]!.trim().toLowerCase().replace(/ /g, '+');
-  if (formats.length > 0) return formats.every((f) => JSON_FORMATS.has(type(f)));
+  // R4 http.html#version-parameter: a `fhirVersion` the server does not speak is not acceptable.
+  const version = (v: string) => /;\s*fhirVersion\s*=\s*"?([^;",\s]+)/i.exec(v)?.[1];
+  const rightVersion = (v: string) => {
+    const asked = version(v);
+    return asked === undefined || FHIR_VERSION === asked || FHIR_VERSION.startsWith(`${asked}.`);
+  };
+  if (formats.length > 0) return formats.every((f) => JSON_FORMATS.has(type(f)) && rightVersion(f));
   if (accept === undefined || accept.trim() === '') return true;
   return accept.split(',').some((range) => {
     const t = type(range);
-    return JSON_FORMATS.has(t) || t === '*/*' || t === 'application/*';
+    return (JSON_FORMATS.has(t) || t === '*/*' || t === 'application/*') && rightVersion(range);
   });
 }
-
-/** The FHIR R4 version the endpoint speaks. */
-export const FHIR_VERSION = '4.0.1';
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
