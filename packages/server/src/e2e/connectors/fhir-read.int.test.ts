@@ -43,6 +43,18 @@ function isLater(a: HubEvent, b: HubEvent): boolean {
 
 const READ_TYPE: Record<string, string> = { appointment: 'Appointment', document: 'DocumentReference' };
 
+/** FACTS.md: the R4 status each appointment event type leaves (the others carry `data.status`). */
+const APPOINTMENT_STATUS: Record<string, string> = {
+  'appointment.cancelled': 'cancelled',
+  'appointment.no_show': 'noshow',
+  'appointment.arrived': 'arrived',
+  'appointment.checked_in': 'checked-in',
+  'appointment.completed': 'fulfilled',
+};
+
+/** Subjects read before the current push, to see that a move keeps its resource id. */
+const seenBefore = new Set<string>();
+
 /**
  * Reads the resource of every appointment and document event of a settled push and checks it; returns
  * how many were read.
@@ -70,8 +82,24 @@ async function checkReads(settled: Settled, file: string): Promise<number> {
     expect([body.resourceType, body.id]).toEqual([type, hubId]);
     expect(body.meta?.versionId, `${file}: the entity's latest event`).toBe(latest.get(event.subject)!.id);
     expect(thirdPartyErrors(body as never), `${file} ${event.type}`).toEqual([]);
+    // A move is told about an appointment already read: it keeps its resource id.
+    if (event.type === 'appointment.rescheduled') expect(seenBefore.has(event.subject), file).toBe(true);
+    const current = latest.get(event.subject)!;
+    const status = (body as { status?: string }).status;
+    if (type === 'Appointment') {
+      // The statuses of FACTS.md's FHIR section: a move stays booked (R4 has no "rescheduled").
+      const expected = APPOINTMENT_STATUS[current.type] ?? (current.data as JsonObject).status;
+      expect(status, `${file} ${current.type}`).toBe(expected);
+    } else {
+      const data = current.data as JsonObject;
+      expect([status, (body as { docStatus?: string }).docStatus], `${file} ${current.type}`).toEqual([
+        current.type === 'document.deleted' ? 'entered-in-error' : 'current',
+        data.docStatus,
+      ]);
+    }
     read++;
   }
+  for (const event of settled.events) seenBefore.add(event.subject);
   return read;
 }
 
