@@ -594,6 +594,13 @@ describe('errors are OperationOutcomes', () => {
     expectOutcome(await get('/fhir/r4/Appointment?date=sa2026-01-01'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/DocumentReference?date=2026-01-01'), 400, 'not-supported');
     expectOutcome(await get(`/fhir/r4/Appointment/${APPT}?_pretty=true`), 400, 'not-supported');
+    // The capabilities interaction: mode=full is what it answers; a TerminologyCapabilities or a
+    // normative subset is not served, so asking for one is refused rather than answered otherwise.
+    expectOutcome(await get('/fhir/r4/metadata?mode=terminology', null), 400, 'not-supported');
+    expectOutcome(await get('/fhir/r4/metadata?mode=normative', null), 400, 'not-supported');
+    expect((await get('/fhir/r4/metadata?mode=full&_format=json', null)).body.resourceType).toBe(
+      'CapabilityStatement',
+    );
   });
 
   it('406 for a _format or an Accept that takes no JSON; JSON asked either way is answered', async () => {

@@ -198,9 +198,23 @@ export async function fhirRoutes(
     request.credentialsChecked = true;
   });
 
-  app.get('/metadata', { config: { auth: 'none' } }, async (request, reply) =>
-    sendFhir(reply, 200, reader.capabilityStatement(baseUrlOf(request, publicUrl))),
-  );
+  app.get('/metadata', { config: { auth: 'none' } }, async (request, reply) => {
+    // R4's capabilities interaction takes `mode`: only `full` is what this answer is (no
+    // TerminologyCapabilities, no normative subset); anything else is refused like a search's.
+    const other = queryPairs(request).filter(([k, v]) => k !== '_format' && !(k === 'mode' && v === 'full'));
+    if (other.length > 0 && handlingOf(request.headers.prefer) === 'strict') {
+      return sendFhir(
+        reply,
+        400,
+        operationOutcome(
+          400,
+          'SY_FHIR_NOT_SUPPORTED',
+          `metadata takes only mode=full and _format (got ${other.map(([k, v]) => `${k}=${v}`).join(', ')})`,
+        ),
+      );
+    }
+    return sendFhir(reply, 200, reader.capabilityStatement(baseUrlOf(request, publicUrl)));
+  });
 
   app.get<{ Params: { type: string } }>('/:type', async (request, reply) => {
     const { type } = request.params;
