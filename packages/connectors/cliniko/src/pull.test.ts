@@ -212,6 +212,76 @@ describe('Cliniko pull', () => {
     expect(limited.retryAfterMs).toBeGreaterThan(55_000);
   });
 
+  it('reads the cursor of each earlier version where it left off: nothing read again but a restarted round, nothing skipped', async () => {
+    const W = '2026-03-10T10:00:00Z';
+    const C = '2026-03-10T09:30:00Z';
+    const S = '2026-03-10T10:00:05Z';
+    /** What the call from `stored` asks (list, filters, sort), and the cursor after an empty last page. */
+    async function resume(stored: string) {
+      const ctx = pullWith(page('page-empty.json'));
+      const batch = await fetchAppointments(ctx, stored);
+      const url = new URL(ctx.vendorRequests[0]!.url);
+      return [url.pathname, url.searchParams.getAll('q[]'), url.searchParams.get('sort'), batch.cursor];
+    }
+    const round = (since: string) => ['archived_at:*', `updated_at:>=${since}`];
+    const second = (id: string) => [...round(S), 'updated_at:<2026-03-10T10:00:06Z', `id:>${id}`];
+    const main = '/v1/individual_appointments';
+    const cancelled = '/v1/individual_appointments/cancelled';
+    // The first version: `<watermark>|<page>`, the main list's alone. A page number cannot be kept
+    // (it skipped items): the round starts again at the watermark, less the overlap.
+    expect(await resume(`${W}|3`)).toEqual([
+      main,
+      round('2026-03-10T09:59:00Z'),
+      'updated_at,id',
+      `individual_appointments=${W}||&at=individual_appointments/cancelled`,
+    ]);
+    // The second (both lists, still paged by number): each list from its own watermark.
+    expect(
+      await resume(
+        `individual_appointments=${W}|2&individual_appointments/cancelled=${C}|4&at=individual_appointments/cancelled`,
+      ),
+    ).toEqual([
+      cancelled,
+      round('2026-03-10T09:29:00Z'),
+      'updated_at,id',
+      `individual_appointments=${W}||&individual_appointments/cancelled=${C}||&at=individual_appointments`,
+    ]);
+    // The keyset's, between rounds: from the watermark less the overlap.
+    expect(await resume(`individual_appointments=${W}||&at=individual_appointments`)).toEqual([
+      main,
+      round('2026-03-10T09:59:00Z'),
+      'updated_at,id',
+      `individual_appointments=${W}||&at=individual_appointments/cancelled`,
+    ]);
+    // Within a round: on from its second, no overlap.
+    expect(await resume(`individual_appointments=${W}|${S}|&at=individual_appointments`)).toEqual([
+      main,
+      round(S),
+      'updated_at,id',
+      `individual_appointments=${W}||&at=individual_appointments/cancelled`,
+    ]);
+    // Reading a second alone: all of it (`0`), or the ids above the last read, then the next second.
+    for (const id of ['0', '7']) {
+      expect(await resume(`individual_appointments=${W}|${S}|${id}&at=individual_appointments`)).toEqual([
+        main,
+        second(id),
+        'id',
+        `individual_appointments=${W}|2026-03-10T10:00:06Z|&at=individual_appointments`,
+      ]);
+    }
+    // The cancelled list's place is its own, and kept while the main list is read.
+    expect(
+      await resume(
+        `individual_appointments=${W}|${S}|7&individual_appointments/cancelled=${C}||&at=individual_appointments`,
+      ),
+    ).toEqual([
+      main,
+      second('7'),
+      'id',
+      `individual_appointments=${W}|2026-03-10T10:00:06Z|&individual_appointments/cancelled=${C}||&at=individual_appointments`,
+    ]);
+  });
+
   it('refuses a cursor it did not write', () => {
     expect(() => readCursor('yesterday|1')).toThrow(/is not <list>=<updated_at>\|<from>\|<id>/);
     expect(() =>
