@@ -2,6 +2,12 @@ import {
   ConnectorError,
   isJsonObject,
   type JsonObject,
+  type KeysetItem,
+  type KeysetPlace,
+  type KeysetRequest,
+  keysetMore,
+  keysetRequest,
+  nextKeysetPlace,
   type PullContext,
   type PullSpec,
   parseRetryAfter,
@@ -30,22 +36,13 @@ export const LISTS = ['individual_appointments', 'individual_appointments/cancel
 export type List = (typeof LISTS)[number];
 
 /**
- * One list's place. `watermark`: the latest `updated_at` stored from the list (never past the time
- * of the poll it was read at), where each round starts (less `overlapSeconds`). Within a round the
- * list is read by keyset, never by page number: `from` is the second the next call starts at and,
- * while that second is read on its own by id, `afterId` the largest id read of it. A page number skipped items: an
- * appointment updated while a round paged moved to the end of the list and every later one moved a
- * place up, so the first item of the next page had already slid onto the page just read; and
- * Cliniko documents no order among equal `updated_at`s (a multi-column `sort` is documented, not
- * what it does with ties across pages).
+ * One list's place, as `@switchyard/core`'s keyset helpers keep it ({@link KeysetPlace}; the paging
+ * rule of docs/writing-a-connector.md §9 is theirs): `watermark`, the latest `updated_at` second
+ * stored from the list, where each round starts (less `overlapSeconds`); while a round is under
+ * way, `from`, the second it goes on from, and, while that second is read alone by id, `afterId`,
+ * the last id read of it (`''`: none yet, the whole second). No watermark: the list was never asked.
  */
-export interface ListCursor {
-  watermark?: string;
-  /** Set while a round is under way: the next call asks `updated_at` from this second on. */
-  from?: string;
-  /** With `from`: the next call asks that second alone, ids above this one (`q[]=id:>…`; `0` for all). */
-  afterId?: string;
-}
+export type ListCursor = Partial<KeysetPlace>;
 
 /** The pull cursor: each list's place, and the list the next call asks. */
 export interface Cursor {
@@ -55,6 +52,10 @@ export interface Cursor {
 
 const ID = /^\d{1,20}$/;
 
+/**
+ * One list's `<watermark>|<from>|<id>` (empty fields where unset; `0` for a whole second, Cliniko's
+ * ids being positive), or the `<watermark>|<page>` of the versions that paged by number.
+ */
 function readListCursor(text: string | null, whole: string): ListCursor {
   if (text === null || text === '') return {};
   const parts = text.split('|');
@@ -75,7 +76,8 @@ function readListCursor(text: string | null, whole: string): ListCursor {
     return { watermark };
   }
   if (Number.isNaN(Date.parse(second)) || (afterId !== '' && !ID.test(afterId))) throw bad();
-  return { watermark, from: second, ...(afterId === '' ? {} : { afterId }) };
+  if (afterId === '') return { watermark, from: second };
+  return { watermark, from: second, afterId: afterId === '0' ? '' : afterId };
 }
 
 /**
@@ -106,11 +108,19 @@ export function readCursor(cursor: string | null): Cursor {
   return out;
 }
 
+/**
+ * The cursor {@link readCursor} reads back. Times in UTC seconds, as Cliniko writes them (core's
+ * helpers give `toISOString`'s milliseconds), and a whole second's `afterId` as `0`: the form every
+ * version since the keyset stored, so a cursor stored by one reads the same in the other.
+ */
 export function writeCursor(cursor: Cursor): string {
   const params = new URLSearchParams();
   for (const list of LISTS) {
     const { watermark, from, afterId } = cursor.lists[list];
-    if (watermark !== undefined) params.set(list, `${watermark}|${from ?? ''}|${afterId ?? ''}`);
+    if (watermark === undefined) continue;
+    const second = from === undefined ? '' : clinikoTime(from);
+    const id = afterId === undefined ? '' : afterId === '' ? '0' : afterId;
+    params.set(list, `${clinikoTime(watermark)}|${second}|${id}`);
   }
   params.set('at', cursor.at);
   // Kept readable in the instance's pull health: `|`, `/` and `:` as written.
@@ -185,7 +195,7 @@ export function startOf(config: Config, now = Date.now()): string {
   return clinikoTime(config.startFrom ?? now - DEFAULT_START_DAYS * 86_400_000);
 }
 
-function listUrl(config: Config, list: List, place: ListCursor & { watermark: string }): string {
+function listUrl(config: Config, list: List, request: KeysetRequest): string {
   const query = new URLSearchParams({ per_page: String(config.perPage ?? DEFAULT_PER_PAGE) });
   // Archived appointments are left out of every list unless asked for: "The `*` operator can be
   // used to find cancelled or archived records on an endpoint that would usually exclude them"
@@ -193,16 +203,14 @@ function listUrl(config: Config, list: List, place: ListCursor & { watermark: st
   // `q[]=archived_at:*`). Cliniko's current API archives where it deleted: without it, an
   // appointment archived was never seen again.
   query.append('q[]', 'archived_at:*');
-  if (place.from !== undefined && place.afterId !== undefined) {
-    // One second, by id: DateTime filters have no `=`, so [from, from + 1 s).
-    query.append('q[]', `updated_at:>=${place.from}`);
-    query.append('q[]', `updated_at:<${clinikoTime(Date.parse(place.from) + 1000)}`);
-    query.append('q[]', `id:>${place.afterId}`);
+  query.append('q[]', `updated_at:>=${clinikoTime(request.since)}`);
+  if (request.kind === 'second') {
+    // One second, by id: DateTime filters have no `=`, so [since, before); ids are positive, so
+    // `id:>0` is the whole second.
+    query.append('q[]', `updated_at:<${clinikoTime(request.before)}`);
+    query.append('q[]', `id:>${request.afterId ?? '0'}`);
     query.set('sort', 'id');
   } else {
-    const overlapMs = (config.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS) * 1000;
-    const from = place.from ?? clinikoTime(Date.parse(place.watermark) - overlapMs);
-    query.append('q[]', `updated_at:>=${from}`);
     // Ties broken by id, so that the keyset (second, id) names a place in the list.
     query.set('sort', 'updated_at,id');
   }
@@ -210,25 +218,24 @@ function listUrl(config: Config, list: List, place: ListCursor & { watermark: st
   return `${apiBase(config)}/${list}?${query}`;
 }
 
-/** Compares Cliniko ids (int64, as strings or numbers) by value. */
-function compareIds(a: string, b: string): number {
-  const [x, y] = [BigInt(a), BigInt(b)];
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /**
  * One page per call; `more` while the list asked has more to read, then while a list of the round
  * is still to ask (the main list, then the cancelled one). The round ends after the last list.
- * Within a round each list is read by keyset ({@link ListCursor}): from the watermark less the
- * overlap, then, after a full page, its last second on its own by id, then on from the next
- * second; no page number, so no item is skipped however the list changes meanwhile.
+ * Each list is read by keyset with `@switchyard/core`'s helpers ({@link ListCursor}): from the
+ * watermark less the overlap, then, after a full page, its last second on its own by id, then on
+ * from the next second; no page number, so no item is skipped however the list changes meanwhile,
+ * and the watermark never past the poll's time.
  */
 export async function fetchAppointments(ctx: PullContext<Config>, stored: string | null) {
   const state = readCursor(stored);
   const list = state.at;
-  const place = { ...state.lists[list], watermark: state.lists[list].watermark ?? startOf(ctx.config) };
+  const place: KeysetPlace = {
+    ...state.lists[list],
+    watermark: state.lists[list].watermark ?? startOf(ctx.config),
+  };
+  const request = keysetRequest(place, ctx.config.overlapSeconds ?? DEFAULT_OVERLAP_SECONDS);
   const res = await ctx.http.request({
-    url: listUrl(ctx.config, list, place),
+    url: listUrl(ctx.config, list, request),
     headers: apiHeaders(ctx.config),
   });
   const following = LISTS[LISTS.indexOf(list) + 1];
@@ -253,48 +260,16 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
       throw ConnectorError.transient('Cliniko listed an appointment that is not an object');
     return toNotification(item);
   });
-  // The page's last place, (second, id), whatever order it came in.
-  let last: { second: string; id: string } | undefined;
-  for (const n of notifications) {
-    const second = clinikoTime(n.occurredAt!);
+  const items = notifications.map((n): KeysetItem => {
     const id = n.orderingKey!.slice('individual_appointment:'.length);
+    // The id goes into the next call's `q[]=id:>…`, which Cliniko compares as a number.
     if (!ID.test(id))
       throw ConnectorError.transient(`Cliniko listed an appointment whose id ${id} is not a number`);
-    const later =
-      last === undefined ||
-      Date.parse(second) > Date.parse(last.second) ||
-      (second === last.second && compareIds(id, last.id) > 0);
-    if (later) last = { second, id };
-  }
-  // Never past this poll's time: one appointment whose updated_at lay in the future (a clock gone
-  // wrong at Cliniko, an import) moved the watermark there, and every real update after it went
-  // unread with nothing reported (an attacker audit). Such an item is listed again at each round
-  // (its dedupe key stores it once); the keyset within a round may pass it, as it must to go on.
-  const now = clinikoTime(Date.now());
-  let watermark = place.watermark;
-  if (last !== undefined) {
-    const capped = Date.parse(last.second) > Date.parse(now) ? now : last.second;
-    if (Date.parse(capped) > Date.parse(watermark)) watermark = capped;
-  }
+    return { updatedAt: n.occurredAt!, id };
+  });
   const links = isJsonObject(page.links) ? page.links : {};
-  const full = typeof links.next === 'string' && last !== undefined;
-  let next: ListCursor;
-  if (place.afterId !== undefined && full) {
-    // More in that second: the ids above the page's last.
-    next = { watermark, from: place.from!, afterId: last!.id };
-  } else if (full) {
-    // More at the page's last second, maybe: that whole second by id (from id 0: Cliniko keeps
-    // times finer than the seconds it shows, so an item of that second the page did not reach may
-    // sort below the page's last id), then on from the next second. Repeats are dropped by dedupe.
-    next = { watermark, from: last!.second, afterId: '0' };
-  } else if (place.afterId !== undefined) {
-    // That second is read: on from the next one, in the same round.
-    next = { watermark, from: clinikoTime(Date.parse(place.from!) + 1000) };
-  } else {
-    // The list is read to its end: the next round starts at the watermark again.
-    next = { watermark };
-  }
-  const more = next.from !== undefined;
+  const next = nextKeysetPlace(place, items, typeof links.next === 'string');
+  const more = keysetMore(next);
   return {
     notifications,
     cursor: writeCursor({ lists: { ...state.lists, [list]: next }, at: more ? list : after }),
