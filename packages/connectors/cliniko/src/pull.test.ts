@@ -139,6 +139,17 @@ describe('Cliniko pull', () => {
     expect(Date.parse(watermark)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
   });
 
+  it("brings a watermark stored past the poll's time back to it: a cursor written before the cap read nothing again", async () => {
+    // What the versions before the cap stored after listing an appointment dated 2099.
+    const stuck = '2099-01-01T00:00:00Z|1';
+    const before = Date.now();
+    const batch = await fetchAppointments(pullWith(page('page-empty.json')), stuck);
+    const watermark = readCursor(batch.cursor).lists.individual_appointments.watermark!;
+    // Before: 2099-01-01T00:00:00Z again, each round asking from 2098-12-31T23:59:00Z.
+    expect(Date.parse(watermark)).toBeLessThanOrEqual(Date.now());
+    expect(Date.parse(watermark)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+  });
+
   it('asks the cancelled list after the main one, which leaves cancelled appointments out, from its own watermark', async () => {
     const cancelled = {
       individual_appointments: [

@@ -90,6 +90,13 @@ describe('keyset paging', () => {
     expect(place).toEqual({ watermark: '2026-03-10T12:00:00.000Z' });
   });
 
+  it('brings a stored watermark past now back to now: stored before the cap, it read nothing ever again', () => {
+    const stored = readKeysetCursor('2099-01-01T00:00:00Z', W);
+    const place = nextKeysetPlace(stored, [], false, NOW);
+    expect(place).toEqual({ watermark: '2026-03-10T12:00:00.000Z' });
+    expect(keysetRequest(place, 60)).toEqual({ kind: 'round', since: '2026-03-10T11:59:00.000Z' });
+  });
+
   it('writes a cursor it reads back, and refuses one it did not write', () => {
     for (const place of [
       { watermark: W },

@@ -118,7 +118,8 @@ export function keysetRequest(place: KeysetPlace, overlapSeconds: number): Keyse
  * when the vendor has more than the page held. The watermark moves to the latest second listed,
  * never past `now`: one item whose `updated_at` lay in the future (a vendor clock gone wrong, an
  * import) would otherwise move it there, and every real change after it went unread; such an
- * item is listed again each round, and its dedupe key stores it once. Another call is due at once
+ * item is listed again each round, and its dedupe key stores it once. A stored watermark past now
+ * comes back to now. Another call is due at once
  * while the result has `from` ({@link keysetMore}).
  *
  * @example
@@ -134,7 +135,9 @@ export function nextKeysetPlace(
   now: number = Date.now(),
 ): KeysetPlace {
   const cap = secondOf(now);
-  let watermark = place.watermark;
+  // A stored watermark already past now (written before the cap, by a connector that had no such
+  // rule) is brought back to it: left there, every round asked from the future and read nothing.
+  let watermark = Date.parse(place.watermark) > Date.parse(cap) ? cap : place.watermark;
   for (const item of items) {
     if (!isTime(item.updatedAt)) {
       throw ConnectorError.transient(
