@@ -2,7 +2,6 @@ import {
   ConnectorError,
   isJsonObject,
   type JsonObject,
-  type KeysetItem,
   type KeysetPlace,
   type KeysetRequest,
   keysetMore,
@@ -260,7 +259,7 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
       throw ConnectorError.transient('Cliniko listed an appointment that is not an object');
     return toNotification(item);
   });
-  const items = notifications.map((n): KeysetItem => {
+  const items = notifications.map((n) => {
     const id = n.orderingKey!.slice('individual_appointment:'.length);
     // The id goes into the next call's `q[]=id:>…`, which Cliniko compares as a number.
     if (!ID.test(id))
