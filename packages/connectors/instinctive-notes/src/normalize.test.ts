@@ -121,6 +121,29 @@ describe('normalize', () => {
     expect((await run(finalised, ctx)).data?.docStatus).toBe('final');
   });
 
+  it('stores a late redelivery of an older version as ignored, before writing anything', async () => {
+    // The vendor retries for hours: the note's creation (version 14:18) and an update (09:05 next
+    // day, then 10:00) delivered after the 10:00 update. Announced, each rolled the note back
+    // downstream and in the hub's current state (the late update passed for a "Send test").
+    const ctx = contextFor();
+    const updated = fixture('soap-note-updated.json');
+    const latest = structuredClone(updated);
+    latest.created_at = '2018-03-27T10:00:30Z';
+    ((latest.data as JsonObject).object as JsonObject).updated_at = '2018-03-27T10:00:00Z';
+    expect((await run(latest, ctx)).events.map((e) => e.type)).toEqual(['document.updated']);
+    const known = await ctx.state.get('note/10');
+    for (const late of [fixture('soap-note-created.json'), updated]) {
+      const { result } = await run(late, ctx);
+      expect(result.events).toEqual([]);
+      expect(result.ignored).toMatch(
+        /^Instinctive Notes soap_note\.(created|updated) of note 10 version 2018-03-2\dT[\d:]+Z arrived after version 2018-03-27T10:00:00Z: a late redelivery/,
+      );
+    }
+    expect(await ctx.state.get('note/10')).toEqual(known);
+    // The same version again is not late (a "Send test", marked as before).
+    expect((await run(resent(latest, '2018-03-27T11:00:00Z'), ctx)).data?.test).toBe(true);
+  });
+
   it('ignores unknown types with a reason', async () => {
     const { result } = await run(fixture('invoice-created-unknown.json'));
     expect(result).toEqual({

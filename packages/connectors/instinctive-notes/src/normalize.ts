@@ -144,6 +144,18 @@ export async function normalize(
   const known = await ctx.state.get<NoteState>(stateKey);
   const version = toRfc3339(text(note.updated_at));
   const envelopeAt = toRfc3339(text(body.created_at));
+  // A version older than one already announced is a late redelivery (the vendor retries for up to
+  // 12 hours), not news and not a "Send test" (which re-sends the note as last saved): announced, it
+  // rolled the note back for every subscriber that keeps the last event (a FHIR delivery is a whole
+  // DocumentReference) and in the hub's current state, which follows the hub's order of the note's
+  // events, not their times (entities/current.ts). Stored as ignored before anything is written, as
+  // the other connectors do with a stale notification.
+  const lastVersion = text(known?.lastVersion);
+  if (version !== undefined && newer(lastVersion, version)) {
+    return ignore(
+      `Instinctive Notes ${type} of note ${noteId} version ${version} arrived after version ${lastVersion}: a late redelivery, which would roll the note back`,
+    );
+  }
   const testReason = testReasonOf(type, known, version, envelopeAt, testDeliveries.staleAfterSeconds);
   if (testReason !== undefined && testDeliveries.handling === 'ignore') {
     return ignore(`Instinctive Notes "Send test" delivery of note ${noteId}: ${testReason}`);
@@ -194,9 +206,8 @@ export async function normalize(
     version: version ?? '',
     envelopeAt: envelopeAt ?? '',
   };
-  // Versions only move forward: a late redelivery of an older version must not roll back what the
-  // hub knows (the event itself still goes out; subscribers compare data.updatedAt).
-  const lastVersion = text(known?.lastVersion);
+  // Versions only move forward (older ones were refused above): a note without `updated_at` leaves
+  // the known version and state as they are.
   if (lastVersion === undefined || !newer(lastVersion, version)) {
     if (version !== undefined) next.lastVersion = version;
     if (state !== undefined) next.lastState = state;
