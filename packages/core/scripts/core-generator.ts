@@ -598,8 +598,9 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
   }
   out.push('');
   out.push(
-    'Deliveries to one subscription are ordered per `subject`. The same event may arrive more than once ' +
-      '(retries, replays): deduplicate on `id`, which is also the `webhook-id` header.',
+    'Deliveries to one subscription are ordered per `subject`, in `sequence` order: the last one is the ' +
+      "entity's current state (what the hub's FHIR read serves), whatever the `time`s say. The same event " +
+      'may arrive more than once (retries, replays): deduplicate on `id`, which is also the `webhook-id` header.',
   );
   out.push('');
   out.push('## What `data` carries');

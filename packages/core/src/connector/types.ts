@@ -380,7 +380,11 @@ export interface EventDraft {
   type: string;
   /** `<entity>/<hub id>`, e.g. `appointment/3f0c...`: the ordering key for delivery. */
   subject: string;
-  /** When it happened at the vendor (RFC 3339, offset kept). */
+  /**
+   * When it happened at the vendor (RFC 3339, offset kept), or when the hub received it if the
+   * vendor does not date the change. Not an order: the hub's current state of the entity is its last
+   * event stored, so refuse (`ignore`) a notification older than what was applied.
+   */
   time: string;
   data: JsonObject;
   /** The vendor's type; defaults to the notification's `type`. */

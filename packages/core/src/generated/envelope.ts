@@ -22,7 +22,7 @@ export interface EventEnvelope {
    */
   subject: string;
   /**
-   * When it happened at the vendor (RFC 3339, the vendor's offset kept).
+   * When it happened, by the vendor's clock (RFC 3339, the vendor's offset kept); when the vendor does not date the change, when the hub received it (a BookingBug legacy push, a Clockwise.MD webhook). Times from different clocks do not order an entity's events: `sequence` does.
    */
   time: string;
   datacontenttype: "application/json";

@@ -380,10 +380,9 @@ export async function listCalls(db: Executor, commandId: string): Promise<Comman
 }
 
 /**
- * An entity's current-state row: the instance it lives on and its known state (the `data` of its
- * latest event by event time, `switchyard.current_entities`). Not the events: they are purged after
- * the retention period while the entity lives on, and the latest by arrival is not the latest by
- * time when a vendor notifies late (DESIGN.md, "Entity state").
+ * An entity's current-state row: the instance it lives on and its known state (the `data` of the
+ * last event the hub stored for it, `switchyard.current_entities`). Not the events: they are purged
+ * after the retention period while the entity lives on (DESIGN.md, "Entity state").
  *
  * @example
  * ```ts

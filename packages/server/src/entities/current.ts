@@ -30,9 +30,13 @@ export interface CurrentEntity {
   instanceId: string;
   eventId: string;
   eventType: string;
-  /** The latest event's time (RFC 3339 as the event carries it, the vendor's offset kept). */
+  /**
+   * The latest event's time (RFC 3339 as the event carries it, the vendor's offset kept): the
+   * vendor's clock, or the hub's receipt for a vendor that does not date its change; not what
+   * "latest" is decided by (that is the sequence).
+   */
   eventTime: string;
-  /** The latest event's feed sequence (digits). */
+  /** The latest event's feed sequence (digits): the highest of the entity's events. */
   eventSequence: string;
   /** The entity snapshot (`data` of the latest event; stored once, inside `envelope`). */
   data: JsonObject;
@@ -76,10 +80,20 @@ function fromRow(r: CurrentRow): CurrentEntity {
 
 /**
  * The projection of freshly stored events, as a CTE to follow a `stored` CTE that returns
- * `(id, type, source, subject, sequence, time, envelope)`: one upsert per entity (the latest of the
- * batch when one statement stores several events of an entity). Out of order safe: a row changes
- * only for an event later than the one it holds, by event time, then by sequence, so a late
- * delivery of an older vendor notification never overwrites a newer state. `updated_at` is the
+ * `(id, type, source, subject, sequence, time, envelope)`: one upsert per entity (the last of the
+ * batch when one statement stores several events of an entity). The latest event is the one with
+ * the highest sequence, the hub's own order of the subject, never the event time: the events of a
+ * subject take their sequence in the order they commit (`lockSubjects`) and a connector normalizes
+ * an entity's notifications one after another, so the last one stored carries everything the
+ * connector knew (docs/events.md, "What data carries") and is the one a subscriber receives last.
+ * Event times come from different clocks: a BookingBug legacy purchase has no change time and is
+ * dated when the hub received it (2026), a JRNI webhook about the same booking by its `triggerTime`
+ * (2017), and the no-show that followed a legacy change lost to it here (docs/fhir.md, "The
+ * current-state projection"). A vendor notification older than what was applied is the connector's
+ * to refuse, by its own clock, before it makes an event (JRNI `triggerTime`, Docplanner
+ * `created_at`, Cliniko `updated_at`, an Instinctive Notes version); one it applies on purpose (a
+ * Docplanner presence mark after a later payment change) is news, and wins here too. The `where` is
+ * a safeguard only: the subject locks already give a later commit the higher sequence. `updated_at` is the
  * hub's clock in milliseconds, the precision a FHIR instant and a JavaScript Date carry, so a reader
  * asking for changes after the latest `meta.lastUpdated` it read does not get that row again.
  * Defines `projected`.
@@ -99,12 +113,12 @@ export function projectStoredEvents(): RawBuilder<unknown> {
         (e.envelope -> 'data' ->> 'start')::timestamptz, e.envelope, date_trunc('milliseconds', now())
       from stored e
       where split_part(e.subject, '/', 1) = any(${PROJECTED_ENTITIES as string[]}::text[])
-      order by e.subject, e.time desc, e.sequence desc
+      order by e.subject, e.sequence desc
       on conflict (subject) do update set instance_id = excluded.instance_id,
         event_id = excluded.event_id, event_type = excluded.event_type, event_time = excluded.event_time,
         event_sequence = excluded.event_sequence, starts_at = excluded.starts_at,
         envelope = excluded.envelope, updated_at = excluded.updated_at
-      where (excluded.event_time, excluded.event_sequence) > (c.event_time, c.event_sequence)
+      where excluded.event_sequence > c.event_sequence
       returning 1)`;
 }
 

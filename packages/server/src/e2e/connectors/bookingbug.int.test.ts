@@ -10,6 +10,7 @@ import { type BookingBugPushKind, BookingBugSimulator } from '@switchyard/connec
 import type { JsonObject, JsonValue } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getCurrentEntity } from '../../entities/current.ts';
 import { fixture } from './fixtures.test-support.ts';
 import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';
 
@@ -127,6 +128,17 @@ describe('bookingbug end to end', () => {
       settled.deliveries.forEach((d, i) => {
         expectDelivered(d, settled.events[i]!, { instanceId: INSTANCE, connector: 'bookingbug' });
       });
+      // The hub's current state of each booking is the last event delivered for it, whichever
+      // shape told it and whatever clock dated it: the legacy purchase carries no change time (its
+      // events are dated when the hub received them, 2026), the JRNI no-show its 2017 triggerTime.
+      for (const event of settled.events) {
+        const last = settled.events.findLast((e) => e.subject === event.subject)!;
+        const current = await getCurrentEntity(e2e.hub.host.db, event.subject);
+        expect([current?.eventId, current?.data.status], `${f.file}: current state`).toEqual([
+          last.id,
+          (last.data as JsonObject).status,
+        ]);
+      }
       delivered.set(f.file, bodies(settled) as Body[]);
     }
     const expected = FIXTURES.flatMap((f) => (f.expect === 'ignored' ? [] : f.expect));

@@ -10,6 +10,8 @@ import type { JsonObject, JsonValue } from '@switchyard/core';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getCurrentEntity } from '../../entities/current.ts';
+import type { HubEvent } from '../../events/api.ts';
 import { fixture } from './fixtures.test-support.ts';
 import {
   bodies,
@@ -196,6 +198,56 @@ describe('docplanner end to end', () => {
     const hubId = settled.events[0]!.subject.slice('appointment/'.length);
     const ids = await e2e.hub.host.aliases(PUSH).vendorIds('appointment', hubId);
     expect(ids).toEqual(['99999999', '100000001']);
+  });
+
+  it("holds a presence mark applied after a later payment change as the appointment's current state", async () => {
+    // The visit at 11:30: the patient is marked present at 11:31, pays at 11:40; Docplanner retries
+    // the presence push, which arrives after the payment's. The connector applies it (a payment
+    // change is no later status: docs/connectors/docplanner.md), so the appointment is arrived;
+    // the current state, kept by event time until 2026-12-06, stayed at the payment change (booked).
+    const booking = (body: JsonObject, createdAt: string) => {
+      const b = structuredClone(body);
+      b.created_at = createdAt;
+      const visit = (b.data as JsonObject).visit_booking as JsonObject;
+      Object.assign(visit, {
+        id: '310000001',
+        start_at: '2026-05-20T11:30:00+02:00',
+        end_at: '2026-05-20T11:50:00+02:00',
+      });
+      return b;
+    };
+    const paid = booking(
+      fixture('docplanner', 'booking-payment-status-changed.json'),
+      '2026-05-20T11:40:01+02:00',
+    );
+    (paid.data as JsonObject).visit_payment_status = {
+      status_from: 'not-paid',
+      status_to: 'paid',
+      changed_at: '2026-05-20T11:40:00+02:00',
+    };
+    const steps: Array<[JsonObject, string]> = [
+      [
+        booking(fixture('docplanner', 'slot-booked.json'), '2026-05-04T09:00:00+02:00'),
+        'appointment.created',
+      ],
+      [paid, 'appointment.updated'],
+      [
+        booking(fixture('docplanner', 'presence-marked-present.json'), '2026-05-20T11:31:00+02:00'),
+        'appointment.arrived',
+      ],
+    ];
+    let last: HubEvent | undefined;
+    for (const [body, type] of steps) {
+      const settled = await e2e.settle(PUSH, () => sim.push(body));
+      expect(settled.events.map((e) => e.type)).toEqual([type]);
+      last = settled.events[0]!;
+    }
+    const current = await getCurrentEntity(e2e.hub.host.db, last!.subject);
+    expect([current?.eventId, current?.data.status, current?.data.payment]).toEqual([
+      last!.id,
+      'arrived',
+      expect.objectContaining({ status: 'paid' }),
+    ]);
   });
 
   it('answers each gate with the approver decision, in the shape Docplanner expects', async () => {
