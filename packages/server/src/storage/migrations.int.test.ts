@@ -108,3 +108,88 @@ describe('migration 37: no vendor token and no subscriber password in a stored r
     expect(sub.rows[0]?.url).toBe('https://crm.example/hooks?x=1');
   });
 });
+
+describe("migration 39: an entity's current state is its last event stored", () => {
+  it('moves a row the latest-time rule kept to the last event of its entity; leaves the others', async () => {
+    const db = database.db;
+    await sql`delete from switchyard.migrations where version = 39`.execute(db);
+    const event = (id: string, subject: string, type: string, time: string, status: string) => {
+      const envelope = {
+        specversion: '1.0',
+        id,
+        type,
+        source: 'bb',
+        subject,
+        time,
+        datacontenttype: 'application/json',
+        data: { id: subject.slice('appointment/'.length), status, start: '2017-03-14T15:00:00+00:00' },
+        connector: 'bookingbug',
+        instance: 'bb',
+        vendortype: type,
+      };
+      return sql`insert into switchyard.events (id, type, source, subject, time, envelope, fhir)
+        values (${id}, ${type}, 'bb', ${subject}, ${time}, ${JSON.stringify(envelope)}::jsonb, true)`.execute(
+        db,
+      );
+    };
+    // Booking A: a legacy change dated at receipt (2026), then the JRNI no-show (2017). Booking B:
+    // its only event. Booking C: its events purged.
+    const a = 'appointment/00000000-0000-4000-c000-00000000000a';
+    const b = 'appointment/00000000-0000-4000-c000-00000000000b';
+    const c = 'appointment/00000000-0000-4000-c000-00000000000c';
+    await event(
+      '00000000-0000-4000-9000-0000000000a1',
+      a,
+      'appointment.updated',
+      '2026-12-06T10:00:00Z',
+      'booked',
+    );
+    await event(
+      '00000000-0000-4000-9000-0000000000a2',
+      a,
+      'appointment.no_show',
+      '2017-03-14T16:05:00Z',
+      'noshow',
+    );
+    await event(
+      '00000000-0000-4000-9000-0000000000b1',
+      b,
+      'appointment.created',
+      '2026-12-06T10:00:00Z',
+      'booked',
+    );
+    // As the previous version left them (the events were stored without the projection here): A at
+    // its 2026 event, B at its one event.
+    const past = '2026-12-06T10:00:01.000Z';
+    for (const [subject, id] of [
+      [a, '00000000-0000-4000-9000-0000000000a1'],
+      [b, '00000000-0000-4000-9000-0000000000b1'],
+    ] as const) {
+      await sql`insert into switchyard.current_entities (subject, kind, hub_id, instance_id, event_id,
+          event_type, event_time, event_sequence, envelope, updated_at)
+        select subject, 'appointment', ${subject.slice('appointment/'.length)}, source, id, type, time,
+          sequence, envelope, ${past} from switchyard.events where id = ${id}`.execute(db);
+    }
+    await sql`insert into switchyard.current_entities (subject, kind, hub_id, instance_id, event_id,
+        event_type, event_time, event_sequence, envelope, updated_at)
+      values (${c}, 'appointment', ${c.slice('appointment/'.length)}, 'bb', '00000000-0000-4000-9000-0000000000c1',
+        'appointment.cancelled', '2026-01-01T00:00:00Z', 1, '{"data":{"status":"cancelled"}}', ${past})`.execute(
+      db,
+    );
+    const rows = async () =>
+      (
+        await sql<{ subject: string; event_type: string; status: string; changed: boolean }>`
+          select subject, event_type, envelope -> 'data' ->> 'status' as status, updated_at > ${past} as changed
+          from switchyard.current_entities where subject in (${a}, ${b}, ${c}) order by subject`.execute(db)
+      ).rows;
+    expect((await rows()).map((r) => r.status)).toEqual(['booked', 'booked', 'cancelled']);
+
+    expect(await migrate(db)).toEqual([39]);
+
+    expect(await rows()).toEqual([
+      { subject: a, event_type: 'appointment.no_show', status: 'noshow', changed: true },
+      { subject: b, event_type: 'appointment.created', status: 'booked', changed: false },
+      { subject: c, event_type: 'appointment.cancelled', status: 'cancelled', changed: false },
+    ]);
+  });
+});

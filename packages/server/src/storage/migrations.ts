@@ -2060,6 +2060,27 @@ create index if not exists commands_type_idx on switchyard.commands (type, seq d
 create index if not exists commands_succeeded_idx on switchyard.commands (completed_at) where status = 'succeeded';
 `,
   },
+  {
+    version: 39,
+    name: "an entity's current state is its last event stored, not its latest dated",
+    // The projection kept the event with the latest time, but one entity's events come dated by
+    // different clocks (a BookingBug legacy change by the hub's receipt, the JRNI no-show after it
+    // by its 2017 triggerTime: the appointment read as booked); it now follows the sequence
+    // (entities/current.ts, docs/fhir.md). A row the old rule left behind an entity's later event
+    // moves to the last event still kept, as if that had been stored now (updated_at, so a
+    // _lastUpdated poll sees the change). One index probe per row (events_subject_idx); a row whose
+    // events were purged stays.
+    sql: `
+update switchyard.current_entities c set instance_id = e.source, event_id = e.id, event_type = e.type,
+  event_time = e.time, event_sequence = e.sequence,
+  starts_at = (e.envelope -> 'data' ->> 'start')::timestamptz, envelope = e.envelope,
+  updated_at = date_trunc('milliseconds', now())
+from switchyard.events e
+where e.subject = c.subject
+  and e.sequence = (select max(x.sequence) from switchyard.events x where x.subject = c.subject)
+  and e.sequence > c.event_sequence;
+`,
+  },
 ];
 
 /**
