@@ -186,3 +186,62 @@ it('records a decision given while the database went away once it is back; the v
   expect(await push('dp-approve', body)).toMatchObject({ ok: true, status: 409, body: { error_code: 4 } });
   expect(approver.requests).toHaveLength(1);
 });
+
+// Fresh-clone CI caught four unhandled rejections (ECONNRESET from the gate push's write) in this
+// file: the gate machinery is handed the write's outcome as a promise and may answer, or look at
+// it only later (after reading the instance), while the write fails meanwhile. Unhandled, such a
+// rejection ends a hub process (Node's default): an outage during an approval request crashed it.
+it('leaves no rejection unhandled when the gate machinery answers without waiting for the write', {
+  timeout: 60_000,
+}, async () => {
+  // Gates not started: the responder answers nothing at once and never looks at the write.
+  const idle = createGates({ worker: true });
+  const proxied = new URL(database.url());
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String(proxy.port);
+  const other = await createHub({
+    databaseUrl: proxied.toString(),
+    connectors: [docplannerConnector],
+    secretKey: SECRET_KEY,
+    logger: pino({ level: 'silent' }),
+    options: { pollIntervalMs: 200, retention: { cron: false }, instanceCacheMs: 600_000, workers: false },
+    ...idle.hooks,
+  });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await other.start();
+    await other.instances.upsert({
+      id: 'dp-idle',
+      connector: 'docplanner',
+      mode: 'push',
+      settings: { pushAuth: { apiKey: API_KEY } },
+      gate: { deadlineMs: DEADLINE_MS, default: 'refuse' },
+    });
+    expect(
+      (
+        await other.ingest(
+          'dp-idle',
+          inboundRequest({ headers: { 'x-api-key': API_KEY }, body: fixture('slot-booked') }),
+        )
+      ).ok,
+    ).toBe(true);
+    proxy.cut();
+    try {
+      const r = await other.ingest(
+        'dp-idle',
+        inboundRequest({ headers: { 'x-api-key': API_KEY }, body: fixture('slot-booking') }),
+      );
+      expect(r.status).toBe(503);
+      // A turn or two for a rejection to be reported.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      proxy.restore();
+    }
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await other.stop({ graceful: false }).catch(() => {});
+  }
+});

@@ -495,7 +495,12 @@ export async function accept(
   // vendor had the instance's default 15 to 25 s late, long after its own timeout).
   const gateIdsOf = (inserted: Set<string>) =>
     items.filter((i) => i.gate && inserted.has(i.id)).map((i) => i.id);
-  const gateAnswer = gates.length > 0 && gateResponder ? askGates(writing.then(gateIdsOf)) : undefined;
+  // The responder may answer without looking at the write's outcome, or look only later (after
+  // reading the instance): a write failing meanwhile must not be an unhandled rejection, which ends
+  // the process (an outage during an approval request did). Its failure is handled below.
+  const storedGateIds = writing.then(gateIdsOf);
+  storedGateIds.catch(() => {});
+  const gateAnswer = gates.length > 0 && gateResponder ? askGates(storedGateIds) : undefined;
   gateAnswer?.catch(() => {});
   let inserted: Set<string>;
   try {
