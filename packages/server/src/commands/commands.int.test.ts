@@ -40,6 +40,19 @@ const PUSH_KEY = 'dp-commands-push-key-9f8e7d';
 const SIGNING = `whsec_${Buffer.from('commands-e2e-signing-secret-32b!').toString('base64')}`;
 const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 
+/** An `appointment.book`'s data for Docplanner instance `dp`: 30 minutes at `start` with the doctor of {@link PLACE}. */
+function dpBook(start: string, patient: { name: string; phone: string; email?: string }) {
+  return {
+    start,
+    durationMinutes: 30,
+    patient,
+    practitioner: { id: PLACE.doctor },
+    location: { id: PLACE.address },
+    organization: { id: PLACE.facility },
+    service: { id: '4455661' },
+  };
+}
+
 let sim: DocplannerSimulator;
 let bbSim: BookingBugSimulator;
 const BB_TOKEN = 'jrni-commands-basic-token-0123';
@@ -665,15 +678,7 @@ describe('commands through a started hub', () => {
       const sent = await api('POST', '/v1/commands', {
         type: 'appointment.book',
         instance: 'dp',
-        data: {
-          start,
-          durationMinutes: 30,
-          patient: { name: 'Iga', phone: '+48500100204' },
-          practitioner: { id: PLACE.doctor },
-          location: { id: PLACE.address },
-          organization: { id: PLACE.facility },
-          service: { id: '4455661' },
-        },
+        data: dpBook(start, { name: 'Iga', phone: '+48500100204' }),
       });
       expect(sent.status).toBe(202);
       await eventually(async () => bookArrived, "the booking's call arrived");
@@ -789,15 +794,11 @@ describe('commands through a started hub', () => {
       const ok = await api('POST', '/v1/commands', {
         type: 'appointment.book',
         instance: 'dp',
-        data: {
-          start: '2026-04-02T09:00:00+02:00',
-          durationMinutes: 30,
-          patient: { name: 'Ola', phone: '+48500100299', email: 'ola@example.com' },
-          practitioner: { id: PLACE.doctor },
-          location: { id: PLACE.address },
-          organization: { id: PLACE.facility },
-          service: { id: '4455661' },
-        },
+        data: dpBook('2026-04-02T09:00:00+02:00', {
+          name: 'Ola',
+          phone: '+48500100299',
+          email: 'ola@example.com',
+        }),
       });
       expect(ok.status).toBe(202);
       const succeeded = await subscriber.waitFor(
@@ -1729,15 +1730,7 @@ describe('credentials, retries and the known state', () => {
       const sent = await api('POST', '/v1/commands', {
         type: 'appointment.book',
         instance: 'dp-other',
-        data: {
-          start,
-          durationMinutes: 30,
-          patient: { name: 'Ewa', phone: '+48500100202' },
-          practitioner: { id: PLACE.doctor },
-          location: { id: PLACE.address },
-          organization: { id: PLACE.facility },
-          service: { id: '4455661' },
-        },
+        data: dpBook(start, { name: 'Ewa', phone: '+48500100202' }),
       });
       expect(sent.status).toBe(202);
       const done = await finished(sent.json.id);
@@ -1833,15 +1826,7 @@ describe('credentials, retries and the known state', () => {
     const sent = await api('POST', '/v1/commands', {
       type: 'appointment.book',
       instance: 'dp',
-      data: {
-        start,
-        durationMinutes: 30,
-        patient: { name: 'Olga', phone: '+48500100203' },
-        practitioner: { id: PLACE.doctor },
-        location: { id: PLACE.address },
-        organization: { id: PLACE.facility },
-        service: { id: '4455661' },
-      },
+      data: dpBook(start, { name: 'Olga', phone: '+48500100203' }),
     });
     expect(sent.status).toBe(202);
     // Before: failed, "outcome unknown, not sent again", though Docplanner had booked it.
@@ -2356,15 +2341,7 @@ describe('a command cut short by a database outage', () => {
       const sent = await api('POST', '/v1/commands', {
         type: 'appointment.book',
         instance: 'dp',
-        data: {
-          start,
-          durationMinutes: 30,
-          patient: { name: 'Pola', phone: '+48500100207', email: 'pola@example.com' },
-          practitioner: { id: PLACE.doctor },
-          location: { id: PLACE.address },
-          organization: { id: PLACE.facility },
-          service: { id: '4455661' },
-        },
+        data: dpBook(start, { name: 'Pola', phone: '+48500100207', email: 'pola@example.com' }),
       });
       expect(sent.status).toBe(202);
       await reached;
@@ -2497,15 +2474,7 @@ describe('a run longer than its lease', () => {
       const sent = await api('POST', '/v1/commands', {
         type: 'appointment.book',
         instance: 'dp',
-        data: {
-          start: '2026-04-07T10:00:00+02:00',
-          durationMinutes: 30,
-          patient: { name: 'Ola', phone: '+48500100299' },
-          practitioner: { id: PLACE.doctor },
-          location: { id: PLACE.address },
-          organization: { id: PLACE.facility },
-          service: { id: '4455661' },
-        },
+        data: dpBook('2026-04-07T10:00:00+02:00', { name: 'Ola', phone: '+48500100299' }),
       });
       expect(sent.status).toBe(202);
       await reached;

@@ -198,6 +198,14 @@ export async function fhirRoutes(
     request.credentialsChecked = true;
   });
 
+  /** A resource type this endpoint does not serve: 404, as for an unknown path. */
+  const notServed = (reply: FastifyReply, type: string) =>
+    sendFhir(
+      reply,
+      404,
+      operationOutcome(404, 'SY_HTTP_NOT_FOUND', `the resource type ${type} is not served here`),
+    );
+
   app.get('/metadata', { config: { auth: 'none' } }, async (request, reply) => {
     // R4's capabilities interaction takes `mode`: only `full` is what this answer is (no
     // TerminologyCapabilities, no normative subset); anything else is refused like a search's.
@@ -218,13 +226,7 @@ export async function fhirRoutes(
 
   app.get<{ Params: { type: string } }>('/:type', async (request, reply) => {
     const { type } = request.params;
-    if (!isReadableType(type)) {
-      return sendFhir(
-        reply,
-        404,
-        operationOutcome(404, 'SY_HTTP_NOT_FOUND', `the resource type ${type} is not served here`),
-      );
-    }
+    if (!isReadableType(type)) return notServed(reply, type);
     const bundle = await reader.search(
       readers.get(request)!,
       type,
@@ -237,13 +239,7 @@ export async function fhirRoutes(
 
   app.get<{ Params: { type: string; id: string } }>('/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
-    if (!isReadableType(type)) {
-      return sendFhir(
-        reply,
-        404,
-        operationOutcome(404, 'SY_HTTP_NOT_FOUND', `the resource type ${type} is not served here`),
-      );
-    }
+    if (!isReadableType(type)) return notServed(reply, type);
     const query = queryPairs(request).filter(([k]) => k !== '_format');
     // Lenient handling ignores what a read does not take (R4 search.html#errors, for any parameter).
     if (query.length > 0 && handlingOf(request.headers.prefer) === 'strict') {
