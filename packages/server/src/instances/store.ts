@@ -181,6 +181,30 @@ export async function finishPull(
 }
 
 /**
+ * Extends the lease of a pull or reconciliation turn that is still running, to `leaseMs` from now.
+ * A turn whose lease was given up meanwhile (`finishPull` / `finishReconcile` cleared it) is left
+ * alone; one another process claimed after this one's lapsed gets its own lease extended, which
+ * that live process renews anyway. Returns whether a row was leased.
+ *
+ * @example
+ * ```ts
+ * await renewTurnLease(db, 'pull', 'dp-main', 30_000); // every 10 s while the turn runs
+ * ```
+ */
+export async function renewTurnLease(
+  db: Executor,
+  job: 'pull' | 'reconcile',
+  id: string,
+  leaseMs: number,
+): Promise<boolean> {
+  const column = sql.ref(job === 'pull' ? 'pull_locked_until' : 'reconcile_locked_until');
+  const r = await sql`update switchyard.connector_instances
+      set ${column} = now() + make_interval(secs => ${leaseMs / 1000})
+    where id = ${id} and ${column} is not null`.execute(db);
+  return Number(r.numAffectedRows ?? 0) > 0;
+}
+
+/**
  * Claims push instances of the given connectors whose reconciliation is due (never run counts as
  * due), leasing them so one process runs an instance's reconciliation at a time.
  */

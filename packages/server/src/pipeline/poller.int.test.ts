@@ -151,4 +151,49 @@ describe('vendor pull turns', () => {
     );
     expect(row.rows[0]).toEqual({ leased: false, due: true, pull_cursor: `s-${39 - left}` });
   });
+
+  it('a pull turn holds a short lease and renews it while it runs: three lease lengths into a hung vendor call, one turn', async () => {
+    // Before, a turn's lease was a fixed five minutes, never renewed: a worker killed in a turn
+    // (kill -9 in a rollout) stopped the instance's pulls for five minutes.
+    const [a, b] = [
+      await makeHub(database.url(), { options: { pullLeaseMs: 600 } }),
+      await makeHub(database.url(), { options: { pullLeaseMs: 600 } }),
+    ];
+    let release = () => {};
+    const hung = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let turns = 0;
+    behaviour.beforePull = async (id) => {
+      if (id !== 'acme-lease') return;
+      turns++;
+      await hung;
+    };
+    const leaseLeft = async () => {
+      const r = await client.query<{ ms: number | null }>(
+        `select extract(epoch from pull_locked_until - now()) * 1000 as ms
+         from switchyard.connector_instances where id = 'acme-lease'`,
+      );
+      return r.rows[0]?.ms === null || r.rows[0]?.ms === undefined ? undefined : Number(r.rows[0].ms);
+    };
+    try {
+      await a.start();
+      await b.start();
+      await a.instances.upsert(pullInstance('acme-lease'));
+      await eventually(async () => turns === 1);
+      const first = await leaseLeft();
+      expect(first).toBeLessThanOrEqual(600);
+      // Three lease lengths into the hung vendor call: still leased (renewed), never taken twice.
+      await sleep(1800);
+      const later = await leaseLeft();
+      expect(later).toBeGreaterThan(0);
+      expect(later).toBeLessThanOrEqual(600);
+      expect(turns).toBe(1);
+    } finally {
+      release();
+      await a.stop();
+      await b.stop();
+    }
+    await eventually(async () => (await leaseLeft()) === undefined);
+  });
 });

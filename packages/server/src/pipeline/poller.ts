@@ -21,7 +21,6 @@ const MAX_BATCHES_PER_TURN = 50;
  * next due instance while it waits).
  */
 const MAX_TURNS = 4;
-const LEASE_MS = 5 * 60_000;
 /** How soon a push instance whose reconciliation does not apply (now) is looked at again. */
 const RECONCILE_RECHECK_MS = 60 * 60_000;
 /** How soon a reconciliation that failed transiently (without a Retry-After) is tried again. */
@@ -83,7 +82,7 @@ export class Poller {
    * Turns cut short by a database outage that could not give their lease back, by job and
    * instance, with the time their lease runs out: given back at the next pass the database answers
    * (while the lease is still this process's), so the instance is due again at once instead of
-   * after the rest of its five-minute lease.
+   * after the rest of its lease.
    */
   private readonly unreleased = new Map<string, { job: 'pull' | 'reconcile'; id: string; until: number }>();
 
@@ -121,9 +120,9 @@ export class Poller {
     const pullRoom = MAX_TURNS - this.pulling.size;
     const reconcileRoom = MAX_TURNS - this.reconciling.size;
     const [due, reconcile] = await Promise.all([
-      pullRoom > 0 ? instanceStore.claimDuePulls(this.rt.db, LEASE_MS, pullRoom) : [],
+      pullRoom > 0 ? instanceStore.claimDuePulls(this.rt.db, this.rt.options.pullLeaseMs, pullRoom) : [],
       reconcileRoom > 0
-        ? instanceStore.claimDueReconciles(this.rt.db, connectors, LEASE_MS, reconcileRoom)
+        ? instanceStore.claimDueReconciles(this.rt.db, connectors, this.rt.options.pullLeaseMs, reconcileRoom)
         : [],
     ]);
     for (const row of due) this.run(this.pulling, row, 'pull', () => this.pullInstance(row));
@@ -183,8 +182,24 @@ export class Poller {
     job: 'pull' | 'reconcile',
     turn: () => Promise<unknown>,
   ): void {
-    // Leased by the claim that just returned: its lease runs out LEASE_MS from about now.
-    const until = Date.now() + LEASE_MS - 10_000;
+    // Leased by the claim that just returned, for pullLeaseMs from about now, and renewed every
+    // third of it while the turn runs: a process killed in a turn holds its instance only that long
+    // (it was a fixed five minutes: a worker killed mid-rollout stopped an instance's pulls for
+    // five). `until` is when this process's lease surely still holds, for the give-back.
+    const leaseMs = this.rt.options.pullLeaseMs;
+    let until = Date.now() + (leaseMs * 2) / 3;
+    const renewals = setInterval(() => {
+      const at = Date.now();
+      instanceStore.renewTurnLease(this.rt.db, job, row.id, leaseMs).then(
+        (leased) => {
+          if (leased) until = at + (leaseMs * 2) / 3;
+        },
+        // An outage: the turn's own statements fail too; once the lease lapses another process
+        // may run the next turn, as it would after a crash.
+        () => {},
+      );
+    }, leaseMs / 3);
+    renewals.unref();
     const running: Promise<void> = turn()
       .then(
         () => {},
@@ -199,6 +214,7 @@ export class Poller {
         },
       )
       .finally(() => {
+        clearInterval(renewals);
         set.delete(running);
         this.rt.wakePull();
       });

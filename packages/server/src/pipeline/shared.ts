@@ -72,6 +72,12 @@ export interface PipelineOptions {
    * `workers.normalizeLease` of the config schema (30 s).
    */
   normalizeLeaseMs?: number;
+  /**
+   * Lease of a pull or reconciliation turn on its instance; renewed every third of it while the
+   * turn runs, so another process takes the instance's next turn over only from a process that died
+   * or lost its database. Default 30 s.
+   */
+  pullLeaseMs?: number;
   /** Largest accepted inbound body, bytes. Default: the config's `server.bodyLimit`, 1 MiB. */
   maxBodyBytes?: number;
   /** How long to cache instance settings in memory for ingest, ms. Default 5000. */
@@ -123,6 +129,7 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
     deliveryLeaseMarginMs:
       o.deliveryLeaseMarginMs ?? configDurationMs(CONFIG_DEFAULTS.workers.deliveryLeaseMargin)!,
     normalizeLeaseMs: o.normalizeLeaseMs ?? configDurationMs(CONFIG_DEFAULTS.workers.normalizeLease)!,
+    pullLeaseMs: o.pullLeaseMs ?? PULL_LEASE_MS,
     maxBodyBytes: o.maxBodyBytes ?? configSizeBytes(CONFIG_DEFAULTS.server.bodyLimit)!,
     instanceCacheMs: o.instanceCacheMs ?? 5000,
     maxResponseSnippetBytes: o.maxResponseSnippetBytes ?? 2048,
@@ -181,6 +188,13 @@ export interface Runtime {
   loadInstance(id: string, fresh?: boolean): Promise<LoadedInstance | undefined>;
   forgetInstance(id: string): void;
 }
+
+/**
+ * Default lease of a pull or reconciliation turn ({@link PipelineOptions.pullLeaseMs}): as long as
+ * `workers.normalizeLease`, renewed every third of it. A process killed in a turn leaves its
+ * instance to the others after at most this (it was a fixed five minutes).
+ */
+export const PULL_LEASE_MS = 30_000;
 
 /**
  * Most instance ids one loader remembers at once, found and unknown ones together. A hub runs tens
