@@ -1,11 +1,12 @@
 import type { Connector } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveKey, openSecret, sealSecret } from '../delivery/secret-box.ts';
 import { createLogger } from '../logging/logger.ts';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { acme, makeHub, SECRET_KEY, setupInstance } from './fixtures.test-support.ts';
-import { instanceLoader } from './shared.ts';
+import { INSTANCE_SLOW_READ_MS, instanceLoader } from './shared.ts';
 
 const pgdb = useTestDatabase();
 let database: Database;
@@ -20,6 +21,7 @@ const connectors = new Map<string, Connector>([[acme.name, acme as unknown as Co
 beforeAll(async () => {
   const hub = await makeHub(pgdb.url());
   await setupInstance(hub, 'acme-1');
+  await setupInstance(hub, 'acme-rot');
   await hub.stop();
   database = openDatabase(pgdb.url(), { max: 6 });
   // Kysely checks a client out per statement: counts the statements the loader sends.
@@ -61,6 +63,66 @@ describe('instanceLoader', () => {
     // The second read filled the cache.
     await loader.loadInstance('acme-1');
     expect(statements - before).toBe(3);
+  });
+
+  it('keeps what a read slower than INSTANCE_SLOW_READ_MS found, and shares it while it hangs', async () => {
+    // Another process changes the instance's credentials while this one's reads hang (the table
+    // locked): the callers get the instance as last read after 500 ms, as documented, but once
+    // the read has ended what it found is what the next slow read falls back to.
+    const loader = instanceLoader(database.db, connectors, cipher, 1);
+    expect((await loader.loadInstance('acme-rot'))?.config).toMatchObject({ apiKey: 'acme-api-key' });
+    const other = new pg.Client({ connectionString: pgdb.url() });
+    await other.connect();
+    const waitingOnLock = async () => {
+      for (;;) {
+        const { rows } = await other.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%connector_instances%'`,
+        );
+        if (rows[0]!.n > 0) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const noneWaiting = async () => {
+      for (;;) {
+        const { rows } = await other.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock'`,
+        );
+        if (rows[0]!.n === 0) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await other.query('begin');
+      await other.query('update switchyard.connector_instances set settings_sealed = $1 where id = $2', [
+        cipher.seal(JSON.stringify({ apiKey: 'acme-rotated-key', region: 'eu' }), 'instance:acme-rot'),
+        'acme-rot',
+      ]);
+      await other.query('lock table switchyard.connector_instances in access exclusive mode');
+      await new Promise((r) => setTimeout(r, 5));
+      const before = statements;
+      // The documented fallback: the last row, the read going on.
+      expect((await loader.loadInstance('acme-rot'))?.config).toMatchObject({ apiKey: 'acme-api-key' });
+      await waitingOnLock();
+      // Callers meanwhile share the hanging read (each started one of its own before).
+      expect((await loader.loadInstance('acme-rot'))?.config).toMatchObject({ apiKey: 'acme-api-key' });
+      expect((await loader.loadInstance('acme-rot'))?.config).toMatchObject({ apiKey: 'acme-api-key' });
+      expect(statements - before).toBe(1);
+      await other.query('commit');
+      await noneWaiting();
+      await new Promise((r) => setTimeout(r, 50));
+      // The database slow again: the fallback is the row the ended read found, not the first one.
+      await other.query('begin');
+      await other.query('lock table switchyard.connector_instances in access exclusive mode');
+      await new Promise((r) => setTimeout(r, 5));
+      const slowAgain = loader.loadInstance('acme-rot');
+      await waitingOnLock();
+      await new Promise((r) => setTimeout(r, INSTANCE_SLOW_READ_MS + 200));
+      await other.query('commit');
+      expect((await slowAgain)?.config).toMatchObject({ apiKey: 'acme-rotated-key' });
+    } finally {
+      await other.query('rollback').catch(() => {});
+      await other.end();
+    }
   });
 
   it('remembers an unknown instance as unknown for the cache time', async () => {

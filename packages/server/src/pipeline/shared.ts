@@ -303,13 +303,23 @@ export function instanceLoader(
       // The callers sharing a read get what its first caller gets, the stale fallback included:
       // they got the bare read's failure, so of two vendor approval requests at once during an
       // outage one had the instance's default and the other a 503 (a refusal, for Docplanner).
+      // The read is shared until it ends, not until its callers are answered: a read that outlived
+      // INSTANCE_SLOW_READ_MS was not remembered when it ended (its callers had the last row), so
+      // with the database answering slower than that a deleted instance, or one whose credentials
+      // were changed in another process, was served as first read for as long as it stayed slow;
+      // and each caller after the first answer started a read of its own on the hanging database.
+      const settled = () => {
+        if (reading.get(id) === pending) reading.delete(id);
+      };
       const reread: Promise<LoadedInstance | undefined> = read(id).then(
         (value) => {
           // A read that `forgetInstance` overtook may hold the old row: it answers its callers only.
           if (fresh || reading.get(id) === pending) remember(id, value);
+          settled();
           return value;
         },
         (error: unknown) => {
+          settled();
           // While the database is unreachable, the instance as last read: a push is still refused
           // (nothing can be stored), but a vendor's approval request gets the instance's configured
           // default rather than a 503, which Docplanner takes as a refusal. Not for `fresh` readers
@@ -330,11 +340,7 @@ export function instanceLoader(
           ]).finally(() => clearTimeout(slow))
         : reread;
       if (!fresh) reading.set(id, pending);
-      try {
-        return await pending;
-      } finally {
-        if (reading.get(id) === pending) reading.delete(id);
-      }
+      return pending;
     },
     forgetInstance(id) {
       found.delete(id);
