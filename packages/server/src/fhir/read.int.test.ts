@@ -526,6 +526,49 @@ describe('read tokens', () => {
     expectOutcome(note, 403, 'forbidden');
   });
 
+  it('answer a conditional read of what they cannot read as they answer the read: never a 304, nothing of its version', async () => {
+    const { body } = await createToken('ehr-other');
+    const admin = await fetch(`${e2e.baseUrl}/fhir/r4/Appointment/${APPT}`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    const etag = admin.headers.get('etag')!;
+    const lastModified = admin.headers.get('last-modified')!;
+    // The token knows (or guesses) the version of another instance's appointment, or asks with `*`.
+    const conditional = async (path: string, token: string | null, headers: Record<string, string>) => {
+      const r = await fetch(`${e2e.baseUrl}${path}`, {
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+      });
+      return [r.status, r.headers.get('etag'), r.headers.get('last-modified')];
+    };
+    const asks: Record<string, string>[] = [
+      { 'if-none-match': etag },
+      { 'if-none-match': '*' },
+      { 'if-modified-since': lastModified },
+    ];
+    for (const headers of asks) {
+      expect(await conditional(`/fhir/r4/Appointment/${APPT}`, body.token, headers)).toEqual([
+        404,
+        null,
+        null,
+      ]);
+      expect(await conditional(`/fhir/r4/DocumentReference/${APPT}`, body.token, headers)).toEqual([
+        403,
+        null,
+        null,
+      ]);
+      expect(await conditional(`/fhir/r4/Appointment/${APPT}`, null, headers)).toEqual([401, null, null]);
+      expect(await conditional(`/fhir/r4/Appointment/${APPT}`, 'syfhir_wrong', headers)).toEqual([
+        401,
+        null,
+        null,
+      ]);
+      // An unknown id answers the same as another instance's.
+      expect(
+        await conditional('/fhir/r4/Appointment/00000000-0000-4000-8000-0000000000ff', body.token, headers),
+      ).toEqual([404, null, null]);
+    }
+  });
+
   it('stop working when rotated or revoked', async () => {
     const first = (await createToken('ehr-other')).body.token;
     const second = (await createToken('ehr-other')).body.token;
