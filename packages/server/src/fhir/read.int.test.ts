@@ -225,6 +225,40 @@ describe('GET /fhir/r4', () => {
     expect(cs.rest?.[0]?.resource?.map((r) => r.conditionalRead)).toEqual(['full-support', 'full-support']);
   });
 
+  it('tells caches to ask before each use and shared ones not to keep answers: Cache-Control private, no-cache', async () => {
+    // With Last-Modified and no directive a cache may reuse a read unasked for a tenth of its age
+    // (RFC 9111 §4.2.2): a browser's, keyed by URL, then answers a later cancellation's reader, or
+    // another token, with the old copy.
+    const cacheControl = async (path: string, token: string | null, headers: Record<string, string> = {}) => {
+      const r = await fetch(`${e2e.baseUrl}${path}`, {
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+      });
+      await r.arrayBuffer();
+      return [r.status, r.headers.get('cache-control')];
+    };
+    const read = await fetch(`${e2e.baseUrl}/fhir/r4/Appointment/${APPT}`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    expect([read.status, read.headers.get('cache-control'), read.headers.get('last-modified')]).toEqual([
+      200,
+      'private, no-cache',
+      expect.any(String),
+    ]);
+    const etag = read.headers.get('etag')!;
+    expect(await cacheControl(`/fhir/r4/Appointment/${APPT}`, ADMIN, { 'if-none-match': etag })).toEqual([
+      304,
+      'private, no-cache',
+    ]);
+    expect(await cacheControl('/fhir/r4/Appointment?patient-identifier=p-77', ADMIN)).toEqual([
+      200,
+      'private, no-cache',
+    ]);
+    expect(await cacheControl('/fhir/r4/metadata', null)).toEqual([200, 'private, no-cache']);
+    expect(await cacheControl(`/fhir/r4/Appointment/${APPT}`, null)).toEqual([401, 'private, no-cache']);
+    expect(await cacheControl('/fhir/r4/Appointment/no-such', ADMIN)).toEqual([404, 'private, no-cache']);
+    expect(await cacheControl('/fhir/r4/Nope/1/2', ADMIN)).toEqual([404, 'private, no-cache']);
+  });
+
   it('reads the clinical note pushed through the hub as a DocumentReference', async () => {
     const search = await get('/fhir/r4/DocumentReference?patient-identifier=urn:switchyard:notes:patient|50');
     const bundle = search.body as Bundle;

@@ -35,6 +35,17 @@ export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 /** Where the endpoint lives. */
 export const FHIR_PREFIX = '/fhir/r4';
 
+/**
+ * The `Cache-Control` of every answer of the endpoint: a cache may keep a copy for a conditional
+ * read (`If-None-Match`, `If-Modified-Since`: 304 when it is current) but must ask the hub before
+ * each use, and a shared one must not keep it. A read has carried `Last-Modified` since conditional
+ * reads came, and without a directive a cache may then reuse it unasked for a tenth of its age
+ * (RFC 9111 §4.2.2, as browsers do): an appointment last changed 10 days ago for about a day, its
+ * cancellation unseen, and served to another token, or a revoked one, in the same browser (a
+ * browser's cache is keyed by URL, not by `Authorization`).
+ */
+export const FHIR_CACHE_CONTROL = 'private, no-cache';
+
 function entityOf(row: CurrentEntity): FhirEntity {
   return {
     subject: row.subject,
@@ -126,9 +137,11 @@ export async function fhirRoutes(
     publicUrl,
   }: { reader: FhirReadSide; adminToken: string | undefined; publicUrl?: string | undefined },
 ): Promise<void> {
-  // Every error answer below /fhir/r4 is an OperationOutcome: the app's problem documents (from
-  // its hooks: rate limits, body limits, shutdown) are rewritten here, in one place.
+  // Every answer below /fhir/r4 has FHIR_CACHE_CONTROL, and every error answer is an
+  // OperationOutcome: the app's problem documents (from its hooks: rate limits, body limits,
+  // shutdown) are rewritten here, in one place.
   app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('cache-control', FHIR_CACHE_CONTROL);
     const type = String(reply.getHeader('content-type') ?? '');
     if (!type.startsWith('application/problem+json') || typeof payload !== 'string') return payload;
     const problem = JSON.parse(payload) as { status: number; code: string; detail?: string; title?: string };
