@@ -117,5 +117,18 @@ describe('keyset paging', () => {
       'permanent',
       'the stored cursor "yesterday|1" is not <updated_at>[|<from>[|<after id>]]',
     ]);
+    // An after id that is not URI-encoded: the same refusal, not decodeURIComponent's URIError.
+    const badId = (() => {
+      try {
+        return readKeysetCursor(`${W}|${W}|B-%E0`, W);
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(isConnectorError(badId) && [badId.kind, badId.message]).toEqual([
+      'permanent',
+      `the stored cursor "${W}|${W}|B-%E0" is not <updated_at>[|<from>[|<after id>]]`,
+    ]);
+    expect(readKeysetCursor(`${W}|${W}|${encodeURIComponent('B|7%')}`, W).afterId).toBe('B|7%');
   });
 });

@@ -62,7 +62,9 @@ function isTime(text: string): boolean {
 export function readKeysetCursor(cursor: string | null, start: string): KeysetPlace {
   if (cursor === null || cursor === '') return { watermark: start };
   const [watermark = '', from, afterId, ...rest] = cursor.split('|');
-  if (rest.length > 0 || !isTime(watermark) || (from !== undefined && !isTime(from))) {
+  // An id that is not URI-encoded (a lone `%`) threw decodeURIComponent's URIError, not this.
+  const id = afterId === undefined ? undefined : decodedId(afterId);
+  if (rest.length > 0 || !isTime(watermark) || (from !== undefined && !isTime(from)) || id === null) {
     throw ConnectorError.permanent(
       `the stored cursor ${JSON.stringify(cursor)} is not <updated_at>[|<from>[|<after id>]]`,
     );
@@ -70,8 +72,17 @@ export function readKeysetCursor(cursor: string | null, start: string): KeysetPl
   return {
     watermark,
     ...(from === undefined ? {} : { from }),
-    ...(afterId === undefined ? {} : { afterId: decodeURIComponent(afterId) }),
+    ...(id === undefined ? {} : { afterId: id }),
   };
+}
+
+/** A cursor's URI-encoded id, or null when it is not one. */
+function decodedId(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
 }
 
 /**
