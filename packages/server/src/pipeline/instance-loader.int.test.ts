@@ -65,11 +65,13 @@ describe('instanceLoader', () => {
     expect(statements - before).toBe(3);
   });
 
-  it('keeps what a read slower than INSTANCE_SLOW_READ_MS found, and shares it while it hangs', async () => {
+  it('keeps what a read slower than INSTANCE_SLOW_READ_MS found, and shares it while it hangs (for the cache time)', async () => {
     // Another process changes the instance's credentials while this one's reads hang (the table
     // locked): the callers get the instance as last read after 500 ms, as documented, but once
     // the read has ended what it found is what the next slow read falls back to.
-    const loader = instanceLoader(database.db, connectors, cipher, 1);
+    const cacheMs = 1500;
+    const loader = instanceLoader(database.db, connectors, cipher, cacheMs);
+    const expired = () => new Promise((r) => setTimeout(r, cacheMs + 100));
     expect((await loader.loadInstance('acme-rot'))?.config).toMatchObject({ apiKey: 'acme-api-key' });
     const other = new pg.Client({ connectionString: pgdb.url() });
     await other.connect();
@@ -98,7 +100,7 @@ describe('instanceLoader', () => {
         'acme-rot',
       ]);
       await other.query('lock table switchyard.connector_instances in access exclusive mode');
-      await new Promise((r) => setTimeout(r, 5));
+      await expired();
       const before = statements;
       // The documented fallback: the last row, the read going on.
       expect((await loader.loadInstance('acme-rot'))?.config).toMatchObject({ apiKey: 'acme-api-key' });
@@ -109,16 +111,25 @@ describe('instanceLoader', () => {
       expect(statements - before).toBe(1);
       await other.query('commit');
       await noneWaiting();
-      await new Promise((r) => setTimeout(r, 50));
       // The database slow again: the fallback is the row the ended read found, not the first one.
       await other.query('begin');
       await other.query('lock table switchyard.connector_instances in access exclusive mode');
-      await new Promise((r) => setTimeout(r, 5));
+      await expired();
       const slowAgain = loader.loadInstance('acme-rot');
       await waitingOnLock();
       await new Promise((r) => setTimeout(r, INSTANCE_SLOW_READ_MS + 200));
       await other.query('commit');
       expect((await slowAgain)?.config).toMatchObject({ apiKey: 'acme-rotated-key' });
+      // A read stuck longer than the cache time is not joined: the next caller reads again.
+      await other.query('begin');
+      await other.query('lock table switchyard.connector_instances in access exclusive mode');
+      await expired();
+      const stuckFrom = statements;
+      await loader.loadInstance('acme-rot');
+      await expired();
+      await loader.loadInstance('acme-rot');
+      expect(statements - stuckFrom).toBe(2);
+      await other.query('commit');
     } finally {
       await other.query('rollback').catch(() => {});
       await other.end();

@@ -277,8 +277,13 @@ export function instanceLoader(
     if (missedAt !== undefined && Date.now() - missedAt < missMs) return { value: undefined };
     return undefined;
   };
-  /** Reads in progress for the cache; a read started before `forgetInstance` is not shared after it. */
-  const reading = new Map<string, Promise<LoadedInstance | undefined>>();
+  /**
+   * Reads in progress for the cache, with when each started; a read started before
+   * `forgetInstance` is not shared after it, nor one older than `cacheMs` (a read stuck on a
+   * half-open connection would otherwise answer every caller the last row for minutes after the
+   * database came back).
+   */
+  const reading = new Map<string, { pending: Promise<LoadedInstance | undefined>; at: number }>();
   const read = async (id: string): Promise<LoadedInstance | undefined> => {
     const row = await instanceStore.getInstance(db, id);
     if (!row) return undefined;
@@ -299,22 +304,23 @@ export function instanceLoader(
       const hit = fresh ? undefined : cached(id);
       if (hit) return hit.value;
       const shared = fresh ? undefined : reading.get(id);
-      if (shared) return shared;
+      if (shared && Date.now() - shared.at < cacheMs) return shared.pending;
       // The callers sharing a read get what its first caller gets, the stale fallback included:
       // they got the bare read's failure, so of two vendor approval requests at once during an
       // outage one had the instance's default and the other a 503 (a refusal, for Docplanner).
-      // The read is shared until it ends, not until its callers are answered: a read that outlived
-      // INSTANCE_SLOW_READ_MS was not remembered when it ended (its callers had the last row), so
-      // with the database answering slower than that a deleted instance, or one whose credentials
-      // were changed in another process, was served as first read for as long as it stayed slow;
-      // and each caller after the first answer started a read of its own on the hanging database.
+      // The read is shared until it ends (for `cacheMs` at most), not until its callers are
+      // answered: a read that outlived INSTANCE_SLOW_READ_MS was not remembered when it ended (its
+      // callers had the last row), so with the database answering slower than that a deleted
+      // instance, or one whose credentials were changed in another process, was served as first
+      // read for as long as it stayed slow; and each caller after the first answer started a read
+      // of its own on the hanging database, each holding a connection.
       const settled = () => {
-        if (reading.get(id) === pending) reading.delete(id);
+        if (reading.get(id)?.pending === pending) reading.delete(id);
       };
       const reread: Promise<LoadedInstance | undefined> = read(id).then(
         (value) => {
           // A read that `forgetInstance` overtook may hold the old row: it answers its callers only.
-          if (fresh || reading.get(id) === pending) remember(id, value);
+          if (fresh || reading.get(id)?.pending === pending) remember(id, value);
           settled();
           return value;
         },
@@ -339,7 +345,7 @@ export function instanceLoader(
             }),
           ]).finally(() => clearTimeout(slow))
         : reread;
-      if (!fresh) reading.set(id, pending);
+      if (!fresh) reading.set(id, { pending, at: Date.now() });
       return pending;
     },
     forgetInstance(id) {
