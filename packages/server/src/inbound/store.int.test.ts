@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
 import { newInbound } from './fixtures.test-support.ts';
-import { getInboundBody, type NewBody, type NewInbound, storeInbound } from './store.ts';
+import { getInboundBody, type NewBody, type NewInbound, queueBefore, storeInbound } from './store.ts';
 
 const pgdb = useTestDatabase();
 let database: Database;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   database = openDatabase(pgdb.url(), { max: 2, planStable: 1 });
   await migrate(database.db);
   await sql`insert into switchyard.connector_instances (id, connector, mode, settings_sealed)
-    values ('inst-1', 'test', 'push', 'x')`.execute(database.db);
+    values ('inst-1', 'test', 'push', 'x'), ('inst-2', 'test', 'push', 'x')`.execute(database.db);
 });
 
 afterAll(async () => {
@@ -89,4 +89,36 @@ it('keeps SQL NULL and jsonb null apart in the JSON columns', async () => {
   expect(g.payload).toBe('null');
   expect(JSON.parse(g.meta!)).toEqual(given.meta);
   expect(JSON.parse(g.headers!)).toEqual(given.headers);
+});
+
+it("queueBefore moves only its own instance's waiting messages of the batch's keys, never another's", async () => {
+  // Another instance's vendor chooses its ordering keys and pushes meanwhile: the same key at
+  // inst-2 must keep its place, as must inst-1's other keys and what is being normalized.
+  const heldAt = new Date(Date.now() - 60_000);
+  const later = new Date(Date.now() - 30_000);
+  const key = 'booking-1';
+  const mine = message(null, { instanceId: 'inst-1', orderingKey: key, receivedAt: later });
+  const leased = message(null, { instanceId: 'inst-1', orderingKey: key, receivedAt: later });
+  const otherKey = message(null, { instanceId: 'inst-1', orderingKey: 'booking-2', receivedAt: later });
+  const theirs = message(null, { instanceId: 'inst-2', orderingKey: key, receivedAt: later });
+  await storeInbound(database.db, [mine, leased, otherKey, theirs], [], []);
+  await sql`update switchyard.inbound_messages set locked_until = now() + interval '1 minute'
+    where id = ${leased.id}::uuid`.execute(database.db);
+  const seqs = async () =>
+    new Map(
+      (
+        await sql<{ id: string; seq: string }>`select id, seq::text from switchyard.inbound_messages
+          where id = any(${[mine.id, leased.id, otherKey.id, theirs.id]}::uuid[])`.execute(database.db)
+      ).rows.map((r) => [r.id, BigInt(r.seq)]),
+    );
+  const before = await seqs();
+  const held = message(null, { instanceId: 'inst-1', orderingKey: key, receivedAt: heldAt });
+  const moved = await database.db.transaction().execute(async (trx) => {
+    await storeInbound(trx, [held], [], ['inst-1']);
+    return queueBefore(trx, 'inst-1', [held]);
+  });
+  const after = await seqs();
+  expect(moved).toBe(1);
+  expect(after.get(mine.id)! > before.get(mine.id)!).toBe(true);
+  for (const id of [leased.id, otherKey.id, theirs.id]) expect(after.get(id)).toBe(before.get(id));
 });
