@@ -298,6 +298,37 @@ describe('postWebhook', () => {
     expect(server.seen[0]!.headers.host).toBe(`hooks.test:${server.port}`);
   });
 
+  it("checks and pins an approver call's destination as a delivery's: its own pool is no way around the SSRF check", async () => {
+    const server = await serve((_req, res) => res.end('pinned'));
+    const approver = { body, timeoutMs: 5_000, headers: {}, pool: 'approvers' as const };
+    // Loopback by literal, by a name resolving to it, and a rebinding name (public when checked, then
+    // loopback): refused or sent to the checked address only, never to the server.
+    expect(await postWebhook({ ...approver, url: server.url })).toMatchObject({
+      ok: false,
+      errorKind: 'ssrf',
+    });
+    let lookups = 0;
+    const rebinding = async () => (lookups++ === 0 ? ['93.184.215.14'] : ['127.0.0.1']);
+    const url = `http://rebind.example:${server.port}/`;
+    const first = await postWebhook({ ...approver, url, lookup: rebinding, timeoutMs: 300 });
+    expect(first.errorKind === 'network' || first.errorKind === 'timeout').toBe(true);
+    expect(await postWebhook({ ...approver, url, lookup: rebinding })).toMatchObject({
+      ok: false,
+      errorKind: 'ssrf',
+    });
+    expect(
+      await postWebhook({ ...approver, url: server.url, pinnedAddresses: ['93.184.215.14'] }),
+    ).toMatchObject({ ok: false, errorKind: 'ssrf' });
+    expect(server.seen).toHaveLength(0);
+    // Allowed and pinned, it goes to the pinned address.
+    const pinned = await postWebhook({
+      ...approver,
+      url: `http://hooks.test:${server.port}/in`,
+      pinnedAddresses: ['127.0.0.1'],
+    });
+    expect(pinned).toMatchObject({ ok: true, status: 200, responseSnippet: 'pinned' });
+  });
+
   it('refuses an IP literal URL that is not among the pinned addresses', async () => {
     const server = await serve((_req, res) => res.end());
     const result = await postWebhook({
