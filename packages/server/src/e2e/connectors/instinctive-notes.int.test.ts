@@ -22,6 +22,71 @@ const FIXTURES: Array<{ file: string; expect: string[] | 'ignored' }> = [
   { file: 'invoice-created-unknown.json', expect: 'ignored' },
 ];
 
+/**
+ * The sample webhook of the vendor's page, verbatim: its trailing commas make it invalid JSON (real
+ * deliveries are valid JSON, FACTS.md).
+ */
+const PAGE_SAMPLE = `{
+  "created_at": "2018-03-26T14:20:00Z",
+  "data": {
+    "object": {
+      "client_external_ref": "123456",
+      "client_id": 50,
+      "created_at": "2018-03-26T14:18:00Z",
+      "created_by": "Simon Jones",
+      "exercise_prescriptions": [
+        {
+          "exercise_external_ref": "444555",
+          "exercise_id": 33,
+          "hold_for": "20 seconds",
+          "id": 1735,
+          "instructions": "No bouncing",
+          "name": "Stretch - Hip Flexor",
+          "reps": 1,
+          "rest_time": "20 seconds",
+          "sets": 1,
+          "times_per_day": 1,
+          "times_per_week": 3,
+          "tools": "Foam roller",
+        },
+        {
+          "exercise_external_ref": "776655",
+          "exercise_id": 75,
+          "hold_for": "2 seconds",
+          "id": 1973,
+          "instructions": "",
+          "name": "Chin ups",
+          "reps": 5,
+          "rest_time": "20 seconds",
+          "sets": 3,
+          "times_per_day": 1,
+          "times_per_week": 3,
+          "tools": "",
+        }
+      ],
+      "id": 10,
+      "name": "Standard Treatment",
+      "product_prescriptions": [
+        {
+          "name": "Complete Sleeprrr Pillow",
+          "product_external_ref": "123456",
+          "product_id": 35,
+        },
+        {
+          "name": "Flex-Heat Lupin Pack",
+          "product_external_ref": "987654",
+          "product_id": 275,
+        }
+      ],
+      "recommendations": "Get more sleep, Elevate injury, Weight bearing exercise",
+      "seen_at": "2018-03-26T14:15:00Z",
+      "state": "final",
+      "updated_at": "2018-03-26T14:18:00Z",
+    },
+  },
+  "type": "soap_note.created"
+}`;
+
 type Body = Record<string, JsonValue> & { type: string; subject: string; data: JsonObject };
 
 const database = useTestDatabase();
@@ -141,5 +206,35 @@ describe('instinctive-notes end to end', () => {
     expect(record.attempts.every((a) => a.status === 401)).toBe(true);
     expect(record.failed).toBe(true);
     expect((await e2e.hub.inbound.list({ instanceId: 'in-header', limit: 500 })).items).toHaveLength(before);
+  });
+  it("answers the page's sample (trailing commas) with a 400 problem naming the JSON error, never echoing a path secret", async () => {
+    const before = (await e2e.hub.inbound.list({ instanceId: 'in-path', limit: 500 })).items.length;
+    for (const [url, headers] of [
+      [e2e.hookUrl('in-header'), { 'x-instinctive-secret': SECRET }],
+      [e2e.hookUrl('in-path', SECRET), {}],
+      [e2e.hookUrl('in-path', 'in-e2e-wrong-secret-000000000'), {}],
+    ] as const) {
+      const answer = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: PAGE_SAMPLE,
+      });
+      const text = await answer.text();
+      expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      // A problem answer may land in the vendor's delivery log or a proxy's: the path secret
+      // (right or wrong) stays out of it.
+      expect(text).not.toContain(SECRET);
+      expect(text).not.toContain('in-e2e-wrong-secret');
+      if (url.endsWith('wrong-secret-000000000')) {
+        expect(answer.status).toBe(401);
+        continue;
+      }
+      expect(answer.status).toBe(400);
+      expect(JSON.parse(text)).toMatchObject({
+        code: 'SY_CONNECTOR_BAD_REQUEST',
+        detail: expect.stringMatching(/^the request body is not valid JSON: /),
+      });
+    }
+    expect((await e2e.hub.inbound.list({ instanceId: 'in-path', limit: 500 })).items).toHaveLength(before);
   });
 });

@@ -1,13 +1,25 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from '../../admin/http.ts';
 import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
+import { redactUrl } from '../../telemetry/fastify.ts';
 import { type ProblemDocument, problemFromError, problemOf } from '../errors.ts';
 import type { RouteTable } from '../route-table.ts';
 
-/** The request path without its query string (problem `instance`). */
+/**
+ * The request path without its query string, as problem answers show it (`instance`, and the
+ * detail of a route not found). A push's path below `/hooks/{instance}` may be its credential
+ * (Instinctive Notes' and Clockwise.MD's path modes), so it is cut as in the request log
+ * ({@link redactUrl}): a vendor's delivery log, or a proxy keeping failed answers, must not end up
+ * holding the secret.
+ *
+ * @example
+ * ```ts
+ * pathOf(request); // '/hooks/in-main/[redacted]' for POST /hooks/in-main/<secret>?x=1
+ * ```
+ */
 export function pathOf(request: FastifyRequest): string {
   const q = request.url.indexOf('?');
-  return q === -1 ? request.url : request.url.slice(0, q);
+  return redactUrl(q === -1 ? request.url : request.url.slice(0, q));
 }
 
 /** Sends a problem document as `application/problem+json`. */
