@@ -119,6 +119,22 @@ describe('quable end to end', () => {
     expect(bodies(settled)[0]!.subject).toBe(delivered.get('document-create.json')!.subject);
   });
 
+  it('stores a uuid once: a retry is answered 200 and stored nothing; another body under the same uuid is not stored either', async () => {
+    const first = sim.notification('document.update', { code: 'product_green_hat', type: 'document' });
+    const settled = await e2e.settle(INSTANCE, () => sim.push(first));
+    expect(settled.deliveries.map((d) => d.type)).toEqual(['document.updated']);
+    const stored = (await e2e.hub.inbound.list({ instanceId: INSTANCE, limit: 500 })).items.length;
+    // Quable's retry repeats the event; a body that differs under the same uuid is not a new event
+    // (the uuid names it), and a non-2xx would count towards disabling the webhook.
+    const retry = await sim.push(first);
+    const other = await sim.push({ ...first, code: 'document.delete' });
+    expect([...retry.attempts, ...other.attempts].map((a) => a.status)).toEqual([200, 200]);
+    const items = (await e2e.hub.inbound.list({ instanceId: INSTANCE, limit: 500 })).items;
+    expect(items).toHaveLength(stored);
+    const kept = items.filter((m) => m.dedupeKey === first.uuid);
+    expect(kept.map((m) => m.vendorType)).toEqual(['document.update']);
+  });
+
   it('refuses a notification with the wrong Authorization: Quable retries, then disables the webhook', async () => {
     const before = (await e2e.hub.inbound.list({ instanceId: INSTANCE, limit: 500 })).items.length;
     const wrong = new QuableSimulator({
