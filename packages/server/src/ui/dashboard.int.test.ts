@@ -494,7 +494,16 @@ describe('the dashboard in a browser', () => {
     // Retry runs it again from the start, with a fresh set of tries: the vendor refuses again, after one.
     const moves = () => sim.writes.log.filter((w) => w.path.endsWith('/move')).length;
     expect(moves()).toBe(1);
-    await page.getByRole('button', { name: 'Retry' }).click();
+    // It calls the vendor again, so it asks first: cancelled, nothing is sent.
+    await page.getByRole('button', { name: /^Retry/ }).click();
+    const ask = page.getByRole('dialog', { name: 'Send this command to the vendor again?' });
+    await ask.waitFor({ timeout: 5_000 });
+    await ask.getByRole('button', { name: 'Cancel' }).click();
+    await ask.waitFor({ state: 'hidden' });
+    expect(moves()).toBe(1);
+    expect(await finished(seeded.failedId)).toMatchObject({ status: 'failed', attempts: 1 });
+    await page.getByRole('button', { name: 'Retry…', exact: true }).click();
+    await ask.getByRole('button', { name: 'Retry', exact: true }).click();
     await expect.poll(() => page.locator('.notice').first().textContent()).toContain('Queued again');
     await expect.poll(() => move.count(), { timeout: 15_000 }).toBe(2);
     // The move's call is listed as it goes out; the outcome comes after Docplanner's refusal and the

@@ -1,8 +1,11 @@
 // Commands: what downstream systems asked vendors to do, every vendor call and the outcome.
+
+import { useState } from 'preact/hooks';
 import {
   ActionStatus,
   api,
   Badge,
+  Confirm,
   fmtMs,
   html,
   Json,
@@ -118,10 +121,13 @@ export function SubjectCommands({ subject }) {
 export function CommandView({ id }) {
   const state = useLoad(() => api('GET', `/v1/commands/${encodeURIComponent(id)}`), [id], { everyMs: 2_000 });
   const action = useAction();
+  // Retry sends the command to the vendor again (a booking, a cancellation): asked first, as a replay is.
+  const [asking, setAsking] = useState(false);
   const c = state.data;
   const finished = c && (c.status === 'succeeded' || c.status === 'failed');
   const retry = () =>
     action.run(async () => {
+      setAsking(false);
       await api('POST', `/v1/commands/${encodeURIComponent(id)}/retry`);
       await state.reload();
     }, 'Queued again.');
@@ -150,7 +156,11 @@ export function CommandView({ id }) {
                   ? ': the vendor refused it, so it fails again unless what the vendor refused has changed'
                   : ''
               }.</p>
-              <button type="button" onClick=${retry} disabled=${action.busy}>Retry</button>`
+              <button type="button" onClick=${() => setAsking(true)} disabled=${action.busy}>Retry…</button>
+              <${Confirm} open=${asking} title="Send this command to the vendor again?" confirmLabel="Retry"
+                onConfirm=${retry} onCancel=${() => setAsking(false)} busy=${action.busy}>
+                <p>${c.type} on ${c.subject ?? 'a new appointment'} at ${c.instance} runs again from the start: the vendor is called again.</p>
+              </${Confirm}>`
             : null
         }
         <${ActionStatus} action=${action} />
