@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { isDatabaseUnavailable } from './unavailable.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { isDatabaseUnavailable, latestDatabaseOutage, reportDatabaseUnavailable } from './unavailable.ts';
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 
@@ -44,5 +44,33 @@ describe('isDatabaseUnavailable', () => {
       false,
     );
     expect(isDatabaseUnavailable(undefined)).toBe(false);
+  });
+});
+
+describe('latestDatabaseOutage', () => {
+  afterEach(() => vi.useRealTimers());
+  const quiet = { warn() {}, debug() {} };
+  const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+
+  it('joins reports less than a minute apart into one outage and starts another after a minute without', () => {
+    vi.useFakeTimers({ now: new Date('2026-03-10T02:00:00Z'), toFake: ['Date'] });
+    reportDatabaseUnavailable(quiet, refused, 'a pass');
+    vi.setSystemTime(new Date('2026-03-10T02:00:50Z'));
+    reportDatabaseUnavailable(quiet, refused, 'a pass');
+    vi.setSystemTime(new Date('2026-03-10T02:01:40Z'));
+    reportDatabaseUnavailable(quiet, refused, 'a pass');
+    expect(latestDatabaseOutage()).toEqual({
+      firstAt: new Date('2026-03-10T02:00:00Z'),
+      lastAt: new Date('2026-03-10T02:01:40Z'),
+      occurrences: 3,
+    });
+    // Back for more than a minute, then refused again: a new outage, the old one is not stretched.
+    vi.setSystemTime(new Date('2026-03-10T03:00:00Z'));
+    reportDatabaseUnavailable(quiet, refused, 'a pass');
+    expect(latestDatabaseOutage()).toEqual({
+      firstAt: new Date('2026-03-10T03:00:00Z'),
+      lastAt: new Date('2026-03-10T03:00:00Z'),
+      occurrences: 1,
+    });
   });
 });

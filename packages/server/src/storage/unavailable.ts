@@ -89,6 +89,7 @@ export function reportDatabaseUnavailable(
     dbError: { code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? e) },
   };
   const now = Date.now();
+  noteOutage(now);
   if (now - lastWarnedAt >= WARN_EVERY_MS) {
     lastWarnedAt = now;
     logger.warn(
@@ -100,4 +101,49 @@ export function reportDatabaseUnavailable(
   }
   unreported++;
   logger.debug(fields, `the database is unavailable: ${what}`);
+}
+
+/**
+ * Two reports further apart than this are two outages: every worker pass and request meets an
+ * outage within seconds, so a minute of silence means the database answered meanwhile.
+ */
+const OUTAGE_GAP_MS = 60_000;
+
+/** The latest outage this process met: when it first and last met it, and how many operations. */
+export interface DatabaseOutage {
+  firstAt: Date;
+  lastAt: Date;
+  occurrences: number;
+}
+
+let latestOutage: { firstAt: number; lastAt: number; occurrences: number } | undefined;
+
+function noteOutage(now: number): void {
+  if (latestOutage && now - latestOutage.lastAt <= OUTAGE_GAP_MS) {
+    latestOutage.lastAt = now;
+    latestOutage.occurrences++;
+  } else {
+    latestOutage = { firstAt: now, lastAt: now, occurrences: 1 };
+  }
+}
+
+/**
+ * The latest database outage this process met (every operation {@link reportDatabaseUnavailable}
+ * was told of), or undefined when none since it started. The logs' warnings say the same once
+ * every 30 s; this is what the dashboard's overview shows an operator after the fact. Process
+ * memory: a restart forgets it, another replica has its own.
+ *
+ * @example
+ * ```ts
+ * const o = latestDatabaseOutage(); // { firstAt, lastAt, occurrences: 412 }
+ * ```
+ */
+export function latestDatabaseOutage(): DatabaseOutage | undefined {
+  return latestOutage
+    ? {
+        firstAt: new Date(latestOutage.firstAt),
+        lastAt: new Date(latestOutage.lastAt),
+        occurrences: latestOutage.occurrences,
+      }
+    : undefined;
 }

@@ -12,6 +12,7 @@ import { sequenceAttribute } from '../events/store.ts';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { queueDepths } from '../storage/queues.ts';
+import { latestDatabaseOutage } from '../storage/unavailable.ts';
 import * as q from './queries.ts';
 
 type Schema = Record<string, unknown>;
@@ -30,6 +31,13 @@ function object(properties: Record<string, unknown>): Schema {
 
 const overview = object({
   generatedAt: time,
+  process: object({
+    databaseOutage: {
+      anyOf: [object({ firstAt: time, lastAt: time, occurrences: { type: 'integer' } }), { type: 'null' }],
+    },
+    pullSpoolRefused: { type: 'boolean' },
+    pulledNotificationsLost: { type: 'integer' },
+  }),
   eventsPerMinute: { type: 'array', items: object({ minute: time, count: { type: 'integer' } }) },
   deliveries: object({ byStatus: counts, completedLastHour: counts }),
   backlog: object({ normalize: { type: 'integer' }, deliver: { type: 'integer' } }),
@@ -136,6 +144,13 @@ export async function dashboardApiRoutes(
       ]);
       return {
         generatedAt: new Date(),
+        // This process's own: what the metrics' switchyard_pull_spool_refused says, and the
+        // outage the logs warned of, which the database's rows cannot show once it is back.
+        process: {
+          databaseOutage: latestDatabaseOutage() ?? null,
+          pullSpoolRefused: hub.pullSpoolRefused(),
+          pulledNotificationsLost: hub.pulledNotificationsLost(),
+        },
         eventsPerMinute: perMinute,
         deliveries: { byStatus, completedLastHour: completed },
         backlog,

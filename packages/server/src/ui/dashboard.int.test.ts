@@ -15,6 +15,7 @@ import { ADMIN_TOKEN, call, eventually, makeHub, silent, VENDOR_API_KEY } from '
 import { buildApp, type SwitchyardApp } from '../http/app.ts';
 import { createMetrics } from '../http/metrics-registry.ts';
 import type { Hub } from '../pipeline/hub.ts';
+import { reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { uiPlugin } from './plugin.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -225,6 +226,25 @@ describe('the dashboard in a browser', () => {
       .poll(() => page.locator('article', { hasText: 'Dead deliveries' }).textContent())
       .toContain('crm');
     await shot('overview');
+  });
+
+  it('tells that the database was unreachable for a while, after it is back', async () => {
+    await page.goto(`${base}/ui/#/`);
+    const card = page.locator('article[aria-label="This hub process"]');
+    await expect.poll(() => card.textContent()).toContain('No database outage since it started');
+    // What every worker pass and request does when Postgres refuses (the same function they call):
+    // the rows cannot show it once the database is back, so the process remembers it.
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    for (let i = 0; i < 3; i++) reportDatabaseUnavailable(silent, refused, 'a test');
+    const overview = await call(base, 'GET', '/v1/dashboard/overview');
+    expect(overview.json.process).toMatchObject({
+      databaseOutage: { occurrences: 3 },
+      pullSpoolRefused: false,
+      pulledNotificationsLost: 0,
+    });
+    await expect
+      .poll(() => card.locator('[data-health="database"]').textContent(), { timeout: 10_000 })
+      .toMatch(/The database is unreachable: from .* to .* 3\s*operations refused or retried/);
   });
 
   it('answers a link with a bad escape (hand-edited, truncated) with its page, never a blank one', async () => {

@@ -30,6 +30,39 @@ function Counts({ counts, caption }) {
   </dl>`;
 }
 
+/**
+ * What this process met that the database's rows cannot show: its latest database outage (over
+ * once a minute has passed without one), a pull spool that refuses (no pull fetches) and pulled
+ * notifications lost.
+ */
+function ProcessHealth({ p, at }) {
+  const outage = p.databaseOutage;
+  const ongoing = outage && new Date(at).getTime() - new Date(outage.lastAt).getTime() < 60_000;
+  const problems = [];
+  if (outage)
+    // One line of template: htm drops whitespace that holds a line break, so words would run together.
+    problems.push(
+      html`<li data-health="database" class=${ongoing ? 'bad' : ''}>${ongoing ? 'The database is unreachable' : 'The database was unreachable'}: from <${Time} value=${outage.firstAt} /> to <${Time} value=${outage.lastAt} /> (${fmtMs(new Date(outage.lastAt) - new Date(outage.firstAt))}), ${outage.occurrences.toLocaleString()} operation${outage.occurrences === 1 ? '' : 's'} refused or retried${ongoing ? ' (met in the last minute)' : ''}.</li>`,
+    );
+  if (p.pullSpoolRefused)
+    problems.push(
+      html`<li data-health="spool" class="bad">The pull spool (<code>workers.pullSpoolDir</code>) refuses its check: no pull of this process fetches anything (a full or read-only disk).</li>`,
+    );
+  if (p.pulledNotificationsLost > 0)
+    problems.push(
+      html`<li data-health="lost" class="bad">${p.pulledNotificationsLost} pulled notifications lost by this process (see its error log).</li>`,
+    );
+  return html`<article class="card wide" aria-label="This hub process">
+    <h2>This process</h2>
+    ${
+      problems.length === 0
+        ? html`<p class="muted">No database outage since it started; pull spool writable.</p>`
+        : html`<ul class="plain">${problems}</ul>`
+    }
+    <p class="muted small">Kept in the memory of the process that answered (a restart forgets it; another replica has its own).</p>
+  </article>`;
+}
+
 export function OverviewView() {
   const state = useLoad(() => api('GET', '/v1/dashboard/overview?minutes=60'), [], { everyMs: REFRESH_MS });
   const o = state.data;
@@ -42,6 +75,7 @@ export function OverviewView() {
     ${
       o &&
       html`<div class="grid">
+        <${ProcessHealth} p=${o.process} at=${o.generatedAt} />
         <article class="card wide">
           <h2>Events per minute</h2>
           <${Sparkline} points=${o.eventsPerMinute} />
