@@ -562,6 +562,32 @@ describe('the dashboard in a browser', () => {
     expect(requested.filter((u) => !u.startsWith(`${base}/`))).toEqual([]);
   }, 60_000);
 
+  it('enables a disabled subscription and sends it what it missed meanwhile', async () => {
+    await page.goto(`${base}/ui/#/subscriptions/${subscriptionId}`);
+    await page.getByRole('button', { name: 'Disable' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    await page.getByRole('button', { name: 'Enable' }).waitFor();
+    // Stored while it is disabled: nothing is fanned out to it, so only enabling with replayMissed sends it.
+    await push('n-missed', 'created', 'BK-MISSED');
+    let subject = '';
+    await eventually(async () => {
+      const found = await call(base, 'GET', '/v1/dashboard/events?vendorId=BK-MISSED');
+      subject = found.json.items[0]?.subject ?? '';
+      return subject !== '';
+    });
+    const sent = () => subscriber.requests.filter((r) => r.subject === subject && r.path === '/crm').length;
+    expect(sent()).toBe(0);
+    await page.getByRole('button', { name: 'Enable' }).click();
+    const ask = page.getByRole('dialog', { name: 'Enable this subscription?' });
+    expect(await ask.getByRole('checkbox', { name: /Also send what it missed/ }).isChecked()).toBe(true);
+    await ask.getByRole('button', { name: 'Confirm' }).click();
+    await expect
+      .poll(() => page.locator('.notice').first().textContent())
+      .toContain('missed deliveries sent again');
+    await expect.poll(sent, { timeout: 15_000 }).toBe(1);
+    expect((await call(base, 'GET', `/v1/subscriptions/${subscriptionId}`)).json.disabledAt).toBeNull();
+  });
+
   it('fits a 390 px phone screen on every screen, with a compact top bar', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
     const on = await phone.newPage();

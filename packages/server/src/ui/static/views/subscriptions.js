@@ -167,6 +167,9 @@ export function SubscriptionView({ id }) {
   const action = useAction();
   const [secret, setSecret] = useState();
   const [ask, setAsk] = useState(undefined);
+  // Enabling can also send what the subscription missed (POST …/enable { replayMissed }); without
+  // it the events stored while it was disabled are never sent to it.
+  const [replayMissed, setReplayMissed] = useState(true);
   const base = `/v1/subscriptions/${encodeURIComponent(id)}`;
   const s = state.data;
   // The hub refuses to rotate secrets the file declares: the next start would put the file's back.
@@ -186,7 +189,10 @@ export function SubscriptionView({ id }) {
         'Disabled.',
       );
     } else if (what === 'enable') {
-      await action.run(() => api('POST', `${base}/enable`, { replayMissed: false }), 'Enabled.');
+      await action.run(
+        () => api('POST', `${base}/enable`, { replayMissed }),
+        (r) => (replayMissed ? `Enabled; ${r.replayed} missed deliveries sent again.` : 'Enabled.'),
+      );
     }
     state.reload();
   }
@@ -199,7 +205,12 @@ export function SubscriptionView({ id }) {
       'Disable this subscription?',
       'Nothing is delivered to it until it is enabled again. This stays as it is across restarts, also for a subscription declared in the configuration file.',
     ],
-    enable: ['Enable this subscription?', 'Deliveries start again with new events.'],
+    enable: [
+      'Enable this subscription?',
+      html`<p>Deliveries start again.</p>
+        <label class="inline"><input type="checkbox" name="replayMissed" checked=${replayMissed}
+          onChange=${(e) => setReplayMissed(e.currentTarget.checked)} /> Also send what it missed: its dead deliveries and every matching event stored while it was disabled</label>`,
+    ],
   };
   return html`<section>
     <div class="head"><h1>Subscription</h1><code>${id}</code></div>
