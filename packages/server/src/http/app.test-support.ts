@@ -107,7 +107,7 @@ export const silent = pino({ level: 'silent' });
  */
 export async function makeHub(
   databaseUrl: string,
-  more: Pick<HubConfig, 'markEchoes' | 'metrics'> & {
+  more: Pick<HubConfig, 'markEchoes' | 'metrics' | 'gateResponder' | 'afterNormalize'> & {
     connectors?: HubConfig['connectors'];
     queue?: boolean;
   } = {},
@@ -116,6 +116,8 @@ export async function makeHub(
     databaseUrl,
     connectors: [hookConnector as never, ...(more.connectors ?? [])],
     ...(more.markEchoes ? { markEchoes: more.markEchoes } : {}),
+    ...(more.gateResponder ? { gateResponder: more.gateResponder } : {}),
+    ...(more.afterNormalize ? { afterNormalize: more.afterNormalize } : {}),
     ...(more.metrics ? { metrics: more.metrics } : {}),
     secretKey: SECRET_KEY,
     logger: silent,

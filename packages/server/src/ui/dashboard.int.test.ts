@@ -3,7 +3,7 @@
  * real hub and app on loopback, with a recording subscriber, and commands sent through the real API to
  * the Docplanner simulator. `SWITCHYARD_SCREENSHOTS=1` also writes the screenshots of docs/dashboard.md.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
@@ -11,9 +11,11 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Commands, commandRoutes, createCommands } from '../commands/index.ts';
 import { findConnector } from '../connectors.ts';
+import { createGates, type Gates, gateRoutes } from '../gates/index.ts';
 import { ADMIN_TOKEN, call, eventually, makeHub, silent, VENDOR_API_KEY } from '../http/app.test-support.ts';
 import { buildApp, type SwitchyardApp } from '../http/app.ts';
 import { createMetrics } from '../http/metrics-registry.ts';
+import { adminAuth } from '../http/plugins/admin-auth.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { uiPlugin } from './plugin.ts';
@@ -22,6 +24,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.SWITCHYARD_SCREENSHOTS === '1';
 const SHOT_DIR = fileURLToPath(new URL('../../../../docs/dashboard/', import.meta.url));
 const VENDOR_ID = 'BK-4711';
+const DP_FIXTURES = new URL('../../../connectors/docplanner/fixtures/', import.meta.url);
 
 const database = useTestDatabase();
 let hub: Hub;
@@ -43,6 +46,7 @@ const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 const TAKEN = '2026-03-12T09:00:00+01:00';
 let sim: DocplannerSimulator;
 let commands: Commands;
+let gates: Gates;
 /** Seeded by the commands test, opened again at phone width. */
 const seeded = { subject: '', eventId: '', okId: '', failedId: '' };
 /** Every URL the page asked for: none may leave the hub. */
@@ -88,15 +92,18 @@ async function horizontalOverflow(on: Page): Promise<{ scrollWidth: number; inne
 beforeAll(async () => {
   if (SHOTS) mkdirSync(SHOT_DIR, { recursive: true });
   commands = createCommands({ retryScheduleMs: [100], retryJitter: 0, retentionCron: false });
+  gates = createGates({ worker: true, approverCacheMs: 0 });
   const metrics = createMetrics();
   hub = await makeHub(database.url(), {
     connectors: [findConnector('docplanner')!],
+    ...gates.hooks,
     ...commands.hooks,
     metrics: metrics.registry,
     queue: true,
   });
   await hub.start();
   await commands.start(hub.host);
+  await gates.start(hub.host);
   sim = new DocplannerSimulator({ apiKey: DP_PUSH_KEY, timeScale: 0.0001 });
   await sim.start();
   // The first event's two attempts fail (500), so it dies; everything after that is accepted.
@@ -115,6 +122,10 @@ beforeAll(async () => {
     metrics,
     plugins: [
       async (scope) => commandRoutes(scope, { commands, adminToken: ADMIN_TOKEN }),
+      async (scope) => {
+        scope.addHook('onRequest', adminAuth(ADMIN_TOKEN));
+        await gateRoutes(scope, { gates });
+      },
       uiPlugin({ hub, adminToken: ADMIN_TOKEN }),
     ],
   });
@@ -171,6 +182,7 @@ afterAll(async () => {
   await browser?.close();
   await app?.close();
   await commands?.stop({ graceful: false });
+  await gates?.stop().catch(() => {});
   await sim?.close();
   await subscriber?.close();
   await hub?.stop();
@@ -397,9 +409,33 @@ describe('the dashboard in a browser', () => {
     await shot('instance');
     await failed.first().getByRole('button', { name: 'Re-normalize' }).click();
     await expect.poll(() => page.locator('.notice').first().textContent()).toContain('Queued');
+    // A Docplanner booking request at a gated instance with no approver: the default, reason no_approvers.
+    await hub.instances.upsert({
+      id: 'dp-gated',
+      connector: 'docplanner',
+      mode: 'push',
+      settings: { pushAuth: { headerName: 'x-api-key', apiKey: DP_PUSH_KEY } },
+      gate: { deadlineMs: 1500, default: 'approve' },
+    });
+    const booking = await call(base, 'POST', '/hooks/dp-gated', {
+      body: JSON.parse(readFileSync(new URL('slot-booking.json', DP_FIXTURES), 'utf8')),
+      token: null,
+      headers: { 'x-api-key': DP_PUSH_KEY },
+    });
+    expect(booking.status).toBe(200);
     await page.goto(`${base}/ui/#/gates`);
     await page.getByRole('heading', { name: 'Gates' }).waitFor();
+    const gateRows = page.locator('table[aria-label="Gate requests"] tbody tr');
+    await expect.poll(() => gateRows.first().textContent()).toContain('dp-gated');
     await shot('gates');
+    // "Approvals seem slow": which requests got the default at the deadline, which had no approver.
+    const why = page.getByRole('combobox', { name: 'Why' });
+    await why.selectOption('deadline');
+    await expect.poll(() => page.url()).toContain('reason=deadline');
+    await expect.poll(() => gateRows.first().textContent()).toContain('No approval requests');
+    await why.selectOption('no_approvers');
+    await expect.poll(() => gateRows.first().textContent()).toContain('no_approvers');
+    expect(await gateRows.count()).toBe(1);
     expect(requested.length).toBeGreaterThan(10);
     expect(requested.filter((u) => !u.startsWith(`${base}/`))).toEqual([]);
   });

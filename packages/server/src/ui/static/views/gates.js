@@ -16,6 +16,20 @@ import {
   usePager,
 } from '../lib.js';
 
+/**
+ * Why a request got its answer (`GET /v1/gates?reason=`): "approvals seem slow" is answered by the
+ * ones given the instance's default at the deadline.
+ */
+const REASONS = [
+  ['approved', 'approved by an approver'],
+  ['refused', 'refused by an approver'],
+  ['deadline', 'default at the deadline'],
+  ['no_approvers', 'default: no approvers'],
+  ['unavailable', 'default: approvers unavailable'],
+  ['error', 'default: an error'],
+  ['abandoned', 'default: abandoned'],
+];
+
 function notEnabled(state) {
   return (
     state.error instanceof ApiError &&
@@ -31,20 +45,26 @@ export function GatesView({ params }) {
     () =>
       api(
         'GET',
-        `/v1/gates${query({ decision: params.decision, instanceId: params.instanceId, cursor: pager.cursor, limit: 50 })}`,
+        `/v1/gates${query({ decision: params.decision, reason: params.reason, instanceId: params.instanceId, cursor: pager.cursor, limit: 50 })}`,
       ),
     [key, pager.cursor],
     { everyMs: 10_000 },
   );
   const change = (e) => {
     const f = new FormData(e.currentTarget.form);
-    navigate('gates', { decision: f.get('decision'), instanceId: f.get('instanceId') });
+    navigate('gates', {
+      decision: f.get('decision'),
+      reason: f.get('reason'),
+      instanceId: f.get('instanceId'),
+    });
   };
   return html`<section>
     <div class="head"><h1>Gates</h1></div>
     <form class="filters" onSubmit=${(e) => e.preventDefault()} aria-label="Filter gate requests">
       <label>Decision<select name="decision" value=${params.decision ?? ''} onChange=${change}>
         <option value="">Any</option><option value="approve">approve</option><option value="refuse">refuse</option></select></label>
+      <label>Why<select name="reason" value=${params.reason ?? ''} onChange=${change}>
+        <option value="">Any</option>${REASONS.map(([v, label]) => html`<option value=${v}>${label}</option>`)}</select></label>
       <label>Instance<input name="instanceId" data-search defaultValue=${params.instanceId ?? ''} onChange=${change} /></label>
     </form>
     ${notEnabled(state) ? html`<p class="muted">This hub process does not serve gate requests.</p>` : html`<${Loading} state=${state} />`}
