@@ -599,9 +599,40 @@ describe('the dashboard in a browser', () => {
   }, 60_000);
 
   it('enables a disabled subscription and sends it what it missed meanwhile', async () => {
+    // An appointment whose first delivery is still in flight when crm is disabled: its second waits
+    // behind it (pending), and disabling parks it.
+    subscriber.setScript([{ status: 200, delayMs: 6000 }]);
+    await push('n-park-1', 'created', 'BK-PARK');
+    let parkedSubject = '';
+    await eventually(async () => {
+      const found = await call(base, 'GET', '/v1/dashboard/events?vendorId=BK-PARK');
+      parkedSubject = found.json.items[0]?.subject ?? '';
+      return subscriber.requests.some((r) => r.subject === parkedSubject && parkedSubject !== '');
+    });
+    await push('n-park-2', 'created', 'BK-PARK');
+    let parkedId = '';
+    await eventually(async () => {
+      const pending = await call(
+        base,
+        'GET',
+        `/v1/deliveries?subscriptionId=${subscriptionId}&status=pending`,
+      );
+      parkedId = pending.json.items.find((d: { subject: string }) => d.subject === parkedSubject)?.id ?? '';
+      return parkedId !== '';
+    });
     await page.goto(`${base}/ui/#/subscriptions/${subscriptionId}`);
     await page.getByRole('button', { name: 'Disable' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    await page.getByRole('button', { name: 'Enable' }).waitFor();
+    // Its page says it is parked until crm is enabled, not "next attempt 31 Dec 9999".
+    await page.goto(`${base}/ui/#/deliveries/${parkedId}`);
+    await expect
+      .poll(() => page.locator('[data-next]').textContent())
+      .toContain('Its subscription is disabled: it waits, and is sent when crm is enabled');
+    expect(await page.locator('section').textContent()).not.toContain('9999');
+    await page.goto(`${base}/ui/#/deliveries?subscriptionId=${subscriptionId}&status=pending`);
+    await expect.poll(() => page.locator('table.results tbody').textContent()).toContain('parked');
+    await page.goto(`${base}/ui/#/subscriptions/${subscriptionId}`);
     await page.getByRole('button', { name: 'Enable' }).waitFor();
     // Stored while it is disabled: nothing is fanned out to it, so only enabling with replayMissed sends it.
     await push('n-missed', 'created', 'BK-MISSED');
@@ -621,8 +652,12 @@ describe('the dashboard in a browser', () => {
       .poll(() => page.locator('.notice').first().textContent())
       .toContain('missed deliveries sent again');
     await expect.poll(sent, { timeout: 15_000 }).toBe(1);
+    // The parked one goes too, after the one it waited behind.
+    await expect
+      .poll(() => subscriber.requests.filter((r) => r.subject === parkedSubject).length, { timeout: 15_000 })
+      .toBe(2);
     expect((await call(base, 'GET', `/v1/subscriptions/${subscriptionId}`)).json.disabledAt).toBeNull();
-  });
+  }, 60_000);
 
   it('fits a 390 px phone screen on every screen, with a compact top bar', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });

@@ -18,6 +18,21 @@ import {
   usePager,
 } from '../lib.js';
 
+/**
+ * A disabled subscription's waiting deliveries are parked: due at this instant (deliveries/store.ts
+ * PARKED_UNTIL), which is no time to show an operator. They are sent when it is enabled.
+ */
+const PARKED_UNTIL = '9999-12-31T00:00:00.000Z';
+const isParked = (d) => d.status === 'pending' && d.nextAttemptAt >= PARKED_UNTIL;
+
+/** When a waiting delivery goes next, or that it is parked until its subscription is enabled. */
+function NextAttempt({ d }) {
+  if (d.status !== 'pending') return null;
+  return isParked(d)
+    ? html`<p class="notice" data-next="parked"><${Badge} value="parked" tone="warn" /> Its subscription is disabled: it waits, and is sent when <a href=${link(`subscriptions/${d.subscriptionId}`)}>${d.subscriptionId}</a> is enabled.</p>`
+    : html`<p class="muted" data-next="due">Next attempt <${Time} value=${d.nextAttemptAt} /> (or once the deliveries before it on its subject are done).</p>`;
+}
+
 const STATUSES = ['pending', 'in_flight', 'held', 'succeeded', 'dead', 'replayed', 'skipped'];
 const STATUS_LABELS = { dead: 'dead (not replayed)', replayed: 'dead, since replayed' };
 
@@ -79,6 +94,7 @@ export function DeliveryCard({ delivery: d, onChange }) {
           : null
       }
     </div>
+    <${NextAttempt} d=${d} />
     <${Attempts} attempts=${d.attemptLog} />
     <${ActionStatus} action=${action} />
     <${Confirm} open=${confirm} title=${replayed ? 'Send this delivery again?' : 'Replay this delivery?'}
@@ -214,7 +230,7 @@ export function DeliveriesView({ params }) {
             : page.items.map(
                 (d) => html`<tr>
                   <td><a href=${link(`deliveries/${d.id}`)}>${d.id.slice(0, 8)}</a>${d.reason === 'replay' ? html` <span class="muted small">replay</span>` : ''}</td>
-                  <td><${Badge} value=${d.status} />${d.supersededBy ? html` <a class="badge mute" href=${link(`deliveries/${d.supersededBy}`)} title="Replayed as this delivery">replayed</a>` : null}</td>
+                  <td><${Badge} value=${d.status} />${isParked(d) ? html` <${Badge} value="parked" tone="warn" />` : null}${d.supersededBy ? html` <a class="badge mute" href=${link(`deliveries/${d.supersededBy}`)} title="Replayed as this delivery">replayed</a>` : null}</td>
                   <td>${d.subscriptionId}</td>
                   <td class="clip"><a href=${link(`events/${d.eventId}`)}>${d.subject}</a></td>
                   <td>${d.attempts}</td><td class="clip">${d.lastStatusCode ?? d.lastError ?? '—'}</td>
