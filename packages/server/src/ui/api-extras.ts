@@ -37,6 +37,10 @@ const overview = object({
     },
     pullSpoolRefused: { type: 'boolean' },
     pulledNotificationsLost: { type: 'integer' },
+    stalledDeliveryRequests: {
+      type: 'array',
+      items: object({ subscriptionId: { type: 'string' }, requests: { type: 'integer' } }),
+    },
   }),
   eventsPerMinute: { type: 'array', items: object({ minute: time, count: { type: 'integer' } }) },
   deliveries: object({ byStatus: counts, completedLastHour: counts }),
@@ -150,6 +154,11 @@ export async function dashboardApiRoutes(
           databaseOutage: latestDatabaseOutage() ?? null,
           pullSpoolRefused: hub.pullSpoolRefused(),
           pulledNotificationsLost: hub.pulledNotificationsLost(),
+          // switchyard_delivery_requests_stalled: a slow subscriber, seen while it is slow.
+          stalledDeliveryRequests: [...hub.stalledDeliveryRequests()].map(([subscriptionId, requests]) => ({
+            subscriptionId,
+            requests,
+          })),
         },
         eventsPerMinute: perMinute,
         deliveries: { byStatus, completedLastHour: completed },

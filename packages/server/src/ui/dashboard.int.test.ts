@@ -659,6 +659,33 @@ describe('the dashboard in a browser', () => {
     expect((await call(base, 'GET', `/v1/subscriptions/${subscriptionId}`)).json.disabledAt).toBeNull();
   }, 60_000);
 
+  it('names a subscriber that stopped answering, while it does', async () => {
+    // Answers after 20 s (its timeout 30 s): its request is stalled after 2 s, the slot given away.
+    const slow = await startRecordingSubscriber({ defaultResponse: { status: 200, delayMs: 20_000 } });
+    try {
+      await hub.subscriptions.create({
+        id: 'slow-erp',
+        url: `${slow.url}erp`,
+        eventTypes: ['appointment.*'],
+        timeoutMs: 30_000,
+        allowPrivateAddresses: true,
+      });
+      await push('n-slow', 'created', 'BK-SLOW');
+      await page.goto(`${base}/ui/#/`);
+      const stalled = page.locator('article[aria-label="This hub process"] [data-health="stalled"]');
+      await expect
+        .poll(() => stalled.textContent(), { timeout: 10_000 })
+        .toMatch(/Subscriber slow-erp not answering: 1 request unanswered for over 2 s/);
+      const overview = await call(base, 'GET', '/v1/dashboard/overview');
+      expect(overview.json.process.stalledDeliveryRequests).toEqual([
+        { subscriptionId: 'slow-erp', requests: 1 },
+      ]);
+    } finally {
+      await slow.close();
+      await hub.subscriptions.remove('slow-erp');
+    }
+  }, 40_000);
+
   it('fits a 390 px phone screen on every screen, with a compact top bar', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
     const on = await phone.newPage();

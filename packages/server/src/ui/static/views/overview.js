@@ -48,6 +48,10 @@ function ProcessHealth({ p, at }) {
     problems.push(
       html`<li data-health="spool" class="bad">The pull spool (<code>workers.pullSpoolDir</code>) refuses its check: no pull of this process fetches anything (a full or read-only disk).</li>`,
     );
+  for (const st of p.stalledDeliveryRequests)
+    problems.push(
+      html`<li data-health="stalled" class="bad">Subscriber <a href=${link(`subscriptions/${st.subscriptionId}`)}>${st.subscriptionId}</a> not answering: ${st.requests} request${st.requests === 1 ? '' : 's'} unanswered for over 2 s; its deliveries wait until it answers or times out.</li>`,
+    );
   if (p.pulledNotificationsLost > 0)
     problems.push(
       html`<li data-health="lost" class="bad">${p.pulledNotificationsLost} pulled notifications lost by this process (see its error log).</li>`,
