@@ -601,7 +601,16 @@ describe('the dashboard in a browser', () => {
   it('enables a disabled subscription and sends it what it missed meanwhile', async () => {
     // An appointment whose first delivery is still in flight when crm is disabled: its second waits
     // behind it (pending), and disabling parks it.
-    subscriber.setScript([{ status: 200, delayMs: 6000 }]);
+    // Held until crm is disabled (a fixed delay raced the page's disable under load): answered then.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = true;
+    subscriber.setHandler(async (r) => {
+      if (holding && r.path === '/crm') await held;
+      return undefined;
+    });
     await push('n-park-1', 'created', 'BK-PARK');
     let parkedSubject = '';
     await eventually(async () => {
@@ -624,6 +633,9 @@ describe('the dashboard in a browser', () => {
     await page.getByRole('button', { name: 'Disable' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
     await page.getByRole('button', { name: 'Enable' }).waitFor();
+    holding = false;
+    subscriber.setHandler(undefined);
+    release();
     // Its page says it is parked until crm is enabled, not "next attempt 31 Dec 9999".
     await page.goto(`${base}/ui/#/deliveries/${parkedId}`);
     await expect
