@@ -53,6 +53,11 @@ function dpBook(start: string, patient: { name: string; phone: string; email?: s
   };
 }
 
+/** An `appointment.book`'s data for Clockwise.MD instance `cw`: a visit at `start` in hospital 77. */
+function cwBook(start: string, patient: { given: string; family: string }) {
+  return { start, patient, location: { id: '77' } };
+}
+
 let sim: DocplannerSimulator;
 let bbSim: BookingBugSimulator;
 const BB_TOKEN = 'jrni-commands-basic-token-0123';
@@ -1389,11 +1394,7 @@ describe('Clockwise.MD commands through a started hub', () => {
       const sent = await api('POST', '/v1/commands', {
         type: 'appointment.book',
         instance: 'cw',
-        data: {
-          start: '2026-04-02T10:00:00-05:00',
-          patient: { given: 'Booked', family: 'Once' },
-          location: { id: '77' },
-        },
+        data: cwBook('2026-04-02T10:00:00-05:00', { given: 'Booked', family: 'Once' }),
       });
       const done = await outcomeOf(sent.json.id, 1);
       expect(done).toMatchObject({
@@ -1415,11 +1416,7 @@ describe('Clockwise.MD commands through a started hub', () => {
         const sent = await api('POST', '/v1/commands', {
           type: 'appointment.book',
           instance: 'cw',
-          data: {
-            start: '2026-04-02T11:00:00-05:00',
-            patient: { given: `Lost${lost}`, family: 'Answer' },
-            location: { id: '77' },
-          },
+          data: cwBook('2026-04-02T11:00:00-05:00', { given: `Lost${lost}`, family: 'Answer' }),
         });
         expect(sent.status).toBe(202);
         const done = await outcomeOf(sent.json.id, 1);
@@ -1448,11 +1445,7 @@ describe('Clockwise.MD commands through a started hub', () => {
       const sent = await api('POST', '/v1/commands', {
         type: 'appointment.book',
         instance: 'cw',
-        data: {
-          start: '2026-04-03T09:30:00-05:00',
-          patient: { given: 'Cut', family: 'Short' },
-          location: { id: '77' },
-        },
+        data: cwBook('2026-04-03T09:30:00-05:00', { given: 'Cut', family: 'Short' }),
       });
       expect(sent.status).toBe(202);
       // The create is at Clockwise.MD (recorded before it went out), its answer not yet back.
