@@ -75,6 +75,11 @@ describe('subscription rate limit', () => {
       const p = await hub.deliveries.list({ subscriptionId: subscription.id, status: 'succeeded' });
       return p.items.length === count ? p : undefined;
     });
-    expect(page.items.every((d) => d.attempts === 1)).toBe(true);
+    // Every delivery at one attempt; any other shown with its last answer (fresh-clone CI on 313d05d
+    // once read one at 2 under load, and the bare boolean did not say why).
+    const more = page.items.filter((d) => d.attempts !== 1);
+    expect(more.map((d) => ({ attempts: d.attempts, status: d.lastStatusCode, error: d.lastError }))).toEqual(
+      [],
+    );
   });
 });
