@@ -572,7 +572,7 @@ describe('commands through a started hub', () => {
   it('keeps order on one subject under a transient failure: the cancel waits for the retried reschedule', async () => {
     const { subject, bookingId } = await bookedAppointment();
     sim.writes.log.length = 0;
-    sim.failNext(1, 503);
+    sim.failNext(1, 503, undefined, new RegExp(`/bookings/${bookingId}/move$`));
     const move = await api('POST', '/v1/commands', {
       type: 'appointment.reschedule',
       subject,
@@ -1664,8 +1664,19 @@ describe('credentials, retries and the known state', () => {
     expect(JSON.stringify(listed.json)).not.toContain(b.token);
 
     const { subject } = await bookedAppointment();
-    const send = (token: string) =>
-      api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} }, as(token));
+    // Each accepted command is awaited at the end: left running, its presence calls met a later
+    // test's failures (fresh-clone CI: that test's four 503s taken by two of these).
+    const accepted: string[] = [];
+    const send = async (token: string) => {
+      const r = await api(
+        'POST',
+        '/v1/commands',
+        { type: 'appointment.mark_arrived', subject, data: {} },
+        as(token),
+      );
+      if (r.status === 202) accepted.push(r.json.id);
+      return r;
+    };
     expect((await send(a.token)).status).toBe(202);
     // Admin only: a credential neither lists nor revokes credentials.
     const credentialsPath = '/v1/subscriptions/revocable/command-credentials';
@@ -1702,6 +1713,8 @@ describe('credentials, retries and the known state', () => {
     expect(list.security).toEqual([{ adminToken: [] }]);
     expect(remove.security).toEqual([{ adminToken: [] }]);
     expect(Object.keys(remove.responses)).toEqual(expect.arrayContaining(['204', '401']));
+    expect(accepted).toHaveLength(3);
+    for (const id of accepted) expect((await finished(id)).status).toBe('succeeded');
   });
 
   it('a database failure after Docplanner booked does not book again: the retry answers the recorded booking', async () => {
@@ -1888,10 +1901,10 @@ describe('credentials, retries and the known state', () => {
         .filter((x) => x.url.endsWith('/presence/patient'))
         .map((x) => `${x.run}.${x.attempt} ${x.statusCode}`);
     // Exhausted: four tries (the schedule's three retries), each answered 503.
-    const { subject } = await bookedAppointment();
-    // Only this test's presence calls fail: a stray call of an earlier test's command used one up
-    // once, under load.
-    const presence = /\/presence\/patient$/;
+    const { subject, bookingId } = await bookedAppointment();
+    // Only this test's presence calls fail (its own booking's): a stray call of an earlier test's
+    // command used some up under load.
+    const presence = new RegExp(`/bookings/${bookingId}/presence/patient$`);
     sim.failNext(4, 503, undefined, presence);
     const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
     expect(sent.status).toBe(202);
@@ -1915,7 +1928,7 @@ describe('credentials, retries and the known state', () => {
     // A cancel that failed (Docplanner refused it), for an appointment the patient has cancelled
     // since: refused as a new cancel would be (409), nothing queued, no vendor call.
     const other = await bookedAppointment();
-    sim.failNext(1, 400);
+    sim.failNext(1, 400, undefined, new RegExp(`/bookings/${other.bookingId}$`));
     const cancel = await api('POST', '/v1/commands', {
       type: 'appointment.cancel',
       subject: other.subject,
@@ -1952,7 +1965,7 @@ describe('credentials, retries and the known state', () => {
     const cred = (await api('POST', '/v1/subscriptions/narrowed/command-credentials')).json;
     const as = { authorization: `Bearer ${cred.token}` };
     const third = await bookedAppointment();
-    sim.failNext(1, 400);
+    sim.failNext(1, 400, undefined, new RegExp(`/bookings/${third.bookingId}/presence/patient$`));
     const mine = await api(
       'POST',
       '/v1/commands',
@@ -2174,7 +2187,7 @@ describe('a command waiting for its retry', () => {
     const { subject, bookingId } = await bookedAppointment();
     // The first try answered 503 with Retry-After: 2: the retry waits 2 s, and the patient
     // cancels in Docplanner meanwhile.
-    sim.failNext(1, 503, 2);
+    sim.failNext(1, 503, 2, new RegExp(`/bookings/${bookingId}/presence/patient$`));
     const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
     expect(sent.status).toBe(202);
     await eventually(async () => {
@@ -2400,8 +2413,8 @@ describe('a retry at its time', () => {
     await hub.stop();
     hub = await startHub({ sweepIntervalMs: 0, retryScheduleMs: [1000] });
     sim.writes.hookUrl = `${hub.url}/hooks/dp`;
-    const { subject } = await bookedAppointment();
-    sim.failNext(1, 503);
+    const { subject, bookingId } = await bookedAppointment();
+    sim.failNext(1, 503, undefined, new RegExp(`/bookings/${bookingId}/presence/patient$`));
     const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
     expect(sent.status).toBe(202);
     const done = await finished(sent.json.id, 'the retried command finished', 20_000);
