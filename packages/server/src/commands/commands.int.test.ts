@@ -1770,8 +1770,8 @@ describe('credentials, retries and the known state', () => {
   });
 
   it("a cancel whose answer was lost (502 after Docplanner cancelled): the vendor's notification, arriving while the cancel waits for its retry, is still its echo", async () => {
-    const { subject } = await bookedAppointment();
-    sim.writes.loseAnswers(1, 502);
+    const { subject, bookingId } = await bookedAppointment();
+    sim.writes.loseAnswers(1, 502, new RegExp(`/bookings/${bookingId}$`));
     sim.writes.echoDelayMs = 0;
     try {
       const sent = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data: {} });
@@ -1793,7 +1793,7 @@ describe('credentials, retries and the known state', () => {
 
   it("a move whose answer was lost, found done by its next try without the new id: Docplanner's booking-moved after it is still its echo", async () => {
     const { subject, bookingId } = await bookedAppointment();
-    sim.writes.loseAnswers(1, 502);
+    sim.writes.loseAnswers(1, 502, new RegExp(`/bookings/${bookingId}/move$`));
     // A booking without a move chain (moving: null, made before Docplanner kept chains): the
     // re-read shows the old booking cancelled by the move, not the new id.
     sim.writes.movingChains = false;
@@ -2055,7 +2055,7 @@ describe('credentials, retries and the known state', () => {
     const { subject, bookingId } = await bookedAppointment();
     sim.writes.holdEchoes = true;
     try {
-      sim.writes.loseAnswers(1, 502);
+      sim.writes.loseAnswers(1, 502, new RegExp(`/bookings/${bookingId}/move$`));
       const move = await api('POST', '/v1/commands', {
         type: 'appointment.reschedule',
         subject,
@@ -2090,7 +2090,7 @@ describe('credentials, retries and the known state', () => {
     try {
       // Docplanner moves the booking but the answer is lost (502): the retry finds the old booking
       // canceled by the move and is done without the new id.
-      sim.writes.loseAnswers(1, 502);
+      sim.writes.loseAnswers(1, 502, new RegExp(`/bookings/${bookingId}/move$`));
       const move = await api('POST', '/v1/commands', {
         type: 'appointment.reschedule',
         subject,
