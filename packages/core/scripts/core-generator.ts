@@ -66,6 +66,7 @@ export const COMMAND_ORDER = [
   'appointment.book',
   'appointment.cancel',
   'appointment.reschedule',
+  'appointment.confirm',
   'appointment.mark_arrived',
   'appointment.mark_no_show',
   'appointment.clear_presence',

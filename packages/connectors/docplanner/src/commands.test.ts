@@ -100,6 +100,7 @@ describeCommandConformance({
       vendorIds: ['12348'],
       current: CURRENT,
     },
+    'appointment.confirm': { data: {}, vendorIds: ['12348'], current: CURRENT },
     'appointment.mark_arrived': { data: {}, vendorIds: ['12348'], current: CURRENT },
     'appointment.mark_no_show': { data: {}, vendorIds: ['12348'], current: CURRENT },
   },
@@ -1155,5 +1156,137 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(again.outcome).toBe('permanent');
     expect(again.outcome === 'permanent' && again.message).toMatch(/canceled at Docplanner by the user/);
     expect(writesTo(sim, '/move')).toEqual([]);
+  });
+});
+
+// confirmBooking (Docplanner API reference 1.9.0, Bookings): `PUT …/bookings/{id}/confirm` with a
+// required `{ confirmed_by: "user" | "admin" }`, 204; 409 "Visit has already been confirmed", "Visit
+// has been canceled", "Visit has been deleted", "Visit is in the past"; 400 on a bad `confirmed_by`.
+describe('confirm (confirmBooking)', () => {
+  /** A booking a week ahead (the simulator refuses to confirm a visit whose start has passed, as Docplanner does). */
+  async function upcoming() {
+    const s = await setup();
+    const start = new Date(Date.now() + 7 * 86_400_000).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+    s.sim.writes.addBooking(PLACE, { id: '2087456200', status: 'booked', start_at: start, duration: 30 });
+    return {
+      ...s,
+      c: (over: Partial<CommandContext<Config>> = {}) => s.ctx({ vendorIds: ['2087456200'], ...over }),
+    };
+  }
+  const confirms = (sim: DocplannerSimulator) =>
+    sim.writes.log
+      .filter((w) => w.path.endsWith('/confirm'))
+      .map((w) => ({ method: w.method, body: w.body, status: w.lostStatus ?? w.status }));
+
+  it("PUTs the confirm with confirmed_by admin (the clinic), user when the patient confirmed; Docplanner's booking-confirmed follows", async () => {
+    const { sim, c } = await upcoming();
+    const hook = await startHookReceiver({
+      path: '/hooks/dp',
+      answers: [{ status: 200 }],
+      whenDone: 'repeat',
+    });
+    try {
+      sim.writes.echoes = true;
+      sim.writes.echoDelayMs = 0;
+      sim.writes.hookUrl = hook.url;
+      expect(await commands['appointment.confirm']!(cmd('appointment.confirm', {}), c())).toEqual({
+        outcome: 'done',
+        vendor: { status: 204, body: '' },
+      });
+      expect(sim.writes.log.map((w) => `${w.method} ${w.path}`)).toEqual([
+        `PUT /facilities/${PLACE.facility}/doctors/${PLACE.doctor}/addresses/${PLACE.address}/bookings/2087456200/confirm`,
+      ]);
+      expect(sim.writes.log[0]!.body).toEqual({ confirmed_by: 'admin' });
+      expect(sim.writes.confirmed.get('2087456200')).toBe('admin');
+      await expect.poll(() => hook.received.length).toBe(1);
+      expect(JSON.parse(hook.received[0]!.body)).toMatchObject({
+        name: 'booking-confirmed',
+        data: { visit_booking: { id: '2087456200' } },
+      });
+    } finally {
+      await hook.close();
+    }
+    const other = await upcoming();
+    for (const [actor, by] of [
+      [{ kind: 'patient' }, 'user'],
+      [{ kind: 'staff', name: 'Front desk' }, 'admin'],
+    ] as const) {
+      other.sim.writes.confirmed.clear();
+      await commands['appointment.confirm']!(cmd('appointment.confirm', { actor }), other.c());
+      expect(other.sim.writes.log.at(-1)!.body).toEqual({ confirmed_by: by });
+    }
+  });
+
+  it('a repeated confirm is done (already confirmed), and one whose answer was lost is sent again and done: confirmed once', async () => {
+    const { sim, c } = await upcoming();
+    const request = cmd('appointment.confirm', {});
+    expect((await commands['appointment.confirm']!(request, c())).outcome).toBe('done');
+    // Docplanner's 409 for a repeat is its answer to the hub's own earlier try: done, not a refusal.
+    expect(await commands['appointment.confirm']!(request, c({ attempt: 2 }))).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendor: { status: 409, body: { message: 'Visit has already been confirmed' } },
+    });
+    expect(confirms(sim).map((w) => w.status)).toEqual([204, 409]);
+
+    const lost = await upcoming();
+    lost.sim.writes.loseAnswers(1, 502, /\/confirm$/);
+    const again = cmd('appointment.confirm', {});
+    // Confirmed at Docplanner, answered 502: transient, nothing kept, sent again blind.
+    expect((await commands['appointment.confirm']!(again, lost.c())).outcome).toBe('transient');
+    expect(await commands['appointment.confirm']!(again, lost.c({ attempt: 2 }))).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+    expect(confirms(lost.sim)).toEqual([
+      { method: 'PUT', body: { confirmed_by: 'admin' }, status: 204 },
+      { method: 'PUT', body: { confirmed_by: 'admin' }, status: 409 },
+    ]);
+  });
+
+  it("Docplanner's other 409s are refusals with its words: a canceled visit, a visit in the past; 5xx and 429 are transient", async () => {
+    const { sim, c, ctx } = await upcoming();
+    const canceled = sim.bookings.get('2087456200')!;
+    canceled.booking = { ...canceled.booking, status: 'canceled', canceled_by: 'user' };
+    expect(await commands['appointment.confirm']!(cmd('appointment.confirm', {}), c())).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('Visit has been canceled'),
+      vendor: { status: 409 },
+    });
+    // setup()'s booking starts on 2026-03-10.
+    const past = await commands['appointment.confirm']!(cmd('appointment.confirm', {}), ctx());
+    expect(past).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('Visit is in the past'),
+    });
+    const fresh = await upcoming();
+    fresh.sim.failNext(1, 503, undefined, /\/confirm$/);
+    expect((await commands['appointment.confirm']!(cmd('appointment.confirm', {}), fresh.c())).outcome).toBe(
+      'transient',
+    );
+    expect(fresh.sim.writes.confirmed.size).toBe(0);
+  });
+
+  it('a booking moved at Docplanner before the hub heard of it: the confirm waits for the notification, not refused', async () => {
+    const { c } = await upcoming();
+    const staff = await commands['appointment.reschedule']!(
+      cmd('appointment.reschedule', {
+        start: new Date(Date.now() + 9 * 86_400_000).toISOString(),
+        durationMinutes: 30,
+      }),
+      c({ state: new MemoryStateStore(), commandState: new MemoryStateStore() }),
+    );
+    const newId = staff.outcome === 'done' ? staff.vendorIds![0]! : '';
+    expect(newId).not.toBe('');
+    expect(await commands['appointment.confirm']!(cmd('appointment.confirm', {}), c())).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining(`moved at Docplanner to booking ${newId}`),
+    });
+    // Once the move is known (the alias), the confirm goes to the new booking.
+    const done = await commands['appointment.confirm']!(
+      cmd('appointment.confirm', {}),
+      c({ vendorIds: ['2087456200', newId] }),
+    );
+    expect(done.outcome).toBe('done');
   });
 });

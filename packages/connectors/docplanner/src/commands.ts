@@ -7,6 +7,7 @@
  * | appointment.book | `POST …/slots/{start}/book` |
  * | appointment.cancel | `DELETE …/bookings/{id}` |
  * | appointment.reschedule | `POST …/bookings/{id}/move` (a new booking id, aliased to the same appointment) |
+ * | appointment.confirm | `PUT …/bookings/{id}/confirm` with `{ confirmed_by }` (confirmBooking) |
  * | appointment.mark_arrived | `POST …/bookings/{id}/presence/patient` (markPatientPresence) |
  * | appointment.mark_no_show | `DELETE …/bookings/{id}/presence/patient` (markPatientAbsence) |
  *
@@ -957,6 +958,54 @@ function presence(method: 'POST' | 'DELETE') {
 }
 
 /**
+ * Docplanner's `confirmed_by` for a confirm's actor: `user` (Docplanner's word for the patient, as
+ * in `booked_by`) when the patient confirmed; `admin` (the clinic) for any other actor, and when none
+ * is given: the command comes from the clinic's system, so "the clinic confirmed" is true of every
+ * confirm, "the patient did" only when the sender says so.
+ */
+function confirmedBy(data: CommandRequest<'appointment.confirm'>['data']): 'user' | 'admin' {
+  return data.actor?.kind === 'patient' ? 'user' : 'admin';
+}
+
+/**
+ * Docplanner's 409 for a booking confirmed before (its reference's ConfirmBookingAlreadyConfirmed:
+ * "Visit has already been confirmed"). confirmBooking answers 409 for three other conflicts too
+ * ("Visit has been canceled", "… deleted", "… is in the past"), so the words tell them apart.
+ */
+function alreadyConfirmed(res: VendorResponse): boolean {
+  return (
+    res.status === 409 &&
+    isJsonObject(res.body) &&
+    typeof res.body.message === 'string' &&
+    /\balready\b.*\bconfirmed\b/i.test(res.body.message)
+  );
+}
+
+/**
+ * `PUT …/bookings/{id}/confirm` (confirmBooking, API 1.9.0) with its one, required field
+ * `confirmed_by`. Confirming is idempotent in effect and Docplanner tells a repeat apart (409,
+ * {@link alreadyConfirmed}), so a try whose answer was lost is simply sent again: the next answer is
+ * either 204 or "already confirmed", both done. No record of the attempt is kept, unlike book and
+ * move, whose repeat would book or move twice.
+ */
+async function confirm(command: CommandRequest<'appointment.confirm'>, ctx: Ctx): Promise<CommandResult> {
+  const t = await target(command, ctx);
+  if ('outcome' in t) return t;
+  const res = await docplannerApi(api(ctx), {
+    method: 'PUT',
+    url: `${placePath(ctx.config, t.place)}/bookings/${encodeURIComponent(t.booking)}/confirm`,
+    json: { confirmed_by: confirmedBy(command.data) },
+  });
+  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+  if (alreadyConfirmed(res)) {
+    return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
+  }
+  // "Visit has been canceled" may be a move's at Docplanner the hub has not heard of yet: the
+  // confirm then waits for the move's notification and goes to the new booking.
+  return unlessMovedMeanwhile(ctx, t, failure('confirm', res));
+}
+
+/**
  * The Docplanner command handlers. `appointment.clear_presence`: Docplanner's API has no call that
  * removes a presence or absence mark (see {@link presence}).
  */
@@ -964,6 +1013,7 @@ export const commands: CommandSpec<Config> = {
   'appointment.book': book,
   'appointment.cancel': cancel,
   'appointment.reschedule': reschedule,
+  'appointment.confirm': confirm,
   'appointment.mark_arrived': presence('POST'),
   'appointment.mark_no_show': presence('DELETE'),
 };

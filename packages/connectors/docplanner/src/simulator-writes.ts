@@ -1,8 +1,9 @@
 /**
  * The write half of the fake Docplanner (integration API v3, FACTS.md "Write API"): book a slot,
- * cancel, move and mark presence or absence, with Docplanner's failure modes (a book without its
- * required fields: 400; a taken slot: 404; a cancel of a canceled booking: 400, a move of one: 409;
- * a move to an address outside the facility: 403), an optional delay on every answer (before the
+ * cancel, move, confirm and mark presence or absence, with Docplanner's failure modes (a book without
+ * its required fields: 400; a taken slot: 404; a cancel of a canceled booking: 400, a move of one:
+ * 409; a move to an address outside the facility: 403; a confirm without a valid `confirmed_by`:
+ * 400, of a canceled, past or already confirmed visit: 409), an optional delay on every answer (before the
  * write, or between the write and its answer), and the echo Docplanner pushes after a change made
  * through the API (`booked_by` / `canceled_by: integration`). The 5xx / 429-with-Retry-After modes
  * come from the simulator's `failNext`, which applies to these routes as to every API route
@@ -83,6 +84,12 @@ export class DocplannerWriteApi {
   readonly #lost: { status: number; only: RegExp | undefined }[] = [];
   /** Patient presence per booking id, as the last presence call marked it. */
   readonly presence = new Map<string, 'PRESENT' | 'ABSENT'>();
+  /**
+   * Who confirmed each confirmed booking (`confirmed_by` of its confirm), by booking id. getBookings
+   * tells it with `with=booking.confirmation` (`confirmed`). A move makes a new booking, not
+   * confirmed: whether Docplanner carries a confirmation over is not documented.
+   */
+  readonly confirmed = new Map<string, 'user' | 'admin'>();
   readonly #host: DocplannerWriteHost;
   readonly #taken = new Set<string>();
 
@@ -185,8 +192,12 @@ export class DocplannerWriteApi {
       answered = () => reply(status, json, headers);
     };
     const slot = /^\/slots\/([^/]+)\/book$/.exec(tail);
-    const booking = /^\/bookings\/([^/]+)(\/move|\/presence\/patient)?$/.exec(tail);
-    if (!(method === 'POST' && slot) && !(booking && (method === 'DELETE' || method === 'POST')))
+    const booking = /^\/bookings\/([^/]+)(\/move|\/presence\/patient|\/confirm)?$/.exec(tail);
+    const confirming = booking?.[2] === '/confirm' && method === 'PUT';
+    if (
+      !(method === 'POST' && slot) &&
+      !(booking && (method === 'DELETE' || method === 'POST' || confirming))
+    )
       return false;
     await this.onRequest?.(method, rest);
     if (this.delayMs > 0) await sleep(this.delayMs);
@@ -223,17 +234,21 @@ export class DocplannerWriteApi {
     const action = booking![2];
     if (known.booking.status === 'canceled') {
       // Docplanner's answers (its reference's examples): cancelBooking 400 DeleteBookingValidationError,
-      // moveBooking 409 VisitAlreadyMovedOrDeleted; for presence none is published.
+      // moveBooking 409 VisitAlreadyMovedOrDeleted, confirmBooking 409 ConfirmBookingVisitCanceled;
+      // for presence none is published.
       if (action === undefined && method === 'DELETE') {
         answer(400, { errors: [], message: `Visit ${id} cannot be canceled because it is not booked` });
       } else if (action === '/move') {
         answer(409, { errors: [], message: 'The visit has already been canceled or moved' });
+      } else if (action === '/confirm') {
+        answer(409, { errors: [], message: 'Visit has been canceled' });
       } else answer(409, { errors: [], message: 'Booking is already canceled' });
       return;
     }
     if (action === undefined && method === 'DELETE') this.#cancel(known, id, answer);
     else if (action === '/move' && method === 'POST') this.#move(known, id, body ?? {}, answer);
     else if (action === '/presence/patient') this.#presence(known, id, method, answer);
+    else if (action === '/confirm' && method === 'PUT') this.#confirm(known, id, body ?? {}, answer);
     else answer(405, { message: 'Method Not Allowed' });
   }
 
@@ -399,6 +414,38 @@ export class DocplannerWriteApi {
     this.#echo(
       this.#notification('booking-moved', place, { old_visit_booking: old, new_visit_booking: moved }),
     );
+  }
+
+  /**
+   * `PUT …/confirm` (confirmBooking, API reference 1.9.0): its body's required `confirmed_by` is
+   * `user` or `admin` (else 400, ConfirmBookingValidationError); a visit confirmed before, or one
+   * whose start has passed, is refused 409 with the reference's words (ConfirmBookingAlreadyConfirmed,
+   * ConfirmBookingPastVisit; a canceled one is refused before, in {@link #write}). Which of the two a
+   * past visit confirmed before gets is not documented: here "already confirmed". Answered 204 and
+   * notified as `booking-confirmed`, the booking as its `visit_booking`.
+   */
+  #confirm(
+    known: { facility: string; doctor: string; address: string; booking: JsonObject },
+    id: string,
+    body: JsonObject,
+    answer: Reply,
+  ): void {
+    const by = body.confirmed_by;
+    if (by !== 'user' && by !== 'admin') {
+      answer(400, { errors: [], message: 'confirmed_by value is invalid' });
+      return;
+    }
+    if (this.confirmed.has(id)) {
+      answer(409, { errors: [], message: 'Visit has already been confirmed' });
+      return;
+    }
+    if (Date.parse(String(known.booking.start_at)) < this.#host.now()) {
+      answer(409, { errors: [], message: 'Visit is in the past' });
+      return;
+    }
+    this.confirmed.set(id, by);
+    answer(204, null);
+    this.#echo(this.#notification('booking-confirmed', known, { visit_booking: known.booking }));
   }
 
   /**

@@ -255,4 +255,49 @@ describe('DocplannerSimulator API', () => {
     expect(failed.headers.get('retry-after')).toBe('7');
     expect((await api(sim, '/api/v3/integration/notifications', {}, t)).status).toBe(404);
   });
+
+  // confirmBooking (API reference 1.9.0): `confirmed_by` required, `user` or `admin` (400
+  // ConfirmBookingValidationError); 409 with the reference's words for a visit confirmed before or
+  // in the past; getBookings tells `confirmed` with `with=booking.confirmation` (BookingsWithConfirmation).
+  it('confirms a booking as confirmBooking does: 400 without a valid confirmed_by, 409 when confirmed before or past, told by getBookings', async () => {
+    const sim = await started();
+    sim.writes.echoes = false;
+    const place = { facility: '90211', doctor: '182733', address: '221304' };
+    const start = new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+    sim.writes.addBooking(place, { id: '501', status: 'booked', start_at: start });
+    sim.writes.addBooking(place, { id: '502', status: 'booked', start_at: '2026-03-10T11:30:00+01:00' });
+    const t = (await token(sim)).json.access_token as string;
+    const base = `/api/v3/integration/facilities/${place.facility}/doctors/${place.doctor}/addresses/${place.address}`;
+    const confirm = (id: string, body: unknown) =>
+      api(
+        sim,
+        `${base}/bookings/${id}/confirm`,
+        {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        },
+        t,
+      );
+    expect(await confirm('501', { confirmed_by: 'doctor' })).toMatchObject({
+      status: 400,
+      json: { message: 'confirmed_by value is invalid' },
+    });
+    expect((await confirm('501', { confirmed_by: 'user' })).status).toBe(204);
+    expect(await confirm('501', { confirmed_by: 'admin' })).toMatchObject({
+      status: 409,
+      json: { errors: [], message: 'Visit has already been confirmed' },
+    });
+    expect((await confirm('502', { confirmed_by: 'admin' })).json).toEqual({
+      errors: [],
+      message: 'Visit is in the past',
+    });
+    expect(sim.writes.confirmed).toEqual(new Map([['501', 'user']]));
+    const range = `start=${encodeURIComponent('2026-01-01T00:00:00+00:00')}&end=${encodeURIComponent('2031-01-01T00:00:00+00:00')}`;
+    const listed = await api(sim, `${base}/bookings?${range}&with=booking.confirmation`, {}, t);
+    expect(listed.json._items.map((b: { id: string; confirmed: boolean }) => [b.id, b.confirmed])).toEqual([
+      ['501', true],
+      ['502', false],
+    ]);
+  });
 });

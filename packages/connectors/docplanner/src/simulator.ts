@@ -500,8 +500,9 @@ export class DocplannerSimulator {
   /**
    * getBookings (`GET …/bookings?start=&end=`, both required, ISO 8601 with offset): the address's
    * bookings starting from `start` up to `end`, booked or canceled, as `{ _items: [...] }` without
-   * pagination; each booking's `patient` only with `with=booking.patient` (API reference, Bookings,
-   * getBookings, its examples `Bookings` and `BookingsWithPatient`).
+   * pagination; each booking's `patient` only with `with=booking.patient`, and whether it was
+   * confirmed (`confirmed`) only with `with=booking.confirmation` (API reference, Bookings,
+   * getBookings, its examples `Bookings`, `BookingsWithPatient` and `BookingsWithConfirmation`).
    */
   #listBookings(
     where: { facility: string; doctor: string; address: string },
@@ -524,9 +525,11 @@ export class DocplannerSimulator {
       const at = Date.parse(String(known.booking.start_at));
       if (at < from || at > to) continue;
       const { patient, ...booking } = known.booking;
-      items.push(
-        scopes.includes('booking.patient') && patient !== undefined ? { ...booking, patient } : booking,
-      );
+      const item: JsonObject =
+        scopes.includes('booking.patient') && patient !== undefined ? { ...booking, patient } : booking;
+      if (scopes.includes('booking.confirmation'))
+        item.confirmed = this.writes.confirmed.has(String(booking.id));
+      items.push(item);
     }
     return [200, { _items: items }];
   }

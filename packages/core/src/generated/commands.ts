@@ -87,6 +87,16 @@ export interface AppointmentRescheduleCommandData {
 }
 
 /**
+ * Records at the vendor that the visit is confirmed (say, the patient confirmed it on the phone to the front desk); Docplanner's confirmBooking (the other shipped connectors publish no confirm call and refuse it at once, `SY_COMMAND_UNSUPPORTED`). Refused at once when the hub already knows the appointment as cancelled; a vendor answer saying it is already confirmed counts as success (confirming twice leaves it confirmed). The vendor's notification of the confirmation arrives as `appointment.confirmed` with `data.causedBy`.
+ */
+export interface AppointmentConfirmCommandData {
+  /**
+   * Who confirmed, as the vendor should record it. Docplanner's `confirmed_by`: `patient` is its `user`, any other kind (and none given) its `admin`, the clinic.
+   */
+  actor?: Actor;
+}
+
+/**
  * Records at the vendor that the patient came (Docplanner presence PRESENT, BookingBug check-in status `checked_in`; Clockwise.MD publishes no check-in call).
  */
 export interface AppointmentMarkArrivedCommandData {
@@ -137,6 +147,7 @@ export type CommandType =
   | "appointment.book"
   | "appointment.cancel"
   | "appointment.reschedule"
+  | "appointment.confirm"
   | "appointment.mark_arrived"
   | "appointment.mark_no_show"
   | "appointment.clear_presence"
@@ -147,6 +158,7 @@ export interface CommandDataMap {
   "appointment.book": AppointmentBookCommandData;
   "appointment.cancel": AppointmentCancelCommandData;
   "appointment.reschedule": AppointmentRescheduleCommandData;
+  "appointment.confirm": AppointmentConfirmCommandData;
   "appointment.mark_arrived": AppointmentMarkArrivedCommandData;
   "appointment.mark_no_show": AppointmentMarkNoShowCommandData;
   "appointment.clear_presence": AppointmentClearPresenceCommandData;
@@ -196,6 +208,15 @@ export const COMMAND_TYPES = [
     description:
       "Moves the appointment to another start (and optionally another service or place). The appointment keeps its hub id even when the vendor gives the moved booking a new id (Docplanner): the new vendor id becomes another alias of the same appointment.",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.reschedule.json",
+  },
+  {
+    type: "appointment.confirm",
+    entity: "appointment",
+    target: "subject",
+    title: "Confirm an appointment",
+    description:
+      "Records at the vendor that the visit is confirmed (say, the patient confirmed it on the phone to the front desk); Docplanner's confirmBooking (the other shipped connectors publish no confirm call and refuse it at once, `SY_COMMAND_UNSUPPORTED`). Refused at once when the hub already knows the appointment as cancelled; a vendor answer saying it is already confirmed counts as success (confirming twice leaves it confirmed). The vendor's notification of the confirmation arrives as `appointment.confirmed` with `data.causedBy`.",
+    schemaId: "https://switchyard.dev/schemas/commands/appointment.confirm.json",
   },
   {
     type: "appointment.mark_arrived",

@@ -45,6 +45,7 @@ import hubTestEventSchema from "../../schemas/events/hub.test.schema.json" with 
 import appointmentBookCommandSchema from "../../schemas/commands/appointment.book.schema.json" with { type: "json" };
 import appointmentCancelCommandSchema from "../../schemas/commands/appointment.cancel.schema.json" with { type: "json" };
 import appointmentRescheduleCommandSchema from "../../schemas/commands/appointment.reschedule.schema.json" with { type: "json" };
+import appointmentConfirmCommandSchema from "../../schemas/commands/appointment.confirm.schema.json" with { type: "json" };
 import appointmentMarkArrivedCommandSchema from "../../schemas/commands/appointment.mark_arrived.schema.json" with { type: "json" };
 import appointmentMarkNoShowCommandSchema from "../../schemas/commands/appointment.mark_no_show.schema.json" with { type: "json" };
 import appointmentClearPresenceCommandSchema from "../../schemas/commands/appointment.clear_presence.schema.json" with { type: "json" };
@@ -95,6 +96,7 @@ export const CORE_SCHEMAS: readonly { readonly $id: string }[] = [
   appointmentBookCommandSchema,
   appointmentCancelCommandSchema,
   appointmentRescheduleCommandSchema,
+  appointmentConfirmCommandSchema,
   appointmentMarkArrivedCommandSchema,
   appointmentMarkNoShowCommandSchema,
   appointmentClearPresenceCommandSchema,
@@ -158,6 +160,7 @@ export const COMMAND_SCHEMA_IDS: { readonly [T in CommandType]: string } = {
   "appointment.book": "https://switchyard.dev/schemas/commands/appointment.book.json",
   "appointment.cancel": "https://switchyard.dev/schemas/commands/appointment.cancel.json",
   "appointment.reschedule": "https://switchyard.dev/schemas/commands/appointment.reschedule.json",
+  "appointment.confirm": "https://switchyard.dev/schemas/commands/appointment.confirm.json",
   "appointment.mark_arrived": "https://switchyard.dev/schemas/commands/appointment.mark_arrived.json",
   "appointment.mark_no_show": "https://switchyard.dev/schemas/commands/appointment.mark_no_show.json",
   "appointment.clear_presence": "https://switchyard.dev/schemas/commands/appointment.clear_presence.json",

@@ -266,13 +266,14 @@ function finished(id: string, what = `command ${id} finished`, timeoutMs?: numbe
   );
 }
 
-async function bookedAppointment(): Promise<{ subject: string; bookingId: string }> {
+/** `start`: another start than the default's (a confirm needs a visit to come: Docplanner refuses a past one). */
+async function bookedAppointment(start?: string): Promise<{ subject: string; bookingId: string }> {
   const bookingId = String(nextBooking++);
   const booking = {
     id: bookingId,
     status: 'booked',
-    start_at: '2026-03-10T11:30:00+01:00',
-    end_at: '2026-03-10T12:00:00+01:00',
+    start_at: start ?? '2026-03-10T11:30:00+01:00',
+    end_at: start ? dpTime(Date.parse(start) + 30 * 60_000) : '2026-03-10T12:00:00+01:00',
     duration: 30,
     booked_by: 'user',
     canceled_by: '',
@@ -2544,5 +2545,179 @@ describe('a run longer than its lease', () => {
       await locker.query('rollback').catch(() => {});
       await locker.end();
     }
+  });
+});
+
+describe('appointment.confirm (Docplanner confirmBooking) through a started hub', () => {
+  /** A Docplanner appointment whose visit is `days` ahead (Docplanner refuses to confirm a past visit). */
+  const upcoming = (days = 7) => bookedAppointment(dpTime(Date.now() + days * 86_400_000));
+  const confirmsOf = (bookingId: string) =>
+    sim.writes.log
+      .filter((w) => w.path.endsWith(`/bookings/${bookingId}/confirm`))
+      .map((w) => ({ method: w.method, body: w.body, status: w.lostStatus ?? w.status }));
+
+  it("PUT …/confirm at Docplanner, command.succeeded, and Docplanner's booking-confirmed is appointment.confirmed with causedBy; a second confirm is done already", async () => {
+    const { subject, bookingId } = await upcoming();
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.confirm',
+      subject,
+      data: { actor: { kind: 'patient' } },
+    });
+    expect(sent.status).toBe(202);
+    const id = sent.json.id as string;
+    const outcome = await subscriber.waitFor(
+      (r) => r.type === 'command.succeeded' && r.subject === `command/${id}`,
+    );
+    expect((outcome.json as { data: unknown }).data).toMatchObject({
+      commandType: 'appointment.confirm',
+      target: subject,
+      instance: 'dp',
+      attempts: 1,
+    });
+    // The patient confirmed: Docplanner's `user`.
+    expect(confirmsOf(bookingId)).toEqual([{ method: 'PUT', body: { confirmed_by: 'user' }, status: 204 }]);
+    const echo = await subscriber.waitFor((r) => r.type === 'appointment.confirmed' && r.subject === subject);
+    expect(causedBy(echo)).toEqual({ commandId: id });
+
+    // Confirming again (the front desk's second call): Docplanner's 409 "already confirmed" is success.
+    const again = await api('POST', '/v1/commands', { type: 'appointment.confirm', subject, data: {} });
+    expect(await finished(again.json.id)).toMatchObject({
+      status: 'succeeded',
+      attempts: 1,
+      result: { alreadyDone: true },
+    });
+    expect(confirmsOf(bookingId).map((c) => c.status)).toEqual([204, 409]);
+    expect(confirmsOf(bookingId)[1]!.body).toEqual({ confirmed_by: 'admin' });
+  });
+
+  it('refused at once, nothing sent: a cancelled appointment (409), an unknown one or a wrong shape (422), a BookingBug or Clockwise.MD appointment (unsupported)', async () => {
+    const { subject, bookingId } = await upcoming();
+    const writes = sim.writes.log.length;
+    const cases: [unknown, number, string][] = [
+      [
+        { type: 'appointment.confirm', subject: 'appointment/nope', data: {} },
+        422,
+        'SY_COMMAND_UNKNOWN_TARGET',
+      ],
+      [{ type: 'appointment.confirm', instance: 'dp', data: {} }, 422, 'SY_COMMAND_INVALID'],
+      [
+        { type: 'appointment.confirm', subject, data: { actor: { kind: 'robot' } } },
+        422,
+        'SY_COMMAND_INVALID',
+      ],
+      [{ type: 'appointment.confirm', subject, data: { reason: 'called' } }, 422, 'SY_COMMAND_INVALID'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await api('POST', '/v1/commands', body);
+      expect([res.status, res.json.code], JSON.stringify(body)).toEqual([status, code]);
+    }
+    // Cancelled in Docplanner (the hub has its notification): refused as the other commands are.
+    const known = sim.bookings.get(bookingId);
+    await sim.push(
+      bookingNotification(
+        'booking-canceled',
+        { ...(known?.booking ?? { id: bookingId }), id: bookingId, status: 'canceled', canceled_by: 'user' },
+        dpTime(Date.now()),
+      ),
+      { hookUrl: `${hub.url}/hooks/dp` },
+    );
+    await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === subject);
+    const cancelled = await api('POST', '/v1/commands', { type: 'appointment.confirm', subject, data: {} });
+    expect(cancelled.status).toBe(409);
+    expect(cancelled.json).toMatchObject({
+      code: 'SY_COMMAND_TARGET_STATE',
+      details: { status: 'cancelled' },
+    });
+    expect(sim.writes.log.length).toBe(writes);
+
+    // Neither BookingBug / JRNI nor Clockwise.MD publishes a confirm call.
+    const bbId = 88_000 + (nextBooking % 1000);
+    const jrni = fixture('bookingbug', 'jrni-data-create.json');
+    (jrni.appointment as { bookingId: number }).bookingId = bbId;
+    await bbSim.push(jrni, { bookingUrl: `${hub.url}/hooks/bb` });
+    const bb = await subscriber.waitFor(
+      (r) =>
+        r.type === 'appointment.created' &&
+        (r.json as { source?: string } | undefined)?.source === 'bb' &&
+        r.text.includes(`"${bbId}"`),
+    );
+    const cwId = 79_000 + (nextBooking % 1000);
+    cwSim.setAppointment({ id: cwId, first_name: 'Maria', last_name: 'Lopez', extra_fields: [] });
+    await cwSim.push({ appointment_id: cwId, event_type: 'create' }, { hookUrl: `${hub.url}/hooks/cw` });
+    const cw = await subscriber.waitFor(
+      (r) =>
+        r.type === 'appointment.created' &&
+        (r.json as { source?: string } | undefined)?.source === 'cw' &&
+        r.text.includes(`"value":"${cwId}"`),
+    );
+    const before = (await api('GET', '/v1/commands?limit=500')).json.items.length;
+    for (const [created, connector] of [
+      [bb, 'bookingbug'],
+      [cw, 'clockwisemd'],
+    ] as const) {
+      const refused = await api('POST', '/v1/commands', {
+        type: 'appointment.confirm',
+        subject: created.subject,
+        data: {},
+      });
+      expect([refused.status, refused.json.code]).toEqual([422, 'SY_COMMAND_UNSUPPORTED']);
+      expect(refused.json.details).toMatchObject({ connector, type: 'appointment.confirm' });
+    }
+    expect((await api('GET', '/v1/commands?limit=500')).json.items.length).toBe(before);
+  });
+
+  it("after a move through the hub the confirm goes to the new booking id, and Docplanner's booking-confirmed about it is the confirm's echo", async () => {
+    const { subject, bookingId } = await upcoming();
+    const moved = await api('POST', '/v1/commands', {
+      type: 'appointment.reschedule',
+      subject,
+      data: { start: dpTime(Date.now() + 8 * 86_400_000), durationMinutes: 30 },
+    });
+    const move = await finished(moved.json.id);
+    expect(move.status).toBe('succeeded');
+    const newId = move.result.vendorIds[0] as string;
+    expect(newId).not.toBe(bookingId);
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.confirm', subject, data: {} });
+    expect(await finished(sent.json.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+    expect(confirmsOf(bookingId)).toEqual([]);
+    expect(confirmsOf(newId)).toEqual([{ method: 'PUT', body: { confirmed_by: 'admin' }, status: 204 }]);
+    const echo = await subscriber.waitFor(
+      (r) =>
+        r.type === 'appointment.confirmed' && r.subject === subject && r.text.includes(`"value":"${newId}"`),
+    );
+    expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+  });
+
+  it('a confirm whose answer was lost (502 after Docplanner confirmed) is sent again and succeeds, confirmed once; a 503 that did nothing is retried', async () => {
+    const { subject, bookingId } = await upcoming();
+    const mine = new RegExp(`/bookings/${bookingId}/confirm$`);
+    sim.writes.loseAnswers(1, 502, mine);
+    sim.writes.echoDelayMs = 0;
+    try {
+      const sent = await api('POST', '/v1/commands', { type: 'appointment.confirm', subject, data: {} });
+      expect(await finished(sent.json.id)).toMatchObject({
+        status: 'succeeded',
+        attempts: 2,
+        result: { alreadyDone: true },
+      });
+      expect(confirmsOf(bookingId).map((c) => c.status)).toEqual([204, 409]);
+      const echo = await subscriber.waitFor(
+        (r) => r.type === 'appointment.confirmed' && r.subject === subject,
+      );
+      expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+    } finally {
+      sim.writes.echoDelayMs = 100;
+    }
+    const other = await upcoming();
+    sim.failNext(1, 503, undefined, new RegExp(`/bookings/${other.bookingId}/confirm$`));
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.confirm',
+      subject: other.subject,
+      data: {},
+    });
+    const done = await finished(sent.json.id);
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 2 });
+    expect(done.result.alreadyDone).toBeUndefined();
+    expect(sim.writes.confirmed.get(other.bookingId)).toBe('admin');
   });
 });

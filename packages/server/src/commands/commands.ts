@@ -188,6 +188,7 @@ const ECHOES: Readonly<Record<CommandType, readonly string[]>> = {
   // Clockwise.MD notifies a `remove` before check-in as a no-show.
   'appointment.cancel': ['appointment.cancelled', 'appointment.no_show'],
   'appointment.reschedule': ['appointment.rescheduled'],
+  'appointment.confirm': ['appointment.confirmed'],
   'appointment.mark_arrived': ['appointment.arrived'],
   'appointment.mark_no_show': ['appointment.no_show'],
   'appointment.clear_presence': ['appointment.status_reverted', 'appointment.updated'],
@@ -198,6 +199,7 @@ const ECHOES: Readonly<Record<CommandType, readonly string[]>> = {
 const NOT_WHEN_CANCELLED = new Set<string>([
   'appointment.cancel',
   'appointment.reschedule',
+  'appointment.confirm',
   'appointment.mark_arrived',
   'appointment.mark_no_show',
   'appointment.clear_presence',
