@@ -89,6 +89,12 @@ export interface ClockwiseApiFailure {
 export class ClockwiseSimulator {
   readonly pushes: ClockwisePushRecord[] = [];
   readonly served: ClockwiseServedRequest[] = [];
+  /**
+   * API writes whose whole request arrived, as they arrive (before any delay or answer): a test
+   * that kills its caller mid-call waits for these, not for the hub's record of the call, which is
+   * written before the request goes out.
+   */
+  readonly received: { method: string; path: string }[] = [];
   readonly #options: ClockwiseSimulatorOptions;
   readonly #appointments = new Map<string, JsonObject>();
   /** The appointment write endpoints (create, remove, update) and their webhook echoes. */
@@ -215,6 +221,7 @@ export class ClockwiseSimulator {
     // Read before any delay: a write whose caller is gone by then (a process killed mid-call) is
     // still carried out, as a server that has the whole request does.
     const raw = write ? await readBody(req) : '';
+    if (write) this.received.push({ method: req.method ?? 'POST', path });
     const failure = this.#failures.shift();
     if (failure?.delayMs) await sleep(failure.delayMs);
     if (failure && failure.status !== 0) {

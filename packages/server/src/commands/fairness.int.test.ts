@@ -275,7 +275,27 @@ it("a flood of one instance's commands parks at most 256 in the process; the res
     expect(new Set([...done.values()].map((c) => c.status))).toEqual(new Set(['succeeded']));
     // Each command called the vendor once: the ones read back from the database were not run twice.
     expect(calls).toBe(700);
-    expect([...done.values()].map((c) => c.attempts)).toEqual(Array(700).fill(1));
+    // One try each, but for a book held at the vendor past the hub's 10 s request timeout (under
+    // CI's load, the 700 books and the wait for pg-boss took longer than that once): its next try
+    // looked the booking up (a read, not a write) and was done with it. A second try for any other
+    // reason would be a command run twice.
+    const retried = [...done.entries()].filter(([, c]) => c.attempts !== 1);
+    for (const [id, c] of retried) {
+      const detail = (await api('GET', `/v1/commands/${id}`)).json;
+      const firstWrite = detail.calls.find(
+        (x: { attempt: number; method: string; url: string }) =>
+          x.attempt === 1 && x.method === 'POST' && x.url.endsWith('/book'),
+      );
+      expect({
+        attempts: c.attempts,
+        firstAnswered: firstWrite?.statusCode,
+        done: detail.result?.alreadyDone,
+      }).toEqual({
+        attempts: 2,
+        firstAnswered: null,
+        done: true,
+      });
+    }
   } finally {
     open();
     slowSim.writes.onRequest = undefined;

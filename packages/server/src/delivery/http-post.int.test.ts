@@ -188,8 +188,10 @@ describe('postWebhook', () => {
       if (req.url === '/approve') res.writeHead(204).end();
       // /events never answers: those deliveries hold every delivery connection to the origin
     });
+    // The deliveries hold their connections for 10 s; an approver call queued behind them would
+    // time out at 1.5 s (150 ms lost 20 of 40 under CI's load, on the connections' set-up alone).
     const holding = Array.from({ length: DELIVERY_SOCKETS_PER_ORIGIN }, () =>
-      postWebhook({ ...base, url: `${server.url}/events`, headers: {}, timeoutMs: 3_000 }),
+      postWebhook({ ...base, url: `${server.url}/events`, headers: {}, timeoutMs: 10_000 }),
     );
     const n = DELIVERY_SOCKETS_PER_ORIGIN + 8;
     const approvals = await Promise.all(
@@ -198,7 +200,7 @@ describe('postWebhook', () => {
           ...base,
           url: `${server.url}/approve`,
           headers: {},
-          timeoutMs: 150,
+          timeoutMs: 1_500,
           pool: 'approvers',
         }),
       ),

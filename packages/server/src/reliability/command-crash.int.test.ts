@@ -273,7 +273,9 @@ it('a hub killed while Clockwise.MD carries out its cancel and its booking: the 
       },
     });
     expect([cancel.status, book.status]).toEqual([202, 202]);
-    // Both calls are out (each recorded before it went out), neither answered.
+    // Both calls are out (each recorded before it went out), neither answered; and both reached
+    // Clockwise.MD (a call is recorded before its request is sent: under CI's load the kill came
+    // between the two once, and the vendor never saw the writes).
     const inFlight = async (id: string) =>
       (await api(first, 'GET', `/v1/commands/${id}`)).json.calls?.length === 1;
     for (const id of [cancel.json.id, book.json.id]) {
@@ -281,6 +283,14 @@ it('a hub killed while Clockwise.MD carries out its cancel and its booking: the 
       while (!(await inFlight(id))) {
         if (Date.now() > until) throw new Error(`command ${id}: its call never went out`);
         await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    const arrived = (path: string) => cwSim.received.some((r) => r.path === path);
+    for (const path of ['/v1/appointments/create', `/v1/appointments/${appointmentId}/remove`]) {
+      const until = Date.now() + 10_000;
+      while (!arrived(path)) {
+        if (Date.now() > until) throw new Error(`${path}: the call never reached Clockwise.MD`);
+        await new Promise((r) => setTimeout(r, 10));
       }
     }
     expect(await first.stop('SIGKILL')).toBe('SIGKILL');
