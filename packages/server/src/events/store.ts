@@ -255,12 +255,34 @@ export async function newestSequence(db: Executor): Promise<string> {
   return r.rows[0]?.s ?? '0';
 }
 
+/**
+ * Deletes up to `batch` events stored before `olderThan`, oldest first (their deliveries and
+ * attempts go with them, by the trigger of migration 21). An event stays, whatever its age, while a
+ * delivery still owes it (pending, in flight, held) or a dead delivery not yet replayed refers to it:
+ * deleting that event deleted the dead delivery with it, and one that held its subject's line
+ * (`ordering: hold`, kept by `purgeDeliveries` for its replay or skip) left the deliveries behind it
+ * held for good, with nothing left to replay or skip.
+ *
+ * @example
+ * ```ts
+ * await purgeEvents(db, new Date(Date.now() - 90 * 86_400_000), 1000); // 1000 while a backlog lasts
+ * ```
+ */
 export async function purgeEvents(db: Executor, olderThan: Date, batch: number): Promise<number> {
-  // An event still owed to a subscriber stays, whatever its age.
+  // Oldest first from events_created_idx, each event's deliveries probed by deliveries_event_idx:
+  // the "offset 0" fence keeps the not-exists a probe per event (Postgres does not turn a subquery
+  // with an offset into a join). Left to the planner, at 1.2 million events and 2.4 million
+  // deliveries a batch read every pending, held and dead delivery (a materialized scan, 0.65 s of
+  // the batch's 0.9 s; a subscriber down for a day makes that set a day's traffic), or merged over
+  // events_id_key, reading events in uuid order, most of them younger than the cutoff (1.7 s).
+  // With the probe: 0.15 s for the batch's selection.
   const r = await sql`delete from switchyard.events where sequence in (
       select e.sequence from switchyard.events e where e.created_at < ${olderThan}
         and not exists (select 1 from switchyard.deliveries d where d.event_id = e.id
-                        and d.status in ('pending', 'in_flight', 'held'))
+                        and (d.status in ('pending', 'in_flight', 'held')
+                             or (d.status = 'dead' and d.superseded_by is null))
+                        offset 0)
+      order by e.created_at
       limit ${batch})`.execute(db);
   return Number(r.numAffectedRows ?? 0);
 }

@@ -25,7 +25,8 @@ async function loop(step: () => Promise<number>, batch: number): Promise<number>
 
 /**
  * Deletes what is older than the retention periods, in batches: finished deliveries (attempts go
- * with them), then events no delivery still owes, then finished inbound messages, then the raw
+ * with them), then events no delivery still owes and no dead delivery kept for its replay or skip
+ * refers to, then finished inbound messages, then the raw
  * request bodies none of the remaining messages references (a batch's body stays while any of its
  * notifications does).
  *
