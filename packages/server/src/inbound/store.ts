@@ -634,9 +634,15 @@ export async function purgeInbound(db: Executor, olderThan: Date, batch: number)
  * the age bound keeps the purge off the rows being written right now.
  */
 export async function purgeInboundBodies(db: Executor, olderThan: Date, batch: number): Promise<number> {
+  // Oldest first from inbound_bodies_received_idx, each body's messages probed by inbound_body_idx
+  // (the "offset 0" fence keeps the not-exists a probe per body, as in events/store.ts purgeEvents).
+  // Left to the planner, right after the messages' purge (statistics not yet updated), each batch
+  // merged the bodies in uuid order with every entry of inbound_body_idx: 1.3 s a batch and 175 s
+  // for 450,000 bodies on a hub with 1.2 million messages.
   const r = await sql`delete from switchyard.inbound_bodies where id in (
       select b.id from switchyard.inbound_bodies b where b.received_at < ${olderThan}
-        and not exists (select 1 from switchyard.inbound_messages m where m.body_id = b.id)
+        and not exists (select 1 from switchyard.inbound_messages m where m.body_id = b.id offset 0)
+      order by b.received_at
       limit ${batch})`.execute(db);
   return Number(r.numAffectedRows ?? 0);
 }
