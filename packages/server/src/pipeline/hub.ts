@@ -39,6 +39,7 @@ import {
   storedHeaders,
 } from './ingest.ts';
 import { LeaseKeeper } from './leases.ts';
+import { pipelineMetrics } from './metrics.ts';
 import { Normalizer } from './normalize.ts';
 import { Poller } from './poller.ts';
 import { INGEST_PRESSURE_WAITING, IngestPressure } from './pressure.ts';
@@ -133,6 +134,7 @@ export async function createHub(config: HubConfig) {
     return result;
   };
   const notifier = new Notifier(db, logger);
+  const registry = config.metrics ?? new Registry();
   const rt: Runtime = {
     db,
     databaseUrl: config.databaseUrl,
@@ -165,6 +167,7 @@ export async function createHub(config: HubConfig) {
     ingestPressure: new IngestPressure(
       options.ingestFirst ? INGEST_PRESSURE_WAITING : Number.POSITIVE_INFINITY,
     ),
+    metrics: pipelineMetrics(registry),
     // An instance created through the admin API has secrets the config file never named: every
     // log line is scrubbed of them too, once the process has read them.
     ...instanceLoader(db, connectors, cipher, options.instanceCacheMs, (secrets) =>
@@ -244,7 +247,7 @@ export async function createHub(config: HubConfig) {
       postSigned(rt, sub, eventId, body, sub.content_type, { ...opts, pool: 'approvers' }),
     signingSecrets: (sub) => activeSecrets(rt, sub),
     vendorHttp,
-    metrics: config.metrics ?? new Registry(),
+    metrics: registry,
     connectors,
     loadInstance: (instanceId, fresh) => rt.loadInstance(instanceId, fresh),
     aliases: (instanceId) => aliasStore(db, instanceId),

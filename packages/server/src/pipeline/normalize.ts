@@ -340,7 +340,13 @@ export class Normalizer implements InboundLeaser {
         proposals = null;
         return true;
       }
-      for (const c of chunk) this.leases.done('inbound', c.item.row.id);
+      for (const [i, c] of chunk.entries()) {
+        this.leases.done('inbound', c.item.row.id);
+        if (stored[i] === 'stored') {
+          const outcome = c.item.ignored === undefined ? 'normalized' : 'ignored';
+          rt.metrics.normalizations.inc({ instance: c.item.row.instance_id, outcome });
+        }
+      }
       // All at once, in the chunk's order: a hook may batch the calls it gets together (the gates
       // match a commit's bookings in one statement).
       await Promise.all(chunk.map((c, i) => (stored[i] === 'stored' && c.after ? c.after() : undefined)));
@@ -407,12 +413,14 @@ export class Normalizer implements InboundLeaser {
             );
             if (outcome.instanceError)
               await instanceStore.recordInstanceError(rt.db, row.instance_id, outcome.instanceError);
+            rt.metrics.normalizations.inc({ instance: row.instance_id, outcome: 'failed' });
             this.leases.done('inbound', row.id);
             index++;
             continue;
           }
           await inboundStore.retryInbound(rt.db, row.id, row.lock_token!, outcome.delayMs, outcome.error);
           await this.recordRetryError(row.instance_id, outcome.instanceError);
+          rt.metrics.normalizations.inc({ instance: row.instance_id, outcome: 'retry' });
           this.leases.done('inbound', row.id);
           index++;
           retried = true;

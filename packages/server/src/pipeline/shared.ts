@@ -16,6 +16,7 @@ import type { SecretCipher } from '../delivery/secret-box.ts';
 import { INSTANCE_ID_PATTERN } from '../instances/schema.ts';
 import * as instanceStore from '../instances/store.ts';
 import { isDatabaseUnavailable } from '../storage/unavailable.ts';
+import type { PipelineMetrics } from './metrics.ts';
 import type { IngestPressure } from './pressure.ts';
 
 /** Retention periods, in milliseconds. Defaults: the config file's (`retention.*`, CONFIG_DEFAULTS). */
@@ -185,6 +186,8 @@ export interface Runtime {
   wakePull(): void;
   /** Whether this process's pushes queue for their durable write (ingest first: the normalize worker gives way). */
   ingestPressure: IngestPressure;
+  /** The pipeline's counters, in the process's `/metrics` registry (`hub.host.metrics`). */
+  metrics: PipelineMetrics;
   loadInstance(id: string, fresh?: boolean): Promise<LoadedInstance | undefined>;
   forgetInstance(id: string): void;
 }

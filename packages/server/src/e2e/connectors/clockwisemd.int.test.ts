@@ -9,7 +9,14 @@ import type { JsonObject, JsonValue } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from './fixtures.test-support.ts';
-import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';
+import {
+  bodies,
+  type E2e,
+  eventually,
+  expectDelivered,
+  scrapeMetric,
+  startE2e,
+} from './harness.test-support.ts';
 
 const KEY = 'cw-e2e-hook-key-0123456789';
 const API_KEY = 'cw-e2e-api-key-abcdef';
@@ -40,6 +47,13 @@ type Body = Record<string, JsonValue> & { type: string; subject: string; data: J
 const database = useTestDatabase();
 let e2e: E2e;
 let sim: ClockwiseSimulator;
+
+/** `switchyard_normalizations_total` of the instance for `outcome`, scraped from the hub (0 before any). */
+async function normalizations(outcome: string): Promise<number> {
+  return (
+    (await scrapeMetric(e2e.baseUrl, 'switchyard_normalizations_total', { instance: INSTANCE, outcome })) ?? 0
+  );
+}
 
 /** The REST API records the connector's conformance test answers with. */
 function apiRecord(id: number): JsonObject & { id: number } {
@@ -139,9 +153,14 @@ describe('clockwisemd end to end', () => {
     sim.setAppointment({ ...apiRecord(12347), id: 12348 });
     sim.failApi(1, { status: 503 });
     const before = sim.served.length;
+    const counted = (outcome: string) => normalizations(outcome);
+    const [retriesBefore, normalizedBefore] = [await counted('retry'), await counted('normalized')];
     const settled = await e2e.settle(INSTANCE, () =>
       sim.push({ appointment_id: 12348, event_type: 'create' }),
     );
+    // The vendor API's outage is visible per instance in /metrics: one retry, then one normalized.
+    expect(await counted('retry')).toBe(retriesBefore + 1);
+    expect(await counted('normalized')).toBe(normalizedBefore + 1);
     const message = settled.messages[0]!;
     expect(message.status).toBe('normalized');
     expect(message.attempts).toBe(2);
@@ -172,6 +191,37 @@ describe('clockwisemd end to end', () => {
       connector: 'clockwisemd',
     });
     expect((bodies(settled)[0] as Body).data.enrichment).toBe('failed');
+  });
+
+  it('counts a message the connector refuses as failed, per instance, and re-normalizes it once fixed', async () => {
+    // The Clockwise.MD API refusing the hub's API key is permanent for the connector: the message
+    // is kept `failed` and waits for the operator.
+    sim.setAppointment({ ...apiRecord(12347), id: 12350 });
+    sim.failApi(1, { status: 401 });
+    const failedBefore = await normalizations('failed');
+    const settled = await e2e.settle(INSTANCE, () =>
+      sim.push({ appointment_id: 12350, event_type: 'create' }),
+    );
+    const message = settled.messages[0]!;
+    expect(message.status).toBe('failed');
+    expect(message.reason).toMatch(/refused the API key \(HTTP 401\)/);
+    expect(settled.deliveries).toEqual([]);
+    expect(await normalizations('failed')).toBe(failedBefore + 1);
+    // What the operator does once the key is right: re-normalize it (the dashboard's button calls this).
+    const normalizedBefore = await normalizations('normalized');
+    const answer = await fetch(`${e2e.baseUrl}/v1/inbound/${message.id}/renormalize`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer e2e-admin-token' },
+    });
+    expect(answer.status).toBe(202);
+    const fixed = await eventually(async () => {
+      const m = await e2e.hub.inbound.get(message.id);
+      return m.status === 'normalized' ? m : undefined;
+    }, 'the re-normalized message');
+    expect(fixed.events.map((e) => e.type)).toEqual(['appointment.created']);
+    await e2e.subscriber.waitFor((r) => r.webhookId === fixed.events[0]!.id && r.response?.status === 200);
+    expect(await normalizations('normalized')).toBe(normalizedBefore + 1);
+    expect(await normalizations('failed')).toBe(failedBefore + 1);
   });
 
   it('refuses a webhook with the wrong key: 401, nothing stored', async () => {

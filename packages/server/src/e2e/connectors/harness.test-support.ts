@@ -15,7 +15,7 @@ import pino from 'pino';
 import { expect } from 'vitest';
 import type { HubEvent } from '../../events/api.ts';
 import { createGates, type Gates } from '../../gates/gates.ts';
-import { buildApp, type SwitchyardApp } from '../../http/index.ts';
+import { buildApp, createMetrics, type SwitchyardApp } from '../../http/index.ts';
 import type { InboundMessageDetail } from '../../inbound/api.ts';
 import { createHub, type Hub } from '../../pipeline/hub.ts';
 
@@ -63,6 +63,33 @@ export interface E2e {
   close(): Promise<void>;
 }
 
+/**
+ * Scrapes `${baseUrl}/metrics` over HTTP (the Prometheus text format) and returns the value of the
+ * series `name` whose labels include `labels`, or undefined when the scrape has no such series.
+ *
+ * @example
+ * ```ts
+ * await scrapeMetric(e2e.baseUrl, 'switchyard_normalizations_total', { instance: 'cw', outcome: 'retry' }); // 1
+ * ```
+ */
+export async function scrapeMetric(
+  baseUrl: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number | undefined> {
+  const answer = await fetch(`${baseUrl}/metrics`);
+  expect(answer.status).toBe(200);
+  for (const line of (await answer.text()).split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const seen = new Map(
+      [...(m[2] ?? '').matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]),
+    );
+    if (Object.entries(labels).every(([k, v]) => seen.get(k) === v)) return Number(m[3]);
+  }
+  return undefined;
+}
+
 /** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs`. */
 export async function eventually<T>(
   check: () => Promise<T | undefined | false>,
@@ -99,7 +126,10 @@ export async function eventually<T>(
 export async function startE2e(options: E2eOptions): Promise<E2e> {
   const logger = pino({ level: 'silent' });
   const gates = options.gates ? createGates({ logger }) : undefined;
+  // One registry for the hub's subsystems and the app's `/metrics`, as `switchyard start` has it.
+  const metrics = createMetrics();
   const hub = await createHub({
+    metrics: metrics.registry,
     databaseUrl: options.databaseUrl,
     connectors: options.connectors as readonly Connector[],
     secretKey: HUB_SECRET_KEY,
@@ -120,6 +150,7 @@ export async function startE2e(options: E2eOptions): Promise<E2e> {
   if (gates) await gates.start(hub.host);
   const app = await buildApp({
     hub,
+    metrics,
     adminToken: 'e2e-admin-token',
     bodyLimit: 1 << 20,
     trustedProxies: [],
