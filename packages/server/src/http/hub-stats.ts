@@ -28,12 +28,36 @@ export async function deliveryCounts(db: Executor): Promise<Record<string, numbe
   return out;
 }
 
-/** The last measured pull lag of every pulling instance that has one. */
-export async function pullLags(db: Executor): Promise<{ instance: string; lagMs: number }[]> {
-  const r = await sql<{ id: string; pull_lag_ms: string }>`
-    select id, pull_lag_ms from switchyard.connector_instances
-    where mode <> 'push' and pull_lag_ms is not null order by id`.execute(db);
-  return r.rows.map((row) => ({ instance: row.id, lagMs: Number(row.pull_lag_ms) }));
+/** How one pulling instance's polls go: what the pull gauges of `/metrics` show. */
+export interface PullHealth {
+  instance: string;
+  /** Age of the oldest notification of the last pulled batch when it arrived; null before one. */
+  lagMs: number | null;
+  /** Turns that failed since the last one that fetched (0 when that one did). */
+  consecutiveFailures: number;
+  /** When a turn last fetched from the vendor (a batch, empty or not); null before one did. */
+  lastSuccessAt: Date | null;
+}
+
+/**
+ * The pull health of every enabled pulling instance. The lag alone cannot show a vendor that
+ * refuses every poll: it keeps the value of the last batch that came, however long ago.
+ */
+export async function pullHealth(db: Executor): Promise<PullHealth[]> {
+  const r = await sql<{
+    id: string;
+    pull_lag_ms: string | null;
+    pull_consecutive_failures: number;
+    pull_last_success_at: Date | null;
+  }>`
+    select id, pull_lag_ms, pull_consecutive_failures, pull_last_success_at from switchyard.connector_instances
+    where mode <> 'push' and disabled_at is null order by id`.execute(db);
+  return r.rows.map((row) => ({
+    instance: row.id,
+    lagMs: row.pull_lag_ms === null ? null : Number(row.pull_lag_ms),
+    consecutiveFailures: row.pull_consecutive_failures,
+    lastSuccessAt: row.pull_last_success_at,
+  }));
 }
 
 /** The newest attempt id ('0' when there is none). */

@@ -20,7 +20,7 @@ import {
   deliveryCounts,
   maxAttemptId,
   probeDatabaseWithin,
-  pullLags,
+  pullHealth,
 } from './hub-stats.ts';
 
 /**
@@ -267,7 +267,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   // them all (an operator audit). `switchyard_database_up` says which case a scrape is.
   const counts = sharedWhileRunning(() => unlessUnavailable(deliveryCounts(db)));
   const depths = sharedWhileRunning(() => unlessUnavailable(queueDepths(db)));
-  const lags = sharedWhileRunning(() => unlessUnavailable(pullLags(db)));
+  const pulls = sharedWhileRunning(() => unlessUnavailable(pullHealth(db)));
 
   new Gauge({
     name: 'switchyard_database_up',
@@ -315,7 +315,34 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const { instance, lagMs } of (await lags()) ?? []) this.set({ instance }, lagMs / 1000);
+      for (const { instance, lagMs } of (await pulls()) ?? [])
+        if (lagMs !== null) this.set({ instance }, lagMs / 1000);
+    },
+  });
+
+  // The lag keeps the last batch's value while every poll fails (a vendor down, rate-limiting, or
+  // refusing the key): these two are what move then, and go back to 0 / now when a poll fetches.
+  new Gauge({
+    name: 'switchyard_pull_consecutive_failures',
+    help: "Polling turns of a pull instance that failed in a row (vendor error, rate limit, store failure); 0 once a turn fetched. The reason is the instance's last_error (dashboard, GET /v1/instances/{id}/health).",
+    labelNames: ['instance'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { instance, consecutiveFailures } of (await pulls()) ?? [])
+        this.set({ instance }, consecutiveFailures);
+    },
+  });
+
+  new Gauge({
+    name: 'switchyard_pull_last_success_timestamp_seconds',
+    help: 'Unix time a polling turn of a pull instance last fetched from its vendor (absent before one did).',
+    labelNames: ['instance'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { instance, lastSuccessAt } of (await pulls()) ?? [])
+        if (lastSuccessAt) this.set({ instance }, lastSuccessAt.getTime() / 1000);
     },
   });
 

@@ -8,7 +8,14 @@ import { ClinikoSimulator } from '@switchyard/connector-cliniko/simulator';
 import { clinikoConnector as connector, fixtureSettings } from '@switchyard/connector-cliniko/testing';
 import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bodies, type E2e, expectDelivered, startE2e } from './harness.test-support.ts';
+import {
+  bodies,
+  type E2e,
+  eventually,
+  expectDelivered,
+  scrapeMetric,
+  startE2e,
+} from './harness.test-support.ts';
 
 const VENDOR = connector.name;
 const INSTANCE = `${VENDOR}-main`;
@@ -66,5 +73,31 @@ describe(`${VENDOR} end to end`, () => {
     const messages = (await e2e.hub.inbound.list({ instanceId: INSTANCE, limit: 100 })).items;
     // Each version stored once, however often the inclusive watermark listed it again.
     expect(messages).toHaveLength(4);
+  });
+
+  it('shows polls the vendor refuses in /metrics, per instance, and their end', async () => {
+    // The first test's instance polls every 200 ms; its polls fetch, so the gauges read healthy.
+    const metric = (name: string) => scrapeMetric(e2e.baseUrl, name, { instance: INSTANCE });
+    const lastSuccess = async () => (await metric('switchyard_pull_last_success_timestamp_seconds')) ?? 0;
+    await eventually(
+      async () => (await metric('switchyard_pull_consecutive_failures')) === 0,
+      'a healthy pull',
+    );
+    // Cliniko down (503), then rate-limiting (429 with its reset, already past): two failed turns.
+    sim.failNext(503);
+    sim.failNext(429, { 'X-RateLimit-Reset': String(Math.floor(Date.now() / 1000)) });
+    const failing = await eventually(async () => {
+      const failures = (await metric('switchyard_pull_consecutive_failures')) ?? 0;
+      return failures >= 2 ? { failures, at: await lastSuccess() } : undefined;
+    }, 'two failed polls counted');
+    expect(failing.failures).toBe(2);
+    const health = await e2e.hub.instances.health(INSTANCE);
+    expect(health.lastError).toMatch(/^pull failed: .*429/);
+    // The next turn fetches: failures back to 0, the last success moves on.
+    await eventually(
+      async () => (await metric('switchyard_pull_consecutive_failures')) === 0,
+      'the pull recovered',
+    );
+    expect(await lastSuccess()).toBeGreaterThan(failing.at);
   });
 });
