@@ -1,0 +1,103 @@
+/**
+ * examples/prometheus-alerts.yml, the rules docs/operations.md ("Alerts") offers, against the
+ * metrics the hub serves as docs/api.md lists them: a rule naming a series or a label the hub does
+ * not have never fires, and Prometheus does not say so (an empty selector is a valid query).
+ * admin.int.test.ts checks that every family a started hub serves is in that table; the incident
+ * tests the Alerts section cites check that each series moves when its incident happens.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const read = (path: string) => readFileSync(`${ROOT}${path}`, 'utf8');
+
+interface Rule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels?: { severity?: string };
+  annotations?: { summary?: string; runbook?: string };
+}
+
+const rules: Rule[] = (
+  parse(read('examples/prometheus-alerts.yml')) as { groups: { rules: Rule[] }[] }
+).groups.flatMap((g) => g.rules);
+
+/** docs/api.md's metrics table: each family's row (its labels column names the labels in backticks). */
+const documented = new Map(
+  [...read('docs/api.md').matchAll(/^\| `([a-z_]+)` \|([^\n]*)$/gm)].map((m) => [m[1]!, m[2]!]),
+);
+
+/**
+ * Families read from the database or the attempt log: every process serves the same whole-hub
+ * value, so a sum over processes counts it once per process.
+ */
+const WHOLE_HUB = [
+  'switchyard_deliveries',
+  'switchyard_queue_depth',
+  'switchyard_pull_lag_seconds',
+  'switchyard_pull_consecutive_failures',
+  'switchyard_pull_last_success_timestamp_seconds',
+  'switchyard_delivery_attempts_total',
+];
+
+/** The series an expression selects: family, label names matched, and where it stands. */
+function selectors(expr: string): { family: string; labels: string[]; at: number }[] {
+  return [...expr.matchAll(/\b((?:switchyard|nodejs|process)_[a-z_]+)(?:\{([^}]*)\})?/g)].map((m) => ({
+    family: m[1]!.replace(/_(bucket|sum|count)$/, ''),
+    labels: [...(m[2] ?? '').matchAll(/([a-z_]+)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]!),
+    at: m.index,
+  }));
+}
+
+describe('the alerting rules of examples/prometheus-alerts.yml', () => {
+  it('are found, each with a unique name, a severity, a summary and a runbook section', () => {
+    expect(rules.length).toBeGreaterThanOrEqual(10);
+    expect(new Set(rules.map((r) => r.alert)).size).toBe(rules.length);
+    for (const rule of rules) {
+      expect(rule.labels?.severity, rule.alert).toMatch(/^(page|ticket)$/);
+      expect(rule.annotations?.summary, rule.alert).toBeTruthy();
+      expect(rule.annotations?.runbook, rule.alert).toMatch(/^docs\/operations\.md#alerts/);
+    }
+  });
+
+  it.each(rules)('$alert selects only documented families and labels', ({ alert, expr }) => {
+    const selected = selectors(expr);
+    expect(selected.length, alert).toBeGreaterThan(0);
+    for (const { family, labels } of selected) {
+      const row = documented.get(family);
+      expect(row, `${alert}: ${family} is not in docs/api.md's table`).toBeDefined();
+      for (const label of labels)
+        expect(row, `${alert}: ${family} has no label ${label}`).toContain(`\`${label}\``);
+    }
+    // Grouping labels exist on every family grouped by them.
+    for (const by of expr.matchAll(/\bby\s*\(([^)]*)\)\s*\(([^()]*(?:\([^()]*\))?[^()]*)\)/g)) {
+      for (const label of by[1]!.split(',').map((l) => l.trim())) {
+        for (const { family } of selectors(by[2]!)) {
+          expect(documented.get(family), `${alert}: ${family} has no label ${label}`).toContain(
+            `\`${label}\``,
+          );
+        }
+      }
+    }
+  });
+
+  it.each(rules)(
+    '$alert aggregates whole-hub series with max or min, not a sum over processes',
+    ({ alert, expr }) => {
+      for (const { family, at } of selectors(expr)) {
+        if (!WHOLE_HUB.includes(family)) continue;
+        const aggregation = [...expr.slice(0, at).matchAll(/\b(sum|max|min|avg|count)\b/g)].at(-1)?.[1];
+        expect(aggregation, `${alert}: ${family}`).toMatch(/^(max|min)$/);
+      }
+    },
+  );
+
+  it('are each listed in docs/operations.md, "Alerts"', () => {
+    const section = /^## Alerts\n([\s\S]*?)(?=^## )/m.exec(read('docs/operations.md'))?.[1] ?? '';
+    expect(section).not.toBe('');
+    expect(rules.map((r) => r.alert).filter((name) => !section.includes(`\`${name}\``))).toEqual([]);
+  });
+});
