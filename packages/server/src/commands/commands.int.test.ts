@@ -2721,3 +2721,47 @@ describe('appointment.confirm (Docplanner confirmBooking) through a started hub'
     expect(sim.writes.confirmed.get(other.bookingId)).toBe('admin');
   });
 });
+
+describe('a command that fails', () => {
+  it('is a warning naming the command, its instance and the vendor answer, and is counted per instance', async () => {
+    // Before: `command failed` at info level with neither reason nor vendor status (each retry
+    // before it was a warning), and switchyard_commands_total said which type failed, not where.
+    await hub.stop();
+    const lines: Record<string, unknown>[] = [];
+    hub = await startHub(
+      {},
+      pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+    );
+    const id = 72_000;
+    cwSim.setAppointment({ id, first_name: 'Maria', last_name: 'Lopez', extra_fields: [] });
+    await cwSim.push({ appointment_id: id, event_type: 'create' }, { hookUrl: `${hub.url}/hooks/cw` });
+    const created = await subscriber.waitFor(
+      (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${id}"`),
+    );
+    cwSim.writes.hookUrl = `${hub.url}/hooks/cw`;
+    cwSim.failApi(1, { status: 401, body: { error: 'Unauthorized' } });
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject: created.subject,
+      data: { customFields: { '104': 'verified' } },
+    });
+    expect(sent.status).toBe(202);
+    const done = await finished(sent.json.id);
+    expect(done.status).toBe('failed');
+    const line = lines.find((l) => l.command === sent.json.id && /^command failed/.test(String(l.msg)));
+    expect(line).toMatchObject({
+      level: 40,
+      instance: 'cw',
+      type: 'appointment.update',
+      status: 'failed',
+      kind: 'permanent',
+      vendorStatus: 401,
+    });
+    expect(String(line!.reason)).toMatch(/401/);
+    expect(JSON.stringify(lines)).not.toContain(CW_API_KEY);
+    const metrics = await (await fetch(`${hub.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^switchyard_commands_total\{instance="cw",type="appointment.update",outcome="failed"\} 1$/m,
+    );
+  });
+});

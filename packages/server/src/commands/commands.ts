@@ -614,9 +614,9 @@ export function createCommands(options: CommandsOptions = {}) {
   let sweepTimer: NodeJS.Timeout | undefined;
   let metrics:
     | {
-        outcomes: Counter<'type' | 'outcome'>;
+        outcomes: Counter<'instance' | 'type' | 'outcome'>;
         vendor: Histogram<'connector' | 'type'>;
-        parked: Gauge;
+        parked: Gauge<'instance'>;
       }
     | undefined;
   // Echo marking is on the normalize path: ask the database only when a command may have succeeded
@@ -1025,9 +1025,26 @@ export function createCommands(options: CommandsOptions = {}) {
       return done;
     });
     if (finished) {
-      metrics?.outcomes.inc({ type: row.type, outcome: finished.status });
-      if (finished.status === 'succeeded') lastLocalSuccessAt = Date.now();
-      logger.info({ status: finished.status, attempts: finished.attempts }, `command ${finished.status}`);
+      metrics?.outcomes.inc({ instance: row.instance_id, type: row.type, outcome: finished.status });
+      if (finished.status === 'succeeded') {
+        lastLocalSuccessAt = Date.now();
+        logger.info({ status: finished.status, attempts: finished.attempts }, 'command succeeded');
+      } else {
+        // A warning, as each retry before it is: the vendor did not carry it out, and only this line
+        // and the command's record say why (its `error`, already scrubbed of secrets, cut short).
+        const error = finished.error ?? {};
+        const vendor = error.vendor as { status?: number } | undefined;
+        logger.warn(
+          {
+            status: finished.status,
+            attempts: finished.attempts,
+            kind: error.kind,
+            reason: error.message,
+            ...(vendor?.status !== undefined ? { vendorStatus: vendor.status } : {}),
+          },
+          'command failed: a command.failed event went to subscribers; the command shows the vendor answer (GET /v1/commands/{id}, the dashboard), and POST /v1/commands/{id}/retry sends it again',
+        );
+      }
     }
   }
 
@@ -1477,8 +1494,8 @@ export function createCommands(options: CommandsOptions = {}) {
     metrics ??= {
       outcomes: new Counter({
         name: 'switchyard_commands_total',
-        help: 'Commands finished, by type and outcome (succeeded, failed).',
-        labelNames: ['type', 'outcome'],
+        help: 'Commands finished by this process, by instance, type and outcome (succeeded, failed).',
+        labelNames: ['instance', 'type', 'outcome'],
         registers: [host.metrics],
       }),
       vendor: new Histogram({
@@ -1490,12 +1507,15 @@ export function createCommands(options: CommandsOptions = {}) {
       }),
       parked: new Gauge({
         name: 'switchyard_commands_parked',
-        help: `Commands this worker process holds parked (their instance has its share of the slots, or its vendor asked for a pause): at most ${MAX_PARKED_PER_INSTANCE} per instance, the rest wait in the database.`,
+        help: `Commands this worker process holds parked, by instance (its share of the slots is taken, or its vendor asked for a pause): at most ${MAX_PARKED_PER_INSTANCE} per instance, the rest wait in the database.`,
+        labelNames: ['instance'],
         registers: [host.metrics],
         collect() {
-          let n = 0;
-          for (const line of lines.values()) n += line.parked.size;
-          this.set(n);
+          // By instance: a backlog is one vendor's (slow, or pausing the hub), and the total did not
+          // say whose. Lines are kept per instance, so the label values are the configured instances.
+          this.reset();
+          for (const line of lines.values())
+            if (line.parked.size > 0) this.set({ instance: line.instance }, line.parked.size);
         },
       }),
     };
