@@ -41,6 +41,7 @@ const WHOLE_HUB = [
   'switchyard_pull_consecutive_failures',
   'switchyard_pull_last_success_timestamp_seconds',
   'switchyard_delivery_attempts_total',
+  'switchyard_subscription_disabled',
 ];
 
 /** The series an expression selects: family, label names matched, and where it stands. */

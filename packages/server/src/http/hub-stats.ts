@@ -60,6 +60,19 @@ export async function pullHealth(db: Executor): Promise<PullHealth[]> {
   }));
 }
 
+/**
+ * Every subscription and whether it is disabled (by the hub after consecutive dead deliveries, a
+ * 410 Gone, or by an operator): a disabled subscription is attempted no more, so its failures stop
+ * moving the attempt counters as if it had recovered.
+ */
+export async function subscriptionStates(
+  db: Executor,
+): Promise<{ subscription: string; disabled: boolean }[]> {
+  const r = await sql<{ id: string; disabled: boolean }>`
+    select id, disabled_at is not null as disabled from switchyard.subscriptions order by id`.execute(db);
+  return r.rows.map((row) => ({ subscription: row.id, disabled: row.disabled }));
+}
+
 /** The newest attempt id ('0' when there is none). */
 export async function maxAttemptId(db: Executor): Promise<string> {
   const r = await sql<{ id: string | null }>`select max(id) as id from switchyard.delivery_attempts`.execute(

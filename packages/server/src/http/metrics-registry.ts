@@ -21,6 +21,7 @@ import {
   maxAttemptId,
   probeDatabaseWithin,
   pullHealth,
+  subscriptionStates,
 } from './hub-stats.ts';
 
 /**
@@ -268,6 +269,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   const counts = sharedWhileRunning(() => unlessUnavailable(deliveryCounts(db)));
   const depths = sharedWhileRunning(() => unlessUnavailable(queueDepths(db)));
   const pulls = sharedWhileRunning(() => unlessUnavailable(pullHealth(db)));
+  const subscriptions = sharedWhileRunning(() => unlessUnavailable(subscriptionStates(db)));
 
   new Gauge({
     name: 'switchyard_database_up',
@@ -317,6 +319,18 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
       this.reset();
       for (const { instance, lagMs } of (await pulls()) ?? [])
         if (lagMs !== null) this.set({ instance }, lagMs / 1000);
+    },
+  });
+
+  new Gauge({
+    name: 'switchyard_subscription_disabled',
+    help: 'Per subscription: 1 while it is disabled (after consecutive dead deliveries, a 410 Gone, or by an operator), else 0. A disabled subscription is attempted no more: its events wait for a re-enable (replayMissed).',
+    labelNames: ['subscription'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { subscription, disabled } of (await subscriptions()) ?? [])
+        this.set({ subscription }, disabled ? 1 : 0);
     },
   });
 

@@ -47,6 +47,15 @@ afterAll(async () => {
 const viaProxy = (path: string) => `http://127.0.0.1:${proxy.port}/${path}`;
 const on = (path: string) => subscriber.requests.filter((r) => r.path === `/${path}`);
 
+/** `switchyard_subscription_disabled` of a subscription, scraped from the hub's `/metrics`. */
+async function disabledGauge(subscriptionId: string): Promise<number | undefined> {
+  const text = await (await fetch(`${h.base}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`switchyard_subscription_disabled{subscription="${subscriptionId}"} `));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
 async function eventIdsOf(prefix: string): Promise<string[]> {
   const r = await pool.query<{ id: string }>(
     `select e.id from switchyard.events e join switchyard.inbound_messages m on m.id = e.inbound_message_id
@@ -162,6 +171,10 @@ it('disables an endpoint that stays down and, re-enabled with replayMissed, deli
     return s.disabledAt ? s : undefined;
   });
   expect(disabled.disabledReason).toMatch(/dead|consecutive/i);
+  // Visible in /metrics per subscription: its attempts stop once it is disabled, so the attempt
+  // counters alone read it as quiet, not as down.
+  expect(await disabledGauge(subscription.id)).toBe(1);
+  expect(await disabledGauge(witness.id)).toBe(0);
 
   // Events while disabled: the hub processes them (the witness gets them) but does not attempt them.
   for (let n = 5; n < 10; n++) await pushOne(h.base, ledger, { id: `long-${n}`, subject: `long-s${n}` });
@@ -194,6 +207,7 @@ it('disables an endpoint that stays down and, re-enabled with replayMissed, deli
     },
     20_000,
   );
+  expect(await disabledGauge(subscription.id)).toBe(0);
   const got = received(on('long'));
   expect(got.ids.size).toBe(10);
   expect(got.conflicting).toEqual([]);
