@@ -681,6 +681,14 @@ describe('admin API and CLI', () => {
     expect(text).toMatch(
       /switchyard_gate_decisions_total\{instance="dp",outcome="approve",reason="approved"\} \d+/,
     );
+    // The defaults the vendor got because approvers were slow, down or missing ("deciding" above):
+    // what docs/operations.md's SwitchyardGateDefaulting alerts on, by instance.
+    for (const reason of ['deadline', 'unavailable', 'no_approvers'])
+      expect(text).toMatch(
+        new RegExp(
+          `switchyard_gate_decisions_total\\{instance="[\\w-]+",outcome="\\w+",reason="${reason}"\\} [1-9]`,
+        ),
+      );
     expect(text).toContain('switchyard_gate_overhead_seconds_count');
   });
 });
