@@ -547,7 +547,13 @@ export class Normalizer implements InboundLeaser {
         };
       }
       const message = (error as Error)?.message;
-      logger.warn({ reason: message }, 'normalization failed');
+      // The message waits as `failed` for the operator: say which (the child's `inbound`) and how
+      // to go on. A connector's own refusal is a warning; anything else it threw is a bug in it,
+      // an error with its stack.
+      const advice =
+        'normalization failed: the message is kept as failed; once the cause is fixed, re-normalize it (the dashboard, or POST /v1/inbound/{id}/renormalize)';
+      if (isConnectorError(error)) logger.warn({ reason: message, code: error.code }, advice);
+      else logger.error({ reason: message, err: error }, advice);
       return {
         kind: 'fail',
         reason: message ?? 'failed',

@@ -4,6 +4,7 @@
  * and is normalized again once the connector is fixed, with the event id it would have had.
  */
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
 import { eventIdFor } from '../events/ids.ts';
@@ -22,10 +23,15 @@ const database = useTestDatabase();
 const secret = generateSecret();
 let subscriber: RecordingSubscriber;
 let h: InProcessHub;
+const lines: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   subscriber = await startRecordingSubscriber({ secrets: secret });
-  h = await startInProcessHub({ databaseUrl: database.url(), adminToken: ADMIN_TOKEN });
+  h = await startInProcessHub({
+    databaseUrl: database.url(),
+    adminToken: ADMIN_TOKEN,
+    logger: pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+  });
   await h.hub.subscriptions.create({
     url: `${subscriber.url}poison`,
     secrets: [secret],
@@ -73,6 +79,12 @@ it('fails the poison message with its reason, delivers the rest, and re-normaliz
   });
   expect(failed.status).toBe('failed');
   expect(failed.reason).toContain("Cannot read properties of undefined (reading 'start')");
+  // The log names the message and says what to do; a connector that throws a plain TypeError has a
+  // bug: an error line with the stack (before: a warning with the message alone, no next step).
+  const line = lines.find((l) => l.inbound === failed.id && /^normalization failed/.test(String(l.msg)));
+  expect(line).toMatchObject({ level: 50, instance: failed.instanceId });
+  expect(String(line!.msg)).toContain(`/v1/inbound/{id}/renormalize`);
+  expect((line!.err as { stack?: string }).stack).toContain('TypeError');
   const detail = await admin('GET', `/v1/inbound/${failed.id}`);
   expect(detail.json.events).toEqual([]);
   expect(detail.json.payload).toMatchObject({ id: 'p-poison', poison: true });
