@@ -615,7 +615,8 @@ export class Deliverer {
       ...(statusCode !== null ? { 'http.response.status_code': statusCode } : {}),
       ...(outcome === 'retry' ? { 'switchyard.retry_in_ms': delay } : {}),
     });
-    let disabledNow = false;
+    // Why the subscription was disabled by this attempt, if it was.
+    let disabledNow: string | undefined;
     let successor = false;
     const attempt = {
       deliveryId: d.id,
@@ -658,8 +659,8 @@ export class Deliverer {
         });
         if (!moved) return;
         if (outcome === 'gone') {
-          await subscriptionStore.disableSubscription(trx, sub.id, 'the subscriber answered 410 Gone');
-          disabledNow = true;
+          disabledNow = 'the subscriber answered 410 Gone';
+          await subscriptionStore.disableSubscription(trx, sub.id, disabledNow);
         } else {
           if (sub.ordering === 'hold')
             await deliveryStore.holdSubject(trx, sub.id, d.subject, d.event_sequence);
@@ -669,8 +670,8 @@ export class Deliverer {
           if (invalid || hubFault) return;
           const count = await subscriptionStore.bumpConsecutiveDead(trx, sub.id);
           if (count >= (sub.disable_after_consecutive_dead ?? rt.options.disableAfterConsecutiveDead)) {
-            await subscriptionStore.disableSubscription(trx, sub.id, `${count} consecutive deliveries died`);
-            disabledNow = true;
+            disabledNow = `${count} consecutive deliveries died`;
+            await subscriptionStore.disableSubscription(trx, sub.id, disabledNow);
           }
         }
       });
@@ -689,7 +690,11 @@ export class Deliverer {
         },
         'delivery attempt',
       );
-      if (disabledNow) logger.warn({ subscription: sub.id }, 'subscription disabled');
+      if (disabledNow)
+        logger.warn(
+          { subscription: sub.id, reason: disabledNow },
+          'subscription disabled: its events wait; once the subscriber is back, enable it with replayMissed (the dashboard, or POST /v1/subscriptions/{id}/enable) to send them',
+        );
     }
     return outcome !== 'succeeded' || successor;
   }

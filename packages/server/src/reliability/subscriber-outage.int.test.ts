@@ -5,6 +5,7 @@
  */
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import type pg from 'pg';
+import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateSecret } from '../delivery/sign.ts';
 import {
@@ -25,6 +26,7 @@ let subscriber: RecordingSubscriber;
 let proxy: TcpProxy;
 let h: InProcessHub;
 let pool: pg.Pool;
+const lines: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   subscriber = await startRecordingSubscriber({ secrets: secret });
@@ -33,6 +35,7 @@ beforeAll(async () => {
     databaseUrl: database.url(),
     adminToken: ADMIN_TOKEN,
     pipeline: { disableAfterConsecutiveDead: 3 },
+    logger: pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
   });
   pool = openPool(database.url());
 });
@@ -175,6 +178,12 @@ it('disables an endpoint that stays down and, re-enabled with replayMissed, deli
   // counters alone read it as quiet, not as down.
   expect(await disabledGauge(subscription.id)).toBe(1);
   expect(await disabledGauge(witness.id)).toBe(0);
+  // The log says why and what to do (before: 'subscription disabled' and the id alone).
+  const line = await eventually('the disabling logged', async () =>
+    lines.find((l) => l.subscription === subscription.id && /^subscription disabled/.test(String(l.msg))),
+  );
+  expect(line).toMatchObject({ level: 40, reason: '3 consecutive deliveries died' });
+  expect(String(line.msg)).toContain('replayMissed');
 
   // Events while disabled: the hub processes them (the witness gets them) but does not attempt them.
   for (let n = 5; n < 10; n++) await pushOne(h.base, ledger, { id: `long-${n}`, subject: `long-s${n}` });
