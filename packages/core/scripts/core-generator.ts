@@ -71,6 +71,9 @@ export const COMMAND_ORDER = [
   'appointment.mark_no_show',
   'appointment.clear_presence',
   'appointment.update',
+  'slot.block',
+  'slot.move_block',
+  'slot.unblock',
 ] as const;
 
 /** A schema file with where it lives. */
@@ -652,12 +655,12 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
   out.push('## Echoes of commands');
   out.push('');
   out.push(
-    "When an appointment event is the vendor's echo of a change a hub command made " +
+    "When an appointment or slot event is the vendor's echo of a change a hub command made " +
       '([commands.md](commands.md)), its data carries `causedBy: { "commandId": "<command id>" }`: ' +
       'the system that sent the command can skip it. A command has one echo: the first notification ' +
-      'of its appointment, of a type its change is notified as (e.g. `appointment.arrived` for ' +
-      '`appointment.mark_arrived`), that arrives within `commands.echoWindow` (default 10m) of its ' +
-      'success. A later event of that appointment, even of the same type within the window, is ' +
+      'of its appointment (or block), of a type its change is notified as (e.g. `appointment.arrived` for ' +
+      '`appointment.mark_arrived`, `slot.block_moved` for `slot.move_block`), that arrives within `commands.echoWindow` (default 10m) of its ' +
+      'success. A later event of that entity, even of the same type within the window, is ' +
       'another change (staff editing at the front desk) and does not carry `causedBy`: do not skip it. ' +
       'The outcome of a command itself arrives as ' +
       '`command.succeeded` or `command.failed` (subject `command/<command id>`).',
@@ -826,7 +829,9 @@ function commandsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
   out.push('|---|---|---|');
   for (const c of set.commands) {
     const target =
-      targetOf(c) === 'subject' ? '`subject`: `appointment/<hub id>`' : '`instance`: a connector instance id';
+      targetOf(c) === 'subject'
+        ? `\`subject\`: \`${entityOf(c)}/<hub id>\``
+        : '`instance`: a connector instance id';
     out.push(`| [\`${c.type}\`](#${anchor(c.type)}) | ${escapeCell(stringField(c, 'title'))} | ${target} |`);
   }
   for (const c of set.commands) {

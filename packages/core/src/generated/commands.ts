@@ -142,6 +142,55 @@ export interface AppointmentUpdateCommandData {
   };
 }
 
+/**
+ * Blocks a span of a practitioner's calendar at the vendor (a Docplanner break): nothing can be booked between `start` and `end` (a leave, a meeting). Names the connector instance (`instance`) instead of a subject: the block does not exist yet. The outcome (`command.succeeded`) carries the new block's hub id (`result.slotId`); the vendor's own notification of the block later arrives as `slot.blocked` for the same hub id, with `data.causedBy`.
+ */
+export interface SlotBlockCommandData {
+  /**
+   * When the block starts, with its offset.
+   */
+  start: string;
+  /**
+   * When the block ends, with its offset; after `start`.
+   */
+  end: string;
+  /**
+   * Whose calendar, by the vendor's id (Docplanner doctor id).
+   */
+  practitioner?: Reference;
+  /**
+   * The place whose calendar it is, by the vendor's id (Docplanner address id).
+   */
+  location?: Location;
+  /**
+   * The organization, by the vendor's id (Docplanner facility id).
+   */
+  organization?: Reference;
+  /**
+   * Why the time is blocked, as the vendor may show it to staff (Docplanner: the break's `description`).
+   */
+  reason?: string;
+}
+
+/**
+ * Moves a calendar block (`slot/<hub id>`, one `slot.blocked` announced) to a new `start` and `end`; it keeps its hub id. Refused at once when the hub already knows the block as removed (`slot.unblocked`). The vendor's notification of the move arrives as `slot.block_moved`, with `data.causedBy`.
+ */
+export interface SlotMoveBlockCommandData {
+  /**
+   * The new start, with its offset.
+   */
+  start: string;
+  /**
+   * The new end, with its offset; after `start`.
+   */
+  end: string;
+}
+
+/**
+ * Removes a calendar block (`slot/<hub id>`): its time can be booked again. Refused at once when the hub already knows the block as removed (`slot.unblocked`); a vendor answer saying the block is no longer there counts as success (removed by staff meanwhile, or a retried unblock after a crash). The vendor's notification of the removal arrives as `slot.unblocked`, with `data.causedBy`.
+ */
+export interface SlotUnblockCommandData {}
+
 /** Every command type. */
 export type CommandType =
   | "appointment.book"
@@ -151,7 +200,10 @@ export type CommandType =
   | "appointment.mark_arrived"
   | "appointment.mark_no_show"
   | "appointment.clear_presence"
-  | "appointment.update";
+  | "appointment.update"
+  | "slot.block"
+  | "slot.move_block"
+  | "slot.unblock";
 
 /** The `data` type of each command type. */
 export interface CommandDataMap {
@@ -163,6 +215,9 @@ export interface CommandDataMap {
   "appointment.mark_no_show": AppointmentMarkNoShowCommandData;
   "appointment.clear_presence": AppointmentClearPresenceCommandData;
   "appointment.update": AppointmentUpdateCommandData;
+  "slot.block": SlotBlockCommandData;
+  "slot.move_block": SlotMoveBlockCommandData;
+  "slot.unblock": SlotUnblockCommandData;
 }
 
 /** One row of {@link COMMAND_TYPES}. */
@@ -253,5 +308,32 @@ export const COMMAND_TYPES = [
     description:
       "Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields; BookingBug a private note, `comment`). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.update.json",
+  },
+  {
+    type: "slot.block",
+    entity: "slot",
+    target: "instance",
+    title: "Block calendar time",
+    description:
+      "Blocks a span of a practitioner's calendar at the vendor (a Docplanner break): nothing can be booked between `start` and `end` (a leave, a meeting). Names the connector instance (`instance`) instead of a subject: the block does not exist yet. The outcome (`command.succeeded`) carries the new block's hub id (`result.slotId`); the vendor's own notification of the block later arrives as `slot.blocked` for the same hub id, with `data.causedBy`.",
+    schemaId: "https://switchyard.dev/schemas/commands/slot.block.json",
+  },
+  {
+    type: "slot.move_block",
+    entity: "slot",
+    target: "subject",
+    title: "Move a calendar block",
+    description:
+      "Moves a calendar block (`slot/<hub id>`, one `slot.blocked` announced) to a new `start` and `end`; it keeps its hub id. Refused at once when the hub already knows the block as removed (`slot.unblocked`). The vendor's notification of the move arrives as `slot.block_moved`, with `data.causedBy`.",
+    schemaId: "https://switchyard.dev/schemas/commands/slot.move_block.json",
+  },
+  {
+    type: "slot.unblock",
+    entity: "slot",
+    target: "subject",
+    title: "Remove a calendar block",
+    description:
+      "Removes a calendar block (`slot/<hub id>`): its time can be booked again. Refused at once when the hub already knows the block as removed (`slot.unblocked`); a vendor answer saying the block is no longer there counts as success (removed by staff meanwhile, or a retried unblock after a crash). The vendor's notification of the removal arrives as `slot.unblocked`, with `data.causedBy`.",
+    schemaId: "https://switchyard.dev/schemas/commands/slot.unblock.json",
   },
 ] as const satisfies readonly CommandTypeInfo[];

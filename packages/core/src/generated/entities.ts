@@ -455,6 +455,12 @@ export interface Slot {
    */
   reloadRequired?: boolean;
   /**
+   * Set when this change was made by a hub command (the vendor's echo of it): a subscriber that sent the command can skip the event.
+   */
+  causedBy?: {
+    commandId: string;
+  };
+  /**
    * The vendor's own record as received, so that fields the normalized model does not name are not lost.
    */
   vendor?: {

@@ -177,7 +177,7 @@ export type AssetDeletedData = Asset;
 export type ProcessCompletedData = Process;
 
 /**
- * The vendor did what a command asked. Its subject is `command/<command id>`. For `appointment.book`, `target` and `result.appointmentId` name the new appointment. The vendor's own notification of the change may follow as a normal event carrying `data.causedBy.commandId`.
+ * The vendor did what a command asked. Its subject is `command/<command id>`. For `appointment.book`, `target` and `result.appointmentId` name the new appointment; for `slot.block`, `target` and `result.slotId` the new block. The vendor's own notification of the change may follow as a normal event carrying `data.causedBy.commandId`.
  */
 export interface CommandSucceededData {
   /**
@@ -189,7 +189,7 @@ export interface CommandSucceededData {
    */
   commandType: string;
   /**
-   * The command's subject (`appointment/<hub id>`); for `appointment.book`, the new appointment once booked.
+   * The command's subject (`appointment/<hub id>`, `slot/<hub id>`); for `appointment.book` / `slot.block`, the new appointment / block once made.
    */
   target?: string;
   /**
@@ -209,10 +209,11 @@ export interface CommandSucceededData {
    */
   idempotencyKey?: string;
   /**
-   * What the vendor answered that matters: `appointmentId` (the hub id, for a booking), `vendorIds` (new vendor ids aliased to the appointment), `alreadyDone` (the vendor said it was already in the requested state).
+   * What the vendor answered that matters: `appointmentId` (the hub id, for a booking), `slotId` (the hub id, for a calendar block made by `slot.block`), `vendorIds` (new vendor ids aliased to the target), `alreadyDone` (the vendor said it was already in the requested state).
    */
   result: {
     appointmentId?: string;
+    slotId?: string;
     vendorIds?: string[];
     alreadyDone?: boolean;
   };
@@ -231,7 +232,7 @@ export interface CommandFailedData {
    */
   commandType: string;
   /**
-   * The command's subject (`appointment/<hub id>`); for `appointment.book`, the new appointment once booked.
+   * The command's subject (`appointment/<hub id>`, `slot/<hub id>`); for `appointment.book` / `slot.block`, the new appointment / block once made.
    */
   target?: string;
   /**
@@ -712,7 +713,7 @@ export const EVENT_TYPES = [
     entity: "command",
     title: "Command succeeded",
     description:
-      "The vendor did what a command asked. Its subject is `command/<command id>`. For `appointment.book`, `target` and `result.appointmentId` name the new appointment. The vendor's own notification of the change may follow as a normal event carrying `data.causedBy.commandId`.",
+      "The vendor did what a command asked. Its subject is `command/<command id>`. For `appointment.book`, `target` and `result.appointmentId` name the new appointment; for `slot.block`, `target` and `result.slotId` the new block. The vendor's own notification of the change may follow as a normal event carrying `data.causedBy.commandId`.",
     vendorEvents: [],
     schemaId: "https://switchyard.dev/schemas/events/command.succeeded.json",
   },

@@ -50,6 +50,9 @@ import appointmentMarkArrivedCommandSchema from "../../schemas/commands/appointm
 import appointmentMarkNoShowCommandSchema from "../../schemas/commands/appointment.mark_no_show.schema.json" with { type: "json" };
 import appointmentClearPresenceCommandSchema from "../../schemas/commands/appointment.clear_presence.schema.json" with { type: "json" };
 import appointmentUpdateCommandSchema from "../../schemas/commands/appointment.update.schema.json" with { type: "json" };
+import slotBlockCommandSchema from "../../schemas/commands/slot.block.schema.json" with { type: "json" };
+import slotMoveBlockCommandSchema from "../../schemas/commands/slot.move_block.schema.json" with { type: "json" };
+import slotUnblockCommandSchema from "../../schemas/commands/slot.unblock.schema.json" with { type: "json" };
 
 /** Every core schema (draft 2020-12), each with its `$id`: common, envelope, entities, events, commands. */
 export const CORE_SCHEMAS: readonly { readonly $id: string }[] = [
@@ -101,6 +104,9 @@ export const CORE_SCHEMAS: readonly { readonly $id: string }[] = [
   appointmentMarkNoShowCommandSchema,
   appointmentClearPresenceCommandSchema,
   appointmentUpdateCommandSchema,
+  slotBlockCommandSchema,
+  slotMoveBlockCommandSchema,
+  slotUnblockCommandSchema,
 ];
 
 /** The `$id` of the envelope schema. */
@@ -165,4 +171,7 @@ export const COMMAND_SCHEMA_IDS: { readonly [T in CommandType]: string } = {
   "appointment.mark_no_show": "https://switchyard.dev/schemas/commands/appointment.mark_no_show.json",
   "appointment.clear_presence": "https://switchyard.dev/schemas/commands/appointment.clear_presence.json",
   "appointment.update": "https://switchyard.dev/schemas/commands/appointment.update.json",
+  "slot.block": "https://switchyard.dev/schemas/commands/slot.block.json",
+  "slot.move_block": "https://switchyard.dev/schemas/commands/slot.move_block.json",
+  "slot.unblock": "https://switchyard.dev/schemas/commands/slot.unblock.json",
 };

@@ -29,6 +29,8 @@ import {
   type CommandResult,
   type CommandType,
   commandTypeInfo,
+  commandTypes,
+  type EntityKind,
   type EventDraft,
   type EventEnvelope,
   isCommandType,
@@ -193,10 +195,13 @@ const ECHOES: Readonly<Record<CommandType, readonly string[]>> = {
   'appointment.mark_no_show': ['appointment.no_show'],
   'appointment.clear_presence': ['appointment.status_reverted', 'appointment.updated'],
   'appointment.update': ['appointment.updated'],
+  'slot.block': ['slot.blocked'],
+  'slot.move_block': ['slot.block_moved'],
+  'slot.unblock': ['slot.unblocked'],
 };
 
-/** Command types that make no sense on a cancelled appointment. */
-const NOT_WHEN_CANCELLED = new Set<string>([
+/** Command types that make no sense on a closed entity (a cancelled appointment, a removed block: {@link CLOSED}). */
+const NOT_WHEN_CLOSED = new Set<string>([
   'appointment.cancel',
   'appointment.reschedule',
   'appointment.confirm',
@@ -204,7 +209,47 @@ const NOT_WHEN_CANCELLED = new Set<string>([
   'appointment.mark_no_show',
   'appointment.clear_presence',
   'appointment.update',
+  'slot.move_block',
+  'slot.unblock',
 ]);
+
+/**
+ * When the hub's known state of an entity says it is closed, by entity: what it is then (the word
+ * the refusal names) and the command that closes it. An appointment is closed when its status is
+ * `cancelled`; a calendar block when its latest event is `slot.unblocked` (which carries the block
+ * as it was, its status unchanged). The closing command is refused on a closed entity when it is
+ * sent, but once accepted it is the connector's to judge: its own earlier try may be what closed it.
+ */
+const CLOSED: Readonly<
+  Record<string, { state: string; by: CommandType; when(known: q.KnownState): boolean }>
+> = {
+  appointment: {
+    state: 'cancelled',
+    by: 'appointment.cancel',
+    when: (known) => isJsonObject(known.data) && known.data.status === 'cancelled',
+  },
+  slot: { state: 'removed', by: 'slot.unblock', when: (known) => known.eventType === 'slot.unblocked' },
+};
+
+/** What closed state (e.g. `cancelled`) rules a command of this type out on an entity so known, if any. */
+function closedFor(type: string, entity: string, known: q.KnownState | undefined): string | undefined {
+  const closed = CLOSED[entity];
+  return closed && known && NOT_WHEN_CLOSED.has(type) && closed.when(known) ? closed.state : undefined;
+}
+
+/** The entity a command type acts on (`appointment`, `slot`): the `<entity>` of its subject and of its target's aliases. */
+function entityOf(type: string): EntityKind {
+  // The catalog's x-entity is one of the kinds (core's generator reads it from each schema).
+  return (commandTypeInfo(type)?.entity ?? 'appointment') as EntityKind;
+}
+
+/** The command types that create their entity (named by `instance`): their outcome names a new hub id. */
+const CREATING_TYPES: readonly CommandType[] = commandTypes.filter(
+  (t) => commandTypeInfo(t)!.target === 'instance',
+);
+
+/** The entities commands act on: only their events may be a command's echo. */
+const COMMAND_ENTITIES: ReadonlySet<string> = new Set(commandTypes.map(entityOf));
 
 const SNIPPET_CHARS = 500;
 
@@ -421,7 +466,7 @@ function mayEcho(command: q.RunningCommand, draft: EventDraft): boolean {
   const types = ECHOES[command.type as CommandType] ?? [];
   if (!types.includes(draft.type)) return false;
   if (command.subject !== null) return command.subject === draft.subject;
-  if (command.type !== 'appointment.book') return false;
+  if (!CREATING_TYPES.includes(command.type as CommandType)) return false;
   const wanted = command.data;
   const got = draft.data;
   if (typeof got.start === 'string' && typeof wanted.start === 'string') {
@@ -833,6 +878,7 @@ export function createCommands(options: CommandsOptions = {}) {
     const started = performance.now();
     let result: CommandResult;
     let hubId: string | undefined = row.subject?.slice(row.subject.indexOf('/') + 1);
+    const entity = entityOf(row.type);
     let targetVendorIds: string[] = [];
     // The instance's secret values (its API key, OAuth2 client secret, admin password): a vendor
     // that quotes one in its answer ("Invalid Authtoken <key>") had it stored in the call's snippet
@@ -860,13 +906,9 @@ export function createCommands(options: CommandsOptions = {}) {
         };
       } else {
         const aliases = host.aliases(row.instance_id);
-        targetVendorIds = hubId !== undefined ? await aliases.vendorIds('appointment', hubId) : [];
+        targetVendorIds = hubId !== undefined ? await aliases.vendorIds(entity, hubId) : [];
         const known = row.subject ? await q.currentStateOf(host.db, row.subject) : undefined;
-        const cancelledSince =
-          row.type !== 'appointment.cancel' &&
-          NOT_WHEN_CANCELLED.has(row.type) &&
-          isJsonObject(known?.data) &&
-          known.data.status === 'cancelled';
+        const closedSince = CLOSED[entity]?.by === row.type ? undefined : closedFor(row.type, entity, known);
         const request = {
           id: row.id,
           type: row.type as CommandType,
@@ -877,11 +919,12 @@ export function createCommands(options: CommandsOptions = {}) {
           // Cancelled since it was accepted (a retry waiting while the vendor's cancellation came
           // in): refused as a new command would be, not sent to a vendor that refuses it anyway
           // (a commands audit: a reschedule's retry called Docplanner and failed on its 409). A
-          // cancel is the connector's to judge: its own earlier try may be what cancelled it.
-          result = cancelledSince
+          // cancel (an unblock) is the connector's to judge: its own earlier try may be what
+          // cancelled it ({@link CLOSED}).
+          result = closedSince
             ? {
                 outcome: 'permanent',
-                message: `${row.subject} was cancelled since the command was accepted; not sent`,
+                message: `${row.subject} was ${closedSince} since the command was accepted; not sent`,
               }
             : await handler(request, {
                 instanceId: row.instance_id,
@@ -925,9 +968,9 @@ export function createCommands(options: CommandsOptions = {}) {
         // failure before that write, and two records of one fact would be two ways of doing it.
         // Idempotent calls (a cancel that finds the booking cancelled) need no record at all.
         if (result.outcome === 'done' && result.vendorIds && result.vendorIds.length > 0) {
-          // New vendor ids name the same appointment (a move's new booking id) or a new one (a booking).
-          if (hubId === undefined) hubId = await aliases.hubId('appointment', result.vendorIds[0]!);
-          for (const vendorId of result.vendorIds) await aliases.link('appointment', vendorId, hubId);
+          // New vendor ids name the same entity (a move's new booking id) or a new one (a booking, a block).
+          if (hubId === undefined) hubId = await aliases.hubId(entity, result.vendorIds[0]!);
+          for (const vendorId of result.vendorIds) await aliases.link(entity, vendorId, hubId);
         }
       }
     } catch (error) {
@@ -972,10 +1015,11 @@ export function createCommands(options: CommandsOptions = {}) {
     const finished = await host.db.transaction().execute(async (trx) => {
       let done: q.CommandRow | undefined;
       if (result.outcome === 'done') {
-        const subject = hubId !== undefined ? `appointment/${hubId}` : row.subject;
+        const subject = hubId !== undefined ? `${entity}/${hubId}` : row.subject;
         const current = targetVendorIds[targetVendorIds.length - 1];
         const resultJson: JsonObject = { vendorIds: result.vendorIds ?? [] };
-        if (row.subject === null && subject !== null) resultJson.appointmentId = hubId!;
+        // `appointmentId` for a booking, `slotId` for a block (command.succeeded's schema).
+        if (row.subject === null && subject !== null) resultJson[`${entity}Id`] = hubId!;
         if (result.alreadyDone) resultJson.alreadyDone = true;
         done = await q.finishCommand(trx, row.id, row, {
           status: 'succeeded',
@@ -1162,12 +1206,14 @@ export function createCommands(options: CommandsOptions = {}) {
   async function markEchoes(instanceId: string, drafts: EventDraft[]): Promise<void> {
     const s = state;
     if (!s) return;
-    const candidates = drafts.filter((d) => d.subject.startsWith('appointment/'));
+    const candidates = drafts.filter((d) => COMMAND_ENTITIES.has(d.subject.slice(0, d.subject.indexOf('/'))));
     if (candidates.length === 0) return;
     const subjects = [...new Set(candidates.map((d) => d.subject))];
     if (!(await mayHaveEchoes(s))) return;
-    const bookings = candidates.some((d) => ECHOES['appointment.book'].includes(d.type));
-    const running = await q.runningCommands(s.host.db, instanceId, subjects, bookings, ECHO_WAIT_MS);
+    // The creating commands (a booking, a block) these drafts may echo: their entity is not known
+    // until they finish.
+    const creating = CREATING_TYPES.filter((t) => candidates.some((d) => ECHOES[t].includes(d.type)));
+    const running = await q.runningCommands(s.host.db, instanceId, subjects, creating, ECHO_WAIT_MS);
     // A command that starts running from here on cannot have caused this notification: only the
     // ones running now are awaited.
     const awaited = running.filter((c) => candidates.some((d) => mayEcho(c, d)));
@@ -1245,7 +1291,7 @@ export function createCommands(options: CommandsOptions = {}) {
     const info = commandTypeInfo(type)!;
     let instanceId: string;
     let subject: string | null = null;
-    let current: JsonObject | undefined;
+    let known: q.KnownState | undefined;
     if ('subject' in target) {
       subject = target.subject;
       const unknown = () =>
@@ -1257,23 +1303,27 @@ export function createCommands(options: CommandsOptions = {}) {
           },
         );
       if (!subject.startsWith(`${info.entity}/`) || subject.length <= info.entity.length + 1) throw unknown();
-      const known = await q.currentStateOf(s.host.db, subject);
+      known = await q.currentStateOf(s.host.db, subject);
       if (!known) {
-        // Booked through the hub a moment ago: the appointment exists, but the hub learns its state
-        // (the place, the status a command is checked against) from the vendor's notification. Say
-        // so rather than "unknown", which read as a wrong id (a commands audit).
-        const booked = await q.bookedBy(s.host.db, subject);
-        if (booked && mayActOn(sender, booked.instanceId))
+        // Booked (blocked) through the hub a moment ago: the entity exists, but the hub learns its
+        // state (the place, the status a command is checked against) from the vendor's
+        // notification. Say so rather than "unknown", which read as a wrong id (a commands audit).
+        const creating = CREATING_TYPES.find((t) => entityOf(t) === info.entity);
+        const booked = creating && (await q.createdBy(s.host.db, subject, creating));
+        if (booked && mayActOn(sender, booked.instanceId)) {
+          const awaiting = ECHOES[creating][0]!;
           throw refuse(
             'SY_COMMAND_TARGET_STATE',
-            `${subject} was booked by command ${booked.id}; commands can act on it once the vendor's notification of the booking has arrived (appointment.created): try again shortly`,
-            { subject, bookedBy: booked.id, awaiting: 'appointment.created' },
+            creating === 'appointment.book'
+              ? `${subject} was booked by command ${booked.id}; commands can act on it once the vendor's notification of the booking has arrived (${awaiting}): try again shortly`
+              : `${subject} was made by command ${booked.id} (${creating}); commands can act on it once the vendor's notification of it has arrived (${awaiting}): try again shortly`,
+            { subject, bookedBy: booked.id, awaiting },
           );
+        }
         throw unknown();
       }
       if (!mayActOn(sender, known.instanceId)) throw unknown();
       instanceId = known.instanceId;
-      current = isJsonObject(known.data) ? known.data : undefined;
     } else {
       instanceId = target.instance;
     }
@@ -1320,17 +1370,18 @@ export function createCommands(options: CommandsOptions = {}) {
     }
     if (subject !== null) {
       const hubId = subject.slice(subject.indexOf('/') + 1);
-      const vendorIds = await s.host.aliases(instanceId).vendorIds('appointment', hubId);
+      const vendorIds = await s.host.aliases(instanceId).vendorIds(entityOf(type), hubId);
       if (vendorIds.length === 0) {
         throw refuse('SY_COMMAND_NO_VENDOR_ID', `${subject} has no vendor id on instance ${instanceId}`, {
           subject,
           instance: instanceId,
         });
       }
-      if (current?.status === 'cancelled' && NOT_WHEN_CANCELLED.has(type)) {
-        throw refuse('SY_COMMAND_TARGET_STATE', `${subject} is already cancelled`, {
+      const closed = closedFor(type, info.entity, known);
+      if (closed !== undefined) {
+        throw refuse('SY_COMMAND_TARGET_STATE', `${subject} is already ${closed}`, {
           subject,
-          status: 'cancelled',
+          status: closed,
         });
       }
     }

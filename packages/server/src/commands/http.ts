@@ -32,7 +32,8 @@ const commandProperties = {
   status: { type: 'string', enum: statuses },
   subject: {
     ...nstr,
-    description: 'The entity acted on (`appointment/<hub id>`); for a booking, set once booked.',
+    description:
+      'The entity acted on (`appointment/<hub id>`, `slot/<hub id>`); for a booking or a block (`appointment.book`, `slot.block`), set once made.',
   },
   instance: str,
   connector: str,
@@ -114,7 +115,7 @@ export async function commandRoutes(
         tags,
         summary: 'Send a command to a vendor through the hub (202: queued; the outcome arrives as an event)',
         description:
-          'Authenticate with the admin token or a subscription command credential (`sycmd_…`). Refused at once, nothing queued: unknown type, invalid data, unknown or foreign target, unsupported by the connector, no vendor id, appointment already cancelled. See docs/commands.md.',
+          'Authenticate with the admin token or a subscription command credential (`sycmd_…`). Refused at once, nothing queued: unknown type, invalid data, unknown or foreign target, unsupported by the connector, no vendor id, appointment already cancelled, calendar block already removed. See docs/commands.md.',
         headers: {
           type: 'object',
           properties: {
@@ -132,11 +133,14 @@ export async function commandRoutes(
           additionalProperties: false,
           required: ['type'],
           properties: {
-            type: { type: 'string', maxLength: 100, examples: ['appointment.cancel'] },
+            type: { type: 'string', maxLength: 100, examples: ['appointment.cancel', 'slot.block'] },
             subject: {
               type: 'string',
               maxLength: 300,
-              examples: ['appointment/6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b'],
+              examples: [
+                'appointment/6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b',
+                'slot/3e2d1c0b-9a8f-4e7d-b6c5-a4b3c2d1e0f9',
+              ],
             },
             instance: { type: 'string', maxLength: 100 },
             data: { type: 'object', additionalProperties: true },
@@ -146,7 +150,7 @@ export async function commandRoutes(
         // For the OpenAPI document (routes/openapi.ts): the refusals a sender should handle, and
         // the header that tells a replayed answer (200) from a new command (202).
         problems: {
-          409: 'SY_COMMAND_TARGET_STATE (the target cannot take it now, e.g. already cancelled) or SY_COMMAND_IDEMPOTENCY_CONFLICT (the Idempotency-Key was used with another body; details.commandId names the first)',
+          409: 'SY_COMMAND_TARGET_STATE (the target cannot take it now, e.g. an appointment already cancelled, a block already removed) or SY_COMMAND_IDEMPOTENCY_CONFLICT (the Idempotency-Key was used with another body; details.commandId names the first)',
           422: 'SY_COMMAND_UNKNOWN_TYPE, SY_COMMAND_INVALID (errors lists each problem), SY_COMMAND_UNKNOWN_TARGET, SY_COMMAND_UNSUPPORTED or SY_COMMAND_NO_VENDOR_ID: nothing was queued',
         },
         responseHeaders: {
@@ -234,7 +238,7 @@ export async function commandRoutes(
         summary:
           'Run a failed command again, with a fresh set of tries (its earlier vendor calls stay listed)',
         description:
-          'Checked again as a new command is, and refused alike (nothing queued): the sender may no longer act on the target (422 SY_COMMAND_UNKNOWN_TARGET), the connector no longer carries it out (422 SY_COMMAND_UNSUPPORTED), the appointment is cancelled by now (409 SY_COMMAND_TARGET_STATE). 409 SY_PIPELINE_CONFLICT unless the command is failed.',
+          'Checked again as a new command is, and refused alike (nothing queued): the sender may no longer act on the target (422 SY_COMMAND_UNKNOWN_TARGET), the connector no longer carries it out (422 SY_COMMAND_UNSUPPORTED), the appointment is cancelled (the block removed) by now (409 SY_COMMAND_TARGET_STATE). 409 SY_PIPELINE_CONFLICT unless the command is failed.',
         params: idParams,
         response: { 202: commandSchema },
       },

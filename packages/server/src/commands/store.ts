@@ -389,34 +389,41 @@ export async function listCalls(db: Executor, commandId: string): Promise<Comman
  * const target = await currentStateOf(db, 'appointment/6f1c…'); // { instanceId: 'dp', data: { status: 'booked', … } }
  * ```
  */
-export async function currentStateOf(
-  db: Executor,
-  subject: string,
-): Promise<{ instanceId: string; data: JsonValue } | undefined> {
-  return first<{ instanceId: string; data: JsonValue }>(
-    sql`select instance_id as "instanceId", envelope->'data' as data from switchyard.current_entities
-        where subject = ${subject}`,
+export async function currentStateOf(db: Executor, subject: string): Promise<KnownState | undefined> {
+  return first<KnownState>(
+    sql`select instance_id as "instanceId", envelope->'data' as data, envelope->>'type' as "eventType"
+        from switchyard.current_entities where subject = ${subject}`,
     db,
   );
 }
 
+/** An entity's known state as commands check it ({@link currentStateOf}). */
+export interface KnownState {
+  instanceId: string;
+  /** The `data` of the entity's latest event. */
+  data: JsonValue;
+  /** That event's type (a removed calendar block's is `slot.unblocked`, its data the block as it was). */
+  eventType: string;
+}
+
 /**
- * The succeeded `appointment.book` command that made `subject` (its `result.appointmentId`), if
- * one did: the appointment exists at the vendor, and the hub knows it once the vendor's
- * notification of the booking arrives.
+ * The succeeded creating command of type `type` (`appointment.book`, `slot.block`) that made
+ * `subject` (its `result.appointmentId` / `result.slotId`), if one did: the entity exists at the
+ * vendor, and the hub knows it once the vendor's notification of it arrives.
  *
  * @example
  * ```ts
- * const booked = await bookedBy(db, 'appointment/6f1c…'); // { id: '…', instanceId: 'dp-main' }
+ * const booked = await createdBy(db, 'appointment/6f1c…', 'appointment.book'); // { id: '…', instanceId: 'dp-main' }
  * ```
  */
-export async function bookedBy(
+export async function createdBy(
   db: Executor,
   subject: string,
+  type: string,
 ): Promise<{ id: string; instanceId: string } | undefined> {
   return first<{ id: string; instanceId: string }>(
     sql`select id, instance_id as "instanceId" from switchyard.commands
-        where subject = ${subject} and type = 'appointment.book' and status = 'succeeded'
+        where subject = ${subject} and type = ${type} and status = 'succeeded'
         order by seq desc limit 1`,
     db,
   );
@@ -508,20 +515,20 @@ const UNSETTLED = (withinMs: number) =>
 /**
  * The commands at the vendor on this instance that these entities' events may echo (running, or
  * waiting for a retry due within `withinMs` after a try went out): those on these subjects, and
- * (with `bookings`) the bookings, whose appointment is not known until they finish. The caller
- * compares each with the drafts ({@link RunningCommand.data}: a booking's slot).
+ * those of the `creating` types (a booking, a block), whose entity is not known until they
+ * finish. The caller compares each with the drafts ({@link RunningCommand.data}: a booking's slot).
  */
 export async function runningCommands(
   db: Executor,
   instanceId: string,
   subjects: readonly string[],
-  bookings: boolean,
+  creating: readonly string[],
   withinMs: number,
 ): Promise<RunningCommand[]> {
   const r = await sql<RunningCommand>`
     select id, type, subject, data from switchyard.commands
     where ${UNSETTLED(withinMs)} and instance_id = ${instanceId}
-      and (subject = any(${[...subjects]}::text[]) or (${bookings}::boolean and subject is null and type = 'appointment.book'))`.execute(
+      and (subject = any(${[...subjects]}::text[]) or (subject is null and type = any(${[...creating]}::text[])))`.execute(
     db,
   );
   return r.rows;

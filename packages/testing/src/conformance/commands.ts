@@ -4,7 +4,7 @@
  * handles, each is run with a vendor that answers every call 503, then 429 with `Retry-After: 7`,
  * then 422: the outcome must be `transient`, `transient` with `retryAfterMs: 7000`, and `permanent`
  * keeping the vendor's answer (`commandOutcome` from `@switchyard/core` does all three); an
- * `appointment.book` is also run with a vendor that answers every call 200 with an HTML page (a
+ * `appointment.book` (any command that creates its entity: `slot.block` too) is also run with a vendor that answers every call 200 with an HTML page (a
  * proxy's or a maintenance page), which must not be `done`: a booking's answer must name what it
  * made (`createdOutcome`). A
  * `ConnectorError` the handler throws (a token call refused) counts as the hub counts it (its kind
@@ -17,6 +17,8 @@ import {
   type CommandResult,
   type CommandType,
   type Connector,
+  commandTypeInfo,
+  commandTypes,
   isConnectorError,
   type JsonObject,
   type VendorResponse,
@@ -90,7 +92,8 @@ const ANSWERS: Array<{
       headers: { 'content-type': 'text/html; charset=utf-8' },
       body: '<html><body><h1>Down for maintenance</h1></body></html>',
     },
-    only: ['appointment.book'],
+    // Every command that creates its entity (`appointment.book`, `slot.block`): its answer names it.
+    only: commandTypes.filter((t) => commandTypeInfo(t)?.target === 'instance'),
     expect: (r) =>
       r.outcome !== 'transient'
         ? `expected transient (createdOutcome: a booking answered without the JSON naming it is not done, nor refused), got ${r.outcome}`
