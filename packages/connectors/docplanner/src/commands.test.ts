@@ -103,6 +103,21 @@ describeCommandConformance({
     'appointment.confirm': { data: {}, vendorIds: ['12348'], current: CURRENT },
     'appointment.mark_arrived': { data: {}, vendorIds: ['12348'], current: CURRENT },
     'appointment.mark_no_show': { data: {}, vendorIds: ['12348'], current: CURRENT },
+    'slot.block': {
+      data: {
+        start: '2026-03-11T13:00:00+01:00',
+        end: '2026-03-11T14:00:00+01:00',
+        practitioner: { id: PLACE.doctor },
+        location: { id: PLACE.address },
+        organization: { id: PLACE.facility },
+      },
+    },
+    'slot.move_block': {
+      data: { start: '2026-03-11T15:00:00+01:00', end: '2026-03-11T16:00:00+01:00' },
+      vendorIds: ['8000001'],
+      current: CURRENT,
+    },
+    'slot.unblock': { data: {}, vendorIds: ['8000001'], current: CURRENT },
   },
 });
 

@@ -42,10 +42,10 @@ import {
 import type { Config } from './config.ts';
 import { accessToken, apiBase, docplannerApi, retryAfterMs } from './pull.ts';
 
-type Ctx = CommandContext<Config>;
+export type Ctx = CommandContext<Config>;
 
 /** The booking's place at Docplanner, from the command or the appointment's last known state. */
-interface Place {
+export interface Place {
   facility: string;
   doctor: string;
   address: string;
@@ -55,19 +55,19 @@ function idOf(value: JsonValue | undefined): string | undefined {
   return isJsonObject(value) && typeof value.id === 'string' && value.id !== '' ? value.id : undefined;
 }
 
-function placeOf(source: JsonObject | undefined): Place | undefined {
+export function placeOf(source: JsonObject | undefined): Place | undefined {
   const facility = idOf(source?.organization);
   const doctor = idOf(source?.practitioner);
   const address = idOf(source?.location);
   return facility && doctor && address ? { facility, doctor, address } : undefined;
 }
 
-function placePath(config: Config, p: Place): string {
+export function placePath(config: Config, p: Place): string {
   const e = encodeURIComponent;
   return `${apiBase(config)}/api/v3/integration/facilities/${e(p.facility)}/doctors/${e(p.doctor)}/addresses/${e(p.address)}`;
 }
 
-function api(ctx: Ctx): PullContext<Config> {
+export function api(ctx: Ctx): PullContext<Config> {
   return {
     instanceId: ctx.instanceId,
     config: ctx.config,
@@ -82,7 +82,7 @@ function api(ctx: Ctx): PullContext<Config> {
  * As it is for calls that may be repeated (cancel, presence, a re-read); a book or move answered a
  * 5xx may have been carried out, so it passes {@link unsuccessfulWrite} first.
  */
-function failure(what: string, res: VendorResponse): CommandResult {
+export function failure(what: string, res: VendorResponse): CommandResult {
   const said =
     !isRetryableStatus(res.status) && isJsonObject(res.body) && typeof res.body.message === 'string'
       ? res.body.message
@@ -94,7 +94,7 @@ function failure(what: string, res: VendorResponse): CommandResult {
   return after === undefined ? outcome : { ...outcome, retryAfterMs: after };
 }
 
-const ok = (res: VendorResponse) => res.status >= 200 && res.status < 300;
+export const ok = (res: VendorResponse) => res.status >= 200 && res.status < 300;
 
 /**
  * State-store key (instance state) of the place a move made through the hub put its new booking at,
@@ -261,7 +261,7 @@ interface DoneWrite {
  * What a `sent` mark names: when the request went out (`at`), for a book the first send's time when
  * it was sent again (`first`), and for a move the booking it moves, where it is and when it starts.
  */
-interface SentWrite {
+export interface SentWrite {
   booking?: string;
   place?: Place;
   start?: string;
@@ -272,7 +272,7 @@ interface SentWrite {
 /** State-store key of a book or move's {@link AttemptRecord}. */
 const attemptKey = (command: CommandRequest) => `docplanner:command:${command.id}`;
 
-async function attemptOf(command: CommandRequest, ctx: Ctx): Promise<AttemptRecord | undefined> {
+export async function attemptOf(command: CommandRequest, ctx: Ctx): Promise<AttemptRecord | undefined> {
   const value = await ctx.commandState.get<JsonValue>(attemptKey(command));
   if (value === 'sent') return { sent: {} };
   if (!isJsonObject(value)) return undefined;
@@ -303,7 +303,7 @@ async function attemptOf(command: CommandRequest, ctx: Ctx): Promise<AttemptReco
 }
 
 /** The result of a write Docplanner carried out, recorded (ending its `sent` mark), then returned. */
-async function carriedOut(
+export async function carriedOut(
   command: CommandRequest,
   ctx: Ctx,
   done: DoneWrite,
@@ -333,7 +333,7 @@ async function noteMove(command: CommandRequest, ctx: Ctx, done: DoneWrite): Pro
 }
 
 /** A recorded done result, answered again (the hub's work after it failed; no vendor call). */
-async function replayed(
+export async function replayed(
   command: CommandRequest,
   ctx: Ctx,
   record: AttemptRecord | undefined,
@@ -350,7 +350,7 @@ async function replayed(
  * done): the mark is taken back, the token renewed, and the request sent once more. Throws when no
  * answer comes (the mark stays).
  */
-async function sendWrite(
+export async function sendWrite(
   command: CommandRequest,
   ctx: Ctx,
   request: Omit<VendorRequest, 'headers'>,
@@ -376,7 +376,7 @@ async function sendWrite(
  * carried out unless it is a 503 with `Retry-After` ({@link provesNotCarriedOut}): its mark stays and the result is transient, so the next try decides
  * (`then` says how). Any other answer proved nothing was done: the mark is cleared.
  */
-async function unsuccessfulWrite(
+export async function unsuccessfulWrite(
   command: CommandRequest,
   ctx: Ctx,
   what: string,
@@ -395,7 +395,7 @@ async function unsuccessfulWrite(
 }
 
 /** Whether two RFC 3339 times are the same instant (offsets may differ). */
-function sameInstant(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+export function sameInstant(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
   return typeof a === 'string' && typeof b === 'string' && Date.parse(a) === Date.parse(b);
 }
 
@@ -508,7 +508,7 @@ function bookLacks(d: CommandRequest<'appointment.book'>['data']): string | unde
  * not allow, and those went into the slot's path and the move's body as sent (a commands audit:
  * `2026-03-10 11:30:00+01:00` was booked as `…/slots/2026-03-10%2011%3A30%3A00%2B01%3A00/book`).
  */
-function vendorTime(start: string): string {
+export function vendorTime(start: string): string {
   return toRfc3339(start) ?? start;
 }
 
@@ -889,7 +889,7 @@ async function unlessMovedMeanwhile(
 }
 
 /** A vendor id Docplanner may write as a number, as a string. */
-function vendorId(value: JsonValue | undefined): string | undefined {
+export function vendorId(value: JsonValue | undefined): string | undefined {
   if (typeof value === 'number') return String(value);
   return typeof value === 'string' && value !== '' ? value : undefined;
 }

@@ -12,6 +12,7 @@
 import { defineConnector } from '@switchyard/core';
 import { authenticate, credentials, sign } from './auth.ts';
 import { commands, commandUnsupported } from './commands.ts';
+import { breakCommands, breakUnsupported } from './commands-breaks.ts';
 import { type Config, configSchema } from './config.ts';
 import { encode } from './encode.ts';
 import { matchKey, respond } from './gate.ts';
@@ -43,8 +44,10 @@ export const docplannerConnector = defineConnector<Config>({
   reconcile,
   normalize,
   gate: { respond, matchKey },
-  commands,
-  commandUnsupported,
+  // The calendar-block commands live in their own file, which borrows commands.ts's helpers (so
+  // they are joined here, not there: that would be an import cycle).
+  commands: { ...commands, ...breakCommands },
+  commandUnsupported: (command) => commandUnsupported(command) ?? breakUnsupported(command),
   encode,
 });
 

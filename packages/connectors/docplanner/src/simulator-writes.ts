@@ -13,6 +13,7 @@
 
 import type { JsonObject } from '@switchyard/core';
 import { sleep } from '@switchyard/testing/simulator-kit/push';
+import { DocplannerBreaks } from './simulator-breaks.ts';
 import type { DpNotification } from './testing.ts';
 
 /** One write the API carried out (for assertions). */
@@ -92,6 +93,11 @@ export class DocplannerWriteApi {
   readonly confirmed = new Map<string, 'user' | 'admin'>();
   readonly #host: DocplannerWriteHost;
   readonly #taken = new Set<string>();
+  /** Calendar breaks (simulator-breaks.ts): their writes go through {@link handle} as the booking writes do. */
+  readonly breaks = new DocplannerBreaks({
+    apiUrl: () => this.#host.apiUrl(),
+    echo: (name, where, data) => this.#echo(this.#notification(name, where, data)),
+  });
 
   constructor(host: DocplannerWriteHost) {
     this.#host = host;
@@ -194,14 +200,17 @@ export class DocplannerWriteApi {
     const slot = /^\/slots\/([^/]+)\/book$/.exec(tail);
     const booking = /^\/bookings\/([^/]+)(\/move|\/presence\/patient|\/confirm)?$/.exec(tail);
     const confirming = booking?.[2] === '/confirm' && method === 'PUT';
+    const breakRoute = DocplannerBreaks.route(method, tail);
     if (
       !(method === 'POST' && slot) &&
-      !(booking && (method === 'DELETE' || method === 'POST' || confirming))
+      !(booking && (method === 'DELETE' || method === 'POST' || confirming)) &&
+      !breakRoute
     )
       return false;
     await this.onRequest?.(method, rest);
     if (this.delayMs > 0) await sleep(this.delayMs);
-    this.#write(method, { facility, doctor, address }, slot?.[1], booking, body, answer);
+    if (breakRoute) this.breaks.write(breakRoute, { facility, doctor, address }, body, answer);
+    else this.#write(method, { facility, doctor, address }, slot?.[1], booking, body, answer);
     if (this.answerDelayMs > 0) await sleep(this.answerDelayMs);
     answered?.();
     return true;

@@ -471,6 +471,22 @@ export class DocplannerSimulator {
       } else this.#json(req, res, status, json, headers);
     });
     if (write) return;
+    const breaks = /^\/facilities\/([^/]+)\/doctors\/([^/]+)\/addresses\/([^/]+)(\/breaks(?:\/[^/]+)?)$/.exec(
+      rest,
+    );
+    const breakRead =
+      req.method === 'GET' && breaks
+        ? this.writes.breaks.read(
+            {
+              facility: decodeURIComponent(breaks[1]!),
+              doctor: decodeURIComponent(breaks[2]!),
+              address: decodeURIComponent(breaks[3]!),
+            },
+            breaks[4]!,
+            url,
+          )
+        : undefined;
+    if (breakRead) return this.#json(req, res, ...breakRead);
     const list = /^\/facilities\/([^/]+)\/doctors\/([^/]+)\/addresses\/([^/]+)\/bookings$/.exec(rest);
     if (req.method === 'GET' && list) {
       const [, facility, doctor, address] = list.map((p) => decodeURIComponent(p));
