@@ -181,12 +181,22 @@ describe('Docplanner calendar-block commands against the simulator', () => {
     });
   });
 
-  it('a move or unblock of a block whose place the hub does not know fails without a call', async () => {
+  it('a move or unblock of a block whose place the hub does not know, or of a slot that is no block, fails without a call', async () => {
     const { sim, ctx } = await setup();
     const on = ctx({ vendorIds: ['8000001'] });
     expect(await breakCommands['slot.unblock']!(cmd('slot.unblock', {}), on)).toMatchObject({
       outcome: 'permanent',
       message: expect.stringContaining('does not know this block'),
+    });
+    expect(sim.served).toHaveLength(0);
+    // A doctor's availability (slot-changed) is a slot too, but no break: not "removed already".
+    const availability = ctx({
+      vendorIds: ['availability:182733:221304'],
+      current: { ...CURRENT, kind: 'availability' },
+    });
+    expect(await breakCommands['slot.unblock']!(cmd('slot.unblock', {}), availability)).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('not a calendar block'),
     });
     expect(sim.served).toHaveLength(0);
   });

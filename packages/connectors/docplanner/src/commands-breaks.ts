@@ -215,6 +215,14 @@ async function block(command: CommandRequest<'slot.block'>, ctx: Ctx): Promise<C
 
 /** The break a move or unblock acts on: its id and place from the block's known state. */
 function breakTarget(ctx: Ctx): { id: string; place: Place } | CommandResult {
+  // A `slot/…` may be a doctor's availability (slot-changed, kind `availability`), which no break
+  // call addresses: its DELETE would answer 404, read as "already removed", done.
+  if (ctx.current?.kind !== undefined && ctx.current.kind !== 'block') {
+    return {
+      outcome: 'permanent',
+      message: `this slot is not a calendar block (kind ${JSON.stringify(ctx.current.kind)}): only a Docplanner break can be moved or removed`,
+    };
+  }
   const id = ctx.vendorIds[ctx.vendorIds.length - 1];
   const place = placeOf(ctx.current);
   if (!id || !place) {
