@@ -230,6 +230,27 @@ describe('calendar-block commands through a started hub (Docplanner breaks)', ()
     }
   });
 
+  it("Docplanner's break-created overtaking the answer to the block is still marked as its echo", async () => {
+    // The echo is pushed right after the write, the answer half a second later: the echo's
+    // normalization waits for the running block (its span and place match the draft's).
+    const start = '2026-05-13T09:00:00+02:00';
+    sim.writes.answerDelayMs = 500;
+    sim.writes.echoDelayMs = 0;
+    try {
+      const id = await send({
+        type: 'slot.block',
+        instance: 'dp',
+        data: blockData(start, '2026-05-13T10:00:00+02:00'),
+      });
+      const { data } = await outcomeOf(id);
+      const echo = await delivered('slot.blocked', `slot/${data.result.slotId}`);
+      expect(echo.causedBy).toEqual({ commandId: id });
+    } finally {
+      sim.writes.answerDelayMs = 0;
+      sim.writes.echoDelayMs = 100;
+    }
+  });
+
   it('a move sent before the block is known (its echo not in yet) is refused, naming the block command and slot.blocked', async () => {
     const start = '2026-05-06T09:00:00+02:00';
     sim.writes.holdEchoes = true;
