@@ -598,6 +598,40 @@ describe('the dashboard in a browser', () => {
     expect(requested.filter((u) => !u.startsWith(`${base}/`))).toEqual([]);
   }, 60_000);
 
+  it('names what a creating command that failed would have made: a calendar block, not an appointment', async () => {
+    // The `dp` instance of the test before. Docplanner refuses the block: the same span exists.
+    const start = '2026-03-13T09:00:00+01:00';
+    const end = '2026-03-13T10:00:00+01:00';
+    sim.writes.breaks.add(PLACE, start, end);
+    const sent = await call(base, 'POST', '/v1/commands', {
+      body: {
+        type: 'slot.block',
+        instance: 'dp',
+        data: {
+          start,
+          end,
+          practitioner: { id: PLACE.doctor },
+          location: { id: PLACE.address },
+          organization: { id: PLACE.facility },
+        },
+      },
+    });
+    expect(sent.status).toBe(202);
+    const id = (sent.json as { id: string }).id;
+    await eventually(async () => {
+      const c = (await call(base, 'GET', `/v1/commands/${id}`)).json as { status: string };
+      return c.status === 'failed' ? c : undefined;
+    });
+    await page.goto(`${base}/ui/#/commands?type=slot.block`);
+    const rows = page.locator('table.results tbody tr');
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.first().textContent()).toContain('a new calendar block');
+    await rows.first().getByRole('link', { name: 'slot.block' }).click();
+    await expect
+      .poll(() => page.locator('p.summary').textContent())
+      .toContain('slot.block on a new calendar block at dp');
+  }, 30_000);
+
   it('enables a disabled subscription and sends it what it missed meanwhile', async () => {
     // An appointment whose first delivery is still in flight when crm is disabled: its second waits
     // behind it (pending), and disabling parks it.

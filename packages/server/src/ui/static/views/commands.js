@@ -23,18 +23,26 @@ import {
 const STATUSES = ['pending', 'running', 'succeeded', 'failed'];
 const FIELDS = ['status', 'type', 'subject'];
 
+/**
+ * What a creating command without a subject yet (an `appointment.book`, a `slot.block`) makes, by
+ * the entity its type names.
+ */
+function newEntity(type) {
+  return type.startsWith('slot.') ? 'a new calendar block' : 'a new appointment';
+}
+
 /** The subject's link: an entity's commands sit beside its events, so it leads to those events. */
-function SubjectLink({ subject }) {
+function SubjectLink({ subject, type }) {
   return subject
     ? html`<a href=${link('events', { subject })}>${subject}</a>`
-    : html`<span class="muted">a new appointment</span>`;
+    : html`<span class="muted">${newEntity(type)}</span>`;
 }
 
 function CommandRows({ items, showSubject }) {
   return items.map(
     (c) => html`<tr>
       <td><a href=${link(`commands/${c.id}`)}>${c.type}</a></td><td><${Badge} value=${c.status} /></td>
-      <td>${c.attempts}</td>${showSubject ? html`<td class="clip"><${SubjectLink} subject=${c.subject} /></td>` : null}
+      <td>${c.attempts}</td>${showSubject ? html`<td class="clip"><${SubjectLink} subject=${c.subject} type=${c.type} /></td>` : null}
       <td><a href=${link(`instances/${c.instance}`)}>${c.instance}</a></td><td>${c.sentBy}</td>
       <td><${Time} value=${c.createdAt} /></td><td><code>${c.id.slice(0, 8)}</code></td></tr>`,
   );
@@ -136,7 +144,7 @@ export function CommandView({ id }) {
     <${Loading} state=${state} />
     ${
       c &&
-      html`<p class="summary"><strong>${c.type}</strong> on <${SubjectLink} subject=${c.subject} />${' '}at <a href=${link(`instances/${c.instance}`)}>${c.instance}</a>${' '}· sent by ${c.sentBy}${c.idempotencyKey ? html` (key <code>${c.idempotencyKey}</code>)` : ''}${' '}· accepted <${Time} value=${c.createdAt} />${' '}· <a href=${link('events', { subject: `command/${c.id}` })}>outcome events</a></p>
+      html`<p class="summary"><strong>${c.type}</strong> on <${SubjectLink} subject=${c.subject} type=${c.type} />${' '}at <a href=${link(`instances/${c.instance}`)}>${c.instance}</a>${' '}· sent by ${c.sentBy}${c.idempotencyKey ? html` (key <code>${c.idempotencyKey}</code>)` : ''}${' '}· accepted <${Time} value=${c.createdAt} />${' '}· <a href=${link('events', { subject: `command/${c.id}` })}>outcome events</a></p>
       <article class="card" data-status=${c.status}><h2>Outcome</h2>
         <p><${Badge} value=${c.status} /> after ${c.attempts} attempt${c.attempts === 1 ? '' : 's'}${
           c.nextAttemptAt && !finished ? html`${' '}· next attempt <${Time} value=${c.nextAttemptAt} />` : ''
@@ -159,7 +167,7 @@ export function CommandView({ id }) {
               <button type="button" onClick=${() => setAsking(true)} disabled=${action.busy}>Retry…</button>
               <${Confirm} open=${asking} title="Send this command to the vendor again?" confirmLabel="Retry"
                 onConfirm=${retry} onCancel=${() => setAsking(false)} busy=${action.busy}>
-                <p>${c.type} on ${c.subject ?? 'a new appointment'} at ${c.instance} runs again from the start: the vendor is called again.</p>
+                <p>${c.type} on ${c.subject ?? newEntity(c.type)} at ${c.instance} runs again from the start: the vendor is called again.</p>
               </${Confirm}>`
             : null
         }
