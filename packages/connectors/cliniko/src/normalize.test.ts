@@ -1,5 +1,5 @@
-import type { JsonObject } from '@switchyard/core';
-import { memoryNormalizeContext } from '@switchyard/testing';
+import { type JsonObject, validateEvent } from '@switchyard/core';
+import { completeEvent, memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import { normalize } from './normalize.ts';
 import { toNotification } from './pull.ts';
@@ -22,6 +22,16 @@ async function story(...versions: ReturnType<typeof version>[]) {
   const out: Array<string> = [];
   for (const v of versions) {
     const result = await normalize(v, ctx);
+    // Each event as the pipeline checks it before storing (SY_EVENT_INVALID otherwise).
+    result.events.forEach((draft, index) => {
+      const event = completeEvent(draft, {
+        instanceId: ctx.instanceId,
+        connector: 'cliniko',
+        notification: v,
+        index,
+      });
+      expect(validateEvent(event), `${draft.type} valid`).toEqual({ valid: true });
+    });
     out.push(
       result.ignored !== undefined ? `ignored: ${result.ignored}` : result.events.map((e) => e.type).join(),
     );
@@ -41,6 +51,49 @@ describe('Cliniko normalize', () => {
     expect(
       await story(version('2026-03-01T10:00:00Z'), version('2026-03-10T11:00:00Z', { did_not_arrive: true })),
     ).toEqual(['appointment.created', 'appointment.no_show']);
+  });
+
+  it('names what an update changed (appointment.updated requires `changes`), keeping only a digest of the notes', async () => {
+    const ctx = memoryNormalizeContext({ instanceId: 'cliniko-main', config: fixtureSettings });
+    await normalize(version('2026-03-01T10:00:00Z'), ctx);
+    const noted = await normalize(version('2026-03-01T11:00:00Z', { notes: 'bring the referral' }), ctx);
+    // Before: no `changes`, and the pipeline failed the event (SY_EVENT_INVALID).
+    expect(noted.events.map((e) => [e.type, e.data?.changes, e.data?.comment])).toEqual([
+      ['appointment.updated', ['comment'], 'bring the referral'],
+    ]);
+    const moved = await normalize(
+      version('2026-03-01T12:00:00Z', {
+        notes: 'bring the referral',
+        practitioner: { links: { self: 'https://api.au1.cliniko.com/v1/practitioners/9' } },
+      }),
+      ctx,
+    );
+    expect(moved.events[0]?.data?.changes).toEqual(['practitioner']);
+    expect([...ctx.state.values.values()].join()).not.toContain('referral');
+  });
+
+  it('tells a cleared arrival or no-show (both flags back to false or null) as status_reverted', async () => {
+    expect(
+      await story(
+        version('2026-03-01T10:00:00Z'),
+        version('2026-03-10T10:05:00Z', { patient_arrived: true }),
+        // Cliniko nulls both when either is unset (cliniko-api#153); the hub's clear writes false.
+        version('2026-03-10T10:06:00Z', { patient_arrived: null, did_not_arrive: null }),
+        version('2026-03-10T11:00:00Z', { did_not_arrive: true }),
+        version('2026-03-10T11:01:00Z', { did_not_arrive: false }),
+        // A no-show set right after an arrival is a new observation, not an undo.
+        version('2026-03-10T11:02:00Z', { patient_arrived: true }),
+        version('2026-03-10T11:03:00Z', { patient_arrived: false, did_not_arrive: true }),
+      ),
+    ).toEqual([
+      'appointment.created',
+      'appointment.arrived',
+      'appointment.status_reverted',
+      'appointment.no_show',
+      'appointment.status_reverted',
+      'appointment.arrived',
+      'appointment.no_show',
+    ]);
   });
 
   it('tells an archived appointment (archived_at set, deleted_at not) as cancelled', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   ConnectorError,
   type EventMapping,
@@ -25,13 +26,34 @@ export const eventMap: readonly EventMapping[] = [
       'appointment.no_show',
       'appointment.arrived',
       'appointment.updated',
+      'appointment.status_reverted',
     ],
-    note: 'Cliniko lists what is, not what changed: the type comes from comparing the version with the last one seen (first seen: created; starts_at or ends_at moved: rescheduled; cancelled_at, archived_at or deleted_at set: cancelled; did_not_arrive: no_show; patient_arrived: arrived; else updated). A version seen for the first time already cancelled is ignored.',
+    note: 'Cliniko lists what is, not what changed: the type comes from comparing the version with the last one seen (first seen: created; starts_at or ends_at moved: rescheduled; cancelled_at, archived_at or deleted_at set: cancelled; did_not_arrive: no_show; patient_arrived: arrived; either flag cleared: status_reverted; else updated, `changes` naming what moved). A version seen for the first time already cancelled is ignored.',
   },
 ];
 
-/** What the connector remembers of an appointment's last version, per hub id. */
-type Seen = { start?: string; end?: string; status: string; updatedAt: string };
+/**
+ * What the connector remembers of an appointment's last version, per hub id. `fields`: a digest of
+ * each other normalized field (the notes are a clinic's words about a patient: only their digest is
+ * kept), so that an update can name what changed; absent in a state stored before it was kept.
+ */
+type Seen = {
+  start?: string;
+  end?: string;
+  status: string;
+  updatedAt: string;
+  fields?: Record<string, string>;
+};
+
+/** The normalized fields `appointment.updated` names in `changes`, besides the time and the status. */
+const TRACKED = ['patient', 'practitioner', 'location', 'service', 'comment'] as const;
+
+function digest(value: unknown): string {
+  return createHash('sha256')
+    .update(JSON.stringify(value ?? null))
+    .digest('base64url')
+    .slice(0, 16);
+}
 
 function text(value: unknown): string | undefined {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
@@ -123,15 +145,36 @@ export async function normalize(
   if (status === 'cancelled' && cancelledAt) data.cancelledAt = cancelledAt;
   data.vendor = item;
 
+  const fields = Object.fromEntries(TRACKED.map((field) => [field, digest(data[field])]));
+  // What moved since the last version, by the normalized names (`changes`, which
+  // appointment.updated requires: without it every Cliniko update failed validation,
+  // SY_EVENT_INVALID). A state stored before the digests were kept cannot tell: none named.
+  const changed = TRACKED.filter(
+    (field) => seen?.fields !== undefined && seen.fields[field] !== fields[field],
+  );
+
   let type: string;
   if (!seen) type = 'appointment.created';
   else if (status !== seen.status && TYPE_OF_STATUS[status]) type = TYPE_OF_STATUS[status]!;
-  else if (start !== seen.start || end !== seen.end) {
+  else if (
+    status !== seen.status &&
+    status === 'booked' &&
+    (seen.status === 'arrived' || seen.status === 'noshow')
+  ) {
+    // The arrival or the no-show was cleared (Cliniko nulls both flags when either is unset,
+    // github.com/redguava/cliniko-api/issues/153): the undo of a workflow status, not an update
+    // (docs/events.md, "Undo events").
+    type = 'appointment.status_reverted';
+    data.changes = ['status', ...changed];
+  } else if (start !== seen.start || end !== seen.end) {
     type = 'appointment.rescheduled';
     data.previous = { ...(seen.start ? { start: seen.start } : {}), ...(seen.end ? { end: seen.end } : {}) };
-  } else type = 'appointment.updated';
+  } else {
+    type = 'appointment.updated';
+    data.changes = changed;
+  }
 
-  const next: Seen = { status, updatedAt, ...(start ? { start } : {}), ...(end ? { end } : {}) };
+  const next: Seen = { status, updatedAt, ...(start ? { start } : {}), ...(end ? { end } : {}), fields };
   await ctx.state.set(stateKey, next);
   return emit({ type, subject, time: updatedAt, data });
 }

@@ -544,6 +544,7 @@ export const EVENT_TYPES = [
       "Clockwise.MD undo_discharge",
       "Clockwise.MD undo_remove (after a no-show)",
       "BookingBug check-in status cleared or set back",
+      "Cliniko individual_appointment (patient_arrived or did_not_arrive cleared)",
     ],
     schemaId: "https://switchyard.dev/schemas/events/appointment.status_reverted.json",
   },
