@@ -38,8 +38,27 @@ describeCommandConformance({
     'appointment.book': { data: bookCommand.data },
     'appointment.cancel': { data: { reason: 'patient called' }, vendorIds: ['1001'] },
     'appointment.reschedule': { data: { start: '2026-03-11T09:00:00+01:00' }, vendorIds: ['1001'] },
+    'appointment.mark_arrived': { data: {}, vendorIds: ['1001'] },
+    'appointment.mark_no_show': { data: {}, vendorIds: ['1001'] },
+    'appointment.clear_presence': { data: {}, vendorIds: ['1001'] },
+    'appointment.update': { data: { comment: 'bring the referral' }, vendorIds: ['1001'] },
   },
 });
+
+/** Cliniko's individual appointment as its update answers it (sections/individual_appointments.md). */
+function appointmentAnswer(flags: { patient_arrived: boolean | null; did_not_arrive: boolean | null }) {
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    body: { id: '1001', updated_at: '2026-03-10T10:05:00Z', notes: null, ...flags },
+  };
+}
+
+function presence<
+  T extends 'appointment.mark_arrived' | 'appointment.mark_no_show' | 'appointment.clear_presence',
+>(type: T): CommandRequest<T> {
+  return { id: 'cmd-p', type, subject: 'appointment/h1', data: {} } as CommandRequest<T>;
+}
 
 describe('Cliniko commands', () => {
   it('books with the ids Cliniko needs and aliases the new appointment', async () => {
@@ -250,7 +269,109 @@ describe('Cliniko commands', () => {
     });
   });
 
+  it('marks an arrival by PATCH, clearing a no-show beside it; one call when the answer shows it', async () => {
+    const ctx = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering(appointmentAnswer({ patient_arrived: true, did_not_arrive: false })),
+    });
+    expect(
+      await commands['appointment.mark_arrived']!(presence('appointment.mark_arrived'), ctx),
+    ).toMatchObject({
+      outcome: 'done',
+    });
+    expect(ctx.vendorRequests).toMatchObject([
+      {
+        method: 'PATCH',
+        url: `${BASE}/individual_appointments/1001`,
+        json: { patient_arrived: true, did_not_arrive: false },
+      },
+    ]);
+  });
+
+  it("when Cliniko's answer shows the flags unchanged (a parameter it does not take), sets them on the attendee", async () => {
+    for (const [type, arrived] of [
+      ['appointment.mark_no_show', false],
+      ['appointment.clear_presence', null],
+      ['appointment.mark_arrived', true],
+    ] as const) {
+      const ctx = memoryCommandContext({
+        config: fixtureSettings,
+        vendorIds: ['1001'],
+        vendorApi: answering(
+          // Still arrived (or, for the arrival, still nothing): the PATCH did not write them.
+          appointmentAnswer({ patient_arrived: type !== 'appointment.mark_arrived', did_not_arrive: false }),
+          {
+            status: 200,
+            headers: {},
+            body: { attendees: [{ id: '77', arrived: true, cancelled_at: null }], total_entries: 1 },
+          },
+          { status: 200, headers: {}, body: { id: '77', arrived } },
+        ),
+      });
+      expect(await commands[type]!(presence(type) as never, ctx), type).toMatchObject({ outcome: 'done' });
+      expect(
+        ctx.vendorRequests.map(
+          (r) => `${r.method ?? 'GET'} ${r.url.replace(BASE!, '')} ${JSON.stringify(r.json)}`,
+        ),
+        type,
+      ).toEqual([
+        `PATCH /individual_appointments/1001 ${JSON.stringify(
+          type === 'appointment.mark_arrived'
+            ? { patient_arrived: true, did_not_arrive: false }
+            : type === 'appointment.mark_no_show'
+              ? { patient_arrived: false, did_not_arrive: true }
+              : { patient_arrived: false, did_not_arrive: false },
+        )}`,
+        'GET /individual_appointments/1001/attendees undefined',
+        `PUT /attendees/77 ${JSON.stringify({ arrived })}`,
+      ]);
+    }
+  });
+
+  it("a presence or notes write refused passes Cliniko's words on; a rate limit waits for X-RateLimit-Reset", async () => {
+    const refused = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering({
+        status: 422,
+        headers: {},
+        body: { errors: { did_not_arrive: ['cannot be set on a future appointment'] } },
+      }),
+    });
+    expect(
+      await commands['appointment.mark_no_show']!(presence('appointment.mark_no_show'), refused),
+    ).toMatchObject({
+      outcome: 'permanent',
+      message: 'Cliniko no-show answered 422: did_not_arrive cannot be set on a future appointment',
+    });
+    const reset = Math.floor(Date.now() / 1000) + 30;
+    const limited = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering({ status: 429, headers: { 'x-ratelimit-reset': String(reset) }, body: '' }),
+    });
+    const result = await commands['appointment.update']!(
+      {
+        id: 'cmd-u',
+        type: 'appointment.update',
+        subject: 'appointment/h1',
+        data: { comment: 'late 10 min' },
+      },
+      limited,
+    );
+    expect(result).toMatchObject({ outcome: 'transient', retryAfterMs: expect.any(Number) });
+    expect((result as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(25_000);
+    expect(limited.vendorRequests).toMatchObject([
+      { method: 'PATCH', url: `${BASE}/individual_appointments/1001`, json: { notes: 'late 10 min' } },
+    ]);
+  });
+
   it('refuses at once what Cliniko cannot do', () => {
+    expect(
+      commandUnsupported({ type: 'appointment.update', data: { comment: 'x', customFields: { '1': 'y' } } }),
+    ).toMatch(/no custom fields/);
+    expect(commandUnsupported({ type: 'appointment.update', data: { comment: 'x' } })).toBeUndefined();
     const { practitioner: _p, ...noPractitioner } = bookCommand.data;
     expect(commandUnsupported({ type: 'appointment.book', data: noPractitioner })).toBe(
       'Cliniko books only with practitioner.id',

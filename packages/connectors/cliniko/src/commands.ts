@@ -7,10 +7,15 @@
  * | appointment.book | `POST /individual_appointments` `{ starts_at, ends_at?, patient_id, practitioner_id, appointment_type_id, business_id, notes? }` |
  * | appointment.cancel | `PATCH /individual_appointments/{id}/cancel` `{ cancellation_reason, cancellation_note? }` (204) |
  * | appointment.reschedule | `PATCH /individual_appointments/{id}` (docs.api.cliniko.com; the 2020 docs' PUT is no longer named) `{ starts_at, ends_at? }` |
+ * | appointment.mark_arrived | `PATCH /individual_appointments/{id}` `{ patient_arrived: true, did_not_arrive: false }` (else the attendee's `arrived: true`) |
+ * | appointment.mark_no_show | `PATCH /individual_appointments/{id}` `{ patient_arrived: false, did_not_arrive: true }` (else the attendee's `arrived: false`) |
+ * | appointment.clear_presence | `PATCH /individual_appointments/{id}` `{ patient_arrived: false, did_not_arrive: false }` (else the attendee's `arrived: null`) |
+ * | appointment.update | `PATCH /individual_appointments/{id}` `{ notes }` (`data.comment`) |
  *
  * Cliniko cannot deduplicate a booking: a try marks it in the command's state before the POST, and
  * a later try after an unanswered POST looks the booking up (patient, practitioner, start) instead
- * of posting again.
+ * of posting again. The other writes set a value: sent again after a lost answer, they leave the same
+ * state, so they keep no record.
  */
 import {
   type CommandContext,
@@ -216,17 +221,114 @@ async function reschedule(
   return outcome('Cliniko reschedule', res);
 }
 
+/**
+ * The presence flags each presence command leaves on the appointment, and the same as an attendee's
+ * `arrived`, the one field Cliniko documents for both ("a combination of both patient_arrived and
+ * did_not_arrive", github.com/redguava/cliniko-api/issues/153; `PUT /attendees/{id}` with
+ * `{ "arrived": true }`, sections/attendees.md). Each sets both flags: Cliniko keeps two, and a
+ * no-show left set beside a new arrival would still read as a no-show.
+ */
+const PRESENCE = {
+  'appointment.mark_arrived': {
+    what: 'arrival',
+    flags: { patient_arrived: true, did_not_arrive: false },
+    arrived: true,
+  },
+  'appointment.mark_no_show': {
+    what: 'no-show',
+    flags: { patient_arrived: false, did_not_arrive: true },
+    arrived: false,
+  },
+  'appointment.clear_presence': {
+    what: 'presence clearing',
+    flags: { patient_arrived: false, did_not_arrive: false },
+    arrived: null,
+  },
+} as const;
+
+type PresenceCommand = keyof typeof PRESENCE;
+
+/** Whether an answered appointment shows `flags` (`false` read as not `true`: Cliniko also nulls them). */
+function showsFlags(body: JsonObject, flags: Readonly<Record<string, boolean>>): boolean {
+  return Object.entries(flags).every(([flag, wanted]) => (body[flag] === true) === wanted);
+}
+
+/**
+ * Sets the appointment's presence flags by `PATCH /individual_appointments/{id}`. Cliniko's
+ * reference lists both flags on the appointment but does not say the update writes them; a Rails
+ * API answers 200 leaving a parameter it does not permit as it was. So the answer is read: when it
+ * shows the flags otherwise, they are set through the appointment's attendee instead (`GET
+ * …/{id}/attendees`, then `PUT /attendees/{attendee id}` with `arrived`), the documented write.
+ */
+async function setPresence(type: PresenceCommand, ctx: Ctx): Promise<CommandResult> {
+  const id = current(ctx);
+  if (id === undefined) return noId;
+  const { what, flags, arrived } = PRESENCE[type];
+  const base = apiBase(ctx.config);
+  const headers = apiHeaders(ctx.config);
+  const appointment = `${base}/individual_appointments/${encodeURIComponent(id)}`;
+  const res = await ctx.http.request({ method: 'PATCH', url: appointment, headers, json: { ...flags } });
+  const result = outcome(`Cliniko ${what}`, res);
+  // A 2xx without the appointment (no JSON) cannot tell: done, as any other write's.
+  if (result.outcome !== 'done' || !isJsonObject(res.body) || showsFlags(res.body, flags)) return result;
+  const listed = await ctx.http.request({ url: `${appointment}/attendees`, headers });
+  if (listed.status !== 200) return outcome(`Cliniko attendee lookup for the ${what}`, listed);
+  const attendees =
+    isJsonObject(listed.body) && Array.isArray(listed.body.attendees) ? listed.body.attendees : [];
+  const attendee = attendees.find(
+    (a): a is JsonObject =>
+      isJsonObject(a) && a.id != null && !a.cancelled_at && !a.deleted_at && !a.archived_at,
+  );
+  if (attendee === undefined) {
+    return {
+      outcome: 'permanent',
+      message: `Cliniko took the ${what} PATCH without setting patient_arrived / did_not_arrive, and lists no attendee of appointment ${id} to set it on`,
+    };
+  }
+  const put = await ctx.http.request({
+    method: 'PUT',
+    url: `${base}/attendees/${encodeURIComponent(String(attendee.id))}`,
+    headers,
+    json: { arrived },
+  });
+  return outcome(`Cliniko attendee ${what}`, put);
+}
+
+/** `data.comment` as the appointment's notes (what `appointment.book` writes it to). */
+async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): Promise<CommandResult> {
+  // Also here: a command the hub accepted before the connector refused it up front.
+  const unsupported = commandUnsupported(command);
+  if (unsupported !== undefined) return { outcome: 'permanent', message: unsupported };
+  const id = current(ctx);
+  if (id === undefined) return noId;
+  const res = await ctx.http.request({
+    method: 'PATCH',
+    url: `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`,
+    headers: apiHeaders(ctx.config),
+    // The schema's minProperties and the refusal above leave the comment as the one field.
+    json: { notes: command.data.comment! },
+  });
+  return outcome('Cliniko notes update', res);
+}
+
 /** The Cliniko command handlers. */
 export const commands: CommandSpec<Config> = {
   'appointment.book': book,
   'appointment.cancel': cancel,
   'appointment.reschedule': reschedule,
+  'appointment.mark_arrived': (_command, ctx) => setPresence('appointment.mark_arrived', ctx),
+  'appointment.mark_no_show': (_command, ctx) => setPresence('appointment.mark_no_show', ctx),
+  'appointment.clear_presence': (_command, ctx) => setPresence('appointment.clear_presence', ctx),
+  'appointment.update': update,
 };
 
 /** Data Cliniko has no place for, refused when the command is accepted. */
 export function commandUnsupported(command: CommandData): string | undefined {
   if (command.type === 'appointment.reschedule' && (command.data.location || command.data.service)) {
     return 'Cliniko moves an appointment in time only: create a new booking to change its business or type';
+  }
+  if (command.type === 'appointment.update' && command.data.customFields !== undefined) {
+    return 'Cliniko has no custom fields on an appointment: only data.comment (its notes) can be written';
   }
   return bookUnsupported(command);
 }

@@ -11,7 +11,8 @@ export { pull } from './pull.ts';
 
 /**
  * Cliniko: no webhooks; individual appointments are polled by `updated_at` and normalized by
- * comparing each version with the last one seen. Commands book, cancel and reschedule.
+ * comparing each version with the last one seen. Commands book, cancel, reschedule, mark arrival
+ * and no-show, clear them, and write the notes.
  *
  * @example
  * ```yaml

@@ -5,7 +5,7 @@ import { commands } from './commands.ts';
 import { apiHeaders, type Config, clinikoTime } from './config.ts';
 import { normalize } from './normalize.ts';
 import { fetchAppointments } from './pull.ts';
-import { ClinikoSimulator } from './simulator.ts';
+import { ClinikoSimulator, type ClinikoSimulatorOptions } from './simulator.ts';
 import { fixtureSettings } from './testing.ts';
 
 const sims: ClinikoSimulator[] = [];
@@ -22,8 +22,12 @@ function steppingClock() {
   };
 }
 
-async function setup(settings: Partial<Config> = {}, now: () => Date = steppingClock()) {
-  const sim = new ClinikoSimulator({ apiKey: fixtureSettings.apiKey, now });
+async function setup(
+  settings: Partial<Config> = {},
+  now: () => Date = steppingClock(),
+  options: Partial<ClinikoSimulatorOptions> = {},
+) {
+  const sim = new ClinikoSimulator({ apiKey: fixtureSettings.apiKey, now, ...options });
   sims.push(sim);
   // The stepping clock is in the past: the first poll starts before it (the default is 30 days ago).
   const config: Config = {
@@ -191,6 +195,93 @@ describe('Cliniko simulator and connector', () => {
     await record(cursor);
     expect(types).toEqual(['appointment.created', 'appointment.rescheduled', 'appointment.cancelled']);
     expect(sim.get('1000')).toMatchObject({ cancellation_reason: 50 });
+  });
+
+  for (const presenceWritable of [true, false]) {
+    it(`marks arrival and no-show, clears them and writes the notes through the API, the next polls telling each (presence ${presenceWritable ? 'by the appointment PATCH' : 'through the attendee: the PATCH ignores it'})`, async () => {
+      const { sim, config, ctx, drain } = await setup({}, steppingClock(), { presenceWritable });
+      sim.put({ id: '61', starts_at: '2026-03-10T10:00:00Z', patient_arrived: false, did_not_arrive: false });
+      const types: string[] = [];
+      let cursor: string | null = null;
+      const record = async () => {
+        const { all, cursor: next } = await drain(cursor);
+        cursor = next;
+        for (const n of all) types.push(...(await normalize(n, ctx)).events.map((e) => e.type));
+      };
+      await record();
+      const target = memoryCommandContext({
+        config,
+        vendorIds: ['61'],
+        vendorApi: fetchVendorHttp.request,
+      });
+      const run = async (
+        type: 'appointment.mark_arrived' | 'appointment.mark_no_show' | 'appointment.clear_presence',
+      ) => {
+        const result = await commands[type]!(
+          { id: 'c', type, subject: 'appointment/h', data: {} } as never,
+          target,
+        );
+        expect(result.outcome, type).toBe('done');
+        await record();
+      };
+      await run('appointment.mark_arrived');
+      await run('appointment.mark_no_show');
+      await run('appointment.clear_presence');
+      const noted = await commands['appointment.update']!(
+        {
+          id: 'u',
+          type: 'appointment.update',
+          subject: 'appointment/h',
+          data: { comment: 'bring the referral' },
+        },
+        target,
+      );
+      expect(noted.outcome).toBe('done');
+      await record();
+      expect(types).toEqual([
+        'appointment.created',
+        'appointment.arrived',
+        'appointment.no_show',
+        'appointment.status_reverted',
+        'appointment.updated',
+      ]);
+      expect(sim.get('61')).toMatchObject({ notes: 'bring the referral' });
+      const writes = sim.requests.filter((r) => r.method !== 'GET' || r.url.endsWith('/attendees'));
+      expect(writes.map((r) => `${r.method} ${r.url.replace(/\d+/g, 'N')}`)).toEqual(
+        presenceWritable
+          ? Array(4).fill('PATCH /vN/individual_appointments/N')
+          : [
+              ...Array(3)
+                .fill([
+                  'PATCH /vN/individual_appointments/N',
+                  'GET /vN/individual_appointments/N/attendees',
+                  'PUT /vN/attendees/N',
+                ])
+                .flat(),
+              'PATCH /vN/individual_appointments/N',
+            ],
+      );
+    });
+  }
+
+  it('a presence write whose answer was lost was carried out; sent again, it changes nothing: one new version', async () => {
+    const { sim, config, drain } = await setup();
+    sim.put({ id: '62', starts_at: '2026-03-10T10:00:00Z', patient_arrived: false, did_not_arrive: false });
+    const first = await drain(null);
+    const target = memoryCommandContext({ config, vendorIds: ['62'], vendorApi: fetchVendorHttp.request });
+    const arrive = { id: 'c', type: 'appointment.mark_arrived' as const, subject: 'appointment/h', data: {} };
+    sim.loseAnswers(1, 502);
+    expect((await commands['appointment.mark_arrived']!(arrive, target)).outcome).toBe('transient');
+    expect(sim.get('62')).toMatchObject({ patient_arrived: true });
+    expect((await commands['appointment.mark_arrived']!(arrive, target)).outcome).toBe('done');
+    expect(sim.requests.filter((r) => r.method === 'PATCH').map((r) => [r.status, r.lostStatus])).toEqual([
+      [502, 200],
+      [200, undefined],
+    ]);
+    const next = await drain(first.cursor);
+    const versions = new Set(next.all.map((n) => n.dedupeKey));
+    // The last version of the first poll again (the inclusive watermark) and the arrival's, once.
+    expect([...versions].filter((k) => !first.all.some((n) => n.dedupeKey === k))).toHaveLength(1);
   });
 
   it('finds through the API the booking a try whose answer was lost made, passing over a cancelled one of the same slot', async () => {

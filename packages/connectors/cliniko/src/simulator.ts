@@ -4,13 +4,19 @@
  * `/individual_appointments/cancelled`; `q[]=updated_at:>=…` and the other DateTime operators,
  * `q[]=id:>…`, `q[]=archived_at:*` (archived ones are left out without it), `sort` on one column or
  * several (ties in no stable order across pages, as Cliniko's; `updated_at` shown to the second,
- * kept to the millisecond), `per_page`, `page`, `links.next`) and the writes its commands make (create, `PATCH …/cancel`, update), behind
- * Cliniko's Basic auth (the key as user name). Each write stamps `updated_at` with the simulator's
- * clock, so the next poll lists it. It refuses what Cliniko's documentation rules out: a DateTime
+ * kept to the millisecond), `per_page`, `page`, `links.next`) and the writes its commands make (create, `PATCH …/cancel`, update of
+ * the time, `notes` and the presence flags `patient_arrived` / `did_not_arrive`, an attendee's
+ * `arrived` through `GET …/{id}/attendees` and `PUT /attendees/{id}`), behind Cliniko's Basic auth
+ * (the key as user name). Each write that changes something stamps `updated_at` with the simulator's
+ * clock, so the next poll lists it; one that changes nothing leaves it (Rails saves nothing then).
+ * `presenceWritable: false` makes the update ignore the presence flags, answering 200 with them
+ * unchanged, as Rails does with a parameter it does not permit (whether Cliniko's does is not
+ * documented). It refuses what Cliniko's documentation rules out: a DateTime
  * filter with `=` or not in UTC, a booking without one of its required fields, a cancellation
  * reason not in Cliniko's list (422 with Rails' `errors`); and answers times in UTC. `failNext`
- * makes the next call answer an error (a 429 with Cliniko's `X-RateLimit-Reset`, a 503). Test
- * code only.
+ * makes the next call answer an error (a 429 with Cliniko's `X-RateLimit-Reset`, a 503), nothing
+ * done; `loseAnswers` carries out the next writes and answers a 5xx instead (the answer lost on
+ * its way back). Test code only.
  *
  * @example
  * ```ts
@@ -43,6 +49,19 @@ export interface ClinikoSimulatorOptions {
   apiKey: string;
   /** The clock that stamps `updated_at`; default now (tests pass a stepping one). */
   now?: () => Date;
+  /**
+   * Whether `PATCH /individual_appointments/{id}` writes `patient_arrived` and `did_not_arrive`;
+   * default true. False: they are ignored and the answer shows them unchanged (an attendee's
+   * `arrived` still writes them).
+   */
+  presenceWritable?: boolean;
+}
+
+/** An attendee's `arrived` from its appointment's flags (cliniko-api#153: one field for both). */
+function arrivedOf(a: JsonObject): boolean | null {
+  if (a.patient_arrived === true) return true;
+  if (a.did_not_arrive === true) return false;
+  return null;
 }
 
 export class ClinikoSimulator {
@@ -53,8 +72,19 @@ export class ClinikoSimulator {
   #url = '';
   #nextId = 1000;
   #failures: Array<{ status: number; headers: Record<string, string> }> = [];
-  /** Every request the simulator answered: method, path and query, status. */
-  readonly requests: Array<{ method: string; url: string; status: number }> = [];
+  /** Refusals of the next writes, nothing done ({@link failNextWrite}). */
+  #writeFailures: Array<{ status: number; body: JsonObject }> = [];
+  /** Statuses that replace the answers of the next writes carried out ({@link loseAnswers}). */
+  #lost: number[] = [];
+  /** The requests of this moment that are writes (a lost answer replaces only theirs). */
+  readonly #writes = new WeakMap<ServerResponse, { lostStatus?: number }>();
+  /** Attendee id → appointment id (each individual appointment has one attendee, its patient). */
+  readonly #attendees = new Map<string, string>();
+  /**
+   * Every request the simulator answered: method, path and query, status (what the client got),
+   * and `lostStatus`, the status of a write carried out whose answer was lost.
+   */
+  readonly requests: Array<{ method: string; url: string; status: number; lostStatus?: number }> = [];
 
   constructor(options: ClinikoSimulatorOptions) {
     this.#options = options;
@@ -108,11 +138,62 @@ export class ClinikoSimulator {
     this.#failures.push({ status, headers });
   }
 
+  /**
+   * The next write (not a poll's GET, which a hub polling meanwhile may send first) answers `status`
+   * with `body` and does nothing.
+   */
+  failNextWrite(status: number, body: JsonObject = { message: 'simulated failure' }): void {
+    this.#writeFailures.push({ status, body });
+  }
+
+  /** The next `count` writes are carried out and answered `status` (a 502 from a proxy) instead. */
+  loseAnswers(count: number, status = 502): void {
+    for (let i = 0; i < count; i++) this.#lost.push(status);
+  }
+
+  /**
+   * Writes `changes` to appointment `id` as Rails' update does: stamped (a new version the next poll
+   * lists) only when a value differs; the appointment as it is now.
+   */
+  #update(id: string, changes: JsonObject): JsonObject {
+    const existing = this.#appointments.get(id)!;
+    const differs = Object.entries(changes).some(
+      ([key, value]) => JSON.stringify(existing[key] ?? null) !== JSON.stringify(value ?? null),
+    );
+    return differs ? this.put({ ...changes, id }) : existing;
+  }
+
+  #attendeeOf(id: string): JsonObject {
+    let attendee = [...this.#attendees].find(([, of]) => of === id)?.[0];
+    if (attendee === undefined) {
+      attendee = String(this.#nextId++);
+      this.#attendees.set(attendee, id);
+    }
+    const a = this.#appointments.get(id)!;
+    return {
+      id: attendee,
+      arrived: arrivedOf(a),
+      cancelled_at: a.cancelled_at ?? null,
+      deleted_at: a.deleted_at ?? null,
+      notes: null,
+      booking: { links: { self: `${this.#url}/bookings/${id}` } },
+      patient: a.patient ?? null,
+      links: { self: `${this.#url}/attendees/${attendee}` },
+    };
+  }
   #now(): string {
     return clinikoTime((this.#options.now?.() ?? new Date()).getTime());
   }
 
   #answer(res: ServerResponse, status: number, body?: JsonObject, headers: Record<string, string> = {}) {
+    const write = this.#writes.get(res);
+    if (write && status < 300 && this.#lost.length > 0) {
+      // Carried out; the answer lost on its way back.
+      write.lostStatus = status;
+      status = this.#lost.shift()!;
+      body = { message: 'simulated lost answer' };
+      headers = {};
+    }
     if (body === undefined) res.writeHead(status, headers).end();
     else res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
   }
@@ -120,8 +201,16 @@ export class ClinikoSimulator {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim');
     const method = req.method ?? 'GET';
-    const status = await this.#route(method, url, req, res);
-    this.requests.push({ method, url: `${url.pathname}${url.search}`, status });
+    if (method !== 'GET') this.#writes.set(res, {});
+    const routed = await this.#route(method, url, req, res);
+    const lostStatus = this.#writes.get(res)?.lostStatus;
+    const status = lostStatus === undefined ? routed : res.statusCode;
+    this.requests.push({
+      method,
+      url: `${url.pathname}${url.search}`,
+      status,
+      ...(lostStatus === undefined ? {} : { lostStatus }),
+    });
   }
 
   async #route(method: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<number> {
@@ -138,6 +227,12 @@ export class ClinikoSimulator {
     if (failure) {
       this.#answer(res, failure.status, { message: 'simulated failure' }, failure.headers);
       return failure.status;
+    }
+    const writeFailure = method === 'GET' ? undefined : this.#writeFailures.shift();
+    if (writeFailure) {
+      this.#writes.delete(res);
+      this.#answer(res, writeFailure.status, writeFailure.body);
+      return writeFailure.status;
     }
     const path = url.pathname.replace(/^\/v1/, '');
     const body = method === 'GET' ? {} : (JSON.parse((await readBody(req)) || '{}') as JsonObject);
@@ -177,13 +272,44 @@ export class ClinikoSimulator {
       this.#answer(res, 201, created, { location: `${this.#url}/individual_appointments/${created.id}` });
       return 201;
     }
-    const one = /^\/individual_appointments\/([^/]+)(\/cancel)?$/.exec(path);
+    const attendee = /^\/attendees\/([^/]+)$/.exec(path);
+    if (attendee && (method === 'PUT' || method === 'PATCH')) {
+      const of = this.#attendees.get(decodeURIComponent(attendee[1]!));
+      if (of === undefined || !this.#appointments.has(of)) {
+        this.#answer(res, 404, { message: 'Not found' });
+        return 404;
+      }
+      if (body.arrived !== undefined) {
+        if (body.arrived !== true && body.arrived !== false && body.arrived !== null) {
+          this.#answer(res, 422, { errors: { arrived: ['is not included in the list'] } });
+          return 422;
+        }
+        // One field for both flags (cliniko-api#153): unset, both are null.
+        const arrived = body.arrived;
+        this.#update(of, {
+          patient_arrived: arrived === null ? null : arrived,
+          did_not_arrive: arrived === null ? null : !arrived,
+        });
+      }
+      this.#answer(res, 200, this.#attendeeOf(of));
+      return 200;
+    }
+    const one = /^\/individual_appointments\/([^/]+)(\/cancel|\/attendees)?$/.exec(path);
     const existing = one ? this.#appointments.get(decodeURIComponent(one[1]!)) : undefined;
     if (!one || !existing) {
       this.#answer(res, 404, { message: 'Not found' });
       return 404;
     }
-    if (method === 'PATCH' && one[2]) {
+    if (method === 'GET' && one[2] === '/attendees') {
+      const listed = this.#attendeeOf(String(existing.id));
+      this.#answer(res, 200, {
+        attendees: [listed],
+        total_entries: 1,
+        links: { self: `${this.#url}${path}` },
+      });
+      return 200;
+    }
+    if (method === 'PATCH' && one[2] === '/cancel') {
       if (typeof body.cancellation_reason !== 'number') {
         this.#answer(res, 422, { errors: { cancellation_reason: ["can't be blank"] } });
         return 422;
@@ -202,11 +328,20 @@ export class ClinikoSimulator {
       this.#answer(res, 204);
       return 204;
     }
-    if ((method === 'PATCH' || method === 'PUT') && !one[2]) {
-      const changes: JsonObject = { id: existing.id ?? null };
+    if ((method === 'PATCH' || method === 'PUT') && one[2] === undefined) {
+      const changes: JsonObject = {};
       if (body.starts_at !== undefined) changes.starts_at = utc(body.starts_at);
       if (body.ends_at !== undefined) changes.ends_at = utc(body.ends_at ?? body.starts_at);
-      this.#answer(res, 200, this.put(changes));
+      if (body.notes !== undefined) changes.notes = body.notes;
+      for (const flag of ['patient_arrived', 'did_not_arrive']) {
+        if (body[flag] === undefined || this.#options.presenceWritable === false) continue;
+        if (body[flag] !== true && body[flag] !== false && body[flag] !== null) {
+          this.#answer(res, 422, { errors: { [flag]: ['is not included in the list'] } });
+          return 422;
+        }
+        changes[flag] = body[flag]!;
+      }
+      this.#answer(res, 200, this.#update(String(existing.id), changes));
       return 200;
     }
     this.#answer(res, 405, { message: `${method} is not allowed here` });

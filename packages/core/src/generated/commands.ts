@@ -117,7 +117,7 @@ export interface AppointmentMarkNoShowCommandData {
 }
 
 /**
- * Removes a recorded arrival or no-show at the vendor. No shipped connector offers it yet (Docplanner's presence calls mark present or absent, none clears a mark; docs/connectors/docplanner.md).
+ * Removes a recorded arrival or no-show at the vendor: Cliniko sets both presence flags back (docs/connectors/cliniko.md), its next poll telling `appointment.status_reverted` with `data.causedBy`. The other shipped connectors refuse it at once, `SY_COMMAND_UNSUPPORTED` (Docplanner's presence calls mark present or absent, none clears a mark; JRNI documents setting a check-in status, not clearing one).
  */
 export interface AppointmentClearPresenceCommandData {
   /**
@@ -297,7 +297,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Clear presence",
     description:
-      "Removes a recorded arrival or no-show at the vendor. No shipped connector offers it yet (Docplanner's presence calls mark present or absent, none clears a mark; docs/connectors/docplanner.md).",
+      "Removes a recorded arrival or no-show at the vendor: Cliniko sets both presence flags back (docs/connectors/cliniko.md), its next poll telling `appointment.status_reverted` with `data.causedBy`. The other shipped connectors refuse it at once, `SY_COMMAND_UNSUPPORTED` (Docplanner's presence calls mark present or absent, none clears a mark; JRNI documents setting a check-in status, not clearing one).",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.clear_presence.json",
   },
   {
