@@ -289,6 +289,24 @@ describe('Cliniko commands', () => {
     ]);
   });
 
+  it('an answer that leaves the flags out cannot say they were not written: done in one call', async () => {
+    const ctx = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering({
+        status: 200,
+        headers: {},
+        body: { id: '1001', updated_at: '2026-03-10T10:05:00Z' },
+      }),
+    });
+    expect(
+      await commands['appointment.mark_no_show']!(presence('appointment.mark_no_show'), ctx),
+    ).toMatchObject({
+      outcome: 'done',
+    });
+    expect(ctx.vendorRequests).toHaveLength(1);
+  });
+
   it("when Cliniko's answer shows the flags unchanged (a parameter it does not take), sets them on the attendee", async () => {
     for (const [type, arrived] of [
       ['appointment.mark_no_show', false],

@@ -248,9 +248,12 @@ const PRESENCE = {
 
 type PresenceCommand = keyof typeof PRESENCE;
 
-/** Whether an answered appointment shows `flags` (`false` read as not `true`: Cliniko also nulls them). */
+/**
+ * Whether an answered appointment shows `flags` (`false` read as not `true`: Cliniko also nulls
+ * them). A flag the answer leaves out cannot tell otherwise: counted as shown.
+ */
 function showsFlags(body: JsonObject, flags: Readonly<Record<string, boolean>>): boolean {
-  return Object.entries(flags).every(([flag, wanted]) => (body[flag] === true) === wanted);
+  return Object.entries(flags).every(([flag, wanted]) => !(flag in body) || (body[flag] === true) === wanted);
 }
 
 /**
