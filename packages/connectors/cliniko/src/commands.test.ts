@@ -347,15 +347,62 @@ describe('Cliniko commands', () => {
     }
   });
 
+  it('a refusal that may be a repeat (422 after a lost answer) is done when a read shows the value there; else it stands', async () => {
+    const repeat = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      attempt: 2,
+      vendorApi: answering(
+        { status: 422, headers: {}, body: { errors: { patient_arrived: ['is already set'] } } },
+        appointmentAnswer({ patient_arrived: true, did_not_arrive: false }),
+      ),
+    });
+    expect(await commands['appointment.mark_arrived']!(presence('appointment.mark_arrived'), repeat)).toEqual(
+      {
+        outcome: 'done',
+        alreadyDone: true,
+      },
+    );
+    expect(repeat.vendorRequests.map((r) => `${r.method ?? 'GET'} ${r.url.replace(BASE!, '')}`)).toEqual([
+      'PATCH /individual_appointments/1001',
+      'GET /individual_appointments/1001',
+    ]);
+    const notes = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering(
+        { status: 422, headers: {}, body: { errors: { notes: ['is too long'] } } },
+        { status: 200, headers: {}, body: { id: '1001', notes: 'older words' } },
+      ),
+    });
+    expect(
+      await commands['appointment.update']!(
+        {
+          id: 'cmd-u',
+          type: 'appointment.update',
+          subject: 'appointment/h1',
+          data: { comment: 'new words' },
+        },
+        notes,
+      ),
+    ).toMatchObject({
+      outcome: 'permanent',
+      message: 'Cliniko notes update answered 422: notes is too long',
+    });
+  });
+
   it("a presence or notes write refused passes Cliniko's words on; a rate limit waits for X-RateLimit-Reset", async () => {
     const refused = memoryCommandContext({
       config: fixtureSettings,
       vendorIds: ['1001'],
-      vendorApi: answering({
-        status: 422,
-        headers: {},
-        body: { errors: { did_not_arrive: ['cannot be set on a future appointment'] } },
-      }),
+      vendorApi: answering(
+        {
+          status: 422,
+          headers: {},
+          body: { errors: { did_not_arrive: ['cannot be set on a future appointment'] } },
+        },
+        appointmentAnswer({ patient_arrived: false, did_not_arrive: false }),
+      ),
     });
     expect(
       await commands['appointment.mark_no_show']!(presence('appointment.mark_no_show'), refused),

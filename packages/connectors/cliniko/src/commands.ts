@@ -263,6 +263,35 @@ function showsFlags(body: JsonObject, flags: Readonly<Record<string, boolean>>):
  * shows the flags otherwise, they are set through the appointment's attendee instead (`GET
  * …/{id}/attendees`, then `PUT /attendees/{attendee id}` with `arrived`), the documented write.
  */
+/**
+ * Answers by which Cliniko might refuse a write that finds its value already there (a repeat after
+ * a lost answer). Its documentation does not say what a repeat answers; Rails' update answers 200.
+ */
+const MAY_REFUSE_REPEAT = new Set([400, 409, 422]);
+
+/**
+ * After a refusal that may be a repeat's ({@link MAY_REFUSE_REPEAT}): reads the appointment, and the
+ * write counts as done when it already shows what was asked; else the refusal stands, its words kept.
+ */
+async function unlessAlreadyShown(
+  refused: CommandResult,
+  res: VendorResponse,
+  ctx: Ctx,
+  appointment: string,
+  shows: (body: JsonObject) => boolean,
+): Promise<CommandResult> {
+  if (refused.outcome !== 'permanent' || !MAY_REFUSE_REPEAT.has(res.status)) return refused;
+  const read = await ctx.http.request({ url: appointment, headers: apiHeaders(ctx.config) });
+  return read.status === 200 && isJsonObject(read.body) && shows(read.body)
+    ? { outcome: 'done', alreadyDone: true }
+    : refused;
+}
+
+/** `showsFlags` of a full appointment (a read): every flag there and as asked. */
+function holdsFlags(flags: Readonly<Record<string, boolean>>): (body: JsonObject) => boolean {
+  return (body) => Object.keys(flags).every((flag) => flag in body) && showsFlags(body, flags);
+}
+
 async function setPresence(type: PresenceCommand, ctx: Ctx): Promise<CommandResult> {
   const id = current(ctx);
   if (id === undefined) return noId;
@@ -272,6 +301,8 @@ async function setPresence(type: PresenceCommand, ctx: Ctx): Promise<CommandResu
   const appointment = `${base}/individual_appointments/${encodeURIComponent(id)}`;
   const res = await ctx.http.request({ method: 'PATCH', url: appointment, headers, json: { ...flags } });
   const result = outcome(`Cliniko ${what}`, res);
+  if (result.outcome === 'permanent')
+    return unlessAlreadyShown(result, res, ctx, appointment, holdsFlags(flags));
   // A 2xx without the appointment (no JSON) cannot tell: done, as any other write's.
   if (result.outcome !== 'done' || !isJsonObject(res.body) || showsFlags(res.body, flags)) return result;
   const listed = await ctx.http.request({ url: `${appointment}/attendees`, headers });
@@ -304,14 +335,22 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
   if (unsupported !== undefined) return { outcome: 'permanent', message: unsupported };
   const id = current(ctx);
   if (id === undefined) return noId;
+  const appointment = `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`;
+  // The schema's minProperties and the refusal above leave the comment as the one field.
+  const notes = command.data.comment!;
   const res = await ctx.http.request({
     method: 'PATCH',
-    url: `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`,
+    url: appointment,
     headers: apiHeaders(ctx.config),
-    // The schema's minProperties and the refusal above leave the comment as the one field.
-    json: { notes: command.data.comment! },
+    json: { notes },
   });
-  return outcome('Cliniko notes update', res);
+  return unlessAlreadyShown(
+    outcome('Cliniko notes update', res),
+    res,
+    ctx,
+    appointment,
+    (b) => b.notes === notes,
+  );
 }
 
 /** The Cliniko command handlers. */

@@ -264,25 +264,44 @@ describe('Cliniko simulator and connector', () => {
     });
   }
 
-  it('a presence write whose answer was lost was carried out; sent again, it changes nothing: one new version', async () => {
-    const { sim, config, drain } = await setup();
-    sim.put({ id: '62', starts_at: '2026-03-10T10:00:00Z', patient_arrived: false, did_not_arrive: false });
-    const first = await drain(null);
-    const target = memoryCommandContext({ config, vendorIds: ['62'], vendorApi: fetchVendorHttp.request });
-    const arrive = { id: 'c', type: 'appointment.mark_arrived' as const, subject: 'appointment/h', data: {} };
-    sim.loseAnswers(1, 502);
-    expect((await commands['appointment.mark_arrived']!(arrive, target)).outcome).toBe('transient');
-    expect(sim.get('62')).toMatchObject({ patient_arrived: true });
-    expect((await commands['appointment.mark_arrived']!(arrive, target)).outcome).toBe('done');
-    expect(sim.requests.filter((r) => r.method === 'PATCH').map((r) => [r.status, r.lostStatus])).toEqual([
-      [502, 200],
-      [200, undefined],
-    ]);
-    const next = await drain(first.cursor);
-    const versions = new Set(next.all.map((n) => n.dedupeKey));
-    // The last version of the first poll again (the inclusive watermark) and the arrival's, once.
-    expect([...versions].filter((k) => !first.all.some((n) => n.dedupeKey === k))).toHaveLength(1);
-  });
+  for (const refuseRepeats of [false, true]) {
+    it(`a presence write whose answer was lost was carried out; sent again, it changes nothing: one new version (a repeat answered ${refuseRepeats ? '422, read back as done' : '200'})`, async () => {
+      const { sim, config, drain } = await setup({}, steppingClock(), { refuseRepeats });
+      sim.put({ id: '62', starts_at: '2026-03-10T10:00:00Z', patient_arrived: false, did_not_arrive: false });
+      const first = await drain(null);
+      const target = memoryCommandContext({ config, vendorIds: ['62'], vendorApi: fetchVendorHttp.request });
+      const arrive = {
+        id: 'c',
+        type: 'appointment.mark_arrived' as const,
+        subject: 'appointment/h',
+        data: {},
+      };
+      sim.loseAnswers(1, 502);
+      expect((await commands['appointment.mark_arrived']!(arrive, target)).outcome).toBe('transient');
+      expect(sim.get('62')).toMatchObject({ patient_arrived: true });
+      expect(await commands['appointment.mark_arrived']!(arrive, target)).toMatchObject({
+        outcome: 'done',
+        ...(refuseRepeats ? { alreadyDone: true } : {}),
+      });
+      expect(
+        sim.requests
+          .filter((r) => r.url.startsWith('/v1/individual_appointments/62'))
+          .map((r) => [r.method, r.status, r.lostStatus]),
+      ).toEqual([
+        ['PATCH', 502, 200],
+        ...(refuseRepeats
+          ? [
+              ['PATCH', 422, undefined],
+              ['GET', 200, undefined],
+            ]
+          : [['PATCH', 200, undefined]]),
+      ]);
+      const next = await drain(first.cursor);
+      const versions = new Set(next.all.map((n) => n.dedupeKey));
+      // The last version of the first poll again (the inclusive watermark) and the arrival's, once.
+      expect([...versions].filter((k) => !first.all.some((n) => n.dedupeKey === k))).toHaveLength(1);
+    });
+  }
 
   it('finds through the API the booking a try whose answer was lost made, passing over a cancelled one of the same slot', async () => {
     const { sim, config } = await setup();

@@ -55,6 +55,11 @@ export interface ClinikoSimulatorOptions {
    * `arrived` still writes them).
    */
   presenceWritable?: boolean;
+  /**
+   * An update that would change nothing answers 422 (`errors.base`) instead of 200: what Cliniko
+   * answers to a repeat is not documented, and a client must hold either way. Default false.
+   */
+  refuseRepeats?: boolean;
 }
 
 /** An attendee's `arrived` from its appointment's flags (cliniko-api#153: one field for both). */
@@ -300,6 +305,10 @@ export class ClinikoSimulator {
       this.#answer(res, 404, { message: 'Not found' });
       return 404;
     }
+    if (method === 'GET' && one[2] === undefined) {
+      this.#answer(res, 200, existing);
+      return 200;
+    }
     if (method === 'GET' && one[2] === '/attendees') {
       const listed = this.#attendeeOf(String(existing.id));
       this.#answer(res, 200, {
@@ -341,7 +350,13 @@ export class ClinikoSimulator {
         }
         changes[flag] = body[flag]!;
       }
-      this.#answer(res, 200, this.#update(String(existing.id), changes));
+      const before = existing.updated_at;
+      const updated = this.#update(String(existing.id), changes);
+      if (this.#options.refuseRepeats && updated.updated_at === before) {
+        this.#answer(res, 422, { errors: { base: ['nothing to change'] } });
+        return 422;
+      }
+      this.#answer(res, 200, updated);
       return 200;
     }
     this.#answer(res, 405, { message: `${method} is not allowed here` });
