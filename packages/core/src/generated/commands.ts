@@ -97,7 +97,7 @@ export interface AppointmentConfirmCommandData {
 }
 
 /**
- * Records at the vendor that the patient came (Docplanner presence PRESENT, BookingBug check-in status `checked_in`; Clockwise.MD publishes no check-in call).
+ * Records at the vendor that the patient came (Docplanner presence PRESENT, BookingBug check-in status `checked_in`, Cliniko `patient_arrived`; Clockwise.MD publishes no check-in call).
  */
 export interface AppointmentMarkArrivedCommandData {
   /**
@@ -107,7 +107,7 @@ export interface AppointmentMarkArrivedCommandData {
 }
 
 /**
- * Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence; BookingBug check-in status `no_show`).
+ * Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence; BookingBug check-in status `no_show`, Cliniko `did_not_arrive`).
  */
 export interface AppointmentMarkNoShowCommandData {
   /**
@@ -127,7 +127,7 @@ export interface AppointmentClearPresenceCommandData {
 }
 
 /**
- * Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields; BookingBug a private note, `comment`). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.
+ * Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields; BookingBug a private note and Cliniko the appointment's notes, `comment`). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.
  */
 export interface AppointmentUpdateCommandData {
   /**
@@ -279,7 +279,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Mark the patient arrived",
     description:
-      "Records at the vendor that the patient came (Docplanner presence PRESENT, BookingBug check-in status `checked_in`; Clockwise.MD publishes no check-in call).",
+      "Records at the vendor that the patient came (Docplanner presence PRESENT, BookingBug check-in status `checked_in`, Cliniko `patient_arrived`; Clockwise.MD publishes no check-in call).",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.mark_arrived.json",
   },
   {
@@ -288,7 +288,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Mark a no-show",
     description:
-      "Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence; BookingBug check-in status `no_show`).",
+      "Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence; BookingBug check-in status `no_show`, Cliniko `did_not_arrive`).",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.mark_no_show.json",
   },
   {
@@ -306,7 +306,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Update appointment fields",
     description:
-      "Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields; BookingBug a private note, `comment`). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.",
+      "Writes fields the vendor lets a partner change on an existing appointment (Clockwise.MD custom fields; BookingBug a private note and Cliniko the appointment's notes, `comment`). Each connector's page lists what it writes; a field it cannot write is refused at once (422 SY_COMMAND_UNSUPPORTED, naming the field) where the connector can tell when the command is sent, else the command fails permanently, naming it.",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.update.json",
   },
   {
