@@ -118,7 +118,7 @@ describe('Docplanner calendar-block commands against the simulator', () => {
     const second = await breakCommands['slot.block']!(command, ctx({ attempt: 2 }));
     expect(second).toMatchObject({ outcome: 'transient' });
     expect(second.outcome === 'transient' && second.message).toMatch(
-      /do not list it yet.*sent again only when still not there 120 s after it went out/,
+      /do not list it yet.*blocked again only when still not there 120 s after it went out/,
     );
     expect(inPlace(sim)).toHaveLength(0);
     expect(sim.writes.log).toHaveLength(0);

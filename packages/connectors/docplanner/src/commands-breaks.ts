@@ -33,6 +33,9 @@ import {
   type Ctx,
   carriedOut,
   failure,
+  type Lookup,
+  lookupList,
+  notListedYet,
   ok,
   type Place,
   placeOf,
@@ -96,6 +99,15 @@ function locatedBreak(location: string | undefined): string | undefined {
 
 const UNKNOWN_BLOCK = 'an earlier try of this block went out and its outcome is unknown';
 
+/** A block's lookup ({@link blockedEarlier}). */
+const BLOCK_LOOKUP: Lookup = {
+  unknown: UNKNOWN_BLOCK,
+  list: 'break list',
+  listed: "the address's breaks",
+  done: 'blocked',
+  notification: "Docplanner's notification (break-created)",
+};
+
 /** The same text, absent and empty alike (Docplanner's `description` is null when none was given). */
 const sameDescription = (listed: JsonValue | undefined, sent: JsonValue | undefined) =>
   (typeof listed === 'string' ? listed : '') === (typeof sent === 'string' ? sent : '');
@@ -119,30 +131,9 @@ async function blockedEarlier(
   sent: SentWrite,
 ): Promise<CommandResult | undefined> {
   const query = new URLSearchParams({ since: String(body.since), till: String(body.till) });
-  const res = await docplannerApi(api(ctx), {
-    method: 'GET',
-    url: `${placePath(ctx.config, place)}/breaks?${query}`,
-  });
-  const items = ok(res) && isJsonObject(res.body) ? res.body._items : undefined;
-  if (!Array.isArray(items)) {
-    const result = ok(res)
-      ? {
-          outcome: 'transient' as const,
-          message: `Docplanner break list answered ${res.status} without _items`,
-        }
-      : failure('break list', res);
-    if (result.outcome === 'transient') {
-      return {
-        ...result,
-        message: `${UNKNOWN_BLOCK}, and listing the address's breaks to find it did not answer (${result.message}): looked up again on the next try`,
-      };
-    }
-    return {
-      outcome: 'permanent',
-      message: `${UNKNOWN_BLOCK}, and listing the address's breaks to find it was refused (${res.status}): not sent again, so nothing is blocked twice; Docplanner's notification (break-created) will show whether it happened`,
-      vendor: { status: res.status, body: res.body },
-    };
-  }
+  const listed = await lookupList(ctx, `${placePath(ctx.config, place)}/breaks?${query}`, BLOCK_LOOKUP);
+  if (!('items' in listed)) return listed;
+  const { items, res } = listed;
   const made = items.find(
     (b): b is JsonObject =>
       isJsonObject(b) &&
@@ -154,13 +145,7 @@ async function blockedEarlier(
   if (made) return carriedOut(command, ctx, { vendorIds: [vendorId(made.id)!], alreadyDone: true }, res);
   const sentAt = sent.at === undefined ? Number.NaN : Date.parse(sent.at);
   const wait = Number.isNaN(sentAt) ? BOOK_SETTLE_MS : sentAt + BOOK_SETTLE_MS - Date.now();
-  if (wait <= 0) return undefined;
-  // No `retryAfterMs`: the hub would read it as Docplanner asking it to wait, and hold every other
-  // command of the instance in this process until then.
-  return {
-    outcome: 'transient',
-    message: `${UNKNOWN_BLOCK}, and the address's breaks do not list it yet: it may still land at Docplanner, so it is looked for again on the next try, and sent again only when still not there ${BOOK_SETTLE_MS / 1000} s after it went out (${Math.ceil(wait / 1000)} s from now)`,
-  };
+  return wait > 0 ? notListedYet(BLOCK_LOOKUP, wait) : undefined;
 }
 
 async function block(command: CommandRequest<'slot.block'>, ctx: Ctx): Promise<CommandResult> {

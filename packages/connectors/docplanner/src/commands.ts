@@ -589,6 +589,80 @@ function samePatient(listed: JsonValue | undefined, sent: JsonObject): boolean {
 const UNKNOWN_BOOK = 'an earlier try of this booking went out and its outcome is unknown';
 
 /**
+ * What a write of unknown outcome is looked for in, for the messages of {@link lookupList} and
+ * {@link notListedYet}: a book among the slot's bookings, a block among the address's breaks.
+ */
+export interface Lookup {
+  /** The command's outcome so far (`an earlier try of this booking went out and its outcome is unknown`). */
+  unknown: string;
+  /** The list's name in a failure (`booking list`). */
+  list: string;
+  /** What is listed (`the slot's bookings`). */
+  listed: string;
+  /** What is not done, as a verb phrase (`booked`: "not booked twice", "booked again"). */
+  done: string;
+  /** The notification that will tell (`the vendor's notification (slot-booked)`). */
+  notification: string;
+}
+
+/** A book's lookup ({@link madeEarlier}). */
+const BOOK_LOOKUP: Lookup = {
+  unknown: UNKNOWN_BOOK,
+  list: 'booking list',
+  listed: "the slot's bookings",
+  done: 'booked',
+  notification: "the vendor's notification (slot-booked)",
+};
+
+/**
+ * Lists, for the lookup of a write whose outcome is unknown, what it may have made (`GET url`,
+ * Docplanner's `{ "_items": [...] }`). Not answered (a 5xx, or a 2xx without `_items`): transient,
+ * looked up again on the next try. Refused: permanent, and the write is not sent again, so nothing
+ * is made twice; the vendor's notification will show whether it happened.
+ *
+ * @example
+ * ```ts
+ * const listed = await lookupList(ctx, `${placePath(ctx.config, place)}/breaks?${query}`, BLOCK_LOOKUP);
+ * if (!('items' in listed)) return listed; // the command's outcome
+ * ```
+ */
+export async function lookupList(
+  ctx: Ctx,
+  url: string,
+  l: Lookup,
+): Promise<{ items: JsonValue[]; res: VendorResponse } | CommandResult> {
+  const res = await docplannerApi(api(ctx), { method: 'GET', url });
+  const items = ok(res) && isJsonObject(res.body) ? res.body._items : undefined;
+  if (Array.isArray(items)) return { items, res };
+  const result = ok(res)
+    ? { outcome: 'transient' as const, message: `Docplanner ${l.list} answered ${res.status} without _items` }
+    : failure(l.list, res);
+  if (result.outcome === 'transient') {
+    return {
+      ...result,
+      message: `${l.unknown}, and listing ${l.listed} to find it did not answer (${result.message}): looked up again on the next try`,
+    };
+  }
+  return {
+    outcome: 'permanent',
+    message: `${l.unknown}, and listing ${l.listed} to find it was refused (${res.status}): not sent again, so nothing is ${l.done} twice; ${l.notification} will show whether it happened`,
+    vendor: { status: res.status, body: res.body },
+  };
+}
+
+/**
+ * A write not listed (yet) while its earlier try may still land: transient, on the command retry
+ * schedule. No `retryAfterMs` for the rest of the wait: the hub takes one as the vendor asking it
+ * to wait, and would hold every other command of the instance in this process until then.
+ */
+export function notListedYet(l: Lookup, wait: number): CommandResult {
+  return {
+    outcome: 'transient',
+    message: `${l.unknown}, and ${l.listed} do not list it yet: it may still land at Docplanner, so it is looked for again on the next try, and ${l.done} again only when still not there ${BOOK_SETTLE_MS / 1000} s after it went out (${Math.ceil(wait / 1000)} s from now)`,
+  };
+}
+
+/**
  * After a book whose outcome is unknown (no answer, a 5xx that does not say, a 2xx without the
  * booking): lists the address's bookings at the slot (getBookings, `GET …/bookings?start=&end=
  * &with=booking.patient`, the slot's start to its end) and looks for the one the earlier try made:
@@ -613,30 +687,9 @@ async function madeEarlier(
     end: later(start, d.durationMinutes!),
     with: 'booking.patient',
   });
-  const res = await docplannerApi(api(ctx), {
-    method: 'GET',
-    url: `${placePath(ctx.config, place)}/bookings?${query}`,
-  });
-  const items = ok(res) && isJsonObject(res.body) ? res.body._items : undefined;
-  if (!Array.isArray(items)) {
-    const result = ok(res)
-      ? {
-          outcome: 'transient' as const,
-          message: `Docplanner booking list answered ${res.status} without _items`,
-        }
-      : failure('booking list', res);
-    if (result.outcome === 'transient') {
-      return {
-        ...result,
-        message: `${UNKNOWN_BOOK}, and listing the slot's bookings to find it did not answer (${result.message}): looked up again on the next try`,
-      };
-    }
-    return {
-      outcome: 'permanent',
-      message: `${UNKNOWN_BOOK}, and listing the slot's bookings to find it was refused (${res.status}): not sent again, so nothing is booked twice; the vendor's notification (slot-booked) will show whether it happened`,
-      vendor: { status: res.status, body: res.body },
-    };
-  }
+  const listed = await lookupList(ctx, `${placePath(ctx.config, place)}/bookings?${query}`, BOOK_LOOKUP);
+  if (!('items' in listed)) return listed;
+  const { items, res } = listed;
   const first = sent.first ?? sent.at;
   const since = first === undefined ? undefined : Date.parse(first) - BOOK_CLOCK_SKEW_MS;
   const mine = (b: JsonValue): b is JsonObject =>
@@ -655,22 +708,10 @@ async function madeEarlier(
     await ctx.commandState.set(attemptKey(command), {
       sent: { ...sent, at: new Date().toISOString() },
     } as unknown as JsonValue);
-    return notYet(BOOK_SETTLE_MS);
+    return notListedYet(BOOK_LOOKUP, BOOK_SETTLE_MS);
   }
   const wait = sentAt + BOOK_SETTLE_MS - Date.now();
-  return wait > 0 ? notYet(wait) : undefined;
-}
-
-/**
- * A book not listed (yet) while its earlier try may still land: transient, on the command retry
- * schedule. No `retryAfterMs` for the rest of the wait: the hub takes one as the vendor asking it
- * to wait, and would hold every other command of the instance in this process until then.
- */
-function notYet(wait: number): CommandResult {
-  return {
-    outcome: 'transient',
-    message: `${UNKNOWN_BOOK}, and the slot's bookings do not list it yet: it may still land at Docplanner, so it is looked for again on the next try, and booked again only when still not there ${BOOK_SETTLE_MS / 1000} s after it went out (${Math.ceil(wait / 1000)} s from now)`,
-  };
+  return wait > 0 ? notListedYet(BOOK_LOOKUP, wait) : undefined;
 }
 
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
