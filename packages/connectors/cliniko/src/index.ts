@@ -10,8 +10,8 @@ export { eventMap, normalize } from './normalize.ts';
 export { pull } from './pull.ts';
 
 /**
- * Cliniko: no webhooks; individual appointments are polled by `updated_at` and normalized by
- * comparing each version with the last one seen. Commands book, cancel, reschedule, mark arrival
+ * Cliniko: no webhooks; individual appointments and unavailable blocks (calendar blocks, `slot.*`)
+ * are polled by `updated_at` and normalized by comparing each version with the last one seen. Commands book, cancel, reschedule, mark arrival
  * and no-show, clear them, and write the notes.
  *
  * @example

@@ -11,7 +11,7 @@ import {
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
-import { APPOINTMENT_TYPE } from './pull.ts';
+import { APPOINTMENT_TYPE, UNAVAILABLE_BLOCK_TYPE } from './pull.ts';
 
 export const CONNECTOR_NAME = 'cliniko';
 
@@ -29,6 +29,11 @@ export const eventMap: readonly EventMapping[] = [
       'appointment.status_reverted',
     ],
     note: 'Cliniko lists what is, not what changed: the type comes from comparing the version with the last one seen (first seen: created; starts_at or ends_at moved: rescheduled; cancelled_at, archived_at or deleted_at set: cancelled; did_not_arrive: no_show; patient_arrived: arrived; either flag cleared: status_reverted; else updated, `changes` naming what moved). A version seen for the first time already cancelled is ignored.',
+  },
+  {
+    vendorType: UNAVAILABLE_BLOCK_TYPE,
+    normalizedTypes: ['slot.blocked', 'slot.block_moved', 'slot.unblocked'],
+    note: 'kind block, status busy-unavailable. From comparing the version with the last one seen: first seen: blocked; starts_at or ends_at moved: block_moved, `previous` the times seen last; deleted_at or archived_at set: unblocked, the block as it was. A version seen first already removed, or changing only the notes or repeat, is ignored.',
   },
 ];
 
@@ -97,6 +102,7 @@ export async function normalize(
   notification: VendorNotification,
   ctx: NormalizeContext<Config>,
 ): Promise<NormalizeResult> {
+  if (notification.type === UNAVAILABLE_BLOCK_TYPE) return blockEvent(notification, ctx);
   if (notification.type !== APPOINTMENT_TYPE) {
     return ignore(`Cliniko ${JSON.stringify(notification.type)} has no normalized counterpart`);
   }
@@ -175,6 +181,90 @@ export async function normalize(
   }
 
   const next: Seen = { status, updatedAt, ...(start ? { start } : {}), ...(end ? { end } : {}), fields };
+  await ctx.state.set(stateKey, next);
+  return emit({ type, subject, time: updatedAt, data });
+}
+
+/** What the connector remembers of an unavailable block's last version, per hub id. */
+type SeenBlock = { start?: string; end?: string; removed?: boolean; updatedAt: string };
+
+/**
+ * One pulled unavailable block version → the slot event its change makes, with the slot fields
+ * Docplanner's breaks fill (kind `block`, status `busy-unavailable`, start, end, practitioner,
+ * location: the business). Cliniko's `notes`, like Docplanner's break `description`, have no slot
+ * field: they stay in `vendor`. A block is removed by `DELETE` (`deleted_at`, the deleted list) or
+ * archived (`archived_at`, what Cliniko's current API does where it deleted).
+ */
+async function blockEvent(
+  notification: VendorNotification,
+  ctx: NormalizeContext<Config>,
+): Promise<NormalizeResult> {
+  const item = isJsonObject(notification.payload) ? notification.payload : undefined;
+  const vendorId = item === undefined ? undefined : String(item.id ?? '');
+  const updatedAt = text(item?.updated_at);
+  if (item === undefined || !vendorId || updatedAt === undefined) {
+    throw ConnectorError.permanent('a Cliniko unavailable block without id or updated_at');
+  }
+  const hubId = await ctx.aliases.hubId('slot', vendorId);
+  const subject = `slot/${hubId}`;
+  const stateKey = `seen:${subject}`;
+  const seen = await ctx.state.get<SeenBlock>(stateKey);
+  if (seen && Date.parse(seen.updatedAt) >= Date.parse(updatedAt)) {
+    return ignore(
+      `Cliniko unavailable block ${vendorId} version ${updatedAt} is not newer than ${seen.updatedAt}`,
+    );
+  }
+  const removed = text(item.deleted_at) !== undefined || text(item.archived_at) !== undefined;
+  const start = text(item.starts_at);
+  const end = text(item.ends_at);
+  const next: SeenBlock = {
+    updatedAt,
+    ...(start ? { start } : {}),
+    ...(end ? { end } : {}),
+    ...(removed ? { removed } : {}),
+  };
+  // A removed block stays removed until a newer version says otherwise (a restored block is
+  // blocked again): nothing said twice, nothing undone by the overlap bringing an old version back.
+  const known = seen !== undefined && seen.removed !== true;
+  let type: string;
+  if (removed) {
+    if (!known) {
+      await ctx.state.set(stateKey, next);
+      return ignore(
+        `Cliniko unavailable block ${vendorId} was ${seen ? 'already removed' : 'first seen removed'}: nothing to tell subscribers`,
+      );
+    }
+    type = 'slot.unblocked';
+  } else if (!known) type = 'slot.blocked';
+  else if (start !== seen.start || end !== seen.end) type = 'slot.block_moved';
+  else {
+    await ctx.state.set(stateKey, next);
+    return ignore(
+      `Cliniko unavailable block ${vendorId} changed neither its times nor whether it stands (its notes or repeat): no slot event says so`,
+    );
+  }
+  const data: JsonObject = {
+    id: hubId,
+    vendorIds: [{ system: CONNECTOR_NAME, instance: ctx.instanceId, value: vendorId, current: true }],
+    kind: 'block',
+    status: 'busy-unavailable',
+  };
+  // slot.unblocked carries the times as they stood (a removed version may show other ones).
+  const shown =
+    type === 'slot.unblocked' ? { start: seen?.start ?? start, end: seen?.end ?? end } : { start, end };
+  if (shown.start !== undefined) data.start = shown.start;
+  if (shown.end !== undefined) data.end = shown.end;
+  const practitioner = linkedId(item.practitioner);
+  if (practitioner) data.practitioner = { id: practitioner };
+  const business = linkedId(item.business);
+  if (business) data.location = { id: business };
+  if (type === 'slot.block_moved') {
+    data.previous = {
+      ...(seen?.start ? { start: seen.start } : {}),
+      ...(seen?.end ? { end: seen.end } : {}),
+    };
+  }
+  data.vendor = item;
   await ctx.state.set(stateKey, next);
   return emit({ type, subject, time: updatedAt, data });
 }

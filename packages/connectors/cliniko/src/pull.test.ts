@@ -173,10 +173,10 @@ describe('Cliniko pull', () => {
     expect(batch.notifications.map((n) => n.dedupeKey)).toEqual([
       'individual_appointment:7@2026-03-10T11:00:00Z',
     ]);
-    // The round is over: the next poll starts again at the main list, each list keeping its place.
+    // The unavailable blocks are next in the round, each list keeping its place.
     expect([batch.cursor, batch.more]).toEqual([
-      'individual_appointments=2026-03-10T12:00:00Z||&individual_appointments/cancelled=2026-03-10T11:00:00Z||&at=individual_appointments',
-      false,
+      'individual_appointments=2026-03-10T12:00:00Z||&individual_appointments/cancelled=2026-03-10T11:00:00Z||&at=unavailable_blocks',
+      true,
     ]);
   });
 
@@ -186,12 +186,99 @@ describe('Cliniko pull', () => {
     const batch = await fetchAppointments(ctx, from);
     expect([batch.notifications, batch.cursor, batch.more]).toEqual([
       [],
-      'individual_appointments=2026-03-10T12:00:00Z||&at=individual_appointments',
-      false,
+      'individual_appointments=2026-03-10T12:00:00Z||&at=unavailable_blocks',
+      true,
     ]);
     // The main list's 404 is no such thing: it is the connector's whole source.
     const main = await fetchAppointments(pullWith({ message: 'Not found' }, 404), null).catch((e) => e);
     expect(isConnectorError(main) && main.kind).toBe('permanent');
+  });
+
+  it('asks the unavailable blocks after the appointments, a cursor stored before them starting them at the configured start', async () => {
+    const ctx = pullWith(
+      page('page-unavailable-blocks.json'),
+      200,
+      {},
+      { startFrom: '2016-07-01T00:00:00Z' },
+    );
+    // What the connector stored before the blocks were read: both appointment lists, the round over.
+    const before =
+      'individual_appointments=2026-03-10T12:00:00Z||&individual_appointments/cancelled=2026-03-10T11:00:00Z||&at=individual_appointments';
+    const main = await fetchAppointments(pullWith(page('page-empty.json')), before);
+    expect(main.cursor).toBe(
+      'individual_appointments=2026-03-10T12:00:00Z||&individual_appointments/cancelled=2026-03-10T11:00:00Z||&at=individual_appointments/cancelled',
+    );
+    const cancelled = await fetchAppointments(pullWith(page('page-empty.json')), main.cursor!);
+    expect([cancelled.cursor, cancelled.more]).toEqual([
+      'individual_appointments=2026-03-10T12:00:00Z||&individual_appointments/cancelled=2026-03-10T11:00:00Z||&at=unavailable_blocks',
+      true,
+    ]);
+    const blocks = await fetchAppointments(ctx, cancelled.cursor!);
+    const url = new URL(ctx.vendorRequests[0]!.url);
+    expect([url.pathname, [...url.searchParams]]).toEqual([
+      '/v1/unavailable_blocks',
+      [
+        ['per_page', '100'],
+        ['q[]', 'archived_at:*'],
+        ['q[]', 'updated_at:>=2016-06-30T23:59:00Z'],
+        ['sort', 'updated_at,id'],
+        ['order', 'asc'],
+      ],
+    ]);
+    expect(blocks.notifications.map((n) => [n.type, n.dedupeKey, n.orderingKey])).toEqual([
+      ['unavailable_block', 'unavailable_block:1@2016-07-15T00:04:35Z', 'unavailable_block:1'],
+    ]);
+    // The appointments keep their places; the blocks' own begins at the block read; the deleted
+    // blocks are next.
+    expect([blocks.cursor, blocks.more]).toEqual([
+      'individual_appointments=2026-03-10T12:00:00Z||&individual_appointments/cancelled=2026-03-10T11:00:00Z||&unavailable_blocks=2016-07-15T00:04:35Z||&at=unavailable_blocks/deleted',
+      true,
+    ]);
+    const deletedCtx = pullWith(
+      page('page-unavailable-blocks-deleted.json'),
+      200,
+      {},
+      {
+        startFrom: '2016-07-01T00:00:00Z',
+      },
+    );
+    const deleted = await fetchAppointments(deletedCtx, blocks.cursor!);
+    expect(new URL(deletedCtx.vendorRequests[0]!.url).pathname).toBe('/v1/unavailable_blocks/deleted');
+    expect(deleted.notifications.map((n) => n.dedupeKey)).toEqual([
+      'unavailable_block:1@2016-07-17T10:00:00Z',
+    ]);
+    // The round is over: the next poll starts again at the appointments.
+    expect([deleted.cursor, deleted.more]).toEqual([
+      'individual_appointments=2026-03-10T12:00:00Z||&individual_appointments/cancelled=2026-03-10T11:00:00Z||&unavailable_blocks=2016-07-15T00:04:35Z||&unavailable_blocks/deleted=2016-07-17T10:00:00Z||&at=individual_appointments',
+      false,
+    ]);
+  });
+
+  it('skips the deleted blocks for the round when Cliniko does not answer them (404); the blocks list itself is no such thing', async () => {
+    const from = 'individual_appointments=2026-03-10T12:00:00Z||&at=unavailable_blocks/deleted';
+    const batch = await fetchAppointments(pullWith({ message: 'Not found' }, 404), from);
+    expect([batch.notifications, batch.cursor, batch.more]).toEqual([
+      [],
+      'individual_appointments=2026-03-10T12:00:00Z||&at=individual_appointments',
+      false,
+    ]);
+    const blocks = await fetchAppointments(
+      pullWith({ message: 'Not found' }, 404),
+      'individual_appointments=2026-03-10T12:00:00Z||&at=unavailable_blocks',
+    ).catch((e) => e);
+    expect([isConnectorError(blocks) && blocks.kind, blocks.message]).toEqual([
+      'permanent',
+      'Cliniko answered 404 to the unavailable block list (/unavailable_blocks)',
+    ]);
+    // A page without the blocks' array is no page of them.
+    const wrong = await fetchAppointments(
+      pullWith(page('page-booked.json')),
+      'individual_appointments=2026-03-10T12:00:00Z||&at=unavailable_blocks',
+    ).catch((e) => e);
+    expect([isConnectorError(wrong) && wrong.kind, wrong.message]).toEqual([
+      'transient',
+      'Cliniko answered the unavailable block list with something that is not a page',
+    ]);
   });
 
   it('is transient on 429 and 5xx (Retry-After kept), permanent when the key is refused', async () => {
@@ -255,7 +342,7 @@ describe('Cliniko pull', () => {
       cancelled,
       round('2026-03-10T09:29:00Z'),
       'updated_at,id',
-      `individual_appointments=${W}||&individual_appointments/cancelled=${C}||&at=individual_appointments`,
+      `individual_appointments=${W}||&individual_appointments/cancelled=${C}||&at=unavailable_blocks`,
     ]);
     // The keyset's, between rounds: from the watermark less the overlap.
     expect(await resume(`individual_appointments=${W}||&at=individual_appointments`)).toEqual([
@@ -308,12 +395,19 @@ describe('Cliniko pull', () => {
     ).toEqual({
       individual_appointments: { watermark: '2026-03-10T10:00:00Z' },
       'individual_appointments/cancelled': { watermark: '2026-03-10T09:00:00Z' },
+      unavailable_blocks: {},
+      'unavailable_blocks/deleted': {},
     });
     expect(() => readCursor('individual_appointments=2026-03-10T10:00:00Z|1&at=patients')).toThrow(
       /names no list to ask/,
     );
     expect(readCursor(null)).toEqual({
-      lists: { individual_appointments: {}, 'individual_appointments/cancelled': {} },
+      lists: {
+        individual_appointments: {},
+        'individual_appointments/cancelled': {},
+        unavailable_blocks: {},
+        'unavailable_blocks/deleted': {},
+      },
       at: 'individual_appointments',
     });
   });

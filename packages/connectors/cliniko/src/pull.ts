@@ -2,6 +2,7 @@ import {
   ConnectorError,
   isJsonObject,
   type JsonObject,
+  type JsonValue,
   type KeysetPlace,
   type KeysetRequest,
   keysetMore,
@@ -27,12 +28,59 @@ import {
 export const APPOINTMENT_TYPE = 'individual_appointment';
 
 /**
+ * The vendor type of every pulled unavailable block version (a practitioner's time blocked at a
+ * business: github.com/redguava/cliniko-api, sections/unavailable_blocks.md).
+ */
+export const UNAVAILABLE_BLOCK_TYPE = 'unavailable_block';
+
+/**
  * The lists polled, in turn, each round. Cliniko's `GET /individual_appointments` leaves cancelled
  * appointments out: "cancelled or deleted appointments ... are only returned on their specific end
  * point" (Cliniko, github.com/redguava/cliniko-api/issues/139), `/individual_appointments/cancelled`.
+ * Unavailable blocks likewise: `GET /unavailable_blocks`, and the deleted ones on
+ * `GET /unavailable_blocks/deleted` (sections/unavailable_blocks.md, "Get Deleted Unavailable Blocks").
+ * New lists go last: a cursor stored before them resumes its lists and reaches the new ones at the
+ * end of its round, from the configured start.
  */
-export const LISTS = ['individual_appointments', 'individual_appointments/cancelled'] as const;
+export const LISTS = [
+  'individual_appointments',
+  'individual_appointments/cancelled',
+  'unavailable_blocks',
+  'unavailable_blocks/deleted',
+] as const;
 export type List = (typeof LISTS)[number];
+
+/**
+ * What each list holds: the vendor type of its items, the page's array (Cliniko names it after the
+ * resource), what a message calls an item, and whether a 404 skips the list for the round (the
+ * lists of removed records: Cliniko's current reference no longer names the cancelled one).
+ */
+const LIST_OF: Record<List, { type: string; key: string; what: string; optional: boolean }> = {
+  individual_appointments: {
+    type: APPOINTMENT_TYPE,
+    key: 'individual_appointments',
+    what: 'appointment',
+    optional: false,
+  },
+  'individual_appointments/cancelled': {
+    type: APPOINTMENT_TYPE,
+    key: 'individual_appointments',
+    what: 'appointment',
+    optional: true,
+  },
+  unavailable_blocks: {
+    type: UNAVAILABLE_BLOCK_TYPE,
+    key: 'unavailable_blocks',
+    what: 'unavailable block',
+    optional: false,
+  },
+  'unavailable_blocks/deleted': {
+    type: UNAVAILABLE_BLOCK_TYPE,
+    key: 'unavailable_blocks',
+    what: 'unavailable block',
+    optional: true,
+  },
+};
 
 /**
  * One list's place, as `@switchyard/core`'s keyset helpers keep it ({@link KeysetPlace}; the paging
@@ -82,12 +130,14 @@ function readListCursor(text: string | null, whole: string): ListCursor {
 /**
  * Reads `individual_appointments=<watermark>|<from>|<afterId>&individual_appointments/cancelled=…&at=<list>`
  * (`from` and `afterId` empty between rounds); a list's `<updated_at>|<page>` of earlier versions,
- * and the first form, `<updated_at>|<page>` alone (the main list's), are read as its watermark.
+ * and the first form, `<updated_at>|<page>` alone (the main list's), are read as its watermark. A
+ * list the cursor does not name (one never asked, or added since it was stored: the unavailable
+ * blocks) has no watermark: it starts at the configured start.
  */
 export function readCursor(cursor: string | null): Cursor {
   const fresh = (): Cursor => ({
-    lists: { individual_appointments: {}, 'individual_appointments/cancelled': {} },
-    at: 'individual_appointments',
+    lists: Object.fromEntries(LISTS.map((list) => [list, {}])) as Record<List, ListCursor>,
+    at: LISTS[0],
   });
   if (cursor === null || cursor === '') return fresh();
   const out = fresh();
@@ -126,8 +176,11 @@ export function writeCursor(cursor: Cursor): string {
   return params.toString().replaceAll('%7C', '|').replaceAll('%2F', '/').replaceAll('%3A', ':');
 }
 
-/** One appointment version as a notification: one dedupe key per (id, updated_at). */
-export function toNotification(item: JsonObject): VendorNotification {
+/**
+ * One appointment or unavailable block version as a notification: one dedupe key per (type, id,
+ * updated_at), ordered per record.
+ */
+export function toNotification(item: JsonObject, type: string = APPOINTMENT_TYPE): VendorNotification {
   const id = typeof item.id === 'number' ? String(item.id) : item.id;
   const updatedAt = item.updated_at;
   if (
@@ -136,12 +189,14 @@ export function toNotification(item: JsonObject): VendorNotification {
     typeof updatedAt !== 'string' ||
     Number.isNaN(Date.parse(updatedAt))
   ) {
-    throw ConnectorError.transient('Cliniko listed an appointment without id or updated_at');
+    throw ConnectorError.transient(
+      `Cliniko listed ${type === APPOINTMENT_TYPE ? 'an appointment' : 'an unavailable block'} without id or updated_at`,
+    );
   }
   return {
-    type: APPOINTMENT_TYPE,
-    dedupeKey: `individual_appointment:${id}@${updatedAt}`,
-    orderingKey: `individual_appointment:${id}`,
+    type,
+    dedupeKey: `${type}:${id}@${updatedAt}`,
+    orderingKey: `${type}:${id}`,
     occurredAt: updatedAt,
     payload: item,
   };
@@ -219,7 +274,8 @@ function listUrl(config: Config, list: List, request: KeysetRequest): string {
 
 /**
  * One page per call; `more` while the list asked has more to read, then while a list of the round
- * is still to ask (the main list, then the cancelled one). The round ends after the last list.
+ * is still to ask ({@link LISTS}: the appointments, the cancelled ones, the unavailable blocks, the
+ * deleted ones). The round ends after the last list.
  * Each list is read by keyset with `@switchyard/core`'s helpers ({@link ListCursor}): from the
  * watermark less the overlap, then, after a full page, its last second on its own by id, then on
  * from the next second; no page number, so no item is skipped however the list changes meanwhile,
@@ -239,9 +295,10 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
   });
   const following = LISTS[LISTS.indexOf(list) + 1];
   const after = following ?? LISTS[0];
-  if (res.status === 404 && list !== LISTS[0]) {
+  const of = LIST_OF[list];
+  if (res.status === 404 && of.optional) {
     // Cliniko's current reference (docs.api.cliniko.com) no longer names the cancelled list: an
-    // account that does not answer it must not stop the main list being polled.
+    // account that does not answer a list of removed records must not stop the others being polled.
     ctx.logger.warn({ list, status: res.status }, 'Cliniko does not answer this list: skipped this round');
     return {
       notifications: [],
@@ -249,21 +306,21 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
       more: following !== undefined,
     };
   }
-  if (res.status !== 200) throw vendorFailure(res, `the appointment list (/${list})`);
+  if (res.status !== 200) throw vendorFailure(res, `the ${of.what} list (/${list})`);
   const page = res.body;
-  if (!isJsonObject(page) || !Array.isArray(page.individual_appointments)) {
-    throw ConnectorError.transient('Cliniko answered the appointment list with something that is not a page');
+  if (!isJsonObject(page) || !Array.isArray(page[of.key])) {
+    throw ConnectorError.transient(`Cliniko answered the ${of.what} list with something that is not a page`);
   }
-  const notifications = page.individual_appointments.map((item) => {
+  const notifications = (page[of.key] as JsonValue[]).map((item) => {
     if (!isJsonObject(item))
-      throw ConnectorError.transient('Cliniko listed an appointment that is not an object');
-    return toNotification(item);
+      throw ConnectorError.transient(`Cliniko listed an ${of.what} that is not an object`);
+    return toNotification(item, of.type);
   });
   const items = notifications.map((n) => {
-    const id = n.orderingKey!.slice('individual_appointment:'.length);
+    const id = n.orderingKey!.slice(of.type.length + 1);
     // The id goes into the next call's `q[]=id:>…`, which Cliniko compares as a number.
     if (!ID.test(id))
-      throw ConnectorError.transient(`Cliniko listed an appointment whose id ${id} is not a number`);
+      throw ConnectorError.transient(`Cliniko listed an ${of.what} whose id ${id} is not a number`);
     return { updatedAt: n.occurredAt!, id };
   });
   const links = isJsonObject(page.links) ? page.links : {};

@@ -6,7 +6,9 @@
  * several (ties in no stable order across pages, as Cliniko's; `updated_at` shown to the second,
  * kept to the millisecond), `per_page`, `page`, `links.next`) and the writes its commands make (create, `PATCH …/cancel`, update of
  * the time, `notes` and the presence flags `patient_arrived` / `did_not_arrive`, an attendee's
- * `arrived` through `GET …/{id}/attendees` and `PUT /attendees/{id}`), behind Cliniko's Basic auth
+ * `arrived` through `GET …/{id}/attendees` and `PUT /attendees/{id}`); the unavailable blocks
+ * likewise (`/unavailable_blocks` and `/unavailable_blocks/deleted`, the same filters and paging;
+ * create, read, update and delete of one), behind Cliniko's Basic auth
  * (the key as user name). Each write that changes something stamps `updated_at` with the simulator's
  * clock, so the next poll lists it; one that changes nothing leaves it (Rails saves nothing then).
  * `presenceWritable: false` makes the update ignore the presence flags, answering 200 with them
@@ -72,7 +74,10 @@ function arrivedOf(a: JsonObject): boolean | null {
 export class ClinikoSimulator {
   readonly #options: ClinikoSimulatorOptions;
   readonly #appointments = new Map<string, JsonObject>();
-  readonly #updatedMs = new Map<string, number>();
+  /** Unavailable blocks by id (their own ids: an appointment and a block may share one). */
+  readonly #blocks = new Map<string, JsonObject>();
+  /** Each stored version's `updated_at` to the millisecond, as filters and sorting see it. */
+  readonly #updatedMs = new WeakMap<JsonObject, number>();
   #server: Server | undefined;
   #url = '';
   #nextId = 1000;
@@ -124,13 +129,41 @@ export class ClinikoSimulator {
     const ms = (this.#options.now?.() ?? new Date()).getTime();
     const stored = { ...this.#appointments.get(id), ...appointment, id, updated_at: clinikoTime(ms) };
     this.#appointments.set(id, stored);
-    this.#updatedMs.set(id, ms);
+    this.#updatedMs.set(stored, ms);
     return stored;
+  }
+
+  /**
+   * Adds or replaces an unavailable block (as Cliniko lists it: sections/unavailable_blocks.md),
+   * stamped `updated_at` now as {@link put} stamps an appointment.
+   */
+  putBlock(block: JsonObject): JsonObject {
+    const id = String(block.id ?? this.#nextId++);
+    const ms = (this.#options.now?.() ?? new Date()).getTime();
+    const stored: JsonObject = {
+      notes: null,
+      repeat_rule: {},
+      repeats: null,
+      deleted_at: null,
+      ...this.#blocks.get(id),
+      ...block,
+      id,
+      updated_at: clinikoTime(ms),
+    };
+    stored.conflicts = { links: { self: `${this.#url}/unavailable_blocks/${id}/conflicts` } };
+    stored.links = { self: `${this.#url}/unavailable_blocks/${id}` };
+    this.#blocks.set(id, stored);
+    this.#updatedMs.set(stored, ms);
+    return stored;
+  }
+
+  getBlock(id: string): JsonObject | undefined {
+    return this.#blocks.get(id);
   }
 
   /** A time field as filters and sorting see it: `updated_at` to the millisecond. */
   #timeOf(a: JsonObject, field: string): number {
-    if (field === 'updated_at') return this.#updatedMs.get(String(a.id)) ?? Date.parse(String(a.updated_at));
+    if (field === 'updated_at') return this.#updatedMs.get(a) ?? Date.parse(String(a.updated_at));
     return Date.parse(String(a[field] ?? ''));
   }
 
@@ -244,9 +277,24 @@ export class ClinikoSimulator {
     // The main list leaves cancelled and deleted appointments out; each has its own list
     // (Cliniko, github.com/redguava/cliniko-api/issues/139).
     if (method === 'GET' && path === '/individual_appointments')
-      return this.#list(url, res, (a) => !a.cancelled_at && !a.deleted_at);
+      return this.#list(
+        url,
+        res,
+        this.#appointments,
+        'individual_appointments',
+        (a) => !a.cancelled_at && !a.deleted_at,
+      );
     if (method === 'GET' && path === '/individual_appointments/cancelled')
-      return this.#list(url, res, (a) => Boolean(a.cancelled_at) && !a.deleted_at);
+      return this.#list(
+        url,
+        res,
+        this.#appointments,
+        'individual_appointments',
+        (a) => Boolean(a.cancelled_at) && !a.deleted_at,
+      );
+    // Unavailable blocks: the deleted ones only on their own list ("Get Deleted Unavailable Blocks").
+    if (path === '/unavailable_blocks' || path.startsWith('/unavailable_blocks/'))
+      return this.#routeBlocks(method, path, url, body, res);
     if (method === 'POST' && path === '/individual_appointments') {
       // What Cliniko's create requires (its documented request); the error words are Rails' own.
       const missing = [
@@ -363,14 +411,81 @@ export class ClinikoSimulator {
     return 405;
   }
 
-  #list(url: URL, res: ServerResponse, listed: (appointment: JsonObject) => boolean): number {
+  /**
+   * `/unavailable_blocks`: the list (deleted ones left out) and `/deleted`, `GET`, `POST`, `PUT` /
+   * `PATCH` and `DELETE` of one (sections/unavailable_blocks.md). A deletion stamps `deleted_at`;
+   * the block is then on the deleted list only, and every call on it answers 404.
+   */
+  #routeBlocks(method: string, path: string, url: URL, body: JsonObject, res: ServerResponse): number {
+    if (method === 'GET' && path === '/unavailable_blocks')
+      return this.#list(url, res, this.#blocks, 'unavailable_blocks', (b) => !b.deleted_at);
+    if (method === 'GET' && path === '/unavailable_blocks/deleted')
+      return this.#list(url, res, this.#blocks, 'unavailable_blocks', (b) => Boolean(b.deleted_at));
+    if (method === 'POST' && path === '/unavailable_blocks') {
+      // The documented request's fields ("Create Unavailable Block"); the error words are Rails'.
+      const missing = ['starts_at', 'practitioner_id', 'business_id'].filter(
+        (field) => body[field] === undefined || body[field] === null || body[field] === '',
+      );
+      if (missing.length > 0) {
+        this.#answer(res, 422, { errors: Object.fromEntries(missing.map((f) => [f, ["can't be blank"]])) });
+        return 422;
+      }
+      const created = this.putBlock({
+        created_at: this.#now(),
+        starts_at: utc(body.starts_at),
+        ends_at: utc(body.ends_at ?? body.starts_at),
+        notes: body.notes ?? null,
+        practitioner: { links: { self: `${this.#url}/practitioners/${body.practitioner_id}` } },
+        business: { links: { self: `${this.#url}/businesses/${body.business_id}` } },
+      });
+      this.#answer(res, 201, created, { location: `${this.#url}/unavailable_blocks/${created.id}` });
+      return 201;
+    }
+    const one = /^\/unavailable_blocks\/([^/]+)$/.exec(path);
+    const existing = one ? this.#blocks.get(decodeURIComponent(one[1]!)) : undefined;
+    if (!existing || existing.deleted_at) {
+      this.#answer(res, 404, { message: 'Not found' });
+      return 404;
+    }
+    const id = String(existing.id);
+    if (method === 'GET') {
+      this.#answer(res, 200, existing);
+      return 200;
+    }
+    if (method === 'PUT' || method === 'PATCH') {
+      const changes: JsonObject = {};
+      if (body.starts_at !== undefined) changes.starts_at = utc(body.starts_at);
+      if (body.ends_at !== undefined) changes.ends_at = utc(body.ends_at);
+      if (body.notes !== undefined) changes.notes = body.notes;
+      const differs = Object.entries(changes).some(
+        ([key, value]) => JSON.stringify(existing[key] ?? null) !== JSON.stringify(value ?? null),
+      );
+      this.#answer(res, 200, differs ? this.putBlock({ ...changes, id }) : existing);
+      return 200;
+    }
+    if (method === 'DELETE') {
+      this.putBlock({ id, deleted_at: this.#now() });
+      this.#answer(res, 204);
+      return 204;
+    }
+    this.#answer(res, 405, { message: `${method} is not allowed here` });
+    return 405;
+  }
+
+  #list(
+    url: URL,
+    res: ServerResponse,
+    table: Map<string, JsonObject>,
+    key: string,
+    listed: (item: JsonObject) => boolean,
+  ): number {
     const perPage = Number(url.searchParams.get('per_page') ?? 50);
     const page = Number(url.searchParams.get('page') ?? 1);
     const filters = url.searchParams.getAll('q[]');
     // Archived appointments are left out unless asked for with `archived_at:*` (docs.api.cliniko.com,
     // Filtering Results: "All records including archived").
     const archived = filters.includes('archived_at:*');
-    let items = [...this.#appointments.values()].filter((a) => listed(a) && (archived || !a.archived_at));
+    let items = [...table.values()].filter((a) => listed(a) && (archived || !a.archived_at));
     for (const filter of filters) {
       const m = /^(\w+):(>=|<=|!=|=|>|<|\*)(.*)$/.exec(filter);
       if (!m) continue;
@@ -409,7 +524,7 @@ export class ClinikoSimulator {
     const self = `${this.#url}${url.pathname.replace(/^\/v1/, '')}`;
     const links: JsonObject = { self: `${self}?page=${page}` };
     if (page * perPage < items.length) links.next = `${self}?page=${page + 1}`;
-    this.#answer(res, 200, { individual_appointments: slice, total_entries: items.length, links });
+    this.#answer(res, 200, { [key]: slice, total_entries: items.length, links });
     return 200;
   }
 

@@ -556,6 +556,7 @@ export const EVENT_TYPES = [
       "The practitioner blocked a span of the calendar (a break): nothing can be booked between `start` and `end`. Status is `busy-unavailable`.",
     vendorEvents: [
       "Docplanner break-created",
+      "Cliniko unavailable_block",
     ],
     schemaId: "https://switchyard.dev/schemas/events/slot.blocked.json",
   },
@@ -567,6 +568,7 @@ export const EVENT_TYPES = [
       "A calendar block now spans `start` to `end`. `previous` has the old span when the hub knew it (Docplanner sends only the new times).",
     vendorEvents: [
       "Docplanner break-moved",
+      "Cliniko unavailable_block",
     ],
     schemaId: "https://switchyard.dev/schemas/events/slot.block_moved.json",
   },
@@ -578,6 +580,7 @@ export const EVENT_TYPES = [
       "A calendar block was removed: the span is bookable again. `data` is the block as it was.",
     vendorEvents: [
       "Docplanner break-removed",
+      "Cliniko unavailable_block",
     ],
     schemaId: "https://switchyard.dev/schemas/events/slot.unblocked.json",
   },

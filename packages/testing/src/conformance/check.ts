@@ -50,6 +50,11 @@ export interface ConformanceFixture {
    */
   expect: string[] | 'ignored' | 'test';
   description?: string;
+  /**
+   * Pull-only: the cursor this fixture's `fetch` is called with, where it is not
+   * {@link ConformancePull.cursor}'s (a page of a list the round asks after the first one).
+   */
+  cursor?: string | null;
 }
 
 /**
@@ -826,17 +831,20 @@ async function checkPullOnly<C, K>(
   const instanceId = options.instanceId ?? 'conformance';
   const cursor = options.pull?.cursor ?? null;
   /** A fresh pull context per fetch: a page pulled again starts from the same (empty) state. */
-  const fetchWith = async (vendorApi: VendorApi) =>
-    (await pull.fetch(memoryNormalizeContext({ instanceId, config, vendorApi }), cursor)).notifications;
+  const fetchWith = async (vendorApi: VendorApi, from: string | null = cursor) =>
+    (await pull.fetch(memoryNormalizeContext({ instanceId, config, vendorApi }), from)).notifications;
   const fromFixture = (item: LoadedFixture) =>
-    fetchWith(async (request) => {
-      const answered = options.pull?.answer
-        ? options.pull.answer(request, { file: item.fixture.file, json: item.json })
-        : { status: 200, headers: { 'content-type': 'application/json' }, body: item.json };
-      if (answered !== undefined) return answered;
-      if (options.vendorApi) return options.vendorApi(request);
-      throw ConnectorError.transient(`no conformance answer for ${request.method ?? 'GET'} ${request.url}`);
-    });
+    fetchWith(
+      async (request) => {
+        const answered = options.pull?.answer
+          ? options.pull.answer(request, { file: item.fixture.file, json: item.json })
+          : { status: 200, headers: { 'content-type': 'application/json' }, body: item.json };
+        if (answered !== undefined) return answered;
+        if (options.vendorApi) return options.vendorApi(request);
+        throw ConnectorError.transient(`no conformance answer for ${request.method ?? 'GET'} ${request.url}`);
+      },
+      item.fixture.cursor === undefined ? cursor : item.fixture.cursor,
+    );
   const loaded = await loadFixtures(options, add);
   await checkNormalization(
     options,
