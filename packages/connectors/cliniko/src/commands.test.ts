@@ -42,6 +42,19 @@ describeCommandConformance({
     'appointment.mark_no_show': { data: {}, vendorIds: ['1001'] },
     'appointment.clear_presence': { data: {}, vendorIds: ['1001'] },
     'appointment.update': { data: { comment: 'bring the referral' }, vendorIds: ['1001'] },
+    'slot.block': {
+      data: {
+        start: '2026-03-11T13:00:00+01:00',
+        end: '2026-03-11T14:00:00+01:00',
+        practitioner: { id: '1' },
+        location: { id: '1' },
+      },
+    },
+    'slot.move_block': {
+      data: { start: '2026-03-11T15:00:00+01:00', end: '2026-03-11T16:00:00+01:00' },
+      vendorIds: ['1'],
+    },
+    'slot.unblock': { data: {}, vendorIds: ['1'] },
   },
 });
 

@@ -34,7 +34,7 @@ import {
 import { apiBase, apiHeaders, type Config, clinikoTime, DEFAULT_CANCELLATION_REASON } from './config.ts';
 import { retryAfterMs } from './pull.ts';
 
-type Ctx = CommandContext<Config>;
+export type Ctx = CommandContext<Config>;
 
 /** Cliniko's error text: `{ "errors": { "starts_at": ["is taken"] } }` or `{ "message": "…" }`. */
 function said(res: VendorResponse): string | undefined {
@@ -55,7 +55,7 @@ function said(res: VendorResponse): string | undefined {
  * {@link commandOutcome} with Cliniko's wait: a 429 says it in `X-RateLimit-Reset`, not Retry-After.
  * With `idOf`, a write whose answer must name what it made ({@link createdOutcome}).
  */
-function outcome(
+export function outcome(
   what: string,
   res: VendorResponse,
   idOf?: (body: JsonObject) => JsonValue | undefined,
@@ -115,14 +115,14 @@ const SENT = 'cliniko:book-sent';
 export const BOOK_CLOCK_SKEW_MS = 5 * 60_000;
 
 /** When an earlier try first sent the booking (ms), from its mark; undefined for a mark without it. */
-function firstSentAt(mark: unknown): number | undefined {
+export function firstSentAt(mark: unknown): number | undefined {
   const at = isJsonObject(mark as JsonValue) ? (mark as JsonObject).at : undefined;
   const ms = typeof at === 'string' ? Date.parse(at) : Number.NaN;
   return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** Whether Cliniko made `item` after an earlier try first sent the booking (less the clocks' skew). */
-function madeSince(item: JsonObject, sentAt: number | undefined): boolean {
+export function madeSince(item: JsonObject, sentAt: number | undefined): boolean {
   // A mark written before the time was kept (`true`) cannot tell: as before, any live one counts.
   if (sentAt === undefined) return true;
   const created = typeof item.created_at === 'string' ? Date.parse(item.created_at) : Number.NaN;

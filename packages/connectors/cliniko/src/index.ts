@@ -1,5 +1,6 @@
 import { defineConnector } from '@switchyard/core';
 import { commands, commandUnsupported } from './commands.ts';
+import { blockCommands, blockUnsupported } from './commands-blocks.ts';
 import { type Config, configSchema } from './config.ts';
 import { CONNECTOR_NAME, eventMap, normalize } from './normalize.ts';
 import { pull } from './pull.ts';
@@ -11,8 +12,9 @@ export { pull } from './pull.ts';
 
 /**
  * Cliniko: no webhooks; individual appointments and unavailable blocks (calendar blocks, `slot.*`)
- * are polled by `updated_at` and normalized by comparing each version with the last one seen. Commands book, cancel, reschedule, mark arrival
- * and no-show, clear them, and write the notes.
+ * are polled by `updated_at` and normalized by comparing each version with the last one seen.
+ * Commands book, cancel, reschedule, mark arrival and no-show, clear them, write the notes, and
+ * block, move and remove calendar time (unavailable blocks).
  *
  * @example
  * ```yaml
@@ -32,8 +34,8 @@ export const clinikoConnector = defineConnector<Config>({
   eventMap,
   pull,
   normalize,
-  commands,
-  commandUnsupported: (command) => commandUnsupported(command),
+  commands: { ...commands, ...blockCommands },
+  commandUnsupported: (command) => commandUnsupported(command) ?? blockUnsupported(command),
 });
 
 export default clinikoConnector;
