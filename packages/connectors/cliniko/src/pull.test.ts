@@ -254,21 +254,34 @@ describe('Cliniko pull', () => {
     ]);
   });
 
-  it('skips the deleted blocks for the round when Cliniko does not answer them (404); the blocks list itself is no such thing', async () => {
-    const from = 'individual_appointments=2026-03-10T12:00:00Z||&at=unavailable_blocks/deleted';
-    const batch = await fetchAppointments(pullWith({ message: 'Not found' }, 404), from);
-    expect([batch.notifications, batch.cursor, batch.more]).toEqual([
-      [],
-      'individual_appointments=2026-03-10T12:00:00Z||&at=individual_appointments',
-      false,
-    ]);
-    const blocks = await fetchAppointments(
-      pullWith({ message: 'Not found' }, 404),
-      'individual_appointments=2026-03-10T12:00:00Z||&at=unavailable_blocks',
-    ).catch((e) => e);
-    expect([isConnectorError(blocks) && blocks.kind, blocks.message]).toEqual([
+  it('skips the blocks lists for the round when Cliniko does not answer them (403, 404): the appointments are still polled', async () => {
+    // Blocks came after the appointments: an account, or a key whose role cannot read them, must
+    // not stop the appointments being polled after an upgrade (it failed the whole poll before).
+    for (const status of [403, 404]) {
+      const deleted = await fetchAppointments(
+        pullWith({ message: 'Not found' }, status),
+        'individual_appointments=2026-03-10T12:00:00Z||&at=unavailable_blocks/deleted',
+      );
+      expect([deleted.notifications, deleted.cursor, deleted.more]).toEqual([
+        [],
+        'individual_appointments=2026-03-10T12:00:00Z||&at=individual_appointments',
+        false,
+      ]);
+      const blocks = await fetchAppointments(
+        pullWith({ message: 'Not found' }, status),
+        'individual_appointments=2026-03-10T12:00:00Z||&at=unavailable_blocks',
+      );
+      expect([blocks.notifications, blocks.cursor, blocks.more]).toEqual([
+        [],
+        'individual_appointments=2026-03-10T12:00:00Z||&at=unavailable_blocks/deleted',
+        true,
+      ]);
+    }
+    // The appointments' own 403 is the key refused: the poll fails, as before.
+    const main = await fetchAppointments(pullWith({ message: 'Forbidden' }, 403), null).catch((e) => e);
+    expect([isConnectorError(main) && main.kind, main.message]).toEqual([
       'permanent',
-      'Cliniko answered 404 to the unavailable block list (/unavailable_blocks)',
+      'Cliniko refused the API key (403) for the appointment list (/individual_appointments)',
     ]);
     // A page without the blocks' array is no page of them.
     const wrong = await fetchAppointments(

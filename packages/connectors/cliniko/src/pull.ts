@@ -52,33 +52,36 @@ export type List = (typeof LISTS)[number];
 
 /**
  * What each list holds: the vendor type of its items, the page's array (Cliniko names it after the
- * resource), what a message calls an item, and whether a 404 skips the list for the round (the
- * lists of removed records: Cliniko's current reference no longer names the cancelled one).
+ * resource), what a message calls an item, and the refusals that skip the list for the round
+ * (`skipOn`) instead of failing the poll: a 404 for the lists of removed records (Cliniko's current
+ * reference no longer names the cancelled one), and a 403 or 404 for the unavailable blocks, added
+ * after the appointments: an account or a key's role that cannot read blocks must not stop the
+ * appointments being polled after an upgrade.
  */
-const LIST_OF: Record<List, { type: string; key: string; what: string; optional: boolean }> = {
+const LIST_OF: Record<List, { type: string; key: string; what: string; skipOn: readonly number[] }> = {
   individual_appointments: {
     type: APPOINTMENT_TYPE,
     key: 'individual_appointments',
     what: 'appointment',
-    optional: false,
+    skipOn: [],
   },
   'individual_appointments/cancelled': {
     type: APPOINTMENT_TYPE,
     key: 'individual_appointments',
     what: 'appointment',
-    optional: true,
+    skipOn: [404],
   },
   unavailable_blocks: {
     type: UNAVAILABLE_BLOCK_TYPE,
     key: 'unavailable_blocks',
     what: 'unavailable block',
-    optional: false,
+    skipOn: [403, 404],
   },
   'unavailable_blocks/deleted': {
     type: UNAVAILABLE_BLOCK_TYPE,
     key: 'unavailable_blocks',
     what: 'unavailable block',
-    optional: true,
+    skipOn: [403, 404],
   },
 };
 
@@ -296,9 +299,10 @@ export async function fetchAppointments(ctx: PullContext<Config>, stored: string
   const following = LISTS[LISTS.indexOf(list) + 1];
   const after = following ?? LISTS[0];
   const of = LIST_OF[list];
-  if (res.status === 404 && of.optional) {
-    // Cliniko's current reference (docs.api.cliniko.com) no longer names the cancelled list: an
-    // account that does not answer a list of removed records must not stop the others being polled.
+  if (of.skipOn.includes(res.status)) {
+    // Cliniko's current reference (docs.api.cliniko.com) no longer names the cancelled list, and a
+    // key's role may not read blocks: a list the account does not answer must not stop the others
+    // being polled ({@link LIST_OF}).
     ctx.logger.warn({ list, status: res.status }, 'Cliniko does not answer this list: skipped this round');
     return {
       notifications: [],
