@@ -241,18 +241,22 @@ export async function renewDeliveryLeases(db: Executor, held: readonly HeldLease
  * Puts leased deliveries back to `pending`, due now (their outcome could not be recorded because
  * the database was unavailable), where their token still matches, and wakes the deliver workers.
  * The attempt stays counted (its POST may have reached the subscriber: the retry carries the same
- * `webhook-id`). Returns how many were given back.
+ * `webhook-id`), except for one given back `unsent` (cut short before its POST went out), whose
+ * attempt its claim counted is taken back: counted, it read as an attempt with no record of it.
+ * Returns how many were given back.
  */
 export async function releaseDeliveries(
   db: Executor,
-  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+  held: readonly Pick<HeldLease, 'id' | 'lockToken' | 'unsent'>[],
 ): Promise<number> {
   if (held.length === 0) return 0;
   const r = await first<{ n: string }>(
     sql`with released as (
           update switchyard.deliveries d set status = 'pending', locked_until = null, lock_token = null,
-            next_attempt_at = now(), updated_at = now()
-          from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
+            next_attempt_at = now(), updated_at = now(),
+            attempts = case when v.unsent then greatest(0, d.attempts - 1) else d.attempts end
+          from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[],
+            ${held.map((h) => h.unsent === true)}::boolean[]) as v(id, lock_token, unsent)
           where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
           returning 1),
         woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from released limit 1) x)

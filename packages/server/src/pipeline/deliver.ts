@@ -440,8 +440,10 @@ export class Deliverer {
         },
         (error: unknown) => {
           if (isDatabaseUnavailable(error)) {
-            // The outcome could not be recorded: back to pending once the database is back.
-            this.leases.giveBack('deliveries', id);
+            // The outcome could not be recorded: back to pending once the database is back; its
+            // attempt uncounted when the outage came before the POST (the rate-limit token, say:
+            // counted, CI read a delivery at 2 attempts with one recorded).
+            this.leases.giveBack('deliveries', id, running.sentAt === undefined);
             reportDatabaseUnavailable(
               this.rt.logger,
               error,

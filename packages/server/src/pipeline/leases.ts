@@ -77,12 +77,16 @@ export class LeaseKeeper {
     this.held[queue].delete(id);
   }
 
-  /** The work on a row was cut short by a database outage: give the row back once the database answers. */
-  giveBack(queue: LeasedQueue, id: string): void {
+  /**
+   * The work on a row was cut short by a database outage: give the row back once the database
+   * answers. `unsent`: nothing of it reached anyone (a delivery cut short before its POST), so the
+   * attempt its claim counted is taken back ({@link HeldLease.unsent}).
+   */
+  giveBack(queue: LeasedQueue, id: string, unsent = false): void {
     const lease = this.held[queue].get(id);
     this.held[queue].delete(id);
     if (!lease) return;
-    this.toRelease[queue].set(id, lease);
+    this.toRelease[queue].set(id, unsent ? { ...lease, unsent } : lease);
     if (!this.stopped) this.schedule(RELEASE_RETRY_MS);
   }
 

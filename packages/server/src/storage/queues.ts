@@ -30,6 +30,11 @@ export interface HeldLease {
   lockToken: string;
   /** How far from now a renewal moves the lease's end (never earlier than it already is). */
   leaseMs: number;
+  /**
+   * Given back before its work reached anyone (a delivery whose POST never went out: the outage
+   * met its rate-limit token, say): its release takes back the attempt its claim counted.
+   */
+  unsent?: boolean;
 }
 
 /**
