@@ -659,7 +659,8 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
       '([commands.md](commands.md)), its data carries `causedBy: { "commandId": "<command id>" }`: ' +
       'the system that sent the command can skip it. A command has one echo: the first notification ' +
       'of its appointment (or block), of a type its change is notified as (e.g. `appointment.arrived` for ' +
-      '`appointment.mark_arrived`, `slot.block_moved` for `slot.move_block`), that arrives within `commands.echoWindow` (default 10m) of its ' +
+      '`appointment.mark_arrived`, `slot.block_moved` for `slot.move_block`; for a move, `appointment.reschedule` or `slot.move_block`, ' +
+      'one at the times it asked for), that arrives within `commands.echoWindow` (default 10m) of its ' +
       'success. A later event of that entity, even of the same type within the window, is ' +
       'another change (staff editing at the front desk) and does not carry `causedBy`: do not skip it. ' +
       'The outcome of a command itself arrives as ' +

@@ -482,6 +482,35 @@ function mayEcho(command: q.RunningCommand, draft: EventDraft): boolean {
   return true;
 }
 
+/** The commands that move their entity: their echo reports the entity at the times they asked for. */
+const MOVES: ReadonlySet<string> = new Set<CommandType>(['appointment.reschedule', 'slot.move_block']);
+
+/**
+ * Whether a draft may be a move's echo by its times: for a move (reschedule, move_block), the
+ * draft's `start` (and `end`, when the move names one) is the same instant as the move asked for;
+ * any other command, and a time either side does not give, cannot rule it out. A move found done
+ * without a change (a block moved to its own times, which Docplanner refuses "Same Date Range" and
+ * notifies nothing of) otherwise took the next move's notification as its echo, and each later
+ * move's echo went to the move before it (a commands audit).
+ *
+ * @example
+ * ```ts
+ * atAskedTimes({ type: 'slot.move_block', data: { start: '2026-05-14T09:00:00+02:00', end: '2026-05-14T10:00:00+02:00' }, … },
+ *   { type: 'slot.block_moved', data: { start: '2026-05-14T11:00:00+02:00', … }, … }); // false
+ * ```
+ */
+function atAskedTimes(command: Pick<q.EchoCandidate, 'type' | 'data'>, draft: EventDraft): boolean {
+  if (!MOVES.has(command.type)) return true;
+  return ['start', 'end'].every((field) => {
+    const asked = command.data[field];
+    const got = draft.data[field];
+    if (typeof asked !== 'string' || typeof got !== 'string') return true;
+    const a = Date.parse(asked);
+    const b = Date.parse(got);
+    return Number.isNaN(a) || Number.isNaN(b) || a === b;
+  });
+}
+
 /** Why a disabled instance carries out no command (`details.reason` of the refusal). */
 function disabledReason(instance: HostInstance): string {
   return `it is disabled (${instance.row.disabled_reason ?? 'no reason given'})`;
@@ -1236,6 +1265,7 @@ export function createCommands(options: CommandsOptions = {}) {
       return (
         r.subject === draft.subject &&
         (ECHOES[r.type as CommandType] ?? []).includes(draft.type) &&
+        atAskedTimes(r, draft) &&
         (vendorId === undefined ||
           r.vendor_ids.length === 0 ||
           r.vendor_ids.includes(vendorId) ||

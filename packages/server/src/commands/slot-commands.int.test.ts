@@ -333,6 +333,49 @@ describe('calendar-block commands through a started hub (Docplanner breaks)', ()
     expect(outcome).toMatchObject({ type: 'command.succeeded', data: { result: { alreadyDone: true } } });
   });
 
+  it("a move to the block's own times (done, no notification) does not take the next move's echo", async () => {
+    // Docplanner refuses the no-op move 422 "Same Date Range" and notifies nothing: the command is
+    // done already. The next move's break-moved is that move's echo, not the no-op's (it took it
+    // while still in the echo window, and every later move's echo went to the move before it).
+    const start = '2026-05-14T09:00:00+02:00';
+    const end = '2026-05-14T10:00:00+02:00';
+    const blockId = await send({ type: 'slot.block', instance: 'dp', data: blockData(start, end) });
+    const subject = `slot/${(await outcomeOf(blockId)).data.result.slotId}`;
+    await delivered('slot.blocked', subject);
+    const sameId = await send({ type: 'slot.move_block', subject, data: { start, end } });
+    expect(await outcomeOf(sameId)).toMatchObject({
+      type: 'command.succeeded',
+      data: { result: { alreadyDone: true } },
+    });
+    const to = { start: '2026-05-14T11:00:00+02:00', end: '2026-05-14T12:00:00+02:00' };
+    const moveId = await send({ type: 'slot.move_block', subject, data: to });
+    expect((await outcomeOf(moveId)).type).toBe('command.succeeded');
+    const moved = await delivered('slot.block_moved', subject);
+    expect(moved).toMatchObject({ start: to.start, causedBy: { commandId: moveId } });
+    // A move by staff at Docplanner afterwards, within the echo window, is nobody's echo.
+    const [made] = breaksAt(to.start);
+    made!.since = '2026-05-14T15:00:00+02:00';
+    made!.till = '2026-05-14T16:00:00+02:00';
+    await sim.push(
+      {
+        name: 'break-moved',
+        data: {
+          facility: { id: PLACE.facility },
+          doctor: { id: PLACE.doctor },
+          address: { id: PLACE.address },
+          break: { id: made!.id, since: made!.since, till: made!.till },
+        },
+        created_at: new Date().toISOString().replace('Z', '+00:00'),
+      },
+      { hookUrl: `${hub.url}/hooks/dp` },
+    );
+    const byStaff = await subscriber.waitFor(
+      (x) => x.type === 'slot.block_moved' && x.subject === subject && x.text.includes('15:00:00+02:00'),
+      15_000,
+    );
+    expect((byStaff.json as { data: Data }).data.causedBy).toBeUndefined();
+  });
+
   it('a block without its place, or ending before it starts, is refused at once (422)', async () => {
     const cases = [
       { start: '2026-05-12T09:00:00+02:00', end: '2026-05-12T10:00:00+02:00' },

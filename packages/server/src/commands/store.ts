@@ -437,6 +437,8 @@ export interface EchoCandidate {
   id: string;
   type: string;
   subject: string | null;
+  /** The command's data: a move's echo is at the times it asked for. */
+  data: JsonObject;
   vendor_ids: string[];
   echo: string[] | null;
 }
@@ -452,7 +454,7 @@ export async function recentSuccesses(
   since: Date,
 ): Promise<EchoCandidate[]> {
   const r = await sql<EchoCandidate>`
-    select id, type, subject, vendor_ids, result->'echo' as echo from switchyard.commands
+    select id, type, subject, data, vendor_ids, result->'echo' as echo from switchyard.commands
     where status = 'succeeded' and instance_id = ${instanceId} and subject = any(${[...subjects]}::text[])
       and completed_at >= ${since.toISOString()}::timestamptz
     order by completed_at, seq`.execute(db);
