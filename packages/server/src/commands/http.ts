@@ -6,6 +6,15 @@
  * admin token (or the dashboard session) as for the rest of `/v1`, or, on the command routes, a
  * subscription's command credential, which acts for that subscription only.
  */
+import {
+  type CommandType,
+  commandSchemaIds,
+  commandTypeInfo,
+  commandTypes,
+  commonSchemaId,
+  eventSchemaIds,
+  getSchemas,
+} from '@switchyard/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken, unauthorized } from '../admin/http.ts';
 import { cursorParam, limitParam } from '../admin/schemas.ts';
@@ -25,6 +34,87 @@ const statuses = ['pending', 'running', 'succeeded', 'failed'];
 function object(properties: Record<string, unknown>): Schema {
   return { type: 'object', additionalProperties: false, required: Object.keys(properties), properties };
 }
+
+const coreSchemas = new Map(getSchemas().map((schema) => [schema.$id, schema as Schema]));
+
+/**
+ * A core schema as an OpenAPI component: without `$schema` and `$id` (an `$id` would make its
+ * `$ref`s resolve against switchyard.dev rather than the document), its references to the shared
+ * definitions (`../common.json#/$defs/X`, `#/$defs/X` inside common) pointed at `#/components/schemas/X`.
+ */
+function component(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(component);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Schema = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (key === '$schema' || key === '$id') continue;
+    out[key] =
+      key === '$ref' && typeof v === 'string'
+        ? `#/components/schemas/${v.slice(v.lastIndexOf('/') + 1)}`
+        : component(v);
+  }
+  return out;
+}
+
+/** `slot.move_block` → `SlotMoveBlock`. */
+const pascal = (type: string) =>
+  type
+    .split(/[._]/)
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join('');
+
+/**
+ * For the OpenAPI document: each command type's body (`<Type>Command`, its `type`, its target and
+ * its data, `<Type>Data`, from the type's JSON Schema in the catalog), one of them told by `type`,
+ * and the shared definitions they use. A generated client then knows, say, `slot.block`'s data. The
+ * route itself validates the looser body and checks the data against the type's schema, so a body
+ * that fails it is refused `SY_COMMAND_INVALID` (or `SY_COMMAND_UNKNOWN_TYPE`), as documented.
+ */
+function documentedCommands(): { body: Schema; components: Schema } {
+  const common = coreSchemas.get(commonSchemaId)!.$defs as Schema;
+  const components: Schema = component(common) as Schema;
+  const mapping: Record<string, string> = {};
+  for (const type of commandTypes as readonly CommandType[]) {
+    const data = component(coreSchemas.get(commandSchemaIds[type])) as Schema;
+    const { description, title, examples } = data;
+    delete data.examples;
+    const target = commandTypeInfo(type)!.target;
+    const name = pascal(type);
+    const dataRequired = Array.isArray(data.required) && data.required.length > 0;
+    components[`${name}Data`] = data;
+    components[`${name}Command`] = {
+      type: 'object',
+      title,
+      description,
+      additionalProperties: false,
+      required: ['type', target, ...(dataRequired ? ['data'] : [])],
+      properties: {
+        type: { const: type },
+        [target]:
+          target === 'subject'
+            ? { type: 'string', maxLength: 300, description: `\`${commandTypeInfo(type)!.entity}/<hub id>\`` }
+            : { type: 'string', maxLength: 100, description: 'The connector instance id.' },
+        data: { $ref: `#/components/schemas/${name}Data` },
+      },
+      examples,
+    };
+    mapping[type] = `#/components/schemas/${name}Command`;
+  }
+  return {
+    body: {
+      oneOf: Object.values(mapping).map(($ref) => ({ $ref })),
+      discriminator: { propertyName: 'type', mapping },
+    },
+    components,
+  };
+}
+
+const documented = documentedCommands();
+
+/** What a succeeded command's `result` holds: the `result` of its `command.succeeded` event. */
+const resultProperties = (
+  (coreSchemas.get(eventSchemaIds['command.succeeded'])!.properties as Schema).result as Schema
+).properties;
 
 const commandProperties = {
   id: str,
@@ -46,7 +136,13 @@ const commandProperties = {
   },
   attempts: { type: 'integer', description: 'Tries of the current run.' },
   nextAttemptAt: ntime,
-  result: { type: ['object', 'null'], additionalProperties: true },
+  result: {
+    type: ['object', 'null'],
+    description:
+      'Set once succeeded: `appointmentId` (an `appointment.book`), `slotId` (a `slot.block`), `vendorIds`, `alreadyDone`, as in `command.succeeded`.',
+    properties: resultProperties,
+    additionalProperties: true,
+  },
   error: { type: ['object', 'null'], additionalProperties: true },
   createdAt: time,
   updatedAt: time,
@@ -146,6 +242,9 @@ export async function commandRoutes(
             data: { type: 'object', additionalProperties: true },
           },
         },
+        // For the OpenAPI document: each type's body (documentedCommands).
+        documentedBody: documented.body,
+        components: documented.components,
         response: { 200: commandSchema, 202: commandSchema },
         // For the OpenAPI document (routes/openapi.ts): the refusals a sender should handle, and
         // the header that tells a replayed answer (200) from a new command (202).

@@ -2,12 +2,14 @@
 /**
  * The OpenAPI document as a started hub serves it (every plugin `switchyard start` registers: the
  * gates' admin routes, the dashboard) passes a third-party validator, the first step of a client
- * generator, and leaves the dashboard out.
+ * generator, and leaves the dashboard out; and it describes each command type's body and result, so
+ * a generated client can send a `slot.block` and read its `result.slotId`.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileErrors, validate } from '@readme/openapi-parser';
+import { commandSchemaIds, commandTypes, createAjv, getSchemas } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { expect, it } from 'vitest';
 import { loadConfig } from '../config/load.ts';
@@ -65,6 +67,33 @@ it('GET /v1/openapi.json of a started hub is valid for @readme/openapi-parser, w
     expect(Object.keys(document.paths).filter((path) => path.startsWith('/ui'))).toEqual([]);
     // The gates' admin routes are part of it.
     expect(Object.keys(document.paths).some((path) => path.startsWith('/v1/gates'))).toBe(true);
+
+    // Each command type's body, from the catalog: every catalog example fits the documented body,
+    // and one without what its type requires does not (the body was `data: object` for all types).
+    // biome-ignore lint/suspicious/noExplicitAny: the document is read field by field.
+    const doc = document as any;
+    const send = doc.paths['/v1/commands'].post;
+    const body = send.requestBody.content['application/json'].schema;
+    const fits = createAjv({ strict: false }).compile({ ...body, components: doc.components });
+    const examples = commandTypes.map(
+      (type) => (getSchemas().find((x) => x.$id === commandSchemaIds[type])!.examples as unknown[])[0],
+    );
+    for (const example of examples) expect(fits(example), JSON.stringify(fits.errors)).toBe(true);
+    const block = examples.find((x) => (x as { type: string }).type === 'slot.block') as {
+      data: Record<string, unknown>;
+    };
+    expect(fits({ ...block, data: { ...block.data, end: undefined } })).toBe(false);
+    expect(fits({ ...block, data: { ...block.data, start: '2026-03-11T13:00:00' } })).toBe(false);
+    expect(fits({ type: 'slot.unblock', instance: 'docplanner-main', data: {} })).toBe(false);
+    expect(doc.components.schemas.SlotBlockCommand.properties.type).toEqual({ const: 'slot.block' });
+    // The result names what a creating command made.
+    const resultSchema = send.responses['202'].content['application/json'].schema.properties.result;
+    expect(Object.keys(resultSchema.properties)).toEqual([
+      'appointmentId',
+      'slotId',
+      'vendorIds',
+      'alreadyDone',
+    ]);
   } finally {
     await hub.stop();
   }

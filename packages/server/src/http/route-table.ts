@@ -21,6 +21,14 @@ declare module 'fastify' {
     problems?: Record<number, string>;
     /** OpenAPI: headers of an answer, a success or one of `problems`, by status (OpenAPI header objects by name). */
     responseHeaders?: Record<number, Record<string, { description: string; schema: unknown }>>;
+    /**
+     * OpenAPI: the request body as the document describes it, when it says more than `body`, which
+     * validates (e.g. each command type's data: a body that fails it is refused by the route's own
+     * check, with its registered code, rather than by the generic body validation).
+     */
+    documentedBody?: Record<string, unknown>;
+    /** OpenAPI: named schemas the route's documented schemas `$ref` (`#/components/schemas/<name>`). */
+    components?: Record<string, unknown>;
   }
 }
 

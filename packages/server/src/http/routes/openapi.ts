@@ -57,6 +57,7 @@ function operation(route: RouteEntry): Json {
     params?: unknown;
     querystring?: unknown;
     body?: Json & { required?: string[] };
+    documentedBody?: Json;
     response?: Record<string, Json>;
     summary?: string;
     description?: string;
@@ -113,7 +114,7 @@ function operation(route: RouteEntry): Json {
   if (schema.body) {
     op.requestBody = {
       required: (schema.body.required ?? []).length > 0 || schema.body.minProperties !== undefined,
-      content: { 'application/json': { schema: schema.body } },
+      content: { 'application/json': { schema: schema.documentedBody ?? schema.body } },
     };
   } else if (route.url.startsWith('/hooks/')) {
     op.requestBody = {
@@ -146,6 +147,7 @@ function inDocument(url: string): boolean {
  */
 export function buildOpenApi(routes: RouteTable, options: { publicUrl?: string | undefined } = {}): Json {
   const paths: Record<string, Json> = {};
+  const schemas: Json = {};
   const operationIds = new Map<string, string>();
   for (const route of routes.routes) {
     if (!inDocument(route.url)) continue;
@@ -159,6 +161,7 @@ export function buildOpenApi(routes: RouteTable, options: { publicUrl?: string |
       throw new Error(`OpenAPI: operationId ${id} of ${route.method} ${route.url} is also ${taken}'s`);
     operationIds.set(id, `${route.method} ${route.url}`);
     item[route.method.toLowerCase()] = op;
+    Object.assign(schemas, route.schema?.components);
   }
   return {
     openapi: '3.1.0',
@@ -174,6 +177,7 @@ export function buildOpenApi(routes: RouteTable, options: { publicUrl?: string |
     ...(options.publicUrl ? { servers: [{ url: options.publicUrl }] } : {}),
     paths,
     components: {
+      ...(Object.keys(schemas).length > 0 ? { schemas } : {}),
       securitySchemes: {
         adminToken: { type: 'http', scheme: 'bearer', description: 'server.adminToken from switchyard.yaml' },
         subscriptionSecret: {
