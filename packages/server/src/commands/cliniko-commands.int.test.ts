@@ -210,6 +210,29 @@ describe('Cliniko presence and notes commands', () => {
     expect(causedBy(echoed)).toEqual({ commandId: sent.json.id });
   });
 
+  it("a clear_presence with nothing to clear (no new version, no echo) does not take the next notes change's echo", async () => {
+    // Cliniko saves nothing when the flags already are clear: the command is done and nothing is
+    // polled. The notes written next are echoed as appointment.updated: the update's echo, not the
+    // clear's (which took any appointment.updated as its echo within the window).
+    const { subject, id } = await polledAppointment();
+    const clear = await api('POST', '/v1/commands', {
+      type: 'appointment.clear_presence',
+      subject,
+      data: {},
+    });
+    expect(await finished(clear.json.id)).toMatchObject({ status: 'succeeded' });
+    await nextSecond();
+    const update = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject,
+      data: { comment: 'Zadzwonić — prośba o fakturę' },
+    });
+    expect(await finished(update.json.id)).toMatchObject({ status: 'succeeded' });
+    expect(sim.get(id)).toMatchObject({ notes: 'Zadzwonić — prośba o fakturę' });
+    const echoed = await subscriber.waitFor((r) => r.subject === subject && r.type === 'appointment.updated');
+    expect(causedBy(echoed)).toEqual({ commandId: update.json.id });
+  });
+
   it('an arrival whose answer was lost (502 after Cliniko wrote it) is sent again and succeeds, one change polled, its echo marked', async () => {
     const { subject, id } = await polledAppointment();
     sim.loseAnswers(1, 502);

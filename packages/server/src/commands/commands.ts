@@ -193,7 +193,10 @@ const ECHOES: Readonly<Record<CommandType, readonly string[]>> = {
   'appointment.confirm': ['appointment.confirmed'],
   'appointment.mark_arrived': ['appointment.arrived'],
   'appointment.mark_no_show': ['appointment.no_show'],
-  'appointment.clear_presence': ['appointment.status_reverted', 'appointment.updated'],
+  // Not `appointment.updated` (which Cliniko told a cleared flag as before `status_reverted`): a
+  // clear with nothing to clear is done without a change and no echo, and then took the next
+  // appointment.updated within the window, the notes the CRM wrote or a change at the front desk.
+  'appointment.clear_presence': ['appointment.status_reverted'],
   'appointment.update': ['appointment.updated'],
   'slot.block': ['slot.blocked'],
   'slot.move_block': ['slot.block_moved'],
