@@ -151,7 +151,7 @@ export interface SlotBlockCommandData {
    */
   start: string;
   /**
-   * When the block ends, with its offset; after `start`.
+   * When the block ends, with its offset; after `start` (a block that ends when or before it starts is refused, `SY_COMMAND_INVALID` at `/data/end`).
    */
   end: string;
   /**
@@ -181,7 +181,7 @@ export interface SlotMoveBlockCommandData {
    */
   start: string;
   /**
-   * The new end, with its offset; after `start`.
+   * The new end, with its offset; after `start` (else refused, `SY_COMMAND_INVALID` at `/data/end`).
    */
   end: string;
 }

@@ -374,6 +374,26 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/**
+ * The catalog's rule a JSON Schema cannot state: a span's `end` (a calendar block's) is after its
+ * `start`, for every connector. Checked with the schema, so a CRM gets `SY_COMMAND_INVALID` at
+ * `/data/end` as for any other field; it answered `SY_COMMAND_UNSUPPORTED` from the connector
+ * ("connector docplanner cannot carry out…"), which reads as a connector limit (a commands audit).
+ *
+ * @example
+ * ```ts
+ * spanIssues({ start: '2026-03-11T14:00:00+01:00', end: '2026-03-11T13:00:00+01:00' });
+ * // [{ path: '/data/end', message: 'must be after /data/start (2026-03-11T14:00:00+01:00)' }]
+ * ```
+ */
+function spanIssues(data: JsonObject): { path: string; message: string }[] {
+  const { start, end } = data;
+  if (typeof start !== 'string' || typeof end !== 'string') return [];
+  return Date.parse(end) > Date.parse(start)
+    ? []
+    : [{ path: '/data/end', message: `must be after /data/start (${start})` }];
+}
+
 function senderLabel(sender: CommandSender): string {
   return sender.kind === 'admin' ? 'admin' : `subscription:${sender.subscriptionId}`;
 }
@@ -1800,7 +1820,7 @@ export function createCommands(options: CommandsOptions = {}) {
           shapeIssues.push({ path: '/subject', message: `is not taken by ${type} (it creates its entity)` });
       }
       const checked = validateCommandData(type, data);
-      const issues = [...shapeIssues, ...(checked.valid ? [] : checked.errors)];
+      const issues = [...shapeIssues, ...(checked.valid ? spanIssues(data as JsonObject) : checked.errors)];
       if (issues.length > 0) {
         throw refuse(
           'SY_COMMAND_INVALID',

@@ -376,15 +376,43 @@ describe('calendar-block commands through a started hub (Docplanner breaks)', ()
     expect((byStaff.json as { data: Data }).data.causedBy).toBeUndefined();
   });
 
-  it('a block without its place, or ending before it starts, is refused at once (422)', async () => {
+  it('a block without its place is refused at once (422 SY_COMMAND_UNSUPPORTED); one ending before it starts, or when it starts, as invalid at /data/end', async () => {
+    const r = await api('POST', '/v1/commands', {
+      type: 'slot.block',
+      instance: 'dp',
+      data: { start: '2026-05-12T09:00:00+02:00', end: '2026-05-12T10:00:00+02:00' },
+    });
+    expect(r.status).toBe(422);
+    expect(r.json.code).toBe('SY_COMMAND_UNSUPPORTED');
     const cases = [
-      { start: '2026-05-12T09:00:00+02:00', end: '2026-05-12T10:00:00+02:00' },
-      blockData('2026-05-12T10:00:00+02:00', '2026-05-12T09:00:00+02:00'),
+      {
+        type: 'slot.block',
+        instance: 'dp',
+        data: blockData('2026-05-12T10:00:00+02:00', '2026-05-12T09:00:00+02:00'),
+      },
+      // The same instant in two offsets: zero length.
+      {
+        type: 'slot.block',
+        instance: 'dp',
+        data: blockData('2026-05-12T10:00:00+02:00', '2026-05-12T08:00:00Z'),
+      },
+      {
+        type: 'slot.move_block',
+        subject: 'slot/3e2d1c0b-9a8f-4e7d-b6c5-a4b3c2d1e0f9',
+        data: { start: '2026-05-12T10:00:00+02:00', end: '2026-05-12T09:59:00+02:00' },
+      },
     ];
-    for (const data of cases) {
-      const r = await api('POST', '/v1/commands', { type: 'slot.block', instance: 'dp', data });
-      expect(r.status).toBe(422);
-      expect(r.json.code).toBe('SY_COMMAND_UNSUPPORTED');
+    const before = breakWrites().length;
+    for (const body of cases) {
+      const bad = await api('POST', '/v1/commands', body);
+      expect(bad.status, JSON.stringify(bad.json)).toBe(422);
+      expect(bad.json).toMatchObject({
+        code: 'SY_COMMAND_INVALID',
+        errors: [
+          { in: 'body', pointer: '/data/end', message: expect.stringContaining('must be after /data/start') },
+        ],
+      });
     }
+    expect(breakWrites().length).toBe(before);
   });
 });
