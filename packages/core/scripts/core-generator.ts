@@ -660,9 +660,11 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
       'the system that sent the command can skip it. A command has one echo: the first notification ' +
       'of its appointment (or block), of a type its change is notified as (e.g. `appointment.arrived` for ' +
       '`appointment.mark_arrived`, `slot.block_moved` for `slot.move_block`; for a move, `appointment.reschedule` or `slot.move_block`, ' +
-      'one at the times it asked for), that arrives within `commands.echoWindow` (default 10m) of its ' +
+      'one at the times it asked for; for an `appointment.update` of the `comment`, an `appointment.updated` whose `changes` names `comment`), that arrives within `commands.echoWindow` (default 10m) of its ' +
       'success. A later event of that entity, even of the same type within the window, is ' +
       'another change (staff editing at the front desk) and does not carry `causedBy`: do not skip it. ' +
+      'A command done without a change at the vendor (notes written as they already were, a block moved to its own times) ' +
+      'may have no echo at all. ' +
       'The outcome of a command itself arrives as ' +
       '`command.succeeded` or `command.failed` (subject `command/<command id>`).',
   );

@@ -233,6 +233,31 @@ describe('Cliniko presence and notes commands', () => {
     expect(causedBy(echoed)).toEqual({ commandId: update.json.id });
   });
 
+  it('an update that writes the notes already there (no echo) does not take a practitioner change at the front desk as its echo', async () => {
+    // Cliniko saves nothing for the same notes: no version, no echo. The front desk then gives the
+    // appointment another practitioner: appointment.updated with changes ["practitioner"], a change
+    // the CRM did not make, which it would skip if it carried the update's causedBy.
+    const { subject, id } = await polledAppointment();
+    sim.put({ id, notes: 'Bring the referral letter' });
+    await subscriber.waitFor(
+      (r) => r.subject === subject && r.type === 'appointment.updated' && r.text.includes('referral'),
+    );
+    await nextSecond();
+    const update = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject,
+      data: { comment: 'Bring the referral letter' },
+    });
+    expect(await finished(update.json.id)).toMatchObject({ status: 'succeeded' });
+    await nextSecond();
+    sim.put({ id, practitioner: { links: { self: 'https://api.au1.cliniko.com/v1/practitioners/77' } } });
+    const staff = await subscriber.waitFor(
+      (r) => r.subject === subject && r.type === 'appointment.updated' && r.text.includes('"practitioner"'),
+    );
+    expect((staff.json as { data: { changes: string[] } }).data.changes).toEqual(['practitioner']);
+    expect(causedBy(staff)).toBeUndefined();
+  });
+
   it('an arrival whose answer was lost (502 after Cliniko wrote it) is sent again and succeeds, one change polled, its echo marked', async () => {
     const { subject, id } = await polledAppointment();
     sim.loseAnswers(1, 502);

@@ -509,20 +509,35 @@ function mayEcho(command: q.RunningCommand, draft: EventDraft): boolean {
 const MOVES: ReadonlySet<string> = new Set<CommandType>(['appointment.reschedule', 'slot.move_block']);
 
 /**
- * Whether a draft may be a move's echo by its times: for a move (reschedule, move_block), the
- * draft's `start` (and `end`, when the move names one) is the same instant as the move asked for;
- * any other command, and a time either side does not give, cannot rule it out. A move found done
- * without a change (a block moved to its own times, which Docplanner refuses "Same Date Range" and
- * notifies nothing of) otherwise took the next move's notification as its echo, and each later
- * move's echo went to the move before it (a commands audit).
+ * Whether a draft may be this command's echo by what it says, beyond its type and entity. A move
+ * (reschedule, move_block): the draft's `start` (and `end`, when the move names one) is the instant
+ * the move asked for. An `appointment.update` of the `comment` alone: the draft's `changes` names
+ * `comment` (custom fields are told as each vendor sees them: any change may be theirs). Any other
+ * command, and what a draft does not say (no `changes`, or none named), cannot rule it out.
+ *
+ * A command done without a change notifies nothing: a block moved to its own times (Docplanner
+ * refuses it "Same Date Range"), notes written as they already were (Cliniko saves nothing), a
+ * note or custom field a vendor never notifies (BookingBug, Clockwise.MD). Matched by type alone it
+ * took the next notification of its type within the window as its echo: the next move's, each later
+ * move's echo then going to the move before it, or a practitioner changed at the front desk, which
+ * a CRM skipping its echoes would have lost (a commands audit).
  *
  * @example
  * ```ts
- * atAskedTimes({ type: 'slot.move_block', data: { start: '2026-05-14T09:00:00+02:00', end: '2026-05-14T10:00:00+02:00' }, … },
+ * fitsCommand({ type: 'slot.move_block', data: { start: '2026-05-14T09:00:00+02:00', end: '2026-05-14T10:00:00+02:00' } },
  *   { type: 'slot.block_moved', data: { start: '2026-05-14T11:00:00+02:00', … }, … }); // false
+ * fitsCommand({ type: 'appointment.update', data: { comment: 'x' } },
+ *   { type: 'appointment.updated', data: { changes: ['practitioner'], … }, … }); // false
  * ```
  */
-function atAskedTimes(command: Pick<q.EchoCandidate, 'type' | 'data'>, draft: EventDraft): boolean {
+function fitsCommand(command: Pick<q.EchoCandidate, 'type' | 'data'>, draft: EventDraft): boolean {
+  if (command.type === 'appointment.update') {
+    const changes = draft.data.changes;
+    // None named (a version stored before Cliniko kept them): it cannot tell. Custom fields are
+    // told as the vendor sees them (Clockwise.MD's come back as a demographics_update, `patient`).
+    if (!Array.isArray(changes) || changes.length === 0 || 'customFields' in command.data) return true;
+    return changes.includes('comment');
+  }
   if (!MOVES.has(command.type)) return true;
   return ['start', 'end'].every((field) => {
     const asked = command.data[field];
@@ -1288,7 +1303,7 @@ export function createCommands(options: CommandsOptions = {}) {
       return (
         r.subject === draft.subject &&
         (ECHOES[r.type as CommandType] ?? []).includes(draft.type) &&
-        atAskedTimes(r, draft) &&
+        fitsCommand(r, draft) &&
         (vendorId === undefined ||
           r.vendor_ids.length === 0 ||
           r.vendor_ids.includes(vendorId) ||
