@@ -143,7 +143,7 @@ export interface AppointmentUpdateCommandData {
 }
 
 /**
- * Blocks a span of a practitioner's calendar at the vendor (a Docplanner break): nothing can be booked between `start` and `end` (a leave, a meeting). Names the connector instance (`instance`) instead of a subject: the block does not exist yet. The outcome (`command.succeeded`) carries the new block's hub id (`result.slotId`); the vendor's own notification of the block later arrives as `slot.blocked` for the same hub id, with `data.causedBy`.
+ * Blocks a span of a practitioner's calendar at the vendor (a Docplanner break, a Cliniko unavailable block): nothing can be booked between `start` and `end` (a leave, a meeting). Names the connector instance (`instance`) instead of a subject: the block does not exist yet. The outcome (`command.succeeded`) carries the new block's hub id (`result.slotId`); the vendor's own notification of the block later arrives as `slot.blocked` for the same hub id, with `data.causedBy`.
  */
 export interface SlotBlockCommandData {
   /**
@@ -155,19 +155,19 @@ export interface SlotBlockCommandData {
    */
   end: string;
   /**
-   * Whose calendar, by the vendor's id (Docplanner doctor id).
+   * Whose calendar, by the vendor's id (Docplanner doctor id, Cliniko practitioner id).
    */
   practitioner?: Reference;
   /**
-   * The place whose calendar it is, by the vendor's id (Docplanner address id).
+   * The place whose calendar it is, by the vendor's id (Docplanner address id, Cliniko business id).
    */
   location?: Location;
   /**
-   * The organization, by the vendor's id (Docplanner facility id).
+   * The organization, by the vendor's id (Docplanner facility id; Cliniko has none).
    */
   organization?: Reference;
   /**
-   * Why the time is blocked, as the vendor may show it to staff (Docplanner: the break's `description`).
+   * Why the time is blocked, as the vendor may show it to staff (Docplanner: the break's `description`; Cliniko: the block's `notes`).
    */
   reason?: string;
 }
@@ -315,7 +315,7 @@ export const COMMAND_TYPES = [
     target: "instance",
     title: "Block calendar time",
     description:
-      "Blocks a span of a practitioner's calendar at the vendor (a Docplanner break): nothing can be booked between `start` and `end` (a leave, a meeting). Names the connector instance (`instance`) instead of a subject: the block does not exist yet. The outcome (`command.succeeded`) carries the new block's hub id (`result.slotId`); the vendor's own notification of the block later arrives as `slot.blocked` for the same hub id, with `data.causedBy`.",
+      "Blocks a span of a practitioner's calendar at the vendor (a Docplanner break, a Cliniko unavailable block): nothing can be booked between `start` and `end` (a leave, a meeting). Names the connector instance (`instance`) instead of a subject: the block does not exist yet. The outcome (`command.succeeded`) carries the new block's hub id (`result.slotId`); the vendor's own notification of the block later arrives as `slot.blocked` for the same hub id, with `data.causedBy`.",
     schemaId: "https://switchyard.dev/schemas/commands/slot.block.json",
   },
   {
