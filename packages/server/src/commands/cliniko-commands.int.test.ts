@@ -1,100 +1,30 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} references on purpose.
 /**
  * Cliniko's presence and notes commands end to end through a started hub process: a command → the
  * Cliniko simulator's API over real HTTP → `command.succeeded`, then the next poll lists the changed
  * appointment and its event (appointment.arrived, no_show, status_reverted, updated) carries
  * `data.causedBy`. Cliniko has no webhooks: the echo is what the poller reads after the write.
  */
-import { ClinikoSimulator } from '@switchyard/connector-cliniko/simulator';
+import type { ClinikoSimulator } from '@switchyard/connector-cliniko/simulator';
 import { fixtureSettings } from '@switchyard/connector-cliniko/testing';
-import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
-import pino from 'pino';
+import { type RecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../cli/command.ts';
-import { parseConfig } from '../config/load.ts';
-import { shippedConnectors } from '../connectors.ts';
-import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import { type ClinikoHub, causedBy, nextSecond, startClinikoHub } from './cliniko-hub.test-support.ts';
 
 const db = useTestDatabase();
-const ADMIN = 'cliniko-commands-admin-token-0123';
-const SIGNING = `whsec_${Buffer.from('cliniko-commands-signing-secret!').toString('base64')}`;
-
+let c: ClinikoHub;
 let sim: ClinikoSimulator;
 let subscriber: RecordingSubscriber;
-let hub: HubProcess;
+const api: ClinikoHub['api'] = (method, path, body) => c.api(method, path, body);
+const finished = (id: string) => c.finished(id);
 
-const io = {
-  stdout: { write: () => true },
-  stderr: { write: () => true },
-  cwd: process.cwd(),
-} as unknown as CliIO;
+beforeAll(async () => {
+  c = await startClinikoHub(db.url(), ['appointment.*', 'command.*']);
+  ({ sim, subscriber } = c);
+});
 
-function configText(): string {
-  return [
-    'version: 1',
-    'server:',
-    '  host: 127.0.0.1',
-    '  port: 0',
-    '  adminToken: ${env:T_ADMIN}',
-    'database:',
-    '  url: ${env:T_DB}',
-    'secretKey: t-cliniko-commands-secret-0123456',
-    'instances:',
-    '  - id: cl',
-    '    connector: cliniko',
-    '    mode: pull',
-    '    settings:',
-    `      apiKey: ${fixtureSettings.apiKey}`,
-    `      userAgent: ${fixtureSettings.userAgent}`,
-    `      apiBaseUrl: ${sim.url}`,
-    '    pull: { interval: 200ms }',
-    'subscriptions:',
-    '  - id: front-desk',
-    '    kind: webhook',
-    `    url: ${subscriber.url}`,
-    '    events: ["appointment.*", "command.*"]',
-    '    secrets: ["${env:T_SIGNING}"]',
-    '    allowPrivateAddresses: true',
-    '    retry: { schedule: ["0s", "1s"] }',
-    '',
-  ].join('\n');
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${hub.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
-}
-
-async function eventually<T>(check: () => Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`${what}: not reached in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function finished(id: string) {
-  return eventually(async () => {
-    const c = (await api('GET', `/v1/commands/${id}`)).json;
-    return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
-  }, `command ${id} finished`);
-}
-
-/** Cliniko shows updated_at by the second: a write in the second of the last version is not newer. */
-async function nextSecond(): Promise<void> {
-  await new Promise((r) => setTimeout(r, 1050 - (Date.now() % 1000)));
-}
+afterAll(async () => {
+  await c?.stop();
+});
 
 let nextId = 7_000;
 
@@ -121,41 +51,10 @@ async function polledAppointment(
   return { subject: created.subject!, id };
 }
 
-const causedBy = (r: { json?: unknown }) => (r.json as { data: { causedBy?: unknown } }).data.causedBy;
 const patches = (id: string) =>
   sim.requests
     .filter((r) => r.method === 'PATCH' && r.url === `/v1/individual_appointments/${id}`)
     .map((r) => `${r.status}${r.lostStatus === undefined ? '' : ` ${r.lostStatus}`}`);
-
-beforeAll(async () => {
-  subscriber = await startRecordingSubscriber({ secrets: SIGNING });
-  sim = new ClinikoSimulator({ apiKey: fixtureSettings.apiKey });
-  await sim.start();
-  const loaded = parseConfig(configText(), {
-    file: 'cliniko-commands.yaml',
-    connectors: shippedConnectors,
-    env: { T_ADMIN: ADMIN, T_DB: db.url(), T_SIGNING: SIGNING },
-  });
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  hub = await startHubProcess(loaded.config, {
-    io,
-    logger: pino({ level: 'silent' }),
-    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
-    commands: {
-      retryScheduleMs: [100, 100, 100],
-      retryJitter: 0,
-      sweepIntervalMs: 200,
-      leaseMs: 10_000,
-      retentionCron: false,
-    },
-  });
-});
-
-afterAll(async () => {
-  await hub?.stop();
-  await subscriber?.close();
-  await sim?.close();
-});
 
 describe('Cliniko presence and notes commands', () => {
   for (const [type, flags, echo, before] of [
