@@ -15,6 +15,10 @@
  *   files it): `{ _items: [CalendarBreak] }`, the address's breaks that overlap the range (the
  *   reference does not say overlap or within: a caller looking for one break asks for its own span,
  *   which both include); `GET …/breaks/{id}` the CalendarBreak.
+ * A place the simulator's account does not hold (a facility, doctor or address it does not know,
+ * or an address that is not that doctor's in that facility: see `DocplannerWriteApi.addAddress`)
+ * is answered 404 `Object not found` on every route, before anything else, as the reference
+ * documents it (ObjectNotFound): a connector that sends wrong ids sees it.
  * A change through the API is echoed as Docplanner pushes it: `break-created`, `break-moved` (the
  * new times only), `break-removed` (the break as it was), each `data.break {id, since, till}`
  * (FACTS.md). The writes go through {@link DocplannerWriteApi}, so its delays, log and
@@ -45,7 +49,12 @@ export interface DocplannerBreaksHost {
   apiUrl(): string;
   /** Echoes `name` with `data` (beside facility / doctor / address) as Docplanner would push it. */
   echo(name: string, where: Place, data: JsonObject): void;
+  /** Whether the account holds this place: the address, of this doctor, in this facility. */
+  placeKnown(where: Place): boolean;
 }
+
+/** Docplanner's answer to a path naming a facility, doctor or address it does not know (ObjectNotFound). */
+const OBJECT_NOT_FOUND: JsonObject = { errors: [], message: 'Object not found' };
 
 /** A break write route: the action and, for a move or delete, the break id. */
 export type BreakRoute = { action: 'add' } | { action: 'move' | 'remove'; id: string };
@@ -109,6 +118,7 @@ export class DocplannerBreaks {
 
   /** Carries out a write route (its answer goes to `answer`). */
   write(route: BreakRoute, where: Place, body: JsonObject | undefined, answer: Reply): void {
+    if (!this.#host.placeKnown(where)) return void answer(404, OBJECT_NOT_FOUND);
     if (route.action === 'remove') {
       const b = this.#at(where, route.id);
       if (!b) return void answer(404, { errors: [], message: 'Invalid break ID' });
@@ -170,6 +180,8 @@ export class DocplannerBreaks {
    * is not one.
    */
   read(where: Place, tail: string, url: URL): [number, JsonObject] | undefined {
+    if (tail !== '/breaks' && !/^\/breaks\/[^/]+$/.test(tail)) return undefined;
+    if (!this.#host.placeKnown(where)) return [404, OBJECT_NOT_FOUND];
     if (tail === '/breaks') {
       const from = Date.parse(url.searchParams.get('since') ?? '');
       const to = Date.parse(url.searchParams.get('till') ?? '');

@@ -40,6 +40,12 @@ export interface DocplannerWriteHost {
 
 type Reply = (status: number, body: JsonObject | null, headers?: Record<string, string>) => void;
 
+/**
+ * The place the simulated account holds from the start (facility, doctor, address: the one the
+ * tests use); {@link DocplannerWriteApi.addAddress} registers more.
+ */
+export const SIM_PLACE = { facility: '90211', doctor: '182733', address: '221304' } as const;
+
 let nextBookingId = 3_000_000_000;
 
 function isoOffset(ms: number): string {
@@ -97,6 +103,10 @@ export class DocplannerWriteApi {
   readonly breaks = new DocplannerBreaks({
     apiUrl: () => this.#host.apiUrl(),
     echo: (name, where, data) => this.#echo(this.#notification(name, where, data)),
+    placeKnown: (where) => {
+      const owner = this.#addresses.get(where.address);
+      return owner?.facility === where.facility && owner.doctor === where.doctor;
+    },
   });
 
   constructor(host: DocplannerWriteHost) {
@@ -119,9 +129,13 @@ export class DocplannerWriteApi {
    * Addresses the simulator knows the facility and doctor of, by address id ({@link addAddress}): a
    * move to one of them goes to its doctor (another doctor's address in the same facility reassigns
    * the booking), and to one in another facility is refused 403, as Docplanner does. A move to an
-   * address not registered here stays with the booking's doctor.
+   * address not registered here stays with the booking's doctor. Calendar breaks are taken only at
+   * a registered address, of its doctor in its facility (else 404, simulator-breaks.ts). Holds
+   * {@link SIM_PLACE} from the start.
    */
-  readonly #addresses = new Map<string, { facility: string; doctor: string }>();
+  readonly #addresses = new Map<string, { facility: string; doctor: string }>([
+    [SIM_PLACE.address, { facility: SIM_PLACE.facility, doctor: SIM_PLACE.doctor }],
+  ]);
 
   /** Each moved booking's successor, by booking id (a move through the API). */
   readonly #movedTo = new Map<string, string>();
