@@ -10,7 +10,8 @@
  * | slot.unblock | `DELETE …/breaks/{id}` (deleteCalendarBreak: 204) |
  *
  * A block's place is the command's (`organization` / `practitioner` / `location`, as a book's); a
- * move's or unblock's is the block's known state, from Docplanner's `break-*` notification. As with
+ * move's or unblock's is the block's known state (`ctx.current`): from Docplanner's `break-*`
+ * notification or, before one arrived (late, or lost), the hub's `slot.block` command that made it. As with
  * a book, Docplanner has no idempotency key for a new break: a block whose answer was lost is never
  * sent again blind, its next try first looks for the break among the address's breaks in its span
  * ({@link blockedEarlier}). A move and a removal are safe to repeat: a repeated move is refused 422
@@ -214,7 +215,7 @@ function breakTarget(ctx: Ctx): { id: string; place: Place } | CommandResult {
     return {
       outcome: 'permanent',
       message:
-        'the hub does not know this block’s facility, doctor and address (no Docplanner notification about it carried them)',
+        'the hub does not know this block’s facility, doctor and address (neither a Docplanner notification about it nor the command that made it carried them)',
     };
   }
   return { id, place };

@@ -601,7 +601,13 @@ export interface CommandContext<Config> {
   http: VendorHttp;
   /** The target's vendor ids at this instance from the alias table, oldest first (the last is the current one); empty for `appointment.book`. */
   vendorIds: readonly string[];
-  /** The target's last known normalized state (the data of its latest event), when the hub has one. */
+  /**
+   * The target's last known normalized state (the data of its latest event), when the hub has one.
+   * Before the vendor's first notification of an entity a command created through the hub (a
+   * `slot.block`, an `appointment.book`) has arrived, that command's data instead: what the vendor
+   * was asked to make, in the same vocabulary (`start`, `practitioner`, `location`,
+   * `organization`…; no `status`), so a move, cancel or unblock right after it finds its place.
+   */
   current?: JsonObject;
   /**
    * Per-instance storage, kept as it is in the hub's database: what the vendor does not say (a

@@ -3,7 +3,7 @@
 import type { Actor, Location, Patient, Reference } from "./entities.ts";
 
 /**
- * Books a slot for a patient at the vendor. Names the connector instance (`instance`) instead of a subject: the appointment does not exist yet. The outcome (`command.succeeded`) carries the new appointment's hub id; the vendor's own notification of the booking later arrives as `appointment.created` for the same hub id, with `data.causedBy`.
+ * Books a slot for a patient at the vendor. Names the connector instance (`instance`) instead of a subject: the appointment does not exist yet. The outcome (`command.succeeded`) carries the new appointment's hub id; the vendor's own notification of the booking later arrives as `appointment.created` for the same hub id, with `data.causedBy`. Commands can act on that hub id at once (a reschedule, a cancel), without waiting for the notification: the hub holds the booking's vendor id and place from this command.
  */
 export interface AppointmentBookCommandData {
   /**
@@ -143,7 +143,7 @@ export interface AppointmentUpdateCommandData {
 }
 
 /**
- * Blocks a span of a practitioner's calendar at the vendor (a Docplanner break, a Cliniko unavailable block): nothing can be booked between `start` and `end` (a leave, a meeting). Names the connector instance (`instance`) instead of a subject: the block does not exist yet. The outcome (`command.succeeded`) carries the new block's hub id (`result.slotId`); the vendor's own notification of the block later arrives as `slot.blocked` for the same hub id, with `data.causedBy`.
+ * Blocks a span of a practitioner's calendar at the vendor (a Docplanner break, a Cliniko unavailable block): nothing can be booked between `start` and `end` (a leave, a meeting). Names the connector instance (`instance`) instead of a subject: the block does not exist yet. The outcome (`command.succeeded`) carries the new block's hub id (`result.slotId`); the vendor's own notification of the block later arrives as `slot.blocked` for the same hub id, with `data.causedBy`. The block can be moved or removed through that hub id at once, without waiting for the notification (which may be lost): the hub holds its vendor id and place from this command.
  */
 export interface SlotBlockCommandData {
   /**
@@ -173,7 +173,7 @@ export interface SlotBlockCommandData {
 }
 
 /**
- * Moves a calendar block (`slot/<hub id>`, one `slot.blocked` announced) to a new `start` and `end`; it keeps its hub id. Refused at once when the hub already knows the block as removed (`slot.unblocked`). The vendor's notification of the move arrives as `slot.block_moved`, with `data.causedBy`.
+ * Moves a calendar block (`slot/<hub id>`: one `slot.blocked` announced, or one a `slot.block` made, at once, before or without the vendor's notification of it) to a new `start` and `end`; it keeps its hub id. Refused at once when the hub already knows the block as removed (`slot.unblocked`). The vendor's notification of the move arrives as `slot.block_moved`, with `data.causedBy`.
  */
 export interface SlotMoveBlockCommandData {
   /**
@@ -187,7 +187,7 @@ export interface SlotMoveBlockCommandData {
 }
 
 /**
- * Removes a calendar block (`slot/<hub id>`): its time can be booked again. Refused at once when the hub already knows the block as removed (`slot.unblocked`); a vendor answer saying the block is no longer there counts as success (removed by staff meanwhile, or a retried unblock after a crash). The vendor's notification of the removal arrives as `slot.unblocked`, with `data.causedBy`.
+ * Removes a calendar block (`slot/<hub id>`, also one a `slot.block` made, at once, before or without the vendor's notification of it): its time can be booked again. Refused at once when the hub already knows the block as removed (`slot.unblocked`); a vendor answer saying the block is no longer there counts as success (removed by staff meanwhile, or a retried unblock after a crash). The vendor's notification of the removal arrives as `slot.unblocked`, with `data.causedBy`.
  */
 export interface SlotUnblockCommandData {}
 
@@ -243,7 +243,7 @@ export const COMMAND_TYPES = [
     target: "instance",
     title: "Book an appointment",
     description:
-      "Books a slot for a patient at the vendor. Names the connector instance (`instance`) instead of a subject: the appointment does not exist yet. The outcome (`command.succeeded`) carries the new appointment's hub id; the vendor's own notification of the booking later arrives as `appointment.created` for the same hub id, with `data.causedBy`.",
+      "Books a slot for a patient at the vendor. Names the connector instance (`instance`) instead of a subject: the appointment does not exist yet. The outcome (`command.succeeded`) carries the new appointment's hub id; the vendor's own notification of the booking later arrives as `appointment.created` for the same hub id, with `data.causedBy`. Commands can act on that hub id at once (a reschedule, a cancel), without waiting for the notification: the hub holds the booking's vendor id and place from this command.",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.book.json",
   },
   {
@@ -315,7 +315,7 @@ export const COMMAND_TYPES = [
     target: "instance",
     title: "Block calendar time",
     description:
-      "Blocks a span of a practitioner's calendar at the vendor (a Docplanner break, a Cliniko unavailable block): nothing can be booked between `start` and `end` (a leave, a meeting). Names the connector instance (`instance`) instead of a subject: the block does not exist yet. The outcome (`command.succeeded`) carries the new block's hub id (`result.slotId`); the vendor's own notification of the block later arrives as `slot.blocked` for the same hub id, with `data.causedBy`.",
+      "Blocks a span of a practitioner's calendar at the vendor (a Docplanner break, a Cliniko unavailable block): nothing can be booked between `start` and `end` (a leave, a meeting). Names the connector instance (`instance`) instead of a subject: the block does not exist yet. The outcome (`command.succeeded`) carries the new block's hub id (`result.slotId`); the vendor's own notification of the block later arrives as `slot.blocked` for the same hub id, with `data.causedBy`. The block can be moved or removed through that hub id at once, without waiting for the notification (which may be lost): the hub holds its vendor id and place from this command.",
     schemaId: "https://switchyard.dev/schemas/commands/slot.block.json",
   },
   {
@@ -324,7 +324,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Move a calendar block",
     description:
-      "Moves a calendar block (`slot/<hub id>`, one `slot.blocked` announced) to a new `start` and `end`; it keeps its hub id. Refused at once when the hub already knows the block as removed (`slot.unblocked`). The vendor's notification of the move arrives as `slot.block_moved`, with `data.causedBy`.",
+      "Moves a calendar block (`slot/<hub id>`: one `slot.blocked` announced, or one a `slot.block` made, at once, before or without the vendor's notification of it) to a new `start` and `end`; it keeps its hub id. Refused at once when the hub already knows the block as removed (`slot.unblocked`). The vendor's notification of the move arrives as `slot.block_moved`, with `data.causedBy`.",
     schemaId: "https://switchyard.dev/schemas/commands/slot.move_block.json",
   },
   {
@@ -333,7 +333,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Remove a calendar block",
     description:
-      "Removes a calendar block (`slot/<hub id>`): its time can be booked again. Refused at once when the hub already knows the block as removed (`slot.unblocked`); a vendor answer saying the block is no longer there counts as success (removed by staff meanwhile, or a retried unblock after a crash). The vendor's notification of the removal arrives as `slot.unblocked`, with `data.causedBy`.",
+      "Removes a calendar block (`slot/<hub id>`, also one a `slot.block` made, at once, before or without the vendor's notification of it): its time can be booked again. Refused at once when the hub already knows the block as removed (`slot.unblocked`); a vendor answer saying the block is no longer there counts as success (removed by staff meanwhile, or a retried unblock after a crash). The vendor's notification of the removal arrives as `slot.unblocked`, with `data.causedBy`.",
     schemaId: "https://switchyard.dev/schemas/commands/slot.unblock.json",
   },
 ] as const satisfies readonly CommandTypeInfo[];

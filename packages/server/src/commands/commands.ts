@@ -251,6 +251,38 @@ const CREATING_TYPES: readonly CommandType[] = commandTypes.filter(
   (t) => commandTypeInfo(t)!.target === 'instance',
 );
 
+/**
+ * What the hub knows of a command's target, `subject` (an entity of kind `entity`): the data of
+ * its latest event ({@link q.currentStateOf}) or, while no event of it has arrived, the data of
+ * the command that created it through the hub ({@link q.createdBy}: `createdBy` names it), which
+ * asked the vendor for it as it is (its place, its times) and whose result aliased its vendor id.
+ * Undefined when neither: the hub does not know the entity.
+ *
+ * Why not wait for the vendor's notification (as commands once had to, refused 409 "try again
+ * shortly"): it may never come (a lost Docplanner push, a pull instance behind), and a block or
+ * booking the hub made could then never be moved, removed or cancelled through it. The known-state
+ * checks ({@link CLOSED}) read the latest event once there is one; before it, nothing closed it
+ * that the hub was told of. `accept` and the run (the handler's `current`) read it alike.
+ *
+ * @example
+ * ```ts
+ * await targetStateOf(db, 'slot/3e2d…', 'slot'); // { instanceId: 'dp', data: { start: '…', location: { id: '221304' }, … }, eventType: null, createdBy: '…' }
+ * ```
+ */
+async function targetStateOf(
+  db: Executor,
+  subject: string,
+  entity: string,
+): Promise<q.KnownState | undefined> {
+  const known = await q.currentStateOf(db, subject);
+  if (known) return known;
+  const creating = CREATING_TYPES.find((t) => entityOf(t) === entity);
+  const made = creating && (await q.createdBy(db, subject, creating));
+  return made
+    ? { instanceId: made.instanceId, data: made.data, eventType: null, createdBy: made.id }
+    : undefined;
+}
+
 /** The entities commands act on: only their events may be a command's echo. */
 const COMMAND_ENTITIES: ReadonlySet<string> = new Set(commandTypes.map(entityOf));
 
@@ -974,7 +1006,7 @@ export function createCommands(options: CommandsOptions = {}) {
       } else {
         const aliases = host.aliases(row.instance_id);
         targetVendorIds = hubId !== undefined ? await aliases.vendorIds(entity, hubId) : [];
-        const known = row.subject ? await q.currentStateOf(host.db, row.subject) : undefined;
+        const known = row.subject ? await targetStateOf(host.db, row.subject, entity) : undefined;
         const closedSince = CLOSED[entity]?.by === row.type ? undefined : closedFor(row.type, entity, known);
         const request = {
           id: row.id,
@@ -1371,25 +1403,10 @@ export function createCommands(options: CommandsOptions = {}) {
           },
         );
       if (!subject.startsWith(`${info.entity}/`) || subject.length <= info.entity.length + 1) throw unknown();
-      known = await q.currentStateOf(s.host.db, subject);
-      if (!known) {
-        // Booked (blocked) through the hub a moment ago: the entity exists, but the hub learns its
-        // state (the place, the status a command is checked against) from the vendor's
-        // notification. Say so rather than "unknown", which read as a wrong id (a commands audit).
-        const creating = CREATING_TYPES.find((t) => entityOf(t) === info.entity);
-        const booked = creating && (await q.createdBy(s.host.db, subject, creating));
-        if (booked && mayActOn(sender, booked.instanceId)) {
-          const awaiting = ECHOES[creating][0]!;
-          throw refuse(
-            'SY_COMMAND_TARGET_STATE',
-            creating === 'appointment.book'
-              ? `${subject} was booked by command ${booked.id}; commands can act on it once the vendor's notification of the booking has arrived (${awaiting}): try again shortly`
-              : `${subject} was made by command ${booked.id} (${creating}); commands can act on it once the vendor's notification of it has arrived (${awaiting}): try again shortly`,
-            { subject, bookedBy: booked.id, awaiting },
-          );
-        }
-        throw unknown();
-      }
+      // An entity made through the hub moments ago is known by its creating command until the
+      // vendor's notification of it arrives ({@link targetStateOf}).
+      known = await targetStateOf(s.host.db, subject, info.entity);
+      if (!known) throw unknown();
       if (!mayActOn(sender, known.instanceId)) throw unknown();
       instanceId = known.instanceId;
     } else {

@@ -1,126 +1,34 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} references on purpose.
 /**
- * Calendar-block commands end to end through a started hub (as commands.int.test.ts, whose setup
- * this borrows): `slot.block` → Docplanner's addCalendarBreak on the simulator's write API →
- * `command.succeeded` with the new block's hub id → the simulator's `break-created` echo normalized
- * as `slot.blocked` on that subject with `data.causedBy`; then `slot.move_block` and `slot.unblock`
- * on it, each echoed; refusals at once on a removed block; a lost answer that creates one break; a
- * block Docplanner refuses, failed with its words.
+ * Calendar-block commands end to end through a started hub (docplanner-hub.test-support.ts):
+ * `slot.block` → Docplanner's addCalendarBreak on the simulator's write API → `command.succeeded`
+ * with the new block's hub id → the simulator's `break-created` echo normalized as `slot.blocked`
+ * on that subject with `data.causedBy`; then `slot.move_block` and `slot.unblock` on it, each
+ * echoed; refusals at once on a removed block; a lost answer that creates one break; a block
+ * Docplanner refuses, failed with its words. Commands on a block before its echo arrives:
+ * block-before-echo.int.test.ts.
  */
 
-import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
-import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
-import pino from 'pino';
+import type { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
+import { type RecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../cli/command.ts';
-import { parseConfig } from '../config/load.ts';
-import { shippedConnectors } from '../connectors.ts';
-import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import {
+  blockData,
+  type Data,
+  type DocplannerHub,
+  PLACE,
+  startDocplannerHub,
+} from './docplanner-hub.test-support.ts';
 
 const db = useTestDatabase();
-const ADMIN = 'slot-commands-admin-token-0123456789';
-const PUSH_KEY = 'dp-slot-commands-push-key-9f8e7d';
-const SIGNING = `whsec_${Buffer.from('slot-commands-e2e-signing-32b!!!').toString('base64')}`;
-const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 
+let d: DocplannerHub;
 let sim: DocplannerSimulator;
 let subscriber: RecordingSubscriber;
-let hub: HubProcess;
-
-const io = {
-  stdout: { write: () => true },
-  stderr: { write: () => true },
-  cwd: process.cwd(),
-} as unknown as CliIO;
-
-function configText(): string {
-  return [
-    'version: 1',
-    'server:',
-    '  host: 127.0.0.1',
-    '  port: 0',
-    '  adminToken: ${env:T_ADMIN}',
-    'database:',
-    '  url: ${env:T_DB}',
-    'secretKey: t-slot-commands-secret-key-012345',
-    'instances:',
-    '  - id: dp',
-    '    connector: docplanner',
-    '    mode: push',
-    '    settings:',
-    `      apiBaseUrl: ${sim.url}`,
-    '      clientId: sim-client',
-    '      clientSecret: sim-secret',
-    '      releaseIntervalMinutes: 0',
-    '      pushAuth:',
-    '        headerName: x-api-key',
-    '        apiKey: ${env:T_PUSH}',
-    'subscriptions:',
-    '  - id: rota',
-    '    kind: webhook',
-    `    url: ${subscriber.url}`,
-    '    events: ["slot.*", "command.*"]',
-    '    sources: [dp]',
-    '    secrets: ["${env:T_SIGNING}"]',
-    '    allowPrivateAddresses: true',
-    '    retry: { schedule: ["0s", "1s"] }',
-    '',
-  ].join('\n');
-}
-
-async function api(
-  method: string,
-  path: string,
-  body?: unknown,
-  // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
-): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${hub.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
-}
-
-/** A `slot.block`'s data at {@link PLACE}. */
-const blockData = (start: string, end: string, reason?: string) => ({
-  start,
-  end,
-  practitioner: { id: PLACE.doctor },
-  location: { id: PLACE.address },
-  organization: { id: PLACE.facility },
-  ...(reason === undefined ? {} : { reason }),
-});
-
-/** Sends a command (202 expected) and returns its id. */
-async function send(body: object): Promise<string> {
-  const r = await api('POST', '/v1/commands', body);
-  expect(r.status, JSON.stringify(r.json)).toBe(202);
-  return r.json.id as string;
-}
-
-/** An event's `data`, read field by field in the assertions. */
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
-type Data = Record<string, any>;
-
-/** The command's outcome event (`command.succeeded` / `command.failed`) as delivered. */
-async function outcomeOf(id: string) {
-  const r = await subscriber.waitFor(
-    (x) => (x.type === 'command.succeeded' || x.type === 'command.failed') && x.subject === `command/${id}`,
-    15_000,
-  );
-  return { type: r.type, data: (r.json as { data: Data }).data };
-}
-
-/** The delivered event of `type` on `subject`, once there. */
-async function delivered(type: string, subject: string) {
-  const r = await subscriber.waitFor((x) => x.type === type && x.subject === subject, 15_000);
-  return (r.json as { data: Data }).data;
-}
+let hub: DocplannerHub['hub'];
+const api: DocplannerHub['api'] = (method, path, body) => d.api(method, path, body);
+const send = (body: object) => d.send(body);
+const outcomeOf = (id: string) => d.outcomeOf(id);
+const delivered = (type: string, subject: string) => d.delivered(type, subject);
 
 /** The breaks the simulator holds at {@link PLACE} in place (not removed) that start at `start`. */
 const breaksAt = (start: string) =>
@@ -130,34 +38,12 @@ const breaksAt = (start: string) =>
 const breakWrites = () => sim.writes.log.filter((w) => /\/breaks(\/|$)/.test(w.path));
 
 beforeAll(async () => {
-  subscriber = await startRecordingSubscriber({ secrets: SIGNING });
-  sim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
-  await sim.start();
-  const loaded = parseConfig(configText(), {
-    file: 'slot-commands-e2e.yaml',
-    connectors: shippedConnectors,
-    env: { T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: PUSH_KEY, T_SIGNING: SIGNING },
-  });
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  hub = await startHubProcess(loaded.config, {
-    io,
-    logger: pino({ level: 'silent' }),
-    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
-    commands: {
-      retryScheduleMs: [100, 100, 100],
-      retryJitter: 0,
-      sweepIntervalMs: 200,
-      leaseMs: 10_000,
-      retentionCron: false,
-    },
-  });
-  sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+  d = await startDocplannerHub(db.url(), ['slot.*', 'command.*']);
+  ({ sim, subscriber, hub } = d);
 }, 60_000);
 
 afterAll(async () => {
-  await hub?.stop();
-  await sim?.close();
-  await subscriber?.close();
+  await d?.stop();
 });
 
 describe('calendar-block commands through a started hub (Docplanner breaks)', () => {
@@ -248,29 +134,6 @@ describe('calendar-block commands through a started hub (Docplanner breaks)', ()
     } finally {
       sim.writes.answerDelayMs = 0;
       sim.writes.echoDelayMs = 100;
-    }
-  });
-
-  it('a move sent before the block is known (its echo not in yet) is refused, naming the block command and slot.blocked', async () => {
-    const start = '2026-05-06T09:00:00+02:00';
-    sim.writes.holdEchoes = true;
-    try {
-      const blockId = await send({
-        type: 'slot.block',
-        instance: 'dp',
-        data: blockData(start, '2026-05-06T10:00:00+02:00'),
-      });
-      const { data } = await outcomeOf(blockId);
-      const subject = `slot/${data.result.slotId}`;
-      const early = await api('POST', '/v1/commands', { type: 'slot.unblock', subject, data: {} });
-      expect(early.status).toBe(409);
-      expect(early.json).toMatchObject({
-        code: 'SY_COMMAND_TARGET_STATE',
-        details: { subject, bookedBy: blockId, awaiting: 'slot.blocked' },
-      });
-    } finally {
-      sim.writes.holdEchoes = false;
-      sim.writes.releaseEchoes();
     }
   });
 

@@ -397,32 +397,44 @@ export async function currentStateOf(db: Executor, subject: string): Promise<Kno
   );
 }
 
-/** An entity's known state as commands check it ({@link currentStateOf}). */
+/**
+ * An entity's known state as commands check it: its latest event's ({@link currentStateOf}) or,
+ * before any event of it arrived, the creating command's ({@link createdBy}).
+ */
 export interface KnownState {
   instanceId: string;
-  /** The `data` of the entity's latest event. */
+  /** The `data` of the entity's latest event (or of the command that created it: `createdBy`). */
   data: JsonValue;
-  /** That event's type (a removed calendar block's is `slot.unblocked`, its data the block as it was). */
-  eventType: string;
+  /**
+   * That event's type (a removed calendar block's is `slot.unblocked`, its data the block as it
+   * was); null when the state is a creating command's (no event of the entity yet).
+   */
+  eventType: string | null;
+  /**
+   * The command that created the entity through the hub, when its data stands for the state: no
+   * notification of the entity has arrived yet (see `targetStateOf` in commands.ts).
+   */
+  createdBy?: string;
 }
 
 /**
  * The succeeded creating command of type `type` (`appointment.book`, `slot.block`) that made
- * `subject` (its `result.appointmentId` / `result.slotId`), if one did: the entity exists at the
- * vendor, and the hub knows it once the vendor's notification of it arrives.
+ * `subject` (its `result.appointmentId` / `result.slotId`), if one did, with its data: the entity
+ * exists at the vendor, under the vendor id the command's result aliased to it, made as the data
+ * asked (its place, its times). Until retention purges the command (`commands.retention`).
  *
  * @example
  * ```ts
- * const booked = await createdBy(db, 'appointment/6f1c…', 'appointment.book'); // { id: '…', instanceId: 'dp-main' }
+ * const made = await createdBy(db, 'slot/3e2d…', 'slot.block'); // { id: '…', instanceId: 'dp-main', data: { start: '…', location: { id: '221304' }, … } }
  * ```
  */
 export async function createdBy(
   db: Executor,
   subject: string,
   type: string,
-): Promise<{ id: string; instanceId: string } | undefined> {
-  return first<{ id: string; instanceId: string }>(
-    sql`select id, instance_id as "instanceId" from switchyard.commands
+): Promise<{ id: string; instanceId: string; data: JsonObject } | undefined> {
+  return first<{ id: string; instanceId: string; data: JsonObject }>(
+    sql`select id, instance_id as "instanceId", data from switchyard.commands
         where subject = ${subject} and type = ${type} and status = 'succeeded'
         order by seq desc limit 1`,
     db,
