@@ -664,7 +664,19 @@ function eventsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
       'success. A later event of that entity, even of the same type within the window, is ' +
       'another change (staff editing at the front desk) and does not carry `causedBy`: do not skip it. ' +
       'A command done without a change at the vendor (notes written as they already were, a block moved to its own times) ' +
-      'may have no echo at all. ' +
+      'may have no echo at all. When the connector knows the target was already in the requested state before the call ' +
+      '(an arrival or a no-show marked on an appointment the hub already knows so, on Docplanner, Cliniko and BookingBug; ' +
+      'Cliniko notes written as the hub knows them), `command.succeeded` says `result.unchanged: true` and the command takes ' +
+      "no echo: the next notification of its type is staff's change, never marked (before, a no-op mark took it, and a " +
+      'system skipping its echoes lost it). The connector decides it, not the hub: it knows whether its vendor notifies a ' +
+      'write that changes nothing and which known field shows the state; a known state that lags the vendor at worst leaves ' +
+      'a real echo unmarked, which repeats what the sender asked. An `appointment.update` of `customFields` takes as its echo ' +
+      "only an `appointment.updated` whose `changes` names `customFields`, which no shipped connector gives: Clockwise.MD's " +
+      'webhook for a change of the patient\'s details is a bare `demographics_update` (`changes: ["patient"]`) with no ' +
+      'field values, and whether it fires for a custom-field write is not documented. So a Clockwise.MD custom-field ' +
+      "update is never matched: every `appointment.updated` reaches the sender unmarked, staff's and (if sent) its own " +
+      "write's alike; to tell them apart, compare the record read with it (`data.vendor.appointment.extra_fields`) with " +
+      'what was written. ' +
       'The outcome of a command itself arrives as ' +
       '`command.succeeded` or `command.failed` (subject `command/<command id>`).',
   );
@@ -819,7 +831,8 @@ function commandsDoc(set: CoreSchemaSet, resolver: Resolver): GeneratedFile {
       'creates something, an `instance`, and `data`. The hub resolves the vendor ids, calls the vendor ' +
       'through the connector, and announces the outcome as a `command.succeeded` or `command.failed` ' +
       "event (see [events.md](events.md)); the vendor's own notification of the change later carries " +
-      '`data.causedBy.commandId` (its first notification only: [events.md](events.md#echoes-of-commands)). ' +
+      '`data.causedBy.commandId` (its first notification only: [events.md](events.md#echoes-of-commands); none when ' +
+      '`command.succeeded` says `result.unchanged`: nothing changed at the vendor, and no notification is taken for it). ' +
       'A failed command can be run again (`POST /v1/commands/{id}/retry`) with a fresh set of tries, ' +
       'after the checks a new command gets (refused alike when, say, the appointment is cancelled by ' +
       'now). How commands run, who may send them and what each connector supports: ' +

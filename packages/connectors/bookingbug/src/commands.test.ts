@@ -966,3 +966,32 @@ describe('BookingBug book against the simulator', () => {
       expect(c.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['POST', 'GET']);
   });
 });
+
+describe('BookingBug check-in status set without a change', () => {
+  const presence = (type: 'appointment.mark_arrived' | 'appointment.mark_no_show') =>
+    ({ id: `p-${Math.random()}`, type, subject: 'appointment/h', data: {} }) as unknown as CommandRequest<
+      'appointment.mark_arrived' | 'appointment.mark_no_show'
+    >;
+
+  it('unchanged when the hub knows the booking in the status the check-in status gives before the call; else not', async () => {
+    const { ctx } = await setup();
+    const known = (status?: string) => ({
+      current: { organization: { id: LEGACY.company }, ...(status ? { status } : {}) },
+    });
+    for (const [type, already, otherwise] of [
+      ['appointment.mark_arrived', 'arrived', 'noshow'],
+      ['appointment.mark_no_show', 'noshow', 'arrived'],
+    ] as const) {
+      const handler = commands[type]!;
+      expect(await handler(presence(type) as never, ctx(known(already)))).toMatchObject({
+        outcome: 'done',
+        unchanged: true,
+      });
+      for (const status of [otherwise, undefined]) {
+        const changed = await handler(presence(type) as never, ctx(known(status)));
+        expect(changed.outcome).toBe('done');
+        expect('unchanged' in changed).toBe(false);
+      }
+    }
+  });
+});

@@ -36,6 +36,7 @@ import {
   type JsonObject,
   type JsonValue,
   provesNotCarriedOut,
+  unchangedWhen,
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
@@ -482,7 +483,11 @@ async function setCheckIn(status: 'checked_in' | 'no_show', ctx: Ctx): Promise<C
   if ('outcome' in target) return target;
   const read = bookingPath(ctx);
   if ('outcome' in read) return read;
-  return sendOnce(ctx, target.api, {
+  // Known before the call in the status this check-in status normalizes to: the write changes
+  // nothing, and a push of the booking as it was normalizes to nothing (compared with the last
+  // delivery). `unchanged`: no echo taken, not the next arrival or no-show staff set.
+  const already = ctx.current?.status === CHECK_IN_STATUS[status];
+  const result = await sendOnce(ctx, target.api, {
     what: 'check-in status',
     sentKey: CHECK_IN_SENT,
     request: { method: 'PUT', url: target.path, json: { current_multi_status: status } },
@@ -500,7 +505,11 @@ async function setCheckIn(status: 'checked_in' | 'no_show', ctx: Ctx): Promise<C
           }
         : result,
   });
+  return unchangedWhen(result, already);
 }
+
+/** The normalized status each check-in status the commands set gives (normalize.ts `CHECK_IN`). */
+const CHECK_IN_STATUS = { checked_in: 'arrived', no_show: 'noshow' } as const;
 
 /** Set in the command's state before the note is sent: a later try re-reads first. */
 const NOTE_SENT = 'bookingbug:note-sent';

@@ -463,3 +463,64 @@ describe('Cliniko commands', () => {
     expect(commandUnsupported({ type: 'appointment.book', data: bookCommand.data })).toBeUndefined();
   });
 });
+
+describe('Cliniko writes done without a change', () => {
+  const FLAGS = {
+    'appointment.mark_arrived': { patient_arrived: true, did_not_arrive: false },
+    'appointment.mark_no_show': { patient_arrived: false, did_not_arrive: true },
+    'appointment.clear_presence': { patient_arrived: false, did_not_arrive: false },
+  } as const;
+  const ctxKnown = (current: Record<string, string> | undefined, answer: VendorResponse) =>
+    memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      ...(current ? { current } : {}),
+      vendorApi: answering(answer),
+    });
+
+  for (const [type, already, otherwise] of [
+    ['appointment.mark_arrived', 'arrived', 'booked'],
+    ['appointment.mark_no_show', 'noshow', 'arrived'],
+    ['appointment.clear_presence', 'booked', 'noshow'],
+  ] as const) {
+    it(`${type}: unchanged when the hub knows the appointment ${already} before the call (Cliniko saves nothing, no echo)`, async () => {
+      const answer = appointmentAnswer(FLAGS[type]);
+      const same = await commands[type]!(presence(type) as never, ctxKnown({ status: already }, answer));
+      expect(same).toMatchObject({ outcome: 'done', unchanged: true });
+      for (const current of [{ status: otherwise }, undefined]) {
+        const changed = await commands[type]!(presence(type) as never, ctxKnown(current, answer));
+        expect(changed.outcome).toBe('done');
+        expect('unchanged' in changed).toBe(false);
+      }
+    });
+  }
+
+  it('a refusal stays a refusal, known state or not', async () => {
+    const refused = await commands['appointment.mark_arrived']!(
+      presence('appointment.mark_arrived'),
+      ctxKnown({ status: 'arrived' }, { status: 404, headers: {}, body: { message: 'Not found' } }),
+    );
+    expect(refused.outcome).toBe('permanent');
+  });
+
+  it('notes written as the hub already knows them: unchanged; other notes: not', async () => {
+    const update = (comment: string) =>
+      ({
+        id: 'cmd-n',
+        type: 'appointment.update',
+        subject: 'appointment/h1',
+        data: { comment },
+      }) as CommandRequest<'appointment.update'>;
+    const answer = { status: 200, headers: {}, body: { id: '1001', notes: 'x' } };
+    const known = { status: 'booked', comment: 'Bring the X-ray' };
+    expect(
+      await commands['appointment.update']!(update('Bring the X-ray'), ctxKnown(known, answer)),
+    ).toMatchObject({ outcome: 'done', unchanged: true });
+    const other = await commands['appointment.update']!(update('Fasting'), ctxKnown(known, answer));
+    expect('unchanged' in other).toBe(false);
+    // No notes known (Cliniko's empty notes give no `comment`): clearing them changes nothing.
+    expect(
+      await commands['appointment.update']!(update(''), ctxKnown({ status: 'booked' }, answer)),
+    ).toMatchObject({ unchanged: true });
+  });
+});

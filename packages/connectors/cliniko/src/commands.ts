@@ -29,6 +29,7 @@ import {
   type JsonObject,
   type JsonValue,
   provesNotCarriedOut,
+  unchangedWhen,
   type VendorResponse,
 } from '@switchyard/core';
 import { apiBase, apiHeaders, type Config, clinikoTime, DEFAULT_CANCELLATION_REASON } from './config.ts';
@@ -233,16 +234,19 @@ const PRESENCE = {
     what: 'arrival',
     flags: { patient_arrived: true, did_not_arrive: false },
     arrived: true,
+    status: 'arrived',
   },
   'appointment.mark_no_show': {
     what: 'no-show',
     flags: { patient_arrived: false, did_not_arrive: true },
     arrived: false,
+    status: 'noshow',
   },
   'appointment.clear_presence': {
     what: 'presence clearing',
     flags: { patient_arrived: false, did_not_arrive: false },
     arrived: null,
+    status: 'booked',
   },
 } as const;
 
@@ -292,7 +296,19 @@ function holdsFlags(flags: Readonly<Record<string, boolean>>): (body: JsonObject
   return (body) => Object.keys(flags).every((flag) => flag in body) && showsFlags(body, flags);
 }
 
+/**
+ * Sets the appointment's presence flags, `unchanged` (no echo taken) when the hub already knows
+ * the appointment in the status they give (`PRESENCE[type].status`, as the poll normalizes it)
+ * before the call: Cliniko saves nothing for a write that changes nothing, and a version polled all
+ * the same normalizes to no presence event, the status being the one last seen. Without it the
+ * command took the next presence event of its type within the echo window, staff's.
+ */
 async function setPresence(type: PresenceCommand, ctx: Ctx): Promise<CommandResult> {
+  const already = ctx.current?.status === PRESENCE[type].status;
+  return unchangedWhen(await writePresence(type, ctx), already);
+}
+
+async function writePresence(type: PresenceCommand, ctx: Ctx): Promise<CommandResult> {
   const id = current(ctx);
   if (id === undefined) return noId;
   const { what, flags, arrived } = PRESENCE[type];
@@ -338,19 +354,22 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
   const appointment = `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`;
   // The schema's minProperties and the refusal above leave the comment as the one field.
   const notes = command.data.comment!;
+  // Notes the hub already knows (the poll's `comment`) save nothing: no version, no echo.
+  const already = ctx.current !== undefined && (ctx.current.comment ?? '') === notes;
   const res = await ctx.http.request({
     method: 'PATCH',
     url: appointment,
     headers: apiHeaders(ctx.config),
     json: { notes },
   });
-  return unlessAlreadyShown(
+  const result = await unlessAlreadyShown(
     outcome('Cliniko notes update', res),
     res,
     ctx,
     appointment,
     (b) => b.notes === notes,
   );
+  return unchangedWhen(result, already);
 }
 
 /** The Cliniko command handlers. */

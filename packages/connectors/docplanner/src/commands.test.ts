@@ -1305,3 +1305,35 @@ describe('confirm (confirmBooking)', () => {
     expect(done.outcome).toBe('done');
   });
 });
+
+describe('Docplanner presence marks done without a change', () => {
+  it('unchanged when the hub already knows the appointment in the status the mark gives (no echo is taken); else not', async () => {
+    const { ctx } = await setup();
+    const arrive = () =>
+      commands['appointment.mark_arrived']!(cmd('appointment.mark_arrived', {}), ctxAs('arrived'));
+    const ctxAs = (status: string) => ctx({ current: { ...CURRENT, status } });
+    // Known arrived: the POST still goes (the known state may lag), and the command is unchanged.
+    expect(await arrive()).toMatchObject({ outcome: 'done', unchanged: true });
+    const absent = await commands['appointment.mark_no_show']!(
+      cmd('appointment.mark_no_show', {}),
+      ctxAs('noshow'),
+    );
+    expect(absent).toMatchObject({ outcome: 'done', unchanged: true });
+    // Known otherwise: a change, whose presence-marked is the command's echo.
+    for (const [type, status] of [
+      ['appointment.mark_arrived', 'noshow'],
+      ['appointment.mark_no_show', 'arrived'],
+      ['appointment.mark_arrived', 'booked'],
+    ] as const) {
+      const result = await commands[type]!(cmd(type, {}) as never, ctxAs(status));
+      expect(result.outcome).toBe('done');
+      expect('unchanged' in result).toBe(false);
+    }
+    // No known state: it cannot tell, so not unchanged.
+    const unknown = await commands['appointment.mark_arrived']!(
+      cmd('appointment.mark_arrived', {}),
+      ctx({ current: undefined }),
+    );
+    expect('unchanged' in unknown).toBe(false);
+  });
+});

@@ -36,6 +36,7 @@ import {
   type PullContext,
   provesNotCarriedOut,
   toRfc3339,
+  unchangedWhen,
   type VendorRequest,
   type VendorResponse,
 } from '@switchyard/core';
@@ -984,16 +985,28 @@ function movedTo(
   return { facility: from.facility, doctor: doctor ?? from.doctor, address: at ?? address ?? from.address };
 }
 
+/**
+ * The status a presence mark leaves (`presence-marked` PRESENT is `arrived`, ABSENT `noshow`): when
+ * the hub already knows the appointment so before the call, the mark changes nothing and the command
+ * is `unchanged` (no echo taken). Docplanner's answer (204) does not tell a repeat from a change; if
+ * it notifies the repeat all the same (not documented), its `appointment.arrived` comes unmarked,
+ * saying what the sender asked: nothing lost, where taking the next notification (staff marking the
+ * patient absent, then present again) as the echo lost the staff's change for a sender skipping echoes.
+ */
+const PRESENCE_STATUS = { POST: 'arrived', DELETE: 'noshow' } as const;
+
 function presence(method: 'POST' | 'DELETE') {
   return async (command: CommandRequest, ctx: Ctx): Promise<CommandResult> => {
     const t = await target(command, ctx);
     if ('outcome' in t) return t;
+    const already = ctx.current?.status === PRESENCE_STATUS[method];
     const res = await docplannerApi(api(ctx), {
       method,
       url: `${placePath(ctx.config, t.place)}/bookings/${encodeURIComponent(t.booking)}/presence/patient`,
     });
     // Marking present (or absent) twice leaves the same state: both calls are idempotent.
-    if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+    if (ok(res))
+      return unchangedWhen({ outcome: 'done', vendor: { status: res.status, body: res.body } }, already);
     return unlessMovedMeanwhile(ctx, t, failure(method === 'POST' ? 'presence' : 'absence', res));
   };
 }

@@ -14,6 +14,7 @@ import {
   parseRetryAfter,
   provesNotCarriedOut,
   timingSafeEqualString,
+  unchangedWhen,
 } from './helpers.ts';
 import type { InboundRequest } from './types.ts';
 
@@ -288,5 +289,23 @@ describe('createdOutcome', () => {
     expect(
       createdOutcome('Acme book', { status: 409, headers: {}, body: { error: 'taken' } }, idOf, 'taken'),
     ).toMatchObject({ outcome: 'permanent', message: 'Acme book answered 409: taken' });
+  });
+});
+
+describe('unchangedWhen', () => {
+  it('marks a done result unchanged when asked, and leaves every other outcome as it is', () => {
+    const done = { outcome: 'done', vendor: { status: 204, body: '' } } as const;
+    expect(unchangedWhen(done, true)).toEqual({ ...done, unchanged: true });
+    expect(unchangedWhen(done, false)).toEqual(done);
+    const transient = { outcome: 'transient', message: 'answered 503' } as const;
+    const permanent = { outcome: 'permanent', message: 'answered 404' } as const;
+    expect(unchangedWhen(transient, true)).toEqual(transient);
+    expect(unchangedWhen(permanent, true)).toEqual(permanent);
+    // A repeat after a lost answer that also changed nothing now: both said.
+    expect(unchangedWhen({ outcome: 'done', alreadyDone: true }, true)).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+      unchanged: true,
+    });
   });
 });

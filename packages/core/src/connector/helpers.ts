@@ -183,6 +183,24 @@ export function commandOutcome(what: string, res: VendorResponse, said?: string)
 }
 
 /**
+ * `result` marked `unchanged` when it is `done` and `unchanged` holds; any other outcome as it is.
+ * For a write whose target was already in the requested state before the call (what the hub knows
+ * of it, `ctx.current`, or a read says so): the vendor changes nothing and notifies nothing, and the
+ * hub takes no echo for the command (see `CommandResult`). Decide before the call: the answer
+ * shows the state after it.
+ *
+ * @example
+ * ```ts
+ * const already = ctx.current?.status === 'arrived'; // the known state, before the call
+ * const res = await ctx.http.request({ method: 'POST', url: `${booking}/presence/patient` });
+ * return unchangedWhen(commandOutcome('Docplanner presence', res), already); // { outcome: 'done', unchanged: true, vendor }
+ * ```
+ */
+export function unchangedWhen(result: CommandResult, unchanged: boolean): CommandResult {
+  return unchanged && result.outcome === 'done' ? { ...result, unchanged: true } : result;
+}
+
+/**
  * A command's outcome from the answer to a write whose answer must carry JSON naming what it made
  * (a booking's id), the rule every connector's `appointment.book` follows: as
  * {@link commandOutcome}, except that a 2xx is `done` only when its body is a JSON object in which

@@ -14,6 +14,7 @@ export {
   parseRetryAfter,
   provesNotCarriedOut,
   timingSafeEqualString,
+  unchangedWhen,
 } from './helpers.ts';
 export {
   type KeysetItem,

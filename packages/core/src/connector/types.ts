@@ -644,6 +644,15 @@ export interface VendorAnswer {
  * - `done`: the vendor did it, or says it was already so (`alreadyDone`: a repeated call after a
  *   crash). `vendorIds`: new vendor ids of the target (a Docplanner move's new booking id, a new
  *   booking's id), aliased by the hub to the target's hub id (a new hub id for `appointment.book`).
+ *   `unchanged`: done, and this command changed nothing at the vendor, so no notification of it
+ *   will come (the target was already in the requested state before the call: an arrival marked
+ *   on an appointment the hub knows as arrived). The hub then takes no echo for the command
+ *   (docs/events.md, "Echoes of commands"); matched by type alone, such a command took the next
+ *   notification of its type within the echo window, staff's own change, which a system skipping
+ *   its echoes then lost. Not `alreadyDone`, which a repeat after a lost answer also says while
+ *   the first call's notification may still come. Say it only when sure: a wrong `unchanged`
+ *   leaves the echo unmarked (the sender sees its own change once more), a missing one lets the
+ *   command take someone else's change.
  * - `transient`: try again later (5xx, 429, timeout); `retryAfterMs` is honoured when given, and
  *   is read as the vendor's "do not call me before then": the worker process starts none of the
  *   instance's other commands until it passes (cut to `commands.maxRetryAfter`). A wait of this
@@ -656,7 +665,13 @@ export interface VendorAnswer {
  * ```
  */
 export type CommandResult =
-  | { outcome: 'done'; vendorIds?: string[]; alreadyDone?: boolean; vendor?: VendorAnswer }
+  | {
+      outcome: 'done';
+      vendorIds?: string[];
+      alreadyDone?: boolean;
+      unchanged?: boolean;
+      vendor?: VendorAnswer;
+    }
   | { outcome: 'transient'; message: string; retryAfterMs?: number; vendor?: VendorAnswer }
   | { outcome: 'permanent'; message: string; vendor?: VendorAnswer };
 

@@ -209,13 +209,14 @@ export interface CommandSucceededData {
    */
   idempotencyKey?: string;
   /**
-   * What the vendor answered that matters: `appointmentId` (the hub id, for a booking), `slotId` (the hub id, for a calendar block made by `slot.block`), `vendorIds` (new vendor ids aliased to the target), `alreadyDone` (the vendor said it was already in the requested state).
+   * What the vendor answered that matters: `appointmentId` (the hub id, for a booking), `slotId` (the hub id, for a calendar block made by `slot.block`), `vendorIds` (new vendor ids aliased to the target), `alreadyDone` (the vendor said it was already in the requested state: a repeat after a lost answer, whose first call's notification may still come), `unchanged` (the target was already in the requested state before the call: nothing changed at the vendor, no notification of this command will come, and none is marked with its `causedBy`).
    */
   result: {
     appointmentId?: string;
     slotId?: string;
     vendorIds?: string[];
     alreadyDone?: boolean;
+    unchanged?: boolean;
   };
 }
 

@@ -1342,7 +1342,7 @@ describe('Clockwise.MD commands through a started hub', () => {
     });
   }
 
-  it('an update whose answer was lost (502 after Clockwise.MD wrote it): succeeded, the same fields written again, the webhook its echo', async () => {
+  it('an update whose answer was lost (502 after Clockwise.MD wrote it): succeeded, the same fields written again, the webhook not marked (a custom-field update takes no echo)', async () => {
     await withEchoes(async () => {
       const { subject, id } = await cwAppointment();
       cwSim.writes.loseAnswers(1, 502);
@@ -1354,7 +1354,9 @@ describe('Clockwise.MD commands through a started hub', () => {
       expect(await outcomeOf(sent.json.id, 1)).toMatchObject({ status: 'succeeded' });
       expect(writesTo(`/v1/appointments/${id}/update`)).toEqual(['502 200', '200']);
       const echo = await subscriber.waitFor((r) => r.type === 'appointment.updated' && r.subject === subject);
-      expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+      // Clockwise.MD's demographics_update cannot tell the write from staff's change of the
+      // patient: not marked (unchanged-echoes.int.test.ts).
+      expect(causedBy(echo)).toBeUndefined();
     });
   });
 

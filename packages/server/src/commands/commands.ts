@@ -548,11 +548,16 @@ const MOVES: ReadonlySet<string> = new Set<CommandType>(['appointment.reschedule
  * command, and what a draft does not say (no `changes`, or none named), cannot rule it out.
  *
  * A command done without a change notifies nothing: a block moved to its own times (Docplanner
- * refuses it "Same Date Range"), notes written as they already were (Cliniko saves nothing), a
- * note or custom field a vendor never notifies (BookingBug, Clockwise.MD). Matched by type alone it
- * took the next notification of its type within the window as its echo: the next move's, each later
- * move's echo then going to the move before it, or a practitioner changed at the front desk, which
- * a CRM skipping its echoes would have lost (a commands audit).
+ * refuses it "Same Date Range"), notes written as they already were (Cliniko saves nothing), an
+ * arrival marked on an appointment already arrived, a note or custom field a vendor never notifies
+ * (BookingBug, Clockwise.MD). Matched by type alone it took the next notification of its type
+ * within the window as its echo: the next move's, each later move's echo then going to the move
+ * before it, or a practitioner changed at the front desk, which a CRM skipping its echoes would
+ * have lost (a commands audit). What the draft says ties it here; where it cannot (a presence mark's
+ * notification says only "arrived"), the connector says the command changed nothing
+ * (`CommandResult.unchanged`: the target already so before the call) and the command takes no
+ * echo at all ({@link q.recentSuccesses}). The connector, not the hub, decides it: it knows whether
+ * its vendor notifies a write that changes nothing, and which read or known field shows the state.
  *
  * @example
  * ```ts
@@ -560,15 +565,23 @@ const MOVES: ReadonlySet<string> = new Set<CommandType>(['appointment.reschedule
  *   { type: 'slot.block_moved', data: { start: '2026-05-14T11:00:00+02:00', … }, … }); // false
  * fitsCommand({ type: 'appointment.update', data: { comment: 'x' } },
  *   { type: 'appointment.updated', data: { changes: ['practitioner'], … }, … }); // false
+ * fitsCommand({ type: 'appointment.update', data: { customFields: { '104': 'x' } } },
+ *   { type: 'appointment.updated', data: { changes: ['patient'], … }, … }); // false
  * ```
  */
-function fitsCommand(command: Pick<q.EchoCandidate, 'type' | 'data'>, draft: EventDraft): boolean {
+export function fitsCommand(command: Pick<q.EchoCandidate, 'type' | 'data'>, draft: EventDraft): boolean {
   if (command.type === 'appointment.update') {
     const changes = draft.data.changes;
-    // None named (a version stored before Cliniko kept them): it cannot tell. Custom fields are
-    // told as the vendor sees them (Clockwise.MD's come back as a demographics_update, `patient`).
-    if (!Array.isArray(changes) || changes.length === 0 || 'customFields' in command.data) return true;
-    return changes.includes('comment');
+    // None named (a version stored before Cliniko kept them): it cannot tell.
+    if (!Array.isArray(changes) || changes.length === 0) return true;
+    // Each field the update wrote, by the name `changes` gives it. Custom fields: no shipped
+    // connector names them (Clockwise.MD's webhook says only `demographics_update`, `patient`,
+    // whatever changed, and its read's `extra_fields[]` are not tied to the write's field ids), so
+    // such an update takes no echo rather than a front-desk change of the patient's details.
+    const wrote = Object.keys(command.data).filter(
+      (field) => field === 'comment' || field === 'customFields',
+    );
+    return wrote.some((field) => changes.includes(field));
   }
   if (!MOVES.has(command.type)) return true;
   return ['start', 'end'].every((field) => {
@@ -1120,6 +1133,8 @@ export function createCommands(options: CommandsOptions = {}) {
         // `appointmentId` for a booking, `slotId` for a block (command.succeeded's schema).
         if (row.subject === null && subject !== null) resultJson[`${entity}Id`] = hubId!;
         if (result.alreadyDone) resultJson.alreadyDone = true;
+        // Shown (the sender knows no echo will come) and read by `recentSuccesses`: no echo taken.
+        if (result.unchanged) resultJson.unchanged = true;
         done = await q.finishCommand(trx, row.id, row, {
           status: 'succeeded',
           subject,

@@ -139,7 +139,7 @@ const commandProperties = {
   result: {
     type: ['object', 'null'],
     description:
-      'Set once succeeded: `appointmentId` (an `appointment.book`), `slotId` (a `slot.block`), `vendorIds`, `alreadyDone`, as in `command.succeeded`.',
+      'Set once succeeded: `appointmentId` (an `appointment.book`), `slotId` (a `slot.block`), `vendorIds`, `alreadyDone`, `unchanged` (no echo will come), as in `command.succeeded`.',
     properties: resultProperties,
     additionalProperties: true,
   },

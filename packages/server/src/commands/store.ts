@@ -457,7 +457,9 @@ export interface EchoCandidate {
 
 /**
  * Commands on these entities that succeeded since `since` (echo candidates), oldest first: of two
- * changes made through the hub, the first echo belongs to the first.
+ * changes made through the hub, the first echo belongs to the first. Not those done without a
+ * change (`result.unchanged`, the connector's `CommandResult.unchanged`): the vendor notifies
+ * nothing of them, and the next notification of their type is someone else's change.
  */
 export async function recentSuccesses(
   db: Executor,
@@ -469,6 +471,7 @@ export async function recentSuccesses(
     select id, type, subject, data, vendor_ids, result->'echo' as echo from switchyard.commands
     where status = 'succeeded' and instance_id = ${instanceId} and subject = any(${[...subjects]}::text[])
       and completed_at >= ${since.toISOString()}::timestamptz
+      and not coalesce(result @> '{"unchanged": true}'::jsonb, false)
     order by completed_at, seq`.execute(db);
   return r.rows;
 }

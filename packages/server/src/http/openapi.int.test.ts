@@ -93,6 +93,7 @@ it('GET /v1/openapi.json of a started hub is valid for @readme/openapi-parser, w
       'slotId',
       'vendorIds',
       'alreadyDone',
+      'unchanged',
     ]);
   } finally {
     await hub.stop();

@@ -1,0 +1,282 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} references on purpose.
+/**
+ * A command done without a change takes no echo, through a started hub process and the vendor
+ * simulators over real HTTP. A presence mark on an appointment the hub already knows in that status
+ * changes nothing at Docplanner, which then notifies nothing of it: the command succeeds
+ * `unchanged`, and the next notification of its type within the echo window (staff marking the
+ * patient again) is delivered without `causedBy`. Before, the no-op command took it as its echo, and
+ * a CRM skipping its own echoes lost the staff's change. A mark that changes the status still takes
+ * its echo. A Clockwise.MD custom-field update takes none: its webhook says only
+ * `demographics_update`, whatever changed (docs/events.md, "Echoes of commands").
+ */
+import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
+import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
+import type { JsonObject } from '@switchyard/core';
+import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliIO } from '../cli/command.ts';
+import { parseConfig } from '../config/load.ts';
+import { shippedConnectors } from '../connectors.ts';
+import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+
+const db = useTestDatabase();
+const ADMIN = 'unchanged-echoes-admin-token-0123';
+const PUSH_KEY = 'dp-unchanged-push-key-0123';
+const CW_HOOK_KEY = 'cw-unchanged-hook-key-0123456';
+const CW_API_KEY = 'cw-unchanged-api-key-abcdef';
+const SIGNING = `whsec_${Buffer.from('unchanged-echoes-signing-secret!').toString('base64')}`;
+const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
+
+let sim: DocplannerSimulator;
+let cwSim: ClockwiseSimulator;
+let subscriber: RecordingSubscriber;
+let hub: HubProcess;
+
+const io = {
+  stdout: { write: () => true },
+  stderr: { write: () => true },
+  cwd: process.cwd(),
+} as unknown as CliIO;
+
+function configText(): string {
+  return [
+    'version: 1',
+    'server:',
+    '  host: 127.0.0.1',
+    '  port: 0',
+    '  adminToken: ${env:T_ADMIN}',
+    'database:',
+    '  url: ${env:T_DB}',
+    'secretKey: t-unchanged-echoes-secret-012345',
+    'instances:',
+    '  - id: dp',
+    '    connector: docplanner',
+    '    mode: push',
+    '    settings:',
+    `      apiBaseUrl: ${sim.url}`,
+    '      clientId: sim-client',
+    '      clientSecret: sim-secret',
+    '      releaseIntervalMinutes: 0',
+    '      pushAuth:',
+    '        headerName: x-api-key',
+    '        apiKey: ${env:T_PUSH}',
+    '  - id: cw',
+    '    connector: clockwisemd',
+    '    mode: push',
+    '    settings:',
+    `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
+    `      apiKey: ${CW_API_KEY}`,
+    `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
+    'subscriptions:',
+    '  - id: crm',
+    '    kind: webhook',
+    `    url: ${subscriber.url}`,
+    '    events: ["appointment.*", "command.*"]',
+    '    secrets: ["${env:T_SIGNING}"]',
+    '    allowPrivateAddresses: true',
+    '    retry: { schedule: ["0s", "1s"] }',
+    '',
+  ].join('\n');
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${hub.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ADMIN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
+}
+
+async function finished(id: string) {
+  const until = Date.now() + 15_000;
+  for (;;) {
+    const c = (await api('GET', `/v1/commands/${id}`)).json;
+    if (c.status === 'succeeded' || c.status === 'failed') return c;
+    if (Date.now() > until) throw new Error(`command ${id} did not finish`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const causedBy = (r: { json?: unknown }) => (r.json as { data: { causedBy?: unknown } }).data.causedBy;
+
+/** Docplanner's time format: seconds and an offset. */
+const dpTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+
+let nextBooking = 8_100_000;
+let clock = Date.now();
+/** A notification time later than any before it (Docplanner's `created_at`, by the second). */
+const later = () => {
+  clock += 60_000;
+  return dpTime(clock);
+};
+
+function notification(name: string, booking: JsonObject, extra: JsonObject = {}): JsonObject {
+  return {
+    name,
+    data: {
+      facility: { id: PLACE.facility },
+      doctor: { id: PLACE.doctor },
+      address: { id: PLACE.address },
+      visit_booking: booking,
+      ...extra,
+    },
+    created_at: later(),
+  };
+}
+
+/** A booking Docplanner notified (`slot-booked`), once delivered: its subject and the booking. */
+async function booked(): Promise<{ subject: string; booking: JsonObject }> {
+  const booking: JsonObject = {
+    id: String(nextBooking++),
+    status: 'booked',
+    start_at: '2026-03-10T11:30:00+01:00',
+    end_at: '2026-03-10T12:00:00+01:00',
+    duration: 30,
+    booked_by: 'user',
+    canceled_by: '',
+    booked_at: '2026-03-08T18:04:11+01:00',
+    address_service: { id: '4455661', name: 'Konsultacja' },
+    patient: { name: 'Anna', surname: 'Kowalska', phone: '+48500100200' },
+  };
+  await sim.push(notification('slot-booked', booking), { hookUrl: `${hub.url}/hooks/dp` });
+  const created = await subscriber.waitFor(
+    (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${booking.id}"`),
+  );
+  return { subject: created.subject!, booking };
+}
+
+/** Staff marking presence at Docplanner: its `presence-marked`, once delivered as `type`. */
+async function staffMarks(
+  subject: string,
+  booking: JsonObject,
+  presence: 'PRESENT' | 'ABSENT',
+  seen: Set<unknown>,
+) {
+  await sim.push(notification('presence-marked', booking, { presence }), { hookUrl: `${hub.url}/hooks/dp` });
+  const type = presence === 'PRESENT' ? 'appointment.arrived' : 'appointment.no_show';
+  const event = await subscriber.waitFor((r) => r.type === type && r.subject === subject && !seen.has(r));
+  seen.add(event);
+  return event;
+}
+
+beforeAll(async () => {
+  subscriber = await startRecordingSubscriber({ secrets: SIGNING });
+  sim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
+  await sim.start();
+  cwSim = new ClockwiseSimulator({ key: CW_HOOK_KEY, keyPlacement: 'header', apiKey: CW_API_KEY });
+  await cwSim.start();
+  const loaded = parseConfig(configText(), {
+    file: 'unchanged-echoes.yaml',
+    connectors: shippedConnectors,
+    env: { T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: PUSH_KEY, T_SIGNING: SIGNING },
+  });
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  hub = await startHubProcess(loaded.config, {
+    io,
+    logger: pino({ level: 'silent' }),
+    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
+    commands: { retryScheduleMs: [100], retryJitter: 0, sweepIntervalMs: 200, retentionCron: false },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await hub?.stop();
+  await sim?.close();
+  await cwSim?.close();
+  await subscriber?.close();
+});
+
+describe('a Docplanner presence mark done without a change takes no echo', () => {
+  for (const [type, presence, eventType] of [
+    ['appointment.mark_arrived', 'PRESENT', 'appointment.arrived'],
+    ['appointment.mark_no_show', 'ABSENT', 'appointment.no_show'],
+  ] as const) {
+    it(`${type} on an appointment already so: unchanged, and staff's next ${eventType} within the window is not marked`, async () => {
+      const { subject, booking } = await booked();
+      const seen = new Set<unknown>();
+      await staffMarks(subject, booking, presence, seen);
+      // Docplanner notifies nothing of a mark that changes nothing (no echo pushed for it here).
+      sim.writes.hookUrl = undefined;
+      const sent = await api('POST', '/v1/commands', { type, subject, data: {} });
+      expect(sent.status).toBe(202);
+      const done = await finished(sent.json.id);
+      expect(done).toMatchObject({ status: 'succeeded', result: { unchanged: true } });
+      expect(
+        sim.writes.log.filter((w) => w.path.endsWith(`/bookings/${booking.id}/presence/patient`)),
+      ).toHaveLength(1);
+      const outcome = await subscriber.waitFor(
+        (r) => r.type === 'command.succeeded' && r.subject === `command/${sent.json.id}`,
+      );
+      expect((outcome.json as { data: { result: unknown } }).data.result).toMatchObject({ unchanged: true });
+      // Staff mark it again (after undoing it at the desk, say), within the echo window: their
+      // change. Before the fix the no-op command took it as its echo (causedBy).
+      const staff = await staffMarks(subject, booking, presence, seen);
+      expect(causedBy(staff)).toBeUndefined();
+    });
+
+    it(`${type} that changes the status still takes its echo, and only that one`, async () => {
+      sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+      try {
+        const { subject, booking } = await booked();
+        const sent = await api('POST', '/v1/commands', { type, subject, data: {} });
+        const done = await finished(sent.json.id);
+        expect(done.status).toBe('succeeded');
+        expect(done.result.unchanged).toBeUndefined();
+        const echo = await subscriber.waitFor((r) => r.type === eventType && r.subject === subject);
+        expect(causedBy(echo)).toEqual({ commandId: sent.json.id });
+        const staff = await staffMarks(subject, booking, presence, new Set([echo]));
+        expect(causedBy(staff)).toBeUndefined();
+      } finally {
+        sim.writes.hookUrl = undefined;
+      }
+    });
+  }
+});
+
+describe('a Clockwise.MD custom-field update', () => {
+  it("takes no echo: its webhook (demographics_update, `patient`) cannot tell the write from staff's change", async () => {
+    const id = 91_000;
+    cwSim.setAppointment({ id, first_name: 'Maria', last_name: 'Lopez', extra_fields: [] });
+    await cwSim.push({ appointment_id: id, event_type: 'create' }, { hookUrl: `${hub.url}/hooks/cw` });
+    const created = await subscriber.waitFor(
+      (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${id}"`),
+    );
+    const subject = created.subject!;
+    // Clockwise.MD's simulator notifies the write; whether the vendor does is not documented.
+    cwSim.writes.hookUrl = `${hub.url}/hooks/cw`;
+    try {
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.update',
+        subject,
+        data: { customFields: { '104': 'verified' } },
+      });
+      expect(await finished(sent.json.id)).toMatchObject({ status: 'succeeded' });
+      const first = await subscriber.waitFor(
+        (r) => r.type === 'appointment.updated' && r.subject === subject,
+      );
+      // Staff correct the patient's name at the front desk within the window: the same webhook
+      // (a second later: within one, the hub takes it for a redelivery of the first).
+      await new Promise((r) => setTimeout(r, 1100));
+      cwSim.setAppointment({ id, first_name: 'María', last_name: 'Lopez', extra_fields: [] });
+      await cwSim.push(
+        { appointment_id: id, event_type: 'demographics_update' },
+        { hookUrl: `${hub.url}/hooks/cw` },
+      );
+      const staff = await subscriber.waitFor(
+        (r) => r.type === 'appointment.updated' && r.subject === subject && r !== first,
+      );
+      // Before, the first demographics_update in the window was the update's echo, whichever it
+      // was: with no webhook for the write, staff's correction was marked and a CRM lost it.
+      expect([causedBy(first), causedBy(staff)]).toEqual([undefined, undefined]);
+    } finally {
+      cwSim.writes.hookUrl = undefined;
+    }
+  });
+});
