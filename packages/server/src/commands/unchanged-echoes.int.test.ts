@@ -6,9 +6,10 @@
  * `unchanged`, and the next notification of its type within the echo window (staff marking the
  * patient again) is delivered without `causedBy`. Before, the no-op command took it as its echo, and
  * a CRM skipping its own echoes lost the staff's change. A mark that changes the status still takes
- * its echo. A Clockwise.MD custom-field update takes none: its webhook says only
+ * its echo. The same for a BookingBug check-in status the hub knows already (JRNI's data webhooks). A Clockwise.MD custom-field update takes none: its webhook says only
  * `demographics_update`, whatever changed (docs/events.md, "Echoes of commands").
  */
+import { BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator';
 import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import type { JsonObject } from '@switchyard/core';
@@ -18,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../cli/command.ts';
 import { parseConfig } from '../config/load.ts';
 import { shippedConnectors } from '../connectors.ts';
+import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
 
 const db = useTestDatabase();
@@ -25,11 +27,13 @@ const ADMIN = 'unchanged-echoes-admin-token-0123';
 const PUSH_KEY = 'dp-unchanged-push-key-0123';
 const CW_HOOK_KEY = 'cw-unchanged-hook-key-0123456';
 const CW_API_KEY = 'cw-unchanged-api-key-abcdef';
+const BB_TOKEN = 'jrni-unchanged-basic-token-0123';
 const SIGNING = `whsec_${Buffer.from('unchanged-echoes-signing-secret!').toString('base64')}`;
 const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 
 let sim: DocplannerSimulator;
 let cwSim: ClockwiseSimulator;
+let bbSim: BookingBugSimulator;
 let subscriber: RecordingSubscriber;
 let hub: HubProcess;
 
@@ -68,6 +72,17 @@ function configText(): string {
     `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
     `      apiKey: ${CW_API_KEY}`,
     `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
+    '  - id: bb',
+    '    connector: bookingbug',
+    '    mode: push',
+    '    settings:',
+    `      basicToken: ${BB_TOKEN}`,
+    '      adminApi:',
+    `        baseUrl: ${bbSim.url}`,
+    '        appId: sim-app-id',
+    '        appKey: sim-app-key',
+    '        email: admin@clinic.example',
+    '        password: sim-admin-password',
     'subscriptions:',
     '  - id: crm',
     '    kind: webhook',
@@ -172,6 +187,8 @@ beforeAll(async () => {
   await sim.start();
   cwSim = new ClockwiseSimulator({ key: CW_HOOK_KEY, keyPlacement: 'header', apiKey: CW_API_KEY });
   await cwSim.start();
+  bbSim = new BookingBugSimulator({ auth: { kind: 'basic-token', token: BB_TOKEN } });
+  await bbSim.start();
   const loaded = parseConfig(configText(), {
     file: 'unchanged-echoes.yaml',
     connectors: shippedConnectors,
@@ -190,6 +207,7 @@ afterAll(async () => {
   await hub?.stop();
   await sim?.close();
   await cwSim?.close();
+  await bbSim?.close();
   await subscriber?.close();
 });
 
@@ -278,5 +296,48 @@ describe('a Clockwise.MD custom-field update', () => {
     } finally {
       cwSim.writes.hookUrl = undefined;
     }
+  });
+});
+
+describe('a BookingBug check-in status set without a change takes no echo', () => {
+  let triggerTime = Date.parse('2026-03-01T09:00:00Z');
+  /** JRNI's data webhook of booking `id` (its sample, re-numbered) with this check-in status. */
+  async function jrni(id: number, trigger: 'create' | 'modify', checkInStatus: string) {
+    const webhook = fixture('bookingbug', 'jrni-data-create.json');
+    const appointment = webhook.appointment as JsonObject;
+    appointment.bookingId = id;
+    appointment.checkInStatus = checkInStatus;
+    webhook.triggerName = trigger;
+    triggerTime += 60_000;
+    webhook.triggerTime = new Date(triggerTime).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await bbSim.push(webhook, { bookingUrl: `${hub.url}/hooks/bb` });
+  }
+  const bbEvent = (id: number, type: string, seen: Set<unknown>) =>
+    subscriber.waitFor(
+      (r) =>
+        r.type === type &&
+        (r.json as { source?: string } | undefined)?.source === 'bb' &&
+        r.text.includes(`"${id}"`) &&
+        !seen.has(r),
+    );
+
+  it('mark_arrived on a booking already checked in: unchanged; staff checking it in again is not marked', async () => {
+    const id = 7_401;
+    const seen = new Set<unknown>();
+    await jrni(id, 'create', '');
+    seen.add(await bbEvent(id, 'appointment.created', seen));
+    await jrni(id, 'modify', 'Checked in');
+    const arrived = await bbEvent(id, 'appointment.arrived', seen);
+    seen.add(arrived);
+    const subject = arrived.subject!;
+    const sent = await api('POST', '/v1/commands', { type: 'appointment.mark_arrived', subject, data: {} });
+    expect(await finished(sent.json.id)).toMatchObject({ status: 'succeeded', result: { unchanged: true } });
+    // Staff clear the check-in at the desk, then check the patient in again, within the window.
+    await jrni(id, 'modify', '');
+    seen.add(await bbEvent(id, 'appointment.status_reverted', seen));
+    await jrni(id, 'modify', 'Checked in');
+    const again = await bbEvent(id, 'appointment.arrived', seen);
+    // Before the fix the no-op command took it as its echo.
+    expect(causedBy(again)).toBeUndefined();
   });
 });
