@@ -1,6 +1,12 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthFailureLimiter, authTargetOf, installAuthRateLimit, limitKey } from './auth-rate-limit.ts';
+import {
+  AuthFailureLimiter,
+  authTargetOf,
+  checkedWhileLimited,
+  installAuthRateLimit,
+  limitKey,
+} from './auth-rate-limit.ts';
 
 let clock = 1_000_000;
 const now = () => clock;
@@ -94,28 +100,51 @@ describe('installAuthRateLimit', () => {
       ...(isHook(url) ? { payload: '{}' } : {}),
     });
 
-  it('answers 429 problem+json with Retry-After after repeated failures, before any credential check', async () => {
+  it('answers 429 problem+json with Retry-After after repeated failures: on the admin API before any credential check', async () => {
     await build();
     for (let i = 0; i < 3; i++)
-      expect((await hit('/hooks/shop', '198.51.100.7', 'bad')).statusCode).toBe(401);
-    // Even the right key is refused now: the limited address gets no more answers to learn from.
-    const limited = await hit('/hooks/shop', '198.51.100.7', 'good');
+      expect((await hit('/v1/subscriptions', '198.51.100.7', 'wrong')).statusCode).toBe(401);
+    // Even the right token is refused now: the limited address gets no more answers to learn from.
+    const limited = await hit('/v1/subscriptions', '198.51.100.7', 'admin');
     expect(limited.statusCode).toBe(429);
     expect(limited.headers['content-type']).toContain('application/problem+json');
     expect(limited.headers['retry-after']).toBe('60');
     expect(limited.json()).toMatchObject({
       status: 429,
       code: 'SY_HTTP_TOO_MANY_AUTH_FAILURES',
-      instance: '/hooks/shop',
+      instance: '/v1/subscriptions',
     });
-    // Failures count per target: another instance and the admin API still answer that address.
+    // Failures count per target: the instances still answer that address.
     expect((await hit('/hooks/other', '198.51.100.7', 'good')).statusCode).toBe(202);
-    expect((await hit('/v1/subscriptions', '198.51.100.7', 'admin')).statusCode).toBe(202);
     // Other addresses and unprotected paths are not affected.
-    expect((await hit('/hooks/shop', '198.51.100.8', 'good')).statusCode).toBe(202);
+    expect((await hit('/v1/subscriptions', '198.51.100.8', 'admin')).statusCode).toBe(202);
     expect((await hit('/healthz', '198.51.100.7')).statusCode).toBe(200);
     clock += 60_001;
-    expect((await hit('/hooks/shop', '198.51.100.7', 'good')).statusCode).toBe(202);
+    expect((await hit('/v1/subscriptions', '198.51.100.7', 'admin')).statusCode).toBe(202);
+  });
+
+  it('serves the right vendor key from an address limited on that instance (a shared egress), and keeps answering guesses 429', async () => {
+    const limiter = await build();
+    const ip = '198.51.100.7';
+    for (let i = 0; i < 3; i++) expect((await hit('/hooks/shop', ip, `bad-${i}`)).statusCode).toBe(401);
+    // The vendor's other webhooks, from the same fleet address, with the right key: served.
+    expect((await hit('/hooks/shop', ip, 'good')).statusCode).toBe(202);
+    expect((await hit('/hooks/shop/x', ip, 'good')).statusCode).toBe(202);
+    // Every further guess is refused 429 problem+json with Retry-After, never a plain 401, and counts.
+    clock += 30_000;
+    for (let i = 0; i < 5; i++) {
+      const guess = await hit('/hooks/shop', ip, `guess-${i}`);
+      expect(guess.statusCode).toBe(429);
+      expect(guess.headers['content-type']).toContain('application/problem+json');
+      // Until the oldest of the last 3 failures leaves the window: 30 s, then 60 s once the guesses fill it.
+      expect(guess.headers['retry-after']).toBe(i < 2 ? '30' : '60');
+      expect(guess.json()).toMatchObject({ status: 429, code: 'SY_HTTP_TOO_MANY_AUTH_FAILURES' });
+    }
+    // The guesses keep the address limited: once the first failures age out, the later ones remain.
+    clock += 30_001;
+    expect(limiter.check(limitKey(ip, 'instance:shop'), ip).limited).toBe(true);
+    expect((await hit('/hooks/shop', ip, 'another-guess')).statusCode).toBe(429);
+    expect((await hit('/hooks/shop', ip, 'good')).statusCode).toBe(202);
   });
 
   it('never counts successes, and counts admin failures for the admin API only', async () => {
@@ -126,6 +155,7 @@ describe('installAuthRateLimit', () => {
     for (let i = 0; i < 2; i++) await hit('/v1/subscriptions', '203.0.113.1', 'wrong');
     await hit('/hooks/shop', '203.0.113.1');
     expect((await hit('/hooks/shop', '203.0.113.1', 'good')).statusCode).toBe(202);
+    expect(limiter.size).toBe(2);
     await hit('/v1/subscriptions', '203.0.113.1', 'wrong');
     expect((await hit('/v1/subscriptions', '203.0.113.1', 'admin')).statusCode).toBe(429);
   });
@@ -152,11 +182,17 @@ describe('installAuthRateLimit', () => {
     expect(route(undefined)).toBeUndefined();
   });
 
+  it('checks while limited the credentials no request rate can guess, not the admin token', () => {
+    for (const target of ['instance:quable-main', 'feed:crm', 'command'])
+      expect(checkedWhileLimited(target)).toBe(true);
+    for (const target of ['admin', 'fhir']) expect(checkedWhileLimited(target)).toBe(false);
+  });
+
   it('counts a percent-encoded path against the target of the route it reaches', async () => {
     await build();
     for (const url of ['/%68ooks/shop', '/hooks/sh%6Fp', '/%68ooks/sh%6Fp/x'])
       expect((await hit(url, '198.51.100.9', 'bad')).statusCode).toBe(401);
-    expect((await hit('/hooks/shop', '198.51.100.9', 'good')).statusCode).toBe(429);
+    expect((await hit('/hooks/shop', '198.51.100.9', 'bad')).statusCode).toBe(429);
     for (let i = 0; i < 3; i++)
       expect((await hit('/%761/subscriptions', '198.51.100.9', 'wrong')).statusCode).toBe(401);
     expect((await hit('/v1/subscriptions', '198.51.100.9', 'admin')).statusCode).toBe(429);

@@ -1,13 +1,26 @@
 /**
  * Brute-force brake for credentials: after too many refused authentications from one client
  * address against one target (a connector instance's hooks, the admin API with the dashboard
- * sign-in, one subscription's pull feed, the command credentials, the FHIR endpoint), that address
- * gets `429` from that target until its failures age out of the window. Counting per (address,
- * target) keeps one misbehaving client — a vendor with a stale key, a subscriber with a stale feed
- * secret or command credential, or every client behind a proxy not listed in `trustedProxies` —
- * from locking the same address out of the other instances and the admin API. Inbound vendor keys
- * and the admin token are compared in constant time, so timing tells an attacker nothing; this
- * bounds how many guesses they get at all.
+ * sign-in, one subscription's pull feed, the command credentials, the FHIR endpoint), further
+ * wrong credentials from that address get `429` from that target until its failures age out of the
+ * window. Counting per (address, target) keeps one misbehaving client — a vendor with a stale key, a
+ * subscriber with a stale feed secret or command credential, or every client behind a proxy not
+ * listed in `trustedProxies` — from locking the same address out of the other instances and the
+ * admin API. Inbound vendor keys and the admin token are compared in constant time, so timing tells
+ * an attacker nothing; this bounds how many guesses they get at all.
+ *
+ * What a limited address still gets depends on who chose the target's credential
+ * ({@link checkedWhileLimited}). The hub's own credentials (a feed secret, a `sycmd_` credential:
+ * 256 random bits) and a vendor push's key (long and random, and shared by a whole webhook fleet
+ * whose other customers, or a stale second webhook, send from the same egress addresses) are still
+ * checked: the right one is served, a wrong one gets `429` and counts. Refusing the right one too
+ * would let one misconfigured or hostile client behind a shared NAT or vendor fleet stop every
+ * other (Quable disables a webhook after 3 failed deliveries). Checking it tells a guesser which
+ * guess was right — an oracle that is worthless against 2^256 secrets and costs 2^95 requests
+ * against a 16-character random key; what the limit then buys there is the 429 that tells a
+ * misconfigured client why. The admin token (and so the dashboard sign-in and the FHIR endpoint,
+ * which take it) is chosen by the operator, guards everything, and has few legitimate clients: a
+ * limited address is refused before any credential is looked at, so it gets nothing to learn from.
  *
  * The target is chosen from the route the router matched, never from the raw request target: the
  * router decodes percent-escapes and accepts absolute-form targets (`GET http://host/v1/...`), so
@@ -156,6 +169,12 @@ export interface InstallAuthRateLimitOptions extends AuthRateLimitOptions {
   targetOf?: (request: FastifyRequest) => string | undefined;
   /** Answer statuses that count as a refused authentication. Default 401 and 403. */
   failureStatuses?: readonly number[];
+  /**
+   * Whether a limited address's requests to a target still have their credential checked (the
+   * right one served, a wrong one answered 429) rather than refused unchecked. Default
+   * {@link checkedWhileLimited}.
+   */
+  checkWhileLimited?: (target: string) => boolean;
 }
 
 /** What {@link authTargetOf} decides on: the route the router matched, never the raw request target. */
@@ -226,6 +245,27 @@ export function authTargetOf(route: MatchedRoute): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether a target's credential is still checked for an address over the limit: true for the
+ * targets whose credentials cannot be guessed at any request rate — a connector instance's hooks
+ * (the vendor's push key, at least 16 characters, long and random by the connectors' advice), a
+ * subscription's pull feed (a secret of 256 random bits the hub generated) and the `sycmd_`
+ * command credentials (the hub's, as random) — so that one client with a wrong credential behind
+ * a shared address (a vendor's webhook fleet, a NAT) does not lock out the others there. False for
+ * the admin API, the dashboard sign-in and the FHIR endpoint: the operator's admin token is only
+ * known to be 16 characters long, so a limited address is refused there before the check and gets
+ * no answer to learn from.
+ *
+ * @example
+ * ```ts
+ * checkedWhileLimited('instance:quable-main'); // true: the right Authorization header still gets 202
+ * checkedWhileLimited('admin');                // false: 429 whatever the token
+ * ```
+ */
+export function checkedWhileLimited(target: string): boolean {
+  return target.startsWith('instance:') || target.startsWith('feed:') || target === 'command';
+}
+
 /** The limiter key of a client address and a target (see {@link authTargetOf}). @example `limitKey('203.0.113.9', 'admin')` */
 export function limitKey(address: string, target: string): string {
   return `${target} ${address}`;
@@ -234,10 +274,13 @@ export function limitKey(address: string, target: string): string {
 /**
  * Adds the limiter to a fastify app: an `onRequest` hook answers `429 SY_HTTP_TOO_MANY_AUTH_FAILURES`
  * (problem+json, `Retry-After`) to an address limited on the request's target before any credential
- * is looked at, and an `onResponse` hook records every 401/403 the protected routes answered, for
- * their target only (that of the route the router matched, however the path was encoded). The
- * address is `request.ip`, so it honours the app's `trustProxy` (the client behind a trusted proxy,
- * never a spoofable header otherwise). Successful requests are never
+ * is looked at — unless the target's credentials are checked while limited
+ * ({@link checkedWhileLimited}): then the request goes on to its credential check, and only a
+ * refusal (401/403) is turned into that 429 (`onSend`), so the right credential is still served.
+ * An `onResponse` hook records every 401/403 the protected routes answered (and every refusal
+ * turned into a 429), for their target only (that of the route the router matched, however the
+ * path was encoded). The address is `request.ip`, so it honours the app's `trustProxy` (the client
+ * behind a trusted proxy, never a spoofable header otherwise). Successful requests are never
  * counted. Call it on the root instance **before** the routes are registered, so its hooks run first
  * for every route.
  *
@@ -255,6 +298,15 @@ export function installAuthRateLimit(
   const limiter = new AuthFailureLimiter(options);
   const targetOf = options.targetOf ?? ((request: FastifyRequest) => authTargetOf(matchedRouteOf(request)));
   const failureStatuses = new Set(options.failureStatuses ?? [401, 403]);
+  const checkWhileLimited = options.checkWhileLimited ?? checkedWhileLimited;
+  /** The target of each request let through to its credential check while its address is limited. */
+  const checkedLimited = new WeakMap<FastifyRequest, string>();
+  const tooMany = (request: FastifyRequest, retryAfterSeconds: number) =>
+    problemOf(
+      'SY_HTTP_TOO_MANY_AUTH_FAILURES',
+      `too many failed authentications from this address; retry in ${retryAfterSeconds} s`,
+      pathOf(request),
+    );
   // Callback-style hooks, not async ones: they run on every request, and an async hook costs each
   // request a promise and its microtasks.
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
@@ -262,14 +314,38 @@ export function installAuthRateLimit(
     if (target === undefined) return done();
     const verdict = limiter.check(limitKey(request.ip, target), request.ip);
     if (!verdict.limited) return done();
-    const problem = problemOf(
-      'SY_HTTP_TOO_MANY_AUTH_FAILURES',
-      `too many failed authentications from this address; retry in ${verdict.retryAfterSeconds} s`,
-      pathOf(request),
-    );
+    if (checkWhileLimited(target)) {
+      checkedLimited.set(request, target);
+      return done();
+    }
     // Answered: `done` is not called (nor the reply returned, which fastify would await).
-    sendProblem(reply, problem, { 'retry-after': String(verdict.retryAfterSeconds) });
+    sendProblem(reply, tooMany(request, verdict.retryAfterSeconds), {
+      'retry-after': String(verdict.retryAfterSeconds),
+    });
   });
+  app.addHook(
+    'onSend',
+    (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      payload: unknown,
+      done: (error: null, payload: unknown) => void,
+    ) => {
+      const target = checkedLimited.get(request);
+      if (target === undefined || !failureStatuses.has(reply.statusCode)) return done(null, payload);
+      // The credential was checked and refused: counted as any refusal, answered as limited.
+      limiter.recordFailure(limitKey(request.ip, target), request.ip);
+      checkedLimited.delete(request);
+      const verdict = limiter.check(limitKey(request.ip, target), request.ip);
+      const retryAfterSeconds = verdict.limited ? verdict.retryAfterSeconds : 1;
+      const problem = tooMany(request, retryAfterSeconds);
+      reply
+        .code(problem.status)
+        .header('retry-after', String(retryAfterSeconds))
+        .type('application/problem+json; charset=utf-8');
+      done(null, JSON.stringify(problem));
+    },
+  );
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     if (failureStatuses.has(reply.statusCode)) {
       const target = targetOf(request);
