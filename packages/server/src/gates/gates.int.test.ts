@@ -1,3 +1,4 @@
+import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { docplannerConnector } from '@switchyard/connector-docplanner';
@@ -610,6 +611,90 @@ describe('across processes', () => {
       await other.gates.stop();
       await other.hub.stop();
     }
+  });
+});
+
+/** A hub process with the gates (gate-process.test-support.ts), to kill while it decides a request. */
+async function spawnGateProcess(): Promise<{ child: ChildProcess; base: string; workerId: string }> {
+  const child = fork(new URL('./gate-process.test-support.ts', import.meta.url), [
+    JSON.stringify({ databaseUrl: database.url(), secretKey: SECRET_KEY }),
+  ]);
+  const ready = await new Promise<{ port: number; workerId: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('gate process not ready in 30 s')), 30_000);
+    child.on('message', (m: { type?: string; port?: number; workerId?: string }) => {
+      if (m.type !== 'ready') return;
+      clearTimeout(timer);
+      resolve({ port: m.port!, workerId: m.workerId! });
+    });
+    child.once('exit', (code) => reject(new Error(`gate process exited with ${code} before ready`)));
+  });
+  return { child, base: `http://127.0.0.1:${ready.port}`, workerId: ready.workerId };
+}
+
+describe('a retry after the deciding process died', () => {
+  /**
+   * The vendor's request reaches the gate process, whose approver call hangs; the process is killed
+   * (the vendor's connection breaks); `meanwhile` runs; the vendor sends the same request again to
+   * this process. The approver refuses every later call at once.
+   */
+  async function retryAfterKill(meanwhile: (gateId: string) => Promise<void> = async () => {}) {
+    let calls = 0;
+    const a = await approver('crm', {
+      handler: async () => {
+        if (++calls === 1) await new Promise((r) => setTimeout(r, 60_000));
+        return { status: 409, body: { vendorErrorCode: 14 } };
+      },
+    });
+    const gate = await spawnGateProcess();
+    const exited = new Promise((resolve) => gate.child.once('exit', resolve));
+    const body = slotBooking();
+    const first = fetch(`${gate.base}/hooks/dp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+      body: JSON.stringify(body),
+    }).then(
+      (r) => r.status,
+      () => 'broken',
+    );
+    await a.waitFor(1);
+    const row = await latestGate('dp');
+    expect(row).toMatchObject({ status: 'deciding', decision: null });
+    gate.child.kill('SIGKILL');
+    await exited;
+    expect(await first).toBe('broken');
+    await meanwhile(row.id);
+    const started = Date.now();
+    const retry = await push('dp', body);
+    return { retry, waitedMs: Date.now() - started, row: await gates.get(row.id), approver: a };
+  }
+
+  it('a retry on this host takes up at once a request whose deciding process is gone, and asks the approvers again', async () => {
+    const { retry, waitedMs, row, approver: a } = await retryAfterKill();
+    // Before: the retry waited for a decision nobody was making, 5 s, and answered the default (approve).
+    expect(retry).toMatchObject({ status: 409, body: { error_code: 14 } });
+    expect(waitedMs).toBeLessThan(2500);
+    expect(a.requests).toHaveLength(2);
+    expect(row).toMatchObject({
+      decision: 'refuse',
+      reason: 'refused',
+      decidedBy: 'crm',
+      vendorErrorCode: 14,
+      responseStatus: 409,
+    });
+    expect((await getGateRequest(hub.host.db, row.id))?.claimed_by).toBe(gates.workerId);
+  });
+
+  it('a request claimed on another host is taken up once its deadline has passed undecided', async () => {
+    const { retry, waitedMs, row } = await retryAfterKill(async (id) => {
+      // As a process on another machine leaves it: its liveness cannot be told from here, so the
+      // retry waits until the request's own deadline (the latest its process would decide by).
+      await sql`update switchyard.gate_requests set claimed_by = 'another-host/4242/0badcafe',
+        deadline_at = now() + interval '800 milliseconds' where id = ${id}`.execute(hub.host.db);
+    });
+    expect(retry).toMatchObject({ status: 409, body: { error_code: 14 } });
+    expect(waitedMs).toBeGreaterThanOrEqual(700);
+    expect(waitedMs).toBeLessThan(3500);
+    expect(row).toMatchObject({ decision: 'refuse', reason: 'refused', vendorErrorCode: 14 });
   });
 });
 

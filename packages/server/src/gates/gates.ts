@@ -32,7 +32,7 @@ import { currentTraceparent } from '../telemetry/tracing.ts';
 import { Approvers } from './approvers.ts';
 import { approvalRequest, Decider, toDecision, verdictOf } from './decide.ts';
 import { type GateMetrics, gateMetrics } from './metrics.ts';
-import { fallback, type GatePolicy, resolvePolicy, type Verdict } from './protocol.ts';
+import { fallback, type GatePolicy, recordMargin, resolvePolicy, type Verdict } from './protocol.ts';
 import * as q from './store.ts';
 import { UnmatchedRequests } from './unmatched.ts';
 import { type GateListQuery, type GateRequest, type GateRequestDetail, getGate, listGates } from './views.ts';
@@ -47,6 +47,43 @@ export const GATE_QUEUE = 'switchyard-gate';
 export const GATE_RETENTION_QUEUE = 'switchyard-gate-retention';
 /** How long after an answered gate request a booking may still be matched to it. */
 export const DEFAULT_MATCH_WINDOW_MS = 24 * 3600 * 1000;
+
+/**
+ * How long past a request's deadline a vendor retry waits for the process deciding it (on another
+ * host, whose liveness cannot be told) before taking it up: that process answers its vendor the
+ * default at the deadline and records it then (a write of a few ms), unless it is gone.
+ */
+export const TAKE_UP_GRACE_MS = 250;
+
+/** The worker ids of the gate machineries of this process (created, not stopped: embedders and tests run several). */
+const liveWorkers = new Set<string>();
+
+/**
+ * Whether the process that claimed a gate request (`claimed_by`, a worker id `host/pid/random`) is
+ * known to be gone: one of this host whose pid no longer runs, or one with this process's pid that
+ * is not a gate machinery of this process (an earlier process: a restarted container's pid 1).
+ * Undefined claims and other hosts' processes are not known gone.
+ *
+ * @example
+ * ```ts
+ * deciderGone(`${hostname()}/4999999/0badcafe`); // true: no pid 4999999 runs here
+ * deciderGone('other-host/42/0badcafe');         // false: not ours to tell
+ * ```
+ */
+export function deciderGone(claimedBy: string | null): boolean {
+  if (claimedBy === null) return false;
+  const m = /^(.*)\/(\d+)\/[^/]*$/.exec(claimedBy);
+  if (!m || m[1] !== hostname()) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return !liveWorkers.has(claimedBy);
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
 
 /** Options of {@link createGates}. */
 export interface GatesOptions {
@@ -154,6 +191,7 @@ export function createGates(options: GatesOptions = {}) {
   const abandonAfterMs = options.abandonAfterMs ?? 60_000;
   const sweepIntervalMs = options.sweepIntervalMs ?? 30_000;
   const workerId = `${hostname()}/${process.pid}/${newId().slice(0, 8)}`;
+  liveWorkers.add(workerId);
   const waiters = new Waiters();
   const running = new Set<Promise<unknown>>();
   let state: Attached | undefined;
@@ -259,7 +297,9 @@ export function createGates(options: GatesOptions = {}) {
         // Decided between the read and the wait (its NOTIFY came before anything waited here): it
         // would have waited for its deadline and answered the default, whatever was decided.
         const again = await q.getGateRequest(s.host.db, existing.id);
-        return (again && verdictOf(again)) ?? wait.promise;
+        const decidedMeanwhile = again && verdictOf(again);
+        if (decidedMeanwhile) return decidedMeanwhile;
+        return takeUpWhenAbandoned(s, again ?? existing, wait, local, t0, answerBy);
       }
       if (request.error !== null) {
         row.error = request.error;
@@ -313,6 +353,54 @@ export function createGates(options: GatesOptions = {}) {
       hard.cancel();
       wait?.cancel();
     }
+  }
+
+  /**
+   * A vendor's retry of a request still undecided: waits for its decision (`wait`) while the
+   * process deciding it may still record one, then takes it up — claims it with the retry's
+   * deadline and asks the approvers again (or hands it to a gate job), so the retry gets an answer
+   * from the approvers instead of the default at its deadline. A process of this host that is gone
+   * ({@link deciderGone}) records nothing more: taken up at once. One elsewhere decides (or records
+   * the default) by the request's deadline: taken up {@link TAKE_UP_GRACE_MS} after it, when the
+   * retry still has time for the approvers. Of several retries one takes it up; the others wait.
+   */
+  async function takeUpWhenAbandoned(
+    s: Attached,
+    row: q.GateRequestRow,
+    wait: Wait<Verdict>,
+    local: boolean,
+    t0: number,
+    answerBy: number,
+  ): Promise<Verdict> {
+    const at = deciderGone(row.claimed_by) ? Date.now() : row.deadline_at.getTime() + TAKE_UP_GRACE_MS;
+    if (answerBy - at < recordMargin(row.deadline_ms) + TAKE_UP_GRACE_MS) return wait.promise;
+    const timer = sleepUntil(at);
+    try {
+      const first = await Promise.race([
+        wait.promise.then((v) => ({ v })),
+        timer.promise.then(() => undefined),
+      ]);
+      if (first) return first.v;
+    } finally {
+      timer.cancel();
+    }
+    const taken = await q.takeUpGateRequest(s.host.db, row, local ? workerId : null, new Date(answerBy));
+    if (!taken) {
+      // Decided, or taken up by another retry, since it was read: that decision comes by NOTIFY.
+      const now = await q.getGateRequest(s.host.db, row.id);
+      return (now && verdictOf(now)) ?? wait.promise;
+    }
+    s.logger.warn(
+      { gate: row.id, instance: row.instance_id, abandonedBy: row.claimed_by },
+      'gate request taken up for the vendor retry: the process deciding it stopped',
+    );
+    if (local) return track(s.decider.decide(taken, t0));
+    await queueOf(s).send(
+      GATE_QUEUE,
+      { id: taken.id, traceparent: currentTraceparent() ?? null },
+      { retryLimit: 0, expireInSeconds: 60 },
+    );
+    return wait.promise;
   }
 
   const gateResponder: GateResponder = async (gate) => {
@@ -560,6 +648,7 @@ export function createGates(options: GatesOptions = {}) {
      * the instance's default answer.
      */
     start(host: HubHost): Promise<void> {
+      liveWorkers.add(workerId);
       starting ??= startWith(host);
       return starting;
     },
@@ -568,6 +657,7 @@ export function createGates(options: GatesOptions = {}) {
     async stop(): Promise<void> {
       const s = state;
       state = undefined;
+      liveWorkers.delete(workerId);
       clearInterval(sweepTimer);
       sweepTimer = undefined;
       if (!s) return;

@@ -245,6 +245,36 @@ export async function claimGateRequest(
 }
 
 /**
+ * Takes up an undecided request whose deciding process is gone, for a vendor's retry of it: claimed
+ * by `worker` (or left `pending` for a gate job when `worker` is null) with the retry's deadline.
+ * Only if nobody decided, claimed or took it up since it was read (`claimed_by` and `deadline_at`
+ * as read; a take-up moves the deadline): of several retries one wins. Undefined otherwise.
+ *
+ * @example
+ * ```ts
+ * const row = await takeUpGateRequest(db, stale, workerId, new Date(answerBy));
+ * if (row) await decider.decide(row); // else wait for the decision of whoever has it
+ * ```
+ */
+export async function takeUpGateRequest(
+  db: Executor,
+  stale: Pick<GateRequestRow, 'id' | 'claimed_by' | 'deadline_at'>,
+  worker: string | null,
+  deadlineAt: Date,
+): Promise<GateRequestRow | undefined> {
+  const r = await sql<GateRequestRow>`
+    update switchyard.gate_requests
+    set status = ${worker === null ? 'pending' : 'deciding'}, claimed_by = ${worker},
+      claimed_at = ${worker === null ? null : sql`now()`}::timestamptz, deadline_at = ${deadlineAt}
+    where id = ${stale.id} and decision is null
+      and claimed_by is not distinct from ${stale.claimed_by}::text
+      -- As read into a JS Date: to the millisecond.
+      and date_trunc('milliseconds', deadline_at) = date_trunc('milliseconds', ${stale.deadline_at}::timestamptz)
+    returning *`.execute(db);
+  return r.rows[0];
+}
+
+/**
  * Records the decision unless one is recorded already (the first writer wins: the worker's verdict
  * or the waiting request's deadline). Returns the row as decided, by this call or earlier.
  */

@@ -1,0 +1,22 @@
+import { hostname } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { createGates, deciderGone } from './gates.ts';
+
+describe('deciderGone', () => {
+  it('knows a process of this host gone: its pid runs no more, or it had our pid and is no gate machinery of ours', async () => {
+    // Pids are below 2^22 on Linux: this one runs nowhere.
+    expect(deciderGone(`${hostname()}/4999999/0badcafe`)).toBe(true);
+    expect(deciderGone(`${hostname()}/${process.pid}/0badcafe`)).toBe(true);
+    const stopped = createGates();
+    await stopped.stop();
+    expect(deciderGone(stopped.workerId)).toBe(true);
+  });
+
+  it('does not call gone a gate machinery of this process, a running process, another host, or no claim', () => {
+    expect(deciderGone(createGates().workerId)).toBe(false);
+    expect(deciderGone(`${hostname()}/1/0badcafe`)).toBe(false);
+    expect(deciderGone('another-host/4999999/0badcafe')).toBe(false);
+    expect(deciderGone(null)).toBe(false);
+    expect(deciderGone('worker-that-died')).toBe(false);
+  });
+});
