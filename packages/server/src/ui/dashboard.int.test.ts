@@ -568,6 +568,9 @@ describe('the dashboard in a browser', () => {
     await expect.poll(() => outcome.textContent(), { timeout: 15_000 }).toContain('after 1 attempt');
     expect(moves()).toBe(2);
     expect(await finished(seeded.failedId)).toMatchObject({ status: 'failed', attempts: 1 });
+    // Both moves are attempt 1 of their run: the run column tells the retry's call from the first.
+    await expect.poll(() => move.locator('td[data-label="Run"]').allTextContents()).toEqual(['1', '2']);
+    expect(await move.locator('td[data-label="Attempt"]').allTextContents()).toEqual(['1', '1']);
 
     // The subject leads to the appointment's events, with its commands beside them.
     await page.locator('p.summary').getByRole('link', { name: seeded.subject }).click();

@@ -178,10 +178,11 @@ export function CommandView({ id }) {
         c.calls.length === 0
           ? html`<p class="muted">No vendor call yet.</p>`
           : html`<table class="attempts" aria-label="Vendor calls">
-        <thead><tr><th>Attempt</th><th>Call</th><th>HTTP</th><th>Latency</th><th>At</th><th>Response / error</th></tr></thead>
+        <thead><tr><th>Run</th><th>Attempt</th><th>Call</th><th>HTTP</th><th>Latency</th><th>At</th><th>Response / error</th></tr></thead>
         <tbody>${c.calls.map(
+          // A manual retry starts run 2 with attempt 1 again: the run tells its calls from the first run's.
           (k) => html`<tr>
-            <td data-label="Attempt">${k.attempt}</td><td data-label="Call">${k.method}${' '}<code class="snippet">${k.url}</code></td>
+            <td data-label="Run">${k.run}</td><td data-label="Attempt">${k.attempt}</td><td data-label="Call">${k.method}${' '}<code class="snippet">${k.url}</code></td>
             <td data-label="HTTP">${k.statusCode ?? '—'}</td><td data-label="Latency">${fmtMs(k.latencyMs)}</td>
             <td data-label="At"><${Time} value=${k.startedAt} /></td>
             <td data-label="Response / error" class="response"><code class="snippet">${k.responseSnippet ?? ''}</code>${k.error ? html` <span class="muted small">${k.error}</span>` : null}</td></tr>`,
