@@ -248,7 +248,8 @@ export function authTargetOf(route: MatchedRoute): string | undefined {
 /**
  * Whether a target's credential is still checked for an address over the limit: true for the
  * targets whose credentials cannot be guessed at any request rate — a connector instance's hooks
- * (the vendor's push key, at least 16 characters, long and random by the connectors' advice), a
+ * (the vendor's push key, at least 16 characters, 8 for Docplanner's header key, long and random by the
+ * connectors' advice), a
  * subscription's pull feed (a secret of 256 random bits the hub generated) and the `sycmd_`
  * command credentials (the hub's, as random) — so that one client with a wrong credential behind
  * a shared address (a vendor's webhook fleet, a NAT) does not lock out the others there. False for
