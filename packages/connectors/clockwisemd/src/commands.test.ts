@@ -2,6 +2,7 @@ import {
   type CommandContext,
   type CommandRequest,
   ConnectorError,
+  isJsonObject,
   type JsonValue,
   type VendorHttp,
   type VendorRequest,
@@ -12,13 +13,14 @@ import {
   describeCommandConformance,
   fetchVendorHttp,
   MemoryStateStore,
+  memoryNormalizeContext,
 } from '@switchyard/testing';
 import { startMaintenancePage } from '@switchyard/testing/simulator-kit/maintenance-page';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commands } from './commands.ts';
+import { CREATE_SETTLE_MS, commands } from './commands.ts';
 import type { Config } from './config.ts';
 import { clockwisemdConnector } from './index.ts';
-import { cancelIntentKey } from './normalize.ts';
+import { cancelIntentKey, normalize } from './normalize.ts';
 import { ClockwiseSimulator } from './simulator.ts';
 
 const sims: ClockwiseSimulator[] = [];
@@ -334,18 +336,20 @@ describe('Clockwise.MD cancel: a refusal is already done only after its own unan
   const cancel = commands['appointment.cancel']!;
   const REMOVE_SENT = 'clockwisemd:remove-sent';
 
-  it('503 with Retry-After then 404 (nothing was ever removed): fails, and leaves no record that it asked', async () => {
+  it("a 503 with Retry-After (a proxy's, after Clockwise.MD removed it) keeps the mark: the next try's refusal is already done", async () => {
     const { sim, ctx } = await setup();
-    // 12348 is unknown to the simulator: its remove answers 404.
-    const c = ctx({ vendorIds: ['12348'] });
+    const c = ctx();
     const command = cmd('appointment.cancel', {});
-    sim.failApi(1, { status: 503, retryAfterSeconds: 1 });
+    sim.writes.loseAnswers(1, 503, 1);
     expect(await cancel(command, c)).toMatchObject({ outcome: 'transient', vendor: { status: 503 } });
-    const second = await cancel(command, { ...c, attempt: 2 });
-    expect(second).toMatchObject({ outcome: 'permanent', vendor: { status: 404 } });
-    expect(second).not.toHaveProperty('alreadyDone');
+    expect(await c.commandState.get(REMOVE_SENT)).toBe(true);
+    // Before: the 503 with Retry-After was taken as "nothing done", the 422 as the vendor's refusal.
+    expect(await cancel(command, { ...c, attempt: 2 })).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendor: { status: 422 },
+    });
     expect(await c.commandState.get(REMOVE_SENT)).toBeUndefined();
-    expect(await c.state.get(cancelIntentKey('12348'))).toBeUndefined();
   });
 
   it("a bare 503 after Clockwise.MD removed it (a proxy's) keeps the mark and the record: the next try's refusal is already done", async () => {
@@ -431,32 +435,101 @@ describe('Clockwise.MD create, which has no idempotency key', () => {
   const creates = (sim: ClockwiseSimulator) =>
     sim.writes.log.filter((w) => w.path === '/v1/appointments/create');
 
-  for (const lost of [502, 503, 504]) {
-    it(`an answer lost after the create (${lost}, a proxy's) is not created again on the next try`, async () => {
+  /** The create's `sent` mark, dated past {@link CREATE_SETTLE_MS}: its create webhook is no longer awaited. */
+  const settled = async (c: CommandContext<Config>, id: string) =>
+    c.commandState.set(`clockwisemd:command:${id}`, {
+      sent: { at: new Date(Date.now() - CREATE_SETTLE_MS - 1000).toISOString() },
+    });
+
+  /** Normalizes the `create` webhook of appointment `id` with the command's instance state, as the hub does. */
+  const createWebhook = async (c: CommandContext<Config>, id: string) => {
+    const n = memoryNormalizeContext<Config>({
+      instanceId: 'cw',
+      config: c.config,
+      state: c.state as MemoryStateStore,
+      vendorApi: (req) => fetchVendorHttp.request(req),
+    });
+    return normalize(
+      {
+        type: 'create',
+        dedupeKey: `create-${id}`,
+        orderingKey: `appointment:${id}`,
+        payload: { appointment_id: Number(id), event_type: 'create' },
+      },
+      n,
+    );
+  };
+
+  for (const [lost, retryAfter] of [
+    [502, undefined],
+    [503, undefined],
+    [504, undefined],
+    [503, 1],
+    [429, 1],
+  ] as const) {
+    it(`an answer lost after the create (${lost}${retryAfter ? ' with Retry-After' : ''}, a proxy's) is not created again: the next try answers the appointment its create webhook named`, async () => {
       const { sim, ctx } = await setup();
       const c = ctx({ vendorIds: [] });
-      sim.writes.loseAnswers(1, lost);
-      expect(await commands['appointment.book']!(book(`cw-lost-${lost}`), c)).toMatchObject({
+      const id = `cw-lost-${lost}-${retryAfter}`;
+      sim.writes.loseAnswers(1, lost, retryAfter);
+      expect(await commands['appointment.book']!(book(id), c)).toMatchObject({
         outcome: 'transient',
         vendor: { status: lost },
+        ...(retryAfter ? { retryAfterMs: retryAfter * 1000 } : {}),
       });
-      const again = await commands['appointment.book']!(book(`cw-lost-${lost}`), { ...c, attempt: 2 });
-      expect(again.outcome).toBe('permanent');
-      expect(again.outcome === 'permanent' && again.message).toMatch(/not sent again/);
-      // Before (503): created again on the second try, two appointments for one command.
+      // Before the webhook: looked for again, never created again.
+      expect(await commands['appointment.book']!(book(id), { ...c, attempt: 2 })).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('no create webhook has named it yet'),
+      });
+      const appointment = creates(sim)[0]!.id!;
+      await createWebhook(c, appointment);
+      // Before (a 503 with Retry-After, a 429): created again on the second try, two appointments.
+      expect(await commands['appointment.book']!(book(id), { ...c, attempt: 3 })).toEqual({
+        outcome: 'done',
+        alreadyDone: true,
+        vendorIds: [appointment],
+      });
+      expect(await commands['appointment.book']!(book(id), { ...c, attempt: 4 })).toEqual({
+        outcome: 'done',
+        vendorIds: [appointment],
+      });
       expect(creates(sim).map((w) => `${w.status} ${w.lostStatus}`)).toEqual([`${lost} 200`]);
+      // Nothing left behind in the instance state.
+      expect((c.state as MemoryStateStore).values.size).toBe(1);
     });
   }
 
-  it('503 with Retry-After proves nothing was created: the next try creates', async () => {
+  it('a create whose webhook never names it ends, after the wait, as outcome unknown: not sent again', async () => {
     const { sim, ctx } = await setup();
     const c = ctx({ vendorIds: [] });
-    sim.failApi(1, { status: 503, retryAfterSeconds: 1 });
-    expect(await commands['appointment.book']!(book('cw-503'), c)).toMatchObject({ outcome: 'transient' });
-    expect(await commands['appointment.book']!(book('cw-503'), { ...c, attempt: 2 })).toMatchObject({
-      outcome: 'done',
+    sim.writes.loseAnswers(1, 503, 1);
+    expect(await commands['appointment.book']!(book('cw-silent'), c)).toMatchObject({ outcome: 'transient' });
+    await settled(c, 'cw-silent');
+    const again = await commands['appointment.book']!(book('cw-silent'), { ...c, attempt: 2 });
+    expect(again).toMatchObject({ outcome: 'permanent', message: expect.stringContaining('not sent again') });
+    expect(creates(sim)).toHaveLength(1);
+    expect((c.state as MemoryStateStore).values.size).toBe(0);
+  });
+
+  it("another booking's create webhook at the same slot (another patient) is not taken for this one", async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    sim.writes.loseAnswers(1, 503, 1);
+    await commands['appointment.book']!(book('cw-other'), c);
+    sim.setAppointment({
+      id: 990001,
+      first_name: 'Someone',
+      last_name: 'Else',
+      apt_time: data.start,
+      hospital_id: '77',
+      extra_fields: [],
     });
-    expect(creates(sim).map((w) => w.status)).toEqual([200]);
+    await createWebhook(c, '990001');
+    expect(await commands['appointment.book']!(book('cw-other'), { ...c, attempt: 2 })).toMatchObject({
+      outcome: 'transient',
+    });
+    expect(creates(sim)).toHaveLength(1);
   });
 
   it('once done, the same command tried again (the hub failed after it) answers the same id without a call', async () => {
@@ -481,13 +554,13 @@ describe('Clockwise.MD create, which has no idempotency key', () => {
       async set(key: string, value: JsonValue) {
         if (refuse) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
         await store.set(key, value);
-        if (value === 'sent') refuse = true;
+        if (isJsonObject(value) && isJsonObject(value.sent)) refuse = true;
       },
     } as typeof store;
     await expect(commands['appointment.book']!(book('cw-db-cut'), { ...c, commandState })).rejects.toThrow(
       /ECONNREFUSED/,
     );
-    expect(await store.get(`clockwisemd:command:cw-db-cut`)).toBe('sent');
+    expect(await store.get(`clockwisemd:command:cw-db-cut`)).toMatchObject({ sent: {} });
     refuse = false;
     // Before: permanent, "outcome unknown", the appointment booked and its id in hand.
     const again = await commands['appointment.book']!(book('cw-db-cut'), { ...c, commandState, attempt: 2 });
@@ -509,6 +582,7 @@ describe('Clockwise.MD create, which has no idempotency key', () => {
         outcome: 'transient',
         message: expect.stringContaining('with an id the hub cannot keep'),
       });
+      await settled(c, `cw-id-${text.length}`);
       const again = await commands['appointment.book']!(book(`cw-id-${text.length}`), { ...c, attempt: 2 });
       expect(again).toMatchObject({
         outcome: 'permanent',
@@ -533,6 +607,7 @@ describe('Clockwise.MD create, which has no idempotency key', () => {
       });
       expect(page.answered).toEqual(['POST /v1/appointments/create']);
       // Whether it booked is unknown: the next try does not create again.
+      await settled(c, 'cw-page');
       const again = await commands['appointment.book']!(book('cw-page'), { ...c, attempt: 2 });
       expect(again).toMatchObject({
         outcome: 'permanent',

@@ -22,12 +22,13 @@ import {
   createdOutcome,
   isJsonObject,
   isRetryableStatus,
+  type JsonObject,
   type JsonValue,
   provesNotCarriedOut,
   type VendorResponse,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
-import { cancelIntentKey } from './normalize.ts';
+import { type CreateAsked, cancelIntentKey, createIntentKey } from './normalize.ts';
 
 type Ctx = CommandContext<Config>;
 
@@ -211,18 +212,33 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
 /**
  * Key of a create's record in the command's own state (`ctx.commandState`, purged with the command;
  * the command id in it: records written to the instance state before migration 33 moved there under
- * the same key). The create call has no idempotency key (a repeated create
- * books twice), so its record says what became of it for every later try of the command (a retry
- * after a transient failure, after a crash, or after the hub's own work following a success failed):
- * - absent: nothing went out, or the answer proved nothing was done ({@link provesNotCarriedOut}, a 4xx
- *   refusal): sending it (again) is safe;
- * - `'sent'`: the request went out and no answer says what became of it (no answer, or a 5xx but a
- *   503 with Retry-After): never sent again; the appointment cannot be looked up without its id;
- * - `{ done: { vendorIds } }`: created; a later try answers the same result without a call. Kept by
- *   the connector, not the hub, because it replaces the `sent` mark in one write (see the Docplanner
- *   connector's `AttemptRecord` for the whole argument).
+ * the same key). The create call has no idempotency key (a repeated create books twice), so its
+ * record says what became of it for every later try of the command (a retry after a transient
+ * failure, after a crash, or after the hub's own work following a success failed):
+ * - absent: nothing went out, or the answer refused it (a 4xx other than 408 and 429): sending it
+ *   (again) is safe. Clockwise.MD documents no rate-limit or maintenance answer (FACTS.md: its
+ *   write answers are unverified), so no 408, 429 or 5xx proves the create was not carried out,
+ *   a 503 with `Retry-After` included: a proxy in front of it answers so after forwarding the
+ *   request ({@link provesNotCarriedOut});
+ * - `{ sent: { at } }`: the request went out at `at` and no answer says what became of it (no
+ *   answer, a timeout, a 408, 429 or 5xx, a 2xx without the appointment's id): never sent again.
+ *   Clockwise.MD has no call to list or search appointments, so the next try looks for the
+ *   appointment the `create` webhook named ({@link createIntentKey}, {@link madeEarlier}). A bare
+ *   `'sent'` (what earlier versions wrote) has no such entry: outcome unknown;
+ * - `{ done: { vendorIds } }`: created; a later try answers the same result without a call. Kept
+ *   in the command's state by the connector, in the one write that replaces the `sent` mark: why
+ *   the hub does not offer a record of its own is in docs/writing-a-connector.md ("What a command
+ *   created").
  */
 const createKey = (command: CommandRequest) => `clockwisemd:command:${command.id}`;
+
+/**
+ * How long after a create went out the next try waits for its `create` webhook before it ends the
+ * command as "outcome unknown", ms. The request may still be under way at Clockwise.MD when the
+ * hub stops waiting (its 10 s timeout; a gateway answers after its own, commonly 60 s), and the
+ * webhook comes after the create. Two minutes, as Docplanner's `BOOK_SETTLE_MS`.
+ */
+export const CREATE_SETTLE_MS = 120_000;
 
 /**
  * Creates Clockwise.MD carried out whose record ({@link createKey}) could not be written, the
@@ -249,6 +265,54 @@ async function recordCreated(command: CommandRequest, ctx: Ctx, vendorIds: strin
   }
 }
 
+/** The booking's entry under {@link createIntentKey}: set before the call, dropped once it is settled. */
+async function setAsked(key: string, command: CommandRequest, entry: CreateAsked | undefined, ctx: Ctx) {
+  const asked = (await ctx.state.get<JsonObject>(key)) ?? {};
+  const { [command.id]: _, ...rest } = isJsonObject(asked) ? asked : {};
+  const next = entry === undefined ? rest : { ...rest, [command.id]: entry as unknown as JsonObject };
+  if (Object.keys(next).length === 0) await ctx.state.delete(key);
+  else await ctx.state.set(key, next);
+}
+
+const UNKNOWN_CREATE =
+  'an earlier try of this booking went out and its outcome is unknown (no answer, a 408, 429 or 5xx, which a proxy in front of Clockwise.MD may give after forwarding it, an answer without a usable appointment id, or a database outage before its answer was recorded)';
+
+/**
+ * After a create whose outcome is unknown: the appointment the `create` webhook named for this
+ * booking ({@link createIntentKey}), if one did: done with its id (`alreadyDone`). Not yet, while
+ * the create may still land or its webhook come ({@link CREATE_SETTLE_MS}): transient, looked for
+ * again on the next try. Not by then: permanent, never sent again (Clockwise.MD cannot be asked
+ * whether it booked, so nothing is booked twice); the vendor's webhook will show whether it did.
+ */
+async function madeEarlier(
+  command: CommandRequest<'appointment.book'>,
+  ctx: Ctx,
+  key: string,
+  sent: JsonObject | undefined,
+): Promise<CommandResult> {
+  const asked = await ctx.state.get<JsonObject>(key);
+  const entry =
+    isJsonObject(asked) && isJsonObject(asked[command.id]) ? (asked[command.id] as JsonObject) : undefined;
+  if (typeof entry?.found === 'string') {
+    await recordCreated(command, ctx, [entry.found]);
+    await setAsked(key, command, undefined, ctx);
+    return { outcome: 'done', alreadyDone: true, vendorIds: [entry.found] };
+  }
+  const at = typeof sent?.at === 'string' ? Date.parse(sent.at) : Number.NaN;
+  const wait = at + CREATE_SETTLE_MS - Date.now();
+  if (entry !== undefined && wait > 0) {
+    return {
+      outcome: 'transient',
+      message: `${UNKNOWN_CREATE}, and no create webhook has named it yet: Clockwise.MD has no idempotency key and no call to look it up, so it is looked for again on the next try, never booked again (${Math.ceil(wait / 1000)} s left to wait)`,
+    };
+  }
+  await setAsked(key, command, undefined, ctx);
+  return {
+    outcome: 'permanent',
+    message: `${UNKNOWN_CREATE}; no create webhook named it within ${CREATE_SETTLE_MS / 1000} s, and Clockwise.MD has no idempotency key and no call to look it up: not sent again, so nothing is booked twice; the vendor's webhook (create) will show whether it happened`,
+  };
+}
+
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
   const a = api(ctx);
   if ('outcome' in a) return a;
@@ -256,22 +320,24 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const hospital = d.location?.id;
   // Also here: a command the hub accepted before the connector refused it up front.
   if (!hospital) return { outcome: 'permanent', message: BOOK_NEEDS };
+  const intent = createIntentKey(hospital, d.start);
   const earlier = await ctx.commandState.get<JsonValue>(createKey(command));
   if (isJsonObject(earlier) && isJsonObject(earlier.done) && Array.isArray(earlier.done.vendorIds)) {
     const vendorIds = earlier.done.vendorIds.filter((v): v is string => typeof v === 'string');
     return { outcome: 'done', ...(vendorIds.length > 0 ? { vendorIds } : {}) };
   }
-  if (earlier === 'sent') {
+  if (earlier === 'sent' || (isJsonObject(earlier) && isJsonObject(earlier.sent))) {
     const made = unrecorded.get(command.id);
     if (made !== undefined) {
       await recordCreated(command, ctx, made);
       return { outcome: 'done', ...(made.length > 0 ? { vendorIds: made } : {}) };
     }
-    return {
-      outcome: 'permanent',
-      message:
-        "an earlier try of this booking went out and its outcome is unknown (no answer, a 5xx that does not say it was refused, an answer without a usable appointment id, or a database outage before its answer was recorded); Clockwise.MD has no idempotency key and the appointment cannot be looked up without the id that answer held: not sent again, so nothing is booked twice; the vendor's webhook (create) will show whether it happened",
-    };
+    return madeEarlier(
+      command,
+      ctx,
+      intent,
+      isJsonObject(earlier) ? (earlier.sent as JsonObject) : undefined,
+    );
   }
   const form: Record<string, string> = { hospital_id: hospital, apt_time: d.start, type: 'online' };
   const p = d.patient;
@@ -283,7 +349,19 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if (p.birthDate !== undefined) form.dob = p.birthDate;
   if (d.service?.id !== undefined) form.reason_id = d.service.id;
   form.is_new_patient = String(!(p.isReturning ?? false));
-  await ctx.commandState.set(createKey(command), 'sent');
+  const at = new Date().toISOString();
+  // Before the call: the create webhook may come before its answer, or instead of it.
+  await setAsked(
+    intent,
+    command,
+    {
+      at,
+      ...(first !== undefined ? { given: first } : {}),
+      ...(p.family !== undefined ? { family: p.family } : {}),
+    },
+    ctx,
+  );
+  await ctx.commandState.set(createKey(command), { sent: { at } });
   const res = await ctx.http.request({
     method: 'POST',
     url: `${a.base}/appointments/create`,
@@ -300,16 +378,23 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     if (result.outcome !== 'done') return result;
     // Recorded in the write that ends the `sent` mark: a later try answers it without a call.
     await recordCreated(command, ctx, result.vendorIds ?? []);
+    await setAsked(intent, command, undefined, ctx);
     return result;
   }
-  if (res.status >= 500 && !provesNotCarriedOut(res)) {
+  if (isRetryableStatus(res.status) && !provesNotCarriedOut(res)) {
+    // Its Retry-After is still honoured (the wait); only the mark stays.
+    const asked = commandOutcome('Clockwise.MD create', res);
     return {
       outcome: 'transient',
-      message: `Clockwise.MD create answered ${res.status}, which does not say whether it was carried out: the next try does not book again (nothing is booked twice)`,
+      message: `Clockwise.MD create answered ${res.status}, which does not say whether it was carried out (a proxy in front of Clockwise.MD answers so after forwarding it): the next try looks for the appointment its create webhook names, and does not book again (nothing is booked twice)`,
       vendor: { status: res.status, body: res.body },
+      ...(asked.outcome === 'transient' && asked.retryAfterMs !== undefined
+        ? { retryAfterMs: asked.retryAfterMs }
+        : {}),
     };
   }
   await ctx.commandState.delete(createKey(command));
+  await setAsked(intent, command, undefined, ctx);
   return outcome('create', res);
 }
 

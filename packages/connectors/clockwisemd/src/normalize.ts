@@ -6,6 +6,7 @@ import {
   isConnectorError,
   isJsonObject,
   type JsonObject,
+  type JsonValue,
   type NormalizeContext,
   type NormalizeResult,
   parseRetryAfter,
@@ -138,6 +139,67 @@ export function cancelIntentKey(appointmentId: string): string {
   return `appointment:${appointmentId}:cancel-asked`;
 }
 
+/**
+ * State-store key of the bookings asked through the hub at one hospital and start instant
+ * (`appointment.book`, Clockwise.MD's `create`): `{ <command id>: CreateAsked }`, written by the
+ * command before its call. Clockwise.MD has no idempotency key and no call to list or search
+ * appointments, so a create whose answer was lost (a proxy's 502, or its 503 with `Retry-After`
+ * after forwarding it) can only be found through the `create` webhook that follows it: its
+ * normalization names the appointment in the command's entry ({@link noteCreated}), and the
+ * command's next try answers with it instead of booking again. Keyed by the slot, which is what the
+ * webhook's appointment names (its `hospital_id` and `apt_time`), not by command.
+ *
+ * @example
+ * ```ts
+ * createIntentKey('42', '2026-03-10T10:30:00-05:00'); // 'create-asked:42:2026-03-10T15:30:00.000Z'
+ * ```
+ */
+export function createIntentKey(hospitalId: string, start: string): string {
+  const at = Date.parse(start);
+  return `create-asked:${hospitalId}:${Number.isNaN(at) ? start : new Date(at).toISOString()}`;
+}
+
+/** One booking's entry under {@link createIntentKey}. */
+export interface CreateAsked {
+  /** The patient's names as sent (`first_name`, `last_name`), to tell two bookings of a slot apart. */
+  given?: string;
+  family?: string;
+  /** When the create went out. */
+  at: string;
+  /** The appointment a `create` webhook for it named, once one did. */
+  found?: string;
+}
+
+const sameName = (asked: string | undefined, read: JsonValue | undefined) =>
+  asked === undefined ||
+  (typeof read === 'string' && read.trim().toLowerCase() === asked.trim().toLowerCase());
+
+/**
+ * On a `create` webhook: names the appointment in the entry of the booking asked through the hub
+ * that it is ({@link createIntentKey}): the same hospital and start instant, the same patient names
+ * where both have them, not yet found. One read per `create`, a write only when one matches.
+ */
+async function noteCreated(appointmentId: string, details: JsonObject, ctx: NormalizeContext<Config>) {
+  const start = details.start;
+  const hospital = isJsonObject(details.location) ? details.location.id : undefined;
+  if (typeof start !== 'string' || typeof hospital !== 'string') return;
+  const key = createIntentKey(hospital, start);
+  const asked = await ctx.state.get<JsonObject>(key);
+  if (!isJsonObject(asked)) return;
+  const patient = isJsonObject(details.patient) ? details.patient : {};
+  const entries = Object.entries(asked) as unknown as [string, CreateAsked][];
+  if (entries.some(([, e]) => e.found === appointmentId)) return;
+  const mine = entries.find(
+    ([, e]) =>
+      e.found === undefined && sameName(e.given, patient.given) && sameName(e.family, patient.family),
+  );
+  if (!mine) return;
+  await ctx.state.set(key, {
+    ...asked,
+    [mine[0]]: { ...mine[1], found: appointmentId },
+  } as unknown as JsonObject);
+}
+
 /** How long a cancellation asked through the hub explains the next `remove` (the commands' echo window and more). */
 export const CANCEL_INTENT_MS = 30 * 60_000;
 
@@ -250,6 +312,7 @@ export async function normalize(
   };
   if (beforeRemove !== undefined) next.beforeRemove = beforeRemove;
   await ctx.state.set(stateKey(appointmentId), next as unknown as JsonObject);
+  if (n.type === 'create') await noteCreated(appointmentId, details, ctx);
 
   return emit({
     type: transition.type,

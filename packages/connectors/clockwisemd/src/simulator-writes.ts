@@ -20,6 +20,8 @@ export interface ClockwiseWrite {
   status: number;
   /** Set when the write was carried out but its answer lost ({@link ClockwiseWriteApi.loseAnswers}): what it was. */
   lostStatus?: number;
+  /** The appointment a create made (also when its answer was lost). */
+  id?: string;
 }
 
 /** What the simulator lends its write API. */
@@ -52,8 +54,8 @@ export class ClockwiseWriteApi {
    */
   hookUrl: string | undefined;
   readonly #host: ClockwiseWriteHost;
-  /** Statuses that replace the answers of the next writes carried out ({@link loseAnswers}). */
-  readonly #lost: number[] = [];
+  /** Answers that replace those of the next writes carried out ({@link loseAnswers}). */
+  readonly #lost: { status: number; retryAfterSeconds?: number }[] = [];
 
   constructor(host: ClockwiseWriteHost) {
     this.#host = host;
@@ -62,11 +64,18 @@ export class ClockwiseWriteApi {
   /**
    * The next `count` writes carried out (a 2xx) are done (the record changes, the webhook is pushed)
    * but answered `status` instead (default 502), or not at all with `0` (the connection is cut): the
-   * answer lost on its way back. A refused write is answered as it is and counts not. For the 5xx
+   * answer lost on its way back. `retryAfterSeconds` adds a `Retry-After` (a proxy's 503 or 429 after
+   * it forwarded the write). A refused write is answered as it is and counts not. For the 5xx
    * the simulator's `failApi` gives, nothing is done.
+   *
+   * @example
+   * ```ts
+   * cw.writes.loseAnswers(1, 503, 1); // the next create is made, and answered 503 with Retry-After: 1
+   * ```
    */
-  loseAnswers(count: number, status = 502): void {
-    for (let i = 0; i < count; i++) this.#lost.push(status);
+  loseAnswers(count: number, status = 502, retryAfterSeconds?: number): void {
+    for (let i = 0; i < count; i++)
+      this.#lost.push({ status, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
   }
 
   /** Answers a write route below `/v1`; false when the route is not one. */
@@ -75,13 +84,18 @@ export class ClockwiseWriteApi {
     path: string,
     rawBody: string,
     contentType: string,
-    answer: (status: number, body: unknown) => void,
+    answer: (status: number, body: unknown, headers?: Record<string, string>) => void,
   ): boolean {
     const reply = (status: number, body: unknown, logged: ClockwiseWrite['body']) => {
       const lost = status >= 200 && status < 300 ? this.#lost.shift() : undefined;
       if (lost !== undefined) {
-        this.log.push({ method, path, body: logged, status: lost, lostStatus: status });
-        answer(lost, { error: 'Bad Gateway' });
+        this.log.push({ method, path, body: logged, status: lost.status, lostStatus: status });
+        const after = lost.retryAfterSeconds;
+        answer(
+          lost.status,
+          { error: 'Bad Gateway' },
+          after === undefined ? {} : { 'retry-after': String(after) },
+        );
         return;
       }
       this.log.push({ method, path, body: logged, status });
@@ -107,6 +121,7 @@ export class ClockwiseWriteApi {
       };
       this.#host.set(record);
       reply(200, record, form);
+      this.log[this.log.length - 1]!.id = String(record.id);
       this.#echo({ appointment_id: record.id as number, event_type: 'create' });
       return true;
     }

@@ -833,23 +833,30 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(writesTo(sim, '/book')).toHaveLength(1);
   });
 
-  it('book: a 503 with Retry-After and a 429 prove nothing was booked: the next try books', async () => {
-    const { sim, ctx } = await setup();
-    const request = bookRequest('b-503');
-    sim.failNext(1, 503, 1);
-    expect(await commands['appointment.book']!(request, ctx({ vendorIds: [] }))).toMatchObject({
-      outcome: 'transient',
-      retryAfterMs: 1000,
+  for (const status of [503, 429]) {
+    it(`book: a ${status} with Retry-After proves nothing (a proxy's, maybe after Docplanner booked): the wait is kept, and the next try looks before it books`, async () => {
+      const { sim, ctx } = await setup();
+      const c = ctx({ vendorIds: [] });
+      const request = bookRequest(`b-${status}`);
+      sim.failNext(1, status, 1, /\/book$/);
+      expect(await commands['appointment.book']!(request, c)).toMatchObject({
+        outcome: 'transient',
+        retryAfterMs: 1000,
+        message: expect.stringContaining('does not say whether it was carried out'),
+      });
+      // Before: the mark was cleared and the next try booked at once (a second booking, had a
+      // proxy answered so after Docplanner booked).
+      expect(await commands['appointment.book']!(request, { ...c, attempt: 2 })).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('not list it yet'),
+      });
+      expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([]);
+      await sentAgo(c, request, BOOK_SETTLE_MS + 1000);
+      const third = await commands['appointment.book']!(request, { ...c, attempt: 3 });
+      expect(third).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+      expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([200]);
     });
-    sim.failNext(1, 429, 2);
-    expect(await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 2 }))).toMatchObject({
-      outcome: 'transient',
-      retryAfterMs: 2000,
-    });
-    const third = await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 3 }));
-    expect(third).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
-    expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([200]);
-  });
+  }
 
   it('book: a token endpoint that fails (503) marks nothing as sent: the next try books', async () => {
     const { sim, ctx } = await setup();

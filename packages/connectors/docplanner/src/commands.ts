@@ -223,11 +223,11 @@ function newestOf(read: JsonObject): string | undefined {
  * hub's retention purge) under {@link attemptKey} (the command id in it: records written to the
  * instance state before migration 33 moved there under the same key) so that every later try of the same
  * command knows:
- * - absent: nothing went out, or Docplanner's answer proved the write was not carried out (408,
- *   429, a 503 with `Retry-After`: {@link provesNotCarriedOut}; a 4xx refusal): sending it (again)
- *   is safe;
+ * - absent: nothing went out, or Docplanner's answer refused it (a 4xx refusal; Docplanner documents
+ *   no rate-limit or maintenance answer to its writes, so no 408, 429 or 503 proves it:
+ *   {@link provesNotCarriedOut}): sending it (again) is safe;
  * - `{ sent }`: the request went out and no answer says what became of it (no answer, a timeout, a
- *   crash, or any other 5xx, which a proxy or the vendor may give after the work was done):
+ *   crash, a 408, a 429 or any 5xx, `Retry-After` or not, which a proxy may give after the work was done):
  *   never sent again blind. A move is checked by re-reading the booking it moved (`sent` names it,
  *   its place and start: by the next try, Docplanner's notification of the move may have made
  *   another booking the appointment's current one); a booking by listing the slot's bookings
@@ -373,9 +373,11 @@ export async function sendWrite(
 }
 
 /**
- * A book or move that Docplanner did not answer with success. A 5xx does not say the write was not
- * carried out unless it is a 503 with `Retry-After` ({@link provesNotCarriedOut}): its mark stays and the result is transient, so the next try decides
- * (`then` says how). Any other answer proved nothing was done: the mark is cleared.
+ * A book or move that Docplanner did not answer with success. A 408, 429 or 5xx does not say the
+ * write was not carried out (a proxy in front of Docplanner answers so after forwarding it, 429 and
+ * 503 with `Retry-After` too; Docplanner documents no turn-away answer of its own for its writes:
+ * {@link provesNotCarriedOut}): its mark stays and the result is transient, so the next try decides
+ * (`then` says how). A refusal (any other 4xx) proved nothing was done: the mark is cleared.
  */
 export async function unsuccessfulWrite(
   command: CommandRequest,
@@ -384,11 +386,16 @@ export async function unsuccessfulWrite(
   res: VendorResponse,
   then: string,
 ): Promise<CommandResult> {
-  if (res.status >= 500 && !provesNotCarriedOut(res)) {
+  if (isRetryableStatus(res.status) && !provesNotCarriedOut(res)) {
+    // The wait it asks for is still honoured; only the mark's fate differs from failure's.
+    const asked = failure(what, res);
     return {
       outcome: 'transient',
       message: `Docplanner ${what} answered ${res.status}, which does not say whether it was carried out: ${then}`,
       vendor: { status: res.status, body: res.body },
+      ...(asked.outcome === 'transient' && asked.retryAfterMs !== undefined
+        ? { retryAfterMs: asked.retryAfterMs }
+        : {}),
     };
   }
   await ctx.commandState.delete(attemptKey(command));

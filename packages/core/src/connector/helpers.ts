@@ -133,13 +133,23 @@ export function isRetryableStatus(status: number): boolean {
 }
 
 /**
+ * A vendor's own documented "turned away, nothing done" answer to a write (its rate limit's or its
+ * maintenance answer, recognised by status *and* body), for {@link provesNotCarriedOut}.
+ */
+export type TurnedAway = (res: Pick<VendorResponse, 'status' | 'headers' | 'body'>) => boolean;
+
+/**
  * Whether an answer to a write proves the vendor did not carry it out, so sending it again cannot
- * do it twice: 408 (the request never arrived whole), 429 (turned away by a rate limit) and a 503
- * that says when to come back (`Retry-After`). Any other 5xx proves nothing, a bare 503 included:
- * proxies answer so after the request reached the server behind them (Envoy's "upstream connect
- * error or disconnect/reset before headers", Heroku's request timeout). Taken as proof, a booking
- * so answered after the vendor made it was sent again and booked twice (a commands audit of
- * Clockwise.MD). A refusal (another 4xx) proves it too, but is the command's end, not a retry.
+ * do it twice: only a 408, 429 or 5xx that the connector recognises as its vendor's own documented
+ * turn-away answer (`documented`). No status proves it on its own, 429 and 503 with `Retry-After`
+ * included: a gateway or proxy in front of the vendor answers so after it forwarded the request
+ * (Envoy's "upstream connect error or disconnect/reset before headers", Heroku's request timeout,
+ * a proxy's own rate limit counting the request it passed on). Taken as proof, a booking so
+ * answered after the vendor made it was sent again and booked twice (a commands audit of
+ * Clockwise.MD, with a proxy's 503 and `Retry-After`). None of the shipped vendors documents such
+ * an answer for a write that creates (docs/commands.md, "Creating commands and lost answers"), so
+ * none passes `documented` today. A refusal (another 4xx) proves it too, but is the command's
+ * end, not a retry.
  *
  * @example
  * ```ts
@@ -148,12 +158,11 @@ export function isRetryableStatus(status: number): boolean {
  * if (result.outcome === 'permanent' || provesNotCarriedOut(res)) await ctx.commandState.delete(SENT);
  * ```
  */
-export function provesNotCarriedOut(res: Pick<VendorResponse, 'status' | 'headers'>): boolean {
-  return (
-    res.status === 408 ||
-    res.status === 429 ||
-    (res.status === 503 && res.headers['retry-after'] !== undefined)
-  );
+export function provesNotCarriedOut(
+  res: Pick<VendorResponse, 'status' | 'headers' | 'body'>,
+  documented?: TurnedAway,
+): boolean {
+  return isRetryableStatus(res.status) && documented?.(res) === true;
 }
 
 /**

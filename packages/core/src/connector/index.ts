@@ -13,6 +13,7 @@ export {
   parseJsonObjectBody,
   parseRetryAfter,
   provesNotCarriedOut,
+  type TurnedAway,
   timingSafeEqualString,
   unchangedWhen,
 } from './helpers.ts';
