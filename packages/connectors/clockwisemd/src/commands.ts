@@ -116,7 +116,7 @@ function current(ctx: Ctx): string | CommandResult {
 
 /**
  * Key of a cancel's mark in the command's own state: one of its tries sent `remove` and got no
- * answer that says what became of it (no answer at all, or a 5xx but a 503 with Retry-After), so the remove may
+ * answer that says what became of it (no answer at all, a 408, 429 or 5xx, Retry-After or not), so the remove may
  * have happened. Any definite answer settles it: the mark is taken back.
  */
 const REMOVE_SENT = 'clockwisemd:remove-sent';
