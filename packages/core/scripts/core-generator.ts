@@ -820,7 +820,7 @@ function describeCommandData(command: CommandSchemaFile, resolver: Resolver): st
 }
 
 /**
- * The catalog's section on creating commands whose answer proves nothing (a proxy's 503 or 429
+ * The catalog's section on creating commands whose answer proves nothing (a proxy's 503
  * after the vendor acted): what each shipped vendor's answers were judged to prove, and why. Text,
  * not schema: it is the hub's rule (core's `provesNotCarriedOut`), the same for every creating type.
  */
@@ -834,26 +834,27 @@ const CREATING_COMMANDS_SECTION: readonly string[] = [
     'made (`result.alreadyDone: true`, its id in `result.vendorIds`); not found while the write may still land, ' +
     'it looks again on the next try.',
   '',
-  '- **Proves nothing was done**: a refusal (a 4xx other than 408 and 429), which ends the command; or a 408, ' +
-    "429 or 5xx that the connector recognises, by its body, as its vendor's own documented rate-limit or " +
-    'maintenance answer.',
-  '- **Proves nothing**: no answer (a timeout, a lost connection, the process killed mid-call), any 5xx, a 408 ' +
-    'or a 429, **a 503 or 429 with `Retry-After` included**, and a 2xx without the id of what it made. A ' +
-    'gateway or proxy in front of the vendor answers 502, 503 or 504, or its own 429, after it forwarded the ' +
-    'write: taken as "the vendor did nothing", a Clockwise.MD booking so answered was booked twice. The ' +
-    "`Retry-After` is still honoured as the wait before the next try; it no longer decides the record's fate.",
+  '- **Proves nothing was done**: a refusal (a 4xx other than 408 and 429), which ends the command; a 408 (the ' +
+    "request never arrived whole) or a 429 (a rate limit, the vendor's or a gateway's, turns a request away " +
+    'instead of passing it on; no proxy answers 429 for an upstream that failed): the next try sends it again; or ' +
+    "a 5xx that the connector recognises, by its body, as its vendor's own documented maintenance answer.",
+  '- **Proves nothing**: no answer (a timeout, a lost connection, the process killed mid-call), any other 5xx, ' +
+    '**a 503 with `Retry-After` included**, and a 2xx without the id of what it made. A gateway or proxy in ' +
+    'front of the vendor answers 502, 503 or 504 after it forwarded the write (Envoy\'s "upstream reset before ' +
+    'headers", Heroku\'s request timeout): taken as "the vendor did nothing", a Clockwise.MD booking so ' +
+    'answered was booked twice. The `Retry-After` is still honoured as the wait before the next try; it no longer ' +
+    "decides the record's fate.",
   '',
   'What the vendors document (`vendor-docs/FACTS.md`, their pages, the connector pages): Docplanner documents a ' +
-    "429 with `Retry-After` only for `notifications/release`, not for a write that creates; its rate limiter's " +
-    "429, like Cliniko's, is documented by its `X-RateLimit-*` headers alone, with no body, and such headers " +
-    "are what an API gateway's own rate limiter in front of a vendor sends too; Clockwise.MD's write answers " +
-    'are unverified (any 2xx is done); the material on BookingBug (JRNI) documents no rate-limit or ' +
-    'maintenance answer. So no shipped connector takes any 408, 429 or 5xx as proof: each looks first. The ' +
-    'price is a lookup after a genuine rate limit (for Docplanner, a booking sent again only 2 minutes after ' +
-    "the limited try), against a second appointment. The lookups: Docplanner lists the slot's bookings (a block: the " +
-    "address's breaks) and books again only when the list still lacks it 2 minutes after the earlier try went " +
-    'out; Cliniko and BookingBug list their bookings (Cliniko also its unavailable blocks) at the same start ' +
-    'for the same practitioner and patient, and send again only when none is there; ' +
+    '429 with `Retry-After` only for `notifications/release`, not for a write that creates, and its rate ' +
+    "limiter's 429, like Cliniko's, by its `X-RateLimit-*` headers; Clockwise.MD's write answers are unverified " +
+    '(any 2xx is done); the material on BookingBug (JRNI) documents no rate-limit or maintenance answer. So no ' +
+    'shipped connector takes a 5xx as proof: each looks first. Why a 429 is still taken as proof: taken as none, ' +
+    'every booking a rate limit turned away waited out the lookup rule (for Docplanner 2 minutes) and spent a ' +
+    "list call of the same limit, in exactly the bursts that hit it. The lookups: Docplanner lists the slot's " +
+    "bookings (a block: the address's breaks) and books again only when the list still lacks it 2 minutes after " +
+    'the earlier try went out; Cliniko and BookingBug list their bookings (Cliniko also its unavailable blocks) at ' +
+    'the same start for the same practitioner and patient, and send again only when none is there; ' +
     'Clockwise.MD, which has no list or search call, takes the appointment its `create` webhook names (same ' +
     'hospital, start instant and patient names) and, when none has named it 2 minutes after the create went ' +
     'out, fails the command as "outcome unknown" without sending it again. A connector whose vendor documents ' +

@@ -116,7 +116,7 @@ function current(ctx: Ctx): string | CommandResult {
 
 /**
  * Key of a cancel's mark in the command's own state: one of its tries sent `remove` and got no
- * answer that says what became of it (no answer at all, a 408, 429 or 5xx, Retry-After or not), so the remove may
+ * answer that says what became of it (no answer at all, a 5xx, Retry-After or not), so the remove may
  * have happened. Any definite answer settles it: the mark is taken back.
  */
 const REMOVE_SENT = 'clockwisemd:remove-sent';
@@ -215,13 +215,13 @@ async function update(command: CommandRequest<'appointment.update'>, ctx: Ctx): 
  * the same key). The create call has no idempotency key (a repeated create books twice), so its
  * record says what became of it for every later try of the command (a retry after a transient
  * failure, after a crash, or after the hub's own work following a success failed):
- * - absent: nothing went out, or the answer refused it (a 4xx other than 408 and 429): sending it
- *   (again) is safe. Clockwise.MD documents no rate-limit or maintenance answer (FACTS.md: its
- *   write answers are unverified), so no 408, 429 or 5xx proves the create was not carried out,
- *   a 503 with `Retry-After` included: a proxy in front of it answers so after forwarding the
- *   request ({@link provesNotCarriedOut});
+ * - absent: nothing went out, or the answer proved it was not made (a 4xx refusal, a 408, a 429):
+ *   sending it (again) is safe. Clockwise.MD documents no maintenance answer (FACTS.md: its write
+ *   answers are unverified), so no 5xx proves the create was not carried out, a 503 with
+ *   `Retry-After` included: a proxy in front of it answers so after forwarding the request
+ *   ({@link provesNotCarriedOut});
  * - `{ sent: { at } }`: the request went out at `at` and no answer says what became of it (no
- *   answer, a timeout, a 408, 429 or 5xx, a 2xx without the appointment's id): never sent again.
+ *   answer, a timeout, a 5xx, a 2xx without the appointment's id): never sent again.
  *   Clockwise.MD has no call to list or search appointments, so the next try looks for the
  *   appointment the `create` webhook named ({@link createIntentKey}, {@link madeEarlier}). A bare
  *   `'sent'` (what earlier versions wrote) has no such entry: outcome unknown;
@@ -275,7 +275,7 @@ async function setAsked(key: string, command: CommandRequest, entry: CreateAsked
 }
 
 const UNKNOWN_CREATE =
-  'an earlier try of this booking went out and its outcome is unknown (no answer, a 408, 429 or 5xx, which a proxy in front of Clockwise.MD may give after forwarding it, an answer without a usable appointment id, or a database outage before its answer was recorded)';
+  'an earlier try of this booking went out and its outcome is unknown (no answer, a 5xx, which a proxy in front of Clockwise.MD may give after forwarding it, an answer without a usable appointment id, or a database outage before its answer was recorded)';
 
 /**
  * After a create whose outcome is unknown: the appointment the `create` webhook named for this

@@ -64,7 +64,7 @@ export class ClockwiseWriteApi {
   /**
    * The next `count` writes carried out (a 2xx) are done (the record changes, the webhook is pushed)
    * but answered `status` instead (default 502), or not at all with `0` (the connection is cut): the
-   * answer lost on its way back. `retryAfterSeconds` adds a `Retry-After` (a proxy's 503 or 429 after
+   * answer lost on its way back. `retryAfterSeconds` adds a `Retry-After` (a proxy's 503 after
    * it forwarded the write). A refused write is answered as it is and counts not. For the 5xx
    * the simulator's `failApi` gives, nothing is done.
    *

@@ -833,7 +833,20 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(writesTo(sim, '/book')).toHaveLength(1);
   });
 
-  for (const status of [503, 429]) {
+  it('book: a 429 proves nothing was booked (a rate limit turns a request away): the next try books', async () => {
+    const { sim, ctx } = await setup();
+    const request = bookRequest('b-429');
+    sim.failNext(1, 429, 2, /\/book$/);
+    expect(await commands['appointment.book']!(request, ctx({ vendorIds: [] }))).toMatchObject({
+      outcome: 'transient',
+      retryAfterMs: 2000,
+    });
+    const second = await commands['appointment.book']!(request, ctx({ vendorIds: [], attempt: 2 }));
+    expect(second).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+    expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([200]);
+  });
+
+  for (const status of [503]) {
     it(`book: a ${status} with Retry-After proves nothing (a proxy's, maybe after Docplanner booked): the wait is kept, and the next try looks before it books`, async () => {
       const { sim, ctx } = await setup();
       const c = ctx({ vendorIds: [] });

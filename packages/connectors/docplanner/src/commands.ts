@@ -223,11 +223,11 @@ function newestOf(read: JsonObject): string | undefined {
  * hub's retention purge) under {@link attemptKey} (the command id in it: records written to the
  * instance state before migration 33 moved there under the same key) so that every later try of the same
  * command knows:
- * - absent: nothing went out, or Docplanner's answer refused it (a 4xx refusal; Docplanner documents
- *   no rate-limit or maintenance answer to its writes, so no 408, 429 or 503 proves it:
+ * - absent: nothing went out, or Docplanner's answer proved it was not made (a 4xx refusal, a 408 or a
+ *   429; Docplanner documents no maintenance answer to its writes, so no 5xx proves it:
  *   {@link provesNotCarriedOut}): sending it (again) is safe;
  * - `{ sent }`: the request went out and no answer says what became of it (no answer, a timeout, a
- *   crash, a 408, a 429 or any 5xx, `Retry-After` or not, which a proxy may give after the work was done):
+ *   crash, any 5xx, `Retry-After` or not, which a proxy may give after the work was done):
  *   never sent again blind. A move is checked by re-reading the booking it moved (`sent` names it,
  *   its place and start: by the next try, Docplanner's notification of the move may have made
  *   another booking the appointment's current one); a booking by listing the slot's bookings

@@ -149,17 +149,16 @@ describe('parseRetryAfter', () => {
 });
 
 describe('provesNotCarriedOut', () => {
-  it('takes no status as proof on its own: a 429 or a 503 with Retry-After may be a proxy after the vendor acted', () => {
+  it('takes a 408 and a 429 as proof, and no 5xx on its own: a 503 with Retry-After may be a proxy after the vendor acted', () => {
     const answered = (status: number, headers: Record<string, string> = {}) =>
       provesNotCarriedOut({ status, headers, body: { error: 'Service Unavailable' } });
-    expect([408, 429, 500, 502, 504].map((status) => answered(status, { 'retry-after': '30' }))).toEqual([
-      false,
+    expect([408, 429].map((status) => answered(status))).toEqual([true, true]);
+    expect([500, 502, 503, 504].map((status) => answered(status, { 'retry-after': '30' }))).toEqual([
       false,
       false,
       false,
       false,
     ]);
-    expect(answered(503, { 'retry-after': '30' })).toBe(false);
     expect([200, 201, 400, 404, 409].map((status) => answered(status))).toEqual([
       false,
       false,
@@ -171,14 +170,14 @@ describe('provesNotCarriedOut', () => {
 
   it("takes the vendor's own documented turn-away answer as proof, recognised by its body", () => {
     const documented = (res: { status: number; body: unknown }) =>
-      res.status === 429 && (res.body as { code?: string })?.code === 'rate_limited';
-    expect(
-      provesNotCarriedOut({ status: 429, headers: {}, body: { code: 'rate_limited' } }, documented),
-    ).toBe(true);
-    // A proxy's 429 with its own page: no proof.
-    expect(provesNotCarriedOut({ status: 429, headers: {}, body: '<html>Too Many</html>' }, documented)).toBe(
-      false,
+      res.status === 503 && (res.body as { code?: string })?.code === 'maintenance';
+    expect(provesNotCarriedOut({ status: 503, headers: {}, body: { code: 'maintenance' } }, documented)).toBe(
+      true,
     );
+    // A proxy's 503 with its own page: no proof.
+    expect(
+      provesNotCarriedOut({ status: 503, headers: {}, body: '<html>Unavailable</html>' }, documented),
+    ).toBe(false);
     // Never a 2xx or a refusal, whatever the predicate says.
     expect(provesNotCarriedOut({ status: 200, headers: {}, body: {} }, () => true)).toBe(false);
     expect(provesNotCarriedOut({ status: 409, headers: {}, body: {} }, () => true)).toBe(false);

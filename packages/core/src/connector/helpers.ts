@@ -140,16 +140,20 @@ export type TurnedAway = (res: Pick<VendorResponse, 'status' | 'headers' | 'body
 
 /**
  * Whether an answer to a write proves the vendor did not carry it out, so sending it again cannot
- * do it twice: only a 408, 429 or 5xx that the connector recognises as its vendor's own documented
- * turn-away answer (`documented`). No status proves it on its own, 429 and 503 with `Retry-After`
- * included: a gateway or proxy in front of the vendor answers so after it forwarded the request
- * (Envoy's "upstream connect error or disconnect/reset before headers", Heroku's request timeout,
- * a proxy's own rate limit counting the request it passed on). Taken as proof, a booking so
+ * do it twice: a 408 (the request never arrived whole) and a 429 (turned away by a rate limit,
+ * the vendor's or a gateway's: a limiter refuses a request instead of passing it on, and no proxy
+ * answers 429 for an upstream that failed), and a 5xx only when the connector recognises it as its
+ * vendor's own documented turn-away answer (`documented`). No 5xx proves it on its own, a 503 with
+ * `Retry-After` included: a gateway or proxy in front of the vendor answers 503 after it forwarded
+ * the request (Envoy's "upstream connect error or disconnect/reset before headers", Heroku's
+ * request timeout), and `Retry-After` says nothing of who answered. Taken as proof, a booking so
  * answered after the vendor made it was sent again and booked twice (a commands audit of
  * Clockwise.MD, with a proxy's 503 and `Retry-After`). None of the shipped vendors documents such
- * an answer for a write that creates (docs/commands.md, "Creating commands and lost answers"), so
- * none passes `documented` today. A refusal (another 4xx) proves it too, but is the command's
- * end, not a retry.
+ * a 5xx for a write that creates (docs/commands.md, "Creating commands and lost answers"), so none
+ * passes `documented` today. Why a 429 still proves it: taken as no proof, every booking a vendor's
+ * rate limit turned away waited for the lookup rule's 2 minutes (Docplanner) and spent a list call
+ * of the same limit, in exactly the bursts that hit the limit. A refusal (another 4xx) proves it
+ * too, but is the command's end, not a retry.
  *
  * @example
  * ```ts
@@ -162,7 +166,8 @@ export function provesNotCarriedOut(
   res: Pick<VendorResponse, 'status' | 'headers' | 'body'>,
   documented?: TurnedAway,
 ): boolean {
-  return isRetryableStatus(res.status) && documented?.(res) === true;
+  if (res.status === 408 || res.status === 429) return true;
+  return res.status >= 500 && documented?.(res) === true;
 }
 
 /**
