@@ -589,6 +589,7 @@ describe('loadConfig: a valid file', () => {
       inboundMessagesMs: 30 * 86_400_000,
       eventsMs: 90 * 86_400_000,
       deliveriesMs: 30 * 86_400_000,
+      unreadEventsMs: 180 * 86_400_000,
     });
     for (const value of [
       'admin-token-0123456789',

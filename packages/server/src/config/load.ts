@@ -921,6 +921,7 @@ function resolveConfig(
       inboundMessagesMs: ms(retention.inboundMessages, CONFIG_DEFAULTS.retention.inboundMessages),
       eventsMs: ms(retention.events, CONFIG_DEFAULTS.retention.events),
       deliveriesMs: ms(retention.deliveries, CONFIG_DEFAULTS.retention.deliveries),
+      unreadEventsMs: ms(retention.unreadEvents, CONFIG_DEFAULTS.retention.unreadEvents),
     },
     logging: {
       level: (str(logging.level) ?? CONFIG_DEFAULTS.logging.level) as ResolvedConfig['logging']['level'],

@@ -68,7 +68,9 @@ export const CONFIG_DEFAULTS = {
     approverEvents: ['appointment.booking_requested', 'appointment.reschedule_requested'],
     disableAfterConsecutiveDead: 5,
   },
-  retention: { inboundMessages: '30d', events: '90d', deliveries: '30d' },
+  // unreadEvents: how long an event an enabled pull subscription has not acknowledged is kept (its
+  // reader is slow or stopped): past `events`, up to this; past it the feed reports the gap.
+  retention: { inboundMessages: '30d', events: '90d', deliveries: '30d', unreadEvents: '180d' },
   logging: { level: 'info' },
   // Short, because a lease only outlives a process that died or lost its database: a live one
   // renews it every third of its length while the work runs.
@@ -481,6 +483,11 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           deliveries: duration(
             'Delivery attempts, including dead ones.',
             CONFIG_DEFAULTS.retention.deliveries,
+            AT_LEAST_AN_HOUR,
+          ),
+          unreadEvents: duration(
+            "How long an event an enabled pull subscription has not acknowledged yet is kept (its reader is slow or stopped), when longer than `events`. Past it the event is removed and the feed answers the gap to that subscription's reader.",
+            CONFIG_DEFAULTS.retention.unreadEvents,
             AT_LEAST_AN_HOUR,
           ),
         },

@@ -67,7 +67,7 @@ export interface ResolvedConfig {
   secretKey?: string;
   instances: ResolvedInstance[];
   subscriptions: ResolvedSubscription[];
-  retention: { inboundMessagesMs: number; eventsMs: number; deliveriesMs: number };
+  retention: { inboundMessagesMs: number; eventsMs: number; deliveriesMs: number; unreadEventsMs: number };
   /** Lease lengths of the normalize and deliver workers, ms. */
   workers: {
     normalizeLeaseMs: number;

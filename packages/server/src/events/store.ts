@@ -296,28 +296,126 @@ export async function newestSequence(db: Executor): Promise<string> {
  * (`ordering: hold`, kept by `purgeDeliveries` for its replay or skip) left the deliveries behind it
  * held for good, with nothing left to replay or skip.
  *
+ * An enabled pull subscription's unread events are its undelivered deliveries: an event numbered
+ * after the lowest acknowledged position of the enabled pull subscriptions (0 for one that never
+ * acknowledged) stays while it is younger than `unreadBefore` (`retention.unreadEvents`, the cap
+ * that keeps a reader gone for good from holding the table for ever). One position bounds the
+ * whole table, not a match per event and subscription: the kept events are the newest, so a batch
+ * still walks only the events it deletes (the events it keeps come after them in `created_at`
+ * order); the price is that events the slowest reader would not be served stay too.
+ *
+ * Events removed after a pull subscription's position that it would have been served (stored
+ * since it was created: a disabled subscription, or past the cap) are noted in `feed_gaps` (the
+ * highest such number and how many), in the same statement: the feed answers the gap to its
+ * reader ({@link feedGap}) instead of skipping it silently.
+ *
  * @example
  * ```ts
- * await purgeEvents(db, new Date(Date.now() - 90 * 86_400_000), 1000); // 1000 while a backlog lasts
+ * const day = 86_400_000;
+ * await purgeEvents(db, new Date(Date.now() - 90 * day), 1000, new Date(Date.now() - 180 * day)); // 1000 while a backlog lasts
  * ```
  */
-export async function purgeEvents(db: Executor, olderThan: Date, batch: number): Promise<number> {
+export async function purgeEvents(
+  db: Executor,
+  olderThan: Date,
+  batch: number,
+  unreadBefore: Date = new Date(0),
+): Promise<number> {
   // Oldest first from events_created_idx, each event's deliveries probed by deliveries_event_idx:
   // the "offset 0" fence keeps the not-exists a probe per event (Postgres does not turn a subquery
   // with an offset into a join). Left to the planner, at 1.2 million events and 2.4 million
   // deliveries a batch read every pending, held and dead delivery (a materialized scan, 0.65 s of
   // the batch's 0.9 s; a subscriber down for a day makes that set a day's traffic), or merged over
   // events_id_key, reading events in uuid order, most of them younger than the cutoff (1.7 s).
-  // With the probe: 0.15 s for the batch's selection.
-  const r = await sql`delete from switchyard.events where sequence in (
-      select e.sequence from switchyard.events e where e.created_at < ${olderThan}
-        and not exists (select 1 from switchyard.deliveries d where d.event_id = e.id
-                        and (d.status in ('pending', 'in_flight', 'held')
-                             or (d.status = 'dead' and d.superseded_by is null))
-                        offset 0)
-      order by e.created_at
-      limit ${batch})`.execute(db);
-  return Number(r.numAffectedRows ?? 0);
+  // With the probe: 0.15 s for the batch's selection. The readers (pull subscriptions, a handful)
+  // are read once per statement; the gap note joins only the batch's deleted rows to them.
+  const r = await first<{ n: number }>(
+    sql`with readers as materialized (
+          select s.id, s.event_types, s.sources, s.created_at, s.disabled_at is null as enabled,
+                 coalesce(c.cursor, 0) as cursor
+          from switchyard.subscriptions s left join switchyard.feed_cursors c on c.subscription_id = s.id
+          where s.kind = 'pull'),
+        floor as (select coalesce(min(cursor), 9223372036854775807) as s from readers where enabled),
+        gone as (
+          delete from switchyard.events where sequence in (
+            select e.sequence from switchyard.events e where e.created_at < ${olderThan}
+              and (e.created_at < ${unreadBefore} or e.sequence <= (select s from floor))
+              and not exists (select 1 from switchyard.deliveries d where d.event_id = e.id
+                              and (d.status in ('pending', 'in_flight', 'held')
+                                   or (d.status = 'dead' and d.superseded_by is null))
+                              offset 0)
+            order by e.created_at
+            limit ${batch})
+          returning sequence, type, source, created_at),
+        lost as (
+          select r.id, max(g.sequence) as through, count(*) as n
+          from readers r join gone g on g.sequence > r.cursor and g.created_at >= r.created_at
+            and ${typeMatchesAny(sql.ref('g.type'), sql.ref('r.event_types'))}
+            and (r.sources is null or g.source = any(r.sources))
+          group by r.id),
+        noted as (
+          insert into switchyard.feed_gaps (subscription_id, through, events)
+          select id, through, n from lost
+          on conflict (subscription_id) do update
+            set through = greatest(switchyard.feed_gaps.through, excluded.through),
+                events = switchyard.feed_gaps.events + excluded.events, noted_at = now()
+          returning 1)
+        select (select count(*) from gone)::int as n, (select count(*) from noted) as noted`,
+    db,
+  );
+  return r?.n ?? 0;
+}
+
+/**
+ * What retention removed of a pull subscription's events before it acknowledged them: the highest
+ * such event number (`through`), how many (`events`), and when the last purge noted it. Cleared
+ * when the subscription acknowledges a position at or past `through` ({@link clearFeedGap}).
+ */
+export interface FeedGap {
+  subscription: string;
+  through: string;
+  events: number;
+  notedAt: Date;
+}
+
+/**
+ * The subscription's unacknowledged gap ({@link FeedGap}), or undefined when retention removed
+ * nothing it had not read.
+ *
+ * @example
+ * ```ts
+ * const gap = await feedGap(db, 'erp'); // { subscription: 'erp', through: '1200', events: 35, notedAt }
+ * ```
+ */
+export async function feedGap(db: Executor, subscriptionId: string): Promise<FeedGap | undefined> {
+  return (await feedGaps(db, subscriptionId))[0];
+}
+
+/**
+ * Every unacknowledged gap (one row per pull subscription that lost events; a handful), or the
+ * one of `subscriptionId`; `since`: only those a purge noted from then on (the purge's log line).
+ */
+export async function feedGaps(db: Executor, subscriptionId?: string, since?: Date): Promise<FeedGap[]> {
+  const r = await rows<{ subscription_id: string; through: string; events: string; noted_at: Date }>(
+    sql`select subscription_id, through::text as through, events::text as events, noted_at
+        from switchyard.feed_gaps
+        where (${subscriptionId ?? null}::text is null or subscription_id = ${subscriptionId ?? null})
+          and (${since ?? null}::timestamptz is null or noted_at >= ${since ?? null})
+        order by subscription_id`,
+    db,
+  );
+  return r.map((g) => ({
+    subscription: g.subscription_id,
+    through: g.through,
+    events: Number(g.events),
+    notedAt: g.noted_at,
+  }));
+}
+
+/** Forgets the subscription's gap once its acknowledged position is at or past it (the reader has moved on). */
+export async function clearFeedGap(db: Executor, subscriptionId: string, cursor: string): Promise<void> {
+  await sql`delete from switchyard.feed_gaps
+    where subscription_id = ${subscriptionId} and through <= ${cursor}::bigint`.execute(db);
 }
 
 /** How one claimed inbound message ends, as stored by {@link commitNormalized}. */

@@ -42,6 +42,8 @@ const WHOLE_HUB = [
   'switchyard_pull_last_success_timestamp_seconds',
   'switchyard_delivery_attempts_total',
   'switchyard_subscription_disabled',
+  'switchyard_deliveries_dead',
+  'switchyard_feed_gap_events',
 ];
 
 /** The series an expression selects: family, label names matched, and where it stands. */

@@ -73,6 +73,24 @@ export async function subscriptionStates(
   return r.rows.map((row) => ({ subscription: row.id, disabled: row.disabled }));
 }
 
+/**
+ * Dead deliveries not yet replayed or skipped, by subscription (0 for one without any): the dead
+ * letters operators alert on. Counted from deliveries_dead_unreplayed_idx (migration 41), which
+ * holds only them: a scrape reads that set, not the deliveries table.
+ *
+ * @example
+ * ```ts
+ * await deadBySubscription(db); // [{ subscription: 'crm', dead: 3 }, { subscription: 'erp', dead: 0 }]
+ * ```
+ */
+export async function deadBySubscription(db: Executor): Promise<{ subscription: string; dead: number }[]> {
+  const r = await sql<{ id: string; dead: string }>`
+    select s.id, (select count(*) from switchyard.deliveries d
+                  where d.subscription_id = s.id and d.status = 'dead' and d.superseded_by is null) as dead
+    from switchyard.subscriptions s order by s.id`.execute(db);
+  return r.rows.map((row) => ({ subscription: row.id, dead: Number(row.dead) }));
+}
+
 /** The newest attempt id ('0' when there is none). */
 export async function maxAttemptId(db: Executor): Promise<string> {
   const r = await sql<{ id: string | null }>`select max(id) as id from switchyard.delivery_attempts`.execute(

@@ -11,12 +11,14 @@ import {
   type OpenMetricsContentType,
   Registry,
 } from 'prom-client';
+import { feedGaps } from '../events/store.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { queueDepths } from '../storage/queues.ts';
 import { isDatabaseUnavailable } from '../storage/unavailable.ts';
 import { exemplarOfTraceparent } from '../telemetry/tracing.ts';
 import {
   countAttemptsSince,
+  deadBySubscription,
   deliveryCounts,
   maxAttemptId,
   probeDatabaseWithin,
@@ -270,6 +272,8 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   const depths = sharedWhileRunning(() => unlessUnavailable(queueDepths(db)));
   const pulls = sharedWhileRunning(() => unlessUnavailable(pullHealth(db)));
   const subscriptions = sharedWhileRunning(() => unlessUnavailable(subscriptionStates(db)));
+  const dead = sharedWhileRunning(() => unlessUnavailable(deadBySubscription(db)));
+  const gaps = sharedWhileRunning(() => unlessUnavailable(feedGaps(db)));
 
   new Gauge({
     name: 'switchyard_database_up',
@@ -293,6 +297,28 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     async collect() {
       this.reset();
       for (const [status, count] of Object.entries((await counts()) ?? {})) this.set({ status }, count);
+    },
+  });
+
+  new Gauge({
+    name: 'switchyard_deliveries_dead',
+    help: 'Dead deliveries not yet replayed or skipped, by subscription (0 for one without any).',
+    labelNames: ['subscription'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { subscription, dead: n } of (await dead()) ?? []) this.set({ subscription }, n);
+    },
+  });
+
+  new Gauge({
+    name: 'switchyard_feed_gap_events',
+    help: 'Events retention removed before a pull subscription acknowledged them (disabled, or past retention.unreadEvents), until its reader acknowledges past them; only subscriptions with such a gap.',
+    labelNames: ['subscription'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const gap of (await gaps()) ?? []) this.set({ subscription: gap.subscription }, gap.events);
     },
   });
 

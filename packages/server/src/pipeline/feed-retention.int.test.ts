@@ -37,6 +37,20 @@ async function send(id: string, type = 'created') {
   });
 }
 
+/** An event's feed cursor (its sequence, unpadded). */
+const cursor = (event: { sequence: string }) => String(BigInt(event.sequence));
+
+/**
+ * Acknowledges `sequence` for every pull subscription but `except` (directly: an ack refuses to
+ * move back): the earlier tests' subscriptions must not hold the events a purge here removes.
+ */
+async function ackEveryPullSubscription(sequence: string, except: string[] = []) {
+  await sql`insert into switchyard.feed_cursors (subscription_id, cursor)
+    select id, ${sequence}::bigint from switchyard.subscriptions
+    where kind = 'pull' and not (id = any(${except}::text[]))
+    on conflict (subscription_id) do update set cursor = excluded.cursor`.execute(hub.host.db);
+}
+
 describe('pull feed', () => {
   it('returns matching events in order from a cursor and remembers acknowledgements', async () => {
     const { subscription, secret } = await hub.subscriptions.create({
@@ -164,6 +178,8 @@ describe('retention', () => {
       db,
     );
     const fresh = await send('ret-3');
+    // Every pull subscription has read what is stored (an unread event stays: the next test).
+    await ackEveryPullSubscription(fresh.sequence);
     const result = await hub.retention.purge();
     expect(result.events).toBeGreaterThanOrEqual(2);
     expect(result.inbound).toBeGreaterThanOrEqual(2);
@@ -187,6 +203,61 @@ describe('retention', () => {
       db,
     );
     expect(left.rows[0]!.n).toBe(1);
+  });
+
+  it("keeps an enabled pull subscription's unread events, and answers the gap when they go anyway", async () => {
+    // A pull reader slower than retention.events lost the events the purge removed before it read
+    // them, and its feed went on after them as if nothing had been (downstream audit).
+    const reader = (await hub.subscriptions.create({ kind: 'pull', eventTypes: ['*'] })).subscription;
+    const stopped = (await hub.subscriptions.create({ kind: 'pull', eventTypes: ['*'] })).subscription;
+    const e1 = await send('unread-1');
+    const e2 = await send('unread-2');
+    const e3 = await send('unread-3');
+    await ackEveryPullSubscription(cursor(e1), [reader.id, stopped.id]);
+    await hub.feed.ack(reader.id, cursor(e1));
+    await hub.subscriptions.disable(stopped.id);
+    const { db } = hub.host;
+    await sql`update switchyard.events set created_at = now() - interval '1 day'`.execute(db);
+    // Only events stored since a subscription was created were ever its to read.
+    await sql`update switchyard.subscriptions set created_at = now() - interval '2 days'
+      where id in (${reader.id}, ${stopped.id})`.execute(db);
+    // retention.events is a minute here: the reader's unread events stay, the read one goes.
+    const kept = await hub.retention.purge();
+    expect(kept.events).toBeGreaterThanOrEqual(1);
+    await expect(hub.events.get(e1.id)).rejects.toThrow();
+    const page = await hub.feed.poll(reader.id);
+    expect(page).toEqual({
+      events: [expect.objectContaining({ id: e2.id }), expect.objectContaining({ id: e3.id })],
+      nextCursor: cursor(e3),
+    });
+    // The disabled subscription holds nothing: what it had not read is gone, and its feed says so.
+    expect(kept.feedGaps).toEqual([
+      expect.objectContaining({ subscription: stopped.id, through: cursor(e1) }),
+    ]);
+    expect((await hub.feed.poll(stopped.id)).gap).toEqual({
+      through: cursor(e1),
+      events: expect.any(Number),
+    });
+
+    // Past retention.unreadEvents (180 days by default) the unread events go too: the gap is answered.
+    const later = await hub.retention.purge(new Date(Date.now() + 200 * 86_400_000));
+    expect(later.feedGaps).toContainEqual(
+      expect.objectContaining({ subscription: reader.id, through: cursor(e3), events: 2 }),
+    );
+    const e4 = await send('unread-4');
+    // (Served once the commit window passes: it follows numbers the purge removed.)
+    const after = await hub.feed.poll(reader.id, { wait: 10 });
+    expect(after).toEqual({
+      events: [expect.objectContaining({ id: e4.id })],
+      nextCursor: cursor(e4),
+      gap: { through: cursor(e3), events: 2 },
+    });
+    // Through HTTP the same answer (the route's schema carries the field).
+    // Acknowledging past the gap clears it.
+    await hub.feed.ack(reader.id, after.nextCursor);
+    expect(await hub.feed.poll(reader.id)).toEqual({ events: [], nextCursor: cursor(e4) });
+    // A reader reading from before the gap again (its own cursor) is not told: the gap was acknowledged.
+    expect((await hub.feed.poll(reader.id, { after: cursor(e1) })).gap).toBeUndefined();
   });
 });
 

@@ -343,8 +343,14 @@ export async function createHub(config: HubConfig) {
           await boss.createQueue(RETENTION_QUEUE);
           await boss.schedule(RETENTION_QUEUE, options.retention.cron);
           await boss.work(RETENTION_QUEUE, { pollingIntervalSeconds: SCHEDULED_POLL_SECONDS }, async () => {
-            const result = await purge(db, options.retention);
-            logger.info({ ...result }, 'retention purge');
+            const { feedGaps, ...result } = await purge(db, options.retention);
+            logger.info({ ...result, feedGaps: feedGaps.length }, 'retention purge');
+            // Events a pull subscription's reader never got: its feed says so, and so does the log.
+            for (const gap of feedGaps)
+              logger.warn(
+                { subscription: gap.subscription, through: gap.through, events: gap.events },
+                'retention removed events a pull subscription had not acknowledged (disabled, or past retention.unreadEvents)',
+              );
           });
         }
       }

@@ -11,6 +11,12 @@ export interface PurgeResult {
   inbound: number;
   /** Raw request bodies no inbound message references any more. */
   inboundBodies: number;
+  /**
+   * Pull subscriptions this purge removed events of that they had not acknowledged (disabled, or
+   * past `retention.unreadEvents`): each one's whole unacknowledged gap, as its feed answers it.
+   * The hub logs them as a warning; `switchyard_feed_gap_events` shows them.
+   */
+  feedGaps: eventStore.FeedGap[];
 }
 
 async function loop(step: () => Promise<number>, batch: number): Promise<number> {
@@ -25,14 +31,15 @@ async function loop(step: () => Promise<number>, batch: number): Promise<number>
 
 /**
  * Deletes what is older than the retention periods, in batches: finished deliveries (attempts go
- * with them), then events no delivery still owes and no dead delivery kept for its replay or skip
- * refers to, then finished inbound messages, then the raw
+ * with them), then events no delivery still owes, no dead delivery kept for its replay or skip
+ * refers to and no enabled pull subscription has yet to read (until `unreadEventsMs`), then
+ * finished inbound messages, then the raw
  * request bodies none of the remaining messages references (a batch's body stays while any of its
  * notifications does).
  *
  * @example
  * ```ts
- * await purge(db, options.retention, new Date()); // { deliveries: 120, events: 80, inbound: 75, inboundBodies: 40 }
+ * await purge(db, options.retention, new Date()); // { deliveries: 120, events: 80, inbound: 75, inboundBodies: 40, feedGaps: [] }
  * ```
  */
 export async function purge(
@@ -45,7 +52,18 @@ export async function purge(
     () => deliveryStore.purgeDeliveries(db, before(r.deliveriesMs), r.batchSize),
     r.batchSize,
   );
-  const events = await loop(() => eventStore.purgeEvents(db, before(r.eventsMs), r.batchSize), r.batchSize);
+  const startedAt = new Date();
+  const events = await loop(
+    () =>
+      eventStore.purgeEvents(
+        db,
+        before(r.eventsMs),
+        r.batchSize,
+        before(Math.max(r.eventsMs, r.unreadEventsMs)),
+      ),
+    r.batchSize,
+  );
+  const feedGaps = events > 0 ? await eventStore.feedGaps(db, undefined, startedAt) : [];
   const inbound = await loop(
     () => inboundStore.purgeInbound(db, before(r.inboundMs), r.batchSize),
     r.batchSize,
@@ -54,5 +72,5 @@ export async function purge(
     () => inboundStore.purgeInboundBodies(db, before(r.inboundMs), r.batchSize),
     r.batchSize,
   );
-  return { deliveries, events, inbound, inboundBodies };
+  return { deliveries, events, inbound, inboundBodies, feedGaps };
 }

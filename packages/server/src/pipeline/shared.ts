@@ -27,6 +27,11 @@ export interface RetentionOptions {
   eventsMs?: number;
   /** Finished deliveries with their attempts. Default: `retention.deliveries` (30 days). */
   deliveriesMs?: number;
+  /**
+   * Events an enabled pull subscription has not acknowledged, when longer than `eventsMs`: they are
+   * its undelivered deliveries (events/store.ts, `purgeEvents`). Default: `retention.unreadEvents` (180 days).
+   */
+  unreadEventsMs?: number;
   /** Rows deleted per statement. Default 1000. */
   batchSize?: number;
   /** pg-boss cron expression for the purge job, or false to not schedule it. Default hourly. */
@@ -141,6 +146,8 @@ export function resolveOptions(o: PipelineOptions = {}): ResolvedOptions {
       inboundMs: o.retention?.inboundMs ?? configDurationMs(CONFIG_DEFAULTS.retention.inboundMessages)!,
       eventsMs: o.retention?.eventsMs ?? configDurationMs(CONFIG_DEFAULTS.retention.events)!,
       deliveriesMs: o.retention?.deliveriesMs ?? configDurationMs(CONFIG_DEFAULTS.retention.deliveries)!,
+      unreadEventsMs:
+        o.retention?.unreadEventsMs ?? configDurationMs(CONFIG_DEFAULTS.retention.unreadEvents)!,
       batchSize: o.retention?.batchSize ?? 1000,
       cron: o.retention?.cron ?? '17 * * * *',
     },

@@ -108,6 +108,7 @@ function pipelineOptions(
       inboundMs: config.retention.inboundMessagesMs,
       eventsMs: config.retention.eventsMs,
       deliveriesMs: config.retention.deliveriesMs,
+      unreadEventsMs: config.retention.unreadEventsMs,
       ...extra.retention,
     },
   };

@@ -102,6 +102,21 @@ export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Pr
                 type: 'string',
                 description: 'Acknowledge it, or pass it as `after` to read on.',
               },
+              gap: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['through', 'events'],
+                description:
+                  'Present when retention removed events after `after` that this subscription would have been served before it acknowledged them (it was disabled, or its reader did not acknowledge them within `retention.unreadEvents`): they cannot be read any more. The page goes on after them. Acknowledging a position at or past `through` clears it.',
+                properties: {
+                  through: { type: 'string', description: 'The highest number of a removed event.' },
+                  events: {
+                    type: 'integer',
+                    minimum: 1,
+                    description: 'How many events were removed unacknowledged (since the gap opened).',
+                  },
+                },
+              },
             },
           },
         },

@@ -87,7 +87,9 @@ export function feedApi(host: FeedHost) {
   return {
     /**
      * Reads a pull subscription's events in order after `after` (default: the last acknowledged
-     * position). Pass `nextCursor` to `ack` once processed, or as `after` to read on.
+     * position). Pass `nextCursor` to `ack` once processed, or as `after` to read on. `gap`, when
+     * present: retention removed events after `after` that the subscription had not acknowledged
+     * (`{ through, events }`, events/store.ts `FeedGap`); reading goes on after them.
      *
      * `wait` (seconds, 0 to `longPoll.maxWait`, 30; default `longPoll.wait`, 0): when there
      * is nothing to read, holds the call until an event the subscription would be served is
@@ -114,9 +116,17 @@ export function feedApi(host: FeedHost) {
       const limit = clampLimit(opts.limit, 1000, 100);
       const waitFor = waitMs(opts.wait);
       const after = opts.after ?? (await deliveryStore.getFeedCursor(db, subscriptionId)) ?? '0';
+      // Events retention removed after `after` before this subscription acknowledged them: said,
+      // not skipped silently (events/store.ts, purgeEvents).
+      const lost = await eventStore.feedGap(db, subscriptionId);
+      const gap =
+        lost && BigInt(lost.through) > BigInt(after)
+          ? { through: lost.through, events: lost.events }
+          : undefined;
       const page = (rows: eventStore.EventRow[]) => ({
         events: rows.map(toEvent),
         nextCursor: rows.length > 0 ? rows[rows.length - 1]!.sequence : after,
+        ...(gap ? { gap } : {}),
       });
       // Taken before the first read: a NOTIFY arriving between the read and the wait still counts.
       const wait = waitFor > 0 ? await waits.enter(sub.id) : undefined;
@@ -182,6 +192,7 @@ export function feedApi(host: FeedHost) {
       if (!/^\d+$/.test(cursor)) throw invalid('cursor is not valid');
       await refusePastNewest(db, cursor);
       await deliveryStore.setFeedCursor(db, subscriptionId, cursor);
+      await eventStore.clearFeedGap(db, subscriptionId, cursor);
       return { cursor: (await deliveryStore.getFeedCursor(db, subscriptionId))! };
     },
   };

@@ -258,6 +258,10 @@ export interface SwitchyardConfigFile {
      * Delivery attempts, including dead ones. At least 1h.
      */
     deliveries?: string;
+    /**
+     * How long an event an enabled pull subscription has not acknowledged yet is kept (its reader is slow or stopped), when longer than `events`. Past it the event is removed and the feed answers the gap to that subscription's reader. At least 1h.
+     */
+    unreadEvents?: string;
   };
   /**
    * The normalize and deliver workers. Each claimed message or delivery is leased to the process working on it; the process renews its leases every third of their length while the work runs, so a lease runs out only when that process died or lost its database, and then another process takes the work over.
