@@ -153,6 +153,59 @@ export function inboundApi(host: InboundHost) {
       host.wakeNormalize();
       return toInbound(row);
     },
+
+    /**
+     * Runs normalization again for the failed messages of an instance (after a connector fix), up
+     * to `limit` at a time (1..1000, default 100), oldest first; `since`: only those received since
+     * then. Each answer names `failedBefore`, the moment it counted from: pass it back to take the
+     * next ones (`more` is true while some may be left), so a message that fails again is not taken
+     * a second time. Event ids stay the same, as with {@link renormalize}.
+     *
+     * @example
+     * ```ts
+     * let page = await hub.inbound.renormalizeFailed({ instanceId: 'dp-main' });
+     * while (page.more) page = await hub.inbound.renormalizeFailed({ instanceId: 'dp-main', failedBefore: page.failedBefore });
+     * ```
+     */
+    async renormalizeFailed(f: {
+      instanceId: string;
+      since?: Date;
+      failedBefore?: Date;
+      limit?: number;
+    }): Promise<{ ids: string[]; failedBefore: Date; more: boolean }> {
+      const limit = clampLimit(f.limit, 1000, 100);
+      for (const [name, date] of [
+        ['since', f.since],
+        ['failedBefore', f.failedBefore],
+      ] as const)
+        if (date !== undefined && (!(date instanceof Date) || Number.isNaN(date.getTime())))
+          throw invalid(`${name} must be a valid date`);
+      if (!(await inboundStore.instanceExists(db, f.instanceId))) throw notFound('instance', f.instanceId);
+      const failedBefore = f.failedBefore ?? (await inboundStore.databaseNow(db));
+      const ids = await db.transaction().execute(async (trx) => {
+        const taken = await inboundStore.requeueFailedInbound(trx, {
+          instanceId: f.instanceId,
+          ...(f.since ? { since: f.since } : {}),
+          failedBefore,
+          limit,
+        });
+        if (taken.length > 0) await notify(trx, CHANNEL_NORMALIZE);
+        return taken;
+      });
+      if (ids.length > 0) host.wakeNormalize();
+      return { ids, failedBefore, more: ids.length === limit };
+    },
+
+    /**
+     * How many of the given messages are in each status (the CLI follows a re-normalization with
+     * it): `{ received: 3, normalized: 40, failed: 2 }`; ids that are not stored count nowhere.
+     */
+    async statusCounts(ids: readonly string[]): Promise<Partial<Record<InboundMessage['status'], number>>> {
+      return inboundStore.statusCounts(
+        db,
+        ids.filter((id) => UUID.test(id)),
+      );
+    },
   };
 }
 

@@ -128,4 +128,70 @@ export async function inboundRoutes(app: FastifyInstance, { inbound }: InboundRo
       return inbound.renormalize(request.params.id);
     },
   );
+
+  app.post<{
+    Body: { instanceId: string; status: 'failed'; since?: string; failedBefore?: string; limit?: number };
+  }>(
+    '/v1/inbound/renormalize',
+    {
+      schema: {
+        tags,
+        summary:
+          'Normalize the failed messages of an instance again, oldest first, up to `limit` at a time (event ids stay the same)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['instanceId', 'status'],
+          properties: {
+            instanceId: { type: 'string', minLength: 1, maxLength: 100 },
+            status: {
+              type: 'string',
+              enum: ['failed'],
+              description:
+                'Which messages: the failed ones (the only choice, named so a call says what it takes).',
+            },
+            since: { type: 'string', format: 'date-time', description: 'Only messages received since then.' },
+            failedBefore: {
+              type: 'string',
+              format: 'date-time',
+              description:
+                'Only messages that failed at or before then (default: now). Pass back the answer’s `failedBefore` to take the next ones: a message that fails again is not taken twice.',
+            },
+            limit: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 1000,
+              description: 'At most this many (default 100).',
+            },
+          },
+        },
+        response: {
+          202: object({
+            ids: {
+              type: 'array',
+              items: str,
+              description: 'The messages put back in the normalize queue, oldest first.',
+            },
+            failedBefore: {
+              ...dateTime,
+              description: 'The bound this call used; pass it back for the next ones.',
+            },
+            more: { type: 'boolean', description: 'True while more may be left (the call took `limit`).' },
+          }),
+        },
+        problems: { 404: 'SY_PIPELINE_NOT_FOUND: no such instance' },
+      },
+    },
+    async (request, reply) => {
+      const { instanceId, since, failedBefore, limit } = request.body;
+      const page = await inbound.renormalizeFailed({
+        instanceId,
+        ...(since ? { since: new Date(since) } : {}),
+        ...(failedBefore ? { failedBefore: new Date(failedBefore) } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+      });
+      reply.code(202);
+      return page;
+    },
+  );
 }

@@ -574,6 +574,66 @@ export async function requeueInbound(db: Executor, id: string): Promise<InboundR
   );
 }
 
+/**
+ * Puts up to `limit` failed messages of an instance back in the normalize queue, oldest first (as
+ * {@link requeueInbound} one): those received since `since` (when given) that failed at or before
+ * `failedBefore`. The bound is what lets a caller repeat this until nothing is left: a message that
+ * fails again (the connector still refuses it) fails after `failedBefore` and is not taken twice.
+ * Read from inbound_settled_idx (failed and ignored only). Returns the ids, in that order.
+ *
+ * @example
+ * ```ts
+ * const ids = await requeueFailedInbound(db, { instanceId: 'dp-main', failedBefore: new Date(), limit: 500 });
+ * ```
+ */
+export async function requeueFailedInbound(
+  db: Executor,
+  f: { instanceId: string; since?: Date; failedBefore: Date; limit: number },
+): Promise<string[]> {
+  const r = await rows<{ id: string }>(
+    sql`with taken as (
+          select id, seq from switchyard.inbound_messages
+          where status = 'failed' and instance_id = ${f.instanceId}
+            and (${f.since ?? null}::timestamptz is null or received_at >= ${f.since ?? null})
+            and processed_at <= ${f.failedBefore}
+          order by seq limit ${f.limit}
+          for update skip locked),
+        requeued as (
+          update switchyard.inbound_messages m set status = 'received', attempts = 0, next_attempt_at = now(),
+            locked_until = null, lock_token = null, reason = null, processed_at = null
+          from taken where m.id = taken.id and m.status = 'failed'
+          returning m.id, taken.seq)
+        select id from requeued order by seq`,
+    db,
+  );
+  return r.map((row) => row.id);
+}
+
+/** Whether a connector instance of this id exists (enabled or not). */
+export async function instanceExists(db: Executor, instanceId: string): Promise<boolean> {
+  return (
+    (await first<{ one: number }>(
+      sql`select 1 as one from switchyard.connector_instances where id = ${instanceId}`,
+      db,
+    )) !== undefined
+  );
+}
+
+/** The database's clock (the one `processed_at` is written with). */
+export async function databaseNow(db: Executor): Promise<Date> {
+  return (await first<{ now: Date }>(sql`select now() as now`, db))!.now;
+}
+
+/** How many of the messages `ids` are in each status. */
+export async function statusCounts(db: Executor, ids: readonly string[]): Promise<Record<string, number>> {
+  const r = await rows<{ status: string; n: number }>(
+    sql`select status, count(*)::int as n from switchyard.inbound_messages
+        where id = any(${ids as string[]}::uuid[]) group by status`,
+    db,
+  );
+  return Object.fromEntries(r.map((row) => [row.status, row.n]));
+}
+
 export async function countInbound(
   db: Executor,
   instanceId: string,

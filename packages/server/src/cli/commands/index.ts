@@ -1,5 +1,5 @@
 /**
- * The command table. To add a command (`start`, `migrate`, `replay`, `events`, `subscriptions`):
+ * The command table. To add a command (`start`, `migrate`, `replay`, `events`, `inbound`, `subscriptions`):
  * write `commands/<name>.ts` exporting a {@link Command}, and add it to this list. `help` and the
  * dispatcher read the list; nothing else changes.
  */
@@ -8,6 +8,7 @@ import { commandsCommand } from './commands.ts';
 import { eventsCommand } from './events.ts';
 import { gatesCommand } from './gates.ts';
 import { helpCommand } from './help.ts';
+import { inboundCommand } from './inbound.ts';
 import { listenCommand } from './listen.ts';
 import { migrateCommand } from './migrate.ts';
 import { pushCommand } from './push.ts';
@@ -23,6 +24,7 @@ export const commands: Command[] = [
   migrateCommand,
   replayCommand,
   eventsCommand,
+  inboundCommand,
   subscriptionsCommand,
   gatesCommand,
   commandsCommand,
