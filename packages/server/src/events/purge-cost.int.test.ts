@@ -60,3 +60,48 @@ it('a batch reads its own events and their deliveries, not every delivery still 
   // The batch's 100 events have one (finished) delivery each; the 5,000 pending ones are not read.
   expect(read).toBeLessThan(WAITING / 10);
 });
+
+it('a lagging pull reader keeps the events after its position; a batch still reads only the old events', async () => {
+  // An enabled pull subscription whose reader acknowledged the 250th event: the old events after it
+  // stay (its unread events), those up to it go. The batch walks the old events by age, not the
+  // 5,000 recent ones, nor a match per event and subscription.
+  const { db } = database;
+  await sql`insert into switchyard.subscriptions (id, kind) values ('erp', 'pull')`.execute(db);
+  await sql`insert into switchyard.feed_cursors (subscription_id, cursor) values ('erp', 250)`.execute(db);
+  const upTo = await sql<{ n: number }>`select count(*)::int as n from switchyard.events
+    where sequence <= 250 and created_at < now() - interval '90 days'`.execute(db);
+  explained.length = 0;
+  const day = 86_400_000;
+  const n = await purgeEvents(db, new Date(Date.now() - 90 * day), 1000, new Date(Date.now() - 180 * day));
+  expect(n).toBe(upTo.rows[0]!.n);
+  const kept = await sql<{ n: number }>`select count(*)::int as n from switchyard.events
+    where created_at < now() - interval '90 days'`.execute(db);
+  expect(kept.rows[0]!.n).toBe(OLD - 250);
+  const purge = explained.find((e) => e['Query Text'].includes('delete from switchyard.events'));
+  console.log(
+    JSON.stringify(
+      planNodes(purge!.Plan).map((p) => [
+        p['Node Type'],
+        p['Relation Name'],
+        p['Index Name'],
+        p['Actual Rows'],
+        p['Actual Loops'],
+      ]),
+    ),
+  );
+  const read = planNodes(purge!.Plan)
+    .filter((node) => node['Relation Name'] === 'events')
+    .reduce(
+      (sum, node) =>
+        sum +
+        ((node['Actual Rows'] ?? 0) +
+          ((node as { 'Rows Removed by Filter'?: number })['Rows Removed by Filter'] ?? 0)) *
+          (node['Actual Loops'] ?? 1),
+      0,
+    );
+  // The old events (those it deletes, read by age and then by number; those it keeps, by age), not
+  // the 5,000 recent ones (with an `in (…)` delete: a sequential scan of all 5,300).
+  expect(read).toBeLessThanOrEqual(2 * OLD);
+  // Past the cap (retention.unreadEvents) they go too, and the reader's gap is noted.
+  expect(await purgeEvents(db, new Date(Date.now() - 90 * day), 1000, new Date())).toBe(OLD - 250);
+});

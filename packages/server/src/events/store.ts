@@ -327,7 +327,9 @@ export async function purgeEvents(
   // deliveries a batch read every pending, held and dead delivery (a materialized scan, 0.65 s of
   // the batch's 0.9 s; a subscriber down for a day makes that set a day's traffic), or merged over
   // events_id_key, reading events in uuid order, most of them younger than the cutoff (1.7 s).
-  // With the probe: 0.15 s for the batch's selection. The readers (pull subscriptions, a handful)
+  // With the probe: 0.15 s for the batch's selection. The batch's numbers are handed to the
+  // delete as an array (`= any(array(…))`), each row found by the primary key: inside the CTE, an
+  // `in (…)` was planned as a hash join over a sequential scan of every event. The readers (pull subscriptions, a handful)
   // are read once per statement; the gap note joins only the batch's deleted rows to them.
   const r = await first<{ n: number }>(
     sql`with readers as materialized (
@@ -337,7 +339,7 @@ export async function purgeEvents(
           where s.kind = 'pull'),
         floor as (select coalesce(min(cursor), 9223372036854775807) as s from readers where enabled),
         gone as (
-          delete from switchyard.events where sequence in (
+          delete from switchyard.events where sequence = any(array(
             select e.sequence from switchyard.events e where e.created_at < ${olderThan}
               and (e.created_at < ${unreadBefore} or e.sequence <= (select s from floor))
               and not exists (select 1 from switchyard.deliveries d where d.event_id = e.id
@@ -345,7 +347,7 @@ export async function purgeEvents(
                                    or (d.status = 'dead' and d.superseded_by is null))
                               offset 0)
             order by e.created_at
-            limit ${batch})
+            limit ${batch}))
           returning sequence, type, source, created_at),
         lost as (
           select r.id, max(g.sequence) as through, count(*) as n

@@ -60,6 +60,21 @@ it('counts each subscription’s dead deliveries not yet replayed or skipped', a
   await sql`update switchyard.deliveries set superseded_by = ${replay}::uuid
     where subscription_id = ${crm.id} and event_sequence = 1 and status = 'dead'`.execute(db);
   expect(await series('switchyard_deliveries_dead', crm.id)).toBe(2);
+  // Beside them, many delivered ones: the count reads dead deliveries by index (deliveries_sub_idx:
+  // subscription and status; or deliveries_settled_idx, the dead, held and skipped ones), never the table.
+  await sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, status, reason)
+    select gen_random_uuid(), ${crm.id}, e.id, e.sequence, e.subject, 'succeeded', 'replay'
+    from switchyard.events e, generate_series(1, 5000) where e.sequence = 4`.execute(db);
+  await sql`analyze switchyard.deliveries`.execute(db);
+  const plan = (
+    await sql<{ 'QUERY PLAN': string }>`explain select count(*) from switchyard.deliveries d
+      where d.subscription_id = ${crm.id} and d.status = 'dead' and d.superseded_by is null`.execute(db)
+  ).rows
+    .map((r) => r['QUERY PLAN'])
+    .join('\n');
+  expect(plan).not.toContain('Seq Scan');
+  expect(plan, plan).toMatch(/Index Cond: .*status = 'dead'/);
+  expect(await series('switchyard_deliveries_dead', crm.id)).toBe(2);
 });
 
 it('shows a pull subscription’s feed gap, which its feed answers over HTTP until an ack past it', async () => {

@@ -75,8 +75,9 @@ export async function subscriptionStates(
 
 /**
  * Dead deliveries not yet replayed or skipped, by subscription (0 for one without any): the dead
- * letters operators alert on. Counted from deliveries_dead_unreplayed_idx (migration 41), which
- * holds only them: a scrape reads that set, not the deliveries table.
+ * letters operators alert on. Read by index (deliveries_sub_idx: subscription and status, or
+ * deliveries_settled_idx): a scrape reads the dead deliveries, not the deliveries table; no index
+ * of its own, so nothing more is written per delivery.
  *
  * @example
  * ```ts

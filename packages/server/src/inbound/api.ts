@@ -8,6 +8,7 @@ import { invalid, notFound } from '../admin/errors.ts';
 import { clampLimit, type Page, UUID } from '../admin/page.ts';
 import { type HubEvent, toEvent } from '../events/api.ts';
 import * as eventStore from '../events/store.ts';
+import { databaseNow } from '../storage/db.ts';
 import { CHANNEL_NORMALIZE, notify } from '../storage/queues.ts';
 import * as inboundStore from './store.ts';
 
@@ -181,7 +182,7 @@ export function inboundApi(host: InboundHost) {
         if (date !== undefined && (!(date instanceof Date) || Number.isNaN(date.getTime())))
           throw invalid(`${name} must be a valid date`);
       if (!(await inboundStore.instanceExists(db, f.instanceId))) throw notFound('instance', f.instanceId);
-      const failedBefore = f.failedBefore ?? (await inboundStore.databaseNow(db));
+      const failedBefore = f.failedBefore ?? (await databaseNow(db));
       const ids = await db.transaction().execute(async (trx) => {
         const taken = await inboundStore.requeueFailedInbound(trx, {
           instanceId: f.instanceId,

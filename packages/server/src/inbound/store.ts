@@ -619,11 +619,6 @@ export async function instanceExists(db: Executor, instanceId: string): Promise<
   );
 }
 
-/** The database's clock (the one `processed_at` is written with). */
-export async function databaseNow(db: Executor): Promise<Date> {
-  return (await first<{ now: Date }>(sql`select now() as now`, db))!.now;
-}
-
 /** How many of the messages `ids` are in each status. */
 export async function statusCounts(db: Executor, ids: readonly string[]): Promise<Record<string, number>> {
   const r = await rows<{ status: string; n: number }>(

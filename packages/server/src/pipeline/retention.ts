@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import * as deliveryStore from '../deliveries/store.ts';
 import * as eventStore from '../events/store.ts';
 import * as inboundStore from '../inbound/store.ts';
+import { databaseNow } from '../storage/db.ts';
 import type { ResolvedOptions } from './shared.ts';
 
 /** How many rows one purge removed, per table. */
@@ -52,7 +53,8 @@ export async function purge(
     () => deliveryStore.purgeDeliveries(db, before(r.deliveriesMs), r.batchSize),
     r.batchSize,
   );
-  const startedAt = new Date();
+  // The database's clock, as the purge writes feed_gaps.noted_at.
+  const startedAt = await databaseNow(db);
   const events = await loop(
     () =>
       eventStore.purgeEvents(

@@ -42,6 +42,19 @@ export async function first<T>(
   return (await q.execute(db)).rows[0];
 }
 
+/**
+ * The database's clock: the one `now()` writes into rows (`processed_at`, `noted_at`), for a bound
+ * compared with them later; the process's clock may differ from it.
+ *
+ * @example
+ * ```ts
+ * const startedAt = await databaseNow(db); // rows written from here on have a time >= it
+ * ```
+ */
+export async function databaseNow(db: Executor): Promise<Date> {
+  return (await first<{ now: Date }>(sql`select now() as now`, db))!.now;
+}
+
 /** Where an argument of a {@link statement} goes: a parameter of its compiled text. */
 class Slot {
   readonly key: string;

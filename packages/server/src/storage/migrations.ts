@@ -2097,12 +2097,9 @@ create index if not exists gate_requests_reason_idx on switchyard.gate_requests 
   },
   {
     version: 41,
-    name: 'pull feed gaps; unreplayed dead deliveries by subscription',
-    // feed_gaps: what retention removed of a pull subscription's events before it acknowledged them
-    // (purgeEvents notes it, the feed answers it, an ack past it clears it; events/store.ts). The
-    // partial index: the per-subscription dead-letter gauge (switchyard_deliveries_dead) counts the
-    // dead deliveries not yet replayed or skipped, the set operators alert on, from an index that
-    // holds only them (an index-only scan per scrape, not the 30 days of settled deliveries).
+    name: 'pull feed gaps',
+    // What retention removed of a pull subscription's events before it acknowledged them
+    // (purgeEvents notes it, the feed answers it, an ack past it clears it; events/store.ts).
     sql: `
 create table if not exists switchyard.feed_gaps (
   subscription_id text primary key references switchyard.subscriptions (id) on delete cascade,
@@ -2110,8 +2107,6 @@ create table if not exists switchyard.feed_gaps (
   events bigint not null,
   noted_at timestamptz not null default now()
 );
-create index if not exists deliveries_dead_unreplayed_idx on switchyard.deliveries (subscription_id)
-  where status = 'dead' and superseded_by is null;
 `,
   },
 ];
