@@ -13,15 +13,10 @@ import type { AddressInfo } from 'node:net';
 import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import { useTestDatabase } from '@switchyard/testing';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../cli/command.ts';
-import { parseConfig } from '../config/load.ts';
-import { shippedConnectors } from '../connectors.ts';
-import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import { type CommandHub, startCommandHub } from './command-hub.test-support.ts';
 
 const db = useTestDatabase();
-const ADMIN = 'lost-create-admin-token-0123456789';
 const DP_PUSH = 'dp-lost-create-push-key-9f8e7d';
 const CW_HOOK_KEY = 'cw-lost-create-hook-key-0123456789';
 const CW_API_KEY = 'cw-lost-create-api-key-abcdef';
@@ -82,71 +77,10 @@ async function startProxy(upstream: string) {
 let dpSim: DocplannerSimulator;
 let dpProxy: Awaited<ReturnType<typeof startProxy>>;
 let cwSim: ClockwiseSimulator;
-let hub: HubProcess;
+let c: CommandHub;
 
-const io = {
-  stdout: { write: () => true },
-  stderr: { write: () => true },
-  cwd: process.cwd(),
-} as unknown as CliIO;
-
-function configText(): string {
-  return [
-    'version: 1',
-    'server:',
-    '  host: 127.0.0.1',
-    '  port: 0',
-    '  adminToken: ${env:T_ADMIN}',
-    'database:',
-    '  url: ${env:T_DB}',
-    'secretKey: t-lost-create-secret-key-0123456789',
-    'instances:',
-    '  - id: dp',
-    '    connector: docplanner',
-    '    mode: push',
-    '    settings:',
-    `      apiBaseUrl: ${dpProxy.url}`,
-    '      clientId: sim-client',
-    '      clientSecret: sim-secret',
-    '      releaseIntervalMinutes: 0',
-    '      pushAuth:',
-    '        headerName: x-api-key',
-    '        apiKey: ${env:T_PUSH}',
-    '  - id: cw',
-    '    connector: clockwisemd',
-    '    mode: push',
-    '    settings:',
-    `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
-    `      apiKey: ${CW_API_KEY}`,
-    `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
-    '',
-  ].join('\n');
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${hub.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: the command as the API answers it.
-async function finished(id: string, ms = 20_000): Promise<any> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const c = (await api('GET', `/v1/commands/${id}`)).json;
-    if (c.status === 'succeeded' || c.status === 'failed') return c;
-    if (Date.now() > until) throw new Error(`command ${id} not finished in ${ms} ms: ${JSON.stringify(c)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const api = (method: string, path: string, body?: unknown) => c.api(method, path, body);
+const finished = (id: string) => c.finished(id, 20_000);
 
 beforeAll(async () => {
   dpSim = new DocplannerSimulator({ apiKey: DP_PUSH, timeScale: 0.0001 });
@@ -154,16 +88,29 @@ beforeAll(async () => {
   dpProxy = await startProxy(dpSim.url);
   cwSim = new ClockwiseSimulator({ key: CW_HOOK_KEY, keyPlacement: 'header', apiKey: CW_API_KEY });
   await cwSim.start();
-  const loaded = parseConfig(configText(), {
+  c = await startCommandHub(db.url(), {
     file: 'lost-create.yaml',
-    connectors: shippedConnectors,
-    env: { T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: DP_PUSH },
-  });
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  hub = await startHubProcess(loaded.config, {
-    io,
-    logger: pino({ level: 'silent' }),
-    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
+    instances: [
+      '  - id: dp',
+      '    connector: docplanner',
+      '    mode: push',
+      '    settings:',
+      `      apiBaseUrl: ${dpProxy.url}`,
+      '      clientId: sim-client',
+      '      clientSecret: sim-secret',
+      '      releaseIntervalMinutes: 0',
+      '      pushAuth:',
+      '        headerName: x-api-key',
+      '        apiKey: ${env:T_PUSH}',
+      '  - id: cw',
+      '    connector: clockwisemd',
+      '    mode: push',
+      '    settings:',
+      `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
+      `      apiKey: ${CW_API_KEY}`,
+      `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
+    ],
+    env: { T_PUSH: DP_PUSH },
     commands: {
       // Enough tries for the create webhook's normalization (it waits up to 3 s for the command).
       retryScheduleMs: [500, 500, 500, 500, 500, 500, 500, 500, 500, 500],
@@ -174,11 +121,11 @@ beforeAll(async () => {
     },
   });
   // Clockwise.MD's create webhook, which names what the create made, reaches the hub.
-  cwSim.writes.hookUrl = `${hub.url}/hooks/cw`;
+  cwSim.writes.hookUrl = `${c.hub.url}/hooks/cw`;
 }, 60_000);
 
 afterAll(async () => {
-  await hub?.stop();
+  await c?.stop();
   await dpProxy?.close();
   await dpSim?.close();
   await cwSim?.close();

@@ -13,113 +13,61 @@ import { BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator'
 import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import type { JsonObject } from '@switchyard/core';
-import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
-import pino from 'pino';
+import { type RecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../cli/command.ts';
-import { parseConfig } from '../config/load.ts';
-import { shippedConnectors } from '../connectors.ts';
 import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
-import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import type { HubProcess } from '../runtime/process.ts';
+import { type CommandHub, causedBy, startCommandHub } from './command-hub.test-support.ts';
 
 const db = useTestDatabase();
-const ADMIN = 'unchanged-echoes-admin-token-0123';
 const PUSH_KEY = 'dp-unchanged-push-key-0123';
 const CW_HOOK_KEY = 'cw-unchanged-hook-key-0123456';
 const CW_API_KEY = 'cw-unchanged-api-key-abcdef';
 const BB_TOKEN = 'jrni-unchanged-basic-token-0123';
-const SIGNING = `whsec_${Buffer.from('unchanged-echoes-signing-secret!').toString('base64')}`;
 const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 
 let sim: DocplannerSimulator;
 let cwSim: ClockwiseSimulator;
 let bbSim: BookingBugSimulator;
+let c: CommandHub;
 let subscriber: RecordingSubscriber;
 let hub: HubProcess;
 
-const io = {
-  stdout: { write: () => true },
-  stderr: { write: () => true },
-  cwd: process.cwd(),
-} as unknown as CliIO;
+/** The three push instances, each against its simulator. */
+const instances = () => [
+  '  - id: dp',
+  '    connector: docplanner',
+  '    mode: push',
+  '    settings:',
+  `      apiBaseUrl: ${sim.url}`,
+  '      clientId: sim-client',
+  '      clientSecret: sim-secret',
+  '      releaseIntervalMinutes: 0',
+  '      pushAuth:',
+  '        headerName: x-api-key',
+  '        apiKey: ${env:T_PUSH}',
+  '  - id: cw',
+  '    connector: clockwisemd',
+  '    mode: push',
+  '    settings:',
+  `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
+  `      apiKey: ${CW_API_KEY}`,
+  `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
+  '  - id: bb',
+  '    connector: bookingbug',
+  '    mode: push',
+  '    settings:',
+  `      basicToken: ${BB_TOKEN}`,
+  '      adminApi:',
+  `        baseUrl: ${bbSim.url}`,
+  '        appId: sim-app-id',
+  '        appKey: sim-app-key',
+  '        email: admin@clinic.example',
+  '        password: sim-admin-password',
+];
 
-function configText(): string {
-  return [
-    'version: 1',
-    'server:',
-    '  host: 127.0.0.1',
-    '  port: 0',
-    '  adminToken: ${env:T_ADMIN}',
-    'database:',
-    '  url: ${env:T_DB}',
-    'secretKey: t-unchanged-echoes-secret-012345',
-    'instances:',
-    '  - id: dp',
-    '    connector: docplanner',
-    '    mode: push',
-    '    settings:',
-    `      apiBaseUrl: ${sim.url}`,
-    '      clientId: sim-client',
-    '      clientSecret: sim-secret',
-    '      releaseIntervalMinutes: 0',
-    '      pushAuth:',
-    '        headerName: x-api-key',
-    '        apiKey: ${env:T_PUSH}',
-    '  - id: cw',
-    '    connector: clockwisemd',
-    '    mode: push',
-    '    settings:',
-    `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
-    `      apiKey: ${CW_API_KEY}`,
-    `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
-    '  - id: bb',
-    '    connector: bookingbug',
-    '    mode: push',
-    '    settings:',
-    `      basicToken: ${BB_TOKEN}`,
-    '      adminApi:',
-    `        baseUrl: ${bbSim.url}`,
-    '        appId: sim-app-id',
-    '        appKey: sim-app-key',
-    '        email: admin@clinic.example',
-    '        password: sim-admin-password',
-    'subscriptions:',
-    '  - id: crm',
-    '    kind: webhook',
-    `    url: ${subscriber.url}`,
-    '    events: ["appointment.*", "command.*"]',
-    '    secrets: ["${env:T_SIGNING}"]',
-    '    allowPrivateAddresses: true',
-    '    retry: { schedule: ["0s", "1s"] }',
-    '',
-  ].join('\n');
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${hub.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
-}
-
-async function finished(id: string) {
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const c = (await api('GET', `/v1/commands/${id}`)).json;
-    if (c.status === 'succeeded' || c.status === 'failed') return c;
-    if (Date.now() > until) throw new Error(`command ${id} did not finish`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-const causedBy = (r: { json?: unknown }) => (r.json as { data: { causedBy?: unknown } }).data.causedBy;
+const api = (method: string, path: string, body?: unknown) => c.api(method, path, body);
+const finished = (id: string) => c.finished(id);
 
 /** Docplanner's time format: seconds and an offset. */
 const dpTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00');
@@ -182,33 +130,28 @@ async function staffMarks(
 }
 
 beforeAll(async () => {
-  subscriber = await startRecordingSubscriber({ secrets: SIGNING });
   sim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
   await sim.start();
   cwSim = new ClockwiseSimulator({ key: CW_HOOK_KEY, keyPlacement: 'header', apiKey: CW_API_KEY });
   await cwSim.start();
   bbSim = new BookingBugSimulator({ auth: { kind: 'basic-token', token: BB_TOKEN } });
   await bbSim.start();
-  const loaded = parseConfig(configText(), {
+  c = await startCommandHub(db.url(), {
     file: 'unchanged-echoes.yaml',
-    connectors: shippedConnectors,
-    env: { T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: PUSH_KEY, T_SIGNING: SIGNING },
-  });
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  hub = await startHubProcess(loaded.config, {
-    io,
-    logger: pino({ level: 'silent' }),
-    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
+    instances: instances(),
+    subscription: { id: 'crm', events: ['appointment.*', 'command.*'] },
+    env: { T_PUSH: PUSH_KEY },
     commands: { retryScheduleMs: [100], retryJitter: 0, sweepIntervalMs: 200, retentionCron: false },
   });
+  hub = c.hub;
+  subscriber = c.subscriber;
 }, 60_000);
 
 afterAll(async () => {
-  await hub?.stop();
+  await c?.stop();
   await sim?.close();
   await cwSim?.close();
   await bbSim?.close();
-  await subscriber?.close();
 });
 
 describe('a Docplanner presence mark done without a change takes no echo', () => {
