@@ -59,6 +59,50 @@ export interface CommandHub {
   stop(): Promise<void>;
 }
 
+/**
+ * A Docplanner push instance's `instances:` lines against a simulator (or a proxy in front of it) at
+ * `apiBaseUrl`, its push key from `${env:T_PUSH}`.
+ *
+ * @example
+ * ```ts
+ * startCommandHub(url, { instances: docplannerInstance('dp', sim.url), env: { T_PUSH: key }, file: 'x.yaml' });
+ * ```
+ */
+export const docplannerInstance = (id: string, apiBaseUrl: string): string[] => [
+  `  - id: ${id}`,
+  '    connector: docplanner',
+  '    mode: push',
+  '    settings:',
+  `      apiBaseUrl: ${apiBaseUrl}`,
+  '      clientId: sim-client',
+  '      clientSecret: sim-secret',
+  '      releaseIntervalMinutes: 0',
+  '      pushAuth:',
+  '        headerName: x-api-key',
+  '        apiKey: ${env:T_PUSH}',
+];
+
+/**
+ * A Clockwise.MD push instance's `instances:` lines: its hook key in a header, its API at `apiBaseUrl`.
+ *
+ * @example
+ * ```ts
+ * clockwiseInstance('cw', { hookKey, apiKey, apiBaseUrl: cwSim.apiBaseUrl });
+ * ```
+ */
+export const clockwiseInstance = (
+  id: string,
+  o: { hookKey: string; apiKey: string; apiBaseUrl: string },
+): string[] => [
+  `  - id: ${id}`,
+  '    connector: clockwisemd',
+  '    mode: push',
+  '    settings:',
+  `      auth: { mode: header, key: ${o.hookKey} }`,
+  `      apiKey: ${o.apiKey}`,
+  `      apiBaseUrl: ${o.apiBaseUrl}`,
+];
+
 /** Polls `check` every 25 ms until it answers something (its errors read as not yet). */
 export async function eventually<T>(
   check: () => Promise<T | undefined>,

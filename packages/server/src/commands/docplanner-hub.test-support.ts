@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} references on purpose.
 /**
  * A started hub process ({@link startCommandHub}) with one Docplanner push instance (`dp`) against the Docplanner simulator
  * (its write API echoing each change to the hub's hook), and one webhook subscription (`rota`) to a
@@ -6,7 +5,7 @@
  * block-before-echo.int) each set up the same way.
  */
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
-import { type CommandHub, startCommandHub } from './command-hub.test-support.ts';
+import { type CommandHub, docplannerInstance, startCommandHub } from './command-hub.test-support.ts';
 
 export type { Data } from './command-hub.test-support.ts';
 
@@ -46,19 +45,7 @@ export async function startDocplannerHub(dbUrl: string, events: readonly string[
   await sim.start();
   const c = await startCommandHub(dbUrl, {
     file: 'docplanner-hub.yaml',
-    instances: [
-      '  - id: dp',
-      '    connector: docplanner',
-      '    mode: push',
-      '    settings:',
-      `      apiBaseUrl: ${sim.url}`,
-      '      clientId: sim-client',
-      '      clientSecret: sim-secret',
-      '      releaseIntervalMinutes: 0',
-      '      pushAuth:',
-      '        headerName: x-api-key',
-      '        apiKey: ${env:T_PUSH}',
-    ],
+    instances: docplannerInstance('dp', sim.url),
     subscription: { id: 'rota', events, sources: ['dp'] },
     env: { T_PUSH: PUSH_KEY },
   }).catch(async (error) => {

@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} references on purpose.
 /**
  * A creating command whose answer a proxy replaced after the vendor acted, through a started hub:
  * a 503 with `Retry-After` (the answer a gateway gives when its upstream is slow, or a proxy's own
@@ -14,7 +13,12 @@ import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator'
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CommandHub, startCommandHub } from './command-hub.test-support.ts';
+import {
+  type CommandHub,
+  clockwiseInstance,
+  docplannerInstance,
+  startCommandHub,
+} from './command-hub.test-support.ts';
 
 const db = useTestDatabase();
 const DP_PUSH = 'dp-lost-create-push-key-9f8e7d';
@@ -91,24 +95,8 @@ beforeAll(async () => {
   c = await startCommandHub(db.url(), {
     file: 'lost-create.yaml',
     instances: [
-      '  - id: dp',
-      '    connector: docplanner',
-      '    mode: push',
-      '    settings:',
-      `      apiBaseUrl: ${dpProxy.url}`,
-      '      clientId: sim-client',
-      '      clientSecret: sim-secret',
-      '      releaseIntervalMinutes: 0',
-      '      pushAuth:',
-      '        headerName: x-api-key',
-      '        apiKey: ${env:T_PUSH}',
-      '  - id: cw',
-      '    connector: clockwisemd',
-      '    mode: push',
-      '    settings:',
-      `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
-      `      apiKey: ${CW_API_KEY}`,
-      `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
+      ...docplannerInstance('dp', dpProxy.url),
+      ...clockwiseInstance('cw', { hookKey: CW_HOOK_KEY, apiKey: CW_API_KEY, apiBaseUrl: cwSim.apiBaseUrl }),
     ],
     env: { T_PUSH: DP_PUSH },
     commands: {

@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} references on purpose.
 /**
  * A command done without a change takes no echo, through a started hub process and the vendor
  * simulators over real HTTP. A presence mark on an appointment the hub already knows in that status
@@ -17,7 +16,13 @@ import { type RecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import type { HubProcess } from '../runtime/process.ts';
-import { type CommandHub, causedBy, startCommandHub } from './command-hub.test-support.ts';
+import {
+  type CommandHub,
+  causedBy,
+  clockwiseInstance,
+  docplannerInstance,
+  startCommandHub,
+} from './command-hub.test-support.ts';
 
 const db = useTestDatabase();
 const PUSH_KEY = 'dp-unchanged-push-key-0123';
@@ -35,24 +40,8 @@ let hub: HubProcess;
 
 /** The three push instances, each against its simulator. */
 const instances = () => [
-  '  - id: dp',
-  '    connector: docplanner',
-  '    mode: push',
-  '    settings:',
-  `      apiBaseUrl: ${sim.url}`,
-  '      clientId: sim-client',
-  '      clientSecret: sim-secret',
-  '      releaseIntervalMinutes: 0',
-  '      pushAuth:',
-  '        headerName: x-api-key',
-  '        apiKey: ${env:T_PUSH}',
-  '  - id: cw',
-  '    connector: clockwisemd',
-  '    mode: push',
-  '    settings:',
-  `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
-  `      apiKey: ${CW_API_KEY}`,
-  `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
+  ...docplannerInstance('dp', sim.url),
+  ...clockwiseInstance('cw', { hookKey: CW_HOOK_KEY, apiKey: CW_API_KEY, apiBaseUrl: cwSim.apiBaseUrl }),
   '  - id: bb',
   '    connector: bookingbug',
   '    mode: push',
