@@ -289,6 +289,7 @@ export class Decider {
           row.id,
           values,
           calls.slice(0, known).map((c) => answerRow(c, false)),
+          row.deadline_at,
         );
         recorded = (r && verdictOf(r.row)) ?? verdict;
         won = r?.won ?? false;
@@ -365,7 +366,7 @@ export class Decider {
             const status = instance?.connector.gate?.respond(toDecision(verdict), instance.config).status;
             if (status !== undefined) v = { ...v, responseStatus: status };
           }
-          const r = await q.recordDecision(this.host.db, row.id, v, answers);
+          const r = await q.recordDecision(this.host.db, row.id, v, answers, row.deadline_at);
           if (r?.won) {
             void this.host.notify(q.CHANNEL_GATE_DECIDED, q.decidedPayload(row.id, v));
             this.logger.info({ gate: row.id }, 'gate decision recorded now that the database is back');

@@ -329,17 +329,22 @@ export function createGates(options: GatesOptions = {}) {
         const gateId = id;
         const responseStatus = connector.gate?.respond(toDecision(v), config as never).status ?? null;
         void track(
-          q.decideGateRequest(s.host.db, gateId, {
-            decision: v.outcome,
-            reason: v.reason,
-            decidedBy: null,
-            refusalReason: null,
-            vendorErrorCode: null,
-            error: null,
-            responseStatus,
-            decisionMs: Math.round((performance.now() - t0) * 10) / 10,
-            approvers: null,
-          }),
+          q.decideGateRequest(
+            s.host.db,
+            gateId,
+            {
+              decision: v.outcome,
+              reason: v.reason,
+              decidedBy: null,
+              refusalReason: null,
+              vendorErrorCode: null,
+              error: null,
+              responseStatus,
+              decisionMs: Math.round((performance.now() - t0) * 10) / 10,
+              approvers: null,
+            },
+            new Date(answerBy),
+          ),
         ).catch((e) => s.logger.warn({ err: e, gate: gateId }, 'gate deadline not recorded'));
       }
       work.catch((e) =>

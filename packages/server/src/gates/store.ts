@@ -277,11 +277,18 @@ export async function takeUpGateRequest(
 /**
  * Records the decision unless one is recorded already (the first writer wins: the worker's verdict
  * or the waiting request's deadline). Returns the row as decided, by this call or earlier.
+ *
+ * `writerDeadline`: the deadline the writer answers by. A request taken up since for a vendor's
+ * retry has a later deadline ({@link takeUpGateRequest}) and is no longer this writer's to decide:
+ * a decider paused past its deadline (a stopped process resumed) answered its vendor, who retried,
+ * the default, and recorded it over the decision the retry's approvers were being asked for; the
+ * retry then answered that default too (an approver's refusal lost). Not written then (`won` false).
  */
 export async function decideGateRequest(
   db: Executor,
   id: string,
   d: GateDecisionValues,
+  writerDeadline?: Date,
 ): Promise<{ row: GateRequestRow; won: boolean } | undefined> {
   const r = await sql<GateRequestRow>`
     update switchyard.gate_requests set status = 'decided', decision = ${d.decision}, decision_reason = ${d.reason},
@@ -289,6 +296,8 @@ export async function decideGateRequest(
       error = ${d.error}, response_status = ${d.responseStatus}, decided_at = now(), decision_ms = ${d.decisionMs},
       approvers = coalesce(${d.approvers}::integer, approvers)
     where id = ${id} and decision is null
+      and (${writerDeadline ?? null}::timestamptz is null
+           or date_trunc('milliseconds', deadline_at) <= ${writerDeadline ?? null}::timestamptz)
     returning *`.execute(db);
   if (r.rows[0]) return { row: r.rows[0], won: true };
   const existing = await getGateRequest(db, id);
@@ -299,13 +308,16 @@ export async function decideGateRequest(
  * The worker's write, in ONE statement (one round trip on the hot path): the decision (first
  * writer wins) and the answers known so far. Returns the row as decided, by this call or earlier;
  * when this call decided (`won`), the caller announces it to waiting requests in other processes
- * after the commit (`CHANNEL_GATE_DECIDED`, {@link decidedPayload}).
+ * after the commit (`CHANNEL_GATE_DECIDED`, {@link decidedPayload}). `writerDeadline`: the
+ * deadline of the claim the decider holds; a request taken up since is not written
+ * ({@link decideGateRequest} says why).
  */
 export async function recordDecision(
   db: Executor,
   id: string,
   d: GateDecisionValues,
   answers: readonly NewGateAnswer[],
+  writerDeadline?: Date,
 ): Promise<{ row: GateRequestRow; won: boolean } | undefined> {
   const r = await sql<GateRequestRow & { won: boolean }>`
     with decided as (
@@ -314,6 +326,8 @@ export async function recordDecision(
         error = ${d.error}, response_status = ${d.responseStatus}, decided_at = now(), decision_ms = ${d.decisionMs},
         approvers = coalesce(${d.approvers}::integer, approvers)
       where id = ${id} and decision is null
+        and (${writerDeadline ?? null}::timestamptz is null
+             or date_trunc('milliseconds', deadline_at) <= ${writerDeadline ?? null}::timestamptz)
       returning *
     ), answers as (
       insert into switchyard.gate_answers (gate_request_id, subscription_id, started_at, latency_ms, status_code, outcome,
