@@ -396,12 +396,19 @@ export async function feedGap(db: Executor, subscriptionId: string): Promise<Fee
 /**
  * Every unacknowledged gap (one row per pull subscription that lost events; a handful), or the
  * one of `subscriptionId`; `since`: only those a purge noted from then on (the purge's log line).
+ *
+ * Only a gap past the subscription's acknowledged position: a purge whose statement read the
+ * position before an ack committed, and committed after the ack cleared its gaps
+ * ({@link clearFeedGap}), notes events the reader has acknowledged; the next ack removes the row,
+ * and until then it is not a gap.
  */
 export async function feedGaps(db: Executor, subscriptionId?: string, since?: Date): Promise<FeedGap[]> {
   const r = await rows<{ subscription_id: string; through: string; events: string; noted_at: Date }>(
     sql`select subscription_id, through::text as through, events::text as events, noted_at
-        from switchyard.feed_gaps
+        from switchyard.feed_gaps g
         where (${subscriptionId ?? null}::text is null or subscription_id = ${subscriptionId ?? null})
+          and through > coalesce((select c.cursor from switchyard.feed_cursors c
+                                  where c.subscription_id = g.subscription_id), 0)
           and (${since ?? null}::timestamptz is null or noted_at >= ${since ?? null})
         order by subscription_id`,
     db,

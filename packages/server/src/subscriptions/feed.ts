@@ -117,17 +117,23 @@ export function feedApi(host: FeedHost) {
       const waitFor = waitMs(opts.wait);
       const after = opts.after ?? (await deliveryStore.getFeedCursor(db, subscriptionId)) ?? '0';
       // Events retention removed after `after` before this subscription acknowledged them: said,
-      // not skipped silently (events/store.ts, purgeEvents).
-      const lost = await eventStore.feedGap(db, subscriptionId);
-      const gap =
-        lost && BigInt(lost.through) > BigInt(after)
-          ? { through: lost.through, events: lost.events }
-          : undefined;
-      const page = (rows: eventStore.EventRow[]) => ({
-        events: rows.map(toEvent),
-        nextCursor: rows.length > 0 ? rows[rows.length - 1]!.sequence : after,
-        ...(gap ? { gap } : {}),
-      });
+      // not skipped silently (events/store.ts, purgeEvents). Read after the page's events: a purge
+      // is one statement (its deletes and its gap note commit together), so one committed before
+      // the events were read is seen here. Read before them, a purge committing in between left the
+      // page going on past the removed events with no gap named, and its nextCursor (past the gap)
+      // kept the next pages from naming it (feed-purge-race.int.test.ts).
+      const page = async (rows: eventStore.EventRow[]) => {
+        const lost = await eventStore.feedGap(db, subscriptionId);
+        const gap =
+          lost && BigInt(lost.through) > BigInt(after)
+            ? { through: lost.through, events: lost.events }
+            : undefined;
+        return {
+          events: rows.map(toEvent),
+          nextCursor: rows.length > 0 ? rows[rows.length - 1]!.sequence : after,
+          ...(gap ? { gap } : {}),
+        };
+      };
       // Taken before the first read: a NOTIFY arriving between the read and the wait still counts.
       const wait = waitFor > 0 ? await waits.enter(sub.id) : undefined;
       try {
