@@ -5,7 +5,7 @@
  * real Postgres locks: a transaction holding the events table or running the purge uncommitted.
  */
 import { useTestDatabase } from '@switchyard/testing';
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { feedGaps, purgeEvents } from '../events/store.ts';
 import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
@@ -41,7 +41,7 @@ async function send() {
 const cursor = (event: { sequence: string }) => String(BigInt(event.sequence));
 const DAY = 86_400_000;
 /** The purge's bounds as the hub passes them: a minute's retention, the 180-day cap of unread events. */
-const purgeNow = (db: Kysely<never>, batch = 100) =>
+const purgeNow = (db: Parameters<typeof purgeEvents>[0], batch = 100) =>
   purgeEvents(db, new Date(Date.now() - 60_000), batch, new Date(Date.now() - 180 * DAY));
 
 /**
@@ -91,7 +91,7 @@ describe('retention racing a pull reader', () => {
         page = p;
       });
       await someoneWaitsOnALock();
-      expect(await purgeNow(trx as unknown as Kysely<never>)).toBeGreaterThanOrEqual(1);
+      expect(await purgeNow(trx)).toBeGreaterThanOrEqual(1);
       void polling;
     });
     await eventually(async () => page);
@@ -109,7 +109,7 @@ describe('retention racing a pull reader', () => {
     const { db } = hub.host;
     await db.transaction().execute(async (trx) => {
       // The purge's statement reads the reader's position (none yet) and notes e1 as its gap ...
-      expect(await purgeNow(trx as unknown as Kysely<never>)).toBeGreaterThanOrEqual(1);
+      expect(await purgeNow(trx)).toBeGreaterThanOrEqual(1);
       // ... while the reader acknowledges past it (its ack clears the gaps it can see: none yet).
       await hub.feed.ack(reader.id, cursor(e3));
     });
@@ -132,9 +132,9 @@ describe('retention racing a pull reader', () => {
     );
     let second: Promise<number> | undefined;
     const first = await db.transaction().execute(async (trx) => {
-      const removed = await purgeNow(trx as unknown as Kysely<never>);
+      const removed = await purgeNow(trx);
       // The second purge picks the same events and waits on their row locks.
-      second = purgeNow(db as unknown as Kysely<never>);
+      second = purgeNow(db);
       await someoneWaitsOnALock();
       return removed;
     });
