@@ -1,6 +1,8 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { docplannerConnector } from '@switchyard/connector-docplanner';
 import type { JsonObject } from '@switchyard/core';
 import {
@@ -696,6 +698,103 @@ describe('a retry after the deciding process died', () => {
     expect(waitedMs).toBeLessThan(3500);
     expect(row).toMatchObject({ decision: 'refuse', reason: 'refused', vendorErrorCode: 14 });
   });
+});
+
+/**
+ * Whether this machine lets an unprivileged test run a process in a pid namespace of its own (a
+ * container's view: the same hostname, pids of its own), with a pid this namespace does not run.
+ */
+const canUnshare = (() => {
+  try {
+    execFileSync('unshare', ['-Urpf', '--mount-proc', 'true'], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * The gate process of {@link spawnGateProcess} in a pid namespace of its own, as a second container
+ * on this host started with the host's hostname (`--network host`, or `hostname:` in a compose file
+ * with replicas) runs: its pid is one that no process of this namespace has.
+ */
+async function spawnGateProcessInOwnPidNamespace(): Promise<{
+  child: ChildProcess;
+  base: string;
+  workerId: string;
+}> {
+  let pid = 31_000;
+  while (existsSync(`/proc/${pid}`)) pid--;
+  const dir = mkdtempSync(join(tmpdir(), 'sy-gate-ns-'));
+  const wrapper = join(dir, 'node-in-pid-ns.sh');
+  // `node` in a fresh pid namespace (same hostname, same network), forked by its pid 1 after
+  // ns_last_pid is set, so its pid is `pid`; killed with the unshare process fork() holds.
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\nexec unshare -Urpf --kill-child --mount-proc sh -c 'echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; "$0" "$@"' ${process.execPath} "$@"\n`,
+    { mode: 0o755 },
+  );
+  const child = fork(
+    new URL('./gate-process.test-support.ts', import.meta.url),
+    [JSON.stringify({ databaseUrl: database.url(), secretKey: SECRET_KEY })],
+    { execPath: wrapper },
+  );
+  child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const ready = await new Promise<{ port: number; workerId: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('gate process not ready in 30 s')), 30_000);
+    child.on('message', (m: { type?: string; port?: number; workerId?: string }) => {
+      if (m.type !== 'ready') return;
+      clearTimeout(timer);
+      resolve({ port: m.port!, workerId: m.workerId! });
+    });
+    child.once('exit', (code) => reject(new Error(`gate process exited with ${code} before ready`)));
+  });
+  return { child, base: `http://127.0.0.1:${ready.port}`, workerId: ready.workerId };
+}
+
+describe('a retry while another process with this hostname decides', () => {
+  it.skipIf(!canUnshare)(
+    'waits for the living decider of another pid namespace: the approvers are not asked twice, the vendor not answered two ways',
+    async () => {
+      let calls = 0;
+      const a = await approver('crm', {
+        handler: async () => {
+          // The living process's call: slow, then a refusal. Any second call would approve.
+          if (++calls === 1) {
+            await new Promise((r) => setTimeout(r, 1500));
+            return { status: 409, body: { vendorErrorCode: 14 } };
+          }
+          return { status: 200, body: { decision: 'approve' } };
+        },
+      });
+      const gate = await spawnGateProcessInOwnPidNamespace();
+      try {
+        // Its claim names this host (the same hostname) and a pid that runs nowhere here.
+        expect(gate.workerId.split('/')[0]!.split('#')[0]).toBe(hostname());
+        const body = slotBooking();
+        const first = fetch(`${gate.base}/hooks/dp`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+          body: JSON.stringify(body),
+        }).then(async (r) => ({ status: r.status, body: await r.json() }));
+        await a.waitFor(1);
+        expect(await latestGate('dp')).toMatchObject({ status: 'deciding', decision: null });
+        // The vendor's retry (its own timeout was shorter than the approver's call) reaches this process.
+        const retry = await push('dp', body);
+        const answered = await first;
+        // On the old code the retry took the request up at once as "gone": the approver was asked
+        // again and approved, while the living process answered its vendor connection 409.
+        expect(a.requests).toHaveLength(1);
+        expect(answered).toMatchObject({ status: 409, body: { error_code: 14 } });
+        expect(retry).toMatchObject({ status: 409, body: { error_code: 14 } });
+        expect(await latestGate('dp')).toMatchObject({ decision: 'refuse', vendorErrorCode: 14 });
+      } finally {
+        const exited = new Promise((resolve) => gate.child.once('exit', resolve));
+        gate.child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  );
 });
 
 describe('admin API and CLI', () => {

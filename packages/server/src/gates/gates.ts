@@ -11,6 +11,7 @@
  * local decision directly, or by a NOTIFY carrying the decision from another process; a timer at
  * the deadline has the last word, so the vendor is answered in time even if no worker runs.
  */
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
@@ -55,27 +56,60 @@ export const DEFAULT_MATCH_WINDOW_MS = 24 * 3600 * 1000;
  */
 export const TAKE_UP_GRACE_MS = 250;
 
-/** The worker ids of the gate machineries of this process (created, not stopped: embedders and tests run several). */
+/**
+ * What tells this process's pids apart from those of another machine or container of the same
+ * hostname: the kernel's boot id and the pid namespace (Linux's `/proc`); undefined where they
+ * cannot be read. A hostname alone does not: containers given the host's (`--network host`, a
+ * compose file's `hostname:` with replicas) or cloned VMs each number their own processes, and a
+ * pid of one looked up in another is someone else's or nobody's — a living decider taken for gone,
+ * its request taken up and its approvers asked again while it still answers its vendor.
+ */
+function pidSpace(): string | undefined {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().replaceAll('-', '');
+    const ns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];
+    return /^[0-9a-f]{32}$/.test(boot) && ns !== undefined ? `${boot.slice(0, 12)}.${ns}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const PID_SPACE = pidSpace();
+
+/**
+ * The host part of this process's gate worker ids (`claimed_by`): the hostname and, where it can be
+ * read, the pid space ({@link pidSpace}) in which {@link deciderGone} may look their pids up, e.g.
+ * `hub-1#0c9e1d2a77f3.4026531836`.
+ */
+export const gateWorkerHost = PID_SPACE === undefined ? hostname() : `${hostname()}#${PID_SPACE}`;
+
+/** The worker ids of the gate machineries this process created, and those of them not stopped (embedders and tests run several). */
+const madeHere = new Set<string>();
 const liveWorkers = new Set<string>();
 
 /**
  * Whether the process that claimed a gate request (`claimed_by`, a worker id `host/pid/random`) is
- * known to be gone: one of this host whose pid no longer runs, or one with this process's pid that
- * is not a gate machinery of this process (an earlier process: a restarted container's pid 1).
- * Undefined claims and other hosts' processes are not known gone.
+ * known to be gone: a gate machinery of this process that was stopped, or a process of this very
+ * pid space ({@link gateWorkerHost}: the same hostname, boot and pid namespace) whose pid no longer
+ * runs or that had this process's pid (an earlier process). No claim, other hosts, and claims whose
+ * host part names another pid space or none (another container or machine that only shares the
+ * hostname, an earlier version's `host/pid/…`, a platform without `/proc`) are not known gone:
+ * their pids mean nothing here, so the retry waits for the request's deadline instead.
  *
  * @example
  * ```ts
- * deciderGone(`${hostname()}/4999999/0badcafe`); // true: no pid 4999999 runs here
- * deciderGone('other-host/42/0badcafe');         // false: not ours to tell
+ * deciderGone(`${gateWorkerHost}/4999999/0badcafe`); // true: no pid 4999999 runs in this pid space
+ * deciderGone(`${hostname()}/4999999/0badcafe`);     // false: a hostname does not say whose pid it is
+ * deciderGone('other-host/42/0badcafe');             // false: not ours to tell
  * ```
  */
 export function deciderGone(claimedBy: string | null): boolean {
   if (claimedBy === null) return false;
+  if (madeHere.has(claimedBy)) return !liveWorkers.has(claimedBy);
   const m = /^(.*)\/(\d+)\/[^/]*$/.exec(claimedBy);
-  if (!m || m[1] !== hostname()) return false;
+  if (!m || PID_SPACE === undefined || m[1] !== gateWorkerHost) return false;
   const pid = Number(m[2]);
-  if (pid === process.pid) return !liveWorkers.has(claimedBy);
+  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return false;
@@ -190,7 +224,8 @@ export function createGates(options: GatesOptions = {}) {
   const approverCacheMs = options.approverCacheMs ?? 1000;
   const abandonAfterMs = options.abandonAfterMs ?? 60_000;
   const sweepIntervalMs = options.sweepIntervalMs ?? 30_000;
-  const workerId = `${hostname()}/${process.pid}/${newId().slice(0, 8)}`;
+  const workerId = `${gateWorkerHost}/${process.pid}/${newId().slice(0, 8)}`;
+  madeHere.add(workerId);
   liveWorkers.add(workerId);
   const waiters = new Waiters();
   const running = new Set<Promise<unknown>>();
