@@ -358,6 +358,9 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       at,
       ...(first !== undefined ? { given: first } : {}),
       ...(p.family !== undefined ? { family: p.family } : {}),
+      ...(p.phone !== undefined ? { phone: p.phone } : {}),
+      ...(p.email !== undefined ? { email: p.email } : {}),
+      ...(p.birthDate !== undefined ? { birthDate: p.birthDate } : {}),
     },
     ctx,
   );

@@ -164,6 +164,14 @@ export interface CreateAsked {
   /** The patient's names as sent (`first_name`, `last_name`), to tell two bookings of a slot apart. */
   given?: string;
   family?: string;
+  /**
+   * The contact details as sent (`phone_number`, `email`, `dob`): a create whose appointment shows
+   * other ones is another patient's, whatever its name (two Marias at one slot, or someone booking
+   * a lost booking's slot under its patient's name to have the hub take theirs for it).
+   */
+  phone?: string;
+  email?: string;
+  birthDate?: string;
   /** When the create went out. */
   at: string;
   /** The appointment a `create` webhook for it named, once one did. */
@@ -175,9 +183,36 @@ const sameName = (asked: string | undefined, read: JsonValue | undefined) =>
   (typeof read === 'string' && read.trim().toLowerCase() === asked.trim().toLowerCase());
 
 /**
+ * Whether a contact detail sent is the one the appointment shows, when it shows one (the read's
+ * fields beyond `id` and `first_name` are unverified: FACTS.md). Phone numbers by their digits,
+ * one ending with the other (a country code or a trunk prefix given on one side only).
+ */
+function sameContact(
+  field: 'phone' | 'email' | 'birthDate',
+  asked: string | undefined,
+  read: JsonValue | undefined,
+) {
+  if (asked === undefined || typeof read !== 'string' || read.trim() === '') return true;
+  if (field === 'phone') {
+    const [a, b] = [asked.replace(/\D/g, ''), read.replace(/\D/g, '')];
+    const [short, long] = a.length <= b.length ? [a, b] : [b, a];
+    return short.length >= 7 && long.endsWith(short);
+  }
+  return asked.trim().toLowerCase() === read.trim().toLowerCase();
+}
+
+/** Whether the appointment a `create` named can be the booking `e` asked: its names, and its contact details where shown. */
+const isAsked = (e: CreateAsked, patient: JsonObject) =>
+  sameName(e.given, patient.given) &&
+  sameName(e.family, patient.family) &&
+  sameContact('phone', e.phone, patient.phone) &&
+  sameContact('email', e.email, patient.email) &&
+  sameContact('birthDate', e.birthDate, patient.birthDate);
+
+/**
  * On a `create` webhook: names the appointment in the entry of the booking asked through the hub
  * that it is ({@link createIntentKey}): the same hospital and start instant, the same patient names
- * where both have them, not yet found. One read per `create`, a write only when one matches.
+ * where sent, the same contact details where sent and shown ({@link isAsked}), not yet found. One read per `create`, a write only when one matches.
  */
 async function noteCreated(appointmentId: string, details: JsonObject, ctx: NormalizeContext<Config>) {
   const start = details.start;
@@ -189,10 +224,7 @@ async function noteCreated(appointmentId: string, details: JsonObject, ctx: Norm
   const patient = isJsonObject(details.patient) ? details.patient : {};
   const entries = Object.entries(asked) as unknown as [string, CreateAsked][];
   if (entries.some(([, e]) => e.found === appointmentId)) return;
-  const mine = entries.find(
-    ([, e]) =>
-      e.found === undefined && sameName(e.given, patient.given) && sameName(e.family, patient.family),
-  );
+  const mine = entries.find(([, e]) => e.found === undefined && isAsked(e, patient));
   if (!mine) return;
   await ctx.state.set(key, {
     ...asked,

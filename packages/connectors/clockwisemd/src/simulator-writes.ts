@@ -117,6 +117,10 @@ export class ClockwiseWriteApi {
         last_name: form.last_name ?? '',
         apt_time: form.apt_time,
         hospital_id: form.hospital_id,
+        // The contact details the create took, as the read serves them.
+        ...Object.fromEntries(
+          (['phone_number', 'email', 'dob'] as const).flatMap((k) => (form[k] ? [[k, form[k]]] : [])),
+        ),
         extra_fields: [],
       };
       this.#host.set(record);

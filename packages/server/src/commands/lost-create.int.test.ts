@@ -197,3 +197,58 @@ describe('a creating command answered 503 with Retry-After after the vendor acte
     });
   });
 });
+
+describe('a lost Clockwise.MD create and another booking of the same slot', () => {
+  it("another patient's create webhook of the same name but other contact details is not taken for the command's appointment", async () => {
+    // The create never reaches Clockwise.MD (a gateway's 502, nothing done): its outcome is unknown.
+    cwSim.failApi(1, { status: 502 });
+    const start = '2026-04-03T09:00:00-05:00';
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.book',
+      instance: 'cw',
+      data: {
+        start,
+        patient: { given: 'Maria', family: 'Garcia', phone: '+1 555 010 0001', email: 'maria@example.org' },
+        location: { id: '78' },
+      },
+    });
+    expect(sent.status).toBe(202);
+    for (let until = Date.now() + 10_000; ; ) {
+      const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
+      if (c.attempts >= 1 && c.status !== 'running') break;
+      if (Date.now() > until) throw new Error(`no first try: ${JSON.stringify(c)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Someone else books the same slot at the same hospital under the same name (Clockwise.MD's
+    // online booking): its create webhook reaches the hub.
+    const other = await fetch(`${cwSim.apiBaseUrl}/appointments/create`, {
+      method: 'POST',
+      headers: { authtoken: CW_API_KEY, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        hospital_id: '78',
+        apt_time: start,
+        first_name: 'maria',
+        last_name: 'GARCIA',
+        phone_number: '555-0199-999',
+        email: 'someone.else@example.org',
+        type: 'online',
+      }),
+    });
+    expect(other.status).toBe(200);
+    const otherId = String(((await other.json()) as { id: number }).id);
+    for (let until = Date.now() + 10_000; ; ) {
+      const events = (await api('GET', '/v1/events?type=appointment.created&limit=50')).json;
+      if (JSON.stringify(events).includes(`"value":"${otherId}"`)) break;
+      if (Date.now() > until) throw new Error('the other booking was not normalized');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Several tries later (500 ms apart) the command still waits for its own webhook. On the old
+    // code it succeeded at once with the other patient's appointment as its own (alreadyDone): a
+    // cancel through the hub would then have removed that patient's booking.
+    await new Promise((r) => setTimeout(r, 2500));
+    const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
+    expect(JSON.stringify(c.result ?? null)).not.toContain(otherId);
+    expect(c.status).not.toBe('succeeded');
+    expect(cwSim.writes.log.filter((w) => w.body?.first_name === 'Maria')).toEqual([]);
+  });
+});
