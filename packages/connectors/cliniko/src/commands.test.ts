@@ -367,6 +367,52 @@ describe('Cliniko commands', () => {
     }
   });
 
+  it('a PATCH refused without naming a flag (an update of ignored flags changes nothing) and a read showing them otherwise: set on the attendee', async () => {
+    const attendees = {
+      status: 200,
+      headers: {},
+      body: { attendees: [{ id: '77', arrived: null, cancelled_at: null }], total_entries: 1 },
+    };
+    const ctx = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering(
+        { status: 422, headers: {}, body: { errors: { base: ['nothing to change'] } } },
+        appointmentAnswer({ patient_arrived: false, did_not_arrive: false }),
+        attendees,
+        { status: 200, headers: {}, body: { id: '77', arrived: true } },
+      ),
+    });
+    expect(await commands['appointment.mark_arrived']!(presence('appointment.mark_arrived'), ctx)).toEqual({
+      outcome: 'done',
+      vendor: { status: 200, body: { id: '77', arrived: true } },
+    });
+    expect(ctx.vendorRequests.map((r) => `${r.method ?? 'GET'} ${r.url.replace(BASE!, '')}`)).toEqual([
+      'PATCH /individual_appointments/1001',
+      'GET /individual_appointments/1001',
+      'GET /individual_appointments/1001/attendees',
+      'PUT /attendees/77',
+    ]);
+    // The attendee refused too: both refusals in the message.
+    const both = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering(
+        { status: 409, headers: {}, body: { message: 'appointment is locked' } },
+        appointmentAnswer({ patient_arrived: false, did_not_arrive: false }),
+        attendees,
+        { status: 422, headers: {}, body: { errors: { arrived: ['cannot be changed'] } } },
+      ),
+    });
+    expect(
+      await commands['appointment.mark_arrived']!(presence('appointment.mark_arrived'), both),
+    ).toMatchObject({
+      outcome: 'permanent',
+      message:
+        'Cliniko arrival answered 409: appointment is locked; set through the attendee instead: Cliniko attendee arrival answered 422: arrived cannot be changed',
+    });
+  });
+
   it('a refusal that may be a repeat (422 after a lost answer) is done when a read shows the value there; else it stands', async () => {
     const repeat = memoryCommandContext({
       config: fixtureSettings,

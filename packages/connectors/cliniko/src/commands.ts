@@ -308,21 +308,63 @@ async function setPresence(type: PresenceCommand, ctx: Ctx): Promise<CommandResu
   return unchangedWhen(await writePresence(type, ctx), already);
 }
 
+/** Whether a refusal's Rails `errors` name one of `flags` (`{ "errors": { "did_not_arrive": [...] } }`). */
+function namesFlag(body: JsonValue | undefined, flags: Readonly<Record<string, boolean>>): boolean {
+  const errors = isJsonObject(body) ? body.errors : undefined;
+  return isJsonObject(errors) && Object.keys(flags).some((f) => f in errors);
+}
+
+/**
+ * The PATCH, then the attendee when Cliniko did not take the flags: its 2xx answer shows them
+ * otherwise (it ignored them), or it refused the PATCH ({@link MAY_REFUSE_REPEAT}) and a read shows
+ * them otherwise. The refusal is what a Cliniko that ignores the flags and refuses an update that
+ * changes nothing answers (the update of ignored flags changes nothing); before, the command failed
+ * on it without trying the attendee, the documented write. A refusal that names a flag in its
+ * `errors` (Rails' validation of that field) shows Cliniko took the flags: it stands. Any other
+ * refusal gets the attendee's own answer too, and the command fails with both.
+ */
 async function writePresence(type: PresenceCommand, ctx: Ctx): Promise<CommandResult> {
   const id = current(ctx);
   if (id === undefined) return noId;
-  const { what, flags, arrived } = PRESENCE[type];
-  const base = apiBase(ctx.config);
+  const { what, flags } = PRESENCE[type];
   const headers = apiHeaders(ctx.config);
-  const appointment = `${base}/individual_appointments/${encodeURIComponent(id)}`;
+  const appointment = `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`;
   const res = await ctx.http.request({ method: 'PATCH', url: appointment, headers, json: { ...flags } });
   const result = outcome(`Cliniko ${what}`, res);
-  if (result.outcome === 'permanent')
-    return unlessAlreadyShown(result, res, ctx, appointment, holdsFlags(flags));
+  if (result.outcome === 'permanent') {
+    if (!MAY_REFUSE_REPEAT.has(res.status)) return result;
+    const read = await ctx.http.request({ url: appointment, headers });
+    if (read.status !== 200 || !isJsonObject(read.body)) return result;
+    if (holdsFlags(flags)(read.body)) return { outcome: 'done', alreadyDone: true };
+    // A refusal naming a flag shows Cliniko read the flags: it stands.
+    if (namesFlag(res.body, flags)) return result;
+    return viaAttendee(type, ctx, id, appointment, result);
+  }
   // A 2xx without the appointment (no JSON) cannot tell: done, as any other write's.
   if (result.outcome !== 'done' || !isJsonObject(res.body) || showsFlags(res.body, flags)) return result;
+  return viaAttendee(type, ctx, id, appointment);
+}
+
+/**
+ * Sets the presence through the appointment's attendee (`GET …/{id}/attendees`, `PUT
+ * /attendees/{attendee id}` with `arrived`). `refused`: the PATCH's refusal, kept in the message
+ * when the attendee cannot be set either.
+ */
+async function viaAttendee(
+  type: PresenceCommand,
+  ctx: Ctx,
+  id: string,
+  appointment: string,
+  refused?: CommandResult,
+): Promise<CommandResult> {
+  const { what, arrived } = PRESENCE[type];
+  const headers = apiHeaders(ctx.config);
+  const also = (r: CommandResult): CommandResult =>
+    refused !== undefined && r.outcome === 'permanent' && refused.outcome === 'permanent'
+      ? { ...r, message: `${refused.message}; set through the attendee instead: ${r.message}` }
+      : r;
   const listed = await ctx.http.request({ url: `${appointment}/attendees`, headers });
-  if (listed.status !== 200) return outcome(`Cliniko attendee lookup for the ${what}`, listed);
+  if (listed.status !== 200) return also(outcome(`Cliniko attendee lookup for the ${what}`, listed));
   const attendees =
     isJsonObject(listed.body) && Array.isArray(listed.body.attendees) ? listed.body.attendees : [];
   const attendee = attendees.find(
@@ -330,18 +372,18 @@ async function writePresence(type: PresenceCommand, ctx: Ctx): Promise<CommandRe
       isJsonObject(a) && a.id != null && !a.cancelled_at && !a.deleted_at && !a.archived_at,
   );
   if (attendee === undefined) {
-    return {
+    return also({
       outcome: 'permanent',
       message: `Cliniko took the ${what} PATCH without setting patient_arrived / did_not_arrive, and lists no attendee of appointment ${id} to set it on`,
-    };
+    });
   }
   const put = await ctx.http.request({
     method: 'PUT',
-    url: `${base}/attendees/${encodeURIComponent(String(attendee.id))}`,
+    url: `${apiBase(ctx.config)}/attendees/${encodeURIComponent(String(attendee.id))}`,
     headers,
     json: { arrived },
   });
-  return outcome(`Cliniko attendee ${what}`, put);
+  return also(outcome(`Cliniko attendee ${what}`, put));
 }
 
 /** `data.comment` as the appointment's notes (what `appointment.book` writes it to). */

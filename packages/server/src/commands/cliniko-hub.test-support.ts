@@ -3,7 +3,7 @@
  * Cliniko simulator, and one webhook subscription (`front-desk`) to a recording subscriber: what the
  * Cliniko command tests (cliniko-commands.int, cliniko-block-commands.int) each set up the same way.
  */
-import { ClinikoSimulator } from '@switchyard/connector-cliniko/simulator';
+import { ClinikoSimulator, type ClinikoSimulatorOptions } from '@switchyard/connector-cliniko/simulator';
 import { fixtureSettings } from '@switchyard/connector-cliniko/testing';
 import { type CommandHub, startCommandHub } from './command-hub.test-support.ts';
 
@@ -20,7 +20,9 @@ export async function nextSecond(): Promise<void> {
 }
 
 /**
- * Starts the hub on the test database `dbUrl`, its subscription taking `events`.
+ * Starts the hub on the test database `dbUrl`, its subscription taking `events`; `simulator` sets
+ * the Cliniko simulator's behaviour (say, `presenceWritable: false`: the appointment PATCH ignores
+ * the presence flags).
  *
  * @example
  * ```ts
@@ -30,8 +32,12 @@ export async function nextSecond(): Promise<void> {
  * await c.stop();
  * ```
  */
-export async function startClinikoHub(dbUrl: string, events: readonly string[]): Promise<ClinikoHub> {
-  const sim = new ClinikoSimulator({ apiKey: fixtureSettings.apiKey });
+export async function startClinikoHub(
+  dbUrl: string,
+  events: readonly string[],
+  simulator: Omit<ClinikoSimulatorOptions, 'apiKey'> = {},
+): Promise<ClinikoHub> {
+  const sim = new ClinikoSimulator({ ...simulator, apiKey: fixtureSettings.apiKey });
   await sim.start();
   const c = await startCommandHub(dbUrl, {
     file: 'cliniko-hub.yaml',
