@@ -5,6 +5,7 @@ import {
   type CommandData,
   type CommandRequest,
   ConnectorError,
+  isJsonObject,
   type JsonObject,
   type JsonValue,
   type VendorHttp,
@@ -1300,6 +1301,106 @@ describe('confirm (confirmBooking)', () => {
       'transient',
     );
     expect(fresh.sim.writes.confirmed.size).toBe(0);
+  });
+
+  // Docplanner's sites are in many languages, and its words may change: a repeat is told by the
+  // booking's data (getBookings with=booking.confirmation: `confirmed`), the English words only
+  // a fast path.
+  /** A VendorHttp over real HTTP that notes each booking read (`/bookings… with=…`). */
+  function recording() {
+    const reads: string[] = [];
+    const http: VendorHttp = {
+      request(req) {
+        if ((req.method ?? 'GET') === 'GET' && /\/bookings/.test(req.url)) {
+          reads.push(req.url.replace(/^.*\/addresses\/\d+/, '').replace(/\?.*with=([^&]+).*$/, ' with=$1'));
+        }
+        return fetchVendorHttp.request(req);
+      },
+    };
+    return { reads, http };
+  }
+
+  it('a repeated confirm answered 409 in other words (localized) is done when the booking reads confirmed', async () => {
+    const { sim, c } = await upcoming();
+    sim.writes.confirmWords = {
+      alreadyConfirmed: 'Wizyta została już potwierdzona',
+      canceled: 'Wizyta została odwołana',
+      past: 'Wizyta jest w przeszłości',
+    };
+    const request = cmd('appointment.confirm', {});
+    expect((await commands['appointment.confirm']!(request, c())).outcome).toBe('done');
+    const { reads, http } = recording();
+    expect(await commands['appointment.confirm']!(request, c({ attempt: 2, http }))).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+      vendor: { status: 409, body: { errors: [], message: 'Wizyta została już potwierdzona' } },
+    });
+    // getBooking tells no confirmation (its extensions: booking.moving, public_insurance_flow):
+    // re-read for its status, start and move chain, then listed at its start.
+    expect(reads).toEqual([
+      '/bookings/2087456200 with=booking.moving',
+      '/bookings with=booking.confirmation',
+    ]);
+    expect(sim.writes.confirmed.size).toBe(1);
+
+    // The same words' other meanings are still refusals, told by the data: canceled, or in the past
+    // and not confirmed.
+    const canceled = await upcoming();
+    canceled.sim.writes.confirmWords = sim.writes.confirmWords;
+    const booking = canceled.sim.bookings.get('2087456200')!;
+    booking.booking = { ...booking.booking, status: 'canceled', canceled_by: 'user' };
+    expect(
+      await commands['appointment.confirm']!(cmd('appointment.confirm', {}), canceled.c()),
+    ).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringMatching(/Wizyta została odwołana.*booking 2087456200 reads canceled/),
+      vendor: { status: 409 },
+    });
+    const past = await commands['appointment.confirm']!(cmd('appointment.confirm', {}), canceled.ctx());
+    expect(past).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringMatching(/Wizyta jest w przeszłości.*reads booked and not confirmed/),
+    });
+  });
+
+  it('a 409 in unknown words whose read cannot tell says so precisely: the list not answering is retried, one without `confirmed` fails', async () => {
+    const { sim, c } = await upcoming();
+    sim.writes.confirmWords = { alreadyConfirmed: 'Visit was confirmed before' };
+    const request = cmd('appointment.confirm', {});
+    await commands['appointment.confirm']!(request, c());
+    // The re-read answers, the list does not (503): transient, looked at again on the next try.
+    sim.failNext(1, 503, undefined, /\/bookings$/);
+    expect(await commands['appointment.confirm']!(request, c({ attempt: 2 }))).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining(
+        'Docplanner refused the confirm (409 "Visit was confirmed before") in words the hub does not take for "already confirmed", and listing the booking to tell whether it is confirmed answered 503',
+      ),
+    });
+    expect(await commands['appointment.confirm']!(request, c({ attempt: 3 }))).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+    // A list that names no `confirmed` (the extension not honoured) cannot tell: permanent, saying so.
+    const mute = await upcoming();
+    mute.sim.writes.confirmWords = sim.writes.confirmWords;
+    await commands['appointment.confirm']!(cmd('appointment.confirm', {}), mute.c());
+    const http: VendorHttp = {
+      async request(req) {
+        const res = await fetchVendorHttp.request(req);
+        if (!/with=booking\.confirmation/.test(req.url) || !isJsonObject(res.body)) return res;
+        const items = (res.body._items as JsonObject[]).map(({ confirmed: _, ...b }) => b);
+        return { ...res, body: { _items: items } };
+      },
+    };
+    expect(
+      await commands['appointment.confirm']!(cmd('appointment.confirm', {}), mute.c({ http })),
+    ).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining(
+        'its booking list (getBookings with=booking.confirmation) lists booking 2087456200 without `confirmed`: whether it is confirmed cannot be told',
+      ),
+      vendor: { status: 409 },
+    });
   });
 
   it('a booking moved at Docplanner before the hub heard of it: the confirm waits for the notification, not refused', async () => {

@@ -1029,9 +1029,11 @@ function confirmedBy(data: CommandRequest<'appointment.confirm'>['data']): 'user
 }
 
 /**
- * Docplanner's 409 for a booking confirmed before (its reference's ConfirmBookingAlreadyConfirmed:
- * "Visit has already been confirmed"). confirmBooking answers 409 for three other conflicts too
- * ("Visit has been canceled", "… deleted", "… is in the past"), so the words tell them apart.
+ * Docplanner's 409 for a booking confirmed before, by its reference's English words
+ * (ConfirmBookingAlreadyConfirmed: "Visit has already been confirmed"): the fast path. confirmBooking
+ * answers 409 for three other conflicts too ("Visit has been canceled", "… deleted", "… is in the
+ * past"), and its sites are in many languages, so any other 409 is decided by the booking's data
+ * ({@link afterConfirmConflict}), not by words.
  */
 function alreadyConfirmed(res: VendorResponse): boolean {
   return (
@@ -1043,11 +1045,105 @@ function alreadyConfirmed(res: VendorResponse): boolean {
 }
 
 /**
+ * A confirm answered 409 in words other than {@link alreadyConfirmed}'s (reworded, localized, or
+ * another conflict): the booking's data decides. getBooking tells no confirmation (its extensions
+ * are `booking.moving` and `address_service.public_insurance_flow`, API reference 1.14.0);
+ * getBookings does, with `with=booking.confirmation` (API 1.4.1: `confirmed` per booking). So the
+ * booking is re-read ({@link readBooking}: its status, start and move chain) and then listed at its
+ * start:
+ * - moved at Docplanner (its chain names a newer booking): transient, waiting for the move's
+ *   notification, as {@link unlessMovedMeanwhile};
+ * - not `booked` (canceled, deleted: a 404): the refusal stands, the status named;
+ * - listed `confirmed: true`: done (`alreadyDone`), whatever the 409 said;
+ * - listed `confirmed: false`: the refusal stands (a visit in the past, say), its words kept;
+ * - anything else cannot tell, and says which read could not: a read that did not answer (5xx,
+ *   408, 429) is transient, tried again; one refused, or a list that leaves the booking or its
+ *   `confirmed` out, fails the command permanently, naming what was missing.
+ */
+async function afterConfirmConflict(
+  ctx: Ctx,
+  t: { booking: string; place: Place },
+  res: VendorResponse,
+): Promise<CommandResult> {
+  const refused = failure('confirm', res);
+  if (refused.outcome !== 'permanent') return refused;
+  const vendor = { status: res.status, body: res.body };
+  const words =
+    isJsonObject(res.body) && typeof res.body.message === 'string' ? ` "${res.body.message}"` : '';
+  const unknown = `Docplanner refused the confirm (409${words}) in words the hub does not take for "already confirmed"`;
+  const stands = (why: string): CommandResult => ({ ...refused, message: `${refused.message} (${why})` });
+  const cannotTell = (why: string, answer: VendorResponse): CommandResult => {
+    const retry = failure('read', answer);
+    if (retry.outcome === 'transient') {
+      return {
+        ...retry,
+        message: `${unknown}, and ${why} answered ${answer.status}: checked again on the next try`,
+        vendor,
+      };
+    }
+    return {
+      outcome: 'permanent',
+      message: `${unknown}, and ${why}${ok(answer) ? '' : ` answered ${answer.status}`}: whether it is confirmed cannot be told, so the confirm is not taken as done`,
+      vendor,
+    };
+  };
+  const now = await readBooking(ctx, t.place, t.booking);
+  if (now.status === 404) return stands(`booking ${t.booking} reads as not found`);
+  if (!ok(now) || !isJsonObject(now.body)) {
+    return cannotTell(`re-reading booking ${t.booking} to tell whether it is confirmed`, now);
+  }
+  const read = now.body;
+  const newest = newestOf(read);
+  if (newest !== undefined && newest !== t.booking) {
+    return {
+      outcome: 'transient',
+      message: `booking ${t.booking} was moved at Docplanner to booking ${newest}, which the hub has no notification of yet: waiting for Docplanner's booking-moved notification to send this to the new booking`,
+      vendor,
+    };
+  }
+  if (read.status !== 'booked') {
+    return stands(
+      `booking ${t.booking} reads ${typeof read.status === 'string' ? read.status : 'without a status'}`,
+    );
+  }
+  const start = typeof read.start_at === 'string' ? read.start_at : undefined;
+  if (start === undefined) {
+    return cannotTell(`booking ${t.booking} reads without its start (start_at), so it cannot be listed`, now);
+  }
+  const end =
+    typeof read.end_at === 'string'
+      ? read.end_at
+      : later(start, typeof read.duration === 'number' ? read.duration : 0);
+  const query = new URLSearchParams({ start, end, with: 'booking.confirmation' });
+  const listed = await docplannerApi(api(ctx), {
+    method: 'GET',
+    url: `${placePath(ctx.config, t.place)}/bookings?${query}`,
+  });
+  const items = ok(listed) && isJsonObject(listed.body) ? listed.body._items : undefined;
+  if (!Array.isArray(items)) {
+    return cannotTell(
+      ok(listed)
+        ? 'its booking list (getBookings with=booking.confirmation) answered without _items'
+        : 'listing the booking to tell whether it is confirmed',
+      listed,
+    );
+  }
+  const item = items.find((b): b is JsonObject => isJsonObject(b) && vendorId(b.id) === t.booking);
+  if (item?.confirmed === true) return { outcome: 'done', alreadyDone: true, vendor };
+  if (item?.confirmed === false) return stands(`booking ${t.booking} reads booked and not confirmed`);
+  return cannotTell(
+    `its booking list (getBookings with=booking.confirmation) ${item ? `lists booking ${t.booking} without \`confirmed\`` : `does not list booking ${t.booking} at its start`}`,
+    listed,
+  );
+}
+
+/**
  * `PUT …/bookings/{id}/confirm` (confirmBooking, API 1.9.0) with its one, required field
- * `confirmed_by`. Confirming is idempotent in effect and Docplanner tells a repeat apart (409,
- * {@link alreadyConfirmed}), so a try whose answer was lost is simply sent again: the next answer is
- * either 204 or "already confirmed", both done. No record of the attempt is kept, unlike book and
- * move, whose repeat would book or move twice.
+ * `confirmed_by`. Confirming is idempotent in effect and Docplanner tells a repeat apart (409: by
+ * its English words at once, {@link alreadyConfirmed}, else by the booking's data,
+ * {@link afterConfirmConflict}), so a try whose answer was lost is simply sent again: the next
+ * answer is either 204 or "already confirmed", both done. No record of the attempt is kept, unlike
+ * book and move, whose repeat would book or move twice.
  */
 async function confirm(command: CommandRequest<'appointment.confirm'>, ctx: Ctx): Promise<CommandResult> {
   const t = await target(command, ctx);
@@ -1061,8 +1157,9 @@ async function confirm(command: CommandRequest<'appointment.confirm'>, ctx: Ctx)
   if (alreadyConfirmed(res)) {
     return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
   }
-  // "Visit has been canceled" may be a move's at Docplanner the hub has not heard of yet: the
-  // confirm then waits for the move's notification and goes to the new booking.
+  if (res.status === 409) return afterConfirmConflict(ctx, t, res);
+  // A 400 or 403 on a booking moved at Docplanner the hub has not heard of yet: the confirm then
+  // waits for the move's notification and goes to the new booking.
   return unlessMovedMeanwhile(ctx, t, failure('confirm', res));
 }
 

@@ -97,6 +97,13 @@ export class DocplannerWriteApi {
    * confirmed: whether Docplanner carries a confirmation over is not documented.
    */
   readonly confirmed = new Map<string, 'user' | 'admin'>();
+  /**
+   * The words of confirmBooking's 409s, by the reference's example (ConfirmBookingAlreadyConfirmed,
+   * ConfirmBookingVisitCanceled, ConfirmBookingPastVisit); unset, the reference's English. A test
+   * sets others for a Docplanner that rewords or localizes them (its sites are in many languages),
+   * e.g. `{ alreadyConfirmed: 'Wizyta została już potwierdzona' }`.
+   */
+  confirmWords: { alreadyConfirmed?: string; canceled?: string; past?: string } = {};
   readonly #host: DocplannerWriteHost;
   readonly #taken = new Set<string>();
   /** Calendar breaks (simulator-breaks.ts): their writes go through {@link handle} as the booking writes do. */
@@ -264,7 +271,7 @@ export class DocplannerWriteApi {
       } else if (action === '/move') {
         answer(409, { errors: [], message: 'The visit has already been canceled or moved' });
       } else if (action === '/confirm') {
-        answer(409, { errors: [], message: 'Visit has been canceled' });
+        answer(409, { errors: [], message: this.confirmWords.canceled ?? 'Visit has been canceled' });
       } else answer(409, { errors: [], message: 'Booking is already canceled' });
       return;
     }
@@ -459,11 +466,14 @@ export class DocplannerWriteApi {
       return;
     }
     if (this.confirmed.has(id)) {
-      answer(409, { errors: [], message: 'Visit has already been confirmed' });
+      answer(409, {
+        errors: [],
+        message: this.confirmWords.alreadyConfirmed ?? 'Visit has already been confirmed',
+      });
       return;
     }
     if (Date.parse(String(known.booking.start_at)) < this.#host.now()) {
-      answer(409, { errors: [], message: 'Visit is in the past' });
+      answer(409, { errors: [], message: this.confirmWords.past ?? 'Visit is in the past' });
       return;
     }
     this.confirmed.set(id, by);
