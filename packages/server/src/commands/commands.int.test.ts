@@ -2102,6 +2102,11 @@ describe('credentials, retries and the known state', () => {
     // Its events reach the events' retention age (90 days) and the hub's own purge deletes them.
     await sql`update switchyard.events set created_at = now() - interval '91 days'
       where subject = ${subject}`.execute(db);
+    // The pull subscriptions earlier tests made have read every event: retention keeps an enabled
+    // pull subscription's unread events (`retention.unreadEvents`).
+    await sql`insert into switchyard.feed_cursors (subscription_id, cursor)
+      select id, (select max(sequence) from switchyard.events) from switchyard.subscriptions where kind = 'pull'
+      on conflict (subscription_id) do update set cursor = excluded.cursor`.execute(db);
     // (An event stays while a delivery of it is unfinished: the subscriber's answer may still be on its way.)
     await eventually(async () => {
       await hub.hub.retention.purge();
