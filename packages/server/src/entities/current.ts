@@ -144,6 +144,9 @@ export interface TimeBound {
   at: string;
 }
 
+/** The orders {@link searchCurrentEntities} reads in; each is an index read in order (migration 43). */
+export type CurrentEntityOrder = 'subject' | 'start' | 'updated';
+
 /** What {@link searchCurrentEntities} filters on; every given filter must hold. */
 export interface CurrentEntityQuery {
   kind: string;
@@ -156,6 +159,12 @@ export interface CurrentEntityQuery {
    * instance when one is named; several: any of them (an OR); empty: nothing matches.
    */
   patient?: readonly { instance?: string; fields: Record<string, string> }[];
+  /** Only these subjects (`appointment/<hub id>`); empty: nothing matches. */
+  subjects?: readonly string[];
+  /** None of these subjects. */
+  notSubjects?: readonly string[];
+  /** `data.status` is one of these; empty: nothing matches. */
+  statuses?: readonly string[];
   /** Bounds on `data.start` (all must hold; an entity without a start never matches). */
   start?: readonly TimeBound[];
   /**
@@ -164,10 +173,28 @@ export interface CurrentEntityQuery {
    * an entity whose late notification carried an old event time.
    */
   updated?: readonly TimeBound[];
-  /** Keyset paging: only subjects after this one. */
-  afterSubject?: string;
+  /**
+   * The order (default `subject`), ties broken by subject in the same direction: `start` is
+   * `data.start` with an entity without one after all others (ascending; first descending),
+   * `updated` when the hub last changed it.
+   */
+  order?: { by: CurrentEntityOrder; descending?: boolean };
+  /**
+   * Keyset paging: only rows after this one in the order; `key` is the {@link SearchedEntity.orderKey}
+   * of that row (unused for the `subject` order).
+   */
+  after?: { subject: string; key?: string };
   /** At most this many rows (the caller asks one more to know whether a next page exists). */
   limit: number;
+}
+
+/** A row of a search, with its position in the order asked. */
+export interface SearchedEntity extends CurrentEntity {
+  /**
+   * The row's sort value as an RFC 3339 instant in UTC with microseconds (`infinity` for an entity
+   * without a start), for {@link CurrentEntityQuery.after}; the subject in the `subject` order.
+   */
+  orderKey: string;
 }
 
 function bound(column: RawBuilder<unknown>, b: TimeBound): RawBuilder<unknown> {
@@ -185,20 +212,22 @@ function bound(column: RawBuilder<unknown>, b: TimeBound): RawBuilder<unknown> {
 }
 
 /**
- * Entities of one kind matching every given filter, ordered by subject (a stable keyset for
- * paging).
- *
- * @example
- * ```ts
- * const page = await searchCurrentEntities(db, {
- *   kind: 'appointment', patient: [{ fields: { id: '50' } }], start: [{ op: 'ge', at: '2026-03-10T00:00:00Z' }], limit: 21,
- * });
- * ```
+ * The start as the start index holds it (migration 43): an entity without one sorts after every
+ * time, so a keyset row comparison reaches it. Date filters use the same expression, so they read
+ * the same index.
  */
-export async function searchCurrentEntities(
-  db: Executor,
-  query: CurrentEntityQuery,
-): Promise<CurrentEntity[]> {
+const START_KEY = sql`coalesce(starts_at, 'infinity'::timestamptz)`;
+const STATUS = sql`(envelope -> 'data' ->> 'status')`;
+
+/** The sort expression of an order (the subject breaks ties). */
+function orderExpression(by: CurrentEntityOrder): RawBuilder<unknown> {
+  if (by === 'start') return START_KEY;
+  if (by === 'updated') return sql.ref('updated_at');
+  return sql.ref('subject');
+}
+
+/** The filters of a query, as the search and the count both apply them. */
+function filters(query: CurrentEntityQuery): RawBuilder<unknown>[] {
   const where: RawBuilder<unknown>[] = [sql`kind = ${query.kind}`];
   if (query.instances) where.push(sql`instance_id = any(${query.instances as string[]}::text[])`);
   if (query.data) where.push(sql`envelope -> 'data' @> ${JSON.stringify(query.data)}::jsonb`);
@@ -209,12 +238,78 @@ export async function searchCurrentEntities(
     });
     where.push(any.length > 0 ? sql`(${sql.join(any, sql` or `)})` : sql`false`);
   }
-  for (const b of query.start ?? []) where.push(bound(sql.ref('starts_at'), b));
+  if (query.subjects) where.push(sql`subject = any(${query.subjects as string[]}::text[])`);
+  if (query.notSubjects && query.notSubjects.length > 0)
+    where.push(sql`subject <> all(${query.notSubjects as string[]}::text[])`);
+  if (query.statuses) where.push(sql`${STATUS} = any(${query.statuses as string[]}::text[])`);
+  if (query.start && query.start.length > 0) {
+    for (const b of query.start) where.push(bound(START_KEY, b));
+    where.push(sql`starts_at is not null`);
+  }
   for (const b of query.updated ?? []) where.push(bound(sql.ref('updated_at'), b));
-  if (query.afterSubject !== undefined) where.push(sql`subject > ${query.afterSubject}`);
-  const r = await sql<CurrentRow>`
-    select subject, kind, hub_id, instance_id, event_id, event_type, event_sequence, envelope, updated_at
+  return where;
+}
+
+/**
+ * Entities of one kind matching every given filter, in the order asked (default: by subject), each
+ * with its {@link SearchedEntity.orderKey} for the next page's `after`. Every order reads an index
+ * in order and stops at `limit` (migration 43); `after` is a row comparison on (key, subject), so
+ * rows sharing a sort value are neither skipped nor repeated across pages.
+ *
+ * @example
+ * ```ts
+ * const page = await searchCurrentEntities(db, {
+ *   kind: 'appointment', patient: [{ fields: { id: '50' } }], start: [{ op: 'ge', at: '2026-03-10T00:00:00Z' }],
+ *   order: { by: 'start', descending: true }, limit: 21,
+ * });
+ * const next = await searchCurrentEntities(db, { ...query, after: { subject: page[19].subject, key: page[19].orderKey } });
+ * ```
+ */
+export async function searchCurrentEntities(
+  db: Executor,
+  query: CurrentEntityQuery,
+): Promise<SearchedEntity[]> {
+  const by = query.order?.by ?? 'subject';
+  const desc = query.order?.descending === true;
+  const key = orderExpression(by);
+  const where = filters(query);
+  const cmp = desc ? sql`<` : sql`>`;
+  if (query.after !== undefined) {
+    if (by === 'subject') where.push(sql`subject ${cmp} ${query.after.subject}`);
+    else
+      where.push(
+        sql`(${key}, subject) ${cmp} (${query.after.key ?? null}::timestamptz, ${query.after.subject})`,
+      );
+  }
+  const dir = desc ? sql`desc` : sql`asc`;
+  const order = by === 'subject' ? sql`subject ${dir}` : sql`${key} ${dir}, subject ${dir}`;
+  // The key as an RFC 3339 instant in UTC with microseconds, whatever the session's DateStyle and
+  // TimeZone, so it reads back as the same instant ('infinity' for an entity without a start).
+  const orderKey =
+    by === 'subject'
+      ? sql`subject`
+      : sql`coalesce(to_char(${key} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'infinity')`;
+  const r = await sql<CurrentRow & { order_key: string }>`
+    select subject, kind, hub_id, instance_id, event_id, event_type, event_sequence, envelope, updated_at,
+      ${orderKey} as order_key
     from switchyard.current_entities where ${sql.join(where, sql` and `)}
-    order by subject limit ${query.limit}`.execute(db);
-  return r.rows.map(fromRow);
+    order by ${order} limit ${query.limit}`.execute(db);
+  return r.rows.map((row) => ({ ...fromRow(row), orderKey: row.order_key }));
+}
+
+/**
+ * How many entities match a query's filters (its order, `after` and `limit` are not used): one
+ * count over the same indexed filters as {@link searchCurrentEntities}, for FHIR's `_total`.
+ *
+ * @example
+ * ```ts
+ * await countCurrentEntities(db, { kind: 'appointment', statuses: ['booked'], limit: 0 }); // 1234
+ * ```
+ */
+export async function countCurrentEntities(db: Executor, query: CurrentEntityQuery): Promise<number> {
+  const r = await sql<{ n: string }>`
+    select count(*) as n from switchyard.current_entities where ${sql.join(filters(query), sql` and `)}`.execute(
+    db,
+  );
+  return Number(r.rows[0]?.n ?? 0);
 }

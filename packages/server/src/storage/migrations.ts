@@ -2109,6 +2109,32 @@ create table if not exists switchyard.feed_gaps (
 );
 `,
   },
+  {
+    version: 43,
+    name: "the FHIR search's status, _id and _sort read an index",
+    // The FHIR search (fhir/search.ts, entities/current.ts) gained status, _id and _sort (date,
+    // _lastUpdated, _id; ascending and descending), paged by a keyset of (sort key, subject) so that
+    // rows sharing a sort value are neither skipped nor repeated. Each sort reads its index in order
+    // and stops at the page: the start and last-change indexes end in the subject (the keyset's
+    // tie-break), and the start's key is coalesce(starts_at, 'infinity') so an appointment without a
+    // start has a place in the order (last ascending, first descending) a row comparison can reach.
+    // The date filter reads the same key. status=booked reads its rows in subject order from the
+    // status index. The id order of one kind reads (kind, subject): the primary key holds every
+    // kind, so a descending page of appointments (or any page of documents) first read past every
+    // row of the kinds sorting after (or before) it. The two replaced indexes are dropped: the
+    // projection's upsert, on every event, maintains two indexes more than before, not four. (42 is
+    // left to another change.)
+    sql: `
+drop index if exists switchyard.current_entities_start_idx;
+create index if not exists current_entities_start_key_idx on switchyard.current_entities
+  (kind, coalesce(starts_at, 'infinity'::timestamptz), subject);
+drop index if exists switchyard.current_entities_updated_idx;
+create index if not exists current_entities_updated_key_idx on switchyard.current_entities (kind, updated_at, subject);
+create index if not exists current_entities_status_idx on switchyard.current_entities
+  (kind, (envelope -> 'data' ->> 'status'), subject);
+create index if not exists current_entities_kind_subject_idx on switchyard.current_entities (kind, subject);
+`,
+  },
 ];
 
 /**
