@@ -18,6 +18,8 @@ export interface FhirEntity {
   envelope: EventEnvelope;
   /** When the hub last changed it, an ISO instant (the resource's `meta.lastUpdated`). */
   updatedAt: string;
+  /** In a search's answer: its sort value, opaque, for the next page's {@link FhirEntityQuery.after}. */
+  orderKey?: string;
 }
 
 /** A search of the current state, as the read side asks it; every given filter must hold. */
@@ -30,12 +32,24 @@ export interface FhirEntityQuery {
   data?: Record<string, string>;
   /** `data.patient` matches one of these (an OR). */
   patient?: readonly PatientMatch[];
+  /** Only these subjects (`<kind>/<hub id>`); empty: nothing matches. */
+  subjects?: readonly string[];
+  /** None of these subjects. */
+  notSubjects?: readonly string[];
+  /** `data.status` is one of these; empty: nothing matches. */
+  statuses?: readonly string[];
   /** Bounds on `data.start`. */
   start?: readonly TimeBound[];
   /** Bounds on when the hub last changed the entity ({@link FhirEntity.updatedAt}). */
   updated?: readonly TimeBound[];
-  /** Keyset paging: subjects after this one. */
-  afterSubject?: string;
+  /**
+   * The order, ties broken by subject in the same direction (default: by subject): `start` is
+   * `data.start` (an entity without one after all others ascending, first descending), `updated`
+   * when the hub last changed it.
+   */
+  order?: { by: 'subject' | 'start' | 'updated'; descending?: boolean };
+  /** Keyset paging: rows after this one in the order (`key`: its {@link FhirEntity.orderKey}). */
+  after?: { subject: string; key?: string };
   limit: number;
 }
 
@@ -60,8 +74,10 @@ export interface ReadTokenOwner {
 export interface FhirReadHost {
   /** The current state of one entity by subject, or undefined. */
   getEntity(subject: string): Promise<FhirEntity | undefined>;
-  /** Entities matching a query, ordered by subject. */
+  /** Entities matching a query, in its order, each with its `orderKey`. */
   searchEntities(query: FhirEntityQuery): Promise<FhirEntity[]>;
+  /** How many entities match a query's filters (`order`, `after`, `limit` unused). */
+  countEntities(query: FhirEntityQuery): Promise<number>;
   /** The owner of a read token, by the token's SHA-256 (hex); undefined for an unknown token. */
   findReadToken(tokenHash: string): Promise<ReadTokenOwner | undefined>;
   /** Stores a subscription's read token hash, replacing its previous one; false when there is no such subscription. */

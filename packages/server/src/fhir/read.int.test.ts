@@ -23,7 +23,13 @@ import { type E2e, startE2e } from '../e2e/connectors/harness.test-support.ts';
 import { getCurrentEntity } from '../entities/current.ts';
 import { storeHubEvents } from '../events/emit.ts';
 import { setConnectionsAllowed } from '../storage/database.test-support.ts';
-import { SEARCH_PARAMETERS } from './search.ts';
+import {
+  resultParameters,
+  SEARCH_PARAMETERS,
+  SORT_PARAMETERS,
+  SUMMARY_MODES,
+  TOTAL_MODES,
+} from './search.ts';
 import {
   jsonSchemaErrors,
   medplumErrors,
@@ -404,11 +410,15 @@ describe('GET /fhir/r4', () => {
   });
 
   it('under Prefer: handling=lenient ignores what it does not support, says so in an outcome entry and its self link', async () => {
-    const strict = await get('/fhir/r4/Appointment?patient-identifier=p-77&status=booked&_sort=date');
+    const strict = await get('/fhir/r4/Appointment?patient-identifier=p-77&_elements=status&_sort=status');
     expect(strict.status).toBe(400);
-    const answer = await get('/fhir/r4/Appointment?patient-identifier=p-77&status=booked&_sort=date', ADMIN, {
-      prefer: 'handling=lenient',
-    });
+    const answer = await get(
+      '/fhir/r4/Appointment?patient-identifier=p-77&_elements=status&_sort=status',
+      ADMIN,
+      {
+        prefer: 'handling=lenient',
+      },
+    );
     expect(answer.status).toBe(200);
     const bundle = answer.body as Bundle;
     expect(thirdPartyErrors(bundle)).toEqual([]);
@@ -417,8 +427,8 @@ describe('GET /fhir/r4', () => {
     );
     const outcome = bundle.entry?.find((e) => e.search?.mode === 'outcome')?.resource as OperationOutcome;
     expect(outcome.issue.map((i) => [i.severity, i.code, i.diagnostics?.split(':')[2]])).toEqual([
-      ['warning', 'not-supported', ' status=booked'],
-      ['warning', 'not-supported', ' _sort=date'],
+      ['warning', 'not-supported', ' _elements=status'],
+      ['warning', 'not-supported', ' _sort=status'],
     ]);
     const matches = bundle.entry?.filter((e) => e.search?.mode === 'match').map((e) => e.resource?.id);
     const plain = (await get('/fhir/r4/Appointment?patient-identifier=p-77')).body as Bundle;
@@ -485,6 +495,184 @@ describe('GET /fhir/r4', () => {
     expect(starts.get('03')).toBe('2026-05-03T09:00:00Z');
   });
 
+  describe('status, _id, _sort, _total and _summary', () => {
+    // Seven appointments of one patient (instance sort-dp): starts shared by 01-03 and by 04-05, 07
+    // without a start; stored in three commits (01-03, 04-05, 06-07), so each commit's share one
+    // meta.lastUpdated.
+    const hub = (n: string) => `00000000-0000-4000-d000-0000000000${n}`;
+    const q = 'patient-identifier=urn:switchyard:sort-dp:patient|p-99';
+    const plan: [string, string | undefined, string][] = [
+      ['01', '2026-06-01T09:00:00Z', 'booked'],
+      ['02', '2026-06-01T09:00:00Z', 'cancelled'],
+      ['03', '2026-06-01T09:00:00Z', 'booked'],
+      ['04', '2026-06-02T09:00:00Z', 'noshow'],
+      ['05', '2026-06-02T09:00:00Z', 'booked'],
+      ['06', '2026-05-30T09:00:00Z', 'booked'],
+      ['07', undefined, 'cancelled'],
+    ];
+    const appointment = ([n, start, status]: [string, string | undefined, string]) =>
+      example('appointment.created', (e) => {
+        e.id = `00000000-0000-4000-8000-000000000a${n}`;
+        e.source = e.instance = 'sort-dp';
+        e.subject = `appointment/${hub(n)}`;
+        e.data.id = hub(n);
+        e.data.vendorIds = [{ system: 'docplanner', instance: 'sort-dp', value: `s${n}` }];
+        e.data.patient = { id: 'p-99', name: 'Sorted Patient' };
+        e.data.status = status;
+        if (start) {
+          e.data.start = start;
+          e.data.end = start.replace('T09:00', 'T09:30');
+        } else {
+          delete e.data.start;
+          delete e.data.end;
+          delete e.data.durationMinutes;
+        }
+      });
+
+    beforeAll(async () => {
+      const db = e2e.hub.host.db;
+      for (const batch of [plan.slice(0, 3), plan.slice(3, 5), plan.slice(5)]) {
+        await storeHubEvents(db, batch.map(appointment));
+        await new Promise((r) => setTimeout(r, 5)); // the next commit gets a later millisecond
+      }
+    });
+
+    /** Every page of a search, following `next`, each Bundle checked by both validators. */
+    async function walk(query: string): Promise<{ ids: string[]; pages: Bundle[] }> {
+      const pages: Bundle[] = [];
+      let url: string | undefined = `/fhir/r4/Appointment?${query}`;
+      while (url) {
+        const answer = await get(url);
+        expect(answer.status, url).toBe(200);
+        const bundle = answer.body as Bundle;
+        expect(thirdPartyErrors(bundle), url).toEqual([]);
+        pages.push(bundle);
+        const next = bundle.link?.find((l) => l.relation === 'next')?.url;
+        url = next ? next.slice(e2e.baseUrl.length) : undefined;
+        expect(pages.length).toBeLessThan(20);
+      }
+      const ids = pages.flatMap((b) => (b.entry ?? []).map((e) => e.resource!.id!.slice(-2)));
+      return { ids, pages };
+    }
+
+    it.each([
+      ['date', ['06', '01', '02', '03', '04', '05', '07']],
+      ['-date', ['07', '05', '04', '03', '02', '01', '06']],
+      ['date,_id', ['06', '01', '02', '03', '04', '05', '07']],
+      ['-date,-_id', ['07', '05', '04', '03', '02', '01', '06']],
+      ['_lastUpdated', ['01', '02', '03', '04', '05', '06', '07']],
+      ['-_lastUpdated', ['07', '06', '05', '04', '03', '02', '01']],
+      ['_id', ['01', '02', '03', '04', '05', '06', '07']],
+      ['-_id', ['07', '06', '05', '04', '03', '02', '01']],
+    ])(
+      '_sort=%s pages through rows sharing a sort value without skipping or repeating any',
+      async (sort, expected) => {
+        for (const count of [1, 2, 3, 100]) {
+          const { ids, pages } = await walk(`${q}&_sort=${sort}&_count=${count}`);
+          expect(ids, `_count=${count}`).toEqual(expected);
+          expect(pages).toHaveLength(Math.ceil(expected.length / count));
+          for (const page of pages.slice(1)) {
+            const self = page.link?.find((l) => l.relation === 'self')?.url ?? '';
+            expect(new URL(self).searchParams.get('_sort')).toBe(sort);
+          }
+        }
+        // The sort agrees with the resources: Appointment.start in order, the one without last (first descending).
+        const { pages } = await walk(`${q}&_sort=${sort}`);
+        const resources = (pages[0]!.entry ?? []).map((e) => e.resource as Appointment);
+        if (sort === 'date')
+          expect(resources.map((a) => a.start ?? 'none')).toEqual(
+            [...resources.map((a) => a.start ?? 'none')].sort((a, b) =>
+              a === 'none' ? 1 : b === 'none' ? -1 : Date.parse(a) - Date.parse(b),
+            ),
+          );
+        if (sort === '-_lastUpdated')
+          expect(resources.map((a) => a.meta!.lastUpdated!)).toEqual(
+            resources
+              .map((a) => a.meta!.lastUpdated!)
+              .sort()
+              .reverse(),
+          );
+      },
+    );
+
+    it('a _cursor of one _sort is refused under another (400 invalid), not read as a position in it', async () => {
+      const first = (await get(`/fhir/r4/Appointment?${q}&_sort=date&_count=2`)).body as Bundle;
+      const cursor = new URL(first.link!.find((l) => l.relation === 'next')!.url).searchParams.get(
+        '_cursor',
+      )!;
+      expectOutcome(await get(`/fhir/r4/Appointment?${q}&_sort=-date&_cursor=${cursor}`), 400, 'invalid');
+      expectOutcome(await get(`/fhir/r4/Appointment?${q}&_cursor=${cursor}`), 400, 'invalid');
+    });
+
+    it('filters by status (with or without its system, :not), and by _id (:not)', async () => {
+      const ids = async (query: string) => (await walk(`${q}&${query}`)).ids;
+      expect(await ids('status=booked')).toEqual(['01', '03', '05', '06']);
+      expect(await ids('status=http://hl7.org/fhir/appointmentstatus%7Cnoshow,cancelled')).toEqual([
+        '02',
+        '04',
+        '07',
+      ]);
+      expect(await ids('status:not=booked')).toEqual(['02', '04', '07']);
+      expect(await ids('status:not=booked,cancelled&_sort=-date')).toEqual(['04']);
+      expect(await ids('status=http://other%7Cbooked')).toEqual([]);
+      expect(await ids('status=unknown-code')).toEqual([]);
+      expect(await ids(`_id=${hub('04')},${hub('01')},no-such`)).toEqual(['01', '04']);
+      expect(await ids(`_id:not=${hub('04')},${hub('01')}&status=booked`)).toEqual(['03', '05', '06']);
+      expect(await ids(`_id=${hub('04')}&status=booked`)).toEqual([]);
+      // Without a patient: the statuses the mapping gives are the resources' own.
+      const all = (await get(`/fhir/r4/Appointment?status=noshow&_count=100`)).body as Bundle;
+      expect((all.entry ?? []).map((e) => (e.resource as Appointment).status)).toEqual(
+        (all.entry ?? []).map(() => 'noshow'),
+      );
+      expect((all.entry ?? []).map((e) => e.resource!.id)).toContain(hub('04'));
+      expect(thirdPartyErrors(all)).toEqual([]);
+    });
+
+    it('_total=accurate|estimate gives the count on every page, _total=none and no _total none; _summary=count the total only', async () => {
+      const paged = await walk(`${q}&_total=accurate&_count=3`);
+      expect(paged.pages.map((b) => b.total)).toEqual([7, 7, 7]);
+      expect(paged.ids).toHaveLength(7);
+      expect((await walk(`${q}&_total=estimate&status=booked`)).pages.map((b) => b.total)).toEqual([4]);
+      expect((await walk(`${q}&_total=none`)).pages.map((b) => b.total)).toEqual([undefined]);
+      expect((await walk(q)).pages.map((b) => b.total)).toEqual([undefined]);
+      const count = await walk(`${q}&status:not=booked&_summary=count`);
+      expect(count.pages).toHaveLength(1);
+      expect(count.pages[0]).toEqual({
+        resourceType: 'Bundle',
+        type: 'searchset',
+        total: 3,
+        link: [
+          {
+            relation: 'self',
+            url: `${e2e.baseUrl}/fhir/r4/Appointment?${new URLSearchParams(`${q}&status:not=booked&_summary=count`)}`,
+          },
+        ],
+      });
+      const notes = (await get('/fhir/r4/DocumentReference?patient-identifier=50&_summary=count'))
+        .body as Bundle;
+      expect([notes.total, notes.entry]).toEqual([1, undefined]);
+      expect(thirdPartyErrors(notes)).toEqual([]);
+      // A read token counts only what it may read.
+      await e2e.hub.subscriptions.create({
+        id: 'ehr-sorted',
+        url: 'http://127.0.0.1:9/none',
+        eventTypes: ['appointment.*'],
+        sources: ['other-dp'],
+        allowPrivateAddresses: true,
+      });
+      const res = await fetch(`${e2e.baseUrl}/v1/subscriptions/ehr-sorted/fhir-read-token`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      const { token } = (await res.json()) as { token: string };
+      expect(((await get(`/fhir/r4/Appointment?${q}&_summary=count`, token)).body as Bundle).total).toBe(0);
+      expect(
+        ((await get('/fhir/r4/Appointment?patient-identifier=p-77&_summary=count', token)).body as Bundle)
+          .total,
+      ).toBe(5);
+    });
+  });
+
   it('serves a CapabilityStatement generated from the supported search parameters, without a token', async () => {
     const answer = await get('/fhir/r4/metadata', null);
     expect(answer.status).toBe(200);
@@ -501,10 +689,26 @@ describe('GET /fhir/r4', () => {
       expect(r.searchParam?.map((p) => p.name)).toEqual(
         SEARCH_PARAMETERS[r.type as keyof typeof SEARCH_PARAMETERS].map((p) => p.name),
       );
-      // Each listed parameter is accepted by the search (the statement does not lie).
+      // Each listed parameter is accepted by the search (the statement does not lie), and so is
+      // each result parameter its documentation names, from the same tables.
       for (const p of r.searchParam ?? []) {
         const value = p.type === 'date' ? 'ge2026-01-01' : 'p-77';
         expect((await get(`/fhir/r4/${r.type}?${p.name}=${value}`)).status, `${r.type} ${p.name}`).toBe(200);
+        if (p.documentation?.includes(`\`${p.name}:not\``))
+          expect((await get(`/fhir/r4/${r.type}?${p.name}:not=${value}`)).status, `${p.name}:not`).toBe(200);
+      }
+      const type = r.type as keyof typeof SORT_PARAMETERS;
+      expect(r.documentation).toBe(resultParameters(type));
+      const results = [
+        ...Object.keys(SORT_PARAMETERS[type]).flatMap((k) => [`_sort=${k}`, `_sort=-${k}`]),
+        ...TOTAL_MODES.map((m) => `_total=${m}`),
+        ...SUMMARY_MODES.map((m) => `_summary=${m}`),
+      ];
+      for (const q of results) {
+        expect(r.documentation, q).toContain(q.slice(q.indexOf('=') + 1).replace(/^-/, ''));
+        const answer = await get(`/fhir/r4/${r.type}?${q}`);
+        expect(answer.status, `${r.type} ${q}`).toBe(200);
+        expect(thirdPartyErrors(answer.body), q).toEqual([]);
       }
     }
   });
@@ -681,7 +885,11 @@ describe('errors are OperationOutcomes', () => {
   });
 
   it('400 not-supported for an unknown search parameter, a modifier, a prefix or a read parameter', async () => {
-    expectOutcome(await get('/fhir/r4/Appointment?status=booked'), 400, 'not-supported');
+    expectOutcome(await get('/fhir/r4/Appointment?_include=Appointment:patient'), 400, 'not-supported');
+    expectOutcome(await get('/fhir/r4/Appointment?status:missing=true'), 400, 'not-supported');
+    expectOutcome(await get('/fhir/r4/Appointment?_summary=true'), 400, 'not-supported');
+    expectOutcome(await get('/fhir/r4/Appointment?_sort=status'), 400, 'not-supported');
+    expectOutcome(await get('/fhir/r4/DocumentReference?status=current'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/Appointment?date:missing=true'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/Appointment?date=sa2026-01-01'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/DocumentReference?date=2026-01-01'), 400, 'not-supported');

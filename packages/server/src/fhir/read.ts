@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Bundle, BundleEntry, CapabilityStatement, OperationOutcome } from '@medplum/fhirtypes';
 import { SwitchyardError } from '@switchyard/core';
-import type { FhirEntity, FhirReadHost, ReadTokenOwner } from './host.ts';
+import type { FhirEntity, FhirEntityQuery, FhirReadHost, ReadTokenOwner } from './host.ts';
 import { FHIR_MAPPINGS, type FhirResource, toFhir } from './map.ts';
 import {
   cursorAfter,
@@ -14,6 +14,7 @@ import {
   parseSearch,
   type QueryPairs,
   type ReadableType,
+  resultParameters,
   SEARCH_PARAMETERS,
 } from './search.ts';
 
@@ -176,8 +177,10 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
     },
 
     /**
-     * A search as a `searchset` Bundle: one page of `_count` entries (default 20) and a `next` link
-     * while more match. `baseUrl` is the endpoint's own URL (`https://hub.example/fhir/r4`).
+     * A search as a `searchset` Bundle: one page of `_count` entries (default 20) in the `_sort`
+     * order (default by id) and a `next` link while more match, whose `_cursor` holds the last
+     * entry's sort value and id; `total` when `_total=accurate|estimate` or `_summary=count` (then
+     * with no entries). `baseUrl` is the endpoint's own URL (`https://hub.example/fhir/r4`).
      */
     async search(
       reader: FhirReader,
@@ -190,15 +193,35 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
       const parsed = parseSearch(type, query, handling);
       const self = searchUrl(baseUrl, type, parsed.applied);
       const outcome = ignoredOutcome(parsed.ignored);
-      const entities = await host.searchEntities({
-        kind: KIND_OF[type],
+      const kind = KIND_OF[type];
+      const subjects = (ids: readonly string[]) => ids.map((id) => `${kind}/${id}`);
+      const filter: FhirEntityQuery = {
+        kind,
         ...(visible.instances ? { instances: visible.instances } : {}),
         ...(type === 'DocumentReference' ? { data: { domain: 'clinical' } } : {}),
         ...(parsed.patient ? { patient: parsed.patient } : {}),
+        ...(parsed.ids && !parsed.ids.not ? { subjects: subjects(parsed.ids.values) } : {}),
+        ...(parsed.ids?.not ? { notSubjects: subjects(parsed.ids.values) } : {}),
+        ...(parsed.statuses ? { statuses: parsed.statuses } : {}),
         ...(parsed.start ? { start: parsed.start } : {}),
         ...(parsed.updated ? { updated: parsed.updated } : {}),
-        ...(parsed.afterHubId ? { afterSubject: `${KIND_OF[type]}/${parsed.afterHubId}` } : {}),
         limit: parsed.count + 1,
+      };
+      const total =
+        parsed.countOnly || parsed.total !== 'none' ? await host.countEntities(filter) : undefined;
+      if (parsed.countOnly) return searchset(self, outcome, undefined, total);
+      const { by, descending } = parsed.sort;
+      const entities = await host.searchEntities({
+        ...filter,
+        order: { by, descending },
+        ...(parsed.after
+          ? {
+              after: {
+                subject: `${kind}/${parsed.after.hubId}`,
+                ...(parsed.after.key !== undefined ? { key: parsed.after.key } : {}),
+              },
+            }
+          : {}),
       });
       const page = entities.slice(0, parsed.count);
       const entries: BundleEntry[] = [...outcome];
@@ -213,10 +236,17 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
         entities.length > parsed.count && last
           ? searchUrl(baseUrl, type, [
               ...parsed.applied.filter(([k]) => k !== '_cursor'),
-              ['_cursor', cursorAfter(last.subject.slice(last.subject.indexOf('/') + 1))],
+              [
+                '_cursor',
+                cursorAfter(
+                  last.subject.slice(last.subject.indexOf('/') + 1),
+                  parsed.sort.label,
+                  by === 'subject' ? undefined : last.orderKey,
+                ),
+              ],
             ])
           : undefined;
-      return searchset(self, entries, next);
+      return searchset(self, entries, next, total);
     },
 
     /**
@@ -249,6 +279,7 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
               // A read answers ETag W/"<meta.versionId>" and Last-Modified, and 304 to If-None-Match
               // / If-Modified-Since (routes/fhir.ts).
               conditionalRead: 'full-support' as const,
+              documentation: resultParameters(type),
               searchParam: SEARCH_PARAMETERS[type].map((p) => ({
                 name: p.name,
                 type: p.type,
@@ -288,12 +319,19 @@ function ignoredOutcome(ignored: readonly string[]): BundleEntry[] {
   return [{ resource, search: { mode: 'outcome' } }];
 }
 
-function searchset(self: string, entry: BundleEntry[], next: string | undefined): Bundle {
+function searchset(
+  self: string,
+  entry: BundleEntry[],
+  next: string | undefined,
+  total: number | undefined,
+): Bundle {
   return {
     resourceType: 'Bundle',
     type: 'searchset',
+    ...(total !== undefined ? { total } : {}),
     link: [{ relation: 'self', url: self }, ...(next ? [{ relation: 'next', url: next }] : [])],
-    entry,
+    // FHIR JSON has no empty array: a page with nothing (or a count) has no `entry`.
+    ...(entry.length > 0 ? { entry } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cursorAfter, dateRange, handlingOf, parseSearch } from './search.ts';
+import { APPOINTMENT_STATUSES, cursorAfter, dateRange, handlingOf, parseSearch } from './search.ts';
 
 describe('dateRange', () => {
   it.each([
@@ -81,12 +81,132 @@ describe('parseSearch', () => {
       ]),
     ).toMatchObject({
       count: 5,
-      afterHubId: 'abc-1',
+      after: { hubId: 'abc-1' },
     });
+    // A next link handed out before _sort existed (the hub id alone) still continues the default order.
+    const legacy = Buffer.from('abc-1').toString('base64url');
+    expect(parseSearch('Appointment', [['_cursor', legacy]]).after).toEqual({ hubId: 'abc-1' });
+  });
+
+  it('keeps the sort value in the cursor, and refuses a cursor of another _sort (it would skip or repeat)', () => {
+    const key = '2026-03-10T09:00:00.000000Z';
+    const parsed = parseSearch('Appointment', [
+      ['_sort', '-date'],
+      ['_cursor', cursorAfter('abc-1', '-date', key)],
+    ]);
+    expect([parsed.sort, parsed.after]).toEqual([
+      { by: 'start', descending: true, label: '-date' },
+      { hubId: 'abc-1', key },
+    ]);
+    // The same sort said with its tie-break is the same order.
+    expect(
+      parseSearch('Appointment', [
+        ['_cursor', cursorAfter('abc-1', '-date', key)],
+        ['_sort', '-date,-_id'],
+      ]).after,
+    ).toEqual({ hubId: 'abc-1', key });
+    for (const query of [
+      [['_cursor', cursorAfter('abc-1', '-date', key)]],
+      [
+        ['_sort', 'date'],
+        ['_cursor', cursorAfter('abc-1', '-date', key)],
+      ],
+      [
+        ['_sort', '_lastUpdated'],
+        ['_cursor', cursorAfter('abc-1')],
+      ],
+      // A sort value that is not one the store hands out never reaches the database.
+      [
+        ['_sort', 'date'],
+        ['_cursor', cursorAfter('abc-1', 'date', "2026'; drop")],
+      ],
+      [
+        ['_sort', 'date'],
+        ['_cursor', cursorAfter('abc-1', 'date')],
+      ],
+    ] as [string, string][][]) {
+      expect(() => parseSearch('Appointment', query), JSON.stringify(query)).toThrow(
+        expect.objectContaining({ code: 'SY_FHIR_INVALID_SEARCH' }),
+      );
+    }
+  });
+
+  it('reads _sort keys, - for descending, the id as a tie-break in the same direction', () => {
+    const sort = (type: 'Appointment' | 'DocumentReference', value: string) =>
+      parseSearch(type, [['_sort', value]]).sort;
+    expect(sort('Appointment', 'date')).toEqual({ by: 'start', descending: false, label: 'date' });
+    expect(sort('Appointment', '-_lastUpdated')).toEqual({
+      by: 'updated',
+      descending: true,
+      label: '-_lastUpdated',
+    });
+    expect(sort('DocumentReference', '-_id')).toEqual({ by: 'subject', descending: true, label: '-_id' });
+    expect(sort('Appointment', 'date,_id')).toEqual({ by: 'start', descending: false, label: 'date' });
+    for (const [type, value] of [
+      ['DocumentReference', 'date'],
+      ['Appointment', 'status'],
+      ['Appointment', 'date,-_id'],
+      ['Appointment', 'date,_lastUpdated'],
+      ['Appointment', '_id,_id'],
+    ] as const) {
+      expect(() => sort(type, value), `${type} ${value}`).toThrow(
+        expect.objectContaining({ code: 'SY_FHIR_NOT_SUPPORTED' }),
+      );
+    }
+  });
+
+  it('reads status codes with and without their system, :not as the other codes, _id values', () => {
+    const statuses = (key: string, value: string) => parseSearch('Appointment', [[key, value]]).statuses;
+    expect(statuses('status', 'booked,cancelled')).toEqual(['booked', 'cancelled']);
+    expect(statuses('status', 'http://hl7.org/fhir/appointmentstatus|noshow')).toEqual(['noshow']);
+    // Another system, no system, or a code R4 does not have: nothing matches.
+    expect(statuses('status', 'http://other|booked,|booked,nope')).toEqual([]);
+    expect(statuses('status:not', 'cancelled,noshow')).toEqual(
+      APPOINTMENT_STATUSES.filter((s) => s !== 'cancelled' && s !== 'noshow'),
+    );
+    expect(parseSearch('DocumentReference', [['_id', 'a,b']]).ids).toEqual({
+      values: ['a', 'b'],
+      not: false,
+    });
+    expect(parseSearch('Appointment', [['_id:not', 'a']]).ids).toEqual({ values: ['a'], not: true });
+    expect(() => parseSearch('DocumentReference', [['status', 'current']])).toThrow(
+      expect.objectContaining({ code: 'SY_FHIR_NOT_SUPPORTED' }),
+    );
+  });
+
+  it('reads _total and _summary=count; other _summary values are not supported', () => {
+    expect(parseSearch('Appointment', [['_total', 'accurate']])).toMatchObject({
+      total: 'accurate',
+      countOnly: false,
+    });
+    expect(parseSearch('Appointment', [['_summary', 'count']])).toMatchObject({
+      total: 'none',
+      countOnly: true,
+    });
+    expect(parseSearch('Appointment', [['_summary', 'false']]).countOnly).toBe(false);
+    for (const [key, value] of [
+      ['_summary', 'true'],
+      ['_summary', 'data'],
+      ['_total', 'exact'],
+    ]) {
+      expect(() => parseSearch('Appointment', [[key!, value!]])).toThrow(
+        expect.objectContaining({ code: 'SY_FHIR_NOT_SUPPORTED' }),
+      );
+    }
   });
 
   it.each([
-    [[['status', 'booked']], 'SY_FHIR_NOT_SUPPORTED'],
+    [[['_include', 'Appointment:patient']], 'SY_FHIR_NOT_SUPPORTED'],
+    [[['date:not', '2026']], 'SY_FHIR_NOT_SUPPORTED'],
+    [[['status:missing', 'true']], 'SY_FHIR_NOT_SUPPORTED'],
+    [
+      [
+        ['status', 'booked'],
+        ['status:not', 'cancelled'],
+      ],
+      'SY_FHIR_NOT_SUPPORTED',
+    ],
+    [[['status', 'booked,']], 'SY_FHIR_INVALID_SEARCH'],
     [[['date:missing', 'true']], 'SY_FHIR_NOT_SUPPORTED'],
     [[['date', 'ne2026-01-01']], 'SY_FHIR_NOT_SUPPORTED'],
     [[['date', '2026-01-01,2026-01-02']], 'SY_FHIR_NOT_SUPPORTED'],
@@ -113,10 +233,10 @@ describe('parseSearch', () => {
     const parsed = parseSearch(
       'Appointment',
       [
-        ['status', 'booked'],
+        ['_include', 'Appointment:patient'],
         ['date', 'ne2026-01-01'],
         ['date', 'ge2026-01-01'],
-        ['_sort', 'date'],
+        ['_sort', 'status'],
         ['_format', 'json'],
       ],
       'lenient',
@@ -127,7 +247,9 @@ describe('parseSearch', () => {
       ['_format', 'json'],
     ]);
     expect(parsed.ignored).toHaveLength(3);
-    expect(parsed.ignored[0]).toMatch(/^status=booked: the search parameter status is not supported/);
+    expect(parsed.ignored[0]).toMatch(
+      /^_include=Appointment:patient: the search parameter _include is not supported/,
+    );
     expect(() => parseSearch('Appointment', [['date', 'yesterday']], 'lenient')).toThrow(
       expect.objectContaining({ code: 'SY_FHIR_INVALID_SEARCH' }),
     );

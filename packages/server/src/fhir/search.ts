@@ -15,6 +15,8 @@ export interface SearchParameterSpec {
   type: 'token' | 'date';
   /** What it matches (shown in the CapabilityStatement and docs/fhir.md). */
   documentation: string;
+  /** The modifiers it takes (R4 search.html#modifiers); none when absent. */
+  modifiers?: readonly 'not'[];
 }
 
 const patientIdentifier: SearchParameterSpec = {
@@ -31,6 +33,35 @@ const lastUpdated: SearchParameterSpec = {
     "When the hub last changed the resource (meta.lastUpdated: the hub's clock, not the vendor's event time); prefixes eq, gt, lt, ge, le; may repeat (all must hold).",
 };
 
+const id: SearchParameterSpec = {
+  name: '_id',
+  type: 'token',
+  documentation:
+    'The resource id (the hub id). Comma-separated values: any of them; `_id:not`: none of them.',
+  modifiers: ['not'],
+};
+
+/**
+ * The R4 AppointmentStatus codes (required binding of Appointment.status), which the mapping takes
+ * as they are from `data.status` (the core schema enumerates exactly these): `status:not` is the
+ * search of the other codes, so it reads the same index as `status`.
+ */
+export const APPOINTMENT_STATUSES: readonly string[] = Object.freeze([
+  'proposed',
+  'pending',
+  'booked',
+  'arrived',
+  'fulfilled',
+  'cancelled',
+  'noshow',
+  'entered-in-error',
+  'checked-in',
+  'waitlist',
+]);
+
+/** The code system of Appointment.status. */
+export const APPOINTMENT_STATUS_SYSTEM = 'http://hl7.org/fhir/appointmentstatus';
+
 /** The supported search parameters per resource type. */
 export const SEARCH_PARAMETERS: Readonly<Record<ReadableType, readonly SearchParameterSpec[]>> =
   Object.freeze({
@@ -42,10 +73,50 @@ export const SEARCH_PARAMETERS: Readonly<Record<ReadableType, readonly SearchPar
         documentation:
           'Appointment.start; prefixes eq (default: within the given precision), gt, lt, ge, le; may repeat (all must hold). A date without a zone is read in UTC.',
       },
+      {
+        name: 'status',
+        type: 'token',
+        documentation: `Appointment.status: \`code\` or \`${APPOINTMENT_STATUS_SYSTEM}|code\` (${APPOINTMENT_STATUSES.join(', ')}). Comma-separated values: any of them; \`status:not\`: any other status.`,
+        modifiers: ['not'],
+      },
+      id,
       lastUpdated,
     ],
-    DocumentReference: [patientIdentifier, lastUpdated],
+    DocumentReference: [patientIdentifier, id, lastUpdated],
   });
+
+/** What a `_sort` key orders by: the hub id, `data.start` (Appointment.start), or the last change. */
+export type SortBy = 'subject' | 'start' | 'updated';
+
+/**
+ * The `_sort` keys per resource type (R4 search.html#sort: a search parameter's name, `-` before it
+ * for descending). Ties are broken by the id in the same direction, so `_sort=-date` is
+ * `-date,-_id`, which may be said as such. Without `_sort`: by id.
+ */
+export const SORT_PARAMETERS: Readonly<Record<ReadableType, Readonly<Record<string, SortBy>>>> =
+  Object.freeze({
+    Appointment: { date: 'start', _lastUpdated: 'updated', _id: 'subject' },
+    DocumentReference: { _lastUpdated: 'updated', _id: 'subject' },
+  });
+
+/** The `_total` values (R4 search.html#total); `estimate` is answered with the count, as `accurate`. */
+export const TOTAL_MODES = ['none', 'estimate', 'accurate'] as const;
+/** The `_summary` values answered: `count` (the Bundle's `total` only) and `false` (whole resources, as without it). */
+export const SUMMARY_MODES = ['count', 'false'] as const;
+
+/**
+ * The result parameters of a resource type's search, as the CapabilityStatement's resource
+ * `documentation` says them (R4 has no element for them), from the same tables the parser uses.
+ */
+export function resultParameters(type: ReadableType): string {
+  const sorts = Object.keys(SORT_PARAMETERS[type]);
+  return [
+    `Result parameters: _count (page size, default ${PAGE_SIZE.default}, at most ${PAGE_SIZE.max});`,
+    `_sort: one of ${sorts.join(', ')}, \`-\` for descending, ties broken by _id in the same direction (default _id);`,
+    `_total: ${TOTAL_MODES.join(', ')} (estimate and accurate both count);`,
+    `_summary: ${SUMMARY_MODES.join(', ')}.`,
+  ].join(' ');
+}
 
 /** Paging: `_count` (page size) and `_cursor` (the next link's position; opaque). */
 export const PAGE_SIZE = { default: 20, max: 100 } as const;
@@ -67,8 +138,19 @@ export interface ParsedSearch {
   patient?: PatientMatch[];
   start?: TimeBound[];
   updated?: TimeBound[];
+  /** `_id`: the hub ids to match (`not`: to leave out). */
+  ids?: { values: string[]; not: boolean };
+  /** `status`: the `data.status` values that match (`:not` already turned into the other codes). */
+  statuses?: string[];
+  /** The order; `label` is the `_sort` value as a cursor remembers it (`''` for the default). */
+  sort: { by: SortBy; descending: boolean; label: string };
+  /** The position `_cursor` continues after. */
+  after?: { hubId: string; key?: string };
+  /** `_total` (`none` unless asked). */
+  total: (typeof TOTAL_MODES)[number];
+  /** `_summary=count`: the total only, no entries. */
+  countOnly: boolean;
   count: number;
-  afterHubId?: string;
   /**
    * The query as the search was carried out, for the Bundle's `self` and `next` links (R4: `self`
    * shows the parameters actually used): `_count` as applied, ignored parameters left out.
@@ -214,15 +296,18 @@ function dateBounds(name: string, raw: string): TimeBound[] {
 export type QueryPairs = ReadonlyArray<readonly [string, string]>;
 
 /**
- * Parses a search of `type` against {@link SEARCH_PARAMETERS}. Throws `SY_FHIR_NOT_SUPPORTED` for a
- * parameter, modifier, prefix or repetition not supported (under `lenient` handling it is left out
- * and named in `ignored` instead), `SY_FHIR_INVALID_SEARCH` for a value it cannot read. A `_count`
- * above the maximum gives the maximum.
+ * Parses a search of `type` against {@link SEARCH_PARAMETERS} and the result parameters (`_count`,
+ * `_sort` of {@link SORT_PARAMETERS}, `_total`, `_summary`, `_cursor`). Throws
+ * `SY_FHIR_NOT_SUPPORTED` for a parameter, modifier, prefix, value or repetition not supported
+ * (under `lenient` handling it is left out and named in `ignored` instead), `SY_FHIR_INVALID_SEARCH`
+ * for a value it cannot read (a `_cursor` of another `_sort` among them). A `_count` above the
+ * maximum gives the maximum.
  *
  * @example
  * ```ts
- * parseSearch('Appointment', [['patient-identifier', 'urn:switchyard:dp:patient|50'], ['date', 'ge2026-03-10']]);
- * // { patient: [{ instance: 'dp', fields: { id: '50' } }], start: [{ op: 'ge', at: '2026-03-10T00:00:00.000Z' }], count: 20, applied: [...], ignored: [] }
+ * parseSearch('Appointment', [['patient-identifier', 'urn:switchyard:dp:patient|50'], ['date', 'ge2026-03-10'], ['_sort', '-date']]);
+ * // { patient: [{ instance: 'dp', fields: { id: '50' } }], start: [{ op: 'ge', at: '2026-03-10T00:00:00.000Z' }],
+ * //   sort: { by: 'start', descending: true, label: '-date' }, total: 'none', countOnly: false, count: 20, applied: [...], ignored: [] }
  * ```
  */
 export function parseSearch(
@@ -230,12 +315,21 @@ export function parseSearch(
   query: QueryPairs,
   handling: Handling = 'strict',
 ): ParsedSearch {
-  const parsed: ParsedSearch = { count: PAGE_SIZE.default, applied: [], ignored: [] };
+  const parsed: ParsedSearch = {
+    sort: { by: 'subject', descending: false, label: '' },
+    total: 'none',
+    countOnly: false,
+    count: PAGE_SIZE.default,
+    applied: [],
+    ignored: [],
+  };
   const seen = new Set<string>();
+  let cursor: Cursor | undefined;
   for (const [key, value] of query) {
     try {
       const used = parsePair(type, parsed, seen, key, value);
-      parsed.applied.push([key, used]);
+      if (typeof used !== 'string') cursor = used;
+      parsed.applied.push([key, typeof used === 'string' ? used : value]);
     } catch (error) {
       // Lenient: an unsupported parameter is left out (and named in `ignored`); an unreadable
       // value of a supported one is still refused, as R4's handling is about support only.
@@ -243,50 +337,114 @@ export function parseSearch(
       parsed.ignored.push(`${key}=${value}: ${(error as Error).message}`);
     }
   }
+  if (cursor) {
+    // A position in one order means nothing in another: a client that changed `_sort` between
+    // pages would skip or repeat entries.
+    if (cursor.sort !== parsed.sort.label) throw invalid('_cursor belongs to a search with another _sort');
+    parsed.after = { hubId: cursor.hubId, ...(cursor.key !== undefined ? { key: cursor.key } : {}) };
+  }
   return parsed;
 }
 
-/** Applies one query pair to `parsed`; returns its value as applied. */
+/** A decoded `_cursor`: the `_sort` it was handed out for, the last entry's sort value and id. */
+interface Cursor {
+  sort: string;
+  key?: string;
+  hubId: string;
+}
+
+const HUB_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+/** A sort value as the store hands it out (entities/current.ts `orderKey`). */
+const SORT_KEY = /^(?:infinity|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)$/;
+
+/**
+ * The `_cursor` value that continues after an entry: the `_sort` label, the entry's sort value and
+ * its hub id, so the next page starts after that (value, id) even when later entries share the value.
+ */
+export function cursorAfter(hubId: string, sort = '', key?: string): string {
+  return Buffer.from(JSON.stringify(key === undefined ? [sort, hubId] : [sort, hubId, key]), 'utf8').toString(
+    'base64url',
+  );
+}
+
+function readCursor(value: string): Cursor {
+  const text = Buffer.from(value, 'base64url').toString('utf8');
+  // A cursor handed out before `_sort` existed was the hub id alone (a next link kept across an upgrade).
+  if (HUB_ID.test(text)) return { sort: '', hubId: text };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    raw = undefined;
+  }
+  const [sort, hubId, key] = Array.isArray(raw) ? (raw as unknown[]) : [];
+  if (
+    typeof sort !== 'string' ||
+    typeof hubId !== 'string' ||
+    !HUB_ID.test(hubId) ||
+    (key !== undefined && (typeof key !== 'string' || !SORT_KEY.test(key))) ||
+    (sort !== '' && sort !== '_id' && sort !== '-_id' && key === undefined)
+  )
+    throw invalid('_cursor is not one this endpoint handed out');
+  return { sort, hubId, ...(key !== undefined ? { key } : {}) };
+}
+
+/** The token values of a parameter: `system|code` as [system, code], `code` as [undefined, code]. */
+function tokens(name: string, raw: string): [string | undefined, string][] {
+  return raw.split(',').map((part) => {
+    const bar = part.indexOf('|');
+    const token: [string | undefined, string] =
+      bar === -1 ? [undefined, part] : [part.slice(0, bar), part.slice(bar + 1)];
+    if (token[1] === '') throw invalid(`${name} needs a value`);
+    return token;
+  });
+}
+
+/** Applies one query pair to `parsed`; returns its value as applied (or the cursor it reads). */
 function parsePair(
   type: ReadableType,
   parsed: ParsedSearch,
   seen: Set<string>,
   key: string,
   value: string,
-): string {
+): string | Cursor {
   const specs = SEARCH_PARAMETERS[type];
   // `_format` is content negotiation, checked by the HTTP layer before the search (406 if not JSON).
   if (key === '_format') return value;
   const colon = key.indexOf(':');
   const name = colon === -1 ? key : key.slice(0, colon);
-  if (name === '_count' || name === '_cursor') {
+  if (['_count', '_cursor', '_sort', '_total', '_summary'].includes(name)) {
     if (colon !== -1 || seen.has(name)) throw notSupported(`${key}: modifiers and repeats are not supported`);
     seen.add(name);
-    if (name === '_count') {
-      const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-      if (!(n >= 1))
-        throw invalid(`_count must be a whole number from 1 (at most ${PAGE_SIZE.max} are given)`);
-      // R4: the server is not bound to return the number asked, but cannot return more.
-      parsed.count = Math.min(n, PAGE_SIZE.max);
-      return String(parsed.count);
-    }
-    const hubId = Buffer.from(value, 'base64url').toString('utf8');
-    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(hubId)) throw invalid('_cursor is not one this endpoint handed out');
-    parsed.afterHubId = hubId;
-    return value;
+    return resultParameter(type, parsed, name, value);
   }
   const spec = specs.find((s) => s.name === name);
   if (!spec) {
     throw notSupported(
-      `the search parameter ${name} is not supported on ${type} (supported: ${specs.map((s) => s.name).join(', ')}, _count)`,
+      `the search parameter ${name} is not supported on ${type} (supported: ${specs.map((s) => s.name).join(', ')}; _count, _sort, _total, _summary)`,
     );
   }
-  if (colon !== -1) throw notSupported(`${key}: modifiers are not supported`);
+  const modifier = colon === -1 ? undefined : key.slice(colon + 1);
+  if (modifier !== undefined && !(spec.modifiers ?? []).includes(modifier as 'not'))
+    throw notSupported(`${key}: the modifier :${modifier} is not supported on ${name}`);
   if (spec.type === 'token') {
     if (seen.has(name))
       throw notSupported(`${name} may be given once (use commas for any of several values)`);
     seen.add(name);
-    parsed.patient = patientMatches(value);
+    const not = modifier === 'not';
+    if (name === 'patient-identifier') parsed.patient = patientMatches(value);
+    else if (name === '_id') {
+      // An id has no system: `system|id` names no resource of this server.
+      const values = tokens(name, value).flatMap(([system, code]) => (system === undefined ? [code] : []));
+      parsed.ids = { values, not };
+    } else {
+      const asked = new Set(
+        tokens(name, value)
+          .filter(([system]) => system === undefined || system === APPOINTMENT_STATUS_SYSTEM)
+          .map(([, code]) => code),
+      );
+      parsed.statuses = APPOINTMENT_STATUSES.filter((code) => asked.has(code) !== not);
+    }
   } else if (name === 'date') {
     parsed.start = [...(parsed.start ?? []), ...dateBounds(name, value)];
   } else {
@@ -295,7 +453,48 @@ function parsePair(
   return value;
 }
 
-/** The `_cursor` value that continues after an entity. */
-export function cursorAfter(hubId: string): string {
-  return Buffer.from(hubId, 'utf8').toString('base64url');
+/** `_count`, `_sort`, `_total`, `_summary`, `_cursor` (each at most once). */
+function resultParameter(
+  type: ReadableType,
+  parsed: ParsedSearch,
+  name: string,
+  value: string,
+): string | Cursor {
+  switch (name) {
+    case '_count': {
+      const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+      if (!(n >= 1))
+        throw invalid(`_count must be a whole number from 1 (at most ${PAGE_SIZE.max} are given)`);
+      // R4: the server is not bound to return the number asked, but cannot return more.
+      parsed.count = Math.min(n, PAGE_SIZE.max);
+      return String(parsed.count);
+    }
+    case '_sort': {
+      const keys = value.split(',');
+      const descending = keys[0]!.startsWith('-');
+      const first = descending ? keys[0]!.slice(1) : keys[0]!;
+      const by = Object.hasOwn(SORT_PARAMETERS[type], first) ? SORT_PARAMETERS[type][first] : undefined;
+      // The id breaks ties in the sort's direction: a second key is taken when it says just that.
+      const tieBreak = `${descending ? '-' : ''}_id`;
+      if (!by || keys.length > 2 || (keys.length === 2 && (keys[1] !== tieBreak || first === '_id')))
+        throw notSupported(
+          `_sort=${value}: sorts by one of ${Object.keys(SORT_PARAMETERS[type]).join(', ')} (- for descending), ties by ${tieBreak}`,
+        );
+      parsed.sort = { by, descending, label: keys[0]! };
+      return value;
+    }
+    case '_total':
+      if (!(TOTAL_MODES as readonly string[]).includes(value))
+        throw notSupported(`_total=${value}: one of ${TOTAL_MODES.join(', ')}`);
+      parsed.total = value as ParsedSearch['total'];
+      return value;
+    case '_summary':
+      // true, text and data would answer parts of each resource, which the hub does not build.
+      if (!(SUMMARY_MODES as readonly string[]).includes(value))
+        throw notSupported(`_summary=${value}: only ${SUMMARY_MODES.join(' and ')} are supported`);
+      parsed.countOnly = value === 'count';
+      return value;
+    default:
+      return readCursor(value);
+  }
 }

@@ -12,7 +12,13 @@ import { SwitchyardError, timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken, unauthorized } from '../../admin/http.ts';
 import { idParams } from '../../admin/schemas.ts';
-import { type CurrentEntity, getCurrentEntity, searchCurrentEntities } from '../../entities/current.ts';
+import {
+  type CurrentEntity,
+  countCurrentEntities,
+  getCurrentEntity,
+  type SearchedEntity,
+  searchCurrentEntities,
+} from '../../entities/current.ts';
 import type { FhirEntity, FhirReadHost } from '../../fhir/host.ts';
 import {
   acceptsFhirJson,
@@ -46,12 +52,13 @@ export const FHIR_PREFIX = '/fhir/r4';
  */
 export const FHIR_CACHE_CONTROL = 'private, no-cache';
 
-function entityOf(row: CurrentEntity): FhirEntity {
+function entityOf(row: CurrentEntity | SearchedEntity): FhirEntity {
   return {
     subject: row.subject,
     instanceId: row.instanceId,
     envelope: row.envelope as unknown as FhirEntity['envelope'],
     updatedAt: row.updatedAt,
+    ...('orderKey' in row ? { orderKey: row.orderKey } : {}),
   };
 }
 
@@ -72,6 +79,7 @@ export function fhirHost(hub: Hub): FhirReadHost {
       return row ? entityOf(row) : undefined;
     },
     searchEntities: async (query) => (await searchCurrentEntities(db, query)).map(entityOf),
+    countEntities: (query) => countCurrentEntities(db, query),
     findReadToken: (hash) => findReadToken(db, hash),
     setReadToken: (id, hash, hint) => setReadToken(db, id, hash, hint),
     deleteReadToken: (id) => deleteReadToken(db, id),
