@@ -320,7 +320,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const hospital = d.location?.id;
   // Also here: a command the hub accepted before the connector refused it up front.
   if (!hospital) return { outcome: 'permanent', message: BOOK_NEEDS };
-  const intent = createIntentKey(hospital, d.start);
+  const intent = createIntentKey(hospital, d.start, d.patient.given ?? d.patient.name, d.patient.family);
   const earlier = await ctx.commandState.get<JsonValue>(createKey(command));
   if (isJsonObject(earlier) && isJsonObject(earlier.done) && Array.isArray(earlier.done.vendorIds)) {
     const vendorIds = earlier.done.vendorIds.filter((v): v is string => typeof v === 'string');

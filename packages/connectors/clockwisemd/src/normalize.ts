@@ -140,23 +140,29 @@ export function cancelIntentKey(appointmentId: string): string {
 }
 
 /**
- * State-store key of the bookings asked through the hub at one hospital and start instant
- * (`appointment.book`, Clockwise.MD's `create`): `{ <command id>: CreateAsked }`, written by the
- * command before its call. Clockwise.MD has no idempotency key and no call to list or search
- * appointments, so a create whose answer was lost (a proxy's 502, or its 503 with `Retry-After`
- * after forwarding it) can only be found through the `create` webhook that follows it: its
- * normalization names the appointment in the command's entry ({@link noteCreated}), and the
- * command's next try answers with it instead of booking again. Keyed by the slot, which is what the
- * webhook's appointment names (its `hospital_id` and `apt_time`), not by command.
+ * State-store key of the bookings asked through the hub at one hospital and start instant for one
+ * patient name (`appointment.book`, Clockwise.MD's `create`): `{ <command id>: CreateAsked }`,
+ * written by the command before its call. Clockwise.MD has no idempotency key and no call to list
+ * or search appointments, so a create whose answer was lost (a proxy's 502, or its 503 with
+ * `Retry-After` after forwarding it) can only be found through the `create` webhook that follows
+ * it: its normalization names the appointment in the command's entry ({@link noteCreated}), and the
+ * command's next try answers with it instead of booking again. Keyed by what the webhook's
+ * appointment names (its `hospital_id`, `apt_time` and the patient's names, as sent: a name not
+ * sent is empty), not by command. Why the names are in the key: the entry is read, changed and
+ * written whole (the state store has get, set and delete), so two bookings of one slot asked at
+ * once under one key lost each other's part, and the booking whose part was lost ended "outcome
+ * unknown" although Clockwise.MD had made it (commands/clockwise-intent-race.int.test.ts); two
+ * bookings of one slot for the same name at once still share one.
  *
  * @example
  * ```ts
- * createIntentKey('42', '2026-03-10T10:30:00-05:00'); // 'create-asked:42:2026-03-10T15:30:00.000Z'
+ * createIntentKey('42', '2026-03-10T10:30:00-05:00', 'Maria', 'Lopez'); // 'create-asked:42:2026-03-10T15:30:00.000Z:maria:lopez'
  * ```
  */
-export function createIntentKey(hospitalId: string, start: string): string {
+export function createIntentKey(hospitalId: string, start: string, given?: string, family?: string): string {
   const at = Date.parse(start);
-  return `create-asked:${hospitalId}:${Number.isNaN(at) ? start : new Date(at).toISOString()}`;
+  const name = (n: string | undefined) => encodeURIComponent((n ?? '').trim().toLowerCase());
+  return `create-asked:${hospitalId}:${Number.isNaN(at) ? start : new Date(at).toISOString()}:${name(given)}:${name(family)}`;
 }
 
 /** One booking's entry under {@link createIntentKey}. */
@@ -212,24 +218,34 @@ const isAsked = (e: CreateAsked, patient: JsonObject) =>
 /**
  * On a `create` webhook: names the appointment in the entry of the booking asked through the hub
  * that it is ({@link createIntentKey}): the same hospital and start instant, the same patient names
- * where sent, the same contact details where sent and shown ({@link isAsked}), not yet found. One read per `create`, a write only when one matches.
+ * where sent, the same contact details where sent and shown ({@link isAsked}), not yet found. Up to four reads per `create` (its names
+ * and the booking's, each sent or not: {@link createIntentKey}), a write only when one matches.
  */
 async function noteCreated(appointmentId: string, details: JsonObject, ctx: NormalizeContext<Config>) {
   const start = details.start;
   const hospital = isJsonObject(details.location) ? details.location.id : undefined;
   if (typeof start !== 'string' || typeof hospital !== 'string') return;
-  const key = createIntentKey(hospital, start);
-  const asked = await ctx.state.get<JsonObject>(key);
-  if (!isJsonObject(asked)) return;
   const patient = isJsonObject(details.patient) ? details.patient : {};
-  const entries = Object.entries(asked) as unknown as [string, CreateAsked][];
-  if (entries.some(([, e]) => e.found === appointmentId)) return;
-  const mine = entries.find(([, e]) => e.found === undefined && isAsked(e, patient));
-  if (!mine) return;
-  await ctx.state.set(key, {
-    ...asked,
-    [mine[0]]: { ...mine[1], found: appointmentId },
-  } as unknown as JsonObject);
+  const name = (n: JsonValue | undefined) => (typeof n === 'string' ? n : undefined);
+  // The keys a booking of this appointment was asked under: with each name it shows, or without
+  // it (a booking sent without a family name matches whatever the appointment shows).
+  const keys = new Set<string>();
+  for (const given of [name(patient.given), undefined])
+    for (const family of [name(patient.family), undefined])
+      keys.add(createIntentKey(hospital, start, given, family));
+  for (const key of keys) {
+    const asked = await ctx.state.get<JsonObject>(key);
+    if (!isJsonObject(asked)) continue;
+    const entries = Object.entries(asked) as unknown as [string, CreateAsked][];
+    if (entries.some(([, e]) => e.found === appointmentId)) return;
+    const mine = entries.find(([, e]) => e.found === undefined && isAsked(e, patient));
+    if (!mine) continue;
+    await ctx.state.set(key, {
+      ...asked,
+      [mine[0]]: { ...mine[1], found: appointmentId },
+    } as unknown as JsonObject);
+    return;
+  }
 }
 
 /** How long a cancellation asked through the hub explains the next `remove` (the commands' echo window and more). */

@@ -5,12 +5,11 @@
  * answers lost (a proxy's 503 after Clockwise.MD created them), the instance state in real Postgres,
  * the vendor a simulator on loopback.
  *
- * KNOWN DEFECT (not fixed here; see docs/reliability.md): the entry is one JSON value per slot,
- * read, changed and written whole by each writer (StateStore has get/set/delete only), so two
- * commands (or a command and a webhook's normalization, whose write rides on its commit) writing it
- * at once lose one another's part. The booking whose part was lost ends `permanent` ("not sent
- * again") although its appointment exists. Written as `it.fails` until the entry is made safe
- * against concurrent writers; it then passes and should become a plain `it`.
+ * The entry is one JSON value, read, changed and written whole by each writer (StateStore has
+ * get/set/delete only). Keyed by the slot alone, two commands writing it at once lost one another's
+ * part, and the booking whose part was lost ended `permanent` ("not sent again") although its
+ * appointment existed; the key now holds the patient's names too (createIntentKey), so two bookings
+ * of one slot for two patients write two entries.
  */
 import { clockwisemdConnector } from '@switchyard/connector-clockwisemd';
 import { ClockwiseSimulator } from '@switchyard/connector-clockwisemd/simulator';
@@ -45,7 +44,7 @@ afterAll(async () => {
   await hub?.stop();
 });
 
-it.fails('two bookings of the same slot at once, both answers lost: each finds its own appointment through its create webhook', async () => {
+it('two bookings of the same slot at once, both answers lost: each finds its own appointment through its create webhook', async () => {
   const config = {
     auth: { mode: 'either', key: 'k'.repeat(24) },
     apiBaseUrl: sim.apiBaseUrl,
@@ -101,8 +100,8 @@ it.fails('two bookings of the same slot at once, both answers lost: each finds i
     commands['appointment.book']!(a, { ...ca, attempt: 2 }),
     commands['appointment.book']!(b, { ...cb, attempt: 2 }),
   ]);
-  // On the current code one command's part of the slot's entry is lost to the other's write: its
-  // retry finds nothing and ends permanent, though Clockwise.MD booked it.
+  // Before (one entry per slot): one command's part was lost to the other's write, and its retry
+  // found nothing and ended permanent, though Clockwise.MD booked it.
   expect(again.map((r) => r.outcome)).toEqual(['done', 'done']);
   expect(new Set(again.flatMap((r) => ('vendorIds' in r ? (r.vendorIds ?? []) : [])))).toEqual(new Set(made));
 });
