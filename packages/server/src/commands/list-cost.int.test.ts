@@ -11,8 +11,8 @@ import { type Database, openDatabase } from '../storage/db.ts';
 import {
   type Explained,
   explainEverything,
-  type PlanNode,
-  planNodes,
+  planOfStatement,
+  rowsWasted,
 } from '../storage/explain.test-support.ts';
 import { migrate } from '../storage/migrations.ts';
 import * as q from './store.ts';
@@ -47,17 +47,9 @@ afterAll(async () => {
 });
 
 /** The plan of the one statement `run` makes. */
-async function planOf(run: () => Promise<unknown>): Promise<PlanNode[]> {
-  explained.length = 0;
-  await run();
-  expect(explained).toHaveLength(1);
-  return planNodes(explained[0]!.Plan);
-}
+const planOf = (run: () => Promise<unknown>) => planOfStatement(explained, run);
 
-/** Rows a plan read and threw away: a plan that reads its rows through an index throws few away. */
-function wasted(plan: PlanNode[]): number {
-  return plan.reduce((sum, n) => sum + (n['Rows Removed by Filter'] ?? 0), 0);
-}
+const wasted = rowsWasted;
 
 it.each([
   ['status', { status: 'failed' as const }],

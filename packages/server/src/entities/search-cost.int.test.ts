@@ -12,7 +12,8 @@ import {
   type Explained,
   explainEverything,
   type PlanNode,
-  planNodes,
+  planOfStatement,
+  rowsWasted,
 } from '../storage/explain.test-support.ts';
 import { migrate } from '../storage/migrations.ts';
 import {
@@ -60,12 +61,7 @@ afterAll(async () => {
 });
 
 /** The plan of the one statement `run` makes. */
-async function planOf(run: () => Promise<unknown>): Promise<PlanNode[]> {
-  explained.length = 0;
-  await run();
-  expect(explained).toHaveLength(1);
-  return planNodes(explained[0]!.Plan);
-}
+const planOf = (run: () => Promise<unknown>) => planOfStatement(explained, run);
 
 /** Rows the plan's scans read (an index read in order and stopped at the page reads few). */
 function read(plan: PlanNode[]): number {
@@ -74,10 +70,7 @@ function read(plan: PlanNode[]): number {
     .reduce((sum, n) => sum + (n['Actual Rows'] ?? 0) * (n['Actual Loops'] ?? 1), 0);
 }
 
-/** Rows a plan read and threw away. */
-function wasted(plan: PlanNode[]): number {
-  return plan.reduce((sum, n) => sum + (n['Rows Removed by Filter'] ?? 0), 0);
-}
+const wasted = rowsWasted;
 
 function expectIndexServed(plan: PlanNode[], budget = 1000) {
   expect(plan.filter((n) => /Seq Scan/.test(n['Node Type']))).toEqual([]);

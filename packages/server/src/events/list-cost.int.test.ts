@@ -12,7 +12,7 @@ import {
   type Explained,
   explainEverything,
   type PlanNode,
-  planNodes,
+  planOfStatement,
 } from '../storage/explain.test-support.ts';
 import { migrate } from '../storage/migrations.ts';
 import * as q from './store.ts';
@@ -42,12 +42,7 @@ afterAll(async () => {
 });
 
 /** The plan of the one statement `run` makes. */
-async function planOf(run: () => Promise<unknown>): Promise<PlanNode[]> {
-  explained.length = 0;
-  await run();
-  expect(explained).toHaveLength(1);
-  return planNodes(explained[0]!.Plan);
-}
+const planOf = (run: () => Promise<unknown>) => planOfStatement(explained, run);
 
 /** Rows the plan read: what its scans returned plus what their filters threw away. */
 function read(plan: PlanNode[]): number {

@@ -12,8 +12,8 @@ import { type Database, openDatabase } from '../storage/db.ts';
 import {
   type Explained,
   explainEverything,
-  type PlanNode,
-  planNodes,
+  planOfStatement,
+  rowsWasted,
 } from '../storage/explain.test-support.ts';
 import { migrate } from '../storage/migrations.ts';
 import { type GateListFilter, listGateRequests } from './store.ts';
@@ -45,17 +45,10 @@ afterAll(async () => {
   await database?.close();
 });
 
-async function planOf(run: () => Promise<unknown>): Promise<PlanNode[]> {
-  explained.length = 0;
-  await run();
-  expect(explained).toHaveLength(1);
-  return planNodes(explained[0]!.Plan);
-}
+/** The plan of the one statement `run` makes. */
+const planOf = (run: () => Promise<unknown>) => planOfStatement(explained, run);
 
-/** Rows a plan read and threw away. */
-function wasted(plan: PlanNode[]): number {
-  return plan.reduce((sum, n) => sum + (n['Rows Removed by Filter'] ?? 0), 0);
-}
+const wasted = rowsWasted;
 
 it.each<[string, Omit<GateListFilter, 'limit'>]>([
   ['decision', { decision: 'refuse' }],

@@ -52,3 +52,28 @@ export interface Explained {
 export function planNodes(plan: PlanNode): PlanNode[] {
   return [plan, ...(plan.Plans ?? []).flatMap(planNodes)];
 }
+
+/**
+ * The plan of the one statement `run` makes, as explained into `explained` ({@link explainEverything}):
+ * an error when it made none or several.
+ *
+ * @example
+ * ```ts
+ * const plan = await planOfStatement(explained, () => listEvents(db, { limit: 50, ascending: false }));
+ * expect(rowsWasted(plan)).toBeLessThan(1000);
+ * ```
+ */
+export async function planOfStatement(
+  explained: Explained[],
+  run: () => Promise<unknown>,
+): Promise<PlanNode[]> {
+  explained.length = 0;
+  await run();
+  if (explained.length !== 1) throw new Error(`expected one statement, explained ${explained.length}`);
+  return planNodes(explained[0]!.Plan);
+}
+
+/** Rows a plan read and threw away: a plan that reads its rows through an index throws few away. */
+export function rowsWasted(plan: PlanNode[]): number {
+  return plan.reduce((sum, n) => sum + (n['Rows Removed by Filter'] ?? 0), 0);
+}
