@@ -20,6 +20,39 @@ export async function nextSecond(): Promise<void> {
 }
 
 /**
+ * Puts appointment `id` at Cliniko (booked 2026-03-10 10:00 to 10:30, nothing flagged, `fields`
+ * over that) and waits until the hub has polled it and delivered its `appointment.created`, then
+ * for the next second (the next version of it must be newer: {@link nextSecond}). Its subject.
+ *
+ * @example
+ * ```ts
+ * const subject = await pollAppointment(c, '7001', { patient_arrived: true });
+ * ```
+ */
+export async function pollAppointment(
+  c: Pick<ClinikoHub, 'sim' | 'subscriber'>,
+  id: string,
+  fields: Record<string, unknown> = {},
+): Promise<string> {
+  c.sim.put({
+    id,
+    created_at: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    starts_at: '2026-03-10T10:00:00Z',
+    ends_at: '2026-03-10T10:30:00Z',
+    patient_arrived: false,
+    did_not_arrive: false,
+    notes: null,
+    cancelled_at: null,
+    ...fields,
+  });
+  const created = await c.subscriber.waitFor(
+    (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${id}"`),
+  );
+  await nextSecond();
+  return created.subject!;
+}
+
+/**
  * Starts the hub on the test database `dbUrl`, its subscription taking `events`; `simulator` sets
  * the Cliniko simulator's behaviour (say, `presenceWritable: false`: the appointment PATCH ignores
  * the presence flags).

@@ -8,7 +8,13 @@
 import type { ClinikoSimulator } from '@switchyard/connector-cliniko/simulator';
 import { type RecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClinikoHub, causedBy, nextSecond, startClinikoHub } from './cliniko-hub.test-support.ts';
+import {
+  type ClinikoHub,
+  causedBy,
+  nextSecond,
+  pollAppointment,
+  startClinikoHub,
+} from './cliniko-hub.test-support.ts';
 
 const db = useTestDatabase();
 let c: ClinikoHub;
@@ -30,22 +36,7 @@ type Flags = { patient_arrived?: boolean; did_not_arrive?: boolean; notes?: stri
 /** An appointment Cliniko lists with `flags`, once the hub has polled it: its subject and id. */
 async function polled(flags: Flags): Promise<{ subject: string; id: string }> {
   const id = String(nextId++);
-  sim.put({
-    id,
-    created_at: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    starts_at: '2026-03-10T10:00:00Z',
-    ends_at: '2026-03-10T10:30:00Z',
-    patient_arrived: false,
-    did_not_arrive: false,
-    notes: null,
-    cancelled_at: null,
-    ...flags,
-  });
-  const created = await subscriber.waitFor(
-    (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${id}"`),
-  );
-  await nextSecond();
-  return { subject: created.subject!, id };
+  return { subject: await pollAppointment(c, id, flags), id };
 }
 
 /** Staff changing the appointment at Cliniko: the next version, once polled as `type`. */
