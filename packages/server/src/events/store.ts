@@ -369,6 +369,58 @@ export async function purgeEvents(
 }
 
 /**
+ * What the lowest acknowledged position of the enabled pull subscriptions keeps from a purge
+ * ({@link purgeEvents}): the subscriptions at that position (several when tied), the position, and
+ * how many events older than `olderThan` (and younger than `unreadBefore`) are kept only for them
+ * (no delivery still owes them).
+ */
+export interface HeldByReaders {
+  subscriptions: string[];
+  position: string;
+  events: number;
+}
+
+/**
+ * The events a purge left only because an enabled pull subscription has not acknowledged them
+ * ({@link HeldByReaders}), or undefined when none are. Asked once per purge run, after its
+ * batches: it counts the held events (the old events left after the purge, by events_created_idx
+ * between `unreadBefore` and `olderThan`, each one's deliveries probed by index as the purge does),
+ * so its cost grows with what the readers hold, not with the table.
+ *
+ * @example
+ * ```ts
+ * const day = 86_400_000;
+ * await eventsHeldForReaders(db, new Date(Date.now() - 90 * day), new Date(Date.now() - 180 * day));
+ * // { subscriptions: ['erp'], position: '0', events: 41250 }
+ * ```
+ */
+export async function eventsHeldForReaders(
+  db: Executor,
+  olderThan: Date,
+  unreadBefore: Date,
+): Promise<HeldByReaders | undefined> {
+  const r = await first<{ subscriptions: string[] | null; position: string | null; events: number }>(
+    sql`with readers as materialized (
+          select s.id, coalesce(c.cursor, 0) as cursor
+          from switchyard.subscriptions s left join switchyard.feed_cursors c on c.subscription_id = s.id
+          where s.kind = 'pull' and s.disabled_at is null),
+        floor as (select min(cursor) as s from readers)
+        select (select array_agg(id order by id) from readers where cursor = (select s from floor)) as subscriptions,
+               (select s from floor)::text as position,
+               (select count(*) from switchyard.events e
+                where e.created_at < ${olderThan} and e.created_at >= ${unreadBefore}
+                  and e.sequence > (select s from floor)
+                  and not exists (select 1 from switchyard.deliveries d where d.event_id = e.id
+                                  and (d.status in ('pending', 'in_flight', 'held')
+                                       or (d.status = 'dead' and d.superseded_by is null))
+                                  offset 0))::int as events`,
+    db,
+  );
+  if (!r?.subscriptions || r.position === null || r.events === 0) return undefined;
+  return { subscriptions: r.subscriptions, position: r.position, events: r.events };
+}
+
+/**
  * What retention removed of a pull subscription's events before it acknowledged them: the highest
  * such event number (`through`), how many (`events`), and when the last purge noted it. Cleared
  * when the subscription acknowledges a position at or past `through` ({@link clearFeedGap}).

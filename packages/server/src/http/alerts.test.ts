@@ -44,6 +44,8 @@ const WHOLE_HUB = [
   'switchyard_subscription_disabled',
   'switchyard_deliveries_dead',
   'switchyard_feed_gap_events',
+  'switchyard_feed_unread_events',
+  'switchyard_feed_oldest_unread_age_seconds',
 ];
 
 /** The series an expression selects: family, label names matched, and where it stands. */

@@ -92,6 +92,51 @@ export async function deadBySubscription(db: Executor): Promise<{ subscription: 
   return r.rows.map((row) => ({ subscription: row.id, dead: Number(row.dead) }));
 }
 
+/** How far one enabled pull subscription's reader is behind: what the feed backlog gauges of `/metrics` show. */
+export interface FeedBacklog {
+  subscription: string;
+  /**
+   * At most this many events are stored after its acknowledged position: the sequence numbers from
+   * the first stored event after it to the newest drawn. An upper bound, not a count: numbers of
+   * rolled-back writes and events its filter would not serve are in it. 0 when nothing is stored
+   * after its position.
+   */
+  unreadEvents: number;
+  /** Seconds since the first event stored after its position was stored (0 when there is none). */
+  oldestUnreadAgeSeconds: number;
+}
+
+/**
+ * Each enabled pull subscription's backlog ({@link FeedBacklog}): retention keeps every event after
+ * the lowest acknowledged position of these (until `retention.unreadEvents`), so a reader created
+ * and never read, or stopped, grows the events table. One probe per subscription by the events'
+ * primary key (the first event after its position) and the sequence's last value: no count over the
+ * events, which a stopped reader's backlog makes as large as the table. A subscription's filter is
+ * not applied: what it holds back is every event after its position, whatever its type.
+ *
+ * @example
+ * ```ts
+ * await feedBacklogs(db); // [{ subscription: 'erp', unreadEvents: 1200, oldestUnreadAgeSeconds: 86400 }]
+ * ```
+ */
+export async function feedBacklogs(db: Executor): Promise<FeedBacklog[]> {
+  const r = await sql<{ id: string; unread: string; age: number }>`
+    select s.id,
+           coalesce(pg_sequence_last_value('switchyard.events_sequence_seq'::regclass) - f.sequence + 1, 0)::text as unread,
+           coalesce(extract(epoch from now() - f.created_at), 0)::float8 as age
+    from switchyard.subscriptions s
+    left join switchyard.feed_cursors c on c.subscription_id = s.id
+    left join lateral (select e.sequence, e.created_at from switchyard.events e
+                       where e.sequence > coalesce(c.cursor, 0) order by e.sequence limit 1) f on true
+    where s.kind = 'pull' and s.disabled_at is null
+    order by s.id`.execute(db);
+  return r.rows.map((row) => ({
+    subscription: row.id,
+    unreadEvents: Math.max(0, Number(row.unread)),
+    oldestUnreadAgeSeconds: Math.max(0, Number(row.age)),
+  }));
+}
+
 /** The newest attempt id ('0' when there is none). */
 export async function maxAttemptId(db: Executor): Promise<string> {
   const r = await sql<{ id: string | null }>`select max(id) as id from switchyard.delivery_attempts`.execute(

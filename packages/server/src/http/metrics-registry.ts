@@ -20,6 +20,7 @@ import {
   countAttemptsSince,
   deadBySubscription,
   deliveryCounts,
+  feedBacklogs,
   maxAttemptId,
   probeDatabaseWithin,
   pullHealth,
@@ -274,6 +275,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
   const subscriptions = sharedWhileRunning(() => unlessUnavailable(subscriptionStates(db)));
   const dead = sharedWhileRunning(() => unlessUnavailable(deadBySubscription(db)));
   const gaps = sharedWhileRunning(() => unlessUnavailable(feedGaps(db)));
+  const backlogs = sharedWhileRunning(() => unlessUnavailable(feedBacklogs(db)));
 
   new Gauge({
     name: 'switchyard_database_up',
@@ -319,6 +321,31 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
     async collect() {
       this.reset();
       for (const gap of (await gaps()) ?? []) this.set({ subscription: gap.subscription }, gap.events);
+    },
+  });
+
+  // Retention keeps every event after the lowest position of the enabled pull subscriptions: a
+  // reader never started or stopped grows the events table until retention.unreadEvents (180 days).
+  new Gauge({
+    name: 'switchyard_feed_unread_events',
+    help: 'Per enabled pull subscription: at most this many events are stored after its acknowledged position (sequence numbers from the first stored one to the newest; an upper bound: its filter is not applied), which retention keeps until retention.unreadEvents.',
+    labelNames: ['subscription'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const b of (await backlogs()) ?? []) this.set({ subscription: b.subscription }, b.unreadEvents);
+    },
+  });
+
+  new Gauge({
+    name: 'switchyard_feed_oldest_unread_age_seconds',
+    help: 'Per enabled pull subscription: age of the first event stored after its acknowledged position (0 when none); past retention.events its reader is what keeps events retention would remove.',
+    labelNames: ['subscription'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const b of (await backlogs()) ?? [])
+        this.set({ subscription: b.subscription }, b.oldestUnreadAgeSeconds);
     },
   });
 

@@ -343,8 +343,14 @@ export async function createHub(config: HubConfig) {
           await boss.createQueue(RETENTION_QUEUE);
           await boss.schedule(RETENTION_QUEUE, options.retention.cron);
           await boss.work(RETENTION_QUEUE, { pollingIntervalSeconds: SCHEDULED_POLL_SECONDS }, async () => {
-            const { feedGaps, ...result } = await purge(db, options.retention);
+            const { feedGaps, heldBy, ...result } = await purge(db, options.retention);
             logger.info({ ...result, feedGaps: feedGaps.length }, 'retention purge');
+            // A reader never started or stopped keeps the events table growing: said once per run.
+            if (heldBy)
+              logger.warn(
+                { subscriptions: heldBy.subscriptions, position: heldBy.position, events: heldBy.events },
+                'retention kept events older than retention.events that an enabled pull subscription has not acknowledged (until retention.unreadEvents)',
+              );
             // Events a pull subscription's reader never got: its feed says so, and so does the log.
             for (const gap of feedGaps)
               logger.warn(

@@ -18,6 +18,13 @@ export interface PurgeResult {
    * The hub logs them as a warning; `switchyard_feed_gap_events` shows them.
    */
   feedGaps: eventStore.FeedGap[];
+  /**
+   * The enabled pull subscriptions whose acknowledged position kept old events this purge would
+   * otherwise have removed (the lowest one; tied ones together), and how many: a reader never
+   * started or stopped, which grows the events table until `retention.unreadEvents`. The hub logs
+   * it as one warning per purge run; `switchyard_feed_oldest_unread_age_seconds` shows it between runs.
+   */
+  heldBy?: eventStore.HeldByReaders;
 }
 
 async function loop(step: () => Promise<number>, batch: number): Promise<number> {
@@ -41,6 +48,7 @@ async function loop(step: () => Promise<number>, batch: number): Promise<number>
  * @example
  * ```ts
  * await purge(db, options.retention, new Date()); // { deliveries: 120, events: 80, inbound: 75, inboundBodies: 40, feedGaps: [] }
+ * // a reader behind: also heldBy: { subscriptions: ['erp'], position: '0', events: 41250 }
  * ```
  */
 export async function purge(
@@ -66,6 +74,11 @@ export async function purge(
     r.batchSize,
   );
   const feedGaps = events > 0 ? await eventStore.feedGaps(db, undefined, startedAt) : [];
+  const heldBy = await eventStore.eventsHeldForReaders(
+    db,
+    before(r.eventsMs),
+    before(Math.max(r.eventsMs, r.unreadEventsMs)),
+  );
   const inbound = await loop(
     () => inboundStore.purgeInbound(db, before(r.inboundMs), r.batchSize),
     r.batchSize,
@@ -74,5 +87,5 @@ export async function purge(
     () => inboundStore.purgeInboundBodies(db, before(r.inboundMs), r.batchSize),
     r.batchSize,
   );
-  return { deliveries, events, inbound, inboundBodies, feedGaps };
+  return { deliveries, events, inbound, inboundBodies, feedGaps, ...(heldBy ? { heldBy } : {}) };
 }
