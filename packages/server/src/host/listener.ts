@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type pino from 'pino';
+import { SESSION_APPLICATION_NAME } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 
 /** Hears a channel's NOTIFYs; `payload` is undefined after a (re)connect (see {@link HubListener.listen}). */
@@ -87,7 +88,7 @@ export class HubListener {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.url });
+    const client = new pg.Client({ connectionString: this.url, application_name: SESSION_APPLICATION_NAME });
     client.on('notification', (msg) => this.notify(msg.channel, msg.payload));
     client.on('error', (error) => {
       // An outage is said once per 30 s with every other report of it; anything else at once.

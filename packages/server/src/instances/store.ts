@@ -5,7 +5,7 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
-import { type Executor, first, json, rows } from '../storage/db.ts';
+import { type Executor, first, json, rows, SESSION_APPLICATION_NAME } from '../storage/db.ts';
 import { CHANNEL_PULL } from '../storage/queues.ts';
 
 export interface InstanceRow {
@@ -131,22 +131,68 @@ export async function recordInstanceError(db: Executor, id: string, error: strin
   );
 }
 
-/** Claims instances whose pull is due, leasing them so one process pulls an instance at a time. */
+/**
+ * Whether a session that is not a Switchyard process of this version or later (its
+ * `application_name` is not {@link SESSION_APPLICATION_NAME}) is connected to this database: a
+ * process of an earlier version may be alive. A session whose type this role may not see (another
+ * role's) counts, so the answer errs towards "alive".
+ */
+const EARLIER_VERSION_CONNECTED = sql`exists (select from pg_stat_activity a
+  where a.datname = current_database() and a.pid <> pg_backend_pid()
+    and coalesce(a.backend_type, 'client backend') = 'client backend'
+    and a.application_name is distinct from ${SESSION_APPLICATION_NAME})`;
+
+/**
+ * Whether a turn's lease in `column` has lapsed, or was taken by a process of an earlier version
+ * that is gone. This version's leases are at most `leaseMs` ahead (renewed every third of it);
+ * earlier versions leased a turn for a fixed five minutes, never renewed, so a lease further ahead
+ * is theirs. Such a lease is taken over at once once no session of an earlier version is connected
+ * ({@link EARLIER_VERSION_CONNECTED}): the process that took it was killed (a graceful stop gives
+ * its leases back). While one is connected it may be the holder, and the lease is waited out: two
+ * processes never run one instance's turn at once. Before, a worker of the previous version killed
+ * in a rolling upgrade stopped its instance's pulls for five minutes.
+ */
+function leaseFree(column: 'pull_locked_until' | 'reconcile_locked_until', leaseMs: number) {
+  const c = sql.ref(column);
+  return sql`(${c} is null or ${c} < now()
+    or (${c} > now() + make_interval(secs => ${leaseMs / 1000}) and not ${EARLIER_VERSION_CONNECTED}))`;
+}
+
+/**
+ * When a lease in `column` may next be free ({@link leaseFree}): when it runs out, or for a lease
+ * of an earlier version, a third of this version's lease from now (its holder may be gone by then).
+ */
+function leaseEnd(column: 'pull_locked_until' | 'reconcile_locked_until', leaseMs: number) {
+  const c = sql.ref(column);
+  return sql`case when ${c} > now() + make_interval(secs => ${leaseMs / 1000})
+    then now() + make_interval(secs => ${leaseMs / 3000}) else ${c} end`;
+}
+
+/**
+ * Claims instances whose pull is due, leasing them so one process pulls an instance at a time (a
+ * lease of an earlier version whose processes are gone is taken over: {@link leaseFree}).
+ *
+ * @example
+ * ```ts
+ * const due = await claimDuePulls(db, 30_000, 4); // leased for 30 s, renewed while each turn runs
+ * ```
+ */
 export async function claimDuePulls(db: Executor, leaseMs: number, limit: number): Promise<InstanceRow[]> {
   return rows<InstanceRow>(
     sql`update switchyard.connector_instances i set pull_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
       from (select id from switchyard.connector_instances
             where mode <> 'push' and disabled_at is null and pull_next_at <= now()
-              and (pull_locked_until is null or pull_locked_until < now())
+              and ${leaseFree('pull_locked_until', leaseMs)}
             order by pull_next_at limit ${limit} for update skip locked) due
       where i.id = due.id returning i.*`,
     db,
   );
 }
 
-export async function nextPullDue(db: Executor): Promise<Date | undefined> {
+/** When the next pull may be claimed ({@link claimDuePulls} with the same `leaseMs`). */
+export async function nextPullDue(db: Executor, leaseMs: number): Promise<Date | undefined> {
   const r = await first<{ at: Date | null }>(
-    sql`select min(greatest(pull_next_at, coalesce(pull_locked_until, pull_next_at))) as at
+    sql`select min(greatest(pull_next_at, coalesce(${leaseEnd('pull_locked_until', leaseMs)}, pull_next_at))) as at
         from switchyard.connector_instances where mode <> 'push' and disabled_at is null`,
     db,
   );
@@ -220,20 +266,22 @@ export async function claimDueReconciles(
       from (select id from switchyard.connector_instances
             where mode = 'push' and disabled_at is null and connector = any(${connectors as string[]}::text[])
               and coalesce(reconcile_next_at, '-infinity') <= now()
-              and (reconcile_locked_until is null or reconcile_locked_until < now())
+              and ${leaseFree('reconcile_locked_until', leaseMs)}
             order by reconcile_next_at nulls first limit ${limit} for update skip locked) due
       where i.id = due.id returning i.*`,
     db,
   );
 }
 
+/** When the next reconciliation may be claimed ({@link claimDueReconciles} with the same `leaseMs`). */
 export async function nextReconcileDue(
   db: Executor,
   connectors: readonly string[],
+  leaseMs: number,
 ): Promise<Date | undefined> {
   if (connectors.length === 0) return undefined;
   const r = await first<{ at: Date | null }>(
-    sql`select min(greatest(coalesce(reconcile_next_at, now()), coalesce(reconcile_locked_until, now()))) as at
+    sql`select min(greatest(coalesce(reconcile_next_at, now()), coalesce(${leaseEnd('reconcile_locked_until', leaseMs)}, now()))) as at
         from switchyard.connector_instances
         where mode = 'push' and disabled_at is null and connector = any(${connectors as string[]}::text[])`,
     db,

@@ -431,8 +431,10 @@ export async function createHub(config: HubConfig) {
         pullLoop?.stop(),
         statisticsLoop?.stop(),
       ]);
-      // Pull turns run beside their loop: each ends after the batch it is storing.
-      await poller.drain();
+      // Pull turns run beside their loop: each ends after the batch it is storing, its instance due
+      // again at once. The other processes hear it now, not at their next look (when this lease
+      // would have run out, up to 30 s on).
+      if (await poller.drain()) await rt.notify(CHANNEL_PULL);
       await listener.stop();
       // The normalizer first: a commit that ends during its drain hands the deliveries it leased to
       // the deliverer, whose drain then waits for them too.

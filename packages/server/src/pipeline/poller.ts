@@ -111,7 +111,10 @@ export class Poller {
     if (!this.spoolReplayed) await this.replaySpool();
     // Checked at the first pass with pull instances, not only at their next turn: after a restart
     // a failing instance's backoff (up to five minutes) would hold back the start's error line.
-    if (!this.spoolChecked && (await instanceStore.nextPullDue(this.rt.db)) !== undefined) {
+    if (
+      !this.spoolChecked &&
+      (await instanceStore.nextPullDue(this.rt.db, this.rt.options.pullLeaseMs)) !== undefined
+    ) {
       this.spoolChecked = true;
       await this.checkSpool().catch(() => {});
     }
@@ -130,8 +133,8 @@ export class Poller {
       this.run(this.reconciling, row, 'reconcile', () => this.reconcileInstance(row));
     if (due.length > 0 || reconcile.length > 0) return { busy: true };
     const [pullAt, reconcileAt] = await Promise.all([
-      instanceStore.nextPullDue(this.rt.db),
-      instanceStore.nextReconcileDue(this.rt.db, connectors),
+      instanceStore.nextPullDue(this.rt.db, this.rt.options.pullLeaseMs),
+      instanceStore.nextReconcileDue(this.rt.db, connectors, this.rt.options.pullLeaseMs),
     ]);
     const next = [pullAt, reconcileAt].filter((d): d is Date => d !== undefined);
     return {
@@ -146,12 +149,16 @@ export class Poller {
    * instance due at once for whichever process runs next, instead of holding its lease. Then
    * batches still held (their store failed) are tried once more; what cannot be stored stays in
    * the pull spool for the next start (only a batch the spool refused too is logged lost).
+   * Returns whether a turn was in progress (its instance is due again: {@link Hub.stop} says so to
+   * the other processes).
    */
-  async drain(): Promise<void> {
+  async drain(): Promise<boolean> {
     this.stopping = true;
+    const ended = this.pulling.size + this.reconciling.size > 0;
     while (this.pulling.size + this.reconciling.size > 0)
       await Promise.allSettled([...this.pulling, ...this.reconciling]);
     await this.storeHeldAtStop();
+    return ended;
   }
 
   /**

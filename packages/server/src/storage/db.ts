@@ -171,6 +171,22 @@ export function jsonBatchOf(batch: string): RawBuilder<unknown> {
 }
 
 /**
+ * The `application_name` of every session a Switchyard process opens (its pools, its LISTEN
+ * connection, pg-boss's): how a process tells, in `pg_stat_activity`, whether any session that is
+ * not a Switchyard process of this version or later is still connected. Versions before it set
+ * none (their sessions show `''`), and held a pull turn's lease for a fixed five minutes: a process
+ * takes such a lease over at once when no such session is left (instances/store.ts,
+ * `claimDuePulls`; docs/operations.md, "Upgrades"). A database URL whose own `application_name`
+ * parameter takes precedence (pg reads the URL last) only makes that takeover wait out the lease.
+ *
+ * @example
+ * ```ts
+ * new pg.Client({ connectionString: url, application_name: SESSION_APPLICATION_NAME });
+ * ```
+ */
+export const SESSION_APPLICATION_NAME = 'switchyard';
+
+/**
  * How long a pool keeps an idle connection (pg's default is 10 s). The hub's idle work comes in
  * ticks 30 s apart (the workers' poll backstop, the commands and gates sweeps, pg-boss's
  * backstops), so with 10 s every tick found its connections closed and opened new ones, a backend
@@ -305,6 +321,7 @@ const PLAN_STABLE_SETTINGS =
 function openPool(databaseUrl: string, max: number, settings: string, stallMs?: number): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
+    application_name: SESSION_APPLICATION_NAME,
     max,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
