@@ -280,8 +280,33 @@ export function openDatabase(
       if (closed) return;
       closed = true;
       await db.destroy();
+      // pg's pool.end() resolves once it has asked each connection to end, before Postgres has
+      // closed them: the embedded Postgres, stopped right after, terminated those still open
+      // ("FATAL: terminating connection due to administrator command", 57P01, in half of the
+      // graceful stops). The stop waits for them, at most SOCKETS_CLOSE_MS.
+      await socketsClosed([pool, planStablePool]);
     },
   };
+}
+
+/** The longest {@link Database.close} waits for its connections to be closed by Postgres. */
+const SOCKETS_CLOSE_MS = 2000;
+
+/** Per pool, a promise per connection it opened, resolved once Postgres closed it (its `end`). */
+const connectionEnds = new WeakMap<pg.Pool, Set<Promise<void>>>();
+
+/** Resolves once every connection the pools opened has ended, or after {@link SOCKETS_CLOSE_MS}. */
+async function socketsClosed(pools: readonly (pg.Pool | undefined)[]): Promise<void> {
+  const ends = pools.flatMap((p) => (p ? [...(connectionEnds.get(p) ?? [])] : []));
+  if (ends.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(ends),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SOCKETS_CLOSE_MS);
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 /**
@@ -338,8 +363,16 @@ function openPool(databaseUrl: string, max: number, settings: string, stallMs?: 
   // A checked-out client (mid-transaction, between statements) that loses its connection emits
   // 'error' with no listener attached: without this, a database outage crashes the process. The
   // next statement on that client fails instead, and the caller answers 503 / retries.
+  const ends = new Set<Promise<void>>();
+  connectionEnds.set(pool, ends);
   pool.on('connect', (client) => {
     client.on('error', () => {});
+    const ended: Promise<void> = new Promise<void>((resolve) => client.once('end', () => resolve())).then(
+      () => {
+        ends.delete(ended);
+      },
+    );
+    ends.add(ended);
     if (stallMs !== undefined) {
       const socket = socketOf(client);
       // Coded as the socket timeout it is, so every caller takes it for an outage (a push answered

@@ -74,3 +74,23 @@ describe('latestDatabaseOutage', () => {
     });
   });
 });
+
+// After latestDatabaseOutage's cases: its reports count in the process's outage.
+describe('reportDatabaseUnavailable', () => {
+  it('says what a 57P01 ("terminating connection due to administrator command") means for the operator', () => {
+    const warned: object[] = [];
+    const debugged: object[] = [];
+    const logger = { warn: (o: object) => warned.push(o), debug: (o: object) => debugged.push(o) };
+    const terminated = withCode('57P01', 'terminating connection due to administrator command');
+    reportDatabaseUnavailable(logger, terminated, 'pg-boss retries');
+    reportDatabaseUnavailable(logger, terminated, 'pg-boss retries');
+    const [line] = [...warned, ...debugged] as { dbError: { code: string; meaning?: string } }[];
+    expect(line!.dbError.code).toBe('57P01');
+    expect(line!.dbError.meaning).toMatch(/^Postgres ended this session: the server is stopping or restarting/);
+    expect(line!.dbError.meaning).toMatch(/pg_terminate_backend/);
+    expect((debugged[0] as { dbError: { meaning?: string } }).dbError.meaning).toBe(line!.dbError.meaning);
+    // A refused connection says what it says: no meaning added.
+    reportDatabaseUnavailable(logger, withCode('ECONNREFUSED', 'connect ECONNREFUSED'), 'a pass');
+    expect(JSON.stringify([...warned, ...debugged].at(-1))).not.toContain('meaning');
+  });
+});

@@ -64,14 +64,30 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
 /** Seconds a client is asked to wait (`Retry-After`) when the database is unavailable. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
+/**
+ * What an operator reading the log should take from the SQLSTATEs whose text ("terminating
+ * connection due to administrator command") reads like a fault of the hub's: none is, and the hub
+ * reconnects on its own. 57P01 (admin_shutdown) came with no word on who ended the session; a
+ * graceful stop of the hub's own makes none (its connections are closed before its embedded
+ * Postgres stops: e2e/clean-stop.int.test.ts).
+ */
+const MEANINGS: Readonly<Record<string, string>> = {
+  '57P01':
+    'Postgres ended this session: the server is stopping or restarting (a maintenance, a failover), or an administrator ended it (pg_terminate_backend, DROP DATABASE … WITH (FORCE)); the hub reconnects once Postgres accepts connections again',
+  '57P02': 'Postgres ended this session because another server process crashed; it restarts and the hub reconnects',
+  '57P03': 'Postgres does not accept connections yet (starting, stopping or recovering); the hub tries again',
+  '25006':
+    'the database accepts no writes (a standby after a failover, or default_transaction_read_only); the hub tries again',
+};
+
 /** At most one warning per this many ms about the database being unavailable; the rest are debug. */
 const WARN_EVERY_MS = 30_000;
 let lastWarnedAt = 0;
 let unreported = 0;
 
 /**
- * Logs that an operation met an unavailable database: a warning (code and message, no stack) at
- * most once every 30 s per process, debug lines otherwise. An outage makes every request and
+ * Logs that an operation met an unavailable database: a warning (code and message, no stack, and
+ * for a SQLSTATE whose text misleads, what it means: `dbError.meaning`) at most once every 30 s per process, debug lines otherwise. An outage makes every request and
  * worker pass fail the same way; one line says it, thousands of stacks would bury it.
  *
  * @example
@@ -85,8 +101,10 @@ export function reportDatabaseUnavailable(
   what: string,
 ): void {
   const e = (error ?? {}) as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const meaning = code === undefined ? undefined : MEANINGS[code];
   const fields = {
-    dbError: { code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? e) },
+    dbError: { code, message: String(e.message ?? e), ...(meaning ? { meaning } : {}) },
   };
   const now = Date.now();
   noteOutage(now);
