@@ -667,8 +667,17 @@ interface Attached {
   logger: pino.Logger;
   /** The host's pg-boss instance (the commands never start or stop it). */
   boss: PgBoss;
-  /** Set by `stop`: a job that gets its slot after this starts nothing (the sweep re-sends it). */
+  /**
+   * Set by `stop`: a job that gets its slot after this starts nothing; its command is handed over
+   * ({@link handBack}).
+   */
   stopping?: boolean;
+  /**
+   * Commands this process set aside and will not run, since it is stopping: parked, or given a slot
+   * after the stop. `stop` sends their jobs again, so another process runs them at once; before,
+   * they waited for another process's sweep (`commands.sweepInterval`, 30 s).
+   */
+  handBack: Map<string, CommandJob>;
   /** This process's pg-boss worker on the command queue (worker processes only). */
   bossWorkerId?: string;
   /** Timers that wake that worker when a delayed job it queued comes due ({@link sendJob}). */
@@ -1221,6 +1230,37 @@ export function createCommands(options: CommandsOptions = {}) {
     }
   }
 
+  /**
+   * Sends the jobs of the commands this stopping process set aside ({@link Attached.handBack}):
+   * another process's worker hears them at once. A command run meanwhile is not claimed twice (the
+   * claim takes only a due `pending` one). A failure leaves them to the sweep, as before.
+   */
+  async function handOver(s: Attached): Promise<void> {
+    // A job of an older version names no instance: the sweep's, as before.
+    const jobs = [...s.handBack.values()].filter((job) => job.instance !== undefined);
+    s.handBack.clear();
+    if (jobs.length === 0) return;
+    try {
+      for (const job of jobs)
+        await sendJob(
+          s,
+          s.host.db,
+          { id: job.id, instance_id: job.instance! },
+          undefined,
+          job.traceparent ?? null,
+        );
+      s.logger.info(
+        { commands: jobs.length },
+        'stopping: commands not started here were handed to the other processes',
+      );
+    } catch (error) {
+      s.logger.warn(
+        { err: error, commands: jobs.length },
+        "stopping: commands not started here could not be handed over: another process's sweep sends them",
+      );
+    }
+  }
+
   async function sweep(s: Attached): Promise<number> {
     const overflowing = [...lines.values()].filter((line) => line.overflow > 0).map((line) => line.instance);
     const stranded = await q.strandedCommands(s.host.db, 2000, 100, parkedIds(), {
@@ -1579,6 +1619,7 @@ export function createCommands(options: CommandsOptions = {}) {
         if (s.stopping) {
           slots.free();
           line.running--;
+          s.handBack.set(id, job);
           return;
         }
         launch(s, slots, job, line);
@@ -1675,7 +1716,7 @@ export function createCommands(options: CommandsOptions = {}) {
     if (!boss)
       throw new SwitchyardError('SY_PIPELINE_CONFLICT', "the commands need the hub's queue (pg-boss)");
     await boss.createQueue(COMMAND_QUEUE, { notify: true, retryLimit: 0 });
-    const s: Attached = { host, logger, boss, wakeTimers: new Set() };
+    const s: Attached = { host, logger, boss, wakeTimers: new Set(), handBack: new Map() };
     // Any process may normalize the echo of a command another one runs (undefined: reconnected,
     // a stop may have been missed: every waiter looks again).
     unlisten = await host.listener.listen(CHANNEL_COMMAND_SETTLED, (commandId) => settled(commandId));
@@ -1722,6 +1763,8 @@ export function createCommands(options: CommandsOptions = {}) {
             if (s.stopping) {
               slots.free();
               if (line) line.running--;
+              // This job and the batch's others after it: handed over, not left to a sweep.
+              for (const rest of jobs.slice(jobs.indexOf(job))) s.handBack.set(rest.data.id, rest.data);
               return;
             }
             launch(s, slots, job.data, line);
@@ -1778,8 +1821,10 @@ export function createCommands(options: CommandsOptions = {}) {
       unlisten = undefined;
       if (!s) return;
       s.stopping = true;
-      // Parked commands stay pending in the database: another process's sweep (or this one's,
-      // started again) sends their jobs again.
+      // Parked commands are pending in the database, without a lease: their jobs are sent again
+      // once this process's worker no longer fetches, for another process to run them at once
+      // (after a hard stop, another process's sweep, or this one's started again, sends them).
+      for (const line of lines.values()) for (const [id, job] of line.parked) s.handBack.set(id, job);
       lines.clear();
       for (const timer of s.wakeTimers) clearTimeout(timer);
       s.wakeTimers.clear();
@@ -1787,7 +1832,11 @@ export function createCommands(options: CommandsOptions = {}) {
       // The host's pg-boss instance outlives us: only our workers stop (the hub stops the instance).
       const off = (queue: string) => s.boss.offWork(queue, { wait: graceful }).catch(() => {});
       await Promise.all([off(COMMAND_QUEUE), off(COMMAND_RETENTION_QUEUE)]);
-      if (graceful) await Promise.allSettled([...running]);
+      if (!graceful) return;
+      await handOver(s);
+      await Promise.allSettled([...running]);
+      // Those given a slot by a run that ended meanwhile.
+      await handOver(s);
     },
 
     /**
