@@ -39,7 +39,10 @@ it('four graceful stops on the embedded Postgres: no session terminated, no warn
     expect(stopping).toBeGreaterThan(0);
     const afterStop = lines.slice(stopping).join('\n');
     expect(afterStop, `round ${round}`).not.toMatch(/administrator command|57P01/);
-    expect(lines.filter((line) => /^\{"level":(40|50|60)/.test(line)), `round ${round}`).toEqual([]);
+    expect(
+      lines.filter((line) => /^\{"level":(40|50|60)/.test(line)),
+      `round ${round}`,
+    ).toEqual([]);
     expect(afterStop).toContain('"msg":"stopped"');
   }
 }, 240_000);

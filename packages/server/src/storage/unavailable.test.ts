@@ -86,7 +86,9 @@ describe('reportDatabaseUnavailable', () => {
     reportDatabaseUnavailable(logger, terminated, 'pg-boss retries');
     const [line] = [...warned, ...debugged] as { dbError: { code: string; meaning?: string } }[];
     expect(line!.dbError.code).toBe('57P01');
-    expect(line!.dbError.meaning).toMatch(/^Postgres ended this session: the server is stopping or restarting/);
+    expect(line!.dbError.meaning).toMatch(
+      /^Postgres ended this session: the server is stopping or restarting/,
+    );
     expect(line!.dbError.meaning).toMatch(/pg_terminate_backend/);
     expect((debugged[0] as { dbError: { meaning?: string } }).dbError.meaning).toBe(line!.dbError.meaning);
     // A refused connection says what it says: no meaning added.

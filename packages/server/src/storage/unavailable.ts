@@ -74,7 +74,8 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 const MEANINGS: Readonly<Record<string, string>> = {
   '57P01':
     'Postgres ended this session: the server is stopping or restarting (a maintenance, a failover), or an administrator ended it (pg_terminate_backend, DROP DATABASE … WITH (FORCE)); the hub reconnects once Postgres accepts connections again',
-  '57P02': 'Postgres ended this session because another server process crashed; it restarts and the hub reconnects',
+  '57P02':
+    'Postgres ended this session because another server process crashed; it restarts and the hub reconnects',
   '57P03': 'Postgres does not accept connections yet (starting, stopping or recovering); the hub tries again',
   '25006':
     'the database accepts no writes (a standby after a failover, or default_transaction_read_only); the hub tries again',
