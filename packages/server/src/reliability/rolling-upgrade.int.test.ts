@@ -6,8 +6,9 @@
  * minutes while the new workers ran (140 notifications waited at the vendor in the measured
  * rollout). Now a new process takes such a lease over once no session of an earlier version is
  * connected, and waits it out while one is (the holder may be alive: never two pulls at once).
- * And a process of this version stopped in a turn gives its lease back and tells the others at
- * once: the next process pulls without waiting for its next look.
+ * And a process of this version stopped with SIGTERM leaves no lease behind and logs nothing at
+ * warning level or above; the other goes on pulling (pipeline/pull-stop-wake.int.test.ts shows
+ * that it is woken at once).
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
