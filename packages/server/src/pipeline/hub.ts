@@ -432,9 +432,12 @@ export async function createHub(config: HubConfig) {
         statisticsLoop?.stop(),
       ]);
       // Pull turns run beside their loop: each ends after the batch it is storing, its instance due
-      // again at once. The other processes hear it now, not at their next look (when this lease
-      // would have run out, up to 30 s on).
-      if (await poller.drain()) await rt.notify(CHANNEL_PULL);
+      // again at once. The other processes hear it now: a loop that found an instance leased sleeps
+      // until that lease would end (up to 30 s on), and this process may have taken every turn
+      // since, its lease given back at each turn's end; stopped between two turns, it left the
+      // instance due with the others asleep.
+      await poller.drain();
+      if (options.workers) await rt.notify(CHANNEL_PULL);
       await listener.stop();
       // The normalizer first: a commit that ends during its drain hands the deliveries it leased to
       // the deliverer, whose drain then waits for them too.

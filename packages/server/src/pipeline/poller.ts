@@ -149,16 +149,12 @@ export class Poller {
    * instance due at once for whichever process runs next, instead of holding its lease. Then
    * batches still held (their store failed) are tried once more; what cannot be stored stays in
    * the pull spool for the next start (only a batch the spool refused too is logged lost).
-   * Returns whether a turn was in progress (its instance is due again: {@link Hub.stop} says so to
-   * the other processes).
    */
-  async drain(): Promise<boolean> {
+  async drain(): Promise<void> {
     this.stopping = true;
-    const ended = this.pulling.size + this.reconciling.size > 0;
     while (this.pulling.size + this.reconciling.size > 0)
       await Promise.allSettled([...this.pulling, ...this.reconciling]);
     await this.storeHeldAtStop();
-    return ended;
   }
 
   /**

@@ -48,3 +48,42 @@ it('a process stopped in a pull turn wakes the others: one whose loop sleeps pul
   await eventually(async () => behaviour.pullQueue.length === 0);
   expect(Date.now() - stoppedAt).toBeLessThan(3000);
 });
+
+it('a process stopped between two pull turns wakes the others too: the instance is pulled when due, not when a lease it held would have ended', async () => {
+  const stopping = await makeHub(database.url());
+  const waiting = await makeHub(database.url(), { options: { pollIntervalMs: 60_000 } });
+  hubs.push(waiting);
+  await stopping.start();
+  let open = () => {};
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  let inTurn = false;
+  let turns = 0;
+  behaviour.beforePull = async (id) => {
+    if (id !== 'acme-between') return;
+    turns++;
+    inTurn = true;
+    await gate;
+  };
+  await stopping.instances.upsert({
+    id: 'acme-between',
+    connector: 'acme',
+    mode: 'pull',
+    settings: { apiKey: 'k' },
+    pull: { intervalMs: 1500 },
+  });
+  await eventually(async () => inTurn);
+  // Its first pass finds the instance leased: it sleeps until that lease would end (30 s on).
+  await waiting.start();
+  await sleep(300);
+  open();
+  // The turn ends (the instance due 1.5 s later) and the process stops before the next one.
+  await sleep(300);
+  await stopping.stop();
+  expect(turns).toBe(1);
+  behaviour.pullQueue.push({ id: 'b-1', type: 'noop' });
+  const stoppedAt = Date.now();
+  await eventually(async () => behaviour.pullQueue.length === 0);
+  expect(Date.now() - stoppedAt).toBeLessThan(5000);
+});
