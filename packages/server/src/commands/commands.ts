@@ -61,6 +61,7 @@ import { eventIdFor } from '../events/ids.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HostInstance, HubHost } from '../host/host.ts';
 import { connectorLogger, secretScrubber } from '../logging/logger.ts';
+import { CredentialSnapshot } from '../storage/credential-snapshot.ts';
 import { type Executor, newId } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
@@ -401,6 +402,9 @@ function canonical(value: unknown): string {
   }
   return JSON.stringify(value);
 }
+
+/** The shape of a token {@link createCommands}' `createCredential` makes: 24 random bytes, base64url. */
+const COMMAND_TOKEN = /^sycmd_[A-Za-z0-9_-]{32}$/;
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -798,6 +802,10 @@ export function createCommands(options: CommandsOptions = {}) {
   // This worker process's commands by connector instance (see InstanceLine).
   const lines = new Map<string, InstanceLine>();
   let unlisten: (() => void) | undefined;
+  // The token hashes of the credentials in force, for limited addresses (mayBeCredential).
+  const credentialHashes = new CredentialSnapshot({
+    load: () => q.listCredentialHashes(attached().host.db),
+  });
 
   function attached(): Attached {
     if (!state) throw new SwitchyardError('SY_PIPELINE_CONFLICT', 'the commands subsystem is not started');
@@ -2093,6 +2101,7 @@ export function createCommands(options: CommandsOptions = {}) {
       const id = `cred_${newId().slice(0, 8)}`;
       const hint = `${token.slice(0, 10)}…`;
       await q.insertCredential(db, { id, subscriptionId, tokenHash: sha256(token), hint });
+      credentialHashes.invalidate();
       return { id, subscriptionId, token, hint };
     },
 
@@ -2129,6 +2138,25 @@ export function createCommands(options: CommandsOptions = {}) {
       const db = attached().host.db;
       if (!(await q.deleteCredential(db, subscriptionId, credentialId)))
         throw notFound('credential', credentialId);
+    },
+
+    /**
+     * Whether `token` may be a command credential in force, answered from memory: its shape
+     * (`sycmd_` and 32 base64url characters) and the token hashes of the credentials in force,
+     * read in one statement at most once per 5 s when a token misses (at once after
+     * {@link createCredential} here). The routes ask it before {@link authenticate} for an address
+     * over the failed-authentication limit, so its wrong guesses cost no database read each; a
+     * credential created in another process within those 5 s is refused to that address until
+     * the next read. True is no verdict: {@link authenticate} still decides.
+     *
+     * @example
+     * ```ts
+     * await commands.mayBeCredential('sycmd_guess'); // false, without a database read
+     * ```
+     */
+    async mayBeCredential(token: string): Promise<boolean> {
+      if (!COMMAND_TOKEN.test(token)) return false;
+      return credentialHashes.mayHold(sha256(token));
     },
 
     /**

@@ -190,6 +190,9 @@ export async function commandRoutes(
     if (request.routeOptions.config.auth !== 'command') return requireAdmin(request, adminToken);
     const token = bearerToken(request);
     if (token?.startsWith('sycmd_')) {
+      // An address over the failed-authentication limit is screened in memory first: its wrong
+      // guesses must not each cost a database read (security/auth-rate-limit.ts).
+      if (request.authLimited === true && !(await commands.mayBeCredential(token))) throw unauthorized();
       const sender = await commands.authenticate(token);
       if (!sender) throw unauthorized();
       senders.set(request, sender);

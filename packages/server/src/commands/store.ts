@@ -621,6 +621,24 @@ export async function findCredential(db: Executor, tokenHash: string): Promise<C
   );
 }
 
+/**
+ * The token hashes of every command credential an enabled subscription holds: what a limited
+ * address's `sycmd_` credential is screened against in memory before {@link findCredential}
+ * (commands.ts, `mayBeCredential`). One statement, whatever the number of guesses.
+ *
+ * @example
+ * ```ts
+ * const hashes = await listCredentialHashes(db); // ['9f86d081…', …]
+ * ```
+ */
+export async function listCredentialHashes(db: Executor): Promise<string[]> {
+  const r = await sql<{ token_hash: string }>`
+    select c.token_hash
+    from switchyard.command_credentials c join switchyard.subscriptions s on s.id = c.subscription_id
+    where s.disabled_at is null`.execute(db);
+  return r.rows.map((row) => row.token_hash);
+}
+
 /** A subscription's command credentials, oldest first (hash never read). */
 export async function listCredentials(db: Executor, subscriptionId: string): Promise<CredentialRow[]> {
   const r = await sql<CredentialRow>`

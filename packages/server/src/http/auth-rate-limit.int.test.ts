@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { useTestDatabase } from '@switchyard/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Commands, commandRoutes, createCommands } from '../commands/index.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { uiPlugin } from '../ui/plugin.ts';
@@ -199,5 +201,67 @@ describe('subscriber credentials are targets of their own', () => {
     for (let i = 0; i < 3; i++)
       expect((await call(base, 'GET', '/v1/commands', { token: `not-the-admin-${i}` })).status).toBe(401);
     expect((await call(base, 'GET', '/v1/subscriptions', { token: ADMIN_TOKEN })).status).toBe(429);
+  });
+});
+
+/** The statements sent to Postgres while `run` ran whose text matches `pattern` (every pool's clients). */
+async function statementsWhile(pattern: RegExp, run: () => Promise<void>): Promise<number> {
+  const spy = vi.spyOn(pg.Client.prototype, 'query');
+  try {
+    await run();
+    return spy.mock.calls.filter(([query]) => {
+      const text = typeof query === 'string' ? query : (query as { text?: string } | undefined)?.text;
+      return text !== undefined && pattern.test(text);
+    }).length;
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe("a limited address's wrong credentials cost no database read each", () => {
+  it('500 wrong sycmd_ guesses from a limited address read the credentials once (not 500 times); the right credential, even one created meanwhile, is still served', async () => {
+    const { base } = await freshServer();
+    expect(
+      (await call(base, 'POST', '/v1/subscriptions', { body: { id: 'rl-cost-cmd', kind: 'pull' } })).status,
+    ).toBe(201);
+    const created = await call(base, 'POST', '/v1/subscriptions/rl-cost-cmd/command-credentials');
+    const token = created.json.token as string;
+    const guess = () => `sycmd_${randomBytes(24).toString('base64url')}`;
+    for (let i = 0; i < 3; i++)
+      expect((await call(base, 'GET', '/v1/commands', { token: guess() })).status).toBe(401);
+    const reads = await statementsWhile(/switchyard\.command_credentials/, async () => {
+      for (let i = 0; i < 500; i++) {
+        // Well-formed guesses and malformed ones: neither reaches the database.
+        const wrong = i % 2 === 0 ? guess() : `sycmd_short-${i}`;
+        expect((await call(base, 'GET', '/v1/commands', { token: wrong })).status).toBe(429);
+      }
+    });
+    // One read of the credentials in force (at the first guess), not one per guess (500 before).
+    expect(reads).toBeLessThanOrEqual(1);
+    expect((await call(base, 'GET', '/v1/commands', { token })).status).toBe(200);
+    // Created here after the screen was read: the creation makes the next miss read again.
+    const later = await call(base, 'POST', '/v1/subscriptions/rl-cost-cmd/command-credentials');
+    expect((await call(base, 'GET', '/v1/commands', { token: later.json.token as string })).status).toBe(200);
+    expect((await call(base, 'GET', '/v1/commands', { token: guess() })).status).toBe(429);
+  });
+
+  it('500 wrong secrets on a pull feed from a limited address read the subscriptions at most once; the right secret is still served', async () => {
+    const { base } = await freshServer();
+    const created = await call(base, 'POST', '/v1/subscriptions', {
+      body: { id: 'rl-cost-feed', kind: 'pull' },
+    });
+    expect(created.status).toBe(201);
+    const secret = created.json.secret as string;
+    const feed = '/v1/subscriptions/rl-cost-feed/events';
+    for (let i = 0; i < 3; i++)
+      expect((await call(base, 'GET', feed, { token: `stale-${i}` })).status).toBe(401);
+    const reads = await statementsWhile(/from switchyard\.subscriptions (where id =|order by)/, async () => {
+      for (let i = 0; i < 500; i++)
+        expect((await call(base, 'GET', feed, { token: randomBytes(32).toString('base64url') })).status).toBe(
+          429,
+        );
+    });
+    expect(reads).toBeLessThanOrEqual(1);
+    expect((await call(base, 'GET', feed, { token: secret })).status).toBe(200);
   });
 });

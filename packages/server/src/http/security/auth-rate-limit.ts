@@ -31,6 +31,18 @@ import { bearerToken } from '../../admin/http.ts';
 import { problemOf } from '../errors.ts';
 import { pathOf, sendProblem } from '../plugins/problem.ts';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * True when the request's address is over the failed-authentication limit on its target and
+     * the target's credential is still checked ({@link checkedWhileLimited}). A check that reads
+     * the database screens such a request in memory first (a `sycmd_` credential, a feed secret:
+     * `CredentialSnapshot`), so a limited address's wrong guesses cost no database read each.
+     */
+    authLimited?: boolean;
+  }
+}
+
 /** Options of {@link AuthFailureLimiter} and {@link installAuthRateLimit}. */
 export interface AuthRateLimitOptions {
   /** Refused authentications allowed per key (address and target) within `windowMs`; the next request is refused. Default 20. */
@@ -317,6 +329,7 @@ export function installAuthRateLimit(
     if (!verdict.limited) return done();
     if (checkWhileLimited(target)) {
       checkedLimited.set(request, target);
+      request.authLimited = true;
       return done();
     }
     // Answered: `done` is not called (nor the reply returned, which fastify would await).
