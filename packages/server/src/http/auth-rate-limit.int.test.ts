@@ -172,7 +172,7 @@ describe('subscriber credentials are targets of their own', () => {
     const stale = await call(base, 'GET', '/v1/subscriptions/rl-feed/events', { token: 'stale-3' });
     expect(stale.status).toBe(429);
     expect(stale.json.code).toBe('SY_HTTP_TOO_MANY_AUTH_FAILURES');
-    // Another reader of the feed behind the same address, with the secret: 256 random bits, no oracle worth having.
+    // Another reader of the feed behind the same address, with the secret: at least 24 bytes, no oracle worth having.
     expect((await call(base, 'GET', '/v1/subscriptions/rl-feed/events', { token: secret })).status).toBe(200);
   });
 

@@ -10,8 +10,8 @@
  * an attacker nothing; this bounds how many guesses they get at all.
  *
  * What a limited address still gets depends on who chose the target's credential
- * ({@link checkedWhileLimited}). The hub's own credentials (a feed secret, a `sycmd_` credential:
- * 256 random bits) and a vendor push's key (long and random, and shared by a whole webhook fleet
+ * ({@link checkedWhileLimited}). The hub's own credentials (a feed secret: a signing secret of
+ * 24 to 64 bytes, 32 random ones when the hub makes it; a `sycmd_` credential: 192 random bits) and a vendor push's key (long and random, and shared by a whole webhook fleet
  * whose other customers, or a stale second webhook, send from the same egress addresses) are still
  * checked: the right one is served, a wrong one gets `429` and counts. Refusing the right one too
  * would let one misconfigured or hostile client behind a shared NAT or vendor fleet stop every
@@ -262,8 +262,8 @@ export function authTargetOf(route: MatchedRoute): string | undefined {
  * targets whose credentials cannot be guessed at any request rate — a connector instance's hooks
  * (the vendor's push key, at least 16 characters, 8 for Docplanner's header key, long and random by the
  * connectors' advice), a
- * subscription's pull feed (a secret of 256 random bits the hub generated) and the `sycmd_`
- * command credentials (the hub's, as random) — so that one client with a wrong credential behind
+ * subscription's pull feed (a signing secret of at least 24 bytes, 32 random ones when the hub
+ * makes it) and the `sycmd_` command credentials (192 random bits, the hub's) — so that one client with a wrong credential behind
  * a shared address (a vendor's webhook fleet, a NAT) does not lock out the others there. False for
  * the admin API, the dashboard sign-in and the FHIR endpoint: the operator's admin token is only
  * known to be 16 characters long, so a limited address is refused there before the check and gets
