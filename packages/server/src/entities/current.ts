@@ -166,7 +166,10 @@ export interface CurrentEntityQuery {
   subjects?: readonly string[];
   /** None of these subjects. */
   notSubjects?: readonly string[];
-  /** `data.status` is one of these; empty: nothing matches. */
+  /**
+   * The status is one of these; empty: nothing matches. `data.status`, but a document's is its
+   * DocumentReference.status ({@link DOCUMENT_STATUS}).
+   */
   statuses?: readonly string[];
   /** Bounds on `data.start` (all must hold; an entity without a start never matches). */
   start?: readonly TimeBound[];
@@ -221,6 +224,13 @@ function bound(column: RawBuilder<unknown>, b: TimeBound): RawBuilder<unknown> {
  */
 const START_KEY = sql`coalesce(starts_at, 'infinity'::timestamptz)`;
 const STATUS = sql`(envelope -> 'data' ->> 'status')`;
+/**
+ * A document's status as its DocumentReference has it (fhir/map.ts `documentResource`): a note
+ * deleted at the vendor is `entered-in-error` (its last `data` still says what it was), else
+ * `data.status`, `current` when the vendor gave none. Its own index holds documents only
+ * (migration 44), so other kinds' writes maintain nothing more.
+ */
+const DOCUMENT_STATUS = sql`(case when event_type = 'document.deleted' then 'entered-in-error' else coalesce(envelope -> 'data' ->> 'status', 'current') end)`;
 
 /** The sort expression of an order (the subject breaks ties). */
 function orderExpression(by: CurrentEntityOrder): RawBuilder<unknown> {
@@ -248,7 +258,10 @@ function filters(query: CurrentEntityQuery): RawBuilder<unknown>[] {
   if (query.subjects) where.push(sql`subject = any(${query.subjects as string[]}::text[])`);
   if (query.notSubjects && query.notSubjects.length > 0)
     where.push(sql`subject <> all(${query.notSubjects as string[]}::text[])`);
-  if (query.statuses) where.push(sql`${STATUS} = any(${query.statuses as string[]}::text[])`);
+  if (query.statuses) {
+    const status = query.kind === 'document' ? DOCUMENT_STATUS : STATUS;
+    where.push(sql`${status} = any(${query.statuses as string[]}::text[])`);
+  }
   if (query.start && query.start.length > 0) {
     for (const b of query.start) where.push(bound(START_KEY, b));
     where.push(sql`starts_at is not null`);

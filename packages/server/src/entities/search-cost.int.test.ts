@@ -37,7 +37,8 @@ beforeAll(async () => {
   // 40,000 appointments of one instance: nearly all booked, one in ten cancelled, 40 no-shows;
   // starts four to a minute (ties), 20 without a start; changed ten to a millisecond (ties);
   // 5,000 patients. And 20,000 documents beside them, one in five a catalogue record (the rest
-  // clinical notes, what every DocumentReference search filters for).
+  // clinical notes, what every DocumentReference search filters for); of the notes 200 deleted
+  // (entered-in-error, though their data says current) and 400 superseded.
   await sql`insert into switchyard.current_entities (subject, kind, hub_id, instance_id, event_id,
       event_type, event_time, event_sequence, starts_at, envelope, updated_at)
     select 'appointment/' || h, 'appointment', h, 'dp', gen_random_uuid(), 'appointment.created', now(), i,
@@ -49,9 +50,11 @@ beforeAll(async () => {
     from generate_series(1, ${ROWS}) i, lateral (select md5('a' || i) as h) x`.execute(database.db);
   await sql`insert into switchyard.current_entities (subject, kind, hub_id, instance_id, event_id,
       event_type, event_time, event_sequence, starts_at, envelope, updated_at)
-    select 'document/' || h, 'document', h, 'notes', gen_random_uuid(), 'document.created', now(), ${ROWS} + i, null,
+    select 'document/' || h, 'document', h, 'notes', gen_random_uuid(),
+      case when i % 100 = 9 then 'document.deleted' else 'document.created' end, now(), ${ROWS} + i, null,
       jsonb_build_object('data', jsonb_build_object('id', h,
-        'domain', case when i % 5 = 0 then 'catalog' else 'clinical' end, 'status', 'current',
+        'domain', case when i % 5 = 0 then 'catalog' else 'clinical' end,
+        'status', case when i % 50 = 7 then 'superseded' else 'current' end,
         'patient', jsonb_build_object('id', 'p' || i))),
       '2026-12-01T00:00:00Z'::timestamptz + i * interval '1 second'
     from generate_series(1, ${DOCUMENTS}) i, lateral (select md5('d' || i) as h) x`.execute(database.db);
@@ -165,6 +168,39 @@ it.each([
         }),
       ),
     );
+  },
+);
+
+// DocumentReference.status: a deleted note's is entered-in-error, which only its event type says.
+it.each<[string, Partial<CurrentEntityQuery>]>([
+  ['current, by id', { statuses: ['current'] }],
+  [
+    'current, by last change, descending',
+    { statuses: ['current'], order: { by: 'updated', descending: true } },
+  ],
+  ['entered-in-error (deleted)', { statuses: ['entered-in-error'] }],
+  ['entered-in-error, by last change', { statuses: ['entered-in-error'], order: { by: 'updated' } }],
+  ['status:not current', { statuses: ['superseded', 'entered-in-error'] }],
+])('a clinical-notes search by status %s reads its rows through an index', async (_what, filter) => {
+  const rows = await searchCurrentEntities(database.db, { ...notes, ...filter });
+  expect(rows).toHaveLength(21);
+  for (const row of rows) {
+    const status = row.eventType === 'document.deleted' ? 'entered-in-error' : row.data.status;
+    expect(filter.statuses).toContain(status);
+  }
+  expectIndexServed(await planOf(() => searchCurrentEntities(database.db, { ...notes, ...filter })));
+});
+
+it.each([
+  ['current', 15_400],
+  ['superseded', 400],
+  ['entered-in-error', 200],
+])(
+  '_total counts the notes of status %s (a deleted note is entered-in-error only)',
+  async (status, expected) => {
+    const query = { ...notes, statuses: [status] };
+    expect(await countCurrentEntities(database.db, query)).toBe(expected);
+    if (status !== 'current') expectIndexServed(await planOf(() => countCurrentEntities(database.db, query)));
   },
 );
 

@@ -36,7 +36,7 @@ export interface FhirEntityQuery {
   subjects?: readonly string[];
   /** None of these subjects. */
   notSubjects?: readonly string[];
-  /** `data.status` is one of these; empty: nothing matches. */
+  /** The status is one of these (a document's as DocumentReference.status has it); empty: nothing matches. */
   statuses?: readonly string[];
   /** Bounds on `data.start`. */
   start?: readonly TimeBound[];

@@ -274,6 +274,15 @@ describe('GET /fhir/r4', () => {
     expect(answer.status).toBe(200);
     const d = answer.body as DocumentReference;
     expect(d.status).toBe('current');
+    // Searched by its status (a deleted note's, entered-in-error, is entities/search-cost.int's).
+    const byStatus = async (q: string) =>
+      (((await get(`/fhir/r4/DocumentReference?patient-identifier=50&${q}`)).body as Bundle).entry ?? []).map(
+        (e) => e.resource!.id,
+      );
+    expect(await byStatus('status=current')).toEqual([id]);
+    expect(await byStatus('status=http://hl7.org/fhir/document-reference-status%7Ccurrent')).toEqual([id]);
+    expect(await byStatus('status=entered-in-error,superseded')).toEqual([]);
+    expect(await byStatus('status:not=current')).toEqual([]);
     expect(Buffer.from(d.content[0]!.attachment.data!, 'base64').toString()).toContain('Get more sleep');
     expect(thirdPartyErrors(d)).toEqual([]);
     expect(thirdPartyErrors(bundle)).toEqual([]);
@@ -889,7 +898,7 @@ describe('errors are OperationOutcomes', () => {
     expectOutcome(await get('/fhir/r4/Appointment?status:missing=true'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/Appointment?_summary=true'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/Appointment?_sort=status'), 400, 'not-supported');
-    expectOutcome(await get('/fhir/r4/DocumentReference?status=current'), 400, 'not-supported');
+    expectOutcome(await get('/fhir/r4/DocumentReference?status:missing=true'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/Appointment?date:missing=true'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/Appointment?date=sa2026-01-01'), 400, 'not-supported');
     expectOutcome(await get('/fhir/r4/DocumentReference?date=2026-01-01'), 400, 'not-supported');

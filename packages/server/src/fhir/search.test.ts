@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { APPOINTMENT_STATUSES, cursorAfter, dateRange, handlingOf, parseSearch } from './search.ts';
+import {
+  APPOINTMENT_STATUSES,
+  cursorAfter,
+  DOCUMENT_REFERENCE_STATUSES,
+  dateRange,
+  handlingOf,
+  parseSearch,
+} from './search.ts';
 
 describe('dateRange', () => {
   it.each([
@@ -169,9 +176,16 @@ describe('parseSearch', () => {
       not: false,
     });
     expect(parseSearch('Appointment', [['_id:not', 'a']]).ids).toEqual({ values: ['a'], not: true });
-    expect(() => parseSearch('DocumentReference', [['status', 'current']])).toThrow(
-      expect.objectContaining({ code: 'SY_FHIR_NOT_SUPPORTED' }),
-    );
+    // DocumentReference: its own codes and system (an Appointment code matches nothing).
+    const documents = (key: string, value: string) =>
+      parseSearch('DocumentReference', [[key, value]]).statuses;
+    expect(documents('status', 'current,booked')).toEqual(['current']);
+    expect(documents('status', 'http://hl7.org/fhir/document-reference-status|entered-in-error')).toEqual([
+      'entered-in-error',
+    ]);
+    expect(documents('status', 'http://hl7.org/fhir/appointmentstatus|current')).toEqual([]);
+    expect(documents('status:not', 'current')).toEqual(['superseded', 'entered-in-error']);
+    expect(DOCUMENT_REFERENCE_STATUSES).toEqual(['current', 'superseded', 'entered-in-error']);
   });
 
   it('reads _total and _summary=count; other _summary values are not supported', () => {

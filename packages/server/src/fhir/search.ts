@@ -62,6 +62,37 @@ export const APPOINTMENT_STATUSES: readonly string[] = Object.freeze([
 /** The code system of Appointment.status. */
 export const APPOINTMENT_STATUS_SYSTEM = 'http://hl7.org/fhir/appointmentstatus';
 
+/**
+ * The R4 DocumentReferenceStatus codes (required binding of DocumentReference.status): the mapping
+ * gives `entered-in-error` for a deleted note, else `data.status`, `current` when the vendor gave
+ * none (fhir/map.ts; the store searches the same rule, entities/current.ts).
+ */
+export const DOCUMENT_REFERENCE_STATUSES: readonly string[] = Object.freeze([
+  'current',
+  'superseded',
+  'entered-in-error',
+]);
+
+/** The code system of DocumentReference.status. */
+export const DOCUMENT_REFERENCE_STATUS_SYSTEM = 'http://hl7.org/fhir/document-reference-status';
+
+/** The status codes and their system per resource type, for the `status` parameter. */
+const STATUS_CODES: Readonly<Record<ReadableType, { system: string; codes: readonly string[] }>> = {
+  Appointment: { system: APPOINTMENT_STATUS_SYSTEM, codes: APPOINTMENT_STATUSES },
+  DocumentReference: { system: DOCUMENT_REFERENCE_STATUS_SYSTEM, codes: DOCUMENT_REFERENCE_STATUSES },
+};
+
+/** The `status` parameter of a resource type (`status:not` is the search of the other codes). */
+function statusParameter(type: ReadableType, what: string): SearchParameterSpec {
+  const { system, codes } = STATUS_CODES[type];
+  return {
+    name: 'status',
+    type: 'token',
+    documentation: `${type}.status${what}: \`code\` or \`${system}|code\` (${codes.join(', ')}). Comma-separated values: any of them; \`status:not\`: any other status.`,
+    modifiers: ['not'],
+  };
+}
+
 /** The supported search parameters per resource type. */
 export const SEARCH_PARAMETERS: Readonly<Record<ReadableType, readonly SearchParameterSpec[]>> =
   Object.freeze({
@@ -73,16 +104,16 @@ export const SEARCH_PARAMETERS: Readonly<Record<ReadableType, readonly SearchPar
         documentation:
           'Appointment.start; prefixes eq (default: within the given precision), gt, lt, ge, le; may repeat (all must hold). A date without a zone is read in UTC.',
       },
-      {
-        name: 'status',
-        type: 'token',
-        documentation: `Appointment.status: \`code\` or \`${APPOINTMENT_STATUS_SYSTEM}|code\` (${APPOINTMENT_STATUSES.join(', ')}). Comma-separated values: any of them; \`status:not\`: any other status.`,
-        modifiers: ['not'],
-      },
+      statusParameter('Appointment', ''),
       id,
       lastUpdated,
     ],
-    DocumentReference: [patientIdentifier, id, lastUpdated],
+    DocumentReference: [
+      patientIdentifier,
+      statusParameter('DocumentReference', ' (entered-in-error for a note deleted at the vendor)'),
+      id,
+      lastUpdated,
+    ],
   });
 
 /** What a `_sort` key orders by: the hub id, `data.start` (Appointment.start), or the last change. */
@@ -140,7 +171,7 @@ export interface ParsedSearch {
   updated?: TimeBound[];
   /** `_id`: the hub ids to match (`not`: to leave out). */
   ids?: { values: string[]; not: boolean };
-  /** `status`: the `data.status` values that match (`:not` already turned into the other codes). */
+  /** `status`: the status codes that match (`:not` already turned into the other codes). */
   statuses?: string[];
   /** The order; `label` is the `_sort` value as a cursor remembers it (`''` for the default). */
   sort: { by: SortBy; descending: boolean; label: string };
@@ -438,12 +469,13 @@ function parsePair(
       const values = tokens(name, value).flatMap(([system, code]) => (system === undefined ? [code] : []));
       parsed.ids = { values, not };
     } else {
+      const { system: statusSystem, codes } = STATUS_CODES[type];
       const asked = new Set(
         tokens(name, value)
-          .filter(([system]) => system === undefined || system === APPOINTMENT_STATUS_SYSTEM)
+          .filter(([system]) => system === undefined || system === statusSystem)
           .map(([, code]) => code),
       );
-      parsed.statuses = APPOINTMENT_STATUSES.filter((code) => asked.has(code) !== not);
+      parsed.statuses = codes.filter((code) => asked.has(code) !== not);
     }
   } else if (name === 'date') {
     parsed.start = [...(parsed.start ?? []), ...dateBounds(name, value)];
