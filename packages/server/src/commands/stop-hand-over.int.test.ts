@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} references on purpose.
 /**
  * A worker stopped gracefully (SIGTERM) hands the commands it set aside to the other processes at
  * once: those parked behind its instance's share of the slots are pending in the database with no
@@ -8,61 +7,21 @@
  */
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import { useTestDatabase } from '@switchyard/testing';
-import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { CliIO } from '../cli/command.ts';
-import { parseConfig } from '../config/load.ts';
-import { shippedConnectors } from '../connectors.ts';
-import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import { type CommandHub, docplannerInstance, startCommandHub } from './command-hub.test-support.ts';
 
 const db = useTestDatabase();
-const ADMIN = 'hand-over-admin-token-0123456789';
 const PUSH_KEY = 'dp-hand-over-push-key-9f8e7d';
 const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 
 let sim: DocplannerSimulator;
-const hubs: HubProcess[] = [];
+const hubs: CommandHub[] = [];
 
-const io = {
-  stdout: { write: () => true },
-  stderr: { write: () => true },
-  cwd: process.cwd(),
-} as unknown as CliIO;
-
-async function startHub(): Promise<HubProcess> {
-  const text = [
-    'version: 1',
-    'server:',
-    '  host: 127.0.0.1',
-    '  port: 0',
-    '  adminToken: ${env:T_ADMIN}',
-    'database:',
-    '  url: ${env:T_DB}',
-    'secretKey: t-hand-over-secret-key-0123456789',
-    'instances:',
-    '  - id: dp',
-    '    connector: docplanner',
-    '    mode: push',
-    '    settings:',
-    `      apiBaseUrl: ${sim.url}`,
-    '      clientId: sim-client',
-    '      clientSecret: sim-secret',
-    '      releaseIntervalMinutes: 0',
-    '      pushAuth:',
-    '        headerName: x-api-key',
-    '        apiKey: ${env:T_PUSH}',
-    '',
-  ].join('\n');
-  const loaded = parseConfig(text, {
+async function startHub(): Promise<CommandHub> {
+  const hub = await startCommandHub(db.url(), {
     file: 'hand-over.yaml',
-    connectors: shippedConnectors,
-    env: { T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: PUSH_KEY },
-  });
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  const hub = await startHubProcess(loaded.config, {
-    io,
-    logger: pino({ level: 'silent' }),
-    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
+    instances: docplannerInstance('dp', sim.url),
+    env: { T_PUSH: PUSH_KEY },
     // Two slots, one for an instance: the instance's next commands park. No sweep.
     commands: { concurrency: 2, sweepIntervalMs: 0, retentionCron: false },
   });
@@ -81,22 +40,11 @@ afterAll(async () => {
   await sim?.close();
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
-async function api(hub: HubProcess, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${hub.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return text === '' ? undefined : JSON.parse(text);
-}
+const api = async (hub: CommandHub, method: string, path: string, body?: unknown) =>
+  (await hub.api(method, path, body)).json;
 
 let minute = 0;
-async function book(hub: HubProcess): Promise<string> {
+async function book(hub: CommandHub): Promise<string> {
   const start = new Date(Date.UTC(2026, 4, 4, 8, 0) + minute++ * 60_000)
     .toISOString()
     .replace('.000Z', '+00:00');

@@ -211,3 +211,22 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/**
+ * The value of one `subscription`-labelled series of a `/metrics` scrape of the app at `base`, or
+ * undefined when it is not served.
+ *
+ * @example
+ * ```ts
+ * expect(await subscriptionSeries(server.base, 'switchyard_deliveries_dead', 'crm')).toBe(1);
+ * ```
+ */
+export async function subscriptionSeries(
+  base: string,
+  name: string,
+  subscription: string,
+): Promise<number | undefined> {
+  const text = (await call(base, 'GET', '/metrics', { token: null })).text;
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{subscription="${subscription}"} `));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}

@@ -8,7 +8,7 @@ import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Hub } from '../pipeline/hub.ts';
-import { call, listen, makeHub } from './app.test-support.ts';
+import { call, listen, makeHub, subscriptionSeries } from './app.test-support.ts';
 
 const database = useTestDatabase();
 let hub: Hub;
@@ -25,11 +25,7 @@ afterAll(async () => {
 });
 
 /** The value of one series of the scrape, or undefined when it is not served. */
-async function series(name: string, subscription: string): Promise<number | undefined> {
-  const text = (await call(server.base, 'GET', '/metrics', { token: null })).text;
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{subscription="${subscription}"} `));
-  return line === undefined ? undefined : Number(line.split(' ').at(-1));
-}
+const series = (name: string, subscription: string) => subscriptionSeries(server.base, name, subscription);
 
 it('counts each subscription’s dead deliveries not yet replayed or skipped', async () => {
   const { db } = hub.host;

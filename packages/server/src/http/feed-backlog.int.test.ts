@@ -20,7 +20,7 @@ import {
   planOfStatement,
   rowsWasted,
 } from '../storage/explain.test-support.ts';
-import { call, listen, makeHub } from './app.test-support.ts';
+import { call, listen, makeHub, subscriptionSeries } from './app.test-support.ts';
 import { feedBacklogs } from './hub-stats.ts';
 
 const database = useTestDatabase();
@@ -39,11 +39,7 @@ afterAll(async () => {
 });
 
 /** The value of one series of the scrape, or undefined when it is not served. */
-async function series(name: string, subscription: string): Promise<number | undefined> {
-  const text = (await call(server.base, 'GET', '/metrics', { token: null })).text;
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{subscription="${subscription}"} `));
-  return line === undefined ? undefined : Number(line.split(' ').at(-1));
-}
+const series = (name: string, subscription: string) => subscriptionSeries(server.base, name, subscription);
 
 /** `n` bare events stored `daysAgo` days ago. */
 async function store(n: number, daysAgo: number) {
