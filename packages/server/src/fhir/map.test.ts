@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import {
   validateEvent,
 } from '@switchyard/core';
 import { completeEvent, inboundRequest, memoryNormalizeContext } from '@switchyard/testing';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectorFixtureEvents, pushConnectorNames } from './fixture-events.test-support.ts';
 import {
   EVENT_TYPE_TAG_SYSTEM,
@@ -429,7 +429,10 @@ describe('validateFhir', () => {
 });
 
 describe('readBundleEntries', () => {
-  const file = join(mkdtempSync(join(tmpdir(), 'fhir-bundle-')), 'bundle.json');
+  const dir = mkdtempSync(join(tmpdir(), 'fhir-bundle-'));
+  const file = join(dir, 'bundle.json');
+  // Every run left its directory in the temp dir (14 in one session's runs).
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const wanted = (id: string) => ({
     fullUrl: `http://x/${id}`,
     // Braces, brackets and an escaped quote inside strings must not move the scan.
