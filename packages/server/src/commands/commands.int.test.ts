@@ -7,7 +7,7 @@
  * per-subscription credentials. A process killed mid-command: reliability/command-crash.int.test.ts.
  */
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BookingBugSimulator } from '@switchyard/connector-bookingbug/simulator';
@@ -23,7 +23,7 @@ import {
 import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { CliIO } from '../cli/command.ts';
 import { commandsCommand } from '../cli/commands/commands.ts';
 import { parseConfig } from '../config/load.ts';
@@ -896,6 +896,7 @@ describe('commands through a started hub', () => {
 
   it('switchyard commands list|show|send work on the same database', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sy-commands-cli-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'switchyard.yaml');
     writeFileSync(file, configText());
     const out: string[] = [];

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@switchyard/testing/postgres';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { generateSecret, signPayload } from '../../delivery/sign.ts';
 import { heartbeatBundle } from '../../fhir/notification.ts';
 import { describeDelivery } from './listen.ts';
@@ -97,6 +97,7 @@ describe('switchyard listen', () => {
       const secret = generateSecret();
       const port = await freePort();
       const dir = mkdtempSync(join(tmpdir(), 'sy-listen-'));
+      onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
       const config = join(dir, 'switchyard.yaml');
       writeFileSync(
         config,
