@@ -22,6 +22,7 @@ import {
   tempDir,
   writeDocplannerPullConfig,
 } from '../e2e/helpers.test-support.ts';
+import { docplannerSlotBooked, eventually } from './support.test-support.ts';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.test-support.ts';
 
 const db = useTestDatabase();
@@ -82,25 +83,10 @@ function spoolFiles(dir: string): string[] {
   }
 }
 
-async function until<T>(what: string, read: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** The vendor's slot-booked example, with a booking id and a patient the test can look for. */
 function slotBooked(booking: string): JsonObject {
-  const example = JSON.parse(
-    readFileSync(
-      new URL('../../../connectors/docplanner/fixtures/slot-booked.json', import.meta.url),
-      'utf8',
-    ),
-  );
-  example.data.visit_booking.id = booking;
+  // biome-ignore lint/suspicious/noExplicitAny: the example's fields are set by name.
+  const example: any = docplannerSlotBooked(booking);
   example.data.visit_booking.patient = { name: 'Zofia', surname: 'Spoolowska', phone: '+48500900800' };
   return example;
 }
@@ -114,7 +100,7 @@ it('a notification pulled while the database is down survives kill -9: the next 
     // The database goes away while Docplanner hands the notification over.
     sim.onPulled = () => proxy.cut();
     sim.enqueue(slotBooked('7700001'));
-    await until('the hub to hold the notification it could not store', () =>
+    await eventually('the hub to hold the notification it could not store', () =>
       /pulled notifications not stored/.test(first.stdout() + first.stderr()),
     ).catch((error: Error) => {
       throw new Error(`${error.message}\n${first.stdout().slice(-3000)}\n${first.stderr().slice(-2000)}`);
@@ -131,7 +117,7 @@ it('a notification pulled while the database is down survives kill -9: the next 
 
     second = await startHub(dir);
     expect(
-      await until('the spooled notification to be stored', async () => {
+      await eventually('the spooled notification to be stored', async () => {
         const stored = await storedBookings();
         return stored.length > 0 ? stored : undefined;
       }),
@@ -140,7 +126,7 @@ it('a notification pulled while the database is down survives kill -9: the next 
     expect(spooled).toHaveLength(1);
     expect(spooled[0]).not.toMatch(/Spoolowska|500900800|7700001|sim-secret/);
     // Stored once, and gone from the spool.
-    await until('the spool to be empty', () => spoolFiles(dir).length === 0);
+    await eventually('the spool to be empty', () => spoolFiles(dir).length === 0);
     expect(await storedBookings()).toEqual(['7700001']);
   } finally {
     proxy.restore();

@@ -10,7 +10,6 @@
  * warning level or above; the other goes on pulling (pipeline/pull-stop-wake.int.test.ts shows
  * that it is woken at once).
  */
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import type { JsonObject } from '@switchyard/core';
@@ -24,6 +23,7 @@ import {
   writeDocplannerPullConfig,
 } from '../e2e/helpers.test-support.ts';
 import { SESSION_APPLICATION_NAME } from '../storage/db.ts';
+import { docplannerSlotBooked, eventually } from './support.test-support.ts';
 
 const db = useTestDatabase();
 const ADMIN = 'rolling-upgrade-admin-token-0123456789';
@@ -63,24 +63,9 @@ async function storedBookings(): Promise<string[]> {
   return r.rows.map((row) => row.booking);
 }
 
-async function until<T>(what: string, read: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function slotBooked(booking: string): JsonObject {
-  const example = JSON.parse(
-    readFileSync(
-      new URL('../../../connectors/docplanner/fixtures/slot-booked.json', import.meta.url),
-      'utf8',
-    ),
-  );
-  example.data.visit_booking.id = booking;
+  // biome-ignore lint/suspicious/noExplicitAny: the example's fields are set by name.
+  const example: any = docplannerSlotBooked(booking);
   // Fresh: a notification days old makes the pull warn that it lags.
   example.created_at = new Date().toISOString();
   return example;
@@ -95,7 +80,7 @@ async function previousVersionInTurn(): Promise<pg.Client> {
   old.on('error', () => {});
   await old.connect();
   // That version's claim, as it was, until it wins the instance from the new worker's turns.
-  await until('the previous version to claim the instance', async () => {
+  await eventually('the previous version to claim the instance', async () => {
     const r = await old.query(
       `update switchyard.connector_instances i set pull_locked_until = now() + make_interval(secs => 300)
         from (select id from switchyard.connector_instances
@@ -122,7 +107,7 @@ it("a previous version's worker killed in a pull turn: the new worker pulls at o
   const hub = await startHubIn(dir, { T_ADMIN: ADMIN });
   let old: pg.Client | undefined;
   try {
-    await until('the instance to be pulled once', async () => (await leaseAheadMs()) === null);
+    await eventually('the instance to be pulled once', async () => (await leaseAheadMs()) === null);
     old = await previousVersionInTurn();
     sim.enqueue(slotBooked('8800001'));
     // While the session of the previous version is connected, its holder may be in its turn.
@@ -135,7 +120,10 @@ it("a previous version's worker killed in a pull turn: the new worker pulls at o
     const killedAt = Date.now();
     await old.end();
     old = undefined;
-    await until('the notification to be pulled and stored', async () => (await storedBookings()).length > 0);
+    await eventually(
+      'the notification to be pulled and stored',
+      async () => (await storedBookings()).length > 0,
+    );
     // The next look is a third of the lease (10 s) away at most, not the old lease's five minutes.
     expect(Date.now() - killedAt).toBeLessThan(15_000);
     expect(await storedBookings()).toEqual(['8800001']);
@@ -152,7 +140,7 @@ it('a worker stopped (SIGTERM) leaves no lease behind and logs no warning: the o
   const first = await startHubIn(dir, { T_ADMIN: ADMIN });
   let second: HubChild | undefined;
   try {
-    await until('the instance to be pulled once', async () => (await leaseAheadMs()) === null);
+    await eventually('the instance to be pulled once', async () => (await leaseAheadMs()) === null);
     second = await startHubIn(dir, { T_ADMIN: ADMIN });
     expect(await first.stop('SIGTERM')).toBe(0);
     // A graceful stop: nothing at warning level or above (a pg-boss connection's 57P01 included).
@@ -160,7 +148,7 @@ it('a worker stopped (SIGTERM) leaves no lease behind and logs no warning: the o
     // Whatever it held was given back: a lease now is the other worker's, this version's length.
     expect((await leaseAheadMs()) ?? 0).toBeLessThanOrEqual(30_000);
     sim.enqueue(slotBooked('8800002'));
-    await until('the notification to be pulled by the other worker', async () =>
+    await eventually('the notification to be pulled by the other worker', async () =>
       (await storedBookings()).includes('8800002'),
     ).catch(async (error: Error) => {
       const row = await client.query(

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Connector } from '@switchyard/core';
+import type { Connector, JsonObject } from '@switchyard/core';
 import type { RecordedRequest } from '@switchyard/testing';
 import pg from 'pg';
 import pino from 'pino';
@@ -43,6 +43,26 @@ export async function eventually<T>(
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Docplanner's published `slot-booked` example (connectors/docplanner/fixtures) with booking id
+ * `booking`, for a test to change further.
+ *
+ * @example
+ * ```ts
+ * sim.enqueue(docplannerSlotBooked('7700001'));
+ * ```
+ */
+export function docplannerSlotBooked(booking: string): JsonObject {
+  const example = JSON.parse(
+    readFileSync(
+      new URL('../../../connectors/docplanner/fixtures/slot-booked.json', import.meta.url),
+      'utf8',
+    ),
+  );
+  example.data.visit_booking.id = booking;
+  return example;
 }
 
 /** A hub running in a child process. */
