@@ -27,7 +27,7 @@ const API_KEY = 'dp-push-key';
 const fixtures = new URL('../../../connectors/docplanner/fixtures/', import.meta.url);
 const fixture = (name: string) =>
   JSON.parse(readFileSync(new URL(`${name}.json`, fixtures), 'utf8')) as JsonObject;
-const DEADLINE_MS = 1500;
+const DEADLINE_MS = 3000;
 
 const hubs: { hub: Hub; gates: Gates }[] = [];
 const subscribers: RecordingSubscriber[] = [];
