@@ -243,13 +243,20 @@ export async function renewDeliveryLeases(db: Executor, held: readonly HeldLease
  * The attempt stays counted (its POST may have reached the subscriber: the retry carries the same
  * `webhook-id`), except for one given back `unsent` (cut short before its POST went out), whose
  * attempt its claim counted is taken back: counted, it read as an attempt with no record of it.
+ * One given back with its `attempt` (sent, then not recorded) gets that attempt's row now, as its
+ * caller wrote it (a retry, saying why), whether or not the lease is still its own: its claim
+ * counted it and the subscriber may have had it, and without the row the next attempt read as the
+ * second with only itself recorded (rate-limit.int under load: attempts 2, one row, numbered 2). No
+ * row is added where that attempt's number is recorded already (its record committed before the
+ * connection was lost, or this release ran before and its answer was lost).
  * Returns how many were given back.
  */
 export async function releaseDeliveries(
   db: Executor,
-  held: readonly Pick<HeldLease, 'id' | 'lockToken' | 'unsent'>[],
+  held: readonly (Pick<HeldLease, 'id' | 'lockToken' | 'unsent'> & { attempt?: AttemptRecord })[],
 ): Promise<number> {
   if (held.length === 0) return 0;
+  const lost = held.flatMap((h) => (h.attempt ? [h.attempt] : []));
   const r = await first<{ n: string }>(
     sql`with released as (
           update switchyard.deliveries d set status = 'pending', locked_until = null, lock_token = null,
@@ -259,8 +266,21 @@ export async function releaseDeliveries(
             ${held.map((h) => h.unsent === true)}::boolean[]) as v(id, lock_token, unsent)
           where d.id = v.id and d.lock_token = v.lock_token and d.status = 'in_flight'
           returning 1),
+        recorded as (
+          insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code,
+            response_snippet, error, outcome, traceparent)
+          select a.* from unnest(${lost.map((a) => a.deliveryId)}::uuid[], ${lost.map((a) => a.attempt)}::integer[],
+            ${lost.map((a) => a.startedAt.toISOString())}::timestamptz[], ${lost.map((a) => a.latencyMs)}::integer[],
+            ${lost.map((a) => a.statusCode)}::integer[], ${lost.map((a) => a.responseSnippet)}::text[],
+            ${lost.map((a) => a.error)}::text[], ${lost.map((a) => a.outcome)}::text[],
+            ${lost.map((a) => a.traceparent)}::text[])
+            as a(delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome, traceparent)
+          where not exists (select 1 from switchyard.delivery_attempts x
+            where x.delivery_id = a.delivery_id and x.attempt = a.attempt)
+          returning 1),
         woken as (select pg_notify(${CHANNEL_DELIVER}, '') from (select 1 from released limit 1) x)
-        select (select count(*) from released) as n, (select count(*) from woken) as woken`,
+        select (select count(*) from released) as n, (select count(*) from recorded) as recorded,
+          (select count(*) from woken) as woken`,
     db,
   );
   return Number(r?.n ?? 0);
@@ -404,20 +424,21 @@ export async function takeRateToken(
   return Math.max(1, Math.ceil(((1 - r.tokens) / perSecond) * 1000));
 }
 
-export async function insertAttempt(
-  db: Executor,
-  a: {
-    deliveryId: string;
-    attempt: number;
-    startedAt: Date;
-    latencyMs: number | null;
-    statusCode: number | null;
-    responseSnippet: string | null;
-    error: string | null;
-    outcome: string;
-    traceparent: string | null;
-  },
-): Promise<void> {
+/** One attempt of a delivery as recorded (a `delivery_attempts` row, before its id). */
+export interface AttemptRecord {
+  deliveryId: string;
+  /** Its number: the delivery's `attempts` as its claim counted it. */
+  attempt: number;
+  startedAt: Date;
+  latencyMs: number | null;
+  statusCode: number | null;
+  responseSnippet: string | null;
+  error: string | null;
+  outcome: string;
+  traceparent: string | null;
+}
+
+export async function insertAttempt(db: Executor, a: AttemptRecord): Promise<void> {
   await sql`insert into switchyard.delivery_attempts (delivery_id, attempt, started_at, latency_ms, status_code, response_snippet, error, outcome, traceparent)
       values (${a.deliveryId}, ${a.attempt}, ${a.startedAt}, ${a.latencyMs}, ${a.statusCode}, ${a.responseSnippet}, ${a.error}, ${a.outcome}, ${a.traceparent})`.execute(
     db,

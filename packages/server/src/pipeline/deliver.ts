@@ -194,6 +194,42 @@ export const STALLED_ATTEMPT_MS = 2_000;
  */
 const STALLED_SLOTS_FACTOR = 4;
 
+/** The record of one attempt of `d` that `result` answered. */
+function attemptRecord(
+  d: deliveryStore.DeliveryRow,
+  startedAt: Date,
+  result: PostWebhookResult,
+  outcome: string,
+  span: Span | undefined,
+): deliveryStore.AttemptRecord {
+  return {
+    deliveryId: d.id,
+    attempt: d.attempts,
+    startedAt,
+    latencyMs: Math.round(result.latencyMs),
+    statusCode: result.status ?? null,
+    responseSnippet: result.responseSnippet ?? null,
+    error: result.ok ? null : (result.error ?? `HTTP ${result.status}`),
+    outcome,
+    // The attempt's own span (`switchyard.deliver`): the attempt-latency histogram's exemplar
+    // names it (http/metrics-registry.ts).
+    traceparent: span ? traceparentOf(span) : null,
+  };
+}
+
+/** Why an attempt sent was recorded by the release of its delivery ({@link unrecordedAttempt}). */
+const UNRECORDED_OUTAGE = 'its outcome could not be recorded (the database was unavailable): sent again';
+const UNRECORDED_STOP = 'given up by a stopping worker before its answer was recorded: sent again';
+
+/**
+ * The record of an attempt sent and then given back unrecorded (its delivery goes back to
+ * `pending` and is sent again, `releaseDeliveries`): a retry, its answer kept, saying why. The
+ * claim counted it, and the subscriber may have had it.
+ */
+function unrecordedAttempt(a: deliveryStore.AttemptRecord, why: string): deliveryStore.AttemptRecord {
+  return { ...a, outcome: 'retry', error: a.error === null ? why : `${a.error}; ${why}` };
+}
+
 /** An attempt in progress, as the stall watch ({@link Deliverer}) sees it. */
 interface RunningAttempt {
   readonly subscription: string;
@@ -208,8 +244,10 @@ interface RunningAttempt {
   stalled: boolean;
   /** Ends its request: a stopping worker gives up a stalled request ({@link Deliverer.drain}). */
   readonly abort: AbortController;
-  /** Given up by a stopping worker: its delivery goes back (its lease given back), nothing recorded. */
+  /** Given up by a stopping worker: its delivery goes back (its lease given back), recorded as a retry. */
   abandoned: boolean;
+  /** Its record, once its outcome is known: given back with its delivery when it cannot be written. */
+  record?: deliveryStore.AttemptRecord;
   /** Settles when the attempt has ended (set when it starts). */
   ended?: Promise<void>;
 }
@@ -442,8 +480,15 @@ export class Deliverer {
           if (isDatabaseUnavailable(error)) {
             // The outcome could not be recorded: back to pending once the database is back; its
             // attempt uncounted when the outage came before the POST (the rate-limit token, say:
-            // counted, CI read a delivery at 2 attempts with one recorded).
-            this.leases.giveBack('deliveries', id, running.sentAt === undefined);
+            // counted, CI read a delivery at 2 attempts with one recorded), recorded as a retry
+            // when it came after (its record, the group commit's, say: unrecorded, CI read the same).
+            this.leases.giveBack(
+              'deliveries',
+              id,
+              running.sentAt === undefined
+                ? { unsent: true }
+                : running.record && { attempt: unrecordedAttempt(running.record, UNRECORDED_OUTAGE) },
+            );
             reportDatabaseUnavailable(
               this.rt.logger,
               error,
@@ -472,10 +517,11 @@ export class Deliverer {
   /**
    * Waits for the attempts in progress to end and record, but not for a request to a subscriber
    * that stopped answering ({@link STALLED_ATTEMPT_MS}, now or while it waits): that request is
-   * ended and its delivery given back, due at once, its attempt counted (the subscriber may have
-   * had it: the next attempt carries the same `webhook-id`), as a crash would leave it but without
-   * waiting out the lease. A stop used to wait for such requests' timeouts, up to twice the
-   * subscription's (those queued for a connection start theirs when they get one).
+   * ended and its delivery given back, due at once, its attempt counted and recorded as a retry
+   * (the subscriber may have had it: the next attempt carries the same `webhook-id`), as a crash
+   * would leave it but recorded and without waiting out the lease. A stop used to wait for such
+   * requests' timeouts, up to twice the subscription's (those queued for a connection start theirs
+   * when they get one).
    */
   async drain(): Promise<void> {
     // Records waiting for company go now (the worker no longer accepts: later ones go at once).
@@ -572,8 +618,10 @@ export class Deliverer {
       // From here the attempt waits on the database, not on its subscriber.
       running.answered = true;
       if (running.abandoned) {
-        // A stopping worker gave the request up: the delivery goes back, nothing is recorded.
-        this.leases.giveBack('deliveries', d.id);
+        // A stopping worker gave the request up: the delivery goes back, the attempt recorded as a
+        // retry (the subscriber may have had it; counted, it needs its row).
+        const attempt = attemptRecord(d, startedAt, result, 'retry', span);
+        this.leases.giveBack('deliveries', d.id, { attempt: unrecordedAttempt(attempt, UNRECORDED_STOP) });
         return false;
       }
       if (rendered?.kind === 'none') {
@@ -610,8 +658,8 @@ export class Deliverer {
       if (next === null) outcome = 'dead';
       else delay = next;
     }
-    const error = result.ok ? null : (result.error ?? `HTTP ${result.status}`);
-    const statusCode = result.status ?? null;
+    const attempt = attemptRecord(d, startedAt, result, outcome, span);
+    const { error, statusCode } = attempt;
     setSpanAttributes({
       'switchyard.delivery.outcome': outcome,
       ...(statusCode !== null ? { 'http.response.status_code': statusCode } : {}),
@@ -620,19 +668,8 @@ export class Deliverer {
     // Why the subscription was disabled by this attempt, if it was.
     let disabledNow: string | undefined;
     let successor = false;
-    const attempt = {
-      deliveryId: d.id,
-      attempt: d.attempts,
-      startedAt,
-      latencyMs: Math.round(result.latencyMs),
-      statusCode,
-      responseSnippet: result.responseSnippet ?? null,
-      error,
-      outcome,
-      // The attempt's own span (`switchyard.deliver`): the attempt-latency histogram's exemplar
-      // names it (http/metrics-registry.ts).
-      traceparent: span ? traceparentOf(span) : null,
-    };
+    // Sent: should its record fail with the database, the release records it instead.
+    running.record = attempt;
 
     if (outcome === 'succeeded' || outcome === 'retry') {
       const writing = this.attempts.write({

@@ -140,6 +140,18 @@ it('a stop does not wait for requests to a subscriber that stopped answering: th
     for (const row of rows) expect(row).toMatchObject({ status: 'pending', lock_token: null });
     expect(rows.filter((row) => row.attempts === 1).length).toBeGreaterThanOrEqual(1);
     for (const row of rows) expect(row.attempts).toBeLessThanOrEqual(1);
+    // And recorded, as a retry saying why: counted bare, the next attempt read as the second with
+    // only itself recorded.
+    const recorded = await client.query<{ attempts: number; outcomes: string[]; errors: string[] }>(
+      `select d.attempts, array_remove(array_agg(a.outcome order by a.id), null) as outcomes,
+          array_remove(array_agg(a.error order by a.id), null) as errors
+        from switchyard.deliveries d left join switchyard.delivery_attempts a on a.delivery_id = d.id
+        where d.subscription_id = 'hangs-at-stop' group by d.id`,
+    );
+    for (const row of recorded.rows) {
+      expect(row.outcomes).toEqual(Array(row.attempts).fill('retry'));
+      for (const error of row.errors) expect(error).toMatch(/given up by a stopping worker/);
+    }
   } finally {
     await client.end();
   }

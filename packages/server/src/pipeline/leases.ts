@@ -18,6 +18,9 @@ export interface LeaseKeeperOptions {
   wake(queue: LeasedQueue): void;
 }
 
+/** A lease waiting to be given back, with what its release records ({@link LeaseKeeper.giveBack}). */
+type GivenBack = HeldLease & { attempt?: deliveryStore.AttemptRecord };
+
 /** Retry pace for giving leases back while the database is unavailable, ms. */
 const RELEASE_RETRY_MS = 500;
 
@@ -49,7 +52,7 @@ export class LeaseKeeper {
     inbound: new Map(),
     deliveries: new Map(),
   };
-  private readonly toRelease: Record<LeasedQueue, Map<string, HeldLease>> = {
+  private readonly toRelease: Record<LeasedQueue, Map<string, GivenBack>> = {
     inbound: new Map(),
     deliveries: new Map(),
   };
@@ -80,13 +83,18 @@ export class LeaseKeeper {
   /**
    * The work on a row was cut short by a database outage: give the row back once the database
    * answers. `unsent`: nothing of it reached anyone (a delivery cut short before its POST), so the
-   * attempt its claim counted is taken back ({@link HeldLease.unsent}).
+   * attempt its claim counted is taken back ({@link HeldLease.unsent}). `attempt`: a delivery's
+   * attempt that was sent but not recorded, recorded with the release (`releaseDeliveries`).
    */
-  giveBack(queue: LeasedQueue, id: string, unsent = false): void {
+  giveBack(
+    queue: LeasedQueue,
+    id: string,
+    how: { unsent?: boolean; attempt?: deliveryStore.AttemptRecord } = {},
+  ): void {
     const lease = this.held[queue].get(id);
     this.held[queue].delete(id);
     if (!lease) return;
-    this.toRelease[queue].set(id, unsent ? { ...lease, unsent } : lease);
+    this.toRelease[queue].set(id, { ...lease, ...how });
     if (!this.stopped) this.schedule(RELEASE_RETRY_MS);
   }
 

@@ -77,8 +77,9 @@ describe('subscription rate limit', () => {
     });
     // A postponement records no attempt: each delivery's count is its recorded attempts, one each
     // unless a request failed and was retried. CI under load read a delivery at 2 attempts with one
-    // recorded (attempt 2, 200): the token's statement met the pool's connection timeout, and the
-    // delivery was given back with its claim's attempt counted (reliability/rate-limit-outage).
+    // recorded (attempt 2, 200): a statement of its first attempt met the pool's connection timeout,
+    // the token's before the POST (its attempt now uncounted) or the record's after it (now recorded
+    // as a retry with the release): reliability/rate-limit-outage.
     const recorded = await sql<{ delivery_id: string; n: number }>`
       select delivery_id, count(*)::int as n from switchyard.delivery_attempts
       where delivery_id = any(${page.items.map((d) => d.id)}::uuid[]) group by delivery_id`.execute(

@@ -5,6 +5,8 @@
  * as the database being unavailable, the delivery was given back with its claim's attempt counted,
  * and the next claim counted another. Here the outage is made to meet the token on purpose: its row
  * is locked by the test, so the token's statement waits, and the hub's connection is cut meanwhile.
+ * The same reading came after the POST too: the attempt's record failed with the database, the
+ * delivery was given back with its attempt counted and no row, and was sent again as attempt 2.
  */
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
@@ -93,4 +95,65 @@ it('a delivery cut short before its POST (the outage met its rate-limit token) i
   expect(subscriber.requests).toHaveLength(1);
   expect(recorded.rows).toEqual([{ attempt: 1, status_code: 200 }]);
   expect(delivery.attempts).toBe(1);
+});
+
+it('an attempt answered while the database is out is recorded when its delivery is given back', {
+  timeout: 60_000,
+}, async () => {
+  const { subscription } = await hub.subscriptions.create({
+    url: `${subscriber.url}recorded`,
+    secrets: [secret],
+    allowPrivateAddresses: true,
+    rateLimit: { perSecond: 1 },
+  });
+  // Its first request held until the database is out: its answer (200) cannot be recorded then.
+  let answer: () => void = () => {};
+  const answered = new Promise<void>((resolve) => {
+    answer = resolve;
+  });
+  const ours = () => subscriber.requests.filter((q) => q.path === '/recorded');
+  subscriber.setHandler(async (request) => {
+    if (request.path !== '/recorded' || ours().length > 1) return undefined;
+    await answered;
+    return 200;
+  });
+  const r = await hub.ingest('acme-1', push({ id: 'rlo-2', type: 'created', booking: 'rlo-b-2' }));
+  expect(r.ok).toBe(true);
+  await eventually(async () => ours().length === 1, 20_000);
+  proxy.cut();
+  answer();
+  // Its record failed: the delivery waits to be given back until the database is back.
+  await eventually(async () => hub.leaseCounts().deliveries.toRelease === 1, 20_000);
+  proxy.restore();
+
+  const delivery = await eventually(async () => {
+    const row = await direct.query<{ id: string; status: string; attempts: number }>(
+      'select id, status, attempts from switchyard.deliveries where subscription_id = $1',
+      [subscription.id],
+    );
+    return row.rows[0]?.status === 'succeeded' ? row.rows[0] : undefined;
+  }, 30_000);
+  subscriber.setHandler(undefined);
+  const recorded = await direct.query<{
+    attempt: number;
+    status_code: number;
+    outcome: string;
+    error: string;
+  }>(
+    'select attempt, status_code, outcome, error from switchyard.delivery_attempts where delivery_id = $1 order by id',
+    [delivery.id],
+  );
+  // Two POSTs (the second carries the same webhook-id), two attempts counted and two recorded:
+  // the first a retry saying why (before: only the second was recorded, numbered 2).
+  expect(ours().map((q) => q.response?.status)).toEqual([200, 200]);
+  expect(recorded.rows).toEqual([
+    {
+      attempt: 1,
+      status_code: 200,
+      outcome: 'retry',
+      error: 'its outcome could not be recorded (the database was unavailable): sent again',
+    },
+    { attempt: 2, status_code: 200, outcome: 'succeeded', error: null },
+  ]);
+  expect(delivery.attempts).toBe(2);
 });
