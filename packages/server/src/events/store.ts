@@ -13,6 +13,7 @@
  */
 import type { EventEnvelope, JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
+import pg from 'pg';
 import { projectStoredEvents } from '../entities/current.ts';
 import {
   type AliasRow,
@@ -603,6 +604,27 @@ const COMMIT_NORMALIZED = statement<CommitNormalizedArgs>(
            from fanned d join switchyard.subscriptions s on s.id = d.subscription_id join stored e on e.id = d.event_id
            where d.status = 'in_flight') as leased`,
 );
+
+/**
+ * Whether a statement that fans events out ({@link commitNormalized}) failed only because a
+ * subscription it fanned out to was deleted while it ran: its snapshot still held the
+ * subscription, the delete committed before its deliveries (or feed rows) were checked against it,
+ * and Postgres refused them (foreign key violation on `*_subscription_id_fkey`). Nothing of the
+ * statement is stored; run again, its snapshot no longer holds the subscription.
+ *
+ * @example
+ * ```ts
+ * try { await commitNormalized(db, messages, events); }
+ * catch (error) { if (isSubscriptionGone(error)) retry(); else throw error; }
+ * ```
+ */
+export function isSubscriptionGone(error: unknown): boolean {
+  return (
+    error instanceof pg.DatabaseError &&
+    error.code === '23503' &&
+    (error.constraint ?? '').endsWith('_subscription_id_fkey')
+  );
+}
 
 /**
  * Stores the results of normalized messages in one statement (one round trip, no BEGIN/COMMIT):

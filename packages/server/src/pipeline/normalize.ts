@@ -777,7 +777,7 @@ class NormalizedWriter {
     const slots = this.deliverer?.reserve(Math.min(events.length * LEASES_PER_EVENT, LEASE_MAX)) ?? 0;
     let leased: DeliveryWork[] = [];
     try {
-      const r = await eventStore.commitNormalized(
+      const r = await this.commitRetryingGone(
         this.rt.db,
         ordered.map((i) => ({
           id: i.row.id,
@@ -825,7 +825,37 @@ class NormalizedWriter {
       if (slots > 0) this.deliverer?.attempt(leased, slots);
     }
   }
+
+  /**
+   * {@link eventStore.commitNormalized}, run again when a subscription it fanned out to was deleted
+   * while it ran ({@link eventStore.isSubscriptionGone}: nothing of it was stored). Before, that
+   * failure was a crash of every run in the commit: their messages kept their leases until they
+   * ran out (`normalizeLease`, 30 s), and every later notification of their ordering keys (a whole
+   * Docplanner facility) waited that long. Bounded: a commit that keeps meeting deleted
+   * subscriptions fails as before.
+   */
+  private async commitRetryingGone(
+    ...args: Parameters<typeof eventStore.commitNormalized>
+  ): Promise<eventStore.NormalizeCommit> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await eventStore.commitNormalized(...args);
+      } catch (error) {
+        if (attempt >= SUBSCRIPTION_GONE_ATTEMPTS || !eventStore.isSubscriptionGone(error)) throw error;
+        this.rt.logger.debug(
+          { attempt },
+          'a subscription was deleted while the normalize commit fanned out: committing again',
+        );
+      }
+    }
+  }
 }
+
+/**
+ * Normalize commits tried at most when each fails on a subscription deleted meanwhile (one delete
+ * costs one more; several deletes committed during one commit are rare).
+ */
+const SUBSCRIPTION_GONE_ATTEMPTS = 5;
 
 /** How the normalize commit left one message ({@link NormalizedWriter.write}). */
 type CommitOutcome = 'stored' | 'lost' | 'refused';
