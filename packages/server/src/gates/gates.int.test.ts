@@ -700,6 +700,95 @@ describe('a retry after the deciding process died', () => {
   });
 });
 
+describe('a retry while the deciding process is on another host', () => {
+  /** Its claim as a process of another host leaves it: the same worker id with another host part. */
+  const onAnotherHost = (id: string, deadline?: string) =>
+    sql`update switchyard.gate_requests
+      set claimed_by = regexp_replace(claimed_by, '^[^/]*', 'another-host#0123456789ab.4026531999'),
+        deadline_at = coalesce(${deadline ?? null}::timestamptz, deadline_at)
+      where id = ${id}`.execute(hub.host.db);
+
+  it('takes up at once a request whose decider on another host was killed (its database sessions are gone)', async () => {
+    let calls = 0;
+    const a = await approver('crm', {
+      handler: async () => {
+        if (++calls === 1) await new Promise((r) => setTimeout(r, 60_000));
+        return { status: 409, body: { vendorErrorCode: 14 } };
+      },
+    });
+    const gate = await spawnGateProcess();
+    const tag = gate.workerId.slice(gate.workerId.lastIndexOf('.') + 1);
+    const exited = new Promise((resolve) => gate.child.once('exit', resolve));
+    const body = slotBooking();
+    const first = fetch(`${gate.base}/hooks/dp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+      body: JSON.stringify(body),
+    }).catch(() => undefined);
+    await a.waitFor(1);
+    const row = await latestGate('dp');
+    expect(row).toMatchObject({ status: 'deciding', decision: null });
+    gate.child.kill('SIGKILL');
+    await exited;
+    await first;
+    // Its deadline an hour away, as a long one would be: the retry could never wait for it and
+    // answered the default (approve) at its own deadline on the old code.
+    await onAnotherHost(row.id, new Date(Date.now() + 3600_000).toISOString());
+    // Postgres ends a killed process's sessions once it reads their closed sockets.
+    await eventually(async () => {
+      const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+        where application_name = ${`switchyard ${tag}`}`.execute(hub.host.db);
+      return r.rows[0]!.n === 0 ? true : undefined;
+    });
+    const started = Date.now();
+    const retry = await push('dp', body);
+    const waitedMs = Date.now() - started;
+    expect(retry).toMatchObject({ status: 409, body: { error_code: 14 } });
+    expect(a.requests).toHaveLength(2);
+    expect(await gates.get(row.id)).toMatchObject({
+      decision: 'refuse',
+      decidedBy: 'crm',
+      vendorErrorCode: 14,
+    });
+    expect((await getGateRequest(hub.host.db, row.id))?.claimed_by).toBe(gates.workerId);
+    console.log(`take-up of a killed decider on another host: retry answered in ${waitedMs} ms`);
+  });
+
+  it('never takes up the request of a living decider on another host (its sessions are connected)', async () => {
+    let calls = 0;
+    const a = await approver('crm', {
+      handler: async () => {
+        // The living process's call: slow, then a refusal. Any second call would approve.
+        if (++calls === 1) {
+          await new Promise((r) => setTimeout(r, 1500));
+          return { status: 409, body: { vendorErrorCode: 14 } };
+        }
+        return { status: 200, body: { decision: 'approve' } };
+      },
+    });
+    const gate = await spawnGateProcess();
+    try {
+      const body = slotBooking();
+      const first = fetch(`${gate.base}/hooks/dp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+      await a.waitFor(1);
+      const row = await latestGate('dp');
+      await onAnotherHost(row.id);
+      const retry = await push('dp', body);
+      expect(await first).toMatchObject({ status: 409, body: { error_code: 14 } });
+      expect(retry).toMatchObject({ status: 409, body: { error_code: 14 } });
+      expect(a.requests).toHaveLength(1);
+    } finally {
+      const exited = new Promise((resolve) => gate.child.once('exit', resolve));
+      gate.child.kill('SIGKILL');
+      await exited;
+    }
+  });
+});
+
 /**
  * Whether this machine lets an unprivileged test run a process in a pid namespace of its own (a
  * container's view: the same hostname, pids of its own), with a pid this namespace does not run.

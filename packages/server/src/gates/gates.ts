@@ -26,7 +26,7 @@ import type { Page } from '../admin/page.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { AfterNormalize, GateResponder } from '../host/hooks.ts';
 import type { DeferredAliases, HubHost } from '../host/host.ts';
-import { newId } from '../storage/db.ts';
+import { newId, workerGone } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent } from '../telemetry/tracing.ts';
@@ -50,8 +50,8 @@ export const GATE_RETENTION_QUEUE = 'switchyard-gate-retention';
 export const DEFAULT_MATCH_WINDOW_MS = 24 * 3600 * 1000;
 
 /**
- * How long past a request's deadline a vendor retry waits for the process deciding it (on another
- * host, whose liveness cannot be told) before taking it up: that process answers its vendor the
+ * How long past a request's deadline a vendor retry waits for the process deciding it (one whose
+ * liveness cannot be told: it has sessions connected, or its worker id names none) before taking it up: that process answers its vendor the
  * default at the deadline and records it then (a write of a few ms), unless it is gone.
  */
 export const TAKE_UP_GRACE_MS = 250;
@@ -224,7 +224,11 @@ export function createGates(options: GatesOptions = {}) {
   const approverCacheMs = options.approverCacheMs ?? 1000;
   const abandonAfterMs = options.abandonAfterMs ?? 60_000;
   const sweepIntervalMs = options.sweepIntervalMs ?? 30_000;
-  const workerId = `${gateWorkerHost}/${process.pid}/${newId().slice(0, 8)}`;
+  // Until started: no session tag yet. From start on, the host's session tag ends it
+  // (`….<tag>`), so that any process tells by the database whether this one is alive
+  // (storage/db.ts, `workerGone`), whatever its host.
+  const baseId = `${gateWorkerHost}/${process.pid}/${newId().slice(0, 8)}`;
+  let workerId = baseId;
   madeHere.add(workerId);
   liveWorkers.add(workerId);
   const waiters = new Waiters();
@@ -400,9 +404,11 @@ export function createGates(options: GatesOptions = {}) {
    * process deciding it may still record one, then takes it up — claims it with the retry's
    * deadline and asks the approvers again (or hands it to a gate job), so the retry gets an answer
    * from the approvers instead of the default at its deadline. A process of this host that is gone
-   * ({@link deciderGone}) records nothing more: taken up at once. One elsewhere decides (or records
-   * the default) by the request's deadline: taken up {@link TAKE_UP_GRACE_MS} after it, when the
-   * retry still has time for the approvers. Of several retries one takes it up; the others wait.
+   * ({@link deciderGone}), or of any host whose database sessions are all gone ({@link workerGone}:
+   * killed, or its host lost and its sessions ended by TCP keepalive), records nothing more: taken
+   * up at once. One whose sessions are connected decides (or records the default) by the request's
+   * deadline: taken up {@link TAKE_UP_GRACE_MS} after it, when the retry still has time for the
+   * approvers. Of several retries one takes it up; the others wait.
    */
   async function takeUpWhenAbandoned(
     s: Attached,
@@ -412,7 +418,10 @@ export function createGates(options: GatesOptions = {}) {
     t0: number,
     answerBy: number,
   ): Promise<Verdict> {
-    const at = deciderGone(row.claimed_by) ? Date.now() : row.deadline_at.getTime() + TAKE_UP_GRACE_MS;
+    // The database is asked only when this host cannot tell; its failure is no answer (not gone).
+    const gone =
+      deciderGone(row.claimed_by) || (await workerGone(s.host.db, row.claimed_by).catch(() => false));
+    const at = gone ? Date.now() : row.deadline_at.getTime() + TAKE_UP_GRACE_MS;
     if (answerBy - at < recordMargin(row.deadline_ms) + TAKE_UP_GRACE_MS) return wait.promise;
     const timer = sleepUntil(at);
     try {
@@ -679,8 +688,13 @@ export function createGates(options: GatesOptions = {}) {
   return {
     /** Pass these to `createHub` (`{ ...config, ...gates.hooks }`). */
     hooks: { gateResponder, afterNormalize },
-    /** This process's worker id (recorded as `claimed_by`). */
-    workerId,
+    /**
+     * This process's worker id (recorded as `claimed_by`): `host/pid/random`, and from `start` on
+     * `.<session tag>` of its host after it.
+     */
+    get workerId(): string {
+      return workerId;
+    },
 
     /**
      * Attaches to the hub's host: listens for decisions and approver changes and, in a worker
@@ -688,6 +702,11 @@ export function createGates(options: GatesOptions = {}) {
      * the instance's default answer.
      */
     start(host: HubHost): Promise<void> {
+      if (workerId === baseId) {
+        liveWorkers.delete(baseId);
+        workerId = `${baseId}.${host.sessionTag}`;
+        madeHere.add(workerId);
+      }
       liveWorkers.add(workerId);
       starting ??= startWith(host);
       return starting;

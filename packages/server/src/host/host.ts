@@ -100,6 +100,11 @@ export interface DeferredAliases {
 export interface HubHost {
   /** The hub's database (kysely over the shared pool): subsystem tables live in the `switchyard` schema. */
   db: Kysely<unknown>;
+  /**
+   * What names this hub's database sessions (`switchyard <tag>`): a worker id ending `.<tag>` is
+   * told alive or gone by any process on the database (storage/db.ts, `workerGone`).
+   */
+  sessionTag: string;
   /** The process logger; a subsystem logs as a child (`component: gates`). */
   logger: pino.Logger;
   /**

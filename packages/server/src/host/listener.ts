@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type pino from 'pino';
-import { SESSION_APPLICATION_NAME } from '../storage/db.ts';
+import { SESSION_APPLICATION_NAME, sessionApplicationName } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 
 /** Hears a channel's NOTIFYs; `payload` is undefined after a (re)connect (see {@link HubListener.listen}). */
@@ -24,15 +24,23 @@ export type NotificationHandler = (payload: string | undefined) => void;
 export class HubListener {
   private readonly url: string;
   private readonly logger: pino.Logger;
+  private readonly applicationName: string;
   private readonly handlers = new Map<string, Set<NotificationHandler>>();
   private client: pg.Client | undefined;
   private started = false;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
 
-  constructor(url: string, logger: pino.Logger) {
+  /**
+   * `sessionTag`: the hub's ({@link Database.sessionTag}): the connection is named with it, and as
+   * the one session a process keeps for its whole life, it is what tells the other processes that
+   * this one is alive (storage/db.ts, `sessionsConnected`). Without one, `switchyard` alone.
+   */
+  constructor(url: string, logger: pino.Logger, sessionTag?: string) {
     this.url = url;
     this.logger = logger;
+    this.applicationName =
+      sessionTag === undefined ? SESSION_APPLICATION_NAME : sessionApplicationName(sessionTag);
   }
 
   /**
@@ -88,7 +96,7 @@ export class HubListener {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.url, application_name: SESSION_APPLICATION_NAME });
+    const client = new pg.Client({ connectionString: this.url, application_name: this.applicationName });
     client.on('notification', (msg) => this.notify(msg.channel, msg.payload));
     client.on('error', (error) => {
       // An outage is said once per 30 s with every other report of it; anything else at once.

@@ -5,7 +5,14 @@
  */
 import type { JsonValue } from '@switchyard/core';
 import { sql } from 'kysely';
-import { type Executor, first, json, rows, SESSION_APPLICATION_NAME } from '../storage/db.ts';
+import {
+  type Executor,
+  first,
+  json,
+  rows,
+  SESSION_APPLICATION_NAME,
+  sessionsConnected,
+} from '../storage/db.ts';
 import { CHANNEL_PULL } from '../storage/queues.ts';
 
 export interface InstanceRow {
@@ -132,54 +139,85 @@ export async function recordInstanceError(db: Executor, id: string, error: strin
 }
 
 /**
- * Whether a session that is not a Switchyard process of this version or later (its
- * `application_name` is not {@link SESSION_APPLICATION_NAME}) is connected to this database: a
- * process of an earlier version may be alive. A session whose type this role may not see (another
- * role's) counts, so the answer errs towards "alive".
+ * Whether a session that is not a Switchyard process's of a version that names its sessions (its
+ * `application_name` is neither {@link SESSION_APPLICATION_NAME} nor starts with it and a space) is
+ * connected to this database: a process of a version before 33edb87 may be alive. A session whose
+ * type this role may not see (another role's) counts, so the answer errs towards "alive".
  */
 const EARLIER_VERSION_CONNECTED = sql`exists (select from pg_stat_activity a
   where a.datname = current_database() and a.pid <> pg_backend_pid()
     and coalesce(a.backend_type, 'client backend') = 'client backend'
-    and a.application_name is distinct from ${SESSION_APPLICATION_NAME})`;
+    and a.application_name is distinct from ${SESSION_APPLICATION_NAME}
+    and a.application_name not like ${`${SESSION_APPLICATION_NAME} %`})`;
 
 /**
- * Whether a turn's lease in `column` has lapsed, or was taken by a process of an earlier version
- * that is gone. This version's leases are at most `leaseMs` ahead (renewed every third of it);
- * earlier versions leased a turn for a fixed five minutes, never renewed, so a lease further ahead
- * is theirs. Such a lease is taken over at once once no session of an earlier version is connected
- * ({@link EARLIER_VERSION_CONNECTED}): the process that took it was killed (a graceful stop gives
- * its leases back). While one is connected it may be the holder, and the lease is waited out: two
- * processes never run one instance's turn at once. Before, a worker of the previous version killed
- * in a rolling upgrade stopped its instance's pulls for five minutes.
+ * Whether a session of a version from 33edb87 up to migration 45 is connected (named
+ * {@link SESSION_APPLICATION_NAME} alone): such a process leases turns without naming itself, and
+ * leaves the holder column as the turn's previous holder wrote it, so a holder is trusted only when
+ * none is connected.
  */
-function leaseFree(column: 'pull_locked_until' | 'reconcile_locked_until', leaseMs: number) {
+const UNNAMED_HOLDERS_CONNECTED = sql`exists (select from pg_stat_activity a
+  where a.datname = current_database() and a.application_name = ${SESSION_APPLICATION_NAME})`;
+
+type LeaseColumn = 'pull_locked_until' | 'reconcile_locked_until';
+const holderOf = (column: LeaseColumn) =>
+  sql.ref(column === 'pull_locked_until' ? 'pull_locked_by' : 'reconcile_locked_by');
+
+/**
+ * Whether a turn's lease in `column` has lapsed, or was taken by a process that is gone. This
+ * version's leases are at most `leaseMs` ahead (renewed every third of it) and name their holder
+ * (`pull_locked_by`, the holder's session tag): such a lease is taken over at once when no session
+ * of its holder is connected (storage/db.ts, `sessionsConnected`): the holder was killed (a
+ * graceful stop gives its leases back), on this host or another. Before, it was waited out (up to
+ * `leaseMs`, 30 s by default).
+ *
+ * Earlier versions' leases keep their rule. Versions before 33edb87 leased a turn for a fixed five
+ * minutes, never renewed, so a lease further ahead is theirs: taken over once no session of an
+ * earlier version is connected ({@link EARLIER_VERSION_CONNECTED}; while one is, it may be the
+ * holder, and the lease is waited out: two processes never run one instance's turn at once). A
+ * lease of a version from 33edb87 names no holder (or an earlier turn's, left in place: hence
+ * {@link UNNAMED_HOLDERS_CONNECTED}) and is waited out, at most `leaseMs`.
+ */
+function leaseFree(column: LeaseColumn, leaseMs: number) {
   const c = sql.ref(column);
+  const by = holderOf(column);
+  const lease = sql`make_interval(secs => ${leaseMs / 1000})`;
   return sql`(${c} is null or ${c} < now()
-    or (${c} > now() + make_interval(secs => ${leaseMs / 1000}) and not ${EARLIER_VERSION_CONNECTED}))`;
+    or (${c} > now() + ${lease} and not ${EARLIER_VERSION_CONNECTED})
+    or (${c} <= now() + ${lease} and ${by} is not null and not ${sessionsConnected(sql`${by}`)}
+        and not ${UNNAMED_HOLDERS_CONNECTED}))`;
 }
 
 /**
  * When a lease in `column` may next be free ({@link leaseFree}): when it runs out, or for a lease
  * of an earlier version, a third of this version's lease from now (its holder may be gone by then).
+ * A lease whose holder is gone is free now, and the claim takes it.
  */
-function leaseEnd(column: 'pull_locked_until' | 'reconcile_locked_until', leaseMs: number) {
+function leaseEnd(column: LeaseColumn, leaseMs: number) {
   const c = sql.ref(column);
   return sql`case when ${c} > now() + make_interval(secs => ${leaseMs / 1000})
     then now() + make_interval(secs => ${leaseMs / 3000}) else ${c} end`;
 }
 
 /**
- * Claims instances whose pull is due, leasing them so one process pulls an instance at a time (a
- * lease of an earlier version whose processes are gone is taken over: {@link leaseFree}).
+ * Claims instances whose pull is due, leasing them to `holder` (the claiming hub's session tag) so
+ * one process pulls an instance at a time (a lease whose holder is gone is taken over:
+ * {@link leaseFree}).
  *
  * @example
  * ```ts
- * const due = await claimDuePulls(db, 30_000, 4); // leased for 30 s, renewed while each turn runs
+ * const due = await claimDuePulls(db, 30_000, 4, host.sessionTag); // leased for 30 s, renewed while each turn runs
  * ```
  */
-export async function claimDuePulls(db: Executor, leaseMs: number, limit: number): Promise<InstanceRow[]> {
+export async function claimDuePulls(
+  db: Executor,
+  leaseMs: number,
+  limit: number,
+  holder: string,
+): Promise<InstanceRow[]> {
   return rows<InstanceRow>(
-    sql`update switchyard.connector_instances i set pull_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
+    sql`update switchyard.connector_instances i set pull_locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
+        pull_locked_by = ${holder}
       from (select id from switchyard.connector_instances
             where mode <> 'push' and disabled_at is null and pull_next_at <= now()
               and ${leaseFree('pull_locked_until', leaseMs)}
@@ -219,7 +257,7 @@ export async function finishPull(
   error: string | null,
 ): Promise<void> {
   await sql`update switchyard.connector_instances set
-      pull_next_at = now() + make_interval(secs => ${nextInMs / 1000}), pull_locked_until = null,
+      pull_next_at = now() + make_interval(secs => ${nextInMs / 1000}), pull_locked_until = null, pull_locked_by = null,
       pull_consecutive_failures = case when ${error}::text is null then 0 else pull_consecutive_failures + 1 end,
       last_error = coalesce(${error}, last_error),
       last_error_at = case when ${error}::text is null then last_error_at else now() end
@@ -259,10 +297,12 @@ export async function claimDueReconciles(
   connectors: readonly string[],
   leaseMs: number,
   limit: number,
+  holder: string,
 ): Promise<InstanceRow[]> {
   if (connectors.length === 0) return [];
   return rows<InstanceRow>(
-    sql`update switchyard.connector_instances i set reconcile_locked_until = now() + make_interval(secs => ${leaseMs / 1000})
+    sql`update switchyard.connector_instances i set reconcile_locked_until = now() + make_interval(secs => ${leaseMs / 1000}),
+        reconcile_locked_by = ${holder}
       from (select id from switchyard.connector_instances
             where mode = 'push' and disabled_at is null and connector = any(${connectors as string[]}::text[])
               and coalesce(reconcile_next_at, '-infinity') <= now()
@@ -305,6 +345,7 @@ export async function finishReconcile(
   const error = outcome && 'error' in outcome ? outcome.error : null;
   await sql`update switchyard.connector_instances set
       reconcile_next_at = now() + make_interval(secs => ${nextInMs / 1000}), reconcile_locked_until = null,
+      reconcile_locked_by = null,
       reconcile_last_run_at = case when ${ran} then now() else reconcile_last_run_at end,
       reconcile_last_success_at = case when ${result}::text is not null then now() else reconcile_last_success_at end,
       reconcile_last_result = case when ${result}::text is not null then ${result} else reconcile_last_result end,

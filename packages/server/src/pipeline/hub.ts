@@ -20,7 +20,7 @@ import { Notifier } from '../host/notifier.ts';
 import { inboundApi } from '../inbound/api.ts';
 import { instancesApi } from '../instances/api.ts';
 import { addLogSecrets, connectorLogger } from '../logging/logger.ts';
-import { newId, openDatabase } from '../storage/db.ts';
+import { newId, openDatabase, sessionApplicationName } from '../storage/db.ts';
 import { migrate, pendingMigrations } from '../storage/migrations.ts';
 import { CHANNEL_DELIVER, CHANNEL_NORMALIZE, CHANNEL_PULL } from '../storage/queues.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
@@ -137,6 +137,7 @@ export async function createHub(config: HubConfig) {
   const registry = config.metrics ?? new Registry();
   const rt: Runtime = {
     db,
+    sessionTag: database.sessionTag,
     databaseUrl: config.databaseUrl,
     logger,
     notify: (channel, payload) => notifier.notify(channel, payload),
@@ -203,7 +204,9 @@ export async function createHub(config: HubConfig) {
   const poller = new Poller(rt, vendorHttp);
   // One LISTEN connection and one pg-boss instance per process, shared with the subsystems through
   // `host` (host/host.ts says why). pg-boss connects in start(), not here.
-  const listener = new HubListener(config.databaseUrl, logger);
+  // Named with the pools' session tag: the session that says, for the process's whole life, that it
+  // is alive (storage/db.ts, `sessionsConnected`).
+  const listener = new HubListener(config.databaseUrl, logger, database.sessionTag);
   const boss = options.queue
     ? new PgBoss({
         connectionString: config.databaseUrl,
@@ -212,6 +215,7 @@ export async function createHub(config: HubConfig) {
         // Jobs of `notify` queues (gate hand-off, commands) wake the process working them at once.
         useListenNotify: true,
         ...BOSS_TIMERS,
+        application_name: sessionApplicationName(database.sessionTag),
       })
     : undefined;
   // pg-boss's own connections fail with the database like the hub's: an outage is said once per
@@ -239,6 +243,7 @@ export async function createHub(config: HubConfig) {
 
   const host: HubHost = {
     db,
+    sessionTag: database.sessionTag,
     logger,
     listener,
     notify: rt.notify,

@@ -123,9 +123,17 @@ export class Poller {
     const pullRoom = MAX_TURNS - this.pulling.size;
     const reconcileRoom = MAX_TURNS - this.reconciling.size;
     const [due, reconcile] = await Promise.all([
-      pullRoom > 0 ? instanceStore.claimDuePulls(this.rt.db, this.rt.options.pullLeaseMs, pullRoom) : [],
+      pullRoom > 0
+        ? instanceStore.claimDuePulls(this.rt.db, this.rt.options.pullLeaseMs, pullRoom, this.rt.sessionTag)
+        : [],
       reconcileRoom > 0
-        ? instanceStore.claimDueReconciles(this.rt.db, connectors, this.rt.options.pullLeaseMs, reconcileRoom)
+        ? instanceStore.claimDueReconciles(
+            this.rt.db,
+            connectors,
+            this.rt.options.pullLeaseMs,
+            reconcileRoom,
+            this.rt.sessionTag,
+          )
         : [],
     ]);
     for (const row of due) this.run(this.pulling, row, 'pull', () => this.pullInstance(row));

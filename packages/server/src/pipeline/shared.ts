@@ -164,6 +164,8 @@ export interface LoadedInstance {
 /** Shared state of one hub: handed to every pipeline module. */
 export interface Runtime {
   db: Kysely<unknown>;
+  /** The hub's session tag (storage/db.ts, `Database.sessionTag`): the holder its pull and reconcile leases name. */
+  sessionTag: string;
   databaseUrl: string;
   logger: pino.Logger;
   connectors: ReadonlyMap<string, Connector>;

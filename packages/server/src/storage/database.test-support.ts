@@ -42,6 +42,9 @@ export function useMigratedDatabase(database: TestDatabaseHandle): Database {
     get db() {
       return current().db;
     },
+    get sessionTag() {
+      return current().sessionTag;
+    },
     close: () => current().close(),
   };
 }

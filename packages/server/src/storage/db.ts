@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import {
   CompiledQuery,
@@ -171,20 +171,99 @@ export function jsonBatchOf(batch: string): RawBuilder<unknown> {
 }
 
 /**
- * The `application_name` of every session a Switchyard process opens (its pools, its LISTEN
- * connection, pg-boss's): how a process tells, in `pg_stat_activity`, whether any session that is
- * not a Switchyard process of this version or later is still connected. Versions before it set
- * none (their sessions show `''`), and held a pull turn's lease for a fixed five minutes: a process
- * takes such a lease over at once when no such session is left (instances/store.ts,
- * `claimDuePulls`; docs/operations.md, "Upgrades"). A database URL whose own `application_name`
- * parameter takes precedence (pg reads the URL last) only makes that takeover wait out the lease.
+ * The first word of the `application_name` of every session a Switchyard process opens (its pools,
+ * its LISTEN connection, pg-boss's): how a process tells, in `pg_stat_activity`, whether any session
+ * that is not a Switchyard process's of a version that names its sessions is still connected.
+ * Versions before 33edb87 set none (their sessions show `''`), and held a pull turn's lease for a
+ * fixed five minutes: a process takes such a lease over at once when no such session is left
+ * (instances/store.ts, `claimDuePulls`; docs/operations.md, "Upgrades"). Sessions are named
+ * `switchyard <session tag>` ({@link sessionApplicationName}), by which a process's liveness is told
+ * ({@link sessionsConnected}); versions from 33edb87 to this one named them `switchyard` alone. A
+ * database URL whose own `application_name` parameter takes precedence (pg reads the URL last) makes
+ * the process look gone to the others: do not set one.
+ */
+export const SESSION_APPLICATION_NAME = 'switchyard';
+
+/** What a session tag looks like: `s` and 16 hex digits (64 random bits), {@link newSessionTag}. */
+const SESSION_TAG = /^s[0-9a-f]{16}$/;
+
+/**
+ * A new session tag: what names every session of one hub (one `openDatabase` and the LISTEN
+ * connection and pg-boss of its hub) in `pg_stat_activity`, so that another process, on any host,
+ * tells whether this one is alive by asking the database ({@link sessionsConnected}). Random, not
+ * the worker id itself: a worker id (hostname, boot id, pid namespace, pid) may pass the 63 bytes
+ * Postgres keeps of an `application_name`; the tag ends the worker ids that carry it
+ * ({@link sessionTagOf}).
  *
  * @example
  * ```ts
- * new pg.Client({ connectionString: url, application_name: SESSION_APPLICATION_NAME });
+ * newSessionTag(); // 's3f9a0c1e2b4d5f67'
  * ```
  */
-export const SESSION_APPLICATION_NAME = 'switchyard';
+export function newSessionTag(): string {
+  return `s${randomBytes(8).toString('hex')}`;
+}
+
+/**
+ * The `application_name` of the sessions of the hub tagged `tag` (28 bytes).
+ *
+ * @example
+ * ```ts
+ * new pg.Client({ connectionString: url, application_name: sessionApplicationName(tag) });
+ * ```
+ */
+export function sessionApplicationName(tag: string): string {
+  return `${SESSION_APPLICATION_NAME} ${tag}`;
+}
+
+/**
+ * The session tag a worker id ends with (`….<tag>`: gate worker ids, pull lease holders), or
+ * undefined for an id that carries none (an earlier version's, a test's): the liveness of such a
+ * worker cannot be asked of the database.
+ *
+ * @example
+ * ```ts
+ * sessionTagOf('hub-1#0c9e1d2a77f3.4026531836/812/1a2b3c4d.s3f9a0c1e2b4d5f67'); // 's3f9a0c1e2b4d5f67'
+ * sessionTagOf('hub-1/812/1a2b3c4d'); // undefined
+ * ```
+ */
+export function sessionTagOf(workerId: string | null): string | undefined {
+  const tag = workerId?.slice(workerId.lastIndexOf('.') + 1);
+  return tag !== undefined && SESSION_TAG.test(tag) ? tag : undefined;
+}
+
+/**
+ * Whether a session named for the hub tagged `tag` (a text expression) is connected to the cluster:
+ * the one test of another process's liveness, in SQL for statements that decide by it (the pull
+ * lease takeover). Every hub keeps its LISTEN connection open for its whole life, reconnecting
+ * within a second when it drops, so a live hub has a session; Postgres ends a process's sessions
+ * when their sockets close: at once when the process is killed (its kernel closes them), only after
+ * TCP keepalive gives up when its host is lost (docs/operations.md, "Telling a dead process from a
+ * live one", gives the bound). Any role sees every session's `application_name`, whether or not it
+ * may see the rest of the row (`pg_read_all_stats`), and with `track_activities` off.
+ */
+export function sessionsConnected(tag: RawBuilder<unknown> | string): RawBuilder<boolean> {
+  return sql<boolean>`exists (select from pg_stat_activity a
+    where a.application_name = ${SESSION_APPLICATION_NAME} || ' ' || ${tag})`;
+}
+
+/**
+ * Whether the worker `workerId` is known to be gone, by the database: its id carries a session
+ * tag ({@link sessionTagOf}) and no session of that tag is connected ({@link sessionsConnected}).
+ * An id without a tag is never known gone. Works across hosts, containers and restarts; a host
+ * lost is told only once Postgres has ended its sessions (TCP keepalive).
+ *
+ * @example
+ * ```ts
+ * if (await workerGone(db, row.claimed_by)) takeItUp(row);
+ * ```
+ */
+export async function workerGone(db: Executor, workerId: string | null): Promise<boolean> {
+  const tag = sessionTagOf(workerId);
+  if (tag === undefined) return false;
+  const r = await first<{ connected: boolean }>(sql`select ${sessionsConnected(tag)} as connected`, db);
+  return r?.connected === false;
+}
 
 /**
  * How long a pool keeps an idle connection (pg's default is 10 s). The hub's idle work comes in
@@ -224,6 +303,12 @@ export interface Database {
    */
   planStablePool?: pg.Pool;
   db: Kysely<unknown>;
+  /**
+   * What names every session of these pools (`switchyard <tag>`, {@link sessionApplicationName}):
+   * the hub names its LISTEN connection and pg-boss's sessions with it too, so that other processes
+   * tell whether this one is alive ({@link workerGone}).
+   */
+  sessionTag: string;
   close(): Promise<void>;
 }
 
@@ -247,13 +332,18 @@ export function openDatabase(
     planStable?: number;
     /** {@link PLAN_STABLE_STALL_MS} unless given (tests of the bound). */
     planStableStallMs?: number;
+    /** The tag that names the sessions ({@link Database.sessionTag}); a new one unless given. */
+    sessionTag?: string;
   } = {},
 ): Database {
-  const pool = openPool(databaseUrl, options.max ?? 10, PLANNED_SETTINGS);
+  const sessionTag = options.sessionTag ?? newSessionTag();
+  const applicationName = sessionApplicationName(sessionTag);
+  const pool = openPool(databaseUrl, applicationName, options.max ?? 10, PLANNED_SETTINGS);
   const planStablePool =
     (options.planStable ?? 0) > 0
       ? openPool(
           databaseUrl,
+          applicationName,
           options.planStable!,
           PLAN_STABLE_SETTINGS,
           options.planStableStallMs ?? PLAN_STABLE_STALL_MS,
@@ -276,6 +366,7 @@ export function openDatabase(
     pool,
     planStablePool,
     db,
+    sessionTag,
     async close() {
       if (closed) return;
       closed = true;
@@ -343,10 +434,16 @@ const PLAN_STABLE_SETTINGS =
  * user); with `stallMs`, a checked-out connection silent that long is closed
  * ({@link PLAN_STABLE_STALL_MS}). TCP keepalive finds idle connections that died.
  */
-function openPool(databaseUrl: string, max: number, settings: string, stallMs?: number): pg.Pool {
+function openPool(
+  databaseUrl: string,
+  applicationName: string,
+  max: number,
+  settings: string,
+  stallMs?: number,
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
-    application_name: SESSION_APPLICATION_NAME,
+    application_name: applicationName,
     max,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,

@@ -2172,6 +2172,19 @@ do $$ begin
 end $$;
 `,
   },
+  {
+    version: 45,
+    name: 'pull and reconcile leases name their holder',
+    // A turn's lease names the hub holding it (its session tag, the `switchyard <tag>` of its
+    // sessions' application_name), so that another process takes the lease over as soon as no
+    // session of the holder is connected (the holder was killed) instead of waiting the lease out
+    // (instances/store.ts, `leaseFree`). Null: no holder named (an earlier version's lease, or none).
+    sql: `
+alter table switchyard.connector_instances
+  add column if not exists pull_locked_by text,
+  add column if not exists reconcile_locked_by text;
+`,
+  },
 ];
 
 /**

@@ -1,0 +1,171 @@
+/**
+ * Pull and reconcile leases name their holder (migration 45), and another process takes a lease
+ * over as soon as no session of its holder is connected: the holder was killed, on this host or
+ * another (storage/db.ts, `sessionsConnected`). Two hubs' databases here, each with its own session
+ * tag; "killing" one ends its sessions with `pg_terminate_backend`, as Postgres does when a killed
+ * process's sockets close.
+ */
+import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { useMigratedDatabase } from '../storage/database.test-support.ts';
+import { type Database, newSessionTag, openDatabase, workerGone } from '../storage/db.ts';
+import { claimDuePulls, claimDueReconciles, upsertInstance } from './store.ts';
+
+const database = useTestDatabase();
+const store = useMigratedDatabase(database);
+const LEASE_MS = 30_000;
+const opened: Database[] = [];
+const clients: pg.Client[] = [];
+
+/** A hub's database: its pool, its sessions named by its own tag. */
+async function hubDatabase(): Promise<Database> {
+  const d = openDatabase(database.url(), { max: 2 });
+  opened.push(d);
+  await sql`select 1`.execute(d.db);
+  return d;
+}
+
+/** A client session named `applicationName` (psql, a monitoring agent, an earlier version). */
+async function session(applicationName: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: database.url(), application_name: applicationName });
+  await c.connect();
+  clients.push(c);
+  return c;
+}
+
+/** Kills a hub as far as the database can tell: every session of its tag ends. */
+async function kill(d: Database): Promise<void> {
+  const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+  await admin.connect();
+  try {
+    await admin.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'switchyard ' || $1`,
+      [d.sessionTag],
+    );
+    // pg_terminate_backend does not wait for the backends to exit.
+    for (;;) {
+      const r = await admin.query(
+        `select count(*)::int as n from pg_stat_activity where application_name = 'switchyard ' || $1`,
+        [d.sessionTag],
+      );
+      if (r.rows[0].n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
+let n = 0;
+async function pullInstance(): Promise<string> {
+  const id = `pull-${++n}`;
+  await upsertInstance(store.db, false, {
+    id,
+    connector: 'docplanner',
+    mode: 'pull',
+    settingsSealed: 'x',
+    pullIntervalMs: 60_000,
+    gate: null,
+    managedBy: 'api',
+  });
+  return id;
+}
+
+async function claimed(d: Database, id: string): Promise<boolean> {
+  return (await claimDuePulls(d.db, LEASE_MS, 100, d.sessionTag)).some((r) => r.id === id);
+}
+
+afterEach(async () => {
+  await sql`update switchyard.connector_instances set disabled_at = now()`.execute(store.db);
+  await Promise.all(clients.splice(0).map((c) => c.end().catch(() => {})));
+});
+
+afterAll(async () => {
+  await Promise.all(opened.map((d) => d.close().catch(() => {})));
+});
+
+describe('a turn lease held by a process whose sessions are gone', () => {
+  it('is taken over at once by another process, whoever else is connected; never while the holder is', async () => {
+    const a = await hubDatabase();
+    const b = await hubDatabase();
+    // psql and a monitoring agent: they used to make every takeover wait the lease out.
+    await session('psql');
+    await session('');
+    const id = await pullInstance();
+    expect(await claimed(a, id)).toBe(true);
+    // The holder is alive: its lease holds.
+    expect(await claimed(b, id)).toBe(false);
+    await kill(a);
+    // On the old code: the lease, 30 s ahead, was waited out.
+    expect(await claimed(b, id)).toBe(true);
+    const row = await sql<{
+      pull_locked_by: string;
+    }>`select pull_locked_by from switchyard.connector_instances
+      where id = ${id}`.execute(store.db);
+    expect(row.rows[0]?.pull_locked_by).toBe(b.sessionTag);
+  });
+
+  it('a reconciliation lease too', async () => {
+    const a = await hubDatabase();
+    const b = await hubDatabase();
+    const id = `push-${++n}`;
+    await upsertInstance(store.db, false, {
+      id,
+      connector: 'cliniko',
+      mode: 'push',
+      settingsSealed: 'x',
+      pullIntervalMs: null,
+      gate: null,
+      managedBy: 'api',
+    });
+    const reconcile = async (d: Database) =>
+      (await claimDueReconciles(d.db, ['cliniko'], LEASE_MS, 100, d.sessionTag)).some((r) => r.id === id);
+    expect(await reconcile(a)).toBe(true);
+    expect(await reconcile(b)).toBe(false);
+    await kill(a);
+    expect(await reconcile(b)).toBe(true);
+  });
+
+  it('keeps the earlier versions’ rules: a holder-less lease is waited out while a session of theirs is connected', async () => {
+    const b = await hubDatabase();
+    // A version before 33edb87: a five-minute lease, sessions without application_name.
+    const early = await pullInstance();
+    await sql`update switchyard.connector_instances set pull_locked_until = now() + interval '5 minutes'
+      where id = ${early}`.execute(store.db);
+    const earlier = await session('');
+    expect(await claimed(b, early)).toBe(false);
+    await earlier.end();
+    // Its backend exits after the client's goodbye, not with it.
+    while (
+      (
+        await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and application_name = ''`.execute(store.db)
+      ).rows[0]!.n > 0
+    )
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await claimed(b, early)).toBe(true);
+    // A version from 33edb87 (sessions named `switchyard` alone): its lease names no holder, or
+    // leaves the previous holder's name in place, which is not trusted while such a session is on.
+    const a = await hubDatabase();
+    const mid = await pullInstance();
+    expect(await claimed(a, mid)).toBe(true);
+    await kill(a);
+    await sql`update switchyard.connector_instances set pull_locked_until = now() + interval '30 seconds'
+      where id = ${mid}`.execute(store.db);
+    await session('switchyard');
+    expect(await claimed(b, mid)).toBe(false);
+  });
+
+  it('workerGone: a worker whose sessions are gone, never one without a session tag or with sessions on', async () => {
+    const a = await hubDatabase();
+    const b = await hubDatabase();
+    expect(await workerGone(b.db, `other-host/1/0badcafe.${a.sessionTag}`)).toBe(false);
+    await kill(a);
+    expect(await workerGone(b.db, `other-host/1/0badcafe.${a.sessionTag}`)).toBe(true);
+    expect(await workerGone(b.db, 'other-host/4242/0badcafe')).toBe(false);
+    expect(await workerGone(b.db, null)).toBe(false);
+    expect(await workerGone(b.db, `other-host/4242/0badcafe.${newSessionTag()}`)).toBe(true);
+  });
+});
