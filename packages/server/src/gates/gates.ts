@@ -420,7 +420,8 @@ export function createGates(options: GatesOptions = {}) {
   ): Promise<Verdict> {
     // The database is asked only when this host cannot tell; its failure is no answer (not gone).
     const gone =
-      deciderGone(row.claimed_by) || (await workerGone(s.host.db, row.claimed_by).catch(() => false));
+      deciderGone(row.claimed_by) ||
+      (await workerGone(s.host.db, row.claimed_by, row.claimed_at).catch(() => false));
     const at = gone ? Date.now() : row.deadline_at.getTime() + TAKE_UP_GRACE_MS;
     if (answerBy - at < recordMargin(row.deadline_ms) + TAKE_UP_GRACE_MS) return wait.promise;
     const timer = sleepUntil(at);

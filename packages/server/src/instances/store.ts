@@ -168,8 +168,10 @@ const holderOf = (column: LeaseColumn) =>
  * version's leases are at most `leaseMs` ahead (renewed every third of it) and name their holder
  * (`pull_locked_by`, the holder's session tag): such a lease is taken over at once when no session
  * of its holder is connected (storage/db.ts, `sessionsConnected`): the holder was killed (a
- * graceful stop gives its leases back), on this host or another. Before, it was waited out (up to
- * `leaseMs`, 30 s by default).
+ * graceful stop gives its leases back), on this host or another. Unless Postgres started after the
+ * lease's last renewal (its renewal time is the lease's end less `leaseMs`): the restart ended the
+ * holder's sessions, and it may be alive and reconnecting; such a lease is waited out. Before, every
+ * lease was waited out (up to `leaseMs`, 30 s by default).
  *
  * Earlier versions' leases keep their rule. Versions before 33edb87 leased a turn for a fixed five
  * minutes, never renewed, so a lease further ahead is theirs: taken over once no session of an
@@ -184,7 +186,8 @@ function leaseFree(column: LeaseColumn, leaseMs: number) {
   const lease = sql`make_interval(secs => ${leaseMs / 1000})`;
   return sql`(${c} is null or ${c} < now()
     or (${c} > now() + ${lease} and not ${EARLIER_VERSION_CONNECTED})
-    or (${c} <= now() + ${lease} and ${by} is not null and not ${sessionsConnected(sql`${by}`)}
+    or (${c} <= now() + ${lease} and ${by} is not null
+        and not ${sessionsConnected(sql`${by}`, sql`${c} - ${lease}`)}
         and not ${UNNAMED_HOLDERS_CONNECTED}))`;
 }
 

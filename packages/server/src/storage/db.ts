@@ -241,27 +241,45 @@ export function sessionTagOf(workerId: string | null): string | undefined {
  * TCP keepalive gives up when its host is lost (docs/operations.md, "Telling a dead process from a
  * live one", gives the bound). Any role sees every session's `application_name`, whether or not it
  * may see the rest of the row (`pg_read_all_stats`), and with `track_activities` off.
+ *
+ * `since`: when the hub last wrote what is being judged (a lease's renewal, a claim). Postgres
+ * (re)started after it (a restart, a failover) ended every process's sessions, and a live one may
+ * not have reconnected yet (its LISTEN connection comes back a second after it dropped): then the
+ * hub counts as connected, and the caller keeps its rule for a holder it cannot tell (waits out
+ * the lease, the deadline). A hub that wrote after the start had reconnected, and its absence now
+ * means it is gone.
  */
-export function sessionsConnected(tag: RawBuilder<unknown> | string): RawBuilder<boolean> {
-  return sql<boolean>`exists (select from pg_stat_activity a
-    where a.application_name = ${SESSION_APPLICATION_NAME} || ' ' || ${tag})`;
+export function sessionsConnected(
+  tag: RawBuilder<unknown> | string,
+  since: RawBuilder<unknown> | Date,
+): RawBuilder<boolean> {
+  return sql<boolean>`(pg_postmaster_start_time() >= ${since} or exists (select from pg_stat_activity a
+    where a.application_name = ${SESSION_APPLICATION_NAME} || ' ' || ${tag}))`;
 }
 
 /**
- * Whether the worker `workerId` is known to be gone, by the database: its id carries a session
- * tag ({@link sessionTagOf}) and no session of that tag is connected ({@link sessionsConnected}).
- * An id without a tag is never known gone. Works across hosts, containers and restarts; a host
+ * Whether the worker `workerId`, which wrote at `since` (its claim), is known to be gone, by the
+ * database: its id carries a session tag ({@link sessionTagOf}), Postgres has not restarted since
+ * it wrote, and no session of that tag is connected ({@link sessionsConnected}). An id without a
+ * tag, or no `since`, is never known gone. Works across hosts, containers and restarts; a host
  * lost is told only once Postgres has ended its sessions (TCP keepalive).
  *
  * @example
  * ```ts
- * if (await workerGone(db, row.claimed_by)) takeItUp(row);
+ * if (await workerGone(db, row.claimed_by, row.claimed_at)) takeItUp(row);
  * ```
  */
-export async function workerGone(db: Executor, workerId: string | null): Promise<boolean> {
+export async function workerGone(
+  db: Executor,
+  workerId: string | null,
+  since: Date | null,
+): Promise<boolean> {
   const tag = sessionTagOf(workerId);
-  if (tag === undefined) return false;
-  const r = await first<{ connected: boolean }>(sql`select ${sessionsConnected(tag)} as connected`, db);
+  if (tag === undefined || since === null) return false;
+  const r = await first<{ connected: boolean }>(
+    sql`select ${sessionsConnected(tag, sql`${since}::timestamptz`)} as connected`,
+    db,
+  );
   return r?.connected === false;
 }
 
