@@ -20,7 +20,7 @@ import { Notifier } from '../host/notifier.ts';
 import { inboundApi } from '../inbound/api.ts';
 import { instancesApi } from '../instances/api.ts';
 import { addLogSecrets, connectorLogger } from '../logging/logger.ts';
-import { newId, openDatabase, sessionApplicationName } from '../storage/db.ts';
+import { newId, openDatabase, sessionApplicationName, withoutApplicationName } from '../storage/db.ts';
 import { migrate, pendingMigrations } from '../storage/migrations.ts';
 import { CHANNEL_DELIVER, CHANNEL_NORMALIZE, CHANNEL_PULL } from '../storage/queues.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
@@ -101,7 +101,13 @@ export async function createHub(config: HubConfig) {
   // plan-stable statements (normalize claim, state read and commit, delivery claim and attempt
   // record), of which about four run at once.
   const ingestConcurrency = INGEST_IN_FLIGHT;
-  const database = openDatabase(config.databaseUrl, {
+  // The hub names its sessions itself: the name tells the other processes that this one is alive.
+  const databaseUrl = withoutApplicationName(config.databaseUrl);
+  if (databaseUrl !== config.databaseUrl)
+    logger.warn(
+      'the database URL sets application_name: left out, as Switchyard names its sessions (the other processes tell by the name whether this one is alive)',
+    );
+  const database = openDatabase(databaseUrl, {
     max: config.poolSize ?? 10,
     planStable: ingestConcurrency + PLAN_STABLE_WORKER_CONNECTIONS,
   });
@@ -138,7 +144,7 @@ export async function createHub(config: HubConfig) {
   const rt: Runtime = {
     db,
     sessionTag: database.sessionTag,
-    databaseUrl: config.databaseUrl,
+    databaseUrl,
     logger,
     notify: (channel, payload) => notifier.notify(channel, payload),
     connectors,
@@ -206,10 +212,10 @@ export async function createHub(config: HubConfig) {
   // `host` (host/host.ts says why). pg-boss connects in start(), not here.
   // Named with the pools' session tag: the session that says, for the process's whole life, that it
   // is alive (storage/db.ts, `sessionsConnected`).
-  const listener = new HubListener(config.databaseUrl, logger, database.sessionTag);
+  const listener = new HubListener(databaseUrl, logger, database.sessionTag);
   const boss = options.queue
     ? new PgBoss({
-        connectionString: config.databaseUrl,
+        connectionString: databaseUrl,
         schema: 'switchyard_queue',
         max: 2,
         // Jobs of `notify` queues (gate hand-off, commands) wake the process working them at once.

@@ -179,13 +179,37 @@ export function jsonBatchOf(batch: string): RawBuilder<unknown> {
  * (instances/store.ts, `claimDuePulls`; docs/operations.md, "Upgrades"). Sessions are named
  * `switchyard <session tag>` ({@link sessionApplicationName}), by which a process's liveness is told
  * ({@link sessionsConnected}); versions from 33edb87 to this one named them `switchyard` alone. A
- * database URL whose own `application_name` parameter takes precedence (pg reads the URL last) makes
- * the process look gone to the others: do not set one.
+ * database URL's own `application_name` would take precedence (pg reads the URL last): the hub
+ * leaves it out ({@link withoutApplicationName}).
  */
 export const SESSION_APPLICATION_NAME = 'switchyard';
 
 /** What a session tag looks like: `s` and 16 hex digits (64 random bits), {@link newSessionTag}. */
 const SESSION_TAG = /^s[0-9a-f]{16}$/;
+
+/**
+ * `url` without its `application_name` parameter, if it has one (else `url` as given). pg reads a
+ * URL's parameters after its options, so a URL's `application_name` would replace the name that
+ * tells the other processes this one is alive ({@link sessionsConnected}): with it, every process
+ * looked gone to the others, and a gate retry took up a live decider's request, a pull claim a live
+ * holder's lease. The hub leaves it out and says so (pipeline/hub.ts).
+ *
+ * @example
+ * ```ts
+ * withoutApplicationName('postgres://u@db/sy?application_name=crm&sslmode=require'); // 'postgres://u@db/sy?sslmode=require'
+ * ```
+ */
+export function withoutApplicationName(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (!parsed.searchParams.has('application_name')) return url;
+  parsed.searchParams.delete('application_name');
+  return parsed.toString();
+}
 
 /**
  * A new session tag: what names every session of one hub (one `openDatabase` and the LISTEN
