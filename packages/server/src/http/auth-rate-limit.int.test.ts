@@ -4,9 +4,20 @@ import { useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Commands, commandRoutes, createCommands } from '../commands/index.ts';
+import { parseConfig } from '../config/load.ts';
+import { generateSecret } from '../delivery/sign.ts';
 import type { Hub } from '../pipeline/hub.ts';
+import { applyFileConfig } from '../runtime/apply.ts';
 import { uiPlugin } from '../ui/plugin.ts';
-import { ADMIN_TOKEN, call, listen, makeHub, VENDOR_API_KEY } from './app.test-support.ts';
+import {
+  ADMIN_TOKEN,
+  call,
+  hookConnector,
+  listen,
+  makeHub,
+  silent,
+  VENDOR_API_KEY,
+} from './app.test-support.ts';
 
 const database = useTestDatabase();
 let hub: Hub;
@@ -263,5 +274,69 @@ describe("a limited address's wrong credentials cost no database read each", () 
     });
     expect(reads).toBeLessThanOrEqual(1);
     expect((await call(base, 'GET', feed, { token: secret })).status).toBe(200);
+  });
+});
+
+describe('a feed secret written in this process is served at once to a limited address', () => {
+  /**
+   * Limits this address on `id`'s feed (three wrong secrets, then a fourth refused 429), which
+   * reads the feed's screen of secrets: a secret written after this is one the screen has not seen.
+   */
+  async function limitedOn(base: string, id: string): Promise<void> {
+    const feed = `/v1/subscriptions/${id}/events`;
+    for (let i = 0; i < 3; i++)
+      expect((await call(base, 'GET', feed, { token: `stale-${i}` })).status).toBe(401);
+    expect((await call(base, 'GET', feed, { token: 'stale-3' })).status).toBe(429);
+  }
+  const read = (base: string, id: string, secret: string) =>
+    call(base, 'GET', `/v1/subscriptions/${id}/events`, { token: secret });
+
+  it('a secret rotated through the admin API', async () => {
+    const { base } = await freshServer();
+    expect(
+      (await call(base, 'POST', '/v1/subscriptions', { body: { id: 'rl-rotated', kind: 'pull' } })).status,
+    ).toBe(201);
+    await limitedOn(base, 'rl-rotated');
+    const rotated = await call(base, 'POST', '/v1/subscriptions/rl-rotated/rotate-secret', { body: {} });
+    expect(rotated.status).toBe(200);
+    // Before: 429 for up to 5 s (the screen read before the rotation still held).
+    expect((await read(base, 'rl-rotated', rotated.json.secret as string)).status).toBe(200);
+  });
+
+  it('the generated secret of a pull subscription created through the admin API', async () => {
+    const { base } = await freshServer();
+    await limitedOn(base, 'rl-created'); // not there yet: 401s, as any wrong secret
+    const created = await call(base, 'POST', '/v1/subscriptions', {
+      body: { id: 'rl-created', kind: 'pull' },
+    });
+    expect(created.status).toBe(201);
+    expect((await read(base, 'rl-created', created.json.secret as string)).status).toBe(200);
+  });
+
+  it('a secret the configuration file declares, applied as at start (created, then replaced)', async () => {
+    const { base } = await freshServer();
+    const apply = async (secret: string) => {
+      const parsed = parseConfig(
+        [
+          'version: 1',
+          'subscriptions:',
+          '  - id: rl-file',
+          '    kind: pull',
+          `    secrets: ["${secret}"]`,
+          '',
+        ].join('\n'),
+        { file: '/tmp/switchyard.yaml', connectors: [hookConnector as never], env: {} },
+      );
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+      await applyFileConfig(hub, parsed.config, silent);
+    };
+    await limitedOn(base, 'rl-file');
+    const first = generateSecret();
+    await apply(first);
+    expect((await read(base, 'rl-file', first)).status).toBe(200);
+    expect((await read(base, 'rl-file', 'stale-4')).status).toBe(429); // the screen read again
+    const second = generateSecret();
+    await apply(second);
+    expect((await read(base, 'rl-file', second)).status).toBe(200);
   });
 });

@@ -245,6 +245,7 @@ export async function createHub(config: HubConfig) {
     db,
     listen: (channel, handler) => listener.listen(channel, handler),
     longPoll: { ...CONFIG_DEFAULTS.feed, waiters: options.feedWaiters },
+    signingSecrets: (sub) => activeSecrets(rt, sub),
   });
 
   const host: HubHost = {
@@ -520,6 +521,7 @@ export async function createHub(config: HubConfig) {
       cipher,
       wakeDeliver: () => rt.wakeDeliver(),
       defaults: subscriptionDefaults(),
+      secretsChanged: () => feed.secretsChanged(),
     }),
     events: eventsApi({ db, deliveriesOf: (eventId) => deliveriesOfEvent(db, eventId) }),
     deliveries: deliveriesApi({

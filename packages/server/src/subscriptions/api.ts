@@ -63,7 +63,7 @@ export interface SubscriptionDefaults {
  *
  * @example
  * ```ts
- * const api = subscriptionsApi({ db, cipher, wakeDeliver: () => rt.wakeDeliver(), defaults });
+ * const api = subscriptionsApi({ db, cipher, wakeDeliver: () => rt.wakeDeliver(), defaults, secretsChanged: () => feed.secretsChanged() });
  * ```
  */
 export interface SubscriptionsHost {
@@ -75,6 +75,14 @@ export interface SubscriptionsHost {
   wakeDeliver(): void;
   /** Values for the fields an input leaves out. */
   defaults: SubscriptionDefaults;
+  /**
+   * Signing secrets were written (a subscription created, its secrets replaced or rotated): the
+   * pull feed's in-memory screen of secrets (`hub.feed.secretsChanged`) reads them again, so a
+   * new secret is not refused to an address over the failed-auth limit. Every writer of secrets
+   * (admin routes, the configuration applied at start, the CLI through the admin API) comes
+   * through this API, so this is the one place it is called.
+   */
+  secretsChanged(): void;
 }
 
 /**
@@ -262,6 +270,7 @@ export function subscriptionsApi(host: SubscriptionsHost) {
       );
       const row = await store.insertSubscription(db, id, values);
       if (!row) throw exists('subscription', id);
+      host.secretsChanged();
       return { subscription: toSubscription(row), ...(generated ? { secret: generated } : {}) };
     },
 
@@ -296,6 +305,7 @@ export function subscriptionsApi(host: SubscriptionsHost) {
         return toSubscription(base);
       const row = await store.updateSubscription(db, id, values);
       if (!row) throw notFound('subscription', id);
+      if (secrets !== base.secrets) host.secretsChanged();
       return toSubscription(row);
     },
 
@@ -432,6 +442,7 @@ export function subscriptionsApi(host: SubscriptionsHost) {
         }));
       const [fresh] = sealSecrets(cipher, id, [secret], now);
       await store.setSubscriptionSecrets(db, id, [fresh!, ...kept]);
+      host.secretsChanged();
       return { subscription: toSubscription(await requireSubscription(db, id)), secret };
     },
   };

@@ -7,10 +7,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken, unauthorized } from '../admin/http.ts';
 import { cursorParam, idParams, limitParam } from '../admin/schemas.ts';
 import { event } from '../events/routes.ts';
-import { CredentialSnapshot, credentialDigest } from '../storage/credential-snapshot.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import type { FeedApi, FeedHost } from './feed.ts';
-import { getSubscription, listSubscriptions } from './store.ts';
+import { getSubscription } from './store.ts';
 
 const tags = ['feed'];
 
@@ -31,18 +30,14 @@ export interface FeedRoutesDeps extends Pick<FeedHost, 'db'> {
  * wrong secret, so the answer says nothing about which ids exist.
  */
 async function checkFeedCredential(
-  { db, signingSecrets }: Omit<FeedRoutesDeps, 'feed'>,
-  secretDigests: CredentialSnapshot,
+  { db, signingSecrets, feed }: FeedRoutesDeps,
   request: FastifyRequest<{ Params: { id: string } }>,
 ): Promise<void> {
   const presented = bearerToken(request);
   if (!presented) throw unauthorized('the feed needs Authorization: Bearer <subscription secret>');
   // An address over the failed-authentication limit is screened in memory first: its wrong
   // secrets must not each cost a database read (security/auth-rate-limit.ts).
-  if (
-    request.authLimited === true &&
-    !(await secretDigests.mayHold(credentialDigest(request.params.id, presented)))
-  )
+  if (request.authLimited === true && !(await feed.mayBeSecret(request.params.id, presented)))
     throw unauthorized('the feed needs Authorization: Bearer <subscription secret>');
   const row = await getSubscription(db, request.params.id);
   const secrets = row ? signingSecrets(row) : [];
@@ -67,17 +62,8 @@ async function checkFeedCredential(
  */
 export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Promise<void> {
   const { feed } = deps;
-  // The digests of every subscription's secrets in force (one read of the subscriptions at most
-  // every 5 s, when a limited address's secret misses): a secret rotated in less than that ago,
-  // here or in another process, is refused to a limited address until the next read.
-  const secretDigests = new CredentialSnapshot({
-    load: async () =>
-      (await listSubscriptions(deps.db)).flatMap((row) =>
-        deps.signingSecrets(row).map((secret) => credentialDigest(row.id, secret)),
-      ),
-  });
   const onRequest = async (request: FastifyRequest) =>
-    checkFeedCredential(deps, secretDigests, request as FastifyRequest<{ Params: { id: string } }>);
+    checkFeedCredential(deps, request as FastifyRequest<{ Params: { id: string } }>);
   // preClose: fastify is closing and waits for the requests in progress, long-polls included.
   const closing = new AbortController();
   app.addHook('preClose', async () => closing.abort());
@@ -168,7 +154,7 @@ export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Pr
         // The credential again: during a wait of up to longPoll.maxWait its secret may have been
         // rotated out (a leaked one revoked) or the subscription deleted, and what the wait then
         // read is not this reader's any more.
-        await checkFeedCredential(deps, secretDigests, request as FastifyRequest<{ Params: { id: string } }>);
+        await checkFeedCredential(deps, request as FastifyRequest<{ Params: { id: string } }>);
         return page;
       } finally {
         reply.raw.off('close', leave);

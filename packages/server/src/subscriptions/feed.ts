@@ -9,8 +9,11 @@ import { clampLimit } from '../admin/page.ts';
 import * as deliveryStore from '../deliveries/store.ts';
 import { toEvent } from '../events/api.ts';
 import * as eventStore from '../events/store.ts';
+import { CredentialSnapshot, credentialDigest } from '../storage/credential-snapshot.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import { requireSubscription } from './api.ts';
 import { FeedWaits, type Listen } from './feed-waits.ts';
+import { listSubscriptions } from './store.ts';
 
 /**
  * After a wake-up that found only events held back behind a missing sequence (`pollFeed`'s
@@ -27,7 +30,7 @@ const HELD_RECHECK_MAX_MS = (eventStore.FEED_COMMIT_WINDOW_S * 1000) / 3;
  *
  * @example
  * ```ts
- * const api = feedApi({ db, listen: (c, h) => listener.listen(c, h), longPoll: CONFIG_DEFAULTS.feed });
+ * const api = feedApi({ db, listen: (c, h) => listener.listen(c, h), longPoll: CONFIG_DEFAULTS.feed, signingSecrets });
  * ```
  */
 export interface FeedHost {
@@ -40,6 +43,8 @@ export interface FeedHost {
   listen?: Listen;
   /** The long-poll's bounds: `feed` of CONFIG_DEFAULTS (the hub hands them over; this folder sits below config). */
   longPoll: FeedLongPoll;
+  /** A subscription's signing secrets in force now, opened (`HubHost.signingSecrets`): its feed's credentials. */
+  signingSecrets(subscription: SubscriptionRow): string[];
 }
 
 /**
@@ -75,6 +80,15 @@ export function feedApi(host: FeedHost) {
     longPoll.waiters,
     Math.min(longPoll.waiters, longPoll.waitersPerSubscription),
   );
+  // The digests of every subscription's secrets in force, for addresses over the failed-auth
+  // limit (mayBeSecret). One per hub, not per app: `secretsChanged` (called by hub.subscriptions
+  // whenever it writes secrets) must reach the one the routes read, whatever app serves them.
+  const secretDigests = new CredentialSnapshot({
+    load: async () =>
+      (await listSubscriptions(db)).flatMap((row) =>
+        host.signingSecrets(row).map((secret) => credentialDigest(row.id, secret)),
+      ),
+  });
 
   /** What a long-poll may ask for: whole seconds from 0 to `maxWait`, `wait` by default. */
   const waitMs = (wait: number | undefined): number => {
@@ -163,6 +177,33 @@ export function feedApi(host: FeedHost) {
 
     /** The long-poll's bounds (the route publishes them in its schema). */
     longPoll,
+
+    /**
+     * Whether `presented` may be one of the subscription's secrets in force, answered from memory
+     * (a read of the subscriptions at most every 5 s, when a secret misses): the screen for an
+     * address over the failed-authentication limit, whose wrong secrets must not each cost a
+     * database read (http/security/auth-rate-limit.ts). True is no verdict: the route still
+     * compares the secrets. A secret written by this process is seen at once ({@link
+     * secretsChanged}); one rotated in another process, within 5 s.
+     *
+     * @example
+     * ```ts
+     * if (!(await hub.feed.mayBeSecret('crm', presented))) throw unauthorized(); // no database read
+     * ```
+     */
+    mayBeSecret(subscriptionId: string, presented: string): Promise<boolean> {
+      return secretDigests.mayHold(credentialDigest(subscriptionId, presented));
+    },
+
+    /**
+     * Signing secrets were written in this process (a subscription created, its secrets replaced or
+     * rotated): the next {@link mayBeSecret} miss reads them again instead of refusing the new
+     * secret to a limited address for up to 5 s. The hub hands it to `hub.subscriptions` as
+     * `SubscriptionsHost.secretsChanged`, the one way every writer of secrets reaches it.
+     */
+    secretsChanged(): void {
+      secretDigests.invalidate();
+    },
 
     /** Long-polls waiting in this process now (the bound is `longPoll.waiters`). */
     waiting(): number {
