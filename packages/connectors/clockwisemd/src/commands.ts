@@ -28,7 +28,7 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
-import { type CreateAsked, cancelIntentKey, createIntentKey } from './normalize.ts';
+import { type CreateAsked, cancelIntentKey, createIntentKey, slotOnlyIntentKey } from './normalize.ts';
 
 type Ctx = CommandContext<Config>;
 
@@ -274,12 +274,18 @@ async function setAsked(key: string, command: CommandRequest, entry: CreateAsked
   else await ctx.state.set(key, next);
 }
 
+/** The command's entry under an intent key, if there is one. */
+async function askedEntry(ctx: Ctx, key: string, commandId: string): Promise<JsonObject | undefined> {
+  const asked = await ctx.state.get<JsonObject>(key);
+  return isJsonObject(asked) && isJsonObject(asked[commandId]) ? (asked[commandId] as JsonObject) : undefined;
+}
+
 const UNKNOWN_CREATE =
   'an earlier try of this booking went out and its outcome is unknown (no answer, a 5xx, which a proxy in front of Clockwise.MD may give after forwarding it, an answer without a usable appointment id, or a database outage before its answer was recorded)';
 
 /**
  * After a create whose outcome is unknown: the appointment the `create` webhook named for this
- * booking ({@link createIntentKey}), if one did: done with its id (`alreadyDone`). Not yet, while
+ * booking ({@link createIntentKey}, or an earlier version's {@link slotOnlyIntentKey}), if one did: done with its id (`alreadyDone`). Not yet, while
  * the create may still land or its webhook come ({@link CREATE_SETTLE_MS}): transient, looked for
  * again on the next try. Not by then: permanent, never sent again (Clockwise.MD cannot be asked
  * whether it booked, so nothing is booked twice); the vendor's webhook will show whether it did.
@@ -287,12 +293,21 @@ const UNKNOWN_CREATE =
 async function madeEarlier(
   command: CommandRequest<'appointment.book'>,
   ctx: Ctx,
-  key: string,
+  keys: readonly [string, ...string[]],
   sent: JsonObject | undefined,
 ): Promise<CommandResult> {
-  const asked = await ctx.state.get<JsonObject>(key);
-  const entry =
-    isJsonObject(asked) && isJsonObject(asked[command.id]) ? (asked[command.id] as JsonObject) : undefined;
+  // The booking's entry under this version's key, else under the slot-only key an earlier version
+  // wrote it under (its create went out before an upgrade): looked for under this version's key
+  // alone, it ended "outcome unknown" although its create webhook had named the appointment.
+  let key = keys[0];
+  let entry: JsonObject | undefined;
+  for (const k of keys) {
+    entry = await askedEntry(ctx, k, command.id);
+    if (entry !== undefined) {
+      key = k;
+      break;
+    }
+  }
   if (typeof entry?.found === 'string') {
     await recordCreated(command, ctx, [entry.found]);
     await setAsked(key, command, undefined, ctx);
@@ -335,7 +350,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     return madeEarlier(
       command,
       ctx,
-      intent,
+      [intent, slotOnlyIntentKey(hospital, d.start)],
       isJsonObject(earlier) ? (earlier.sent as JsonObject) : undefined,
     );
   }

@@ -165,7 +165,26 @@ export function createIntentKey(hospitalId: string, start: string, given?: strin
   return `create-asked:${hospitalId}:${Number.isNaN(at) ? start : new Date(at).toISOString()}:${name(given)}:${name(family)}`;
 }
 
-/** One booking's entry under {@link createIntentKey}. */
+/**
+ * The key earlier versions wrote a booking's entry under, before the patient's names were in
+ * {@link createIntentKey}: the hospital and start instant alone, with entries of the same shape
+ * ({@link CreateAsked}). Read, never written: a booking whose create went out under an earlier
+ * version and whose next try (or `create` webhook) runs under this one finds its entry there, and
+ * does not end "outcome unknown" for a key it was not written under. Once no earlier version's
+ * create can still be in flight (a try waits at most `CREATE_SETTLE_MS`, commands.ts, after its create),
+ * reading it finds nothing.
+ *
+ * @example
+ * ```ts
+ * slotOnlyIntentKey('42', '2026-03-10T10:30:00-05:00'); // 'create-asked:42:2026-03-10T15:30:00.000Z'
+ * ```
+ */
+export function slotOnlyIntentKey(hospitalId: string, start: string): string {
+  const at = Date.parse(start);
+  return `create-asked:${hospitalId}:${Number.isNaN(at) ? start : new Date(at).toISOString()}`;
+}
+
+/** One booking's entry under {@link createIntentKey} (or, written by an earlier version, {@link slotOnlyIntentKey}). */
 export interface CreateAsked {
   /** The patient's names as sent (`first_name`, `last_name`), to tell two bookings of a slot apart. */
   given?: string;
@@ -218,8 +237,9 @@ const isAsked = (e: CreateAsked, patient: JsonObject) =>
 /**
  * On a `create` webhook: names the appointment in the entry of the booking asked through the hub
  * that it is ({@link createIntentKey}): the same hospital and start instant, the same patient names
- * where sent, the same contact details where sent and shown ({@link isAsked}), not yet found. Up to four reads per `create` (its names
- * and the booking's, each sent or not: {@link createIntentKey}), a write only when one matches.
+ * where sent, the same contact details where sent and shown ({@link isAsked}), not yet found. Up to five reads per `create` (its names
+ * and the booking's, each sent or not: {@link createIntentKey}; then the key an earlier version
+ * wrote, {@link slotOnlyIntentKey}), a write only when one matches.
  */
 async function noteCreated(appointmentId: string, details: JsonObject, ctx: NormalizeContext<Config>) {
   const start = details.start;
@@ -233,6 +253,7 @@ async function noteCreated(appointmentId: string, details: JsonObject, ctx: Norm
   for (const given of [name(patient.given), undefined])
     for (const family of [name(patient.family), undefined])
       keys.add(createIntentKey(hospital, start, given, family));
+  keys.add(slotOnlyIntentKey(hospital, start));
   for (const key of keys) {
     const asked = await ctx.state.get<JsonObject>(key);
     if (!isJsonObject(asked)) continue;
