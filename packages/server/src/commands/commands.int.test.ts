@@ -32,6 +32,7 @@ import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
 import { setConnectionsAllowed } from '../storage/database.test-support.ts';
 import { startOtlpReceiver } from '../telemetry/otlp-receiver.test-support.ts';
+import { causedBy, clockwiseInstance, docplannerInstance } from './command-hub.test-support.ts';
 import type { CommandsOptions } from './commands.ts';
 
 const db = useTestDatabase();
@@ -88,30 +89,9 @@ function configText(): string {
     '  url: ${env:T_DB}',
     'secretKey: t-commands-secret-key-0123456789',
     'instances:',
-    '  - id: dp',
-    '    connector: docplanner',
-    '    mode: push',
-    '    settings:',
-    `      apiBaseUrl: ${sim.url}`,
-    '      clientId: sim-client',
-    '      clientSecret: sim-secret',
-    // No scheduled notifications/release: the command's own calls (token included) are asserted.
-    '      releaseIntervalMinutes: 0',
-    '      pushAuth:',
-    '        headerName: x-api-key',
-    '        apiKey: ${env:T_PUSH}',
-    '  - id: dp-other',
-    '    connector: docplanner',
-    '    mode: push',
-    '    settings:',
-    `      apiBaseUrl: ${sim.url}`,
-    '      clientId: sim-client',
-    '      clientSecret: sim-secret',
-    // No scheduled notifications/release: the command's own calls (token included) are asserted.
-    '      releaseIntervalMinutes: 0',
-    '      pushAuth:',
-    '        headerName: x-api-key',
-    '        apiKey: ${env:T_PUSH}',
+    // No scheduled notifications/release (docplannerInstance): the command's own calls (token included) are asserted.
+    ...docplannerInstance('dp', sim.url),
+    ...docplannerInstance('dp-other', sim.url),
     // BookingBug / JRNI: one instance with the admin API (commands), one that only receives.
     '  - id: bb',
     '    connector: bookingbug',
@@ -129,13 +109,7 @@ function configText(): string {
     '    mode: push',
     '    settings:',
     `      basicToken: ${BB_TOKEN}`,
-    '  - id: cw',
-    '    connector: clockwisemd',
-    '    mode: push',
-    '    settings:',
-    `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
-    `      apiKey: ${CW_API_KEY}`,
-    `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
+    ...clockwiseInstance('cw', { hookKey: CW_HOOK_KEY, apiKey: CW_API_KEY, apiBaseUrl: cwSim.apiBaseUrl }),
     'subscriptions:',
     '  - id: crm',
     '    kind: webhook',
@@ -322,9 +296,6 @@ function bookingNotification(
 
 /** Docplanner's time format: seconds and an offset. */
 const dpTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00');
-
-/** The `data.causedBy` of a delivered event. */
-const causedBy = (r: { json?: unknown }) => (r.json as { data: { causedBy?: unknown } }).data.causedBy;
 
 beforeAll(async () => {
   subscriber = await startRecordingSubscriber({ secrets: SIGNING });

@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} references on purpose.
 /**
  * Commands of several connector instances under load, through a started hub process (the wiring
  * of `switchyard start`) and two Docplanner simulators over real HTTP: one instance's slow vendor
@@ -9,43 +8,18 @@
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import { useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
-import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { CliIO } from '../cli/command.ts';
-import { parseConfig } from '../config/load.ts';
-import { shippedConnectors } from '../connectors.ts';
-import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import type { HubProcess } from '../runtime/process.ts';
+import { type CommandHub, docplannerInstance, startCommandHub } from './command-hub.test-support.ts';
 
 const db = useTestDatabase();
-const ADMIN = 'fairness-admin-token-0123456789';
 const PUSH_KEY = 'dp-fairness-push-key-9f8e7d';
 const PLACE = { facility: '90211', doctor: '182733', address: '221304' };
 
 let slowSim: DocplannerSimulator;
 let fastSim: DocplannerSimulator;
+let started: CommandHub;
 let hub: HubProcess;
-
-const io = {
-  stdout: { write: () => true },
-  stderr: { write: () => true },
-  cwd: process.cwd(),
-} as unknown as CliIO;
-
-function instance(id: string, sim: DocplannerSimulator): string[] {
-  return [
-    `  - id: ${id}`,
-    '    connector: docplanner',
-    '    mode: push',
-    '    settings:',
-    `      apiBaseUrl: ${sim.url}`,
-    '      clientId: sim-client',
-    '      clientSecret: sim-secret',
-    '      releaseIntervalMinutes: 0',
-    '      pushAuth:',
-    '        headerName: x-api-key',
-    '        apiKey: ${env:T_PUSH}',
-  ];
-}
 
 beforeAll(async () => {
   slowSim = new DocplannerSimulator({ apiKey: PUSH_KEY, timeScale: 0.0001 });
@@ -55,30 +29,10 @@ beforeAll(async () => {
   // Only the commands' own calls: no echoes pushed back.
   slowSim.writes.echoes = false;
   fastSim.writes.echoes = false;
-  const text = [
-    'version: 1',
-    'server:',
-    '  host: 127.0.0.1',
-    '  port: 0',
-    '  adminToken: ${env:T_ADMIN}',
-    'database:',
-    '  url: ${env:T_DB}',
-    'secretKey: t-fairness-secret-key-0123456789',
-    'instances:',
-    ...instance('dp-slow', slowSim),
-    ...instance('dp-fast', fastSim),
-    '',
-  ].join('\n');
-  const loaded = parseConfig(text, {
+  started = await startCommandHub(db.url(), {
     file: 'fairness.yaml',
-    connectors: shippedConnectors,
-    env: { T_ADMIN: ADMIN, T_DB: db.url(), T_PUSH: PUSH_KEY },
-  });
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  hub = await startHubProcess(loaded.config, {
-    io,
-    logger: pino({ level: 'silent' }),
-    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
+    instances: [...docplannerInstance('dp-slow', slowSim.url), ...docplannerInstance('dp-fast', fastSim.url)],
+    env: { T_PUSH: PUSH_KEY },
     // Four slots in the process, two for any one instance (the default: half).
     // maxRetryAfter as long as an operator may set it (no upper bound): 30 days, the last test's.
     commands: {
@@ -89,27 +43,16 @@ beforeAll(async () => {
       maxRetryAfterMs: 30 * 86_400_000,
     },
   });
+  hub = started.hub;
 }, 60_000);
 
 afterAll(async () => {
-  await hub?.stop();
+  await started?.stop();
   await slowSim?.close();
   await fastSim?.close();
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in the assertions.
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${hub.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
-}
+const api: CommandHub['api'] = (method, path, body) => started.api(method, path, body);
 
 let nextMinute = 0;
 
@@ -141,14 +84,15 @@ async function finished(
   timeoutMs: number,
 ): Promise<Map<string, { status: string; attempts: number; completedAt: string }>> {
   const until = Date.now() + timeoutMs;
-  const done = new Map<string, { status: string; attempts: number; completedAt: string }>();
+  type Finished = { status: string; attempts: number; completedAt: string };
+  const done = new Map<string, Finished>();
   while (done.size < ids.length) {
     if (Date.now() > until)
       throw new Error(`${ids.length - done.size} commands not finished in ${timeoutMs} ms`);
     for (const id of ids) {
       if (done.has(id)) continue;
       const c = (await api('GET', `/v1/commands/${id}`)).json;
-      if (c.status === 'succeeded' || c.status === 'failed') done.set(id, c);
+      if (c.status === 'succeeded' || c.status === 'failed') done.set(id, c as Finished);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -23,6 +23,7 @@ import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator'
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { clockwiseInstance, docplannerInstance } from '../commands/command-hub.test-support.ts';
 import { type HubChild, startHubIn, tempDir } from '../e2e/helpers.test-support.ts';
 
 const db = useTestDatabase();
@@ -62,24 +63,8 @@ function writeConfigFile(dir: string): void {
     '  url: ${env:T_DB}',
     'secretKey: t-command-crash-secret-key-0123',
     'instances:',
-    '  - id: dp',
-    '    connector: docplanner',
-    '    mode: push',
-    '    settings:',
-    `      apiBaseUrl: ${sim.url}`,
-    '      clientId: sim-client',
-    '      clientSecret: sim-secret',
-    '      releaseIntervalMinutes: 0',
-    '      pushAuth:',
-    '        headerName: x-api-key',
-    '        apiKey: ${env:T_PUSH}',
-    '  - id: cw',
-    '    connector: clockwisemd',
-    '    mode: push',
-    '    settings:',
-    `      auth: { mode: header, key: ${CW_HOOK_KEY} }`,
-    `      apiKey: ${CW_API_KEY}`,
-    `      apiBaseUrl: ${cwSim.apiBaseUrl}`,
+    ...docplannerInstance('dp', sim.url),
+    ...clockwiseInstance('cw', { hookKey: CW_HOOK_KEY, apiKey: CW_API_KEY, apiBaseUrl: cwSim.apiBaseUrl }),
     'subscriptions:',
     '  - id: crm',
     '    kind: webhook',
