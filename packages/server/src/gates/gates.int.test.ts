@@ -1,36 +1,32 @@
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { docplannerConnector } from '@switchyard/connector-docplanner';
 import type { JsonObject } from '@switchyard/core';
-import {
-  inboundRequest,
-  type RecordingSubscriber,
-  startRecordingSubscriber,
-  useTestDatabase,
-} from '@switchyard/testing';
+import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import Fastify from 'fastify';
 import { sql } from 'kysely';
 import pg from 'pg';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gatesCommand } from '../cli/commands/gates.ts';
 import { DELIVERY_SOCKETS_PER_ORIGIN } from '../delivery/http-post.ts';
 import { generateSecret } from '../delivery/sign.ts';
-import { createHub, type Hub } from '../pipeline/hub.ts';
-import { createGates, type Gates, type GatesOptions } from './gates.ts';
+import type { Hub } from '../pipeline/hub.ts';
+import type { Gates, GatesOptions } from './gates.ts';
+import {
+  API_KEY,
+  addApprover,
+  dpFixture,
+  pushTo,
+  SECRET_KEY,
+  startGatesHub,
+} from './gates-hub.test-support.ts';
 import { gateRoutes } from './http.ts';
 import { getGateRequest, insertGateAnswers, insertGateRequest, type NewGateAnswer } from './store.ts';
 import type { GateRequestDetail } from './views.ts';
 
 const database = useTestDatabase();
-const SECRET_KEY = 'gates-test-secret-key-0123456789';
-const API_KEY = 'dp-push-key';
-const fixtures = new URL('../../../connectors/docplanner/fixtures/', import.meta.url);
-const fixture = (name: string) =>
-  JSON.parse(readFileSync(new URL(`${name}.json`, fixtures), 'utf8')) as JsonObject;
 
 let hub: Hub;
 let gates: Gates;
@@ -40,27 +36,14 @@ let counter = 0;
 async function makeHub(
   opts: { worker?: boolean; gates?: GatesOptions; applicationName?: string } = {},
 ): Promise<{ hub: Hub; gates: Gates }> {
-  const g = createGates({ worker: opts.worker ?? true, ...opts.gates });
   const url = new URL(database.url());
   // Its sessions told apart in pg_stat_activity (a test acting on this process's connections).
   if (opts.applicationName) url.searchParams.set('application_name', opts.applicationName);
-  const h = await createHub({
-    databaseUrl: url.toString(),
-    connectors: [docplannerConnector],
-    secretKey: SECRET_KEY,
-    logger: pino({ level: 'silent' }),
-    options: {
-      pollIntervalMs: 200,
-      instanceCacheMs: 0,
-      // Small batches, so the purge and the sweep below go through several.
-      retention: { cron: false, batchSize: 2 },
-      workers: opts.worker ?? true,
-    },
-    ...g.hooks,
+  return startGatesHub(url.toString(), {
+    gates: { worker: opts.worker ?? true, ...opts.gates },
+    // Small batches, so the purge and the sweep below go through several.
+    options: { retention: { cron: false, batchSize: 2 }, workers: opts.worker ?? true },
   });
-  await h.start();
-  await g.start(h.host);
-  return { hub: h, gates: g };
 }
 
 beforeAll(async () => {
@@ -96,7 +79,7 @@ async function instance(id: string, gate: JsonObject): Promise<void> {
 
 /** A distinct slot-booking (its own start time and patient): a new gate request, not a retry. */
 function slotBooking(n = ++counter): JsonObject {
-  const body = fixture('slot-booking');
+  const body = dpFixture('slot-booking');
   const data = body.data as JsonObject;
   const request = data.visit_booking_request as JsonObject;
   const minute = String(n % 60).padStart(2, '0');
@@ -110,7 +93,7 @@ function slotBooking(n = ++counter): JsonObject {
 
 /** The slot-booked that follows a slot-booking (same doctor, address, start and patient). */
 function slotBookedFor(request: JsonObject, bookingId: string): JsonObject {
-  const body = fixture('slot-booked');
+  const body = dpFixture('slot-booked');
   const asked = (request.data as JsonObject).visit_booking_request as JsonObject;
   const booking = (body.data as JsonObject).visit_booking as JsonObject;
   booking.id = bookingId;
@@ -120,30 +103,15 @@ function slotBookedFor(request: JsonObject, bookingId: string): JsonObject {
   return body;
 }
 
-async function push(instanceId: string, body: JsonObject, via = hub) {
-  const r = await via.ingest(instanceId, inboundRequest({ headers: { 'x-api-key': API_KEY }, body }));
-  if (!r.ok) throw new Error(`ingest failed: ${JSON.stringify(r.problem)}`);
-  return r;
-}
+const push = (instanceId: string, body: JsonObject, via = hub) => pushTo(via, instanceId, body);
 
 async function approver(
   id: string,
   answer: Parameters<typeof startRecordingSubscriber>[0] = {},
   filters?: JsonObject,
 ): Promise<RecordingSubscriber> {
-  const secret = generateSecret();
-  const sub = await startRecordingSubscriber({ secrets: secret, ...answer });
+  const sub = await addApprover(hub, id, answer, filters);
   subscribers.push(sub);
-  await hub.subscriptions.create({
-    id,
-    url: sub.url,
-    // Ordinary deliveries go elsewhere: this endpoint only sees approval requests.
-    eventTypes: ['schedule.updated'],
-    approver: true,
-    ...(filters ? { approverFilters: filters } : {}),
-    secrets: [secret],
-    allowPrivateAddresses: true,
-  });
   return sub;
 }
 
@@ -385,7 +353,7 @@ describe('deciding', () => {
         allowPrivateAddresses: true,
       });
       for (let i = 0; i < DELIVERY_SOCKETS_PER_ORIGIN; i++) {
-        const booked = fixture('slot-booked');
+        const booked = dpFixture('slot-booked');
         ((booked.data as JsonObject).visit_booking as JsonObject).id = String(700000 + i);
         await push('dp', booked);
       }
@@ -490,12 +458,12 @@ describe('matching the booking that follows', () => {
 
   it('links a booking-moving to the booking-moved that follows', async () => {
     await approver('crm');
-    const moving = fixture('booking-moving');
+    const moving = dpFixture('booking-moving');
     const r = await push('dp', moving);
     expect(r.status).toBe(200);
     const gate = await latestGate('dp');
     expect(gate.type).toBe('appointment.reschedule_requested');
-    await push('dp', fixture('booking-moved'));
+    await push('dp', dpFixture('booking-moved'));
     const matched = await eventually(async () => {
       const g = await gates.get(gate.id);
       return g.booking.status === 'booked' ? g : undefined;
@@ -511,8 +479,8 @@ describe('matching the booking that follows', () => {
       }
       return body;
     };
-    const moving = strip(fixture('booking-moving'));
-    const moved = strip(fixture('booking-moved'));
+    const moving = strip(dpFixture('booking-moving'));
+    const moved = strip(dpFixture('booking-moved'));
     // Another booking of the same moment: its own move, not this one.
     (moving.data as JsonObject).canceling_booking = {
       ...((moving.data as JsonObject).canceling_booking as JsonObject),

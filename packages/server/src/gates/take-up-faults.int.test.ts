@@ -5,28 +5,22 @@
  * (gate-process.test-support.ts) stopped, continued or killed with signals, approvers on loopback.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { docplannerConnector } from '@switchyard/connector-docplanner';
 import type { JsonObject } from '@switchyard/core';
-import {
-  inboundRequest,
-  type RecordingSubscriber,
-  startRecordingSubscriber,
-  useTestDatabase,
-} from '@switchyard/testing';
-import pino from 'pino';
+import { type RecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { generateSecret } from '../delivery/sign.ts';
-import { createHub, type Hub } from '../pipeline/hub.ts';
-import { createGates, type Gates } from './gates.ts';
+import type { Hub } from '../pipeline/hub.ts';
+import type { Gates } from './gates.ts';
+import {
+  API_KEY,
+  addApprover,
+  dpFixture,
+  pushTo,
+  SECRET_KEY,
+  startGatesHub,
+} from './gates-hub.test-support.ts';
 import { getGateRequest } from './store.ts';
 
 const database = useTestDatabase();
-const SECRET_KEY = 'gates-test-secret-key-0123456789';
-const API_KEY = 'dp-push-key';
-const fixtures = new URL('../../../connectors/docplanner/fixtures/', import.meta.url);
-const fixture = (name: string) =>
-  JSON.parse(readFileSync(new URL(`${name}.json`, fixtures), 'utf8')) as JsonObject;
 const DEADLINE_MS = 3000;
 
 const hubs: { hub: Hub; gates: Gates }[] = [];
@@ -35,19 +29,11 @@ const children: ChildProcess[] = [];
 let counter = 0;
 
 async function makeHub(): Promise<{ hub: Hub; gates: Gates }> {
-  const gates = createGates({ worker: true, approverCacheMs: 0, sweepIntervalMs: 0 });
-  const hub = await createHub({
-    databaseUrl: database.url(),
-    connectors: [docplannerConnector],
-    secretKey: SECRET_KEY,
-    logger: pino({ level: 'silent' }),
-    options: { pollIntervalMs: 200, instanceCacheMs: 0, retention: { cron: false } },
-    ...gates.hooks,
+  const started = await startGatesHub(database.url(), {
+    gates: { worker: true, approverCacheMs: 0, sweepIntervalMs: 0 },
   });
-  await hub.start();
-  await gates.start(hub.host);
-  hubs.push({ hub, gates });
-  return { hub, gates };
+  hubs.push(started);
+  return started;
 }
 
 let main: { hub: Hub; gates: Gates };
@@ -79,7 +65,7 @@ afterAll(async () => {
 
 /** A distinct slot-booking: a new gate request. */
 function slotBooking(n = ++counter): JsonObject {
-  const body = fixture('slot-booking');
+  const body = dpFixture('slot-booking');
   const request = (body.data as JsonObject).visit_booking_request as JsonObject;
   const minute = String(n % 60).padStart(2, '0');
   request.start_at = `2026-05-01T09:${minute}:00+02:00`;
@@ -88,25 +74,12 @@ function slotBooking(n = ++counter): JsonObject {
   return body;
 }
 
-async function push(hub: Hub, body: JsonObject) {
-  const r = await hub.ingest('dp', inboundRequest({ headers: { 'x-api-key': API_KEY }, body }));
-  if (!r.ok) throw new Error(`ingest failed: ${JSON.stringify(r.problem)}`);
-  return r;
-}
+const push = (hub: Hub, body: JsonObject) => pushTo(hub, 'dp', body);
 
 async function approver(handler: (n: number) => Promise<{ status: number; body: JsonObject }>) {
-  const secret = generateSecret();
   let calls = 0;
-  const sub = await startRecordingSubscriber({ secrets: secret, handler: () => handler(++calls) });
+  const sub = await addApprover(main.hub, 'crm', { handler: () => handler(++calls) });
   subscribers.push(sub);
-  await main.hub.subscriptions.create({
-    id: 'crm',
-    url: sub.url,
-    eventTypes: ['schedule.updated'],
-    approver: true,
-    secrets: [secret],
-    allowPrivateAddresses: true,
-  });
   return sub;
 }
 
