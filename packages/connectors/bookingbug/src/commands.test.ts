@@ -118,6 +118,11 @@ const calls = (sim: BookingBugSimulator) => sim.writes.log.map((c) => `${c.metho
 // The floor every connector's commands meet: 503 and 429 transient (Retry-After kept), 422 permanent.
 describeCommandConformance({
   connector: bookingbugConnector,
+  // The admin login comes first: answered here, the kit's answers reach each command's own call.
+  vendorApi: (request) =>
+    request.url.endsWith('/api/v1/login')
+      ? { status: 200, headers: {}, body: { auth_token: 'conformance-token' } }
+      : undefined,
   config: {
     basicToken: 't'.repeat(20),
     adminApi: {

@@ -83,6 +83,11 @@ function cmd<T extends CommandRequest['type']>(type: T, data: object): CommandRe
 describeCommandConformance({
   connector: docplannerConnector,
   config: { apiBaseUrl: 'https://dp.test', clientId: 'dp-client', clientSecret: 'dp-secret' },
+  // The token comes first: answered here, the kit's answers reach each command's own call.
+  vendorApi: (request) =>
+    request.url.endsWith('/oauth/v2/token')
+      ? { status: 200, headers: {}, body: { access_token: 'conformance-token', expires_in: 3600 } }
+      : undefined,
   samples: {
     'appointment.book': {
       data: {

@@ -5,6 +5,7 @@ import {
   commandOutcome,
   createdOutcome,
   defineConnector,
+  provesNotCarriedOut,
 } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
 import { ACME_API_KEY, type AcmeConfig, acmeDefinition } from './__fixtures__/acme-connector.ts';
@@ -47,13 +48,109 @@ async function failures(connector: ReturnType<typeof withCommands>, given: objec
 
 describeCommandConformance({ connector: withCommands(goodCommands), config, samples });
 
+type BookContext = Parameters<NonNullable<CommandSpec<AcmeConfig>['appointment.book']>>[1];
+const bookSample = {
+  'appointment.book': { data: { start: '2026-03-11T09:00:00+01:00', patient: { name: 'Jan' } } },
+};
+const BLIND =
+  "appointment.book: a second try after a gateway's 503: the next try sent POST https://acme.test/bookings again, blind";
+
+describe('checkCommandConformance: a create whose answer proved nothing', () => {
+  const send = (ctx: BookContext, headers: Record<string, string> = {}) =>
+    ctx.http.request({ method: 'POST', url: 'https://acme.test/bookings', headers, json: {} });
+
+  it('fails a book that posts again on the next try without looking (it books twice)', async () => {
+    const found = await failures(
+      withCommands({
+        async 'appointment.book'(_command, ctx) {
+          return createdOutcome('Acme book', await send(ctx), (body) => body.id);
+        },
+      }),
+      bookSample,
+    );
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain(BLIND);
+  });
+
+  it('passes a book that marks its POST and, on the next try, posts again only after a lookup finds nothing', async () => {
+    const found = await failures(
+      withCommands({
+        async 'appointment.book'(_command, ctx) {
+          if ((await ctx.commandState.get('sent')) !== undefined) {
+            const look = await ctx.http.request({ url: 'https://acme.test/bookings?start=…' });
+            if (look.status !== 200) return commandOutcome('Acme lookup', look);
+          }
+          await ctx.commandState.set('sent', true);
+          const res = await send(ctx);
+          const result = createdOutcome('Acme book', res, (body) => body.id);
+          if (result.outcome === 'permanent' || provesNotCarriedOut(res))
+            await ctx.commandState.delete('sent');
+          return result;
+        },
+      }),
+      bookSample,
+    );
+    expect(found).toEqual([]);
+  });
+
+  it('passes a repeat with the same Idempotency-Key, fails one with a new key each try', async () => {
+    const keyed = (key: (command: { id: string }) => string) =>
+      withCommands({
+        async 'appointment.book'(command, ctx) {
+          const res = await send(ctx, { 'Idempotency-Key': key(command) });
+          return createdOutcome('Acme book', res, (body) => body.id);
+        },
+      });
+    expect(
+      await failures(
+        keyed((command) => command.id),
+        bookSample,
+      ),
+    ).toEqual([]);
+    let n = 0;
+    const fresh = await failures(
+      keyed(() => `key-${++n}`),
+      bookSample,
+    );
+    expect(fresh[0]).toContain(BLIND);
+  });
+
+  it("reaches the create behind a login with the connector's vendorApi, and ignores the repeated login", async () => {
+    const loginFirst = withCommands({
+      async 'appointment.book'(_command, ctx) {
+        const login = await ctx.http.request({ method: 'POST', url: 'https://acme.test/login', json: {} });
+        if (login.status !== 200) return commandOutcome('Acme login', login);
+        return createdOutcome('Acme book', await send(ctx), (body) => body.id);
+      },
+    });
+    const loggingIn = (request: { url: string }) =>
+      request.url.endsWith('/login') ? { status: 200, headers: {}, body: { token: 't' } } : undefined;
+    const results = await checkCommandConformance({
+      connector: loginFirst,
+      config,
+      samples: bookSample,
+      vendorApi: loggingIn,
+    });
+    const problems = results.filter((r) => !r.ok).map((r) => `${r.type}: ${r.message}`);
+    // Reached: the create itself is judged (sent again blind), not the login.
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(BLIND);
+  });
+});
+
 describe('checkCommandConformance', () => {
   it('fails a book taken as done on a 200 HTML page, and passes one that answers through createdOutcome', async () => {
     const book = {
       'appointment.book': { data: { start: '2026-03-11T09:00:00+01:00', patient: { name: 'Jan' } } },
     };
-    const post = (ctx: Parameters<NonNullable<CommandSpec<AcmeConfig>['appointment.book']>>[1]) =>
-      ctx.http.request({ method: 'POST', url: 'https://acme.test/bookings', json: {} });
+    // With the command id as Idempotency-Key: Acme deduplicates a repeated POST (the blind-repeat check).
+    const post = (ctx: BookContext) =>
+      ctx.http.request({
+        method: 'POST',
+        url: 'https://acme.test/bookings',
+        headers: { 'idempotency-key': 'conformance-appointment.book' },
+        json: {},
+      });
     expect(
       await failures(
         withCommands({

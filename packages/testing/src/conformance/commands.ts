@@ -9,8 +9,14 @@
  * made (`createdOutcome`). A
  * `ConnectorError` the handler throws (a token call refused) counts as the hub counts it (its kind
  * and `retryAfterMs`); any other exception fails (the hub would retry it forever as transient). A
- * handler that decides more (a booking answered 5xx that may exist, "already cancelled") is tested
- * beside it; this is the floor.
+ * command that creates is also run twice, as the hub runs a command whose answer proved nothing: a
+ * first try whose write a gateway answered `503` with `Retry-After`, then a second try (`attempt: 2`,
+ * the same `commandState` and instance state) with the vendor still answering 503; the second try
+ * must not send the first try's write again (same method and URL), since every lookup it could make
+ * was answered 503 too and the first write may have landed: sent again, it books twice. A write that
+ * carries the same `Idempotency-Key` both times is the vendor's to deduplicate and passes. A
+ * handler that decides more (what its lookup finds, "already cancelled") is tested beside it; this
+ * is the floor.
  */
 import {
   type CommandDataMap,
@@ -21,6 +27,7 @@ import {
   commandTypes,
   isConnectorError,
   type JsonObject,
+  type VendorRequest,
   type VendorResponse,
   validateCommandData,
 } from '@switchyard/core';
@@ -43,6 +50,13 @@ export interface CommandConformanceOptions<C> {
   config: C;
   /** One valid command per type the connector handles (every handled type needs one). */
   samples: { [T in CommandType]?: CommandSample<T> };
+  /**
+   * Answers the calls a handler makes before the command's own (an OAuth token, a login), so that
+   * the kit's answers (503, 429, 422, an HTML page) reach the call that carries the command out;
+   * `undefined` for every other call, which the kit answers. Without it, a connector that logs in
+   * first is only ever checked on its login.
+   */
+  vendorApi?: (request: VendorRequest) => VendorResponse | undefined;
 }
 
 /** One finding of the command checks. */
@@ -51,6 +65,9 @@ export interface CommandConformanceResult {
   ok: boolean;
   message: string;
 }
+
+/** The commands that create their entity (`appointment.book`, `slot.block`): named by `instance`. */
+const CREATING: CommandType[] = commandTypes.filter((t) => commandTypeInfo(t)?.target === 'instance');
 
 const ANSWERS: Array<{
   what: string;
@@ -93,13 +110,98 @@ const ANSWERS: Array<{
       body: '<html><body><h1>Down for maintenance</h1></body></html>',
     },
     // Every command that creates its entity (`appointment.book`, `slot.block`): its answer names it.
-    only: commandTypes.filter((t) => commandTypeInfo(t)?.target === 'instance'),
+    only: CREATING,
     expect: (r) =>
       r.outcome !== 'transient'
         ? `expected transient (createdOutcome: a booking answered without the JSON naming it is not done, nor refused), got ${r.outcome}`
         : undefined,
   },
 ];
+
+/** A gateway's answer after it forwarded the write (Envoy's): proves nothing about the vendor. */
+const GATEWAY_503: VendorResponse = {
+  status: 503,
+  headers: { 'retry-after': '7', 'content-type': 'text/plain' },
+  body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
+};
+
+/** A command outcome as the hub takes it: a returned result, or a thrown ConnectorError by its kind. */
+type Ran = { result: CommandResult; thrown: boolean } | { problem: string };
+
+async function runHandler(
+  handler: (command: never, ctx: never) => Promise<CommandResult>,
+  type: CommandType,
+  sample: CommandSample<CommandType>,
+  ctx: object,
+): Promise<Ran> {
+  try {
+    const result = await handler(
+      { id: `conformance-${type}`, type, data: sample.data, subject: 'appointment/conformance' } as never,
+      ctx as never,
+    );
+    return { result, thrown: false };
+  } catch (error) {
+    // As the hub takes it (packages/server/src/commands/commands.ts): a ConnectorError by its kind.
+    if (!isConnectorError(error)) {
+      return {
+        problem: `the handler threw ${(error as Error)?.name ?? 'a non-Error'}: ${(error as Error)?.message} (the hub would retry it as transient, forever)`,
+      };
+    }
+    return {
+      thrown: true,
+      result:
+        error.kind === 'transient'
+          ? {
+              outcome: 'transient',
+              message: error.message,
+              ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+            }
+          : { outcome: 'permanent', message: error.message },
+    };
+  }
+}
+
+const idempotencyKey = (request: VendorRequest | undefined) =>
+  Object.entries(request?.headers ?? {}).find(([name]) => name.toLowerCase() === 'idempotency-key')?.[1];
+
+/**
+ * The lost-answer check of a command that creates: after a try whose write got a gateway's 503,
+ * the next try, against a vendor still answering 503, must not send that write again. Undefined when
+ * it holds (or the first try never reached a write: nothing to repeat).
+ */
+async function repeatsWriteBlind<C>(
+  handler: (command: never, ctx: never) => Promise<CommandResult>,
+  type: CommandType,
+  sample: CommandSample<CommandType>,
+  options: CommandConformanceOptions<C>,
+): Promise<string | undefined> {
+  const session = options.vendorApi ?? (() => undefined);
+  const base = {
+    instanceId: 'conformance',
+    config: options.config,
+    vendorApi: (request: VendorRequest) => session(request) ?? GATEWAY_503,
+  };
+  const first = memoryCommandContext(base);
+  const ran = await runHandler(handler, type, sample, first);
+  if ('problem' in ran || ran.result.outcome !== 'transient') return undefined; // reported by the 503 check
+  // The call the gateway answered: the last write the connector's own answers (a login) left to the kit.
+  const write = first.vendorRequests
+    .filter((r) => (r.method ?? 'GET') !== 'GET' && session(r) === undefined)
+    .at(-1);
+  if (write === undefined) return undefined;
+  const second = memoryCommandContext({
+    ...base,
+    attempt: 2,
+    state: first.state,
+    commandState: first.commandState,
+  });
+  await runHandler(handler, type, sample, second);
+  const again = second.vendorRequests.find((r) => r.method === write.method && r.url === write.url);
+  if (again === undefined) return undefined;
+  const key = idempotencyKey(write);
+  if (key !== undefined && idempotencyKey(again) === key) return undefined;
+  return `the next try sent ${write.method} ${write.url} again, blind: the first try's answer (a gateway's 503 with Retry-After) does not prove it was not carried out, and the vendor answered every lookup 503 (mark the write in ctx.commandState before it goes out and look it up on a later try, or send an Idempotency-Key: docs/writing-a-connector.md, "Creates whose answer was lost")`;
+}
 
 /**
  * Runs the command checks and returns every finding; it never throws for a connector fault.
@@ -115,6 +217,7 @@ export async function checkCommandConformance<C>(
   const { connector, config } = options;
   const results: CommandConformanceResult[] = [];
   const handled = Object.keys(connector.commands ?? {}) as CommandType[];
+  const session = options.vendorApi ?? (() => undefined);
   const samples = options.samples as Record<string, CommandSample<CommandType> | undefined>;
   if (handled.length === 0) results.push({ type: '-', ok: false, message: 'the connector has no commands' });
   for (const type of Object.keys(samples)) {
@@ -152,34 +255,13 @@ export async function checkCommandConformance<C>(
         config,
         vendorIds: sample.vendorIds ?? [],
         ...(sample.current ? { current: sample.current } : {}),
-        vendorApi: () => answer,
+        vendorApi: (request: VendorRequest) => session(request) ?? answer,
       });
+      const ran = await runHandler(handler as never, type, sample, ctx);
       let problem: string | undefined;
-      let result: CommandResult | undefined;
-      let thrown = false;
-      try {
-        result = await handler(
-          { id: `conformance-${type}`, type, data: sample.data, subject: 'appointment/conformance' } as never,
-          ctx,
-        );
-      } catch (error) {
-        // As the hub takes it (packages/server/src/commands/commands.ts): a ConnectorError by its kind.
-        if (!isConnectorError(error)) {
-          problem = `the handler threw ${(error as Error)?.name ?? 'a non-Error'}: ${(error as Error)?.message} (the hub would retry it as transient, forever)`;
-        } else {
-          thrown = true;
-          result =
-            error.kind === 'transient'
-              ? {
-                  outcome: 'transient',
-                  message: error.message,
-                  ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
-                }
-              : { outcome: 'permanent', message: error.message };
-        }
-      }
-      if (result !== undefined) {
-        problem = check(result, thrown);
+      if ('problem' in ran) problem = ran.problem;
+      else {
+        problem = check(ran.result, ran.thrown);
         if (problem === undefined && ctx.vendorRequests.length === 0)
           problem = 'the handler made no vendor call';
       }
@@ -187,6 +269,14 @@ export async function checkCommandConformance<C>(
         type,
         ok: problem === undefined,
         message: `the vendor answered ${what}: ${problem ?? 'as expected'}`,
+      });
+    }
+    if (CREATING.includes(type)) {
+      const problem = await repeatsWriteBlind(handler as never, type, sample, options);
+      results.push({
+        type,
+        ok: problem === undefined,
+        message: `a second try after a gateway's 503: ${problem ?? 'the write was not sent again blind'}`,
       });
     }
   }
@@ -220,7 +310,8 @@ export function describeCommandConformance<C>(options: CommandConformanceOptions
   ];
   describe(`command conformance: ${options.connector.name}`, () => {
     for (const type of types.length > 0 ? types : ['-']) {
-      it(`${type}: transient on 503 and 429 (Retry-After kept), permanent on 422 with the answer kept${type === 'appointment.book' ? ', transient on a 200 HTML page' : ''}`, async () => {
+      const creates = CREATING.includes(type as CommandType);
+      it(`${type}: transient on 503 and 429 (Retry-After kept), permanent on 422 with the answer kept${creates ? ', transient on a 200 HTML page, not sent again blind after a 503' : ''}`, async () => {
         const failures = (await run()).filter((r) => r.type === type && !r.ok).map((r) => r.message);
         expect(failures, `command conformance of ${type} failed`).toEqual([]);
       });
