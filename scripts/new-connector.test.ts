@@ -475,6 +475,22 @@ describe('generateConnector', () => {
         vendorIds: ['bk_9'],
       });
       expect(ctx.vendorRequests[0]!.headers).toMatchObject({ 'idempotency-key': 'cmd-1' });
+      // "Already cancelled" is done and says so: alreadyDone, as command.succeeded reports it.
+      const again = memoryCommandContext({
+        config: settingsOf,
+        vendorIds: ['bk_1'],
+        vendorApi: () => ({ status: 409, headers: {}, body: { error: 'already cancelled' } }),
+      });
+      const cancel = {
+        id: 'cmd-2',
+        type: 'appointment.cancel' as const,
+        subject: 'appointment/hub-1',
+        data: {},
+      };
+      expect(await connector.commands!['appointment.cancel']!(cancel, again)).toMatchObject({
+        outcome: 'done',
+        alreadyDone: true,
+      });
     }
   });
 
