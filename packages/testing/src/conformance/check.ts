@@ -8,6 +8,8 @@ import {
   type InboundRequest,
   inboundRequestHead,
   isConnectorError,
+  isJsonObject,
+  type JsonObject,
   type JsonValue,
   type PresentedCredentials,
   type PullSpec,
@@ -36,12 +38,16 @@ export type CredentialParts = PresentedCredentials;
  * its list or queue endpoint).
  */
 export interface ConformanceFixture {
-  /** File name relative to `fixturesDir`, e.g. `slot-booked.json`. */
+  /**
+   * File name relative to `fixturesDir`, e.g. `slot-booked.json`. A `.form` file is a form-encoded
+   * push (`action=scheduled&id=1`), sent byte for byte with `content-type:
+   * application/x-www-form-urlencoded` unless `headers` name another type.
+   */
   file: string;
   /** Push route name; default `default` (or the connector's first route). */
   route?: string;
   params?: Record<string, string>;
-  /** Non-auth headers; `content-type: application/json` is added unless given. */
+  /** Non-auth headers; `content-type: application/json` (a `.form` file: the form type) is added unless given. */
   headers?: Record<string, string>;
   /**
    * Normalized types in order (all notifications of the file together); `'ignored'`: every
@@ -128,7 +134,7 @@ export interface ConformanceOptions<C, K = CredentialParts> {
   connector: Connector<C>;
   /** A valid instance config with test secrets. */
   config: C;
-  /** Folder of vendor payload JSON files; every `.json` file in it (recursively) must be listed in `fixtures`. */
+  /** Folder of vendor payload files (`.json`; `.form` for form-encoded pushes); every `.json` and `.form` file in it (recursively) must be listed in `fixtures`. */
   fixturesDir: URL | string;
   /** Required for a connector with push routes; a pull-only connector has no push to authenticate. */
   credentials?: ConformanceCredentials<K>;
@@ -275,7 +281,33 @@ export interface ConformanceReport {
 interface LoadedFixture {
   fixture: ConformanceFixture;
   raw: Buffer;
+  /** The payload as JSON; for a `.form` fixture its fields as an object of strings. */
   json: JsonValue;
+  /** A form-encoded fixture (`.form`). */
+  form: boolean;
+}
+
+/** The content type of a form-encoded push, and what `.form` fixtures are sent with. */
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/** Whether a request's headers declare a form body (header names in any case). */
+function declaresForm(headers: Record<string, string> | undefined): boolean {
+  const type = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+  return type?.toLowerCase().startsWith(FORM_TYPE) === true;
+}
+
+/**
+ * The body of an encoded push as the vendor sends it: a form when `encode` declares the form
+ * content type (its body an object of scalar fields), else JSON.
+ */
+function encodedBody(encoded: { headers?: Record<string, string>; body: JsonValue }): Buffer {
+  if (declaresForm(encoded.headers) && isJsonObject(encoded.body)) {
+    const fields = Object.entries(encoded.body)
+      .filter(([, value]) => value !== null && typeof value !== 'object')
+      .map(([name, value]): [string, string] => [name, String(value)]);
+    return Buffer.from(new URLSearchParams(fields).toString());
+  }
+  return Buffer.from(JSON.stringify(encoded.body));
 }
 
 interface ProducedEvent {
@@ -502,6 +534,7 @@ export async function checkConformance<C, K = CredentialParts>(
     for (const { what, body: bad, lenient } of malformedBodies(
       template?.json,
       options.malformedBodies ?? [],
+      template?.form ?? false,
     )) {
       let message: string;
       let ok: boolean;
@@ -542,7 +575,7 @@ export async function checkConformance<C, K = CredentialParts>(
       const encoded = connector.encode(event, config);
       const request = build(
         { route: encoded.route, params: encoded.params, headers: encoded.headers },
-        Buffer.from(JSON.stringify(encoded.body)),
+        encodedBody(encoded),
         good,
       );
       admit(request);
@@ -970,10 +1003,18 @@ async function loadFixtures<C, K>(
       add('fixtures', false, `${fixture.file} is listed but not in ${dir}`, fixture.file);
       continue;
     }
+    if (fixture.file.endsWith('.form')) {
+      // A form-encoded push: sent as the file's bytes, with the form type unless headers say otherwise.
+      const fields = Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
+      const headers = { 'content-type': FORM_TYPE, ...fixture.headers };
+      add('fixtures', true, 'listed and read as a form', fixture.file);
+      loaded.push({ fixture: { ...fixture, headers }, raw, json: fields, form: true });
+      continue;
+    }
     try {
       const json = JSON.parse(raw.toString('utf8')) as JsonValue;
       add('fixtures', true, 'listed and parses', fixture.file);
-      loaded.push({ fixture, raw, json });
+      loaded.push({ fixture, raw, json, form: false });
     } catch (error) {
       add('fixtures', false, `${fixture.file} is not valid JSON: ${(error as Error).message}`, fixture.file);
     }
@@ -986,7 +1027,8 @@ async function listJsonFiles(root: string, dir: string): Promise<string[]> {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) out.push(...(await listJsonFiles(root, path)));
-    else if (entry.name.endsWith('.json')) out.push(relative(root, path).split(sep).join('/'));
+    else if (entry.name.endsWith('.json') || entry.name.endsWith('.form'))
+      out.push(relative(root, path).split(sep).join('/'));
   }
   return out.sort();
 }
@@ -1141,6 +1183,7 @@ function swapChar(c: string): string {
 function malformedBodies(
   template: JsonValue | undefined,
   extra: Array<string | Buffer>,
+  form = false,
 ): Array<{ what: string; body: Buffer; lenient: boolean }> {
   const depth = 5_000;
   const templateText = template === undefined ? '{"event":"x","data":{"id":"1"}}' : JSON.stringify(template);
@@ -1175,7 +1218,18 @@ function malformedBodies(
       lenient: false,
     },
   ];
-  if (template !== undefined) {
+  if (form && isJsonObject(template ?? null)) {
+    // A form of the same fields, every value empty (a form has no null), or without its last: a parser
+    // may accept them, but must not crash.
+    const names = Object.keys(template as JsonObject);
+    const emptied = new URLSearchParams(names.map((name): [string, string] => [name, ''])).toString();
+    bodies.push({ what: 'form with every value empty', body: Buffer.from(emptied), lenient: true });
+    bodies.push({
+      what: 'form without its last field',
+      body: Buffer.from(emptied.replace(/&[^&]*$/, '')),
+      lenient: true,
+    });
+  } else if (template !== undefined) {
     // Same shape as a real payload, every value null: a parser may accept it, but must not crash.
     bodies.push({
       what: 'fixture with every value null',
