@@ -217,7 +217,7 @@ export type ConformanceCheck = (typeof conformanceChecks)[number];
 
 /** What each check group verifies (the `it` titles of `describeConformance`). */
 export const conformanceCheckTitles: Record<ConformanceCheck, string> = {
-  fixtures: 'every fixture file is listed and parses as JSON',
+  fixtures: 'every fixture file is listed and reads (a .json one parses as JSON)',
   auth: 'good credentials pass authenticate (on the head) and verifyBody; wrong and missing ones fail with kind auth',
   'auth-near-miss':
     'credentials (or signatures, or signed bodies) differing by one character, or only in length, are refused',
