@@ -39,7 +39,7 @@ export interface FixtureEvent {
 
 function fixtureFiles(dir: URL): string[] {
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
+    .filter((f) => f.endsWith('.json') || f.endsWith('.form'))
     .sort();
 }
 
@@ -67,11 +67,15 @@ export async function connectorFixtureEvents(name: string): Promise<FixtureEvent
   const out: FixtureEvent[] = [];
   for (const file of fixtureFiles(testing.fixtureUrl(''))) {
     const url = testing.fixtureUrl(file);
-    const body = JSON.parse(readFileSync(url, 'utf8')) as JsonObject;
+    // A `.form` fixture is a form-encoded push, sent as its bytes (as the conformance kit sends it).
+    const text = readFileSync(url, 'utf8');
+    const request = file.endsWith('.form')
+      ? { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: text }
+      : { body: JSON.parse(text) as JsonObject };
     for (const route of connector.push.routes) {
       let notifications: ReturnType<NonNullable<Connector['push']>['parse']>;
       try {
-        notifications = await connector.push.parse(inboundRequest({ body, route: route.name }), config);
+        notifications = await connector.push.parse(inboundRequest({ ...request, route: route.name }), config);
       } catch {
         continue;
       }
