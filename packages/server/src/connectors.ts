@@ -2,6 +2,7 @@
  * The connectors this build of Switchyard ships. The config schema, `switchyard validate` and the
  * hub all read this one list, so adding a connector here is what makes `connector: <name>` valid.
  */
+import acuity from '@switchyard/connector-acuity';
 import bookingbug from '@switchyard/connector-bookingbug';
 import cliniko from '@switchyard/connector-cliniko';
 import clockwisemd from '@switchyard/connector-clockwisemd';
@@ -19,8 +20,8 @@ import type { Connector } from '@switchyard/core';
  * ```
  */
 export const shippedConnectors: readonly Connector[] = Object.freeze(
-  ([bookingbug, cliniko, clockwisemd, docplanner, instinctiveNotes, quable] as Connector[]).sort((a, b) =>
-    a.name.localeCompare(b.name),
+  ([acuity, bookingbug, cliniko, clockwisemd, docplanner, instinctiveNotes, quable] as Connector[]).sort(
+    (a, b) => a.name.localeCompare(b.name),
   ),
 );
 

@@ -1,0 +1,122 @@
+/**
+ * Acuity's appointment record → the normalized appointment, and its read from the API (shared by
+ * normalize and commands).
+ */
+import {
+  ConnectorError,
+  isJsonObject,
+  type JsonObject,
+  parseRetryAfter,
+  type VendorHttp,
+  type VendorResponse,
+} from '@switchyard/core';
+import { apiBase, apiHeaders, type Config } from './config.ts';
+import type { AcuityAppointment } from './vendor.ts';
+
+export const CONNECTOR_NAME = 'acuity';
+
+/** `2013-07-02T10:15:00-0700` → `2013-07-02T10:15:00-07:00` (RFC 3339); undefined when unreadable. */
+export function rfc3339(datetime: unknown): string | undefined {
+  if (typeof datetime !== 'string') return undefined;
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(Z|[+-]\d{2}:?\d{2})$/.exec(datetime.trim());
+  if (!m) return undefined;
+  const offset = m[2] === 'Z' ? 'Z' : `${m[2]!.slice(0, 3)}:${m[2]!.slice(-2)}`;
+  const time = m[1]!.length === 16 ? `${m[1]}:00` : m[1]!;
+  const out = `${time}${offset}`;
+  return Number.isNaN(Date.parse(out)) ? undefined : out;
+}
+
+/** `start` plus `minutes`, written with the start's own offset. */
+export function endOf(start: string, minutes: number): string {
+  const offset = start.slice(19);
+  const sign = offset === 'Z' ? 0 : offset.startsWith('-') ? -1 : 1;
+  const offsetMin =
+    offset === 'Z' ? 0 : sign * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
+  const local = new Date(Date.parse(start) + (minutes + offsetMin) * 60_000).toISOString().slice(0, 19);
+  return `${local}${offset}`;
+}
+
+/** The normalized appointment's fields from Acuity's record (the hub id and vendor ids added by the caller). */
+export function appointmentFields(record: AcuityAppointment): JsonObject {
+  const data: JsonObject = { status: record.canceled === true ? 'cancelled' : 'booked' };
+  const start = rfc3339(record.datetime);
+  const minutes = Number(record.duration);
+  if (start !== undefined) {
+    data.start = start;
+    if (Number.isInteger(minutes) && minutes > 0) {
+      data.durationMinutes = minutes;
+      data.end = endOf(start, minutes);
+    }
+  }
+  if (typeof record.timezone === 'string' && record.timezone !== '') data.timeZone = record.timezone;
+  const patient: JsonObject = {};
+  const given = text(record.firstName);
+  const family = text(record.lastName);
+  const name = [given, family].filter(Boolean).join(' ');
+  if (name) patient.name = name;
+  if (given) patient.given = given;
+  if (family) patient.family = family;
+  if (text(record.phone)) patient.phone = text(record.phone)!;
+  if (text(record.email)) patient.email = text(record.email)!;
+  if (Object.keys(patient).length > 0) data.patient = patient;
+  if (record.calendarID !== undefined && record.calendarID !== null) {
+    data.practitioner = {
+      id: String(record.calendarID),
+      ...(text(record.calendar) ? { name: text(record.calendar)! } : {}),
+    };
+  }
+  if (record.appointmentTypeID !== undefined && record.appointmentTypeID !== null) {
+    data.service = {
+      id: String(record.appointmentTypeID),
+      ...(text(record.type) ? { name: text(record.type)! } : {}),
+    };
+  }
+  if (text(record.notes)) data.comment = text(record.notes)!;
+  return data;
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+/** The read's verdict: the record, none (404), or the answer that was neither. */
+export type Read =
+  | { found: AcuityAppointment; res: VendorResponse }
+  | { found: undefined; res: VendorResponse };
+
+/**
+ * `GET /appointments/:id`. A network failure is thrown as the client throws it (transient).
+ *
+ * @example
+ * ```ts
+ * const { found } = await readAppointment(ctx.http, ctx.config, '54321');
+ * ```
+ */
+export async function readAppointment(http: VendorHttp, config: Config, id: string): Promise<Read> {
+  const res = await http.request({
+    url: `${apiBase(config)}/appointments/${encodeURIComponent(id)}`,
+    headers: apiHeaders(config),
+  });
+  const found =
+    res.status === 200 && isJsonObject(res.body) && res.body.id !== undefined
+      ? (res.body as unknown as AcuityAppointment)
+      : undefined;
+  return { found, res };
+}
+
+/**
+ * A read's failure as normalize throws it: 401/403 permanent (the settings are wrong), 408, 429 and
+ * 5xx (and a 200 without the record, a proxy's page) transient with the `Retry-After`.
+ */
+export function readFailure(res: VendorResponse, id: string): ConnectorError {
+  if (res.status === 401 || res.status === 403) {
+    return ConnectorError.permanent(`the Acuity API refused the userId/apiKey (HTTP ${res.status})`);
+  }
+  if (res.status === 200 || res.status === 408 || res.status === 429 || res.status >= 500) {
+    const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+    return ConnectorError.transient(`the Acuity API answered ${res.status} for appointment ${id}`, {
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
+  }
+  return ConnectorError.permanent(`the Acuity API answered ${res.status} for appointment ${id}`);
+}

@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs';
+import type { CommandRequest } from '@switchyard/core';
+import { describeCommandConformance, fetchVendorHttp, memoryCommandContext } from '@switchyard/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { commands, commandUnsupported } from './commands.ts';
+import type { Config } from './config.ts';
+import connector from './index.ts';
+import { AcuitySimulator } from './simulator.ts';
+import { type AcuityAppointment, fixtureSettings, fixtureUrl } from './testing.ts';
+
+const example = JSON.parse(
+  readFileSync(fixtureUrl('appointment-54321.json', 'fixtures-api'), 'utf8'),
+) as AcuityAppointment;
+
+const book: CommandRequest<'appointment.book'> = {
+  id: 'cmd-book',
+  type: 'appointment.book',
+  instance: 'acuity-main',
+  data: {
+    start: '2026-03-10T11:30:00-07:00',
+    patient: { given: 'Bob', family: 'McTest', email: 'bob.mctest@example.com' },
+    practitioner: { id: '27238' },
+    service: { id: '1' },
+  },
+} as CommandRequest<'appointment.book'>;
+const cancel = {
+  id: 'cmd-cancel',
+  type: 'appointment.cancel',
+  subject: 'appointment/hub-1',
+  data: { reason: 'patient called' },
+} as CommandRequest<'appointment.cancel'>;
+const move = {
+  id: 'cmd-move',
+  type: 'appointment.reschedule',
+  subject: 'appointment/hub-1',
+  data: { start: '2013-07-03T09:00:00-07:00' },
+} as CommandRequest<'appointment.reschedule'>;
+
+// The floor: 503, 429 (Retry-After kept), 422, a 200 page for a booking, and no blind second POST.
+describeCommandConformance({
+  connector,
+  config: fixtureSettings,
+  samples: {
+    'appointment.book': { data: book.data },
+    'appointment.cancel': { data: {}, vendorIds: ['54321'] },
+    'appointment.reschedule': { data: move.data, vendorIds: ['54321'] },
+  },
+});
+
+let sim: AcuitySimulator;
+let config: Config;
+beforeEach(async () => {
+  sim = new AcuitySimulator({ config: fixtureSettings });
+  await sim.start();
+  sim.add(example);
+  config = { ...fixtureSettings, apiBaseUrl: sim.apiBaseUrl };
+});
+afterEach(async () => {
+  await sim.close();
+});
+
+/** A try against the simulator over real HTTP; a later one shares the command's state. */
+const attempt = (
+  n: number,
+  previous?: ReturnType<typeof memoryCommandContext<Config>>,
+  vendorIds: string[] = [],
+) =>
+  memoryCommandContext({
+    config,
+    vendorIds,
+    attempt: n,
+    vendorApi: fetchVendorHttp.request,
+    ...(previous ? { commandState: previous.commandState } : {}),
+  });
+
+describe('Acuity commands against the simulator', () => {
+  it('books: POST /appointments, done with the new id', async () => {
+    const ctx = attempt(1);
+    const result = await commands['appointment.book']!(book, ctx);
+    expect(result).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+    expect(sim.appointments.size).toBe(2);
+  });
+
+  it('a booking made but answered 503 by a gateway: the next try finds it (alreadyDone) and books nothing more', async () => {
+    sim.failNext({ afterWrite: true });
+    const first = attempt(1);
+    expect(await commands['appointment.book']!(book, first)).toMatchObject({
+      outcome: 'transient',
+      retryAfterMs: 7000,
+    });
+    expect(sim.appointments.size).toBe(2); // made
+    const again = await commands['appointment.book']!(book, attempt(2, first));
+    const made = [...sim.appointments.keys()].find((id) => id !== 54321)!;
+    expect(again).toEqual({ outcome: 'done', alreadyDone: true, vendorIds: [String(made)] });
+    expect(sim.calls.filter((c) => c.method === 'POST')).toHaveLength(1);
+  });
+
+  it('a booking turned away (503 before the write) is sent again once the lookup finds nothing; a lookup that fails sends nothing', async () => {
+    sim.failNext();
+    const first = attempt(1);
+    expect((await commands['appointment.book']!(book, first)).outcome).toBe('transient');
+    sim.failNext(); // the lookup
+    expect((await commands['appointment.book']!(book, attempt(2, first))).outcome).toBe('transient');
+    expect(sim.calls.filter((c) => c.method === 'POST')).toHaveLength(1);
+    expect(await commands['appointment.book']!(book, attempt(3, first))).toMatchObject({ outcome: 'done' });
+    expect(sim.appointments.size).toBe(2);
+  });
+
+  it('a refused booking (400 not_available) is permanent with Acuity’s words, and forgets its mark', async () => {
+    sim.failNext({ status: 400 });
+    const ctx = attempt(1);
+    expect(await commands['appointment.book']!(book, ctx)).toMatchObject({ outcome: 'permanent' });
+    expect(await ctx.commandState.get('acuity:book-sent')).toBeUndefined();
+  });
+
+  it('cancels with PUT …/cancel; a later try after a lost answer reads first and is done (alreadyDone) without a second PUT', async () => {
+    sim.failNext({ afterWrite: true });
+    const first = attempt(1, undefined, ['54321']);
+    expect((await commands['appointment.cancel']!(cancel, first)).outcome).toBe('transient');
+    expect(sim.appointments.get(54321)!.canceled).toBe(true);
+    const again = await commands['appointment.cancel']!(cancel, attempt(2, first, ['54321']));
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true });
+    expect(sim.calls.filter((c) => c.method === 'PUT')).toHaveLength(1);
+  });
+
+  it('reschedules with PUT …/reschedule; a later try finds it moved (alreadyDone); a cancelled one is refused with Acuity’s words', async () => {
+    sim.failNext({ afterWrite: true });
+    const first = attempt(1, undefined, ['54321']);
+    expect((await commands['appointment.reschedule']!(move, first)).outcome).toBe('transient');
+    expect(await commands['appointment.reschedule']!(move, attempt(2, first, ['54321']))).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+    sim.appointments.get(54321)!.canceled = true;
+    const other = { ...move, data: { start: '2013-07-04T09:00:00-07:00' } };
+    expect(await commands['appointment.reschedule']!(other, attempt(1, undefined, ['54321']))).toMatchObject({
+      outcome: 'permanent',
+      message:
+        'Acuity reschedule answered 400: reschedule_canceled: Canceled appointments may not be rescheduled.',
+    });
+  });
+
+  it('refuses at once what the API cannot carry: a booking without a type or names, a move of place or type', () => {
+    expect(
+      commandUnsupported({ type: 'appointment.book', data: { ...book.data, service: undefined } } as never),
+    ).toMatch(/service.id/);
+    expect(
+      commandUnsupported({
+        type: 'appointment.book',
+        data: { ...book.data, patient: { name: 'Cher' } },
+      } as never),
+    ).toMatch(/first and last names/);
+    expect(
+      commandUnsupported({
+        type: 'appointment.reschedule',
+        data: { ...move.data, location: { id: '1' } },
+      } as never),
+    ).toMatch(/in time only/);
+  });
+});

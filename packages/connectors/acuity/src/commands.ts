@@ -1,0 +1,217 @@
+/**
+ * Acuity Scheduling commands, through its v1 API (HTTP Basic: userId and API key).
+ *
+ * | command | call |
+ * |---|---|
+ * | appointment.book | `POST /appointments` `{ datetime, appointmentTypeID, calendarID?, firstName, lastName, email?, phone? }`; 200 the appointment |
+ * | appointment.cancel | `PUT /appointments/{id}/cancel` `{ cancelNote? }`; 200 the appointment, `canceled: true` |
+ * | appointment.reschedule | `PUT /appointments/{id}/reschedule` `{ datetime, calendarID? }`; 200 the appointment |
+ *
+ * Acuity takes no idempotency key and documents no answer to a repeated call. A booking is marked in
+ * the command's state before the POST and, on a later try after an answer that proved nothing,
+ * looked up (`GET /appointments` by type, day and client) before it is sent again
+ * (docs/writing-a-connector.md, "Creates whose answer was lost"). A cancel or a move tried again
+ * reads the appointment first and is done (`alreadyDone`) when it is already so.
+ */
+import {
+  type CommandContext,
+  type CommandData,
+  type CommandRequest,
+  type CommandResult,
+  type CommandSpec,
+  commandOutcome,
+  createdOutcome,
+  isJsonObject,
+  type JsonObject,
+  provesNotCarriedOut,
+  type VendorResponse,
+} from '@switchyard/core';
+import { readAppointment, rfc3339 } from './appointment.ts';
+import { apiBase, apiHeaders, type Config } from './config.ts';
+import type { AcuityAppointment } from './vendor.ts';
+
+type Ctx = CommandContext<Config>;
+
+/** Acuity's error text: `{ status_code, message, error }` → `error: message`. */
+function said(res: VendorResponse): string | undefined {
+  if (!isJsonObject(res.body)) return undefined;
+  const { error, message } = res.body;
+  const parts = [error, message].filter((p): p is string => typeof p === 'string' && p !== '');
+  return parts.length > 0 ? parts.join(': ').slice(0, 300) : undefined;
+}
+
+/** The client's names, from `given`/`family` or split from `name`. */
+function names(patient: JsonObject): { firstName?: string; lastName?: string } {
+  const given = typeof patient.given === 'string' ? patient.given.trim() : '';
+  const family = typeof patient.family === 'string' ? patient.family.trim() : '';
+  if (given && family) return { firstName: given, lastName: family };
+  const name = typeof patient.name === 'string' ? patient.name.trim() : '';
+  const cut = name.lastIndexOf(' ');
+  return cut > 0 ? { firstName: name.slice(0, cut), lastName: name.slice(cut + 1) } : {};
+}
+
+/**
+ * What the v1 API cannot do with a command's data: a booking needs the appointment type
+ * (`service.id`) and the client's first and last names; a move changes the time only. Refused when
+ * the command is sent.
+ */
+export function commandUnsupported(command: CommandData, _config?: Config): string | undefined {
+  if (command.type === 'appointment.reschedule') {
+    const { service, location, durationMinutes } = command.data;
+    return service || location || durationMinutes !== undefined
+      ? 'Acuity moves an appointment in time only (PUT /appointments/{id}/reschedule takes a datetime): book anew to change its type, place or length'
+      : undefined;
+  }
+  if (command.type !== 'appointment.book') return undefined;
+  const missing: string[] = [];
+  if (!command.data.service?.id) missing.push('service.id (the appointment type)');
+  const { firstName, lastName } = names(command.data.patient as JsonObject);
+  if (!firstName || !lastName) missing.push("the patient's first and last names");
+  return missing.length > 0 ? `Acuity books only with ${missing.join(' and ')}` : undefined;
+}
+
+const SENT = 'acuity:book-sent';
+/** How far Acuity's clock may be behind the hub's when it stamps the booking a lost POST made. */
+export const BOOK_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** The local date of an RFC 3339 start, for the list's `minDate`/`maxDate`. */
+const dayOf = (start: string) => start.slice(0, 10);
+
+/** Whether `item` is a live booking of this command's slot and client, made since the first send. */
+function isOurs(item: AcuityAppointment, data: CommandRequest<'appointment.book'>['data'], sentAt?: number) {
+  const start = rfc3339(item.datetime);
+  if (start === undefined || Date.parse(start) !== Date.parse(data.start) || item.canceled === true)
+    return false;
+  if (String(item.appointmentTypeID) !== data.service?.id) return false;
+  // Acuity's documented record dates its creation by day only (`dateCreated`); a record that
+  // carries `datetimeCreated` is held to the first send, less the clocks' skew.
+  const created = typeof item.datetimeCreated === 'string' ? Date.parse(item.datetimeCreated) : Number.NaN;
+  return sentAt === undefined || Number.isNaN(created) || created >= sentAt - BOOK_CLOCK_SKEW_MS;
+}
+
+async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
+  const refused = commandUnsupported(command);
+  if (refused) return { outcome: 'permanent', message: refused };
+  const d = command.data;
+  const { firstName, lastName } = names(d.patient as JsonObject);
+  const base = apiBase(ctx.config);
+  const headers = apiHeaders(ctx.config);
+  const mark = await ctx.commandState.get(SENT);
+  const at = isJsonObject(mark ?? null) ? (mark as JsonObject).at : undefined;
+  const sentAt = typeof at === 'string' && !Number.isNaN(Date.parse(at)) ? Date.parse(at) : undefined;
+  if (mark !== undefined) {
+    // An earlier try's POST went out and its answer proved nothing: look before sending again.
+    const query = new URLSearchParams({
+      minDate: dayOf(d.start),
+      maxDate: dayOf(d.start),
+      appointmentTypeID: d.service!.id,
+      firstName: firstName!,
+      lastName: lastName!,
+    });
+    if (d.practitioner?.id) query.set('calendarID', d.practitioner.id);
+    const found = await ctx.http.request({ url: `${base}/appointments?${query}`, headers });
+    if (found.status !== 200 || !Array.isArray(found.body)) {
+      const result = commandOutcome('Acuity booking lookup', found, said(found));
+      // A 200 that is not the list (a proxy's page): not known, so not sent.
+      return result.outcome === 'done'
+        ? {
+            outcome: 'transient',
+            message: 'Acuity booking lookup answered 200 without a list',
+            vendor: result.vendor,
+          }
+        : result;
+    }
+    const made = (found.body as unknown as AcuityAppointment[]).find(
+      (item) => isJsonObject(item as never) && isOurs(item, d, sentAt),
+    );
+    if (made) return { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] };
+  }
+  // The first send's time stays: a later send must still find what the first one made.
+  await ctx.commandState.set(SENT, { at: new Date(sentAt ?? Date.now()).toISOString() });
+  const json: JsonObject = {
+    datetime: d.start,
+    appointmentTypeID: Number(d.service!.id),
+    firstName: firstName!,
+    lastName: lastName!,
+  };
+  if (d.practitioner?.id) json.calendarID = Number(d.practitioner.id);
+  if (d.patient.email) json.email = d.patient.email;
+  if (d.patient.phone) json.phone = d.patient.phone;
+  const res = await ctx.http.request({ method: 'POST', url: `${base}/appointments`, headers, json });
+  const result = createdOutcome('Acuity book', res, (body) => body.id, said(res));
+  // A refusal (Acuity's 400 not_available, …) or a 408/429 proves nothing was made: the mark goes.
+  if (result.outcome === 'permanent' || provesNotCarriedOut(res)) await ctx.commandState.delete(SENT);
+  return result;
+}
+
+const noId: CommandResult = {
+  outcome: 'permanent',
+  message: 'the appointment has no Acuity id at this instance',
+};
+
+/**
+ * On a later try, whether the appointment is already as requested (a read; its failure is the
+ * outcome). `undefined`: not known to be, send.
+ */
+async function alreadyDone(
+  ctx: Ctx,
+  id: string,
+  done: (record: AcuityAppointment) => boolean,
+): Promise<CommandResult | undefined> {
+  if (ctx.attempt <= 1) return undefined;
+  const { found, res } = await readAppointment(ctx.http, ctx.config, id);
+  if (found === undefined) {
+    const result = commandOutcome('Acuity read', res, said(res));
+    return result.outcome === 'done'
+      ? {
+          outcome: 'transient',
+          message: 'Acuity read answered 200 without the appointment',
+          vendor: result.vendor,
+        }
+      : result;
+  }
+  return done(found)
+    ? { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } }
+    : undefined;
+}
+
+export const commands: CommandSpec<Config> = {
+  'appointment.book': book,
+
+  async 'appointment.cancel'(command, ctx) {
+    const id = ctx.vendorIds.at(-1);
+    if (id === undefined) return noId;
+    const already = await alreadyDone(ctx, id, (record) => record.canceled === true);
+    if (already) return already;
+    const json: JsonObject = {};
+    if (command.data.reason) json.cancelNote = command.data.reason;
+    const res = await ctx.http.request({
+      method: 'PUT',
+      url: `${apiBase(ctx.config)}/appointments/${encodeURIComponent(id)}/cancel`,
+      headers: apiHeaders(ctx.config),
+      json,
+    });
+    return commandOutcome('Acuity cancel', res, said(res));
+  },
+
+  async 'appointment.reschedule'(command, ctx) {
+    const id = ctx.vendorIds.at(-1);
+    if (id === undefined) return noId;
+    const to = Date.parse(command.data.start);
+    const already = await alreadyDone(ctx, id, (record) => {
+      const start = rfc3339(record.datetime);
+      return start !== undefined && Date.parse(start) === to;
+    });
+    if (already) return already;
+    const refused = commandUnsupported(command);
+    if (refused) return { outcome: 'permanent', message: refused };
+    const json: JsonObject = { datetime: command.data.start };
+    const res = await ctx.http.request({
+      method: 'PUT',
+      url: `${apiBase(ctx.config)}/appointments/${encodeURIComponent(id)}/reschedule`,
+      headers: apiHeaders(ctx.config),
+      json,
+    });
+    return commandOutcome('Acuity reschedule', res, said(res));
+  },
+};

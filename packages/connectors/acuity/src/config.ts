@@ -1,0 +1,67 @@
+import type { JsonSchema } from '@switchyard/core';
+
+/** Settings of one Acuity Scheduling connector instance. */
+export interface Config {
+  /** The Acuity user id the API is called with (HTTP Basic user). */
+  userId: string;
+  /**
+   * The Acuity API key: the API's Basic password, and the secret Acuity signs every webhook with
+   * (base64 HMAC-SHA256 of the body). One key for both: Acuity has no separate webhook secret.
+   */
+  apiKey: string;
+  /** During a key rotation: the key being replaced, still accepted on webhooks until removed. */
+  previousApiKey?: string;
+  /** The API base URL (tests point it at the simulator). */
+  apiBaseUrl?: string;
+}
+
+/** Acuity's API. */
+export const DEFAULT_API_BASE_URL = 'https://acuityscheduling.com/api/v1';
+/** The header Acuity signs webhooks in (lowercase: the hub hands connectors lowercase names). */
+export const SIGNATURE_HEADER = 'x-acuity-signature';
+
+/** The instance settings as JSON Schema 2020-12 (secrets marked `x-secret`). */
+export const configSchema: JsonSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  title: 'Acuity Scheduling connector settings',
+  type: 'object',
+  required: ['userId', 'apiKey'],
+  additionalProperties: false,
+  properties: {
+    userId: {
+      description: 'The Acuity user id (Integrations → API), the HTTP Basic user of API calls.',
+      type: 'string',
+      pattern: '^[0-9]+$',
+    },
+    apiKey: {
+      description:
+        'The Acuity API key: the HTTP Basic password of API calls, and the secret Acuity signs webhooks with (the main admin’s key for static webhooks).',
+      type: 'string',
+      minLength: 16,
+      'x-secret': true,
+    },
+    previousApiKey: {
+      description: 'During a key rotation: the key being replaced, still accepted on webhooks until removed.',
+      type: 'string',
+      minLength: 16,
+      'x-secret': true,
+    },
+    apiBaseUrl: {
+      description: 'The Acuity API base URL (simulators and tests point it at loopback).',
+      type: 'string',
+      format: 'uri',
+      default: DEFAULT_API_BASE_URL,
+    },
+  },
+};
+
+/** The API base without a trailing slash. */
+export function apiBase(config: Config): string {
+  return (config.apiBaseUrl ?? DEFAULT_API_BASE_URL).replace(/\/+$/, '');
+}
+
+/** The headers of every API call: HTTP Basic with the user id and the API key. */
+export function apiHeaders(config: Config): Record<string, string> {
+  const basic = Buffer.from(`${config.userId}:${config.apiKey}`).toString('base64');
+  return { authorization: `Basic ${basic}`, accept: 'application/json' };
+}

@@ -1,0 +1,79 @@
+import { memoryNormalizeContext } from '@switchyard/testing';
+import { describe, expect, it } from 'vitest';
+import { normalize } from './normalize.ts';
+import { fixtureSettings, fixtureVendorApi } from './testing.ts';
+
+const note = (action: string, id = '54321') => ({
+  type: action,
+  dedupeKey: `${action}:${id}`,
+  orderingKey: `appointment:${id}`,
+  payload: { action, id, calendarID: '27238', appointmentTypeID: '1' },
+});
+
+describe('normalize', () => {
+  it('reads the appointment behind a scheduled webhook into appointment.created', async () => {
+    const ctx = memoryNormalizeContext({
+      instanceId: 'acuity-main',
+      config: fixtureSettings,
+      vendorApi: fixtureVendorApi,
+    });
+    const { events } = await normalize(note('scheduled'), ctx);
+    expect(events[0]).toMatchObject({
+      type: 'appointment.created',
+      data: {
+        status: 'booked',
+        start: '2013-07-02T10:15:00-07:00',
+        end: '2013-07-02T11:15:00-07:00',
+        durationMinutes: 60,
+        timeZone: 'America/New_York',
+        patient: { name: 'Bob McTest', given: 'Bob', family: 'McTest', email: 'bob.mctest@example.com' },
+        practitioner: { id: '27238', name: 'My Calendar' },
+        service: { id: '1', name: 'Regular Visit' },
+      },
+    });
+    expect(ctx.vendorRequests[0]!.url).toBe('https://acuity.test/api/v1/appointments/54321');
+  });
+
+  it('drops a repeat that changes nothing, and tells a move from the state it took', async () => {
+    let datetime = '2013-07-02T10:15:00-0700';
+    const api = (request: Parameters<typeof fixtureVendorApi>[0]) => {
+      const res = fixtureVendorApi(request);
+      return { ...res, body: { ...(res.body as object), datetime } };
+    };
+    const ctx = memoryNormalizeContext({ config: fixtureSettings, vendorApi: api });
+    await normalize(note('scheduled'), ctx);
+    expect((await normalize(note('changed'), ctx)).ignored).toContain('nothing changed');
+    datetime = '2013-07-03T09:00:00-0700';
+    const moved = await normalize(note('rescheduled'), ctx);
+    expect(moved.events[0]).toMatchObject({
+      type: 'appointment.rescheduled',
+      data: { start: '2013-07-03T09:00:00-07:00', previous: { start: '2013-07-02T10:15:00-07:00' } },
+    });
+    expect((await normalize(note('rescheduled'), ctx)).ignored).toContain('nothing changed');
+  });
+
+  it('retries a read that fails, and on the final attempt emits what the webhook says', async () => {
+    const down = () => ({ status: 503, headers: { 'retry-after': '30' }, body: 'unavailable' });
+    const ctx = memoryNormalizeContext({ config: fixtureSettings, vendorApi: down });
+    await expect(normalize(note('scheduled'), ctx)).rejects.toMatchObject({
+      kind: 'transient',
+      retryAfterMs: 30_000,
+    });
+    const last = memoryNormalizeContext({ config: fixtureSettings, vendorApi: down, finalAttempt: true });
+    const { events } = await normalize(note('canceled'), last);
+    expect(events[0]).toMatchObject({
+      type: 'appointment.cancelled',
+      data: { status: 'cancelled', enrichment: 'failed' },
+    });
+  });
+
+  it('fails for good on refused credentials, and ignores an appointment Acuity no longer has', async () => {
+    const refused = memoryNormalizeContext({
+      config: { ...fixtureSettings, apiKey: 'another-key-0123456789' },
+      vendorApi: fixtureVendorApi,
+    });
+    await expect(normalize(note('scheduled'), refused)).rejects.toMatchObject({ kind: 'permanent' });
+    const ctx = memoryNormalizeContext({ config: fixtureSettings, vendorApi: fixtureVendorApi });
+    expect((await normalize(note('scheduled', '999'), ctx)).ignored).toContain('no appointment 999');
+  });
+});
