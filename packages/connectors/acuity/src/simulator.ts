@@ -12,7 +12,7 @@ import {
   type Attempt,
   isSuccess,
   PendingTasks,
-  type PostResult,
+  postBody,
   toAttempt,
   withRetries,
 } from '@switchyard/testing/simulator-kit/push';
@@ -161,7 +161,7 @@ export class AcuitySimulator {
           'content-type': 'application/x-www-form-urlencoded',
           ...credentialHeaders(this.#options.config, body, at),
         };
-        return toAttempt(at, await postForm(hookUrl, headers, body));
+        return toAttempt(at, await postBody(hookUrl, headers, body, 10_000));
       },
       (attempt) => isSuccess(attempt.status),
     );
@@ -267,19 +267,4 @@ export class AcuitySimulator {
 /** `…T10:15:00-07:00` → `…T10:15:00-0700`, Acuity's way of writing an offset. */
 function compactOffset(datetime: string): string {
   return datetime.replace(/([+-]\d{2}):(\d{2})$/, '$1$2');
-}
-
-/** POSTs a form; never throws (a failure is `status: null`). */
-async function postForm(url: string, headers: Record<string, string>, body: string): Promise<PostResult> {
-  try {
-    const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
-    return { status: res.status, body: await res.text(), timedOut: false };
-  } catch (error) {
-    return {
-      status: null,
-      body: '',
-      error: (error as Error).message,
-      timedOut: (error as Error).name === 'TimeoutError',
-    };
-  }
 }

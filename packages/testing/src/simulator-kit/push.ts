@@ -31,17 +31,37 @@ export interface PostResult {
  * if (r.status === null) console.log(r.error);
  * ```
  */
-export async function postJson(
+export function postJson(
   url: string,
   headers: Record<string, string>,
   payload: unknown,
+  timeoutMs: number,
+): Promise<PostResult> {
+  return postBody(url, headers, JSON.stringify(payload), timeoutMs);
+}
+
+/**
+ * POSTs `body` exactly as given (the bytes a signature covers: a form, XML, JSON already
+ * serialized) with `headers` (add `content-type` yourself), giving up after `timeoutMs`. Never
+ * throws: a failure is a result with `status: null`.
+ *
+ * @example
+ * ```ts
+ * const form = 'action=scheduled&id=54321';
+ * const r = await postBody(url, { 'content-type': 'application/x-www-form-urlencoded', ...signed(form) }, form, 10_000);
+ * ```
+ */
+export async function postBody(
+  url: string,
+  headers: Record<string, string>,
+  body: string | Buffer,
   timeoutMs: number,
 ): Promise<PostResult> {
   try {
     const res = await fetch(url, {
       method: 'POST',
       headers,
-      body: JSON.stringify(payload),
+      body: typeof body === 'string' ? body : new Uint8Array(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const result: PostResult = { status: res.status, body: await res.text(), timedOut: false };
