@@ -848,13 +848,16 @@ const CREATING_COMMANDS_SECTION: readonly string[] = [
   'What the vendors document (`vendor-docs/FACTS.md`, their pages, the connector pages): Docplanner documents a ' +
     '429 with `Retry-After` only for `notifications/release`, not for a write that creates, and its rate ' +
     "limiter's 429, like Cliniko's, by its `X-RateLimit-*` headers; Clockwise.MD's write answers are unverified " +
-    '(any 2xx is done); the material on BookingBug (JRNI) documents no rate-limit or maintenance answer. So no ' +
+    '(any 2xx is done); the material on BookingBug (JRNI) documents no rate-limit or maintenance answer, nor ' +
+    "Acuity's on any answer but its 400 refusals. So no " +
     'shipped connector takes a 5xx as proof: each looks first. Why a 429 is still taken as proof: taken as none, ' +
     'every booking a rate limit turned away waited out the lookup rule (for Docplanner 2 minutes) and spent a ' +
     "list call of the same limit, in exactly the bursts that hit it. The lookups: Docplanner lists the slot's " +
     "bookings (a block: the address's breaks) and books again only when the list still lacks it 2 minutes after " +
     'the earlier try went out; Cliniko and BookingBug list their bookings (Cliniko also its unavailable blocks) at ' +
-    'the same start for the same practitioner and patient, and send again only when none is there; ' +
+    'the same start for the same practitioner and patient, and send again only when none is there; Acuity ' +
+    "lists the day's appointments of the type and client and sends again only when none starts at that " +
+    'instant; ' +
     'Clockwise.MD, which has no list or search call, takes the appointment its `create` webhook names (same ' +
     'hospital, start instant and patient names) and, when none has named it 2 minutes after the create went ' +
     'out, fails the command as "outcome unknown" without sending it again. A connector whose vendor documents ' +
