@@ -13,6 +13,7 @@ import { gatesCommand } from '../cli/commands/gates.ts';
 import { DELIVERY_SOCKETS_PER_ORIGIN } from '../delivery/http-post.ts';
 import { generateSecret } from '../delivery/sign.ts';
 import type { Hub } from '../pipeline/hub.ts';
+import { sessionApplicationName } from '../storage/db.ts';
 import type { Gates, GatesOptions } from './gates.ts';
 import {
   API_KEY,
@@ -34,12 +35,9 @@ const subscribers: RecordingSubscriber[] = [];
 let counter = 0;
 
 async function makeHub(
-  opts: { worker?: boolean; gates?: GatesOptions; applicationName?: string } = {},
+  opts: { worker?: boolean; gates?: GatesOptions } = {},
 ): Promise<{ hub: Hub; gates: Gates }> {
-  const url = new URL(database.url());
-  // Its sessions told apart in pg_stat_activity (a test acting on this process's connections).
-  if (opts.applicationName) url.searchParams.set('application_name', opts.applicationName);
-  return startGatesHub(url.toString(), {
+  return startGatesHub(database.url(), {
     gates: { worker: opts.worker ?? true, ...opts.gates },
     // Small batches, so the purge and the sweep below go through several.
     options: { retention: { cron: false, batchSize: 2 }, workers: opts.worker ?? true },
@@ -541,8 +539,9 @@ describe('across processes', () => {
         return { status: 409, body: { vendorErrorCode: 12 } };
       },
     });
-    const name = 'gates-test-other-process';
-    const other = await makeHub({ applicationName: name });
+    const other = await makeHub();
+    // Its sessions told apart in pg_stat_activity by its session tag (storage/db.ts).
+    const name = sessionApplicationName(other.hub.host.sessionTag);
     const admin = new pg.Client({ connectionString: database.url() });
     await admin.connect();
     try {
