@@ -1,4 +1,4 @@
-import { POOL_IDLE_TIMEOUT_MS, SESSION_APPLICATION_NAME } from '../storage/db.ts';
+import { POOL_IDLE_TIMEOUT_MS } from '../storage/db.ts';
 
 /**
  * The timers of the hub's pg-boss instance (one per process, `hub.host.queue`, schema
@@ -50,8 +50,6 @@ export const BOSS_TIMERS = {
    * that carries its own `options` parameter takes precedence (pg reads the URL last).
    */
   options: '-c jit=off',
-  /** Its sessions are a Switchyard process's, as the hub's are (storage/db.ts says why). */
-  application_name: SESSION_APPLICATION_NAME,
 } as const;
 
 /**

@@ -221,6 +221,7 @@ export async function createHub(config: HubConfig) {
         // Jobs of `notify` queues (gate hand-off, commands) wake the process working them at once.
         useListenNotify: true,
         ...BOSS_TIMERS,
+        // Its sessions are this process's, named as the hub's are (storage/db.ts says why).
         application_name: sessionApplicationName(database.sessionTag),
       })
     : undefined;
