@@ -3,6 +3,7 @@ import {
   dedupeKeyOf,
   type InboundRequest,
   type PushRoute,
+  parseFormBody,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
@@ -12,8 +13,6 @@ export const routes: readonly PushRoute[] = [{ name: 'default', path: '' }];
 
 /** Actions that happen once per appointment: the action and the id name the delivery. */
 const ONCE = new Set(['scheduled', 'canceled', 'order.completed']);
-const FORM = 'application/x-www-form-urlencoded';
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * One webhook → one notification. Acuity sends a form (`action=scheduled&id=…&calendarID=…&
@@ -30,19 +29,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
  * ```
  */
 export function parse(request: InboundRequest, _config: Config): VendorNotification[] {
-  const type = request.headers['content-type'] ?? '';
-  if (!type.toLowerCase().startsWith(FORM)) {
-    throw ConnectorError.badRequest(
-      `expected ${FORM}, got content-type ${JSON.stringify(type.slice(0, 100))}`,
-    );
-  }
-  let text: string;
-  try {
-    text = UTF8.decode(request.rawBody);
-  } catch {
-    throw ConnectorError.badRequest('the request body is not valid UTF-8');
-  }
-  const form = Object.fromEntries(new URLSearchParams(text));
+  const form = parseFormBody(request);
   const action = form.action?.trim();
   const id = form.id?.trim();
   if (!action) throw ConnectorError.badRequest('the webhook has no action');

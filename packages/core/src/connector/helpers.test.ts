@@ -9,6 +9,7 @@ import {
   ignore,
   inboundRequestHead,
   normalizeHeaders,
+  parseFormBody,
   parseJsonBody,
   parseJsonObjectBody,
   parseRetryAfter,
@@ -77,6 +78,34 @@ describe('parseJsonBody', () => {
     expect(parseJsonObjectBody(request('{"a":1}'))).toEqual({ a: 1 });
     expect(badRequestMessage(() => parseJsonObjectBody(request('[1]')))).toMatch(/JSON object/);
     expect(badRequestMessage(() => parseJsonObjectBody(request('null')))).toMatch(/JSON object/);
+  });
+});
+
+describe('parseFormBody', () => {
+  const FORM = 'application/x-www-form-urlencoded';
+
+  it('reads the fields of a form body, decoding + and %XX, the last of a repeated name winning', () => {
+    expect(parseFormBody(request('action=scheduled&id=54321&calendarID=27238', FORM))).toEqual({
+      action: 'scheduled',
+      id: '54321',
+      calendarID: '27238',
+    });
+    expect(parseFormBody(request('note=a+b%26c&x=%C3%A9', `${FORM}; charset=UTF-8`))).toEqual({
+      note: 'a b&c',
+      x: 'é',
+    });
+    expect(parseFormBody(request('a=1&a=2', FORM.toUpperCase()))).toEqual({ a: '2' });
+    expect(parseFormBody(request('', FORM))).toEqual({});
+  });
+
+  it('refuses a body not declared a form (any bytes parse as one) and bytes that are not UTF-8', () => {
+    expect(badRequestMessage(() => parseFormBody(request('{"a":1}', 'application/json')))).toMatch(
+      /expected application\/x-www-form-urlencoded, got content-type "application\/json"/,
+    );
+    expect(badRequestMessage(() => parseFormBody(request('a=1')))).toMatch(/content-type ""/);
+    expect(badRequestMessage(() => parseFormBody(request(Buffer.from([0x61, 0x3d, 0xff]), FORM)))).toMatch(
+      /UTF-8/,
+    );
   });
 });
 

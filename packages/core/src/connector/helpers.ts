@@ -88,6 +88,40 @@ export function parseJsonObjectBody(request: InboundRequest): JsonObject {
   return body;
 }
 
+/** The form content type, `parseFormBody`'s one accepted type (parameters such as `charset` allowed). */
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/**
+ * Reads a form-encoded body (`application/x-www-form-urlencoded`, what Acuity's webhooks are) as
+ * its fields, or throws `ConnectorError.badRequest` saying why. Unlike {@link parseJsonBody}, the
+ * content type is required: any bytes parse as a form (`{"a":1}` is one field named `{"a":1}`), so
+ * only the type says the vendor sent one. `+` reads as a space and `%XX` as its byte, as browsers
+ * and PHP encode them; a name sent twice keeps its last value (what PHP, the language of many
+ * vendors' senders, makes of it). An empty body is no fields: what a webhook must carry, the
+ * connector checks. Store the fields as the payload; the raw body is kept beside it, byte for byte.
+ *
+ * @example
+ * ```ts
+ * const form = parseFormBody(request); // 'action=scheduled&id=54321' → { action: 'scheduled', id: '54321' }
+ * if (!form.action) throw ConnectorError.badRequest('the webhook has no action');
+ * ```
+ */
+export function parseFormBody(request: InboundRequest): Record<string, string> {
+  const type = request.headers['content-type'] ?? '';
+  if (!type.toLowerCase().startsWith(FORM_TYPE)) {
+    throw ConnectorError.badRequest(
+      `expected ${FORM_TYPE}, got content-type ${JSON.stringify(type.slice(0, 100))}`,
+    );
+  }
+  let text: string;
+  try {
+    text = UTF8.decode(request.rawBody);
+  } catch {
+    throw ConnectorError.badRequest('the request body is not valid UTF-8');
+  }
+  return Object.fromEntries(new URLSearchParams(text));
+}
+
 /**
  * A dedupe key derived from content, for vendors whose notifications carry no id (Docplanner): the
  * same parts always give the same key. Parts are joined unambiguously, then hashed.

@@ -9,6 +9,7 @@ export {
   inboundRequestHead,
   isRetryableStatus,
   normalizeHeaders,
+  parseFormBody,
   parseJsonBody,
   parseJsonObjectBody,
   parseRetryAfter,
