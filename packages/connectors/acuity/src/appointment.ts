@@ -2,14 +2,7 @@
  * Acuity's appointment record → the normalized appointment, and its read from the API (shared by
  * normalize and commands).
  */
-import {
-  ConnectorError,
-  isJsonObject,
-  type JsonObject,
-  parseRetryAfter,
-  type VendorHttp,
-  type VendorResponse,
-} from '@switchyard/core';
+import { isJsonObject, type JsonObject, type VendorHttp, type VendorResponse } from '@switchyard/core';
 import { apiBase, apiHeaders, type Config } from './config.ts';
 import type { AcuityAppointment } from './vendor.ts';
 
@@ -102,21 +95,4 @@ export async function readAppointment(http: VendorHttp, config: Config, id: stri
       ? (res.body as unknown as AcuityAppointment)
       : undefined;
   return { found, res };
-}
-
-/**
- * A read's failure as normalize throws it: 401/403 permanent (the settings are wrong), 408, 429 and
- * 5xx (and a 200 without the record, a proxy's page) transient with the `Retry-After`.
- */
-export function readFailure(res: VendorResponse, id: string): ConnectorError {
-  if (res.status === 401 || res.status === 403) {
-    return ConnectorError.permanent(`the Acuity API refused the userId/apiKey (HTTP ${res.status})`);
-  }
-  if (res.status === 200 || res.status === 408 || res.status === 429 || res.status >= 500) {
-    const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
-    return ConnectorError.transient(`the Acuity API answered ${res.status} for appointment ${id}`, {
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    });
-  }
-  return ConnectorError.permanent(`the Acuity API answered ${res.status} for appointment ${id}`);
 }

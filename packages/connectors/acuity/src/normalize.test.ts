@@ -67,6 +67,14 @@ describe('normalize', () => {
     });
   });
 
+  it('retries a 2xx without the appointment (a proxy page), as a 200 without it is retried', async () => {
+    for (const status of [200, 204]) {
+      const page = () => ({ status, headers: { 'content-type': 'text/html' }, body: '<html>' });
+      const ctx = memoryNormalizeContext({ config: fixtureSettings, vendorApi: page });
+      await expect(normalize(note('scheduled'), ctx)).rejects.toMatchObject({ kind: 'transient' });
+    }
+  });
+
   it('fails for good on refused credentials, and ignores an appointment Acuity no longer has', async () => {
     const refused = memoryNormalizeContext({
       config: { ...fixtureSettings, apiKey: 'another-key-0123456789' },

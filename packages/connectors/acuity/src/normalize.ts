@@ -8,8 +8,9 @@ import {
   type NormalizeContext,
   type NormalizeResult,
   type VendorNotification,
+  vendorReadFailure,
 } from '@switchyard/core';
-import { appointmentFields, CONNECTOR_NAME, readAppointment, readFailure } from './appointment.ts';
+import { appointmentFields, CONNECTOR_NAME, readAppointment } from './appointment.ts';
 import type { Config } from './config.ts';
 
 export { CONNECTOR_NAME } from './appointment.ts';
@@ -88,7 +89,11 @@ export async function normalize(
   const read = await readAppointment(ctx.http, ctx.config, id);
   if (read.res.status === 404) return ignore(`Acuity has no appointment ${id} (deleted since)`);
   if (read.found === undefined) {
-    const failure = readFailure(read.res, id);
+    const failure = vendorReadFailure(read.res, {
+      api: 'the Acuity API',
+      entity: `appointment ${id}`,
+      credentials: 'the userId/apiKey',
+    });
     if (failure.kind !== 'transient' || !ctx.finalAttempt) throw failure;
     // Final attempt: what the webhook says is all there is.
     ctx.logger.warn(

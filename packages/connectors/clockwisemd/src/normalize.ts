@@ -9,9 +9,9 @@ import {
   type JsonValue,
   type NormalizeContext,
   type NormalizeResult,
-  parseRetryAfter,
   toRfc3339,
   type VendorNotification,
+  vendorReadFailure,
   withKnownState,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
@@ -445,11 +445,6 @@ async function fetchAppointment(
       error,
     );
   }
-  if (res.status === 401 || res.status === 403) {
-    throw ConnectorError.permanent(
-      `the Clockwise.MD API refused the API key (HTTP ${res.status}): check apiKey`,
-    );
-  }
   if (res.status === 404) {
     ctx.logger.warn(
       { appointmentId },
@@ -457,20 +452,17 @@ async function fetchAppointment(
     );
     return { record: undefined, enrichment: 'failed' };
   }
-  if (res.status === 429 || res.status === 408 || res.status >= 500) {
-    return giveUpOrRetry(
-      `the Clockwise.MD API answered ${res.status}`,
-      parseRetryAfter(res.headers['retry-after']),
-    );
+  const record = res.status >= 200 && res.status < 300 ? unwrap(res.body) : undefined;
+  if (record === undefined) {
+    const failure = vendorReadFailure(res, {
+      api: 'the Clockwise.MD API',
+      entity: `appointment ${appointmentId}`,
+      credentials: 'the API key',
+      details: { appointmentId },
+    });
+    if (failure.kind !== 'transient') throw failure;
+    return giveUpOrRetry(failure.message, failure.retryAfterMs);
   }
-  if (res.status < 200 || res.status >= 300) {
-    throw ConnectorError.permanent(
-      `the Clockwise.MD API answered ${res.status} for appointment ${appointmentId}`,
-    );
-  }
-  const record = unwrap(res.body);
-  if (record === undefined)
-    return giveUpOrRetry('the Clockwise.MD API answered without an appointment object');
   return { record, enrichment: 'enriched' };
 }
 

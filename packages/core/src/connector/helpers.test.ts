@@ -16,6 +16,7 @@ import {
   provesNotCarriedOut,
   timingSafeEqualString,
   unchangedWhen,
+  vendorReadFailure,
 } from './helpers.ts';
 import type { InboundRequest } from './types.ts';
 
@@ -210,6 +211,54 @@ describe('provesNotCarriedOut', () => {
     // Never a 2xx or a refusal, whatever the predicate says.
     expect(provesNotCarriedOut({ status: 200, headers: {}, body: {} }, () => true)).toBe(false);
     expect(provesNotCarriedOut({ status: 409, headers: {}, body: {} }, () => true)).toBe(false);
+  });
+});
+
+describe('vendorReadFailure', () => {
+  const read = { api: 'the Acme API', entity: 'appointment 7', credentials: 'the API key' };
+  const failure = (status: number, headers: Record<string, string> = {}) => {
+    const error = vendorReadFailure({ status, headers }, read);
+    return { kind: error.kind, message: error.message, retryAfterMs: error.retryAfterMs };
+  };
+
+  it('is permanent on 401 and 403: the settings are wrong, and a retry would be refused alike', () => {
+    expect(failure(401)).toEqual({
+      kind: 'permanent',
+      message: 'the Acme API refused the API key (HTTP 401): check the instance settings',
+      retryAfterMs: undefined,
+    });
+    expect(failure(403).kind).toBe('permanent');
+  });
+
+  it("is transient on 408, 429 and 5xx, with the answer's Retry-After", () => {
+    expect(failure(503, { 'retry-after': '120' })).toEqual({
+      kind: 'transient',
+      message: 'the Acme API answered 503 for appointment 7',
+      retryAfterMs: 120_000,
+    });
+    for (const status of [408, 429, 500, 502]) expect(failure(status)).toMatchObject({ kind: 'transient' });
+  });
+
+  it('is transient on a 2xx without the entity (a proxy page), permanent on any other status', () => {
+    expect(failure(200)).toMatchObject({
+      kind: 'transient',
+      message: 'the Acme API answered 200 for appointment 7 without it',
+    });
+    expect(failure(204).kind).toBe('transient');
+    for (const status of [301, 400, 404, 410, 422]) {
+      expect(failure(status)).toMatchObject({
+        kind: 'permanent',
+        message: `the Acme API answered ${status} for appointment 7`,
+      });
+    }
+  });
+
+  it('keeps the details given, for the log', () => {
+    const error = vendorReadFailure(
+      { status: 500, headers: {} },
+      { ...read, details: { appointmentId: '7' } },
+    );
+    expect(error.details).toEqual({ appointmentId: '7' });
   });
 });
 

@@ -166,6 +166,67 @@ export function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 408;
 }
 
+/** How {@link vendorReadFailure} names the read in its messages. */
+export interface VendorRead {
+  /** The API, as a sentence's subject: `the Acuity API`. */
+  api: string;
+  /** What was read: `appointment 54321`. */
+  entity: string;
+  /** The settings it was called with, as refused: `the API key`, `the userId/apiKey`. */
+  credentials: string;
+  /** Kept on the error (`details`), for the log: `{ appointmentId }`. */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The error for a read from a vendor's API that did not return the entity (normalize enriching a
+ * webhook that carries only an id, as Acuity's and Clockwise.MD's do), by the rule they share:
+ * 401/403 `permanent` (the settings are wrong, and every retry would be refused alike); 408, 429
+ * and 5xx `transient`, with the answer's `Retry-After` as `retryAfterMs`; a 2xx without the entity
+ * (a proxy's or a maintenance page answered 200) `transient`; any other status `permanent`. A 404
+ * is the connector's to decide before calling this: the entity is gone, and what that means
+ * differs (Acuity, whose events are built from the read, ignores the webhook; Clockwise.MD, whose
+ * webhook names the step, emits without enrichment). So is a network failure, which `ctx.http`
+ * throws as `transient`. On the final attempt a connector emits what the webhook said instead of
+ * throwing a transient one (docs/writing-a-connector.md, "enrichment").
+ *
+ * @example
+ * ```ts
+ * const res = await ctx.http.request({ url: `${base}/appointments/${encodeURIComponent(id)}`, headers });
+ * if (res.status === 404) return ignore(`no appointment ${id}`);
+ * const record = res.status === 200 && isJsonObject(res.body) ? res.body : undefined;
+ * if (record === undefined) {
+ *   const failure = vendorReadFailure(res, { api: 'the Acuity API', entity: `appointment ${id}`, credentials: 'the userId/apiKey' });
+ *   if (failure.kind !== 'transient' || !ctx.finalAttempt) throw failure; // 503 + Retry-After: 120 → transient, retryAfterMs 120000
+ *   // final attempt: emit what the webhook said, marked enrichment: 'failed'
+ * }
+ * ```
+ */
+export function vendorReadFailure(
+  res: Pick<VendorResponse, 'status' | 'headers'>,
+  read: VendorRead,
+): ConnectorError {
+  const { api, entity, credentials, details } = read;
+  const kept = details === undefined ? {} : { details };
+  if (res.status === 401 || res.status === 403) {
+    return ConnectorError.permanent(
+      `${api} refused ${credentials} (HTTP ${res.status}): check the instance settings`,
+      kept,
+    );
+  }
+  if (isRetryableStatus(res.status)) {
+    const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+    return ConnectorError.transient(`${api} answered ${res.status} for ${entity}`, {
+      ...kept,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
+  }
+  if (res.status >= 200 && res.status < 300) {
+    return ConnectorError.transient(`${api} answered ${res.status} for ${entity} without it`, kept);
+  }
+  return ConnectorError.permanent(`${api} answered ${res.status} for ${entity}`, kept);
+}
+
 /**
  * A vendor's own documented "turned away, nothing done" answer to a write (its rate limit's or its
  * maintenance answer, recognised by status *and* body), for {@link provesNotCarriedOut}.

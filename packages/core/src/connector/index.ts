@@ -17,6 +17,8 @@ export {
   type TurnedAway,
   timingSafeEqualString,
   unchangedWhen,
+  type VendorRead,
+  vendorReadFailure,
 } from './helpers.ts';
 export {
   type KeysetItem,
