@@ -63,6 +63,7 @@ import type { HostInstance, HubHost } from '../host/host.ts';
 import { connectorLogger, secretScrubber } from '../logging/logger.ts';
 import { CredentialSnapshot } from '../storage/credential-snapshot.ts';
 import { type Executor, newId } from '../storage/db.ts';
+import { isSubscriptionGone } from '../storage/subscription-gone.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import * as q from './store.ts';
@@ -2100,7 +2101,12 @@ export function createCommands(options: CommandsOptions = {}) {
       const token = `sycmd_${randomBytes(24).toString('base64url')}`;
       const id = `cred_${newId().slice(0, 8)}`;
       const hint = `${token.slice(0, 10)}…`;
-      await q.insertCredential(db, { id, subscriptionId, tokenHash: sha256(token), hint });
+      await q
+        .insertCredential(db, { id, subscriptionId, tokenHash: sha256(token), hint })
+        .catch((error: unknown) => {
+          // Deleted since it was looked up: answered as the lookup would now, not as a 500.
+          throw isSubscriptionGone(error) ? notFound('subscription', subscriptionId) : error;
+        });
       credentialHashes.invalidate();
       return { id, subscriptionId, token, hint };
     },

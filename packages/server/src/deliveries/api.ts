@@ -8,6 +8,7 @@ import { invalid, notFound } from '../admin/errors.ts';
 import { clampLimit, type Page, UUID } from '../admin/page.ts';
 import { newId } from '../storage/db.ts';
 import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
+import { isSubscriptionGone } from '../storage/subscription-gone.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import { exemplarOfTraceparent } from '../telemetry/tracing.ts';
 import * as deliveryStore from './store.ts';
@@ -263,11 +264,17 @@ export function deliveriesApi(host: DeliveriesHost) {
         throw invalid('since must be a valid date');
       if (sub.kind !== 'webhook')
         throw invalid('a pull subscription replays by polling from an earlier cursor');
-      const replayed = await db.transaction().execute(async (trx) => {
-        const n = await deliveryStore.insertReplaysSince(trx, sub, { since });
-        await notify(trx, CHANNEL_DELIVER);
-        return n;
-      });
+      const replayed = await db
+        .transaction()
+        .execute(async (trx) => {
+          const n = await deliveryStore.insertReplaysSince(trx, sub, { since });
+          await notify(trx, CHANNEL_DELIVER);
+          return n;
+        })
+        .catch((error: unknown) => {
+          // Deleted since it was looked up: answered as the lookup would now, not as a 500.
+          throw isSubscriptionGone(error) ? notFound('subscription', subscriptionId) : error;
+        });
       host.wakeDeliver();
       return { replayed };
     },

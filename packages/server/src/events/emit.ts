@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import { projectStoredEvents } from '../entities/current.ts';
 import { hasFhirMeaning } from '../fhir/subscription.ts';
 import { type Executor, jsonBatch } from '../storage/db.ts';
+import { retryingSubscriptionGone } from '../storage/subscription-gone.ts';
 import { fanOutStoredEvents, lockSubjects } from './store.ts';
 
 /**
@@ -16,7 +17,9 @@ import { fanOutStoredEvents, lockSubjects } from './store.ts';
  * skipped (a repeated call is a no-op). The fan-out matches subscriptions as for normalized events
  * (`commitNormalized` in events/store.ts): type patterns (exact, `entity.*`, `*`), optional
  * source list, active webhook subscriptions only, FHIR subscriptions only for events with a FHIR
- * meaning, `held` behind a dead delivery under `hold`. Returns how many deliveries were created (the deliver workers are woken by NOTIFY at commit, and
+ * meaning, `held` behind a dead delivery under `hold`. A subscription deleted while the statement
+ * runs costs a retry of the statement, not the caller's transaction (`retryingSubscriptionGone`).
+ * Returns how many deliveries were created (the deliver workers are woken by NOTIFY at commit, and
  * the feed's long-polls of the pull subscriptions the events match, `CHANNEL_FEED`).
  *
  * @example
@@ -39,7 +42,11 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
       );
     }
   }
-  const r = await sql<{ fanned: string }>`
+  // Run again when a subscription it fans out to is deleted meanwhile (behind a savepoint in the
+  // caller's transaction): that refusal failed the caller's transaction, a command's outcome with it,
+  // and the command stayed running until its lease ran out, then was sent to the vendor again.
+  const r = await retryingSubscriptionGone(db, () =>
+    sql<{ fanned: string }>`
     with input as (
       select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
         ${events.map((e) => e.source)}::text[], ${events.map((e) => e.subject)}::text[],
@@ -58,6 +65,7 @@ export async function storeHubEvents(db: Executor, events: readonly EventEnvelop
     ${projectStoredEvents()},
     ${fanOutStoredEvents()}
     select (select count(*) from fanned) as fanned, (select count(*) from woken) as woken,
-      (select count(*) from feed_woken) as feed_woken`.execute(db);
+      (select count(*) from feed_woken) as feed_woken`.execute(db),
+  );
   return Number(r.rows[0]?.fanned ?? 0);
 }

@@ -13,7 +13,6 @@
  */
 import type { EventEnvelope, JsonValue } from '@switchyard/core';
 import { type RawBuilder, sql } from 'kysely';
-import pg from 'pg';
 import { projectStoredEvents } from '../entities/current.ts';
 import {
   type AliasRow,
@@ -35,6 +34,7 @@ import {
   statement,
 } from '../storage/db.ts';
 import { CHANNEL_DELIVER, CHANNEL_FEED, FEED_PAYLOAD_MAX } from '../storage/queues.ts';
+import { retryingSubscriptionGone } from '../storage/subscription-gone.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
 /** Digits of the widest sequence (a Postgres bigint, at most 9223372036854775807). */
@@ -308,7 +308,8 @@ export async function newestSequence(db: Executor): Promise<string> {
  * Events removed after a pull subscription's position that it would have been served (stored
  * since it was created: a disabled subscription, or past the cap) are noted in `feed_gaps` (the
  * highest such number and how many), in the same statement: the feed answers the gap to its
- * reader ({@link feedGap}) instead of skipping it silently.
+ * reader ({@link feedGap}) instead of skipping it silently. A pull subscription deleted while the
+ * statement runs costs a retry of it (`retryingSubscriptionGone`).
  *
  * @example
  * ```ts
@@ -332,8 +333,11 @@ export async function purgeEvents(
   // delete as an array (`= any(array(…))`), each row found by the primary key: inside the CTE, an
   // `in (…)` was planned as a hash join over a sequential scan of every event. The readers (pull subscriptions, a handful)
   // are read once per statement; the gap note joins only the batch's deleted rows to them.
-  const r = await first<{ n: number }>(
-    sql`with readers as materialized (
+  // Run again when a pull subscription it notes a gap for is deleted meanwhile: the refusal of its
+  // feed_gaps row failed the retention run, every later table of it left for the next run.
+  const r = await retryingSubscriptionGone(db, () =>
+    first<{ n: number }>(
+      sql`with readers as materialized (
           select s.id, s.event_types, s.sources, s.created_at, s.disabled_at is null as enabled,
                  coalesce(c.cursor, 0) as cursor
           from switchyard.subscriptions s left join switchyard.feed_cursors c on c.subscription_id = s.id
@@ -364,7 +368,8 @@ export async function purgeEvents(
                 events = switchyard.feed_gaps.events + excluded.events, noted_at = now()
           returning 1)
         select (select count(*) from gone)::int as n, (select count(*) from noted) as noted`,
-    db,
+      db,
+    ),
   );
   return r?.n ?? 0;
 }
@@ -604,27 +609,6 @@ const COMMIT_NORMALIZED = statement<CommitNormalizedArgs>(
            from fanned d join switchyard.subscriptions s on s.id = d.subscription_id join stored e on e.id = d.event_id
            where d.status = 'in_flight') as leased`,
 );
-
-/**
- * Whether a statement that fans events out ({@link commitNormalized}) failed only because a
- * subscription it fanned out to was deleted while it ran: its snapshot still held the
- * subscription, the delete committed before its deliveries (or feed rows) were checked against it,
- * and Postgres refused them (foreign key violation on `*_subscription_id_fkey`). Nothing of the
- * statement is stored; run again, its snapshot no longer holds the subscription.
- *
- * @example
- * ```ts
- * try { await commitNormalized(db, messages, events); }
- * catch (error) { if (isSubscriptionGone(error)) retry(); else throw error; }
- * ```
- */
-export function isSubscriptionGone(error: unknown): boolean {
-  return (
-    error instanceof pg.DatabaseError &&
-    error.code === '23503' &&
-    (error.constraint ?? '').endsWith('_subscription_id_fkey')
-  );
-}
 
 /**
  * Stores the results of normalized messages in one statement (one round trip, no BEGIN/COMMIT):

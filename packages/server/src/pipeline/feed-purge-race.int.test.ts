@@ -1,11 +1,13 @@
 /**
  * Fault tests of retention against a pull reader (events/store.ts `purgeEvents`, `feed_gaps`,
  * subscriptions/feed.ts): a purge committing between a poll's reads, a purge whose statement began
- * before the reader's ack commits after it, two purges at once. The interleavings are forced with
+ * before the reader's ack commits after it, two purges at once, a reader deleted while the purge
+ * notes its gap. The interleavings are forced with
  * real Postgres locks: a transaction holding the events table or running the purge uncommitted.
  */
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { feedGaps, purgeEvents } from '../events/store.ts';
 import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
@@ -143,5 +145,30 @@ describe('retention racing a pull reader', () => {
     const gap = (await feedGaps(db)).find((g) => g.subscription === reader.id);
     expect(gap).toMatchObject({ events: 3 });
     expect(BigInt(gap!.through)).toBeGreaterThan(BigInt(cursor(e1)));
+  });
+
+  it('a reader deleted while the purge notes its gap: the purge goes on without it', async () => {
+    const { reader } = await readerWithOneLostEvent();
+    const { db } = hub.host;
+    // The delete held uncommitted: the purge's snapshot still holds the reader, and its feed_gaps
+    // row waits at the foreign key check for the delete, which then commits.
+    const deleter = new pg.Client({ connectionString: database.url() });
+    await deleter.connect();
+    try {
+      await deleter.query('begin');
+      await deleter.query('delete from switchyard.subscriptions where id = $1', [reader.id]);
+      const purging = purgeNow(db).then(
+        (n) => ({ n }),
+        (error: unknown) => ({ error }),
+      );
+      await someoneWaitsOnALock();
+      await deleter.query('commit');
+      // On the old code the purge failed (23503 feed_gaps_subscription_id_fkey), and with it the
+      // retention run: its other batches and tables were left for the next run.
+      expect(await purging).toEqual({ n: expect.any(Number) });
+    } finally {
+      await deleter.end();
+    }
+    expect((await feedGaps(db)).filter((g) => g.subscription === reader.id)).toEqual([]);
   });
 });

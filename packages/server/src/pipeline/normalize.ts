@@ -20,6 +20,7 @@ import { lazyChild } from '../logging/lazy-child.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { CHANNEL_FEED } from '../storage/queues.ts';
+import { retryingSubscriptionGone } from '../storage/subscription-gone.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import {
   failSpan,
@@ -828,34 +829,25 @@ class NormalizedWriter {
 
   /**
    * {@link eventStore.commitNormalized}, run again when a subscription it fanned out to was deleted
-   * while it ran ({@link eventStore.isSubscriptionGone}: nothing of it was stored). Before, that
+   * while it ran ({@link retryingSubscriptionGone}: nothing of it was stored). Before, that
    * failure was a crash of every run in the commit: their messages kept their leases until they
    * ran out (`normalizeLease`, 30 s), and every later notification of their ordering keys (a whole
-   * Docplanner facility) waited that long. Bounded: a commit that keeps meeting deleted
-   * subscriptions fails as before.
+   * Docplanner facility) waited that long.
    */
-  private async commitRetryingGone(
+  private commitRetryingGone(
     ...args: Parameters<typeof eventStore.commitNormalized>
   ): Promise<eventStore.NormalizeCommit> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await eventStore.commitNormalized(...args);
-      } catch (error) {
-        if (attempt >= SUBSCRIPTION_GONE_ATTEMPTS || !eventStore.isSubscriptionGone(error)) throw error;
+    return retryingSubscriptionGone(
+      args[0],
+      () => eventStore.commitNormalized(...args),
+      (attempt) =>
         this.rt.logger.debug(
           { attempt },
           'a subscription was deleted while the normalize commit fanned out: committing again',
-        );
-      }
-    }
+        ),
+    );
   }
 }
-
-/**
- * Normalize commits tried at most when each fails on a subscription deleted meanwhile (one delete
- * costs one more; several deletes committed during one commit are rare).
- */
-const SUBSCRIPTION_GONE_ATTEMPTS = 5;
 
 /** How the normalize commit left one message ({@link NormalizedWriter.write}). */
 type CommitOutcome = 'stored' | 'lost' | 'refused';

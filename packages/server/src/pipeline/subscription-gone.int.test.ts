@@ -6,12 +6,22 @@
  * waited that long. Found in gates.int's "matching the booking that follows" (a Docplanner
  * facility's slot-booking normalized while the previous test's afterEach removed its
  * subscriptions: the next three cases waited 25 s for their links). The commit is now run again.
+ *
+ * Then the other writers of rows that reference a subscription (`*_subscription_id_fkey`), each
+ * paused at that check by a delete held uncommitted in another session (the writer's snapshot, or
+ * its caller's lookup, still holds the subscription; the check waits for the delete), the delete
+ * committed: hub-made events (a command's outcome) fan out without it, and the API writers given
+ * the subscription answer "no such subscription" (404), not a 500. The purge's feed gaps:
+ * feed-purge-race.int.test.ts; command credentials: commands/credential-gone.int.test.ts.
  */
 import { randomUUID } from 'node:crypto';
+import { type EventEnvelope, getSchemas, isSwitchyardError } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeHubEvents } from '../events/emit.ts';
+import { setReadToken } from '../storage/fhir-tokens.ts';
 import { advisoryLockWaiters, until } from '../storage/locks.test-support.ts';
 import { makeHub, push, setupInstance } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
@@ -72,4 +82,147 @@ it('normalizes a message whose commit met a subscription deleted meanwhile, with
   } finally {
     await holder.end();
   }
+});
+
+/** A valid hub-made event (the schema's example) of a fresh appointment. */
+function hubEvent(type = 'appointment.created'): EventEnvelope {
+  // biome-ignore lint/suspicious/noExplicitAny: the schema's examples are read as they are.
+  const schema = getSchemas().find((x) => x.$id.endsWith(`/events/${type}.json`)) as any;
+  const { sequence: _, ...event } = structuredClone(schema.examples[0]!);
+  return { ...event, id: randomUUID(), subject: `appointment/${randomUUID()}` };
+}
+
+/**
+ * Runs `write` while subscription `id` is deleted: the delete is held uncommitted in another
+ * session until `write`'s statement (its text containing `waitsIn`) waits on it, at the foreign key
+ * check of the rows it writes for the subscription; then it commits. What `write` came to.
+ */
+async function deletedWhile<T>(
+  id: string,
+  waitsIn: string,
+  write: () => Promise<T>,
+): Promise<{ value: T } | { error: unknown }> {
+  const deleter = new pg.Client({ connectionString: database.url() });
+  await deleter.connect();
+  try {
+    await deleter.query('begin');
+    await deleter.query('delete from switchyard.subscriptions where id = $1', [id]);
+    const done = write().then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    await until(async () => {
+      const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'
+          and query ilike ${`%${waitsIn}%`}`.execute(hub.host.db);
+      return r.rows[0]!.n === 1;
+    });
+    await deleter.query('commit');
+    return await done;
+  } finally {
+    await deleter.end();
+  }
+}
+
+/** The error's registry code (SY_…), or the Postgres one (23503 was the foreign key's refusal). */
+function codeOf(outcome: { value: unknown } | { error: unknown }): string | undefined {
+  if (!('error' in outcome)) return undefined;
+  const e = outcome.error;
+  return isSwitchyardError(e) ? e.code : String((e as { code?: unknown }).code);
+}
+
+describe('the other writers of rows that reference a subscription, racing its delete', () => {
+  it("hub-made events (a command's outcome) fan out without it, in the caller's transaction", async () => {
+    await hub.subscriptions.create({
+      id: 'gone-hub',
+      url: 'http://127.0.0.1:9/never-reached',
+      allowPrivateAddresses: true,
+    });
+    const event = hubEvent();
+    // On the old code the statement failed (23503 deliveries_subscription_id_fkey) and with it the
+    // caller's transaction: a command's outcome was not stored, the command stayed running until its
+    // lease ran out and was sent to the vendor again.
+    const r = await deletedWhile('gone-hub', 'insert into switchyard.events', () =>
+      hub.host.db.transaction().execute(async (trx) => {
+        const fanned = await storeHubEvents(trx, [event]);
+        // The transaction goes on after the retry (its savepoint rolled back, not the transaction).
+        await sql`select 1`.execute(trx);
+        return fanned;
+      }),
+    );
+    expect(codeOf(r)).toBeUndefined();
+    const stored = await sql<{
+      subscription_id: string;
+    }>`select d.subscription_id from switchyard.deliveries d
+      where d.event_id = ${event.id}`.execute(hub.host.db);
+    expect(stored.rows.map((d) => d.subscription_id)).not.toContain('gone-hub');
+    expect((r as { value: number }).value).toBe(stored.rows.length);
+  });
+
+  it("a pull reader's ack answers 404", async () => {
+    await hub.subscriptions.create({ id: 'gone-ack', kind: 'pull', eventTypes: ['*'] });
+    await storeHubEvents(hub.host.db, [hubEvent()]);
+    // 500 on the old code: 23503 feed_cursors_subscription_id_fkey.
+    const r = await deletedWhile('gone-ack', 'feed_cursors', () => hub.feed.ack('gone-ack', '1'));
+    expect(codeOf(r)).toBe('SY_PIPELINE_NOT_FOUND');
+  });
+
+  it('a replay since a time answers 404', async () => {
+    await storeHubEvents(hub.host.db, [hubEvent()]);
+    // Created after the event: no delivery of its own, only the replay's.
+    await hub.subscriptions.create({
+      id: 'gone-replay',
+      url: 'http://127.0.0.1:9/never-reached',
+      allowPrivateAddresses: true,
+    });
+    // 500 on the old code: 23503 deliveries_subscription_id_fkey.
+    const r = await deletedWhile('gone-replay', 'insert into switchyard.deliveries', () =>
+      hub.deliveries.replaySince('gone-replay', new Date(0)),
+    );
+    expect(codeOf(r)).toBe('SY_PIPELINE_NOT_FOUND');
+  });
+
+  it('an enable that replays what it missed answers 404', async () => {
+    await hub.subscriptions.create({
+      id: 'gone-enable',
+      url: 'http://127.0.0.1:9/never-reached',
+      allowPrivateAddresses: true,
+    });
+    await hub.subscriptions.disable('gone-enable');
+    await storeHubEvents(hub.host.db, [hubEvent()]);
+    // 500 on the old code: 23503 deliveries_subscription_id_fkey.
+    const r = await deletedWhile('gone-enable', 'insert into switchyard.deliveries', () =>
+      hub.subscriptions.enable('gone-enable', { replayMissed: true }),
+    );
+    expect(codeOf(r)).toBe('SY_PIPELINE_NOT_FOUND');
+  });
+
+  it('an enable answers 404', async () => {
+    await hub.subscriptions.create({
+      id: 'gone-enable-only',
+      url: 'http://127.0.0.1:9/never-reached',
+      allowPrivateAddresses: true,
+    });
+    await hub.subscriptions.disable('gone-enable-only');
+    // Not a foreign key: its update waits for the delete, then finds no row. A TypeError (500) on
+    // the old code, which took the row for granted.
+    const r = await deletedWhile('gone-enable-only', 'update switchyard.subscriptions', () =>
+      hub.subscriptions.enable('gone-enable-only'),
+    );
+    expect(codeOf(r)).toBe('SY_PIPELINE_NOT_FOUND');
+  });
+
+  it('a FHIR read token is refused as for an unknown subscription', async () => {
+    await hub.subscriptions.create({
+      id: 'gone-fhir',
+      url: 'http://127.0.0.1:9/never-reached',
+      allowPrivateAddresses: true,
+    });
+    // Thrown on the old code (23503 fhir_read_tokens_subscription_id_fkey: a 500); false is the
+    // 404 of `POST /v1/subscriptions/{id}/fhir-read-token`.
+    const r = await deletedWhile('gone-fhir', 'fhir_read_tokens', () =>
+      setReadToken(hub.host.db, 'gone-fhir', `hash-${randomUUID()}`, 'syfhir_x…'),
+    );
+    expect(r).toEqual({ value: false });
+  });
 });

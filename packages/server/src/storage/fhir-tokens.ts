@@ -4,6 +4,7 @@
  */
 import { sql } from 'kysely';
 import type { Executor } from './db.ts';
+import { isSubscriptionGone } from './subscription-gone.ts';
 
 /** The subscription a read token belongs to, with its filters. */
 export interface ReadTokenOwnerRow {
@@ -32,19 +33,28 @@ export async function findReadToken(db: Executor, tokenHash: string): Promise<Re
     : undefined;
 }
 
-/** Stores a subscription's token hash, replacing the previous one; false when the subscription does not exist. */
+/**
+ * Stores a subscription's token hash, replacing the previous one; false when the subscription does
+ * not exist, also when it was deleted while the statement ran (its snapshot held the subscription,
+ * the token's foreign key refused it: {@link isSubscriptionGone}), which was a 500.
+ */
 export async function setReadToken(
   db: Executor,
   subscriptionId: string,
   tokenHash: string,
   hint: string,
 ): Promise<boolean> {
-  const r = await sql`
-    insert into switchyard.fhir_read_tokens (subscription_id, token_hash, hint)
-    select id, ${tokenHash}, ${hint} from switchyard.subscriptions where id = ${subscriptionId}
-    on conflict (subscription_id) do update set token_hash = excluded.token_hash, hint = excluded.hint,
-      created_at = now()`.execute(db);
-  return Number(r.numAffectedRows ?? 0) > 0;
+  try {
+    const r = await sql`
+      insert into switchyard.fhir_read_tokens (subscription_id, token_hash, hint)
+      select id, ${tokenHash}, ${hint} from switchyard.subscriptions where id = ${subscriptionId}
+      on conflict (subscription_id) do update set token_hash = excluded.token_hash, hint = excluded.hint,
+        created_at = now()`.execute(db);
+    return Number(r.numAffectedRows ?? 0) > 0;
+  } catch (error) {
+    if (isSubscriptionGone(error)) return false;
+    throw error;
+  }
 }
 
 /** Deletes a subscription's token; false when it had none. */

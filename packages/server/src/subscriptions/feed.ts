@@ -4,12 +4,13 @@
  * the subscription concept.
  */
 import type { Kysely } from 'kysely';
-import { invalid } from '../admin/errors.ts';
+import { invalid, notFound } from '../admin/errors.ts';
 import { clampLimit } from '../admin/page.ts';
 import * as deliveryStore from '../deliveries/store.ts';
 import { toEvent } from '../events/api.ts';
 import * as eventStore from '../events/store.ts';
 import { CredentialSnapshot, credentialDigest } from '../storage/credential-snapshot.ts';
+import { isSubscriptionGone } from '../storage/subscription-gone.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import { requireSubscription } from './api.ts';
 import { FeedWaits, type Listen } from './feed-waits.ts';
@@ -238,7 +239,10 @@ export function feedApi(host: FeedHost) {
       if (sub.kind !== 'pull') throw invalid(`subscription ${subscriptionId} is not a pull subscription`);
       if (!/^\d+$/.test(cursor)) throw invalid('cursor is not valid');
       await refusePastNewest(db, cursor);
-      await deliveryStore.setFeedCursor(db, subscriptionId, cursor);
+      // Deleted since it was looked up: answered as the lookup would now, not as a 500.
+      await deliveryStore.setFeedCursor(db, subscriptionId, cursor).catch((error: unknown) => {
+        throw isSubscriptionGone(error) ? notFound('subscription', subscriptionId) : error;
+      });
       await eventStore.clearFeedGap(db, subscriptionId, cursor);
       return { cursor: (await deliveryStore.getFeedCursor(db, subscriptionId))! };
     },
