@@ -5,7 +5,7 @@
  * subscription's acknowledged position). Deliveries are created by the fan-out of
  * events/store.ts. Functions take an {@link Executor} so callers decide the transaction.
  */
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { type EventRow, eventJson, type LeasedDelivery, matches } from '../events/store.ts';
 import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
 import { type Executor, first, NO_FLUSH_WAIT, PLAN_STABLE, rows, statement } from '../storage/db.ts';
@@ -661,10 +661,27 @@ export async function listAttempts(db: Executor, deliveryIds: readonly string[])
 
 /**
  * Locks a delivery for a replay decision (two replays of one delivery at once: the second waits,
- * then sees the first one's `superseded_by`).
+ * then sees the first one's `superseded_by`). Its subscription's row first (`for key share`, as the
+ * replay's foreign key check would), so a delete of the subscription waits for the replay, or the
+ * replay for the delete (then no row): locked in the other order, the delete's cascade waited for
+ * the delivery's lock and the replay's insert for the delete, and Postgres aborted one of them
+ * after a second (40P01 deadlock: a 500 to the replay or to `DELETE /v1/subscriptions/{id}`).
  */
 export async function lockDelivery(db: Executor, id: string): Promise<DeliveryRow | undefined> {
-  return first<DeliveryRow>(sql`select * from switchyard.deliveries where id = ${id} for update`, db);
+  return first<DeliveryRow>(
+    sql`select * from switchyard.deliveries
+        where id = ${id} and exists (${subscriptionKeyShared(sql`(select subscription_id from switchyard.deliveries where id = ${id})`)})
+        for update`,
+    db,
+  );
+}
+
+/**
+ * The subquery that locks a subscription's row `for key share` (what a foreign key check of a row
+ * referencing it takes) before a statement locks its deliveries ({@link lockDelivery}).
+ */
+function subscriptionKeyShared(subscriptionId: RawBuilder<unknown> | string) {
+  return sql`select 1 from switchyard.subscriptions s where s.id = ${subscriptionId} for key share`;
 }
 
 /**
@@ -689,12 +706,15 @@ export async function insertReplay(db: Executor, newId: string, of: DeliveryRow)
 
 /**
  * The dead deliveries of a subscription not replayed yet, locked (call inside the transaction that
- * replays them): a replay of one of them at the same moment waits, then finds it replayed.
+ * replays them): a replay of one of them at the same moment waits, then finds it replayed. The
+ * subscription's row is locked first, as {@link lockDelivery} does (a delete of it deadlocked
+ * with the replays).
  */
 export async function listDeadUnsuperseded(db: Executor, subscriptionId: string): Promise<DeliveryRow[]> {
   return rows<DeliveryRow>(
     sql`select * from switchyard.deliveries where subscription_id = ${subscriptionId} and status = 'dead'
-          and superseded_by is null order by event_sequence, seq for update`,
+          and superseded_by is null and exists (${subscriptionKeyShared(subscriptionId)})
+        order by event_sequence, seq for update`,
     db,
   );
 }

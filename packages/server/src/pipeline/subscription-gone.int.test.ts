@@ -190,8 +190,9 @@ describe('the other writers of rows that reference a subscription, racing its de
     });
     await hub.subscriptions.disable('gone-enable');
     await storeHubEvents(hub.host.db, [hubEvent()]);
-    // 500 on the old code: 23503 deliveries_subscription_id_fkey.
-    const r = await deletedWhile('gone-enable', 'insert into switchyard.deliveries', () =>
+    // 500 on the old code: 23503 deliveries_subscription_id_fkey. (It waits for the delete at its
+    // replays' insert; now already at the lock of its dead deliveries, lockDelivery says why.)
+    const r = await deletedWhile('gone-enable', 'switchyard.deliveries', () =>
       hub.subscriptions.enable('gone-enable', { replayMissed: true }),
     );
     expect(codeOf(r)).toBe('SY_PIPELINE_NOT_FOUND');
@@ -224,5 +225,58 @@ describe('the other writers of rows that reference a subscription, racing its de
       setReadToken(hub.host.db, 'gone-fhir', `hash-${randomUUID()}`, 'syfhir_x…'),
     );
     expect(r).toEqual({ value: false });
+  });
+
+  it("a replay and the subscription's delete at once: both go through, no deadlock", async () => {
+    const event = hubEvent();
+    await storeHubEvents(hub.host.db, [event]);
+    // Created after the event (no fan-out to it), with a dead delivery of it.
+    await hub.subscriptions.create({
+      id: 'gone-dead',
+      url: 'http://127.0.0.1:9/never-reached',
+      allowPrivateAddresses: true,
+    });
+    const dead = await sql<{ id: string }>`insert into switchyard.deliveries (id, subscription_id, event_id,
+        event_sequence, subject, status, attempts, completed_at)
+      select gen_random_uuid(), 'gone-dead', e.id, e.sequence, e.subject, 'dead', 1, now()
+      from switchyard.events e where e.id = ${event.id} returning id`.execute(hub.host.db);
+    const waiting = async (fragment: string) => {
+      const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock' and query ilike ${`%${fragment}%`}`.execute(
+        hub.host.db,
+      );
+      return r.rows[0]!.n === 1;
+    };
+    const holder = new pg.Client({ connectionString: database.url() });
+    const deleter = new pg.Client({ connectionString: database.url() });
+    await holder.connect();
+    await deleter.connect();
+    try {
+      // Holds back every write of deliveries: the replay stops at its insert (its delivery locked),
+      // then the delete comes.
+      await holder.query('begin');
+      await holder.query('lock table switchyard.deliveries in share mode');
+      const settle = <T>(p: Promise<T>) =>
+        p.then(
+          () => 'done',
+          (error: unknown) => String((error as { code?: unknown }).code ?? error),
+        );
+      const replay = settle(hub.deliveries.replay(dead.rows[0]!.id));
+      await until(() => waiting('insert into switchyard.deliveries'));
+      const removal = settle(deleter.query(`delete from switchyard.subscriptions where id = 'gone-dead'`));
+      await until(() => waiting('delete from switchyard.subscriptions'));
+      await holder.query('commit');
+      // On the old code one of them was aborted after a second: 40P01 (deadlock detected), the
+      // delete's cascade waiting for the replay's lock on the delivery, the replay's foreign key
+      // check for the delete.
+      expect({ replay: await replay, removal: await removal }).toEqual({ replay: 'done', removal: 'done' });
+    } finally {
+      await holder.end();
+      await deleter.end();
+    }
+    const left = await sql`select 1 from switchyard.deliveries where subscription_id = 'gone-dead'`.execute(
+      hub.host.db,
+    );
+    expect(left.rows).toEqual([]);
   });
 });
