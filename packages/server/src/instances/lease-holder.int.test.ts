@@ -11,7 +11,15 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { useMigratedDatabase } from '../storage/database.test-support.ts';
 import { type Database, newSessionTag, openDatabase, workerGone } from '../storage/db.ts';
-import { claimDuePulls, claimDueReconciles, upsertInstance } from './store.ts';
+import {
+  claimDuePulls,
+  claimDueReconciles,
+  finishPull,
+  finishReconcile,
+  renewTurnLease,
+  savePullCursor,
+  upsertInstance,
+} from './store.ts';
 
 const database = useTestDatabase();
 const store = useMigratedDatabase(database);
@@ -71,6 +79,19 @@ async function pullInstance(): Promise<string> {
     managedBy: 'api',
   });
   return id;
+}
+
+/** The instance's leases and what a turn writes. */
+async function leaseOf(id: string) {
+  const r = await sql<{
+    pull_cursor: string | null;
+    pull_locked_by: string | null;
+    pull_locked_until: Date | null;
+    reconcile_locked_by: string | null;
+    reconcile_last_result: string | null;
+  }>`select pull_cursor, pull_locked_by, pull_locked_until, reconcile_locked_by, reconcile_last_result
+    from switchyard.connector_instances where id = ${id}`.execute(store.db);
+  return r.rows[0];
 }
 
 async function claimed(d: Database, id: string): Promise<boolean> {
@@ -172,5 +193,62 @@ describe('a turn lease held by a process whose sessions are gone', () => {
     // holder may be alive and not yet reconnected. Never told gone; nor without a claim time.
     expect(await workerGone(b.db, `other-host/1/0badcafe.${a.sessionTag}`, new Date(0))).toBe(false);
     expect(await workerGone(b.db, `other-host/1/0badcafe.${a.sessionTag}`, null)).toBe(false);
+  });
+});
+
+describe('a holder told gone while it is alive (an operator ended its sessions, a network cut)', () => {
+  // Its turn goes on (a vendor call needs no session) and its pool reconnects: its late writes
+  // must not undo the lease of the process that took the turn over.
+  it('cannot renew, move the cursor of, nor give back the lease another process took over', async () => {
+    const a = await hubDatabase();
+    const b = await hubDatabase();
+    const id = await pullInstance();
+    expect(await claimed(a, id)).toBe(true);
+    await kill(a);
+    expect(await claimed(b, id)).toBe(true);
+    // `a` is alive: its pool opens new sessions for its late writes.
+    expect(await renewTurnLease(a.db, 'pull', id, LEASE_MS, a.sessionTag)).toBe(false);
+    expect(await savePullCursor(a.db, id, 'a-cursor', null, a.sessionTag)).toBe(false);
+    await finishPull(a.db, id, 0, null, a.sessionTag);
+    const row = await leaseOf(id);
+    // On the old code: the cursor moved to a's, and the lease was cleared and due at once, so a
+    // third claim ran the instance's turn beside b's.
+    expect(row?.pull_cursor).toBeNull();
+    expect(row?.pull_locked_by).toBe(b.sessionTag);
+    expect(row?.pull_locked_until).not.toBeNull();
+    expect(await claimed(a, id)).toBe(false);
+    // b's own writes go through.
+    expect(await renewTurnLease(b.db, 'pull', id, LEASE_MS, b.sessionTag)).toBe(true);
+    expect(await savePullCursor(b.db, id, 'b-cursor', null, b.sessionTag)).toBe(true);
+    await finishPull(b.db, id, 60_000, null, b.sessionTag);
+    const after = await leaseOf(id);
+    expect(after?.pull_cursor).toBe('b-cursor');
+    expect(after?.pull_locked_until).toBeNull();
+  });
+
+  it('a reconciliation turn’s too', async () => {
+    const a = await hubDatabase();
+    const b = await hubDatabase();
+    const id = `push-${++n}`;
+    await upsertInstance(store.db, false, {
+      id,
+      connector: 'cliniko',
+      mode: 'push',
+      settingsSealed: 'x',
+      pullIntervalMs: null,
+      gate: null,
+      managedBy: 'api',
+    });
+    const reconcile = async (d: Database) =>
+      (await claimDueReconciles(d.db, ['cliniko'], LEASE_MS, 100, d.sessionTag)).some((r) => r.id === id);
+    expect(await reconcile(a)).toBe(true);
+    await kill(a);
+    expect(await reconcile(b)).toBe(true);
+    expect(await renewTurnLease(a.db, 'reconcile', id, LEASE_MS, a.sessionTag)).toBe(false);
+    await finishReconcile(a.db, id, 0, { result: 'released 1' }, a.sessionTag);
+    const row = await leaseOf(id);
+    expect(row?.reconcile_locked_by).toBe(b.sessionTag);
+    expect(row?.reconcile_last_result).toBeNull();
+    expect(await reconcile(a)).toBe(false);
   });
 });

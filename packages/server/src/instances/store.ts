@@ -240,42 +240,66 @@ export async function nextPullDue(db: Executor, leaseMs: number): Promise<Date |
   return r?.at ?? undefined;
 }
 
+/**
+ * Whether the turn lease in `column` is still `holder`'s (the session tag its claim wrote), or
+ * true for `holder` undefined (a manual "pull now", which holds no lease). A lease is taken over as
+ * soon as its holder's sessions are gone ({@link leaseFree}), and a live process can look gone: an
+ * operator ended its sessions, a network cut had Postgres end them. Its turn goes on (a vendor call
+ * needs no session) and its pool reconnects, so its late writes (the cursor, the renewal, the
+ * give-back) are fenced by this: without it the give-back cleared the new holder's lease and made
+ * the instance due at once, and a third claim ran its turn beside the new holder's.
+ */
+function heldBy(column: LeaseColumn, holder: string | undefined) {
+  return holder === undefined ? sql`true` : sql`${holderOf(column)} = ${holder}`;
+}
+
+/**
+ * Saves a pull turn's cursor (undefined: keeps it) and pull health, unless the turn's lease is no
+ * longer `holder`'s ({@link heldBy}). Returns whether it was saved.
+ */
 export async function savePullCursor(
   db: Executor,
   id: string,
   cursor: string | null | undefined,
   lagMs: number | null,
-): Promise<void> {
-  await sql`update switchyard.connector_instances set
+  holder: string | undefined,
+): Promise<boolean> {
+  const r = await sql`update switchyard.connector_instances set
       pull_cursor = case when ${cursor === undefined} then pull_cursor else ${cursor ?? null} end,
       pull_lag_ms = coalesce(${lagMs}, pull_lag_ms),
       pull_last_success_at = now(), pull_consecutive_failures = 0
-    where id = ${id}`.execute(db);
+    where id = ${id} and ${heldBy('pull_locked_until', holder)}`.execute(db);
+  return Number(r.numAffectedRows ?? 0) > 0;
 }
 
+/**
+ * Ends a pull turn: releases its lease and sets the next due time, unless the lease is no longer
+ * `holder`'s ({@link heldBy}: the turn's end is then the new holder's to write).
+ */
 export async function finishPull(
   db: Executor,
   id: string,
   nextInMs: number,
   error: string | null,
+  holder: string | undefined,
 ): Promise<void> {
   await sql`update switchyard.connector_instances set
       pull_next_at = now() + make_interval(secs => ${nextInMs / 1000}), pull_locked_until = null, pull_locked_by = null,
       pull_consecutive_failures = case when ${error}::text is null then 0 else pull_consecutive_failures + 1 end,
       last_error = coalesce(${error}, last_error),
       last_error_at = case when ${error}::text is null then last_error_at else now() end
-    where id = ${id}`.execute(db);
+    where id = ${id} and ${heldBy('pull_locked_until', holder)}`.execute(db);
 }
 
 /**
- * Extends the lease of a pull or reconciliation turn that is still running, to `leaseMs` from now.
- * A turn whose lease was given up meanwhile (`finishPull` / `finishReconcile` cleared it) is left
- * alone; one another process claimed after this one's lapsed gets its own lease extended, which
- * that live process renews anyway. Returns whether a row was leased.
+ * Extends the lease of a pull or reconciliation turn that is still running, to `leaseMs` from now,
+ * while it is still `holder`'s: one given up meanwhile (`finishPull` / `finishReconcile` cleared
+ * it), or taken over by another process (this one looked gone, or its lease lapsed), is left
+ * alone. Returns whether it was renewed: false tells the turn it lost its lease.
  *
  * @example
  * ```ts
- * await renewTurnLease(db, 'pull', 'dp-main', 30_000); // every 10 s while the turn runs
+ * await renewTurnLease(db, 'pull', 'dp-main', 30_000, host.sessionTag); // every 10 s while the turn runs
  * ```
  */
 export async function renewTurnLease(
@@ -283,11 +307,13 @@ export async function renewTurnLease(
   job: 'pull' | 'reconcile',
   id: string,
   leaseMs: number,
+  holder: string,
 ): Promise<boolean> {
-  const column = sql.ref(job === 'pull' ? 'pull_locked_until' : 'reconcile_locked_until');
+  const name: LeaseColumn = job === 'pull' ? 'pull_locked_until' : 'reconcile_locked_until';
+  const column = sql.ref(name);
   const r = await sql`update switchyard.connector_instances
       set ${column} = now() + make_interval(secs => ${leaseMs / 1000})
-    where id = ${id} and ${column} is not null`.execute(db);
+    where id = ${id} and ${column} is not null and ${heldBy(name, holder)}`.execute(db);
   return Number(r.numAffectedRows ?? 0) > 0;
 }
 
@@ -335,13 +361,14 @@ export async function nextReconcileDue(
 /**
  * Ends a reconciliation turn: releases the lease and sets the next due time. `outcome` undefined:
  * nothing ran (reconciliation does not apply to the instance now); otherwise the run's summary or
- * its error.
+ * its error. Not written once the lease is no longer `holder`'s ({@link heldBy}).
  */
 export async function finishReconcile(
   db: Executor,
   id: string,
   nextInMs: number,
   outcome: { result: string } | { error: string } | undefined,
+  holder: string | undefined,
 ): Promise<void> {
   const ran = outcome !== undefined;
   const result = outcome && 'result' in outcome ? outcome.result : null;
@@ -353,5 +380,5 @@ export async function finishReconcile(
       reconcile_last_success_at = case when ${result}::text is not null then now() else reconcile_last_success_at end,
       reconcile_last_result = case when ${result}::text is not null then ${result} else reconcile_last_result end,
       reconcile_last_error = case when ${ran} then ${error}::text else reconcile_last_error end
-    where id = ${id}`.execute(db);
+    where id = ${id} and ${heldBy('reconcile_locked_until', holder)}`.execute(db);
 }

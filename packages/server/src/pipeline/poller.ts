@@ -54,6 +54,17 @@ interface PulledBatch {
 }
 
 /**
+ * A turn's lease, as the turn knows it: the holder its claim named (this hub's session tag), and
+ * whether the turn has learnt it lost it (a renewal or its cursor's save found another holder: this
+ * process looked gone, its sessions ended while it was alive, or its lease lapsed). A turn that lost
+ * it fetches nothing more, and its writes are fenced (instances/store.ts, `heldBy`).
+ */
+interface TurnLease {
+  readonly holder: string;
+  lost: boolean;
+}
+
+/**
  * The vendor pull poller. Each instance in `pull`/`both` mode whose connector can pull is a row
  * with a due time; one process at a time leases it (SKIP LOCKED), fetches, stores each batch with
  * its cursor in ONE transaction before fetching again, and schedules the next turn. A batch whose
@@ -136,9 +147,9 @@ export class Poller {
           )
         : [],
     ]);
-    for (const row of due) this.run(this.pulling, row, 'pull', () => this.pullInstance(row));
+    for (const row of due) this.run(this.pulling, row, 'pull', (lease) => this.pullInstance(row, lease));
     for (const row of reconcile)
-      this.run(this.reconciling, row, 'reconcile', () => this.reconcileInstance(row));
+      this.run(this.reconciling, row, 'reconcile', (lease) => this.reconcileInstance(row, lease));
     if (due.length > 0 || reconcile.length > 0) return { busy: true };
     const [pullAt, reconcileAt] = await Promise.all([
       instanceStore.nextPullDue(this.rt.db, this.rt.options.pullLeaseMs),
@@ -179,9 +190,17 @@ export class Poller {
       const note = 'the turn was cut short by a database outage';
       // A reconciliation is due again in as long as its lease would have held it (Docplanner's
       // release answers 429 more often than once an hour): given back for the record only.
+      const holder = this.rt.sessionTag;
       if (lease.job === 'pull')
-        await instanceStore.finishPull(this.rt.db, lease.id, 0, `pull failed: ${note}`);
-      else await instanceStore.finishReconcile(this.rt.db, lease.id, RECONCILE_RETRY_MS, { error: note });
+        await instanceStore.finishPull(this.rt.db, lease.id, 0, `pull failed: ${note}`, holder);
+      else
+        await instanceStore.finishReconcile(
+          this.rt.db,
+          lease.id,
+          RECONCILE_RETRY_MS,
+          { error: note },
+          holder,
+        );
       this.unreleased.delete(key);
     }
   }
@@ -191,7 +210,7 @@ export class Poller {
     set: Set<Promise<void>>,
     row: instanceStore.InstanceRow,
     job: 'pull' | 'reconcile',
-    turn: () => Promise<unknown>,
+    turn: (lease: TurnLease) => Promise<unknown>,
   ): void {
     // Leased by the claim that just returned, for pullLeaseMs from about now, and renewed every
     // third of it while the turn runs: a process killed in a turn holds its instance only that long
@@ -199,11 +218,13 @@ export class Poller {
     // five). `until` is when this process's lease surely still holds, for the give-back.
     const leaseMs = this.rt.options.pullLeaseMs;
     let until = Date.now() + (leaseMs * 2) / 3;
+    const lease: TurnLease = { holder: this.rt.sessionTag, lost: false };
     const renewals = setInterval(() => {
       const at = Date.now();
-      instanceStore.renewTurnLease(this.rt.db, job, row.id, leaseMs).then(
+      instanceStore.renewTurnLease(this.rt.db, job, row.id, leaseMs, lease.holder).then(
         (leased) => {
           if (leased) until = at + (leaseMs * 2) / 3;
+          else lease.lost = true;
         },
         // An outage: the turn's own statements fail too; once the lease lapses another process
         // may run the next turn, as it would after a crash.
@@ -211,7 +232,7 @@ export class Poller {
       );
     }, leaseMs / 3);
     renewals.unref();
-    const running: Promise<void> = turn()
+    const running: Promise<void> = turn(lease)
       .then(
         () => {},
         (error: unknown) => {
@@ -241,10 +262,12 @@ export class Poller {
    * One reconciliation of a push instance (the connector's `reconcile.run`, e.g. Docplanner's
    * `POST /notifications/release`), then the next one is due after the connector's interval. A
    * vendor's Retry-After (Docplanner allows one release an hour) sets the next try; other transient
-   * failures are tried again after {@link RECONCILE_RETRY_MS}. Exposed for tests and a manual run.
+   * failures are tried again after {@link RECONCILE_RETRY_MS}. Exposed for tests and a manual run
+   * (without `lease`: its end is written whoever holds the instance's lease).
    */
   async reconcileInstance(
     row: instanceStore.InstanceRow,
+    lease?: TurnLease,
   ): Promise<{ ran: boolean; result?: string; error?: string }> {
     const { rt } = this;
     const logger = rt.logger.child({ instance: row.id, job: 'reconcile' });
@@ -253,7 +276,7 @@ export class Poller {
     const intervalMs = instance && spec ? spec.intervalMs(instance.config) : undefined;
     if (!instance || !spec || intervalMs === undefined || instance.row.mode !== 'push') {
       // Not for this instance as configured now: look again later (settings may change).
-      await instanceStore.finishReconcile(rt.db, row.id, RECONCILE_RECHECK_MS, undefined);
+      await instanceStore.finishReconcile(rt.db, row.id, RECONCILE_RECHECK_MS, undefined, lease?.holder);
       return { ran: false };
     }
     try {
@@ -264,7 +287,7 @@ export class Poller {
         state: stateStore(rt.db, row.id),
         logger: connectorLogger(logger),
       });
-      await instanceStore.finishReconcile(rt.db, row.id, intervalMs, { result });
+      await instanceStore.finishReconcile(rt.db, row.id, intervalMs, { result }, lease?.holder);
       logger.info({ result }, 'push reconciliation done');
       return { ran: true, result };
     } catch (error) {
@@ -274,23 +297,28 @@ export class Poller {
         next = error.retryAfterMs ?? Math.min(intervalMs, RECONCILE_RETRY_MS);
       }
       logger.warn({ reason: message, nextInMs: next }, 'push reconciliation failed');
-      await instanceStore.finishReconcile(rt.db, row.id, next, { error: message });
+      await instanceStore.finishReconcile(rt.db, row.id, next, { error: message }, lease?.holder);
       return { ran: true, error: message };
     }
   }
 
-  /** One turn for one instance. Exposed for tests and for a manual "pull now". */
+  /**
+   * One turn for one instance, under `lease` (a claimed turn's). Exposed for tests and for a
+   * manual "pull now", which holds no lease: its writes are made whoever holds it.
+   */
   async pullInstance(
     row: instanceStore.InstanceRow,
+    lease?: TurnLease,
   ): Promise<{ stored: number; duplicates: number; error?: string }> {
     // A poll has no inbound request: each turn is the root of a trace its notifications continue.
     return withSpan('switchyard.pull', { parent: null, attributes: { 'switchyard.instance': row.id } }, () =>
-      this.pullTurn(row),
+      this.pullTurn(row, lease),
     );
   }
 
   private async pullTurn(
     row: instanceStore.InstanceRow,
+    lease: TurnLease | undefined,
   ): Promise<{ stored: number; duplicates: number; error?: string }> {
     const { rt } = this;
     const logger = rt.logger.child({ instance: row.id, job: 'pull' });
@@ -315,6 +343,7 @@ export class Poller {
         row.id,
         retry ? this.backoffMs(row, row.pull_interval_ms ?? 30_000) : 3_600_000,
         instance ? null : 'the instance cannot be loaded',
+        lease?.holder,
       );
       return { stored: 0, duplicates: 0 };
     }
@@ -332,7 +361,7 @@ export class Poller {
     const waiting = this.takeHeld(row.id);
     const storeWaiting = async () => {
       while (waiting.length > 0) {
-        const result = await this.storeBatch(row.id, waiting[0]!, cursor, logger);
+        const result = await this.storeBatch(row.id, waiting[0]!, cursor, logger, lease);
         await this.unspool(waiting.shift()!, logger);
         if (result.inserted > 0) rt.announceInbound();
         stored += result.inserted;
@@ -345,6 +374,8 @@ export class Poller {
       // first failed store ends the turn here, before the next fetch.
       await storeWaiting();
       for (let turn = 0; turn < MAX_BATCHES_PER_TURN; turn++) {
+        // Nor once another process holds the turn: it fetches for itself.
+        if (lease?.lost) break;
         // Nor while it could not be kept on disk: a destructive queue's notification would then
         // live in this process's memory only.
         await this.checkSpool();
@@ -386,9 +417,14 @@ export class Poller {
         waiting.push({ items, from: cursor, cursor: batch.cursor, lagMs, spoolFile });
         await storeWaiting();
         more = batch.more && batch.notifications.length > 0;
-        if (!batch.more || this.stopping) break;
+        if (!batch.more || this.stopping || lease?.lost) break;
       }
-      await instanceStore.finishPull(rt.db, row.id, more ? 0 : interval, null);
+      if (lease?.lost)
+        logger.warn(
+          { stored },
+          'pull turn ended: another process took its lease over (this one looked gone to it: were its database sessions ended?)',
+        );
+      await instanceStore.finishPull(rt.db, row.id, more ? 0 : interval, null, lease?.holder);
       return { stored, duplicates };
     } catch (error) {
       const message = (error as Error)?.message ?? String(error);
@@ -399,7 +435,7 @@ export class Poller {
       const count = waiting.reduce((n, b) => n + b.items.length, 0);
       if (count === 0) {
         logger.warn({ reason: message, failures, nextInMs: next }, 'vendor pull failed');
-        await instanceStore.finishPull(rt.db, row.id, next, `pull failed: ${message}`);
+        await instanceStore.finishPull(rt.db, row.id, next, `pull failed: ${message}`, lease?.holder);
         return { stored, duplicates, error: message };
       }
       // The store failed, not the vendor: what it handed over stays in this process and is stored
@@ -416,6 +452,7 @@ export class Poller {
         row.id,
         next,
         `pull failed: ${held} pulled notifications waiting to be stored (the vendor no longer has them): ${message}`,
+        lease?.holder,
       );
       return { stored, duplicates, error: message };
     }
@@ -441,20 +478,33 @@ export class Poller {
    * notification at a time, those altered into a storable form (`storeInboundEach`): a pull cannot
    * refuse them, as a push does (400), since the vendor no longer has them. `current` undefined:
    * the notifications only, neither cursor nor pull health (the last try at shutdown, without the
-   * instance's lease). Returns the instance's cursor after it.
+   * instance's lease). The cursor is not saved once another process holds the turn's `lease`
+   * (marked lost): the notifications are stored all the same (the vendor may no longer have them).
+   * Returns the instance's cursor after it.
    */
   private async storeBatch(
     instanceId: string,
     batch: PulledBatch,
     current: string | null | undefined,
     logger: pino.Logger,
+    lease?: TurnLease,
   ): Promise<{ inserted: number; duplicates: number; cursor: string | null }> {
     const { rt } = this;
     const keepsPosition = current !== undefined;
     const moves = keepsPosition && batch.from === current && batch.cursor !== undefined;
     const position = async (trx: Executor) => {
-      if (keepsPosition)
-        await instanceStore.savePullCursor(trx, instanceId, moves ? batch.cursor : undefined, batch.lagMs);
+      if (
+        keepsPosition &&
+        !(await instanceStore.savePullCursor(
+          trx,
+          instanceId,
+          moves ? batch.cursor : undefined,
+          batch.lagMs,
+          lease?.holder,
+        )) &&
+        lease
+      )
+        lease.lost = true;
     };
     // Before the newer notifications of their keys another process stored meanwhile (a batch held
     // through an outage, or restored from the spool): normalized in the vendor's order.
