@@ -194,6 +194,26 @@ describe('a turn lease held by a process whose sessions are gone', () => {
     expect(await workerGone(b.db, `other-host/1/0badcafe.${a.sessionTag}`, new Date(0))).toBe(false);
     expect(await workerGone(b.db, `other-host/1/0badcafe.${a.sessionTag}`, null)).toBe(false);
   });
+
+  it('workerGone on a standby promoted after the claim (a failover): not gone, the holder may be reconnecting', async () => {
+    const a = await hubDatabase();
+    const b = await hubDatabase();
+    const claimedAt = new Date();
+    await kill(a);
+    // A promoted standby started long before the claim; what it replayed last committed after it.
+    // Stood in for by a function ahead of pg_catalog's in this transaction's search_path.
+    const replayed = new Date(claimedAt.getTime() + 30);
+    const gone = await b.db.transaction().execute(async (trx) => {
+      await sql`create function public.pg_last_xact_replay_timestamp() returns timestamptz
+        language sql as ${sql.lit(`select '${replayed.toISOString()}'::timestamptz`)}`.execute(trx);
+      await sql`set local search_path = public, pg_catalog`.execute(trx);
+      const told = await workerGone(trx, `other-host/1/0badcafe.${a.sessionTag}`, claimedAt);
+      await sql`drop function public.pg_last_xact_replay_timestamp()`.execute(trx);
+      return told;
+    });
+    // On the old code: true (the server's start alone is older than the claim).
+    expect(gone).toBe(false);
+  });
 });
 
 describe('a holder told gone while it is alive (an operator ended its sessions, a network cut)', () => {

@@ -272,12 +272,22 @@ export function sessionTagOf(workerId: string | null): string | undefined {
  * hub counts as connected, and the caller keeps its rule for a holder it cannot tell (waits out
  * the lease, the deadline). A hub that wrote after the start had reconnected, and its absence now
  * means it is gone.
+ *
+ * When this server started serving: its postmaster's start, or for a standby promoted since (a
+ * failover), the commit of the last transaction it replayed. A standby runs long before it is
+ * promoted, so its `pg_postmaster_start_time()` is older than any lease the old primary wrote, and
+ * with it alone every live hub looked gone for the second it took to reconnect to the new primary
+ * (measured on a promoted Postgres 15 standby: start 02:55:32.44, lease written 02:55:40.79, last
+ * replayed commit 02:55:40.82). A claim or lease present on the promoted server was replayed, so
+ * its write committed before that last replayed commit. Null (ignored by `greatest`) on a server
+ * that never replayed.
  */
 export function sessionsConnected(
   tag: RawBuilder<unknown> | string,
   since: RawBuilder<unknown> | Date,
 ): RawBuilder<boolean> {
-  return sql<boolean>`(pg_postmaster_start_time() >= ${since} or exists (select from pg_stat_activity a
+  return sql<boolean>`(greatest(pg_postmaster_start_time(), pg_last_xact_replay_timestamp()) >= ${since}
+    or exists (select from pg_stat_activity a
     where a.application_name = ${SESSION_APPLICATION_NAME} || ' ' || ${tag}))`;
 }
 
