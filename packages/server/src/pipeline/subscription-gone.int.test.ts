@@ -280,3 +280,78 @@ describe('the other writers of rows that reference a subscription, racing its de
     expect(left.rows).toEqual([]);
   });
 });
+
+describe("a subscription's delete or disable beside a dead attempt of its delivery", () => {
+  /**
+   * A dead attempt's transaction (pipeline/deliver.ts) locks its delivery, then the subscription's
+   * row (its dead count); a delete or disable locks the row, then the deliveries (cascade, park).
+   * Here a session does the attempt's two steps with the delete or disable waiting in between: a
+   * deadlock, which Postgres breaks after `deadlock_timeout` (1 s) by aborting the one that waited
+   * first, the delete or disable (the attempt's second step waits 300 ms later).
+   */
+  async function beside(id: string, act: () => Promise<unknown>, waitsIn: string) {
+    const event = hubEvent();
+    await storeHubEvents(hub.host.db, [event]);
+    // Created after the event (no fan-out to it), with a delivery of it due in an hour: this hub's
+    // deliverer leaves it pending (a claimed one is not the disable's to park).
+    await hub.subscriptions.create({
+      id,
+      url: 'http://127.0.0.1:9/never-reached',
+      allowPrivateAddresses: true,
+    });
+    const delivery = await sql<{
+      id: string;
+    }>`insert into switchyard.deliveries (id, subscription_id, event_id,
+        event_sequence, subject, status, attempts, next_attempt_at)
+      select gen_random_uuid(), ${id}, e.id, e.sequence, e.subject, 'pending', 0, now() + interval '1 hour'
+      from switchyard.events e where e.id = ${event.id} returning id`.execute(hub.host.db);
+    const attempt = new pg.Client({ connectionString: database.url() });
+    await attempt.connect();
+    try {
+      await attempt.query('begin');
+      await attempt.query(
+        `update switchyard.deliveries set status = 'dead', updated_at = now() where id = $1`,
+        [delivery.rows[0]!.id],
+      );
+      const acted = act().then(
+        () => 'done',
+        (error: unknown) => String((error as { code?: unknown }).code ?? error),
+      );
+      await until(async () => {
+        const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and query ilike ${`%${waitsIn}%`}`.execute(
+          hub.host.db,
+        );
+        return r.rows[0]!.n === 1;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await attempt.query(
+        'update switchyard.subscriptions set consecutive_dead = consecutive_dead + 1 where id = $1',
+        [id],
+      );
+      await attempt.query('commit');
+      // On the old code the delete or disable was the one aborted: 40P01, a 500 to its caller.
+      expect(await acted).toBe('done');
+    } finally {
+      await attempt.end();
+    }
+  }
+
+  it('the delete goes through, run again after the deadlock', async () => {
+    await beside(
+      'dl-delete',
+      () => hub.subscriptions.remove('dl-delete'),
+      'delete from switchyard.subscriptions',
+    );
+    expect((await hub.subscriptions.list()).map((s) => s.id)).not.toContain('dl-delete');
+  });
+
+  it('the disable goes through, run again after the deadlock', async () => {
+    await beside(
+      'dl-disable',
+      () => hub.subscriptions.disable('dl-disable', 'maintenance'),
+      'deliveries set next_attempt_at',
+    );
+    expect((await hub.subscriptions.get('dl-disable')).disabledAt).not.toBeNull();
+  });
+});

@@ -334,7 +334,9 @@ export function subscriptionsApi(host: SubscriptionsHost) {
      * ```
      */
     async disable(id: string, reason = 'disabled by an operator'): Promise<Subscription> {
-      const row = await db.transaction().execute((trx) => store.disableSubscription(trx, id, reason));
+      const row = await store.retryingDeadlock(() =>
+        db.transaction().execute((trx) => store.disableSubscription(trx, id, reason)),
+      );
       if (!row) throw notFound('subscription', id);
       return toSubscription(row);
     },
@@ -396,9 +398,9 @@ export function subscriptionsApi(host: SubscriptionsHost) {
      * ```
      */
     async retire(id: string): Promise<Subscription> {
-      const row = await db
-        .transaction()
-        .execute((trx) => store.disableSubscription(trx, id, NOT_DECLARED_REASON));
+      const row = await store.retryingDeadlock(() =>
+        db.transaction().execute((trx) => store.disableSubscription(trx, id, NOT_DECLARED_REASON)),
+      );
       if (!row) throw notFound('subscription', id);
       return toSubscription(row);
     },

@@ -79,9 +79,48 @@ export async function listSubscriptions(db: Executor): Promise<SubscriptionRow[]
   return rows<SubscriptionRow>(sql`select * from switchyard.subscriptions order by created_at, id`, db);
 }
 
+/**
+ * Deletes a subscription (its deliveries, cursor and tokens with it, by cascade), run again when a
+ * deadlock aborted it ({@link retryingDeadlock}). Returns whether it existed.
+ */
 export async function deleteSubscription(db: Executor, id: string): Promise<boolean> {
-  const r = await sql`delete from switchyard.subscriptions where id = ${id}`.execute(db);
+  const r = await retryingDeadlock(() =>
+    sql`delete from switchyard.subscriptions where id = ${id}`.execute(db),
+  );
   return Number(r.numAffectedRows ?? 0) > 0;
+}
+
+/** Tries at most of {@link retryingDeadlock}: the other side of a deadlock has finished by the second. */
+const DEADLOCK_ATTEMPTS = 3;
+/** The pause before a second try of {@link retryingDeadlock}, ms (doubled before a third). */
+const DEADLOCK_BACKOFF_MS = 100;
+
+/**
+ * Runs `write` (an autocommit statement, or a whole transaction) again when Postgres aborted it to
+ * break a deadlock (40P01). A delete or a disable of a subscription locks its row and then its
+ * deliveries (the cascade, the park), while a delivery's dead attempt locks its delivery and then
+ * the subscription's row (its dead count, the automatic disable, pipeline/deliver.ts): the two at
+ * once deadlock, and Postgres aborts one after `deadlock_timeout` (1 s). Aborted, the delete or
+ * disable was a 500 to its caller (fresh-clone CI: `DELETE` of a subscription while its deliveries
+ * died). Run again, the attempt's transaction has ended. A dead attempt aborted instead is the
+ * deliverer's to retry (its lease runs out).
+ *
+ * @example
+ * ```ts
+ * await retryingDeadlock(() => db.transaction().execute((trx) => disableSubscription(trx, id, why)));
+ * ```
+ */
+export async function retryingDeadlock<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (attempt >= DEADLOCK_ATTEMPTS || (error as { code?: unknown }).code !== '40P01') throw error;
+      // The other side, unblocked by the abort, takes the lock it waited for first: run again at
+      // once, this one could take the subscription's row before it and deadlock again.
+      await new Promise((resolve) => setTimeout(resolve, DEADLOCK_BACKOFF_MS * attempt));
+    }
+  }
 }
 
 /**
