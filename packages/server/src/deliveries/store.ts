@@ -359,20 +359,11 @@ const FINISH_DELIVERIES = statement<FinishDeliveriesArgs>(
  */
 export async function finishDeliveries(
   db: Executor,
-  items: readonly {
-    deliveryId: string;
+  items: readonly (AttemptRecord & {
     lockToken: string;
     status: 'pending' | 'succeeded';
     nextAttemptInMs: number;
-    attempt: number;
-    startedAt: Date;
-    latencyMs: number | null;
-    statusCode: number | null;
-    responseSnippet: string | null;
-    error: string | null;
-    outcome: string;
-    traceparent: string | null;
-  }[],
+  })[],
 ): Promise<{ id: string; successor: boolean }[]> {
   if (items.length === 0) return [];
   return rows<{ id: string; successor: boolean }>(
