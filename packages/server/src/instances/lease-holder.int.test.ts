@@ -81,6 +81,26 @@ async function pullInstance(): Promise<string> {
   return id;
 }
 
+/** A push instance of a connector that reconciles (Cliniko): its reconciliation is due. */
+async function pushInstance(): Promise<string> {
+  const id = `push-${++n}`;
+  await upsertInstance(store.db, false, {
+    id,
+    connector: 'cliniko',
+    mode: 'push',
+    settingsSealed: 'x',
+    pullIntervalMs: null,
+    gate: null,
+    managedBy: 'api',
+  });
+  return id;
+}
+
+/** Whether `d`'s claim of due reconciliations took instance `id`. */
+async function reconciled(d: Database, id: string): Promise<boolean> {
+  return (await claimDueReconciles(d.db, ['cliniko'], LEASE_MS, 100, d.sessionTag)).some((r) => r.id === id);
+}
+
 /** The instance's leases and what a turn writes. */
 async function leaseOf(id: string) {
   const r = await sql<{
@@ -131,18 +151,8 @@ describe('a turn lease held by a process whose sessions are gone', () => {
   it('a reconciliation lease too', async () => {
     const a = await hubDatabase();
     const b = await hubDatabase();
-    const id = `push-${++n}`;
-    await upsertInstance(store.db, false, {
-      id,
-      connector: 'cliniko',
-      mode: 'push',
-      settingsSealed: 'x',
-      pullIntervalMs: null,
-      gate: null,
-      managedBy: 'api',
-    });
-    const reconcile = async (d: Database) =>
-      (await claimDueReconciles(d.db, ['cliniko'], LEASE_MS, 100, d.sessionTag)).some((r) => r.id === id);
+    const id = await pushInstance();
+    const reconcile = (d: Database) => reconciled(d, id);
     expect(await reconcile(a)).toBe(true);
     expect(await reconcile(b)).toBe(false);
     await kill(a);
@@ -249,18 +259,8 @@ describe('a holder told gone while it is alive (an operator ended its sessions, 
   it('a reconciliation turn’s too', async () => {
     const a = await hubDatabase();
     const b = await hubDatabase();
-    const id = `push-${++n}`;
-    await upsertInstance(store.db, false, {
-      id,
-      connector: 'cliniko',
-      mode: 'push',
-      settingsSealed: 'x',
-      pullIntervalMs: null,
-      gate: null,
-      managedBy: 'api',
-    });
-    const reconcile = async (d: Database) =>
-      (await claimDueReconciles(d.db, ['cliniko'], LEASE_MS, 100, d.sessionTag)).some((r) => r.id === id);
+    const id = await pushInstance();
+    const reconcile = (d: Database) => reconciled(d, id);
     expect(await reconcile(a)).toBe(true);
     await kill(a);
     expect(await reconcile(b)).toBe(true);
