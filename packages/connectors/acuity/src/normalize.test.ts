@@ -1,3 +1,4 @@
+import { ConnectorError } from '@switchyard/core';
 import { memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import { normalize } from './normalize.ts';
@@ -65,6 +66,34 @@ describe('normalize', () => {
       type: 'appointment.cancelled',
       data: { status: 'cancelled', enrichment: 'failed' },
     });
+  });
+
+  it('treats an API it cannot reach as a failed read: retried, and emitted from the webhook on the final attempt', async () => {
+    // What the hub's vendor client throws when the connection is refused or times out.
+    const unreachable = () => {
+      throw ConnectorError.transient('connect ECONNREFUSED 203.0.113.7:443');
+    };
+    const ctx = memoryNormalizeContext({ config: fixtureSettings, vendorApi: unreachable });
+    await expect(normalize(note('scheduled'), ctx)).rejects.toMatchObject({ kind: 'transient' });
+    const last = memoryNormalizeContext({
+      config: fixtureSettings,
+      vendorApi: unreachable,
+      finalAttempt: true,
+    });
+    const { events } = await normalize(note('scheduled'), last);
+    expect(events[0]).toMatchObject({
+      type: 'appointment.created',
+      data: { status: 'booked', enrichment: 'failed', vendor: { action: 'scheduled', id: '54321' } },
+    });
+    // Not a transient failure (a bug in a client, say): not covered up on the final attempt.
+    const broken = memoryNormalizeContext({
+      config: fixtureSettings,
+      finalAttempt: true,
+      vendorApi: () => {
+        throw ConnectorError.permanent('refused by policy');
+      },
+    });
+    await expect(normalize(note('scheduled'), broken)).rejects.toMatchObject({ kind: 'permanent' });
   });
 
   it('retries a 2xx without the appointment (a proxy page), as a 200 without it is retried', async () => {

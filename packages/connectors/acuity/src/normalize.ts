@@ -3,6 +3,7 @@ import {
   type EventMapping,
   emit,
   ignore,
+  isConnectorError,
   isJsonObject,
   type JsonObject,
   type NormalizeContext,
@@ -86,18 +87,31 @@ export async function normalize(
   const time = ctx.receivedAt.toISOString();
   const subject = `appointment/${hubId}`;
 
-  const read = await readAppointment(ctx.http, ctx.config, id);
-  if (read.res.status === 404) return ignore(`Acuity has no appointment ${id} (deleted since)`);
-  if (read.found === undefined) {
-    const failure = vendorReadFailure(read.res, {
-      api: 'the Acuity API',
-      entity: `appointment ${id}`,
-      credentials: 'the userId/apiKey',
-    });
+  // An API that cannot be reached (the client throws a transient ConnectorError) is a failed read
+  // like a 503: retried, and on the final attempt the webhook's word is emitted.
+  const read = await readAppointment(ctx.http, ctx.config, id).catch((error: unknown) => {
+    if (isConnectorError(error) && error.kind === 'transient') return error;
+    throw error;
+  });
+  if (!isConnectorError(read) && read.res.status === 404) {
+    return ignore(`Acuity has no appointment ${id} (deleted since)`);
+  }
+  if (isConnectorError(read) || read.found === undefined) {
+    const failure = isConnectorError(read)
+      ? read
+      : vendorReadFailure(read.res, {
+          api: 'the Acuity API',
+          entity: `appointment ${id}`,
+          credentials: 'the userId/apiKey',
+        });
     if (failure.kind !== 'transient' || !ctx.finalAttempt) throw failure;
     // Final attempt: what the webhook says is all there is.
     ctx.logger.warn(
-      { appointmentId: id, status: read.res.status },
+      {
+        appointmentId: id,
+        status: isConnectorError(read) ? undefined : read.res.status,
+        reason: failure.message,
+      },
       'Acuity read failed; emitting without it',
     );
     const fallback = { scheduled: 'appointment.created', canceled: 'appointment.cancelled' }[
