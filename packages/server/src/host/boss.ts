@@ -1,4 +1,4 @@
-import { POOL_IDLE_TIMEOUT_MS } from '../storage/db.ts';
+import { POOL_IDLE_TIMEOUT_MS, sessionConfig } from '../storage/db.ts';
 
 /**
  * The timers of the hub's pg-boss instance (one per process, `hub.host.queue`, schema
@@ -15,7 +15,7 @@ import { POOL_IDLE_TIMEOUT_MS } from '../storage/db.ts';
  *
  * @example
  * ```ts
- * const boss = new PgBoss({ connectionString, schema: 'switchyard_queue', max: 2, ...BOSS_TIMERS });
+ * const boss = new PgBoss({ ...bossSession(url), schema: 'switchyard_queue', max: 2, ...BOSS_TIMERS });
  * ```
  */
 export const BOSS_TIMERS = {
@@ -44,13 +44,22 @@ export const BOSS_TIMERS = {
    * pg-boss hands its constructor options to `pg.Pool`.
    */
   idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
-  /**
-   * pg-boss's sessions run without JIT, like the hub's (storage/db.ts, `PLANNED_SETTINGS`, says
-   * why): sent as a startup option, so it holds before pg-boss's first statement. A database URL
-   * that carries its own `options` parameter takes precedence (pg reads the URL last).
-   */
-  options: '-c jit=off',
 } as const;
+
+/**
+ * The connection settings of pg-boss's sessions (its pool and its LISTEN connection): the hub's
+ * ({@link sessionConfig}: the liveness bounds, client keepalive, which pg's pool leaves off), and
+ * no JIT, like the hub's (storage/db.ts, `PLANNED_SETTINGS`, says why), as a startup option so it
+ * holds before pg-boss's first statement. A database URL's own `options` come after these.
+ *
+ * @example
+ * ```ts
+ * const boss = new PgBoss({ ...bossSession(databaseUrl), schema: 'switchyard_queue', ...BOSS_TIMERS });
+ * ```
+ */
+export function bossSession(databaseUrl: string): ReturnType<typeof sessionConfig> {
+  return sessionConfig(databaseUrl, '-c jit=off');
+}
 
 /**
  * The polling backstop of a `work()` on a queue whose jobs arrive by NOTIFY (`notify: true` and

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type pino from 'pino';
-import { SESSION_APPLICATION_NAME, sessionApplicationName } from '../storage/db.ts';
+import { SESSION_APPLICATION_NAME, sessionApplicationName, sessionConfig } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 
 /** Hears a channel's NOTIFYs; `payload` is undefined after a (re)connect (see {@link HubListener.listen}). */
@@ -96,7 +96,10 @@ export class HubListener {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.url, application_name: this.applicationName });
+    // The session that tells the others this process is alive: bounded like every other
+    // (storage/db.ts, `SESSION_LIVENESS`), and found dead on this side when Postgres's host is lost
+    // (it carries nothing while idle, so without keepalive it would wait for a NOTIFY forever).
+    const client = new pg.Client({ ...sessionConfig(this.url), application_name: this.applicationName });
     client.on('notification', (msg) => this.notify(msg.channel, msg.payload));
     client.on('error', (error) => {
       // An outage is said once per 30 s with every other report of it; anything else at once.

@@ -13,7 +13,7 @@ import { createVendorHttp } from '../delivery/vendor-http.ts';
 import { eventsApi } from '../events/api.ts';
 import { storeHubEvents } from '../events/emit.ts';
 import { eventIdFor } from '../events/ids.ts';
-import { BOSS_TIMERS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
+import { BOSS_TIMERS, bossSession, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HubHost } from '../host/host.ts';
 import { HubListener } from '../host/listener.ts';
 import { Notifier } from '../host/notifier.ts';
@@ -215,7 +215,7 @@ export async function createHub(config: HubConfig) {
   const listener = new HubListener(databaseUrl, logger, database.sessionTag);
   const boss = options.queue
     ? new PgBoss({
-        connectionString: databaseUrl,
+        ...bossSession(databaseUrl),
         schema: 'switchyard_queue',
         max: 2,
         // Jobs of `notify` queues (gate hand-off, commands) wake the process working them at once.

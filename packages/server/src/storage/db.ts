@@ -184,6 +184,107 @@ export function jsonBatchOf(batch: string): RawBuilder<unknown> {
  */
 export const SESSION_APPLICATION_NAME = 'switchyard';
 
+/**
+ * How long Postgres waits on a silent session of the hub before it gives up on it, ending its
+ * backend (its locks, its `pg_stat_activity` row): the bound on telling a process whose host was
+ * lost (power, a network partition) from a live one ({@link sessionsConnected}). Without them the
+ * kernel's defaults applied, 7200 + 75 × 9 s (about 2 h 11 min), for a gate retry waiting out the
+ * request's deadline, a pull lease waiting out its time, a partitioned process's locks held.
+ *
+ * - Keepalives, for a session that is idle (most are): a probe after 30 s of silence, then every
+ *   10 s, three unanswered: gone after about 60 s.
+ * - `tcp_user_timeout`, for a backend whose data stays unacknowledged (a NOTIFY or a reply to a
+ *   lost host, which the kernel otherwise retransmits for ~15 min, `tcp_retries2`): the same 60 s.
+ *   Linux lets it decide for keepalive too (the socket dies at the first probe past it), so the
+ *   two agree.
+ * - `client_connection_check_interval`, for a backend running a statement: it reads its socket
+ *   only when the statement ends, and polls it every second instead, so a killed process's long
+ *   statement (a migration, a lock wait) ends within a second rather than when it would have.
+ *
+ * Why 60 s: a process cut off from the database that long has lost its work leases anyway (30 s,
+ * `workers.normalizeLease`, `commands.lease`: it cannot renew them), so taking it for gone then
+ * costs nothing a lease would not; and a probe per idle connection every 30 s is nothing beside
+ * the hub's own idle ticks. Not a config setting: a different bound is for an unusual network, and
+ * the database URL's `options` parameter sets any of these for every session
+ * (`?options=-c%20tcp_keepalives_idle%3D120`, read after the hub's: {@link sessionConfig}).
+ *
+ * Every supported Postgres (15+) has all five; the `tcp_*` ones are startup options (Postgres 12+),
+ * `client_connection_check_interval` (14+) is set only where the server knows it
+ * ({@link CHECK_CLIENT_SETTING}), so that the hub still starts on an older one.
+ */
+export const SESSION_LIVENESS = {
+  keepalivesIdleSeconds: 30,
+  keepalivesIntervalSeconds: 10,
+  keepalivesCount: 3,
+  userTimeoutMs: 60_000,
+  clientCheckIntervalMs: 1000,
+} as const;
+
+/**
+ * After how long without a byte this process's own side of a connection probes the database
+ * (TCP keepalive, `keepAliveInitialDelayMillis`): how a connection to a lost Postgres host is
+ * found dead. Node 24 (libuv 1.49) then probes every second, ten times (strace: `TCP_KEEPINTVL` 1,
+ * `TCP_KEEPCNT` 10), so an idle connection is closed ~40 s after the host went silent. Node sets no
+ * `TCP_USER_TIMEOUT`: a statement whose bytes the lost host never acknowledged waits for the
+ * kernel's retransmissions (~15 min) on the main pool; the plan-stable pool bounds it at
+ * {@link PLAN_STABLE_STALL_MS}.
+ */
+export const CLIENT_KEEPALIVE_MS = 30_000;
+
+/**
+ * SQL: sets `client_connection_check_interval` ({@link SESSION_LIVENESS}) when the server has it
+ * (Postgres 14+) and does nothing where it does not: as a startup option, an unknown parameter
+ * refuses the connection (`FATAL: unrecognized configuration parameter`), and the hub would not
+ * start. Run with the pools' session settings: the hub's statements, migrations and admin
+ * statements run there; the LISTEN connection runs none that last, and pg-boss's are its own short
+ * ones.
+ */
+export const CHECK_CLIENT_SETTING = `select set_config(name, '${SESSION_LIVENESS.clientCheckIntervalMs}', false) from pg_settings where name = 'client_connection_check_interval'`;
+
+/**
+ * The connection settings of every session the hub opens (its pools, its LISTEN connection,
+ * pg-boss's pool and LISTEN connection): the database URL without its `options` parameter, and
+ * the startup `options` that give the session its {@link SESSION_LIVENESS} bounds, then
+ * `settings` (the caller's own `-c name=value`), then the URL's own `options`. pg reads a URL's
+ * parameters after its options, so before, a URL's `options` replaced the hub's; now an operator's
+ * `-c` comes last and wins over the hub's for the same parameter. Client-side TCP keepalive too
+ * ({@link CLIENT_KEEPALIVE_MS}).
+ *
+ * @example
+ * ```ts
+ * new pg.Client({ ...sessionConfig(url, '-c jit=off'), application_name: sessionApplicationName(tag) });
+ * sessionConfig('postgres://u@db/sy?options=-c%20tcp_keepalives_idle%3D120').options;
+ * // '-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3 -c tcp_user_timeout=60000 -c tcp_keepalives_idle=120'
+ * ```
+ */
+export function sessionConfig(
+  databaseUrl: string,
+  settings = '',
+): { connectionString: string; options: string; keepAlive: true; keepAliveInitialDelayMillis: number } {
+  const l = SESSION_LIVENESS;
+  const own =
+    `-c tcp_keepalives_idle=${l.keepalivesIdleSeconds} -c tcp_keepalives_interval=${l.keepalivesIntervalSeconds} ` +
+    `-c tcp_keepalives_count=${l.keepalivesCount} -c tcp_user_timeout=${l.userTimeoutMs}`;
+  let connectionString = databaseUrl;
+  let fromUrl = '';
+  try {
+    const parsed = new URL(databaseUrl);
+    if (parsed.searchParams.has('options')) {
+      fromUrl = parsed.searchParams.get('options') ?? '';
+      parsed.searchParams.delete('options');
+      connectionString = parsed.toString();
+    }
+  } catch {
+    // Not a URL pg could read either: pg reports it at connect.
+  }
+  return {
+    connectionString,
+    options: [own, settings, fromUrl].filter((part) => part !== '').join(' '),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: CLIENT_KEEPALIVE_MS,
+  };
+}
+
 /** What a session tag looks like: `s` and 16 hex digits (64 random bits), {@link newSessionTag}. */
 const SESSION_TAG = /^s[0-9a-f]{16}$/;
 
@@ -261,10 +362,11 @@ export function sessionTagOf(workerId: string | null): string | undefined {
  * the one test of another process's liveness, in SQL for statements that decide by it (the pull
  * lease takeover). Every hub keeps its LISTEN connection open for its whole life, reconnecting
  * within a second when it drops, so a live hub has a session; Postgres ends a process's sessions
- * when their sockets close: at once when the process is killed (its kernel closes them), only after
- * TCP keepalive gives up when its host is lost (docs/operations.md, "Telling a dead process from a
- * live one", gives the bound). Any role sees every session's `application_name`, whether or not it
- * may see the rest of the row (`pg_read_all_stats`), and with `track_activities` off.
+ * when their sockets close: at once when the process is killed (its kernel closes them), and when
+ * its host is lost only once Postgres gives up on their silent sockets, about 60 s
+ * ({@link SESSION_LIVENESS}; docs/operations.md, "Telling a dead process from a live one"). Any
+ * role sees every session's `application_name`, whether or not it may see the rest of the row
+ * (`pg_read_all_stats`), and with `track_activities` off.
  *
  * `since`: when the hub last wrote what is being judged (a lease's renewal, a claim). Postgres
  * (re)started after it (a restart, a failover) ended every process's sessions, and a live one may
@@ -296,7 +398,7 @@ export function sessionsConnected(
  * database: its id carries a session tag ({@link sessionTagOf}), Postgres has not restarted since
  * it wrote, and no session of that tag is connected ({@link sessionsConnected}). An id without a
  * tag, or no `since`, is never known gone. Works across hosts, containers and restarts; a host
- * lost is told only once Postgres has ended its sessions (TCP keepalive).
+ * lost is told only once Postgres has ended its sessions ({@link SESSION_LIVENESS}).
  *
  * @example
  * ```ts
@@ -459,9 +561,9 @@ async function socketsClosed(pools: readonly (pg.Pool | undefined)[]): Promise<v
  * a statement planned each time: on a table of a backlog's size the idle pass of the deliver worker
  * passed it, and compiling added 18–32 ms to each execution (~200 ms to a session's first) of a
  * statement that ran in ~180 ms (bench/analysis.md, session 24). The hub's statements are short lookups and writes that compiling never pays for.
- * pg-boss's sessions get the same (`BOSS_TIMERS` in host/boss.ts).
+ * pg-boss's sessions get the same (`bossSession` in host/boss.ts).
  */
-const PLANNED_SETTINGS = 'set plan_cache_mode = force_custom_plan; set jit = off';
+const PLANNED_SETTINGS = `set plan_cache_mode = force_custom_plan; set jit = off; ${CHECK_CLIENT_SETTING}`;
 
 /**
  * Session settings of the plan-stable pool's connections. A generic plan is made once, often while
@@ -479,12 +581,13 @@ const PLANNED_SETTINGS = 'set plan_cache_mode = force_custom_plan; set jit = off
  */
 const PLAN_STABLE_SETTINGS =
   'set plan_cache_mode = force_generic_plan; set enable_seqscan = off; set enable_bitmapscan = off; ' +
-  'set enable_hashjoin = off; set enable_mergejoin = off; set jit = off';
+  `set enable_hashjoin = off; set enable_mergejoin = off; set jit = off; ${CHECK_CLIENT_SETTING}`;
 
 /**
  * A pool whose sessions start with `settings` (one round trip, before any statement of the pool's
  * user); with `stallMs`, a checked-out connection silent that long is closed
- * ({@link PLAN_STABLE_STALL_MS}). TCP keepalive finds idle connections that died.
+ * ({@link PLAN_STABLE_STALL_MS}). TCP keepalive, both sides, finds idle connections that died
+ * ({@link sessionConfig}).
  */
 function openPool(
   databaseUrl: string,
@@ -494,13 +597,11 @@ function openPool(
   stallMs?: number,
 ): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: databaseUrl,
+    ...sessionConfig(databaseUrl),
     application_name: applicationName,
     max,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
-    keepAlive: true,
-    keepAliveInitialDelayMillis: 30_000,
   });
   if (stallMs !== undefined) {
     // Only while checked out: an idle connection in the pool is silent by right.
