@@ -57,7 +57,7 @@ export const errorCodes = {
     title: 'The embedded Postgres could not start',
   },
   SY_STORAGE_TEST_DATABASE: { area: 'storage', status: 500, title: 'No Postgres is available for tests' },
-  SY_STORAGE_UNAVAILABLE: { area: 'storage', status: 503, title: 'The database is unreachable' },
+  SY_STORAGE_UNAVAILABLE: { area: 'storage', status: 503, title: 'The database is unavailable' },
   SY_STORAGE_SCHEMA_BEHIND: {
     area: 'storage',
     status: 500,

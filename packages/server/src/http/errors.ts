@@ -65,7 +65,11 @@ export function databaseUnavailableAnswer(instance: string): {
   headers: Record<string, string>;
 } {
   return {
-    problem: problemOf('SY_STORAGE_UNAVAILABLE', 'the database is unreachable; try again later', instance),
+    problem: problemOf(
+      'SY_STORAGE_UNAVAILABLE',
+      'the database cannot be used right now; try again later',
+      instance,
+    ),
     headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
   };
 }

@@ -544,7 +544,12 @@ export async function renewInboundLeases(db: Executor, held: readonly HeldLease[
 /**
  * Gives leased messages back to the queue at once (their normalization was cut short by a database
  * outage, nothing of it stored), where their token still matches, and wakes the normalize workers.
- * The claim's attempt stays counted, as after a crash. Returns how many were given back.
+ * The claim's attempt is taken back, as {@link unclaimInbound} does: the database failed, not the
+ * message. A database that takes claims but not commits (a full disk under the events, a cancel)
+ * has the same process claim it again every half second, and each claim counted would carry the
+ * message past `normalizeRetryMs`' limit, where a transient error of its connector fails it (an
+ * outage of a minute counted 100 attempts). A crash (no release) still counts its claim. Returns how
+ * many were given back.
  */
 export async function releaseInbound(
   db: Executor,
@@ -553,7 +558,8 @@ export async function releaseInbound(
   if (held.length === 0) return 0;
   const r = await first<{ n: string }>(
     sql`with released as (
-          update switchyard.inbound_messages m set locked_until = null, lock_token = null, next_attempt_at = now()
+          update switchyard.inbound_messages m set locked_until = null, lock_token = null, next_attempt_at = now(),
+            attempts = greatest(m.attempts - 1, 0)
           from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
           where m.id = v.id and m.lock_token = v.lock_token and m.status = 'received'
           returning 1),

@@ -311,7 +311,7 @@ export async function admit(
   } catch (error) {
     if (isDatabaseUnavailable(error)) {
       reportDatabaseUnavailable(rt.logger, error, 'pushes are answered 503');
-      return failed(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
+      return failed(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unavailable', 'try again later');
     }
     throw error;
   }
@@ -527,7 +527,7 @@ export async function accept(
       // nothing either); the vendor's notification of the booking that follows is retried by it.
       const answer = await askGates(Promise.resolve([]));
       if (answer) return acknowledged(answer, [], 0, []);
-      return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unreachable', 'try again later');
+      return problem(503, 'SY_STORAGE_UNAVAILABLE', 'The database is unavailable', 'try again later');
     }
     const unstorable = unstorableReason(error);
     if (unstorable !== undefined) {

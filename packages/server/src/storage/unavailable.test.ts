@@ -12,6 +12,17 @@ describe('isDatabaseUnavailable', () => {
     '53300',
     '3D000',
     '25006', // read-only: a standby after a failover, default_transaction_read_only
+    '57P04', // the database dropped under the session
+    '57P05', // idle_session_timeout
+    '53000', // insufficient_resources, the class
+    '53100', // disk_full: "could not extend file"
+    '53200', // out_of_memory, "out of shared memory" past max_locks_per_transaction too
+    '53400', // configuration_limit_exceeded: temp_file_limit
+    '58000', // system_error
+    '58030', // io_error: "could not read block"
+    '57014', // query_canceled: a statement_timeout, pg_cancel_backend
+    '40001', // serialization_failure: run again, it goes through
+    '40P01', // deadlock_detected: the same
     '08006',
     '08001',
     'ECONNREFUSED',
@@ -39,6 +50,10 @@ describe('isDatabaseUnavailable', () => {
   it('says no to statement errors, bugs and a vendor fetch that failed', () => {
     expect(isDatabaseUnavailable(withCode('22P02', 'invalid input syntax for type uuid'))).toBe(false);
     expect(isDatabaseUnavailable(withCode('23505', 'duplicate key'))).toBe(false);
+    // A statement the hub got wrong stays a bug: no retry makes it right.
+    expect(isDatabaseUnavailable(withCode('42703', 'column "x" does not exist'))).toBe(false);
+    expect(isDatabaseUnavailable(withCode('54000', 'statement is too complex'))).toBe(false);
+    expect(isDatabaseUnavailable(withCode('P0001', 'raised by a function'))).toBe(false);
     expect(isDatabaseUnavailable(new TypeError('Cannot read properties of undefined'))).toBe(false);
     expect(isDatabaseUnavailable(new TypeError('fetch failed', { cause: withCode('ECONNREFUSED') }))).toBe(
       false,
@@ -94,5 +109,55 @@ describe('reportDatabaseUnavailable', () => {
     // A refused connection says what it says: no meaning added.
     reportDatabaseUnavailable(logger, withCode('ECONNREFUSED', 'connect ECONNREFUSED'), 'a pass');
     expect(JSON.stringify([...warned, ...debugged].at(-1))).not.toContain('meaning');
+  });
+
+  it.each([
+    [
+      '53100',
+      'could not extend file "base/16384/16400": No space left on device',
+      'Postgres is out of disk space',
+    ],
+    ['53200', 'out of shared memory', 'Postgres is out of memory'],
+    [
+      '58030',
+      'could not read block 7 in file "base/16384/16400": Input/output error',
+      'Postgres met an I/O error',
+    ],
+  ])('names the condition of a %s in its warning and says what to do', (code, message, condition) => {
+    const warned: { obj: { dbError: { meaning?: string } }; msg: string }[] = [];
+    const logger = {
+      warn: (obj: object, msg: string) => warned.push({ obj: obj as never, msg }),
+      debug() {},
+    };
+    reportDatabaseUnavailable(logger, withCode(code, message), 'pushes are answered 503');
+    // Warned although another condition was warned of within 30 s (the case before): a new
+    // condition is never hidden behind another's warning.
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!.msg).toBe(
+      `the database is unavailable (${condition}): pushes are answered 503 (further occurrences within 30 s are logged at debug)`,
+    );
+    expect(warned[0]!.obj.dbError.meaning).toMatch(/the hub|nothing can be stored/);
+  });
+
+  it('reports a deadlock, a serialization conflict or a cancel, but not as an outage', () => {
+    vi.useFakeTimers({ now: new Date('2026-05-01T00:00:00Z'), toFake: ['Date'] });
+    try {
+      const before = latestDatabaseOutage();
+      const warned: string[] = [];
+      const logger = { warn: (_: object, msg: string) => warned.push(msg), debug() {} };
+      reportDatabaseUnavailable(logger, withCode('40P01', 'deadlock detected'), 'the pass runs again');
+      reportDatabaseUnavailable(
+        logger,
+        withCode('57014', 'canceling statement due to statement timeout'),
+        'x',
+      );
+      expect(warned).toEqual([
+        'a database statement was aborted (a deadlock): the pass runs again (further occurrences within 30 s are logged at debug)',
+        'a database statement was aborted (canceled): x (further occurrences within 30 s are logged at debug)',
+      ]);
+      expect(latestDatabaseOutage()).toEqual(before);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -8,13 +8,39 @@
  * SQLSTATEs that mean the database refuses or dropped the session, not that a statement was wrong:
  * 55000 the database does not accept connections (`ALTER DATABASE … ALLOW_CONNECTIONS false`),
  * 57P01/57P02/57P03 terminated by an administrator / crash shutdown / cannot connect now
- * (starting, stopping, recovering), 53300 too many connections, 3D000 the database does not exist,
- * 25006 the session cannot write (a standby the database's address points at after a failover,
- * `default_transaction_read_only` set for maintenance or by a provider whose disk is full; the
- * hub never opens a read-only transaction itself). Class 08 (connection exceptions) is matched as
- * a class.
+ * (starting, stopping, recovering), 57P04 the database was dropped under the session, 57P05 the
+ * session was ended by `idle_session_timeout`, 3D000 the database does not exist, 25006 the session
+ * cannot write (a standby the database's address points at after a failover,
+ * `default_transaction_read_only` set for maintenance or by a provider whose disk is full; the hub
+ * never opens a read-only transaction itself), 58000/58030 a system or I/O error of the server (a
+ * failing disk). Class 08 (connection exceptions) and class 53 (insufficient resources: 53100 disk
+ * full, 53200 out of memory, including "out of shared memory" for locks past
+ * `max_locks_per_transaction`, 53300 too many connections, 53400 a configuration limit such as
+ * `temp_file_limit`) are matched as classes: the server cannot do the work now, whatever the
+ * statement, and the operator has to free the resource.
  */
-const UNAVAILABLE_SQLSTATES = new Set(['55000', '57P01', '57P02', '57P03', '53300', '3D000', '25006']);
+const UNAVAILABLE_SQLSTATES = new Set([
+  '55000',
+  '57P01',
+  '57P02',
+  '57P03',
+  '57P04',
+  '57P05',
+  '3D000',
+  '25006',
+  '58000',
+  '58030',
+]);
+
+/**
+ * SQLSTATEs that say nothing of the statement or of the database's health, only that this run of
+ * it did not finish: 40001 serialization failure and 40P01 deadlock (Postgres aborted the
+ * transaction to let another go on: run again, it goes through), 57014 query canceled (the hub
+ * sets no `statement_timeout`: a role's, database's or pooler's one, or an operator's
+ * `pg_cancel_backend`). The work is retried as after an outage, never counted as the message's,
+ * delivery's or command's own failure; they are not reported as an outage.
+ */
+const RETRY_SQLSTATES = new Set(['40001', '40P01', '57014']);
 
 /** Node socket error codes on the way to the database. */
 const NETWORK_CODES = new Set([
@@ -38,9 +64,11 @@ const UNAVAILABLE_MESSAGE =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|timeout exceeded when trying to connect|Connection terminated|not queryable|pool.*(ended|destroyed)|Cannot use a pool after calling end|driver has already been destroyed/i;
 
 /**
- * True when `error` means Postgres cannot be used right now (refused, unreachable, dropped, full,
- * shutting down): the caller should answer 503 with `Retry-After` or try again later, never
- * treat it as a bug or as bad input. Looks into the `errors` of an `AggregateError` (Node reports
+ * True when `error` means Postgres cannot do the work right now (refused, unreachable, dropped,
+ * out of disk, memory or locks, an I/O error, shutting down; or this one run of it was aborted by a
+ * deadlock, a serialization conflict or a cancel): the caller should answer 503 with `Retry-After`
+ * or try again later, never treat it as a bug, as bad input or as a failure of the message,
+ * delivery or command it was working on. Looks into the `errors` of an `AggregateError` (Node reports
  * a refused connection to a name with several addresses that way, with an empty message). Not
  * into `cause`: a failed `fetch` to a vendor carries ECONNREFUSED there, and that is no outage
  * of ours.
@@ -55,7 +83,14 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (error === null || typeof error !== 'object' || depth > 4) return false;
   const { code, message, errors } = error as { code?: unknown; message?: unknown; errors?: unknown };
   if (typeof code === 'string') {
-    if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || NETWORK_CODES.has(code)) return true;
+    if (
+      code.startsWith('08') ||
+      code.startsWith('53') ||
+      UNAVAILABLE_SQLSTATES.has(code) ||
+      RETRY_SQLSTATES.has(code) ||
+      NETWORK_CODES.has(code)
+    )
+      return true;
   }
   if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
   return Array.isArray(errors) && errors.some((e) => isDatabaseUnavailable(e, depth + 1));
@@ -66,10 +101,11 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 /**
  * What an operator reading the log should take from the SQLSTATEs whose text ("terminating
- * connection due to administrator command") reads like a fault of the hub's: none is, and the hub
- * reconnects on its own. 57P01 (admin_shutdown) came with no word on who ended the session; a
- * graceful stop of the hub's own makes none (its connections are closed before its embedded
- * Postgres stops: e2e/clean-stop.int.test.ts).
+ * connection due to administrator command", "could not extend file") reads like a fault of the
+ * hub's, or says nothing of what to do: none is a fault of the hub's or of the work it was doing,
+ * and the hub carries on by itself once the cause is gone. 57P01 (admin_shutdown) came with no word
+ * on who ended the session; a graceful stop of the hub's own makes none (its connections are closed
+ * before its embedded Postgres stops: e2e/clean-stop.int.test.ts).
  */
 const MEANINGS: Readonly<Record<string, string>> = {
   '57P01':
@@ -77,19 +113,57 @@ const MEANINGS: Readonly<Record<string, string>> = {
   '57P02':
     'Postgres ended this session because another server process crashed; it restarts and the hub reconnects',
   '57P03': 'Postgres does not accept connections yet (starting, stopping or recovering); the hub tries again',
+  '57P04': "the hub's database was dropped; nothing can be stored until it is restored",
+  '57P05': 'Postgres ended this idle session (idle_session_timeout); the hub reconnects',
   '25006':
     'the database accepts no writes (a standby after a failover, or default_transaction_read_only); the hub tries again',
+  '53100':
+    'Postgres is out of disk space: nothing can be stored until space is freed; pushes are answered 503 (the vendor keeps them) and the hub’s work waits, none of it counted as failed',
+  '53200':
+    'Postgres is out of memory, or of shared memory for locks (max_locks_per_transaction); the hub tries again, none of its work counted as failed',
+  '53300': 'Postgres has no connection slot free (max_connections); the hub tries again',
+  '53400': 'a Postgres configuration limit was reached (temp_file_limit, …); the hub tries again',
+  '58000': 'Postgres met a system error; check the server; the hub tries again',
+  '58030':
+    'Postgres could not read or write a data file (an I/O error): check the server’s disks; the hub tries again, none of its work counted as failed',
+  '57014':
+    'Postgres canceled the statement: a statement_timeout (the hub sets none: the role’s, the database’s or a pooler’s) or an operator (pg_cancel_backend); the work is run again, not counted as failed',
+  '40001': 'a serialization conflict with another transaction aborted this one; the work is run again',
+  '40P01': 'a deadlock with another transaction aborted this one; the work is run again',
 };
 
-/** At most one warning per this many ms about the database being unavailable; the rest are debug. */
+/** The condition a warning names, so that a new one is never hidden behind another's warning. */
+function conditionOf(code: string | undefined): string {
+  if (code === undefined) return 'the database is unavailable';
+  if (RETRY_SQLSTATES.has(code)) {
+    const what = code === '57014' ? 'canceled' : code === '40P01' ? 'a deadlock' : 'a serialization conflict';
+    return `a database statement was aborted (${what})`;
+  }
+  const named: Record<string, string> = {
+    '53100': 'Postgres is out of disk space',
+    '53200': 'Postgres is out of memory',
+    '53300': 'Postgres has no connection slot free',
+    '53400': 'a Postgres configuration limit was reached',
+    '58030': 'Postgres met an I/O error',
+    '25006': 'Postgres accepts no writes',
+  };
+  return named[code] ? `the database is unavailable (${named[code]})` : 'the database is unavailable';
+}
+
+/** At most one warning per this many ms about the same condition; the rest are debug. */
 const WARN_EVERY_MS = 30_000;
 let lastWarnedAt = 0;
+let lastWarnedCondition = '';
 let unreported = 0;
 
 /**
  * Logs that an operation met an unavailable database: a warning (code and message, no stack, and
- * for a SQLSTATE whose text misleads, what it means: `dbError.meaning`) at most once every 30 s per process, debug lines otherwise. An outage makes every request and
- * worker pass fail the same way; one line says it, thousands of stacks would bury it.
+ * for a SQLSTATE whose text misleads, what it means: `dbError.meaning`) at most once every 30 s
+ * per process and condition (its message names it: "the database is unavailable (Postgres is out
+ * of disk space): …"), debug lines otherwise. An outage makes every request and worker pass fail
+ * the same way; one line says it, thousands of stacks would bury it. A statement aborted by a
+ * deadlock, a serialization conflict or a cancel is reported the same way but is no outage: it
+ * is not counted in {@link latestDatabaseOutage}.
  *
  * @example
  * ```ts
@@ -107,19 +181,21 @@ export function reportDatabaseUnavailable(
   const fields = {
     dbError: { code, message: String(e.message ?? e), ...(meaning ? { meaning } : {}) },
   };
+  const condition = conditionOf(code);
   const now = Date.now();
-  noteOutage(now);
-  if (now - lastWarnedAt >= WARN_EVERY_MS) {
+  if (code === undefined || !RETRY_SQLSTATES.has(code)) noteOutage(now);
+  if (now - lastWarnedAt >= WARN_EVERY_MS || condition !== lastWarnedCondition) {
     lastWarnedAt = now;
+    lastWarnedCondition = condition;
     logger.warn(
       { ...fields, similarSinceLastWarning: unreported },
-      `the database is unavailable: ${what} (further occurrences within 30 s are logged at debug)`,
+      `${condition}: ${what} (further occurrences within 30 s are logged at debug)`,
     );
     unreported = 0;
     return;
   }
   unreported++;
-  logger.debug(fields, `the database is unavailable: ${what}`);
+  logger.debug(fields, `${condition}: ${what}`);
 }
 
 /**
