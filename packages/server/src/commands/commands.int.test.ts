@@ -31,6 +31,7 @@ import { shippedConnectors } from '../connectors.ts';
 import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
 import { type HubProcess, startHubProcess } from '../runtime/process.ts';
 import { setConnectionsAllowed } from '../storage/database.test-support.ts';
+import { injectSqlstate, SQLSTATE_FAULTS } from '../storage/sqlstate-fault.test-support.ts';
 import { startOtlpReceiver } from '../telemetry/otlp-receiver.test-support.ts';
 import { causedBy, clockwiseInstance, docplannerInstance } from './command-hub.test-support.ts';
 import type { CommandsOptions } from './commands.ts';
@@ -1685,6 +1686,47 @@ describe('credentials, retries and the known state', () => {
       await sql`drop trigger test_fail_one_alias on switchyard.aliases`.execute(db);
       await sql`drop function test_fail_one_alias()`.execute(db);
       await sql`drop sequence test_alias_failures`.execute(db);
+    }
+  });
+
+  it('a full disk after Docplanner booked, past every attempt: not failed; succeeded with the recorded booking once it clears, booked once', async () => {
+    // Postgres out of disk space for dp-other's aliases (a real 53100, raised by Postgres), for
+    // longer than the command's four attempts (retryScheduleMs: three retries).
+    const admin = new pg.Pool({ connectionString: db.url(), max: 1 });
+    const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
+      table: 'aliases',
+      on: ['insert'],
+      when: "new.instance_id = 'dp-other'",
+    });
+    sim.writes.echoes = false;
+    try {
+      const start = '2026-04-03T10:00:00+02:00';
+      const sent = await api('POST', '/v1/commands', {
+        type: 'appointment.book',
+        instance: 'dp-other',
+        data: dpBook(start, { name: 'Olga', phone: '+48500100303' }),
+      });
+      expect(sent.status).toBe(202);
+      const id = sent.json.id as string;
+      // Before: failed after its fourth attempt ("exhausted"), command.failed sent to the CRM for a
+      // booking Docplanner had made.
+      const during = await eventually(async () => {
+        const c = (await api('GET', `/v1/commands/${id}`)).json;
+        return c.attempts >= 6 || (c.status !== 'pending' && c.status !== 'running') ? c : undefined;
+      }, 'six tries, or the command ended');
+      expect(during.status).not.toBe('failed');
+      await full.clear();
+      const done = await finished(id);
+      const books = sim.writes.log.filter((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`));
+      expect(books.map((w) => w.status)).toEqual([200]);
+      expect(done).toMatchObject({ status: 'succeeded', result: { appointmentId: expect.any(String) } });
+      expect(
+        subscriber.requests.filter((r) => r.type === 'command.failed' && r.subject === `command/${id}`),
+      ).toEqual([]);
+    } finally {
+      sim.writes.echoes = true;
+      await full.clear();
+      await admin.end();
     }
   });
 

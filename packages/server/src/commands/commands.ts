@@ -1007,6 +1007,9 @@ export function createCommands(options: CommandsOptions = {}) {
     });
     const started = performance.now();
     let result: CommandResult;
+    // The hub's own database failed this try (its aliases, state or call records: a full disk, a
+    // deadlock, a cancel), not the vendor: retried, never the command's last attempt ({@link isDatabaseUnavailable}).
+    let databaseFault = false;
     let hubId: string | undefined = row.subject?.slice(row.subject.indexOf('/') + 1);
     const entity = entityOf(row.type);
     let targetVendorIds: string[] = [];
@@ -1075,6 +1078,7 @@ export function createCommands(options: CommandsOptions = {}) {
         } catch (error) {
           // A handler should answer, not throw; a ConnectorError still says what kind of failure it is.
           const message = (error as Error)?.message ?? String(error);
+          databaseFault = !isConnectorError(error) && isDatabaseUnavailable(error);
           result =
             isConnectorError(error) &&
             (error.kind === 'permanent' || error.kind === 'bad_request' || error.kind === 'auth')
@@ -1104,7 +1108,10 @@ export function createCommands(options: CommandsOptions = {}) {
         }
       }
     } catch (error) {
-      // Loading the instance or the aliases failed (the database): try again later.
+      // Loading the instance or the aliases, or linking the vendor's new ids, failed (the
+      // database): try again later. The vendor may have carried it out: its recorded answer (or
+      // an idempotent call) makes the retry succeed without a second effect.
+      databaseFault = isDatabaseUnavailable(error);
       result = { outcome: 'transient', message: (error as Error)?.message ?? String(error) };
     }
     metrics?.vendor.observe(
@@ -1160,10 +1167,13 @@ export function createCommands(options: CommandsOptions = {}) {
           result: resultJson,
           error: null,
         });
-      } else if (result.outcome === 'transient' && row.attempts < maxAttempts) {
+      } else if (result.outcome === 'transient' && (row.attempts < maxAttempts || databaseFault)) {
+        // A database fault past the last attempt waits the schedule's last delay, again and again:
+        // failing the command (command.failed to its sender) for the hub's own disk being full
+        // would report a vendor call that may have succeeded as not done.
         const delay = Math.min(
           Math.max(
-            jittered(retryScheduleMs[row.attempts - 1] ?? 0, retryJitter),
+            jittered(retryScheduleMs[Math.min(row.attempts, maxAttempts - 1) - 1] ?? 0, retryJitter),
             Math.min(result.retryAfterMs ?? 0, maxRetryAfterMs),
           ),
           Math.max(maxRetryAfterMs, ...retryScheduleMs),
