@@ -391,7 +391,11 @@ export function createGates(options: GatesOptions = {}) {
       );
       return v;
     } catch (error) {
-      s.logger.error({ err: error, instance: instanceId }, 'gate request failed; answering the default');
+      // The database unable to store the request (down, out of disk): every request of the outage
+      // meets it; said once per 30 s, not an error with a stack per request.
+      if (isDatabaseUnavailable(error))
+        reportDatabaseUnavailable(s.logger, error, 'gate requests are answered the default');
+      else s.logger.error({ err: error, instance: instanceId }, 'gate request failed; answering the default');
       return fallback('error', policy);
     } finally {
       hard.cancel();
