@@ -4,8 +4,10 @@
  */
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from './db.ts';
+import { type Database, newSessionTag, openDatabase, sessionApplicationName } from './db.ts';
+import { until } from './locks.test-support.ts';
 import { migrate, pendingMigrations, unknownMigrations } from './migrations.ts';
 
 const pgdb = useTestDatabase();
@@ -191,5 +193,279 @@ describe("migration 39: an entity's current state is its last event stored", () 
       { subject: b, event_type: 'appointment.created', status: 'booked', changed: false },
       { subject: c, event_type: 'appointment.cancelled', status: 'cancelled', changed: false },
     ]);
+  });
+});
+
+/**
+ * Migration 43 and 44's indexes on `current_entities`, the table every normalize commit upserts:
+ * built concurrently, after the database is put back as version 42 left it.
+ */
+describe('index builds on a written table (migrations 43 and 44)', () => {
+  const BUILT = [
+    'current_entities_start_key_idx',
+    'current_entities_updated_key_idx',
+    'current_entities_status_idx',
+    'current_entities_kind_subject_idx',
+    'current_entities_document_status_idx',
+  ];
+
+  /** As version 42 left it: 43 and 44 undone, 43's replaced indexes back, `rows` entities. */
+  async function asVersion42(rows: number): Promise<void> {
+    const db = database.db;
+    await sql`drop statistics if exists switchyard.current_entities_domain_stats`.execute(db);
+    for (const name of BUILT) await sql.raw(`drop index if exists switchyard.${name}`).execute(db);
+    await sql`create index current_entities_start_idx on switchyard.current_entities (kind, starts_at)`.execute(
+      db,
+    );
+    await sql`create index current_entities_updated_idx on switchyard.current_entities (kind, updated_at)`.execute(
+      db,
+    );
+    await sql`delete from switchyard.migrations where version in (43, 44)`.execute(db);
+    await sql`delete from switchyard.current_entities`.execute(db);
+    await sql`insert into switchyard.current_entities (subject, kind, hub_id, instance_id, event_id, event_type,
+        event_time, event_sequence, starts_at, envelope)
+      select 'appointment/' || i, 'appointment', i::text, 'dp', gen_random_uuid(), 'appointment.created', now(), i,
+        now() + i * interval '1 minute', jsonb_build_object('data', jsonb_build_object('status', 'booked'))
+      from generate_series(1, ${rows}::int) i`.execute(db);
+    expect(await pendingMigrations(db)).toEqual([43, 44]);
+  }
+
+  /** A direct session (a writer, or a transaction holding a lock), with its backend's pid. */
+  async function session(): Promise<{ client: pg.Client; pid: number }> {
+    const client = new pg.Client({ connectionString: pgdb.url() });
+    await client.connect();
+    const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+    return { client, pid };
+  }
+
+  /** An upsert of one entity as the projection makes it (a new one, or one already there). */
+  const upsert = (client: pg.Client, subject: string) =>
+    client.query(
+      `insert into switchyard.current_entities (subject, kind, hub_id, instance_id, event_id, event_type,
+         event_time, event_sequence, envelope)
+       values ($1, 'appointment', $1, 'dp', gen_random_uuid(), 'appointment.updated', now(), 1,
+         '{"data":{"status":"booked"}}')
+       on conflict (subject) do update set event_id = excluded.event_id, event_type = excluded.event_type,
+         envelope = excluded.envelope, updated_at = now()`,
+      [subject],
+    );
+
+  /** The pid of the session named `tag`'s, once it waits for a lock (a heavyweight lock). */
+  async function waitingForLock(tag: string): Promise<number> {
+    let pid: number | undefined;
+    await until(async () => {
+      const r = await sql<{ pid: number }>`select pid from pg_stat_activity
+        where application_name = ${sessionApplicationName(tag)} and wait_event_type = 'Lock'`.execute(
+        database.db,
+      );
+      pid = r.rows[0]?.pid;
+      return pid !== undefined;
+    });
+    return pid!;
+  }
+
+  /** The migration's indexes on the table: name, validity and definition. */
+  async function indexes() {
+    const r = await sql<{ name: string; valid: boolean; def: string }>`
+      select c.relname as name, i.indisvalid as valid, pg_get_indexdef(i.indexrelid) as def
+      from pg_index i join pg_class c on c.oid = i.indexrelid
+      where i.indrelid = 'switchyard.current_entities'::regclass and c.relname <> 'current_entities_pkey'
+        and c.relname <> 'current_entities_patient_idx'
+      order by c.relname`.execute(database.db);
+    return r.rows;
+  }
+
+  it("never makes a writer of the table wait: the build's lock is SHARE UPDATE EXCLUSIVE", async () => {
+    await asVersion42(2000);
+    // The build is held at a known point by a transaction that wrote the table and stays open:
+    // a concurrent build first waits for every transaction holding a write lock on the table to
+    // end (a plain CREATE INDEX, or DROP INDEX, waits for it too, for its SHARE or ACCESS EXCLUSIVE
+    // lock). While the migration waits there, the writer's statements run: each either completes,
+    // or waits for a lock the migration holds or is queued for (Postgres queues a new request behind
+    // a conflicting waiting one: a plain build's SHARE request stops every writer arriving after
+    // it). The loop below ends on either, so it needs no timing.
+    const holder = await session();
+    const writer = await session();
+    const tag = newSessionTag();
+    const migrator = openDatabase(pgdb.url(), { max: 1, sessionTag: tag });
+    try {
+      await holder.client.query('begin');
+      await upsert(holder.client, 'appointment/held');
+      const run = migrate(migrator.db);
+      run.catch(() => {}); // awaited below; on the old code it fails after the checks
+      const migratorPid = await waitingForLock(tag);
+      const locks = await sql<{ mode: string; granted: boolean }>`select mode, granted from pg_locks
+        where pid = ${migratorPid} and relation = 'switchyard.current_entities'::regclass`.execute(
+        database.db,
+      );
+      expect(locks.rows).toEqual([{ mode: 'ShareUpdateExclusiveLock', granted: true }]);
+
+      let written = 0;
+      const writes = (async () => {
+        for (let i = 1; i <= 20; i++) {
+          await upsert(writer.client, `appointment/${i}`); // an entity already there
+          await upsert(writer.client, `appointment/new-${i}`);
+          written += 2;
+        }
+      })();
+      let writesDone = false;
+      void writes.then(() => {
+        writesDone = true;
+      });
+      const blockedBy: number[][] = [];
+      while (!writesDone) {
+        const r = await sql<{
+          blockers: number[];
+        }>`select pg_blocking_pids(${writer.pid}) as blockers`.execute(database.db);
+        const blockers = r.rows[0]!.blockers;
+        if (blockers.length > 0) {
+          blockedBy.push(blockers);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(blockedBy).toEqual([]);
+      await writes;
+      expect(written).toBe(40);
+      expect(await pendingMigrations(database.db)).toEqual([43, 44]); // still held
+
+      await holder.client.query('commit');
+      expect(await run).toEqual([43, 44]);
+      expect((await indexes()).map((i) => [i.name, i.valid])).toEqual(
+        [...BUILT].sort().map((name) => [name, true]),
+      );
+    } finally {
+      await holder.client.query('rollback').catch(() => {});
+      await holder.client.end();
+      await writer.client.end();
+      await migrator.close();
+    }
+  });
+
+  it('drops a build killed midway and builds it again on the next run, recording the version only then', async () => {
+    await asVersion42(100);
+    const holder = await session();
+    const tag = newSessionTag();
+    const migrator = openDatabase(pgdb.url(), { max: 1, sessionTag: tag });
+    try {
+      await holder.client.query('begin');
+      await upsert(holder.client, 'appointment/held');
+      const run = migrate(migrator.db);
+      const failed = run.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      const migratorPid = await waitingForLock(tag);
+      await sql`select pg_cancel_backend(${migratorPid})`.execute(database.db);
+      expect(String(await failed)).toMatch(/canceling statement due to user request/);
+      await holder.client.query('commit');
+      // Left behind INVALID, and neither version recorded.
+      expect((await indexes()).filter((i) => i.name === 'current_entities_start_key_idx')).toEqual([
+        expect.objectContaining({ valid: false }),
+      ]);
+      expect(await pendingMigrations(database.db)).toEqual([43, 44]);
+
+      expect(await migrate(migrator.db)).toEqual([43, 44]);
+      const built = await indexes();
+      expect(built.map((i) => [i.name, i.valid])).toEqual([...BUILT].sort().map((name) => [name, true]));
+      expect(built.find((i) => i.name === 'current_entities_start_key_idx')?.def).toBe(
+        "CREATE INDEX current_entities_start_key_idx ON switchyard.current_entities USING btree (kind, COALESCE(starts_at, 'infinity'::timestamp with time zone), subject)",
+      );
+    } finally {
+      await holder.client.query('rollback').catch(() => {});
+      await holder.client.end();
+      await migrator.close();
+    }
+  });
+
+  it('rebuilds an index a failed build left INVALID under its name, which `if not exists` kept', async () => {
+    await asVersion42(100);
+    const db = database.db;
+    // A unique build over rows sharing a kind fails and leaves its index INVALID.
+    await expect(
+      sql`create unique index concurrently current_entities_kind_subject_idx on switchyard.current_entities (kind)`.execute(
+        db,
+      ),
+    ).rejects.toThrow(/could not create unique index/);
+    expect((await indexes()).find((i) => i.name === 'current_entities_kind_subject_idx')?.valid).toBe(false);
+
+    expect(await migrate(db)).toEqual([43, 44]);
+    const built = (await indexes()).find((i) => i.name === 'current_entities_kind_subject_idx');
+    expect(built).toEqual({
+      name: 'current_entities_kind_subject_idx',
+      valid: true,
+      def: 'CREATE INDEX current_entities_kind_subject_idx ON switchyard.current_entities USING btree (kind, subject)',
+    });
+  });
+
+  it('builds again an index whose build Postgres cancelled as a deadlock with an ANALYZE of the table', async () => {
+    await asVersion42(100);
+    // The statistics keeper's ANALYZE (storage/statistics.ts, on the busy tables) queued behind the
+    // build's lock holds a snapshot the build then waits for: a deadlock. The analyzing session
+    // checks for deadlocks only after an hour, so that the build is the one cancelled.
+    const holder = await session();
+    const analyzer = await session();
+    const tag = newSessionTag();
+    const migrator = openDatabase(pgdb.url(), { max: 1, sessionTag: tag });
+    try {
+      await analyzer.client.query(`set deadlock_timeout = '1h'`);
+      await holder.client.query('begin');
+      await upsert(holder.client, 'appointment/held');
+      const run = migrate(migrator.db);
+      run.catch(() => {});
+      await waitingForLock(tag);
+      const analyzed = analyzer.client.query('analyze switchyard.current_entities');
+      await until(async () => {
+        const r = await sql<{
+          blockers: number[];
+        }>`select pg_blocking_pids(${analyzer.pid}) as blockers`.execute(database.db);
+        return r.rows[0]!.blockers.length > 0;
+      });
+      await holder.client.query('commit');
+      expect(await run).toEqual([43, 44]);
+      await analyzed;
+      expect((await indexes()).map((i) => [i.name, i.valid])).toEqual(
+        [...BUILT].sort().map((name) => [name, true]),
+      );
+    } finally {
+      await holder.client.query('rollback').catch(() => {});
+      await holder.client.end();
+      await analyzer.client.end();
+      await migrator.close();
+    }
+  });
+
+  it('lets one of two processes starting at once apply them, the other waiting without a deadlock', async () => {
+    await asVersion42(100);
+    // A waits in its first build (held as above) while B asks for the migration lock; then the
+    // build goes on, and waits for every snapshot older than its own to end: a session waiting
+    // in pg_advisory_lock holds one, and Postgres would cancel one of the two as a deadlock.
+    const holder = await session();
+    const tags = [newSessionTag(), newSessionTag()] as const;
+    const [a, b] = tags.map((tag) => openDatabase(pgdb.url(), { max: 1, sessionTag: tag }));
+    try {
+      await holder.client.query('begin');
+      await upsert(holder.client, 'appointment/held');
+      const runA = migrate(a!.db);
+      runA.catch(() => {});
+      await waitingForLock(tags[0]);
+      const runB = migrate(b!.db);
+      runB.catch(() => {});
+      await until(async () => {
+        const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where application_name = ${sessionApplicationName(tags[1])} and query ilike '%advisory%'`.execute(
+          database.db,
+        );
+        return r.rows[0]!.n > 0;
+      });
+      await holder.client.query('commit');
+      expect(await Promise.all([runA, runB])).toEqual([[43, 44], []]);
+      expect((await indexes()).every((i) => i.valid)).toBe(true);
+    } finally {
+      await holder.client.query('rollback').catch(() => {});
+      await holder.client.end();
+      await a!.close();
+      await b!.close();
+    }
   });
 });

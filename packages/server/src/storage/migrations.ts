@@ -1,17 +1,87 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Kysely, sql } from 'kysely';
 
 /** The Postgres schema holding Switchyard's own tables (pg-boss lives in `switchyard_queue`). */
 export const SCHEMA = 'switchyard';
 
-/** One forward-only schema change. Never edit a released migration: add a new one. */
+/**
+ * One forward-only schema change. Never edit a released migration: add a new one.
+ *
+ * A migration runs in three steps, in this order, before the next migration starts:
+ *
+ * 1. `indexes`: each built with `CREATE INDEX CONCURRENTLY`, outside any transaction, one after
+ *    the other. Every index on a table an earlier migration created goes here, never in `sql`: a
+ *    plain `CREATE INDEX` takes a `SHARE` lock that stops every write to the table until the index
+ *    is built (minutes on a hub upgraded with its history), and the pipeline with it.
+ * 2. `dropIndexes`: each dropped with `DROP INDEX CONCURRENTLY IF EXISTS`, after the builds (a
+ *    replaced index serves queries until its successor exists). Never `drop index` in `sql`: it
+ *    takes an `ACCESS EXCLUSIVE` lock on the table, which waits for every transaction using it and
+ *    stops everything queued behind it.
+ * 3. `sql`: in one transaction with the record of the version, so it runs exactly once. It runs
+ *    after the indexes: an index on a column `sql` adds belongs to a later migration (or, for a
+ *    table `sql` itself creates, in `sql`: the table is new, empty and nobody writes it yet).
+ *
+ * migrations.test.ts checks these rules for every migration from 32 on.
+ *
+ * @example
+ * ```ts
+ * const m: Migration = {
+ *   version: 46,
+ *   name: 'the commands list by connector reads an index',
+ *   indexes: [{ name: 'commands_connector_idx', on: 'switchyard.commands (connector, seq desc)' }],
+ *   sql: '',
+ * };
+ * ```
+ */
 export interface Migration {
   version: number;
   name: string;
+  /** Built concurrently before `sql` (step 1 above). */
+  indexes?: readonly ConcurrentIndex[];
+  /** Index names (in the `switchyard` schema), dropped concurrently after the builds (step 2 above). */
+  dropIndexes?: readonly string[];
+  /** Run in one transaction with the version's record (step 3 above); may be empty. */
   sql: string;
 }
 
+/**
+ * An index a migration builds with `CREATE INDEX CONCURRENTLY` ({@link Migration}): the table's
+ * writes go on during the build (it takes a `SHARE UPDATE EXCLUSIVE` lock, which no insert, update
+ * or delete waits for). A build that failed or was killed leaves the index behind INVALID
+ * (`pg_index.indisvalid` false, unused by queries, still maintained by every write): the next run
+ * drops it and builds it again. An index of that name that is valid is kept as it is, as
+ * `if not exists` would: never reuse a name for another definition.
+ *
+ * @example
+ * ```ts
+ * const index: ConcurrentIndex = {
+ *   name: 'commands_succeeded_idx', // created as switchyard.commands_succeeded_idx
+ *   on: "switchyard.commands (completed_at) where status = 'succeeded'",
+ * };
+ * ```
+ */
+export interface ConcurrentIndex {
+  /** The index's name, unqualified: Postgres puts an index in its table's schema. */
+  name: string;
+  /** What follows `on` in `CREATE INDEX`: the table, any `using`, the keys, any `where`. */
+  on: string;
+  /** A unique index (a build that finds duplicates fails, and the migration with it). */
+  unique?: boolean;
+}
+
 // Lock id for migrations: any constant works as long as no other code uses it. "sy-migrate" as int.
+// Taken as a session lock here, as a transaction lock by earlier versions of Switchyard: the same
+// key, so the two exclude each other during a rolling upgrade.
 const MIGRATION_LOCK = 0x53594d47;
+
+/**
+ * How often a process that finds the migration lock held tries again. It polls instead of waiting
+ * in `pg_advisory_lock`: a session waiting in a statement holds a snapshot, and the holder's
+ * `CREATE INDEX CONCURRENTLY` waits for every older snapshot to end, a deadlock that Postgres
+ * breaks by cancelling one of the two (checked on Postgres 15). Between two tries the waiting
+ * session is idle and holds none. The wait is as long as the holder's migrations.
+ */
+const MIGRATION_LOCK_RETRY_MS = 100;
 
 /**
  * Migration 28's `claimable_deliveries`, kept as a constant because migration 35 redefines it with
@@ -1963,10 +2033,9 @@ alter table switchyard.connector_instances
     // `_lastUpdated=gt<last read>` never saw an entity whose notification arrived late (a pull
     // catch-up after an outage carries hours-old times). It now searches updated_at, the hub's
     // clock (entities/current.ts); the event-time index had no other reader.
-    sql: `
-drop index if exists switchyard.current_entities_time_idx;
-create index current_entities_updated_idx on switchyard.current_entities (kind, updated_at);
-`,
+    indexes: [{ name: 'current_entities_updated_idx', on: 'switchyard.current_entities (kind, updated_at)' }],
+    dropIndexes: ['current_entities_time_idx'],
+    sql: '',
   },
   {
     version: 33,
@@ -2053,12 +2122,13 @@ where url ~ '^https?://[^/?#@]*@';
     // and so did a rare instance's or type's list; the echo check every worker makes every 2 s while commands are in use
     // (the latest success) scanned every row too (87 ms). Each now reads its few rows (an audit of
     // commands under load; commands/list-cost.int.test.ts).
-    sql: `
-create index if not exists commands_status_idx on switchyard.commands (status, seq desc);
-create index if not exists commands_instance_idx on switchyard.commands (instance_id, seq desc);
-create index if not exists commands_type_idx on switchyard.commands (type, seq desc);
-create index if not exists commands_succeeded_idx on switchyard.commands (completed_at) where status = 'succeeded';
-`,
+    indexes: [
+      { name: 'commands_status_idx', on: 'switchyard.commands (status, seq desc)' },
+      { name: 'commands_instance_idx', on: 'switchyard.commands (instance_id, seq desc)' },
+      { name: 'commands_type_idx', on: 'switchyard.commands (type, seq desc)' },
+      { name: 'commands_succeeded_idx', on: "switchyard.commands (completed_at) where status = 'succeeded'" },
+    ],
+    sql: '',
   },
   {
     version: 39,
@@ -2090,10 +2160,11 @@ where e.subject = c.subject
     // refusals every request of that instance (335 ms); 3 ms now (an audit of a hub after months
     // in production; gates/list-cost.int.test.ts). A request is written a few times in its life,
     // so two more entries per version cost little.
-    sql: `
-create index if not exists gate_requests_decision_idx on switchyard.gate_requests (decision, seq desc);
-create index if not exists gate_requests_reason_idx on switchyard.gate_requests (decision_reason, seq desc);
-`,
+    indexes: [
+      { name: 'gate_requests_decision_idx', on: 'switchyard.gate_requests (decision, seq desc)' },
+      { name: 'gate_requests_reason_idx', on: 'switchyard.gate_requests (decision_reason, seq desc)' },
+    ],
+    sql: '',
   },
   {
     version: 41,
@@ -2124,16 +2195,23 @@ create table if not exists switchyard.feed_gaps (
     // row of the kinds sorting after (or before) it. The two replaced indexes are dropped: the
     // projection's upsert, on every event, maintains two indexes more than before, not four. (42 is
     // left to another change.)
-    sql: `
-drop index if exists switchyard.current_entities_start_idx;
-create index if not exists current_entities_start_key_idx on switchyard.current_entities
-  (kind, coalesce(starts_at, 'infinity'::timestamptz), subject);
-drop index if exists switchyard.current_entities_updated_idx;
-create index if not exists current_entities_updated_key_idx on switchyard.current_entities (kind, updated_at, subject);
-create index if not exists current_entities_status_idx on switchyard.current_entities
-  (kind, (envelope -> 'data' ->> 'status'), subject);
-create index if not exists current_entities_kind_subject_idx on switchyard.current_entities (kind, subject);
-`,
+    indexes: [
+      {
+        name: 'current_entities_start_key_idx',
+        on: "switchyard.current_entities (kind, coalesce(starts_at, 'infinity'::timestamptz), subject)",
+      },
+      {
+        name: 'current_entities_updated_key_idx',
+        on: 'switchyard.current_entities (kind, updated_at, subject)',
+      },
+      {
+        name: 'current_entities_status_idx',
+        on: "switchyard.current_entities (kind, (envelope -> 'data' ->> 'status'), subject)",
+      },
+      { name: 'current_entities_kind_subject_idx', on: 'switchyard.current_entities (kind, subject)' },
+    ],
+    dropIndexes: ['current_entities_start_idx', 'current_entities_updated_idx'],
+    sql: '',
   },
   {
     version: 44,
@@ -2153,12 +2231,18 @@ create index if not exists current_entities_kind_subject_idx on switchyard.curre
     // once deleted, which only the event type says; current when data has none; entities/current.ts
     // DOCUMENT_STATUS), in an index of documents only: a document's event writes one entry more,
     // any other kind's only checks the predicate. The statistics hold it too, so a common status
-    // among clinical notes is known to be common.
-    sql: `
-create index if not exists current_entities_document_status_idx on switchyard.current_entities
+    // among clinical notes is known to be common. The index is built first (Migration), so the
+    // analyze below also gathers the statistics of its expression.
+    indexes: [
+      {
+        name: 'current_entities_document_status_idx',
+        on: `switchyard.current_entities
   ((case when event_type = 'document.deleted' then 'entered-in-error'
     else coalesce(envelope -> 'data' ->> 'status', 'current') end), subject)
-  where kind = 'document';
+  where kind = 'document'`,
+      },
+    ],
+    sql: `
 create statistics if not exists switchyard.current_entities_domain_stats (mcv)
   on kind, ((envelope -> 'data') ->> 'domain'),
     (case when event_type = 'document.deleted' then 'entered-in-error'
@@ -2226,32 +2310,101 @@ async function appliedVersions(db: Kysely<unknown>): Promise<Set<number>> {
 
 /**
  * Brings the `switchyard` schema up to date. Idempotent; every applied version is recorded in
- * `switchyard.migrations`. Safe when several processes start at once: the whole run holds a
- * transaction-scoped advisory lock, so the second process waits and then finds nothing to do.
+ * `switchyard.migrations`. Each migration is applied in the steps {@link Migration} describes: its
+ * indexes built concurrently, then its transaction (its `sql` and its record), so a migration's
+ * version is recorded only once its indexes are built and valid, and the next one starts after it.
+ * A run that fails leaves the migrations before the failing one applied; the next run goes on from
+ * there (an index it left INVALID is dropped and built again).
+ *
+ * Safe when several processes start at once: the whole run holds a session-level advisory lock on
+ * one connection of `db` (a transaction-scoped one would end with the first transaction), so the
+ * others wait, polling ({@link MIGRATION_LOCK_RETRY_MS}), then find nothing to do.
  *
  * @example
  * ```ts
- * const applied = await migrate(db); // [1] on a fresh database, [] afterwards
+ * const applied = await migrate(db); // [1, 2, …] on a fresh database, [] afterwards
  * ```
  */
 export async function migrate(db: Kysely<unknown>): Promise<number[]> {
-  return db.transaction().execute(async (trx) => {
-    await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`.execute(trx);
-    await sql`create schema if not exists switchyard`.execute(trx);
-    await sql`create table if not exists switchyard.migrations (
-      version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(
-      trx,
-    );
-    const have = await appliedVersions(trx);
-    const applied: number[] = [];
-    for (const m of migrations) {
-      if (have.has(m.version)) continue;
-      await sql.raw(m.sql).execute(trx);
-      await sql`insert into switchyard.migrations (version, name) values (${m.version}, ${m.name})`.execute(
-        trx,
+  return db.connection().execute(async (session) => {
+    await takeMigrationLock(session);
+    try {
+      await sql`create schema if not exists switchyard`.execute(session);
+      await sql`create table if not exists switchyard.migrations (
+        version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(
+        session,
       );
-      applied.push(m.version);
+      const have = await appliedVersions(session);
+      const applied: number[] = [];
+      for (const m of migrations) {
+        if (have.has(m.version)) continue;
+        for (const index of m.indexes ?? []) await buildIndex(session, index);
+        for (const name of m.dropIndexes ?? [])
+          await sql.raw(`drop index concurrently if exists ${SCHEMA}.${name}`).execute(session);
+        await session.transaction().execute(async (trx) => {
+          if (m.sql.trim() !== '') await sql.raw(m.sql).execute(trx);
+          await sql`insert into switchyard.migrations (version, name) values (${m.version}, ${m.name})`.execute(
+            trx,
+          );
+        });
+        applied.push(m.version);
+      }
+      return applied;
+    } finally {
+      // A session that lost its connection lost its lock with it: nothing to release then, and the
+      // error that ended the run is the one to report.
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(session).catch(() => {});
     }
-    return applied;
   });
+}
+
+/** Takes the session-level migration lock on `session`, trying again until it is free. */
+async function takeMigrationLock(session: Kysely<unknown>): Promise<void> {
+  for (;;) {
+    const got = await sql<{
+      locked: boolean;
+    }>`select pg_try_advisory_lock(${MIGRATION_LOCK}) as locked`.execute(session);
+    if (got.rows[0]?.locked) return;
+    await sleep(MIGRATION_LOCK_RETRY_MS);
+  }
+}
+
+/**
+ * How many times a build cancelled as a deadlock is tried. A build waits, after its scan, for every
+ * transaction whose snapshot is older than its own; a session meanwhile queued for a lock the
+ * build holds (an `ANALYZE` of the table, which the hub's statistics keeper runs on its busy
+ * tables, or a previous version's migration lock) holds such a snapshot, and Postgres cancels one
+ * of the two, most often the build (checked on Postgres 15). Tried again, the other has finished.
+ */
+const INDEX_BUILD_ATTEMPTS = 3;
+
+/**
+ * Builds one {@link ConcurrentIndex}: nothing if a valid index of its name exists (a run that
+ * built it and failed later), and an INVALID one, left by a build that failed or was killed, is
+ * dropped first (`if not exists` would keep it forever: never used, yet maintained by every write).
+ * A build cancelled as a deadlock is tried again ({@link INDEX_BUILD_ATTEMPTS}). The build has no
+ * statement timeout: one set on the role or the database would otherwise cancel it on a large
+ * table at every start, each time leaving an INVALID index to drop and build again.
+ */
+async function buildIndex(session: Kysely<unknown>, index: ConcurrentIndex): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const found = await sql<{ valid: boolean }>`
+      select i.indisvalid as valid from pg_index i
+        join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = ${SCHEMA} and c.relname = ${index.name}`.execute(session);
+    const valid = found.rows[0]?.valid;
+    if (valid === true) return;
+    if (valid === false) await sql.raw(`drop index concurrently ${SCHEMA}.${index.name}`).execute(session);
+    await sql`set statement_timeout = 0`.execute(session);
+    try {
+      await sql
+        .raw(`create ${index.unique ? 'unique ' : ''}index concurrently ${index.name} on ${index.on}`)
+        .execute(session);
+      return;
+    } catch (error) {
+      if (attempt >= INDEX_BUILD_ATTEMPTS || (error as { code?: unknown }).code !== '40P01') throw error;
+    } finally {
+      await sql`reset statement_timeout`.execute(session).catch(() => {});
+    }
+  }
 }
