@@ -19,6 +19,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bearerToken, unauthorized } from '../admin/http.ts';
 import { cursorParam, limitParam } from '../admin/schemas.ts';
 import { requireAdmin } from '../http/plugins/admin-auth.ts';
+import type { Executor } from '../storage/db.ts';
 import type { CommandInput, CommandListQuery, CommandSender, Commands } from './commands.ts';
 
 type Schema = Record<string, unknown>;
@@ -178,16 +179,25 @@ function senderOf(request: FastifyRequest): CommandSender {
  *
  * @example
  * ```ts
- * await app.register(async (scope) => commandRoutes(scope, { commands, adminToken }));
+ * await app.register(async (scope) => commandRoutes(scope, { commands, adminToken, db: hub.host.db }));
  * // POST /v1/commands  Idempotency-Key: crm-1  { "type": "appointment.cancel", "subject": "appointment/…" } → 202
  * ```
  */
 export async function commandRoutes(
   app: FastifyInstance,
-  { commands, adminToken }: { commands: Commands; adminToken: string | undefined },
+  {
+    commands,
+    adminToken,
+    db,
+  }: {
+    commands: Commands;
+    adminToken: string | undefined;
+    /** The hub's database (`hub.host.db`), where the dashboard's sessions are checked. */
+    db: Executor;
+  },
 ): Promise<void> {
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config.auth !== 'command') return requireAdmin(request, adminToken);
+    if (request.routeOptions.config.auth !== 'command') return requireAdmin(request, adminToken, db);
     const token = bearerToken(request);
     if (token?.startsWith('sycmd_')) {
       // An address over the failed-authentication limit is screened in memory first: its wrong
@@ -201,7 +211,7 @@ export async function commandRoutes(
     }
     // The admin token, the dashboard's session, or a refusal: never a request let through for want
     // of a credential (an unauthenticated command would act on a vendor as the admin).
-    requireAdmin(request, adminToken);
+    await requireAdmin(request, adminToken, db);
   });
   const tags = ['commands'];
   const commandAuth = { auth: 'command' } as const;

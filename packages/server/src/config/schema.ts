@@ -112,6 +112,10 @@ export const CONFIG_DEFAULTS = {
   // how many may wait at once in one process (each holds a socket and a timer; beyond, 503), and
   // how many of those one subscription may hold (one reader's credential must not take them all).
   feed: { wait: 0, maxWait: 30, waiters: 1000, waitersPerSubscription: 100 },
+  // The dashboard's sign-in (http/plugins/session.ts): how long a session lasts, and how many the
+  // database keeps at once (the oldest go first, so signing in in a loop cannot grow the table).
+  // No file setting: an operator signs in again after 12 hours, as before the sessions were stored.
+  dashboard: { sessionLifetime: '12h', sessions: 1000 },
   // Tracing is off unless an endpoint is configured (here or by OTEL_EXPORTER_OTLP_*). sampleRatio
   // applies when neither the file nor OTEL_TRACES_SAMPLER sets one; exportTimeout when
   // OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT is not set (it also bounds the final flush at shutdown).

@@ -176,7 +176,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     { prefix: FHIR_PREFIX },
   );
   await app.register(async (v1) => {
-    v1.addHook('onRequest', adminAuth(options.adminToken));
+    v1.addHook('onRequest', adminAuth(options.adminToken, options.hub.host.db));
     // Action routes take an optional body (`POST .../disable`): no body validates as `{}`.
     v1.addHook('preValidation', async (request) => {
       if (request.body === undefined && request.routeOptions.schema?.body) request.body = {};

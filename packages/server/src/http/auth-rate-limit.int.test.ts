@@ -31,7 +31,7 @@ async function freshServer() {
     authRateLimit: { maxFailures: 3, windowMs: 60_000 },
     plugins: [
       uiPlugin({ hub, adminToken: ADMIN_TOKEN }),
-      async (scope) => commandRoutes(scope, { commands, adminToken: ADMIN_TOKEN }),
+      async (scope) => commandRoutes(scope, { commands, adminToken: ADMIN_TOKEN, db: hub.host.db }),
     ],
   });
   servers.push(fresh);

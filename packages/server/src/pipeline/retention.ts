@@ -3,6 +3,7 @@ import * as deliveryStore from '../deliveries/store.ts';
 import * as eventStore from '../events/store.ts';
 import * as inboundStore from '../inbound/store.ts';
 import { databaseNow } from '../storage/db.ts';
+import { purgeExpiredUiSessions } from '../storage/ui-sessions.ts';
 import type { ResolvedOptions } from './shared.ts';
 
 /** How many rows one purge removed, per table. */
@@ -12,6 +13,8 @@ export interface PurgeResult {
   inbound: number;
   /** Raw request bodies no inbound message references any more. */
   inboundBodies: number;
+  /** Dashboard sign-in sessions that had expired (a sign-in removes them too; this covers a hub nobody signs in to). */
+  uiSessions: number;
   /**
    * Pull subscriptions this purge removed events of that they had not acknowledged (disabled, or
    * past `retention.unreadEvents`): each one's whole unacknowledged gap, as its feed answers it.
@@ -43,11 +46,12 @@ async function loop(step: () => Promise<number>, batch: number): Promise<number>
  * refers to and no enabled pull subscription has yet to read (until `unreadEventsMs`), then
  * finished inbound messages, then the raw
  * request bodies none of the remaining messages references (a batch's body stays while any of its
- * notifications does).
+ * notifications does), then the expired dashboard sessions (at most `CONFIG_DEFAULTS.dashboard.sessions`
+ * rows, so one statement).
  *
  * @example
  * ```ts
- * await purge(db, options.retention, new Date()); // { deliveries: 120, events: 80, inbound: 75, inboundBodies: 40, feedGaps: [] }
+ * await purge(db, options.retention, new Date()); // { deliveries: 120, events: 80, inbound: 75, inboundBodies: 40, uiSessions: 2, feedGaps: [] }
  * // a reader behind: also heldBy: { subscriptions: ['erp'], position: '0', events: 41250 }
  * ```
  */
@@ -87,5 +91,6 @@ export async function purge(
     () => inboundStore.purgeInboundBodies(db, before(r.inboundMs), r.batchSize),
     r.batchSize,
   );
-  return { deliveries, events, inbound, inboundBodies, feedGaps, ...(heldBy ? { heldBy } : {}) };
+  const uiSessions = await purgeExpiredUiSessions(db, now);
+  return { deliveries, events, inbound, inboundBodies, uiSessions, feedGaps, ...(heldBy ? { heldBy } : {}) };
 }

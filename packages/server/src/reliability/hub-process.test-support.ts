@@ -17,6 +17,7 @@ import { type BuildAppOptions, buildApp } from '../http/index.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createHub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/shared.ts';
+import { uiPlugin } from '../ui/plugin.ts';
 import { relConnector } from './connector.test-support.ts';
 
 /** What the parent passes (as JSON in argv[2]). */
@@ -31,6 +32,8 @@ export interface HubProcessConfig {
   timeouts?: BuildAppOptions['timeouts'];
   /** `buildApp`'s bound on unauthenticated body bytes (default: the config schema's). */
   unauthenticatedBodyBytes?: number;
+  /** Serve the dashboard (its sign-in and sessions) too. */
+  ui?: boolean;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as HubProcessConfig;
@@ -65,6 +68,7 @@ const app = await buildApp({
   authRateLimit: false,
   ...(config.timeouts ? { timeouts: config.timeouts } : {}),
   ...(config.unauthenticatedBodyBytes ? { unauthenticatedBodyBytes: config.unauthenticatedBodyBytes } : {}),
+  ...(config.ui ? { plugins: [uiPlugin({ hub, adminToken: config.adminToken })] } : {}),
 });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const address = app.server.address();

@@ -21,7 +21,7 @@ import { metricsRoutes } from '../http/routes/metrics.ts';
 import { problemFrameworkErrors } from '../http/security/framework-errors.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/shared.ts';
-import { openDatabase } from '../storage/db.ts';
+import { type Executor, openDatabase } from '../storage/db.ts';
 import { migrate, unknownMigrations } from '../storage/migrations.ts';
 import { startTelemetry, type Telemetry, traceRequests } from '../telemetry/index.ts';
 import { uiPlugin } from '../ui/index.ts';
@@ -115,16 +115,16 @@ function pipelineOptions(
 }
 
 /** The gate admin routes (`/v1/gates`), behind the admin token like the rest of `/v1`. */
-function gatesAdmin(gates: Gates, adminToken: string | undefined): FastifyPluginAsync {
+function gatesAdmin(gates: Gates, adminToken: string | undefined, db: Executor): FastifyPluginAsync {
   return async (scope) => {
-    scope.addHook('onRequest', adminAuth(adminToken));
+    scope.addHook('onRequest', adminAuth(adminToken, db));
     await gateRoutes(scope, { gates });
   };
 }
 
 /** The commands routes (`/v1/commands`): admin token or a subscription's command credential. */
-function commandsApi(commands: Commands, adminToken: string | undefined): FastifyPluginAsync {
-  return async (scope) => commandRoutes(scope, { commands, adminToken });
+function commandsApi(commands: Commands, adminToken: string | undefined, db: Executor): FastifyPluginAsync {
+  return async (scope) => commandRoutes(scope, { commands, adminToken, db });
 }
 
 /** A worker answers health checks and metrics only: it takes no vendor traffic. */
@@ -254,8 +254,8 @@ export async function startHubProcess(
         metrics,
         ...(config.server.publicUrl ? { publicUrl: config.server.publicUrl } : {}),
         plugins: [
-          gatesAdmin(gates, config.server.adminToken),
-          commandsApi(commands, config.server.adminToken),
+          gatesAdmin(gates, config.server.adminToken, hub.host.db),
+          commandsApi(commands, config.server.adminToken, hub.host.db),
           uiPlugin({ hub, adminToken: config.server.adminToken }),
         ],
       });

@@ -2269,6 +2269,27 @@ alter table switchyard.connector_instances
   add column if not exists reconcile_locked_by text;
 `,
   },
+  {
+    version: 46,
+    name: 'dashboard sign-in sessions',
+    // The dashboard's sessions (http/plugins/session.ts, storage/ui-sessions.ts) were kept in the
+    // memory of the process that opened them: behind a load balancer every other request went to a
+    // process that did not know the cookie, and a restart signed everyone out. Stored here, every
+    // process of the hub admits them and a restart keeps them. Neither the session id nor the admin
+    // token is stored: the key is the SHA-256 of the id (a stolen row is no cookie), and token_mac
+    // is HMAC-SHA256 keyed by the admin token over the id (binds the session to the token without
+    // a value a leaked row lets anyone test token guesses against offline). No index beyond the key:
+    // the table holds at most CONFIG_DEFAULTS.dashboard.sessions rows, so the trim on sign-in and
+    // the retention purge read it whole.
+    sql: `
+create table if not exists switchyard.ui_sessions (
+  id_digest bytea primary key,
+  token_mac bytea not null,
+  created_at timestamptz not null default now(),
+  expires_at timestamptz not null
+);
+`,
+  },
 ];
 
 /**

@@ -118,7 +118,7 @@ export async function dashboardApiRoutes(
   { hub, adminToken }: { hub: Hub; adminToken: string | undefined },
 ): Promise<void> {
   const db = hub.host.db;
-  app.addHook('onRequest', adminAuth(adminToken));
+  app.addHook('onRequest', adminAuth(adminToken, db));
 
   app.get<{ Querystring: { minutes?: number } }>(
     '/v1/dashboard/overview',

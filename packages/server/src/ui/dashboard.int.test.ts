@@ -121,9 +121,9 @@ beforeAll(async () => {
     logger: silent,
     metrics,
     plugins: [
-      async (scope) => commandRoutes(scope, { commands, adminToken: ADMIN_TOKEN }),
+      async (scope) => commandRoutes(scope, { commands, adminToken: ADMIN_TOKEN, db: hub.host.db }),
       async (scope) => {
-        scope.addHook('onRequest', adminAuth(ADMIN_TOKEN));
+        scope.addHook('onRequest', adminAuth(ADMIN_TOKEN, hub.host.db));
         await gateRoutes(scope, { gates });
       },
       uiPlugin({ hub, adminToken: ADMIN_TOKEN }),

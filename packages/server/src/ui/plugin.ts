@@ -10,7 +10,13 @@ import fastifyStatic from '@fastify/static';
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { unauthorized } from '../admin/http.ts';
-import { closeUiSession, openUiSession, sessionCookie, UI_HEADER } from '../http/plugins/session.ts';
+import {
+  closeUiSession,
+  openUiSession,
+  sessionCookie,
+  UI_HEADER,
+  type UiSessionLimits,
+} from '../http/plugins/session.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { dashboardApiRoutes } from './api-extras.ts';
 
@@ -19,8 +25,11 @@ export interface UiOptions {
   hub: Hub;
   /** The admin token the sign-in form must be given. Absent: nobody can sign in. */
   adminToken: string | undefined;
-  /** How long a sign-in lasts, ms. Default 12 hours. */
-  sessionTtlMs?: number;
+  /**
+   * How long a sign-in lasts (ms) and how many sessions the database keeps at once. Defaults:
+   * `CONFIG_DEFAULTS.dashboard` (12 hours, 1000).
+   */
+  sessions?: UiSessionLimits;
 }
 
 const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
@@ -135,7 +144,7 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
         if (!options.adminToken) throw unauthorized('the admin API is closed: no admin token is configured');
         if (!timingSafeEqualString(token, options.adminToken))
           throw unauthorized('that is not the admin token');
-        const session = openUiSession(options.adminToken, options.sessionTtlMs);
+        const session = await openUiSession(options.hub.host.db, options.adminToken, options.sessions);
         reply.header('set-cookie', sessionCookie(session.id, session.maxAgeSeconds, isHttps(request)));
         reply.header('cache-control', 'no-store');
         return reply.code(204).send();
@@ -143,7 +152,7 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
     );
 
     ui.delete('/ui/session', async (request, reply) => {
-      closeUiSession(request);
+      await closeUiSession(options.hub.host.db, request);
       reply.header('set-cookie', sessionCookie('', 0, isHttps(request)));
       return reply.code(204).send();
     });

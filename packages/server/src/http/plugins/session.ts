@@ -1,40 +1,48 @@
 /**
  * Dashboard sign-in sessions: the browser trades the admin token once for a random session id in an
  * `HttpOnly; SameSite=Strict` cookie, so the token never sits in the URL, in page script or in
- * storage the page can read. The store is in memory (per process, lost on restart: the operator
- * signs in again) and shared by every app in the process; each session is bound to a digest of the
- * token it was opened with, so an app with another token never admits it.
+ * storage the page can read. The sessions are stored in the database (storage/ui-sessions.ts), so
+ * every process of the hub admits a session any of them opened, a restart keeps it, and a sign-out
+ * ends it everywhere at once. A row holds neither the id (its SHA-256 is the key: a stolen row is
+ * no cookie) nor the token: each session is bound to the token it was opened with by an
+ * HMAC-SHA256 keyed by the token over the id, so an app with another token never admits it, and a
+ * leaked row, without the id, gives nothing to test token guesses against.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { CONFIG_DEFAULTS } from '../../config/schema.ts';
+import { configDurationMs } from '../../config/units.ts';
+import type { Executor } from '../../storage/db.ts';
+import { deleteUiSession, findUiSession, insertUiSession } from '../../storage/ui-sessions.ts';
 
 /** The cookie that carries the session id. */
 export const SESSION_COOKIE = 'sy_ui_session';
 /** The header every cookie-authenticated change must carry (a cross-site form cannot set it). */
 export const UI_HEADER = 'x-switchyard-ui';
 
-const DEFAULT_TTL_MS = 12 * 3_600_000;
-// Bounds memory if someone signs in in a loop: the oldest sessions go first.
-const MAX_SESSIONS = 1_000;
-
-interface Session {
-  tokenDigest: Buffer;
-  expiresAt: number;
+/** How long a session lasts and how many are kept; the defaults are `CONFIG_DEFAULTS.dashboard`. */
+export interface UiSessionLimits {
+  /** Lifetime of a session, ms. */
+  lifetimeMs?: number;
+  /** Sessions kept at once; a sign-in beyond it ends the oldest. */
+  max?: number;
 }
 
-const sessions = new Map<string, Session>();
+// What openUiSession makes: 32 random bytes, base64url. Anything else is no session, and is
+// refused without a database read.
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
+function idDigest(id: string): Buffer {
+  return createHash('sha256').update(id).digest();
 }
 
-function sweep(now: number): void {
-  for (const [id, s] of sessions) if (s.expiresAt <= now) sessions.delete(id);
-  while (sessions.size >= MAX_SESSIONS) {
-    const oldest = sessions.keys().next().value;
-    if (oldest === undefined) break;
-    sessions.delete(oldest);
-  }
+function tokenMac(adminToken: string, id: string): Buffer {
+  return createHmac('sha256', adminToken).update(id).digest();
+}
+
+function sessionId(request: FastifyRequest): string | undefined {
+  const id = cookieValue(request, SESSION_COOKIE);
+  return id !== undefined && SESSION_ID.test(id) ? id : undefined;
 }
 
 /** The value of one cookie of a request's `Cookie` header. */
@@ -50,30 +58,44 @@ export function cookieValue(request: FastifyRequest, name: string): string | und
 }
 
 /**
- * Opens a session for a caller that presented the right admin token. Returns the session id and
- * its lifetime, for the `Set-Cookie` header.
+ * Opens a session for a caller that presented the right admin token: stores it (ending expired
+ * ones, and the oldest beyond the bound) and returns its id and lifetime, for the `Set-Cookie`
+ * header.
  *
  * @example
  * ```ts
- * const { id, maxAgeSeconds } = openUiSession(adminToken);
+ * const { id, maxAgeSeconds } = await openUiSession(hub.host.db, adminToken);
  * reply.header('set-cookie', sessionCookie(id, maxAgeSeconds, request.protocol === 'https'));
  * ```
  */
-export function openUiSession(
+export async function openUiSession(
+  db: Executor,
   adminToken: string,
-  ttlMs = DEFAULT_TTL_MS,
-): { id: string; maxAgeSeconds: number } {
-  const now = Date.now();
-  sweep(now);
+  limits: UiSessionLimits = {},
+): Promise<{ id: string; maxAgeSeconds: number }> {
+  const lifetimeMs = limits.lifetimeMs ?? configDurationMs(CONFIG_DEFAULTS.dashboard.sessionLifetime)!;
   const id = randomBytes(32).toString('base64url');
-  sessions.set(id, { tokenDigest: digest(adminToken), expiresAt: now + ttlMs });
-  return { id, maxAgeSeconds: Math.floor(ttlMs / 1000) };
+  await insertUiSession(
+    db,
+    idDigest(id),
+    tokenMac(adminToken, id),
+    lifetimeMs,
+    limits.max ?? CONFIG_DEFAULTS.dashboard.sessions,
+  );
+  return { id, maxAgeSeconds: Math.floor(lifetimeMs / 1000) };
 }
 
-/** Ends the session of this request's cookie, if any. @example `closeUiSession(request);` */
-export function closeUiSession(request: FastifyRequest): void {
-  const id = cookieValue(request, SESSION_COOKIE);
-  if (id) sessions.delete(id);
+/**
+ * Ends the session of this request's cookie, if any, in every process.
+ *
+ * @example
+ * ```ts
+ * await closeUiSession(hub.host.db, request);
+ * ```
+ */
+export async function closeUiSession(db: Executor, request: FastifyRequest): Promise<void> {
+  const id = sessionId(request);
+  if (id) await deleteUiSession(db, idDigest(id));
 }
 
 /** The `Set-Cookie` value for a session id (an empty id with max-age 0 clears the cookie). */
@@ -86,26 +108,31 @@ export function sessionCookie(id: string, maxAgeSeconds: number, secure: boolean
  * `admitted`, `absent` (no cookie, unknown, expired or opened with another token), or
  * `needs-header` (a valid session on a change request without the `x-switchyard-ui` header: a
  * cross-site request, or a client that forgot it). The admin-auth hook calls this after the bearer
- * token check fails.
+ * token check fails. One read by primary key; an expired session met here is deleted. Rejects when
+ * the database cannot be reached (the caller answers 503, not a sign-in page).
  *
  * @example
  * ```ts
- * if (checkUiSession(request, adminToken) === 'admitted') return;
+ * if ((await checkUiSession(hub.host.db, request, adminToken)) === 'admitted') return;
  * ```
  */
-export function checkUiSession(
+export async function checkUiSession(
+  db: Executor,
   request: FastifyRequest,
   adminToken: string,
-): 'admitted' | 'absent' | 'needs-header' {
-  const id = cookieValue(request, SESSION_COOKIE);
+): Promise<'admitted' | 'absent' | 'needs-header'> {
+  const id = sessionId(request);
   if (!id) return 'absent';
-  const session = sessions.get(id);
+  const digest = idDigest(id);
+  const session = await findUiSession(db, digest);
   if (!session) return 'absent';
-  if (session.expiresAt <= Date.now()) {
-    sessions.delete(id);
+  if (session.expired) {
+    await deleteUiSession(db, digest);
     return 'absent';
   }
-  if (!timingSafeEqual(session.tokenDigest, digest(adminToken))) return 'absent';
+  const expected = tokenMac(adminToken, id);
+  if (session.tokenMac.length !== expected.length || !timingSafeEqual(session.tokenMac, expected))
+    return 'absent';
   const safe = request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS';
   if (!safe && request.headers[UI_HEADER] !== '1') return 'needs-header';
   return 'admitted';
