@@ -147,6 +147,15 @@ describe('defaults', () => {
     expect(missing).toEqual([]);
   });
 
+  // The dashboard's session lifetime and bound are CONFIG_DEFAULTS only too; docs/dashboard.md names them.
+  it('the dashboard session lifetime and bound docs/dashboard.md names are CONFIG_DEFAULTS.dashboard', () => {
+    const { sessionLifetime, sessions } = CONFIG_DEFAULTS.dashboard;
+    const text = readFileSync(join(ROOT, 'docs/dashboard.md'), 'utf8').replace(/\s+/g, ' ');
+    expect(sessionLifetime).toBe('12h');
+    expect(text).toContain('that lasts 12 hours');
+    expect(text).toContain(`keeps at most ${sessions} sessions`);
+  });
+
   it("an instance without a gate policy gets the config file's gate defaults", async () => {
     // Fresh modules, so the gates read a changed default when they load, not a copy of its value.
     vi.resetModules();
