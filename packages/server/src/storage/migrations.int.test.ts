@@ -400,8 +400,8 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
 
   it('builds again an index whose build Postgres cancelled as a deadlock with an ANALYZE of the table', async () => {
     await asVersion42(100);
-    // The statistics keeper's ANALYZE (storage/statistics.ts, on the busy tables) queued behind the
-    // build's lock holds a snapshot the build then waits for: a deadlock. The analyzing session
+    // An ANALYZE queued behind the build's lock (an operator's, or a previous version's statistics
+    // keeper: this one's skips a locked table) holds a snapshot the build then waits for: a deadlock. The analyzing session
     // checks for deadlocks only after an hour, so that the build is the one cancelled.
     const holder = await session();
     const analyzer = await session();

@@ -2393,8 +2393,9 @@ async function takeMigrationLock(session: Kysely<unknown>): Promise<void> {
 /**
  * How many times a build cancelled as a deadlock is tried. A build waits, after its scan, for every
  * transaction whose snapshot is older than its own; a session meanwhile queued for a lock the
- * build holds (an `ANALYZE` of the table, which the hub's statistics keeper runs on its busy
- * tables, or a previous version's migration lock) holds such a snapshot, and Postgres cancels one
+ * build holds (an operator's `ANALYZE` of the table, a previous version's statistics keeper, which
+ * queued its ANALYZE where this one's skips a locked table, or a previous version's migration lock)
+ * holds such a snapshot, and Postgres cancels one
  * of the two, most often the build (checked on Postgres 15). Tried again, the other has finished.
  */
 const INDEX_BUILD_ATTEMPTS = 3;

@@ -2,9 +2,14 @@ import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from './db.ts';
+import { type Database, newSessionTag, openDatabase, sessionApplicationName } from './db.ts';
 import { migrate } from './migrations.ts';
-import { SAMPLED_STATISTICS_TARGET, SAMPLED_TABLES, tablesNeedingAnalyze } from './statistics.ts';
+import {
+  analyzeTable,
+  SAMPLED_STATISTICS_TARGET,
+  SAMPLED_TABLES,
+  tablesNeedingAnalyze,
+} from './statistics.ts';
 
 const pgdb = useTestDatabase();
 let database: Database;
@@ -76,5 +81,49 @@ describe('planner statistics of the traffic-sized tables', () => {
     await sql`insert into switchyard.entity_state (instance_id, key, value)
       select 'due', 'n' || g, '{}'::jsonb from generate_series(1, 600) g`.execute(db);
     await until(async () => (await tablesNeedingAnalyze(db)).includes('entity_state'));
+  });
+});
+
+describe('the statistics keeper beside a lock on the table', () => {
+  it('skips a busy table whose lock is held (an index build, autovacuum) instead of queueing behind it', async () => {
+    const db = database.db;
+    await sql`insert into switchyard.entity_state (instance_id, key, value)
+      select 'locked', 'k' || g, '{}'::jsonb from generate_series(1, 3000) g`.execute(db);
+    await until(async () => (await tablesNeedingAnalyze(db)).includes('entity_state'));
+    // What a CREATE INDEX CONCURRENTLY holds for its whole build (and autovacuum while it runs).
+    const holder = new pg.Client({ connectionString: pgdb.url() });
+    await holder.connect();
+    const tag = newSessionTag();
+    const analyzer = openDatabase(pgdb.url(), { max: 1, sessionTag: tag });
+    try {
+      await holder.query('begin');
+      await holder.query('lock table switchyard.entity_state in share update exclusive mode');
+      const run = analyzeTable(analyzer.db, 'entity_state').then(() => 'done' as const);
+      // Either the ANALYZE finishes while the lock is held, or it is seen waiting for it.
+      const waiting = async () => {
+        const r = await sql<{ n: string }>`select count(*) as n from pg_stat_activity
+          where application_name = ${sessionApplicationName(tag)} and wait_event_type = 'Lock'`.execute(db);
+        return Number(r.rows[0]?.n) > 0;
+      };
+      let outcome: 'done' | 'waited' | undefined;
+      void run.then((o) => {
+        outcome ??= o;
+      });
+      while (outcome === undefined) {
+        if (await waiting()) outcome = 'waited';
+        else await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(outcome).toBe('done');
+      // Skipped, not analyzed: still due, and the next pass after the lock is gone counts it.
+      expect(await tablesNeedingAnalyze(db)).toContain('entity_state');
+      await holder.query('commit');
+      await run;
+      await analyzeTable(db, 'entity_state');
+      await until(async () => !(await tablesNeedingAnalyze(db)).includes('entity_state'));
+    } finally {
+      await holder.query('rollback').catch(() => {});
+      await holder.end();
+      await analyzer.close();
+    }
   });
 });

@@ -52,7 +52,21 @@ export async function tablesNeedingAnalyze(db: Executor): Promise<BusyTable[]> {
   return r.map((x) => x.relname);
 }
 
+/**
+ * ANALYZEs one busy table, or skips it when its lock cannot be had at once (`skip_locked`): the
+ * statistics keeper tries again at its next pass (5 s), the table still due. Waiting would queue it
+ * behind whatever holds the table's `SHARE UPDATE EXCLUSIVE` lock: an upgrade's `CREATE INDEX
+ * CONCURRENTLY` (migrations.ts), which in turn waits for the queued ANALYZE's snapshot, a deadlock
+ * Postgres breaks by cancelling one of the two (most often the build: an upgrade's index built
+ * again, or its start failed); autovacuum; another process's ANALYZE of the same table, already
+ * doing the work.
+ *
+ * @example
+ * ```ts
+ * for (const table of await tablesNeedingAnalyze(db)) await analyzeTable(db, table);
+ * ```
+ */
 export async function analyzeTable(db: Executor, table: BusyTable): Promise<void> {
   if (!BUSY_TABLES.includes(table)) throw new Error(`not a busy table: ${table}`);
-  await sql`analyze ${sql.table(`switchyard.${table}`)}`.execute(db);
+  await sql`analyze (skip_locked) ${sql.table(`switchyard.${table}`)}`.execute(db);
 }
