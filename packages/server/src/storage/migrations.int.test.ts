@@ -5,7 +5,7 @@
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, newSessionTag, openDatabase, sessionApplicationName } from './db.ts';
 import { until } from './locks.test-support.ts';
 import { migrate, pendingMigrations, unknownMigrations } from './migrations.ts';
@@ -230,10 +230,17 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
     expect(await pendingMigrations(db)).toEqual([43, 44]);
   }
 
+  /** What each case opened, closed after it (last opened first). */
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  });
+
   /** A direct session (a writer, or a transaction holding a lock), with its backend's pid. */
   async function session(): Promise<{ client: pg.Client; pid: number }> {
     const client = new pg.Client({ connectionString: pgdb.url() });
     await client.connect();
+    cleanups.push(() => client.end());
     const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
     return { client, pid };
   }
@@ -264,6 +271,31 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
     return pid!;
   }
 
+  /** A database of its own for a migrating process named `tag`, closed after the case. */
+  function migrator(tag: string): Database {
+    const opened = openDatabase(pgdb.url(), { max: 1, sessionTag: tag });
+    cleanups.push(() => opened.close());
+    return opened;
+  }
+
+  /**
+   * A migration run held at a known point: a transaction that wrote the table stays open
+   * (`holder`, rolled back after the case unless committed), and the run's first build waits for
+   * it, as every build waits for the table's writers. Resolves once the migrating session waits,
+   * with its pid; `run` is awaited by the case (a failure of it is not unhandled meanwhile).
+   */
+  async function heldMigration(tag = newSessionTag()) {
+    const holder = await session();
+    await holder.client.query('begin');
+    cleanups.push(() => holder.client.query('rollback'));
+    await upsert(holder.client, 'appointment/held');
+    const migrating = migrator(tag);
+    const run = migrate(migrating.db);
+    run.catch(() => {});
+    const pid = await waitingForLock(tag);
+    return { holder, migrating, run, pid };
+  }
+
   /** The migration's indexes on the table: name, validity and definition. */
   async function indexes() {
     const r = await sql<{ name: string; valid: boolean; def: string }>`
@@ -284,98 +316,70 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
     // or waits for a lock the migration holds or is queued for (Postgres queues a new request behind
     // a conflicting waiting one: a plain build's SHARE request stops every writer arriving after
     // it). The loop below ends on either, so it needs no timing.
-    const holder = await session();
     const writer = await session();
-    const tag = newSessionTag();
-    const migrator = openDatabase(pgdb.url(), { max: 1, sessionTag: tag });
-    try {
-      await holder.client.query('begin');
-      await upsert(holder.client, 'appointment/held');
-      const run = migrate(migrator.db);
-      run.catch(() => {}); // awaited below; on the old code it fails after the checks
-      const migratorPid = await waitingForLock(tag);
-      const locks = await sql<{ mode: string; granted: boolean }>`select mode, granted from pg_locks
-        where pid = ${migratorPid} and relation = 'switchyard.current_entities'::regclass`.execute(
-        database.db,
-      );
-      expect(locks.rows).toEqual([{ mode: 'ShareUpdateExclusiveLock', granted: true }]);
+    const { holder, run, pid: migratorPid } = await heldMigration();
+    const locks = await sql<{ mode: string; granted: boolean }>`select mode, granted from pg_locks
+      where pid = ${migratorPid} and relation = 'switchyard.current_entities'::regclass`.execute(database.db);
+    expect(locks.rows).toEqual([{ mode: 'ShareUpdateExclusiveLock', granted: true }]);
 
-      let written = 0;
-      const writes = (async () => {
-        for (let i = 1; i <= 20; i++) {
-          await upsert(writer.client, `appointment/${i}`); // an entity already there
-          await upsert(writer.client, `appointment/new-${i}`);
-          written += 2;
-        }
-      })();
-      let writesDone = false;
-      void writes.then(() => {
-        writesDone = true;
-      });
-      const blockedBy: number[][] = [];
-      while (!writesDone) {
-        const r = await sql<{
-          blockers: number[];
-        }>`select pg_blocking_pids(${writer.pid}) as blockers`.execute(database.db);
-        const blockers = r.rows[0]!.blockers;
-        if (blockers.length > 0) {
-          blockedBy.push(blockers);
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5));
+    let written = 0;
+    const writes = (async () => {
+      for (let i = 1; i <= 20; i++) {
+        await upsert(writer.client, `appointment/${i}`); // an entity already there
+        await upsert(writer.client, `appointment/new-${i}`);
+        written += 2;
       }
-      expect(blockedBy).toEqual([]);
-      await writes;
-      expect(written).toBe(40);
-      expect(await pendingMigrations(database.db)).toEqual([43, 44]); // still held
-
-      await holder.client.query('commit');
-      expect(await run).toEqual([43, 44]);
-      expect((await indexes()).map((i) => [i.name, i.valid])).toEqual(
-        [...BUILT].sort().map((name) => [name, true]),
-      );
-    } finally {
-      await holder.client.query('rollback').catch(() => {});
-      await holder.client.end();
-      await writer.client.end();
-      await migrator.close();
+    })();
+    let writesDone = false;
+    void writes.then(() => {
+      writesDone = true;
+    });
+    const blockedBy: number[][] = [];
+    while (!writesDone) {
+      const r = await sql<{
+        blockers: number[];
+      }>`select pg_blocking_pids(${writer.pid}) as blockers`.execute(database.db);
+      const blockers = r.rows[0]!.blockers;
+      if (blockers.length > 0) {
+        blockedBy.push(blockers);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
+    expect(blockedBy).toEqual([]);
+    await writes;
+    expect(written).toBe(40);
+    expect(await pendingMigrations(database.db)).toEqual([43, 44]); // still held
+
+    await holder.client.query('commit');
+    expect(await run).toEqual([43, 44]);
+    expect((await indexes()).map((i) => [i.name, i.valid])).toEqual(
+      [...BUILT].sort().map((name) => [name, true]),
+    );
   });
 
   it('drops a build killed midway and builds it again on the next run, recording the version only then', async () => {
     await asVersion42(100);
-    const holder = await session();
-    const tag = newSessionTag();
-    const migrator = openDatabase(pgdb.url(), { max: 1, sessionTag: tag });
-    try {
-      await holder.client.query('begin');
-      await upsert(holder.client, 'appointment/held');
-      const run = migrate(migrator.db);
-      const failed = run.then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-      const migratorPid = await waitingForLock(tag);
-      await sql`select pg_cancel_backend(${migratorPid})`.execute(database.db);
-      expect(String(await failed)).toMatch(/canceling statement due to user request/);
-      await holder.client.query('commit');
-      // Left behind INVALID, and neither version recorded.
-      expect((await indexes()).filter((i) => i.name === 'current_entities_start_key_idx')).toEqual([
-        expect.objectContaining({ valid: false }),
-      ]);
-      expect(await pendingMigrations(database.db)).toEqual([43, 44]);
+    const { holder, migrating, run, pid: migratorPid } = await heldMigration();
+    const failed = run.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await sql`select pg_cancel_backend(${migratorPid})`.execute(database.db);
+    expect(String(await failed)).toMatch(/canceling statement due to user request/);
+    await holder.client.query('commit');
+    // Left behind INVALID, and neither version recorded.
+    expect((await indexes()).filter((i) => i.name === 'current_entities_start_key_idx')).toEqual([
+      expect.objectContaining({ valid: false }),
+    ]);
+    expect(await pendingMigrations(database.db)).toEqual([43, 44]);
 
-      expect(await migrate(migrator.db)).toEqual([43, 44]);
-      const built = await indexes();
-      expect(built.map((i) => [i.name, i.valid])).toEqual([...BUILT].sort().map((name) => [name, true]));
-      expect(built.find((i) => i.name === 'current_entities_start_key_idx')?.def).toBe(
-        "CREATE INDEX current_entities_start_key_idx ON switchyard.current_entities USING btree (kind, COALESCE(starts_at, 'infinity'::timestamp with time zone), subject)",
-      );
-    } finally {
-      await holder.client.query('rollback').catch(() => {});
-      await holder.client.end();
-      await migrator.close();
-    }
+    expect(await migrate(migrating.db)).toEqual([43, 44]);
+    const built = await indexes();
+    expect(built.map((i) => [i.name, i.valid])).toEqual([...BUILT].sort().map((name) => [name, true]));
+    expect(built.find((i) => i.name === 'current_entities_start_key_idx')?.def).toBe(
+      "CREATE INDEX current_entities_start_key_idx ON switchyard.current_entities USING btree (kind, COALESCE(starts_at, 'infinity'::timestamp with time zone), subject)",
+    );
   });
 
   it('rebuilds an index a failed build left INVALID under its name, which `if not exists` kept', async () => {
@@ -403,36 +407,22 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
     // An ANALYZE queued behind the build's lock (an operator's, or a previous version's statistics
     // keeper: this one's skips a locked table) holds a snapshot the build then waits for: a deadlock. The analyzing session
     // checks for deadlocks only after an hour, so that the build is the one cancelled.
-    const holder = await session();
     const analyzer = await session();
-    const tag = newSessionTag();
-    const migrator = openDatabase(pgdb.url(), { max: 1, sessionTag: tag });
-    try {
-      await analyzer.client.query(`set deadlock_timeout = '1h'`);
-      await holder.client.query('begin');
-      await upsert(holder.client, 'appointment/held');
-      const run = migrate(migrator.db);
-      run.catch(() => {});
-      await waitingForLock(tag);
-      const analyzed = analyzer.client.query('analyze switchyard.current_entities');
-      await until(async () => {
-        const r = await sql<{
-          blockers: number[];
-        }>`select pg_blocking_pids(${analyzer.pid}) as blockers`.execute(database.db);
-        return r.rows[0]!.blockers.length > 0;
-      });
-      await holder.client.query('commit');
-      expect(await run).toEqual([43, 44]);
-      await analyzed;
-      expect((await indexes()).map((i) => [i.name, i.valid])).toEqual(
-        [...BUILT].sort().map((name) => [name, true]),
-      );
-    } finally {
-      await holder.client.query('rollback').catch(() => {});
-      await holder.client.end();
-      await analyzer.client.end();
-      await migrator.close();
-    }
+    await analyzer.client.query(`set deadlock_timeout = '1h'`);
+    const { holder, run } = await heldMigration();
+    const analyzed = analyzer.client.query('analyze switchyard.current_entities');
+    await until(async () => {
+      const r = await sql<{
+        blockers: number[];
+      }>`select pg_blocking_pids(${analyzer.pid}) as blockers`.execute(database.db);
+      return r.rows[0]!.blockers.length > 0;
+    });
+    await holder.client.query('commit');
+    expect(await run).toEqual([43, 44]);
+    await analyzed;
+    expect((await indexes()).map((i) => [i.name, i.valid])).toEqual(
+      [...BUILT].sort().map((name) => [name, true]),
+    );
   });
 
   it('lets one of two processes starting at once apply them, the other waiting without a deadlock', async () => {
@@ -440,32 +430,19 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
     // A waits in its first build (held as above) while B asks for the migration lock; then the
     // build goes on, and waits for every snapshot older than its own to end: a session waiting
     // in pg_advisory_lock holds one, and Postgres would cancel one of the two as a deadlock.
-    const holder = await session();
-    const tags = [newSessionTag(), newSessionTag()] as const;
-    const [a, b] = tags.map((tag) => openDatabase(pgdb.url(), { max: 1, sessionTag: tag }));
-    try {
-      await holder.client.query('begin');
-      await upsert(holder.client, 'appointment/held');
-      const runA = migrate(a!.db);
-      runA.catch(() => {});
-      await waitingForLock(tags[0]);
-      const runB = migrate(b!.db);
-      runB.catch(() => {});
-      await until(async () => {
-        const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-          where application_name = ${sessionApplicationName(tags[1])} and query ilike '%advisory%'`.execute(
-          database.db,
-        );
-        return r.rows[0]!.n > 0;
-      });
-      await holder.client.query('commit');
-      expect(await Promise.all([runA, runB])).toEqual([[43, 44], []]);
-      expect((await indexes()).every((i) => i.valid)).toBe(true);
-    } finally {
-      await holder.client.query('rollback').catch(() => {});
-      await holder.client.end();
-      await a!.close();
-      await b!.close();
-    }
+    const { holder, run: runA } = await heldMigration();
+    const tagB = newSessionTag();
+    const runB = migrate(migrator(tagB).db);
+    runB.catch(() => {});
+    await until(async () => {
+      const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+        where application_name = ${sessionApplicationName(tagB)} and query ilike '%advisory%'`.execute(
+        database.db,
+      );
+      return r.rows[0]!.n > 0;
+    });
+    await holder.client.query('commit');
+    expect(await Promise.all([runA, runB])).toEqual([[43, 44], []]);
+    expect((await indexes()).every((i) => i.valid)).toBe(true);
   });
 });
