@@ -20,7 +20,7 @@ import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { newId } from '../storage/db.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
-import { isDatabaseUnavailable } from '../storage/unavailable.ts';
+import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import { type ApproverCall, type Approvers, answerRow } from './approvers.ts';
 import type { GateMetrics } from './metrics.ts';
@@ -305,9 +305,12 @@ export class Decider {
           // The vendor gets this decision now; recording it waits for the database. Without this,
           // the row stayed undecided, and the vendor's retry once the database was back waited its
           // whole deadline and got the default (approve, after the approver had refused it).
-          this.logger.warn(
-            { err: e, gate: row.id },
-            'gate decision not recorded yet: the database is unreachable',
+          // Said once per condition and 30 s, naming it (a full disk is no unreachable database),
+          // without a stack per decision: the outage's, not the gate's.
+          reportDatabaseUnavailable(
+            this.logger.child({ gate: row.id }),
+            e,
+            'gate decisions are given to the vendor and recorded once it is back',
           );
           this.recordLater(
             row,

@@ -1,73 +1,143 @@
 /**
  * A vendor's approval request while Postgres is out of disk space (a real 53100, raised by Postgres
- * on the request's durable write through `injectSqlstate`): the vendor must have the instance's
- * configured default, as when the database is unreachable, and the hub's later requests stored
- * again once the fault clears.
+ * through `injectSqlstate`): on the request's durable write, the vendor must have the instance's
+ * configured default, as when the database is unreachable; on the decision's record, the vendor
+ * must have the approver's decision, recorded once the fault clears. Either is said once, naming
+ * the condition, never an error or a stack per request.
  */
-import { readFileSync } from 'node:fs';
 import { docplannerConnector } from '@switchyard/connector-docplanner';
 import type { JsonObject } from '@switchyard/core';
-import { inboundRequest, useTestDatabase } from '@switchyard/testing';
+import { inboundRequest, type RecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import pino from 'pino';
-import { expect, it } from 'vitest';
-import { createHub } from '../pipeline/hub.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createHub, type Hub } from '../pipeline/hub.ts';
 import { injectSqlstate, SQLSTATE_FAULTS } from '../storage/sqlstate-fault.test-support.ts';
-import { createGates } from './gates.ts';
+import { createGates, type Gates } from './gates.ts';
+import { addApprover, dpFixture } from './gates-hub.test-support.ts';
 
 const database = useTestDatabase();
 const API_KEY = 'dp-push-key';
-const fixtures = new URL('../../../connectors/docplanner/fixtures/', import.meta.url);
-const fixture = (name: string) =>
-  JSON.parse(readFileSync(new URL(`${name}.json`, fixtures), 'utf8')) as JsonObject;
+const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
+let hub: Hub;
+let gates: Gates;
+let admin: pg.Pool;
+const subscribers: RecordingSubscriber[] = [];
 
-it("answers a gate request with the instance's default while Postgres is out of disk space", {
-  timeout: 60_000,
-}, async () => {
-  const lines: { level: number; msg: string }[] = [];
-  const gates = createGates({ worker: true });
-  const hub = await createHub({
+beforeAll(async () => {
+  gates = createGates({ worker: true, approverCacheMs: 0 });
+  hub = await createHub({
     databaseUrl: database.url(),
     connectors: [docplannerConnector],
     secretKey: 'gates-full-disk-secret-key-012345',
     logger: pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
-    options: { pollIntervalMs: 200, retention: { cron: false }, workers: false },
+    options: { pollIntervalMs: 200, instanceCacheMs: 0, retention: { cron: false }, workers: false },
     ...gates.hooks,
   });
-  const admin = new pg.Pool({ connectionString: database.url(), max: 1 });
+  admin = new pg.Pool({ connectionString: database.url(), max: 1 });
+  await hub.start();
+  await gates.start(hub.host);
+});
+
+afterAll(async () => {
+  await gates?.stop().catch(() => {});
+  await hub?.stop({ graceful: false }).catch(() => {});
+  await admin?.end();
+  await Promise.all(subscribers.map((s) => s.close()));
+});
+
+async function instance(id: string, defaultDecision: 'approve' | 'refuse'): Promise<void> {
+  await hub.instances.upsert({
+    id,
+    connector: 'docplanner',
+    mode: 'push',
+    settings: { pushAuth: { apiKey: API_KEY } },
+    gate: { deadlineMs: 1500, default: defaultDecision },
+  });
+}
+
+const push = (instanceId: string, body: JsonObject) =>
+  hub.ingest(instanceId, inboundRequest({ headers: { 'x-api-key': API_KEY }, body }));
+
+it("answers a gate request with the instance's default while Postgres is out of disk space", {
+  timeout: 60_000,
+}, async () => {
+  await instance('dp', 'refuse');
+  const from = lines.length;
+  const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
+    table: 'gate_requests',
+    on: ['insert'],
+  });
   try {
-    await hub.start();
-    await gates.start(hub.host);
-    await hub.instances.upsert({
-      id: 'dp',
-      connector: 'docplanner',
-      mode: 'push',
-      settings: { pushAuth: { apiKey: API_KEY } },
-      gate: { deadlineMs: 1500, default: 'refuse' },
-    });
-    const push = (body: JsonObject) =>
-      hub.ingest('dp', inboundRequest({ headers: { 'x-api-key': API_KEY }, body }));
-    const from = lines.length;
-    const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
-      table: 'gate_requests',
-      on: ['insert'],
-    });
-    try {
-      // Docplanner's refusal (the default here), as when the database is unreachable.
-      expect(await push(fixture('slot-booking'))).toMatchObject({ ok: true, status: 409 });
-    } finally {
-      await full.clear();
-    }
-    // Before: "gate request failed; answering the default", an error with a stack per request.
-    expect(lines.slice(from).filter((l) => l.level >= 50)).toEqual([]);
-    expect(lines.slice(from).some((l) => /Postgres is out of disk space/.test(l.msg))).toBe(true);
-    // Stored again once the disk has room: the request is recorded.
-    expect(await push(fixture('slot-booking'))).toMatchObject({ ok: true });
-    const { rows } = await admin.query('select count(*)::int as n from switchyard.gate_requests');
-    expect(rows[0].n).toBeGreaterThanOrEqual(1);
+    // Docplanner's refusal (the default here), as when the database is unreachable.
+    expect(await push('dp', dpFixture('slot-booking'))).toMatchObject({ ok: true, status: 409 });
   } finally {
-    await gates.stop().catch(() => {});
-    await hub.stop({ graceful: false }).catch(() => {});
-    await admin.end();
+    await full.clear();
   }
+  // Before: "gate request failed; answering the default", an error with a stack per request.
+  expect(lines.slice(from).filter((l) => l.level >= 50)).toEqual([]);
+  expect(lines.slice(from).some((l) => /Postgres is out of disk space/.test(l.msg))).toBe(true);
+  // Stored again once the disk has room: the request is recorded.
+  expect(await push('dp', dpFixture('slot-booking'))).toMatchObject({ ok: true });
+  const { rows } = await admin.query(
+    `select count(*)::int as n from switchyard.gate_requests where instance_id = 'dp'`,
+  );
+  expect(rows[0].n).toBeGreaterThanOrEqual(1);
+});
+
+it("gives the vendor the approver's decision when Postgres cannot record it, and records it once it can", {
+  timeout: 60_000,
+}, async () => {
+  // The default approves: a vendor answered the default would be told yes.
+  await instance('dp-record', 'approve');
+  subscribers.push(
+    await addApprover(hub, 'crm-record', {
+      defaultResponse: { status: 422, body: { reason: 'slot taken' } },
+    }),
+  );
+  const from = lines.length;
+  // The request's insert goes through; its decision's record (the update that decides it) fails.
+  const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
+    table: 'gate_requests',
+    on: ['update'],
+    when: `new.instance_id = 'dp-record' and new.decision is not null`,
+  });
+  let answers: number[];
+  try {
+    const first = await push('dp-record', dpFixture('slot-booking'));
+    // The vendor's retry of the same request while the record still fails: the same decision.
+    const retry = await push('dp-record', dpFixture('slot-booking'));
+    answers = [first, retry].map((r) => (r.ok ? r.status : 0));
+  } finally {
+    await full.clear();
+  }
+  // Docplanner's refusal (409): the approver's decision, not the default (approve).
+  expect(answers).toEqual([409, 409]);
+  const during = lines.slice(from);
+  expect(during.filter((l) => l.level >= 50)).toEqual([]);
+  // Before: "gate decision not recorded yet: the database is unreachable" with the error's stack,
+  // one per decision, whatever the condition.
+  expect(during.filter((l) => JSON.stringify(l).includes('"stack"'))).toEqual([]);
+  // Once, at warning level unless the same condition was warned of within 30 s (the case above).
+  expect(
+    during.filter((l) =>
+      /^the database is unavailable \(Postgres is out of disk space\): gate decisions are given to the vendor and recorded once it is back/.test(
+        l.msg,
+      ),
+    ),
+    JSON.stringify(during),
+  ).toHaveLength(1);
+  // Recorded once the disk has room, as the vendor was answered.
+  const recorded = await (async () => {
+    for (const until = Date.now() + 15_000; Date.now() < until; ) {
+      const { rows } = await admin.query(
+        `select decision, decision_reason, decided_by from switchyard.gate_requests where instance_id = 'dp-record'`,
+      );
+      if (rows.length > 0 && rows.every((r) => r.decision !== null)) return rows;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('the decision was not recorded');
+  })();
+  expect(recorded).toEqual([{ decision: 'refuse', decision_reason: 'refused', decided_by: 'crm-record' }]);
+  console.info('disk full at the gate decision record', { answers, recorded: recorded.length });
 });
