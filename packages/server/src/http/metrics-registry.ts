@@ -14,7 +14,7 @@ import {
 import { feedGaps } from '../events/store.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { queueDepths } from '../storage/queues.ts';
-import { isDatabaseUnavailable } from '../storage/unavailable.ts';
+import { databaseErrorCounts, isDatabaseUnavailable } from '../storage/unavailable.ts';
 import { exemplarOfTraceparent } from '../telemetry/tracing.ts';
 import {
   countAttemptsSince,
@@ -144,6 +144,22 @@ function runtimeMetrics(): Registry {
       const active = performance.eventLoopUtilization().active / 1000;
       if (active > counted) this.inc(active - counted);
       counted = active;
+    },
+  });
+  // Counted where every caller reports the database's condition (reportDatabaseUnavailable), so
+  // one place sees every push refused, worker pass given back and request answered 503.
+  const served = new Map<string, number>();
+  new Counter({
+    name: 'switchyard_database_errors_total',
+    help: "Operations of this process that met the database's condition (a full disk, out of memory, an I/O error, read-only, unreachable; aborted: a deadlock, a serialization conflict or a cancel, run again), by condition.",
+    labelNames: ['condition'],
+    registers: [runtime],
+    collect() {
+      for (const [condition, n] of databaseErrorCounts()) {
+        const before = served.get(condition) ?? 0;
+        if (n > before) this.inc({ condition }, n - before);
+        served.set(condition, n);
+      }
     },
   });
   return runtime;

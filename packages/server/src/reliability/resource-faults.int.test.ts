@@ -111,12 +111,22 @@ function expect503(answer: { status: number; type: string | null; retryAfter: st
   expect(JSON.parse(answer.text)).toMatchObject({ status: 503, code: 'SY_STORAGE_UNAVAILABLE' });
 }
 
+/** `switchyard_database_errors_total{condition}` as `/metrics` serves it now (0 when absent). */
+async function databaseErrors(condition: string): Promise<number> {
+  const { text } = await call('/metrics');
+  const m = new RegExp(`^switchyard_database_errors_total\\{condition="${condition}"\\} (\\d+)$`, 'm').exec(
+    text,
+  );
+  return m ? Number(m[1]) : 0;
+}
+
 it('a full disk at ingest: every push answered 503 with Retry-After, stored once the vendor retries after it clears', {
   timeout: 60_000,
 }, async () => {
   await subscribe('ingest');
   const ledger = newLedger();
   const ids = ['ingest-0', 'ingest-1', 'ingest-2'];
+  const diskFullBefore = await databaseErrors('disk_full');
   const from = lines.length;
   const full = await injectSqlstate(pool, SQLSTATE_FAULTS.diskFull, {
     table: 'inbound_messages',
@@ -152,6 +162,9 @@ it('a full disk at ingest: every push answered 503 with Retry-After, stored once
   expect(met(from, '53100').length).toBe(3);
   // Readiness reads; a full disk answers reads (see docs/reliability.md): the pushes' 503s say it.
   expect(readyDuring).toBe(200);
+  // What an operator alerts on instead: every refused push counted under its condition.
+  const diskFullAfter = await databaseErrors('disk_full');
+  expect(diskFullAfter - diskFullBefore).toBe(3);
   const { rows } = await pool.query('select 1 from switchyard.inbound_messages where dedupe_key = any($1)', [
     ids,
   ]);
@@ -167,6 +180,7 @@ it('a full disk at ingest: every push answered 503 with Retry-After, stored once
   console.info('disk full at ingest', {
     answers503: 3,
     readyz: readyDuring,
+    databaseErrorsDiskFull: diskFullAfter - diskFullBefore,
     acknowledgedAfter: 3,
     lost: 0,
     delivered: expected.length,

@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { isDatabaseUnavailable, latestDatabaseOutage, reportDatabaseUnavailable } from './unavailable.ts';
+import {
+  databaseErrorCounts,
+  isDatabaseUnavailable,
+  latestDatabaseOutage,
+  reportDatabaseUnavailable,
+} from './unavailable.ts';
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 
@@ -78,6 +83,7 @@ describe('latestDatabaseOutage', () => {
       firstAt: new Date('2026-03-10T02:00:00Z'),
       lastAt: new Date('2026-03-10T02:01:40Z'),
       occurrences: 3,
+      condition: null,
     });
     // Back for more than a minute, then refused again: a new outage, the old one is not stretched.
     vi.setSystemTime(new Date('2026-03-10T03:00:00Z'));
@@ -86,6 +92,18 @@ describe('latestDatabaseOutage', () => {
       firstAt: new Date('2026-03-10T03:00:00Z'),
       lastAt: new Date('2026-03-10T03:00:00Z'),
       occurrences: 1,
+      condition: null,
+    });
+    // Then a full disk within the minute: the same outage, named by what Postgres said last.
+    vi.setSystemTime(new Date('2026-03-10T03:00:10Z'));
+    reportDatabaseUnavailable(
+      quiet,
+      Object.assign(new Error('could not extend file'), { code: '53100' }),
+      'x',
+    );
+    expect(latestDatabaseOutage()).toMatchObject({
+      occurrences: 2,
+      condition: 'Postgres is out of disk space',
     });
   });
 });
@@ -159,5 +177,45 @@ describe('reportDatabaseUnavailable', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('databaseErrorCounts', () => {
+  it('counts every operation reported, warned or not, under a fixed condition label', () => {
+    const logger = { warn() {}, debug() {} };
+    const before = new Map(databaseErrorCounts());
+    const moved = (label: string) =>
+      (databaseErrorCounts().get(label as never) ?? 0) - (before.get(label as never) ?? 0);
+    for (let i = 0; i < 3; i++)
+      reportDatabaseUnavailable(logger, withCode('53100', 'could not extend file'), 'x');
+    reportDatabaseUnavailable(logger, withCode('53200', 'out of shared memory'), 'x');
+    reportDatabaseUnavailable(logger, withCode('53400', 'temp_file_limit'), 'x');
+    reportDatabaseUnavailable(logger, withCode('58030', 'could not read block'), 'x');
+    reportDatabaseUnavailable(logger, withCode('25006', 'read-only transaction'), 'x');
+    reportDatabaseUnavailable(logger, withCode('40P01', 'deadlock detected'), 'x');
+    reportDatabaseUnavailable(logger, withCode('ECONNREFUSED', 'connect ECONNREFUSED'), 'x');
+    reportDatabaseUnavailable(logger, withCode('57P01', 'terminating connection'), 'x');
+    reportDatabaseUnavailable(logger, new Error('Connection terminated unexpectedly'), 'x');
+    expect(
+      Object.fromEntries(
+        [
+          'disk_full',
+          'out_of_memory',
+          'resource_limit',
+          'io_error',
+          'read_only',
+          'aborted',
+          'unreachable',
+        ].map((l) => [l, moved(l)]),
+      ),
+    ).toEqual({
+      disk_full: 3,
+      out_of_memory: 1,
+      resource_limit: 1,
+      io_error: 1,
+      read_only: 1,
+      aborted: 1,
+      unreachable: 3,
+    });
   });
 });

@@ -139,15 +139,62 @@ function conditionOf(code: string | undefined): string {
     const what = code === '57014' ? 'canceled' : code === '40P01' ? 'a deadlock' : 'a serialization conflict';
     return `a database statement was aborted (${what})`;
   }
-  const named: Record<string, string> = {
-    '53100': 'Postgres is out of disk space',
-    '53200': 'Postgres is out of memory',
-    '53300': 'Postgres has no connection slot free',
-    '53400': 'a Postgres configuration limit was reached',
-    '58030': 'Postgres met an I/O error',
-    '25006': 'Postgres accepts no writes',
-  };
-  return named[code] ? `the database is unavailable (${named[code]})` : 'the database is unavailable';
+  const named = NAMED_CONDITIONS[code];
+  return named ? `the database is unavailable (${named})` : 'the database is unavailable';
+}
+
+/** The words of the unavailable conditions a warning and the dashboard name. */
+const NAMED_CONDITIONS: Readonly<Record<string, string>> = {
+  '53100': 'Postgres is out of disk space',
+  '53200': 'Postgres is out of memory',
+  '53300': 'Postgres has no connection slot free',
+  '53400': 'a Postgres configuration limit was reached',
+  '58030': 'Postgres met an I/O error',
+  '25006': 'Postgres accepts no writes',
+};
+
+/**
+ * The `condition` label of `switchyard_database_errors_total` for a SQLSTATE (or a socket error,
+ * `undefined` for none): a fixed, small set, so that the series stay few whatever Postgres sends.
+ */
+export type DatabaseErrorCondition =
+  | 'disk_full'
+  | 'out_of_memory'
+  | 'no_connection_slot'
+  | 'resource_limit'
+  | 'io_error'
+  | 'read_only'
+  | 'aborted'
+  | 'unreachable';
+
+function errorLabelOf(code: string | undefined): DatabaseErrorCondition {
+  if (code === undefined) return 'unreachable';
+  if (RETRY_SQLSTATES.has(code)) return 'aborted';
+  if (code === '53100') return 'disk_full';
+  if (code === '53200') return 'out_of_memory';
+  if (code === '53300') return 'no_connection_slot';
+  if (code.startsWith('53')) return 'resource_limit';
+  if (code === '58000' || code === '58030') return 'io_error';
+  if (code === '25006') return 'read_only';
+  return 'unreachable';
+}
+
+/** Operations {@link reportDatabaseUnavailable} was told of since the process started, by condition. */
+const errorCounts = new Map<DatabaseErrorCondition, number>();
+
+/**
+ * How many operations of this process met each database condition since it started (every call of
+ * {@link reportDatabaseUnavailable}, warned or not): what `switchyard_database_errors_total`
+ * serves. `/readyz` and `switchyard_database_up` only read, and a full disk answers reads; this is
+ * what moves when Postgres refuses the hub's writes. Process memory, like {@link latestDatabaseOutage}.
+ *
+ * @example
+ * ```ts
+ * databaseErrorCounts().get('disk_full'); // 3
+ * ```
+ */
+export function databaseErrorCounts(): ReadonlyMap<DatabaseErrorCondition, number> {
+  return errorCounts;
 }
 
 /** At most one warning per this many ms about the same condition; the rest are debug. */
@@ -182,8 +229,11 @@ export function reportDatabaseUnavailable(
     dbError: { code, message: String(e.message ?? e), ...(meaning ? { meaning } : {}) },
   };
   const condition = conditionOf(code);
+  const label = errorLabelOf(code);
+  errorCounts.set(label, (errorCounts.get(label) ?? 0) + 1);
   const now = Date.now();
-  if (code === undefined || !RETRY_SQLSTATES.has(code)) noteOutage(now);
+  if (code === undefined || !RETRY_SQLSTATES.has(code))
+    noteOutage(now, code === undefined ? null : (NAMED_CONDITIONS[code] ?? null));
   if (now - lastWarnedAt >= WARN_EVERY_MS || condition !== lastWarnedCondition) {
     lastWarnedAt = now;
     lastWarnedCondition = condition;
@@ -204,21 +254,29 @@ export function reportDatabaseUnavailable(
  */
 const OUTAGE_GAP_MS = 60_000;
 
-/** The latest outage this process met: when it first and last met it, and how many operations. */
+/**
+ * The latest outage this process met: when it first and last met it, how many operations, and the
+ * condition it last met when Postgres named one ("Postgres is out of disk space"; null for a
+ * refused, dropped or unreachable session), so that the dashboard says what the warnings say.
+ */
 export interface DatabaseOutage {
   firstAt: Date;
   lastAt: Date;
   occurrences: number;
+  condition: string | null;
 }
 
-let latestOutage: { firstAt: number; lastAt: number; occurrences: number } | undefined;
+let latestOutage:
+  | { firstAt: number; lastAt: number; occurrences: number; condition: string | null }
+  | undefined;
 
-function noteOutage(now: number): void {
+function noteOutage(now: number, condition: string | null): void {
   if (latestOutage && now - latestOutage.lastAt <= OUTAGE_GAP_MS) {
     latestOutage.lastAt = now;
     latestOutage.occurrences++;
+    latestOutage.condition = condition;
   } else {
-    latestOutage = { firstAt: now, lastAt: now, occurrences: 1 };
+    latestOutage = { firstAt: now, lastAt: now, occurrences: 1, condition };
   }
 }
 
@@ -230,7 +288,7 @@ function noteOutage(now: number): void {
  *
  * @example
  * ```ts
- * const o = latestDatabaseOutage(); // { firstAt, lastAt, occurrences: 412 }
+ * const o = latestDatabaseOutage(); // { firstAt, lastAt, occurrences: 412, condition: 'Postgres is out of disk space' }
  * ```
  */
 export function latestDatabaseOutage(): DatabaseOutage | undefined {
@@ -239,6 +297,7 @@ export function latestDatabaseOutage(): DatabaseOutage | undefined {
         firstAt: new Date(latestOutage.firstAt),
         lastAt: new Date(latestOutage.lastAt),
         occurrences: latestOutage.occurrences,
+        condition: latestOutage.condition,
       }
     : undefined;
 }

@@ -33,7 +33,15 @@ const overview = object({
   generatedAt: time,
   process: object({
     databaseOutage: {
-      anyOf: [object({ firstAt: time, lastAt: time, occurrences: { type: 'integer' } }), { type: 'null' }],
+      anyOf: [
+        object({
+          firstAt: time,
+          lastAt: time,
+          occurrences: { type: 'integer' },
+          condition: nstr,
+        }),
+        { type: 'null' },
+      ],
     },
     pullSpoolRefused: { type: 'boolean' },
     pulledNotificationsLost: { type: 'integer' },

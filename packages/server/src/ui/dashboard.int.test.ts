@@ -240,23 +240,30 @@ describe('the dashboard in a browser', () => {
     await shot('overview');
   });
 
-  it('tells that the database was unreachable for a while, after it is back', async () => {
+  it('tells that the database was unavailable for a while, and what Postgres said, after it is back', async () => {
     await page.goto(`${base}/ui/#/`);
     const card = page.locator('article[aria-label="This hub process"]');
     await expect.poll(() => card.textContent()).toContain('No database outage since it started');
     // What every worker pass and request does when Postgres refuses (the same function they call):
     // the rows cannot show it once the database is back, so the process remembers it.
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-    for (let i = 0; i < 3; i++) reportDatabaseUnavailable(silent, refused, 'a test');
+    for (let i = 0; i < 2; i++) reportDatabaseUnavailable(silent, refused, 'a test');
+    // Then Postgres answers, but is out of disk space: the line says so, not "unreachable".
+    const full = Object.assign(new Error('could not extend file "base/1/2": No space left on device'), {
+      code: '53100',
+    });
+    reportDatabaseUnavailable(silent, full, 'a test');
     const overview = await call(base, 'GET', '/v1/dashboard/overview');
     expect(overview.json.process).toMatchObject({
-      databaseOutage: { occurrences: 3 },
+      databaseOutage: { occurrences: 3, condition: 'Postgres is out of disk space' },
       pullSpoolRefused: false,
       pulledNotificationsLost: 0,
     });
     await expect
       .poll(() => card.locator('[data-health="database"]').textContent(), { timeout: 10_000 })
-      .toMatch(/The database is unreachable: from .* to .* 3\s*operations refused or retried/);
+      .toMatch(
+        /The database is unavailable \(Postgres is out of disk space\): from .* to .* 3\s*operations refused or retried/,
+      );
   });
 
   it('answers a link with a bad escape (hand-edited, truncated) with its page, never a blank one', async () => {

@@ -42,7 +42,7 @@ function ProcessHealth({ p, at }) {
   if (outage)
     // One line of template: htm drops whitespace that holds a line break, so words would run together.
     problems.push(
-      html`<li data-health="database" class=${ongoing ? 'bad' : ''}>${ongoing ? 'The database is unreachable' : 'The database was unreachable'}: from <${Time} value=${outage.firstAt} /> to <${Time} value=${outage.lastAt} /> (${fmtMs(new Date(outage.lastAt) - new Date(outage.firstAt))}), ${outage.occurrences.toLocaleString()} operation${outage.occurrences === 1 ? '' : 's'} refused or retried${ongoing ? ' (met in the last minute)' : ''}.</li>`,
+      html`<li data-health="database" class=${ongoing ? 'bad' : ''}>${ongoing ? 'The database is unavailable' : 'The database was unavailable'}${outage.condition ? ` (${outage.condition})` : ''}: from <${Time} value=${outage.firstAt} /> to <${Time} value=${outage.lastAt} /> (${fmtMs(new Date(outage.lastAt) - new Date(outage.firstAt))}), ${outage.occurrences.toLocaleString()} operation${outage.occurrences === 1 ? '' : 's'} refused or retried${ongoing ? ' (met in the last minute)' : ''}.</li>`,
     );
   if (p.pullSpoolRefused)
     problems.push(
