@@ -980,7 +980,7 @@ export function createCommands(options: CommandsOptions = {}) {
       await new Promise((resolve) => setTimeout(resolve, GIVE_BACK_RETRY_MS).unref?.());
       try {
         await s.host.db.transaction().execute(async (trx) => {
-          const again = await q.retryCommandLater(trx, row.id, row, 0, {
+          const again = await q.giveBackCommand(trx, row.id, row, 0, {
             kind: 'transient',
             message: 'the database became unavailable before the outcome was stored',
           });
@@ -1168,9 +1168,9 @@ export function createCommands(options: CommandsOptions = {}) {
           error: null,
         });
       } else if (result.outcome === 'transient' && (row.attempts < maxAttempts || databaseFault)) {
-        // A database fault past the last attempt waits the schedule's last delay, again and again:
-        // failing the command (command.failed to its sender) for the hub's own disk being full
-        // would report a vendor call that may have succeeded as not done.
+        // A database fault is never the command's failure (command.failed to its sender for the
+        // hub's own disk being full would report a vendor call that may have succeeded as not
+        // done): its attempt is given back, and it waits this attempt's delay again and again.
         const delay = Math.min(
           Math.max(
             jittered(retryScheduleMs[Math.min(row.attempts, maxAttempts - 1) - 1] ?? 0, retryJitter),
@@ -1178,7 +1178,10 @@ export function createCommands(options: CommandsOptions = {}) {
           ),
           Math.max(maxRetryAfterMs, ...retryScheduleMs),
         );
-        const again = await q.retryCommandLater(trx, row.id, row, delay, failure('transient', result));
+        // The database's fault gives the attempt back: it spends none of the command's tries.
+        const again = databaseFault
+          ? await q.giveBackCommand(trx, row.id, row, delay, failure('transient', result))
+          : await q.retryCommandLater(trx, row.id, row, delay, failure('transient', result));
         if (again) await sendJob(s, trx, row, again.next_attempt_at, currentTraceparent() ?? null);
         if (delay <= ECHO_WAIT_MS)
           localRetryUntil = Math.max(localRetryUntil, Date.now() + delay + ECHO_WAIT_MS);

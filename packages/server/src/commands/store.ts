@@ -245,6 +245,38 @@ export async function retryCommandLater(
   );
 }
 
+/**
+ * Like {@link retryCommandLater}, for a run the hub's own database failed (a full disk, out of
+ * memory, a deadlock, a refused connection): the claim's attempt is taken back, as
+ * `releaseInbound` does for a normalization, so that a fault of any length spends none of the
+ * command's tries (`commands.retrySchedule`); each try of a vendor call the handler made stays in
+ * its calls. A lost answer to this statement followed by another process's claim would leave that
+ * claim with this one's attempt count: `claimedAt` (the claim's `updated_at`, which only a claim and
+ * the end of a run set) tells the claims apart.
+ *
+ * @example
+ * ```ts
+ * const again = await giveBackCommand(trx, row.id, row, 100, { kind: 'transient', message: 'disk full' });
+ * ```
+ */
+export async function giveBackCommand(
+  db: Executor,
+  id: string,
+  attempt: Claim & { updated_at: Date },
+  delayMs: number,
+  error: JsonValue,
+): Promise<CommandRow | undefined> {
+  return first<CommandRow>(
+    sql`update switchyard.commands set status = 'pending', locked_until = null, error = ${json(error)},
+          attempts = greatest(attempts - 1, 0),
+          next_attempt_at = now() + ${delayMs} * interval '1 millisecond', updated_at = now()
+        where id = ${id} and status = 'running' and attempts = ${attempt.attempts} and outcomes = ${attempt.outcomes}
+          and date_trunc('milliseconds', updated_at) = ${attempt.updated_at.toISOString()}::timestamptz
+        returning *`,
+    db,
+  );
+}
+
 /** A command to send a job for: its id and its connector instance (the job names both). */
 export interface CommandRef {
   id: string;

@@ -34,6 +34,8 @@ export type SqlstateFault = { sqlstate: string; message: string };
 export interface InjectedFault {
   /** Switches it off: the table's statements go through again. */
   clear(): Promise<void>;
+  /** How many rows it failed so far (a sequence, which a rollback does not take back). */
+  raised(): Promise<number>;
 }
 
 let injected = 0;
@@ -62,8 +64,12 @@ export async function injectSqlstate(
   if (!/^[a-z_]+$/.test(target.table)) throw new Error(`not a hub table: ${target.table}`);
   const name = `sy_test_fault_${++injected}_${process.pid}`;
   const text = fault.message.replaceAll("'", "''");
+  await admin.query(`create sequence public.${name}`);
   await admin.query(`create function public.${name}() returns trigger language plpgsql as $f$
-      begin raise exception '%', '${text}' using errcode = '${fault.sqlstate}'; end $f$`);
+      begin
+        perform nextval('public.${name}');
+        raise exception '%', '${text}' using errcode = '${fault.sqlstate}';
+      end $f$`);
   await admin.query(
     `create trigger ${name} before ${target.on.join(' or ')} on switchyard.${target.table}
        for each row ${target.when ? `when (${target.when})` : ''} execute function public.${name}()`,
@@ -72,6 +78,13 @@ export async function injectSqlstate(
     async clear() {
       await admin.query(`drop trigger if exists ${name} on switchyard.${target.table}`);
       await admin.query(`drop function if exists public.${name}()`);
+      await admin.query(`drop sequence if exists public.${name}`);
+    },
+    async raised() {
+      const r = await admin.query(
+        `select case when is_called then last_value else 0 end as n from public.${name}`,
+      );
+      return Number(r.rows[0]?.n ?? 0);
     },
   };
 }
