@@ -18,6 +18,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../e2e/connectors/fixtures.test-support.ts';
+import { injectSqlstate, SQLSTATE_FAULTS } from '../storage/sqlstate-fault.test-support.ts';
 import { acme, eventually, makeHub } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
 import type { PipelineOptions } from './shared.ts';
@@ -260,6 +261,56 @@ describe('a pulled batch whose store fails', () => {
     const health = await hub!.instances.health('dp-outage');
     expect(health.pull?.consecutiveFailures).toBe(0);
     expect(health.pull?.lastSuccessAt).not.toBeNull();
+  });
+});
+
+describe('a pulled batch Postgres is out of disk space for', () => {
+  it('is held, tried again at the interval (not backed off), said once without a stack, and stored once the disk has room', async () => {
+    // A real 53100 from Postgres on the batch's inserts (not the hub's own failure above).
+    const full = await injectSqlstate(client, SQLSTATE_FAULTS.diskFull, {
+      table: 'inbound_messages',
+      on: ['insert'],
+      when: `new.instance_id = 'dp-full'`,
+    });
+    const from = logs.length;
+    let failed: Awaited<ReturnType<Hub['instances']['health']>>;
+    try {
+      sim.enqueue(booked, canceled, breakCreated);
+      await hub!.instances.upsert(pullInstance('dp-full'));
+      failed = await eventually(async () => {
+        const h = await hub!.instances.health('dp-full');
+        return h.pull?.consecutiveFailures === 1 ? h : undefined;
+      });
+      // Docplanner no longer has them; the hub holds the only copy, none stored.
+      expect(sim.queueLength).toBe(0);
+      expect(await rowsOf('dp-full')).toEqual([]);
+      expect(await full.raised()).toBeGreaterThanOrEqual(1);
+    } finally {
+      await full.clear();
+    }
+    expect(failed.lastError).toMatch(
+      /^pull failed: 3 pulled notifications waiting to be stored \(the vendor no longer has them\): could not extend file/,
+    );
+    // The instance's minute, not doubled (before: 2 minutes, then 4, up to 5, per failed store).
+    const inMs = failed.pull!.nextAt!.getTime() - failed.lastErrorAt!.getTime();
+    expect(inMs).toBeGreaterThan(50_000);
+    expect(inMs).toBeLessThan(70_000);
+    const during = logs.slice(from).filter((l) => l.instance === 'dp-full');
+    // Before: a warning with the error's stack per turn, naming no condition.
+    expect(during.filter((l) => JSON.stringify(l).includes('"stack"'))).toEqual([]);
+    expect(during.filter((l) => l.level >= 50)).toEqual([]);
+    expect(
+      during.some((l) =>
+        /^the database is unavailable \(Postgres is out of disk space\): 3 pulled notifications not stored/.test(
+          l.msg,
+        ),
+      ),
+    ).toBe(true);
+    // The next turn stores what it held before it fetches anything: none lost, none twice.
+    expect(await hub!.instances.pullNow('dp-full')).toEqual({ stored: 3, duplicates: 0 });
+    const rows = await settled('dp-full', 3);
+    expect(rows.map((r) => r.payload)).toEqual([booked, canceled, breakCreated]);
+    await hub!.instances.remove('dp-full');
   });
 });
 

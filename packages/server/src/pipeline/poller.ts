@@ -443,14 +443,27 @@ export class Poller {
       // fails too while the database is down.
       this.hold(row.id, waiting);
       const held = this.heldCount(row.id);
-      logger.warn(
-        { err: error, held, failures, nextInMs: next },
-        `${held} pulled notifications not stored: held in this process and stored before the next fetch`,
-      );
+      // The hub's own database refused the batch (a full disk, out of memory, a refused session),
+      // not the vendor: the next try comes at the instance's interval, not doubled per failure, so
+      // that what the vendor handed over is stored soon after the database takes it again; and it
+      // is said once per condition and 30 s, without a stack per turn.
+      const databaseFault = isDatabaseUnavailable(error);
+      const nextTry = databaseFault ? Math.min(interval, next) : next;
+      if (databaseFault)
+        reportDatabaseUnavailable(
+          logger.child({ held, failures, nextInMs: nextTry }),
+          error,
+          `${held} pulled notifications not stored: held in this process and the pull spool, stored before the next fetch`,
+        );
+      else
+        logger.warn(
+          { err: error, held, failures, nextInMs: next },
+          `${held} pulled notifications not stored: held in this process and stored before the next fetch`,
+        );
       await instanceStore.finishPull(
         rt.db,
         row.id,
-        next,
+        nextTry,
         `pull failed: ${held} pulled notifications waiting to be stored (the vendor no longer has them): ${message}`,
         lease?.holder,
       );

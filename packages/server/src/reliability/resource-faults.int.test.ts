@@ -54,12 +54,13 @@ afterAll(async () => {
 });
 
 /** A subscription of its own for one case, with a retry schedule that would kill a delivery fast. */
-async function subscribe(path: string) {
+async function subscribe(path: string, more: { rateLimit?: { perSecond: number } } = {}) {
   const { subscription } = await h.hub.subscriptions.create({
     url: `${subscriber.url}${path}`,
     secrets: [secret],
     allowPrivateAddresses: true,
     retryScheduleMs: [0, 50],
+    ...more,
   });
   return subscription;
 }
@@ -278,6 +279,53 @@ it('a full disk at the delivery record: sent again and recorded once it clears, 
     duplicates: got.duplicates,
     headAttempts: log.length,
   });
+});
+
+it('a full disk at the delivery claim: nothing claimed, nothing counted, delivered in order once it clears', {
+  timeout: 60_000,
+}, async () => {
+  const path = 'claim';
+  // A rate limit: the normalize commit leases none of its deliveries, every one goes through the
+  // claim (fanOutStoredEvents).
+  const subscription = await subscribe(path, { rateLimit: { perSecond: 1000 } });
+  const ledger = newLedger();
+  const ids = [0, 1, 2].map((n) => `${path}-${n}`);
+  const from = lines.length;
+  const full = await injectSqlstate(pool, SQLSTATE_FAULTS.diskFull, {
+    table: 'deliveries',
+    on: ['update'],
+    when: `old.status = 'pending' and new.status = 'in_flight' and new.subscription_id = '${subscription.id}'`,
+  });
+  let failedClaims: number;
+  try {
+    for (const [n, id] of ids.entries())
+      await pushOne(h.base, ledger, { id, subject: `${path}-s`, type: n === 0 ? 'created' : 'updated' });
+    expect(ledger.acked).toEqual(ids);
+    await eventually('three claims failed', async () => (await full.raised()) >= 3);
+    expect(on(path)).toEqual([]);
+  } finally {
+    failedClaims = await full.raised();
+    await full.clear();
+  }
+  const { got } = await deliveredAll(path, ids);
+  expect(got.ids.size).toBe(3);
+  expect(got.outOfOrder).toEqual([]);
+  expect(got.duplicates).toBe(0);
+  const deliveries = await eventually('every delivery recorded as succeeded', async () => {
+    const list = await h.hub.deliveries.list({ subscriptionId: subscription.id, limit: 10 });
+    return list.items.length === 3 && list.items.every((d) => d.status === 'succeeded') ? list : undefined;
+  });
+  // A claim that failed counted nothing: its statement did not commit.
+  expect(deliveries.items.map((d) => d.attempts)).toEqual([1, 1, 1]);
+  const during = lines.slice(from);
+  expect(during.filter((l) => l.level >= 50)).toEqual([]);
+  expect(during.filter((l) => JSON.stringify(l).includes('"stack"'))).toEqual([]);
+  expect(
+    during.filter((l) =>
+      /^the database is unavailable \(Postgres is out of disk space\): the deliver loop/.test(l.msg),
+    ).length,
+  ).toBeGreaterThanOrEqual(1);
+  console.info('disk full at the delivery claim', { failedClaims, delivered: got.ids.size, attempts: 1 });
 });
 
 it('the admin API and the pull feed: a write Postgres cannot store and a read an operator cancels answer 503, not 500', {

@@ -7,7 +7,9 @@
 import { ClinikoSimulator } from '@switchyard/connector-cliniko/simulator';
 import { clinikoConnector as connector, fixtureSettings } from '@switchyard/connector-cliniko/testing';
 import { useTestDatabase } from '@switchyard/testing';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { injectSqlstate, SQLSTATE_FAULTS } from '../../storage/sqlstate-fault.test-support.ts';
 import {
   bodies,
   type E2e,
@@ -99,5 +101,51 @@ describe(`${VENDOR} end to end`, () => {
       'the pull recovered',
     );
     expect(await lastSuccess()).toBeGreaterThan(failing.at);
+  });
+
+  it('a page Postgres is out of disk space for: the cursor stays where the stored pages left it, and every version is stored once the disk has room', async () => {
+    const admin = new pg.Pool({ connectionString: database.url(), max: 1 });
+    const id = `${VENDOR}-full`;
+    const cursorOf = async () =>
+      (
+        await admin.query<{ pull_cursor: string | null }>(
+          'select pull_cursor from switchyard.connector_instances where id = $1',
+          [id],
+        )
+      ).rows[0]?.pull_cursor;
+    // A real 53100 on every insert of this instance's messages: each page's store fails.
+    const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
+      table: 'inbound_messages',
+      on: ['insert'],
+      when: `new.instance_id = '${id}'`,
+    });
+    try {
+      await e2e.hub.instances.upsert({
+        id,
+        connector: VENDOR,
+        mode: 'pull',
+        settings: { ...fixtureSettings, apiBaseUrl: sim.url, perPage: 1 },
+        pull: { intervalMs: 200 },
+      });
+      // Two turns fetched a page and failed to store it.
+      await eventually(async () => (await full.raised()) >= 2, 'two stores refused');
+      // Not moved past what is not stored (before the first stored page: none).
+      expect(await cursorOf()).toBeNull();
+      expect((await e2e.hub.inbound.list({ instanceId: id, limit: 10 })).items).toEqual([]);
+    } finally {
+      await full.clear();
+    }
+    try {
+      // The appointments' latest versions (the first test's 501, cancelled, and 502): both stored.
+      const stored = await eventually(async () => {
+        const items = (await e2e.hub.inbound.list({ instanceId: id, limit: 10 })).items;
+        return items.length >= 2 ? items : undefined;
+      }, 'every appointment stored once the disk has room');
+      expect(stored).toHaveLength(2);
+      expect(await cursorOf()).not.toBeNull();
+    } finally {
+      await e2e.hub.instances.remove(id);
+      await admin.end();
+    }
   });
 });
