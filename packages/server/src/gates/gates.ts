@@ -259,6 +259,37 @@ export function createGates(options: GatesOptions = {}) {
     const hard = sleepUntil(answerBy);
     let wait: Wait<Verdict> | undefined;
     let id: string | undefined;
+    // The request's row, once this call stored it (not a vendor's retry of a stored one).
+    let storedId: string | undefined;
+    /**
+     * Records the default the vendor is given now on the request's row, without delaying the
+     * answer; a database that cannot take it leaves the row to the sweep (closed as abandoned).
+     */
+    const recordDefault = (gateId: string, v: Verdict, error: string | null, failed: string) => {
+      const responseStatus = connector.gate?.respond(toDecision(v), config as never).status ?? null;
+      void track(
+        q.decideGateRequest(
+          s.host.db,
+          gateId,
+          {
+            decision: v.outcome,
+            reason: v.reason,
+            decidedBy: null,
+            refusalReason: null,
+            vendorErrorCode: null,
+            error,
+            responseStatus,
+            decisionMs: Math.round((performance.now() - t0) * 10) / 10,
+            approvers: null,
+          },
+          new Date(answerBy),
+        ),
+      ).catch((e) => {
+        if (isDatabaseUnavailable(e))
+          reportDatabaseUnavailable(s.logger, e, `${failed}; the sweep closes it`);
+        else s.logger.warn({ err: e, gate: gateId }, failed);
+      });
+    };
     // Read while the connector normalizes: the approver list does not depend on the request.
     const approversEarly = isWorker ? s.approvers.list() : undefined;
     approversEarly?.catch(() => {});
@@ -324,7 +355,10 @@ export function createGates(options: GatesOptions = {}) {
         await announced;
         return v;
       };
-      if (row) s.unmatched.heard(instanceId);
+      if (row) {
+        s.unmatched.heard(instanceId);
+        storedId = row.id;
+      }
       if (!row) {
         // The vendor asked again (same notification): answer what was decided, or wait for it.
         const existing = await q.findGateRequest(s.host.db, instanceId, n.dedupeKey);
@@ -364,28 +398,7 @@ export function createGates(options: GatesOptions = {}) {
       if (!winner.late && winner.v) return winner.v;
       const v = fallback('deadline', policy);
       // Nothing decided in time: the default goes out now; recording it must not delay the answer.
-      if (id !== undefined) {
-        const gateId = id;
-        const responseStatus = connector.gate?.respond(toDecision(v), config as never).status ?? null;
-        void track(
-          q.decideGateRequest(
-            s.host.db,
-            gateId,
-            {
-              decision: v.outcome,
-              reason: v.reason,
-              decidedBy: null,
-              refusalReason: null,
-              vendorErrorCode: null,
-              error: null,
-              responseStatus,
-              decisionMs: Math.round((performance.now() - t0) * 10) / 10,
-              approvers: null,
-            },
-            new Date(answerBy),
-          ),
-        ).catch((e) => s.logger.warn({ err: e, gate: gateId }, 'gate deadline not recorded'));
-      }
+      if (id !== undefined) recordDefault(id, v, null, 'gate deadline not recorded');
       work.catch((e) =>
         s.logger.warn({ err: e, instance: instanceId }, 'gate request failed after its deadline'),
       );
@@ -396,7 +409,18 @@ export function createGates(options: GatesOptions = {}) {
       if (isDatabaseUnavailable(error))
         reportDatabaseUnavailable(s.logger, error, 'gate requests are answered the default');
       else s.logger.error({ err: error, instance: instanceId }, 'gate request failed; answering the default');
-      return fallback('error', policy);
+      const v = fallback('error', policy);
+      // Stored, then not handed to a gate job (pg-boss's insert failed): nothing will decide the
+      // row, which stayed pending until the sweep closed it as abandoned by a stopped process.
+      // It records what the vendor has now.
+      if (storedId !== undefined)
+        recordDefault(
+          storedId,
+          v,
+          `answered the default: ${String((error as Error)?.message ?? error).slice(0, 500)}`,
+          'gate default not recorded',
+        );
+      return v;
     } finally {
       hard.cancel();
       wait?.cancel();

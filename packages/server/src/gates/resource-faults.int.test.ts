@@ -24,19 +24,25 @@ let gates: Gates;
 let admin: pg.Pool;
 const subscribers: RecordingSubscriber[] = [];
 
-beforeAll(async () => {
-  gates = createGates({ worker: true, approverCacheMs: 0 });
-  hub = await createHub({
+/** A started hub with the gates; `worker: false` hands every request to a gate job (pg-boss). */
+async function startHub(worker: boolean): Promise<{ hub: Hub; gates: Gates }> {
+  const g = createGates({ worker, approverCacheMs: 0 });
+  const h = await createHub({
     databaseUrl: database.url(),
     connectors: [docplannerConnector],
     secretKey: 'gates-full-disk-secret-key-012345',
     logger: pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
     options: { pollIntervalMs: 200, instanceCacheMs: 0, retention: { cron: false }, workers: false },
-    ...gates.hooks,
+    ...g.hooks,
   });
+  await h.start();
+  await g.start(h.host);
+  return { hub: h, gates: g };
+}
+
+beforeAll(async () => {
+  ({ hub, gates } = await startHub(true));
   admin = new pg.Pool({ connectionString: database.url(), max: 1 });
-  await hub.start();
-  await gates.start(hub.host);
 });
 
 afterAll(async () => {
@@ -56,8 +62,8 @@ async function instance(id: string, defaultDecision: 'approve' | 'refuse'): Prom
   });
 }
 
-const push = (instanceId: string, body: JsonObject) =>
-  hub.ingest(instanceId, inboundRequest({ headers: { 'x-api-key': API_KEY }, body }));
+const push = (instanceId: string, body: JsonObject, via = hub) =>
+  via.ingest(instanceId, inboundRequest({ headers: { 'x-api-key': API_KEY }, body }));
 
 it("answers a gate request with the instance's default while Postgres is out of disk space", {
   timeout: 60_000,
@@ -140,4 +146,53 @@ it("gives the vendor the approver's decision when Postgres cannot record it, and
   })();
   expect(recorded).toEqual([{ decision: 'refuse', decision_reason: 'refused', decided_by: 'crm-record' }]);
   console.info('disk full at the gate decision record', { answers, recorded: recorded.length });
+});
+
+it("a gate job pg-boss cannot store (a full disk at the hand-off): the vendor has the default, and the request's row says so", {
+  timeout: 60_000,
+}, async () => {
+  // A process that decides nothing itself: each request is stored, then handed to a gate job.
+  const http = await startHub(false);
+  try {
+    await instance('dp-handoff', 'refuse');
+    const from = lines.length;
+    const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
+      schema: 'switchyard_queue',
+      table: 'job',
+      on: ['insert'],
+    });
+    let answer: Awaited<ReturnType<typeof push>>;
+    try {
+      answer = await push('dp-handoff', dpFixture('slot-booking'), http.hub);
+      expect(await full.raised()).toBeGreaterThanOrEqual(1);
+    } finally {
+      await full.clear();
+    }
+    // Docplanner's refusal (the default), at once rather than at the deadline.
+    expect(answer).toMatchObject({ ok: true, status: 409 });
+    const during = lines.slice(from);
+    expect(during.filter((l) => l.level >= 50)).toEqual([]);
+    expect(during.filter((l) => JSON.stringify(l).includes('"stack"'))).toEqual([]);
+    const row = async () =>
+      (
+        await admin.query(
+          `select status, decision, decision_reason from switchyard.gate_requests where instance_id = 'dp-handoff'`,
+        )
+      ).rows;
+    // What the vendor was given, recorded at once (before: 'pending' with no decision until the
+    // sweep closed it, past its deadline, as abandoned by a stopped process).
+    const recorded = await (async () => {
+      for (const until = Date.now() + 10_000; Date.now() < until; ) {
+        const rows = await row();
+        if (rows.length === 1 && rows[0].decision !== null) return rows;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return row();
+    })();
+    expect(recorded).toEqual([{ status: 'decided', decision: 'refuse', decision_reason: 'error' }]);
+    console.info('disk full at the gate hand-off', { answer: answer.ok ? answer.status : 0, recorded });
+  } finally {
+    await http.gates.stop().catch(() => {});
+    await http.hub.stop({ graceful: false }).catch(() => {});
+  }
 });

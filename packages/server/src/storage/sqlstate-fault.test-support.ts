@@ -41,7 +41,7 @@ export interface InjectedFault {
 let injected = 0;
 
 /**
- * Makes every `on` statement on a hub table (`switchyard.<table>`) fail with `fault`'s SQLSTATE and
+ * Makes every `on` statement on a hub table (`switchyard.<table>`, or pg-boss's `switchyard_queue.<table>`) fail with `fault`'s SQLSTATE and
  * text, raised by Postgres itself (a `BEFORE … FOR EACH ROW` trigger), until `clear()`: the error
  * the hub's driver receives is exactly the one a full disk or a cancel sends, root-free and
  * deterministic. `when` narrows it to some rows (a trigger `WHEN` condition over `new`/`old`).
@@ -58,10 +58,17 @@ let injected = 0;
 export async function injectSqlstate(
   admin: pg.Client | pg.Pool,
   fault: SqlstateFault,
-  target: { table: string; on: readonly ('insert' | 'update' | 'delete')[]; when?: string },
+  target: {
+    table: string;
+    on: readonly ('insert' | 'update' | 'delete')[];
+    when?: string;
+    /** `switchyard_queue` for pg-boss's own tables (its `job`); the hub's by default. */
+    schema?: 'switchyard' | 'switchyard_queue';
+  },
 ): Promise<InjectedFault> {
   if (!/^[0-9A-Z]{5}$/.test(fault.sqlstate)) throw new Error(`not a SQLSTATE: ${fault.sqlstate}`);
   if (!/^[a-z_]+$/.test(target.table)) throw new Error(`not a hub table: ${target.table}`);
+  const table = `${target.schema ?? 'switchyard'}.${target.table}`;
   const name = `sy_test_fault_${++injected}_${process.pid}`;
   const text = fault.message.replaceAll("'", "''");
   await admin.query(`create sequence public.${name}`);
@@ -71,12 +78,12 @@ export async function injectSqlstate(
         raise exception '%', '${text}' using errcode = '${fault.sqlstate}';
       end $f$`);
   await admin.query(
-    `create trigger ${name} before ${target.on.join(' or ')} on switchyard.${target.table}
+    `create trigger ${name} before ${target.on.join(' or ')} on ${table}
        for each row ${target.when ? `when (${target.when})` : ''} execute function public.${name}()`,
   );
   return {
     async clear() {
-      await admin.query(`drop trigger if exists ${name} on switchyard.${target.table}`);
+      await admin.query(`drop trigger if exists ${name} on ${table}`);
       await admin.query(`drop function if exists public.${name}()`);
       await admin.query(`drop sequence if exists public.${name}`);
     },
