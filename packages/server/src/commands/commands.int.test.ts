@@ -1735,6 +1735,44 @@ describe('credentials, retries and the known state', () => {
     }
   });
 
+  it('a full disk at the job that carries the command (pg-boss): 503 with Retry-After, nothing half-stored; the same request stored once it clears', async () => {
+    const admin = new pg.Pool({ connectionString: db.url(), max: 1 });
+    // The command's row, its idempotency key and its pg-boss job commit together: the job's
+    // insert fails (a real 53100 on pg-boss's own table).
+    const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
+      schema: 'switchyard_queue',
+      table: 'job',
+      on: ['insert'],
+    });
+    const start = '2026-04-03T11:00:00+02:00';
+    const body = {
+      type: 'appointment.book',
+      instance: 'dp-other',
+      data: dpBook(start, { name: 'Zofia', phone: '+48500100304' }),
+    };
+    const key = { 'idempotency-key': 'crm-full-disk-job' };
+    try {
+      const refused = await api('POST', '/v1/commands', body, key);
+      expect(refused.status, JSON.stringify(refused.json)).toBe(503);
+      expect(refused.headers.get('retry-after')).toMatch(/^[1-9][0-9]*$/);
+      expect(refused.json).toMatchObject({ code: 'SY_STORAGE_UNAVAILABLE' });
+      expect(await full.raised()).toBe(1);
+      // Nothing of it stored: no command, so no key answering with one that never runs.
+      const stored = await admin.query(
+        `select count(*)::int as n from switchyard.commands where idempotency_key = 'crm-full-disk-job'`,
+      );
+      expect(stored.rows[0].n).toBe(0);
+    } finally {
+      await full.clear();
+    }
+    // The sender's retry with the same key: a new command, run.
+    const sent = await api('POST', '/v1/commands', body, key);
+    expect(sent.status).toBe(202);
+    const done = await finished(sent.json.id as string);
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
+    await admin.end();
+  });
+
   it("a cancel whose answer was lost (502 after Docplanner cancelled): the vendor's notification, arriving while the cancel waits for its retry, is still its echo", async () => {
     const { subject, bookingId } = await bookedAppointment();
     sim.writes.loseAnswers(1, 502, new RegExp(`/bookings/${bookingId}$`));
