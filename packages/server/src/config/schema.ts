@@ -554,7 +554,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             // A retry at once after a vendor's 5xx or 429 only adds to its trouble.
             items: duration('Wait before this retry.', undefined, AT_LEAST_A_SECOND),
             default: [...CONFIG_DEFAULTS.commands.retrySchedule],
-            description: `The wait before each retry after a transient vendor failure (5xx, timeout, 429), each at least ${AT_LEAST_A_SECOND.min}; ±20% jitter is added. After the last, the command fails (\`exhausted\`); a failure of the hub’s own database (a full disk, a deadlock) is retried after the last wait instead, never failing the command.`,
+            description: `The wait before each retry after a transient vendor failure (5xx, timeout, 429), each at least ${AT_LEAST_A_SECOND.min}; ±20% jitter is added. After the last, the command fails (\`exhausted\`); a failure of the hub’s own database (a full disk, a deadlock) spends none of these tries: its attempt is given back and the command waits this attempt’s delay again, never failed for it.`,
           },
           maxRetryAfter: duration(
             "The longest wait a vendor's `Retry-After` may ask for; a longer one is cut to this. It is also the longest a vendor's pause (a `Retry-After` or a rate limit's reset) holds the instance's other commands in the worker process that got it.",

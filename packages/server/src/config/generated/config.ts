@@ -297,7 +297,7 @@ export interface SwitchyardConfigFile {
    */
   commands?: {
     /**
-     * The wait before each retry after a transient vendor failure (5xx, timeout, 429), each at least 1s; ±20% jitter is added. After the last, the command fails (`exhausted`); a failure of the hub’s own database (a full disk, a deadlock) is retried after the last wait instead, never failing the command.
+     * The wait before each retry after a transient vendor failure (5xx, timeout, 429), each at least 1s; ±20% jitter is added. After the last, the command fails (`exhausted`); a failure of the hub’s own database (a full disk, a deadlock) spends none of these tries: its attempt is given back and the command waits this attempt’s delay again, never failed for it.
      *
      * @minItems 1
      * @maxItems 100
