@@ -445,17 +445,23 @@ export class Poller {
       const held = this.heldCount(row.id);
       // The hub's own database refused the batch (a full disk, out of memory, a refused session),
       // not the vendor: the next try comes at the instance's interval, not doubled per failure, so
-      // that what the vendor handed over is stored soon after the database takes it again; and it
-      // is said once per condition and 30 s, without a stack per turn.
+      // that what the vendor handed over is stored soon after the database takes it again. The
+      // condition is reported (and counted) as every caller's is; the warning that this process
+      // holds the only copy stays, once per turn, without the stack.
       const databaseFault = isDatabaseUnavailable(error);
       const nextTry = databaseFault ? Math.min(interval, next) : next;
-      if (databaseFault)
+      if (databaseFault) {
         reportDatabaseUnavailable(
-          logger.child({ held, failures, nextInMs: nextTry }),
+          logger,
           error,
           `${held} pulled notifications not stored: held in this process and the pull spool, stored before the next fetch`,
         );
-      else
+        const { code, message } = error as { code?: unknown; message?: unknown };
+        logger.warn(
+          { dbError: { code, message: String(message ?? error) }, held, failures, nextInMs: nextTry },
+          `${held} pulled notifications not stored: held in this process and stored before the next fetch`,
+        );
+      } else
         logger.warn(
           { err: error, held, failures, nextInMs: next },
           `${held} pulled notifications not stored: held in this process and stored before the next fetch`,
