@@ -18,6 +18,7 @@ import { setConnectionsAllowed } from '../storage/database.test-support.ts';
 import {
   ADMIN_TOKEN,
   API_KEY,
+  callHub,
   eventually,
   INSTANCE,
   type InProcessHub,
@@ -58,16 +59,7 @@ afterAll(async () => {
   await admin?.end();
 });
 
-async function call(path: string, init: RequestInit = {}) {
-  const res = await fetch(`${running.base}${path}`, init);
-  const text = await res.text();
-  return {
-    status: res.status,
-    type: res.headers.get('content-type'),
-    retryAfter: res.headers.get('retry-after'),
-    text,
-  };
-}
+const call = (path: string, init: RequestInit = {}) => callHub(running.base, path, init);
 
 const push = (id: string) =>
   call(`/hooks/${INSTANCE}`, {

@@ -19,6 +19,7 @@ import {
 } from '../storage/sqlstate-fault.test-support.ts';
 import {
   ADMIN_TOKEN,
+  callHub,
   eventually,
   type InProcessHub,
   newLedger,
@@ -94,16 +95,7 @@ async function deliveredAll(path: string, ids: readonly string[]) {
   return { expected, got: received(on(path)) };
 }
 
-async function call(path: string, init: RequestInit = {}) {
-  const res = await fetch(`${h.base}${path}`, init);
-  const text = await res.text();
-  return {
-    status: res.status,
-    type: res.headers.get('content-type'),
-    retryAfter: res.headers.get('retry-after'),
-    text,
-  };
-}
+const call = (path: string, init: RequestInit = {}) => callHub(h.base, path, init);
 
 function expect503(answer: { status: number; type: string | null; retryAfter: string | null; text: string }) {
   expect(answer.status, answer.text).toBe(503);

@@ -30,6 +30,34 @@ export const FAST_OPTIONS: PipelineOptions = {
   instanceCacheMs: 0,
 };
 
+/** What a test reads of one answer of the hub: its status, content type, `Retry-After` and body. */
+export interface HubAnswer {
+  status: number;
+  type: string | null;
+  retryAfter: string | null;
+  text: string;
+}
+
+/**
+ * One request to a hub under test, its answer read whole (the fault tests check each answer's
+ * status, problem type and `Retry-After`).
+ *
+ * @example
+ * ```ts
+ * const { status, retryAfter } = await callHub(h.base, '/readyz');
+ * ```
+ */
+export async function callHub(base: string, path: string, init: RequestInit = {}): Promise<HubAnswer> {
+  const res = await fetch(`${base}${path}`, init);
+  const text = await res.text();
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    retryAfter: res.headers.get('retry-after'),
+    text,
+  };
+}
+
 /** Polls `check` until it returns a value (not undefined/false), or fails after `timeoutMs` with `what`. */
 export async function eventually<T>(
   what: string,
