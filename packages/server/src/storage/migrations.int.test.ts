@@ -425,6 +425,43 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
     );
   });
 
+  it("lets a previous version's process waiting for the migration lock through when its wait deadlocks the build", async () => {
+    await asVersion42(100);
+    // Releases up to 1943358 ran migrate in one transaction: `begin; select
+    // pg_advisory_xact_lock(<key>)`. Restarted during an upgrade's build, that process waits for the
+    // lock inside a statement, holding a snapshot the build then waits for: a deadlock, which the
+    // build's side detects (the waiter checks after an hour, as when it queued long before the build
+    // reached its wait). Built again under the lock, the index would wait for it again each time.
+    const previous = await session();
+    await previous.client.query(`set deadlock_timeout = '1h'`);
+    const { holder, run } = await heldMigration();
+    await previous.client.query('begin');
+    const previousTurn = previous.client
+      .query('select pg_advisory_xact_lock($1)', [0x53594d47])
+      // The previous version finds nothing it knows to apply; what it sees of 43 and 44 then:
+      .then(() =>
+        previous.client.query<{ version: number }>(
+          'select version from switchyard.migrations where version in (43, 44)',
+        ),
+      )
+      .then(async (seen) => {
+        await previous.client.query('commit');
+        return seen.rows;
+      });
+    await until(async () => {
+      const r = await sql<{
+        blockers: number[];
+      }>`select pg_blocking_pids(${previous.pid}) as blockers`.execute(database.db);
+      return r.rows[0]!.blockers.length > 0;
+    });
+    await holder.client.query('commit');
+    expect(await run).toEqual([43, 44]);
+    expect(await previousTurn).toEqual([]); // it went through during the build, not after the run
+    expect((await indexes()).map((i) => [i.name, i.valid])).toEqual(
+      [...BUILT].sort().map((name) => [name, true]),
+    );
+  });
+
   it('lets one of two processes starting at once apply them, the other waiting without a deadlock', async () => {
     await asVersion42(100);
     // A waits in its first build (held as above) while B asks for the migration lock; then the

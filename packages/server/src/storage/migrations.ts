@@ -2339,7 +2339,11 @@ async function appliedVersions(db: Kysely<unknown>): Promise<Set<number>> {
  *
  * Safe when several processes start at once: the whole run holds a session-level advisory lock on
  * one connection of `db` (a transaction-scoped one would end with the first transaction), so the
- * others wait, polling ({@link MIGRATION_LOCK_RETRY_MS}), then find nothing to do.
+ * others wait, polling ({@link MIGRATION_LOCK_RETRY_MS}), then find nothing to do. A previous
+ * version's process instead waits for the lock inside a statement, which holds a snapshot the
+ * run's concurrent build waits for: when Postgres cancels the build as that deadlock, the run lets
+ * the waiter through (it releases the lock, takes it again, and goes on from the versions then
+ * recorded), as {@link buildIndex} describes.
  *
  * @example
  * ```ts
@@ -2348,35 +2352,47 @@ async function appliedVersions(db: Kysely<unknown>): Promise<Set<number>> {
  */
 export async function migrate(db: Kysely<unknown>): Promise<number[]> {
   return db.connection().execute(async (session) => {
-    await takeMigrationLock(session);
-    try {
-      await sql`create schema if not exists switchyard`.execute(session);
-      await sql`create table if not exists switchyard.migrations (
-        version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(
-        session,
-      );
-      const have = await appliedVersions(session);
-      const applied: number[] = [];
-      for (const m of migrations) {
-        if (have.has(m.version)) continue;
-        for (const index of m.indexes ?? []) await buildIndex(session, index);
-        for (const name of m.dropIndexes ?? [])
-          await sql.raw(`drop index concurrently if exists ${SCHEMA}.${name}`).execute(session);
-        await session.transaction().execute(async (trx) => {
-          if (m.sql.trim() !== '') await sql.raw(m.sql).execute(trx);
-          await sql`insert into switchyard.migrations (version, name) values (${m.version}, ${m.name})`.execute(
-            trx,
-          );
-        });
-        applied.push(m.version);
+    const applied: number[] = [];
+    for (;;) {
+      await takeMigrationLock(session);
+      try {
+        if (await applyPending(session, applied)) return applied;
+      } finally {
+        // A session that lost its connection lost its lock with it: nothing to release then, and the
+        // error that ended the run is the one to report.
+        await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(session).catch(() => {});
       }
-      return applied;
-    } finally {
-      // A session that lost its connection lost its lock with it: nothing to release then, and the
-      // error that ended the run is the one to report.
-      await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(session).catch(() => {});
     }
   });
+}
+
+/**
+ * Applies the migrations not yet recorded, under the migration lock `session` holds, adding each
+ * version to `applied`. False when it stopped to let a waiter for the lock through ({@link
+ * buildIndex}): the caller releases the lock, takes it again and calls it again, which reads the
+ * recorded versions afresh (the waiter, a previous version, may have applied some it knows).
+ */
+async function applyPending(session: Kysely<unknown>, applied: number[]): Promise<boolean> {
+  await sql`create schema if not exists switchyard`.execute(session);
+  await sql`create table if not exists switchyard.migrations (
+    version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(
+    session,
+  );
+  const have = await appliedVersions(session);
+  for (const m of migrations) {
+    if (have.has(m.version)) continue;
+    for (const index of m.indexes ?? []) if (!(await buildIndex(session, index))) return false;
+    for (const name of m.dropIndexes ?? [])
+      await sql.raw(`drop index concurrently if exists ${SCHEMA}.${name}`).execute(session);
+    await session.transaction().execute(async (trx) => {
+      if (m.sql.trim() !== '') await sql.raw(m.sql).execute(trx);
+      await sql`insert into switchyard.migrations (version, name) values (${m.version}, ${m.name})`.execute(
+        trx,
+      );
+    });
+    applied.push(m.version);
+  }
+  return true;
 }
 
 /** Takes the session-level migration lock on `session`, trying again until it is free. */
@@ -2393,10 +2409,11 @@ async function takeMigrationLock(session: Kysely<unknown>): Promise<void> {
 /**
  * How many times a build cancelled as a deadlock is tried. A build waits, after its scan, for every
  * transaction whose snapshot is older than its own; a session meanwhile queued for a lock the
- * build holds (an operator's `ANALYZE` of the table, a previous version's statistics keeper, which
- * queued its ANALYZE where this one's skips a locked table, or a previous version's migration lock)
- * holds such a snapshot, and Postgres cancels one
- * of the two, most often the build (checked on Postgres 15). Tried again, the other has finished.
+ * build holds (an operator's `ANALYZE` of the table, or a previous version's statistics keeper,
+ * which queued its ANALYZE where this one's skips a locked table) holds such a snapshot, and
+ * Postgres cancels one of the two, most often the build (checked on Postgres 15). Tried again, the
+ * other has finished. A previous version's process waiting for the migration lock is the other
+ * case: it waits for this run to end, so it is let through instead ({@link buildIndex}).
  */
 const INDEX_BUILD_ATTEMPTS = 3;
 
@@ -2404,29 +2421,70 @@ const INDEX_BUILD_ATTEMPTS = 3;
  * Builds one {@link ConcurrentIndex}: nothing if a valid index of its name exists (a run that
  * built it and failed later), and an INVALID one, left by a build that failed or was killed, is
  * dropped first (`if not exists` would keep it forever: never used, yet maintained by every write).
- * A build cancelled as a deadlock is tried again ({@link INDEX_BUILD_ATTEMPTS}). The build has no
- * statement timeout: one set on the role or the database would otherwise cancel it on a large
- * table at every start, each time leaving an INVALID index to drop and build again.
+ * The build has no statement timeout: one set on the role or the database would otherwise cancel
+ * it on a large table at every start, each time leaving an INVALID index to drop and build again.
+ *
+ * A build cancelled as a deadlock is tried again ({@link INDEX_BUILD_ATTEMPTS}), unless a session
+ * waits for the migration lock: a previous version starting during a rolling upgrade, whose
+ * `pg_advisory_xact_lock` waits inside a transaction, holding the snapshot the build waited for.
+ * Built again under the lock, the index would wait for it again, until the attempts ran out and
+ * this process failed to start; so the index left INVALID is dropped (a previous version that knows
+ * the migration would keep it under `if not exists`) and false tells the run to release the lock:
+ * the waiter takes it, finds nothing it knows to apply, or applies what it knows, and lets it go.
+ *
+ * @example
+ * ```ts
+ * if (!(await buildIndex(session, index))) return false; // let the waiter through, then go on
+ * ```
  */
-async function buildIndex(session: Kysely<unknown>, index: ConcurrentIndex): Promise<void> {
+async function buildIndex(session: Kysely<unknown>, index: ConcurrentIndex): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
-    const found = await sql<{ valid: boolean }>`
-      select i.indisvalid as valid from pg_index i
-        join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = ${SCHEMA} and c.relname = ${index.name}`.execute(session);
-    const valid = found.rows[0]?.valid;
-    if (valid === true) return;
-    if (valid === false) await sql.raw(`drop index concurrently ${SCHEMA}.${index.name}`).execute(session);
+    if (await dropInvalidIndex(session, index.name)) return true;
     await sql`set statement_timeout = 0`.execute(session);
     try {
       await sql
         .raw(`create ${index.unique ? 'unique ' : ''}index concurrently ${index.name} on ${index.on}`)
         .execute(session);
-      return;
+      return true;
     } catch (error) {
-      if (attempt >= INDEX_BUILD_ATTEMPTS || (error as { code?: unknown }).code !== '40P01') throw error;
+      if ((error as { code?: unknown }).code !== '40P01') throw error;
+      if (await migrationLockWaitedFor(session)) {
+        await dropInvalidIndex(session, index.name);
+        return false;
+      }
+      if (attempt >= INDEX_BUILD_ATTEMPTS) throw error;
     } finally {
       await sql`reset statement_timeout`.execute(session).catch(() => {});
     }
   }
+}
+
+/**
+ * Drops the index `name` (in the `switchyard` schema) if it is INVALID, concurrently. True when a
+ * valid index of that name exists (left as it is), false when there is none (now).
+ */
+async function dropInvalidIndex(session: Kysely<unknown>, name: string): Promise<boolean> {
+  const found = await sql<{ valid: boolean }>`
+    select i.indisvalid as valid from pg_index i
+      join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${SCHEMA} and c.relname = ${name}`.execute(session);
+  const valid = found.rows[0]?.valid;
+  if (valid === false) await sql.raw(`drop index concurrently ${SCHEMA}.${name}`).execute(session);
+  return valid === true;
+}
+
+/**
+ * Whether a session of this database waits for the migration lock in a statement (a previous
+ * version's `pg_advisory_xact_lock`; this version's processes poll and never wait in one). An
+ * advisory lock on a bigint key shows in `pg_locks` as classid (high half), objid (low half) and
+ * objsubid 1.
+ */
+async function migrationLockWaitedFor(session: Kysely<unknown>): Promise<boolean> {
+  const r = await sql<{ waited: boolean }>`
+    select exists (select from pg_locks l join pg_database d on d.oid = l.database
+      where l.locktype = 'advisory' and not l.granted and d.datname = current_database()
+        and l.classid = 0 and l.objid::text::bigint = ${MIGRATION_LOCK} and l.objsubid = 1) as waited`.execute(
+    session,
+  );
+  return r.rows[0]?.waited === true;
 }
