@@ -11,14 +11,17 @@ import { claimInbound, type NewInbound, renewInboundLeases, storeInbound } from 
 import {
   type Database,
   first,
+  isStalePlan,
   jsonBatch,
   jsonBatchOf,
   jsonBatchText,
   openDatabase,
+  PLAN_STABLE,
   rows,
   statement,
 } from './db.ts';
 import { migrate } from './migrations.ts';
+import { isDatabaseUnavailable } from './unavailable.ts';
 
 const pgdb = useTestDatabase();
 let database: Database;
@@ -436,5 +439,53 @@ describe('JIT', () => {
       `select current_setting('jit') as jit`,
     );
     expect([planned.rows[0]?.jit, stable.rows[0]?.jit]).toEqual(['off', 'off']);
+  });
+});
+
+describe('a statement prepared before a migration changed the columns it returns', () => {
+  // A table of its own, read with `*` as the hub reads some of its own (a migration adding a
+  // column to one of them is the case: migration 45 and `connector_instances`).
+  const columns = async (db: Database['db']) =>
+    Object.keys(
+      (await sql<Record<string, unknown>>`select * from switchyard.stale_probe where id = ${1}`.execute(db))
+        .rows[0] ?? {},
+    );
+  const stableColumns = async (db: Database['db']) =>
+    Object.keys(
+      (
+        await sql<
+          Record<string, unknown>
+        >`${PLAN_STABLE}select * from switchyard.stale_probe where id = ${1}`.execute(db)
+      ).rows[0] ?? {},
+    );
+
+  it('runs again on a connection that prepares it afresh, alone or plan-stable; fails a transaction as a run to retry', async () => {
+    const own = openDatabase(pgdb.url(), { max: 1, planStable: 1 });
+    try {
+      await sql`create table switchyard.stale_probe (id int primary key)`.execute(own.db);
+      await sql`insert into switchyard.stale_probe values (1)`.execute(own.db);
+      expect(await columns(own.db)).toEqual(['id']);
+      expect(await stableColumns(own.db)).toEqual(['id']);
+      const inTransaction = () =>
+        own.db.transaction().execute(async (trx) => columns(trx as unknown as Database['db']));
+      expect(await inTransaction()).toEqual(['id']);
+
+      await sql`alter table switchyard.stale_probe add column note text`.execute(database.db);
+      expect(await columns(own.db)).toEqual(['id', 'note']);
+      expect(await stableColumns(own.db)).toEqual(['id', 'note']);
+      // Inside a transaction the statement cannot be run again (the error ended the transaction):
+      // the transaction fails as a run its caller runs again, and the connection is not kept.
+      await sql`alter table switchyard.stale_probe add column later text`.execute(database.db);
+      const failed = await inTransaction().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(isStalePlan(failed)).toBe(true);
+      expect(isDatabaseUnavailable(failed)).toBe(true);
+      expect(await inTransaction()).toEqual(['id', 'note', 'later']);
+    } finally {
+      await sql`drop table if exists switchyard.stale_probe`.execute(database.db);
+      await own.close();
+    }
   });
 });

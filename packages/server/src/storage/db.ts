@@ -731,15 +731,25 @@ function preparing(pool: pg.Pool, stable: pg.Pool | undefined): PostgresPoolClie
           return await send(client, text, values);
         } catch (error) {
           broken = isPoisoning(error);
+          // Alone in its checkout: run once more on a connection that prepares it afresh.
+          if (isStalePlan(error)) return await sendOnce(pool, text, values);
           throw error;
         } finally {
           client.release(broken);
         }
       }
+      const first = held === undefined;
       held ??= pool.connect();
       try {
         return await send(await held, text, values);
       } catch (error) {
+        if (first && isStalePlan(error)) {
+          // The checkout's first statement (no transaction begun): its connection is closed and
+          // the statement run on another, which prepares it afresh.
+          (await held).release(true);
+          held = pool.connect();
+          return await send(await held, text, values);
+        }
         if (isPoisoning(error)) poisoned = true;
         throw error;
       }
@@ -778,6 +788,39 @@ function send(
   });
 }
 
+/** Runs one statement on a connection of `pool` taken for it alone. */
+async function sendOnce(pool: pg.Pool, text: string, values: readonly unknown[] | undefined) {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    return await send(client, text, values);
+  } catch (error) {
+    broken = isPoisoning(error);
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * Whether a prepared statement failed because a migration changed the columns it returns
+ * ("cached plan must not change result type", 0A000): a statement prepared on a connection keeps
+ * the row type it was prepared with, and Postgres refuses to run it once a column was added to a
+ * table it reads with `*` (migration 45 did so to `connector_instances`: every push a process of
+ * the previous version answered during that upgrade was a 500). The statement fails the same way on
+ * that connection for as long as it lives, so the connection is closed ({@link isPoisoning}); a
+ * statement alone in its checkout is run again on another connection, which prepares it afresh;
+ * one inside a transaction fails its transaction, which its caller runs again
+ * (`isDatabaseUnavailable`: a run given up, not a fault of the work).
+ */
+export function isStalePlan(error: unknown): boolean {
+  return (
+    error instanceof pg.DatabaseError &&
+    error.code === '0A000' &&
+    /cached plan must not change result type/.test(error.message)
+  );
+}
+
 /** Whether `pool` has a connection free or room for one (a plan-stable statement never waits for it). */
 function hasRoom(pool: pg.Pool): boolean {
   return pool.idleCount > 0 || pool.totalCount < (pool.options.max ?? 10);
@@ -794,6 +837,6 @@ function hasRoom(pool: pg.Pool): boolean {
  * there failed with "prepared statement sy_… does not exist".
  */
 function isPoisoning(error: unknown): boolean {
-  if (error instanceof pg.DatabaseError) return error.code === '26000';
+  if (error instanceof pg.DatabaseError) return error.code === '26000' || isStalePlan(error);
   return true;
 }

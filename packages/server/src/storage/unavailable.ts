@@ -42,6 +42,22 @@ const UNAVAILABLE_SQLSTATES = new Set([
  */
 const RETRY_SQLSTATES = new Set(['40001', '40P01', '57014']);
 
+/**
+ * The text of 0A000 when a statement prepared on a connection before a migration changed the
+ * columns it returns is run again (storage/db.ts, `isStalePlan`): like {@link RETRY_SQLSTATES}, this
+ * run was given up (its connection is closed, the next prepares it afresh). Only with this text:
+ * 0A000 is also what Postgres answers a statement it does not support, which is a bug.
+ */
+const STALE_PLAN = /cached plan must not change result type/;
+
+/** Whether an error with this code and message is a run given up ({@link RETRY_SQLSTATES}, {@link STALE_PLAN}). */
+function isGivenUp(code: string | undefined, message: unknown): boolean {
+  if (code === undefined) return false;
+  return (
+    RETRY_SQLSTATES.has(code) || (code === '0A000' && typeof message === 'string' && STALE_PLAN.test(message))
+  );
+}
+
 /** Node socket error codes on the way to the database. */
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -87,7 +103,7 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
       code.startsWith('08') ||
       code.startsWith('53') ||
       UNAVAILABLE_SQLSTATES.has(code) ||
-      RETRY_SQLSTATES.has(code) ||
+      isGivenUp(code, message) ||
       NETWORK_CODES.has(code)
     )
       return true;
@@ -130,13 +146,22 @@ const MEANINGS: Readonly<Record<string, string>> = {
     'Postgres canceled the statement: a statement_timeout (the hub sets none: the role’s, the database’s or a pooler’s) or an operator (pg_cancel_backend); the work is run again, not counted as failed',
   '40001': 'a serialization conflict with another transaction aborted this one; the work is run again',
   '40P01': 'a deadlock with another transaction aborted this one; the work is run again',
+  '0A000':
+    'a statement this process prepared before a migration changed the columns it returns (a rolling upgrade); its connection is closed and the work is run again on another',
 };
 
 /** The condition a warning names, so that a new one is never hidden behind another's warning. */
-function conditionOf(code: string | undefined): string {
+function conditionOf(code: string | undefined, message: unknown): string {
   if (code === undefined) return 'the database is unavailable';
-  if (RETRY_SQLSTATES.has(code)) {
-    const what = code === '57014' ? 'canceled' : code === '40P01' ? 'a deadlock' : 'a serialization conflict';
+  if (isGivenUp(code, message)) {
+    const what =
+      code === '57014'
+        ? 'canceled'
+        : code === '40P01'
+          ? 'a deadlock'
+          : code === '40001'
+            ? 'a serialization conflict'
+            : 'prepared before a migration';
     return `a database statement was aborted (${what})`;
   }
   const named = NAMED_CONDITIONS[code];
@@ -167,9 +192,9 @@ export type DatabaseErrorCondition =
   | 'aborted'
   | 'unreachable';
 
-function errorLabelOf(code: string | undefined): DatabaseErrorCondition {
+function errorLabelOf(code: string | undefined, message: unknown): DatabaseErrorCondition {
   if (code === undefined) return 'unreachable';
-  if (RETRY_SQLSTATES.has(code)) return 'aborted';
+  if (isGivenUp(code, message)) return 'aborted';
   if (code === '53100') return 'disk_full';
   if (code === '53200') return 'out_of_memory';
   if (code === '53300') return 'no_connection_slot';
@@ -228,11 +253,11 @@ export function reportDatabaseUnavailable(
   const fields = {
     dbError: { code, message: String(e.message ?? e), ...(meaning ? { meaning } : {}) },
   };
-  const condition = conditionOf(code);
-  const label = errorLabelOf(code);
+  const condition = conditionOf(code, e.message);
+  const label = errorLabelOf(code, e.message);
   errorCounts.set(label, (errorCounts.get(label) ?? 0) + 1);
   const now = Date.now();
-  if (code === undefined || !RETRY_SQLSTATES.has(code))
+  if (!isGivenUp(code, e.message))
     noteOutage(now, code === undefined ? null : (NAMED_CONDITIONS[code] ?? null));
   if (now - lastWarnedAt >= WARN_EVERY_MS || condition !== lastWarnedCondition) {
     lastWarnedAt = now;
