@@ -274,7 +274,17 @@ export async function savePullCursor(
 
 /**
  * Ends a pull turn: releases its lease and sets the next due time, unless the lease is no longer
- * `holder`'s ({@link heldBy}: the turn's end is then the new holder's to write).
+ * `holder`'s ({@link heldBy}: the turn's end is then the new holder's to write). An `error` is the
+ * instance's last error; it counts as a failed poll (`pull_consecutive_failures`, the backoff and
+ * `SwitchyardPullFailing`) unless `vendorFailure` is false: a turn that failed only because the
+ * hub's own database refused what the vendor handed over, or cut the turn short, says so in the
+ * last error and leaves the count where it was (the vendor answered; the database's condition has
+ * its own counter and alert).
+ *
+ * @example
+ * ```ts
+ * await finishPull(db, 'dp-main', 60_000, 'pull failed: 3 pulled notifications waiting to be stored …', holder, false);
+ * ```
  */
 export async function finishPull(
   db: Executor,
@@ -282,10 +292,12 @@ export async function finishPull(
   nextInMs: number,
   error: string | null,
   holder: string | undefined,
+  vendorFailure = true,
 ): Promise<void> {
   await sql`update switchyard.connector_instances set
       pull_next_at = now() + make_interval(secs => ${nextInMs / 1000}), pull_locked_until = null, pull_locked_by = null,
-      pull_consecutive_failures = case when ${error}::text is null then 0 else pull_consecutive_failures + 1 end,
+      pull_consecutive_failures = case when ${error}::text is null then 0
+        when ${vendorFailure} then pull_consecutive_failures + 1 else pull_consecutive_failures end,
       last_error = coalesce(${error}, last_error),
       last_error_at = case when ${error}::text is null then last_error_at else now() end
     where id = ${id} and ${heldBy('pull_locked_until', holder)}`.execute(db);

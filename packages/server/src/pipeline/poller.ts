@@ -191,8 +191,9 @@ export class Poller {
       // A reconciliation is due again in as long as its lease would have held it (Docplanner's
       // release answers 429 more often than once an hour): given back for the record only.
       const holder = this.rt.sessionTag;
+      // The database's failure, not the vendor's: not counted as a failed poll.
       if (lease.job === 'pull')
-        await instanceStore.finishPull(this.rt.db, lease.id, 0, `pull failed: ${note}`, holder);
+        await instanceStore.finishPull(this.rt.db, lease.id, 0, `pull failed: ${note}`, holder, false);
       else
         await instanceStore.finishReconcile(
           this.rt.db,
@@ -448,6 +449,8 @@ export class Poller {
       // that what the vendor handed over is stored soon after the database takes it again. The
       // condition is reported (and counted) as every caller's is; the warning that this process
       // holds the only copy stays, once per turn, without the stack.
+      // Nor is it counted as a failed poll (the vendor answered): `SwitchyardPullFailing` stays for
+      // the vendor, beside the database's own alert; the instance's last error says what is held.
       const databaseFault = isDatabaseUnavailable(error);
       const nextTry = databaseFault ? Math.min(interval, next) : next;
       if (databaseFault) {
@@ -458,7 +461,12 @@ export class Poller {
         );
         const { code, message } = error as { code?: unknown; message?: unknown };
         logger.warn(
-          { dbError: { code, message: String(message ?? error) }, held, failures, nextInMs: nextTry },
+          {
+            dbError: { code, message: String(message ?? error) },
+            held,
+            failures: instance.row.pull_consecutive_failures,
+            nextInMs: nextTry,
+          },
           `${held} pulled notifications not stored: held in this process and stored before the next fetch`,
         );
       } else
@@ -472,6 +480,7 @@ export class Poller {
         nextTry,
         `pull failed: ${held} pulled notifications waiting to be stored (the vendor no longer has them): ${message}`,
         lease?.holder,
+        !databaseFault,
       );
       return { stored, duplicates, error: message };
     }
