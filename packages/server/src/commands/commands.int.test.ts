@@ -1725,6 +1725,19 @@ describe('credentials, retries and the known state', () => {
       const books = sim.writes.log.filter((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`));
       expect(books.map((w) => w.status)).toEqual([200]);
       expect(done).toMatchObject({ status: 'succeeded', result: { appointmentId: expect.any(String) } });
+      // Every try ran as attempt 1. The booking's call (and a token's, unless one was cached) was
+      // made by a try the database failed, and says so (before: no mark, told from the try that
+      // succeeded by nothing); the try that succeeded answered the recorded booking without a call.
+      const calls = done.calls as Array<{
+        attempt: number;
+        givenBack: boolean;
+        url: string;
+        statusCode: number;
+      }>;
+      expect(calls.filter((c) => c.url.endsWith('/book'))).toEqual([
+        expect.objectContaining({ attempt: 1, givenBack: true, statusCode: 200 }),
+      ]);
+      expect(calls.map((c) => [c.attempt, c.givenBack])).toEqual(calls.map(() => [1, true]));
       expect(
         subscriber.requests.filter((r) => r.type === 'command.failed' && r.subject === `command/${id}`),
       ).toEqual([]);

@@ -130,6 +130,11 @@ export interface CommandCall {
   run: number;
   /** The try within that run. */
   attempt: number;
+  /**
+   * Its try was given back (the hub's own database failed it): it spent none of the tries, and the
+   * next try has the same attempt number.
+   */
+  givenBack: boolean;
   startedAt: string;
   method: string;
   url: string;
@@ -2017,14 +2022,16 @@ export function createCommands(options: CommandsOptions = {}) {
         throw notFound('command', id);
       const calls = await q.listCalls(db, id);
       // A call without an outcome (latency not recorded): in flight if it belongs to the try that
-      // runs now, else its process stopped before the answer.
+      // runs now (a given-back try with its attempt number is not that one), else its process
+      // stopped before the answer.
       const current = (c: q.CommandCallRow) =>
-        row.status === 'running' && c.run === row.run && c.attempt === row.attempts;
+        row.status === 'running' && c.run === row.run && c.attempt === row.attempts && !c.given_back;
       return {
         ...view(row),
         calls: calls.map((c) => ({
           run: c.run,
           attempt: c.attempt,
+          givenBack: c.given_back,
           startedAt: iso(c.started_at)!,
           method: c.method,
           url: c.url,

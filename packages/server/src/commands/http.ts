@@ -156,6 +156,11 @@ export const commandSchema = object(commandProperties);
 const call = object({
   run: { type: 'integer', description: 'The run of the command the call belongs to.' },
   attempt: { type: 'integer', description: 'The try within that run.' },
+  givenBack: {
+    type: 'boolean',
+    description:
+      "The call's try was given back: the hub's own database failed it (a full disk, out of memory, an outage), so it spent none of the command's tries and the next try has the same attempt number. The call itself was made (it may be the one that did the work).",
+  },
   startedAt: time,
   method: str,
   url: { ...str, description: 'Origin and path only (no query string).' },

@@ -99,3 +99,36 @@ it('records a vendor call whose answer holds what Postgres refuses in text (a NU
     error: 'vendor said \uFFFD',
   });
 });
+
+it('a given-back try marks its calls: the next try, under the same attempt number, is told apart', async () => {
+  await queue('given-back', 'appointment:given-back', '0 seconds');
+  const [id] = await ids(['given-back']);
+  const call = (claim: commandStore.CommandRow) =>
+    commandStore.startCall(store.db, {
+      commandId: id!,
+      run: claim.run,
+      attempt: claim.attempts,
+      startedAt: new Date(),
+      method: 'DELETE',
+      url: 'https://vendor.example/visits/1',
+    });
+  const first = (await commandStore.claimCommand(store.db, id!, 60_000))!;
+  await call(first);
+  // The database failed the try after its call: given back, attempt 1 again.
+  expect(
+    await commandStore.giveBackCommand(store.db, id!, first, 0, { kind: 'transient', message: 'disk full' }),
+  ).toMatchObject({ status: 'pending', attempts: 0 });
+  const second = (await commandStore.claimCommand(store.db, id!, 60_000))!;
+  expect(second.attempts).toBe(first.attempts);
+  await call(second);
+  // Before: two calls as attempt 1 and nothing to tell them apart.
+  expect((await commandStore.listCalls(store.db, id!)).map((c) => [c.run, c.attempt, c.given_back])).toEqual([
+    [1, 1, true],
+    [1, 1, false],
+  ]);
+  // A give-back that no longer holds the claim (the first's, long gone) marks nothing.
+  expect(
+    await commandStore.giveBackCommand(store.db, id!, first, 0, { kind: 'transient', message: 'late' }),
+  ).toBeUndefined();
+  expect((await commandStore.listCalls(store.db, id!)).map((c) => c.given_back)).toEqual([true, false]);
+});

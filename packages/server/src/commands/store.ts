@@ -48,6 +48,8 @@ export interface CommandCallRow {
   latency_ms: number | null;
   error: string | null;
   response_snippet: string | null;
+  /** The call's try was given back ({@link giveBackCommand}): the next try has the same attempt number. */
+  given_back: boolean;
 }
 
 /** A vendor call as it starts: recorded before the request goes out ({@link startCall}). */
@@ -250,7 +252,8 @@ export async function retryCommandLater(
  * memory, a deadlock, a refused connection): the claim's attempt is taken back, as
  * `releaseInbound` does for a normalization, so that a fault of any length spends none of the
  * command's tries (`commands.retrySchedule`); each try of a vendor call the handler made stays in
- * its calls. A lost answer to this statement followed by another process's claim would leave that
+ * its calls, marked `given_back` in the same statement, since the next try records its calls under
+ * the same attempt number. A lost answer to this statement followed by another process's claim would leave that
  * claim with this one's attempt count: `claimedAt` (the claim's `updated_at`, which only a claim and
  * the end of a run set) tells the claims apart.
  *
@@ -267,12 +270,17 @@ export async function giveBackCommand(
   error: JsonValue,
 ): Promise<CommandRow | undefined> {
   return first<CommandRow>(
-    sql`update switchyard.commands set status = 'pending', locked_until = null, error = ${json(error)},
-          attempts = greatest(attempts - 1, 0),
-          next_attempt_at = now() + ${delayMs} * interval '1 millisecond', updated_at = now()
-        where id = ${id} and status = 'running' and attempts = ${attempt.attempts} and outcomes = ${attempt.outcomes}
-          and date_trunc('milliseconds', updated_at) = ${attempt.updated_at.toISOString()}::timestamptz
-        returning *`,
+    sql`with given as (
+          update switchyard.commands set status = 'pending', locked_until = null, error = ${json(error)},
+            attempts = greatest(attempts - 1, 0),
+            next_attempt_at = now() + ${delayMs} * interval '1 millisecond', updated_at = now()
+          where id = ${id} and status = 'running' and attempts = ${attempt.attempts} and outcomes = ${attempt.outcomes}
+            and date_trunc('milliseconds', updated_at) = ${attempt.updated_at.toISOString()}::timestamptz
+          returning *),
+        marked as (
+          update switchyard.command_calls k set given_back = true from given
+          where k.command_id = given.id and k.run = given.run and k.attempt = ${attempt.attempts} and not k.given_back)
+        select * from given`,
     db,
   );
 }

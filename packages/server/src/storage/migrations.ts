@@ -2290,6 +2290,17 @@ create table if not exists switchyard.ui_sessions (
 );
 `,
   },
+  {
+    version: 47,
+    name: 'vendor calls of a given-back command try are marked',
+    // A try the hub's own database failed is given back (commands/store.ts, `giveBackCommand`): its
+    // attempt number is taken back, and the next try reuses it, so a command's calls listed two
+    // tries under one attempt, and a given-back try's unanswered call read as in flight beside the
+    // new try's. The give-back marks its try's calls. A constant default: no table rewrite.
+    sql: `
+alter table switchyard.command_calls add column if not exists given_back boolean not null default false;
+`,
+  },
 ];
 
 /**

@@ -181,8 +181,13 @@ export function CommandView({ id }) {
         <thead><tr><th>Run</th><th>Attempt</th><th>Call</th><th>HTTP</th><th>Latency</th><th>At</th><th>Response / error</th></tr></thead>
         <tbody>${c.calls.map(
           // A manual retry starts run 2 with attempt 1 again: the run tells its calls from the first run's.
+          // A try the database failed is given back and the next one reuses its number: marked.
           (k) => html`<tr>
-            <td data-label="Run">${k.run}</td><td data-label="Attempt">${k.attempt}</td><td data-label="Call">${k.method}${' '}<code class="snippet">${k.url}</code></td>
+            <td data-label="Run">${k.run}</td><td data-label="Attempt">${k.attempt}${
+              k.givenBack
+                ? html` <span class="muted small" title="The hub's database failed this try: it spent none of the tries, and the next has the same number">given back</span>`
+                : null
+            }</td><td data-label="Call">${k.method}${' '}<code class="snippet">${k.url}</code></td>
             <td data-label="HTTP">${k.statusCode ?? '—'}</td><td data-label="Latency">${fmtMs(k.latencyMs)}</td>
             <td data-label="At"><${Time} value=${k.startedAt} /></td>
             <td data-label="Response / error" class="response"><code class="snippet">${k.responseSnippet ?? ''}</code>${k.error ? html` <span class="muted small">${k.error}</span>` : null}</td></tr>`,
