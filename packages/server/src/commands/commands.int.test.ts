@@ -2788,3 +2788,67 @@ describe('a command that fails', () => {
     );
   });
 });
+
+describe("pg-boss's own job table out of disk space", () => {
+  it('while commands are sent: every command runs once the disk has room, each booked once; said without a stack', async () => {
+    await hub.stop();
+    const lines: Array<{ level: number; msg: string }> = [];
+    hub = await startHub(
+      {},
+      pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+    );
+    sim.writes.hookUrl = `${hub.url}/hooks/dp`;
+    const admin = new pg.Pool({ connectionString: db.url(), max: 1 });
+    // pg-boss's fetch (a job taken: `update … set state = 'active'`) and its completion are updates
+    // of its job table: a real 53100 on each. The commands' jobs are still inserted (202).
+    const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
+      schema: 'switchyard_queue',
+      table: 'job',
+      on: ['update'],
+    });
+    const starts = ['2026-04-04T10:00:00+02:00', '2026-04-04T10:30:00+02:00', '2026-04-04T11:00:00+02:00'];
+    const from = lines.length;
+    let ids: string[];
+    let during: unknown[];
+    try {
+      ids = [];
+      for (const [i, start] of starts.entries()) {
+        const sent = await api('POST', '/v1/commands', {
+          type: 'appointment.book',
+          instance: 'dp-other',
+          data: dpBook(start, { name: `Boss ${i}`, phone: `+4850010040${i}` }),
+        });
+        expect(sent.status).toBe(202);
+        ids.push(sent.json.id);
+      }
+      await eventually(async () => (await full.raised()) >= 3, 'pg-boss refused three times');
+      during = await Promise.all(ids.map(async (id) => (await api('GET', `/v1/commands/${id}`)).json.status));
+    } finally {
+      await full.clear();
+    }
+    const done = await Promise.all(ids.map((id) => finished(id, `command ${id} after the clear`, 30_000)));
+    console.info("disk full at pg-boss's job updates (commands)", {
+      during,
+      done: done.map((d) => [d.status, d.attempts]),
+      warnings: lines.slice(from).filter((l) => l.level >= 40).length,
+    });
+    // Waiting while pg-boss could not hand their jobs over, none failed, none spent a try.
+    expect(during).toEqual(['pending', 'pending', 'pending']);
+    expect(done.map((d) => [d.status, d.attempts])).toEqual([
+      ['succeeded', 1],
+      ['succeeded', 1],
+      ['succeeded', 1],
+    ]);
+    for (const start of starts)
+      expect(
+        sim.writes.log
+          .filter((w) => w.path.endsWith(`/slots/${encodeURIComponent(start)}/book`))
+          .map((w) => w.status),
+      ).toEqual([200]);
+    const logged = lines.slice(from);
+    expect(logged.filter((l) => l.level >= 50)).toEqual([]);
+    expect(logged.filter((l) => JSON.stringify(l).includes('"stack"'))).toEqual([]);
+    expect(logged.some((l) => /Postgres is out of disk space/.test(l.msg))).toBe(true);
+    await admin.end();
+  });
+});

@@ -196,3 +196,64 @@ it("a gate job pg-boss cannot store (a full disk at the hand-off): the vendor ha
     await http.hub.stop({ graceful: false }).catch(() => {});
   }
 });
+
+it('a gate job pg-boss cannot hand to a worker (a full disk at its job updates): the vendor has the default at the deadline, the row says so, and gate jobs run again once it clears', {
+  timeout: 60_000,
+}, async () => {
+  const http = await startHub(false);
+  try {
+    await instance('dp-fetch', 'refuse');
+    const from = lines.length;
+    // pg-boss's fetch (`update … set state = 'active'`) and completion are updates of its job table.
+    const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
+      schema: 'switchyard_queue',
+      table: 'job',
+      on: ['update'],
+    });
+    let answer: Awaited<ReturnType<typeof push>>;
+    try {
+      answer = await push('dp-fetch', dpFixture('slot-booking'), http.hub);
+      expect(await full.raised()).toBeGreaterThanOrEqual(1);
+    } finally {
+      await full.clear();
+    }
+    // Docplanner's refusal (the default) at the deadline: no worker could take the job.
+    expect(answer).toMatchObject({ ok: true, status: 409 });
+    const during = lines.slice(from);
+    expect(during.filter((l) => l.level >= 50)).toEqual([]);
+    expect(during.filter((l) => JSON.stringify(l).includes('"stack"'))).toEqual([]);
+    const rows = async (id: string) =>
+      (
+        await admin.query(
+          `select status, decision, decision_reason from switchyard.gate_requests where instance_id = $1`,
+          [id],
+        )
+      ).rows;
+    const recorded = await rows('dp-fetch');
+    // Once the disk has room, the worker takes gate jobs again: an approver decides the next one.
+    await instance('dp-fetch-after', 'approve');
+    subscribers.push(
+      await addApprover(hub, 'crm-fetch', {
+        defaultResponse: { status: 422, body: { reason: 'slot taken' } },
+      }),
+    );
+    const after = await push('dp-fetch-after', dpFixture('slot-booking'), http.hub);
+    expect(recorded).toEqual([{ status: 'decided', decision: 'refuse', decision_reason: 'deadline' }]);
+    // The approver's refusal (the default approves): decided by the worker, not the deadline.
+    expect(after).toMatchObject({ ok: true, status: 409 });
+    expect(await rows('dp-fetch-after')).toEqual([
+      { status: 'decided', decision: 'refuse', decision_reason: 'refused' },
+    ]);
+    // One warning naming the condition (pg-boss's 'error' event, host: pipeline/hub.ts).
+    expect(during.filter((l) => /Postgres is out of disk space/.test(l.msg)).length).toBeGreaterThanOrEqual(
+      1,
+    );
+    console.info("disk full at pg-boss's job updates (gates)", {
+      answer: answer.ok ? answer.status : 0,
+      recorded,
+    });
+  } finally {
+    await http.gates.stop().catch(() => {});
+    await http.hub.stop({ graceful: false }).catch(() => {});
+  }
+});
