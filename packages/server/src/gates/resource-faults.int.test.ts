@@ -148,6 +148,31 @@ it("gives the vendor the approver's decision when Postgres cannot record it, and
   console.info('disk full at the gate decision record', { answers, recorded: recorded.length });
 });
 
+/**
+ * A slot booking pushed to instance `id` of `hub` while pg-boss's job table refuses `on` (a full
+ * disk), the fault cleared after: the vendor's answer and the log lines written meanwhile, checked
+ * to hold no error line and no stack (the condition is reported once, as every caller's is).
+ */
+async function pushWhileJobsRefuse(hub: Parameters<typeof push>[2], id: string, on: 'insert' | 'update') {
+  const from = lines.length;
+  const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
+    schema: 'switchyard_queue',
+    table: 'job',
+    on: [on],
+  });
+  let answer: Awaited<ReturnType<typeof push>>;
+  try {
+    answer = await push(id, dpFixture('slot-booking'), hub);
+    expect(await full.raised()).toBeGreaterThanOrEqual(1);
+  } finally {
+    await full.clear();
+  }
+  const during = lines.slice(from);
+  expect(during.filter((l) => l.level >= 50)).toEqual([]);
+  expect(during.filter((l) => JSON.stringify(l).includes('"stack"'))).toEqual([]);
+  return { answer, during };
+}
+
 it("a gate job pg-boss cannot store (a full disk at the hand-off): the vendor has the default, and the request's row says so", {
   timeout: 60_000,
 }, async () => {
@@ -155,24 +180,9 @@ it("a gate job pg-boss cannot store (a full disk at the hand-off): the vendor ha
   const http = await startHub(false);
   try {
     await instance('dp-handoff', 'refuse');
-    const from = lines.length;
-    const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
-      schema: 'switchyard_queue',
-      table: 'job',
-      on: ['insert'],
-    });
-    let answer: Awaited<ReturnType<typeof push>>;
-    try {
-      answer = await push('dp-handoff', dpFixture('slot-booking'), http.hub);
-      expect(await full.raised()).toBeGreaterThanOrEqual(1);
-    } finally {
-      await full.clear();
-    }
+    const { answer } = await pushWhileJobsRefuse(http.hub, 'dp-handoff', 'insert');
     // Docplanner's refusal (the default), at once rather than at the deadline.
     expect(answer).toMatchObject({ ok: true, status: 409 });
-    const during = lines.slice(from);
-    expect(during.filter((l) => l.level >= 50)).toEqual([]);
-    expect(during.filter((l) => JSON.stringify(l).includes('"stack"'))).toEqual([]);
     const row = async () =>
       (
         await admin.query(
@@ -203,25 +213,10 @@ it('a gate job pg-boss cannot hand to a worker (a full disk at its job updates):
   const http = await startHub(false);
   try {
     await instance('dp-fetch', 'refuse');
-    const from = lines.length;
     // pg-boss's fetch (`update … set state = 'active'`) and completion are updates of its job table.
-    const full = await injectSqlstate(admin, SQLSTATE_FAULTS.diskFull, {
-      schema: 'switchyard_queue',
-      table: 'job',
-      on: ['update'],
-    });
-    let answer: Awaited<ReturnType<typeof push>>;
-    try {
-      answer = await push('dp-fetch', dpFixture('slot-booking'), http.hub);
-      expect(await full.raised()).toBeGreaterThanOrEqual(1);
-    } finally {
-      await full.clear();
-    }
+    const { answer, during } = await pushWhileJobsRefuse(http.hub, 'dp-fetch', 'update');
     // Docplanner's refusal (the default) at the deadline: no worker could take the job.
     expect(answer).toMatchObject({ ok: true, status: 409 });
-    const during = lines.slice(from);
-    expect(during.filter((l) => l.level >= 50)).toEqual([]);
-    expect(during.filter((l) => JSON.stringify(l).includes('"stack"'))).toEqual([]);
     const rows = async (id: string) =>
       (
         await admin.query(
