@@ -41,12 +41,7 @@ afterAll(async () => {
 });
 
 it('normalizes a message whose commit met a subscription deleted meanwhile, without waiting for its lease', async () => {
-  for (const id of ['stays', 'gone'])
-    await hub.subscriptions.create({
-      id,
-      url: 'http://127.0.0.1:9/never-reached',
-      allowPrivateAddresses: true,
-    });
+  for (const id of ['stays', 'gone']) await unreachable(id);
   // The booking's hub id known beforehand, so its event's subject (and the lock the commit takes
   // for it) is known.
   const hubId = randomUUID();
@@ -83,6 +78,10 @@ it('normalizes a message whose commit met a subscription deleted meanwhile, with
     await holder.end();
   }
 });
+
+/** A subscription whose subscriber is never reached (port 9): deliveries stay pending or fail. */
+const unreachable = (id: string) =>
+  hub.subscriptions.create({ id, url: 'http://127.0.0.1:9/never-reached', allowPrivateAddresses: true });
 
 /** A valid hub-made event (the schema's example) of a fresh appointment. */
 function hubEvent(type = 'appointment.created'): EventEnvelope {
@@ -133,11 +132,7 @@ function codeOf(outcome: { value: unknown } | { error: unknown }): string | unde
 
 describe('the other writers of rows that reference a subscription, racing its delete', () => {
   it("hub-made events (a command's outcome) fan out without it, in the caller's transaction", async () => {
-    await hub.subscriptions.create({
-      id: 'gone-hub',
-      url: 'http://127.0.0.1:9/never-reached',
-      allowPrivateAddresses: true,
-    });
+    await unreachable('gone-hub');
     const event = hubEvent();
     // On the old code the statement failed (23503 deliveries_subscription_id_fkey) and with it the
     // caller's transaction: a command's outcome was not stored, the command stayed running until its
@@ -170,11 +165,7 @@ describe('the other writers of rows that reference a subscription, racing its de
   it('a replay since a time answers 404', async () => {
     await storeHubEvents(hub.host.db, [hubEvent()]);
     // Created after the event: no delivery of its own, only the replay's.
-    await hub.subscriptions.create({
-      id: 'gone-replay',
-      url: 'http://127.0.0.1:9/never-reached',
-      allowPrivateAddresses: true,
-    });
+    await unreachable('gone-replay');
     // 500 on the old code: 23503 deliveries_subscription_id_fkey.
     const r = await deletedWhile('gone-replay', 'insert into switchyard.deliveries', () =>
       hub.deliveries.replaySince('gone-replay', new Date(0)),
@@ -183,11 +174,7 @@ describe('the other writers of rows that reference a subscription, racing its de
   });
 
   it('an enable that replays what it missed answers 404', async () => {
-    await hub.subscriptions.create({
-      id: 'gone-enable',
-      url: 'http://127.0.0.1:9/never-reached',
-      allowPrivateAddresses: true,
-    });
+    await unreachable('gone-enable');
     await hub.subscriptions.disable('gone-enable');
     await storeHubEvents(hub.host.db, [hubEvent()]);
     // 500 on the old code: 23503 deliveries_subscription_id_fkey. (It waits for the delete at its
@@ -199,11 +186,7 @@ describe('the other writers of rows that reference a subscription, racing its de
   });
 
   it('an enable answers 404', async () => {
-    await hub.subscriptions.create({
-      id: 'gone-enable-only',
-      url: 'http://127.0.0.1:9/never-reached',
-      allowPrivateAddresses: true,
-    });
+    await unreachable('gone-enable-only');
     await hub.subscriptions.disable('gone-enable-only');
     // Not a foreign key: its update waits for the delete, then finds no row. A TypeError (500) on
     // the old code, which took the row for granted.
@@ -214,11 +197,7 @@ describe('the other writers of rows that reference a subscription, racing its de
   });
 
   it('a FHIR read token is refused as for an unknown subscription', async () => {
-    await hub.subscriptions.create({
-      id: 'gone-fhir',
-      url: 'http://127.0.0.1:9/never-reached',
-      allowPrivateAddresses: true,
-    });
+    await unreachable('gone-fhir');
     // Thrown on the old code (23503 fhir_read_tokens_subscription_id_fkey: a 500); false is the
     // 404 of `POST /v1/subscriptions/{id}/fhir-read-token`.
     const r = await deletedWhile('gone-fhir', 'fhir_read_tokens', () =>
@@ -231,11 +210,7 @@ describe('the other writers of rows that reference a subscription, racing its de
     const event = hubEvent();
     await storeHubEvents(hub.host.db, [event]);
     // Created after the event (no fan-out to it), with a dead delivery of it.
-    await hub.subscriptions.create({
-      id: 'gone-dead',
-      url: 'http://127.0.0.1:9/never-reached',
-      allowPrivateAddresses: true,
-    });
+    await unreachable('gone-dead');
     const dead = await sql<{ id: string }>`insert into switchyard.deliveries (id, subscription_id, event_id,
         event_sequence, subject, status, attempts, completed_at)
       select gen_random_uuid(), 'gone-dead', e.id, e.sequence, e.subject, 'dead', 1, now()
@@ -294,11 +269,7 @@ describe("a subscription's delete or disable beside a dead attempt of its delive
     await storeHubEvents(hub.host.db, [event]);
     // Created after the event (no fan-out to it), with a delivery of it due in an hour: this hub's
     // deliverer leaves it pending (a claimed one is not the disable's to park).
-    await hub.subscriptions.create({
-      id,
-      url: 'http://127.0.0.1:9/never-reached',
-      allowPrivateAddresses: true,
-    });
+    await unreachable(id);
     const delivery = await sql<{
       id: string;
     }>`insert into switchyard.deliveries (id, subscription_id, event_id,

@@ -725,18 +725,7 @@ function preparing(pool: pg.Pool, stable: pg.Pool | undefined): PostgresPoolClie
         text.startsWith(PLAN_STABLE_MARK) &&
         hasRoom(stable)
       ) {
-        const client = await stable.connect();
-        let broken = false;
-        try {
-          return await send(client, text, values);
-        } catch (error) {
-          broken = isPoisoning(error);
-          // Alone in its checkout: run once more on a connection that prepares it afresh.
-          if (isStalePlan(error)) return await sendOnce(pool, text, values);
-          throw error;
-        } finally {
-          client.release(broken);
-        }
+        return sendAlone(stable, text, values, pool);
       }
       const first = held === undefined;
       held ??= pool.connect();
@@ -788,14 +777,24 @@ function send(
   });
 }
 
-/** Runs one statement on a connection of `pool` taken for it alone. */
-async function sendOnce(pool: pg.Pool, text: string, values: readonly unknown[] | undefined) {
+/**
+ * Runs one statement on a connection of `pool` taken for it alone, given back at once (closed if the
+ * statement left it unusable). A statement whose prepared plan a migration made stale
+ * ({@link isStalePlan}) runs once more on a connection of `retryOn`, which prepares it afresh.
+ */
+async function sendAlone(
+  pool: pg.Pool,
+  text: string,
+  values: readonly unknown[] | undefined,
+  retryOn?: pg.Pool,
+): Promise<pg.QueryResult> {
   const client = await pool.connect();
   let broken = false;
   try {
     return await send(client, text, values);
   } catch (error) {
     broken = isPoisoning(error);
+    if (retryOn !== undefined && isStalePlan(error)) return await sendAlone(retryOn, text, values);
     throw error;
   } finally {
     client.release(broken);

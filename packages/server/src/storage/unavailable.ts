@@ -150,34 +150,6 @@ const MEANINGS: Readonly<Record<string, string>> = {
     'a statement this process prepared before a migration changed the columns it returns (a rolling upgrade); its connection is closed and the work is run again on another',
 };
 
-/** The condition a warning names, so that a new one is never hidden behind another's warning. */
-function conditionOf(code: string | undefined, message: unknown): string {
-  if (code === undefined) return 'the database is unavailable';
-  if (isGivenUp(code, message)) {
-    const what =
-      code === '57014'
-        ? 'canceled'
-        : code === '40P01'
-          ? 'a deadlock'
-          : code === '40001'
-            ? 'a serialization conflict'
-            : 'prepared before a migration';
-    return `a database statement was aborted (${what})`;
-  }
-  const named = NAMED_CONDITIONS[code];
-  return named ? `the database is unavailable (${named})` : 'the database is unavailable';
-}
-
-/** The words of the unavailable conditions a warning and the dashboard name. */
-const NAMED_CONDITIONS: Readonly<Record<string, string>> = {
-  '53100': 'Postgres is out of disk space',
-  '53200': 'Postgres is out of memory',
-  '53300': 'Postgres has no connection slot free',
-  '53400': 'a Postgres configuration limit was reached',
-  '58030': 'Postgres met an I/O error',
-  '25006': 'Postgres accepts no writes',
-};
-
 /**
  * The `condition` label of `switchyard_database_errors_total` for a SQLSTATE (or a socket error,
  * `undefined` for none): a fixed, small set, so that the series stay few whatever Postgres sends.
@@ -192,16 +164,42 @@ export type DatabaseErrorCondition =
   | 'aborted'
   | 'unreachable';
 
-function errorLabelOf(code: string | undefined, message: unknown): DatabaseErrorCondition {
-  if (code === undefined) return 'unreachable';
-  if (isGivenUp(code, message)) return 'aborted';
-  if (code === '53100') return 'disk_full';
-  if (code === '53200') return 'out_of_memory';
-  if (code === '53300') return 'no_connection_slot';
-  if (code.startsWith('53')) return 'resource_limit';
-  if (code === '58000' || code === '58030') return 'io_error';
-  if (code === '25006') return 'read_only';
-  return 'unreachable';
+/** A condition as the metric labels it and, where Postgres says what it is, as the warning and the dashboard word it. */
+interface Condition {
+  label: DatabaseErrorCondition;
+  words?: string;
+}
+
+/** The conditions by SQLSTATE; another of class 53 is a `resource_limit`, anything else `unreachable`. */
+const CONDITIONS: Readonly<Record<string, Condition>> = {
+  '53100': { label: 'disk_full', words: 'Postgres is out of disk space' },
+  '53200': { label: 'out_of_memory', words: 'Postgres is out of memory' },
+  '53300': { label: 'no_connection_slot', words: 'Postgres has no connection slot free' },
+  '53400': { label: 'resource_limit', words: 'a Postgres configuration limit was reached' },
+  '58000': { label: 'io_error' },
+  '58030': { label: 'io_error', words: 'Postgres met an I/O error' },
+  '25006': { label: 'read_only', words: 'Postgres accepts no writes' },
+};
+
+/** The runs given up ({@link isGivenUp}), by SQLSTATE: what aborted them. */
+const ABORTED: Readonly<Record<string, string>> = {
+  '57014': 'canceled',
+  '40P01': 'a deadlock',
+  '40001': 'a serialization conflict',
+  '0A000': 'prepared before a migration',
+};
+
+/** The condition of an error {@link isDatabaseUnavailable} said yes to. */
+function conditionOf(code: string | undefined, message: unknown): Condition {
+  if (code === undefined) return { label: 'unreachable' };
+  if (isGivenUp(code, message)) return { label: 'aborted', words: ABORTED[code] };
+  return CONDITIONS[code] ?? { label: code.startsWith('53') ? 'resource_limit' : 'unreachable' };
+}
+
+/** What a warning says a condition is, so that a new one is never hidden behind another's warning. */
+function warningOf(condition: Condition): string {
+  if (condition.label === 'aborted') return `a database statement was aborted (${condition.words})`;
+  return condition.words ? `the database is unavailable (${condition.words})` : 'the database is unavailable';
 }
 
 /** Operations {@link reportDatabaseUnavailable} was told of since the process started, by condition. */
@@ -253,12 +251,11 @@ export function reportDatabaseUnavailable(
   const fields = {
     dbError: { code, message: String(e.message ?? e), ...(meaning ? { meaning } : {}) },
   };
-  const condition = conditionOf(code, e.message);
-  const label = errorLabelOf(code, e.message);
-  errorCounts.set(label, (errorCounts.get(label) ?? 0) + 1);
+  const found = conditionOf(code, e.message);
+  const condition = warningOf(found);
+  errorCounts.set(found.label, (errorCounts.get(found.label) ?? 0) + 1);
   const now = Date.now();
-  if (!isGivenUp(code, e.message))
-    noteOutage(now, code === undefined ? null : (NAMED_CONDITIONS[code] ?? null));
+  if (found.label !== 'aborted') noteOutage(now, found.words ?? null);
   if (now - lastWarnedAt >= WARN_EVERY_MS || condition !== lastWarnedCondition) {
     lastWarnedAt = now;
     lastWarnedCondition = condition;
