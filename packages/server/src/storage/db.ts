@@ -1,5 +1,4 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Socket } from 'node:net';
 import {
   CompiledQuery,
   Kysely,
@@ -10,6 +9,7 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
+import { socketOf, watchUnacknowledged } from './unacknowledged.ts';
 
 /** Every query function takes one of these: the hub's Kysely instance or a transaction of it. */
 export type Executor = Kysely<unknown>;
@@ -225,9 +225,9 @@ export const SESSION_LIVENESS = {
  * (TCP keepalive, `keepAliveInitialDelayMillis`): how a connection to a lost Postgres host is
  * found dead. Node 24 (libuv 1.49) then probes every second, ten times (strace: `TCP_KEEPINTVL` 1,
  * `TCP_KEEPCNT` 10), so an idle connection is closed ~40 s after the host went silent. Node sets no
- * `TCP_USER_TIMEOUT`: a statement whose bytes the lost host never acknowledged waits for the
- * kernel's retransmissions (~15 min) on the main pool; the plan-stable pool bounds it at
- * {@link PLAN_STABLE_STALL_MS}.
+ * `TCP_USER_TIMEOUT`, and keepalive does not probe a socket whose bytes the lost host never
+ * acknowledged (the kernel retransmits them ~15 min): the plan-stable pool bounds such a statement
+ * at {@link PLAN_STABLE_STALL_MS}, the main pool at `UNACKNOWLEDGED_MS` (storage/unacknowledged.ts).
  */
 export const CLIENT_KEEPALIVE_MS = 30_000;
 
@@ -441,11 +441,6 @@ export const POOL_IDLE_TIMEOUT_MS = 5 * 60_000;
  */
 export const PLAN_STABLE_STALL_MS = 15_000;
 
-/** The socket under a pg client (pg keeps it as `connection.stream`). */
-function socketOf(client: pg.PoolClient | pg.Client): Socket | undefined {
-  return (client as unknown as { connection?: { stream?: Socket } }).connection?.stream;
-}
-
 /** The hub's database handles: one pool shared by the API and the workers. */
 export interface Database {
   /** Connections that plan every statement afresh (`force_custom_plan`): all but plan-stable statements. */
@@ -486,6 +481,8 @@ export function openDatabase(
     planStable?: number;
     /** {@link PLAN_STABLE_STALL_MS} unless given (tests of the bound). */
     planStableStallMs?: number;
+    /** `UNACKNOWLEDGED_MS` (storage/unacknowledged.ts) unless given (tests of the bound). */
+    unacknowledgedMs?: number;
     /** The tag that names the sessions ({@link Database.sessionTag}); a new one unless given. */
     sessionTag?: string;
   } = {},
@@ -493,6 +490,9 @@ export function openDatabase(
   const sessionTag = options.sessionTag ?? newSessionTag();
   const applicationName = sessionApplicationName(sessionTag);
   const pool = openPool(databaseUrl, applicationName, options.max ?? 10, PLANNED_SETTINGS);
+  // The main pool's statements may rightly be silent for minutes (migrations, purges), so it is
+  // bounded by what the kernel says of its bytes instead (storage/unacknowledged.ts).
+  const unwatch = watchUnacknowledged(pool, { boundMs: options.unacknowledgedMs });
   const planStablePool =
     (options.planStable ?? 0) > 0
       ? openPool(
@@ -525,6 +525,7 @@ export function openDatabase(
       if (closed) return;
       closed = true;
       await db.destroy();
+      unwatch();
       // pg's pool.end() resolves once it has asked each connection to end, before Postgres has
       // closed them: the embedded Postgres, stopped right after, terminated those still open
       // ("FATAL: terminating connection due to administrator command", 57P01, in half of the
