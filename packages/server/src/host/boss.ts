@@ -1,4 +1,6 @@
+import type pg from 'pg';
 import { POOL_IDLE_TIMEOUT_MS, sessionConfig } from '../storage/db.ts';
+import { type UnacknowledgedWatchOptions, watchUnacknowledged } from '../storage/unacknowledged.ts';
 
 /**
  * The timers of the hub's pg-boss instance (one per process, `hub.host.queue`, schema
@@ -69,3 +71,33 @@ export const NOTIFY_BACKSTOP_SECONDS = 30;
 
 /** How often a worker of a queue without NOTIFY (the retention schedules) looks for a job. */
 export const SCHEDULED_POLL_SECONDS = 60;
+
+/**
+ * Bounds pg-boss's statements to a lost Postgres host as the hub's main pool is bounded
+ * (storage/unacknowledged.ts): a connection of pg-boss's pool whose bytes go unacknowledged is
+ * closed after `UNACKNOWLEDGED_MS`, so its statement fails (pg-boss reports it and its timers try
+ * again) instead of waiting ~15 minutes for the kernel, during which this process fetched no command
+ * or gate hand-off job. Call it after `start()`, which opens the pool. pg-boss does not expose its
+ * pool: it is read from the database object `getDb()` returns (a private field of pg-boss 12's `Db`,
+ * checked by host/boss-unacknowledged.int.test.ts, so that an upgrade renaming it fails a test
+ * rather than losing the bound quietly). Returns a function that stops the watch, and does nothing
+ * when there is no pool to watch.
+ *
+ * @example
+ * ```ts
+ * await boss.start();
+ * const unwatch = watchBossConnections(boss);
+ * // ... after boss.stop():
+ * unwatch();
+ * ```
+ */
+export function watchBossConnections(
+  boss: { getDb(): unknown },
+  options: UnacknowledgedWatchOptions = {},
+): () => void {
+  // Told by shape, not `instanceof`: pg-boss may resolve another copy of pg than the hub's.
+  const pool = (boss.getDb() as { pool?: Partial<pg.Pool> }).pool;
+  return typeof pool?.on === 'function' && typeof pool.totalCount === 'number'
+    ? watchUnacknowledged(pool as pg.Pool, options)
+    : () => {};
+}

@@ -13,7 +13,7 @@ import { createVendorHttp } from '../delivery/vendor-http.ts';
 import { eventsApi } from '../events/api.ts';
 import { storeHubEvents } from '../events/emit.ts';
 import { eventIdFor } from '../events/ids.ts';
-import { BOSS_TIMERS, bossSession, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
+import { BOSS_TIMERS, bossSession, SCHEDULED_POLL_SECONDS, watchBossConnections } from '../host/boss.ts';
 import type { HubHost } from '../host/host.ts';
 import { HubListener } from '../host/listener.ts';
 import { Notifier } from '../host/notifier.ts';
@@ -233,6 +233,8 @@ export async function createHub(config: HubConfig) {
   // (fresh-clone CI: "terminating connection due to administrator command" as a warning between
   // "stopping" and "stopped", in a clean Ctrl-C). Nothing is retried then, so it is no warning.
   let bossStopped = false;
+  // Its pool's statements to a lost host are bounded once start() has opened it (host/boss.ts).
+  let unwatchBoss = () => {};
   boss?.on('error', (error) => {
     if (bossStopped)
       logger.debug({ err: error }, 'pg-boss error after its stop (a connection it was closing)');
@@ -352,6 +354,7 @@ export async function createHub(config: HubConfig) {
       await listener.start();
       if (boss) {
         await boss.start();
+        unwatchBoss = watchBossConnections(boss);
         if (options.workers && options.retention.cron !== false) {
           await boss.createQueue(RETENTION_QUEUE);
           await boss.schedule(RETENTION_QUEUE, options.retention.cron);
@@ -462,6 +465,7 @@ export async function createHub(config: HubConfig) {
       await leases.stop({ release: graceful });
       await notifier.flush();
       await boss?.stop({ graceful, timeout: graceful ? 30_000 : 1000 }).catch(() => {});
+      unwatchBoss();
       bossStopped = true;
       await database.close().catch(() => {});
     },
