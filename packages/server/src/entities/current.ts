@@ -344,3 +344,23 @@ export async function countCurrentEntities(db: Executor, query: CurrentEntityQue
   );
   return Number(r.rows[0]?.n ?? 0);
 }
+
+/**
+ * How many entities match a query's filters by the planner's estimate (`EXPLAIN` of the same rows
+ * {@link countCurrentEntities} counts: from the table's statistics and its current size, nothing of
+ * the table read). Where no filter is selective a count reads every entry of the kind's index, for
+ * every page a client asks with a total; the estimate costs a plan. It can be far off for a
+ * selective filter (a patient's appointments: a guess at a jsonb containment), which is why FHIR's
+ * `_total=estimate` counts below a bound (fhir/search.ts, `TOTAL_ESTIMATE_COUNTED_BELOW`).
+ *
+ * @example
+ * ```ts
+ * await estimateCurrentEntities(db, { kind: 'appointment', limit: 0 }); // ~400000
+ * ```
+ */
+export async function estimateCurrentEntities(db: Executor, query: CurrentEntityQuery): Promise<number> {
+  const r = await sql<{ 'QUERY PLAN': { Plan: { 'Plan Rows': number } }[] }>`
+    explain (format json) select 1 from switchyard.current_entities
+    where ${sql.join(filters(query), sql` and `)}`.execute(db);
+  return Math.round(r.rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? 0);
+}

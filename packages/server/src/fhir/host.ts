@@ -78,6 +78,8 @@ export interface FhirReadHost {
   searchEntities(query: FhirEntityQuery): Promise<FhirEntity[]>;
   /** How many entities match a query's filters (`order`, `after`, `limit` unused). */
   countEntities(query: FhirEntityQuery): Promise<number>;
+  /** The database's estimate of how many entities match a query's filters, read from its statistics (nothing counted). */
+  estimateEntities(query: FhirEntityQuery): Promise<number>;
   /** The owner of a read token, by the token's SHA-256 (hex); undefined for an unknown token. */
   findReadToken(tokenHash: string): Promise<ReadTokenOwner | undefined>;
   /** Stores a subscription's read token hash, replacing its previous one; false when there is no such subscription. */

@@ -11,11 +11,13 @@ import { FHIR_MAPPINGS, type FhirResource, toFhir } from './map.ts';
 import {
   cursorAfter,
   type Handling,
+  type ParsedSearch,
   parseSearch,
   type QueryPairs,
   type ReadableType,
   resultParameters,
   SEARCH_PARAMETERS,
+  TOTAL_ESTIMATE_COUNTED_BELOW,
 } from './search.ts';
 
 /** Who reads: the admin (everything) or a subscription's read token (what its filters cover). */
@@ -208,7 +210,7 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
         limit: parsed.count + 1,
       };
       const total =
-        parsed.countOnly || parsed.total !== 'none' ? await host.countEntities(filter) : undefined;
+        parsed.countOnly || parsed.total !== 'none' ? await totalOf(host, filter, parsed.total) : undefined;
       if (parsed.countOnly) return searchset(self, outcome, undefined, total);
       const { by, descending } = parsed.sort;
       const entities = await host.searchEntities({
@@ -295,6 +297,22 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
 
 /** The read side of one process (what {@link createFhirReader} returns). */
 export type FhirReadSide = ReturnType<typeof createFhirReader>;
+
+/**
+ * A search's `total`: counted, or for `_total=estimate` the database's estimate where it is large
+ * ({@link TOTAL_ESTIMATE_COUNTED_BELOW}; `_summary=count` alone counts).
+ */
+async function totalOf(
+  host: FhirReadHost,
+  filter: FhirEntityQuery,
+  mode: ParsedSearch['total'],
+): Promise<number> {
+  if (mode === 'estimate') {
+    const estimated = await host.estimateEntities(filter);
+    if (estimated >= TOTAL_ESTIMATE_COUNTED_BELOW) return estimated;
+  }
+  return host.countEntities(filter);
+}
 
 function searchUrl(baseUrl: string, type: string, query: QueryPairs): string {
   const params = new URLSearchParams(query.map(([k, v]): [string, string] => [k, v]));

@@ -130,8 +130,19 @@ export const SORT_PARAMETERS: Readonly<Record<ReadableType, Readonly<Record<stri
     DocumentReference: { _lastUpdated: 'updated', _id: 'subject' },
   });
 
-/** The `_total` values (R4 search.html#total); `estimate` is answered with the count, as `accurate`. */
+/**
+ * The `_total` values (R4 search.html#total): `accurate` counts the matches; `estimate` ("the
+ * client does not need an accurate total") is the database's estimate of them, counted when that
+ * is below {@link TOTAL_ESTIMATE_COUNTED_BELOW}.
+ */
 export const TOTAL_MODES = ['none', 'estimate', 'accurate'] as const;
+/**
+ * Below this many matches by the database's estimate, `_total=estimate` counts them: a count of a
+ * few thousand index entries costs milliseconds, and the estimate of a selective filter (a
+ * patient's appointments, a rare status) can be off by several times where the true number is
+ * what a client shows. Above it, a count would read every entry of the kind's index for every page.
+ */
+export const TOTAL_ESTIMATE_COUNTED_BELOW = 10_000;
 /** The `_summary` values answered: `count` (the Bundle's `total` only) and `false` (whole resources, as without it). */
 export const SUMMARY_MODES = ['count', 'false'] as const;
 
@@ -144,7 +155,7 @@ export function resultParameters(type: ReadableType): string {
   return [
     `Result parameters: _count (page size, default ${PAGE_SIZE.default}, at most ${PAGE_SIZE.max});`,
     `_sort: one of ${sorts.join(', ')}, \`-\` for descending, ties broken by _id in the same direction (default _id);`,
-    `_total: ${TOTAL_MODES.join(', ')} (estimate and accurate both count);`,
+    `_total: ${TOTAL_MODES.join(', ')} (accurate counts; estimate is the database's estimate from ${TOTAL_ESTIMATE_COUNTED_BELOW.toLocaleString('en-US')} matches up, counted below that);`,
     `_summary: ${SUMMARY_MODES.join(', ')}.`,
   ].join(' ');
 }

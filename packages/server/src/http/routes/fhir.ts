@@ -15,6 +15,7 @@ import { idParams } from '../../admin/schemas.ts';
 import {
   type CurrentEntity,
   countCurrentEntities,
+  estimateCurrentEntities,
   getCurrentEntity,
   type SearchedEntity,
   searchCurrentEntities,
@@ -80,6 +81,7 @@ export function fhirHost(hub: Hub): FhirReadHost {
     },
     searchEntities: async (query) => (await searchCurrentEntities(db, query)).map(entityOf),
     countEntities: (query) => countCurrentEntities(db, query),
+    estimateEntities: (query) => estimateCurrentEntities(db, query),
     findReadToken: (hash) => findReadToken(db, hash),
     setReadToken: (id, hash, hint) => setReadToken(db, id, hash, hint),
     deleteReadToken: (id) => deleteReadToken(db, id),
