@@ -59,12 +59,7 @@ it.skipIf(unavailable !== undefined)(
       where application_name = ${name} and client_port is not null`.execute(observer.db);
     const ports = r.rows.map((row) => row.port);
     expect(ports.length).toBeGreaterThanOrEqual(1);
-    const removeFilter = partition(ports);
-    let healed = false;
-    const heal = () => {
-      if (!healed) removeFilter();
-      healed = true;
-    };
+    const heal = partition(ports);
     cleanups.push(heal);
     // Without the watch this waits for the kernel (~15 min: tcp_retries2) and the test times out.
     const failed = await db.executeSql('select 1').then(

@@ -42,13 +42,18 @@ const tc = (...args: string[]) => execFileSync('tc', args, { encoding: 'utf8', s
  * Drops every packet to and from `ports` on the loopback, as a lost host (its packets and the
  * replies to it vanish, no reset), with a filter on the loopback's ingress (a `clsact` qdisc,
  * which leaves the loopback's queueing as it was) matching only those ports; the returned function
- * removes exactly that filter, and the qdisc if this added it and no other filter is left.
+ * removes exactly that filter, and the qdisc if this added it and no other filter is left (once:
+ * a second call does nothing).
  */
 export function partition(ports: readonly number[]): () => void {
   const added = !tc('qdisc', 'show', 'dev', 'lo').includes('clsact');
   if (added) tc('qdisc', 'add', 'dev', 'lo', 'clsact');
   const pref = String(40_000 + randomInt(10_000));
+  let removed = false;
   const remove = () => {
+    // Once: a test heals the cut, and its cleanup would heal it again.
+    if (removed) return;
+    removed = true;
     try {
       tc('filter', 'del', 'dev', 'lo', 'ingress', 'pref', pref);
     } catch {

@@ -98,12 +98,7 @@ it.skipIf(unavailable !== undefined)(
 
     const ports = await portsOf(observer.db, sessionApplicationName(hub.sessionTag));
     expect(ports).toHaveLength(1);
-    const removeFilter = partition(ports);
-    let healed = false;
-    const heal = () => {
-      if (!healed) removeFilter();
-      healed = true;
-    };
+    const heal = partition(ports);
     cleanups.push(heal);
     const started = Date.now();
     // Without the bound this waits for the kernel (~15 min: tcp_retries2) and the test times out.
