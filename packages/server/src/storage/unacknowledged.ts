@@ -127,6 +127,13 @@ export function watchUnacknowledged(pool: pg.Pool, options: UnacknowledgedWatchO
   let timer: NodeJS.Timeout | undefined;
 
   const look = () => {
+    // Stopped here, not at each release: checkouts come and go hundreds of times a second, and a
+    // timer made and cleared for each would cost more than this one tick every `everyMs`.
+    if (held.size === 0) {
+      clearInterval(timer);
+      timer = undefined;
+      return;
+    }
     const now = Date.now();
     const long = [...held].filter(([, h]) => now - h.since >= everyMs);
     if (long.length === 0) return;
@@ -154,10 +161,6 @@ export function watchUnacknowledged(pool: pg.Pool, options: UnacknowledgedWatchO
   };
   const forget = (client: pg.PoolClient) => {
     held.delete(client);
-    if (held.size === 0 && timer) {
-      clearInterval(timer);
-      timer = undefined;
-    }
   };
   const onAcquire = (client: pg.PoolClient) => {
     held.set(client, { since: Date.now() });
