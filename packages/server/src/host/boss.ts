@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { POOL_IDLE_TIMEOUT_MS, sessionConfig } from '../storage/db.ts';
+import { POOL_IDLE_TIMEOUT_MS, SESSION_LIVENESS, sessionConfig } from '../storage/db.ts';
 import { type UnacknowledgedWatchOptions, watchUnacknowledged } from '../storage/unacknowledged.ts';
 
 /**
@@ -75,7 +75,7 @@ export const SCHEDULED_POLL_SECONDS = 60;
 /**
  * Bounds pg-boss's statements to a lost Postgres host as the hub's main pool is bounded
  * (storage/unacknowledged.ts): a connection of pg-boss's pool whose bytes go unacknowledged is
- * closed after `UNACKNOWLEDGED_MS`, so its statement fails (pg-boss reports it and its timers try
+ * closed after `SESSION_LIVENESS.userTimeoutMs` of retransmission, so its statement fails (pg-boss reports it and its timers try
  * again) instead of waiting ~15 minutes for the kernel, during which this process fetched no command
  * or gate hand-off job. Call it after `start()`, which opens the pool. pg-boss does not expose its
  * pool: it is read from the database object `getDb()` returns (a private field of pg-boss 12's `Db`,
@@ -93,11 +93,11 @@ export const SCHEDULED_POLL_SECONDS = 60;
  */
 export function watchBossConnections(
   boss: { getDb(): unknown },
-  options: UnacknowledgedWatchOptions = {},
+  options: Partial<UnacknowledgedWatchOptions> = {},
 ): () => void {
   // Told by shape, not `instanceof`: pg-boss may resolve another copy of pg than the hub's.
   const pool = (boss.getDb() as { pool?: Partial<pg.Pool> }).pool;
   return typeof pool?.on === 'function' && typeof pool.totalCount === 'number'
-    ? watchUnacknowledged(pool as pg.Pool, options)
+    ? watchUnacknowledged(pool as pg.Pool, { boundMs: SESSION_LIVENESS.userTimeoutMs, ...options })
     : () => {};
 }

@@ -227,7 +227,8 @@ export const SESSION_LIVENESS = {
  * `TCP_KEEPCNT` 10), so an idle connection is closed ~40 s after the host went silent. Node sets no
  * `TCP_USER_TIMEOUT`, and keepalive does not probe a socket whose bytes the lost host never
  * acknowledged (the kernel retransmits them ~15 min): the plan-stable pool bounds such a statement
- * at {@link PLAN_STABLE_STALL_MS}, the main pool at `UNACKNOWLEDGED_MS` (storage/unacknowledged.ts).
+ * at {@link PLAN_STABLE_STALL_MS}, the main pool at `SESSION_LIVENESS.userTimeoutMs` of
+ * retransmission (storage/unacknowledged.ts).
  */
 export const CLIENT_KEEPALIVE_MS = 30_000;
 
@@ -481,7 +482,7 @@ export function openDatabase(
     planStable?: number;
     /** {@link PLAN_STABLE_STALL_MS} unless given (tests of the bound). */
     planStableStallMs?: number;
-    /** `UNACKNOWLEDGED_MS` (storage/unacknowledged.ts) unless given (tests of the bound). */
+    /** {@link SESSION_LIVENESS}`.userTimeoutMs` unless given (tests of the bound, storage/unacknowledged.ts). */
     unacknowledgedMs?: number;
     /** The tag that names the sessions ({@link Database.sessionTag}); a new one unless given. */
     sessionTag?: string;
@@ -492,7 +493,9 @@ export function openDatabase(
   const pool = openPool(databaseUrl, applicationName, options.max ?? 10, PLANNED_SETTINGS);
   // The main pool's statements may rightly be silent for minutes (migrations, purges), so it is
   // bounded by what the kernel says of its bytes instead (storage/unacknowledged.ts).
-  const unwatch = watchUnacknowledged(pool, { boundMs: options.unacknowledgedMs });
+  const unwatch = watchUnacknowledged(pool, {
+    boundMs: options.unacknowledgedMs ?? SESSION_LIVENESS.userTimeoutMs,
+  });
   const planStablePool =
     (options.planStable ?? 0) > 0
       ? openPool(

@@ -22,13 +22,6 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type pg from 'pg';
 
-/**
- * How long a checked-out connection may go on retransmitting bytes its database host never
- * acknowledged before it is closed: the bound Postgres holds the hub's sessions to from its side
- * (`SESSION_LIVENESS.userTimeoutMs` in db.ts, 60 s), so both ends give up on a lost peer alike.
- */
-export const UNACKNOWLEDGED_MS = 60_000;
-
 /** How often the kernel's table is read while a connection has been checked out that long. */
 export const UNACKNOWLEDGED_CHECK_MS = 5000;
 
@@ -92,8 +85,13 @@ function readKernelTable(): Map<string, TcpSocketState> {
 
 /** What {@link watchUnacknowledged} takes. */
 export interface UnacknowledgedWatchOptions {
-  /** {@link UNACKNOWLEDGED_MS} unless given. */
-  boundMs?: number;
+  /**
+   * How long a checked-out connection may go on retransmitting bytes its database host never
+   * acknowledged before it is closed. The hub passes the bound Postgres holds its sessions to from
+   * its side (`SESSION_LIVENESS.userTimeoutMs` in db.ts, 60 s), so that both ends give up on a lost
+   * peer alike.
+   */
+  boundMs: number;
   /** {@link UNACKNOWLEDGED_CHECK_MS} unless given (also how long a checkout lasts before it is looked at). */
   everyMs?: number;
   /** The sockets' kernel state; the kernel's table unless given (tests). */
@@ -113,13 +111,13 @@ export function socketOf(client: pg.PoolClient | pg.Client): Socket | undefined 
  *
  * @example
  * ```ts
- * const stop = watchUnacknowledged(pool); // 60 s, looked at every 5 s
+ * const stop = watchUnacknowledged(pool, { boundMs: 60_000 }); // looked at every 5 s
  * // ... when the pool ends:
  * stop();
  * ```
  */
-export function watchUnacknowledged(pool: pg.Pool, options: UnacknowledgedWatchOptions = {}): () => void {
-  const boundMs = options.boundMs ?? UNACKNOWLEDGED_MS;
+export function watchUnacknowledged(pool: pg.Pool, options: UnacknowledgedWatchOptions): () => void {
+  const { boundMs } = options;
   const everyMs = options.everyMs ?? UNACKNOWLEDGED_CHECK_MS;
   const read = options.read ?? readKernelTable;
   /** Checked-out clients: when each was taken, and since when its bytes have gone unacknowledged. */
