@@ -300,14 +300,16 @@ export type FhirReadSide = ReturnType<typeof createFhirReader>;
 
 /**
  * A search's `total`: counted, or for `_total=estimate` the database's estimate where it is large
- * ({@link TOTAL_ESTIMATE_COUNTED_BELOW}; `_summary=count` alone counts).
+ * ({@link TOTAL_ESTIMATE_COUNTED_BELOW}; `_summary=count` alone counts). A read token that sees only
+ * some instances is always counted: the estimate of its view comes from the statistics of the
+ * whole table, every instance's rows, and so would tell it something of the data it may not read.
  */
 async function totalOf(
   host: FhirReadHost,
   filter: FhirEntityQuery,
   mode: ParsedSearch['total'],
 ): Promise<number> {
-  if (mode === 'estimate') {
+  if (mode === 'estimate' && filter.instances === undefined) {
     const estimated = await host.estimateEntities(filter);
     if (estimated >= TOTAL_ESTIMATE_COUNTED_BELOW) return estimated;
   }

@@ -155,7 +155,7 @@ export function resultParameters(type: ReadableType): string {
   return [
     `Result parameters: _count (page size, default ${PAGE_SIZE.default}, at most ${PAGE_SIZE.max});`,
     `_sort: one of ${sorts.join(', ')}, \`-\` for descending, ties broken by _id in the same direction (default _id);`,
-    `_total: ${TOTAL_MODES.join(', ')} (accurate counts; estimate is the database's estimate from ${TOTAL_ESTIMATE_COUNTED_BELOW.toLocaleString('en-US')} matches up, counted below that);`,
+    `_total: ${TOTAL_MODES.join(', ')} (accurate counts; estimate is the database's estimate from ${TOTAL_ESTIMATE_COUNTED_BELOW.toLocaleString('en-US')} matches up, counted below that and for a read token limited to some sources);`,
     `_summary: ${SUMMARY_MODES.join(', ')}.`,
   ].join(' ');
 }

@@ -48,9 +48,9 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function total(query: string): Promise<number | undefined> {
+async function total(query: string, token = ADMIN): Promise<number | undefined> {
   const res = await fetch(`${h.base}/fhir/r4/Appointment?${query}`, {
-    headers: { authorization: `Bearer ${ADMIN}` },
+    headers: { authorization: `Bearer ${token}` },
   });
   expect(res.status).toBe(200);
   return ((await res.json()) as Bundle).total;
@@ -72,4 +72,21 @@ it('_total=estimate of a selective search counts (an estimate below the bound ca
   // i % 1000 = 1 for i in 1..8,000: 8 no-shows left.
   expect(await total('status=noshow&_summary=count&_total=estimate')).toBe(8);
   expect(await total('status=noshow&_summary=count&_total=accurate')).toBe(8);
+});
+
+it("a read token limited to some sources is counted: the estimate of its view would come from every instance's rows", async () => {
+  await h.hub.subscriptions.create({
+    id: 'ehr-bulk',
+    url: 'http://127.0.0.1:9/none',
+    eventTypes: ['appointment.*'],
+    sources: ['bulk'],
+    allowPrivateAddresses: true,
+  });
+  const res = await fetch(`${h.base}/v1/subscriptions/ehr-bulk/fhir-read-token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}` },
+  });
+  const { token } = (await res.json()) as { token: string };
+  // All 8,000 are the token's (instance bulk), and still counted, not reckoned at 12,000.
+  expect(await total('_summary=count&_total=estimate', token)).toBe(ROWS - DELETED);
 });
