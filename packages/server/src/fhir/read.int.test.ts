@@ -23,6 +23,7 @@ import { type E2e, startE2e } from '../e2e/connectors/harness.test-support.ts';
 import { getCurrentEntity } from '../entities/current.ts';
 import { storeHubEvents } from '../events/emit.ts';
 import { setConnectionsAllowed } from '../storage/database.test-support.ts';
+import { createReadToken } from './read-token.test-support.ts';
 import {
   resultParameters,
   SEARCH_PARAMETERS,
@@ -669,11 +670,7 @@ describe('GET /fhir/r4', () => {
         sources: ['other-dp'],
         allowPrivateAddresses: true,
       });
-      const res = await fetch(`${e2e.baseUrl}/v1/subscriptions/ehr-sorted/fhir-read-token`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN}` },
-      });
-      const { token } = (await res.json()) as { token: string };
+      const { token } = (await createReadToken(e2e.baseUrl, ADMIN, 'ehr-sorted')).body;
       expect(((await get(`/fhir/r4/Appointment?${q}&_summary=count`, token)).body as Bundle).total).toBe(0);
       expect(
         ((await get('/fhir/r4/Appointment?patient-identifier=p-77&_summary=count', token)).body as Bundle)
@@ -724,13 +721,7 @@ describe('GET /fhir/r4', () => {
 });
 
 describe('read tokens', () => {
-  async function createToken(subscriptionId: string) {
-    const res = await fetch(`${e2e.baseUrl}/v1/subscriptions/${subscriptionId}/fhir-read-token`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}` },
-    });
-    return { status: res.status, body: (await res.json()) as { token: string; hint: string } };
-  }
+  const createToken = (subscriptionId: string) => createReadToken(e2e.baseUrl, ADMIN, subscriptionId);
 
   it('are created through the subscriptions API, shown once and stored hashed', async () => {
     await e2e.hub.subscriptions.create({

@@ -9,6 +9,7 @@ import { useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type InProcessHub, startInProcessHub } from '../reliability/support.test-support.ts';
+import { createReadToken } from './read-token.test-support.ts';
 import { TOTAL_ESTIMATE_COUNTED_BELOW } from './search.ts';
 
 const ADMIN = 'total-estimate-admin-token';
@@ -82,11 +83,7 @@ it("a read token limited to some sources is counted: the estimate of its view wo
     sources: ['bulk'],
     allowPrivateAddresses: true,
   });
-  const res = await fetch(`${h.base}/v1/subscriptions/ehr-bulk/fhir-read-token`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN}` },
-  });
-  const { token } = (await res.json()) as { token: string };
+  const { token } = (await createReadToken(h.base, ADMIN, 'ehr-bulk')).body;
   // All 8,000 are the token's (instance bulk), and still counted, not reckoned at 12,000.
   expect(await total('_summary=count&_total=estimate', token)).toBe(ROWS - DELETED);
 });

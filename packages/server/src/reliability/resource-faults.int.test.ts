@@ -68,6 +68,14 @@ async function subscribe(path: string, more: { rateLimit?: { perSecond: number }
 
 const on = (path: string) => subscriber.requests.filter((r) => r.path === `/${path}`);
 
+/** Waits until the subscription's `n` deliveries are all recorded as succeeded; returns them. */
+function allSucceeded(subscriptionId: string, n: number) {
+  return eventually('every delivery recorded as succeeded', async () => {
+    const list = await h.hub.deliveries.list({ subscriptionId, limit: 10 });
+    return list.items.length === n && list.items.every((d) => d.status === 'succeeded') ? list : undefined;
+  });
+}
+
 /**
  * Disables every other subscription (an earlier case's) and waits until none of their deliveries is
  * in flight: from then on, a case's pushes fan out to its subscription alone.
@@ -276,10 +284,7 @@ it('a full disk at the delivery record: sent again and recorded once it clears, 
   expect(got.ids.size).toBe(3);
   expect(got.outOfOrder).toEqual([]);
   expect(got.conflicting).toEqual([]);
-  const deliveries = await eventually('every delivery recorded as succeeded', async () => {
-    const list = await h.hub.deliveries.list({ subscriptionId: subscription.id, limit: 10 });
-    return list.items.length === 3 && list.items.every((d) => d.status === 'succeeded') ? list : undefined;
-  });
+  const deliveries = await allSucceeded(subscription.id, 3);
   expect((await h.hub.subscriptions.get(subscription.id)).disabledAt).toBeFalsy();
   // The attempt sent during the fault is in the head's log, saying why it was sent again (before:
   // no trace of it, and "delivery crashed" with a stack per try).
@@ -326,10 +331,7 @@ it('a full disk at the delivery claim: nothing claimed, nothing counted, deliver
   expect(got.ids.size).toBe(3);
   expect(got.outOfOrder).toEqual([]);
   expect(got.duplicates).toBe(0);
-  const deliveries = await eventually('every delivery recorded as succeeded', async () => {
-    const list = await h.hub.deliveries.list({ subscriptionId: subscription.id, limit: 10 });
-    return list.items.length === 3 && list.items.every((d) => d.status === 'succeeded') ? list : undefined;
-  });
+  const deliveries = await allSucceeded(subscription.id, 3);
   // A claim that failed counted nothing: its statement did not commit.
   expect(deliveries.items.map((d) => d.attempts)).toEqual([1, 1, 1]);
   const during = lines.slice(from);
