@@ -4,12 +4,14 @@
  * purged the dead one they wait behind, and a switch of the subscription to `release` (which holds
  * nothing) left them held (found by an audit, 2026-12-06).
  */
+import { randomUUID } from 'node:crypto';
 import { useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as eventStore from '../events/store.ts';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { migrate } from '../storage/migrations.ts';
+import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import * as deliveryStore from './store.ts';
 
 const database = useTestDatabase();
@@ -121,4 +123,31 @@ it('switching ordering from hold to release lets the held deliveries and the lat
     (d) => d.subscription_id === 'sub-rel',
   );
   expect(claimed.length).toBeGreaterThan(0);
+});
+
+it('a replay since the dead one shows held behind it, its own event too, and goes once the dead one is replayed', async () => {
+  // replay-since (or a forced replay of an earlier delivery) of the dead one's own event made a
+  // delivery with its event sequence: the claim waits it behind the dead one, but the holds compared
+  // event sequences strictly and left it `pending`, due in the past and never sent, for good.
+  const since = (await sql<{ now: Date }>`select now()`.execute(store.db)).rows[0]!.now;
+  const dead = await scenario('sub-since', 'appointment/since');
+  const sub = (
+    await sql<SubscriptionRow>`select * from switchyard.subscriptions where id = 'sub-since'`.execute(
+      store.db,
+    )
+  ).rows[0]!;
+  expect(await deliveryStore.insertReplaysSince(store.db, sub, { since })).toBe(2);
+  await deliveryStore.settleIdleDeliveries(store.db);
+  const claimed = (await deliveryStore.claimDeliveries(store.db, 1000, 10)).filter(
+    (d) => d.subscription_id === 'sub-since',
+  );
+  expect(claimed).toHaveLength(0);
+  // In line order: the dead one, the first event's replay, the second event's delivery and replay.
+  expect(await statuses('sub-since')).toEqual(['dead', 'held', 'held', 'held']);
+  await store.db.transaction().execute(async (trx) => {
+    const row = (await deliveryStore.lockDelivery(trx, dead.id))!;
+    await deliveryStore.insertReplay(trx, randomUUID(), row);
+    await deliveryStore.releaseSubject(trx, row.subscription_id, row.subject);
+  });
+  expect(await statuses('sub-since')).toEqual(['dead', 'pending', 'pending', 'pending', 'pending']);
 });

@@ -479,7 +479,10 @@ export async function holdBehindDead(db: Executor, ids: readonly string[]): Prom
       where d.id = any(${ids as string[]}::uuid[]) and d.status = 'pending' and s.id = d.subscription_id
         and s.ordering = 'hold' and exists (
           select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
-            and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence
+            and p.status = 'dead' and p.superseded_by is null
+            -- In line order, as the claim waits (claimable_deliveries): a replay of the dead one's
+            -- own event (replay-since, a forced replay of an earlier delivery) has its sequence.
+            and (p.event_sequence, p.seq) < (d.event_sequence, d.seq)
           -- A replay of that dead one in progress (it locks the row, sets superseded_by and lets
           -- the held ones go) is waited for and the row read again: without the lock this
           -- statement's snapshot saw it unreplayed and held what the replay had just let go.
@@ -519,7 +522,7 @@ export async function settleIdleDeliveries(db: Executor): Promise<Date | undefin
           cross join lateral (
             select d.id from switchyard.deliveries d
             where d.subscription_id = p.subscription_id and d.subject = p.subject
-              and d.event_sequence > p.event_sequence and d.status = 'pending' and d.next_attempt_at <= now()
+              and (d.event_sequence, d.seq) > (p.event_sequence, p.seq) and d.status = 'pending' and d.next_attempt_at <= now()
             offset 0) d
           where p.status = 'dead' and p.superseded_by is null),
         held as (
@@ -528,7 +531,7 @@ export async function settleIdleDeliveries(db: Executor): Promise<Date | undefin
           where d.id = any(array(select id from behind_dead)) and d.status = 'pending' and d.next_attempt_at <= now()
             and exists (
               select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
-                and p.status = 'dead' and p.superseded_by is null and p.event_sequence < d.event_sequence
+                and p.status = 'dead' and p.superseded_by is null and (p.event_sequence, p.seq) < (d.event_sequence, d.seq)
               -- As in holdBehindDead: a replay in progress is waited for, the dead row read again
               -- (behind_dead read the statement's snapshot, without locks).
               for share of p)
