@@ -92,6 +92,11 @@ describe('event schemas', () => {
     expect(validateEvent(ex)).toEqual({ valid: true });
     const id = name.split(' ')[0]!;
     expect((ex as { type: string }).type).toBe(id.replace(/^.*\/events\//, '').replace(/\.json$/, ''));
+    // The subject names the entity by its hub id (envelope.subject), never by the vendor's: the
+    // process.completed example showed a Quable import code where the hub sends a UUID.
+    const { type, subject } = ex as { type: string; subject: string };
+    if (type !== 'hub.test')
+      expect(subject).toMatch(/^[a-z_]+\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });
 });
 
