@@ -711,6 +711,7 @@ function checkConvertedInputs(
             kind: input.kind ?? 'webhook',
             format: input.format ?? 'cloudevents',
             eventTypes: input.eventTypes ?? [],
+            approver: input.approver ?? false,
           }),
       SUBSCRIPTION_FILE_PATHS,
     );

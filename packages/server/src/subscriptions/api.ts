@@ -202,8 +202,9 @@ function subscriptionValues(
   if (kind === 'webhook' && !url) throw invalid('a webhook subscription needs a url');
   const format = input.format ?? base?.format ?? defaults.format;
   const eventTypes = input.eventTypes ?? base?.event_types ?? [...defaults.eventTypes];
-  // A change may set a FHIR format without repeating the kind or the filter it must fit.
-  checkSubscriptionRules({ kind, format, eventTypes });
+  const approver = input.approver ?? base?.approver ?? false;
+  // A change may set a FHIR format without repeating the kind, the filter or the role it must fit.
+  checkSubscriptionRules({ kind, format, eventTypes, approver });
   const schedule =
     input.retryScheduleMs === undefined ? (base?.retry_schedule_ms ?? null) : input.retryScheduleMs;
   return {
@@ -219,7 +220,7 @@ function subscriptionValues(
     retryScheduleMs: schedule === null ? null : validateSchedule(schedule),
     rateLimit: input.rateLimit === undefined ? (base?.rate_limit ?? null) : input.rateLimit,
     ordering: input.ordering ?? base?.ordering ?? defaults.ordering,
-    approver: input.approver ?? base?.approver ?? false,
+    approver,
     approverFilters:
       input.approverFilters === undefined ? (base?.approver_filters ?? null) : input.approverFilters,
     allowPrivateAddresses:

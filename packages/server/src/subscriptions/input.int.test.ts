@@ -196,6 +196,43 @@ describe('a subscription input gets the same answer from the route, the config f
     expect(await refusals({ name: 'a FHIR filter', ...c })).toEqual({ route: 422, file: true, hub: true });
   });
 
+  it('refuses a FHIR subscription as an approver in all three, and a change that makes one', async () => {
+    // The approval request is a CloudEvent (docs/gates.md): a fhir-r4 approver was accepted, got it
+    // at its FHIR endpoint as application/cloudevents+json, and a 4xx from that endpoint refused
+    // every booking the vendor asked about.
+    for (const format of ['fhir-r4', 'fhir-r4-notification'] as const) {
+      const c = webhook(
+        { format, eventTypes: ['appointment.*'], approver: true },
+        { format, events: ['appointment.*'], approver: {} },
+      );
+      expect(await refusals({ name: `a ${format} approver`, ...c }), format).toEqual({
+        route: 422,
+        file: true,
+        hub: true,
+      });
+    }
+    const loaded = parseConfig(
+      stringify({
+        version: 1,
+        subscriptions: [{ id: 'ehr', ...webhook({}, { format: 'fhir-r4', approver: {} }).file }],
+      }),
+      { file: 'inline.yaml', connectors: [hookConnector as never] },
+    );
+    expect(loaded.ok ? [] : loaded.problems.map((p) => p.path)).toEqual(['subscriptions[0].approver']);
+    const { subscription } = await hub.subscriptions.create({ url, format: 'fhir-r4' });
+    const patched = await call(server.base, 'PATCH', `/v1/subscriptions/${subscription.id}`, {
+      body: { approver: true },
+    });
+    expect(patched.status).toBe(422);
+    expect(patched.json.detail).toContain('cannot be an approver');
+    const approver = await hub.subscriptions.create({ url, approver: true });
+    await expect(
+      hub.subscriptions.update(approver.subscription.id, { format: 'fhir-r4' }),
+    ).rejects.toMatchObject({
+      code: 'SY_PIPELINE_INVALID_INPUT',
+    });
+  });
+
   it('words a refused duration in the file as a duration, at the line it is on', () => {
     const loaded = parseConfig(
       'version: 1\nsubscriptions:\n  - id: crm\n    kind: webhook\n    url: https://crm.example/hooks\n    timeout: 5m\n',

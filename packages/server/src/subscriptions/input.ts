@@ -63,18 +63,29 @@ export interface SubscriptionRuleFields {
   kind: 'webhook' | 'pull';
   format: 'cloudevents' | 'fhir-r4' | 'fhir-r4-notification';
   eventTypes: readonly string[];
+  approver: boolean;
+}
+
+/**
+ * Why a FHIR subscription cannot be an approver: the approval request is a CloudEvent
+ * (docs/gates.md) with no FHIR meaning, and a FHIR endpoint answering it with a 4xx refused every
+ * booking the vendor asked about.
+ */
+function fhirApproverProblem(format: string): string {
+  return `format ${format} cannot be an approver: approval requests are CloudEvents with no FHIR meaning (a FHIR endpoint's 4xx to one refuses the booking); make a cloudevents subscription the approver`;
 }
 
 /**
  * The rules on a merged subscription a schema cannot express, as input errors (paths in the input's
  * terms, a message of their own), empty when it is fine: a FHIR format is for a webhook (the pull
- * feed serves CloudEvents), and each type pattern of a FHIR subscription must be able to match an
- * event type with a FHIR meaning (`fhirFilterProblem`, fhir/subscription.ts). The config loader
+ * feed serves CloudEvents) that is not an approver (approval requests are CloudEvents), and each
+ * type pattern of a FHIR subscription must be able to match an event type with a FHIR meaning
+ * (`fhirFilterProblem`, fhir/subscription.ts). The config loader
  * reports these at the file's lines; {@link checkSubscriptionRules} throws them.
  *
  * @example
  * ```ts
- * subscriptionRuleErrors({ kind: 'webhook', format: 'fhir-r4', eventTypes: ['asset.*'] });
+ * subscriptionRuleErrors({ kind: 'webhook', format: 'fhir-r4', eventTypes: ['asset.*'], approver: false });
  * // [{ instancePath: '/eventTypes/0', message: 'can only match event types with no FHIR meaning, ...' }]
  * ```
  */
@@ -86,7 +97,7 @@ export function subscriptionRuleErrors(s: SubscriptionRuleFields): InputError[] 
     ];
   }
   const useless = new Set(nonFhirPatterns(s.eventTypes));
-  const errors: InputError[] = [];
+  const errors: InputError[] = s.approver ? [ruleError('/approver', fhirApproverProblem(s.format))] : [];
   s.eventTypes.forEach((pattern, i) => {
     if (!useless.has(pattern)) return;
     errors.push(
@@ -105,7 +116,7 @@ export function subscriptionRuleErrors(s: SubscriptionRuleFields): InputError[] 
  *
  * @example
  * ```ts
- * checkSubscriptionRules({ kind: 'pull', format: 'fhir-r4', eventTypes: ['*'] }); // throws
+ * checkSubscriptionRules({ kind: 'pull', format: 'fhir-r4', eventTypes: ['*'], approver: false }); // throws
  * ```
  */
 export function checkSubscriptionRules(s: SubscriptionRuleFields): void {
@@ -117,6 +128,7 @@ export function checkSubscriptionRules(s: SubscriptionRuleFields): void {
       format: s.format,
     });
   }
+  if (s.approver) throw invalid(fhirApproverProblem(s.format), { format: s.format, approver: true });
   const problem = fhirFilterProblem(s.eventTypes);
   if (problem) throw invalid(problem, { format: s.format, eventTypes: [...s.eventTypes] });
 }
