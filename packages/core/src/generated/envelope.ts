@@ -49,7 +49,7 @@ export interface EventEnvelope {
    */
   vendortype: string;
   /**
-   * Extension (CloudEvents sequence): the hub's position of this event in its feed, zero-padded to 19 digits so that comparing two as strings orders them; as a number, a feed cursor.
+   * Extension (CloudEvents sequence): the hub's position of this event in its feed, zero-padded to 19 digits so that comparing two as strings orders them; as a number, a feed cursor. Every delivery and feed event has it; a test event and an approver's approval request, which are not in the feed, do not.
    */
   sequence?: string;
 }
