@@ -302,7 +302,8 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             maxItems: F.retryScheduleMs.maxItems,
             items: duration('Wait before this attempt.'),
             default: [...CONFIG_DEFAULTS.subscription.retrySchedule],
-            description: 'The wait before each attempt (the first is usually `0s`); ±20% jitter is added.',
+            description:
+              'One entry per attempt: the wait before it, ±20% jitter added. The first attempt goes as soon as the event is stored whatever its entry says (write `0s`).',
           },
         },
       },

@@ -1,7 +1,8 @@
 /**
  * When to try a delivery again. A schedule is a list of delays in milliseconds, one per attempt:
- * entry `i` is how long to wait before attempt `i + 1`, counted from the end of attempt `i` (entry 0
- * is the wait before the first attempt, normally 0). So a schedule of N entries means N attempts in
+ * entry `i` is how long to wait before attempt `i + 1`, counted from the end of attempt `i`. Entry 0
+ * stands for the first attempt, which is not waited for: a delivery is due when its event is stored
+ * (the fan-out may take it at once), so write 0 there. So a schedule of N entries means N attempts in
  * total: the first plus N − 1 retries. After the last one fails the delivery is dead.
  */
 import { DeliveryError } from './errors.ts';

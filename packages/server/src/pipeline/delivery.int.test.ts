@@ -81,6 +81,18 @@ describe('delivery', () => {
     expect(d.attemptLog.every((a) => typeof a.latencyMs === 'number')).toBe(true);
   });
 
+  it("sends the first attempt at once whatever the schedule's first entry says (docs/api.md, retryScheduleMs)", async () => {
+    // The first entry stands for the first attempt, which goes as soon as the event is stored: the
+    // docs called it "the wait before" it, and a schedule of [60 s, 50 ms] was read as a minute's wait.
+    const secret = generateSecret();
+    subscriber = await startRecordingSubscriber({ secrets: secret, script: [500, 200] });
+    const sub = await subscribe(secret, { retryScheduleMs: [60_000, 50] });
+    const event = await send();
+    const requests = await subscriber.waitFor(2, 10_000);
+    expect(requests.map((r) => r.webhookId)).toEqual([event.id, event.id]);
+    expect((await deliveryOf(sub.id, event.id, 'succeeded')).attempts).toBe(2);
+  });
+
   it('signs with old and new secrets during a rotation overlap, and never returns secrets', async () => {
     const old = generateSecret();
     subscriber = await startRecordingSubscriber({ secrets: [old] });

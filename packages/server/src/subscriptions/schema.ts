@@ -139,7 +139,7 @@ export const SUBSCRIPTION_FIELDS = {
     maxItems: MAX_ATTEMPTS,
     items: { type: 'integer', minimum: 0, maximum: MAX_DELAY_MS },
     description:
-      "Ms to wait before each attempt (its length = attempts; ±20% jitter is added). Null: the hub's schedule.",
+      "Ms to wait before each attempt (its length = attempts; ±20% jitter is added); the first attempt goes as soon as the event is stored whatever its entry says (write 0). Null: the hub's schedule.",
   },
   rateLimit: {
     type: ['object', 'null'],

@@ -189,7 +189,7 @@ export interface SwitchyardConfigFile {
      */
     retry?: {
       /**
-       * The wait before each attempt (the first is usually `0s`); ±20% jitter is added.
+       * One entry per attempt: the wait before it, ±20% jitter added. The first attempt goes as soon as the event is stored whatever its entry says (write `0s`).
        *
        * @minItems 1
        * @maxItems 100

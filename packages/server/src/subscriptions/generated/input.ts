@@ -48,7 +48,7 @@ export interface SubscriptionCreate {
    */
   timeoutMs?: number;
   /**
-   * Ms to wait before each attempt (its length = attempts; ±20% jitter is added). Null: the hub's schedule.
+   * Ms to wait before each attempt (its length = attempts; ±20% jitter is added); the first attempt goes as soon as the event is stored whatever its entry says (write 0). Null: the hub's schedule.
    *
    * @minItems 1
    * @maxItems 100
@@ -150,7 +150,7 @@ export interface SubscriptionUpdate {
    */
   timeoutMs?: number;
   /**
-   * Ms to wait before each attempt (its length = attempts; ±20% jitter is added). Null: the hub's schedule.
+   * Ms to wait before each attempt (its length = attempts; ±20% jitter is added); the first attempt goes as soon as the event is stored whatever its entry says (write 0). Null: the hub's schedule.
    *
    * @minItems 1
    * @maxItems 100
