@@ -97,6 +97,8 @@ describe('event schemas', () => {
     const { type, subject } = ex as { type: string; subject: string };
     // A test event is never stored, so it has no feed position (pipeline/test-event.ts).
     if (type === 'hub.test') expect(ex).not.toHaveProperty('sequence');
+    // An approval request's deadline is in the approver's copy only, never in the stored event.
+    expect((ex as { data: object }).data).not.toHaveProperty('deadline');
     if (type !== 'hub.test')
       expect(subject).toMatch(/^[a-z_]+\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });

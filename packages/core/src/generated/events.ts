@@ -3,14 +3,14 @@
 import type { Appointment, ApprovalRequest, Asset, Document, Process, Schedule, Slot } from "./entities.ts";
 
 /**
- * A vendor asks, before it books, whether the proposed appointment may be booked. Nothing is booked yet: subscribers with the approver role answer approve or refuse while the vendor waits, other subscribers are informed. When the vendor goes ahead, an `appointment.created` follows.
+ * A vendor asks, before it books, whether the proposed appointment may be booked. Nothing is booked yet: subscribers with the approver role answer approve or refuse while the vendor waits, other subscribers are informed. When the vendor goes ahead, an `appointment.created` follows. The event delivered and in the feed (this example) has a `sequence` and no `data.deadline`; the approver's own request (docs/gates.md) has the `deadline` and no `sequence`.
  */
 export type AppointmentBookingRequestedData = ApprovalRequest & {
   kind?: "booking";
 };
 
 /**
- * A vendor asks, before it moves an appointment, whether the move may happen. `current` is the appointment as it is, `proposed` as it would be. Approvers answer while the vendor waits; when the vendor goes ahead, an `appointment.rescheduled` follows.
+ * A vendor asks, before it moves an appointment, whether the move may happen. `current` is the appointment as it is, `proposed` as it would be. Approvers answer while the vendor waits; when the vendor goes ahead, an `appointment.rescheduled` follows. The event delivered and in the feed (this example) has a `sequence` and no `data.deadline`; the approver's own request (docs/gates.md) has the `deadline` and no `sequence`.
  */
 export type AppointmentRescheduleRequestedData = ApprovalRequest & {
   kind?: "reschedule";
@@ -371,7 +371,7 @@ export const EVENT_TYPES = [
     entity: "approval_request",
     title: "Booking requested (approval gate)",
     description:
-      "A vendor asks, before it books, whether the proposed appointment may be booked. Nothing is booked yet: subscribers with the approver role answer approve or refuse while the vendor waits, other subscribers are informed. When the vendor goes ahead, an `appointment.created` follows.",
+      "A vendor asks, before it books, whether the proposed appointment may be booked. Nothing is booked yet: subscribers with the approver role answer approve or refuse while the vendor waits, other subscribers are informed. When the vendor goes ahead, an `appointment.created` follows. The event delivered and in the feed (this example) has a `sequence` and no `data.deadline`; the approver's own request (docs/gates.md) has the `deadline` and no `sequence`.",
     vendorEvents: [
       "Docplanner slot-booking",
     ],
@@ -382,7 +382,7 @@ export const EVENT_TYPES = [
     entity: "approval_request",
     title: "Reschedule requested (approval gate)",
     description:
-      "A vendor asks, before it moves an appointment, whether the move may happen. `current` is the appointment as it is, `proposed` as it would be. Approvers answer while the vendor waits; when the vendor goes ahead, an `appointment.rescheduled` follows.",
+      "A vendor asks, before it moves an appointment, whether the move may happen. `current` is the appointment as it is, `proposed` as it would be. Approvers answer while the vendor waits; when the vendor goes ahead, an `appointment.rescheduled` follows. The event delivered and in the feed (this example) has a `sequence` and no `data.deadline`; the approver's own request (docs/gates.md) has the `deadline` and no `sequence`.",
     vendorEvents: [
       "Docplanner booking-moving",
     ],
