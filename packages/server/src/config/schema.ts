@@ -316,7 +316,8 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
       approver: {
         type: 'object',
         additionalProperties: false,
-        description: 'Makes this webhook an approver of synchronous approval requests.',
+        description:
+          'Makes this webhook an approver of synchronous approval requests (a `cloudevents` one: the requests are CloudEvents).',
         properties: {
           events: {
             ...F.approverFilters.properties.events,

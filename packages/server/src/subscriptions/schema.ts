@@ -158,7 +158,8 @@ export const SUBSCRIPTION_FIELDS = {
   },
   approver: {
     type: 'boolean',
-    description: 'Makes this webhook an approver of synchronous approval requests.',
+    description:
+      'Makes this webhook an approver of synchronous approval requests (a `cloudevents` one: the requests are CloudEvents).',
   },
   approverFilters: {
     type: ['object', 'null'],

@@ -216,7 +216,7 @@ export interface SwitchyardConfigFile {
      */
     ordering?: "hold" | "release";
     /**
-     * Makes this webhook an approver of synchronous approval requests.
+     * Makes this webhook an approver of synchronous approval requests (a `cloudevents` one: the requests are CloudEvents).
      */
     approver?: {
       /**

@@ -68,7 +68,7 @@ export interface SubscriptionCreate {
    */
   ordering?: "hold" | "release";
   /**
-   * Makes this webhook an approver of synchronous approval requests.
+   * Makes this webhook an approver of synchronous approval requests (a `cloudevents` one: the requests are CloudEvents).
    */
   approver?: boolean;
   /**
@@ -170,7 +170,7 @@ export interface SubscriptionUpdate {
    */
   ordering?: "hold" | "release";
   /**
-   * Makes this webhook an approver of synchronous approval requests.
+   * Makes this webhook an approver of synchronous approval requests (a `cloudevents` one: the requests are CloudEvents).
    */
   approver?: boolean;
   /**
@@ -247,7 +247,7 @@ export interface Subscription {
    */
   ordering: "hold" | "release";
   /**
-   * Makes this webhook an approver of synchronous approval requests.
+   * Makes this webhook an approver of synchronous approval requests (a `cloudevents` one: the requests are CloudEvents).
    */
   approver: boolean;
   approverFilters: {
