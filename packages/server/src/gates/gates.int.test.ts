@@ -288,6 +288,22 @@ describe('deciding', () => {
     }
   });
 
+  it('does not ask a FHIR subscription stored as an approver before the rule refused one', async () => {
+    // The approval request is a CloudEvent: a FHIR approver got it at its FHIR endpoint, whose 4xx
+    // refused the booking. The input rule refuses one now; a row stored before is not asked.
+    const fhir = await approver('fhir-approver', { defaultResponse: 422 });
+    await sql`update switchyard.subscriptions set format = 'fhir-r4' where id = 'fhir-approver'`.execute(
+      hub.host.db,
+    );
+    expect((await push('dp', slotBooking())).status).toBe(200);
+    expect(await latestGate('dp')).toMatchObject({
+      decision: 'approve',
+      reason: 'no_approvers',
+      approvers: 0,
+    });
+    expect(fhir.requests).toHaveLength(0);
+  });
+
   it('no approver gives the default; approver filters decide who is asked', async () => {
     const other = await approver('other-instance', {}, { sources: ['elsewhere'] });
     const moves = await approver('moves-only', {}, { events: ['appointment.reschedule_requested'] });

@@ -394,6 +394,9 @@ export async function listApprovers(db: Executor): Promise<SubscriptionRow[]> {
   const r = await sql<SubscriptionRow>`
     select * from switchyard.subscriptions
     where approver and kind = 'webhook' and disabled_at is null and url is not null
+      -- The request is a CloudEvent: a FHIR subscription stored as an approver before the input
+      -- rule refused one (subscriptions/input.ts) is not asked; its endpoint's 4xx refused bookings.
+      and format = 'cloudevents'
     order by id`.execute(db);
   return r.rows;
 }
