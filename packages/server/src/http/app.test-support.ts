@@ -141,13 +141,15 @@ export async function listen(
     adminToken?: string | undefined;
     authRateLimit?: BuildAppOptions['authRateLimit'];
     plugins?: BuildAppOptions['plugins'];
+    /** Proxies whose `X-Forwarded-For` is believed (a test then picks the client address). Default none. */
+    trustedProxies?: BuildAppOptions['trustedProxies'];
   } = {},
 ): Promise<{ app: SwitchyardApp; base: string; close(): Promise<void> }> {
   const app = await buildApp({
     hub,
     adminToken: 'adminToken' in extra ? extra.adminToken : ADMIN_TOKEN,
     bodyLimit: extra.bodyLimit ?? 64 * 1024,
-    trustedProxies: [],
+    trustedProxies: extra.trustedProxies ?? [],
     logger: silent,
     // The admin tests send many refused requests from one address on purpose.
     authRateLimit: extra.authRateLimit ?? false,

@@ -26,8 +26,9 @@ let server: Awaited<ReturnType<typeof listen>>;
 const servers: Awaited<ReturnType<typeof listen>>[] = [];
 
 /** An app of its own (so a limiter of its own) over the hub: each case starts with no failures counted. */
-async function freshServer() {
+async function freshServer(options: { trustedProxies?: string[] } = {}) {
   const fresh = await listen(hub, {
+    ...options,
     authRateLimit: { maxFailures: 3, windowMs: 60_000 },
     plugins: [
       uiPlugin({ hub, adminToken: ADMIN_TOKEN }),
@@ -127,6 +128,28 @@ function rawRequest(
     socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0)));
   });
 }
+
+describe('an IPv6 client is counted by its /64, the least a customer line, a VM or a container is given', () => {
+  it('admin token guesses from many addresses of one /64 limit the whole /64, not the next /64 nor IPv4 clients', async () => {
+    // Behind a trusted proxy the client address is X-Forwarded-For's: each request picks its own.
+    const { base } = await freshServer({ trustedProxies: ['127.0.0.1'] });
+    const from = (address: string, token: string) =>
+      call(base, 'GET', '/v1/subscriptions', { token, headers: { 'x-forwarded-for': address } });
+    // Three addresses of 2001:db8:1:2::/64, one guess each: before, each had 20 a minute of its
+    // own, and a /64 holds 2^64 of them (no bound at all).
+    for (let i = 1; i <= 3; i++) expect((await from(`2001:db8:1:2::${i}`, `guess-${i}`)).status).toBe(401);
+    const limited = await from('2001:db8:1:2:ffff:ffff:ffff:ffff', ADMIN_TOKEN);
+    expect(limited.status).toBe(429);
+    expect(limited.json.code).toBe('SY_HTTP_TOO_MANY_AUTH_FAILURES');
+    expect((await from('2001:DB8:1:2:0:0:0:9', ADMIN_TOKEN)).status).toBe(429);
+    // Another /64 is another client.
+    expect((await from('2001:db8:1:3::1', ADMIN_TOKEN)).status).toBe(200);
+    // An IPv4 client is its own address, also as a dual-stack socket shows it (::ffff:a.b.c.d).
+    for (let i = 1; i <= 3; i++) expect((await from('::ffff:203.0.113.1', `guess-${i}`)).status).toBe(401);
+    expect((await from('203.0.113.1', ADMIN_TOKEN)).status).toBe(429);
+    expect((await from('::ffff:203.0.113.2', ADMIN_TOKEN)).status).toBe(200);
+  });
+});
 
 describe('every way of writing a path counts against the target its route authenticates', () => {
   it('admin token guesses on percent-encoded and absolute-form paths lock the admin API like plain ones', async () => {

@@ -27,6 +27,7 @@
  * `/%761/subscriptions` reaches the admin routes, and must count against the admin budget too.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import ipaddr from 'ipaddr.js';
 import { bearerToken } from '../../admin/http.ts';
 import { problemOf } from '../errors.ts';
 import { pathOf, sendProblem } from '../plugins/problem.ts';
@@ -279,6 +280,29 @@ export function checkedWhileLimited(target: string): boolean {
   return target.startsWith('instance:') || target.startsWith('feed:') || target === 'command';
 }
 
+/**
+ * The client an address stands for, as the limiter counts it: an IPv4 address itself (also as a
+ * dual-stack socket shows it, `::ffff:203.0.113.9`), an IPv6 address by its /64. A /64 is the least
+ * an ISP gives a customer line and a cloud a VM or a container, and every address in it is its
+ * holder's to send from: counted one by one, 2^64 addresses had 20 guesses a minute each, so the
+ * admin token had no bound at all over IPv6. Anything else (a proxy's header that is no address)
+ * is kept as it is.
+ *
+ * @example
+ * ```ts
+ * limitedClient('2001:db8:1:2::7');       // '2001:db8:1:2::/64'
+ * limitedClient('::ffff:203.0.113.9');    // '203.0.113.9'
+ * limitedClient('203.0.113.9');           // '203.0.113.9'
+ * ```
+ */
+export function limitedClient(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const parsed = ipaddr.process(address);
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  const prefix = (parsed as ipaddr.IPv6).parts.slice(0, 4);
+  return `${new ipaddr.IPv6([...prefix, 0, 0, 0, 0]).toString()}/64`;
+}
+
 /** The limiter key of a client address and a target (see {@link authTargetOf}). @example `limitKey('203.0.113.9', 'admin')` */
 export function limitKey(address: string, target: string): string {
   return `${target} ${address}`;
@@ -293,7 +317,8 @@ export function limitKey(address: string, target: string): string {
  * An `onResponse` hook records every 401/403 the protected routes answered (and every refusal
  * turned into a 429), for their target only (that of the route the router matched, however the
  * path was encoded). The address is `request.ip`, so it honours the app's `trustProxy` (the client
- * behind a trusted proxy, never a spoofable header otherwise). Successful requests are never
+ * behind a trusted proxy, never a spoofable header otherwise), an IPv6 one counted by its /64
+ * ({@link limitedClient}). Successful requests are never
  * counted. Call it on the root instance **before** the routes are registered, so its hooks run first
  * for every route.
  *
@@ -325,7 +350,8 @@ export function installAuthRateLimit(
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const target = targetOf(request);
     if (target === undefined) return done();
-    const verdict = limiter.check(limitKey(request.ip, target), request.ip);
+    const client = limitedClient(request.ip);
+    const verdict = limiter.check(limitKey(client, target), client);
     if (!verdict.limited) return done();
     if (checkWhileLimited(target)) {
       checkedLimited.set(request, target);
@@ -348,9 +374,10 @@ export function installAuthRateLimit(
       const target = checkedLimited.get(request);
       if (target === undefined || !failureStatuses.has(reply.statusCode)) return done(null, payload);
       // The credential was checked and refused: counted as any refusal, answered as limited.
-      limiter.recordFailure(limitKey(request.ip, target), request.ip);
+      const client = limitedClient(request.ip);
+      limiter.recordFailure(limitKey(client, target), client);
       checkedLimited.delete(request);
-      const verdict = limiter.check(limitKey(request.ip, target), request.ip);
+      const verdict = limiter.check(limitKey(client, target), client);
       const retryAfterSeconds = verdict.limited ? verdict.retryAfterSeconds : 1;
       const problem = tooMany(request, retryAfterSeconds);
       reply
@@ -363,7 +390,10 @@ export function installAuthRateLimit(
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     if (failureStatuses.has(reply.statusCode)) {
       const target = targetOf(request);
-      if (target !== undefined) limiter.recordFailure(limitKey(request.ip, target), request.ip);
+      if (target !== undefined) {
+        const client = limitedClient(request.ip);
+        limiter.recordFailure(limitKey(client, target), client);
+      }
     }
     done();
   });
