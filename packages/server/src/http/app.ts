@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import type pino from 'pino';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes } from '../config/units.ts';
@@ -71,6 +71,44 @@ export interface BuildAppOptions {
   unauthenticatedBodyBytes?: number;
 }
 
+/**
+ * The options of the HTTP server under a Switchyard fastify app, for the full app and a worker's
+ * health-and-metrics one alike: slow clients are cut off at `timeouts` (the config's
+ * `server.timeouts`; its defaults when left out), which Node answers 408 and closes, and what
+ * Node's HTTP parser refuses (a bad URL encoding, unparseable HTTP) is answered problem+json
+ * (security/framework-errors.ts words them). A worker's server had Node's own 60 s for the headers
+ * and 300 s for the request, whatever the file said.
+ *
+ * @example
+ * ```ts
+ * const app = Fastify({ return503OnClosing: false, ...serverOptions(config.server.timeouts) });
+ * ```
+ */
+export function serverOptions(timeouts: BuildAppOptions['timeouts']): Pick<
+  FastifyServerOptions,
+  'requestTimeout' | 'frameworkErrors' | 'clientErrorHandler'
+> & {
+  http: { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number };
+} {
+  const requestMs = timeouts?.requestMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.request)!;
+  // Node refuses a headers timeout longer than the request timeout.
+  const headersMs = Math.min(
+    requestMs,
+    timeouts?.headersMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.headers)!,
+  );
+  return {
+    // Node checks the clocks every connectionsCheckingInterval, so that interval bounds how late
+    // they fire.
+    requestTimeout: requestMs,
+    http: {
+      headersTimeout: headersMs,
+      requestTimeout: requestMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersMs / 4))),
+    },
+    ...problemFrameworkErrors(),
+  };
+}
+
 /** The app with the pieces tests and the CLI need at hand. */
 export type SwitchyardApp = FastifyInstance & { switchyard: { routes: RouteTable; metrics: HttpMetrics } };
 
@@ -93,12 +131,6 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   const metrics = options.metrics ?? createMetrics();
   bindHubMetrics(metrics, options.hub);
   const trusted = options.trustedProxies ?? [];
-  const requestMs = options.timeouts?.requestMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.request)!;
-  // Node refuses a headers timeout longer than the request timeout.
-  const headersMs = Math.min(
-    requestMs,
-    options.timeouts?.headersMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.headers)!,
-  );
   // A pino logger instance changes fastify's logger generic; the routes only need the base type.
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
@@ -121,16 +153,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     },
     // Requests arriving while closing get a problem answer with Retry-After (installProblemHandling).
     return503OnClosing: false,
-    // Slow clients: Node answers 408 and closes (security/framework-errors.ts words it). It checks
-    // the clocks every connectionsCheckingInterval, so that interval bounds how late they fire.
-    requestTimeout: requestMs,
-    http: {
-      headersTimeout: headersMs,
-      requestTimeout: requestMs,
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersMs / 4))),
-    },
-    // Bad URL encodings and unparseable HTTP answer problem+json too (packages/server/src/security).
-    ...problemFrameworkErrors(),
+    ...serverOptions(options.timeouts),
   }) as unknown as FastifyInstance;
   app.addHook('onRoute', (route) => routes.add(route));
   // The API takes JSON (docs/api.md: any other type is 415). fastify also parses text/plain by

@@ -10,7 +10,7 @@
  */
 
 export { HttpError, type HttpErrorCode, type ValidationIssue } from '../admin/http.ts';
-export { type BuildAppOptions, buildApp, type SwitchyardApp } from './app.ts';
+export { type BuildAppOptions, buildApp, type SwitchyardApp, serverOptions } from './app.ts';
 export type { ProblemDocument } from './errors.ts';
 export { createMetrics, type HttpMetrics } from './metrics-registry.ts';
 export { buildOpenApi } from './routes/openapi.ts';

@@ -10,7 +10,7 @@ import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { createGates, type Gates, gateRoutes } from '../gates/index.ts';
-import { buildApp } from '../http/index.ts';
+import { type BuildAppOptions, buildApp, serverOptions } from '../http/index.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from '../http/metrics-registry.ts';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
 import { installProblemHandling } from '../http/plugins/problem.ts';
@@ -18,7 +18,6 @@ import { installRequestLog, requestLogOptions } from '../http/plugins/request-lo
 import { RouteTable } from '../http/route-table.ts';
 import { healthRoutes } from '../http/routes/health.ts';
 import { metricsRoutes } from '../http/routes/metrics.ts';
-import { problemFrameworkErrors } from '../http/security/framework-errors.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
 import type { PipelineOptions } from '../pipeline/shared.ts';
 import { type Executor, openDatabase } from '../storage/db.ts';
@@ -127,15 +126,23 @@ function commandsApi(commands: Commands, adminToken: string | undefined, db: Exe
   return async (scope) => commandRoutes(scope, { commands, adminToken, db });
 }
 
-/** A worker answers health checks and metrics only: it takes no vendor traffic. */
-async function workerApp(hub: Hub, metrics: HttpMetrics, logger: pino.Logger): Promise<FastifyInstance> {
+/**
+ * A worker answers health checks and metrics only: it takes no vendor traffic. Its server holds
+ * slow clients to `server.timeouts` as the full app's does.
+ */
+async function workerApp(
+  hub: Hub,
+  metrics: HttpMetrics,
+  logger: pino.Logger,
+  timeouts: BuildAppOptions['timeouts'],
+): Promise<FastifyInstance> {
   bindHubMetrics(metrics, hub);
   // Error answers are problems here too (a database outage on /metrics, a request during shutdown).
   const app = Fastify({
     loggerInstance: logger,
     ...requestLogOptions(),
     return503OnClosing: false,
-    ...problemFrameworkErrors(),
+    ...serverOptions(timeouts),
   }) as unknown as FastifyInstance;
   const routes = new RouteTable();
   app.addHook('onRoute', (route) => routes.add(route));
@@ -241,7 +248,7 @@ export async function startHubProcess(
     await commands.start(hub.host);
 
     if (role === 'worker') {
-      app = await workerApp(hub, metrics, logger);
+      app = await workerApp(hub, metrics, logger, config.server.timeouts);
     } else {
       app = await buildApp({
         hub,
