@@ -296,7 +296,8 @@ export function checkedWhileLimited(target: string): boolean {
  * ```
  */
 export function limitedClient(address: string): string {
-  if (!ipaddr.isValid(address)) return address;
+  // An IPv4 socket's address (most requests): nothing to parse.
+  if (!address.includes(':') || !ipaddr.isValid(address)) return address;
   const parsed = ipaddr.process(address);
   if (parsed.kind() === 'ipv4') return parsed.toString();
   const prefix = (parsed as ipaddr.IPv6).parts.slice(0, 4);
