@@ -179,6 +179,11 @@ describe('POST /hooks/:instance', () => {
       /switchyard_ingest_requests_total\{instance="_unknown",outcome="not_found"\} [1-9]/,
     );
     expect(r.text).toMatch(/switchyard_ingest_requests_total\{instance="shop",outcome="duplicate"\} [1-9]/);
+    // The push over the body limit was refused after its instance admitted it: counted as that
+    // instance's, not as one of an id that does not exist (an operator looking for the vendor that
+    // sends too much could not tell which one it was).
+    expect(r.text).toMatch(/switchyard_ingest_requests_total\{instance="shop",outcome="too_large"\} [1-9]/);
+    expect(r.text).not.toContain('instance="_unknown",outcome="too_large"');
     expect(r.text).toContain('switchyard_ingest_duration_seconds_bucket');
   });
 

@@ -206,8 +206,10 @@ export async function hookRoutes(app: FastifyInstance, { hub, metrics }: RouteDe
   app.addHook('onRequest', (request, reply) => admitPush(hub, request as HookRequest, reply));
 
   app.addHook('onResponse', (request, reply, done) => {
+    // Without labels of the handler's: a push refused while its body was read (413 over the body
+    // limit, 408, 503 for unauthenticated bodies) is its instance's when its head was admitted.
     const labels = request.ingestLabels ?? {
-      instance: UNKNOWN_INSTANCE_LABEL,
+      instance: request.push?.admission.instanceId ?? UNKNOWN_INSTANCE_LABEL,
       outcome: outcomeOfStatus(reply.statusCode),
     };
     metrics.ingestRequests.inc(labels);
