@@ -183,6 +183,9 @@ export function problemFromError(
   }
   const status = e.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
+    // A 400 without a code of its own is the JSON parser's (a poisoned prototype key); any other
+    // status is a condition of the request a library could not meet (the dashboard's files: a
+    // Range past the end, 416; an If-Match, 412), not a body that could not be parsed.
     const code: HttpErrorCode =
       status === 404
         ? 'SY_HTTP_NOT_FOUND'
@@ -190,7 +193,9 @@ export function problemFromError(
           ? 'SY_HTTP_BODY_TOO_LARGE'
           : status === 415
             ? 'SY_HTTP_UNSUPPORTED_MEDIA_TYPE'
-            : 'SY_HTTP_MALFORMED_BODY';
+            : status === 400
+              ? 'SY_HTTP_MALFORMED_BODY'
+              : 'SY_HTTP_BAD_REQUEST';
     return { problem: problemOf(code, e.message ?? '', instance, { status }), headers: {}, internal: false };
   }
   return {

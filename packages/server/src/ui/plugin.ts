@@ -105,6 +105,13 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
   );
 
   await app.register(async (ui) => {
+    // The static file server refuses a path with `..` or an empty segment (`/ui/../x`, `/ui//x`)
+    // with 403, which the app's handler answered as a body that could not be parsed: the page has
+    // no such file, as for any other it does not have. Other errors go on to the app's handler.
+    ui.setErrorHandler((error, _request, reply) => {
+      if ((error as { statusCode?: unknown }).statusCode === 403) return reply.callNotFound();
+      throw error;
+    });
     ui.addHook('onSend', async (_request, reply, payload) => {
       reply.header('content-security-policy', csp);
       reply.header('x-content-type-options', 'nosniff');
