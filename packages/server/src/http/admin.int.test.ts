@@ -521,6 +521,33 @@ describe('subscriber pull feed', () => {
     expect(after.status).toBe(200);
   });
 
+  it('refuses the feed of a disabled subscription (401, read and ack) until it is enabled again', async () => {
+    const created = await admin('POST', '/v1/subscriptions', { id: 'paused', kind: 'pull' });
+    expect(created.status).toBe(201);
+    const secret = created.json.secret as string;
+    knownSecrets.push(secret);
+    const read = () => call(base, 'GET', '/v1/subscriptions/paused/events', { token: secret });
+    const first = await read();
+    expect(first.status).toBe(200);
+    // Disabled by an operator (or dropped from the configuration file, or by the hub): its reader
+    // is refused, as its command credentials and FHIR read token are. Before, it went on reading
+    // every new event (patient data) with its secret for as long as it liked.
+    expect(
+      (await admin('POST', '/v1/subscriptions/paused/disable', { reason: 'reader retired' })).status,
+    ).toBe(200);
+    await pushEvent('feed-while-paused');
+    const refused = await read();
+    expect(refused.status).toBe(401);
+    expect(refused.json.code).toBe('SY_HTTP_UNAUTHORIZED');
+    const ack = await call(base, 'POST', '/v1/subscriptions/paused/ack', {
+      token: secret,
+      body: { cursor: first.json.nextCursor },
+    });
+    expect(ack.status).toBe(401);
+    expect((await admin('POST', '/v1/subscriptions/paused/enable', {})).status).toBe(200);
+    expect((await read()).status).toBe(200);
+  });
+
   it('refuses a cursor above the largest bigint with 400, on the feed and the lists alike', async () => {
     const created = await admin('POST', '/v1/subscriptions', { id: 'puller-bounds', kind: 'pull' });
     expect(created.status).toBe(201);
@@ -720,7 +747,7 @@ describe('secrets', () => {
     // The create/rotate answers carried each secret once, by design: leave exactly those out.
     const leaks = answers.filter((text) => !knownSecrets.some((s) => text.includes(`"secret":"${s}"`)));
     expect(leaks.length).toBeGreaterThan(40);
-    expect(knownSecrets.length).toBe(4);
+    expect(knownSecrets.length).toBe(5);
     for (const secret of [ADMIN_TOKEN, VENDOR_API_KEY, 'file-key-abcdef', ...knownSecrets]) {
       const found = leaks.find((text) => text.includes(secret));
       expect(found, `a secret leaked into an answer`).toBeUndefined();

@@ -26,8 +26,8 @@ export interface FeedRoutesDeps extends Pick<FeedHost, 'db'> {
 /**
  * The feed credential: `Authorization: Bearer <secret>` where the secret is one of the
  * subscription's signing secrets still in force (so a rotation's overlap covers the feed too).
- * Every secret is compared in constant time, and an unknown subscription gets the same 401 as a
- * wrong secret, so the answer says nothing about which ids exist.
+ * Every secret is compared in constant time, and an unknown or disabled subscription gets the same
+ * 401 as a wrong secret, so the answer says nothing about which ids exist.
  */
 async function checkFeedCredential(
   { db, signingSecrets, feed }: FeedRoutesDeps,
@@ -40,7 +40,10 @@ async function checkFeedCredential(
   if (request.authLimited === true && !(await feed.mayBeSecret(request.params.id, presented)))
     throw unauthorized('the feed needs Authorization: Bearer <subscription secret>');
   const row = await getSubscription(db, request.params.id);
-  const secrets = row ? signingSecrets(row) : [];
+  // A disabled subscription's reader is refused like a wrong secret, as its command credentials
+  // and FHIR read token are: disabling it (or dropping it from the configuration file) is how an
+  // operator stops a subscriber, and its reader went on reading every new event.
+  const secrets = row && row.disabled_at === null ? signingSecrets(row) : [];
   let match = false;
   for (const secret of secrets) if (timingSafeEqualString(presented, secret)) match = true;
   if (!match) throw unauthorized('the feed needs Authorization: Bearer <subscription secret>');
@@ -126,7 +129,7 @@ export async function feedRoutes(app: FastifyInstance, deps: FeedRoutesDeps): Pr
         },
         // For the OpenAPI document (routes/openapi.ts): the long-poll's own refusals.
         problems: {
-          401: 'SY_HTTP_UNAUTHORIZED: no secret, or not one of the subscription’s secrets in force. Checked again when a wait ends: a secret rotated out or a subscription deleted while it waited gets 401, not what the wait read',
+          401: 'SY_HTTP_UNAUTHORIZED: no secret, not one of the subscription’s secrets in force, or the subscription is disabled. Checked again when a wait ends: a secret rotated out or a subscription deleted while it waited gets 401, not what the wait read',
           503: `SY_HTTP_FEED_WAITERS_FULL (only with \`wait\`): this process already holds ${feed.longPoll.waiters} long-polls, or ${feed.longPoll.waitersPerSubscription} of this subscription; nothing was read, retry after Retry-After or read without \`wait\``,
         },
         responseHeaders: {
