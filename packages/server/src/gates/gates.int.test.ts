@@ -154,6 +154,23 @@ describe('deciding', () => {
     expect(gate.answers[0]!.latencyMs).toEqual(expect.any(Number));
   });
 
+  it('decides a request whose patient comment Postgres refuses as it is (a NUL, a lone surrogate): the approver is asked, the request recorded', async () => {
+    const a = await approver('crm', { defaultResponse: { status: 200, body: { decision: 'approve' } } });
+    const body = slotBooking();
+    ((body.data as JsonObject).visit_booking_request as JsonObject).comment = 'call me\u0000 first \ud83d';
+    // Before: 400 'the payload cannot be stored', which Docplanner takes as a refusal of the booking.
+    const r = await push('dp', body);
+    expect(r.status).toBe(200);
+    expect(a.requests).toHaveLength(1);
+    expect(a.requests[0]!.text).toContain('call me\uFFFD first \uFFFD');
+    expect(await latestGate('dp')).toMatchObject({
+      decision: 'approve',
+      reason: 'approved',
+      status: 'decided',
+      error: null,
+    });
+  });
+
   it('refuses with the vendor error code the approver asks for', async () => {
     await approver('crm', {
       defaultResponse: { status: 409, body: { reason: 'slot taken in our calendar', vendorErrorCode: 7 } },

@@ -128,6 +128,39 @@ describe('POST /hooks/:instance', () => {
     expect((await hub.inbound.list({})).items.length).toBe(before);
   });
 
+  it('stores a push Postgres refuses as it is (a NUL, a lone surrogate) with those characters replaced, and delivers it', async () => {
+    // A vendor that cut a patient's comment in the middle of an emoji sends a lone surrogate.
+    const raw = '{"id":"nul-1","type":"created","booking":"b-nul","comment":"call me\\u0000 first \\ud83d"}';
+    const r = await call(base, 'POST', '/hooks/shop', {
+      raw,
+      token: null,
+      headers: { 'x-api-key': VENDOR_API_KEY, 'content-type': 'application/json' },
+    });
+    // Before: 400 "the payload cannot be stored", which a vendor drops: the booking was lost.
+    expect(r.status).toBe(202);
+    const delivered = await subscriber.waitFor((request) => request.text.includes('b-nul'));
+    expect((delivered.json as { data: { comment: string } }).data.comment).toBe('call me\uFFFD first \uFFFD');
+    const [message] = (await hub.inbound.list({ instanceId: 'shop' })).items.filter(
+      (m) => m.dedupeKey === 'default:nul-1',
+    );
+    const detail = await hub.inbound.get(message!.id);
+    expect(detail.rawBody).toBe(raw);
+    expect(detail.status).toBe('normalized');
+    expect((await hub.instances.health('shop')).lastError).toMatch(
+      /^push: 1 notification\(s\) Postgres refused were stored altered/,
+    );
+    // The vendor's retry of the same bytes is a duplicate, not a second message.
+    const again = await call(base, 'POST', '/hooks/shop', {
+      raw,
+      token: null,
+      headers: { 'x-api-key': VENDOR_API_KEY, 'content-type': 'application/json' },
+    });
+    expect(again.status).toBe(202);
+    expect(
+      (await hub.inbound.list({ instanceId: 'shop' })).items.filter((m) => m.dedupeKey === 'default:nul-1'),
+    ).toHaveLength(1);
+  });
+
   it('answers malformed JSON with a 400 problem', async () => {
     const r = await call(base, 'POST', '/hooks/shop', {
       raw: '{"id": ',

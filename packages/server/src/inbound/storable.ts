@@ -1,8 +1,9 @@
 /**
  * What Postgres refuses of a vendor's notification, and the storable form of one it refused. A
- * push can refuse such a notification (ingest answers 400, pipeline/ingest.ts); a pull cannot: the
- * vendor has handed it over (Docplanner's pull is destructive), so the poller stores it in one of
- * the forms made here rather than lose it, and the rest of its batch with it.
+ * pull cannot refuse such a notification: the vendor has handed it over (Docplanner's pull is
+ * destructive), so the poller stores it in one of the forms made here rather than lose it, and the
+ * rest of its batch with it. A push is stored sanitized too (pipeline/ingest.ts): a vendor drops
+ * the 400 it got before, and would send the same bytes again anyway.
  */
 import { type JsonObject, type JsonValue, mapJsonStrings, storableText } from '@switchyard/core';
 import type { NewInbound } from './store.ts';

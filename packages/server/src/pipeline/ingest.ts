@@ -11,8 +11,9 @@ import {
 import type { Kysely } from 'kysely';
 import { credentialHeaderNames, redactHeaders } from '../delivery/redact.ts';
 import type { GateResponder } from '../host/hooks.ts';
-import { unstorableReason } from '../inbound/storable.ts';
+import { storableForms, storableJson, unstorableReason } from '../inbound/storable.ts';
 import * as inboundStore from '../inbound/store.ts';
+import * as instanceStore from '../instances/store.ts';
 import { newId } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
@@ -466,7 +467,10 @@ export async function accept(
     receivedAt: request.receivedAt,
     traceparent,
   }));
-  const gates = notifications.filter((n) => n.gate);
+  // The gate machinery stores what it normalizes from them: in the form Postgres takes, as the
+  // notifications themselves are stored when they must be (writeStorable). Each the same object
+  // when it has nothing Postgres refuses.
+  const gates = notifications.filter((n) => n.gate).map(storableGate);
   // The vendor's waiting request: from its gate notifications to the decision it gets (undefined:
   // no gate machinery, or it leaves the acknowledgement as it is).
   const askGates = (messageIds: Promise<string[]>) =>
@@ -488,7 +492,7 @@ export async function accept(
       : withSpan(
           'switchyard.store',
           { attributes: { 'switchyard.instance': instanceId, 'switchyard.notifications': items.length } },
-          () => writer.write({ items, body }),
+          () => writeStorable(rt, writer, { items, body }),
         ).then((r) => r.inserted);
   // The gate machinery is asked while the write runs: a vendor waiting on an approval has a
   // deadline of seconds, and a write on a silent database connection is given up after 15 s (the
@@ -531,8 +535,8 @@ export async function accept(
     }
     const unstorable = unstorableReason(error);
     if (unstorable !== undefined) {
-      // Valid JSON that Postgres refuses (\u0000, lone surrogates, NUL in a key) or too deep to
-      // serialize: a client error, not a reason for the vendor to retry.
+      // Valid JSON that Postgres refuses even sanitized (writeStorable), such as a payload too deep
+      // to serialize: a client error, not a reason for the vendor to retry.
       rt.logger.warn(
         { instance: instanceId, err: error },
         'inbound request refused: the payload cannot be stored',
@@ -566,6 +570,63 @@ export async function accept(
   const answer: InboundResponse = (await gateAnswer) ??
     push.acknowledge?.(notifications, config, request) ?? { status: 200, body: { status: 'accepted' } };
   return acknowledged(answer, stored, items.length - stored.length, gates.length > 0 ? gateIds : undefined);
+}
+
+/** A gate notification whose payload has no NUL or lone surrogate (U+FFFD in their place). */
+function storableGate(notification: VendorNotification): VendorNotification {
+  const payload = storableJson(notification.payload);
+  return payload === undefined || payload === notification.payload
+    ? notification
+    : { ...notification, payload };
+}
+
+/**
+ * Writes a push's notifications; when Postgres refuses one of them as it is (a NUL `\u0000` or a
+ * lone surrogate such as `\ud83d`, from a vendor that cut a string in the middle of an emoji), writes
+ * them again with every such character replaced by U+FFFD, as a pull stores them
+ * (`storableForms`, inbound/storable.ts), each altered one marked in its `meta.unstorable`, logged and
+ * named in the instance's `lastError`. A push answered 400 for that was lost: a vendor drops a 4xx,
+ * and its retry is the same bytes (a booking whose patient comment held one stray character never
+ * reached the clinic's systems; a gate request was refused). The raw body is stored as it came. A
+ * payload no replacement makes storable (nested too deep) still rejects with the refusal.
+ */
+async function writeStorable(
+  rt: Runtime,
+  writer: InboundWriter,
+  request: InboundWrite,
+): Promise<{ inserted: Set<string> }> {
+  try {
+    return await writer.write(request);
+  } catch (error) {
+    const reason = unstorableReason(error);
+    if (reason === undefined) throw error;
+    const altered: inboundStore.NewInbound[] = [];
+    const items = request.items.map((item) => {
+      const sanitized = storableForms(item, reason).find((form) => form.storedAs === 'sanitized');
+      if (!sanitized) return item;
+      altered.push(sanitized.item);
+      return sanitized.item;
+    });
+    if (altered.length === 0) throw error;
+    const written = await writer.write({ items, body: request.body });
+    const stored = altered.filter((item) => written.inserted.has(item.id));
+    if (stored.length > 0) {
+      const first = stored[0]!;
+      rt.logger.warn(
+        { instance: first.instanceId, messages: stored.map((item) => item.id), reason },
+        'a pushed notification Postgres refused was stored with its refused characters replaced (U+FFFD)',
+      );
+      await instanceStore
+        .recordInstanceError(
+          rt.db,
+          first.instanceId,
+          `push: ${stored.length} notification(s) Postgres refused were stored altered ` +
+            `(message ${first.id}, ${first.vendorType}, stored sanitized): ${reason}`,
+        )
+        .catch(() => {});
+    }
+    return written;
+  }
 }
 
 /** A push's answer: what the vendor gets, with what was stored (and its gate messages, if any). */

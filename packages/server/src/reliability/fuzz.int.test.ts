@@ -4,6 +4,7 @@
  * (or a 2xx for a valid authenticated push), never a 5xx, the process keeps serving, and a request
  * that failed authentication stores nothing.
  */
+import { storableText } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import fc from 'fast-check';
 import type pg from 'pg';
@@ -264,8 +265,11 @@ describe('inbound hooks', () => {
         );
         record('hooks-authenticated', a);
         if (a.status >= 200 && a.status < 300) {
+          // An id Postgres refuses as it is (a NUL, a lone surrogate) is stored with U+FFFD in their place.
           if (t.id === 'rel')
-            acked.add((JSON.parse(t.body.toString('utf8').replace(/^\ufeff/, '')) as { id: string }).id);
+            acked.add(
+              storableText((JSON.parse(t.body.toString('utf8').replace(/^\ufeff/, '')) as { id: string }).id),
+            );
           return;
         }
         expectProblem(a, `POST ${path} ${t.body.subarray(0, 80).toString('utf8')}`);
