@@ -263,7 +263,7 @@ export async function startHubProcess(
         plugins: [
           gatesAdmin(gates, config.server.adminToken, hub.host.db),
           commandsApi(commands, config.server.adminToken, hub.host.db),
-          uiPlugin({ hub, adminToken: config.server.adminToken }),
+          uiPlugin({ hub, adminToken: config.server.adminToken, publicUrl: config.server.publicUrl }),
         ],
       });
     }

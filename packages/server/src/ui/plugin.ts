@@ -30,6 +30,12 @@ export interface UiOptions {
    * `CONFIG_DEFAULTS.dashboard` (12 hours, 1000).
    */
   sessions?: UiSessionLimits;
+  /**
+   * The hub's public URL (`server.publicUrl`). When it is https, a request for its host gets a
+   * `Secure` session cookie even over plain HTTP: a TLS-terminating proxy not listed in
+   * `server.trustedProxies` forwards it so.
+   */
+  publicUrl?: string | undefined;
 }
 
 const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
@@ -66,8 +72,23 @@ function contentSecurityPolicy(indexHtml: string): string {
   ].join('; ');
 }
 
-function isHttps(request: FastifyRequest): boolean {
-  return request.protocol === 'https';
+/**
+ * Whether the browser reached this request over HTTPS: the request itself (TLS here, or
+ * `X-Forwarded-Proto` from a trusted proxy), or its host is that of an https `publicUrl`, which
+ * only a TLS-terminating proxy forwards as plain HTTP. Without the second, the session cookie of
+ * a hub behind a proxy not listed in `trustedProxies` lacked `Secure`, and a browser sent it over
+ * any plain-HTTP request to that host (an address typed without https:// that the proxy
+ * redirects), readable on the network. A request for another host (the hub's own address, reached
+ * directly) is not taken for one: a `Secure` cookie would never come back over it.
+ */
+function secureOrigin(publicUrl: string | undefined): (request: FastifyRequest) => boolean {
+  let host: string | undefined;
+  if (publicUrl !== undefined) {
+    const url = URL.parse(publicUrl);
+    if (url?.protocol === 'https:') host = url.host.toLowerCase();
+  }
+  return (request) =>
+    request.protocol === 'https' || (host !== undefined && request.host.toLowerCase() === host);
 }
 
 /**
@@ -98,6 +119,7 @@ export function uiPlugin(options: UiOptions): FastifyPluginAsync {
 export async function registerUi(app: FastifyInstance, options: UiOptions): Promise<void> {
   const indexHtml = readFileSync(`${STATIC_DIR}index.html`, 'utf8');
   const csp = contentSecurityPolicy(indexHtml);
+  const isHttps = secureOrigin(options.publicUrl);
   const vendor = loadVendor();
 
   await app.register(async (api) =>

@@ -1,7 +1,9 @@
 /**
- * The dashboard's files answer what the static file server refuses (a path that climbs out of the
- * page's folder, a precondition or range that cannot be met) with a problem whose code says so,
- * never `SY_HTTP_MALFORMED_BODY`, which docs/errors.md keeps for an admin body that is not JSON.
+ * The dashboard over plain HTTP as a TLS-terminating proxy forwards it: its files answer what the
+ * static file server refuses (a path that climbs out of the page's folder, a precondition or range
+ * that cannot be met) with a problem whose code says so, never `SY_HTTP_MALFORMED_BODY`, which
+ * docs/errors.md keeps for an admin body that is not JSON; and its session cookie is `Secure` when
+ * the request came for the hub's https `server.publicUrl`.
  */
 import { connect } from 'node:net';
 import { useTestDatabase } from '@switchyard/testing';
@@ -24,31 +26,46 @@ afterAll(async () => {
   await hub?.stop();
 });
 
-/** A GET written as is (fetch resolves `..` before sending), answered with its status and body. */
-function rawGet(base: string, target: string): Promise<{ status: number; body: string }> {
+/**
+ * A request written as is (fetch resolves `..` before sending and sets its own `Host`), answered
+ * with its status, head and body.
+ */
+function rawRequest(
+  base: string,
+  requestLine: string,
+  headers: Record<string, string> = {},
+  body = '',
+): Promise<{ status: number; head: string; body: string }> {
   const { hostname, port } = new URL(base);
+  const lines = [requestLine, 'connection: close'];
+  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'host'))
+    lines.push(`host: ${hostname}:${port}`);
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  if (body) lines.push(`content-length: ${Buffer.byteLength(body)}`);
   return new Promise((resolve) => {
     let answer = '';
     const socket = connect(Number(port), hostname, () =>
-      socket.write(`GET ${target} HTTP/1.1\r\nhost: ${hostname}:${port}\r\nconnection: close\r\n\r\n`),
+      socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`),
     );
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       answer += chunk;
     });
     socket.on('error', () => {});
-    socket.on('close', () =>
+    socket.on('close', () => {
+      const end = answer.indexOf('\r\n\r\n');
       resolve({
         status: Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0),
-        body: answer.slice(answer.indexOf('\r\n\r\n') + 4),
-      }),
-    );
+        head: answer.slice(0, end),
+        body: answer.slice(end + 4),
+      });
+    });
   });
 }
 
 it('a dashboard path climbing out of its folder is not found, as any file the page does not have', async () => {
   for (const target of ['/ui/../../package.json', '/ui/%2e%2e/%2e%2e/package.json', '/ui//etc/passwd']) {
-    const r = await rawGet(server.base, target);
+    const r = await rawRequest(server.base, `GET ${target} HTTP/1.1`);
     expect(r.status, target).toBe(404);
     expect(JSON.parse(r.body).code, target).toBe('SY_HTTP_NOT_FOUND');
   }
@@ -70,4 +87,34 @@ it('a precondition or range a dashboard file cannot meet keeps its status, with 
   expect(precondition.json).toMatchObject({ status: 412, code: 'SY_HTTP_BAD_REQUEST' });
   // The file itself is served.
   expect((await call(server.base, 'GET', '/ui/app.js', { token: null })).status).toBe(200);
+});
+
+it('marks the session cookie Secure for a request to the https public URL, behind a proxy not listed in trustedProxies', async () => {
+  const proxied = await listen(hub, {
+    plugins: [uiPlugin({ hub, adminToken: ADMIN_TOKEN, publicUrl: 'https://hub.example.org/' })],
+  });
+  try {
+    const signIn = (host: string) =>
+      rawRequest(
+        proxied.base,
+        'POST /ui/session HTTP/1.1',
+        { host, 'x-switchyard-ui': '1', 'content-type': 'application/json' },
+        JSON.stringify({ token: ADMIN_TOKEN }),
+      );
+    const cookieOf = (head: string) => /^set-cookie: (.*)$/im.exec(head)?.[1];
+    // The browser reached https://hub.example.org; the proxy forwards plain HTTP with that Host.
+    // Before: no Secure (the hub saw http), so a browser sent the session id over any plain-HTTP
+    // request to that host (a typed http:// address the proxy redirects), readable on the network.
+    const publicSide = await signIn('hub.example.org');
+    expect(publicSide.status).toBe(204);
+    expect(cookieOf(publicSide.head)).toMatch(/; Secure$/);
+    // Reached directly on its own address over HTTP (an operator on the internal network): a
+    // Secure cookie would never come back, so none is set there.
+    const direct = await signIn(new URL(proxied.base).host);
+    expect(direct.status).toBe(204);
+    expect(cookieOf(direct.head)).toMatch(/^sy_ui_session=/);
+    expect(cookieOf(direct.head)).not.toContain('Secure');
+  } finally {
+    await proxied.close();
+  }
 });
