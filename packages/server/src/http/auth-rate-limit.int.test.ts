@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Commands, commandRoutes, createCommands } from '../commands/index.ts';
@@ -148,6 +149,36 @@ describe('an IPv6 client is counted by its /64, the least a customer line, a VM 
     for (let i = 1; i <= 3; i++) expect((await from('::ffff:203.0.113.1', `guess-${i}`)).status).toBe(401);
     expect((await from('203.0.113.1', ADMIN_TOKEN)).status).toBe(429);
     expect((await from('::ffff:203.0.113.2', ADMIN_TOKEN)).status).toBe(200);
+  });
+});
+
+describe('a proxy that writes the client port into X-Forwarded-For (Azure Application Gateway)', () => {
+  it('counts the client, not each of its ports, and hands connectors the address without the port', async () => {
+    const { base } = await freshServer({ trustedProxies: ['127.0.0.1'] });
+    const from = (address: string, token: string) =>
+      call(base, 'GET', '/v1/subscriptions', { token, headers: { 'x-forwarded-for': address } });
+    // Each guess on a new connection, so from a new source port: before, each port was a client
+    // of its own, and the limit never applied.
+    for (let port = 50001; port <= 50003; port++)
+      expect((await from(`203.0.113.7:${port}`, `guess-${port}`)).status).toBe(401);
+    expect((await from('203.0.113.7:50004', ADMIN_TOKEN)).status).toBe(429);
+    expect((await from('203.0.113.7', ADMIN_TOKEN)).status).toBe(429);
+    for (let port = 1; port <= 3; port++)
+      expect((await from(`[2001:db8:7::1]:${port}`, `guess-${port}`)).status).toBe(401);
+    expect((await from('2001:db8:7::2', ADMIN_TOKEN)).status).toBe(429);
+    // The connector sees the address (Docplanner's allowedSourceIps compares it): before, with the
+    // port, it was no IP and an allowlist refused every push.
+    const pushed = await call(base, 'POST', '/hooks/shop', {
+      token: null,
+      headers: { 'x-api-key': VENDOR_API_KEY, 'x-forwarded-for': '198.51.100.23:61000' },
+      body: { id: 'xff-port', type: 'created' },
+    });
+    expect(pushed.status).toBe(202);
+    const stored = await sql<{ source_ip: string }>`
+      select source_ip from switchyard.inbound_messages where dedupe_key = 'default:xff-port'`.execute(
+      hub.host.db,
+    );
+    expect(stored.rows.map((r) => r.source_ip)).toEqual(['198.51.100.23']);
   });
 });
 

@@ -4,6 +4,7 @@ import type { Hub } from '../../pipeline/hub.ts';
 import type { Admission, IngestResult } from '../../pipeline/ingest.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import { requestTraceLabels } from '../../telemetry/fastify.ts';
+import { clientAddress } from '../client-address.ts';
 import type { RouteDeps } from '../deps.ts';
 import { databaseUnavailableAnswer, type ProblemDocument, problemOf } from '../errors.ts';
 import { UNKNOWN_INSTANCE_LABEL } from '../metrics-registry.ts';
@@ -148,7 +149,7 @@ async function admitPush(hub: Hub, request: HookRequest, reply: FastifyReply) {
     query: firstValues(request.query),
     method: request.method,
     headers: inboundHeaders(request),
-    sourceIp: request.ip,
+    sourceIp: clientAddress(request),
     receivedAt,
   };
   const admitted = await hub.admit(instanceId, head);

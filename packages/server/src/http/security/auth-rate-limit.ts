@@ -29,6 +29,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import ipaddr from 'ipaddr.js';
 import { bearerToken } from '../../admin/http.ts';
+import { clientAddress } from '../client-address.ts';
 import { problemOf } from '../errors.ts';
 import { pathOf, sendProblem } from '../plugins/problem.ts';
 
@@ -318,8 +319,8 @@ export function limitKey(address: string, target: string): string {
  * An `onResponse` hook records every 401/403 the protected routes answered (and every refusal
  * turned into a 429), for their target only (that of the route the router matched, however the
  * path was encoded). The address is `request.ip`, so it honours the app's `trustProxy` (the client
- * behind a trusted proxy, never a spoofable header otherwise), an IPv6 one counted by its /64
- * ({@link limitedClient}). Successful requests are never
+ * behind a trusted proxy, never a spoofable header otherwise; without a port a proxy wrote there:
+ * {@link clientAddress}), an IPv6 one counted by its /64 ({@link limitedClient}). Successful requests are never
  * counted. Call it on the root instance **before** the routes are registered, so its hooks run first
  * for every route.
  *
@@ -351,7 +352,7 @@ export function installAuthRateLimit(
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const target = targetOf(request);
     if (target === undefined) return done();
-    const client = limitedClient(request.ip);
+    const client = limitedClient(clientAddress(request));
     const verdict = limiter.check(limitKey(client, target), client);
     if (!verdict.limited) return done();
     if (checkWhileLimited(target)) {
@@ -375,7 +376,7 @@ export function installAuthRateLimit(
       const target = checkedLimited.get(request);
       if (target === undefined || !failureStatuses.has(reply.statusCode)) return done(null, payload);
       // The credential was checked and refused: counted as any refusal, answered as limited.
-      const client = limitedClient(request.ip);
+      const client = limitedClient(clientAddress(request));
       limiter.recordFailure(limitKey(client, target), client);
       checkedLimited.delete(request);
       const verdict = limiter.check(limitKey(client, target), client);
@@ -392,7 +393,7 @@ export function installAuthRateLimit(
     if (failureStatuses.has(reply.statusCode)) {
       const target = targetOf(request);
       if (target !== undefined) {
-        const client = limitedClient(request.ip);
+        const client = limitedClient(clientAddress(request));
         limiter.recordFailure(limitKey(client, target), client);
       }
     }
