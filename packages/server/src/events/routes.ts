@@ -3,7 +3,9 @@
  * API) and the JSON Schema of an event as the API shows it (the inbound detail and the pull feed
  * embed it too).
  */
+
 import type { FastifyInstance } from 'fastify';
+import { dateInput } from '../admin/errors.ts';
 import { cursorParam, idParams, limitParam, pageOf, type Schema, str } from '../admin/schemas.ts';
 import type { EventsApi } from './api.ts';
 
@@ -85,8 +87,8 @@ export async function eventRoutes<D>(
       const { since, until, ...rest } = request.query;
       return events.list({
         ...rest,
-        ...(since ? { since: new Date(since) } : {}),
-        ...(until ? { until: new Date(until) } : {}),
+        ...(since ? { since: dateInput('since', since) } : {}),
+        ...(until ? { until: dateInput('until', until) } : {}),
       });
     },
   );

@@ -354,6 +354,13 @@ describe('events, deliveries and replay', () => {
       `/v1/events?since=${encodeURIComponent(new Date(Date.now() + 3_600_000).toISOString())}`,
     );
     expect(future.json.items).toEqual([]);
+    // RFC 3339 (the schema's date-time) allows a leap second, which no JavaScript date holds: a
+    // 422 naming the parameter, as the other lists answer it, not a 400 about a NUL character.
+    for (const path of ['/v1/events?since=2016-12-31T23:59:60Z', '/v1/events?until=2016-12-31T23:59:60Z']) {
+      const leap = await admin('GET', path);
+      expect([path, leap.status, leap.json.code]).toEqual([path, 422, 'SY_PIPELINE_INVALID_INPUT']);
+      expect(leap.json.detail).toMatch(/^(since|until) must be a valid date$/);
+    }
 
     const one = await admin('GET', `/v1/events/${seen[0]}`);
     expect(one.json.event).toMatchObject({ id: seen[0], source: 'shop', instance: 'shop' });

@@ -3,7 +3,9 @@
  * `hub.inbound` API) and the JSON Schemas of a message and its detail (which embeds the events'
  * schema: inbound sits above events).
  */
+
 import type { FastifyInstance } from 'fastify';
+import { dateInput } from '../admin/errors.ts';
 import {
   anyJson,
   cursorParam,
@@ -186,8 +188,8 @@ export async function inboundRoutes(app: FastifyInstance, { inbound }: InboundRo
       const { instanceId, since, failedBefore, limit } = request.body;
       const page = await inbound.renormalizeFailed({
         instanceId,
-        ...(since ? { since: new Date(since) } : {}),
-        ...(failedBefore ? { failedBefore: new Date(failedBefore) } : {}),
+        ...(since ? { since: dateInput('since', since) } : {}),
+        ...(failedBefore ? { failedBefore: dateInput('failedBefore', failedBefore) } : {}),
         ...(limit !== undefined ? { limit } : {}),
       });
       reply.code(202);

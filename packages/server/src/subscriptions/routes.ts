@@ -3,7 +3,9 @@
  * the rules of an API call: a generated secret shown once, a file-managed subscription changed in
  * the file) and the JSON Schemas of its answers. The pull feed's routes are `feed-routes.ts`.
  */
+
 import type { FastifyInstance } from 'fastify';
+import { dateInput } from '../admin/errors.ts';
 import { HttpError } from '../admin/http.ts';
 import { idParams, int, listOf, object, str } from '../admin/schemas.ts';
 import type { DeliveriesApi } from '../deliveries/api.ts';
@@ -307,6 +309,6 @@ export async function subscriptionRoutes(
         response: { 200: replayed },
       },
     },
-    async (request) => deliveries.replaySince(request.params.id, new Date(request.body.since)),
+    async (request) => deliveries.replaySince(request.params.id, dateInput('since', request.body.since)),
   );
 }

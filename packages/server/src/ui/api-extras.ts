@@ -3,8 +3,10 @@
  * search by vendor id, the inbound message of an event, and replay progress. They live under
  * `/v1/dashboard/...`, behind the same admin auth (bearer token or dashboard session).
  */
+
 import { SwitchyardError } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
+import { dateInput } from '../admin/errors.ts';
 import { clampLimit } from '../admin/page.ts';
 import { cursorParam, idParams, limitParam } from '../admin/schemas.ts';
 import { event } from '../events/routes.ts';
@@ -219,8 +221,8 @@ export async function dashboardApiRoutes(
         limit,
         ...(f.type ? { type: f.type } : {}),
         ...(f.source ? { source: f.source } : {}),
-        ...(f.since ? { since: new Date(f.since) } : {}),
-        ...(f.until ? { until: new Date(f.until) } : {}),
+        ...(f.since ? { since: dateInput('since', f.since) } : {}),
+        ...(f.until ? { until: dateInput('until', f.until) } : {}),
         ...(f.cursor ? { beforeSequence: f.cursor } : {}),
       });
       return {
