@@ -11,6 +11,7 @@ import type { Hub } from '../pipeline/hub.ts';
 import { feedRoutes } from '../subscriptions/feed-routes.ts';
 import { subscriptionRoutes } from '../subscriptions/routes.ts';
 import { traceRequests } from '../telemetry/fastify.ts';
+import { clientAddress } from './client-address.ts';
 import type { RouteDeps } from './deps.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
 import { adminAuth } from './plugins/admin-auth.ts';
@@ -172,7 +173,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     else jsonParser(request, body as string, done);
   });
   // First of the request hooks: everything a request does runs inside its span (when tracing is on).
-  traceRequests(app);
+  traceRequests(app, { clientAddress });
   installRequestLog(app);
   installProblemHandling(app, routes);
   if (options.authRateLimit !== false) installAuthRateLimit(app, options.authRateLimit);

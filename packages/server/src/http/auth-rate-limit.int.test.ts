@@ -9,6 +9,7 @@ import { parseConfig } from '../config/load.ts';
 import { generateSecret } from '../delivery/sign.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { applyFileConfig } from '../runtime/apply.ts';
+import { startMemoryTracing } from '../telemetry/memory-tracing.test-support.ts';
 import { uiPlugin } from '../ui/plugin.ts';
 import {
   ADMIN_TOKEN,
@@ -179,6 +180,25 @@ describe('a proxy that writes the client port into X-Forwarded-For (Azure Applic
       hub.host.db,
     );
     expect(stored.rows.map((r) => r.source_ip)).toEqual(['198.51.100.23']);
+  });
+
+  it("names the client without the port in the request span's client.address", async () => {
+    // Tracing on before the app is built: the request span's hooks are added only then.
+    const { finished, tracing } = await startMemoryTracing();
+    try {
+      const { base } = await freshServer({ trustedProxies: ['127.0.0.1'] });
+      const answer = await call(base, 'GET', '/v1/subscriptions', {
+        token: ADMIN_TOKEN,
+        headers: { 'x-forwarded-for': '198.51.100.24:61001' },
+      });
+      expect(answer.status).toBe(200);
+      await tracing.flush();
+      const spans = finished.filter((s) => s.name === 'GET /v1/subscriptions');
+      // Before, the span kept the port, the address the limiter and connectors no longer use.
+      expect(spans.map((s) => s.attributes['client.address'])).toEqual(['198.51.100.24']);
+    } finally {
+      await tracing.shutdown();
+    }
   });
 });
 

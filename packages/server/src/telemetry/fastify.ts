@@ -91,6 +91,16 @@ export function requestTraceLabels(request: FastifyRequest): Readonly<Record<str
     : NO_TRACE;
 }
 
+/** How {@link traceRequests} reads a request. */
+export interface TraceRequestsOptions {
+  /**
+   * The request's client address for `client.address` (default `request.ip`): the HTTP face passes
+   * the one its limiter and connectors judge by, without the port a proxy may write into
+   * `X-Forwarded-For` (http/client-address.ts; this folder imports nothing of the hub's).
+   */
+  clientAddress?: (request: FastifyRequest) => string;
+}
+
 /**
  * Adds the request span hooks to `app` (call after tracing started, before routes are registered).
  * With tracing off it adds nothing: a request then runs no hook of this module at all, which is
@@ -99,11 +109,12 @@ export function requestTraceLabels(request: FastifyRequest): Readonly<Record<str
  * @example
  * ```ts
  * const app = Fastify();
- * traceRequests(app);
+ * traceRequests(app, { clientAddress: (request) => request.ip });
  * ```
  */
-export function traceRequests(app: FastifyInstance): void {
+export function traceRequests(app: FastifyInstance, options: TraceRequestsOptions = {}): void {
   if (!tracingEnabled()) return;
+  const clientAddress = options.clientAddress ?? ((request: FastifyRequest) => request.ip);
   app.addHook('onRequest', (request: Traced, _reply, done) => {
     // Tracing stopped since (a process shutting down): the request is served unrecorded.
     if (!tracingEnabled()) return done();
@@ -119,7 +130,7 @@ export function traceRequests(app: FastifyInstance): void {
         // Redacted as the request log shows it: a push's path may carry the vendor's key.
         'url.path': redactUrl(query < 0 ? request.url : request.url.slice(0, query)),
         ...(route ? { 'http.route': route } : {}),
-        'client.address': request.ip,
+        'client.address': clientAddress(request),
       },
     });
     if (!started) return done();
