@@ -123,6 +123,38 @@ describe('Acuity commands against the simulator', () => {
     expect(sim.calls.filter((c) => c.method === 'PUT')).toHaveLength(1);
   });
 
+  it("cancels as the clinic (admin=true), past the account's client cancellation rules; as the client when the actor is the patient", async () => {
+    // developers.acuityscheduling.com/reference/put-appointments-id-cancel: "By default appointments
+    // are canceled as a client. Canceling an appointment as an admin ... disables cancellation
+    // rules": sent as a client, the front desk's cancel an hour before the visit was refused.
+    await sim.close();
+    sim = new AcuitySimulator({ config: fixtureSettings, clientCancel: { minHoursBefore: 24 } });
+    await sim.start();
+    config = { ...fixtureSettings, apiBaseUrl: sim.apiBaseUrl };
+    const soon = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, '-0000');
+    sim.add({ ...example, id: 54330, datetime: soon });
+    sim.add({ ...example, id: 54331, datetime: soon });
+    const byStaff = { ...cancel, data: { reason: 'practitioner ill', actor: { kind: 'staff' as const } } };
+    expect(await commands['appointment.cancel']!(byStaff, attempt(1, undefined, ['54330']))).toMatchObject({
+      outcome: 'done',
+    });
+    expect(sim.appointments.get(54330)!.canceled).toBe(true);
+    // No actor: the command comes from the clinic's system, as for Docplanner's confirm.
+    sim.add({ ...example, id: 54332, datetime: soon });
+    expect(await commands['appointment.cancel']!(cancel, attempt(1, undefined, ['54332']))).toMatchObject({
+      outcome: 'done',
+    });
+    // The patient asking (a patient portal): Acuity's client rules apply, and its refusal stands.
+    const byPatient = { ...cancel, data: { actor: { kind: 'patient' as const } } };
+    expect(await commands['appointment.cancel']!(byPatient, attempt(1, undefined, ['54331']))).toEqual({
+      outcome: 'permanent',
+      message:
+        'Acuity cancel answered 400: cancel_too_close: Clients are not allowed to cancel this close to the time of the appointment.',
+      vendor: expect.objectContaining({ status: 400 }),
+    });
+    expect(sim.appointments.get(54331)!.canceled).not.toBe(true);
+  });
+
   it('reschedules with PUT …/reschedule; a later try finds it moved (alreadyDone); a cancelled one is refused with Acuity’s words', async () => {
     sim.failNext({ afterWrite: true });
     const first = attempt(1, undefined, ['54321']);

@@ -22,6 +22,7 @@ import {
   listenLocal,
   readBody,
 } from '@switchyard/testing/simulator-kit/server';
+import { rfc3339 } from './appointment.ts';
 import { type AcuityAppointment, type Config, credentialHeaders, encode } from './testing.ts';
 
 /**
@@ -39,6 +40,13 @@ export interface AcuitySimulatorOptions {
   retryDelaysMs?: readonly number[];
   /** Multiplies every retry delay (e.g. 0.0001 in tests). Default 1. */
   timeScale?: number;
+  /**
+   * The account's rules for a client's cancellation, which Acuity applies to a cancel sent without
+   * `admin=true` ("By default appointments are canceled as a client"): `allowed: false` answers it
+   * 400 `cancel_not_allowed`, `minHoursBefore` answers one closer than that to the start 400
+   * `cancel_too_close` (the errors of the cancel reference). Default: none, every cancel is taken.
+   */
+  clientCancel?: { allowed?: boolean; minHoursBefore?: number };
 }
 
 /** What happened to one webhook. */
@@ -232,6 +240,9 @@ export class AcuitySimulator {
     if (!appointment) return notFound;
     if (method === 'GET' && !m[2]) return { status: 200, body: appointment };
     if (method === 'PUT' && m[2] === '/cancel') {
+      const refused =
+        url.searchParams.get('admin') === 'true' ? undefined : this.#clientMayNotCancel(appointment);
+      if (refused) return { status: 400, body: { status_code: 400, ...refused } };
       // Undocumented: what Acuity answers to a second cancel. The simulator answers it as the first.
       appointment.canceled = true;
       appointment.noShow = false;
@@ -252,6 +263,25 @@ export class AcuitySimulator {
       return { status: 200, body: appointment };
     }
     return { status: 405, body: { status_code: 405, message: 'Method not allowed', error: 'method' } };
+  }
+
+  /**
+   * Why a client may not cancel `appointment` under the account's rules ({@link
+   * AcuitySimulatorOptions.clientCancel}), in the words of Acuity's cancel reference; undefined when
+   * it may.
+   */
+  #clientMayNotCancel(appointment: AcuityAppointment): { message: string; error: string } | undefined {
+    const rules = this.#options.clientCancel;
+    if (rules?.allowed === false)
+      return { message: 'Clients are not allowed to cancel.', error: 'cancel_not_allowed' };
+    const start = Date.parse(rfc3339(appointment.datetime) ?? '');
+    if (rules?.minHoursBefore !== undefined && !(start - Date.now() >= rules.minHoursBefore * 3_600_000)) {
+      return {
+        message: 'Clients are not allowed to cancel this close to the time of the appointment.',
+        error: 'cancel_too_close',
+      };
+    }
+    return undefined;
   }
 
   #fail(res: ServerResponse, method: string, path: string, failure: Failure): void {
