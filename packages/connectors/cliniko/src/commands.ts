@@ -6,7 +6,7 @@
  * |---|---|
  * | appointment.book | `POST /individual_appointments` `{ starts_at, ends_at?, patient_id, practitioner_id, appointment_type_id, business_id, notes? }` |
  * | appointment.cancel | `PATCH /individual_appointments/{id}/cancel` `{ cancellation_reason, cancellation_note? }` (204) |
- * | appointment.reschedule | `PATCH /individual_appointments/{id}` (docs.api.cliniko.com; the 2020 docs' PUT is no longer named) `{ starts_at, ends_at? }` |
+ * | appointment.reschedule | `PATCH /individual_appointments/{id}` (docs.api.cliniko.com; the 2020 docs' PUT is no longer named) `{ starts_at, ends_at }` (the known length kept unless `durationMinutes` is given) |
  * | appointment.mark_arrived | `PATCH /individual_appointments/{id}` `{ patient_arrived: true, did_not_arrive: false }` (else the attendee's `arrived: true`) |
  * | appointment.mark_no_show | `PATCH /individual_appointments/{id}` `{ patient_arrived: false, did_not_arrive: true }` (else the attendee's `arrived: false`) |
  * | appointment.clear_presence | `PATCH /individual_appointments/{id}` `{ patient_arrived: false, did_not_arrive: false }` (else the attendee's `arrived: null`) |
@@ -203,6 +203,22 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
   return outcome('Cliniko cancel', res);
 }
 
+/**
+ * The end that keeps the appointment's known length (`current.start` to `current.end`, as the last
+ * poll saw it) at the new start; `null` when the hub knows no length, which Cliniko fills from the
+ * appointment type ("If ends_at is specified and its value is null, it is automatically set based
+ * upon the duration of the appointment_type", sections/individual_appointments.md, "Update
+ * Individual Appointment"). Always `null` before: a move without `durationMinutes` cut an
+ * appointment the front desk had lengthened (a 60-minute visit of a 30-minute type) back to its
+ * type's 30 minutes, freeing the rest of its time for another booking. `ends_at` cannot be left
+ * out instead: the update would keep the old end, before or long after the new start.
+ */
+function keptLength(start: string, current: JsonObject | undefined): string | null {
+  const from = typeof current?.start === 'string' ? Date.parse(current.start) : Number.NaN;
+  const to = typeof current?.end === 'string' ? Date.parse(current.end) : Number.NaN;
+  return to > from ? clinikoTime(Date.parse(start) + (to - from)) : null;
+}
+
 async function reschedule(
   command: CommandRequest<'appointment.reschedule'>,
   ctx: Ctx,
@@ -210,9 +226,8 @@ async function reschedule(
   const id = current(ctx);
   if (id === undefined) return noId;
   const json: JsonObject = { starts_at: clinikoTime(command.data.start) };
-  const ends = endOf(command.data.start, command.data.durationMinutes);
-  // Cliniko sets ends_at from the appointment type when it is given as null.
-  json.ends_at = ends ?? null;
+  json.ends_at =
+    endOf(command.data.start, command.data.durationMinutes) ?? keptLength(command.data.start, ctx.current);
   const res = await ctx.http.request({
     method: 'PATCH',
     url: `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`,

@@ -62,6 +62,13 @@ export interface ClinikoSimulatorOptions {
    * answers to a repeat is not documented, and a client must hold either way. Default false.
    */
   refuseRepeats?: boolean;
+  /**
+   * The length of every appointment type, minutes: the end of an appointment created without
+   * `ends_at`, or updated with `ends_at: null` ("it is automatically set based upon the duration of
+   * the appointment_type", sections/individual_appointments.md). Default 45, the length of the
+   * documented create example (03:45 to 04:30).
+   */
+  appointmentTypeMinutes?: number;
 }
 
 /** An attendee's `arrived` from its appointment's flags (cliniko-api#153: one field for both). */
@@ -219,6 +226,13 @@ export class ClinikoSimulator {
       links: { self: `${this.#url}/attendees/${attendee}` },
     };
   }
+
+  /** `starts_at` plus the appointment type's length ({@link ClinikoSimulatorOptions.appointmentTypeMinutes}), in UTC. */
+  #typeEnd(startsAt: unknown): string | null {
+    const start = utc(startsAt);
+    const minutes = this.#options.appointmentTypeMinutes ?? 45;
+    return start === null ? null : clinikoTime(Date.parse(start) + minutes * 60_000);
+  }
   #now(): string {
     return clinikoTime((this.#options.now?.() ?? new Date()).getTime());
   }
@@ -310,7 +324,7 @@ export class ClinikoSimulator {
       }
       const created = this.put({
         starts_at: utc(body.starts_at),
-        ends_at: utc(body.ends_at ?? body.starts_at),
+        ends_at: utc(body.ends_at) ?? this.#typeEnd(body.starts_at),
         notes: body.notes ?? null,
         cancelled_at: null,
         deleted_at: null,
@@ -388,7 +402,9 @@ export class ClinikoSimulator {
     if ((method === 'PATCH' || method === 'PUT') && one[2] === undefined) {
       const changes: JsonObject = {};
       if (body.starts_at !== undefined) changes.starts_at = utc(body.starts_at);
-      if (body.ends_at !== undefined) changes.ends_at = utc(body.ends_at ?? body.starts_at);
+      if (body.ends_at !== undefined) {
+        changes.ends_at = utc(body.ends_at) ?? this.#typeEnd(changes.starts_at ?? existing.starts_at);
+      }
       if (body.notes !== undefined) changes.notes = body.notes;
       for (const flag of ['patient_arrived', 'did_not_arrive']) {
         if (body[flag] === undefined || this.#options.presenceWritable === false) continue;

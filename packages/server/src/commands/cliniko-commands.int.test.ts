@@ -196,3 +196,32 @@ describe('Cliniko presence and notes commands', () => {
     expect(JSON.stringify(failed)).not.toContain(fixtureSettings.apiKey);
   });
 });
+
+describe('Cliniko reschedule', () => {
+  it("keeps the appointment's length when no durationMinutes is given (not the type's), and takes a given one; echoed as appointment.rescheduled with causedBy", async () => {
+    // A 60-minute visit of a 45-minute type (the front desk lengthened it). ends_at: null, sent
+    // before, made Cliniko take the type's length: the visit shrank to 45 minutes at its new time.
+    const id = String(nextId++);
+    const subject = await pollAppointment(c, id, { ends_at: '2026-03-10T11:00:00Z' });
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.reschedule',
+      subject,
+      data: { start: '2026-03-11T09:00:00+01:00' },
+    });
+    expect(await finished(sent.json.id)).toMatchObject({ status: 'succeeded' });
+    expect(sim.get(id)).toMatchObject({ starts_at: '2026-03-11T08:00:00Z', ends_at: '2026-03-11T09:00:00Z' });
+    const echoed = await subscriber.waitFor(
+      (r) => r.subject === subject && r.type === 'appointment.rescheduled' && causedBy(r) !== undefined,
+    );
+    expect(causedBy(echoed)).toEqual({ commandId: sent.json.id });
+    expect((echoed.json as { data: { end: string } }).data.end).toBe('2026-03-11T09:00:00Z');
+    await nextSecond();
+    const shorter = await api('POST', '/v1/commands', {
+      type: 'appointment.reschedule',
+      subject,
+      data: { start: '2026-03-12T09:00:00+01:00', durationMinutes: 20 },
+    });
+    expect(await finished(shorter.json.id)).toMatchObject({ status: 'succeeded' });
+    expect(sim.get(id)).toMatchObject({ starts_at: '2026-03-12T08:00:00Z', ends_at: '2026-03-12T08:20:00Z' });
+  });
+});
