@@ -855,9 +855,11 @@ const CREATING_COMMANDS_SECTION: readonly string[] = [
     "list call of the same limit, in exactly the bursts that hit it. The lookups: Docplanner lists the slot's " +
     "bookings (a block: the address's breaks) and books again only when the list still lacks it 2 minutes after " +
     'the earlier try went out; Cliniko and BookingBug list their bookings (Cliniko also its unavailable blocks) at ' +
-    'the same start for the same practitioner and patient, and send again only when none is there; Acuity ' +
-    "lists the day's appointments of the type and client and sends again only when none starts at that " +
-    'instant; ' +
+    "the same start for the same practitioner and patient, and Acuity the day's appointments of the type and " +
+    "client, and each sends again only when none is there 2 minutes after the earlier try went out (core's " +
+    '`stillLanding`, `CREATE_SETTLE_MS`: the hub stops waiting after 10 s and retries 1 s later, while the vendor ' +
+    'may still be making it; they sent again at the first lookup that missed it before, booking twice when the ' +
+    'first landed); ' +
     'Clockwise.MD, which has no list or search call, takes the appointment its `create` webhook names (same ' +
     'hospital, start instant and patient names) and, when none has named it 2 minutes after the create went ' +
     'out, fails the command as "outcome unknown" without sending it again. A connector whose vendor documents ' +

@@ -9,7 +9,8 @@
  *
  * Acuity takes no idempotency key and documents no answer to a repeated call. A booking is marked in
  * the command's state before the POST and, on a later try after an answer that proved nothing,
- * looked up (`GET /appointments` by type, day and client) before it is sent again
+ * looked up (`GET /appointments` by type, day and client) before it is sent again, and sent again
+ * only once the last POST can no longer land
  * (docs/writing-a-connector.md, "Creates whose answer was lost"). A cancel or a move tried again
  * reads the appointment first and is done (`alreadyDone`) when it is already so.
  */
@@ -24,6 +25,7 @@ import {
   isJsonObject,
   type JsonObject,
   provesNotCarriedOut,
+  stillLanding,
   type VendorResponse,
 } from '@switchyard/core';
 import { readAppointment, rfc3339 } from './appointment.ts';
@@ -125,9 +127,18 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       (item) => isJsonObject(item as never) && isOurs(item, d, sentAt),
     );
     if (made) return { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] };
+    // Not listed yet while the last POST may still land: posted again at once, it booked twice.
+    const last = isJsonObject(mark ?? null) ? (mark as JsonObject).last : undefined;
+    const landing = stillLanding('booking', typeof last === 'string' ? Date.parse(last) : sentAt);
+    if (landing) return landing;
   }
-  // The first send's time stays: a later send must still find what the first one made.
-  await ctx.commandState.set(SENT, { at: new Date(sentAt ?? Date.now()).toISOString() });
+  // The first send's time stays: a later send must still find what the first one made. `last`:
+  // when this POST went out, which the wait above counts from.
+  const now = Date.now();
+  await ctx.commandState.set(SENT, {
+    at: new Date(sentAt ?? now).toISOString(),
+    last: new Date(now).toISOString(),
+  });
   const json: JsonObject = {
     datetime: d.start,
     appointmentTypeID: Number(d.service!.id),

@@ -915,11 +915,22 @@ describe('BookingBug book against the simulator', () => {
         vendor: { status: 200 },
       });
       expect(page.answered).toEqual([`POST ${BOOKINGS}`]);
-      // The page booked nothing: the lookup finds nothing, and the booking goes out.
-      const again = await book(command, ctx({ vendorIds: [], commandState, attempt: 2 }));
+      // Not listed yet: the page's POST may still land, so nothing goes out for two minutes.
+      expect(await book(command, ctx({ vendorIds: [], commandState, attempt: 2 }))).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('it may still land'),
+      });
+      expect(posts(sim)).toHaveLength(0);
+      // The page booked nothing: the lookup finds nothing then, and the booking goes out.
+      await commandState.set('bookingbug:book-sent', { at: new Date(Date.now() - 130_000).toISOString() });
+      const again = await book(command, ctx({ vendorIds: [], commandState, attempt: 3 }));
       expect(again).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
       expect(again).not.toHaveProperty('alreadyDone');
-      expect(calls(sim).slice(1)).toEqual([`GET ${BOOKINGS} 200`, `POST ${BOOKINGS} 201`]);
+      expect(calls(sim).slice(1)).toEqual([
+        `GET ${BOOKINGS} 200`,
+        `GET ${BOOKINGS} 200`,
+        `POST ${BOOKINGS} 201`,
+      ]);
     } finally {
       await page.close();
     }
@@ -934,7 +945,38 @@ describe('BookingBug book against the simulator', () => {
       outcome: 'done',
     });
     expect(calls(sim).slice(1)).toEqual([`GET ${BOOKINGS} 200`, `POST ${BOOKINGS} 201`]);
-    expect(await commandState.get('bookingbug:book-sent')).toEqual({ at: first });
+    expect(await commandState.get('bookingbug:book-sent')).toEqual({ at: first, last: expect.any(String) });
+  });
+
+  it('a booking whose lost POST lands at BookingBug after the next try looked is not sent again: a later try finds it, booked once', async () => {
+    // The POST goes out; BookingBug is still at work when the hub stops waiting (its 10 s timeout)
+    // and when the retry 1 s later looks. That lookup found nothing and booked again before: two
+    // bookings once the first landed.
+    const { sim, ctx } = await setup();
+    const command = bookCmd();
+    const commandState = new MemoryStateStore();
+    let held: VendorRequest | undefined;
+    const slow: VendorHttp = {
+      async request(request) {
+        if (request.method === 'POST' && request.url.endsWith(BOOKINGS)) {
+          held = request;
+          throw ConnectorError.transient('vendor API POST timed out after 10000 ms');
+        }
+        return fetchVendorHttp.request(request);
+      },
+    };
+    await expect(book(command, ctx({ vendorIds: [], http: slow, commandState }))).rejects.toThrow(
+      'timed out',
+    );
+    expect(await book(command, ctx({ vendorIds: [], commandState, attempt: 2 }))).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining('it may still land'),
+    });
+    expect(posts(sim)).toHaveLength(0);
+    await fetchVendorHttp.request(held!); // BookingBug carries the first POST out
+    const again = await book(command, ctx({ vendorIds: [], commandState, attempt: 3 }));
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true });
+    expect(posts(sim)).toHaveLength(1);
   });
 
   it('while the lookup fails nothing is sent; a refused lookup fails for good rather than book blind', async () => {

@@ -36,6 +36,7 @@ import {
   type JsonObject,
   type JsonValue,
   provesNotCarriedOut,
+  stillLanding,
   unchangedWhen,
   type VendorRequest,
   type VendorResponse,
@@ -681,8 +682,9 @@ async function madeBefore(
  *
  * BookingBug cannot deduplicate a booking: the command's state notes that it went out before it
  * does; a later try (its answer lost, a 5xx, a 2xx without the id) looks for the booking it made
- * ({@link madeBefore}) and answers its id (`alreadyDone`) instead of booking again; a refusal (a 4xx)
- * says nothing was made and takes the note back.
+ * ({@link madeBefore}) and answers its id (`alreadyDone`) instead of booking again, and books again
+ * only once the last send can no longer land ({@link stillLanding}); a refusal (a 4xx) says nothing
+ * was made and takes the note back.
  */
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
   const d = command.data;
@@ -717,10 +719,15 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     const found = await madeBefore(ctx, api, bookings, body, sentAt);
     if (typeof found === 'string') return { outcome: 'done', alreadyDone: true, vendorIds: [found] };
     if (found !== undefined) return found;
+    // Not listed yet while the last send may still land: sent again at once, it booked twice.
+    const last = isJsonObject(sent) && typeof sent.last === 'string' ? sent.last : firstAt;
+    const landing = stillLanding('booking', last === undefined ? undefined : Date.parse(last));
+    if (landing) return landing;
   }
   // The first send's time stays: a booking the lookup did not list yet (made by that send) is not
-  // left out by a later one's.
-  await ctx.commandState.set(BOOK_SENT, { at: firstAt ?? new Date().toISOString() });
+  // left out by a later one's. `last`: when this send went out, which the wait above counts from.
+  const now = new Date().toISOString();
+  await ctx.commandState.set(BOOK_SENT, { at: firstAt ?? now, last: now });
   const res = await adminCall(ctx, api, { method: 'POST', url: bookings, json: body });
   if (isResult(res)) return res;
   const result = createdOutcome('BookingBug book', res, (b) => b.id, vendorWords(res, secretsOf(ctx, api)));

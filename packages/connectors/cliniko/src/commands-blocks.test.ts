@@ -101,6 +101,21 @@ describe('Cliniko block commands', () => {
       vendorApi: () => ({ status: 503, headers: {}, body: 'upstream connect error' }),
     });
     expect((await blockCommands['slot.block']!(blockCommand, failed)).outcome).toBe('transient');
+    // Not listed yet while the POST may still land: not posted again (it blocked twice once it landed).
+    const early = memoryCommandContext({
+      config: other.config,
+      attempt: 2,
+      commandState: failed.commandState,
+      vendorApi: fetchVendorHttp.request,
+    });
+    expect(await blockCommands['slot.block']!(blockCommand, early)).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining('it may still land'),
+    });
+    expect(writes(other.sim)).toEqual(['GET /v1/unavailable_blocks 200']);
+    // Not listed two minutes after the POST went out (the gateway's 503 came before Cliniko made it).
+    const old = new Date(Date.now() - 130_000).toISOString();
+    await failed.commandState.set('cliniko:block-sent', { at: old, last: old });
     const retried = memoryCommandContext({
       config: other.config,
       attempt: 2,

@@ -24,8 +24,9 @@ import {
   type JsonObject,
   type JsonValue,
   provesNotCarriedOut,
+  stillLanding,
 } from '@switchyard/core';
-import { type Ctx, firstSentAt, madeSince, outcome } from './commands.ts';
+import { type Ctx, firstSentAt, lastSentAt, madeSince, outcome } from './commands.ts';
 import { apiBase, apiHeaders, type Config, clinikoTime } from './config.ts';
 
 /**
@@ -78,7 +79,7 @@ function sameLiveBlock(item: JsonValue, startsAt: string, endsAt: string): item 
  * `business_id:=…`, and `starts_at:>=` and `:<=` the start: Cliniko's DateTime filters have no
  * `=`), and takes one with the same end that Cliniko made no earlier than the first try less the
  * clocks' skew (as a booking's lookup does, commands.ts). Found: done with its id (`alreadyDone`).
- * Not found: undefined, send. A list that does not answer 200 ends the try as its answer says
+ * Not found: undefined, send once the last POST can no longer land ({@link stillLanding}). A list that does not answer 200 ends the try as its answer says
  * (transient: looked up again next time; refused: nothing is sent blind).
  */
 async function blockedEarlier(
@@ -129,9 +130,17 @@ async function block(command: CommandRequest<'slot.block'>, ctx: Ctx): Promise<C
   if (mark !== undefined) {
     const earlier = await blockedEarlier(ctx, body, sentAt);
     if (earlier) return earlier;
+    // Not listed yet while the last POST may still land: posted again at once, it blocked twice.
+    const landing = stillLanding('calendar block', lastSentAt(mark));
+    if (landing) return landing;
   }
   // The first send's time stays: a later try that sends again must still find what the first made.
-  await ctx.commandState.set(SENT, { at: new Date(sentAt ?? Date.now()).toISOString() });
+  // `last`: when this POST went out, which the wait above counts from.
+  const now = Date.now();
+  await ctx.commandState.set(SENT, {
+    at: new Date(sentAt ?? now).toISOString(),
+    last: new Date(now).toISOString(),
+  });
   const res = await ctx.http.request({
     method: 'POST',
     url: `${apiBase(ctx.config)}/unavailable_blocks`,

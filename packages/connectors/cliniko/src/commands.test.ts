@@ -150,6 +150,12 @@ describe('Cliniko commands', () => {
       vendorApi: answering({ status: 502, headers: {}, body: '' }),
     });
     expect((await commands['appointment.book']!(bookCommand, first)).outcome).toBe('transient');
+    // Past the wait for the lost POST to land (it made nothing): the try books.
+    const sent = (await first.commandState.get('cliniko:book-sent')) as { at: string };
+    await first.commandState.set('cliniko:book-sent', {
+      ...sent,
+      last: new Date(Date.now() - 130_000).toISOString(),
+    });
     const anHourAgo = new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
     const again = memoryCommandContext({
       config: fixtureSettings,
@@ -181,6 +187,44 @@ describe('Cliniko commands', () => {
     expect(Date.parse(mark.at)).toBe(
       Date.parse(((await first.commandState.get('cliniko:book-sent')) as { at: string }).at),
     );
+  });
+
+  it('after a lost answer, a booking not listed yet is not posted again while the lost POST may still land; then it is', async () => {
+    // The retry comes 1 s after the hub's 10 s timeout, while Cliniko may still be making the
+    // booking: its lookup found nothing and posted again before, booking twice once the first landed.
+    const first = memoryCommandContext({
+      config: fixtureSettings,
+      vendorApi: answering({ status: 504, headers: {}, body: '' }),
+    });
+    expect((await commands['appointment.book']!(bookCommand, first)).outcome).toBe('transient');
+    const nothingListed = { status: 200, headers: {}, body: { individual_appointments: [] } };
+    const again = memoryCommandContext({
+      config: fixtureSettings,
+      attempt: 2,
+      commandState: first.commandState,
+      vendorApi: answering(nothingListed, { status: 201, headers: {}, body: { id: '1002' } }),
+    });
+    expect(await commands['appointment.book']!(bookCommand, again)).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining('it may still land'),
+    });
+    expect(again.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['GET']);
+    // Still not listed two minutes after the POST went out: it made nothing, and the try books.
+    const sent = (await first.commandState.get('cliniko:book-sent')) as { at: string; last: string };
+    const old = new Date(Date.now() - 130_000).toISOString();
+    await first.commandState.set('cliniko:book-sent', { at: old, last: old });
+    const later = memoryCommandContext({
+      config: fixtureSettings,
+      attempt: 3,
+      commandState: first.commandState,
+      vendorApi: answering(nothingListed, { status: 201, headers: {}, body: { id: '1002' } }),
+    });
+    expect(await commands['appointment.book']!(bookCommand, later)).toMatchObject({
+      outcome: 'done',
+      vendorIds: ['1002'],
+    });
+    expect(later.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['GET', 'POST']);
+    expect(Date.parse(sent.last)).toBeGreaterThanOrEqual(Date.parse(sent.at));
   });
 
   it('a booking answered 200 text/html (a maintenance page) is transient, not done; the next try looks it up', async () => {

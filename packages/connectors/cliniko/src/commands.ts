@@ -14,7 +14,7 @@
  *
  * Cliniko cannot deduplicate a booking: a try marks it in the command's state before the POST, and
  * a later try after an unanswered POST looks the booking up (patient, practitioner, start) instead
- * of posting again. The other writes set a value: sent again after a lost answer, they leave the same
+ * of posting again, and posts again only once the last POST can no longer land ({@link stillLanding}). The other writes set a value: sent again after a lost answer, they leave the same
  * state, so they keep no record.
  */
 import {
@@ -29,6 +29,7 @@ import {
   type JsonObject,
   type JsonValue,
   provesNotCarriedOut,
+  stillLanding,
   unchangedWhen,
   type VendorResponse,
 } from '@switchyard/core';
@@ -122,6 +123,16 @@ export function firstSentAt(mark: unknown): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
+/**
+ * When an earlier try last sent the write (ms), from its mark: `last`, else (a mark written before
+ * it was kept) the first send's `at`; undefined for a mark without either.
+ */
+export function lastSentAt(mark: unknown): number | undefined {
+  const last = isJsonObject(mark as JsonValue) ? (mark as JsonObject).last : undefined;
+  const ms = typeof last === 'string' ? Date.parse(last) : Number.NaN;
+  return Number.isNaN(ms) ? firstSentAt(mark) : ms;
+}
+
 /** Whether Cliniko made `item` after an earlier try first sent the booking (less the clocks' skew). */
 export function madeSince(item: JsonObject, sentAt: number | undefined): boolean {
   // A mark written before the time was kept (`true`) cannot tell: as before, any live one counts.
@@ -159,9 +170,17 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       (item): item is JsonObject => startsLiveAt(item, start) && madeSince(item, sentAt),
     );
     if (made) return { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] };
+    // Not listed yet while the last POST may still land: posted again at once, it booked twice.
+    const landing = stillLanding('booking', lastSentAt(mark));
+    if (landing) return landing;
   }
   // The first send's time stays: a later try that sends again must still find what the first made.
-  await ctx.commandState.set(SENT, { at: new Date(sentAt ?? Date.now()).toISOString() });
+  // `last`: when this POST went out, which the wait above counts from.
+  const now = Date.now();
+  await ctx.commandState.set(SENT, {
+    at: new Date(sentAt ?? now).toISOString(),
+    last: new Date(now).toISOString(),
+  });
   const json: JsonObject = {
     starts_at: start,
     patient_id: d.patient.id!,

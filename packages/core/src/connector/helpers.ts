@@ -266,6 +266,47 @@ export function provesNotCarriedOut(
 }
 
 /**
+ * How long after a write that creates (a booking, a block) went out a lookup that does not list
+ * what it made still proves nothing, ms. A request whose answer the hub lost may still be under way
+ * at the vendor: the hub stops waiting after its 10 s request timeout, a gateway answers 502 / 504
+ * after its own (commonly 60 s), and the vendor may carry the write out after either. The first
+ * retry comes 1 s later (`commands.retrySchedule`): a lookup then says only "not yet", and a write
+ * sent again on it is made twice once the first lands. Two minutes covers both.
+ */
+export const CREATE_SETTLE_MS = 120_000;
+
+/**
+ * For a create whose earlier try's outcome is unknown and whose lookup did not list it: `transient`
+ * while that try's request may still land at the vendor (sent less than {@link CREATE_SETTLE_MS}
+ * ago, `lastSentAt` in ms), so the next try looks again instead of sending; undefined once it
+ * cannot, or when the send time is not known (a mark of an earlier version): send it again. No
+ * `retryAfterMs`: the hub takes one as the vendor asking it to wait, and would hold every other
+ * command of the instance in this process until then.
+ *
+ * @example
+ * ```ts
+ * const made = list(found.body).find((b) => sameSlot(b, command.data));
+ * if (made) return { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] };
+ * const landing = stillLanding('Acme booking', lastSentAt); // sent 30 s ago: transient
+ * if (landing) return landing;
+ * // else: send it again
+ * ```
+ */
+export function stillLanding(
+  what: string,
+  lastSentAt: number | undefined,
+  now: number = Date.now(),
+): CommandResult | undefined {
+  if (lastSentAt === undefined || Number.isNaN(lastSentAt)) return undefined;
+  const wait = lastSentAt + CREATE_SETTLE_MS - now;
+  if (wait <= 0) return undefined;
+  return {
+    outcome: 'transient',
+    message: `an earlier try of this ${what} went out and its outcome is unknown, and the vendor does not list it yet: it may still land, so it is looked for again on the next try, and sent again only when still not there ${CREATE_SETTLE_MS / 1000} s after it went out (${Math.ceil(wait / 1000)} s from now)`,
+  };
+}
+
+/**
  * A command's outcome from the vendor's answer to its call, by the rule every connector follows:
  * 2xx `done`; 408, 429 and 5xx `transient`, with the answer's `Retry-After` as `retryAfterMs`; any
  * other status `permanent`, the vendor's refusal. The answer is kept as `vendor` (on the command,

@@ -1,5 +1,6 @@
 export { defineConnector } from './define.ts';
 export {
+  CREATE_SETTLE_MS,
   commandOutcome,
   createdOutcome,
   dedupeKeyOf,
@@ -14,6 +15,7 @@ export {
   parseJsonObjectBody,
   parseRetryAfter,
   provesNotCarriedOut,
+  stillLanding,
   type TurnedAway,
   timingSafeEqualString,
   unchangedWhen,
