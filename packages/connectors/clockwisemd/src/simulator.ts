@@ -71,6 +71,8 @@ export interface ClockwiseApiFailure {
   retryAfterSeconds?: number;
   /** The answer's JSON body instead of `{ "error": "Service Unavailable" }` (a vendor's own error text). */
   body?: unknown;
+  /** The answer's content type instead of `application/json` (the same JSON text, labelled otherwise). */
+  contentType?: string;
 }
 
 /**
@@ -227,7 +229,12 @@ export class ClockwiseSimulator {
     if (failure && failure.status !== 0) {
       const retryAfter: Record<string, string> =
         failure.retryAfterSeconds === undefined ? {} : { 'retry-after': String(failure.retryAfterSeconds) };
-      return answer(failure.status ?? 503, failure.body ?? { error: 'Service Unavailable' }, retryAfter);
+      const type: Record<string, string> =
+        failure.contentType === undefined ? {} : { 'content-type': failure.contentType };
+      return answer(failure.status ?? 503, failure.body ?? { error: 'Service Unavailable' }, {
+        ...retryAfter,
+        ...type,
+      });
     }
     if (write) {
       const contentType = String(req.headers['content-type'] ?? '');

@@ -1507,6 +1507,37 @@ describe('Clockwise.MD commands through a started hub', () => {
     }
   });
 
+  it('a vendor answer whose JSON comes labelled text/plain keeps its token fields out of the command, its calls and command.failed', async () => {
+    // A body is parsed only under a JSON content type: as text, its token fields were kept whole
+    // (the call's snippet, the error, command.failed), where the same answer labelled JSON had them
+    // redacted. A token endpoint or login answering so handed its live token to the sender.
+    const { subject } = await cwAppointment();
+    cwSim.failApi(1, {
+      status: 401,
+      contentType: 'text/plain; charset=utf-8',
+      body: { error: 'Session expired', session_token: 'vendor-session-text-0123456789' },
+    });
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject,
+      data: { customFields: { '104': 'verified' } },
+    });
+    const done = await outcomeOf(sent.json.id, 1);
+    expect(done).toMatchObject({ status: 'failed', error: { kind: 'permanent', vendor: { status: 401 } } });
+    expect(done.error.vendor.body).toBe('{"error":"Session expired","session_token":"[redacted]"}');
+    // The connector quotes a text answer whole: the token scrubbed there too.
+    expect(done.error.message).toBe(
+      'Clockwise.MD update answered 401: {"error":"Session expired","session_token":"[redacted]"}',
+    );
+    expect(done.calls[0].responseSnippet).toBe('{"error":"Session expired","session_token":"[redacted]"}');
+    const failed = await subscriber.waitFor(
+      (r) => r.type === 'command.failed' && r.subject === `command/${sent.json.id}`,
+    );
+    for (const text of [JSON.stringify(done), failed.text]) {
+      expect(text).not.toContain('vendor-session-text-0123456789');
+    }
+  });
+
   it("a vendor answer echoing the instance's API key base64-encoded (a Basic header quoted back) keeps it out of the command, its calls and command.failed", async () => {
     const { subject } = await cwAppointment();
     const echoed = Buffer.from(`${CW_API_KEY}:`).toString('base64');

@@ -55,7 +55,7 @@ import type { Page } from '../admin/page.ts';
 import { clampLimit } from '../admin/page.ts';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs } from '../config/units.ts';
-import { collectSecretValues, redactSecretFields } from '../delivery/redact.ts';
+import { collectSecretValues, redactSecretFields, secretFieldValues } from '../delivery/redact.ts';
 import { jittered } from '../delivery/retry-schedule.ts';
 import { eventIdFor } from '../events/ids.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
@@ -651,7 +651,10 @@ function recordingHttp(
       try {
         const res = await http.request(request);
         // A login's answer carries a token: kept on the command, so its secret fields are redacted.
-        const body = typeof res.body === 'string' ? res.body : JSON.stringify(redactSecretFields(res.body));
+        const body =
+          typeof res.body === 'string'
+            ? redactSecretFields(res.body)
+            : JSON.stringify(redactSecretFields(res.body));
         await end({
           statusCode: res.status,
           latencyMs: latencyMs(),
@@ -1133,8 +1136,13 @@ export function createCommands(options: CommandsOptions = {}) {
     // the 2,000-character cut split in two, failed the outcome's write: the command stayed
     // 'running' until its lease ran out and was sent to the vendor again, every lease, for as long
     // as the vendor answered so (a commands audit).
+    // The vendor answer's own token fields, as its body shows them redacted: the message may quote
+    // that answer's text whole (a connector does with an answer it could not parse).
+    const answered = result.outcome === 'done' ? [] : secretFieldValues(result.vendor?.body);
+    const fieldScrub = answered.length === 0 ? undefined : secretScrubber(answered);
+    const scrubAll = (text: string) => (fieldScrub ? fieldScrub(scrub(text)) : scrub(text));
     const failure = (kind: string, r: Exclude<CommandResult, { outcome: 'done' }>): JsonObject => {
-      const shown = (text: string) => storableText(scrub(text));
+      const shown = (text: string) => storableText(scrubAll(text));
       try {
         const vendor = r.vendor && {
           status: r.vendor.status,
@@ -1191,7 +1199,7 @@ export function createCommands(options: CommandsOptions = {}) {
         if (delay <= ECHO_WAIT_MS)
           localRetryUntil = Math.max(localRetryUntil, Date.now() + delay + ECHO_WAIT_MS);
         logger.warn(
-          { attempt: row.attempts, delayMs: delay, reason: scrub(result.message) },
+          { attempt: row.attempts, delayMs: delay, reason: scrubAll(result.message) },
           'command will be retried',
         );
         return undefined;

@@ -7,6 +7,7 @@ import {
   redactConfig,
   redactHeaders,
   redactSecretFields,
+  secretFieldValues,
 } from './redact.ts';
 
 describe('redactHeaders', () => {
@@ -137,6 +138,34 @@ describe('redactSecretFields', () => {
       token_type: 'bearer',
       expires_in: 3600,
     });
+  });
+
+  it('redacts the same members in a body kept as text: JSON labelled otherwise, or a form (an OAuth2 token answer)', () => {
+    // A body is parsed only under a JSON content type: a token answered as text/plain or
+    // form-encoded was kept whole in the call's snippet before.
+    expect(redactSecretFields('{"access_token":"dptok-2","token_type":"bearer","expires_in":3600}')).toBe(
+      '{"access_token":"[redacted]","token_type":"bearer","expires_in":3600}',
+    );
+    expect(redactSecretFields(' [{"auth_token":"W98lv10x"}]\n')).toBe('[{"auth_token":"[redacted]"}]');
+    expect(redactSecretFields('access_token=gho_16C7e42F&scope=repo&token_type=bearer')).toBe(
+      'access_token=%5Bredacted%5D&scope=repo&token_type=bearer',
+    );
+    for (const text of ['<html>502 Bad Gateway</html>', '{not json', 'scope=repo&token_type=bearer', 'a = b'])
+      expect(redactSecretFields(text)).toBe(text);
+  });
+});
+
+describe('secretFieldValues', () => {
+  it('lists what redactSecretFields redacts, from a parsed body or from text read as JSON or a form', () => {
+    expect(
+      secretFieldValues({ auth_token: 'abc', company_id: 37000, nested: [{ client_secret: 'cs-1' }] }),
+    ).toEqual(['abc', 'cs-1']);
+    expect(secretFieldValues('{"error":"expired","session_token":"s-0123","token_type":"bearer"}')).toEqual([
+      's-0123',
+    ]);
+    expect(secretFieldValues('access_token=gho_16C7e42F&token_type=bearer')).toEqual(['gho_16C7e42F']);
+    expect(secretFieldValues('<html>access_token=x</html>')).toEqual([]);
+    expect(secretFieldValues(undefined)).toEqual([]);
   });
 });
 

@@ -73,6 +73,8 @@ export function redactHeaders<T extends string | readonly string[] | number | un
  * A copy of a parsed JSON body safe to keep: the value of every object member whose name
  * {@link isSecretHeaderName} flags (`auth_token`, `access_token`, `client_secret`, `password`, …),
  * at any depth, becomes `"[redacted]"`. Used on vendor answers kept as snippets (a login's token).
+ * A body kept as text (its content type was not JSON's) is read as the JSON or the form it may
+ * still be ({@link redactSecretText}).
  *
  * @example
  * ```ts
@@ -81,16 +83,92 @@ export function redactHeaders<T extends string | readonly string[] | number | un
  */
 export function redactSecretFields<T>(value: T, depth = 0): T {
   if (depth > MAX_DEPTH) return value;
+  if (typeof value === 'string' && depth === 0) return redactSecretText(value) as T;
   if (Array.isArray(value)) return value.map((v) => redactSecretFields(v, depth + 1)) as T;
   if (!isObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const [name, v] of Object.entries(value)) {
     out[name] =
-      v !== null && v !== undefined && isSecretHeaderName(name) && !PLAIN_FIELDS.has(name.toLowerCase())
-        ? REDACTED
-        : redactSecretFields(v, depth + 1);
+      v !== null && v !== undefined && isSecretField(name) ? REDACTED : redactSecretFields(v, depth + 1);
   }
   return out as T;
+}
+
+/**
+ * A vendor answer's text with its secret fields redacted as {@link redactSecretFields} redacts a
+ * parsed body's: a JSON object or array (written again, compact) or a form
+ * (`access_token=…&token_type=bearer`, OAuth2's other token answer), else the text as it is. A
+ * vendor's body is parsed only under a JSON content type, so a token endpoint or a login answering
+ * its JSON as `text/plain` or `text/html` (or with none) had the token kept whole in the call's
+ * snippet, shown by `GET /v1/commands/{id}` to the command's sender: an instance's live credential
+ * (a commands audit).
+ *
+ * @example
+ * ```ts
+ * redactSecretText('{"access_token":"abc","expires_in":3600}'); // '{"access_token":"[redacted]","expires_in":3600}'
+ * redactSecretText('access_token=abc&token_type=bearer');      // 'access_token=%5Bredacted%5D&token_type=bearer'
+ * redactSecretText('<html>Bad gateway</html>');                // unchanged
+ * ```
+ */
+export function redactSecretText(text: string): string {
+  const read = readText(text);
+  if (read === undefined) return text;
+  if (!(read instanceof URLSearchParams)) return JSON.stringify(redactSecretFields(read));
+  let secret = false;
+  for (const name of new Set(read.keys())) {
+    if (isSecretField(name)) {
+      read.set(name, REDACTED);
+      secret = true;
+    }
+  }
+  return secret ? read.toString() : text;
+}
+
+/** A body kept as text, read as JSON (an object or an array) or as a form; undefined when neither. */
+function readText(text: string): unknown | URLSearchParams | undefined {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    try {
+      return JSON.parse(trimmed) as unknown;
+    } catch {
+      return undefined; // not JSON after all
+    }
+  }
+  return /^[\w.%\-[\]]+=[^\s&]*(?:&[\w.%\-[\]]+=[^\s&]*)*$/.test(trimmed)
+    ? new URLSearchParams(trimmed)
+    : undefined;
+}
+
+const isSecretField = (name: string) => isSecretHeaderName(name) && !PLAIN_FIELDS.has(name.toLowerCase());
+
+/**
+ * The values {@link redactSecretFields} would redact in a vendor's answer (parsed, or text read as
+ * JSON or a form): what a message quoting that answer must not show either. A connector's failure
+ * message ends with the vendor's words, and with the whole text of an answer it could not parse
+ * (Clockwise.MD's, Cliniko's, BookingBug's): a token field in it was kept there, redacted only in
+ * the body beside it.
+ *
+ * @example
+ * ```ts
+ * secretFieldValues('{"error":"expired","session_token":"s-0123"}'); // ['s-0123']
+ * secretFieldValues({ auth_token: 'abc', company_id: 37000 });        // ['abc']
+ * ```
+ */
+export function secretFieldValues(value: unknown, depth = 0): string[] {
+  if (depth > MAX_DEPTH) return [];
+  if (typeof value === 'string') {
+    if (depth > 0) return [];
+    const read = readText(value);
+    if (read instanceof URLSearchParams) {
+      return [...read].filter(([name, v]) => isSecretField(name) && v !== '').map(([, v]) => v);
+    }
+    return read === undefined ? [] : secretFieldValues(read, depth + 1);
+  }
+  if (Array.isArray(value)) return value.flatMap((v) => secretFieldValues(v, depth + 1));
+  if (!isObject(value)) return [];
+  return Object.entries(value).flatMap(([name, v]) =>
+    isSecretField(name) ? (typeof v === 'string' && v !== '' ? [v] : []) : secretFieldValues(v, depth + 1),
+  );
 }
 
 /**
