@@ -707,6 +707,26 @@ describe('Docplanner commands against the simulator', () => {
     expect(again).toMatchObject({ outcome: 'done', alreadyDone: true, vendorIds: ['888001'] });
     expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([404]);
   });
+
+  it('the same when Docplanner refuses the booking sent again with 422 (the slot cannot be booked), not 404', async () => {
+    // FACTS.md: bookSlot answers "422 when the slot cannot be booked". Only a 404 was looked at
+    // again: the command failed on the 422, its own earlier booking left at Docplanner unknown to it.
+    const { sim, ctx } = await setup();
+    sim.writes.takenSlotStatus = 422;
+    const c = ctx({ vendorIds: [] });
+    const start = '2026-03-13T14:00:00+01:00';
+    const request = janBooks('b-very-late-422', start);
+    sim.failNext(1, 502);
+    expect((await commands['appointment.book']!(request, c)).outcome).toBe('transient');
+    await sentAgo(c, request, BOOK_SETTLE_MS + 1000);
+    sim.writes.onRequest = () => {
+      sim.writes.onRequest = undefined;
+      landed(sim, '888002', start, { name: 'Jan', phone: '48500100201' });
+    };
+    const again = await commands['appointment.book']!(request, { ...c, attempt: 2 });
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true, vendorIds: ['888002'] });
+    expect(writesTo(sim, '/book').map((w) => w.status)).toEqual([422]);
+  });
 });
 
 /** A booking made now through the API at the simulator's place, its slot taken (30 minutes). */

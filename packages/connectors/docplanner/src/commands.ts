@@ -772,9 +772,11 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     first === undefined ? {} : { first },
   );
   if (!ok(res)) {
-    if (unknown && res.status === 404) {
-      // The slot is taken: by the earlier try, landed after the wait ({@link BOOK_SETTLE_MS})?
-      // Looked for once more, the wait over, before the command fails on the refusal.
+    if (unknown && (res.status === 404 || res.status === 422)) {
+      // The slot is taken (bookSlot's 404, or FACTS.md's "422 when the slot cannot be booked"): by
+      // the earlier try, landed after the wait ({@link BOOK_SETTLE_MS})? Looked for once more, the
+      // wait over, before the command fails on the refusal (on a 422 it failed at once, its own
+      // booking left at Docplanner).
       const found = await madeEarlier(command, ctx, place, patient, { first, at: new Date(0).toISOString() });
       if (found) return found;
     }

@@ -87,6 +87,12 @@ export class DocplannerWriteApi {
    * returned promise holds the answer until it settles (a test keeps one vendor call open).
    */
   onRequest: ((method: string, path: string) => void | Promise<void>) | undefined;
+  /**
+   * What a book of a taken slot answers: 404 (bookSlot's UnableToPerformBookingWithSlot, "Requested
+   * target slot (…) not found"; the default) or 422 "Slot is not available" (FACTS.md: "422 when
+   * the slot cannot be booked", the words the move of a taken target answers).
+   */
+  takenSlotStatus: 404 | 422 = 404;
   /** Statuses that replace the answers of the next writes carried out ({@link loseAnswers}), each for the paths it matches. */
   readonly #lost: { status: number; only: RegExp | undefined }[] = [];
   /** Patient presence per booking id, as the last presence call marked it. */
@@ -342,11 +348,13 @@ export class DocplannerWriteApi {
     }
     const key = `${where.doctor}|${where.address}|${startMs}`;
     if (this.#taken.has(key)) {
+      if (this.takenSlotStatus === 422) answer(422, { errors: [], message: 'Slot is not available' });
       // Docplanner's UnableToPerformBookingWithSlot (bookSlot's 404).
-      answer(404, {
-        errors: [],
-        message: `Unable to perform booking. Requested target slot (${start}) not found`,
-      });
+      else
+        answer(404, {
+          errors: [],
+          message: `Unable to perform booking. Requested target slot (${start}) not found`,
+        });
       return;
     }
     this.#taken.add(key);
