@@ -1,4 +1,4 @@
-import type { CommandRequest, VendorRequest, VendorResponse } from '@switchyard/core';
+import type { CommandRequest, JsonObject, VendorRequest, VendorResponse } from '@switchyard/core';
 import { describeCommandConformance, memoryCommandContext } from '@switchyard/testing';
 import { startMaintenancePage } from '@switchyard/testing/simulator-kit/maintenance-page';
 import { describe, expect, it } from 'vitest';
@@ -331,6 +331,30 @@ describe('Cliniko commands', () => {
       method: 'PATCH',
       json: { starts_at: '2026-03-11T08:00:00Z', ends_at: null },
     });
+  });
+
+  it("reschedules keeping the known length: the polled start to end, else the booking command's durationMinutes", async () => {
+    const move = {
+      id: 'cmd-3b',
+      type: 'appointment.reschedule' as const,
+      subject: 'appointment/h1',
+      data: { start: '2026-03-11T09:00:00+01:00' },
+    };
+    for (const [current, ends] of [
+      [{ start: '2026-03-10T10:00:00Z', end: '2026-03-10T11:00:00Z' }, '2026-03-11T09:00:00Z'],
+      [{ start: '2026-03-10T10:00:00+01:00', durationMinutes: 50 }, '2026-03-11T08:50:00Z'],
+    ] as const) {
+      const ctx = memoryCommandContext({
+        config: fixtureSettings,
+        vendorIds: ['1001'],
+        current: current as unknown as JsonObject,
+        vendorApi: answering({ status: 200, headers: {}, body: { id: '1001' } }),
+      });
+      expect((await commands['appointment.reschedule']!(move, ctx)).outcome).toBe('done');
+      expect(ctx.vendorRequests[0]).toMatchObject({
+        json: { starts_at: '2026-03-11T08:00:00Z', ends_at: ends },
+      });
+    }
   });
 
   it('marks an arrival by PATCH, clearing a no-show beside it; one call when the answer shows it', async () => {

@@ -224,7 +224,8 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
 
 /**
  * The end that keeps the appointment's known length (`current.start` to `current.end`, as the last
- * poll saw it) at the new start; `null` when the hub knows no length, which Cliniko fills from the
+ * poll saw it; for one booked through the hub and not polled yet, its book's `durationMinutes`) at
+ * the new start; `null` when the hub knows no length, which Cliniko fills from the
  * appointment type ("If ends_at is specified and its value is null, it is automatically set based
  * upon the duration of the appointment_type", sections/individual_appointments.md, "Update
  * Individual Appointment"). Always `null` before: a move without `durationMinutes` cut an
@@ -235,7 +236,10 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
 function keptLength(start: string, current: JsonObject | undefined): string | null {
   const from = typeof current?.start === 'string' ? Date.parse(current.start) : Number.NaN;
   const to = typeof current?.end === 'string' ? Date.parse(current.end) : Number.NaN;
-  return to > from ? clinikoTime(Date.parse(start) + (to - from)) : null;
+  if (to > from) return clinikoTime(Date.parse(start) + (to - from));
+  // Booked through the hub and not polled yet: the known state is the booking command's data.
+  const minutes = current?.durationMinutes;
+  return typeof minutes === 'number' && minutes > 0 ? (endOf(start, minutes) ?? null) : null;
 }
 
 async function reschedule(
