@@ -862,7 +862,9 @@ const CREATING_COMMANDS_SECTION: readonly string[] = [
     'first landed); ' +
     'Clockwise.MD, which has no list or search call, takes the appointment its `create` webhook names (same ' +
     'hospital, start instant and patient names) and, when none has named it 2 minutes after the create went ' +
-    'out, fails the command as "outcome unknown" without sending it again. A connector whose vendor documents ' +
+    'out, fails the command as "outcome unknown" without sending it again. A booking sent again that the vendor ' +
+    "refuses (Docplanner's 404 or 422 for a taken slot, BookingBug's 409, Acuity's 400) is looked for once more " +
+    'before the command fails: the earlier try may have landed in between. A connector whose vendor documents ' +
     "its turn-away answer passes it to core's `provesNotCarriedOut` (a `TurnedAway` predicate on status and body).",
 ];
 

@@ -116,6 +116,44 @@ describe('Acuity commands against the simulator', () => {
     expect(sim.appointments.size).toBe(2);
   });
 
+  it('a booking sent again after the wait and refused (400 not_available) is looked for once more: the earlier POST landed late, booked once', async () => {
+    sim.failNext(); // the gateway's 503: Acuity still at work on it
+    const first = attempt(1);
+    expect((await commands['appointment.book']!(book, first)).outcome).toBe('transient');
+    const old = new Date(Date.now() - 130_000).toISOString();
+    await first.commandState.set('acuity:book-sent', { at: old, last: old });
+    // The lookup finds nothing; the first POST lands just before the one sent again, refused.
+    const ctx = memoryCommandContext({
+      config,
+      attempt: 2,
+      commandState: first.commandState,
+      vendorApi: async (request) => {
+        if (request.method !== 'POST') return fetchVendorHttp.request(request);
+        sim.add({
+          ...example,
+          id: 9_100_001,
+          datetime: '2026-03-10T11:30:00-0700',
+          datetimeCreated: new Date().toISOString().replace(/\.\d+Z$/, '+0000'),
+        });
+        return {
+          status: 400,
+          headers: { 'content-type': 'application/json' },
+          body: {
+            status_code: 400,
+            message: 'The time you picked is not available.',
+            error: 'not_available',
+          },
+        };
+      },
+    });
+    expect(await commands['appointment.book']!(book, ctx)).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: ['9100001'],
+    });
+    expect(await first.commandState.get('acuity:book-sent')).toBeUndefined();
+  });
+
   it('a refused booking (400 not_available) is permanent with Acuity’s words, and forgets its mark', async () => {
     sim.failNext({ status: 400 });
     const ctx = attempt(1);

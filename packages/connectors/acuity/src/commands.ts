@@ -91,6 +91,46 @@ function isOurs(item: AcuityAppointment, data: CommandRequest<'appointment.book'
   return sentAt === undefined || Number.isNaN(created) || created >= sentAt - BOOK_CLOCK_SKEW_MS;
 }
 
+/**
+ * The booking an earlier try of this command made (`GET /appointments` by the start's day, the
+ * type, the client's names and the calendar): done with its id (`alreadyDone`); undefined when none
+ * is listed; a lookup that did not answer with the list is the outcome (nothing is sent blind).
+ */
+async function madeEarlier(
+  ctx: Ctx,
+  d: CommandRequest<'appointment.book'>['data'],
+  sentAt: number | undefined,
+): Promise<CommandResult | undefined> {
+  const { firstName, lastName } = names(d.patient as JsonObject);
+  const query = new URLSearchParams({
+    minDate: dayOf(d.start),
+    maxDate: dayOf(d.start),
+    appointmentTypeID: d.service!.id,
+    firstName: firstName!,
+    lastName: lastName!,
+  });
+  if (d.practitioner?.id) query.set('calendarID', d.practitioner.id);
+  const found = await ctx.http.request({
+    url: `${apiBase(ctx.config)}/appointments?${query}`,
+    headers: apiHeaders(ctx.config),
+  });
+  if (found.status !== 200 || !Array.isArray(found.body)) {
+    const result = commandOutcome('Acuity booking lookup', found, said(found));
+    // A 200 that is not the list (a proxy's page): not known, so not sent.
+    return result.outcome === 'done'
+      ? {
+          outcome: 'transient',
+          message: 'Acuity booking lookup answered 200 without a list',
+          vendor: result.vendor,
+        }
+      : result;
+  }
+  const made = (found.body as unknown as AcuityAppointment[]).find(
+    (item) => isJsonObject(item as never) && isOurs(item, d, sentAt),
+  );
+  return made ? { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] } : undefined;
+}
+
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
   const refused = commandUnsupported(command);
   if (refused) return { outcome: 'permanent', message: refused };
@@ -103,30 +143,8 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const sentAt = typeof at === 'string' && !Number.isNaN(Date.parse(at)) ? Date.parse(at) : undefined;
   if (mark !== undefined) {
     // An earlier try's POST went out and its answer proved nothing: look before sending again.
-    const query = new URLSearchParams({
-      minDate: dayOf(d.start),
-      maxDate: dayOf(d.start),
-      appointmentTypeID: d.service!.id,
-      firstName: firstName!,
-      lastName: lastName!,
-    });
-    if (d.practitioner?.id) query.set('calendarID', d.practitioner.id);
-    const found = await ctx.http.request({ url: `${base}/appointments?${query}`, headers });
-    if (found.status !== 200 || !Array.isArray(found.body)) {
-      const result = commandOutcome('Acuity booking lookup', found, said(found));
-      // A 200 that is not the list (a proxy's page): not known, so not sent.
-      return result.outcome === 'done'
-        ? {
-            outcome: 'transient',
-            message: 'Acuity booking lookup answered 200 without a list',
-            vendor: result.vendor,
-          }
-        : result;
-    }
-    const made = (found.body as unknown as AcuityAppointment[]).find(
-      (item) => isJsonObject(item as never) && isOurs(item, d, sentAt),
-    );
-    if (made) return { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] };
+    const made = await madeEarlier(ctx, d, sentAt);
+    if (made) return made;
     // Not listed yet while the last POST may still land: posted again at once, it booked twice.
     const last = isJsonObject(mark ?? null) ? (mark as JsonObject).last : undefined;
     const landing = stillLanding('booking', typeof last === 'string' ? Date.parse(last) : sentAt);
@@ -150,6 +168,16 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if (d.patient.phone) json.phone = d.patient.phone;
   const res = await ctx.http.request({ method: 'POST', url: `${base}/appointments`, headers, json });
   const result = createdOutcome('Acuity book', res, (body) => body.id, said(res));
+  if (result.outcome === 'permanent' && mark !== undefined) {
+    // Sent again and refused (400 not_available: the time is taken): by the earlier try, landed
+    // after the wait? Looked for once more before the command fails, as Docplanner's book does; it
+    // failed at once before, its own earlier booking left at Acuity.
+    const made = await madeEarlier(ctx, d, sentAt);
+    if (made?.outcome === 'done') {
+      await ctx.commandState.delete(SENT);
+      return made;
+    }
+  }
   // A refusal (Acuity's 400 not_available, …) or a 408/429 proves nothing was made: the mark goes.
   if (result.outcome === 'permanent' || provesNotCarriedOut(res)) await ctx.commandState.delete(SENT);
   return result;

@@ -979,6 +979,47 @@ describe('BookingBug book against the simulator', () => {
     expect(posts(sim)).toHaveLength(1);
   });
 
+  it('a booking sent again after the wait and refused as taken (409) is looked for once more: the earlier POST landed late, booked once', async () => {
+    const { sim, ctx } = await setup();
+    const command = bookCmd();
+    const commandState = new MemoryStateStore();
+    let held: VendorRequest | undefined;
+    const slow: VendorHttp = {
+      async request(request) {
+        if (request.method === 'POST' && request.url.endsWith(BOOKINGS)) {
+          held = request;
+          throw ConnectorError.transient('vendor API POST timed out after 10000 ms');
+        }
+        return fetchVendorHttp.request(request);
+      },
+    };
+    await expect(book(command, ctx({ vendorIds: [], http: slow, commandState }))).rejects.toThrow(
+      'timed out',
+    );
+    const old = new Date(Date.now() - 130_000).toISOString();
+    await commandState.set('bookingbug:book-sent', { at: old, last: old });
+    // The lookup finds nothing; the first POST lands just before the one sent again, which finds
+    // the time taken.
+    const landing: VendorHttp = {
+      async request(request) {
+        if (request.method === 'POST' && request.url.endsWith(BOOKINGS)) {
+          await fetchVendorHttp.request(held!);
+          sim.writes.occupy(DATA.start);
+        }
+        return fetchVendorHttp.request(request);
+      },
+    };
+    const again = await book(command, ctx({ vendorIds: [], http: landing, commandState, attempt: 2 }));
+    expect(again).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: [expect.stringMatching(/^\d+$/)],
+    });
+    expect(
+      sim.writes.log.filter((c) => c.method === 'POST' && c.path === BOOKINGS).map((c) => c.status),
+    ).toEqual([201, 409]);
+  });
+
   it('while the lookup fails nothing is sent; a refused lookup fails for good rather than book blind', async () => {
     const { sim, ctx } = await setup();
     const commandState = new MemoryStateStore();

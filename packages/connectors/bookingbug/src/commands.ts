@@ -731,6 +731,22 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const res = await adminCall(ctx, api, { method: 'POST', url: bookings, json: body });
   if (isResult(res)) return res;
   const result = createdOutcome('BookingBug book', res, (b) => b.id, vendorWords(res, secretsOf(ctx, api)));
+  if (result.outcome === 'permanent' && sent !== undefined) {
+    // Sent again and refused (409 "No Space Left": the time is taken): by the earlier try, landed
+    // after the wait? Looked for once more before the command fails, as Docplanner's book does; it
+    // failed at once before, its own earlier booking left at BookingBug.
+    const found = await madeBefore(
+      ctx,
+      api,
+      bookings,
+      body,
+      firstAt === undefined ? undefined : Date.parse(firstAt),
+    );
+    if (typeof found === 'string') {
+      await ctx.commandState.delete(BOOK_SENT);
+      return { outcome: 'done', alreadyDone: true, vendorIds: [found] };
+    }
+  }
   // A refusal (409: the slot is taken; 400, 403) says nothing was made; a 5xx or a 2xx without the
   // id may have made it: the note stays, and the next try looks first.
   if (result.outcome === 'permanent' || provesNotCarriedOut(res)) {
