@@ -18,6 +18,7 @@ import {
   type CommandRequest,
   type CommandResult,
   type CommandSpec,
+  CREATE_SETTLE_MS,
   commandOutcome,
   createdOutcome,
   isJsonObject,
@@ -234,11 +235,12 @@ const createKey = (command: CommandRequest) => `clockwisemd:command:${command.id
 
 /**
  * How long after a create went out the next try waits for its `create` webhook before it ends the
- * command as "outcome unknown", ms. The request may still be under way at Clockwise.MD when the
- * hub stops waiting (its 10 s timeout; a gateway answers after its own, commonly 60 s), and the
- * webhook comes after the create. Two minutes, as Docplanner's `BOOK_SETTLE_MS`.
+ * command as "outcome unknown", ms: core's `CREATE_SETTLE_MS`, the one wait every connector's
+ * lookup keeps. The request may still be under way at Clockwise.MD when the hub stops waiting (its
+ * 10 s timeout; a gateway answers after its own, commonly 60 s), and the webhook comes after the
+ * create.
  */
-export const CREATE_SETTLE_MS = 120_000;
+export { CREATE_SETTLE_MS };
 
 /**
  * Creates Clockwise.MD carried out whose record ({@link createKey}) could not be written, the

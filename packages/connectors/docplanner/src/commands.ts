@@ -27,6 +27,7 @@ import {
   type CommandRequest,
   type CommandResult,
   type CommandSpec,
+  CREATE_SETTLE_MS,
   commandOutcome,
   createdOutcome,
   isJsonObject,
@@ -537,12 +538,13 @@ export function commandUnsupported(command: CommandData): string | undefined {
 
 /**
  * How long after a book went out a list of the slot's bookings without it proves it was not made,
- * ms. A request whose answer the hub lost may still be under way at Docplanner: the hub stops
- * waiting after its 10 s request timeout, a gateway answers 502 / 504 after its own (commonly
- * 60 s), while the booking may land after either. Two minutes covers both; before then, a list
- * without the booking says only "not yet", and the next try looks again instead of booking.
+ * ms: core's {@link CREATE_SETTLE_MS}, the one wait every connector's lookup keeps. A request whose
+ * answer the hub lost may still be under way at Docplanner: the hub stops waiting after its 10 s
+ * request timeout, a gateway answers 502 / 504 after its own (commonly 60 s), while the booking may
+ * land after either; before then, a list without the booking says only "not yet", and the next try
+ * looks again instead of booking.
  */
-export const BOOK_SETTLE_MS = 120_000;
+export const BOOK_SETTLE_MS = CREATE_SETTLE_MS;
 
 /**
  * How long before the first send a booking found at the slot may have been made (the two clocks
