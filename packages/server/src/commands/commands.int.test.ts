@@ -518,6 +518,17 @@ describe('commands through a started hub', () => {
         );
       }
     }
+    // Data that is not an object is the type's schema's to refuse, as documented: it was the
+    // route's generic 400 SY_HTTP_VALIDATION.
+    for (const data of [null, 'x', [], 5]) {
+      const r = await api('POST', '/v1/commands', { type: 'appointment.cancel', subject, data });
+      expect(r.status, JSON.stringify(data)).toBe(422);
+      expect(r.json).toMatchObject({
+        code: 'SY_COMMAND_INVALID',
+        errors: [{ in: 'body', pointer: '/data', message: 'must be object' }],
+        details: { errors: [{ path: '/data', message: 'must be object' }] },
+      });
+    }
     // Data deeper than the request hash's recursion could walk (valid JSON, sent as text: the
     // test's own JSON.stringify could not write it either): it answered 500.
     const deep = await fetch(`${hub.url}/v1/commands`, {

@@ -1899,7 +1899,7 @@ export function createCommands(options: CommandsOptions = {}) {
             type: input.type,
             subject: input.subject,
             instance: input.instance,
-            data: input.data ?? {},
+            data: input.data === undefined ? {} : input.data,
           }),
         );
       } catch (error) {
@@ -1937,7 +1937,8 @@ export function createCommands(options: CommandsOptions = {}) {
         );
       }
       const info = commandTypeInfo(type)!;
-      const data = input.data ?? {};
+      // Absent is `{}`; anything else given (a `null` too) is checked as sent.
+      const data = input.data === undefined ? {} : input.data;
       const shapeIssues: { path: string; message: string }[] = [];
       if (info.target === 'subject') {
         if (typeof input.subject !== 'string')

@@ -257,7 +257,9 @@ export async function commandRoutes(
               ],
             },
             instance: { type: 'string', maxLength: 100 },
-            data: { type: 'object', additionalProperties: true },
+            // Any JSON here: the type's own schema checks it (`SY_COMMAND_INVALID` at `/data`, as
+            // documented), where this route answered a `null`, a text or a list the generic 400.
+            data: { description: "The command's data: an object, as its type's schema says." },
           },
         },
         // For the OpenAPI document: each type's body (documentedCommands).
