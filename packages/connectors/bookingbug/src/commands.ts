@@ -316,7 +316,7 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
   if (command.data.reason !== undefined) body.cancel_reason = command.data.reason;
   const res = await adminCall(ctx, api, { method: 'POST', url: `${path}/cancel`, json: body });
   if (isResult(res)) return res;
-  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+  // A 2xx is done, unless it is a proxy's or a maintenance page (transient: commandOutcome).
   const result = failure('cancel', res, ctx, api);
   if (result.outcome === 'permanent') {
     // A repeated cancel (after a crash, or cancelled meanwhile at the vendor): done if it is cancelled.

@@ -75,30 +75,12 @@ function vendorSaid(res: VendorResponse): string | undefined {
 }
 
 /**
- * Whether a 2xx is an HTML page, not Clockwise.MD's answer: its API answers JSON (or nothing), and a
- * proxy or a maintenance page in front of it answers `200 text/html` whatever was asked.
- */
-function htmlPage(res: VendorResponse): boolean {
-  const type = res.headers['content-type'] ?? '';
-  return typeof res.body === 'string' && (/^text\/html\b/i.test(type.trim()) || /^\s*</.test(res.body));
-}
-
-/**
- * The outcome of a remove or an update: {@link commandOutcome}, except that a 2xx that is an HTML
- * page ({@link htmlPage}) is transient, not done. Taken as done, the command succeeded with nothing
- * behind it (a commands audit: a cancel answered by a maintenance page succeeded, the appointment
- * still on the queue and no webhook to come). A text or empty 2xx is done, as FACTS.md says any 2xx
- * is: the write answers are unverified.
+ * The outcome of a remove or an update: {@link commandOutcome}, whose 2xx HTML page (a proxy's or a
+ * maintenance page's) is transient, not done (a commands audit: a cancel answered by a maintenance
+ * page succeeded, the appointment still on the queue and no webhook to come). A text or empty 2xx
+ * is done, as FACTS.md says any 2xx is: the write answers are unverified.
  */
 function outcome(what: string, res: VendorResponse): CommandResult {
-  if (res.status >= 200 && res.status < 300 && htmlPage(res)) {
-    const type = res.headers['content-type']?.split(';')[0]?.trim();
-    return {
-      outcome: 'transient',
-      message: `Clockwise.MD ${what} answered ${res.status}${type ? ` (${type})` : ''} with an HTML page, not the API's answer: not taken as done (a proxy or a maintenance page answers so); retried`,
-      vendor: { status: res.status, body: res.body },
-    };
-  }
   return commandOutcome(`Clockwise.MD ${what}`, res, vendorSaid(res));
 }
 

@@ -229,7 +229,7 @@ async function moveBlock(command: CommandRequest<'slot.move_block'>, ctx: Ctx): 
   const url = `${placePath(ctx.config, t.place)}/breaks/${encodeURIComponent(t.id)}`;
   const body = { since: vendorTime(command.data.start), till: vendorTime(command.data.end) };
   const res = await docplannerApi(api(ctx), { method: 'PATCH', url, json: body });
-  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+  // A 2xx is done, unless it is a proxy's or a maintenance page (transient: commandOutcome).
   const result = failure('break move', res);
   if (result.outcome === 'permanent' && res.status === 422) {
     // "Same Date Range": the break is there already (this command's earlier try, whose answer was
@@ -254,12 +254,13 @@ async function unblock(_command: CommandRequest<'slot.unblock'>, ctx: Ctx): Prom
     method: 'DELETE',
     url: `${placePath(ctx.config, t.place)}/breaks/${encodeURIComponent(t.id)}`,
   });
-  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+  const result = failure('break removal', res);
+  if (result.outcome !== 'permanent') return result; // done, or a 5xx / a maintenance page: transient
   // 404 "Invalid break ID": not there any more (staff removed it, or this command's earlier try
   // whose answer was lost): the time is free, as asked.
   if (res.status === 404)
     return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
-  return failure('break removal', res);
+  return result;
 }
 
 /**

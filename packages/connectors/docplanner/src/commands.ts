@@ -808,7 +808,7 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
     url: `${placePath(ctx.config, t.place)}/bookings/${encodeURIComponent(t.booking)}`,
     ...(command.data.reason !== undefined ? { json: { reason: command.data.reason } } : {}),
   });
-  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+  // A 2xx is done, unless it is a proxy's or a maintenance page (transient: commandOutcome).
   const result = failure('cancel', res);
   if (result.outcome === 'permanent') {
     // A repeated cancel (after a crash, or the patient cancelled meanwhile): done if it is canceled.
@@ -1016,9 +1016,9 @@ function presence(method: 'POST' | 'DELETE') {
       url: `${placePath(ctx.config, t.place)}/bookings/${encodeURIComponent(t.booking)}/presence/patient`,
     });
     // Marking present (or absent) twice leaves the same state: both calls are idempotent.
-    if (ok(res))
-      return unchangedWhen({ outcome: 'done', vendor: { status: res.status, body: res.body } }, already);
-    return unlessMovedMeanwhile(ctx, t, failure(method === 'POST' ? 'presence' : 'absence', res));
+    const result = failure(method === 'POST' ? 'presence' : 'absence', res);
+    if (result.outcome === 'done') return unchangedWhen(result, already);
+    return unlessMovedMeanwhile(ctx, t, result);
   };
 }
 
@@ -1157,14 +1157,15 @@ async function confirm(command: CommandRequest<'appointment.confirm'>, ctx: Ctx)
     url: `${placePath(ctx.config, t.place)}/bookings/${encodeURIComponent(t.booking)}/confirm`,
     json: { confirmed_by: confirmedBy(command.data) },
   });
-  if (ok(res)) return { outcome: 'done', vendor: { status: res.status, body: res.body } };
+  const result = failure('confirm', res);
+  if (result.outcome !== 'permanent') return result; // done, or a 5xx / a maintenance page: transient
   if (alreadyConfirmed(res)) {
     return { outcome: 'done', alreadyDone: true, vendor: { status: res.status, body: res.body } };
   }
   if (res.status === 409) return afterConfirmConflict(ctx, t, res);
   // A 400 or 403 on a booking moved at Docplanner the hub has not heard of yet: the confirm then
   // waits for the move's notification and goes to the new booking.
-  return unlessMovedMeanwhile(ctx, t, failure('confirm', res));
+  return unlessMovedMeanwhile(ctx, t, result);
 }
 
 /**

@@ -266,6 +266,22 @@ export function provesNotCarriedOut(
 }
 
 /**
+ * Whether a vendor's answer is an HTML page: a text body labelled `text/html`, or one that starts
+ * with `<`. The shipped vendors' APIs answer JSON (or nothing); a page is a proxy's, a gateway's or
+ * a maintenance page's, whatever its status, and says nothing of what the vendor did.
+ *
+ * @example
+ * ```ts
+ * isHtmlPage({ status: 200, headers: { 'content-type': 'text/html' }, body: '<h1>Down for maintenance</h1>' }); // true
+ * isHtmlPage({ status: 204, headers: {}, body: '' }); // false
+ * ```
+ */
+export function isHtmlPage(res: Pick<VendorResponse, 'headers' | 'body'>): boolean {
+  const type = res.headers['content-type'] ?? '';
+  return typeof res.body === 'string' && (/^\s*text\/html\b/i.test(type) || /^\s*</.test(res.body));
+}
+
+/**
  * How long after a write that creates (a booking, a block) went out a lookup that does not list
  * what it made still proves nothing, ms. A request whose answer the hub lost may still be under way
  * at the vendor: the hub stops waiting after its 10 s request timeout, a gateway answers 502 / 504
@@ -308,7 +324,7 @@ export function stillLanding(
 
 /**
  * A command's outcome from the vendor's answer to its call, by the rule every connector follows:
- * 2xx `done`; 408, 429 and 5xx `transient`, with the answer's `Retry-After` as `retryAfterMs`; any
+ * 2xx `done`, unless it is an HTML page ({@link isHtmlPage}: `transient`); 408, 429 and 5xx `transient`, with the answer's `Retry-After` as `retryAfterMs`; any
  * other status `permanent`, the vendor's refusal. The answer is kept as `vendor` (on the command,
  * and in `command.failed`). `what` names the call with its vendor (`Cliniko cancel`); `said`, the
  * vendor's own error text when its body has one, ends the message. A call the vendor cannot
@@ -323,6 +339,17 @@ export function stillLanding(
  */
 export function commandOutcome(what: string, res: VendorResponse, said?: string): CommandResult {
   const vendor = { status: res.status, body: res.body };
+  if (res.status >= 200 && res.status < 300 && isHtmlPage(res)) {
+    // A proxy's or a maintenance page's 200, not the vendor's answer: nothing says the write was
+    // carried out. Taken as done, a cancel so answered succeeded with the appointment still booked
+    // and no notification to come (a commands audit).
+    const type = res.headers['content-type']?.split(';')[0]?.trim();
+    return {
+      outcome: 'transient',
+      message: `${what} answered ${res.status}${type ? ` (${type})` : ''} with an HTML page, not the API's answer: not taken as done (a proxy or a maintenance page answers so); retried`,
+      vendor,
+    };
+  }
   if (res.status >= 200 && res.status < 300) return { outcome: 'done', vendor };
   const message = `${what} answered ${res.status}${said ? `: ${said}` : ''}`;
   if (isRetryableStatus(res.status)) {
@@ -379,6 +406,13 @@ export function createdOutcome(
   idOf: (body: JsonObject) => JsonValue | undefined,
   said?: string,
 ): CommandResult {
+  if (res.status >= 200 && res.status < 300 && isHtmlPage(res)) {
+    return {
+      outcome: 'transient',
+      message: `${what} ${answeredWithoutId(res)}`,
+      vendor: { status: res.status, body: res.body },
+    };
+  }
   const result = commandOutcome(what, res, said);
   if (result.outcome !== 'done') return result;
   const id = isJsonObject(res.body) ? idOf(res.body) : undefined;

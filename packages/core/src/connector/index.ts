@@ -8,6 +8,7 @@ export {
   IP_OR_CIDR_SCHEMA,
   ignore,
   inboundRequestHead,
+  isHtmlPage,
   isRetryableStatus,
   normalizeHeaders,
   parseFormBody,

@@ -155,7 +155,11 @@ describe('checkCommandConformance', () => {
       await failures(
         withCommands({
           async 'appointment.book'(_command, ctx) {
-            return commandOutcome('Acme book', await post(ctx));
+            // Any 2xx taken as done, with whatever id the body has (none on a page).
+            const res = await post(ctx);
+            return res.status >= 200 && res.status < 300
+              ? { outcome: 'done', vendorIds: [] }
+              : commandOutcome('Acme book', res);
           },
         }),
         book,
@@ -171,6 +175,37 @@ describe('checkCommandConformance', () => {
           },
         }),
         book,
+      ),
+    ).toEqual([]);
+  });
+
+  it('fails a cancel taken as done on a 200 HTML page, and passes one that answers through commandOutcome', async () => {
+    const cancelOnly = { 'appointment.cancel': samples['appointment.cancel'] };
+    const del = (ctx: BookContext) =>
+      ctx.http.request({ method: 'DELETE', url: 'https://acme.test/bookings/1' });
+    expect(
+      await failures(
+        withCommands({
+          async 'appointment.cancel'(_command, ctx) {
+            const res = await del(ctx);
+            return res.status >= 200 && res.status < 300
+              ? { outcome: 'done' }
+              : commandOutcome('Acme cancel', res);
+          },
+        }),
+        cancelOnly,
+      ),
+    ).toEqual([
+      "appointment.cancel: the vendor answered 200 with an HTML page (a proxy or maintenance page): expected transient (commandOutcome: a 2xx HTML page is a proxy's or a maintenance page's, not the vendor's answer), got done",
+    ]);
+    expect(
+      await failures(
+        withCommands({
+          async 'appointment.cancel'(_command, ctx) {
+            return commandOutcome('Acme cancel', await del(ctx));
+          },
+        }),
+        cancelOnly,
       ),
     ).toEqual([]);
   });
@@ -204,8 +239,10 @@ describe('checkCommandConformance', () => {
     expect(found).toEqual([
       'appointment.cancel: the vendor answered 503: expected transient, got permanent',
       'appointment.cancel: the vendor answered 429 with Retry-After: 7: expected transient, got permanent',
+      "appointment.cancel: the vendor answered 200 with an HTML page (a proxy or maintenance page): expected transient (commandOutcome: a 2xx HTML page is a proxy's or a maintenance page's, not the vendor's answer), got done",
       'appointment.reschedule: the vendor answered 429 with Retry-After: 7: expected retryAfterMs 7000 (parseRetryAfter), got undefined',
       "appointment.reschedule: the vendor answered 422: the handler threw TypeError: Cannot read properties of undefined (reading 'value') (the hub would retry it as transient, forever)",
+      "appointment.reschedule: the vendor answered 200 with an HTML page (a proxy or maintenance page): the handler threw TypeError: Cannot read properties of undefined (reading 'value') (the hub would retry it as transient, forever)",
     ]);
   });
 

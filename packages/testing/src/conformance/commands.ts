@@ -116,6 +116,21 @@ const ANSWERS: Array<{
         ? `expected transient (createdOutcome: a booking answered without the JSON naming it is not done, nor refused), got ${r.outcome}`
         : undefined,
   },
+  {
+    what: '200 with an HTML page (a proxy or maintenance page)',
+    answer: {
+      status: 200,
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+      body: '<html><body><h1>Down for maintenance</h1></body></html>',
+    },
+    // Every other command: the page is not the vendor's answer, so the write is not known done (a
+    // cancel so answered succeeded, the appointment still booked, no notification to come).
+    only: commandTypes.filter((t) => !CREATING.includes(t)),
+    expect: (r) =>
+      r.outcome !== 'transient'
+        ? `expected transient (commandOutcome: a 2xx HTML page is a proxy's or a maintenance page's, not the vendor's answer), got ${r.outcome}`
+        : undefined,
+  },
 ];
 
 /** A gateway's answer after it forwarded the write (Envoy's): proves nothing about the vendor. */
