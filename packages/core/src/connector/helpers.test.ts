@@ -2,18 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { isConnectorError } from '../errors/index.ts';
 import type { JsonObject, JsonValue } from '../json.ts';
 import {
+  CREATE_SETTLE_MS,
   commandOutcome,
   createdOutcome,
   dedupeKeyOf,
   emit,
   ignore,
   inboundRequestHead,
+  isHtmlPage,
   normalizeHeaders,
   parseFormBody,
   parseJsonBody,
   parseJsonObjectBody,
   parseRetryAfter,
   provesNotCarriedOut,
+  stillLanding,
   timingSafeEqualString,
   unchangedWhen,
   vendorReadFailure,
@@ -398,5 +401,38 @@ describe('unchangedWhen', () => {
       alreadyDone: true,
       unchanged: true,
     });
+  });
+});
+
+describe('commandOutcome and a 2xx HTML page', () => {
+  it('is transient, not done, for a page; done for JSON, text or nothing', () => {
+    const page = {
+      status: 200,
+      headers: { 'content-type': 'text/html' },
+      body: '<h1>Down for maintenance</h1>',
+    };
+    expect(isHtmlPage(page)).toBe(true);
+    expect(isHtmlPage({ headers: {}, body: ' <!doctype html><p>x</p>' })).toBe(true);
+    expect(commandOutcome('Acme cancel', page)).toEqual({
+      outcome: 'transient',
+      message:
+        "Acme cancel answered 200 (text/html) with an HTML page, not the API's answer: not taken as done (a proxy or a maintenance page answers so); retried",
+      vendor: { status: 200, body: page.body },
+    });
+    for (const body of [{ ok: true }, 'OK', ''] as JsonValue[])
+      expect(commandOutcome('Acme cancel', { status: 200, headers: {}, body }).outcome).toBe('done');
+  });
+});
+
+describe('stillLanding', () => {
+  it('is transient while the last send is younger than CREATE_SETTLE_MS, then lets it go again', () => {
+    const now = Date.parse('2026-03-10T10:00:00Z');
+    expect(stillLanding('booking', now - 1000, now)).toMatchObject({
+      outcome: 'transient',
+      message: expect.stringContaining('(119 s from now)'),
+    });
+    expect(stillLanding('booking', now - CREATE_SETTLE_MS, now)).toBeUndefined();
+    expect(stillLanding('booking', undefined, now)).toBeUndefined();
+    expect(stillLanding('booking', Number.NaN, now)).toBeUndefined();
   });
 });
