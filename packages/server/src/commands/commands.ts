@@ -55,7 +55,12 @@ import type { Page } from '../admin/page.ts';
 import { clampLimit } from '../admin/page.ts';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs } from '../config/units.ts';
-import { collectSecretValues, redactSecretFields, secretFieldValues } from '../delivery/redact.ts';
+import {
+  collectSecretValues,
+  isSecretHeaderName,
+  redactSecretFields,
+  secretFieldValues,
+} from '../delivery/redact.ts';
 import { jittered } from '../delivery/retry-schedule.ts';
 import { eventIdFor } from '../events/ids.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
@@ -620,6 +625,44 @@ function bossDb(trx: Kysely<unknown>) {
 }
 
 /**
+ * The credentials a command's calls carried (the values of their secret-named headers, and the
+ * token of an `Authorization` scheme), to scrub from what the vendor answered: a token the
+ * connector got at run time (Docplanner's OAuth2 access token, BookingBug's admin Auth-Token) is no
+ * value of the instance's settings, and an answer quoting it (a gateway's error page showing the
+ * request's headers) kept it in the call's snippet and the command's error, a live credential
+ * shown to the command's sender (a commands audit).
+ *
+ * @example
+ * ```ts
+ * const sent = new SentCredentials();
+ * sent.add({ authorization: 'Bearer tok-0123456789' });
+ * sent.scrub('headers: authorization=Bearer tok-0123456789'); // 'headers: authorization=Bearer [redacted]'
+ * ```
+ */
+export class SentCredentials {
+  readonly #values = new Set<string>();
+  #scrub: ((text: string) => string) | undefined;
+
+  add(headers: Readonly<Record<string, string>> | undefined): void {
+    for (const [name, value] of Object.entries(headers ?? {})) {
+      if (typeof value !== 'string' || !isSecretHeaderName(name)) continue;
+      const scheme = /^\s*[A-Za-z][\w-]*\s+(\S+)\s*$/.exec(value);
+      for (const secret of scheme ? [scheme[1]!, value] : [value]) {
+        if (this.#values.has(secret)) continue;
+        this.#values.add(secret);
+        this.#scrub = undefined;
+      }
+    }
+  }
+
+  scrub(text: string): string {
+    if (this.#values.size === 0) return text;
+    this.#scrub ??= secretScrubber([...this.#values], { cutEnds: true });
+    return this.#scrub(text);
+  }
+}
+
+/**
  * Wraps VendorHttp so every call is recorded (origin and path only: query strings may hold keys):
  * a row before the request goes out, its outcome once it ends (store.ts `startCall`).
  */
@@ -628,9 +671,12 @@ function recordingHttp(
   db: Kysely<unknown>,
   at: Omit<q.StartedCall, 'startedAt' | 'method' | 'url'>,
   scrub: (text: string) => string,
+  sent: SentCredentials,
 ): VendorHttp {
   return {
     async request(request: VendorRequest) {
+      sent.add(request.headers);
+      const scrubAll = (text: string) => sent.scrub(scrub(text));
       const startedAt = new Date();
       const method =
         request.method ?? (request.json !== undefined || request.form !== undefined ? 'POST' : 'GET');
@@ -659,14 +705,14 @@ function recordingHttp(
           statusCode: res.status,
           latencyMs: latencyMs(),
           error: null,
-          responseSnippet: scrub(body).slice(0, SNIPPET_CHARS),
+          responseSnippet: scrubAll(body).slice(0, SNIPPET_CHARS),
         });
         return res;
       } catch (error) {
         await end({
           statusCode: null,
           latencyMs: latencyMs(),
-          error: scrub((error as Error).message ?? String(error)),
+          error: scrubAll((error as Error).message ?? String(error)),
           responseSnippet: null,
         });
         throw error;
@@ -1026,6 +1072,8 @@ export function createCommands(options: CommandsOptions = {}) {
     // and the command's error, shown by the API and delivered in command.failed to every subscriber
     // (a commands audit).
     let scrub = (text: string) => text;
+    // And what this try's calls carried (a token got at run time): {@link SentCredentials}.
+    const sentCredentials = new SentCredentials();
     try {
       const instance = await host.loadInstance(row.instance_id);
       if (instance)
@@ -1075,6 +1123,7 @@ export function createCommands(options: CommandsOptions = {}) {
                   host.db,
                   { commandId: row.id, run: row.run, attempt: row.attempts },
                   scrub,
+                  sentCredentials,
                 ),
                 vendorIds: targetVendorIds,
                 ...(known && isJsonObject(known.data) ? { current: known.data } : {}),
@@ -1140,13 +1189,16 @@ export function createCommands(options: CommandsOptions = {}) {
     // that answer's text whole (a connector does with an answer it could not parse).
     const answered = result.outcome === 'done' ? [] : secretFieldValues(result.vendor?.body);
     const fieldScrub = answered.length === 0 ? undefined : secretScrubber(answered);
-    const scrubAll = (text: string) => (fieldScrub ? fieldScrub(scrub(text)) : scrub(text));
+    const scrubAll = (text: string) => {
+      const scrubbed = sentCredentials.scrub(scrub(text));
+      return fieldScrub ? fieldScrub(scrubbed) : scrubbed;
+    };
     const failure = (kind: string, r: Exclude<CommandResult, { outcome: 'done' }>): JsonObject => {
       const shown = (text: string) => storableText(scrubAll(text));
       try {
         const vendor = r.vendor && {
           status: r.vendor.status,
-          body: truncate(mapJsonStrings(redactSecretFields(r.vendor.body), scrub)),
+          body: truncate(mapJsonStrings(redactSecretFields(r.vendor.body), scrubAll)),
         };
         return mapJsonStrings(
           { kind, message: r.message, ...(vendor ? { vendor } : {}) },
