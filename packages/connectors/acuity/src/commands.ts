@@ -24,7 +24,9 @@ import {
   createdOutcome,
   isJsonObject,
   type JsonObject,
+  nextSendMark,
   provesNotCarriedOut,
+  sendTimes,
   stillLanding,
   type VendorResponse,
 } from '@switchyard/core';
@@ -139,24 +141,17 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const base = apiBase(ctx.config);
   const headers = apiHeaders(ctx.config);
   const mark = await ctx.commandState.get(SENT);
-  const at = isJsonObject(mark ?? null) ? (mark as JsonObject).at : undefined;
-  const sentAt = typeof at === 'string' && !Number.isNaN(Date.parse(at)) ? Date.parse(at) : undefined;
+  const { first: sentAt, last } = sendTimes(mark);
   if (mark !== undefined) {
     // An earlier try's POST went out and its answer proved nothing: look before sending again.
     const made = await madeEarlier(ctx, d, sentAt);
     if (made) return made;
     // Not listed yet while the last POST may still land: posted again at once, it booked twice.
-    const last = isJsonObject(mark ?? null) ? (mark as JsonObject).last : undefined;
-    const landing = stillLanding('booking', typeof last === 'string' ? Date.parse(last) : sentAt);
+    const landing = stillLanding('booking', last);
     if (landing) return landing;
   }
-  // The first send's time stays: a later send must still find what the first one made. `last`:
-  // when this POST went out, which the wait above counts from.
-  const now = Date.now();
-  await ctx.commandState.set(SENT, {
-    at: new Date(sentAt ?? now).toISOString(),
-    last: new Date(now).toISOString(),
-  });
+  // The first send's time stays: a later send must still find what the first one made.
+  await ctx.commandState.set(SENT, nextSendMark(mark));
   const json: JsonObject = {
     datetime: d.start,
     appointmentTypeID: Number(d.service!.id),

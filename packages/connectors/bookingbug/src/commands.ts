@@ -35,7 +35,9 @@ import {
   isRetryableStatus,
   type JsonObject,
   type JsonValue,
+  nextSendMark,
   provesNotCarriedOut,
+  sendTimes,
   stillLanding,
   unchangedWhen,
   type VendorRequest,
@@ -713,21 +715,18 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     body.client = client;
   }
   const sent = await ctx.commandState.get<JsonValue>(BOOK_SENT);
-  const firstAt = isJsonObject(sent) && typeof sent.at === 'string' ? sent.at : undefined;
   if (sent !== undefined) {
-    const sentAt = firstAt === undefined ? undefined : Date.parse(firstAt);
+    const { first: sentAt, last } = sendTimes(sent);
     const found = await madeBefore(ctx, api, bookings, body, sentAt);
     if (typeof found === 'string') return { outcome: 'done', alreadyDone: true, vendorIds: [found] };
     if (found !== undefined) return found;
     // Not listed yet while the last send may still land: sent again at once, it booked twice.
-    const last = isJsonObject(sent) && typeof sent.last === 'string' ? sent.last : firstAt;
-    const landing = stillLanding('booking', last === undefined ? undefined : Date.parse(last));
+    const landing = stillLanding('booking', last);
     if (landing) return landing;
   }
   // The first send's time stays: a booking the lookup did not list yet (made by that send) is not
-  // left out by a later one's. `last`: when this send went out, which the wait above counts from.
-  const now = new Date().toISOString();
-  await ctx.commandState.set(BOOK_SENT, { at: firstAt ?? now, last: now });
+  // left out by a later one's.
+  await ctx.commandState.set(BOOK_SENT, nextSendMark(sent));
   const res = await adminCall(ctx, api, { method: 'POST', url: bookings, json: body });
   if (isResult(res)) return res;
   const result = createdOutcome('BookingBug book', res, (b) => b.id, vendorWords(res, secretsOf(ctx, api)));
@@ -735,13 +734,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     // Sent again and refused (409 "No Space Left": the time is taken): by the earlier try, landed
     // after the wait? Looked for once more before the command fails, as Docplanner's book does; it
     // failed at once before, its own earlier booking left at BookingBug.
-    const found = await madeBefore(
-      ctx,
-      api,
-      bookings,
-      body,
-      firstAt === undefined ? undefined : Date.parse(firstAt),
-    );
+    const found = await madeBefore(ctx, api, bookings, body, sendTimes(sent).first);
     if (typeof found === 'string') {
       await ctx.commandState.delete(BOOK_SENT);
       return { outcome: 'done', alreadyDone: true, vendorIds: [found] };

@@ -23,10 +23,12 @@ import {
   isJsonObject,
   type JsonObject,
   type JsonValue,
+  nextSendMark,
   provesNotCarriedOut,
+  sendTimes,
   stillLanding,
 } from '@switchyard/core';
-import { type Ctx, firstSentAt, lastSentAt, madeSince, outcome } from './commands.ts';
+import { type Ctx, madeSince, outcome } from './commands.ts';
 import { apiBase, apiHeaders, type Config, clinikoTime } from './config.ts';
 
 /**
@@ -126,21 +128,16 @@ async function block(command: CommandRequest<'slot.block'>, ctx: Ctx): Promise<C
   };
   if (d.reason !== undefined) body.notes = d.reason;
   const mark = await ctx.commandState.get(SENT);
-  const sentAt = firstSentAt(mark);
+  const { first: sentAt, last } = sendTimes(mark);
   if (mark !== undefined) {
     const earlier = await blockedEarlier(ctx, body, sentAt);
     if (earlier) return earlier;
     // Not listed yet while the last POST may still land: posted again at once, it blocked twice.
-    const landing = stillLanding('calendar block', lastSentAt(mark));
+    const landing = stillLanding('calendar block', last);
     if (landing) return landing;
   }
   // The first send's time stays: a later try that sends again must still find what the first made.
-  // `last`: when this POST went out, which the wait above counts from.
-  const now = Date.now();
-  await ctx.commandState.set(SENT, {
-    at: new Date(sentAt ?? now).toISOString(),
-    last: new Date(now).toISOString(),
-  });
+  await ctx.commandState.set(SENT, nextSendMark(mark));
   const res = await ctx.http.request({
     method: 'POST',
     url: `${apiBase(ctx.config)}/unavailable_blocks`,

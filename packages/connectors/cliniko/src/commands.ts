@@ -28,7 +28,9 @@ import {
   isJsonObject,
   type JsonObject,
   type JsonValue,
+  nextSendMark,
   provesNotCarriedOut,
+  sendTimes,
   stillLanding,
   unchangedWhen,
   type VendorResponse,
@@ -116,23 +118,6 @@ const SENT = 'cliniko:book-sent';
  */
 export const BOOK_CLOCK_SKEW_MS = 5 * 60_000;
 
-/** When an earlier try first sent the booking (ms), from its mark; undefined for a mark without it. */
-export function firstSentAt(mark: unknown): number | undefined {
-  const at = isJsonObject(mark as JsonValue) ? (mark as JsonObject).at : undefined;
-  const ms = typeof at === 'string' ? Date.parse(at) : Number.NaN;
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
-/**
- * When an earlier try last sent the write (ms), from its mark: `last`, else (a mark written before
- * it was kept) the first send's `at`; undefined for a mark without either.
- */
-export function lastSentAt(mark: unknown): number | undefined {
-  const last = isJsonObject(mark as JsonValue) ? (mark as JsonObject).last : undefined;
-  const ms = typeof last === 'string' ? Date.parse(last) : Number.NaN;
-  return Number.isNaN(ms) ? firstSentAt(mark) : ms;
-}
-
 /** Whether Cliniko made `item` after an earlier try first sent the booking (less the clocks' skew). */
 export function madeSince(item: JsonObject, sentAt: number | undefined): boolean {
   // A mark written before the time was kept (`true`) cannot tell: as before, any live one counts.
@@ -149,7 +134,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   const headers = apiHeaders(ctx.config);
   const start = clinikoTime(d.start);
   const mark = await ctx.commandState.get(SENT);
-  const sentAt = firstSentAt(mark);
+  const { first: sentAt, last } = sendTimes(mark);
   if (mark !== undefined) {
     // An earlier try's POST went out and its answer was lost: look for the booking it made.
     // Cliniko's DateTime filters have no `=` (only >=, >, <=, <): the start is pinned by both ends.
@@ -171,16 +156,11 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     );
     if (made) return { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] };
     // Not listed yet while the last POST may still land: posted again at once, it booked twice.
-    const landing = stillLanding('booking', lastSentAt(mark));
+    const landing = stillLanding('booking', last);
     if (landing) return landing;
   }
   // The first send's time stays: a later try that sends again must still find what the first made.
-  // `last`: when this POST went out, which the wait above counts from.
-  const now = Date.now();
-  await ctx.commandState.set(SENT, {
-    at: new Date(sentAt ?? now).toISOString(),
-    last: new Date(now).toISOString(),
-  });
+  await ctx.commandState.set(SENT, nextSendMark(mark));
   const json: JsonObject = {
     starts_at: start,
     patient_id: d.patient.id!,

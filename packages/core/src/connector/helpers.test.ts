@@ -10,12 +10,14 @@ import {
   ignore,
   inboundRequestHead,
   isHtmlPage,
+  nextSendMark,
   normalizeHeaders,
   parseFormBody,
   parseJsonBody,
   parseJsonObjectBody,
   parseRetryAfter,
   provesNotCarriedOut,
+  sendTimes,
   stillLanding,
   timingSafeEqualString,
   unchangedWhen,
@@ -434,5 +436,21 @@ describe('stillLanding', () => {
     expect(stillLanding('booking', now - CREATE_SETTLE_MS, now)).toBeUndefined();
     expect(stillLanding('booking', undefined, now)).toBeUndefined();
     expect(stillLanding('booking', Number.NaN, now)).toBeUndefined();
+  });
+});
+
+describe('sendTimes and nextSendMark', () => {
+  it('keep the first send time across sends and count the wait from the last', () => {
+    const t0 = Date.parse('2026-03-10T10:00:00Z');
+    const first = nextSendMark(undefined, t0);
+    expect(first).toEqual({ at: '2026-03-10T10:00:00.000Z', last: '2026-03-10T10:00:00.000Z' });
+    const second = nextSendMark(first, t0 + 130_000);
+    expect(second).toEqual({ at: '2026-03-10T10:00:00.000Z', last: '2026-03-10T10:02:10.000Z' });
+    expect(sendTimes(second)).toEqual({ first: t0, last: t0 + 130_000 });
+    // A mark of an earlier version: only `at` (both from it), or no time at all (`true`).
+    expect(sendTimes({ at: '2026-03-10T10:00:00Z' })).toEqual({ first: t0, last: t0 });
+    expect(sendTimes(true)).toEqual({ first: undefined, last: undefined });
+    expect(sendTimes(undefined)).toEqual({ first: undefined, last: undefined });
+    expect(nextSendMark(true, t0)).toEqual(first);
   });
 });

@@ -292,6 +292,51 @@ export function isHtmlPage(res: Pick<VendorResponse, 'headers' | 'body'>): boole
 export const CREATE_SETTLE_MS = 120_000;
 
 /**
+ * A create's send mark, kept in the command's state before each send of a write the vendor cannot
+ * deduplicate: when it first went out (`at`: a lookup takes only what the vendor made since, less
+ * the clocks' skew) and when it last did (`last`: {@link stillLanding} counts from it), ISO 8601.
+ */
+export interface SendMark extends JsonObject {
+  at: string;
+  last: string;
+}
+
+/**
+ * The first and last send times (ms) of a stored {@link SendMark}. A mark of an earlier version
+ * without `last` gives its `at` for both; one without a time (`true`) neither.
+ *
+ * @example
+ * ```ts
+ * const mark = await ctx.commandState.get(SENT);
+ * const { first, last } = sendTimes(mark); // { first: 1767225600000, last: 1767225611000 }
+ * ```
+ */
+export function sendTimes(mark: unknown): { first: number | undefined; last: number | undefined } {
+  const ms = (field: string) => {
+    const value = isJsonObject(mark as JsonValue) ? (mark as JsonObject)[field] : undefined;
+    const parsed = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+    return Number.isNaN(parsed) ? undefined : parsed;
+  };
+  const first = ms('at');
+  return { first, last: ms('last') ?? first };
+}
+
+/**
+ * The {@link SendMark} to store before a send made `now`: the first send's time kept from
+ * `previous` (so a lookup after a later send still finds what the first one made), `last` now.
+ *
+ * @example
+ * ```ts
+ * await ctx.commandState.set(SENT, nextSendMark(await ctx.commandState.get(SENT)));
+ * ```
+ */
+export function nextSendMark(previous: unknown, now: number = Date.now()): SendMark {
+  const at = new Date(now).toISOString();
+  const first = sendTimes(previous).first;
+  return { at: first === undefined ? at : new Date(first).toISOString(), last: at };
+}
+
+/**
  * For a create whose earlier try's outcome is unknown and whose lookup did not list it: `transient`
  * while that try's request may still land at the vendor (sent less than {@link CREATE_SETTLE_MS}
  * ago, `lastSentAt` in ms), so the next try looks again instead of sending; undefined once it

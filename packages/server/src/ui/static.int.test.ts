@@ -5,11 +5,11 @@
  * docs/errors.md keeps for an admin body that is not JSON; and its session cookie is `Secure` when
  * the request came for the hub's https `server.publicUrl`.
  */
-import { connect } from 'node:net';
 import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ADMIN_TOKEN, call, listen, makeHub } from '../http/app.test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
+import { rawRequest } from '../reliability/raw-http.test-support.ts';
 import { uiPlugin } from './plugin.ts';
 
 const database = useTestDatabase();
@@ -26,46 +26,17 @@ afterAll(async () => {
   await hub?.stop();
 });
 
-/**
- * A request written as is (fetch resolves `..` before sending and sets its own `Host`), answered
- * with its status, head and body.
- */
-function rawRequest(
-  base: string,
-  requestLine: string,
-  headers: Record<string, string> = {},
-  body = '',
-): Promise<{ status: number; head: string; body: string }> {
-  const { hostname, port } = new URL(base);
-  const lines = [requestLine, 'connection: close'];
-  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'host'))
-    lines.push(`host: ${hostname}:${port}`);
+/** A request written as is (fetch resolves `..` before sending and sets its own `Host`). */
+function raw(base: string, requestLine: string, headers: Record<string, string> = {}, body = '') {
+  const { host, port } = new URL(base);
+  const lines = [requestLine, ...('host' in headers ? [] : [`host: ${host}`])];
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
-  if (body) lines.push(`content-length: ${Buffer.byteLength(body)}`);
-  return new Promise((resolve) => {
-    let answer = '';
-    const socket = connect(Number(port), hostname, () =>
-      socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`),
-    );
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      answer += chunk;
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      const end = answer.indexOf('\r\n\r\n');
-      resolve({
-        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0),
-        head: answer.slice(0, end),
-        body: answer.slice(end + 4),
-      });
-    });
-  });
+  return rawRequest(Number(port), lines.join('\r\n'), Buffer.from(body));
 }
 
 it('a dashboard path climbing out of its folder is not found, as any file the page does not have', async () => {
   for (const target of ['/ui/../../package.json', '/ui/%2e%2e/%2e%2e/package.json', '/ui//etc/passwd']) {
-    const r = await rawRequest(server.base, `GET ${target} HTTP/1.1`);
+    const r = await raw(server.base, `GET ${target} HTTP/1.1`);
     expect(r.status, target).toBe(404);
     expect(JSON.parse(r.body).code, target).toBe('SY_HTTP_NOT_FOUND');
   }
@@ -95,25 +66,25 @@ it('marks the session cookie Secure for a request to the https public URL, behin
   });
   try {
     const signIn = (host: string) =>
-      rawRequest(
+      raw(
         proxied.base,
         'POST /ui/session HTTP/1.1',
         { host, 'x-switchyard-ui': '1', 'content-type': 'application/json' },
         JSON.stringify({ token: ADMIN_TOKEN }),
       );
-    const cookieOf = (head: string) => /^set-cookie: (.*)$/im.exec(head)?.[1];
+    const cookieOf = (headers: Record<string, string>) => headers['set-cookie'];
     // The browser reached https://hub.example.org; the proxy forwards plain HTTP with that Host.
     // Before: no Secure (the hub saw http), so a browser sent the session id over any plain-HTTP
     // request to that host (a typed http:// address the proxy redirects), readable on the network.
     const publicSide = await signIn('hub.example.org');
     expect(publicSide.status).toBe(204);
-    expect(cookieOf(publicSide.head)).toMatch(/; Secure$/);
+    expect(cookieOf(publicSide.headers)).toMatch(/; Secure$/);
     // Reached directly on its own address over HTTP (an operator on the internal network): a
     // Secure cookie would never come back, so none is set there.
     const direct = await signIn(new URL(proxied.base).host);
     expect(direct.status).toBe(204);
-    expect(cookieOf(direct.head)).toMatch(/^sy_ui_session=/);
-    expect(cookieOf(direct.head)).not.toContain('Secure');
+    expect(cookieOf(direct.headers)).toMatch(/^sy_ui_session=/);
+    expect(cookieOf(direct.headers)).not.toContain('Secure');
   } finally {
     await proxied.close();
   }
