@@ -326,6 +326,16 @@ describe('GET /fhir/r4', () => {
     expect(await ids(`${q}ge2026-04-02T08:00:00`)).toEqual(others.slice(2));
     expect(await ids(`${q}2026-04-02T03:00-04:00`)).toEqual([others[1]]);
     expect(await ids(`${q}2026-04-02T09:00Z`)).toEqual([]);
+    // The bounds of FHIR's date range (years 0001 to 9999) are searchable, as clients write an open
+    // end: their edges (10000-01-01, or before 0001 by a zone) are beyond what Postgres' timestamps
+    // take, and were a 500.
+    expect(await ids(`${q}le9999-12-31`)).toEqual(others);
+    expect(await ids(`${q}lt9999-12-31T23:59:59Z`)).toEqual(others);
+    expect(await ids(`${q}gt9999-12-31`)).toEqual([]);
+    expect(await ids(`${q}9999`)).toEqual([]);
+    expect(await ids(`${q}ge0001-01-01`)).toEqual(others);
+    expect(await ids(`${q}ge0001-01-01T00:00:00%2B14:00`)).toEqual(others);
+    expect(await ids(`${q}lt0001-01-01T00:00:00%2B14:00`)).toEqual([]);
     // _lastUpdated reads the hub's clock: the five were stored in this run, whatever their event time.
     expect(
       await ids('patient-identifier=urn:switchyard:other-dp:patient|p-77&_lastUpdated=le2026-03-02'),
@@ -943,6 +953,8 @@ describe('errors are OperationOutcomes', () => {
 
   it('400 invalid for a value it cannot read', async () => {
     expectOutcome(await get('/fhir/r4/Appointment?date=yesterday'), 400, 'invalid');
+    // FHIR's dates start at year 0001 (R4 datatypes.html#date).
+    expectOutcome(await get('/fhir/r4/Appointment?date=0000-01-01'), 400, 'invalid');
     expectOutcome(await get('/fhir/r4/Appointment?_count=0'), 400, 'invalid');
     expectOutcome(await get('/fhir/r4/Appointment?_cursor=%25%25'), 400, 'invalid');
   });

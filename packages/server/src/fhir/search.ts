@@ -163,7 +163,10 @@ export function resultParameters(type: ReadableType): string {
 /** Paging: `_count` (page size) and `_cursor` (the next link's position; opaque). */
 export const PAGE_SIZE = { default: 20, max: 100 } as const;
 
-/** A bound on a time, as the store takes it. */
+/**
+ * A bound on a time, as the store takes it: an ISO instant, or `infinity` / `-infinity` for an edge
+ * beyond Postgres' timestamps (after 9999-12-31, before 0001-01-01).
+ */
 export interface TimeBound {
   op: 'lt' | 'le' | 'gt' | 'ge';
   at: string;
@@ -277,6 +280,8 @@ export function dateRange(value: string): { lower: Date; upper: Date } {
     throw invalid(`${value} is not a FHIR date or dateTime${hint}`);
   }
   const [, y, mo, d, h, mi, s, frac, zone] = m;
+  // R4's date and dateTime start at year 0001 (datatypes.html#date).
+  if (y === '0000') throw invalid(`${value} is not a valid date (years start at 0001)`);
   if (h !== undefined && zone === undefined && s === undefined && mi === undefined) throw invalid(value);
   // JavaScript's Date rolls an impossible day over (2026-02-30 is 2026-03-02), so check each field.
   const lastDay = new Date(Date.UTC(Number(y), Number(mo ?? 1), 0)).getUTCDate();
@@ -316,7 +321,13 @@ function dateBounds(name: string, raw: string): TimeBound[] {
     throw notSupported(`${name}: the prefix ${prefix} is not supported`);
   const op = prefix && (PREFIXES as readonly string[]).includes(prefix) ? prefix : 'eq';
   const { lower, upper } = dateRange(op === prefix ? raw.slice(2) : raw);
-  const at = (d: Date) => d.toISOString();
+  // The edges of R4's range (the end of 9999, the start of 0001 moved back by a zone) are outside
+  // Postgres' ISO timestamps, which refused `le9999-12-31`, the open end clients write: as
+  // infinities they compare as the instants do, with every time the hub holds.
+  const at = (d: Date) => {
+    const year = d.getUTCFullYear();
+    return year > 9999 ? 'infinity' : year < 1 ? '-infinity' : d.toISOString();
+  };
   switch (op) {
     case 'gt':
       return [{ op: 'ge', at: at(upper) }];
