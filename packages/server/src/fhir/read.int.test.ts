@@ -924,6 +924,10 @@ describe('errors are OperationOutcomes', () => {
       'text/html',
       'application/fhir+json; fhirVersion=3.0',
       'application/fhir+json;fhirVersion=5.0, application/json;fhirVersion=4.3',
+      // q=0 is "not acceptable" (RFC 9110 §12.5.1), and the specific range wins over */*.
+      'application/fhir+xml, application/json;q=0',
+      'application/fhir+xml, application/fhir+json; q=0.0',
+      '*/*, application/fhir+json;q=0',
     ]) {
       expectOutcome(await get(`/fhir/r4/Appointment/${APPT}`, ADMIN, { accept }), 406, 'not-supported');
       expectOutcome(await get('/fhir/r4/metadata', null, { accept }), 406, 'not-supported');
@@ -946,6 +950,7 @@ describe('errors are OperationOutcomes', () => {
       'application/json',
       'text/html,application/xhtml+xml,*/*;q=0.8',
       'application/*',
+      'application/fhir+json;q=0.5, application/fhir+xml',
     ]) {
       expect((await get(`/fhir/r4/Appointment/${APPT}`, ADMIN, { accept })).status, accept).toBe(200);
     }

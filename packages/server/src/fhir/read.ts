@@ -48,6 +48,7 @@ const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json
  * acceptsFhirJson(['json'], 'application/fhir+xml'); // true: _format wins
  * acceptsFhirJson([], 'application/fhir+xml'); // false
  * acceptsFhirJson([], 'text/html,application/xhtml+xml,*\/*;q=0.8'); // true (a browser)
+ * acceptsFhirJson([], 'application/fhir+xml, application/json;q=0'); // false
  * ```
  */
 export function acceptsFhirJson(formats: readonly string[], accept: string | undefined): boolean {
@@ -61,9 +62,17 @@ export function acceptsFhirJson(formats: readonly string[], accept: string | und
   };
   if (formats.length > 0) return formats.every((f) => JSON_FORMATS.has(type(f)) && rightVersion(f));
   if (accept === undefined || accept.trim() === '') return true;
-  return accept.split(',').some((range) => {
+  // RFC 9110 §12.5.1: a range with q=0 is one the client does not accept (`application/json;q=0`
+  // beside XML is a client that would rather have a 406 than JSON), and the more specific range
+  // wins, so `*/*` does not take back an `application/fhir+json;q=0`.
+  const refused = (v: string) => /;\s*q\s*=\s*0(?:\.0{0,3})?\s*(?:;|$)/i.test(v);
+  const ranges = accept.split(',');
+  if (ranges.some((range) => type(range) === 'application/fhir+json' && refused(range))) return false;
+  return ranges.some((range) => {
     const t = type(range);
-    return (JSON_FORMATS.has(t) || t === '*/*' || t === 'application/*') && rightVersion(range);
+    return (
+      (JSON_FORMATS.has(t) || t === '*/*' || t === 'application/*') && rightVersion(range) && !refused(range)
+    );
   });
 }
 
