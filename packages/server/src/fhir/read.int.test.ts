@@ -962,6 +962,8 @@ describe('errors are OperationOutcomes', () => {
     expectOutcome(await get('/fhir/r4/Appointment?date=0000-01-01'), 400, 'invalid');
     expectOutcome(await get('/fhir/r4/Appointment?_count=0'), 400, 'invalid');
     expectOutcome(await get('/fhir/r4/Appointment?_cursor=%25%25'), 400, 'invalid');
+    // A path fastify cannot decode is refused before any route: still an OperationOutcome here.
+    expectOutcome(await get('/fhir/r4/Appointment/%zz'), 400, 'invalid');
   });
 
   it('503 transient while the database is unreachable, and answers again once it is back', async () => {

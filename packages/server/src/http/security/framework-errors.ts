@@ -2,13 +2,15 @@
  * Problem answers for the errors fastify raises before any route or error handler runs: a URL
  * with broken percent-encoding (`/hooks/%`) and a request the HTTP parser refuses (bad header
  * characters, oversized headers). Fastify's defaults answer those with its own JSON shape;
- * every Switchyard error answer is `application/problem+json`.
+ * every Switchyard error answer is `application/problem+json`, and below `/fhir/r4` an OperationOutcome.
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { operationOutcome } from '../../fhir/read.ts';
 import { problemOf } from '../errors.ts';
 import { pathOf, sendProblem } from '../plugins/problem.ts';
+import { FHIR_CACHE_CONTROL, FHIR_JSON, FHIR_PREFIX } from '../routes/fhir.ts';
 
 /**
  * The `frameworkErrors` and `clientErrorHandler` options for `Fastify()`.
@@ -30,6 +32,16 @@ export function problemFrameworkErrors(): Pick<
         `the request URL could not be decoded (${error.code})`,
         safePath(request),
       );
+      // No route scope ran, so the FHIR endpoint's own rewriting of errors did not either: its
+      // clients read an OperationOutcome (docs/fhir.md: every error of /fhir/r4 is one).
+      if (request.url.startsWith(`${FHIR_PREFIX}/`)) {
+        void reply
+          .code(problem.status)
+          .header('cache-control', FHIR_CACHE_CONTROL)
+          .type(FHIR_JSON)
+          .send(JSON.stringify(operationOutcome(problem.status, problem.code, problem.detail)));
+        return;
+      }
       void sendProblem(reply, problem);
     },
     clientErrorHandler(error: Error & { code?: string }, socket: Socket) {
