@@ -6,6 +6,7 @@ import {
   dateRange,
   handlingOf,
   parseSearch,
+  tokenValues,
 } from './search.ts';
 
 describe('dateRange', () => {
@@ -77,6 +78,24 @@ describe('parseSearch', () => {
       { fields: { externalRef: '50' } },
       { fields: { nationalId: '50' } },
       { fields: { insuranceNumber: '50' } },
+    ]);
+  });
+
+  it('reads a token value with an escaped comma, bar or backslash as one value (R4 search.html#escaping)', () => {
+    expect(
+      parseSearch('Appointment', [
+        ['patient-identifier', 'urn:switchyard:dp:patient-external-ref|A\\,1,B\\|2\\\\'],
+      ]).patient,
+    ).toEqual([
+      { instance: 'dp', fields: { externalRef: 'A,1' } },
+      { fields: { id: 'B|2\\' } },
+      { fields: { externalRef: 'B|2\\' } },
+      { fields: { nationalId: 'B|2\\' } },
+      { fields: { insuranceNumber: 'B|2\\' } },
+    ]);
+    expect(tokenValues('a|b|c,d')).toEqual([
+      ['a', 'b|c'],
+      [undefined, 'd'],
     ]);
   });
 

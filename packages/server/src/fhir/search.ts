@@ -243,19 +243,47 @@ function invalid(message: string): SwitchyardError {
   return new SwitchyardError('SY_FHIR_INVALID_SEARCH', message);
 }
 
+/**
+ * A token parameter's values: split at the commas and each at its first `|`, a `\` before `,`, `|`,
+ * `$` or `\` making it part of the value (R4 search.html#escaping), as FHIR clients send an
+ * identifier holding one (`a\,b`): split at it, the search looked for two identifiers no patient has.
+ * Each value is `[system, code]`, the system undefined without a `|`.
+ *
+ * @example
+ * ```ts
+ * tokenValues('urn:x|a\,b,c'); // [['urn:x', 'a,b'], [undefined, 'c']]
+ * ```
+ */
+export function tokenValues(raw: string): [string | undefined, string][] {
+  const values: [string | undefined, string][] = [];
+  let system: string | undefined;
+  let current = '';
+  for (let i = 0; i <= raw.length; i++) {
+    const c = raw[i];
+    if (c === '\\' && i + 1 < raw.length) {
+      current += raw[++i];
+    } else if (c === ',' || c === undefined) {
+      values.push([system, current]);
+      system = undefined;
+      current = '';
+    } else if (c === '|' && system === undefined) {
+      system = current;
+      current = '';
+    } else current += c;
+  }
+  return values;
+}
+
 /** The values of a token search: `system|value`, `|value` (no system) or `value` (any system). */
 function patientMatches(raw: string): PatientMatch[] {
   const out: PatientMatch[] = [];
-  for (const part of raw.split(',')) {
-    const bar = part.indexOf('|');
-    if (bar === -1) {
-      if (part === '') throw invalid('patient-identifier needs a value');
-      for (const field of Object.values(PATIENT_FIELDS)) out.push({ fields: { [field!]: part } });
+  for (const [system, value] of tokenValues(raw)) {
+    if (system === undefined) {
+      if (value === '') throw invalid('patient-identifier needs a value');
+      for (const field of Object.values(PATIENT_FIELDS)) out.push({ fields: { [field!]: value } });
       continue;
     }
-    const system = part.slice(0, bar);
-    const value = part.slice(bar + 1);
-    if (value === '') throw invalid(`patient-identifier ${part} has no value`);
+    if (value === '') throw invalid(`patient-identifier ${system}| has no value`);
     if (system === '') continue; // no system: the hub's identifiers all have one
     const m = /^urn:switchyard:(.+):([a-z-]+)$/.exec(system);
     const field = m ? PATIENT_FIELDS[m[2] as IdentifierKind] : undefined;
@@ -444,10 +472,7 @@ function readCursor(value: string): Cursor {
 
 /** The token values of a parameter: `system|code` as [system, code], `code` as [undefined, code]. */
 function tokens(name: string, raw: string): [string | undefined, string][] {
-  return raw.split(',').map((part) => {
-    const bar = part.indexOf('|');
-    const token: [string | undefined, string] =
-      bar === -1 ? [undefined, part] : [part.slice(0, bar), part.slice(bar + 1)];
+  return tokenValues(raw).map((token) => {
     if (token[1] === '') throw invalid(`${name} needs a value`);
     return token;
   });
