@@ -16,6 +16,12 @@ describe('dateRange', () => {
     ['2026-03-10', '2026-03-10T00:00:00.000Z', '2026-03-11T00:00:00.000Z'],
     ['2026-03-10T11:30+01:00', '2026-03-10T10:30:00.000Z', '2026-03-10T10:31:00.000Z'],
     ['2026-03-10T11:30:15Z', '2026-03-10T11:30:15.000Z', '2026-03-10T11:30:16.000Z'],
+    // A fraction is a precision too: a tenth, a hundredth, a millisecond; below that the
+    // millisecond that holds it (the hub's times have milliseconds).
+    ['2026-03-10T11:30:15.5Z', '2026-03-10T11:30:15.500Z', '2026-03-10T11:30:15.600Z'],
+    ['2026-03-10T11:30:15.25Z', '2026-03-10T11:30:15.250Z', '2026-03-10T11:30:15.260Z'],
+    ['2026-03-10T11:30:15.123Z', '2026-03-10T11:30:15.123Z', '2026-03-10T11:30:15.124Z'],
+    ['2026-03-10T11:30:15.123456Z', '2026-03-10T11:30:15.123Z', '2026-03-10T11:30:15.124Z'],
   ])('%s stands for [%s, %s)', (value, lower, upper) => {
     const r = dateRange(value);
     expect([r.lower.toISOString(), r.upper.toISOString()]).toEqual([lower, upper]);

@@ -298,7 +298,7 @@ const DATE =
 
 /**
  * The range `[lower, upper)` a FHIR date or dateTime stands for at its precision (a year, a month,
- * a day, a minute, a second). Without a zone, UTC.
+ * a day, a minute, a second, a fraction of one to the millisecond). Without a zone, UTC.
  */
 export function dateRange(value: string): { lower: Date; upper: Date } {
   const m = DATE.exec(value);
@@ -333,7 +333,9 @@ export function dateRange(value: string): { lower: Date; upper: Date } {
   else if (h === undefined) upper.setUTCDate(upper.getUTCDate() + 1);
   else if (s === undefined) upper.setUTCMinutes(upper.getUTCMinutes() + 1);
   else if (frac === undefined) upper.setUTCSeconds(upper.getUTCSeconds() + 1);
-  else upper.setTime(upper.getTime() + 1);
+  // `.5` is a tenth of a second as `10:30` is a minute (R4 search.html#date: the value's precision);
+  // past milliseconds, the millisecond that holds the value.
+  else upper.setTime(upper.getTime() + 10 ** Math.max(0, 4 - frac.length));
   return { lower, upper };
 }
 
