@@ -48,6 +48,14 @@ const WHOLE_HUB = [
   'switchyard_feed_oldest_unread_age_seconds',
 ];
 
+/**
+ * Labels Prometheus sets on every series it scrapes (the target's). A label of the same name the
+ * hub serves is renamed `exported_<name>` at scrape (`honor_labels: false`, the default), so a rule
+ * reads the hub's `instance` (the Switchyard instance id) as `exported_instance`.
+ */
+const TARGET_LABELS = ['instance', 'job'];
+const served = (label: string) => label.replace(/^exported_/, '');
+
 /** The series an expression selects: family, label names matched, and where it stands. */
 function selectors(expr: string): { family: string; labels: string[]; at: number }[] {
   return [...expr.matchAll(/\b((?:switchyard|nodejs|process)_[a-z_]+)(?:\{([^}]*)\})?/g)].map((m) => ({
@@ -82,12 +90,31 @@ describe('the alerting rules of examples/prometheus-alerts.yml', () => {
       for (const label of by[1]!.split(',').map((l) => l.trim())) {
         for (const { family } of selectors(by[2]!)) {
           expect(documented.get(family), `${alert}: ${family} has no label ${label}`).toContain(
-            `\`${label}\``,
+            `\`${served(label)}\``,
           );
         }
       }
     }
   });
+
+  it.each(rules)(
+    "$alert reads the hub's instance label as Prometheus stores it (exported_instance)",
+    ({ alert, expr, annotations }) => {
+      // Grouped by Prometheus's own `instance` (the scraped process), a rule would pool every
+      // Switchyard instance of a process: one stale pull instance hidden by a fresh one.
+      const grouped = [...expr.matchAll(/\bby\s*\(([^)]*)\)/g)].flatMap((m) =>
+        m[1]!.split(',').map((l) => l.trim()),
+      );
+      const named = [...(annotations?.summary ?? '').matchAll(/\$labels\.([a-z_]+)/g)].map((m) => m[1]!);
+      for (const label of [...grouped, ...named])
+        expect(TARGET_LABELS, `${alert}: ${label} is the scrape target's, not the hub's`).not.toContain(
+          label,
+        );
+      for (const { family, labels } of selectors(expr))
+        for (const label of labels)
+          expect(TARGET_LABELS, `${alert}: ${family}{${label}} is renamed at scrape`).not.toContain(label);
+    },
+  );
 
   it.each(rules)(
     '$alert aggregates whole-hub series with max or min, not a sum over processes',
