@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: secret references are written ${env:...} on purpose.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -416,6 +416,23 @@ describe('switchyard help and schema (in process)', () => {
         expect(command.details ?? '', `${command.name} --${name}`).toContain(`--${name}`);
       }
     }
+  });
+
+  // start's help said a worker ran no commands and that SIGHUP did not stop it, and listen's usage
+  // made --subscription required: an operator splitting roles from the help alone ran no command
+  // worker, and the README's bare `switchyard listen` looked like a mistake.
+  it("says in start's and listen's help what docs/operations.md says", () => {
+    const help = (name: string) => commands.find((c) => c.name === name)!;
+    const operations = readFileSync(
+      fileURLToPath(new URL('../../../../docs/operations.md', import.meta.url)),
+      'utf8',
+    );
+    expect(operations).toContain('| worker | normalizes, delivers, pulls from vendors, runs commands');
+    expect(help('start').details).toContain('worker: normalize, deliver, pull, run commands and cleanup');
+    expect(operations).toContain('SIGTERM, SIGINT or SIGHUP (its terminal closed) stops it gracefully');
+    expect(help('start').details).toContain('SIGTERM, SIGINT or SIGHUP stops it gracefully');
+    expect(operations).toContain('`switchyard listen [--subscription ID]');
+    expect(help('listen').usage).toMatch(/^\[--subscription ID\]/);
   });
 
   it('prints the config schema', async () => {

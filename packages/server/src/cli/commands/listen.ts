@@ -83,7 +83,7 @@ export function describeDelivery(
 export const listenCommand: Command = {
   name: 'listen',
   summary: "serve a webhook subscription's URL locally and print what the hub delivers",
-  usage: '--subscription ID [--config FILE] [--print-body] [--refuse]',
+  usage: '[--subscription ID] [--config FILE] [--print-body] [--refuse]',
   details: [
     'Options:',
     '  -c, --config FILE     the config file (defaults as for start)',
