@@ -11,6 +11,7 @@ import type net from 'node:net';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
+import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DELIVERY_SOCKETS_PER_ORIGIN } from '../delivery/http-post.ts';
 import { generateSecret } from '../delivery/sign.ts';
@@ -27,9 +28,14 @@ const hungSockets = new Set<net.Socket>();
 let hungRequests = 0;
 /** Whether the hung subscriber has come back (answers 200 from then on). */
 let answering = false;
+/** The hub's log lines. */
+const log: { msg: string }[] = [];
 
 beforeAll(async () => {
-  hub = await makeHub(database.url(), { options: { deliveryConcurrency: 64 } });
+  hub = await makeHub(database.url(), {
+    options: { deliveryConcurrency: 64 },
+    logger: pino({ level: 'info' }, { write: (line: string) => log.push(JSON.parse(line)) }),
+  });
   await hub.start();
   await setupInstance(hub);
   hung = http.createServer((_req, res) => {
@@ -128,6 +134,9 @@ it('a stop does not wait for requests to a subscriber that stopped answering: th
     new Promise((resolve) => setTimeout(() => resolve('still waiting'), 15_000)),
   ]);
   expect(outcome).toBe('stopped');
+  // Said as the stop it is: the log once called it the end of a database outage there was not.
+  const givenBack = log.filter((l) => /given back to the queue/.test(l.msg)).map((l) => l.msg);
+  expect(givenBack).toEqual(['stopping: work cut short by the stop is given back to the queue']);
   // Given back, due now, the attempt counted (the subscriber may have had the request).
   const client = new pg.Client({ connectionString: database.url() });
   await client.connect();

@@ -155,9 +155,13 @@ export class LeaseKeeper {
           ? await inboundStore.releaseInbound(this.options.db, waiting)
           : await deliveryStore.releaseDeliveries(this.options.db, waiting);
       for (const lease of waiting) this.forget(this.toRelease[queue], lease);
+      // A stopping worker gives back the requests its subscribers left unanswered the same way
+      // (deliver.ts): said as an outage's end, an operator read a graceful stop as a database outage.
       this.options.logger.info(
         { queue, released, taken: waiting.length - released },
-        'the database is back: work cut short by the outage is given back to the queue',
+        this.stopped
+          ? 'stopping: work cut short by the stop is given back to the queue'
+          : 'the database is back: work cut short by the outage is given back to the queue',
       );
       this.options.wake(queue);
     }
