@@ -173,6 +173,27 @@ async function pushWhileJobsRefuse(hub: Parameters<typeof push>[2], id: string, 
   return { answer, during };
 }
 
+/**
+ * The gate request rows of instance `id` once one holds a decision (or as they are after 10 s): a
+ * request answered the default at its deadline is recorded just after the vendor has the answer,
+ * as gates.ts's responder does not let the write delay it.
+ */
+async function decidedRows(id: string) {
+  const rows = async () =>
+    (
+      await admin.query(
+        `select status, decision, decision_reason from switchyard.gate_requests where instance_id = $1`,
+        [id],
+      )
+    ).rows;
+  for (const until = Date.now() + 10_000; Date.now() < until; ) {
+    const found = await rows();
+    if (found.length === 1 && found[0].decision !== null) return found;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return rows();
+}
+
 it("a gate job pg-boss cannot store (a full disk at the hand-off): the vendor has the default, and the request's row says so", {
   timeout: 60_000,
 }, async () => {
@@ -183,22 +204,9 @@ it("a gate job pg-boss cannot store (a full disk at the hand-off): the vendor ha
     const { answer } = await pushWhileJobsRefuse(http.hub, 'dp-handoff', 'insert');
     // Docplanner's refusal (the default), at once rather than at the deadline.
     expect(answer).toMatchObject({ ok: true, status: 409 });
-    const row = async () =>
-      (
-        await admin.query(
-          `select status, decision, decision_reason from switchyard.gate_requests where instance_id = 'dp-handoff'`,
-        )
-      ).rows;
     // What the vendor was given, recorded at once (before: 'pending' with no decision until the
     // sweep closed it, past its deadline, as abandoned by a stopped process).
-    const recorded = await (async () => {
-      for (const until = Date.now() + 10_000; Date.now() < until; ) {
-        const rows = await row();
-        if (rows.length === 1 && rows[0].decision !== null) return rows;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return row();
-    })();
+    const recorded = await decidedRows('dp-handoff');
     expect(recorded).toEqual([{ status: 'decided', decision: 'refuse', decision_reason: 'error' }]);
     console.info('disk full at the gate hand-off', { answer: answer.ok ? answer.status : 0, recorded });
   } finally {
@@ -217,14 +225,8 @@ it('a gate job pg-boss cannot hand to a worker (a full disk at its job updates):
     const { answer, during } = await pushWhileJobsRefuse(http.hub, 'dp-fetch', 'update');
     // Docplanner's refusal (the default) at the deadline: no worker could take the job.
     expect(answer).toMatchObject({ ok: true, status: 409 });
-    const rows = async (id: string) =>
-      (
-        await admin.query(
-          `select status, decision, decision_reason from switchyard.gate_requests where instance_id = $1`,
-          [id],
-        )
-      ).rows;
-    const recorded = await rows('dp-fetch');
+    // The default is recorded just after the vendor has it (recording must not delay the answer).
+    const recorded = await decidedRows('dp-fetch');
     // Once the disk has room, the worker takes gate jobs again: an approver decides the next one.
     await instance('dp-fetch-after', 'approve');
     subscribers.push(
@@ -236,7 +238,7 @@ it('a gate job pg-boss cannot hand to a worker (a full disk at its job updates):
     expect(recorded).toEqual([{ status: 'decided', decision: 'refuse', decision_reason: 'deadline' }]);
     // The approver's refusal (the default approves): decided by the worker, not the deadline.
     expect(after).toMatchObject({ ok: true, status: 409 });
-    expect(await rows('dp-fetch-after')).toEqual([
+    expect(await decidedRows('dp-fetch-after')).toEqual([
       { status: 'decided', decision: 'refuse', decision_reason: 'refused' },
     ]);
     // One warning naming the condition (pg-boss's 'error' event, host: pipeline/hub.ts).
