@@ -173,7 +173,7 @@ export interface SlotBlockCommandData {
 }
 
 /**
- * Moves a calendar block (`slot/<hub id>`: one `slot.blocked` announced, or one a `slot.block` made, at once, before or without the vendor's notification of it) to a new `start` and `end`; it keeps its hub id. Refused at once when the hub already knows the block as removed (`slot.unblocked`). The vendor's notification of the move arrives as `slot.block_moved`, with `data.causedBy`.
+ * Moves a calendar block (`slot/<hub id>`: one `slot.blocked` announced, or one a `slot.block` made, at once, before or without the vendor's notification of it) to a new `start` and `end`; it keeps its hub id. Refused at once when the hub already knows the block as removed (`slot.unblocked`), or knows the slot as no calendar block (a Docplanner availability, `slot.changed`, `kind: availability`: 409 `SY_COMMAND_TARGET_STATE`, `details.kind`). The vendor's notification of the move arrives as `slot.block_moved`, with `data.causedBy`.
  */
 export interface SlotMoveBlockCommandData {
   /**
@@ -187,7 +187,7 @@ export interface SlotMoveBlockCommandData {
 }
 
 /**
- * Removes a calendar block (`slot/<hub id>`, also one a `slot.block` made, at once, before or without the vendor's notification of it): its time can be booked again. Refused at once when the hub already knows the block as removed (`slot.unblocked`); a vendor answer saying the block is no longer there counts as success (removed by staff meanwhile, or a retried unblock after a crash). The vendor's notification of the removal arrives as `slot.unblocked`, with `data.causedBy`.
+ * Removes a calendar block (`slot/<hub id>`, also one a `slot.block` made, at once, before or without the vendor's notification of it): its time can be booked again. Refused at once when the hub already knows the block as removed (`slot.unblocked`), or knows the slot as no calendar block (a Docplanner availability, `slot.changed`, `kind: availability`: 409 `SY_COMMAND_TARGET_STATE`, `details.kind`); a vendor answer saying the block is no longer there counts as success (removed by staff meanwhile, or a retried unblock after a crash). The vendor's notification of the removal arrives as `slot.unblocked`, with `data.causedBy`.
  */
 export interface SlotUnblockCommandData {}
 
@@ -324,7 +324,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Move a calendar block",
     description:
-      "Moves a calendar block (`slot/<hub id>`: one `slot.blocked` announced, or one a `slot.block` made, at once, before or without the vendor's notification of it) to a new `start` and `end`; it keeps its hub id. Refused at once when the hub already knows the block as removed (`slot.unblocked`). The vendor's notification of the move arrives as `slot.block_moved`, with `data.causedBy`.",
+      "Moves a calendar block (`slot/<hub id>`: one `slot.blocked` announced, or one a `slot.block` made, at once, before or without the vendor's notification of it) to a new `start` and `end`; it keeps its hub id. Refused at once when the hub already knows the block as removed (`slot.unblocked`), or knows the slot as no calendar block (a Docplanner availability, `slot.changed`, `kind: availability`: 409 `SY_COMMAND_TARGET_STATE`, `details.kind`). The vendor's notification of the move arrives as `slot.block_moved`, with `data.causedBy`.",
     schemaId: "https://switchyard.dev/schemas/commands/slot.move_block.json",
   },
   {
@@ -333,7 +333,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Remove a calendar block",
     description:
-      "Removes a calendar block (`slot/<hub id>`, also one a `slot.block` made, at once, before or without the vendor's notification of it): its time can be booked again. Refused at once when the hub already knows the block as removed (`slot.unblocked`); a vendor answer saying the block is no longer there counts as success (removed by staff meanwhile, or a retried unblock after a crash). The vendor's notification of the removal arrives as `slot.unblocked`, with `data.causedBy`.",
+      "Removes a calendar block (`slot/<hub id>`, also one a `slot.block` made, at once, before or without the vendor's notification of it): its time can be booked again. Refused at once when the hub already knows the block as removed (`slot.unblocked`), or knows the slot as no calendar block (a Docplanner availability, `slot.changed`, `kind: availability`: 409 `SY_COMMAND_TARGET_STATE`, `details.kind`); a vendor answer saying the block is no longer there counts as success (removed by staff meanwhile, or a retried unblock after a crash). The vendor's notification of the removal arrives as `slot.unblocked`, with `data.causedBy`.",
     schemaId: "https://switchyard.dev/schemas/commands/slot.unblock.json",
   },
 ] as const satisfies readonly CommandTypeInfo[];

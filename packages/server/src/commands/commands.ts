@@ -252,6 +252,26 @@ function closedFor(type: string, entity: string, known: q.KnownState | undefined
   return closed && known && NOT_WHEN_CLOSED.has(type) && closed.when(known) ? closed.state : undefined;
 }
 
+/**
+ * The kind of entity (its known state's `kind`) a command type acts on, where one `<entity>` has
+ * several: the calendar-block commands act on a block, while a `slot/…` may also be a Docplanner
+ * availability (`slot.changed`, kind `availability`), which no break call addresses. Such a move or
+ * unblock was accepted (202) and then failed at the connector, "not a calendar block"; it is
+ * refused at once now, as one on a removed block ({@link CLOSED}). A known state without a `kind`
+ * (the creating command's data, an event that does not say) cannot rule it out.
+ */
+const ACTS_ON_KIND: Readonly<Partial<Record<CommandType, string>>> = {
+  'slot.move_block': 'block',
+  'slot.unblock': 'block',
+};
+
+/** The known kind of the target when it is not the one a command of this type acts on ({@link ACTS_ON_KIND}), if so. */
+function wrongKindFor(type: string, known: q.KnownState | undefined): string | undefined {
+  const wanted = ACTS_ON_KIND[type as CommandType];
+  const kind = known && isJsonObject(known.data) ? known.data.kind : undefined;
+  return wanted !== undefined && typeof kind === 'string' && kind !== wanted ? kind : undefined;
+}
+
 /** The entity a command type acts on (`appointment`, `slot`): the `<entity>` of its subject and of its target's aliases. */
 function entityOf(type: string): EntityKind {
   // The catalog's x-entity is one of the kinds (core's generator reads it from each schema).
@@ -1603,6 +1623,14 @@ export function createCommands(options: CommandsOptions = {}) {
           subject,
           instance: instanceId,
         });
+      }
+      const kind = wrongKindFor(type, known);
+      if (kind !== undefined) {
+        throw refuse(
+          'SY_COMMAND_TARGET_STATE',
+          `${subject} is not a calendar block (kind ${JSON.stringify(kind)}): ${type} acts on a block only`,
+          { subject, kind },
+        );
       }
       const closed = closedFor(type, info.entity, known);
       if (closed !== undefined) {

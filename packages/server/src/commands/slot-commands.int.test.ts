@@ -278,4 +278,44 @@ describe('calendar-block commands through a started hub (Docplanner breaks)', ()
     }
     expect(breakWrites().length).toBe(before);
   });
+  it("a move or unblock of a slot that is no calendar block (Docplanner's slot-changed availability) is refused at once (409 SY_COMMAND_TARGET_STATE, details.kind), nothing queued", async () => {
+    // A legacy slot-changed at the place: a `slot/…` of kind `availability`, which no break call
+    // addresses. Accepted, it ran and failed at the connector ("not a calendar block").
+    await sim.push(
+      {
+        name: 'slot-changed',
+        data: {
+          facility: { id: PLACE.facility, name: 'Centrum Medyczne Mokotów' },
+          doctor: { id: PLACE.doctor, name: 'Jan', surname: 'Nowak' },
+          address: { id: PLACE.address, name: 'Gabinet', street: 'ul. Puławska 145', post_code: '02-715' },
+        },
+        created_at: '2026-05-13T08:00:00+02:00',
+      },
+      { hookUrl: sim.writes.hookUrl },
+    );
+    const changed = await subscriber.waitFor((x) => x.type === 'slot.changed', 15_000);
+    const subject = changed.subject!;
+    expect((changed.json as { data: Data }).data.kind).toBe('availability');
+    const before = breakWrites().length;
+    for (const body of [
+      { type: 'slot.unblock', subject, data: {} },
+      {
+        type: 'slot.move_block',
+        subject,
+        data: { start: '2026-05-13T10:00:00+02:00', end: '2026-05-13T11:00:00+02:00' },
+      },
+    ]) {
+      const r = await api('POST', '/v1/commands', body);
+      expect(r.status, JSON.stringify(r.json)).toBe(409);
+      expect(r.json).toMatchObject({
+        code: 'SY_COMMAND_TARGET_STATE',
+        details: { subject, kind: 'availability' },
+      });
+      expect(r.json.detail).toContain('not a calendar block');
+    }
+    const listed = await api('GET', `/v1/commands?subject=${encodeURIComponent(subject)}`);
+    expect(listed.status).toBe(200);
+    expect(listed.json.items).toEqual([]);
+    expect(breakWrites().length).toBe(before);
+  });
 });
