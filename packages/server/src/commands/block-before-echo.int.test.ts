@@ -186,4 +186,38 @@ describe('commands on a block or booking the hub made, before its notification a
       expect(r.json).toMatchObject({ code: 'SY_COMMAND_UNKNOWN_TARGET', details: { subject: body.subject } });
     }
   });
+  it('a block whose break-created is lost is still known once commands.retention purged the other commands: unblocked at Docplanner, not refused 422', async () => {
+    const start = '2026-06-05T09:00:00+02:00';
+    sim.writes.echoes = false;
+    let blocked: Awaited<ReturnType<DocplannerHub['outcomeOf']>>;
+    try {
+      blocked = await d.outcomeOf(
+        await d.send({
+          type: 'slot.block',
+          instance: 'dp',
+          data: blockData(start, '2026-06-05T10:00:00+02:00'),
+        }),
+      );
+    } finally {
+      sim.writes.echoes = true;
+    }
+    expect(blocked.type).toBe('command.succeeded');
+    const made = breakOf(blocked.data.result);
+    const subject = `slot/${blocked.data.result.slotId}`;
+
+    // A leave planned months ahead: the retention purge (default 30 days) runs before it is moved or
+    // removed. The block command is the hub's only knowledge of the block (no event of it came):
+    // purged, the block was beyond the hub's reach (422 SY_COMMAND_UNKNOWN_TARGET) while it stood
+    // in Docplanner's calendar.
+    await d.hub.commands.purge(new Date(Date.now() + 31 * 24 * 3_600_000));
+
+    const unblockId = await d.send({ type: 'slot.unblock', subject, data: {} });
+    expect((await d.outcomeOf(unblockId)).type).toBe('command.succeeded');
+    expect(made.removed).toBe(true);
+    expect((await d.delivered('slot.unblocked', subject)).causedBy).toEqual({ commandId: unblockId });
+    // Once the block has an event, the block command is purged as any other.
+    await d.hub.commands.purge(new Date(Date.now() + 31 * 24 * 3_600_000));
+    const left = await d.api('GET', `/v1/commands?type=slot.block&limit=500`);
+    expect(left.json.items.map((c: { id: string }) => c.id)).not.toContain(blocked.data.commandId);
+  });
 });

@@ -1331,7 +1331,7 @@ export function createCommands(options: CommandsOptions = {}) {
   async function purge(s: Attached, now: Date): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await q.purgeCommands(s.host.db, new Date(now.getTime() - retentionMs), 1000);
+      const n = await q.purgeCommands(s.host.db, new Date(now.getTime() - retentionMs), 1000, CREATING_TYPES);
       total += n;
       if (n < 1000) return total;
     }

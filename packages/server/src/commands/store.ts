@@ -461,7 +461,8 @@ export interface KnownState {
  * The succeeded creating command of type `type` (`appointment.book`, `slot.block`) that made
  * `subject` (its `result.appointmentId` / `result.slotId`), if one did, with its data: the entity
  * exists at the vendor, under the vendor id the command's result aliased to it, made as the data
- * asked (its place, its times). Until retention purges the command (`commands.retention`).
+ * asked (its place, its times). Kept past `commands.retention` until the entity has an event
+ * ({@link purgeCommands}).
  *
  * @example
  * ```ts
@@ -728,14 +729,24 @@ export async function setCommandState(
 
 /**
  * Deletes finished commands (with their calls and handler state) completed before `olderThan`, at
- * most `batch`.
+ * most `batch`. Not a succeeded creating command (of `creatingTypes`: a booking, a block) whose
+ * entity has no event yet (no `current_entities` row): it is the hub's only knowledge of an entity
+ * that stands at the vendor ({@link createdBy}), its notification lost. Purged, a block made for a
+ * leave months ahead could no longer be moved or removed through its hub id (422
+ * SY_COMMAND_UNKNOWN_TARGET), nor a booking cancelled. It goes with the next purge after the
+ * entity's first event arrives (which then stands for it).
  *
  * @example
  * ```ts
- * await purgeCommands(db, new Date(Date.now() - 30 * 86_400_000), 1000); // 1000 while a backlog lasts
+ * await purgeCommands(db, new Date(Date.now() - 30 * 86_400_000), 1000, ['appointment.book', 'slot.block']); // 1000 while a backlog lasts
  * ```
  */
-export async function purgeCommands(db: Executor, olderThan: Date, batch: number): Promise<number> {
+export async function purgeCommands(
+  db: Executor,
+  olderThan: Date,
+  batch: number,
+  creatingTypes: readonly string[],
+): Promise<number> {
   // Succeeded and failed ones apart, each through its own index (commands_succeeded_idx by
   // completion, commands_status_idx for the failed, the few): "status in (both)" matched no index
   // and read every command kept, in each batch and in the last one of every hourly run (a
@@ -744,8 +755,11 @@ export async function purgeCommands(db: Executor, olderThan: Date, batch: number
   const r = await sql`
     delete from switchyard.commands where id in (
       select id from (
-        (select id from switchyard.commands
-          where status = 'succeeded' and completed_at < ${before}::timestamptz limit ${batch})
+        (select id from switchyard.commands c
+          where status = 'succeeded' and completed_at < ${before}::timestamptz
+            and (c.type <> all(${[...creatingTypes]}::text[]) or c.subject is null
+              or exists (select 1 from switchyard.current_entities e where e.subject = c.subject))
+          limit ${batch})
         union all
         (select id from switchyard.commands
           where status = 'failed' and completed_at < ${before}::timestamptz limit ${batch})

@@ -596,7 +596,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             AT_LEAST_A_SECOND,
           ),
           retention: duration(
-            'Finished commands (with their vendor calls) are deleted this long after they finished (hourly purge).',
+            'Finished commands (with their vendor calls) are deleted this long after they finished (hourly purge); a succeeded booking or block whose entity has no event yet is kept until one arrives.',
             CONFIG_DEFAULTS.commands.retention,
             AT_LEAST_AN_HOUR,
           ),

@@ -330,7 +330,7 @@ export interface SwitchyardConfigFile {
      */
     echoWindow?: string;
     /**
-     * Finished commands (with their vendor calls) are deleted this long after they finished (hourly purge). At least 1h.
+     * Finished commands (with their vendor calls) are deleted this long after they finished (hourly purge); a succeeded booking or block whose entity has no event yet is kept until one arrives. At least 1h.
      */
     retention?: string;
   };
