@@ -531,6 +531,41 @@ describe('Clockwise.MD create, which has no idempotency key', () => {
     expect(creates(sim)).toHaveLength(1);
   });
 
+  it("a booking sent with no name and no contact detail, its answer lost, does not take another patient's create at the slot", async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    const nameless = {
+      id: 'cw-nameless',
+      type: 'appointment.book',
+      data: { start: data.start, patient: {}, location: { id: '77' } },
+    } as unknown as CommandRequest<'appointment.book'>;
+    // A proxy's 502 after forwarding it: whether Clockwise.MD made it is unknown.
+    expect(
+      await commands['appointment.book']!(nameless, { ...c, http: scripted([[502, 'Bad Gateway']]) }),
+    ).toMatchObject({ outcome: 'transient' });
+    // A walk-in booked by the front desk at that hospital and time.
+    sim.setAppointment({
+      id: 990002,
+      first_name: 'Walk',
+      last_name: 'In',
+      phone_number: '5559876',
+      apt_time: data.start,
+      hospital_id: '77',
+      extra_fields: [],
+    });
+    await createWebhook(c, '990002');
+    // Before: done with the walk-in's appointment (alreadyDone), which a cancel through the hub
+    // would then have removed. Nothing tells the booking apart: it is looked for, never taken.
+    expect(await commands['appointment.book']!(nameless, { ...c, attempt: 2 })).toMatchObject({
+      outcome: 'transient',
+    });
+    await settled(c, 'cw-nameless');
+    expect(await commands['appointment.book']!(nameless, { ...c, attempt: 3 })).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('not sent again'),
+    });
+  });
+
   it('once done, the same command tried again (the hub failed after it) answers the same id without a call', async () => {
     const { sim, ctx } = await setup();
     const c = ctx({ vendorIds: [] });

@@ -226,13 +226,29 @@ function sameContact(
   return asked.trim().toLowerCase() === read.trim().toLowerCase();
 }
 
-/** Whether the appointment a `create` named can be the booking `e` asked: its names, and its contact details where shown. */
+/** Whether a contact detail was sent and the appointment shows one (then {@link sameContact} compared them). */
+const shown = (asked: string | undefined, read: JsonValue | undefined) =>
+  asked !== undefined && typeof read === 'string' && read.trim() !== '';
+
+/**
+ * Whether the appointment a `create` named can be the booking `e` asked: its names, and its contact
+ * details where shown; and something sent is seen on it (a name, or a contact detail it shows). A
+ * booking sent with neither (no name, no contact detail, or only ones the read does not show) is
+ * told apart by nothing: any create at that hospital and time matched it, and a walk-in booked by
+ * the front desk was taken for its lost create (`alreadyDone`), which a cancel through the hub
+ * would then remove. Such a booking ends "outcome unknown" instead.
+ */
 const isAsked = (e: CreateAsked, patient: JsonObject) =>
   sameName(e.given, patient.given) &&
   sameName(e.family, patient.family) &&
   sameContact('phone', e.phone, patient.phone) &&
   sameContact('email', e.email, patient.email) &&
-  sameContact('birthDate', e.birthDate, patient.birthDate);
+  sameContact('birthDate', e.birthDate, patient.birthDate) &&
+  (e.given !== undefined ||
+    e.family !== undefined ||
+    shown(e.phone, patient.phone) ||
+    shown(e.email, patient.email) ||
+    shown(e.birthDate, patient.birthDate));
 
 /**
  * On a `create` webhook: names the appointment in the entry of the booking asked through the hub
