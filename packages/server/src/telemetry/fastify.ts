@@ -115,7 +115,7 @@ export interface TraceRequestsOptions {
 export function traceRequests(app: FastifyInstance, options: TraceRequestsOptions = {}): void {
   if (!tracingEnabled()) return;
   const clientAddress = options.clientAddress ?? ((request: FastifyRequest) => request.ip);
-  app.addHook('onRequest', (request: Traced, _reply, done) => {
+  app.addHook('onRequest', (request: Traced, reply, done) => {
     // Tracing stopped since (a process shutting down): the request is served unrecorded.
     if (!tracingEnabled()) return done();
     const route = request.routeOptions.url;
@@ -135,6 +135,15 @@ export function traceRequests(app: FastifyInstance, options: TraceRequestsOption
     });
     if (!started) return done();
     request[SPAN] = started;
+    // A caller that hangs up before the answer (a vendor whose own timeout passed while a gate was
+    // decided, a slow store) gets no `onResponse` from fastify: the span would never end, and the
+    // trace of exactly the request the operator looks for would lack its root. The response's
+    // `close` comes after `finish` when an answer went out (onResponse has ended the span then).
+    reply.raw.once('close', () => {
+      if (reply.raw.writableFinished) return;
+      failSpan(started.span, 'the caller closed the connection before the answer', 'aborted');
+      started.span.end();
+    });
     runInContext(started.context, done);
   });
   app.addHook('preHandler', (request: Traced, _reply, done) => {

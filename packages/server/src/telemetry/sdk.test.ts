@@ -3,7 +3,7 @@
  * outbound calls carry the span's traceparent and log lines its ids; a collector that never answers
  * fills the bounded queue and the rest is dropped and counted.
  */
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { context, createContextKey, SpanStatusCode, trace } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
@@ -224,6 +224,57 @@ describe('tracing on', () => {
       expect(exemplarOfTraceparent(off!.own)).toBeUndefined();
       for (const none of [null, undefined, '', 'not a traceparent', on!.own.toUpperCase()])
         expect(exemplarOfTraceparent(none), String(none)).toBeUndefined();
+    } finally {
+      await app.close();
+      await tracing.shutdown();
+    }
+  });
+
+  it('a request whose caller hangs up before the answer still ends its SERVER span, as an error', async () => {
+    // fastify runs no onResponse for it: the span never ended, and its children (store, gate.wait)
+    // reached the collector under a root that never came.
+    const { finished, tracing } = await startMemoryTracing();
+    const app = Fastify();
+    try {
+      traceRequests(app);
+      let hungUp!: () => void;
+      const callerGone = new Promise<void>((resolve) => (hungUp = resolve));
+      app.post('/hooks/:instance', async (request) => {
+        request.raw.socket.once('close', hungUp);
+        withSpan('switchyard.store', {}, () => {});
+        await callerGone;
+        return { ok: true };
+      });
+      app.post('/answered', async () => ({ ok: true }));
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = app.server.address() as AddressInfo;
+      // A vendor push whose body was read in full, the caller gone before the answer.
+      await new Promise<void>((resolve) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: '/hooks/dp', method: 'POST' });
+        req.setHeader('content-type', 'application/json');
+        req.on('error', () => resolve());
+        req.on('close', () => resolve());
+        req.end('{"a":1}', () => setImmediate(() => req.destroy()));
+      });
+      const answered = await fetch(`http://127.0.0.1:${port}/answered`, { method: 'POST' });
+      expect(answered.status).toBe(200);
+      const deadline = Date.now() + 20_000;
+      const named = (name: string) => finished.find((s) => s.name === name);
+      while (!(named('POST /hooks/:instance') && named('POST /answered')) && Date.now() < deadline) {
+        await tracing.flush();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const push = named('POST /hooks/:instance');
+      expect(push?.kind).toBe(SpanKind.SERVER);
+      expect(push?.status.code).toBe(SpanStatusCode.ERROR);
+      expect(push?.attributes['error.type']).toBe('aborted');
+      expect(push?.attributes['http.response.status_code']).toBeUndefined();
+      expect(named('switchyard.store')?.parentSpanContext?.spanId).toBe(push?.spanContext().spanId);
+      // An answered request ends once, in onResponse, as before.
+      const ok = finished.filter((s) => s.name === 'POST /answered');
+      expect(ok).toHaveLength(1);
+      expect(ok[0]!.status.code).toBe(SpanStatusCode.UNSET);
+      expect(ok[0]!.attributes['http.response.status_code']).toBe(200);
     } finally {
       await app.close();
       await tracing.shutdown();
