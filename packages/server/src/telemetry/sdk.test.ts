@@ -17,6 +17,7 @@ import { createLogger } from '../logging/logger.ts';
 import { requestTraceLabels, traceRequests } from './fastify.ts';
 import { startTelemetry } from './index.ts';
 import { MEMORY_TRACING_SETTINGS, startMemoryTracing } from './memory-tracing.test-support.ts';
+import { startOtlpReceiver } from './otlp-receiver.test-support.ts';
 import { HANDOFF_BATCH_SPANS, startTracing } from './sdk.ts';
 import type { TracingSettings } from './settings.ts';
 import {
@@ -278,6 +279,53 @@ describe('tracing on', () => {
     } finally {
       await app.close();
       await tracing.shutdown();
+    }
+  });
+
+  it("OTEL_RESOURCE_ATTRIBUTES reach the collector on every span's resource, OTEL_SERVICE_NAME over its service.name", async () => {
+    // They were ignored: a deployment's `deployment.environment.name` or `k8s.pod.name` never
+    // reached the backend, so prod and staging hubs sharing a collector could not be told apart.
+    const otlp = await startOtlpReceiver();
+    const start = (env: Record<string, string>) =>
+      startTelemetry(
+        { endpoint: otlp.url, queueSize: 100, batchDelayMs: 50, exportTimeoutMs: 5000 },
+        { env, registry: new Registry(), role: 'worker', defaultSampleRatio: 1 },
+      );
+    try {
+      for (const [run, env, name] of [
+        [
+          'a',
+          {
+            OTEL_RESOURCE_ATTRIBUTES:
+              ' deployment.environment.name = prod ,service.name=from-attrs,team=a%2Cb%3Dc,switchyard.role=nope',
+          },
+          'from-attrs',
+        ],
+        [
+          'b',
+          {
+            OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod,service.name=x',
+            OTEL_SERVICE_NAME: 'sy-eu',
+          },
+          'sy-eu',
+        ],
+        // Unreadable (a pair without '='): discarded whole, as the specification says.
+        ['c', { OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod,oops' }, 'switchyard'],
+      ] as const) {
+        const telemetry = await start(env);
+        withSpan(`resource-${run}`, {}, () => {});
+        await telemetry.shutdown();
+        const spans = await otlp.waitFor((all) => all.some((s) => s.name === `resource-${run}`), 20_000);
+        const { resource } = spans.find((s) => s.name === `resource-${run}`)!;
+        expect(resource['service.name'], run).toBe(name);
+        expect(resource['switchyard.role'], run).toBe('worker');
+        expect(resource['service.instance.id'], run).toMatch(/^[0-9a-f-]{36}$/);
+        if (run === 'c') expect(resource['deployment.environment.name']).toBeUndefined();
+        else expect(resource['deployment.environment.name'], run).toBe('prod');
+        if (run === 'a') expect(resource.team).toBe('a,b=c');
+      }
+    } finally {
+      await otlp.close();
     }
   });
 

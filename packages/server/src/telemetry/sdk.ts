@@ -224,9 +224,12 @@ export async function startTracing(
   const provider = new TracerProvider({
     sampler: samplerOf(settings),
     resource: resourceFromAttributes({
-      [ATTR_SERVICE_NAME]: settings.serviceName,
       ...(options.version ? { [ATTR_SERVICE_VERSION]: options.version } : {}),
       'service.instance.id': crypto.randomUUID(),
+      // The deployment's own (OTEL_RESOURCE_ATTRIBUTES) over the hub's defaults, as an SDK's
+      // environment detector merges them; the name and the hub's role are resolved already.
+      ...settings.resourceAttributes,
+      [ATTR_SERVICE_NAME]: settings.serviceName,
       'switchyard.role': options.role,
     }),
     spanProcessors: [counting],

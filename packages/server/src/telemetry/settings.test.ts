@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { resolveTracing, samplerFromEnv, type TracesFileSettings } from './settings.ts';
+import {
+  resolveTracing,
+  resourceAttributesFromEnv,
+  samplerFromEnv,
+  type TracesFileSettings,
+} from './settings.ts';
 
 const base: TracesFileSettings = { queueSize: 2048, batchDelayMs: 1000, exportTimeoutMs: 10_000 };
 
@@ -90,5 +95,25 @@ describe('samplerFromEnv', () => {
     ).toBe(1);
     expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'jaeger_remote' })).toBeUndefined();
     expect(samplerFromEnv({})).toBeUndefined();
+  });
+});
+
+describe('resourceAttributesFromEnv', () => {
+  it('reads OTEL_RESOURCE_ATTRIBUTES as the specification does, discarding a value it cannot read whole', () => {
+    expect(resourceAttributesFromEnv({ OTEL_RESOURCE_ATTRIBUTES: ' a = 1 ,b=x%20y%2Cz,, ' })).toEqual({
+      a: '1',
+      b: 'x y,z',
+    });
+    for (const bad of ['a=1,b', 'a=1,=2', 'a=1=2', 'a=%E0%A4%A'])
+      expect(resourceAttributesFromEnv({ OTEL_RESOURCE_ATTRIBUTES: bad }), bad).toBeUndefined();
+    expect(resourceAttributesFromEnv({})).toBeUndefined();
+    const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' };
+    expect(resolveTracing(base, { ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=a' }, 1)?.serviceName).toBe(
+      'a',
+    );
+    expect(
+      resolveTracing(base, { ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=a', OTEL_SERVICE_NAME: 'b' }, 1)
+        ?.serviceName,
+    ).toBe('b');
   });
 });

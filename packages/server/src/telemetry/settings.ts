@@ -46,8 +46,13 @@ export interface TracingSettings {
   exportTimeoutMs?: number;
   /** The bound on the final flush at shutdown, ms. */
   shutdownTimeoutMs: number;
-  /** `OTEL_SERVICE_NAME`, else `switchyard`. */
+  /** `OTEL_SERVICE_NAME`, else `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `switchyard`. */
   serviceName: string;
+  /**
+   * `OTEL_RESOURCE_ATTRIBUTES`, decoded: what the deployment says about where the process runs
+   * (`deployment.environment.name`, `k8s.pod.name`, ...), on every span's resource.
+   */
+  resourceAttributes?: Record<string, string>;
   /**
    * The export encoding: `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`, `http/protobuf` (OTLP's default)
    * unless it says `http/json`. Protobuf serializes in 55–65 % of JSON's CPU per span and sends 40 % of
@@ -91,6 +96,37 @@ export function samplerFromEnv(env: Env): SamplerSettings | undefined {
 }
 
 /**
+ * `OTEL_RESOURCE_ATTRIBUTES` as the OpenTelemetry SDK specification reads it: `key=value` pairs
+ * separated by commas, each key and value trimmed and percent-decoded (`,` and `=` inside them
+ * must be encoded). A value that cannot be read is discarded whole, as the specification says, so
+ * a typo never puts half a deployment's attributes on its spans.
+ *
+ * @example
+ * ```ts
+ * resourceAttributesFromEnv({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod,team=a%2Cb' });
+ * // { 'deployment.environment.name': 'prod', team: 'a,b' }
+ * ```
+ */
+export function resourceAttributesFromEnv(env: Env): Record<string, string> | undefined {
+  const raw = set(env, 'OTEL_RESOURCE_ATTRIBUTES');
+  if (raw === undefined) return undefined;
+  const attributes: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    if (pair.trim() === '') continue;
+    const parts = pair.split('=');
+    if (parts.length !== 2) return undefined;
+    const key = parts[0]!.trim();
+    if (key === '') return undefined;
+    try {
+      attributes[decodeURIComponent(key)] = decodeURIComponent(parts[1]!.trim());
+    } catch {
+      return undefined;
+    }
+  }
+  return Object.keys(attributes).length > 0 ? attributes : undefined;
+}
+
+/**
  * The OTLP/HTTP encoding the environment asks for (per-signal variable first). `grpc` is not
  * offered (no gRPC exporter is shipped): anything but `http/json` exports protobuf.
  */
@@ -122,6 +158,7 @@ export function resolveTracing(
       ? { ratio: file.sampleRatio, parentBased: true, from: 'file' }
       : (samplerFromEnv(env) ?? { ratio: defaultSampleRatio, parentBased: true, from: 'default' });
   const envTimeout = set(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT') ?? set(env, 'OTEL_EXPORTER_OTLP_TIMEOUT');
+  const resourceAttributes = resourceAttributesFromEnv(env);
   return {
     ...(file.endpoint !== undefined ? { url: file.endpoint } : {}),
     ...(file.headers !== undefined && Object.keys(file.headers).length > 0 ? { headers: file.headers } : {}),
@@ -130,7 +167,9 @@ export function resolveTracing(
     batchDelayMs: file.batchDelayMs,
     ...(envTimeout === undefined ? { exportTimeoutMs: file.exportTimeoutMs } : {}),
     shutdownTimeoutMs: file.exportTimeoutMs,
-    serviceName: set(env, 'OTEL_SERVICE_NAME') ?? 'switchyard',
+    // OTEL_SERVICE_NAME wins over a service.name in OTEL_RESOURCE_ATTRIBUTES (the specification's rule).
+    serviceName: set(env, 'OTEL_SERVICE_NAME') ?? resourceAttributes?.['service.name'] ?? 'switchyard',
+    ...(resourceAttributes !== undefined ? { resourceAttributes } : {}),
     protocol: protocolFromEnv(env),
   };
 }
