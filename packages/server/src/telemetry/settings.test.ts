@@ -27,6 +27,18 @@ describe('resolveTracing', () => {
     ).toBeDefined();
   });
 
+  it('OTEL_TRACES_EXPORTER=none (or a list without otlp) keeps an environment endpoint from turning it on; the file still wins', () => {
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' };
+    for (const exporters of ['none', 'NONE', 'console', 'zipkin,console', 'otlp,none'])
+      expect(resolveTracing(base, { ...env, OTEL_TRACES_EXPORTER: exporters }, 1), exporters).toBeUndefined();
+    for (const exporters of ['otlp', ' OTLP ', 'console,otlp', ''])
+      expect(resolveTracing(base, { ...env, OTEL_TRACES_EXPORTER: exporters }, 1), exporters).toBeDefined();
+    expect(
+      resolveTracing({ ...base, endpoint: 'http://c:4318/v1/traces' }, { OTEL_TRACES_EXPORTER: 'none' }, 1)
+        ?.url,
+    ).toBe('http://c:4318/v1/traces');
+  });
+
   it('OTEL_SDK_DISABLED=true turns it off whatever the file says', () => {
     expect(
       resolveTracing({ ...base, endpoint: 'http://c:4318/v1/traces' }, { OTEL_SDK_DISABLED: 'true' }, 1),

@@ -3,7 +3,8 @@
  * environment variables. The rule is the one `database.url` / `DATABASE_URL` follows: **a value the
  * file sets wins; the environment fills in what the file leaves out; then the built-in default.**
  * Tracing is on when an endpoint is known (the file's, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
- * `OTEL_EXPORTER_OTLP_ENDPOINT`) and `OTEL_SDK_DISABLED` is not `true`; otherwise off.
+ * `OTEL_EXPORTER_OTLP_ENDPOINT`) and `OTEL_SDK_DISABLED` is not `true`; otherwise off. An endpoint
+ * from the environment counts only while `OTEL_TRACES_EXPORTER` asks for `otlp` (its default).
  */
 
 /** `telemetry.traces` of the file, resolved (secrets in `headers` already read). */
@@ -150,8 +151,16 @@ export function resolveTracing(
   defaultSampleRatio: number,
 ): TracingSettings | undefined {
   if (set(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return undefined;
-  const envEndpoint =
-    set(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? set(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  // OTEL_TRACES_EXPORTER (default `otlp`) says which exporters the environment wants: `none` is
+  // how a deployment that sets OTEL_EXPORTER_OTLP_ENDPOINT for every service keeps one from
+  // tracing; the hub ships OTLP only, so a list without it (`console`, `zipkin`) asks for nothing
+  // the hub can send. The file's endpoint still wins, as every file setting does.
+  const exporters = (set(env, 'OTEL_TRACES_EXPORTER') ?? 'otlp').toLowerCase().split(',');
+  const envWantsOtlp =
+    exporters.some((name) => name.trim() === 'otlp') && !exporters.some((name) => name.trim() === 'none');
+  const envEndpoint = envWantsOtlp
+    ? (set(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? set(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'))
+    : undefined;
   if (file.endpoint === undefined && envEndpoint === undefined) return undefined;
   const sampler: SamplerSettings =
     file.sampleRatio !== undefined
