@@ -220,6 +220,7 @@ export async function startHubProcess(
       registry: metrics.registry,
       role,
       defaultSampleRatio: CONFIG_DEFAULTS.telemetry.traces.sampleRatio,
+      logger,
     });
     if (telemetry.tracing) logger.info('tracing: exporting spans over OTLP/HTTP (docs/observability.md)');
     // Approval gates are decided where they arrive (docs/operations.md lists them under the http

@@ -87,6 +87,17 @@ function spanOf(r: SpanRecord): ReadableSpan {
 
 const answer = (message: FromWorker) => port.postMessage(message);
 
+/**
+ * Why an export failed, for the operator's log line: a collector's refusal with its HTTP status
+ * (the exporter keeps it as `code`, its message is only the status text: `Unauthorized`), else the
+ * error's message (`connect ECONNREFUSED ...`, `Request timed out`). Never the response body.
+ */
+function failureOf(error: Error | undefined): string {
+  if (!error) return 'export failed';
+  const { code } = error as { code?: unknown };
+  return typeof code === 'number' ? `HTTP ${code} ${error.message}`.trim() : error.message || 'export failed';
+}
+
 /** Hand-offs not yet sent, in order: each its spans' records (one JSON string a span), and how many. */
 const waiting: { spans: string[]; count: number }[] = [];
 /** Send without waiting for more: a hand-off that was not full came, or spans waited their linger. */
@@ -129,7 +140,7 @@ function send(): void {
     answer(
       result.code === ExportResultCode.SUCCESS
         ? { type: 'outcome', exported: count, failed: 0 }
-        : { type: 'outcome', exported: 0, failed: count, error: result.error?.message ?? 'export failed' },
+        : { type: 'outcome', exported: 0, failed: count, error: failureOf(result.error) },
     );
     // Not at once: the exporter calls back before it counts the request as finished (its promise
     // queue lets it go a microtask later), and with one request allowed (concurrencyLimit) an

@@ -50,6 +50,8 @@ export async function startTelemetry(
     role: string;
     defaultSampleRatio: number;
     version?: string;
+    /** Where a collector that does not take the spans is said (at most once a minute). */
+    logger?: { warn(obj: object, msg: string): void };
   },
 ): Promise<Telemetry> {
   const settings = resolveTracing(traces, options.env, options.defaultSampleRatio);
@@ -59,6 +61,7 @@ export async function startTelemetry(
     registry: options.registry,
     role: options.role,
     ...(options.version ? { version: options.version } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   return { tracing: true, flush: () => handle.flush(), shutdown: () => handle.shutdown() };
 }

@@ -329,6 +329,47 @@ describe('tracing on', () => {
     }
   });
 
+  it('a collector that refuses the spans is said in the log, with its status, not only counted', async () => {
+    // A wrong API key (401) or path (404) showed nowhere but in a counter: "tracing on, nothing
+    // arrives" with no line saying why.
+    const otlp = await startOtlpReceiver({ status: 401 });
+    const registry = new Registry();
+    const warnings: { obj: Record<string, unknown>; msg: string }[] = [];
+    const logger = {
+      warn: (obj: object, msg: string) => warnings.push({ obj: obj as Record<string, unknown>, msg }),
+    };
+    const telemetry = await startTelemetry(
+      {
+        endpoint: otlp.url,
+        headers: { 'x-api-key': 'wrong-key-123' },
+        queueSize: 100,
+        batchDelayMs: 50,
+        exportTimeoutMs: 5000,
+      },
+      { env: {}, registry, role: 'all', defaultSampleRatio: 1, logger },
+    );
+    try {
+      for (let i = 0; i < 3; i++) withSpan(`refused-${i}`, {}, () => {});
+      const deadline = Date.now() + 20_000;
+      while (warnings.length === 0 && Date.now() < deadline) {
+        await telemetry.flush();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(otlp.requests).toBeGreaterThan(0);
+      expect(warnings[0]?.msg).toMatch(/^tracing: the collector did not take these spans/);
+      expect(warnings[0]?.obj).toMatchObject({ reason: 'HTTP 401 Unauthorized' });
+      expect(warnings[0]?.obj.spans).toBeGreaterThan(0);
+      // The export's headers (an API key) are not in the line.
+      expect(JSON.stringify(warnings)).not.toContain('wrong-key-123');
+      expect(
+        await metricValue(registry, 'switchyard_trace_spans_dropped_total', 'export_failed'),
+      ).toBeGreaterThan(0);
+    } finally {
+      await telemetry.shutdown();
+      await otlp.close();
+    }
+  });
+
   it('a stored traceparent resumes as the W3C propagator would extract it; anything else starts a new trace', async () => {
     const tracing = await startDiscarding();
     try {

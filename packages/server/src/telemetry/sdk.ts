@@ -50,7 +50,16 @@ export interface StartTracingOptions {
   version?: string;
   /** Replaces the OTLP exporter (tests of the queue bound only). */
   exporter?: SpanExporter;
+  /** Where a collector that does not take the spans is said (at most once a minute). */
+  logger?: { warn(obj: object, msg: string): void };
 }
+
+/**
+ * How often a collector that keeps failing is said again in the log. Every lost span is counted in
+ * `switchyard_trace_spans_dropped_total` anyway; the log line is what tells an operator why (a
+ * wrong API key's 401, a wrong path's 404, a refused connection), once, not per export.
+ */
+export const EXPORT_FAILURE_WARN_EVERY_MS = 60_000;
 
 /**
  * Counts what the batch processor loses. It sits in front of the SDK's BatchSpanProcessor and
@@ -118,7 +127,7 @@ function reportingExporter(exporter: SpanExporter, report: (outcome: ExportOutco
         report(
           result.code === ExportResultCode.SUCCESS
             ? { exported: spans.length, failed: 0 }
-            : { exported: 0, failed: spans.length },
+            : { exported: 0, failed: spans.length, error: result.error?.message ?? 'export failed' },
         );
         resultCallback(result);
       });
@@ -192,10 +201,24 @@ export async function startTracing(
   if (running) throw new Error('tracing is already running in this process');
   const { exported, dropped } = counters(options.registry);
   let counting: CountingProcessor | undefined;
+  let lastWarned = Number.NEGATIVE_INFINITY;
+  let unreported = 0;
   const report = (outcome: ExportOutcome) => {
     counting?.settled(outcome.exported + outcome.failed);
     if (outcome.exported > 0) exported.inc(outcome.exported);
-    if (outcome.failed > 0) dropped.inc({ reason: 'export_failed' }, outcome.failed);
+    if (outcome.failed > 0) {
+      dropped.inc({ reason: 'export_failed' }, outcome.failed);
+      unreported += outcome.failed;
+      const now = Date.now();
+      if (options.logger && now - lastWarned >= EXPORT_FAILURE_WARN_EVERY_MS) {
+        lastWarned = now;
+        options.logger.warn(
+          { spans: unreported, reason: outcome.error ?? 'export failed' },
+          'tracing: the collector did not take these spans, they are dropped (switchyard_trace_spans_dropped_total{reason="export_failed"}); further failures within a minute are only counted',
+        );
+        unreported = 0;
+      }
+    }
   };
   const handoff = Math.min(HANDOFF_BATCH_SPANS, settings.queueSize);
   // The OTLP exporter encodes and sends in a worker thread (export-thread.ts): the hub's event loop
