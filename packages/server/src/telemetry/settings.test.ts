@@ -105,6 +105,15 @@ describe('samplerFromEnv', () => {
       samplerFromEnv({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '7' })
         ?.ratio,
     ).toBe(1);
+    // An argument out of [0, 1] is ignored as the specification says (the default, 1.0), not clamped.
+    for (const arg of ['-0.1', '-5', '1.5', 'half', ''])
+      expect(
+        samplerFromEnv({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: arg })?.ratio,
+        arg,
+      ).toBe(1);
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' })?.ratio).toBe(
+      0,
+    );
     expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'jaeger_remote' })).toBeUndefined();
     expect(samplerFromEnv({})).toBeUndefined();
   });

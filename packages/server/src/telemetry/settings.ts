@@ -76,8 +76,10 @@ function set(env: Env, name: string): string | undefined {
 export function samplerFromEnv(env: Env): SamplerSettings | undefined {
   const name = set(env, 'OTEL_TRACES_SAMPLER')?.toLowerCase();
   if (name === undefined) return undefined;
+  // The specification: an argument the sampler cannot use is ignored, as if it were not set (a
+  // ratio's default, 1.0). Clamped, `-0.1` (a typo) recorded nothing at all.
   const arg = Number(set(env, 'OTEL_TRACES_SAMPLER_ARG') ?? '1');
-  const ratio = Number.isFinite(arg) ? Math.min(1, Math.max(0, arg)) : 1;
+  const ratio = Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1;
   switch (name) {
     case 'always_on':
       return { ratio: 1, parentBased: false, from: 'env' };
