@@ -222,7 +222,11 @@ export async function startHubProcess(
       defaultSampleRatio: CONFIG_DEFAULTS.telemetry.traces.sampleRatio,
       logger,
     });
-    if (telemetry.tracing) logger.info('tracing: exporting spans over OTLP/HTTP (docs/observability.md)');
+    if (telemetry.tracing)
+      logger.info(
+        { ...telemetry.described },
+        'tracing: exporting spans over OTLP/HTTP (docs/observability.md)',
+      );
     // Approval gates are decided where they arrive (docs/operations.md lists them under the http
     // role): a vendor waits on the answer, so a hop through another process would only add latency.
     gates = createGates({ worker: true, logger });

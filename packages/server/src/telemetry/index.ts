@@ -12,7 +12,7 @@
  * Span names and attributes are listed in docs/observability.md.
  */
 import type { Registry } from 'prom-client';
-import { resolveTracing, type TracesFileSettings } from './settings.ts';
+import { describeTracing, resolveTracing, type TracesFileSettings } from './settings.ts';
 
 export { requestTraceLabels, traceRequests } from './fastify.ts';
 export { resolveTracing, type TracesFileSettings, type TracingSettings } from './settings.ts';
@@ -22,6 +22,8 @@ export * from './tracing.ts';
 export interface Telemetry {
   /** Whether spans are recorded and exported. */
   readonly tracing: boolean;
+  /** Where spans go and how they are sampled, for the start-up log line (tracing on only). */
+  readonly described?: ReturnType<typeof describeTracing>;
   /** Exports what is queued (bounded by the export timeout). */
   flush(): Promise<void>;
   /** Flushes (bounded) and stops. Idempotent. */
@@ -63,5 +65,10 @@ export async function startTelemetry(
     ...(options.version ? { version: options.version } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
-  return { tracing: true, flush: () => handle.flush(), shutdown: () => handle.shutdown() };
+  return {
+    tracing: true,
+    described: describeTracing(settings, options.env),
+    flush: () => handle.flush(),
+    shutdown: () => handle.shutdown(),
+  };
 }

@@ -313,6 +313,7 @@ describe('tracing on', () => {
         ['c', { OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod,oops' }, 'switchyard'],
       ] as const) {
         const telemetry = await start(env);
+        expect(telemetry.described?.endpoint).toBe(otlp.url);
         withSpan(`resource-${run}`, {}, () => {});
         await telemetry.shutdown();
         const spans = await otlp.waitFor((all) => all.some((s) => s.name === `resource-${run}`), 20_000);

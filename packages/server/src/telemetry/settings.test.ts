@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  describeTracing,
   resolveTracing,
   resourceAttributesFromEnv,
   samplerFromEnv,
@@ -136,5 +137,41 @@ describe('resourceAttributesFromEnv', () => {
       resolveTracing(base, { ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=a', OTEL_SERVICE_NAME: 'b' }, 1)
         ?.serviceName,
     ).toBe('b');
+  });
+});
+
+describe('describeTracing (the start-up log line)', () => {
+  it('names the URL the exporter uses, without credentials, and which sampler won and from where', () => {
+    const described = (file: Partial<TracesFileSettings>, env: Record<string, string>) =>
+      describeTracing(resolveTracing({ ...base, ...file }, env, 1)!, env);
+    expect(
+      described({ endpoint: 'https://u:pw@otel.example.com:4318/v1/traces?token=abc' }, {}).endpoint,
+    ).toBe('https://otel.example.com:4318/v1/traces');
+    expect(described({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'user:s3cret@otel:4318' }).endpoint).toBe(
+      '(not an http:// or https:// URL)',
+    );
+    // The environment's: the per-signal URL as is, the generic one with /v1/traces appended.
+    expect(described({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }).endpoint).toBe(
+      'http://c:4318/v1/traces',
+    );
+    expect(described({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/otlp/' }).endpoint).toBe(
+      'http://c:4318/otlp/v1/traces',
+    );
+    expect(
+      described(
+        {},
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:1/x' },
+      ).endpoint,
+    ).toBe('http://t:1/x');
+    // OTEL_TRACES_SAMPLER lost to the file's sampleRatio: the line says so.
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c', OTEL_TRACES_SAMPLER: 'always_on' };
+    expect(described({ sampleRatio: 0.1 }, env)).toMatchObject({
+      sampler: 'parentbased_traceidratio',
+      sampleRatio: 0.1,
+      samplerFrom: 'file',
+      protocol: 'http/protobuf',
+      serviceName: 'switchyard',
+    });
+    expect(described({}, env)).toMatchObject({ sampler: 'traceidratio', sampleRatio: 1, samplerFrom: 'env' });
   });
 });

@@ -184,3 +184,57 @@ export function resolveTracing(
     protocol: protocolFromEnv(env),
   };
 }
+
+/**
+ * What the start-up log line says about tracing: where spans go (the URL the exporter will use,
+ * the same rule as its own: the file's, else `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as is, else
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`; scheme, host and path only, since a URL may carry
+ * `user:password@` or a `?token=`), in which encoding, and which sampler won and from where. An
+ * operator whose `OTEL_TRACES_SAMPLER` lost to the file's `sampleRatio` reads it there.
+ *
+ * @example
+ * ```ts
+ * describeTracing(settings, process.env);
+ * // { endpoint: 'http://otel:4318/v1/traces', protocol: 'http/protobuf', sampler: 'parentbased_traceidratio', sampleRatio: 0.1, samplerFrom: 'file', serviceName: 'switchyard' }
+ * ```
+ */
+export function describeTracing(
+  settings: TracingSettings,
+  env: Env,
+): {
+  endpoint: string;
+  protocol: TracingSettings['protocol'];
+  sampler: string;
+  sampleRatio: number;
+  samplerFrom: SamplerSettings['from'];
+  serviceName: string;
+} {
+  const generic = set(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  const url =
+    settings.url ??
+    set(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ??
+    (generic === undefined ? undefined : `${generic}${generic.endsWith('/') ? '' : '/'}v1/traces`);
+  let endpoint = '(none)';
+  if (url !== undefined) {
+    try {
+      const parsed = new URL(url);
+      // Only an http(s) URL has its credentials apart: `user:pw@host:4318`, written without a
+      // scheme, parses as scheme `user:` with the password in its path.
+      endpoint =
+        parsed.protocol === 'http:' || parsed.protocol === 'https:'
+          ? `${parsed.protocol}//${parsed.host}${parsed.pathname}`
+          : '(not an http:// or https:// URL)';
+    } catch {
+      endpoint = '(not a URL)';
+    }
+  }
+  const { ratio, parentBased, from } = settings.sampler;
+  return {
+    endpoint,
+    protocol: settings.protocol,
+    sampler: `${parentBased ? 'parentbased_' : ''}traceidratio`,
+    sampleRatio: ratio,
+    samplerFrom: from,
+    serviceName: settings.serviceName,
+  };
+}
