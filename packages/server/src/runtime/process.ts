@@ -227,6 +227,8 @@ export async function startHubProcess(
         { ...telemetry.described },
         'tracing: exporting spans over OTLP/HTTP (docs/observability.md)',
       );
+    for (const note of telemetry.described?.notHonoured ?? [])
+      logger.warn({ setting: note }, `tracing: ${note} (docs/observability.md)`);
     // Approval gates are decided where they arrive (docs/operations.md lists them under the http
     // role): a vendor waits on the answer, so a hop through another process would only add latency.
     gates = createGates({ worker: true, logger });

@@ -175,3 +175,28 @@ describe('describeTracing (the start-up log line)', () => {
     expect(described({}, env)).toMatchObject({ sampler: 'traceidratio', sampleRatio: 1, samplerFrom: 'env' });
   });
 });
+
+describe('describeTracing: what is not honoured', () => {
+  it('names an OTEL_* value the hub cannot use (grpc, an unknown sampler, an argument that is no ratio), for a warning', () => {
+    const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317' };
+    const notes = (env: Record<string, string>) =>
+      describeTracing(resolveTracing(base, env, 1)!, env).notHonoured;
+    expect(notes(on)).toBeUndefined();
+    expect(
+      notes({ ...on, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'always_on' }),
+    ).toBeUndefined();
+    expect(notes({ ...on, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toEqual([
+      'OTEL_EXPORTER_OTLP_PROTOCOL=grpc: not offered, spans go as http/protobuf',
+    ]);
+    // The per-signal variable is the one the exporter reads first.
+    expect(
+      notes({ ...on, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' }),
+    ).toBeUndefined();
+    expect(notes({ ...on, OTEL_TRACES_SAMPLER: 'jaeger_remote' })).toEqual([
+      'OTEL_TRACES_SAMPLER=jaeger_remote: not offered, the default sampler is used',
+    ]);
+    expect(notes({ ...on, OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '-0.1' })).toEqual([
+      'OTEL_TRACES_SAMPLER_ARG=-0.1: not a ratio from 0 to 1, ignored',
+    ]);
+  });
+});

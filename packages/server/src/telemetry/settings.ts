@@ -208,6 +208,8 @@ export function describeTracing(
   sampleRatio: number;
   samplerFrom: SamplerSettings['from'];
   serviceName: string;
+  /** OpenTelemetry variables set to what the hub cannot honour, each with what it does instead. */
+  notHonoured?: string[];
 } {
   const generic = set(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
   const url =
@@ -229,6 +231,22 @@ export function describeTracing(
     }
   }
   const { ratio, parentBased, from } = settings.sampler;
+  // The specification: a value an SDK cannot use MUST be logged (and is otherwise ignored). grpc
+  // is the likeliest: a collector's 4317 port then gets HTTP and every export fails.
+  const notHonoured: string[] = [];
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const asked = set(env, name);
+    if (asked === undefined) continue;
+    if (!['http/protobuf', 'http/json'].includes(asked.toLowerCase()))
+      notHonoured.push(`${name}=${asked}: not offered, spans go as ${settings.protocol}`);
+    break;
+  }
+  const samplerName = set(env, 'OTEL_TRACES_SAMPLER');
+  if (samplerName !== undefined && samplerFromEnv(env) === undefined)
+    notHonoured.push(`OTEL_TRACES_SAMPLER=${samplerName}: not offered, the default sampler is used`);
+  const arg = set(env, 'OTEL_TRACES_SAMPLER_ARG');
+  if (samplerName !== undefined && arg !== undefined && !(Number(arg) >= 0 && Number(arg) <= 1))
+    notHonoured.push(`OTEL_TRACES_SAMPLER_ARG=${arg}: not a ratio from 0 to 1, ignored`);
   return {
     endpoint,
     protocol: settings.protocol,
@@ -236,5 +254,6 @@ export function describeTracing(
     sampleRatio: ratio,
     samplerFrom: from,
     serviceName: settings.serviceName,
+    ...(notHonoured.length > 0 ? { notHonoured } : {}),
   };
 }
