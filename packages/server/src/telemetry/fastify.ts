@@ -68,6 +68,23 @@ export function redactUrl(url: string): string {
 
 type Traced = FastifyRequest & { [SPAN]?: { span: Span; context: Context } };
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * `false` for a route whose requests get no span: the health probes and the metrics scrape.
+     * A load balancer probes every few seconds and Prometheus scrapes every 15 s, from every
+     * process: each request was a one-span trace of its own, thousands a day per process, crowding
+     * the vendors' notifications out of the collector's trace list (and out of a sampled budget).
+     *
+     * @example
+     * ```ts
+     * app.get('/healthz', { config: { trace: false } }, async () => ({ status: 'ok' }));
+     * ```
+     */
+    trace?: boolean;
+  }
+}
+
 /** What a request without a span links to: nothing (prom-client skips an empty exemplar). */
 const NO_TRACE: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -117,7 +134,7 @@ export function traceRequests(app: FastifyInstance, options: TraceRequestsOption
   const clientAddress = options.clientAddress ?? ((request: FastifyRequest) => request.ip);
   app.addHook('onRequest', (request: Traced, reply, done) => {
     // Tracing stopped since (a process shutting down): the request is served unrecorded.
-    if (!tracingEnabled()) return done();
+    if (!tracingEnabled() || request.routeOptions.config?.trace === false) return done();
     const route = request.routeOptions.url;
     const query = request.url.indexOf('?');
     const started = startSpan(route ? `${request.method} ${route}` : request.method, {

@@ -17,13 +17,17 @@ const status = {
 export async function healthRoutes(app: FastifyInstance, { hub }: RouteDeps): Promise<void> {
   app.get(
     '/healthz',
-    { schema: { tags: ['health'], summary: 'Liveness: the process is up', response: { 200: status } } },
+    {
+      config: { trace: false },
+      schema: { tags: ['health'], summary: 'Liveness: the process is up', response: { 200: status } },
+    },
     async () => ({ status: 'ok' }),
   );
 
   app.get(
     '/readyz',
     {
+      config: { trace: false },
       schema: {
         tags: ['health'],
         summary: 'Readiness: the database and queues are reachable (503 problem when not)',

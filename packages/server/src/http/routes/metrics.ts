@@ -10,6 +10,7 @@ export async function metricsRoutes(app: FastifyInstance, { metrics }: RouteDeps
   app.get(
     '/metrics',
     {
+      config: { trace: false },
       schema: {
         tags: ['health'],
         summary:
