@@ -307,6 +307,34 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
     return r.rows;
   }
 
+  it('builds under a lock_timeout set for the role or the database, waiting out an older transaction', async () => {
+    await asVersion42(100);
+    // A role's or database's lock_timeout, as an operator sets it to keep DDL from queueing the
+    // application: here through the URL's options, which a session takes as the role's.
+    const url = new URL(pgdb.url());
+    url.searchParams.set('options', '-c lock_timeout=200');
+    const tag = newSessionTag();
+    const migrating = openDatabase(url.toString(), { max: 1, sessionTag: tag });
+    cleanups.push(() => migrating.close());
+    const holder = await session();
+    await holder.client.query('begin');
+    cleanups.push(() => holder.client.query('rollback'));
+    await upsert(holder.client, 'appointment/held');
+    const run = migrate(migrating.db);
+    run.catch(() => {});
+    await waitingForLock(tag);
+    // Kept open five times the lock timeout: a wait under it was cancelled by then.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await holder.client.query('commit');
+    expect(await run).toEqual([43, 44]);
+    expect((await indexes()).map((i) => [i.name, i.valid])).toEqual(
+      [...BUILT].sort().map((name) => [name, true]),
+    );
+    // The session's own setting is back for whatever it runs next.
+    const after = await sql<{ t: string }>`select current_setting('lock_timeout') as t`.execute(migrating.db);
+    expect(after.rows[0]!.t).toBe('200ms');
+  });
+
   it("never makes a writer of the table wait: the build's lock is SHARE UPDATE EXCLUSIVE", async () => {
     await asVersion42(2000);
     // The build is held at a known point by a transaction that wrote the table and stays open:

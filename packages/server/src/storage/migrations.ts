@@ -2434,6 +2434,10 @@ const INDEX_BUILD_ATTEMPTS = 3;
  * dropped first (`if not exists` would keep it forever: never used, yet maintained by every write).
  * The build has no statement timeout: one set on the role or the database would otherwise cancel
  * it on a large table at every start, each time leaving an INVALID index to drop and build again.
+ * Nor a lock timeout: after its scan the build waits for every transaction older than its snapshot
+ * (a `pg_dump`, a long report), and one set on the role or the database cancelled it there, the
+ * scan's work thrown away and the process failing to start ("canceling statement due to lock
+ * timeout") as long as such a transaction ran.
  *
  * A build cancelled as a deadlock is tried again ({@link INDEX_BUILD_ATTEMPTS}), unless a session
  * waits for the migration lock: a previous version starting during a rolling upgrade, whose
@@ -2450,9 +2454,13 @@ const INDEX_BUILD_ATTEMPTS = 3;
  */
 async function buildIndex(session: Kysely<unknown>, index: ConcurrentIndex): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
-    if (await dropInvalidIndex(session, index.name)) return true;
+    // The build's waits (and the drop's) for older transactions are lock waits: a `lock_timeout`,
+    // there to keep DDL from queueing other statements behind it, cancels them, though no insert,
+    // update or read ever waits behind a concurrent build.
     await sql`set statement_timeout = 0`.execute(session);
+    await sql`set lock_timeout = 0`.execute(session);
     try {
+      if (await dropInvalidIndex(session, index.name)) return true;
       await sql
         .raw(`create ${index.unique ? 'unique ' : ''}index concurrently ${index.name} on ${index.on}`)
         .execute(session);
@@ -2466,6 +2474,7 @@ async function buildIndex(session: Kysely<unknown>, index: ConcurrentIndex): Pro
       if (attempt >= INDEX_BUILD_ATTEMPTS) throw error;
     } finally {
       await sql`reset statement_timeout`.execute(session).catch(() => {});
+      await sql`reset lock_timeout`.execute(session).catch(() => {});
     }
   }
 }
