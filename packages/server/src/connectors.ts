@@ -4,6 +4,7 @@
  */
 import acuity from '@switchyard/connector-acuity';
 import bookingbug from '@switchyard/connector-bookingbug';
+import calendly from '@switchyard/connector-calendly';
 import cliniko from '@switchyard/connector-cliniko';
 import clockwisemd from '@switchyard/connector-clockwisemd';
 import docplanner from '@switchyard/connector-docplanner';
@@ -20,9 +21,9 @@ import type { Connector } from '@switchyard/core';
  * ```
  */
 export const shippedConnectors: readonly Connector[] = Object.freeze(
-  ([acuity, bookingbug, cliniko, clockwisemd, docplanner, instinctiveNotes, quable] as Connector[]).sort(
-    (a, b) => a.name.localeCompare(b.name),
-  ),
+  (
+    [acuity, bookingbug, calendly, cliniko, clockwisemd, docplanner, instinctiveNotes, quable] as Connector[]
+  ).sort((a, b) => a.name.localeCompare(b.name)),
 );
 
 /**

@@ -99,7 +99,8 @@ export interface SwitchyardConfigFile {
     /**
      * The connector (vendor) this instance uses.
      */
-    connector: "acuity" | "bookingbug" | "cliniko" | "clockwisemd" | "docplanner" | "instinctive-notes" | "quable";
+    connector:
+      "acuity" | "bookingbug" | "calendly" | "cliniko" | "clockwisemd" | "docplanner" | "instinctive-notes" | "quable";
     /**
      * Default: push when the connector can be pushed to, else pull. push: the vendor calls `/hooks/{id}`; pull: the hub polls the vendor; both: push, with pull as a reconciliation backstop.
      */

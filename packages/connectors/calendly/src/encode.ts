@@ -1,0 +1,60 @@
+import {
+  ConnectorError,
+  type EncodedNotification,
+  type EventEnvelope,
+  isJsonObject,
+  type JsonObject,
+} from '@switchyard/core';
+import type { Config } from './config.ts';
+import { CONNECTOR_NAME } from './normalize.ts';
+
+/**
+ * A normalized event → the webhook Calendly would have sent. Starts from `data.vendor` when the
+ * event came from this connector, so nothing is lost; the invitee URIs come from `vendorIds`. The
+ * simulator adds the signature.
+ *
+ * @example
+ * ```ts
+ * encode(appointmentCreated, config); // { route: 'default', body: { event: 'invitee.created', payload: { uri: '…', … } } }
+ * ```
+ */
+export function encode(event: EventEnvelope, _config: Config): EncodedNotification {
+  const name =
+    event.type === 'appointment.created' || event.type === 'appointment.rescheduled'
+      ? 'invitee.created'
+      : event.type === 'appointment.cancelled'
+        ? 'invitee.canceled'
+        : undefined;
+  if (name === undefined) throw ConnectorError.permanent(`Calendly has no webhook for ${event.type}`);
+  const data = (isJsonObject(event.data) ? event.data : {}) as JsonObject;
+  const body: JsonObject = isJsonObject(data.vendor) ? structuredClone(data.vendor) : {};
+  const ids = Array.isArray(data.vendorIds)
+    ? data.vendorIds.filter(isJsonObject).filter((v) => v.system === CONNECTOR_NAME)
+    : [];
+  const current = ids.find((v) => v.current !== false)?.value;
+  if (typeof current !== 'string') throw ConnectorError.permanent('the event has no Calendly invitee URI');
+  const payload: JsonObject = isJsonObject(body.payload) ? body.payload : {};
+  payload.uri = current;
+  const scheduled: JsonObject = isJsonObject(payload.scheduled_event) ? payload.scheduled_event : {};
+  if (typeof data.start === 'string') scheduled.start_time = data.start;
+  if (typeof data.end === 'string') scheduled.end_time = data.end;
+  payload.scheduled_event = scheduled;
+  if (event.type === 'appointment.rescheduled') {
+    const previous = isJsonObject(data.previous) ? data.previous : {};
+    const old =
+      typeof previous.vendorId === 'string' ? previous.vendorId : ids.find((v) => v.current === false)?.value;
+    if (typeof old !== 'string')
+      throw ConnectorError.permanent('the reschedule has no previous Calendly invitee URI');
+    payload.old_invitee = old;
+  }
+  if (event.type === 'appointment.cancelled') {
+    payload.status = 'canceled';
+    payload.rescheduled = false;
+  } else {
+    payload.status = 'active';
+  }
+  body.event = name;
+  body.created_at = event.time;
+  body.payload = payload;
+  return { route: 'default', headers: { 'content-type': 'application/json' }, body };
+}

@@ -1,0 +1,172 @@
+import {
+  ConnectorError,
+  type EventMapping,
+  emit,
+  ignore,
+  isJsonObject,
+  type JsonObject,
+  knownStateKey,
+  type NormalizeContext,
+  type NormalizeResult,
+  rememberKnownState,
+  type VendorNotification,
+} from '@switchyard/core';
+import type { Config } from './config.ts';
+
+export const CONNECTOR_NAME = 'calendly';
+
+/** The mapping table (also shown in the connector's docs). */
+export const eventMap: readonly EventMapping[] = [
+  {
+    vendorType: 'invitee.created',
+    normalizedTypes: ['appointment.created', 'appointment.rescheduled'],
+    note: 'appointment.rescheduled when the invitee replaces an old one (`old_invitee`): the new invitee URI joins the hub id of the old one; previous = the old start/end when the hub knew them.',
+  },
+  {
+    vendorType: 'invitee.canceled',
+    normalizedTypes: ['appointment.cancelled'],
+    note: "Ignored when `rescheduled` is true: the new invitee's invitee.created announces the move (both URIs are linked to one hub id whichever comes first).",
+  },
+];
+
+type Obj = JsonObject;
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+function obj(value: unknown): Obj {
+  return isJsonObject(value) ? value : {};
+}
+
+/**
+ * A Calendly webhook → normalized events. An invitee (one person's booking of a scheduled event) is
+ * the appointment, its URI the vendor id; a reschedule replaces the invitee, so both URIs are
+ * aliases of one hub id. Anything but `invitee.created` / `invitee.canceled` is stored as ignored.
+ *
+ * @example
+ * ```ts
+ * await normalize({ type: 'invitee.created', dedupeKey: 'sha256:…', payload }, ctx);
+ * // { events: [{ type: 'appointment.created', subject: 'appointment/…', time: '…', data: {…} }] }
+ * ```
+ */
+export async function normalize(
+  notification: VendorNotification,
+  ctx: NormalizeContext<Config>,
+): Promise<NormalizeResult> {
+  const body = obj(notification.payload);
+  const invitee = obj(body.payload);
+  if (notification.type !== 'invitee.created' && notification.type !== 'invitee.canceled') {
+    return ignore(`Calendly ${JSON.stringify(notification.type)} has no normalized counterpart`);
+  }
+  const uri = text(invitee.uri);
+  if (uri === undefined) throw ConnectorError.permanent(`${notification.type} without payload.uri`);
+  const time = notification.occurredAt ?? ctx.receivedAt.toISOString();
+
+  if (notification.type === 'invitee.canceled') {
+    const next = text(invitee.new_invitee);
+    if (invitee.rescheduled === true && next !== undefined) {
+      // Link now so the new invitee finds this hub id even if its invitee.created came first.
+      const hubId =
+        (await ctx.aliases.find('appointment', uri)) ?? (await ctx.aliases.hubId('appointment', uri));
+      const known = await ctx.aliases.find('appointment', next);
+      if (known === undefined) await ctx.aliases.link('appointment', next, hubId);
+      return ignore("a reschedule: the new invitee's invitee.created announces it (appointment.rescheduled)");
+    }
+    const hubId = await ctx.aliases.hubId('appointment', uri);
+    const subject = `appointment/${hubId}`;
+    const data = appointment(hubId, [vendorId(ctx, uri, true)], invitee, body, 'cancelled');
+    const cancellation = obj(invitee.cancellation);
+    const at = text(cancellation.created_at);
+    if (at !== undefined) data.cancelledAt = at;
+    const by = text(cancellation.canceler_type);
+    const byName = text(cancellation.canceled_by);
+    data.cancelledBy = {
+      kind: by === 'host' ? 'practitioner' : by === 'invitee' ? 'patient' : 'unknown',
+      ...(by !== undefined ? { vendorValue: by } : {}),
+      ...(byName !== undefined ? { name: byName } : {}),
+    };
+    const known = await rememberKnownState(ctx.state, subject, data);
+    return emit({ type: 'appointment.cancelled', subject, time, data: known });
+  }
+
+  const old = text(invitee.old_invitee);
+  if (old === undefined) {
+    const hubId = await ctx.aliases.hubId('appointment', uri);
+    const subject = `appointment/${hubId}`;
+    const data = appointment(hubId, [vendorId(ctx, uri, true)], invitee, body, 'booked');
+    const known = await rememberKnownState(ctx.state, subject, data);
+    return emit({ type: 'appointment.created', subject, time, data: known });
+  }
+  const hubId =
+    (await ctx.aliases.find('appointment', old)) ??
+    (await ctx.aliases.find('appointment', uri)) ??
+    (await ctx.aliases.hubId('appointment', old));
+  await ctx.aliases.link('appointment', old, hubId);
+  if ((await ctx.aliases.find('appointment', uri)) === undefined) {
+    await ctx.aliases.link('appointment', uri, hubId);
+  }
+  const subject = `appointment/${hubId}`;
+  const before = obj(await ctx.state.get<Obj>(knownStateKey(subject)));
+  const data = appointment(
+    hubId,
+    [vendorId(ctx, old, false), vendorId(ctx, uri, true)],
+    invitee,
+    body,
+    'booked',
+  );
+  data.previous = {
+    ...(text(before.start) !== undefined ? { start: before.start as string } : {}),
+    ...(text(before.end) !== undefined ? { end: before.end as string } : {}),
+    vendorId: old,
+  };
+  const known = await rememberKnownState(ctx.state, subject, data);
+  return emit({ type: 'appointment.rescheduled', subject, time, data: known });
+}
+
+function vendorId(ctx: NormalizeContext<Config>, value: string, current: boolean): Obj {
+  return { system: CONNECTOR_NAME, instance: ctx.instanceId, value, current };
+}
+
+/** The Appointment entity from an invitee and its embedded scheduled event. */
+function appointment(hubId: string, vendorIds: Obj[], invitee: Obj, body: Obj, status: string): Obj {
+  const event = obj(invitee.scheduled_event);
+  const data: Obj = { id: hubId, vendorIds, status };
+  const start = text(event.start_time);
+  const end = text(event.end_time);
+  if (start !== undefined) data.start = start;
+  if (end !== undefined) data.end = end;
+  if (start !== undefined && end !== undefined) {
+    const minutes = Math.round((Date.parse(end) - Date.parse(start)) / 60_000);
+    if (Number.isFinite(minutes) && minutes >= 0) data.durationMinutes = minutes;
+  }
+  const patient: Obj = {};
+  for (const [from, to] of [
+    ['name', 'name'],
+    ['first_name', 'given'],
+    ['last_name', 'family'],
+    ['email', 'email'],
+    ['text_reminder_number', 'phone'],
+  ] as const) {
+    const value = text(invitee[from]);
+    if (value !== undefined) patient[to] = value;
+  }
+  if (Object.keys(patient).length > 0) data.patient = patient;
+  const host = Array.isArray(event.event_memberships) ? obj(event.event_memberships[0]) : {};
+  const hostUri = text(host.user);
+  if (hostUri !== undefined) {
+    const name = text(host.user_name);
+    data.practitioner = { id: hostUri, ...(name !== undefined ? { name } : {}) };
+  }
+  const eventType = text(event.event_type);
+  if (eventType !== undefined) {
+    const name = text(event.name);
+    data.service = { id: eventType, ...(name !== undefined ? { name } : {}) };
+  }
+  const joinUrl = text(obj(event.location).join_url);
+  if (joinUrl !== undefined) data.videoCallUrl = joinUrl;
+  const bookedAt = text(invitee.created_at);
+  if (bookedAt !== undefined) data.bookedAt = bookedAt;
+  data.vendor = body;
+  return data;
+}
