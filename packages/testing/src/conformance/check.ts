@@ -150,7 +150,10 @@ export interface ConformanceOptions<C, K = CredentialParts> {
   /**
    * For vendors whose signatures carry a timestamp: the tolerance the connector is configured with.
    * The replay-window check then signs a request `toleranceSeconds - 1` s before it is received (must
-   * pass) and `toleranceSeconds + 1` s before (a replay: must be refused). Needs `sign`.
+   * pass) and `toleranceSeconds + 1` s before (a replay: must be refused), and sends that stale
+   * request re-dated, its timestamp (Unix seconds or milliseconds, wherever `sign` wrote it)
+   * rewritten to the receive time with the signature kept (must be refused: the signature has to
+   * cover the timestamp). Needs `sign`.
    */
   replayWindow?: { toleranceSeconds: number };
   /** The receive time of every request; default {@link DEFAULT_CONFORMANCE_RECEIVED_AT}. */
@@ -222,7 +225,7 @@ export const conformanceCheckTitles: Record<ConformanceCheck, string> = {
   'auth-near-miss':
     'credentials (or signatures, or signed bodies) differing by one character, or only in length, are refused',
   'replay-window':
-    'a request signed just inside the tolerance window passes; one signed just outside is refused',
+    'a request signed just inside the tolerance window passes; one signed just outside is refused, and so is that one re-dated',
   credentials:
     'push.credentials(config) names every header, query and path parameter the good credentials travel in',
   malformed: 'malformed bodies give bad_request or no notification, never another exception',
@@ -520,13 +523,36 @@ export async function checkConformance<C, K = CredentialParts>(
           `route ${route}: good credentials signed ${tolerance - 1} s before receipt (inside the ${tolerance} s window) ${describeOutcome(inside)}`,
           label,
         );
-        const replay = attempt(good, body, new Date(receivedAt.getTime() - (tolerance + 1) * 1000));
+        const staleAt = new Date(receivedAt.getTime() - (tolerance + 1) * 1000);
+        const replay = attempt(good, body, staleAt);
         add(
           'replay-window',
           replay === 'auth',
           `route ${route}: good credentials signed ${tolerance + 1} s before receipt (a replay outside the ${tolerance} s window) ${describeOutcome(replay)}`,
           label,
         );
+        // The same capture re-dated: its timestamp rewritten to the receive time, the signature
+        // kept. A verifier whose HMAC does not cover the timestamp checks the window on a value
+        // anyone can change, and passes the check above all the same.
+        let stale: CredentialParts | undefined;
+        try {
+          stale = sign(unsigned(parts, body, receivedAt), good.credential, {
+            case: 'good',
+            signedAt: staleAt,
+          });
+        } catch {
+          stale = undefined; // reported under auth (good credentials threw)
+        }
+        const redated = stale && redate(stale, staleAt, receivedAt);
+        if (redated) {
+          const outcome = attempt({ case: 'good, re-dated', parts: redated }, body);
+          add(
+            'replay-window',
+            outcome === 'auth',
+            `route ${route}: a capture signed ${tolerance + 1} s before receipt, its timestamp rewritten to the receive time and its signature kept (the signature must cover the timestamp), ${describeOutcome(outcome)}`,
+            label,
+          );
+        }
       }
     }
 
@@ -1134,6 +1160,33 @@ function notificationProblems(n: VendorNotification, i: number): string[] {
     problems.push(`notification #${i} payload is not serializable`);
   }
   return problems;
+}
+
+/**
+ * Signed parts with every written form of `from` (Unix seconds, Unix milliseconds) replaced by the
+ * same form of `to`: what a replayer who cannot sign can still change. Undefined when no part holds
+ * the time (nothing to re-date).
+ */
+function redate(signed: CredentialParts, from: Date, to: Date): CredentialParts | undefined {
+  const forms: Array<[string, string]> = [
+    [String(from.getTime()), String(to.getTime())],
+    [String(Math.floor(from.getTime() / 1000)), String(Math.floor(to.getTime() / 1000))],
+  ];
+  let changed = false;
+  const out: CredentialParts = {};
+  for (const place of ['headers', 'params', 'query'] as const) {
+    const values = signed[place];
+    if (values === undefined) continue;
+    out[place] = Object.fromEntries(
+      Object.entries(values).map(([name, value]) => {
+        // Milliseconds first: the seconds form is a prefix of it.
+        const next = forms.reduce((text, [a, b]) => text.split(a).join(b), value);
+        if (next !== value) changed = true;
+        return [name, next];
+      }),
+    );
+  }
+  return changed ? out : undefined;
 }
 
 /** Credentials that must be refused: one character changed at the end, one more, one fewer. */

@@ -5,10 +5,12 @@ import {
   type ConnectorDefinition,
   ConnectorError,
   defineConnector,
+  hmacSha256,
   type InboundRequest,
   type InboundRequestHead,
   isJsonObject,
   type JsonObject,
+  parseTimestampedSignatureHeader,
   signBody,
   signTimestamped,
   timingSafeEqualString,
@@ -528,7 +530,7 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
     const passed = (check: ConformanceCheck) =>
       report.results.filter((r) => r.check === check && r.ok).length;
     expect(passed('round-trip')).toBe(2);
-    expect(passed('replay-window')).toBe(2);
+    expect(passed('replay-window')).toBe(3);
     expect(report.results.filter((r) => r.check === 'auth-near-miss').map((r) => r.message)).toEqual([
       'route default: credential.secret with its last character changed were refused (auth)',
       'route default: credential.secret with one character appended were refused (auth)',
@@ -549,8 +551,9 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
     );
     // Round trips sign the encoded body, not the fixture's.
     expect(signed.some((s) => s.case === 'good' && s.body.includes('"id":"rt-'))).toBe(true);
-    // Only the replay-window check signs at another time than the receive time (the default one).
-    expect(signed.filter((s) => s.signedAt !== s.receivedAt)).toHaveLength(2);
+    // Only the replay-window check signs at another time than the receive time (the default one):
+    // inside, outside, and outside again for the re-dated capture.
+    expect(signed.filter((s) => s.signedAt !== s.receivedAt)).toHaveLength(3);
     expect(signed.some((s) => s.receivedAt === DEFAULT_CONFORMANCE_RECEIVED_AT.toISOString())).toBe(true);
   });
 
@@ -577,6 +580,44 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
     expect(report.failures[0]!.message).toContain(
       'signed 301 s before receipt (a replay outside the 300 s window) were accepted',
     );
+  });
+
+  it('fails a verifier whose signature does not cover the timestamp (a capture re-dated is accepted)', async () => {
+    // Built by hand from the parts (§5 "Other schemes"): the window is checked on t=, but the HMAC is
+    // over the body alone, so a replayer rewrites t= to now and the signature still matches.
+    const bodyOnlyHmac = (secret: string, body: Buffer, at: Date) =>
+      `t=${Math.floor(at.getTime() / 1000)},v1=${hmacSha256(secret, body)}`;
+    const uncovered = signedConnector({
+      ...signedPush((options) => {
+        const parsed = parseTimestampedSignatureHeader(options.header ?? '');
+        const skew = Math.abs(
+          Math.floor(options.receivedAt.getTime() / 1000) - (parsed.timestamp ?? Number.NaN),
+        );
+        if (!(skew <= TOLERANCE)) return { ok: false, reason: 'expired', message: 'outside the window' };
+        const ok = options.secrets.some((secret) =>
+          timingSafeEqualString(parsed.signatures[0], hmacSha256(secret, options.body)),
+        );
+        return ok ? { ok: true, secretIndex: 0 } : { ok: false, reason: 'mismatch', message: 'no match' };
+      }),
+      sign: (request: InboundRequest, config: SignedConfig) => ({
+        headers: {
+          'x-acme-signature': bodyOnlyHmac(config.secrets[0] ?? '', request.rawBody, request.receivedAt),
+        },
+      }),
+    });
+    const report = await checkConformance({
+      ...signedOptions,
+      connector: uncovered,
+      sign: (request, credential, { signedAt }) => ({
+        headers: { 'x-acme-signature': bodyOnlyHmac(credential.secret, request.rawBody, signedAt) },
+      }),
+    });
+    expect(report.failures.map((f) => [f.check, f.message])).toEqual([
+      [
+        'replay-window',
+        'route default: a capture signed 301 s before receipt, its timestamp rewritten to the receive time and its signature kept (the signature must cover the timestamp), were accepted',
+      ],
+    ]);
   });
 
   it('names a wrong credential case that is accepted', async () => {
