@@ -531,6 +531,12 @@ describe('generateConnector', () => {
     expect(e2eTest('hmac')).toContain("it.runIf(signsTime)('refuses a capture replayed after the tolerance");
     expect(e2eTest('hmac')).toContain("it('stores one signed request sent twice once");
     expect(e2eTest('header-key')).not.toContain('replayed');
+    // Both push a notification not stored before, made in one place that says which field the
+    // dedupe key comes from: a vendor keyed on anything but the example's \`id\` saw a duplicate
+    // (Calendly, keyed on the invitee URI: "expected 5 to be 6", with nothing pointing at the cause).
+    expect(e2eTest('hmac')).toContain('const freshNotification = (tag: string) =>');
+    expect(e2eTest('hmac')).toContain("freshNotification('stale')");
+    expect(e2eTest('hmac')).toContain("freshNotification('replayed')");
     // Mapping booking.cancelled (Medirota's second step) broke the generated encode test, whose
     // example of a type the vendor cannot send was appointment.cancelled.
     const encodeTest = readFileSync(join(root, 'packages/connectors/acme-hmac/src/encode.test.ts'), 'utf8');

@@ -248,6 +248,17 @@ const HEAD_ONLY_PUSH = {
  * this shows the hub hands it the time the request really arrived.
  */
 const SIGNED_REPLAY_TEST = `
+  /**
+   * A notification the hub has not stored yet, for the two tests below. The example vendor keys on
+   * the body's \`id\` (parse.ts): when your parse takes its dedupe key from elsewhere (an entity id
+   * in the payload, a delivery header), change that field here, or both tests push a duplicate of
+   * the first fixture (answered 200, stored zero times).
+   */
+  const freshNotification = (tag: string) => ({
+    ...fixture(VENDOR, 'booking-created.json'),
+    id: \`evt_\${tag}\`,
+  });
+
   // Only a vendor that signs a timestamp can refuse a stale capture: its settings have a
   // toleranceSeconds (a body-only signature, docs/writing-a-connector.md §5, has none).
   const signsTime = 'toleranceSeconds' in ((connector.configSchema.properties ?? {}) as object);
@@ -264,7 +275,7 @@ const SIGNED_REPLAY_TEST = `
       retryDelaysMs: [],
       now: () => twoHoursAgo,
     });
-    const body = { ...fixture(VENDOR, 'booking-created.json'), id: 'evt_stale' };
+    const body = freshNotification('stale');
     expect((await stale.push(body)).attempts.map((a) => a.status)).toEqual([401]);
     expect(await stored()).toBe(before);
   });
@@ -280,7 +291,7 @@ const SIGNED_REPLAY_TEST = `
       retryDelaysMs: [],
       now: () => at,
     });
-    const body = { ...fixture(VENDOR, 'booking-created.json'), id: 'evt_replayed' };
+    const body = freshNotification('replayed');
     await e2e.settle(INSTANCE, () => replaying.push(body));
     expect((await replaying.push(body)).attempts.map((a) => a.status)).toEqual([200]);
     expect(await stored()).toBe(before + 1);

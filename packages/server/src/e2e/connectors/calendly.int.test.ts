@@ -27,7 +27,7 @@ const FIXTURES: Array<{ file: string; expect: string[] | 'ignored' }> = [
 ];
 
 /** A booking not pushed before: Calendly keys a webhook by its event and invitee URI (no delivery id). */
-function freshInvitee(tag: string): JsonObject {
+function freshNotification(tag: string): JsonObject {
   const body = fixture(VENDOR, 'invitee-created.json');
   const payload = body.payload as JsonObject;
   return { ...body, payload: { ...payload, uri: `${payload.uri as string}-${tag}` } };
@@ -90,7 +90,7 @@ describe(`${VENDOR} end to end`, () => {
       retryDelaysMs: [],
       now: () => twoHoursAgo,
     });
-    const body = freshInvitee('stale');
+    const body = freshNotification('stale');
     expect((await stale.push(body)).attempts.map((a) => a.status)).toEqual([401]);
     expect(await stored()).toBe(before);
   });
@@ -106,7 +106,7 @@ describe(`${VENDOR} end to end`, () => {
       retryDelaysMs: [],
       now: () => at,
     });
-    const body = freshInvitee('replayed');
+    const body = freshNotification('replayed');
     await e2e.settle(INSTANCE, () => replaying.push(body));
     expect((await replaying.push(body)).attempts.map((a) => a.status)).toEqual([200]);
     expect(await stored()).toBe(before + 1);
