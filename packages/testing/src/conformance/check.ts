@@ -150,7 +150,8 @@ export interface ConformanceOptions<C, K = CredentialParts> {
   /**
    * For vendors whose signatures carry a timestamp: the tolerance the connector is configured with.
    * The replay-window check then signs a request `toleranceSeconds - 1` s before it is received (must
-   * pass) and `toleranceSeconds + 1` s before (a replay: must be refused), and sends that stale
+   * pass) and `toleranceSeconds + 1` s before (a replay: must be refused), the same two offsets
+   * after it (a vendor clock ahead: the window counts either way), and sends that stale
    * request re-dated, its timestamp (Unix seconds or milliseconds, wherever `sign` wrote it)
    * rewritten to the receive time with the signature kept (must be refused: the signature has to
    * cover the timestamp). Needs `sign`.
@@ -225,7 +226,7 @@ export const conformanceCheckTitles: Record<ConformanceCheck, string> = {
   'auth-near-miss':
     'credentials (or signatures, or signed bodies) differing by one character, or only in length, are refused',
   'replay-window':
-    'a request signed just inside the tolerance window passes; one signed just outside is refused, and so is that one re-dated',
+    'a request signed just inside the tolerance window (either way) passes; one signed just outside is refused, and so is that one re-dated',
   credentials:
     'push.credentials(config) names every header, query and path parameter the good credentials travel in',
   malformed: 'malformed bodies give bad_request or no notification, never another exception',
@@ -531,6 +532,21 @@ export async function checkConformance<C, K = CredentialParts>(
           `route ${route}: good credentials signed ${tolerance + 1} s before receipt (a replay outside the ${tolerance} s window) ${describeOutcome(replay)}`,
           label,
         );
+        // Either way, as the core verifiers and §5 measure it: a vendor whose clock runs ahead
+        // within the window is accepted, one ahead beyond it refused (a one-sided check accepts a
+        // future-dated signature until that future comes).
+        for (const [offset, must] of [
+          [tolerance - 1, 'passed'],
+          [tolerance + 1, 'auth'],
+        ] as const) {
+          const ahead = attempt(good, body, new Date(receivedAt.getTime() + offset * 1000));
+          add(
+            'replay-window',
+            ahead === must,
+            `route ${route}: good credentials signed ${offset} s after receipt (a vendor clock ahead, ${must === 'passed' ? 'inside' : 'outside'} the ${tolerance} s window) ${describeOutcome(ahead)}`,
+            label,
+          );
+        }
         // The same capture re-dated: its timestamp rewritten to the receive time, the signature
         // kept. A verifier whose HMAC does not cover the timestamp checks the window on a value
         // anyone can change, and passes the check above all the same.

@@ -530,7 +530,7 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
     const passed = (check: ConformanceCheck) =>
       report.results.filter((r) => r.check === check && r.ok).length;
     expect(passed('round-trip')).toBe(2);
-    expect(passed('replay-window')).toBe(3);
+    expect(passed('replay-window')).toBe(5);
     expect(report.results.filter((r) => r.check === 'auth-near-miss').map((r) => r.message)).toEqual([
       'route default: credential.secret with its last character changed were refused (auth)',
       'route default: credential.secret with one character appended were refused (auth)',
@@ -552,8 +552,8 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
     // Round trips sign the encoded body, not the fixture's.
     expect(signed.some((s) => s.case === 'good' && s.body.includes('"id":"rt-'))).toBe(true);
     // Only the replay-window check signs at another time than the receive time (the default one):
-    // inside, outside, and outside again for the re-dated capture.
-    expect(signed.filter((s) => s.signedAt !== s.receivedAt)).toHaveLength(3);
+    // inside and outside before it, inside and outside after it, and the re-dated capture.
+    expect(signed.filter((s) => s.signedAt !== s.receivedAt)).toHaveLength(5);
     expect(signed.some((s) => s.receivedAt === DEFAULT_CONFORMANCE_RECEIVED_AT.toISOString())).toBe(true);
   });
 
@@ -580,6 +580,35 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
     expect(report.failures[0]!.message).toContain(
       'signed 301 s before receipt (a replay outside the 300 s window) were accepted',
     );
+  });
+
+  it('fails a verifier whose window counts one way only: future-dated signatures accepted, or a clock ahead refused', async () => {
+    const oneSided = (accept: (skew: number) => boolean) =>
+      signedConnector(
+        signedPush((options) => {
+          const parsed = parseTimestampedSignatureHeader(options.header ?? '');
+          // Receive time minus signing time: negative when the vendor's clock is ahead.
+          const skew = Math.floor(options.receivedAt.getTime() / 1000) - (parsed.timestamp ?? Number.NaN);
+          if (!accept(skew)) return { ok: false, reason: 'expired', message: 'outside the window' };
+          return verifyTimestampedSignature({ ...options, toleranceSeconds: 10 * 365 * 86_400 });
+        }),
+      );
+    const messages = async (connector: ReturnType<typeof signedConnector>) =>
+      (await checkConformance({ ...signedOptions, connector })).failures.map((f) => [f.check, f.message]);
+    // Only the past is bounded: a signature dated a year ahead stays valid for a year.
+    expect(await messages(oneSided((skew) => skew <= TOLERANCE))).toEqual([
+      [
+        'replay-window',
+        'route default: good credentials signed 301 s after receipt (a vendor clock ahead, outside the 300 s window) were accepted',
+      ],
+    ]);
+    // Any future timestamp refused: a vendor whose clock is a few seconds fast is locked out.
+    expect(await messages(oneSided((skew) => skew >= 0 && skew <= TOLERANCE))).toEqual([
+      [
+        'replay-window',
+        'route default: good credentials signed 299 s after receipt (a vendor clock ahead, inside the 300 s window) were refused (auth)',
+      ],
+    ]);
   });
 
   it('fails a verifier whose signature does not cover the timestamp (a capture re-dated is accepted)', async () => {
