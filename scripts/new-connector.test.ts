@@ -524,6 +524,8 @@ describe('generateConnector', () => {
     );
     expect(conformance).toContain('sign: (request, credential, { signedAt })');
     expect(conformance).toContain('replayWindow');
+    // The previous secret of a rotation is checked too (accepted while configured, then refused).
+    expect(conformance).toContain('rotation: {');
     // A vendor that signs a timestamp: its end-to-end test replays a capture over HTTP after the
     // tolerance (refused) and inside it (stored once); the others have no signature to replay.
     const e2eTest = (auth: string) =>

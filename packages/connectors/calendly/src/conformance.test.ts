@@ -29,6 +29,11 @@ describeConformance<Config, { secret: string }>({
   // The vendor signs a timestamp, so a push signed outside the window must be refused. A vendor that
   // signs the body alone cannot honour a window: docs/writing-a-connector.md, "Body-only signatures".
   replayWindow: { toleranceSeconds: DEFAULT_TOLERANCE_SECONDS },
+  // A rotation is a second subscription signed with the new key: both keys sign while it lasts.
+  rotation: {
+    config: { ...config, previousSigningKey: 'test-previous-signing-key-0123456789' },
+    previous: { secret: 'test-previous-signing-key-0123456789' },
+  },
   // In order, with one shared context: the booking keeps its hub id through the reschedule (old
   // invitee cancelled, new one created) and the cancellation of the new invitee.
   fixtures: [

@@ -157,6 +157,15 @@ export interface ConformanceOptions<C, K = CredentialParts> {
    * cover the timestamp). Needs `sign`.
    */
   replayWindow?: { toleranceSeconds: number };
+  /**
+   * A secret rotation, for connectors that accept the secret being replaced beside the new one
+   * (`previousSigningSecret`): `config` is {@link ConformanceOptions.config} with the previous secret
+   * added, `previous` the credential case made with it. The auth check then requires `previous` to
+   * pass under `rotation.config` (the vendor still signs with the old secret), the good credential
+   * to pass there too, and `previous` to be refused under the main `config` (a secret removed from
+   * the settings is no longer accepted).
+   */
+  rotation?: { config: C; previous: K };
   /** The receive time of every request; default {@link DEFAULT_CONFORMANCE_RECEIVED_AT}. */
   receivedAt?: Date;
   /** Processed in order with one shared memory context (stateful vendors). */
@@ -401,9 +410,9 @@ export async function checkConformance<C, K = CredentialParts>(
    * read yet; reading `rawBody` throws), then `verifyBody`, when the connector has one, on the full
    * request. Throws what they throw.
    */
-  const admit = (request: InboundRequest) => {
-    push.authenticate(inboundRequestHead(request), config);
-    push.verifyBody?.(request, config);
+  const admit = (request: InboundRequest, settings: C = config) => {
+    push.authenticate(inboundRequestHead(request), settings);
+    push.verifyBody?.(request, settings);
   };
   const wrongCases: Array<Sent<K>> = Array.isArray(credentials.wrong)
     ? credentials.wrong.map((credential) => ({ case: describeCase(credential), credential }))
@@ -447,6 +456,27 @@ export async function checkConformance<C, K = CredentialParts>(
     }
     const missing = attempt({ case: 'missing', parts: credentials.missing });
     add('auth', missing === 'auth', `route ${route}: missing credentials ${describeOutcome(missing)}`, label);
+    // rotation: the previous secret accepted while configured, and only then.
+    if (options.rotation) {
+      const rotation = options.rotation;
+      const previous: Sent<K> = {
+        case: 'previous (the secret being rotated out)',
+        credential: rotation.previous,
+      };
+      for (const [sent, settings, where, must] of [
+        [previous, rotation.config, 'during the rotation (rotation.config)', 'passed'],
+        [good, rotation.config, 'during the rotation (rotation.config)', 'passed'],
+        [previous, config, 'once it is removed from the settings (config)', 'auth'],
+      ] as const) {
+        const outcome = authOutcome(() => admit(build(parts, body, sent), settings));
+        add(
+          'auth',
+          outcome === must,
+          `route ${route}: ${sent === good ? 'good credentials' : 'the previous secret'} ${where} ${describeOutcome(outcome)}`,
+          label,
+        );
+      }
+    }
     // push.sign: what the connector presents for the config under test is accepted (`switchyard
     // push` sends what it returns).
     const presented = push.sign;

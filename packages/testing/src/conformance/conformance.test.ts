@@ -649,6 +649,32 @@ describe('checkConformance with sign (vendors that sign each request)', () => {
     ]);
   });
 
+  it('checks a secret rotation: the previous secret passes while configured, and only then', async () => {
+    const PREVIOUS = 'whsec_previous_0123456789abcdef';
+    const rotating = {
+      ...signedOptions,
+      rotation: { config: { secrets: [SIGNING_SECRET, PREVIOUS] }, previous: { secret: PREVIOUS } },
+    };
+    const report = await checkConformance(rotating);
+    expect(report.failures).toEqual([]);
+    expect(report.results.filter((r) => r.message.includes('previous secret')).map((r) => r.message)).toEqual(
+      [
+        'route default: the previous secret during the rotation (rotation.config) were accepted',
+        'route default: the previous secret once it is removed from the settings (config) were refused (auth)',
+      ],
+    );
+    // A verifier that reads the newest secret only: every push signed with the old one is refused
+    // until the vendor switches, though the settings list both.
+    const newestOnly = signedConnector(
+      signedPush((options) =>
+        verifyTimestampedSignature({ ...options, secrets: options.secrets.slice(0, 1) }),
+      ),
+    );
+    expect(await failuresOf({ ...rotating, connector: newestOnly } as never, 'auth')).toEqual([
+      'ping.json: route default: the previous secret during the rotation (rotation.config) were refused (auth)',
+    ]);
+  });
+
   it('names a wrong credential case that is accepted', async () => {
     const report = await checkConformance({
       ...signedOptions,
