@@ -13,6 +13,16 @@ import quable from '@switchyard/connector-quable';
 import type { Connector } from '@switchyard/core';
 
 /**
+ * `connectors` sorted by name. The list below opens as `byName` and its bracket however the
+ * formatter wraps it (the shape docs/writing-a-connector.md §14 shows, which
+ * scripts/new-connector.int.test.ts edits as a person would): written inline with its `.sort`, the
+ * formatter moved the bracket onto a line of its own once the eighth name was added.
+ */
+function byName(connectors: Connector[]): Connector[] {
+  return connectors.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
  * Every shipped connector, sorted by name.
  *
  * @example
@@ -21,9 +31,16 @@ import type { Connector } from '@switchyard/core';
  * ```
  */
 export const shippedConnectors: readonly Connector[] = Object.freeze(
-  (
-    [acuity, bookingbug, calendly, cliniko, clockwisemd, docplanner, instinctiveNotes, quable] as Connector[]
-  ).sort((a, b) => a.name.localeCompare(b.name)),
+  byName([
+    acuity,
+    bookingbug,
+    calendly,
+    cliniko,
+    clockwisemd,
+    docplanner,
+    instinctiveNotes,
+    quable,
+  ] as Connector[]),
 );
 
 /**
