@@ -63,6 +63,11 @@ export const errorCodes = {
     status: 500,
     title: 'The database schema lacks migrations of this version',
   },
+  SY_STORAGE_MIGRATION_BLOCKED: {
+    area: 'storage',
+    status: 500,
+    title: 'A migration could not take its table locks',
+  },
 
   // pipeline (packages/server/src/pipeline): ingest, normalize, fan-out, delivery, replay, feed.
   SY_PIPELINE_NOT_FOUND: { area: 'pipeline', status: 404, title: 'No such resource' },

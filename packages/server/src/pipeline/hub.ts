@@ -125,7 +125,7 @@ export async function createHub(config: HubConfig) {
         { details: { missing } },
       );
     }
-  } else await migrate(db);
+  } else await migrate(db, { logger });
 
   let normalizeLoop: WorkerLoop | undefined;
   let deliverLoop: WorkerLoop | undefined;

@@ -195,7 +195,7 @@ export async function startHubProcess(
   try {
     const migrations = openDatabase(database.url, { max: 1 });
     try {
-      const versions = await migrate(migrations.db);
+      const versions = await migrate(migrations.db, { logger });
       logger.info(
         { applied: versions },
         versions.length > 0

@@ -22,6 +22,42 @@ afterAll(async () => {
   await database?.close();
 });
 
+/** What each case opened, closed after it (last opened first). */
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+});
+
+/** A direct session (a writer, or a transaction holding a lock), with its backend's pid. */
+async function session(): Promise<{ client: pg.Client; pid: number }> {
+  const client = new pg.Client({ connectionString: pgdb.url() });
+  await client.connect();
+  cleanups.push(() => client.end());
+  const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+  return { client, pid };
+}
+
+/** The pid of the session named `tag`'s, once it waits for a lock (a heavyweight lock). */
+async function waitingForLock(tag: string): Promise<number> {
+  let pid: number | undefined;
+  await until(async () => {
+    const r = await sql<{ pid: number }>`select pid from pg_stat_activity
+      where application_name = ${sessionApplicationName(tag)} and wait_event_type = 'Lock'`.execute(
+      database.db,
+    );
+    pid = r.rows[0]?.pid;
+    return pid !== undefined;
+  });
+  return pid!;
+}
+
+/** A database of its own for a migrating process named `tag`, closed after the case. */
+function migrator(tag: string): Database {
+  const opened = openDatabase(pgdb.url(), { max: 1, sessionTag: tag });
+  cleanups.push(() => opened.close());
+  return opened;
+}
+
 describe('migration 33: command records move from the instance state to their command', () => {
   it('moves the records of kept commands under the same key, drops those of purged ones, leaves the rest', async () => {
     const db = database.db;
@@ -230,21 +266,6 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
     expect(await pendingMigrations(db)).toEqual([43, 44]);
   }
 
-  /** What each case opened, closed after it (last opened first). */
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-  });
-
-  /** A direct session (a writer, or a transaction holding a lock), with its backend's pid. */
-  async function session(): Promise<{ client: pg.Client; pid: number }> {
-    const client = new pg.Client({ connectionString: pgdb.url() });
-    await client.connect();
-    cleanups.push(() => client.end());
-    const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
-    return { client, pid };
-  }
-
   /** An upsert of one entity as the projection makes it (a new one, or one already there). */
   const upsert = (client: pg.Client, subject: string) =>
     client.query(
@@ -256,27 +277,6 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
          envelope = excluded.envelope, updated_at = now()`,
       [subject],
     );
-
-  /** The pid of the session named `tag`'s, once it waits for a lock (a heavyweight lock). */
-  async function waitingForLock(tag: string): Promise<number> {
-    let pid: number | undefined;
-    await until(async () => {
-      const r = await sql<{ pid: number }>`select pid from pg_stat_activity
-        where application_name = ${sessionApplicationName(tag)} and wait_event_type = 'Lock'`.execute(
-        database.db,
-      );
-      pid = r.rows[0]?.pid;
-      return pid !== undefined;
-    });
-    return pid!;
-  }
-
-  /** A database of its own for a migrating process named `tag`, closed after the case. */
-  function migrator(tag: string): Database {
-    const opened = openDatabase(pgdb.url(), { max: 1, sessionTag: tag });
-    cleanups.push(() => opened.close());
-    return opened;
-  }
 
   /**
    * A migration run held at a known point: a transaction that wrote the table stays open
@@ -509,5 +509,135 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
     await holder.client.query('commit');
     expect(await Promise.all([runA, runB])).toEqual([[43, 44], []]);
     expect((await indexes()).every((i) => i.valid)).toBe(true);
+  });
+});
+
+/**
+ * Migration 47's `ALTER TABLE switchyard.command_calls` (an ACCESS EXCLUSIVE lock), after the
+ * database is put back as version 46 left it, while another session holds a lock on the table.
+ */
+describe('a migration whose table lock is held by another session (migration 47)', () => {
+  /** Short bounds, so that a case sees several tries. */
+  const lockWait = { lockTimeoutMs: 300, firstPauseMs: 100, maxPauseMs: 400, totalMs: 60_000 };
+
+  /** As version 46 left it: 47's column gone and its version unrecorded. */
+  async function asVersion46(): Promise<void> {
+    const db = database.db;
+    await sql`alter table switchyard.command_calls drop column if exists given_back`.execute(db);
+    await sql`delete from switchyard.migrations where version = 47`.execute(db);
+    expect(await pendingMigrations(db)).toEqual([47]);
+  }
+
+  /** A session named `name` in a transaction that read the table and stays open (rolled back after the case). */
+  async function blocker(name: string) {
+    const holder = await session();
+    await holder.client.query(`set application_name = '${name}'`);
+    await holder.client.query('begin');
+    cleanups.push(() => holder.client.query('rollback'));
+    await holder.client.query('select count(*) from switchyard.command_calls');
+    return holder;
+  }
+
+  /** What a logger was told to warn. */
+  function warnings() {
+    const seen: {
+      obj: { attempt?: number; blockers?: { pid: number; applicationName: string }[] };
+      msg: string;
+    }[] = [];
+    return { seen, logger: { warn: (obj: object, msg: string) => seen.push({ obj, msg }) } };
+  }
+
+  /** `promise`'s outcome, or 'still waiting' after a generous bound (a statement queued behind the lock). */
+  const within = <T>(promise: Promise<T>) =>
+    Promise.race([
+      promise,
+      new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 15_000)),
+    ]);
+
+  /** Whether the command_calls column 47 adds is there. */
+  async function columnAdded(): Promise<boolean> {
+    const r = await sql<{ n: number }>`select count(*)::int as n from information_schema.columns
+      where table_schema = 'switchyard' and table_name = 'command_calls' and column_name = 'given_back'`.execute(
+      database.db,
+    );
+    return r.rows[0]!.n === 1;
+  }
+
+  it("never queues a running process's statements on the table behind the ALTER for longer than its lock timeout; applies it once the holder ends", async () => {
+    await asVersion46();
+    const holder = await blocker('a long report');
+    const tag = newSessionTag();
+    const { seen, logger } = warnings();
+    const run = migrate(migrator(tag).db, { logger, lockWait });
+    run.catch(() => {});
+    // A process of the previous version reads the table while the ALTER waits for its lock, three
+    // times: without a lock timeout its first read waited behind the ALTER as long as the holder ran.
+    const running = await session();
+    for (let round = 1; round <= 3; round++) {
+      const migratorPid = await waitingForLock(tag);
+      const read = running.client.query('select count(*) from switchyard.command_calls');
+      await until(async () => {
+        const r = await sql<{
+          blockers: number[];
+          waiting: boolean;
+        }>`select pg_blocking_pids(${running.pid}) as blockers,
+          exists (select from pg_stat_activity where pid = ${migratorPid} and wait_event_type = 'Lock') as waiting`.execute(
+          database.db,
+        );
+        // Queued behind the ALTER, or run already (the try timed out in between).
+        return r.rows[0]!.blockers.includes(migratorPid) || !r.rows[0]!.waiting;
+      });
+      expect((await within(read)) === 'still waiting').toBe(false);
+    }
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(await pendingMigrations(database.db)).toEqual([47]); // still held
+
+    await holder.client.query('commit');
+    expect(await within(run)).toEqual([47]);
+    expect(await columnAdded()).toBe(true);
+  });
+
+  it('fails the start after the bound, naming the session that held the lock', async () => {
+    await asVersion46();
+    const holder = await blocker('nightly-report');
+    const { logger } = warnings();
+    const run = migrate(migrator(newSessionTag()).db, {
+      logger,
+      lockWait: { ...lockWait, totalMs: 1_500 },
+    }).then(
+      () => 'applied',
+      (error: unknown) => error,
+    );
+    const error = (await within(run)) as { code?: string; message?: string };
+    expect(error.code).toBe('SY_STORAGE_MIGRATION_BLOCKED');
+    expect(error.message).toContain(
+      `pid ${holder.pid} (application_name "nightly-report", idle in transaction`,
+    );
+    expect(error.message).toContain('"select count(*) from switchyard.command_calls")');
+    expect(await pendingMigrations(database.db)).toEqual([47]);
+    expect(await columnAdded()).toBe(false);
+
+    await holder.client.query('rollback');
+    expect(await migrate(database.db)).toEqual([47]);
+  });
+
+  it('logs each retry once, with the session that held the lock', async () => {
+    await asVersion46();
+    const holder = await blocker('pg_dump');
+    const { seen, logger } = warnings();
+    const run = migrate(migrator(newSessionTag()).db, { logger, lockWait });
+    run.catch(() => {});
+    await until(() => seen.length >= 2);
+    await holder.client.query('commit');
+    expect(await within(run)).toEqual([47]);
+    expect(seen.map((w) => w.obj.attempt)).toEqual(seen.map((_, i) => i + 1));
+    for (const w of seen) {
+      expect(w.obj.blockers).toEqual([
+        expect.objectContaining({ pid: holder.pid, applicationName: 'pg_dump' }),
+      ]);
+      expect(w.msg).toMatch(
+        /^migration 47 \(.*\) waited 300 ms for a table lock \(try \d+\); .* pid \d+ \(application_name "pg_dump"/,
+      );
+    }
   });
 });

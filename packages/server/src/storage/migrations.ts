@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SwitchyardError } from '@switchyard/core';
 import { type Kysely, sql } from 'kysely';
 
 /** The Postgres schema holding Switchyard's own tables (pg-boss lives in `switchyard_queue`). */
@@ -17,7 +18,9 @@ export const SCHEMA = 'switchyard';
  *    replaced index serves queries until its successor exists). Never `drop index` in `sql`: it
  *    takes an `ACCESS EXCLUSIVE` lock on the table, which waits for every transaction using it and
  *    stops everything queued behind it.
- * 3. `sql`: in one transaction with the record of the version, so it runs exactly once. It runs
+ * 3. `sql`: in one transaction with the record of the version, so it runs exactly once, under a
+ *    short lock timeout and tried again while another session holds its tables ({@link
+ *    applyTransaction}): DDL waiting for a lock stops every statement on the table. It runs
  *    after the indexes: an index on a column `sql` adds belongs to a later migration (or, for a
  *    table `sql` itself creates, in `sql`: the table is new, empty and nobody writes it yet).
  *
@@ -2356,18 +2359,23 @@ async function appliedVersions(db: Kysely<unknown>): Promise<Set<number>> {
  * the waiter through (it releases the lock, takes it again, and goes on from the versions then
  * recorded), as {@link buildIndex} describes.
  *
+ * A migration's transaction waits for its table locks at most {@link MIGRATION_LOCK_WAIT}`.lockTimeoutMs`
+ * at a time, and is tried again until {@link MIGRATION_LOCK_WAIT}`.totalMs`, as {@link
+ * applyTransaction} describes; past that the run fails (`SY_STORAGE_MIGRATION_BLOCKED`) naming the
+ * sessions that held the lock.
+ *
  * @example
  * ```ts
- * const applied = await migrate(db); // [1, 2, …] on a fresh database, [] afterwards
+ * const applied = await migrate(db, { logger }); // [1, 2, …] on a fresh database, [] afterwards
  * ```
  */
-export async function migrate(db: Kysely<unknown>): Promise<number[]> {
+export async function migrate(db: Kysely<unknown>, options: MigrateOptions = {}): Promise<number[]> {
   return db.connection().execute(async (session) => {
     const applied: number[] = [];
     for (;;) {
       await takeMigrationLock(session);
       try {
-        if (await applyPending(session, applied)) return applied;
+        if (await applyPending(session, applied, options)) return applied;
       } finally {
         // A session that lost its connection lost its lock with it: nothing to release then, and the
         // error that ended the run is the one to report.
@@ -2383,7 +2391,11 @@ export async function migrate(db: Kysely<unknown>): Promise<number[]> {
  * buildIndex}): the caller releases the lock, takes it again and calls it again, which reads the
  * recorded versions afresh (the waiter, a previous version, may have applied some it knows).
  */
-async function applyPending(session: Kysely<unknown>, applied: number[]): Promise<boolean> {
+async function applyPending(
+  session: Kysely<unknown>,
+  applied: number[],
+  options: MigrateOptions,
+): Promise<boolean> {
   await sql`create schema if not exists switchyard`.execute(session);
   await sql`create table if not exists switchyard.migrations (
     version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(
@@ -2395,15 +2407,160 @@ async function applyPending(session: Kysely<unknown>, applied: number[]): Promis
     for (const index of m.indexes ?? []) if (!(await buildIndex(session, index))) return false;
     for (const name of m.dropIndexes ?? [])
       await sql.raw(`drop index concurrently if exists ${SCHEMA}.${name}`).execute(session);
-    await session.transaction().execute(async (trx) => {
-      if (m.sql.trim() !== '') await sql.raw(m.sql).execute(trx);
-      await sql`insert into switchyard.migrations (version, name) values (${m.version}, ${m.name})`.execute(
-        trx,
-      );
-    });
+    await applyTransaction(session, m, options);
     applied.push(m.version);
   }
   return true;
+}
+
+/** What {@link migrate} is given beside the database. */
+export interface MigrateOptions {
+  /** Told of each try of a migration that waited too long for a lock ({@link applyTransaction}). */
+  logger?: { warn(obj: object, msg: string): void };
+  /** {@link MIGRATION_LOCK_WAIT} unless given (tests of the bounds). */
+  lockWait?: LockWait;
+}
+
+/** How a migration's transaction waits for its locks ({@link applyTransaction}). */
+export interface LockWait {
+  /** The transaction's `lock_timeout`: the longest any statement on its tables queues behind it. */
+  lockTimeoutMs: number;
+  /** The pause after the first try that timed out; each next pause is twice the last. */
+  firstPauseMs: number;
+  /** The longest pause between two tries. */
+  maxPauseMs: number;
+  /** From the first try: no try starts after this, and the run fails. */
+  totalMs: number;
+}
+
+/**
+ * The bounds of a migration's waits for its table locks ({@link applyTransaction}). The lock timeout
+ * is what a statement of a running process on the table may wait behind the migration's DDL, once
+ * per try; the pauses leave the table free between tries; the total is about how long a start
+ * waits for a `pg_dump` or a long report to end before it fails (a supervisor then starts it again).
+ */
+export const MIGRATION_LOCK_WAIT: LockWait = {
+  lockTimeoutMs: 2_000,
+  firstPauseMs: 1_000,
+  maxPauseMs: 30_000,
+  totalMs: 5 * 60_000,
+};
+
+/**
+ * Runs a migration's `sql` and records its version in one transaction, under a `lock_timeout`.
+ * DDL on an existing table (`ALTER TABLE`, a constraint, a trigger) asks for an `ACCESS EXCLUSIVE`
+ * lock, which waits for every transaction using the table (a `pg_dump`, a long report, a previous
+ * version's statement); and Postgres queues every later request on the table behind that waiting
+ * one, so without a bound the running processes (of the previous version during a rolling upgrade)
+ * stopped reading and writing the table for as long as the holder ran. With the lock timeout, a try
+ * that waits longer is rolled back (55P03), which lets the queued statements through, and is tried
+ * again after a pause (growing: {@link MIGRATION_LOCK_WAIT}), each retry logged with the sessions
+ * that held a lock on the tables; once the total is spent the run fails, naming them. The pause is
+ * idle and holds no lock but the (advisory) migration lock.
+ */
+async function applyTransaction(
+  session: Kysely<unknown>,
+  m: Migration,
+  options: MigrateOptions,
+): Promise<void> {
+  const wait = options.lockWait ?? MIGRATION_LOCK_WAIT;
+  const started = Date.now();
+  let pauseMs = wait.firstPauseMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await session.transaction().execute(async (trx) => {
+        // Local: ends with the transaction, and overrides one set on the role or the database.
+        await sql`select set_config('lock_timeout', ${`${wait.lockTimeoutMs}ms`}, true)`.execute(trx);
+        if (m.sql.trim() !== '') await sql.raw(m.sql).execute(trx);
+        await sql`insert into switchyard.migrations (version, name) values (${m.version}, ${m.name})`.execute(
+          trx,
+        );
+      });
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== '55P03') throw error;
+      const blockers = await lockHolders(session, m.sql, wait.lockTimeoutMs);
+      const named = blockers.length > 0 ? blockers.map(describeHolder).join('; ') : 'no session now';
+      const what = `migration ${m.version} (${m.name}) waited ${wait.lockTimeoutMs} ms for a table lock (try ${attempt})`;
+      if (Date.now() + pauseMs - started > wait.totalMs)
+        throw new SwitchyardError(
+          'SY_STORAGE_MIGRATION_BLOCKED',
+          `${what} and gave up after ${Math.round((Date.now() - started) / 1000)} s; sessions holding locks on its tables: ${named}. End them or wait for them to end (a pg_dump, a long report), then start again (docs/operations.md, "Upgrades")`,
+          { details: { version: m.version, attempts: attempt, blockers }, cause: error },
+        );
+      options.logger?.warn(
+        { migration: m.version, attempt, retryInMs: pauseMs, blockers },
+        `${what}; it was rolled back so that statements queued behind it run, and is tried again in ${pauseMs} ms; sessions holding locks on its tables: ${named}`,
+      );
+      await sleep(pauseMs);
+      pauseMs = Math.min(pauseMs * 2, wait.maxPauseMs);
+    }
+  }
+}
+
+/** A session holding a lock a migration waited for ({@link lockHolders}); never its parameters. */
+export interface LockHolder {
+  pid: number;
+  applicationName: string;
+  state: string | null;
+  /** When its transaction started (ISO 8601). */
+  since: string | null;
+  /** The start of its statement (ISO 8601). */
+  queryStart: string | null;
+  /** The first characters of its statement's text, white space collapsed. */
+  query: string;
+}
+
+/** How much of a holder's statement is shown. */
+const HOLDER_QUERY_CHARS = 80;
+
+/**
+ * The sessions that held a lock on the tables a timed-out try waited for. Once the try is cancelled
+ * it waits no more, so `pg_blocking_pids` has nothing to say: these are the other sessions whose
+ * transaction began at least the lock timeout ago (a lock held through the whole wait) and that hold
+ * a lock on a `switchyard` relation the migration's SQL names (on any of the schema's relations
+ * when it names none, as a `DO` block built from strings might).
+ */
+async function lockHolders(
+  session: Kysely<unknown>,
+  text: string,
+  lockTimeoutMs: number,
+): Promise<LockHolder[]> {
+  const names = [
+    ...new Set(
+      [...text.matchAll(/\bswitchyard\.("?)([a-z_][a-z0-9_$]*)\1/gi)].map((x) => x[2]!.toLowerCase()),
+    ),
+  ];
+  const r = await sql<{
+    pid: number;
+    application_name: string;
+    state: string | null;
+    since: Date | null;
+    query_start: Date | null;
+    query: string | null;
+  }>`
+    select a.pid, a.application_name, a.state, a.xact_start as since, a.query_start, a.query
+    from pg_stat_activity a
+    where a.pid <> pg_backend_pid()
+      and a.xact_start <= now() - make_interval(secs => ${lockTimeoutMs / 1000})
+      and exists (
+        select from pg_locks l join pg_class c on c.oid = l.relation join pg_namespace n on n.oid = c.relnamespace
+        where l.pid = a.pid and l.granted and n.nspname = ${SCHEMA}
+          and (cardinality(${names}::text[]) = 0 or c.relname = any(${names}::text[])))
+    order by a.xact_start, a.pid`.execute(session);
+  return r.rows.map((row) => ({
+    pid: row.pid,
+    applicationName: row.application_name,
+    state: row.state,
+    since: row.since?.toISOString() ?? null,
+    queryStart: row.query_start?.toISOString() ?? null,
+    query: (row.query ?? '').replace(/\s+/g, ' ').trim().slice(0, HOLDER_QUERY_CHARS),
+  }));
+}
+
+/** One holder as a log line or an error names it. */
+function describeHolder(h: LockHolder): string {
+  return `pid ${h.pid} (application_name "${h.applicationName}", ${h.state ?? 'state unknown'}, transaction since ${h.since}, statement since ${h.queryStart}: "${h.query}")`;
 }
 
 /** Takes the session-level migration lock on `session`, trying again until it is free. */

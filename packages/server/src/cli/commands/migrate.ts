@@ -27,7 +27,7 @@ export const migrateCommand: Command = {
       try {
         let applied: number[];
         try {
-          applied = await migrate(db);
+          applied = await migrate(db, { logger });
         } catch (error) {
           const code = reportUnreachableDatabase(io, loaded.secrets, error);
           if (code === undefined) throw error;
