@@ -335,6 +335,34 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
     expect(after.rows[0]!.t).toBe('200ms');
   });
 
+  it('drops a replaced index under a lock_timeout set for the role or the database, waiting out a reader of the table', async () => {
+    await asVersion42(100);
+    const url = new URL(pgdb.url());
+    url.searchParams.set('options', '-c lock_timeout=200');
+    const tag = newSessionTag();
+    const migrating = openDatabase(url.toString(), { max: 1, sessionTag: tag });
+    cleanups.push(() => migrating.close());
+    // A transaction that read the table and stays open (a report, a pg_dump): a concurrent build
+    // does not wait for it (it holds no snapshot between statements and writes nothing), but
+    // `DROP INDEX CONCURRENTLY` waits for every transaction holding a lock on the table.
+    const reader = await session();
+    await reader.client.query('begin');
+    cleanups.push(() => reader.client.query('rollback'));
+    await reader.client.query('select count(*) from switchyard.current_entities');
+    const run = migrate(migrating.db);
+    run.catch(() => {});
+    await waitingForLock(tag);
+    // Kept open five times the lock timeout: a wait under it was cancelled by then.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await reader.client.query('commit');
+    expect(await run).toEqual([43, 44]);
+    const names = (await indexes()).map((i) => i.name);
+    expect(names).not.toContain('current_entities_start_idx');
+    expect(names).not.toContain('current_entities_updated_idx');
+    const after = await sql<{ t: string }>`select current_setting('lock_timeout') as t`.execute(migrating.db);
+    expect(after.rows[0]!.t).toBe('200ms');
+  });
+
   it("never makes a writer of the table wait: the build's lock is SHARE UPDATE EXCLUSIVE", async () => {
     await asVersion42(2000);
     // The build is held at a known point by a transaction that wrote the table and stays open:

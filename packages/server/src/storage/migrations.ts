@@ -15,7 +15,8 @@ export const SCHEMA = 'switchyard';
  *    plain `CREATE INDEX` takes a `SHARE` lock that stops every write to the table until the index
  *    is built (minutes on a hub upgraded with its history), and the pipeline with it.
  * 2. `dropIndexes`: each dropped with `DROP INDEX CONCURRENTLY IF EXISTS`, after the builds (a
- *    replaced index serves queries until its successor exists). Never `drop index` in `sql`: it
+ *    replaced index serves queries until its successor exists; without the role's timeouts, as
+ *    the builds: {@link withoutTimeouts}). Never `drop index` in `sql`: it
  *    takes an `ACCESS EXCLUSIVE` lock on the table, which waits for every transaction using it and
  *    stops everything queued behind it.
  * 3. `sql`: in one transaction with the record of the version, so it runs exactly once, under a
@@ -2406,7 +2407,9 @@ async function applyPending(
     if (have.has(m.version)) continue;
     for (const index of m.indexes ?? []) if (!(await buildIndex(session, index))) return false;
     for (const name of m.dropIndexes ?? [])
-      await sql.raw(`drop index concurrently if exists ${SCHEMA}.${name}`).execute(session);
+      await withoutTimeouts(session, () =>
+        sql.raw(`drop index concurrently if exists ${SCHEMA}.${name}`).execute(session),
+      );
     await applyTransaction(session, m, options);
     applied.push(m.version);
   }
@@ -2611,28 +2614,41 @@ const INDEX_BUILD_ATTEMPTS = 3;
  */
 async function buildIndex(session: Kysely<unknown>, index: ConcurrentIndex): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
-    // The build's waits (and the drop's) for older transactions are lock waits: a `lock_timeout`,
-    // there to keep DDL from queueing other statements behind it, cancels them, though no insert,
-    // update or read ever waits behind a concurrent build.
-    await sql`set statement_timeout = 0`.execute(session);
-    await sql`set lock_timeout = 0`.execute(session);
     try {
-      if (await dropInvalidIndex(session, index.name)) return true;
-      await sql
-        .raw(`create ${index.unique ? 'unique ' : ''}index concurrently ${index.name} on ${index.on}`)
-        .execute(session);
-      return true;
+      return await withoutTimeouts(session, async () => {
+        if (await dropInvalidIndex(session, index.name)) return true;
+        await sql
+          .raw(`create ${index.unique ? 'unique ' : ''}index concurrently ${index.name} on ${index.on}`)
+          .execute(session);
+        return true;
+      });
     } catch (error) {
       if ((error as { code?: unknown }).code !== '40P01') throw error;
       if (await migrationLockWaitedFor(session)) {
-        await dropInvalidIndex(session, index.name);
+        await withoutTimeouts(session, () => dropInvalidIndex(session, index.name));
         return false;
       }
       if (attempt >= INDEX_BUILD_ATTEMPTS) throw error;
-    } finally {
-      await sql`reset statement_timeout`.execute(session).catch(() => {});
-      await sql`reset lock_timeout`.execute(session).catch(() => {});
     }
+  }
+}
+
+/**
+ * Runs `work` (concurrent index builds and drops) on `session` without the `statement_timeout` and
+ * `lock_timeout` the role or the database may set, then puts the session's own back. A concurrent
+ * build or drop waits, in lock waits, for every transaction using the table (a drop) or older than
+ * its snapshot (a build): a `lock_timeout`, there to keep DDL from queueing other statements behind
+ * it, cancelled it while a `pg_dump` or a report ran, and the start failed, though no insert, update
+ * or read ever waits behind a concurrent build or drop (their lock is `SHARE UPDATE EXCLUSIVE`).
+ */
+async function withoutTimeouts<T>(session: Kysely<unknown>, work: () => Promise<T>): Promise<T> {
+  await sql`set statement_timeout = 0`.execute(session);
+  await sql`set lock_timeout = 0`.execute(session);
+  try {
+    return await work();
+  } finally {
+    await sql`reset statement_timeout`.execute(session).catch(() => {});
+    await sql`reset lock_timeout`.execute(session).catch(() => {});
   }
 }
 
