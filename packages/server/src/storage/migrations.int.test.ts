@@ -625,6 +625,29 @@ describe('a migration whose table lock is held by another session (migration 47)
     expect(await columnAdded()).toBe(true);
   });
 
+  it('waits and tries again under a statement_timeout set for the role or the database shorter than its lock timeout', async () => {
+    await asVersion46();
+    // A role's statement_timeout below the migration's lock timeout cancelled the ALTER's wait as a
+    // statement timeout (57014), not a lock timeout: the start failed at once instead of trying again.
+    const url = new URL(pgdb.url());
+    url.searchParams.set('options', '-c statement_timeout=100');
+    const migrating = openDatabase(url.toString(), { max: 1, sessionTag: newSessionTag() });
+    cleanups.push(() => migrating.close());
+    const holder = await blocker('a long report');
+    const { seen, logger } = warnings();
+    const run = migrate(migrating.db, { logger, lockWait });
+    run.catch(() => {});
+    await until(() => seen.length >= 1);
+    await holder.client.query('commit');
+    expect(await within(run)).toEqual([47]);
+    expect(await columnAdded()).toBe(true);
+    // The session's own setting is back for whatever it runs next.
+    const after = await sql<{ t: string }>`select current_setting('statement_timeout') as t`.execute(
+      migrating.db,
+    );
+    expect(after.rows[0]!.t).toBe('100ms');
+  });
+
   it('fails the start after the bound, naming the session that held the lock', async () => {
     await asVersion46();
     const holder = await blocker('nightly-report');

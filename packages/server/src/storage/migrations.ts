@@ -2472,8 +2472,12 @@ async function applyTransaction(
   for (let attempt = 1; ; attempt++) {
     try {
       await session.transaction().execute(async (trx) => {
-        // Local: ends with the transaction, and overrides one set on the role or the database.
-        await sql`select set_config('lock_timeout', ${`${wait.lockTimeoutMs}ms`}, true)`.execute(trx);
+        // Local: ends with the transaction, and overrides one set on the role or the database. No
+        // statement timeout: one shorter than the lock timeout cancelled the lock wait as 57014,
+        // failing the start instead of trying again, and one of seconds would cancel a data
+        // migration on a large table at every start (the builds have none either).
+        await sql`select set_config('lock_timeout', ${`${wait.lockTimeoutMs}ms`}, true),
+          set_config('statement_timeout', '0', true)`.execute(trx);
         if (m.sql.trim() !== '') await sql.raw(m.sql).execute(trx);
         await sql`insert into switchyard.migrations (version, name) values (${m.version}, ${m.name})`.execute(
           trx,
