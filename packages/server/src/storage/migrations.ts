@@ -2505,7 +2505,7 @@ async function applyTransaction(
   }
 }
 
-/** A session holding a lock a migration waited for ({@link lockHolders}); never its parameters. */
+/** A session holding a lock a migration waited for ({@link lockHolders}); never its statement. */
 export interface LockHolder {
   pid: number;
   applicationName: string;
@@ -2514,12 +2514,12 @@ export interface LockHolder {
   since: string | null;
   /** The start of its statement (ISO 8601). */
   queryStart: string | null;
-  /** The first characters of its statement's text, white space collapsed. */
-  query: string;
+  /**
+   * The migration's tables it holds a lock on. Not its statement's text: another session's SQL
+   * (an analyst's psql) may carry a literal secret, and logs never show secrets.
+   */
+  tables: string[];
 }
-
-/** How much of a holder's statement is shown. */
-const HOLDER_QUERY_CHARS = 80;
 
 /**
  * The sessions that held a lock on the tables a timed-out try waited for. Once the try is cancelled
@@ -2544,16 +2544,19 @@ async function lockHolders(
     state: string | null;
     since: Date | null;
     query_start: Date | null;
-    query: string | null;
+    tables: string[];
   }>`
-    select a.pid, a.application_name, a.state, a.xact_start as since, a.query_start, a.query
+    select a.pid, a.application_name, a.state, a.xact_start as since, a.query_start,
+      array_agg(distinct c.relname::text order by c.relname::text) as tables
     from pg_stat_activity a
+      join pg_locks l on l.pid = a.pid and l.granted
+      join pg_class c on c.oid = l.relation
+      join pg_namespace n on n.oid = c.relnamespace
     where a.pid <> pg_backend_pid()
       and a.xact_start <= now() - make_interval(secs => ${lockTimeoutMs / 1000})
-      and exists (
-        select from pg_locks l join pg_class c on c.oid = l.relation join pg_namespace n on n.oid = c.relnamespace
-        where l.pid = a.pid and l.granted and n.nspname = ${SCHEMA}
-          and (cardinality(${names}::text[]) = 0 or c.relname = any(${names}::text[])))
+      and n.nspname = ${SCHEMA} and c.relkind in ('r', 'p')
+      and (cardinality(${names}::text[]) = 0 or c.relname = any(${names}::text[]))
+    group by a.pid, a.application_name, a.state, a.xact_start, a.query_start
     order by a.xact_start, a.pid`.execute(session);
   return r.rows.map((row) => ({
     pid: row.pid,
@@ -2561,13 +2564,13 @@ async function lockHolders(
     state: row.state,
     since: row.since?.toISOString() ?? null,
     queryStart: row.query_start?.toISOString() ?? null,
-    query: (row.query ?? '').replace(/\s+/g, ' ').trim().slice(0, HOLDER_QUERY_CHARS),
+    tables: row.tables,
   }));
 }
 
 /** One holder as a log line or an error names it. */
 function describeHolder(h: LockHolder): string {
-  return `pid ${h.pid} (application_name "${h.applicationName}", ${h.state ?? 'state unknown'}, transaction since ${h.since}, statement since ${h.queryStart}: "${h.query}")`;
+  return `pid ${h.pid} (application_name "${h.applicationName}", ${h.state ?? 'state unknown'}, transaction since ${h.since}, statement since ${h.queryStart}, holding ${h.tables.map((t) => `${SCHEMA}.${t}`).join(', ')})`;
 }
 
 /** Takes the session-level migration lock on `session`, trying again until it is free. */
