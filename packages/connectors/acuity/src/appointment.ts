@@ -2,7 +2,13 @@
  * Acuity's appointment record → the normalized appointment, and its read from the API (shared by
  * normalize and commands).
  */
-import { isJsonObject, type JsonObject, type VendorHttp, type VendorResponse } from '@switchyard/core';
+import {
+  isJsonObject,
+  type JsonObject,
+  trimmedText,
+  type VendorHttp,
+  type VendorResponse,
+} from '@switchyard/core';
 import { apiBase, apiHeaders, type Config } from './config.ts';
 import type { AcuityAppointment } from './vendor.ts';
 
@@ -43,33 +49,29 @@ export function appointmentFields(record: AcuityAppointment): JsonObject {
   }
   if (typeof record.timezone === 'string' && record.timezone !== '') data.timeZone = record.timezone;
   const patient: JsonObject = {};
-  const given = text(record.firstName);
-  const family = text(record.lastName);
+  const given = trimmedText(record.firstName);
+  const family = trimmedText(record.lastName);
   const name = [given, family].filter(Boolean).join(' ');
   if (name) patient.name = name;
   if (given) patient.given = given;
   if (family) patient.family = family;
-  if (text(record.phone)) patient.phone = text(record.phone)!;
-  if (text(record.email)) patient.email = text(record.email)!;
+  if (trimmedText(record.phone)) patient.phone = trimmedText(record.phone)!;
+  if (trimmedText(record.email)) patient.email = trimmedText(record.email)!;
   if (Object.keys(patient).length > 0) data.patient = patient;
   if (record.calendarID !== undefined && record.calendarID !== null) {
     data.practitioner = {
       id: String(record.calendarID),
-      ...(text(record.calendar) ? { name: text(record.calendar)! } : {}),
+      ...(trimmedText(record.calendar) ? { name: trimmedText(record.calendar)! } : {}),
     };
   }
   if (record.appointmentTypeID !== undefined && record.appointmentTypeID !== null) {
     data.service = {
       id: String(record.appointmentTypeID),
-      ...(text(record.type) ? { name: text(record.type)! } : {}),
+      ...(trimmedText(record.type) ? { name: trimmedText(record.type)! } : {}),
     };
   }
-  if (text(record.notes)) data.comment = text(record.notes)!;
+  if (trimmedText(record.notes)) data.comment = trimmedText(record.notes)!;
   return data;
-}
-
-function text(value: unknown): string | undefined {
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 }
 
 /** The read's verdict: the record, none (404), or the answer that was neither. */

@@ -9,6 +9,7 @@ import {
   type NormalizeContext,
   type NormalizeResult,
   rememberKnownState,
+  trimmedText,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
@@ -30,10 +31,6 @@ export const eventMap: readonly EventMapping[] = [
 ];
 
 type Obj = JsonObject;
-
-function text(value: unknown): string | undefined {
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-}
 
 function obj(value: unknown): Obj {
   return isJsonObject(value) ? value : {};
@@ -59,12 +56,12 @@ export async function normalize(
   if (notification.type !== 'invitee.created' && notification.type !== 'invitee.canceled') {
     return ignore(`Calendly ${JSON.stringify(notification.type)} has no normalized counterpart`);
   }
-  const uri = text(invitee.uri);
+  const uri = trimmedText(invitee.uri);
   if (uri === undefined) throw ConnectorError.permanent(`${notification.type} without payload.uri`);
   const time = notification.occurredAt ?? ctx.receivedAt.toISOString();
 
   if (notification.type === 'invitee.canceled') {
-    const next = text(invitee.new_invitee);
+    const next = trimmedText(invitee.new_invitee);
     if (invitee.rescheduled === true && next !== undefined) {
       // Link now so the new invitee finds this hub id even if its invitee.created came first.
       const hubId =
@@ -77,10 +74,10 @@ export async function normalize(
     const subject = `appointment/${hubId}`;
     const data = appointment(hubId, [vendorId(ctx, uri, true)], invitee, body, 'cancelled');
     const cancellation = obj(invitee.cancellation);
-    const at = text(cancellation.created_at);
+    const at = trimmedText(cancellation.created_at);
     if (at !== undefined) data.cancelledAt = at;
-    const by = text(cancellation.canceler_type);
-    const byName = text(cancellation.canceled_by);
+    const by = trimmedText(cancellation.canceler_type);
+    const byName = trimmedText(cancellation.canceled_by);
     data.cancelledBy = {
       kind: by === 'host' ? 'practitioner' : by === 'invitee' ? 'patient' : 'unknown',
       ...(by !== undefined ? { vendorValue: by } : {}),
@@ -90,7 +87,7 @@ export async function normalize(
     return emit({ type: 'appointment.cancelled', subject, time, data: known });
   }
 
-  const old = text(invitee.old_invitee);
+  const old = trimmedText(invitee.old_invitee);
   if (old === undefined) {
     const hubId = await ctx.aliases.hubId('appointment', uri);
     const subject = `appointment/${hubId}`;
@@ -116,8 +113,8 @@ export async function normalize(
     'booked',
   );
   data.previous = {
-    ...(text(before.start) !== undefined ? { start: before.start as string } : {}),
-    ...(text(before.end) !== undefined ? { end: before.end as string } : {}),
+    ...(trimmedText(before.start) !== undefined ? { start: before.start as string } : {}),
+    ...(trimmedText(before.end) !== undefined ? { end: before.end as string } : {}),
     vendorId: old,
   };
   const known = await rememberKnownState(ctx.state, subject, data);
@@ -132,8 +129,8 @@ function vendorId(ctx: NormalizeContext<Config>, value: string, current: boolean
 function appointment(hubId: string, vendorIds: Obj[], invitee: Obj, body: Obj, status: string): Obj {
   const event = obj(invitee.scheduled_event);
   const data: Obj = { id: hubId, vendorIds, status };
-  const start = text(event.start_time);
-  const end = text(event.end_time);
+  const start = trimmedText(event.start_time);
+  const end = trimmedText(event.end_time);
   if (start !== undefined) data.start = start;
   if (end !== undefined) data.end = end;
   if (start !== undefined && end !== undefined) {
@@ -148,24 +145,24 @@ function appointment(hubId: string, vendorIds: Obj[], invitee: Obj, body: Obj, s
     ['email', 'email'],
     ['text_reminder_number', 'phone'],
   ] as const) {
-    const value = text(invitee[from]);
+    const value = trimmedText(invitee[from]);
     if (value !== undefined) patient[to] = value;
   }
   if (Object.keys(patient).length > 0) data.patient = patient;
   const host = Array.isArray(event.event_memberships) ? obj(event.event_memberships[0]) : {};
-  const hostUri = text(host.user);
+  const hostUri = trimmedText(host.user);
   if (hostUri !== undefined) {
-    const name = text(host.user_name);
+    const name = trimmedText(host.user_name);
     data.practitioner = { id: hostUri, ...(name !== undefined ? { name } : {}) };
   }
-  const eventType = text(event.event_type);
+  const eventType = trimmedText(event.event_type);
   if (eventType !== undefined) {
-    const name = text(event.name);
+    const name = trimmedText(event.name);
     data.service = { id: eventType, ...(name !== undefined ? { name } : {}) };
   }
-  const joinUrl = text(obj(event.location).join_url);
+  const joinUrl = trimmedText(obj(event.location).join_url);
   if (joinUrl !== undefined) data.videoCallUrl = joinUrl;
-  const bookedAt = text(invitee.created_at);
+  const bookedAt = trimmedText(invitee.created_at);
   if (bookedAt !== undefined) data.bookedAt = bookedAt;
   data.vendor = body;
   return data;

@@ -6,16 +6,13 @@ import {
   isJsonObject,
   type PushRoute,
   parseJsonObjectBody,
+  trimmedText,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
 
 /** Calendly calls one URL per subscription: the instance URL. */
 export const routes: readonly PushRoute[] = [{ name: 'default', path: '' }];
-
-function text(value: unknown): string | undefined {
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-}
 
 /**
  * One request → one notification. Calendly sends no delivery id, so the dedupe key is the event
@@ -36,12 +33,12 @@ function text(value: unknown): string | undefined {
  */
 export function parse(request: InboundRequest, _config: Config): VendorNotification[] {
   const body = parseJsonObjectBody(request);
-  const type = text(body.event);
+  const type = trimmedText(body.event);
   if (type === undefined) throw ConnectorError.badRequest('the webhook has no event name');
   const payload = isJsonObject(body.payload) ? body.payload : undefined;
   if (payload === undefined) throw ConnectorError.badRequest(`${type}: the webhook has no payload object`);
-  const uri = text(payload.uri);
-  const createdAt = text(body.created_at);
+  const uri = trimmedText(payload.uri);
+  const createdAt = trimmedText(body.created_at);
   const occurredAt = createdAt !== undefined && !Number.isNaN(Date.parse(createdAt)) ? createdAt : undefined;
   const invitee = type.startsWith('invitee.');
   if (invitee && uri === undefined)
@@ -55,7 +52,7 @@ export function parse(request: InboundRequest, _config: Config): VendorNotificat
     payload: body,
   };
   if (occurredAt !== undefined) notification.occurredAt = occurredAt;
-  const email = text(payload.email)?.toLowerCase();
+  const email = trimmedText(payload.email)?.toLowerCase();
   if (invitee) {
     notification.orderingKey =
       email !== undefined ? `invitee:${createHash('sha256').update(email).digest('hex').slice(0, 32)}` : uri;

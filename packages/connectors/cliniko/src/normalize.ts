@@ -8,6 +8,7 @@ import {
   type JsonObject,
   type NormalizeContext,
   type NormalizeResult,
+  trimmedText,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
@@ -60,14 +61,10 @@ function digest(value: unknown): string {
     .slice(0, 16);
 }
 
-function text(value: unknown): string | undefined {
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-}
-
 /** The id at the end of a Cliniko link (`{ links: { self: '…/practitioners/1' } }`). */
 function linkedId(value: unknown): string | undefined {
   if (!isJsonObject(value) || !isJsonObject(value.links)) return undefined;
-  const self = text(value.links.self);
+  const self = trimmedText(value.links.self);
   return self?.split('/').filter(Boolean).at(-1);
 }
 
@@ -77,7 +74,7 @@ function linkedId(value: unknown): string | undefined {
  * filters by `archived_at`).
  */
 function endedAt(item: JsonObject): string | undefined {
-  return text(item.cancelled_at) ?? text(item.archived_at) ?? text(item.deleted_at);
+  return trimmedText(item.cancelled_at) ?? trimmedText(item.archived_at) ?? trimmedText(item.deleted_at);
 }
 
 function statusOf(item: JsonObject): string {
@@ -108,7 +105,7 @@ export async function normalize(
   }
   const item = isJsonObject(notification.payload) ? notification.payload : undefined;
   const vendorId = item === undefined ? undefined : String(item.id ?? '');
-  const updatedAt = text(item?.updated_at);
+  const updatedAt = trimmedText(item?.updated_at);
   if (item === undefined || !vendorId || updatedAt === undefined) {
     throw ConnectorError.permanent('a Cliniko appointment without id or updated_at');
   }
@@ -123,8 +120,8 @@ export async function normalize(
   if (!seen && status === 'cancelled') {
     return ignore(`Cliniko appointment ${vendorId} was first seen cancelled: nothing to tell subscribers`);
   }
-  const start = text(item.starts_at);
-  const end = text(item.ends_at);
+  const start = trimmedText(item.starts_at);
+  const end = trimmedText(item.ends_at);
   const data: JsonObject = {
     id: hubId,
     vendorIds: [{ system: CONNECTOR_NAME, instance: ctx.instanceId, value: vendorId, current: true }],
@@ -132,7 +129,7 @@ export async function normalize(
   };
   if (start !== undefined) data.start = start;
   if (end !== undefined) data.end = end;
-  const patientName = text(item.patient_name);
+  const patientName = trimmedText(item.patient_name);
   const patientId = linkedId(item.patient);
   if (patientName !== undefined || patientId !== undefined) {
     data.patient = { ...(patientId ? { id: patientId } : {}), ...(patientName ? { name: patientName } : {}) };
@@ -143,9 +140,9 @@ export async function normalize(
   if (business) data.location = { id: business };
   const service = linkedId(item.appointment_type);
   if (service) data.service = { id: service };
-  const notes = text(item.notes);
+  const notes = trimmedText(item.notes);
   if (notes) data.comment = notes;
-  const bookedAt = text(item.created_at);
+  const bookedAt = trimmedText(item.created_at);
   if (bookedAt) data.bookedAt = bookedAt;
   const cancelledAt = endedAt(item);
   if (status === 'cancelled' && cancelledAt) data.cancelledAt = cancelledAt;
@@ -201,7 +198,7 @@ async function blockEvent(
 ): Promise<NormalizeResult> {
   const item = isJsonObject(notification.payload) ? notification.payload : undefined;
   const vendorId = item === undefined ? undefined : String(item.id ?? '');
-  const updatedAt = text(item?.updated_at);
+  const updatedAt = trimmedText(item?.updated_at);
   if (item === undefined || !vendorId || updatedAt === undefined) {
     throw ConnectorError.permanent('a Cliniko unavailable block without id or updated_at');
   }
@@ -214,9 +211,9 @@ async function blockEvent(
       `Cliniko unavailable block ${vendorId} version ${updatedAt} is not newer than ${seen.updatedAt}`,
     );
   }
-  const removed = text(item.deleted_at) !== undefined || text(item.archived_at) !== undefined;
-  const start = text(item.starts_at);
-  const end = text(item.ends_at);
+  const removed = trimmedText(item.deleted_at) !== undefined || trimmedText(item.archived_at) !== undefined;
+  const start = trimmedText(item.starts_at);
+  const end = trimmedText(item.ends_at);
   const next: SeenBlock = {
     updatedAt,
     ...(start ? { start } : {}),

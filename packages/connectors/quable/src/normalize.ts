@@ -10,6 +10,7 @@ import {
   type NormalizeContext,
   type NormalizeResult,
   toRfc3339,
+  trimmedText,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
@@ -63,15 +64,11 @@ export const eventMap: readonly EventMapping[] = [
   ),
 ];
 
-function text(value: JsonValue | undefined): string | undefined {
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-}
-
 /** The `self` link's href (or the first href) of a Quable `links` array. */
 function selfHref(links: JsonValue | undefined): string | undefined {
   if (!Array.isArray(links)) return undefined;
   const objects = links.filter(isJsonObject);
-  return text((objects.find((l) => l.rel === 'self') ?? objects[0])?.href);
+  return trimmedText((objects.find((l) => l.rel === 'self') ?? objects[0])?.href);
 }
 
 function stringList(value: JsonValue | undefined): string[] | undefined {
@@ -81,7 +78,7 @@ function stringList(value: JsonValue | undefined): string[] | undefined {
 /** The fields documents and assets share: code, author, locales, changed items, API URL, vendor record. */
 function catalogFields(body: JsonObject, resource: JsonObject): JsonObject {
   const fields: JsonObject = {};
-  const author = text(body.created_by);
+  const author = trimmedText(body.created_by);
   // created_by is a Quable user account: the catalogue team, or an API user (Quable does not say).
   if (author !== undefined) fields.author = { kind: 'staff', name: author };
   // The page's field table puts locales and updated_items at the top level, its example under
@@ -115,13 +112,13 @@ async function entityEvent(
   ctx: NormalizeContext<Config>,
 ): Promise<NormalizeResult> {
   const resource = isJsonObject(body.resource) ? body.resource : {};
-  const code = text(resource.code);
+  const code = trimmedText(resource.code);
   if (code === undefined) {
     throw ConnectorError.permanent(
       `Quable ${notification.type} has no resource.code: the ${entity} cannot be identified`,
     );
   }
-  const at = toRfc3339(text(body.created_at));
+  const at = toRfc3339(trimmedText(body.created_at));
   // Quable retries a failed (or slower than 5 s) notification twice, five minutes apart, so one
   // resource's events may arrive out of order: an update older than the last event applied would
   // undo it downstream (a product deleted at 11:50 came back with the 11:48 update retried after).
@@ -144,11 +141,11 @@ async function entityEvent(
   };
   if (entity === 'document') {
     data.domain = 'catalog';
-    data.resourceType = text(resource.type) ?? 'document';
+    data.resourceType = trimmedText(resource.type) ?? 'document';
   }
   data.code = code;
   if (entity === 'document') {
-    const documentType = text(resource.document_type_code);
+    const documentType = trimmedText(resource.document_type_code);
     if (documentType !== undefined) data.documentType = documentType;
   }
   Object.assign(data, catalogFields(body, resource));
@@ -174,8 +171,9 @@ async function processEvent(
 ): Promise<NormalizeResult> {
   const process = isJsonObject(body.process) ? body.process : {};
   const resource = isJsonObject(body.resource) ? body.resource : {};
-  const correlationId = text(process.correlationId);
-  const processId = text(process.id) ?? correlationId ?? text(resource.code) ?? text(body.uuid);
+  const correlationId = trimmedText(process.correlationId);
+  const processId =
+    trimmedText(process.id) ?? correlationId ?? trimmedText(resource.code) ?? trimmedText(body.uuid);
   if (processId === undefined) {
     throw ConnectorError.permanent(
       `Quable ${notification.type} names no process (process.id, correlationId, resource.code)`,
@@ -184,9 +182,9 @@ async function processEvent(
   const hubId = await ctx.aliases.hubId('process', processId);
   const data: JsonObject = { id: processId, kind };
   if (correlationId !== undefined) data.correlationId = correlationId;
-  const author = text(body.created_by);
+  const author = trimmedText(body.created_by);
   if (author !== undefined) data.author = { kind: 'staff', name: author };
-  const finishedAt = toRfc3339(text(body.created_at));
+  const finishedAt = toRfc3339(trimmedText(body.created_at));
   if (finishedAt !== undefined) data.finishedAt = finishedAt;
   data.vendor = body;
   return emit({

@@ -6,16 +6,13 @@ import {
   type PushRoute,
   parseJsonObjectBody,
   toRfc3339,
+  trimmedText,
   type VendorNotification,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
 
 /** Quable calls one URL per webhook: the instance URL. */
 export const routes: readonly PushRoute[] = [{ name: 'default', path: '' }];
-
-function text(value: unknown): string | undefined {
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-}
 
 /**
  * One notification per request. `uuid` is the dedupe key (Quable's event id, repeated on its
@@ -35,14 +32,15 @@ function text(value: unknown): string | undefined {
  */
 export function parse(request: InboundRequest, _config: Config): VendorNotification[] {
   const body = parseJsonObjectBody(request);
-  const type = text(body.code);
+  const type = trimmedText(body.code);
   if (type === undefined)
     throw ConnectorError.badRequest('the Quable notification has no code (the event code)');
-  const uuid = text(body.uuid);
+  const uuid = trimmedText(body.uuid);
   const resource = isJsonObject(body.resource) ? body.resource : undefined;
   const process = isJsonObject(body.process) ? body.process : undefined;
-  const orderingKey = text(resource?.code) ?? text(process?.id) ?? text(process?.correlationId);
-  const occurredAt = toRfc3339(text(body.created_at));
+  const orderingKey =
+    trimmedText(resource?.code) ?? trimmedText(process?.id) ?? trimmedText(process?.correlationId);
+  const occurredAt = toRfc3339(trimmedText(body.created_at));
   const notification: VendorNotification = {
     type,
     dedupeKey: uuid ?? dedupeKeyOf('quable-without-uuid', type, request.rawBody.toString('base64')),

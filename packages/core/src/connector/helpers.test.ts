@@ -20,6 +20,7 @@ import {
   sendTimes,
   stillLanding,
   timingSafeEqualString,
+  trimmedText,
   unchangedWhen,
   vendorReadFailure,
 } from './helpers.ts';
@@ -452,5 +453,14 @@ describe('sendTimes and nextSendMark', () => {
     expect(sendTimes(true)).toEqual({ first: undefined, last: undefined });
     expect(sendTimes(undefined)).toEqual({ first: undefined, last: undefined });
     expect(nextSendMark(true, t0)).toEqual(first);
+  });
+});
+
+describe('trimmedText', () => {
+  it('reads a string without its surrounding white space, and nothing else as text', () => {
+    expect(trimmedText('  Ada ')).toBe('Ada');
+    expect(trimmedText('Ada Lovelace')).toBe('Ada Lovelace');
+    for (const empty of ['', '   ', '\t\n', null, undefined, 42, true, {}, []])
+      expect(trimmedText(empty)).toBeUndefined();
   });
 });

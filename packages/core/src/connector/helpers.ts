@@ -137,6 +137,22 @@ export function dedupeKeyOf(...parts: ReadonlyArray<string | number | boolean | 
 }
 
 /**
+ * A vendor field read as text: the string without its surrounding white space, or undefined when
+ * it is no string or only white space. Vendors send `""`, `" "` and `null` for a field they leave
+ * empty; each is "not given", so a mapping never emits an empty name or id.
+ *
+ * @example
+ * ```ts
+ * trimmedText('  Ada ');  // 'Ada'
+ * trimmedText('   ');     // undefined
+ * trimmedText(42);        // undefined
+ * ```
+ */
+export function trimmedText(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+/**
  * Parses a `Retry-After` header: delay-seconds (`120`) or an HTTP date. Returns milliseconds from
  * `now` (a past date gives 0), or undefined when absent or unreadable. The one parser of the hub's
  * deliveries and the connectors' vendor calls, so a vendor's date is honoured wherever it is sent.

@@ -22,6 +22,7 @@ export {
   stillLanding,
   type TurnedAway,
   timingSafeEqualString,
+  trimmedText,
   unchangedWhen,
   type VendorRead,
   vendorReadFailure,
