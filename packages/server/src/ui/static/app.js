@@ -146,9 +146,12 @@ function App() {
   // undefined: checking; the session cookie is HttpOnly, so ask the server whether it admits us.
   const [signedIn, setSignedIn] = useState(undefined);
   useEffect(() => {
+    // Only a 401 means signed out. Any other failure (a 503 while the database cannot check the
+    // session, the hub unreachable) sent a reload during an outage to the sign-in form, where
+    // signing in fails too; the pages show the error instead and load once the hub answers.
     api('GET', '/v1/dashboard/deliveries/position')
       .then(() => setSignedIn(true))
-      .catch(() => setSignedIn(false));
+      .catch((error) => setSignedIn(!(error instanceof ApiError && error.status === 401)));
     return onSignedOut(() => setSignedIn(false));
   }, []);
   async function signOut() {

@@ -1,0 +1,75 @@
+/**
+ * The dashboard in a browser at its edges, with a hub of its own: what the page does when its API
+ * answers something other than data (the database out while it loads).
+ */
+import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
+import pg from 'pg';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ADMIN_TOKEN, listen, makeHub, VENDOR_API_KEY } from '../http/app.test-support.ts';
+import type { Hub } from '../pipeline/hub.ts';
+import { setConnectionsAllowed } from '../storage/database.test-support.ts';
+import { uiPlugin } from './plugin.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const database = useTestDatabase();
+let hub: Hub;
+let server: Awaited<ReturnType<typeof listen>>;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+
+beforeAll(async () => {
+  hub = await makeHub(database.url());
+  await hub.start();
+  server = await listen(hub, { plugins: [uiPlugin({ hub, adminToken: ADMIN_TOKEN })] });
+  await hub.instances.upsert({ id: 'shop', connector: 'hooktest', settings: { apiKey: VENDOR_API_KEY } });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+    ],
+  });
+  context = await browser.newContext({ viewport: { width: 1366, height: 800 } });
+  page = await context.newPage();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await hub?.stop();
+});
+
+async function signIn(on: Page = page): Promise<void> {
+  await on.goto(`${server.base}/ui/`);
+  await on.getByLabel('Admin token').fill(ADMIN_TOKEN);
+  await on.getByRole('button', { name: 'Sign in' }).click();
+  await on.getByRole('heading', { name: 'Overview' }).waitFor();
+}
+
+it('a page loaded while the database is out keeps the session: it shows the 503, not the sign-in form', async () => {
+  await signIn();
+  const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+  await admin.connect();
+  try {
+    await setConnectionsAllowed(admin, database.name(), false);
+    await page.reload();
+    // The hub answers the session check 503 while it cannot read the session (docs/dashboard.md).
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'cannot be used right now' })
+      .waitFor({ timeout: 15_000 });
+    expect(await page.getByLabel('Admin token').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Sign out' }).count()).toBe(1);
+  } finally {
+    await setConnectionsAllowed(admin, database.name(), true);
+    await admin.end();
+  }
+  // The overview refreshes by itself once the database answers again, still signed in.
+  await page.locator('[data-health]').first().waitFor({ timeout: 30_000 });
+  expect(await page.getByLabel('Admin token').count()).toBe(0);
+});
