@@ -6,7 +6,7 @@ import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ADMIN_TOKEN, listen, makeHub, VENDOR_API_KEY } from '../http/app.test-support.ts';
+import { ADMIN_TOKEN, call, eventually, listen, makeHub, VENDOR_API_KEY } from '../http/app.test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { setConnectionsAllowed } from '../storage/database.test-support.ts';
 import { uiPlugin } from './plugin.ts';
@@ -72,4 +72,22 @@ it('a page loaded while the database is out keeps the session: it shows the 503,
   // The overview refreshes by itself once the database answers again, still signed in.
   await page.locator('[data-health]').first().waitFor({ timeout: 30_000 });
   expect(await page.getByLabel('Admin token').count()).toBe(0);
+});
+
+it('a search the API refuses shows its error and no results: the previous search’s rows are not left as if they matched', async () => {
+  const pushed = await call(server.base, 'POST', '/hooks/shop', {
+    body: { id: 'e-1', type: 'created', booking: 'BK-1' },
+    token: null,
+    headers: { 'x-api-key': VENDOR_API_KEY },
+  });
+  expect(pushed.status).toBe(202);
+  await eventually(async () => (await hub.events.list({})).items.length === 1);
+  await page.goto(`${server.base}/ui/#/events`);
+  const results = page.getByRole('table', { name: 'Events' });
+  await results.getByRole('link', { name: 'appointment.created' }).waitFor();
+  // Longer than the route takes (400): typed or pasted by an operator, or a link cut wrong.
+  await page.getByLabel('Vendor id').fill('9'.repeat(301));
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('alert').filter({ hasText: 'vendorId' }).waitFor();
+  expect(await results.count()).toBe(0);
 });

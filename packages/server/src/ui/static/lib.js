@@ -82,17 +82,23 @@ export function navigate(path, params = {}) {
   location.hash = link(path, params);
 }
 
-/** Loads `load()` now and whenever `deps` change; `reload()` loads again. Optional live polling. */
+/**
+ * Loads `load()` now and whenever `deps` change; `reload()` loads again. Optional live polling.
+ * A failed load keeps the data last loaded with the same `deps` (the overview shows an outage
+ * above its last numbers), never data of other `deps`: a search the API refused showed the
+ * previous search's results under the error, as if they matched.
+ */
 export function useLoad(load, deps, { everyMs } = {}) {
-  const [state, setState] = useState({ loading: true, data: undefined, error: undefined });
+  const [state, setState] = useState({ loading: true, data: undefined, error: undefined, of: undefined });
   const seq = useRef(0);
   const run = useCallback(async () => {
     const mine = ++seq.current;
     try {
       const data = await load();
-      if (mine === seq.current) setState({ loading: false, data, error: undefined });
+      if (mine === seq.current) setState({ loading: false, data, error: undefined, of: run });
     } catch (error) {
-      if (mine === seq.current) setState((s) => ({ loading: false, data: s.data, error }));
+      if (mine === seq.current)
+        setState((s) => ({ loading: false, data: s.of === run ? s.data : undefined, error, of: s.of }));
     }
   }, deps);
   useEffect(() => {
