@@ -91,3 +91,33 @@ it('a search the API refuses shows its error and no results: the previous search
   await page.getByRole('alert').filter({ hasText: 'vendorId' }).waitFor();
   expect(await results.count()).toBe(0);
 });
+
+it('a session that ends under the operator says so on the sign-in form; a first visit and a sign-out do not', async () => {
+  const fresh = await context.browser()!.newContext();
+  const first = await fresh.newPage();
+  try {
+    await first.goto(`${server.base}/ui/`);
+    await first.getByLabel('Admin token').waitFor();
+    expect(await first.getByText('Your session ended').count()).toBe(0);
+  } finally {
+    await fresh.close();
+  }
+
+  // Still signed in from the tests before.
+  await page.goto(`${server.base}/ui/#/events`);
+  await page.getByRole('heading', { name: 'Events' }).waitFor();
+  // Signed out elsewhere with the same cookie (another tab, or it expired): the row is gone.
+  const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  const out = await call(server.base, 'DELETE', '/ui/session', { token: null, headers: { cookie } });
+  expect(out.status).toBe(204);
+  await page.getByRole('link', { name: 'Deliveries' }).click();
+  await page.getByRole('status').filter({ hasText: 'Your session ended' }).waitFor({ timeout: 15_000 });
+  await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  // Back where it was.
+  await page.getByRole('heading', { name: 'Deliveries' }).waitFor();
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Admin token').waitFor();
+  expect(await page.getByText('Your session ended').count()).toBe(0);
+});

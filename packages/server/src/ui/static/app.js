@@ -20,7 +20,7 @@ const SECTIONS = [
   ['commands', 'Commands', 'm'],
 ];
 
-function SignIn({ onSignedIn }) {
+function SignIn({ onSignedIn, ended }) {
   const [error, setError] = useState();
   const [busy, setBusy] = useState(false);
   const input = useRef(null);
@@ -44,6 +44,12 @@ function SignIn({ onSignedIn }) {
   return html`<main class="signin">
     <form onSubmit=${submit} aria-labelledby="signin-title">
       <h1 id="signin-title">Switchyard</h1>
+      ${
+        // Without it a refused request (a replay, a save) only swapped the page for this form.
+        ended
+          ? html`<p class="notice" role="status">Your session ended (it expired, was signed out elsewhere, or the admin token changed). Sign in again; a change you had just asked for was not made.</p>`
+          : null
+      }
       <p class="muted">Sign in with the hub's admin token.</p>
       <label for="token">Admin token</label>
       <input id="token" name="token" type="password" autocomplete="current-password" required ref=${input} />
@@ -145,6 +151,10 @@ function Shell({ onSignOut }) {
 function App() {
   // undefined: checking; the session cookie is HttpOnly, so ask the server whether it admits us.
   const [signedIn, setSignedIn] = useState(undefined);
+  // Whether the hub ended the session under the operator (a 401 while signed in), not a sign-out.
+  const [ended, setEnded] = useState(false);
+  const was = useRef(signedIn);
+  was.current = signedIn;
   useEffect(() => {
     // Only a 401 means signed out. Any other failure (a 503 while the database cannot check the
     // session, the hub unreachable) sent a reload during an outage to the sign-in form, where
@@ -152,14 +162,28 @@ function App() {
     api('GET', '/v1/dashboard/deliveries/position')
       .then(() => setSignedIn(true))
       .catch((error) => setSignedIn(!(error instanceof ApiError && error.status === 401)));
-    return onSignedOut(() => setSignedIn(false));
+    return onSignedOut(() => {
+      // The check on loading the page answers 401 too when there was no session to end.
+      if (was.current) setEnded(true);
+      setSignedIn(false);
+    });
   }, []);
   async function signOut() {
+    // A refresh answered 401 while signing out is no session ended under the operator.
+    was.current = false;
     await api('DELETE', '/ui/session').catch(() => {});
+    setEnded(false);
     setSignedIn(false);
   }
   if (signedIn === undefined) return html`<p class="boot">Loading…</p>`;
-  if (!signedIn) return html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;
+  if (!signedIn)
+    return html`<${SignIn}
+      ended=${ended}
+      onSignedIn=${() => {
+        setEnded(false);
+        setSignedIn(true);
+      }}
+    />`;
   return html`<${Shell} onSignOut=${signOut} />`;
 }
 
