@@ -121,3 +121,20 @@ it('a session that ends under the operator says so on the sign-in form; a first 
   await page.getByLabel('Admin token').waitFor();
   expect(await page.getByText('Your session ended').count()).toBe(0);
 });
+
+it('a subscription created on the page empties the form, so a second click cannot create a twin', async () => {
+  // Signed out by the test before.
+  await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.goto(`${server.base}/ui/#/subscriptions`);
+  await page.getByText('New subscription').click();
+  const form = page.getByRole('form', { name: 'New subscription' });
+  await form.getByLabel('URL').fill('http://127.0.0.1:9/hooks');
+  await form.getByLabel('Event types').fill('appointment.*');
+  await form.getByLabel('Allow private addresses').check();
+  await form.getByRole('button', { name: 'Create' }).click();
+  await page.locator('[data-secret]').waitFor();
+  expect(await form.getByLabel('URL').inputValue()).toBe('');
+  expect(await form.getByLabel('Event types').inputValue()).toBe('');
+  expect((await hub.subscriptions.list()).length).toBe(1);
+});

@@ -39,7 +39,10 @@ function CreateForm({ onCreated }) {
   const [secret, setSecret] = useState();
   async function submit(e) {
     e.preventDefault();
-    const f = new FormData(e.currentTarget);
+    // Kept now: the event's currentTarget is null once the request below has been awaited, so the
+    // form was never emptied and a second click created a twin subscription.
+    const form = e.currentTarget;
+    const f = new FormData(form);
     const body = {
       kind: f.get('kind'),
       format: f.get('format'),
@@ -55,7 +58,7 @@ function CreateForm({ onCreated }) {
     );
     if (r) {
       setSecret(r.secret);
-      e.currentTarget?.reset?.();
+      form.reset();
       onCreated();
     }
   }
