@@ -72,7 +72,7 @@ it('a page loaded while the database is out keeps the session: it shows the 503,
   // The overview refreshes by itself once the database answers again, still signed in.
   await page.locator('[data-health]').first().waitFor({ timeout: 30_000 });
   expect(await page.getByLabel('Admin token').count()).toBe(0);
-});
+}, 90_000);
 
 it('a search the API refuses shows its error and no results: the previous search’s rows are not left as if they matched', async () => {
   const pushed = await call(server.base, 'POST', '/hooks/shop', {
@@ -90,7 +90,7 @@ it('a search the API refuses shows its error and no results: the previous search
   await page.getByRole('button', { name: 'Search' }).click();
   await page.getByRole('alert').filter({ hasText: 'vendorId' }).waitFor();
   expect(await results.count()).toBe(0);
-});
+}, 90_000);
 
 it('a session that ends under the operator says so on the sign-in form; a first visit and a sign-out do not', async () => {
   const fresh = await context.browser()!.newContext();
@@ -120,7 +120,7 @@ it('a session that ends under the operator says so on the sign-in form; a first 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('Admin token').waitFor();
   expect(await page.getByText('Your session ended').count()).toBe(0);
-});
+}, 90_000);
 
 it('a subscription created on the page empties the form, so a second click cannot create a twin', async () => {
   // Signed out by the test before.
@@ -137,4 +137,24 @@ it('a subscription created on the page empties the form, so a second click canno
   expect(await form.getByLabel('URL').inputValue()).toBe('');
   expect(await form.getByLabel('Event types').inputValue()).toBe('');
   expect((await hub.subscriptions.list()).length).toBe(1);
-});
+}, 90_000);
+
+it('Sign out while the database is out still signs this browser out: the page reloaded afterwards asks for the token', async () => {
+  // Signed in by the test before.
+  await page.goto(`${server.base}/ui/#/events`);
+  await page.getByRole('heading', { name: 'Events' }).waitFor();
+  const admin = new pg.Client({ connectionString: testPostgresAdminUrl() });
+  await admin.connect();
+  try {
+    await setConnectionsAllowed(admin, database.name(), false);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Admin token').waitFor();
+  } finally {
+    await setConnectionsAllowed(admin, database.name(), true);
+    await admin.end();
+  }
+  await eventually(async () => (await hub.subscriptions.list()).length > 0);
+  await page.reload();
+  await page.getByLabel('Admin token').waitFor({ timeout: 15_000 });
+  expect(await context.cookies()).toHaveLength(0);
+}, 90_000);

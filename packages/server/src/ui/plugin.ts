@@ -181,8 +181,11 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
     );
 
     ui.delete('/ui/session', async (request, reply) => {
-      await closeUiSession(options.hub.host.db, request);
+      // The cookie is cleared even when its row cannot be deleted (503 while the database is
+      // out): the browser signed out then kept the cookie, and the page reloaded after the outage
+      // was signed in again. The row is left to expire, or to the retention purge.
       reply.header('set-cookie', sessionCookie('', 0, isHttps(request)));
+      await closeUiSession(options.hub.host.db, request);
       return reply.code(204).send();
     });
 
