@@ -158,3 +158,27 @@ it('Sign out while the database is out still signs this browser out: the page re
   await page.getByLabel('Admin token').waitFor({ timeout: 15_000 });
   expect(await context.cookies()).toHaveLength(0);
 }, 90_000);
+
+it("names the browser's zone beside every time shown: an operator in Los Angeles reads PST", async () => {
+  const r = await call(server.base, 'POST', '/hooks/shop', {
+    body: { id: 'zone-1', type: 'created', booking: 'b-zone' },
+    token: null,
+    headers: { 'x-api-key': VENDOR_API_KEY },
+  });
+  expect(r.status).toBe(202);
+  const [message] = (await hub.inbound.list({ instanceId: 'shop', limit: 1 })).items;
+  const abroad = await browser.newContext({ timezoneId: 'America/Los_Angeles', locale: 'en-US' });
+  try {
+    const on = await abroad.newPage();
+    await signIn(on);
+    await on.goto(`${server.base}/ui/#/inbound/${message!.id}`);
+    const received = on.locator('time').first();
+    await received.waitFor();
+    // Before: "Dec 07, 2026, 05:20:15 AM", which an operator beside a vendor's portal in UTC (or a
+    // colleague in Warsaw) read as their own clock.
+    expect(await received.textContent()).toMatch(/ P[SD]T$/);
+    expect(await received.getAttribute('datetime')).toBe(message!.receivedAt.toISOString());
+  } finally {
+    await abroad.close();
+  }
+}, 90_000);

@@ -113,6 +113,11 @@ export function useLoad(load, deps, { everyMs } = {}) {
   return { ...state, reload: run };
 }
 
+/**
+ * A time in the browser's zone, named (`Dec 07, 2026, 05:20:15 AM PST`): the operator compares it
+ * with a vendor's portal, a subscriber's log or a colleague's screen in another zone, and a bare
+ * clock time could be read as any of theirs. The exact ISO value is the element's title.
+ */
 export function fmtTime(value) {
   if (!value) return '—';
   const d = new Date(value);
@@ -124,6 +129,7 @@ export function fmtTime(value) {
     hour: '2-digit',
     minute: '2-digit',
     second: '2-digit',
+    timeZoneName: 'short',
   });
 }
 
