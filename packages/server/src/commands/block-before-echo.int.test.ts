@@ -41,6 +41,24 @@ async function holdingEchoes<T>(body: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A block from `start` to `end` made through the hub with its break-created lost for good (the
+ * simulator sends no echo): the succeeded command's outcome, the break it made, and its subject.
+ */
+async function blockWithoutEcho(start: string, end: string) {
+  sim.writes.echoes = false;
+  let blocked: Awaited<ReturnType<DocplannerHub['outcomeOf']>>;
+  try {
+    blocked = await d.outcomeOf(
+      await d.send({ type: 'slot.block', instance: 'dp', data: blockData(start, end) }),
+    );
+  } finally {
+    sim.writes.echoes = true;
+  }
+  expect(blocked.type).toBe('command.succeeded');
+  return { blocked, made: breakOf(blocked.data.result), subject: `slot/${blocked.data.result.slotId}` };
+}
+
 describe('commands on a block or booking the hub made, before its notification arrives', () => {
   it("a block whose break-created is held back: move and unblock are taken and done at Docplanner; the notifications, once in, are each command's echo", async () => {
     const start = '2026-06-01T09:00:00+02:00';
@@ -98,22 +116,7 @@ describe('commands on a block or booking the hub made, before its notification a
 
   it('a block whose break-created is lost for good: moved and removed through the hub all the same', async () => {
     const start = '2026-06-03T09:00:00+02:00';
-    sim.writes.echoes = false;
-    let blocked: Awaited<ReturnType<DocplannerHub['outcomeOf']>>;
-    try {
-      blocked = await d.outcomeOf(
-        await d.send({
-          type: 'slot.block',
-          instance: 'dp',
-          data: blockData(start, '2026-06-03T10:00:00+02:00'),
-        }),
-      );
-    } finally {
-      sim.writes.echoes = true;
-    }
-    expect(blocked.type).toBe('command.succeeded');
-    const made = breakOf(blocked.data.result);
-    const subject = `slot/${blocked.data.result.slotId}`;
+    const { made, subject } = await blockWithoutEcho(start, '2026-06-03T10:00:00+02:00');
 
     const to = { start: '2026-06-03T11:00:00+02:00', end: '2026-06-03T12:00:00+02:00' };
     const moveId = await d.send({ type: 'slot.move_block', subject, data: to });
@@ -188,22 +191,7 @@ describe('commands on a block or booking the hub made, before its notification a
   });
   it('a block whose break-created is lost is still known once commands.retention purged the other commands: unblocked at Docplanner, not refused 422', async () => {
     const start = '2026-06-05T09:00:00+02:00';
-    sim.writes.echoes = false;
-    let blocked: Awaited<ReturnType<DocplannerHub['outcomeOf']>>;
-    try {
-      blocked = await d.outcomeOf(
-        await d.send({
-          type: 'slot.block',
-          instance: 'dp',
-          data: blockData(start, '2026-06-05T10:00:00+02:00'),
-        }),
-      );
-    } finally {
-      sim.writes.echoes = true;
-    }
-    expect(blocked.type).toBe('command.succeeded');
-    const made = breakOf(blocked.data.result);
-    const subject = `slot/${blocked.data.result.slotId}`;
+    const { blocked, made, subject } = await blockWithoutEcho(start, '2026-06-05T10:00:00+02:00');
 
     // A leave planned months ahead: the retention purge (default 30 days) runs before it is moved or
     // removed. The block command is the hub's only knowledge of the block (no event of it came):

@@ -297,6 +297,20 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
   }
 
   /** The migration's indexes on the table: name, validity and definition. */
+  /**
+   * A one-session pool under a 200 ms `lock_timeout` set as a role's or database's is (an operator
+   * sets one to keep DDL from queueing the application): here through the URL's options, which a
+   * session takes as the role's; with its session tag, to see it wait.
+   */
+  function underLockTimeout() {
+    const url = new URL(pgdb.url());
+    url.searchParams.set('options', '-c lock_timeout=200');
+    const tag = newSessionTag();
+    const migrating = openDatabase(url.toString(), { max: 1, sessionTag: tag });
+    cleanups.push(() => migrating.close());
+    return { migrating, tag };
+  }
+
   async function indexes() {
     const r = await sql<{ name: string; valid: boolean; def: string }>`
       select c.relname as name, i.indisvalid as valid, pg_get_indexdef(i.indexrelid) as def
@@ -309,13 +323,7 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
 
   it('builds under a lock_timeout set for the role or the database, waiting out an older transaction', async () => {
     await asVersion42(100);
-    // A role's or database's lock_timeout, as an operator sets it to keep DDL from queueing the
-    // application: here through the URL's options, which a session takes as the role's.
-    const url = new URL(pgdb.url());
-    url.searchParams.set('options', '-c lock_timeout=200');
-    const tag = newSessionTag();
-    const migrating = openDatabase(url.toString(), { max: 1, sessionTag: tag });
-    cleanups.push(() => migrating.close());
+    const { migrating, tag } = underLockTimeout();
     const holder = await session();
     await holder.client.query('begin');
     cleanups.push(() => holder.client.query('rollback'));
@@ -337,11 +345,7 @@ describe('index builds on a written table (migrations 43 and 44)', () => {
 
   it('drops a replaced index under a lock_timeout set for the role or the database, waiting out a reader of the table', async () => {
     await asVersion42(100);
-    const url = new URL(pgdb.url());
-    url.searchParams.set('options', '-c lock_timeout=200');
-    const tag = newSessionTag();
-    const migrating = openDatabase(url.toString(), { max: 1, sessionTag: tag });
-    cleanups.push(() => migrating.close());
+    const { migrating, tag } = underLockTimeout();
     // A transaction that read the table and stays open (a report, a pg_dump): a concurrent build
     // does not wait for it (it holds no snapshot between statements and writes nothing), but
     // `DROP INDEX CONCURRENTLY` waits for every transaction holding a lock on the table.
