@@ -3,6 +3,7 @@
  * answers something other than data (the database out while it loads).
  */
 import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -123,9 +124,11 @@ it('a session that ends under the operator says so on the sign-in form; a first 
 }, 90_000);
 
 it('a subscription created on the page empties the form, so a second click cannot create a twin', async () => {
-  // Signed out by the test before.
+  // Signed out by the test before. Signed in before it navigates: a sign-in answered after the
+  // navigation (a loaded machine) showed the Overview in its place.
   await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
   await page.goto(`${server.base}/ui/#/subscriptions`);
   await page.getByText('New subscription').click();
   const form = page.getByRole('form', { name: 'New subscription' });
@@ -181,4 +184,43 @@ it("names the browser's zone beside every time shown: an operator in Los Angeles
   } finally {
     await abroad.close();
   }
+}, 90_000);
+
+it('a list page is a history entry: Back after "Older →" shows the newer page, and a reload stays on the page', async () => {
+  // More than two pages of events (50 a page), stored as the fan-out stores them.
+  await sql`with made as (select gen_random_uuid() as id, 'appointment/paged-' || i as subject
+      from generate_series(1, 120) i)
+    insert into switchyard.events (id, type, source, subject, time, envelope)
+    select id, 'appointment.created', 'shop', subject, now(), jsonb_build_object('specversion', '1.0',
+      'id', id, 'type', 'appointment.created', 'source', 'shop', 'subject', subject,
+      'time', to_char(now() at time zone 'utc', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+      'datacontenttype', 'application/json', 'data', '{}'::jsonb)
+    from made`.execute(hub.host.db);
+  // Signed out by the test before.
+  await signIn();
+  await page.goto(`${server.base}/ui/#/subscriptions`);
+  await page.getByRole('heading', { name: 'Subscriptions' }).waitFor();
+  await page.goto(`${server.base}/ui/#/events`);
+  const pager = page.getByRole('navigation', { name: 'Pages' });
+  await pager.getByText('page 1').waitFor();
+  await pager.getByRole('button', { name: 'Older →' }).click();
+  await pager.getByText('page 2').waitFor();
+  await pager.getByRole('button', { name: 'Older →' }).click();
+  await pager.getByText('page 3').waitFor();
+  // Before: Back left the list for the previous screen, and a reload went back to page 1.
+  await page.goBack();
+  await pager.getByText('page 2').waitFor();
+  await page.reload();
+  await pager.getByText('page 2').waitFor();
+  const second = await page.getByRole('table', { name: 'Events' }).locator('tbody tr').first().textContent();
+  await page.goBack();
+  await pager.getByText('page 1').waitFor();
+  await page.goForward();
+  await pager.getByText('page 2').waitFor();
+  expect(await page.getByRole('table', { name: 'Events' }).locator('tbody tr').first().textContent()).toBe(
+    second,
+  );
+  await page.goBack();
+  await page.goBack();
+  await page.getByRole('heading', { name: 'Subscriptions' }).waitFor();
 }, 90_000);

@@ -191,16 +191,41 @@ export function Loading({ state }) {
  * Cursor pagination: the API gives `nextCursor`; the pager keeps the cursors of the pages before
  * this one so "Newer" works without offsets.
  */
+/**
+ * The cursors of a paged list (its pages so far, the newest first), kept in the browser's history
+ * as well as in the page: each move is a history entry of its own (`history.pushState`, the same
+ * URL), so Back after "Older →" shows the page before, not the previous screen, and a reload (which
+ * keeps `history.state`) stays on the page it was on. Another list (`resetKey`: its filters) starts
+ * at the newest page.
+ */
 export function usePager(resetKey) {
-  const [stack, setStack] = useState([undefined]);
-  useEffect(() => setStack([undefined]), [resetKey]);
+  const saved = () => {
+    const state = history.state;
+    return state?.pager?.key === resetKey && Array.isArray(state.pager.stack)
+      ? state.pager.stack
+      : [undefined];
+  };
+  const [stack, setStack] = useState(saved);
+  const shown = useRef(resetKey);
+  useEffect(() => {
+    // Not on the first render: the stack was read from the history entry then.
+    if (shown.current !== resetKey) setStack(saved());
+    shown.current = resetKey;
+    const back = () => setStack(saved());
+    addEventListener('popstate', back);
+    return () => removeEventListener('popstate', back);
+  }, [resetKey]);
+  const go = (next) => {
+    history.pushState({ ...history.state, pager: { key: resetKey, stack: next } }, '');
+    setStack(next);
+  };
   const cursor = stack[stack.length - 1];
   return {
     cursor,
     page: stack.length,
-    older: (next) => setStack((s) => [...s, next]),
-    newer: () => setStack((s) => (s.length > 1 ? s.slice(0, -1) : s)),
-    first: () => setStack([undefined]),
+    older: (next) => go([...stack, next]),
+    newer: () => go(stack.length > 1 ? stack.slice(0, -1) : stack),
+    first: () => go([undefined]),
   };
 }
 
