@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DocplannerSimulator } from '@switchyard/connector-docplanner/simulator';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Commands, commandRoutes, createCommands } from '../commands/index.ts';
 import { findConnector } from '../connectors.ts';
@@ -18,9 +18,9 @@ import { createMetrics } from '../http/metrics-registry.ts';
 import { adminAuth } from '../http/plugins/admin-auth.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { reportDatabaseUnavailable } from '../storage/unavailable.ts';
+import { launchChromium } from './browser.test-support.ts';
 import { uiPlugin } from './plugin.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.SWITCHYARD_SCREENSHOTS === '1';
 const SHOT_DIR = fileURLToPath(new URL('../../../../docs/dashboard/', import.meta.url));
 const VENDOR_ID = 'BK-4711';
@@ -160,19 +160,7 @@ beforeAll(async () => {
   await eventually(async () => (await hub.deliveries.list({ status: 'succeeded' })).items.length === 3);
   await eventually(async () => (await hub.inbound.list({ status: 'failed' })).items.length === 2);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1366, height: 800 } });
   page = await context.newPage();
   page.on('request', (r) => requested.push(r.url()));

@@ -5,14 +5,14 @@
 import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ADMIN_TOKEN, call, eventually, listen, makeHub, VENDOR_API_KEY } from '../http/app.test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { setConnectionsAllowed } from '../storage/database.test-support.ts';
+import { launchChromium } from './browser.test-support.ts';
 import { uiPlugin } from './plugin.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const database = useTestDatabase();
 let hub: Hub;
 let server: Awaited<ReturnType<typeof listen>>;
@@ -25,16 +25,7 @@ beforeAll(async () => {
   await hub.start();
   server = await listen(hub, { plugins: [uiPlugin({ hub, adminToken: ADMIN_TOKEN })] });
   await hub.instances.upsert({ id: 'shop', connector: 'hooktest', settings: { apiKey: VENDOR_API_KEY } });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1366, height: 800 } });
   page = await context.newPage();
 }, 60_000);

@@ -492,6 +492,18 @@ export async function checkConformance<C, K = CredentialParts>(
       );
     }
 
+    /** The good credential signed at `signedAt`, or undefined when sign throws (reported under auth). */
+    const goodSignedAt = (
+      signWith: NonNullable<typeof sign>,
+      signedAt: Date,
+    ): CredentialParts | undefined => {
+      try {
+        return signWith(unsigned(parts, body, receivedAt), good.credential, { case: 'good', signedAt });
+      } catch {
+        return undefined;
+      }
+    };
+
     // auth-near-miss: without sign, the good credential varied; with sign, the credential varied
     // before signing, the signature varied after signing, and the body changed after signing.
     const variants: Array<{ sent: Sent<K>; body?: Buffer }> = [];
@@ -503,15 +515,7 @@ export async function checkConformance<C, K = CredentialParts>(
       for (const [what, credential] of credentialVariants(good.credential)) {
         variants.push({ sent: { case: `credential${what}`, credential } });
       }
-      let signed: CredentialParts | undefined;
-      try {
-        signed = sign(unsigned(parts, body, receivedAt), good.credential, {
-          case: 'good',
-          signedAt: receivedAt,
-        });
-      } catch {
-        signed = undefined; // reported under auth (good credentials threw)
-      }
+      const signed = goodSignedAt(sign, receivedAt);
       for (const variant of nearMisses(signed ?? {})) {
         variants.push({ sent: { case: `signature ${variant.what}`, parts: variant.creds } });
       }
@@ -580,15 +584,7 @@ export async function checkConformance<C, K = CredentialParts>(
         // The same capture re-dated: its timestamp rewritten to the receive time, the signature
         // kept. A verifier whose HMAC does not cover the timestamp checks the window on a value
         // anyone can change, and passes the check above all the same.
-        let stale: CredentialParts | undefined;
-        try {
-          stale = sign(unsigned(parts, body, receivedAt), good.credential, {
-            case: 'good',
-            signedAt: staleAt,
-          });
-        } catch {
-          stale = undefined; // reported under auth (good credentials threw)
-        }
+        const stale = goodSignedAt(sign, staleAt);
         const redated = stale && redate(stale, staleAt, receivedAt);
         if (redated) {
           const outcome = attempt({ case: 'good, re-dated', parts: redated }, body);
