@@ -9,6 +9,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import docplanner from '../../packages/connectors/docplanner/src/index.ts';
+import { tracingDefaults } from '../../packages/server/src/config/units.ts';
 import { createHub, type Hub, type PipelineOptions } from '../../packages/server/src/index.ts';
 import { CHANNEL_DELIVER } from '../../packages/server/src/storage/queues.ts';
 import type { SubscriptionFormat } from '../../packages/server/src/storage/subscription-row.ts';
@@ -156,14 +157,8 @@ serveChild(
       if (opts.traces !== undefined) {
         telemetryRegistry = new Registry() as NonNullable<typeof telemetryRegistry>;
         telemetry = await startTelemetry(
-          {
-            endpoint: opts.traces,
-            sampleRatio: 1,
-            queueSize: 2048,
-            batchDelayMs: 1000,
-            exportTimeoutMs: 10_000,
-          },
-          { env: {}, registry: telemetryRegistry, role: 'all', defaultSampleRatio: 1 },
+          { endpoint: opts.traces, sampleRatio: 1 },
+          { env: {}, registry: telemetryRegistry, role: 'all', defaults: tracingDefaults() },
         );
       }
       hub = await createHub({

@@ -12,4 +12,4 @@ export { buildConfigSchema, CONFIG_SCHEMA_ID, DEFAULT_RETRY_SCHEDULE } from './s
 export { hasReference, resolveReferences, type SecretReference } from './secrets.ts';
 export { resolveSubscription } from './subscriptions.ts';
 export type * from './types.ts';
-export { configDurationMs, configSizeBytes } from './units.ts';
+export { configDurationMs, configSizeBytes, tracingDefaults } from './units.ts';

@@ -951,15 +951,11 @@ function resolveConfig(
       echoWindowMs: ms(commands.echoWindow, CONFIG_DEFAULTS.commands.echoWindow),
       retentionMs: ms(commands.retention, CONFIG_DEFAULTS.commands.retention),
     },
-    telemetry: {
-      traces: {
-        queueSize: num(traces.queueSize, CONFIG_DEFAULTS.telemetry.traces.queueSize),
-        batchDelayMs: ms(undefined, CONFIG_DEFAULTS.telemetry.traces.batchDelay),
-        exportTimeoutMs: ms(undefined, CONFIG_DEFAULTS.telemetry.traces.exportTimeout),
-      },
-    },
+    // Only what the file says: the OTEL_* environment variables fill in the rest, then
+    // tracingDefaults() (telemetry/settings.ts has the rule).
+    telemetry: { traces: {} },
   };
-  // Left unset when the file does not say: the OTEL_* environment variables then apply.
+  if (typeof traces.queueSize === 'number') config.telemetry.traces.queueSize = traces.queueSize;
   if (typeof traces.endpoint === 'string') config.telemetry.traces.endpoint = traces.endpoint;
   if (isJsonObject(traces.headers))
     config.telemetry.traces.headers = Object.fromEntries(

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveTracing } from '../telemetry/settings.ts';
 import { acme, pushy } from './connectors.test-support.ts';
 import { buildConfigSchema } from './schema.ts';
+import { tracingDefaults } from './units.ts';
 
 describe('buildConfigSchema', () => {
   it('attaches each connector’s settings schema with if/then on its name', () => {
@@ -48,9 +49,9 @@ describe('buildConfigSchema', () => {
       >
     ).telemetry!.properties.traces!.description;
     const sent = resolveTracing(
-      { endpoint: 'http://collector:4318/v1/traces', queueSize: 1, batchDelayMs: 1, exportTimeoutMs: 1 },
+      { endpoint: 'http://collector:4318/v1/traces' },
       {},
-      1,
+      tracingDefaults(),
     )!.protocol;
     // The first encoding the description names is the one sent by default.
     expect(/protobuf|JSON/.exec(traces)?.[0]).toBe(sent === 'http/protobuf' ? 'protobuf' : 'JSON');

@@ -639,8 +639,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
                 minimum: 1,
                 maximum: 1000000,
                 default: CONFIG_DEFAULTS.telemetry.traces.queueSize,
-                description:
-                  'Finished spans waiting for export at most. When the collector is slow or down, spans past it are dropped and counted in switchyard_trace_spans_dropped_total; the pipeline never waits.',
+                description: `Finished spans waiting for export at most. When the collector is slow or down, spans past it are dropped and counted in switchyard_trace_spans_dropped_total; the pipeline never waits. Default: OTEL_BSP_MAX_QUEUE_SIZE, else ${CONFIG_DEFAULTS.telemetry.traces.queueSize}.`,
               },
             },
           },

@@ -1,6 +1,7 @@
 /** Durations (`30s`, `5m`, `1h30m`, `30d`) and sizes (`1mb`) as written in the config file. */
 import { parseDuration } from '../delivery/retry-schedule.ts';
 import type { SubscriptionDefaults } from '../subscriptions/api.ts';
+import type { TracingDefaults } from '../telemetry/index.ts';
 import { CONFIG_DEFAULTS, DEFAULT_RETRY_SCHEDULE } from './schema.ts';
 
 // The same grammar as the delivery primitives' parseDuration, minus the spaces and bare numbers it
@@ -105,5 +106,24 @@ export function subscriptionDefaults(): SubscriptionDefaults {
     timeoutMs: configDurationMs(d.timeout)!,
     ordering: d.ordering,
     allowPrivateAddresses: d.allowPrivateAddresses,
+  };
+}
+
+/**
+ * `CONFIG_DEFAULTS.telemetry.traces` in the hub's units: what tracing runs with where neither the
+ * file nor the OpenTelemetry environment variables say (telemetry/settings.ts has the rule).
+ *
+ * @example
+ * ```ts
+ * tracingDefaults().batchDelayMs; // 1000
+ * ```
+ */
+export function tracingDefaults(): TracingDefaults {
+  const d = CONFIG_DEFAULTS.telemetry.traces;
+  return {
+    sampleRatio: d.sampleRatio,
+    queueSize: d.queueSize,
+    batchDelayMs: configDurationMs(d.batchDelay)!,
+    exportTimeoutMs: configDurationMs(d.exportTimeout)!,
   };
 }

@@ -6,8 +6,8 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type pino from 'pino';
 import { type Commands, type CommandsOptions, commandRoutes, createCommands } from '../commands/index.ts';
-import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import type { ResolvedConfig } from '../config/types.ts';
+import { tracingDefaults } from '../config/units.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { createGates, type Gates, gateRoutes } from '../gates/index.ts';
 import { type BuildAppOptions, buildApp, serverOptions } from '../http/index.ts';
@@ -219,7 +219,7 @@ export async function startHubProcess(
       env: io.env ?? process.env,
       registry: metrics.registry,
       role,
-      defaultSampleRatio: CONFIG_DEFAULTS.telemetry.traces.sampleRatio,
+      defaults: tracingDefaults(),
       logger,
     });
     if (telemetry.tracing)

@@ -265,6 +265,26 @@ describe('the exporter in its worker thread', () => {
     }
   });
 
+  it('carries at most requestSpans a request when the deployment sets OTEL_BSP_MAX_EXPORT_BATCH_SIZE', async () => {
+    // The variable was not read: a collector limited to smaller requests (a gateway's body limit)
+    // got 512 spans a request whatever the deployment said.
+    bodies.length = 0;
+    const { thread, next } = threadExporter({ protocol: 'http/json', handoffSpans: 3, requestSpans: 6 });
+    try {
+      const spans = makeSpans();
+      // Two full hand-offs fill a request of 6: it goes without waiting for the linger.
+      await exportWith(thread, spans);
+      await exportWith(thread, spans);
+      expect(await next()).toEqual({ exported: 6, failed: 0 });
+      for (let i = 0; i < 5; i++) await exportWith(thread, spans);
+      await thread.forceFlush();
+      expect(spansPerRequest().reduce((a, b) => a + b, 0)).toBe(21);
+      expect(Math.max(...spansPerRequest())).toBe(6);
+    } finally {
+      await thread.shutdown();
+    }
+  });
+
   it('sends full hand-offs after their linger at the latest, and whatever waits on a flush', async () => {
     bodies.length = 0;
     const { thread, next, outcomes } = threadExporter({

@@ -61,6 +61,11 @@ export interface ExportWorkerSettings {
   handoffSpans: number;
   /** How long spans wait in the worker for company at most (the batch processor's delay). */
   lingerMillis: number;
+  /**
+   * The most spans one request carries, when the deployment says (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`);
+   * {@link EXPORT_BATCH_SPANS} otherwise.
+   */
+  requestSpans?: number;
 }
 
 /** How one export request of the worker ended, for the spans it carried. */

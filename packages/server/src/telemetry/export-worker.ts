@@ -24,6 +24,8 @@ import {
 
 const settings = workerData as ExportWorkerSettings;
 const port = parentPort!;
+/** The most spans one request carries. */
+const requestSpans = settings.requestSpans ?? EXPORT_BATCH_SPANS;
 
 // Below the hub's own threads: an export encodes and sends a batch of up to 512 spans at once,
 // a burst that otherwise takes a core from the event loop every stage runs on, when nothing waits
@@ -116,7 +118,7 @@ function send(): void {
     for (const done of drained.splice(0)) done();
     return;
   }
-  if (waitingSpans < EXPORT_BATCH_SPANS && !now && drained.length === 0) {
+  if (waitingSpans < requestSpans && !now && drained.length === 0) {
     linger ??= setTimeout(() => {
       linger = undefined;
       now = true;
@@ -126,11 +128,11 @@ function send(): void {
   }
   clearTimeout(linger);
   linger = undefined;
-  // Whole hand-offs (each at most `handoffSpans`), up to EXPORT_BATCH_SPANS spans, at least one;
+  // Whole hand-offs (each at most `handoffSpans`), up to `requestSpans` spans, at least one;
   // decoded only now, so that the spans' objects live through one request, not the wait before it.
   const records: SpanRecord[] = [];
   let count = 0;
-  while (waiting.length > 0 && (count === 0 || count + waiting[0]!.count <= EXPORT_BATCH_SPANS)) {
+  while (waiting.length > 0 && (count === 0 || count + waiting[0]!.count <= requestSpans)) {
     const handoff = waiting.shift()!;
     count += handoff.count;
     for (const json of handoff.spans) records.push(JSON.parse(json) as SpanRecord);

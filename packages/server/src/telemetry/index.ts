@@ -12,10 +12,20 @@
  * Span names and attributes are listed in docs/observability.md.
  */
 import type { Registry } from 'prom-client';
-import { describeTracing, resolveTracing, type TracesFileSettings } from './settings.ts';
+import {
+  describeTracing,
+  resolveTracing,
+  type TracesFileSettings,
+  type TracingDefaults,
+} from './settings.ts';
 
 export { requestTraceLabels, traceRequests } from './fastify.ts';
-export { resolveTracing, type TracesFileSettings, type TracingSettings } from './settings.ts';
+export {
+  resolveTracing,
+  type TracesFileSettings,
+  type TracingDefaults,
+  type TracingSettings,
+} from './settings.ts';
 export * from './tracing.ts';
 
 /** A process's telemetry, on or off. */
@@ -39,7 +49,7 @@ const OFF: Telemetry = { tracing: false, flush: async () => {}, shutdown: async 
  *
  * @example
  * ```ts
- * const telemetry = await startTelemetry(config.telemetry.traces, { env: process.env, registry, role: 'all', defaultSampleRatio: 1 });
+ * const telemetry = await startTelemetry(config.telemetry.traces, { env: process.env, registry, role: 'all', defaults: tracingDefaults });
  * logger.info({ tracing: telemetry.tracing }, 'telemetry');
  * await telemetry.shutdown();
  * ```
@@ -50,13 +60,14 @@ export async function startTelemetry(
     env: Readonly<Record<string, string | undefined>>;
     registry: Registry;
     role: string;
-    defaultSampleRatio: number;
+    /** What applies where neither the file nor the environment says (the config's defaults). */
+    defaults: TracingDefaults;
     version?: string;
     /** Where a collector that does not take the spans is said (at most once a minute). */
     logger?: { warn(obj: object, msg: string): void };
   },
 ): Promise<Telemetry> {
-  const settings = resolveTracing(traces, options.env, options.defaultSampleRatio);
+  const settings = resolveTracing(traces, options.env, options.defaults);
   if (!settings) return OFF;
   const { startTracing } = await import('./sdk.ts');
   const handle = await startTracing(settings, {

@@ -19,7 +19,7 @@ import { startTelemetry } from './index.ts';
 import { MEMORY_TRACING_SETTINGS, startMemoryTracing } from './memory-tracing.test-support.ts';
 import { startOtlpReceiver } from './otlp-receiver.test-support.ts';
 import { HANDOFF_BATCH_SPANS, startTracing } from './sdk.ts';
-import type { TracingSettings } from './settings.ts';
+import type { TracingDefaults, TracingSettings } from './settings.ts';
 import {
   currentTraceparent,
   exemplarOfTraceparent,
@@ -32,6 +32,13 @@ import {
 } from './tracing.ts';
 
 const settings: TracingSettings = MEMORY_TRACING_SETTINGS;
+/** What the config's defaults give where a test's file settings say nothing. */
+const TEST_DEFAULTS: TracingDefaults = {
+  sampleRatio: 1,
+  queueSize: 2048,
+  batchDelayMs: 1000,
+  exportTimeoutMs: 10_000,
+};
 
 let seen: IncomingHttpHeaders[] = [];
 const server = createServer((req, res) => {
@@ -65,7 +72,7 @@ describe('tracing off (no endpoint)', () => {
   it('starts nothing, and every helper calls straight through', async () => {
     const telemetry = await startTelemetry(
       { queueSize: 10, batchDelayMs: 1000, exportTimeoutMs: 1000 },
-      { env: {}, registry: new Registry(), role: 'all', defaultSampleRatio: 1 },
+      { env: {}, registry: new Registry(), role: 'all', defaults: TEST_DEFAULTS },
     );
     expect(telemetry.tracing).toBe(false);
     expect(tracingEnabled()).toBe(false);
@@ -289,7 +296,7 @@ describe('tracing on', () => {
     const start = (env: Record<string, string>) =>
       startTelemetry(
         { endpoint: otlp.url, queueSize: 100, batchDelayMs: 50, exportTimeoutMs: 5000 },
-        { env, registry: new Registry(), role: 'worker', defaultSampleRatio: 1 },
+        { env, registry: new Registry(), role: 'worker', defaults: TEST_DEFAULTS },
       );
     try {
       for (const [run, env, name] of [
@@ -347,7 +354,7 @@ describe('tracing on', () => {
         batchDelayMs: 50,
         exportTimeoutMs: 5000,
       },
-      { env: {}, registry, role: 'all', defaultSampleRatio: 1, logger },
+      { env: {}, registry, role: 'all', defaults: TEST_DEFAULTS, logger },
     );
     try {
       for (let i = 0; i < 3; i++) withSpan(`refused-${i}`, {}, () => {});

@@ -220,7 +220,8 @@ export async function startTracing(
       }
     }
   };
-  const handoff = Math.min(HANDOFF_BATCH_SPANS, settings.queueSize);
+  // A hand-off never larger than a request may be (OTEL_BSP_MAX_EXPORT_BATCH_SIZE below 128).
+  const handoff = Math.min(HANDOFF_BATCH_SPANS, settings.queueSize, settings.exportBatchSpans ?? Infinity);
   // The OTLP exporter encodes and sends in a worker thread (export-thread.ts): the hub's event loop
   // only turns each ended span into a JSON string, which is what waits in the queue.
   const thread = options.exporter
@@ -233,6 +234,7 @@ export async function startTracing(
           ...(settings.exportTimeoutMs !== undefined ? { timeoutMillis: settings.exportTimeoutMs } : {}),
           handoffSpans: handoff,
           lingerMillis: settings.batchDelayMs,
+          ...(settings.exportBatchSpans !== undefined ? { requestSpans: settings.exportBatchSpans } : {}),
         },
         report,
       );

@@ -5,44 +5,64 @@ import {
   resourceAttributesFromEnv,
   samplerFromEnv,
   type TracesFileSettings,
+  type TracingDefaults,
 } from './settings.ts';
 
-const base: TracesFileSettings = { queueSize: 2048, batchDelayMs: 1000, exportTimeoutMs: 10_000 };
+const base: TracesFileSettings = {};
+const defaults: TracingDefaults = {
+  sampleRatio: 1,
+  queueSize: 2048,
+  batchDelayMs: 1000,
+  exportTimeoutMs: 10_000,
+};
 
 describe('resolveTracing', () => {
   it('is off without an endpoint in the file or the environment', () => {
-    expect(resolveTracing(base, {}, 1)).toBeUndefined();
-    expect(resolveTracing(base, { OTEL_TRACES_SAMPLER: 'always_on' }, 1)).toBeUndefined();
+    expect(resolveTracing(base, {}, defaults)).toBeUndefined();
+    expect(resolveTracing(base, { OTEL_TRACES_SAMPLER: 'always_on' }, defaults)).toBeUndefined();
   });
 
   it('is on with the file endpoint, the env endpoint, or the per-signal env endpoint', () => {
-    expect(resolveTracing({ ...base, endpoint: 'http://c:4318/v1/traces' }, {}, 1)?.url).toBe(
+    expect(resolveTracing({ ...base, endpoint: 'http://c:4318/v1/traces' }, {}, defaults)?.url).toBe(
       'http://c:4318/v1/traces',
     );
     // The exporter reads the environment itself: no url is passed, so it appends /v1/traces.
-    const fromEnv = resolveTracing(base, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }, 1);
+    const fromEnv = resolveTracing(base, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }, defaults);
     expect(fromEnv).toBeDefined();
     expect(fromEnv?.url).toBeUndefined();
     expect(
-      resolveTracing(base, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c/v1/traces' }, 1),
+      resolveTracing(base, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c/v1/traces' }, defaults),
     ).toBeDefined();
   });
 
   it('OTEL_TRACES_EXPORTER=none (or a list without otlp) keeps an environment endpoint from turning it on; the file still wins', () => {
     const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' };
     for (const exporters of ['none', 'NONE', 'console', 'zipkin,console', 'otlp,none'])
-      expect(resolveTracing(base, { ...env, OTEL_TRACES_EXPORTER: exporters }, 1), exporters).toBeUndefined();
+      expect(
+        resolveTracing(base, { ...env, OTEL_TRACES_EXPORTER: exporters }, defaults),
+        exporters,
+      ).toBeUndefined();
     for (const exporters of ['otlp', ' OTLP ', 'console,otlp', ''])
-      expect(resolveTracing(base, { ...env, OTEL_TRACES_EXPORTER: exporters }, 1), exporters).toBeDefined();
+      expect(
+        resolveTracing(base, { ...env, OTEL_TRACES_EXPORTER: exporters }, defaults),
+        exporters,
+      ).toBeDefined();
     expect(
-      resolveTracing({ ...base, endpoint: 'http://c:4318/v1/traces' }, { OTEL_TRACES_EXPORTER: 'none' }, 1)
-        ?.url,
+      resolveTracing(
+        { ...base, endpoint: 'http://c:4318/v1/traces' },
+        { OTEL_TRACES_EXPORTER: 'none' },
+        defaults,
+      )?.url,
     ).toBe('http://c:4318/v1/traces');
   });
 
   it('OTEL_SDK_DISABLED=true turns it off whatever the file says', () => {
     expect(
-      resolveTracing({ ...base, endpoint: 'http://c:4318/v1/traces' }, { OTEL_SDK_DISABLED: 'true' }, 1),
+      resolveTracing(
+        { ...base, endpoint: 'http://c:4318/v1/traces' },
+        { OTEL_SDK_DISABLED: 'true' },
+        defaults,
+      ),
     ).toBeUndefined();
   });
 
@@ -52,13 +72,17 @@ describe('resolveTracing', () => {
       OTEL_TRACES_SAMPLER: 'traceidratio',
       OTEL_TRACES_SAMPLER_ARG: '0.25',
     };
-    expect(resolveTracing({ ...base, sampleRatio: 0.5 }, env, 1)?.sampler).toEqual({
+    expect(resolveTracing({ ...base, sampleRatio: 0.5 }, env, defaults)?.sampler).toEqual({
       ratio: 0.5,
       parentBased: true,
       from: 'file',
     });
-    expect(resolveTracing(base, env, 1)?.sampler).toEqual({ ratio: 0.25, parentBased: false, from: 'env' });
-    expect(resolveTracing(base, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' }, 1)?.sampler).toEqual({
+    expect(resolveTracing(base, env, defaults)?.sampler).toEqual({
+      ratio: 0.25,
+      parentBased: false,
+      from: 'env',
+    });
+    expect(resolveTracing(base, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' }, defaults)?.sampler).toEqual({
       ratio: 1,
       parentBased: true,
       from: 'default',
@@ -66,32 +90,93 @@ describe('resolveTracing', () => {
   });
 
   it('passes the file headers on (the exporter merges them over OTEL_EXPORTER_OTLP_HEADERS)', () => {
-    const s = resolveTracing({ ...base, endpoint: 'http://c/v1/traces', headers: { 'x-key': 'k' } }, {}, 1);
+    const s = resolveTracing(
+      { ...base, endpoint: 'http://c/v1/traces', headers: { 'x-key': 'k' } },
+      {},
+      defaults,
+    );
     expect(s?.headers).toEqual({ 'x-key': 'k' });
   });
 
   it('exports protobuf unless OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL asks for http/json', () => {
     const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' };
-    expect(resolveTracing(base, on, 1)?.protocol).toBe('http/protobuf');
-    expect(resolveTracing(base, { ...on, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, 1)?.protocol).toBe(
-      'http/json',
-    );
+    expect(resolveTracing(base, on, defaults)?.protocol).toBe('http/protobuf');
+    expect(
+      resolveTracing(base, { ...on, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, defaults)?.protocol,
+    ).toBe('http/json');
     // The per-signal variable wins; grpc (no exporter shipped) falls back to protobuf.
     expect(
       resolveTracing(
         base,
         { ...on, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' },
-        1,
+        defaults,
       )?.protocol,
     ).toBe('http/protobuf');
   });
 
   it('leaves the export timeout to OTEL_EXPORTER_OTLP_TIMEOUT when it is set', () => {
     const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' };
-    expect(resolveTracing(base, on, 1)?.exportTimeoutMs).toBe(10_000);
+    expect(resolveTracing(base, on, defaults)?.exportTimeoutMs).toBe(10_000);
     expect(
-      resolveTracing(base, { ...on, OTEL_EXPORTER_OTLP_TIMEOUT: '500' }, 1)?.exportTimeoutMs,
+      resolveTracing(base, { ...on, OTEL_EXPORTER_OTLP_TIMEOUT: '500' }, defaults)?.exportTimeoutMs,
     ).toBeUndefined();
+  });
+});
+
+describe('resolveTracing: the batch span processor variables (OTEL_BSP_*)', () => {
+  const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' };
+
+  it('fill in the queue, the delay, the export timeout and the request size the file leaves out', () => {
+    // They were not read: a deployment's OTEL_BSP_MAX_QUEUE_SIZE=20000 (a burst-heavy hub) kept 2,048.
+    const s = resolveTracing(
+      base,
+      {
+        ...on,
+        OTEL_BSP_MAX_QUEUE_SIZE: '20000',
+        OTEL_BSP_SCHEDULE_DELAY: '250',
+        OTEL_BSP_EXPORT_TIMEOUT: '3000',
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '100',
+      },
+      defaults,
+    );
+    expect(s).toMatchObject({
+      queueSize: 20_000,
+      batchDelayMs: 250,
+      exportTimeoutMs: 3000,
+      shutdownTimeoutMs: 3000,
+      exportBatchSpans: 100,
+    });
+    // Without them, the config's defaults; no request size: the export thread's own.
+    const plain = resolveTracing(base, on, defaults);
+    expect(plain).toMatchObject({ queueSize: 2048, batchDelayMs: 1000, exportTimeoutMs: 10_000 });
+    expect(plain?.exportBatchSpans).toBeUndefined();
+  });
+
+  it("lose to the file's queueSize; a request is never larger than the queue", () => {
+    const env = { ...on, OTEL_BSP_MAX_QUEUE_SIZE: '20000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '600' };
+    expect(resolveTracing({ queueSize: 500 }, env, defaults)).toMatchObject({
+      queueSize: 500,
+      exportBatchSpans: 500,
+    });
+  });
+
+  it('are ignored when not whole numbers in range, and named at start-up', () => {
+    const env = {
+      ...on,
+      OTEL_BSP_MAX_QUEUE_SIZE: '0',
+      OTEL_BSP_SCHEDULE_DELAY: '1.5s',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '-3',
+      OTEL_BSP_EXPORT_TIMEOUT: '0',
+    };
+    const s = resolveTracing(base, env, defaults)!;
+    expect(s).toMatchObject({ queueSize: 2048, batchDelayMs: 1000, exportTimeoutMs: 10_000 });
+    expect(s.exportBatchSpans).toBeUndefined();
+    expect(describeTracing(s, env).notHonoured).toEqual([
+      'OTEL_BSP_SCHEDULE_DELAY=1.5s: not a whole number, ignored',
+      'OTEL_BSP_EXPORT_TIMEOUT=0: not a whole number above 0, ignored',
+      'OTEL_BSP_MAX_QUEUE_SIZE=0: not a whole number above 0, ignored',
+      'OTEL_BSP_MAX_EXPORT_BATCH_SIZE=-3: not a whole number above 0, ignored',
+    ]);
   });
 });
 
@@ -130,12 +215,15 @@ describe('resourceAttributesFromEnv', () => {
       expect(resourceAttributesFromEnv({ OTEL_RESOURCE_ATTRIBUTES: bad }), bad).toBeUndefined();
     expect(resourceAttributesFromEnv({})).toBeUndefined();
     const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' };
-    expect(resolveTracing(base, { ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=a' }, 1)?.serviceName).toBe(
-      'a',
-    );
     expect(
-      resolveTracing(base, { ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=a', OTEL_SERVICE_NAME: 'b' }, 1)
-        ?.serviceName,
+      resolveTracing(base, { ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=a' }, defaults)?.serviceName,
+    ).toBe('a');
+    expect(
+      resolveTracing(
+        base,
+        { ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=a', OTEL_SERVICE_NAME: 'b' },
+        defaults,
+      )?.serviceName,
     ).toBe('b');
   });
 });
@@ -143,7 +231,7 @@ describe('resourceAttributesFromEnv', () => {
 describe('describeTracing (the start-up log line)', () => {
   it('names the URL the exporter uses, without credentials, and which sampler won and from where', () => {
     const described = (file: Partial<TracesFileSettings>, env: Record<string, string>) =>
-      describeTracing(resolveTracing({ ...base, ...file }, env, 1)!, env);
+      describeTracing(resolveTracing({ ...base, ...file }, env, defaults)!, env);
     expect(
       described({ endpoint: 'https://u:pw@otel.example.com:4318/v1/traces?token=abc' }, {}).endpoint,
     ).toBe('https://otel.example.com:4318/v1/traces');
@@ -180,7 +268,7 @@ describe('describeTracing: what is not honoured', () => {
   it('names an OTEL_* value the hub cannot use (grpc, an unknown sampler, an argument that is no ratio), for a warning', () => {
     const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317' };
     const notes = (env: Record<string, string>) =>
-      describeTracing(resolveTracing(base, env, 1)!, env).notHonoured;
+      describeTracing(resolveTracing(base, env, defaults)!, env).notHonoured;
     expect(notes(on)).toBeUndefined();
     expect(
       notes({ ...on, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'always_on' }),

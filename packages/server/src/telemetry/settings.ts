@@ -7,7 +7,10 @@
  * from the environment counts only while `OTEL_TRACES_EXPORTER` asks for `otlp` (its default).
  */
 
-/** `telemetry.traces` of the file, resolved (secrets in `headers` already read). */
+/**
+ * `telemetry.traces` of the file, resolved (secrets in `headers` already read): only what the file
+ * sets, so that the environment can fill in the rest.
+ */
 export interface TracesFileSettings {
   /** The OTLP/HTTP traces URL, e.g. `http://collector:4318/v1/traces`. */
   endpoint?: string;
@@ -16,10 +19,22 @@ export interface TracesFileSettings {
   /** Share of new traces recorded, 0..1. */
   sampleRatio?: number;
   /** Finished spans waiting for export at most; past it spans are dropped (and counted). */
-  queueSize: number;
+  queueSize?: number;
   /** Longest wait before a batch of finished spans is exported, ms. */
-  batchDelayMs: number;
+  batchDelayMs?: number;
   /** Longest time one export may take (retries included), ms; also the bound on the final flush. */
+  exportTimeoutMs?: number;
+}
+
+/** What tracing runs with where neither the file nor the environment says (the config's defaults). */
+export interface TracingDefaults {
+  /** Share of new traces recorded. */
+  sampleRatio: number;
+  /** Finished spans waiting for export at most. */
+  queueSize: number;
+  /** Longest wait before finished spans are exported, ms. */
+  batchDelayMs: number;
+  /** Longest time one export may take, ms; also the bound on the final flush. */
   exportTimeoutMs: number;
 }
 
@@ -43,6 +58,11 @@ export interface TracingSettings {
   sampler: SamplerSettings;
   queueSize: number;
   batchDelayMs: number;
+  /**
+   * The most spans one export request carries when `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` says (at most
+   * the queue size); undefined: the export thread's `EXPORT_BATCH_SPANS`, the SDK's default 512.
+   */
+  exportBatchSpans?: number;
   /** Undefined when `OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT` is set: the exporter reads it. */
   exportTimeoutMs?: number;
   /** The bound on the final flush at shutdown, ms. */
@@ -130,6 +150,37 @@ export function resourceAttributesFromEnv(env: Env): Record<string, string> | un
 }
 
 /**
+ * The batch span processor's variables (`OTEL_BSP_*`) that are set to what the specification allows
+ * (a whole number, positive; the delay may be 0), by name. One that is not is ignored as if
+ * unset (and named at start-up by {@link describeTracing}).
+ */
+function batchFromEnv(env: Env): Partial<Record<BspVariable, number>> {
+  const read: Partial<Record<BspVariable, number>> = {};
+  for (const name of BSP_VARIABLES) {
+    const value = bspValue(env, name);
+    if (value !== undefined && value !== 'invalid') read[name] = value;
+  }
+  return read;
+}
+
+const BSP_VARIABLES = [
+  'OTEL_BSP_SCHEDULE_DELAY',
+  'OTEL_BSP_EXPORT_TIMEOUT',
+  'OTEL_BSP_MAX_QUEUE_SIZE',
+  'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+] as const;
+type BspVariable = (typeof BSP_VARIABLES)[number];
+
+function bspValue(env: Env, name: BspVariable): number | 'invalid' | undefined {
+  const raw = set(env, name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  // A delay of 0 exports at once; an export timeout of 0 would fail every export.
+  const least = name === 'OTEL_BSP_SCHEDULE_DELAY' ? 0 : 1;
+  return /^\d+$/.test(raw) && Number.isSafeInteger(value) && value >= least ? value : 'invalid';
+}
+
+/**
  * The OTLP/HTTP encoding the environment asks for (per-signal variable first). `grpc` is not
  * offered (no gRPC exporter is shipped): anything but `http/json` exports protobuf.
  */
@@ -143,14 +194,14 @@ function protocolFromEnv(env: Env): TracingSettings['protocol'] {
  *
  * @example
  * ```ts
- * resolveTracing({ queueSize: 2048, batchDelayMs: 1000, exportTimeoutMs: 10000 }, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318' }, 1);
+ * resolveTracing({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318' }, { sampleRatio: 1, queueSize: 2048, batchDelayMs: 1000, exportTimeoutMs: 10000 });
  * // { sampler: { ratio: 1, parentBased: true, from: 'default' }, ... } (the exporter adds /v1/traces)
  * ```
  */
 export function resolveTracing(
   file: TracesFileSettings,
   env: Env,
-  defaultSampleRatio: number,
+  defaults: TracingDefaults,
 ): TracingSettings | undefined {
   if (set(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return undefined;
   // OTEL_TRACES_EXPORTER (default `otlp`) says which exporters the environment wants: `none` is
@@ -167,17 +218,26 @@ export function resolveTracing(
   const sampler: SamplerSettings =
     file.sampleRatio !== undefined
       ? { ratio: file.sampleRatio, parentBased: true, from: 'file' }
-      : (samplerFromEnv(env) ?? { ratio: defaultSampleRatio, parentBased: true, from: 'default' });
+      : (samplerFromEnv(env) ?? { ratio: defaults.sampleRatio, parentBased: true, from: 'default' });
   const envTimeout = set(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT') ?? set(env, 'OTEL_EXPORTER_OTLP_TIMEOUT');
   const resourceAttributes = resourceAttributesFromEnv(env);
+  // The batch span processor's variables, as an SDK reads them: the queue, how long finished spans
+  // may wait, how many go in one request, and the bound on an export (the final flush's too).
+  const batch = batchFromEnv(env);
+  const queueSize = file.queueSize ?? batch.OTEL_BSP_MAX_QUEUE_SIZE ?? defaults.queueSize;
+  const exportTimeoutMs = file.exportTimeoutMs ?? batch.OTEL_BSP_EXPORT_TIMEOUT ?? defaults.exportTimeoutMs;
   return {
     ...(file.endpoint !== undefined ? { url: file.endpoint } : {}),
     ...(file.headers !== undefined && Object.keys(file.headers).length > 0 ? { headers: file.headers } : {}),
     sampler,
-    queueSize: file.queueSize,
-    batchDelayMs: file.batchDelayMs,
-    ...(envTimeout === undefined ? { exportTimeoutMs: file.exportTimeoutMs } : {}),
-    shutdownTimeoutMs: file.exportTimeoutMs,
+    queueSize,
+    batchDelayMs: file.batchDelayMs ?? batch.OTEL_BSP_SCHEDULE_DELAY ?? defaults.batchDelayMs,
+    // The specification: a batch larger than the queue is never filled; the queue bounds it.
+    ...(batch.OTEL_BSP_MAX_EXPORT_BATCH_SIZE !== undefined
+      ? { exportBatchSpans: Math.min(batch.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, queueSize) }
+      : {}),
+    ...(envTimeout === undefined ? { exportTimeoutMs } : {}),
+    shutdownTimeoutMs: exportTimeoutMs,
     // OTEL_SERVICE_NAME wins over a service.name in OTEL_RESOURCE_ATTRIBUTES (the specification's rule).
     serviceName: set(env, 'OTEL_SERVICE_NAME') ?? resourceAttributes?.['service.name'] ?? 'switchyard',
     ...(resourceAttributes !== undefined ? { resourceAttributes } : {}),
@@ -247,6 +307,11 @@ export function describeTracing(
   const arg = set(env, 'OTEL_TRACES_SAMPLER_ARG');
   if (samplerName !== undefined && arg !== undefined && !(Number(arg) >= 0 && Number(arg) <= 1))
     notHonoured.push(`OTEL_TRACES_SAMPLER_ARG=${arg}: not a ratio from 0 to 1, ignored`);
+  for (const name of BSP_VARIABLES)
+    if (bspValue(env, name) === 'invalid')
+      notHonoured.push(
+        `${name}=${set(env, name)}: not a whole number${name === 'OTEL_BSP_SCHEDULE_DELAY' ? '' : ' above 0'}, ignored`,
+      );
   return {
     endpoint,
     protocol: settings.protocol,

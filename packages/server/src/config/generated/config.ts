@@ -361,7 +361,7 @@ export interface SwitchyardConfigFile {
        */
       sampleRatio?: number;
       /**
-       * Finished spans waiting for export at most. When the collector is slow or down, spans past it are dropped and counted in switchyard_trace_spans_dropped_total; the pipeline never waits.
+       * Finished spans waiting for export at most. When the collector is slow or down, spans past it are dropped and counted in switchyard_trace_spans_dropped_total; the pipeline never waits. Default: OTEL_BSP_MAX_QUEUE_SIZE, else 2048.
        */
       queueSize?: number;
     };
