@@ -26,6 +26,7 @@ const settings: TracingSettings = {
   shutdownTimeoutMs: 5000,
   serviceName: 'switchyard',
   protocol: 'http/protobuf',
+  propagators: ['tracecontext'],
 };
 
 let collections = 0;

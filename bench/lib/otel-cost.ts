@@ -28,6 +28,7 @@ const settings: TracingSettings = {
   shutdownTimeoutMs: 5000,
   serviceName: 'switchyard',
   protocol: 'http/protobuf',
+  propagators: ['tracecontext'],
 };
 
 /** CPU µs per event over `events` events, after a warm-up. */

@@ -16,6 +16,7 @@ export const MEMORY_TRACING_SETTINGS: TracingSettings = {
   shutdownTimeoutMs: 1000,
   serviceName: 'switchyard-test',
   protocol: 'http/protobuf',
+  propagators: ['tracecontext'],
 };
 
 /**

@@ -477,6 +477,39 @@ describe('tracing on', () => {
     }
   });
 
+  it('OTEL_PROPAGATORS: none reads and sends no context; tracecontext,baggage carries baggage too', async () => {
+    // The variable was not read: `none` (a deployment that keeps its trace ids from vendors and
+    // subscribers) still continued inbound traceparents and sent its own on every call.
+    const parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const inbound = { traceparent: parent, baggage: 'tenant=clinic-7' };
+    const run = () =>
+      withSpan('in', { kind: SpanKind.SERVER, parentHeaders: inbound }, (s) => {
+        const headers: Record<string, string> = {};
+        injectTraceContext(headers);
+        return { traceId: s!.spanContext().traceId, headers };
+      });
+    const discard: SpanExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+    const cases: [TracingSettings['propagators'], boolean, string[]][] = [
+      [[], false, []],
+      [['tracecontext'], true, ['traceparent']],
+      [['tracecontext', 'baggage'], true, ['traceparent', 'baggage']],
+    ];
+    for (const [propagators, continued, sent] of cases) {
+      const tracing = await startTracing(
+        { ...settings, propagators },
+        { registry: new Registry(), role: 'all', exporter: discard },
+      );
+      try {
+        const { traceId, headers } = run();
+        expect(traceId === '0af7651916cd43dd8448eb211c80319c', propagators.join()).toBe(continued);
+        expect(Object.keys(headers).sort(), propagators.join()).toEqual(sent.sort());
+        if (sent.includes('baggage')) expect(headers.baggage).toBe('tenant=clinic-7');
+      } finally {
+        await tracing.shutdown();
+      }
+    }
+  });
+
   it('hands at most HANDOFF_BATCH_SPANS spans to the exporter at once', async () => {
     const batches: number[] = [];
     const counting: SpanExporter = {

@@ -13,7 +13,12 @@
  */
 import { type Context, context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  CompositePropagator,
+  ExportResultCode,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+} from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
@@ -262,7 +267,13 @@ export async function startTracing(
   const contextManager = new AsyncLocalStorageContextManager();
   contextManager.enable();
   context.setGlobalContextManager(contextManager);
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  // OTEL_PROPAGATORS=none leaves the API's no-op propagator: an inbound traceparent is not read
+  // (every request starts a trace) and nothing goes out on the hub's calls.
+  const propagators = settings.propagators.map((name) =>
+    name === 'baggage' ? new W3CBaggagePropagator() : new W3CTraceContextPropagator(),
+  );
+  if (propagators.length === 1) propagation.setGlobalPropagator(propagators[0]!);
+  else if (propagators.length > 1) propagation.setGlobalPropagator(new CompositePropagator({ propagators }));
   trace.setGlobalTracerProvider(provider);
   setTracingEnabled(true);
 

@@ -180,6 +180,37 @@ describe('resolveTracing: the batch span processor variables (OTEL_BSP_*)', () =
   });
 });
 
+describe('resolveTracing: OTEL_PROPAGATORS', () => {
+  const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' };
+  const propagators = (value?: string) =>
+    resolveTracing(base, value === undefined ? on : { ...on, OTEL_PROPAGATORS: value }, defaults)
+      ?.propagators;
+
+  it('W3C trace context unless the deployment says; the shipped names in its list; none wins', () => {
+    expect(propagators()).toEqual(['tracecontext']);
+    expect(propagators('tracecontext,baggage')).toEqual(['tracecontext', 'baggage']);
+    expect(propagators(' Baggage ')).toEqual(['baggage']);
+    expect(propagators('none')).toEqual([]);
+    expect(propagators('tracecontext,none')).toEqual([]);
+  });
+
+  it('names what is not shipped at start-up, and keeps speaking traceparent when nothing else is left', () => {
+    const env = { ...on, OTEL_PROPAGATORS: 'b3,jaeger' };
+    const s = resolveTracing(base, env, defaults)!;
+    expect(s.propagators).toEqual(['tracecontext']);
+    const described = describeTracing(s, env);
+    expect(described.propagators).toBe('tracecontext');
+    expect(described.notHonoured).toEqual([
+      'OTEL_PROPAGATORS=b3,jaeger: b3, jaeger not offered, the hub reads and writes tracecontext',
+    ]);
+    const none = { ...on, OTEL_PROPAGATORS: 'none' };
+    expect(describeTracing(resolveTracing(base, none, defaults)!, none)).toMatchObject({
+      propagators: 'none',
+    });
+    expect(describeTracing(resolveTracing(base, none, defaults)!, none).notHonoured).toBeUndefined();
+  });
+});
+
 describe('samplerFromEnv', () => {
   it('reads the ratio family and ignores samplers it cannot honour', () => {
     expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'parentbased_always_off' })).toEqual({

@@ -80,7 +80,15 @@ export interface TracingSettings {
    * the bytes (docs/observability.md, "What tracing costs").
    */
   protocol: 'http/protobuf' | 'http/json';
+  /**
+   * The context formats read from inbound requests and written on outbound calls
+   * (`OTEL_PROPAGATORS`): W3C `traceparent` alone unless the deployment says; empty for `none`.
+   */
+  propagators: Propagator[];
 }
+
+/** The propagators the hub ships (`OTEL_PROPAGATORS`' names). */
+export type Propagator = 'tracecontext' | 'baggage';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -181,6 +189,38 @@ function bspValue(env: Env, name: BspVariable): number | 'invalid' | undefined {
 }
 
 /**
+ * What `OTEL_PROPAGATORS` asks for, read as its list: the shipped names, whether it says `none`, and
+ * the others (`b3`, `jaeger`, ...).
+ */
+function propagatorsAsked(env: Env): { honoured: Propagator[]; none: boolean; others: string[] } | undefined {
+  const raw = set(env, 'OTEL_PROPAGATORS');
+  if (raw === undefined) return undefined;
+  const names = raw
+    .toLowerCase()
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const honoured = (['tracecontext', 'baggage'] as const).filter((name) => names.includes(name));
+  return {
+    honoured,
+    none: names.includes('none'),
+    others: names.filter((name) => name !== 'none' && !honoured.includes(name as Propagator)),
+  };
+}
+
+/**
+ * The propagators a process uses: `OTEL_PROPAGATORS` when it names one the hub ships or says `none`
+ * (the specification: `none` wins over the rest of the list); otherwise W3C trace context alone,
+ * the hub's default (a list of only `b3` or `jaeger` is named in the start-up warning, and the
+ * hub keeps speaking `traceparent` rather than going silent).
+ */
+function propagatorsFromEnv(env: Env): Propagator[] {
+  const asked = propagatorsAsked(env);
+  if (asked?.none) return [];
+  return asked !== undefined && asked.honoured.length > 0 ? asked.honoured : ['tracecontext'];
+}
+
+/**
  * The OTLP/HTTP encoding the environment asks for (per-signal variable first). `grpc` is not
  * offered (no gRPC exporter is shipped): anything but `http/json` exports protobuf.
  */
@@ -242,6 +282,7 @@ export function resolveTracing(
     serviceName: set(env, 'OTEL_SERVICE_NAME') ?? resourceAttributes?.['service.name'] ?? 'switchyard',
     ...(resourceAttributes !== undefined ? { resourceAttributes } : {}),
     protocol: protocolFromEnv(env),
+    propagators: propagatorsFromEnv(env),
   };
 }
 
@@ -268,6 +309,8 @@ export function describeTracing(
   sampleRatio: number;
   samplerFrom: SamplerSettings['from'];
   serviceName: string;
+  /** The context formats read and written (`none` when there are none). */
+  propagators: string;
   /** OpenTelemetry variables set to what the hub cannot honour, each with what it does instead. */
   notHonoured?: string[];
 } {
@@ -307,6 +350,11 @@ export function describeTracing(
   const arg = set(env, 'OTEL_TRACES_SAMPLER_ARG');
   if (samplerName !== undefined && arg !== undefined && !(Number(arg) >= 0 && Number(arg) <= 1))
     notHonoured.push(`OTEL_TRACES_SAMPLER_ARG=${arg}: not a ratio from 0 to 1, ignored`);
+  const others = propagatorsAsked(env)?.others ?? [];
+  if (others.length > 0)
+    notHonoured.push(
+      `OTEL_PROPAGATORS=${set(env, 'OTEL_PROPAGATORS')}: ${others.join(', ')} not offered, the hub reads and writes ${settings.propagators.join(', ') || 'none'}`,
+    );
   for (const name of BSP_VARIABLES)
     if (bspValue(env, name) === 'invalid')
       notHonoured.push(
@@ -319,6 +367,7 @@ export function describeTracing(
     sampleRatio: ratio,
     samplerFrom: from,
     serviceName: settings.serviceName,
+    propagators: settings.propagators.join(',') || 'none',
     ...(notHonoured.length > 0 ? { notHonoured } : {}),
   };
 }
