@@ -283,7 +283,16 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
     typeof database.url === 'string' ? ['database', 'url'] : data.database !== undefined ? ['database'] : [],
     { preferKey: typeof database.url !== 'string' },
   );
-  const config = resolveConfig(data, { absolute, baseDir, env, byName, secrets: secretList, declaredAt });
+  const secretKeyAt = positionOf(doc, lineCounter, typeof data.secretKey === 'string' ? ['secretKey'] : []);
+  const config = resolveConfig(data, {
+    absolute,
+    baseDir,
+    env,
+    byName,
+    secrets: secretList,
+    declaredAt,
+    secretKeyAt,
+  });
   return { ok: true, config, problems: [], secrets: secretList };
 }
 
@@ -870,6 +879,7 @@ function resolveConfig(
     byName: Map<string, Connector>;
     secrets: string[];
     declaredAt: { line: number; column: number };
+    secretKeyAt: { line: number; column: number };
   },
 ): ResolvedConfig {
   const server = obj(data.server);
@@ -901,6 +911,7 @@ function resolveConfig(
 
   const config: ResolvedConfig = {
     file: ctx.absolute,
+    secretKeyAt: ctx.secretKeyAt,
     server: {
       host: str(server.host) ?? CONFIG_DEFAULTS.server.host,
       port: num(server.port, CONFIG_DEFAULTS.server.port),

@@ -65,6 +65,8 @@ export interface ResolvedConfig {
   };
   database: ResolvedDatabase;
   secretKey?: string;
+  /** Where the file gives `secretKey` (else the top of the file), for a problem about the key. */
+  secretKeyAt: { line: number; column: number };
   instances: ResolvedInstance[];
   subscriptions: ResolvedSubscription[];
   retention: { inboundMessagesMs: number; eventsMs: number; deliveriesMs: number; unreadEventsMs: number };

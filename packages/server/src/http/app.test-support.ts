@@ -110,6 +110,8 @@ export async function makeHub(
   more: Pick<HubConfig, 'markEchoes' | 'metrics' | 'gateResponder' | 'afterNormalize'> & {
     connectors?: HubConfig['connectors'];
     queue?: boolean;
+    /** Another key than the tests' own (a process configured with a different `secretKey`). */
+    secretKey?: string;
   } = {},
 ): Promise<Hub> {
   return createHub({
@@ -119,7 +121,7 @@ export async function makeHub(
     ...(more.gateResponder ? { gateResponder: more.gateResponder } : {}),
     ...(more.afterNormalize ? { afterNormalize: more.afterNormalize } : {}),
     ...(more.metrics ? { metrics: more.metrics } : {}),
-    secretKey: SECRET_KEY,
+    secretKey: more.secretKey ?? SECRET_KEY,
     logger: silent,
     options: {
       queue: more.queue ?? false,

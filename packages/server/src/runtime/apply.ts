@@ -4,6 +4,7 @@
  */
 import { isSwitchyardError } from '@switchyard/core';
 import type pino from 'pino';
+import { ConfigError } from '../config/errors.ts';
 import { instanceInput } from '../config/instances.ts';
 import type { ResolvedConfig } from '../config/types.ts';
 import type { Hub } from '../pipeline/hub.ts';
@@ -37,6 +38,29 @@ function isNotFound(error: unknown): boolean {
 }
 
 /**
+ * Reads what the database stores sealed with `secretKey` (the instances' settings, the first read
+ * of a start). A process whose key is not the one that sealed it (a key "rotated" in one file, a typo in one replica's secret) cannot open a stored
+ * secret: said at the file's `secretKey` line, before anything is written, instead of the start
+ * dying on "the sealed secret does not authenticate", which named neither the key nor the fix.
+ */
+async function readSealed<T>(config: ResolvedConfig, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!isSwitchyardError(error) || error.code !== 'SY_DELIVERY_SECRET_TAMPERED') throw error;
+    throw new ConfigError([
+      {
+        file: config.file,
+        ...config.secretKeyAt,
+        path: 'secretKey',
+        message:
+          'does not open the secrets stored in the database (sealed with another key): every process of the deployment, and every start, needs the same secretKey as the one that stored them. Put that key back; a changed secretKey makes stored secrets unreadable (docs/errors.md, SY_DELIVERY_SECRET_TAMPERED)',
+      },
+    ]);
+  }
+}
+
+/**
  * Upserts every instance and subscription of the file (managedBy `file`) and disables the
  * file-managed ones the file no longer declares; declaring one again enables it again. Disabled,
  * not deleted: a process restarted with an older file (a rolling deploy, a rollback) would
@@ -63,7 +87,9 @@ export async function applyFileConfig(
     subscriptions: { created: [], updated: [], unchanged: [], reenabled: [], disabled: [] },
   };
 
-  const existingInstances = new Map((await hub.instances.list()).map((i) => [i.id, i]));
+  const existingInstances = new Map(
+    (await readSealed(config, () => hub.instances.list())).map((i) => [i.id, i]),
+  );
   for (const instance of config.instances) {
     const before = existingInstances.get(instance.id);
     if (before?.managedBy === 'api') {

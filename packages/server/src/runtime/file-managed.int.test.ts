@@ -406,4 +406,40 @@ describe('objects declared in the config file', () => {
       await other.stop();
     }
   }, 60_000);
+
+  it('a process whose secretKey is not the one that sealed the stored secrets is refused at the secretKey line, and writes nothing', async () => {
+    // An operator who "rotated" secretKey on one process: before, the start died on
+    // "the sealed secret does not authenticate: it was changed, or sealed with another key or
+    // context", naming neither secretKey nor the file.
+    const otherKey = 'another-secret-key-0123456789';
+    const other = await makeHub(database.url(), { secretKey: otherKey });
+    try {
+      const parsed = parseConfig(
+        [
+          'version: 1',
+          `secretKey: ${otherKey}`,
+          'instances:',
+          '  - id: shop',
+          '    connector: hooktest',
+          '    settings: { apiKey: file-key-0123456789 }',
+          '',
+        ].join('\n'),
+        { file: '/tmp/switchyard.yaml', connectors: [hookConnector as never], env: {} },
+      );
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+      const refused = await applyFileConfig(other, parsed.config, silent).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toMatchObject({
+        code: 'SY_CONFIG_INVALID',
+        problems: [{ file: '/tmp/switchyard.yaml', line: 2, column: 12, path: 'secretKey' }],
+      });
+      expect((refused as Error).message).toMatch(/same secretKey/);
+      // Nothing was written: the processes with the right key still read the instance.
+      expect(await hub.instances.get('shop')).toMatchObject({ id: 'shop' });
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
 });
