@@ -599,6 +599,18 @@ export async function unparkDeliveries(db: Executor, subscriptionId: string): Pr
 }
 
 /**
+ * When a delivery made now (a replay, a line let go) is due: now, or {@link PARKED_UNTIL} while its
+ * subscription is disabled, as {@link parkDeliveries} would have parked it. Due now, an operator's
+ * replay of a disabled subscription (every event since a time, say) sat at the head of the claim's
+ * walk until the subscription was enabled, read by every claim, and its `nextAttemptAt` said it
+ * was being sent.
+ */
+function dueNowUnlessParked(subscriptionId: string) {
+  return sql`coalesce((select case when s.disabled_at is not null then ${PARKED_UNTIL}::timestamptz end
+      from switchyard.subscriptions s where s.id = ${subscriptionId}), now())`;
+}
+
+/**
  * Lets a subject's line go again after its head was replayed or skipped: the deliveries held
  * behind a dead head, and those the delivery claim put off to a waiting head's retry time (never
  * attempted, due later but not parked; `claimable_deliveries`, migration 28), are due now. Without
@@ -612,7 +624,8 @@ export async function unparkDeliveries(db: Executor, subscriptionId: string): Pr
  * ```
  */
 export async function releaseSubject(db: Executor, subscriptionId: string, subject: string): Promise<void> {
-  await sql`update switchyard.deliveries set status = 'pending', next_attempt_at = now(), updated_at = now()
+  await sql`update switchyard.deliveries set status = 'pending', next_attempt_at = ${dueNowUnlessParked(subscriptionId)},
+        updated_at = now()
       where subscription_id = ${subscriptionId} and subject = ${subject}
         and (status = 'held' or (status = 'pending' and attempts = 0 and next_attempt_at > now()
           and next_attempt_at < ${PARKED_UNTIL}::timestamptz))`.execute(db);
@@ -686,9 +699,9 @@ function subscriptionKeyShared(subscriptionId: RawBuilder<unknown> | string) {
 export async function insertReplay(db: Executor, newId: string, of: DeliveryRow): Promise<DeliveryRow> {
   const row = await first<DeliveryRow>(
     sql`insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, replay_of,
-          notification_number)
+          notification_number, next_attempt_at)
         values (${newId}, ${of.subscription_id}, ${of.event_id}, ${of.event_sequence}::bigint, ${of.subject}, 'replay', ${of.id},
-          ${of.notification_number}::bigint)
+          ${of.notification_number}::bigint, ${dueNowUnlessParked(of.subscription_id)})
         returning *`,
     db,
   );
@@ -737,8 +750,9 @@ export async function insertReplaysSince(
             or coalesce(e.fhir, e.type = any(${[...FHIR_EVENT_TYPES]}::text[])))
           and (${f.since ?? null}::timestamptz is null or e.created_at >= ${f.since ?? null})
           and (${f.afterSequence ?? null}::bigint is null or e.sequence > ${f.afterSequence ?? null}::bigint))
-      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, notification_number)
-      select gen_random_uuid(), ${sub.id}, c.id, c.sequence, c.subject, 'replay', c.known
+      insert into switchyard.deliveries (id, subscription_id, event_id, event_sequence, subject, reason, notification_number,
+        next_attempt_at)
+      select gen_random_uuid(), ${sub.id}, c.id, c.sequence, c.subject, 'replay', c.known, ${dueNowUnlessParked(sub.id)}
       from candidates c
       order by c.sequence`.execute(db);
   return Number(r.numAffectedRows ?? 0);
