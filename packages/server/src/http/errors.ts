@@ -120,7 +120,7 @@ export function problemFromError(
     // The `if` of a conditional rule only says which branch failed; the branch's own error says why
     // (as admin/input.ts and the config loader drop it). Kept if it were the only one.
     const failed = e.validation.filter((v) => v.keyword !== 'if');
-    const issues = (failed.length > 0 ? failed : e.validation).map((v) => ({
+    const all = (failed.length > 0 ? failed : e.validation).map((v) => ({
       in: where,
       pointer: issuePointer(v),
       message:
@@ -128,6 +128,11 @@ export function problemFromError(
           ? v.parentSchema['x-message']
           : (v.message ?? 'is not valid'),
     }));
+    // Several keywords of one field failing say its `x-message` once each (a cursor too long for
+    // `maxLength` and `pattern` alike): the answer named the same words twice.
+    const issues = all.filter(
+      (i, n) => all.findIndex((o) => o.pointer === i.pointer && o.message === i.message) === n,
+    );
     const summary = issues.map((i) => `${i.in}${i.pointer} ${i.message}`).join('; ');
     return {
       problem: problemOf('SY_HTTP_VALIDATION', summary, instance, { errors: issues }),
