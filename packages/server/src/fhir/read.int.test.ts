@@ -668,6 +668,11 @@ describe('GET /fhir/r4', () => {
           },
         ],
       });
+      // R4 search.html#count: _count=0 is _summary=count.
+      const zero = await walk(`${q}&status:not=booked&_count=0`);
+      expect(zero.pages.map((b) => [b.total, b.entry, b.link?.map((l) => l.relation)])).toEqual([
+        [3, undefined, ['self']],
+      ]);
       const notes = (await get('/fhir/r4/DocumentReference?patient-identifier=50&_summary=count'))
         .body as Bundle;
       expect([notes.total, notes.entry]).toEqual([1, undefined]);
@@ -960,7 +965,7 @@ describe('errors are OperationOutcomes', () => {
     expectOutcome(await get('/fhir/r4/Appointment?date=yesterday'), 400, 'invalid');
     // FHIR's dates start at year 0001 (R4 datatypes.html#date).
     expectOutcome(await get('/fhir/r4/Appointment?date=0000-01-01'), 400, 'invalid');
-    expectOutcome(await get('/fhir/r4/Appointment?_count=0'), 400, 'invalid');
+    expectOutcome(await get('/fhir/r4/Appointment?_count=-1'), 400, 'invalid');
     expectOutcome(await get('/fhir/r4/Appointment?_cursor=%25%25'), 400, 'invalid');
     // A path fastify cannot decode is refused before any route: still an OperationOutcome here.
     expectOutcome(await get('/fhir/r4/Appointment/%zz'), 400, 'invalid');

@@ -256,11 +256,27 @@ describe('parseSearch', () => {
       ],
       'SY_FHIR_NOT_SUPPORTED',
     ],
-    [[['_count', '0']], 'SY_FHIR_INVALID_SEARCH'],
     [[['_count', '-5']], 'SY_FHIR_INVALID_SEARCH'],
     [[['patient-identifier', 'urn:switchyard:dp:patient|']], 'SY_FHIR_INVALID_SEARCH'],
   ] as const)('refuses %j with %s, never ignores it', (query, code) => {
     expect(() => parseSearch('Appointment', query)).toThrow(expect.objectContaining({ code }));
+  });
+
+  it('reads _count=0 as _summary=count, as R4 says (search.html#count): the total, no entries', () => {
+    for (const query of [
+      [['_count', '0']],
+      [
+        ['_count', '0'],
+        ['_summary', 'false'],
+      ],
+      [
+        ['_summary', 'false'],
+        ['_count', '0'],
+      ],
+    ] as const) {
+      expect(parseSearch('Appointment', query)).toMatchObject({ countOnly: true, total: 'none' });
+    }
+    expect(parseSearch('Appointment', [['_count', '0']]).applied).toEqual([['_count', '0']]);
   });
 
   it('gives at most the maximum page for a larger _count, and says so in what it applied (R4: never more)', () => {

@@ -153,7 +153,7 @@ export const SUMMARY_MODES = ['count', 'false'] as const;
 export function resultParameters(type: ReadableType): string {
   const sorts = Object.keys(SORT_PARAMETERS[type]);
   return [
-    `Result parameters: _count (page size, default ${PAGE_SIZE.default}, at most ${PAGE_SIZE.max});`,
+    `Result parameters: _count (page size, default ${PAGE_SIZE.default}, at most ${PAGE_SIZE.max}; 0 is _summary=count);`,
     `_sort: one of ${sorts.join(', ')}, \`-\` for descending, ties broken by _id in the same direction (default _id);`,
     `_total: ${TOTAL_MODES.join(', ')} (accurate counts; estimate is the database's estimate from ${TOTAL_ESTIMATE_COUNTED_BELOW.toLocaleString('en-US')} matches up, counted below that and for a read token limited to some sources);`,
     `_summary: ${SUMMARY_MODES.join(', ')}.`,
@@ -544,8 +544,13 @@ function resultParameter(
   switch (name) {
     case '_count': {
       const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-      if (!(n >= 1))
-        throw invalid(`_count must be a whole number from 1 (at most ${PAGE_SIZE.max} are given)`);
+      if (!(n >= 0))
+        throw invalid(`_count must be a whole number from 0 (at most ${PAGE_SIZE.max} are given)`);
+      // R4 search.html#count: _count=0 "shall be treated the same as _summary=count".
+      if (n === 0) {
+        parsed.countOnly = true;
+        return value;
+      }
       // R4: the server is not bound to return the number asked, but cannot return more.
       parsed.count = Math.min(n, PAGE_SIZE.max);
       return String(parsed.count);
@@ -573,7 +578,8 @@ function resultParameter(
       // true, text and data would answer parts of each resource, which the hub does not build.
       if (!(SUMMARY_MODES as readonly string[]).includes(value))
         throw notSupported(`_summary=${value}: only ${SUMMARY_MODES.join(' and ')} are supported`);
-      parsed.countOnly = value === 'count';
+      // `false` does not take back a _count=0, which asks for the count whatever the order.
+      if (value === 'count') parsed.countOnly = true;
       return value;
     default:
       return readCursor(value);
