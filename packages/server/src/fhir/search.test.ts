@@ -318,6 +318,12 @@ describe('parseSearch', () => {
     expect(handlingOf(['return=minimal', 'handling=lenient'])).toBe('lenient');
   });
 
+  it('reads a Prefer handling written with a quoted value or spaces around =, as RFC 7240 allows', () => {
+    expect(handlingOf('handling="lenient"')).toBe('lenient');
+    expect(handlingOf('return=minimal, handling = lenient')).toBe('lenient');
+    expect(handlingOf('handling = "strict"')).toBe('strict');
+  });
+
   it('has no date parameter on DocumentReference', () => {
     expect(() => parseSearch('DocumentReference', [['date', '2026']])).toThrow(
       expect.objectContaining({ code: 'SY_FHIR_NOT_SUPPORTED' }),

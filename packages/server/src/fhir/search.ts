@@ -218,14 +218,16 @@ export type Handling = 'strict' | 'lenient';
  * ```
  */
 export function handlingOf(prefer: string | readonly string[] | undefined): Handling {
-  // Several Prefer headers are one comma-separated list (RFC 7240).
+  // Several Prefer headers are one comma-separated list (RFC 7240), whose values may be quoted and
+  // `=` may have spaces around it (`handling = "lenient"`): read strictly, such a client that asked
+  // for lenient got its search refused.
   const asked = [prefer ?? []]
     .flat()
     .join(',')
     .split(/[,;]/)
-    .map((p) => p.trim().toLowerCase())
-    .find((p) => p.startsWith('handling='));
-  return asked === 'handling=lenient' ? 'lenient' : 'strict';
+    .map((p) => /^\s*handling\s*=\s*"?([^"]*)"?\s*$/i.exec(p)?.[1])
+    .find((value) => value !== undefined);
+  return asked?.toLowerCase() === 'lenient' ? 'lenient' : 'strict';
 }
 
 const PATIENT_FIELDS: Partial<Record<IdentifierKind, string>> = {
