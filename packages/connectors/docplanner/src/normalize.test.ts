@@ -483,6 +483,43 @@ describe('moves', () => {
     expect(await ctx.state.get(`known:${cancelledFirst!.subject}`)).toMatchObject({ status: 'cancelled' });
   });
 
+  it('ignores a move arriving after what followed it when its old booking was never seen: the cancelled appointment is not booked again', async () => {
+    // The new booking 210046990 is cancelled (2026-03-09); the move that made it (2026-03-04),
+    // retried by Docplanner, arrives after that, and the old booking 210045781 was never seen.
+    const ctx = newCtx();
+    const [cancelled] = await run(ctx, 'booking-canceled.json');
+    const late = await normalize(notificationOf(fixture('booking-moved.json')), ctx);
+    expect(late.events).toEqual([]);
+    expect(late.ignored).toMatch(/late move/);
+    expect(await ctx.state.get(`known:${cancelled!.subject}`)).toMatchObject({ status: 'cancelled' });
+    // The old booking id still names the appointment.
+    expect(await ctx.aliases.find('appointment', '210045781')).toBe(cancelled!.data.id);
+
+    // Nor does a move that a later move of the new booking followed set the appointment back.
+    const chained = newCtx();
+    const second = fixture('booking-moved.json');
+    const secondData = second.data as JsonObject;
+    const [movedAgain] = await run(chained, {
+      ...second,
+      created_at: '2026-03-06T12:00:00+01:00',
+      data: {
+        ...secondData,
+        old_visit_booking: { ...(secondData.new_visit_booking as JsonObject), status: 'canceled' },
+        new_visit_booking: {
+          ...(secondData.new_visit_booking as JsonObject),
+          id: '210047500',
+          start_at: '2026-03-20T09:00:00+01:00',
+          end_at: '2026-03-20T09:20:00+01:00',
+        },
+      },
+    });
+    const lateFirst = await normalize(notificationOf(fixture('booking-moved.json')), chained);
+    expect(lateFirst.events).toEqual([]);
+    expect(await chained.state.get(`known:${movedAgain!.subject}`)).toMatchObject({
+      start: '2026-03-20T09:00:00+01:00',
+    });
+  });
+
   it('brings the old identity to a payment status the new id got before the move arrived', async () => {
     const ctx = newCtx();
     await run(ctx, 'slot-booked.json');

@@ -584,6 +584,21 @@ async function moved(n: VendorNotification, env: DpNotification, ctx: Ctx): Prom
     );
   }
   const time = occurred(n, env);
+  if (otherHubId === undefined) {
+    // A move whose appointment already went on under another booking id, told later than the move
+    // (the new id's cancellation, or a further move, pushed before this one was retried or
+    // released), arrived late: applied, it set a cancelled appointment booked again, or a moved one
+    // back to the earlier booking. Its ids are linked above; what followed already carried the rest.
+    const [laterAt, currentId] = await Promise.all([
+      ctx.state.get<string>(eventTimeKey(hubId)),
+      replacingBookingId(ctx, hubId, oldId),
+    ]);
+    if (currentId !== undefined && typeof laterAt === 'string' && Date.parse(laterAt) > Date.parse(time)) {
+      return ignore(
+        `Docplanner ${n.type} of booking ${oldId} to ${newId} at ${time} arrived after the appointment's notification of ${laterAt} (booking ${currentId}): a late move, which would set the appointment back`,
+      );
+    }
+  }
   const offset = offsetOf(time);
   const newDoctor = newBooking.doctor ?? data.new_doctor ?? data.doctor;
   const newAddress = newBooking.address ?? data.new_address ?? data.address;
