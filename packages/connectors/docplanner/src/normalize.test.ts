@@ -764,6 +764,30 @@ describe('breaks, availability, schedules', () => {
     expect(unassigned!.data.active).toBe(false);
   });
 
+  it('ignores an address-* notification older than the last one applied about the same thing (a retried or released push): no reactivated schedule, no removed service back', async () => {
+    const ctx = newCtx();
+    // The doctor is unassigned from the address (2026-03-25) before the assignment (2026-03-01) arrives.
+    const [unassigned] = await run(ctx, 'address-unassigned.json');
+    const lateAssigned = await normalize(notificationOf(fixture('address-assigned.json')), ctx);
+    expect(lateAssigned.events).toEqual([]);
+    expect(lateAssigned.ignored).toMatch(/late notification/);
+    // The service is deleted (10:10) before its change (10:05) and creation (10:00) arrive.
+    const [deleted] = await run(ctx, 'address-service-deleted.json');
+    expect(deleted!.data.service).toMatchObject({ removed: true });
+    for (const late of ['address-service-changed.json', 'address-service-created.json']) {
+      const result = await normalize(notificationOf(fixture(late)), ctx);
+      expect(result.events, late).toEqual([]);
+    }
+    // What is about something else, or later, still applies.
+    const [kind] = await run(ctx, 'address-commercial-type-changed.json');
+    expect(kind!.type).toBe('schedule.updated');
+    const [assignedAgain] = await run(ctx, {
+      ...fixture('address-assigned.json'),
+      created_at: '2026-03-26T09:00:00+01:00',
+    });
+    expect(assignedAgain).toMatchObject({ type: 'schedule.activated', subject: unassigned!.subject });
+  });
+
   it('an unknown name is ignored with a reason', async () => {
     const result = await normalize(notificationOf(fixture('unknown-name.json')), newCtx());
     expect(result).toEqual({ events: [], ignored: expect.stringContaining('calendar-synchronized') });

@@ -838,8 +838,26 @@ async function scheduleEvent(n: VendorNotification, env: DpNotification, ctx: Ct
     throw ConnectorError.permanent(`Docplanner ${n.type} without doctor.id / address.id`);
   }
   const vendorId = `${doctorId}:${addressId}`;
-  const hubId = await ctx.aliases.hubId('schedule', vendorId);
   const service = (data.address_service ?? data.service) as DpAddressService | undefined;
+  // Retried and released pushes arrive out of order here too: an assignment older than the
+  // unassignment already applied reactivated the schedule, a service's creation or change older
+  // than its deletion announced it again. The time last applied is kept per thing a notification
+  // is about (the assignment, each service, the commercial type), so a late one about another
+  // service still applies.
+  const aspect = n.type.startsWith('address-service-')
+    ? `service:${str(service?.id) ?? ''}`
+    : n.type === 'address-commercial-type-changed'
+      ? 'commercial-type'
+      : 'assignment';
+  const time = occurred(n, env);
+  const stateKey = `schedule:${vendorId}:${aspect}`;
+  const lastAt = await ctx.state.get<string>(stateKey);
+  if (typeof lastAt === 'string' && Date.parse(time) < Date.parse(lastAt)) {
+    return ignore(
+      `Docplanner ${n.type} of doctor ${doctorId} at address ${addressId} at ${time} arrived after the notification of ${lastAt} about the same ${aspect}: a late notification, which would undo it`,
+    );
+  }
+  const hubId = await ctx.aliases.hubId('schedule', vendorId);
   const schedule = compact({
     id: hubId,
     vendorIds: [vendorIdOf(ctx, vendorId, true)],
@@ -851,7 +869,8 @@ async function scheduleEvent(n: VendorNotification, env: DpNotification, ctx: Ct
     change: spec.change,
     vendor: data as unknown as JsonObject,
   });
-  return emit({ type: spec.type, subject: `schedule/${hubId}`, time: occurred(n, env), data: schedule });
+  await ctx.state.set(stateKey, time);
+  return emit({ type: spec.type, subject: `schedule/${hubId}`, time, data: schedule });
 }
 
 /**
