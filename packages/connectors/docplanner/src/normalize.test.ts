@@ -520,6 +520,28 @@ describe('moves', () => {
     });
   });
 
+  it('ignores a confirmation of the booking a move replaced, told before the move (a retried or released push): the appointment keeps its new time and booking id', async () => {
+    const ctx = newCtx();
+    // Confirmed 2026-03-03, moved 2026-03-04; the confirmation push, retried, arrives last.
+    const [, moved] = await run(ctx, 'slot-booked.json', 'booking-moved.json');
+    const late = await normalize(notificationOf(fixture('booking-confirmed.json')), ctx);
+    expect(late.events).toEqual([]);
+    expect(late.ignored).toMatch(/replaced with 210046990/);
+    expect(await ctx.state.get(`known:${moved!.subject}`)).toMatchObject({
+      start: '2026-03-12T15:00:00+01:00',
+      vendorIds: [
+        { value: '210045781', current: false },
+        { value: '210046990', current: true },
+      ],
+    });
+    // The new booking's own confirmation still applies.
+    const [confirmed] = await run(
+      ctx,
+      about('booking-confirmed.json', '210046990', '2026-03-05T08:00:00+01:00'),
+    );
+    expect(confirmed).toMatchObject({ type: 'appointment.confirmed', subject: moved!.subject });
+  });
+
   it('brings the old identity to a payment status the new id got before the move arrived', async () => {
     const ctx = newCtx();
     await run(ctx, 'slot-booked.json');

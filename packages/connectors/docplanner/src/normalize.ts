@@ -422,6 +422,22 @@ async function bookingEvent(
   // The time of the appointment's latest notification applied: the late checks below compare with
   // it, and a notification applied moves it on (read once).
   const laterAt = await ctx.state.get<string>(eventTimeKey(hubId));
+  if (
+    type !== 'appointment.cancelled' &&
+    type !== 'appointment.created' &&
+    typeof laterAt === 'string' &&
+    Date.parse(laterAt) >= Date.parse(time)
+  ) {
+    // Likewise a confirmation, payment change or presence mark of a booking a move replaced, told
+    // no later than the move (a push retried or released after it): applied, it set the appointment
+    // back to the old booking's time and made the old booking id current again.
+    const replacedBy = await replacingBookingId(ctx, hubId, String(booking.id));
+    if (replacedBy !== undefined) {
+      return ignore(
+        `Docplanner ${n.type} of booking ${String(booking.id)} at ${time}, which a move replaced with ${replacedBy} (notification of ${laterAt}): a late notification, which would set the appointment back to the old booking`,
+      );
+    }
+  }
   if (type === 'appointment.created') {
     // A booking is created before anything else happens to it, so a creation told no later than
     // the appointment's last event arrived late (a push Docplanner retried minutes later, or
