@@ -212,6 +212,18 @@ export const FEED_COMMIT_WINDOW_S = 3;
  */
 export const FEED_WRITER_HOLD_S = 300;
 
+/** A page of a pull subscription's feed: its events, and how far the read looked. */
+export interface FeedPage {
+  /** The events the subscription is served, in sequence order. */
+  rows: EventRow[];
+  /**
+   * The greatest sequence stored after the position and before the hold-back horizon, matching or
+   * not (null: none): a page that is not full looked at every event up to it, so a reader may go
+   * on from there. Read by the same statement as `rows`, so by the same snapshot.
+   */
+  through: string | null;
+}
+
 /**
  * The events of a pull subscription after a position, in sequence order, up to the first event
  * that follows a missing sequence and is younger than {@link FEED_COMMIT_WINDOW_S}, or younger
@@ -219,7 +231,10 @@ export const FEED_WRITER_HOLD_S = 300;
  * (`pg_stat_activity.backend_xid`) and began before it was stored is still open: not served yet,
  * as the missing one may still commit, and serving past it would lose it to a reader that
  * acknowledges. (A transaction's id is assigned by its first write, the insert that draws the
- * sequence: the commit window covers the moment between.)
+ * sequence: the commit window covers the moment between.) With them, how far the read looked
+ * ({@link FeedPage.through}): a reader filtered to a few types or sources moves on past the events
+ * it is not served, where its position stayed behind them, held retention of every event after it
+ * and aged `switchyard_feed_oldest_unread_age_seconds` while it had read everything it could.
  *
  * @example
  * ```ts
@@ -231,26 +246,39 @@ export async function pollFeed(
   sub: SubscriptionRow,
   afterSequence: string,
   limit: number,
-): Promise<EventRow[]> {
-  return rows<EventRow>(
+): Promise<FeedPage> {
+  // One statement: the rows and `through` read by one snapshot, so no event committing between two
+  // reads is passed over. `left join lateral` keeps the one row of `through` when nothing matches.
+  const found = await rows<EventRow & { feed_through: string | null }>(
     sql`with writers as (
           -- The oldest open transaction of this database that has written, this session's aside
           -- (its sessions are the hub's role's, whose rows pg_stat_activity shows in full).
           select least(min(xact_start), now()) as since from pg_stat_activity
           where datname = current_database() and backend_xid is not null and pid <> pg_backend_pid()),
         horizon as (
-          select min(y.sequence) as s from switchyard.events y, writers w
+          select coalesce(min(y.sequence), 9223372036854775807) as s from switchyard.events y, writers w
           where y.created_at > least(now() - make_interval(secs => ${FEED_COMMIT_WINDOW_S}),
                                      greatest(w.since, now() - make_interval(secs => ${FEED_WRITER_HOLD_S})))
             and y.sequence - 1 > ${afterSequence}::bigint
-            and not exists (select 1 from switchyard.events p where p.sequence = y.sequence - 1))
-        select e.* from switchyard.events e
-        where e.sequence > ${afterSequence}::bigint
-          and e.sequence < coalesce((select s from horizon), 9223372036854775807)
-          and ${matches(sub.event_types, sub.sources)}
-        order by e.sequence limit ${limit}`,
+            and not exists (select 1 from switchyard.events p where p.sequence = y.sequence - 1)),
+        scanned as (
+          select (select max(x.sequence) from switchyard.events x
+                  where x.sequence > ${afterSequence}::bigint and x.sequence < h.s)::text as feed_through
+          from horizon h)
+        select e.*, t.feed_through from scanned t
+        left join lateral (
+          select e.* from switchyard.events e
+          where e.sequence > ${afterSequence}::bigint
+            and e.sequence < (select s from horizon)
+            and ${matches(sub.event_types, sub.sources)}
+          order by e.sequence limit ${limit}) e on true
+        order by e.sequence`,
     db,
   );
+  const through = found[0]?.feed_through ?? null;
+  const events: EventRow[] = [];
+  for (const { feed_through: _, ...row } of found) if (row.id !== null) events.push(row as EventRow);
+  return { rows: events, through };
 }
 
 /**

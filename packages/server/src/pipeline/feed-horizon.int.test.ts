@@ -157,3 +157,38 @@ it('holds an event after a sequence a writing transaction still holds past the c
     later.sequence,
   ]);
 }, 30_000);
+
+it('a filtered reader moves on past the events it is not served, never past a sequence still held', async () => {
+  // Its nextCursor stayed at its position while others' events went by: its acknowledged position
+  // never passed them, so retention kept every event after it (up to retention.unreadEvents) and
+  // switchyard_feed_oldest_unread_age_seconds grew for a reader that had read all it could (h3 audit).
+  const { subscription } = await hub.subscriptions.create({ kind: 'pull', eventTypes: ['document.*'] });
+  const before = await hub.feed.poll(subscription.id);
+  const other = await send('filtered-1');
+  const passed = await hub.feed.poll(subscription.id, { after: before.nextCursor });
+  expect(passed).toEqual({ events: [], nextCursor: other.sequence.replace(/^0+/, '') });
+  await hub.feed.ack(subscription.id, passed.nextCursor);
+
+  // A sequence held by an open transaction, an event not served after it: the cursor stops before
+  // the held one, which is then served once it commits.
+  await client.query('begin');
+  const held = (
+    await client.query<{ s: string }>(`select nextval('switchyard.events_sequence_seq')::text as s`)
+  ).rows[0]!.s;
+  const later = await send('filtered-2');
+  expect(BigInt(later.sequence)).toBeGreaterThan(BigInt(held));
+  const waiting = await hub.feed.poll(subscription.id);
+  expect(waiting.events).toEqual([]);
+  expect(BigInt(waiting.nextCursor)).toBeLessThan(BigInt(held));
+  const { event } = await hub.events.get(other.id);
+  await client.query(
+    `insert into switchyard.events (sequence, id, type, source, subject, time, envelope)
+     values ($1, gen_random_uuid(), 'document.created', $2, 'document/filtered-held', now(), $3)`,
+    [held, event.source, JSON.stringify({ ...event, id: 'filtered-held', type: 'document.created' })],
+  );
+  await client.query('commit');
+  const served = await hub.feed.poll(subscription.id, { after: waiting.nextCursor });
+  expect(served.events.map((e) => e.sequence)).toEqual([sequenceAttribute(held)]);
+  // A page that is not full goes on past the event after it, which it is not served.
+  expect(served.nextCursor).toBe(later.sequence.replace(/^0+/, ''));
+});

@@ -137,15 +137,19 @@ export function feedApi(host: FeedHost) {
       // the events were read is seen here. Read before them, a purge committing in between left the
       // page going on past the removed events with no gap named, and its nextCursor (past the gap)
       // kept the next pages from naming it (feed-purge-race.int.test.ts).
-      const page = async (rows: eventStore.EventRow[]) => {
+      // A page that is not full looked at every event up to `through` (pollFeed): the next read
+      // goes on from there, past the events this subscription is not served.
+      const page = async ({ rows, through }: eventStore.FeedPage) => {
         const lost = await eventStore.feedGap(db, subscriptionId);
         const gap =
           lost && BigInt(lost.through) > BigInt(after)
             ? { through: lost.through, events: lost.events }
             : undefined;
+        const last = rows.length > 0 ? rows[rows.length - 1]!.sequence : after;
         return {
           events: rows.map(toEvent),
-          nextCursor: rows.length > 0 ? rows[rows.length - 1]!.sequence : after,
+          nextCursor:
+            rows.length < limit && through !== null && BigInt(through) > BigInt(last) ? through : last,
           ...(gap ? { gap } : {}),
         };
       };
@@ -156,20 +160,20 @@ export function feedApi(host: FeedHost) {
         const signal = opts.signal ?? new AbortController().signal;
         let recheckMs = HELD_RECHECK_MIN_MS;
         for (let first = true; ; first = false) {
-          const rows = await eventStore.pollFeed(db, sub, after, limit);
-          if (rows.length > 0) return page(rows);
+          const read = await eventStore.pollFeed(db, sub, after, limit);
+          if (read.rows.length > 0) return page(read);
           // A cursor no poll gave (a reader's own copy after the hub's database was restored from
           // an older backup, another hub's): answered with no events and itself as nextCursor, the
           // reader would wait there while the events numbered up to it passed by. Checked on an
           // empty page only: an event after the cursor means the cursor is not past the newest.
           if (first && opts.after !== undefined) await refusePastNewest(db, opts.after);
           const left = until - Date.now();
-          if (!wait || left <= 0 || signal.aborted) return page([]);
+          if (!wait || left <= 0 || signal.aborted) return page(read);
           // Matching events stored but held back: read again on a timer (no NOTIFY says when).
           const held = await eventStore.feedHasEventsAfter(db, sub, after);
           const outcome = await wait.next(held ? Math.min(recheckMs, left) : left, signal);
           if (held) recheckMs = Math.min(recheckMs * 2, HELD_RECHECK_MAX_MS);
-          if (outcome === 'ended') return page([]);
+          if (outcome === 'ended') return page(read);
         }
       } finally {
         wait?.leave();
