@@ -277,6 +277,32 @@ describe('deciding', () => {
     expect(late.answeredAt!.getTime()).toBeGreaterThan(gate.decidedAt!.getTime());
   });
 
+  it('a request stored only after its deadline (its insert waited on a lock) records the default the vendor got, reason deadline', async () => {
+    const a = await approver('behind-lock');
+    await instance('dp-locked', { deadlineMs: 300, default: 'refuse' });
+    const locker = new pg.Client({ connectionString: database.url() });
+    await locker.connect();
+    try {
+      await locker.query('begin');
+      // Reads go on; the request's insert waits until the commit, long after its 300 ms deadline.
+      await locker.query('lock table switchyard.gate_requests in exclusive mode');
+      expect((await push('dp-locked', slotBooking())).status).toBe(409); // the default: refuse
+      await locker.query('commit');
+    } finally {
+      await locker.end();
+    }
+    const gate = await eventually(async () => {
+      const [g] = (await gates.list({ instanceId: 'dp-locked', limit: 1 })).items;
+      return g?.status === 'decided' ? gates.get(g.id) : undefined;
+    });
+    await gates.drain();
+    // Before, the row stored late was then decided as usual, with no time left: recorded as the
+    // approver `unavailable` ("no time left before the deadline"), an answer nobody got.
+    expect(gate).toMatchObject({ decision: 'refuse', reason: 'deadline', responseStatus: 409 });
+    expect(gate.answers).toEqual([]);
+    expect(a.requests).toHaveLength(0);
+  });
+
   it('an approver whose refusal status comes in time but whose body trickles refuses in time', async () => {
     // The status line and part of the body, then nothing: the body was read to the subscription's
     // timeout, and the vendor got the default (approve) at the deadline though the refusal was known.

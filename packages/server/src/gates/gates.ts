@@ -261,11 +261,19 @@ export function createGates(options: GatesOptions = {}) {
     let id: string | undefined;
     // The request's row, once this call stored it (not a vendor's retry of a stored one).
     let storedId: string | undefined;
+    // The time to the default the vendor got at the deadline, once it got it (the work goes on).
+    let answeredMs: number | undefined;
     /**
      * Records the default the vendor is given now on the request's row, without delaying the
      * answer; a database that cannot take it leaves the row to the sweep (closed as abandoned).
      */
-    const recordDefault = (gateId: string, v: Verdict, error: string | null, failed: string) => {
+    const recordDefault = (
+      gateId: string,
+      v: Verdict,
+      error: string | null,
+      failed: string,
+      decisionMs = performance.now() - t0,
+    ) => {
       const responseStatus = connector.gate?.respond(toDecision(v), config as never).status ?? null;
       void track(
         q.decideGateRequest(
@@ -279,7 +287,7 @@ export function createGates(options: GatesOptions = {}) {
             vendorErrorCode: null,
             error,
             responseStatus,
-            decisionMs: Math.round((performance.now() - t0) * 10) / 10,
+            decisionMs: Math.round(decisionMs * 10) / 10,
             approvers: null,
           },
           new Date(answerBy),
@@ -359,6 +367,15 @@ export function createGates(options: GatesOptions = {}) {
         s.unmatched.heard(instanceId);
         storedId = row.id;
       }
+      if (row && answeredMs !== undefined) {
+        // Stored after the vendor had the default at the deadline (the insert waited on a lock or
+        // a slow disk), when the deadline timer found no row to record it on: it is recorded now.
+        // Deciding it as usual asked nobody (no time left) and recorded the approvers
+        // `unavailable`, an answer the vendor never got.
+        const v = fallback('deadline', policy);
+        recordDefault(row.id, v, null, 'gate deadline not recorded', answeredMs);
+        return v;
+      }
       if (!row) {
         // The vendor asked again (same notification): answer what was decided, or wait for it.
         const existing = await q.findGateRequest(s.host.db, instanceId, n.dedupeKey);
@@ -396,6 +413,7 @@ export function createGates(options: GatesOptions = {}) {
         hard.promise.then(() => ({ v: undefined, late: true })),
       ]);
       if (!winner.late && winner.v) return winner.v;
+      answeredMs = performance.now() - t0;
       const v = fallback('deadline', policy);
       // Nothing decided in time: the default goes out now; recording it must not delay the answer.
       if (id !== undefined) recordDefault(id, v, null, 'gate deadline not recorded');
