@@ -303,6 +303,32 @@ describe('deciding', () => {
     expect(a.requests).toHaveLength(0);
   });
 
+  it('drain (and stop) waits for the late answers of a decision that was still being recorded when it began', async () => {
+    await approver('slow-drained', { defaultResponse: { status: 409, delayMs: 2500 } });
+    // A deadline the call surely starts within, even on a busy machine; the approver answers later.
+    await instance('dp-drained', { deadlineMs: 1000, default: 'refuse' });
+    const locker = new pg.Client({ connectionString: database.url() });
+    await locker.connect();
+    let drained: Promise<void>;
+    try {
+      await locker.query('begin');
+      // The decision's statement (it writes the answers too) waits here; the deadline answers the vendor.
+      await locker.query('lock table switchyard.gate_answers in exclusive mode');
+      expect((await push('dp-drained', slotBooking())).status).toBe(409);
+      drained = gates.drain();
+      await locker.query('commit');
+    } finally {
+      await locker.end();
+    }
+    await drained;
+    // Before, drain waited only for what ran when it began: the decision, not the recording of the
+    // answer that came after it (nor did stop, whose host then closed under it).
+    const gate = await latestGate('dp-drained');
+    expect(gate.answers).toMatchObject([
+      { subscriptionId: 'slow-drained', statusCode: 409, afterDecision: true },
+    ]);
+  });
+
   it('an approver whose refusal status comes in time but whose body trickles refuses in time', async () => {
     // The status line and part of the body, then nothing: the body was read to the subscription's
     // timeout, and the vendor got the default (approve) at the deadline though the refusal was known.

@@ -244,6 +244,15 @@ export function createGates(options: GatesOptions = {}) {
     return p;
   }
 
+  /**
+   * Waits until nothing tracked runs, including what tracked work starts as it ends (a decision
+   * tracks the recording of its late answers): waiting only for what ran at the start let stop
+   * close the host under those answers, and drain return before they were recorded.
+   */
+  async function settled(): Promise<void> {
+    while (running.size > 0) await Promise.allSettled([...running]);
+  }
+
   /** Decides one gate notification; resolves with the decision the vendor gets. */
   async function gateOne(
     s: Attached,
@@ -773,7 +782,7 @@ export function createGates(options: GatesOptions = {}) {
         boss?.offWork(GATE_QUEUE).catch(() => {}),
         boss?.offWork(GATE_RETENTION_QUEUE).catch(() => {}),
       ]);
-      await Promise.allSettled([...running]);
+      await settled();
       for (const unlisten of s.unlisten) unlisten();
       starting = undefined;
     },
@@ -831,7 +840,7 @@ export function createGates(options: GatesOptions = {}) {
 
     /** Waits for decisions and late answers still being recorded (tests, shutdown). */
     async drain(): Promise<void> {
-      await Promise.allSettled([...running]);
+      await settled();
     },
   };
 }
