@@ -77,6 +77,15 @@ describe('secret references', () => {
     }
   });
 
+  it('refuses a reference without its closing brace rather than taking it as the literal value', () => {
+    // `adminToken: "${env:ADMIN_TOKEN"` was accepted as an 18-character admin token anyone reading the file knows.
+    for (const text of ['${env:SWITCHYARD_ADMIN_TOKEN', 'postgres://hub:${file:pw.txt@db/hub', 'ab${']) {
+      expect(hasReference(text), text).toBe(true);
+      const result = resolveReferences(text, { env: { SWITCHYARD_ADMIN_TOKEN: 'x' }, baseDir });
+      expect(result, text).toMatchObject({ ok: false, errors: [expect.stringContaining('no closing }')] });
+    }
+  });
+
   it('fileDefault: only the default the file writes, and only while its variable is unset', () => {
     expect(fileDefault('${env:KEY:-demo-key}', {})).toBe('demo-key');
     expect(fileDefault('${env:KEY:-demo-key}', { KEY: '' })).toBe('demo-key');

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: secret references are written ${env:...} on purpose.
 /**
  * Secret references in the config file: `${env:NAME}`, `${env:NAME:-default}` and `${file:PATH}`.
  * A value may embed references (`postgres://hub:${env:PGPASSWORD}@db/hub`); `$${` writes a literal
@@ -29,7 +30,9 @@ export type ResolveResult =
   | { ok: true; value: string; secrets: string[]; references: SecretReference[] }
   | { ok: false; errors: string[]; references: SecretReference[] };
 
-const TOKEN = /\$\$\{|\$\{([^}]*)\}/g;
+// A `${` with no `}` after it matches too (its closing group empty): taken as written, a secret field
+// would hold the reference's own text, e.g. an admin token anyone reading the file knows.
+const TOKEN = /\$\$\{|\$\{([^}]*)(\}|$)/g;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function parseBody(body: string, raw: string): SecretReference | string {
@@ -100,8 +103,13 @@ export function resolveReferences(text: string, options: ResolveOptions): Resolv
   const errors: string[] = [];
   const secrets: string[] = [];
   const references: SecretReference[] = [];
-  const value = text.replace(TOKEN, (whole: string, body: string | undefined) => {
+  const value = text.replace(TOKEN, (whole: string, body: string | undefined, close: string | undefined) => {
     if (whole === '$${') return '${';
+    if (close === '') {
+      // Not `whole`: running to the end of the value, it may be a literal secret's tail.
+      errors.push('malformed secret reference: a ${ with no closing } (write $${ for a literal ${)');
+      return whole;
+    }
     const parsed = parseBody(body ?? '', whole);
     if (typeof parsed === 'string') {
       errors.push(parsed);
