@@ -52,7 +52,7 @@ import type pino from 'pino';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { notFound } from '../admin/errors.ts';
 import type { Page } from '../admin/page.ts';
-import { clampLimit } from '../admin/page.ts';
+import { clampLimit, UUID } from '../admin/page.ts';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs } from '../config/units.ts';
 import {
@@ -2106,6 +2106,8 @@ export function createCommands(options: CommandsOptions = {}) {
      */
     async get(sender: CommandSender, id: string): Promise<CommandDetail> {
       const db = attached().host.db;
+      // The id column is a uuid: any other text would reach Postgres as a type error, not a 404.
+      if (!UUID.test(id)) throw notFound('command', id);
       const row = await q.getCommand(db, id);
       if (!row || (sender.kind === 'subscription' && row.sent_by !== senderLabel(sender)))
         throw notFound('command', id);
@@ -2146,6 +2148,8 @@ export function createCommands(options: CommandsOptions = {}) {
      */
     async retry(sender: CommandSender, id: string): Promise<CommandView> {
       const s = attached();
+      // The id column is a uuid: any other text would reach Postgres as a type error, not a 404.
+      if (!UUID.test(id)) throw notFound('command', id);
       const existing = await q.getCommand(s.host.db, id);
       if (!existing || (sender.kind === 'subscription' && existing.sent_by !== senderLabel(sender)))
         throw notFound('command', id);
