@@ -465,7 +465,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
       },
       secretKey: {
         ...secret(
-          'The key that encrypts secrets stored in the database (subscription signing secrets created through the API): a random string of at least 16 characters. Changing it makes stored secrets unreadable: a process started with another key than the one that sealed the stored instance settings is refused at start, at this field, before it writes anything.',
+          'The key that encrypts secrets stored in the database (subscription signing secrets created through the API): a random string of at least 16 characters. Changing it makes stored secrets unreadable: a process started with another key than the one that sealed the stored secrets (instance settings, subscription signing secrets) is refused at start, at this field, before it writes anything.',
         ),
         minLength: 16,
       },

@@ -38,8 +38,8 @@ function isNotFound(error: unknown): boolean {
 }
 
 /**
- * Reads what the database stores sealed with `secretKey` (the instances' settings, the first read
- * of a start). A process whose key is not the one that sealed it (a key "rotated" in one file, a typo in one replica's secret) cannot open a stored
+ * Reads what the database stores sealed with `secretKey` (the instances' settings and the
+ * subscriptions' signing secrets, the first reads of a start). A process whose key is not the one that sealed it (a key "rotated" in one file, a typo in one replica's secret) cannot open a stored
  * secret: said at the file's `secretKey` line, before anything is written, instead of the start
  * dying on "the sealed secret does not authenticate", which named neither the key nor the fix.
  */
@@ -90,6 +90,10 @@ export async function applyFileConfig(
   const existingInstances = new Map(
     (await readSealed(config, () => hub.instances.list())).map((i) => [i.id, i]),
   );
+  // The subscriptions' signing secrets too: a database that stores no instance (subscriptions
+  // only, the instances added later through the API) started with another key, and every
+  // delivery then failed.
+  await readSealed(config, () => hub.subscriptions.checkSealed());
   for (const instance of config.instances) {
     const before = existingInstances.get(instance.id);
     if (before?.managedBy === 'api') {

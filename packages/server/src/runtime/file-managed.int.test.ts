@@ -443,3 +443,39 @@ describe('objects declared in the config file', () => {
     }
   }, 60_000);
 });
+
+describe('a database that stores subscriptions and no instance', () => {
+  const onlySubscriptions = useTestDatabase();
+
+  it('refuses a process whose secretKey does not open the stored signing secrets, at the secretKey line', async () => {
+    // Only the instances' settings were checked: with none stored, a process started with another
+    // key came up ready, and every delivery then failed ("the hub could not send it").
+    const first = await makeHub(onlySubscriptions.url());
+    await first.start();
+    try {
+      await first.subscriptions.create({ kind: 'webhook', url: 'http://127.0.0.1:9/hook' });
+    } finally {
+      await first.stop();
+    }
+    const otherKey = 'another-secret-key-0123456789';
+    const other = await makeHub(onlySubscriptions.url(), { secretKey: otherKey });
+    try {
+      const parsed = parseConfig(['version: 1', `secretKey: ${otherKey}`, ''].join('\n'), {
+        file: '/tmp/switchyard.yaml',
+        connectors: [hookConnector as never],
+        env: {},
+      });
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+      const refused = await applyFileConfig(other, parsed.config, silent).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toMatchObject({
+        code: 'SY_CONFIG_INVALID',
+        problems: [{ file: '/tmp/switchyard.yaml', line: 2, column: 12, path: 'secretKey' }],
+      });
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
+});

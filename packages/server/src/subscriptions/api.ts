@@ -321,6 +321,22 @@ export function subscriptionsApi(host: SubscriptionsHost) {
       return (await store.listSubscriptions(db)).map(toSubscription);
     },
 
+    /**
+     * Opens every stored signing secret once: throws `SY_DELIVERY_SECRET_TAMPERED` when one does not
+     * open with this process's `secretKey` (sealed under another key). A start checks it before it
+     * writes anything, so a process whose key differs from the one that stored the secrets is
+     * refused then, not later at each delivery ("the hub could not send it").
+     *
+     * @example
+     * ```ts
+     * await hub.subscriptions.checkSealed(); // throws when the secretKey changed
+     * ```
+     */
+    async checkSealed(): Promise<void> {
+      for (const row of await store.listSubscriptions(db))
+        for (const stored of row.secrets) cipher.open(stored.sealed, `subscription:${row.id}`);
+    },
+
     /** Deletes a subscription with its deliveries. @example `await hub.subscriptions.remove(id);` */
     async remove(id: string): Promise<void> {
       if (!(await store.deleteSubscription(db, id))) throw notFound('subscription', id);
