@@ -21,6 +21,22 @@ export function jrniOf(body: JsonObject): JrniWebhook | undefined {
 }
 
 /**
+ * Whether a body is a JRNI webhook about a queue entry (`appointment.origin` `queuer`) that names no
+ * booking: a walk-in queue's customer, which JRNI tells in the same shape. The hub models bookings,
+ * not queue entries, so such a push is acknowledged and stored as ignored; refused (400, no
+ * `bookingId`), JRNI sent it again and again.
+ *
+ * @example
+ * ```ts
+ * jrniQueueEntryOf({ appointment: { origin: 'queuer' }, triggerName: 'create' }); // true
+ * ```
+ */
+export function jrniQueueEntryOf(body: JsonObject): boolean {
+  const appointment = body.appointment;
+  return isJsonObject(appointment) && appointment.origin === 'queuer' && jrniOf(body) === undefined;
+}
+
+/**
  * The vendor type of a JRNI push: the data webhook's `triggerName` (`create`, `modify`,
  * `cancelled`), the notification webhook's further events (`confirmed`, `reminder`,
  * `attendees_added`; their exact words are unverified, so common spellings are accepted), or

@@ -26,6 +26,15 @@ function setup() {
 const dataOf = (r: NormalizeResult, i = 0) => r.events[i]?.data as JsonObject;
 
 describe('bookingbug normalize', () => {
+  it('stores a JRNI queue entry that names no booking as ignored, saying why', async () => {
+    const { push } = setup();
+    const create = fixture('jrni-data-create.json');
+    const { bookingId: _, ...appointment } = create.appointment as JsonObject;
+    const r = await push({ ...create, appointment: { ...appointment, origin: 'queuer' } });
+    expect(r.events).toEqual([]);
+    expect(r.ignored).toMatch(/queue entry/);
+  });
+
   it('maps the vendor sample to a created appointment with patient, practitioner, place and service', async () => {
     const { push } = setup();
     const r = await push(fixture('created.json'));

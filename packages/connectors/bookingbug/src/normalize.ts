@@ -13,7 +13,7 @@ import {
   withKnownState,
 } from '@switchyard/core';
 import type { Config } from './config.ts';
-import { jrniCancelled, jrniOf, jrniSnapshot } from './jrni.ts';
+import { jrniCancelled, jrniOf, jrniQueueEntryOf, jrniSnapshot } from './jrni.ts';
 import type { BookingBugBooking, BookingBugClient, BookingBugPurchase, JrniWebhook } from './vendor.ts';
 
 export const CONNECTOR_NAME = 'bookingbug';
@@ -455,6 +455,10 @@ export async function normalize(
   const body = isJsonObject(n.payload) ? n.payload : {};
   const jrni = jrniOf(body);
   if (jrni !== undefined) return normalizeJrni(n, jrni, ctx);
+  if (jrniQueueEntryOf(body))
+    return ignore(
+      'a JRNI queue entry (appointment.origin queuer) that names no booking: the hub announces bookings, not walk-in queue entries',
+    );
   const purchase = purchaseOf(body);
   if (purchase === undefined)
     throw ConnectorError.permanent('the stored BookingBug notification has no purchase id');

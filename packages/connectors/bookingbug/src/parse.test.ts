@@ -116,6 +116,24 @@ describe('bookingbug parse', () => {
     expect(n).toMatchObject({ type: 'purchase', orderingKey: 'company:50666' });
   });
 
+  it('acknowledges a JRNI queue entry that names no booking (origin queuer), where it refused it 400', () => {
+    // FACTS.md: the data webhook's appointment.origin is `booking` or `queuer`; a walk-in queue's
+    // entry need not carry a bookingId. Refused, JRNI sent it again and again (vendor-payload audit).
+    const create = fixture('jrni-data-create.json') as JsonObject;
+    const { bookingId: _, ...appointment } = create.appointment as JsonObject;
+    const queued = { ...create, appointment: { ...appointment, origin: 'queuer' } };
+    const [n, more] = parse(inboundRequest({ body: queued }), config);
+    expect(more).toBeUndefined();
+    expect(n).toMatchObject({
+      type: 'create',
+      orderingKey: `company:${(create.company as JsonObject).jrniId}`,
+    });
+    expect(n?.meta).toMatchObject({ shape: 'jrni-queue' });
+    // Still refused: an appointment that is neither a booking nor a queue entry.
+    const neither = { ...create, appointment: { ...appointment, origin: 'booking' } };
+    expect(() => parse(inboundRequest({ body: neither }), config)).toThrow(/no appointment.bookingId/);
+  });
+
   it('orders both shapes of one company under one key, and a purchase or booking without one by itself', () => {
     // The same booking in both shapes, as an instance receiving both gets it (one change, two pushes).
     const legacy = fixture('created.json');

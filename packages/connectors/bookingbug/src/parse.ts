@@ -3,6 +3,7 @@ import {
   ConnectorError,
   dedupeKeyOf,
   type InboundRequest,
+  isJsonObject,
   type JsonObject,
   type PushRoute,
   parseJsonObjectBody,
@@ -11,7 +12,7 @@ import {
 } from '@switchyard/core';
 import { TOKEN_ROUTE, tokenRequestFields } from './auth.ts';
 import type { Config } from './config.ts';
-import { jrniOf, jrniTrigger } from './jrni.ts';
+import { jrniOf, jrniQueueEntryOf, jrniTrigger } from './jrni.ts';
 import { bookingSnapshot, bookingsOf, isCancelled, purchaseOf } from './normalize.ts';
 
 /**
@@ -67,6 +68,23 @@ export function parse(request: InboundRequest, _config: Config): VendorNotificat
         occurredAt: triggerTime ?? request.receivedAt.toISOString(),
         payload: body,
         meta: { route: request.route, shape: 'jrni' },
+      },
+    ];
+  }
+  if (jrniQueueEntryOf(body)) {
+    // A queue entry without a booking: acknowledged (JRNI retries anything else) and stored, then
+    // ignored by normalize. Deduped on its content, ordered with its company's bookings.
+    const trigger = jrniTrigger(body.triggerName);
+    const triggerTime = toRfc3339(body.triggerTime);
+    const company = isJsonObject(body.company) ? body.company.jrniId : undefined;
+    return [
+      {
+        type: trigger,
+        dedupeKey: dedupeKeyOf('jrni-queue', 'queuer', trigger, triggerTime, hashOf(canonical(body))),
+        orderingKey: orderingKeyOf(company, 'queue'),
+        occurredAt: triggerTime ?? request.receivedAt.toISOString(),
+        payload: body,
+        meta: { route: request.route, shape: 'jrni-queue' },
       },
     ];
   }
