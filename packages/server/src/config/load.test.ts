@@ -506,6 +506,30 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
 });
 
 describe('loadConfig: a valid file', () => {
+  it('writes $${ as a literal ${ in any field, as the docs say, not only in secret ones', async () => {
+    // Outside the secret fields the $${ stayed as written: a value that needs `${` (a URL template)
+    // could not be written at all (`${` is refused there as a reference).
+    const { result } = await load(
+      [
+        'version: 1',
+        'secretKey: demo-key-0123456789abcdef',
+        'instances:',
+        '  - id: acme-main',
+        '    connector: acme',
+        '    settings:',
+        '      apiKey: key-$${not-a-reference}',
+        '      baseUrl: https://acme.example',
+        '      oauth: { clientId: "client-$${id}" }',
+        '',
+      ].join('\n'),
+    );
+    if (!result.ok) throw new Error(result.problems.map(formatProblem).join('\n'));
+    expect(result.config.instances[0]?.settings).toMatchObject({
+      apiKey: 'key-${not-a-reference}',
+      oauth: { clientId: 'client-${id}' },
+    });
+  });
+
   it('resolves references, applies defaults and lists the secret values', async () => {
     writeFileSync(join(dir, 'oauth-secret.txt'), 'file-secret-value\n');
     const { result } = await load(

@@ -210,6 +210,10 @@ export function parseConfig(text: string, options: LoadOptions & { file: string 
         'secret references (${env:...}, ${file:...}) are only allowed in secret fields: server.adminToken, secretKey, database.url, subscriptions[].secrets, telemetry.traces.headers and the connector settings marked secret (docs/configuration.md, Reference); write any other value as it is',
       );
       unresolved.push(pointerOf(segments));
+    } else if (value.includes('$${')) {
+      // No reference here, so every `$${` is the escape: a literal `${` in any field, as in the
+      // secret ones (kept as `$${`, a value needing `${` could not be written at all).
+      replace(value.replaceAll('$${', '${'));
     }
   });
   const suppressed = (segments: readonly PathSegment[]) => {
