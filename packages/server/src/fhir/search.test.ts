@@ -324,6 +324,13 @@ describe('parseSearch', () => {
     expect(handlingOf('handling = "strict"')).toBe('strict');
   });
 
+  it("reads handling only as a preference, not as another preference's parameter (after its `;`)", () => {
+    // RFC 7240: `;` separates a preference's parameters. `return=minimal; handling=lenient` asks
+    // for return=minimal with a parameter, not for lenient handling, which the search took.
+    expect(handlingOf('return=minimal; handling=lenient')).toBe('strict');
+    expect(handlingOf('handling=lenient; foo=bar')).toBe('lenient');
+  });
+
   it('has no date parameter on DocumentReference', () => {
     expect(() => parseSearch('DocumentReference', [['date', '2026']])).toThrow(
       expect.objectContaining({ code: 'SY_FHIR_NOT_SUPPORTED' }),

@@ -221,11 +221,12 @@ export function handlingOf(prefer: string | readonly string[] | undefined): Hand
   // Several Prefer headers are one comma-separated list (RFC 7240), whose values may be quoted and
   // `=` may have spaces around it (`handling = "lenient"`): read strictly, such a client that asked
   // for lenient got its search refused.
+  // `;` starts a preference's parameters: only what comes before it is a preference.
   const asked = [prefer ?? []]
     .flat()
     .join(',')
-    .split(/[,;]/)
-    .map((p) => /^\s*handling\s*=\s*"?([^"]*)"?\s*$/i.exec(p)?.[1])
+    .split(',')
+    .map((p) => /^\s*handling\s*=\s*"?([^";]*)"?\s*(;|$)/i.exec(p)?.[1])
     .find((value) => value !== undefined);
   return asked?.toLowerCase() === 'lenient' ? 'lenient' : 'strict';
 }
