@@ -946,6 +946,8 @@ describe('commands through a started hub', () => {
       'switchyard.command.type': 'appointment.cancel',
       'switchyard.instance': 'dp',
       'switchyard.command.outcome': 'done',
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
     });
     // Its parent is the API request's SERVER span (the job carried the request's traceparent).
     const request = spans.find((s) => s.spanId === run.parentSpanId);

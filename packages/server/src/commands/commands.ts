@@ -1671,6 +1671,7 @@ export function createCommands(options: CommandsOptions = {}) {
           attributes: {
             'messaging.system': 'switchyard',
             'messaging.operation.type': 'process',
+            'messaging.operation.name': 'process',
             'messaging.destination.name': 'commands',
             'messaging.message.id': job.id,
           },

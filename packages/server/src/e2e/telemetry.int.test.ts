@@ -163,6 +163,13 @@ it('one push is one trace from the hook request to every subscriber answer, acro
     expect(normalize.kind).toBe(CONSUMER);
     expect(normalize.parentSpanId).toBe(hook.spanId);
     expect(normalize.resource['switchyard.role']).toBe('worker');
+    // The messaging conventions' required operation attributes, on every consumer span.
+    for (const consumer of [normalize, ...childrenOf(one('switchyard.fanout'), 'switchyard.deliver')])
+      expect(consumer.attributes).toMatchObject({
+        'messaging.system': 'switchyard',
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+      });
     expect(normalize.resource['service.instance.id']).not.toBe(hook.resource['service.instance.id']);
     const fanout = one('switchyard.fanout');
     expect(fanout.parentSpanId).toBe(normalize.spanId);

@@ -462,6 +462,7 @@ export class Deliverer {
         attributes: {
           'messaging.system': 'switchyard',
           'messaging.operation.type': 'process',
+          'messaging.operation.name': 'process',
           'messaging.destination.name': 'deliver',
           'messaging.message.id': work.delivery.event_id,
           'switchyard.delivery': id,

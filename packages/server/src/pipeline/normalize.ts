@@ -372,6 +372,7 @@ export class Normalizer implements InboundLeaser {
               attributes: {
                 'messaging.system': 'switchyard',
                 'messaging.operation.type': 'process',
+                'messaging.operation.name': 'process',
                 'messaging.destination.name': 'normalize',
                 'messaging.message.id': row.id,
                 'switchyard.instance': row.instance_id,
