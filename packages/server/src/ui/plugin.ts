@@ -10,6 +10,7 @@ import fastifyStatic from '@fastify/static';
 import { timingSafeEqualString } from '@switchyard/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { unauthorized } from '../admin/http.ts';
+import { etagOf, notModified } from '../http/etag.ts';
 import {
   closeUiSession,
   openUiSession,
@@ -47,10 +48,11 @@ const VENDOR: Record<string, string> = {
   'htm.mjs': 'htm',
 };
 
-function loadVendor(): Map<string, string> {
-  const files = new Map<string, string>();
+function loadVendor(): Map<string, { body: string; etag: string }> {
+  const files = new Map<string, { body: string; etag: string }>();
   for (const [name, specifier] of Object.entries(VENDOR)) {
-    files.set(name, readFileSync(fileURLToPath(import.meta.resolve(specifier)), 'utf8'));
+    const body = readFileSync(fileURLToPath(import.meta.resolve(specifier)), 'utf8');
+    files.set(name, { body, etag: etagOf(body) });
   }
   return files;
 }
@@ -118,6 +120,7 @@ export function uiPlugin(options: UiOptions): FastifyPluginAsync {
  */
 export async function registerUi(app: FastifyInstance, options: UiOptions): Promise<void> {
   const indexHtml = readFileSync(`${STATIC_DIR}index.html`, 'utf8');
+  const indexEtag = etagOf(indexHtml);
   const csp = contentSecurityPolicy(indexHtml);
   const isHttps = secureOrigin(options.publicUrl);
   const vendor = loadVendor();
@@ -145,13 +148,19 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
     });
 
     ui.get('/ui', async (_request, reply) => reply.redirect('/ui/'));
-    ui.get('/ui/', async (_request, reply) =>
-      reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(indexHtml),
-    );
+    // The page and its modules, revalidated by ETag (`no-cache`): without one every load fetched
+    // them whole again (preact, htm), where the static files below answered 304.
+    ui.get('/ui/', async (request, reply) => {
+      reply.header('cache-control', 'no-cache').header('etag', indexEtag);
+      if (notModified(request, indexEtag)) return reply.code(304).send();
+      return reply.type('text/html; charset=utf-8').send(indexHtml);
+    });
     ui.get<{ Params: { file: string } }>('/ui/vendor/:file', async (request, reply) => {
-      const body = vendor.get(request.params.file);
-      if (body === undefined) return reply.callNotFound();
-      return reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(body);
+      const file = vendor.get(request.params.file);
+      if (file === undefined) return reply.callNotFound();
+      reply.header('cache-control', 'no-cache').header('etag', file.etag);
+      if (notModified(request, file.etag)) return reply.code(304).send();
+      return reply.type('text/javascript; charset=utf-8').send(file.body);
     });
 
     ui.post<{ Body: { token?: unknown } }>(

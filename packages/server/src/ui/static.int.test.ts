@@ -89,3 +89,21 @@ it('marks the session cookie Secure for a request to the https public URL, behin
     await proxied.close();
   }
 });
+
+it('the page and its vendored modules carry an ETag and answer 304 to a current copy, as its own files do', async () => {
+  // They were sent whole on every load (no-cache without a validator): preact and htm again each
+  // time. Raw requests: fetch adds `cache-control: no-cache` to a conditional request, which a
+  // browser revalidating its cache does not send (and the static file server then answers 200).
+  for (const path of ['/ui/', '/ui/vendor/preact.mjs', '/ui/app.js']) {
+    const first = await call(server.base, 'GET', path, { token: null });
+    expect(first.status, path).toBe(200);
+    const etag = first.headers.get('etag');
+    expect(etag, path).toBeTruthy();
+    expect(first.headers.get('cache-control'), path).toContain('no-cache');
+    const again = await raw(server.base, `GET ${path} HTTP/1.1`, {
+      'if-none-match': etag!,
+      connection: 'close',
+    });
+    expect(again.status, path).toBe(304);
+  }
+});

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { getSchemas } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { problemOf } from '../errors.ts';
+import { etagOf, notModified } from '../etag.ts';
 import { sendProblem } from '../plugins/problem.ts';
 
 /** Where every core schema's `$id` starts; the rest of it is the path the hub serves it at. */
@@ -20,24 +20,6 @@ const SCHEMA_CACHE_CONTROL = 'public, max-age=300, must-revalidate';
 
 /** The longest request path a 404 repeats (its `instance`); a longer one is cut, with `…`. */
 const MAX_ECHOED_PATH = 200;
-
-/** A strong ETag of a document's text: the same text, the same tag, in every process of a release. */
-function etagOf(text: string): string {
-  return `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
-}
-
-/**
- * Whether `If-None-Match` names `etag` (or is `*`): the client's copy is current. Compared weakly,
- * as RFC 9110 §13.1.2 asks for If-None-Match (a proxy may have marked the tag `W/`).
- */
-function notModified(request: FastifyRequest, etag: string): boolean {
-  const header = request.headers['if-none-match'];
-  if (typeof header !== 'string') return false;
-  return header.split(',').some((tag) => {
-    const t = tag.trim();
-    return t === '*' || (t.startsWith('W/') ? t.slice(2) : t) === etag;
-  });
-}
 
 /** For the OpenAPI document (routes/openapi.ts): the answer to an `If-None-Match` naming the copy's ETag. */
 const NOT_MODIFIED = {
