@@ -127,6 +127,15 @@ describe('the alerting rules of examples/prometheus-alerts.yml', () => {
     },
   );
 
+  it('SwitchyardGateDefaulting counts the requests the sweep closed with the default (abandoned)', () => {
+    // The sweep counts them in switchyard_gate_abandoned_total, never in
+    // switchyard_gate_decisions_total (which counts answers the vendor got: docs/gates.md), so a
+    // reason "abandoned" selected on the decisions matches nothing and the alert stayed quiet.
+    const { expr } = rules.find((r) => r.alert === 'SwitchyardGateDefaulting')!;
+    expect(selectors(expr).map((s) => s.family)).toContain('switchyard_gate_abandoned_total');
+    expect(expr).not.toMatch(/switchyard_gate_decisions_total\{[^}]*abandoned/);
+  });
+
   it('are each listed in docs/operations.md, "Alerts"', () => {
     const section = /^## Alerts\n([\s\S]*?)(?=^## )/m.exec(read('docs/operations.md'))?.[1] ?? '';
     expect(section).not.toBe('');
