@@ -20,7 +20,11 @@ function registered<T>(registry: Registry, name: string, make: () => T): T {
  * ```
  */
 export function gateMetrics(registry: Registry) {
-  const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
+  // Up to the longest wait each measures, so a quantile is not capped below it: a vendor waits
+  // until the instance's deadline (at most 30 s, GATE_DEADLINE_MS), an approver's late answer is
+  // timed until its subscription's timeout (at most 120 s). Ending at 5 s, every answer given at a
+  // deadline of 10 s fell in +Inf and histogram_quantile read 5.
+  const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
   return {
     decisions: registered(
       registry,
@@ -53,7 +57,7 @@ export function gateMetrics(registry: Registry) {
           name: 'switchyard_gate_approver_seconds',
           help: "An approver's answer time, by subscription and outcome.",
           labelNames: ['subscription', 'outcome'] as const,
-          buckets,
+          buckets: [...buckets, 60, 120],
           registers: [registry],
         }),
     ),

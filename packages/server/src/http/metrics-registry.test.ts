@@ -1,10 +1,33 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Histogram, type Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { GATE_DEADLINE_MS } from '../instances/schema.ts';
+import { TIMEOUT_MS } from '../subscriptions/schema.ts';
 import { createMetrics, metricsExposition, sharedWhileRunning } from './metrics-registry.ts';
 
 const OPENMETRICS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+
+/** Whether what `histogram` observed fell in a finite bucket (not only in `+Inf`). */
+async function countedInFiniteBucket(histogram: Histogram<string>): Promise<boolean> {
+  const { values } = await histogram.get();
+  return values.some((v) => v.metricName?.endsWith('_bucket') && v.labels.le !== '+Inf' && v.value > 0);
+}
+
+describe('createMetrics', () => {
+  it('has delivery attempt buckets up to the longest subscription timeout, so a quantile is not capped below it', async () => {
+    const metrics = createMetrics();
+    metrics.attemptLatency.observe({ labels: { outcome: 'retry' }, value: TIMEOUT_MS.maximum / 1000 });
+    expect(await countedInFiniteBucket(metrics.attemptLatency)).toBe(true);
+  });
+
+  it('has push buckets up to the longest gate deadline, which a gate push is answered at', async () => {
+    const metrics = createMetrics();
+    const labels = { instance: 'dp', outcome: 'accepted' };
+    metrics.ingestDuration.observe({ labels, value: GATE_DEADLINE_MS.max / 1000 });
+    expect(await countedInFiniteBucket(metrics.ingestDuration)).toBe(true);
+  });
+});
 
 describe('metricsExposition', () => {
   const labels = { instance: 'dp', outcome: 'accepted' };

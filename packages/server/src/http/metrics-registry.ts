@@ -88,7 +88,9 @@ export function createMetrics(): HttpMetrics {
       name: 'switchyard_ingest_duration_seconds',
       help: 'Time to answer an inbound vendor push (after the durable write), by instance and outcome.',
       labelNames: ['instance', 'outcome'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      // Up to the longest gate deadline (30 s, GATE_DEADLINE_MS): a gate push is answered at its
+      // decision, so ending at 5 s put every default answered at a longer deadline in +Inf.
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     }),
     gateDecisions: new Counter({
       name: 'switchyard_gate_decisions_total',
@@ -100,7 +102,8 @@ export function createMetrics(): HttpMetrics {
       name: 'switchyard_delivery_attempt_duration_seconds',
       help: 'Latency of delivery attempts to subscribers (recorded since this process started), by outcome.',
       labelNames: ['outcome'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      // Up to the longest subscription timeout (120 s, TIMEOUT_MS): an attempt is timed until it.
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       // Fed from the attempt log as it is read for the scrape (bindHubMetrics), so a scrape shows
       // the attempts recorded up to it, not those up to the scrape before.
       async collect() {
