@@ -370,7 +370,7 @@ export function bindHubMetrics(metrics: HttpMetrics, hub: Hub): void {
 
   new Gauge({
     name: 'switchyard_queue_depth',
-    help: 'Work waiting: inbound messages to normalize, deliveries due or retrying.',
+    help: "Work waiting: inbound messages to normalize, deliveries due or retrying (not a disabled subscription's, parked until it is enabled).",
     labelNames: ['queue'],
     registers: [registry],
     async collect() {

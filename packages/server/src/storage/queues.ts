@@ -69,13 +69,16 @@ export async function renewLeases(
 /**
  * The depth of the two queues: inbound messages waiting for normalization, deliveries waiting to be
  * sent (due or retrying). The metrics (`switchyard_queue_depth`) and the dashboard's backlog read it.
+ * A disabled subscription's waiting deliveries are not counted: parked until it is enabled
+ * (deliveries/store.ts, `PARKED_UNTIL`), no worker can send them, and counted they kept the depth
+ * an operator scales workers by high for days (its in-flight ones still are: a worker holds them).
  */
 export async function queueDepths(db: Executor): Promise<{ normalize: number; deliver: number }> {
   const r = await sql<{ normalize: string; deliver: string }>`
     select
       (select count(*) from switchyard.inbound_messages where status = 'received') as normalize,
-      (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')) as deliver`.execute(
-    db,
-  );
+      (select count(*) from switchyard.deliveries where status in ('pending', 'in_flight')
+        and (status = 'in_flight' or subscription_id not in
+          (select id from switchyard.subscriptions where disabled_at is not null))) as deliver`.execute(db);
   return { normalize: Number(r.rows[0]?.normalize ?? 0), deliver: Number(r.rows[0]?.deliver ?? 0) };
 }
