@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../pipeline/hub.ts';
@@ -104,6 +105,44 @@ describe('POST /hooks/:instance', () => {
       headers: { 'x-api-key': VENDOR_API_KEY },
     });
     expect(none.status).toBe(202);
+  });
+
+  it('refuses a compressed body (Content-Encoding) with a 415 problem naming the encoding, and stores nothing', async () => {
+    const before = (await hub.inbound.list({})).items.length;
+    const body = JSON.stringify({ id: 'gz1', type: 'created', booking: 'b1' });
+    const gzipped = await call(base, 'POST', '/hooks/shop', {
+      raw: gzipSync(body),
+      token: null,
+      headers: {
+        'x-api-key': VENDOR_API_KEY,
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      },
+    });
+    expect(gzipped.status).toBe(415);
+    expect(gzipped.headers.get('content-type')).toContain('application/problem+json');
+    expect(gzipped.headers.get('accept-encoding')).toBe('identity');
+    expect(gzipped.json).toMatchObject({ code: 'SY_HTTP_UNSUPPORTED_MEDIA_TYPE', instance: '/hooks/shop' });
+    expect(gzipped.json.detail).toContain('gzip');
+    // The admin API alike: its JSON parser took the compressed bytes for malformed JSON (400).
+    const admin = await call(base, 'POST', '/v1/subscriptions/sink/disable', {
+      raw: gzipSync('{}'),
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    });
+    expect(admin.status).toBe(415);
+    expect(admin.json.code).toBe('SY_HTTP_UNSUPPORTED_MEDIA_TYPE');
+    expect((await hub.inbound.list({})).items.length).toBe(before);
+    // `identity` is no encoding at all.
+    const identity = await call(base, 'POST', '/hooks/shop', {
+      raw: body,
+      token: null,
+      headers: {
+        'x-api-key': VENDOR_API_KEY,
+        'content-type': 'application/json',
+        'content-encoding': 'identity',
+      },
+    });
+    expect(identity.status).toBe(202);
   });
 
   it('answers a duplicate like the original without storing it twice', async () => {

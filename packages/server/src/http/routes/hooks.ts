@@ -78,6 +78,8 @@ export function outcomeOf(result: IngestResult): string {
 function outcomeOfStatus(status: number): string {
   switch (status) {
     case 400:
+    // A compressed body (app.ts): the vendor sent what the hub cannot read, as with a 400.
+    case 415:
       return 'bad_request';
     case 401:
       return 'unauthorized';
