@@ -90,7 +90,12 @@ export function serverOptions(timeouts: BuildAppOptions['timeouts']): Pick<
   FastifyServerOptions,
   'requestTimeout' | 'frameworkErrors' | 'clientErrorHandler'
 > & {
-  http: { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number };
+  http: {
+    headersTimeout: number;
+    requestTimeout: number;
+    connectionsCheckingInterval: number;
+    requireHostHeader: boolean;
+  };
 } {
   const requestMs = timeouts?.requestMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.request)!;
   // Node refuses a headers timeout longer than the request timeout.
@@ -106,6 +111,9 @@ export function serverOptions(timeouts: BuildAppOptions['timeouts']): Pick<
       headersTimeout: headersMs,
       requestTimeout: requestMs,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersMs / 4))),
+      // Node's own refusal of an HTTP/1.1 request without Host is a bare 400 with an empty body;
+      // installProblemHandling refuses it as a problem instead.
+      requireHostHeader: false,
     },
     ...problemFrameworkErrors(),
   };

@@ -50,6 +50,7 @@ export function sendProblem(
  */
 export function installProblemHandling(app: FastifyInstance, routes: RouteTable): void {
   answerWhileClosing(app);
+  refuseWithoutHost(app);
   app.setErrorHandler((error, request, reply) => {
     const { problem, headers, internal } = problemFromError(error, pathOf(request));
     if (internal) request.log.error({ err: error }, 'unexpected error answering a request');
@@ -72,6 +73,27 @@ export function installProblemHandling(app: FastifyInstance, routes: RouteTable)
         : new HttpError('SY_HTTP_NOT_FOUND', `no route ${request.method} ${path}`);
     const { problem, headers } = problemFromError(error, path);
     return sendProblem(reply, problem, headers);
+  });
+}
+
+/**
+ * Refuses an HTTP/1.1 request without a `Host` header (RFC 9112 §3.2: a server must answer it 400)
+ * with a 400 `SY_HTTP_BAD_REQUEST` problem and `Connection: close`. The server options turn off
+ * Node's own check (`requireHostHeader`, see `serverOptions`), whose 400 had an empty body.
+ * HTTP/1.0 has no Host to require.
+ */
+function refuseWithoutHost(app: FastifyInstance): void {
+  // Callback style: it passes almost every request (see answerWhileClosing).
+  app.addHook('onRequest', (request, reply, done) => {
+    const raw = request.raw;
+    if (raw.headers.host !== undefined || raw.httpVersionMajor !== 1 || raw.httpVersionMinor < 1)
+      return done();
+    const problem = problemOf(
+      'SY_HTTP_BAD_REQUEST',
+      'an HTTP/1.1 request must carry a Host header',
+      pathOf(request),
+    );
+    sendProblem(reply, problem, { connection: 'close' });
   });
 }
 
