@@ -41,4 +41,24 @@ describe('installProblemHandling', () => {
     const old = await rawRequest(port, 'GET /healthz HTTP/1.0');
     expect(old.status).toBe(200);
   });
+
+  it('answers an Expect it cannot meet with a 417 problem and closes the connection, before the body', async () => {
+    const port = await start();
+    // Node's own answer was a bare 417 on a connection kept alive, whose unread body was then
+    // parsed as the next request.
+    const a = await rawRequest(
+      port,
+      'POST /healthz HTTP/1.1\r\nHost: x\r\nExpect: 200-ok',
+      Buffer.from('{}'),
+    );
+    expect(a.status).toBe(417);
+    expect(a.headers['content-type']).toContain('application/problem+json');
+    expect(a.headers.connection?.toLowerCase()).toBe('close');
+    expect(JSON.parse(a.body)).toMatchObject({
+      code: 'SY_HTTP_BAD_REQUEST',
+      status: 417,
+      instance: '/healthz',
+      detail: expect.stringContaining('200-ok'),
+    });
+  });
 });

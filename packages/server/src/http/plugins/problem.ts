@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from '../../admin/http.ts';
 import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
@@ -51,6 +52,7 @@ export function sendProblem(
 export function installProblemHandling(app: FastifyInstance, routes: RouteTable): void {
   answerWhileClosing(app);
   refuseWithoutHost(app);
+  refuseUnmetExpectations(app);
   app.setErrorHandler((error, request, reply) => {
     const { problem, headers, internal } = problemFromError(error, pathOf(request));
     if (internal) request.log.error({ err: error }, 'unexpected error answering a request');
@@ -94,6 +96,33 @@ function refuseWithoutHost(app: FastifyInstance): void {
       pathOf(request),
     );
     sendProblem(reply, problem, { connection: 'close' });
+  });
+}
+
+/**
+ * Answers a request whose `Expect` is not `100-continue` (which Node answers itself) with a 417
+ * `SY_HTTP_BAD_REQUEST` problem and `Connection: close`, before its body is read. Node's own answer
+ * was a bare 417 on a connection it kept alive: the unread body was then parsed as the next request.
+ * Node emits such a request as `checkExpectation` instead of `request`: no route or hook sees it.
+ */
+function refuseUnmetExpectations(app: FastifyInstance): void {
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const url = request.url ?? '';
+    const q = url.indexOf('?');
+    const expectation = String(request.headers.expect ?? '').slice(0, 40);
+    const problem = problemOf(
+      'SY_HTTP_BAD_REQUEST',
+      `the hub cannot meet "Expect: ${expectation}" (it takes only 100-continue); send the request without it`,
+      redactUrl(q === -1 ? url : url.slice(0, q)),
+      { status: 417 },
+    );
+    const body = JSON.stringify(problem);
+    response.writeHead(417, {
+      'content-type': 'application/problem+json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    response.end(body);
   });
 }
 
