@@ -221,6 +221,25 @@ describe('POST /hooks/:instance', () => {
     expect(r.json).toMatchObject({ code: 'SY_HTTP_BODY_TOO_LARGE', status: 413, title: expect.any(String) });
   });
 
+  it('says in a 413 what the limit is, as an admin call’s 413 does', async () => {
+    const push = await call(
+      base,
+      'POST',
+      '/hooks/shop',
+      vendor({ id: 'big2', type: 'created', pad: 'x'.repeat(5000) }),
+    );
+    expect(push.status).toBe(413);
+    // fastify's own words were "Request body is too large": the vendor could not tell by how much.
+    expect(push.json.detail).toBe(
+      'the request body is larger than the limit of 4096 bytes (server.bodyLimit)',
+    );
+    const admin = await call(base, 'POST', '/v1/subscriptions', {
+      body: { id: 'big', url: `http://x/${'a'.repeat(5000)}` },
+    });
+    expect(admin.status).toBe(413);
+    expect(admin.json.detail).toBe(push.json.detail);
+  });
+
   it('answers an unknown instance or route with a 404 problem', async () => {
     const unknown = await call(base, 'POST', '/hooks/nope', vendor({ id: 'x', type: 'created' }));
     expect(unknown.status).toBe(404);

@@ -55,6 +55,9 @@ export function installProblemHandling(app: FastifyInstance, routes: RouteTable)
   refuseUnmetExpectations(app);
   app.setErrorHandler((error, request, reply) => {
     const { problem, headers, internal } = problemFromError(error, pathOf(request));
+    // fastify's words ("Request body is too large") left the sender guessing by how much.
+    if (problem.code === 'SY_HTTP_BODY_TOO_LARGE')
+      problem.detail = `the request body is larger than the limit of ${request.routeOptions.bodyLimit} bytes (server.bodyLimit)`;
     if (internal) request.log.error({ err: error }, 'unexpected error answering a request');
     else if (problem.code === 'SY_STORAGE_UNAVAILABLE')
       reportDatabaseUnavailable(request.log, error, 'requests are answered 503');
