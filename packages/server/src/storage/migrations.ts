@@ -2023,7 +2023,10 @@ $$;`,
     // deleting it failed the messages it had acknowledged and not yet normalized, and a process
     // restarted with an older file (a rolling deploy) deleted what the newer file had added. A
     // disabled instance takes no pushes and is not pulled; its row, settings, pull position and
-    // queued messages stay. Processes of the previous version ignore the columns.
+    // queued messages stay. Processes of the previous version ignore the columns, but their pooled
+    // connections' prepared `select *` of the table fail once it has them ("cached plan must not
+    // change result type": every push answered 500 until they restart; docs/operations.md, "From a
+    // release at schema 30 or before").
     sql: `
 alter table switchyard.connector_instances
   add column disabled_at timestamptz,
