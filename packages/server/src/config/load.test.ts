@@ -843,6 +843,19 @@ describe('parseConfig: durations have a floor (and a ceiling where one is docume
     ]);
   });
 
+  // The same for a subscription: its timeout's bounds were the converted input's check alone, which
+  // an entry with another fault (here a misspelt event type) never reached.
+  it("checks a subscription's timeout also when the entry has another fault", () => {
+    const problems = problemsOf(
+      'subscriptions:\n  - id: s\n    kind: webhook\n    url: https://crm.example/hooks\n    events: [appointment.craeted]\n    timeout: 50ms',
+    );
+    expect(problems.map((p) => [p.path, p.line])).toEqual([
+      ['subscriptions[0].events[0]', 6],
+      ['subscriptions[0].timeout', 7],
+    ]);
+    expect(problems[1]!.message).toMatch(/must be at least 100ms/);
+  });
+
   it('accepts the bounds themselves', () => {
     for (const yaml of [
       'server:\n  timeouts: { headers: 1s, body: 1s, request: 1s }',

@@ -307,10 +307,12 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           },
         },
       },
-      timeout: duration(
-        `Request timeout for one delivery attempt (${F.timeoutMs.minimum / 1000}s to ${F.timeoutMs.maximum / 1000}s).`,
-        CONFIG_DEFAULTS.subscription.timeout,
-      ),
+      // The input's bounds, in the file's spelling, so the file's schema reports them as well: the
+      // converted input's check runs only on an entry with no other fault.
+      timeout: duration('Request timeout for one delivery attempt.', CONFIG_DEFAULTS.subscription.timeout, {
+        min: `${F.timeoutMs.minimum}ms`,
+        max: `${F.timeoutMs.maximum / 1000}s`,
+      }),
       rateLimit: { ...F.rateLimit, type: 'object' },
       ordering: { ...F.ordering, default: CONFIG_DEFAULTS.subscription.ordering },
       approver: {

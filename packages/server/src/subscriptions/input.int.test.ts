@@ -242,7 +242,7 @@ describe('a subscription input gets the same answer from the route, the config f
       expect.objectContaining({
         line: 6,
         path: 'subscriptions[0].timeout',
-        message: 'must be at most 120s',
+        message: '"5m" is too long: must be at most 120s',
       }),
     ]);
   });

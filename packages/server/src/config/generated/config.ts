@@ -200,7 +200,7 @@ export interface SwitchyardConfigFile {
       schedule?: [string, ...string[]];
     };
     /**
-     * Request timeout for one delivery attempt (0.1s to 120s).
+     * Request timeout for one delivery attempt. 100ms to 120s.
      */
     timeout?: string;
     /**
