@@ -46,7 +46,7 @@ export function inputCheck<T>(schema: JsonSchema, what: string): InputCheck<T> {
     check(input) {
       const found = errors(input);
       if (found.length === 0) return;
-      const issues = found.map((e) => ({ pointer: e.instancePath, message: messageOf(e) }));
+      const issues = found.map((e) => ({ pointer: e.instancePath, message: inputErrorMessage(e) }));
       throw invalid(issues.map((i) => `${fieldOf(what, i.pointer)} ${i.message}`).join('; '), {
         errors: issues,
       });
@@ -58,7 +58,16 @@ function fieldOf(what: string, pointer: string): string {
   return pointer === '' ? what : pointer.slice(1).replace(/\//g, '.');
 }
 
-function messageOf(error: InputError): string {
+/**
+ * The words of one input error: the schema's own `x-message`, the unknown field by name (ajv's
+ * "must NOT have additional properties" does not say which), else ajv's message. Never the value.
+ *
+ * @example
+ * ```ts
+ * inputErrorMessage(error); // 'has an unknown field "regoin"'
+ * ```
+ */
+export function inputErrorMessage(error: InputError): string {
   const own = (error.parentSchema as Record<string, unknown> | undefined)?.['x-message'];
   if (typeof own === 'string') return own;
   if (error.keyword === 'additionalProperties') {

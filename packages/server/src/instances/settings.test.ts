@@ -51,6 +51,14 @@ describe('checkedSettings', () => {
     expect(String((error as Error).message)).not.toContain('short');
   });
 
+  it('names an unknown setting, as the config file and the other admin inputs do', () => {
+    // Before, the API answered "/settings must NOT have additional properties": which field, it
+    // did not say (validate named it, and a subscription's unknown field is named).
+    expect(() => checkedSettings(connector, { apiKey: 'long-enough', regoin: 'us' })).toThrow(
+      `settings do not match the settings-check connector's schema: /settings has an unknown field "regoin"`,
+    );
+  });
+
   it("words a problem with the schema's x-message, as the config file's check does", () => {
     // Before, the API answered ajv's 'must match pattern "^[ -~]+$"' where validate said the words.
     expect(() => checkedSettings(connector, { apiKey: 'long-enough', agent: 'a\r\nb' })).toThrow(

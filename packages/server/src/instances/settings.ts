@@ -1,4 +1,5 @@
 import { type Connector, createAjv, type JsonObject, SwitchyardError } from '@switchyard/core';
+import { inputErrorMessage } from '../admin/input.ts';
 
 type Validator = ReturnType<ReturnType<typeof createAjv>['compile']>;
 
@@ -43,13 +44,11 @@ export function checkedSettings(connector: SettingsOwner, settings: JsonObject):
   }
   if (validate(copy)) return copy;
   // Messages name the failing path and rule, never the value (it may be a secret).
-  const errors = (validate.errors ?? []).map((e) => {
-    const own = (e.parentSchema as Record<string, unknown> | undefined)?.['x-message'];
-    return {
-      path: `/settings${e.instancePath}`,
-      message: typeof own === 'string' ? own : (e.message ?? 'is invalid'),
-    };
-  });
+  // Worded as the other admin inputs are (the schema's x-message, an unknown field by name).
+  const errors = (validate.errors ?? []).map((e) => ({
+    path: `/settings${e.instancePath}`,
+    message: inputErrorMessage(e),
+  }));
   throw new SwitchyardError(
     'SY_PIPELINE_INVALID_INPUT',
     `settings do not match the ${connector.name} connector's schema: ${errors
