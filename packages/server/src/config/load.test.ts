@@ -271,6 +271,16 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     );
   });
 
+  // Both the schema (minItems) and the delivery's schedule check said it, in two lines for one fault.
+  it('an empty retry schedule, once, worded as the admin API words it', async () => {
+    await expectProblem(
+      `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    retry:\n      schedule: []\n`,
+      7,
+      'subscriptions[0].retry.schedule',
+      /^must NOT have fewer than 1 items$/,
+    );
+  });
+
   it('a retry delay beyond the limit', async () => {
     await expectProblem(
       `version: 1\nsubscriptions:\n  - id: s\n    kind: webhook\n    url: https://x.example\n    retry:\n      schedule:\n        - 0s\n        - 30d\n`,

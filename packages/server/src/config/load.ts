@@ -838,9 +838,12 @@ function checkRules(
       try {
         validateSchedule(schedule);
       } catch (error) {
+        // An entry's bounds only: the schedule's length (none, over 100) is the schema's problem
+        // (minItems, maxItems), reported once and in the admin API's words.
         const index = (error as { details?: { index?: unknown } }).details?.index;
-        const segments: PathSegment[] = ['subscriptions', i, 'retry', 'schedule'];
-        report(typeof index === 'number' ? [...segments, index] : segments, (error as Error).message);
+        if (typeof index === 'number') {
+          report(['subscriptions', i, 'retry', 'schedule', index], (error as Error).message);
+        }
       }
     }
     list(subscription.secrets).forEach((secret, j) => {
