@@ -411,38 +411,45 @@ describe('objects declared in the config file', () => {
     // An operator who "rotated" secretKey on one process: before, the start died on
     // "the sealed secret does not authenticate: it was changed, or sealed with another key or
     // context", naming neither secretKey nor the file.
-    const otherKey = 'another-secret-key-0123456789';
-    const other = await makeHub(database.url(), { secretKey: otherKey });
-    try {
-      const parsed = parseConfig(
-        [
-          'version: 1',
-          `secretKey: ${otherKey}`,
-          'instances:',
-          '  - id: shop',
-          '    connector: hooktest',
-          '    settings: { apiKey: file-key-0123456789 }',
-          '',
-        ].join('\n'),
-        { file: '/tmp/switchyard.yaml', connectors: [hookConnector as never], env: {} },
-      );
-      if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
-      const refused = await applyFileConfig(other, parsed.config, silent).then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-      expect(refused).toMatchObject({
-        code: 'SY_CONFIG_INVALID',
-        problems: [{ file: '/tmp/switchyard.yaml', line: 2, column: 12, path: 'secretKey' }],
-      });
-      expect((refused as Error).message).toMatch(/same secretKey/);
-      // Nothing was written: the processes with the right key still read the instance.
-      expect(await hub.instances.get('shop')).toMatchObject({ id: 'shop' });
-    } finally {
-      await other.stop();
-    }
+    const refused = await applyWithOtherKey(database.url(), [
+      'instances:',
+      '  - id: shop',
+      '    connector: hooktest',
+      '    settings: { apiKey: file-key-0123456789 }',
+    ]);
+    expect((refused as Error).message).toMatch(/same secretKey/);
+    // Nothing was written: the processes with the right key still read the instance.
+    expect(await hub.instances.get('shop')).toMatchObject({ id: 'shop' });
   }, 60_000);
 });
+
+/**
+ * Applies a file whose `secretKey` (line 2) is not the one the database's secrets were sealed with,
+ * followed by `lines`, in a hub of that key; expects it refused at that line and returns the error.
+ */
+async function applyWithOtherKey(url: string, lines: string[]): Promise<unknown> {
+  const otherKey = 'another-secret-key-0123456789';
+  const other = await makeHub(url, { secretKey: otherKey });
+  try {
+    const parsed = parseConfig(['version: 1', `secretKey: ${otherKey}`, ...lines, ''].join('\n'), {
+      file: '/tmp/switchyard.yaml',
+      connectors: [hookConnector as never],
+      env: {},
+    });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+    const refused = await applyFileConfig(other, parsed.config, silent).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toMatchObject({
+      code: 'SY_CONFIG_INVALID',
+      problems: [{ file: '/tmp/switchyard.yaml', line: 2, column: 12, path: 'secretKey' }],
+    });
+    return refused;
+  } finally {
+    await other.stop();
+  }
+}
 
 describe('a database that stores subscriptions and no instance', () => {
   const onlySubscriptions = useTestDatabase();
@@ -457,25 +464,6 @@ describe('a database that stores subscriptions and no instance', () => {
     } finally {
       await first.stop();
     }
-    const otherKey = 'another-secret-key-0123456789';
-    const other = await makeHub(onlySubscriptions.url(), { secretKey: otherKey });
-    try {
-      const parsed = parseConfig(['version: 1', `secretKey: ${otherKey}`, ''].join('\n'), {
-        file: '/tmp/switchyard.yaml',
-        connectors: [hookConnector as never],
-        env: {},
-      });
-      if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
-      const refused = await applyFileConfig(other, parsed.config, silent).then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-      expect(refused).toMatchObject({
-        code: 'SY_CONFIG_INVALID',
-        problems: [{ file: '/tmp/switchyard.yaml', line: 2, column: 12, path: 'secretKey' }],
-      });
-    } finally {
-      await other.stop();
-    }
+    await applyWithOtherKey(onlySubscriptions.url(), []);
   }, 60_000);
 });
