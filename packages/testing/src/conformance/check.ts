@@ -196,7 +196,9 @@ export interface ConformancePull {
   /**
    * Answers one vendor call `fetch` makes while a fixture is pulled; undefined falls through to
    * `vendorApi`. Default: every call is answered 200 with the fixture as its JSON body. Give one
-   * when `fetch` makes other calls first (an OAuth2 token) or reads a page from a wrapper.
+   * when `fetch` makes other calls first (an OAuth2 token) or reads a page from a wrapper. The
+   * `malformed` and `pull-errors` checks call it too, with their broken page as the fixture: the
+   * call answered with that page is the poll and gets the broken answer, the others theirs.
    *
    * @example
    * ```ts
@@ -934,16 +936,23 @@ async function checkPullOnly<C, K>(
   /** A fresh pull context per fetch: a page pulled again starts from the same (empty) state. */
   const fetchWith = async (vendorApi: VendorApi, from: string | null = cursor) =>
     (await pull.fetch(memoryNormalizeContext({ instanceId, config, vendorApi }), from)).notifications;
+  /**
+   * Answers the calls of one pull whose poll the vendor answers with `page`: `options.pull.answer`
+   * (given `page` as the fixture), else the page as a 200 JSON body; undefined falls to vendorApi.
+   */
+  const answering =
+    (file: string, page: JsonValue): VendorApi =>
+    async (request) => {
+      const answered = options.pull?.answer
+        ? options.pull.answer(request, { file, json: page })
+        : { status: 200, headers: { 'content-type': 'application/json' }, body: page };
+      if (answered !== undefined) return answered;
+      if (options.vendorApi) return options.vendorApi(request);
+      throw ConnectorError.transient(`no conformance answer for ${request.method ?? 'GET'} ${request.url}`);
+    };
   const fromFixture = (item: LoadedFixture) =>
     fetchWith(
-      async (request) => {
-        const answered = options.pull?.answer
-          ? options.pull.answer(request, { file: item.fixture.file, json: item.json })
-          : { status: 200, headers: { 'content-type': 'application/json' }, body: item.json };
-        if (answered !== undefined) return answered;
-        if (options.vendorApi) return options.vendorApi(request);
-        throw ConnectorError.transient(`no conformance answer for ${request.method ?? 'GET'} ${request.url}`);
-      },
+      answering(item.fixture.file, item.json),
       item.fixture.cursor === undefined ? cursor : item.fixture.cursor,
     );
   const loaded = await loadFixtures(options, add);
@@ -981,7 +990,9 @@ async function checkPullOnly<C, K>(
     let ok: boolean;
     let message: string;
     try {
-      const notifications = await fetchWith(() => ({ status: 200, headers: {}, body }));
+      // Through options.pull.answer with the broken body as the page: a call it answers first (an
+      // OAuth2 token) is answered as usual, so the poll itself gets the broken body.
+      const notifications = await fetchWith(answering(template?.fixture.file ?? '', body));
       const problems = notifications.flatMap((n, i) => notificationProblems(n, i));
       ok = problems.length === 0 && (lenient === true || notifications.length === 0);
       message = `${what}: pull.fetch returned ${notifications.length} notification(s)${problems.length > 0 ? ` (${problems.join('; ')})` : ''}`;
@@ -1001,9 +1012,16 @@ async function checkPullOnly<C, K>(
       retryAfterMs: 7000,
     },
   ];
+  // The call answered with this stand-in page is the poll, and gets the outage; the others (an
+  // OAuth2 token) are answered as usual, or the check would only ever see the token call fail.
+  const poll: JsonObject = {};
   for (const { what, answer, retryAfterMs } of outcomes) {
     try {
-      const notifications = await fetchWith(() => answer);
+      const answerCall = answering(template?.fixture.file ?? '', poll);
+      const notifications = await fetchWith(async (request) => {
+        const answered = await answerCall(request);
+        return answered.body === poll ? answer : answered;
+      });
       add(
         'pull-errors',
         false,

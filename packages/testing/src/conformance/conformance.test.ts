@@ -10,6 +10,7 @@ import {
   type InboundRequestHead,
   isJsonObject,
   type JsonObject,
+  parseRetryAfter,
   parseTimestampedSignatureHeader,
   signBody,
   signTimestamped,
@@ -854,8 +855,41 @@ describe('checkConformance on a pull-only connector', () => {
       },
       vendorApi: () => ({ status: 200, headers: {}, body: { token: 't' } }),
     });
-    expect(report.failures.filter((f) => f.check !== 'pull-errors' && f.check !== 'malformed')).toEqual([]);
+    expect(report.failures).toEqual([]);
     expect(seen[0]).toBe('2026-03-01T00:00:00Z {"token":"t"}');
+  });
+
+  it('checks the poll, not the OAuth2 token call before it, on broken pages, outages and rate limits', async () => {
+    // Careful with its token (any failure a transient ConnectorError, Retry-After kept), careless
+    // with its list: it crashes on a page that is not one and takes a rate limit for an empty page.
+    const tokenFirst = withFetch(async (ctx, cursor) => {
+      const token = await ctx.http.request({ method: 'POST', url: 'https://acme.test/oauth/token' });
+      if (token.status !== 200 || !isJsonObject(token.body) || typeof token.body.access_token !== 'string') {
+        throw ConnectorError.transient(`no token (${token.status})`, {
+          retryAfterMs: parseRetryAfter(token.headers['retry-after']),
+        });
+      }
+      const res = await ctx.http.request({ url: `${ctx.config.apiBaseUrl}/bookings` });
+      if (res.status === 429) return { notifications: [], cursor, more: false };
+      if (res.status >= 500) return acmePullSpec.fetch(ctx, cursor);
+      const bookings = (res.body as { bookings: JsonObject[] }).bookings;
+      return { notifications: bookings.map(bookingNotification), cursor, more: false };
+    });
+    const report = await checkConformance({
+      ...tokenFirst,
+      pull: {
+        answer: (request, fixture) =>
+          request.url.endsWith('/oauth/token')
+            ? { status: 200, headers: {}, body: { access_token: 't', expires_in: 3600 } }
+            : { status: 200, headers: {}, body: fixture.json },
+      },
+    });
+    const failures = report.failures.map((f) => `${f.check}: ${f.message}`).join('\n');
+    expect(failures).toContain('malformed: JSON null: pull.fetch threw TypeError');
+    expect(failures).toContain(
+      'pull-errors: the vendor answered 429 with Retry-After: 7: pull.fetch returned 0 notification(s) instead of throwing a transient ConnectorError',
+    );
+    expect(report.failures.filter((f) => f.check === 'pull-errors')).toHaveLength(1);
   });
 
   it('fails a fetch that crashes on an answer that is not a page', async () => {
