@@ -136,6 +136,17 @@ describe('the alerting rules of examples/prometheus-alerts.yml', () => {
     expect(expr).not.toMatch(/switchyard_gate_decisions_total\{[^}]*abandoned/);
   });
 
+  it('SwitchyardDatabaseOutOfResources pages for every resource Postgres can run out of, connection slots included', () => {
+    // `no_connection_slot` (53300) was left out: a Postgres whose max_connections the processes
+    // (or another client) used up refused every new connection while the processes holding theirs
+    // kept /readyz and switchyard_database_up green, and no rule matched the work given back.
+    const { expr } = rules.find((r) => r.alert === 'SwitchyardDatabaseOutOfResources')!;
+    const conditions = /condition=~"([^"]*)"/.exec(expr)?.[1]?.split('|') ?? [];
+    expect(conditions.sort()).toEqual(
+      ['disk_full', 'io_error', 'no_connection_slot', 'out_of_memory', 'resource_limit'].sort(),
+    );
+  });
+
   it('are each listed in docs/operations.md, "Alerts"', () => {
     const section = /^## Alerts\n([\s\S]*?)(?=^## )/m.exec(read('docs/operations.md'))?.[1] ?? '';
     expect(section).not.toBe('');
