@@ -289,25 +289,30 @@ export function subscriptionsApi(host: SubscriptionsHost) {
      */
     async update(id: string, patch: SubscriptionPatch): Promise<Subscription> {
       checkSubscriptionInput('update', schemaPart(patch));
-      const base = await requireSubscription(db, id);
-      const fromFile = patch.managedBy === 'file';
-      // Secrets the file stops declaring are kept, and become the hub's to rotate. The ones it
-      // declares again as they are stay as stored, with their dates.
-      const secrets = patch.secrets
-        ? sameSecrets(cipher, base, patch.secrets, fromFile)
-          ? base.secrets
-          : sealSecrets(cipher, id, patch.secrets, new Date(), fromFile)
-        : fromFile
-          ? base.secrets.map(({ fromFile: _, ...s }) => s)
-          : base.secrets;
-      const values = subscriptionValues(patch, base, defaults, secrets);
-      // A change that changes nothing (the file applied again at every start) writes nothing:
-      // `updatedAt` says when the subscription last changed, not when a process last started.
-      if (sameValues(values, subscriptionValues({}, base, defaults, base.secrets)))
-        return toSubscription(base);
-      const row = await store.updateSubscription(db, id, values);
-      if (!row) throw notFound('subscription', id);
-      if (secrets !== base.secrets) host.secretsChanged();
+      // The row is locked from the read to the write: two changes at once merge one after the other.
+      const { row, secretsWritten } = await db.transaction().execute(async (trx) => {
+        const base = await store.lockSubscription(trx, id);
+        if (!base) throw notFound('subscription', id);
+        const fromFile = patch.managedBy === 'file';
+        // Secrets the file stops declaring are kept, and become the hub's to rotate. The ones it
+        // declares again as they are stay as stored, with their dates.
+        const secrets = patch.secrets
+          ? sameSecrets(cipher, base, patch.secrets, fromFile)
+            ? base.secrets
+            : sealSecrets(cipher, id, patch.secrets, new Date(), fromFile)
+          : fromFile
+            ? base.secrets.map(({ fromFile: _, ...s }) => s)
+            : base.secrets;
+        const values = subscriptionValues(patch, base, defaults, secrets);
+        // A change that changes nothing (the file applied again at every start) writes nothing:
+        // `updatedAt` says when the subscription last changed, not when a process last started.
+        if (sameValues(values, subscriptionValues({}, base, defaults, base.secrets)))
+          return { row: base, secretsWritten: false };
+        const updated = await store.updateSubscription(trx, id, values);
+        if (!updated) throw notFound('subscription', id);
+        return { row: updated, secretsWritten: secrets !== base.secrets };
+      });
+      if (secretsWritten) host.secretsChanged();
       return toSubscription(row);
     },
 
@@ -458,20 +463,27 @@ export function subscriptionsApi(host: SubscriptionsHost) {
       id: string,
       opts: { overlapMs?: number; secret?: string } = {},
     ): Promise<{ subscription: Subscription; secret: string }> {
-      const row = await requireSubscription(db, id);
       const secret = opts.secret ?? generateSecret();
-      const now = new Date();
-      const expiry = new Date(now.getTime() + (opts.overlapMs ?? 24 * 3_600_000)).toISOString();
-      const kept = row.secrets
-        .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now.getTime())
-        .map((s) => ({
-          ...s,
-          expiresAt: s.expiresAt !== null && s.expiresAt < expiry ? s.expiresAt : expiry,
-        }));
-      const [fresh] = sealSecrets(cipher, id, [secret], now);
-      await store.setSubscriptionSecrets(db, id, [fresh!, ...kept]);
+      // The row is locked from the read to the write: of two rotations at once, the second keeps
+      // the first's secret (before, it wrote over it, and the secret the first answered never signed).
+      const row = await db.transaction().execute(async (trx) => {
+        const before = await store.lockSubscription(trx, id);
+        if (!before) throw notFound('subscription', id);
+        const now = new Date();
+        const expiry = new Date(now.getTime() + (opts.overlapMs ?? 24 * 3_600_000)).toISOString();
+        const kept = before.secrets
+          .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now.getTime())
+          .map((s) => ({
+            ...s,
+            expiresAt: s.expiresAt !== null && s.expiresAt < expiry ? s.expiresAt : expiry,
+          }));
+        const [fresh] = sealSecrets(cipher, id, [secret], now);
+        const after = await store.setSubscriptionSecrets(trx, id, [fresh!, ...kept]);
+        if (!after) throw notFound('subscription', id);
+        return after;
+      });
       host.secretsChanged();
-      return { subscription: toSubscription(await requireSubscription(db, id)), secret };
+      return { subscription: toSubscription(row), secret };
     },
   };
 }

@@ -75,6 +75,20 @@ export async function getSubscription(db: Executor, id: string): Promise<Subscri
   return first<SubscriptionRow>(sql`select * from switchyard.subscriptions where id = ${id}`, db);
 }
 
+/**
+ * The subscription row, locked until the transaction ends (`undefined` when there is none): a
+ * change that reads the row, merges into it and writes it whole (update, rotate-secret) reads it
+ * so, or two at once both read the same row and the second write undoes the first. `for no key
+ * update`, the lock the update itself takes: `for update` would also hold up every commit inserting
+ * a delivery of the subscription (its foreign key check takes `for key share` on the row).
+ */
+export async function lockSubscription(db: Executor, id: string): Promise<SubscriptionRow | undefined> {
+  return first<SubscriptionRow>(
+    sql`select * from switchyard.subscriptions where id = ${id} for no key update`,
+    db,
+  );
+}
+
 export async function listSubscriptions(db: Executor): Promise<SubscriptionRow[]> {
   return rows<SubscriptionRow>(sql`select * from switchyard.subscriptions order by created_at, id`, db);
 }
@@ -169,8 +183,9 @@ export async function setSubscriptionSecrets(
   db: Executor,
   id: string,
   secrets: StoredSecret[],
-): Promise<void> {
-  await sql`update switchyard.subscriptions set secrets = ${json(secrets)}, updated_at = now() where id = ${id}`.execute(
+): Promise<SubscriptionRow | undefined> {
+  return first<SubscriptionRow>(
+    sql`update switchyard.subscriptions set secrets = ${json(secrets)}, updated_at = now() where id = ${id} returning *`,
     db,
   );
 }
