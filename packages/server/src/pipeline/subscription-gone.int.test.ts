@@ -177,9 +177,10 @@ describe('the other writers of rows that reference a subscription, racing its de
     await unreachable('gone-enable');
     await hub.subscriptions.disable('gone-enable');
     await storeHubEvents(hub.host.db, [hubEvent()]);
-    // 500 on the old code: 23503 deliveries_subscription_id_fkey. (It waits for the delete at its
-    // replays' insert; now already at the lock of its dead deliveries, lockDelivery says why.)
-    const r = await deletedWhile('gone-enable', 'switchyard.deliveries', () =>
+    // 500 on the old code: 23503 deliveries_subscription_id_fkey. (It waited for the delete at its
+    // replays' insert, then at the lock of its dead deliveries; now at its subscription's row, which
+    // it locks first: store.ts lockSubscription.)
+    const r = await deletedWhile('gone-enable', 'for no key update', () =>
       hub.subscriptions.enable('gone-enable', { replayMissed: true }),
     );
     expect(codeOf(r)).toBe('SY_PIPELINE_NOT_FOUND');
@@ -188,9 +189,9 @@ describe('the other writers of rows that reference a subscription, racing its de
   it('an enable answers 404', async () => {
     await unreachable('gone-enable-only');
     await hub.subscriptions.disable('gone-enable-only');
-    // Not a foreign key: its update waits for the delete, then finds no row. A TypeError (500) on
-    // the old code, which took the row for granted.
-    const r = await deletedWhile('gone-enable-only', 'update switchyard.subscriptions', () =>
+    // Not a foreign key: its lock of the row waits for the delete, then finds no row. A TypeError
+    // (500) on the old code, which took the row for granted.
+    const r = await deletedWhile('gone-enable-only', 'for no key update', () =>
       hub.subscriptions.enable('gone-enable-only'),
     );
     expect(codeOf(r)).toBe('SY_PIPELINE_NOT_FOUND');

@@ -13,7 +13,6 @@ import { type SecretCipher, secretHint } from '../delivery/secret-box.ts';
 import { generateSecret, isValidSecret } from '../delivery/sign.ts';
 import { newId } from '../storage/db.ts';
 import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
-import { isSubscriptionGone } from '../storage/subscription-gone.ts';
 import type { StoredSecret, SubscriptionRow } from '../storage/subscription-row.ts';
 import type { Subscription, SubscriptionCreate, SubscriptionUpdate } from './generated/input.ts';
 import { checkSubscriptionInput, checkSubscriptionRules } from './input.ts';
@@ -376,33 +375,31 @@ export function subscriptionsApi(host: SubscriptionsHost) {
       id: string,
       opts: { replayMissed?: boolean } = {},
     ): Promise<{ subscription: Subscription; replayed: number }> {
-      const before = await requireSubscription(db, id);
-      const result = await db
-        .transaction()
-        .execute(async (trx) => {
-          let replayed = 0;
-          if (opts.replayMissed && before.disabled_at !== null) {
-            for (const dead of await deliveryStore.listDeadUnsuperseded(trx, id)) {
-              await deliveryStore.insertReplay(trx, newId(), dead);
-              await deliveryStore.releaseSubject(trx, id, dead.subject);
-              replayed++;
-            }
-            if (before.kind === 'webhook') {
-              replayed += await deliveryStore.insertReplaysSince(trx, before, {
-                afterSequence: before.disabled_at_sequence ?? '0',
-              });
-            }
+      const result = await db.transaction().execute(async (trx) => {
+        // Read locked, as the replays below must see it: of two enables at once (a retry after a
+        // timeout), the second finds it enabled and replays nothing (before, both replayed
+        // every missed event, each sent twice). Its row before its deliveries, as a replay locks them.
+        const before = await store.lockSubscription(trx, id);
+        if (!before) throw notFound('subscription', id);
+        let replayed = 0;
+        if (opts.replayMissed && before.disabled_at !== null) {
+          for (const dead of await deliveryStore.listDeadUnsuperseded(trx, id)) {
+            await deliveryStore.insertReplay(trx, newId(), dead);
+            await deliveryStore.releaseSubject(trx, id, dead.subject);
+            replayed++;
           }
-          const row = await store.enableSubscription(trx, id);
-          // Deleted since it was looked up (the replays found nothing of it to refer to).
-          if (!row) throw notFound('subscription', id);
-          await notify(trx, CHANNEL_DELIVER);
-          return { row, replayed };
-        })
-        .catch((error: unknown) => {
-          // Deleted since it was looked up, its replays refused: answered as the lookup would now.
-          throw isSubscriptionGone(error) ? notFound('subscription', id) : error;
-        });
+          if (before.kind === 'webhook') {
+            replayed += await deliveryStore.insertReplaysSince(trx, before, {
+              afterSequence: before.disabled_at_sequence ?? '0',
+            });
+          }
+        }
+        const row = await store.enableSubscription(trx, id);
+        // Locked above: a delete waits for this transaction, or this one found no row.
+        if (!row) throw notFound('subscription', id);
+        await notify(trx, CHANNEL_DELIVER);
+        return { row, replayed };
+      });
       host.wakeDeliver();
       return { subscription: toSubscription(result.row), replayed: result.replayed };
     },

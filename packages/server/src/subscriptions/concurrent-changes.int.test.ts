@@ -3,13 +3,16 @@
  * the subscription, merges into it and writes it whole: two at once both read the same row, and the
  * second write undid the first (a PATCH of `timeoutMs` and one of `eventTypes` at once kept one of
  * the two; of two rotations, the secret the first answered never signed). Each pair here is held
- * by a row lock taken in another session until both wait on it, then released.
+ * by a row lock taken in another session until both wait on it, then released. Two enables with
+ * `replayMissed` at once (a client retrying after a timeout) both replayed what the subscription
+ * missed: every missed event was sent twice.
  */
 import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { secretHint } from '../delivery/secret-box.ts';
-import { makeHub } from '../pipeline/fixtures.test-support.ts';
+import { eventually, makeHub, push, setupInstance } from '../pipeline/fixtures.test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { lockWaiters, until } from '../storage/locks.test-support.ts';
 
@@ -18,6 +21,8 @@ let hub: Hub;
 
 beforeAll(async () => {
   hub = await makeHub(database.url());
+  await hub.start();
+  await setupInstance(hub);
 });
 afterAll(async () => {
   await hub?.stop();
@@ -64,4 +69,24 @@ it('keeps every secret two rotations at once answered, with the one before', asy
     expect(hints).toContain(secretHint(secret));
   // The newest signs without an end; every earlier one until its overlap ends.
   expect(after.secrets.filter((s) => s.expiresAt === null)).toHaveLength(1);
+});
+
+it('replays what a subscription missed once, when two enables with replayMissed come at once', async () => {
+  await hub.subscriptions.create({
+    id: 'two-enables',
+    url: 'http://127.0.0.1:9/never-reached',
+    allowPrivateAddresses: true,
+  });
+  await hub.subscriptions.disable('two-enables');
+  const r = await hub.ingest('acme-1', push({ id: 'missed-n1', type: 'created', booking: 'missed-1' }));
+  if (!r.ok) throw new Error('ingest failed');
+  await eventually(async () => (await hub.inbound.get(r.stored[0]!)).status === 'normalized');
+  const enables = await atOnce('two-enables', 2, [
+    () => hub.subscriptions.enable('two-enables', { replayMissed: true }),
+    () => hub.subscriptions.enable('two-enables', { replayMissed: true }),
+  ]);
+  const replays = await sql<{ n: number }>`select count(*)::int as n from switchyard.deliveries
+    where subscription_id = 'two-enables' and reason = 'replay'`.execute(hub.host.db);
+  expect(replays.rows[0]!.n).toBe(1);
+  expect(enables.map((e) => e.replayed).sort()).toEqual([0, 1]);
 });
