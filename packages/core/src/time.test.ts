@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toRfc3339 } from './time.ts';
+import { toRfc3339, writeOffset, zoneOffsetMinutes } from './time.ts';
 
 // The connectors' own tests keep their vendors' cases; these pin the shared reading.
 describe('toRfc3339', () => {
@@ -39,5 +39,16 @@ describe('toRfc3339', () => {
     ]) {
       expect(toRfc3339(value), String(value)).toBeUndefined();
     }
+  });
+});
+
+describe('zoneOffsetMinutes', () => {
+  it('gives the offset of the instant, on either side of a DST change, and undefined for no zone', () => {
+    expect(zoneOffsetMinutes(Date.parse('2026-11-01T05:59:00Z'), 'America/New_York')).toBe(-240);
+    expect(zoneOffsetMinutes(Date.parse('2026-11-01T06:00:00Z'), 'America/New_York')).toBe(-300);
+    expect(zoneOffsetMinutes(Date.parse('2026-03-29T01:00:00Z'), 'Europe/Warsaw')).toBe(120);
+    expect(zoneOffsetMinutes(0, 'UTC')).toBe(0);
+    expect(zoneOffsetMinutes(0, 'Mars/Olympus')).toBeUndefined();
+    expect([writeOffset(0), writeOffset(-300), writeOffset(330)]).toEqual(['Z', '-05:00', '+05:30']);
   });
 });

@@ -39,3 +39,37 @@ export function toRfc3339(
 }
 
 const DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/**
+ * The UTC offset in minutes (east positive) the IANA `timeZone` has at the instant `at` (epoch ms),
+ * or undefined when the zone is not one. A time the hub works out itself (an end from a start and
+ * a length, a vendor's wall time) gets the offset of its own instant: across a DST change it is not
+ * the start's.
+ *
+ * @example
+ * ```ts
+ * zoneOffsetMinutes(Date.parse('2026-11-01T06:00:00Z'), 'America/New_York'); // -300
+ * zoneOffsetMinutes(0, 'Mars/Olympus'); // undefined
+ * ```
+ */
+export function zoneOffsetMinutes(at: number, timeZone: string): number | undefined {
+  let name: string | undefined;
+  try {
+    name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })
+      .formatToParts(new Date(at))
+      .find((p) => p.type === 'timeZoneName')?.value;
+  } catch {
+    return undefined;
+  }
+  // `GMT` alone is UTC itself.
+  const m = /GMT(?:([+-])(\d{2}):(\d{2}))?$/.exec(name ?? '');
+  if (!m) return undefined;
+  return m[1] === undefined ? 0 : (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
+}
+
+/** An offset in minutes as RFC 3339 writes it: `Z` for none, else `±HH:MM` (`-300` → `-05:00`). */
+export function writeOffset(minutes: number): string {
+  if (minutes === 0) return 'Z';
+  const abs = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}

@@ -8,6 +8,8 @@ import {
   trimmedText,
   type VendorHttp,
   type VendorResponse,
+  writeOffset,
+  zoneOffsetMinutes,
 } from '@switchyard/core';
 import { apiBase, apiHeaders, type Config } from './config.ts';
 import type { AcuityAppointment } from './vendor.ts';
@@ -25,13 +27,24 @@ export function rfc3339(datetime: unknown): string | undefined {
   return Number.isNaN(Date.parse(out)) ? undefined : out;
 }
 
-/** `start` plus `minutes`, written with the start's own offset. */
-export function endOf(start: string, minutes: number): string {
-  const offset = start.slice(19);
+/**
+ * `start` plus `minutes`, written with the offset `timeZone` has at that instant (the end of a
+ * visit across a DST change is not at the start's offset), else with the start's own offset. The
+ * zone is taken only when the start is at its offset: Acuity's own example pairs `-0700` with
+ * `America/New_York`, so the zone may not be the one the times are written in.
+ */
+export function endOf(start: string, minutes: number, timeZone?: string): string {
+  const at = Date.parse(start) + minutes * 60_000;
+  const zoneAtStart = timeZone === undefined ? undefined : zoneOffsetMinutes(Date.parse(start), timeZone);
+  const zoned =
+    timeZone !== undefined && zoneAtStart !== undefined && writeOffset(zoneAtStart) === start.slice(19)
+      ? zoneOffsetMinutes(at, timeZone)
+      : undefined;
+  const offset = zoned === undefined ? start.slice(19) : writeOffset(zoned);
   const sign = offset === 'Z' ? 0 : offset.startsWith('-') ? -1 : 1;
   const offsetMin =
     offset === 'Z' ? 0 : sign * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
-  const local = new Date(Date.parse(start) + (minutes + offsetMin) * 60_000).toISOString().slice(0, 19);
+  const local = new Date(at + offsetMin * 60_000).toISOString().slice(0, 19);
   return `${local}${offset}`;
 }
 
@@ -44,7 +57,7 @@ export function appointmentFields(record: AcuityAppointment): JsonObject {
     data.start = start;
     if (Number.isInteger(minutes) && minutes > 0) {
       data.durationMinutes = minutes;
-      data.end = endOf(start, minutes);
+      data.end = endOf(start, minutes, trimmedText(record.timezone));
     }
   }
   if (typeof record.timezone === 'string' && record.timezone !== '') data.timeZone = record.timezone;

@@ -35,6 +35,27 @@ describe('normalize', () => {
     expect(ctx.vendorRequests[0]!.url).toBe('https://acuity.test/api/v1/appointments/54321');
   });
 
+  it("writes an end past a DST change with the offset its time zone has then, not the start's", async () => {
+    // New York leaves daylight time at 02:00 on 1 November 2026: a 90-minute visit from 00:30 EDT
+    // ends at 01:00 EST. Written with the start's offset it read 02:00-04:00, the same instant
+    // under a wall time the clinic's clock never showed.
+    const api = (request: Parameters<typeof fixtureVendorApi>[0]) => {
+      const res = fixtureVendorApi(request);
+      return {
+        ...res,
+        body: { ...(res.body as object), datetime: '2026-11-01T00:30:00-0400', duration: '90' },
+      };
+    };
+    const ctx = memoryNormalizeContext({ config: fixtureSettings, vendorApi: api });
+    const { events } = await normalize(note('scheduled'), ctx);
+    expect(events[0]!.data).toMatchObject({
+      start: '2026-11-01T00:30:00-04:00',
+      end: '2026-11-01T01:00:00-05:00',
+      durationMinutes: 90,
+      timeZone: 'America/New_York',
+    });
+  });
+
   it('drops a repeat that changes nothing, and tells a move from the state it took', async () => {
     let datetime = '2013-07-02T10:15:00-0700';
     const api = (request: Parameters<typeof fixtureVendorApi>[0]) => {

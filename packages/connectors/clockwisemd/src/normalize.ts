@@ -13,6 +13,8 @@ import {
   type VendorNotification,
   vendorReadFailure,
   withKnownState,
+  writeOffset,
+  zoneOffsetMinutes,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
 import { appointmentIdOf } from './parse.ts';
@@ -587,17 +589,8 @@ export function toRfc3339InZone(value: unknown, timeZone?: string): string | und
 /** The UTC offset (`+01:00`) `timeZone` has at the wall-clock time `local`. */
 function offsetAt(local: string, timeZone: string): string {
   const wall = Date.parse(`${local}Z`);
-  const zoneOffset = (instant: number): number => {
-    const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })
-      .formatToParts(new Date(instant))
-      .find((p) => p.type === 'timeZoneName')?.value;
-    const m = /GMT([+-])(\d{2}):(\d{2})/.exec(name ?? '');
-    return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
-  };
+  const zoneOffset = (instant: number): number => zoneOffsetMinutes(instant, timeZone) ?? 0;
   let minutes = zoneOffset(wall);
   minutes = zoneOffset(wall - minutes * 60000);
-  if (minutes === 0) return 'Z';
-  const sign = minutes < 0 ? '-' : '+';
-  const abs = Math.abs(minutes);
-  return `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+  return writeOffset(minutes);
 }
