@@ -311,4 +311,22 @@ describe('clockwisemd time helpers', () => {
     expect(toDate('07/02/1984')).toBe('1984-07-02');
     expect(toDate('1984-07-02T00:00:00Z')).toBe('1984-07-02');
   });
+
+  it('reads a wall time in a DST change the same way in every zone', () => {
+    // The hour repeated when daylight time ends is its first pass (the daylight offset), east of
+    // Greenwich as west of it: Warsaw's 02:30 read as its second pass, New York's 01:30 as its first.
+    expect(toRfc3339InZone('2026-10-25 02:30:00', 'Europe/Warsaw')).toBe('2026-10-25T02:30:00+02:00');
+    expect(toRfc3339InZone('2026-10-25 02:30:00', 'Europe/Madrid')).toBe('2026-10-25T02:30:00+02:00');
+    expect(toRfc3339InZone('2026-11-01 01:30:00', 'America/New_York')).toBe('2026-11-01T01:30:00-04:00');
+    // The hour skipped when it starts is read at the offset before the change (an hour later on the
+    // clock after it: 03:30 daylight time); New York's 02:30 was read as 01:30 standard time.
+    expect(toRfc3339InZone('2026-03-29 02:30:00', 'Europe/Warsaw')).toBe('2026-03-29T02:30:00+01:00');
+    expect(toRfc3339InZone('2026-03-08 02:30:00', 'America/New_York')).toBe('2026-03-08T02:30:00-05:00');
+    // Either side of the change, the one offset the zone has.
+    expect(toRfc3339InZone('2026-10-25 03:00:00', 'Europe/Warsaw')).toBe('2026-10-25T03:00:00+01:00');
+    expect(toRfc3339InZone('2026-10-25 01:59:00', 'Europe/Warsaw')).toBe('2026-10-25T01:59:00+02:00');
+    expect(toRfc3339InZone('2026-03-08 03:00:00', 'America/New_York')).toBe('2026-03-08T03:00:00-04:00');
+    expect(toRfc3339InZone('2026-03-08 01:59:00', 'America/New_York')).toBe('2026-03-08T01:59:00-05:00');
+    expect(toRfc3339InZone('2028-02-29 00:00:00', 'Europe/Warsaw')).toBe('2028-02-29T00:00:00+01:00');
+  });
 });

@@ -586,11 +586,19 @@ export function toRfc3339InZone(value: unknown, timeZone?: string): string | und
   return toRfc3339(value, timeZone === undefined ? undefined : (local) => offsetAt(local, timeZone));
 }
 
-/** The UTC offset (`+01:00`) `timeZone` has at the wall-clock time `local`. */
+/**
+ * The UTC offset (`+01:00`) `timeZone` has at the wall-clock time `local`. Around a DST change, the
+ * same in every zone: a repeated wall time is its first pass (the offset before the change), a
+ * skipped one is read at the offset before the change too (an hour later on the clock after it).
+ * Guessing from the offset at `local` read as UTC took the second pass and moved a skipped time
+ * forward east of Greenwich, and the opposite west of it.
+ */
 function offsetAt(local: string, timeZone: string): string {
   const wall = Date.parse(`${local}Z`);
   const zoneOffset = (instant: number): number => zoneOffsetMinutes(instant, timeZone) ?? 0;
-  let minutes = zoneOffset(wall);
-  minutes = zoneOffset(wall - minutes * 60000);
-  return writeOffset(minutes);
+  // The zone's offsets a day either side: no zone changes twice within two days.
+  const before = zoneOffset(wall - 86_400_000);
+  const after = zoneOffset(wall + 86_400_000);
+  const fits = (minutes: number) => zoneOffset(wall - minutes * 60_000) === minutes;
+  return writeOffset(fits(before) || !fits(after) ? before : after);
 }
