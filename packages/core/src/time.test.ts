@@ -40,6 +40,22 @@ describe('toRfc3339', () => {
       expect(toRfc3339(value), String(value)).toBeUndefined();
     }
   });
+
+  it('gives undefined for a day the month does not have, which JavaScript would roll over', () => {
+    // Date.parse takes 29 February of a common year, 30 February and 31 April (as 1 March, …):
+    // such a start passed on failed the event's date-time check (SY_EVENT_INVALID) instead of
+    // staying only in the vendor part, as this function says.
+    for (const value of [
+      '2026-02-29T10:00:00Z',
+      '2026-02-30 10:00',
+      '2026-04-31T10:00:00+02:00',
+      '2026-03-10T24:00:00Z',
+    ]) {
+      expect(toRfc3339(value), value).toBeUndefined();
+    }
+    expect(toRfc3339('2028-02-29T10:00:00.5+01:00')).toBe('2028-02-29T10:00:00.5+01:00');
+    expect(toRfc3339('2026-03-31T23:59:59Z')).toBe('2026-03-31T23:59:59Z');
+  });
 });
 
 describe('zoneOffsetMinutes', () => {

@@ -24,6 +24,13 @@ export function toRfc3339(
   const match = DATE_TIME.exec(value.trim());
   if (!match) return undefined;
   const [, date, hoursMinutes, seconds, zone] = match;
+  // Date.parse rolls a day the month does not have over (2026-02-30 is 2 March) and takes 24:00:
+  // check that the fields name a real date and time.
+  const [year, month, day] = date!.split('-').map(Number) as [number, number, number];
+  const [hours, minutes] = hoursMinutes!.split(':').map(Number) as [number, number];
+  const fields = new Date(Date.UTC(year, month - 1, day, hours, minutes));
+  if (fields.getUTCDate() !== day || fields.getUTCMonth() !== month - 1 || fields.getUTCHours() !== hours)
+    return undefined;
   const local = `${date}T${hoursMinutes}${seconds ?? ':00'}`;
   let offset: string;
   if (zone === undefined) {

@@ -5,6 +5,7 @@
 import {
   isJsonObject,
   type JsonObject,
+  toRfc3339,
   trimmedText,
   type VendorHttp,
   type VendorResponse,
@@ -16,15 +17,13 @@ import type { AcuityAppointment } from './vendor.ts';
 
 export const CONNECTOR_NAME = 'acuity';
 
-/** `2013-07-02T10:15:00-0700` → `2013-07-02T10:15:00-07:00` (RFC 3339); undefined when unreadable. */
+/**
+ * `2013-07-02T10:15:00-0700` → `2013-07-02T10:15:00-07:00` (RFC 3339, core's one reading); undefined
+ * when unreadable, an impossible day (`2026-02-30`) or without an offset (Acuity always writes one).
+ */
 export function rfc3339(datetime: unknown): string | undefined {
-  if (typeof datetime !== 'string') return undefined;
-  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(Z|[+-]\d{2}:?\d{2})$/.exec(datetime.trim());
-  if (!m) return undefined;
-  const offset = m[2] === 'Z' ? 'Z' : `${m[2]!.slice(0, 3)}:${m[2]!.slice(-2)}`;
-  const time = m[1]!.length === 16 ? `${m[1]}:00` : m[1]!;
-  const out = `${time}${offset}`;
-  return Number.isNaN(Date.parse(out)) ? undefined : out;
+  if (typeof datetime !== 'string' || !/(?:Z|[+-]\d{2}:?\d{2})$/i.test(datetime.trim())) return undefined;
+  return toRfc3339(datetime);
 }
 
 /**

@@ -56,6 +56,17 @@ describe('normalize', () => {
     });
   });
 
+  it('leaves a start on a day the month does not have out of the event, in the vendor part only', async () => {
+    const api = (request: Parameters<typeof fixtureVendorApi>[0]) => {
+      const res = fixtureVendorApi(request);
+      return { ...res, body: { ...(res.body as object), datetime: '2026-02-29T10:00:00-0500' } };
+    };
+    const ctx = memoryNormalizeContext({ config: fixtureSettings, vendorApi: api });
+    const { events } = await normalize(note('scheduled'), ctx);
+    expect(events[0]!.data.start).toBeUndefined();
+    expect(events[0]!.data.end).toBeUndefined();
+  });
+
   it('drops a repeat that changes nothing, and tells a move from the state it took', async () => {
     let datetime = '2013-07-02T10:15:00-0700';
     const api = (request: Parameters<typeof fixtureVendorApi>[0]) => {
