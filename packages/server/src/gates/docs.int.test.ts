@@ -86,3 +86,25 @@ it("refuses a taken slot to the vendor, and takes the same event's delivery (2xx
   }
   expect(deliveries.map((d) => [d.status, d.attempts, d.lastStatusCode])).toEqual([['succeeded', 1, 204]]);
 });
+
+it("takes a subscription's test event (no sequence, not a question) with a 2xx and goes on serving", async () => {
+  // An approver subscription receives more than questions: `POST /v1/subscriptions/{id}/test`
+  // (`switchyard subscriptions test`) sends `hub.test`, which has no sequence and no `proposed`.
+  // The example read `event.data.proposed.start` of it, threw in its handler and, as a process of
+  // its own, died (doc-examples audit).
+  server?.close();
+  const secret = generateSecret();
+  const port = await runExample(secret);
+  await hub.subscriptions.create({
+    id: 'crm-test',
+    url: `http://127.0.0.1:${port}/switchyard`,
+    eventTypes: ['appointment.*'],
+    approver: true,
+    secrets: [secret],
+    timeoutMs: 2000,
+    allowPrivateAddresses: true,
+  });
+  const first = await hub.sendTestEvent('crm-test');
+  expect(first).toMatchObject({ ok: true, statusCode: 204 });
+  expect(await hub.sendTestEvent('crm-test')).toMatchObject({ ok: true, statusCode: 204 });
+});
