@@ -168,3 +168,20 @@ describe('replacing an instance while keeping its secrets as [redacted]', () => 
     });
   });
 });
+
+it("takes back a GET's pull block with the connector's own interval (intervalMs null)", async () => {
+  // An instance created without `pull.intervalMs` answers `pull: { intervalMs: null }`; PUT back as
+  // docs/api.md says (GET → edit → PUT), that null was coerced to 0 and refused "must be >= 100".
+  const created = await put('dp-pull', {
+    connector: 'docplanner',
+    mode: 'pull',
+    settings: { domain: 'znanylekarz.pl', clientId: 'dp-client', clientSecret: DP_SECRET },
+  });
+  expect(created.status).toBe(200);
+  const { connector, mode, settings, pull } = (await call(server.base, 'GET', '/v1/instances/dp-pull')).json;
+  expect(pull).toEqual({ intervalMs: null });
+  const answer = await put('dp-pull', { connector, mode, settings, pull });
+  expect(answer.status, JSON.stringify(answer.json)).toBe(200);
+  expect(answer.json.pull).toEqual({ intervalMs: null });
+  expect((await stored('dp-pull'))?.clientSecret).toBe(DP_SECRET);
+});

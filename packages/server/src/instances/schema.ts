@@ -48,10 +48,13 @@ export const INSTANCE_FIELDS = {
     type: 'object',
     additionalProperties: false,
     properties: {
+      // null as the answers show it (`pull: { intervalMs: null }`), so a GET's pull block PUT back
+      // is taken: without it ajv coerced the null to 0 and refused it (docs/api.md, GET → edit → PUT).
       intervalMs: {
-        type: 'integer',
+        type: ['integer', 'null'],
         minimum: MIN_PULL_INTERVAL_MS,
-        description: "How often to poll, ms (at least 100); default: the connector's own interval.",
+        description:
+          "How often to poll, ms (at least 100); default (left out or null): the connector's own interval.",
       },
     },
     description: 'Polling, for mode pull or both.',

@@ -24,9 +24,9 @@ export interface InstanceCreate {
    */
   pull?: {
     /**
-     * How often to poll, ms (at least 100); default: the connector's own interval.
+     * How often to poll, ms (at least 100); default (left out or null): the connector's own interval.
      */
-    intervalMs?: number;
+    intervalMs?: number | null;
   };
   /**
    * Synchronous approval requests (e.g. Docplanner slot-booking): how long to wait and what to answer when no approver decided.
@@ -63,9 +63,9 @@ export interface InstanceReplace {
    */
   pull?: {
     /**
-     * How often to poll, ms (at least 100); default: the connector's own interval.
+     * How often to poll, ms (at least 100); default (left out or null): the connector's own interval.
      */
-    intervalMs?: number;
+    intervalMs?: number | null;
   };
   /**
    * Synchronous approval requests (e.g. Docplanner slot-booking): how long to wait and what to answer when no approver decided.
