@@ -41,8 +41,7 @@ export function endOf(start: string, minutes: number, timeZone?: string): string
       : undefined;
   const offset = zoned === undefined ? start.slice(19) : writeOffset(zoned);
   const sign = offset === 'Z' ? 0 : offset.startsWith('-') ? -1 : 1;
-  const offsetMin =
-    offset === 'Z' ? 0 : sign * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
+  const offsetMin = zoned ?? sign * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
   const local = new Date(at + offsetMin * 60_000).toISOString().slice(0, 19);
   return `${local}${offset}`;
 }

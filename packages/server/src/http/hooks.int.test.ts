@@ -210,25 +210,19 @@ describe('POST /hooks/:instance', () => {
     expect(r.json).toMatchObject({ code: 'SY_CONNECTOR_BAD_REQUEST', status: 400 });
   });
 
-  it('answers a body over the limit with a 413 problem', async () => {
-    const r = await call(
+  it('answers a body over the limit with a 413 problem that says what the limit is, as an admin call’s 413 does', async () => {
+    const push = await call(
       base,
       'POST',
       '/hooks/shop',
       vendor({ id: 'big', type: 'created', pad: 'x'.repeat(5000) }),
     );
-    expect(r.status).toBe(413);
-    expect(r.json).toMatchObject({ code: 'SY_HTTP_BODY_TOO_LARGE', status: 413, title: expect.any(String) });
-  });
-
-  it('says in a 413 what the limit is, as an admin call’s 413 does', async () => {
-    const push = await call(
-      base,
-      'POST',
-      '/hooks/shop',
-      vendor({ id: 'big2', type: 'created', pad: 'x'.repeat(5000) }),
-    );
     expect(push.status).toBe(413);
+    expect(push.json).toMatchObject({
+      code: 'SY_HTTP_BODY_TOO_LARGE',
+      status: 413,
+      title: expect.any(String),
+    });
     // fastify's own words were "Request body is too large": the vendor could not tell by how much.
     expect(push.json.detail).toBe(
       'the request body is larger than the limit of 4096 bytes (server.bodyLimit)',

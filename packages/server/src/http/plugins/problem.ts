@@ -41,7 +41,7 @@ export function sendProblem(
  * method (405 + `Allow`), fastify's body errors (413, 415, 400), schema validation (400 with
  * `errors[]`), `SwitchyardError`s (their registry status), anything unexpected (a bare 500,
  * logged with the request id) and requests arriving while the server closes (503, see
- * {@link answerWhileClosing}). Registered on the root instance so it covers every plugin; create
+ * {@link refuseBeforeRouting}). Registered on the root instance so it covers every plugin; create
  * the app with `return503OnClosing: false`.
  *
  * @example
@@ -50,8 +50,7 @@ export function sendProblem(
  * ```
  */
 export function installProblemHandling(app: FastifyInstance, routes: RouteTable): void {
-  answerWhileClosing(app);
-  refuseWithoutHost(app);
+  refuseBeforeRouting(app);
   refuseUnmetExpectations(app);
   app.setErrorHandler((error, request, reply) => {
     const { problem, headers, internal } = problemFromError(error, pathOf(request));
@@ -78,27 +77,6 @@ export function installProblemHandling(app: FastifyInstance, routes: RouteTable)
         : new HttpError('SY_HTTP_NOT_FOUND', `no route ${request.method} ${path}`);
     const { problem, headers } = problemFromError(error, path);
     return sendProblem(reply, problem, headers);
-  });
-}
-
-/**
- * Refuses an HTTP/1.1 request without a `Host` header (RFC 9112 §3.2: a server must answer it 400)
- * with a 400 `SY_HTTP_BAD_REQUEST` problem and `Connection: close`. The server options turn off
- * Node's own check (`requireHostHeader`, see `serverOptions`), whose 400 had an empty body.
- * HTTP/1.0 has no Host to require.
- */
-function refuseWithoutHost(app: FastifyInstance): void {
-  // Callback style: it passes almost every request (see answerWhileClosing).
-  app.addHook('onRequest', (request, reply, done) => {
-    const raw = request.raw;
-    if (raw.headers.host !== undefined || raw.httpVersionMajor !== 1 || raw.httpVersionMinor < 1)
-      return done();
-    const problem = problemOf(
-      'SY_HTTP_BAD_REQUEST',
-      'an HTTP/1.1 request must carry a Host header',
-      pathOf(request),
-    );
-    sendProblem(reply, problem, { connection: 'close' });
   });
 }
 
@@ -152,13 +130,19 @@ function dropIdleConnectionsUntilClosed(app: FastifyInstance): void {
 const SHUTDOWN_RETRY_AFTER_SECONDS = 5;
 
 /**
- * Answers the requests that still arrive while the server closes (on a busy keep-alive connection,
- * or pipelined behind a request in progress) with 503 `SY_HTTP_SHUTTING_DOWN` problem+json,
- * `Retry-After` and `Connection: close`, before any other hook runs. Fastify's own
- * `return503OnClosing` answers those in its plain JSON without `Retry-After`, so the app turns it
- * off. Requests already being handled finish normally.
+ * Answers, before any other hook runs, the requests refused whatever their route, in one
+ * `onRequest` hook (it passes almost every request: one hook, not one per reason):
+ *
+ * - those that still arrive while the server closes (on a busy keep-alive connection, or pipelined
+ *   behind a request in progress): 503 `SY_HTTP_SHUTTING_DOWN` problem+json, `Retry-After` and
+ *   `Connection: close`. Fastify's own `return503OnClosing` answers those in its plain JSON without
+ *   `Retry-After`, so the app turns it off. Requests already being handled finish normally.
+ * - an HTTP/1.1 request without a `Host` header (RFC 9112 §3.2: a server must answer it 400): a 400
+ *   `SY_HTTP_BAD_REQUEST` problem and `Connection: close`. The server options turn off Node's own
+ *   check (`requireHostHeader`, see `serverOptions`), whose 400 had an empty body. HTTP/1.0 has no
+ *   Host to require.
  */
-function answerWhileClosing(app: FastifyInstance): void {
+function refuseBeforeRouting(app: FastifyInstance): void {
   let closing = false;
   // preClose runs as fastify starts closing, before the server stops accepting.
   app.addHook('preClose', async () => {
@@ -166,18 +150,29 @@ function answerWhileClosing(app: FastifyInstance): void {
     dropIdleConnectionsUntilClosed(app);
   });
   // Callback style, not async: a hook that does nothing on almost every request should not cost
-  // each request a promise and its microtasks.
+  // each request a promise and its microtasks. Answered: `done` is not called (nor the reply
+  // returned, which fastify would await).
   app.addHook('onRequest', (request, reply, done) => {
-    if (!closing) return done();
+    if (closing) {
+      const problem = problemOf(
+        'SY_HTTP_SHUTTING_DOWN',
+        'this hub process is shutting down; try again (another process may answer)',
+        pathOf(request),
+      );
+      sendProblem(reply, problem, {
+        'retry-after': String(SHUTDOWN_RETRY_AFTER_SECONDS),
+        connection: 'close',
+      });
+      return;
+    }
+    const raw = request.raw;
+    if (raw.headers.host !== undefined || raw.httpVersionMajor !== 1 || raw.httpVersionMinor < 1)
+      return done();
     const problem = problemOf(
-      'SY_HTTP_SHUTTING_DOWN',
-      'this hub process is shutting down; try again (another process may answer)',
+      'SY_HTTP_BAD_REQUEST',
+      'an HTTP/1.1 request must carry a Host header',
       pathOf(request),
     );
-    // Answered: `done` is not called (nor the reply returned, which fastify would await).
-    sendProblem(reply, problem, {
-      'retry-after': String(SHUTDOWN_RETRY_AFTER_SECONDS),
-      connection: 'close',
-    });
+    sendProblem(reply, problem, { connection: 'close' });
   });
 }
