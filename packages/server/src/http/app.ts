@@ -1,6 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import type pino from 'pino';
-import { HttpError } from '../admin/http.ts';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes } from '../config/units.ts';
 import { deliveryRoutes, deliveryWithAttempts } from '../deliveries/routes.ts';
@@ -180,27 +179,6 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') done(null, undefined);
     else jsonParser(request, body as string, done);
-  });
-  // A compressed body (`Content-Encoding: gzip`, `br`, `deflate`) is refused, not decoded: no vendor
-  // documents compressing its pushes, and a connector checks a signature over the bytes the vendor
-  // signed. Read as they came, those bytes were a push answered "not valid UTF-8" (or a wrong
-  // signature, 401) and an admin call "not valid JSON". 415 with `Accept-Encoding` is RFC 9110's
-  // answer to a content coding the server does not take; the unread body closes the connection.
-  // Callback style: a hook that passes almost every request should not cost each one a promise.
-  app.addHook('preParsing', (request, _reply, payload, done) => {
-    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
-    if (encoding === undefined || encoding === '' || encoding === 'identity') return done(null, payload);
-    // The header on a request without a body (a GET) encodes nothing.
-    const length = request.headers['content-length'];
-    if (length === '0' || (length === undefined && request.headers['transfer-encoding'] === undefined))
-      return done(null, payload);
-    done(
-      new HttpError(
-        'SY_HTTP_UNSUPPORTED_MEDIA_TYPE',
-        `the request body is compressed (Content-Encoding: ${encoding.slice(0, 40)}); the hub takes uncompressed bodies only: send it without Content-Encoding`,
-        { headers: { 'accept-encoding': 'identity', connection: 'close' } },
-      ),
-    );
   });
   // First of the request hooks: everything a request does runs inside its span (when tracing is on).
   traceRequests(app, { clientAddress });

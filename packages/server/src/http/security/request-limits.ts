@@ -76,6 +76,24 @@ function hasBody(request: FastifyRequest): boolean {
   return request.headers['transfer-encoding'] !== undefined;
 }
 
+/**
+ * Refuses a compressed body (`Content-Encoding: gzip`, `br`, `deflate`) rather than decoding it: no
+ * vendor documents compressing its pushes, and a connector checks a signature over the bytes the
+ * vendor signed. Read as they came, those bytes were a push answered "not valid UTF-8" (or a wrong
+ * signature, 401) and an admin call "not valid JSON". 415 with `Accept-Encoding` is RFC 9110's
+ * answer to a content coding the server does not take; the unread body closes the connection.
+ * (The header on a request without a body encodes nothing: the caller asks only for one with.)
+ */
+function refuseCompressed(request: FastifyRequest): void {
+  const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+  if (encoding === undefined || encoding === '' || encoding === 'identity') return;
+  throw new HttpError(
+    'SY_HTTP_UNSUPPORTED_MEDIA_TYPE',
+    `the request body is compressed (Content-Encoding: ${encoding.slice(0, 40)}); the hub takes uncompressed bodies only: send it without Content-Encoding`,
+    { headers: { 'accept-encoding': 'identity', connection: 'close' } },
+  );
+}
+
 /** Whether the whole body has arrived and waits, unread, in the request stream. */
 function bodyBuffered(request: FastifyRequest): boolean {
   if (request.raw.complete) return true;
@@ -102,6 +120,7 @@ export function installRequestLimits(app: FastifyInstance, options: RequestLimit
   const budget = new ByteBudget(options.unauthenticatedBodyBytes);
   app.addHook('preParsing', async (request: FastifyRequest, reply: FastifyReply, payload) => {
     if (!hasBody(request)) return payload;
+    refuseCompressed(request);
     // Nothing to meter: an authenticated body counts against no budget, and this one is all in
     // memory already (a small push arrives with its head, and Node has buffered its body by the
     // time the async onRequest hooks are done), so its timeout cannot fire. Skipping the meter's
