@@ -1,3 +1,12 @@
+export {
+  ACCESS_TOKEN_EXPIRY_MARGIN_MS,
+  type ClientCredentials,
+  type ClientCredentialsContext,
+  type ClientCredentialsOptions,
+  clientCredentials,
+  DEFAULT_ACCESS_TOKEN_LIFE_SECONDS,
+  MAX_CACHED_ACCESS_TOKENS,
+} from './client-credentials.ts';
 export { defineConnector } from './define.ts';
 export {
   CREATE_SETTLE_MS,
