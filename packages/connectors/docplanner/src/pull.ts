@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
 import {
   ConnectorError,
+  clientCredentials,
   dedupeKeyOf,
   isJsonObject,
   type JsonValue,
+  MAX_CACHED_ACCESS_TOKENS,
   type PullBatch,
   type PullContext,
   type PullSpec,
@@ -23,44 +24,6 @@ import { toVendorNotification } from './parse.ts';
 
 /** Docplanner deletes notifications that were not pulled within this long. */
 export const EXPIRY_MS = 72 * 3_600_000;
-
-/** Renew a token this long before Docplanner says it expires, so a request never races the expiry. */
-const EXPIRY_MARGIN_MS = 30_000;
-
-interface StoredToken {
-  accessToken: string;
-  /** Epoch ms. */
-  expiresAt: number;
-}
-
-/**
- * Access tokens, in this process's memory only: a token is a secret, and the hub promises that no
- * secret is stored in its rows (it was kept in the instance state, `docplanner:oauth-token`, in
- * plain text). Keyed by instance and by a hash of the API base and client credentials it was
- * obtained with, so an instance whose settings change asks for a new one. Each process fetches its
- * own (one token request per process and hour, or after a restart). Most recently used last.
- */
-const tokens = new Map<string, StoredToken>();
-
-/**
- * More entries than the Docplanner instances a hub runs (one per customer activation), at a few
- * hundred bytes each; past it the least recently used goes.
- */
-export const MAX_CACHED_TOKENS = 10_000;
-
-function tokenKey(ctx: PullContext<Config>): string {
-  const { clientId = '', clientSecret = '' } = ctx.config;
-  const credentials = createHash('sha256')
-    .update(JSON.stringify([apiBase(ctx.config), clientId, clientSecret]))
-    .digest('base64url');
-  return `${ctx.instanceId} ${credentials}`;
-}
-
-function cacheToken(key: string, token: StoredToken): void {
-  tokens.delete(key);
-  tokens.set(key, token);
-  while (tokens.size > MAX_CACHED_TOKENS) tokens.delete(tokens.keys().next().value!);
-}
 
 /**
  * A pulled batch. `oldestOccurredAt` is the vendor time of the oldest notification in it: with the
@@ -122,63 +85,26 @@ function transientFor(what: string, res: VendorResponse): ConnectorError | undef
   return undefined;
 }
 
-async function requestToken(ctx: PullContext<Config>): Promise<StoredToken> {
-  const { clientId, clientSecret } = ctx.config;
-  if (!clientId || !clientSecret) {
-    throw ConnectorError.permanent('Docplanner pull needs settings.clientId and settings.clientSecret');
-  }
-  const basic = Buffer.from(`${clientId}:${clientSecret}`).toString('base64');
-  const res = await ctx.http.request({
-    method: 'POST',
-    url: `${apiBase(ctx.config)}/oauth/v2/token`,
-    headers: { authorization: `Basic ${basic}`, accept: 'application/json' },
-    form: { grant_type: 'client_credentials', scope: 'integration' },
-  });
-  const transient = transientFor('token endpoint', res);
-  if (transient) throw transient;
-  const body = res.body;
-  const accessToken =
-    isJsonObject(body) && typeof body.access_token === 'string' ? body.access_token : undefined;
-  const granted = accessToken !== undefined;
-  if (res.status >= 200 && res.status < 300 && !granted) {
-    // A 2xx is no refusal: a maintenance page or a proxy answering for Docplanner (HTML), or a body
-    // without the token. Taken for refused credentials, it failed a command for good (a commands
-    // audit: a 200 text/html page, "Docplanner refused the client credentials (… answered 200)").
-    throw ConnectorError.transient(
-      `Docplanner's token endpoint answered ${res.status} without an access token`,
-      { details: { status: res.status } },
-    );
-  }
-  if (res.status < 200 || res.status >= 300 || accessToken === undefined) {
-    // 400/401 here means the client credentials are wrong: retrying will not help until they are fixed.
-    throw ConnectorError.permanent(
-      `Docplanner refused the client credentials (token endpoint answered ${res.status})`,
-      {
-        details: { status: res.status },
-      },
-    );
-  }
-  const expiresIn = isJsonObject(body) && typeof body.expires_in === 'number' ? body.expires_in : 3600;
-  const token = { accessToken, expiresAt: Date.now() + expiresIn * 1000 };
-  cacheToken(tokenKey(ctx), token);
-  return token;
-}
+/**
+ * Access tokens for the integration API (OAuth2 client credentials, HTTP Basic, scope
+ * `integration`), held in this process's memory per instance and per API base and credentials,
+ * never in the instance state (a token is a secret; it was kept in `docplanner:oauth-token`, in
+ * plain text). Shared by pull and commands. The token endpoint's 429 waits for
+ * `X-RateLimit-Reset` like every other Docplanner call ({@link retryAfterMs}).
+ */
+const oauth = clientCredentials<Config>({
+  vendor: 'Docplanner',
+  tokenUrl: (config) => `${apiBase(config)}/oauth/v2/token`,
+  credentials: ({ clientId, clientSecret }) =>
+    clientId && clientSecret ? { clientId, clientSecret } : undefined,
+  authentication: 'basic',
+  scope: 'integration',
+  missingCredentials: 'Docplanner pull needs settings.clientId and settings.clientSecret',
+  retryAfterMs: (res) => retryAfterMs(res),
+});
 
-async function currentToken(ctx: PullContext<Config>): Promise<StoredToken> {
-  const key = tokenKey(ctx);
-  const cached = tokens.get(key);
-  if (cached && cached.expiresAt - EXPIRY_MARGIN_MS > Date.now()) {
-    cacheToken(key, cached);
-    return cached;
-  }
-  tokens.delete(key);
-  return requestToken(ctx);
-}
-
-/** Forgets the instance's token (the API answered 401: revoked). */
-function dropToken(ctx: PullContext<Config>): void {
-  tokens.delete(tokenKey(ctx));
-}
+/** How many instances' tokens a process holds at most (the SDK's one limit). */
+export const MAX_CACHED_TOKENS = MAX_CACHED_ACCESS_TOKENS;
 
 /**
  * The access token for the integration API: the one this process holds while it is valid, else a
@@ -194,13 +120,8 @@ function dropToken(ctx: PullContext<Config>): void {
  * const fresh = await accessToken(ctx, { renew: true });
  * ```
  */
-export async function accessToken(
-  ctx: PullContext<Config>,
-  options: { renew?: boolean } = {},
-): Promise<string> {
-  if (!options.renew) return (await currentToken(ctx)).accessToken;
-  dropToken(ctx);
-  return (await requestToken(ctx)).accessToken;
+export function accessToken(ctx: PullContext<Config>, options: { renew?: boolean } = {}): Promise<string> {
+  return oauth.token(ctx, options);
 }
 
 /**
@@ -212,28 +133,11 @@ export async function accessToken(
  * const res = await docplannerApi(ctx, { url: `${apiBase(ctx.config)}/api/v3/integration/notifications` });
  * ```
  */
-export async function docplannerApi(
+export function docplannerApi(
   ctx: PullContext<Config>,
   request: Omit<VendorRequest, 'headers'> & { headers?: Record<string, string> },
 ): Promise<VendorResponse> {
-  let token = await currentToken(ctx);
-  const send = (t: StoredToken) =>
-    ctx.http.request({
-      ...request,
-      headers: { accept: 'application/json', ...request.headers, authorization: `Bearer ${t.accessToken}` },
-    });
-  let res = await send(token);
-  if (res.status === 401) {
-    dropToken(ctx);
-    token = await requestToken(ctx);
-    res = await send(token);
-    if (res.status === 401) {
-      throw ConnectorError.permanent(
-        'Docplanner API answered 401 with a fresh token: check the client credentials',
-      );
-    }
-  }
-  return res;
+  return oauth.request(ctx, request);
 }
 
 /**

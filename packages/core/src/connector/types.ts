@@ -405,7 +405,7 @@ export interface PullContext<Config> {
   /**
    * Per-instance storage, kept as it is in the hub's database: what the vendor does not say (the
    * last page's item ids at a watermark, say). Never a secret such as an OAuth2 access token: keep
-   * those in the process's memory (Docplanner's `pull.ts` caches its tokens per instance and
+   * those in the process's memory (`clientCredentials`, client-credentials.ts, caches its tokens per instance and
    * credentials).
    */
   state: StateStore;
