@@ -162,6 +162,33 @@ describe('clientCredentials', () => {
     expect(tokenCalls()).toHaveLength(2);
   });
 
+  it('asks once for callers that need a token at the same moment, and again after a failed ask', async () => {
+    const { ctx, tokenCalls } = await vendor([{ status: 503 }]);
+    const oauth = acme();
+    const failed = await Promise.allSettled([oauth.token(ctx), oauth.token(ctx), oauth.token(ctx)]);
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(tokenCalls()).toHaveLength(1);
+    expect(await Promise.all([oauth.token(ctx), oauth.token(ctx), oauth.token({ ...ctx })])).toEqual([
+      't1',
+      't1',
+      't1',
+    ]);
+    expect(tokenCalls()).toHaveLength(2);
+  });
+
+  it('reads expires_in given as a numeric string (as some identity providers send it)', async () => {
+    const life = ACCESS_TOKEN_EXPIRY_MARGIN_MS / 1000;
+    const { ctx, tokenCalls } = await vendor([
+      { status: 200, json: { access_token: 'short', expires_in: String(life) } },
+      { status: 200, json: { access_token: 'long', expires_in: '3599' } },
+    ]);
+    const oauth = acme();
+    expect(await oauth.token(ctx)).toBe('short');
+    expect(await oauth.token(ctx)).toBe('long');
+    expect(await oauth.token(ctx)).toBe('long');
+    expect(tokenCalls()).toHaveLength(2);
+  });
+
   it('calls the API with the bearer token, renewing it once on a 401; a second 401 is permanent', async () => {
     let revoked = 't1';
     const { ctx, seen } = await vendor([], (auth) =>

@@ -15,6 +15,19 @@ import type { VendorHttp, VendorRequest, VendorResponse } from './types.ts';
  */
 export const MAX_CACHED_ACCESS_TOKENS = 10_000;
 
+/**
+ * The token's life in seconds from a token answer's `expires_in`: a number by RFC 6749 §5.1, but
+ * some identity providers send it as a numeric string (Azure AD's v1 endpoint: `"3599"`), read the
+ * same; absent or not a positive number, {@link DEFAULT_ACCESS_TOKEN_LIFE_SECONDS}.
+ */
+function lifeOf(body: unknown): number {
+  const given = isJsonObject(body) ? body.expires_in : undefined;
+  const seconds = typeof given === 'string' && given.trim() !== '' ? Number(given) : given;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0
+    ? seconds
+    : DEFAULT_ACCESS_TOKEN_LIFE_SECONDS;
+}
+
 /** A token is renewed this long before the vendor says it expires, so a request never races the expiry. */
 export const ACCESS_TOKEN_EXPIRY_MARGIN_MS = 30_000;
 
@@ -114,6 +127,13 @@ export function clientCredentials<Config>(
   const { vendor } = options;
   /** Most recently used last. */
   const tokens = new Map<string, HeldToken>();
+  /**
+   * The token requests under way, by key: callers that find no valid token at the same moment (a
+   * burst of commands once a token expired, a pull turn beside them) share one request instead of
+   * each asking, which a vendor's token endpoint may rate-limit (429) or answer with tokens that
+   * revoke each other.
+   */
+  const asking = new Map<string, Promise<HeldToken>>();
 
   const keyOf = (ctx: ClientCredentialsContext<Config>): string => {
     const { clientId = '', clientSecret = '' } = options.credentials(ctx.config) ?? {};
@@ -129,7 +149,17 @@ export function clientCredentials<Config>(
     while (tokens.size > MAX_CACHED_ACCESS_TOKENS) tokens.delete(tokens.keys().next().value!);
   };
 
-  const requestToken = async (ctx: ClientCredentialsContext<Config>): Promise<HeldToken> => {
+  const requestToken = (ctx: ClientCredentialsContext<Config>): Promise<HeldToken> => {
+    const key = keyOf(ctx);
+    let request = asking.get(key);
+    if (request === undefined) {
+      request = askToken(ctx, key).finally(() => asking.delete(key));
+      asking.set(key, request);
+    }
+    return request;
+  };
+
+  const askToken = async (ctx: ClientCredentialsContext<Config>, key: string): Promise<HeldToken> => {
     const credentials = options.credentials(ctx.config);
     if (!credentials) {
       throw ConnectorError.permanent(
@@ -179,12 +209,8 @@ export function clientCredentials<Config>(
         { details: { status: res.status } },
       );
     }
-    const expiresIn =
-      isJsonObject(body) && typeof body.expires_in === 'number'
-        ? body.expires_in
-        : DEFAULT_ACCESS_TOKEN_LIFE_SECONDS;
-    const token = { accessToken, expiresAt: Date.now() + expiresIn * 1000 };
-    hold(keyOf(ctx), token);
+    const token = { accessToken, expiresAt: Date.now() + lifeOf(body) * 1000 };
+    hold(key, token);
     return token;
   };
 
