@@ -926,11 +926,13 @@ describe('commands through a started hub', () => {
   }, 60_000);
   it('traced: the API request, the command run continuing its trace, and the vendor calls under the run', async () => {
     const { subject } = await bookedAppointment();
-    const sent = await api('POST', '/v1/commands', {
-      type: 'appointment.cancel',
-      subject,
-      data: { reason: 'traced', actor: { kind: 'practitioner' } },
-    });
+    // The caller sends a tracestate with its traceparent: the job carries both to the run.
+    const sent = await api(
+      'POST',
+      '/v1/commands',
+      { type: 'appointment.cancel', subject, data: { reason: 'traced', actor: { kind: 'practitioner' } } },
+      { traceparent: `00-${'4'.repeat(32)}-${'5'.repeat(16)}-01`, tracestate: 'vendor=abc' },
+    );
     expect(sent.status).toBe(202);
     const id = sent.json.id as string;
     await subscriber.waitFor((r) => r.type === 'command.succeeded' && r.subject === `command/${id}`);
@@ -960,6 +962,10 @@ describe('commands through a started hub', () => {
     );
     const vendor = calls.filter((s) => s.parentSpanId === run.spanId && s.kind === 3);
     expect(vendor.every((s) => String(s.attributes['url.full']).startsWith(sim.url))).toBe(true);
+    // The caller's tracestate went through the job with the traceparent: the run and its vendor
+    // calls carry it (and so send it to the vendor).
+    expect(run.traceState).toBe('vendor=abc');
+    expect(vendor.map((s) => s.traceState)).toEqual(vendor.map(() => 'vendor=abc'));
   });
 });
 

@@ -70,7 +70,13 @@ import { CredentialSnapshot } from '../storage/credential-snapshot.ts';
 import { type Executor, newId } from '../storage/db.ts';
 import { isSubscriptionGone } from '../storage/subscription-gone.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
-import { currentTraceparent, SpanKind, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
+import {
+  currentTraceparent,
+  currentTracestate,
+  SpanKind,
+  setSpanAttributes,
+  withSpan,
+} from '../telemetry/tracing.ts';
 import * as q from './store.ts';
 
 /** The pg-boss queue of command jobs (schema `switchyard_queue`). */
@@ -344,6 +350,8 @@ interface CommandJob {
   /** Absent in jobs queued by an older version: such a job takes a slot without a share. */
   instance?: string;
   traceparent?: string | null;
+  /** The W3C tracestate of that trace, resumed with it (absent: none, or an older version's job). */
+  tracestate?: string | null;
 }
 
 /**
@@ -903,8 +911,8 @@ export function createCommands(options: CommandsOptions = {}) {
   }
 
   /**
-   * Queues "look at command X". The job carries the W3C traceparent of the request that sent (or
-   * retried) the command, so its run continues that trace; a job for the next command of a subject
+   * Queues "look at command X". The job carries the W3C traceparent (and tracestate) of the request
+   * that sent (or retried) the command, so its run continues that trace; a job for the next command of a subject
    * or from the sweep carries none (the run starts a trace of its own). It names the command's
    * connector instance too, so a worker can hold it back while that instance has its share of the
    * worker's slots (or its vendor asked for a pause) without reading the row first.
@@ -915,9 +923,10 @@ export function createCommands(options: CommandsOptions = {}) {
     command: q.CommandRef,
     startAfter?: Date,
     traceparent: string | null = null,
+    tracestate: string | null = null,
   ): Promise<void> {
     const delayed = startAfter && startAfter.getTime() > Date.now() + 50;
-    const job: CommandJob = { id: command.id, instance: command.instance_id, traceparent };
+    const job: CommandJob = { id: command.id, instance: command.instance_id, traceparent, tracestate };
     await s.boss.send(COMMAND_QUEUE, job, {
       db: bossDb(db),
       ...(delayed ? { startAfter } : {}),
@@ -1267,7 +1276,15 @@ export function createCommands(options: CommandsOptions = {}) {
         const again = databaseFault
           ? await q.giveBackCommand(trx, row.id, row, delay, failure('transient', result))
           : await q.retryCommandLater(trx, row.id, row, delay, failure('transient', result));
-        if (again) await sendJob(s, trx, row, again.next_attempt_at, currentTraceparent() ?? null);
+        if (again)
+          await sendJob(
+            s,
+            trx,
+            row,
+            again.next_attempt_at,
+            currentTraceparent() ?? null,
+            currentTracestate() ?? null,
+          );
         if (delay <= ECHO_WAIT_MS)
           localRetryUntil = Math.max(localRetryUntil, Date.now() + delay + ECHO_WAIT_MS);
         logger.warn(
@@ -1355,6 +1372,7 @@ export function createCommands(options: CommandsOptions = {}) {
           { id: job.id, instance_id: job.instance! },
           undefined,
           job.traceparent ?? null,
+          job.tracestate ?? null,
         );
       s.logger.info(
         { commands: jobs.length },
@@ -1668,6 +1686,7 @@ export function createCommands(options: CommandsOptions = {}) {
         {
           kind: SpanKind.CONSUMER,
           parent: job.traceparent ?? null,
+          parentState: job.tracestate ?? null,
           attributes: {
             'messaging.system': 'switchyard',
             'messaging.operation.type': 'process',
@@ -2064,7 +2083,8 @@ export function createCommands(options: CommandsOptions = {}) {
           idempotencyKey: idempotencyKey ?? null,
           requestHash,
         });
-        if (inserted) await sendJob(s, trx, row, undefined, currentTraceparent() ?? null);
+        if (inserted)
+          await sendJob(s, trx, row, undefined, currentTraceparent() ?? null, currentTracestate() ?? null);
         return { row, inserted };
       });
       if (!out.inserted) return replay(out.row); // the same key raced in from another request
@@ -2188,7 +2208,8 @@ export function createCommands(options: CommandsOptions = {}) {
       }
       const row = await s.host.db.transaction().execute(async (trx) => {
         const again = await q.requeueCommand(trx, id);
-        if (again) await sendJob(s, trx, again, undefined, currentTraceparent() ?? null);
+        if (again)
+          await sendJob(s, trx, again, undefined, currentTraceparent() ?? null, currentTracestate() ?? null);
         return again;
       });
       if (!row) {

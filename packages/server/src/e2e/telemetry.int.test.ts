@@ -47,13 +47,19 @@ const SERVER = 2;
 const CLIENT = 3;
 const CONSUMER = 5;
 
-async function push(url: string, bookingId: number, traceparent?: string): Promise<number> {
+async function push(
+  url: string,
+  bookingId: number,
+  traceparent?: string,
+  tracestate?: string,
+): Promise<number> {
   const res = await fetch(`${url}/hooks/dp`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       'x-api-key': PUSH_KEY,
       ...(traceparent !== undefined ? { traceparent } : {}),
+      ...(tracestate !== undefined ? { tracestate } : {}),
     },
     body: slotBooked(bookingId),
   });
@@ -89,10 +95,11 @@ it('one push is one trace from the hook request to every subscriber answer, acro
   try {
     await Promise.all([http.ready(90_000), worker.ready(90_000)]);
 
-    // The vendor (or its proxy) sends a traceparent: the hub's spans continue that trace.
+    // The vendor (or its proxy) sends a traceparent and a tracestate: the hub's spans continue that
+    // trace, and carry the state on across the database hand-off (W3C Trace Context §3.3).
     const traceId = randomBytes(16).toString('hex');
     const vendorSpanId = randomBytes(8).toString('hex');
-    expect(await push(http.url, 710001, `00-${traceId}-${vendorSpanId}-01`)).toBe(200);
+    expect(await push(http.url, 710001, `00-${traceId}-${vendorSpanId}-01`, 'vendor=abc')).toBe(200);
     // Scraped as OpenMetrics, the push's duration bucket names the push's trace (an exemplar).
     const exemplarSpanId = await bucketExemplar(http.url, 'switchyard_ingest_duration_seconds', traceId);
     const crmOk = await crm.waitFor((r) => r.text.includes('"710001"') && r.response?.status === 200, 30_000);
@@ -109,12 +116,18 @@ it('one push is one trace from the hook request to every subscriber answer, acro
     expect(await push(http.url, 710002, '00-not-a-trace-context')).toBe(200);
     await crm.waitFor((r) => r.text.includes('"710002"') && r.response?.status === 200, 30_000);
 
-    // Each subscriber got the trace in traceparent (its parent: the hub's client span of that call).
+    // Each subscriber got the trace in traceparent (its parent: the hub's client span of that call),
+    // and the vendor's tracestate with it, sent from the worker process.
     for (const received of [crmOk, erpOk]) {
       expect(received.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+      expect(String(received.headers.tracestate).split(',')).toContain('vendor=abc');
     }
     const crmFirst = crm.requests.find((r) => r.text.includes('"710001"') && r.response?.status === 500);
     expect(crmFirst?.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-`));
+    expect(String(crmFirst?.headers.tracestate).split(',')).toContain('vendor=abc');
+    // The malformed push sent no tracestate: its deliveries send none either.
+    const crmOther = crm.requests.find((r) => r.text.includes('"710002"'));
+    expect(crmOther?.headers.tracestate).toBeUndefined();
 
     // Spans are batched every second; wait for the last ones (the retried delivery's).
     const isTrace = (s: ReceivedSpan) => s.traceId === traceId;

@@ -90,6 +90,7 @@ async function prepare(subjects: readonly string[]) {
         envelope: { id, type: 'appointment.cancelled', subject, data: { z: 1, a: [1.5, 'x'] } },
         inboundMessageId: m.id,
         traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`,
+        tracestate: 'vendor=abc',
       };
     }),
   };
@@ -192,15 +193,23 @@ describe('the normalize commit leasing its fan-out', () => {
     expect(work.subscription).toMatchObject({ id: 'plain', format: 'cloudevents', timeout_ms: 5000 });
     expect(work.subscription.created_at).toBeInstanceOf(Date);
     // The event as stored (jsonb's key order), as the claim returns it.
-    const stored = await sql<{ envelope: unknown; sequence: string; traceparent: string }>`
-      select envelope, sequence::text, traceparent from switchyard.events where id = ${row!.event_id}`.execute(
+    const stored = await sql<{
+      envelope: unknown;
+      sequence: string;
+      traceparent: string;
+      tracestate: string;
+    }>`
+      select envelope, sequence::text, traceparent, tracestate from switchyard.events where id = ${row!.event_id}`.execute(
       database.db,
     );
     expect(work.event).toMatchObject({
       id: row!.event_id,
       sequence: stored.rows[0]!.sequence,
       traceparent: stored.rows[0]!.traceparent,
+      // The trace state is stored beside it (migration 48) and handed to the deliverer with it.
+      tracestate: 'vendor=abc',
     });
+    expect(stored.rows[0]!.tracestate).toBe('vendor=abc');
     expect(JSON.stringify(work.event!.envelope)).toBe(JSON.stringify(stored.rows[0]!.envelope));
     // Nothing is left for the claim.
     expect(await claimDeliveryWork(database.db, MARGIN_MS, 10)).toEqual([]);

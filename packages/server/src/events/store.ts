@@ -69,6 +69,8 @@ export interface EventRow {
   created_at: Date;
   /** W3C traceparent of the span that stored it (migration 18), continued by its deliveries. */
   traceparent?: string | null;
+  /** W3C tracestate of that trace (migration 48), resumed with the traceparent; null when none. */
+  tracestate?: string | null;
 }
 
 export interface NewEvent {
@@ -81,6 +83,8 @@ export interface NewEvent {
   inboundMessageId: string | null;
   /** W3C traceparent its deliveries continue (absent: tracing off). */
   traceparent?: string | null;
+  /** W3C tracestate resumed with it (absent: tracing off or none). */
+  tracestate?: string | null;
 }
 
 export async function getEvent(db: Executor, id: string): Promise<EventRow | undefined> {
@@ -538,6 +542,7 @@ interface CommitNormalizedArgs {
   envelopes: string;
   inboundIds: (string | null)[];
   traceparents: (string | null)[];
+  tracestates: (string | null)[];
   fhir: boolean[];
   messageIds: string[];
   lockTokens: string[];
@@ -568,9 +573,10 @@ const COMMIT_NORMALIZED = statement<CommitNormalizedArgs>(
           select * from unnest(${$.eventIds}::uuid[], ${$.types}::text[],
             ${$.sources}::text[], ${$.subjects}::text[],
             ${$.times}::timestamptz[], ${jsonBatchOf($.envelopes)},
-            ${$.inboundIds}::uuid[], ${$.traceparents}::text[],
+            ${$.inboundIds}::uuid[], ${$.traceparents}::text[], ${$.tracestates}::text[],
             ${$.fhir}::boolean[])
-            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir, ord)),
+            with ordinality as t(id, type, source, subject, time, envelope, inbound_message_id, traceparent, tracestate,
+              fhir, ord)),
         -- Before any row is locked (every write below waits for done): locks in one order.
         ${lockSubjects()},
         ${storeProposedAliases({
@@ -614,13 +620,14 @@ const COMMIT_NORMALIZED = statement<CommitNormalizedArgs>(
         numbered as (select array_agg(s order by s) as a from (
           select nextval('switchyard.events_sequence_seq'::regclass) as s from fresh) d),
         stored as (
-          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id, traceparent, fhir)
+          insert into switchyard.events (sequence, id, type, source, subject, time, envelope, inbound_message_id, traceparent,
+            tracestate, fhir)
           select (select a from numbered)[f.rn], f.id, f.type, f.source, f.subject, f.time, f.envelope,
-            f.inbound_message_id, f.traceparent, f.fhir
+            f.inbound_message_id, f.traceparent, f.tracestate, f.fhir
           from fresh f
           order by f.rn
           on conflict (id) do nothing
-          returning id, type, source, subject, sequence, time, envelope, fhir, inbound_message_id, traceparent),
+          returning id, type, source, subject, sequence, time, envelope, fhir, inbound_message_id, traceparent, tracestate),
         ${projectStoredEvents()},
         ${fanOutStoredEvents({ limit: $.leaseLimit, marginMs: $.leaseMarginMs, skip: $.leaseSkip })}
         select (select array_agg(id) from done) as finished, (select count(*) from fanned) as fanned,
@@ -704,6 +711,7 @@ export async function commitNormalized(
       envelopes: jsonBatchText(events.map((e) => JSON.stringify(e.envelope))),
       inboundIds: events.map((e) => e.inboundMessageId),
       traceparents: events.map((e) => e.traceparent ?? null),
+      tracestates: events.map((e) => e.tracestate ?? null),
       fhir: events.map((e) => hasFhirMeaning(e.envelope as unknown as EventEnvelope)),
       messageIds: messages.map((m) => m.id),
       lockTokens: messages.map((m) => m.lockToken),
@@ -791,7 +799,7 @@ export function eventJson(alias: string): RawBuilder<unknown> {
   return sql`case when ${e}.id is null then null
     else json_build_object('sequence', ${e}.sequence::text, 'id', ${e}.id, 'type', ${e}.type, 'source', ${e}.source,
       'subject', ${e}.subject, 'envelope', ${e}.envelope, 'inbound_message_id', ${e}.inbound_message_id,
-      'traceparent', ${e}.traceparent, 'fhir', ${e}.fhir) end`;
+      'traceparent', ${e}.traceparent, 'tracestate', ${e}.tracestate, 'fhir', ${e}.fhir) end`;
 }
 
 /** The first key of the subject locks (`pg_advisory_xact_lock(int, int)`): "SYSB". */

@@ -194,14 +194,15 @@ export class Decider {
     startedAt = performance.now(),
     approverRows?: Promise<SubscriptionRow[]>,
     traceparent?: string | null,
+    tracestate?: string | null,
   ): Promise<Verdict> {
     // The decision: approver calls and the recorded verdict (a handed-over request continues the
-    // trace of the vendor's request through the job's traceparent).
+    // trace of the vendor's request through the job's traceparent and tracestate).
     return withSpan(
       'switchyard.gate.decide',
       {
         attributes: { 'switchyard.gate': row.id, 'switchyard.instance': row.instance_id },
-        ...(traceparent !== undefined ? { parent: traceparent } : {}),
+        ...(traceparent !== undefined ? { parent: traceparent, parentState: tracestate ?? null } : {}),
       },
       () => this.decideTraced(row, startedAt, approverRows),
     );

@@ -29,7 +29,7 @@ import type { DeferredAliases, HubHost } from '../host/host.ts';
 import { newId, workerGone } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
-import { currentTraceparent } from '../telemetry/tracing.ts';
+import { currentTraceparent, currentTracestate } from '../telemetry/tracing.ts';
 import { Approvers } from './approvers.ts';
 import { approvalRequest, Decider, toDecision, verdictOf } from './decide.ts';
 import { type GateMetrics, gateMetrics } from './metrics.ts';
@@ -411,7 +411,7 @@ export function createGates(options: GatesOptions = {}) {
       wait = waiters.waitFor(row.id);
       await queueOf(s).send(
         GATE_QUEUE,
-        { id: row.id, traceparent: currentTraceparent() ?? null },
+        { id: row.id, traceparent: currentTraceparent() ?? null, tracestate: currentTracestate() ?? null },
         { retryLimit: 0, expireInSeconds: 60 },
       );
       return whenAnnounced(wait.promise);
@@ -502,7 +502,7 @@ export function createGates(options: GatesOptions = {}) {
     if (local) return track(s.decider.decide(taken, t0));
     await queueOf(s).send(
       GATE_QUEUE,
-      { id: taken.id, traceparent: currentTraceparent() ?? null },
+      { id: taken.id, traceparent: currentTraceparent() ?? null, tracestate: currentTracestate() ?? null },
       { retryLimit: 0, expireInSeconds: 60 },
     );
     return wait.promise;
@@ -701,7 +701,7 @@ export function createGates(options: GatesOptions = {}) {
       await host.listener.listen(q.CHANNEL_GATE_REQUESTED, (instanceId) => s.unmatched.heard(instanceId)),
     );
     if (isWorker) {
-      await boss.work<{ id: string; traceparent?: string | null }>(
+      await boss.work<{ id: string; traceparent?: string | null; tracestate?: string | null }>(
         GATE_QUEUE,
         {
           batchSize: 16,
@@ -715,9 +715,15 @@ export function createGates(options: GatesOptions = {}) {
           for (const job of jobs) {
             const row = await q.claimGateRequest(host.db, job.data.id, workerId);
             if (!row) continue;
-            void track(s.decider.decide(row, undefined, undefined, job.data.traceparent ?? null)).catch((e) =>
-              logger.error({ err: e, gate: row.id }, 'gate job failed'),
-            );
+            void track(
+              s.decider.decide(
+                row,
+                undefined,
+                undefined,
+                job.data.traceparent ?? null,
+                job.data.tracestate ?? null,
+              ),
+            ).catch((e) => logger.error({ err: e, gate: row.id }, 'gate job failed'));
           }
         },
       );

@@ -48,6 +48,8 @@ export interface InboundRow {
   processed_at: Date | null;
   /** W3C traceparent of the request that stored it (migration 18); null when tracing was off. */
   traceparent: string | null;
+  /** W3C tracestate of that request's trace (migration 48), resumed with the traceparent; null when none. */
+  tracestate: string | null;
 }
 
 export interface NewInbound {
@@ -69,6 +71,8 @@ export interface NewInbound {
   receivedAt: Date;
   /** W3C traceparent to continue when the message is normalized (absent: tracing off). */
   traceparent?: string | null;
+  /** W3C tracestate resumed with it (absent: tracing off or none). */
+  tracestate?: string | null;
 }
 
 /** A push request's raw body, stored once however many notifications it carried. */
@@ -118,6 +122,7 @@ interface StoreInboundArgs {
   origins: string[];
   receivedAt: string[];
   traceparents: (string | null)[];
+  tracestates: (string | null)[];
   leases: boolean[];
   leaseSeconds: number;
   /** The bodies concatenated, and each one's id, 1-based start, length and time received. */
@@ -137,9 +142,9 @@ const STORE_INBOUND = statement<StoreInboundArgs>(
             ${$.vendorTypes}::text[], ${$.orderingKeys}::text[], ${$.occurredAt}::text[], ${$.gates}::boolean[],
             ${jsonBatchOf($.payloads)}, ${jsonBatchOf($.metas)}, ${$.bodyIds}::uuid[], ${jsonBatchOf($.headers)},
             ${$.sourceIps}::text[], ${$.origins}::text[], ${$.receivedAt}::timestamptz[], ${$.traceparents}::text[],
-            ${$.leases}::boolean[])
+            ${$.tracestates}::text[], ${$.leases}::boolean[])
             as t(id, instance_id, route, dedupe_key, vendor_type, ordering_key, occurred_at, gate, payload, meta,
-              body_id, headers, source_ip, origin, received_at, traceparent, lease)),
+              body_id, headers, source_ip, origin, received_at, traceparent, tracestate, lease)),
         ${lockOrderingKeys()},
         -- After the keys' locks (every row waits for keys_locked): whether each message asked to be
         -- leased may be, read past the statement's snapshot (migration 24). Only the first message
@@ -153,9 +158,10 @@ const STORE_INBOUND = statement<StoreInboundArgs>(
         ins as (
           insert into switchyard.inbound_messages (id, instance_id, route, dedupe_key, vendor_type, ordering_key,
             occurred_at, gate, payload, meta, body_id, headers, source_ip, origin, received_at, traceparent,
-            lock_token, locked_until, attempts)
+            tracestate, lock_token, locked_until, attempts)
           select d.id, d.instance_id, d.route, d.dedupe_key, d.vendor_type, d.ordering_key, d.occurred_at, d.gate,
             d.payload, d.meta, d.body_id, d.headers, d.source_ip, d.origin, d.received_at, d.traceparent,
+            d.tracestate,
             -- What claimInbound sets on a claimed message.
             case when d.leased then gen_random_uuid() end,
             case when d.leased then now() + make_interval(secs => ${$.leaseSeconds}) end,
@@ -244,6 +250,7 @@ export async function storeInbound(
       origins: items.map((i) => i.origin),
       receivedAt: items.map((i) => i.receivedAt.toISOString()),
       traceparents: items.map((i) => i.traceparent ?? null),
+      tracestates: items.map((i) => i.tracestate ?? null),
       leases: items.map((i) => lease?.ids.has(i.id) === true),
       leaseSeconds: leaseMs / 1000,
       bodies: Buffer.concat(bodies.map((b) => b.body)),

@@ -459,6 +459,7 @@ export class Deliverer {
       {
         kind: SpanKind.CONSUMER,
         parent: work.event?.traceparent ?? null,
+        parentState: work.event?.tracestate ?? null,
         attributes: {
           'messaging.system': 'switchyard',
           'messaging.operation.type': 'process',

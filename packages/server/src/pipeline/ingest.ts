@@ -17,7 +17,7 @@ import * as instanceStore from '../instances/store.ts';
 import { newId } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
-import { currentTraceparent, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
+import { currentTraceparent, currentTracestate, setSpanAttributes, withSpan } from '../telemetry/tracing.ts';
 import type { IngestPressure } from './pressure.ts';
 import type { Runtime } from './shared.ts';
 
@@ -261,6 +261,7 @@ function leasedRows(
       received_at: item.receivedAt,
       processed_at: null,
       traceparent: item.traceparent ?? null,
+      tracestate: item.tracestate ?? null,
     });
   }
   return out;
@@ -440,6 +441,7 @@ export async function accept(
 
   // The hook request's span continues in the worker that normalizes these messages.
   const traceparent = currentTraceparent() ?? null;
+  const tracestate = traceparent === null ? null : (currentTracestate() ?? null);
   setSpanAttributes({
     'switchyard.connector': connector.name,
     'switchyard.instance': instanceId,
@@ -466,6 +468,7 @@ export async function accept(
     origin: 'push',
     receivedAt: request.receivedAt,
     traceparent,
+    tracestate,
   }));
   // The gate machinery stores what it normalizes from them: in the form Postgres takes, as the
   // notifications themselves are stored when they must be (writeStorable). Each the same object

@@ -28,6 +28,7 @@ import {
   setSpanAttributes,
   startSpan,
   traceparentOf,
+  tracestateOf,
   withSpan,
 } from '../telemetry/tracing.ts';
 import type { InboundLeaser, InboundReservation } from './ingest.ts';
@@ -303,6 +304,7 @@ export class Normalizer implements InboundLeaser {
       const spans = pending.map((c) =>
         startSpan('switchyard.fanout', {
           parent: c.trace ?? null,
+          parentState: c.traceState ?? null,
           attributes: { 'switchyard.events': c.item.events.length, 'switchyard.batch': pending.length },
         }),
       );
@@ -310,7 +312,11 @@ export class Normalizer implements InboundLeaser {
         const started = spans[i];
         if (!started) continue;
         const traceparent = traceparentOf(started.span);
-        for (const e of c.item.events) e.traceparent = traceparent;
+        const tracestate = tracestateOf(started.span);
+        for (const e of c.item.events) {
+          e.traceparent = traceparent;
+          e.tracestate = tracestate;
+        }
       }
       let stored: CommitOutcome[];
       try {
@@ -369,6 +375,7 @@ export class Normalizer implements InboundLeaser {
             {
               kind: SpanKind.CONSUMER,
               parent: row.traceparent,
+              parentState: row.tracestate,
               attributes: {
                 'messaging.system': 'switchyard',
                 'messaging.operation.type': 'process',
@@ -385,7 +392,13 @@ export class Normalizer implements InboundLeaser {
             },
             async (span) => {
               const o = await this.normalizeOne(row, runState, deferred);
-              return o.kind === 'store' ? { ...o, trace: span ? traceparentOf(span) : null } : o;
+              return o.kind === 'store'
+                ? {
+                    ...o,
+                    trace: span ? traceparentOf(span) : null,
+                    traceState: span ? tracestateOf(span) : null,
+                  }
+                : o;
             },
           );
           if (outcome.kind === 'store') {
@@ -636,6 +649,7 @@ export class Normalizer implements InboundLeaser {
           envelope: e as unknown as Record<string, JsonValue>,
           inboundMessageId: row.id,
           traceparent: null as string | null,
+          tracestate: null as string | null,
         })),
       },
       // After the commit and best effort: a hook failure never fails or repeats the normalization.
@@ -659,6 +673,8 @@ interface Pending {
   item: Normalized;
   /** The traceparent of the message's normalize span (its fan-out span's parent); tracing on only. */
   trace?: string | null;
+  /** The tracestate of that span, resumed with it. */
+  traceState?: string | null;
   after?: (() => Promise<void>) | undefined;
 }
 

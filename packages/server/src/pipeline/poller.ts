@@ -6,7 +6,7 @@ import * as instanceStore from '../instances/store.ts';
 import { connectorLogger } from '../logging/logger.ts';
 import { type Executor, newId } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
-import { currentTraceparent, withSpan } from '../telemetry/tracing.ts';
+import { currentTraceparent, currentTracestate, withSpan } from '../telemetry/tracing.ts';
 import { PullSpool, spoolFix } from './pull-spool.ts';
 import type { Runtime } from './shared.ts';
 import { stateStore } from './stores.ts';
@@ -408,6 +408,7 @@ export class Poller {
           origin: 'pull',
           receivedAt: now,
           traceparent: currentTraceparent() ?? null,
+          tracestate: currentTracestate() ?? null,
         }));
         const times = batch.notifications
           .map((n) => (n.occurredAt ? Date.parse(n.occurredAt) : Number.NaN))

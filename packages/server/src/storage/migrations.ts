@@ -2308,6 +2308,21 @@ create table if not exists switchyard.ui_sessions (
 alter table switchyard.command_calls add column if not exists given_back boolean not null default false;
 `,
   },
+  {
+    version: 48,
+    name: 'trace state stored beside the traceparent of the queued rows',
+    // W3C Trace Context (§3.3) has a caller's `tracestate` travel with its `traceparent`: the
+    // process that picks the row up resumes both, so its outbound calls (deliveries, approver and
+    // vendor calls) send the caller's vendor entries on (issue #17). Null when tracing was off or
+    // the trace had none. Nullable columns without a default: adding them rewrites nothing.
+    // Sampled like the tables' other columns (migration 25).
+    sql: `
+alter table switchyard.inbound_messages add column if not exists tracestate text;
+alter table switchyard.inbound_messages alter column tracestate set statistics 10;
+alter table switchyard.events add column if not exists tracestate text;
+alter table switchyard.events alter column tracestate set statistics 10;
+`,
+  },
 ];
 
 /**

@@ -23,6 +23,8 @@ export interface ReceivedSpan {
   statusCode: number;
   /** Resource attributes of the process that sent it (`service.instance.id`, `switchyard.role`). */
   resource: Record<string, string | number | boolean>;
+  /** The W3C tracestate the span carried (empty for none). */
+  traceState: string;
 }
 
 interface OtlpValue {
@@ -56,6 +58,7 @@ export function decodeOtlpJson(body: unknown): ReceivedSpan[] {
           traceId: string;
           spanId: string;
           parentSpanId?: string;
+          traceState?: string;
           name: string;
           kind: number;
           startTimeUnixNano: string | number;
@@ -81,6 +84,7 @@ export function decodeOtlpJson(body: unknown): ReceivedSpan[] {
           attributes: flatten(s.attributes),
           statusCode: s.status?.code ?? 0,
           resource,
+          traceState: s.traceState ?? '',
         });
       }
     }
@@ -166,6 +170,7 @@ export function decodeOtlpProtobuf(body: Buffer): ReceivedSpan[] {
           attributes: protoAttributes(bytesOf(s, 9)),
           statusCode: status ? Number(firstVarint(protoFields(status), 3)) : 0,
           resource,
+          traceState: firstBytes(s, 3)?.toString('utf8') ?? '',
         });
       }
     }

@@ -22,11 +22,13 @@ import { HANDOFF_BATCH_SPANS, startTracing } from './sdk.ts';
 import type { TracingDefaults, TracingSettings } from './settings.ts';
 import {
   currentTraceparent,
+  currentTracestate,
   exemplarOfTraceparent,
   injectTraceContext,
   SpanKind,
   startSpan,
   traceparentOf,
+  tracestateOf,
   tracingEnabled,
   withSpan,
 } from './tracing.ts';
@@ -198,6 +200,49 @@ describe('tracing on', () => {
         expect(current).toBe(own);
         expect(sent).toBe(own);
       }
+    } finally {
+      await tracing.shutdown();
+    }
+  });
+
+  it('a stored tracestate is resumed with its traceparent and sent on; a malformed or over-long one is dropped', async () => {
+    const tracing = await startDiscarding();
+    try {
+      const parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      // What the http process stores: the inbound request's tracestate, as its spans carry it.
+      const stored = withSpan(
+        'in',
+        {
+          kind: SpanKind.SERVER,
+          parentHeaders: { traceparent: parent, tracestate: 'vendor=abc,rojo=00f067aa0ba902b7' },
+        },
+        () => withSpan('store', {}, () => [currentTraceparent(), currentTracestate()] as const),
+      );
+      expect(stored[1]).toBe('vendor=abc,rojo=00f067aa0ba902b7');
+      /** What a worker resuming the stored pair sends on an outbound call. */
+      const sent = (tracestate: string | null) =>
+        withSpan('worker', { parent: stored[0]!, parentState: tracestate }, (s) =>
+          withSpan('POST', { kind: SpanKind.CLIENT }, () => {
+            const headers: Record<string, string> = {};
+            injectTraceContext(headers);
+            return { headers, own: tracestateOf(s!) };
+          }),
+        );
+      const resumed = sent(stored[1]!);
+      expect(resumed.headers.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-/);
+      expect(resumed.headers.tracestate).toBe('vendor=abc,rojo=00f067aa0ba902b7');
+      expect(resumed.own).toBe('vendor=abc,rojo=00f067aa0ba902b7');
+      // None stored: none sent.
+      expect(sent(null).headers.tracestate).toBeUndefined();
+      // Malformed members are dropped (the valid ones kept); over 512 characters, the whole value.
+      expect(sent('vendor=abc,NOT VALID,=x').headers.tracestate).toBe('vendor=abc');
+      expect(sent('garbage').headers.tracestate).toBeUndefined();
+      expect(sent(`vendor=${'a'.repeat(520)}`).headers.tracestate).toBeUndefined();
+      // At most 32 members: the rest dropped, never an error.
+      const many = Array.from({ length: 40 }, (_, i) => `k${i}=v${i}`).join(',');
+      expect(sent(many).headers.tracestate?.split(',')).toHaveLength(32);
+      // The trace goes on whatever the state.
+      expect(sent('garbage').headers.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-/);
     } finally {
       await tracing.shutdown();
     }

@@ -8,14 +8,16 @@
  * propagator and context manager); `telemetry/sdk.ts` turns it on and off.
  *
  * The trace context crosses the database hand-off as a W3C `traceparent` string stored with the
- * row (`inbound_messages.traceparent`, `events.traceparent`): {@link currentTraceparent} when the
- * row is written, {@link withSpan}'s `parent` when a worker picks it up.
+ * row (`inbound_messages.traceparent`, `events.traceparent`), and the trace's W3C `tracestate`
+ * beside it (`.tracestate`, migration 48): {@link currentTraceparent} and {@link currentTracestate}
+ * when the row is written, {@link withSpan}'s `parent` and `parentState` when a worker picks it up.
  */
 import {
   type Attributes,
   type AttributeValue,
   type Context,
   context,
+  createTraceState,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -54,6 +56,12 @@ export interface SpanOptions {
    * its child. A missing or malformed value starts a new trace.
    */
   parent?: string | null;
+  /**
+   * The W3C `tracestate` stored beside `parent`, carried on by the span and its children (and sent
+   * with their outbound calls). Malformed list members are dropped, an over-long value entirely
+   * (`createTraceState`, as the W3C propagator parses it); never an error.
+   */
+  parentState?: string | null;
   /** Carrier headers to continue (an inbound request's headers), same rules as `parent`. */
   parentHeaders?: Readonly<Record<string, string | string[] | undefined>>;
 }
@@ -103,7 +111,8 @@ const ROOT: Context = new ChainedContext(undefined, undefined, undefined);
 /** The context a span starts in: an inbound request's headers, a stored `traceparent`, or the active one. */
 function parentContext(options: SpanOptions): Context {
   if (options.parentHeaders !== undefined) return propagation.extract(ROOT, options.parentHeaders);
-  if (options.parent !== undefined) return options.parent ? storedParent(options.parent) : ROOT;
+  if (options.parent !== undefined)
+    return options.parent ? storedParent(options.parent, options.parentState ?? null) : ROOT;
   const active = context.active();
   // Outside any span the context manager answers the API's root: start the chain instead.
   return active === ROOT_CONTEXT ? ROOT : active;
@@ -113,16 +122,24 @@ function parentContext(options: SpanOptions): Context {
 const TRACEPARENT_00 = /^00-(?!0{32})[\da-f]{32}-(?!0{16})[\da-f]{16}-[\da-f]{2}$/;
 
 /**
- * The context of a stored `traceparent` (a row written by another process), as the W3C propagator
- * would extract it, without its carrier object, getter calls and capture groups: the stored values
- * are the hub's own, version 00 with no trace state (`traceparentOf`). Anything else — a value
- * written by a later version, a malformed one — goes through the propagator, which has the last
- * word on what is valid; malformed starts a new trace.
+ * The context of a stored `traceparent` and `tracestate` (a row written by another process), as
+ * the W3C propagator would extract them, without its carrier object, getter calls and capture
+ * groups: the stored traceparents are the hub's own, version 00 (`traceparentOf`). Anything else —
+ * a value written by a later version, a malformed one — goes through the propagator, which has the
+ * last word on what is valid; malformed starts a new trace. The trace state is parsed by the API's
+ * `createTraceState`, the parser the W3C propagator uses (invalid members dropped, a value over
+ * 512 characters dropped whole, at most 32 members kept).
  */
-function storedParent(traceparent: string): Context {
+function storedParent(traceparent: string, tracestate: string | null): Context {
   const ids = storedIds(traceparent);
-  if (!ids) return propagation.extract(ROOT, { traceparent });
-  return trace.setSpanContext(ROOT, { ...ids, isRemote: true });
+  if (!ids) return propagation.extract(ROOT, tracestate ? { traceparent, tracestate } : { traceparent });
+  const traceState = tracestate ? createTraceState(tracestate) : undefined;
+  // A state with no valid member is no state (the propagator sends no empty `tracestate` header).
+  return trace.setSpanContext(ROOT, {
+    ...ids,
+    isRemote: true,
+    ...(traceState && traceState.serialize() !== '' ? { traceState } : {}),
+  });
 }
 
 /** The ids and flags of a well-formed version-00 `traceparent` (the form the hub stores), else undefined. */
@@ -236,7 +253,7 @@ export function setSpanAttributes(attributes: Attributes): void {
 export function currentTraceparent(): string | undefined {
   if (!enabled) return undefined;
   // The value the W3C propagator would inject, formatted directly (no carrier object, no
-  // propagator pass): stored values carry no tracestate anyway.
+  // propagator pass); the trace state goes beside it (currentTracestate).
   const span = trace.getSpan(context.active());
   return span && trace.isSpanContextValid(span.spanContext()) ? traceparentOf(span) : undefined;
 }
@@ -255,6 +272,36 @@ export function currentTraceparent(): string | undefined {
 export function traceparentOf(span: Span): string {
   const { traceId, spanId, traceFlags } = span.spanContext();
   return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * The active span's W3C `tracestate` (the caller's vendor entries the trace carries), to store
+ * beside {@link currentTraceparent}'s value; undefined when tracing is off, no span is active or
+ * the trace has no state.
+ *
+ * @example
+ * ```ts
+ * const item = { ...row, traceparent: currentTraceparent() ?? null, tracestate: currentTracestate() ?? null };
+ * ```
+ */
+export function currentTracestate(): string | undefined {
+  if (!enabled) return undefined;
+  const span = trace.getSpan(context.active());
+  return span ? (tracestateOf(span) ?? undefined) : undefined;
+}
+
+/**
+ * A span's W3C `tracestate` value (inherited from its parent), to store beside
+ * {@link traceparentOf}'s value; null when the trace has none.
+ *
+ * @example
+ * ```ts
+ * const tracestate = started ? tracestateOf(started.span) : null;
+ * ```
+ */
+export function tracestateOf(span: Span): string | null {
+  const state = span.spanContext().traceState?.serialize();
+  return state ? state : null;
 }
 
 /**
