@@ -10,7 +10,7 @@ import type { ConfigProblem, ResolvedConfig } from '../config/types.ts';
 import { shippedConnectors } from '../connectors.ts';
 import { createLogger, secretScrubber } from '../logging/logger.ts';
 import { createHub, type Hub } from '../pipeline/hub.ts';
-import { openHubDatabase, resolveSecretKey } from '../runtime/database.ts';
+import { type HubDatabase, openHubDatabase, resolveSecretKey } from '../runtime/database.ts';
 import { isDatabaseUnavailable } from '../storage/unavailable.ts';
 import { type CliIO, findConfigFile, type ParsedArgs } from './command.ts';
 
@@ -55,6 +55,23 @@ export function reportUnreachableDatabase(
   const message = (error as Error).message || code;
   io.stderr.write(secretScrubber(secrets)(`switchyard: cannot reach the database: ${message}\n`));
   return 1;
+}
+
+/**
+ * Says on stderr which database a command uses when it is an embedded Postgres: without
+ * `database.url` or DATABASE_URL a command quietly ran on one (its log is warnings only), and an
+ * operator whose hub runs on another database saw an empty list with no word why (an audit). One
+ * line, the data directory and how to choose another; a real Postgres is not named (its URL holds
+ * a password).
+ */
+export function reportEmbeddedDatabase(io: CliIO, database: HubDatabase): void {
+  if (database.kind !== 'embedded') return;
+  const whose = database.owned
+    ? 'started for this command: no switchyard start runs on it'
+    : 'the one the running switchyard start uses';
+  io.stderr.write(
+    `switchyard: database: the embedded Postgres at ${database.dataDir} (${whose}); for another, give --config FILE with database.url, or set DATABASE_URL\n`,
+  );
 }
 
 /** What a command on the database did when its config has problems (`start` says `not started`). */
@@ -127,6 +144,7 @@ export async function withHub(
     throw error;
   }
   const database = await openHubDatabase(config, { logger });
+  reportEmbeddedDatabase(io, database);
   try {
     let hub: Hub;
     try {

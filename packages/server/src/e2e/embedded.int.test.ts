@@ -30,11 +30,20 @@ it('starts on an embedded Postgres, keeps what it took across a restart', async 
   // Wait for normalization: the event is listed once it exists.
   const deadline = Date.now() + 20_000;
   let listed = '';
+  let listedNote = '';
   while (Date.now() < deadline && !listed.includes('appointment.created')) {
     const res = await fetch(`${first.url}/readyz`);
     expect(res.status).toBe(200);
-    listed = (await runSwitchyard(['events', 'list'], { cwd: dir, env })).stdout;
+    const run = await runSwitchyard(['events', 'list'], { cwd: dir, env });
+    listed = run.stdout;
+    listedNote = run.stderr;
   }
+  const dataDir = join(dir, '.switchyard', 'postgres');
+  // A command on the embedded Postgres says which one, and how to name another (an audit: it said
+  // nothing, and an empty list from the wrong database looked like no events).
+  expect(listedNote).toContain(
+    `switchyard: database: the embedded Postgres at ${dataDir} (the one the running switchyard start uses); for another, give --config FILE with database.url, or set DATABASE_URL\n`,
+  );
   // While the hub runs, other commands reuse its embedded server.
   expect(listed).toMatch(/appointment\.created {2}dp {2}appointment\//);
   // A second hub may not: it would lose its database when the first stops.
@@ -48,7 +57,6 @@ it('starts on an embedded Postgres, keeps what it took across a restart', async 
   expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
   expect(await first.stop('SIGTERM')).toBe(0);
 
-  const dataDir = join(dir, '.switchyard', 'postgres');
   expect(first.stdout()).toContain(`embedded Postgres: no database.url in ${join(dir, 'switchyard.yaml')}`);
   expect(first.stdout().split('\n')[0]).toContain('embedded Postgres');
   expect(first.stderr()).toContain(`database: embedded Postgres, data in ${dataDir}`);
@@ -61,6 +69,9 @@ it('starts on an embedded Postgres, keeps what it took across a restart', async 
   const after = await runSwitchyard(['events', 'list'], { cwd: dir, env });
   expect(after.code).toBe(0);
   expect(after.stdout.trim().split('\n')).toEqual([listed.trim().split('\n')[0]]);
+  expect(after.stderr).toBe(
+    `switchyard: database: the embedded Postgres at ${dataDir} (started for this command: no switchyard start runs on it); for another, give --config FILE with database.url, or set DATABASE_URL\n`,
+  );
 
   // And the hub starts again on the same data.
   const second = spawnSwitchyard(['start'], { cwd: dir, env, port });

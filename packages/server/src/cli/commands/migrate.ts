@@ -14,7 +14,9 @@ export const migrateCommand: Command = {
   options: { ...configOption },
   async run(args, io) {
     const { createLogger } = await import('../../logging/logger.ts');
-    const { loadForCommand, NOTHING_DONE, reportUnreachableDatabase } = await import('../hub.ts');
+    const { loadForCommand, NOTHING_DONE, reportEmbeddedDatabase, reportUnreachableDatabase } = await import(
+      '../hub.ts'
+    );
     const { openHubDatabase } = await import('../../runtime/database.ts');
     const { openDatabase } = await import('../../storage/db.ts');
     const { migrate, migrations } = await import('../../storage/migrations.ts');
@@ -22,6 +24,7 @@ export const migrateCommand: Command = {
     if (typeof loaded === 'number') return loaded;
     const logger = createLogger({ level: 'warn', secrets: loaded.secrets, destination: io.stderr });
     const database = await openHubDatabase(loaded.config, { logger });
+    reportEmbeddedDatabase(io, database);
     try {
       const { db, close } = openDatabase(database.url, { max: 1 });
       try {
