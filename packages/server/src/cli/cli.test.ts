@@ -389,6 +389,22 @@ describe('the database commands, when the database does not answer (in process)'
   );
 });
 
+describe('numeric options (in process)', () => {
+  it('answers a negative number with the allowed range, as any other bad number', async () => {
+    // parseArgs took `-5` for a forgotten argument: "Option '--limit <value>' argument is ambiguous".
+    for (const [args, message] of [
+      [['events', 'list', '--limit', '-5'], '--limit must be an integer 1..500'],
+      [['events', 'list', '--limit', '0'], '--limit must be an integer 1..500'],
+      [['commands', 'list', '--limit', '-1'], '--limit must be an integer 1..500'],
+      [['start', '--port', '-1'], '--port must be an integer 0..65535'],
+    ] as const) {
+      const io = memoryIO();
+      expect(await main([...args], io), args.join(' ')).toBe(2);
+      expect(io.err(), args.join(' ')).toBe(`switchyard: ${message}\n`);
+    }
+  });
+});
+
 describe('switchyard help and schema (in process)', () => {
   it('lists the commands of the table', async () => {
     const io = memoryIO();

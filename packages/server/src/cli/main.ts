@@ -15,6 +15,29 @@ function isParseArgsError(error: unknown): error is Error {
 }
 
 /**
+ * `--limit -5` as `--limit=-5`: parseArgs takes a value starting with a dash for a forgotten
+ * argument and answers "argument is ambiguous", while the command checks the number and names the
+ * allowed range (`--limit must be an integer 1..500`), as it does for `--limit 0`. Only a value
+ * that reads as a negative number is joined: no option's name starts with a digit.
+ */
+function joinNegativeValues(args: readonly string[], options: Command['options']): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const long = arg.startsWith('--')
+      ? arg.slice(2)
+      : Object.keys(options).find((key) => arg === `-${options[key]!.short}`);
+    if (long !== undefined && options[long]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`--${long}=${next}`);
+      i++;
+    } else joined.push(arg);
+    if (arg === '--') return [...joined, ...args.slice(i + 1)];
+  }
+  return joined;
+}
+
+/**
  * A reader that went away (`switchyard events … | head`) ends the command's output, as it ends a
  * Unix tool's: the process exits at once, quietly, instead of dying of the write error with a stack
  * trace. Any other output error is thrown as before. Not for `start`: a hub whose log has nowhere
@@ -61,7 +84,7 @@ export async function main(
       process.stdout.on('error', exitWhenReaderGone);
     if (help) return await help.run({ values: {}, positionals: [command.name] }, io);
     const parsed = parseArgs({
-      args: wantsHelp ? [] : [...rest],
+      args: wantsHelp ? [] : joinNegativeValues(rest, command.options),
       options: command.options,
       allowPositionals: command.allowPositionals ?? false,
       strict: true,
