@@ -177,6 +177,26 @@ it("names the browser's zone beside every time shown: an operator in Los Angeles
   }
 }, 90_000);
 
+it("says the events' time range filters on when the hub stored an event, not the vendor time shown", async () => {
+  // The filters read `since`/`until` of GET /v1/events (the stored time, its index); the table's
+  // Happened column is the vendor's time. Labelled "From"/"Until" above that column, the range read
+  // as a filter on it: an event the vendor dated last week, stored today, seemed not to match.
+  // A browser of its own: the next test counts on the shared page being signed out.
+  const own = await browser.newContext();
+  try {
+    const on = await own.newPage();
+    await signIn(on);
+    await on.goto(`${server.base}/ui/#/events`);
+    expect(await on.getByLabel('Stored from', { exact: true }).getAttribute('name')).toBe('since');
+    expect(await on.getByLabel('Stored until', { exact: true }).getAttribute('name')).toBe('until');
+    expect(await on.getByRole('columnheader', { name: 'Happened' }).getAttribute('title')).toBe(
+      "The vendor's time of the event; the Stored from/until filters read when the hub stored it",
+    );
+  } finally {
+    await own.close();
+  }
+}, 60_000);
+
 it('a list page is a history entry: Back after "Older →" shows the newer page, and a reload stays on the page', async () => {
   // More than two pages of events (50 a page), stored as the fan-out stores them.
   await sql`with made as (select gen_random_uuid() as id, 'appointment/paged-' || i as subject

@@ -32,6 +32,14 @@ function isoToLocal(v) {
 
 const FIELDS = ['vendorId', 'type', 'source', 'subject', 'since', 'until'];
 
+// The time range is when the hub stored the event (what `since`/`until` of GET /v1/events read,
+// served by its index), not the vendor's time in the Happened column: a pulled, late or backfilled
+// event stored today that happened last week is found under today. Labelled so, since "From" above
+// a column of vendor times read as a filter on those (an audit).
+const STORED_TIP = 'When the hub stored the event, not the vendor time in the Happened column';
+const HAPPENED_TIP =
+  "The vendor's time of the event; the Stored from/until filters read when the hub stored it";
+
 function SearchForm({ params }) {
   function submit(e) {
     e.preventDefault();
@@ -48,8 +56,8 @@ function SearchForm({ params }) {
     <label>Type<input name="type" defaultValue=${params.type ?? ''} placeholder="appointment.* or exact" /></label>
     <label>Source instance<input name="source" defaultValue=${params.source ?? ''} /></label>
     <label>Subject<input name="subject" defaultValue=${params.subject ?? ''} placeholder="appointment/…" /></label>
-    <label>From<input type="datetime-local" name="since" defaultValue=${isoToLocal(params.since)} /></label>
-    <label>Until<input type="datetime-local" name="until" defaultValue=${isoToLocal(params.until)} /></label>
+    <label title=${STORED_TIP}>Stored from<input type="datetime-local" name="since" defaultValue=${isoToLocal(params.since)} /></label>
+    <label title=${STORED_TIP}>Stored until<input type="datetime-local" name="until" defaultValue=${isoToLocal(params.until)} /></label>
     <div class="actions"><button type="submit" class="primary">Search</button>
       <a class="button" href="#/events">Clear</a></div>
   </form>`;
@@ -89,7 +97,7 @@ export function EventsView({ params }) {
       }
       ${params.subject && !params.vendorId && commandable(params.subject) ? html`<${SubjectCommands} subject=${params.subject} />` : null}
       <table class="results" aria-label="Events">
-        <thead><tr><th>#</th><th>Type</th><th>Source</th><th>Subject</th><th>Vendor type</th><th>Happened</th></tr></thead>
+        <thead><tr><th>#</th><th>Type</th><th>Source</th><th>Subject</th><th>Vendor type</th><th title=${HAPPENED_TIP}>Happened</th></tr></thead>
         <tbody>${
           page.items.length === 0
             ? html`<tr><td colspan="6" class="muted">No events match.</td></tr>`
