@@ -273,6 +273,23 @@ describe('Clockwise.MD commands against the simulator', () => {
     ).toBeUndefined();
   });
 
+  it("refuses a book without the patient's first name up front (Clockwise.MD's create requires first_name), naming the field", () => {
+    const config = { auth: { mode: 'either', key: 'k'.repeat(24) }, apiKey: 'cw-api-key' } as Config;
+    const unsupported = (data: CommandRequest<'appointment.book'>['data']) =>
+      clockwisemdConnector.commandUnsupported?.({ type: 'appointment.book', data }, config);
+    const start = '2026-03-10T11:30:00-05:00';
+    // Before: accepted (202), sent, and refused by the vendor's 422 "… first_name are required".
+    expect(unsupported({ start, patient: { family: 'Lopez' }, location: { id: '77' } })).toBe(
+      'Clockwise.MD needs patient.given or patient.name (first_name) to book',
+    );
+    expect(unsupported({ start, patient: { given: '' }, location: { id: '77' } })).toMatch(/patient\.given/);
+    expect(unsupported({ start, patient: {} })).toBe(
+      'Clockwise.MD needs location.id (the hospital id), patient.given or patient.name (first_name) to book',
+    );
+    expect(unsupported({ start, patient: { name: 'Maria' }, location: { id: '77' } })).toBeUndefined();
+    expect(unsupported({ start, patient: { given: 'Maria' }, location: { id: '77' } })).toBeUndefined();
+  });
+
   it('book: POST create with form fields, the new id returned; missing fields are the vendor 422', async () => {
     const { sim, ctx } = await setup();
     const r = await commands['appointment.book']!(

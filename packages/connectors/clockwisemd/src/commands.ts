@@ -161,9 +161,25 @@ const NO_COMMENT = 'Clockwise.MD has no writable comment: only customFields can 
 const BOOK_NEEDS = 'Clockwise.MD needs location.id (the hospital id) to book';
 
 /**
+ * What a book lacks that `POST /appointments/create` requires (FACTS.md; the create answers 422
+ * "hospital_id, apt_time and first_name are required"), named as the command's fields, or undefined
+ * when nothing is missing. `apt_time` is the command's `start`, which its schema requires. A
+ * `last_name` is sent when given, not required: that the create refuses a booking without one is
+ * not verified, and refusing a booking Clockwise.MD would take is the worse mistake.
+ */
+function bookLacks(d: CommandRequest<'appointment.book'>['data']): string | undefined {
+  const missing: string[] = [];
+  if (!d.location?.id) missing.push('location.id (the hospital id)');
+  if (!(d.patient.given ?? d.patient.name)) missing.push('patient.given or patient.name (first_name)');
+  return missing.length === 0 ? undefined : `Clockwise.MD needs ${missing.join(', ')} to book`;
+}
+
+/**
  * Why this instance cannot carry out a command as sent (the contract's `commandUnsupported`): the
  * hub refuses it at once instead of accepting a command that could only fail (a booking without its
- * hospital was accepted, 202, and then failed without a call).
+ * hospital was accepted, 202, and then failed without a call; one without the patient's first name
+ * was accepted, then refused by Clockwise.MD's 422). A nameless book the hub accepted before is
+ * still sent, and the vendor's refusal fails it: only the hospital is needed to make the call.
  *
  * @example
  * ```ts
@@ -171,7 +187,7 @@ const BOOK_NEEDS = 'Clockwise.MD needs location.id (the hospital id) to book';
  * ```
  */
 export function commandUnsupported(command: CommandData): string | undefined {
-  if (command.type === 'appointment.book') return command.data.location?.id ? undefined : BOOK_NEEDS;
+  if (command.type === 'appointment.book') return bookLacks(command.data);
   return command.type === 'appointment.update' && command.data.comment !== undefined ? NO_COMMENT : undefined;
 }
 
