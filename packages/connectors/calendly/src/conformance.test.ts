@@ -38,6 +38,8 @@ describeConformance<Config, { secret: string }>({
   // invitee cancelled, new one created) and the cancellation of the new invitee.
   fixtures: [
     { file: 'invitee-created.json', expect: ['appointment.created'] },
+    { file: 'invitee-no-show-created.json', expect: ['appointment.no_show'] },
+    { file: 'invitee-no-show-deleted.json', expect: ['appointment.status_reverted'] },
     {
       file: 'invitee-canceled-rescheduled.json',
       expect: 'ignored',

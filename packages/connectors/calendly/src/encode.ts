@@ -8,6 +8,16 @@ import {
 import type { Config } from './config.ts';
 import { CONNECTOR_NAME } from './normalize.ts';
 
+/** The webhook each normalized event comes from (normalize.ts's eventMap, read backwards). */
+const WEBHOOK: Readonly<Record<string, string>> = {
+  'appointment.created': 'invitee.created',
+  'appointment.rescheduled': 'invitee.created',
+  'appointment.cancelled': 'invitee.canceled',
+  'appointment.no_show': 'invitee_no_show.created',
+  // Calendly's one workflow status is the no-show: an undone status is its mark removed.
+  'appointment.status_reverted': 'invitee_no_show.deleted',
+};
+
 /**
  * A normalized event → the webhook Calendly would have sent. Starts from `data.vendor` when the
  * event came from this connector, so nothing is lost; the invitee URIs come from `vendorIds`. The
@@ -19,12 +29,7 @@ import { CONNECTOR_NAME } from './normalize.ts';
  * ```
  */
 export function encode(event: EventEnvelope, _config: Config): EncodedNotification {
-  const name =
-    event.type === 'appointment.created' || event.type === 'appointment.rescheduled'
-      ? 'invitee.created'
-      : event.type === 'appointment.cancelled'
-        ? 'invitee.canceled'
-        : undefined;
+  const name = WEBHOOK[event.type];
   if (name === undefined) throw ConnectorError.permanent(`Calendly has no webhook for ${event.type}`);
   const data = (isJsonObject(event.data) ? event.data : {}) as JsonObject;
   const body: JsonObject = isJsonObject(data.vendor) ? structuredClone(data.vendor) : {};
@@ -53,6 +58,10 @@ export function encode(event: EventEnvelope, _config: Config): EncodedNotificati
   } else {
     payload.status = 'active';
   }
+  if (event.type === 'appointment.no_show' && !isJsonObject(payload.no_show)) {
+    payload.no_show = { created_at: event.time };
+  }
+  if (event.type === 'appointment.status_reverted') payload.no_show = null;
   body.event = name;
   body.created_at = event.time;
   body.payload = payload;

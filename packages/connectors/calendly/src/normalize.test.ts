@@ -95,6 +95,38 @@ describe('normalize', () => {
     }
   });
 
+  it('maps a no-show mark and its removal (invitee_no_show.created / .deleted) to appointment.no_show and appointment.status_reverted', async () => {
+    const ctx = memoryNormalizeContext<Config>({ instanceId: 'main', config });
+    const created = await run(ctx, 'invitee-created.json');
+    const subject = created.events[0]!.subject;
+    // Before: both stored as ignored ("has no normalized counterpart").
+    const marked = await run(ctx, 'invitee-no-show-created.json');
+    expect(marked.events.map((e) => [e.type, e.subject, e.time])).toEqual([
+      ['appointment.no_show', subject, '2026-03-10T11:20:05.000000Z'],
+    ]);
+    expect(marked.events[0]!.data).toMatchObject({
+      status: 'noshow',
+      start: '2026-03-10T10:30:00.000000Z',
+      vendorIds: [{ system: connector.name, instance: 'main', value: A, current: true }],
+    });
+    const unmarked = await run(ctx, 'invitee-no-show-deleted.json');
+    expect(unmarked.events.map((e) => [e.type, e.subject])).toEqual([
+      ['appointment.status_reverted', subject],
+    ]);
+    expect(unmarked.events[0]!.data).toMatchObject({ status: 'booked', changes: ['status'] });
+    // A mark made again after its removal is another webhook, not a duplicate of the first.
+    const keys = ['invitee-no-show-created.json', 'invitee-no-show-deleted.json'].map(
+      (f) => parse(inboundRequest({ body: fixture(f) }), config)[0]!,
+    );
+    const again = fixture('invitee-no-show-created.json');
+    again.created_at = '2026-03-10T12:01:00.000000Z';
+    const remarked = parse(inboundRequest({ body: again }), config)[0]!;
+    expect(new Set([...keys, remarked].map((n) => n.dedupeKey)).size).toBe(3);
+    // Ordered with the invitee's other webhooks (one person, one ordering key).
+    const [booked] = parse(inboundRequest({ body: fixture('invitee-created.json') }), config);
+    expect(keys.map((n) => n.orderingKey)).toEqual([booked!.orderingKey, booked!.orderingKey]);
+  });
+
   it('stores other Calendly events as ignored', async () => {
     const ctx = memoryNormalizeContext<Config>({ config });
     const result = await run(ctx, 'routing-form-submission-created.json');

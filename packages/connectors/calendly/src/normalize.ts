@@ -28,7 +28,30 @@ export const eventMap: readonly EventMapping[] = [
     normalizedTypes: ['appointment.cancelled'],
     note: "Ignored when `rescheduled` is true: the new invitee's invitee.created announces the move (both URIs are linked to one hub id whichever comes first).",
   },
+  {
+    vendorType: 'invitee_no_show.created',
+    normalizedTypes: ['appointment.no_show'],
+    note: 'The host marked the invitee a no-show: status `noshow`.',
+  },
+  {
+    vendorType: 'invitee_no_show.deleted',
+    normalizedTypes: ['appointment.status_reverted'],
+    note: 'The no-show mark removed: status back to `booked`, `changes: [status]`.',
+  },
 ];
+
+/**
+ * Calendly's no-show marks (an InviteeNoShow created or deleted, by the host or through the API),
+ * each with the invitee as its payload (the same body as invitee.created, `no_show` set or null): the
+ * normalized event and the status it leaves. They were stored as ignored, and a no-show never reached
+ * the subscribers.
+ */
+const NO_SHOW: Readonly<
+  Record<string, { type: 'appointment.no_show' | 'appointment.status_reverted'; status: string }>
+> = {
+  'invitee_no_show.created': { type: 'appointment.no_show', status: 'noshow' },
+  'invitee_no_show.deleted': { type: 'appointment.status_reverted', status: 'booked' },
+};
 
 type Obj = JsonObject;
 
@@ -39,7 +62,8 @@ function obj(value: unknown): Obj {
 /**
  * A Calendly webhook → normalized events. An invitee (one person's booking of a scheduled event) is
  * the appointment, its URI the vendor id; a reschedule replaces the invitee, so both URIs are
- * aliases of one hub id. Anything but `invitee.created` / `invitee.canceled` is stored as ignored.
+ * aliases of one hub id. Anything but `invitee.created` / `invitee.canceled` and the no-show marks
+ * (`invitee_no_show.created` / `.deleted`) is stored as ignored.
  *
  * @example
  * ```ts
@@ -53,12 +77,23 @@ export async function normalize(
 ): Promise<NormalizeResult> {
   const body = obj(notification.payload);
   const invitee = obj(body.payload);
-  if (notification.type !== 'invitee.created' && notification.type !== 'invitee.canceled') {
+  const noShow = NO_SHOW[notification.type];
+  if (notification.type !== 'invitee.created' && notification.type !== 'invitee.canceled' && !noShow) {
     return ignore(`Calendly ${JSON.stringify(notification.type)} has no normalized counterpart`);
   }
   const uri = trimmedText(invitee.uri);
   if (uri === undefined) throw ConnectorError.permanent(`${notification.type} without payload.uri`);
   const time = notification.occurredAt ?? ctx.receivedAt.toISOString();
+
+  if (noShow) {
+    // The invitee's own URI: after a reschedule it is the new invitee's, already an alias of the hub id.
+    const hubId = await ctx.aliases.hubId('appointment', uri);
+    const subject = `appointment/${hubId}`;
+    const data = appointment(hubId, [vendorId(ctx, uri, true)], invitee, body, noShow.status);
+    if (noShow.type === 'appointment.status_reverted') data.changes = ['status'];
+    const known = await rememberKnownState(ctx.state, subject, data);
+    return emit({ type: noShow.type, subject, time, data: known });
+  }
 
   if (notification.type === 'invitee.canceled') {
     const next = trimmedText(invitee.new_invitee);

@@ -41,7 +41,10 @@ export function parse(request: InboundRequest, _config: Config): VendorNotificat
   const createdAt = trimmedText(body.created_at);
   const occurredAt = createdAt !== undefined && !Number.isNaN(Date.parse(createdAt)) ? createdAt : undefined;
   const invitee = type.startsWith('invitee.');
-  if (invitee && uri === undefined)
+  // A no-show mark's payload is the invitee too; it can be made, removed and made again, so its key
+  // also takes Calendly's created_at (below), and it is ordered with the invitee's other webhooks.
+  const aboutInvitee = invitee || type.startsWith('invitee_no_show.');
+  if (aboutInvitee && uri === undefined)
     throw ConnectorError.badRequest(`${type}: payload.uri (the invitee) is missing`);
   if (!invitee && uri === undefined && occurredAt === undefined) {
     throw ConnectorError.badRequest(`${type}: neither payload.uri nor created_at identifies the webhook`);
@@ -53,7 +56,7 @@ export function parse(request: InboundRequest, _config: Config): VendorNotificat
   };
   if (occurredAt !== undefined) notification.occurredAt = occurredAt;
   const email = trimmedText(payload.email)?.toLowerCase();
-  if (invitee) {
+  if (aboutInvitee) {
     notification.orderingKey =
       email !== undefined ? `invitee:${createHash('sha256').update(email).digest('hex').slice(0, 32)}` : uri;
   }
