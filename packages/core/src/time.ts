@@ -92,3 +92,34 @@ export function writeOffset(minutes: number): string {
   const abs = Math.abs(minutes);
   return `${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
+
+/**
+ * RFC 3339 with the vendor's offset kept ({@link toRfc3339}). A time without an offset is read as
+ * wall time in `timeZone` when the vendor's record names one (Clockwise.MD's appointment, a
+ * BookingBug booking's `time_zone`), else as UTC, as is a `timeZone` that is not an IANA zone.
+ *
+ * @example
+ * ```ts
+ * toRfc3339InZone('2026-03-10 11:30:00', 'Europe/Paris'); // '2026-03-10T11:30:00+01:00'
+ * ```
+ */
+export function toRfc3339InZone(value: unknown, timeZone?: string): string | undefined {
+  return toRfc3339(value, timeZone === undefined ? undefined : (local) => offsetAt(local, timeZone));
+}
+
+/**
+ * The UTC offset (`+01:00`) `timeZone` has at the wall-clock time `local`. Around a DST change, the
+ * same in every zone: a repeated wall time is its first pass (the offset before the change), a
+ * skipped one is read at the offset before the change too (an hour later on the clock after it).
+ * Guessing from the offset at `local` read as UTC took the second pass and moved a skipped time
+ * forward east of Greenwich, and the opposite west of it.
+ */
+function offsetAt(local: string, timeZone: string): string {
+  const wall = Date.parse(`${local}Z`);
+  const zoneOffset = (instant: number): number => zoneOffsetMinutes(instant, timeZone) ?? 0;
+  // The zone's offsets a day either side: no zone changes twice within two days.
+  const before = zoneOffset(wall - 86_400_000);
+  const after = zoneOffset(wall + 86_400_000);
+  const fits = (minutes: number) => zoneOffset(wall - minutes * 60_000) === minutes;
+  return writeOffset(fits(before) || !fits(after) ? before : after);
+}

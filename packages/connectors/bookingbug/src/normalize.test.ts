@@ -35,6 +35,56 @@ describe('bookingbug normalize', () => {
     expect(r.ignored).toMatch(/queue entry/);
   });
 
+  it("reads a legacy datetime without an offset in the booking's time_zone, as UTC only when it names none", async () => {
+    // The vendor sample (created.json, bookingbug-push-notifications.md) with the offsets removed.
+    const bare = (time_zone: string | undefined, datetime: string, end_datetime: string): JsonObject => {
+      const body = fixture('created.json');
+      const booking = ((body._embedded as JsonObject).bookings as JsonObject[])[0]!;
+      Object.assign(booking, { datetime, end_datetime });
+      if (time_zone === undefined) delete booking.time_zone;
+      else booking.time_zone = time_zone;
+      return body;
+    };
+    const cases: Array<[string | undefined, string, string, string, string]> = [
+      // Before: 11:30 in Paris was announced as 11:30 UTC, an hour late.
+      [
+        'Europe/Paris',
+        '2017-03-10T11:30:00',
+        '2017-03-10T12:00:00',
+        '2017-03-10T11:30:00+01:00',
+        '2017-03-10T12:00:00+01:00',
+      ],
+      // The sample's own zone in summer time (British Summer Time, +01:00).
+      [
+        'Europe/London',
+        '2017-07-10 11:30:00',
+        '2017-07-10 12:00:00',
+        '2017-07-10T11:30:00+01:00',
+        '2017-07-10T12:00:00+01:00',
+      ],
+      // No zone named: UTC, as before.
+      [
+        undefined,
+        '2017-03-10T11:30:00',
+        '2017-03-10T12:00:00',
+        '2017-03-10T11:30:00Z',
+        '2017-03-10T12:00:00Z',
+      ],
+    ];
+    for (const [zone, datetime, endDatetime, start, end] of cases) {
+      const { push } = setup();
+      const r = await push(bare(zone, datetime, endDatetime));
+      expect(dataOf(r), String(zone)).toMatchObject({ start, end });
+    }
+    // An offset the vendor sends is kept, whatever the zone.
+    const { push } = setup();
+    const kept = await push(bare('Europe/Paris', '2017-03-10T11:30:00+00:00', '2017-03-10T12:00:00+00:00'));
+    expect(dataOf(kept)).toMatchObject({
+      start: '2017-03-10T11:30:00+00:00',
+      end: '2017-03-10T12:00:00+00:00',
+    });
+  });
+
   it('maps the vendor sample to a created appointment with patient, practitioner, place and service', async () => {
     const { push } = setup();
     const r = await push(fixture('created.json'));

@@ -9,6 +9,7 @@ import {
   type NormalizeContext,
   type NormalizeResult,
   toRfc3339,
+  toRfc3339InZone,
   type VendorNotification,
   withKnownState,
 } from '@switchyard/core';
@@ -170,12 +171,14 @@ export function bookingSnapshot(
   cancelled: boolean,
 ): JsonObject {
   const s: JsonObject = { cancelled };
-  const start = toRfc3339(booking.datetime);
-  const end = toRfc3339(booking.end_datetime);
+  // A datetime without an offset is wall time in the booking's own zone (its `time_zone`), UTC
+  // only when it names none: it was read as UTC, an hour or more off for a clinic elsewhere.
+  const timeZone = str(booking.time_zone);
+  const start = toRfc3339InZone(booking.datetime, timeZone);
+  const end = toRfc3339InZone(booking.end_datetime, timeZone);
   if (start !== undefined) s.start = start;
   if (end !== undefined) s.end = end;
   if (typeof booking.duration === 'number') s.durationMinutes = booking.duration;
-  const timeZone = str(booking.time_zone);
   if (timeZone !== undefined) s.timeZone = timeZone;
   const patient = patientOf(purchase, booking);
   if (patient !== undefined) s.patient = patient;

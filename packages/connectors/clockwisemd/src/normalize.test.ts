@@ -4,6 +4,7 @@ import {
   type JsonObject,
   type JsonValue,
   type NormalizeContext,
+  toRfc3339InZone,
   type VendorNotification,
   type VendorRequest,
   type VendorResponse,
@@ -11,7 +12,7 @@ import {
 import { memoryNormalizeContext } from '@switchyard/testing';
 import { describe, expect, it } from 'vitest';
 import type { Config } from './config.ts';
-import { CANCEL_INTENT_MS, cancelIntentKey, normalize, toDate, toRfc3339InZone } from './normalize.ts';
+import { CANCEL_INTENT_MS, cancelIntentKey, normalize, toDate } from './normalize.ts';
 
 const api = (id: number): JsonObject =>
   JSON.parse(

@@ -9,12 +9,10 @@ import {
   type JsonValue,
   type NormalizeContext,
   type NormalizeResult,
-  toRfc3339,
+  toRfc3339InZone,
   type VendorNotification,
   vendorReadFailure,
   withKnownState,
-  writeOffset,
-  zoneOffsetMinutes,
 } from '@switchyard/core';
 import { type Config, resolveConfig } from './config.ts';
 import { appointmentIdOf } from './parse.ts';
@@ -570,35 +568,4 @@ function isTimeZone(zone: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * RFC 3339 with the vendor's offset kept ({@link toRfc3339} of core). A time without an offset is
- * read as wall time in `timeZone` when the record names one, else as UTC (documented in
- * docs/connectors/clockwisemd.md).
- *
- * @example
- * ```ts
- * toRfc3339InZone('2026-03-10 11:30:00', 'Europe/Paris'); // '2026-03-10T11:30:00+01:00'
- * ```
- */
-export function toRfc3339InZone(value: unknown, timeZone?: string): string | undefined {
-  return toRfc3339(value, timeZone === undefined ? undefined : (local) => offsetAt(local, timeZone));
-}
-
-/**
- * The UTC offset (`+01:00`) `timeZone` has at the wall-clock time `local`. Around a DST change, the
- * same in every zone: a repeated wall time is its first pass (the offset before the change), a
- * skipped one is read at the offset before the change too (an hour later on the clock after it).
- * Guessing from the offset at `local` read as UTC took the second pass and moved a skipped time
- * forward east of Greenwich, and the opposite west of it.
- */
-function offsetAt(local: string, timeZone: string): string {
-  const wall = Date.parse(`${local}Z`);
-  const zoneOffset = (instant: number): number => zoneOffsetMinutes(instant, timeZone) ?? 0;
-  // The zone's offsets a day either side: no zone changes twice within two days.
-  const before = zoneOffset(wall - 86_400_000);
-  const after = zoneOffset(wall + 86_400_000);
-  const fits = (minutes: number) => zoneOffset(wall - minutes * 60_000) === minutes;
-  return writeOffset(fits(before) || !fits(after) ? before : after);
 }
