@@ -84,9 +84,31 @@ export async function claimDeliveries(
  * no key update` like the update itself: a stronger `for update` would also wait for, and hold up,
  * every commit inserting a delivery of the subscription (its foreign key check takes `for key
  * share` on the subscription row).
+ *
+ * The counters are locked before any delivery (`counters_first`, waited for by the walk through its
+ * limit argument): a subscription row first, then its deliveries, the order of a disable (its park)
+ * and a delete (its cascade). Locked after the walk's delivery locks, as before, a claim holding a
+ * delivery waited for the row of a subscription being disabled or deleted, which waited for that
+ * delivery: Postgres aborted one of them after `deadlock_timeout` (40P01; a 500 to the operator, or
+ * a claim lost). It locks the counter of every enabled notification subscription with an unnumbered
+ * pending delivery, whether or not the walk reaches it: claims of one such subscription take turns, as
+ * they did at its counter. A counter not locked first (its delivery came due after that) is taken
+ * only if free (`skip locked`, never waited for while deliveries are held); its deliveries are not
+ * claimed this time otherwise, and the next claim takes them.
  */
 function claimDue(leaseMarginMs: number, limit: number, skip: readonly string[] = []) {
-  return sql`due as (${claimableDeliveries(limit, skip)}),
+  return sql`counters_first as (
+      select s.id from switchyard.subscriptions s
+      where s.format = 'fhir-r4-notification' and s.disabled_at is null and not (s.id = any(${skip as string[]}::text[]))
+        -- Due or not (a never-attempted one put off behind its head): a probe of deliveries_sub_idx
+        -- that meets the newest pending one first, unnumbered unless the subscription's only pending
+        -- deliveries are retries (at most one a subject). In that index's order, so the plan cached
+        -- at empty tables takes it, not the partial deliveries_due_seq_idx (every due delivery of
+        -- every subscription); not "exists", which drops the order.
+        and (select d.seq from switchyard.deliveries d where d.subscription_id = s.id and d.status = 'pending'
+          and d.notification_number is null order by d.seq desc limit 1) is not null
+      order by s.id for no key update of s),
+    due as (${claimableDeliveries(sql`(select ${limit}::integer from (select count(*) from counters_first) f)`, skip)}),
     unnumbered as (
       select d.id, d.subscription_id,
         row_number() over (partition by d.subscription_id order by d.event_sequence, d.seq) as n
@@ -99,7 +121,7 @@ function claimDue(leaseMarginMs: number, limit: number, skip: readonly string[] 
     counted as (select u.subscription_id, count(*) as n from unnumbered u group by u.subscription_id),
     counters as (
       select s.id from switchyard.subscriptions s where s.id in (select subscription_id from counted)
-      order by s.id for no key update),
+      order by s.id for no key update skip locked),
     advanced as (
       update switchyard.subscriptions s set notification_events = s.notification_events + c.n
       from counted c join counters l on l.id = c.subscription_id
@@ -110,7 +132,7 @@ function claimDue(leaseMarginMs: number, limit: number, skip: readonly string[] 
         locked_until = now() + make_interval(secs => (due.timeout_ms + ${leaseMarginMs}) / 1000.0), updated_at = now(),
         notification_number = coalesce(d.notification_number, a.base + u.n)
       from due left join unnumbered u on u.id = due.id left join advanced a on a.id = u.subscription_id
-      where d.id = due.id returning d.*)`;
+      where d.id = due.id and (u.id is null or a.id is not null) returning d.*)`;
 }
 
 /**
@@ -121,9 +143,10 @@ function claimDue(leaseMarginMs: number, limit: number, skip: readonly string[] 
  * it while a subscriber is down ({@link releaseSubject} undoes that when the head is skipped). The
  * subscriptions in `skip` are passed over as a disabled one's are (their rows count in the walk's
  * 256, their lines cost one probe): those whose subscriber stopped answering the claiming process.
+ * `limit` is an expression: {@link claimDue}'s makes the walk wait for the counters it locks first.
  */
-function claimableDeliveries(limit: number, skip: readonly string[]) {
-  return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}::integer, ${skip as string[]}::text[])`;
+function claimableDeliveries(limit: RawBuilder<unknown>, skip: readonly string[]) {
+  return sql`select id, timeout_ms from switchyard.claimable_deliveries(${limit}, ${skip as string[]}::text[])`;
 }
 
 /** A claimed (or commit-leased) delivery with what attempting it needs: its subscription and its event (if still stored). */

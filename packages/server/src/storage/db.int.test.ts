@@ -274,6 +274,8 @@ describe('plan cache modes', () => {
       ]);
       expect(await stableScans(DELIVERY_CLAIM)).toEqual([
         'Index Scan deliveries deliveries_pkey',
+        // The notification counters locked first (claimDue): a subscription's pending deliveries.
+        'Index Scan deliveries deliveries_sub_idx',
         'Index Scan events events_id_key',
         'Index Scan subscriptions subscriptions_pkey',
         'Seq Scan subscriptions', // sized by configuration
