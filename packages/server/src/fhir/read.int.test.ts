@@ -419,6 +419,34 @@ describe('GET /fhir/r4', () => {
     expect(new Set(seen).size).toBe(6);
   });
 
+  it.each([[''], ['&_sort=-date']])(
+    'pages back with previous links to the first page, and links first (R4 http.html#paging)%s',
+    async (sort) => {
+      const first = `/fhir/r4/Appointment?patient-identifier=p-77&_count=2${sort}`;
+      const link = (bundle: Bundle, relation: string) =>
+        bundle.link?.find((l) => l.relation === relation)?.url?.slice(e2e.baseUrl.length);
+      const ids = (bundle: Bundle) => (bundle.entry ?? []).map((e) => e.resource!.id!);
+      const forward: Bundle[] = [];
+      for (let url: string | undefined = first; url; url = link(forward[forward.length - 1]!, 'next'))
+        forward.push((await get(url)).body as Bundle);
+      expect(forward.flatMap(ids)).toHaveLength(6);
+      expect(forward.map((b) => link(b, 'first'))).toEqual(Array(3).fill(link(forward[0]!, 'self')));
+      expect(link(forward[0]!, 'previous')).toBeUndefined();
+
+      const backward: Bundle[] = [forward[2]!];
+      for (
+        let url = link(forward[2]!, 'previous');
+        url;
+        url = link(backward[backward.length - 1]!, 'previous')
+      )
+        backward.push((await get(url)).body as Bundle);
+      expect(backward.map(ids)).toEqual(forward.map(ids).reverse());
+      for (const bundle of backward) expect(thirdPartyErrors(bundle)).toEqual([]);
+      // A page reached backward links forward again: its next page is the one it was reached from.
+      expect(ids((await get(link(backward[2]!, 'next')!)).body as Bundle)).toEqual(ids(forward[1]!));
+    },
+  );
+
   it('answers a _count above the maximum with a full page of the maximum, its links saying 100 (R4: fewer, never an error)', async () => {
     const answer = await get('/fhir/r4/Appointment?patient-identifier=p-77&_count=500');
     expect(answer.status).toBe(200);

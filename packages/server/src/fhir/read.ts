@@ -10,6 +10,7 @@ import type { FhirEntity, FhirEntityQuery, FhirReadHost, ReadTokenOwner } from '
 import { FHIR_MAPPINGS, type FhirResource, toFhir } from './map.ts';
 import {
   cursorAfter,
+  cursorBefore,
   type Handling,
   type ParsedSearch,
   parseSearch,
@@ -190,8 +191,10 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
     /**
      * A search as a `searchset` Bundle: one page of `_count` entries (default 20) in the `_sort`
      * order (default by id) and a `next` link while more match, whose `_cursor` holds the last
-     * entry's sort value and id; `total` when `_total=accurate|estimate` or `_summary=count` (then
-     * with no entries). `baseUrl` is the endpoint's own URL (`https://hub.example/fhir/r4`).
+     * entry's sort value and id; a `first` link (the search without `_cursor`) and, on a page after
+     * the first, a `previous` link whose `_cursor` holds the first entry's (the store reads the page
+     * before it backward, one query as for `next`); `total` when `_total=accurate|estimate` or
+     * `_summary=count` (then with no entries). `baseUrl` is the endpoint's own URL (`https://hub.example/fhir/r4`).
      */
     async search(
       reader: FhirReader,
@@ -222,9 +225,12 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
         parsed.countOnly || parsed.total !== 'none' ? await totalOf(host, filter, parsed.total) : undefined;
       if (parsed.countOnly) return searchset(self, outcome, undefined, total);
       const { by, descending } = parsed.sort;
-      const entities = await host.searchEntities({
+      // A `previous` cursor: the entries before it, read in the other order (nearest first) and
+      // turned back; `count + 1` says whether there is a page before that one.
+      const backward = parsed.after?.backward === true;
+      const found = await host.searchEntities({
         ...filter,
-        order: { by, descending },
+        order: { by, descending: backward ? !descending : descending },
         ...(parsed.after
           ? {
               after: {
@@ -234,7 +240,9 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
             }
           : {}),
       });
-      const page = entities.slice(0, parsed.count);
+      const page = found.slice(0, parsed.count);
+      if (backward) page.reverse();
+      const more = found.length > parsed.count;
       const entries: BundleEntry[] = [...outcome];
       for (const entity of page) {
         const resource = render(entity, type);
@@ -242,22 +250,28 @@ export function createFhirReader(host: FhirReadHost, options: { startedAt?: Date
           entries.push({ fullUrl: `${baseUrl}/${type}/${resource.id}`, resource, search: { mode: 'match' } });
         }
       }
-      const last = page[page.length - 1];
-      const next =
-        entities.length > parsed.count && last
-          ? searchUrl(baseUrl, type, [
-              ...parsed.applied.filter(([k]) => k !== '_cursor'),
-              [
-                '_cursor',
-                cursorAfter(
-                  last.subject.slice(last.subject.indexOf('/') + 1),
-                  parsed.sort.label,
-                  by === 'subject' ? undefined : last.orderKey,
-                ),
-              ],
-            ])
-          : undefined;
-      return searchset(self, entries, next, total);
+      const withoutCursor = parsed.applied.filter(([k]) => k !== '_cursor');
+      const at = (cursor: typeof cursorAfter, entity: (typeof page)[number] | undefined) =>
+        entity &&
+        searchUrl(baseUrl, type, [
+          ...withoutCursor,
+          [
+            '_cursor',
+            cursor(
+              entity.subject.slice(entity.subject.indexOf('/') + 1),
+              parsed.sort.label,
+              by === 'subject' ? undefined : entity.orderKey,
+            ),
+          ],
+        ]);
+      // Forward, more found means a next page, and a cursor means a page before; backward, the
+      // other way round (the cursor's own entry follows this page).
+      const next = (backward || more) && at(cursorAfter, page[page.length - 1]);
+      const previous = (backward ? more : parsed.after !== undefined) && at(cursorBefore, page[0]);
+      return searchset(self, entries, next || undefined, total, {
+        first: searchUrl(baseUrl, type, withoutCursor),
+        ...(previous ? { previous } : {}),
+      });
     },
 
     /**
@@ -353,12 +367,19 @@ function searchset(
   entry: BundleEntry[],
   next: string | undefined,
   total: number | undefined,
+  paging: { first?: string; previous?: string } = {},
 ): Bundle {
   return {
     resourceType: 'Bundle',
     type: 'searchset',
     ...(total !== undefined ? { total } : {}),
-    link: [{ relation: 'self', url: self }, ...(next ? [{ relation: 'next', url: next }] : [])],
+    // R4 http.html#paging's order of the links: self, first, previous, next.
+    link: [
+      { relation: 'self', url: self },
+      ...(paging.first ? [{ relation: 'first', url: paging.first }] : []),
+      ...(paging.previous ? [{ relation: 'previous', url: paging.previous }] : []),
+      ...(next ? [{ relation: 'next', url: next }] : []),
+    ],
     // FHIR JSON has no empty array: a page with nothing (or a count) has no `entry`.
     ...(entry.length > 0 ? { entry } : {}),
   };

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   APPOINTMENT_STATUSES,
   cursorAfter,
+  cursorBefore,
   DOCUMENT_REFERENCE_STATUSES,
   dateRange,
   handlingOf,
@@ -118,6 +119,20 @@ describe('parseSearch', () => {
     // A next link handed out before _sort existed (the hub id alone) still continues the default order.
     const legacy = Buffer.from('abc-1').toString('base64url');
     expect(parseSearch('Appointment', [['_cursor', legacy]]).after).toEqual({ hubId: 'abc-1' });
+    // A previous link's cursor: the page before that entry.
+    expect(parseSearch('Appointment', [['_cursor', cursorBefore('abc-1')]]).after).toEqual({
+      hubId: 'abc-1',
+      backward: true,
+    });
+    const key = '2026-03-10T09:00:00.000000Z';
+    expect(
+      parseSearch('Appointment', [
+        ['_sort', '-date'],
+        ['_cursor', cursorBefore('abc-1', '-date', key)],
+      ]).after,
+    ).toEqual({ hubId: 'abc-1', key, backward: true });
+    const other = Buffer.from(JSON.stringify(['', 'abc-1', null, 'after'])).toString('base64url');
+    expect(() => parseSearch('Appointment', [['_cursor', other]])).toThrow('_cursor is not one');
   });
 
   it('keeps the sort value in the cursor, and refuses a cursor of another _sort (it would skip or repeat)', () => {

@@ -189,8 +189,11 @@ export interface ParsedSearch {
   statuses?: string[];
   /** The order; `label` is the `_sort` value as a cursor remembers it (`''` for the default). */
   sort: { by: SortBy; descending: boolean; label: string };
-  /** The position `_cursor` continues after. */
-  after?: { hubId: string; key?: string };
+  /**
+   * The position `_cursor` continues after; `backward` for a `previous` link's cursor: the page
+   * of entries just before it, in the same order.
+   */
+  after?: { hubId: string; key?: string; backward?: boolean };
   /** `_total` (`none` unless asked). */
   total: (typeof TOTAL_MODES)[number];
   /** `_summary=count`: the total only, no entries. */
@@ -427,16 +430,24 @@ export function parseSearch(
     // A position in one order means nothing in another: a client that changed `_sort` between
     // pages would skip or repeat entries.
     if (cursor.sort !== parsed.sort.label) throw invalid('_cursor belongs to a search with another _sort');
-    parsed.after = { hubId: cursor.hubId, ...(cursor.key !== undefined ? { key: cursor.key } : {}) };
+    parsed.after = {
+      hubId: cursor.hubId,
+      ...(cursor.key !== undefined ? { key: cursor.key } : {}),
+      ...(cursor.backward ? { backward: true } : {}),
+    };
   }
   return parsed;
 }
 
-/** A decoded `_cursor`: the `_sort` it was handed out for, the last entry's sort value and id. */
+/**
+ * A decoded `_cursor`: the `_sort` it was handed out for, the last entry's sort value and id (a
+ * `previous` link's: the first entry's, `backward`).
+ */
 interface Cursor {
   sort: string;
   key?: string;
   hubId: string;
+  backward?: boolean;
 }
 
 const HUB_ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -453,6 +464,14 @@ export function cursorAfter(hubId: string, sort = '', key?: string): string {
   );
 }
 
+/**
+ * The `_cursor` value of the page before an entry (a `previous` link): {@link cursorAfter}'s with
+ * a fourth element, so the store reads the same index the other way from that (value, id).
+ */
+export function cursorBefore(hubId: string, sort = '', key?: string): string {
+  return Buffer.from(JSON.stringify([sort, hubId, key ?? null, 'before']), 'utf8').toString('base64url');
+}
+
 function readCursor(value: string): Cursor {
   const text = Buffer.from(value, 'base64url').toString('utf8');
   // A cursor handed out before `_sort` existed was the hub id alone (a next link kept across an upgrade).
@@ -463,8 +482,12 @@ function readCursor(value: string): Cursor {
   } catch {
     raw = undefined;
   }
-  const [sort, hubId, key] = Array.isArray(raw) ? (raw as unknown[]) : [];
+  const parts = Array.isArray(raw) ? (raw as unknown[]) : [];
+  const backward = parts.length === 4 && parts[3] === 'before';
+  const [sort, hubId] = parts;
+  const key = backward && parts[2] === null ? undefined : parts[2];
   if (
+    parts.length > (backward ? 4 : 3) ||
     typeof sort !== 'string' ||
     typeof hubId !== 'string' ||
     !HUB_ID.test(hubId) ||
@@ -472,7 +495,7 @@ function readCursor(value: string): Cursor {
     (sort !== '' && sort !== '_id' && sort !== '-_id' && key === undefined)
   )
     throw invalid('_cursor is not one this endpoint handed out');
-  return { sort, hubId, ...(key !== undefined ? { key } : {}) };
+  return { sort, hubId, ...(key !== undefined ? { key } : {}), ...(backward ? { backward } : {}) };
 }
 
 /** The token values of a parameter: `system|code` as [system, code], `code` as [undefined, code]. */
