@@ -217,12 +217,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     // event detail embeds the deliveries' schema, which the events concept cannot import (it sits
     // below deliveries), so it is handed over here.
     await v1.register(
-      plugin('switchyard-instances', (scope, { hub }) =>
-        instanceRoutes(scope, {
-          instances: hub.instances,
-          loadInstance: (id) => hub.host.loadInstance(id, true),
-        }),
-      ),
+      plugin('switchyard-instances', (scope, { hub }) => instanceRoutes(scope, { instances: hub.instances })),
       deps,
     );
     await v1.register(

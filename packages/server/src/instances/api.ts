@@ -10,9 +10,10 @@ import { exists, invalid, notFound } from '../admin/errors.ts';
 import { redactConfig } from '../delivery/redact.ts';
 import type { SecretCipher } from '../delivery/secret-box.ts';
 import * as inboundStore from '../inbound/store.ts';
+import type { Executor } from '../storage/db.ts';
 import type { Instance } from './generated/input.ts';
 import { checkInstanceInput, type InstanceInput } from './input.ts';
-import { checkedSettings } from './settings.ts';
+import { checkedSettings, keepRedacted, type SettingsOwner } from './settings.ts';
 import * as store from './store.ts';
 
 export interface InstanceHealth {
@@ -93,6 +94,19 @@ export function isNoLongerDeclared(instance: Pick<Instance, 'managedBy' | 'disab
   return instance.managedBy === 'file' && instance.disabledReason === NOT_DECLARED_REASON;
 }
 
+/** What a replacement keeping `[redacted]` settings found stored, for its caller to vet. */
+export interface KeptSettings {
+  managedBy: store.InstanceRow['managed_by'];
+  /** The stored settings, decrypted. */
+  stored: JsonObject;
+  /** The stored instance's connector. */
+  connector: SettingsOwner;
+  /** The submitted settings, `[redacted]` replaced by the stored values. */
+  settings: JsonObject;
+  /** The JSON pointers (under `/settings`) of the values kept. */
+  kept: string[];
+}
+
 /** The `hub.instances` section: connector instances and their pull turns. */
 export function instancesApi(host: InstancesHost) {
   const { db, cipher, connectors } = host;
@@ -126,8 +140,16 @@ export function instancesApi(host: InstancesHost) {
     };
   }
 
-  /** Checks an input against the schema and its connector, then writes it (see `upsertInstance`). */
-  async function write(input: InstanceInput, replace: boolean): Promise<Instance | undefined> {
+  /**
+   * Checks an input against the schema and its connector, then writes it (see `upsertInstance`)
+   * with `executor` (a transaction of the caller's); the caller forgets the cached copy once it is
+   * committed.
+   */
+  async function write(
+    input: InstanceInput,
+    replace: boolean,
+    executor: Executor = db,
+  ): Promise<store.InstanceRow | undefined> {
     const { managedBy, ...fields } = input;
     checkInstanceInput(fields);
     // What the schema cannot say: the connector exists and can work in that mode.
@@ -139,7 +161,7 @@ export function instancesApi(host: InstancesHost) {
     const cannotPull = mode !== 'push' ? connector.pull?.unavailable?.(settings) : undefined;
     if (cannotPull !== undefined) throw invalid(`mode ${mode}: ${cannotPull}`);
     const intervalMs = input.pull?.intervalMs ?? null;
-    const row = await store.upsertInstance(db, replace, {
+    return store.upsertInstance(executor, replace, {
       id: input.id,
       connector: connector.name,
       mode,
@@ -148,8 +170,10 @@ export function instancesApi(host: InstancesHost) {
       gate: (input.gate ?? null) as JsonValue,
       managedBy: managedBy ?? 'api',
     });
-    if (!row) return undefined;
-    host.forgetInstance(input.id);
+  }
+
+  function written(row: store.InstanceRow): Instance {
+    host.forgetInstance(row.id);
     return instanceView(row);
   }
 
@@ -163,7 +187,38 @@ export function instancesApi(host: InstancesHost) {
      * ```
      */
     async upsert(input: InstanceInput): Promise<Instance> {
-      return (await write(input, true))!;
+      return written((await write(input, true))!);
+    },
+
+    /**
+     * Creates or replaces a connector instance as {@link upsert} does, but a `[redacted]` setting
+     * keeps the stored value (see `keepRedacted`), so a client can PUT back what it GETs. The stored
+     * row is read locked in the transaction that writes it: a replacement committed meanwhile (a
+     * new secret) is kept or replaced whole, never written back over with the secret read before
+     * it. `vet` sees the stored instance (when there is one whose connector this hub has) and what
+     * the merge kept, before anything is written, and refuses by throwing.
+     *
+     * @example
+     * ```ts
+     * await hub.instances.replace({ id: 'dp-main', connector: 'docplanner', settings: { clientSecret: '[redacted]', … } });
+     * ```
+     */
+    async replace(input: InstanceInput, vet?: (kept: KeptSettings) => void): Promise<Instance> {
+      const row = await db.transaction().execute(async (trx) => {
+        const before = await store.lockInstance(trx, input.id);
+        const connector = before ? connectors.get(before.connector) : undefined;
+        let settings = input.settings as JsonObject;
+        if (before && connector) {
+          const stored = JSON.parse(
+            cipher.open(before.settings_sealed, `instance:${before.id}`),
+          ) as JsonObject;
+          const kept: string[] = [];
+          settings = keepRedacted(settings, stored, kept) as JsonObject;
+          vet?.({ managedBy: before.managed_by, stored, connector, settings, kept });
+        }
+        return write({ ...input, settings }, true, trx);
+      });
+      return written(row!);
     },
 
     /**
@@ -178,7 +233,7 @@ export function instancesApi(host: InstancesHost) {
     async create(input: InstanceInput): Promise<Instance> {
       const created = await write(input, false);
       if (!created) throw exists('instance', input.id);
-      return created;
+      return written(created);
     },
 
     /** @example `const i = await hub.instances.get('dp-main');` */

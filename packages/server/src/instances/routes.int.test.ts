@@ -5,10 +5,12 @@
  * client secret at its own host without ever knowing it.
  */
 import { useTestDatabase } from '@switchyard/testing';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findConnector } from '../connectors.ts';
 import { call, listen, makeHub } from '../http/app.test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
+import { lockWaiters, until } from '../storage/locks.test-support.ts';
 
 const database = useTestDatabase();
 let hub: Hub;
@@ -184,4 +186,41 @@ it("takes back a GET's pull block with the connector's own interval (intervalMs 
   expect(answer.status, JSON.stringify(answer.json)).toBe(200);
   expect(answer.json.pull).toEqual({ intervalMs: null });
   expect((await stored('dp-pull'))?.clientSecret).toBe(DP_SECRET);
+});
+
+it('keeps the secret a PUT committed while a [redacted] PUT of the same instance waited on its row', async () => {
+  // The `[redacted]` PUT read the stored secret unlocked and wrote it back later: a PUT setting a new
+  // secret that committed in between was undone, the old secret written over the new one.
+  const settings = (secret: string) => ({
+    domain: 'znanylekarz.pl',
+    clientId: 'dp-race',
+    clientSecret: secret,
+  });
+  const NEW_SECRET = 'dp-client-secret-rotated';
+  expect((await put('dp-race', { connector: 'docplanner', settings: settings(NEW_SECRET) })).status).toBe(
+    200,
+  );
+  // Another session's PUT of the new secret: the row it wrote (sealed as the hub seals it), not yet
+  // committed while the `[redacted]` PUT comes in.
+  const other = new pg.Client({ connectionString: database.url() });
+  await other.connect();
+  try {
+    const select = 'select settings_sealed from switchyard.connector_instances where id = $1';
+    const sealedNew = (await other.query(select, ['dp-race'])).rows[0].settings_sealed;
+    expect((await put('dp-race', { connector: 'docplanner', settings: settings(DP_SECRET) })).status).toBe(
+      200,
+    );
+    await other.query('begin');
+    await other.query('update switchyard.connector_instances set settings_sealed = $1 where id = $2', [
+      sealedNew,
+      'dp-race',
+    ]);
+    const kept = put('dp-race', { connector: 'docplanner', settings: settings('[redacted]') });
+    await until(async () => (await lockWaiters(hub.host.db)) === 1);
+    await other.query('commit');
+    expect((await kept).status).toBe(200);
+  } finally {
+    await other.end();
+  }
+  expect((await stored('dp-race'))?.clientSecret).toBe(NEW_SECRET);
 });

@@ -4,13 +4,12 @@
  * secrets are sent; a file-managed instance is changed in the file) and the JSON Schema of an
  * instance's health.
  */
-import type { JsonObject, JsonSchema, JsonValue } from '@switchyard/core';
-import { SwitchyardError } from '@switchyard/core';
+import type { JsonObject, JsonSchema } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../admin/http.ts';
 import { idParams, int, listOf, nullableDateTime, nullableStr, object, str } from '../admin/schemas.ts';
 import { markedValues, REDACTED } from '../delivery/redact.ts';
-import { type InstancesApi, isNoLongerDeclared } from './api.ts';
+import { type InstancesApi, isNoLongerDeclared, type KeptSettings } from './api.ts';
 import type { InstanceInput } from './input.ts';
 import { instanceCreateSchema, instanceReplaceSchema, instanceSchema } from './schema.ts';
 import { checkedSettings, type SettingsOwner } from './settings.ts';
@@ -52,45 +51,6 @@ export const instanceHealth = object({
 
 const tags = ['instances'];
 
-/**
- * `[redacted]` placeholders in submitted settings keep the stored value, so a client can GET an
- * instance, change one field and PUT it back without knowing (or erasing) its secrets. `kept`, when
- * given, collects the JSON pointer of every value kept that way.
- *
- * @example
- * ```ts
- * const kept: string[] = [];
- * keepRedacted({ apiKey: '[redacted]', region: 'us' }, { apiKey: 'k-123', region: 'eu' }, kept);
- * // { apiKey: 'k-123', region: 'us' }; kept: ['/apiKey']
- * ```
- */
-export function keepRedacted(
-  input: JsonValue,
-  stored: JsonValue | undefined,
-  kept?: string[],
-  at = '',
-): JsonValue {
-  if (input === REDACTED && stored !== undefined) {
-    kept?.push(at);
-    return stored;
-  }
-  if (isObject(input) && isObject(stored)) {
-    const out: JsonObject = {};
-    for (const [k, v] of Object.entries(input))
-      out[k] = keepRedacted(v, stored[k], kept, `${at}/${pointerToken(k)}`);
-    return out;
-  }
-  return input;
-}
-
-function isObject(v: JsonValue | undefined): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function pointerToken(key: string): string {
-  return key.replaceAll('~', '~0').replaceAll('/', '~1');
-}
-
 /** JSON Schema formats whose values say where a connector sends its requests. */
 const URL_FORMATS = new Set([
   'uri',
@@ -117,15 +77,6 @@ function changedUrls(before: JsonObject, after: JsonObject, connector: SettingsO
   return changed.sort();
 }
 
-async function existing(instances: InstancesApi, id: string) {
-  try {
-    return await instances.get(id);
-  } catch (error) {
-    if (error instanceof SwitchyardError && error.code === 'SY_PIPELINE_NOT_FOUND') return undefined;
-    throw error;
-  }
-}
-
 function refuseFileManaged(id: string): HttpError {
   return new HttpError(
     'SY_HTTP_FILE_MANAGED',
@@ -139,24 +90,19 @@ function refuseFileManaged(id: string): HttpError {
 /** What the instances' routes are given: the concept's API, not the hub. */
 export interface InstanceRoutesDeps {
   instances: InstancesApi;
-  /**
-   * The instance's stored settings, decrypted and read fresh (not this process's cached copy), and
-   * its connector: a replacement's `[redacted]` placeholders keep them, as long as the connector
-   * and every URL-valued setting of its schema stay as stored.
-   */
-  loadInstance(
-    id: string,
-  ): Promise<{ config: JsonObject; connector: { name: string; configSchema: JsonSchema } } | undefined>;
 }
 
 type Body = Omit<InstanceInput, 'id' | 'managedBy'> & { id?: string };
 
-async function save({ instances, loadInstance }: InstanceRoutesDeps, id: string, body: Body) {
-  const stored = await loadInstance(id).catch(() => undefined);
-  const kept: string[] = [];
-  const settings = keepRedacted(body.settings as JsonObject, stored?.config, kept) as JsonObject;
-  if (stored && kept.length > 0) refuseRedirectedSecrets(id, body, stored, settings, kept);
-  return instances.upsert({ ...instanceFields(body), settings, id, managedBy: 'api' });
+/**
+ * What a replacement may not do to the instance stored (vetted under its row's lock): change a
+ * file-managed one, or send kept secrets elsewhere.
+ */
+function vetReplacement(id: string, body: Body) {
+  return ({ managedBy, stored, connector, settings, kept }: KeptSettings) => {
+    if (managedBy === 'file') throw refuseFileManaged(id);
+    if (kept.length > 0) refuseRedirectedSecrets(id, body, { config: stored, connector }, settings, kept);
+  };
 }
 
 /**
@@ -168,7 +114,7 @@ async function save({ instances, loadInstance }: InstanceRoutesDeps, id: string,
 function refuseRedirectedSecrets(
   id: string,
   body: Body,
-  stored: { config: JsonObject; connector: { name: string; configSchema: JsonSchema } },
+  stored: { config: JsonObject; connector: SettingsOwner },
   settings: JsonObject,
   kept: string[],
 ): void {
@@ -269,11 +215,11 @@ export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesD
         response: { 200: instanceSchema },
       },
     },
-    async (request) => {
-      const before = await existing(instances, request.params.id);
-      if (before?.managedBy === 'file') throw refuseFileManaged(request.params.id);
-      return save(deps, request.params.id, request.body);
-    },
+    async (request) =>
+      instances.replace(
+        { ...instanceFields(request.body), id: request.params.id, managedBy: 'api' },
+        vetReplacement(request.params.id, request.body),
+      ),
   );
 
   app.delete<{ Params: { id: string } }>(

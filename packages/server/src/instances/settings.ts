@@ -1,5 +1,12 @@
-import { type Connector, createAjv, type JsonObject, SwitchyardError } from '@switchyard/core';
+import {
+  type Connector,
+  createAjv,
+  type JsonObject,
+  type JsonValue,
+  SwitchyardError,
+} from '@switchyard/core';
 import { inputErrorMessage } from '../admin/input.ts';
+import { REDACTED } from '../delivery/redact.ts';
 
 type Validator = ReturnType<ReturnType<typeof createAjv>['compile']>;
 
@@ -56,4 +63,43 @@ export function checkedSettings(connector: SettingsOwner, settings: JsonObject):
       .join('; ')}`,
     { details: { errors } },
   );
+}
+
+/**
+ * `[redacted]` placeholders in submitted settings keep the stored value, so a client can GET an
+ * instance, change one field and PUT it back without knowing (or erasing) its secrets. `kept`, when
+ * given, collects the JSON pointer of every value kept that way.
+ *
+ * @example
+ * ```ts
+ * const kept: string[] = [];
+ * keepRedacted({ apiKey: '[redacted]', region: 'us' }, { apiKey: 'k-123', region: 'eu' }, kept);
+ * // { apiKey: 'k-123', region: 'us' }; kept: ['/apiKey']
+ * ```
+ */
+export function keepRedacted(
+  input: JsonValue,
+  stored: JsonValue | undefined,
+  kept?: string[],
+  at = '',
+): JsonValue {
+  if (input === REDACTED && stored !== undefined) {
+    kept?.push(at);
+    return stored;
+  }
+  if (isObject(input) && isObject(stored)) {
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(input))
+      out[k] = keepRedacted(v, stored[k], kept, `${at}/${pointerToken(k)}`);
+    return out;
+  }
+  return input;
+}
+
+function isObject(v: JsonValue | undefined): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function pointerToken(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
 }

@@ -86,6 +86,19 @@ export async function getInstance(db: Executor, id: string): Promise<InstanceRow
   return first<InstanceRow>(sql`select * from switchyard.connector_instances where id = ${id}`, db);
 }
 
+/**
+ * The instance row, locked until the transaction ends (`undefined` when there is none): a
+ * replacement that keeps stored settings (`[redacted]`) reads them so, or a replacement committed
+ * between its read and its write is undone. `for no key update`, the lock the update itself takes,
+ * as subscriptions' lockSubscription does.
+ */
+export async function lockInstance(db: Executor, id: string): Promise<InstanceRow | undefined> {
+  return first<InstanceRow>(
+    sql`select * from switchyard.connector_instances where id = ${id} for no key update`,
+    db,
+  );
+}
+
 export async function listInstances(db: Executor): Promise<InstanceRow[]> {
   return rows<InstanceRow>(sql`select * from switchyard.connector_instances order by id`, db);
 }
