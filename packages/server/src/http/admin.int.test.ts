@@ -107,6 +107,19 @@ describe('problems', () => {
     expect(q.json.errors[0]).toMatchObject({ in: 'querystring', pointer: '/limit' });
   });
 
+  it('refuses a query parameter a route does not take (400 naming it), as the paged lists do', async () => {
+    // The unpaged lists took `?limit=5` and answered every item, as if it had been applied.
+    for (const path of ['/v1/events?page=2', '/v1/subscriptions?limit=5', '/v1/instances?limit=5']) {
+      const r = await admin('GET', path);
+      expect(r.status, path).toBe(400);
+      expect(r.headers.get('content-type')).toContain('application/problem+json');
+      expect(r.json.code).toBe('SY_HTTP_VALIDATION');
+      expect(r.json.errors, path).toEqual([
+        expect.objectContaining({ in: 'querystring', pointer: `/${path.split('?')[1]!.split('=')[0]}` }),
+      ]);
+    }
+  });
+
   it('answers 415 for a non-JSON admin body and 400 for malformed JSON', async () => {
     const xml = await call(base, 'POST', '/v1/subscriptions', {
       raw: '<a/>',

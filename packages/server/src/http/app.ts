@@ -209,6 +209,13 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   );
   await app.register(async (v1) => {
     v1.addHook('onRequest', adminAuth(options.adminToken, options.hub.host.db));
+    // A route that takes no query parameters refuses them, as the paged lists refuse one they do not
+    // know (400 naming it): `GET /v1/subscriptions?limit=5` answered every subscription, as if the
+    // limit had been applied.
+    v1.addHook('onRoute', (route) => {
+      if (!route.schema?.querystring)
+        route.schema = { ...route.schema, querystring: { type: 'object', additionalProperties: false } };
+    });
     // Action routes take an optional body (`POST .../disable`): no body validates as `{}`.
     v1.addHook('preValidation', async (request) => {
       if (request.body === undefined && request.routeOptions.schema?.body) request.body = {};
