@@ -120,6 +120,27 @@ describe('problems', () => {
     }
   });
 
+  it('answers 404 for an empty id (a collection with a trailing slash), on every admin route', async () => {
+    // `GET /v1/instances/` matched `/v1/instances/:id` with an empty id and answered 400 "params/id
+    // must NOT have fewer than 1 characters": no such item is a 404, as for any other unknown id.
+    for (const [method, path] of [
+      ['GET', '/v1/instances/'],
+      ['PUT', '/v1/instances/'],
+      ['GET', '/v1/instances//health'],
+      ['GET', '/v1/subscriptions/'],
+      ['DELETE', '/v1/subscriptions/'],
+      ['POST', '/v1/subscriptions//disable'],
+      ['GET', '/v1/events/'],
+      ['GET', '/v1/deliveries/'],
+      ['GET', '/v1/inbound/'],
+    ] as const) {
+      const r = await admin(method, path, method === 'PUT' ? { connector: 'shop', settings: {} } : undefined);
+      expect(r.status, `${method} ${path}`).toBe(404);
+      expect(r.headers.get('content-type')).toContain('application/problem+json');
+      expect(r.json.code, `${method} ${path}`).toBe('SY_HTTP_NOT_FOUND');
+    }
+  });
+
   it('answers 415 for a non-JSON admin body and 400 for malformed JSON', async () => {
     const xml = await call(base, 'POST', '/v1/subscriptions', {
       raw: '<a/>',

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import type pino from 'pino';
+import { HttpError } from '../admin/http.ts';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
 import { configDurationMs, configSizeBytes } from '../config/units.ts';
 import { deliveryRoutes, deliveryWithAttempts } from '../deliveries/routes.ts';
@@ -15,7 +16,7 @@ import { clientAddress } from './client-address.ts';
 import type { RouteDeps } from './deps.ts';
 import { bindHubMetrics, createMetrics, type HttpMetrics } from './metrics-registry.ts';
 import { adminAuth } from './plugins/admin-auth.ts';
-import { installProblemHandling } from './plugins/problem.ts';
+import { installProblemHandling, pathOf } from './plugins/problem.ts';
 import { installRequestLog, requestLogOptions } from './plugins/request-log.ts';
 import { RouteTable } from './route-table.ts';
 import { FHIR_PREFIX, fhirHost, fhirRoutes, fhirTokenRoutes } from './routes/fhir.ts';
@@ -198,6 +199,15 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     return p;
   };
 
+  // An admin route's empty path parameter (`GET /v1/instances/`, a collection with a trailing
+  // slash, matches `/v1/instances/:id` with id '') names no item: 404, as an unknown route or id
+  // answers, not the 400 "params/id must NOT have fewer than 1 characters" of the id's schema.
+  // Every /v1 route alike, the plugins' (gates, commands, dashboard) too.
+  app.addHook('preValidation', async (request) => {
+    if (!request.routeOptions.url?.startsWith('/v1/')) return;
+    if (Object.values(request.params as Record<string, string>).includes(''))
+      throw new HttpError('SY_HTTP_NOT_FOUND', `no route ${request.method} ${pathOf(request)}`);
+  });
   await app.register(plugin('switchyard-hooks', hookRoutes), deps);
   await app.register(plugin('switchyard-health', healthRoutes), deps);
   await app.register(plugin('switchyard-metrics', metricsRoutes), deps);
