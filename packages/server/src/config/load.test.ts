@@ -389,7 +389,7 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
       `version: 1\nsubscriptions:\n  - id: s\n    kind: pull\n    secrets:\n      - \${env:SIGNING}\n`,
       6,
       'subscriptions[0].secrets[0]',
-      /must start with "whsec_"/,
+      /must be a Standard Webhooks signing secret \(whsec_ \+ base64 of 24 to 64 bytes\)/,
       { SIGNING: 'plain-Secret-Value-42' },
     );
     expect(JSON.stringify(p)).not.toContain('plain-Secret-Value-42');

@@ -10,9 +10,10 @@ import { type Connector, createAjv, isJsonObject, type JsonObject, type JsonSche
 import { LineCounter, parseDocument } from 'yaml';
 import type { InputError } from '../admin/input.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
-import { parseSecret } from '../delivery/sign.ts';
+import { isValidSecret } from '../delivery/sign.ts';
 import { instanceInputErrors } from '../instances/input.ts';
 import { subscriptionInputErrors, subscriptionRuleErrors } from '../subscriptions/input.ts';
+import { SUBSCRIPTION_FIELDS } from '../subscriptions/schema.ts';
 import { INSTANCE_FILE_PATHS, instanceInput, resolveInstance } from './instances.ts';
 import {
   displayPath,
@@ -849,12 +850,9 @@ function checkRules(
     list(subscription.secrets).forEach((secret, j) => {
       const segments = ['subscriptions', i, 'secrets', j];
       if (typeof secret !== 'string' || suppressed(segments)) return;
-      try {
-        parseSecret(secret);
-      } catch (error) {
-        // parseSecret's messages describe the expected form, never the secret itself.
-        report(segments, (error as Error).message);
-      }
+      // In the admin API's words (the schema's x-message), never the secret itself: the file said
+      // "must decode to 24..64 bytes, it decodes to 3" where the route said what a secret is.
+      if (!isValidSecret(secret)) report(segments, SUBSCRIPTION_FIELDS.secrets.items['x-message']);
     });
   });
 }

@@ -16,6 +16,7 @@ import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
 import type { StoredSecret, SubscriptionRow } from '../storage/subscription-row.ts';
 import type { Subscription, SubscriptionCreate, SubscriptionUpdate } from './generated/input.ts';
 import { checkSubscriptionInput, checkSubscriptionRules } from './input.ts';
+import { SUBSCRIPTION_FIELDS } from './schema.ts';
 import * as store from './store.ts';
 
 /** Who changes a subscription: the admin API, or the configuration file (applied at start). */
@@ -147,7 +148,8 @@ function sealSecrets(
   fromFile = false,
 ): StoredSecret[] {
   return secrets.map((secret, i) => {
-    if (!isValidSecret(secret)) throw invalid(`secrets[${i}] is not a valid whsec_ signing secret`);
+    if (!isValidSecret(secret))
+      throw invalid(`secrets[${i}] ${SUBSCRIPTION_FIELDS.secrets.items['x-message']}`);
     return {
       sealed: cipher.seal(secret, `subscription:${id}`),
       hint: secretHint(secret),

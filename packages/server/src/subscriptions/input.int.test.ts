@@ -170,6 +170,28 @@ describe('a subscription input gets the same answer from the route, the config f
     });
   }
 
+  it('words a too-short signing secret the same on the route, in the file and in the hub', async () => {
+    const x = 'must be a Standard Webhooks signing secret (whsec_ + base64 of 24 to 64 bytes)';
+    const route = await call(server.base, 'POST', '/v1/subscriptions', {
+      body: { id: nextId(), url, secrets: ['whsec_AAAA'] },
+    });
+    expect(route.status).toBe(400);
+    expect(route.json.errors).toEqual([{ in: 'body', pointer: '/secrets/0', message: x }]);
+    const loaded = parseConfig(
+      stringify({
+        version: 1,
+        subscriptions: [{ id: nextId(), kind: 'webhook', url, secrets: ['whsec_AAAA'] }],
+      }),
+      { file: 'inline.yaml', connectors: [hookConnector as never] },
+    );
+    expect(loaded.ok).toBe(false);
+    if (!loaded.ok) expect(loaded.problems[0]?.message).toContain(x);
+    const hubError = await hub.subscriptions
+      .create({ id: nextId(), url, secrets: ['whsec_AAAA'] })
+      .catch((e) => e);
+    expect(hubError.message).toContain(`secrets.0 ${x}`);
+  });
+
   it('says why a conditional rule refused, without the `if` keyword\'s own "must match \\"then\\" schema"', async () => {
     // The route's problem said both (detail `…(FHIR clients read /fhir/r4); body must match "then"
     // schema`, and a second entry in errors[] with the pointer ""); the hub and the file say only why.
