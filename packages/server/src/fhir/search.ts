@@ -299,6 +299,22 @@ function patientMatches(raw: string): PatientMatch[] {
   return out;
 }
 
+/**
+ * What to add to the refusal of a date query parameter whose zone's `+` was sent unescaped and
+ * arrived as a space (form encoding: `10:00:00+01:00` reads `10:00:00 01:00`), so the client can
+ * fix it; '' for any other value. FHIR date search and the admin API's date parameters say it alike.
+ *
+ * @example
+ * ```ts
+ * plusAsSpaceHint('2026-01-01T10:00:00 01:00'); // ' (a + in a URL query is a space: send the zone as %2B)'
+ * ```
+ */
+export function plusAsSpaceHint(value: unknown): string {
+  return typeof value === 'string' && / \d{2}:\d{2}$/.test(value)
+    ? ' (a + in a URL query is a space: send the zone as %2B)'
+    : '';
+}
+
 const DATE =
   /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
@@ -309,9 +325,7 @@ const DATE =
 export function dateRange(value: string): { lower: Date; upper: Date } {
   const m = DATE.exec(value);
   if (!m) {
-    // A `+` of a zone sent unescaped arrives as a space (form encoding): say so, the client can fix it.
-    const hint = / \d{2}:\d{2}$/.test(value) ? ' (a + in a URL query is a space: send the zone as %2B)' : '';
-    throw invalid(`${value} is not a FHIR date or dateTime${hint}`);
+    throw invalid(`${value} is not a FHIR date or dateTime${plusAsSpaceHint(value)}`);
   }
   const [, y, mo, d, h, mi, s, frac, zone] = m;
   // R4's date and dateTime start at year 0001 (datatypes.html#date).

@@ -141,6 +141,24 @@ describe('problems', () => {
     }
   });
 
+  it('says a + sent unescaped in a date query parameter arrived as a space, as FHIR date search does', async () => {
+    // `since=2026-01-01T10:00:00+01:00` arrives as `…10:00:00 01:00` (form encoding): the answer said
+    // only "must match format \"date-time\"", FHIR's date search said to send the + as %2B.
+    for (const name of ['since', 'until']) {
+      const r = await admin('GET', `/v1/events?${name}=2026-01-01T10:00:00+01:00`);
+      expect(r.status).toBe(400);
+      expect(r.json.errors).toEqual([
+        {
+          in: 'querystring',
+          pointer: `/${name}`,
+          message: 'must match format "date-time" (a + in a URL query is a space: send the zone as %2B)',
+        },
+      ]);
+    }
+    // Escaped, it is a date like any other.
+    expect((await admin('GET', '/v1/events?since=2026-01-01T10:00:00%2B01:00')).status).toBe(200);
+  });
+
   it('answers 415 for a non-JSON admin body and 400 for malformed JSON', async () => {
     const xml = await call(base, 'POST', '/v1/subscriptions', {
       raw: '<a/>',

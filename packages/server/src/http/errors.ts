@@ -1,5 +1,6 @@
 import { errorCodes, isSwitchyardError } from '@switchyard/core';
 import { HttpError, type HttpErrorCode, type ValidationIssue } from '../admin/http.ts';
+import { plusAsSpaceHint } from '../fhir/search.ts';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../storage/unavailable.ts';
 
 /**
@@ -85,6 +86,8 @@ interface FastifyLikeError {
     params?: Record<string, unknown>;
     /** The schema the failing keyword belongs to (ajv's `verbose`): its `x-message`, when it has one. */
     parentSchema?: Record<string, unknown>;
+    /** The value that failed (ajv's `verbose`): read for a hint only, never shown. */
+    data?: unknown;
   }[];
   validationContext?: string;
 }
@@ -126,7 +129,8 @@ export function problemFromError(
       message:
         typeof v.parentSchema?.['x-message'] === 'string'
           ? v.parentSchema['x-message']
-          : (v.message ?? 'is not valid'),
+          : // A date whose zone's `+` came unescaped (a space) says so, as FHIR date search does.
+            `${v.message ?? 'is not valid'}${v.keyword === 'format' && where === 'querystring' ? plusAsSpaceHint(v.data) : ''}`,
     }));
     // Several keywords of one field failing say its `x-message` once each (a cursor too long for
     // `maxLength` and `pattern` alike): the answer named the same words twice.
