@@ -1,4 +1,9 @@
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type pino from 'pino';
 import { HttpError } from '../admin/http.ts';
 import { CONFIG_DEFAULTS } from '../config/schema.ts';
@@ -202,11 +207,12 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   // An admin route's empty path parameter (`GET /v1/instances/`, a collection with a trailing
   // slash, matches `/v1/instances/:id` with id '') names no item: 404, as an unknown route or id
   // answers, not the 400 "params/id must NOT have fewer than 1 characters" of the id's schema.
-  // Every /v1 route alike, the plugins' (gates, commands, dashboard) too.
-  app.addHook('preValidation', async (request) => {
-    if (!request.routeOptions.url?.startsWith('/v1/')) return;
-    if (Object.values(request.params as Record<string, string>).includes(''))
-      throw new HttpError('SY_HTTP_NOT_FOUND', `no route ${request.method} ${pathOf(request)}`);
+  // Every /v1 route with a parameter alike, the plugins' (gates, commands, dashboard) too: a hook
+  // of those routes only, so that a push (no /v1 route) pays no call for it.
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/v1/') || !route.url.includes(':')) return;
+    const own = route.preValidation;
+    route.preValidation = [refuseEmptyParams, ...(own === undefined ? [] : Array.isArray(own) ? own : [own])];
   });
   await app.register(plugin('switchyard-hooks', hookRoutes), deps);
   await app.register(plugin('switchyard-health', healthRoutes), deps);
@@ -283,4 +289,10 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   for (const extra of options.plugins ?? []) await app.register(extra);
   await app.ready();
   return Object.assign(app, { switchyard: { routes, metrics } });
+}
+
+/** A route's `preValidation` for /v1 routes with path parameters: an empty one is 404 (`buildApp`). */
+async function refuseEmptyParams(request: FastifyRequest): Promise<void> {
+  if (Object.values(request.params as Record<string, string>).includes(''))
+    throw new HttpError('SY_HTTP_NOT_FOUND', `no route ${request.method} ${pathOf(request)}`);
 }

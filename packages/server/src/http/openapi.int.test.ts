@@ -95,6 +95,15 @@ it('GET /v1/openapi.json of a started hub is valid for @readme/openapi-parser, w
       'alreadyDone',
       'unchanged',
     ]);
+
+    // The plugins' routes (gates, commands) answer an empty id as the hub's own do: 404, no such item.
+    for (const path of ['/v1/gates/', '/v1/commands/']) {
+      const empty = await fetch(`http://127.0.0.1:${port}${path}`, {
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+      });
+      expect(empty.status, path).toBe(404);
+      expect(((await empty.json()) as { code: string }).code, path).toBe('SY_HTTP_NOT_FOUND');
+    }
   } finally {
     await hub.stop();
   }
