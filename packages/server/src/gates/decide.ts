@@ -36,6 +36,13 @@ import {
 import * as q from './store.ts';
 import { sleepUntil } from './waiters.ts';
 
+/**
+ * How long before the request's deadline the decider stops waiting for its decision's write and
+ * gives the vendor the decision unrecorded: a little before the waiting request's own timer
+ * (which answers the default at the deadline itself), so the decision is what it sees first.
+ */
+const UNRECORDED_ANSWER_SLACK_MS = 5;
+
 /** The decision as the connector's `gate.respond` takes it. */
 export function toDecision(v: Verdict): GateDecision {
   return {
@@ -284,42 +291,59 @@ export class Decider {
         decisionMs: Math.round(decisionMs * 10) / 10,
         approvers: approverCount,
       };
-      try {
-        const r = await q.recordDecision(
-          this.host.db,
-          row.id,
-          values,
-          calls.slice(0, known).map((c) => answerRow(c, false)),
-          row.deadline_at,
+      const knownAnswers = calls.slice(0, known).map((c) => answerRow(c, false));
+      const writing = q.recordDecision(this.host.db, row.id, values, knownAnswers, row.deadline_at);
+      // A write still running just before the deadline (a lock on the row or the answers, a slow
+      // disk) does not hold the vendor's answer: the vendor gets the approvers' decision, as it does
+      // when the database is unreachable, and the write goes on. Before, the vendor got the default
+      // at the deadline and the write then recorded the approvers' decision: an answer it never got.
+      const slow = sleepUntil(row.deadline_at.getTime() - UNRECORDED_ANSWER_SLACK_MS);
+      const inTime = await Promise.race([
+        writing.then(
+          () => true,
+          () => true,
+        ),
+        slow.promise.then(() => false),
+      ]);
+      slow.cancel();
+      if (!inTime) {
+        this.recordWhenWritten(row, verdict, values, knownAnswers, writing);
+        this.logger.warn(
+          { gate: row.id, decision: verdict.outcome, reason: verdict.reason },
+          'gate decision given to the vendor before it was recorded: the database is slow',
         );
-        recorded = (r && verdictOf(r.row)) ?? verdict;
-        won = r?.won ?? false;
-        // Waiting requests in other processes (this process's own are woken by the caller).
-        if (won) void this.host.notify(q.CHANNEL_GATE_DECIDED, q.decidedPayload(row.id, values));
-        setSpanAttributes({
-          'switchyard.gate.decision': recorded.outcome,
-          'switchyard.gate.reason': recorded.reason,
-          'switchyard.gate.approvers': approverCount,
-        });
-      } catch (e) {
-        if (isDatabaseUnavailable(e)) {
-          // The vendor gets this decision now; recording it waits for the database. Without this,
-          // the row stayed undecided, and the vendor's retry once the database was back waited its
-          // whole deadline and got the default (approve, after the approver had refused it).
-          // Said once per condition and 30 s, naming it (a full disk is no unreachable database),
-          // without a stack per decision: the outage's, not the gate's.
-          reportDatabaseUnavailable(
-            this.logger.child({ gate: row.id }),
-            e,
-            'gate decisions are given to the vendor and recorded once it is back',
-          );
-          this.recordLater(
-            row,
-            verdict,
-            values,
-            calls.slice(0, known).map((c) => answerRow(c, false)),
-          );
-        } else this.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
+      } else {
+        try {
+          const r = await writing;
+          recorded = (r && verdictOf(r.row)) ?? verdict;
+          won = r?.won ?? false;
+          // Waiting requests in other processes (this process's own are woken by the caller).
+          if (won) void this.host.notify(q.CHANNEL_GATE_DECIDED, q.decidedPayload(row.id, values));
+          setSpanAttributes({
+            'switchyard.gate.decision': recorded.outcome,
+            'switchyard.gate.reason': recorded.reason,
+            'switchyard.gate.approvers': approverCount,
+          });
+        } catch (e) {
+          if (isDatabaseUnavailable(e)) {
+            // The vendor gets this decision now; recording it waits for the database. Without this,
+            // the row stayed undecided, and the vendor's retry once the database was back waited its
+            // whole deadline and got the default (approve, after the approver had refused it).
+            // Said once per condition and 30 s, naming it (a full disk is no unreachable database),
+            // without a stack per decision: the outage's, not the gate's.
+            reportDatabaseUnavailable(
+              this.logger.child({ gate: row.id }),
+              e,
+              'gate decisions are given to the vendor and recorded once it is back',
+            );
+            this.recordLater(
+              row,
+              verdict,
+              values,
+              calls.slice(0, known).map((c) => answerRow(c, false)),
+            );
+          } else this.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
+        }
       }
       if (deciding && won) {
         this.metrics.overhead.observe(Math.max(0, decisionMs - deciding.result.latencyMs) / 1000);
@@ -340,6 +364,44 @@ export class Decider {
     } finally {
       this.active--;
     }
+  }
+
+  /**
+   * Follows a decision the vendor already has while its write (`writing`) still runs: a retry of
+   * the request gets it from {@link unrecorded} meanwhile; once written it is announced (if it won),
+   * and a write the database refused as unreachable is tried again ({@link recordLater}). Late
+   * answers are recorded by the caller as usual.
+   */
+  private recordWhenWritten(
+    row: q.GateRequestRow,
+    verdict: Verdict,
+    values: q.GateDecisionValues,
+    answers: q.NewGateAnswer[],
+    writing: ReturnType<typeof q.recordDecision>,
+  ): void {
+    const key = unrecordedKey(row.instance_id, row.dedupe_key);
+    this.pendingRecords.set(key, verdict);
+    const forget = () => {
+      if (this.pendingRecords.get(key) === verdict) this.pendingRecords.delete(key);
+    };
+    void this.track(
+      writing.then(
+        (r) => {
+          forget();
+          if (r?.won) void this.host.notify(q.CHANNEL_GATE_DECIDED, q.decidedPayload(row.id, values));
+          else if (r)
+            this.logger.warn(
+              { gate: row.id, recorded: r.row.decision_reason, given: verdict.reason },
+              'gate decision not recorded: the request was closed first (the vendor had another answer than the row shows)',
+            );
+        },
+        (e) => {
+          forget();
+          if (isDatabaseUnavailable(e)) this.recordLater(row, verdict, values, answers);
+          else this.logger.error({ err: e, gate: row.id }, 'gate decision not recorded');
+        },
+      ),
+    );
   }
 
   /**

@@ -303,6 +303,45 @@ describe('deciding', () => {
     expect(a.requests).toHaveLength(0);
   });
 
+  it("a decision whose write waits on a lock past the deadline gives the vendor the approvers' answer, recorded once the lock goes", async () => {
+    // The same rule as a database unreachable while approvers decide (db-outage.int.test.ts): the
+    // approvers decided in time, so the vendor gets their answer; recording it follows.
+    const a = await approver('crm', {
+      defaultResponse: { status: 409, body: { reason: 'slot taken', vendorErrorCode: 5 } },
+    });
+    await instance('dp-slow-record', { deadlineMs: 1000, default: 'approve' });
+    const locker = new pg.Client({ connectionString: database.url() });
+    await locker.connect();
+    const body = slotBooking();
+    try {
+      await locker.query('begin');
+      // The request's insert goes through; the decision's statement (it writes the answers too) waits.
+      await locker.query('lock table switchyard.gate_answers in exclusive mode');
+      // Before: 200, the default (approve) at the deadline, though the approver had refused, and the
+      // row then recorded the refusal (responseStatus 409): an answer the vendor never got.
+      expect(await push('dp-slow-record', body)).toMatchObject({ status: 409, body: { error_code: 5 } });
+      // The vendor asks again while the write still waits: the same answer, the approver not asked again.
+      expect(await push('dp-slow-record', body)).toMatchObject({ status: 409, body: { error_code: 5 } });
+      await locker.query('commit');
+    } finally {
+      await locker.end();
+    }
+    const gate = await eventually(async () => {
+      const [g] = (await gates.list({ instanceId: 'dp-slow-record', limit: 1 })).items;
+      return g?.status === 'decided' ? gates.get(g.id) : undefined;
+    });
+    await gates.drain();
+    expect(gate).toMatchObject({
+      decision: 'refuse',
+      reason: 'refused',
+      decidedBy: 'crm',
+      vendorErrorCode: 5,
+      responseStatus: 409,
+    });
+    expect(gate.answers).toMatchObject([{ subscriptionId: 'crm', outcome: 'refuse', afterDecision: false }]);
+    expect(a.requests).toHaveLength(1);
+  });
+
   it('drain (and stop) waits for the late answers of a decision that was still being recorded when it began', async () => {
     await approver('slow-drained', { defaultResponse: { status: 409, delayMs: 2500 } });
     // A deadline the call surely starts within, even on a busy machine; the approver answers later.
