@@ -54,7 +54,8 @@ export interface BuildAppOptions {
   publicUrl?: string;
   /**
    * More plugins (the dashboard, the gate routes), registered on the root before the app is ready:
-   * fastify refuses plugins once it has booted. `/v1/...` routes must bring their own `adminAuth`.
+   * fastify refuses plugins once it has booted. `/v1/...` routes must bring their own `adminAuth`;
+   * the root's rules reach them (an unknown query parameter is 400, an empty path parameter 404).
    */
   plugins?: readonly FastifyPluginAsync[];
   /**
@@ -214,6 +215,15 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     const own = route.preValidation;
     route.preValidation = [refuseEmptyParams, ...(own === undefined ? [] : Array.isArray(own) ? own : [own])];
   });
+  // An admin route that takes no query parameters refuses them, as the paged lists refuse one they
+  // do not know (400 naming it): `GET /v1/subscriptions?limit=5` answered every subscription, as if
+  // the limit had been applied. On the root, so the plugins' /v1 routes (gates, commands,
+  // dashboard), registered outside the v1 scope, keep the rule too; after `routes.add`, so the
+  // OpenAPI document lists no empty query.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/v1/') && !route.schema?.querystring)
+      route.schema = { ...route.schema, querystring: { type: 'object', additionalProperties: false } };
+  });
   await app.register(plugin('switchyard-hooks', hookRoutes), deps);
   await app.register(plugin('switchyard-health', healthRoutes), deps);
   await app.register(plugin('switchyard-metrics', metricsRoutes), deps);
@@ -225,13 +235,6 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   );
   await app.register(async (v1) => {
     v1.addHook('onRequest', adminAuth(options.adminToken, options.hub.host.db));
-    // A route that takes no query parameters refuses them, as the paged lists refuse one they do not
-    // know (400 naming it): `GET /v1/subscriptions?limit=5` answered every subscription, as if the
-    // limit had been applied.
-    v1.addHook('onRoute', (route) => {
-      if (!route.schema?.querystring)
-        route.schema = { ...route.schema, querystring: { type: 'object', additionalProperties: false } };
-    });
     // Action routes take an optional body (`POST .../disable`): no body validates as `{}`.
     v1.addHook('preValidation', async (request) => {
       if (request.body === undefined && request.routeOptions.schema?.body) request.body = {};

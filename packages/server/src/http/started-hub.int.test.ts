@@ -1,0 +1,102 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the config file uses ${env:...} references on purpose.
+/**
+ * The admin API's rules as a hub started from a file serves them, with every plugin `switchyard
+ * start` registers besides the app's own routes: the gates' admin routes, the commands, the
+ * dashboard's API. Those are registered outside the app's `/v1` scope, where a rule set on that
+ * scope alone did not reach them.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useTestDatabase } from '@switchyard/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { loadConfig } from '../config/load.ts';
+import { shippedConnectors } from '../connectors.ts';
+import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import { call, silent } from './app.test-support.ts';
+
+const db = useTestDatabase();
+const ADMIN_TOKEN = 'started-hub-admin-token-1234';
+const dir = mkdtempSync(join(tmpdir(), 'switchyard-started-'));
+const file = join(dir, 'switchyard.yaml');
+let hub: HubProcess;
+let base: string;
+
+const admin = (method: string, path: string, body?: unknown) =>
+  call(base, method, path, { token: ADMIN_TOKEN, ...(body === undefined ? {} : { body }) });
+
+beforeAll(async () => {
+  writeFileSync(
+    file,
+    [
+      'version: 1',
+      'server:',
+      '  host: 127.0.0.1',
+      '  adminToken: ${env:ADMIN_TOKEN}',
+      'database:',
+      '  url: ${env:DB_URL}',
+      'secretKey: ${env:SECRET_KEY}',
+      'instances:',
+      '  - id: quable',
+      '    connector: quable',
+      '    mode: push',
+      '    settings: { authorization: "Bearer started-hub-quable-0123456789" }',
+      'subscriptions:',
+      '  - id: crm',
+      '    kind: webhook',
+      '    url: http://127.0.0.1:19001/crm',
+      '    allowPrivateAddresses: true',
+      '',
+    ].join('\n'),
+  );
+  const env = { ADMIN_TOKEN, DB_URL: db.url(), SECRET_KEY: 'started-hub-secret-key-0123456789' };
+  const loaded = await loadConfig(file, { env, connectors: shippedConnectors });
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  hub = await startHubProcess(loaded.config, {
+    io: { stderr: { write: () => true }, env, cwd: dir },
+    logger: silent,
+    port: 0,
+  });
+  const address = hub.app.server.address();
+  base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+}, 60_000);
+
+afterAll(async () => {
+  await hub?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it("refuses a query parameter a plugin's /v1 route does not take (gates, commands, dashboard), as the app's own routes do", async () => {
+  // These took any query parameter and ignored it (`GET /v1/gates/<id>?verbose=1` answered 404 as
+  // if it had not been sent): the rule was set on the app's /v1 scope, which they are outside of.
+  const id = '0190a5b4-7c3d-7e8f-9a0b-1c2d3e4f5a6b';
+  for (const [method, path] of [
+    ['GET', `/v1/gates/${id}?verbose=1`],
+    ['GET', '/v1/commands?limt=5'],
+    ['GET', `/v1/commands/${id}?verbose=1`],
+    ['POST', `/v1/commands/${id}/retry?force=true`],
+    ['GET', '/v1/subscriptions/crm/command-credentials?limit=5'],
+    ['GET', '/v1/dashboard/deliveries/position?since=1'],
+    ['GET', `/v1/dashboard/events/${id}/inbound?verbose=1`],
+  ] as const) {
+    const r = await admin(method, path);
+    expect(r.status, `${method} ${path}`).toBe(400);
+    expect(r.headers.get('content-type')).toContain('application/problem+json');
+    expect(r.json.code).toBe('SY_HTTP_VALIDATION');
+    const name = path.split('?')[1]!.split('=')[0];
+    expect(r.json.errors, path).toEqual([
+      expect.objectContaining({ in: 'querystring', pointer: `/${name}` }),
+    ]);
+  }
+  // The query parameters the dashboard sends (ui/static/views) are the routes' own.
+  for (const path of [
+    '/v1/dashboard/overview?minutes=60',
+    '/v1/gates?decision=refuse&reason=deadline&instanceId=quable&limit=50',
+    '/v1/commands?status=failed&type=appointment.cancel&instanceId=quable&limit=50',
+    '/v1/dashboard/events?vendorId=x&limit=50',
+    '/v1/subscriptions/crm/command-credentials',
+  ]) {
+    const r = await admin('GET', path);
+    expect(r.status, `${path}: ${r.text}`).toBe(200);
+  }
+});
