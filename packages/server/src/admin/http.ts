@@ -77,3 +77,18 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 export function unauthorized(detail = 'a valid bearer token is required'): HttpError {
   return new HttpError('SY_HTTP_UNAUTHORIZED', detail, { headers: CHALLENGE });
 }
+
+/**
+ * The configuration file as a refusal of a file-managed instance or subscription names it (409
+ * `SY_HTTP_FILE_MANAGED`): by its path when the hub was started from one (`buildApp`'s
+ * `configFile`), so an operator with several files knows which to change; else without.
+ *
+ * @example
+ * ```ts
+ * `instance "shop" is declared in ${theConfigFile('/etc/switchyard/switchyard.yaml')}`;
+ * // instance "shop" is declared in the configuration file "/etc/switchyard/switchyard.yaml"
+ * ```
+ */
+export function theConfigFile(configFile: string | undefined): string {
+  return configFile ? `the configuration file ${JSON.stringify(configFile)}` : 'the configuration file';
+}

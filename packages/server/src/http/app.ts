@@ -50,6 +50,12 @@ export interface BuildAppOptions {
   logger?: pino.Logger;
   /** Share metrics with the rest of the process (e.g. the gate machinery). Default: a fresh set. */
   metrics?: HttpMetrics;
+  /**
+   * The config file the hub was started from (`switchyard start`: its absolute path), named in the
+   * 409 `SY_HTTP_FILE_MANAGED` that refuses a change to an instance or subscription it declares, so
+   * an operator knows which file to change. Absent: the refusal says "the configuration file".
+   */
+  configFile?: string;
   /** The public base URL, announced in the OpenAPI document's `servers`. */
   publicUrl?: string;
   /**
@@ -199,6 +205,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
   });
 
   const deps: RouteDeps = { hub: options.hub, metrics };
+  const configFile = options.configFile ? { configFile: options.configFile } : {};
   const plugin = (name: string, fn: (app: FastifyInstance, deps: RouteDeps) => Promise<void>) => {
     const p: FastifyPluginAsync<RouteDeps> = (instance, opts) => fn(instance, opts);
     Object.defineProperty(p, 'name', { value: name });
@@ -243,7 +250,9 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     // event detail embeds the deliveries' schema, which the events concept cannot import (it sits
     // below deliveries), so it is handed over here.
     await v1.register(
-      plugin('switchyard-instances', (scope, { hub }) => instanceRoutes(scope, { instances: hub.instances })),
+      plugin('switchyard-instances', (scope, { hub }) =>
+        instanceRoutes(scope, { instances: hub.instances, ...configFile }),
+      ),
       deps,
     );
     await v1.register(
@@ -252,6 +261,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
           subscriptions: hub.subscriptions,
           deliveries: hub.deliveries,
           sendTestEvent: (id, type) => hub.sendTestEvent(id, type),
+          ...configFile,
         }),
       ),
       deps,

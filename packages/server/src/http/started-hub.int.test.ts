@@ -3,7 +3,8 @@
  * The admin API's rules as a hub started from a file serves them, with every plugin `switchyard
  * start` registers besides the app's own routes: the gates' admin routes, the commands, the
  * dashboard's API. Those are registered outside the app's `/v1` scope, where a rule set on that
- * scope alone did not reach them.
+ * scope alone did not reach them. And the refusal of a change to what the file declares names
+ * the file the hub was started from.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { call, silent } from './app.test-support.ts';
 
 const db = useTestDatabase();
 const ADMIN_TOKEN = 'started-hub-admin-token-1234';
+const FILE_SECRET = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-started-'));
 const file = join(dir, 'switchyard.yaml');
 let hub: HubProcess;
@@ -46,6 +48,7 @@ beforeAll(async () => {
       '    kind: webhook',
       '    url: http://127.0.0.1:19001/crm',
       '    allowPrivateAddresses: true',
+      `    secrets: ["${FILE_SECRET}"]`,
       '',
     ].join('\n'),
   );
@@ -98,5 +101,42 @@ it("refuses a query parameter a plugin's /v1 route does not take (gates, command
   ]) {
     const r = await admin('GET', path);
     expect(r.status, `${path}: ${r.text}`).toBe(200);
+  }
+});
+
+it('names the file the hub was started from when it refuses a change to what that file declares (409)', async () => {
+  // It said "declared in the configuration file", leaving an operator with several files (one per
+  // environment, a copy under review) to guess which one to change.
+  const named = `the configuration file ${JSON.stringify(file)}`;
+  for (const [method, path, body, detail] of [
+    ['DELETE', '/v1/instances/quable', undefined, `instance "quable" is declared in ${named}`],
+    [
+      'PUT',
+      '/v1/instances/quable',
+      {
+        connector: 'quable',
+        mode: 'push',
+        settings: { authorization: 'Bearer started-hub-quable-9876543210' },
+      },
+      `instance "quable" is declared in ${named}`,
+    ],
+    [
+      'PATCH',
+      '/v1/subscriptions/crm',
+      { url: 'http://127.0.0.1:19002/crm' },
+      `subscription "crm" is declared in ${named}`,
+    ],
+    ['DELETE', '/v1/subscriptions/crm', undefined, `subscription "crm" is declared in ${named}`],
+    [
+      'POST',
+      '/v1/subscriptions/crm/rotate-secret',
+      undefined,
+      `subscription "crm" has its signing secrets in ${named}: rotate there (put the new secret first in secrets, keep the old one until the subscriber has switched, then restart)`,
+    ],
+  ] as const) {
+    const r = await admin(method, path, body);
+    expect(r.status, `${method} ${path}: ${r.text}`).toBe(409);
+    expect(r.json.code).toBe('SY_HTTP_FILE_MANAGED');
+    expect(r.json.detail, `${method} ${path}`).toBe(detail);
   }
 });

@@ -6,7 +6,7 @@
  */
 import type { JsonObject, JsonSchema } from '@switchyard/core';
 import type { FastifyInstance } from 'fastify';
-import { HttpError } from '../admin/http.ts';
+import { HttpError, theConfigFile } from '../admin/http.ts';
 import { idParams, int, listOf, nullableDateTime, nullableStr, object, str } from '../admin/schemas.ts';
 import { markedValues, REDACTED } from '../delivery/redact.ts';
 import { type InstancesApi, isNoLongerDeclared, type KeptSettings } from './api.ts';
@@ -77,10 +77,10 @@ function changedUrls(before: JsonObject, after: JsonObject, connector: SettingsO
   return changed.sort();
 }
 
-function refuseFileManaged(id: string): HttpError {
+function refuseFileManaged(id: string, configFile: string | undefined): HttpError {
   return new HttpError(
     'SY_HTTP_FILE_MANAGED',
-    `instance ${JSON.stringify(id)} is declared in the configuration file`,
+    `instance ${JSON.stringify(id)} is declared in ${theConfigFile(configFile)}`,
     {
       details: { instance: id },
     },
@@ -90,6 +90,8 @@ function refuseFileManaged(id: string): HttpError {
 /** What the instances' routes are given: the concept's API, not the hub. */
 export interface InstanceRoutesDeps {
   instances: InstancesApi;
+  /** The config file the hub was started from, named in a 409 `SY_HTTP_FILE_MANAGED`. Absent: not named. */
+  configFile?: string;
 }
 
 type Body = Omit<InstanceInput, 'id' | 'managedBy'> & { id?: string };
@@ -98,9 +100,9 @@ type Body = Omit<InstanceInput, 'id' | 'managedBy'> & { id?: string };
  * What a replacement may not do to the instance stored (vetted under its row's lock): change a
  * file-managed one, or send kept secrets elsewhere.
  */
-function vetReplacement(id: string, body: Body) {
+function vetReplacement(id: string, body: Body, configFile: string | undefined) {
   return ({ managedBy, stored, connector, settings, kept }: KeptSettings) => {
-    if (managedBy === 'file') throw refuseFileManaged(id);
+    if (managedBy === 'file') throw refuseFileManaged(id, configFile);
     if (kept.length > 0) refuseRedirectedSecrets(id, body, { config: stored, connector }, settings, kept);
   };
 }
@@ -163,7 +165,7 @@ function instanceFields(body: Body) {
  * ```
  */
 export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesDeps): Promise<void> {
-  const { instances } = deps;
+  const { instances, configFile } = deps;
   app.get(
     '/v1/instances',
     { schema: { tags, summary: 'List connector instances', response: { 200: listOf(instanceSchema) } } },
@@ -218,7 +220,7 @@ export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesD
     async (request) =>
       instances.replace(
         { ...instanceFields(request.body), id: request.params.id, managedBy: 'api' },
-        vetReplacement(request.params.id, request.body),
+        vetReplacement(request.params.id, request.body, configFile),
       ),
   );
 
@@ -237,7 +239,7 @@ export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesD
       const before = await instances.get(request.params.id);
       // One the file no longer declares stays (disabled) until it is deleted here for good.
       if (before.managedBy === 'file' && !isNoLongerDeclared(before))
-        throw refuseFileManaged(request.params.id);
+        throw refuseFileManaged(request.params.id, configFile);
       await instances.remove(request.params.id);
       return reply.code(204).send();
     },

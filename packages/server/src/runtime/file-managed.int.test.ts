@@ -127,7 +127,10 @@ describe('objects declared in the config file', () => {
         })
       ).status,
     ).toBe(409);
-    expect((await admin('DELETE', '/v1/instances/shop')).status).toBe(409);
+    const deleted = await admin('DELETE', '/v1/instances/shop');
+    expect(deleted.status).toBe(409);
+    // An app not given the file's path (buildApp's configFile) does not name it.
+    expect(deleted.json.detail).toBe('instance "shop" is declared in the configuration file');
     const shown = await admin('GET', '/v1/subscriptions/with-secret');
     expect(shown.json.secrets).toEqual([expect.objectContaining({ fromFile: true })]);
 

@@ -264,6 +264,7 @@ export async function startHubProcess(
         trustedProxies: config.server.trustedProxies,
         timeouts: config.server.timeouts,
         unauthenticatedBodyBytes: config.server.unauthenticatedBodyBytes,
+        configFile: config.file,
         logger,
         metrics,
         ...(config.server.publicUrl ? { publicUrl: config.server.publicUrl } : {}),

@@ -6,7 +6,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { dateInput } from '../admin/errors.ts';
-import { HttpError } from '../admin/http.ts';
+import { HttpError, theConfigFile } from '../admin/http.ts';
 import { idParams, int, listOf, object, str } from '../admin/schemas.ts';
 import type { DeliveriesApi } from '../deliveries/api.ts';
 import {
@@ -44,7 +44,11 @@ type IdParams = { Params: { id: string } };
  * is the hub's and survives restarts. One the file no longer declares is disabled, and may be
  * deleted here.
  */
-function refuseFileManaged(id: string, what = 'is declared in the configuration file'): HttpError {
+function refuseFileManaged(
+  id: string,
+  configFile: string | undefined,
+  what = `is declared in ${theConfigFile(configFile)}`,
+): HttpError {
   return new HttpError('SY_HTTP_FILE_MANAGED', `subscription ${JSON.stringify(id)} ${what}`, {
     details: { subscription: id },
   });
@@ -84,6 +88,8 @@ export interface SubscriptionRoutesDeps {
    * its answer is serialized through {@link attemptResult}).
    */
   sendTestEvent(subscriptionId: string, type: string): Promise<unknown>;
+  /** The config file the hub was started from, named in a 409 `SY_HTTP_FILE_MANAGED`. Absent: not named. */
+  configFile?: string;
 }
 
 /**
@@ -103,7 +109,7 @@ export interface SubscriptionRoutesDeps {
  */
 export async function subscriptionRoutes(
   app: FastifyInstance,
-  { subscriptions, deliveries, sendTestEvent }: SubscriptionRoutesDeps,
+  { subscriptions, deliveries, sendTestEvent, configFile }: SubscriptionRoutesDeps,
 ): Promise<void> {
   app.post<{ Body: SubscriptionInput }>(
     '/v1/subscriptions',
@@ -154,7 +160,7 @@ export async function subscriptionRoutes(
     },
     async (request) => {
       const before = await subscriptions.get(request.params.id);
-      if (before.managedBy === 'file') throw refuseFileManaged(request.params.id);
+      if (before.managedBy === 'file') throw refuseFileManaged(request.params.id, configFile);
       return subscriptions.update(request.params.id, request.body);
     },
   );
@@ -174,7 +180,7 @@ export async function subscriptionRoutes(
       const before = await subscriptions.get(request.params.id);
       // One the file no longer declares stays (disabled) until it is deleted here for good.
       if (before.managedBy === 'file' && !isNoLongerDeclared(before))
-        throw refuseFileManaged(request.params.id);
+        throw refuseFileManaged(request.params.id, configFile);
       await subscriptions.remove(request.params.id);
       return reply.code(204).send();
     },
@@ -252,7 +258,8 @@ export async function subscriptionRoutes(
       if (before.managedBy === 'file' && before.secrets.some((x) => x.fromFile)) {
         throw refuseFileManaged(
           request.params.id,
-          'has its signing secrets in the configuration file: rotate there (put the new secret first in secrets, keep the old one until the subscriber has switched, then restart)',
+          configFile,
+          `has its signing secrets in ${theConfigFile(configFile)}: rotate there (put the new secret first in secrets, keep the old one until the subscriber has switched, then restart)`,
         );
       }
       return subscriptions.rotateSecret(
