@@ -212,24 +212,22 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     return p;
   };
 
-  // An admin route's empty path parameter (`GET /v1/instances/`, a collection with a trailing
-  // slash, matches `/v1/instances/:id` with id '') names no item: 404, as an unknown route or id
-  // answers, not the 400 "params/id must NOT have fewer than 1 characters" of the id's schema.
-  // Every /v1 route with a parameter alike, the plugins' (gates, commands, dashboard) too: a hook
-  // of those routes only, so that a push (no /v1 route) pays no call for it.
+  // Two rules of every /v1 route, the plugins' (gates, commands, dashboard, registered outside the
+  // v1 scope) too, set on the routes themselves so that a push (no /v1 route) pays nothing for them;
+  // after `routes.add`, so the OpenAPI document lists no empty query:
+  // - one that takes no query parameters refuses them, as the paged lists refuse one they do not
+  //   know (400 naming it): `GET /v1/subscriptions?limit=5` answered every subscription, as if the
+  //   limit had been applied;
+  // - an empty path parameter (`GET /v1/instances/`, a collection with a trailing slash, matches
+  //   `/v1/instances/:id` with id '') names no item: 404, as an unknown route or id answers, not the
+  //   400 "params/id must NOT have fewer than 1 characters" of the id's schema.
   app.addHook('onRoute', (route) => {
-    if (!route.url.startsWith('/v1/') || !route.url.includes(':')) return;
+    if (!route.url.startsWith('/v1/')) return;
+    if (!route.schema?.querystring)
+      route.schema = { ...route.schema, querystring: { type: 'object', additionalProperties: false } };
+    if (!route.url.includes(':')) return;
     const own = route.preValidation;
     route.preValidation = [refuseEmptyParams, ...(own === undefined ? [] : Array.isArray(own) ? own : [own])];
-  });
-  // An admin route that takes no query parameters refuses them, as the paged lists refuse one they
-  // do not know (400 naming it): `GET /v1/subscriptions?limit=5` answered every subscription, as if
-  // the limit had been applied. On the root, so the plugins' /v1 routes (gates, commands,
-  // dashboard), registered outside the v1 scope, keep the rule too; after `routes.add`, so the
-  // OpenAPI document lists no empty query.
-  app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/v1/') && !route.schema?.querystring)
-      route.schema = { ...route.schema, querystring: { type: 'object', additionalProperties: false } };
   });
   await app.register(plugin('switchyard-hooks', hookRoutes), deps);
   await app.register(plugin('switchyard-health', healthRoutes), deps);
