@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ConnectorError } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -97,6 +98,20 @@ describe('vendor pull turns', () => {
     await sleep(300);
     expect(fetches).toBe(50);
     expect(await dueInMinutes()).toBeGreaterThan(50);
+  });
+
+  it("stores a failed turn's message without the instance's secrets, which a vendor may quote back", async () => {
+    // A connector whose message quotes the vendor's answer ("invalid key <key>"): the instance's
+    // last error (its health, the API, the dashboard) and the manual pull's answer kept the key.
+    const key = 'acme-pull-key-5e1d07c2';
+    behaviour.beforePull = async (id) => {
+      if (id === 'acme-quoted') throw ConnectorError.transient(`vendor answered 401: invalid key ${key}`);
+    };
+    await hub.instances.upsert({ ...pullInstance('acme-quoted'), settings: { apiKey: key } });
+    const turn = await hub.instances.pullNow('acme-quoted');
+    expect(turn.error).toBe('vendor answered 401: invalid key [redacted]');
+    const health = await hub.instances.health('acme-quoted');
+    expect(health.lastError).toBe('pull failed: vendor answered 401: invalid key [redacted]');
   });
 
   it('an instance written through a process without workers wakes the pull loop of another process', async () => {

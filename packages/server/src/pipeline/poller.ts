@@ -1,9 +1,10 @@
 import { isConnectorError, type VendorHttp } from '@switchyard/core';
 import type pino from 'pino';
+import { collectSecretValues } from '../delivery/redact.ts';
 import { unstorableReason } from '../inbound/storable.ts';
 import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
-import { connectorLogger } from '../logging/logger.ts';
+import { connectorLogger, secretScrubber } from '../logging/logger.ts';
 import { type Executor, newId } from '../storage/db.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 import { currentTraceparent, currentTracestate, withSpan } from '../telemetry/tracing.ts';
@@ -429,7 +430,12 @@ export class Poller {
       await instanceStore.finishPull(rt.db, row.id, more ? 0 : interval, null, lease?.holder);
       return { stored, duplicates };
     } catch (error) {
-      const message = (error as Error)?.message ?? String(error);
+      // Stored on the instance (its health, the API, the dashboard) and returned to a manual pull:
+      // a connector whose message quotes the vendor ("Invalid key <key>") must not store a secret
+      // of the instance there, as a command's error does not (commands.ts).
+      const message = secretScrubber(collectSecretValues(instance.config, instance.connector.configSchema), {
+        cutEnds: true,
+      })((error as Error)?.message ?? String(error));
       const backoff = this.backoffMs(instance.row, interval, error);
       const next =
         error instanceof SpoolRefused ? Math.min(backoff, Math.max(interval, SPOOL_RETRY_MS)) : backoff;
