@@ -54,6 +54,13 @@ export const CONFIG_DEFAULTS = {
     // Against slow and unauthenticated clients (also what buildApp uses when called without them).
     timeouts: { headers: '10s', body: '30s', request: '60s' },
     unauthenticatedBodyBytes: '16mb',
+    // After a refusal sent before the body was read (401, 404, 413, 415, 503 with Connection:
+    // close), how long the hub keeps reading and discarding what the client still sends, in all
+    // and without data, before it closes (http/security/request-limits.ts, "lingering close").
+    // Closing at once made the client's kernel answer the unread bytes with a reset, which often
+    // lost the refusal. No file setting: nginx's lingering_time/lingering_timeout are not tuned
+    // in practice either, and both bounds are far under `timeouts`.
+    lingeringClose: { time: '2s', idle: '1s' },
   },
   embeddedDataDir: './.switchyard/postgres',
   gate: { deadline: '2s', default: 'approve' },

@@ -83,6 +83,12 @@ export interface BuildAppOptions {
    * the config schema (16 MB).
    */
   unauthenticatedBodyBytes?: number;
+  /**
+   * How long the unread body of a request refused before it was read is drained and dropped before
+   * the connection closes, ms: in all, and without data (see `security/request-limits.ts`).
+   * Defaults: `server.lingeringClose` in the config defaults (2 s, 1 s).
+   */
+  lingeringClose?: { totalMs?: number; idleMs?: number };
 }
 
 /**
@@ -202,6 +208,11 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     bodyTimeoutMs: options.timeouts?.bodyMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.body)!,
     unauthenticatedBodyBytes:
       options.unauthenticatedBodyBytes ?? configSizeBytes(CONFIG_DEFAULTS.server.unauthenticatedBodyBytes)!,
+    lingeringClose: {
+      totalMs:
+        options.lingeringClose?.totalMs ?? configDurationMs(CONFIG_DEFAULTS.server.lingeringClose.time)!,
+      idleMs: options.lingeringClose?.idleMs ?? configDurationMs(CONFIG_DEFAULTS.server.lingeringClose.idle)!,
+    },
   });
 
   const deps: RouteDeps = { hub: options.hub, metrics };

@@ -13,10 +13,14 @@ afterEach(async () => {
   await app?.close();
 });
 
-async function start(options: { bodyTimeoutMs: number; unauthenticatedBodyBytes: number }) {
+async function start(options: {
+  bodyTimeoutMs: number;
+  unauthenticatedBodyBytes: number;
+  lingeringClose?: { totalMs: number; idleMs: number };
+}) {
   app = Fastify();
   installProblemHandling(app, new RouteTable());
-  budget = installRequestLimits(app, options);
+  budget = installRequestLimits(app, { lingeringClose: { totalMs: 2_000, idleMs: 1_000 }, ...options });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.post('/open', async (request) => ({ bytes: (request.body as Buffer).length, held: budget.held }));
   app.post(
@@ -77,5 +81,58 @@ describe('installRequestLimits', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(answer).toContain('SY_HTTP_REQUEST_TIMEOUT');
     expect(answer.toLowerCase()).toContain('connection: close');
+  });
+
+  it('drains a refused body without holding it, answers in full, and cuts off a client that sends on', async () => {
+    await start({
+      bodyTimeoutMs: 30_000,
+      unauthenticatedBodyBytes: 1000,
+      lingeringClose: { totalMs: 1_000, idleMs: 500 },
+    });
+    const port = Number(new URL(base).port);
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const heldWhileSending: number[] = [];
+    const outcome = await new Promise<{ text: string; error?: string; sent: number; ms: number }>(
+      (resolve) => {
+        const opened = Date.now();
+        // Sends on after the answer and the hub's FIN, without end, past its announced length.
+        const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+        let text = '';
+        let sent = 0;
+        let error: string | undefined;
+        socket.on('data', (c: Buffer) => {
+          text += c.toString('latin1');
+        });
+        socket.on('error', (e: NodeJS.ErrnoException) => {
+          error ??= e.code;
+        });
+        socket.on('close', () =>
+          resolve({ text, ...(error ? { error } : {}), sent, ms: Date.now() - opened }),
+        );
+        socket.write(
+          'POST /open HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 500000\r\n\r\n',
+        );
+        const pump = () => {
+          while (!socket.destroyed && socket.writable) {
+            sent += chunk.length;
+            heldWhileSending.push(budget.held);
+            if (!socket.write(chunk)) {
+              socket.once('drain', pump);
+              return;
+            }
+          }
+        };
+        pump();
+      },
+    );
+    // The 503 of a full budget, whole (the reset came only at the cut-off, after it).
+    expect(outcome.text).toMatch(/^HTTP\/1\.1 503 /);
+    expect(outcome.text).toContain('SY_HTTP_UNAUTHENTICATED_BODIES_FULL');
+    // It was drained (it sent more than its announced body) and cut off at the bound (1 s, generous slack).
+    expect(outcome.sent).toBeGreaterThan(500_000);
+    expect(outcome.ms).toBeLessThan(10_000);
+    // The drained bytes were never held: after the first chunks the budget stays empty.
+    expect(heldWhileSending.slice(-10)).toEqual(Array(10).fill(0));
+    expect(budget.held).toBe(0);
   });
 });

@@ -68,6 +68,16 @@ export interface RequestLimitsOptions {
   bodyTimeoutMs: number;
   /** Body bytes held at once, across connections, for requests whose credentials are not checked yet. */
   unauthenticatedBodyBytes: number;
+  /** Bounds of the {@link lingerAfterRefusal} of a refused request's unread body (`server.lingeringClose`). */
+  lingeringClose: LingeringCloseOptions;
+}
+
+/** How long a refused connection is drained before it is closed, ms. */
+export interface LingeringCloseOptions {
+  /** In all, from the end of the answer (nginx's `lingering_time`). */
+  totalMs: number;
+  /** Without a byte from the client (nginx's `lingering_timeout`). */
+  idleMs: number;
 }
 
 function hasBody(request: FastifyRequest): boolean {
@@ -101,13 +111,67 @@ function bodyBuffered(request: FastifyRequest): boolean {
   return length !== undefined && request.raw.readableLength >= Number(length);
 }
 
+/** What a refused client still sends is dropped as it arrives: nothing is kept. */
+function drop(): void {}
+
+/**
+ * Closes the connection of a request refused before its body was read without losing the refusal:
+ * a "lingering close", as nginx and Apache do. Node closes a `Connection: close` answer's socket as
+ * soon as the answer is written (`resOnFinish` → `socket.destroySoon()`); the client is often still
+ * sending its body then, and the kernel answers bytes that arrive on a closed socket, or wait
+ * unread in it, with a reset, which makes the client drop the answer it had received: a vendor's
+ * sender or curl reported "connection reset" instead of the 401 or 413 (about half the time with a
+ * 3 MB body). Here, once the answer is written, the socket is only half-closed (the FIN follows the
+ * answer), what the client still sends is read and dropped (never held, and never counted against
+ * the unauthenticated bytes), and the socket is destroyed when the client closes its side, or after
+ * `totalMs`, or after `idleMs` without data, whichever comes first.
+ */
+function lingerAfterRefusal(request: FastifyRequest, reply: FastifyReply, options: LingeringCloseOptions) {
+  const socket = request.raw.socket;
+  // Node's own 'finish' listener, added when the response was made, runs before this one.
+  reply.raw.once('finish', () => {
+    // destroySoon ended the socket's writable side (the FIN goes after the answer) and waits for
+    // it to finish to destroy the socket: that destroy is what resets the connection, so it is
+    // taken over here.
+    socket.removeListener('finish', socket.destroy);
+    if (socket.destroyed) return;
+    const close = () => {
+      clearTimeout(total);
+      socket.destroy();
+    };
+    const total = setTimeout(close, options.totalMs);
+    total.unref();
+    // Reset by every read, also those the HTTP parser takes from the socket itself.
+    socket.setTimeout(options.idleMs, close);
+    socket.once('end', close);
+    socket.once('close', () => clearTimeout(total));
+    // What follows is no request: taken from the HTTP parser (which read the rest of an announced
+    // body into the request, and what came after it as a next request: a 400 and a reset), and
+    // dropped as it comes. Adding a 'data' listener makes Node's server hand the socket's reads
+    // back from its parser to the stream.
+    socket.removeAllListeners('data');
+    socket.on('data', drop);
+    socket.resume();
+    // The parser may have stopped the handle's reads while the request waited unread (Node's
+    // server pauses the handle itself while its parser consumes it, leaving the stream "reading"
+    // as far as resume() can tell): start them again as Node's own server does (onSocketResume).
+    const handle = (socket as unknown as { _handle?: { reading?: boolean; readStart(): number } })._handle;
+    if (handle && !handle.reading) {
+      handle.reading = true;
+      handle.readStart();
+    }
+  });
+}
+
 /**
  * Adds a `preParsing` hook to the app that meters every request body: when the body is not complete
  * `bodyTimeoutMs` after the headers, the request gets `408 SY_HTTP_REQUEST_TIMEOUT`; while a body of
  * a request whose credentials are not checked yet would take the bytes held for such requests past
  * `unauthenticatedBodyBytes`, it gets `503 SY_HTTP_UNAUTHENTICATED_BODIES_FULL` with `Retry-After`.
  * Both answers close the connection (the rest of the body is never read into memory), and the
- * bytes are given back when the answer is done. Call it on the root instance: its hook then runs
+ * bytes are given back when the answer is done. Every answer that closes the connection before the
+ * request's body has come whole (these, and the refusals of pushes, compressed and oversized
+ * bodies) is followed by a bounded lingering close ({@link lingerAfterRefusal}). Call it on the root instance: its hook then runs
  * after every `onRequest` hook, once credentials checked there are known.
  *
  * @example
@@ -118,6 +182,13 @@ function bodyBuffered(request: FastifyRequest): boolean {
  */
 export function installRequestLimits(app: FastifyInstance, options: RequestLimitsOptions): ByteBudget {
   const budget = new ByteBudget(options.unauthenticatedBodyBytes);
+  // Callback style: it runs on every answer and does something only for a refusal that closes the
+  // connection before the whole body came (fastify's own 413 over the announced length included).
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (reply.getHeader('connection') === 'close' && !request.raw.complete && hasBody(request))
+      lingerAfterRefusal(request, reply, options.lingeringClose);
+    done(null, payload);
+  });
   app.addHook('preParsing', async (request: FastifyRequest, reply: FastifyReply, payload) => {
     if (!hasBody(request)) return payload;
     refuseCompressed(request);
