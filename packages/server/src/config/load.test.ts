@@ -866,6 +866,19 @@ describe('parseConfig: durations have a floor (and a ceiling where one is docume
     expect(problems[1]!.message).toMatch(/must be at least 100ms/);
   });
 
+  it('resolves the lingering close of refused requests, and defaults it', async () => {
+    const set = await load('version: 1\nserver:\n  timeouts: { lingering: 5s, lingeringIdle: 3s }\n');
+    expect(set.result.problems).toEqual([]);
+    if (!set.result.ok) throw new Error('unreachable');
+    expect(set.result.config.server.timeouts).toMatchObject({ lingeringMs: 5000, lingeringIdleMs: 3000 });
+    const unset = await load('version: 1\n');
+    if (!unset.result.ok) throw new Error('unreachable');
+    expect(unset.result.config.server.timeouts).toMatchObject({ lingeringMs: 2000, lingeringIdleMs: 1000 });
+    expect(problemsOf('server:\n  timeouts: { lingeringIdle: 0s }').map((p) => p.path)).toEqual([
+      'server.timeouts.lingeringIdle',
+    ]);
+  });
+
   it('accepts the bounds themselves', () => {
     for (const yaml of [
       'server:\n  timeouts: { headers: 1s, body: 1s, request: 1s }',

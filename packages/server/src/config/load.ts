@@ -926,6 +926,11 @@ function resolveConfig(
         headersMs: ms(obj(server.timeouts).headers, CONFIG_DEFAULTS.server.timeouts.headers),
         bodyMs: ms(obj(server.timeouts).body, CONFIG_DEFAULTS.server.timeouts.body),
         requestMs: ms(obj(server.timeouts).request, CONFIG_DEFAULTS.server.timeouts.request),
+        lingeringMs: ms(obj(server.timeouts).lingering, CONFIG_DEFAULTS.server.timeouts.lingering),
+        lingeringIdleMs: ms(
+          obj(server.timeouts).lingeringIdle,
+          CONFIG_DEFAULTS.server.timeouts.lingeringIdle,
+        ),
       },
       unauthenticatedBodyBytes: configSizeBytes(
         str(server.unauthenticatedBodyBytes) ?? CONFIG_DEFAULTS.server.unauthenticatedBodyBytes,

@@ -52,15 +52,12 @@ export const CONFIG_DEFAULTS = {
     port: 8080,
     bodyLimit: '1mb',
     // Against slow and unauthenticated clients (also what buildApp uses when called without them).
-    timeouts: { headers: '10s', body: '30s', request: '60s' },
+    // lingering, lingeringIdle: after a refusal sent before the body was read (401, 404, 413, 415,
+    // 503 with Connection: close), how long the hub keeps reading and dropping what the client
+    // still sends, in all and without data, before it closes (http/security/request-limits.ts):
+    // closing at once made the client's kernel reset the connection, which often lost the refusal.
+    timeouts: { headers: '10s', body: '30s', request: '60s', lingering: '2s', lingeringIdle: '1s' },
     unauthenticatedBodyBytes: '16mb',
-    // After a refusal sent before the body was read (401, 404, 413, 415, 503 with Connection:
-    // close), how long the hub keeps reading and discarding what the client still sends, in all
-    // and without data, before it closes (http/security/request-limits.ts, "lingering close").
-    // Closing at once made the client's kernel answer the unread bytes with a reset, which often
-    // lost the refusal. No file setting: nginx's lingering_time/lingering_timeout are not tuned
-    // in practice either, and both bounds are far under `timeouts`.
-    lingeringClose: { time: '2s', idle: '1s' },
   },
   embeddedDataDir: './.switchyard/postgres',
   gate: { deadline: '2s', default: 'approve' },
@@ -427,6 +424,16 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
               request: duration(
                 'Time to receive the whole request, headers and body.',
                 CONFIG_DEFAULTS.server.timeouts.request,
+                AT_LEAST_A_SECOND,
+              ),
+              lingering: duration(
+                'After a refusal sent before the body was read (401, 404, 413, 415, 503), how long the hub goes on reading and dropping what the client still sends before it closes the connection, so that the client reads the answer instead of a connection reset.',
+                CONFIG_DEFAULTS.server.timeouts.lingering,
+                AT_LEAST_A_SECOND,
+              ),
+              lingeringIdle: duration(
+                'Within `lingering`: how long without a byte from the refused client before the connection is closed.',
+                CONFIG_DEFAULTS.server.timeouts.lingeringIdle,
                 AT_LEAST_A_SECOND,
               ),
             },

@@ -60,7 +60,13 @@ export interface ResolvedConfig {
     bodyLimitBytes: number;
     trustedProxies: string[];
     /** `server.timeouts`, in ms. */
-    timeouts: { headersMs: number; bodyMs: number; requestMs: number };
+    timeouts: {
+      headersMs: number;
+      bodyMs: number;
+      requestMs: number;
+      lingeringMs: number;
+      lingeringIdleMs: number;
+    };
     unauthenticatedBodyBytes: number;
   };
   database: ResolvedDatabase;

@@ -73,22 +73,24 @@ export interface BuildAppOptions {
   /**
    * How long a client may take to send a request, ms: its headers (`headersMs`, at most
    * `requestMs`), its body once the headers are in (`bodyMs`), the whole request (`requestMs`). A
-   * slower client gets 408 and its connection closed. Defaults: `server.timeouts` in the config
-   * schema (10 s, 30 s, 60 s).
+   * slower client gets 408 and its connection closed. After a refusal sent before the body was
+   * read, how long its rest is drained and dropped before the connection closes (`lingeringMs`),
+   * and `lingeringIdleMs` without data (see `security/request-limits.ts`). Defaults:
+   * `server.timeouts` in the config schema (10 s, 30 s, 60 s, 2 s, 1 s).
    */
-  timeouts?: { headersMs?: number; bodyMs?: number; requestMs?: number };
+  timeouts?: {
+    headersMs?: number;
+    bodyMs?: number;
+    requestMs?: number;
+    lingeringMs?: number;
+    lingeringIdleMs?: number;
+  };
   /**
    * Request body bytes held at once, across connections, for requests whose credentials are not
    * checked yet (see `security/request-limits.ts`). Default: `server.unauthenticatedBodyBytes` in
    * the config schema (16 MB).
    */
   unauthenticatedBodyBytes?: number;
-  /**
-   * How long the unread body of a request refused before it was read is drained and dropped before
-   * the connection closes, ms: in all, and without data (see `security/request-limits.ts`).
-   * Defaults: `server.lingeringClose` in the config defaults (2 s, 1 s).
-   */
-  lingeringClose?: { totalMs?: number; idleMs?: number };
 }
 
 /**
@@ -209,9 +211,9 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     unauthenticatedBodyBytes:
       options.unauthenticatedBodyBytes ?? configSizeBytes(CONFIG_DEFAULTS.server.unauthenticatedBodyBytes)!,
     lingeringClose: {
-      totalMs:
-        options.lingeringClose?.totalMs ?? configDurationMs(CONFIG_DEFAULTS.server.lingeringClose.time)!,
-      idleMs: options.lingeringClose?.idleMs ?? configDurationMs(CONFIG_DEFAULTS.server.lingeringClose.idle)!,
+      totalMs: options.timeouts?.lingeringMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.lingering)!,
+      idleMs:
+        options.timeouts?.lingeringIdleMs ?? configDurationMs(CONFIG_DEFAULTS.server.timeouts.lingeringIdle)!,
     },
   });
 

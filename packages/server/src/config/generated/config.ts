@@ -58,6 +58,14 @@ export interface SwitchyardConfigFile {
        * Time to receive the whole request, headers and body. At least 1s.
        */
       request?: string;
+      /**
+       * After a refusal sent before the body was read (401, 404, 413, 415, 503), how long the hub goes on reading and dropping what the client still sends before it closes the connection, so that the client reads the answer instead of a connection reset. At least 1s.
+       */
+      lingering?: string;
+      /**
+       * Within `lingering`: how long without a byte from the refused client before the connection is closed. At least 1s.
+       */
+      lingeringIdle?: string;
     };
     /**
      * Request body bytes held at once, across all connections, for requests whose credentials are not checked yet (bodies a connector verifies itself, e.g. HMAC signatures; dashboard sign-ins; unknown routes). Past it such requests get 503 with Retry-After.

@@ -68,7 +68,7 @@ export interface RequestLimitsOptions {
   bodyTimeoutMs: number;
   /** Body bytes held at once, across connections, for requests whose credentials are not checked yet. */
   unauthenticatedBodyBytes: number;
-  /** Bounds of the {@link lingerAfterRefusal} of a refused request's unread body (`server.lingeringClose`). */
+  /** Bounds of the {@link lingerAfterRefusal} of a refused request's unread body (`server.timeouts.lingering`, `lingeringIdle`). */
   lingeringClose: LingeringCloseOptions;
 }
 
