@@ -121,6 +121,9 @@ afterAll(async () => {
   await hub?.stop();
 });
 
+/** What the process may keep above its idle footprint once a flood is over, MiB (see the test). */
+const RETAINED_MB = 150;
+
 it('refuses 1,500 keyless 1 MB pushes without holding their bodies, and closes trickling clients', {
   timeout: 90_000,
 }, async () => {
@@ -144,9 +147,13 @@ it('refuses 1,500 keyless 1 MB pushes without holding their bodies, and closes t
   const statuses = new Map<number, number>();
   for (const o of flood) statuses.set(o.status, (statuses.get(o.status) ?? 0) + 1);
 
-  // Memory settles back near idle (bounded wait: the collector runs on its own schedule).
+  // Memory settles back near idle (bounded wait: the collector runs on its own schedule). Near: the
+  // allocator keeps some of what the flood's reads used (1,500 bodies went through the process's
+  // read buffers, drained by the refusals' lingering close): 71–111 MB above idle after 10 s on the
+  // code before lingering closes and 85–111 MB with them (three runs each, 2026-12-07); a hub
+  // holding the bodies would be 1,500 MB above.
   let after = memoryOf(hub.pid);
-  for (let waited = 0; after.rssMb > idle.rssMb + 100 && waited < 10_000; waited += 250) {
+  for (let waited = 0; after.rssMb > idle.rssMb + RETAINED_MB && waited < 10_000; waited += 250) {
     await new Promise((r) => setTimeout(r, 250));
     after = memoryOf(hub.pid);
   }
@@ -179,14 +186,15 @@ it('refuses 1,500 keyless 1 MB pushes without holding their bodies, and closes t
     slowHeaders: headersOutcomes.map((o) => o.status),
     slowBodies: bodyOutcomes.map((o) => o.status),
   });
-  // Every keyless push was refused: 401, or the connection closed on it (the hub closes a refused
-  // connection while the client is still sending, so the client's kernel may drop the answer), or
+  // Every keyless push was refused: 401, or the connection closed on it (past the connections a
+  // refusal lingers on, MAX_LINGERING_CONNECTIONS, the hub closes a refused connection while the
+  // client is still sending, so the client's kernel may drop the answer), or
   // 408 for a client whose headers waited too long behind the other 1,499. None was accepted.
   expect([...statuses.keys()].filter((s) => ![401, 408, 0].includes(s))).toEqual([]);
   expect(statuses.get(401)).toBeGreaterThan(0);
   expect((await countStored()) - stored).toBe(0);
   expect(during.peakMb).toBeLessThan(400);
-  expect(after.rssMb).toBeLessThan(idle.rssMb + 100);
+  expect(after.rssMb).toBeLessThan(idle.rssMb + RETAINED_MB);
   // The hub closed every slow client itself, answering 408 where it had read a request head.
   expect(headersOutcomes.every((o) => o.status === 408 || o.status === 0)).toBe(true);
   expect(bodyOutcomes.map((o) => o.status)).toEqual(bodyOutcomes.map(() => 408));

@@ -5,6 +5,7 @@ import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import { redactUrl } from '../../telemetry/fastify.ts';
 import { type ProblemDocument, problemFromError, problemOf } from '../errors.ts';
 import type { RouteTable } from '../route-table.ts';
+import { lingerIfUnread } from '../security/request-limits.ts';
 
 /**
  * The request path without its query string, as problem answers show it (`instance`, and the
@@ -23,17 +24,19 @@ export function pathOf(request: FastifyRequest): string {
   return redactUrl(q === -1 ? request.url : request.url.slice(0, q));
 }
 
-/** Sends a problem document as `application/problem+json`. */
+/**
+ * Sends a problem document as `application/problem+json`. One that closes the connection before the
+ * request's body came whole (a refusal: `Connection: close`) closes it lingering, so that the
+ * client reads the answer ({@link lingerIfUnread}).
+ */
 export function sendProblem(
   reply: FastifyReply,
   problem: ProblemDocument,
   headers: Record<string, string> = {},
 ) {
-  return reply
-    .code(problem.status)
-    .headers(headers)
-    .type('application/problem+json; charset=utf-8')
-    .send(JSON.stringify(problem));
+  reply.code(problem.status).headers(headers).type('application/problem+json; charset=utf-8');
+  if (reply.getHeader('connection') === 'close') lingerIfUnread(reply);
+  return reply.send(JSON.stringify(problem));
 }
 
 /**

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installProblemHandling } from '../plugins/problem.ts';
 import { RouteTable } from '../route-table.ts';
-import { type ByteBudget, installRequestLimits } from './request-limits.ts';
+import { type ByteBudget, installRequestLimits, MAX_LINGERING_CONNECTIONS } from './request-limits.ts';
 
 let app: FastifyInstance;
 let budget: ByteBudget;
@@ -134,5 +134,62 @@ describe('installRequestLimits', () => {
     // The drained bytes were never held: after the first chunks the budget stays empty.
     expect(heldWhileSending.slice(-10)).toEqual(Array(10).fill(0));
     expect(budget.held).toBe(0);
+  });
+  it('lingers on at most MAX_LINGERING_CONNECTIONS refused connections at once; past them one closes at once', async () => {
+    await start({
+      bodyTimeoutMs: 30_000,
+      unauthenticatedBodyBytes: 1000,
+      lingeringClose: { totalMs: 20_000, idleMs: 20_000 },
+    });
+    const port = Number(new URL(base).port);
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    // A client refused (503, its body past the budget) that keeps sending a little: a lingering
+    // connection takes it and drops it; on a closed one it meets a reset and closes.
+    const refused = () => {
+      const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      socket.on('error', () => {});
+      const sending = setInterval(() => {
+        if (!socket.destroyed) socket.write(chunk.subarray(0, 1024));
+      }, 20);
+      socket.on('close', () => clearInterval(sending));
+      let text = '';
+      let isClosed = false;
+      const answered = new Promise<void>((resolve) =>
+        socket.on('data', (c: Buffer) => {
+          text += c.toString('latin1');
+          if (text.includes('SY_HTTP_UNAUTHENTICATED_BODIES_FULL')) resolve();
+        }),
+      );
+      const closed = new Promise<void>((resolve) =>
+        socket.on('close', () => {
+          isClosed = true;
+          resolve();
+        }),
+      );
+      socket.write(
+        'POST /open HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 500000\r\n\r\n',
+      );
+      socket.write(chunk);
+      return { socket, answered, closed, isClosed: () => isClosed };
+    };
+    const lingering = Array.from({ length: MAX_LINGERING_CONNECTIONS }, refused);
+    try {
+      await Promise.all(lingering.map((c) => c.answered));
+      // One more: answered, then closed by the hub at once, while the others still linger.
+      const past = refused();
+      await past.answered;
+      await past.closed;
+      expect(lingering.filter((c) => c.isClosed())).toEqual([]);
+      // Once one of them is gone, a refusal lingers again.
+      lingering[0]!.socket.destroy();
+      await lingering[0]!.closed;
+      const again = refused();
+      await again.answered;
+      await Promise.race([again.closed, new Promise((r) => setTimeout(r, 300))]);
+      expect(again.isClosed()).toBe(false);
+      again.socket.destroy();
+    } finally {
+      for (const c of lingering) c.socket.destroy();
+    }
   });
 });

@@ -115,6 +115,34 @@ function bodyBuffered(request: FastifyRequest): boolean {
 function drop(): void {}
 
 /**
+ * How many refused connections of one server linger at once; a refusal past it closes at once, as
+ * before lingering closes existed (its client may see a reset instead of the answer). A vendor
+ * whose key is wrong has a few connections refused at a time; a flood of keyless pushes would
+ * otherwise have the hub read (and drop) every one's body at once: 1,500 clients of 1 MB left the
+ * process ~15 MB of allocator memory above what it held before (reliability/unauthenticated-flood.int).
+ */
+export const MAX_LINGERING_CONNECTIONS = 64;
+
+/** Each server's lingering close: its bounds ({@link installRequestLimits}) and the connections lingering now. */
+const lingering = new WeakMap<object, { options: LingeringCloseOptions; now: number }>();
+
+/**
+ * Called by `sendProblem` (plugins/problem.ts) for an answer that closes the connection: when the
+ * request's body has not come whole, the connection gets a {@link lingerAfterRefusal}. Only
+ * refusals close a connection early, and each is a problem: a check here, not a hook that every
+ * answer (every push's 200) would run.
+ */
+export function lingerIfUnread(reply: FastifyReply): void {
+  const { request } = reply;
+  const state = lingering.get(reply.server.server);
+  if (state === undefined || state.now >= MAX_LINGERING_CONNECTIONS) return;
+  if (request.raw.complete || !hasBody(request)) return;
+  state.now++;
+  request.raw.socket.once('close', () => state.now--);
+  lingerAfterRefusal(request, reply, state.options);
+}
+
+/**
  * Closes the connection of a request refused before its body was read without losing the refusal:
  * a "lingering close", as nginx and Apache do. Node closes a `Connection: close` answer's socket as
  * soon as the answer is written (`resOnFinish` → `socket.destroySoon()`); the client is often still
@@ -182,13 +210,7 @@ function lingerAfterRefusal(request: FastifyRequest, reply: FastifyReply, option
  */
 export function installRequestLimits(app: FastifyInstance, options: RequestLimitsOptions): ByteBudget {
   const budget = new ByteBudget(options.unauthenticatedBodyBytes);
-  // Callback style: it runs on every answer and does something only for a refusal that closes the
-  // connection before the whole body came (fastify's own 413 over the announced length included).
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (reply.getHeader('connection') === 'close' && !request.raw.complete && hasBody(request))
-      lingerAfterRefusal(request, reply, options.lingeringClose);
-    done(null, payload);
-  });
+  lingering.set(app.server, { options: options.lingeringClose, now: 0 });
   app.addHook('preParsing', async (request: FastifyRequest, reply: FastifyReply, payload) => {
     if (!hasBody(request)) return payload;
     refuseCompressed(request);
