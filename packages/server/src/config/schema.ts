@@ -52,8 +52,8 @@ export const CONFIG_DEFAULTS = {
     port: 8080,
     bodyLimit: '1mb',
     // Against slow and unauthenticated clients (also what buildApp uses when called without them).
-    // lingering, lingeringIdle: after a refusal sent before the body was read (401, 404, 413, 415,
-    // 503 with Connection: close), how long the hub keeps reading and dropping what the client
+    // lingering, lingeringIdle: after a refusal sent before the body was read (401, 404, 408, 413,
+    // 415, 417, 503 with Connection: close; Node's 400 and 431), how long the hub keeps reading and dropping what the client
     // still sends, in all and without data, before it closes (http/security/request-limits.ts):
     // closing at once made the client's kernel reset the connection, which often lost the refusal.
     timeouts: { headers: '10s', body: '30s', request: '60s', lingering: '2s', lingeringIdle: '1s' },
@@ -427,7 +427,7 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
                 AT_LEAST_A_SECOND,
               ),
               lingering: duration(
-                'After a refusal sent before the body was read (401, 404, 413, 415, 503), how long the hub goes on reading and dropping what the client still sends before it closes the connection, so that the client reads the answer instead of a connection reset.',
+                'After a refusal sent before the body was read (401, 404, 408, 413, 415, 417, 503, and the 400 or 431 of a request head Node refuses), how long the hub goes on reading and dropping what the client still sends before it closes the connection, so that the client reads the answer instead of a connection reset.',
                 CONFIG_DEFAULTS.server.timeouts.lingering,
                 AT_LEAST_A_SECOND,
               ),

@@ -145,6 +145,7 @@ export async function listen(
     plugins?: BuildAppOptions['plugins'];
     /** Proxies whose `X-Forwarded-For` is believed (a test then picks the client address). Default none. */
     trustedProxies?: BuildAppOptions['trustedProxies'];
+    timeouts?: BuildAppOptions['timeouts'];
   } = {},
 ): Promise<{ app: SwitchyardApp; base: string; close(): Promise<void> }> {
   const app = await buildApp({
@@ -156,6 +157,7 @@ export async function listen(
     // The admin tests send many refused requests from one address on purpose.
     authRateLimit: extra.authRateLimit ?? false,
     ...(extra.plugins ? { plugins: extra.plugins } : {}),
+    ...(extra.timeouts ? { timeouts: extra.timeouts } : {}),
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();

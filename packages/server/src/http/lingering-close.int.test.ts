@@ -4,7 +4,9 @@
  * half-closes, drains and drops the rest, then closes (the lingering close of
  * security/request-limits.ts). Closing at once had the client's kernel reset the connection, and
  * the client (a vendor's sender, curl) report "connection reset" instead of the answer, in about
- * half the runs with a 3 MB body. A client that never stops sending is still cut off.
+ * half the runs with a 3 MB body. A client that never stops sending is still cut off. The answers
+ * Node's server writes outside fastify (the 417 of an unmet `Expect`, the 408 of a request not in
+ * on time, the 400 and 431 of a head its parser refuses) close the same way.
  */
 import net from 'node:net';
 import { useTestDatabase } from '@switchyard/testing';
@@ -18,6 +20,9 @@ const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 let hub: Hub;
 let server: Awaited<ReturnType<typeof listen>>;
 let port: number;
+/** A hub whose whole-request timeout (Node's own 408) is 1 s, and whose body limit is past the body sent. */
+let slow: Awaited<ReturnType<typeof listen>>;
+let slowPort: number;
 
 beforeAll(async () => {
   hub = await makeHub(database.url());
@@ -29,8 +34,15 @@ beforeAll(async () => {
   });
   server = await listen(hub, { bodyLimit: MB });
   port = Number(new URL(server.base).port);
+  slow = await listen(hub, {
+    bodyLimit: 8 * MB,
+    // Lingering bounds past the slow sender's last byte: the test is about the answer, not the bound.
+    timeouts: { requestMs: 1_000, lingeringMs: 10_000, lingeringIdleMs: 5_000 },
+  });
+  slowPort = Number(new URL(slow.base).port);
 });
 afterAll(async () => {
+  await slow?.close();
   await server?.close();
   await hub?.stop();
 });
@@ -48,14 +60,21 @@ interface Outcome {
 
 /**
  * Sends a push head announcing `bytes` of body, then the body in 64 KB chunks as fast as the hub
- * takes them (`forever`: without end, past the announced length), until the hub closes.
+ * takes them (`forever`: without end, past the announced length), until the hub closes; or, with
+ * `everyMs`, one chunk every `everyMs` (a slow sender), to `to` (another hub's port).
  */
-function push(path: string, headers: string, bytes: number, forever = false): Promise<Outcome> {
+function push(
+  path: string,
+  headers: string,
+  bytes: number,
+  forever = false,
+  { to = port, everyMs }: { to?: number; everyMs?: number } = {},
+): Promise<Outcome> {
   return new Promise((resolve) => {
     const opened = Date.now();
     // Half-open allowed: like curl or a vendor's sender, it goes on sending its body after the
     // hub's answer and FIN, and closes its side once all is sent.
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const socket = net.connect({ port: to, host: '127.0.0.1', allowHalfOpen: true });
     const received: Buffer[] = [];
     let sent = 0;
     let error: string | undefined;
@@ -71,6 +90,16 @@ function push(path: string, headers: string, bytes: number, forever = false): Pr
         closedAfterMs: Date.now() - opened,
       }),
     );
+    const trickle = (interval: number) => {
+      if (socket.destroyed || !socket.writable) return;
+      if (sent >= bytes) {
+        socket.end();
+        return;
+      }
+      sent += CHUNK.length;
+      socket.write(CHUNK);
+      setTimeout(() => trickle(interval), interval);
+    };
     const pump = () => {
       while (!socket.destroyed && socket.writable && (forever || sent < bytes)) {
         sent += CHUNK.length;
@@ -84,7 +113,8 @@ function push(path: string, headers: string, bytes: number, forever = false): Pr
     socket.write(
       `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${headers}Content-Length: ${bytes}\r\n\r\n`,
     );
-    pump();
+    if (everyMs === undefined) pump();
+    else trickle(everyMs);
   });
 }
 
@@ -143,4 +173,40 @@ it('cuts off a refused client that never stops sending, within the lingering bou
   // then closed. Generous slack: the bound is what matters, not the exact time.
   expect(outcome.sent).toBeGreaterThan(BODY);
   expect(outcome.closedAfterMs).toBeLessThan(15_000);
+});
+
+describe('an answer written outside fastify, while the client still sends its body', () => {
+  it.each([
+    // Node emits it as checkExpectation: the 417 of plugins/problem.ts.
+    ['an unmet Expect', `x-api-key: ${VENDOR_API_KEY}\r\nexpect: x-nothing\r\n`, 417, 'SY_HTTP_BAD_REQUEST'],
+    // Node's parser refuses the head; the client sends its body behind it all the same.
+    ['headers too large', `x-pad: ${'a'.repeat(20_000)}\r\n`, 431, 'SY_HTTP_BAD_REQUEST'],
+    ['a malformed header', 'bad header: x\r\n', 400, 'SY_HTTP_BAD_REQUEST'],
+  ])(
+    'gets the whole answer to %s every time (20 runs of 4 MB)',
+    { timeout: 120_000 },
+    async (_what, headers, status, code) => {
+      const outcomes = [];
+      for (let run = 0; run < RUNS; run++) outcomes.push(read(await push('/hooks/shop', headers, BODY)));
+      expect(outcomes).toEqual(outcomes.map(() => ({ status, code })));
+    },
+  );
+
+  it('gets the whole 408 of a body that did not arrive in time, sent on after it, every time (8 runs)', {
+    timeout: 120_000,
+  }, async () => {
+    // 4 MB in 64 KB chunks every 40 ms: 2.6 s, past the 1 s the slow hub gives a request. Node's
+    // server answers the 408 itself (framework-errors.ts), in the middle of the body.
+    const outcomes = [];
+    for (let run = 0; run < Math.min(RUNS, 8); run++)
+      outcomes.push(
+        read(
+          await push('/hooks/shop', `x-api-key: ${VENDOR_API_KEY}\r\n`, BODY, false, {
+            to: slowPort,
+            everyMs: 40,
+          }),
+        ),
+      );
+    expect(outcomes).toEqual(outcomes.map(() => ({ status: 408, code: 'SY_HTTP_REQUEST_TIMEOUT' })));
+  });
 });

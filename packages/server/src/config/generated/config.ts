@@ -59,7 +59,7 @@ export interface SwitchyardConfigFile {
        */
       request?: string;
       /**
-       * After a refusal sent before the body was read (401, 404, 413, 415, 503), how long the hub goes on reading and dropping what the client still sends before it closes the connection, so that the client reads the answer instead of a connection reset. At least 1s.
+       * After a refusal sent before the body was read (401, 404, 408, 413, 415, 417, 503, and the 400 or 431 of a request head Node refuses), how long the hub goes on reading and dropping what the client still sends before it closes the connection, so that the client reads the answer instead of a connection reset. At least 1s.
        */
       lingering?: string;
       /**

@@ -5,7 +5,7 @@ import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import { redactUrl } from '../../telemetry/fastify.ts';
 import { type ProblemDocument, problemFromError, problemOf } from '../errors.ts';
 import type { RouteTable } from '../route-table.ts';
-import { lingerIfUnread } from '../security/request-limits.ts';
+import { lingerAfterResponse, lingerIfUnread } from '../security/request-limits.ts';
 
 /**
  * The request path without its query string, as problem answers show it (`instance`, and the
@@ -106,6 +106,9 @@ function refuseUnmetExpectations(app: FastifyInstance): void {
       'content-length': Buffer.byteLength(body),
       connection: 'close',
     });
+    // The client may be sending its body already (it need not wait for a 100): read it to the
+    // answer's end and drop it, as for any other refusal, instead of a reset.
+    lingerAfterResponse(request, response);
     response.end(body);
   });
 }

@@ -11,6 +11,7 @@ import { operationOutcome } from '../../fhir/read.ts';
 import { problemOf } from '../errors.ts';
 import { pathOf, sendProblem } from '../plugins/problem.ts';
 import { FHIR_CACHE_CONTROL, FHIR_JSON, FHIR_PREFIX } from '../routes/fhir.ts';
+import { endLingering } from './request-limits.ts';
 
 /**
  * The `frameworkErrors` and `clientErrorHandler` options for `Fastify()`.
@@ -59,14 +60,20 @@ export function problemFrameworkErrors(): Pick<
                 status,
               },
             );
-      const body = JSON.stringify(problem);
-      if (socket.writable) {
-        socket.write(
-          `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-            `Content-Type: application/problem+json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
-        );
+      // Not writable: answered already (a second parse error as a lingering client closes).
+      if (!socket.writable) {
+        socket.destroy();
+        return;
       }
-      socket.destroy();
+      const body = JSON.stringify(problem);
+      socket.write(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `Content-Type: application/problem+json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+      );
+      // The client may still be sending: the rest of a body that came too slowly (408), or of a
+      // request whose head the parser refused (400, 431). Destroying the socket at once had the
+      // kernel answer those bytes with a reset, and the client lose the answer.
+      endLingering(socket);
     },
   };
 }

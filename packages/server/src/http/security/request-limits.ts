@@ -9,6 +9,8 @@
  * other body — one a connector verifies itself (`push.verifyBody`, e.g. an HMAC signature), a
  * dashboard sign-in, a body sent to an unknown route — counts against the bound while it is held.
  */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from '../../admin/http.ts';
@@ -80,10 +82,10 @@ export interface LingeringCloseOptions {
   idleMs: number;
 }
 
-function hasBody(request: FastifyRequest): boolean {
-  const length = request.headers['content-length'];
+function hasBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
   if (length !== undefined) return length !== '0';
-  return request.headers['transfer-encoding'] !== undefined;
+  return headers['transfer-encoding'] !== undefined;
 }
 
 /**
@@ -127,19 +129,66 @@ export const MAX_LINGERING_CONNECTIONS = 64;
 const lingering = new WeakMap<object, { options: LingeringCloseOptions; now: number }>();
 
 /**
+ * Takes a place among the connections of the socket's server that linger now: the bounds of its
+ * lingering close, or undefined when that server has none (a worker's health server) or
+ * {@link MAX_LINGERING_CONNECTIONS} linger already.
+ */
+function admitLingering(socket: Socket): LingeringCloseOptions | undefined {
+  // Node's server sets it on each of its connections.
+  const server = (socket as Socket & { server?: object }).server;
+  const state = server === undefined ? undefined : lingering.get(server);
+  if (state === undefined || state.now >= MAX_LINGERING_CONNECTIONS) return undefined;
+  state.now++;
+  socket.once('close', () => state.now--);
+  return state.options;
+}
+
+/**
  * Called by `sendProblem` (plugins/problem.ts) for an answer that closes the connection: when the
  * request's body has not come whole, the connection gets a {@link lingerAfterRefusal}. Only
  * refusals close a connection early, and each is a problem: a check here, not a hook that every
  * answer (every push's 200) would run.
  */
 export function lingerIfUnread(reply: FastifyReply): void {
-  const { request } = reply;
-  const state = lingering.get(reply.server.server);
-  if (state === undefined || state.now >= MAX_LINGERING_CONNECTIONS) return;
-  if (request.raw.complete || !hasBody(request)) return;
-  state.now++;
-  request.raw.socket.once('close', () => state.now--);
-  lingerAfterRefusal(request, reply, state.options);
+  lingerAfterResponse(reply.request.raw, reply.raw);
+}
+
+/**
+ * {@link lingerIfUnread} for an answer Node's server writes through its own `ServerResponse`,
+ * outside fastify (the 417 of an unmet `Expect`, plugins/problem.ts): call it before the response
+ * ends with `Connection: close`.
+ */
+export function lingerAfterResponse(request: IncomingMessage, response: ServerResponse): void {
+  if (request.complete || !hasBody(request.headers)) return;
+  const socket = request.socket;
+  const options = admitLingering(socket);
+  if (options === undefined) return;
+  // Node's own 'finish' listener, added when the response was made, runs before this one.
+  response.once('finish', () => {
+    // destroySoon ended the socket's writable side (the FIN goes after the answer) and waits for
+    // it to finish to destroy the socket: that destroy is what resets the connection, so it is
+    // taken over here.
+    socket.removeListener('finish', socket.destroy);
+    lingerAfterRefusal(socket, options);
+  });
+}
+
+/**
+ * Ends a connection whose answer was written to the socket itself (Node's client errors: the 408
+ * of a request that did not arrive in time, the 400 or 431 of one its parser refused,
+ * framework-errors.ts) with the same lingering close, or destroys it at once when the server has
+ * none or {@link MAX_LINGERING_CONNECTIONS} linger already.
+ */
+export function endLingering(socket: Socket): void {
+  const options = admitLingering(socket);
+  if (options === undefined) {
+    socket.destroy();
+    return;
+  }
+  // The FIN goes after the answer; the server's sockets are half-open, so the socket stays
+  // readable until the client closes its side.
+  socket.end();
+  lingerAfterRefusal(socket, options);
 }
 
 /**
@@ -149,46 +198,38 @@ export function lingerIfUnread(reply: FastifyReply): void {
  * sending its body then, and the kernel answers bytes that arrive on a closed socket, or wait
  * unread in it, with a reset, which makes the client drop the answer it had received: a vendor's
  * sender or curl reported "connection reset" instead of the 401 or 413 (about half the time with a
- * 3 MB body). Here, once the answer is written, the socket is only half-closed (the FIN follows the
- * answer), what the client still sends is read and dropped (never held, and never counted against
- * the unauthenticated bytes), and the socket is destroyed when the client closes its side, or after
- * `totalMs`, or after `idleMs` without data, whichever comes first.
+ * 3 MB body). Here, once the answer is written and the socket's writable side ended (the FIN
+ * follows the answer), what the client still sends is read and dropped (never held, and never
+ * counted against the unauthenticated bytes), and the socket is destroyed when the client closes
+ * its side, or after `totalMs`, or after `idleMs` without data, whichever comes first.
  */
-function lingerAfterRefusal(request: FastifyRequest, reply: FastifyReply, options: LingeringCloseOptions) {
-  const socket = request.raw.socket;
-  // Node's own 'finish' listener, added when the response was made, runs before this one.
-  reply.raw.once('finish', () => {
-    // destroySoon ended the socket's writable side (the FIN goes after the answer) and waits for
-    // it to finish to destroy the socket: that destroy is what resets the connection, so it is
-    // taken over here.
-    socket.removeListener('finish', socket.destroy);
-    if (socket.destroyed) return;
-    const close = () => {
-      clearTimeout(total);
-      socket.destroy();
-    };
-    const total = setTimeout(close, options.totalMs);
-    total.unref();
-    // Reset by every read, also those the HTTP parser takes from the socket itself.
-    socket.setTimeout(options.idleMs, close);
-    socket.once('end', close);
-    socket.once('close', () => clearTimeout(total));
-    // What follows is no request: taken from the HTTP parser (which read the rest of an announced
-    // body into the request, and what came after it as a next request: a 400 and a reset), and
-    // dropped as it comes. Adding a 'data' listener makes Node's server hand the socket's reads
-    // back from its parser to the stream.
-    socket.removeAllListeners('data');
-    socket.on('data', drop);
-    socket.resume();
-    // The parser may have stopped the handle's reads while the request waited unread (Node's
-    // server pauses the handle itself while its parser consumes it, leaving the stream "reading"
-    // as far as resume() can tell): start them again as Node's own server does (onSocketResume).
-    const handle = (socket as unknown as { _handle?: { reading?: boolean; readStart(): number } })._handle;
-    if (handle && !handle.reading) {
-      handle.reading = true;
-      handle.readStart();
-    }
-  });
+function lingerAfterRefusal(socket: Socket, options: LingeringCloseOptions): void {
+  if (socket.destroyed) return;
+  const close = () => {
+    clearTimeout(total);
+    socket.destroy();
+  };
+  const total = setTimeout(close, options.totalMs);
+  total.unref();
+  // Reset by every read, also those the HTTP parser takes from the socket itself.
+  socket.setTimeout(options.idleMs, close);
+  socket.once('end', close);
+  socket.once('close', () => clearTimeout(total));
+  // What follows is no request: taken from the HTTP parser (which read the rest of an announced
+  // body into the request, and what came after it as a next request: a 400 and a reset), and
+  // dropped as it comes. Adding a 'data' listener makes Node's server hand the socket's reads
+  // back from its parser to the stream.
+  socket.removeAllListeners('data');
+  socket.on('data', drop);
+  socket.resume();
+  // The parser may have stopped the handle's reads while the request waited unread (Node's
+  // server pauses the handle itself while its parser consumes it, leaving the stream "reading"
+  // as far as resume() can tell): start them again as Node's own server does (onSocketResume).
+  const handle = (socket as unknown as { _handle?: { reading?: boolean; readStart(): number } })._handle;
+  if (handle && !handle.reading) {
+    handle.reading = true;
+    handle.readStart();
+  }
 }
 
 /**
@@ -212,7 +253,7 @@ export function installRequestLimits(app: FastifyInstance, options: RequestLimit
   const budget = new ByteBudget(options.unauthenticatedBodyBytes);
   lingering.set(app.server, { options: options.lingeringClose, now: 0 });
   app.addHook('preParsing', async (request: FastifyRequest, reply: FastifyReply, payload) => {
-    if (!hasBody(request)) return payload;
+    if (!hasBody(request.headers)) return payload;
     refuseCompressed(request);
     // Nothing to meter: an authenticated body counts against no budget, and this one is all in
     // memory already (a small push arrives with its head, and Node has buffered its body by the
