@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: secret references are written ${env:...} on purpose.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -387,6 +388,67 @@ describe('the database commands, when the database does not answer (in process)'
       expect(io.out() + io.err()).not.toContain('Pg-Pass-0010');
     },
   );
+});
+
+describe('the database commands, with a database URL they cannot use (in process)', () => {
+  // A malformed URL or a server refusing the SSL the URL asks for is the operator's to fix, as a
+  // stopped server is: one line, exit 1, no password; they printed "internal error (a bug; please
+  // report it)" and a stack while start said "could not start: Invalid URL" (a secrets audit).
+  const oneShot = [
+    'events list',
+    'subscriptions list',
+    'inbound renormalize 00000000-0000-0000-0000-000000000000',
+    'commands list',
+    'gates list',
+    'replay --delivery 00000000-0000-0000-0000-000000000000',
+    'migrate',
+  ];
+
+  function writeConfig(url: string): void {
+    writeFileSync(
+      join(dir, 'bad-url.yaml'),
+      ['version: 1', 'database:', `  url: "${url}"`, 'secretKey: a-secret-key-of-32-characters-00', ''].join(
+        '\n',
+      ),
+    );
+  }
+
+  it.each(oneShot)('switchyard %s names a malformed URL in one line', async (command) => {
+    for (const url of [
+      'postgres://hub:${env:PG_PASS}@127.0.0.1:99999/hub',
+      'postgres://hub:${env:PG_PASS}@[::1/hub',
+    ]) {
+      writeConfig(url);
+      const io = memoryIO({ PG_PASS: 'Pg-Pass-0012' });
+      expect(await main([...command.split(' '), '--config', 'bad-url.yaml'], io), url).toBe(1);
+      expect(io.err(), url).toMatch(
+        /^switchyard: cannot reach the database: its URL .* is not a valid URL: .*\n$/,
+      );
+      expect(io.out() + io.err()).not.toContain('Pg-Pass-0012');
+    }
+  });
+
+  it.each(oneShot)('switchyard %s names a server refusing SSL in one line', async (command) => {
+    // What a Postgres without SSL answers an SSLRequest (8 bytes): 'N' (protocol docs, "SSL Session
+    // Encryption": https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-SSL).
+    const server = createServer((socket) => {
+      socket.once('data', () => socket.write('N'));
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      writeConfig(`postgres://hub:\${env:PG_PASS}@127.0.0.1:${port}/hub?sslmode=no-verify`);
+      const io = memoryIO({ PG_PASS: 'Pg-Pass-0013' });
+      expect(await main([...command.split(' '), '--config', 'bad-url.yaml'], io)).toBe(1);
+      expect(io.err()).toMatch(
+        /^switchyard: cannot reach the database: The server does not support SSL connections .*\n$/,
+      );
+      expect(io.out() + io.err()).not.toContain('Pg-Pass-0013');
+    } finally {
+      server.close();
+    }
+  });
 });
 
 describe('numeric options (in process)', () => {

@@ -31,9 +31,28 @@ export function reportProblems(
 }
 
 /**
+ * TLS errors of the connection to the database: a server without SSL while the URL asks for it
+ * (`sslmode=require`), or a certificate Node does not trust. The operator's to fix (the URL or the
+ * server's certificate), never a bug of the command.
+ */
+const TLS_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+const NO_SSL = /does not support SSL connections/;
+
+/**
  * Says so when `error` is the database refusing or not answering (a stopped server, a wrong host,
- * password or database name): an operator's condition, not a bug of the command, so it is printed
- * as one line and exit 1, as `start` does ("could not start: …"). Returns undefined otherwise.
+ * password or database name), a database URL the driver cannot parse (a port past 65535, an IPv6
+ * literal without its closing bracket: pg answers `Invalid URL`), or the TLS of the connection
+ * failing (a server without SSL for `sslmode=require`): an operator's condition, not a bug of the
+ * command, so it is printed as one line and exit 1, as `start` does ("could not start: …"). The
+ * one place every one-shot command on the database reports it (an audit found "internal error"
+ * and a stack for the last two). Returns undefined otherwise.
  *
  * @example
  * ```ts
@@ -46,15 +65,27 @@ export function reportUnreachableDatabase(
   secrets: readonly string[],
   error: unknown,
 ): number | undefined {
+  const message = describeUnreachableDatabase(error);
+  if (message === undefined) return undefined;
+  io.stderr.write(secretScrubber(secrets)(`switchyard: cannot reach the database: ${message}\n`));
+  return 1;
+}
+
+/** What {@link reportUnreachableDatabase} prints after its prefix, or undefined for any other error. */
+function describeUnreachableDatabase(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const text = (error as { message?: unknown } | undefined)?.message;
+  // Node's TypeError keeps the whole URL in `input`: only the fixed message and a hint are printed.
+  if (code === 'ERR_INVALID_URL')
+    return 'its URL (database.url or DATABASE_URL) is not a valid URL: check the host, the port (1..65535) and the [brackets] of an IPv6 address';
+  if ((typeof code === 'string' && TLS_CODES.has(code)) || (typeof text === 'string' && NO_SSL.test(text)))
+    return `${text} (the URL's sslmode and the server's TLS setup must agree)`;
   // The outage the workers wait out (storage/unavailable.ts), or credentials Postgres refuses
   // (SQLSTATE class 28): the operator's to fix either way.
-  const code = (error as { code?: unknown } | undefined)?.code;
   const refused = typeof code === 'string' && code.startsWith('28');
   if (!refused && !isDatabaseUnavailable(error)) return undefined;
   // A refused connection to several addresses is an AggregateError with an empty message.
-  const message = (error as Error).message || code;
-  io.stderr.write(secretScrubber(secrets)(`switchyard: cannot reach the database: ${message}\n`));
-  return 1;
+  return (error as Error).message || String(code);
 }
 
 /**
