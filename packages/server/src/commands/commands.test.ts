@@ -6,7 +6,7 @@
  */
 import type { EventDraft, JsonObject } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
-import { fitsCommand } from './commands.ts';
+import { fitsCommand, SentCredentials } from './commands.ts';
 
 const updated = (data: JsonObject): EventDraft => ({
   type: 'appointment.updated',
@@ -64,5 +64,49 @@ describe('fitsCommand: other commands', () => {
       data: {},
     };
     expect(fitsCommand({ type: 'appointment.mark_arrived', data: {} }, arrived)).toBe(true);
+  });
+});
+
+describe('SentCredentials', () => {
+  // The SDK's clientCredentials in `authentication: 'body'` mode (core connector/client-credentials.ts)
+  // sends client_secret in the form (RFC 6749 §2.3.1); a connector whose secret is no x-secret
+  // setting (built in code, fetched at run time) had it kept whole when the token endpoint's error
+  // page showed the form back (a secrets audit). The names are redact.ts's one list.
+  it('scrubs the secret-named form fields a call carried, as sent and form-encoded', () => {
+    const sent = new SentCredentials();
+    sent.add({
+      form: {
+        grant_type: 'client_credentials',
+        client_id: 'hub-client',
+        client_secret: 'cs-live+secret/0123456789',
+        scope: 'integration',
+      },
+    });
+    sent.add({ form: { grant_type: 'refresh_token', refresh_token: 'rt-live-0123456789abcdef' } });
+    sent.add({
+      form: {
+        grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        assertion: 'eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodWIifQ.c2lnbmF0dXJl',
+      },
+    });
+    const page =
+      '<html>invalid_client: form=grant_type=client_credentials&client_id=hub-client' +
+      '&client_secret=cs-live%2Bsecret%2F0123456789&scope=integration; secret cs-live+secret/0123456789;' +
+      ' refresh rt-live-0123456789abcdef; assertion eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodWIifQ.c2lnbmF0dXJl</html>';
+    const scrubbed = sent.scrub(page);
+    expect(scrubbed).not.toContain('cs-live');
+    expect(scrubbed).not.toContain('rt-live');
+    expect(scrubbed).not.toContain('eyJhbGciOiJSUzI1NiJ9');
+    // What is no secret stays readable: the client id, the grant, the scope.
+    expect(scrubbed).toContain('grant_type=client_credentials&client_id=hub-client&client_secret=[redacted]');
+    expect(scrubbed).toContain('scope=integration');
+  });
+
+  it('still scrubs the credentials of the headers', () => {
+    const sent = new SentCredentials();
+    sent.add({ headers: { authorization: 'Bearer tok-0123456789abcdef', accept: 'application/json' } });
+    expect(sent.scrub('authorization=Bearer tok-0123456789abcdef; token tok-0123456789abcdef')).toBe(
+      'authorization=[redacted]; token [redacted]',
+    );
   });
 });

@@ -653,34 +653,44 @@ function bossDb(trx: Kysely<unknown>) {
 }
 
 /**
- * The credentials a command's calls carried (the values of their secret-named headers, and the
- * token of an `Authorization` scheme), to scrub from what the vendor answered: a token the
- * connector got at run time (Docplanner's OAuth2 access token, BookingBug's admin Auth-Token) is no
- * value of the instance's settings, and an answer quoting it (a gateway's error page showing the
- * request's headers) kept it in the call's snippet and the command's error, a live credential
- * shown to the command's sender (a commands audit).
+ * The credentials a command's calls carried (the values of their secret-named headers, the token
+ * of an `Authorization` scheme, and the values of their secret-named form fields), to scrub from
+ * what the vendor answered: a token the connector got at run time (Docplanner's OAuth2 access
+ * token, BookingBug's admin Auth-Token) is no value of the instance's settings, and an answer
+ * quoting it (a gateway's error page showing the request's headers) kept it in the call's snippet
+ * and the command's error, a live credential shown to the command's sender (a commands audit). A
+ * form field: the SDK's clientCredentials in `authentication: 'body'` mode sends `client_secret` in
+ * the form, as a password, refresh-token or JWT-assertion grant sends its credential; a token
+ * endpoint's error page showing the form back kept it whenever it was no `x-secret` setting (a
+ * secrets audit). Which names are secret is {@link secretFieldValues}'s one list (delivery/redact.ts).
  *
  * @example
  * ```ts
  * const sent = new SentCredentials();
- * sent.add({ authorization: 'Bearer tok-0123456789' });
- * sent.scrub('headers: authorization=Bearer tok-0123456789'); // 'headers: authorization=Bearer [redacted]'
+ * sent.add({ headers: { authorization: 'Bearer tok-0123456789' } });
+ * sent.scrub('headers: authorization=Bearer tok-0123456789'); // 'headers: authorization=[redacted]'
+ * sent.add({ form: { grant_type: 'client_credentials', client_secret: 'cs-0123456789' } });
+ * sent.scrub('form=grant_type=client_credentials&client_secret=cs-0123456789'); // '…client_secret=[redacted]'
  * ```
  */
 export class SentCredentials {
   readonly #values = new Set<string>();
   #scrub: ((text: string) => string) | undefined;
 
-  add(headers: Readonly<Record<string, string>> | undefined): void {
-    for (const [name, value] of Object.entries(headers ?? {})) {
+  add(request: Pick<VendorRequest, 'headers' | 'form'>): void {
+    for (const [name, value] of Object.entries(request.headers ?? {})) {
       if (typeof value !== 'string' || !isSecretHeaderName(name)) continue;
       const scheme = /^\s*[A-Za-z][\w-]*\s+(\S+)\s*$/.exec(value);
-      for (const secret of scheme ? [scheme[1]!, value] : [value]) {
-        if (this.#values.has(secret)) continue;
-        this.#values.add(secret);
-        this.#scrub = undefined;
-      }
+      for (const secret of scheme ? [scheme[1]!, value] : [value]) this.#remember(secret);
     }
+    // secretScrubber also finds a value form-encoded, as a page quoting the form shows it.
+    for (const secret of secretFieldValues(request.form ?? {})) this.#remember(secret);
+  }
+
+  #remember(secret: string): void {
+    if (secret === '' || this.#values.has(secret)) return;
+    this.#values.add(secret);
+    this.#scrub = undefined;
   }
 
   scrub(text: string): string {
@@ -703,7 +713,7 @@ function recordingHttp(
 ): VendorHttp {
   return {
     async request(request: VendorRequest) {
-      sent.add(request.headers);
+      sent.add(request);
       const scrubAll = (text: string) => sent.scrub(scrub(text));
       const startedAt = new Date();
       const method =

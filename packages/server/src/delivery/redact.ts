@@ -25,6 +25,8 @@ const SECRET_HEADER_PARTS = [
   'passwd',
   'session',
   'credential',
+  // OAuth2's JWT grants (RFC 7523): `assertion`, `client_assertion` carry a signed credential.
+  'assertion',
 ];
 
 /**
@@ -46,7 +48,7 @@ export function isSecretHeaderName(name: string, extraSecretHeaderNames: readonl
 /**
  * A copy of `headers` safe to log: values of `authorization`, `proxy-authorization`, `cookie`,
  * `set-cookie`, `x-api-key`, `authtoken`, of any header whose name contains `token`, `secret`, `key`,
- * `signature`, `password`, `passwd`, `session` or `credential` (case-insensitive), and of the
+ * `signature`, `password`, `passwd`, `session`, `credential` or `assertion` (case-insensitive), and of the
  * `extraSecretHeaderNames` become `"[redacted]"`. Names keep their case; undefined values stay
  * undefined (absent stays visibly absent).
  *
