@@ -166,6 +166,57 @@ function bareHost(hostname: string): string {
   return unbracketed.endsWith('.') ? unbracketed.slice(0, -1) : unbracketed;
 }
 
+/** Why {@link checkDestination} refuses `address` (what `host` is or resolves to), or undefined. */
+function addressRefusal(address: string, host: string, policy: DestinationPolicy): string | undefined {
+  let kind: AddressClass;
+  try {
+    kind = classifyAddress(address);
+  } catch {
+    return `${host} resolved to something that is not an IP address`;
+  }
+  if (allowed(kind, policy)) return undefined;
+  const label = kind.replace('_', '-');
+  const via = address === host ? '' : ` (${host} resolves to ${address})`;
+  // Named as the operator writes it: the subscription setting behind allowPrivate/allowLoopback.
+  const hint =
+    kind === 'loopback' || allowed(kind, { allowPrivate: true })
+      ? '; a subscription with allowPrivateAddresses: true may use it'
+      : '';
+  return `${label} address ${address} is not allowed${via}${hint}`;
+}
+
+/**
+ * Where a connector's vendor calls may go (delivery/vendor-http.ts): private and loopback
+ * addresses too (vendors' on-premises APIs and the simulators live there), so what stays refused
+ * is what no policy allows (cloud metadata, unspecified, multicast, reserved).
+ */
+export const VENDOR_DESTINATIONS: DestinationPolicy = { allowPrivate: true, allowLoopback: true };
+
+/**
+ * Why {@link checkDestination} would refuse `url` under `policy` whatever DNS answers: a cloud
+ * metadata name, or an IP literal of a class the policy refuses. Undefined otherwise, also for a
+ * name (resolved only when called: what it resolves to may change) and for text that is no http(s)
+ * URL (its schema's to refuse). Lets a setting the hub will never call be refused when it is saved.
+ *
+ * @example
+ * ```ts
+ * refusedWithoutLookup('http://169.254.169.254/latest', VENDOR_DESTINATIONS); // 'metadata address 169.254.169.254 is not allowed'
+ * refusedWithoutLookup('http://10.0.0.5/api', VENDOR_DESTINATIONS);           // undefined
+ * ```
+ */
+export function refusedWithoutLookup(url: string, policy: DestinationPolicy): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return undefined;
+  const host = bareHost(parsed.hostname).toLowerCase();
+  if (METADATA_HOSTS.has(host)) return `${host} is a cloud metadata endpoint`;
+  return ipaddr.isValid(host) ? addressRefusal(host, host, policy) : undefined;
+}
+
 /**
  * Decides whether the hub may POST to `url`. Only absolute `http:`/`https:` URLs without
  * credentials pass. An IP literal is classified directly; a name is resolved (every address) and
@@ -234,30 +285,8 @@ export async function checkDestination(
   }
 
   for (const address of addresses) {
-    let kind: AddressClass;
-    try {
-      kind = classifyAddress(address);
-    } catch {
-      return {
-        ok: false,
-        kind: 'refused',
-        reason: `${host} resolved to something that is not an IP address`,
-      };
-    }
-    if (!allowed(kind, policy)) {
-      const label = kind.replace('_', '-');
-      const via = address === host ? '' : ` (${host} resolves to ${address})`;
-      // Named as the operator writes it: the subscription setting behind allowPrivate/allowLoopback.
-      const hint =
-        kind === 'loopback' || allowed(kind, { allowPrivate: true })
-          ? '; a subscription with allowPrivateAddresses: true may use it'
-          : '';
-      return {
-        ok: false,
-        kind: 'refused',
-        reason: `${label} address ${address} is not allowed${via}${hint}`,
-      };
-    }
+    const reason = addressRefusal(address, host, policy);
+    if (reason !== undefined) return { ok: false, kind: 'refused', reason };
   }
   return { ok: true, addresses };
 }

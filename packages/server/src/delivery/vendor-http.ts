@@ -27,7 +27,7 @@ import {
 } from '@switchyard/core';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { tracingEnabled, withClientSpan } from '../telemetry/tracing.ts';
-import { checkDestination, type HostLookup, pinnedLookup } from './ssrf.ts';
+import { checkDestination, type HostLookup, pinnedLookup, VENDOR_DESTINATIONS } from './ssrf.ts';
 
 /** The largest vendor answer read, bytes: a larger one fails the call (permanently). */
 export const VENDOR_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -188,8 +188,7 @@ export function createVendorHttp(options: VendorHttpOptions = {}): VendorHttp {
           throw ConnectorError.permanent(message, { details: { method, url: where } });
         }
         const destination = await checkDestination(request.url, {
-          allowPrivate: true,
-          allowLoopback: true,
+          ...VENDOR_DESTINATIONS,
           ...(options.lookup ? { lookup: options.lookup } : {}),
         });
         if (!destination.ok) {

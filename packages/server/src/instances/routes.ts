@@ -12,7 +12,7 @@ import { markedValues, REDACTED } from '../delivery/redact.ts';
 import { type InstancesApi, isNoLongerDeclared, type KeptSettings } from './api.ts';
 import type { InstanceInput } from './input.ts';
 import { instanceCreateSchema, instanceReplaceSchema, instanceSchema } from './schema.ts';
-import { checkedSettings, type SettingsOwner } from './settings.ts';
+import { checkedSettings, type SettingsOwner, URL_FORMATS } from './settings.ts';
 
 /** An instance's health as the API shows it (the `InstanceHealth` view). */
 export const instanceHealth = object({
@@ -50,17 +50,6 @@ export const instanceHealth = object({
 });
 
 const tags = ['instances'];
-
-/** JSON Schema formats whose values say where a connector sends its requests. */
-const URL_FORMATS = new Set([
-  'uri',
-  'iri',
-  'uri-reference',
-  'iri-reference',
-  'url',
-  'hostname',
-  'idn-hostname',
-]);
 
 /**
  * The pointers of the URL-valued settings (a `format` of {@link URL_FORMATS} in the connector's

@@ -78,3 +78,72 @@ describe('checkedSettings', () => {
     expect(String((error as Error).message)).toContain('nested too deeply');
   });
 });
+
+describe('checkedSettings on URL-valued settings', () => {
+  const vendor = defineConnector<{ apiBaseUrl: string; adminApi?: { host: string } }>({
+    name: 'url-check',
+    version: '1.0.0',
+    displayName: 'URL check',
+    configSchema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        apiBaseUrl: { type: 'string', format: 'uri', default: 'https://api.vendor.example/v1' },
+        adminApi: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { host: { type: 'string', format: 'hostname' } },
+        },
+      },
+    },
+    eventMap: [],
+    push: {
+      routes: [{ name: 'default', path: '' }],
+      authenticate() {},
+      credentials: () => ({}),
+      parse: () => [],
+    },
+    normalize: async () => emit(),
+    encode: () => ({ route: 'default', body: {} }),
+  });
+
+  function problems(settings: Record<string, unknown>): unknown {
+    try {
+      checkedSettings(vendor, settings as never);
+    } catch (error) {
+      expect(isSwitchyardError(error) && error.code).toBe('SY_PIPELINE_INVALID_INPUT');
+      return (error as { details?: { errors?: unknown } }).details?.errors;
+    }
+    return undefined;
+  }
+
+  it('refuses at save what the vendor calls never reach: a metadata address or name, an unspecified one', () => {
+    // Was saved, and the instance failed only at its first call (a secrets audit).
+    expect(problems({ apiBaseUrl: 'http://169.254.169.254/latest/meta-data/' })).toEqual([
+      {
+        path: '/settings/apiBaseUrl',
+        message: 'is never called: metadata address 169.254.169.254 is not allowed',
+      },
+    ]);
+    expect(problems({ apiBaseUrl: 'http://[fd00:ec2::254]/v1' })).toEqual([
+      { path: '/settings/apiBaseUrl', message: expect.stringContaining('metadata address') },
+    ]);
+    expect(problems({ apiBaseUrl: 'http://metadata.google.internal/computeMetadata/v1' })).toEqual([
+      { path: '/settings/apiBaseUrl', message: expect.stringContaining('cloud metadata endpoint') },
+    ]);
+    expect(problems({ adminApi: { host: '0.0.0.0' } })).toEqual([
+      { path: '/settings/adminApi/host', message: expect.stringContaining('unspecified address 0.0.0.0') },
+    ]);
+  });
+
+  it('keeps what the vendor calls may reach: on-premises and loopback addresses, other link-local ones, names', () => {
+    for (const apiBaseUrl of [
+      'https://api.vendor.example/v1',
+      'http://10.0.0.5:8080/api',
+      'http://127.0.0.1:19100/api',
+      'http://169.254.10.20/api',
+      'http://[fe80::1]/api',
+    ])
+      expect(problems({ apiBaseUrl }), apiBaseUrl).toBeUndefined();
+  });
+});

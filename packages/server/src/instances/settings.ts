@@ -2,11 +2,13 @@ import {
   type Connector,
   createAjv,
   type JsonObject,
+  type JsonSchema,
   type JsonValue,
   SwitchyardError,
 } from '@switchyard/core';
 import { inputErrorMessage } from '../admin/input.ts';
-import { REDACTED } from '../delivery/redact.ts';
+import { markedValues, REDACTED } from '../delivery/redact.ts';
+import { refusedWithoutLookup, VENDOR_DESTINATIONS } from '../delivery/ssrf.ts';
 
 type Validator = ReturnType<ReturnType<typeof createAjv>['compile']>;
 
@@ -14,6 +16,17 @@ type Validator = ReturnType<ReturnType<typeof createAjv>['compile']>;
 export type SettingsOwner = Pick<Connector, 'name' | 'configSchema'>;
 
 const validators = new WeakMap<SettingsOwner, Validator>();
+
+/** JSON Schema formats whose values say where a connector sends its requests. */
+export const URL_FORMATS = new Set([
+  'uri',
+  'iri',
+  'uri-reference',
+  'iri-reference',
+  'url',
+  'hostname',
+  'idn-hostname',
+]);
 
 /**
  * Checks an instance's settings against its connector's config schema and returns a copy with the
@@ -49,7 +62,10 @@ export function checkedSettings(connector: SettingsOwner, settings: JsonObject):
       { details: { errors: [{ path: '/settings', message: 'is nested too deeply' }] } },
     );
   }
-  if (validate(copy)) return copy;
+  if (validate(copy)) {
+    refuseUncallable(connector, copy);
+    return copy;
+  }
   // Messages name the failing path and rule, never the value (it may be a secret).
   // Worded as the other admin inputs are (the schema's x-message, an unknown field by name).
   const errors = (validate.errors ?? []).map((e) => ({
@@ -61,6 +77,32 @@ export function checkedSettings(connector: SettingsOwner, settings: JsonObject):
     `settings do not match the ${connector.name} connector's schema: ${errors
       .map((e) => `${e.path || '/settings'} ${e.message}`)
       .join('; ')}`,
+    { details: { errors } },
+  );
+}
+
+/**
+ * Refuses a URL-valued setting ({@link URL_FORMATS}) the vendor calls' guard would refuse whatever
+ * DNS answers (delivery/ssrf.ts, {@link VENDOR_DESTINATIONS}): an `apiBaseUrl` of
+ * `http://169.254.169.254/…` was saved and the instance only failed at its first call (a secrets
+ * audit). Private and loopback addresses stay allowed (on-premises vendors); a name is resolved
+ * only at the call. The message names the setting and the address, not the whole URL.
+ */
+function refuseUncallable(connector: SettingsOwner, settings: JsonObject): void {
+  const isUrl = (schema: JsonSchema) => typeof schema.format === 'string' && URL_FORMATS.has(schema.format);
+  const errors: { path: string; message: string }[] = [];
+  for (const [pointer, value] of markedValues(settings, connector.configSchema, isUrl)) {
+    if (typeof value !== 'string') continue;
+    // A `hostname` format's value is the host alone.
+    const url = value.includes('://') ? value : `http://${value}/`;
+    const reason = refusedWithoutLookup(url, VENDOR_DESTINATIONS);
+    if (reason !== undefined)
+      errors.push({ path: `/settings${pointer}`, message: `is never called: ${reason}` });
+  }
+  if (errors.length === 0) return;
+  throw new SwitchyardError(
+    'SY_PIPELINE_INVALID_INPUT',
+    `settings of the ${connector.name} connector: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
     { details: { errors } },
   );
 }
