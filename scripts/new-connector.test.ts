@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Connector, JsonObject } from '../packages/core/src/index.ts';
+import type { Connector, JsonObject, PullSpec } from '../packages/core/src/index.ts';
 import {
   checkCommandConformance,
   checkConformance,
@@ -603,6 +605,145 @@ describe('generateConnector', () => {
     const replay = await checkConformance({ ...options, replayWindow: { toleranceSeconds: 300 } });
     expect([...new Set(replay.failures.map((f) => f.check))]).toEqual(['replay-window']);
     expect(replay.failures[0]!.message).toContain('outside the 300 s window) were accepted');
+  });
+
+  it("runs the guide's clientCredentials example (§9) as a tiny pull connector against a token endpoint", async () => {
+    // The §9 block as the guide has it: the helper configured at module level, then one call.
+    const guideText = readFileSync(guide, 'utf8');
+    const block = /\n```ts\n(\/\/ [^\n]+\nconst oauth = clientCredentials<Config>\(\{[\s\S]*?)\n```\n/.exec(
+      guideText,
+    )?.[1];
+    expect(block, 'the §9 clientCredentials example').toBeDefined();
+    const [declaration, use] = block!.split(/^(?=const res = )/m);
+    expect(use, 'the example ends with its call').toMatch(/^const res = await oauth\.request\(ctx, /);
+    // What the example names of Docplanner's pull.ts: its Config, apiBase and rate-limit reader.
+    const source = [
+      "import { clientCredentials, isJsonObject, type PullContext, type PullSpec, parseRetryAfter, type VendorResponse } from '@switchyard/core';",
+      'type Config = { apiBaseUrl: string; clientId?: string; clientSecret?: string };',
+      'const apiBase = (config: Config) => config.apiBaseUrl;',
+      "const retryAfterMs = (res: VendorResponse) => parseRetryAfter(res.headers['x-ratelimit-reset']);",
+      declaration,
+      'export const pull: PullSpec<Config> = {',
+      '  defaultIntervalMs: 60_000,',
+      '  async fetch(ctx: PullContext<Config>) {',
+      `    ${use!.trim()}`,
+      '    const items = isJsonObject(res.body) && Array.isArray(res.body._items) ? res.body._items : [];',
+      "    return { notifications: items.map((item) => ({ type: 'notification', dedupeKey: String(item), payload: { item } })), cursor: undefined, more: false };",
+      '  },',
+      '};',
+      '',
+    ].join('\n');
+    linkWorkspacePackages(root);
+    writeFileSync(join(root, 'pull.ts'), source);
+    // Compiled as the workspace compiles a connector (its tsconfig), so a wrong option or type fails.
+    writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
+    writeFileSync(
+      join(root, 'tsconfig.json'),
+      JSON.stringify({
+        extends: join(repo, 'tsconfig.base.json'),
+        compilerOptions: { typeRoots: [join(repo, 'node_modules', '@types')] },
+        files: ['pull.ts'],
+      }),
+    );
+    const tsc = spawnSync(
+      process.execPath,
+      [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    expect(tsc.status).toBe(0);
+    const { pull } = (await import(pathToFileURL(join(root, 'pull.ts')).href)) as {
+      pull: PullSpec<{ apiBaseUrl: string; clientId?: string; clientSecret?: string }>;
+    };
+
+    // A token endpoint as RFC 6749 §4.4 has it (Basic client authentication, a form), and a list
+    // that takes only its current token.
+    const clientId = 'client-id-0123';
+    const clientSecret = 'client-secret-0123456789';
+    const forms: string[] = [];
+    let issued = 0;
+    let tokenStatus = 200;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        if (req.url === '/oauth/v2/token') {
+          forms.push(body);
+          const basic = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`;
+          if (tokenStatus !== 200) {
+            res.writeHead(tokenStatus, { 'x-ratelimit-reset': '7' }).end('{}');
+          } else if (req.headers.authorization !== basic) {
+            res.writeHead(401).end('{"error":"invalid_client"}');
+          } else {
+            issued += 1;
+            res.end(
+              JSON.stringify({ access_token: `token-${issued}`, token_type: 'bearer', expires_in: 3600 }),
+            );
+          }
+        } else if (req.url === '/api/v3/integration/notifications') {
+          if (req.headers.authorization !== `Bearer token-${issued}`) res.writeHead(401).end('{}');
+          else res.end(JSON.stringify({ _items: [`n-${issued}`] }));
+        } else {
+          res.writeHead(404).end('{}');
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const apiBaseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const ctx = memoryNormalizeContext({
+        config: { apiBaseUrl, clientId, clientSecret },
+        vendorApi: fetchVendorHttp.request,
+      });
+      // One token for both turns, asked with the grant and the scope the example configures.
+      expect((await pull.fetch(ctx, null)).notifications.map((n) => n.dedupeKey)).toEqual(['n-1']);
+      expect((await pull.fetch(ctx, null)).notifications.map((n) => n.dedupeKey)).toEqual(['n-1']);
+      expect(forms).toEqual(['grant_type=client_credentials&scope=integration']);
+      // The vendor revoked it (another token issued): a 401 gets a new one, and the call is sent again.
+      issued += 1;
+      expect((await pull.fetch(ctx, null)).notifications.map((n) => n.dedupeKey)).toEqual(['n-3']);
+      // Wrong credentials: permanent, worded as the example's comment says, no secret in it.
+      const wrong = memoryNormalizeContext({
+        instanceId: 'wrong',
+        config: { apiBaseUrl, clientId, clientSecret: 'another-secret-0123456' },
+        vendorApi: fetchVendorHttp.request,
+      });
+      const refused = await pull.fetch(wrong, null).catch((error: unknown) => error);
+      expect(refused).toMatchObject({
+        kind: 'permanent',
+        message: 'Docplanner refused the client credentials (token endpoint answered 401)',
+      });
+      // The token endpoint's 429: transient, with the wait the example's retryAfterMs reads.
+      tokenStatus = 429;
+      const limited = memoryNormalizeContext({
+        instanceId: 'limited',
+        config: { apiBaseUrl, clientId, clientSecret },
+        vendorApi: fetchVendorHttp.request,
+      });
+      expect(await pull.fetch(limited, null).catch((error: unknown) => error)).toMatchObject({
+        kind: 'transient',
+        retryAfterMs: 7000,
+      });
+      // No credentials: the example's missingCredentials, without a call.
+      const calls = forms.length;
+      const none = memoryNormalizeContext({
+        instanceId: 'none',
+        config: { apiBaseUrl },
+        vendorApi: fetchVendorHttp.request,
+      });
+      expect(await pull.fetch(none, null).catch((error: unknown) => error)).toMatchObject({
+        kind: 'permanent',
+        message: 'Docplanner pull needs settings.clientId and settings.clientSecret',
+      });
+      expect(forms).toHaveLength(calls);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('refuses a name whose end-to-end test exists', async () => {
