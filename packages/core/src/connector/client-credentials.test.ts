@@ -210,6 +210,41 @@ describe('clientCredentials', () => {
     });
   });
 
+  it('renews a revoked token once for callers refused with it one after another, not once per caller', async () => {
+    // B's call went out with t1 beside A's, and its 401 comes back only once A has renewed the token.
+    let answerB: () => void = () => {};
+    const bRefused = new Promise<void>((resolve) => {
+      answerB = resolve;
+    });
+    const { ctx, seen, tokenCalls } = await vendor([], (auth) =>
+      auth === 'Bearer t1'
+        ? { status: 401, json: { error: 'invalid_token' } }
+        : { status: 200, json: { ok: true } },
+    );
+    const oauth = acme();
+    const slowHttp: typeof http = {
+      async request(request) {
+        const res = await http.request(request);
+        if (request.url.endsWith('/api/b') && res.status === 401) await bRefused;
+        return res;
+      },
+    };
+    expect(await oauth.token(ctx)).toBe('t1');
+    const b = oauth.request({ ...ctx, http: slowHttp }, { url: `${ctx.config.apiBaseUrl}/api/b` });
+    const a = await oauth.request(ctx, { url: `${ctx.config.apiBaseUrl}/api/a` });
+    expect(a.status).toBe(200);
+    answerB();
+    expect((await b).status).toBe(200);
+    expect(tokenCalls()).toHaveLength(2);
+    expect(
+      seen
+        .filter((s) => s.path.startsWith('/api'))
+        .map((s) => `${s.path} ${s.authorization}`)
+        .sort(),
+    ).toEqual(['/api/a Bearer t1', '/api/a Bearer t2', '/api/b Bearer t1', '/api/b Bearer t2']);
+    expect(await oauth.token(ctx)).toBe('t2');
+  });
+
   it('takes 408, 429 and 5xx from the token endpoint as transient, with the wait asked for', async () => {
     const { ctx } = await vendor([
       { status: 503, headers: { 'retry-after': '12' }, json: { error: 'unavailable' } },

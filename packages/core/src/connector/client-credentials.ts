@@ -80,8 +80,9 @@ export interface ClientCredentials<Config> {
   forget(ctx: ClientCredentialsContext<Config>): void;
   /**
    * Calls the API with `authorization: Bearer <token>` (and `accept: application/json` unless
-   * given). A 401 drops the token and the call is sent once more with a new one; a second 401 is a
-   * permanent error (the client credentials no longer reach the API).
+   * given). A 401 drops the token and the call is sent once more with a new one (the one another
+   * caller refused with the same token already got, if any); a second 401 is a permanent error (the
+   * client credentials no longer reach the API).
    */
   request(
     ctx: ClientCredentialsContext<Config>,
@@ -246,10 +247,15 @@ export function clientCredentials<Config>(
             authorization: `Bearer ${token.accessToken}`,
           },
         });
-      let res = await send(await currentToken(ctx));
+      const refused = await currentToken(ctx);
+      let res = await send(refused);
       if (res.status !== 401) return res;
-      forget(ctx);
-      res = await send(await requestToken(ctx));
+      // Dropped only while it is the one held: callers refused with the same token at once (a
+      // burst once the vendor revoked it) share one new token; another caller may have renewed it
+      // already, and dropping that one would ask again, a new token that may revoke it in turn.
+      const key = keyOf(ctx);
+      if (tokens.get(key)?.accessToken === refused.accessToken) tokens.delete(key);
+      res = await send(await currentToken(ctx));
       if (res.status === 401) {
         throw ConnectorError.permanent(
           `${vendor} API answered 401 with a fresh token: check the client credentials`,
