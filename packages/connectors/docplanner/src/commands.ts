@@ -358,8 +358,7 @@ export async function sendWrite(
   request: Omit<VendorRequest, 'headers'>,
   sent: SentWrite,
 ): Promise<VendorResponse> {
-  const send = async (renew: boolean) => {
-    const token = await accessToken(api(ctx), { renew });
+  const send = async (token: string) => {
     const mark: SentWrite = { ...sent, at: new Date().toISOString() };
     await ctx.commandState.set(attemptKey(command), { sent: mark } as unknown as JsonValue);
     return ctx.http.request({
@@ -367,10 +366,12 @@ export async function sendWrite(
       headers: { accept: 'application/json', authorization: `Bearer ${token}` },
     });
   };
-  const res = await send(false);
+  const token = await accessToken(api(ctx));
+  const res = await send(token);
   if (res.status !== 401) return res;
   await ctx.commandState.delete(attemptKey(command));
-  return send(true);
+  // The refused token only: another command refused with it may have renewed it already.
+  return send(await accessToken(api(ctx), { refused: token }));
 }
 
 /**

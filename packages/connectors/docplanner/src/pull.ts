@@ -108,8 +108,8 @@ export const MAX_CACHED_TOKENS = MAX_CACHED_ACCESS_TOKENS;
 
 /**
  * The access token for the integration API: the one this process holds while it is valid, else a
- * new one from the token endpoint (held for pull and commands alike, never stored). `renew` drops
- * the held one first (the API answered 401: revoked). For a caller that must have the token in hand before its request may
+ * new one from the token endpoint (held for pull and commands alike, never stored). `refused`, the
+ * token the API answered 401 to (revoked), is dropped while it is the one held, so a new one is given. For a caller that must have the token in hand before its request may
  * count as sent (a command's write that Docplanner cannot deduplicate); other callers use
  * {@link docplannerApi}. Throws like the token endpoint's answer: transient on 5xx/408/429,
  * permanent on refused client credentials.
@@ -117,10 +117,13 @@ export const MAX_CACHED_TOKENS = MAX_CACHED_ACCESS_TOKENS;
  * @example
  * ```ts
  * const token = await accessToken(ctx); // 'eyJ…'
- * const fresh = await accessToken(ctx, { renew: true });
+ * const fresh = await accessToken(ctx, { refused: token });
  * ```
  */
-export function accessToken(ctx: PullContext<Config>, options: { renew?: boolean } = {}): Promise<string> {
+export function accessToken(
+  ctx: PullContext<Config>,
+  options: { renew?: boolean; refused?: string } = {},
+): Promise<string> {
   return oauth.token(ctx, options);
 }
 

@@ -245,6 +245,17 @@ describe('clientCredentials', () => {
     expect(await oauth.token(ctx)).toBe('t2');
   });
 
+  it('gives a new token for a refused one, but the one another caller already renewed (token with refused)', async () => {
+    const { ctx, tokenCalls } = await vendor();
+    const oauth = acme();
+    const first = await oauth.token(ctx);
+    // Two writes sent with t1, both refused: the first renews, the second gets that same token.
+    expect(await oauth.token(ctx, { refused: first })).toBe('t2');
+    expect(await oauth.token(ctx, { refused: first })).toBe('t2');
+    expect(tokenCalls()).toHaveLength(2);
+    expect(await oauth.token(ctx, { renew: true })).toBe('t3');
+  });
+
   it('takes 408, 429 and 5xx from the token endpoint as transient, with the wait asked for', async () => {
     const { ctx } = await vendor([
       { status: 503, headers: { 'retry-after': '12' }, json: { error: 'unavailable' } },

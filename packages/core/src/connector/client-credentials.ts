@@ -72,10 +72,15 @@ export interface ClientCredentials<Config> {
   /**
    * The instance's access token: the cached one while it is valid (renewed
    * {@link ACCESS_TOKEN_EXPIRY_MARGIN_MS} before it expires), else a new one. `renew` drops the
-   * cached one first (the API answered 401: revoked). For a caller that must hold the token before
-   * its request may count as sent; other callers use {@link ClientCredentials.request}.
+   * cached one first (the API answered 401: revoked); `refused`, the token the API answered 401 to,
+   * drops it only while it is the one held, so callers refused with the same token share one new
+   * one (another may have renewed it already). For a caller that must hold the token before its
+   * request may count as sent; other callers use {@link ClientCredentials.request}.
    */
-  token(ctx: ClientCredentialsContext<Config>, options?: { renew?: boolean }): Promise<string>;
+  token(
+    ctx: ClientCredentialsContext<Config>,
+    options?: { renew?: boolean; refused?: string },
+  ): Promise<string>;
   /** Forgets the instance's token. */
   forget(ctx: ClientCredentialsContext<Config>): void;
   /**
@@ -230,8 +235,19 @@ export function clientCredentials<Config>(
     tokens.delete(keyOf(ctx));
   };
 
+  /**
+   * Drops a token the API refused (401) only while it is the one held: callers refused with the
+   * same token (a burst once the vendor revoked it) share one new token; another caller may have
+   * renewed it already, and dropping that one would ask again, a new token that may revoke it in turn.
+   */
+  const dropIfHeld = (ctx: ClientCredentialsContext<Config>, refused: string): void => {
+    const key = keyOf(ctx);
+    if (tokens.get(key)?.accessToken === refused) tokens.delete(key);
+  };
+
   return {
-    async token(ctx, { renew = false } = {}) {
+    async token(ctx, { renew = false, refused } = {}) {
+      if (refused !== undefined) dropIfHeld(ctx, refused);
       if (!renew) return (await currentToken(ctx)).accessToken;
       forget(ctx);
       return (await requestToken(ctx)).accessToken;
@@ -250,11 +266,7 @@ export function clientCredentials<Config>(
       const refused = await currentToken(ctx);
       let res = await send(refused);
       if (res.status !== 401) return res;
-      // Dropped only while it is the one held: callers refused with the same token at once (a
-      // burst once the vendor revoked it) share one new token; another caller may have renewed it
-      // already, and dropping that one would ask again, a new token that may revoke it in turn.
-      const key = keyOf(ctx);
-      if (tokens.get(key)?.accessToken === refused.accessToken) tokens.delete(key);
+      dropIfHeld(ctx, refused.accessToken);
       res = await send(await currentToken(ctx));
       if (res.status === 401) {
         throw ConnectorError.permanent(
