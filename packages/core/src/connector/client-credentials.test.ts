@@ -144,7 +144,8 @@ describe('clientCredentials', () => {
     expect(await oauth.token({ ...ctx })).toBe('t1');
     expect(await oauth.token({ ...ctx, instanceId: 'acme-2' })).toBe('t2');
     expect(await oauth.token({ ...ctx, config: { ...ctx.config, clientSecret: 'rotated' } })).toBe('t3');
-    expect(await oauth.token(ctx, { renew: true })).toBe('t4');
+    oauth.forget(ctx);
+    expect(await oauth.token(ctx)).toBe('t4');
     expect(await oauth.token(ctx)).toBe('t4');
     expect(tokenCalls()).toHaveLength(4);
   });
@@ -253,7 +254,8 @@ describe('clientCredentials', () => {
     expect(await oauth.token(ctx, { refused: first })).toBe('t2');
     expect(await oauth.token(ctx, { refused: first })).toBe('t2');
     expect(tokenCalls()).toHaveLength(2);
-    expect(await oauth.token(ctx, { renew: true })).toBe('t3');
+    // The one held now refused in turn: a new one.
+    expect(await oauth.token(ctx, { refused: 't2' })).toBe('t3');
   });
 
   it('takes 408, 429 and 5xx from the token endpoint as transient, with the wait asked for', async () => {

@@ -71,16 +71,13 @@ export interface ClientCredentialsOptions<Config> {
 export interface ClientCredentials<Config> {
   /**
    * The instance's access token: the cached one while it is valid (renewed
-   * {@link ACCESS_TOKEN_EXPIRY_MARGIN_MS} before it expires), else a new one. `renew` drops the
-   * cached one first (the API answered 401: revoked); `refused`, the token the API answered 401 to,
-   * drops it only while it is the one held, so callers refused with the same token share one new
-   * one (another may have renewed it already). For a caller that must hold the token before its
-   * request may count as sent; other callers use {@link ClientCredentials.request}.
+   * {@link ACCESS_TOKEN_EXPIRY_MARGIN_MS} before it expires), else a new one. `refused`, the token
+   * the API answered 401 to (revoked), drops it first, but only while it is the one held, so callers
+   * refused with the same token share one new one (another may have renewed it already). For a
+   * caller that must hold the token before its request may count as sent; other callers use
+   * {@link ClientCredentials.request}.
    */
-  token(
-    ctx: ClientCredentialsContext<Config>,
-    options?: { renew?: boolean; refused?: string },
-  ): Promise<string>;
+  token(ctx: ClientCredentialsContext<Config>, options?: { refused?: string }): Promise<string>;
   /** Forgets the instance's token. */
   forget(ctx: ClientCredentialsContext<Config>): void;
   /**
@@ -246,11 +243,9 @@ export function clientCredentials<Config>(
   };
 
   return {
-    async token(ctx, { renew = false, refused } = {}) {
+    async token(ctx, { refused } = {}) {
       if (refused !== undefined) dropIfHeld(ctx, refused);
-      if (!renew) return (await currentToken(ctx)).accessToken;
-      forget(ctx);
-      return (await requestToken(ctx)).accessToken;
+      return (await currentToken(ctx)).accessToken;
     },
     forget,
     async request(ctx, request) {
