@@ -63,20 +63,25 @@ afterAll(async () => {
   if (vendor) await closeServer(vendor.server);
 });
 
+/** A Docplanner book at `start` (the simulator's facility, doctor, address and service). */
+function bookAt(start: string) {
+  return {
+    start,
+    durationMinutes: 30,
+    patient: { name: 'Anna', phone: '+48500100200' },
+    practitioner: { id: '182733' },
+    location: { id: '221304' },
+    organization: { id: '90211' },
+    service: { id: '4455661' },
+  };
+}
+
 describe('a vendor answer quoting the credential the hub sent', () => {
   it('keeps a run-time token (an OAuth2 access token) out of the command, its calls and its error', async () => {
     const id = await c.send({
       type: 'appointment.book',
       instance: 'dp',
-      data: {
-        start: '2026-03-10T11:30:00+01:00',
-        durationMinutes: 30,
-        patient: { name: 'Anna', phone: '+48500100200' },
-        practitioner: { id: '182733' },
-        location: { id: '221304' },
-        organization: { id: '90211' },
-        service: { id: '4455661' },
-      },
+      data: bookAt('2026-03-10T11:30:00+01:00'),
     });
     const done = await c.finished(id);
     expect(done).toMatchObject({ status: 'failed', error: { kind: 'exhausted', vendor: { status: 502 } } });
@@ -93,15 +98,7 @@ describe('a vendor answer quoting the credential the hub sent', () => {
     const id = await c.send({
       type: 'appointment.book',
       instance: 'dp-refusing',
-      data: {
-        start: '2026-03-10T12:30:00+01:00',
-        durationMinutes: 30,
-        patient: { name: 'Anna', phone: '+48500100200' },
-        practitioner: { id: '182733' },
-        location: { id: '221304' },
-        organization: { id: '90211' },
-        service: { id: '4455661' },
-      },
+      data: bookAt('2026-03-10T12:30:00+01:00'),
     });
     const done = await c.finished(id);
     expect(done).toMatchObject({ status: 'failed', error: { kind: 'permanent' } });

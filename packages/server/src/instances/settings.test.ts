@@ -1,12 +1,30 @@
-import { defineConnector, emit, isSwitchyardError } from '@switchyard/core';
+import { defineConnector, emit, isSwitchyardError, type JsonSchema } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
 import { checkedSettings } from './settings.ts';
 
-const connector = defineConnector<{ apiKey: string; region: string; agent?: string }>({
-  name: 'settings-check',
-  version: '1.0.0',
-  displayName: 'Settings check',
-  configSchema: {
+/** A push connector whose only part under test is its settings schema. */
+function connectorWith<Config>(name: string, displayName: string, configSchema: JsonSchema) {
+  return defineConnector<Config>({
+    name,
+    version: '1.0.0',
+    displayName,
+    configSchema,
+    eventMap: [],
+    push: {
+      routes: [{ name: 'default', path: '' }],
+      authenticate() {},
+      credentials: () => ({}),
+      parse: () => [],
+    },
+    normalize: async () => emit(),
+    encode: () => ({ route: 'default', body: {} }),
+  });
+}
+
+const connector = connectorWith<{ apiKey: string; region: string; agent?: string }>(
+  'settings-check',
+  'Settings check',
+  {
     type: 'object',
     required: ['apiKey'],
     additionalProperties: false,
@@ -16,16 +34,7 @@ const connector = defineConnector<{ apiKey: string; region: string; agent?: stri
       agent: { type: 'string', pattern: '^[ -~]+$', 'x-message': 'must be one line of printable ASCII' },
     },
   },
-  eventMap: [],
-  push: {
-    routes: [{ name: 'default', path: '' }],
-    authenticate() {},
-    credentials: () => ({}),
-    parse: () => [],
-  },
-  normalize: async () => emit(),
-  encode: () => ({ route: 'default', body: {} }),
-});
+);
 
 describe('checkedSettings', () => {
   it('fills in defaults and leaves the input untouched', () => {
@@ -80,11 +89,10 @@ describe('checkedSettings', () => {
 });
 
 describe('checkedSettings on URL-valued settings', () => {
-  const vendor = defineConnector<{ apiBaseUrl: string; adminApi?: { host: string } }>({
-    name: 'url-check',
-    version: '1.0.0',
-    displayName: 'URL check',
-    configSchema: {
+  const vendor = connectorWith<{ apiBaseUrl: string; adminApi?: { host: string } }>(
+    'url-check',
+    'URL check',
+    {
       type: 'object',
       additionalProperties: false,
       properties: {
@@ -96,16 +104,7 @@ describe('checkedSettings on URL-valued settings', () => {
         },
       },
     },
-    eventMap: [],
-    push: {
-      routes: [{ name: 'default', path: '' }],
-      authenticate() {},
-      credentials: () => ({}),
-      parse: () => [],
-    },
-    normalize: async () => emit(),
-    encode: () => ({ route: 'default', body: {} }),
-  });
+  );
 
   function problems(settings: Record<string, unknown>): unknown {
     try {
