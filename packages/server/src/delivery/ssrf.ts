@@ -205,16 +205,43 @@ export const VENDOR_DESTINATIONS: DestinationPolicy = { allowPrivate: true, allo
  * ```
  */
 export function refusedWithoutLookup(url: string, policy: DestinationPolicy): string | undefined {
+  const check = checkBeforeLookup(url, policy);
+  return 'ok' in check && !check.ok && check.kind === 'refused' ? check.reason : undefined;
+}
+
+/**
+ * What {@link checkDestination} decides before any DNS lookup: the URL's form, a metadata name, an
+ * IP literal's class; or the name to resolve.
+ */
+function checkBeforeLookup(url: string, policy: DestinationPolicy): DestinationCheck | { name: string } {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return undefined;
+    return { ok: false, kind: 'invalid_url', reason: 'not an absolute URL' };
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return undefined;
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    return {
+      ok: false,
+      kind: 'invalid_url',
+      reason: `scheme ${parsed.protocol} is not allowed (http or https only)`,
+    };
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    return {
+      ok: false,
+      kind: 'invalid_url',
+      reason: 'URLs with credentials (user:password@) are not allowed',
+    };
+  }
   const host = bareHost(parsed.hostname).toLowerCase();
-  if (METADATA_HOSTS.has(host)) return `${host} is a cloud metadata endpoint`;
-  return ipaddr.isValid(host) ? addressRefusal(host, host, policy) : undefined;
+  if (host === '') return { ok: false, kind: 'invalid_url', reason: 'the URL has no host' };
+  if (METADATA_HOSTS.has(host)) {
+    return { ok: false, kind: 'refused', reason: `${host} is a cloud metadata endpoint` };
+  }
+  if (!ipaddr.isValid(host)) return { name: host };
+  const reason = addressRefusal(host, host, policy);
+  return reason === undefined ? { ok: true, addresses: [host] } : { ok: false, kind: 'refused', reason };
 }
 
 /**
@@ -241,48 +268,21 @@ export async function checkDestination(
   url: string,
   policy: DestinationPolicy = {},
 ): Promise<DestinationCheck> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { ok: false, kind: 'invalid_url', reason: 'not an absolute URL' };
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    return {
-      ok: false,
-      kind: 'invalid_url',
-      reason: `scheme ${parsed.protocol} is not allowed (http or https only)`,
-    };
-  }
-  if (parsed.username !== '' || parsed.password !== '') {
-    return {
-      ok: false,
-      kind: 'invalid_url',
-      reason: 'URLs with credentials (user:password@) are not allowed',
-    };
-  }
-  const host = bareHost(parsed.hostname).toLowerCase();
-  if (host === '') return { ok: false, kind: 'invalid_url', reason: 'the URL has no host' };
-  if (METADATA_HOSTS.has(host)) {
-    return { ok: false, kind: 'refused', reason: `${host} is a cloud metadata endpoint` };
-  }
-
+  const first = checkBeforeLookup(url, policy);
+  if (!('name' in first)) return first;
+  const host = first.name;
   let addresses: string[];
-  if (ipaddr.isValid(host)) {
-    addresses = [host];
-  } else {
-    try {
-      addresses = await (policy.lookup ?? defaultLookup)(host);
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      return {
-        ok: false,
-        kind: 'dns',
-        reason: `${host} did not resolve${typeof code === 'string' ? ` (${code})` : ''}`,
-      };
-    }
-    if (addresses.length === 0) return { ok: false, kind: 'dns', reason: `${host} resolved to no address` };
+  try {
+    addresses = await (policy.lookup ?? defaultLookup)(host);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      ok: false,
+      kind: 'dns',
+      reason: `${host} did not resolve${typeof code === 'string' ? ` (${code})` : ''}`,
+    };
   }
+  if (addresses.length === 0) return { ok: false, kind: 'dns', reason: `${host} resolved to no address` };
 
   for (const address of addresses) {
     const reason = addressRefusal(address, host, policy);

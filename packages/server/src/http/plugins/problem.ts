@@ -5,7 +5,7 @@ import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import { redactUrl } from '../../telemetry/fastify.ts';
 import { type ProblemDocument, problemFromError, problemOf } from '../errors.ts';
 import type { RouteTable } from '../route-table.ts';
-import { lingerAfterResponse, lingerIfUnread } from '../security/request-limits.ts';
+import { lingerAfterResponse } from '../security/request-limits.ts';
 
 /**
  * The request path without its query string, as problem answers show it (`instance`, and the
@@ -27,7 +27,7 @@ export function pathOf(request: FastifyRequest): string {
 /**
  * Sends a problem document as `application/problem+json`. One that closes the connection before the
  * request's body came whole (a refusal: `Connection: close`) closes it lingering, so that the
- * client reads the answer ({@link lingerIfUnread}).
+ * client reads the answer ({@link lingerAfterResponse}).
  */
 export function sendProblem(
   reply: FastifyReply,
@@ -35,7 +35,7 @@ export function sendProblem(
   headers: Record<string, string> = {},
 ) {
   reply.code(problem.status).headers(headers).type('application/problem+json; charset=utf-8');
-  if (reply.getHeader('connection') === 'close') lingerIfUnread(reply);
+  if (reply.getHeader('connection') === 'close') lingerAfterResponse(reply.request.raw, reply.raw);
   return reply.send(JSON.stringify(problem));
 }
 

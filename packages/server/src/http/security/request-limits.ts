@@ -144,19 +144,11 @@ function admitLingering(socket: Socket): LingeringCloseOptions | undefined {
 }
 
 /**
- * Called by `sendProblem` (plugins/problem.ts) for an answer that closes the connection: when the
- * request's body has not come whole, the connection gets a {@link lingerAfterRefusal}. Only
- * refusals close a connection early, and each is a problem: a check here, not a hook that every
- * answer (every push's 200) would run.
- */
-export function lingerIfUnread(reply: FastifyReply): void {
-  lingerAfterResponse(reply.request.raw, reply.raw);
-}
-
-/**
- * {@link lingerIfUnread} for an answer Node's server writes through its own `ServerResponse`,
- * outside fastify (the 417 of an unmet `Expect`, plugins/problem.ts): call it before the response
- * ends with `Connection: close`.
+ * A lingering close ({@link lingerAfterRefusal}) for the connection of an answer that closes it
+ * (`Connection: close`) while the request's body has not come whole; call it before the response
+ * ends. `sendProblem` (plugins/problem.ts) calls it for every such problem (only refusals close a
+ * connection early: a check there, not a hook every answer, every push's 202, would run), and the
+ * 417 of an unmet `Expect`, written by Node's server outside fastify, the same way.
  */
 export function lingerAfterResponse(request: IncomingMessage, response: ServerResponse): void {
   if (request.complete || !hasBody(request.headers)) return;
