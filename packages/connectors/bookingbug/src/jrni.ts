@@ -22,9 +22,9 @@ export function jrniOf(body: JsonObject): JrniWebhook | undefined {
 
 /**
  * Whether a body is a JRNI webhook about a queue entry (`appointment.origin` `queuer`) that names no
- * booking: a walk-in queue's customer, which JRNI tells in the same shape. The hub models bookings,
- * not queue entries, so such a push is acknowledged and stored as ignored; refused (400, no
- * `bookingId`), JRNI sent it again and again.
+ * booking: a walk-in queue's customer, which JRNI tells in the same shape. JRNI documents no id for
+ * a queue entry (only `bookingId`), so its pushes cannot be tied to one appointment: such a push is
+ * acknowledged and stored as ignored; refused (400, no `bookingId`), JRNI sent it again and again.
  *
  * @example
  * ```ts

@@ -27,12 +27,29 @@ const dataOf = (r: NormalizeResult, i = 0) => r.events[i]?.data as JsonObject;
 
 describe('bookingbug normalize', () => {
   it('stores a JRNI queue entry that names no booking as ignored, saying why', async () => {
+    // FACTS.md, "BookingBug (now JRNI)": appointment.origin is `booking` or `queuer`; the `queuing`
+    // block's fields are not published, and `bookingId` is the only documented id of the entry.
+    // The hub's vocabulary does have queue steps (Clockwise.MD's walk-ins), so the reason is not
+    // "no queues" but that nothing identifies the entry across its create, modify and cancel.
     const { push } = setup();
     const create = fixture('jrni-data-create.json');
     const { bookingId: _, ...appointment } = create.appointment as JsonObject;
     const r = await push({ ...create, appointment: { ...appointment, origin: 'queuer' } });
     expect(r.events).toEqual([]);
     expect(r.ignored).toMatch(/queue entry/);
+    expect(r.ignored).toMatch(/no identifier/);
+  });
+
+  it('announces a JRNI queue entry that names its booking (origin queuer with a bookingId) as that booking', async () => {
+    // The same fixture (jrni-data-create.json, FACTS.md's data-webhook blocks) with origin queuer:
+    // once JRNI books the walk-in, the push names the booking and continues it like any other.
+    const { push } = setup();
+    const create = fixture('jrni-data-create.json');
+    const r = await push({
+      ...create,
+      appointment: { ...(create.appointment as JsonObject), origin: 'queuer' },
+    });
+    expect(r.events.map((e) => e.type)).toEqual(['appointment.created']);
   });
 
   it("reads a legacy datetime without an offset in the booking's time_zone, as UTC only when it names none", async () => {

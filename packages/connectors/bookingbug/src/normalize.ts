@@ -460,7 +460,7 @@ export async function normalize(
   if (jrni !== undefined) return normalizeJrni(n, jrni, ctx);
   if (jrniQueueEntryOf(body))
     return ignore(
-      'a JRNI queue entry (appointment.origin queuer) that names no booking: the hub announces bookings, not walk-in queue entries',
+      'a JRNI queue entry (appointment.origin queuer) that names no booking: JRNI documents no identifier for a queue entry, so its create, modify and cancel cannot be tied to one appointment, nor reached by a command; the push that books it (with appointment.bookingId) is announced',
     );
   const purchase = purchaseOf(body);
   if (purchase === undefined)
