@@ -40,6 +40,18 @@ describe('JRNI Basic token', () => {
     refuses(hook('Bearer jrni-basic-token-0123456789'), /not valid/);
   });
 
+  it('accepts a configured token with spaces in it, sent as is after Basic', () => {
+    // FACTS.md, "BookingBug (now JRNI)": "Basic token" (the configured value is sent as is after
+    // `Authorization: Basic `). The settings take any string of 16 characters or more, so a pass
+    // phrase is a valid token; it was refused 401 on every webhook ("neither Basic nor Bearer").
+    const phrase: Config = { basicToken: 'jrni shared pass phrase 2026' };
+    accepts(hook('Basic jrni shared pass phrase 2026'), phrase);
+    refuses(hook('Basic jrni shared pass phrase 2027'), /do not match/, phrase);
+    refuses(hook('Basic jrni shared pass phrase'), /do not match/, phrase);
+    // A Bearer token is one word still (the hub's own format).
+    refuses(hook('Bearer a b'), /neither Basic nor Bearer/, { ...phrase, oauth2 });
+  });
+
   it('accepts user/password and the token side by side when both are configured', () => {
     const both: Config = { ...config, basicAuth: { username: 'u', password: 'p-0123456789abcdef' } };
     accepts(hook(basicAuthorization('u', 'p-0123456789abcdef')), both);

@@ -34,10 +34,12 @@ export function authenticate(request: InboundRequestHead, config: Config): void 
   }
   const header = request.headers.authorization;
   if (header === undefined || header === '') throw ConnectorError.auth('the Authorization header is missing');
-  const m = /^(basic|bearer)\s+(\S+)\s*$/i.exec(header);
+  // Basic takes the rest of the header: JRNI sends its "Basic token" as configured, spaces and all
+  // (base64 user:password has none). A Bearer token is one word (the hub's own format).
+  const m = /^(?:(basic)\s+(\S.*?)|(bearer)\s+(\S+))\s*$/i.exec(header);
   if (!m) throw ConnectorError.auth('the Authorization header is neither Basic nor Bearer');
-  const scheme = m[1]!.toLowerCase();
-  const credentials = m[2]!;
+  const scheme = (m[1] ?? m[3])!.toLowerCase();
+  const credentials = (m[2] ?? m[4])!;
   if (scheme === 'bearer') {
     if (config.oauth2 === undefined) throw ConnectorError.auth('Bearer tokens are not configured (oauth2)');
     if (!verifyAccessToken(credentials, config.oauth2, request.receivedAt)) {
