@@ -174,6 +174,9 @@ export function jrniSnapshot(webhook: JrniWebhook, cancelled: boolean): JsonObje
   if (bookedBy !== undefined) s.bookedBy = bookedBy;
   const video = str(a.joinVideoURL);
   if (video !== undefined) s.videoCallUrl = video;
+  // The answers to the company's custom booking questions, as JRNI lists them: compared as a whole,
+  // so a modify that changes only an answer is announced (changes: vendor.custom_booking_fields).
+  if (Array.isArray(a.customBookingFields)) s.customBookingFields = a.customBookingFields as JsonValue[];
   const attendees = [
     ...(Array.isArray(webhook.additionalAttendeeCustomers) ? webhook.additionalAttendeeCustomers : []),
     ...(Array.isArray(webhook.additionalAttendeeStaff) ? webhook.additionalAttendeeStaff : []),

@@ -457,6 +457,36 @@ describe('bookingbug normalize', () => {
     expect((await push(fixture('created.json'))).ignored).toBe('no change since the last delivery');
   });
 
+  it('announces a JRNI modify that changes only an answer to a custom booking field', async () => {
+    // FACTS.md, "BookingBug (now JRNI)": the data webhook's appointment carries
+    // `customBookingFields[] {ref, value}` (jrni-data-create.json: additional_comments "test").
+    // A modify changing only an answer was stored as ignored ("no change since the last delivery").
+    const { ctx, push } = setup();
+    const create = fixture('jrni-data-create.json');
+    expect((await push(create)).events.map((e) => e.type)).toEqual(['appointment.created']);
+    const appointment = create.appointment as JsonObject;
+    const fields = (appointment.customBookingFields as JsonObject[]).map((f) =>
+      f.ref === 'additional_comments' ? { ...f, value: 'wheelchair access, please' } : f,
+    );
+    const modify = {
+      ...create,
+      appointment: { ...appointment, customBookingFields: fields },
+      triggerName: 'modify',
+      triggerTime: '2023-02-10T16:00:00Z',
+    };
+    const r = await push(modify);
+    expect(r.events.map((e) => e.type)).toEqual(['appointment.updated']);
+    expect(dataOf(r).changes).toEqual(['vendor.custom_booking_fields']);
+    expect((await push({ ...modify, triggerTime: '2023-02-10T16:05:00Z' })).ignored).toBe(
+      'no change since the last delivery',
+    );
+    // A snapshot kept before the answers were (none stored): their first sight is no change.
+    const { customBookingFields: _, ...older } = (await ctx.state.get<JsonObject>('booking:1294'))!;
+    await ctx.state.set('booking:1294', older);
+    const again = await push({ ...modify, triggerTime: '2023-02-10T16:10:00Z' });
+    expect(again.events).toEqual([]);
+  });
+
   it('announces the attendees a JRNI "attendees added" brings, even as the first JRNI push about a legacy booking', async () => {
     const { push } = setup();
     await push(fixture('created.json'));

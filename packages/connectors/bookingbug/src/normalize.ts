@@ -286,6 +286,7 @@ const VENDOR_ONLY: Record<string, string> = {
   quantity: 'vendor.quantity',
   onWaitlist: 'vendor.on_waitlist',
   additionalAttendees: 'vendor.additional_attendees',
+  customBookingFields: 'vendor.custom_booking_fields',
   checkIn: 'vendor.check_in_status',
 };
 
@@ -299,7 +300,13 @@ const OWN_RULES = new Set(['start', 'end', 'cancelled', 'checkIn', 'shapes']);
 type Shape = 'purchase' | 'jrni';
 
 /** Keys only JRNI's webhook fills. */
-const JRNI_ONLY = ['bookedBy', 'videoCallUrl', 'additionalAttendees'];
+const JRNI_ONLY = ['bookedBy', 'videoCallUrl', 'additionalAttendees', 'customBookingFields'];
+
+/**
+ * JRNI keys the hub began keeping after snapshots were already stored: a known snapshot without one
+ * is not "no answers", so its first sight is knowledge, not a change.
+ */
+const KEPT_SINCE = new Set(['customBookingFields']);
 
 /**
  * The shapes that have described a booking so far, kept in its snapshot under `shapes`: the first
@@ -654,6 +661,7 @@ function decide(
   for (const key of keys) {
     if (OWN_RULES.has(key)) continue;
     if (key === 'location' && placeRefined(before, now)) continue;
+    if (KEPT_SINCE.has(key) && before[key] === undefined) continue;
     const differs =
       firstOfShape && key !== named ? !agrees(before[key], now[key]) : !same(before[key], now[key]);
     if (differs) changes.push(VENDOR_ONLY[key] ?? key);
