@@ -1,5 +1,6 @@
 import type { HubEvent } from '../../events/api.ts';
 import type { Hub } from '../../pipeline/hub.ts';
+import { isDatabaseUnavailable } from '../../storage/unavailable.ts';
 import { type CliIO, type Command, configOption, UsageError } from '../command.ts';
 
 /** One event as one line: time, type, source, subject, id (or the whole event as JSON). */
@@ -41,7 +42,19 @@ async function newerThan(
   }
 }
 
-async function tail(
+/**
+ * Prints the last ten events, then every new one each `pollMs`, until `signal` aborts. An outage
+ * of the database (a Postgres restart, a failover: storage/unavailable.ts) is waited out, said once
+ * on stderr when it starts and once when the database is back, and the events stored meanwhile are
+ * printed then; any other error ends the tail. Before, the first poll that met a restart ended the
+ * command with "internal error (a bug; please report it)" and a stack (exit 70).
+ *
+ * @example
+ * ```ts
+ * await tailEvents(hub, io, { type: 'appointment.*' }, false, controller.signal, 1000);
+ * ```
+ */
+export async function tailEvents(
   hub: Hub,
   io: CliIO,
   filter: { type?: string; source?: string },
@@ -49,16 +62,33 @@ async function tail(
   signal: AbortSignal,
   pollMs: number,
 ): Promise<void> {
-  const latest = await hub.events.list({ ...filter, limit: 10 });
-  for (const event of [...latest.items].reverse()) io.stdout.write(`${formatEvent(event, json)}\n`);
-  let last = latest.items[0] ? BigInt(latest.items[0].sequence) : 0n;
+  let last: bigint | undefined;
+  let down = false;
   while (!signal.aborted) {
-    await sleep(pollMs, signal);
-    if (signal.aborted) break;
-    for (const event of await newerThan(hub, filter, last)) {
-      io.stdout.write(`${formatEvent(event, json)}\n`);
-      last = BigInt(event.sequence);
+    try {
+      if (last === undefined) {
+        const latest = await hub.events.list({ ...filter, limit: 10 });
+        for (const event of [...latest.items].reverse()) io.stdout.write(`${formatEvent(event, json)}\n`);
+        last = latest.items[0] ? BigInt(latest.items[0].sequence) : 0n;
+      } else {
+        for (const event of await newerThan(hub, filter, last)) {
+          io.stdout.write(`${formatEvent(event, json)}\n`);
+          last = BigInt(event.sequence);
+        }
+      }
+      if (down) io.stderr.write('switchyard events: the database is back\n');
+      down = false;
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      // The code only (ECONNREFUSED, 57P01): a driver's message may quote the URL's host and user.
+      const code = (error as { code?: unknown }).code;
+      if (!down)
+        io.stderr.write(
+          `switchyard events: the database is unavailable${typeof code === 'string' ? ` (${code})` : ''}; waiting for it\n`,
+        );
+      down = true;
     }
+    await sleep(pollMs, signal);
   }
 }
 
@@ -116,7 +146,7 @@ export const eventsCommand: Command = {
         process.once('SIGTERM', stop);
       }
       try {
-        await tail(hub, io, filter, json, controller.signal, 1000);
+        await tailEvents(hub, io, filter, json, controller.signal, 1000);
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
