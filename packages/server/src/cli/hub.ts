@@ -198,6 +198,12 @@ export async function withHub(
       // With a queue, start it (and the LISTEN connection): no workers run either way.
       if (opts.queue) await hub.start();
       return await fn({ hub, config, logger });
+    } catch (error) {
+      // The database lost after the hub opened it (a restart, a failover to a read-only standby):
+      // the same one line and exit 1, not "internal error (a bug ...)" with a stack.
+      const code = reportUnreachableDatabase(io, secrets, error);
+      if (code === undefined) throw error;
+      return code;
     } finally {
       await hub.stop({ graceful: true });
     }
