@@ -855,8 +855,9 @@ const CREATING_COMMANDS_SECTION: readonly string[] = [
     "list call of the same limit, in exactly the bursts that hit it. The lookups: Docplanner lists the slot's " +
     "bookings (a block: the address's breaks) and books again only when the list still lacks it 2 minutes after " +
     'the earlier try went out; Cliniko and BookingBug list their bookings (Cliniko also its unavailable blocks) at ' +
-    "the same start for the same practitioner and patient, and Acuity the day's appointments of the type and " +
-    "client, and each sends again only when none is there 2 minutes after the earlier try went out (core's " +
+    'the same start for the same practitioner and patient, and Acuity the appointments of the type and ' +
+    "client from the day before the start's to the day after (Acuity dates them by the account's day, not the " +
+    "offset the booking was sent with), and each sends again only when none is there 2 minutes after the earlier try went out (core's " +
     '`stillLanding`, `CREATE_SETTLE_MS`: the hub stops waiting after 10 s and retries 1 s later, while the vendor ' +
     'may still be making it; they sent again at the first lookup that missed it before, booking twice when the ' +
     'first landed); ' +

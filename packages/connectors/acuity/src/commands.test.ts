@@ -95,6 +95,26 @@ describe('Acuity commands against the simulator', () => {
     expect(sim.calls.filter((c) => c.method === 'POST')).toHaveLength(1);
   });
 
+  it("a booking sent in UTC, made but its answer lost, is found by the next try though Acuity dates it by the account's day", async () => {
+    await sim.close();
+    sim = new AcuitySimulator({ config: fixtureSettings, accountOffset: '-07:00' });
+    await sim.start();
+    config = { ...fixtureSettings, apiBaseUrl: sim.apiBaseUrl };
+    // 03:30 UTC on the 11th is 20:30 on the 10th at the account: its minDate/maxDate day.
+    const utc = { ...book, data: { ...book.data, start: '2026-03-11T03:30:00Z' } };
+    sim.failNext({ afterWrite: true });
+    const first = attempt(1);
+    expect((await commands['appointment.book']!(utc, first)).outcome).toBe('transient');
+    const made = [...sim.appointments.values()][0]!;
+    expect(made.datetime).toBe('2026-03-10T20:30:00-0700');
+    expect(await commands['appointment.book']!(utc, attempt(2, first))).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: [String(made.id)],
+    });
+    expect(sim.calls.filter((c) => c.method === 'POST')).toHaveLength(1);
+  });
+
   it('a booking turned away (503 before the write) is sent again once the lookup finds nothing and the POST can no longer land; a lookup that fails sends nothing', async () => {
     sim.failNext();
     const first = attempt(1);

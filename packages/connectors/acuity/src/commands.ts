@@ -78,8 +78,18 @@ const SENT = 'acuity:book-sent';
 /** How far Acuity's clock may be behind the hub's when it stamps the booking a lost POST made. */
 export const BOOK_CLOCK_SKEW_MS = 5 * 60_000;
 
-/** The local date of an RFC 3339 start, for the list's `minDate`/`maxDate`. */
-const dayOf = (start: string) => start.slice(0, 10);
+/**
+ * The dates around an RFC 3339 start, for the list's `minDate`/`maxDate`: Acuity dates an
+ * appointment by the account's day (its `datetime` is in the calendar's time, whatever offset the
+ * booking was sent with), which is the start's UTC date or the one before or after. The start's own
+ * date alone missed a booking sent in UTC or another zone (`…T03:30:00Z`, the 10th at a US
+ * account): not found, it was sent again. `isOurs` then holds each listed one to the exact instant.
+ */
+function daysAround(start: string): { minDate: string; maxDate: string } {
+  const at = Date.parse(start);
+  const day = (offset: number) => new Date(at + offset * 86_400_000).toISOString().slice(0, 10);
+  return { minDate: day(-1), maxDate: day(1) };
+}
 
 /** Whether `item` is a live booking of this command's slot and client, made since the first send. */
 function isOurs(item: AcuityAppointment, data: CommandRequest<'appointment.book'>['data'], sentAt?: number) {
@@ -105,8 +115,7 @@ async function madeEarlier(
 ): Promise<CommandResult | undefined> {
   const { firstName, lastName } = names(d.patient as JsonObject);
   const query = new URLSearchParams({
-    minDate: dayOf(d.start),
-    maxDate: dayOf(d.start),
+    ...daysAround(d.start),
     appointmentTypeID: d.service!.id,
     firstName: firstName!,
     lastName: lastName!,

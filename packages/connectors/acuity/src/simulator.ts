@@ -47,6 +47,12 @@ export interface AcuitySimulatorOptions {
    * `cancel_too_close` (the errors of the cancel reference). Default: none, every cancel is taken.
    */
   clientCancel?: { allowed?: boolean; minHoursBefore?: number };
+  /**
+   * The account's UTC offset (`-07:00`): Acuity writes an appointment's `datetime` in the
+   * calendar's time, whatever offset the booking was sent with (its example: `-0700` for a client
+   * in `America/New_York`), and `minDate`/`maxDate` are dates of that time. Default: the offset sent.
+   */
+  accountOffset?: string;
 }
 
 /** What happened to one webhook. */
@@ -224,7 +230,7 @@ export class AcuitySimulator {
         lastName: String(json.lastName ?? ''),
         email: String(json.email ?? ''),
         phone: String(json.phone ?? ''),
-        datetime: compactOffset(String(json.datetime)),
+        datetime: this.#accountTime(String(json.datetime)),
         duration: '60',
         appointmentTypeID: Number(json.appointmentTypeID),
         calendarID: Number(json.calendarID ?? 27238),
@@ -259,7 +265,7 @@ export class AcuitySimulator {
           },
         };
       }
-      appointment.datetime = compactOffset(String(json.datetime));
+      appointment.datetime = this.#accountTime(String(json.datetime));
       return { status: 200, body: appointment };
     }
     return { status: 405, body: { status_code: 405, message: 'Method not allowed', error: 'method' } };
@@ -282,6 +288,17 @@ export class AcuitySimulator {
       };
     }
     return undefined;
+  }
+
+  /** A sent datetime as Acuity writes it: in the account's offset when one is set. */
+  #accountTime(sent: string): string {
+    const offset = this.#options.accountOffset;
+    const at = Date.parse(sent);
+    if (offset === undefined || Number.isNaN(at)) return compactOffset(sent);
+    const m = /^([+-])(\d{2}):(\d{2})$/.exec(offset)!;
+    const minutes = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
+    const local = new Date(at + minutes * 60_000).toISOString().slice(0, 19);
+    return compactOffset(`${local}${offset}`);
   }
 
   #fail(res: ServerResponse, method: string, path: string, failure: Failure): void {
