@@ -28,7 +28,7 @@ import {
   sendTimes,
   stillLanding,
 } from '@switchyard/core';
-import { type Ctx, madeSince, outcome } from './commands.ts';
+import { type Ctx, listed, lookupFailed, madeSince, outcome } from './commands.ts';
 import { apiBase, apiHeaders, type Config, clinikoTime } from './config.ts';
 
 /**
@@ -98,16 +98,8 @@ async function blockedEarlier(
     url: `${apiBase(ctx.config)}/unavailable_blocks?${query}`,
     headers: apiHeaders(ctx.config),
   });
-  if (found.status !== 200) {
-    const result = outcome('Cliniko unavailable block lookup', found);
-    return result.outcome === 'done'
-      ? { outcome: 'transient', message: `Cliniko unavailable block lookup answered ${found.status}` }
-      : result;
-  }
-  const items =
-    isJsonObject(found.body) && Array.isArray(found.body.unavailable_blocks)
-      ? found.body.unavailable_blocks
-      : [];
+  const items = listed(found, 'unavailable_blocks');
+  if (!Array.isArray(items)) return lookupFailed('Cliniko unavailable block lookup', found);
   const made = items.find(
     (item): item is JsonObject =>
       sameLiveBlock(item, String(body.starts_at), String(body.ends_at)) && madeSince(item, sentAt),

@@ -3,6 +3,7 @@ import { describeCommandConformance, memoryCommandContext } from '@switchyard/te
 import { startMaintenancePage } from '@switchyard/testing/simulator-kit/maintenance-page';
 import { describe, expect, it } from 'vitest';
 import { commands, commandUnsupported } from './commands.ts';
+import { blockCommands } from './commands-blocks.ts';
 import { clinikoConnector } from './index.ts';
 import { fixtureSettings } from './testing.ts';
 
@@ -225,6 +226,53 @@ describe('Cliniko commands', () => {
     });
     expect(later.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['GET', 'POST']);
     expect(Date.parse(sent.last)).toBeGreaterThanOrEqual(Date.parse(sent.at));
+  });
+
+  it("a lookup answered 200 without its list (a proxy's page) sends nothing again: a booking or a block whose answer was lost is not made twice", async () => {
+    const page: VendorResponse = {
+      status: 200,
+      headers: { 'content-type': 'text/html' },
+      body: '<html><body>Down for maintenance</body></html>',
+    };
+    const block: CommandRequest<'slot.block'> = {
+      id: 'cmd-b',
+      type: 'slot.block',
+      data: {
+        start: '2026-03-11T13:00:00+01:00',
+        end: '2026-03-11T14:00:00+01:00',
+        practitioner: { id: '1' },
+        location: { id: '1' },
+      },
+    } as CommandRequest<'slot.block'>;
+    const cases = [
+      { run: commands['appointment.book']!, command: bookCommand, mark: 'cliniko:book-sent' },
+      { run: blockCommands['slot.block']!, command: block, mark: 'cliniko:block-sent' },
+    ] as const;
+    for (const { run, command, mark } of cases) {
+      const first = memoryCommandContext({
+        config: fixtureSettings,
+        vendorApi: answering({ status: 504, headers: {}, body: '' }),
+      });
+      expect(
+        (await (run as (typeof commands)['appointment.book'] & {})(command as never, first)).outcome,
+      ).toBe('transient');
+      // Past the wait for the lost POST: a lookup that listed nothing would post again.
+      const old = new Date(Date.now() - 130_000).toISOString();
+      await first.commandState.set(mark, { at: old, last: old });
+      const again = memoryCommandContext({
+        config: fixtureSettings,
+        attempt: 2,
+        commandState: first.commandState,
+        vendorApi: answering(page, { status: 201, headers: {}, body: { id: '1002' } }),
+      });
+      expect(
+        await (run as (typeof commands)['appointment.book'] & {})(command as never, again),
+      ).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('lookup answered 200'),
+      });
+      expect(again.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['GET']);
+    }
   });
 
   it('a booking answered 200 text/html (a maintenance page) is transient, not done; the next try looks it up', async () => {

@@ -70,6 +70,29 @@ export function outcome(
   return after === undefined ? result : { ...result, retryAfterMs: after };
 }
 
+/**
+ * The `key` list of a lookup's answer; undefined unless it answered 200 with it. A 200 without the
+ * list (a proxy's maintenance page, a body of another shape) was taken as an empty list: nothing
+ * found, the lost create was sent again once the wait was over, made twice when it had landed.
+ */
+export function listed(res: VendorResponse, key: string): JsonValue[] | undefined {
+  if (res.status !== 200 || !isJsonObject(res.body)) return undefined;
+  const list = res.body[key];
+  return Array.isArray(list) ? list : undefined;
+}
+
+/** The outcome of a lookup that did not answer its list: never done, nothing is sent blind. */
+export function lookupFailed(what: string, res: VendorResponse): CommandResult {
+  const result = outcome(what, res);
+  return result.outcome === 'done'
+    ? {
+        outcome: 'transient',
+        message: `${what} answered ${res.status} without the list`,
+        vendor: result.vendor,
+      }
+    : result;
+}
+
 function current(ctx: Ctx): string | undefined {
   return ctx.vendorIds.at(-1);
 }
@@ -144,11 +167,8 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
     query.append('q[]', `starts_at:>=${start}`);
     query.append('q[]', `starts_at:<=${start}`);
     const found = await ctx.http.request({ url: `${base}/individual_appointments?${query}`, headers });
-    if (found.status !== 200) return outcome('Cliniko booking lookup', found);
-    const items =
-      isJsonObject(found.body) && Array.isArray(found.body.individual_appointments)
-        ? found.body.individual_appointments
-        : [];
+    const items = listed(found, 'individual_appointments');
+    if (!Array.isArray(items)) return lookupFailed('Cliniko booking lookup', found);
     // Checked again here: a cancelled booking of the same slot is not the one this try made, nor
     // one made before it was first sent.
     const made = items.find(
