@@ -443,6 +443,21 @@ describe('Cliniko commands', () => {
     expect(ctx.vendorRequests).toHaveLength(1);
   });
 
+  it("an attendee lookup answered 200 without its list (a proxy's page) is transient, not a permanent failure", async () => {
+    const ctx = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering(appointmentAnswer({ patient_arrived: false, did_not_arrive: false }), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+        body: { message: 'Service temporarily unavailable' },
+      }),
+    });
+    expect(
+      await commands['appointment.mark_arrived']!(presence('appointment.mark_arrived'), ctx),
+    ).toMatchObject({ outcome: 'transient', message: expect.stringContaining('lookup') });
+  });
+
   it("when Cliniko's answer shows the flags unchanged (a parameter it does not take), sets them on the attendee", async () => {
     for (const [type, arrived] of [
       ['appointment.mark_no_show', false],

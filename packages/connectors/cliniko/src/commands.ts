@@ -401,10 +401,9 @@ async function viaAttendee(
     refused !== undefined && r.outcome === 'permanent' && refused.outcome === 'permanent'
       ? { ...r, message: `${refused.message}; set through the attendee instead: ${r.message}` }
       : r;
-  const listed = await ctx.http.request({ url: `${appointment}/attendees`, headers });
-  if (listed.status !== 200) return also(outcome(`Cliniko attendee lookup for the ${what}`, listed));
-  const attendees =
-    isJsonObject(listed.body) && Array.isArray(listed.body.attendees) ? listed.body.attendees : [];
+  const res = await ctx.http.request({ url: `${appointment}/attendees`, headers });
+  const attendees = listed(res, 'attendees');
+  if (!Array.isArray(attendees)) return also(lookupFailed(`Cliniko attendee lookup for the ${what}`, res));
   const attendee = attendees.find(
     (a): a is JsonObject =>
       isJsonObject(a) && a.id != null && !a.cancelled_at && !a.deleted_at && !a.archived_at,
