@@ -191,6 +191,23 @@ describe('Acuity commands against the simulator', () => {
     expect(sim.calls.filter((c) => c.method === 'PUT')).toHaveLength(1);
   });
 
+  it('a try numbered 1 again after its write went out (a manual retry, a try given back) reads first too: no second PUT', async () => {
+    // A manual retry counts its tries from 1 again, and a try the hub's database cut short keeps
+    // its number: the attempt number cannot tell that a cancel or a move already went out.
+    sim.failNext({ afterWrite: true });
+    const first = attempt(1, undefined, ['54321']);
+    expect((await commands['appointment.cancel']!(cancel, first)).outcome).toBe('transient');
+    const again = await commands['appointment.cancel']!(cancel, attempt(1, first, ['54321']));
+    expect(again).toMatchObject({ outcome: 'done', alreadyDone: true });
+    sim.add({ ...example, id: 54322 });
+    sim.failNext({ afterWrite: true });
+    const moving = attempt(1, undefined, ['54322']);
+    expect((await commands['appointment.reschedule']!(move, moving)).outcome).toBe('transient');
+    const moved = await commands['appointment.reschedule']!(move, attempt(1, moving, ['54322']));
+    expect(moved).toMatchObject({ outcome: 'done', alreadyDone: true });
+    expect(sim.calls.filter((c) => c.method === 'PUT')).toHaveLength(2);
+  });
+
   it("cancels as the clinic (admin=true), past the account's client cancellation rules; as the client when the actor is the patient", async () => {
     // developers.acuityscheduling.com/reference/put-appointments-id-cancel: "By default appointments
     // are canceled as a client. Canceling an appointment as an admin ... disables cancellation

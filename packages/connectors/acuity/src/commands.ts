@@ -193,15 +193,22 @@ const noId: CommandResult = {
 };
 
 /**
- * On a later try, whether the appointment is already as requested (a read; its failure is the
- * outcome). `undefined`: not known to be, send.
+ * After an earlier try of this command sent its write (`sent`, a mark in the command's state set
+ * before the PUT), whether the appointment is already as requested (a read; its failure is the
+ * outcome). `undefined`: not known to be, send. The mark, not the attempt number, tells a later
+ * try: a manual retry counts its tries from 1 again, and a try the hub's database cut short keeps
+ * its number; either sent the PUT again unread.
  */
 async function alreadyDone(
   ctx: Ctx,
+  sent: string,
   id: string,
   done: (record: AcuityAppointment) => boolean,
 ): Promise<CommandResult | undefined> {
-  if (ctx.attempt <= 1) return undefined;
+  if ((await ctx.commandState.get(sent)) === undefined) {
+    await ctx.commandState.set(sent, true);
+    return undefined;
+  }
   const { found, res } = await readAppointment(ctx.http, ctx.config, id);
   if (found === undefined) {
     const result = commandOutcome('Acuity read', res, said(res));
@@ -238,7 +245,7 @@ export const commands: CommandSpec<Config> = {
   async 'appointment.cancel'(command, ctx) {
     const id = ctx.vendorIds.at(-1);
     if (id === undefined) return noId;
-    const already = await alreadyDone(ctx, id, (record) => record.canceled === true);
+    const already = await alreadyDone(ctx, 'acuity:cancel-sent', id, (record) => record.canceled === true);
     if (already) return already;
     const json: JsonObject = {};
     if (command.data.reason) json.cancelNote = command.data.reason;
@@ -255,7 +262,7 @@ export const commands: CommandSpec<Config> = {
     const id = ctx.vendorIds.at(-1);
     if (id === undefined) return noId;
     const to = Date.parse(command.data.start);
-    const already = await alreadyDone(ctx, id, (record) => {
+    const already = await alreadyDone(ctx, 'acuity:move-sent', id, (record) => {
       const start = rfc3339(record.datetime);
       return start !== undefined && Date.parse(start) === to;
     });
