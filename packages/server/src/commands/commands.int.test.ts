@@ -1613,6 +1613,34 @@ describe('Clockwise.MD commands through a started hub', () => {
       await hub.hub.instances.reinstate('cw');
     }
   });
+  it('a command whose earlier try wrote without a refusing answer, failed unsent by a retired instance, says the write may have been carried out', async () => {
+    const { subject } = await cwAppointment();
+    // A 503 with Retry-After proves nothing (docs/commands.md): the update may have been written.
+    cwSim.failApi(1, { status: 503, retryAfterSeconds: 2 });
+    const waiting = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject,
+      data: { customFields: { '104': 'maybe' } },
+    });
+    expect(waiting.status).toBe(202);
+    await eventually(async () => {
+      const c = (await api('GET', `/v1/commands/${waiting.json.id}`)).json;
+      return c.status === 'pending' && c.attempts === 1;
+    }, 'the update waiting for its retry');
+    await hub.hub.instances.retire('cw');
+    try {
+      // Before: "… it is disabled (…); not sent", read by the sender as nothing done.
+      expect(await outcomeOf(waiting.json.id, 1)).toMatchObject({
+        status: 'failed',
+        error: {
+          kind: 'permanent',
+          message: expect.stringMatching(/not sent; an earlier try wrote .* it may have been carried out$/),
+        },
+      });
+    } finally {
+      await hub.hub.instances.reinstate('cw');
+    }
+  });
 });
 
 describe('credentials, retries and the known state', () => {

@@ -637,6 +637,21 @@ export function fitsCommand(command: Pick<q.EchoCandidate, 'type' | 'data'>, dra
   });
 }
 
+/**
+ * What a command that ends unsent must add when an earlier try of it wrote to the vendor without an
+ * answer that refused it (no answer, a 5xx, a 2xx): that write may have been carried out. A book
+ * whose answer was lost, waiting for its lookup when its instance was retired, failed saying only
+ * "not sent", and the sender took it for no booking while the vendor had made one.
+ */
+async function mayHaveActed(db: Executor, commandId: string): Promise<string> {
+  const wrote = (await q.listCalls(db, commandId)).some(
+    (c) => c.method !== 'GET' && !(c.status_code !== null && c.status_code >= 400 && c.status_code < 500),
+  );
+  return wrote
+    ? '; an earlier try wrote to the vendor without an answer that refused it (see calls): it may have been carried out'
+    : '';
+}
+
 /** Why a disabled instance carries out no command (`details.reason` of the refusal). */
 function disabledReason(instance: HostInstance): string {
   return `it is disabled (${instance.row.disabled_reason ?? 'no reason given'})`;
@@ -1126,11 +1141,13 @@ export function createCommands(options: CommandsOptions = {}) {
       if (!instance || !handler || instance.row.disabled_at !== null) {
         result = {
           outcome: 'permanent',
-          message: !instance
-            ? `connector instance ${row.instance_id} no longer exists`
-            : instance.row.disabled_at !== null
-              ? `connector instance ${row.instance_id} cannot carry out commands: ${disabledReason(instance)}; not sent`
-              : `connector ${instance.connector.name} no longer supports ${row.type}`,
+          message:
+            (!instance
+              ? `connector instance ${row.instance_id} no longer exists`
+              : instance.row.disabled_at !== null
+                ? `connector instance ${row.instance_id} cannot carry out commands: ${disabledReason(instance)}; not sent`
+                : `connector ${instance.connector.name} no longer supports ${row.type}`) +
+            (await mayHaveActed(host.db, row.id)),
         };
       } else {
         const aliases = host.aliases(row.instance_id);
