@@ -1,4 +1,4 @@
-import type { JsonSchema } from '@switchyard/core';
+import { type JsonSchema, pathSegmentSecretRule } from '@switchyard/core';
 
 /** Where the Clockwise.MD webhook puts the shared key. */
 export type AuthMode = 'path' | 'header' | 'either';
@@ -39,12 +39,14 @@ export const configSchema: JsonSchema = {
           default: 'either',
         },
         key: {
-          description: 'The shared key given to Clockwise.MD (at least 16 characters).',
+          description:
+            'The shared key given to Clockwise.MD (at least 16 characters). With mode path it is one URL segment: no /, ?, #, % or whitespace (refused when saved); with header or either, any string.',
           type: 'string',
           minLength: 16,
           'x-secret': true,
         },
       },
+      ...pathSegmentSecretRule('key'),
     },
     apiBaseUrl: {
       description: 'Base URL of the Clockwise.MD REST API used for enrichment.',

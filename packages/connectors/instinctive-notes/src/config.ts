@@ -1,4 +1,4 @@
-import type { JsonSchema } from '@switchyard/core';
+import { type JsonSchema, pathSegmentSecretRule } from '@switchyard/core';
 
 /** Where Instinctive Notes may carry the shared secret. */
 export type AuthMode = 'header' | 'path' | 'either';
@@ -58,12 +58,13 @@ export const configSchema: JsonSchema = {
         },
         secret: {
           description:
-            'The shared secret (at least 16 characters; URL-safe characters when it goes in the path, since it is a path segment).',
+            'The shared secret (at least 16 characters). With mode path it is one URL segment: no /, ?, #, % or whitespace (refused when saved); with header or either, any string.',
           type: 'string',
           minLength: 16,
           'x-secret': true,
         },
       },
+      ...pathSegmentSecretRule('secret'),
     },
     testDeliveries: {
       description:

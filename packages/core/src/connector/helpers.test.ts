@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isConnectorError } from '../errors/index.ts';
 import type { JsonObject, JsonValue } from '../json.ts';
+import { createAjv } from '../validate.ts';
 import {
   CREATE_SETTLE_MS,
   commandOutcome,
@@ -12,10 +13,12 @@ import {
   isHtmlPage,
   nextSendMark,
   normalizeHeaders,
+  PATH_SEGMENT_SECRET_MESSAGE,
   parseFormBody,
   parseJsonBody,
   parseJsonObjectBody,
   parseRetryAfter,
+  pathSegmentSecretRule,
   provesNotCarriedOut,
   sendTimes,
   stillLanding,
@@ -462,5 +465,40 @@ describe('trimmedText', () => {
     expect(trimmedText('Ada Lovelace')).toBe('Ada Lovelace');
     for (const empty of ['', '   ', '\t\n', null, undefined, 42, true, {}, []])
       expect(trimmedText(empty)).toBeUndefined();
+  });
+});
+
+describe('pathSegmentSecretRule', () => {
+  const validate = createAjv({ allErrors: true, strict: false, verbose: true }).compile({
+    type: 'object',
+    properties: {
+      mode: { enum: ['path', 'header', 'either'] },
+      key: { type: 'string', 'x-secret': true },
+    },
+    ...pathSegmentSecretRule('key'),
+  });
+  const refusal = (auth: JsonObject) => {
+    validate(auth);
+    return (validate.errors ?? [])
+      .filter((e) => e.keyword !== 'if')
+      .map((e) => ({ at: e.instancePath, message: (e.parentSchema as JsonObject)['x-message'] }));
+  };
+
+  it('refuses in path mode what ends or changes a path segment, in its own words', () => {
+    for (const key of ['a/b', 'a?b', 'a#b', 'a%41', 'a b', 'a\tb', 'a\u00a0b', 'ab\n']) {
+      expect(refusal({ mode: 'path', key }), JSON.stringify(key)).toEqual([
+        { at: '/key', message: PATH_SEGMENT_SECRET_MESSAGE },
+      ]);
+    }
+    expect(refusal({ mode: 'path', key: "cw-0123_ABC.def~!$&'()*+,;=:@é" })).toEqual([]);
+  });
+
+  it('leaves the other modes, and a mode left to its default, any string', () => {
+    const auths: JsonObject[] = [
+      { mode: 'header', key: 'a/b?c#d%e f' },
+      { mode: 'either', key: 'a/b' },
+      { key: 'a/b' },
+    ];
+    for (const auth of auths) expect(refusal(auth), JSON.stringify(auth)).toEqual([]);
   });
 });

@@ -612,3 +612,33 @@ export const IP_OR_CIDR_SCHEMA: JsonSchema = {
   ],
   'x-message': 'must be an IPv4 or IPv6 address or a CIDR range (10.0.0.0/8, 2001:db8::/32)',
 };
+
+/** What a secret that is a URL path segment must not contain: each ends or changes the segment. */
+export const PATH_SEGMENT_SECRET_MESSAGE =
+  'is a URL path segment in auth.mode path: it must not contain /, ?, #, % or whitespace (a push could never match it); send such a value in a header instead (auth.mode header)';
+
+/**
+ * The schema rule, to spread into an `auth` object schema with a `mode` of `path` | `header` | …,
+ * that refuses a shared secret the hub could never match as a path segment (`/hooks/{instance}/{secret}`)
+ * when `mode` is `path`: a `/` makes two segments (404), `?` and `#` end the path, `%` starts an
+ * escape the router decodes, and whitespace cannot be sent unescaped. Other modes take any string
+ * (a header carries it as it is). Being part of the settings schema, it is checked where settings
+ * are: the config file (after secret references are resolved) and the admin API, in the same words
+ * ({@link PATH_SEGMENT_SECRET_MESSAGE}), never quoting the value.
+ *
+ * @example
+ * ```ts
+ * auth: { type: 'object', properties: { mode: { enum: ['path', 'header'] }, key: { type: 'string', 'x-secret': true } }, ...pathSegmentSecretRule('key') }
+ * ```
+ */
+export function pathSegmentSecretRule(field: string): JsonSchema {
+  return {
+    if: { required: ['mode'], properties: { mode: { const: 'path' } } },
+    // biome-ignore lint/suspicious/noThenProperty: a JSON Schema keyword, not a thenable.
+    then: {
+      properties: {
+        [field]: { pattern: '^[^/?#%\\s]*$', 'x-message': PATH_SEGMENT_SECRET_MESSAGE },
+      },
+    },
+  };
+}

@@ -445,6 +445,44 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     ]);
   });
 
+  it('a path-mode hook key that can never match the URL (Clockwise.MD key, Instinctive Notes secret), resolved from the environment, without printing it', async () => {
+    const text = [
+      'version: 1',
+      'instances:',
+      '  - id: cw',
+      '    connector: clockwisemd',
+      '    settings:',
+      '      auth:',
+      '        mode: path',
+      '        key: ${env:CW_KEY}',
+      '  - id: notes',
+      '    connector: instinctive-notes',
+      '    settings:',
+      '      auth: { mode: path, secret: "${env:IN_SECRET}" }',
+      '  - id: cw-header',
+      '    connector: clockwisemd',
+      '    settings:',
+      '      auth: { mode: header, key: "${env:CW_KEY}" }',
+      '',
+    ].join('\n');
+    const env = { CW_KEY: 'CF3uQP8cSFIQB8gB/9285030fceca', IN_SECRET: 'in secret with spaces 0123' };
+    const result = await loadConfig(write(text), { env, connectors: shippedConnectors });
+    expect(result.ok).toBe(false);
+    const lines = result.problems.map(formatProblem);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /:8:\d+ instances\[0\]\.settings\.auth\.key: is a URL path segment in auth\.mode path: it must not contain \/, \?, #, % or whitespace/,
+      ),
+      expect.stringMatching(
+        /:12:\d+ instances\[1\]\.settings\.auth\.secret: is a URL path segment in auth\.mode path: it must not contain \/, \?, #, % or whitespace/,
+      ),
+    ]);
+    for (const line of lines) {
+      expect(line).not.toContain('9285030fceca');
+      expect(line).not.toContain('with spaces');
+    }
+  });
+
   it("for a database-only command, leaves a vendor's unset secret alone but not the database's", async () => {
     const text = [
       'version: 1',

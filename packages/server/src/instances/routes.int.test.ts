@@ -24,7 +24,9 @@ const DP_SECRET = 'dp-client-secret-s3cr3t';
 
 beforeAll(async () => {
   hub = await makeHub(database.url(), {
-    connectors: ['clockwisemd', 'bookingbug', 'docplanner'].map((name) => findConnector(name)!),
+    connectors: ['clockwisemd', 'bookingbug', 'docplanner', 'instinctive-notes'].map(
+      (name) => findConnector(name)!,
+    ),
   });
   server = await listen(hub);
 });
@@ -168,6 +170,62 @@ describe('replacing an instance while keeping its secrets as [redacted]', () => 
       apiBaseUrl: 'https://eu.clockwisemd.example/v1',
       apiKey: 'cw-rest-api-key-for-the-new-host',
     });
+  });
+});
+
+describe('a hook key in the URL path that the hub could never match', () => {
+  const RULE =
+    'is a URL path segment in auth.mode path: it must not contain /, ?, #, % or whitespace (a push could never match it); send such a value in a header instead (auth.mode header)';
+  // Clockwise.MD's own page shows a per-vendor key over two path segments.
+  const SLASHED = 'CF3uQP8cSFIQB8gB/9285030fceca';
+
+  it('is refused when saved (422 naming the field, not the value), and nothing is stored', async () => {
+    const created = await call(server.base, 'POST', '/v1/instances', {
+      body: { id: 'cw-slash', connector: 'clockwisemd', settings: { auth: { mode: 'path', key: SLASHED } } },
+    });
+    expect(created.status).toBe(422);
+    expect(created.headers.get('content-type')).toContain('application/problem+json');
+    expect(created.json).toMatchObject({
+      code: 'SY_PIPELINE_INVALID_INPUT',
+      details: { errors: [{ path: '/settings/auth/key', message: RULE }] },
+    });
+    expect(created.text).not.toContain('9285030fceca');
+    expect((await call(server.base, 'GET', '/v1/instances/cw-slash')).status).toBe(404);
+
+    for (const secret of [
+      'in-secret-0123456789?x',
+      'in-secret-0123456789#x',
+      'in-secret-01234567%41',
+      'in secret 0123456789',
+    ]) {
+      const answer = await put('notes-path', {
+        connector: 'instinctive-notes',
+        settings: { auth: { mode: 'path', secret } },
+      });
+      expect(answer.status, secret).toBe(422);
+      expect(answer.json.details.errors, secret).toEqual([{ path: '/settings/auth/secret', message: RULE }]);
+    }
+    expect((await call(server.base, 'GET', '/v1/instances/notes-path')).status).toBe(404);
+  });
+
+  it('is taken in header mode, where any string works, and a push carrying it in the header is accepted', async () => {
+    const created = await put('cw-header-slash', {
+      connector: 'clockwisemd',
+      settings: { auth: { mode: 'header', key: SLASHED } },
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(200);
+    const pushed = await call(server.base, 'POST', '/hooks/cw-header-slash', {
+      token: null,
+      headers: { authtoken: SLASHED },
+      body: { appointment_id: 7, event_type: 'checkin' },
+    });
+    expect(pushed.status, pushed.text).toBeLessThan(300);
+    // A path-safe key in path mode is taken too.
+    const path = await put('notes-path-ok', {
+      connector: 'instinctive-notes',
+      settings: { auth: { mode: 'path', secret: 'in-secret_0123456789.~-' } },
+    });
+    expect(path.status, JSON.stringify(path.json)).toBe(200);
   });
 });
 

@@ -67,11 +67,14 @@ export function checkedSettings(connector: SettingsOwner, settings: JsonObject):
     return copy;
   }
   // Messages name the failing path and rule, never the value (it may be a secret).
-  // Worded as the other admin inputs are (the schema's x-message, an unknown field by name).
-  const errors = (validate.errors ?? []).map((e) => ({
-    path: `/settings${e.instancePath}`,
-    message: inputErrorMessage(e),
-  }));
+  // Worded as the other admin inputs are (the schema's x-message, an unknown field by name). An
+  // `if` names no rule of its own: its `then` reports the field that broke it (as the file's check).
+  const errors = (validate.errors ?? [])
+    .filter((e) => e.keyword !== 'if')
+    .map((e) => ({
+      path: `/settings${e.instancePath}`,
+      message: inputErrorMessage(e),
+    }));
   throw new SwitchyardError(
     'SY_PIPELINE_INVALID_INPUT',
     `settings do not match the ${connector.name} connector's schema: ${errors
