@@ -199,6 +199,38 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     );
   });
 
+  it("a URL setting the vendor calls would never reach, in the admin API's words", async () => {
+    const at = (baseUrl: string) =>
+      `version: 1\ninstances:\n  - id: acme-main\n    connector: acme\n    settings:\n      apiKey: k-123456\n      baseUrl: ${baseUrl}\n`;
+    await expectProblem(
+      at('http://169.254.169.254/latest/meta-data/'),
+      7,
+      'instances[0].settings.baseUrl',
+      /^is never called: metadata address 169\.254\.169\.254 is not allowed$/,
+    );
+    await expectProblem(
+      at('"http://[::]/"'),
+      7,
+      'instances[0].settings.baseUrl',
+      /^is never called: unspecified address :: is not allowed$/,
+    );
+    await expectProblem(
+      at('http://0.0.0.0/'),
+      7,
+      'instances[0].settings.baseUrl',
+      /^is never called: unspecified address 0\.0\.0\.0/,
+    );
+    await expectProblem(
+      at('http://metadata.google.internal/computeMetadata/v1/'),
+      7,
+      'instances[0].settings.baseUrl',
+      /^is never called: metadata\.google\.internal is a cloud metadata endpoint$/,
+    );
+    // Private and loopback stay allowed (on-premises vendors, simulators), as in the API.
+    expect((await load(at('http://10.0.0.5/api'))).result.ok).toBe(true);
+    expect((await load(at('http://127.0.0.1:9100/'))).result.ok).toBe(true);
+  });
+
   it('duplicate instance ids', async () => {
     await expectProblem(
       `version: 1\ninstances:\n  - id: a\n    connector: pushy\n  - id: a\n    connector: pully\n`,

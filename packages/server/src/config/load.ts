@@ -12,6 +12,7 @@ import type { InputError } from '../admin/input.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { isValidSecret } from '../delivery/sign.ts';
 import { instanceInputErrors } from '../instances/input.ts';
+import { uncallableSettings } from '../instances/settings.ts';
 import { subscriptionInputErrors, subscriptionRuleErrors } from '../subscriptions/input.ts';
 import { SUBSCRIPTION_FIELDS } from '../subscriptions/schema.ts';
 import { INSTANCE_FILE_PATHS, instanceInput, resolveInstance } from './instances.ts';
@@ -710,6 +711,13 @@ function checkConvertedInputs(
     if (!connector || !clean('instances', i)) return;
     const { managedBy: _, ...input } = instanceInput(resolveInstance(item, connector));
     check('instances', i, instanceInputErrors(input), INSTANCE_FILE_PATHS);
+    // A URL setting the vendor calls would never reach (a metadata or unspecified address): the
+    // API refuses it when saved (instances/settings.ts), in the same words.
+    const settings = isJsonObject(input.settings) ? input.settings : {};
+    for (const { path, message } of uncallableSettings(connector, settings)) {
+      const segments: PathSegment[] = ['instances', i, 'settings', ...pointerToSegments(path)];
+      if (!suppressed(segments)) report(segments, message);
+    }
   });
   list(data.subscriptions).forEach((item, i) => {
     if (!isJsonObject(item) || !clean('subscriptions', i)) return;

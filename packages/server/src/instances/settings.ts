@@ -85,13 +85,24 @@ export function checkedSettings(connector: SettingsOwner, settings: JsonObject):
 }
 
 /**
- * Refuses a URL-valued setting ({@link URL_FORMATS}) the vendor calls' guard would refuse whatever
- * DNS answers (delivery/ssrf.ts, {@link VENDOR_DESTINATIONS}): an `apiBaseUrl` of
+ * The URL-valued settings ({@link URL_FORMATS}) the vendor calls' guard would refuse whatever DNS
+ * answers (delivery/ssrf.ts, {@link VENDOR_DESTINATIONS}): an `apiBaseUrl` of
  * `http://169.254.169.254/…` was saved and the instance only failed at its first call (a secrets
  * audit). Private and loopback addresses stay allowed (on-premises vendors); a name is resolved
- * only at the call. The message names the setting and the address, not the whole URL.
+ * only at the call. Each problem's `path` is the setting's JSON pointer inside the settings; the
+ * message names the address, not the whole URL. The API ({@link checkedSettings}) and the config
+ * loader (config/load.ts) both refuse with these.
+ *
+ * @example
+ * ```ts
+ * uncallableSettings(acuity, { apiBaseUrl: 'http://169.254.169.254/' });
+ * // [{ path: '/apiBaseUrl', message: 'is never called: metadata address 169.254.169.254 is not allowed' }]
+ * ```
  */
-function refuseUncallable(connector: SettingsOwner, settings: JsonObject): void {
+export function uncallableSettings(
+  connector: SettingsOwner,
+  settings: JsonObject,
+): { path: string; message: string }[] {
   const isUrl = (schema: JsonSchema) => typeof schema.format === 'string' && URL_FORMATS.has(schema.format);
   const errors: { path: string; message: string }[] = [];
   for (const [pointer, value] of markedValues(settings, connector.configSchema, isUrl)) {
@@ -99,9 +110,14 @@ function refuseUncallable(connector: SettingsOwner, settings: JsonObject): void 
     // A `hostname` format's value is the host alone.
     const url = value.includes('://') ? value : `http://${value}/`;
     const reason = refusedWithoutLookup(url, VENDOR_DESTINATIONS);
-    if (reason !== undefined)
-      errors.push({ path: `/settings${pointer}`, message: `is never called: ${reason}` });
+    if (reason !== undefined) errors.push({ path: pointer, message: `is never called: ${reason}` });
   }
+  return errors;
+}
+
+/** Throws SY_PIPELINE_INVALID_INPUT naming each of {@link uncallableSettings}. */
+function refuseUncallable(connector: SettingsOwner, settings: JsonObject): void {
+  const errors = uncallableSettings(connector, settings).map((e) => ({ ...e, path: `/settings${e.path}` }));
   if (errors.length === 0) return;
   throw new SwitchyardError(
     'SY_PIPELINE_INVALID_INPUT',
