@@ -8,12 +8,16 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Connector, createAjv, isJsonObject, type JsonObject, type JsonSchema } from '@switchyard/core';
 import { LineCounter, parseDocument } from 'yaml';
-import type { InputError } from '../admin/input.ts';
+import { type InputError, suggest } from '../admin/input.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { isValidSecret } from '../delivery/sign.ts';
 import { instanceInputErrors } from '../instances/input.ts';
 import { uncallableSettings } from '../instances/settings.ts';
-import { subscriptionInputErrors, subscriptionRuleErrors } from '../subscriptions/input.ts';
+import {
+  subscriptionInputErrors,
+  subscriptionRuleErrors,
+  unknownInstanceMessage,
+} from '../subscriptions/input.ts';
 import { SUBSCRIPTION_FIELDS } from '../subscriptions/schema.ts';
 import { INSTANCE_FILE_PATHS, instanceInput, resolveInstance } from './instances.ts';
 import {
@@ -36,6 +40,9 @@ import type {
   ResolvedSubscription,
 } from './types.ts';
 import { configDurationMs, configDurationText, configSizeBytes, durationMessage } from './units.ts';
+
+/** The CLI (a face that reads config, not admin) hints with the one nearest-name rule. */
+export { suggest };
 
 /** What the loader needs besides the file. */
 export interface LoadOptions {
@@ -631,43 +638,6 @@ function reportAjvError(error: ErrorObject, segments: PathSegment[], report: Rep
   }
 }
 
-/**
- * The closest candidate by edit distance, when close enough to be a likely typo.
- *
- * @example
- * ```ts
- * suggest('docplaner', ['docplanner', 'quable']); // 'docplanner'
- * ```
- */
-export function suggest(input: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of candidates) {
-    const distance = levenshtein(input.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(input.length / 3)) ? best : undefined;
-}
-
-function levenshtein(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
 function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
@@ -826,11 +796,7 @@ function checkRules(
   const checkSources = (value: unknown, segments: PathSegment[]) => {
     list(value).forEach((source, j) => {
       if (typeof source !== 'string' || instanceIds.has(source)) return;
-      const hint = suggest(source, [...instanceIds.keys()]);
-      report(
-        [...segments, j],
-        `unknown instance "${source}"; instances: ${[...instanceIds.keys()].join(', ') || '(none)'}${hint ? `; did you mean "${hint}"?` : ''}`,
-      );
+      report([...segments, j], unknownInstanceMessage(source, [...instanceIds.keys()]));
     });
   };
   subscriptions.forEach((subscription, i) => {

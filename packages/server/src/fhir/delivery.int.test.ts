@@ -54,21 +54,6 @@ beforeAll(async () => {
   });
   ehr = await startRecordingSubscriber({ secrets: SIGNING_SECRET });
   closers.push(() => ehr.close());
-  for (const [id, format] of [
-    ['ehr-r4', 'fhir-r4'],
-    ['ehr-notify', 'fhir-r4-notification'],
-  ] as const) {
-    await e2e.hub.subscriptions.create({
-      id,
-      url: `${ehr.url}${id}`,
-      format,
-      eventTypes: ['*'],
-      sources: ['dp', 'cw', 'bb', 'in', 'qb'],
-      secrets: [SIGNING_SECRET],
-      allowPrivateAddresses: true,
-    });
-  }
-
   await e2e.hub.instances.upsert({
     id: 'dp',
     connector: 'docplanner',
@@ -239,6 +224,21 @@ beforeAll(async () => {
     // Catalog documents, assets and processes: nothing with a FHIR meaning.
     fixtures: ['document-create.json', 'media-create.json', 'document-update.json', 'import-finish.json'],
   });
+  // After the instances: a subscription's sources name instances that exist.
+  for (const [id, format] of [
+    ['ehr-r4', 'fhir-r4'],
+    ['ehr-notify', 'fhir-r4-notification'],
+  ] as const) {
+    await e2e.hub.subscriptions.create({
+      id,
+      url: `${ehr.url}${id}`,
+      format,
+      eventTypes: ['*'],
+      sources: ['dp', 'cw', 'bb', 'in', 'qb'],
+      secrets: [SIGNING_SECRET],
+      allowPrivateAddresses: true,
+    });
+  }
 }, 60_000);
 
 afterAll(async () => {

@@ -124,6 +124,13 @@ beforeAll(async () => {
     mode: 'push',
     settings: { auth: { mode: 'header', secret: SECRET } },
   });
+  // The instance of other-dp's rows, so a subscription's sources may name it.
+  await e2e.hub.instances.upsert({
+    id: 'other-dp',
+    connector: 'instinctive-notes',
+    mode: 'push',
+    settings: { auth: { mode: 'header', secret: SECRET } },
+  });
   const sim = new InstinctiveNotesSimulator({ hookUrl: e2e.hookUrl('notes'), secret: SECRET });
   await e2e.settle('notes', () => sim.push(fixture('instinctive-notes', 'soap-note-created.json')));
 }, 180_000);

@@ -8,7 +8,7 @@ import type { Bundle } from '@medplum/fhirtypes';
 import { useTestDatabase } from '@switchyard/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type InProcessHub, startInProcessHub } from '../reliability/support.test-support.ts';
+import { API_KEY, type InProcessHub, startInProcessHub } from '../reliability/support.test-support.ts';
 import { createReadToken } from './read-token.test-support.ts';
 import { TOTAL_ESTIMATE_COUNTED_BELOW } from './search.ts';
 
@@ -76,6 +76,8 @@ it('_total=estimate of a selective search counts (an estimate below the bound ca
 });
 
 it("a read token limited to some sources is counted: the estimate of its view would come from every instance's rows", async () => {
+  // The rows' instance, so the subscription's sources may name it.
+  await h.hub.instances.upsert({ id: 'bulk', connector: 'reltest', settings: { apiKey: API_KEY } });
   await h.hub.subscriptions.create({
     id: 'ehr-bulk',
     url: 'http://127.0.0.1:9/none',

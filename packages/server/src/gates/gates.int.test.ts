@@ -413,6 +413,7 @@ describe('deciding', () => {
   });
 
   it('no approver gives the default; approver filters decide who is asked', async () => {
+    await instance('elsewhere', { deadlineMs: 5000, default: 'approve' });
     const other = await approver('other-instance', {}, { sources: ['elsewhere'] });
     const moves = await approver('moves-only', {}, { events: ['appointment.reschedule_requested'] });
     expect((await push('dp-refuse', slotBooking())).status).toBe(409);

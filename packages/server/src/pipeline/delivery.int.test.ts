@@ -289,6 +289,7 @@ describe('delivery', () => {
     const secret = generateSecret();
     subscriber = await startRecordingSubscriber({ secrets: secret });
     const onlyCancelled = await subscribe(secret, { eventTypes: ['appointment.cancelled'] });
+    await setupInstance(hub, 'elsewhere');
     const otherSource = await subscribe(secret, { eventTypes: ['*'], sources: ['elsewhere'] });
     const e1 = await send('created');
     const e2 = await send('cancelled');

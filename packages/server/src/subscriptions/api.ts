@@ -15,7 +15,7 @@ import { newId } from '../storage/db.ts';
 import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
 import type { StoredSecret, SubscriptionRow } from '../storage/subscription-row.ts';
 import type { Subscription, SubscriptionCreate, SubscriptionUpdate } from './generated/input.ts';
-import { checkSubscriptionInput, checkSubscriptionRules } from './input.ts';
+import { checkSources, checkSubscriptionInput, checkSubscriptionRules } from './input.ts';
 import { SUBSCRIPTION_FIELDS } from './schema.ts';
 import * as store from './store.ts';
 
@@ -244,6 +244,11 @@ function schemaPart<T extends { managedBy?: ManagedBy }>(input: T): Omit<T, 'man
 export function subscriptionsApi(host: SubscriptionsHost) {
   const { db, cipher, defaults } = host;
 
+  /** The input's `sources` each name an instance, as the config file requires (docs/api.md). */
+  const knownSources = async (input: SubscriptionPatch) => {
+    if (input.sources || input.approverFilters?.sources) checkSources(input, await store.instanceIds(db));
+  };
+
   return {
     /**
      * Creates a subscription. A subscription without `secrets` gets a generated one, returned here
@@ -257,6 +262,7 @@ export function subscriptionsApi(host: SubscriptionsHost) {
      */
     async create(input: SubscriptionInput): Promise<{ subscription: Subscription; secret?: string }> {
       checkSubscriptionInput('create', schemaPart(input));
+      await knownSources(input);
       const id = input.id ?? newId();
       let generated: string | undefined;
       let secrets = input.secrets ?? [];
@@ -290,6 +296,7 @@ export function subscriptionsApi(host: SubscriptionsHost) {
      */
     async update(id: string, patch: SubscriptionPatch): Promise<Subscription> {
       checkSubscriptionInput('update', schemaPart(patch));
+      await knownSources(patch);
       // The row is locked from the read to the write: two changes at once merge one after the other.
       const { row, secretsWritten } = await db.transaction().execute(async (trx) => {
         const base = await store.lockSubscription(trx, id);

@@ -170,6 +170,41 @@ describe('a subscription input gets the same answer from the route, the config f
     });
   }
 
+  it('refuses sources naming no instance in all three, in the same words, and accepts known ones', async () => {
+    // The file refused `sources: [shop, shpo]` with the unknown name; the route and the hub saved
+    // a subscription that silently never received anything from it.
+    await hub.instances.upsert({ id: 'shop', connector: 'hooktest', settings: { apiKey: 'k-1' } });
+    const x = 'unknown instance "shpo"; instances: shop; did you mean "shop"?';
+    const loaded = parseConfig(
+      stringify({
+        version: 1,
+        instances: [{ id: 'shop', connector: 'hooktest', settings: { apiKey: 'k-1' } }],
+        subscriptions: [{ id: nextId(), kind: 'webhook', url, sources: ['shop', 'shpo'] }],
+      }),
+      { file: 'inline.yaml', connectors: [hookConnector as never] },
+    );
+    expect(loaded.ok ? [] : loaded.problems.map((p) => [p.path, p.message])).toEqual([
+      ['subscriptions[0].sources[1]', x],
+    ]);
+    const route = await call(server.base, 'POST', '/v1/subscriptions', {
+      body: { id: nextId(), url, sources: ['shop', 'shpo'] },
+    });
+    expect(route.status, JSON.stringify(route.json)).toBe(422);
+    expect(route.json.detail).toBe(`sources.1 ${x}`);
+    await expect(
+      hub.subscriptions.create({ id: nextId(), url, approver: true, approverFilters: { sources: ['shpo'] } }),
+    ).rejects.toMatchObject({ code: 'SY_PIPELINE_INVALID_INPUT', message: `approverFilters.sources.0 ${x}` });
+    const { subscription } = await hub.subscriptions.create({ id: nextId(), url, sources: ['shop'] });
+    const patched = await call(server.base, 'PATCH', `/v1/subscriptions/${subscription.id}`, {
+      body: { sources: ['shpo'] },
+    });
+    expect(patched.status).toBe(422);
+    expect((await hub.subscriptions.get(subscription.id)).sources).toEqual(['shop']);
+    // A change that leaves sources out keeps them, also once their instance is gone.
+    await hub.instances.remove('shop');
+    expect((await hub.subscriptions.update(subscription.id, { timeoutMs: 5000 })).sources).toEqual(['shop']);
+  });
+
   it('words a too-short signing secret the same on the route, in the file and in the hub', async () => {
     const x = 'must be a Standard Webhooks signing secret (whsec_ + base64 of 24 to 64 bytes)';
     const route = await call(server.base, 'POST', '/v1/subscriptions', {

@@ -6,7 +6,7 @@
  * {@link subscriptionRuleErrors} / {@link checkSubscriptionRules}, used by the hub and the loader alike.
  */
 import { invalid } from '../admin/errors.ts';
-import { type InputError, inputCheck } from '../admin/input.ts';
+import { type InputError, inputCheck, suggest } from '../admin/input.ts';
 import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
 import { fhirFilterProblem, nonFhirPatterns } from '../fhir/subscription.ts';
 import type { SubscriptionCreate, SubscriptionUpdate } from './generated/input.ts';
@@ -143,4 +143,48 @@ function ruleError(instancePath: string, message: string): InputError {
     message,
     parentSchema: { 'x-message': message },
   };
+}
+
+/**
+ * How a subscription's `sources` (or `approverFilters.sources`) entry naming no instance is worded,
+ * in the config file (config/load.ts, with file and line) and by the API ({@link checkSources}).
+ *
+ * @example
+ * ```ts
+ * unknownInstanceMessage('dp-mian', ['dp-main']); // 'unknown instance "dp-mian"; instances: dp-main; did you mean "dp-main"?'
+ * ```
+ */
+export function unknownInstanceMessage(source: string, instances: readonly string[]): string {
+  const hint = suggest(source, instances);
+  return `unknown instance "${source}"; instances: ${instances.join(', ') || '(none)'}${hint ? `; did you mean "${hint}"?` : ''}`;
+}
+
+/**
+ * Throws SY_PIPELINE_INVALID_INPUT (422) naming each entry of the input's `sources` and
+ * `approverFilters.sources` that is no instance of `instances`: such a subscription silently never
+ * received anything from it. Only the lists the input gives are checked (a change that leaves them
+ * out keeps them, also a source whose instance was deleted since).
+ *
+ * @example
+ * ```ts
+ * checkSources({ sources: ['dp-mian'] }, ['dp-main']); // throws: sources[0] unknown instance "dp-mian"; …
+ * ```
+ */
+export function checkSources(
+  input: Pick<SubscriptionUpdate, 'sources' | 'approverFilters'>,
+  instances: readonly string[],
+): void {
+  const known = new Set(instances);
+  const errors: { path: string; message: string }[] = [];
+  const look = (list: readonly string[] | null | undefined, at: string) =>
+    list?.forEach((source, i) => {
+      if (!known.has(source))
+        errors.push({ path: `${at}/${i}`, message: unknownInstanceMessage(source, instances) });
+    });
+  look(input.sources, '/sources');
+  look(input.approverFilters?.sources, '/approverFilters/sources');
+  if (errors.length === 0) return;
+  throw invalid(errors.map((e) => `${e.path.slice(1).replaceAll('/', '.')} ${e.message}`).join('; '), {
+    errors,
+  });
 }

@@ -89,6 +89,13 @@ export async function lockSubscription(db: Executor, id: string): Promise<Subscr
   );
 }
 
+/** Every instance's id, in order: what a subscription's `sources` may name. */
+export async function instanceIds(db: Executor): Promise<string[]> {
+  return (await rows<{ id: string }>(sql`select id from switchyard.connector_instances order by id`, db)).map(
+    (r) => r.id,
+  );
+}
+
 export async function listSubscriptions(db: Executor): Promise<SubscriptionRow[]> {
   return rows<SubscriptionRow>(sql`select * from switchyard.subscriptions order by created_at, id`, db);
 }

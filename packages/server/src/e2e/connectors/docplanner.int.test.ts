@@ -81,6 +81,23 @@ beforeAll(async () => {
       return { status: 200, body: { decision: 'approve' } };
     },
   });
+  // An instance nothing pushes to: the approver's event stream comes from it alone.
+  await e2e.hub.instances.upsert({
+    id: 'nobody',
+    connector: 'docplanner',
+    mode: 'push',
+    settings: {
+      domain: 'znanylekarz.pl',
+      pushAuth: { headerName: 'X-Docplanner-Key', apiKey: `${API_KEY}-nobody` },
+    },
+  });
+  await e2e.hub.instances.upsert({
+    id: PUSH,
+    connector: 'docplanner',
+    mode: 'push',
+    settings: { domain: 'znanylekarz.pl', pushAuth: { headerName: 'X-Docplanner-Key', apiKey: API_KEY } },
+    gate: { deadlineMs: 5000, default: 'approve' },
+  });
   await e2e.hub.subscriptions.create({
     id: 'e2e-approver',
     url: `${approver.url}approve`,
@@ -90,13 +107,6 @@ beforeAll(async () => {
     // It approves; it does not take the event stream.
     sources: ['nobody'],
     allowPrivateAddresses: true,
-  });
-  await e2e.hub.instances.upsert({
-    id: PUSH,
-    connector: 'docplanner',
-    mode: 'push',
-    settings: { domain: 'znanylekarz.pl', pushAuth: { headerName: 'X-Docplanner-Key', apiKey: API_KEY } },
-    gate: { deadlineMs: 5000, default: 'approve' },
   });
   sim = new DocplannerSimulator({
     hookUrl: e2e.hookUrl(PUSH),
