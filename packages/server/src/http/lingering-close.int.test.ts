@@ -210,3 +210,39 @@ describe('an answer written outside fastify, while the client still sends its bo
     expect(outcomes).toEqual(outcomes.map(() => ({ status: 408, code: 'SY_HTTP_REQUEST_TIMEOUT' })));
   });
 });
+
+describe('a server closing (Ctrl-C, SIGTERM)', () => {
+  it('ends a lingering refusal at once: close does not wait for the lingering bounds', async () => {
+    // Bounds of a minute, past the test's timeout: were close to wait for them, it would time out.
+    const closing = await listen(hub, {
+      bodyLimit: MB,
+      timeouts: { lingeringMs: 60_000, lingeringIdleMs: 60_000 },
+    });
+    const events: string[] = [];
+    const socket = net.connect({
+      port: Number(new URL(closing.base).port),
+      host: '127.0.0.1',
+      allowHalfOpen: true,
+    });
+    socket.on('error', () => {});
+    // A refused push announcing 1 KB more than it sends: the hub answers 401 and lingers, reading
+    // what still comes, while the client, holding its side open, sends nothing more.
+    const answered = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
+        if (text.includes('SY_CONNECTOR_AUTH')) resolve(text);
+      });
+    });
+    socket.write(
+      `POST /hooks/shop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nx-api-key: wrong-key\r\nContent-Length: 2048\r\n\r\n${'a'.repeat(1024)}`,
+    );
+    expect(await answered).toMatch(/^HTTP\/1\.1 401 /);
+    events.push('answered');
+    await closing.close();
+    events.push('server closed');
+    socket.destroy();
+    // Before, close resolved only once the lingering connection's minute was up: the test timed out.
+    expect(events).toEqual(['answered', 'server closed']);
+  });
+});

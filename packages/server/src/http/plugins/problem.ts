@@ -5,7 +5,7 @@ import { reportDatabaseUnavailable } from '../../storage/unavailable.ts';
 import { redactUrl } from '../../telemetry/fastify.ts';
 import { type ProblemDocument, problemFromError, problemOf } from '../errors.ts';
 import type { RouteTable } from '../route-table.ts';
-import { lingerAfterResponse } from '../security/request-limits.ts';
+import { endLingeringConnections, lingerAfterResponse } from '../security/request-limits.ts';
 
 /**
  * The request path without its query string, as problem answers show it (`instance`, and the
@@ -154,6 +154,7 @@ function refuseBeforeRouting(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
     dropIdleConnectionsUntilClosed(app);
+    endLingeringConnections(app.server);
   });
   // Callback style, not async: a hook that does nothing on almost every request should not cost
   // each request a promise and its microtasks. Answered: `done` is not called (nor the reply

@@ -125,8 +125,14 @@ function drop(): void {}
  */
 export const MAX_LINGERING_CONNECTIONS = 64;
 
-/** Each server's lingering close: its bounds ({@link installRequestLimits}) and the connections lingering now. */
-const lingering = new WeakMap<object, { options: LingeringCloseOptions; now: number }>();
+/**
+ * Each server's lingering close: its bounds ({@link installRequestLimits}), the connections
+ * lingering now, and whether the server is closing ({@link endLingeringConnections}).
+ */
+const lingering = new WeakMap<
+  object,
+  { options: LingeringCloseOptions; sockets: Set<Socket>; closing: boolean }
+>();
 
 /**
  * Takes a place among the connections of the socket's server that linger now: the bounds of its
@@ -137,10 +143,29 @@ function admitLingering(socket: Socket): LingeringCloseOptions | undefined {
   // Node's server sets it on each of its connections.
   const server = (socket as Socket & { server?: object }).server;
   const state = server === undefined ? undefined : lingering.get(server);
-  if (state === undefined || state.now >= MAX_LINGERING_CONNECTIONS) return undefined;
-  state.now++;
-  socket.once('close', () => state.now--);
+  if (state === undefined || state.closing || state.sockets.size >= MAX_LINGERING_CONNECTIONS)
+    return undefined;
+  state.sockets.add(socket);
+  socket.once('close', () => state.sockets.delete(socket));
   return state.options;
+}
+
+/**
+ * Ends at once the connections of `server` that linger (and, from now on, a refusal's connection
+ * closes without lingering): a closing server waits for its last connection, and a lingering one
+ * held the stop of the process (Ctrl-C, SIGTERM) for up to `server.timeouts.lingering`. Called as
+ * the app starts closing (plugins/problem.ts, `preClose`).
+ *
+ * @example
+ * ```ts
+ * app.addHook('preClose', async () => endLingeringConnections(app.server));
+ * ```
+ */
+export function endLingeringConnections(server: object): void {
+  const state = lingering.get(server);
+  if (state === undefined) return;
+  state.closing = true;
+  for (const socket of state.sockets) socket.destroy();
 }
 
 /**
@@ -243,7 +268,7 @@ function lingerAfterRefusal(socket: Socket, options: LingeringCloseOptions): voi
  */
 export function installRequestLimits(app: FastifyInstance, options: RequestLimitsOptions): ByteBudget {
   const budget = new ByteBudget(options.unauthenticatedBodyBytes);
-  lingering.set(app.server, { options: options.lingeringClose, now: 0 });
+  lingering.set(app.server, { options: options.lingeringClose, sockets: new Set(), closing: false });
   app.addHook('preParsing', async (request: FastifyRequest, reply: FastifyReply, payload) => {
     if (!hasBody(request.headers)) return payload;
     refuseCompressed(request);
