@@ -43,6 +43,12 @@ import { sleepUntil } from './waiters.ts';
  */
 const UNRECORDED_ANSWER_SLACK_MS = 5;
 
+/**
+ * At most one warning per this many ms that decisions go to vendors before they are recorded; the
+ * others are debug (storage/unavailable.ts words an outage the same way).
+ */
+const SLOW_WRITE_WARN_EVERY_MS = 30_000;
+
 /** The decision as the connector's `gate.respond` takes it. */
 export function toDecision(v: Verdict): GateDecision {
   return {
@@ -156,6 +162,8 @@ export class Decider {
    */
   private readonly pendingRecords = new Map<string, Verdict>();
   private readonly closing = new AbortController();
+  /** When this process last warned of a decision given unrecorded, and how many since went to debug. */
+  private slowWrites = { warnedAt: Number.NEGATIVE_INFINITY, unreported: 0 };
 
   /**
    * `track` keeps work that outlives the decision (late answers, a decision recorded once the
@@ -176,6 +184,26 @@ export class Decider {
     this.approvers = approvers;
     this.track = track;
     this.abandonAfterMs = abandonAfterMs;
+  }
+
+  /**
+   * Logs a decision given to the vendor before its write finished: a warning at most once every
+   * {@link SLOW_WRITE_WARN_EVERY_MS} (a stalled database makes every gate request one), debug
+   * lines otherwise, the next warning counting them (`similarSinceLastWarning`).
+   */
+  private warnSlowWrite(fields: { gate: string; decision: string; reason: string }): void {
+    const message = 'gate decision given to the vendor before it was recorded: the database is slow';
+    const now = Date.now();
+    if (now - this.slowWrites.warnedAt < SLOW_WRITE_WARN_EVERY_MS) {
+      this.slowWrites.unreported++;
+      this.logger.debug(fields, message);
+      return;
+    }
+    this.logger.warn(
+      { ...fields, similarSinceLastWarning: this.slowWrites.unreported },
+      `${message} (further ones within 30 s are logged at debug)`,
+    );
+    this.slowWrites = { warnedAt: now, unreported: 0 };
   }
 
   /**
@@ -308,10 +336,7 @@ export class Decider {
       slow.cancel();
       if (!inTime) {
         this.recordWhenWritten(row, verdict, values, knownAnswers, writing);
-        this.logger.warn(
-          { gate: row.id, decision: verdict.outcome, reason: verdict.reason },
-          'gate decision given to the vendor before it was recorded: the database is slow',
-        );
+        this.warnSlowWrite({ gate: row.id, decision: verdict.outcome, reason: verdict.reason });
       } else {
         try {
           const r = await writing;
