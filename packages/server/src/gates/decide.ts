@@ -44,6 +44,13 @@ import { sleepUntil } from './waiters.ts';
 const UNRECORDED_ANSWER_SLACK_MS = 5;
 
 /**
+ * The same for a request handed to a gate job ({@link Decider.decide} with a `traceparent`): the
+ * request waits in another process, which hears of the decision by NOTIFY, a round trip through
+ * Postgres that 5 ms did not always leave room for.
+ */
+const HANDED_OVER_ANSWER_SLACK_MS = 100;
+
+/**
  * At most one warning per this many ms that decisions go to vendors before they are recorded; the
  * others are debug (storage/unavailable.ts words an outage the same way).
  */
@@ -239,14 +246,22 @@ export class Decider {
         attributes: { 'switchyard.gate': row.id, 'switchyard.instance': row.instance_id },
         ...(traceparent !== undefined ? { parent: traceparent, parentState: tracestate ?? null } : {}),
       },
-      () => this.decideTraced(row, startedAt, approverRows),
+      // A job's request waits in another process (the job passes its traceparent, null or not).
+      () =>
+        this.decideTraced(
+          row,
+          startedAt,
+          approverRows,
+          traceparent === undefined ? UNRECORDED_ANSWER_SLACK_MS : HANDED_OVER_ANSWER_SLACK_MS,
+        ),
     );
   }
 
   private async decideTraced(
     row: q.GateRequestRow,
     startedAt: number,
-    approverRows?: Promise<SubscriptionRow[]>,
+    approverRows: Promise<SubscriptionRow[]> | undefined,
+    unrecordedSlackMs: number,
   ): Promise<Verdict> {
     this.active++;
     try {
@@ -325,7 +340,7 @@ export class Decider {
       // disk) does not hold the vendor's answer: the vendor gets the approvers' decision, as it does
       // when the database is unreachable, and the write goes on. Before, the vendor got the default
       // at the deadline and the write then recorded the approvers' decision: an answer it never got.
-      const slow = sleepUntil(row.deadline_at.getTime() - UNRECORDED_ANSWER_SLACK_MS);
+      const slow = sleepUntil(row.deadline_at.getTime() - unrecordedSlackMs);
       const inTime = await Promise.race([
         writing.then(
           () => true,
@@ -336,6 +351,10 @@ export class Decider {
       slow.cancel();
       if (!inTime) {
         this.recordWhenWritten(row, verdict, values, knownAnswers, writing);
+        // A request waiting in another process (handed to this one's gate job) hears of the
+        // decision now, not from the write's NOTIFY once it ends: that came after the waiting
+        // process's deadline, and the vendor got the default.
+        void this.host.notify(q.CHANNEL_GATE_DECIDED, q.decidedPayload(row.id, values));
         this.warnSlowWrite({ gate: row.id, decision: verdict.outcome, reason: verdict.reason });
       } else {
         try {

@@ -342,6 +342,39 @@ describe('deciding', () => {
     expect(a.requests).toHaveLength(1);
   });
 
+  it("a decision made by a gate job whose write waits on a lock past the deadline reaches the waiting process: the approvers' answer", async () => {
+    // The same rule as above, on the hand-off path: the front process (no gate worker) stores the
+    // request and waits; this process's gate job decides. Before: the waiting process heard of the
+    // decision only from the write's NOTIFY, after the lock went, so the vendor got the default.
+    const a = await approver('crm-handoff', {
+      defaultResponse: { status: 409, body: { reason: 'slot taken', vendorErrorCode: 6 } },
+    });
+    await instance('dp-slow-handoff', { deadlineMs: 2000, default: 'approve' });
+    const front = await makeHub({ worker: false });
+    const locker = new pg.Client({ connectionString: database.url() });
+    await locker.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('lock table switchyard.gate_answers in exclusive mode');
+      expect(await push('dp-slow-handoff', slotBooking(), front.hub)).toMatchObject({
+        status: 409,
+        body: { error_code: 6 },
+      });
+      await locker.query('commit');
+    } finally {
+      await locker.end();
+      await front.gates.stop();
+      await front.hub.stop();
+    }
+    const gate = await eventually(async () => {
+      const [g] = (await gates.list({ instanceId: 'dp-slow-handoff', limit: 1 })).items;
+      return g?.status === 'decided' ? gates.get(g.id) : undefined;
+    });
+    await gates.drain();
+    expect(gate).toMatchObject({ decision: 'refuse', decidedBy: 'crm-handoff', vendorErrorCode: 6 });
+    expect(a.requests).toHaveLength(1);
+  });
+
   it('drain (and stop) waits for the late answers of a decision that was still being recorded when it began', async () => {
     await approver('slow-drained', { defaultResponse: { status: 409, delayMs: 2500 } });
     // A deadline the call surely starts within, even on a busy machine; the approver answers later.
