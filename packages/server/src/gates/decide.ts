@@ -44,7 +44,7 @@ import { sleepUntil } from './waiters.ts';
 const UNRECORDED_ANSWER_SLACK_MS = 5;
 
 /**
- * The same for a request handed to a gate job ({@link Decider.decide} with a `traceparent`): the
+ * The same for a request handed to a gate job ({@link Decider.decide} with `handedOver`): the
  * request waits in another process, which hears of the decision by NOTIFY, a round trip through
  * Postgres that 5 ms did not always leave room for.
  */
@@ -229,30 +229,31 @@ export class Decider {
 
   /**
    * Asks the approvers of a claimed request, records the decision (first writer wins) and
-   * announces it. Returns the recorded decision. `approverRows` is the list when it was read ahead.
+   * announces it. Returns the recorded decision. `approverRows` is the list when it was read ahead;
+   * `handedOver` is given by a gate job: the request waits in another process, and the decision
+   * continues the trace of the vendor's request (the job's traceparent and tracestate).
    */
   async decide(
     row: q.GateRequestRow,
-    startedAt = performance.now(),
-    approverRows?: Promise<SubscriptionRow[]>,
-    traceparent?: string | null,
-    tracestate?: string | null,
+    options: {
+      startedAt?: number;
+      approverRows?: Promise<SubscriptionRow[]>;
+      handedOver?: { traceparent: string | null; tracestate: string | null };
+    } = {},
   ): Promise<Verdict> {
-    // The decision: approver calls and the recorded verdict (a handed-over request continues the
-    // trace of the vendor's request through the job's traceparent and tracestate).
+    const { startedAt = performance.now(), approverRows, handedOver } = options;
     return withSpan(
       'switchyard.gate.decide',
       {
         attributes: { 'switchyard.gate': row.id, 'switchyard.instance': row.instance_id },
-        ...(traceparent !== undefined ? { parent: traceparent, parentState: tracestate ?? null } : {}),
+        ...(handedOver ? { parent: handedOver.traceparent, parentState: handedOver.tracestate } : {}),
       },
-      // A job's request waits in another process (the job passes its traceparent, null or not).
       () =>
         this.decideTraced(
           row,
           startedAt,
           approverRows,
-          traceparent === undefined ? UNRECORDED_ANSWER_SLACK_MS : HANDED_OVER_ANSWER_SLACK_MS,
+          handedOver ? HANDED_OVER_ANSWER_SLACK_MS : UNRECORDED_ANSWER_SLACK_MS,
         ),
     );
   }

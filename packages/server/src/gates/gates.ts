@@ -407,7 +407,8 @@ export function createGates(options: GatesOptions = {}) {
           'gate request not understood',
         );
       }
-      if (local) return whenAnnounced(track(s.decider.decide(row, t0, approversEarly)));
+      if (local)
+        return whenAnnounced(track(s.decider.decide(row, { startedAt: t0, approverRows: approversEarly })));
       wait = waiters.waitFor(row.id);
       await queueOf(s).send(
         GATE_QUEUE,
@@ -499,7 +500,7 @@ export function createGates(options: GatesOptions = {}) {
       { gate: row.id, instance: row.instance_id, abandonedBy: row.claimed_by },
       'gate request taken up for the vendor retry: the process deciding it stopped',
     );
-    if (local) return track(s.decider.decide(taken, t0));
+    if (local) return track(s.decider.decide(taken, { startedAt: t0 }));
     await queueOf(s).send(
       GATE_QUEUE,
       { id: taken.id, traceparent: currentTraceparent() ?? null, tracestate: currentTracestate() ?? null },
@@ -716,13 +717,12 @@ export function createGates(options: GatesOptions = {}) {
             const row = await q.claimGateRequest(host.db, job.data.id, workerId);
             if (!row) continue;
             void track(
-              s.decider.decide(
-                row,
-                undefined,
-                undefined,
-                job.data.traceparent ?? null,
-                job.data.tracestate ?? null,
-              ),
+              s.decider.decide(row, {
+                handedOver: {
+                  traceparent: job.data.traceparent ?? null,
+                  tracestate: job.data.tracestate ?? null,
+                },
+              }),
             ).catch((e) => logger.error({ err: e, gate: row.id }, 'gate job failed'));
           }
         },
