@@ -289,6 +289,8 @@ export interface InboundRequestOptions {
   /** Default 127.0.0.1. */
   sourceIp?: string;
   receivedAt?: Date;
+  /** The URL the vendor was told (`InboundRequest.hookUrl`: `server.publicUrl` + path). Default none. */
+  hookUrl?: string;
 }
 
 /**
@@ -322,5 +324,6 @@ export function inboundRequest(options: InboundRequestOptions = {}): InboundRequ
     rawBody,
     sourceIp: options.sourceIp ?? '127.0.0.1',
     receivedAt: options.receivedAt ?? new Date(),
+    ...(options.hookUrl === undefined ? {} : { hookUrl: options.hookUrl }),
   };
 }

@@ -45,6 +45,30 @@ export interface InboundRequest {
   /** The client address after the server's trusted-proxy rules. */
   sourceIp: string;
   receivedAt: Date;
+  /**
+   * The URL of this push as the vendor was told it, for a vendor that signs the URL with the body
+   * (Square: base64 HMAC-SHA256 of `notification URL + body`): `server.publicUrl` followed by the
+   * path and query exactly as received (`https://hub.example.com/hooks/sq-main?x=1`). Never built
+   * from the request's `Host` or `X-Forwarded-*` headers, which the sender chooses: behind a
+   * TLS-terminating proxy the hub itself is `http://internal-host:8080`, and only the operator
+   * knows the public name. Undefined when `server.publicUrl` is not set: a connector that needs
+   * it refuses the push (`ConnectorError.auth`) saying so.
+   *
+   * @example
+   * ```ts
+   * verifyBody(req, config) {
+   *   if (req.hookUrl === undefined) throw ConnectorError.auth('set server.publicUrl: the signature covers the hook URL');
+   *   const verdict = verifyBodySignature({
+   *     header: req.headers['x-square-hmacsha256-signature'],
+   *     body: Buffer.concat([Buffer.from(req.hookUrl, 'utf8'), req.rawBody]),
+   *     secrets: [config.signatureKey],
+   *     encoding: 'base64',
+   *   });
+   *   if (!verdict.ok) throw ConnectorError.auth(`x-square-hmacsha256-signature: ${verdict.message}`);
+   * },
+   * ```
+   */
+  hookUrl?: string;
 }
 
 /**

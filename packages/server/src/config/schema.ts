@@ -381,7 +381,8 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             format: 'uri',
             pattern: '^https?://',
             'x-message': 'must be an http:// or https:// URL',
-            description: 'The URL vendors and subscribers reach the hub at (shown in hook URLs).',
+            description:
+              'The URL vendors and subscribers reach the hub at (shown in hook URLs; the base of the hook URL a vendor that signs it, e.g. Square, is verified against).',
           },
           adminToken: {
             ...secret(

@@ -70,7 +70,11 @@ export const hookConnector = defineConnector<HookConfig>({
         },
       ];
     },
-    acknowledge: (notifications) => ({ status: 202, body: { received: notifications.length } }),
+    // The hook URL the hub handed over (with `server.publicUrl` only), echoed for the hooks test.
+    acknowledge: (notifications, _config, req) => ({
+      status: 202,
+      body: { received: notifications.length, ...(req.hookUrl ? { hookUrl: req.hookUrl } : {}) },
+    }),
   },
   async normalize(n, ctx) {
     if (broken.has(n.type)) throw ConnectorError.permanent(`cannot handle ${n.type}`);
@@ -146,6 +150,7 @@ export async function listen(
     /** Proxies whose `X-Forwarded-For` is believed (a test then picks the client address). Default none. */
     trustedProxies?: BuildAppOptions['trustedProxies'];
     timeouts?: BuildAppOptions['timeouts'];
+    publicUrl?: string;
   } = {},
 ): Promise<{ app: SwitchyardApp; base: string; close(): Promise<void> }> {
   const app = await buildApp({
@@ -158,6 +163,7 @@ export async function listen(
     authRateLimit: extra.authRateLimit ?? false,
     ...(extra.plugins ? { plugins: extra.plugins } : {}),
     ...(extra.timeouts ? { timeouts: extra.timeouts } : {}),
+    ...(extra.publicUrl ? { publicUrl: extra.publicUrl } : {}),
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();

@@ -56,7 +56,10 @@ export interface BuildAppOptions {
    * an operator knows which file to change. Absent: the refusal says "the configuration file".
    */
   configFile?: string;
-  /** The public base URL, announced in the OpenAPI document's `servers`. */
+  /**
+   * The public base URL (`server.publicUrl`), announced in the OpenAPI document's `servers`, and the
+   * base of the `hookUrl` a connector gets with each push (its path and query follow, as received).
+   */
   publicUrl?: string;
   /**
    * More plugins (the dashboard, the gate routes), registered on the root before the app is ready:
@@ -242,7 +245,11 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     const own = route.preValidation;
     route.preValidation = [refuseEmptyParams, ...(own === undefined ? [] : Array.isArray(own) ? own : [own])];
   });
-  await app.register(plugin('switchyard-hooks', hookRoutes), deps);
+  await app.register(
+    (scope, opts: RouteDeps) =>
+      hookRoutes(scope, { ...opts, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) }),
+    deps,
+  );
   await app.register(plugin('switchyard-health', healthRoutes), deps);
   await app.register(plugin('switchyard-metrics', metricsRoutes), deps);
   await app.register(schemaRoutes);

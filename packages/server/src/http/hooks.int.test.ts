@@ -91,6 +91,41 @@ describe('POST /hooks/:instance', () => {
     expect(routes).toEqual(expect.arrayContaining(['cancellation:cancelled', 'keyed:created']));
   });
 
+  it('hands the connector the hook URL as server.publicUrl names it, whatever Host and X-Forwarded-* say', async () => {
+    // Behind a TLS-terminating proxy the hub is reached as http://127.0.0.1:port; a vendor that
+    // signs the URL (Square) signed https://hub.example.com/hooks/...: only publicUrl knows it.
+    const proxied = await listen(hub, {
+      publicUrl: 'https://hub.example.com/',
+      trustedProxies: ['127.0.0.1'],
+    });
+    try {
+      const r = await call(proxied.base, 'POST', '/hooks/shop/cancellation?tag=a%20b', {
+        ...vendor({ id: 'u1', type: 'created', booking: 'bu' }),
+        headers: {
+          'x-api-key': VENDOR_API_KEY,
+          host: 'evil.example',
+          'x-forwarded-host': 'evil.example',
+          'x-forwarded-proto': 'http',
+        },
+      });
+      expect(r.status).toBe(202);
+      expect(r.json).toEqual({
+        received: 1,
+        hookUrl: 'https://hub.example.com/hooks/shop/cancellation?tag=a%20b',
+      });
+    } finally {
+      await proxied.close();
+    }
+    // Without publicUrl the hub does not guess it from the sender's headers.
+    const plain = await call(
+      base,
+      'POST',
+      '/hooks/shop',
+      vendor({ id: 'u2', type: 'created', booking: 'bu' }),
+    );
+    expect(plain.json).toEqual({ received: 1 });
+  });
+
   it('takes any content type as raw bytes', async () => {
     const r = await call(base, 'POST', '/hooks/shop', {
       raw: JSON.stringify({ id: 'p5', type: 'noop' }),

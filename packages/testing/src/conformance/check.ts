@@ -70,6 +70,9 @@ export interface ConformanceFixture {
  */
 export const DEFAULT_CONFORMANCE_RECEIVED_AT = new Date('2026-01-15T10:00:00Z');
 
+/** The `server.publicUrl` of the kit's requests ({@link ConformanceOptions.publicUrl}). */
+export const DEFAULT_CONFORMANCE_PUBLIC_URL = 'https://hub.example.com';
+
 /**
  * How much later the dedupe-stable check parses each request again (36 days 13:59:59, so with the
  * default receive time at 2026-02-20T23:59:59Z: another month, another day, another hour).
@@ -175,6 +178,12 @@ export interface ConformanceOptions<C, K = CredentialParts> {
   malformedBodies?: Array<string | Buffer>;
   /** Instance id used in the context and events; default `conformance`. */
   instanceId?: string;
+  /**
+   * The hub's `server.publicUrl` in the requests the kit builds: each gets `hookUrl` (the URL the
+   * vendor was told, which a vendor such as Square signs) = this + `/hooks/{instanceId}` + the
+   * route's path. Default {@link DEFAULT_CONFORMANCE_PUBLIC_URL}.
+   */
+  publicUrl?: string;
   /**
    * Set when the vendor's notifications carry neither an id nor a timestamp, so the only way to tell
    * a genuine repeat (Clockwise.MD `checkin`, `undo_checkin`, `checkin`) from a redelivery is when it
@@ -373,8 +382,20 @@ export async function checkConformance<C, K = CredentialParts>(
   const good: Sent<K> = { case: 'good', credential: credentials.good };
   /** Where the good credentials travelled, over every request built with them (checked under `credentials`). */
   const carried = { headers: new Set<string>(), query: new Set<string>(), params: new Set<string>() };
+  const publicUrl = (options.publicUrl ?? DEFAULT_CONFORMANCE_PUBLIC_URL).replace(/\/+$/, '');
+  /** The route's URL as the vendor was told it: its `:param` segments filled in. */
+  const hookUrlOf = (routeName: string, params: Readonly<Record<string, string>>) => {
+    const path = (push.routes.find((r) => r.name === routeName)?.path ?? '')
+      .split('/')
+      .filter((segment) => segment !== '')
+      .map((segment) =>
+        encodeURIComponent(segment.startsWith(':') ? (params[segment.slice(1)] ?? '') : segment),
+      );
+    return `${publicUrl}/hooks/${encodeURIComponent(instanceId)}${path.length > 0 ? `/${path.join('/')}` : ''}`;
+  };
   const unsigned = (parts: RequestParts, body: Buffer, at: Date, creds: CredentialParts = {}) =>
     inboundRequest({
+      hookUrl: hookUrlOf(parts.route ?? defaultRoute, { ...parts.params, ...creds.params }),
       route: parts.route ?? defaultRoute,
       params: { ...parts.params, ...creds.params },
       query: { ...creds.query },

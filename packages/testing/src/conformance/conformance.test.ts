@@ -34,6 +34,7 @@ import {
   type ConformanceCheck,
   type ConformanceOptions,
   checkConformance,
+  DEFAULT_CONFORMANCE_PUBLIC_URL,
   DEFAULT_CONFORMANCE_RECEIVED_AT,
 } from './check.ts';
 import { completeEvent } from './complete-event.ts';
@@ -511,6 +512,50 @@ const signedOptions: ConformanceOptions<SignedConfig, { secret: string }> = {
 
 // A correct verifier passes every group when the kit signs each request.
 describeConformance(signedOptions);
+
+// A vendor that signs the URL it was told with the body (Square: base64 HMAC-SHA256 of `url + body`).
+const urlSigned = (url: string | undefined, secret: string, body: Buffer) =>
+  hmacSha256(secret, Buffer.concat([Buffer.from(url ?? '', 'utf8'), body]), 'base64');
+const urlSignedOptions: ConformanceOptions<SignedConfig, { secret: string }> = {
+  ...signedOptions,
+  connector: signedConnector({
+    ...signedPush(),
+    sign: (request: InboundRequest, config: SignedConfig) => ({
+      headers: { 'x-acme-signature': urlSigned(request.hookUrl, config.secrets[0] ?? '', request.rawBody) },
+    }),
+    verifyBody(request: InboundRequest, config: SignedConfig) {
+      if (request.hookUrl === undefined) throw ConnectorError.auth('no hook URL: set server.publicUrl');
+      const verdict = verifyBodySignature({
+        header: request.headers['x-acme-signature'],
+        body: Buffer.concat([Buffer.from(request.hookUrl, 'utf8'), request.rawBody]),
+        secrets: config.secrets,
+        encoding: 'base64',
+      });
+      if (!verdict.ok) throw ConnectorError.auth(verdict.message);
+    },
+  }),
+  sign: (request, credential) => ({
+    headers: { 'x-acme-signature': urlSigned(request.hookUrl, credential.secret, request.rawBody) },
+  }),
+  replayWindow: undefined,
+};
+
+describe('checkConformance with a vendor that signs the hook URL', () => {
+  it('gives every request the hook URL under publicUrl, so a URL-bound signature verifies', async () => {
+    const urls = new Set<string | undefined>();
+    const report = await checkConformance({
+      ...urlSignedOptions,
+      sign: (request, credential, context) => {
+        urls.add(request.hookUrl);
+        return urlSignedOptions.sign!(request, credential, context);
+      },
+    });
+    expect(report.failures).toEqual([]);
+    expect([...urls]).toEqual([`${DEFAULT_CONFORMANCE_PUBLIC_URL}/hooks/conformance`]);
+    const elsewhere = await checkConformance({ ...urlSignedOptions, publicUrl: 'https://other.example/sy/' });
+    expect(elsewhere.failures).toEqual([]);
+  });
+});
 
 describe('checkConformance with sign (vendors that sign each request)', () => {
   it('signs every request over its own body: auth, near-miss, replay-window and round-trip all exercise real signatures', async () => {

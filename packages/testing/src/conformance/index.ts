@@ -11,6 +11,7 @@ export {
   checkConformance,
   conformanceChecks,
   conformanceCheckTitles,
+  DEFAULT_CONFORMANCE_PUBLIC_URL,
   DEFAULT_CONFORMANCE_RECEIVED_AT,
   type SigningContext,
   type SignRequest,

@@ -31,6 +31,11 @@ export interface E2eOptions {
   gates?: boolean;
   /** Transient normalization retries, ms before each (default two quick ones). */
   normalizeRetryMs?: number[];
+  /**
+   * `server.publicUrl`: the base of each push's `hookUrl`, for a vendor that signs the URL it was
+   * told (Square) while its simulator posts to {@link E2e.hookUrl}, as through a proxy.
+   */
+  publicUrl?: string;
 }
 
 /** What one vendor push became: its stored messages and, per message, the deliveries of its events. */
@@ -155,6 +160,7 @@ export async function startE2e(options: E2eOptions): Promise<E2e> {
     bodyLimit: 1 << 20,
     trustedProxies: [],
     logger,
+    ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();

@@ -10,6 +10,20 @@ import { databaseUnavailableAnswer, type ProblemDocument, problemOf } from '../e
 import { UNKNOWN_INSTANCE_LABEL } from '../metrics-registry.ts';
 import { pathOf, sendProblem } from '../plugins/problem.ts';
 
+/**
+ * The URL of a push as its vendor was told it (`InboundRequest.hookUrl`): `server.publicUrl`
+ * without its trailing slashes, then the path and query as received (`request.url`, still
+ * percent-encoded as sent). Never from `Host` or `X-Forwarded-*`: the sender chooses those.
+ *
+ * @example
+ * ```ts
+ * hookUrlOf('https://hub.example.com/', '/hooks/sq-main?x=1'); // 'https://hub.example.com/hooks/sq-main?x=1'
+ * ```
+ */
+export function hookUrlOf(publicUrl: string, requestUrl: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}${requestUrl}`;
+}
+
 /** A matched push route: its name and path parameters. */
 export interface RouteMatch {
   name: string;
@@ -118,7 +132,7 @@ function refuse(reply: FastifyReply, problem: ProblemDocument, headers: Record<s
  * itself (`push.verifyBody`) keeps counting as unauthenticated bytes until it is answered
  * (security/request-limits.ts).
  */
-async function admitPush(hub: Hub, request: HookRequest, reply: FastifyReply) {
+async function admitPush(hub: Hub, request: HookRequest, reply: FastifyReply, publicUrl: string | undefined) {
   const receivedAt = new Date();
   const instanceId = request.params.instance;
   const path = pathOf(request);
@@ -153,6 +167,7 @@ async function admitPush(hub: Hub, request: HookRequest, reply: FastifyReply) {
     headers: inboundHeaders(request),
     sourceIp: clientAddress(request),
     receivedAt,
+    ...(publicUrl === undefined ? {} : { hookUrl: hookUrlOf(publicUrl, request.url) }),
   };
   const admitted = await hub.admit(instanceId, head);
   if (!admitted.ok) {
@@ -201,12 +216,15 @@ async function handle(hub: Hub, request: HookRequest, reply: FastifyReply) {
  * ({@link admitPush}); bodies of every content type are then kept as raw bytes for the connector to
  * verify (`push.verifyBody`) and parse; the answer goes out only after the durable write.
  */
-export async function hookRoutes(app: FastifyInstance, { hub, metrics }: RouteDeps): Promise<void> {
+export async function hookRoutes(
+  app: FastifyInstance,
+  { hub, metrics, publicUrl }: RouteDeps & { publicUrl?: string },
+): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   // Before the body: credentials in the head are checked here (after the root's rate limiter).
-  app.addHook('onRequest', (request, reply) => admitPush(hub, request as HookRequest, reply));
+  app.addHook('onRequest', (request, reply) => admitPush(hub, request as HookRequest, reply, publicUrl));
 
   app.addHook('onResponse', (request, reply, done) => {
     // Without labels of the handler's: a push refused while its body was read (413 over the body
