@@ -10,6 +10,7 @@ import clockwisemd from '@switchyard/connector-clockwisemd';
 import docplanner from '@switchyard/connector-docplanner';
 import instinctiveNotes from '@switchyard/connector-instinctive-notes';
 import quable from '@switchyard/connector-quable';
+import square from '@switchyard/connector-square';
 import type { Connector } from '@switchyard/core';
 
 /**
@@ -40,6 +41,7 @@ export const shippedConnectors: readonly Connector[] = Object.freeze(
     docplanner,
     instinctiveNotes,
     quable,
+    square,
   ] as Connector[]),
 );
 

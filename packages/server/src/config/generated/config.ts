@@ -108,7 +108,15 @@ export interface SwitchyardConfigFile {
      * The connector (vendor) this instance uses.
      */
     connector:
-      "acuity" | "bookingbug" | "calendly" | "cliniko" | "clockwisemd" | "docplanner" | "instinctive-notes" | "quable";
+      | "acuity"
+      | "bookingbug"
+      | "calendly"
+      | "cliniko"
+      | "clockwisemd"
+      | "docplanner"
+      | "instinctive-notes"
+      | "quable"
+      | "square";
     /**
      * Default: push when the connector can be pushed to, else pull. push: the vendor calls `/hooks/{id}`; pull: the hub polls the vendor; both: push, with pull as a reconciliation backstop.
      */
