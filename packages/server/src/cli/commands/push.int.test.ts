@@ -13,6 +13,7 @@ import { fixtureSettings as clockwiseSettings } from '@switchyard/connector-cloc
 import { fixtureSettings as docplannerSettings } from '@switchyard/connector-docplanner/testing';
 import { fixtureSettings as notesSettings } from '@switchyard/connector-instinctive-notes/testing';
 import { fixtureSettings as quableSettings } from '@switchyard/connector-quable/testing';
+import { fixtureSettings as squareSettings } from '@switchyard/connector-square/testing';
 import { useTestDatabase } from '@switchyard/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
@@ -118,6 +119,49 @@ describe('switchyard push', () => {
     expect(r.err).toContain(id === 'cw-path' ? 'route key' : 'route default');
     for (const secret of [PATH_KEY, OAUTH.clientSecret, docplannerSettings.pushAuth?.apiKey ?? '-'])
       expect(r.out + r.err).not.toContain(secret);
+  });
+
+  it('signs for a vendor that signs the hook URL (Square) over server.publicUrl + the path, as the hub verifies it', async () => {
+    // The hub behind a proxy: reached at app.base, publicly https://hub.example.com.
+    await hub.instances.upsert({
+      id: 'sq',
+      connector: 'square',
+      mode: 'push',
+      settings: { ...squareSettings },
+    });
+    const proxied = await listen(hub, { publicUrl: 'https://hub.example.com' });
+    try {
+      const file = join(dir, 'square.yaml');
+      writeFileSync(
+        file,
+        [
+          'version: 1',
+          'server: { publicUrl: "https://hub.example.com" }',
+          'instances:',
+          `  - ${JSON.stringify({ id: 'sq', connector: 'square', mode: 'push', settings: squareSettings })}`,
+          '',
+        ].join('\n'),
+      );
+      const io = memoryIO();
+      const code = await main(
+        [
+          'push',
+          '--config',
+          file,
+          '--url',
+          proxied.base,
+          '--instance',
+          'sq',
+          fixtures('square', 'booking-created.json'),
+        ],
+        io,
+      );
+      expect(io.out()).toMatch(/^200 OK\n/);
+      expect(code).toBe(0);
+      expect(await stored('sq')).toBe(1);
+    } finally {
+      await proxied.close();
+    }
   });
 
   it("prints the hub's refusal and exits 1 when the file's credential is not the hub's", async () => {

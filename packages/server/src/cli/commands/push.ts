@@ -184,6 +184,7 @@ export const pushCommand: Command = {
     const given = paramOptions(args.values.param);
     const routeName = typeof args.values.route === 'string' ? args.values.route : undefined;
     // What the vendor presents depends on the route (BookingBug's token route) and on when it signs.
+    const publicUrl = loaded.config.server.publicUrl;
     const signFor = (route: PushRoute): PresentedCredentials => {
       if (!push.sign) return {};
       const request: InboundRequest = {
@@ -195,6 +196,10 @@ export const pushCommand: Command = {
         rawBody: body,
         sourceIp: '127.0.0.1',
         receivedAt,
+        // The URL the hub will hand the connector (a vendor such as Square signs it): publicUrl + path.
+        ...(publicUrl && !route.path.includes(':')
+          ? { hookUrl: `${publicUrl.replace(/\/+$/, '')}${hookPath(instance.id, route, given)}` }
+          : {}),
       };
       return push.sign(request, instance.settings as never);
     };
