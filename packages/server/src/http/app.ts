@@ -220,7 +220,11 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     },
   });
 
-  const deps: RouteDeps = { hub: options.hub, metrics };
+  const deps: RouteDeps = {
+    hub: options.hub,
+    metrics,
+    ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+  };
   const configFile = options.configFile ? { configFile: options.configFile } : {};
   const plugin = (name: string, fn: (app: FastifyInstance, deps: RouteDeps) => Promise<void>) => {
     const p: FastifyPluginAsync<RouteDeps> = (instance, opts) => fn(instance, opts);
@@ -245,11 +249,7 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     const own = route.preValidation;
     route.preValidation = [refuseEmptyParams, ...(own === undefined ? [] : Array.isArray(own) ? own : [own])];
   });
-  await app.register(
-    (scope, opts: RouteDeps) =>
-      hookRoutes(scope, { ...opts, ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}) }),
-    deps,
-  );
+  await app.register(plugin('switchyard-hooks', hookRoutes), deps);
   await app.register(plugin('switchyard-health', healthRoutes), deps);
   await app.register(plugin('switchyard-metrics', metricsRoutes), deps);
   await app.register(schemaRoutes);

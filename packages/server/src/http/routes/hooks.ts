@@ -218,7 +218,7 @@ async function handle(hub: Hub, request: HookRequest, reply: FastifyReply) {
  */
 export async function hookRoutes(
   app: FastifyInstance,
-  { hub, metrics, publicUrl }: RouteDeps & { publicUrl?: string },
+  { hub, metrics, publicUrl }: RouteDeps,
 ): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
