@@ -9,9 +9,11 @@ import type { Executor } from '../storage/db.ts';
 /**
  * Deliveries by status; a dead delivery that was replayed is `replayed`, so `dead` is the dead
  * letters still waiting (what an alert on dead deliveries means). Every status but `succeeded` is
- * counted by index (deliveries_due_seq_idx: pending and in flight; deliveries_settled_idx: held,
- * dead, skipped): rows a scrape reads grow with the open and settled deliveries, not with the
- * table. `succeeded`, the bulk, is the statistics' count of live rows
+ * counted by index: pending and in flight on deliveries_due_seq_idx; held and skipped from
+ * deliveries_settled_idx alone; the dead letters waiting from deliveries_dead_idx alone, the
+ * replayed ones from deliveries_replayed_idx alone (migration 49: before, every dead delivery's
+ * row was read to tell the two apart). Rows a scrape reads grow with the open and settled
+ * deliveries, not with the table. `succeeded`, the bulk, is the statistics' count of live rows
  * (`pg_stat_user_tables.n_live_tup`, kept by every insert and delete) less the others: an
  * estimate. Counting it read every delivery on every scrape, of every process (1.2 s at 4 million
  * deliveries; http/metrics-cost.int.test.ts).
@@ -19,12 +21,13 @@ import type { Executor } from '../storage/db.ts';
 export async function deliveryCounts(db: Executor): Promise<Record<string, number>> {
   const r = await sql<{ status: string; n: string }>`
     with counted as (
-      select case when status = 'dead' and superseded_by is not null then 'replayed' else status end as status,
-             count(*) as n
-      from (select status, superseded_by from switchyard.deliveries where status in ('pending', 'in_flight')
-            union all
-            select status, superseded_by from switchyard.deliveries where status in ('held', 'dead', 'skipped')) d
-      group by 1)
+      select status, count(*) as n from switchyard.deliveries where status in ('pending', 'in_flight') group by status
+      union all
+      select status, count(*) from switchyard.deliveries where status in ('held', 'skipped') group by status
+      union all
+      select 'dead', count(*) from switchyard.deliveries where status = 'dead' and superseded_by is null
+      union all
+      select 'replayed', count(*) from switchyard.deliveries where superseded_by is not null and status = 'dead')
     select status, n from counted
     union all
     select 'succeeded', greatest(0, coalesce((select n_live_tup from pg_stat_user_tables
@@ -90,9 +93,10 @@ export async function subscriptionStates(
 
 /**
  * Dead deliveries not yet replayed or skipped, by subscription (0 for one without any): the dead
- * letters operators alert on. Read by index (deliveries_sub_idx: subscription and status, or
- * deliveries_settled_idx): a scrape reads the dead deliveries, not the deliveries table; no index
- * of its own, so nothing more is written per delivery.
+ * letters operators alert on. Counted from deliveries_dead_idx alone (migration 49), which a
+ * delivery enters when it dies and leaves when it is replayed or skipped: a scrape reads the dead
+ * letters waiting, not every dead delivery and its row (a BitmapAnd per subscription, 94 ms warm
+ * and 360 ms cold at 32,000 dead deliveries; http/dead-letters-cost.int.test.ts).
  *
  * @example
  * ```ts

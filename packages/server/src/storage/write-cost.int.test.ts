@@ -52,11 +52,13 @@ it('keeps only the indexes a statement of the hot tables reads', async () => {
   ]);
   expect(await indexes('deliveries')).toEqual([
     'deliveries_completed_idx',
+    'deliveries_dead_idx',
     'deliveries_due_seq_idx',
     'deliveries_event_idx',
     'deliveries_fanout_uq',
     'deliveries_line_idx',
     'deliveries_pkey',
+    'deliveries_replayed_idx',
     'deliveries_seq_key',
     'deliveries_settled_idx',
     'deliveries_sub_idx',

@@ -28,16 +28,22 @@ export async function eventsPerMinute(
 }
 
 /**
- * Open deliveries by status, and the dead letters still waiting (deliveries_line_idx, deliveries_settled_idx): a
- * dead delivery that was replayed (`superseded_by` set) is no longer counted as dead, its replay
- * is counted by its own status. Finished ones are counted per hour by
+ * Open deliveries by status, and the dead letters still waiting: pending and in flight on
+ * deliveries_due_seq_idx, held from deliveries_settled_idx alone, the dead letters from
+ * deliveries_dead_idx alone (migration 49; before, every dead delivery's row was read to leave the
+ * replayed ones out). A dead delivery that was replayed (`superseded_by` set) is no longer counted
+ * as dead, its replay is counted by its own status. Finished ones are counted per hour by
  * {@link deliveriesCompletedSince}: counting every succeeded delivery ever is a full scan.
  */
 export async function deliveriesByStatus(db: Executor): Promise<Record<string, number>> {
   const r = await sql<{ status: string; n: string }>`
-    select status, count(*) as n from switchyard.deliveries
-    where status in ('pending', 'in_flight', 'held') or (status = 'dead' and superseded_by is null)
-    group by status`.execute(db);
+    select status, count(*) as n from switchyard.deliveries where status in ('pending', 'in_flight') group by status
+    union all
+    select 'held', count(*) from switchyard.deliveries where status = 'held'
+    union all
+    select 'dead', count(*) from switchyard.deliveries where status = 'dead' and superseded_by is null`.execute(
+    db,
+  );
   const out: Record<string, number> = { pending: 0, in_flight: 0, held: 0, dead: 0 };
   for (const row of r.rows) out[row.status] = Number(row.n);
   return out;
