@@ -43,6 +43,9 @@ export function eventsApi<D>(host: EventsHost<D>) {
   return {
     /**
      * Lists events, newest first. `type` accepts the subscription patterns (`appointment.*`).
+     * A page looks at 10,000 events at most (eventStore.EVENT_LIST_SCAN): one that did without
+     * filling up holds fewer items, even none, and a `nextCursor` to go on from; the list ends
+     * when `nextCursor` is null.
      *
      * @example
      * ```ts
@@ -63,7 +66,7 @@ export function eventsApi<D>(host: EventsHost<D>) {
     ): Promise<Page<HubEvent>> {
       const limit = clampLimit(f.limit);
       if (f.cursor !== undefined && !/^\d+$/.test(f.cursor)) throw invalid('cursor is not valid');
-      const rows = await eventStore.listEvents(db, {
+      const { rows, scannedTo } = await eventStore.listEvents(db, {
         ...(f.type ? { types: [f.type] } : {}),
         ...(f.source ? { source: f.source } : {}),
         ...(f.subject ? { subject: f.subject } : {}),
@@ -75,7 +78,9 @@ export function eventsApi<D>(host: EventsHost<D>) {
       });
       return {
         items: rows.map(toEvent),
-        nextCursor: rows.length === limit ? rows[rows.length - 1]!.sequence : null,
+        // A page that looked at as many events as one may without filling up goes on after the
+        // last one it looked at (eventStore.EVENT_LIST_SCAN): fewer items, even none, and a cursor.
+        nextCursor: rows.length === limit ? rows[rows.length - 1]!.sequence : scannedTo,
       };
     },
 

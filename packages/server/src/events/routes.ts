@@ -67,6 +67,8 @@ export async function eventRoutes<D>(
       schema: {
         tags: ['events'],
         summary: 'List events, newest first',
+        description:
+          'A page looks at 10,000 events at most: one that did without filling up holds fewer items than `limit`, even none, and a `nextCursor` to go on from. Read on until `nextCursor` is null.',
         querystring: {
           type: 'object',
           additionalProperties: false,
