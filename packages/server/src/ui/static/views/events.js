@@ -100,7 +100,11 @@ export function EventsView({ params }) {
         <thead><tr><th>#</th><th>Type</th><th>Source</th><th>Subject</th><th>Vendor type</th><th title=${HAPPENED_TIP}>Happened</th></tr></thead>
         <tbody>${
           page.items.length === 0
-            ? html`<tr><td colspan="6" class="muted">No events match.</td></tr>`
+            ? html`<tr><td colspan="6" class="muted">${
+                page.nextCursor
+                  ? 'No events match among the 10,000 this page looked at: Older → looks further back.'
+                  : 'No events match.'
+              }</td></tr>`
             : page.items.map(
                 (e) => html`<tr>
                   <td><a href=${link(`events/${e.id}`)} tabindex="-1" aria-hidden="true">${BigInt(e.sequence).toString()}</a></td>
