@@ -37,7 +37,9 @@ async function newerThan(
       if (BigInt(event.sequence) <= afterSequence) return found.reverse();
       found.push(event);
     }
-    if (!page.nextCursor) return found.reverse();
+    // A page that looked at its share of events without filling up (a type that matches none of
+    // them) goes on from its cursor: past what was already shown, there is nothing more to find.
+    if (!page.nextCursor || BigInt(page.nextCursor) <= afterSequence) return found.reverse();
     cursor = page.nextCursor;
   }
 }
@@ -69,7 +71,13 @@ export async function tailEvents(
       if (last === undefined) {
         const latest = await hub.events.list({ ...filter, limit: 10 });
         for (const event of [...latest.items].reverse()) io.stdout.write(`${formatEvent(event, json)}\n`);
-        last = latest.items[0] ? BigInt(latest.items[0].sequence) : 0n;
+        // None among the events the page looked at (nextCursor: where it stopped): the next polls
+        // look from there, not through every event stored, each second.
+        last = latest.items[0]
+          ? BigInt(latest.items[0].sequence)
+          : latest.nextCursor
+            ? BigInt(latest.nextCursor)
+            : 0n;
       } else {
         for (const event of await newerThan(hub, filter, last)) {
           io.stdout.write(`${formatEvent(event, json)}\n`);
