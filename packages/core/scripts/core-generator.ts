@@ -865,7 +865,11 @@ const CREATING_COMMANDS_SECTION: readonly string[] = [
     'hospital, start instant and patient names) and, when none has named it 2 minutes after the create went ' +
     'out, fails the command as "outcome unknown" without sending it again. A booking sent again that the vendor ' +
     "refuses (Docplanner's 404 or 422 for a taken slot, BookingBug's 409, Acuity's 400) is looked for once more " +
-    'before the command fails: the earlier try may have landed in between. A connector whose vendor documents ' +
+    'before the command fails: the earlier try may have landed in between. Such proof covers only the send it ' +
+    "answers: a booking or block sent again and answered 408, 429 or a refusal keeps the earlier send's mark " +
+    "and times (core's `sendNotCarriedOut`), as that send's outcome is still unknown, and the next try looks " +
+    'before it sends (Acuity, Cliniko and BookingBug deleted the mark, and the next try booked with no lookup). ' +
+    'A connector whose vendor documents ' +
     "its turn-away answer passes it to core's `provesNotCarriedOut` (a `TurnedAway` predicate on status and body).",
 ];
 

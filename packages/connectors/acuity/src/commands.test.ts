@@ -174,6 +174,34 @@ describe('Acuity commands against the simulator', () => {
     expect(await first.commandState.get('acuity:book-sent')).toBeUndefined();
   });
 
+  it('a booking sent again and answered 429 keeps the first POST’s mark: the next try looks it up before it books', async () => {
+    sim.failNext(); // the gateway's 503: the first POST's outcome unknown
+    const first = attempt(1);
+    expect((await commands['appointment.book']!(book, first)).outcome).toBe('transient');
+    const old = new Date(Date.now() - 130_000).toISOString();
+    await first.commandState.set('acuity:book-sent', { at: old, last: old });
+    // The lookup finds nothing; the second POST is turned away (429): nothing said of the first.
+    const ctx = memoryCommandContext({
+      config,
+      attempt: 2,
+      commandState: first.commandState,
+      vendorApi: async (request) =>
+        request.method === 'POST'
+          ? { status: 429, headers: { 'retry-after': '7' }, body: '' }
+          : fetchVendorHttp.request(request),
+    });
+    expect((await commands['appointment.book']!(book, ctx)).outcome).toBe('transient');
+    expect(await first.commandState.get('acuity:book-sent')).toEqual({ at: old, last: old });
+    // The first POST lands late; the next try finds it instead of booking again.
+    sim.add({ ...example, id: 9_100_002, datetime: '2026-03-10T11:30:00-0700' });
+    expect(await commands['appointment.book']!(book, attempt(3, first))).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: ['9100002'],
+    });
+    expect(sim.calls.filter((c) => c.method === 'POST')).toHaveLength(1);
+  });
+
   it('a refused booking (400 not_available) is permanent with Acuity’s words, and forgets its mark', async () => {
     sim.failNext({ status: 400 });
     const ctx = attempt(1);

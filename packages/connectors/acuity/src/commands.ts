@@ -26,6 +26,7 @@ import {
   type JsonObject,
   nextSendMark,
   provesNotCarriedOut,
+  sendNotCarriedOut,
   sendTimes,
   stillLanding,
   type VendorResponse,
@@ -182,8 +183,11 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       return made;
     }
   }
-  // A refusal (Acuity's 400 not_available, …) or a 408/429 proves nothing was made: the mark goes.
-  if (result.outcome === 'permanent' || provesNotCarriedOut(res)) await ctx.commandState.delete(SENT);
+  // A refusal (Acuity's 400 not_available, …) or a 408/429 proves this POST made nothing: the mark
+  // goes, unless an earlier POST's outcome is still unknown (then it stays, with that POST's times).
+  if (result.outcome === 'permanent' || provesNotCarriedOut(res)) {
+    await sendNotCarriedOut(ctx.commandState, SENT, mark);
+  }
   return result;
 }
 

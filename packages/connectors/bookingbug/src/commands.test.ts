@@ -966,6 +966,26 @@ describe('BookingBug book against the simulator', () => {
     expect(await commandState.get('bookingbug:book-sent')).toEqual({ at: first, last: expect.any(String) });
   });
 
+  it('a booking sent again and answered 429 keeps the first send’s mark: the next try looks before it books', async () => {
+    const { sim, ctx } = await setup();
+    const commandState = new MemoryStateStore();
+    const old = new Date(Date.now() - 130_000).toISOString();
+    await commandState.set('bookingbug:book-sent', { at: old, last: old });
+    // The lookup lists nothing; the POST sent again is turned away, which says nothing of the first.
+    const limited: VendorHttp = {
+      async request(request) {
+        if (request.method === 'POST' && request.url.endsWith(BOOKINGS)) {
+          return { status: 429, headers: { 'retry-after': '5' }, body: '' };
+        }
+        return fetchVendorHttp.request(request);
+      },
+    };
+    const again = await book(bookCmd(), ctx({ vendorIds: [], http: limited, commandState, attempt: 2 }));
+    expect(again.outcome).toBe('transient');
+    expect(await commandState.get('bookingbug:book-sent')).toEqual({ at: old, last: old });
+    expect(posts(sim)).toHaveLength(0);
+  });
+
   it('a booking whose lost POST lands at BookingBug after the next try looked is not sent again: a later try finds it, booked once', async () => {
     // The POST goes out; BookingBug is still at work when the hub stops waiting (its 10 s timeout)
     // and when the retry 1 s later looks. That lookup found nothing and booked again before: two

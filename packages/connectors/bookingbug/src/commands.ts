@@ -37,6 +37,7 @@ import {
   type JsonValue,
   nextSendMark,
   provesNotCarriedOut,
+  sendNotCarriedOut,
   sendTimes,
   stillLanding,
   unchangedWhen,
@@ -740,10 +741,11 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       return { outcome: 'done', alreadyDone: true, vendorIds: [found] };
     }
   }
-  // A refusal (409: the slot is taken; 400, 403) says nothing was made; a 5xx or a 2xx without the
-  // id may have made it: the note stays, and the next try looks first.
+  // A refusal (409: the slot is taken; 400, 403) or a 408/429 says this send made nothing; a 5xx or
+  // a 2xx without the id may have made it: the note stays, and the next try looks first. An earlier
+  // send's unknown outcome keeps the note (with that send's times) all the same.
   if (result.outcome === 'permanent' || provesNotCarriedOut(res)) {
-    await ctx.commandState.delete(BOOK_SENT);
+    await sendNotCarriedOut(ctx.commandState, BOOK_SENT, sent);
   }
   return result;
 }

@@ -25,6 +25,7 @@ import {
   type JsonValue,
   nextSendMark,
   provesNotCarriedOut,
+  sendNotCarriedOut,
   sendTimes,
   stillLanding,
 } from '@switchyard/core';
@@ -139,7 +140,10 @@ async function block(command: CommandRequest<'slot.block'>, ctx: Ctx): Promise<C
   // A 2xx without the block's id (a proxy's page) is transient, not done: the mark stays, and the
   // next try looks the block up before posting again.
   const result = outcome('Cliniko unavailable block', res, (b) => b.id);
-  if (result.outcome === 'permanent' || provesNotCarriedOut(res)) await ctx.commandState.delete(SENT);
+  // This POST made nothing; an earlier POST's unknown outcome keeps its mark.
+  if (result.outcome === 'permanent' || provesNotCarriedOut(res)) {
+    await sendNotCarriedOut(ctx.commandState, SENT, mark);
+  }
   return result;
 }
 

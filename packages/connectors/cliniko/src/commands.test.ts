@@ -275,6 +275,67 @@ describe('Cliniko commands', () => {
     }
   });
 
+  it('a booking or a block sent again and answered 408 or 429 keeps the first POST’s mark: the next try looks before it sends', async () => {
+    const block: CommandRequest<'slot.block'> = {
+      id: 'cmd-b',
+      type: 'slot.block',
+      data: {
+        start: '2026-03-11T13:00:00+01:00',
+        end: '2026-03-11T14:00:00+01:00',
+        practitioner: { id: '1' },
+        location: { id: '1' },
+      },
+    } as CommandRequest<'slot.block'>;
+    const cases = [
+      {
+        run: commands['appointment.book']!,
+        command: bookCommand,
+        mark: 'cliniko:book-sent',
+        key: 'individual_appointments',
+        status: 429,
+      },
+      {
+        run: blockCommands['slot.block']!,
+        command: block,
+        mark: 'cliniko:block-sent',
+        key: 'unavailable_blocks',
+        status: 408,
+      },
+    ] as const;
+    for (const { run, command, mark, key, status } of cases) {
+      const first = memoryCommandContext({
+        config: fixtureSettings,
+        vendorApi: answering({ status: 504, headers: {}, body: '' }),
+      });
+      const send = run as (typeof commands)['appointment.book'] & {};
+      expect((await send(command as never, first)).outcome).toBe('transient');
+      // Past the wait for the first POST, whose outcome is still unknown: the lookup lists nothing,
+      // and the POST sent again is turned away, which says nothing of the first one.
+      const old = new Date(Date.now() - 130_000).toISOString();
+      await first.commandState.set(mark, { at: old, last: old });
+      const again = memoryCommandContext({
+        config: fixtureSettings,
+        attempt: 2,
+        commandState: first.commandState,
+        vendorApi: answering(
+          { status: 200, headers: {}, body: { [key]: [] } },
+          { status, headers: {}, body: '' },
+        ),
+      });
+      expect((await send(command as never, again)).outcome).toBe('transient');
+      expect(again.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['GET', 'POST']);
+      expect(await first.commandState.get(mark)).toEqual({ at: old, last: old });
+      const third = memoryCommandContext({
+        config: fixtureSettings,
+        attempt: 3,
+        commandState: first.commandState,
+        vendorApi: answering({ status: 503, headers: {}, body: '' }),
+      });
+      expect((await send(command as never, third)).outcome).toBe('transient');
+      expect(third.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['GET']);
+    }
+  });
+
   it('a booking answered 200 text/html (a maintenance page) is transient, not done; the next try looks it up', async () => {
     const page = await startMaintenancePage();
     try {

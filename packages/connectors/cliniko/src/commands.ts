@@ -30,6 +30,7 @@ import {
   type JsonValue,
   nextSendMark,
   provesNotCarriedOut,
+  sendNotCarriedOut,
   sendTimes,
   stillLanding,
   unchangedWhen,
@@ -200,8 +201,11 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   // A 2xx without the appointment's id (a proxy's HTML page) is transient, not done: the mark
   // stays, and the next try looks the booking up before posting again.
   const result = outcome('Cliniko book', res, (body) => body.id);
-  // A refusal says nothing was made; a 5xx may have made it: the mark stays for the next try.
-  if (result.outcome === 'permanent' || provesNotCarriedOut(res)) await ctx.commandState.delete(SENT);
+  // A refusal or a 408/429 says this POST made nothing (a 5xx may have made it: the mark stays for
+  // the next try); an earlier POST's unknown outcome keeps its mark all the same.
+  if (result.outcome === 'permanent' || provesNotCarriedOut(res)) {
+    await sendNotCarriedOut(ctx.commandState, SENT, mark);
+  }
   return result;
 }
 

@@ -8,6 +8,7 @@ import type {
   InboundRequestHead,
   JsonSchema,
   NormalizeResult,
+  StateStore,
   VendorResponse,
 } from './types.ts';
 
@@ -269,8 +270,8 @@ export type TurnedAway = (res: Pick<VendorResponse, 'status' | 'headers' | 'body
  * @example
  * ```ts
  * const res = await ctx.http.request({ method: 'POST', url: `${base}/bookings`, json });
- * // a write the vendor cannot deduplicate: forget the "sent" mark only when nothing was done
- * if (result.outcome === 'permanent' || provesNotCarriedOut(res)) await ctx.commandState.delete(SENT);
+ * // a write the vendor cannot deduplicate: this send did nothing; an earlier one's mark stays
+ * if (result.outcome === 'permanent' || provesNotCarriedOut(res)) await sendNotCarriedOut(ctx.commandState, SENT, mark);
  * ```
  */
 export function provesNotCarriedOut(
@@ -350,6 +351,32 @@ export function nextSendMark(previous: unknown, now: number = Date.now()): SendM
   const at = new Date(now).toISOString();
   const first = sendTimes(previous).first;
   return { at: first === undefined ? at : new Date(first).toISOString(), last: at };
+}
+
+/**
+ * After a send of a create the vendor cannot deduplicate was answered with proof that *this* send
+ * did nothing (a refusal, or {@link provesNotCarriedOut}): its send mark as it was before the send
+ * (`previous`, read before {@link nextSendMark} replaced it). Gone when this was the first send;
+ * kept, with the earlier send's times, when it was sent again: a 408 or 429 to the second POST says
+ * nothing of the first, whose outcome is still unknown, and the next try must look it up before it
+ * sends (deleted, the mark let the next try book again with no lookup: an audit of Acuity, Cliniko
+ * and BookingBug).
+ *
+ * @example
+ * ```ts
+ * const mark = await ctx.commandState.get(SENT);
+ * await ctx.commandState.set(SENT, nextSendMark(mark));
+ * const res = await ctx.http.request({ method: 'POST', url, json });
+ * if (provesNotCarriedOut(res)) await sendNotCarriedOut(ctx.commandState, SENT, mark);
+ * ```
+ */
+export async function sendNotCarriedOut(
+  state: StateStore,
+  key: string,
+  previous: JsonValue | undefined,
+): Promise<void> {
+  if (previous === undefined) await state.delete(key);
+  else await state.set(key, previous);
 }
 
 /**

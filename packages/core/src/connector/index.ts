@@ -29,6 +29,7 @@ export {
   pathSegmentSecretRule,
   provesNotCarriedOut,
   type SendMark,
+  sendNotCarriedOut,
   sendTimes,
   stillLanding,
   type TurnedAway,
