@@ -2311,13 +2311,52 @@ describe('a command waiting for its retry', () => {
       attempts: 2,
       error: {
         kind: 'permanent',
-        message: `${subject} was cancelled since the command was accepted; not sent`,
+        // The first try's write was answered 503: it may have been carried out, and is said so.
+        message: `${subject} was cancelled since the command was accepted; not sent; an earlier try wrote to the vendor without an answer that refused it (see calls): it may have been carried out`,
       },
     });
     const presence = (done.calls as { url: string; attempt: number }[]).filter((c) =>
       c.url.endsWith('/presence/patient'),
     );
     expect(presence.map((c) => c.attempt)).toEqual([1]);
+  });
+
+  it('a move whose answer was lost, its appointment cancelled meanwhile: failed unsent, saying the earlier move may have been carried out', async () => {
+    const { subject, bookingId } = await bookedAppointment();
+    // The move reached Docplanner and was made; the gateway answered 503 with Retry-After: 2.
+    sim.failNext(1, 503, 2, new RegExp(`/bookings/${bookingId}/move$`));
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.reschedule',
+      subject,
+      data: { start: '2026-03-11T09:00:00+01:00' },
+    });
+    expect(sent.status).toBe(202);
+    await eventually(async () => {
+      const c = (await api('GET', `/v1/commands/${sent.json.id}`)).json;
+      return c.status === 'pending' && c.attempts === 1 ? c : undefined;
+    }, 'the first try failed and the retry waits');
+    const booking = sim.bookings.get(bookingId)!.booking;
+    await sim.push(
+      bookingNotification(
+        'booking-canceled',
+        { ...booking, status: 'canceled', canceled_by: 'patient', canceled_at: dpTime(Date.now()) },
+        dpTime(Date.now()),
+      ),
+      { hookUrl: `${hub.url}/hooks/dp` },
+    );
+    await subscriber.waitFor((r) => r.type === 'appointment.cancelled' && r.subject === subject);
+    // Before: "… was cancelled since the command was accepted; not sent", read by the sender as
+    // no move made, while the first try's move may have been.
+    expect(await finished(sent.json.id, 'the command finished')).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+      error: {
+        kind: 'permanent',
+        message: expect.stringMatching(
+          /was cancelled since the command was accepted; not sent; an earlier try wrote .* it may have been carried out$/,
+        ),
+      },
+    });
   });
 });
 

@@ -641,7 +641,8 @@ export function fitsCommand(command: Pick<q.EchoCandidate, 'type' | 'data'>, dra
  * What a command that ends unsent must add when an earlier try of it wrote to the vendor without an
  * answer that refused it (no answer, a 5xx, a 2xx): that write may have been carried out. A book
  * whose answer was lost, waiting for its lookup when its instance was retired, failed saying only
- * "not sent", and the sender took it for no booking while the vendor had made one.
+ * "not sent", and the sender took it for no booking while the vendor had made one; a move whose
+ * answer was lost, its appointment cancelled before the retry, alike.
  */
 async function mayHaveActed(db: Executor, commandId: string): Promise<string> {
   const wrote = (await q.listCalls(db, commandId)).some(
@@ -1169,7 +1170,9 @@ export function createCommands(options: CommandsOptions = {}) {
           result = closedSince
             ? {
                 outcome: 'permanent',
-                message: `${row.subject} was ${closedSince} since the command was accepted; not sent`,
+                message:
+                  `${row.subject} was ${closedSince} since the command was accepted; not sent` +
+                  (await mayHaveActed(host.db, row.id)),
               }
             : await handler(request, {
                 instanceId: row.instance_id,
