@@ -219,6 +219,25 @@ describe('Acuity commands against the simulator', () => {
     expect(sim.calls.filter((c) => c.method === 'PUT')).toHaveLength(1);
   });
 
+  it('a cancel refused as a repeat (the first landed after the read, or the front desk cancelled it) is done once a read shows it cancelled', async () => {
+    await sim.close();
+    sim = new AcuitySimulator({ config: fixtureSettings, repeatedCancel: 'refused' });
+    await sim.start();
+    config = { ...fixtureSettings, apiBaseUrl: sim.apiBaseUrl };
+    sim.add({ ...example, canceled: true });
+    expect(await commands['appointment.cancel']!(cancel, attempt(1, undefined, ['54321']))).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+    expect(sim.calls.map((c) => `${c.method} ${c.status}`)).toEqual(['PUT 400', 'GET 200']);
+    // A refusal of a live appointment stands, with Acuity's words.
+    sim.add({ ...example, id: 54322, canceled: false });
+    sim.failNext({ status: 400 });
+    expect(await commands['appointment.cancel']!(cancel, attempt(1, undefined, ['54322']))).toMatchObject({
+      outcome: 'permanent',
+    });
+  });
+
   it('a try numbered 1 again after its write went out (a manual retry, a try given back) reads first too: no second PUT', async () => {
     // A manual retry counts its tries from 1 again, and a try the hub's database cut short keeps
     // its number: the attempt number cannot tell that a cancel or a move already went out.

@@ -12,7 +12,8 @@
  * looked up (`GET /appointments` by type, day and client) before it is sent again, and sent again
  * only once the last POST can no longer land
  * (docs/writing-a-connector.md, "Creates whose answer was lost"). A cancel or a move tried again
- * reads the appointment first and is done (`alreadyDone`) when it is already so.
+ * reads the appointment first and is done (`alreadyDone`) when it is already so; a refused cancel
+ * reads it too, and is done when it is cancelled (a second cancel may be refused).
  */
 import {
   type CommandContext,
@@ -259,7 +260,13 @@ export const commands: CommandSpec<Config> = {
       headers: apiHeaders(ctx.config),
       json,
     });
-    return commandOutcome('Acuity cancel', res, said(res));
+    const result = commandOutcome('Acuity cancel', res, said(res));
+    if (result.outcome !== 'permanent') return result;
+    // Refused: a repeat of a cancel that was carried out (the read above saw it before it landed,
+    // or someone cancelled it meanwhile)? Acuity's cancel reference does not say what a second
+    // cancel answers; a refusal of one failed the command for good, the appointment cancelled.
+    const { found } = await readAppointment(ctx.http, ctx.config, id);
+    return found?.canceled === true ? { outcome: 'done', alreadyDone: true } : result;
   },
 
   async 'appointment.reschedule'(command, ctx) {

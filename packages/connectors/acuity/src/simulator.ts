@@ -48,6 +48,13 @@ export interface AcuitySimulatorOptions {
    */
   clientCancel?: { allowed?: boolean; minHoursBefore?: number };
   /**
+   * How a cancel of an appointment already cancelled is answered, which Acuity's cancel reference
+   * does not say (it lists only `cancel_not_allowed` and `cancel_too_close`): `'taken'` (the
+   * default) answers it as the first, 200 with the appointment; `'refused'` answers 400 (an error
+   * and words of the simulator's own, `already_canceled`), as the real API may.
+   */
+  repeatedCancel?: 'taken' | 'refused';
+  /**
    * The account's UTC offset (`-07:00`): Acuity writes an appointment's `datetime` in the
    * calendar's time, whatever offset the booking was sent with (its example: `-0700` for a client
    * in `America/New_York`), and `minDate`/`maxDate` are dates of that time. Default: the offset sent.
@@ -249,7 +256,17 @@ export class AcuitySimulator {
       const refused =
         url.searchParams.get('admin') === 'true' ? undefined : this.#clientMayNotCancel(appointment);
       if (refused) return { status: 400, body: { status_code: 400, ...refused } };
-      // Undocumented: what Acuity answers to a second cancel. The simulator answers it as the first.
+      // Undocumented: what Acuity answers to a second cancel (`repeatedCancel`).
+      if (appointment.canceled === true && this.#options.repeatedCancel === 'refused') {
+        return {
+          status: 400,
+          body: {
+            status_code: 400,
+            message: 'This appointment has already been canceled.',
+            error: 'already_canceled',
+          },
+        };
+      }
       appointment.canceled = true;
       appointment.noShow = false;
       return { status: 200, body: appointment };
