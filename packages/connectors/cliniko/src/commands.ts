@@ -217,13 +217,23 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
     cancellation_reason: ctx.config.cancellationReason ?? DEFAULT_CANCELLATION_REASON,
   };
   if (command.data.reason) json.cancellation_note = command.data.reason;
+  const appointment = `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`;
   const res = await ctx.http.request({
     method: 'PATCH',
-    url: `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}/cancel`,
+    url: `${appointment}/cancel`,
     headers: apiHeaders(ctx.config),
     json,
   });
-  return outcome('Cliniko cancel', res);
+  // A repeat after a lost answer (the hub does not know it cancelled yet) may be refused: Cliniko
+  // documents only the cancel's 204. Refused, the appointment is read, and a cancelled one is done
+  // (it failed for good before, the appointment cancelled).
+  return unlessAlreadyShown(
+    outcome('Cliniko cancel', res),
+    res,
+    ctx,
+    appointment,
+    (b) => typeof b.cancelled_at === 'string' && b.cancelled_at !== '',
+  );
 }
 
 /**

@@ -303,6 +303,40 @@ describe('Cliniko simulator and connector', () => {
     });
   }
 
+  it('a cancel whose answer was lost, sent again and refused as a repeat (422), is done once a read shows it cancelled; a refusal of a live one stands', async () => {
+    const { sim, config } = await setup({}, steppingClock(), { refuseRepeats: true });
+    sim.put({ id: '63', starts_at: '2026-03-10T10:00:00Z' });
+    const target = memoryCommandContext({ config, vendorIds: ['63'], vendorApi: fetchVendorHttp.request });
+    const cancel = { id: 'c', type: 'appointment.cancel' as const, subject: 'appointment/h', data: {} };
+    sim.loseAnswers(1, 502);
+    expect((await commands['appointment.cancel']!(cancel, target)).outcome).toBe('transient');
+    expect(sim.get('63')?.cancelled_at).toEqual(expect.any(String));
+    // Before: permanent, "Cliniko cancel answered 422", the appointment cancelled.
+    expect(await commands['appointment.cancel']!(cancel, target)).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+    expect(
+      sim.requests
+        .filter((r) => r.url.startsWith('/v1/individual_appointments/63'))
+        .map((r) => [r.method, r.status, r.lostStatus]),
+    ).toEqual([
+      ['PATCH', 502, 204],
+      ['PATCH', 422, undefined],
+      ['GET', 200, undefined],
+    ]);
+    sim.put({ id: '64', starts_at: '2026-03-10T11:00:00Z' });
+    const refused = memoryCommandContext({
+      config: { ...config, cancellationReason: 99 as never },
+      vendorIds: ['64'],
+      vendorApi: fetchVendorHttp.request,
+    });
+    expect(await commands['appointment.cancel']!(cancel, refused)).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('cancellation_reason is not included in the list'),
+    });
+  });
+
   it('finds through the API the booking a try whose answer was lost made, passing over a cancelled one of the same slot', async () => {
     const { sim, config } = await setup();
     const links = (kind: string, id: string) => ({ links: { self: `${sim.url}/${kind}/${id}` } });

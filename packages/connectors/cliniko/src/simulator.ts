@@ -58,8 +58,10 @@ export interface ClinikoSimulatorOptions {
    */
   presenceWritable?: boolean;
   /**
-   * An update that would change nothing answers 422 (`errors.base`) instead of 200: what Cliniko
-   * answers to a repeat is not documented, and a client must hold either way. Default false.
+   * An update that would change nothing, or a cancel of an appointment already cancelled, answers
+   * 422 (`errors.base`) instead of 200 / 204: what Cliniko answers to a repeat is not documented
+   * (the cancel's section names only its 204 and the mandatory `cancellation_reason`), and a client
+   * must hold either way. Default false.
    */
   refuseRepeats?: boolean;
   /**
@@ -388,6 +390,10 @@ export class ClinikoSimulator {
       // Cliniko's codes only ("Cancellation Reason Codes").
       if (!(CANCELLATION_REASONS as readonly number[]).includes(body.cancellation_reason)) {
         this.#answer(res, 422, { errors: { cancellation_reason: ['is not included in the list'] } });
+        return 422;
+      }
+      if (this.#options.refuseRepeats && existing.cancelled_at) {
+        this.#answer(res, 422, { errors: { base: ['appointment is already cancelled'] } });
         return 422;
       }
       this.put({
