@@ -868,7 +868,8 @@ const CREATING_COMMANDS_SECTION: readonly string[] = [
     'before the command fails: the earlier try may have landed in between. Such proof covers only the send it ' +
     "answers: a booking or block sent again and answered 408, 429 or a refusal keeps the earlier send's mark " +
     "and times (core's `sendNotCarriedOut`), as that send's outcome is still unknown, and the next try looks " +
-    'before it sends (Acuity, Cliniko and BookingBug deleted the mark, and the next try booked with no lookup). ' +
+    'before it sends (Acuity, Cliniko, BookingBug and Docplanner deleted the mark, and the next try booked with ' +
+    'no lookup); a Docplanner move sent again keeps its mark alike, so the next try re-reads the booking first. ' +
     'A connector whose vendor documents ' +
     "its turn-away answer passes it to core's `provesNotCarriedOut` (a `TurnedAway` predicate on status and body).",
 ];

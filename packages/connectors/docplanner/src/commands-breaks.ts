@@ -171,6 +171,7 @@ async function block(command: CommandRequest<'slot.block'>, ctx: Ctx): Promise<C
     ctx,
     { method: 'POST', url: `${placePath(ctx.config, place)}/breaks`, json: body },
     first === undefined ? {} : { first },
+    unknown,
   );
   if (!ok(res)) {
     if (unknown && res.status === 409) {
@@ -185,6 +186,7 @@ async function block(command: CommandRequest<'slot.block'>, ctx: Ctx): Promise<C
       'break',
       res,
       "the next try looks for the break among the address's breaks before it sends it again",
+      unknown,
     );
   }
   // addCalendarBreak answers the CalendarBreak (since 1.4.7; before it, no body) and a `Location`

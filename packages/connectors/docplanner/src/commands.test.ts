@@ -897,6 +897,30 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     });
   }
 
+  it("book: sent again after an unknown outcome and answered 429, the earlier try's mark stays: the next try looks before it books", async () => {
+    const { sim, ctx } = await setup();
+    const c = ctx({ vendorIds: [] });
+    const request = bookRequest('b-again-429');
+    sim.failNext(1, 503, 1, /\/book$/);
+    expect((await commands['appointment.book']!(request, c)).outcome).toBe('transient');
+    await sentAgo(c, request, BOOK_SETTLE_MS + 1000);
+    const key = `docplanner:command:${request.id}`;
+    const earlier = await c.commandState.get(key);
+    // The lookup lists nothing, the wait is over: sent again, and turned away by the rate limit,
+    // which says nothing of the first send.
+    sim.failNext(1, 429, 2, /\/book$/);
+    expect((await commands['appointment.book']!(request, { ...c, attempt: 2 })).outcome).toBe('transient');
+    // Before: the mark was gone, and the next try booked with no lookup.
+    expect(await c.commandState.get(key)).toEqual(earlier);
+    const lookups = () =>
+      sim.served.filter((r) => r.method === 'GET' && r.path.includes('/bookings?')).length;
+    const before = lookups();
+    expect(await commands['appointment.book']!(request, { ...c, attempt: 3 })).toMatchObject({
+      outcome: 'done',
+    });
+    expect(lookups()).toBe(before + 1);
+  });
+
   it('book: a token endpoint that fails (503) marks nothing as sent: the next try books', async () => {
     const { sim, ctx } = await setup();
     const door = await frontDoor(sim.url, 1);

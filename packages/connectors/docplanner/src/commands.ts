@@ -36,6 +36,7 @@ import {
   type JsonValue,
   type PullContext,
   provesNotCarriedOut,
+  sendNotCarriedOut,
   toRfc3339,
   unchangedWhen,
   type VendorRequest,
@@ -346,17 +347,29 @@ export async function replayed(
 }
 
 /**
+ * Takes back the `sent` mark of a send whose answer proved it did nothing: to `earlier`, the mark
+ * of an earlier try whose outcome is still unknown (this try sent it again after its check), else
+ * gone. Deleted after a send again, the next try sent once more with no check: a 408 or 429 to the
+ * second send says nothing of the first.
+ */
+async function takeBack(command: CommandRequest, ctx: Ctx, earlier: SentWrite | undefined): Promise<void> {
+  const previous = earlier === undefined ? undefined : ({ sent: earlier } as unknown as JsonValue);
+  await sendNotCarriedOut(ctx.commandState, attemptKey(command), previous);
+}
+
+/**
  * Sends a book or move. The token comes first: a token endpoint that fails is a failure before
  * anything went out, so the write is marked `sent` only once the request itself is about to go
  * (else the next try would refuse a write that was never sent). A 401 is a refusal (nothing was
- * done): the mark is taken back, the token renewed, and the request sent once more. Throws when no
- * answer comes (the mark stays).
+ * done): the mark is taken back (to `earlier`'s, an earlier try's whose outcome is unknown), the
+ * token renewed, and the request sent once more. Throws when no answer comes (the mark stays).
  */
 export async function sendWrite(
   command: CommandRequest,
   ctx: Ctx,
   request: Omit<VendorRequest, 'headers'>,
   sent: SentWrite,
+  earlier?: SentWrite,
 ): Promise<VendorResponse> {
   const send = async (token: string) => {
     const mark: SentWrite = { ...sent, at: new Date().toISOString() };
@@ -369,7 +382,7 @@ export async function sendWrite(
   const token = await accessToken(api(ctx));
   const res = await send(token);
   if (res.status !== 401) return res;
-  await ctx.commandState.delete(attemptKey(command));
+  await takeBack(command, ctx, earlier);
   // The refused token only: another command refused with it may have renewed it already.
   return send(await accessToken(api(ctx), { refused: token }));
 }
@@ -379,7 +392,8 @@ export async function sendWrite(
  * write was not carried out (a proxy in front of Docplanner answers so after forwarding it, 429 and
  * 503 with `Retry-After` too; Docplanner documents no turn-away answer of its own for its writes:
  * {@link provesNotCarriedOut}): its mark stays and the result is transient, so the next try decides
- * (`then` says how). A refusal (any other 4xx) proved nothing was done: the mark is cleared.
+ * (`then` says how). A refusal (any other 4xx) proved this send did nothing: the mark is cleared,
+ * or put back to `earlier`'s when an earlier try's send is still unknown ({@link takeBack}).
  */
 export async function unsuccessfulWrite(
   command: CommandRequest,
@@ -387,6 +401,7 @@ export async function unsuccessfulWrite(
   what: string,
   res: VendorResponse,
   then: string,
+  earlier?: SentWrite,
 ): Promise<CommandResult> {
   if (isRetryableStatus(res.status) && !provesNotCarriedOut(res)) {
     // The wait it asks for is still honoured; only the mark's fate differs from failure's.
@@ -400,7 +415,7 @@ export async function unsuccessfulWrite(
         : {}),
     };
   }
-  await ctx.commandState.delete(attemptKey(command));
+  await takeBack(command, ctx, earlier);
   return failure(what, res);
 }
 
@@ -773,6 +788,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       json: body,
     },
     first === undefined ? {} : { first },
+    unknown,
   );
   if (!ok(res)) {
     if (unknown && (res.status === 404 || res.status === 422)) {
@@ -789,6 +805,7 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       'book',
       res,
       "the next try looks for the booking among the slot's bookings before it books again",
+      unknown,
     );
   }
   const result = createdOutcome('Docplanner book', res, (body) => body.id);
@@ -881,6 +898,7 @@ async function reschedule(
       place: t.place,
       ...(typeof ctx.current?.start === 'string' ? { start: ctx.current.start } : {}),
     },
+    earlier && 'sent' in earlier ? earlier.sent : undefined,
   );
   if (!ok(res)) {
     const failed = await unsuccessfulWrite(
@@ -889,6 +907,7 @@ async function reschedule(
       'move',
       res,
       'the next try re-reads the booking before moving it again',
+      earlier && 'sent' in earlier ? earlier.sent : undefined,
     );
     return unlessMovedMeanwhile(ctx, t, failed);
   }
