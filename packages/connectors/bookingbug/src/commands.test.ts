@@ -607,6 +607,28 @@ describe('BookingBug update (a private note) against the simulator', () => {
     expect(calls(sim).slice(1)).toEqual([`PUT ${PATH}/private_notes 200`, `GET ${PATH} 200`]);
   });
 
+  it('a try after a lost answer whose read is answered 200 text/html (a maintenance page) sends nothing: transient, and no second note', async () => {
+    const { sim, ctx } = await setup();
+    const page = await startMaintenancePage();
+    try {
+      const commandState = new MemoryStateStore();
+      const command = updateCmd({ comment: 'called back' });
+      expect(await update(command, ctx({ http: losingFirstPut(504), commandState }))).toMatchObject({
+        outcome: 'transient',
+      });
+      const http = page.before((r) => (r.method ?? 'GET') === 'GET' && r.url.endsWith(PATH));
+      // Before: the page was taken for a booking without the note, and the note was added again.
+      expect(await update(command, ctx({ http, commandState, attempt: 2 }))).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('BookingBug booking read answered 200 (text/html)'),
+      });
+      expect(page.answered).toEqual([`GET ${PATH}`]);
+      expect(sim.writes.privateNotes(LEGACY.booking)).toEqual(['called back']);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('custom fields are refused when the command is sent, and by the handler without a call', async () => {
     const { sim, ctx } = await setup();
     const data = { customFields: { '104': 'x' } };

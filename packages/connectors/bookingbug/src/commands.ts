@@ -336,7 +336,8 @@ async function cancel(command: CommandRequest<'appointment.cancel'>, ctx: Ctx): 
  * once), done when BookingBug answers the admin booking (a 2xx without it is transient). The command's state notes that it went out; a later try of the same command (its answer
  * lost: a timeout, a 5xx, a crash) reads the booking first (`readPath`) and sends nothing when the
  * booking is already as asked (`reached`: done, `alreadyDone`), nor while the read answers 5xx, 408
- * or 429; a refused read (e.g. 404) leaves the answer to the write. A refused write (a 4xx other than
+ * or 429, or a 2xx without the booking (transient); a refused read (e.g. 404) leaves the answer to
+ * the write. A refused write (a 4xx other than
  * 401/408/429) is followed by the same read: a booking already as asked is done, else the refusal
  * stands.
  */
@@ -357,8 +358,15 @@ async function sendOnce(
     const now = await adminCall(ctx, api, { method: 'GET', url: write.readPath });
     if (isResult(now)) return now;
     if (retryable(now)) return failure('booking read', now, ctx, api);
-    if (ok(now) && isJsonObject(now.body) && write.reached(now.body)) {
-      return { outcome: 'done', alreadyDone: true, vendor: { status: now.status, body: now.body } };
+    if (ok(now)) {
+      // A 2xx without the admin booking (a proxy's or a maintenance page's HTML 200, a body of
+      // another shape) says nothing of it: transient, nothing sent. Taken as "not as asked", the
+      // write went again unchecked (a second private note).
+      const read = createdOutcome('BookingBug booking read', now, (booking) => booking.id);
+      if (read.outcome !== 'done') return read;
+      if (write.reached(now.body as JsonObject)) {
+        return { outcome: 'done', alreadyDone: true, vendor: { status: now.status, body: now.body } };
+      }
     }
   }
   await ctx.commandState.set(write.sentKey, true);
