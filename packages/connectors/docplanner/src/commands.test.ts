@@ -1018,6 +1018,37 @@ describe('book and move, which Docplanner cannot deduplicate', () => {
     expect(sim.bookings.get(moved)?.booking.status).toBe('canceled');
   });
 
+  it("move: after a lost answer, a re-read answered 200 text/html (a maintenance page) is transient, not the move's failure; the next re-read settles it", async () => {
+    const { sim, ctx } = await setup();
+    const page = await startMaintenancePage();
+    try {
+      const current = { ...CURRENT, start: OLD_START };
+      const request = cmd('appointment.reschedule', { start: MOVE_TO });
+      sim.writes.loseAnswers(1, 502);
+      expect((await commands['appointment.reschedule']!(request, ctx({ current }))).outcome).toBe(
+        'transient',
+      );
+      const http = page.before((r) => (r.method ?? 'GET') === 'GET' && r.url.includes('with=booking.moving'));
+      // Before: permanent, "reads as null: not moved again", though the move was made.
+      expect(
+        await commands['appointment.reschedule']!(request, ctx({ current, http, attempt: 2 })),
+      ).toMatchObject({
+        outcome: 'transient',
+        message: expect.stringContaining('without the booking: checked again on the next try'),
+      });
+      expect(page.answered).toHaveLength(1);
+      const moved = [...sim.bookings.entries()].find(([, b]) => b.booking.start_at === MOVE_TO)![0];
+      expect(await commands['appointment.reschedule']!(request, ctx({ current, attempt: 3 }))).toMatchObject({
+        outcome: 'done',
+        alreadyDone: true,
+        vendorIds: [moved],
+      });
+      expect(writesTo(sim, '/move')).toHaveLength(1);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('move: answered 200 text/html (a maintenance page): transient, and the next try re-reads the booking and moves it once', async () => {
     const { sim, ctx } = await setup();
     const page = await startMaintenancePage();

@@ -434,7 +434,7 @@ const UNKNOWN_MOVE = 'an earlier try of this move went out and its outcome is un
  * address ({@link newestOf}), else without it (Docplanner's `booking-moved` notification brings it,
  * aliased to the same appointment); unless the chain says it was canceled, not moved. Anything else
  * cannot be told apart: a permanent failure saying so, or transient when the re-read itself got no
- * clear answer.
+ * clear answer (a 5xx, or a 2xx without the booking).
  */
 async function checkMove(
   command: CommandRequest,
@@ -461,7 +461,17 @@ async function checkMove(
       vendor,
     };
   }
-  const read = isJsonObject(res.body) ? res.body : {};
+  if (!isJsonObject(res.body) || typeof res.body.status !== 'string') {
+    // A 2xx without the booking (a proxy's or a maintenance page's HTML 200): no answer on the
+    // move, nor a reason to fail it. It failed for good before ("reads as null"), the move maybe
+    // made; now it is checked again on the next try.
+    return {
+      outcome: 'transient',
+      message: `${UNKNOWN_MOVE}, and re-reading booking ${booking} to check answered ${res.status} without the booking: checked again on the next try`,
+      vendor,
+    };
+  }
+  const read = res.body;
   if (read.status === 'booked') {
     const before = sent.start ?? ctx.current?.start;
     if (before === undefined || sameInstant(read.start_at, before)) return undefined;
