@@ -663,6 +663,7 @@ describe('loadConfig: a valid file', () => {
       from: 'file',
       // The url's value, where a problem about this database points.
       declaredAt: { line: 5, column: 8 },
+      startupWaitMs: 60_000,
     });
     expect(config.secretKey).toBe('demo-key-0123456789abcdef');
     const [acme, pully] = config.instances;
@@ -716,6 +717,7 @@ describe('loadConfig: a valid file', () => {
       from: 'env',
       // The file's database entry, which DATABASE_URL overrides.
       declaredAt: { line: 2, column: 1 },
+      startupWaitMs: 60_000,
     });
     expect(withEnv.result.secrets).toContain('postgres://env-host/db');
     const embedded = await load('version: 1\n');

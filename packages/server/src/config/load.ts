@@ -872,10 +872,17 @@ function resolveConfig(
 
   let resolvedDatabase: ResolvedDatabase;
   const envUrl = ctx.env.DATABASE_URL;
+  const startupWaitMs = ms(database.startupWait, CONFIG_DEFAULTS.database.startupWait);
   if (typeof database.url === 'string') {
-    resolvedDatabase = { kind: 'url', url: database.url, from: 'file', declaredAt: ctx.declaredAt };
+    resolvedDatabase = {
+      kind: 'url',
+      url: database.url,
+      from: 'file',
+      declaredAt: ctx.declaredAt,
+      startupWaitMs,
+    };
   } else if (envUrl !== undefined && envUrl !== '') {
-    resolvedDatabase = { kind: 'url', url: envUrl, from: 'env', declaredAt: ctx.declaredAt };
+    resolvedDatabase = { kind: 'url', url: envUrl, from: 'env', declaredAt: ctx.declaredAt, startupWaitMs };
     ctx.secrets.push(envUrl);
   } else {
     const dataDir = str(obj(database.embedded).dataDir) ?? CONFIG_DEFAULTS.embeddedDataDir;

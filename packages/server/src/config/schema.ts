@@ -60,6 +60,10 @@ export const CONFIG_DEFAULTS = {
     unauthenticatedBodyBytes: '16mb',
   },
   embeddedDataDir: './.switchyard/postgres',
+  // How long `switchyard start` waits for a real Postgres that does not accept connections yet (a
+  // compose `depends_on` without a healthcheck, a Postgres restarting after an upgrade): long enough
+  // for a container's Postgres to start, short enough that a wrong host is reported within a minute.
+  database: { startupWait: '60s' },
   gate: { deadline: '2s', default: 'approve' },
   subscription: {
     events: ['*'],
@@ -462,6 +466,11 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             'x-secret': true,
             description: 'postgres://user:password@host:5432/db (may hold a password: a secret field).',
           },
+          startupWait: duration(
+            'With a real Postgres (`url` or DATABASE_URL): how long `switchyard start` waits for it to accept connections (refused, unreachable, a name that does not resolve yet, starting up, no connection slot), trying again with backoff, before it exits 1; `0s` gives up at the first failure. Errors waiting cannot fix (a refused password, a missing database, a bad URL, TLS refused) end the start at once. Readiness (`/readyz`) is not served before the database answers and the migrations are done.',
+            CONFIG_DEFAULTS.database.startupWait,
+            { min: '0s', max: '1h' },
+          ),
           embedded: {
             type: 'object',
             additionalProperties: false,

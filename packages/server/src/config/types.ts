@@ -46,6 +46,8 @@ export type ResolvedDatabase =
        * `database.url`, or with DATABASE_URL its `database:` entry, else the top of the file.
        */
       declaredAt: { line: number; column: number };
+      /** `database.startupWait`, ms: how long `start` waits for this Postgres to accept connections. */
+      startupWaitMs: number;
     }
   | { kind: 'embedded' /** Absolute. */; dataDir: string };
 

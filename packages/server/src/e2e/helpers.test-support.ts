@@ -214,6 +214,8 @@ export function writeConfig(
   opts: {
     port: number;
     database?: string;
+    /** `database.startupWait` (with `database`). */
+    startupWait?: string;
     subscriptions: string[];
     name?: string;
     extra?: string[];
@@ -229,6 +231,7 @@ export function writeConfig(
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a secret reference, resolved by the hub.
     '  adminToken: ${env:E2E_ADMIN_TOKEN}',
     ...(opts.database ? ['database:', `  url: ${opts.database}`] : []),
+    ...(opts.database && opts.startupWait ? [`  startupWait: ${opts.startupWait}`] : []),
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a secret reference, resolved by the hub.
     ...(opts.database ? ['secretKey: ${env:E2E_SECRET_KEY}'] : []),
     'instances:',

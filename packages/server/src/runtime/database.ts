@@ -6,10 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SwitchyardError } from '@switchyard/core';
 import type pino from 'pino';
 import { ConfigError } from '../config/errors.ts';
 import { secretKeyProblem } from '../config/load.ts';
 import type { ResolvedConfig } from '../config/types.ts';
+import { isDatabaseNotUpYet } from '../storage/unavailable.ts';
 
 /** A database the process can use, and how to let go of it. */
 export interface HubDatabase {
@@ -240,4 +243,120 @@ export async function resolveSecretKey(config: ResolvedConfig, logger?: pino.Log
   await chmod(path, 0o600);
   logger?.info({ file: path }, 'no secretKey in the config: generated one for this embedded installation');
   return key;
+}
+
+/**
+ * `switchyard start` gave up waiting for its database (`database.startupWait`): the one line it
+ * exits 1 with says where and why, never the URL (it may hold a password).
+ */
+export class DatabaseWaitExpired extends SwitchyardError {
+  constructor(message: string) {
+    super('SY_STORAGE_UNAVAILABLE', message);
+  }
+}
+
+/** A stop signal came while `switchyard start` waited for its database: nothing was started. */
+export class StoppedWhileWaiting extends Error {
+  constructor() {
+    super('stopped while waiting for the database');
+    this.name = 'StoppedWhileWaiting';
+  }
+}
+
+/** The first retry of a database that does not accept connections yet, and the longest between two. */
+const WAIT_FIRST_MS = 250;
+const WAIT_MAX_MS = 5000;
+
+/** host:port of a Postgres URL, for the log: never its user, password or database. */
+export function databaseAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    const host = u.hostname || u.searchParams.get('host') || 'localhost';
+    return `${host}:${u.port || '5432'}`;
+  } catch {
+    return 'the configured address';
+  }
+}
+
+/** The error code of a failed connection (a refused connection to several addresses is an AggregateError). */
+function errorCode(error: unknown): string {
+  const e = error as { code?: unknown; errors?: unknown; message?: unknown } | null;
+  if (typeof e?.code === 'string') return e.code;
+  if (Array.isArray(e?.errors)) return errorCode(e.errors[0]);
+  return typeof e?.message === 'string' && e.message !== '' ? e.message : 'no answer';
+}
+
+/**
+ * Runs `probe` (a first statement on the database) until it succeeds, waiting out a database that
+ * does not accept connections yet (`isDatabaseNotUpYet`: refused, unreachable, starting up) for at
+ * most `waitMs`, with backoff from 250 ms to 5 s. Says once on the log that it waits and why (the
+ * error code and host:port), and once that the database answers. Throws {@link DatabaseWaitExpired}
+ * when the time is up, {@link StoppedWhileWaiting} when `signal` aborts meanwhile, and at once any
+ * error waiting cannot cure (a refused password, a missing database, a bad URL).
+ *
+ * @example
+ * ```ts
+ * await waitForDatabase(() => sql`select 1`.execute(db), { url, waitMs: 60_000, logger, signal });
+ * ```
+ */
+export async function waitForDatabase(
+  probe: () => Promise<unknown>,
+  options: { url: string; waitMs: number; logger: pino.Logger; signal?: AbortSignal },
+): Promise<void> {
+  const { logger, signal, waitMs } = options;
+  const where = databaseAddress(options.url);
+  const startedAt = performance.now();
+  let delay = WAIT_FIRST_MS;
+  let waiting = false;
+  for (;;) {
+    if (signal?.aborted) throw new StoppedWhileWaiting();
+    try {
+      await abortable(probe(), signal);
+      if (waiting) {
+        const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+        logger.info(
+          { database: where, waitedSeconds: Number(seconds) },
+          `the database at ${where} answers after ${seconds} s`,
+        );
+      }
+      return;
+    } catch (error) {
+      if (error instanceof StoppedWhileWaiting || !isDatabaseNotUpYet(error)) throw error;
+      const code = errorCode(error);
+      const elapsed = performance.now() - startedAt;
+      if (elapsed >= waitMs) {
+        throw new DatabaseWaitExpired(
+          `the database at ${where} does not accept connections (${code}), and did not within ${formatSeconds(waitMs)} (database.startupWait)`,
+        );
+      }
+      if (!waiting) {
+        waiting = true;
+        logger.warn(
+          { database: where, code, waitMs },
+          `waiting for the database at ${where} (${code}): trying again for up to ${formatSeconds(waitMs)} (database.startupWait)`,
+        );
+      } else logger.debug({ database: where, code }, 'the database does not accept connections yet');
+      const pause = Math.min(delay, waitMs - elapsed);
+      delay = Math.min(delay * 2, WAIT_MAX_MS);
+      try {
+        await sleep(pause, undefined, signal ? { signal } : undefined);
+      } catch {
+        throw new StoppedWhileWaiting();
+      }
+    }
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+/** `work`, or {@link StoppedWhileWaiting} as soon as `signal` aborts (a connect may take 5 s). */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new StoppedWhileWaiting());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

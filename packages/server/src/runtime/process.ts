@@ -4,6 +4,7 @@
  * graceful stop (stop accepting, finish in-flight requests and jobs, close everything).
  */
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { sql } from 'kysely';
 import type pino from 'pino';
 import { type Commands, type CommandsOptions, commandRoutes, createCommands } from '../commands/index.ts';
 import type { ResolvedConfig } from '../config/types.ts';
@@ -26,7 +27,7 @@ import { startTelemetry, type Telemetry, traceRequests } from '../telemetry/inde
 import { uiPlugin } from '../ui/index.ts';
 import { type ApplyResult, applyFileConfig } from './apply.ts';
 import { banner, baseUrl, listenUrl } from './banner.ts';
-import { type HubDatabase, openHubDatabase, resolveSecretKey } from './database.ts';
+import { type HubDatabase, openHubDatabase, resolveSecretKey, waitForDatabase } from './database.ts';
 import { tuneHeap } from './heap.ts';
 import type { HubRole } from './roles.ts';
 import { publishRunningHub } from './running.ts';
@@ -195,6 +196,15 @@ export async function startHubProcess(
   try {
     const migrations = openDatabase(database.url, { max: 1 });
     try {
+      // A real Postgres may start after the hub (compose without a healthcheck, a restart after an
+      // upgrade): its first connection is waited for, bounded. The embedded one is running already.
+      if (config.database.kind === 'url')
+        await waitForDatabase(() => sql`select 1`.execute(migrations.db), {
+          url: database.url,
+          waitMs: config.database.startupWaitMs,
+          logger,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
       const versions = await migrate(migrations.db, { logger });
       logger.info(
         { applied: versions },

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   databaseErrorCounts,
+  isDatabaseNotUpYet,
   isDatabaseUnavailable,
   latestDatabaseOutage,
   reportDatabaseUnavailable,
@@ -223,5 +224,16 @@ describe('databaseErrorCounts', () => {
       aborted: 1,
       unreachable: 3,
     });
+  });
+});
+
+describe('isDatabaseNotUpYet', () => {
+  it('waits out a refused, unreachable or starting Postgres, not a refused password, a missing database or bad TLS', () => {
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', '57P03', '53300', '08006'])
+      expect(isDatabaseNotUpYet(withCode(code)), code).toBe(true);
+    expect(isDatabaseNotUpYet(new AggregateError([withCode('ECONNREFUSED')], ''))).toBe(true);
+    for (const code of ['28P01', '28000', '3D000', '57P04', 'ERR_INVALID_URL', 'DEPTH_ZERO_SELF_SIGNED_CERT'])
+      expect(isDatabaseNotUpYet(withCode(code)), code).toBe(false);
+    expect(isDatabaseNotUpYet(new Error('The server does not support SSL connections'))).toBe(false);
   });
 });

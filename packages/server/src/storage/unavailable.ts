@@ -112,6 +112,29 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   return Array.isArray(errors) && errors.some((e) => isDatabaseUnavailable(e, depth + 1));
 }
 
+/**
+ * SQLSTATEs {@link isDatabaseUnavailable} says yes to that waiting does not cure at a first
+ * connection: 3D000 the database does not exist, 57P04 it was dropped. Someone has to create it.
+ */
+const NOT_CURED_BY_WAITING = new Set(['3D000', '57P04']);
+
+/**
+ * The first connection failed in a way that may pass by itself: Postgres refused or did not answer
+ * (not started yet, restarting, a host name that does not resolve yet), says it is starting up
+ * (57P03) or has no connection slot free. What `switchyard start` waits out
+ * (`database.startupWait`). Not a refused password (class 28), a missing database (3D000), a URL
+ * the driver cannot parse or a TLS failure: those end the start at once.
+ *
+ * @example
+ * ```ts
+ * if (!isDatabaseNotUpYet(error)) throw error; // else wait and try again
+ * ```
+ */
+export function isDatabaseNotUpYet(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return isDatabaseUnavailable(error) && !(typeof code === 'string' && NOT_CURED_BY_WAITING.has(code));
+}
+
 /** Seconds a client is asked to wait (`Retry-After`) when the database is unavailable. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 

@@ -30,7 +30,8 @@ export const startCommand: Command = {
     '  --port PORT         listen on this port instead of server.port (several processes on one machine)',
     '',
     'Without database.url or DATABASE_URL the hub runs an embedded Postgres, data in',
-    'database.embedded.dataDir (default ./.switchyard/postgres next to the config file).',
+    'database.embedded.dataDir (default ./.switchyard/postgres next to the config file). With a URL, a',
+    'database that does not accept connections yet is waited for up to database.startupWait (default 60s).',
     'SIGTERM, SIGINT or SIGHUP stops it gracefully: no new requests, in-flight requests and jobs finish.',
   ].join('\n'),
   options: { ...configOption, role: { type: 'string' }, port: { type: 'string' } },
@@ -40,6 +41,7 @@ export const startCommand: Command = {
     const { createLogger, secretScrubber } = await import('../../logging/logger.ts');
     const { loadForCommand, reportProblems } = await import('../hub.ts');
     const { ROLES, startHubProcess } = await import('../../runtime/process.ts');
+    const { DatabaseWaitExpired, StoppedWhileWaiting } = await import('../../runtime/database.ts');
     const role = (args.values.role ?? 'all') as HubRole;
     if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
     let port: number | undefined;
@@ -92,6 +94,17 @@ export const startCommand: Command = {
       return outcome.pulledNotificationsLost > 0 ? 1 : 0;
     } catch (error) {
       if (error instanceof ConfigError) return reportProblems(io, shown, error.problems);
+      // A signal while it waited for its database: a stop like any other, nothing was started.
+      if (error instanceof StoppedWhileWaiting) {
+        logger.info('stopped');
+        return 0;
+      }
+      // The wait for the database ran out: an operator's condition, said in one line, no stack.
+      if (error instanceof DatabaseWaitExpired) {
+        logger.fatal({ code: error.code }, `switchyard could not start: ${error.message}`);
+        io.stderr.write(`switchyard: could not start: ${error.message}\n`);
+        return 1;
+      }
       logger.fatal({ err: error }, 'switchyard could not start');
       io.stderr.write(secretScrubber(secrets)(`switchyard: could not start: ${(error as Error).message}\n`));
       return 1;

@@ -81,6 +81,10 @@ export interface SwitchyardConfigFile {
      */
     url?: string;
     /**
+     * With a real Postgres (`url` or DATABASE_URL): how long `switchyard start` waits for it to accept connections (refused, unreachable, a name that does not resolve yet, starting up, no connection slot), trying again with backoff, before it exits 1; `0s` gives up at the first failure. Errors waiting cannot fix (a refused password, a missing database, a bad URL, TLS refused) end the start at once. Readiness (`/readyz`) is not served before the database answers and the migrations are done. 0s to 1h.
+     */
+    startupWait?: string;
+    /**
      * Run an embedded Postgres (development, demos, single-machine installs).
      */
     embedded?: {
