@@ -7,6 +7,7 @@ import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
 import { toEvent } from '../events/api.ts';
 import type * as eventStore from '../events/store.ts';
 import { FHIR_CONTENT_TYPE, type FhirDelivery, renderFhirDelivery } from '../fhir/render.ts';
+import { RepeatedWarning, suppressedNote } from '../logging/repeats.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
@@ -274,6 +275,8 @@ export class Deliverer {
   private readonly inProgress = new Set<RunningAttempt>();
   /** Attempts in progress whose slots were given up ({@link STALLED_ATTEMPT_MS}), per origin. */
   private readonly stalledByOrigin = new Map<string, number>();
+  /** The "subscriber not answering" warning, bounded per subscription. */
+  private readonly notAnswering = new RepeatedWarning();
   private stalledCount = 0;
   /** Runs {@link watchStalls} while attempts are in progress. */
   private stallTimer: NodeJS.Timeout | undefined;
@@ -362,11 +365,16 @@ export class Deliverer {
       const origin = originOf(a);
       const before = this.stalledByOrigin.get(origin) ?? 0;
       this.stalledByOrigin.set(origin, before + 1);
-      if (before === 0)
-        this.rt.logger.warn(
-          { subscription: a.subscription, origin, afterMs: STALLED_ATTEMPT_MS },
-          'subscriber not answering: its requests run to their timeout outside the deliver slots, and its deliveries wait until it answers',
-        );
+      if (before === 0) {
+        // A subscriber answering near the threshold stalls one request after another: said at most
+        // once a minute per subscription (an audit counted 17 in 75 s), the rest at debug.
+        const fields = { subscription: a.subscription, origin, afterMs: STALLED_ATTEMPT_MS };
+        const msg =
+          'subscriber not answering: its requests run to their timeout outside the deliver slots, and its deliveries wait until it answers';
+        const suppressed = this.notAnswering.take(a.subscription);
+        if (suppressed === undefined) this.rt.logger.debug(fields, msg);
+        else this.rt.logger.warn({ ...fields, suppressed }, `${msg}${suppressedNote(suppressed)}`);
+      }
       this.slots.done();
       freed++;
     }
