@@ -29,9 +29,7 @@ export class RepeatedWarning {
    *
    * @example
    * ```ts
-   * const suppressed = this.notAnswering.take(subscription);
-   * if (suppressed === undefined) logger.debug(fields, msg);
-   * else logger.warn({ ...fields, suppressed }, `${msg}${suppressedNote(suppressed)}`);
+   * warnRepeated(logger, this.notAnswering.take(subscription), fields, msg); // {@link warnRepeated}
    * ```
    */
   take(key: string): number | undefined {
@@ -54,4 +52,23 @@ export function suppressedNote(suppressed: number): string {
   return suppressed > 0
     ? ` (${suppressed} more since the last warning, at debug; at most one a minute)`
     : ' (said at most once a minute)';
+}
+
+/**
+ * Logs one occurrence of a repeated warning as {@link RepeatedWarning.take} decided: a warning (with
+ * `suppressed` and the note) when `suppressed` is a number, a debug line when it is undefined.
+ *
+ * @example
+ * ```ts
+ * warnRepeated(logger, this.retryWarning.take(instanceId), { attempt }, 'normalization will be retried');
+ * ```
+ */
+export function warnRepeated(
+  logger: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void },
+  suppressed: number | undefined,
+  fields: object,
+  msg: string,
+): void {
+  if (suppressed === undefined) logger.debug(fields, msg);
+  else logger.warn({ ...fields, suppressed }, `${msg}${suppressedNote(suppressed)}`);
 }

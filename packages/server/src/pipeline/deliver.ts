@@ -7,7 +7,7 @@ import { postSigned as postSignedTo } from '../delivery/signed-post.ts';
 import { toEvent } from '../events/api.ts';
 import type * as eventStore from '../events/store.ts';
 import { FHIR_CONTENT_TYPE, type FhirDelivery, renderFhirDelivery } from '../fhir/render.ts';
-import { RepeatedWarning, suppressedNote } from '../logging/repeats.ts';
+import { RepeatedWarning, warnRepeated } from '../logging/repeats.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
@@ -371,9 +371,7 @@ export class Deliverer {
         const fields = { subscription: a.subscription, origin, afterMs: STALLED_ATTEMPT_MS };
         const msg =
           'subscriber not answering: its requests run to their timeout outside the deliver slots, and its deliveries wait until it answers';
-        const suppressed = this.notAnswering.take(a.subscription);
-        if (suppressed === undefined) this.rt.logger.debug(fields, msg);
-        else this.rt.logger.warn({ ...fields, suppressed }, `${msg}${suppressedNote(suppressed)}`);
+        warnRepeated(this.rt.logger, this.notAnswering.take(a.subscription), fields, msg);
       }
       this.slots.done();
       freed++;

@@ -18,6 +18,7 @@ import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
 import { lazyChild } from '../logging/lazy-child.ts';
 import { connectorLogger } from '../logging/logger.ts';
+import { RepeatedWarning, warnRepeated } from '../logging/repeats.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { CHANNEL_FEED } from '../storage/queues.ts';
 import { retryingSubscriptionGone } from '../storage/subscription-gone.ts';
@@ -100,6 +101,12 @@ export class Normalizer implements InboundLeaser {
    * vendor API down through a backlog is one row updated now and then, not one per retry.
    */
   private readonly retryErrorAt = new Map<string, number>();
+  /**
+   * "normalization will be retried" and "normalized output is invalid", bounded per instance: a
+   * vendor API down through a backlog (a connector bug) says it for every message and attempt.
+   */
+  private readonly retryWarning = new RepeatedWarning();
+  private readonly invalidWarning = new RepeatedWarning();
 
   /** `deliverer`: this process's deliver worker, which attempts what the commits lease for it. */
   constructor(
@@ -550,7 +557,9 @@ export class Normalizer implements InboundLeaser {
           jittered(rt.options.normalizeRetryMs[row.attempts - 1] ?? 0, rt.options.retryJitter),
           error.retryAfterMs ?? 0,
         );
-        logger.warn(
+        warnRepeated(
+          logger,
+          this.retryWarning.take(row.instance_id),
           { attempt: row.attempts, delayMs, reason: error.message },
           'normalization will be retried',
         );
@@ -623,7 +632,12 @@ export class Normalizer implements InboundLeaser {
         .flatMap((i) => i.errors.map((e) => `event ${i.index}${e.path}: ${e.message}`))
         .join('; ')
         .slice(0, 1000);
-      logger.warn({ invalid }, 'normalized output is invalid');
+      warnRepeated(
+        logger,
+        this.invalidWarning.take(row.instance_id),
+        { invalid },
+        'normalized output is invalid',
+      );
       return {
         kind: 'fail',
         reason: `invalid normalized event: ${detail}`,
