@@ -2906,6 +2906,40 @@ describe('a command that fails', () => {
   });
 });
 
+describe('commands retried while their vendor fails', () => {
+  it('are warned about once per instance, not once per command and attempt', async () => {
+    // Before: "command will be retried" was a warning for every command and every attempt, so a
+    // vendor down through a backlog of commands wrote one per attempt, without bound.
+    await hub.stop();
+    const lines: Record<string, unknown>[] = [];
+    hub = await startHub(
+      {},
+      pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+    );
+    const id = 72_100;
+    cwSim.setAppointment({ id, first_name: 'Ana', last_name: 'Ruiz', extra_fields: [] });
+    await cwSim.push({ appointment_id: id, event_type: 'create' }, { hookUrl: `${hub.url}/hooks/cw` });
+    const created = await subscriber.waitFor(
+      (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${id}"`),
+    );
+    cwSim.writes.hookUrl = `${hub.url}/hooks/cw`;
+    cwSim.failApi(2, { status: 503, body: { error: 'Service Unavailable' } });
+    const sent = await api('POST', '/v1/commands', {
+      type: 'appointment.update',
+      subject: created.subject,
+      data: { customFields: { '104': 'checked' } },
+    });
+    expect(sent.status).toBe(202);
+    const done = await finished(sent.json.id);
+    expect(done.attempts).toBeGreaterThanOrEqual(3);
+    const said = lines.filter((l) => l.msg !== undefined && /^command will be retried/.test(String(l.msg)));
+    expect(said.length).toBeGreaterThanOrEqual(2);
+    const warnings = said.filter((l) => l.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ instance: 'cw', suppressed: 0 });
+  });
+});
+
 describe("pg-boss's own job table out of disk space", () => {
   it('while commands are sent: every command runs once the disk has room, each booked once; said without a stack', async () => {
     await hub.stop();

@@ -66,6 +66,7 @@ import { eventIdFor } from '../events/ids.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { HostInstance, HubHost } from '../host/host.ts';
 import { connectorLogger, secretScrubber } from '../logging/logger.ts';
+import { RepeatedWarning, warnRepeated } from '../logging/repeats.ts';
 import { CredentialSnapshot } from '../storage/credential-snapshot.ts';
 import { type Executor, newId } from '../storage/db.ts';
 import { isSubscriptionGone } from '../storage/subscription-gone.ts';
@@ -795,6 +796,11 @@ interface Attached {
   bossWorkerId?: string;
   /** Timers that wake that worker when a delayed job it queued comes due ({@link sendJob}). */
   wakeTimers: Set<NodeJS.Timeout>;
+  /**
+   * "command will be retried", bounded per instance: a vendor down says it for every command and
+   * attempt (logging/repeats.ts).
+   */
+  retryWarning: RepeatedWarning;
 }
 
 /**
@@ -1317,7 +1323,9 @@ export function createCommands(options: CommandsOptions = {}) {
           );
         if (delay <= ECHO_WAIT_MS)
           localRetryUntil = Math.max(localRetryUntil, Date.now() + delay + ECHO_WAIT_MS);
-        logger.warn(
+        warnRepeated(
+          logger,
+          s.retryWarning.take(row.instance_id),
           { attempt: row.attempts, delayMs: delay, reason: scrubAll(result.message) },
           'command will be retried',
         );
@@ -1881,7 +1889,14 @@ export function createCommands(options: CommandsOptions = {}) {
     if (!boss)
       throw new SwitchyardError('SY_PIPELINE_CONFLICT', "the commands need the hub's queue (pg-boss)");
     await boss.createQueue(COMMAND_QUEUE, { notify: true, retryLimit: 0 });
-    const s: Attached = { host, logger, boss, wakeTimers: new Set(), handBack: new Map() };
+    const s: Attached = {
+      host,
+      logger,
+      boss,
+      wakeTimers: new Set(),
+      handBack: new Map(),
+      retryWarning: new RepeatedWarning(),
+    };
     // Any process may normalize the echo of a command another one runs (undefined: reconnected,
     // a stop may have been missed: every waiter looks again).
     unlisten = await host.listener.listen(CHANNEL_COMMAND_SETTLED, (commandId) => settled(commandId));
