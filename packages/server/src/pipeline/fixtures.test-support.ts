@@ -47,6 +47,8 @@ export const behaviour = {
   maxNormalizing: 0,
   /** Called with the vendor id once its hub id is known, before the normalization returns. */
   afterHubId: undefined as ((vendorId: string) => Promise<void>) | undefined,
+  /** `parse` throws a plain TypeError (a connector bug on the input), not a ConnectorError. */
+  parseBug: false,
 };
 
 export function resetBehaviour(): void {
@@ -63,6 +65,7 @@ export function resetBehaviour(): void {
   behaviour.normalizing = 0;
   behaviour.maxNormalizing = 0;
   behaviour.afterHubId = undefined;
+  behaviour.parseBug = false;
 }
 
 interface AcmeConfig {
@@ -104,6 +107,7 @@ export const acme = defineConnector<AcmeConfig>({
     },
     credentials: () => ({ headers: ['x-api-key'] }),
     parse(req) {
+      if (behaviour.parseBug) throw new TypeError("Cannot read properties of undefined (reading 'id')");
       const body = parseJsonBody(req);
       if (!isJsonObject(body)) throw ConnectorError.badRequest('expected an object');
       if (Array.isArray(body.items)) return body.items.filter(isJsonObject).map(toNotification);

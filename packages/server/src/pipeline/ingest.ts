@@ -14,6 +14,7 @@ import type { GateResponder } from '../host/hooks.ts';
 import { storableForms, storableJson, unstorableReason } from '../inbound/storable.ts';
 import * as inboundStore from '../inbound/store.ts';
 import * as instanceStore from '../instances/store.ts';
+import { RepeatedWarning, warnRepeated } from '../logging/repeats.ts';
 import { newId } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
@@ -285,6 +286,21 @@ export interface Admission {
   verifiesBody: boolean;
 }
 
+/**
+ * Refusals a fault repeats for every request (a connector bug on a vendor's new payload, payloads
+ * Postgres refuses): warned about at most once a minute per instance, by each hub (logging/repeats.ts).
+ */
+const refusalWarnings = new WeakMap<Runtime, Record<'parseBug' | 'unstorable', RepeatedWarning>>();
+
+function refusalWarning(rt: Runtime, kind: 'parseBug' | 'unstorable'): RepeatedWarning {
+  let warnings = refusalWarnings.get(rt);
+  if (!warnings) {
+    warnings = { parseBug: new RepeatedWarning(), unstorable: new RepeatedWarning() };
+    refusalWarnings.set(rt, warnings);
+  }
+  return warnings[kind];
+}
+
 /** The problem {@link ingest} and {@link admit} answer when a connector refuses the credentials. */
 function refusedAuthentication(rt: Runtime, instanceId: string, error: { code: string; message: string }) {
   rt.logger.info({ instance: instanceId, reason: error.message }, 'inbound request refused: authentication');
@@ -425,7 +441,9 @@ export async function accept(
     if (!isConnectorError(error)) {
       // A connector bug on hostile input (or a body too deeply nested to walk): a 5xx would make
       // the vendor retry it forever. Nothing was stored; the log has the error for the fix.
-      rt.logger.warn(
+      warnRepeated(
+        rt.logger,
+        refusalWarning(rt, 'parseBug').take(instanceId),
         { instance: instanceId, err: error },
         'inbound request refused: the connector could not parse it',
       );
@@ -540,7 +558,9 @@ export async function accept(
     if (unstorable !== undefined) {
       // Valid JSON that Postgres refuses even sanitized (writeStorable), such as a payload too deep
       // to serialize: a client error, not a reason for the vendor to retry.
-      rt.logger.warn(
+      warnRepeated(
+        rt.logger,
+        refusalWarning(rt, 'unstorable').take(instanceId),
         { instance: instanceId, err: error },
         'inbound request refused: the payload cannot be stored',
       );
