@@ -26,6 +26,7 @@ import type { Page } from '../admin/page.ts';
 import { NOTIFY_BACKSTOP_SECONDS, SCHEDULED_POLL_SECONDS } from '../host/boss.ts';
 import type { AfterNormalize, GateResponder } from '../host/hooks.ts';
 import type { DeferredAliases, HubHost } from '../host/host.ts';
+import { RepeatedWarning, warnRepeated } from '../logging/repeats.ts';
 import { newId, workerGone } from '../storage/db.ts';
 import { GroupCommit } from '../storage/group-commit.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
@@ -163,6 +164,11 @@ interface Attached {
   unmatched: UnmatchedRequests;
   /** Removes the LISTEN handlers of the decided and approvers channels. */
   unlisten: (() => void)[];
+  /**
+   * "gate request not understood", bounded per instance: a connector that cannot read what the
+   * vendor now sends (or a database that stores no notification) says it for every request.
+   */
+  notUnderstood: RepeatedWarning;
 }
 
 /**
@@ -402,7 +408,9 @@ export function createGates(options: GatesOptions = {}) {
       }
       if (request.error !== null) {
         row.error = request.error;
-        s.logger.warn(
+        warnRepeated(
+          s.logger,
+          s.notUnderstood.take(instanceId),
           { gate: row.id, instance: instanceId, reason: request.error },
           'gate request not understood',
         );
@@ -682,6 +690,7 @@ export function createGates(options: GatesOptions = {}) {
       matcher: bookingMatcher(host, matchWindowMs),
       unmatched: new UnmatchedRequests(host, matchWindowMs),
       unlisten: [],
+      notUnderstood: new RepeatedWarning(),
     };
     const boss = queueOf(s);
     await boss.createQueue(GATE_QUEUE, { notify: true, retryLimit: 0, expireInSeconds: 60 });
