@@ -18,6 +18,7 @@ import type pino from 'pino';
 import { eventIdFor } from '../events/ids.ts';
 import type { HubHost } from '../host/host.ts';
 import { connectorLogger } from '../logging/logger.ts';
+import { RepeatedWarning, warnRepeated } from '../logging/repeats.ts';
 import { newId } from '../storage/db.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
@@ -49,12 +50,6 @@ const UNRECORDED_ANSWER_SLACK_MS = 5;
  * Postgres that 5 ms did not always leave room for.
  */
 const HANDED_OVER_ANSWER_SLACK_MS = 100;
-
-/**
- * At most one warning per this many ms that decisions go to vendors before they are recorded; the
- * others are debug (storage/unavailable.ts words an outage the same way).
- */
-const SLOW_WRITE_WARN_EVERY_MS = 30_000;
 
 /** The decision as the connector's `gate.respond` takes it. */
 export function toDecision(v: Verdict): GateDecision {
@@ -170,7 +165,8 @@ export class Decider {
   private readonly pendingRecords = new Map<string, Verdict>();
   private readonly closing = new AbortController();
   /** When this process last warned of a decision given unrecorded, and how many since went to debug. */
-  private slowWrites = { warnedAt: Number.NEGATIVE_INFINITY, unreported: 0 };
+  /** Bounds the warning that a decision went out before it was recorded (logging/repeats.ts). */
+  private readonly slowWrites = new RepeatedWarning();
 
   /**
    * `track` keeps work that outlives the decision (late answers, a decision recorded once the
@@ -194,23 +190,17 @@ export class Decider {
   }
 
   /**
-   * Logs a decision given to the vendor before its write finished: a warning at most once every
-   * {@link SLOW_WRITE_WARN_EVERY_MS} (a stalled database makes every gate request one), debug
-   * lines otherwise, the next warning counting them (`similarSinceLastWarning`).
+   * Logs a decision given to the vendor before its write finished: a warning at most once a minute
+   * (a stalled database makes every gate request one), debug lines otherwise, the next warning
+   * counting them (`suppressed`), the one way repeated warnings are bounded (logging/repeats.ts).
    */
   private warnSlowWrite(fields: { gate: string; decision: string; reason: string }): void {
-    const message = 'gate decision given to the vendor before it was recorded: the database is slow';
-    const now = Date.now();
-    if (now - this.slowWrites.warnedAt < SLOW_WRITE_WARN_EVERY_MS) {
-      this.slowWrites.unreported++;
-      this.logger.debug(fields, message);
-      return;
-    }
-    this.logger.warn(
-      { ...fields, similarSinceLastWarning: this.slowWrites.unreported },
-      `${message} (further ones within 30 s are logged at debug)`,
+    warnRepeated(
+      this.logger,
+      this.slowWrites.take('slow-write'),
+      fields,
+      'gate decision given to the vendor before it was recorded: the database is slow',
     );
-    this.slowWrites = { warnedAt: now, unreported: 0 };
   }
 
   /**

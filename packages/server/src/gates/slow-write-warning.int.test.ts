@@ -14,7 +14,7 @@ import type { Gates } from './gates.ts';
 import { API_KEY, addApprover, dpFixture, pushTo, startGatesHub } from './gates-hub.test-support.ts';
 
 const database = useTestDatabase();
-const lines: { level: number; msg: string; similarSinceLastWarning?: number }[] = [];
+const lines: { level: number; msg: string; suppressed?: number }[] = [];
 let hub: Hub;
 let gates: Gates;
 let approver: RecordingSubscriber;

@@ -2,7 +2,10 @@
  * The one way a warning that a fault can repeat (per event, per attempt, per request) is bounded:
  * said at most once a minute per key (a subscription, an instance), the first occurrence always,
  * and when it is said again, how many were left unsaid meanwhile (`suppressed`). Those left unsaid
- * are logged at debug. Process memory: each process says it on its own.
+ * are logged at debug. Process memory: each process says it on its own. Two warnings keep rules of
+ * their own: the database's condition (storage/unavailable.ts: said again at once when the
+ * condition changes, so a new one is never hidden behind another's) and the trace collector's
+ * failures (telemetry/sdk.ts: the export thread's outcomes, counted in a metric).
  */
 
 /** At most one warning per key in this many ms. */
