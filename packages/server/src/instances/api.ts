@@ -248,9 +248,20 @@ export function instancesApi(host: InstancesHost) {
       return (await store.listInstances(db)).map(instanceView);
     },
 
-    /** Removes an instance (its stored messages and events stay until retention). @example `await hub.instances.remove('dp-old');` */
+    /**
+     * Removes an instance (its stored messages and events stay until retention). Refused with
+     * SY_PIPELINE_CONFLICT (409, `details.subscriptions`) while a subscription's `sources` or
+     * `approverFilters.sources` names it: the subscription would name no instance, which its input
+     * is refused for (docs/api.md, "Subscription input").
+     *
+     * @example `await hub.instances.remove('dp-old');`
+     */
     async remove(id: string): Promise<void> {
-      if (!(await store.deleteInstance(db, id))) throw notFound('instance', id);
+      await db.transaction().execute(async (trx) => {
+        const namedBy = await store.subscriptionsNaming(trx, id);
+        if (namedBy.length > 0) throw namedBySubscriptions(id, namedBy);
+        if (!(await store.deleteInstance(trx, id))) throw notFound('instance', id);
+      });
       host.forgetInstance(id);
     },
 
@@ -369,3 +380,12 @@ export function instancesApi(host: InstancesHost) {
 
 /** The `hub.instances` section, as the instances' routes take it. */
 export type InstancesApi = ReturnType<typeof instancesApi>;
+
+/** SY_PIPELINE_CONFLICT (409) for the delete of an instance subscriptions name as a source. */
+function namedBySubscriptions(id: string, subscriptions: string[]): SwitchyardError {
+  return new SwitchyardError(
+    'SY_PIPELINE_CONFLICT',
+    `instance ${JSON.stringify(id)} is a source of ${subscriptions.length === 1 ? 'subscription' : 'subscriptions'} ${subscriptions.map((s) => JSON.stringify(s)).join(', ')} (sources or approverFilters.sources): take it out of those lists (PATCH /v1/subscriptions/{id}) or delete those subscriptions first`,
+    { details: { instance: id, subscriptions } },
+  );
+}

@@ -220,6 +220,8 @@ export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesD
         tags,
         summary:
           'Delete an API-managed connector instance, or a file-managed one the file no longer declares',
+        description:
+          'Refused with 409 SY_PIPELINE_CONFLICT while a subscription names the instance in sources or approverFilters.sources (details.subscriptions): take it out of those lists, or delete those subscriptions, first.',
         params: idParams,
         response: { 204: { type: 'null' } },
       },

@@ -140,6 +140,23 @@ export async function enableInstance(
   );
 }
 
+/**
+ * The ids of the subscriptions whose `sources` or `approverFilters.sources` name the instance, in
+ * order, after locking the instance's row (a delete that finds none deletes a row no change to
+ * those lists holds at the same time).
+ */
+export async function subscriptionsNaming(db: Executor, id: string): Promise<string[]> {
+  await sql`select id from switchyard.connector_instances where id = ${id} for update`.execute(db);
+  return (
+    await rows<{ id: string }>(
+      sql`select id from switchyard.subscriptions
+          where ${id} = any(sources) or approver_filters -> 'sources' ? ${id}
+          order by id`,
+      db,
+    )
+  ).map((r) => r.id);
+}
+
 export async function deleteInstance(db: Executor, id: string): Promise<boolean> {
   const r = await sql`delete from switchyard.connector_instances where id = ${id}`.execute(db);
   return Number(r.numAffectedRows ?? 0) > 0;

@@ -365,6 +365,61 @@ describe('objects declared in the config file', () => {
     expect((await admin('DELETE', '/v1/instances/queued')).status).toBe(204);
   }, 60_000);
 
+  it('an instance a subscription names as a source is not deleted (409 naming it), once the file drops it and the process restarts; the subscription is still edited as a whole, and the delete goes through once nothing names it', async () => {
+    const withFront = fileConfig({
+      instances: [
+        '  - id: front',
+        '    connector: hooktest',
+        '    settings: { apiKey: front-key-0123456789 }',
+      ],
+    });
+    config = withFront;
+    await restart();
+    const made = await admin('POST', '/v1/subscriptions', {
+      id: 'names-front',
+      url: `${subscriber.url}names-front`,
+      allowPrivateAddresses: true,
+      sources: ['front', 'shop'],
+    });
+    expect(made.status).toBe(201);
+    const approver = await admin('POST', '/v1/subscriptions', {
+      id: 'approves-front',
+      url: `${subscriber.url}approves-front`,
+      allowPrivateAddresses: true,
+      approver: true,
+      approverFilters: { sources: ['front'] },
+    });
+    expect(approver.status).toBe(201);
+
+    // The file stops declaring it: the process starts (the instance is kept, disabled).
+    config = fileConfig();
+    await restart();
+    expect((await admin('GET', '/v1/instances/front')).json.disabledAt).not.toBeNull();
+
+    const refused = await admin('DELETE', '/v1/instances/front');
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(refused.json).toMatchObject({
+      code: 'SY_PIPELINE_CONFLICT',
+      details: { instance: 'front', subscriptions: ['approves-front', 'names-front'] },
+    });
+    expect(refused.json.detail).toContain('"names-front"');
+    expect((await admin('GET', '/v1/instances/front')).status).toBe(200);
+
+    // The dashboard's filter form sends both lists back as they are: still accepted.
+    const edited = await admin('PATCH', '/v1/subscriptions/names-front', {
+      eventTypes: ['appointment.*'],
+      sources: ['front', 'shop'],
+    });
+    expect(edited.status).toBe(200);
+
+    await restart();
+    expect((await admin('PATCH', '/v1/subscriptions/names-front', { sources: ['shop'] })).status).toBe(200);
+    expect((await admin('DELETE', '/v1/subscriptions/approves-front')).status).toBe(204);
+    expect((await admin('DELETE', '/v1/instances/front')).status).toBe(204);
+    expect((await admin('DELETE', '/v1/subscriptions/names-front')).status).toBe(204);
+  }, 60_000);
+
   it('two processes applying the same file at once both start: one creates, the other finds it as declared', async () => {
     // The race CI met: an http and a worker process started together, both saw no subscription
     // "crm", both inserted it, and the second start died on the primary key.

@@ -7,6 +7,7 @@
  */
 import { isSwitchyardError } from '@switchyard/core';
 import { useTestDatabase } from '@switchyard/testing';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../config/load.ts';
@@ -200,8 +201,17 @@ describe('a subscription input gets the same answer from the route, the config f
     });
     expect(patched.status).toBe(422);
     expect((await hub.subscriptions.get(subscription.id)).sources).toEqual(['shop']);
-    // A change that leaves sources out keeps them, also once their instance is gone.
-    await hub.instances.remove('shop');
+    // The instance the subscription names is not deleted (docs/api.md, DELETE /v1/instances/{id}).
+    await expect(hub.instances.remove('shop')).rejects.toMatchObject({
+      code: 'SY_PIPELINE_CONFLICT',
+      details: { instance: 'shop', subscriptions: [subscription.id] },
+    });
+    // A change that leaves sources out keeps them, also once their instance is gone (deleted
+    // by a version that let it be).
+    const client = new pg.Client({ connectionString: database.url() });
+    await client.connect();
+    await client.query(`delete from switchyard.connector_instances where id = 'shop'`);
+    await client.end();
     expect((await hub.subscriptions.update(subscription.id, { timeoutMs: 5000 })).sources).toEqual(['shop']);
   });
 
