@@ -31,7 +31,7 @@ export const squareConnector = defineConnector<Config>({
   displayName: 'Square Appointments',
   configSchema,
   eventMap,
-  push: { routes, authenticate, verifyBody, credentials, sign, parse },
+  push: { routes, signsHookUrl: true, authenticate, verifyBody, credentials, sign, parse },
   normalize,
   encode,
 });

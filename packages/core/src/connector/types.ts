@@ -172,6 +172,18 @@ export interface InboundResponse {
 export interface PushSpec<Config> {
   routes: readonly PushRoute[];
   /**
+   * Optional: `true` when the vendor signs the hook URL it was told ({@link InboundRequest.hookUrl},
+   * Square), which the hub knows only from `server.publicUrl`: the config check (`switchyard
+   * validate`, `start`) then refuses a push instance of the connector in a file without
+   * `server.publicUrl`, at the instance's line, rather than every push being refused 401.
+   *
+   * @example
+   * ```ts
+   * push: { routes, signsHookUrl: true, authenticate, verifyBody, credentials, sign, parse },
+   * ```
+   */
+  signsHookUrl?: boolean;
+  /**
    * Accept the request or throw `ConnectorError.auth(...)`, from what is known before the body is
    * read: headers, path parameters, query, source address. Compare secrets with
    * `timingSafeEqualString()` (constant time). Runs before the body is read, so a client without

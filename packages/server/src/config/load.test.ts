@@ -464,6 +464,27 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     );
   });
 
+  it('a Square instance without server.publicUrl: its vendor signs the hook URL, so every push would be refused 401', async () => {
+    const text = `version: 1\ninstances:\n  - id: sq\n    connector: square\n    settings:\n      signatureKey: sq-signature-key-0123456789\n`;
+    const result = await loadConfig(write(text), { env: {}, connectors: shippedConnectors });
+    expect(result.ok).toBe(false);
+    expect(result.problems.map(formatProblem)).toEqual([
+      expect.stringMatching(
+        /:4:\d+ instances\[0\]\.connector: connector "square" is verified against the hook URL its vendor signs, server\.publicUrl \+ \/hooks\/sq: set server\.publicUrl/,
+      ),
+    ]);
+    const withUrl = await loadConfig(
+      write(
+        `version: 1\nserver:\n  publicUrl: https://hub.example.com\n${text.slice('version: 1\n'.length)}`,
+      ),
+      {
+        env: {},
+        connectors: shippedConnectors,
+      },
+    );
+    expect(withUrl.problems.map(formatProblem)).toEqual([]);
+  });
+
   it('a Docplanner instance set to pull without the API credentials pulling needs', async () => {
     const file = write(
       `version: 1\ninstances:\n  - id: dp\n    connector: docplanner\n    mode: pull\n    settings:\n      domain: docplanner.com\n`,

@@ -770,6 +770,16 @@ function checkRules(
         `connector "${name}" cannot be pushed to${instance.mode === undefined ? ' (push is the default)' : ''}; use mode: pull`,
       );
     }
+    if (
+      (mode === 'push' || mode === 'both') &&
+      connector.push?.signsHookUrl &&
+      typeof obj(data.server).publicUrl !== 'string'
+    ) {
+      report(
+        ['instances', i, 'connector'],
+        `connector "${name}" is verified against the hook URL its vendor signs, server.publicUrl + /hooks/${String(instance.id)}: set server.publicUrl (the URL the vendor reaches the hub at); without it every push is refused 401`,
+      );
+    }
     if (instance.pull !== undefined && mode === 'push') {
       report(['instances', i, 'pull'], 'pull settings need mode: pull or both', { preferKey: true });
     }
