@@ -5,8 +5,12 @@
  * first poll that met the outage ended the command with "internal error (a bug; please report it)".
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type EventEnvelope, getSchemas } from '@switchyard/core';
 import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -16,6 +20,7 @@ import { SECRET_KEY } from '../../reliability/support.test-support.ts';
 import { setConnectionsAllowed } from '../../storage/database.test-support.ts';
 import { type Database, openDatabase } from '../../storage/db.ts';
 import type { CliIO } from '../command.ts';
+import { main } from '../main.ts';
 import { tailEvents } from './events.ts';
 
 const database = useTestDatabase();
@@ -101,4 +106,47 @@ it('waits out a database outage, says so once each way, and prints what is store
     'switchyard events: the database is back',
   ]);
   expect(out.trim().split('\n')).toHaveLength(2);
+});
+
+it('events list --type --limit finds the matches older than what one page looks at (EVENT_LIST_SCAN), not "no events"', {
+  timeout: 60_000,
+}, async () => {
+  // Three old gate.decided events, then 25,000 others: a page looks at 10,000 at most.
+  await sql`insert into switchyard.events (id, type, source, subject, time, envelope, created_at)
+    select gen_random_uuid(), case when i <= 3 then 'gate.decided' else 'appointment.created' end,
+      'old/clinic', 'appointment/' || i, now(),
+      jsonb_build_object('type', case when i <= 3 then 'gate.decided' else 'appointment.created' end), now()
+    from generate_series(1, 25003) i`.execute(store.db);
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-events-list-'));
+  const file = join(dir, 'switchyard.yaml');
+  writeFileSync(
+    file,
+    [
+      'version: 1',
+      `database: { url: ${JSON.stringify(database.url())} }`,
+      `secretKey: ${JSON.stringify(SECRET_KEY)}`,
+      'logging: { level: silent }',
+      '',
+    ].join('\n'),
+  );
+  let out = '';
+  let err = '';
+  const io: CliIO = {
+    stdout: { write: (t: string) => (out += t) },
+    stderr: { write: (t: string) => (err += t) },
+    env: {},
+    cwd: dir,
+  };
+  const code = await main(
+    ['events', 'list', '--config', file, '--type', 'gate.decided', '--limit', '2', '--json'],
+    io,
+  ).finally(() => rmSync(dir, { recursive: true, force: true }));
+  expect(err).toBe('');
+  expect(code).toBe(0);
+  const listed = out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+  expect(listed.map((e: { type: string }) => e.type)).toEqual(['gate.decided', 'gate.decided']);
 });

@@ -7,7 +7,7 @@
 import { expect, it } from 'vitest';
 import type { Hub } from '../../pipeline/hub.ts';
 import type { CliIO } from '../command.ts';
-import { tailEvents } from './events.ts';
+import { latestEvents, tailEvents } from './events.ts';
 
 /** An events API over sequences 1..head, none matching, each page looking at `scan` of them. */
 function unmatchedEvents(head: number, scan: number) {
@@ -39,4 +39,34 @@ it('follows a filter that matches nothing no further back than its first page lo
   await tail;
   // The first page looked at 25,000 down to 15,001: later polls look there and stop.
   expect(Math.min(...cursors.filter((c): c is number => c !== undefined))).toBeGreaterThanOrEqual(15_001);
+});
+
+/** An events API over sequences 1..head, matching those in `matching`, each page looking at `scan`. */
+function sparseEvents(head: number, scan: number, matching: readonly number[]) {
+  let pages = 0;
+  const hub = {
+    events: {
+      async list(f: { cursor?: string; limit: number }) {
+        pages++;
+        const from = f.cursor === undefined ? head + 1 : Number(f.cursor);
+        const items: { sequence: string }[] = [];
+        let seq = from - 1;
+        for (; seq >= Math.max(1, from - scan) && items.length < f.limit; seq--)
+          if (matching.includes(seq)) items.push({ sequence: String(seq) });
+        const next = items.length === f.limit ? Number(items.at(-1)!.sequence) : seq + 1;
+        return { items, nextCursor: next > 1 ? String(next) : null };
+      },
+    },
+  } as unknown as Hub;
+  return { hub, pages: () => pages };
+}
+
+it('events list --limit: goes on past pages that looked at their bound without filling up, and stops at the limit or the end', async () => {
+  // Three matches, 12,000 and 31,000 events back: the first page (10,000 events) finds none.
+  const { hub, pages } = sparseEvents(40_000, 10_000, [28_000, 9_000, 8_999]);
+  const all = await latestEvents(hub, { type: 'gate.*' }, 50);
+  expect(all.map((e) => e.sequence)).toEqual(['28000', '9000', '8999']);
+  const two = await latestEvents(hub, { type: 'gate.*' }, 2);
+  expect(two.map((e) => e.sequence)).toEqual(['28000', '9000']);
+  expect(pages()).toBeGreaterThan(2);
 });

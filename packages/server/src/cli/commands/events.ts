@@ -23,6 +23,36 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * The newest `limit` events the filter matches, newest first. A page of the events API looks at a
+ * bounded number of events (events/store.ts EVENT_LIST_SCAN) and may hold fewer than asked, even
+ * none, with a cursor to go on from: the pages are followed until `limit` are found or
+ * `nextCursor` is null, so a rare type is not answered "no events" when older ones exist.
+ *
+ * @example
+ * ```ts
+ * const events = await latestEvents(hub, { type: 'gate.*' }, 50);
+ * ```
+ */
+export async function latestEvents(
+  hub: Hub,
+  filter: { type?: string; source?: string },
+  limit: number,
+): Promise<HubEvent[]> {
+  const found: HubEvent[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await hub.events.list({
+      ...filter,
+      limit: limit - found.length,
+      ...(cursor ? { cursor } : {}),
+    });
+    found.push(...page.items);
+    if (found.length >= limit || !page.nextCursor) return found;
+    cursor = page.nextCursor;
+  }
+}
+
 /** Events after `afterSequence`, oldest first (the API pages newest first). */
 async function newerThan(
   hub: Hub,
@@ -141,9 +171,9 @@ export const eventsCommand: Command = {
     const { withHub } = await import('../hub.ts');
     return withHub(args, io, async ({ hub }) => {
       if (sub === 'list') {
-        const page = await hub.events.list({ ...filter, limit });
-        for (const event of page.items) io.stdout.write(`${formatEvent(event, json)}\n`);
-        if (page.items.length === 0 && !json) io.stderr.write('no events\n');
+        const events = await latestEvents(hub, filter, limit);
+        for (const event of events) io.stdout.write(`${formatEvent(event, json)}\n`);
+        if (events.length === 0 && !json) io.stderr.write('no events\n');
         return 0;
       }
       const controller = new AbortController();
