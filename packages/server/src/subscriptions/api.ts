@@ -11,7 +11,7 @@ import * as deliveryStore from '../deliveries/store.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { type SecretCipher, secretHint } from '../delivery/secret-box.ts';
 import { generateSecret, isValidSecret } from '../delivery/sign.ts';
-import { newId } from '../storage/db.ts';
+import { type Executor, newId } from '../storage/db.ts';
 import { CHANNEL_DELIVER, notify } from '../storage/queues.ts';
 import type { StoredSecret, SubscriptionRow } from '../storage/subscription-row.ts';
 import type { Subscription, SubscriptionCreate, SubscriptionUpdate } from './generated/input.ts';
@@ -244,9 +244,12 @@ function schemaPart<T extends { managedBy?: ManagedBy }>(input: T): Omit<T, 'man
 export function subscriptionsApi(host: SubscriptionsHost) {
   const { db, cipher, defaults } = host;
 
-  /** The input's `sources` each name an instance, as the config file requires (docs/api.md). */
-  const knownSources = async (input: SubscriptionPatch) => {
-    if (input.sources || input.approverFilters?.sources) checkSources(input, await store.instanceIds(db));
+  /**
+   * The input's `sources` each name an instance, as the config file requires (docs/api.md); in the
+   * transaction that writes the subscription, the instances locked until it commits.
+   */
+  const knownSources = async (trx: Executor, input: SubscriptionPatch) => {
+    if (input.sources || input.approverFilters?.sources) checkSources(input, await store.instanceIds(trx));
   };
 
   return {
@@ -262,7 +265,6 @@ export function subscriptionsApi(host: SubscriptionsHost) {
      */
     async create(input: SubscriptionInput): Promise<{ subscription: Subscription; secret?: string }> {
       checkSubscriptionInput('create', schemaPart(input));
-      await knownSources(input);
       const id = input.id ?? newId();
       let generated: string | undefined;
       let secrets = input.secrets ?? [];
@@ -277,7 +279,10 @@ export function subscriptionsApi(host: SubscriptionsHost) {
         defaults,
         sealSecrets(cipher, id, secrets, new Date(), fromFile),
       );
-      const row = await store.insertSubscription(db, id, values);
+      const row = await db.transaction().execute(async (trx) => {
+        await knownSources(trx, input);
+        return store.insertSubscription(trx, id, values);
+      });
       if (!row) throw exists('subscription', id);
       host.secretsChanged();
       return { subscription: toSubscription(row), ...(generated ? { secret: generated } : {}) };
@@ -296,11 +301,11 @@ export function subscriptionsApi(host: SubscriptionsHost) {
      */
     async update(id: string, patch: SubscriptionPatch): Promise<Subscription> {
       checkSubscriptionInput('update', schemaPart(patch));
-      await knownSources(patch);
       // The row is locked from the read to the write: two changes at once merge one after the other.
       const { row, secretsWritten } = await db.transaction().execute(async (trx) => {
         const base = await store.lockSubscription(trx, id);
         if (!base) throw notFound('subscription', id);
+        await knownSources(trx, patch);
         const fromFile = patch.managedBy === 'file';
         // Secrets the file stops declaring are kept, and become the hub's to rotate. The ones it
         // declares again as they are stay as stored, with their dates.

@@ -13,6 +13,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../config/load.ts';
 import { call, hookConnector, listen, makeHub } from '../http/app.test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
+import { lockWaiters, until } from '../storage/locks.test-support.ts';
 import type { SubscriptionInput } from './api.ts';
 
 /** One input in the API's form and in the file's (durations, `events`, `approver: {…}`). */
@@ -213,6 +214,32 @@ describe('a subscription input gets the same answer from the route, the config f
     await client.query(`delete from switchyard.connector_instances where id = 'shop'`);
     await client.end();
     expect((await hub.subscriptions.update(subscription.id, { timeoutMs: 5000 })).sources).toEqual(['shop']);
+  });
+
+  it('a subscription naming an instance another session is deleting waits for the delete, and is refused once it is gone', async () => {
+    // Checked unlocked, the instance was found, the delete committed, and the subscription was
+    // saved naming no instance (the delete's own check had found no subscription naming it).
+    await hub.instances.upsert({ id: 'going', connector: 'hooktest', settings: { apiKey: 'k-1' } });
+    const other = new pg.Client({ connectionString: database.url() });
+    await other.connect();
+    try {
+      await other.query('begin');
+      await other.query(`delete from switchyard.connector_instances where id = 'going'`);
+      const made = call(server.base, 'POST', '/v1/subscriptions', {
+        body: { id: nextId(), url, sources: ['going'] },
+      });
+      const first = await Promise.race([
+        made.then(() => 'answered before the delete committed'),
+        until(async () => (await lockWaiters(hub.host.db)) === 1).then(() => 'waiting'),
+      ]);
+      await other.query('commit');
+      expect(first).toBe('waiting');
+      const answer = await made;
+      expect(answer.status).toBe(422);
+      expect(answer.json.detail).toContain('unknown instance "going"');
+    } finally {
+      await other.end();
+    }
   });
 
   it('words a too-short signing secret the same on the route, in the file and in the hub', async () => {

@@ -89,11 +89,19 @@ export async function lockSubscription(db: Executor, id: string): Promise<Subscr
   );
 }
 
-/** Every instance's id, in order: what a subscription's `sources` may name. */
+/**
+ * Every instance's id, in order: what a subscription's `sources` may name. Each row is locked
+ * (`for key share`) until the transaction ends: an instance being deleted is waited for (and then
+ * is not there), and one found is not deleted under the subscription being saved (the delete
+ * looks for subscriptions naming it once it has the row: instances/store.ts `subscriptionsNaming`).
+ */
 export async function instanceIds(db: Executor): Promise<string[]> {
-  return (await rows<{ id: string }>(sql`select id from switchyard.connector_instances order by id`, db)).map(
-    (r) => r.id,
-  );
+  return (
+    await rows<{ id: string }>(
+      sql`select id from switchyard.connector_instances order by id for key share`,
+      db,
+    )
+  ).map((r) => r.id);
 }
 
 export async function listSubscriptions(db: Executor): Promise<SubscriptionRow[]> {
