@@ -464,6 +464,18 @@ describe('loadConfig: every kind of problem gives its path and line', () => {
     );
   });
 
+  it.each(['https://hub.example.com/switchyard?tenant=a', 'https://hub.example.com/#hooks'])(
+    'a server.publicUrl with a query or fragment (%s): hook URLs are built by appending /hooks/{instance} to it',
+    async (url) => {
+      await expectProblem(
+        `version: 1\nserver:\n  publicUrl: "${url}"\n`,
+        3,
+        'server.publicUrl',
+        /must be an http:\/\/ or https:\/\/ URL without a query or fragment/,
+      );
+    },
+  );
+
   it('a Square instance without server.publicUrl: its vendor signs the hook URL, so every push would be refused 401', async () => {
     const text = `version: 1\ninstances:\n  - id: sq\n    connector: square\n    settings:\n      signatureKey: sq-signature-key-0123456789\n`;
     const result = await loadConfig(write(text), { env: {}, connectors: shippedConnectors });

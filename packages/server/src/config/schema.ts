@@ -383,10 +383,11 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
           publicUrl: {
             type: 'string',
             format: 'uri',
-            pattern: '^https?://',
-            'x-message': 'must be an http:// or https:// URL',
+            // Hook URLs are this followed by /hooks/{instance}: a query or fragment would end up before it.
+            pattern: '^https?://[^?#]*$',
+            'x-message': 'must be an http:// or https:// URL without a query or fragment',
             description:
-              'The URL vendors and subscribers reach the hub at (shown in hook URLs; the base of the hook URL a vendor that signs it, e.g. Square, is verified against).',
+              'The URL vendors and subscribers reach the hub at, without a query or fragment (shown in hook URLs; the base of the hook URL a vendor that signs it, e.g. Square, is verified against).',
           },
           adminToken: {
             ...secret(

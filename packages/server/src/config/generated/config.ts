@@ -25,7 +25,7 @@ export interface SwitchyardConfigFile {
      */
     port?: number;
     /**
-     * The URL vendors and subscribers reach the hub at (shown in hook URLs; the base of the hook URL a vendor that signs it, e.g. Square, is verified against).
+     * The URL vendors and subscribers reach the hub at, without a query or fragment (shown in hook URLs; the base of the hook URL a vendor that signs it, e.g. Square, is verified against).
      */
     publicUrl?: string;
     /**
