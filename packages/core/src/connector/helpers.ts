@@ -669,3 +669,19 @@ export function pathSegmentSecretRule(field: string): JsonSchema {
     },
   };
 }
+
+/**
+ * The URL of a push as its vendor was told it (`InboundRequest.hookUrl`): `server.publicUrl`
+ * without its trailing slashes, then the path and query (as received by the hub, still
+ * percent-encoded as sent; as built by `switchyard push` and the conformance kit). The one rule
+ * for that string, so what the hub verifies and what the tools sign agree. Never from `Host` or
+ * `X-Forwarded-*`: the sender chooses those.
+ *
+ * @example
+ * ```ts
+ * hookUrlOf('https://hub.example.com/', '/hooks/sq-main?x=1'); // 'https://hub.example.com/hooks/sq-main?x=1'
+ * ```
+ */
+export function hookUrlOf(publicUrl: string, requestUrl: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}${requestUrl}`;
+}

@@ -14,6 +14,7 @@ export {
   createdOutcome,
   dedupeKeyOf,
   emit,
+  hookUrlOf,
   IP_OR_CIDR_SCHEMA,
   ignore,
   inboundRequestHead,

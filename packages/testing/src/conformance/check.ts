@@ -5,6 +5,7 @@ import {
   type Connector,
   ConnectorError,
   type EventEnvelope,
+  hookUrlOf,
   type InboundRequest,
   inboundRequestHead,
   isConnectorError,
@@ -382,20 +383,23 @@ export async function checkConformance<C, K = CredentialParts>(
   const good: Sent<K> = { case: 'good', credential: credentials.good };
   /** Where the good credentials travelled, over every request built with them (checked under `credentials`). */
   const carried = { headers: new Set<string>(), query: new Set<string>(), params: new Set<string>() };
-  const publicUrl = (options.publicUrl ?? DEFAULT_CONFORMANCE_PUBLIC_URL).replace(/\/+$/, '');
+  const publicUrl = options.publicUrl ?? DEFAULT_CONFORMANCE_PUBLIC_URL;
   /** The route's URL as the vendor was told it: its `:param` segments filled in. */
-  const hookUrlOf = (routeName: string, params: Readonly<Record<string, string>>) => {
+  const routeHookUrl = (routeName: string, params: Readonly<Record<string, string>>) => {
     const path = (push.routes.find((r) => r.name === routeName)?.path ?? '')
       .split('/')
       .filter((segment) => segment !== '')
       .map((segment) =>
         encodeURIComponent(segment.startsWith(':') ? (params[segment.slice(1)] ?? '') : segment),
       );
-    return `${publicUrl}/hooks/${encodeURIComponent(instanceId)}${path.length > 0 ? `/${path.join('/')}` : ''}`;
+    return hookUrlOf(
+      publicUrl,
+      `/hooks/${encodeURIComponent(instanceId)}${path.length > 0 ? `/${path.join('/')}` : ''}`,
+    );
   };
   const unsigned = (parts: RequestParts, body: Buffer, at: Date, creds: CredentialParts = {}) =>
     inboundRequest({
-      hookUrl: hookUrlOf(parts.route ?? defaultRoute, { ...parts.params, ...creds.params }),
+      hookUrl: routeHookUrl(parts.route ?? defaultRoute, { ...parts.params, ...creds.params }),
       route: parts.route ?? defaultRoute,
       params: { ...parts.params, ...creds.params },
       query: { ...creds.query },

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import type { InboundRequest, PresentedCredentials, PushRoute } from '@switchyard/core';
+import { hookUrlOf, type InboundRequest, type PresentedCredentials, type PushRoute } from '@switchyard/core';
 import type { ResolvedConfig, ResolvedInstance } from '../../config/types.ts';
 import { type CliIO, type Command, configOption, UsageError } from '../command.ts';
 
@@ -198,7 +198,7 @@ export const pushCommand: Command = {
         receivedAt,
         // The URL the hub will hand the connector (a vendor such as Square signs it): publicUrl + path.
         ...(publicUrl && !route.path.includes(':')
-          ? { hookUrl: `${publicUrl.replace(/\/+$/, '')}${hookPath(instance.id, route, given)}` }
+          ? { hookUrl: hookUrlOf(publicUrl, hookPath(instance.id, route, given)) }
           : {}),
       };
       return push.sign(request, instance.settings as never);

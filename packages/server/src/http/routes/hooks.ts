@@ -1,4 +1,4 @@
-import type { InboundRequest, InboundRequestHead, PushRoute } from '@switchyard/core';
+import { hookUrlOf, type InboundRequest, type InboundRequestHead, type PushRoute } from '@switchyard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Hub } from '../../pipeline/hub.ts';
 import type { Admission, IngestResult } from '../../pipeline/ingest.ts';
@@ -9,20 +9,6 @@ import type { RouteDeps } from '../deps.ts';
 import { databaseUnavailableAnswer, type ProblemDocument, problemOf } from '../errors.ts';
 import { UNKNOWN_INSTANCE_LABEL } from '../metrics-registry.ts';
 import { pathOf, sendProblem } from '../plugins/problem.ts';
-
-/**
- * The URL of a push as its vendor was told it (`InboundRequest.hookUrl`): `server.publicUrl`
- * without its trailing slashes, then the path and query as received (`request.url`, still
- * percent-encoded as sent). Never from `Host` or `X-Forwarded-*`: the sender chooses those.
- *
- * @example
- * ```ts
- * hookUrlOf('https://hub.example.com/', '/hooks/sq-main?x=1'); // 'https://hub.example.com/hooks/sq-main?x=1'
- * ```
- */
-export function hookUrlOf(publicUrl: string, requestUrl: string): string {
-  return `${publicUrl.replace(/\/+$/, '')}${requestUrl}`;
-}
 
 /** A matched push route: its name and path parameters. */
 export interface RouteMatch {
