@@ -187,7 +187,7 @@ export function banner(
     lines.push(
       `  admin API: ${base}/v1 ${config.server.adminToken ? '(Authorization: Bearer <server.adminToken>)' : '(closed: the config sets no server.adminToken)'}`,
       `  OpenAPI:   ${base}/v1/openapi.json`,
-      `  dashboard: ${base}/ui/ (sign in with the admin token)`,
+      `  dashboard: ${base}/ui/ ${config.server.adminToken ? '(sign in with the admin token)' : '(closed: the config sets no server.adminToken)'}`,
     );
     const feeds = config.subscriptions.filter((s) => s.kind === 'pull');
     for (const feed of feeds)

@@ -63,6 +63,19 @@ describe('banner sample curl', () => {
     expect(text).toContain('health: http://127.0.0.1:9340/healthz');
   });
 
+  it('with no admin token, says the dashboard is closed rather than to sign in with a token there is none of', async () => {
+    const loaded = await loadConfig(EXAMPLE_CONFIG, { env: {}, connectors: shippedConnectors });
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    const config = { ...loaded.config, server: { ...loaded.config.server, adminToken: undefined } };
+    const text = banner(config, { role: 'all', port: 8080, cwd: checkout, env: {}, secrets: loaded.secrets });
+    expect(text).toContain(
+      'dashboard: http://127.0.0.1:8080/ui/ (closed: the config sets no server.adminToken)',
+    );
+    expect(await exampleBanner({})).toContain(
+      'dashboard: http://127.0.0.1:8080/ui/ (sign in with the admin token)',
+    );
+  });
+
   it('never prints a key that comes from the environment: it names the variable', async () => {
     const text = await exampleBanner({ DOCPLANNER_PUSH_KEY: 'real-push-key-0f9e8d7c6b' });
     expect(text).toContain('-H "x-api-key: $DOCPLANNER_PUSH_KEY"');

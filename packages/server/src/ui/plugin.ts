@@ -179,7 +179,11 @@ export async function registerUi(app: FastifyInstance, options: UiOptions): Prom
         // Like every cookie-authenticated change: a cross-site form cannot set this header.
         if (request.headers[UI_HEADER] !== '1') throw unauthorized('sign in from the dashboard page');
         const token = typeof request.body.token === 'string' ? request.body.token : '';
-        if (!options.adminToken) throw unauthorized('the admin API is closed: no admin token is configured');
+        // Said as it is: no token signs in to a hub configured without one (the page shows this).
+        if (!options.adminToken)
+          throw unauthorized(
+            'no token can sign in: the configuration sets no server.adminToken, so the admin API and the dashboard are closed',
+          );
         if (!timingSafeEqualString(token, options.adminToken))
           throw unauthorized('that is not the admin token');
         const session = await openUiSession(options.hub.host.db, options.adminToken, options.sessions);

@@ -36,7 +36,10 @@ function SignIn({ onSignedIn, ended }) {
       input.current.value = '';
       onSignedIn();
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? new Error('That token was refused.') : err);
+      // The hub's reason: a wrong token, or none can sign in (no server.adminToken configured).
+      setError(
+        err instanceof ApiError && err.status === 401 ? new Error(`Sign-in refused: ${err.message}.`) : err,
+      );
     } finally {
       setBusy(false);
     }
