@@ -2348,6 +2348,23 @@ alter table switchyard.events alter column tracestate set statistics 10;
     ],
     sql: '',
   },
+  {
+    version: 50,
+    name: 'the dead letters waiting, by when they died',
+    // The overview's newest dead letters were those created last (`order by seq desc` on
+    // deliveries_settled_idx): a delivery retried for a day and a half died long after deliveries
+    // created since, which died at once, and was left off the card they filled. By `completed_at`
+    // without an index of their own, every dead delivery's row (or every delivery completed since)
+    // was read each refresh. A delivery enters it when it dies, as deliveries_dead_idx
+    // (ui/queries.ts recentDead, ui/recent-dead.int.test.ts).
+    indexes: [
+      {
+        name: 'deliveries_dead_died_idx',
+        on: "switchyard.deliveries (completed_at desc, seq desc) where status = 'dead' and superseded_by is null",
+      },
+    ],
+    sql: '',
+  },
 ];
 
 /**

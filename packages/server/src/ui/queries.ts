@@ -74,13 +74,17 @@ export interface DeadDeliveryRow {
   completedAt: Date | null;
 }
 
-/** The newest dead deliveries not yet replayed (deliveries_settled_idx). */
+/**
+ * The dead deliveries not yet replayed that died last (deliveries_dead_died_idx, migration 50).
+ * By creation (`seq`) a delivery retried for a day and a half was left off behind deliveries
+ * created since that died at once.
+ */
 export async function recentDead(db: Executor, limit: number): Promise<DeadDeliveryRow[]> {
   const r = await sql<DeadDeliveryRow>`
     select id, subscription_id as "subscriptionId", event_id as "eventId", subject, attempts,
            last_status_code as "lastStatusCode", last_error as "lastError", completed_at as "completedAt"
     from switchyard.deliveries where status = 'dead' and superseded_by is null
-    order by seq desc limit ${limit}`.execute(db);
+    order by completed_at desc, seq desc limit ${limit}`.execute(db);
   return r.rows;
 }
 
