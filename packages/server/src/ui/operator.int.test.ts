@@ -6,7 +6,7 @@
 import { useTestDatabase } from '@switchyard/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { listen, makeHub } from '../http/app.test-support.ts';
+import { ADMIN_TOKEN, call, eventually, listen, makeHub, VENDOR_API_KEY } from '../http/app.test-support.ts';
 import type { Hub } from '../pipeline/hub.ts';
 import { launchChromium } from './browser.test-support.ts';
 import { uiPlugin } from './plugin.ts';
@@ -44,3 +44,35 @@ it('a hub with no admin token: the sign-in form says no token can sign in and wh
     await closed.close();
   }
 }, 60_000);
+
+it('an older page of events that holds none, after a page that did, says no older event matches, not that none matches', async () => {
+  const server = await listen(hub, { plugins: [uiPlugin({ hub, adminToken: ADMIN_TOKEN })] });
+  try {
+    await hub.instances.upsert({ id: 'shop', connector: 'hooktest', settings: { apiKey: VENDOR_API_KEY } });
+    // Exactly a page (50) of the type: the first page is full and offers Older; the next holds none.
+    for (let i = 0; i < 50; i++) {
+      const pushed = await call(server.base, 'POST', '/hooks/shop', {
+        body: { id: `e-${i}`, type: 'created', booking: `BK-${i}` },
+        token: null,
+        headers: { 'x-api-key': VENDOR_API_KEY },
+      });
+      expect(pushed.status).toBe(202);
+    }
+    await eventually(async () => (await hub.events.list({ limit: 100 })).items.length === 50, 30_000);
+    await page.goto(`${server.base}/ui/`);
+    await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Overview' }).waitFor({ timeout: 15_000 });
+    await page.goto(`${server.base}/ui/#/events?type=appointment.created`);
+    const results = page.getByRole('table', { name: 'Events' });
+    await results.getByRole('link', { name: 'appointment.created' }).first().waitFor({ timeout: 15_000 });
+    expect(await results.getByRole('link', { name: 'appointment.created' }).count()).toBe(50);
+    await page.getByRole('button', { name: 'Older →' }).click();
+    await page.getByText('page 2').waitFor({ timeout: 15_000 });
+    const empty = results.locator('td.muted');
+    await empty.waitFor({ timeout: 15_000 });
+    expect(await empty.textContent()).toBe('No older events match.');
+  } finally {
+    await server.close();
+  }
+}, 90_000);

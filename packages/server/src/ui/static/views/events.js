@@ -103,7 +103,10 @@ export function EventsView({ params }) {
             ? html`<tr><td colspan="6" class="muted">${
                 page.nextCursor
                   ? 'No events match among the 10,000 this page looked at: Older → looks further back.'
-                  : 'No events match.'
+                  : // Past the first page the newer pages may have held matches (exactly a page of them).
+                    pager.page > 1
+                    ? 'No older events match.'
+                    : 'No events match.'
               }</td></tr>`
             : page.items.map(
                 (e) => html`<tr>
