@@ -4,6 +4,7 @@
  * browser is slow on a loaded machine.
  */
 import { useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ADMIN_TOKEN, call, eventually, listen, makeHub, VENDOR_API_KEY } from '../http/app.test-support.ts';
@@ -69,10 +70,39 @@ it('an older page of events that holds none, after a page that did, says no olde
     expect(await results.getByRole('link', { name: 'appointment.created' }).count()).toBe(50);
     await page.getByRole('button', { name: 'Older →' }).click();
     await page.getByText('page 2').waitFor({ timeout: 15_000 });
-    const empty = results.locator('td.muted');
+    const empty = page.locator('[data-empty]');
     await empty.waitFor({ timeout: 15_000 });
     expect(await empty.textContent()).toBe('No older events match.');
   } finally {
+    await server.close();
+  }
+}, 90_000);
+
+it('on a phone, a page that looked at its 10,000 events without a match says so in full, Older included, on screen', async () => {
+  const server = await listen(hub, { plugins: [uiPlugin({ hub, adminToken: ADMIN_TOKEN })] });
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  try {
+    // More events of one type than a page looks at (eventStore.EVENT_LIST_SCAN), none of another.
+    await sql`insert into switchyard.events (id, type, source, subject, time, envelope)
+      select gen_random_uuid(), 'document.updated', 'shop', 'document/' || i, now(),
+        jsonb_build_object('specversion', '1.0', 'id', gen_random_uuid(), 'type', 'document.updated',
+          'source', 'shop', 'subject', 'document/' || i, 'time', now())
+      from generate_series(1, 10050) i`.execute(hub.host.db);
+    const on = await phone.newPage();
+    await on.goto(`${server.base}/ui/`);
+    await on.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await on.getByRole('button', { name: 'Sign in' }).click();
+    await on.getByRole('heading', { name: 'Overview' }).waitFor({ timeout: 15_000 });
+    await on.goto(`${server.base}/ui/#/events?type=appointment.nothing`);
+    const message = on.getByText('No events match among the 10,000 this page looked at');
+    await message.waitFor({ timeout: 15_000 });
+    expect(await message.textContent()).toContain('Older → looks further back.');
+    // All of it within the screen's width: not cut off in a box that scrolls sideways.
+    const box = await message.boundingBox();
+    expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+    expect(await on.getByRole('button', { name: 'Older →' }).isEnabled()).toBe(true);
+  } finally {
+    await phone.close();
     await server.close();
   }
 }, 90_000);

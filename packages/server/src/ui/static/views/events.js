@@ -96,26 +96,28 @@ export function EventsView({ params }) {
           : null
       }
       ${params.subject && !params.vendorId && commandable(params.subject) ? html`<${SubjectCommands} subject=${params.subject} />` : null}
-      <table class="results" aria-label="Events">
+      ${
+        page.items.length === 0
+          ? // Beside the table, not in a row of it: on a phone a table row is one line in a box that
+            // scrolls sideways, and the end of the sentence (what Older does) was off screen.
+            html`<p class="muted" role="status" data-empty>${
+              page.nextCursor
+                ? 'No events match among the 10,000 this page looked at: Older → looks further back.'
+                : // Past the first page the newer pages may have held matches (exactly a page of them).
+                  pager.page > 1
+                  ? 'No older events match.'
+                  : 'No events match.'
+            }</p>`
+          : html`<table class="results" aria-label="Events">
         <thead><tr><th>#</th><th>Type</th><th>Source</th><th>Subject</th><th>Vendor type</th><th title=${HAPPENED_TIP}>Happened</th></tr></thead>
-        <tbody>${
-          page.items.length === 0
-            ? html`<tr><td colspan="6" class="muted">${
-                page.nextCursor
-                  ? 'No events match among the 10,000 this page looked at: Older → looks further back.'
-                  : // Past the first page the newer pages may have held matches (exactly a page of them).
-                    pager.page > 1
-                    ? 'No older events match.'
-                    : 'No events match.'
-              }</td></tr>`
-            : page.items.map(
-                (e) => html`<tr>
+        <tbody>${page.items.map(
+          (e) => html`<tr>
                   <td><a href=${link(`events/${e.id}`)} tabindex="-1" aria-hidden="true">${BigInt(e.sequence).toString()}</a></td>
                   <td><a href=${link(`events/${e.id}`)}>${e.type}</a></td><td>${e.source}</td><td class="clip">${e.subject}</td><td>${e.vendortype}</td>
                   <td><${Time} value=${e.time} /></td></tr>`,
-              )
-        }</tbody>
-      </table>
+        )}</tbody>
+      </table>`
+      }
       <${Pager} pager=${pager} nextCursor=${page.nextCursor} />`
     }
   </section>`;
