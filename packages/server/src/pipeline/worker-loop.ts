@@ -1,4 +1,5 @@
 import type pino from 'pino';
+import { RepeatedWarning, warnRepeated } from '../logging/repeats.ts';
 import { isDatabaseUnavailable, reportDatabaseUnavailable } from '../storage/unavailable.ts';
 
 /** What one pass of a worker loop reports. */
@@ -24,6 +25,8 @@ export class WorkerLoop {
   private timer: NodeJS.Timeout | undefined;
   private sleeper: (() => void) | undefined;
   private done: Promise<void> | undefined;
+  /** A fault that fails every pass (a bug, a broken dependency): its stack once, then counted. */
+  private readonly failedWarning = new RepeatedWarning();
 
   constructor(name: string, tick: () => Promise<TickResult>, pollMs: number, logger: pino.Logger) {
     this.name = name;
@@ -63,7 +66,13 @@ export class WorkerLoop {
         // An outage fails every pass of every loop the same way: said once, not a stack per pass.
         if (isDatabaseUnavailable(error))
           reportDatabaseUnavailable(this.logger, error, `the ${this.name} loop retries until it is back`);
-        else this.logger.warn({ err: error, loop: this.name }, 'worker pass failed; retrying');
+        else
+          warnRepeated(
+            this.logger,
+            this.failedWarning.take(this.name),
+            { err: error, loop: this.name },
+            'worker pass failed; retrying',
+          );
         result = { busy: false, nextDueAt: new Date(Date.now() + Math.min(200 * 2 ** failures, 5000)) };
       }
       if (!this.running) break;
