@@ -442,6 +442,60 @@ describe('Cliniko commands', () => {
     });
   });
 
+  it('reads the appointment before a later try sends the move again: not written over when it is already there', async () => {
+    const move = {
+      id: 'cmd-3c',
+      type: 'appointment.reschedule' as const,
+      subject: 'appointment/h1',
+      data: { start: '2026-03-11T09:00:00+01:00' },
+    };
+    // The first try's PATCH went out; its answer was lost (a timeout: transient).
+    const first = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      vendorApi: answering({ status: 504, headers: {}, body: '' }),
+    });
+    expect((await commands['appointment.reschedule']!(move, first)).outcome).toBe('transient');
+    expect(first.vendorRequests.map((r) => r.method)).toEqual(['PATCH']);
+    // It landed, and staff lengthened the visit since: the later try reads, and writes nothing.
+    const landed = {
+      id: '1001',
+      starts_at: '2026-03-11T08:00:00Z',
+      ends_at: '2026-03-11T09:30:00Z',
+    };
+    const again = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      commandState: first.commandState,
+      vendorApi: answering({ status: 200, headers: {}, body: landed }),
+    });
+    expect(await commands['appointment.reschedule']!(move, again)).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+    });
+    expect(again.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['GET']);
+    // Not there (it did not land): read, then sent; a read that fails sends nothing.
+    const elsewhere = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      commandState: first.commandState,
+      vendorApi: answering(
+        { status: 200, headers: {}, body: { ...landed, starts_at: '2026-03-10T10:00:00Z' } },
+        { status: 200, headers: {}, body: landed },
+      ),
+    });
+    expect((await commands['appointment.reschedule']!(move, elsewhere)).outcome).toBe('done');
+    expect(elsewhere.vendorRequests.map((r) => r.method ?? 'GET')).toEqual(['GET', 'PATCH']);
+    const down = memoryCommandContext({
+      config: fixtureSettings,
+      vendorIds: ['1001'],
+      commandState: first.commandState,
+      vendorApi: answering({ status: 503, headers: {}, body: '' }),
+    });
+    expect((await commands['appointment.reschedule']!(move, down)).outcome).toBe('transient');
+    expect(down.vendorRequests).toHaveLength(1);
+  });
+
   it("reschedules keeping the known length: the polled start to end, else the booking command's durationMinutes", async () => {
     const move = {
       id: 'cmd-3b',

@@ -262,16 +262,46 @@ async function reschedule(
 ): Promise<CommandResult> {
   const id = current(ctx);
   if (id === undefined) return noId;
+  const appointment = `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`;
+  const already = await movedBefore(ctx, appointment, command.data.start);
+  if (already) return already;
   const json: JsonObject = { starts_at: clinikoTime(command.data.start) };
   json.ends_at =
     endOf(command.data.start, command.data.durationMinutes) ?? keptLength(command.data.start, ctx.current);
   const res = await ctx.http.request({
     method: 'PATCH',
-    url: `${apiBase(ctx.config)}/individual_appointments/${encodeURIComponent(id)}`,
+    url: appointment,
     headers: apiHeaders(ctx.config),
     json,
   });
   return outcome('Cliniko reschedule', res);
+}
+
+/** Set in the command's state before the move's PATCH goes out: a later try reads first. */
+const MOVE_SENT = 'cliniko:move-sent';
+
+/**
+ * After an earlier try of this move sent its PATCH (the {@link MOVE_SENT} mark, set before it;
+ * the mark, not the attempt number, tells a later try: a manual retry counts from 1 again), whether
+ * the appointment already starts at `start` (`GET /individual_appointments/{id}`): done, nothing
+ * sent again. Sent again unread, a PATCH whose answer was lost wrote its `ends_at` over a length
+ * staff set in between (and its start over a move they made after it landed). A read that fails
+ * is the outcome (never done: a 200 without the appointment is transient); a 404 or other refusal
+ * leaves the answer to the PATCH. Undefined: not known to be there, send.
+ */
+async function movedBefore(ctx: Ctx, appointment: string, start: string): Promise<CommandResult | undefined> {
+  if ((await ctx.commandState.get(MOVE_SENT)) === undefined) {
+    await ctx.commandState.set(MOVE_SENT, true);
+    return undefined;
+  }
+  const read = await ctx.http.request({ url: appointment, headers: apiHeaders(ctx.config) });
+  const result = outcome('Cliniko appointment read', read, (body) => body.id);
+  if (result.outcome === 'transient') return result;
+  if (result.outcome === 'permanent') return undefined;
+  const startsAt = (read.body as JsonObject).starts_at;
+  return typeof startsAt === 'string' && Date.parse(startsAt) === Date.parse(start)
+    ? { outcome: 'done', alreadyDone: true, vendor: { status: read.status, body: read.body } }
+    : undefined;
 }
 
 /**
