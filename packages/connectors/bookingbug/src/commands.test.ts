@@ -1062,6 +1062,77 @@ describe('BookingBug book against the simulator', () => {
     ).toEqual([201, 409]);
   });
 
+  it('the lookup pages through the list, reads an empty HAL list without _embedded, and never books blind past its pages', async () => {
+    const old = new Date(Date.now() - 300_000).toISOString();
+    const other = (i: number) => ({
+      id: 9000 + i,
+      datetime: '2017-03-17T09:00:00+00:00',
+      service_id: 104747,
+      person_id: 30553,
+      resource_id: 43049,
+      is_cancelled: false,
+    });
+    const mine = { ...other(0), id: 777, datetime: DATA.start };
+    /** BookingBug with a login that works, a lookup answering `list(page)`, and a booking that makes 4242. */
+    const answering = (list: (page: number) => JsonObject) => {
+      const commandState = new MemoryStateStore();
+      const c = memoryCommandContext({
+        instanceId: `bb-pages-${Math.random()}`,
+        config: { basicToken: 't'.repeat(20), adminApi: setupAdmin },
+        commandState,
+        vendorApi: (request): VendorResponse => {
+          if (request.url.endsWith('/login'))
+            return { status: 201, headers: {}, body: { auth_token: 'tok-0123456789' } };
+          if (request.method === 'POST') return { status: 201, headers: {}, body: { id: 4242 } };
+          const page = Number(new URL(request.url).searchParams.get('page') ?? 1);
+          return { status: 200, headers: {}, body: list(page) };
+        },
+      });
+      return { c, commandState };
+    };
+    const lookups = (c: { vendorRequests: { method?: string; url: string }[] }) =>
+      c.vendorRequests
+        .filter((r) => (r.method ?? 'GET') === 'GET')
+        .map((r) => new URL(r.url).searchParams.get('page'));
+    const sends = (c: { vendorRequests: { method?: string; url: string }[] }) =>
+      c.vendorRequests.filter((r) => r.method === 'POST' && r.url.endsWith(BOOKINGS));
+
+    // A busy day: the booking the lost try made is on page 2.
+    const busy = answering((page) => ({
+      total_entries: 150,
+      _embedded: {
+        bookings: page === 1 ? Array.from({ length: 100 }, (_, i) => other(i + 1)) : [mine],
+      },
+    }));
+    await busy.commandState.set('bookingbug:book-sent', { at: old, last: old });
+    expect(await book(bookCmd(), busy.c)).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: ['777'],
+    });
+    expect(lookups(busy.c)).toEqual(['1', '2']);
+    expect(sends(busy.c)).toHaveLength(0);
+
+    // An empty list whose HAL answer leaves `_embedded` out: nothing found, and the booking goes out.
+    const empty = answering(() => ({ total_entries: 0 }));
+    await empty.commandState.set('bookingbug:book-sent', { at: old, last: old });
+    expect(await book(bookCmd(), empty.c)).toMatchObject({ outcome: 'done', vendorIds: ['4242'] });
+    expect(sends(empty.c)).toHaveLength(1);
+
+    // More than the lookup reads, none of them the booking: it fails rather than book blind.
+    const endless = answering(() => ({
+      total_entries: 10_000,
+      _embedded: { bookings: Array.from({ length: 100 }, (_, i) => other(i + 1)) },
+    }));
+    await endless.commandState.set('bookingbug:book-sent', { at: old, last: old });
+    expect(await book(bookCmd(), endless.c)).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('not sent again, so nothing is booked twice'),
+    });
+    expect(lookups(endless.c)).toHaveLength(5); // LOOKUP_MAX_PAGES
+    expect(sends(endless.c)).toHaveLength(0);
+  });
+
   it('while the lookup fails nothing is sent; a refused lookup fails for good rather than book blind', async () => {
     const { sim, ctx } = await setup();
     const commandState = new MemoryStateStore();

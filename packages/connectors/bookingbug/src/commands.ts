@@ -614,14 +614,40 @@ function dayOf(at: number, days: number): string {
   return new Date(at + days * 86_400_000).toISOString().slice(0, 10);
 }
 
+/** Bookings asked for a page of the lookup ({@link madeBefore}): the list's documented default and most. */
+const LOOKUP_PER_PAGE = 100;
+
+/**
+ * Pages the lookup reads at most ({@link madeBefore}): 500 bookings of the service, person or
+ * client within three days. Past them the lookup cannot tell, and the booking is not sent blind.
+ */
+const LOOKUP_MAX_PAGES = 5;
+
+/**
+ * The bookings of a List Bookings answer: `_embedded.bookings`, or none when a 2xx HAL collection
+ * leaves `_embedded` out and says `total_entries: 0` (HAL's `_embedded` is optional: an empty
+ * collection may have nothing to embed). Undefined for anything else (a proxy's page, another
+ * shape): the lookup could not tell.
+ */
+function listedBookings(res: VendorResponse): JsonValue[] | undefined {
+  if (!ok(res) || !isJsonObject(res.body)) return undefined;
+  const embedded = res.body._embedded;
+  if (embedded === undefined) return res.body.total_entries === 0 ? [] : undefined;
+  return isJsonObject(embedded) && Array.isArray(embedded.bookings) ? embedded.bookings : undefined;
+}
+
 /**
  * The booking an earlier try of this command made, found among the company's bookings
  * (`GET /api/v1/admin/{company_id}/bookings`, Admin Bookings "List Bookings", with `start_date` /
- * `end_date` a day either side of the start, whatever the company's time zone, and `person_id`,
- * `client_id` or `email` when known): one starting at the same instant, for the same service,
- * person or resource, not cancelled, and not created before the try went out. Answers its id,
- * undefined when there is none, or the outcome of a lookup that could not tell (transient while it
- * answers 5xx/408/429 or a 2xx without the list; a refusal is permanent: nothing is sent blind).
+ * `end_date` a day either side of the start, whatever the company's time zone, `service_id`, and
+ * `person_id`, `client_id` or `email` when known): one starting at the same instant, for the same
+ * service, person or resource, not cancelled, and not created before the try went out. The list is
+ * paged (`page`, `per_page`, `total_entries`): read page after page until the booking is found or
+ * the list ends, at most {@link LOOKUP_MAX_PAGES} (before, only the first 100 were read: on a busy
+ * day the booking on page 2 was not found and booked again). Answers its id, undefined when there
+ * is none, or the outcome of a lookup that could not tell (transient while it answers 5xx/408/429 or
+ * a 2xx without the list; a refusal, or more pages than it reads, is permanent: nothing is sent
+ * blind).
  */
 async function madeBefore(
   ctx: Ctx,
@@ -631,39 +657,65 @@ async function madeBefore(
   sentAt: number | undefined,
 ): Promise<string | undefined | CommandResult> {
   const at = Date.parse(String(body.datetime));
-  const query = new URLSearchParams({ start_date: dayOf(at, -1), end_date: dayOf(at, 1), per_page: '100' });
+  const query = new URLSearchParams({
+    start_date: dayOf(at, -1),
+    end_date: dayOf(at, 1),
+    per_page: String(LOOKUP_PER_PAGE),
+  });
+  if (body.service_id !== undefined) query.set('service_id', String(body.service_id));
   if (body.person_id !== undefined) query.set('person_id', String(body.person_id));
   if (body.member_id !== undefined) query.set('client_id', String(body.member_id));
   else if (isJsonObject(body.client) && typeof body.client.email === 'string')
     query.set('email', body.client.email);
-  const res = await adminCall(ctx, api, { method: 'GET', url: `${bookings}?${query}` });
-  if (isResult(res)) return res;
-  const list =
-    ok(res) && isJsonObject(res.body) && isJsonObject(res.body._embedded)
-      ? res.body._embedded.bookings
-      : undefined;
-  if (!Array.isArray(list)) {
-    // Not a 2xx here, so never done.
-    const result = (
-      ok(res)
+  const unknown =
+    'an earlier try of this booking went out and its outcome is unknown; the lookup that would find it';
+  let seen = 0;
+  for (let page = 1; page <= LOOKUP_MAX_PAGES; page++) {
+    query.set('page', String(page));
+    const res = await adminCall(ctx, api, { method: 'GET', url: `${bookings}?${query}` });
+    if (isResult(res)) return res;
+    const list = listedBookings(res);
+    if (list === undefined) {
+      // Not a 2xx here, so never done.
+      const result = (
+        ok(res)
+          ? {
+              outcome: 'transient',
+              message: `BookingBug booking lookup answered ${res.status} without a list of bookings`,
+            }
+          : failure('booking lookup', res, ctx, api)
+      ) as Exclude<CommandResult, { outcome: 'done' }>;
+      return result.outcome === 'transient'
         ? {
-            outcome: 'transient',
-            message: `BookingBug booking lookup answered ${res.status} without a list of bookings`,
+            ...result,
+            message: `${unknown} did not answer (${result.message}): looked up again on the next try`,
           }
-        : failure('booking lookup', res, ctx, api)
-    ) as Exclude<CommandResult, { outcome: 'done' }>;
-    const unknown =
-      'an earlier try of this booking went out and its outcome is unknown; the lookup that would find it';
-    return result.outcome === 'transient'
-      ? {
-          ...result,
-          message: `${unknown} did not answer (${result.message}): looked up again on the next try`,
-        }
-      : {
-          ...result,
-          message: `${unknown} was refused (${result.message}): not sent again, so nothing is booked twice; BookingBug's notification of the booking will show whether it happened`,
-        };
+        : {
+            ...result,
+            message: `${unknown} was refused (${result.message}): not sent again, so nothing is booked twice; BookingBug's notification of the booking will show whether it happened`,
+          };
+    }
+    const made = findMade(list, body, at, sentAt);
+    if (made !== undefined) return made;
+    seen += list.length;
+    // The end: an empty page, all of `total_entries` read, or (without it) a page not full.
+    const total = isJsonObject(res.body) ? res.body.total_entries : undefined;
+    if (list.length === 0 || (typeof total === 'number' ? seen >= total : list.length < LOOKUP_PER_PAGE))
+      return undefined;
   }
+  return {
+    outcome: 'permanent',
+    message: `${unknown} lists more than ${LOOKUP_MAX_PAGES * LOOKUP_PER_PAGE} bookings and it was not among them: not sent again, so nothing is booked twice; BookingBug's notification of the booking will show whether it happened`,
+  };
+}
+
+/** The booking of `list` an earlier try of the booking `body` made ({@link madeBefore}), by id. */
+function findMade(
+  list: JsonValue[],
+  body: JsonObject,
+  at: number,
+  sentAt: number | undefined,
+): string | undefined {
   const same = (key: string, b: JsonObject) =>
     body[key] === undefined || String(b[key]) === String(body[key]);
   const made = list.find(

@@ -375,7 +375,8 @@ export class BookingBugWriteApi {
   /**
    * "List Bookings": the company's bookings whose start falls on `start_date`..`end_date` (UTC days
    * here; BookingBug reads them in the company's time zone), not cancelled unless
-   * `include_cancelled=true`, filtered by `person_id`, `client_id` and `email`.
+   * `include_cancelled=true`, filtered by `person_id`, `client_id`, `email` and `service_id`, a
+   * `page` of `per_page` at a time.
    */
   #list(company: string, query: URLSearchParams): JsonObject {
     const from = query.get('start_date');
@@ -393,9 +394,15 @@ export class BookingBugWriteApi {
       if (client !== null && String(f.member_id ?? f.client_id) !== client) continue;
       const email = query.get('email');
       if (email !== null && f.client_email !== email) continue;
+      const service = query.get('service_id');
+      if (service !== null && String(f.service_id) !== service) continue;
       bookings.push(this.#adminBooking(id, known));
     }
-    return { total_entries: bookings.length, _embedded: { bookings } };
+    // Paged as the docs' `page` and `per_page` (default 100) say; `total_entries` counts them all.
+    const perPage = Number(query.get('per_page') ?? 100) || 100;
+    const page = Math.max(1, Number(query.get('page') ?? 1) || 1);
+    const shown = bookings.slice((page - 1) * perPage, page * perPage);
+    return { total_entries: bookings.length, _embedded: { bookings: shown } };
   }
 
   /**
