@@ -159,6 +159,30 @@ describe('pull, single mode', () => {
     await expect(fetchNotifications(ctx)).rejects.toMatchObject({ kind: 'permanent' });
   });
 
+  it('reads an empty queue answered in other words (a country domain localizes them) by checking the API once', async () => {
+    const { sim, ctx } = await setup();
+    sim.emptyQueueMessage = 'Nie znaleziono powiadomień';
+    const facilities = () => sim.served.filter((r) => r.path.endsWith('/facilities')).length;
+    expect(await fetchNotifications(ctx)).toMatchObject({ notifications: [], more: false });
+    expect(facilities()).toBe(1);
+    // Checked once: the next empty poll is one call.
+    expect(await fetchNotifications(ctx)).toMatchObject({ notifications: [], more: false });
+    expect(facilities()).toBe(1);
+    // The same words where the API does not answer (a wrong base): a wrong URL, not an empty queue.
+    const wrong = memoryNormalizeContext<Config>({
+      config: { apiBaseUrl: 'https://dp.test', clientId: 'c', clientSecret: 's' },
+      vendorApi: (req) =>
+        req.url.endsWith('/oauth/v2/token')
+          ? { status: 200, headers: {}, body: { access_token: 't', expires_in: 3600 } }
+          : ({
+              status: 404,
+              headers: {},
+              body: { errors: [], message: 'Nie znaleziono powiadomień' },
+            } as VendorResponse),
+    });
+    await expect(fetchNotifications(wrong)).rejects.toMatchObject({ kind: 'permanent' });
+  });
+
   it("treats the API's other 404s of the same shape (a moved path, a wrong domain) as a wrong URL too", async () => {
     const ctx = memoryNormalizeContext<Config>({
       config: { apiBaseUrl: 'https://dp.test', clientId: 'c', clientSecret: 's' },

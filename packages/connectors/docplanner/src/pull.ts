@@ -144,20 +144,57 @@ export function docplannerApi(
 }
 
 /**
- * 404 is Docplanner's "queue empty" answer (`{"errors":[],"message":"No notifications found"}`,
- * FACTS.md), or in multiple mode one that still carries a `notifications` array; a 404 that says
- * neither is a wrong URL. The API's other 404s have the same `{errors, message}` shape ("No route
- * found …" for a moved path or a wrong domain): taken for an empty queue, such a pull looked healthy
- * while the notifications expired at Docplanner after 72 hours.
+ * What a 404 of the notifications endpoint says. `empty`: Docplanner's "queue empty" answer
+ * (`{"errors":[],"message":"No notifications found"}`, FACTS.md), or in multiple mode one that still
+ * carries a `notifications` array. `unsure`: the same `{errors: [], message}` shape in other words:
+ * Docplanner serves country domains (docplanner.com, doctoralia.*, znanylekarz.pl, ...) and its
+ * sites are in many languages, so the empty queue's words may be localized; but the API's other 404s
+ * have that shape too, so it is told by {@link apiAnswers}. `no`: anything else (a wrong URL: an
+ * HTML page, another shape, or Symfony's router's `No route found …` for a moved path), which taken
+ * for an empty queue had the pull look healthy while the notifications expired after 72 hours.
  */
-function isEmptyQueue(res: VendorResponse): boolean {
-  if (res.status !== 404) return false;
+function emptyQueueAnswer(res: VendorResponse): 'empty' | 'unsure' | 'no' {
+  if (res.status !== 404) return 'no';
   const body = res.body;
-  if (isJsonObject(body)) {
-    const message = typeof body.message === 'string' ? body.message : '';
-    return /no notifications/i.test(message) || Array.isArray(body.notifications);
-  }
-  return typeof body === 'string' && /no notifications/i.test(body);
+  if (typeof body === 'string') return /no notifications/i.test(body) ? 'empty' : 'no';
+  if (!isJsonObject(body)) return 'no';
+  const message = typeof body.message === 'string' ? body.message : undefined;
+  if (Array.isArray(body.notifications) || (message !== undefined && /no notifications/i.test(message)))
+    return 'empty';
+  return message !== undefined &&
+    Array.isArray(body.errors) &&
+    body.errors.length === 0 &&
+    !/^no route found/i.test(message)
+    ? 'unsure'
+    : 'no';
+}
+
+/** Instances (with their API base) whose base {@link apiAnswers} found right, in this process. */
+const answeringBases = new Set<string>();
+/** Held at most; past it the set starts again (each instance checks once more). */
+const MAX_ANSWERING_BASES = 10_000;
+
+/**
+ * Whether the instance's API base is Docplanner's integration API, so that a 404 of the
+ * notifications endpoint in words the hub does not know ({@link emptyQueueAnswer}: `unsure`) is the
+ * empty queue, whatever the language: `GET {base}/api/v3/integration/facilities` (getFacilities,
+ * answered `{ "_items": [...] }`). Asked once per instance and base in a process while it answers;
+ * a failure that does not answer (5xx, 408, 429, unreachable) is thrown transient, any other answer
+ * is false (a wrong URL).
+ */
+async function apiAnswers(ctx: PullContext<Config>): Promise<boolean> {
+  const key = `${ctx.instanceId}\n${apiBase(ctx.config)}`;
+  if (answeringBases.has(key)) return true;
+  const res = await docplannerApi(ctx, {
+    method: 'GET',
+    url: `${apiBase(ctx.config)}/api/v3/integration/facilities`,
+  });
+  const transient = transientFor('facilities endpoint', res);
+  if (transient) throw transient;
+  if (res.status !== 200 || !isJsonObject(res.body) || !Array.isArray(res.body._items)) return false;
+  if (answeringBases.size >= MAX_ANSWERING_BASES) answeringBases.clear();
+  answeringBases.add(key);
+  return true;
 }
 
 /**
@@ -240,7 +277,9 @@ export async function fetchNotifications(ctx: PullContext<Config>): Promise<Docp
     method: 'GET',
     url: multiple ? `${base}/multiple?limit=${limit}` : base,
   });
-  if (isEmptyQueue(res)) return batchOf(ctx, [], false);
+  const emptyAnswer = emptyQueueAnswer(res);
+  if (emptyAnswer === 'empty' || (emptyAnswer === 'unsure' && (await apiAnswers(ctx))))
+    return batchOf(ctx, [], false);
   const transient = transientFor('notifications endpoint', res);
   if (transient) throw transient;
   if (res.status !== 200) {

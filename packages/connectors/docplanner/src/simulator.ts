@@ -126,6 +126,11 @@ export class DocplannerSimulator {
   /** How many tokens the token endpoint issued. */
   tokensIssued = 0;
   /**
+   * The empty queue's 404 message: Docplanner's English words by default; set others for a
+   * country domain that localizes them (its sites are in many languages).
+   */
+  emptyQueueMessage = 'No notifications found';
+  /**
    * Called with the notifications a pull takes off the queue, after they left it and before the
    * answer goes out: a test cuts the hub's database there, so the only copy is in the hub's hands.
    */
@@ -433,7 +438,7 @@ export class DocplannerSimulator {
     if (req.method === 'GET' && rest === '/notifications') {
       this.#expire();
       const next = this.#queue.shift();
-      if (!next) return this.#json(req, res, 404, { errors: [], message: 'No notifications found' });
+      if (!next) return this.#json(req, res, 404, { errors: [], message: this.emptyQueueMessage });
       this.onPulled?.([next.notification]);
       return this.#json(req, res, 200, next.notification as unknown as JsonObject);
     }
@@ -449,6 +454,11 @@ export class DocplannerSimulator {
       const taken = this.#queue.splice(0, limit).map((q) => q.notification as unknown as JsonObject);
       if (taken.length > 0) this.onPulled?.(taken as unknown as DpNotification[]);
       return this.#json(req, res, 200, { notifications: taken, remaining: this.#queue.length });
+    }
+    if (req.method === 'GET' && rest === '/facilities') {
+      // getFacilities: the facilities the integration may act for (the ids its bookings name).
+      const ids = new Set([...this.bookings.values()].map((b) => b.facility));
+      return this.#json(req, res, 200, { _items: [...ids].map((id) => ({ id, name: `Facility ${id}` })) });
     }
     if (req.method === 'POST' && rest === '/notifications/release') {
       const now = this.now();
