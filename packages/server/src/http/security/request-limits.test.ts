@@ -1,7 +1,8 @@
 import net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { installProblemHandling } from '../plugins/problem.ts';
+import { problemOf } from '../errors.ts';
+import { installProblemHandling, sendProblem } from '../plugins/problem.ts';
 import { RouteTable } from '../route-table.ts';
 import { type ByteBudget, installRequestLimits, MAX_LINGERING_CONNECTIONS } from './request-limits.ts';
 
@@ -17,10 +18,13 @@ async function start(options: {
   bodyTimeoutMs: number;
   unauthenticatedBodyBytes: number;
   lingeringClose?: { totalMs: number; idleMs: number };
+  /** More routes and hooks, added before the app listens. */
+  more?: (app: FastifyInstance) => void;
 }) {
   app = Fastify();
   installProblemHandling(app, new RouteTable());
-  budget = installRequestLimits(app, { lingeringClose: { totalMs: 2_000, idleMs: 1_000 }, ...options });
+  const { more: _more, ...limits } = options;
+  budget = installRequestLimits(app, { lingeringClose: { totalMs: 2_000, idleMs: 1_000 }, ...limits });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   app.post('/open', async (request) => ({ bytes: (request.body as Buffer).length, held: budget.held }));
   app.post(
@@ -32,6 +36,7 @@ async function start(options: {
     },
     async (request) => ({ bytes: (request.body as Buffer).length, held: budget.held }),
   );
+  options.more?.(app);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -191,5 +196,73 @@ describe('installRequestLimits', () => {
     } finally {
       for (const c of lingering) c.socket.destroy();
     }
+  });
+
+  it('a refusal still being written as the server starts closing reaches the client whole', async () => {
+    let reached!: () => void;
+    const inOnSend = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let closeStarted!: () => void;
+    const closing = new Promise<void>((resolve) => {
+      closeStarted = resolve;
+    });
+    await start({
+      bodyTimeoutMs: 30_000,
+      unauthenticatedBodyBytes: 1_000_000,
+      // Bounds past the test's timeout: the close must not wait for them.
+      lingeringClose: { totalMs: 60_000, idleMs: 60_000 },
+      more: (app) => {
+        // Runs after the problem handling's own preClose (registered first).
+        app.addHook('preClose', async () => closeStarted());
+        app.post(
+          '/refused-slowly',
+          {
+            // Refused before its body is read, its answer held on its way (an onSend hook).
+            onRequest: async (request, reply) => {
+              reply.header('connection', 'close');
+              return sendProblem(
+                reply,
+                problemOf('SY_HTTP_BAD_REQUEST', 'refused', request.url, { status: 400 }),
+              );
+            },
+            onSend: async (_request, _reply, payload) => {
+              reached();
+              await gate;
+              return payload;
+            },
+          },
+          async () => 'never',
+        );
+      },
+    });
+    const socket = net.connect({ port: Number(new URL(base).port), host: '127.0.0.1', allowHalfOpen: true });
+    let text = '';
+    socket.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+    });
+    socket.on('error', () => {});
+    // The hub's FIN (or a reset): all it sent has come.
+    const closed = new Promise<void>((resolve) => {
+      socket.on('end', () => resolve());
+      socket.on('close', () => resolve());
+    });
+    socket.write(
+      `POST /refused-slowly HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 500000\r\n\r\n${'a'.repeat(1024)}`,
+    );
+    await inOnSend;
+    const closedApp = app.close();
+    await closing;
+    release();
+    await closed;
+    socket.destroy();
+    await closedApp;
+    // Before, the close destroyed the connection admitted to linger before its answer was written.
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(text).toContain('SY_HTTP_BAD_REQUEST');
   });
 });

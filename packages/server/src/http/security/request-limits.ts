@@ -154,7 +154,10 @@ function admitLingering(socket: Socket): LingeringCloseOptions | undefined {
  * Ends at once the connections of `server` that linger (and, from now on, a refusal's connection
  * closes without lingering): a closing server waits for its last connection, and a lingering one
  * held the stop of the process (Ctrl-C, SIGTERM) for up to `server.timeouts.lingering`. Called as
- * the app starts closing (plugins/problem.ts, `preClose`).
+ * the app starts closing (plugins/problem.ts, `preClose`). Only those whose answer is written (the
+ * socket's writable side ended): one admitted to linger whose refusal is still on its way (an
+ * `onSend` hook, a slow write) was destroyed with it, and the client got no answer; it now closes
+ * as its answer is done, without lingering ({@link lingerAfterResponse}).
  *
  * @example
  * ```ts
@@ -165,7 +168,13 @@ export function endLingeringConnections(server: object): void {
   const state = lingering.get(server);
   if (state === undefined) return;
   state.closing = true;
-  for (const socket of state.sockets) socket.destroy();
+  for (const socket of state.sockets) if (socket.writableEnded) socket.destroy();
+}
+
+/** Whether the server of `socket` is closing ({@link endLingeringConnections}). */
+function serverClosing(socket: Socket): boolean {
+  const server = (socket as Socket & { server?: object }).server;
+  return server !== undefined && lingering.get(server)?.closing === true;
 }
 
 /**
@@ -182,6 +191,9 @@ export function lingerAfterResponse(request: IncomingMessage, response: ServerRe
   if (options === undefined) return;
   // Node's own 'finish' listener, added when the response was made, runs before this one.
   response.once('finish', () => {
+    // The server began closing while the answer was on its way: no lingering (close does not wait
+    // for its bounds); Node's own close, after the answer, stays.
+    if (serverClosing(socket)) return;
     // destroySoon ended the socket's writable side (the FIN goes after the answer) and waits for
     // it to finish to destroy the socket: that destroy is what resets the connection, so it is
     // taken over here.
@@ -193,13 +205,14 @@ export function lingerAfterResponse(request: IncomingMessage, response: ServerRe
 /**
  * Ends a connection whose answer was written to the socket itself (Node's client errors: the 408
  * of a request that did not arrive in time, the 400 or 431 of one its parser refused,
- * framework-errors.ts) with the same lingering close, or destroys it at once when the server has
- * none or {@link MAX_LINGERING_CONNECTIONS} linger already.
+ * framework-errors.ts) with the same lingering close, or closes it as soon as the answer is written
+ * when the server has none, is closing, or {@link MAX_LINGERING_CONNECTIONS} linger already.
  */
 export function endLingering(socket: Socket): void {
   const options = admitLingering(socket);
   if (options === undefined) {
-    socket.destroy();
+    // After the answer: destroy() dropped what was not written yet.
+    socket.destroySoon();
     return;
   }
   // The FIN goes after the answer; the server's sockets are half-open, so the socket stays
