@@ -12,7 +12,7 @@ import { type InputError, suggest } from '../admin/input.ts';
 import { validateSchedule } from '../delivery/retry-schedule.ts';
 import { isValidSecret } from '../delivery/sign.ts';
 import { instanceInputErrors } from '../instances/input.ts';
-import { uncallableSettings } from '../instances/settings.ts';
+import { uncallableSettings, unverifiablePushes } from '../instances/settings.ts';
 import {
   subscriptionInputErrors,
   subscriptionRuleErrors,
@@ -770,16 +770,13 @@ function checkRules(
         `connector "${name}" cannot be pushed to${instance.mode === undefined ? ' (push is the default)' : ''}; use mode: pull`,
       );
     }
-    if (
-      (mode === 'push' || mode === 'both') &&
-      connector.push?.signsHookUrl &&
-      typeof obj(data.server).publicUrl !== 'string'
-    ) {
-      report(
-        ['instances', i, 'connector'],
-        `connector "${name}" is verified against the hook URL its vendor signs, server.publicUrl + /hooks/${String(instance.id)}: set server.publicUrl (the URL the vendor reaches the hub at); without it every push is refused 401`,
-      );
-    }
+    const unverifiable = unverifiablePushes(
+      connector,
+      mode,
+      String(instance.id),
+      typeof obj(data.server).publicUrl === 'string' ? String(obj(data.server).publicUrl) : undefined,
+    );
+    if (unverifiable !== undefined) report(['instances', i, 'connector'], unverifiable);
     if (instance.pull !== undefined && mode === 'push') {
       report(['instances', i, 'pull'], 'pull settings need mode: pull or both', { preferKey: true });
     }

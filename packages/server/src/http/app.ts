@@ -268,8 +268,8 @@ export async function buildApp(options: BuildAppOptions): Promise<SwitchyardApp>
     // event detail embeds the deliveries' schema, which the events concept cannot import (it sits
     // below deliveries), so it is handed over here.
     await v1.register(
-      plugin('switchyard-instances', (scope, { hub }) =>
-        instanceRoutes(scope, { instances: hub.instances, ...configFile }),
+      plugin('switchyard-instances', (scope, { hub, publicUrl }) =>
+        instanceRoutes(scope, { instances: hub.instances, publicUrl, ...configFile }),
       ),
       deps,
     );

@@ -13,7 +13,7 @@ import * as inboundStore from '../inbound/store.ts';
 import type { Executor } from '../storage/db.ts';
 import type { Instance } from './generated/input.ts';
 import { checkInstanceInput, type InstanceInput } from './input.ts';
-import { checkedSettings, keepRedacted, type SettingsOwner } from './settings.ts';
+import { checkedSettings, keepRedacted, type SettingsOwner, unverifiablePushes } from './settings.ts';
 import * as store from './store.ts';
 
 export interface InstanceHealth {
@@ -107,6 +107,15 @@ export interface KeptSettings {
   kept: string[];
 }
 
+/**
+ * What the admin API checks of a write that the configuration file's loader checks on its own
+ * (config/load.ts): a write without these (the file's instances, applied after loading) skips them.
+ */
+export interface AdminWriteRules {
+  /** The hub's `server.publicUrl`, undefined when it has none: a vendor that signs the hook URL needs it. */
+  publicUrl: string | undefined;
+}
+
 /** The `hub.instances` section: connector instances and their pull turns. */
 export function instancesApi(host: InstancesHost) {
   const { db, cipher, connectors } = host;
@@ -149,6 +158,7 @@ export function instancesApi(host: InstancesHost) {
     input: InstanceInput,
     replace: boolean,
     executor: Executor = db,
+    rules?: AdminWriteRules,
   ): Promise<store.InstanceRow | undefined> {
     const { managedBy, ...fields } = input;
     checkInstanceInput(fields);
@@ -160,6 +170,9 @@ export function instancesApi(host: InstancesHost) {
     const settings = checkedSettings(connector, input.settings as JsonObject);
     const cannotPull = mode !== 'push' ? connector.pull?.unavailable?.(settings) : undefined;
     if (cannotPull !== undefined) throw invalid(`mode ${mode}: ${cannotPull}`);
+    const unverifiable = rules && unverifiablePushes(connector, mode, input.id, rules.publicUrl);
+    if (unverifiable !== undefined)
+      throw invalid(unverifiable, { instance: input.id, connector: connector.name });
     const intervalMs = input.pull?.intervalMs ?? null;
     return store.upsertInstance(executor, replace, {
       id: input.id,
@@ -196,14 +209,19 @@ export function instancesApi(host: InstancesHost) {
      * row is read locked in the transaction that writes it: a replacement committed meanwhile (a
      * new secret) is kept or replaced whole, never written back over with the secret read before
      * it. `vet` sees the stored instance (when there is one whose connector this hub has) and what
-     * the merge kept, before anything is written, and refuses by throwing.
+     * the merge kept, before anything is written, and refuses by throwing. `rules`: the admin API's
+     * ({@link AdminWriteRules}).
      *
      * @example
      * ```ts
      * await hub.instances.replace({ id: 'dp-main', connector: 'docplanner', settings: { clientSecret: '[redacted]', … } });
      * ```
      */
-    async replace(input: InstanceInput, vet?: (kept: KeptSettings) => void): Promise<Instance> {
+    async replace(
+      input: InstanceInput,
+      vet?: (kept: KeptSettings) => void,
+      rules?: AdminWriteRules,
+    ): Promise<Instance> {
       const row = await db.transaction().execute(async (trx) => {
         const before = await store.lockInstance(trx, input.id);
         const connector = before ? connectors.get(before.connector) : undefined;
@@ -216,22 +234,22 @@ export function instancesApi(host: InstancesHost) {
           settings = keepRedacted(settings, stored, kept) as JsonObject;
           vet?.({ managedBy: before.managed_by, stored, connector, settings, kept });
         }
-        return write({ ...input, settings }, true, trx);
+        return write({ ...input, settings }, true, trx, rules);
       });
       return written(row!);
     },
 
     /**
      * Creates a connector instance; `SY_PIPELINE_CONFLICT` when one with this id exists (also when
-     * another request created it a moment ago).
+     * another request created it a moment ago). `rules`: the admin API's ({@link AdminWriteRules}).
      *
      * @example
      * ```ts
      * await hub.instances.create({ id: 'bb-main', connector: 'bookingbug', settings: { username: 'u', password: 'p' } });
      * ```
      */
-    async create(input: InstanceInput): Promise<Instance> {
-      const created = await write(input, false);
+    async create(input: InstanceInput, rules?: AdminWriteRules): Promise<Instance> {
+      const created = await write(input, false, db, rules);
       if (!created) throw exists('instance', input.id);
       return written(created);
     },

@@ -24,7 +24,7 @@ const DP_SECRET = 'dp-client-secret-s3cr3t';
 
 beforeAll(async () => {
   hub = await makeHub(database.url(), {
-    connectors: ['clockwisemd', 'bookingbug', 'docplanner', 'instinctive-notes'].map(
+    connectors: ['clockwisemd', 'bookingbug', 'docplanner', 'instinctive-notes', 'square'].map(
       (name) => findConnector(name)!,
     ),
   });
@@ -281,4 +281,45 @@ it('keeps the secret a PUT committed while a [redacted] PUT of the same instance
     await other.end();
   }
   expect((await stored('dp-race'))?.clientSecret).toBe(NEW_SECRET);
+});
+
+describe('an instance whose vendor signs the hook URL (Square)', () => {
+  const SQUARE_KEY = 'sq-signature-key-0123456789';
+  const square = { connector: 'square', settings: { signatureKey: SQUARE_KEY } };
+  /** The config file's words for the same instance (config/load.ts). */
+  const unverifiable = (id: string) =>
+    `connector "square" is verified against the hook URL its vendor signs, server.publicUrl + /hooks/${id}: set server.publicUrl (the URL the vendor reaches the hub at); without it every push is refused 401`;
+
+  it("is refused (422, the config file's words) on a hub without server.publicUrl, and nothing is stored", async () => {
+    const created = await call(server.base, 'POST', '/v1/instances', { body: { id: 'sq-nourl', ...square } });
+    expect(created.status).toBe(422);
+    expect(created.headers.get('content-type')).toContain('application/problem+json');
+    expect(created.json).toMatchObject({
+      status: 422,
+      code: 'SY_PIPELINE_INVALID_INPUT',
+      detail: unverifiable('sq-nourl'),
+      details: { instance: 'sq-nourl', connector: 'square' },
+    });
+    expect(created.text).not.toContain(SQUARE_KEY);
+    const replaced = await put('sq-nourl', { ...square, mode: 'push' });
+    expect(replaced.status).toBe(422);
+    expect(replaced.json).toMatchObject({
+      code: 'SY_PIPELINE_INVALID_INPUT',
+      detail: unverifiable('sq-nourl'),
+    });
+    expect((await call(server.base, 'GET', '/v1/instances/sq-nourl')).status).toBe(404);
+  });
+
+  it('is created on a hub with server.publicUrl', async () => {
+    const proxied = await listen(hub, { publicUrl: 'https://hub.example.com' });
+    try {
+      const created = await call(proxied.base, 'POST', '/v1/instances', {
+        body: { id: 'sq-url', ...square },
+      });
+      expect(created.status).toBe(201);
+      expect((await call(proxied.base, 'PUT', '/v1/instances/sq-url', { body: square })).status).toBe(200);
+    } finally {
+      await proxied.close();
+    }
+  });
 });

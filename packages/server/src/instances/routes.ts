@@ -81,6 +81,8 @@ export interface InstanceRoutesDeps {
   instances: InstancesApi;
   /** The config file the hub was started from, named in a 409 `SY_HTTP_FILE_MANAGED`. Absent: not named. */
   configFile?: string;
+  /** The hub's `server.publicUrl` (absent: none): an instance whose vendor signs the hook URL needs it. */
+  publicUrl?: string | undefined;
 }
 
 type Body = Omit<InstanceInput, 'id' | 'managedBy'> & { id?: string };
@@ -155,6 +157,7 @@ function instanceFields(body: Body) {
  */
 export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesDeps): Promise<void> {
   const { instances, configFile } = deps;
+  const rules = { publicUrl: deps.publicUrl };
   app.get(
     '/v1/instances',
     { schema: { tags, summary: 'List connector instances', response: { 200: listOf(instanceSchema) } } },
@@ -172,11 +175,14 @@ export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesD
       },
     },
     async (request, reply) => {
-      const created = await instances.create({
-        ...instanceFields(request.body),
-        id: request.body.id,
-        managedBy: 'api',
-      });
+      const created = await instances.create(
+        {
+          ...instanceFields(request.body),
+          id: request.body.id,
+          managedBy: 'api',
+        },
+        rules,
+      );
       reply.code(201);
       return created;
     },
@@ -210,6 +216,7 @@ export async function instanceRoutes(app: FastifyInstance, deps: InstanceRoutesD
       instances.replace(
         { ...instanceFields(request.body), id: request.params.id, managedBy: 'api' },
         vetReplacement(request.params.id, request.body, configFile),
+        rules,
       ),
   );
 

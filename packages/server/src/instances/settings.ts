@@ -115,6 +115,28 @@ export function uncallableSettings(
   return errors;
 }
 
+/**
+ * Why pushes to an instance would all be refused: its connector's vendor signs the hook URL it was
+ * told (`push.signsHookUrl`, Square), which the hub rebuilds from `server.publicUrl`, and the hub
+ * has none, so every push is refused 401 at run time. Undefined when pushes can be verified. The
+ * config loader (config/load.ts) and the admin API (instances/api.ts) refuse with these words.
+ *
+ * @example
+ * ```ts
+ * unverifiablePushes(square, 'push', 'sq-main', undefined);
+ * // 'connector "square" is verified against the hook URL its vendor signs, server.publicUrl + /hooks/sq-main: …'
+ * ```
+ */
+export function unverifiablePushes(
+  connector: Pick<Connector, 'name' | 'push'>,
+  mode: string,
+  instanceId: string,
+  publicUrl: string | undefined,
+): string | undefined {
+  if (mode === 'pull' || !connector.push?.signsHookUrl || publicUrl !== undefined) return undefined;
+  return `connector "${connector.name}" is verified against the hook URL its vendor signs, server.publicUrl + /hooks/${instanceId}: set server.publicUrl (the URL the vendor reaches the hub at); without it every push is refused 401`;
+}
+
 /** Throws SY_PIPELINE_INVALID_INPUT naming each of {@link uncallableSettings}. */
 function refuseUncallable(connector: SettingsOwner, settings: JsonObject): void {
   const errors = uncallableSettings(connector, settings).map((e) => ({ ...e, path: `/settings${e.path}` }));
