@@ -161,7 +161,9 @@ export function feedApi(host: FeedHost) {
         let recheckMs = HELD_RECHECK_MIN_MS;
         for (let first = true; ; first = false) {
           const read = await eventStore.pollFeed(db, sub, after, limit);
-          if (read.rows.length > 0) return page(read);
+          // A read that stopped at its bound (eventStore.EVENT_LIST_SCAN) without events answers
+          // at once: its nextCursor goes on past what it looked at, and more may follow.
+          if (read.rows.length > 0 || read.stopped) return page(read);
           // A cursor no poll gave (a reader's own copy after the hub's database was restored from
           // an older backup, another hub's): answered with no events and itself as nextCursor, the
           // reader would wait there while the events numbered up to it passed by. Checked on an
