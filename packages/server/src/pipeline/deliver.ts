@@ -696,6 +696,11 @@ export class Deliverer {
         await subscriptionStore.resetConsecutiveDead(rt.db, sub.id);
     } else {
       await rt.db.transaction().execute(async (trx) => {
+        // The subscription's row before the delivery's, the order of a disable (its park) and a
+        // delete (its cascade): locked after it, as before, an attempt holding its delivery waited
+        // for the row of a subscription being disabled, whose park waited for that delivery (40P01,
+        // the burst of deaths that disables a subscription with a backlog).
+        await subscriptionStore.lockSubscription(trx, sub.id);
         await deliveryStore.insertAttempt(trx, attempt);
         const status = outcome === 'dead' ? 'dead' : 'pending';
         const moved = await deliveryStore.finishDelivery(trx, d.id, token, {

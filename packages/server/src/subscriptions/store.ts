@@ -127,12 +127,12 @@ const DEADLOCK_BACKOFF_MS = 100;
 /**
  * Runs `write` (an autocommit statement, or a whole transaction) again when Postgres aborted it to
  * break a deadlock (40P01). A delete or a disable of a subscription locks its row and then its
- * deliveries (the cascade, the park), while a delivery's dead attempt locks its delivery and then
- * the subscription's row (its dead count, the automatic disable, pipeline/deliver.ts): the two at
- * once deadlock, and Postgres aborts one after `deadlock_timeout` (1 s). Aborted, the delete or
- * disable was a 500 to its caller (fresh-clone CI: `DELETE` of a subscription while its deliveries
- * died). Run again, the attempt's transaction has ended. A dead attempt aborted instead is the
- * deliverer's to retry (its lease runs out).
+ * deliveries (the cascade, the park). A delivery's dead attempt locked its delivery and then the
+ * subscription's row (its dead count, the automatic disable): the two at once deadlocked, and
+ * Postgres aborted one after `deadlock_timeout` (1 s); aborted, the delete or disable was a 500 to
+ * its caller (fresh-clone CI: `DELETE` of a subscription while its deliveries died). The attempt
+ * now locks the row first (pipeline/deliver.ts, pipeline/dead-attempt-lock.int.test.ts); this
+ * stays for a lock order not found yet: a 500 for what a second try gets through is worse.
  *
  * @example
  * ```ts

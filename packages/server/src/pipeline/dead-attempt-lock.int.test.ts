@@ -1,0 +1,82 @@
+/**
+ * The transaction that records a dead attempt and counts it against its subscription (the
+ * automatic disable after consecutive deaths) against a disable of the same subscription: the
+ * disable locks the subscription's row, then parks its pending deliveries. The attempt locked its
+ * delivery first and then the row: the two at once deadlocked (40P01, seen in a burst of deaths of
+ * a subscription with a backlog, its park a long statement). Each test holds the row in another
+ * session, as a disable in progress does, until the attempts wait on it. And the deaths in flight
+ * when a subscription is disabled each logged "subscription disabled" again ("13 … 17 consecutive
+ * deliveries died"), though only the first disabled it.
+ */
+import { type RecordingSubscriber, startRecordingSubscriber, useTestDatabase } from '@switchyard/testing';
+import { sql } from 'kysely';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { lockWaiters, until } from '../storage/locks.test-support.ts';
+import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
+import type { Hub } from './hub.ts';
+
+const database = useTestDatabase();
+let hub: Hub;
+let subscriber: RecordingSubscriber;
+const lines: { msg?: string; subscription?: string; reason?: string }[] = [];
+
+beforeAll(async () => {
+  subscriber = await startRecordingSubscriber({ defaultResponse: 500 });
+  hub = await makeHub(database.url(), {
+    logger: pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+  });
+  await hub.start();
+  await setupInstance(hub);
+});
+afterAll(async () => {
+  await hub?.stop();
+  await subscriber?.close();
+});
+
+/** Runs `inside` while subscription `id`'s row is locked in another session, as a disable holds it. */
+async function holdingRow<T>(id: string, inside: (holder: pg.Client) => Promise<T>): Promise<T> {
+  const holder = new pg.Client({ connectionString: database.url() });
+  await holder.connect();
+  try {
+    await holder.query('begin');
+    await holder.query('select 1 from switchyard.subscriptions where id = $1 for no key update', [id]);
+    const result = await inside(holder);
+    await holder.query('commit');
+    return result;
+  } finally {
+    await holder.end();
+  }
+}
+
+async function ingest(id: string, booking: string): Promise<void> {
+  const r = await hub.ingest('acme-1', push({ id, type: 'created', booking }));
+  if (!r.ok) throw new Error('ingest failed');
+}
+
+it('locks the subscription before the delivery when an attempt dies, as a disable does', async () => {
+  await hub.subscriptions.create({
+    id: 'dies-once',
+    url: subscriber.url,
+    allowPrivateAddresses: true,
+    retryScheduleMs: [0],
+    disableAfterConsecutiveDead: 5,
+  });
+  const locked = await holdingRow('dies-once', async (holder) => {
+    await ingest('lock-n1', 'lock-1');
+    // The dead attempt's transaction waits for the row the "disable" holds…
+    await until(async () => (await lockWaiters(hub.host.db)) === 1);
+    // …and holds no delivery of the subscription meanwhile: the park can go on.
+    const r = await holder.query(
+      `select id from switchyard.deliveries where subscription_id = 'dies-once' for update nowait`,
+    );
+    return r.rowCount;
+  });
+  expect(locked).toBe(1);
+  await eventually(async () => {
+    const r = await sql<{ status: string }>`select status from switchyard.deliveries
+      where subscription_id = 'dies-once'`.execute(hub.host.db);
+    return r.rows[0]?.status === 'dead';
+  });
+});
