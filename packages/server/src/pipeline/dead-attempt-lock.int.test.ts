@@ -80,3 +80,28 @@ it('locks the subscription before the delivery when an attempt dies, as a disabl
     return r.rows[0]?.status === 'dead';
   });
 });
+
+it('logs "subscription disabled" once, for the death that disabled it, not for those in flight then', async () => {
+  await hub.subscriptions.create({
+    id: 'dies-thrice',
+    url: subscriber.url,
+    allowPrivateAddresses: true,
+    retryScheduleMs: [0],
+    disableAfterConsecutiveDead: 1,
+  });
+  await holdingRow('dies-thrice', async () => {
+    for (const n of [1, 2, 3]) await ingest(`thrice-n${n}`, `thrice-${n}`);
+    // Three attempts died at once; each waits to count its death.
+    await until(async () => (await lockWaiters(hub.host.db)) === 3);
+  });
+  await eventually(async () => {
+    const r = await sql<{ n: number }>`select count(*)::int as n from switchyard.deliveries
+      where subscription_id = 'dies-thrice' and status = 'dead'`.execute(hub.host.db);
+    return r.rows[0]!.n === 3;
+  });
+  const disabled = lines.filter(
+    (l) => l.subscription === 'dies-thrice' && l.msg?.startsWith('subscription disabled'),
+  );
+  expect(disabled.map((l) => l.reason)).toEqual(['1 consecutive deliveries died']);
+  expect((await hub.subscriptions.get('dies-thrice')).disabledReason).toBe('1 consecutive deliveries died');
+});

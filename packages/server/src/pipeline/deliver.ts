@@ -699,8 +699,10 @@ export class Deliverer {
         // The subscription's row before the delivery's, the order of a disable (its park) and a
         // delete (its cascade): locked after it, as before, an attempt holding its delivery waited
         // for the row of a subscription being disabled, whose park waited for that delivery (40P01,
-        // the burst of deaths that disables a subscription with a backlog).
-        await subscriptionStore.lockSubscription(trx, sub.id);
+        // the burst of deaths that disables a subscription with a backlog). Read locked, it also
+        // says whether the subscription is enabled still: only the attempt that disables it says so.
+        const current = await subscriptionStore.lockSubscription(trx, sub.id);
+        const enabled = current !== undefined && current.disabled_at === null;
         await deliveryStore.insertAttempt(trx, attempt);
         const status = outcome === 'dead' ? 'dead' : 'pending';
         const moved = await deliveryStore.finishDelivery(trx, d.id, token, {
@@ -711,6 +713,7 @@ export class Deliverer {
         });
         if (!moved) return;
         if (outcome === 'gone') {
+          if (!enabled) return;
           disabledNow = 'the subscriber answered 410 Gone';
           await subscriptionStore.disableSubscription(trx, sub.id, disabledNow);
         } else {
@@ -721,7 +724,10 @@ export class Deliverer {
           // the subscriber's endpoint.
           if (invalid || hubFault) return;
           const count = await subscriptionStore.bumpConsecutiveDead(trx, sub.id);
-          if (count >= (sub.disable_after_consecutive_dead ?? rt.options.disableAfterConsecutiveDead)) {
+          if (
+            enabled &&
+            count >= (sub.disable_after_consecutive_dead ?? rt.options.disableAfterConsecutiveDead)
+          ) {
             disabledNow = `${count} consecutive deliveries died`;
             await subscriptionStore.disableSubscription(trx, sub.id, disabledNow);
           }
