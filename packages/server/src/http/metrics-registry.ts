@@ -154,7 +154,7 @@ function runtimeMetrics(): Registry {
   const served = new Map<string, number>();
   new Counter({
     name: 'switchyard_database_errors_total',
-    help: "Operations of this process that met the database's condition (a full disk, out of memory, an I/O error, read-only, unreachable; aborted: a deadlock, a serialization conflict or a cancel, run again), by condition.",
+    help: "Operations of this process that met the database's condition (a full disk, out of memory, an I/O error, read-only, unreachable; pool_exhausted: no connection of the hub's own pool came free in time, Postgres may be answering; aborted: a deadlock, a serialization conflict or a cancel, run again), by condition.",
     labelNames: ['condition'],
     registers: [runtime],
     collect() {

@@ -237,3 +237,31 @@ describe('isDatabaseNotUpYet', () => {
     expect(isDatabaseNotUpYet(new Error('The server does not support SSL connections'))).toBe(false);
   });
 });
+
+describe('a pool with no connection free', () => {
+  it('is its own condition, worded as the pool, counted as pool_exhausted, and no outage', () => {
+    vi.useFakeTimers({ now: new Date('2026-06-01T00:00:00Z'), toFake: ['Date'] });
+    try {
+      const before = latestDatabaseOutage();
+      const counted = databaseErrorCounts().get('pool_exhausted') ?? 0;
+      const warned: string[] = [];
+      const logger = { warn: (_: object, msg: string) => warned.push(msg), debug() {} };
+      // What pg's pool says to a caller queued behind every connection checked out (storage/db.ts).
+      const exhausted = new Error('timeout exceeded when trying to connect');
+      expect(isDatabaseUnavailable(exhausted)).toBe(true);
+      reportDatabaseUnavailable(logger, exhausted, 'the pass runs again');
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatch(
+        /^no database connection was free \(no connection of the hub's pool came free in time/,
+      );
+      expect(warned[0]).not.toMatch(/the database is unavailable/);
+      expect(databaseErrorCounts().get('pool_exhausted')).toBe(counted + 1);
+      expect(latestDatabaseOutage()).toEqual(before);
+      // A new connection Postgres is slow to accept is the database's, as before.
+      reportDatabaseUnavailable(logger, new Error('Connection terminated due to connection timeout'), 'x');
+      expect(warned[1]).toMatch(/^the database is unavailable: x/);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

@@ -185,6 +185,7 @@ export type DatabaseErrorCondition =
   | 'io_error'
   | 'read_only'
   | 'aborted'
+  | 'pool_exhausted'
   | 'unreachable';
 
 /** A condition as the metric labels it and, where Postgres says what it is, as the warning and the dashboard word it. */
@@ -204,6 +205,24 @@ const CONDITIONS: Readonly<Record<string, Condition>> = {
   '25006': { label: 'read_only', words: 'Postgres accepts no writes' },
 };
 
+/**
+ * What the pg pool says when no connection of its own came free within its connect timeout
+ * (`connectionTimeoutMillis`, storage/db.ts): said only to a caller queued behind a full pool,
+ * every connection checked out by the hub itself. Postgres may be answering well: the
+ * connections are busy (long transactions, statements waiting for locks). Reported as an outage
+ * ("the database is unavailable"), it sent an operator after a Postgres outage that never
+ * happened. A new connection Postgres is slow to accept fails otherwise ("Connection terminated
+ * due to connection timeout"): that one is `unreachable`.
+ */
+const POOL_EXHAUSTED = /timeout exceeded when trying to connect/;
+
+/** The pool's condition: what its warning says. */
+const POOL_CONDITION: Condition = {
+  label: 'pool_exhausted',
+  words:
+    "no connection of the hub's pool came free in time: every one was busy with the hub's own work (long transactions, statements waiting for locks); Postgres itself may be answering",
+};
+
 /** The runs given up ({@link isGivenUp}), by SQLSTATE: what aborted them. */
 const ABORTED: Readonly<Record<string, string>> = {
   '57014': 'canceled',
@@ -214,7 +233,10 @@ const ABORTED: Readonly<Record<string, string>> = {
 
 /** The condition of an error {@link isDatabaseUnavailable} said yes to. */
 function conditionOf(code: string | undefined, message: unknown): Condition {
-  if (code === undefined) return { label: 'unreachable' };
+  if (code === undefined)
+    return typeof message === 'string' && POOL_EXHAUSTED.test(message)
+      ? POOL_CONDITION
+      : { label: 'unreachable' };
   if (isGivenUp(code, message)) return { label: 'aborted', words: ABORTED[code] };
   return CONDITIONS[code] ?? { label: code.startsWith('53') ? 'resource_limit' : 'unreachable' };
 }
@@ -222,6 +244,7 @@ function conditionOf(code: string | undefined, message: unknown): Condition {
 /** What a warning says a condition is, so that a new one is never hidden behind another's warning. */
 function warningOf(condition: Condition): string {
   if (condition.label === 'aborted') return `a database statement was aborted (${condition.words})`;
+  if (condition.label === 'pool_exhausted') return `no database connection was free (${condition.words})`;
   return condition.words ? `the database is unavailable (${condition.words})` : 'the database is unavailable';
 }
 
@@ -255,8 +278,9 @@ let unreported = 0;
  * per process and condition (its message names it: "the database is unavailable (Postgres is out
  * of disk space): …"), debug lines otherwise. An outage makes every request and worker pass fail
  * the same way; one line says it, thousands of stacks would bury it. A statement aborted by a
- * deadlock, a serialization conflict or a cancel is reported the same way but is no outage: it
- * is not counted in {@link latestDatabaseOutage}.
+ * deadlock, a serialization conflict or a cancel, and a pool with no connection free (every one
+ * busy: `pool_exhausted`), are reported the same way but are no outage: they are not counted in
+ * {@link latestDatabaseOutage}.
  *
  * @example
  * ```ts
@@ -278,7 +302,8 @@ export function reportDatabaseUnavailable(
   const condition = warningOf(found);
   errorCounts.set(found.label, (errorCounts.get(found.label) ?? 0) + 1);
   const now = Date.now();
-  if (found.label !== 'aborted') noteOutage(now, found.words ?? null);
+  // Neither is the database being unavailable: an aborted run goes again, a busy pool is the hub's own.
+  if (found.label !== 'aborted' && found.label !== 'pool_exhausted') noteOutage(now, found.words ?? null);
   if (now - lastWarnedAt >= WARN_EVERY_MS || condition !== lastWarnedCondition) {
     lastWarnedAt = now;
     lastWarnedCondition = condition;
