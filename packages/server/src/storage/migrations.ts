@@ -2335,11 +2335,14 @@ alter table switchyard.events alter column tracestate set statistics 10;
     // 0.4 to 0.6 s), with their status (the replayed dead letters, counted from the index). A
     // delivery enters the first when it dies and the second when it is replayed: nothing more is
     // written for the deliveries that succeed (http/hub-stats.ts, ui/queries.ts,
-    // http/dead-letters-cost.int.test.ts).
+    // http/dead-letters-cost.int.test.ts). The first is also by when each died: the overview's
+    // newest dead letters, a subscription's at a time (ui/queries.ts recentDead). One index, not
+    // two: a second one of the same rows by `completed_at` alone was what a normalize commit's hold
+    // check, planned at empty tables, chose, walking every dead letter (storage/db.int.test.ts).
     indexes: [
       {
         name: 'deliveries_dead_idx',
-        on: "switchyard.deliveries (subscription_id) where status = 'dead' and superseded_by is null",
+        on: "switchyard.deliveries (subscription_id, completed_at desc, seq desc) where status = 'dead' and superseded_by is null",
       },
       {
         name: 'deliveries_replayed_idx',
@@ -2350,23 +2353,6 @@ alter table switchyard.events alter column tracestate set statistics 10;
   },
   {
     version: 50,
-    name: 'the dead letters waiting, by when they died',
-    // The overview's newest dead letters were those created last (`order by seq desc` on
-    // deliveries_settled_idx): a delivery retried for a day and a half died long after deliveries
-    // created since, which died at once, and was left off the card they filled. By `completed_at`
-    // without an index of their own, every dead delivery's row (or every delivery completed since)
-    // was read each refresh. A delivery enters it when it dies, as deliveries_dead_idx
-    // (ui/queries.ts recentDead, ui/recent-dead.int.test.ts).
-    indexes: [
-      {
-        name: 'deliveries_dead_died_idx',
-        on: "switchyard.deliveries (completed_at desc, seq desc) where status = 'dead' and superseded_by is null",
-      },
-    ],
-    sql: '',
-  },
-  {
-    version: 51,
     name: "the gates list's decision and reason filters of one instance read an index",
     // `GET /v1/gates?instanceId=…&decision=refuse` (and `&reason=…`, as the dashboard sends them)
     // of an instance that never refuses read every refusal of the others through

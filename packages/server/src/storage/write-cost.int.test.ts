@@ -52,7 +52,6 @@ it('keeps only the indexes a statement of the hot tables reads', async () => {
   ]);
   expect(await indexes('deliveries')).toEqual([
     'deliveries_completed_idx',
-    'deliveries_dead_died_idx',
     'deliveries_dead_idx',
     'deliveries_due_seq_idx',
     'deliveries_event_idx',

@@ -75,16 +75,21 @@ export interface DeadDeliveryRow {
 }
 
 /**
- * The dead deliveries not yet replayed that died last (deliveries_dead_died_idx, migration 50).
- * By creation (`seq`) a delivery retried for a day and a half was left off behind deliveries
- * created since that died at once.
+ * The dead deliveries not yet replayed that died last: each subscription's newest from
+ * deliveries_dead_idx (subscription, then when it died; migration 49), then the newest of those
+ * (subscriptions are sized by configuration). By creation (`seq`) a delivery retried for a day and
+ * a half was left off behind deliveries created since that died at once.
  */
 export async function recentDead(db: Executor, limit: number): Promise<DeadDeliveryRow[]> {
   const r = await sql<DeadDeliveryRow>`
-    select id, subscription_id as "subscriptionId", event_id as "eventId", subject, attempts,
-           last_status_code as "lastStatusCode", last_error as "lastError", completed_at as "completedAt"
-    from switchyard.deliveries where status = 'dead' and superseded_by is null
-    order by completed_at desc, seq desc limit ${limit}`.execute(db);
+    select d.id, d.subscription_id as "subscriptionId", d.event_id as "eventId", d.subject, d.attempts,
+           d.last_status_code as "lastStatusCode", d.last_error as "lastError", d.completed_at as "completedAt"
+    from switchyard.subscriptions s
+    cross join lateral (
+      select * from switchyard.deliveries d
+      where d.subscription_id = s.id and d.status = 'dead' and d.superseded_by is null
+      order by d.completed_at desc, d.seq desc limit ${limit}) d
+    order by d.completed_at desc, d.seq desc limit ${limit}`.execute(db);
   return r.rows;
 }
 
