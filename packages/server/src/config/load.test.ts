@@ -760,6 +760,15 @@ describe('loadConfig: a valid file', () => {
     });
   });
 
+  it("reads database.poolSize (each process's general pool), 10 unless given, from 2 to 200", async () => {
+    expect((await load('version: 1\n')).result.config?.databasePoolSize).toBe(10);
+    expect((await load('version: 1\ndatabase:\n  poolSize: 40\n')).result.config?.databasePoolSize).toBe(40);
+    for (const bad of ['1', '201', '2.5', 'many']) {
+      const { result } = await load(`version: 1\ndatabase:\n  poolSize: ${bad}\n`);
+      expect(result.problems[0], bad).toMatchObject({ path: 'database.poolSize', line: 3 });
+    }
+  });
+
   it("reads the workers' settings, defaulting to the schema's (30s, 15s, 30s, ingest first, 64 deliveries)", async () => {
     const defaults = await load('version: 1\n');
     expect(defaults.result.config?.workers).toEqual({

@@ -880,6 +880,8 @@ function resolveConfig(
   let resolvedDatabase: ResolvedDatabase;
   const envUrl = ctx.env.DATABASE_URL;
   const startupWaitMs = ms(database.startupWait, CONFIG_DEFAULTS.database.startupWait);
+  const databasePoolSize =
+    typeof database.poolSize === 'number' ? database.poolSize : CONFIG_DEFAULTS.database.poolSize;
   if (typeof database.url === 'string') {
     resolvedDatabase = {
       kind: 'url',
@@ -925,6 +927,7 @@ function resolveConfig(
       )!,
     },
     database: resolvedDatabase,
+    databasePoolSize,
     instances,
     subscriptions,
     retention: {

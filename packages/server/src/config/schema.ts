@@ -63,7 +63,9 @@ export const CONFIG_DEFAULTS = {
   // How long `switchyard start` waits for a real Postgres that does not accept connections yet (a
   // compose `depends_on` without a healthcheck, a Postgres restarting after an upgrade): long enough
   // for a container's Postgres to start, short enough that a wrong host is reported within a minute.
-  database: { startupWait: '60s' },
+  // Connections of each process's general pool (workers, admin API); the plan-stable ones, pg-boss's
+  // and the listener come on top (docs/operations.md, "The database"). pg's own default.
+  database: { startupWait: '60s', poolSize: 10 },
   gate: { deadline: '2s', default: 'approve' },
   subscription: {
     events: ['*'],
@@ -472,6 +474,14 @@ export function buildConfigSchema(connectors: readonly Connector[]): JsonSchema 
             CONFIG_DEFAULTS.database.startupWait,
             { min: '0s', max: '1h' },
           ),
+          poolSize: {
+            type: 'integer',
+            minimum: 2,
+            maximum: 200,
+            default: CONFIG_DEFAULTS.database.poolSize,
+            description:
+              'Connections of each process\'s general pool (workers, admin API, gate and command work). A process opens up to this many plus 9 (6 for plan-stable statements, 2 for pg-boss, 1 listener); size Postgres\'s max_connections for every process. Raise it when `switchyard_database_errors_total{condition="pool_exhausted"}` moves.',
+          },
           embedded: {
             type: 'object',
             additionalProperties: false,

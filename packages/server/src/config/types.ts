@@ -72,6 +72,8 @@ export interface ResolvedConfig {
     unauthenticatedBodyBytes: number;
   };
   database: ResolvedDatabase;
+  /** `database.poolSize`: connections of each process's general pool (the hub's `poolSize`). */
+  databasePoolSize: number;
   secretKey?: string;
   /** Where the file gives `secretKey` (else the top of the file), for a problem about the key. */
   secretKeyAt: { line: number; column: number };

@@ -4,12 +4,14 @@
  * start` registers besides the app's own routes: the gates' admin routes, the commands, the
  * dashboard's API. Those are registered outside the app's `/v1` scope, where a rule set on that
  * scope alone did not reach them. And the refusal of a change to what the file declares names
- * the file the hub was started from.
+ * the file the hub was started from. And its general pool holds no more connections than the
+ * file's `database.poolSize`.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useTestDatabase } from '@switchyard/testing';
+import { testPostgresAdminUrl, useTestDatabase } from '@switchyard/testing';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.ts';
 import { shippedConnectors } from '../connectors.ts';
@@ -37,6 +39,7 @@ beforeAll(async () => {
       '  adminToken: ${env:ADMIN_TOKEN}',
       'database:',
       '  url: ${env:DB_URL}',
+      '  poolSize: 2',
       'secretKey: ${env:SECRET_KEY}',
       'instances:',
       '  - id: quable',
@@ -138,5 +141,39 @@ it('names the file the hub was started from when it refuses a change to what tha
     expect(r.status, `${method} ${path}: ${r.text}`).toBe(409);
     expect(r.json.code).toBe('SY_HTTP_FILE_MANAGED');
     expect(r.json.detail, `${method} ${path}`).toBe(detail);
+  }
+});
+
+it("opens no more connections than the file's database.poolSize allows, under a burst of admin reads", async () => {
+  // database.poolSize was not a setting: every process's general pool was 10 connections, whatever
+  // Postgres's max_connections, and a burst that exhausted it could not be given more room. With 2,
+  // a process opens at most 2 + 9 (6 plan-stable, 2 pg-boss, 1 listener: docs/operations.md).
+  const watcher = new pg.Client({ connectionString: testPostgresAdminUrl() });
+  await watcher.connect();
+  try {
+    let most = 0;
+    let reading = true;
+    const sampling = (async () => {
+      while (reading) {
+        const r = await watcher.query<{ n: string }>(
+          "select count(*) as n from pg_stat_activity where datname = $1 and application_name like 'switchyard%'",
+          [db.name()],
+        );
+        most = Math.max(most, Number(r.rows[0]!.n));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        admin('GET', i % 2 === 0 ? '/v1/events?limit=5' : '/v1/deliveries?limit=5'),
+      ),
+    );
+    reading = false;
+    await sampling;
+    expect(answers.map((r) => r.status)).toEqual(Array(40).fill(200));
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(2 + 9);
+  } finally {
+    await watcher.end();
   }
 });

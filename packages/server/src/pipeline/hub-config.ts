@@ -23,7 +23,7 @@ export interface HubConfig {
   /** The HTTP client lent to connectors; default `createVendorHttp()` (tests inject fakes). */
   vendorHttp?: VendorHttp;
   /**
-   * Connection pool size. Default 10. Plus 6 connections that run only plan-stable statements on
+   * Connection pool size (`database.poolSize`, default 10). Plus 6 connections that run only plan-stable statements on
    * cached plans (storage/db.ts `PLAN_STABLE`): one per ingest batch in flight (2) and 4 for the
    * workers' plan-stable statements.
    */

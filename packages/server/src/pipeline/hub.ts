@@ -108,7 +108,7 @@ export async function createHub(config: HubConfig) {
       'the database URL sets application_name: left out, as Switchyard names its sessions (the other processes tell by the name whether this one is alive)',
     );
   const database = openDatabase(databaseUrl, {
-    max: config.poolSize ?? 10,
+    max: config.poolSize ?? CONFIG_DEFAULTS.database.poolSize,
     planStable: ingestConcurrency + PLAN_STABLE_WORKER_CONNECTIONS,
   });
   const { db } = database;

@@ -254,6 +254,7 @@ export async function startHubProcess(
       secretKey,
       logger,
       metrics: metrics.registry,
+      poolSize: config.databasePoolSize,
       ...gates.hooks,
       ...commands.hooks,
       options: pipelineOptions(config, role, options.pipeline),

@@ -85,6 +85,10 @@ export interface SwitchyardConfigFile {
      */
     startupWait?: string;
     /**
+     * Connections of each process's general pool (workers, admin API, gate and command work). A process opens up to this many plus 9 (6 for plan-stable statements, 2 for pg-boss, 1 listener); size Postgres's max_connections for every process. Raise it when `switchyard_database_errors_total{condition="pool_exhausted"}` moves.
+     */
+    poolSize?: number;
+    /**
      * Run an embedded Postgres (development, demos, single-machine installs).
      */
     embedded?: {
