@@ -2862,23 +2862,28 @@ describe('appointment.confirm (Docplanner confirmBooking) through a started hub'
   });
 });
 
+/**
+ * Restarts the hub with its log lines collected at `level`, and has Clockwise.MD announce
+ * appointment `id` through it: the lines, and the created event whose subject a command targets.
+ */
+async function loggedHubWithCwAppointment(level: string, id: number, first: string, last: string) {
+  await hub.stop();
+  const lines: Record<string, unknown>[] = [];
+  hub = await startHub({}, pino({ level }, { write: (line: string) => lines.push(JSON.parse(line)) }));
+  cwSim.setAppointment({ id, first_name: first, last_name: last, extra_fields: [] });
+  await cwSim.push({ appointment_id: id, event_type: 'create' }, { hookUrl: `${hub.url}/hooks/cw` });
+  const created = await subscriber.waitFor(
+    (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${id}"`),
+  );
+  cwSim.writes.hookUrl = `${hub.url}/hooks/cw`;
+  return { lines, created };
+}
+
 describe('a command that fails', () => {
   it('is a warning naming the command, its instance and the vendor answer, and is counted per instance', async () => {
     // Before: `command failed` at info level with neither reason nor vendor status (each retry
     // before it was a warning), and switchyard_commands_total said which type failed, not where.
-    await hub.stop();
-    const lines: Record<string, unknown>[] = [];
-    hub = await startHub(
-      {},
-      pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
-    );
-    const id = 72_000;
-    cwSim.setAppointment({ id, first_name: 'Maria', last_name: 'Lopez', extra_fields: [] });
-    await cwSim.push({ appointment_id: id, event_type: 'create' }, { hookUrl: `${hub.url}/hooks/cw` });
-    const created = await subscriber.waitFor(
-      (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${id}"`),
-    );
-    cwSim.writes.hookUrl = `${hub.url}/hooks/cw`;
+    const { lines, created } = await loggedHubWithCwAppointment('info', 72_000, 'Maria', 'Lopez');
     cwSim.failApi(1, { status: 401, body: { error: 'Unauthorized' } });
     const sent = await api('POST', '/v1/commands', {
       type: 'appointment.update',
@@ -2910,19 +2915,7 @@ describe('commands retried while their vendor fails', () => {
   it('are warned about once per instance, not once per command and attempt', async () => {
     // Before: "command will be retried" was a warning for every command and every attempt, so a
     // vendor down through a backlog of commands wrote one per attempt, without bound.
-    await hub.stop();
-    const lines: Record<string, unknown>[] = [];
-    hub = await startHub(
-      {},
-      pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) }),
-    );
-    const id = 72_100;
-    cwSim.setAppointment({ id, first_name: 'Ana', last_name: 'Ruiz', extra_fields: [] });
-    await cwSim.push({ appointment_id: id, event_type: 'create' }, { hookUrl: `${hub.url}/hooks/cw` });
-    const created = await subscriber.waitFor(
-      (r) => r.type === 'appointment.created' && r.text.includes(`"value":"${id}"`),
-    );
-    cwSim.writes.hookUrl = `${hub.url}/hooks/cw`;
+    const { lines, created } = await loggedHubWithCwAppointment('debug', 72_100, 'Ana', 'Ruiz');
     cwSim.failApi(2, { status: 503, body: { error: 'Service Unavailable' } });
     const sent = await api('POST', '/v1/commands', {
       type: 'appointment.update',
