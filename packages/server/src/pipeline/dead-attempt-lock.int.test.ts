@@ -13,7 +13,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { lockWaiters, until } from '../storage/locks.test-support.ts';
+import { until } from '../storage/locks.test-support.ts';
 import { eventually, makeHub, push, setupInstance } from './fixtures.test-support.ts';
 import type { Hub } from './hub.ts';
 
@@ -50,6 +50,18 @@ async function holdingRow<T>(id: string, inside: (holder: pg.Client) => Promise<
   }
 }
 
+/**
+ * Sessions waiting to lock a subscription's row as a dead attempt does (lockSubscription), not any
+ * other lock waiter: under load another statement of the hub may wait a moment too, and counting
+ * it let a test go on before the attempt had died (its delivery not yet written).
+ */
+async function deadAttemptsWaiting(): Promise<number> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+    where datname = current_database() and wait_event_type = 'Lock'
+      and query like '%from switchyard.subscriptions where id = % for no key update%'`.execute(hub.host.db);
+  return r.rows[0]!.n;
+}
+
 async function ingest(id: string, booking: string): Promise<void> {
   const r = await hub.ingest('acme-1', push({ id, type: 'created', booking }));
   if (!r.ok) throw new Error('ingest failed');
@@ -66,7 +78,7 @@ it('locks the subscription before the delivery when an attempt dies, as a disabl
   const locked = await holdingRow('dies-once', async (holder) => {
     await ingest('lock-n1', 'lock-1');
     // The dead attempt's transaction waits for the row the "disable" holds…
-    await until(async () => (await lockWaiters(hub.host.db)) === 1);
+    await until(async () => (await deadAttemptsWaiting()) === 1);
     // …and holds no delivery of the subscription meanwhile: the park can go on.
     const r = await holder.query(
       `select id from switchyard.deliveries where subscription_id = 'dies-once' for update nowait`,
@@ -92,7 +104,7 @@ it('logs "subscription disabled" once, for the death that disabled it, not for t
   await holdingRow('dies-thrice', async () => {
     for (const n of [1, 2, 3]) await ingest(`thrice-n${n}`, `thrice-${n}`);
     // Three attempts died at once; each waits to count its death.
-    await until(async () => (await lockWaiters(hub.host.db)) === 3);
+    await until(async () => (await deadAttemptsWaiting()) === 3);
   });
   await eventually(async () => {
     const r = await sql<{ n: number }>`select count(*)::int as n from switchyard.deliveries
