@@ -14,7 +14,8 @@
  *
  * Cliniko cannot deduplicate a booking: a try marks it in the command's state before the POST, and
  * a later try after an unanswered POST looks the booking up (patient, practitioner, start) instead
- * of posting again, and posts again only once the last POST can no longer land ({@link stillLanding}). The other writes set a value: sent again after a lost answer, they leave the same
+ * of posting again, and posts again only once the last POST can no longer land ({@link stillLanding});
+ * a POST sent again and refused looks once more (the first may have landed meanwhile). The other writes set a value: sent again after a lost answer, they leave the same
  * state, so they keep no record.
  */
 import {
@@ -150,32 +151,46 @@ export function madeSince(item: JsonObject, sentAt: number | undefined): boolean
   return !Number.isNaN(created) && created >= sentAt - BOOK_CLOCK_SKEW_MS;
 }
 
+/**
+ * The booking an earlier try of this command made (`GET /individual_appointments` by patient,
+ * practitioner and start): done with its id (`alreadyDone`); undefined when none is listed; a
+ * lookup that did not answer its list is the outcome (nothing is sent blind).
+ */
+async function madeEarlier(
+  ctx: Ctx,
+  d: CommandRequest<'appointment.book'>['data'],
+  start: string,
+  sentAt: number | undefined,
+): Promise<CommandResult | undefined> {
+  // Cliniko's DateTime filters have no `=` (only >=, >, <=, <): the start is pinned by both ends.
+  const query = new URLSearchParams();
+  query.append('q[]', `patient_id:=${d.patient.id}`);
+  query.append('q[]', `practitioner_id:=${d.practitioner!.id}`);
+  query.append('q[]', `starts_at:>=${start}`);
+  query.append('q[]', `starts_at:<=${start}`);
+  const found = await ctx.http.request({
+    url: `${apiBase(ctx.config)}/individual_appointments?${query}`,
+    headers: apiHeaders(ctx.config),
+  });
+  const items = listed(found, 'individual_appointments');
+  if (!Array.isArray(items)) return lookupFailed('Cliniko booking lookup', found);
+  // Checked again here: a cancelled booking of the same slot is not the one this try made, nor
+  // one made before it was first sent.
+  const made = items.find((item): item is JsonObject => startsLiveAt(item, start) && madeSince(item, sentAt));
+  return made ? { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] } : undefined;
+}
+
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
   const refused = bookUnsupported(command);
   if (refused) return { outcome: 'permanent', message: refused };
   const d = command.data;
-  const base = apiBase(ctx.config);
-  const headers = apiHeaders(ctx.config);
   const start = clinikoTime(d.start);
   const mark = await ctx.commandState.get(SENT);
   const { first: sentAt, last } = sendTimes(mark);
   if (mark !== undefined) {
     // An earlier try's POST went out and its answer was lost: look for the booking it made.
-    // Cliniko's DateTime filters have no `=` (only >=, >, <=, <): the start is pinned by both ends.
-    const query = new URLSearchParams();
-    query.append('q[]', `patient_id:=${d.patient.id}`);
-    query.append('q[]', `practitioner_id:=${d.practitioner!.id}`);
-    query.append('q[]', `starts_at:>=${start}`);
-    query.append('q[]', `starts_at:<=${start}`);
-    const found = await ctx.http.request({ url: `${base}/individual_appointments?${query}`, headers });
-    const items = listed(found, 'individual_appointments');
-    if (!Array.isArray(items)) return lookupFailed('Cliniko booking lookup', found);
-    // Checked again here: a cancelled booking of the same slot is not the one this try made, nor
-    // one made before it was first sent.
-    const made = items.find(
-      (item): item is JsonObject => startsLiveAt(item, start) && madeSince(item, sentAt),
-    );
-    if (made) return { outcome: 'done', alreadyDone: true, vendorIds: [String(made.id)] };
+    const made = await madeEarlier(ctx, d, start, sentAt);
+    if (made) return made;
     // Not listed yet while the last POST may still land: posted again at once, it booked twice.
     const landing = stillLanding('booking', last);
     if (landing) return landing;
@@ -194,13 +209,24 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if (d.comment) json.notes = d.comment;
   const res = await ctx.http.request({
     method: 'POST',
-    url: `${base}/individual_appointments`,
-    headers,
+    url: `${apiBase(ctx.config)}/individual_appointments`,
+    headers: apiHeaders(ctx.config),
     json,
   });
   // A 2xx without the appointment's id (a proxy's HTML page) is transient, not done: the mark
   // stays, and the next try looks the booking up before posting again.
   const result = outcome('Cliniko book', res, (body) => body.id);
+  if (result.outcome === 'permanent' && mark !== undefined) {
+    // Sent again and refused (422, `starts_at` taken): by the earlier try's POST, landed after the
+    // lookup above? Looked for once more before the command fails, as Acuity's, BookingBug's and
+    // Docplanner's books do; it failed at once before, reported refused while its own earlier
+    // booking stood at Cliniko.
+    const made = await madeEarlier(ctx, d, start, sentAt);
+    if (made?.outcome === 'done') {
+      await ctx.commandState.delete(SENT);
+      return made;
+    }
+  }
   // A refusal or a 408/429 says this POST made nothing (a 5xx may have made it: the mark stays for
   // the next try); an earlier POST's unknown outcome keeps its mark all the same.
   if (result.outcome === 'permanent' || provesNotCarriedOut(res)) {

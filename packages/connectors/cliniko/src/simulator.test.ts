@@ -368,6 +368,61 @@ describe('Cliniko simulator and connector', () => {
     expect(sim.requests.map((r) => [r.method, r.status])).toEqual([['GET', 200]]);
   });
 
+  it("a booking sent again after the wait and refused as taken (the first send's booking landed late) is looked for once more: done with that booking, made once", async () => {
+    const { sim, config } = await setup({}, () => new Date(), { refuseOverlaps: true });
+    const links = (kind: string, id: string) => ({ links: { self: `${sim.url}/${kind}/${id}` } });
+    const booking = {
+      id: 'cmd-1',
+      type: 'appointment.book' as const,
+      data: {
+        start: '2026-03-10T11:30:00+01:00',
+        durationMinutes: 30,
+        patient: { id: '82' },
+        practitioner: { id: '1' },
+        location: { id: '1' },
+        service: { id: '2' },
+      },
+    };
+    // The first POST answered 502 by a gateway, Cliniko still at work on it.
+    sim.failNextWrite(502);
+    const first = memoryCommandContext({ config, vendorApi: fetchVendorHttp.request });
+    expect((await commands['appointment.book']!(booking, first)).outcome).toBe('transient');
+    const old = new Date(Date.now() - 130_000).toISOString();
+    await first.commandState.set('cliniko:book-sent', { at: old, last: old });
+    // The lookup finds nothing; the first POST lands just before the one sent again, refused.
+    const again = memoryCommandContext({
+      config,
+      attempt: 2,
+      commandState: first.commandState,
+      vendorApi: async (request) => {
+        if (request.method === 'POST') {
+          sim.put({
+            id: '7001',
+            starts_at: '2026-03-10T10:30:00Z',
+            ends_at: '2026-03-10T11:00:00Z',
+            cancelled_at: null,
+            created_at: clinikoTime(Date.now()),
+            patient: links('patients', '82'),
+            practitioner: links('practitioners', '1'),
+          });
+        }
+        return fetchVendorHttp.request(request);
+      },
+    });
+    expect(await commands['appointment.book']!(booking, again)).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: ['7001'],
+    });
+    expect(sim.requests.map((r) => [r.method, r.status])).toEqual([
+      ['POST', 502],
+      ['GET', 200],
+      ['POST', 422],
+      ['GET', 200],
+    ]);
+    expect(await first.commandState.get('cliniko:book-sent')).toBeUndefined();
+  });
+
   it('refuses what Cliniko refuses: a booking without the ids it requires, a cancellation reason not in its list', async () => {
     const { sim, config } = await setup();
     const cmd = memoryCommandContext({ config, vendorApi: fetchVendorHttp.request });

@@ -15,7 +15,8 @@
  * unchanged, as Rails does with a parameter it does not permit (whether Cliniko's does is not
  * documented). It refuses what Cliniko's documentation rules out: a DateTime
  * filter with `=` or not in UTC, a booking without one of its required fields, a cancellation
- * reason not in Cliniko's list (422 with Rails' `errors`); and answers times in UTC. `failNext`
+ * reason not in Cliniko's list (422 with Rails' `errors`), with `refuseOverlaps` a booking over a live
+ * one of the practitioner (which Cliniko itself takes); and answers times in UTC. `failNext`
  * makes the next call answer an error (a 429 with Cliniko's `X-RateLimit-Reset`, a 503), nothing
  * done; `loseAnswers` carries out the next writes and answers a 5xx instead (the answer lost on
  * its way back). Test code only.
@@ -71,6 +72,15 @@ export interface ClinikoSimulatorOptions {
    * documented create example (03:45 to 04:30).
    */
   appointmentTypeMinutes?: number;
+  /**
+   * A booking whose time overlaps a live appointment of the same practitioner answers 422
+   * (`{ "errors": { "starts_at": ["is taken"] }, "message": "Validation Failed" }`, Rails' words in
+   * the shape of cliniko-api#379's answer), nothing made. Cliniko does not refuse by default ("We
+   * don't enforce double bookings because a lot of people that use Cliniko double book",
+   * github.com/redguava/cliniko-api/issues/108); this stands for a refusal of a booking sent again
+   * while the first send's stands, whatever refused it. Default false.
+   */
+  refuseOverlaps?: boolean;
 }
 
 /** An attendee's `arrived` from its appointment's flags (cliniko-api#153: one field for both). */
@@ -235,6 +245,22 @@ export class ClinikoSimulator {
     const minutes = this.#options.appointmentTypeMinutes ?? 45;
     return start === null ? null : clinikoTime(Date.parse(start) + minutes * 60_000);
   }
+  /** Whether a live appointment of `practitioner` overlaps `starts`..`ends` ({@link ClinikoSimulatorOptions.refuseOverlaps}). */
+  #overlapsLive(starts: string, ends: string, practitioner: unknown): boolean {
+    const [from, to] = [Date.parse(starts), Date.parse(ends)];
+    return [...this.#appointments.values()].some((a) => {
+      const by =
+        isJsonObject(a.practitioner) && isJsonObject(a.practitioner.links) ? a.practitioner.links.self : '';
+      return (
+        !a.cancelled_at &&
+        !a.deleted_at &&
+        String(by).endsWith(`/practitioners/${String(practitioner)}`) &&
+        Date.parse(String(a.starts_at)) < to &&
+        Date.parse(String(a.ends_at ?? a.starts_at)) > from
+      );
+    });
+  }
+
   #now(): string {
     return clinikoTime((this.#options.now?.() ?? new Date()).getTime());
   }
@@ -324,9 +350,15 @@ export class ClinikoSimulator {
         this.#answer(res, 422, { errors: Object.fromEntries(missing.map((f) => [f, ["can't be blank"]])) });
         return 422;
       }
+      const startsAt = utc(body.starts_at);
+      const endsAt = utc(body.ends_at) ?? this.#typeEnd(body.starts_at);
+      if (this.#options.refuseOverlaps && this.#overlapsLive(startsAt!, endsAt!, body.practitioner_id)) {
+        this.#answer(res, 422, { errors: { starts_at: ['is taken'] }, message: 'Validation Failed' });
+        return 422;
+      }
       const created = this.put({
-        starts_at: utc(body.starts_at),
-        ends_at: utc(body.ends_at) ?? this.#typeEnd(body.starts_at),
+        starts_at: startsAt,
+        ends_at: endsAt,
         notes: body.notes ?? null,
         cancelled_at: null,
         deleted_at: null,
