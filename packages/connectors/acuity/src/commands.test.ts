@@ -287,6 +287,43 @@ describe('Acuity commands against the simulator', () => {
     expect(sim.appointments.get(54331)!.canceled).not.toBe(true);
   });
 
+  it("books as the clinic's staff with bookAs: admin (admin=true, notes written), past the account's minimum notice; as a client by default, refused with Acuity's words", async () => {
+    // developers.acuityscheduling.com/reference/post-appointments: "By default appointments are
+    // created as if they are being booked by a client. Booking as an admin disables availability
+    // and attribute validations, and allows setting the notes attribute. This also requires a valid
+    // calendarID": as a client, the front desk's booking an hour ahead was refused.
+    await sim.close();
+    sim = new AcuitySimulator({ config: fixtureSettings, clientBooking: { minHoursBefore: 24 } });
+    await sim.start();
+    const soon = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const urgent = {
+      ...book,
+      data: { ...book.data, start: soon, comment: 'referred by Dr Jones' },
+    } as CommandRequest<'appointment.book'>;
+    config = { ...fixtureSettings, apiBaseUrl: sim.apiBaseUrl };
+    expect(await commands['appointment.book']!(urgent, attempt(1))).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('not_available_min_hours_in_advance: The time'),
+    });
+    expect(sim.appointments.size).toBe(0);
+    config = { ...fixtureSettings, apiBaseUrl: sim.apiBaseUrl, bookAs: 'admin' };
+    const made = await commands['appointment.book']!(urgent, attempt(1));
+    expect(made).toMatchObject({ outcome: 'done', vendorIds: [expect.stringMatching(/^\d+$/)] });
+    const booked = sim.appointments.get(Number((made as { vendorIds: string[] }).vendorIds[0]))!;
+    expect(booked).toMatchObject({ calendarID: 27238, notes: 'referred by Dr Jones' });
+    expect(sim.calls.filter((c) => c.method === 'POST')).toHaveLength(2);
+    // As an admin Acuity needs the calendar: refused at once without it, nothing sent.
+    const noCalendar = {
+      ...urgent,
+      data: { ...urgent.data, practitioner: undefined },
+    } as unknown as CommandRequest<'appointment.book'>;
+    expect(commandUnsupported(noCalendar, config)).toContain('practitioner.id');
+    expect(await commands['appointment.book']!(noCalendar, attempt(1))).toMatchObject({
+      outcome: 'permanent',
+    });
+    expect(sim.calls.filter((c) => c.method === 'POST')).toHaveLength(2);
+  });
+
   it('reschedules with PUT …/reschedule; a later try finds it moved (alreadyDone); a cancelled one is refused with Acuity’s words', async () => {
     sim.failNext({ afterWrite: true });
     const first = attempt(1, undefined, ['54321']);

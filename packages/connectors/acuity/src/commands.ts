@@ -3,7 +3,7 @@
  *
  * | command | call |
  * |---|---|
- * | appointment.book | `POST /appointments` `{ datetime, appointmentTypeID, calendarID?, firstName, lastName, email?, phone? }`; 200 the appointment |
+ * | appointment.book | `POST /appointments` `{ datetime, appointmentTypeID, calendarID?, firstName, lastName, email?, phone? }` (with `bookAs: admin`: `?admin=true`, `calendarID` required, `notes`); 200 the appointment |
  * | appointment.cancel | `PUT /appointments/{id}/cancel?admin=true` `{ cancelNote? }` (as the client when the patient asks); 200 the appointment, `canceled: true` |
  * | appointment.reschedule | `PUT /appointments/{id}/reschedule` `{ datetime, calendarID? }`; 200 the appointment |
  *
@@ -33,7 +33,7 @@ import {
   type VendorResponse,
 } from '@switchyard/core';
 import { readAppointment, rfc3339 } from './appointment.ts';
-import { apiBase, apiHeaders, type Config } from './config.ts';
+import { apiBase, apiHeaders, type Config, DEFAULT_BOOK_AS } from './config.ts';
 import type { AcuityAppointment } from './vendor.ts';
 
 type Ctx = CommandContext<Config>;
@@ -56,12 +56,18 @@ function names(patient: JsonObject): { firstName?: string; lastName?: string } {
   return cut > 0 ? { firstName: name.slice(0, cut), lastName: name.slice(cut + 1) } : {};
 }
 
+/** Whether the instance books as the clinic's staff ({@link Config.bookAs}). */
+function booksAsAdmin(config: Config | undefined): boolean {
+  return (config?.bookAs ?? DEFAULT_BOOK_AS) === 'admin';
+}
+
 /**
  * What the v1 API cannot do with a command's data: a booking needs the appointment type
- * (`service.id`) and the client's first and last names; a move changes the time only. Refused when
- * the command is sent.
+ * (`service.id`) and the client's first and last names, and one made as an admin the calendar
+ * (`practitioner.id`: "This also requires a valid calendarID"); a move changes the time only.
+ * Refused when the command is sent.
  */
-export function commandUnsupported(command: CommandData, _config?: Config): string | undefined {
+export function commandUnsupported(command: CommandData, config?: Config): string | undefined {
   if (command.type === 'appointment.reschedule') {
     const { service, location, durationMinutes } = command.data;
     return service || location || durationMinutes !== undefined
@@ -73,6 +79,9 @@ export function commandUnsupported(command: CommandData, _config?: Config): stri
   if (!command.data.service?.id) missing.push('service.id (the appointment type)');
   const { firstName, lastName } = names(command.data.patient as JsonObject);
   if (!firstName || !lastName) missing.push("the patient's first and last names");
+  if (booksAsAdmin(config) && !command.data.practitioner?.id) {
+    missing.push('practitioner.id (the calendar, which a booking made as an admin needs)');
+  }
   return missing.length > 0 ? `Acuity books only with ${missing.join(' and ')}` : undefined;
 }
 
@@ -145,10 +154,11 @@ async function madeEarlier(
 }
 
 async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Promise<CommandResult> {
-  const refused = commandUnsupported(command);
+  const refused = commandUnsupported(command, ctx.config);
   if (refused) return { outcome: 'permanent', message: refused };
   const d = command.data;
   const { firstName, lastName } = names(d.patient as JsonObject);
+  const admin = booksAsAdmin(ctx.config);
   const base = apiBase(ctx.config);
   const headers = apiHeaders(ctx.config);
   const mark = await ctx.commandState.get(SENT);
@@ -172,7 +182,12 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
   if (d.practitioner?.id) json.calendarID = Number(d.practitioner.id);
   if (d.patient.email) json.email = d.patient.email;
   if (d.patient.phone) json.phone = d.patient.phone;
-  const res = await ctx.http.request({ method: 'POST', url: `${base}/appointments`, headers, json });
+  // Acuity takes `notes` only on a booking made as an admin ("allows setting the notes attribute").
+  if (admin && d.comment) json.notes = d.comment;
+  // As an admin, Acuity's client scheduling rules (availability, minimum notice) do not apply: the
+  // clinic's own system books what its staff could book in Acuity ({@link Config.bookAs}).
+  const url = `${base}/appointments${admin ? '?admin=true' : ''}`;
+  const res = await ctx.http.request({ method: 'POST', url, headers, json });
   const result = createdOutcome('Acuity book', res, (body) => body.id, said(res));
   if (result.outcome === 'permanent' && mark !== undefined) {
     // Sent again and refused (400 not_available: the time is taken): by the earlier try, landed

@@ -13,7 +13,21 @@ export interface Config {
   previousApiKey?: string;
   /** The API base URL (tests point it at the simulator). */
   apiBaseUrl?: string;
+  /**
+   * Whom `appointment.book` books as: `client` (the default), under the account's client
+   * scheduling rules (availability, minimum notice, how far ahead), which also keep a taken time from
+   * being booked twice; or `admin` (`POST /appointments?admin=true`), as the clinic's staff book in
+   * Acuity: "Booking as an admin disables availability and attribute validations, and allows setting
+   * the notes attribute. This also requires a valid calendarID" (developers.acuityscheduling.com/
+   * reference/post-appointments). Admin bookings may then overlap another appointment.
+   */
+  bookAs?: BookAs;
 }
+
+/** {@link Config.bookAs}. */
+export type BookAs = 'client' | 'admin';
+/** Bookings are made as a client unless the instance says otherwise: Acuity's own default. */
+export const DEFAULT_BOOK_AS: BookAs = 'client';
 
 /** Acuity's API. */
 export const DEFAULT_API_BASE_URL = 'https://acuityscheduling.com/api/v1';
@@ -51,6 +65,13 @@ export const configSchema: JsonSchema = {
       type: 'string',
       format: 'uri',
       default: DEFAULT_API_BASE_URL,
+    },
+    bookAs: {
+      description:
+        "Whom appointment.book books as. client: under the account's client scheduling rules (availability, minimum notice), so a taken or closed time is refused. admin: as the clinic's staff (POST /appointments?admin=true), which Acuity documents as disabling availability and attribute validations (a booking may overlap another); it needs the calendar (practitioner.id) and also writes data.comment as the appointment's notes.",
+      type: 'string',
+      enum: ['client', 'admin'],
+      default: DEFAULT_BOOK_AS,
     },
   },
 };

@@ -48,6 +48,14 @@ export interface AcuitySimulatorOptions {
    */
   clientCancel?: { allowed?: boolean; minHoursBefore?: number };
   /**
+   * The account's minimum notice for a client's booking, which Acuity applies to a booking sent
+   * without `admin=true` ("By default appointments are created as if they are being booked by a
+   * client. Booking as an admin disables availability and attribute validations", the
+   * post-appointments reference): one starting sooner than `minHoursBefore` from now answers 400
+   * `not_available_min_hours_in_advance` with the reference's words. Default: none.
+   */
+  clientBooking?: { minHoursBefore?: number };
+  /**
    * How a cancel of an appointment already cancelled is answered, which Acuity's cancel reference
    * does not say (it lists only `cancel_not_allowed` and `cancel_too_close`): `'taken'` (the
    * default) answers it as the first, 200 with the appointment; `'refused'` answers 400 (an error
@@ -230,6 +238,22 @@ export class AcuitySimulator {
       return { status: 200, body: list };
     }
     if (method === 'POST' && path === '/appointments') {
+      const notice = this.#options.clientBooking?.minHoursBefore;
+      const start = Date.parse(String(json.datetime));
+      if (
+        url.searchParams.get('admin') !== 'true' &&
+        notice !== undefined &&
+        !(start - Date.now() >= notice * 3_600_000)
+      ) {
+        return {
+          status: 400,
+          body: {
+            status_code: 400,
+            message: `The time "${compactOffset(String(json.datetime))}" is not far enough in advance.`,
+            error: 'not_available_min_hours_in_advance',
+          },
+        };
+      }
       const id = this.#nextId++;
       const made: AcuityAppointment = {
         id,
@@ -244,6 +268,8 @@ export class AcuitySimulator {
         datetimeCreated: compactOffset(new Date().toISOString().replace(/\.\d+Z$/, '+00:00')),
         canceled: false,
       };
+      // Notes are written only on a booking made as an admin ("allows setting the notes attribute").
+      if (url.searchParams.get('admin') === 'true' && typeof json.notes === 'string') made.notes = json.notes;
       this.appointments.set(id, made);
       return { status: 200, body: made };
     }
