@@ -226,6 +226,13 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       await ctx.commandState.delete(SENT);
       return made;
     }
+    // A lookup that did not answer its list cannot tell whether the first POST's booking stands:
+    // the earlier mark stays (this POST, refused, made nothing) and the next try looks again,
+    // rather than failing for good on a refusal that may be of its own booking.
+    if (made !== undefined) {
+      await sendNotCarriedOut(ctx.commandState, SENT, mark);
+      return made;
+    }
   }
   // A refusal or a 408/429 says this POST made nothing (a 5xx may have made it: the mark stays for
   // the next try); an earlier POST's unknown outcome keeps its mark all the same.

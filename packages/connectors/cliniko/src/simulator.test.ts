@@ -423,6 +423,63 @@ describe('Cliniko simulator and connector', () => {
     expect(await first.commandState.get('cliniko:book-sent')).toBeUndefined();
   });
 
+  it('a booking sent again, refused, whose second lookup fails keeps the first send’s mark and is transient: the next try finds the booking', async () => {
+    const { sim, config } = await setup({}, () => new Date(), { refuseOverlaps: true });
+    const links = (kind: string, id: string) => ({ links: { self: `${sim.url}/${kind}/${id}` } });
+    const booking = {
+      id: 'cmd-2',
+      type: 'appointment.book' as const,
+      data: {
+        start: '2026-03-12T09:00:00Z',
+        durationMinutes: 30,
+        patient: { id: '82' },
+        practitioner: { id: '1' },
+        location: { id: '1' },
+        service: { id: '2' },
+      },
+    };
+    sim.failNextWrite(502);
+    const first = memoryCommandContext({ config, vendorApi: fetchVendorHttp.request });
+    expect((await commands['appointment.book']!(booking, first)).outcome).toBe('transient');
+    const old = new Date(Date.now() - 130_000).toISOString();
+    await first.commandState.set('cliniko:book-sent', { at: old, last: old });
+    const again = memoryCommandContext({
+      config,
+      attempt: 2,
+      commandState: first.commandState,
+      vendorApi: async (request) => {
+        if (request.method !== 'POST') return fetchVendorHttp.request(request);
+        // The first POST lands just before this one; the lookup after the refusal meets a 503.
+        sim.put({
+          id: '7002',
+          starts_at: '2026-03-12T09:00:00Z',
+          ends_at: '2026-03-12T09:30:00Z',
+          cancelled_at: null,
+          created_at: clinikoTime(Date.now()),
+          patient: links('patients', '82'),
+          practitioner: links('practitioners', '1'),
+        });
+        const answer = await fetchVendorHttp.request(request);
+        sim.failNext(503);
+        return answer;
+      },
+    });
+    expect((await commands['appointment.book']!(booking, again)).outcome).toBe('transient');
+    expect(await first.commandState.get('cliniko:book-sent')).toEqual({ at: old, last: old });
+    const third = memoryCommandContext({
+      config,
+      attempt: 3,
+      commandState: first.commandState,
+      vendorApi: fetchVendorHttp.request,
+    });
+    expect(await commands['appointment.book']!(booking, third)).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: ['7002'],
+    });
+    expect(sim.requests.filter((r) => r.method === 'POST').map((r) => r.status)).toEqual([502, 422]);
+  });
+
   it('refuses what Cliniko refuses: a booking without the ids it requires, a cancellation reason not in its list', async () => {
     const { sim, config } = await setup();
     const cmd = memoryCommandContext({ config, vendorApi: fetchVendorHttp.request });
