@@ -341,6 +341,29 @@ describe('Acuity commands against the simulator', () => {
     });
   });
 
+  it("reschedules as the clinic's staff with bookAs: admin (…/reschedule?admin=true), past the client's minimum notice; as a client by default, refused with Acuity's error", async () => {
+    // The reschedule reference: `admin` "bypasses availability checks"; a client's reschedule of a
+    // visit an hour away is refused (reschedule_too_close) under the account's notice.
+    await sim.close();
+    sim = new AcuitySimulator({ config: fixtureSettings, clientReschedule: { minHoursBefore: 24 } });
+    await sim.start();
+    const inAnHour = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, '+0000');
+    sim.add({ ...example, id: 54400, datetime: inAnHour });
+    const later = { ...move, data: { start: '2030-07-03T09:00:00-07:00' } };
+    config = { ...fixtureSettings, apiBaseUrl: sim.apiBaseUrl };
+    expect(await commands['appointment.reschedule']!(later, attempt(1, undefined, ['54400']))).toMatchObject({
+      outcome: 'permanent',
+      message: expect.stringContaining('reschedule_too_close'),
+    });
+    expect(sim.appointments.get(54400)!.datetime).toBe(inAnHour);
+    config = { ...fixtureSettings, apiBaseUrl: sim.apiBaseUrl, bookAs: 'admin' };
+    expect(await commands['appointment.reschedule']!(later, attempt(1, undefined, ['54400']))).toMatchObject({
+      outcome: 'done',
+    });
+    expect(sim.appointments.get(54400)!.datetime).toBe('2030-07-03T09:00:00-0700');
+    expect(sim.calls.filter((c) => c.method === 'PUT').map((c) => c.status)).toEqual([400, 200]);
+  });
+
   it('refuses at once what the API cannot carry: a booking without a type or names, a move of place or type', () => {
     expect(
       commandUnsupported({ type: 'appointment.book', data: { ...book.data, service: undefined } } as never),

@@ -5,7 +5,7 @@
  * |---|---|
  * | appointment.book | `POST /appointments` `{ datetime, appointmentTypeID, calendarID?, firstName, lastName, email?, phone? }` (with `bookAs: admin`: `?admin=true`, `calendarID` required, `notes`); 200 the appointment |
  * | appointment.cancel | `PUT /appointments/{id}/cancel?admin=true` `{ cancelNote? }` (as the client when the patient asks); 200 the appointment, `canceled: true` |
- * | appointment.reschedule | `PUT /appointments/{id}/reschedule` `{ datetime, calendarID? }`; 200 the appointment |
+ * | appointment.reschedule | `PUT /appointments/{id}/reschedule` `{ datetime, calendarID? }` (with `bookAs: admin`: `?admin=true`); 200 the appointment |
  *
  * Acuity takes no idempotency key and documents no answer to a repeated call. A booking is marked in
  * the command's state before the POST and, on a later try after an answer that proved nothing,
@@ -296,9 +296,12 @@ export const commands: CommandSpec<Config> = {
     const refused = commandUnsupported(command);
     if (refused) return { outcome: 'permanent', message: refused };
     const json: JsonObject = { datetime: command.data.start };
+    // As the booking: the clinic's staff move what they booked past the client's rules ({@link
+    // Config.bookAs}; the reschedule's `admin` "bypasses availability checks").
+    const admin = booksAsAdmin(ctx.config) ? '?admin=true' : '';
     const res = await ctx.http.request({
       method: 'PUT',
-      url: `${apiBase(ctx.config)}/appointments/${encodeURIComponent(id)}/reschedule`,
+      url: `${apiBase(ctx.config)}/appointments/${encodeURIComponent(id)}/reschedule${admin}`,
       headers: apiHeaders(ctx.config),
       json,
     });

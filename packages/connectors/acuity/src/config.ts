@@ -14,12 +14,13 @@ export interface Config {
   /** The API base URL (tests point it at the simulator). */
   apiBaseUrl?: string;
   /**
-   * Whom `appointment.book` books as: `client` (the default), under the account's client
+   * Whom `appointment.book` (and `appointment.reschedule`) act as: `client` (the default), under the account's client
    * scheduling rules (availability, minimum notice, how far ahead), which also keep a taken time from
    * being booked twice; or `admin` (`POST /appointments?admin=true`), as the clinic's staff book in
    * Acuity: "Booking as an admin disables availability and attribute validations, and allows setting
    * the notes attribute. This also requires a valid calendarID" (developers.acuityscheduling.com/
-   * reference/post-appointments). Admin bookings may then overlap another appointment.
+   * reference/post-appointments); a reschedule as an admin "bypasses availability checks" likewise.
+   * Admin bookings and moves may then overlap another appointment.
    */
   bookAs?: BookAs;
 }
@@ -68,7 +69,7 @@ export const configSchema: JsonSchema = {
     },
     bookAs: {
       description:
-        "Whom appointment.book books as. client: under the account's client scheduling rules (availability, minimum notice), so a taken or closed time is refused. admin: as the clinic's staff (POST /appointments?admin=true), which Acuity documents as disabling availability and attribute validations (a booking may overlap another); it needs the calendar (practitioner.id) and also writes data.comment as the appointment's notes.",
+        "Whom appointment.book and appointment.reschedule act as. client: under the account's client scheduling rules (availability, minimum notice), so a taken or closed time is refused. admin: as the clinic's staff (POST /appointments?admin=true, PUT /appointments/{id}/reschedule?admin=true), which Acuity documents as disabling availability and attribute validations (a booking may overlap another); a booking then needs the calendar (practitioner.id) and also writes data.comment as the appointment's notes.",
       type: 'string',
       enum: ['client', 'admin'],
       default: DEFAULT_BOOK_AS,

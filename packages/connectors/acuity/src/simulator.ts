@@ -56,6 +56,14 @@ export interface AcuitySimulatorOptions {
    */
   clientBooking?: { minHoursBefore?: number };
   /**
+   * The account's minimum notice for a client's reschedule, which Acuity applies to a reschedule sent
+   * without `admin=true` (it reschedules "as if by a client"; `admin` "bypasses availability
+   * checks"): one of an appointment starting sooner than `minHoursBefore` from now answers 400
+   * `reschedule_too_close` (the error the reschedule reference lists; the words are the
+   * simulator's own). Default: none.
+   */
+  clientReschedule?: { minHoursBefore?: number };
+  /**
    * How a cancel of an appointment already cancelled is answered, which Acuity's cancel reference
    * does not say (it lists only `cancel_not_allowed` and `cancel_too_close`): `'taken'` (the
    * default) answers it as the first, 200 with the appointment; `'refused'` answers 400 (an error
@@ -305,6 +313,22 @@ export class AcuitySimulator {
             status_code: 400,
             message: 'Canceled appointments may not be rescheduled.',
             error: 'reschedule_canceled',
+          },
+        };
+      }
+      const notice = this.#options.clientReschedule?.minHoursBefore;
+      const start = Date.parse(rfc3339(appointment.datetime) ?? '');
+      if (
+        url.searchParams.get('admin') !== 'true' &&
+        notice !== undefined &&
+        !(start - Date.now() >= notice * 3_600_000)
+      ) {
+        return {
+          status: 400,
+          body: {
+            status_code: 400,
+            message: 'Clients are not allowed to reschedule this close to the time of the appointment.',
+            error: 'reschedule_too_close',
           },
         };
       }
