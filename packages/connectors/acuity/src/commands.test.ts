@@ -174,6 +174,47 @@ describe('Acuity commands against the simulator', () => {
     expect(await first.commandState.get('acuity:book-sent')).toBeUndefined();
   });
 
+  it('a booking sent again and refused, whose second lookup fails, keeps the first POST’s mark and is transient: the next try finds the booking', async () => {
+    sim.failNext(); // the gateway's 503: the first POST's outcome unknown
+    const first = attempt(1);
+    expect((await commands['appointment.book']!(book, first)).outcome).toBe('transient');
+    const old = new Date(Date.now() - 130_000).toISOString();
+    await first.commandState.set('acuity:book-sent', { at: old, last: old });
+    // The lookup finds nothing; the POST sent again is refused (the first landed meanwhile), and
+    // the lookup after the refusal meets the gateway's 503.
+    let lookups = 0;
+    const ctx = memoryCommandContext({
+      config,
+      attempt: 2,
+      commandState: first.commandState,
+      vendorApi: async (request) => {
+        if (request.method === 'POST') {
+          sim.add({ ...example, id: 9_100_003, datetime: '2026-03-10T11:30:00-0700' });
+          return {
+            status: 400,
+            headers: { 'content-type': 'application/json' },
+            body: {
+              status_code: 400,
+              message: 'The time you picked is not available.',
+              error: 'not_available',
+            },
+          };
+        }
+        lookups++;
+        if (lookups === 2)
+          return { status: 503, headers: { 'retry-after': '7' }, body: 'upstream connect error' };
+        return fetchVendorHttp.request(request);
+      },
+    });
+    expect((await commands['appointment.book']!(book, ctx)).outcome).toBe('transient');
+    expect(await first.commandState.get('acuity:book-sent')).toEqual({ at: old, last: old });
+    expect(await commands['appointment.book']!(book, attempt(3, first))).toEqual({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: ['9100003'],
+    });
+  });
+
   it('a booking sent again and answered 429 keeps the first POST’s mark: the next try looks it up before it books', async () => {
     sim.failNext(); // the gateway's 503: the first POST's outcome unknown
     const first = attempt(1);

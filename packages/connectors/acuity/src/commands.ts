@@ -198,6 +198,13 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       await ctx.commandState.delete(SENT);
       return made;
     }
+    // A lookup that did not answer its list cannot tell whether the earlier POST's booking stands:
+    // its mark stays (this POST, refused, made nothing) and the next try looks again, rather than
+    // failing for good on a refusal that may be of its own booking (as Cliniko's book).
+    if (made !== undefined) {
+      await sendNotCarriedOut(ctx.commandState, SENT, mark);
+      return made;
+    }
   }
   // A refusal (Acuity's 400 not_available, …) or a 408/429 proves this POST made nothing: the mark
   // goes, unless an earlier POST's outcome is still unknown (then it stays, with that POST's times).
