@@ -1062,6 +1062,44 @@ describe('BookingBug book against the simulator', () => {
     ).toEqual([201, 409]);
   });
 
+  it('a booking sent again and refused (409), whose second lookup fails, keeps the earlier send’s note and is transient: the next try finds the booking', async () => {
+    const { sim, ctx } = await setup();
+    const command = bookCmd();
+    const commandState = new MemoryStateStore();
+    const slow = lostBookingPost();
+    await expect(book(command, ctx({ vendorIds: [], http: slow, commandState }))).rejects.toThrow(
+      'timed out',
+    );
+    const old = new Date(Date.now() - 130_000).toISOString();
+    await commandState.set('bookingbug:book-sent', { at: old, last: old });
+    // The first POST lands just before the one sent again (refused as taken), and the lookup
+    // after the refusal meets the gateway's 503.
+    let refused = false;
+    const landing: VendorHttp = {
+      async request(request) {
+        if (request.method === 'POST' && request.url.endsWith(BOOKINGS)) {
+          await slow.land();
+          sim.writes.occupy(DATA.start);
+          refused = true;
+        } else if (refused && request.method === 'GET') {
+          return { status: 503, headers: { 'retry-after': '7' }, body: 'upstream connect error' };
+        }
+        return fetchVendorHttp.request(request);
+      },
+    };
+    const again = await book(command, ctx({ vendorIds: [], http: landing, commandState, attempt: 2 }));
+    expect(again.outcome).toBe('transient');
+    expect(await commandState.get('bookingbug:book-sent')).toEqual({ at: old, last: old });
+    expect(await book(command, ctx({ vendorIds: [], commandState, attempt: 3 }))).toMatchObject({
+      outcome: 'done',
+      alreadyDone: true,
+      vendorIds: [expect.stringMatching(/^\d+$/)],
+    });
+    expect(
+      sim.writes.log.filter((c) => c.method === 'POST' && c.path === BOOKINGS).map((c) => c.status),
+    ).toEqual([201, 409]);
+  });
+
   it('the lookup pages through the list, reads an empty HAL list without _embedded, and never books blind past its pages', async () => {
     const old = new Date(Date.now() - 300_000).toISOString();
     const other = (i: number) => ({

@@ -800,6 +800,13 @@ async function book(command: CommandRequest<'appointment.book'>, ctx: Ctx): Prom
       await ctx.commandState.delete(BOOK_SENT);
       return { outcome: 'done', alreadyDone: true, vendorIds: [found] };
     }
+    // A lookup that did not answer its list cannot tell whether the earlier send's booking stands:
+    // its note stays (this send, refused, made nothing) and the next try looks again, rather than
+    // failing for good on a refusal that may be of its own booking (as Cliniko's and Acuity's book).
+    if (found !== undefined) {
+      await sendNotCarriedOut(ctx.commandState, BOOK_SENT, sent);
+      return found;
+    }
   }
   // A refusal (409: the slot is taken; 400, 403) or a 408/429 says this send made nothing; a 5xx or
   // a 2xx without the id may have made it: the note stays, and the next try looks first. An earlier
