@@ -9,7 +9,7 @@ import { type RawBuilder, sql } from 'kysely';
 import { type EventRow, eventJson, type LeasedDelivery, matches } from '../events/store.ts';
 import { FHIR_EVENT_TYPES } from '../fhir/map.ts';
 import { type Executor, first, NO_FLUSH_WAIT, PLAN_STABLE, rows, statement } from '../storage/db.ts';
-import { CHANNEL_DELIVER, type HeldLease, renewLeases } from '../storage/queues.ts';
+import { CHANNEL_DELIVER, type HeldLease, inLockOrder, renewLeases } from '../storage/queues.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
 export type DeliveryStatus = 'pending' | 'in_flight' | 'succeeded' | 'dead' | 'skipped' | 'held';
@@ -271,14 +271,15 @@ export async function renewDeliveryLeases(db: Executor, held: readonly HeldLease
  * counted it and the subscriber may have had it, and without the row the next attempt read as the
  * second with only itself recorded (rate-limit.int under load: attempts 2, one row, numbered 2). No
  * row is added where that attempt's number is recorded already (its record committed before the
- * connection was lost, or this release ran before and its answer was lost).
- * Returns how many were given back.
+ * connection was lost, or this release ran before and its answer was lost). Rows are locked in
+ * {@link inLockOrder}. Returns how many were given back.
  */
 export async function releaseDeliveries(
   db: Executor,
-  held: readonly (Pick<HeldLease, 'id' | 'lockToken' | 'unsent'> & { attempt?: AttemptRecord })[],
+  given: readonly (Pick<HeldLease, 'id' | 'lockToken' | 'unsent'> & { attempt?: AttemptRecord })[],
 ): Promise<number> {
-  if (held.length === 0) return 0;
+  if (given.length === 0) return 0;
+  const held = inLockOrder(given, (h) => h.id);
   const lost = held.flatMap((h) => (h.attempt ? [h.attempt] : []));
   const r = await first<{ n: string }>(
     sql`with released as (
@@ -357,7 +358,8 @@ const FINISH_DELIVERIES = statement<FinishDeliveriesArgs>(
 /**
  * Records the attempts of many deliveries and moves each on (retry or success) in one statement.
  * Returns, per delivery moved (lease still held), whether a later delivery of its subject waits:
- * only then do other processes need a wake-up.
+ * only then do other processes need a wake-up; in no particular order (its rows are locked in
+ * {@link inLockOrder}, as the lease renewal locks them).
  *
  * Its transaction commits without waiting for its WAL flush ({@link NO_FLUSH_WAIT}); the WAL
  * writer flushes it within a few hundred ms, and any commit that waits for its own flush first.
@@ -382,13 +384,14 @@ const FINISH_DELIVERIES = statement<FinishDeliveriesArgs>(
  */
 export async function finishDeliveries(
   db: Executor,
-  items: readonly (AttemptRecord & {
+  given: readonly (AttemptRecord & {
     lockToken: string;
     status: 'pending' | 'succeeded';
     nextAttemptInMs: number;
   })[],
 ): Promise<{ id: string; successor: boolean }[]> {
-  if (items.length === 0) return [];
+  if (given.length === 0) return [];
+  const items = inLockOrder(given, (i) => i.deliveryId);
   return rows<{ id: string; successor: boolean }>(
     FINISH_DELIVERIES.with({
       ids: items.map((i) => i.deliveryId),

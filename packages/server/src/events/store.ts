@@ -33,7 +33,7 @@ import {
   rows,
   statement,
 } from '../storage/db.ts';
-import { CHANNEL_DELIVER, CHANNEL_FEED, FEED_PAYLOAD_MAX } from '../storage/queues.ts';
+import { CHANNEL_DELIVER, CHANNEL_FEED, FEED_PAYLOAD_MAX, inLockOrder } from '../storage/queues.ts';
 import { retryingSubscriptionGone } from '../storage/subscription-gone.ts';
 import type { SubscriptionRow } from '../storage/subscription-row.ts';
 
@@ -752,6 +752,9 @@ const COMMIT_NORMALIZED = statement<CommitNormalizedArgs>(
  *   at 200 events/s each event is its own batch, and claiming its delivery in a statement of its
  *   own cost about a fifth of the Postgres time per event. Without it (or with limit 0) every
  *   delivery is created `pending` for the delivery claim.
+ * - The messages are finished in ascending id order, whatever the order of `messages`: the order
+ *   the lease renewal locks them in (`inLockOrder` in storage/queues.ts; in another, the two
+ *   deadlocked).
  *
  * Returns the ids of the messages finished (a lost lease leaves a message out), how many
  * deliveries were created, the pull subscriptions to wake (`pulled`: the caller NOTIFYs
@@ -776,6 +779,8 @@ export async function commitNormalized(
     return { finished: new Set(), fanned: 0, leased: [], refused: new Set(), known: [], pulled: null };
   const a = proposedAliasColumns(aliases);
   const st = normalizedStateColumns(states);
+  // The messages are finished (locked) in the order the lease renewal locks them.
+  const finishing = inLockOrder(messages, (x) => x.id);
   const r = await first<{
     finished: string[] | null;
     fanned: string;
@@ -795,12 +800,12 @@ export async function commitNormalized(
       traceparents: events.map((e) => e.traceparent ?? null),
       tracestates: events.map((e) => e.tracestate ?? null),
       fhir: events.map((e) => hasFhirMeaning(e.envelope as unknown as EventEnvelope)),
-      messageIds: messages.map((m) => m.id),
-      lockTokens: messages.map((m) => m.lockToken),
-      statuses: messages.map((m) => m.status),
-      reasons: messages.map((m) => m.reason),
-      eventCounts: messages.map((m) => m.eventCount),
-      chunks: messages.map((m) => m.chunk ?? 0),
+      messageIds: finishing.map((x) => x.id),
+      lockTokens: finishing.map((x) => x.lockToken),
+      statuses: finishing.map((x) => x.status),
+      reasons: finishing.map((x) => x.reason),
+      eventCounts: finishing.map((x) => x.eventCount),
+      chunks: finishing.map((x) => x.chunk ?? 0),
       aliasChunks: a.chunks,
       aliasInstanceIds: a.instanceIds,
       aliasEntities: a.entities,

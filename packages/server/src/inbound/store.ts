@@ -17,7 +17,7 @@ import {
   rows,
   statement,
 } from '../storage/db.ts';
-import { CHANNEL_NORMALIZE, type HeldLease, renewLeases } from '../storage/queues.ts';
+import { CHANNEL_NORMALIZE, type HeldLease, inLockOrder, renewLeases } from '../storage/queues.ts';
 import { type StoredAs, storableForms, unstorableReason } from './storable.ts';
 
 export interface InboundRow {
@@ -498,13 +498,14 @@ export async function claimInbound(
  * Hands back claimed messages a run did not reach (an earlier message of the run waits for a
  * retry or crashed): lease cleared and the claim's attempt taken back, since they were never
  * tried. No NOTIFY: each waits behind the unfinished message that ended its run. Rows whose token
- * no longer matches are left alone.
+ * no longer matches are left alone. Rows are locked in {@link inLockOrder}.
  */
 export async function unclaimInbound(
   db: Executor,
-  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+  given: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
 ): Promise<void> {
-  if (held.length === 0) return;
+  if (given.length === 0) return;
+  const held = inLockOrder(given, (h) => h.id);
   await sql`update switchyard.inbound_messages m
       set locked_until = null, lock_token = null, attempts = greatest(m.attempts - 1, 0)
     from unnest(${held.map((h) => h.id)}::uuid[], ${held.map((h) => h.lockToken)}::uuid[]) as v(id, lock_token)
@@ -555,14 +556,15 @@ export async function renewInboundLeases(db: Executor, held: readonly HeldLease[
  * message. A database that takes claims but not commits (a full disk under the events, a cancel)
  * has the same process claim it again every half second, and each claim counted would carry the
  * message past `normalizeRetryMs`' limit, where a transient error of its connector fails it (an
- * outage of a minute counted 100 attempts). A crash (no release) still counts its claim. Returns how
- * many were given back.
+ * outage of a minute counted 100 attempts). A crash (no release) still counts its claim. Rows are
+ * locked in {@link inLockOrder}. Returns how many were given back.
  */
 export async function releaseInbound(
   db: Executor,
-  held: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
+  given: readonly Pick<HeldLease, 'id' | 'lockToken'>[],
 ): Promise<number> {
-  if (held.length === 0) return 0;
+  if (given.length === 0) return 0;
+  const held = inLockOrder(given, (h) => h.id);
   const r = await first<{ n: string }>(
     sql`with released as (
           update switchyard.inbound_messages m set locked_until = null, lock_token = null, next_attempt_at = now(),

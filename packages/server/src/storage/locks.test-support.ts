@@ -36,3 +36,18 @@ export async function lockWaiters(db: Executor, waitEvent?: string): Promise<num
       and (${waitEvent ?? null}::text is null or wait_event = ${waitEvent ?? null})`.execute(db);
   return r.rows[0]!.n;
 }
+
+/**
+ * Sessions of the current database waiting for a lock while running a statement whose text is
+ * `like` `queryLike`: one statement's wait, not another's that happens to wait a moment too.
+ *
+ * @example
+ * ```ts
+ * await until(async () => (await lockWaitersRunning(db, '%set locked_until = greatest%')) === 1);
+ * ```
+ */
+export async function lockWaitersRunning(db: Executor, queryLike: string): Promise<number> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+    where datname = current_database() and wait_event_type = 'Lock' and query like ${queryLike}`.execute(db);
+  return r.rows[0]!.n;
+}

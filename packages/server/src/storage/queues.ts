@@ -38,7 +38,33 @@ export interface HeldLease {
 }
 
 /**
- * The one lease renewal of both queues: `table`'s rows in `status` whose token still matches.
+ * `items` in ascending order of their row's id (`id`): the one order in which every statement that
+ * updates several rows of a queue table found by id from arrays (`unnest`) takes its rows. Such a
+ * statement locks its rows in its arrays' order (the plan-stable sessions' nested loop over the
+ * arrays), so two of them given the same rows in different orders each locked one and waited for
+ * the other's: Postgres aborted one after `deadlock_timeout` (40P01, logged and run again). Seen
+ * between the lease renewal (its leases in the order they were taken) and the attempt record (its
+ * attempts in the order they were answered), and between the renewal and the normalize commit
+ * (deliveries/lease-lock-order.int.test.ts). A sort of the batch in the hub, not in the statement:
+ * the renewal, the record and the commit run all the time. The ids are lowercase uuids (Postgres's
+ * and `randomUUID()`'s), whose string order is the uuid order.
+ *
+ * @example
+ * ```ts
+ * const v = inLockOrder(held, (h) => h.id); // then the statement's arrays from v
+ * ```
+ */
+export function inLockOrder<T>(items: readonly T[], id: (item: T) => string): T[] {
+  return [...items].sort((a, b) => {
+    const x = id(a);
+    const y = id(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
+
+/**
+ * The one lease renewal of both queues: `table`'s rows in `status` whose token still matches,
+ * locked in {@link inLockOrder}.
  * Plan-stable: planned at each execution, it saw `status = 'received'` and, between two ANALYZEs
  * of a filling queue, scanned a bitmap of every waiting message (then `inbound_queue_idx`) to renew a
  * few hundred leases, every renewal: 11 ms at 50,000 small rows, up to 188 ms seen in the
@@ -49,9 +75,10 @@ export async function renewLeases(
   db: Executor,
   table: 'inbound_messages' | 'deliveries',
   status: 'received' | 'in_flight',
-  held: readonly HeldLease[],
+  given: readonly HeldLease[],
 ): Promise<Set<string>> {
-  if (held.length === 0) return new Set();
+  if (given.length === 0) return new Set();
+  const held = inLockOrder(given, (h) => h.id);
   const r = await rows<{ id: string }>(
     sql`${PLAN_STABLE}update ${sql.table(`switchyard.${table}`)} q
           set locked_until = greatest(q.locked_until, now() + make_interval(secs => v.secs))
