@@ -5,7 +5,9 @@
  * against the normalize commit (`commitNormalized`, events/store.ts), which lock rows the lease
  * keeper is still renewing. Given the same rows in different orders, each locked one and waited for
  * the other's: Postgres aborted one of them after `deadlock_timeout` (40P01, logged and retried).
- * Each test holds the second row in a third session, as a statement in flight does, until both
+ * The late pull batch's reordering (`queueBefore`) took its rows in `seq` order, against the
+ * renewal of leases run out but still held (a process stalled past its lease, renewing late).
+ * Each test holds one row in a third session, as a statement in flight does, until both
  * statements wait, then lets it go: with one order both go through.
  */
 import { useTestDatabase } from '@switchyard/testing';
@@ -14,7 +16,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { commitNormalized } from '../events/store.ts';
 import { newInbound } from '../inbound/fixtures.test-support.ts';
-import { renewInboundLeases, storeInbound } from '../inbound/store.ts';
+import { queueBefore, renewInboundLeases, storeInbound } from '../inbound/store.ts';
 import { type Database, openDatabase } from '../storage/db.ts';
 import { lockWaitersRunning, until } from '../storage/locks.test-support.ts';
 import { migrate } from '../storage/migrations.ts';
@@ -154,4 +156,39 @@ it('renews leases and commits normalized messages given in different orders with
 
   expect([await renewal, await commit]).toEqual(['ok', 'ok']);
   expect([...(await committed).finished].sort()).toEqual([A, B]);
+});
+
+it('renews leases run out and reorders a late pull batch behind the same messages without a deadlock', async () => {
+  await sql`delete from switchyard.inbound_messages`.execute(database.db);
+  // B is stored first (its seq before A's): queueBefore took B first, the renewal takes A first.
+  const [b, a] = [
+    newInbound({ id: B, orderingKey: 'k-order' }),
+    newInbound({ id: A, orderingKey: 'k-order' }),
+  ];
+  await storeInbound(database.db, [b!], [], []);
+  await storeInbound(database.db, [a!], [], []);
+  // Leased by a process that stalled past its lease: run out, its token still what it renews with.
+  const leased = await sql<{ id: string; lock_token: string }>`update switchyard.inbound_messages
+    set lock_token = gen_random_uuid(), locked_until = now() - interval '1 second', attempts = 1
+    where id in (${A}, ${B}) returning id, lock_token`.execute(database.db);
+  const token = new Map(leased.rows.map((r) => [r.id, r.lock_token]));
+  // A batch of the key pulled before them, stored late (its own store left out here).
+  const late = newInbound({ orderingKey: 'k-order', receivedAt: new Date(Date.now() - 60_000) });
+
+  const [renewal, reorder] = await holdingRow('inbound_messages', A, async () => {
+    const renewing = outcome(
+      renewInboundLeases(database.db, [
+        { id: A, lockToken: token.get(A)!, leaseMs: 60_000 },
+        { id: B, lockToken: token.get(B)!, leaseMs: 60_000 },
+      ]),
+    );
+    await until(async () => (await lockWaitersRunning(database.db, '%set locked_until = greatest%')) === 1);
+    const reordering = outcome(
+      database.db.transaction().execute((trx) => queueBefore(trx, 'inst-1', [late])),
+    );
+    await until(async () => (await lockWaitersRunning(database.db, '%with later as (%')) === 1);
+    return [renewing, reordering] as const;
+  });
+
+  expect([await renewal, await reorder]).toEqual(['ok', 'ok']);
 });

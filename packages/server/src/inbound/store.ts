@@ -302,7 +302,10 @@ export async function queueBefore(
         where m.status = 'received' and m.instance_id = ${instanceId} and m.ordering_key = any(${keys}::text[])
           and m.received_at > ${since}::timestamptz and m.id <> all(${items.map((i) => i.id)}::uuid[])
           and (m.locked_until is null or m.locked_until < now())
-        order by m.seq
+        -- Locked in id order, the order of every statement that updates several queue rows
+        -- (inLockOrder in storage/queues.ts): a lease run out may still be renewed by its process,
+        -- and in seq order the two deadlocked. The new numbers follow seq (paired, below).
+        order by m.id
         for update),
       fresh as (select nextval(pg_get_serial_sequence('switchyard.inbound_messages', 'seq')) as seq from later),
       paired as (
