@@ -10,6 +10,13 @@ export interface Config {
   signatureHeader?: string;
   /** How far the signature's timestamp may be from the receive time, in seconds. */
   toleranceSeconds?: number;
+  /**
+   * A bearer token of Calendly's API v2 for commands: a personal access token, or an OAuth access
+   * token, with the `scheduled_events:write` scope. Without it the instance takes no commands.
+   */
+  apiToken?: string;
+  /** The API base URL (tests point it at the simulator). */
+  apiBaseUrl?: string;
 }
 
 /** Calendly's header, `Calendly-Webhook-Signature: t=<unix seconds>,v1=<hex>`, lowercase as the hub hands it. */
@@ -21,6 +28,8 @@ export const DEFAULT_SIGNATURE_HEADER = 'calendly-webhook-signature';
  * refuse old timestamps without a number we could read).
  */
 export const DEFAULT_TOLERANCE_SECONDS = 180;
+/** Calendly's API v2 (developer.calendly.com/api-docs: every path is under this host). */
+export const DEFAULT_API_BASE_URL = 'https://api.calendly.com';
 
 /** The instance settings as JSON Schema 2020-12 (secrets marked `x-secret`). */
 export const configSchema: JsonSchema = {
@@ -59,5 +68,43 @@ export const configSchema: JsonSchema = {
       maximum: 3600,
       default: DEFAULT_TOLERANCE_SECONDS,
     },
+    apiToken: {
+      description:
+        "For commands: a bearer token of Calendly's API v2, a personal access token or an OAuth access token, with the `scheduled_events:write` scope (cancel an event, mark or unmark a no-show). Without it the instance takes no commands.",
+      type: 'string',
+      minLength: 16,
+      'x-secret': true,
+    },
+    apiBaseUrl: {
+      description: "Calendly's API base URL (simulators and tests point it at loopback).",
+      type: 'string',
+      format: 'uri',
+      default: DEFAULT_API_BASE_URL,
+    },
   },
 };
+
+/**
+ * The API base without a trailing slash.
+ *
+ * @example
+ * ```ts
+ * apiBase({ signingKey }); // 'https://api.calendly.com'
+ * ```
+ */
+export function apiBase(config: Config): string {
+  return (config.apiBaseUrl ?? DEFAULT_API_BASE_URL).replace(/\/+$/, '');
+}
+
+/**
+ * The headers of every API call: the bearer token (developer.calendly.com/api-docs,
+ * "Authentication": personal access tokens and OAuth tokens alike).
+ *
+ * @example
+ * ```ts
+ * apiHeaders({ signingKey, apiToken: 'eyJ…' }); // { authorization: 'Bearer eyJ…', accept: 'application/json' }
+ * ```
+ */
+export function apiHeaders(config: Config): Record<string, string> {
+  return { authorization: `Bearer ${config.apiToken ?? ''}`, accept: 'application/json' };
+}

@@ -4,9 +4,16 @@
  * Calendly retries a failed delivery "for 24 hours with an exponential back-off" (developer.calendly.com,
  * "Webhook Errors"), without publishing the delays: the simulator doubles from one minute.
  *
+ * It also serves the part of the API v2 the connector's commands call (read an event and an
+ * invitee, cancel an event, create and delete a no-show) on 127.0.0.1 once started, answering with
+ * the shapes of Calendly's reference (each route cites its page), with a switch to misbehave: a
+ * gateway's 503 for the next calls, before or after the write is carried out.
+ *
  * Test code imports it as `@switchyard/connector-calendly/simulator` (production code never does); it
  * imports this connector's own modules through `./testing.ts`, never by package name.
  */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventEnvelope, JsonObject } from '@switchyard/core';
 import {
   type Attempt,
@@ -16,6 +23,12 @@ import {
   toAttempt,
   withRetries,
 } from '@switchyard/testing/simulator-kit/push';
+import {
+  closeServer,
+  type LocalServer,
+  listenLocal,
+  readBody,
+} from '@switchyard/testing/simulator-kit/server';
 import { type Config, credentialHeaders, encode, type VendorEvent } from './testing.ts';
 
 /**
@@ -43,6 +56,26 @@ export interface CalendlySimulatorOptions {
   now?: () => Date;
 }
 
+/** One API call the simulator answered. */
+export interface CalendlyApiCall {
+  method: string;
+  path: string;
+  status: number;
+  body?: JsonObject;
+}
+
+/** A failure the API answers instead of the next call. */
+interface Failure {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** Carry the write out first, then answer the failure (a gateway that timed out after forwarding). */
+  afterWrite: boolean;
+}
+
+/** Calendly's error body, `{ title, message }` (developer.calendly.com/api-docs: every "Errors" section). */
+const error = (title: string, message: string) => ({ title, message });
+
 /** What happened to one push. */
 export interface CalendlyPushRecord {
   body: JsonObject;
@@ -62,11 +95,202 @@ export interface CalendlyPushRecord {
  */
 export class CalendlySimulator {
   readonly pushes: CalendlyPushRecord[] = [];
+  /** The API calls answered, in order. */
+  readonly calls: CalendlyApiCall[] = [];
+  /** Invitees by URI, as webhooks carry them (with `scheduled_event` embedded). */
+  readonly invitees = new Map<string, JsonObject>();
   readonly #options: CalendlySimulatorOptions;
   readonly #pending = new PendingTasks();
+  readonly #failures: Failure[] = [];
+  #server: LocalServer | undefined;
 
   constructor(options: CalendlySimulatorOptions) {
     this.#options = options;
+  }
+
+  /** The API's base URL (`apiBaseUrl` for the connector), once started. */
+  get apiBaseUrl(): string {
+    if (!this.#server) throw new Error('start() the simulator first');
+    return this.#server.url;
+  }
+
+  /** Starts the API on 127.0.0.1 (pushes need no start). */
+  async start(): Promise<void> {
+    this.#server = await listenLocal(
+      (req, res) => this.#handle(req, res),
+      (err, _req, res) => this.#send(res, 500, error('Internal Server Error', err.message)),
+    );
+  }
+
+  /** Waits for pending pushes and stops the API. */
+  async close(): Promise<void> {
+    await this.idle();
+    if (this.#server) await closeServer(this.#server.server);
+  }
+
+  /**
+   * Adds an invitee as a webhook carries it (an `invitee.created` fixture's `payload`): the API
+   * then serves it and its scheduled event.
+   */
+  add(invitee: JsonObject): void {
+    this.invitees.set(String(invitee.uri), structuredClone(invitee));
+  }
+
+  /**
+   * The webhook Calendly sends for an invitee now: `{ event, created_at, created_by, payload }`, the
+   * payload the invitee as stored (its no-show, its cancellation).
+   */
+  webhook(event: string, uri: string): JsonObject {
+    const invitee = this.invitees.get(uri);
+    if (!invitee) throw new Error(`no invitee ${uri}`);
+    return {
+      created_at: new Date().toISOString(),
+      created_by: 'https://api.calendly.com/users/HOST000000000001',
+      event,
+      payload: structuredClone(invitee),
+    };
+  }
+
+  /**
+   * The next `count` API calls get a gateway's 503 (with `Retry-After`); with `afterWrite`, the next
+   * writes (POST, DELETE), each carried out first.
+   */
+  failNext(
+    options: { status?: number; afterWrite?: boolean; count?: number; retryAfter?: string } = {},
+  ): void {
+    for (let i = 0; i < (options.count ?? 1); i++) {
+      this.#failures.push({
+        status: options.status ?? 503,
+        headers: { 'retry-after': options.retryAfter ?? '7', 'content-type': 'text/plain' },
+        body: 'upstream connect error or disconnect/reset before headers',
+        afterWrite: options.afterWrite ?? false,
+      });
+    }
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sim');
+    const method = req.method ?? 'GET';
+    const text = await readBody(req);
+    const json = text ? (JSON.parse(text) as JsonObject) : undefined;
+    const record = (status: number) =>
+      this.calls.push({ method, path: url.pathname, status, ...(json ? { body: json } : {}) });
+    const token = this.#options.config.apiToken;
+    if (!token || req.headers.authorization !== `Bearer ${token}`) {
+      record(401);
+      return this.#send(res, 401, error('Unauthenticated', 'The access token is invalid'));
+    }
+    // A failure after the write waits for a write (the reads before it are answered).
+    const failure = method === 'GET' && this.#failures[0]?.afterWrite ? undefined : this.#failures.shift();
+    if (failure && !failure.afterWrite) {
+      record(failure.status);
+      return void res.writeHead(failure.status, failure.headers).end(failure.body);
+    }
+    const result = this.#route(method, url.pathname, json ?? {});
+    if (failure) {
+      record(failure.status);
+      return void res.writeHead(failure.status, failure.headers).end(failure.body);
+    }
+    record(result.status);
+    this.#send(res, result.status, result.body);
+  }
+
+  /** The invitees of one scheduled event. */
+  #ofEvent(uuid: string): JsonObject[] {
+    return [...this.invitees.values()].filter((i) => String(i.uri).includes(`/scheduled_events/${uuid}/`));
+  }
+
+  /** The event as `GET /scheduled_events/{uuid}` answers it, its counter from its invitees. */
+  #event(uuid: string): JsonObject | undefined {
+    const invitees = this.#ofEvent(uuid);
+    if (invitees.length === 0) return undefined;
+    const event = structuredClone(invitees[0]!.scheduled_event as JsonObject);
+    const active = invitees.filter((i) => i.status === 'active').length;
+    const counter = (event.invitees_counter as JsonObject | undefined) ?? {};
+    event.invitees_counter = { ...counter, total: invitees.length, active };
+    return event;
+  }
+
+  #route(method: string, path: string, json: JsonObject): { status: number; body?: unknown } {
+    const notFound = {
+      status: 404,
+      body: error('Resource Not Found', 'The server could not find the requested resource.'),
+    };
+    let m = /^\/scheduled_events\/([^/]+)(\/cancellation)?$/.exec(path);
+    if (m) {
+      // Get Event (…/scheduled-events/get-event): 200 { resource: Event }.
+      const event = this.#event(m[1]!);
+      if (!event) return notFound;
+      if (method === 'GET' && !m[2]) return { status: 200, body: { resource: event } };
+      if (method !== 'POST' || !m[2]) return notFound;
+      // Cancel Event (…/scheduled-events/create-scheduled-event-cancellation): 201 { resource: Cancellation }.
+      // What it answers for an event already canceled the reference does not say: the simulator
+      // answers 403 with words of its own, as a refusal the connector must look behind.
+      if (event.status === 'canceled') {
+        return { status: 403, body: error('Permission Denied', 'Event is already canceled') };
+      }
+      const cancellation: JsonObject = {
+        canceled_by: 'Dr Jane Host',
+        reason: typeof json.reason === 'string' ? json.reason : null,
+        canceler_type: 'host',
+        created_at: new Date().toISOString(),
+      };
+      for (const invitee of this.#ofEvent(m[1]!)) {
+        const embedded = invitee.scheduled_event as JsonObject;
+        embedded.status = 'canceled';
+        embedded.cancellation = cancellation;
+        if (invitee.status === 'active') {
+          invitee.status = 'canceled';
+          invitee.cancellation = cancellation;
+        }
+      }
+      return { status: 201, body: { resource: cancellation } };
+    }
+    m = /^\/scheduled_events\/([^/]+)\/invitees\/([^/]+)$/.exec(path);
+    if (m && method === 'GET') {
+      // Get Event Invitee (…/scheduled-events/get-event-invitee): 200 { resource: Invitee }, with
+      // `event` (its URI) instead of the webhook's embedded `scheduled_event`.
+      const invitee = [...this.invitees.values()].find((i) =>
+        String(i.uri).endsWith(`/scheduled_events/${m![1]}/invitees/${m![2]}`),
+      );
+      if (!invitee) return notFound;
+      const { scheduled_event: _embedded, ...resource } = structuredClone(invitee);
+      return { status: 200, body: { resource } };
+    }
+    if (path === '/invitee_no_shows' && method === 'POST') {
+      // Create Invitee No Show (…/scheduled-events/create-invitee-no-show): 201 { resource: { uri, invitee, created_at } }.
+      const invitee = this.invitees.get(String(json.invitee));
+      if (!invitee) return notFound;
+      // A second mark: the reference does not say; a refusal of the simulator's own words.
+      if (invitee.no_show)
+        return { status: 400, body: error('Invalid Argument', 'Invitee is already marked as no show') };
+      const resource = {
+        uri: `https://api.calendly.com/invitee_no_shows/${randomUUID()}`,
+        invitee: invitee.uri,
+        created_at: new Date().toISOString(),
+      };
+      invitee.no_show = { uri: resource.uri, created_at: resource.created_at };
+      return { status: 201, body: { resource } };
+    }
+    m = /^\/invitee_no_shows\/([^/]+)$/.exec(path);
+    if (m && method === 'DELETE') {
+      // Delete Invitee No Show (…/scheduled-events/delete-invitee-no-show): 204, 404 when there is none.
+      const invitee = [...this.invitees.values()].find(
+        (i) =>
+          typeof i.no_show === 'object' &&
+          i.no_show !== null &&
+          String((i.no_show as JsonObject).uri).endsWith(`/${m![1]}`),
+      );
+      if (!invitee) return notFound;
+      invitee.no_show = null;
+      return { status: 204 };
+    }
+    return notFound;
+  }
+
+  #send(res: ServerResponse, status: number, body: unknown): void {
+    if (body === undefined) return void res.writeHead(status).end();
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   }
 
   /** A body as the vendor sends it, from a body or from a normalized event (through `encode`). */
