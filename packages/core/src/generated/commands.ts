@@ -107,7 +107,7 @@ export interface AppointmentMarkArrivedCommandData {
 }
 
 /**
- * Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence; BookingBug check-in status `no_show`, Cliniko `did_not_arrive`).
+ * Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence; BookingBug check-in status `no_show`, Cliniko `did_not_arrive`, Calendly `POST /invitee_no_shows`).
  */
 export interface AppointmentMarkNoShowCommandData {
   /**
@@ -117,7 +117,7 @@ export interface AppointmentMarkNoShowCommandData {
 }
 
 /**
- * Removes a recorded arrival or no-show at the vendor: Cliniko sets both presence flags back (docs/connectors/cliniko.md), its next poll telling `appointment.status_reverted` with `data.causedBy`. The other shipped connectors refuse it at once, `SY_COMMAND_UNSUPPORTED` (Docplanner's presence calls mark present or absent, none clears a mark; JRNI documents setting a check-in status, not clearing one).
+ * Removes a recorded arrival or no-show at the vendor: Cliniko sets both presence flags back (docs/connectors/cliniko.md), its next poll telling `appointment.status_reverted` with `data.causedBy`; Calendly deletes the invitee's no-show (`DELETE /invitee_no_shows/{uuid}`, docs/connectors/calendly.md), its `invitee_no_show.deleted` webhook telling the same. The other shipped connectors refuse it at once, `SY_COMMAND_UNSUPPORTED` (Docplanner's presence calls mark present or absent, none clears a mark; JRNI documents setting a check-in status, not clearing one).
  */
 export interface AppointmentClearPresenceCommandData {
   /**
@@ -288,7 +288,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Mark a no-show",
     description:
-      "Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence; BookingBug check-in status `no_show`, Cliniko `did_not_arrive`).",
+      "Records at the vendor that the patient did not come (Docplanner DELETE presence, its markPatientAbsence; BookingBug check-in status `no_show`, Cliniko `did_not_arrive`, Calendly `POST /invitee_no_shows`).",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.mark_no_show.json",
   },
   {
@@ -297,7 +297,7 @@ export const COMMAND_TYPES = [
     target: "subject",
     title: "Clear presence",
     description:
-      "Removes a recorded arrival or no-show at the vendor: Cliniko sets both presence flags back (docs/connectors/cliniko.md), its next poll telling `appointment.status_reverted` with `data.causedBy`. The other shipped connectors refuse it at once, `SY_COMMAND_UNSUPPORTED` (Docplanner's presence calls mark present or absent, none clears a mark; JRNI documents setting a check-in status, not clearing one).",
+      "Removes a recorded arrival or no-show at the vendor: Cliniko sets both presence flags back (docs/connectors/cliniko.md), its next poll telling `appointment.status_reverted` with `data.causedBy`; Calendly deletes the invitee's no-show (`DELETE /invitee_no_shows/{uuid}`, docs/connectors/calendly.md), its `invitee_no_show.deleted` webhook telling the same. The other shipped connectors refuse it at once, `SY_COMMAND_UNSUPPORTED` (Docplanner's presence calls mark present or absent, none clears a mark; JRNI documents setting a check-in status, not clearing one).",
     schemaId: "https://switchyard.dev/schemas/commands/appointment.clear_presence.json",
   },
   {
