@@ -165,6 +165,18 @@ describe('Calendly commands against the simulator', () => {
     expect(writes()).toHaveLength(0);
   });
 
+  it("an invitee that cancelled itself from a group event, the hub not told yet: done, unchanged; the others' event is not cancelled", async () => {
+    const other = `${URI.replace(/INVITEE000000001$/, 'INVITEE000000002')}`;
+    sim.add({ ...created.payload, uri: other, email: 'grace.hopper@example.com' });
+    sim.add({ ...created.payload, status: 'canceled' });
+    expect(await commands['appointment.cancel']!(cancel, attempt(1))).toEqual({
+      outcome: 'done',
+      unchanged: true,
+    });
+    expect(writes()).toHaveLength(0);
+    expect(sim.invitees.get(other)!.status).toBe('active');
+  });
+
   it('mark_no_show: POST /invitee_no_shows with the invitee URI; a lost answer is read on the next try, not sent again', async () => {
     sim.failNext({ afterWrite: true });
     const first = attempt(1);

@@ -1,5 +1,5 @@
 /**
- * Calendly commands, through its API v2 (a bearer token, `apiToken`, with `scheduled_events:write`).
+ * Calendly commands, through its API v2 (a bearer token, `apiToken`, with `scheduled_events:read` and `:write`).
  *
  * | command | call |
  * |---|---|
@@ -10,7 +10,7 @@
  * The hub's appointment is an invitee; its vendor id the invitee URI,
  * `https://api.calendly.com/scheduled_events/<event uuid>/invitees/<invitee uuid>` (normalize.ts keys
  * it so, and a reschedule adds the new invitee's URI to the same hub id: the last is the current
- * one). Each command reads first (`GET /scheduled_events/{uuid}`, or the invitee): Calendly takes no
+ * one). Each command reads first (the invitee, and for a cancel its event): Calendly takes no
  * idempotency key and its reference does not say what a second cancel or a second no-show answers,
  * so a state already reached is done without a write (`unchanged` when this command had not sent
  * it; `alreadyDone` when an earlier try of it did, its mark saved in the command's state before the
@@ -98,7 +98,7 @@ export function outcome(what: string, res: VendorResponse): CommandResult {
  */
 export function commandUnsupported(_command: CommandData, config?: Config): string | undefined {
   if (config !== undefined && !config.apiToken) {
-    return "Calendly commands need the instance's apiToken (a personal access token or OAuth token with scheduled_events:write)";
+    return "Calendly commands need the instance's apiToken (a personal access token or OAuth token with scheduled_events:read and :write)";
   }
   return undefined;
 }
@@ -190,6 +190,11 @@ export const commands: CommandSpec<Config> = {
     if (ref === undefined) return noId;
     const key = 'calendly:cancel-sent';
     const sent = await ctx.commandState.get(key);
+    // The invitee first: one that cancelled itself in a group event leaves the event active with the
+    // others in it, and the event's counter alone would let this cancel theirs.
+    const invitee = await read(ctx, 'Calendly invitee read', inviteePath(ref));
+    if ('failed' in invitee) return invitee.failed;
+    if (invitee.resource.status === 'canceled') return reached(sent);
     const got = await read(ctx, 'Calendly event read', eventPath(ref));
     if ('failed' in got) return got.failed;
     if (got.resource.status === 'canceled') return reached(sent);
@@ -208,7 +213,7 @@ export const commands: CommandSpec<Config> = {
       'Calendly cancel',
       { method: 'POST', path: `${eventPath(ref)}/cancellation`, json },
       async () => {
-        const again = await read(ctx, 'Calendly event read', eventPath(ref));
+        const again = await read(ctx, 'Calendly invitee read', inviteePath(ref));
         return 'resource' in again && again.resource.status === 'canceled';
       },
     );

@@ -12,7 +12,7 @@ export interface Config {
   toleranceSeconds?: number;
   /**
    * A bearer token of Calendly's API v2 for commands: a personal access token, or an OAuth access
-   * token, with the `scheduled_events:write` scope. Without it the instance takes no commands.
+   * token, with the `scheduled_events:read` and `:write` scopes. Without it the instance takes no commands.
    */
   apiToken?: string;
   /** The API base URL (tests point it at the simulator). */
@@ -70,7 +70,7 @@ export const configSchema: JsonSchema = {
     },
     apiToken: {
       description:
-        "For commands: a bearer token of Calendly's API v2, a personal access token or an OAuth access token, with the `scheduled_events:write` scope (cancel an event, mark or unmark a no-show). Without it the instance takes no commands.",
+        "For commands: a bearer token of Calendly's API v2, a personal access token or an OAuth access token, with the `scheduled_events:read` and `scheduled_events:write` scopes (each command reads the event or the invitee, then cancels the event or marks or unmarks a no-show). Without it the instance takes no commands.",
       type: 'string',
       minLength: 16,
       'x-secret': true,
