@@ -497,24 +497,6 @@ export async function holdSubject(
         and event_sequence >= ${afterSequence}::bigint`.execute(db);
 }
 
-/** New deliveries that land behind a dead one of a `hold` subscription show as `held` at once. */
-export async function holdBehindDead(db: Executor, ids: readonly string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await sql`update switchyard.deliveries d set status = 'held'
-      from switchyard.subscriptions s
-      where d.id = any(${ids as string[]}::uuid[]) and d.status = 'pending' and s.id = d.subscription_id
-        and s.ordering = 'hold' and exists (
-          select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
-            and p.status = 'dead' and p.superseded_by is null
-            -- In line order, as the claim waits (claimable_deliveries): a replay of the dead one's
-            -- own event (replay-since, a forced replay of an earlier delivery) has its sequence.
-            and (p.event_sequence, p.seq) < (d.event_sequence, d.seq)
-          -- A replay of that dead one in progress (it locks the row, sets superseded_by and lets
-          -- the held ones go) is waited for and the row read again: without the lock this
-          -- statement's snapshot saw it unreplayed and held what the replay had just let go.
-          for share of p)`.execute(db);
-}
-
 /**
  * What a deliver pass that claimed nothing does, in one statement: marks due pending deliveries
  * that wait behind a dead one (`hold`) as `held`, covering the race where a fan-out and the death
@@ -558,8 +540,9 @@ export async function settleIdleDeliveries(db: Executor): Promise<Date | undefin
             and exists (
               select 1 from switchyard.deliveries p where p.subscription_id = d.subscription_id and p.subject = d.subject
                 and p.status = 'dead' and p.superseded_by is null and (p.event_sequence, p.seq) < (d.event_sequence, d.seq)
-              -- As in holdBehindDead: a replay in progress is waited for, the dead row read again
-              -- (behind_dead read the statement's snapshot, without locks).
+              -- A replay of that dead one in progress (it locks the row, sets superseded_by and lets
+              -- the held ones go) is waited for and the row read again (behind_dead read the
+              -- statement's snapshot, without locks): unlocked, this held what the replay let go.
               for share of p)
           returning 1),
         released as (

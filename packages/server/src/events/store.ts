@@ -1010,7 +1010,7 @@ export function fanOutStoredEvents(lease?: FanOutLease): RawBuilder<unknown> {
         when m.ordering = 'hold' and exists (
           select 1 from switchyard.deliveries p where p.subscription_id = m.subscription_id and p.subject = m.subject
             and p.status = 'dead' and p.superseded_by is null and p.event_sequence < m.sequence
-          -- As in holdBehindDead and settleIdleDeliveries: a replay or skip of the dead row in
+          -- As in settleIdleDeliveries (deliveries/store.ts): a replay or skip of the dead row in
           -- progress is waited for and the row read again. Without the lock a replay that committed
           -- after this statement's snapshot (its release of the subject's held rows could not see
           -- this one) left the new delivery held behind a dead row already replayed, for good.
