@@ -548,6 +548,21 @@ export async function listGateRequests(db: Executor, f: GateListFilter): Promise
   if (f.decision !== undefined) conditions.push(sql`decision = ${f.decision}`);
   if (f.reason !== undefined) conditions.push(sql`decision_reason = ${f.reason}`);
   if (f.beforeSeq !== undefined) conditions.push(sql`seq < ${f.beforeSeq}`);
+  if (f.instanceId !== undefined && f.decision === undefined && f.reason === undefined) {
+    // One instance's requests, decided or not: their seqs first from gate_requests_instance_idx
+    // (instance_id, seq desc), in order, then each request by its key. In one statement Postgres
+    // took the instance's requests as spread evenly over the table and walked the seq key backward
+    // from the newest request, throwing away every newer one of the other instances (33,000 for an
+    // instance whose requests are older: gates/list-cost.int.test.ts). The sorted subquery and its
+    // limit keep the two steps apart, as listEvents does for a source (events/store.ts).
+    const r = await sql<GateRequestRow>`
+      select g.* from (
+        select seq from switchyard.gate_requests where ${sql.join(conditions, sql` and `)}
+        order by seq desc limit ${f.limit}) s
+      cross join lateral (select * from switchyard.gate_requests g where g.seq = s.seq limit 1) g
+      order by s.seq desc`.execute(db);
+    return r.rows;
+  }
   const r = await sql<GateRequestRow>`
     select * from switchyard.gate_requests where ${sql.join(conditions, sql` and `)}
     order by seq desc limit ${f.limit}`.execute(db);

@@ -2376,6 +2376,20 @@ create statistics if not exists switchyard.gate_requests_instance_decision_stats
   on instance_id, decision, decision_reason from switchyard.gate_requests;
 `,
   },
+  {
+    version: 51,
+    name: "one instance's gates list reads an index",
+    // `GET /v1/gates?instanceId=…` (no decision or reason: the dashboard's gates page of an
+    // instance) had no index by instance and seq: migration 50's hold decided requests only, and
+    // the list shows the pending ones too. Postgres walked the seq key backward from the newest
+    // request, throwing away every newer request of the other instances (33,000 read for an
+    // instance whose requests are older than the others'), or read all of the instance's requests
+    // through (instance_id, dedupe_key) and sorted them (gates/list-cost.int.test.ts). A request's
+    // instance and seq never change: its decision's update writes one more entry (it changes
+    // other indexed columns already), its insert one.
+    indexes: [{ name: 'gate_requests_instance_idx', on: 'switchyard.gate_requests (instance_id, seq desc)' }],
+    sql: '',
+  },
 ];
 
 /**
