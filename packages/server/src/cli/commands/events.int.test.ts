@@ -150,3 +150,65 @@ it('events list --type --limit finds the matches older than what one page looks 
     .map((line) => JSON.parse(line));
   expect(listed.map((e: { type: string }) => e.type)).toEqual(['gate.decided', 'gate.decided']);
 });
+
+it('events tail --type prints the last ten matches when they are older than what one page looks at, then follows', {
+  timeout: 60_000,
+}, async () => {
+  // Twelve gate.requested events, then 25,000 others: a page looks at 10,000 at most.
+  await sql`insert into switchyard.events (id, type, source, subject, time, envelope, created_at)
+    select gen_random_uuid(), case when i <= 12 then 'gate.requested' else 'appointment.updated' end,
+      'tail/clinic', 'appointment/tail-' || i, now(),
+      jsonb_build_object('type', case when i <= 12 then 'gate.requested' else 'appointment.updated' end,
+        'subject', 'appointment/tail-' || i), now()
+    from generate_series(1, 25012) i`.execute(store.db);
+  const older = await sql<{ subject: string }>`select subject from switchyard.events
+    where type = 'gate.requested' order by sequence desc limit 10`.execute(store.db);
+  let out = '';
+  const io: CliIO = {
+    stdout: { write: (t: string) => (out += t) },
+    stderr: { write: () => true },
+    env: {},
+    cwd: process.cwd(),
+  };
+  // The hub's events API, counting the reads that start from the newest event: the first screen
+  // starts with one, each poll after it with another.
+  let fromNewest = 0;
+  const counted = {
+    events: {
+      list: (f: Parameters<Hub['events']['list']>[0] = {}) => {
+        if (f.cursor === undefined) fromNewest++;
+        return hub.events.list(f);
+      },
+    },
+  } as unknown as Hub;
+  const controller = new AbortController();
+  let ended: unknown;
+  const tail = tailEvents(counted, io, { type: 'gate.requested' }, true, controller.signal, 20).catch(
+    (error: unknown) => {
+      ended = error ?? 'ended';
+    },
+  );
+  try {
+    await until(
+      () => fromNewest >= 2,
+      () => ended,
+    );
+    // One stored after the first screen: printed after the ten, once.
+    await sql`insert into switchyard.events (id, type, source, subject, time, envelope, created_at)
+      values (gen_random_uuid(), 'gate.requested', 'tail/clinic', 'appointment/tail-new', now(),
+        '{"type": "gate.requested", "subject": "appointment/tail-new"}', now())`.execute(store.db);
+    await until(
+      () => out.includes('appointment/tail-new'),
+      () => ended,
+    );
+  } finally {
+    controller.abort();
+    await tail;
+  }
+  const printed = out
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { subject: string }).subject);
+  // Before: nothing of the ten (none among the newest 10,000 events), only the new one.
+  expect(printed).toEqual([...older.rows.map((r) => r.subject).reverse(), 'appointment/tail-new']);
+});

@@ -39,16 +39,35 @@ export async function latestEvents(
   filter: { type?: string; source?: string },
   limit: number,
 ): Promise<HubEvent[]> {
-  const found: HubEvent[] = [];
+  return (await newestMatches(hub, filter, limit)).events;
+}
+
+/**
+ * {@link latestEvents}, with the sequence from which its first page looked at every event stored
+ * then: the newest match, or where the page stopped without one (0: it looked at every event). A
+ * follower goes on from there: the events above it that were stored then match nothing.
+ */
+async function newestMatches(
+  hub: Hub,
+  filter: { type?: string; source?: string },
+  limit: number,
+): Promise<{ events: HubEvent[]; lookedFrom: bigint }> {
+  const events: HubEvent[] = [];
+  let lookedFrom: bigint | undefined;
   let cursor: string | undefined;
   for (;;) {
     const page = await hub.events.list({
       ...filter,
-      limit: limit - found.length,
+      limit: limit - events.length,
       ...(cursor ? { cursor } : {}),
     });
-    found.push(...page.items);
-    if (found.length >= limit || !page.nextCursor) return found;
+    lookedFrom ??= page.items[0]
+      ? BigInt(page.items[0].sequence)
+      : page.nextCursor
+        ? BigInt(page.nextCursor)
+        : 0n;
+    events.push(...page.items);
+    if (events.length >= limit || !page.nextCursor) return { events, lookedFrom };
     cursor = page.nextCursor;
   }
 }
@@ -75,7 +94,8 @@ async function newerThan(
 }
 
 /**
- * Prints the last ten events, then every new one each `pollMs`, until `signal` aborts. An outage
+ * Prints the last ten events the filter matches, however far back ({@link latestEvents}), then
+ * every new one each `pollMs`, until `signal` aborts. An outage
  * of the database (a Postgres restart, a failover: storage/unavailable.ts) is waited out, said once
  * on stderr when it starts and once when the database is back, and the events stored meanwhile are
  * printed then; any other error ends the tail. Before, the first poll that met a restart ended the
@@ -99,15 +119,13 @@ export async function tailEvents(
   while (!signal.aborted) {
     try {
       if (last === undefined) {
-        const latest = await hub.events.list({ ...filter, limit: 10 });
-        for (const event of [...latest.items].reverse()) io.stdout.write(`${formatEvent(event, json)}\n`);
-        // None among the events the page looked at (nextCursor: where it stopped): the next polls
-        // look from there, not through every event stored, each second.
-        last = latest.items[0]
-          ? BigInt(latest.items[0].sequence)
-          : latest.nextCursor
-            ? BigInt(latest.nextCursor)
-            : 0n;
+        // The last ten matches, as `tail -n` prints them, however far back: before, only those
+        // among the events one page looks at (EVENT_LIST_SCAN), and a filter whose matches were
+        // older printed nothing. Once; the polls then go on from where the first page looked, not
+        // from the tenth match (without one, through every event stored, each second).
+        const latest = await newestMatches(hub, filter, 10);
+        for (const event of [...latest.events].reverse()) io.stdout.write(`${formatEvent(event, json)}\n`);
+        last = latest.lookedFrom;
       } else {
         for (const event of await newerThan(hub, filter, last)) {
           io.stdout.write(`${formatEvent(event, json)}\n`);
@@ -138,7 +156,7 @@ export const eventsCommand: Command = {
   details: [
     'Subcommands:',
     '  list                the latest events, newest first (time, type, source, subject, id)',
-    '  tail                the last 10, then every new one as it is stored, until Ctrl-C',
+    '  tail                the last 10 matches, then every new one as it is stored, until Ctrl-C',
     'Options:',
     '  -c, --config FILE   the config file',
     '  --type T            an event type, or a family (appointment.*)',
