@@ -128,12 +128,22 @@ export function typeMatchesAny(
  * How far an event's `created_at` may trail the order of its sequence, as {@link listEvents}
  * assumes when it turns a time window into sequence bounds. Both are read as the row is inserted
  * (`created_at` is `clock_timestamp()` since migration 36; the normalize commit draws a batch's
- * sequences a moment before inserting its rows, in the same statement): they disagree by how long
- * that statement takes between the two, milliseconds. An hour covers any statement and a clock
- * stepped back by less; a bound an hour wide still spares a window weeks back the walk from the
- * newest event.
+ * sequences after taking its subjects' locks, a moment before inserting its rows, in the same
+ * statement): they disagree by how long that statement takes between the two, milliseconds.
+ *
+ * The window's pages start this far from it: each bound is this much of the hub's events away
+ * from the window, walked before the first of its events. It was an hour: a hub storing more than
+ * 10,000 events an hour ({@link EVENT_LIST_SCAN}, three a second) answered a window's first pages
+ * empty with a cursor, and a client walked them to the window (the dashboard's Older, once per
+ * 10,000 events) and again past its start to learn that the list had ended
+ * (events/busy-window.int.test.ts). Ten seconds is fewer than 10,000 events at the hub's measured
+ * throughput (under 1,000 a second, docs/benchmarks.md), so the first page reaches the window.
+ * What it does not cover: a statement stalled more than ten seconds between drawing a sequence and
+ * writing its row, or the database's clock stepped back by more; an event of it within ten
+ * seconds of a window's end may be left out of that window's list (it is in the next window's).
+ * Only this list reads the bounds: the feed, retention and replays go by sequence.
  */
-const EVENT_CLOCK_SLACK = "interval '1 hour'";
+const EVENT_CLOCK_SLACK = "interval '10 seconds'";
 
 /**
  * How many events one page of {@link listEvents} looks at, at most: the events its indexes select
@@ -164,8 +174,8 @@ export interface EventsPage {
  * `until` has a sequence above every event of the window, and one stored more than the slack
  * before `since` a sequence below them. Without the bounds a window far back walked `events_pkey`
  * from the newest event to the window (2.7 s at 900,000 events, two months back: a dashboard
- * audit); with them the walk starts at most an hour of events from the window
- * (events/list-cost.int.test.ts).
+ * audit); with them the walk starts at most ten seconds of events from the window
+ * (events/list-cost.int.test.ts, events/busy-window.int.test.ts).
  *
  * With `source` (and no `subject`, whose own index is narrower), the sequences come first from
  * `events_source_idx` (source, sequence), in order, and each event is then read by its key: the
