@@ -1,0 +1,664 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config text uses ${env:...} and ${file:...} references on purpose.
+/**
+ * An attacker's and an auditor's sweep for secrets: a hub process started as `switchyard start`
+ * starts it (config file with `${env:…}` and `${file:…}` references, the logger of the CLI at debug
+ * level) with instances of several connectors, each secret a recognisable value, is driven through
+ * pushes (right key, the key with one character changed, another instance's key), a pull, commands
+ * whose vendor answers errors quoting the credential it was sent, deliveries to a subscriber
+ * answering 500 with the request's headers quoted, admin API writes and reads of every GET route,
+ * and a restart on a config whose keys were rotated. Then every table of the database (the hub's
+ * and pg-boss's), every log line and every HTTP answer (body and headers) is searched for each
+ * secret raw, base64 (at any offset: Basic-auth pairs included), URL-encoded and hex.
+ */
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClinikoSimulator } from '@switchyard/connector-cliniko/simulator';
+import { useTestDatabase } from '@switchyard/testing';
+import {
+  closeServer,
+  type LocalServer,
+  listenLocal,
+  readBody,
+} from '@switchyard/testing/simulator-kit/server';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliIO, Command } from '../cli/command.ts';
+import { commandsCommand } from '../cli/commands/commands.ts';
+import { subscriptionsCommand } from '../cli/commands/subscriptions.ts';
+import { validateCommand } from '../cli/commands/validate.ts';
+import { loadConfig } from '../config/load.ts';
+import { shippedConnectors } from '../connectors.ts';
+import { createLogger } from '../logging/logger.ts';
+import { type HubProcess, startHubProcess } from '../runtime/process.ts';
+import { fixture } from './connectors/fixtures.test-support.ts';
+
+const db = useTestDatabase();
+
+/** Every secret of the sweep, by what it is; each unlike any other text the hub writes. */
+const S = {
+  admin: 'sweepAdminTok-Q7x9Lm2Pz4Vb',
+  adminRotated: 'sweepAdminTok-R8y0Mn3Qa5Wc',
+  secretKey: 'sweepSecretKey-Hk3Jd8Wq5Ze1',
+  dpPush: 'sweepDpPushKey-Rv6Tn2Ya8Cx',
+  dpPushRotated: 'sweepDpPushKey-Sw7Uo3Zb9Dy',
+  dp2Push: 'sweepDp2PushKey-Mf4Gs9Kb1X',
+  dpClientSecret: 'sweepDpClientSec-Wj5Pq7Le3N',
+  dpAccessToken: 'sweepDpAccessTok-Ga2Hb4Jc6K',
+  dp2ClientSecret: 'sweepDp2ClientSec-Lm8Nn0Pp2',
+  cwHook: 'sweepCwHookKey-Bz8Vc2Hn6Ud',
+  cwApi: 'sweepCwApiKey-Ty3Rk9Fm5Qa',
+  clApi: 'sweepClApiKey-Np2Xw6Jg4Ls',
+  signing: `whsec_${Buffer.from('sweep-signing-secret-0123456789AB').toString('base64')}`,
+  approverSigning: `whsec_${Buffer.from('sweep-approver-secret-9876543210CD').toString('base64')}`,
+  apiInstanceKey: 'sweepApiInstKey-Ef5Gh7Ij9Kl',
+  dbPassword: 'sweepDbPassw0rd-Xy7Zt1Q',
+  badPathKey: 'sweepBadPath/Key-Zq9Wx7Vu5',
+  shortKey: 'sweepShrt-K9',
+  badSigning: 'whsec_sweepBad!!Secret-Kk8Jj6',
+  urlPassword: 'sweepUrlPassw-Ab3Cd5Ef7',
+  apiSubSigning: `whsec_${Buffer.from('sweep-api-sub-secret-ABCDEFGHIJ01').toString('base64')}`,
+} as const;
+
+/** Secrets the API made and showed once (a command credential, …): swept for like those above. */
+const madeSecrets: Record<string, string> = {};
+
+/** Every form a secret may take in a text: raw, base64 at any offset (Basic pairs), URL-encoded, hex. */
+function formsOf(secret: string): string[] {
+  const forms = new Set<string>([secret]);
+  forms.add(encodeURIComponent(secret));
+  const hex = Buffer.from(secret).toString('hex');
+  forms.add(hex);
+  forms.add(hex.toUpperCase());
+  for (const pad of ['', 'x', 'xx']) {
+    const b64 = Buffer.from(`${pad}${secret}`).toString('base64');
+    // The middle of it depends on the secret's bytes only: found inside any base64 quoting it.
+    const middle = pad === '' ? b64.replace(/=+$/, '').slice(0, -4) : b64.slice(4, -4);
+    forms.add(middle);
+    forms.add(middle.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  // A whsec_ secret's key bytes, as a signer holds them.
+  if (secret.startsWith('whsec_')) {
+    const key = Buffer.from(secret.slice(6), 'base64');
+    forms.add(secret.slice(6));
+    forms.add(key.toString('hex'));
+    forms.add(key.toString('latin1'));
+  }
+  return [...forms].filter((f) => f.length >= 12);
+}
+
+/** Where each secret (in any form) occurs in `texts`: `secret name ← where: …context…`. */
+function hitsIn(texts: ReadonlyArray<{ where: string; text: string }>): string[] {
+  const hits: string[] = [];
+  for (const [name, secret] of Object.entries({ ...S, ...madeSecrets })) {
+    for (const form of formsOf(secret)) {
+      for (const { where, text } of texts) {
+        const at = text.indexOf(form);
+        // One hit per secret and place: a leak repeats in every read of the row that holds it.
+        if (at >= 0 && !hits.some((h) => h.startsWith(`${name} ← ${where}:`)))
+          hits.push(`${name} ← ${where}: …${text.slice(Math.max(0, at - 120), at + form.length + 40)}…`);
+      }
+    }
+  }
+  return hits;
+}
+
+const logLines: string[] = [];
+/** What the vendors' APIs were sent: the secrets were in play (the sweep's own check). */
+const vendorSaw: string[] = [];
+const answers: Array<{ where: string; text: string }> = [];
+let dir: string;
+let vendor: LocalServer;
+let subscriber: LocalServer;
+let cliniko: ClinikoSimulator;
+let running: HubProcess | undefined;
+
+/** One HTTP call to the hub, its answer (status, headers, body) kept for the sweep. */
+async function call(
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string; admin?: string | false } = {},
+): Promise<{ status: number; text: string }> {
+  const admin = init.admin === undefined ? S.admin : init.admin;
+  const res = await fetch(`${running!.url}${path}`, {
+    method: init.method ?? 'GET',
+    headers: {
+      ...(admin ? { authorization: `Bearer ${admin}` } : {}),
+      ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...init.headers,
+    },
+    ...(init.body !== undefined ? { body: init.body } : {}),
+  });
+  const text = await res.text();
+  const headers = [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n');
+  answers.push({ where: `${init.method ?? 'GET'} ${path} → ${res.status}`, text: `${headers}\n\n${text}` });
+  return { status: res.status, text };
+}
+
+const json = async (path: string, init?: Parameters<typeof call>[1]) => {
+  const r = await call(path, init);
+  return { status: r.status, json: r.text === '' ? undefined : JSON.parse(r.text) };
+};
+
+async function eventually<T>(check: () => Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await check().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`${what}: not reached in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The config file's text: instances of four connectors, a subscription, an approver. */
+function configText(rotated: boolean): string {
+  return [
+    'version: 1',
+    'server:',
+    '  host: 127.0.0.1',
+    '  port: 0',
+    `  adminToken: \${env:SW_ADMIN}`,
+    'database:',
+    '  url: ${env:SW_DB}',
+    'secretKey: ${file:secret-key.txt}',
+    'logging: { level: debug }',
+    'instances:',
+    '  - id: dp',
+    '    connector: docplanner',
+    '    mode: push',
+    '    settings:',
+    `      apiBaseUrl: ${vendor.url}/dp`,
+    '      clientId: sweep-client',
+    '      clientSecret: ${file:dp-client-secret.txt}',
+    '      releaseIntervalMinutes: 0',
+    '      pushAuth:',
+    '        headerName: x-api-key',
+    '        apiKey: ${env:SW_DP_PUSH}',
+    '  - id: dp2',
+    '    connector: docplanner',
+    '    mode: push',
+    '    settings:',
+    `      apiBaseUrl: ${vendor.url}/dp2`,
+    '      clientId: sweep-client-2',
+    '      clientSecret: ${env:SW_DP2_CLIENT}',
+    '      releaseIntervalMinutes: 0',
+    '      pushAuth:',
+    '        headerName: x-api-key',
+    '        apiKey: ${file:dp2-push.txt}',
+    '  - id: cw',
+    '    connector: clockwisemd',
+    '    mode: push',
+    '    settings:',
+    '      auth: { mode: either, key: "${env:SW_CW_HOOK}" }',
+    '      apiKey: ${env:SW_CW_API}',
+    `      apiBaseUrl: ${vendor.url}/cw`,
+    '  - id: cl',
+    '    connector: cliniko',
+    '    mode: pull',
+    '    settings:',
+    '      apiKey: ${file:cl-api.txt}',
+    '      userAgent: Sweep (sweep@example.com)',
+    `      apiBaseUrl: ${cliniko.url}`,
+    '    pull: { interval: 200ms }',
+    'subscriptions:',
+    '  - id: crm',
+    '    kind: webhook',
+    `    url: ${subscriber.url}/crm`,
+    '    events: ["*"]',
+    '    secrets: ["${env:SW_SIGNING}"]',
+    '    allowPrivateAddresses: true',
+    '    retry: { schedule: ["0s", "200ms"] }',
+    '  - id: desk',
+    '    kind: webhook',
+    `    url: ${subscriber.url}/desk`,
+    '    events: ["appointment.booking_requested"]',
+    '    secrets: ["${file:approver.txt}"]',
+    '    allowPrivateAddresses: true',
+    '    approver: {}',
+    '',
+  ]
+    .join('\n')
+    .replace('${env:SW_DP_PUSH}', rotated ? '${env:SW_DP_PUSH_ROTATED}' : '${env:SW_DP_PUSH}')
+    .replace('${env:SW_ADMIN}', rotated ? '${env:SW_ADMIN_ROTATED}' : '${env:SW_ADMIN}');
+}
+
+/** The environment the config's `${env:…}` references read. */
+function env(): Record<string, string> {
+  return {
+    SW_ADMIN: S.admin,
+    SW_ADMIN_ROTATED: S.adminRotated,
+    // Postgres here trusts local connections: the password is not checked, only carried.
+    SW_DB: db.url().replace('postgres://postgres@', `postgres://postgres:${S.dbPassword}@`),
+    SW_DP_PUSH: S.dpPush,
+    SW_DP_PUSH_ROTATED: S.dpPushRotated,
+    SW_DP2_CLIENT: S.dp2ClientSecret,
+    SW_CW_HOOK: S.cwHook,
+    SW_CW_API: S.cwApi,
+    SW_SIGNING: S.signing,
+  };
+}
+
+async function startHub(rotated: boolean): Promise<HubProcess> {
+  const file = join(dir, 'switchyard.yaml');
+  writeFileSync(file, configText(rotated));
+  const loaded = await loadConfig(file, {
+    connectors: shippedConnectors,
+    env: env(),
+  });
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  // As `switchyard start` makes it (cli/commands/start.ts), its lines kept here.
+  const logger = createLogger({
+    level: 'debug',
+    pretty: false,
+    secrets: loaded.secrets,
+    destination: { write: (line: string) => logLines.push(line) },
+  });
+  return startHubProcess(loaded.config, {
+    io: { stderr: { write: (t: string) => logLines.push(t) > 0 }, env: {}, cwd: dir },
+    logger,
+    secrets: loaded.secrets,
+    pipeline: { pollIntervalMs: 200, retention: { cron: false } },
+    commands: {
+      retryScheduleMs: [50, 50],
+      retryJitter: 0,
+      sweepIntervalMs: 200,
+      leaseMs: 10_000,
+      retentionCron: false,
+    },
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'switchyard-sweep-'));
+  writeFileSync(join(dir, 'secret-key.txt'), `${S.secretKey}\n`);
+  writeFileSync(join(dir, 'dp-client-secret.txt'), `${S.dpClientSecret}\n`);
+  writeFileSync(join(dir, 'dp2-push.txt'), `${S.dp2Push}\n`);
+  writeFileSync(join(dir, 'cl-api.txt'), `${S.clApi}\n`);
+  writeFileSync(join(dir, 'approver.txt'), `${S.approverSigning}\n`);
+  // The vendors' APIs as a careless gateway shows them: every error quotes what it was sent.
+  vendor = await listenLocal(
+    async (req, res) => {
+      const body = await readBody(req);
+      const headers = JSON.stringify(req.headers);
+      vendorSaw.push(`${req.url} ${headers} ${body}`);
+      if (req.url === '/dp/oauth/v2/token') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ access_token: S.dpAccessToken, expires_in: 3600, token_type: 'bearer' }));
+        return;
+      }
+      if (req.url?.startsWith('/dp2/')) {
+        const auth = String(req.headers.authorization ?? '');
+        const decoded = Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8');
+        res.writeHead(401, { 'content-type': 'text/html', 'www-authenticate': `Basic realm="${decoded}"` });
+        res.end(`<html>invalid_client: ${auth} (${decoded}) form=${body} headers=${headers}</html>`);
+        return;
+      }
+      if (req.url?.startsWith('/cw/')) {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: `Invalid Authtoken ${String(req.headers.authtoken)}`, headers }));
+        return;
+      }
+      res.writeHead(502, {
+        'content-type': 'text/plain',
+        'x-echo-authorization': String(req.headers.authorization),
+      });
+      res.end(`Bad gateway. Request headers: ${headers} body: ${body}`);
+    },
+    (_error, _req, res) => res.end(),
+  );
+  // A subscriber answering 500 with the request's headers (signatures included) quoted.
+  subscriber = await listenLocal(
+    async (req, res) => {
+      await readBody(req);
+      res.writeHead(500, {
+        'content-type': 'application/json',
+        'x-echo-signature': String(req.headers['webhook-signature']),
+      });
+      res.end(JSON.stringify({ error: 'boom', headers: req.headers }));
+    },
+    (_error, _req, res) => res.end(),
+  );
+  cliniko = new ClinikoSimulator({ apiKey: S.clApi });
+  await cliniko.start();
+  cliniko.put({
+    id: '91001',
+    created_at: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    starts_at: '2026-03-10T10:00:00Z',
+    ends_at: '2026-03-10T10:30:00Z',
+    patient_arrived: false,
+    did_not_arrive: false,
+    notes: null,
+    cancelled_at: null,
+  });
+  running = await startHub(false);
+}, 60_000);
+
+afterAll(async () => {
+  await running?.stop();
+  if (vendor) await closeServer(vendor.server);
+  if (subscriber) await closeServer(subscriber.server);
+  await cliniko?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The secret with one character changed (its last). */
+const nearly = (secret: string) => `${secret.slice(0, -1)}${secret.endsWith('a') ? 'b' : 'a'}`;
+
+describe('the secrets sweep', () => {
+  it('finds no secret in any stored row, log line or HTTP answer', async () => {
+    const booking = JSON.stringify(fixture('docplanner', 'booking-confirmed.json'));
+    // Pushes: right key, nearly the key, another instance's key, in the header and as Basic/Bearer.
+    for (const key of [S.dpPush, nearly(S.dpPush), S.dp2Push, S.cwHook]) {
+      await call('/hooks/dp', { method: 'POST', admin: false, headers: { 'x-api-key': key }, body: booking });
+      await call('/hooks/dp', {
+        method: 'POST',
+        admin: false,
+        headers: { authorization: `Basic ${Buffer.from(`dp:${key}`).toString('base64')}` },
+        body: booking,
+      });
+    }
+    await call(`/hooks/dp2?key=${S.dp2Push}`, { method: 'POST', admin: false, body: booking });
+    const cwPush = JSON.stringify({ appointment_id: 12345, event_type: 'create' });
+    for (const key of [S.cwHook, nearly(S.cwHook), S.dpPush]) {
+      await call(`/hooks/cw/${encodeURIComponent(key)}`, { method: 'POST', admin: false, body: cwPush });
+      await call('/hooks/cw', { method: 'POST', admin: false, headers: { authtoken: key }, body: cwPush });
+    }
+    // The admin API with nearly the token, and another secret as the token.
+    await call('/v1/instances', { admin: nearly(S.admin) });
+    await call('/v1/events', { admin: S.dpPush });
+
+    // Commands to vendors whose errors quote the credential they were sent.
+    const book = (instance: string, start: string) =>
+      json('/v1/commands', {
+        method: 'POST',
+        body: JSON.stringify({
+          type: 'appointment.book',
+          instance,
+          data: {
+            start,
+            durationMinutes: 30,
+            patient: { name: 'Anna', phone: '+48500100200' },
+            practitioner: { id: '182733' },
+            location: { id: '221304' },
+            organization: { id: '90211' },
+            service: { id: '4455661' },
+          },
+        }),
+      });
+    const sent = [
+      await book('dp', '2026-03-10T11:30:00+01:00'),
+      await book('dp2', '2026-03-10T12:30:00+01:00'),
+    ];
+    for (const s of sent) expect(s.status, JSON.stringify(s.json)).toBe(202);
+    for (const s of sent)
+      await eventually(async () => {
+        const c = (await json(`/v1/commands/${s.json.id}`)).json;
+        return c.status === 'succeeded' || c.status === 'failed' ? c : undefined;
+      }, `command ${s.json.id}`);
+
+    // Admin writes with secrets: an instance and a subscription made through the API.
+    const made = await json('/v1/instances', {
+      method: 'POST',
+      body: JSON.stringify({
+        id: 'api-cw',
+        connector: 'clockwisemd',
+        mode: 'push',
+        settings: { auth: { mode: 'header', key: S.apiInstanceKey }, apiBaseUrl: `${vendor.url}/cw` },
+      }),
+    });
+    expect(made.status, JSON.stringify(made.json)).toBeLessThan(300);
+    await call('/hooks/api-cw', {
+      method: 'POST',
+      admin: false,
+      headers: { authtoken: S.apiInstanceKey },
+      body: cwPush,
+    });
+    const sub = await json('/v1/subscriptions', {
+      method: 'POST',
+      body: JSON.stringify({
+        id: 'api-sub',
+        url: `${subscriber.url}/api-sub`,
+        eventTypes: ['*'],
+        secrets: [S.apiSubSigning],
+        allowPrivateAddresses: true,
+      }),
+    });
+    expect(sub.status, JSON.stringify(sub.json)).toBeLessThan(300);
+    // A bad write quoting a secret back: its problem answer.
+    await call('/v1/instances', {
+      method: 'POST',
+      body: JSON.stringify({
+        id: 'bad',
+        connector: 'clockwisemd',
+        mode: 'push',
+        settings: { auth: { key: S.apiInstanceKey, mode: 7 } },
+      }),
+    });
+
+    // Secrets the API shows once, in the answer that makes them (that answer alone may show them),
+    // then used: a command credential, a FHIR read token, a rotated signing secret.
+    const shownOnce = async (name: string, path: string, field: string) => {
+      const r = await json(path, { method: 'POST', body: '{}' });
+      expect(r.status, JSON.stringify(r.json)).toBeLessThan(300);
+      madeSecrets[name] = r.json[field];
+      answers.pop();
+      return r.json[field] as string;
+    };
+    const credential = await shownOnce(
+      'commandCredential',
+      '/v1/subscriptions/crm/command-credentials',
+      'token',
+    );
+    const fhirToken = await shownOnce('fhirReadToken', '/v1/subscriptions/crm/fhir-read-token', 'token');
+    const rotated = await shownOnce('rotatedSigning', '/v1/subscriptions/api-sub/rotate-secret', 'secret');
+    await call('/v1/commands', {
+      method: 'POST',
+      admin: credential,
+      body: JSON.stringify({ type: 'appointment.cancel', subject: 'appointment/nope', data: {} }),
+    });
+    await call('/v1/commands', { admin: nearly(credential) });
+    await call('/fhir/r4/Appointment', { admin: fhirToken });
+    await call('/fhir/r4/Appointment', { admin: nearly(fhirToken) });
+    for (const secret of [S.signing, rotated, nearly(rotated), S.apiSubSigning])
+      for (const id of ['crm', 'api-sub']) await call(`/v1/subscriptions/${id}/events`, { admin: secret });
+
+    // A slot booking asking the approver (answering 500 with the request quoted) for a decision.
+    await call('/hooks/dp', {
+      method: 'POST',
+      admin: false,
+      headers: { 'x-api-key': S.dpPush },
+      body: JSON.stringify(fixture('docplanner', 'slot-booking.json')),
+    });
+
+    // Bad writes carrying secrets: each problem answer must not quote them back.
+    const bad = [
+      [
+        '/v1/instances',
+        {
+          id: 'bad-path',
+          connector: 'clockwisemd',
+          mode: 'push',
+          settings: { auth: { mode: 'path', key: S.badPathKey } },
+        },
+      ],
+      [
+        '/v1/instances',
+        {
+          id: 'bad-short',
+          connector: 'clockwisemd',
+          mode: 'push',
+          settings: { auth: { mode: 'header', key: S.shortKey } },
+        },
+      ],
+      [
+        '/v1/subscriptions',
+        {
+          id: 'bad-sig',
+          url: `${subscriber.url}/x`,
+          eventTypes: ['*'],
+          secrets: [S.badSigning],
+          allowPrivateAddresses: true,
+        },
+      ],
+      [
+        '/v1/subscriptions',
+        {
+          id: 'url-pass',
+          url: `http://sweeper:${S.urlPassword}@127.0.0.1:9/x`,
+          eventTypes: ['*'],
+          allowPrivateAddresses: true,
+        },
+      ],
+    ] as const;
+    for (const [path, body] of bad) await call(path, { method: 'POST', body: JSON.stringify(body) });
+    await call('/v1/instances/api-cw', {
+      method: 'PUT',
+      body: JSON.stringify({
+        connector: 'clockwisemd',
+        mode: 'push',
+        settings: { auth: { mode: 'path', key: S.badPathKey } },
+      }),
+    });
+
+    // The pull, and deliveries answered 500 until dead.
+    await eventually(async () => {
+      const page = (await json('/v1/inbound?instanceId=cl')).json;
+      return page.items.length > 0 ? page : undefined;
+    }, 'a pulled message of cl');
+    await eventually(async () => {
+      const page = (await json('/v1/deliveries?status=dead&limit=5')).json;
+      return page.items.length > 0 ? page : undefined;
+    }, 'a dead delivery');
+
+    // Every GET route of the app, with the ids the lists show.
+    await readEverything();
+    // A restart on a config whose push key and admin token were rotated, then the reads again.
+    await running!.stop();
+    running = await startHub(true);
+    await call('/hooks/dp', {
+      method: 'POST',
+      admin: false,
+      headers: { 'x-api-key': S.dpPush },
+      body: booking,
+    });
+    await call('/hooks/dp', {
+      method: 'POST',
+      admin: false,
+      headers: { 'x-api-key': S.dpPushRotated },
+      body: booking,
+    });
+    await readEverything(S.adminRotated);
+    await running!.stop();
+
+    // The CLI on the same config: its stdout and stderr.
+    const cli = async (
+      command: Command,
+      positionals: string[],
+      values: Record<string, string | boolean> = {},
+    ) => {
+      let out = '';
+      const io: CliIO = {
+        stdout: { write: (t: string) => (out += t) },
+        stderr: {
+          write: (t: string) => {
+            out += t;
+            return true;
+          },
+        },
+        env: env(),
+        cwd: dir,
+      };
+      const code = await command
+        .run({ values: { config: join(dir, 'switchyard.yaml'), ...values }, positionals }, io)
+        .catch((error: Error) => `threw ${error.message}`);
+      answers.push({ where: `switchyard ${command.name} ${positionals.join(' ')} → ${code}`, text: out });
+    };
+    await cli(validateCommand, []);
+    await cli(subscriptionsCommand, ['test'], { id: 'crm' });
+    await cli(commandsCommand, ['show', sent[1]!.json.id]);
+    // A config whose secrets are each refused: `validate` names the problem, not the value.
+    writeFileSync(
+      join(dir, 'switchyard.yaml'),
+      configText(false)
+        .replace('${env:SW_SIGNING}', S.badSigning)
+        .replace(
+          'auth: { mode: either, key: "${env:SW_CW_HOOK}" }',
+          `auth: { mode: path, key: "${S.badPathKey}" }`,
+        )
+        .replace('secretKey: ${file:secret-key.txt}', `secretKey: ${S.shortKey}`),
+    );
+    await cli(validateCommand, []);
+
+    // The sweep finds what is there: the vendors were sent the credentials their errors quoted.
+    const sentOut = hitsIn(vendorSaw.map((text) => ({ where: 'vendor', text }))).map((h) => h.split(' ')[0]);
+    for (const name of ['dpAccessToken', 'dp2ClientSecret', 'cwApi', 'dpClientSecret'])
+      expect(sentOut).toContain(name);
+
+    const tables = await dumpDatabase(db.url());
+    const hits = hitsIn([
+      ...tables,
+      ...logLines.map((text, i) => ({ where: `log line ${i}`, text })),
+      ...answers,
+    ]);
+    expect(hits).toEqual([]);
+    running = undefined;
+  }, 90_000);
+});
+
+/** GETs every route the app has: those without parameters, and each `/:id` route below a list for every id it lists. */
+async function readEverything(admin: string = S.admin): Promise<void> {
+  // printRoutes draws a tree (`│   └── /:id (GET, HEAD)`): each line's depth is where its `── ` is.
+  const stack: string[] = [];
+  const routes: string[] = [];
+  for (const line of running!.app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /^(.*?)── (\S+) \(([^)]*)\)/.exec(line);
+    if (!m) continue;
+    const depth = (m[1]!.length - 1) / 4;
+    stack.length = depth;
+    stack.push(m[2]!);
+    if (m[3]!.split(', ').includes('GET')) routes.push(stack.join(''));
+  }
+  expect(routes).toContain('/v1/deliveries/:id');
+  const listed = new Map<string, string[]>();
+  for (const route of routes.filter((r) => !r.includes(':') && !r.includes('*'))) {
+    const r = await call(route, { admin });
+    const body = r.text.startsWith('{') ? (JSON.parse(r.text) as { items?: Array<{ id?: unknown }> }) : {};
+    listed.set(
+      route,
+      (body.items ?? []).map((item) => item.id).filter((id): id is string => typeof id === 'string'),
+    );
+  }
+  for (const route of routes.filter((r) => /^\/v1\/.*\/:id/.test(r))) {
+    const list = route.slice(0, route.indexOf('/:id'));
+    for (const id of listed.get(list) ?? [])
+      await call(route.replace(':id', encodeURIComponent(id)), { admin });
+  }
+  // The dashboard's pages ask with their queries.
+  for (const id of listed.get('/v1/subscriptions') ?? [])
+    await call(`/v1/dashboard/subscriptions/${encodeURIComponent(id)}/replay-progress?after=0`, { admin });
+  await call('/v1/dashboard/events?vendorId=12345&limit=50', { admin });
+  await call('/v1/dashboard/overview?minutes=60', { admin });
+}
+
+/** Every row of every table of the database's own schemas, as text. */
+async function dumpDatabase(url: string): Promise<Array<{ where: string; text: string }>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const tables = await client.query<{ schema: string; name: string }>(
+      `select table_schema as schema, table_name as name from information_schema.tables
+        where table_type = 'BASE TABLE' and table_schema not in ('pg_catalog', 'information_schema')`,
+    );
+    expect(tables.rows.length).toBeGreaterThan(10);
+    const out: Array<{ where: string; text: string }> = [];
+    for (const t of tables.rows) {
+      const rows = await client.query<{ row: string }>(
+        `select t::text as row from ${client.escapeIdentifier(t.schema)}.${client.escapeIdentifier(t.name)} t`,
+      );
+      for (const r of rows.rows) out.push({ where: `table ${t.schema}.${t.name}`, text: r.row });
+    }
+    return out;
+  } finally {
+    await client.end();
+  }
+}
