@@ -11,6 +11,7 @@
  * secret raw, base64 (at any offset: Basic-auth pairs included), URL-encoded and hex.
  */
 
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,8 @@ const S = {
   cwHook: 'sweepCwHookKey-Bz8Vc2Hn6Ud',
   cwApi: 'sweepCwApiKey-Ty3Rk9Fm5Qa',
   clApi: 'sweepClApiKey-Np2Xw6Jg4Ls',
+  acApi: 'sweepAcApiKey-Hd4Fs6Ga8Jk',
+  acPrevious: 'sweepAcPrevKey-Zx1Cv3Bn5Mq',
   signing: `whsec_${Buffer.from('sweep-signing-secret-0123456789AB').toString('base64')}`,
   approverSigning: `whsec_${Buffer.from('sweep-approver-secret-9876543210CD').toString('base64')}`,
   apiInstanceKey: 'sweepApiInstKey-Ef5Gh7Ij9Kl',
@@ -200,6 +203,14 @@ function configText(rotated: boolean): string {
     '      userAgent: Sweep (sweep@example.com)',
     `      apiBaseUrl: ${cliniko.url}`,
     '    pull: { interval: 200ms }',
+    '  - id: ac',
+    '    connector: acuity',
+    '    mode: push',
+    '    settings:',
+    '      userId: "27238"',
+    '      apiKey: ${env:SW_AC_API}',
+    '      previousApiKey: ${file:ac-previous.txt}',
+    `      apiBaseUrl: ${vendor.url}/ac`,
     'subscriptions:',
     '  - id: crm',
     '    kind: webhook',
@@ -235,6 +246,7 @@ function env(): Record<string, string> {
     SW_CW_HOOK: S.cwHook,
     SW_CW_API: S.cwApi,
     SW_SIGNING: S.signing,
+    SW_AC_API: S.acApi,
   };
 }
 
@@ -274,6 +286,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'dp-client-secret.txt'), `${S.dpClientSecret}\n`);
   writeFileSync(join(dir, 'dp2-push.txt'), `${S.dp2Push}\n`);
   writeFileSync(join(dir, 'cl-api.txt'), `${S.clApi}\n`);
+  writeFileSync(join(dir, 'ac-previous.txt'), `${S.acPrevious}\n`);
   writeFileSync(join(dir, 'approver.txt'), `${S.approverSigning}\n`);
   // The vendors' APIs as a careless gateway shows them: every error quotes what it was sent.
   vendor = await listenLocal(
@@ -291,6 +304,12 @@ beforeAll(async () => {
         const decoded = Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8');
         res.writeHead(401, { 'content-type': 'text/html', 'www-authenticate': `Basic realm="${decoded}"` });
         res.end(`<html>invalid_client: ${auth} (${decoded}) form=${body} headers=${headers}</html>`);
+        return;
+      }
+      if (req.url?.startsWith('/ac/')) {
+        // Acuity's API behind a proxy whose 403 page quotes the Basic credentials it was sent.
+        res.writeHead(403, { 'content-type': 'text/plain' });
+        res.end(`Forbidden for ${String(req.headers.authorization)} ${headers}`);
         return;
       }
       if (req.url?.startsWith('/cw/')) {
@@ -363,6 +382,23 @@ describe('the secrets sweep', () => {
       await call(`/hooks/cw/${encodeURIComponent(key)}`, { method: 'POST', admin: false, body: cwPush });
       await call('/hooks/cw', { method: 'POST', admin: false, headers: { authtoken: key }, body: cwPush });
     }
+    // Acuity: signed with its key, its previous key, nearly its key, another instance's key, the key itself as the signature.
+    const scheduled = 'action=scheduled&id=54321&calendarID=27238&appointmentTypeID=1'; // acuity/fixtures/appointment-scheduled.form
+    const signed = (key: string) => createHmac('sha256', key).update(scheduled).digest('base64');
+    for (const signature of [
+      signed(S.acApi),
+      signed(S.acPrevious),
+      signed(nearly(S.acApi)),
+      signed(S.cwApi),
+      S.acApi,
+    ])
+      await call('/hooks/ac', {
+        method: 'POST',
+        admin: false,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-acuity-signature': signature },
+        body: scheduled,
+      });
+
     // The admin API with nearly the token, and another secret as the token.
     await call('/v1/instances', { admin: nearly(S.admin) });
     await call('/v1/events', { admin: S.dpPush });
@@ -591,7 +627,7 @@ describe('the secrets sweep', () => {
 
     // The sweep finds what is there: the vendors were sent the credentials their errors quoted.
     const sentOut = hitsIn(vendorSaw.map((text) => ({ where: 'vendor', text }))).map((h) => h.split(' ')[0]);
-    for (const name of ['dpAccessToken', 'dp2ClientSecret', 'cwApi', 'dpClientSecret'])
+    for (const name of ['dpAccessToken', 'dp2ClientSecret', 'cwApi', 'dpClientSecret', 'acApi'])
       expect(sentOut).toContain(name);
 
     const tables = await dumpDatabase(db.url());
