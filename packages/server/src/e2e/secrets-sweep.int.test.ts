@@ -583,6 +583,17 @@ describe('the secrets sweep', () => {
       headers: { 'x-api-key': S.dpPushRotated },
       body: booking,
     });
+    // The secrets made through the API, first used by this process before it read them: its log
+    // scrubber knows the config file's secrets only.
+    await call(`/hooks/api-cw/${S.apiInstanceKey}`, { method: 'POST', admin: false, body: cwPush });
+    await call('/hooks/api-cw', {
+      method: 'POST',
+      admin: false,
+      headers: { authtoken: S.apiInstanceKey },
+      body: cwPush,
+    });
+    await call('/v1/commands', { admin: madeSecrets.commandCredential });
+    await call('/fhir/r4/Appointment', { admin: madeSecrets.fhirReadToken });
     await readEverything(S.adminRotated);
     await running!.stop();
 
