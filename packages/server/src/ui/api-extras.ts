@@ -1,6 +1,7 @@
 /**
  * Admin routes the dashboard needs that the admin API does not offer: overview aggregates, event
- * search by vendor id, the inbound message of an event, and replay progress. They live under
+ * search by vendor id, the inbound message of an event, replay progress, and the connectors' settings
+ * schemas the instance form is built from. They live under
  * `/v1/dashboard/...`, behind the same admin auth (bearer token or dashboard session).
  */
 
@@ -265,6 +266,45 @@ export async function dashboardApiRoutes(
       },
     },
     async () => ({ position: await q.lastDeliverySeq(db) }),
+  );
+
+  // The instance form is built from what the hub checks settings against (each connector's own
+  // `configSchema`, instances/settings.ts): a field the schema has is a field the form has, and
+  // what it refuses comes back as the API's problem+json, by pointer. No value is in a schema.
+  app.get(
+    '/v1/dashboard/connectors',
+    {
+      schema: {
+        tags,
+        summary:
+          "The hub's connectors: what each can do (push, pull, gate) and the JSON Schema of its instances' settings",
+        response: {
+          200: object({
+            items: {
+              type: 'array',
+              items: object({
+                name: { type: 'string' },
+                displayName: { type: 'string' },
+                push: { type: 'boolean' },
+                pull: { type: 'boolean' },
+                gate: { type: 'boolean' },
+                configSchema: { type: 'object', additionalProperties: true },
+              }),
+            },
+          }),
+        },
+      },
+    },
+    async () => ({
+      items: [...hub.host.connectors.values()].map((c) => ({
+        name: c.name,
+        displayName: c.displayName,
+        push: c.push !== undefined,
+        pull: c.pull !== undefined,
+        gate: c.gate !== undefined,
+        configSchema: c.configSchema,
+      })),
+    }),
   );
 
   app.get<{ Params: { id: string }; Querystring: { after: string } }>(

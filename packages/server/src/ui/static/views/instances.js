@@ -1,4 +1,5 @@
-// Connector instances: health, last message, failures, failed inbound messages and re-normalize.
+// Connector instances: health, last message, failures, settings (edited in ./instance-settings.js),
+// failed inbound messages and re-normalize.
 import { useState } from 'preact/hooks';
 import {
   ActionStatus,
@@ -16,6 +17,7 @@ import {
   useLoad,
   usePager,
 } from '../lib.js';
+import { InstanceSettings } from './instance-settings.js';
 
 export function InstancesView() {
   const state = useLoad(() => api('GET', '/v1/dashboard/overview?minutes=1'), [], { everyMs: 10_000 });
@@ -114,7 +116,7 @@ export function InstanceView({ id }) {
               )}>Pull now</button><${ActionStatus} action=${pullNow} />`
           }
         </article>
-        <article class="card"><h2>Settings (secrets redacted)</h2>${inst.data ? html`<${Json} value=${inst.data.settings} label="Settings" />` : null}</article>
+        ${inst.data ? html`<${InstanceSettings} instance=${inst.data} onSaved=${inst.reload} />` : html`<${Loading} state=${inst} />`}
       </div>`
     }
     <h2>Inbound messages</h2>
