@@ -4,7 +4,19 @@
 // are checked with), and its problem+json `errors` are shown beside the fields they point at.
 // Secrets are never shown nor sent back: a stored one goes back as "[redacted]", which keeps it.
 import { useState } from 'preact/hooks';
-import { ActionStatus, ApiError, api, ErrorBox, html, Json, useAction, useLoad } from '../lib.js';
+import {
+  ActionStatus,
+  ApiError,
+  api,
+  described,
+  ErrorBox,
+  Field,
+  fieldErrors,
+  html,
+  Json,
+  useAction,
+  useLoad,
+} from '../lib.js';
 
 const REDACTED = '[redacted]';
 const INTERVAL_HINT = "Empty: the connector's own interval.";
@@ -30,47 +42,6 @@ function settingsFields(schema) {
               ? 'string'
               : 'json',
   }));
-}
-
-/**
- * The API's refusal by field pointer. A pointer below a field (`/settings/oauth/clientId`) is its
- * field's; ajv's `required` names the property in its message, at the object's pointer. What no
- * field shows stays in `rest`, shown under the form.
- */
-function fieldErrors(problem, pointers) {
-  const byField = {};
-  const rest = [];
-  const put = (pointer, message) => {
-    const at = pointers
-      .filter((p) => pointer === p || pointer.startsWith(`${p}/`))
-      .sort((a, b) => b.length - a.length)[0];
-    if (at) byField[at] = byField[at] ? `${byField[at]}; ${message}` : message;
-    else rest.push(`${pointer || '/'} ${message}`);
-  };
-  for (const issue of problem?.errors ?? []) {
-    const missing = /required property '([^']+)'/.exec(issue.message ?? '');
-    put(missing ? `${issue.pointer}/${missing[1]}` : (issue.pointer ?? ''), issue.message);
-  }
-  // Kept secrets may not follow a changed URL (SY_HTTP_SECRETS_REQUIRED): the secrets to type again.
-  if (problem?.code === 'SY_HTTP_SECRETS_REQUIRED')
-    for (const pointer of problem.details?.secrets ?? [])
-      put(pointer, 'type it again: the address it is sent to changed');
-  return { byField, rest };
-}
-
-function Field({ id, label, hint, error, children }) {
-  return html`<div class="field" data-field=${id}>
-    <label for=${id}>${label}</label>
-    ${children}
-    ${hint ? html`<small class="hint" id=${`${id}-hint`}>${hint}</small>` : null}
-    ${error ? html`<p class="field-error" id=${`${id}-error`}>${error}</p>` : null}
-  </div>`;
-}
-
-/** The attributes tying an input to its hint and error, and marking it invalid. */
-function described(id, hint, error) {
-  const ids = [hint ? `${id}-hint` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ');
-  return { 'aria-describedby': ids || undefined, 'aria-invalid': error ? 'true' : undefined };
 }
 
 function SettingInput({ field, value, error }) {

@@ -1,10 +1,15 @@
-// Subscriptions: list, create, edit filters, disable/enable, rotate the secret, send a test event.
+// Subscriptions: list, create, edit filters and delivery, disable/enable, rotate the secret, send a
+// test event.
 import { useState } from 'preact/hooks';
 import {
   ActionStatus,
+  ApiError,
   api,
   Badge,
   Confirm,
+  described,
+  Field,
+  fieldErrors,
   fmtMs,
   html,
   Loading,
@@ -165,6 +170,101 @@ function EditFilters({ sub, onSaved }) {
   </article>`;
 }
 
+/** An integer or number as typed; text that is not one is sent as typed, for the API to refuse. */
+const numberOr = (text) => (Number.isFinite(Number(text)) ? Number(text) : text);
+
+/**
+ * The delivery fields of a webhook, as `PATCH /v1/subscriptions/{id}` takes them; each maps the
+ * form's text to the field's value (empty: null where the API takes null for "the hub's default").
+ */
+const DELIVERY_FIELDS = [
+  ['url', 'URL', 'text', (t) => t.trim()],
+  ['format', 'Format', ['cloudevents', 'fhir-r4', 'fhir-r4-notification'], (t) => t],
+  ['contentType', 'Content type', ['application/cloudevents+json', 'application/json'], (t) => t],
+  ['timeoutMs', 'Timeout per attempt, ms', 'number', (t) => numberOr(t.trim())],
+  ['ordering', 'After a dead delivery', ['hold', 'release'], (t) => t],
+  [
+    'retryScheduleMs',
+    "Retry schedule, ms (empty: the hub's)",
+    'text',
+    (t) => (list(t).length ? list(t).map(numberOr) : null),
+  ],
+  [
+    'rateLimit',
+    'At most, deliveries per second (empty: no limit)',
+    'number',
+    (t) => (t.trim() ? { perSecond: numberOr(t.trim()) } : null),
+  ],
+  [
+    'disableAfterConsecutiveDead',
+    "Disable after dead deliveries in a row (empty: the hub's)",
+    'number',
+    (t) => (t.trim() ? numberOr(t.trim()) : null),
+  ],
+];
+
+/** What the form shows for a field's value. */
+function shownValue(name, value) {
+  if (value === null || value === undefined) return '';
+  if (name === 'retryScheduleMs') return value.join(', ');
+  if (name === 'rateLimit') return String(value.perSecond);
+  return String(value);
+}
+
+/**
+ * A webhook's destination and delivery (url, format, timeout, ordering, retries, rate, when to
+ * disable it), changed with PATCH: only the fields changed are sent. The API checks them; its
+ * refusal is shown at the fields its `errors` point at.
+ */
+function EditDelivery({ sub, onSaved }) {
+  const action = useAction();
+  const fileManaged = sub.managedBy === 'file';
+  async function submit(e) {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    const body = {};
+    for (const [name, , , parse] of DELIVERY_FIELDS) {
+      const value = parse(String(f.get(name) ?? ''));
+      if (JSON.stringify(value) !== JSON.stringify(sub[name] ?? null)) body[name] = value;
+    }
+    const allow = f.get('allowPrivateAddresses') === 'on';
+    if (allow !== sub.allowPrivateAddresses) body.allowPrivateAddresses = allow;
+    if (Object.keys(body).length === 0) {
+      action.run(async () => true, 'Nothing changed.');
+      return;
+    }
+    const r = await action.run(
+      () => api('PATCH', `/v1/subscriptions/${encodeURIComponent(sub.id)}`, body),
+      'Delivery saved.',
+    );
+    if (r) onSaved();
+  }
+  const problem = action.error instanceof ApiError ? action.error.problem : undefined;
+  const errors = fieldErrors(problem, [...DELIVERY_FIELDS.map(([n]) => `/${n}`), '/allowPrivateAddresses']);
+  return html`<article class="card" id="delivery">
+    <h2>Destination and delivery</h2>
+    <form class="settings-form" onSubmit=${submit} noValidate aria-label="Edit delivery">
+      ${DELIVERY_FIELDS.map(([name, label, kind]) => {
+        const id = `sub-${name}`;
+        const error = errors.byField[`/${name}`];
+        const aria = described(id, '', error);
+        return html`<${Field} id=${id} label=${label} error=${error}>${
+          Array.isArray(kind)
+            ? html`<select id=${id} name=${name} disabled=${fileManaged} ...${aria}>
+                ${kind.map((o) => html`<option value=${o} selected=${sub[name] === o}>${o}</option>`)}</select>`
+            : html`<input id=${id} name=${name} type="text" inputmode=${kind === 'number' ? 'numeric' : undefined}
+                defaultValue=${shownValue(name, sub[name])} disabled=${fileManaged} spellcheck="false" ...${aria} />`
+        }</${Field}>`;
+      })}
+      <label class="inline"><input type="checkbox" name="allowPrivateAddresses" checked=${sub.allowPrivateAddresses} disabled=${fileManaged} /> Allow private addresses</label>
+      ${errors.rest.length > 0 ? html`<ul class="field-error">${errors.rest.map((r) => html`<li>${r}</li>`)}</ul>` : null}
+      <div class="actions"><button type="submit" class="primary" disabled=${action.busy || fileManaged}>Save delivery</button></div>
+    </form>
+    ${fileManaged ? html`<p class="muted">Declared in the configuration file: change it there.</p>` : null}
+    <${ActionStatus} action=${action} />
+  </article>`;
+}
+
 export function SubscriptionView({ id }) {
   const state = useLoad(() => api('GET', `/v1/subscriptions/${encodeURIComponent(id)}`), [id]);
   const action = useAction();
@@ -250,6 +350,7 @@ export function SubscriptionView({ id }) {
       ${secret ? html`<${OnceSecret} secret=${secret} />` : null}
       <div class="grid two">
         <${EditFilters} sub=${s} onSaved=${state.reload} key=${s.updatedAt} />
+        ${s.kind === 'webhook' ? html`<${EditDelivery} sub=${s} onSaved=${state.reload} />` : null}
         <${TestEvent} sub=${s} />
         <article class="card"><h2>Signing secrets</h2>
           <ul class="plain">${s.secrets.map((x) => html`<li><code>${x.secretHint}</code> · ${x.fromFile ? 'from the configuration file, applied' : 'made'} <${Time} value=${x.createdAt} />${x.expiresAt ? html` · expires <${Time} value=${x.expiresAt} />` : ''}</li>`)}</ul>
