@@ -90,6 +90,12 @@ it('edits an API-managed instance: the change is what the API then answers, and 
   expect(await form.getByLabel('clientSecret').getAttribute('placeholder')).toContain('stored');
   await form.getByLabel('pullMode').selectOption('multiple');
   await form.getByLabel('pullLimit').fill('20');
+  // A setting inside an object (Docplanner's pushAuth) is a field of its own; its secret beside it
+  // is a secret field too, empty and kept.
+  const pushKey = form.locator('[id="setting-pushAuth.apiKey"]');
+  expect(await pushKey.getAttribute('type')).toBe('password');
+  expect(await pushKey.inputValue()).toBe('');
+  await form.locator('[id="setting-pushAuth.headerName"]').fill('x-dp-key');
   await form.getByRole('button', { name: 'Save settings' }).click();
   await page.getByText('Settings saved.').waitFor({ timeout: 15_000 });
 
@@ -100,7 +106,7 @@ it('edits an API-managed instance: the change is what the API then answers, and 
     pullLimit: 20,
     clientId: 'dp-client-1',
     clientSecret: '[redacted]',
-    pushAuth: { apiKey: '[redacted]' },
+    pushAuth: { apiKey: '[redacted]', headerName: 'x-dp-key' },
   });
   expect(await stored('dp-edit')).toMatchObject({
     clientSecret: CLIENT_SECRET,
@@ -158,6 +164,10 @@ it('changing where a kept secret is sent asks for that secret again, at its fiel
   const secretError = form.locator('[data-field="setting-clientSecret"] .field-error');
   await secretError.waitFor({ timeout: 15_000 });
   expect(await secretError.textContent()).toContain('type it again');
+  // The push key too: the API keeps no secret across such a change.
+  expect(await form.locator('[data-field="setting-pushAuth.apiKey"] .field-error').textContent()).toContain(
+    'type it again',
+  );
   expect((await stored('dp-move')).domain).toBe('znanylekarz.pl');
 }, 60_000);
 
@@ -202,7 +212,7 @@ it('the settings form fits a 390 px phone screen', async () => {
     const save = await form.getByRole('button', { name: 'Save settings' }).boundingBox();
     expect(save!.x + save!.width).toBeLessThanOrEqual(390);
     await shot('instance-settings-phone', on, '.instance-settings');
-    for (const label of ['domain', 'clientSecret', 'pushAuth (JSON)']) {
+    for (const label of ['domain', 'clientSecret', 'allowedSourceIps (JSON)']) {
       const box = await form.getByLabel(label, { exact: true }).boundingBox();
       expect(box!.x + box!.width, label).toBeLessThanOrEqual(390);
     }

@@ -22,15 +22,28 @@ const REDACTED = '[redacted]';
 const INTERVAL_HINT = "Empty: the connector's own interval.";
 const DEADLINE_HINT = "Empty: the hub's default.";
 
-/** The form fields of a settings schema's top-level properties, in the schema's order. */
-function settingsFields(schema) {
+const token = (name) => name.replaceAll('~', '~0').replaceAll('/', '~1');
+
+/**
+ * The form fields of a settings schema, in the schema's order: a property that is an object with
+ * properties of its own (Docplanner's `pushAuth`) is a group of fields, so a secret inside it is a
+ * secret field too; anything else without a field of its own (a list) is a JSON field.
+ */
+function settingsFields(schema, path = []) {
   const required = new Set(schema?.required ?? []);
-  return Object.entries(schema?.properties ?? {}).map(([name, prop]) => ({
-    name,
-    pointer: `/settings/${name.replaceAll('~', '~0').replaceAll('/', '~1')}`,
-    prop,
-    required: required.has(name),
-    kind: prop['x-secret']
+  return Object.entries(schema?.properties ?? {}).map(([name, prop]) => {
+    const at = [...path, name];
+    const field = {
+      name,
+      path: at,
+      id: `setting-${at.join('.')}`,
+      pointer: `/settings/${at.map(token).join('/')}`,
+      prop,
+      required: required.has(name),
+    };
+    if (prop.type === 'object' && prop.properties && !prop['x-secret'])
+      return { ...field, kind: 'group', children: settingsFields(prop, at) };
+    const kind = prop['x-secret']
       ? 'secret'
       : Array.isArray(prop.enum)
         ? 'enum'
@@ -40,29 +53,58 @@ function settingsFields(schema) {
             ? 'number'
             : prop.type === 'string'
               ? 'string'
-              : 'json',
-  }));
+              : 'json';
+    return { ...field, kind };
+  });
+}
+
+/** Every field of {@link settingsFields}, groups and what they hold, depth first. */
+const allFields = (fields) =>
+  fields.flatMap((f) => (f.kind === 'group' ? [f, ...allFields(f.children)] : [f]));
+
+/** The value at `path` in `settings` (undefined when any step is missing). */
+function valueAt(settings, path) {
+  let v = settings;
+  for (const k of path) v = v !== null && typeof v === 'object' && !Array.isArray(v) ? v[k] : undefined;
+  return v;
+}
+
+function hintOf(prop) {
+  return [prop.description, prop.default !== undefined ? `Default: ${JSON.stringify(prop.default)}.` : '']
+    .filter(Boolean)
+    .join(' ');
+}
+
+/** A group's fields in a fieldset of their own; its error (a required field missing) above them. */
+function SettingGroup({ field, settings, err }) {
+  const hint = hintOf(field.prop);
+  const error = err(field.pointer);
+  return html`<fieldset class="group" data-field=${field.id}>
+    <legend>${field.name}${field.required ? ' (required)' : ''}</legend>
+    ${hint ? html`<small class="hint">${hint}</small>` : null}
+    ${error ? html`<p class="field-error">${error}</p>` : null}
+    ${field.children.map((child) => html`<${Setting} field=${child} settings=${settings} err=${err} />`)}
+  </fieldset>`;
+}
+
+function Setting({ field, settings, err }) {
+  if (field.kind === 'group') return html`<${SettingGroup} field=${field} settings=${settings} err=${err} />`;
+  return html`<${SettingInput} field=${field} value=${valueAt(settings, field.path)} error=${err(field.pointer)} />`;
 }
 
 function SettingInput({ field, value, error }) {
-  const { name, prop, kind, required } = field;
-  const id = `setting-${name}`;
-  const hint = [
-    prop.description,
-    prop.default !== undefined ? `Default: ${JSON.stringify(prop.default)}.` : '',
-  ]
-    .filter(Boolean)
-    .join(' ');
+  const { name, prop, kind, required, id } = field;
+  const hint = hintOf(prop);
   const label = `${name}${required ? ' (required)' : ''}`;
   const aria = described(id, hint, error);
   if (kind === 'secret') {
     const stored = value === REDACTED;
     return html`<${Field} id=${id} label=${label} hint=${hint} error=${error}>
-      <input id=${id} name=${`s:${name}`} type="password" autocomplete="new-password" data-secret-input
+      <input id=${id} name=${`s:${id}`} type="password" autocomplete="new-password" data-secret-input
         placeholder=${stored ? 'stored: leave empty to keep it' : 'not set'} ...${aria} />
       ${
         stored && !required
-          ? html`<label class="inline"><input type="checkbox" name=${`clear:${name}`} /> Remove the stored value</label>`
+          ? html`<label class="inline"><input type="checkbox" name=${`clear:${id}`} /> Remove the stored value</label>`
           : null
       }
     </${Field}>`;
@@ -70,7 +112,7 @@ function SettingInput({ field, value, error }) {
   if (kind === 'enum' || kind === 'boolean') {
     const options = kind === 'boolean' ? [true, false] : prop.enum;
     return html`<${Field} id=${id} label=${label} hint=${hint} error=${error}>
-      <select id=${id} name=${`s:${name}`} ...${aria}>
+      <select id=${id} name=${`s:${id}`} ...${aria}>
         ${required && value !== undefined ? null : html`<option value="" selected=${value === undefined}>(not set)</option>`}
         ${options.map((o) => html`<option value=${JSON.stringify(o)} selected=${value === o}>${String(o)}</option>`)}
       </select>
@@ -78,12 +120,12 @@ function SettingInput({ field, value, error }) {
   }
   if (kind === 'json') {
     return html`<${Field} id=${id} label=${`${label} (JSON)`} hint=${hint} error=${error}>
-      <textarea id=${id} name=${`s:${name}`} rows="4" spellcheck="false" ...${aria}
+      <textarea id=${id} name=${`s:${id}`} rows="4" spellcheck="false" ...${aria}
         defaultValue=${value === undefined ? '' : JSON.stringify(value, null, 2)}></textarea>
     </${Field}>`;
   }
   return html`<${Field} id=${id} label=${label} hint=${hint} error=${error}>
-    <input id=${id} name=${`s:${name}`} type="text" inputmode=${kind === 'number' ? 'numeric' : undefined}
+    <input id=${id} name=${`s:${id}`} type="text" inputmode=${kind === 'number' ? 'numeric' : undefined}
       defaultValue=${value === undefined ? '' : String(value)} spellcheck="false" ...${aria} />
   </${Field}>`;
 }
@@ -98,30 +140,50 @@ function bodyOf(form, instance, connector, fields) {
   const f = new FormData(form);
   const settings = structuredClone(instance.settings);
   const syntax = {};
-  for (const field of fields) {
-    const raw = f.get(`s:${field.name}`);
+  // The object a field's value goes in (made when the settings have none yet), and its key.
+  const slot = (path) => {
+    let into = settings;
+    for (const k of path.slice(0, -1)) {
+      if (into[k] === null || typeof into[k] !== 'object' || Array.isArray(into[k])) into[k] = {};
+      into = into[k];
+    }
+    return [into, path[path.length - 1]];
+  };
+  const leaves = allFields(fields).filter((x) => x.kind !== 'group');
+  for (const field of leaves) {
+    const raw = f.get(`s:${field.id}`);
     const text = typeof raw === 'string' ? raw : '';
+    const [into, key] = slot(field.path);
     if (field.kind === 'secret') {
       // Empty keeps the stored secret ("[redacted]" as it came), unless asked to remove it.
-      if (f.get(`clear:${field.name}`)) delete settings[field.name];
-      else if (text !== '') settings[field.name] = text;
+      if (f.get(`clear:${field.id}`)) delete into[key];
+      else if (text !== '') into[key] = text;
       continue;
     }
     if (text.trim() === '') {
-      delete settings[field.name];
+      delete into[key];
       continue;
     }
-    if (field.kind === 'enum' || field.kind === 'boolean') settings[field.name] = JSON.parse(text);
+    if (field.kind === 'enum' || field.kind === 'boolean') into[key] = JSON.parse(text);
     else if (field.kind === 'number') {
       const n = Number(text.trim());
-      settings[field.name] = Number.isFinite(n) ? n : text;
+      into[key] = Number.isFinite(n) ? n : text;
     } else if (field.kind === 'json') {
       try {
-        settings[field.name] = JSON.parse(text);
+        into[key] = JSON.parse(text);
       } catch (error) {
         syntax[field.pointer] = `is not JSON: ${error.message}`;
       }
-    } else settings[field.name] = text;
+    } else into[key] = text;
+  }
+  // A group left with nothing in it is left out (innermost first), as it was before it had a value.
+  for (const group of allFields(fields)
+    .filter((x) => x.kind === 'group')
+    .reverse()) {
+    const [into, key] = slot(group.path);
+    const v = into[key];
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0)
+      delete into[key];
   }
   const mode = String(f.get('mode'));
   const body = { connector: instance.connector, mode, settings };
@@ -156,7 +218,7 @@ function EditForm({ instance, connector, action, onSaved }) {
     '/gate/deadlineMs',
     '/gate/default',
     '/gate',
-    ...fields.map((x) => x.pointer),
+    ...allFields(fields).map((x) => x.pointer),
   ];
   async function submit(e) {
     e.preventDefault();
@@ -225,7 +287,7 @@ function EditForm({ instance, connector, action, onSaved }) {
     }
     <fieldset>
       <legend>${connector.displayName} settings</legend>
-      ${fields.map((field) => html`<${SettingInput} field=${field} value=${instance.settings[field.name]} error=${err(field.pointer)} />`)}
+      ${fields.map((field) => html`<${Setting} field=${field} settings=${instance.settings} err=${err} />`)}
     </fieldset>
     ${shown.rest.length > 0 ? html`<ul class="field-error" data-unplaced>${shown.rest.map((r) => html`<li>${r}</li>`)}</ul>` : null}
     <div class="actions"><button type="submit" class="primary" disabled=${action.busy}>Save settings</button></div>
