@@ -123,6 +123,17 @@ it('edits an API-managed instance: the change is what the API then answers, and 
   for (const secret of [CLIENT_SECRET, PUSH_KEY, NEW_SECRET]) expect(html).not.toContain(secret);
 }, 90_000);
 
+it('an optional stored secret is removed with its checkbox, not by leaving its field empty', async () => {
+  await hub.instances.upsert({ id: 'dp-remove', connector: 'docplanner', settings: DP_SETTINGS });
+  const form = await openForm(page, 'dp-remove');
+  await form.locator('[data-field="setting-clientSecret"]').getByLabel('Remove the stored value').check();
+  await form.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByText('Settings saved.').waitFor({ timeout: 15_000 });
+  const kept = await stored('dp-remove');
+  expect(kept).not.toHaveProperty('clientSecret');
+  expect(kept).toMatchObject({ clientId: 'dp-client-1', pushAuth: { apiKey: PUSH_KEY } });
+}, 60_000);
+
 it("a value the API refuses shows the API's own message beside its field, and nothing is saved", async () => {
   await hub.instances.upsert({ id: 'dp-bad', connector: 'docplanner', settings: DP_SETTINGS });
   // What the API answers the same change, sent without the dashboard.
