@@ -115,6 +115,29 @@ describe('checkCommandConformance: a create whose answer proved nothing', () => 
     expect(fresh[0]).toContain(BLIND);
   });
 
+  it('passes a repeat with the same key in the body when idempotencyKeyOf reads it there (Square), fails it without', async () => {
+    const inBody = withCommands({
+      async 'appointment.book'(command, ctx) {
+        const res = await ctx.http.request({
+          method: 'POST',
+          url: 'https://acme.test/bookings',
+          json: { idempotency_key: command.id },
+        });
+        return createdOutcome('Acme book', res, (body) => body.id);
+      },
+    });
+    const bodyKey = (request: { json?: unknown }) =>
+      (request.json as { idempotency_key?: string } | undefined)?.idempotency_key;
+    const results = await checkCommandConformance({
+      connector: inBody,
+      config,
+      samples: bookSample,
+      idempotencyKeyOf: bodyKey,
+    });
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect((await failures(inBody, bookSample))[0]).toContain(BLIND);
+  });
+
   it("reaches the create behind a login with the connector's vendorApi, and ignores the repeated login", async () => {
     const loginFirst = withCommands({
       async 'appointment.book'(_command, ctx) {

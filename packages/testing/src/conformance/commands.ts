@@ -14,7 +14,8 @@
  * the same `commandState` and instance state) with the vendor still answering 503; the second try
  * must not send the first try's write again (same method and URL), since every lookup it could make
  * was answered 503 too and the first write may have landed: sent again, it books twice. A write that
- * carries the same `Idempotency-Key` both times is the vendor's to deduplicate and passes. A
+ * carries the same idempotency key both times (the `Idempotency-Key` header, or where
+ * `idempotencyKeyOf` finds it) is the vendor's to deduplicate and passes. A
  * handler that decides more (what its lookup finds, "already cancelled") is tested beside it; this
  * is the floor.
  */
@@ -57,6 +58,18 @@ export interface CommandConformanceOptions<C> {
    * first is only ever checked on its login.
    */
   vendorApi?: (request: VendorRequest) => VendorResponse | undefined;
+  /**
+   * Where the vendor takes a write's idempotency key, for the lost-answer check: a write sent again
+   * with the same key is the vendor's to deduplicate. Default: the `Idempotency-Key` header. Square
+   * takes it in the JSON body (`idempotency_key`), where the header check never saw it and failed
+   * a connector that re-sends safely.
+   *
+   * @example
+   * ```ts
+   * idempotencyKeyOf: (request) => (request.json as { idempotency_key?: string } | undefined)?.idempotency_key,
+   * ```
+   */
+  idempotencyKeyOf?: (request: VendorRequest) => string | undefined;
 }
 
 /** One finding of the command checks. */
@@ -176,8 +189,8 @@ async function runHandler(
   }
 }
 
-const idempotencyKey = (request: VendorRequest | undefined) =>
-  Object.entries(request?.headers ?? {}).find(([name]) => name.toLowerCase() === 'idempotency-key')?.[1];
+const headerIdempotencyKey = (request: VendorRequest) =>
+  Object.entries(request.headers ?? {}).find(([name]) => name.toLowerCase() === 'idempotency-key')?.[1];
 
 /**
  * The lost-answer check of a command that creates: after a try whose write got a gateway's 503,
@@ -213,6 +226,7 @@ async function repeatsWriteBlind<C>(
   await runHandler(handler, type, sample, second);
   const again = second.vendorRequests.find((r) => r.method === write.method && r.url === write.url);
   if (again === undefined) return undefined;
+  const idempotencyKey = options.idempotencyKeyOf ?? headerIdempotencyKey;
   const key = idempotencyKey(write);
   if (key !== undefined && idempotencyKey(again) === key) return undefined;
   return `the next try sent ${write.method} ${write.url} again, blind: the first try's answer (a gateway's 503 with Retry-After) does not prove it was not carried out, and the vendor answered every lookup 503 (mark the write in ctx.commandState before it goes out and look it up on a later try, or send an Idempotency-Key: docs/writing-a-connector.md, "Creates whose answer was lost")`;
